@@ -1,0 +1,284 @@
+"""A small exact algebra for tensor dimensions: integers, symbols, +, -, * and floor division.
+
+Shapes of conv nets are built from `floor((H + c) / s)` steps, so a polynomial whose atoms are
+symbols or floors of polynomials, with nested floors folded (`floor(floor(x/a)/b) ==
+floor(x/(a*b))`), is exact and stays small. We avoid sympy on purpose: `archspec check` must
+answer in milliseconds and sympy alone takes most of a second to import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+Monomial = tuple["Atom", ...]
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A named dimension (`N`, `H`, `W`, ...)."""
+
+    name: str
+
+    def key(self) -> str:
+        return "0" + self.name
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Floor:
+    """floor(inner / divisor) with divisor >= 2 and `inner` not a constant."""
+
+    inner: Dim
+    divisor: int
+
+    def key(self) -> str:
+        return "1" + str(self)
+
+    def __str__(self) -> str:
+        return _paren_floor(self)
+
+
+Atom = Sym | Floor
+
+
+def _mono_key(m: Monomial) -> tuple[str, ...]:
+    return tuple(a.key() for a in m)
+
+
+class Dim:
+    """An exact integer-valued expression; immutable and hashable."""
+
+    __slots__ = ("__dict__", "_const", "_terms")
+
+    def __init__(self, terms: Mapping[Monomial, int] | None = None, const: int = 0) -> None:
+        clean = {m: c for m, c in (terms or {}).items() if c != 0}
+        self._terms: tuple[tuple[Monomial, int], ...] = tuple(
+            sorted(clean.items(), key=lambda mc: (len(mc[0]), _mono_key(mc[0])))
+        )
+        self._const = int(const)
+
+    # construction -----------------------------------------------------------------
+    @staticmethod
+    def of(value: int | Dim | str) -> Dim:
+        """Coerce an int, a symbol name or a Dim."""
+        if isinstance(value, Dim):
+            return value
+        if isinstance(value, bool):
+            raise TypeError("a dimension cannot be a boolean")
+        if isinstance(value, int):
+            return Dim(None, value)
+        if isinstance(value, str):
+            return Dim({(Sym(value),): 1})
+        raise TypeError(f"cannot make a dimension of {value!r}")
+
+    # inspection -------------------------------------------------------------------
+    @property
+    def is_const(self) -> bool:
+        return not self._terms
+
+    @property
+    def value(self) -> int:
+        """The integer value of a constant Dim."""
+        if self._terms:
+            raise ValueError(f"{self} is symbolic")
+        return self._const
+
+    @property
+    def const(self) -> int:
+        return self._const
+
+    @property
+    def terms(self) -> tuple[tuple[Monomial, int], ...]:
+        return self._terms
+
+    @property
+    def terms_count(self) -> int:
+        return len(self._terms)
+
+    @cached_property
+    def symbols(self) -> frozenset[str]:
+        out: set[str] = set()
+        for mono, _ in self._terms:
+            for atom in mono:
+                if isinstance(atom, Sym):
+                    out.add(atom.name)
+                else:
+                    out |= atom.inner.symbols
+        return frozenset(out)
+
+    def is_monotone(self) -> bool:
+        """True when the value never decreases as any symbol grows (given non-negative atoms)."""
+        for mono, coeff in self._terms:
+            if coeff < 0:
+                return False
+            for atom in mono:
+                if isinstance(atom, Floor) and not atom.inner.is_monotone():
+                    return False
+        return True
+
+    # arithmetic -------------------------------------------------------------------
+    def __add__(self, other: int | Dim) -> Dim:
+        o = Dim.of(other)
+        terms = dict(self._terms)
+        for m, c in o._terms:
+            terms[m] = terms.get(m, 0) + c
+        return Dim(terms, self._const + o._const)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Dim:
+        return Dim({m: -c for m, c in self._terms}, -self._const)
+
+    def __sub__(self, other: int | Dim) -> Dim:
+        return self + (-Dim.of(other))
+
+    def __rsub__(self, other: int | Dim) -> Dim:
+        return Dim.of(other) - self
+
+    def __mul__(self, other: int | Dim) -> Dim:
+        o = Dim.of(other)
+        terms: dict[Monomial, int] = {}
+        for m1, c1 in (*self._terms, ((), self._const)):
+            for m2, c2 in (*o._terms, ((), o._const)):
+                m = tuple(sorted(m1 + m2, key=lambda a: a.key()))
+                terms[m] = terms.get(m, 0) + c1 * c2
+        const = terms.pop((), 0)
+        return Dim(terms, const)
+
+    __rmul__ = __mul__
+
+    def floordiv(self, d: int) -> Dim:
+        """floor(self / d) for a positive integer d, folded into a canonical form."""
+        if not isinstance(d, int) or d <= 0:
+            raise ValueError("divisor must be a positive integer")
+        if d == 1:
+            return self
+        q_terms: dict[Monomial, int] = {}
+        r_terms: dict[Monomial, int] = {}
+        for m, c in self._terms:
+            q, r = divmod(c, d)
+            if q:
+                q_terms[m] = q
+            if r:
+                r_terms[m] = r
+        q_const, r_const = divmod(self._const, d)
+        quotient = Dim(q_terms, q_const)
+        if not r_terms:
+            return quotient
+        rem = Dim(r_terms, r_const)
+        if len(rem._terms) == 1:
+            ((mono, coeff),) = rem._terms
+            if coeff == 1 and len(mono) == 1 and isinstance(mono[0], Floor):
+                inner, a = mono[0].inner, mono[0].divisor
+                return quotient + (inner + r_const * a).floordiv(a * d)
+        return quotient + Dim({(Floor(rem, d),): 1})
+
+    def __floordiv__(self, d: int) -> Dim:
+        return self.floordiv(d)
+
+    def ceildiv(self, d: int) -> Dim:
+        """ceil(self / d) for a positive integer d."""
+        return (self + (d - 1)).floordiv(d)
+
+    # evaluation -------------------------------------------------------------------
+    def subs(self, env: Mapping[str, int | Dim]) -> Dim:
+        """Substitute symbols (by ints or Dims) and refold."""
+        out = Dim(None, self._const)
+        for mono, coeff in self._terms:
+            term = Dim(None, coeff)
+            for atom in mono:
+                if isinstance(atom, Sym):
+                    term = term * (
+                        Dim.of(env[atom.name]) if atom.name in env else Dim.of(atom.name)
+                    )
+                else:
+                    term = term * atom.inner.subs(env).floordiv(atom.divisor)
+            out = out + term
+        return out
+
+    def evaluate(self, env: Mapping[str, int]) -> int:
+        """Integer value with every symbol bound; KeyError names a missing one."""
+        total = self._const
+        for mono, coeff in self._terms:
+            term = coeff
+            for atom in mono:
+                if isinstance(atom, Sym):
+                    term *= env[atom.name]
+                else:
+                    term *= atom.inner.evaluate(env) // atom.divisor
+            total += term
+        return total
+
+    # comparison and text ------------------------------------------------------------
+    def _key(self) -> tuple[object, ...]:
+        return (self._terms, self._const)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, int) and not isinstance(other, bool):
+            return not self._terms and self._const == other
+        if not isinstance(other, Dim):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Dim({self})"
+
+    def __str__(self) -> str:
+        if not self._terms:
+            return str(self._const)
+        parts: list[str] = []
+        for mono, coeff in reversed(self._terms):
+            factors = [str(a) for a in mono]
+            if abs(coeff) != 1:
+                factors.insert(0, str(abs(coeff)))
+            if len(factors) > 1:
+                factors = [
+                    f"({f})" if isinstance(a, Floor) else f
+                    for f, a in zip(factors, (None, *mono) if abs(coeff) != 1 else mono)
+                ]
+            text = "*".join(factors)
+            parts.append(("- " if coeff < 0 else "+ ") + text)
+        if self._const:
+            parts.append(("- " if self._const < 0 else "+ ") + str(abs(self._const)))
+        out = " ".join(parts)
+        return out[2:] if out.startswith("+ ") else "-" + out[2:]
+
+
+def _paren_floor(atom: Floor) -> str:
+    inner = str(atom.inner)
+    simple = atom.inner.terms_count == 1 and not atom.inner.const and atom.inner.terms[0][1] == 1
+    return (
+        f"{inner}//{atom.divisor}" if simple and "//" not in inner else f"({inner})//{atom.divisor}"
+    )
+
+
+# Sym.name / Floor need Dim defined for annotations only.
+Shape = tuple[Dim, ...]
+
+
+def shape_of(dims: Iterable[int | str | Dim]) -> Shape:
+    """A Shape from ints, symbol names or Dims."""
+    return tuple(Dim.of(d) for d in dims)
+
+
+def format_shape(shape: Shape) -> str:
+    """`(N, 64, 112, 112)`."""
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def product(dims: Iterable[Dim]) -> Dim:
+    """The product, remembering its factors (the domain solver splits products by symbol)."""
+    factors = tuple(dims)
+    out = Dim.of(1)
+    for d in factors:
+        out = out * d
+    if len(factors) > 1 and not out.is_const:
+        out.__dict__["factors"] = factors
+    return out

@@ -1,0 +1,302 @@
+"""The safe expression language of spec values (`planes * 4`, `stride != 1 or in_channels != c`).
+
+Expressions are parsed with `ast` into a whitelisted tree and interpreted here; nothing is
+ever passed to `eval`. Only arithmetic, comparisons, boolean logic, conditional expressions,
+`min`/`max`/`abs`, names of params and literals are accepted.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_EXPR_LEN = 500
+MAX_ABS_VALUE = 10**15
+
+Value = int | float | bool | str | list
+
+
+class ExprError(Exception):
+    """An expression is malformed or cannot be evaluated; `message` says why for a user."""
+
+    def __init__(self, message: str, hint: str | None = None, code: str = "E308") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code
+
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_BINOP_TEXT = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
+}
+_CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_CMP_TEXT = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+}
+_FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs}
+_ALLOWED = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Name,
+    ast.Constant,
+    ast.Call,
+    ast.Load,
+    ast.And,
+    ast.Or,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    *_BINOPS,
+    *_CMPOPS,
+)
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A parsed, validated expression; `names` are the free variables it reads."""
+
+    text: str
+    tree: ast.Expression
+    names: frozenset[str]
+
+    def evaluate(self, env: Mapping[str, Any]) -> Any:
+        """Value of the expression with `env` binding its names."""
+        return _eval(self.tree.body, env)
+
+    def to_python(self, rename: Mapping[str, str] | None = None) -> str:
+        """Canonical Python source of the expression (for emitted code), names renamed."""
+        return _unparse(self.tree.body, rename or {})
+
+
+def parse_expr(text: str) -> Expr:
+    """Parse `text` into a safe Expr or raise ExprError saying what is not allowed."""
+    if not isinstance(text, str):
+        raise ExprError(f"expected an expression string, got {type(text).__name__}")
+    if len(text) > MAX_EXPR_LEN:
+        raise ExprError(f"expression longer than {MAX_EXPR_LEN} characters", code="E206")
+    if not text.strip():
+        raise ExprError("empty expression", code="E206")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        msg = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
+        raise ExprError(
+            f"invalid expression {text!r}: {msg}",
+            hint="expressions use params, numbers, + - * / // % **, comparisons, "
+            "and/or/not, `a if cond else b`, min(), max(), abs()",
+            code="E206",
+        ) from None
+    names: set[str] = set()
+    callees: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            raise ExprError(
+                f"{type(node).__name__} is not allowed in an expression: {text!r}",
+                hint="only arithmetic, comparisons, and/or/not, conditional expressions, "
+                "min/max/abs and param names are allowed",
+                code="E206",
+            )
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, bool, str)):
+            raise ExprError(f"literal {node.value!r} is not allowed in {text!r}", code="E206")
+        if isinstance(node, ast.Call):
+            if (
+                not isinstance(node.func, ast.Name)
+                or node.func.id not in _FUNCS
+                or node.keywords
+                or not node.args
+            ):
+                raise ExprError(
+                    f"only min(), max() and abs() may be called in an expression: {text!r}",
+                    code="E206",
+                )
+            callees.add(id(node.func))
+        elif isinstance(node, ast.Name) and id(node) not in callees:
+            names.add(node.id)
+    return Expr(text.strip(), tree, frozenset(names))
+
+
+def _check_range(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > MAX_ABS_VALUE:
+        raise ExprError(f"value {value} is out of range (|x| <= 10^15)", code="E309")
+    if isinstance(value, float) and not (abs(value) <= MAX_ABS_VALUE):
+        raise ExprError(f"value {value} is out of range or not finite", code="E309")
+    return value
+
+
+def _num(v: Any, what: str) -> Any:
+    if isinstance(v, (int, float)):
+        return v
+    raise ExprError(f"{what} needs a number, got {type(v).__name__} {v!r}")
+
+
+def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in env:
+            return env[node.id]
+        if node.id in ("True", "False"):
+            return node.id == "True"
+        known = ", ".join(sorted(k for k in env if not k.startswith("_"))) or "none"
+        raise ExprError(
+            f"unknown name {node.id!r} in expression",
+            hint=f"names in scope here: {known}",
+            code="E302",
+        )
+    if isinstance(node, ast.BinOp):
+        left = _num(_eval(node.left, env), "arithmetic")
+        right = _num(_eval(node.right, env), "arithmetic")
+        op = type(node.op)
+        if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
+            raise ExprError("division by zero in expression")
+        if op is ast.Pow and (abs(right) > 64 or (
+            abs(left) > 1 and abs(right) * max(1, abs(left)).bit_length() > 60
+        )):
+            raise ExprError("exponent too large in expression", code="E309")
+        return _check_range(_BINOPS[op](left, right))
+    if isinstance(node, ast.UnaryOp):
+        v = _eval(node.operand, env)
+        if isinstance(node.op, ast.Not):
+            return not v
+        v = _num(v, "a sign")
+        return -v if isinstance(node.op, ast.USub) else +v
+    if isinstance(node, ast.BoolOp):
+        is_and = isinstance(node.op, ast.And)
+        result: Any = None
+        for value in node.values:
+            result = _eval(value, env)
+            if bool(result) != is_and:
+                return result
+        return result
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env)
+        for op, comp in zip(node.ops, node.comparators):
+            right = _eval(comp, env)
+            try:
+                ok = _CMPOPS[type(op)](left, right)
+            except TypeError:
+                raise ExprError(
+                    f"cannot compare {type(left).__name__} with {type(right).__name__}"
+                ) from None
+            if not ok:
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.IfExp):
+        return _eval(node.body if _eval(node.test, env) else node.orelse, env)
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        args = [_num(_eval(a, env), node.func.id + "()") for a in node.args]
+        if node.func.id == "abs" and len(args) != 1:
+            raise ExprError("abs() takes one argument")
+        return _FUNCS[node.func.id](*args)
+    raise ExprError(f"unsupported expression element {type(node).__name__}")  # pragma: no cover
+
+
+_PREC = {
+    ast.Or: 1,
+    ast.And: 2,
+    ast.Not: 3,
+    ast.Compare: 4,
+    ast.Add: 5,
+    ast.Sub: 5,
+    ast.Mult: 6,
+    ast.Div: 6,
+    ast.FloorDiv: 6,
+    ast.Mod: 6,
+    ast.USub: 7,
+    ast.UAdd: 7,
+    ast.Pow: 8,
+}
+
+
+def _prec(node: ast.AST) -> int:
+    if isinstance(node, ast.IfExp):
+        return 0
+    if isinstance(node, ast.BoolOp):
+        return _PREC[type(node.op)]
+    if isinstance(node, ast.UnaryOp):
+        return _PREC[type(node.op)]
+    if isinstance(node, ast.BinOp):
+        return _PREC[type(node.op)]
+    if isinstance(node, ast.Compare):
+        return 4
+    return 10
+
+
+def _unparse(node: ast.AST, rename: Mapping[str, str]) -> str:
+    def sub(child: ast.AST, min_prec: int) -> str:
+        text = _unparse(child, rename)
+        return f"({text})" if _prec(child) < min_prec else text
+
+    if isinstance(node, ast.Constant):
+        return repr(node.value)
+    if isinstance(node, ast.Name):
+        return rename.get(node.id, node.id)
+    if isinstance(node, ast.BinOp):
+        p = _prec(node)
+        right_min = p + 1 if not isinstance(node.op, ast.Pow) else p
+        left_min = p if not isinstance(node.op, ast.Pow) else p + 1
+        return (
+            f"{sub(node.left, left_min)} {_BINOP_TEXT[type(node.op)]} {sub(node.right, right_min)}"
+        )
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.Not):
+            return f"not {sub(node.operand, 3)}"
+        return ("-" if isinstance(node.op, ast.USub) else "+") + sub(node.operand, 7)
+    if isinstance(node, ast.BoolOp):
+        word = " and " if isinstance(node.op, ast.And) else " or "
+        p = _prec(node)
+        return word.join(sub(v, p + 1) for v in node.values)
+    if isinstance(node, ast.Compare):
+        parts = [sub(node.left, 5)]
+        for op, comp in zip(node.ops, node.comparators):
+            parts.append(f"{_CMP_TEXT[type(op)]} {sub(comp, 5)}")
+        return " ".join(parts)
+    if isinstance(node, ast.IfExp):
+        return f"{sub(node.body, 1)} if {sub(node.test, 1)} else {sub(node.orelse, 0)}"
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        return f"{node.func.id}({', '.join(_unparse(a, rename) for a in node.args)})"
+    raise ExprError(f"cannot render {type(node).__name__}")  # pragma: no cover
+
+
+def is_expr_string(value: Any) -> bool:
+    """True when a spec value is an expression rather than a literal."""
+    return isinstance(value, str)

@@ -1,0 +1,149 @@
+"""The IR between a validated spec and the backends: modules of named nodes, params bound.
+
+Frozen dataclasses only; no YAML, no Pydantic, no torch. A `Module` is one nn.Module to be:
+its nodes in declaration order (the order submodules are registered, so the order of the
+state_dict and of `print(model)`), each reading earlier nodes of the same module by name.
+Every node keeps the span of the YAML that made it, so any later pass can point at a line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .dims import Shape
+from .errors import Diagnostic, SourceSpan
+from .ops.base import REGISTRY, Constraint
+
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One step of a module: a layer (op `kind`) or a child module (`kind == "module"`)."""
+
+    name: str
+    kind: str
+    attrs: Mapping[str, Any]
+    inputs: tuple[str, ...]
+    shape: Shape | None
+    in_shapes: tuple[Shape, ...]
+    span: SourceSpan | None
+    train_only: bool = False
+    child: Module | None = None
+    #: the spec's own text for each attribute (a literal or an expression), for emission
+    src: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_module(self) -> bool:
+        """True when the node becomes an nn.Module child (vs. a computation in forward)."""
+        return self.kind == "module" or REGISTRY[self.kind].style == "module"
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    train_only: bool = False
+
+
+@dataclass(frozen=True)
+class Module:
+    """One nn.Module: a Sequential chain, a block instance, or the root network."""
+
+    class_name: str
+    path: str
+    nodes: tuple[Node, ...]
+    outputs: tuple[Output, ...]
+    in_shape: Shape | None
+    span: SourceSpan | None = None
+    block: str | None = None
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_chain(self) -> bool:
+        """A plain chain of module nodes: it compiles to nn.Sequential."""
+        prev = INPUT
+        for node in self.nodes:
+            if not node.is_module or node.inputs != (prev,) or node.train_only:
+                return False
+            prev = node.name
+        return (
+            len(self.outputs) == 1
+            and self.outputs[0].name == prev
+            and not self.outputs[0].train_only
+        )
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    @property
+    def out_shapes(self) -> tuple[Shape | None, ...]:
+        by_name = {n.name: n.shape for n in self.nodes}
+        return tuple(self.in_shape if o.name == INPUT else by_name[o.name] for o in self.outputs)
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """A declared param: its type, default and doc (for `list`, docs and emitted signatures)."""
+
+    name: str
+    type: str
+    default: Any
+    doc: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class InitStep:
+    """A resolved init rule: which modules (kinds and/or path globs) get which initialiser."""
+
+    kinds: tuple[str, ...]
+    globs: tuple[str, ...]
+    weight: tuple[str, Mapping[str, Any]] | None
+    bias: tuple[str, Mapping[str, Any]] | None
+    span: SourceSpan | None = None
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A whole compiled spec."""
+
+    name: str
+    class_name: str
+    description: str
+    file: str
+    input_shape: Shape
+    params: Mapping[str, Any]
+    param_info: tuple[ParamInfo, ...]
+    root: Module
+    init: tuple[InitStep, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+    blocks: Mapping[str, tuple[ParamInfo, ...]] = field(default_factory=dict)
+    block_docs: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def output_shapes(self) -> tuple[Shape | None, ...]:
+        return self.root.out_shapes
+
+
+def iter_modules(module: Module) -> Iterator[Module]:
+    """Every module in registration order (the order of nn.Module.modules())."""
+    yield module
+    for node in module.nodes:
+        if node.child is not None:
+            yield from iter_modules(node.child)
+
+
+def iter_nodes(module: Module, prefix: str = "") -> Iterator[tuple[str, Node]]:
+    """(dotted path, node) for every node, depth first in registration order."""
+    for node in module.nodes:
+        path = f"{prefix}.{node.name}" if prefix else node.name
+        yield path, node
+        if node.child is not None:
+            yield from iter_nodes(node.child, path)

@@ -1,0 +1,306 @@
+"""YAML text -> plain data, with the source span of every key and value kept.
+
+The safe loader's composer gives us a node tree with marks; we build the plain data ourselves
+so that duplicate keys, unsafe tags, alias bombs, depth and size are all caught here, before
+any later stage sees the document (dagster's yaml_utils does the position half of this).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import LoadError, SourceSpan
+
+#: Limits for untrusted input; generous for real specs, fatal for hostile ones.
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+MAX_ALIASES = 1_000
+MAX_LIST = 100_000
+MAX_INT = 10**15
+
+PathKey = tuple[str | int, ...]
+
+_ALLOWED_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+
+
+@dataclass
+class LoadedDoc:
+    """A parsed spec document: plain data plus where each piece came from."""
+
+    data: Any
+    file: str
+    text: str
+    spans: dict[PathKey, SourceSpan] = field(default_factory=dict)
+    key_spans: dict[PathKey, SourceSpan] = field(default_factory=dict)
+
+    def span_of(self, path: PathKey, key: bool = False) -> SourceSpan | None:
+        """The span of `path`, or of its nearest ancestor that has one."""
+        table = self.key_spans if key else self.spans
+        p = tuple(path)
+        while p:
+            if p in table:
+                return table[p]
+            if not key and p in self.key_spans:
+                return self.key_spans[p]
+            p = p[:-1]
+        return self.spans.get((), None)
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses documents nested deeper than MAX_DEPTH."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise LoadError(
+                    f"the document is nested deeper than {MAX_DEPTH} levels",
+                    span=None if mark is None else _mark_span("", mark),
+                    code="E104",
+                    hint="specs are shallow; flatten the structure or use blocks",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _mark_span(file: str, mark: Any, end: Any = None) -> SourceSpan:
+    if end is not None:
+        return SourceSpan(file, mark.line + 1, mark.column + 1, end.line + 1, end.column + 1)
+    return SourceSpan(file, mark.line + 1, mark.column + 1)
+
+
+def read_spec_text(path: str | Path) -> str:
+    """Read a spec file as UTF-8 text, refusing binary, oversized and undecodable input."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise LoadError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            code="E100",
+            hint="check the path; built-in specs can be named without a path",
+        ) from None
+    if p.is_dir():
+        raise LoadError(f"{path} is a directory, not a spec file", code="E100")
+    if size > MAX_BYTES:
+        raise LoadError(
+            f"{path} is {size} bytes; specs are limited to {MAX_BYTES} bytes",
+            span=SourceSpan(str(path), 1, 1),
+            code="E104",
+        )
+    raw = p.read_bytes()
+    return decode_spec_bytes(raw, str(path))
+
+
+def decode_spec_bytes(raw: bytes, file: str) -> str:
+    """UTF-8 (with optional BOM) or a clear E105."""
+    if b"\x00" in raw:
+        raise LoadError(
+            "the file contains NUL bytes: it looks binary, not a YAML spec",
+            span=SourceSpan(file, 1, 1),
+            code="E105",
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise LoadError(
+            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            span=SourceSpan(file, line, col),
+            code="E105",
+            hint="save the spec as UTF-8",
+        ) from None
+    return text
+
+
+def load_yaml(text: str, file: str = "<string>") -> LoadedDoc:
+    """Parse one YAML document safely, keeping spans; raise LoadError with a location."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise LoadError(
+            f"the spec is larger than {MAX_BYTES} bytes", span=SourceSpan(file, 1, 1), code="E104"
+        )
+    loader = _DepthLimitedLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.composer.ComposerError as exc:
+            if "single document" in str(exc.problem or ""):
+                mark = exc.problem_mark
+                raise LoadError(
+                    "the file holds several YAML documents; a spec is one document",
+                    span=_mark_span(file, mark) if mark else SourceSpan(file, 1, 1),
+                    code="E106",
+                    hint="remove the extra '---' separators or split the file",
+                ) from None
+            raise
+    except LoadError as exc:
+        raise _with_file(exc, file, text) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = exc.problem or str(exc)
+        raise LoadError(
+            f"invalid YAML: {what}",
+            span=_mark_span(file, mark) if mark else SourceSpan(file, 1, 1),
+            code="E101",
+            hint="check indentation, colons and brackets near this point",
+            sources={file: text},
+        ) from None
+    except yaml.YAMLError as exc:
+        raise LoadError(f"invalid YAML: {exc}", code="E101", span=SourceSpan(file, 1, 1)) from None
+    except RecursionError:
+        raise LoadError(
+            "the document is nested too deeply", code="E104", span=SourceSpan(file, 1, 1)
+        ) from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise LoadError(
+            "the spec is empty",
+            span=SourceSpan(file, 1, 1),
+            code="E107",
+            hint="start from `archspec new NAME`",
+            sources={file: text},
+        )
+    doc = LoadedDoc(data=None, file=file, text=text)
+    builder = _Builder(doc, loader)
+    try:
+        doc.data = builder.build(root, ())
+    except LoadError as exc:
+        raise _with_file(exc, file, text) from None
+    return doc
+
+
+def _with_file(exc: LoadError, file: str, text: str) -> LoadError:
+    diags = []
+    for d in exc.diagnostics:
+        span = d.span
+        if span is not None and span.file == "":
+            span = SourceSpan(file, span.line, span.col, span.end_line, span.end_col)
+        diags.append(type(d)(d.code, d.message, span, d.hint, d.severity))
+    return type(exc)(diagnostics=diags, sources={file: text})
+
+
+class _Builder:
+    """Turns composed nodes into plain data, enforcing the limits as it goes."""
+
+    def __init__(self, doc: LoadedDoc, loader: yaml.SafeLoader) -> None:
+        self.doc = doc
+        self.loader = loader
+        self.nodes = 0
+        self.aliases = 0
+        self.seen: set[int] = set()
+
+    def _span(self, node: yaml.Node) -> SourceSpan:
+        return _mark_span(self.doc.file, node.start_mark, node.end_mark)
+
+    def _fail(self, node: yaml.Node, code: str, message: str, hint: str | None = None) -> LoadError:
+        return LoadError(
+            message,
+            span=self._span(node),
+            code=code,
+            hint=hint,
+            sources={self.doc.file: self.doc.text},
+        )
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self._fail(
+                node,
+                "E104",
+                f"the document expands to more than {MAX_NODES} nodes",
+                "YAML anchors and aliases are expanded; a spec this large is refused",
+            )
+        if id(node) in self.seen:
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise self._fail(node, "E104", f"more than {MAX_ALIASES} YAML alias expansions")
+        self.seen.add(id(node))
+        self.doc.spans.setdefault(path, self._span(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                raise self._unsafe_tag(node)
+            if len(node.value) > MAX_LIST:
+                raise self._fail(node, "E104", f"a list longer than {MAX_LIST} items")
+            return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _unsafe_tag(self, node: yaml.Node) -> LoadError:
+        return self._fail(
+            node,
+            "E103",
+            f"the YAML tag {node.tag!r} is not allowed in a spec",
+            "specs hold plain strings, numbers, booleans, lists and mappings only",
+        )
+
+    def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
+        if node.tag != "tag:yaml.org,2002:map":
+            raise self._unsafe_tag(node)
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self._fail(key_node, "E101", "mapping keys must be plain strings")
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise self._fail(
+                    key_node,
+                    "E103",
+                    "YAML merge keys (<<) are not supported in specs",
+                    "write the fields out, or define a block and reuse it",
+                )
+            key = self._scalar(key_node)
+            if isinstance(key, bool) or key is None or isinstance(key, float):
+                raise self._fail(
+                    key_node,
+                    "E101",
+                    f"mapping key {key_node.value!r} is not a string",
+                    "quote the key",
+                )
+            key = str(key)
+            if key in out:
+                first = self.doc.key_spans.get(path + (key,))
+                where = f" (first defined at line {first.line})" if first else ""
+                raise self._fail(
+                    key_node,
+                    "E102",
+                    f"duplicate key {key!r}{where}",
+                    "YAML would silently keep only the last value; remove one of them",
+                )
+            self.doc.key_spans[path + (key,)] = self._span(key_node)
+            out[key] = self.build(value_node, path + (key,))
+        return out
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag not in _ALLOWED_SCALAR_TAGS:
+            raise self._unsafe_tag(node)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            raise self._fail(node, "E101", f"cannot read scalar {node.value!r}: {exc}") from None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            raise self._fail(node, "E104", f"integer {node.value} is out of range (|n| <= 10^15)")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self._fail(
+                node, "E104", f"{node.value} is not a finite number", "use a finite value"
+            )
+        return value

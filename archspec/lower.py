@@ -1,0 +1,1106 @@
+"""Spec -> IR: bind params, expand blocks, repeats, VGG cfgs, residuals and branches.
+
+Lowering walks each layer list in declaration order and runs every node's shape rule as it
+goes: inferring `in_channels` needs the incoming shape, and so do expressions that read
+`in_channels` (a shortcut that exists only when the channel count changes). References to
+earlier nodes (`from:`) make a DAG; a reference to a later node is refused, which rules out
+cycles by construction and keeps registration order equal to execution order.
+
+Errors are collected, not raised one at a time: a node whose inputs failed is skipped
+quietly, so one run reports every independent mistake.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from .dims import Dim, Shape, format_shape
+from .errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError
+from .expr import ExprError, parse_expr
+from .ir import INPUT, Graph, InitStep, Module, Node, Output, ParamInfo
+from .loader import LoadedDoc, PathKey
+from .ops import REGISTRY, ShapeContext, ShapeFailure
+from .ops.base import META_FIELDS, Final, LayerSpec, check_name
+from .schema import ParamDecl, models
+
+#: Expansion limits: a spec may not grow past these however its params are set.
+MAX_REPEAT = 10_000
+MAX_NODES = 200_000
+MAX_BLOCK_DEPTH = 32
+
+_TYPE_NAMES = ("int", "float", "bool", "str", "list")
+
+
+class _Skip(Exception):
+    """A node could not be lowered; its diagnostic is already recorded."""
+
+
+@dataclass
+class Item:
+    """A node spec to lower, with where it came from and extra names in scope."""
+
+    spec: BaseModel
+    ypath: PathKey
+    env: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None  # forced name (branches, repeat copies)
+
+
+@dataclass
+class _Scope:
+    path: str
+    nodes: list[Node] = field(default_factory=list)
+    shapes: dict[str, Shape | None] = field(default_factory=dict)
+    train: dict[str, bool] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    later: set[str] = field(default_factory=set)
+    later_refs: dict[str, list[str]] = field(default_factory=dict)
+    position: int = 0
+    auto: dict[str, int] = field(default_factory=dict)
+
+    def qual(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+
+class Lowerer:
+    """Turns one validated spec into a Graph, collecting diagnostics."""
+
+    def __init__(
+        self, spec: Any, doc: LoadedDoc, overrides: Mapping[str, Any] | None = None
+    ) -> None:
+        self.spec = spec
+        self.doc = doc
+        self.overrides = dict(overrides or {})
+        self.bag = DiagnosticBag()
+        self.ctx = ShapeContext()
+        self.count = 0
+        self.block_stack: list[str] = []
+        self.globals: dict[str, Any] = {}
+
+    # -- diagnostics -------------------------------------------------------------------
+    def span(self, ypath: PathKey, key: bool = False) -> SourceSpan | None:
+        return self.doc.span_of(ypath, key=key)
+
+    def error(
+        self, code: str, message: str, ypath: PathKey, hint: str | None = None, key: bool = False
+    ) -> None:
+        self.bag.add(Diagnostic(code, message, self.span(ypath, key), hint))
+
+    def fail(self) -> SpecError:
+        return SpecError(diagnostics=self.bag.errors, sources={self.doc.file: self.doc.text})
+
+    # -- entry --------------------------------------------------------------------------
+    def lower(self) -> Graph:
+        spec = self.spec
+        info = self.bind_params()
+        in_shape = tuple(Dim.of(d) for d in spec.input)
+        root = self.lower_scope(
+            [Item(s, ("layers", i)) for i, s in enumerate(spec.layers)],
+            self.globals,
+            in_shape,
+            path="",
+            class_name=spec.class_name or _class_name(spec.name),
+            outputs=spec.outputs,
+            outputs_ypath=("outputs",),
+            span=self.span(()),
+        )
+        init = self.lower_init()
+        if root is not None and not any(not o.train_only for o in root.outputs):
+            self.error(
+                "E312", "every output is train_only: eval mode would return nothing", ("outputs",)
+            )
+        if self.bag.errors or root is None:
+            raise self.fail()
+        blocks = {name: tuple(self.param_infos(b.params)) for name, b in spec.blocks.items()}
+        return Graph(
+            name=spec.name,
+            class_name=spec.class_name or _class_name(spec.name),
+            description=spec.description,
+            file=self.doc.file,
+            input_shape=in_shape,
+            params=dict(self.globals),
+            param_info=tuple(info),
+            root=root,
+            init=tuple(init),
+            constraints=tuple(self.ctx.constraints),
+            diagnostics=tuple(self.bag.warnings),
+            sources={self.doc.file: self.doc.text},
+            blocks=blocks,
+            block_docs={name: b.doc for name, b in spec.blocks.items()},
+        )
+
+    # -- params -------------------------------------------------------------------------
+    def param_infos(self, decls: Mapping[str, Any]) -> list[ParamInfo]:
+        out = []
+        for name, entry in decls.items():
+            decl = _decl(entry)
+            out.append(ParamInfo(name, decl.type, decl.default, decl.doc, decl.default is None))
+        return out
+
+    def bind_params(self) -> list[ParamInfo]:
+        decls = self.spec.params
+        for key in self.overrides:
+            if key not in decls:
+                close = difflib.get_close_matches(key, list(decls), n=1)
+                hint = (
+                    f"did you mean `{close[0]}`?"
+                    if close
+                    else (f"this spec's params: {', '.join(decls) or 'none'}")
+                )
+                self.error("E302", f"unknown param `{key}`", ("params",), hint)
+        for name, entry in decls.items():
+            decl = _decl(entry)
+            yp = ("params", name)
+            if name in self.overrides:
+                raw = self.overrides[name]
+                try:
+                    value = coerce_param(
+                        raw, decl, from_text=isinstance(raw, str) and decl.type != "str"
+                    )
+                except ValueError as exc:
+                    self.error("E309", f"param `{name}`: {exc}", yp)
+                    continue
+            elif decl.default is None:
+                self.error(
+                    "E303",
+                    f"param `{name}` has no default and was not given",
+                    yp,
+                    f"give it: --set {name}=... or {name}=... in Python",
+                )
+                continue
+            else:
+                try:
+                    value = coerce_param(decl.default, decl)
+                except ValueError as exc:
+                    self.error("E309", f"param `{name}` default: {exc}", yp)
+                    continue
+            self.globals[name] = value
+        return self.param_infos(decls)
+
+    # -- scopes -------------------------------------------------------------------------
+    def lower_scope(
+        self,
+        items: Sequence[Item],
+        env: Mapping[str, Any],
+        in_shape: Shape | None,
+        *,
+        path: str,
+        class_name: str,
+        outputs: Sequence[str] | None = None,
+        outputs_ypath: PathKey = (),
+        span: SourceSpan | None = None,
+        block: str | None = None,
+        args: Mapping[str, Any] | None = None,
+    ) -> Module | None:
+        scope = _Scope(path)
+        scope.shapes[INPUT] = in_shape
+        scope.train[INPUT] = False
+        declared = [getattr(it.spec, "name", None) or it.name for it in items]
+        prev = INPUT
+        for idx, item in enumerate(items):
+            scope.later = {n for n in declared[idx + 1 :] if n}
+            for later_item in items[idx + 1 :]:
+                nm = getattr(later_item.spec, "name", None) or later_item.name
+                if nm:
+                    scope.later_refs[nm] = _refs(later_item.spec)
+            try:
+                prev = self.lower_item(item, scope, env, prev) or prev
+            except _Skip:
+                name = getattr(item.spec, "name", None) or item.name
+                if name:
+                    scope.shapes[name] = None
+                    scope.train[name] = False
+                    prev = name
+        outs: list[Output] = []
+        if outputs:
+            for j, oname in enumerate(outputs):
+                if oname in scope.removed:
+                    continue
+                if oname not in scope.shapes:
+                    self.unknown_ref(oname, scope, outputs_ypath + (j,))
+                    continue
+                outs.append(Output(oname, scope.train.get(oname, False)))
+        else:
+            outs.append(Output(prev, scope.train.get(prev, False)))
+        return Module(
+            class_name=class_name,
+            path=path,
+            nodes=tuple(scope.nodes),
+            outputs=tuple(outs),
+            in_shape=in_shape,
+            span=span,
+            block=block,
+            args=dict(args or {}),
+        )
+
+    def unknown_ref(self, name: str, scope: _Scope, ypath: PathKey) -> None:
+        if name in scope.later:
+            cycle = _find_cycle(name, scope.later_refs)
+            if cycle:
+                self.error(
+                    "E306",
+                    f"cycle in references: {' -> '.join(cycle)}",
+                    ypath,
+                    "a node cannot depend on itself, directly or through others",
+                )
+            else:
+                self.error(
+                    "E305",
+                    f"`{name}` is declared later in this layer list",
+                    ypath,
+                    "nodes run in the order they are written: move it above, "
+                    "or read an earlier node",
+                )
+            return
+        known = [n for n in scope.shapes if n != INPUT]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = (
+            f"did you mean `{close[0]}`?"
+            if close
+            else (
+                f"names defined before this point: {', '.join(known[-8:]) or 'none'} (and `input`)"
+            )
+        )
+        self.error("E305", f"unknown reference `{name}`", ypath, hint)
+
+    def next_name(self, scope: _Scope, item: Item, kind: str, is_module: bool) -> str:
+        explicit = getattr(item.spec, "name", None) or item.name
+        if explicit:
+            return explicit
+        if is_module:
+            name = str(scope.position)
+        else:
+            k = scope.auto.get(kind, 0)
+            scope.auto[kind] = k + 1
+            name = kind if k == 0 else f"{kind}_{k}"
+        return name
+
+    def resolve_inputs(self, item: Item, scope: _Scope, prev: str) -> tuple[str, ...]:
+        spec = item.spec
+        raw = getattr(spec, "from_", None)
+        if raw is None:
+            return (prev,)
+        names = [raw] if isinstance(raw, str) else list(raw)
+        bad = False
+        for j, n in enumerate(names):
+            if n not in scope.shapes or n in scope.removed:
+                yp = item.ypath + ("from",) + ((j,) if not isinstance(raw, str) else ())
+                if n in scope.removed:
+                    self.error(
+                        "E305",
+                        f"`{n}` is switched off by its `when` here",
+                        yp,
+                        "give this node the same `when`, or read another node",
+                    )
+                else:
+                    self.unknown_ref(n, scope, yp)
+                bad = True
+        if bad:
+            raise _Skip
+        return tuple(names)
+
+    def add_node(self, scope: _Scope, node: Node, item: Item) -> str:
+        if node.name in scope.shapes:
+            self.error(
+                "E304",
+                f"duplicate name `{node.name}` in this module",
+                item.ypath + ("name",),
+                "names become attribute names and state_dict keys; make them unique",
+            )
+            raise _Skip
+        self.count += 1
+        if self.count > MAX_NODES:
+            self.error(
+                "E310",
+                f"the spec expands to more than {MAX_NODES} nodes",
+                item.ypath,
+                "lower the repeat counts",
+            )
+            raise SpecErrorAbort
+        scope.nodes.append(node)
+        scope.shapes[node.name] = node.shape
+        scope.train[node.name] = node.train_only
+        if node.is_module:
+            scope.position += 1
+        return node.name
+
+    # -- items ----------------------------------------------------------------------------
+    def lower_item(
+        self, item: Item, scope: _Scope, env: Mapping[str, Any], prev: str
+    ) -> str | None:
+        spec = item.spec
+        env = {**env, **item.env}
+        inputs = self.resolve_inputs(item, scope, prev)
+        in_shapes = [scope.shapes[n] for n in inputs]
+        local = dict(env)
+        if (
+            in_shapes
+            and in_shapes[0] is not None
+            and len(in_shapes[0]) >= 2
+            and in_shapes[0][1].is_const
+        ):
+            local["in_channels"] = in_shapes[0][1].value
+        when = getattr(spec, "when", None)
+        if when is not None:
+            ok = self.eval_value(when, Final("bool"), local, item.ypath + ("when",))
+            if not ok:
+                name = getattr(spec, "name", None) or item.name
+                if name:
+                    scope.removed.add(name)
+                return None
+        train = bool(getattr(spec, "train_only", False)) or any(
+            scope.train.get(n, False) for n in inputs
+        )
+        kind = spec.type
+        if kind in REGISTRY:
+            return self.lower_op(item, scope, local, inputs, in_shapes, train)
+        if kind == "sequential":
+            return self.lower_child(
+                item,
+                scope,
+                env,
+                inputs,
+                in_shapes,
+                train,
+                [Item(s, item.ypath + ("layers", i)) for i, s in enumerate(spec.layers)],
+                "Sequential",
+            )
+        if kind == "repeat":
+            count = self.eval_value(spec.count, Final("int", ge=0), local, item.ypath + ("count",))
+            if count > MAX_REPEAT:
+                self.error(
+                    "E310",
+                    f"repeat count {count} is over the limit of {MAX_REPEAT}",
+                    item.ypath + ("count",),
+                )
+                raise _Skip
+            copies = [
+                Item(spec.layer, item.ypath + ("layer",), {spec.index: k}, str(k))
+                for k in range(count)
+            ]
+            return self.lower_child(
+                item, scope, env, inputs, in_shapes, train, copies, "Sequential"
+            )
+        if kind == "vgg_cfg":
+            return self.lower_child(
+                item,
+                scope,
+                env,
+                inputs,
+                in_shapes,
+                train,
+                self.expand_cfg(item, local),
+                "Sequential",
+            )
+        if kind == "residual":
+            return self.lower_residual(item, scope, env, inputs, in_shapes, train)
+        if kind == "parallel":
+            return self.lower_parallel(item, scope, env, inputs, in_shapes, train)
+        return self.lower_block_call(item, scope, env, local, inputs, in_shapes, train)
+
+    def lower_op(
+        self,
+        item: Item,
+        scope: _Scope,
+        env: Mapping[str, Any],
+        inputs: tuple[str, ...],
+        in_shapes: list[Shape | None],
+        train: bool,
+    ) -> str:
+        spec = item.spec
+        op = REGISTRY[spec.type]
+        name = self.next_name(scope, item, spec.type, op.style == "module")
+        if op.arity == 1 and len(inputs) != 1:
+            self.error(
+                "E305",
+                f"{spec.type} takes one input, `from` names {len(inputs)}",
+                item.ypath + ("from",),
+                "only merge layers (add, concat) take several inputs",
+            )
+            raise _Skip
+        if op.arity == "many" and getattr(spec, "from_", None) is None:
+            self.error(
+                "E305",
+                f"{spec.type} joins several inputs: give them with `from: [a, b]`",
+                item.ypath,
+                None,
+            )
+            raise _Skip
+        attrs, src = self.bind_fields(spec, env, item.ypath)
+        shape = None
+        if all(s is not None for s in in_shapes):
+            self.ctx.node = scope.qual(name)
+            try:
+                res = op.infer(attrs, in_shapes, self.ctx)  # type: ignore[arg-type]
+            except ShapeFailure as exc:
+                yp = item.ypath + ((exc.field,) if exc.field and exc.field in src else ())
+                self.error(exc.code, f"{scope.qual(name)}: {exc.message}", yp, exc.hint)
+                raise _Skip from None
+            attrs, shape = res.attrs, res.shape
+        else:
+            raise _Skip
+        node = Node(
+            name,
+            spec.type,
+            attrs,
+            inputs,
+            shape,
+            tuple(in_shapes),  # type: ignore[arg-type]
+            self.span(item.ypath),
+            train,
+            None,
+            src,
+        )
+        return self.add_node(scope, node, item)
+
+    def lower_child(
+        self,
+        item: Item,
+        scope: _Scope,
+        env: Mapping[str, Any],
+        inputs: tuple[str, ...],
+        in_shapes: list[Shape | None],
+        train: bool,
+        children: list[Item],
+        class_name: str,
+        *,
+        block: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        outputs: Sequence[str] | None = None,
+        outputs_ypath: PathKey = (),
+    ) -> str:
+        if len(inputs) != 1:
+            self.error("E305", "a module takes one input", item.ypath + ("from",))
+            raise _Skip
+        name = self.next_name(scope, item, "module", True)
+        child = self.lower_scope(
+            children,
+            env,
+            in_shapes[0],
+            path=scope.qual(name),
+            class_name=class_name,
+            outputs=outputs,
+            outputs_ypath=outputs_ypath,
+            span=self.span(item.ypath),
+            block=block,
+            args=args,
+        )
+        assert child is not None
+        shapes = child.out_shapes
+        shape = shapes[0] if shapes else None
+        if len(child.outputs) > 1:
+            self.error(
+                "E305",
+                f"{scope.qual(name)} has {len(child.outputs)} outputs; "
+                "a module used inside another must have one",
+                item.ypath,
+            )
+            raise _Skip
+        if shape is None:
+            node = Node(
+                name,
+                "module",
+                {},
+                inputs,
+                None,
+                tuple(in_shapes),
+                self.span(item.ypath),
+                train,
+                child,
+            )  # type: ignore[arg-type]
+            self.add_node(scope, node, item)
+            raise _Skip
+        node = Node(
+            name,
+            "module",
+            {},
+            inputs,
+            shape,
+            tuple(in_shapes),
+            self.span(item.ypath),  # type: ignore[arg-type]
+            train,
+            child,
+        )
+        return self.add_node(scope, node, item)
+
+    def expand_cfg(self, item: Item, env: Mapping[str, Any]) -> list[Item]:
+        """VGG make_layers: v -> conv3x3(pad 1) [+ BN] + ReLU(inplace); "M" -> MaxPool(2, 2)."""
+        spec = item.spec
+        cfg = spec.cfg
+        if isinstance(cfg, str):
+            cfg = self.eval_value(cfg, Final("any"), env, item.ypath + ("cfg",))
+            if not isinstance(cfg, list) or not all(
+                (isinstance(v, int) and not isinstance(v, bool) and v >= 1) or v == "M" for v in cfg
+            ):
+                self.error(
+                    "E309", 'cfg must be a list of positive ints and "M"', item.ypath + ("cfg",)
+                )
+                raise _Skip
+        bn = self.eval_value(spec.batch_norm, Final("bool"), env, item.ypath + ("batch_norm",))
+        specs = REGISTRY
+        out: list[Item] = []
+        for j, v in enumerate(cfg):
+            yp = item.ypath + ("cfg", j)
+            if v == "M":
+                out.append(
+                    Item(specs["maxpool2d"].spec(type="maxpool2d", kernel_size=2, stride=2), yp)
+                )
+                continue
+            if isinstance(v, int) and v < 1:
+                self.error("E309", f"cfg entry {v} must be a positive channel count", yp)
+                raise _Skip
+            out.append(
+                Item(
+                    specs["conv2d"].spec(type="conv2d", out_channels=v, kernel_size=3, padding=1),
+                    yp,
+                )
+            )
+            if bn:
+                out.append(Item(specs["batchnorm2d"].spec(type="batchnorm2d"), yp))
+            out.append(Item(specs["relu"].spec(type="relu", inplace=True), yp))
+        return out
+
+    def lower_residual(
+        self,
+        item: Item,
+        scope: _Scope,
+        env: Mapping[str, Any],
+        inputs: tuple[str, ...],
+        in_shapes: list[Shape | None],
+        train: bool,
+    ) -> str:
+        spec = item.spec
+        if len(inputs) != 1:
+            self.error("E305", "a residual takes one input", item.ypath + ("from",))
+            raise _Skip
+        entry = inputs[0]
+        prev = entry
+        for i, body_item in enumerate(spec.body):
+            sub = Item(body_item, item.ypath + ("body", i))
+            try:
+                prev = self.lower_item(sub, scope, env, prev) or prev
+            except _Skip:
+                raise
+        identity = entry
+        sc = spec.shortcut
+        if sc is not None:
+            local = dict(env)
+            shp = scope.shapes.get(entry)
+            if shp is not None and len(shp) >= 2 and shp[1].is_const:
+                local["in_channels"] = shp[1].value
+            keep = (
+                True
+                if sc.when is None
+                else self.eval_value(
+                    sc.when, Final("bool"), local, item.ypath + ("shortcut", "when")
+                )
+            )
+            if keep:
+                children = [
+                    Item(s, item.ypath + ("shortcut", "layers", i)) for i, s in enumerate(sc.layers)
+                ]
+                fake = Item(_Named(name=sc.name), item.ypath + ("shortcut",))
+                identity = self.lower_child(
+                    fake,
+                    scope,
+                    env,
+                    (entry,),
+                    [scope.shapes.get(entry)],
+                    train,
+                    children,
+                    "Sequential",
+                )
+        base = getattr(spec, "name", None)
+        add_name = f"{base}_sum" if base and spec.activation else base
+        add_spec = REGISTRY["add"].spec(type="add", name=add_name, **{"from": [prev, identity]})
+        out = self.lower_item(Item(add_spec, item.ypath), scope, env, prev)
+        if spec.activation:
+            act = REGISTRY["activation"].spec(type="activation", fn=spec.activation, name=base)
+            out = self.lower_item(Item(act, item.ypath + ("activation",)), scope, env, out)
+        return out  # type: ignore[return-value]
+
+    def lower_parallel(
+        self,
+        item: Item,
+        scope: _Scope,
+        env: Mapping[str, Any],
+        inputs: tuple[str, ...],
+        in_shapes: list[Shape | None],
+        train: bool,
+    ) -> str:
+        spec = item.spec
+        if len(inputs) != 1:
+            self.error("E305", "parallel branches take one input", item.ypath + ("from",))
+            raise _Skip
+        outs = []
+        failed = False
+        for key, branch in spec.branches.items():
+            yp = item.ypath + ("branches", key)
+            try:
+                if isinstance(branch, list):
+                    children = [Item(s, yp + (i,)) for i, s in enumerate(branch)]
+                    outs.append(
+                        self.lower_child(
+                            Item(_Named(name=key), yp),
+                            scope,
+                            env,
+                            inputs,
+                            in_shapes,
+                            train,
+                            children,
+                            "Sequential",
+                        )
+                    )
+                else:
+                    if getattr(branch, "name", None) not in (None, key):
+                        self.error(
+                            "E304",
+                            f"branch `{key}` names its layer `{branch.name}`",
+                            yp + ("name",),
+                            "the branch key is the module name; drop `name`",
+                        )
+                        raise _Skip
+                    if getattr(branch, "from_", None) is not None:
+                        self.error(
+                            "E305", "a branch reads the parallel input; drop `from`", yp + ("from",)
+                        )
+                        raise _Skip
+                    outs.append(self.lower_item(Item(branch, yp, name=key), scope, env, inputs[0]))
+            except _Skip:
+                failed = True
+        if failed:
+            raise _Skip
+        outs = [o for o in outs if o is not None]
+        base = getattr(spec, "name", None)
+        join = spec.join
+        if join == "concat":
+            dim = self.eval_value(spec.dim, Final("int"), env, item.ypath + ("dim",))
+            jspec = REGISTRY["concat"].spec(type="concat", name=base, dim=dim, **{"from": outs})
+        else:
+            jspec = REGISTRY["add"].spec(type="add", name=base, **{"from": outs})
+        return self.lower_item(Item(jspec, item.ypath), scope, env, inputs[0])  # type: ignore[return-value]
+
+    def lower_block_call(
+        self,
+        item: Item,
+        scope: _Scope,
+        env: Mapping[str, Any],
+        local: Mapping[str, Any],
+        inputs: tuple[str, ...],
+        in_shapes: list[Shape | None],
+        train: bool,
+    ) -> str:
+        spec = item.spec
+        bname = spec.type
+        blocks = self.spec.blocks
+        if bname not in blocks:
+            known = sorted(
+                {*REGISTRY, *blocks, "sequential", "repeat", "vgg_cfg", "residual", "parallel"}
+            )
+            close = difflib.get_close_matches(bname, known, n=1)
+            hint = (
+                f"did you mean `{close[0]}`?"
+                if close
+                else (
+                    "define it under `blocks:`, or use a layer kind (see `archspec list --layers`)"
+                )
+            )
+            self.error(
+                "E205", f"unknown layer type or block `{bname}`", item.ypath + ("type",), hint
+            )
+            raise _Skip
+        if bname in self.block_stack:
+            chain = " -> ".join([*self.block_stack[self.block_stack.index(bname) :], bname])
+            self.error(
+                "E307",
+                f"block `{bname}` contains itself ({chain})",
+                item.ypath + ("type",),
+                "blocks cannot be recursive; use `repeat` for stacks",
+            )
+            raise _Skip
+        if len(self.block_stack) >= MAX_BLOCK_DEPTH:
+            self.error("E310", f"blocks nest deeper than {MAX_BLOCK_DEPTH}", item.ypath)
+            raise _Skip
+        bdef = blocks[bname]
+        given = dict(spec.model_extra or {})
+        args: dict[str, Any] = {}
+        bad = False
+        for key in given:
+            if key not in bdef.params:
+                close = difflib.get_close_matches(key, list(bdef.params), n=1)
+                hint = (
+                    f"did you mean `{close[0]}`?"
+                    if close
+                    else (f"{bname} takes: {', '.join(bdef.params) or 'no params'}")
+                )
+                self.error(
+                    "E302",
+                    f"block {bname} has no param `{key}`",
+                    item.ypath + (key,),
+                    hint,
+                    key=True,
+                )
+                bad = True
+        for pname, entry in bdef.params.items():
+            decl = _decl(entry)
+            yp = item.ypath + (pname,)
+            if pname in given:
+                raw = given[pname]
+                try:
+                    value = (
+                        parse_expr(raw).evaluate(local)
+                        if isinstance(raw, str) and decl.type != "str"
+                        else raw
+                    )
+                    args[pname] = coerce_param(value, decl)
+                except ExprError as exc:
+                    self.error(exc.code, f"{bname}.{pname}: {exc.message}", yp, exc.hint)
+                    bad = True
+                except ValueError as exc:
+                    self.error("E309", f"{bname}.{pname}: {exc}", yp)
+                    bad = True
+            elif decl.default is not None:
+                args[pname] = coerce_param(decl.default, decl)
+            else:
+                self.error(
+                    "E303",
+                    f"block {bname} needs param `{pname}`",
+                    item.ypath,
+                    f"add `{pname}: ...` to this layer",
+                )
+                bad = True
+        if bad:
+            raise _Skip
+        self.block_stack.append(bname)
+        try:
+            children = [Item(s, ("blocks", bname, "layers", i)) for i, s in enumerate(bdef.layers)]
+            return self.lower_child(
+                item,
+                scope,
+                {**self.globals, **args},
+                inputs,
+                in_shapes,
+                train,
+                children,
+                bname,
+                block=bname,
+                args=args,
+                outputs=bdef.outputs,
+                outputs_ypath=("blocks", bname, "outputs"),
+            )
+        finally:
+            self.block_stack.pop()
+
+    # -- values ---------------------------------------------------------------------------
+    def bind_fields(
+        self, spec: LayerSpec, env: Mapping[str, Any], ypath: PathKey
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        attrs: dict[str, Any] = {}
+        src: dict[str, Any] = {}
+        failed = False
+        for fname, finfo in type(spec).model_fields.items():
+            if fname in META_FIELDS:
+                continue
+            raw = getattr(spec, fname)
+            key = finfo.alias or fname
+            if fname in spec.model_fields_set:
+                src[fname] = raw
+            final = _final_of(type(spec), fname)
+            if final is None:
+                attrs[fname] = raw
+                continue
+            try:
+                attrs[fname] = self.eval_value(raw, final, env, ypath + (key,), raise_skip=False)
+            except _BadValue:
+                failed = True
+        if failed:
+            raise _Skip
+        return attrs, src
+
+    def eval_value(
+        self,
+        raw: Any,
+        final: Final,
+        env: Mapping[str, Any],
+        ypath: PathKey,
+        raise_skip: bool = True,
+    ) -> Any:
+        try:
+            return bind_value(raw, final, env)
+        except ExprError as exc:
+            self.error(exc.code, exc.message, ypath, exc.hint)
+        except ValueError as exc:
+            self.error("E309", str(exc), ypath)
+        if raise_skip:
+            raise _Skip
+        raise _BadValue
+
+    # -- init -----------------------------------------------------------------------------
+    def lower_init(self) -> list[InitStep]:
+        steps = []
+        for i, rule in enumerate(self.spec.init):
+            yp = ("init", i)
+            if not rule.layers and not rule.paths:
+                self.error(
+                    "E204", "an init rule needs `layers` or `paths` to say what it applies to", yp
+                )
+                continue
+            for j, kind in enumerate(rule.layers):
+                if kind not in REGISTRY or REGISTRY[kind].style != "module":
+                    close = difflib.get_close_matches(kind, list(REGISTRY), n=1)
+                    self.error(
+                        "E205",
+                        f"init rule names unknown layer kind `{kind}`",
+                        yp + ("layers", j),
+                        f"did you mean `{close[0]}`?" if close else None,
+                    )
+            if rule.when is not None:
+                try:
+                    if not bind_value(rule.when, Final("bool"), self.globals):
+                        continue
+                except (ExprError, ValueError) as exc:
+                    self.error("E308", str(getattr(exc, "message", exc)), yp + ("when",))
+                    continue
+            fns = []
+            for which in ("weight", "bias"):
+                fn = getattr(rule, which)
+                if fn is None:
+                    fns.append(None)
+                elif isinstance(fn, str):
+                    fns.append(("constant", {"val": 0.0 if fn == "zeros" else 1.0}))
+                else:
+                    try:
+                        name, args = fn.chosen()
+                    except ValueError as exc:
+                        self.error("E204", str(exc), yp + (which,))
+                        fns.append(None)
+                        continue
+                    fns.append(
+                        ("constant", {"val": float(args)})
+                        if name == "constant"
+                        else (name, args.model_dump())
+                    )
+            for g in rule.paths:
+                fnmatch.translate(g)
+            steps.append(
+                InitStep(tuple(rule.layers), tuple(rule.paths), fns[0], fns[1], self.span(yp))
+            )
+        return steps
+
+
+class _BadValue(Exception):
+    pass
+
+
+class SpecErrorAbort(Exception):
+    """Expansion limit hit: stop lowering altogether."""
+
+
+class _Named(BaseModel):
+    """A stand-in spec for constructs that create a named child module."""
+
+    name: str
+    type: str = "sequential"
+    from_: None = None
+    when: None = None
+    train_only: bool = False
+
+
+def _refs(spec: Any) -> list[str]:
+    raw = getattr(spec, "from_", None)
+    if raw is None:
+        return []
+    return [raw] if isinstance(raw, str) else list(raw)
+
+
+def _find_cycle(start: str, refs: Mapping[str, list[str]]) -> list[str] | None:
+    """A reference path from `start` back to itself through later nodes, if there is one."""
+    stack = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        cur, path = stack.pop()
+        for nxt in refs.get(cur, []):
+            if nxt == start:
+                return [*path, nxt]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return None
+
+
+def _class_name(name: str) -> str:
+    parts = [p for p in name.replace("-", "_").split("_") if p]
+    out = "".join(p[:1].upper() + p[1:] for p in parts) or "Net"
+    return out if out[0].isalpha() else "Net" + out
+
+
+def _decl(entry: Any) -> ParamDecl:
+    """A ParamDecl from the full form, a type name (required param) or a bare default."""
+    if isinstance(entry, ParamDecl):
+        return entry
+    if isinstance(entry, str) and entry in _TYPE_NAMES:
+        return ParamDecl(type=entry)  # type: ignore[arg-type]
+    if isinstance(entry, bool):
+        return ParamDecl(type="bool", default=entry)
+    if isinstance(entry, int):
+        return ParamDecl(type="int", default=entry)
+    if isinstance(entry, float):
+        return ParamDecl(type="float", default=entry)
+    if isinstance(entry, list):
+        return ParamDecl(type="list", default=entry)
+    return ParamDecl(type="str", default=entry)
+
+
+def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
+    """Check (and for CLI text, parse) a param value against its declaration."""
+    t = decl.type
+    if from_text:
+        value = _parse_text(value, t)
+    if t == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ValueError(f"expected an integer, got {value!r}")
+    elif t == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {value!r}")
+        value = float(value)
+    elif t == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+    elif t == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+    elif t == "list":
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {value!r}")
+        if len(value) > MAX_NODES:
+            raise ValueError("list too long")
+    if decl.ge is not None and value < decl.ge:
+        raise ValueError(f"{value!r} is below the minimum {decl.ge}")
+    if decl.le is not None and value > decl.le:
+        raise ValueError(f"{value!r} is above the maximum {decl.le}")
+    if decl.choices is not None and value not in decl.choices:
+        raise ValueError(f"{value!r} is not one of {decl.choices}")
+    return value
+
+
+def _parse_text(text: str, t: str) -> Any:
+    s = text.strip()
+    if t == "int":
+        try:
+            return int(s, 10)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {text!r}") from None
+    if t == "float":
+        try:
+            v = float(s)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError(f"expected a finite number, got {text!r}")
+        return v
+    if t == "bool":
+        low = s.lower()
+        if low in ("true", "yes", "1", "on"):
+            return True
+        if low in ("false", "no", "0", "off"):
+            return False
+        raise ValueError(f"expected true or false, got {text!r}")
+    if t == "list":
+        from .loader import load_yaml
+
+        try:
+            return load_yaml(s, "<--set>").data
+        except Exception:
+            raise ValueError(f"expected a YAML list like [64, 64, M], got {text!r}") from None
+    return text
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> Any:
+    return parse_expr(text)
+
+
+def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
+    """Evaluate a field's raw value (literal or expression) and check it against `final`."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        if final.choices and raw in final.choices:
+            return raw
+        if final.kind == "str":
+            return raw
+        raw = _parsed(raw).evaluate(env)
+    if final.kind == "ints" and isinstance(raw, list):
+        return [bind_value(v, Final("int", ge=final.ge), env) for v in raw]
+    kind = "int" if final.kind == "ints" else final.kind
+    value = raw
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ValueError(
+                    f"expected an integer, got {value!r}"
+                    + (" (use // for integer division)" if isinstance(value, float) else "")
+                )
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {value!r}")
+        value = float(value)
+    elif kind == "bool" and not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if final.ge is not None and value < final.ge:
+            raise ValueError(f"{value} is below the minimum {final.ge}")
+        if final.gt is not None and value <= final.gt:
+            raise ValueError(f"{value} must be greater than {final.gt}")
+        if final.le is not None and value > final.le:
+            raise ValueError(f"{value} is above the maximum {final.le}")
+    return value
+
+
+@lru_cache(maxsize=1024)
+def _final_of(model: type[BaseModel], fname: str) -> Final | None:
+    finfo = model.model_fields[fname]
+    for m in finfo.metadata:
+        if isinstance(m, Final):
+            return m
+    return _search_final(finfo.annotation)
+
+
+def _search_final(ann: Any) -> Final | None:
+    if typing.get_origin(ann) is typing.Annotated:
+        for m in ann.__metadata__:
+            if isinstance(m, Final):
+                return m
+    for a in typing.get_args(ann):
+        f = _search_final(a)
+        if f is not None:
+            return f
+    return None
+
+
+def lower(spec: Any, doc: LoadedDoc, overrides: Mapping[str, Any] | None = None) -> Graph:
+    """Lower a validated spec to the IR, or raise SpecError with every problem found."""
+    lowerer = Lowerer(spec, doc, overrides)
+    try:
+        return lowerer.lower()
+    except SpecErrorAbort:
+        raise lowerer.fail() from None
+
+
+def describe_shape(shape: Shape | None) -> str:
+    return "?" if shape is None else format_shape(shape)
+
+
+__all__ = ["lower", "bind_value", "coerce_param", "check_name", "models"]

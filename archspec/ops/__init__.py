@@ -1,0 +1,40 @@
+"""Layer kinds: the registry and the built-in ops (importing this registers them)."""
+
+from __future__ import annotations
+
+from . import conv, layers, merge  # noqa: F401  (registration side effects)
+from .base import (
+    REGISTRY,
+    Bool,
+    Constraint,
+    ExprStr,
+    Final,
+    Float,
+    Inferred,
+    Int,
+    Ints,
+    LayerSpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    get_op,
+    register,
+)
+
+__all__ = [
+    "REGISTRY",
+    "Bool",
+    "Constraint",
+    "ExprStr",
+    "Final",
+    "Float",
+    "Inferred",
+    "Int",
+    "Ints",
+    "LayerSpec",
+    "Op",
+    "ShapeContext",
+    "ShapeFailure",
+    "get_op",
+    "register",
+]

@@ -1,0 +1,390 @@
+"""The layer registry: one `Op` per layer kind, holding everything about that kind.
+
+An op knows its spec fields (a Pydantic model), its shape rule, its parameter and MAC counts,
+its torch constructor and its emitted-code snippet. Built-ins and plugins register the same
+way; a subclass that forgets a rule fails at registration (import) time, never silently later.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
+
+from ..dims import Dim, Shape
+from ..expr import ExprError, parse_expr
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+# --------------------------------------------------------------------------------------
+# Field types. A numeric or boolean field holds a literal or an expression string; the
+# `Final` marker says what the expression must evaluate to, checked after binding.
+
+
+@dataclass(frozen=True)
+class Final:
+    """What a field's value must be once expressions are evaluated."""
+
+    kind: Literal["int", "float", "bool", "str", "ints", "any"]
+    ge: float | None = None
+    le: float | None = None
+    gt: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+def _check_expr(text: str) -> str:
+    try:
+        parse_expr(text)
+    except ExprError as exc:
+        raise ValueError(exc.message) from None
+    return text
+
+
+ExprStr = Annotated[
+    str,
+    AfterValidator(_check_expr),
+    Field(description="an expression over params, e.g. `planes * 4`"),
+]
+
+
+def Int(ge: int | None = None, le: int | None = None) -> Any:
+    """An int field that may also be an expression."""
+    return Annotated[StrictInt | ExprStr, Final("int", ge=ge, le=le)]
+
+
+def Ints(ge: int | None = None, choices: tuple[str, ...] | None = None) -> Any:
+    """An int, or a list of ints (one per spatial dim), each possibly an expression."""
+    return Annotated[
+        StrictInt | ExprStr | list[StrictInt | ExprStr], Final("ints", ge=ge, choices=choices)
+    ]
+
+
+def Float(ge: float | None = None, le: float | None = None, gt: float | None = None) -> Any:
+    return Annotated[StrictFloat | StrictInt | ExprStr, Final("float", ge=ge, le=le, gt=gt)]
+
+
+Bool = Annotated[StrictBool | ExprStr, Final("bool")]
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: Attribute names of nn.Module that a child module name must not shadow (kept here so that
+#: `archspec check` can validate names without importing torch).
+RESERVED_NAMES = frozenset(
+    [
+        "T_destination",
+        "add_module",
+        "apply",
+        "bfloat16",
+        "buffers",
+        "call_super_init",
+        "children",
+        "compile",
+        "cpu",
+        "cuda",
+        "double",
+        "dump_patches",
+        "eval",
+        "extra_repr",
+        "float",
+        "forward",
+        "get_buffer",
+        "get_extra_state",
+        "get_parameter",
+        "get_submodule",
+        "half",
+        "ipu",
+        "load_state_dict",
+        "modules",
+        "mtia",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "named_parameters",
+        "parameters",
+        "register_backward_hook",
+        "register_buffer",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "register_full_backward_hook",
+        "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook",
+        "register_load_state_dict_pre_hook",
+        "register_module",
+        "register_parameter",
+        "register_state_dict_post_hook",
+        "register_state_dict_pre_hook",
+        "requires_grad_",
+        "set_extra_state",
+        "set_submodule",
+        "share_memory",
+        "smart_apply",
+        "state_dict",
+        "to",
+        "to_empty",
+        "train",
+        "training",
+        "type",
+        "xpu",
+        "zero_grad",
+        "input",
+        "self",
+        "super",
+        "None",
+        "True",
+        "False",
+    ]
+)
+
+
+def check_name(name: str) -> str:
+    """Validate a node or module name: an identifier that is safe as an attribute and in code."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(
+            f"{name!r} is not a valid name: use letters, digits and _, not starting with a digit"
+        )
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise ValueError(f"{name!r} is a Python keyword and cannot name a layer")
+    if name.startswith("__") or name in RESERVED_NAMES:
+        raise ValueError(f"{name!r} is reserved (it would shadow an nn.Module attribute)")
+    if len(name) > 64:
+        raise ValueError(f"name {name[:20]!r}... is longer than 64 characters")
+    return name
+
+
+Name = Annotated[str, AfterValidator(check_name)]
+
+
+class NodeBase(BaseModel):
+    """Fields every node of a layer list shares."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: Name | None = Field(
+        None, description="module/attribute name; unnamed items are named by index"
+    )
+    from_: str | list[str] | None = Field(
+        None,
+        alias="from",
+        description="input node name(s) in this scope; default: the previous node, "
+        "`input` is the scope's input",
+    )
+    when: Bool | None = Field(None, description="include the node only when this is true")
+    train_only: bool = Field(False, description="compute this node only in training mode")
+
+
+#: Fields of NodeBase that are not layer attributes.
+META_FIELDS = frozenset({"name", "from_", "when", "train_only", "type"})
+
+
+class LayerSpec(NodeBase):
+    """Base of every primitive layer's spec model."""
+
+
+# --------------------------------------------------------------------------------------
+# Shape context: how a shape rule reports requirements. Lowering checks them against the
+# declared input; the domain pass collects them as constraints over the input symbols.
+
+
+class ShapeFailure(Exception):
+    """A shape rule found the input impossible; becomes a diagnostic with the node's span."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A requirement on the input symbols: `lhs == rhs` or `lhs >= 1`, and who made it."""
+
+    kind: Literal["eq", "ge1"]
+    lhs: Dim
+    rhs: Dim | None
+    code: str
+    message: str
+    hint: str | None
+    node: str
+
+
+class ShapeContext:
+    """Default context: decide what can be decided, record the rest as constraints."""
+
+    def __init__(self) -> None:
+        self.constraints: list[Constraint] = []
+        self.node: str = ""
+
+    def require_equal(
+        self, a: Dim, b: Dim | int, code: str, message: str, hint: str | None = None
+    ) -> None:
+        a, b = Dim.of(a), Dim.of(b)
+        if a == b:
+            return
+        diff = a - b
+        if diff.is_const:
+            raise ShapeFailure(code, message.format(a=a, b=b), hint)
+        self.constraints.append(Constraint("eq", a, b, code, message, hint, self.node))
+
+    def require_positive(self, d: Dim, code: str, message: str, hint: str | None = None) -> None:
+        d = Dim.of(d)
+        if d.is_const:
+            if d.value < 1:
+                raise ShapeFailure(code, message.format(d=d), hint)
+            return
+        self.constraints.append(Constraint("ge1", d, None, code, message, hint, self.node))
+
+
+# --------------------------------------------------------------------------------------
+# The registry.
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """A shape rule's result: completed attributes and the output shape."""
+
+    attrs: dict[str, Any]
+    shape: Shape
+
+
+class Op:
+    """A layer kind. Subclasses set `kind` and `spec` and implement the rules."""
+
+    kind: ClassVar[str]
+    spec: ClassVar[type[LayerSpec]]
+    #: "module" ops become nn.Module children; "function" ops are computed in forward.
+    style: ClassVar[Literal["module", "function"]] = "module"
+    #: how many inputs: 1, or "many" for merge ops (add, concat).
+    arity: ClassVar[int | Literal["many"]] = 1
+    #: attribute names filled by `infer` (users may state them; they are then checked).
+    inferred: ClassVar[tuple[str, ...]] = ()
+    #: torch class name printed in docs and summaries (e.g. "Conv2d").
+    torch_name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        raise NotImplementedError
+
+    def params(self, attrs: Mapping[str, Any]) -> int:
+        return 0
+
+    def macs(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        return Dim.of(0)
+
+    def activation_numel(self, out: Shape) -> Dim:
+        from ..dims import product
+
+        return product(out)
+
+    def build(self, attrs: Mapping[str, Any]) -> nn.Module:
+        """The torch module for a "module" op."""
+        raise NotImplementedError
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """For "function" ops: the callable and keyword arguments used in forward."""
+        raise NotImplementedError
+
+    def emit(self, attrs: Mapping[str, Any], lit: Callable[[Any], str]) -> str:
+        """Python source constructing the module (module ops) or the call (function ops)."""
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, Op] = {}
+_listeners: list[Callable[[], None]] = []
+
+#: kinds handled by the lowering itself (compound constructs), not by ops.
+COMPOUND_KINDS = frozenset({"sequential", "repeat", "vgg_cfg", "residual", "parallel"})
+
+
+def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
+    """Add a layer kind. Usable as a class decorator; fails loudly on anything incomplete."""
+    kind = getattr(op_cls, "kind", None)
+    if not isinstance(kind, str) or not NAME_RE.match(kind):
+        raise TypeError(f"{op_cls.__name__}: `kind` must be an identifier string")
+    spec = getattr(op_cls, "spec", None)
+    if not (isinstance(spec, type) and issubclass(spec, LayerSpec)):
+        raise TypeError(f"{op_cls.__name__}: `spec` must subclass archspec.ops.LayerSpec")
+    type_field = spec.model_fields.get("type")
+    if type_field is None or type_field.annotation != Literal[kind]:  # type: ignore[valid-type]
+        raise TypeError(f"{op_cls.__name__}: spec needs `type: Literal[{kind!r}]`")
+    if op_cls.infer is Op.infer:
+        raise TypeError(f"{op_cls.__name__} ({kind}): no shape rule (`infer`) defined")
+    if op_cls.style == "module" and op_cls.build is Op.build:
+        raise TypeError(f"{op_cls.__name__} ({kind}): a module op needs `build`")
+    if op_cls.style == "function" and op_cls.function is Op.function:
+        raise TypeError(f"{op_cls.__name__} ({kind}): a function op needs `function`")
+    if op_cls.emit is Op.emit:
+        raise TypeError(f"{op_cls.__name__} ({kind}): no emitted-code rule (`emit`) defined")
+    if (kind in REGISTRY or kind in COMPOUND_KINDS) and not replace:
+        raise ValueError(f"layer kind {kind!r} is already registered")
+    if kind in COMPOUND_KINDS:
+        raise ValueError(f"{kind!r} is a built-in construct and cannot be replaced")
+    REGISTRY[kind] = op_cls()
+    for listener in _listeners:
+        listener()
+    return op_cls
+
+
+def on_register(callback: Callable[[], None]) -> None:
+    """Call `callback` whenever the registry changes (the schema cache listens)."""
+    _listeners.append(callback)
+
+
+def get_op(kind: str) -> Op:
+    return REGISTRY[kind]
+
+
+# --------------------------------------------------------------------------------------
+# Small helpers shared by the rules.
+
+
+def ntuple(value: Any, n: int, what: str) -> tuple[int, ...]:
+    """Expand an int to n ints, or check a list has n entries."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ShapeFailure(
+                "E409",
+                f"{what} has {len(value)} values but the layer has {n} spatial dims",
+                None,
+                what,
+            )
+        return tuple(value)
+    return (value,) * n
+
+
+def channels(shape: Shape, kind: str, min_rank: int = 2) -> int:
+    """The channel count (dim 1) of an input, which must be a number."""
+    if len(shape) < min_rank:
+        raise ShapeFailure(
+            "E401",
+            f"{kind} needs an input of rank >= {min_rank}, got rank {len(shape)} {fmt(shape)}",
+            "check the layers before it (a flatten too early?)",
+        )
+    c = shape[1]
+    if not c.is_const:
+        raise ShapeFailure(
+            "E406",
+            f"{kind} needs a known number of input channels, got {c}",
+            "give the input's channel dimension as a number",
+        )
+    return c.value
+
+
+def fmt(shape: Shape) -> str:
+    from ..dims import format_shape
+
+    return format_shape(shape)

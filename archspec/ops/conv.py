@@ -1,0 +1,357 @@
+"""Convolutions and pooling, in 1, 2 and 3 spatial dimensions.
+
+The output extent of one spatial dim is `floor((X + 2p - d(k-1) - 1) / s) + 1`; with
+`ceil_mode` PyTorch rounds up but never starts a window in the right padding, which is
+`floor((X + min(2p - d(k-1) - 1 + s - 1, p - 1)) / s) + 1` exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import Field, create_model
+
+from ..dims import Dim, Shape, product
+from .base import (
+    Bool,
+    Inferred,
+    Int,
+    Ints,
+    LayerSpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    channels,
+    fmt,
+    ntuple,
+    register,
+)
+from .emitting import emit_call
+
+_SPATIAL = {1: "L", 2: "HW", 3: "DHW"}
+
+
+def conv_extent(x: Dim, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> Dim:
+    """Exact output extent of one spatial dim of a conv or pool."""
+    span = d * (k - 1) + 1
+    if not ceil_mode:
+        return (x + (2 * p - span)).floordiv(s) + 1
+    return (x + min(2 * p - span + s - 1, p - 1)).floordiv(s) + 1
+
+
+def _check_spatial(
+    kind: str, out: list[Dim], inp: Shape, ctx: ShapeContext, name_dims: str, ksize: Sequence[int]
+) -> None:
+    for i, extent in enumerate(out):
+        axis = name_dims[i] if len(name_dims) == len(out) else str(i)
+        ctx.require_positive(
+            extent,
+            "E405",
+            f"{kind} makes the {axis} extent {{d}} (input {fmt(inp)}, kernel {tuple(ksize)})",
+            "the input is too small for this layer: use a larger input, "
+            "less downsampling before it, or padding",
+        )
+
+
+def _conv_spec(kind: str) -> type[LayerSpec]:
+    return create_model(
+        f"{kind.capitalize()}Spec",
+        __base__=LayerSpec,
+        __doc__=f"{kind}: convolution; in_channels is inferred from the input.",
+        type=(Literal[kind], ...),
+        out_channels=(Int(ge=1), Field(..., description="number of filters")),
+        kernel_size=(Ints(ge=1), ...),
+        stride=(Ints(ge=1), 1),
+        padding=(Ints(ge=0, choices=("same", "valid")), 0),
+        dilation=(Ints(ge=1), 1),
+        groups=(Int(ge=1), 1),
+        bias=(Bool, True),
+        padding_mode=(Literal["zeros", "reflect", "replicate", "circular"], "zeros"),
+        in_channels=(Int(ge=1) | None, Field(None, description="optional; checked if given")),
+    )
+
+
+class _ConvBase(Op):
+    nd: int = 2
+    inferred = ("in_channels",)
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        nd = self.nd
+        if len(x) != nd + 2:
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} needs a rank-{nd + 2} input (N, C, {', '.join(_SPATIAL[nd])}), "
+                f"got {fmt(x)}",
+                "check the layers before it",
+            )
+        c_in = channels(x, self.kind)
+        given = attrs.get("in_channels")
+        if given is not None and given != c_in:
+            raise ShapeFailure(
+                "E402",
+                f"{self.kind} declares in_channels={given} but receives {c_in} channels",
+                "drop in_channels: archspec infers it",
+                "in_channels",
+            )
+        groups = attrs["groups"]
+        if c_in % groups or attrs["out_channels"] % groups:
+            raise ShapeFailure(
+                "E409",
+                f"groups={groups} must divide both in_channels ({c_in}) and "
+                f"out_channels ({attrs['out_channels']})",
+                None,
+                "groups",
+            )
+        k = ntuple(attrs["kernel_size"], nd, "kernel_size")
+        s = ntuple(attrs["stride"], nd, "stride")
+        d = ntuple(attrs["dilation"], nd, "dilation")
+        pad = attrs["padding"]
+        if pad == "same":
+            if any(si != 1 for si in s):
+                raise ShapeFailure(
+                    "E409", "padding='same' needs stride 1", "give explicit padding", "padding"
+                )
+            out = list(x[2:])
+        else:
+            p = (0,) * nd if pad == "valid" else ntuple(pad, nd, "padding")
+            out = [conv_extent(x[2 + i], k[i], s[i], p[i], d[i]) for i in range(nd)]
+            _check_spatial(self.kind, out, x, ctx, _SPATIAL[nd], k)
+        new = dict(attrs, in_channels=c_in)
+        return Inferred(new, (x[0], Dim.of(attrs["out_channels"]), *out))
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        k = ntuple(a["kernel_size"], self.nd, "kernel_size")
+        w = a["out_channels"] * (a["in_channels"] // a["groups"])
+        for ki in k:
+            w *= ki
+        return w + (a["out_channels"] if a["bias"] else 0)
+
+    def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        k = ntuple(a["kernel_size"], self.nd, "kernel_size")
+        per_out = (a["in_channels"] // a["groups"]) * _prod(k)
+        return product(out) * per_out
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        cls = getattr(nn, f"Conv{self.nd}d")
+        return cls(
+            a["in_channels"],
+            a["out_channels"],
+            kernel_size=_tup(a["kernel_size"]),
+            stride=_tup(a["stride"]),
+            padding=_tup(a["padding"]),
+            dilation=_tup(a["dilation"]),
+            groups=a["groups"],
+            bias=a["bias"],
+            padding_mode=a["padding_mode"],
+        )
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            f"nn.Conv{self.nd}d",
+            [a["in_channels"], a["out_channels"]],
+            {
+                "kernel_size": (_tup(a["kernel_size"]), None),
+                "stride": (_tup(a["stride"]), 1),
+                "padding": (_tup(a["padding"]), 0),
+                "dilation": (_tup(a["dilation"]), 1),
+                "groups": (a["groups"], 1),
+                "bias": (a["bias"], True),
+                "padding_mode": (a["padding_mode"], "zeros"),
+            },
+            lit,
+        )
+
+
+def _prod(xs: Sequence[int]) -> int:
+    out = 1
+    for x in xs:
+        out *= x
+    return out
+
+
+def _tup(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _pool_spec(kind: str, avg: bool) -> type[LayerSpec]:
+    fields: dict[str, Any] = dict(
+        type=(Literal[kind], ...),
+        kernel_size=(Ints(ge=1), ...),
+        stride=(Ints(ge=1) | None, Field(None, description="default: kernel_size")),
+        padding=(Ints(ge=0), 0),
+        ceil_mode=(Bool, False),
+    )
+    if avg:
+        fields["count_include_pad"] = (Bool, True)
+    else:
+        fields["dilation"] = (Ints(ge=1), 1)
+    return create_model(
+        f"{kind.capitalize()}Spec", __base__=LayerSpec, __doc__=f"{kind} pooling.", **fields
+    )
+
+
+class _PoolBase(Op):
+    nd: int = 2
+    avg: bool = False
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        nd = self.nd
+        if len(x) not in (nd + 1, nd + 2):
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} needs a rank-{nd + 2} input, got {fmt(x)}",
+                "check the layers before it",
+            )
+        k = ntuple(attrs["kernel_size"], nd, "kernel_size")
+        stride = attrs["stride"] if attrs["stride"] is not None else attrs["kernel_size"]
+        s = ntuple(stride, nd, "stride")
+        p = ntuple(attrs["padding"], nd, "padding")
+        d = ntuple(attrs.get("dilation", 1), nd, "dilation")
+        for ki, pi, di in zip(k, p, d):
+            if pi * 2 > di * (ki - 1) + 1:
+                raise ShapeFailure(
+                    "E409",
+                    f"padding {pi} is more than half the effective kernel size {di * (ki - 1) + 1}",
+                    "PyTorch requires pad <= kernel_size / 2",
+                    "padding",
+                )
+        lead = len(x) - nd
+        out = [
+            conv_extent(x[lead + i], k[i], s[i], p[i], d[i], attrs["ceil_mode"]) for i in range(nd)
+        ]
+        _check_spatial(self.kind, out, x, ctx, _SPATIAL[nd], k)
+        return Inferred(dict(attrs, stride=stride), (*x[:lead], *out))
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        if self.avg:
+            return getattr(nn, f"AvgPool{self.nd}d")(
+                _tup(a["kernel_size"]),
+                stride=_tup(a["stride"]),
+                padding=_tup(a["padding"]),
+                ceil_mode=a["ceil_mode"],
+                count_include_pad=a["count_include_pad"],
+            )
+        return getattr(nn, f"MaxPool{self.nd}d")(
+            _tup(a["kernel_size"]),
+            stride=_tup(a["stride"]),
+            padding=_tup(a["padding"]),
+            dilation=_tup(a["dilation"]),
+            ceil_mode=a["ceil_mode"],
+        )
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        kw: dict[str, tuple[Any, Any]] = {
+            "stride": (_tup(a["stride"]), _tup(a["kernel_size"])),
+            "padding": (_tup(a["padding"]), 0),
+        }
+        if self.avg:
+            kw["ceil_mode"] = (a["ceil_mode"], False)
+            kw["count_include_pad"] = (a["count_include_pad"], True)
+            name = f"nn.AvgPool{self.nd}d"
+        else:
+            kw["dilation"] = (_tup(a["dilation"]), 1)
+            kw["ceil_mode"] = (a["ceil_mode"], False)
+            name = f"nn.MaxPool{self.nd}d"
+        return emit_call(name, [_tup(a["kernel_size"])], kw, lit)
+
+
+def _adaptive_spec(kind: str) -> type[LayerSpec]:
+    return create_model(
+        f"{kind.capitalize()}Spec",
+        __base__=LayerSpec,
+        __doc__=f"{kind}: pools any input extent to `output_size`.",
+        type=(Literal[kind], ...),
+        output_size=(Ints(ge=1), ...),
+    )
+
+
+class _AdaptiveBase(Op):
+    nd: int = 2
+    avg: bool = True
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        nd = self.nd
+        if len(x) not in (nd + 1, nd + 2):
+            raise ShapeFailure(
+                "E401", f"{self.kind} needs a rank-{nd + 2} input, got {fmt(x)}", None
+            )
+        size = ntuple(attrs["output_size"], nd, "output_size")
+        lead = len(x) - nd
+        for i in range(nd):
+            ctx.require_positive(
+                x[lead + i],
+                "E405",
+                f"{self.kind} receives an empty extent {{d}} (input {fmt(x)})",
+                "the input is too small for the layers before this pool",
+            )
+        return Inferred(attrs, (*x[:lead], *(Dim.of(v) for v in size)))
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        prefix = "AdaptiveAvgPool" if self.avg else "AdaptiveMaxPool"
+        return getattr(nn, f"{prefix}{self.nd}d")(_tup(a["output_size"]))
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        prefix = "AdaptiveAvgPool" if self.avg else "AdaptiveMaxPool"
+        return emit_call(f"nn.{prefix}{self.nd}d", [_tup(a["output_size"])], {}, lit)
+
+
+def _register_family() -> None:
+    for nd in (1, 2, 3):
+        kind = f"conv{nd}d"
+        register(
+            type(
+                f"Conv{nd}d",
+                (_ConvBase,),
+                {
+                    "kind": kind,
+                    "spec": _conv_spec(kind),
+                    "nd": nd,
+                    "torch_name": f"Conv{nd}d",
+                    "summary": f"{nd}-d convolution",
+                },
+            )
+        )
+        for avg in (False, True):
+            kind = f"{'avg' if avg else 'max'}pool{nd}d"
+            register(
+                type(
+                    f"{'Avg' if avg else 'Max'}Pool{nd}d",
+                    (_PoolBase,),
+                    {
+                        "kind": kind,
+                        "spec": _pool_spec(kind, avg),
+                        "nd": nd,
+                        "avg": avg,
+                        "torch_name": f"{'Avg' if avg else 'Max'}Pool{nd}d",
+                        "summary": f"{nd}-d {'average' if avg else 'max'} pooling",
+                    },
+                )
+            )
+            kind = f"adaptive_{'avg' if avg else 'max'}pool{nd}d"
+            register(
+                type(
+                    f"Adaptive{'Avg' if avg else 'Max'}Pool{nd}d",
+                    (_AdaptiveBase,),
+                    {
+                        "kind": kind,
+                        "spec": _adaptive_spec(kind),
+                        "nd": nd,
+                        "avg": avg,
+                        "torch_name": f"Adaptive{'Avg' if avg else 'Max'}Pool{nd}d",
+                        "summary": f"{nd}-d adaptive {'average' if avg else 'max'} pooling",
+                    },
+                )
+            )
+
+
+_register_family()

@@ -1,0 +1,31 @@
+"""Helpers that turn op attributes into Python source for the emitted-code backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+
+def emit_call(
+    callee: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, tuple[Any, Any]],
+    lit: Callable[[Any], str],
+) -> str:
+    """`callee(arg, ..., key=value, ...)`, leaving out keywords equal to their default.
+
+    `kwargs` maps a keyword to (value, default); a default of None means always written.
+    Every value goes through `lit`, the emitter's safe literal renderer.
+    """
+    parts = [lit(a) for a in args]
+    for key, (value, default) in kwargs.items():
+        if default is not None and _same(value, default):
+            continue
+        parts.append(f"{key}={lit(value)}")
+    return f"{callee}({', '.join(parts)})"
+
+
+def _same(value: Any, default: Any) -> bool:
+    if isinstance(value, (tuple, list)) and not isinstance(default, (tuple, list)):
+        return all(v == default and type(v) is type(default) for v in value)
+    return value == default and type(value) is type(default)

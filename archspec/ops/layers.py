@@ -1,0 +1,337 @@
+"""Linear, normalisation, activations, dropout, flatten, identity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import Field, create_model
+
+from ..dims import Dim, Shape, product
+from .base import (
+    Bool,
+    Float,
+    Inferred,
+    Int,
+    LayerSpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    channels,
+    fmt,
+    register,
+)
+from .emitting import emit_call
+
+
+class LinearSpec(LayerSpec):
+    """linear: fully connected; in_features is inferred from the last input dim."""
+
+    type: Literal["linear"]
+    out_features: Int(ge=1)  # type: ignore[valid-type]
+    bias: Bool = True
+    in_features: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="optional; checked against the input if given"
+    )
+
+
+@register
+class Linear(Op):
+    kind = "linear"
+    spec = LinearSpec
+    inferred = ("in_features",)
+    torch_name = "Linear"
+    summary = "fully connected layer"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) < 1:
+            raise ShapeFailure("E401", "linear needs an input of rank >= 1", None)
+        last = x[-1]
+        given = attrs.get("in_features")
+        if given is not None:
+            ctx.require_equal(
+                last,
+                given,
+                "E404",
+                f"linear expects {given} input features, the input gives {{a}} {fmt(x)}",
+                "change the input size, or put an adaptive pool before the flatten",
+            )
+            n_in = given
+        elif last.is_const:
+            n_in = last.value
+        else:
+            raise ShapeFailure(
+                "E406",
+                f"linear needs a known number of input features, but the input is {fmt(x)}",
+                "declare a concrete input size, put an adaptive pool before the flatten, "
+                "or state in_features",
+            )
+        if len(x) < 2:
+            raise ShapeFailure(
+                "E401", f"linear needs a batch dimension, got {fmt(x)}", "add a flatten"
+            )
+        return Inferred(dict(attrs, in_features=n_in), (*x[:-1], Dim.of(attrs["out_features"])))
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        return a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
+
+    def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        return product(out) * a["in_features"]
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.Linear(a["in_features"], a["out_features"], bias=a["bias"])
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            "nn.Linear", [a["in_features"], a["out_features"]], {"bias": (a["bias"], True)}, lit
+        )
+
+
+def _bn_spec(kind: str) -> type[LayerSpec]:
+    return create_model(
+        f"{kind.capitalize()}Spec",
+        __base__=LayerSpec,
+        __doc__=f"{kind}: batch normalisation; num_features is inferred.",
+        type=(Literal[kind], ...),
+        eps=(Float(gt=0), 1e-5),
+        momentum=(Float(ge=0, le=1) | None, 0.1),
+        affine=(Bool, True),
+        track_running_stats=(Bool, True),
+        num_features=(Int(ge=1) | None, Field(None, description="optional; checked if given")),
+    )
+
+
+class _BatchNorm(Op):
+    ranks: tuple[int, ...] = (4,)
+    inferred = ("num_features",)
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) not in self.ranks:
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} needs an input of rank {' or '.join(map(str, self.ranks))}, "
+                f"got {fmt(x)}",
+                "use batchnorm1d after linear layers, batchnorm2d after 2-d convs",
+            )
+        c = channels(x, self.kind)
+        given = attrs.get("num_features")
+        if given is not None and given != c:
+            raise ShapeFailure(
+                "E402",
+                f"{self.kind} declares num_features={given} but receives {c} channels",
+                "drop num_features: archspec infers it",
+                "num_features",
+            )
+        return Inferred(dict(attrs, num_features=c), x)
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        return 2 * a["num_features"] if a["affine"] else 0
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        cls = getattr(nn, self.torch_name)
+        return cls(
+            a["num_features"],
+            eps=a["eps"],
+            momentum=a["momentum"],
+            affine=a["affine"],
+            track_running_stats=a["track_running_stats"],
+        )
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            f"nn.{self.torch_name}",
+            [a["num_features"]],
+            {
+                "eps": (a["eps"], 1e-5),
+                "momentum": (a["momentum"], 0.1),
+                "affine": (a["affine"], True),
+                "track_running_stats": (a["track_running_stats"], True),
+            },
+            lit,
+        )
+
+
+for _nd, _ranks in ((1, (2, 3)), (2, (4,)), (3, (5,))):
+    register(
+        type(
+            f"BatchNorm{_nd}d",
+            (_BatchNorm,),
+            {
+                "kind": f"batchnorm{_nd}d",
+                "spec": _bn_spec(f"batchnorm{_nd}d"),
+                "ranks": _ranks,
+                "torch_name": f"BatchNorm{_nd}d",
+                "summary": f"batch normalisation over {'features' if _nd == 1 else 'channels'}",
+            },
+        )
+    )
+
+
+class LrnSpec(LayerSpec):
+    """local_response_norm: AlexNet's normalisation across nearby channels."""
+
+    type: Literal["local_response_norm"]
+    size: Int(ge=1)  # type: ignore[valid-type]
+    alpha: Float(ge=0) = 1e-4  # type: ignore[valid-type]
+    beta: Float(ge=0) = 0.75  # type: ignore[valid-type]
+    k: Float() = 1.0  # type: ignore[valid-type]
+
+
+@register
+class LocalResponseNorm(Op):
+    kind = "local_response_norm"
+    spec = LrnSpec
+    torch_name = "LocalResponseNorm"
+    summary = "local response normalisation (AlexNet)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) < 3:
+            raise ShapeFailure("E401", f"local_response_norm needs rank >= 3, got {fmt(x)}", None)
+        return Inferred(attrs, x)
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            "nn.LocalResponseNorm",
+            [a["size"]],
+            {"alpha": (a["alpha"], 1e-4), "beta": (a["beta"], 0.75), "k": (a["k"], 1.0)},
+            lit,
+        )
+
+
+class _Elementwise(Op):
+    """Shape-preserving module ops with keyword arguments passed straight to torch."""
+
+    #: spec field -> default, in torch's keyword order
+    defaults: dict[str, Any] = {}
+    positional: tuple[str, ...] = ()
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        dim = attrs.get("dim")
+        if isinstance(dim, int) and not -len(x) <= dim < len(x):
+            raise ShapeFailure(
+                "E401", f"{self.kind} dim={dim} is out of range for {fmt(x)}", None, "dim"
+            )
+        return Inferred(attrs, x)
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return getattr(nn, self.torch_name)(**{k: a[k] for k in self.defaults})
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        args = [a[k] for k in self.positional]
+        kw = {k: (a[k], d) for k, d in self.defaults.items() if k not in self.positional}
+        return emit_call(f"nn.{self.torch_name}", args, kw, lit)
+
+
+def _simple(
+    kind: str,
+    torch_name: str,
+    summary: str,
+    fields: dict[str, tuple[Any, Any]],
+    positional: tuple[str, ...] = (),
+) -> None:
+    spec = create_model(
+        f"{torch_name}Spec",
+        __base__=LayerSpec,
+        __doc__=f"{kind}: {summary}.",
+        type=(Literal[kind], ...),
+        **fields,
+    )
+    defaults = {k: (None if v[1] is ... else v[1]) for k, v in fields.items()}
+    register(
+        type(
+            torch_name,
+            (_Elementwise,),
+            {
+                "kind": kind,
+                "spec": spec,
+                "torch_name": torch_name,
+                "summary": summary,
+                "defaults": defaults,
+                "positional": positional,
+            },
+        )
+    )
+
+
+_simple("relu", "ReLU", "rectified linear unit", {"inplace": (Bool, False)})
+_simple("relu6", "ReLU6", "ReLU capped at 6", {"inplace": (Bool, False)})
+_simple(
+    "leaky_relu",
+    "LeakyReLU",
+    "leaky ReLU",
+    {"negative_slope": (Float(), 0.01), "inplace": (Bool, False)},
+)
+_simple("tanh", "Tanh", "hyperbolic tangent", {})
+_simple("sigmoid", "Sigmoid", "logistic sigmoid", {})
+_simple(
+    "gelu", "GELU", "Gaussian error linear unit", {"approximate": (Literal["none", "tanh"], "none")}
+)
+_simple("silu", "SiLU", "sigmoid-weighted linear unit (swish)", {"inplace": (Bool, False)})
+_simple("softmax", "Softmax", "softmax along a dim", {"dim": (Int(), 1)}, ("dim",))
+_simple("log_softmax", "LogSoftmax", "log-softmax along a dim", {"dim": (Int(), 1)}, ("dim",))
+_simple(
+    "dropout",
+    "Dropout",
+    "dropout (active in training only)",
+    {"p": (Float(ge=0, le=1), 0.5), "inplace": (Bool, False)},
+)
+_simple(
+    "dropout2d",
+    "Dropout2d",
+    "channel dropout",
+    {"p": (Float(ge=0, le=1), 0.5), "inplace": (Bool, False)},
+)
+_simple("identity", "Identity", "passes its input through", {})
+
+
+class FlattenSpec(LayerSpec):
+    """flatten: merges dims start_dim..end_dim (default: all but the batch)."""
+
+    type: Literal["flatten"]
+    start_dim: Int() = 1  # type: ignore[valid-type]
+    end_dim: Int() = -1  # type: ignore[valid-type]
+
+
+@register
+class Flatten(Op):
+    kind = "flatten"
+    spec = FlattenSpec
+    torch_name = "Flatten"
+    summary = "flattens dims into one"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        r = len(x)
+        s, e = attrs["start_dim"], attrs["end_dim"]
+        s2, e2 = s % r if -r <= s < r else None, e % r if -r <= e < r else None
+        if s2 is None or e2 is None or s2 > e2:
+            raise ShapeFailure(
+                "E401", f"flatten dims {s}..{e} do not fit the input {fmt(x)}", None, "start_dim"
+            )
+        merged = product(x[s2 : e2 + 1])
+        return Inferred(attrs, (*x[:s2], merged, *x[e2 + 1 :]))
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.Flatten(a["start_dim"], a["end_dim"])
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            "nn.Flatten", [], {"start_dim": (a["start_dim"], 1), "end_dim": (a["end_dim"], -1)}, lit
+        )

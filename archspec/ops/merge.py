@@ -1,0 +1,163 @@
+"""Merge ops that join several inputs: elementwise add (residuals) and concatenation."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from ..dims import Dim, Shape
+from .base import Inferred, Int, LayerSpec, Op, ShapeContext, ShapeFailure, fmt, register
+
+
+class AddSpec(LayerSpec):
+    """add: elementwise sum of two or more inputs (`from: [a, b]`), with broadcasting."""
+
+    type: Literal["add"]
+
+
+@register
+class Add(Op):
+    kind = "add"
+    spec = AddSpec
+    style = "function"
+    arity = "many"
+    summary = "elementwise sum (residual join)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        if len(inputs) < 2:
+            raise ShapeFailure("E401", "add needs at least two inputs (`from: [a, b]`)", None)
+        out = list(inputs[0])
+        for other in inputs[1:]:
+            out = _broadcast(out, list(other), ctx, inputs)
+        return Inferred(attrs, tuple(out))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return operator.add, {}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return " + ".join(a["_inputs"])
+
+
+def _broadcast(a: list[Dim], b: list[Dim], ctx: ShapeContext, inputs: Sequence[Shape]) -> list[Dim]:
+    n = max(len(a), len(b))
+    a = [Dim.of(1)] * (n - len(a)) + a
+    b = [Dim.of(1)] * (n - len(b)) + b
+    out = []
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            what = "channels" if i == 1 else f"dim {i}"
+            ctx.require_equal(
+                x,
+                y,
+                "E402",
+                f"add joins inputs whose {what} differ: {{a}} vs {{b}} "
+                f"({' + '.join(fmt(s) for s in inputs)})",
+                "add a projection shortcut (1x1 conv, and stride if the size differs) "
+                "so both sides match",
+            )
+            out.append(x)
+    return out
+
+
+class ConcatSpec(LayerSpec):
+    """concat: joins inputs along `dim` (default 1, channels); `from: [a, b, ...]`."""
+
+    type: Literal["concat"]
+    dim: Int() = 1  # type: ignore[valid-type]
+
+
+@register
+class Concat(Op):
+    kind = "concat"
+    spec = ConcatSpec
+    style = "function"
+    arity = "many"
+    summary = "concatenation along a dim (Inception join)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        if len(inputs) < 1:
+            raise ShapeFailure("E401", "concat needs inputs", None)
+        rank = len(inputs[0])
+        dim = attrs["dim"]
+        if not -rank <= dim < rank:
+            raise ShapeFailure("E401", f"concat dim={dim} is out of range for rank {rank}", None)
+        d = dim % rank
+        total = Dim.of(0)
+        for s in inputs:
+            if len(s) != rank:
+                raise ShapeFailure(
+                    "E403",
+                    f"concat joins inputs of different rank: {', '.join(fmt(x) for x in inputs)}",
+                    None,
+                )
+            total = total + s[d]
+            for i in range(rank):
+                if i != d:
+                    ctx.require_equal(
+                        s[i],
+                        inputs[0][i],
+                        "E403",
+                        f"concat joins inputs whose dim {i} differ: {{a}} vs {{b}} "
+                        f"({', '.join(fmt(x) for x in inputs)})",
+                        "every branch must keep the same spatial size: check strides, "
+                        "padding and ceil_mode in each branch",
+                    )
+        out = list(inputs[0])
+        out[d] = total
+        return Inferred(dict(attrs, dim=dim), tuple(out))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return torch.cat, {"dim": attrs["dim"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return f"torch.cat([{', '.join(a['_inputs'])}], {lit(a['dim'])})"
+
+
+_ACTIVATIONS = {
+    "relu": ("torch", "relu"),
+    "gelu": ("torch.nn.functional", "gelu"),
+    "silu": ("torch.nn.functional", "silu"),
+    "tanh": ("torch", "tanh"),
+    "sigmoid": ("torch", "sigmoid"),
+}
+_EMITTED_ACT = {
+    "relu": "torch.relu",
+    "gelu": "F.gelu",
+    "silu": "F.silu",
+    "tanh": "torch.tanh",
+    "sigmoid": "torch.sigmoid",
+}
+
+
+class ActivationSpec(LayerSpec):
+    """activation: a parameter-free function applied in forward (no submodule is created)."""
+
+    type: Literal["activation"]
+    fn: Literal["relu", "gelu", "silu", "tanh", "sigmoid"]
+
+
+@register
+class Activation(Op):
+    kind = "activation"
+    spec = ActivationSpec
+    style = "function"
+    summary = "activation function computed in forward (e.g. after a residual add)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        return Inferred(attrs, inputs[0])
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import importlib
+
+        mod, name = _ACTIVATIONS[attrs["fn"]]
+        return getattr(importlib.import_module(mod), name), {}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return f"{_EMITTED_ACT[a['fn']]}({a['_inputs'][0]})"

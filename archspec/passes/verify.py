@@ -1,0 +1,66 @@
+"""Graph lint run after lowering: invariants the backends rely on, with how to fix each."""
+
+from __future__ import annotations
+
+from ..errors import Diagnostic, Severity, SpecError
+from ..ir import INPUT, Graph, Module, iter_modules
+
+
+def verify(graph: Graph) -> Graph:
+    """Check IR invariants; raise SpecError on a broken graph, return it (with warnings) if fine.
+
+    >>> verify(build_graph("lenet5"))  # doctest: +SKIP
+    """
+    errors: list[Diagnostic] = []
+    warnings: list[Diagnostic] = list(graph.diagnostics)
+    for module in iter_modules(graph.root):
+        _check_module(module, errors, warnings)
+    if errors:
+        raise SpecError(diagnostics=errors, sources=dict(graph.sources))
+    object.__setattr__(graph, "diagnostics", tuple(warnings))
+    return graph
+
+
+def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> None:
+    seen = {INPUT}
+    consumers: dict[str, list[str]] = {}
+    for node in module.nodes:
+        if node.name in seen:
+            errors.append(Diagnostic("E304", f"duplicate name `{node.name}`", node.span))
+        for i in node.inputs:
+            if i not in seen:
+                errors.append(
+                    Diagnostic("E305", f"`{node.name}` reads `{i}` before it exists", node.span)
+                )
+            consumers.setdefault(i, []).append(node.name)
+        seen.add(node.name)
+    outputs = {o.name for o in module.outputs}
+    for o in outputs:
+        if o not in seen:
+            errors.append(Diagnostic("E305", f"output `{o}` is not a node", module.span))
+    where = f"{module.path}." if module.path else ""
+    for node in module.nodes:
+        if node.attrs.get("inplace") and node.inputs:
+            src = node.inputs[0]
+            readers = consumers.get(src, []) + (["the module output"] if src in outputs else [])
+            if len(readers) > 1 or (src == INPUT and not module.is_chain):
+                others = [r for r in readers if r != node.name] or ["the caller"]
+                errors.append(
+                    Diagnostic(
+                        "E311",
+                        f"{where}{node.name} works in place on `{src}`, which "
+                        f"{', '.join(others)} also read(s)",
+                        node.span,
+                        "set inplace: false, or apply it to a tensor nobody else reads",
+                    )
+                )
+        if node.name not in consumers and node.name not in outputs:
+            warnings.append(
+                Diagnostic(
+                    "W401",
+                    f"the output of {where}{node.name} is never used",
+                    node.span,
+                    "read it with `from:`, list it in `outputs:`, or remove it",
+                    Severity.WARNING,
+                )
+            )

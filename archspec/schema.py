@@ -1,0 +1,289 @@
+"""Pydantic models of the spec language; `spec_model().model_json_schema()` describes it all.
+
+Layer kinds come from the op registry, so the node union is built on demand and rebuilt when
+a plugin registers a layer. The union is discriminated on `type`: a registered kind selects
+its own model (errors then speak only of that layer), any other name is a block call.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    Tag,
+    field_validator,
+)
+
+from .ops import REGISTRY
+from .ops.base import COMPOUND_KINDS, Bool, ExprStr, Int, Name, NodeBase, check_name, on_register
+
+FORMAT_VERSION = 1
+
+ParamType = Literal["int", "float", "bool", "str", "list"]
+Scalar = StrictBool | StrictInt | StrictFloat | str
+ParamValue = Scalar | list[Any]
+
+
+class ParamDecl(BaseModel):
+    """A typed parameter with an optional default (no default: the caller must give it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ParamType
+    default: ParamValue | None = None
+    doc: str = Field("", max_length=2000)
+    ge: StrictInt | StrictFloat | None = None
+    le: StrictInt | StrictFloat | None = None
+    choices: list[Scalar] | None = None
+
+
+ParamEntry = ParamDecl | ParamValue
+
+
+class InitArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KaimingArgs(InitArgs):
+    mode: Literal["fan_in", "fan_out"] = "fan_in"
+    nonlinearity: Literal["relu", "leaky_relu", "linear", "tanh", "sigmoid", "selu"] = "leaky_relu"
+    a: StrictFloat | StrictInt = 0
+
+
+class NormalArgs(InitArgs):
+    mean: StrictFloat | StrictInt = 0.0
+    std: StrictFloat | StrictInt = 1.0
+
+
+class TruncNormalArgs(NormalArgs):
+    a: StrictFloat | StrictInt = -2.0
+    b: StrictFloat | StrictInt = 2.0
+
+
+class UniformArgs(InitArgs):
+    a: StrictFloat | StrictInt = 0.0
+    b: StrictFloat | StrictInt = 1.0
+
+
+class XavierArgs(InitArgs):
+    gain: StrictFloat | StrictInt = 1.0
+
+
+class InitFn(BaseModel):
+    """One initialiser: exactly one of its fields is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kaiming_normal: KaimingArgs | None = None
+    kaiming_uniform: KaimingArgs | None = None
+    normal: NormalArgs | None = None
+    trunc_normal: TruncNormalArgs | None = None
+    uniform: UniformArgs | None = None
+    xavier_normal: XavierArgs | None = None
+    xavier_uniform: XavierArgs | None = None
+    constant: StrictFloat | StrictInt | None = None
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _keep(cls, v: Any) -> Any:
+        return v
+
+    def chosen(self) -> tuple[str, Any]:
+        """(initialiser name, its arguments)."""
+        set_fields = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(set_fields) != 1:
+            raise ValueError("give exactly one initialiser, e.g. {normal: {std: 0.01}}")
+        return set_fields[0], getattr(self, set_fields[0])
+
+
+class InitRule(BaseModel):
+    """Initialise matching modules; rules apply in module order, later rules override."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layers: list[str] = Field(default_factory=list, description="layer kinds, e.g. conv2d")
+    paths: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, description="glob patterns over module paths, e.g. layer*.*.bn2"
+    )
+    when: Bool | None = None
+    weight: InitFn | Literal["zeros", "ones"] | None = None
+    bias: InitFn | Literal["zeros", "ones"] | None = None
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _invalidate() -> None:
+    _CACHE.clear()
+
+
+on_register(_invalidate)
+
+
+def _tag_of(value: Any) -> str | None:
+    t = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if not isinstance(t, str):
+        return None
+    if t in REGISTRY or t in COMPOUND_KINDS:
+        return t
+    return "block"
+
+
+def _build() -> dict[str, Any]:
+    """Build the node union and the spec model from the current registry."""
+
+    class SequentialNode(NodeBase):
+        """A child module running `layers` in order (nn.Sequential when it is a chain)."""
+
+        type: Literal["sequential"]
+        layers: list[Node]  # noqa: F821
+
+    class RepeatNode(NodeBase):
+        """`count` copies of `layer` in a Sequential named 0..count-1; `index` names the copy."""
+
+        type: Literal["repeat"]
+        count: Int(ge=0)  # type: ignore[valid-type]
+        index: Name = "i"
+        layer: Node  # noqa: F821
+
+    class VggCfgNode(NodeBase):
+        """VGG's make_layers(cfg, batch_norm): ints are 3x3 convs + ReLU, "M" a 2x2 max pool."""
+
+        type: Literal["vgg_cfg"]
+        cfg: list[StrictInt | Literal["M"]] | ExprStr
+        batch_norm: Bool = False
+
+    class Shortcut(BaseModel):
+        """The projection path of a residual; absent or `when` false means identity."""
+
+        model_config = ConfigDict(extra="forbid")
+        name: Name = "downsample"
+        when: Bool | None = None
+        layers: list[Node]  # noqa: F821
+
+    class ResidualNode(NodeBase):
+        """out = activation(body(x) + shortcut(x)); body layers become children of this scope."""
+
+        type: Literal["residual"]
+        body: list[Node]  # noqa: F821
+        shortcut: Shortcut | None = None
+        activation: Literal["relu", "gelu", "silu", "tanh", "sigmoid"] | None = None
+
+    class ParallelNode(NodeBase):
+        """Branches that all read the same input, joined by concatenation (or sum)."""
+
+        type: Literal["parallel"]
+        branches: dict[Name, Node | list[Node]]  # noqa: F821
+        join: Literal["concat", "add"] = "concat"
+        dim: Int() = 1  # type: ignore[valid-type]
+
+    class BlockCall(NodeBase):
+        """An instance of a block from `blocks:`; its params are given as extra fields."""
+
+        model_config = ConfigDict(extra="allow", populate_by_name=True)
+        type: str = Field(
+            ...,
+            description="the name of a block defined under `blocks:`",
+            json_schema_extra={"not": {"enum": sorted({*REGISTRY, *COMPOUND_KINDS})}},
+        )
+
+    members: list[Any] = [Annotated[op.spec, Tag(kind)] for kind, op in sorted(REGISTRY.items())]
+    compound = {
+        "sequential": SequentialNode,
+        "repeat": RepeatNode,
+        "vgg_cfg": VggCfgNode,
+        "residual": ResidualNode,
+        "parallel": ParallelNode,
+    }
+    members += [Annotated[m, Tag(k)] for k, m in compound.items()]
+    members.append(Annotated[BlockCall, Tag("block")])
+    node = Annotated[
+        _union(members),
+        Discriminator(
+            _tag_of,
+            custom_error_type="missing_layer_type",
+            custom_error_message="each layer needs a `type` (a layer kind or a block name)",
+        ),
+    ]
+
+    class BlockDef(BaseModel):
+        """A reusable, parameterised module; instances are written `{type: BlockName, ...}`."""
+
+        model_config = ConfigDict(extra="forbid")
+        params: dict[Name, ParamEntry] = Field(default_factory=dict)
+        layers: list[Node]  # noqa: F821
+        outputs: list[str] | None = None
+        doc: str = Field("", max_length=5000)
+
+    class Spec(BaseModel):
+        """An archspec architecture spec."""
+
+        model_config = ConfigDict(extra="forbid", title="archspec spec")
+        archspec: Literal[1] = Field(..., description="spec format version")
+        name: Name
+        class_name: Name | None = Field(None, description="Python class name (default: from name)")
+        description: str = Field("", max_length=10_000)
+        input: list[StrictInt | Name] = Field(
+            ..., min_length=1, max_length=6, description="e.g. [N, 3, 224, 224]; symbols allowed"
+        )
+        params: dict[Name, ParamEntry] = Field(default_factory=dict)
+        blocks: dict[Name, BlockDef] = Field(default_factory=dict)
+        layers: list[Node]  # noqa: F821
+        outputs: list[str] | None = None
+        init: list[InitRule] = Field(default_factory=list)
+
+    ns = {"Node": node, "Shortcut": Shortcut}
+    for m in (*compound.values(), Shortcut, BlockDef, Spec):
+        m.model_rebuild(_types_namespace=ns)
+    return {
+        "Spec": Spec,
+        "Node": node,
+        "BlockDef": BlockDef,
+        "BlockCall": BlockCall,
+        "compound": compound,
+        "Shortcut": Shortcut,
+    }
+
+
+def _union(members: list[Any]) -> Any:
+    from typing import Union
+
+    return Union[tuple(members)]  # noqa: UP007
+
+
+def models() -> dict[str, Any]:
+    """The current schema models (cached until the registry changes)."""
+    if not _CACHE:
+        _CACHE.update(_build())
+    return _CACHE
+
+
+def spec_model() -> type[BaseModel]:
+    """The Pydantic model of a whole spec."""
+    return models()["Spec"]
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the spec language, for editors (yaml-language-server)."""
+    schema = spec_model().model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://archspec.dev/schema/archspec-1.json"
+    return schema
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ParamDecl",
+    "InitRule",
+    "InitFn",
+    "json_schema",
+    "models",
+    "check_name",
+]

@@ -1,0 +1,210 @@
+"""Run the schema over loaded YAML and turn Pydantic errors into located diagnostics.
+
+Pydantic's `loc` mixes data keys with union tags (`layers.0.conv2d.kernel_size.int`); we walk
+it against the data to recover the YAML path, then merge the alternatives of a union into
+one message, so a user reads one error per mistake, at its line and column.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import Diagnostic, SchemaError
+from .loader import LoadedDoc, PathKey
+from .ops import REGISTRY
+from .schema import models, spec_model
+
+_TYPE_WORDS = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "string_type": "a string (an expression)",
+    "bool_type": "true or false",
+    "float_type": "a number",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "literal_error": None,
+    "none_required": "nothing (null)",
+}
+
+
+def validate_spec(doc: LoadedDoc) -> BaseModel:
+    """The validated Spec model, or a SchemaError listing every problem with its location."""
+    if not isinstance(doc.data, dict):
+        raise SchemaError(
+            f"a spec is a mapping with `archspec`, `name`, `input` and `layers`; "
+            f"this file holds a {type(doc.data).__name__}",
+            span=doc.span_of(()),
+            code="E202",
+            hint="start from `archspec new NAME`",
+            sources={doc.file: doc.text},
+        )
+    try:
+        return spec_model().model_validate(doc.data)
+    except ValidationError as exc:
+        diags = errors_to_diagnostics(exc, doc)
+        raise SchemaError(diagnostics=diags, sources={doc.file: doc.text}) from None
+    except RecursionError:
+        raise SchemaError(
+            "the spec is nested too deeply to validate", code="E104", span=doc.span_of(())
+        ) from None
+
+
+def data_path(loc: tuple[Any, ...], data: Any) -> tuple[PathKey, tuple[str, ...]]:
+    """Split a Pydantic loc into the YAML path and the union tags passed through."""
+    path: list[str | int] = []
+    tags: list[str] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and isinstance(part, str):
+            key = "from" if part == "from_" and "from" in cur else part
+            if key in cur:
+                path.append(key)
+                cur = cur[key]
+                continue
+            # a missing field or a union tag
+            if part in REGISTRY or part in _model_tags():
+                tags.append(part)
+                continue
+            path.append(key)
+            cur = None
+            continue
+        if isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            path.append(part)
+            cur = cur[part]
+            continue
+        tags.append(str(part))
+    return tuple(path), tuple(tags)
+
+
+def _model_tags() -> set[str]:
+    return {"block", *models()["compound"]}
+
+
+def errors_to_diagnostics(exc: ValidationError, doc: LoadedDoc) -> list[Diagnostic]:
+    """One diagnostic per YAML place, alternatives of a union merged."""
+    groups: dict[PathKey, list[dict[str, Any]]] = {}
+    tags_at: dict[PathKey, tuple[str, ...]] = {}
+    for err in exc.errors(include_url=False):
+        path, tags = data_path(tuple(err["loc"]), doc.data)
+        groups.setdefault(path, []).append(err)
+        tags_at.setdefault(path, tags)
+    # When the user wrote a list and an element is wrong, the "expected an int" alternative
+    # at the list itself is noise: keep the deeper error.
+    paths = list(groups)
+    for p in paths:
+        if all(e["type"] in _TYPE_WORDS for e in groups[p]) and any(
+            q[: len(p)] == p and len(q) > len(p) for q in paths
+        ):
+            del groups[p]
+    diags = []
+    for path, errs in groups.items():
+        diags.append(_one(path, errs, tags_at.get(path, ()), doc))
+    diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
+    return diags
+
+
+def _where(path: PathKey) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "the spec"
+
+
+def _one(
+    path: PathKey, errs: list[dict[str, Any]], tags: tuple[str, ...], doc: LoadedDoc
+) -> Diagnostic:
+    where = _where(path)
+    kinds = {e["type"] for e in errs}
+    first = errs[0]
+    if "extra_forbidden" in kinds:
+        field = str(path[-1]) if path else "?"
+        allowed = _allowed_fields(path[:-1], tags, doc)
+        close = difflib.get_close_matches(field, allowed, n=1)
+        hint = (
+            f"did you mean `{close[0]}`?"
+            if close
+            else (f"allowed here: {', '.join(sorted(allowed))}" if allowed else None)
+        )
+        return Diagnostic("E201", f"unknown field `{field}`", doc.span_of(path, key=True), hint)
+    if "missing" in kinds:
+        field = str(path[-1]) if path else "?"
+        return Diagnostic(
+            "E203",
+            f"missing required field `{field}` in {_where(path[:-1])}",
+            doc.span_of(path[:-1]),
+            "add it; see docs/spec-language.md for the fields of each layer",
+        )
+    if "missing_layer_type" in kinds:
+        return Diagnostic(
+            "E205",
+            "this item has no `type`",
+            doc.span_of(path),
+            "each layer needs a `type`: a layer kind (conv2d, linear, ...) or a block name",
+        )
+    value_errors = [e for e in errs if e["type"] in ("value_error", "assertion_error")]
+    if value_errors:
+        msg = value_errors[0]["msg"].removeprefix("Value error, ")
+        code = "E206" if "expression" in msg else "E204"
+        return Diagnostic(code, f"{where}: {msg}", doc.span_of(path))
+    if "literal_error" in kinds and len(kinds) <= 2:
+        lit = next(e for e in errs if e["type"] == "literal_error")
+        expected = lit.get("ctx", {}).get("expected", "")
+        return Diagnostic(
+            "E204",
+            f"{where}: {_short(lit.get('input'))} is not allowed here; expected {expected}",
+            doc.span_of(path),
+        )
+    words = []
+    for e in errs:
+        w = _TYPE_WORDS.get(e["type"])
+        if e["type"] == "literal_error":
+            w = str(e.get("ctx", {}).get("expected", ""))
+        if w and w not in words:
+            words.append(w)
+    if words:
+        got = first.get("input")
+        return Diagnostic(
+            "E202",
+            f"{where}: expected {' or '.join(words)}, got {_typename(got)} {_short(got)}",
+            doc.span_of(path),
+        )
+    return Diagnostic("E204", f"{where}: {first['msg']}", doc.span_of(path))
+
+
+def _typename(v: Any) -> str:
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
+        type(None): "null",
+    }.get(type(v), type(v).__name__)
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _allowed_fields(parent: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> list[str]:
+    """Field names of the model at `parent`, found through the tag or the `type` key."""
+    cur: Any = doc.data
+    for p in parent:
+        try:
+            cur = cur[p]
+        except (KeyError, IndexError, TypeError):
+            return []
+    if isinstance(cur, dict) and isinstance(cur.get("type"), str):
+        t = cur["type"]
+        model = REGISTRY[t].spec if t in REGISTRY else models()["compound"].get(t)
+        if model is not None:
+            return [f.alias or k for k, f in model.model_fields.items()]
+    if not parent:
+        return [f.alias or k for k, f in spec_model().model_fields.items()]
+    return []
