@@ -126,3 +126,10 @@ def check_limits(graph: Graph, max_params: int = DEFAULT_MAX_PARAMS) -> None:
 
 
 __all__ = ["ArchSpecError", "build_graph", "builtin_specs", "compile", "load", "check_limits"]
+
+
+def emit(source: SpecSource, **params: Any) -> str:
+    """Readable PyTorch source for a spec: one module that depends on torch alone."""
+    from .backends.pysource import render_module
+
+    return render_module(build_graph(source, params))

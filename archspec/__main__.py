@@ -1,0 +1,5 @@
+"""`python -m archspec` runs the CLI."""
+
+from archspec.cli import main
+
+main()

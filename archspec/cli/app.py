@@ -1,0 +1,142 @@
+"""The shared Typer app, option parsing and error reporting for every CLI command.
+
+Commands live in sibling modules (build, analyse, tools) and use only `archspec.api`.
+Exit codes: 0 ok, 1 spec error (an ArchSpecError), 2 usage error, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..errors import ArchSpecError
+
+app = typer.Typer(
+    name="archspec",
+    help=(
+        "Declarative architecture specs for PyTorch: check a YAML spec's shapes, summarise it, "
+        "compile it to an nn.Module or emit readable source.\n\n"
+        "A SPEC is a path to a .yaml file or the name of a built-in spec (see `archspec list`)."
+    ),
+    no_args_is_help=True,
+    add_completion=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+#: Set by the global --debug option: show tracebacks of internal errors.
+STATE: dict[str, Any] = {"debug": False}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def use_color(stream: Any = None) -> bool:
+    """Colour only on a TTY and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    color = use_color(stream)
+    return Console(
+        file=stream,
+        no_color=not color,
+        color_system="auto" if color else None,
+        highlight=False,
+        soft_wrap=True,
+        width=None if color else 200,
+    )
+
+
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """`--set key=value` pairs; values stay text and are parsed by the param's declared type."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise typer.BadParameter(
+                f"{item!r} is not key=value (e.g. --set num_classes=10)", param_hint="--set"
+            )
+        out[key] = value
+    return out
+
+
+def parse_input(text: str | None) -> tuple[int, ...] | None:
+    """`--input 1,3,224,224` (also `1x3x224x224`)."""
+    if text is None:
+        return None
+    parts = [p for p in text.replace("x", ",").replace(" ", ",").split(",") if p]
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a shape like 1,3,224,224", param_hint="--input"
+        ) from None
+    if not dims or any(d < 1 for d in dims):
+        raise typer.BadParameter(f"{text!r}: every dim must be >= 1", param_hint="--input")
+    return dims
+
+
+def report_errors(fn: F) -> F:
+    """Run a command, turning ArchSpecError into compiler-style output and exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ArchSpecError as exc:
+            print(exc.render(color=use_color(sys.stderr)), file=sys.stderr)
+            n = len([d for d in exc.diagnostics if d.severity.value == "error"])
+            if n > 1:
+                print(f"{n} errors", file=sys.stderr)
+            raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort, typer.BadParameter, KeyboardInterrupt):
+            raise
+        except Exception:
+            if STATE["debug"]:
+                traceback.print_exc()
+            else:
+                exc_type = sys.exc_info()[0]
+                name = exc_type.__name__ if exc_type else "error"
+                print(
+                    f"archspec: internal error ({name}); please report it with the spec that "
+                    "caused it. Run again with --debug to see the traceback.",
+                    file=sys.stderr,
+                )
+            raise typer.Exit(3) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"archspec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Show the version."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of internal errors."),
+) -> None:
+    STATE["debug"] = debug
+
+
+SET_HELP = "Set a spec param, e.g. --set num_classes=10 (repeatable)."
+INPUT_HELP = "Concrete input shape, e.g. 1,3,224,224 (default: the spec's input)."

@@ -1,0 +1,4 @@
+"""CLI commands (tools); see app.py for shared options."""
+
+from __future__ import annotations
+
