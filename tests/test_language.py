@@ -1,0 +1,255 @@
+"""The spec language construct by construct: what each lowers to, and where errors point."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+import archspec
+from archspec.errors import ArchSpecError
+
+
+def spec(body: str, header: str = "input: [N, 3, 16, 16]") -> str:
+    return f"archspec: 1\nname: t\n{header}\n" + textwrap.dedent(body)
+
+
+def err(text: str, **params: object) -> ArchSpecError:
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text, params)
+    return info.value
+
+
+def test_unnamed_items_are_indexed_like_nn_sequential() -> None:
+    m = archspec.compile(
+        spec("""
+        layers:
+          - {type: conv2d, out_channels: 4, kernel_size: 3}
+          - {name: act, type: relu}
+          - {type: conv2d, out_channels: 2, kernel_size: 1}
+        """)
+    )
+    assert list(dict(m.named_children())) == ["0", "act", "2"]
+    assert m[0].in_channels == 3 and m[2].in_channels == 4
+
+
+def test_expressions_params_and_overrides() -> None:
+    text = spec(
+        """
+        params:
+          width: {type: int, default: 8}
+          deep: false
+        layers:
+          - {name: a, type: conv2d, out_channels: width * 2, kernel_size: 3, padding: 1}
+          - {name: b, type: conv2d, out_channels: "width if deep else 1", kernel_size: 1,
+             when: deep}
+          - {name: c, type: conv2d, out_channels: "max(width // 4, 1)", kernel_size: 1}
+        """
+    )
+    m = archspec.compile(text)
+    assert m.a.out_channels == 16 and not hasattr(m, "b") and m.c.out_channels == 2
+    m = archspec.compile(text, width=4, deep=True)
+    assert m.a.out_channels == 8 and m.b.out_channels == 4 and m.c.in_channels == 4
+    # CLI-style text overrides are parsed by the declared type.
+    g = archspec.build_graph(text, {"width": "12", "deep": "true"})
+    assert g.params == {"width": 12, "deep": True}
+
+
+def test_blocks_repeat_and_index_variable() -> None:
+    m = archspec.compile(
+        spec("""
+        blocks:
+          Stage:
+            params: {c: int, stride: {type: int, default: 1}}
+            layers:
+              - {name: conv, type: conv2d, out_channels: c, kernel_size: 3, stride: stride,
+                 padding: 1}
+              - {name: bn, type: batchnorm2d}
+        layers:
+          - {name: stages, type: repeat, count: 3, index: k,
+             layer: {type: Stage, c: "8 * (k + 1)", stride: "2 if k == 0 else 1"}}
+        """)
+    )
+    convs = [m.stages[i].conv for i in range(3)]
+    assert [c.out_channels for c in convs] == [8, 16, 24]
+    assert [c.in_channels for c in convs] == [3, 8, 16]
+    assert [c.stride for c in convs] == [(2, 2), (1, 1), (1, 1)]
+    assert type(m.stages[0]).__name__ == "SpecSequential" and m.stages[0]._get_name() == "Stage"
+
+
+def test_residual_identity_and_projection() -> None:
+    text = spec(
+        """
+        params: {c: 3}
+        layers:
+          - type: residual
+            name: block
+            body:
+              - {name: conv, type: conv2d, out_channels: c, kernel_size: 3, padding: 1}
+            shortcut:
+              when: in_channels != c
+              layers: [{type: conv2d, out_channels: c, kernel_size: 1}]
+            activation: relu
+        """
+    )
+    same = archspec.compile(text).eval()
+    assert not hasattr(same, "downsample")
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(same(x), torch.relu(same.conv(x) + x))
+    proj = archspec.compile(text, c=5).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(proj(x), torch.relu(proj.conv(x) + proj.downsample(x)))
+
+
+def test_parallel_branches_concat_and_add() -> None:
+    text = spec(
+        """
+        params: {join: concat}
+        layers:
+          - type: parallel
+            join: concat
+            branches:
+              left: {type: conv2d, out_channels: 2, kernel_size: 1}
+              right:
+                - {type: conv2d, out_channels: 3, kernel_size: 3, padding: 1}
+                - {type: relu}
+        """
+    )
+    m = archspec.compile(text).eval()
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        y = m(x)
+        torch.testing.assert_close(y, torch.cat([m.left(x), m.right(x)], 1))
+    assert y.shape == (1, 5, 16, 16)
+
+
+def test_dag_references_and_train_only_outputs() -> None:
+    text = spec(
+        """
+        layers:
+          - {name: stem, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+          - {name: head, type: conv2d, out_channels: 2, kernel_size: 1}
+          - {name: aux, type: conv2d, out_channels: 1, kernel_size: 1, from: stem,
+             train_only: true}
+          - {name: both, type: concat, from: [head, stem]}
+        outputs: [both, aux]
+        """
+    )
+    m = archspec.compile(text)
+    x = torch.randn(1, 3, 16, 16)
+    both, aux = m.train()(x)
+    assert both.shape == (1, 6, 16, 16) and aux.shape == (1, 1, 16, 16)
+    assert m.eval()(x).shape == (1, 6, 16, 16)
+
+
+def test_symbolic_input_keeps_symbols_in_shapes() -> None:
+    g = archspec.build_graph(
+        spec(
+            """
+            layers:
+              - {name: c, type: conv2d, out_channels: 4, kernel_size: 3, stride: 2, padding: 1}
+              - {name: p, type: adaptive_avgpool2d, output_size: 1}
+              - {name: f, type: flatten}
+              - {name: fc, type: linear, out_features: 2}
+            """,
+            header="input: [N, 3, H, W]",
+        )
+    )
+    conv = g.root.node("c")
+    assert str(conv.shape[2]) == "(H + 1)//2"
+    assert str(g.output_shapes[0][0]) == "N" and g.output_shapes[0][1] == 2
+
+
+@pytest.mark.parametrize(
+    "body,code,line,col",
+    [
+        # unknown field, pointing at the key
+        ("layers:\n  - {type: conv2d, out_channel: 4, kernel_size: 3}\n", "E201", 5, 20),
+        # wrong type
+        ("layers:\n  - {type: conv2d, out_channels: [4], kernel_size: 3}\n", "E202", 5, 34),
+        # bad expression syntax
+        ("layers:\n  - {type: conv2d, out_channels: '4 +', kernel_size: 3}\n", "E206", 5, 34),
+        # unknown layer type with a suggestion
+        ("layers:\n  - {type: conv2dd, out_channels: 4, kernel_size: 3}\n", "E205", 5, 12),
+        # unknown name in an expression
+        ("layers:\n  - {type: conv2d, out_channels: widht, kernel_size: 3}\n", "E302", 5, 34),
+        # unknown reference
+        ("layers:\n  - {name: a, type: relu}\n  - {type: relu, from: b}\n", "E305", 6, 24),
+        # duplicate names
+        ("layers:\n  - {name: a, type: relu}\n  - {name: a, type: tanh}\n", "E304", 6, 12),
+        # missing required field
+        ("layers:\n  - {type: linear}\n", "E203", 5, 5),
+    ],
+)
+def test_errors_point_at_the_yaml(body: str, code: str, line: int, col: int) -> None:
+    e = err(spec(body))
+    assert e.error_code == code, e.render()
+    assert e.span is not None and (e.span.line, e.span.col) == (line, col), e.render()
+
+
+def test_suggestions_in_hints() -> None:
+    e = err(spec("layers:\n  - {type: conv2dd, out_channels: 4, kernel_size: 3}\n"))
+    assert "conv2d" in (e.hint or "")
+    e = err(spec("layers:\n  - {type: conv2d, out_channel: 4, kernel_size: 3}\n"))
+    assert "out_channels" in (e.hint or "")
+
+
+def test_several_independent_errors_in_one_run() -> None:
+    e = err(
+        spec(
+            """
+            layers:
+              - {type: conv2d, out_channels: nope, kernel_size: 3}
+              - {type: conv2d, out_channels: 4, kernel_size: 3, stride: zero}
+            """
+        )
+    )
+    assert e.codes == ["E302", "E302"]
+
+
+def test_cycles_and_forward_references() -> None:
+    e = err(
+        spec("layers:\n  - {name: a, type: relu, from: b}\n  - {name: b, type: relu, from: a}\n")
+    )
+    assert e.error_code == "E306" and "a -> b -> a" in str(e)
+    e = err(spec("layers:\n  - {name: a, type: relu, from: b}\n  - {name: b, type: relu}\n"))
+    assert e.error_code == "E305" and "declared later" in str(e)
+
+
+def test_recursive_blocks_are_refused() -> None:
+    e = err(
+        spec(
+            """
+            blocks:
+              A: {layers: [{type: B}]}
+              B: {layers: [{type: A}]}
+            layers: [{type: A}]
+            """
+        )
+    )
+    assert e.error_code == "E307" and "A -> B -> A" in str(e)
+
+
+def test_unknown_and_missing_params() -> None:
+    text = spec(
+        "params: {width: int}\nlayers: [{type: conv2d, out_channels: width, kernel_size: 1}]\n"
+    )
+    assert err(text).error_code == "E303"
+    assert err(text, width=2, widht=3).error_code == "E302"
+    assert err(text, width="two").error_code == "E309"
+
+
+def test_inplace_on_a_shared_tensor_is_refused() -> None:
+    e = err(
+        spec(
+            """
+            layers:
+              - {name: a, type: conv2d, out_channels: 3, kernel_size: 1}
+              - {name: r, type: relu, inplace: true}
+              - {name: s, type: add, from: [a, r]}
+            """
+        )
+    )
+    assert e.error_code == "E311"
