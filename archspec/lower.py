@@ -32,8 +32,10 @@ from .ops.base import META_FIELDS, Final, LayerSpec, check_name
 from .schema import ParamDecl, models
 
 #: Expansion limits: a spec may not grow past these however its params are set.
+#: MAX_NODES counts every layer item expanded (failed ones too) and keeps lowering under
+#: about a second; ResNet-152 expands to under 600.
 MAX_REPEAT = 10_000
-MAX_NODES = 200_000
+MAX_NODES = 10_000
 MAX_BLOCK_DEPTH = 32
 
 _TYPE_NAMES = ("int", "float", "bool", "str", "list")
@@ -60,13 +62,19 @@ class _Scope:
     shapes: dict[str, Shape | None] = field(default_factory=dict)
     train: dict[str, bool] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
-    later: set[str] = field(default_factory=set)
-    later_refs: dict[str, list[str]] = field(default_factory=dict)
+    #: where each name of the layer list is declared (its last index) and what it reads
+    declared_at: dict[str, int] = field(default_factory=dict)
+    refs: dict[str, list[str]] = field(default_factory=dict)
+    index: int = 0
     position: int = 0
     auto: dict[str, int] = field(default_factory=dict)
 
     def qual(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
+
+    def is_later(self, name: str) -> bool:
+        """True when `name` is declared after the item being lowered."""
+        return self.declared_at.get(name, -1) > self.index
 
 
 class Lowerer:
@@ -134,6 +142,7 @@ class Lowerer:
             sources={self.doc.file: self.doc.text},
             blocks=blocks,
             block_docs={name: b.doc for name, b in spec.blocks.items()},
+            input_span=self.span(("input",)),
         )
 
     # -- params -------------------------------------------------------------------------
@@ -202,14 +211,15 @@ class Lowerer:
         scope = _Scope(path)
         scope.shapes[INPUT] = in_shape
         scope.train[INPUT] = False
-        declared = [getattr(it.spec, "name", None) or it.name for it in items]
+        # Computed once per list (not per item): a repeat of 10,000 copies stays linear.
+        for idx, it in enumerate(items):
+            declared = getattr(it.spec, "name", None) or it.name
+            if declared:
+                scope.declared_at[declared] = idx
+                scope.refs[declared] = _refs(it.spec)
         prev = INPUT
         for idx, item in enumerate(items):
-            scope.later = {n for n in declared[idx + 1 :] if n}
-            for later_item in items[idx + 1 :]:
-                nm = getattr(later_item.spec, "name", None) or later_item.name
-                if nm:
-                    scope.later_refs[nm] = _refs(later_item.spec)
+            scope.index = idx
             try:
                 prev = self.lower_item(item, scope, env, prev) or prev
             except _Skip:
@@ -240,9 +250,15 @@ class Lowerer:
             args=dict(args or {}),
         )
 
-    def unknown_ref(self, name: str, scope: _Scope, ypath: PathKey) -> None:
-        if name in scope.later:
-            cycle = _find_cycle(name, scope.later_refs)
+    def unknown_ref(
+        self, name: str, scope: _Scope, ypath: PathKey, current: str | None = None
+    ) -> None:
+        if scope.is_later(name):
+            cycle = _find_cycle(name, scope.refs)
+            if cycle and current in cycle:
+                # Tell it from the node being lowered: "a -> b -> a".
+                k = cycle.index(current)
+                cycle = cycle[k:-1] + cycle[:k] + [current]
             if cycle:
                 self.error(
                     "E306",
@@ -300,7 +316,7 @@ class Lowerer:
                         "give this node the same `when`, or read another node",
                     )
                 else:
-                    self.unknown_ref(n, scope, yp)
+                    self.unknown_ref(n, scope, yp, getattr(item.spec, "name", None) or item.name)
                 bad = True
         if bad:
             raise _Skip
@@ -315,15 +331,6 @@ class Lowerer:
                 "names become attribute names and state_dict keys; make them unique",
             )
             raise _Skip
-        self.count += 1
-        if self.count > MAX_NODES:
-            self.error(
-                "E310",
-                f"the spec expands to more than {MAX_NODES} nodes",
-                item.ypath,
-                "lower the repeat counts",
-            )
-            raise SpecErrorAbort
         scope.nodes.append(node)
         scope.shapes[node.name] = node.shape
         scope.train[node.name] = node.train_only
@@ -332,9 +339,22 @@ class Lowerer:
         return node.name
 
     # -- items ----------------------------------------------------------------------------
+    def charge(self, units: int, ypath: PathKey) -> None:
+        """Count expansion work; past MAX_NODES stop lowering (failed items count too)."""
+        self.count += units
+        if self.count > MAX_NODES:
+            self.error(
+                "E310",
+                f"the spec expands to more than {MAX_NODES:,} layers",
+                ypath,
+                "lower the repeat counts or the nesting of repeats and blocks",
+            )
+            raise SpecErrorAbort
+
     def lower_item(
         self, item: Item, scope: _Scope, env: Mapping[str, Any], prev: str
     ) -> str | None:
+        self.charge(1, item.ypath)
         spec = item.spec
         env = {**env, **item.env}
         inputs = self.resolve_inputs(item, scope, prev)
@@ -493,7 +513,9 @@ class Lowerer:
             args=args,
         )
         assert child is not None
-        shapes = child.out_shapes
+        # an output whose node failed has no shape (and no node): the parent skips quietly
+        by_name = {n.name: n.shape for n in child.nodes}
+        shapes = [child.in_shape if o.name == INPUT else by_name.get(o.name) for o in child.outputs]
         shape = shapes[0] if shapes else None
         if len(child.outputs) > 1:
             self.error(
@@ -546,11 +568,12 @@ class Lowerer:
         bn = self.eval_value(spec.batch_norm, Final("bool"), env, item.ypath + ("batch_norm",))
         specs = REGISTRY
         out: list[Item] = []
+        self.charge(len(cfg), item.ypath + ("cfg",))
         for j, v in enumerate(cfg):
             yp = item.ypath + ("cfg", j)
             if v == "M":
                 out.append(
-                    Item(specs["maxpool2d"].spec(type="maxpool2d", kernel_size=2, stride=2), yp)
+                    Item(_synth(specs["maxpool2d"].spec, type="maxpool2d", kernel_size=2, stride=2), yp)
                 )
                 continue
             if isinstance(v, int) and v < 1:
@@ -558,13 +581,13 @@ class Lowerer:
                 raise _Skip
             out.append(
                 Item(
-                    specs["conv2d"].spec(type="conv2d", out_channels=v, kernel_size=3, padding=1),
+                    _synth(specs["conv2d"].spec, type="conv2d", out_channels=v, kernel_size=3, padding=1),
                     yp,
                 )
             )
             if bn:
-                out.append(Item(specs["batchnorm2d"].spec(type="batchnorm2d"), yp))
-            out.append(Item(specs["relu"].spec(type="relu", inplace=True), yp))
+                out.append(Item(_synth(specs["batchnorm2d"].spec, type="batchnorm2d"), yp))
+            out.append(Item(_synth(specs["relu"].spec, type="relu", inplace=True), yp))
         return out
 
     def lower_residual(
@@ -619,10 +642,10 @@ class Lowerer:
                 )
         base = getattr(spec, "name", None)
         add_name = f"{base}_sum" if base and spec.activation else base
-        add_spec = REGISTRY["add"].spec(type="add", name=add_name, **{"from": [prev, identity]})
+        add_spec = _synth(REGISTRY["add"].spec, type="add", name=add_name, from_=[prev, identity])
         out = self.lower_item(Item(add_spec, item.ypath), scope, env, prev)
         if spec.activation:
-            act = REGISTRY["activation"].spec(type="activation", fn=spec.activation, name=base)
+            act = _synth(REGISTRY["activation"].spec, type="activation", fn=spec.activation, name=base)
             out = self.lower_item(Item(act, item.ypath + ("activation",)), scope, env, out)
         return out  # type: ignore[return-value]
 
@@ -682,9 +705,9 @@ class Lowerer:
         join = spec.join
         if join == "concat":
             dim = self.eval_value(spec.dim, Final("int"), env, item.ypath + ("dim",))
-            jspec = REGISTRY["concat"].spec(type="concat", name=base, dim=dim, **{"from": outs})
+            jspec = _synth(REGISTRY["concat"].spec, type="concat", name=base, dim=dim, from_=outs)
         else:
-            jspec = REGISTRY["add"].spec(type="add", name=base, **{"from": outs})
+            jspec = _synth(REGISTRY["add"].spec, type="add", name=base, from_=outs)
         return self.lower_item(Item(jspec, item.ypath), scope, env, inputs[0])  # type: ignore[return-value]
 
     def lower_block_call(
@@ -755,7 +778,7 @@ class Lowerer:
                 raw = given[pname]
                 try:
                     value = (
-                        parse_expr(raw).evaluate(local)
+                        _parsed(raw).evaluate(local)
                         if isinstance(raw, str) and decl.type != "str"
                         else raw
                     )
@@ -911,6 +934,12 @@ class _Named(BaseModel):
     from_: None = None
     when: None = None
     train_only: bool = False
+
+
+def _synth(model: type[LayerSpec], **fields: Any) -> LayerSpec:
+    """A layer spec made by lowering itself (cfg expansion, residual joins): already valid,
+    so it skips validation, which also keeps the layer models' validators unbuilt."""
+    return model.model_construct(**fields)
 
 
 def _refs(spec: Any) -> list[str]:

@@ -7,6 +7,7 @@ its own model (errors then speak only of that layer), any other name is a block 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,6 +24,7 @@ from pydantic import (
 
 from .ops import REGISTRY
 from .ops.base import COMPOUND_KINDS, Bool, ExprStr, Int, Name, NodeBase, check_name, on_register
+from .plugins import load_plugins
 
 FORMAT_VERSION = 1
 
@@ -239,9 +241,13 @@ def _build() -> dict[str, Any]:
         outputs: list[str] | None = None
         init: list[InitRule] = Field(default_factory=list)
 
+    # Build the validator once, for Spec: the nested models resolve `Node` from the parent
+    # namespace given here and are generated inline. Rebuilding each of them too would
+    # regenerate the whole recursive union every time (most of `archspec check`'s start-up).
     ns = {"Node": node, "Shortcut": Shortcut}
     for m in (*compound.values(), Shortcut, BlockDef, Spec):
-        m.model_rebuild(_types_namespace=ns)
+        m.__pydantic_parent_namespace__ = {**(m.__pydantic_parent_namespace__ or {}), **ns}
+    Spec.model_rebuild(_types_namespace=ns)
     return {
         "Spec": Spec,
         "Node": node,
@@ -259,7 +265,8 @@ def _union(members: list[Any]) -> Any:
 
 
 def models() -> dict[str, Any]:
-    """The current schema models (cached until the registry changes)."""
+    """The current schema models (cached until the registry changes); loads plugins first."""
+    load_plugins()
     if not _CACHE:
         _CACHE.update(_build())
     return _CACHE
@@ -278,12 +285,18 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
+def json_schema_text() -> str:
+    """The JSON Schema as written to docs/archspec.schema.json and by `archspec schema`."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
 __all__ = [
     "FORMAT_VERSION",
     "ParamDecl",
     "InitRule",
     "InitFn",
     "json_schema",
+    "json_schema_text",
     "models",
     "check_name",
 ]

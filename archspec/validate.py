@@ -100,6 +100,19 @@ def errors_to_diagnostics(exc: ValidationError, doc: LoadedDoc) -> list[Diagnost
             q[: len(p)] == p and len(q) > len(p) for q in paths
         ):
             del groups[p]
+    # A misspelt required field shows up twice (unknown `out_channel`, missing
+    # `out_channels`); the unknown-field error with its "did you mean" says it all.
+    for p in list(groups):
+        if p and all(e["type"] == "missing" for e in groups[p]):
+            typos = [
+                q
+                for q, errs in groups.items()
+                if q[:-1] == p[:-1]
+                and any(e["type"] == "extra_forbidden" for e in errs)
+                and difflib.get_close_matches(str(p[-1]), [str(q[-1])], n=1)
+            ]
+            if typos:
+                del groups[p]
     diags = []
     for path, errs in groups.items():
         diags.append(_one(path, errs, tags_at.get(path, ()), doc))

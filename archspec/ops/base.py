@@ -170,7 +170,9 @@ Name = Annotated[str, AfterValidator(check_name)]
 class NodeBase(BaseModel):
     """Fields every node of a layer list shares."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # defer_build: each layer model's validator is built once, inside the spec model's
+    # schema, instead of also at import (which would double archspec's start-up time).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     name: Name | None = Field(
         None, description="module/attribute name; unnamed items are named by index"
@@ -275,11 +277,18 @@ class Op:
     #: torch class name printed in docs and summaries (e.g. "Conv2d").
     torch_name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    #: import lines the emitted source needs for `emit`'s snippet (plugins naming their own
+    #: nn.Module class, e.g. "from se_layer import SqueezeExcite"); built-ins need none.
+    emit_imports: ClassVar[tuple[str, ...]] = ()
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         raise NotImplementedError
 
     def params(self, attrs: Mapping[str, Any]) -> int:
+        return 0
+
+    def buffers(self, attrs: Mapping[str, Any]) -> int:
+        """Elements of non-trainable state (running statistics), allocated like params."""
         return 0
 
     def macs(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
