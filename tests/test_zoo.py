@@ -15,6 +15,7 @@ from .conftest import SPECS, spec_names
 
 PARAMS = {
     "lenet5": 61_706,
+    "lenet5_1998": 60_000,
     "alexnet": 62_378_344,
     "alexnet_torchvision": 61_100_840,
     "vgg11": 132_863_336,

@@ -152,8 +152,14 @@ RESERVED_NAMES = frozenset(
 def check_name(name: str) -> str:
     """Validate a node or module name: an identifier that is safe as an attribute and in code."""
     if not isinstance(name, str) or not NAME_RE.match(name):
+        if isinstance(name, str) and name.isidentifier():
+            raise ValueError(
+                f"{name!r} is not an ASCII name: names become Python attributes, state_dict "
+                "keys and emitted identifiers, so they are limited to A-Z, a-z, 0-9 and _"
+            )
         raise ValueError(
-            f"{name!r} is not a valid name: use letters, digits and _, not starting with a digit"
+            f"{name!r} is not a valid name: use ASCII letters, digits and _, "
+            "not starting with a digit"
         )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise ValueError(f"{name!r} is a Python keyword and cannot name a layer")
@@ -264,7 +270,12 @@ class Inferred:
 
 
 class Op:
-    """A layer kind. Subclasses set `kind` and `spec` and implement the rules."""
+    """A layer kind. Subclasses set `kind` and `spec` and implement the rules.
+
+    Emitted source (`archspec emit`) comes from `emit` (one constructor or call expression)
+    and, for layers whose torch modules are not in torch itself, `emit_support` (the class
+    definitions that expression needs, written once per generated file).
+    """
 
     kind: ClassVar[str]
     spec: ClassVar[type[LayerSpec]]
@@ -277,9 +288,6 @@ class Op:
     #: torch class name printed in docs and summaries (e.g. "Conv2d").
     torch_name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
-    #: import lines the emitted source needs for `emit`'s snippet (plugins naming their own
-    #: nn.Module class, e.g. "from se_layer import SqueezeExcite"); built-ins need none.
-    emit_imports: ClassVar[tuple[str, ...]] = ()
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         raise NotImplementedError
@@ -293,6 +301,33 @@ class Op:
 
     def macs(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         return Dim.of(0)
+
+    def connections(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        """Connections per input sample, as LeCun et al. (1998) count them: every
+        multiply-accumulate plus one bias connection per output unit (0 for parameter-free
+        ops). Ops whose units are wired otherwise override this."""
+        if self.style != "module" or not self.params(attrs):
+            return Dim.of(0)
+        from ..dims import product
+
+        total = self.macs(attrs, inputs, out)
+        if attrs.get("bias"):
+            total = total + product(out)
+        batch = out[0]
+        if batch.is_const:
+            return total.floordiv(max(1, batch.value))
+        return total.subs({s: 1 for s in batch.symbols})
+
+    def emit_support(self) -> str:
+        """Module-level source (class definitions, torch-only) that `emit`'s code needs;
+        the emitter writes it once per file. Built-in ops need none.
+
+        Return top-level `class`/`def` statements only (no imports: the file imports
+        `torch`, `from torch import nn` and, when used, `torch.nn.functional as F`),
+        formatted as ruff formats them at 100 columns. Ops returning the same text share one
+        copy; two texts defining the same name, or a name the file already uses, are an error.
+        """
+        return ""
 
     def activation_numel(self, out: Shape) -> Dim:
         from ..dims import product
@@ -308,7 +343,13 @@ class Op:
         raise NotImplementedError
 
     def emit(self, attrs: Mapping[str, Any], lit: Callable[[Any], str]) -> str:
-        """Python source constructing the module (module ops) or the call (function ops)."""
+        """Python source constructing the module (module ops) or the call (function ops).
+
+        One line, every value through `lit` (or `emitting.emit_call`): inside a block's
+        class a value may be symbolic, passed as an opaque `Code` (`planes * 4`) that `lit`
+        writes as is, so do no arithmetic on values. Function ops read their input
+        variables from `attrs["_inputs"]`.
+        """
         raise NotImplementedError
 
 
@@ -346,6 +387,15 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
     for listener in _listeners:
         listener()
     return op_cls
+
+
+def unregister(kind: str) -> None:
+    """Remove a layer kind (a plugin's, in tests or a notebook); built-ins stay removable too."""
+    if kind not in REGISTRY:
+        raise KeyError(f"layer kind {kind!r} is not registered")
+    del REGISTRY[kind]
+    for listener in _listeners:
+        listener()
 
 
 def on_register(callback: Callable[[], None]) -> None:
