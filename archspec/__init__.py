@@ -6,18 +6,44 @@ nn.Module or emit readable PyTorch source.
 
 from __future__ import annotations
 
-from .api import build_graph, builtin_specs, compile, load  # noqa: A004
+from .api import build_graph, builtin_specs, check, compile, load, summary  # noqa: A004
 from .errors import ArchSpecError, Diagnostic, SourceSpan
+from .ops import (
+    Bool,
+    Float,
+    Inferred,
+    Int,
+    Ints,
+    LayerSpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    register,
+    unregister,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArchSpecError",
+    "Bool",
+    "Float",
+    "Inferred",
+    "Int",
+    "Ints",
+    "LayerSpec",
+    "Op",
+    "ShapeContext",
+    "ShapeFailure",
     "Diagnostic",
     "SourceSpan",
     "__version__",
     "build_graph",
     "builtin_specs",
+    "check",
     "compile",
     "load",
+    "register",
+    "summary",
+    "unregister",
 ]

@@ -162,6 +162,18 @@ class EmitError(ArchSpecError):
     code = "E601"
 
 
+class PluginError(ArchSpecError):
+    """An installed layer plugin (`archspec.layers` entry point) failed to load."""
+
+    code = "E701"
+
+
+class ToolError(ArchSpecError):
+    """An optional outside tool or package (Graphviz `dot`, onnx) is missing or failed."""
+
+    code = "E702"
+
+
 @dataclass
 class DiagnosticBag:
     """Collects independent errors so that one run reports all of them."""

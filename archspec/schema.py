@@ -232,7 +232,7 @@ def _build() -> dict[str, Any]:
         name: Name
         class_name: Name | None = Field(None, description="Python class name (default: from name)")
         description: str = Field("", max_length=10_000)
-        input: list[StrictInt | Name] = Field(
+        input: list[Annotated[StrictInt, Field(ge=1)] | Name] = Field(
             ..., min_length=1, max_length=6, description="e.g. [N, 3, 224, 224]; symbols allowed"
         )
         params: dict[Name, ParamEntry] = Field(default_factory=dict)

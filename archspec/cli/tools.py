@@ -1,4 +1,401 @@
-"""CLI commands (tools); see app.py for shared options."""
+"""CLI commands for finding, starting and looking at specs: list, schema, new, graph.
+
+See app.py for shared options. Everything a command needs from the compiler goes through
+archspec.api (plus the drawing and schema modules, which only read the IR and the models).
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .app import SET_HELP, app, console, parse_sets, report_errors
+
+# --------------------------------------------------------------------------------------
+# list
+
+
+@app.command(
+    "list",
+    epilog="\b\nExamples:\n  archspec list\n  archspec list --layers",
+)
+@report_errors
+def list_(
+    layers: Annotated[
+        bool,
+        typer.Option("--layers", help="List the layer kinds a spec can use (plugins included)."),
+    ] = False,
+) -> None:
+    """List the built-in specs (name, description, params, size and cost) or layer kinds.
+
+    Parameters and MACs are for the spec's default params and input, per sample.
+    """
+    out = console()
+    out.print(_layers_table() if layers else _specs_table())
+
+
+def _specs_table() -> Table:
+    from ..api import build_graph, builtin_specs
+    from ..passes.costs import graph_cost
+
+    table = Table(title="Built-in specs (archspec summary NAME for details)", title_justify="left")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("description", ratio=3)
+    table.add_column("--set defaults", ratio=2)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("MACs/sample", justify="right", no_wrap=True)
+    for name, path in builtin_specs().items():
+        graph = build_graph(path)
+        cost = graph_cost(graph)
+        batch = graph.input_shape[0] if graph.input_shape else None
+        env = {s: 1 for s in batch.symbols} if batch is not None else {}
+        macs = cost.macs.subs(env)
+        knobs = " ".join(f"{p.name}={_literal(graph.params.get(p.name))}" for p in graph.param_info)
+        table.add_row(
+            name,
+            first_sentence(graph.description),
+            knobs,
+            human(cost.params),
+            human(macs.value) if macs.is_const else str(macs),
+        )
+    return table
+
+
+def _layers_table() -> Table:
+    from ..ops import REGISTRY
+    from ..ops.base import META_FIELDS
+    from ..plugins import load_plugins
+
+    load_plugins()
+    table = Table(title="Layer kinds (`type:` in a spec)", title_justify="left")
+    table.add_column("type", style="bold", no_wrap=True)
+    table.add_column("what it is", ratio=2)
+    table.add_column("fields", ratio=3)
+    table.add_column("from")
+    for kind, op in sorted(REGISTRY.items()):
+        fields = [
+            (f.alias or k) + ("" if f.is_required() else "?")
+            for k, f in op.spec.model_fields.items()
+            if k not in META_FIELDS and k not in op.inferred
+        ]
+        module = type(op).__module__
+        origin = "built-in" if module.startswith("archspec.ops.") else module
+        table.add_row(kind, op.summary or op.torch_name, " ".join(fields), origin)
+    constructs = {
+        "sequential": "a named group of layers (nn.Sequential when a chain)",
+        "repeat": "`count` copies of a layer; `i` is the copy's index",
+        "residual": "activation(body(x) + shortcut(x))",
+        "parallel": "branches on one input, joined by concat or add",
+        "vgg_cfg": 'VGG\'s make_layers list: channel counts and "M" pools',
+    }
+    for kind, what in constructs.items():
+        table.add_row(kind, what, "", "construct")
+    return table
+
+
+def first_sentence(text: str) -> str:
+    """The gist of a description: up to the first `.`, `:` or `;` outside brackets.
+
+    Brackets keep "(He et al., 2015)" whole; stopping at `:` drops the detail a spec's
+    description usually lists after it.
+    """
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif ch in ".:;" and depth == 0 and (i + 1 == len(text) or text[i + 1].isspace()):
+            return text[:i].strip() + ("." if ch == "." else "")
+    return text.strip()
+
+
+def human(n: int) -> str:
+    """1234567 -> '1.23 M' (SI prefixes, as papers quote parameter counts)."""
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return str(n)
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------
+# schema
+
+
+@app.command(
+    epilog="\b\nExamples:\n  archspec schema -o archspec.schema.json\n"
+    "  # then start a spec with:\n"
+    "  # yaml-language-server: $schema=archspec.schema.json",
+)
+@report_errors
+def schema(
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the schema here (default: print it)."),
+    ] = None,
+) -> None:
+    """Write the JSON Schema of the spec language, for editor completion and validation.
+
+    Installed layer plugins are included. VS Code (with the YAML extension) and other
+    yaml-language-server editors use it through a `# yaml-language-server: $schema=...`
+    first line.
+    """
+    from ..schema import json_schema_text
+
+    text = json_schema_text()
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    console(stderr=True).print(f"wrote {output}")
+
+
+# --------------------------------------------------------------------------------------
+# new
+
+SCHEMA_FILE = "archspec.schema.json"
+
+MODELINE = f"# yaml-language-server: $schema={SCHEMA_FILE}\n"
+
+#: The from-scratch scaffold: a small residual network whose comments teach the language.
+#: `__NAME__` is replaced by the new spec's name.
+TEMPLATE = """\
+# __NAME__: an archspec spec. Each layer below names its `type` (a layer kind or a block),
+# and archspec infers every in_channels / in_features and checks every shape for you.
+#
+#   archspec check __NAME__.yaml                  shapes and errors, in milliseconds
+#   archspec summary __NAME__.yaml                layers, output shapes, params, MACs
+#   archspec graph __NAME__.yaml -o __NAME__.svg  a picture (.dot/.mmd need no Graphviz)
+#   archspec emit __NAME__.yaml -o __NAME__.py    readable PyTorch source
+#   python -c "import archspec; print(archspec.compile('__NAME__.yaml'))"
+#
+# All layer kinds and their fields: `archspec list --layers`.
+
+archspec: 1                  # the spec format version
+name: __NAME__               # the class name is made from it (or set class_name:)
+description: >-
+  A small residual network for 32x32 images. Say here what your network is.
+
+# The input shape. Names are symbols (N is the batch): `archspec check` proves the shapes
+# for every value; a number fixes a dim.
+input: [N, 3, 32, 32]
+
+# Params: typed knobs with defaults. Set them with `--set num_classes=100` on the command
+# line or `archspec.compile("__NAME__.yaml", num_classes=100)` from Python.
+params:
+  num_classes: {type: int, default: 10, ge: 1, doc: number of output classes}
+  width: {type: int, default: 32, ge: 1, doc: channels of the first stage}
+  dropout: {type: float, default: 0.0, ge: 0, le: 1, doc: dropout before the classifier}
+
+# Blocks are reusable modules with their own params. Use one like a layer:
+# `{type: ConvBNReLU, out_channels: 64}`; each use becomes a submodule of class ConvBNReLU.
+blocks:
+  ConvBNReLU:
+    doc: 3x3 convolution, batch norm and ReLU.
+    params:
+      out_channels: int                      # no default: every use must give it
+      stride: {type: int, default: 1}
+    layers:
+      # A field may be an expression over params: `stride`, `out_channels * 2`, ...
+      - {name: conv, type: conv2d, out_channels: out_channels, kernel_size: 3,
+         stride: stride, padding: 1, bias: false}
+      - {name: bn, type: batchnorm2d}        # num_features comes from the input
+      - {name: relu, type: relu, inplace: true}
+
+  ResBlock:
+    doc: Two 3x3 convolutions around a skip connection.
+    params:
+      planes: int
+      stride: {type: int, default: 1}
+    layers:
+      # residual: out = activation(body(x) + shortcut(x))
+      - type: residual
+        body:
+          - {name: conv1, type: ConvBNReLU, out_channels: planes, stride: stride}
+          - {name: conv2, type: conv2d, out_channels: planes, kernel_size: 3, padding: 1,
+             bias: false}
+          - {name: bn2, type: batchnorm2d}
+        # The shortcut projects x when the shape changes and is the identity otherwise;
+        # `in_channels` is the channel count entering the block.
+        shortcut:
+          when: stride != 1 or in_channels != planes
+          layers:
+            - {type: conv2d, out_channels: planes, kernel_size: 1, stride: stride, bias: false}
+            - {type: batchnorm2d}
+        activation: relu
+
+# The network: layers run in order, each reading the one before it (or `from: name`).
+# A `name` becomes the attribute (model.stem, model.stage1[0].conv1 ...).
+layers:
+  - {name: stem, type: ConvBNReLU, out_channels: width}
+  # repeat: `count` copies in an nn.Sequential named 0, 1, ...; `i` is the copy's index.
+  - {name: stage1, type: repeat, count: 2, layer: {type: ResBlock, planes: width}}
+  - {name: stage2, type: repeat, count: 2,
+     layer: {type: ResBlock, planes: width * 2, stride: "2 if i == 0 else 1"}}
+  - {name: stage3, type: repeat, count: 2,
+     layer: {type: ResBlock, planes: width * 4, stride: "2 if i == 0 else 1"}}
+  - {name: pool, type: adaptive_avgpool2d, output_size: 1}
+  - {name: flatten, type: flatten}
+  - {name: drop, type: dropout, p: dropout, when: dropout > 0}   # `when: false` leaves it out
+  - {name: fc, type: linear, out_features: num_classes}
+# More constructs:
+#   parallel  branches that read one input, joined by `join: concat` (Inception) or add:
+#             {type: parallel, branches: {a: [...layers], b: {...one layer}}}
+#   sequential  a named group of layers; outputs: [a, b] returns several tensors;
+#   train_only: true  computes a layer only in training mode (auxiliary heads).
+
+# Initialisation, applied in module order like torchvision's constructors (later rules win).
+init:
+  - {layers: [conv2d], weight: {kaiming_normal: {mode: fan_out, nonlinearity: relu}}}
+  - {layers: [batchnorm2d], weight: ones, bias: zeros}
+"""
+
+
+def scaffold(name: str, source: str | None = None) -> str:
+    """The text of a new spec named `name`: the teaching template, or a copy of a built-in.
+
+    A copy keeps the built-in's own comments, takes the new name (and a class name made
+    from it) and gains a header that says how to read and use it.
+    """
+    from ..ops.base import check_name
+
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="NAME") from None
+    if source is None:
+        return MODELINE + TEMPLATE.replace("__NAME__", name)
+    from ..api import read_source
+
+    doc = read_source(source)
+    if not doc.text:
+        raise typer.BadParameter(f"{source!r} is not a spec file", param_hint="--from")
+    old = doc.data.get("name") if isinstance(doc.data, dict) else None
+    body = []
+    for line in doc.text.splitlines(keepends=True):
+        if line.startswith("# yaml-language-server:"):
+            continue
+        if line.startswith("name:"):
+            line = f"name: {name}\n"
+        elif line.startswith("class_name:"):
+            continue
+        body.append(line)
+    header = (
+        f"# {name}: a copy of archspec's `{old}` spec, to change as you like.\n"
+        "# Layers name their `type` (a layer kind, or a block from `blocks:`); fields may be\n"
+        "# expressions over `params`; in_channels/in_features are inferred. After editing:\n"
+        f"#   archspec check {name}.yaml   archspec summary {name}.yaml\n"
+        f"#   archspec graph {name}.yaml -o {name}.svg   archspec emit {name}.yaml\n"
+        "# All layer kinds and their fields: `archspec list --layers`.\n"
+    )
+    return MODELINE + header + "".join(body)
+
+
+@app.command(
+    epilog="\b\nExamples:\n  archspec new mynet\n  archspec new myresnet --from resnet18\n"
+    "  archspec new tiny -o specs/tiny.yaml",
+)
+@report_errors
+def new(
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Name of the new spec (an identifier).")
+    ],
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="Start from a built-in spec (or a spec file) instead."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write it (default: NAME.yaml)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Start a new spec, with comments that teach the spec language.
+
+    Also writes archspec.schema.json next to it (unless present) so that editors with a
+    YAML language server complete and check fields as you type.
+    """
+    text = scaffold(name, from_)
+    path = output or Path(f"{name}.yaml")
+    if path.exists() and not force:
+        raise typer.BadParameter(f"{path} exists; pass --force to overwrite", param_hint="-o")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    err = console(stderr=True)
+    err.print(f"wrote {path}")
+    schema_path = path.parent / SCHEMA_FILE
+    if not schema_path.exists():
+        from ..schema import json_schema_text
+
+        schema_path.write_text(json_schema_text(), encoding="utf-8")
+        err.print(f"wrote {schema_path} (editor completion)")
+    err.print(f"next: archspec check {path}")
+
+
+# --------------------------------------------------------------------------------------
+# graph
+
+
+@app.command(
+    epilog="\b\nExamples:\n  archspec graph googlenet -o googlenet.svg\n"
+    "  archspec graph resnet50 -o resnet50.png --depth 0\n"
+    "  archspec graph specs/lenet5.yaml -o lenet5.mmd --set num_classes=2\n"
+    "  archspec graph resnet18 | dot -Tpdf -o resnet18.pdf",
+)
+@report_errors
+def graph(
+    spec: Annotated[
+        str, typer.Argument(metavar="SPEC", help="A spec file or a built-in spec name.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Picture file: .svg, .png, .pdf (need Graphviz), .dot or .mmd (Mermaid). "
+            "Default: DOT on stdout.",
+        ),
+    ] = None,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            "--depth",
+            min=0,
+            help="Open this many levels of blocks (0: each block is one box). Default: "
+            "open blocks with branches or skips, keep plain chains closed.",
+        ),
+    ] = None,
+    fold: Annotated[
+        bool,
+        typer.Option("--fold/--no-fold", help="Draw a run of identical blocks once, then one box."),
+    ] = True,
+    sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+) -> None:
+    """Draw a spec's architecture: blocks as clusters, branches side by side, skips as edges.
+
+    Every edge is labelled with the shape of the tensor it carries.
+    """
+    from .. import graph as pictures
+    from ..api import build_graph
+
+    fmt = pictures.format_for(output) if output is not None else "dot"
+    g = build_graph(spec, parse_sets(sets))
+    data = pictures.render(g, fmt, depth, fold)
+    if output is None:
+        sys.stdout.write(data.decode())
+        return
+    output.write_bytes(data)
+    console(stderr=True).print(f"wrote {output}")
+
+
+__all__ = ["first_sentence", "human", "scaffold"]

@@ -19,6 +19,7 @@ from .base import (
     ShapeFailure,
     get_op,
     register,
+    unregister,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "ShapeFailure",
     "get_op",
     "register",
+    "unregister",
 ]

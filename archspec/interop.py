@@ -1,0 +1,72 @@
+"""Handing a compiled model to the rest of the ecosystem: ONNX with a symbolic batch.
+
+A compiled spec is a plain nn.Module, so `torch.export.export`, TorchScript and
+DistributedDataParallel take it as they are; only ONNX needs extra packages, which live in
+the `onnx` extra (`pip install 'archspec[onnx]'`). This module checks for them first, so
+a missing package is a clear error rather than an ImportError from deep inside torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ToolError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    import torch.nn as nn
+
+#: What torch's ONNX exporter imports (the dynamo-based exporter needs onnxscript).
+ONNX_PACKAGES = ("onnx", "onnxscript")
+
+
+def require_onnx() -> None:
+    """Raise ToolError naming the missing packages and the extra that installs them."""
+    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ToolError(
+            f"ONNX export needs the {' and '.join(missing)} package"
+            f"{'s' if len(missing) > 1 else ''}, which {'are' if len(missing) > 1 else 'is'} "
+            "not installed",
+            hint="pip install 'archspec[onnx]'",
+        )
+
+
+def export_onnx(
+    model: nn.Module,
+    example: torch.Tensor,
+    path: str | Path,
+    *,
+    dynamic_batch: bool = True,
+    input_names: Sequence[str] = ("input",),
+    output_names: Sequence[str] | None = None,
+) -> Path:
+    """Export `model` (put it in eval mode first) to an ONNX file; dim 0 stays symbolic.
+
+    >>> export_onnx(archspec.load("resnet18").eval(), torch.randn(1, 3, 224, 224),
+    ...             "resnet18.onnx")  # doctest: +SKIP
+    """
+    require_onnx()
+    import torch
+
+    shapes = None
+    if dynamic_batch:
+        shapes = ({0: torch.export.Dim("batch")},)
+    path = Path(path)
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        input_names=list(input_names),
+        output_names=list(output_names) if output_names else None,
+        dynamic_shapes=shapes,
+        dynamo=True,
+        verbose=False,
+    )
+    return path
+
+
+__all__ = ["ONNX_PACKAGES", "export_onnx", "require_onnx"]

@@ -1,0 +1,122 @@
+"""`archspec list | new | graph` and the root help, run as a user would through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+from archspec.cli.tools import first_sentence, human, scaffold
+from archspec.passes.costs import graph_cost
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_list_shows_each_builtin_with_size_and_cost() -> None:
+    code, out, _ = run("list")
+    assert code == 0
+    for name in archspec.builtin_specs():
+        assert f" {name} " in out
+    row = next(line for line in out.splitlines() if " resnet18 " in line)
+    assert "11.69 M" in row and "1.81 G" in row and "num_classes=1000" in row
+    assert "ResNet-18 (He et al., 2015)" in row
+
+
+def test_list_layers_names_every_kind_and_construct() -> None:
+    code, out, _ = run("list", "--layers")
+    assert code == 0
+    for kind in ("conv2d", "batchnorm2d", "linear", "add", "concat", "repeat", "parallel"):
+        assert f" {kind} " in out
+    row = next(line for line in out.splitlines() if " conv2d " in line)
+    assert "out_channels kernel_size stride?" in row and "in_channels" not in row
+
+
+def test_first_sentence_and_human() -> None:
+    assert first_sentence("A (b. c) d. E f.") == "A (b. c) d."
+    assert first_sentence("GoogLeNet as torchvision builds it: nine modules.") == (
+        "GoogLeNet as torchvision builds it"
+    )
+    assert first_sentence("no stop") == "no stop"
+    assert (human(11_689_512), human(999), human(1_814_073_344)) == ("11.69 M", "999", "1.81 G")
+
+
+def test_new_scaffold_checks_clean_and_compiles(tmp_path: Path) -> None:
+    out = tmp_path / "mynet.yaml"
+    code, _, err = run("new", "mynet", "-o", str(out))
+    assert code == 0, err
+    text = out.read_text()
+    assert text.startswith("# yaml-language-server: $schema=archspec.schema.json\n")
+    assert (tmp_path / "archspec.schema.json").is_file()
+    assert text.count("\n#") > 20  # it teaches
+    result = archspec.check(out)
+    assert result.ok and not result.diagnostics
+    model = archspec.compile(out, num_classes=7)
+    import torch
+
+    assert model.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 7)
+    # a second run refuses to overwrite: a usage error
+    code, _, err = run("new", "mynet", "-o", str(out))
+    assert code == 2 and "--force" in err
+
+
+def test_new_from_builtin_keeps_the_network(tmp_path: Path) -> None:
+    out = tmp_path / "myres.yaml"
+    code, _, err = run("new", "myres", "--from", "resnet18", "-o", str(out))
+    assert code == 0, err
+    text = out.read_text()
+    assert "\nname: myres\n" in text and "class_name:" not in text
+    assert "# myres: a copy of archspec's `resnet18` spec" in text
+    g = archspec.build_graph(out)
+    assert g.name == "myres" and g.class_name == "Myres"
+    assert graph_cost(g).params == graph_cost(archspec.build_graph("resnet18")).params
+
+
+def test_new_rejects_a_bad_name() -> None:
+    code, _, err = run("new", "my-net")
+    assert code == 2 and "not a valid name" in err
+    with pytest.raises(typer.BadParameter, match="keyword"):
+        scaffold("class")
+
+
+@pytest.mark.parametrize(("suffix", "start"), [(".dot", "digraph"), (".mmd", "flowchart")])
+def test_graph_writes_text_formats(tmp_path: Path, suffix: str, start: str) -> None:
+    out = tmp_path / f"g{suffix}"
+    code, _, err = run("graph", "lenet5", "-o", str(out), "--set", "num_classes=3")
+    assert code == 0, err
+    text = out.read_text()
+    assert text.startswith(start) and "(N, 3)" in text
+
+
+def test_graph_prints_dot_and_reports_spec_errors(tmp_path: Path) -> None:
+    code, out, _ = run("graph", "resnet18", "--depth", "0")
+    assert code == 0 and out.startswith('digraph "resnet18"') and "cluster:layer1.0" not in out
+    code, _, err = run("graph", "lenet5", "-o", str(tmp_path / "g.jpg"))
+    assert code == 1 and "error[E702]" in err
+    code, _, err = run("graph", "no_such_spec")
+    assert code == 1 and "E100" in err
+    code, _, err = run("graph", "lenet5", "--set", "num_classes=0")
+    assert code == 1
+
+
+@pytest.mark.parametrize("command", ["list", "schema", "new", "graph"])
+def test_help_has_an_example(command: str) -> None:
+    code, out, _ = run(command, "--help")
+    assert code == 0
+    assert "Examples:" in out and f"archspec {command}" in out.split("Examples:")[1]
+
+
+def test_root_help_offers_shell_completion() -> None:
+    code, out, _ = run("--help")
+    assert code == 0
+    assert "--install-completion" in out and "--show-completion" in out
+    for command in ("list", "schema", "new", "graph"):
+        assert f"  {command} " in out
