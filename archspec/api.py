@@ -5,22 +5,31 @@ Nothing here imports torch at module level; `compile` imports the torch backend 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ArchSpecError, LoadError, ResourceError
+from .dims import Dim
+from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError
 from .ir import Graph
 from .loader import LoadedDoc, load_yaml, read_spec_text
 from .lower import lower
-from .passes.costs import graph_cost
+from .passes.costs import Footprint, footprint
 from .validate import validate_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
 
-#: Default refusal threshold for compile (parameters); override with max_params=.
+    from .passes.shapes import CheckResult
+    from .report import Summary
+
+#: Default refusal threshold for compile (parameter and buffer elements); max_params=.
 DEFAULT_MAX_PARAMS = 10**10
+#: Default bound on activation elements of one forward pass for one sample (~37 GiB in
+#: float32); max_activations=.
+DEFAULT_MAX_ACTIVATIONS = 10**10
+#: torch indexes tensors with int64: no limit may be raised past this.
+MAX_TENSOR_ELEMENTS = 2**62
 
 SpecSource = str | Path | Mapping[str, Any]
 
@@ -90,15 +99,17 @@ def compile(  # noqa: A001  (the public name the docs promise)
     *,
     device: Any = None,
     max_params: int = DEFAULT_MAX_PARAMS,
+    max_activations: int | None = DEFAULT_MAX_ACTIVATIONS,
     **params: Any,
 ) -> nn.Module:
     """Compile a spec (path, built-in name, YAML text or mapping) into a plain nn.Module.
 
     Keyword arguments set the spec's params (`num_classes=10`). `device="meta"` builds
-    without allocating weights. Raises ArchSpecError (with file:line:col) on a bad spec.
+    without allocating weights. The limits are checked from the IR before any tensor
+    exists (see `check_limits`). Raises ArchSpecError (with file:line:col) on a bad spec.
     """
     graph = build_graph(source, params)
-    check_limits(graph, max_params)
+    check_limits(graph, max_params, max_activations)
     from .backends.torch_module import build_module
 
     return build_module(graph, device)
@@ -112,17 +123,45 @@ def load(name: str, **params: Any) -> nn.Module:
     return compile(builtins[name], **params)
 
 
-def check_limits(graph: Graph, max_params: int = DEFAULT_MAX_PARAMS) -> None:
-    """Refuse graphs whose parameter count exceeds `max_params`, before allocating anything."""
-    total = graph_cost(graph).params
-    if total > max_params:
-        raise ResourceError(
-            f"{graph.name} has {total:,} parameters, over the limit of {max_params:,}",
-            code="E501",
-            hint="pass max_params= (CLI: --max-params) to allow it, or compile with "
-            "device='meta' to analyse it without memory",
-            span=graph.root.span,
+def check_limits(
+    graph: Graph,
+    max_params: int = DEFAULT_MAX_PARAMS,
+    max_activations: int | None = DEFAULT_MAX_ACTIVATIONS,
+) -> Footprint:
+    """Refuse graphs over the limits, before anything is allocated; return the figures.
+
+    `max_params` bounds parameter plus buffer elements (what building the module allocates);
+    `max_activations` bounds the output elements of one forward pass for one sample
+    (None: no bound). Neither may exceed what torch can index.
+    """
+    fp = footprint(graph)
+    limit = min(max_params, MAX_TENSOR_ELEMENTS)
+    total = fp.params + fp.buffers
+    if total > limit:
+        what = f"{fp.params:,} parameters" + (
+            f" and {fp.buffers:,} buffer elements" if fp.buffers else ""
         )
+        path, node, heaviest = fp.largest if fp.largest else ("?", None, 0)
+        raise ResourceError(
+            f"{graph.name} has {what}, over the limit of {limit:,}",
+            code="E501",
+            hint=f"the largest layer is `{path}` with {heaviest:,}; pass max_params= "
+            "(CLI: --max-params) to allow more, or use smaller layers",
+            span=node.span if node is not None else graph.root.span,
+            sources=dict(graph.sources),
+        )
+    if max_activations is not None and fp.activations is not None:
+        act_limit = min(max_activations, MAX_TENSOR_ELEMENTS)
+        if fp.activations > act_limit:
+            raise ResourceError(
+                f"{graph.name} computes {fp.activations:,} activation elements per sample "
+                f"(~{fp.activations >> 28:,} GiB in float32), over the limit of {act_limit:,}",
+                code="E502",
+                hint="use a smaller input or more downsampling; pass max_activations= to allow it",
+                span=graph.root.span,
+                sources=dict(graph.sources),
+            )
+    return fp
 
 
 __all__ = ["ArchSpecError", "build_graph", "builtin_specs", "compile", "load", "check_limits"]
@@ -133,3 +172,83 @@ def emit(source: SpecSource, **params: Any) -> str:
     from .backends.pysource import render_module
 
     return render_module(build_graph(source, params))
+
+
+def check(
+    source: SpecSource,
+    *,
+    input: Sequence[int] | None = None,  # noqa: A002  (the name the CLI and docs use)
+    **params: Any,
+) -> CheckResult:
+    """Shape-check a spec for every input size, and for `input` if given; never imports torch.
+
+    Spec errors do not raise: they are the result's `diagnostics` (`result.ok` is False).
+    `result.domain_text` says which inputs work ("vgg16 accepts (N, 3, H, W) with H, W >= 32").
+    """
+    from .passes.shapes import CheckResult, check_graph
+
+    try:
+        graph = build_graph(source, params)
+    except ArchSpecError as exc:
+        if isinstance(source, Mapping):
+            name, file = str(source.get("name", "<mapping>")), "<mapping>"
+        elif isinstance(source, str) and "\n" in source:
+            name = file = "<string>"
+        else:
+            name, file = Path(str(source)).stem, str(source)
+        diags = _with_accepted_inputs(source, params, exc.diagnostics)
+        return CheckResult(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
+    return check_graph(graph, tuple(input) if input is not None else None)
+
+
+#: Errors about sizes, whose fix may be another input size.
+_SIZE_CODES = frozenset({"E402", "E403", "E404", "E405"})
+
+
+def _with_accepted_inputs(
+    source: SpecSource, params: Mapping[str, Any], diags: list[Diagnostic]
+) -> list[Diagnostic]:
+    """When the declared input breaks a layer, lead each size error's hint with the inputs
+    that work: the spec is lowered again with its input sizes as symbols, and solved."""
+    if not any(d.code in _SIZE_CODES for d in diags):
+        return diags
+    from dataclasses import replace
+
+    from .passes.shapes import check_graph, generalise_input
+
+    try:
+        doc = read_source(source)
+        spec = validate_spec(doc)
+        sym = generalise_input(tuple(Dim.of(d) for d in spec.input))
+        general = [d.value if d.is_const else str(d) for d in sym.shape]
+        graph = lower(spec.model_copy(update={"input": general}), doc, params)
+    except ArchSpecError:  # the error does not depend on the input size
+        return diags
+    result = check_graph(graph)
+    if result.domain is None or result.domain.is_empty:
+        return diags
+    accepts = result.domain_text
+    return [
+        replace(d, hint=f"{accepts}. {d.hint[:1].upper()}{d.hint[1:]}" if d.hint else accepts)
+        if d.code in _SIZE_CODES
+        else d
+        for d in diags
+    ]
+
+
+def summary(
+    source: SpecSource,
+    *,
+    input: Sequence[int] | None = None,  # noqa: A002
+    depth: int | None = None,
+    **params: Any,
+) -> Summary:
+    """Per-layer output shapes, parameters and MACs with totals (symbolic without `input`).
+
+    Modules nested deeper than `depth` are folded into one row. Raises ArchSpecError on a
+    bad spec or an input the network cannot take.
+    """
+    from .report import summarise
+
+    graph = build_graph(source, params)
+    return summarise(graph, tuple(input) if input is not None else None, depth)

@@ -95,7 +95,12 @@ class Expr:
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
         """Value of the expression with `env` binding its names."""
-        return _eval(self.tree.body, env)
+        try:
+            return _eval(self.tree.body, env)
+        except RecursionError:
+            raise ExprError(
+                f"expression {_short(self.text)} is nested too deeply to evaluate", code="E206"
+            ) from None
 
     def to_python(self, rename: Mapping[str, str] | None = None) -> str:
         """Canonical Python source of the expression (for emitted code), names renamed."""
@@ -132,6 +137,17 @@ def parse_expr(text: str) -> Expr:
             )
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, bool, str)):
             raise ExprError(f"literal {node.value!r} is not allowed in {text!r}", code="E206")
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)
+            and not abs(node.value) <= MAX_ABS_VALUE  # also catches inf (1e999)
+        ):
+            raise ExprError(
+                f"literal {_short(node.value)} in expression {_short(text)} is out of range "
+                "(|x| <= 10^15) or not finite",
+                code="E206",
+            )
         if isinstance(node, ast.Call):
             if (
                 not isinstance(node.func, ast.Name)
@@ -147,6 +163,11 @@ def parse_expr(text: str) -> Expr:
         elif isinstance(node, ast.Name) and id(node) not in callees:
             names.add(node.id)
     return Expr(text.strip(), tree, frozenset(names))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check_range(value: Any) -> Any:
@@ -185,9 +206,9 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
         op = type(node.op)
         if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
             raise ExprError("division by zero in expression")
-        if op is ast.Pow and (abs(right) > 64 or (
-            abs(left) > 1 and abs(right) * max(1, abs(left)).bit_length() > 60
-        )):
+        if op is ast.Pow and (
+            abs(right) > 64 or (abs(left) > 1 and abs(right) * max(1, abs(left)).bit_length() > 60)
+        ):
             raise ExprError("exponent too large in expression", code="E309")
         return _check_range(_BINOPS[op](left, right))
     if isinstance(node, ast.UnaryOp):

@@ -34,6 +34,8 @@ class Node:
     child: Module | None = None
     #: the spec's own text for each attribute (a literal or an expression), for emission
     src: Mapping[str, Any] = field(default_factory=dict)
+    #: the `when` condition (spec text) that kept this node, for emitted `if` statements
+    when: str | None = None
 
     @property
     def is_module(self) -> bool:
@@ -59,6 +61,10 @@ class Module:
     span: SourceSpan | None = None
     block: str | None = None
     args: Mapping[str, Any] = field(default_factory=dict)
+    #: `when` conditions of this scope not attached to a kept node, as (node name or "",
+    #: spec text): items they switched off, and residuals/parallels they kept (name "");
+    #: they decide the module's structure, so emitters must not treat their params as free
+    switches: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_chain(self) -> bool:
@@ -106,6 +112,9 @@ class InitStep:
     weight: tuple[str, Mapping[str, Any]] | None
     bias: tuple[str, Mapping[str, Any]] | None
     span: SourceSpan | None = None
+    #: the rule's `when` (spec text) and its value under the bound params
+    when: str | None = None
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,10 @@ class Graph:
     sources: Mapping[str, str] = field(default_factory=dict)
     blocks: Mapping[str, tuple[ParamInfo, ...]] = field(default_factory=dict)
     block_docs: Mapping[str, str] = field(default_factory=dict)
+    #: every init rule in spec order, switched off ones (`active` False) too, for emitters
+    init_rules: tuple[InitStep, ...] = ()
+    #: where `input:` is written, for errors about the input itself
+    input_span: SourceSpan | None = None
 
     @property
     def output_shapes(self) -> tuple[Shape | None, ...]:

@@ -12,6 +12,7 @@ quietly, so one run reports every independent mistake.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import typing
@@ -37,6 +38,8 @@ from .schema import ParamDecl, models
 MAX_REPEAT = 10_000
 MAX_NODES = 10_000
 MAX_BLOCK_DEPTH = 32
+#: Items nested in items (each level costs a few Python frames here and in every backend).
+MAX_NESTING = 100
 
 _TYPE_NAMES = ("int", "float", "bool", "str", "list")
 
@@ -68,6 +71,7 @@ class _Scope:
     index: int = 0
     position: int = 0
     auto: dict[str, int] = field(default_factory=dict)
+    switches: list[tuple[str, str]] = field(default_factory=list)
 
     def qual(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -89,8 +93,10 @@ class Lowerer:
         self.bag = DiagnosticBag()
         self.ctx = ShapeContext()
         self.count = 0
+        self.depth = 0
         self.block_stack: list[str] = []
         self.globals: dict[str, Any] = {}
+        self.init_rules: list[InitStep] = []
 
     # -- diagnostics -------------------------------------------------------------------
     def span(self, ypath: PathKey, key: bool = False) -> SourceSpan | None:
@@ -137,6 +143,7 @@ class Lowerer:
             param_info=tuple(info),
             root=root,
             init=tuple(init),
+            init_rules=tuple(self.init_rules),
             constraints=tuple(self.ctx.constraints),
             diagnostics=tuple(self.bag.warnings),
             sources={self.doc.file: self.doc.text},
@@ -248,6 +255,7 @@ class Lowerer:
             span=span,
             block=block,
             args=dict(args or {}),
+            switches=tuple(scope.switches),
         )
 
     def unknown_ref(
@@ -331,6 +339,9 @@ class Lowerer:
                 "names become attribute names and state_dict keys; make them unique",
             )
             raise _Skip
+        when = getattr(item.spec, "when", None)
+        if when is not None and node.when is None:
+            node = dataclasses.replace(node, when=_when_text(when))
         scope.nodes.append(node)
         scope.shapes[node.name] = node.shape
         scope.train[node.name] = node.train_only
@@ -339,10 +350,12 @@ class Lowerer:
         return node.name
 
     # -- items ----------------------------------------------------------------------------
-    def charge(self, units: int, ypath: PathKey) -> None:
-        """Count expansion work; past MAX_NODES stop lowering (failed items count too)."""
-        self.count += units
-        if self.count > MAX_NODES:
+    def charge(self, units: int, ypath: PathKey, *, reserve: bool = False) -> None:
+        """Count expansion work; past MAX_NODES stop lowering (failed items count too).
+
+        `reserve` only checks that `units` more items would fit, before they are made.
+        """
+        if self.count + units > MAX_NODES:
             self.error(
                 "E310",
                 f"the spec expands to more than {MAX_NODES:,} layers",
@@ -350,11 +363,32 @@ class Lowerer:
                 "lower the repeat counts or the nesting of repeats and blocks",
             )
             raise SpecErrorAbort
+        if not reserve:
+            self.count += units
 
     def lower_item(
         self, item: Item, scope: _Scope, env: Mapping[str, Any], prev: str
     ) -> str | None:
+        """Lower one item (and what it expands to); its name, or None when `when` drops it."""
         self.charge(1, item.ypath)
+        if self.depth >= MAX_NESTING:
+            self.error(
+                "E310",
+                f"layers nest deeper than {MAX_NESTING} levels (blocks, repeats, "
+                "sequentials and residuals inside each other)",
+                item.ypath,
+                "flatten the structure: nets this deep are written with `repeat`",
+            )
+            raise SpecErrorAbort
+        self.depth += 1
+        try:
+            return self._lower_item(item, scope, env, prev)
+        finally:
+            self.depth -= 1
+
+    def _lower_item(
+        self, item: Item, scope: _Scope, env: Mapping[str, Any], prev: str
+    ) -> str | None:
         spec = item.spec
         env = {**env, **item.env}
         inputs = self.resolve_inputs(item, scope, prev)
@@ -374,7 +408,10 @@ class Lowerer:
                 name = getattr(spec, "name", None) or item.name
                 if name:
                     scope.removed.add(name)
+                scope.switches.append((name or "", _when_text(when)))
                 return None
+            if spec.type in ("residual", "parallel"):  # its nodes do not carry the `when`
+                scope.switches.append(("", _when_text(when)))
         train = bool(getattr(spec, "train_only", False)) or any(
             scope.train.get(n, False) for n in inputs
         )
@@ -401,6 +438,7 @@ class Lowerer:
                     item.ypath + ("count",),
                 )
                 raise _Skip
+            self.charge(count, item.ypath + ("count",), reserve=True)
             copies = [
                 Item(spec.layer, item.ypath + ("layer",), {spec.index: k}, str(k))
                 for k in range(count)
@@ -495,6 +533,7 @@ class Lowerer:
         args: Mapping[str, Any] | None = None,
         outputs: Sequence[str] | None = None,
         outputs_ypath: PathKey = (),
+        src: Mapping[str, Any] | None = None,
     ) -> str:
         if len(inputs) != 1:
             self.error("E305", "a module takes one input", item.ypath + ("from",))
@@ -549,6 +588,7 @@ class Lowerer:
             self.span(item.ypath),  # type: ignore[arg-type]
             train,
             child,
+            src=dict(src or {}),
         )
         return self.add_node(scope, node, item)
 
@@ -568,7 +608,10 @@ class Lowerer:
         bn = self.eval_value(spec.batch_norm, Final("bool"), env, item.ypath + ("batch_norm",))
         specs = REGISTRY
         out: list[Item] = []
-        self.charge(len(cfg), item.ypath + ("cfg",))
+        per_size = 3 if bn else 2  # conv [+ bn] + relu
+        self.charge(
+            sum(1 if v == "M" else per_size for v in cfg), item.ypath + ("cfg",), reserve=True
+        )
         for j, v in enumerate(cfg):
             yp = item.ypath + ("cfg", j)
             if v == "M":
@@ -629,7 +672,7 @@ class Lowerer:
                 children = [
                     Item(s, item.ypath + ("shortcut", "layers", i)) for i, s in enumerate(sc.layers)
                 ]
-                fake = Item(_Named(name=sc.name), item.ypath + ("shortcut",))
+                fake = Item(_Named(name=sc.name, when=sc.when), item.ypath + ("shortcut",))
                 identity = self.lower_child(
                     fake,
                     scope,
@@ -640,6 +683,8 @@ class Lowerer:
                     children,
                     "Sequential",
                 )
+            else:
+                scope.switches.append((sc.name, _when_text(sc.when)))
         base = getattr(spec, "name", None)
         add_name = f"{base}_sum" if base and spec.activation else base
         add_spec = _synth(REGISTRY["add"].spec, type="add", name=add_name, from_=[prev, identity])
@@ -817,6 +862,7 @@ class Lowerer:
                 args=args,
                 outputs=bdef.outputs,
                 outputs_ypath=("blocks", bname, "outputs"),
+                src=given,
             )
         finally:
             self.block_stack.pop()
@@ -884,10 +930,10 @@ class Lowerer:
                         yp + ("layers", j),
                         f"did you mean `{close[0]}`?" if close else None,
                     )
+            active = True
             if rule.when is not None:
                 try:
-                    if not bind_value(rule.when, Final("bool"), self.globals):
-                        continue
+                    active = bool(bind_value(rule.when, Final("bool"), self.globals))
                 except (ExprError, ValueError) as exc:
                     self.error("E308", str(getattr(exc, "message", exc)), yp + ("when",))
                     continue
@@ -912,9 +958,18 @@ class Lowerer:
                     )
             for g in rule.paths:
                 fnmatch.translate(g)
-            steps.append(
-                InitStep(tuple(rule.layers), tuple(rule.paths), fns[0], fns[1], self.span(yp))
+            step = InitStep(
+                tuple(rule.layers),
+                tuple(rule.paths),
+                fns[0],
+                fns[1],
+                self.span(yp),
+                when=None if rule.when is None else _when_text(rule.when),
+                active=active,
             )
+            self.init_rules.append(step)
+            if active:
+                steps.append(step)
         return steps
 
 
@@ -932,7 +987,7 @@ class _Named(BaseModel):
     name: str
     type: str = "sequential"
     from_: None = None
-    when: None = None
+    when: Any = None  # carried to the node for emitters; lower_child does not evaluate it
     train_only: bool = False
 
 
@@ -940,6 +995,11 @@ def _synth(model: type[LayerSpec], **fields: Any) -> LayerSpec:
     """A layer spec made by lowering itself (cfg expansion, residual joins): already valid,
     so it skips validation, which also keeps the layer models' validators unbuilt."""
     return model.model_construct(**fields)
+
+
+def _when_text(when: Any) -> str:
+    """A `when` as expression text (a literal true/false becomes `True`/`False`)."""
+    return repr(when) if isinstance(when, bool) else str(when)
 
 
 def _refs(spec: Any) -> list[str]:
@@ -1125,6 +1185,12 @@ def lower(spec: Any, doc: LoadedDoc, overrides: Mapping[str, Any] | None = None)
     try:
         return lowerer.lower()
     except SpecErrorAbort:
+        # The limit that stopped lowering (recorded last) is the first thing to read, not
+        # the thousandth copy of an error in a repeated layer.
+        lowerer.bag.diagnostics.insert(0, lowerer.bag.diagnostics.pop())
+        raise lowerer.fail() from None
+    except RecursionError:  # a last resort: MAX_NESTING should stop any spec before this
+        lowerer.error("E310", "the spec nests too deeply to lower", ())
         raise lowerer.fail() from None
 
 

@@ -31,12 +31,24 @@ _TYPE_WORDS = {
 }
 
 
+_BOUND_ERRORS = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "too_short",
+    "too_long",
+    "string_too_long",
+    "string_too_short",
+}
+
+
 def validate_spec(doc: LoadedDoc) -> BaseModel:
     """The validated Spec model, or a SchemaError listing every problem with its location."""
     if not isinstance(doc.data, dict):
         raise SchemaError(
             f"a spec is a mapping with `archspec`, `name`, `input` and `layers`; "
-            f"this file holds a {type(doc.data).__name__}",
+            f"this file holds a {_typename(doc.data)}",
             span=doc.span_of(()),
             code="E202",
             hint="start from `archspec new NAME`",
@@ -53,24 +65,29 @@ def validate_spec(doc: LoadedDoc) -> BaseModel:
         ) from None
 
 
-def data_path(loc: tuple[Any, ...], data: Any) -> tuple[PathKey, tuple[str, ...]]:
-    """Split a Pydantic loc into the YAML path and the union tags passed through."""
+def data_path(
+    loc: tuple[Any, ...], data: Any, missing: bool = False
+) -> tuple[PathKey, tuple[str, ...]]:
+    """Split a Pydantic loc into the YAML path and the union tags passed through.
+
+    A part that is not a key of the data is a union tag (`int`, `list[...]`, a layer kind),
+    except the last part of a `missing` error, which names the absent field.
+    """
     path: list[str | int] = []
     tags: list[str] = []
     cur = data
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(cur, dict) and isinstance(part, str):
             key = "from" if part == "from_" and "from" in cur else part
             if key in cur:
                 path.append(key)
                 cur = cur[key]
                 continue
-            # a missing field or a union tag
-            if part in REGISTRY or part in _model_tags():
-                tags.append(part)
+            if missing and i == len(loc) - 1 and part not in REGISTRY:
+                path.append(key)
+                cur = None
                 continue
-            path.append(key)
-            cur = None
+            tags.append(part)
             continue
         if isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             path.append(part)
@@ -80,38 +97,31 @@ def data_path(loc: tuple[Any, ...], data: Any) -> tuple[PathKey, tuple[str, ...]
     return tuple(path), tuple(tags)
 
 
-def _model_tags() -> set[str]:
-    return {"block", *models()["compound"]}
-
-
 def errors_to_diagnostics(exc: ValidationError, doc: LoadedDoc) -> list[Diagnostic]:
     """One diagnostic per YAML place, alternatives of a union merged."""
     groups: dict[PathKey, list[dict[str, Any]]] = {}
     tags_at: dict[PathKey, tuple[str, ...]] = {}
     for err in exc.errors(include_url=False):
-        path, tags = data_path(tuple(err["loc"]), doc.data)
+        path, tags = data_path(tuple(err["loc"]), doc.data, err["type"] == "missing")
         groups.setdefault(path, []).append(err)
         tags_at.setdefault(path, tags)
     # When the user wrote a list and an element is wrong, the "expected an int" alternative
     # at the list itself is noise: keep the deeper error.
-    paths = list(groups)
-    for p in paths:
-        if all(e["type"] in _TYPE_WORDS for e in groups[p]) and any(
-            q[: len(p)] == p and len(q) > len(p) for q in paths
-        ):
+    # (Both passes index the paths first: a file can hold thousands of errors.)
+    has_deeper = {p[:k] for p in groups for k in range(len(p))}
+    for p in list(groups):
+        if p in has_deeper and all(e["type"] in _TYPE_WORDS for e in groups[p]):
             del groups[p]
     # A misspelt required field shows up twice (unknown `out_channel`, missing
     # `out_channels`); the unknown-field error with its "did you mean" says it all.
+    unknown_at: dict[PathKey, list[str]] = {}
+    for q, errs in groups.items():
+        if q and any(e["type"] == "extra_forbidden" for e in errs):
+            unknown_at.setdefault(q[:-1], []).append(str(q[-1]))
     for p in list(groups):
         if p and all(e["type"] == "missing" for e in groups[p]):
-            typos = [
-                q
-                for q, errs in groups.items()
-                if q[:-1] == p[:-1]
-                and any(e["type"] == "extra_forbidden" for e in errs)
-                and difflib.get_close_matches(str(p[-1]), [str(q[-1])], n=1)
-            ]
-            if typos:
+            unknown = unknown_at.get(p[:-1], [])
+            if unknown and difflib.get_close_matches(str(p[-1]), unknown, n=1):
                 del groups[p]
     diags = []
     for path, errs in groups.items():
@@ -152,17 +162,32 @@ def _one(
             "add it; see docs/spec-language.md for the fields of each layer",
         )
     if "missing_layer_type" in kinds:
+        item = first.get("input")
+        given = item.get("type") if isinstance(item, dict) else None
         return Diagnostic(
             "E205",
-            "this item has no `type`",
-            doc.span_of(path),
+            "this item has no `type`"
+            if given is None
+            else f"`type` must name a layer kind or a block, got {_typename(given)} "
+            f"{_short(given)}",
+            doc.span_of(path + ("type",) if given is not None else path),
             "each layer needs a `type`: a layer kind (conv2d, linear, ...) or a block name",
         )
+    # A value of the right type that breaks a bound (`input: [N, 0]`, an empty list) says
+    # more than the type errors of the union's other alternatives.
+    bounds = [e for e in errs if e["type"] in _BOUND_ERRORS]
+    if bounds:
+        b = bounds[0]
+        msg = b["msg"].replace(" after validation", "")
+        if msg.startswith("Input should"):
+            msg = f"{_short(b.get('input'))} should" + msg.removeprefix("Input should")
+        return Diagnostic("E204", f"{where}: {msg}", doc.span_of(path))
     value_errors = [e for e in errs if e["type"] in ("value_error", "assertion_error")]
     if value_errors:
         msg = value_errors[0]["msg"].removeprefix("Value error, ")
         code = "E206" if "expression" in msg else "E204"
-        return Diagnostic(code, f"{where}: {msg}", doc.span_of(path))
+        # `[key]`: the mapping key itself is wrong (a block or param name), point at it
+        return Diagnostic(code, f"{where}: {msg}", doc.span_of(path, key="[key]" in tags))
     if "literal_error" in kinds and len(kinds) <= 2:
         lit = next(e for e in errs if e["type"] == "literal_error")
         expected = lit.get("ctx", {}).get("expected", "")

@@ -1,4 +1,158 @@
-"""CLI commands (analyse); see app.py for shared options."""
+"""CLI commands that analyse a spec without building it: `check` and `summary`.
+
+Neither imports torch: both go through `archspec.api.check` / `archspec.api.summary`, which
+work on the IR alone, so checking every built-in spec takes a fraction of a second.
+"""
 
 from __future__ import annotations
 
+import enum
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import api
+from .app import (
+    INPUT_HELP,
+    SET_HELP,
+    app,
+    console,
+    parse_input,
+    parse_sets,
+    report_errors,
+    use_color,
+)
+
+CHECK_EPILOG = """\b
+Examples:
+  archspec check specs/vgg16.yaml
+      vgg16 (specs/vgg16.yaml): ok
+        output  (N, 1000)
+        domain  vgg16 accepts (N, 3, H, W) with H, W >= 32
+  archspec check specs/*.yaml                      check every spec in one run
+  archspec check alexnet --input 1,3,224,224       which layer breaks at 224x224, and why
+  archspec check resnet50 --set num_classes=10 --json
+
+\b
+Exit status: 0 when every spec is fine (warnings allowed), 1 when any has an error.
+"""
+
+SUMMARY_EPILOG = """\b
+Examples:
+  archspec summary resnet50                        symbolic shapes and MACs in N, H, W
+  archspec summary resnet50 --input 1,3,224,224    concrete shapes, 4.09 G MACs
+  archspec summary resnet50 --depth 1              one row per top-level layer or stage
+  archspec summary vgg16 --input 1,3,224,224 --format markdown > vgg16.md
+
+\b
+MACs: a conv counts C_out*H_out*W_out*C_in/groups*k_h*k_w per sample, a linear in*out per
+row, other layers 0; the batch N is included. Column sums equal the totals.
+"""
+
+
+class SummaryFormat(enum.StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    csv = "csv"
+
+
+@app.command(epilog=CHECK_EPILOG)
+@report_errors
+def check(
+    specs: Annotated[
+        list[str], typer.Argument(metavar="SPEC", help="Spec files or built-in spec names.")
+    ],
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    input_: Annotated[str | None, typer.Option("--input", help=INPUT_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Check shapes symbolically: output shapes, the accepted input sizes, located errors.
+
+    Every layer's shape is derived for any input size (H, W as symbols), which gives the
+    exact set of inputs the network accepts. With --input, the first layer that breaks
+    for that input is reported at its line in the spec. Torch is never imported.
+    """
+    params = parse_sets(set_)
+    shape = parse_input(input_)
+    results = [api.check(spec, input=shape, **params) for spec in specs]
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        out = console()
+        color = use_color(sys.stderr)
+        for r in results:
+            if r.diagnostics:
+                print(r.render(color=color), file=sys.stderr)
+            status = "ok" if r.ok else f"{len(r.errors)} error{'s' if len(r.errors) > 1 else ''}"
+            if r.warnings:
+                status += f", {len(r.warnings)} warning{'s' if len(r.warnings) > 1 else ''}"
+            out.print(f"{r.name} ({r.file}): {status}", markup=False)
+            if r.input_shape is not None and r.ok:
+                outs = ", ".join(_shape(s) for s in r.outputs)
+                out.print(f"  input   {_shape(r.input_shape)}", markup=False)
+                out.print(f"  output  {outs}", markup=False)
+            if r.domain is not None and len(r.domain.boxes) > 2 and r.symbolic_input:
+                head = f"{r.name} accepts {_shape(r.symbolic_input)} with one of:"
+                out.print(f"  domain  {head}", markup=False)
+                for text in r.domain.box_texts():
+                    out.print(f"            {text}", markup=False)
+                if r.domain.unsolved:
+                    also = " and ".join(u.text() for u in r.domain.unsolved)
+                    out.print(f"          where also {also}", markup=False)
+            elif r.domain is not None:
+                out.print(f"  domain  {r.domain_text}", markup=False)
+            sys.stdout.flush()
+        if len(results) > 1:
+            bad = sum(not r.ok for r in results)
+            out.print(
+                f"checked {len(results)} specs: {len(results) - bad} ok"
+                + (f", {bad} with errors" if bad else ""),
+                markup=False,
+            )
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _shape(shape: tuple[object, ...]) -> str:
+    from ..passes.shapes import shape_text
+
+    return shape_text(shape)  # type: ignore[arg-type]
+
+
+@app.command(epilog=SUMMARY_EPILOG)
+@report_errors
+def summary(
+    spec: Annotated[str, typer.Argument(metavar="SPEC", help="A spec file or built-in spec name.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    input_: Annotated[
+        str | None,
+        typer.Option("--input", help="Concrete input shape, e.g. 1,3,224,224 (default: symbolic)."),
+    ] = None,
+    depth: Annotated[
+        int | None,
+        typer.Option("--depth", min=1, help="Fold modules nested deeper than this into one row."),
+    ] = None,
+    fmt: Annotated[
+        SummaryFormat,
+        typer.Option("--format", "-f", help="Output format.", case_sensitive=False),
+    ] = SummaryFormat.table,
+) -> None:
+    """Per-layer table: output shape, parameters and MACs, with totals.
+
+    Without --input the shapes and MACs are symbolic in N, H, W (and the MACs at the
+    declared input with N=1 are given below the table).
+    """
+    result = api.summary(spec, input=parse_input(input_), depth=depth, **parse_sets(set_))
+    if fmt is SummaryFormat.table:
+        out = console()
+        out.print(result.table())
+        out.print(result.footer(), markup=False)
+    elif fmt is SummaryFormat.markdown:
+        sys.stdout.write(result.to_markdown())
+    elif fmt is SummaryFormat.json:
+        print(result.to_json())
+    else:
+        sys.stdout.write(result.to_csv())

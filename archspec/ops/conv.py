@@ -44,6 +44,8 @@ def _check_spatial(
     kind: str, out: list[Dim], inp: Shape, ctx: ShapeContext, name_dims: str, ksize: Sequence[int]
 ) -> None:
     for i, extent in enumerate(out):
+        if extent.is_const and extent.value >= 1:
+            continue  # the common case: no need to format a message nobody reads
         axis = name_dims[i] if len(name_dims) == len(out) else str(i)
         ctx.require_positive(
             extent,
@@ -212,12 +214,13 @@ class _PoolBase(Op):
         s = ntuple(stride, nd, "stride")
         p = ntuple(attrs["padding"], nd, "padding")
         d = ntuple(attrs.get("dilation", 1), nd, "dilation")
-        for ki, pi, di in zip(k, p, d):
-            if pi * 2 > di * (ki - 1) + 1:
+        for ki, pi in zip(k, p):
+            # PyTorch checks the kernel size itself, not the dilated window: pad <= k // 2
+            if pi > ki // 2:
                 raise ShapeFailure(
                     "E409",
-                    f"padding {pi} is more than half the effective kernel size {di * (ki - 1) + 1}",
-                    "PyTorch requires pad <= kernel_size / 2",
+                    f"padding {pi} is more than half the kernel size {ki}",
+                    "PyTorch requires pad <= kernel_size / 2 (whatever the dilation)",
                     "padding",
                 )
         lead = len(x) - nd

@@ -131,6 +131,10 @@ class _BatchNorm(Op):
     def params(self, a: Mapping[str, Any]) -> int:
         return 2 * a["num_features"] if a["affine"] else 0
 
+    def buffers(self, a: Mapping[str, Any]) -> int:
+        # running_mean, running_var (and a scalar num_batches_tracked)
+        return 2 * a["num_features"] + 1 if a["track_running_stats"] else 0
+
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 

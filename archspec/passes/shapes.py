@@ -1,0 +1,508 @@
+"""Symbolic shape checking: every node's shape for any input size, and which sizes work.
+
+Lowering computed shapes for the spec's declared input. This pass re-runs the same shape
+rules (the ops' `infer`) over the IR with the input's spatial dims generalised to symbols
+(`(N, 3, 224, 224)` -> `(N, 3, H, W)`), so each node's shape is an exact expression and each
+rule's requirement becomes a constraint on H and W; `passes/domain.py` solves them into the
+exact set of accepted inputs. A concrete input is checked by the same walk with numbers: the
+first rule that fails names the first layer that breaks, at its line in the spec.
+
+>>> result = check_graph(build_graph("vgg16"))  # doctest: +SKIP
+>>> result.domain_text  # doctest: +SKIP
+'vgg16 accepts (N, 3, H, W) with H, W >= 32'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..dims import Dim, Shape, format_shape
+from ..errors import Diagnostic, Severity, SourceSpan
+from ..ir import INPUT, Graph, Module, Node
+from ..ops import REGISTRY, Constraint, ShapeContext, ShapeFailure
+from .domain import Domain, solve_domain
+
+#: Names given to the spatial dims of a concrete declared input, by count.
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+BATCH_NAME = "N"
+
+#: Layer kinds whose sliding window is checked against the size of their input (W402).
+_WINDOWED = {f"{p}{nd}d": nd for nd in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    """One node's shapes, at its dotted path; `depth` 0 is the root module's nodes."""
+
+    path: str
+    node: Node
+    depth: int
+    in_shapes: tuple[Shape, ...]
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class LocatedConstraint:
+    """A shape requirement, with the span of the node that made it."""
+
+    constraint: Constraint
+    span: SourceSpan | None
+
+    @property
+    def path(self) -> str:
+        return self.constraint.node
+
+    def describe(self) -> str:
+        """The rule's own message with the symbolic values filled in."""
+        c = self.constraint
+        b = dim_text(c.rhs) if c.rhs is not None else ""
+        return c.message.format(a=dim_text(c.lhs), b=b, d=dim_text(c.lhs))
+
+
+@dataclass(frozen=True)
+class ShapeTable:
+    """Shapes of every node for one input, parents before children (registration order)."""
+
+    input_shape: Shape
+    rows: tuple[NodeShape, ...]
+    outputs: tuple[Shape, ...]
+    constraints: tuple[LocatedConstraint, ...]
+    failure: Diagnostic | None = None
+
+    def shape_of(self, path: str) -> Shape:
+        for row in self.rows:
+            if row.path == path:
+                return row.shape
+        raise KeyError(path)
+
+
+class _Collect(ShapeContext):
+    """Records constraints with their node's span as the walk visits each node."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.located: list[LocatedConstraint] = []
+        self.span: SourceSpan | None = None
+
+    def _flush(self) -> None:
+        for c in self.constraints[len(self.located) :]:
+            self.located.append(LocatedConstraint(c, self.span))
+
+
+class _Broken(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def infer_shapes(graph: Graph, input_shape: Sequence[int | str | Dim]) -> ShapeTable:
+    """Run every node's shape rule for this input (numbers, symbols or both).
+
+    Symbolic requirements are collected as constraints; a requirement that fails outright
+    stops the walk with `failure` set (a diagnostic at the node's line), keeping the rows
+    computed before it.
+    """
+    inp = tuple(Dim.of(d) for d in input_shape)
+    ctx = _Collect()
+    rows: list[NodeShape] = []
+    failure = None
+    outputs: tuple[Shape, ...] = ()
+    try:
+        outputs = _walk(graph.root, inp, "", 0, ctx, rows)
+    except _Broken as exc:
+        failure = exc.diagnostic
+    return ShapeTable(inp, tuple(rows), outputs, tuple(ctx.located), failure)
+
+
+def declared_shapes(graph: Graph) -> ShapeTable:
+    """The table for the declared input, read from the IR (lowering computed it already)."""
+    rows: list[NodeShape] = []
+
+    def visit(module: Module, prefix: str, depth: int) -> None:
+        for node in module.nodes:
+            path = f"{prefix}.{node.name}" if prefix else node.name
+            assert node.shape is not None  # a lowered graph has every shape
+            rows.append(NodeShape(path, node, depth, tuple(node.in_shapes), node.shape))
+            if node.child is not None:
+                visit(node.child, path, depth + 1)
+
+    visit(graph.root, "", 0)
+    outputs = tuple(s for s in graph.output_shapes if s is not None)
+    return ShapeTable(graph.input_shape, tuple(rows), outputs, ())
+
+
+def _walk(
+    module: Module, inp: Shape, prefix: str, depth: int, ctx: _Collect, rows: list[NodeShape]
+) -> tuple[Shape, ...]:
+    env: dict[str, Shape] = {INPUT: inp}
+    for node in module.nodes:
+        path = f"{prefix}.{node.name}" if prefix else node.name
+        ins = tuple(env[i] for i in node.inputs)
+        if node.child is not None:
+            slot = len(rows)
+            rows.append(NodeShape(path, node, depth, ins, ()))
+            (shape, *_) = _walk(node.child, ins[0], path, depth + 1, ctx, rows)
+            rows[slot] = NodeShape(path, node, depth, ins, shape)
+        else:
+            ctx.node, ctx.span = path, node.span
+            try:
+                shape = REGISTRY[node.kind].infer(dict(node.attrs), ins, ctx).shape
+            except ShapeFailure as exc:
+                raise _Broken(
+                    Diagnostic(exc.code, f"{path}: {exc.message}", node.span, exc.hint)
+                ) from None
+            finally:
+                ctx._flush()
+            rows.append(NodeShape(path, node, depth, ins, shape))
+        env[node.name] = shape
+    return tuple(env[o.name] for o in module.outputs)
+
+
+def dim_text(d: Dim) -> str:
+    """A dim as text, keeping a flatten's product factored: `16*(H//4 - 3)*(W//4 - 3)`."""
+    factors = d.__dict__.get("factors")
+    if not factors:
+        return str(d)
+    const = 1
+    parts: list[str] = []
+    for f in factors:
+        if f.is_const:
+            const *= f.value
+        else:
+            parts.append(str(f) if f.terms_count == 1 and not f.const else f"({f})")
+    return "*".join(([str(const)] if const != 1 else []) + parts)
+
+
+def shape_text(shape: Shape) -> str:
+    """`(N, 16*(H//4 - 3)*(W//4 - 3))`: format_shape, with products kept factored."""
+    return "(" + ", ".join(dim_text(d) for d in shape) + ")"
+
+
+# --------------------------------------------------------------------------------------
+# The symbolic input and the domain.
+
+
+@dataclass(frozen=True)
+class SymbolicInput:
+    """The declared input with its size dims as symbols, and which symbols are which."""
+
+    shape: Shape
+    batch: str | None
+    spatial: tuple[str, ...]
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return ((self.batch,) if self.batch else ()) + self.spatial
+
+    def bind(self, concrete: Sequence[int]) -> dict[str, int]:
+        """Symbol -> value for a concrete input of the same rank."""
+        return {
+            str(d): v
+            for d, v in zip(self.shape, concrete)
+            if not d.is_const and len(d.symbols) == 1 and str(d) in d.symbols
+        }
+
+
+def generalise_input(declared: Shape) -> SymbolicInput:
+    """`(N, 3, 224, 224)` -> `(N, 3, H, W)`: batch and spatial dims become symbols.
+
+    A dim the spec already names keeps its name; the channel dim (index 1) is left alone,
+    since layer widths depend on it. Rank 2 inputs (`(N, features)`) have no spatial dims.
+    """
+    rank = len(declared)
+    taken = {str(d) for d in declared if not d.is_const}
+    n_spatial = max(rank - 2, 0)
+    defaults = SPATIAL_NAMES.get(n_spatial, tuple(f"S{i + 1}" for i in range(n_spatial)))
+
+    def fresh(want: str) -> str:
+        name, k = want, 2
+        while name in taken:
+            name, k = f"{want}{k}", k + 1
+        taken.add(name)
+        return name
+
+    out: list[Dim] = list(declared)
+    batch = None
+    if rank >= 1:
+        batch = str(declared[0]) if not declared[0].is_const else fresh(BATCH_NAME)
+        out[0] = Dim.of(batch)
+    spatial: list[str] = []
+    for i in range(2, rank):
+        d = declared[i]
+        name = str(d) if not d.is_const else fresh(defaults[i - 2])
+        out[i] = Dim.of(name)
+        spatial.append(name)
+    return SymbolicInput(tuple(out), batch, tuple(spatial))
+
+
+def input_domain(
+    table: ShapeTable, sym: SymbolicInput, prefer: Mapping[str, int] | None = None
+) -> Domain:
+    """Solve the table's constraints over the input symbols."""
+    return solve_domain(
+        [lc.constraint for lc in table.constraints],
+        sym.symbols,
+        shown=sym.spatial,
+        prefer=prefer,
+    )
+
+
+def first_impossible(table: ShapeTable, sym: SymbolicInput) -> LocatedConstraint | None:
+    """The constraint after which no input is left (binary search over prefixes)."""
+    cons = [lc.constraint for lc in table.constraints]
+    if not solve_domain(cons, sym.symbols).is_empty:
+        return None
+    lo, hi = 0, len(cons)  # prefix lo is satisfiable, prefix hi is not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if solve_domain(cons[:mid], sym.symbols).is_empty:
+            hi = mid
+        else:
+            lo = mid
+    return table.constraints[hi - 1]
+
+
+# --------------------------------------------------------------------------------------
+# Checking a graph: the result object of `archspec.check`.
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What `archspec.check` found: shapes, the accepted inputs, and diagnostics."""
+
+    name: str
+    file: str
+    input_shape: Shape | None = None
+    symbolic_input: Shape | None = None
+    shapes: Mapping[str, Shape] = field(default_factory=dict)
+    outputs: tuple[Shape, ...] = ()
+    symbolic_outputs: tuple[Shape, ...] = ()
+    domain: Domain | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is an error (warnings are allowed)."""
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+
+    @property
+    def domain_text(self) -> str:
+        """`vgg16 accepts (N, 3, H, W) with H, W >= 32`."""
+        if self.domain is None or self.symbolic_input is None:
+            return f"{self.name}: the accepted inputs are unknown"
+        words = self.domain.describe()
+        template = format_shape(self.symbolic_input)
+        if self.domain.is_empty:
+            return f"{self.name} accepts no input of the form {template}"
+        return f"{self.name} accepts {template}" + (f" with {words}" if words != "any size" else "")
+
+    def render(self, color: bool = False) -> str:
+        """Every diagnostic, compiler-style."""
+        return "\n".join(d.render(dict(self.sources), color) for d in self.diagnostics)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (shapes as strings) for JSON output."""
+        return {
+            "name": self.name,
+            "file": self.file,
+            "ok": self.ok,
+            "input": format_shape(self.input_shape) if self.input_shape else None,
+            "outputs": [shape_text(s) for s in self.outputs],
+            "symbolic_input": format_shape(self.symbolic_input) if self.symbolic_input else None,
+            "symbolic_outputs": [shape_text(s) for s in self.symbolic_outputs],
+            "domain": self.domain_text if self.domain is not None else None,
+            "shapes": {p: shape_text(s) for p, s in self.shapes.items()},
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }
+
+
+def check_graph(graph: Graph, input_shape: Sequence[int] | None = None) -> CheckResult:
+    """Shape-check a lowered graph for every input size, and for `input_shape` if given.
+
+    The input checked is `input_shape`, else the declared input; its first broken layer is
+    an error whose hint says which inputs would work.
+    """
+    sym = generalise_input(graph.input_shape)
+    sym_table = infer_shapes(graph, sym.shape)
+    declared_env = {
+        s: v
+        for s, v in sym.bind([d.value if d.is_const else 0 for d in graph.input_shape]).items()
+        if v > 0
+    }
+    sizes_declared = all(s in declared_env for s in sym.spatial)
+    domain, diags = _solve(graph, sym, sym_table, declared_env if sizes_declared else None)
+    base: dict[str, Any] = dict(
+        name=graph.name,
+        file=graph.file,
+        symbolic_input=sym.shape,
+        symbolic_outputs=sym_table.outputs if sym_table.failure is None else (),
+        domain=domain,
+        sources=dict(graph.sources),
+    )
+    env: dict[str, int] | None = declared_env
+    if input_shape is not None:
+        bad = _input_mismatch(graph, tuple(input_shape))
+        if bad is not None:
+            given = tuple(Dim.of(d) for d in input_shape)
+            return CheckResult(input_shape=given, diagnostics=(*diags, bad), **base)
+        table = infer_shapes(graph, tuple(input_shape))
+        env = sym.bind(input_shape)
+    elif sym_table.failure is None and not sizes_declared:
+        table, env = sym_table, None
+    else:
+        table = declared_shapes(graph)
+    if table.failure is not None:
+        diags.append(_with_domain_hint(table.failure, graph, domain, sym))
+    elif env is not None and domain and not domain.is_empty and not domain.contains(env):
+        # every layer passed, yet the solver says no: they disagree, which is a bug
+        diags.append(
+            Diagnostic(
+                "E410",
+                f"the input {format_shape(table.input_shape)} passes every layer but is "
+                "outside the solved domain",
+                graph.input_span,
+                "this is an archspec bug: please report it with the spec",
+            )
+        )
+    diags.extend(window_warnings(table))
+    return CheckResult(
+        input_shape=table.input_shape,
+        shapes={r.path: r.shape for r in table.rows},
+        outputs=table.outputs if table.failure is None else (),
+        diagnostics=tuple(diags),
+        **base,
+    )
+
+
+def _solve(
+    graph: Graph, sym: SymbolicInput, table: ShapeTable, prefer: Mapping[str, int] | None
+) -> tuple[Domain | None, list[Diagnostic]]:
+    """The domain (None if the rules could not run on symbols) and what it implies."""
+    diags = list(graph.diagnostics)
+    if table.failure is not None:
+        f = table.failure
+        diags.append(
+            Diagnostic(
+                "W403",
+                f"archspec cannot check other input sizes: {f.message}",
+                f.span,
+                "shapes are checked for the declared input only",
+                Severity.WARNING,
+            )
+        )
+        return None, diags
+    domain = input_domain(table, sym, prefer)
+    if domain.is_empty:
+        diags.append(_empty_domain(graph, table, sym))
+    return domain, diags
+
+
+def _input_mismatch(graph: Graph, given: tuple[int, ...]) -> Diagnostic | None:
+    """A concrete input must keep the declared rank and every declared non-size dim."""
+    declared = graph.input_shape
+    if len(given) != len(declared):
+        return Diagnostic(
+            "E407",
+            f"the input {format_shape(tuple(map(Dim.of, given)))} has rank {len(given)}, "
+            f"but {graph.name} declares {format_shape(declared)}",
+            graph.input_span,
+            f"give {len(declared)} dims, e.g. "
+            + ",".join(str(d.value) if d.is_const else "1" for d in declared),
+        )
+    if len(declared) >= 2 and declared[1].is_const and given[1] != declared[1].value:
+        return Diagnostic(
+            "E407",
+            f"the input has {given[1]} channels, but {graph.name} declares "
+            f"{format_shape(declared)}",
+            graph.input_span,
+            "layer widths follow the declared channels: change `input:` in the spec to "
+            "accept another channel count",
+        )
+    return None
+
+
+def _with_domain_hint(
+    failure: Diagnostic, graph: Graph, domain: Domain | None, sym: SymbolicInput
+) -> Diagnostic:
+    """The first broken layer's diagnostic, its hint led by the inputs that would work."""
+    if domain is None or domain.is_empty or not sym.spatial:
+        return failure
+    accepts = f"{graph.name} accepts {format_shape(sym.shape)} with {domain.describe(limit=3)}"
+    rest = failure.hint
+    hint = f"{accepts}. {rest[:1].upper()}{rest[1:]}" if rest else accepts
+    return Diagnostic(failure.code, failure.message, failure.span, hint, failure.severity)
+
+
+def _empty_domain(graph: Graph, table: ShapeTable, sym: SymbolicInput) -> Diagnostic:
+    culprit = first_impossible(table, sym)
+    where = culprit.span if culprit is not None else graph.input_span
+    what = f"{culprit.path}: {culprit.describe()}" if culprit is not None else "the constraints"
+    return Diagnostic(
+        "E410",
+        f"no input size works for {graph.name}: {what}",
+        where,
+        f"no {', '.join(sym.spatial) or 'input'} satisfies this layer together with the "
+        "ones before it: check its sizes, strides and in_features",
+    )
+
+
+def window_warnings(table: ShapeTable) -> list[Diagnostic]:
+    """W402: a conv or pool that reduces a dim to 1 with a window larger than its input.
+
+    Such a layer still produces an output only thanks to padding or ceil_mode, which is
+    almost never what the author meant: the window mostly covers padding.
+    """
+    out: list[Diagnostic] = []
+    for row in table.rows:
+        nd = _WINDOWED.get(row.node.kind)
+        if nd is None or not row.in_shapes:
+            continue
+        extents = row.in_shapes[0][-nd:]
+        if not all(e.is_const for e in extents):
+            continue
+        attrs = row.node.attrs
+        k = _expand(attrs["kernel_size"], nd)
+        d = _expand(attrs.get("dilation", 1), nd)
+        window = [di * (ki - 1) + 1 for ki, di in zip(k, d)]
+        sizes = [e.value for e in extents]
+        outs = [e.value if e.is_const else 0 for e in row.shape[-nd:]]
+        if any(w > s and o == 1 < s for w, s, o in zip(window, sizes, outs)):
+            why = (
+                "ceil_mode"
+                if attrs.get("ceil_mode") and not _any(attrs["padding"])
+                else ("padding")
+            )
+            out.append(
+                Diagnostic(
+                    "W402",
+                    f"{row.path}: its {'x'.join(map(str, window))} window is larger than its "
+                    f"{'x'.join(map(str, sizes))} input; it reduces it to "
+                    f"{'x'.join(map(str, outs))} only thanks to {why}",
+                    row.node.span,
+                    "the window mostly covers padding: use a larger input, downsample less "
+                    "before it, or remove the layer",
+                    Severity.WARNING,
+                )
+            )
+    return out
+
+
+def _expand(value: Any, nd: int) -> list[int]:
+    return list(value) if isinstance(value, (list, tuple)) else [value] * nd
+
+
+def _any(padding: Any) -> bool:
+    if isinstance(padding, str):
+        return padding == "same"
+    return any(_expand(padding, 1))

@@ -1,0 +1,330 @@
+"""Per-layer summaries: name, type, output shape, parameters and MACs, with totals.
+
+Shapes and MACs are symbolic in N, H, W (the input generalised as in `passes/shapes.py`), or
+concrete for a given input. MACs (multiply-accumulates) follow the usual convention, per
+forward pass of the whole batch N:
+
+* conv: `C_out * H_out * W_out * (C_in / groups) * k_h * k_w` (1-d and 3-d alike), per sample;
+* linear: `in_features * out_features` per row;
+* every other layer (pools, norms, activations, adds, concats): 0.
+
+So resnet50 at 1x3x224x224 has 4.09 G MACs, torchvision's published "4.09 GFLOPS" (which
+counts MACs). Parameters are every trainable tensor (BatchNorm's weight and bias, not its
+running statistics). Folding (`depth`) shows a module as one row with its layers' sums, and a
+module that is expanded is a heading without numbers, so every table's column sums equal its
+totals.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .dims import Dim, Shape, format_shape, product
+from .errors import ShapeError
+from .ir import Graph, Node
+from .ops import REGISTRY
+from .passes.shapes import (
+    ShapeTable,
+    check_graph,
+    generalise_input,
+    infer_shapes,
+    shape_text,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a summary. `params is None` marks a heading: its layers follow it."""
+
+    path: str
+    name: str
+    type: str
+    depth: int
+    shape: Shape
+    params: int | None
+    macs: Dim | None
+    folded: bool = False
+    train_only: bool = False
+
+    @property
+    def is_heading(self) -> bool:
+        return self.params is None
+
+    @property
+    def shape_text(self) -> str:
+        return shape_text(self.shape)
+
+    @property
+    def macs_text(self) -> str:
+        """MACs as text; a layer's symbolic count is shown as `k * product(output shape)`."""
+        if self.macs is None:
+            return ""
+        if self.macs.is_const:
+            return f"{self.macs.value:,}"
+        if not self.folded:
+            per = _per_output(self.macs, self.shape)
+            if per is not None:
+                const = per
+                dims = []
+                for d in self.shape:
+                    if d.is_const:
+                        const *= d.value
+                    else:
+                        dims.append(str(d) if d.terms_count == 1 and not d.const else f"({d})")
+                return "*".join([str(const), *dims] if const != 1 else dims)
+        return str(self.macs)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A per-layer table of one spec, symbolic or at a concrete input."""
+
+    name: str
+    input_shape: Shape
+    rows: tuple[Row, ...]
+    params: int
+    macs: Dim
+    depth: int | None = None
+    #: the declared input with N=1, and the MACs there, when the table is symbolic
+    example_input: Shape | None = None
+    example_macs: int | None = None
+
+    @property
+    def concrete(self) -> bool:
+        return self.macs.is_const
+
+    # plain data ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data; a symbolic count is a string, a concrete one an int."""
+        return {
+            "name": self.name,
+            "input": format_shape(self.input_shape),
+            "depth": self.depth,
+            "convention": "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out, "
+            "others 0; batch included",
+            "rows": [
+                {
+                    "path": r.path,
+                    "name": r.name,
+                    "type": r.type,
+                    "depth": r.depth,
+                    "output_shape": r.shape_text,
+                    "params": r.params,
+                    "macs": _plain(r),
+                    "folded": r.folded,
+                    "train_only": r.train_only,
+                }
+                for r in self.rows
+            ],
+            "total": {
+                "params": self.params,
+                "macs": self.macs.value if self.macs.is_const else str(self.macs),
+            },
+            "example": None
+            if self.example_input is None
+            else {"input": format_shape(self.example_input), "macs": self.example_macs},
+        }
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_csv(self) -> str:
+        """One line per row (headings have empty counts); the totals are the column sums."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["path", "name", "type", "depth", "output_shape", "params", "macs"])
+        for r in self.rows:
+            w.writerow(
+                [
+                    r.path,
+                    r.name,
+                    r.type,
+                    r.depth,
+                    r.shape_text,
+                    "" if r.params is None else r.params,
+                    "" if r.macs is None else _plain(r),
+                ]
+            )
+        return buf.getvalue()
+
+    def to_markdown(self) -> str:
+        """A GitHub table with a bold totals line."""
+        lines = [
+            f"**{self.name}** at input `{format_shape(self.input_shape)}`",
+            "",
+            "| Layer | Type | Output shape | Params | MACs |",
+            "|---|---|---|---:|---:|",
+        ]
+        for r in self.rows:
+            kind = r.type + (" (train)" if r.train_only else "")
+            lines.append(
+                f"| `{r.path}` | {kind} | `{r.shape_text}` | "
+                f"{_cell(r.params)} | {_macs_cell(r, code=True)} |"
+            )
+        lines.append(f"| **Total** | | | **{self.params:,}** | **{_cell(self.macs, code=True)}** |")
+        lines.append("")
+        lines.append(self.footer())
+        return "\n".join(lines) + "\n"
+
+    def footer(self) -> str:
+        """Totals in words, with the size in G/M where it is a number."""
+        if self.concrete:
+            text = (
+                f"{self.params:,} parameters, {self.macs.value:,} MACs ({_human(self.macs.value)})"
+            )
+        else:
+            text = f"{self.params:,} parameters, MACs = {self.macs}"
+            if self.example_input is not None and self.example_macs is not None:
+                text += (
+                    f"; at {format_shape(self.example_input)}: {self.example_macs:,} MACs "
+                    f"({_human(self.example_macs)})"
+                )
+        return text + ". MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out."
+
+    def table(self) -> Table:
+        """A rich table for the terminal."""
+        from rich.table import Table
+
+        t = Table(title=f"{self.name}  input {format_shape(self.input_shape)}", caption=None)
+        t.add_column("Layer", no_wrap=True)
+        t.add_column("Type")
+        t.add_column("Output shape")
+        t.add_column("Params", justify="right")
+        t.add_column("MACs", justify="right")
+        for r in self.rows:
+            name = "  " * r.depth + r.name
+            kind = r.type + (" (train)" if r.train_only else "")
+            style = "bold" if r.is_heading else None
+            t.add_row(name, kind, r.shape_text, _cell(r.params), _macs_cell(r), style=style)
+        t.add_section()
+        t.add_row("Total", "", "", f"{self.params:,}", _cell(self.macs), style="bold")
+        return t
+
+
+def _per_output(macs: Dim, shape: Shape) -> int | None:
+    """k with macs == k * product(shape) exactly, if there is one."""
+    out = product(shape)
+    env = {name: 1009 + 2 * i for i, name in enumerate(sorted(out.symbols | macs.symbols))}
+    size = out.evaluate(env)
+    if size == 0:
+        return None
+    k = macs.evaluate(env) // size
+    return k if out * k == macs else None
+
+
+def _plain(r: Row) -> int | str | None:
+    if r.macs is None:
+        return None
+    return r.macs.value if r.macs.is_const else r.macs_text
+
+
+def _macs_cell(r: Row, code: bool = False) -> str:
+    if r.macs is None or r.macs.is_const:
+        return _cell(r.macs)
+    return f"`{r.macs_text}`" if code else r.macs_text
+
+
+def _cell(v: int | Dim | None, code: bool = False) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, Dim):
+        if v.is_const:
+            return f"{v.value:,}"
+        return f"`{v}`" if code else str(v)
+    return f"{v:,}"
+
+
+def _human(n: int) -> str:
+    """`4.09 G`, `0.71 G`, `0.42 M`: the unit switches a decade early, as model cards do."""
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(n) >= size // 10:
+            return f"{n / size:.2f} {unit}"
+    return str(n)
+
+
+def _type_of(node: Node) -> str:
+    if node.child is not None:
+        return node.child.block or node.child.class_name
+    op = REGISTRY[node.kind]
+    if node.kind == "activation":
+        return f"{node.attrs['fn']} (function)"
+    return op.torch_name or node.kind
+
+
+def _leaf_cost(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[int, Dim]:
+    op = REGISTRY[node.kind]
+    params = op.params(node.attrs) if op.style == "module" else 0
+    return params, Dim.of(op.macs(node.attrs, in_shapes, shape))
+
+
+def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -> Summary:
+    """Rows from a shape table, modules deeper than `depth` folded into one row each."""
+    if depth is not None and depth < 1:
+        raise ValueError("depth must be at least 1")
+    costs: dict[str, tuple[int, Dim]] = {
+        r.path: _leaf_cost(r.node, r.in_shapes, r.shape) for r in table.rows if r.node.child is None
+    }
+    rows: list[Row] = []
+    for r in table.rows:
+        if depth is not None and r.depth >= depth:
+            continue
+        common = dict(
+            path=r.path,
+            name=r.node.name,
+            type=_type_of(r.node),
+            depth=r.depth,
+            shape=r.shape,
+            train_only=r.node.train_only,
+        )
+        if r.node.child is None:
+            params, macs = costs[r.path]
+            rows.append(Row(params=params, macs=macs, **common))  # type: ignore[arg-type]
+        elif depth is None or r.depth + 1 < depth:
+            rows.append(Row(params=None, macs=None, **common))  # type: ignore[arg-type]
+        else:
+            inside = [c for p, c in costs.items() if p.startswith(r.path + ".")]
+            params = sum(c[0] for c in inside)
+            macs = sum((c[1] for c in inside), Dim.of(0))
+            rows.append(Row(params=params, macs=macs, folded=True, **common))  # type: ignore[arg-type]
+    total_params = sum(c[0] for c in costs.values())
+    total_macs = sum((c[1] for c in costs.values()), Dim.of(0))
+    example, example_macs = None, None
+    if not total_macs.is_const:
+        dims = graph.input_shape
+        if dims and all(d.is_const for d in dims[1:]):
+            values = [1, *(d.value for d in dims[1:])]
+            example = tuple(Dim.of(v) for v in values)
+            example_macs = total_macs.evaluate(generalise_input(dims).bind(values))
+    return Summary(
+        graph.name,
+        table.input_shape,
+        tuple(rows),
+        total_params,
+        total_macs,
+        depth,
+        example,
+        example_macs,
+    )
+
+
+def summarise(
+    graph: Graph, input_shape: Sequence[int] | None = None, depth: int | None = None
+) -> Summary:
+    """The summary of a lowered graph: symbolic, or at `input_shape` (ShapeError if it breaks)."""
+    if input_shape is not None:
+        result = check_graph(graph, input_shape)
+        if not result.ok:
+            raise ShapeError(diagnostics=result.errors, sources=dict(result.sources))
+        return summarise_table(graph, infer_shapes(graph, tuple(input_shape)), depth)
+    table = infer_shapes(graph, generalise_input(graph.input_shape).shape)
+    if table.failure is not None:  # shapes that only hold for the declared input
+        table = infer_shapes(graph, graph.input_shape)
+    return summarise_table(graph, table, depth)

@@ -1,0 +1,176 @@
+"""`archspec check` and `archspec summary` from the command line: exit codes, located errors
+for the broken specs in tests/broken/, output formats, and no torch import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from archspec.cli import app
+
+from .conftest import ROOT, SPECS, spec_names
+
+BROKEN = ROOT / "tests" / "broken"
+
+#: Every broken spec: the errors it must produce, as (code, line, col), in order.
+EXPECTED = {
+    "residual_channels": [("E402", 6, 5)],
+    "linear_features": [("E404", 11, 5)],
+    "unknown_type": [("E205", 6, 23)],
+    "misspelled_param": [("E201", 5, 49)],
+    "bad_type": [("E202", 5, 46)],
+    "missing_block": [("E205", 11, 25)],
+    "cycle": [("E306", 5, 80)],
+    "several_errors": [("E205", 7, 23), ("E305", 8, 57), ("E404", 10, 5)],
+}
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_every_broken_spec_is_listed() -> None:
+    assert {p.stem for p in BROKEN.glob("*.yaml")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_broken_spec_reports_code_and_position(name: str) -> None:
+    code, out, err = run("check", str(BROKEN / f"{name}.yaml"))
+    assert code == 1
+    expected = EXPECTED[name]
+    heads = [line for line in err.splitlines() if ": error[" in line]
+    assert [h.split(": error[")[0] for h in heads] == [
+        f"{BROKEN / name}.yaml:{line}:{col}" for _, line, col in expected
+    ]
+    assert [h.split("error[")[1][:4] for h in heads] == [c for c, _, _ in expected]
+    n = len(expected)
+    assert f"({BROKEN / name}.yaml): {n} error{'s' if n > 1 else ''}" in out
+    # every error shows its source line and a caret under the offending node
+    carets = [line for line in err.splitlines() if line.lstrip().startswith("| ")]
+    assert sum("^" in line for line in carets) == n
+
+
+def test_broken_specs_explain_the_fix() -> None:
+    _, _, err = run("check", str(BROKEN / "linear_features.yaml"))
+    assert "c5: linear expects 400 input features, the input gives 256 (N, 256)" in err
+    assert (
+        "hint: linear_features accepts (N, 1, H, W) with 16 <= H <= 19 and 112 <= W <= 115, "
+        "or 32 <= H <= 35 and 32 <= W <= 35, or 112 <= H <= 115 and 16 <= W <= 19. "
+        "Change the input size, or put an adaptive pool before the flatten"
+    ) in err
+    _, _, err = run("check", str(BROKEN / "residual_channels.yaml"))
+    assert "add joins inputs whose channels differ: 384 vs 256" in err
+    assert "add a projection shortcut" in err
+    _, _, err = run("check", str(BROKEN / "misspelled_param.yaml"))
+    assert "did you mean `kernel_size`?" in err
+
+
+def test_check_every_spec_in_one_run() -> None:
+    names = spec_names()
+    code, out, err = run("check", *(str(SPECS / f"{n}.yaml") for n in names))
+    assert code == 0, err
+    assert out.count(": ok") == len(names)
+    assert f"checked {len(names)} specs: {len(names)} ok" in out
+    assert "  domain  vgg16 accepts (N, 3, H, W) with H, W >= 32" in out
+    assert "  domain  lenet5 accepts (N, 1, H, W) with one of:\n" in out
+    assert "            32 <= H <= 35 and 32 <= W <= 35\n" in out
+
+
+def test_errors_in_several_specs_are_all_reported_and_good_ones_still_checked() -> None:
+    code, out, err = run(
+        "check",
+        str(BROKEN / "cycle.yaml"),
+        str(SPECS / "lenet5.yaml"),
+        str(BROKEN / "bad_type.yaml"),
+    )
+    assert code == 1
+    assert "error[E306]" in err and "error[E202]" in err
+    assert "lenet5 (" in out and "checked 3 specs: 1 ok, 2 with errors" in out
+
+
+def test_concrete_input_names_the_first_layer_that_breaks() -> None:
+    code, out, err = run("check", str(SPECS / "alexnet.yaml"), "--input", "1,3,260,260")
+    assert code == 1
+    line = next(
+        i
+        for i, t in enumerate((SPECS / "alexnet.yaml").read_text().splitlines(), 1)
+        if "name: fc6" in t
+    )
+    assert err.startswith(
+        f"{SPECS / 'alexnet.yaml'}:{line}:9: error[E404]: classifier.fc6: linear expects "
+        "9216 input features, the input gives 12544 (1, 12544)"
+    )
+    code, out, _ = run("check", str(SPECS / "alexnet.yaml"), "--input", "1x3x227x240")
+    assert code == 0
+    assert "  input   (1, 3, 227, 240)\n  output  (1, 1000)\n" in out
+
+
+def test_params_and_json() -> None:
+    code, out, _ = run("check", "lenet5", "--set", "num_classes=7", "--json")
+    assert code == 0
+    (data,) = json.loads(out)
+    assert data["ok"] and data["outputs"] == ["(N, 7)"]
+    assert data["symbolic_input"] == "(N, 1, H, W)"
+    code, _, err = run("check", "lenet5", "--set", "num_clases=7")
+    assert code == 1 and "error[E302]" in err and "did you mean `num_classes`?" in err
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("check", "lenet5", "--input", "1,a,3")[0] == 2
+    assert run("summary", "lenet5", "--depth", "0")[0] == 2
+    assert run("summary", "lenet5", "--format", "xml")[0] == 2
+
+
+def test_help_has_examples() -> None:
+    for cmd in ("check", "summary"):
+        code, out, _ = run(cmd, "--help")
+        assert code == 0 and "Examples:" in out and f"archspec {cmd} " in out
+
+
+def test_summary_formats() -> None:
+    code, out, _ = run("summary", "resnet50", "--input", "1,3,224,224", "--depth", "1")
+    assert code == 0
+    assert "25,557,032" in out and "4,089,184,256 MACs (4.09 G)" in out
+    code, out, _ = run("summary", "resnet50", "-f", "json", "--input", "1,3,224,224")
+    assert json.loads(out)["total"] == {"params": 25_557_032, "macs": 4_089_184_256}
+    code, out, _ = run("summary", "lenet5", "--format", "csv", "--depth", "1")
+    assert out.splitlines()[0] == "path,name,type,depth,output_shape,params,macs"
+    assert len(out.splitlines()) == 4
+    code, out, _ = run("summary", "vgg16", "--format", "markdown", "--input", "1,3,224,224")
+    assert "| **Total** | | | **138,357,544** | **15,470,264,320** |" in out
+    code, out, _ = run("summary", "lenet5")
+    assert "150*N*(H - 4)*(W - 4)" in out and "at (1, 1, 32, 32): 416,520 MACs" in out
+
+
+def test_summary_of_an_impossible_input_is_a_located_error() -> None:
+    code, _, err = run("summary", "vgg16", "--input", "1,3,16,16")
+    assert code == 1
+    assert "error[E405]: features.30: maxpool2d makes the H extent 0" in err
+
+
+def test_check_cli_never_imports_torch() -> None:
+    specs = [str(p) for p in sorted(SPECS.glob("*.yaml"))]
+    code = textwrap.dedent(
+        """
+        import sys
+        from archspec.cli import main
+        sys.argv = ["archspec", "check", *sys.argv[1:]]
+        try:
+            main()
+        except SystemExit as exc:
+            status = exc.code
+        print("torch imported:", "torch" in sys.modules, "status:", status)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *specs], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.stdout.strip().endswith("torch imported: False status: 0"), out.stderr

@@ -1,0 +1,263 @@
+"""The input-domain solver: exact integer sets, one-symbol solving, products, and the words
+every built-in spec gets. Each solver result is compared with brute force over a range."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import archspec
+from archspec.dims import Dim
+from archspec.ops import Constraint
+from archspec.ops.conv import conv_extent
+from archspec.passes.domain import (
+    EMPTY,
+    IntSet,
+    period_and_step,
+    solve_domain,
+    solve_one,
+)
+
+from .conftest import SPECS
+
+H, W = Dim.of("H"), Dim.of("W")
+
+#: `archspec check` words for every built-in spec, derived (never written in the specs).
+DOMAINS = {
+    "alexnet": "alexnet accepts (N, 3, H, W) with 227 <= H <= 258 and 227 <= W <= 258, "
+    "or 67 <= H <= 98 and 1187 <= W <= 1218, or 99 <= H <= 130 and 611 <= W <= 642, "
+    "or 131 <= H <= 162 and 419 <= W <= 450, or 163 <= H <= 194 and 323 <= W <= 354, "
+    "or 323 <= H <= 354 and 163 <= W <= 194, or 419 <= H <= 450 and 131 <= W <= 162, "
+    "or 611 <= H <= 642 and 99 <= W <= 130, or 1187 <= H <= 1218 and 67 <= W <= 98",
+    "alexnet_torchvision": "alexnet_torchvision accepts (N, 3, H, W) with H, W >= 63",
+    "googlenet": "googlenet accepts (N, 3, H, W) with H, W >= 15",
+    "lenet5": "lenet5 accepts (N, 1, H, W) with 32 <= H <= 35 and 32 <= W <= 35, "
+    "or 16 <= H <= 19 and 112 <= W <= 115, or 112 <= H <= 115 and 16 <= W <= 19",
+    # C5 is a 5x5 conv whose 120 maps must be 1x1 for F6: one box only
+    "lenet5_1998": "lenet5_1998 accepts (N, 1, H, W) with 32 <= H <= 35 and 32 <= W <= 35",
+    **{
+        f"resnet{d}": f"resnet{d} accepts (N, 3, H, W) with H, W >= 1"
+        for d in (18, 34, 50, 101, 152)
+    },
+    **{
+        f"vgg{d}{bn}": f"vgg{d}{bn} accepts (N, 3, H, W) with H, W >= 32"
+        for d in (11, 13, 16, 19)
+        for bn in ("", "_bn")
+    },
+    "vgg_custom": "vgg_custom accepts (N, 3, H, W) with H, W >= 8",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOMAINS))
+def test_domain_words_of_every_spec(name: str) -> None:
+    result = archspec.check(SPECS / f"{name}.yaml")
+    assert result.ok, result.render()
+    assert result.domain is not None and result.domain.exact
+    assert result.domain_text == DOMAINS[name]
+
+
+def test_every_spec_has_its_domain_listed() -> None:
+    assert set(DOMAINS) == {p.stem for p in SPECS.glob("*.yaml")}
+
+
+def _walk_ok(graph: archspec.ir.Graph, h: int, w: int) -> bool:
+    from archspec.passes.shapes import infer_shapes
+
+    return infer_shapes(graph, (1, graph.input_shape[1].value, h, w)).failure is None
+
+
+@pytest.mark.parametrize(
+    ("name", "hs", "ws"),
+    [
+        ("lenet5", range(1, 121), range(28, 38)),
+        ("lenet5", range(10, 22), range(105, 120)),
+        ("alexnet", range(60, 270, 3), range(224, 262, 3)),
+        ("vgg16", range(1, 70), range(30, 34)),
+        ("googlenet", range(1, 34), range(13, 17)),
+    ],
+)
+def test_domain_is_exactly_where_the_shape_rules_pass(name: str, hs: range, ws: range) -> None:
+    graph = archspec.build_graph(SPECS / f"{name}.yaml")
+    domain = archspec.check(graph.file).domain
+    assert domain is not None
+    for h in hs:
+        for w in ws:
+            assert domain.contains({"N": 1, "H": h, "W": w}) == _walk_ok(graph, h, w), (h, w)
+
+
+# --------------------------------------------------------------------------------------
+# IntSet
+
+
+def test_intset_canonical_forms_and_words() -> None:
+    assert IntSet.at_least(32).describe("H") == "H >= 32"
+    assert IntSet.interval(32, 35).describe("H") == "32 <= H <= 35"
+    assert IntSet.interval(7, 7).describe("H") == "H = 7"
+    odd = IntSet.from_classes(2, {1: 3}, [])
+    assert odd.describe("H") == "odd H >= 3"
+    assert IntSet.from_classes(2, {0: 2}, []).describe("H") == "even H"
+    mod3 = IntSet.from_classes(3, {1: 1, 2: 5}, [])
+    assert mod3.describe("L") == "L = 1 or L >= 4 with L % 3 in {1, 2}"
+    # the same set built two ways is the same object
+    assert IntSet.interval(1, 9) | IntSet.at_least(10) == IntSet.at_least(1)
+    assert IntSet.at_least(5) & IntSet.interval(1, 4) == EMPTY
+    assert (IntSet.at_least(3) & odd).min() == 3
+    assert list(mod3.members(5)) == [1, 4, 5, 7, 8]
+
+
+def _progressions() -> st.SearchStrategy[IntSet]:
+    period = st.integers(1, 6)
+    return st.one_of(
+        st.builds(IntSet.at_least, st.integers(-2, 30)),
+        st.builds(IntSet.interval, st.integers(-2, 30), st.integers(0, 40)),
+        period.flatmap(
+            lambda p: st.builds(
+                lambda tails, pts: IntSet.from_classes(p, {x % p: x for x in tails}, pts),
+                st.lists(st.integers(1, 25), max_size=3),
+                st.lists(st.integers(1, 40), max_size=5),
+            )
+        ),
+    )
+
+
+@given(_progressions(), _progressions())
+def test_intset_algebra_matches_brute_force(a: IntSet, b: IntSet) -> None:
+    both, either = a & b, a | b
+    for x in range(-1, 120):
+        assert (x in both) == (x in a and x in b)
+        assert (x in either) == (x in a or x in b)
+    assert list(both.members(40)) == [x for x in range(1, 400) if x in a and x in b][:40]
+
+
+# --------------------------------------------------------------------------------------
+# One-symbol constraints
+
+
+def _stack() -> st.SearchStrategy[Dim]:
+    """The extent of a random chain of convs and pools, as archspec computes it."""
+    step = st.tuples(
+        st.integers(1, 5),  # kernel
+        st.integers(1, 3),  # stride
+        st.integers(0, 2),  # padding
+        st.integers(1, 2),  # dilation
+        st.booleans(),  # ceil_mode
+    )
+
+    def build(steps: list[tuple[int, int, int, int, bool]]) -> Dim:
+        x = Dim.of("H")
+        for k, s, p, d, ceil in steps:
+            x = conv_extent(x, k, s, p, d, ceil)
+        return x
+
+    return st.lists(step, min_size=1, max_size=4).map(build)
+
+
+@given(_stack(), st.integers(-3, 12))
+def test_solve_one_matches_brute_force(e: Dim, v: int) -> None:
+    ge, eq = solve_one(e, v, "ge"), solve_one(e, v, "eq")
+    for x in range(1, 150):
+        value = e.evaluate({"H": x})
+        assert (x in ge) == (value >= v), (str(e), v, x)
+        assert (x in eq) == (value == v), (str(e), v, x)
+
+
+@given(_stack(), _stack(), st.integers(-2, 2))
+def test_residue_analysis_of_differences(a: Dim, b: Dim, v: int) -> None:
+    """e1(H) - e2(H) is not monotone: it is solved per residue class, still exactly."""
+    e = a - b
+    if not e.symbols:
+        return
+    period, step = period_and_step(e, "H")
+    for x in range(1, 60):
+        assert e.evaluate({"H": x + period}) == e.evaluate({"H": x}) + step
+    got = solve_one(e, v, "eq")
+    for x in range(1, 200):
+        assert (x in got) == (e.evaluate({"H": x}) == v), (str(e), v, x)
+
+
+def test_nested_floors_are_affine_per_residue() -> None:
+    e = (H - 12).floordiv(4) * 2 - H.floordiv(3)
+    assert period_and_step(e, "H") == (12, 2)
+
+
+# --------------------------------------------------------------------------------------
+# Products and whole domains
+
+
+def _c(kind: str, lhs: Dim, rhs: Dim | int | None = None) -> Constraint:
+    return Constraint(kind, lhs, None if rhs is None else Dim.of(rhs), "E404", "m", None, "n")  # type: ignore[arg-type]
+
+
+def test_flatten_product_is_split_over_every_factorisation() -> None:
+    from archspec.dims import product
+
+    h, w = (H - 12).floordiv(4), (W - 12).floordiv(4)
+    flat = product([Dim.of(16), h, w])
+    dom = solve_domain([_c("ge1", h), _c("ge1", w), _c("eq", flat, 400)], ["H", "W"], ["H", "W"])
+    assert dom.exact
+    assert dom.box_texts() == [
+        "16 <= H <= 19 and 112 <= W <= 115",
+        "32 <= H <= 35 and 32 <= W <= 35",
+        "112 <= H <= 115 and 16 <= W <= 19",
+    ]
+    for x in range(1, 130):
+        for y in (16, 20, 33, 113):
+            ok = (
+                h.evaluate({"H": x}) >= 1
+                and 16 * h.evaluate({"H": x}) * w.evaluate({"W": y}) == 400
+            )
+            assert dom.contains({"H": x, "W": y}) == (ok and w.evaluate({"W": y}) >= 1)
+    # 401 is not a multiple of the 16 channels: nothing fits
+    assert solve_domain([_c("eq", flat, 401)], ["H", "W"]).is_empty
+
+
+def test_unsolvable_shapes_are_kept_and_still_decide_membership() -> None:
+    dom = solve_domain([_c("ge1", H - 3), _c("eq", H.floordiv(2), W.floordiv(3))], ["H", "W"])
+    assert not dom.exact
+    assert "where also H//2 == W//3" in dom.describe()
+    assert dom.contains({"H": 6, "W": 9}) and not dom.contains({"H": 6, "W": 12})
+    assert not dom.contains({"H": 2, "W": 3})
+
+
+def spec(body: str, header: str) -> str:
+    return f"archspec: 1\nname: t\n{header}\n" + textwrap.dedent(body)
+
+
+def test_symbolic_input_keeps_its_names_and_solves_joins() -> None:
+    text = spec(
+        """
+        layers:
+          - type: parallel
+            join: concat
+            branches:
+              a: [{type: conv2d, out_channels: 4, kernel_size: 3, stride: 2}]
+              b: [{type: maxpool2d, kernel_size: 2}]
+          - {type: adaptive_avgpool2d, output_size: 1}
+        """,
+        "input: [B, 3, Rows, Cols]",
+    )
+    result = archspec.check(text)
+    assert result.ok, result.render()
+    assert result.domain_text == "t accepts (B, 3, Rows, Cols) with odd Rows >= 3 and odd Cols >= 3"
+
+
+def test_no_input_size_at_all_is_an_error_at_the_layer_that_rules_it_out() -> None:
+    text = spec(
+        """
+        layers:
+          - {type: conv2d, out_channels: 16, kernel_size: 5}
+          - {type: flatten}
+          - {name: fc, type: linear, in_features: 40, out_features: 10}
+        """,
+        "input: [N, 1, H, W]",
+    )
+    result = archspec.check(text)
+    assert not result.ok
+    (err,) = result.errors
+    assert err.code == "E410" and err.span is not None
+    assert (err.span.line, err.span.col) == (8, 5)
+    assert err.message.startswith("no input size works for t: fc: linear expects 40")
+    assert result.domain is not None and result.domain.is_empty
