@@ -1,0 +1,333 @@
+"""The docs are executed: every spec in them checks clean, every Python block runs.
+
+Fenced blocks in docs/*.md and README.md are collected with the HTML-comment directives
+written on the lines just above them:
+
+- `<!-- no-test -->`: the block is not run (use sparingly);
+- `<!-- expect: E305 -->`: the YAML spec must fail (or warn, for W codes) with that code;
+- `<!-- file: tiny.yaml -->`: the block is also written to that file in the directory the
+  page's Python blocks run in, so they (and the reader) can use it by path;
+- `<!-- output -->`: after a ```python block, the block must equal what that Python block
+  printed; on a ```console block, every `$ archspec ...` line is run (in the same directory,
+  without colour) and what it prints must equal the lines under it; files its `compile` and
+  `new` commands write are also there for the page's Python blocks;
+- `<!-- exit: 1 -->`: the exit status of the commands of a ```console block (default 0).
+
+Other ```console blocks are not run.
+
+```yaml blocks whose top level has an `archspec:` key are specs: `archspec.check` must find
+nothing (no error, no warning), `archspec.compile(..., device="meta")` must build them, and a
+meta-tensor forward pass checks the output shapes the graph declares. Other YAML (other
+formats, on the comparison page) only has to parse. ```python blocks of a page run in one
+subprocess, each in a fresh namespace, in a temporary directory holding the page's `file:`
+blocks.
+
+The error catalogue is checked against the package: every code the package can emit
+(a string literal like "E305") has a heading in docs/errors.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+import archspec
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+
+_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)\s*$")
+_DIRECTIVE = re.compile(r"^<!--\s*(?P<body>.*?)\s*-->\s*$")
+_CODE_LITERAL = re.compile(r"[\"']([EW]\d{3})[\"']")
+_CODE_HEADING = re.compile(r"^#{2,4}\s+`?([EW]\d{3})\b", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced block of a Markdown page and the directives written above it."""
+
+    page: Path
+    line: int  # 1-based line of the opening fence
+    lang: str
+    text: str
+    directives: tuple[str, ...]
+
+    @property
+    def where(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line}"
+
+    def directive(self, key: str) -> str | None:
+        """The value of `key: value`, or "" for a bare `key`, or None when absent."""
+        for d in self.directives:
+            name, _, value = d.partition(":")
+            if name.strip() == key:
+                return value.strip()
+        return None
+
+
+def read_blocks(page: Path) -> list[Block]:
+    """Fenced blocks of a page, in order."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    out: list[Block] = []
+    i = 0
+    while i < len(lines):
+        m = _FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, lang, start = m["fence"], m["lang"], i
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and not lines[i].startswith(fence):
+            body.append(lines[i])
+            i += 1
+        out.append(Block(page, start + 1, lang, "\n".join(body) + "\n", _directives(lines, start)))
+        i += 1
+    return out
+
+
+def _directives(lines: list[str], fence_index: int) -> tuple[str, ...]:
+    found: list[str] = []
+    j = fence_index - 1
+    while j >= 0 and not lines[j].strip():
+        j -= 1
+    while j >= 0 and (m := _DIRECTIVE.match(lines[j].strip())):
+        found.insert(0, m["body"])
+        j -= 1
+    return tuple(found)
+
+
+def all_blocks() -> list[Block]:
+    return [b for page in PAGES if page.exists() for b in read_blocks(page)]
+
+
+def _is_spec(block: Block) -> bool:
+    if block.directive("expect"):
+        # An error example may be invalid YAML on purpose.
+        return any(line.startswith("archspec:") for line in block.text.splitlines())
+    data = yaml.safe_load(block.text)
+    return isinstance(data, dict) and "archspec" in data
+
+
+YAML_BLOCKS = [b for b in all_blocks() if b.lang in ("yaml", "yml")]
+SPEC_BLOCKS = [b for b in YAML_BLOCKS if b.directive("no-test") is None and _is_spec(b)]
+PY_PAGES = sorted({b.page for b in all_blocks() if b.lang == "python"})
+
+
+def test_docs_exist() -> None:
+    for name in ("spec-language", "errors", "comparison", "tutorial", "cli"):
+        assert (DOCS / f"{name}.md").is_file(), f"docs/{name}.md is missing"
+    assert SPEC_BLOCKS, "no spec examples found in the docs"
+
+
+@pytest.mark.parametrize(
+    "block", [b for b in YAML_BLOCKS if b.directive("expect") is None], ids=lambda b: b.where
+)
+def test_yaml_block_parses(block: Block) -> None:
+    yaml.safe_load(block.text)
+
+
+@pytest.mark.parametrize("block", SPEC_BLOCKS, ids=lambda b: b.where)
+def test_spec_example(block: Block) -> None:
+    expected = block.directive("expect")
+    if expected:
+        _check_expected_failure(block, expected)
+        return
+    try:
+        graph = archspec.build_graph(block.text)
+    except archspec.ArchSpecError as exc:
+        pytest.fail(f"{block.where}: the example does not check clean:\n{exc.render()}")
+    result = archspec.check(block.text)
+    found = [d.render(dict(result.sources)) for d in result.diagnostics]
+    assert not found, f"{block.where}: `archspec check` reports:\n" + "\n".join(found)
+    _forward_on_meta(block, graph)
+
+
+def _check_expected_failure(block: Block, code: str) -> None:
+    """`archspec check` reports `code`, or else compiling (limits) or emitting source does."""
+    from archspec.api import emit
+
+    codes = [d.code for d in archspec.check(block.text).diagnostics]
+    for later in (lambda text: archspec.compile(text, device="meta"), emit):
+        if code in codes:
+            break
+        try:
+            later(block.text)
+        except archspec.ArchSpecError as exc:
+            codes += exc.codes
+    assert code in codes, f"{block.where}: expected {code}, got {codes}"
+
+
+def _forward_on_meta(block: Block, graph: archspec.ir.Graph) -> None:
+    """Compile without weights and run the declared input through, checking each output shape."""
+    import torch
+
+    model = archspec.compile(block.text, device="meta").eval()
+    dims = graph.input_shape
+    if not all(d.is_const or str(d) == "N" for d in dims):
+        return  # symbolic spatial sizes: the shape engine's tests cover those
+    batch = 2
+    x = torch.empty(*(d.value if d.is_const else batch for d in dims), device="meta")
+    with torch.no_grad():
+        out = model(x)
+    outs = out if isinstance(out, tuple) else (out,)
+    declared = [s for s, o in zip(graph.output_shapes, graph.root.outputs) if not o.train_only]
+    assert len(outs) == len(declared), f"{block.where}: {len(outs)} outputs in eval mode"
+    for got, want in zip(outs, declared):
+        want_t = tuple(d.value if d.is_const else batch for d in want)
+        assert tuple(got.shape) == want_t, f"{block.where}: output {tuple(got.shape)} != {want_t}"
+
+
+_RUNNER = r"""
+import contextlib, io, json, sys, traceback
+outputs = {}
+for block in json.load(open(sys.argv[1], encoding="utf-8")):
+    namespace = {"__name__": "__main__"}
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            exec(compile(block["text"], block["where"], "exec"), namespace)
+    except BaseException:
+        print(buffer.getvalue())
+        print("FAILED " + block["where"])
+        traceback.print_exc()
+        sys.exit(1)
+    outputs[block["where"]] = buffer.getvalue()
+json.dump(outputs, open(sys.argv[2], "w", encoding="utf-8"))
+"""
+
+
+@pytest.mark.parametrize("page", PY_PAGES, ids=lambda p: p.name)
+def test_python_blocks_run(page: Path, tmp_path: Path) -> None:
+    blocks = read_blocks(page)
+    for b in blocks:
+        name = b.directive("file")
+        if name:
+            (tmp_path / name).write_text(b.text, encoding="utf-8")
+    # Files the page's commands write (`archspec compile -o net.py`) are there for its Python.
+    for b in blocks:
+        if b.lang == "console" and b.directive("output") is not None:
+            for command, _ in _commands(b):
+                if shlex.split(command)[1:2] in (["compile"], ["new"]):
+                    _run_cli(command, tmp_path)
+    runnable = [
+        {"where": b.where, "text": b.text}
+        for b in blocks
+        if b.lang == "python" and b.directive("no-test") is None
+    ]
+    if not runnable:
+        pytest.skip("no runnable Python blocks")
+    (tmp_path / "_blocks.json").write_text(json.dumps(runnable), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUNNER, "_blocks.json", "_outputs.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outputs = json.loads((tmp_path / "_outputs.json").read_text(encoding="utf-8"))
+    last_python: Block | None = None
+    for b in blocks:
+        if b.lang == "python" and b.directive("no-test") is None:
+            last_python = b
+        elif b.lang != "console" and b.directive("output") is not None:
+            assert last_python is not None, f"{b.where}: an output block with no Python before it"
+            got = outputs[last_python.where].strip()
+            assert got == b.text.strip(), (
+                f"{b.where}: the page shows output that {last_python.where} does not print.\n"
+                f"--- printed:\n{got}\n--- shown:\n{b.text.strip()}"
+            )
+
+
+CONSOLE_BLOCKS = [
+    b for b in all_blocks() if b.lang == "console" and b.directive("output") is not None
+]
+
+
+@pytest.mark.parametrize("block", CONSOLE_BLOCKS, ids=lambda b: b.where)
+def test_console_output(block: Block, tmp_path: Path) -> None:
+    """Shown CLI output is real: each command runs and prints exactly what the page shows."""
+    for b in read_blocks(block.page):
+        name = b.directive("file")
+        if name:
+            (tmp_path / name).write_text(b.text, encoding="utf-8")
+    expected_status = int(block.directive("exit") or 0)
+    for command, shown in _commands(block):
+        proc = _run_cli(command, tmp_path)
+        printed = _normalise(proc.stdout)
+        assert printed == _normalise(shown), (
+            f"{block.where}: `{command}` prints something else than the page shows "
+            "(if the change is intended: python docs/_refresh_outputs.py).\n"
+            f"--- printed:\n{printed}\n--- shown:\n{_normalise(shown)}"
+        )
+        assert proc.returncode == expected_status, (
+            f"{block.where}: `{command}` exited {proc.returncode}, expected {expected_status}"
+        )
+
+
+def _run_cli(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run an `archspec ...` line as a user would see it: no colour, stderr in with stdout."""
+    argv = shlex.split(command)
+    assert argv[0] == "archspec", f"only archspec commands are run, not {command!r}"
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "archspec", *argv[1:]],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one stream, in the order a terminal shows it
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def _commands(block: Block) -> list[tuple[str, str]]:
+    """(command, the output shown under it) for each `$ ` line of a console block."""
+    out: list[tuple[str, list[str]]] = []
+    for line in block.text.splitlines():
+        if line.startswith("$ "):
+            out.append((line[2:].strip(), []))
+        elif out:
+            out[-1][1].append(line)
+    return [(cmd, "\n".join(lines)) for cmd, lines in out]
+
+
+def _normalise(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def package_codes() -> set[str]:
+    """Every diagnostic code written as a string literal in the package."""
+    codes: set[str] = set()
+    for path in (ROOT / "archspec").rglob("*.py"):
+        codes.update(_CODE_LITERAL.findall(path.read_text(encoding="utf-8")))
+    return codes
+
+
+def test_every_error_code_documented() -> None:
+    documented = set(_CODE_HEADING.findall((DOCS / "errors.md").read_text(encoding="utf-8")))
+    missing = sorted(package_codes() - documented)
+    assert not missing, f"codes emitted by archspec but not documented in docs/errors.md: {missing}"
+
+
+def test_layer_table_up_to_date() -> None:
+    spec = importlib.util.spec_from_file_location("_gen_layers", DOCS / "_gen_layers.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    page = (DOCS / "spec-language.md").read_text(encoding="utf-8")
+    assert gen.replace_table(page) == page, (
+        "the layer table in docs/spec-language.md is stale: run python docs/_gen_layers.py"
+    )
