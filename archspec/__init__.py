@@ -6,7 +6,7 @@ nn.Module or emit readable PyTorch source.
 
 from __future__ import annotations
 
-from .api import build_graph, builtin_specs, check, compile, load, summary  # noqa: A004
+from .api import build_graph, builtin_specs, check, compile, emit, load, summary  # noqa: A004
 from .errors import ArchSpecError, Diagnostic, SourceSpan
 from .ops import (
     Bool,
@@ -42,6 +42,7 @@ __all__ = [
     "builtin_specs",
     "check",
     "compile",
+    "emit",
     "load",
     "register",
     "summary",

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dims import Dim
-from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError
+from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, ShapeError
 from .ir import Graph
-from .loader import LoadedDoc, load_yaml, read_spec_text
+from .loader import LoadedDoc, load_data, load_yaml, read_spec_text
 from .lower import lower
 from .passes.costs import Footprint, footprint
 from .validate import validate_spec
@@ -54,7 +54,7 @@ def builtin_specs() -> dict[str, Path]:
 def read_source(source: SpecSource) -> LoadedDoc:
     """Load a spec from a path, a built-in name, YAML text or a mapping."""
     if isinstance(source, Mapping):
-        return LoadedDoc(data=dict(source), file="<mapping>", text="")
+        return load_data(source)
     if isinstance(source, Path):
         return load_yaml(read_spec_text(source), str(source))
     if not isinstance(source, str):
@@ -110,9 +110,22 @@ def compile(  # noqa: A001  (the public name the docs promise)
     """
     graph = build_graph(source, params)
     check_limits(graph, max_params, max_activations)
+    _require_some_input(graph)
     from .backends.torch_module import build_module
 
     return build_module(graph, device)
+
+
+def _require_some_input(graph: Graph) -> None:
+    """Refuse a graph that no input size can run (E410), which lowering alone cannot see
+    when the declared input is symbolic."""
+    if not graph.constraints:
+        return
+    from .passes.shapes import check_graph
+
+    result = check_graph(graph)
+    if result.errors:
+        raise ShapeError(diagnostics=result.errors, sources=dict(result.sources))
 
 
 def load(name: str, **params: Any) -> nn.Module:

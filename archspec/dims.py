@@ -213,6 +213,15 @@ class Dim:
             total += term
         return total
 
+    def _is_symbol(self) -> bool:
+        return (
+            not self._const
+            and len(self._terms) == 1
+            and self._terms[0][1] == 1
+            and len(self._terms[0][0]) == 1
+            and isinstance(self._terms[0][0][0], Sym)
+        )
+
     # comparison and text ------------------------------------------------------------
     def _key(self) -> tuple[object, ...]:
         return (self._terms, self._const)
@@ -233,6 +242,9 @@ class Dim:
     def __str__(self) -> str:
         if not self._terms:
             return str(self._const)
+        factors = [f for f in self.__dict__.get("factors", ()) if f != 1]
+        if factors:  # a flatten's product reads better unexpanded: 4*(H - 2)*(W - 2)
+            return "*".join(str(f) if f.is_const or f._is_symbol() else f"({f})" for f in factors)
         parts: list[str] = []
         for mono, coeff in reversed(self._terms):
             factors = [str(a) for a in mono]

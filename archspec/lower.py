@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from .dims import Dim, Shape, format_shape
 from .errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError
 from .expr import ExprError, parse_expr
 from .ir import INPUT, Graph, InitStep, Module, Node, Output, ParamInfo
-from .loader import LoadedDoc, PathKey
+from .loader import MAX_INT, LoadedDoc, PathKey
 from .ops import REGISTRY, ShapeContext, ShapeFailure
 from .ops.base import META_FIELDS, Final, LayerSpec, check_name
 from .schema import ParamDecl, models
@@ -96,6 +97,7 @@ class Lowerer:
         self.depth = 0
         self.block_stack: list[str] = []
         self.globals: dict[str, Any] = {}
+        self.failed: set[str] = set()
         self.init_rules: list[InitStep] = []
 
     # -- diagnostics -------------------------------------------------------------------
@@ -174,6 +176,9 @@ class Lowerer:
         for name, entry in decls.items():
             decl = _decl(entry)
             yp = ("params", name)
+            # Until bound, a param counts as failed: expressions that read it are skipped
+            # quietly instead of each reporting "unknown name" after the real error.
+            self.failed.add(name)
             if name in self.overrides:
                 raw = self.overrides[name]
                 try:
@@ -198,6 +203,7 @@ class Lowerer:
                     self.error("E309", f"param `{name}` default: {exc}", yp)
                     continue
             self.globals[name] = value
+            self.failed.discard(name)
         return self.param_infos(decls)
 
     # -- scopes -------------------------------------------------------------------------
@@ -616,7 +622,10 @@ class Lowerer:
             yp = item.ypath + ("cfg", j)
             if v == "M":
                 out.append(
-                    Item(_synth(specs["maxpool2d"].spec, type="maxpool2d", kernel_size=2, stride=2), yp)
+                    Item(
+                        _synth(specs["maxpool2d"].spec, type="maxpool2d", kernel_size=2, stride=2),
+                        yp,
+                    )
                 )
                 continue
             if isinstance(v, int) and v < 1:
@@ -624,7 +633,13 @@ class Lowerer:
                 raise _Skip
             out.append(
                 Item(
-                    _synth(specs["conv2d"].spec, type="conv2d", out_channels=v, kernel_size=3, padding=1),
+                    _synth(
+                        specs["conv2d"].spec,
+                        type="conv2d",
+                        out_channels=v,
+                        kernel_size=3,
+                        padding=1,
+                    ),
                     yp,
                 )
             )
@@ -690,7 +705,9 @@ class Lowerer:
         add_spec = _synth(REGISTRY["add"].spec, type="add", name=add_name, from_=[prev, identity])
         out = self.lower_item(Item(add_spec, item.ypath), scope, env, prev)
         if spec.activation:
-            act = _synth(REGISTRY["activation"].spec, type="activation", fn=spec.activation, name=base)
+            act = _synth(
+                REGISTRY["activation"].spec, type="activation", fn=spec.activation, name=base
+            )
             out = self.lower_item(Item(act, item.ypath + ("activation",)), scope, env, out)
         return out  # type: ignore[return-value]
 
@@ -829,13 +846,19 @@ class Lowerer:
                     )
                     args[pname] = coerce_param(value, decl)
                 except ExprError as exc:
-                    self.error(exc.code, f"{bname}.{pname}: {exc.message}", yp, exc.hint)
+                    if not (isinstance(raw, str) and _reads_failed(raw, self.failed)):
+                        self.error(exc.code, f"{bname}.{pname}: {exc.message}", yp, exc.hint)
                     bad = True
                 except ValueError as exc:
                     self.error("E309", f"{bname}.{pname}: {exc}", yp)
                     bad = True
             elif decl.default is not None:
-                args[pname] = coerce_param(decl.default, decl)
+                try:
+                    args[pname] = coerce_param(decl.default, decl)
+                except ValueError as exc:
+                    where = ("blocks", bname, "params", pname)
+                    self.error("E309", f"{bname}.{pname} default: {exc}", where)
+                    bad = True
             else:
                 self.error(
                     "E303",
@@ -904,7 +927,8 @@ class Lowerer:
         try:
             return bind_value(raw, final, env)
         except ExprError as exc:
-            self.error(exc.code, exc.message, ypath, exc.hint)
+            if not (isinstance(raw, str) and self.failed and _reads_failed(raw, self.failed)):
+                self.error(exc.code, exc.message, ypath, exc.hint)
         except ValueError as exc:
             self.error("E309", str(exc), ypath)
         if raise_skip:
@@ -1002,6 +1026,14 @@ def _when_text(when: Any) -> str:
     return repr(when) if isinstance(when, bool) else str(when)
 
 
+def _reads_failed(text: str, failed: set[str]) -> bool:
+    """True when an expression reads a param whose own binding already failed."""
+    try:
+        return bool(_parsed(text).names & failed)
+    except ExprError:
+        return False
+
+
 def _refs(spec: Any) -> list[str]:
     raw = getattr(spec, "from_", None)
     if raw is None:
@@ -1052,6 +1084,7 @@ def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
     t = decl.type
     if from_text:
         value = _parse_text(value, t)
+    _check_numbers(value)
     if t == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -1080,6 +1113,19 @@ def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
     if decl.choices is not None and value not in decl.choices:
         raise ValueError(f"{value!r} is not one of {decl.choices}")
     return value
+
+
+def _check_numbers(value: Any) -> None:
+    """Params from Python or --set meet the bounds YAML values meet (see loader.MAX_INT)."""
+    if isinstance(value, list):
+        for v in value:
+            _check_numbers(v)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        bits = value.bit_length()
+        text = str(value) if bits < 128 else f"an integer of {bits} bits"
+        raise ValueError(f"{text} is out of range (|n| <= 10^15)")
 
 
 def _parse_text(text: str, t: str) -> Any:
@@ -1148,6 +1194,8 @@ def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
         value = float(value)
     elif kind == "bool" and not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if final.ge is not None and value < final.ge:
             raise ValueError(f"{value} is below the minimum {final.ge}")

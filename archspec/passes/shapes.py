@@ -161,18 +161,8 @@ def _walk(
 
 
 def dim_text(d: Dim) -> str:
-    """A dim as text, keeping a flatten's product factored: `16*(H//4 - 3)*(W//4 - 3)`."""
-    factors = d.__dict__.get("factors")
-    if not factors:
-        return str(d)
-    const = 1
-    parts: list[str] = []
-    for f in factors:
-        if f.is_const:
-            const *= f.value
-        else:
-            parts.append(str(f) if f.terms_count == 1 and not f.const else f"({f})")
-    return "*".join(([str(const)] if const != 1 else []) + parts)
+    """A dim as text; a flatten's product stays factored: `16*(H//4 - 3)*(W//4 - 3)`."""
+    return str(d)
 
 
 def shape_text(shape: Shape) -> str:
