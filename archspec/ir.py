@@ -61,9 +61,10 @@ class Module:
     span: SourceSpan | None = None
     block: str | None = None
     args: Mapping[str, Any] = field(default_factory=dict)
-    #: `when` conditions of this scope not attached to a kept node, as (node name or "",
-    #: spec text): items they switched off, and residuals/parallels they kept (name "");
-    #: they decide the module's structure, so emitters must not treat their params as free
+    #: Expressions of this scope that decide its structure without being any node's
+    #: attribute, as (node name or "", spec text): `when`s that switched an item off, or
+    #: kept a residual/parallel (name ""), and repeat counts / vgg_cfg lists (name "").
+    #: Emitters must not treat the params they read as free arguments.
     switches: tuple[tuple[str, str], ...] = ()
 
     @property

@@ -98,6 +98,7 @@ class Lowerer:
         self.block_stack: list[str] = []
         self.globals: dict[str, Any] = {}
         self.failed: set[str] = set()
+        self.suggestion_budget = 20_000
         self.init_rules: list[InitStep] = []
 
     # -- diagnostics -------------------------------------------------------------------
@@ -108,6 +109,14 @@ class Lowerer:
         self, code: str, message: str, ypath: PathKey, hint: str | None = None, key: bool = False
     ) -> None:
         self.bag.add(Diagnostic(code, message, self.span(ypath, key), hint))
+
+    def close_matches(self, name: str, candidates: Sequence[str]) -> list[str]:
+        """The "did you mean" for `name`, while the run's budget of comparisons lasts: a
+        file can repeat one mistake thousands of times in a scope of thousands of names."""
+        if len(candidates) > self.suggestion_budget:
+            return []
+        self.suggestion_budget -= len(candidates)
+        return difflib.get_close_matches(name, candidates, n=1)
 
     def fail(self) -> SpecError:
         return SpecError(diagnostics=self.bag.errors, sources={self.doc.file: self.doc.text})
@@ -166,7 +175,7 @@ class Lowerer:
         decls = self.spec.params
         for key in self.overrides:
             if key not in decls:
-                close = difflib.get_close_matches(key, list(decls), n=1)
+                close = self.close_matches(key, list(decls))
                 hint = (
                     f"did you mean `{close[0]}`?"
                     if close
@@ -290,7 +299,7 @@ class Lowerer:
                 )
             return
         known = [n for n in scope.shapes if n != INPUT]
-        close = difflib.get_close_matches(name, known, n=1)
+        close = self.close_matches(name, known)
         hint = (
             f"did you mean `{close[0]}`?"
             if close
@@ -445,6 +454,8 @@ class Lowerer:
                 )
                 raise _Skip
             self.charge(count, item.ypath + ("count",), reserve=True)
+            if isinstance(spec.count, str):  # an expression deciding structure
+                scope.switches.append(("", spec.count))
             copies = [
                 Item(spec.layer, item.ypath + ("layer",), {spec.index: k}, str(k))
                 for k in range(count)
@@ -453,6 +464,9 @@ class Lowerer:
                 item, scope, env, inputs, in_shapes, train, copies, "Sequential"
             )
         if kind == "vgg_cfg":
+            scope.switches += [
+                ("", raw) for raw in (spec.cfg, spec.batch_norm) if isinstance(raw, str)
+            ]
             return self.lower_child(
                 item,
                 scope,
@@ -612,40 +626,21 @@ class Lowerer:
                 )
                 raise _Skip
         bn = self.eval_value(spec.batch_norm, Final("bool"), env, item.ypath + ("batch_norm",))
-        specs = REGISTRY
-        out: list[Item] = []
         per_size = 3 if bn else 2  # conv [+ bn] + relu
         self.charge(
             sum(1 if v == "M" else per_size for v in cfg), item.ypath + ("cfg",), reserve=True
         )
+        # Specs are made once per distinct entry and shared: a cfg repeats a few sizes.
+        made: dict[Any, list[LayerSpec]] = {}
+        out: list[Item] = []
         for j, v in enumerate(cfg):
             yp = item.ypath + ("cfg", j)
-            if v == "M":
-                out.append(
-                    Item(
-                        _synth(specs["maxpool2d"].spec, type="maxpool2d", kernel_size=2, stride=2),
-                        yp,
-                    )
-                )
-                continue
             if isinstance(v, int) and v < 1:
                 self.error("E309", f"cfg entry {v} must be a positive channel count", yp)
                 raise _Skip
-            out.append(
-                Item(
-                    _synth(
-                        specs["conv2d"].spec,
-                        type="conv2d",
-                        out_channels=v,
-                        kernel_size=3,
-                        padding=1,
-                    ),
-                    yp,
-                )
-            )
-            if bn:
-                out.append(Item(_synth(specs["batchnorm2d"].spec, type="batchnorm2d"), yp))
-            out.append(Item(_synth(specs["relu"].spec, type="relu", inplace=True), yp))
+            if v not in made:
+                made[v] = _cfg_layers(v, bn)
+            out.extend(Item(layer, yp) for layer in made[v])
         return out
 
     def lower_residual(
@@ -789,7 +784,7 @@ class Lowerer:
             known = sorted(
                 {*REGISTRY, *blocks, "sequential", "repeat", "vgg_cfg", "residual", "parallel"}
             )
-            close = difflib.get_close_matches(bname, known, n=1)
+            close = self.close_matches(bname, known)
             hint = (
                 f"did you mean `{close[0]}`?"
                 if close
@@ -819,7 +814,7 @@ class Lowerer:
         bad = False
         for key in given:
             if key not in bdef.params:
-                close = difflib.get_close_matches(key, list(bdef.params), n=1)
+                close = self.close_matches(key, list(bdef.params))
                 hint = (
                     f"did you mean `{close[0]}`?"
                     if close
@@ -947,7 +942,7 @@ class Lowerer:
                 continue
             for j, kind in enumerate(rule.layers):
                 if kind not in REGISTRY or REGISTRY[kind].style != "module":
-                    close = difflib.get_close_matches(kind, list(REGISTRY), n=1)
+                    close = self.close_matches(kind, list(REGISTRY))
                     self.error(
                         "E205",
                         f"init rule names unknown layer kind `{kind}`",
@@ -1013,6 +1008,17 @@ class _Named(BaseModel):
     from_: None = None
     when: Any = None  # carried to the node for emitters; lower_child does not evaluate it
     train_only: bool = False
+
+
+def _cfg_layers(v: Any, bn: bool) -> list[LayerSpec]:
+    """The layers of one VGG cfg entry: "M" a 2x2 max pool, a size a conv3x3 [+ BN] + ReLU."""
+    if v == "M":
+        return [_synth(REGISTRY["maxpool2d"].spec, type="maxpool2d", kernel_size=2, stride=2)]
+    conv = _synth(REGISTRY["conv2d"].spec, type="conv2d", out_channels=v, kernel_size=3, padding=1)
+    relu = _synth(REGISTRY["relu"].spec, type="relu", inplace=True)
+    if bn:
+        return [conv, _synth(REGISTRY["batchnorm2d"].spec, type="batchnorm2d"), relu]
+    return [conv, relu]
 
 
 def _synth(model: type[LayerSpec], **fields: Any) -> LayerSpec:

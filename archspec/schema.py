@@ -20,6 +20,7 @@ from pydantic import (
     StrictInt,
     Tag,
     field_validator,
+    model_validator,
 )
 
 from .ops import REGISTRY
@@ -44,6 +45,12 @@ class ParamDecl(BaseModel):
     ge: StrictInt | StrictFloat | None = None
     le: StrictInt | StrictFloat | None = None
     choices: list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _bounds_are_numeric(self) -> ParamDecl:
+        if (self.ge is not None or self.le is not None) and self.type not in ("int", "float"):
+            raise ValueError(f"`ge` and `le` bound int and float params, not {self.type} ones")
+        return self
 
 
 ParamEntry = ParamDecl | ParamValue

@@ -77,3 +77,12 @@ def test_digits_are_loaded_locally_at_32x32() -> None:
     assert x_train.shape[1:] == (1, 32, 32) and len(y_train) + len(y_test) == 1797
     assert x_train.min().item() == pytest.approx(-0.1, abs=1e-6)
     assert Path(ROOT / "specs" / "lenet5_1998.yaml").exists()
+
+
+@pytest.mark.slow
+def test_emitted_source_trains_like_the_compiled_model() -> None:
+    """Loaded with the compiled model's initial weights, the emitted class trains the same."""
+    results = _example().run(epochs=2, seed=0, emitted=True, quiet=True)
+    compiled, emitted = results["lenet5_1998"], results["lenet5_1998 (emitted)"]
+    assert compiled > 0.5
+    assert abs(compiled - emitted) <= 1 / 450

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import operator
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -188,15 +189,23 @@ def apply_init(model: nn.Module, steps: tuple[InitStep, ...], kinds: Mapping[str
     """Apply init rules in module order, as torchvision's constructors loop over modules()."""
     if not steps:
         return
+    # One regex per rule for all its globs: matching each glob in turn costs modules x globs
+    # Python calls, seconds for a spec with thousands of both.
+    matchers = [
+        re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in step.globs)).match
+        if step.globs
+        else None
+        for step in steps
+    ]
     with torch.no_grad():
         for path, mod in model.named_modules():
             kind = kinds.get(path)
             if kind is None or kind == "module":
                 continue
-            for step in steps:
+            for step, matches in zip(steps, matchers):
                 if step.kinds and kind not in step.kinds:
                     continue
-                if step.globs and not any(fnmatch.fnmatchcase(path, g) for g in step.globs):
+                if matches is not None and not matches(path):
                     continue
                 for attr, fn in (("weight", step.weight), ("bias", step.bias)):
                     tensor = getattr(mod, attr, None)

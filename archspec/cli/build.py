@@ -1,4 +1,242 @@
-"""CLI commands (build); see app.py for shared options."""
+"""CLI commands that build code from a spec: `compile` (write and check a module) and `emit`.
+
+`compile` never leaves a partial or unchecked file behind: the source is written to a
+temporary file next to the target, imported from there, instantiated on the meta device and
+compared with `archspec.compile(...)`; only then is it renamed over the target (atomic on
+POSIX and Windows). A file that archspec did not generate is not overwritten without --force.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .. import api
+from ..errors import EmitError
+from .app import SET_HELP, app, console, parse_sets, report_errors, use_color
+
+COMPILE_EPILOG = """\b
+Examples:
+  archspec compile resnet50                        writes generated/resnet50.py
+  archspec compile specs/vgg16.yaml -o models/vgg16.py --set num_classes=10
+  archspec compile my_net.yaml -o my_net.py --force   replace a hand-written my_net.py
+  for f in specs/*.yaml; do archspec compile "$f"; done   regenerate generated/
+
+\b
+The written module imports torch and nothing else; use it as
+  from generated.resnet50 import ResNet50
+  model = ResNet50(num_classes=10)
+"""
+
+SET_METAVAR = "KEY=VALUE"
+
+EMIT_EPILOG = """\b
+Examples:
+  archspec emit lenet5                             print the module on stdout
+  archspec emit specs/resnet50.yaml --set num_classes=10 > resnet50_10.py
+  archspec emit googlenet | less
+"""
+
+
+@app.command("compile", epilog=COMPILE_EPILOG)
+@report_errors
+def compile_(
+    spec: Annotated[
+        str, typer.Argument(metavar="SPEC", help="A spec file or the name of a built-in spec.")
+    ],
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="PATH",
+            help="Where to write the module (a .py file, or a directory to write "
+            "<name>.py in). Default: generated/<name>.py.",
+        ),
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar=SET_METAVAR, help=SET_HELP)] = (
+        None
+    ),
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
+    ] = False,
+) -> None:
+    """Write a spec as readable PyTorch source, after checking it builds the same model.
+
+    The module is checked before it is written: imported, instantiated on the meta device
+    (no memory for weights) and compared with archspec.compile(...) on parameter count and
+    state_dict keys and shapes. The write is atomic.
+    """
+    params = parse_sets(set_)
+    graph = api.build_graph(spec, params)
+    color = use_color(sys.stderr)
+    for warning in graph.diagnostics:
+        print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
+    from ..backends.pysource import HEADER_PREFIX, render_module
+
+    source = render_module(graph)
+    target = _target(output, graph.name)
+    if target.exists() and not force and not _ours(target, HEADER_PREFIX):
+        raise EmitError(
+            f"refusing to overwrite {target}: archspec did not generate it (its first line "
+            f"is not `{HEADER_PREFIX} ...`)",
+            code="E603",
+            hint="pass --force to replace it, or choose another path with -o",
+        )
+    try:
+        n_params, n_tensors = _write_checked(target, source, graph)
+    except OSError as exc:
+        raise EmitError(
+            f"cannot write {target}: {exc.strerror or exc}",
+            code="E604",
+            hint="check the directory exists and is writable; nothing was changed",
+        ) from None
+    out = console()
+    from ..dims import format_shape
+
+    shapes = ", ".join(format_shape(s) for s in graph.output_shapes if s is not None)
+    out.print(
+        f"wrote {target}: class {graph.class_name}, {n_params:,} parameters, {_macs_text(graph)}",
+        markup=False,
+    )
+    out.print(f"  input {format_shape(graph.input_shape)} -> output {shapes}", markup=False)
+    out.print(
+        f"  checked on the meta device: {n_tensors} state_dict tensors match archspec.compile",
+        markup=False,
+    )
+
+
+@app.command("emit", epilog=EMIT_EPILOG)
+@report_errors
+def emit(
+    spec: Annotated[
+        str, typer.Argument(metavar="SPEC", help="A spec file or the name of a built-in spec.")
+    ],
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar=SET_METAVAR, help=SET_HELP)] = (
+        None
+    ),
+) -> None:
+    """Print a spec as readable PyTorch source (what `compile` writes), without checks."""
+    source = api.emit(spec, **parse_sets(set_))
+    sys.stdout.write(source)
+    sys.stdout.flush()
+
+
+def _target(output: str | None, name: str) -> Path:
+    if output is None:
+        return Path("generated") / f"{name}.py"
+    path = Path(output)
+    if path.is_dir() or output.endswith(("/", os.sep)):
+        return path / f"{name}.py"
+    return path
+
+
+def _ours(path: Path, header: str) -> bool:
+    """True when the file starts with archspec's header line."""
+    try:
+        with path.open("rb") as f:
+            first = f.read(len(header.encode()))
+    except OSError:
+        return False
+    return first == header.encode()
+
+
+def _write_checked(target: Path, source: str, graph: Any) -> tuple[int, int]:
+    """Write `source` to a temporary file beside `target`, check it, then rename it over."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(source)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(target))
+        counts = check_emitted(tmp, graph)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return counts
+
+
+def _mode_for(target: Path) -> int:
+    """Keep an existing file's mode; a new file gets the usual 0o666 minus the umask."""
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def check_emitted(path: Path, graph: Any) -> tuple[int, int]:
+    """Import an emitted module from `path` and compare it with the compiled graph on meta.
+
+    Returns (parameter count, number of state_dict entries); raises EmitError on any
+    difference, naming the first one.
+    """
+    import torch
+
+    from ..backends.torch_module import build_module
+
+    name = f"_archspec_emitted_{graph.name}"
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    module_spec = importlib.util.spec_from_loader(name, loader)
+    assert module_spec is not None
+    module = importlib.util.module_from_spec(module_spec)
+    dont_write = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # no __pycache__ entry for a temporary file
+    try:
+        loader.exec_module(module)
+        with torch.device("meta"):
+            emitted = getattr(module, graph.class_name)()
+    except Exception as exc:
+        raise EmitError(
+            f"the emitted module fails to build: {type(exc).__name__}: {exc}",
+            hint="this is a bug in archspec's source emitter; please report it with the spec",
+        ) from None
+    finally:
+        sys.dont_write_bytecode = dont_write
+    reference = build_module(graph, device="meta")
+    got = [(k, tuple(v.shape)) for k, v in emitted.state_dict().items()]
+    want = [(k, tuple(v.shape)) for k, v in reference.state_dict().items()]
+    if got != want:
+        diff = next(
+            (f"{g} vs {w}" for g, w in zip(got, want) if g != w),
+            f"{len(got)} entries vs {len(want)}",
+        )
+        raise EmitError(
+            f"the emitted module does not match the compiled one: state_dict {diff}",
+            hint="this is a bug in archspec's source emitter; please report it with the spec",
+        )
+    n_got = sum(p.numel() for p in emitted.parameters())
+    n_want = sum(p.numel() for p in reference.parameters())
+    if n_got != n_want:
+        raise EmitError(f"the emitted module has {n_got:,} parameters, not {n_want:,}")
+    return n_got, len(got)
+
+
+def _macs_text(graph: Any) -> str:
+    from ..passes.costs import graph_cost
+
+    macs = graph_cost(graph).macs
+    batch = graph.input_shape[0] if graph.input_shape else None
+    per_sample = macs.subs({s: 1 for s in batch.symbols}) if batch is not None else macs
+    if not per_sample.is_const:
+        return f"{per_sample} MACs per sample"
+    value = per_sample.value
+    for scale, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}MACs per sample"
+    return f"{value} MACs per sample"

@@ -28,7 +28,7 @@ def _support_source() -> str:
     lines = _MODULES.read_text().splitlines()
     body = [ln for ln in lines if not ln.startswith(("import ", "from "))]
     text = "\n".join(body)
-    start = text.index("class ")
+    start = text.index("\nclass ") + 1
     end = text.index("__all__")
     return text[start:end].strip() + "\n"
 

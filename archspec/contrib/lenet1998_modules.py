@@ -66,18 +66,19 @@ class ConnectionTableConv2d(nn.Module):
         self.out_channels = out_channels
         self.kernel_size = kernel_size
         pairs = [(j, i) for j, row in enumerate(table) for i in row]
-        self.register_buffer("out_index", torch.tensor([p[0] for p in pairs]), persistent=False)
-        self.register_buffer("in_index", torch.tensor([p[1] for p in pairs]), persistent=False)
+        # The table is the layer's wiring: saved with its state (so a model built on the meta
+        # device and loaded from a checkpoint gets it back), but not trained.
+        self.register_buffer("out_index", torch.tensor([p[0] for p in pairs]))
+        self.register_buffer("in_index", torch.tensor([p[1] for p in pairs]))
         self.weight = nn.Parameter(torch.empty(len(pairs), kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels))
-        # counted in Python: torch.bincount has no meta kernel (compile(device="meta"))
-        inputs_per_map = [len(row) for row in table]
-        fan_in = torch.tensor(inputs_per_map, dtype=torch.float32) * kernel_size**2
-        self.register_buffer("fan_in", fan_in, persistent=False)
+        # uniform init in +-2.4/fan_in per kernel, fan_in counted in Python (no meta kernels)
+        self._bounds = [2.4 / (len(table[j]) * kernel_size**2) for j, _ in pairs]
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = 2.4 / self.fan_in[self.out_index].view(-1, 1, 1)
+        bound = torch.tensor(self._bounds, dtype=self.weight.dtype, device=self.weight.device)
+        bound = bound.view(-1, 1, 1)
         with torch.no_grad():
             self.weight.copy_((torch.rand_like(self.weight) * 2 - 1) * bound)
             nn.init.uniform_(self.bias, -2.4 / self.kernel_size**2, 2.4 / self.kernel_size**2)

@@ -1,0 +1,678 @@
+"""Text of emitted Python: safe literals, names, docstrings, expressions and line breaking.
+
+Everything that turns a value into source text lives here, so the rules that keep emitted
+code safe are in one place: literals go through `lit`, a repr over a whitelist of types
+(Jinja's `has_safe_repr`); identifiers come from a `Namespace` (torch.fx's `_Namespace`);
+free text reaches a docstring or comment only through `docstring_lines` / `comment_text`.
+
+Emitted files must pass `ruff format --check` as written, so `format_doc` breaks long
+expressions the way ruff (and black) do: the whole line if it fits; else split at the last
+bracket pair, its contents on one indented line if they fit; else one item per line with a
+trailing comma, recursively.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import keyword
+import math
+import re
+import textwrap
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ..errors import EmitError
+from ..expr import Expr, ExprError
+
+LINE_LENGTH = 100
+INDENT = "    "
+
+# --------------------------------------------------------------------------------------
+# Literals
+
+
+@dataclass(frozen=True)
+class Code:
+    """A fragment of Python source computed by the emitter (e.g. `planes * 4`).
+
+    Ops' `emit()` receive symbolic attribute values as `Code`; `lit` writes them unchanged.
+    """
+
+    text: str
+
+    def __repr__(self) -> str:
+        return f"Code({self.text!r})"
+
+
+_MAX_LITERAL_ITEMS = 10_000
+
+
+def lit(value: Any) -> str:
+    """Python source for a value of a whitelisted type; anything else is an EmitError."""
+    kind = type(value)
+    if value is None or kind is bool:
+        return repr(value)
+    if kind is int:
+        return repr(value)
+    if kind is float:
+        if not math.isfinite(value):
+            raise EmitError(f"cannot emit the non-finite number {value!r}", code="E601")
+        return repr(value)
+    if kind is str:
+        return quote(value)
+    if kind is Code:
+        return value.text
+    if kind in (tuple, list):
+        if len(value) > _MAX_LITERAL_ITEMS:
+            raise EmitError("a list is too long to emit", code="E601")
+        inner = ", ".join(lit(v) for v in value)
+        if kind is list:
+            return f"[{inner}]"
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    raise EmitError(
+        f"cannot emit a value of type {kind.__name__}: only None, bool, int, float, str, "
+        "tuple and list are written into generated code",
+        code="E601",
+    )
+
+
+def quote(text: str) -> str:
+    """A string literal as ruff writes it: double quotes unless that needs more escapes."""
+    q = "'" if text.count('"') > text.count("'") else '"'
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == q:
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif not ch.isprintable() or not ch.isascii():
+            out.append(_escape_char(ch))
+        else:
+            out.append(ch)
+    return q + "".join(out) + q
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+# --------------------------------------------------------------------------------------
+# Names
+
+#: Names emitted code itself relies on at module level or in every function.
+MODULE_NAMES = frozenset({"torch", "nn", "F", "fnmatch", "OrderedDict", "self"})
+BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def is_free_name(name: str) -> bool:
+    """True when `name` can be bound in emitted code without shadowing anything it uses."""
+    return (
+        bool(IDENT_RE.match(name))
+        and not keyword.iskeyword(name)
+        and not keyword.issoftkeyword(name)
+        and name not in BUILTIN_NAMES
+        and name not in MODULE_NAMES
+        and not name.startswith("__")
+    )
+
+
+class Namespace:
+    """Hands out identifiers that are legal, unique, and shadow no keyword or builtin."""
+
+    def __init__(self, taken: Iterable[str] = ()) -> None:
+        self._taken: set[str] = set(taken)
+
+    def reserve(self, name: str) -> None:
+        self._taken.add(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._taken
+
+    def create(self, candidate: str) -> str:
+        """`candidate` made legal (`filter` -> `filter_`), numbered if already taken."""
+        base = re.sub(r"[^A-Za-z0-9_]", "_", candidate) or "v"
+        if base[0].isdigit():
+            base = "v" + base
+        if base.startswith("__"):
+            base = base.lstrip("_") or "v"
+        name = base if is_free_name(base) else base + "_"
+        k = 1
+        while name in self._taken or not is_free_name(name):
+            k += 1
+            name = f"{base}_{k}"
+        self._taken.add(name)
+        return name
+
+
+def camel(name: str) -> str:
+    """`inception_aux` -> `InceptionAux`; names that start with a digit get a `Block` prefix."""
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+|_", name) if p]
+    out = "".join(p[:1].upper() + p[1:] for p in parts) or "Block"
+    return out if out[0].isalpha() else "Block" + out
+
+
+# --------------------------------------------------------------------------------------
+# Free text: docstrings and comments
+
+_TYPOGRAPHIC = {
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2013": "-",
+    "\u2014": "--",
+    "\u2212": "-",
+    "\u00d7": "x",
+    "\u2026": "...",
+    "\u00a0": " ",
+}
+
+
+def _plain(text: str) -> str:
+    """Whitespace collapsed and typographic characters made ASCII (for wrapping)."""
+    text = "".join(_TYPOGRAPHIC.get(ch, ch) for ch in text)
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch if ch.isprintable() or ch in "\n\t " else " " for ch in text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def comment_text(text: str) -> str:
+    """Text that is safe after `#`: one line of printable ASCII."""
+    plain = _plain(text).replace("\n", " ")
+    return "".join(ch if ch.isascii() and ch.isprintable() else "?" for ch in plain)
+
+
+#: Accented Latin letters written as themselves in docstrings: those ruff does not flag as
+#: confusable with ASCII (RUF002 flags U+0131 dotless i and U+017F long s in this range).
+_PLAIN_LETTERS = frozenset(
+    chr(c) for c in range(0xC0, 0x180) if chr(c).isalpha() and c not in (0xD7, 0xF7, 0x131, 0x17F)
+)
+
+
+def _docstring_escape(text: str) -> str:
+    """Escape what could end or change a docstring; other non-ASCII becomes `\\N{NAME}`."""
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch.isascii() or ch in _PLAIN_LETTERS:
+            out.append(ch)
+        else:
+            try:
+                out.append("\\N{" + unicodedata.name(ch) + "}")
+            except ValueError:
+                out.append(_escape_char(ch))
+    escaped = "".join(out)
+    # Runs of quotes are escaped whole (so no `"""`), and so is a quote at either end.
+    escaped = re.sub(r'"{2,}', lambda m: '\\"' * len(m.group()), escaped)
+    if escaped.endswith('"'):
+        escaped = escaped[:-1] + '\\"'
+    if escaped.startswith('"'):
+        escaped = '\\"' + escaped[1:]
+    return escaped
+
+
+def docstring_lines(text: str, indent: int) -> list[str]:
+    """A docstring for free text, wrapped to the line length, as lines without indentation.
+
+    Paragraphs (blank-line separated) are kept; nothing in `text` can close the docstring,
+    start an escape sequence or put a character ruff would flag.
+    """
+    width = LINE_LENGTH - indent
+    paragraphs = [_plain(p) for p in re.split(r"\n\s*\n", text)]
+    paragraphs = [p.replace("\n", " ") for p in paragraphs if p]
+    if not paragraphs:
+        paragraphs = ["(no description)"]
+    escaped = [_docstring_escape(p) for p in paragraphs]
+    if len(escaped) == 1 and len(escaped[0]) + 6 <= width:
+        return [f'"""{escaped[0]}"""']
+    lines: list[str] = []
+    for i, para in enumerate(escaped):
+        if i:
+            lines.append("")
+        wrapped = _wrap(para, width, first_prefix='"""' if i == 0 else "")
+        lines.extend(wrapped)
+    lines.append('"""')
+    return lines
+
+
+def _wrap(text: str, width: int, first_prefix: str = "") -> list[str]:
+    """Wrap without splitting an escape sequence like `\\N{...}` or `\\"`."""
+    words = re.findall(r"(?:\\N\{[^}]*\}|\S)+", text)  # `\N{...}` escapes stay whole
+    # A word too long for a line must not contain the spaces of `\N{...}` names.
+    words = [w if len(w) <= width else re.sub(r"\\N\{([^}]*)\}", _short_escape, w) for w in words]
+    lines: list[str] = []
+    cur = first_prefix
+    for word in words:
+        sep = "" if cur in ("", first_prefix) else " "
+        if cur not in ("", first_prefix) and len(cur) + 1 + len(word) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = cur + sep + word
+    if cur:
+        lines.append(cur)
+    return [ln.rstrip() for ln in lines]
+
+
+def _short_escape(match: re.Match[str]) -> str:
+    return _escape_char(unicodedata.lookup(match.group(1)))
+
+
+def wrap_comment(text: str, indent: int) -> list[str]:
+    """`# text` lines that fit the line length."""
+    body = comment_text(text)
+    width = max(20, LINE_LENGTH - indent - 2)
+    return ["# " + ln for ln in textwrap.wrap(body, width, break_on_hyphens=False)] or ["#"]
+
+
+# --------------------------------------------------------------------------------------
+# Expressions: substitution, constant folding and ruff-style unparsing
+
+_PREC = {
+    ast.Or: 1,
+    ast.And: 2,
+    ast.Not: 3,
+    ast.Add: 5,
+    ast.Sub: 5,
+    ast.Mult: 6,
+    ast.Div: 6,
+    ast.FloorDiv: 6,
+    ast.Mod: 6,
+    ast.USub: 7,
+    ast.UAdd: 7,
+    ast.Pow: 8,
+}
+_BINOP_TEXT = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
+}
+_CMP_TEXT = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+}
+
+
+def precedence(node: ast.AST) -> int:
+    """Binding strength of an expression node (higher binds tighter)."""
+    if isinstance(node, ast.IfExp):
+        return 0
+    if isinstance(node, (ast.BoolOp, ast.UnaryOp, ast.BinOp)):
+        return _PREC[type(node.op)]
+    if isinstance(node, ast.Compare):
+        return 4
+    if isinstance(node, ast.Constant) and _is_negative(node.value):
+        return 7
+    return 10
+
+
+def _is_negative(value: Any) -> bool:
+    return type(value) in (int, float) and value < 0
+
+
+def _simple_power_operand(node: ast.AST) -> bool:
+    """ruff/black write `x**2` without spaces when both operands are this simple."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _simple_power_operand(node.operand)
+    if isinstance(node, ast.Constant):
+        return type(node.value) in (int, float)
+    return isinstance(node, ast.Name)
+
+
+def unparse(node: ast.AST) -> str:
+    """Source of an expression tree, with the parentheses and spacing ruff keeps."""
+
+    def sub(child: ast.AST, min_prec: int) -> str:
+        text = unparse(child)
+        return f"({text})" if precedence(child) < min_prec else text
+
+    if isinstance(node, ast.Constant):
+        return lit(node.value)
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.BinOp):
+        p = precedence(node)
+        if isinstance(node.op, ast.Pow):
+            left, right = sub(node.left, p + 1), sub(node.right, p)
+            if _simple_power_operand(node.left) and _simple_power_operand(node.right):
+                return f"{left}**{right}"
+            return f"{left} ** {right}"
+        return f"{sub(node.left, p)} {_BINOP_TEXT[type(node.op)]} {sub(node.right, p + 1)}"
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.Not):
+            return f"not {sub(node.operand, 3)}"
+        sign = "-" if isinstance(node.op, ast.USub) else "+"
+        return sign + sub(node.operand, 7)
+    if isinstance(node, ast.BoolOp):
+        word = " and " if isinstance(node.op, ast.And) else " or "
+        p = precedence(node)
+        return word.join(sub(v, p + 1) for v in node.values)
+    if isinstance(node, ast.Compare):
+        parts = [sub(node.left, 5)]
+        for op, comp in zip(node.ops, node.comparators):
+            parts.append(f"{_CMP_TEXT[type(op)]} {sub(comp, 5)}")
+        return " ".join(parts)
+    if isinstance(node, ast.IfExp):
+        return f"{sub(node.body, 1)} if {sub(node.test, 1)} else {sub(node.orelse, 0)}"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return f"{node.func.id}({', '.join(unparse(a) for a in node.args)})"
+    raise EmitError(f"cannot render expression element {type(node).__name__}", code="E601")
+
+
+def substitute(node: ast.AST, values: Mapping[str, ast.expr]) -> ast.expr:
+    """A copy of `node` with each free name replaced by its expression tree."""
+
+    class _Sub(ast.NodeTransformer):
+        def visit_Call(self, call: ast.Call) -> ast.AST:
+            call.args = [self.visit(a) for a in call.args]
+            return call  # the callee (min/max/abs) is not a variable
+
+        def visit_Name(self, name: ast.Name) -> ast.AST:
+            return values.get(name.id, name)
+
+    import copy
+
+    return _Sub().visit(copy.deepcopy(node))
+
+
+def has_names(node: ast.AST) -> bool:
+    """True when the tree reads a variable (calls' callees do not count)."""
+    callees = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+    return any(isinstance(n, ast.Name) and id(n) not in callees for n in ast.walk(node))
+
+
+def fold(node: ast.expr) -> ast.expr:
+    """Replace every name-free subexpression by its value (`2 if 0 == 0 else 1` -> `2`)."""
+    if isinstance(node, ast.Constant):
+        return node
+    if not has_names(node):
+        try:
+            value = Expr("", ast.Expression(body=node), frozenset()).evaluate({})
+        except (ExprError, ArithmeticError, TypeError, ValueError):
+            value = None
+        else:
+            if type(value) in (int, float, bool, str):
+                return ast.Constant(value)
+    for fname, child in ast.iter_fields(node):
+        if isinstance(child, ast.expr) and not (isinstance(node, ast.Call) and fname == "func"):
+            setattr(node, fname, fold(child))
+        elif isinstance(child, list):
+            setattr(node, fname, [fold(c) if isinstance(c, ast.expr) else c for c in child])
+    return _short_circuit(node)
+
+
+def _short_circuit(node: ast.expr) -> ast.expr:
+    """Drop constant operands that decide nothing: `False or x` -> `x`, `True or x` -> `True`.
+
+    Only leading constants, and conditional expressions with a constant test, are folded:
+    those rewrites give the same value for any operands, not just the same truth.
+    """
+    if isinstance(node, ast.IfExp) and isinstance(node.test, ast.Constant):
+        return node.body if node.test.value else node.orelse
+    if isinstance(node, ast.BoolOp):
+        is_or = isinstance(node.op, ast.Or)
+        values = list(node.values)
+        while len(values) > 1 and isinstance(values[0], ast.Constant):
+            if bool(values[0].value) == is_or:
+                return values[0]
+            values.pop(0)
+        if len(values) == 1:
+            return values[0]
+        node.values = values
+    return node
+
+
+def expr_tree(text: str) -> ast.expr:
+    """The tree of an expression the emitter produced itself."""
+    return ast.parse(text, mode="eval").body
+
+
+# --------------------------------------------------------------------------------------
+# Layout: a small document model and ruff's way of breaking long lines
+
+
+@dataclass(frozen=True)
+class Text:
+    """An atom that is never split."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """`head item, item, ... tail`, e.g. a call `nn.Conv2d(` ... `)` or a list `[` ... `]`."""
+
+    head: str
+    items: tuple[Doc, ...]
+    tail: str
+
+
+@dataclass(frozen=True)
+class Prefixed:
+    """A keyword argument or unpacking: `prefix` glued to a doc (`kernel_size=`, `*`)."""
+
+    prefix: str
+    doc: Doc
+
+
+@dataclass(frozen=True)
+class Comp:
+    """A list comprehension `[elt clause]`, split before `for` like ruff does."""
+
+    elt: Doc
+    clause: str
+
+
+Doc = Text | Group | Prefixed | Comp
+
+
+def flat(doc: Doc) -> str:
+    """The doc on one line."""
+    if isinstance(doc, Text):
+        return doc.text
+    if isinstance(doc, Prefixed):
+        return doc.prefix + flat(doc.doc)
+    if isinstance(doc, Comp):
+        return f"[{flat(doc.elt)} {doc.clause}]"
+    return doc.head + ", ".join(flat(i) for i in doc.items) + doc.tail
+
+
+def call(
+    callee: str, args: Iterable[Doc | str], kwargs: Iterable[tuple[str, Doc | str]] = ()
+) -> Group:
+    """A call doc from positional and keyword argument docs (strings become atoms)."""
+    items: list[Doc] = [Text(a) if isinstance(a, str) else a for a in args]
+    for key, value in kwargs:
+        items.append(Prefixed(f"{key}=", Text(value) if isinstance(value, str) else value))
+    return Group(f"{callee}(", tuple(items), ")")
+
+
+def format_doc(
+    doc: Doc, indent: int, prefix: str = "", suffix: str = "", force: bool = False
+) -> list[str]:
+    """Lines (with indentation) for `prefix + doc + suffix`, broken as ruff breaks them.
+
+    `force` breaks the doc's brackets even if it would fit (the caller knows what follows).
+    """
+    pad = " " * indent
+    one = pad + prefix + flat(doc) + suffix
+    if (len(one) <= LINE_LENGTH and not force) or isinstance(doc, Text):
+        return [one]
+    if isinstance(doc, Prefixed):
+        return format_doc(doc.doc, indent, prefix + doc.prefix, suffix, force)
+    inner = " " * (indent + 4)
+    if isinstance(doc, Comp):
+        body = f"{flat(doc.elt)} {doc.clause}"
+        if len(inner + body) <= LINE_LENGTH:
+            return [pad + prefix + "[", inner + body, pad + "]" + suffix]
+        return [
+            pad + prefix + "[",
+            *format_doc(doc.elt, indent + 4),
+            inner + doc.clause,
+            pad + "]" + suffix,
+        ]
+    head = pad + prefix + doc.head
+    tail = pad + doc.tail + suffix
+    if not doc.items:
+        return [one]
+    body = ", ".join(flat(i) for i in doc.items)
+    # A call's arguments may share one indented line; a list or tuple literal that must
+    # split is always exploded, one item per line (ruff's and black's rule).
+    collection = doc.head in ("[", "(", "{") and len(doc.items) > 1
+    if not collection and len(inner + body) <= LINE_LENGTH:
+        return [head, inner + body, tail]
+    if len(doc.items) == 1:
+        return [head, *format_doc(doc.items[0], indent + 4), tail]
+    lines = [head]
+    for item in doc.items:
+        lines.extend(format_doc(item, indent + 4, "", ","))
+    lines.append(tail)
+    return lines
+
+
+@lru_cache(maxsize=8192)
+def parse_doc(source: str) -> Doc:
+    """The doc of one expression's source (an op's `emit()` result), checked to parse."""
+    if "\n" in source or "\r" in source:
+        raise EmitError(f"emitted code must be one line, got {source[:60]!r}", code="E601")
+    text = source.strip()
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise EmitError(f"emitted code is not a Python expression: {source[:80]!r}") from None
+    if _segment(tree, text.encode()) != text and text.startswith("(") and text.endswith(")"):
+        return Group("(", (parse_doc(text[1:-1]),), ")")  # parenthesized: keep the brackets
+    return _doc_of(tree, text.encode())
+
+
+def _segment(node: ast.AST, source: bytes) -> str:
+    # One line: column offsets (UTF-8 bytes) slice it directly.
+    return source[node.col_offset : node.end_col_offset].decode()  # type: ignore[attr-defined]
+
+
+def _doc_of(node: ast.expr, source: bytes) -> Doc:
+    if isinstance(node, ast.Call):
+        items: list[Doc] = []
+        for arg in node.args:
+            items.append(_doc_of(arg, source))
+        for kw in node.keywords:
+            value = _doc_of(kw.value, source)
+            items.append(Prefixed(f"{kw.arg}=" if kw.arg else "**", value))
+        return Group(_segment(node.func, source) + "(", tuple(items), ")")
+    if isinstance(node, ast.Starred):
+        return Prefixed("*", _doc_of(node.value, source))
+    if isinstance(node, ast.List):
+        return Group("[", tuple(_doc_of(e, source) for e in node.elts), "]")
+    if (
+        isinstance(node, ast.Tuple)
+        and len(node.elts) >= 2
+        and _segment(node, source).startswith("(")
+    ):
+        return Group("(", tuple(_doc_of(e, source) for e in node.elts), ")")
+    return Text(_segment(node, source))
+
+
+def condition_lines(text: str, indent: int, keyword: str = "if") -> list[str]:
+    """`if <text>:` as ruff writes it at `indent` (lines returned without that indentation).
+
+    Too long for one line: with at most one top-level `and`/`or` and a condition that ends
+    in brackets (or starts with one), ruff breaks the operands' own brackets left to right,
+    each only if the line up to the next chance to break would not fit; otherwise the
+    condition goes in parentheses, split before each top-level `and` / `or`, an operand
+    still too long broken at its own brackets.
+    """
+    line = f"{keyword} {text}:"
+    if indent + len(line) <= LINE_LENGTH:
+        return [line]
+    tree = ast.parse(text, mode="eval").body
+    operands = _operands(text, tree)
+    word = ""
+    if isinstance(tree, ast.BoolOp):
+        word = "and" if isinstance(tree.op, ast.And) else "or"
+    if len(operands) <= 2 and (operands[-1].endswith((")", "]")) or text.startswith(("(", "["))):
+        pieces: list[str | Doc] = [f"{keyword} ", parse_doc(operands[0])]
+        if len(operands) > 1:
+            pieces += [f" {word} ", parse_doc(operands[1])]
+        pieces.append(":")
+        lines = _print_pieces(pieces, indent)
+        if all(len(ln) <= LINE_LENGTH for ln in lines):
+            return [ln[indent:] for ln in lines]
+    inner = indent + 4
+    if len(operands) == 1:
+        body = format_doc(parse_doc(text), inner)
+        return [f"{keyword} (", *(ln[indent:] for ln in body), "):"]
+    if inner + len(text) <= LINE_LENGTH:
+        return [f"{keyword} (", INDENT + text, "):"]
+    lines = [f"{keyword} ("]
+    for i, part in enumerate(operands):
+        prefix = f"{word} " if i else ""
+        lines += [ln[indent:] for ln in format_doc(parse_doc(part), inner, prefix)]
+    lines.append("):")
+    return lines
+
+
+def _operands(text: str, tree: ast.expr) -> list[str]:
+    """The source of each top-level `and`/`or` operand, its own parentheses included."""
+    if not isinstance(tree, ast.BoolOp):
+        return [text]
+    source = text.encode()
+    word = b" and " if isinstance(tree.op, ast.And) else b" or "
+    cuts = [0]
+    for left, right in zip(tree.values, tree.values[1:]):
+        start, stop = left.end_col_offset or 0, right.col_offset
+        at = start + source[start:stop].index(word)
+        cuts += [at, at + len(word)]
+    cuts.append(len(source))
+    return [source[cuts[i] : cuts[i + 1]].decode().strip() for i in range(0, len(cuts), 2)]
+
+
+def _print_pieces(pieces: list[str | Doc], indent: int) -> list[str]:
+    """Text and docs on one logical line; a doc breaks only if the text up to the next
+    place the line could break (the next doc's opening bracket) would not fit."""
+    lines: list[str] = []
+    line = " " * indent
+    for i, piece in enumerate(pieces):
+        if isinstance(piece, str):
+            line += piece
+            continue
+        rest = ""
+        for later in pieces[i + 1 :]:
+            if isinstance(later, str):
+                rest += later
+            else:
+                rest += later.head if isinstance(later, Group) else flat(later)
+                if isinstance(later, Group):
+                    break
+        if not isinstance(piece, Group) or len(line + flat(piece) + rest) <= LINE_LENGTH:
+            line += flat(piece)
+            continue
+        broken = format_doc(piece, indent, line[indent:], force=True)
+        lines += broken[:-1]
+        line = broken[-1]
+    lines.append(line)
+    return lines

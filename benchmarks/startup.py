@@ -1,0 +1,142 @@
+"""(2) Startup and check latency: cold `archspec check` processes against a cold torch import.
+
+Each command is a fresh interpreter, timed from spawn to exit, in interleaved rounds after
+one discarded warm-up run each (so every candidate reads its files from the page cache).
+"""
+
+from __future__ import annotations
+
+from .common import (
+    BASIS,
+    SPECS,
+    Config,
+    Row,
+    Section,
+    Stats,
+    Target,
+    archspec_cmd,
+    cold_cmd,
+    import_profile,
+    interpreter_torch,
+    log,
+    profile_process,
+    ratio_of,
+    run_timed,
+)
+
+TARGET_ALL = Target("<=", 0.3)
+ONE_SPEC = "resnet50"
+
+FLOOR = "python -c pass"
+TORCH = "python -c 'import torch'"
+STARTUP = "archspec --version"
+
+
+def spec_paths() -> list[str]:
+    """Every built-in spec, as paths relative to the repository root."""
+    return [f"specs/{p.name}" for p in sorted(SPECS.glob("*.yaml"))]
+
+
+def commands() -> tuple[dict[str, list[str]], str, str]:
+    """Label -> command, and the labels of the one-spec and all-specs checks.
+
+    `archspec --version` is the CLI's start-up alone (interpreter and imports, no spec),
+    which splits a check's time into start-up and work.
+    """
+    paths = spec_paths()
+    one = f"archspec check specs/{ONE_SPEC}.yaml"
+    every = f"archspec check specs/*.yaml ({len(paths)} specs)"
+    cmds = {
+        FLOOR: cold_cmd("-c", "pass"),
+        TORCH: cold_cmd("-c", "import torch"),
+        STARTUP: archspec_cmd("--version"),
+        one: archspec_cmd("check", f"specs/{ONE_SPEC}.yaml"),
+        every: archspec_cmd("check", *paths),
+    }
+    return cmds, one, every
+
+
+def run(cfg: Config) -> Section:
+    """Time the cold processes and report check/import-torch ratios."""
+    rounds = cfg.pick(5, 1)
+    cmds, one, every = commands()
+    section = Section(
+        key="startup",
+        title="Startup and check latency",
+        method=(
+            f"Cold processes, {rounds} interleaved round(s) "
+            "after one discarded warm-up run each (none in quick mode); wall time from spawn "
+            "to exit, the child's own CPU time and peak RSS (wait4, through a small launcher "
+            "process); ratio = median of the per-round ratios (CPU time unless "
+            "`--basis wall`; the other in brackets). "
+            f"Interpreter: {cfg.cold_python} (torch {interpreter_torch(cfg.cold_python)}). "
+            "The CLI runs as `python -m archspec` (the console script's entry point); "
+            "`archspec --version` is its start-up alone."
+        ),
+    )
+    labels = list(cmds)
+    if not cfg.quick:
+        for label in labels:
+            run_timed(cmds[label], timeout=300)
+    walls: dict[str, list[float]] = {label: [] for label in labels}
+    cpus: dict[str, list[float]] = {label: [] for label in labels}
+    rss: dict[str, list[float]] = {label: [] for label in labels}
+    failures: dict[str, str] = {}
+    for r in range(rounds):
+        log(f"startup: round {r + 1}/{rounds}")
+        for k in range(len(labels)):
+            label = labels[(r + k) % len(labels)]
+            res = run_timed(cmds[label], timeout=300)
+            if res.returncode != 0:
+                tail = (res.stderr.strip().splitlines() or ["(no output)"])[-1]
+                failures[label] = f"ERROR: exit {res.returncode}: {tail[:120]}"
+            walls[label].append(res.wall)
+            cpus[label].append(res.cpu)
+            rss[label].append(float(res.maxrss))
+    for label in labels:
+        section.rows.append(
+            Row("cold process", label, Stats.of(walls[label]), status=failures.get(label, ""))
+        )
+    for label in labels:
+        section.rows.append(Row("CPU time (user + system)", label, Stats.of(cpus[label])))
+    for label in labels:
+        section.rows.append(Row("peak RSS", label, Stats.of(rss[label]), unit="B"))
+    for label, target in ((STARTUP, None), (one, None), (every, TARGET_ALL)):
+        ratio = ratio_of(
+            "cold process",
+            f"{label.split(' (')[0]} / import torch",
+            walls[label],
+            walls[TORCH],
+            target,
+            cpus[label],
+            cpus[TORCH],
+        )
+        ratio.status = failures.get(label, "")
+        section.ratios.append(ratio)
+    if section.ratios[-1].missed and not cfg.quick:
+        basis = cpus if BASIS["name"] == "cpu" else walls
+        explain_miss(section, cmds[every], basis, every)
+    return section
+
+
+def explain_miss(
+    section: Section, cmd: list[str], times: dict[str, list[float]], label: str
+) -> None:
+    """Where the cold check's time goes: interpreter, CLI start-up (imports), the checks."""
+    floor = Stats.of(times[FLOOR]).median
+    startup = Stats.of(times[STARTUP]).median
+    total = Stats.of(times[label]).median
+    torch_med = Stats.of(times[TORCH]).median
+    budget = TARGET_ALL.bound * torch_med
+    kind = "CPU time" if BASIS["name"] == "cpu" else "wall time"
+    section.notes.append(
+        f"**{section.ratios[-1].verdict}** ({kind} medians): the cold check of all specs "
+        f"takes {total:.3f} s "
+        f"against a budget of {budget:.3f} s (0.3 x {torch_med:.3f} s), {total / budget:.2f}x "
+        f"the budget. It splits into the bare interpreter ({floor:.3f} s, "
+        f"`python -c pass`), the CLI's start-up beyond it ({startup - floor:.3f} s, "
+        f"`archspec --version`: imports) and the checking itself ({total - startup:.3f} s). "
+        "Profiles below."
+    )
+    section.profiles.append((f"imports of `{label}` (-X importtime)", import_profile(cmd)))
+    section.profiles.append((f"`{label}` (cProfile, cold process)", profile_process(cmd)))

@@ -1,0 +1,51 @@
+"""The benchmark runner's CI quick mode runs end to end and writes every table.
+
+Quick mode takes a few repeats at small sizes; targets are reported, never asserted here,
+so that this test guards the runner against rot, not the machine against noise.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_quick_mode_writes_every_table(tmp_path: Path) -> None:
+    out = tmp_path / "results.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    for heading in (
+        "## Targets at a glance",
+        "## 1. Forward overhead",
+        "## 2. Startup and check latency",
+        "## 3. Compile latency",
+        "## 4. Scaling",
+        "## 5. Summary of a 10^10-parameter spec",
+    ):
+        assert heading in text
+    for row in (
+        "| lenet5 b1 | archspec.compile |",
+        "| lenet5 b1 | compiled / hand-written",
+        "| cold process | python -c 'import torch' |",
+        "| vgg16 (meta) | archspec.compile(device='meta') |",
+        "| resnet depth 100 ",
+        "| inception branches 2 ",
+        "| peak RSS | archspec summary |",
+    ):
+        assert row in text, row
+    for field in ("| machine |", "| torch |", "| archspec |", "| date |"):
+        assert field in text
+    assert "ERROR" not in text

@@ -1,0 +1,220 @@
+"""No code path can run spec text: the package is scanned for every way Python runs code.
+
+The scan walks the syntax tree of every module in `archspec/` and records each use of a
+code-running or unsafe-loading facility: the builtins `eval`, `exec`, `compile` and
+`__import__`; `importlib.import_module` and module loaders; unsafe YAML loading;
+`pickle`/`marshal`/`torch.load`; processes. Every finding must be in ALLOWED, with the
+reason it cannot see spec-derived text; a new one fails until it is reviewed and listed,
+and an entry that no longer matches anything fails too, so the list stays true.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "archspec"
+
+#: (module, use) -> why it is safe. Reviewed by hand; keep each reason specific.
+ALLOWED: dict[tuple[str, str], str] = {
+    # The activation of an `activation` node: `fn` is validated as a Literal of five names
+    # and mapped through the fixed _ACTIVATIONS table to "torch" / "torch.nn.functional";
+    # spec text never reaches import_module.
+    ("ops/merge.py", "importlib.import_module"): "fixed module names from a table",
+    # `archspec compile` imports the module it has just emitted, from a temporary file it
+    # wrote itself, to check it builds the same model before renaming it into place. The
+    # emitter renders spec values through a whitelist literal repr (E6xx), so spec text is
+    # data in that file, never code.
+    ("cli/build.py", "exec_module"): "imports archspec's own emitted file to verify it",
+    # Layer plugins come from installed packages' entry points (the issue: "custom layers
+    # come only from registered Python or entry points"), never from a name in a spec.
+    ("plugins.py", "importlib.metadata.entry_points"): "installed plugins only",
+    # Graphviz `dot`, found on PATH, run with a fixed argument list and no shell; the DOT
+    # text made from the spec goes to its stdin as data.
+    ("graph.py", "subprocess.run"): "fixed argv, spec-derived text only on stdin",
+    # The loader's libyaml fast path: `_CLoader` is `yaml.CSafeLoader` (or None), used to
+    # stream events for the depth and size pre-scan.
+    ("loader.py", "yaml.parse(Loader=_CLoader)"): "_CLoader is yaml.CSafeLoader",
+}
+
+_BUILTINS = {"eval", "exec", "compile", "__import__", "breakpoint"}
+_YAML_UNSAFE = {
+    "full_load",
+    "full_load_all",
+    "unsafe_load",
+    "unsafe_load_all",
+    "Loader",
+    "FullLoader",
+    "UnsafeLoader",
+    "CLoader",
+    "CFullLoader",
+    "CUnsafeLoader",
+}
+_YAML_SAFE_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
+_MODULE_CALLS = {
+    "importlib.import_module",
+    "importlib.__import__",
+    "importlib.reload",
+    "importlib.util.spec_from_file_location",
+    "importlib.metadata.entry_points",
+    "runpy.run_path",
+    "runpy.run_module",
+    "pickle.load",
+    "pickle.loads",
+    "marshal.load",
+    "marshal.loads",
+    "torch.load",
+    "os.system",
+    "os.popen",
+    "subprocess.run",
+    "subprocess.call",
+    "subprocess.check_call",
+    "subprocess.check_output",
+    "subprocess.Popen",
+    "builtins.eval",
+    "builtins.exec",
+    "builtins.compile",
+    "builtins.__import__",
+}
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _defined_names(tree: ast.Module) -> set[str]:
+    """Names a module binds at top level (its own `compile` shadows the builtin)."""
+    out: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Assign):
+            out |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return out
+
+
+def risky_uses(source: str) -> Iterator[str]:
+    """Each use of a code-running or unsafe-loading facility in `source`, as a short key."""
+    tree = ast.parse(source)
+    own = _defined_names(tree)
+    imported_from: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                imported_from[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = _dotted(func)
+            if isinstance(func, ast.Name) and func.id in _BUILTINS and func.id not in own:
+                yield func.id
+            elif isinstance(func, ast.Name) and imported_from.get(func.id) in _MODULE_CALLS:
+                yield imported_from[func.id]
+            elif name in _MODULE_CALLS:
+                yield name
+            elif isinstance(func, ast.Attribute) and func.attr == "exec_module":
+                yield "exec_module"
+            if name and name.startswith("yaml."):
+                given = [kw.value for kw in node.keywords if kw.arg == "Loader"]
+                if name in ("yaml.load", "yaml.load_all") and len(node.args) > 1:
+                    given.append(node.args[1])
+                loader = (_dotted(given[0]) or "?") if given else None
+                safe = loader is not None and loader.removeprefix("yaml.") in _YAML_SAFE_LOADERS
+                if name in ("yaml.load", "yaml.load_all") and not safe:
+                    yield name  # PyYAML's load without a safe Loader
+                elif loader is not None and not safe:
+                    yield f"{name}(Loader={loader})"
+            if (
+                name == "getattr"
+                and len(node.args) >= 2
+                and _dotted(node.args[0]) in ("yaml", "builtins")
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in (_YAML_UNSAFE | _BUILTINS)
+            ):
+                yield f"getattr({_dotted(node.args[0])}, {node.args[1].value!r})"
+        elif isinstance(node, ast.Attribute) and node.attr in _YAML_UNSAFE:
+            if _dotted(node.value) == "yaml":
+                yield f"yaml.{node.attr}"
+        elif isinstance(node, ast.ImportFrom) and node.module == "yaml":
+            for alias in node.names:
+                if alias.name in _YAML_UNSAFE:
+                    yield f"yaml.{alias.name}"
+
+
+def package_findings() -> set[tuple[str, str]]:
+    found = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        for use in risky_uses(path.read_text(encoding="utf-8")):
+            found.add((rel, use))
+    return found
+
+
+def test_no_unreviewed_way_to_run_code() -> None:
+    new = sorted(package_findings() - set(ALLOWED))
+    assert not new, (
+        "new code-running or unsafe-loading call(s) in archspec/; make sure no spec text "
+        f"can reach them, then add them to ALLOWED with the reason: {new}"
+    )
+
+
+def test_allow_list_has_no_stale_entries() -> None:
+    stale = sorted(set(ALLOWED) - package_findings())
+    assert not stale, f"remove these ALLOWED entries, nothing matches them any more: {stale}"
+
+
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ("eval(text)", "eval"),
+        ("exec(text)", "exec"),
+        ("code = compile(text, 'f', 'exec')", "compile"),
+        ("__import__(name)", "__import__"),
+        ("import importlib\nimportlib.import_module(name)", "importlib.import_module"),
+        ("from importlib import import_module\nimport_module(name)", "importlib.import_module"),
+        ("import yaml\nyaml.load(text, Loader=yaml.Loader)", "yaml.load"),
+        ("import yaml\nyaml.load(text, yaml.FullLoader)", "yaml.load"),
+        ("import yaml\nyaml.load(text)", "yaml.load"),
+        ("import yaml\nyaml.compose(text, Loader=MyLoader)", "yaml.compose(Loader=MyLoader)"),
+        ("import yaml\nyaml.unsafe_load(text)", "yaml.unsafe_load"),
+        ("import yaml\nyaml.full_load(text)", "yaml.full_load"),
+        ("from yaml import UnsafeLoader", "yaml.UnsafeLoader"),
+        ("import yaml\nL = getattr(yaml, 'UnsafeLoader')", "getattr(yaml, 'UnsafeLoader')"),
+        ("import builtins\nbuiltins.exec(text)", "builtins.exec"),
+        ("import builtins\ngetattr(builtins, 'eval')(text)", "getattr(builtins, 'eval')"),
+        ("import pickle\npickle.loads(blob)", "pickle.loads"),
+        ("import torch\ntorch.load(path)", "torch.load"),
+        ("import os\nos.system(cmd)", "os.system"),
+        ("import subprocess\nsubprocess.Popen(cmd)", "subprocess.Popen"),
+        ("spec.loader.exec_module(module)", "exec_module"),
+    ],
+)
+def test_scanner_finds(snippet: str, expected: str) -> None:
+    assert expected in set(risky_uses(snippet))
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "import re\nre.compile('x')",
+        "import torch\ntorch.compile(model)",
+        "def compile(source):\n    return source\ncompile(1)",
+        "import yaml\nyaml.safe_load(text)",
+        "import yaml\nyaml.load(text, Loader=yaml.SafeLoader)",
+        "import yaml\nclass L(yaml.SafeLoader):\n    pass",
+        "model.eval()",
+        "x = 'eval(text)'",
+    ],
+)
+def test_scanner_ignores(snippet: str) -> None:
+    assert not set(risky_uses(snippet))
