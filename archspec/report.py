@@ -21,7 +21,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .dims import Dim, Shape, format_shape, product
@@ -53,6 +53,8 @@ class Row:
     macs: Dim | None
     folded: bool = False
     train_only: bool = False
+    #: connections per sample as LeCun et al. (1998) count them (inputs + bias per unit)
+    connections: Dim | None = None
 
     @property
     def is_heading(self) -> bool:
@@ -96,6 +98,7 @@ class Summary:
     #: the declared input with N=1, and the MACs there, when the table is symbolic
     example_input: Shape | None = None
     example_macs: int | None = None
+    connections: Dim = field(default_factory=lambda: Dim.of(0))
 
     @property
     def concrete(self) -> bool:
@@ -109,7 +112,8 @@ class Summary:
             "input": format_shape(self.input_shape),
             "depth": self.depth,
             "convention": "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out, "
-            "others 0; batch included",
+            "others 0; batch included. Connections: per sample, inputs plus bias of every unit "
+            "(LeCun et al. 1998)",
             "rows": [
                 {
                     "path": r.path,
@@ -119,6 +123,7 @@ class Summary:
                     "output_shape": r.shape_text,
                     "params": r.params,
                     "macs": _plain(r),
+                    "connections": None if r.connections is None else _dim_plain(r.connections),
                     "folded": r.folded,
                     "train_only": r.train_only,
                 }
@@ -127,6 +132,7 @@ class Summary:
             "total": {
                 "params": self.params,
                 "macs": self.macs.value if self.macs.is_const else str(self.macs),
+                "connections": _dim_plain(self.connections),
             },
             "example": None
             if self.example_input is None
@@ -140,7 +146,9 @@ class Summary:
         """One line per row (headings have empty counts); the totals are the column sums."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["path", "name", "type", "depth", "output_shape", "params", "macs"])
+        w.writerow(
+            ["path", "name", "type", "depth", "output_shape", "params", "macs", "connections"]
+        )
         for r in self.rows:
             w.writerow(
                 [
@@ -151,6 +159,7 @@ class Summary:
                     r.shape_text,
                     "" if r.params is None else r.params,
                     "" if r.macs is None else _plain(r),
+                    "" if r.connections is None else _dim_plain(r.connections),
                 ]
             )
         return buf.getvalue()
@@ -160,16 +169,19 @@ class Summary:
         lines = [
             f"**{self.name}** at input `{format_shape(self.input_shape)}`",
             "",
-            "| Layer | Type | Output shape | Params | MACs |",
-            "|---|---|---|---:|---:|",
+            "| Layer | Type | Output shape | Params | MACs | Connections |",
+            "|---|---|---|---:|---:|---:|",
         ]
         for r in self.rows:
             kind = r.type + (" (train)" if r.train_only else "")
             lines.append(
                 f"| `{r.path}` | {kind} | `{r.shape_text}` | "
-                f"{_cell(r.params)} | {_macs_cell(r, code=True)} |"
+                f"{_cell(r.params)} | {_macs_cell(r, code=True)} | {_cell(r.connections)} |"
             )
-        lines.append(f"| **Total** | | | **{self.params:,}** | **{_cell(self.macs, code=True)}** |")
+        lines.append(
+            f"| **Total** | | | **{self.params:,}** | **{_cell(self.macs, code=True)}** "
+            f"| **{_cell(self.connections)}** |"
+        )
         lines.append("")
         lines.append(self.footer())
         return "\n".join(lines) + "\n"
@@ -199,13 +211,30 @@ class Summary:
         t.add_column("Output shape")
         t.add_column("Params", justify="right")
         t.add_column("MACs", justify="right")
+        t.add_column("Connections", justify="right")
         for r in self.rows:
             name = "  " * r.depth + r.name
             kind = r.type + (" (train)" if r.train_only else "")
             style = "bold" if r.is_heading else None
-            t.add_row(name, kind, r.shape_text, _cell(r.params), _macs_cell(r), style=style)
+            t.add_row(
+                name,
+                kind,
+                r.shape_text,
+                _cell(r.params),
+                _macs_cell(r),
+                _cell(r.connections),
+                style=style,
+            )
         t.add_section()
-        t.add_row("Total", "", "", f"{self.params:,}", _cell(self.macs), style="bold")
+        t.add_row(
+            "Total",
+            "",
+            "",
+            f"{self.params:,}",
+            _cell(self.macs),
+            _cell(self.connections),
+            style="bold",
+        )
         return t
 
 
@@ -218,6 +247,11 @@ def _per_output(macs: Dim, shape: Shape) -> int | None:
         return None
     k = macs.evaluate(env) // size
     return k if out * k == macs else None
+
+
+def _dim_plain(d: Dim) -> int | str:
+    """A count as JSON/CSV data: an int, or its formula as text."""
+    return d.value if d.is_const else str(d)
 
 
 def _plain(r: Row) -> int | str | None:
@@ -259,17 +293,18 @@ def _type_of(node: Node) -> str:
     return op.torch_name or node.kind
 
 
-def _leaf_cost(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[int, Dim]:
+def _leaf_cost(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[int, Dim, Dim]:
     op = REGISTRY[node.kind]
     params = op.params(node.attrs) if op.style == "module" else 0
-    return params, Dim.of(op.macs(node.attrs, in_shapes, shape))
+    macs = Dim.of(op.macs(node.attrs, in_shapes, shape))
+    return params, macs, Dim.of(op.connections(node.attrs, in_shapes, shape))
 
 
 def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -> Summary:
     """Rows from a shape table, modules deeper than `depth` folded into one row each."""
     if depth is not None and depth < 1:
         raise ValueError("depth must be at least 1")
-    costs: dict[str, tuple[int, Dim]] = {
+    costs: dict[str, tuple[int, Dim, Dim]] = {
         r.path: _leaf_cost(r.node, r.in_shapes, r.shape) for r in table.rows if r.node.child is None
     }
     rows: list[Row] = []
@@ -285,17 +320,21 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
             train_only=r.node.train_only,
         )
         if r.node.child is None:
-            params, macs = costs[r.path]
-            rows.append(Row(params=params, macs=macs, **common))  # type: ignore[arg-type]
+            params, macs, conns = costs[r.path]
+            rows.append(Row(params=params, macs=macs, connections=conns, **common))  # type: ignore[arg-type]
         elif depth is None or r.depth + 1 < depth:
             rows.append(Row(params=None, macs=None, **common))  # type: ignore[arg-type]
         else:
             inside = [c for p, c in costs.items() if p.startswith(r.path + ".")]
             params = sum(c[0] for c in inside)
             macs = sum((c[1] for c in inside), Dim.of(0))
-            rows.append(Row(params=params, macs=macs, folded=True, **common))  # type: ignore[arg-type]
+            conns = sum((c[2] for c in inside), Dim.of(0))
+            rows.append(
+                Row(params=params, macs=macs, connections=conns, folded=True, **common)  # type: ignore[arg-type]
+            )
     total_params = sum(c[0] for c in costs.values())
     total_macs = sum((c[1] for c in costs.values()), Dim.of(0))
+    total_connections = sum((c[2] for c in costs.values()), Dim.of(0))
     example, example_macs = None, None
     if not total_macs.is_const:
         dims = graph.input_shape
@@ -312,6 +351,7 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
         depth,
         example,
         example_macs,
+        total_connections,
     )
 
 

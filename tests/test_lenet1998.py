@@ -86,3 +86,15 @@ def test_emitted_source_trains_like_the_compiled_model() -> None:
     compiled, emitted = results["lenet5_1998"], results["lenet5_1998 (emitted)"]
     assert compiled > 0.5
     assert abs(compiled - emitted) <= 1 / 450
+
+
+def test_summary_reports_the_papers_parameters_and_connections() -> None:
+    table = archspec.summary(SPECS / "lenet5_1998.yaml", input=(1, 1, 32, 32))
+    rows = {r.path: r for r in table.rows}
+    for name, (params, connections) in PAPER.items():
+        assert rows[name].params == params, name
+        assert rows[name].connections == connections, name
+    assert "| Connections |" in table.to_markdown()
+    assert table.to_dict()["total"]["connections"] == sum(
+        r.connections.value for r in table.rows if r.connections is not None
+    )

@@ -118,14 +118,21 @@ def test_train_only_layers_are_marked() -> None:
 def test_formats_carry_the_same_numbers() -> None:
     s = archspec.summary("resnet18", input=(1, 3, 224, 224), depth=2)
     data = json.loads(s.to_json())
-    assert data["total"] == {"params": s.params, "macs": s.macs.value}
+    assert data["total"] == {
+        "params": s.params,
+        "macs": s.macs.value,
+        "connections": s.connections.value,
+    }
     assert sum(r["params"] or 0 for r in data["rows"]) == s.params
     rows = list(csv.DictReader(io.StringIO(s.to_csv())))
     assert len(rows) == len(s.rows)
     assert sum(int(r["macs"]) for r in rows if r["macs"]) == s.macs.value
+    assert sum(int(r["connections"]) for r in rows if r["connections"]) == s.connections.value
     md = s.to_markdown().splitlines()
-    assert md[2] == "| Layer | Type | Output shape | Params | MACs |"
-    assert md[-3] == f"| **Total** | | | **{s.params:,}** | **{s.macs.value:,}** |"
+    assert md[2] == "| Layer | Type | Output shape | Params | MACs | Connections |"
+    assert md[-3] == (
+        f"| **Total** | | | **{s.params:,}** | **{s.macs.value:,}** | **{s.connections.value:,}** |"
+    )
     console = Console(record=True, width=160)
     console.print(s.table())
     text = console.export_text()
