@@ -104,7 +104,7 @@ def run(cfg: Config) -> Section:
         }
         cpu: dict[str, list[float]] = {}
         try:
-            times = interleave(calls, cfg.pick(11, 2), sample_s=0.0, warmup=cfg.pick(2, 1), cpu=cpu)
+            times = interleave(calls, cfg.pick(21, 2), sample_s=0.0, warmup=cfg.pick(2, 1), cpu=cpu)
         except Exception as exc:
             section.rows.append(Row(name, "archspec.compile", None, status=error_text(exc)))
             continue

@@ -40,7 +40,7 @@ def test_quick_mode_writes_every_table(tmp_path: Path) -> None:
         "| lenet5 b1 | archspec.compile |",
         "| lenet5 b1 | compiled / hand-written",
         "| cold process | python -c 'import torch' |",
-        "| vgg16 (meta) | archspec.compile(device='meta') |",
+        "| vgg16 (meta) | archspec.compile(device='meta') (CPU ",
         "| resnet depth 100 ",
         "| inception branches 2 ",
         "| peak RSS | archspec summary |",
