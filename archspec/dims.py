@@ -36,7 +36,12 @@ class Floor:
     divisor: int
 
     def key(self) -> str:
-        return "1" + str(self)
+        # sorting monomials asks for this often; the text of an immutable floor never changes
+        cached = self.__dict__.get("_key")
+        if cached is None:
+            cached = "1" + str(self)
+            object.__setattr__(self, "_key", cached)
+        return cached
 
     def __str__(self) -> str:
         return _paren_floor(self)
@@ -240,6 +245,12 @@ class Dim:
         return f"Dim({self})"
 
     def __str__(self) -> str:
+        text = self.__dict__.get("_text")
+        if text is None:
+            text = self.__dict__["_text"] = self._render()
+        return text
+
+    def _render(self) -> str:
         if not self._terms:
             return str(self._const)
         factors = [f for f in self.__dict__.get("factors", ()) if f != 1]

@@ -140,9 +140,11 @@ def test_summary_formats() -> None:
     assert code == 0
     assert "25,557,032" in out and "4,089,184,256 MACs (4.09 G)" in out
     code, out, _ = run("summary", "resnet50", "-f", "json", "--input", "1,3,224,224")
-    assert json.loads(out)["total"] == {"params": 25_557_032, "macs": 4_089_184_256}
+    total = json.loads(out)["total"]
+    assert (total["params"], total["macs"]) == (25_557_032, 4_089_184_256)
+    assert total["connections"] > total["macs"]  # every MAC plus one bias link per unit
     code, out, _ = run("summary", "lenet5", "--format", "csv", "--depth", "1")
-    assert out.splitlines()[0] == "path,name,type,depth,output_shape,params,macs"
+    assert out.splitlines()[0] == "path,name,type,depth,output_shape,params,macs,connections"
     assert len(out.splitlines()) == 4
     code, out, _ = run("summary", "vgg16", "--format", "markdown", "--input", "1,3,224,224")
     assert "| **Total** | | | **138,357,544** | **15,470,264,320** |" in out
