@@ -158,8 +158,9 @@ def check_limits(
         raise ResourceError(
             f"{graph.name} has {what}, over the limit of {limit:,}",
             code="E501",
-            hint=f"the largest layer is `{path}` with {heaviest:,}; pass max_params= "
-            "(CLI: --max-params) to allow more, or use smaller layers",
+            hint=f"the largest layer is `{path}` with {heaviest:,}; pass "
+            "archspec.compile(..., max_params=N) to allow more, use device='meta' (or "
+            "`archspec summary`) to analyse it without memory, or use smaller layers",
             span=node.span if node is not None else graph.root.span,
             sources=dict(graph.sources),
         )
