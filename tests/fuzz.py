@@ -312,18 +312,21 @@ def perturb_numbers(rng: random.Random, data: Any, corpus: Corpus) -> None:
 
 
 def splice_subtree(rng: random.Random, data: Any, corpus: Corpus) -> None:
-    donor = rng.choice(corpus.subtrees)
-    # Sometimes shared rather than copied: the dump then writes a YAML anchor and alias.
-    piece = donor if rng.random() < 0.1 else copy.deepcopy(donor)
-    lists = _containers(data, list)
-    if lists and rng.random() < 0.4:
-        target = rng.choice(lists)
-        target.insert(rng.randint(0, len(target)), piece)
-        return
-    slots = _slots(data)
-    if slots:
-        container, key = rng.choice(slots)
-        container[key] = piece
+    # Always a copy: a piece of the corpus itself would be changed by later mutations.
+    piece = copy.deepcopy(rng.choice(corpus.subtrees))
+    # Sometimes placed twice: the dump then writes a YAML anchor and an alias. Never inside
+    # the piece itself, which would make a cycle.
+    inside = {id(v) for v in _walk(piece) if isinstance(v, (dict, list))}
+    for _ in range(2 if rng.random() < 0.1 else 1):
+        lists = [lst for lst in _containers(data, list) if id(lst) not in inside]
+        if lists and rng.random() < 0.4:
+            target = rng.choice(lists)
+            target.insert(rng.randint(0, len(target)), piece)
+            continue
+        slots = [(c, k) for c, k in _slots(data) if id(c) not in inside]
+        if slots:
+            container, key = rng.choice(slots)
+            container[key] = piece
 
 
 def rename_type(rng: random.Random, data: Any, corpus: Corpus) -> None:

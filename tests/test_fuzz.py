@@ -55,6 +55,20 @@ def test_examples_replay_from_their_seed() -> None:
     assert (first.text, first.params) != (other.text, other.params)
 
 
+def test_mutations_leave_the_corpus_alone() -> None:
+    """Spliced pieces are copies: mutating them afterwards must not change the corpus (a
+    shared piece did, and every later example then drew from a corrupted corpus)."""
+    used, untouched = fuzz.load_corpus(), fuzz.load_corpus()
+    rng = random.Random(5)
+    for _ in range(300):
+        data = {"layers": []}
+        fuzz.splice_subtree(rng, data, used)
+        for mutation in fuzz.DATA_MUTATIONS * 2:
+            mutation(rng, data, used)
+        fuzz.python_only(rng, data)
+    assert used.data == untouched.data and used.subtrees == untouched.subtrees
+
+
 def test_unmutated_specs_all_build() -> None:
     """The judge accepts the shipped specs themselves (a harness that fails everything
     would make the property above vacuous)."""
