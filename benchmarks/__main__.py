@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "shown alongside)",
     )
     p.add_argument(
+        "--extras-budget",
+        type=float,
+        default=420.0,
+        help="seconds after the start past which optional profiles are skipped (default 420)",
+    )
+    p.add_argument(
         "--cold-python",
         default=sys.executable,
         help="interpreter for the cold-process measurements (startup, huge); default: this one",
@@ -80,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         only=tuple(args.only or ()),
         cold_python=args.cold_python,
         basis=args.basis,
+        extras_until=time.monotonic() + args.extras_budget,
     )
     COLD_PYTHON["path"] = cfg.cold_python
     BASIS["name"] = cfg.basis

@@ -679,7 +679,20 @@ class Config:
     only: tuple[str, ...] = ()
     cold_python: str = sys.executable
     basis: str = "cpu"
+    #: time.monotonic() after which optional work (profiles of misses, first-call builds) is
+    #: skipped, so that a run on a busy machine still ends within its budget
+    extras_until: float = math.inf
 
     def pick(self, full: Any, quick: Any) -> Any:
         """`quick` in quick mode, `full` otherwise."""
         return quick if self.quick else full
+
+    def extras(self, section: Section | None = None, what: str = "") -> bool:
+        """Whether to do optional work now (never in quick mode); notes a skip in `section`."""
+        if self.quick:
+            return False
+        if time.monotonic() < self.extras_until:
+            return True
+        if section is not None and what:
+            section.notes.append(f"({what} skipped: the run's time budget for extras is spent)")
+        return False

@@ -104,7 +104,7 @@ def run(cfg: Config) -> Section:
         }
         cpu: dict[str, list[float]] = {}
         try:
-            times = interleave(calls, cfg.pick(21, 2), sample_s=0.0, warmup=cfg.pick(2, 1), cpu=cpu)
+            times = interleave(calls, cfg.pick(15, 2), sample_s=0.0, warmup=cfg.pick(2, 1), cpu=cpu)
         except Exception as exc:
             section.rows.append(Row(name, "archspec.compile", None, status=error_text(exc)))
             continue
@@ -123,9 +123,9 @@ def run(cfg: Config) -> Section:
             cpu[label],
         )
         section.ratios.append(ratio)
-        if not cfg.quick and name == FIRST_CALL_MODEL:
+        if name == FIRST_CALL_MODEL and cfg.extras(section, f"{name} first-call builds"):
             first_call(section, name, label)
-        if ratio.missed and not cfg.quick:
+        if ratio.missed and cfg.extras(section, f"profiles of the {name} miss"):
             basis = cpu if BASIS["name"] == "cpu" else times
             explain_miss(section, name, path, make, basis, label, ratio)
 
@@ -231,17 +231,24 @@ def meta(section: Section, name: str, cfg: Config) -> None:
                 ci=median_ci(own.values),
             )
         )
-    if ratio.missed and not cfg.quick:
+    if ratio.missed and cfg.extras(section, f"profile of the {name} meta miss"):
         twin_note = ""
         if floor_key is not None:
             floor_s = Stats.of(times[floor_key]).median
+            own = (
+                f"about {fmt_time(beyond - floor_s)}"
+                if beyond > floor_s
+                else "nothing measurable (the difference is within noise)"
+            )
             twin_note = (
                 f" Torch alone needs {fmt_time(floor_s)} to construct the same modules on "
                 f"meta ({floor_key}), so archspec's own share of the time beyond parsing is "
-                f"about {fmt_time(beyond - floor_s)}; the target is below torch's floor."
-                if floor_s >= META_TARGET.bound / 1e3
-                else f" Torch alone constructs the same modules on meta in "
-                f"{fmt_time(floor_s)} ({floor_key})."
+                f"{own}"
+                + (
+                    "; the target is below torch's floor."
+                    if floor_s >= META_TARGET.bound / 1e3
+                    else "."
+                )
             )
         stats = profile_stats(lambda: archspec.compile(path, device="meta"), repeat=20)
         section.notes.append(

@@ -113,7 +113,7 @@ def run(cfg: Config) -> Section:
         )
         ratio.status = failures.get(label, "")
         section.ratios.append(ratio)
-    if section.ratios[-1].missed and not cfg.quick:
+    if section.ratios[-1].missed and cfg.extras(section, "profiles of the check miss"):
         basis = cpus if BASIS["name"] == "cpu" else walls
         explain_miss(section, cmds[every], basis, every)
     return section

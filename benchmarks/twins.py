@@ -8,7 +8,9 @@ weights load into both and the benchmarks compare the same computation.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
+import shutil
 import sys
 import tempfile
 from collections import OrderedDict
@@ -114,6 +116,7 @@ def load_emitted(source: str, class_name: str, tag: str) -> type[nn.Module]:
     global _EMITTED_DIR
     if _EMITTED_DIR is None:
         _EMITTED_DIR = Path(tempfile.mkdtemp(prefix="archspec-bench-"))
+        atexit.register(shutil.rmtree, _EMITTED_DIR, ignore_errors=True)
     mod_name = f"archspec_bench_emitted_{tag}"
     path = _EMITTED_DIR / f"{mod_name}.py"
     path.write_text(source)
