@@ -60,11 +60,23 @@ class Dim:
     __slots__ = ("__dict__", "_const", "_terms")
 
     def __init__(self, terms: Mapping[Monomial, int] | None = None, const: int = 0) -> None:
-        clean = {m: c for m, c in (terms or {}).items() if c != 0}
-        self._terms: tuple[tuple[Monomial, int], ...] = tuple(
-            sorted(clean.items(), key=lambda mc: (len(mc[0]), _mono_key(mc[0])))
-        )
+        if terms:
+            clean = {m: c for m, c in terms.items() if c != 0}
+            self._terms: tuple[tuple[Monomial, int], ...] = tuple(
+                sorted(clean.items(), key=lambda mc: (len(mc[0]), _mono_key(mc[0])))
+            )
+        else:
+            self._terms = ()
         self._const = int(const)
+
+    @classmethod
+    def _canonical(cls, terms: tuple[tuple[Monomial, int], ...], const: int) -> Dim:
+        """A Dim from terms already sorted and free of zeros (skips the sort: shape rules
+        mostly add and scale constants, and each sort is most of a small Dim's cost)."""
+        out = object.__new__(cls)
+        out._terms = terms
+        out._const = const
+        return out
 
     # construction -----------------------------------------------------------------
     @staticmethod
@@ -128,6 +140,11 @@ class Dim:
     # arithmetic -------------------------------------------------------------------
     def __add__(self, other: int | Dim) -> Dim:
         o = Dim.of(other)
+        # New objects even for `+ 0`: a product's remembered factors must not carry over.
+        if not o._terms:
+            return Dim._canonical(self._terms, self._const + o._const)
+        if not self._terms:
+            return Dim._canonical(o._terms, self._const + o._const)
         terms = dict(self._terms)
         for m, c in o._terms:
             terms[m] = terms.get(m, 0) + c
@@ -136,7 +153,7 @@ class Dim:
     __radd__ = __add__
 
     def __neg__(self) -> Dim:
-        return Dim({m: -c for m, c in self._terms}, -self._const)
+        return Dim._canonical(tuple((m, -c) for m, c in self._terms), -self._const)
 
     def __sub__(self, other: int | Dim) -> Dim:
         return self + (-Dim.of(other))
@@ -146,6 +163,11 @@ class Dim:
 
     def __mul__(self, other: int | Dim) -> Dim:
         o = Dim.of(other)
+        if not o._terms or not self._terms:  # scaling by a constant keeps the order
+            k, d = (o._const, self) if not o._terms else (self._const, o)
+            if k == 0:
+                return Dim(None, 0)
+            return Dim._canonical(tuple((m, c * k) for m, c in d._terms), d._const * k)
         terms: dict[Monomial, int] = {}
         for m1, c1 in (*self._terms, ((), self._const)):
             for m2, c2 in (*o._terms, ((), o._const)):
@@ -162,6 +184,8 @@ class Dim:
             raise ValueError("divisor must be a positive integer")
         if d == 1:
             return self
+        if not self._terms:
+            return Dim(None, self._const // d)
         q_terms: dict[Monomial, int] = {}
         r_terms: dict[Monomial, int] = {}
         for m, c in self._terms:
@@ -294,6 +318,18 @@ def shape_of(dims: Iterable[int | str | Dim]) -> Shape:
 def format_shape(shape: Shape) -> str:
     """`(N, 64, 112, 112)`."""
     return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def total(dims: Iterable[Dim | int]) -> Dim:
+    """The sum, built once (a concat of many branches would otherwise re-sort every partial sum)."""
+    terms: dict[Monomial, int] = {}
+    const = 0
+    for d in dims:
+        d = Dim.of(d)
+        const += d.const
+        for m, c in d.terms:
+            terms[m] = terms.get(m, 0) + c
+    return Dim(terms, const)
 
 
 def product(dims: Iterable[Dim]) -> Dim:

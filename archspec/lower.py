@@ -892,14 +892,11 @@ class Lowerer:
         attrs: dict[str, Any] = {}
         src: dict[str, Any] = {}
         failed = False
-        for fname, finfo in type(spec).model_fields.items():
-            if fname in META_FIELDS:
-                continue
+        given = spec.model_fields_set
+        for fname, key, final in _field_plan(type(spec)):
             raw = getattr(spec, fname)
-            key = finfo.alias or fname
-            if fname in spec.model_fields_set:
+            if fname in given:
                 src[fname] = raw
-            final = _final_of(type(spec), fname)
             if final is None:
                 attrs[fname] = raw
                 continue
@@ -1210,6 +1207,23 @@ def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
         if final.le is not None and value > final.le:
             raise ValueError(f"{value} is above the maximum {final.le}")
     return value
+
+
+_FIELD_PLANS: dict[type[BaseModel], tuple[tuple[str, str, Final | None], ...]] = {}
+
+
+def _field_plan(model: type[BaseModel]) -> tuple[tuple[str, str, Final | None], ...]:
+    """A layer model's attribute fields as (name, YAML key, Final), worked out once per
+    model: binding runs for every layer of every spec."""
+    plan = _FIELD_PLANS.get(model)
+    if plan is None:
+        plan = tuple(
+            (fname, finfo.alias or fname, _final_of(model, fname))
+            for fname, finfo in model.model_fields.items()
+            if fname not in META_FIELDS
+        )
+        _FIELD_PLANS[model] = plan
+    return plan
 
 
 @lru_cache(maxsize=1024)

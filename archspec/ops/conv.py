@@ -8,6 +8,7 @@ The output extent of one spatial dim is `floor((X + 2p - d(k-1) - 1) / s) + 1`; 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field, create_model
@@ -40,6 +41,14 @@ def conv_extent(x: Dim, k: int, s: int, p: int, d: int, ceil_mode: bool = False)
     return (x + min(2 * p - span + s - 1, p - 1)).floordiv(s) + 1
 
 
+def _extent_message(kind: str, axis: str, inp: Shape, ksize: tuple[int, ...]) -> str:
+    return f"{kind} makes the {axis} extent {{d}} (input {fmt(inp)}, kernel {ksize})"
+
+
+def _empty_message(kind: str, x: Shape) -> str:
+    return f"{kind} receives an empty extent {{d}} (input {fmt(x)})"
+
+
 def _check_spatial(
     kind: str, out: list[Dim], inp: Shape, ctx: ShapeContext, name_dims: str, ksize: Sequence[int]
 ) -> None:
@@ -50,7 +59,7 @@ def _check_spatial(
         ctx.require_positive(
             extent,
             "E405",
-            f"{kind} makes the {axis} extent {{d}} (input {fmt(inp)}, kernel {tuple(ksize)})",
+            partial(_extent_message, kind, axis, inp, tuple(ksize)),
             "the input is too small for this layer: use a larger input, "
             "less downsampling before it, or padding",
         )
@@ -292,7 +301,7 @@ class _AdaptiveBase(Op):
             ctx.require_positive(
                 x[lead + i],
                 "E405",
-                f"{self.kind} receives an empty extent {{d}} (input {fmt(x)})",
+                partial(_empty_message, self.kind, x),
                 "the input is too small for the layers before this pool",
             )
         return Inferred(attrs, (*x[:lead], *(Dim.of(v) for v in size)))

@@ -6,7 +6,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from ..dims import Dim, Shape
+from ..dims import Dim, Shape, total
 from .base import Inferred, Int, LayerSpec, Op, ShapeContext, ShapeFailure, fmt, register
 
 
@@ -87,7 +87,7 @@ class Concat(Op):
         if not -rank <= dim < rank:
             raise ShapeFailure("E401", f"concat dim={dim} is out of range for rank {rank}", None)
         d = dim % rank
-        total = Dim.of(0)
+        first = inputs[0]
         for s in inputs:
             if len(s) != rank:
                 raise ShapeFailure(
@@ -95,20 +95,21 @@ class Concat(Op):
                     f"concat joins inputs of different rank: {', '.join(fmt(x) for x in inputs)}",
                     None,
                 )
-            total = total + s[d]
             for i in range(rank):
-                if i != d:
+                # The message names every input: build it only for a pair that may differ,
+                # or a wide concat costs branches^2 shape texts.
+                if i != d and s[i] != first[i]:
                     ctx.require_equal(
                         s[i],
-                        inputs[0][i],
+                        first[i],
                         "E403",
                         f"concat joins inputs whose dim {i} differ: {{a}} vs {{b}} "
                         f"({', '.join(fmt(x) for x in inputs)})",
                         "every branch must keep the same spatial size: check strides, "
                         "padding and ceil_mode in each branch",
                     )
-        out = list(inputs[0])
-        out[d] = total
+        out = list(first)
+        out[d] = total(s[d] for s in inputs)
         return Inferred(dict(attrs, dim=dim), tuple(out))
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:

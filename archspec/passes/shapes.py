@@ -58,7 +58,7 @@ class LocatedConstraint:
         """The rule's own message with the symbolic values filled in."""
         c = self.constraint
         b = dim_text(c.rhs) if c.rhs is not None else ""
-        return c.message.format(a=dim_text(c.lhs), b=b, d=dim_text(c.lhs))
+        return c.template.format(a=dim_text(c.lhs), b=b, d=dim_text(c.lhs))
 
 
 @dataclass(frozen=True)
