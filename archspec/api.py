@@ -5,12 +5,15 @@ Nothing here imports torch at module level; `compile` imports the torch backend 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dims import Dim
-from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, ShapeError
+from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity, ShapeError
 from .ir import Graph
 from .loader import LoadedDoc, load_data, load_yaml, read_spec_text
 from .lower import lower
@@ -83,14 +86,33 @@ def _display(path: Path) -> Path:
         return path
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause CPython's cyclic collector while the passes build the IR.
+
+    The passes allocate many small long-lived objects and make no garbage cycles worth
+    collecting; every full collection would walk all of them, so a 10x bigger spec cost
+    13x more time (benchmarks/results.md, scaling). Reference counting still frees
+    everything; the collector resumes, if it was on, when the block ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def build_graph(source: SpecSource, params: Mapping[str, Any] | None = None) -> Graph:
     """Load, validate and lower a spec to the IR (no torch involved)."""
     from .passes.verify import verify
 
-    doc = read_source(source)
-    spec = validate_spec(doc)
-    graph = lower(spec, doc, params)
-    verify(graph)
+    with _gc_paused():
+        doc = read_source(source)
+        spec = validate_spec(doc)
+        graph = lower(spec, doc, params)
+        verify(graph)
     return graph
 
 
@@ -185,7 +207,9 @@ def emit(source: SpecSource, **params: Any) -> str:
     """Readable PyTorch source for a spec: one module that depends on torch alone."""
     from .backends.pysource import render_module
 
-    return render_module(build_graph(source, params))
+    graph = build_graph(source, params)
+    with _gc_paused():
+        return render_module(graph)
 
 
 def check(
@@ -212,7 +236,34 @@ def check(
             name, file = Path(str(source)).stem, str(source)
         diags = _with_accepted_inputs(source, params, exc.diagnostics)
         return CheckResult(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
-    return check_graph(graph, tuple(input) if input is not None else None)
+    with _gc_paused():
+        result = check_graph(graph, tuple(input) if input is not None else None)
+    if result.ok:
+        warnings = _limit_warnings(graph)
+        if warnings:
+            result = dataclasses.replace(result, diagnostics=(*result.diagnostics, *warnings))
+    return result
+
+
+def _limit_warnings(graph: Graph) -> list[Diagnostic]:
+    """W501/W502: what `compile` would refuse with its default limits (E501/E502).
+
+    `check` itself allocates nothing, so a huge spec is only worth a warning here: the user
+    learns before compiling that the defaults must be raised, or `device="meta"` used.
+    """
+    try:
+        check_limits(graph)
+    except ResourceError as exc:
+        return [
+            dataclasses.replace(
+                d,
+                code="W" + d.code[1:],
+                message=f"compile refuses this with the default limits: {d.message}",
+                severity=Severity.WARNING,
+            )
+            for d in exc.diagnostics
+        ]
+    return []
 
 
 #: Errors about sizes, whose fix may be another input size.

@@ -385,6 +385,21 @@ def test_cli_check_prints_a_located_error_and_exits_1(path: Path) -> None:
     assert "internal error" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "path",
+    [p for p in CASES if expectation(p)[0] in COMPILE_STAGE],
+    ids=lambda p: p.stem,
+)
+def test_cli_check_warns_where_compile_would_refuse(path: Path) -> None:
+    """check allocates nothing, so a limit is a warning there, at compile's location."""
+    code, line, col = expectation(path)
+    warning = "W" + code[1:]
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"{path}:{line}:{col}: warning[{warning}]: compile refuses this" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_cli_internal_error_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("a bug")
