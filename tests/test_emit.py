@@ -873,6 +873,70 @@ def test_compile_never_leaves_a_partial_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.py"]
 
 
+@pytest.mark.parametrize("where", ["write", "check"])
+def test_interrupted_compile_leaves_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Ctrl-C while the temporary file is half written, or while it is being checked."""
+    import archspec.cli.build as build
+
+    old = _source("lenet5").replace("10", "11")
+    target = tmp_path / "lenet.py"
+    target.write_text(old)
+
+    def interrupt(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    if where == "write":
+        real_fdopen = os.fdopen
+
+        def half_then_interrupt(fd: int, *args: Any, **kwargs: Any) -> Any:
+            f = real_fdopen(fd, *args, **kwargs)
+
+            def write(text: str) -> int:
+                f.buffer.write(text[: len(text) // 2].encode())
+                f.buffer.flush()
+                raise KeyboardInterrupt
+
+            f.write = write  # type: ignore[method-assign]
+            return f
+
+        monkeypatch.setattr(build.os, "fdopen", half_then_interrupt)
+    else:
+        monkeypatch.setattr(build, "check_emitted", interrupt)
+    result = runner.invoke(app, ["compile", "lenet5", "-o", str(target)])
+    assert result.exit_code != 0
+    assert target.read_text() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.py"]  # no temporary left
+
+
+def test_killed_compile_leaves_the_old_or_the_new_file(tmp_path: Path) -> None:
+    """SIGKILL at moments spread over a real `archspec compile` run: never a partial file."""
+    import signal
+    import time
+
+    old = _source("lenet5").replace("10", "11")
+    new = _source("lenet5")
+    target = tmp_path / "lenet.py"
+    cmd = [sys.executable, "-m", "archspec", "compile", "lenet5", "-o", str(target)]
+    target.write_text(old)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    full = time.perf_counter() - start
+    assert target.read_text() == new
+    seen = set()
+    for fraction in (0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0):
+        target.write_text(old)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(full * fraction)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        text = target.read_text()
+        assert text in (old, new), f"partial file after SIGKILL at {fraction:.0%} of a run"
+        seen.add("new" if text == new else "old")
+    assert "old" in seen  # the kills did land before the rename at least once
+
+
 def test_compile_refuses_source_that_disagrees_with_the_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
