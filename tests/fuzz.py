@@ -13,8 +13,9 @@ from any spec; rename layer types; rewire `from` and `name`; random expressions)
 sometimes to its text or bytes (duplicated lines, YAML tags and aliases, control bytes,
 truncation), and may override its params as `--set` would; a few are passed as Python
 mappings holding values only Python can (tuples, sets, objects, NaN, a cycle). The result
-goes through the pipeline: load, validate, lower, verify, `check_limits`, and for a
-fraction of the graphs building the module on the `meta` device (no memory). The outcome
+goes through the pipeline: load, validate, lower, verify, `check_limits`, the symbolic
+shape check and input-domain solver of `archspec check`, and for a fraction of the graphs
+building the module on the `meta` device (no memory) and emitting its source. The outcome
 must be a graph (or module) or an `ArchSpecError` whose every diagnostic has a source span
 (a mapping has no text, so no span is asked of it). Anything else fails:
 another exception, a diagnostic without a span, or a case taking more than `--time-limit`
@@ -51,6 +52,7 @@ from archspec.ir import iter_nodes
 from archspec.loader import load_yaml
 from archspec.ops import REGISTRY
 from archspec.ops.base import COMPOUND_KINDS, RESERVED_NAMES
+from archspec.passes.shapes import check_graph
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 
@@ -664,10 +666,19 @@ def _run_once(case: Case, hang_limit: float) -> Result:
         api.check_limits(graph)
         result.nodes = sum(1 for _ in iter_nodes(graph.root))
         result.outcome = "ok"
+        # What `archspec check` adds: the symbolic shape pass and the input-domain solver.
+        checked = check_graph(graph)
+        unlocated = [d for d in checked.diagnostics if d.span is None]
+        if unlocated and case.data is None:
+            first = unlocated[0]
+            result.failure = f"check diagnostic without a span: [{first.code}] {first.message}"
+        checked.render()
         if case.compile_meta and result.nodes <= COMPILE_MAX_NODES:
+            from archspec.backends.pysource import render_module
             from archspec.backends.torch_module import build_module
 
             build_module(graph, "meta")
+            render_module(graph)  # the source `archspec emit` writes
             result.outcome = "compiled"
     except ArchSpecError as exc:
         result.outcome = "error"
