@@ -73,7 +73,9 @@ def check(
 
     Every layer's shape is derived for any input size (H, W as symbols), which gives the
     exact set of inputs the network accepts. With --input, the first layer that breaks
-    for that input is reported at its line in the spec. Torch is never imported.
+    for that input is reported at its line in the spec. Torch is never imported, and no
+    weights are allocated: a spec that compile would refuse as too large (E501/E502)
+    gets a warning (W501/W502) with the figure.
     """
     params = parse_sets(set_)
     shape = parse_input(input_)

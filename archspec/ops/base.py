@@ -12,6 +12,7 @@ import keyword
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -227,17 +228,6 @@ class LayerSpec(NodeBase):
 # declared input; the domain pass collects them as constraints over the input symbols.
 
 
-class ShapeFailure(Exception):
-    """A shape rule found the input impossible; becomes a diagnostic with the node's span."""
-
-    def __init__(self, code: str, message: str, hint: str | None = None, field: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.hint = hint
-        self.field = field
-
-
 #: A rule's message template (`{a}`, `{b}`, `{d}` are filled in), or a function making it:
 #: a message that names the whole input shape is then only built if someone reads it.
 Message = str | Callable[[], str]
@@ -245,6 +235,37 @@ Message = str | Callable[[], str]
 
 def _template(message: Message) -> str:
     return message() if callable(message) else message
+
+
+def _filled(message: Message, values: dict[str, Dim]) -> str:
+    return _template(message).format(**values)
+
+
+class ShapeFailure(Exception):
+    """A shape rule found the input impossible; becomes a diagnostic with the node's span.
+
+    The message may be a function: the emitter probes rules with perturbed inputs and
+    discards the failures, so a message naming every input of a wide concat is only
+    built when a diagnostic shows it.
+    """
+
+    def __init__(
+        self, code: str, message: Message, hint: str | None = None, field: str | None = None
+    ):
+        super().__init__(code)
+        self.code = code
+        self._message = message
+        self.hint = hint
+        self.field = field
+
+    @property
+    def message(self) -> str:
+        if callable(self._message):
+            self._message = self._message()
+        return self._message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -280,7 +301,7 @@ class ShapeContext:
             return
         diff = a - b
         if diff.is_const:
-            raise ShapeFailure(code, _template(message).format(a=a, b=b), hint)
+            raise ShapeFailure(code, partial(_filled, message, {"a": a, "b": b}), hint)
         self.constraints.append(Constraint("eq", a, b, code, message, hint, self.node))
 
     def require_positive(
@@ -289,7 +310,7 @@ class ShapeContext:
         d = Dim.of(d)
         if d.is_const:
             if d.value < 1:
-                raise ShapeFailure(code, _template(message).format(d=d), hint)
+                raise ShapeFailure(code, partial(_filled, message, {"d": d}), hint)
             return
         self.constraints.append(Constraint("ge1", d, None, code, message, hint, self.node))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from ..dims import Dim, Shape, total
@@ -39,6 +40,16 @@ class Add(Op):
         return " + ".join(a["_inputs"])
 
 
+def _add_message(what: str, inputs: tuple[Shape, ...]) -> str:
+    return f"add joins inputs whose {what} differ: {{a}} vs {{b}} ({' + '.join(map(fmt, inputs))})"
+
+
+def _concat_message(i: int, inputs: tuple[Shape, ...]) -> str:
+    return (
+        f"concat joins inputs whose dim {i} differ: {{a}} vs {{b}} ({', '.join(map(fmt, inputs))})"
+    )
+
+
 def _broadcast(a: list[Dim], b: list[Dim], ctx: ShapeContext, inputs: Sequence[Shape]) -> list[Dim]:
     n = max(len(a), len(b))
     a = [Dim.of(1)] * (n - len(a)) + a
@@ -55,8 +66,7 @@ def _broadcast(a: list[Dim], b: list[Dim], ctx: ShapeContext, inputs: Sequence[S
                 x,
                 y,
                 "E402",
-                f"add joins inputs whose {what} differ: {{a}} vs {{b}} "
-                f"({' + '.join(fmt(s) for s in inputs)})",
+                partial(_add_message, what, tuple(inputs)),
                 "add a projection shortcut (1x1 conv, and stride if the size differs) "
                 "so both sides match",
             )
@@ -96,15 +106,14 @@ class Concat(Op):
                     None,
                 )
             for i in range(rank):
-                # The message names every input: build it only for a pair that may differ,
-                # or a wide concat costs branches^2 shape texts.
+                # The message names every input: only a pair that may differ gets one, and
+                # it is built only if read, or a wide concat costs branches^2 shape texts.
                 if i != d and s[i] != first[i]:
                     ctx.require_equal(
                         s[i],
                         first[i],
                         "E403",
-                        f"concat joins inputs whose dim {i} differ: {{a}} vs {{b}} "
-                        f"({', '.join(fmt(x) for x in inputs)})",
+                        partial(_concat_message, i, tuple(inputs)),
                         "every branch must keep the same spatial size: check strides, "
                         "padding and ceil_mode in each branch",
                     )

@@ -143,7 +143,9 @@ class IntSet:
     def pieces(self, hi: int) -> list[Interval]:
         """The members up to `hi` as sorted disjoint intervals."""
         out = [(lo, min(h, hi)) for lo, h in self.below if lo <= hi]
-        if self.residues and hi >= self.start:
+        if len(self.residues) == self.period and hi >= self.start:
+            out.append((self.start, hi))  # a full tail (`X >= k`) is one interval
+        elif self.residues and hi >= self.start:
             runs = _runs(self.residues, self.period)
             block = self.start // self.period
             while block * self.period <= hi:
