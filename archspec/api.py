@@ -88,7 +88,7 @@ def _display(path: Path) -> Path:
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """Pause CPython's cyclic collector while the passes build the IR.
+    """Pause CPython's cyclic collector while the passes build the IR or the module.
 
     The passes allocate many small long-lived objects and make no garbage cycles worth
     collecting; every full collection would walk all of them, so a 10x bigger spec cost
@@ -135,7 +135,8 @@ def compile(  # noqa: A001  (the public name the docs promise)
     _require_some_input(graph)
     from .backends.torch_module import build_module
 
-    return build_module(graph, device)
+    with _gc_paused():
+        return build_module(graph, device)
 
 
 def _require_some_input(graph: Graph) -> None:

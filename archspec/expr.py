@@ -104,7 +104,7 @@ class Expr:
 
     def to_python(self, rename: Mapping[str, str] | None = None) -> str:
         """Canonical Python source of the expression (for emitted code), names renamed."""
-        return _unparse(self.tree.body, rename or {})
+        return unparse(self.tree.body, rename=rename)
 
 
 def parse_expr(text: str) -> Expr:
@@ -267,55 +267,80 @@ _PREC = {
 }
 
 
-def _prec(node: ast.AST) -> int:
+def precedence(node: ast.AST) -> int:
+    """Binding strength of an expression node (higher binds tighter)."""
     if isinstance(node, ast.IfExp):
         return 0
-    if isinstance(node, ast.BoolOp):
-        return _PREC[type(node.op)]
-    if isinstance(node, ast.UnaryOp):
-        return _PREC[type(node.op)]
-    if isinstance(node, ast.BinOp):
+    if isinstance(node, (ast.BoolOp, ast.UnaryOp, ast.BinOp)):
         return _PREC[type(node.op)]
     if isinstance(node, ast.Compare):
         return 4
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value < 0:
+        return 7  # a folded negative constant reads as a unary minus
     return 10
 
 
-def _unparse(node: ast.AST, rename: Mapping[str, str]) -> str:
-    def sub(child: ast.AST, min_prec: int) -> str:
-        text = _unparse(child, rename)
-        return f"({text})" if _prec(child) < min_prec else text
-
+def _simple_power_operand(node: ast.AST) -> bool:
+    """ruff/black write `x**2` without spaces when both operands are this simple."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _simple_power_operand(node.operand)
     if isinstance(node, ast.Constant):
-        return repr(node.value)
-    if isinstance(node, ast.Name):
-        return rename.get(node.id, node.id)
-    if isinstance(node, ast.BinOp):
-        p = _prec(node)
-        right_min = p + 1 if not isinstance(node.op, ast.Pow) else p
-        left_min = p if not isinstance(node.op, ast.Pow) else p + 1
-        return (
-            f"{sub(node.left, left_min)} {_BINOP_TEXT[type(node.op)]} {sub(node.right, right_min)}"
-        )
-    if isinstance(node, ast.UnaryOp):
-        if isinstance(node.op, ast.Not):
-            return f"not {sub(node.operand, 3)}"
-        return ("-" if isinstance(node.op, ast.USub) else "+") + sub(node.operand, 7)
-    if isinstance(node, ast.BoolOp):
-        word = " and " if isinstance(node.op, ast.And) else " or "
-        p = _prec(node)
-        return word.join(sub(v, p + 1) for v in node.values)
-    if isinstance(node, ast.Compare):
-        parts = [sub(node.left, 5)]
-        for op, comp in zip(node.ops, node.comparators):
-            parts.append(f"{_CMP_TEXT[type(op)]} {sub(comp, 5)}")
-        return " ".join(parts)
-    if isinstance(node, ast.IfExp):
-        return f"{sub(node.body, 1)} if {sub(node.test, 1)} else {sub(node.orelse, 0)}"
-    if isinstance(node, ast.Call):
-        assert isinstance(node.func, ast.Name)
-        return f"{node.func.id}({', '.join(_unparse(a, rename) for a in node.args)})"
-    raise ExprError(f"cannot render {type(node).__name__}")  # pragma: no cover
+        return type(node.value) in (int, float)
+    return isinstance(node, ast.Name)
+
+
+def unparse(
+    node: ast.AST,
+    *,
+    constant: Callable[[Any], str] = repr,
+    rename: Mapping[str, str] | None = None,
+    tight_pow: bool = False,
+) -> str:
+    """Source of an expression tree with only the parentheses it needs.
+
+    The one renderer of expressions: `Expr.to_python` uses it as is; the emitter passes its
+    literal writer as `constant` and `tight_pow` for ruff's `x**2`.
+    """
+    names = rename or {}
+
+    def go(n: ast.AST) -> str:
+        def sub(child: ast.AST, min_prec: int) -> str:
+            text = go(child)
+            return f"({text})" if precedence(child) < min_prec else text
+
+        if isinstance(n, ast.Constant):
+            return constant(n.value)
+        if isinstance(n, ast.Name):
+            return names.get(n.id, n.id)
+        if isinstance(n, ast.BinOp):
+            p = precedence(n)
+            if isinstance(n.op, ast.Pow):  # right-associative
+                left, right = sub(n.left, p + 1), sub(n.right, p)
+                tight = tight_pow and _simple_power_operand(n.left)
+                if tight and _simple_power_operand(n.right):
+                    return f"{left}**{right}"
+                return f"{left} ** {right}"
+            return f"{sub(n.left, p)} {_BINOP_TEXT[type(n.op)]} {sub(n.right, p + 1)}"
+        if isinstance(n, ast.UnaryOp):
+            if isinstance(n.op, ast.Not):
+                return f"not {sub(n.operand, 3)}"
+            return ("-" if isinstance(n.op, ast.USub) else "+") + sub(n.operand, 7)
+        if isinstance(n, ast.BoolOp):
+            word = " and " if isinstance(n.op, ast.And) else " or "
+            p = precedence(n)
+            return word.join(sub(v, p + 1) for v in n.values)
+        if isinstance(n, ast.Compare):
+            parts = [sub(n.left, 5)]
+            for op, comp in zip(n.ops, n.comparators):
+                parts.append(f"{_CMP_TEXT[type(op)]} {sub(comp, 5)}")
+            return " ".join(parts)
+        if isinstance(n, ast.IfExp):
+            return f"{sub(n.body, 1)} if {sub(n.test, 1)} else {sub(n.orelse, 0)}"
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+            return f"{n.func.id}({', '.join(go(a) for a in n.args)})"
+        raise ExprError(f"cannot render expression element {type(n).__name__}")
+
+    return go(node)
 
 
 def is_expr_string(value: Any) -> bool:

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import EmitError
 from ..expr import Expr, ExprError
+from ..expr import unparse as expr_unparse
 
 LINE_LENGTH = 100
 INDENT = "    "
@@ -285,103 +286,13 @@ def wrap_comment(text: str, indent: int) -> list[str]:
 # --------------------------------------------------------------------------------------
 # Expressions: substitution, constant folding and ruff-style unparsing
 
-_PREC = {
-    ast.Or: 1,
-    ast.And: 2,
-    ast.Not: 3,
-    ast.Add: 5,
-    ast.Sub: 5,
-    ast.Mult: 6,
-    ast.Div: 6,
-    ast.FloorDiv: 6,
-    ast.Mod: 6,
-    ast.USub: 7,
-    ast.UAdd: 7,
-    ast.Pow: 8,
-}
-_BINOP_TEXT = {
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
-    ast.FloorDiv: "//",
-    ast.Mod: "%",
-    ast.Pow: "**",
-}
-_CMP_TEXT = {
-    ast.Eq: "==",
-    ast.NotEq: "!=",
-    ast.Lt: "<",
-    ast.LtE: "<=",
-    ast.Gt: ">",
-    ast.GtE: ">=",
-}
-
-
-def precedence(node: ast.AST) -> int:
-    """Binding strength of an expression node (higher binds tighter)."""
-    if isinstance(node, ast.IfExp):
-        return 0
-    if isinstance(node, (ast.BoolOp, ast.UnaryOp, ast.BinOp)):
-        return _PREC[type(node.op)]
-    if isinstance(node, ast.Compare):
-        return 4
-    if isinstance(node, ast.Constant) and _is_negative(node.value):
-        return 7
-    return 10
-
-
-def _is_negative(value: Any) -> bool:
-    return type(value) in (int, float) and value < 0
-
-
-def _simple_power_operand(node: ast.AST) -> bool:
-    """ruff/black write `x**2` without spaces when both operands are this simple."""
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        return _simple_power_operand(node.operand)
-    if isinstance(node, ast.Constant):
-        return type(node.value) in (int, float)
-    return isinstance(node, ast.Name)
-
 
 def unparse(node: ast.AST) -> str:
     """Source of an expression tree, with the parentheses and spacing ruff keeps."""
-
-    def sub(child: ast.AST, min_prec: int) -> str:
-        text = unparse(child)
-        return f"({text})" if precedence(child) < min_prec else text
-
-    if isinstance(node, ast.Constant):
-        return lit(node.value)
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.BinOp):
-        p = precedence(node)
-        if isinstance(node.op, ast.Pow):
-            left, right = sub(node.left, p + 1), sub(node.right, p)
-            if _simple_power_operand(node.left) and _simple_power_operand(node.right):
-                return f"{left}**{right}"
-            return f"{left} ** {right}"
-        return f"{sub(node.left, p)} {_BINOP_TEXT[type(node.op)]} {sub(node.right, p + 1)}"
-    if isinstance(node, ast.UnaryOp):
-        if isinstance(node.op, ast.Not):
-            return f"not {sub(node.operand, 3)}"
-        sign = "-" if isinstance(node.op, ast.USub) else "+"
-        return sign + sub(node.operand, 7)
-    if isinstance(node, ast.BoolOp):
-        word = " and " if isinstance(node.op, ast.And) else " or "
-        p = precedence(node)
-        return word.join(sub(v, p + 1) for v in node.values)
-    if isinstance(node, ast.Compare):
-        parts = [sub(node.left, 5)]
-        for op, comp in zip(node.ops, node.comparators):
-            parts.append(f"{_CMP_TEXT[type(op)]} {sub(comp, 5)}")
-        return " ".join(parts)
-    if isinstance(node, ast.IfExp):
-        return f"{sub(node.body, 1)} if {sub(node.test, 1)} else {sub(node.orelse, 0)}"
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        return f"{node.func.id}({', '.join(unparse(a) for a in node.args)})"
-    raise EmitError(f"cannot render expression element {type(node).__name__}", code="E601")
+    try:
+        return expr_unparse(node, constant=lit, tight_pow=True)
+    except ExprError as exc:
+        raise EmitError(exc.message, code="E601") from None
 
 
 def substitute(node: ast.AST, values: Mapping[str, ast.expr]) -> ast.expr:

@@ -35,6 +35,7 @@ import jinja2
 
 from ..dims import Shape, format_shape
 from ..errors import EmitError
+from ..expr import precedence
 from ..ir import INPUT, Graph, InitStep, Module, Node
 from ..ops import REGISTRY
 from .pycode import (
@@ -58,7 +59,6 @@ from .pycode import (
     is_free_name,
     lit,
     parse_doc,
-    precedence,
     substitute,
     unparse,
     wrap_comment,
