@@ -4,6 +4,7 @@ every built-in spec gets. Each solver result is compared with brute force over a
 from __future__ import annotations
 
 import textwrap
+import time
 
 import pytest
 from hypothesis import given
@@ -130,6 +131,43 @@ def test_intset_algebra_matches_brute_force(a: IntSet, b: IntSet) -> None:
         assert (x in both) == (x in a and x in b)
         assert (x in either) == (x in a or x in b)
     assert list(both.members(40)) == [x for x in range(1, 400) if x in a and x in b][:40]
+
+
+def test_intset_algebra_with_astronomical_bounds_is_exact_and_instant() -> None:
+    """Found by the fuzzer: sizes up to 10^10 must not be enumerated one block at a time."""
+    odd = IntSet.from_classes(2, {1: 1}, [])
+    start = time.process_time()
+    for k in (10**7, 10**10, 10**15):
+        both = odd & IntSet.at_least(k)
+        assert both == IntSet.at_least(k) & odd
+        assert both.describe("H") == f"odd H >= {k + 1}"
+        assert IntSet.at_least(1) & IntSet.interval(k, 2 * k) == IntSet.interval(k, 2 * k)
+    assert time.process_time() - start < 0.5
+
+
+def test_check_with_a_giant_stride_is_fast() -> None:
+    """A pool of stride 10^9 before a linear: the accepted sizes run to 1.6 * 10^10."""
+    spec = textwrap.dedent(
+        """\
+        archspec: 1
+        name: far
+        input: [N, 3, 227, 227]
+        layers:
+          - {type: conv2d, out_channels: 8, kernel_size: 11, stride: 4}
+          - {type: maxpool2d, kernel_size: 3, stride: 2}
+          - {type: conv2d, out_channels: 8, kernel_size: 5, padding: 2}
+          - {type: maxpool2d, kernel_size: 3, stride: 2}
+          - {type: maxpool2d, kernel_size: 3, stride: 1000000000}
+          - {type: flatten}
+          - {type: linear, out_features: 10}
+        """
+    )
+    start = time.process_time()
+    result = archspec.check(spec)
+    assert time.process_time() - start < 1.0
+    assert result.domain_text == (
+        "far accepts (N, 3, H, W) with 67 <= H <= 16000000066 and 67 <= W <= 16000000066"
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ MAX_PERIOD = 1 << 16
 MAX_FACTORISATIONS = 4096
 #: A union with more boxes than this is kept as unsolved constraints instead.
 MAX_BOXES = 512
+#: A set listed as more intervals than this is out of reach (kept as stated instead).
+MAX_PIECES = 1 << 16
 _SEARCH_CAP = 1 << 62
 
 Interval = tuple[int, int]
@@ -140,20 +142,28 @@ class IntSet:
             return None
         return self.below[-1][1] if self.below else None
 
-    def pieces(self, hi: int) -> list[Interval]:
-        """The members up to `hi` as sorted disjoint intervals."""
-        out = [(lo, min(h, hi)) for lo, h in self.below if lo <= hi]
-        if len(self.residues) == self.period and hi >= self.start:
-            out.append((self.start, hi))  # a full tail (`X >= k`) is one interval
-        elif self.residues and hi >= self.start:
+    def pieces(self, hi: int, lo: int = 1) -> list[Interval]:
+        """The members from `lo` to `hi` as sorted disjoint intervals.
+
+        _Unsolvable when the periodic tail would give more than MAX_PIECES of them: sizes
+        can be astronomically large (a spec may allow H up to 10^10), and an enumeration
+        must not stand in for the exact answer there.
+        """
+        out = [(max(a, lo), min(b, hi)) for a, b in self.below if a <= hi and b >= lo]
+        first = max(self.start, lo)
+        if len(self.residues) == self.period and hi >= first:
+            out.append((first, hi))  # a full tail (`X >= k`) is one interval
+        elif self.residues and hi >= first:
             runs = _runs(self.residues, self.period)
-            block = self.start // self.period
+            block = first // self.period
+            if (hi // self.period - block + 1) * len(runs) > MAX_PIECES:
+                raise _Unsolvable("the set has too many pieces to list")
             while block * self.period <= hi:
                 base = block * self.period
                 for r_lo, r_hi in runs:
-                    lo, h = max(base + r_lo, self.start), min(base + r_hi, hi)
-                    if lo <= h:
-                        out.append((lo, h))
+                    a, h = max(base + r_lo, first), min(base + r_hi, hi)
+                    if a <= h:
+                        out.append((a, h))
                 block += 1
         return _merge(out)
 
@@ -246,8 +256,15 @@ def _combine(a: IntSet, b: IntSet, both: bool) -> IntSet:
             else ((r % a.period) in a.residues or (r % b.period) in b.residues)
         )
     )
-    pa, pb = a.pieces(start - 1), b.pieces(start - 1)
-    below = _intersect(pa, pb) if both else _merge([*pa, *pb])
+    if both:
+        # The set that starts later has few members below `start` (its `below` only, or
+        # none): list those first, then the other set's only within their span.
+        late, early = (a, b) if a.start >= b.start else (b, a)
+        pl = late.pieces(start - 1)
+        pe = early.pieces(pl[-1][1], pl[0][0]) if pl else []
+        below = _intersect(pl, pe)
+    else:
+        below = _merge([*a.pieces(start - 1), *b.pieces(start - 1)])
     return _canon(tuple(below), start, period, residues)
 
 
