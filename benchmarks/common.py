@@ -563,7 +563,12 @@ def cumulative_share(stats: pstats.Stats, function: str) -> float:
     return cum / total if total else 0.0
 
 
-def profile_process(cmd: Sequence[str], top: int = 12, timeout: float = 300) -> str:
+def profile_process(
+    cmd: Sequence[str],
+    top: int = 12,
+    timeout: float = 300,
+    env: Mapping[str, str] | None = None,
+) -> str:
     """Profile a cold `python ...` child command with cProfile."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "child.prof"
@@ -572,16 +577,16 @@ def profile_process(cmd: Sequence[str], top: int = 12, timeout: float = 300) -> 
             script = Path(tmp) / "child.py"
             script.write_text(args[1])
             args = [str(script), *args[2:]]
-        res = run_timed([python, "-m", "cProfile", "-o", str(out), *args], timeout=timeout)
+        res = run_timed([python, "-m", "cProfile", "-o", str(out), *args], timeout=timeout, env=env)
         if not out.exists():
             return f"(profile failed: exit {res.returncode}) {res.stderr.strip()[-300:]}"
         return summarise_stats(pstats.Stats(str(out), stream=io.StringIO()), top)
 
 
-def import_profile(cmd: Sequence[str], top: int = 12) -> str:
+def import_profile(cmd: Sequence[str], top: int = 12, env: Mapping[str, str] | None = None) -> str:
     """`python -X importtime` of a child command: the slowest imports by cumulative time
     and the self time of each top-level package."""
-    res = run_timed([cmd[0], "-X", "importtime", *cmd[1:]], timeout=300)
+    res = run_timed([cmd[0], "-X", "importtime", *cmd[1:]], timeout=300, env=env)
     rows: list[tuple[int, int, str]] = []
     for line in res.stderr.splitlines():
         # "import time:       438 |     355858 |   archspec.api"

@@ -156,5 +156,6 @@ def explain_miss(
         f"`archspec --version`: imports) and the checking itself ({total - startup:.3f} s). "
         "Profiles below."
     )
-    section.profiles.append((f"imports of `{label}` (-X importtime)", import_profile(cmd)))
-    section.profiles.append((f"`{label}` (cProfile, cold process)", profile_process(cmd)))
+    env = cold_env()
+    section.profiles.append((f"imports of `{label}` (-X importtime)", import_profile(cmd, env=env)))
+    section.profiles.append((f"`{label}` (cProfile, cold process)", profile_process(cmd, env=env)))
