@@ -176,3 +176,27 @@ def test_check_cli_never_imports_torch() -> None:
         [sys.executable, "-c", code, *specs], cwd=ROOT, capture_output=True, text=True
     )
     assert out.stdout.strip().endswith("torch imported: False status: 0"), out.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("1,1,x,32", "an empty dim"),
+        ("1,1,32,32,", "an empty dim"),
+        ("1,1,3.5,32", "'3.5' is not a positive integer"),
+        ("1,1,-3,32", "'-3' is not a positive integer"),
+        ("1,1,0,32", "every dim must be >= 1"),
+        ("1,1,99999999999999999999999,32", "each below 2**62"),
+    ],
+)
+def test_a_malformed_input_is_a_usage_error_not_a_guess(text: str, why: str) -> None:
+    """`--input` never drops or reinterprets a field: a typo is exit 2 with the reason."""
+    result = runner.invoke(app, ["check", "lenet5", "--input", text])
+    assert result.exit_code == 2, result.output
+    assert why in result.output
+
+
+@pytest.mark.parametrize("text", ["1,1,32,32", "1x1x32x32", "1, 1, 32, 32", "1 1 32 32"])
+def test_input_spellings(text: str) -> None:
+    result = runner.invoke(app, ["check", "lenet5", "--input", text])
+    assert result.exit_code == 0, result.output

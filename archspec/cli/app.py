@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -77,14 +78,19 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
     """`--input 1,3,224,224` (also `1x3x224x224`)."""
     if text is None:
         return None
-    parts = [p for p in text.replace("x", ",").replace(" ", ",").split(",") if p]
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
+    parts = re.split(r"\s*[,x]\s*|\s+", text.strip())
+    bad = next((p for p in parts if not (p.isascii() and p.isdigit())), None)
+    if bad is not None:
+        what = "an empty dim" if not bad else f"{bad!r} is not a positive integer"
         raise typer.BadParameter(
-            f"{text!r} is not a shape like 1,3,224,224", param_hint="--input"
-        ) from None
-    if not dims or any(d < 1 for d in dims):
+            f"{text!r} is not a shape like 1,3,224,224 ({what})", param_hint="--input"
+        )
+    dims = tuple(int(p) for p in parts)
+    if len(dims) > 8 or any(d >= 2**62 for d in dims):
+        raise typer.BadParameter(
+            f"{text!r}: at most 8 dims, each below 2**62", param_hint="--input"
+        )
+    if any(d < 1 for d in dims):
         raise typer.BadParameter(f"{text!r}: every dim must be >= 1", param_hint="--input")
     return dims
 
