@@ -569,7 +569,9 @@ def write_graph(
     """Draw `graph` to `path` in the format its suffix names; returns that format."""
     fmt = format_for(path)
     data = render(graph, fmt, depth, fold)
-    Path(path).write_bytes(data)
+    from .files import write_atomic
+
+    write_atomic(path, data)
     return fmt
 
 

@@ -120,3 +120,46 @@ def test_root_help_offers_shell_completion() -> None:
     assert "--install-completion" in out and "--show-completion" in out
     for command in ("list", "schema", "new", "graph"):
         assert f"  {command} " in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["schema", "-o", "{dir}"],
+        ["graph", "lenet5", "-o", "{dir}/sub.py/x.dot"],
+        ["new", "foo", "-o", "{dir}", "--force"],
+        ["compile", "lenet5", "-o", "{dir}/sub.py/x.py"],
+    ],
+    ids=["schema-to-a-dir", "graph-under-a-file", "new-over-a-dir", "compile-under-a-file"],
+)
+def test_unwritable_outputs_are_e604_not_a_traceback(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "sub.py").write_text("# a file where a directory is needed\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(app, [a.replace("{dir}", str(tmp_path)) for a in args])
+    assert result.exit_code == 1, result.output
+    assert "error[E604]" in result.output or "error[E604]" in result.stderr
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written or left
+
+
+def test_write_atomic_keeps_the_old_file_when_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from archspec.files import write_atomic
+
+    target = tmp_path / "schema.json"
+    target.write_text("old")
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, "new" * 100_000)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["schema.json"]
+    monkeypatch.undo()
+    write_atomic(target, "new")
+    assert target.read_text() == "new"

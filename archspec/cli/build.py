@@ -8,12 +8,10 @@ POSIX and Windows). A file that archspec did not generate is not overwritten wit
 
 from __future__ import annotations
 
-import contextlib
 import importlib.machinery
 import importlib.util
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +19,7 @@ import typer
 
 from .. import api
 from ..errors import EmitError
+from ..files import write_atomic
 from .app import SET_HELP, app, console, parse_sets, report_errors, use_color
 
 COMPILE_EPILOG = """\b
@@ -92,14 +91,9 @@ def compile_(
             code="E603",
             hint="pass --force to replace it, or choose another path with -o",
         )
-    try:
-        n_params, n_tensors = _write_checked(target, source, graph)
-    except OSError as exc:
-        raise EmitError(
-            f"cannot write {target}: {exc.strerror or exc}",
-            code="E604",
-            hint="check the directory exists and is writable; nothing was changed",
-        ) from None
+    counts = write_atomic(target, source, check=lambda tmp: check_emitted(tmp, graph))
+    assert counts is not None
+    n_params, n_tensors = counts
     out = console()
     from ..dims import format_shape
 
@@ -148,36 +142,6 @@ def _ours(path: Path, header: str) -> bool:
     except OSError:
         return False
     return first == header.encode()
-
-
-def _write_checked(target: Path, source: str, graph: Any) -> tuple[int, int]:
-    """Write `source` to a temporary file beside `target`, check it, then rename it over."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(source)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _mode_for(target))
-        counts = check_emitted(tmp, graph)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return counts
-
-
-def _mode_for(target: Path) -> int:
-    """Keep an existing file's mode; a new file gets the usual 0o666 minus the umask."""
-    try:
-        return target.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def check_emitted(path: Path, graph: Any) -> tuple[int, int]:

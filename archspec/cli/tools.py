@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ..files import write_atomic
 from .app import SET_HELP, app, console, parse_sets, report_errors
 
 # --------------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ def schema(
     if output is None:
         sys.stdout.write(text)
         return
-    output.write_text(text, encoding="utf-8")
+    write_atomic(output, text)
     console(stderr=True).print(f"wrote {output}")
 
 
@@ -329,15 +330,14 @@ def new(
     path = output or Path(f"{name}.yaml")
     if path.exists() and not force:
         raise typer.BadParameter(f"{path} exists; pass --force to overwrite", param_hint="-o")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text)
     err = console(stderr=True)
     err.print(f"wrote {path}")
     schema_path = path.parent / SCHEMA_FILE
     if not schema_path.exists():
         from ..schema import json_schema_text
 
-        schema_path.write_text(json_schema_text(), encoding="utf-8")
+        write_atomic(schema_path, json_schema_text())
         err.print(f"wrote {schema_path} (editor completion)")
     err.print(f"next: archspec check {path}")
 
@@ -394,7 +394,7 @@ def graph(
     if output is None:
         sys.stdout.write(data.decode())
         return
-    output.write_bytes(data)
+    write_atomic(output, data)
     console(stderr=True).print(f"wrote {output}")
 
 
