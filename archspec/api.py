@@ -65,7 +65,11 @@ def read_source(source: SpecSource) -> LoadedDoc:
     if "\n" in source or source.lstrip().startswith(("{", "archspec:")):
         return load_yaml(source, "<string>")
     path = Path(source)
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long for the file system, ...: not a file we can read
+        exists = False
+    if exists:
         return load_yaml(read_spec_text(path), source)
     builtins = builtin_specs()
     if source in builtins:
@@ -76,7 +80,8 @@ def read_source(source: SpecSource) -> LoadedDoc:
     hint = (
         f"did you mean {', '.join(close)}?" if close else "run `archspec list` for built-in specs"
     )
-    raise LoadError(f"no spec file or built-in spec named {source!r}", code="E100", hint=hint)
+    shown = repr(source) if len(source) <= 200 else repr(source[:200]) + "..."
+    raise LoadError(f"no spec file or built-in spec named {shown}", code="E100", hint=hint)
 
 
 def _display(path: Path) -> Path:

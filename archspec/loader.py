@@ -152,13 +152,28 @@ def read_spec_text(path: str | Path) -> str:
         ) from None
     if p.is_dir():
         raise LoadError(f"{path} is a directory, not a spec file", code="E100")
+    too_big = LoadError(
+        f"{path} is larger than {MAX_BYTES} bytes, the limit for a spec"
+        if size <= MAX_BYTES  # a device or pipe: st_size says nothing
+        else f"{path} is {size} bytes; specs are limited to {MAX_BYTES} bytes",
+        span=SourceSpan(str(path), 1, 1),
+        code="E104",
+    )
     if size > MAX_BYTES:
+        raise too_big
+    try:
+        # At most one byte over the limit, whatever st_size said: /dev/zero and pipes
+        # report 0 and never end.
+        with p.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except OSError as exc:
         raise LoadError(
-            f"{path} is {size} bytes; specs are limited to {MAX_BYTES} bytes",
-            span=SourceSpan(str(path), 1, 1),
-            code="E104",
-        )
-    raw = p.read_bytes()
+            f"cannot read {path}: {exc.strerror or exc}",
+            code="E100",
+            hint="check the file's permissions",
+        ) from None
+    if len(raw) > MAX_BYTES:
+        raise too_big
     return decode_spec_bytes(raw, str(path))
 
 

@@ -156,6 +156,33 @@ def test_oversized_file_is_refused_before_parsing(tmp_path: Path) -> None:
     assert err.codes == ["E104"]
 
 
+def test_endless_stream_is_read_only_up_to_the_limit(tmp_path: Path) -> None:
+    """A pipe (or /dev/zero) reports size 0 and never ends: reading stops past the limit."""
+    import threading
+
+    fifo = tmp_path / "endless.yaml"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        chunk = b"# " + b"a" * 65_534 + b"\n"
+        try:
+            with fifo.open("wb") as f:
+                while True:
+                    f.write(chunk)
+        except (BrokenPipeError, OSError):
+            pass  # the reader has stopped: what we want
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    start = time.process_time()
+    with pytest.raises(ArchSpecError) as info:  # once: a second read would wait for a writer
+        archspec.compile(fifo, device="meta")
+    assert info.value.codes == ["E104"] and "larger than" in str(info.value)
+    assert time.process_time() - start < FAST
+    writer.join(timeout=10)
+    assert not writer.is_alive()
+
+
 def test_long_list_is_refused() -> None:
     text = "archspec: 1\nname: x\ninput: [1, 3, 8, 8]\nlayers:\n" + "- {type: relu}\n" * 10
     text = text.replace(
@@ -398,6 +425,17 @@ def test_cli_check_warns_where_compile_would_refuse(path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"{path}:{line}:{col}: warning[{warning}]: compile refuses this" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "name", ["a" * 5000, "bad\x01name.yaml", "/dev/null/x.yaml", "nul\x00byte"]
+)
+def test_cli_odd_spec_names_are_e100(name: str) -> None:
+    """A name too long for the file system, with control bytes, under a file, or a NUL."""
+    result = runner.invoke(app, ["check", name])
+    assert result.exit_code == 1, result.output
+    assert "error[E100]" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_cli_internal_error_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
