@@ -245,17 +245,18 @@ def check(
     with _gc_paused():
         result = check_graph(graph, tuple(input) if input is not None else None)
     if result.ok:
-        warnings = _limit_warnings(graph)
+        warnings = limit_warnings(graph)
         if warnings:
             result = dataclasses.replace(result, diagnostics=(*result.diagnostics, *warnings))
     return result
 
 
-def _limit_warnings(graph: Graph) -> list[Diagnostic]:
+def limit_warnings(graph: Graph) -> list[Diagnostic]:
     """W501/W502: what `compile` would refuse with its default limits (E501/E502).
 
-    `check` itself allocates nothing, so a huge spec is only worth a warning here: the user
-    learns before compiling that the defaults must be raised, or `device="meta"` used.
+    `check` and the source writers allocate nothing, so a huge spec is only worth a warning
+    there: the user learns before building it that the defaults must be raised, or
+    `device="meta"` used.
     """
     try:
         check_limits(graph)
@@ -264,7 +265,7 @@ def _limit_warnings(graph: Graph) -> list[Diagnostic]:
             dataclasses.replace(
                 d,
                 code="W" + d.code[1:],
-                message=f"compile refuses this with the default limits: {d.message}",
+                message=f"too large to build with archspec.compile's default limits: {d.message}",
                 severity=Severity.WARNING,
             )
             for d in exc.diagnostics

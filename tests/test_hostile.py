@@ -423,7 +423,7 @@ def test_cli_check_warns_where_compile_would_refuse(path: Path) -> None:
     warning = "W" + code[1:]
     result = runner.invoke(app, ["check", str(path)])
     assert result.exit_code == 0, result.output
-    assert f"{path}:{line}:{col}: warning[{warning}]: compile refuses this" in result.stderr
+    assert f"{path}:{line}:{col}: warning[{warning}]: too large to build" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
@@ -436,6 +436,17 @@ def test_cli_odd_spec_names_are_e100(name: str) -> None:
     assert result.exit_code == 1, result.output
     assert "error[E100]" in result.stderr
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["compile", "emit"])
+def test_source_writers_warn_about_a_model_too_large_to_build(command: str, tmp_path: Path) -> None:
+    args = [command, "lenet5", "--set", "num_classes=99999999999"]
+    if command == "compile":
+        args += ["-o", str(tmp_path / "big.py")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "warning[W501]: too large to build" in result.stderr
+    assert "8,500,000,060,771 parameters" in result.stderr
 
 
 def test_cli_internal_error_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:

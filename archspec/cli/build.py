@@ -78,7 +78,7 @@ def compile_(
     params = parse_sets(set_)
     graph = api.build_graph(spec, params)
     color = use_color(sys.stderr)
-    for warning in graph.diagnostics:
+    for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
         print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
     from ..backends.pysource import HEADER_PREFIX, render_module
 
@@ -119,8 +119,17 @@ def emit(
         None
     ),
 ) -> None:
-    """Print a spec as readable PyTorch source (what `compile` writes), without checks."""
-    source = api.emit(spec, **parse_sets(set_))
+    """Print a spec as readable PyTorch source (what `compile` writes), without checks.
+
+    Warnings (unused nodes, a model too large for compile's default limits) go to stderr.
+    """
+    graph = api.build_graph(spec, parse_sets(set_))
+    color = use_color(sys.stderr)
+    for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
+        print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
+    from ..backends.pysource import render_module
+
+    source = render_module(graph)
     sys.stdout.write(source)
     sys.stdout.flush()
 
