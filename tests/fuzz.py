@@ -2,7 +2,7 @@
 
 Run it from the repository root::
 
-    python -m tests.fuzz --examples 100000            # the long run (about 40 examples/s)
+    python -m tests.fuzz --examples 100000            # the long run (about 60 examples/s)
     python -m tests.fuzz --examples 2000 --seed 7     # another seed, shorter
     python -m tests.fuzz --replay 7:1234              # re-run one example, print its spec
     python -m tests.fuzz --save-dir fuzz-failures     # also write each failing spec there
