@@ -78,8 +78,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def missing_packages() -> list[str]:
+    """What this interpreter lacks: found before any section runs, not after minutes of errors."""
+    import importlib.util
+
+    return [
+        m for m in ("torch", "archspec", "pydantic", "yaml") if importlib.util.find_spec(m) is None
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    missing = missing_packages()
+    if missing:
+        log(
+            f"error: {sys.executable} cannot import {', '.join(missing)}; install the project "
+            "into this interpreter first (pip install -e .), then run the benchmarks"
+        )
+        return 2
     cfg = Config(
         quick=args.quick,
         threads=args.threads,

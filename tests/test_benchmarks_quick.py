@@ -49,3 +49,23 @@ def test_quick_mode_writes_every_table(tmp_path: Path) -> None:
     for field in ("| machine |", "| torch |", "| archspec |", "| date |"):
         assert field in text
     assert "ERROR" not in text
+
+
+def test_runner_refuses_an_interpreter_without_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run under a venv that lacks pydantic, the runner says so at once instead of timing errors."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.chdir(ROOT)
+    from benchmarks.__main__ import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pydantic" else real(name, *a)
+    )
+    out = tmp_path / "results.md"
+    assert main(["--quick", "--out", str(out)]) == 2
+    assert "cannot import pydantic" in capsys.readouterr().err
+    assert not out.exists()
