@@ -331,3 +331,12 @@ def test_layer_table_up_to_date() -> None:
     assert gen.replace_table(page) == page, (
         "the layer table in docs/spec-language.md is stale: run python docs/_gen_layers.py"
     )
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """CI must run exactly what README's "Test" section tells contributors to run."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Test\n", 1)[1].split("\n## ", 1)[0]
+    command = re.search(r"```bash\n(.+?)\n```", section, re.S).group(1).strip()
+    script = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert command in [line.strip() for line in script if not line.lstrip().startswith("#")]
