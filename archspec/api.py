@@ -16,7 +16,7 @@ from .dims import Dim
 from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity, ShapeError
 from .ir import Graph
 from .loader import LoadedDoc, load_data, load_yaml, read_spec_text
-from .lower import lower
+from .lower import MAX_NODES, lower
 from .passes.costs import Footprint, footprint
 from .validate import validate_spec
 
@@ -31,6 +31,8 @@ DEFAULT_MAX_PARAMS = 10**10
 #: Default bound on activation elements of one forward pass for one sample (~37 GiB in
 #: float32); max_activations=.
 DEFAULT_MAX_ACTIVATIONS = 10**10
+#: Default bound on layer items a spec may expand to (E310); max_layers=, --max-layers.
+DEFAULT_MAX_LAYERS = MAX_NODES
 #: torch indexes tensors with int64: no limit may be raised past this.
 MAX_TENSOR_ELEMENTS = 2**62
 
@@ -109,14 +111,22 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def build_graph(source: SpecSource, params: Mapping[str, Any] | None = None) -> Graph:
-    """Load, validate and lower a spec to the IR (no torch involved)."""
+def build_graph(
+    source: SpecSource,
+    params: Mapping[str, Any] | None = None,
+    *,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+) -> Graph:
+    """Load, validate and lower a spec to the IR (no torch involved).
+
+    `max_layers` bounds how many layer items the spec may expand to (E310).
+    """
     from .passes.verify import verify
 
     with _gc_paused():
         doc = read_source(source)
         spec = validate_spec(doc)
-        graph = lower(spec, doc, params)
+        graph = lower(spec, doc, params, max_layers)
         verify(graph)
     return graph
 
@@ -127,15 +137,17 @@ def compile(  # noqa: A001  (the public name the docs promise)
     device: Any = None,
     max_params: int = DEFAULT_MAX_PARAMS,
     max_activations: int | None = DEFAULT_MAX_ACTIVATIONS,
+    max_layers: int = DEFAULT_MAX_LAYERS,
     **params: Any,
 ) -> nn.Module:
     """Compile a spec (path, built-in name, YAML text or mapping) into a plain nn.Module.
 
     Keyword arguments set the spec's params (`num_classes=10`). `device="meta"` builds
     without allocating weights. The limits are checked from the IR before any tensor
-    exists (see `check_limits`). Raises ArchSpecError (with file:line:col) on a bad spec.
+    exists (see `check_limits`); `max_layers` bounds expansion (E310). Raises
+    ArchSpecError (with file:line:col) on a bad spec.
     """
-    graph = build_graph(source, params)
+    graph = build_graph(source, params, max_layers=max_layers)
     check_limits(graph, max_params, max_activations)
     _require_some_input(graph)
     from .backends.torch_module import build_module
@@ -209,11 +221,11 @@ def check_limits(
 __all__ = ["ArchSpecError", "build_graph", "builtin_specs", "compile", "load", "check_limits"]
 
 
-def emit(source: SpecSource, **params: Any) -> str:
+def emit(source: SpecSource, *, max_layers: int = DEFAULT_MAX_LAYERS, **params: Any) -> str:
     """Readable PyTorch source for a spec: one module that depends on torch alone."""
     from .backends.pysource import render_module
 
-    graph = build_graph(source, params)
+    graph = build_graph(source, params, max_layers=max_layers)
     with _gc_paused():
         return render_module(graph)
 
@@ -222,6 +234,7 @@ def check(
     source: SpecSource,
     *,
     input: Sequence[int] | None = None,  # noqa: A002  (the name the CLI and docs use)
+    max_layers: int = DEFAULT_MAX_LAYERS,
     **params: Any,
 ) -> CheckResult:
     """Shape-check a spec for every input size, and for `input` if given; never imports torch.
@@ -232,7 +245,7 @@ def check(
     from .passes.shapes import CheckResult, check_graph
 
     try:
-        graph = build_graph(source, params)
+        graph = build_graph(source, params, max_layers=max_layers)
     except ArchSpecError as exc:
         if isinstance(source, Mapping):
             name, file = str(source.get("name", "<mapping>")), "<mapping>"
@@ -240,7 +253,7 @@ def check(
             name = file = "<string>"
         else:
             name, file = Path(str(source)).stem, str(source)
-        diags = _with_accepted_inputs(source, params, exc.diagnostics)
+        diags = _with_accepted_inputs(source, params, exc.diagnostics, max_layers)
         return CheckResult(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
     with _gc_paused():
         result = check_graph(graph, tuple(input) if input is not None else None)
@@ -278,7 +291,10 @@ _SIZE_CODES = frozenset({"E402", "E403", "E404", "E405"})
 
 
 def _with_accepted_inputs(
-    source: SpecSource, params: Mapping[str, Any], diags: list[Diagnostic]
+    source: SpecSource,
+    params: Mapping[str, Any],
+    diags: list[Diagnostic],
+    max_layers: int = DEFAULT_MAX_LAYERS,
 ) -> list[Diagnostic]:
     """When the declared input breaks a layer, lead each size error's hint with the inputs
     that work: the spec is lowered again with its input sizes as symbols, and solved."""
@@ -293,7 +309,7 @@ def _with_accepted_inputs(
         spec = validate_spec(doc)
         sym = generalise_input(tuple(Dim.of(d) for d in spec.input))
         general = [d.value if d.is_const else str(d) for d in sym.shape]
-        graph = lower(spec.model_copy(update={"input": general}), doc, params)
+        graph = lower(spec.model_copy(update={"input": general}), doc, params, max_layers)
     except ArchSpecError:  # the error does not depend on the input size
         return diags
     result = check_graph(graph)
@@ -313,6 +329,7 @@ def summary(
     *,
     input: Sequence[int] | None = None,  # noqa: A002
     depth: int | None = None,
+    max_layers: int = DEFAULT_MAX_LAYERS,
     **params: Any,
 ) -> Summary:
     """Per-layer output shapes, parameters and MACs with totals (symbolic without `input`).
@@ -322,5 +339,5 @@ def summary(
     """
     from .report import summarise
 
-    graph = build_graph(source, params)
+    graph = build_graph(source, params, max_layers=max_layers)
     return summarise(graph, tuple(input) if input is not None else None, depth)

@@ -34,9 +34,9 @@ from .ops.base import META_FIELDS, Final, LayerSpec, check_name
 from .schema import ParamDecl, models
 
 #: Expansion limits: a spec may not grow past these however its params are set.
-#: MAX_NODES counts every layer item expanded (failed ones too) and keeps lowering under
-#: about a second; ResNet-152 expands to under 600.
-MAX_REPEAT = 10_000
+#: MAX_NODES, the default of `max_layers=` (`--max-layers`), counts every layer item expanded
+#: (blocks, repeats and failed items too) and keeps a check under about half a second;
+#: ResNet-152 expands to under 600. A repeat count is bounded by the same figure.
 MAX_NODES = 10_000
 MAX_BLOCK_DEPTH = 32
 #: Items nested in items (each level costs a few Python frames here and in every backend).
@@ -86,9 +86,14 @@ class Lowerer:
     """Turns one validated spec into a Graph, collecting diagnostics."""
 
     def __init__(
-        self, spec: Any, doc: LoadedDoc, overrides: Mapping[str, Any] | None = None
+        self,
+        spec: Any,
+        doc: LoadedDoc,
+        overrides: Mapping[str, Any] | None = None,
+        max_layers: int = MAX_NODES,
     ) -> None:
         self.spec = spec
+        self.max_layers = max_layers
         self.doc = doc
         self.overrides = dict(overrides or {})
         self.bag = DiagnosticBag()
@@ -366,16 +371,18 @@ class Lowerer:
 
     # -- items ----------------------------------------------------------------------------
     def charge(self, units: int, ypath: PathKey, *, reserve: bool = False) -> None:
-        """Count expansion work; past MAX_NODES stop lowering (failed items count too).
+        """Count expansion work; past `max_layers` stop lowering (failed items count too).
 
         `reserve` only checks that `units` more items would fit, before they are made.
         """
-        if self.count + units > MAX_NODES:
+        if self.count + units > self.max_layers:
             self.error(
                 "E310",
-                f"the spec expands to more than {MAX_NODES:,} layers",
+                f"the spec expands to more than {self.max_layers:,} layer items (layers, "
+                "blocks and repeats, counted as they are expanded)",
                 ypath,
-                "lower the repeat counts or the nesting of repeats and blocks",
+                "lower the repeat counts or the nesting of repeats and blocks; if the network "
+                "really is this large, raise the limit: --max-layers N (max_layers=N)",
             )
             raise SpecErrorAbort
         if not reserve:
@@ -446,11 +453,13 @@ class Lowerer:
             )
         if kind == "repeat":
             count = self.eval_value(spec.count, Final("int", ge=0), local, item.ypath + ("count",))
-            if count > MAX_REPEAT:
+            if count > self.max_layers:
                 self.error(
                     "E310",
-                    f"repeat count {count} is over the limit of {MAX_REPEAT}",
+                    f"repeat count {count:,} is over the limit of {self.max_layers:,} layer items",
                     item.ypath + ("count",),
+                    "lower the count; if the network really is this large, raise the limit: "
+                    "--max-layers N (max_layers=N)",
                 )
                 raise _Skip
             self.charge(count, item.ypath + ("count",), reserve=True)
@@ -1247,9 +1256,20 @@ def _search_final(ann: Any) -> Final | None:
     return None
 
 
-def lower(spec: Any, doc: LoadedDoc, overrides: Mapping[str, Any] | None = None) -> Graph:
-    """Lower a validated spec to the IR, or raise SpecError with every problem found."""
-    lowerer = Lowerer(spec, doc, overrides)
+def lower(
+    spec: Any,
+    doc: LoadedDoc,
+    overrides: Mapping[str, Any] | None = None,
+    max_layers: int = MAX_NODES,
+) -> Graph:
+    """Lower a validated spec to the IR, or raise SpecError with every problem found.
+
+    `max_layers` bounds expansion (E310), so a few lines of YAML cannot ask for a billion
+    layers; raise it for a network that really is that large.
+    """
+    if isinstance(max_layers, bool) or not isinstance(max_layers, int) or max_layers < 1:
+        raise TypeError(f"max_layers must be a positive int, got {max_layers!r}")
+    lowerer = Lowerer(spec, doc, overrides, max_layers)
     try:
         return lowerer.lower()
     except SpecErrorAbort:

@@ -278,8 +278,46 @@ def test_expansion_limits_hold_for_every_construct() -> None:
     for name, body in bombs.items():
         err, seconds = refuse(header + body)
         assert "E310" in err.codes, (name, err.codes)
-        assert f"{LAYERS:,} layers" in str(err), name
+        assert f"{LAYERS:,} layer items" in str(err), name
         assert seconds < FAST, (name, seconds)
+
+
+DEEP = "archspec: 1\nname: deep\ninput: [N, 3, 8, 8]\nlayers:\n"
+DEEP += "  - {type: repeat, count: 1500, layer: {type: sequential, layers: [{type: relu}]}}\n"
+
+
+def test_expansion_limit_is_a_setting_of_every_entry_point() -> None:
+    """A network that really is that large passes with max_layers raised; the default and a
+    lowered limit refuse it, with a hint that names the setting."""
+    for limit in (1000, None):
+        kwargs = {} if limit is None else {"max_layers": limit}
+        spec = DEEP.replace("1500", "15000") if limit is None else DEEP
+        err, _ = refuse(spec, **kwargs)
+        assert err.codes == ["E310"] and "--max-layers N (max_layers=N)" in err.diagnostics[0].hint
+        result = api.check(spec, **kwargs)
+        assert [d.code for d in result.diagnostics] == ["E310"]
+    assert api.check(DEEP, max_layers=3001).ok
+    assert api.check(DEEP, max_layers=3000).diagnostics[0].code == "E310"  # 1,500 x 2 items
+    model = archspec.compile(DEEP, device="meta", max_layers=3001)
+    assert sum(isinstance(m, torch.nn.ReLU) for m in model.modules()) == 1500
+    assert "for _ in range(1500)" in archspec.emit(DEEP, max_layers=3001)
+    assert len(archspec.summary(DEEP, max_layers=3001).rows) == 3001
+    with pytest.raises(TypeError):
+        archspec.build_graph(DEEP, max_layers=0)
+
+
+@pytest.mark.parametrize("command", ["check", "summary", "emit", "compile", "graph"])
+def test_cli_max_layers(command: str, tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(DEEP)
+    extra = ["-o", str(tmp_path / "deep.py")] if command == "compile" else []
+    refused = runner.invoke(app, [command, str(path), "--max-layers", "1000", *extra])
+    assert refused.exit_code == 1, refused.output
+    assert "error[E310]" in refused.stderr and "--max-layers N" in refused.stderr
+    assert not (tmp_path / "deep.py").exists()
+    done = runner.invoke(app, [command, str(path), "--max-layers", "5000", *extra])
+    assert done.exit_code == 0, done.output
+    assert runner.invoke(app, [command, str(path), "--max-layers", "0"]).exit_code == 2
 
 
 def test_thousands_of_errors_stay_fast() -> None:

@@ -17,6 +17,7 @@ from .. import api
 from .app import (
     INPUT_HELP,
     SET_HELP,
+    MaxLayers,
     app,
     console,
     parse_input,
@@ -68,6 +69,7 @@ def check(
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
     input_: Annotated[str | None, typer.Option("--input", help=INPUT_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
 ) -> None:
     """Check shapes symbolically: output shapes, the accepted input sizes, located errors.
 
@@ -79,7 +81,7 @@ def check(
     """
     params = parse_sets(set_)
     shape = parse_input(input_)
-    results = [api.check(spec, input=shape, **params) for spec in specs]
+    results = [api.check(spec, input=shape, max_layers=max_layers, **params) for spec in specs]
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
@@ -141,13 +143,16 @@ def summary(
         SummaryFormat,
         typer.Option("--format", "-f", help="Output format.", case_sensitive=False),
     ] = SummaryFormat.table,
+    max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
 ) -> None:
     """Per-layer table: output shape, parameters and MACs, with totals.
 
     Without --input the shapes and MACs are symbolic in N, H, W (and the MACs at the
     declared input with N=1 are given below the table).
     """
-    result = api.summary(spec, input=parse_input(input_), depth=depth, **parse_sets(set_))
+    result = api.summary(
+        spec, input=parse_input(input_), depth=depth, max_layers=max_layers, **parse_sets(set_)
+    )
     if fmt is SummaryFormat.table:
         out = console()
         out.print(result.table())

@@ -12,7 +12,7 @@ import re
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -146,3 +146,14 @@ def _root(
 
 SET_HELP = "Set a spec param, e.g. --set num_classes=10 (repeatable)."
 INPUT_HELP = "Concrete input shape, e.g. 1,3,224,224 (default: the spec's input)."
+#: --max-layers, on every command that expands a spec.
+MaxLayers = Annotated[
+    int,
+    typer.Option(
+        "--max-layers",
+        metavar="N",
+        min=1,
+        help="Refuse a spec that expands to more than N layer items (E310); raise it for "
+        "a network that really is that large.",
+    ),
+]

@@ -20,7 +20,7 @@ import typer
 from .. import api
 from ..errors import EmitError
 from ..files import write_atomic
-from .app import SET_HELP, app, console, parse_sets, report_errors, use_color
+from .app import SET_HELP, MaxLayers, app, console, parse_sets, report_errors, use_color
 
 COMPILE_EPILOG = """\b
 Examples:
@@ -68,6 +68,7 @@ def compile_(
         bool,
         typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
     ] = False,
+    max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
 ) -> None:
     """Write a spec as readable PyTorch source, after checking it builds the same model.
 
@@ -76,7 +77,7 @@ def compile_(
     state_dict keys and shapes. The write is atomic.
     """
     params = parse_sets(set_)
-    graph = api.build_graph(spec, params)
+    graph = api.build_graph(spec, params, max_layers=max_layers)
     color = use_color(sys.stderr)
     for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
         print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
@@ -118,12 +119,13 @@ def emit(
     set_: Annotated[list[str] | None, typer.Option("--set", metavar=SET_METAVAR, help=SET_HELP)] = (
         None
     ),
+    max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
 ) -> None:
     """Print a spec as readable PyTorch source (what `compile` writes), without checks.
 
     Warnings (unused nodes, a model too large for compile's default limits) go to stderr.
     """
-    graph = api.build_graph(spec, parse_sets(set_))
+    graph = api.build_graph(spec, parse_sets(set_), max_layers=max_layers)
     color = use_color(sys.stderr)
     for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
         print(warning.render(dict(graph.sources), color=color), file=sys.stderr)

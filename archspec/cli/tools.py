@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ..api import DEFAULT_MAX_LAYERS
 from ..files import write_atomic
-from .app import SET_HELP, app, console, parse_sets, report_errors
+from .app import SET_HELP, MaxLayers, app, console, parse_sets, report_errors
 
 # --------------------------------------------------------------------------------------
 # list
@@ -380,6 +381,7 @@ def graph(
         typer.Option("--fold/--no-fold", help="Draw a run of identical blocks once, then one box."),
     ] = True,
     sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    max_layers: MaxLayers = DEFAULT_MAX_LAYERS,
 ) -> None:
     """Draw a spec's architecture: blocks as clusters, branches side by side, skips as edges.
 
@@ -389,7 +391,7 @@ def graph(
     from ..api import build_graph
 
     fmt = pictures.format_for(output) if output is not None else "dot"
-    g = build_graph(spec, parse_sets(sets))
+    g = build_graph(spec, parse_sets(sets), max_layers=max_layers)
     data = pictures.render(g, fmt, depth, fold)
     if output is None:
         sys.stdout.write(data.decode())
