@@ -38,6 +38,8 @@ from .schema import ParamDecl, models
 #: (blocks, repeats and failed items too) and keeps a check under about half a second;
 #: ResNet-152 expands to under 600. A repeat count is bounded by the same figure.
 MAX_NODES = 10_000
+#: How an E310 for expansion ends: the setting a user with a network that large needs.
+_RAISE_LIMIT = "if the network really is this large, raise the limit: --max-layers N (max_layers=N)"
 MAX_BLOCK_DEPTH = 32
 #: Items nested in items (each level costs a few Python frames here and in every backend).
 MAX_NESTING = 100
@@ -381,8 +383,7 @@ class Lowerer:
                 f"the spec expands to more than {self.max_layers:,} layer items (layers, "
                 "blocks and repeats, counted as they are expanded)",
                 ypath,
-                "lower the repeat counts or the nesting of repeats and blocks; if the network "
-                "really is this large, raise the limit: --max-layers N (max_layers=N)",
+                f"lower the repeat counts or the nesting of repeats and blocks; {_RAISE_LIMIT}",
             )
             raise SpecErrorAbort
         if not reserve:
@@ -458,8 +459,7 @@ class Lowerer:
                     "E310",
                     f"repeat count {count:,} is over the limit of {self.max_layers:,} layer items",
                     item.ypath + ("count",),
-                    "lower the count; if the network really is this large, raise the limit: "
-                    "--max-layers N (max_layers=N)",
+                    f"lower the count; {_RAISE_LIMIT}",
                 )
                 raise _Skip
             self.charge(count, item.ypath + ("count",), reserve=True)

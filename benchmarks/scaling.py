@@ -68,6 +68,11 @@ def count_layers(graph: Any) -> int:
     return n
 
 
+def limit_kwargs(max_layers: int | None) -> dict[str, Any]:
+    """archspec's expansion limit as API keywords: none when unset, so defaults apply."""
+    return {} if max_layers is None else {"max_layers": max_layers}
+
+
 def stage_functions(text: str, max_layers: int | None = None) -> dict[str, Callable[[], Any] | str]:
     """Each stage as a call on the public API, or why it is unavailable.
 
@@ -77,7 +82,7 @@ def stage_functions(text: str, max_layers: int | None = None) -> dict[str, Calla
 
     from .common import api_function
 
-    kw: dict[str, Any] = {} if max_layers is None else {"max_layers": max_layers}
+    kw = limit_kwargs(max_layers)
 
     def check() -> Any:
         result = archspec.check(text, **kw)
@@ -103,7 +108,7 @@ def refusal(text: str, max_layers: int | None = None) -> str | None:
     import archspec
 
     try:
-        archspec.build_graph(text, **({} if max_layers is None else {"max_layers": max_layers}))
+        archspec.build_graph(text, **limit_kwargs(max_layers))
     except archspec.ArchSpecError as exc:
         d = exc.diagnostics[0] if exc.diagnostics else None
         return f"refused: {d.code}: {d.message}" if d else f"refused: {exc}"
@@ -164,8 +169,7 @@ def measure(
     if refused:
         out["refused"] = refused
         return out
-    kw = {} if max_layers is None else {"max_layers": max_layers}
-    out["layers"] = count_layers(archspec.build_graph(text, **kw))
+    out["layers"] = count_layers(archspec.build_graph(text, **limit_kwargs(max_layers)))
     for stage, fn in stage_functions(text, max_layers).items():
         if not callable(fn):
             out["stages"][stage] = {"status": fn}
@@ -216,8 +220,7 @@ def profile_stage(
     import archspec
 
     text = synth.generate(family, size)
-    kw = {} if max_layers is None else {"max_layers": max_layers}
-    layers = count_layers(archspec.build_graph(text, **kw))
+    layers = count_layers(archspec.build_graph(text, **limit_kwargs(max_layers)))
     fn = stage_functions(text, max_layers)[stage]
     if not callable(fn):
         return {"error": fn}
@@ -325,6 +328,11 @@ def limit_args(max_layers: int | None) -> list[str]:
     return [] if max_layers is None else ["--max-layers", str(max_layers)]
 
 
+def limit_label(r: dict[str, Any]) -> str:
+    """How a result measured with a raised expansion limit is marked in the tables."""
+    return f" (--max-layers {r['max_layers']:,})" if r.get("max_layers") else ""
+
+
 def worker(
     cfg: Config, family: str, size: int, reps: int, max_layers: int | None = None
 ) -> dict[str, Any]:
@@ -361,8 +369,7 @@ def profile_children(
 
 def size_label(r: dict[str, Any]) -> str:
     unit = "depth" if r["family"] == "resnet" else "branches"
-    limit = f" (--max-layers {r['max_layers']:,})" if r.get("max_layers") else ""
-    return f"{r['family']} {unit} {r['size']:,}{limit}"
+    return f"{r['family']} {unit} {r['size']:,}{limit_label(r)}"
 
 
 def run(cfg: Config) -> Section:
@@ -441,9 +448,7 @@ def run(cfg: Config) -> Section:
         for a, b in growth_steps(family, [r for r in rs if "layers" in r]):
             for stage in STAGES:
                 sa, sb = a["stages"].get(stage, {}), b["stages"].get(stage, {})
-                case = f"{size_label(a)} → {b['size']:,}" + (
-                    f" (--max-layers {b['max_layers']:,})" if b.get("max_layers") else ""
-                )
+                case = f"{size_label(a)} → {b['size']:,}{limit_label(b)}"
                 if "times" not in sa or "times" not in sb:
                     why = sb.get("status") or sa.get("status") or "n/a"
                     section.ratios.append(Ratio(case, f"{stage}: time per 10x", None, status=why))
