@@ -3,7 +3,8 @@
 Everything that turns a value into source text lives here, so the rules that keep emitted
 code safe are in one place: literals go through `lit`, a repr over a whitelist of types
 (Jinja's `has_safe_repr`); identifiers come from a `Namespace` (torch.fx's `_Namespace`);
-free text reaches a docstring or comment only through `docstring_lines` / `comment_text`.
+free text reaches a docstring or comment only as words escaped by `escape_text` (through
+`docstring_lines`, `wrap_comment` and `comment_line`).
 
 Emitted files must pass `ruff format --check` as written, so `format_doc` breaks long
 expressions the way ruff (and black) do: the whole line if it fits; else split at the last
@@ -18,9 +19,8 @@ import builtins
 import keyword
 import math
 import re
-import textwrap
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -170,6 +170,11 @@ def camel(name: str) -> str:
 
 # --------------------------------------------------------------------------------------
 # Free text: docstrings and comments
+#
+# Spec text (descriptions, docs, the spec's file name, `--set` values) reaches emitted code
+# only as words: `plain_words` normalises it and splits it at whitespace, `wrap_words` lays
+# the words out in lines, and each finished line goes through `escape_text`, the one escaping
+# function for docstrings and comments. Nothing here re-reads text it has rendered.
 
 _TYPOGRAPHIC = {
     "\u2018": "'",
@@ -184,103 +189,126 @@ _TYPOGRAPHIC = {
     "\u00a0": " ",
 }
 
-
-def _plain(text: str) -> str:
-    """Whitespace collapsed and typographic characters made ASCII (for wrapping)."""
-    text = "".join(_TYPOGRAPHIC.get(ch, ch) for ch in text)
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(ch if ch.isprintable() or ch in "\n\t " else " " for ch in text)
-    return re.sub(r"[ \t]+", " ", text).strip()
-
-
-def comment_text(text: str) -> str:
-    """Text that is safe after `#`: one line of printable ASCII."""
-    plain = _plain(text).replace("\n", " ")
-    return "".join(ch if ch.isascii() and ch.isprintable() else "?" for ch in plain)
-
-
-#: Accented Latin letters written as themselves in docstrings: those ruff does not flag as
-#: confusable with ASCII (RUF002 flags U+0131 dotless i and U+017F long s in this range).
+#: Accented Latin letters written as themselves: those ruff does not flag as confusable with
+#: ASCII (RUF001-003 flag U+0131 dotless i and U+017F long s in this range).
 _PLAIN_LETTERS = frozenset(
     chr(c) for c in range(0xC0, 0x180) if chr(c).isalpha() and c not in (0xD7, 0xF7, 0x131, 0x17F)
 )
 
 
-def _docstring_escape(text: str) -> str:
-    """Escape what could end or change a docstring; other non-ASCII becomes `\\N{NAME}`."""
+def plain_words(text: str) -> list[str]:
+    """Free text as the words emitted code shows: the documented normalisation.
+
+    Typographic quotes, dashes, the multiplication sign, the ellipsis and the no-break space
+    become ASCII; the text is put in NFC; every character that is not printable (controls,
+    line and paragraph separators, bidi marks, lone surrogates, NUL) becomes a space; the
+    result is split at whitespace. Layout (line breaks, runs of spaces) is not kept.
+    """
+    text = "".join(_TYPOGRAPHIC.get(ch, ch) for ch in text)
+    text = unicodedata.normalize("NFC", text)
+    return "".join(ch if ch.isprintable() else " " for ch in text).split()
+
+
+def paragraphs(text: str) -> list[list[str]]:
+    """The words of each blank-line separated paragraph of `text`; empty ones dropped."""
+    return [words for para in re.split(r"\n\s*\n", text) if (words := plain_words(para))]
+
+
+def escape_text(text: str, named: bool = True) -> str:
+    """Text as one line that is inert inside a `\"\"\"` docstring and after `#`.
+
+    The result holds printable ASCII and plain accented letters only, so never a line break.
+    A backslash is doubled; any other character becomes an escape (`\\N{RIGHTWARDS ARROW}`,
+    or `\\u2192` when `named` is false, for a line that must not hold spaces); a `"` next
+    to another `"` or at either end is escaped, so no quote run can close a docstring
+    whatever comes before or after the line. Python reads the escapes back as the text.
+    """
     out = []
-    for ch in text:
+    last = len(text) - 1
+    for i, ch in enumerate(text):
         if ch == "\\":
             out.append("\\\\")
-        elif ch.isascii() or ch in _PLAIN_LETTERS:
+        elif ch == '"':
+            edge = i in (0, last) or text[i - 1] == '"' or text[i + 1] == '"'
+            out.append('\\"' if edge else '"')
+        elif (ch.isascii() and ch.isprintable()) or ch in _PLAIN_LETTERS:
             out.append(ch)
         else:
-            try:
-                out.append("\\N{" + unicodedata.name(ch) + "}")
-            except ValueError:
-                out.append(_escape_char(ch))
-    escaped = "".join(out)
-    # Runs of quotes are escaped whole (so no `"""`), and so is a quote at either end.
-    escaped = re.sub(r'"{2,}', lambda m: '\\"' * len(m.group()), escaped)
-    if escaped.endswith('"'):
-        escaped = escaped[:-1] + '\\"'
-    if escaped.startswith('"'):
-        escaped = '\\"' + escaped[1:]
-    return escaped
+            out.append(_named_escape(ch) if named else _escape_char(ch))
+    return "".join(out)
 
 
-def docstring_lines(text: str, indent: int) -> list[str]:
-    """A docstring for free text, wrapped to the line length, as lines without indentation.
+def _named_escape(ch: str) -> str:
+    name = unicodedata.name(ch, "") if ch.isprintable() else ""
+    return "\\N{" + name + "}" if name else _escape_char(ch)
 
-    Paragraphs (blank-line separated) are kept; nothing in `text` can close the docstring,
-    start an escape sequence or put a character ruff would flag.
-    """
-    width = LINE_LENGTH - indent
-    paragraphs = [_plain(p) for p in re.split(r"\n\s*\n", text)]
-    paragraphs = [p.replace("\n", " ") for p in paragraphs if p]
-    if not paragraphs:
-        paragraphs = ["(no description)"]
-    escaped = [_docstring_escape(p) for p in paragraphs]
-    if len(escaped) == 1 and len(escaped[0]) + 6 <= width:
-        return [f'"""{escaped[0]}"""']
+
+def _escaped_line(words: Sequence[str], width: int) -> str:
+    line = escape_text(" ".join(words))
+    if len(line) > width and len(words) == 1:
+        return escape_text(words[0], named=False)  # a lone long word: no spaces inside
+    return line
+
+
+def wrap_words(words: Sequence[str], width: int, first_width: int | None = None) -> list[str]:
+    """Escaped lines of at most `width` characters (`first_width` for the first), filled
+    greedily; a word is never split, so a word too long for any line is a line of its own."""
     lines: list[str] = []
-    for i, para in enumerate(escaped):
-        if i:
-            lines.append("")
-        wrapped = _wrap(para, width, first_prefix='"""' if i == 0 else "")
-        lines.extend(wrapped)
-    lines.append('"""')
+    cur: list[str] = []
+    for word in words:
+        limit = first_width if (first_width is not None and not lines) else width
+        if cur and len(escape_text(" ".join([*cur, word]))) > limit:
+            lines.append(_escaped_line(cur, limit))
+            cur = []
+        cur.append(word)
+    if cur:
+        limit = first_width if (first_width is not None and not lines) else width
+        lines.append(_escaped_line(cur, limit))
     return lines
 
 
-def _wrap(text: str, width: int, first_prefix: str = "") -> list[str]:
-    """Wrap without splitting an escape sequence like `\\N{...}` or `\\"`."""
-    words = re.findall(r"(?:\\N\{[^}]*\}|\S)+", text)  # `\N{...}` escapes stay whole
-    # A word too long for a line must not contain the spaces of `\N{...}` names.
-    words = [w if len(w) <= width else re.sub(r"\\N\{([^}]*)\}", _short_escape, w) for w in words]
-    lines: list[str] = []
-    cur = first_prefix
-    for word in words:
-        sep = "" if cur in ("", first_prefix) else " "
-        if cur not in ("", first_prefix) and len(cur) + 1 + len(word) > width:
-            lines.append(cur)
-            cur = word
-        else:
-            cur = cur + sep + word
-    if cur:
-        lines.append(cur)
-    return [ln.rstrip() for ln in lines]
-
-
-def _short_escape(match: re.Match[str]) -> str:
-    return _escape_char(unicodedata.lookup(match.group(1)))
+def comment_line(text: str) -> str:
+    """`# text` on one line, however long (for a line that must stay one, like the header)."""
+    return ("# " + escape_text(" ".join(plain_words(text)))).rstrip()
 
 
 def wrap_comment(text: str, indent: int) -> list[str]:
-    """`# text` lines that fit the line length."""
-    body = comment_text(text)
+    """`# text` lines that fit the line length at `indent`."""
     width = max(20, LINE_LENGTH - indent - 2)
-    return ["# " + ln for ln in textwrap.wrap(body, width, break_on_hyphens=False)] or ["#"]
+    return ["# " + ln for ln in wrap_words(plain_words(text), width)] or ["#"]
+
+
+def docstring_lines(
+    texts: str | Sequence[str], indent: int, args: Sequence[tuple[str, str]] = ()
+) -> list[str]:
+    """A docstring built from free text, as lines without the indentation `indent`.
+
+    `texts` are paragraphs of free text (each may hold blank-line separated paragraphs of
+    its own); `args` are (argument name, free text) pairs listed under `Args:`. Every line is
+    made by `wrap_words`, so nothing in the text can close the docstring or start an escape.
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    paras = [words for text in texts for words in paragraphs(text)] or [["(no description)"]]
+    width = LINE_LENGTH - indent
+    if len(paras) == 1 and not args:
+        one = escape_text(" ".join(paras[0]))
+        if len(one) + 6 <= width:
+            return [f'"""{one}"""']
+    lines: list[str] = []
+    for i, words in enumerate(paras):
+        if i:
+            lines.append("")
+        lines += wrap_words(words, width, first_width=width - 3 if i == 0 else None)
+    lines[0] = '"""' + lines[0]
+    if args:
+        lines += ["", "Args:"]
+        for name, text in args:
+            words = [f"{name}:", *(plain_words(text) or ["(no description)"])]
+            entry = wrap_words(words, width - 8, first_width=width - 4)
+            lines += [INDENT + entry[0], *(INDENT * 2 + ln for ln in entry[1:])]
+    lines.append('"""')
+    return lines
 
 
 # --------------------------------------------------------------------------------------
@@ -324,7 +352,7 @@ def fold(node: ast.expr) -> ast.expr:
     if not has_names(node):
         try:
             value = Expr("", ast.Expression(body=node), frozenset()).evaluate({})
-        except (ExprError, ArithmeticError, TypeError, ValueError):
+        except Exception:
             value = None
         else:
             if type(value) in (int, float, bool, str):

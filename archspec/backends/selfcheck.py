@@ -1,0 +1,140 @@
+"""Check emitted source before anyone imports it, from the string the emitter rendered.
+
+`parse_emitted` is the gate every rendered module passes (`render_module` calls it): the
+text must parse, and its top level may hold only the imports emitted code uses and class or
+function definitions, so importing it runs nothing but those definitions.
+`check_emitted_source` is what `archspec compile` runs before it writes a file: it executes
+that same string (never a file another user could rewrite in between) in a fresh module
+namespace, builds the class on the meta device and compares it with
+`torch_module.build_module`.
+"""
+
+from __future__ import annotations
+
+import ast
+import types
+from typing import Any
+
+from ..errors import EmitError
+from ..ir import Graph
+
+#: The file name emitted code is compiled under (tracebacks name it; nothing is read from it).
+EMITTED_FILENAME = "<archspec emitted module>"
+
+#: Modules an emitted file may import (as `import x`, `import x as y` or `from x import y`).
+ALLOWED_IMPORTS = frozenset({"torch", "torch.nn", "torch.nn.functional", "fnmatch", "collections"})
+
+_BUG_HINT = "this is a bug in archspec's source emitter; please report it with the spec"
+
+
+def parse_emitted(source: str) -> ast.Module:
+    """The syntax tree of emitted source, or an EmitError if it is not what the emitter makes.
+
+    Refused: source that does not parse, and any top-level statement other than an import of
+    `ALLOWED_IMPORTS`, an undecorated class or function definition whose bases are plain
+    names, or a docstring.
+    """
+    try:
+        tree = ast.parse(source, filename=EMITTED_FILENAME)
+    except SyntaxError as exc:
+        raise EmitError(
+            f"the emitted module does not parse (line {exc.lineno}): {exc.msg}", hint=_BUG_HINT
+        ) from None
+    except ValueError as exc:  # a NUL character in the source
+        raise EmitError(f"the emitted module does not parse: {exc}", hint=_BUG_HINT) from None
+    for stmt in tree.body:
+        problem = _top_level_problem(stmt)
+        if problem:
+            raise EmitError(
+                f"the emitted module has {problem} at line {stmt.lineno}; emitted code may only "
+                "import torch and define classes and functions",
+                hint=_BUG_HINT,
+            )
+    return tree
+
+
+def _top_level_problem(stmt: ast.stmt) -> str | None:
+    if isinstance(stmt, ast.Import):
+        bad = [a.name for a in stmt.names if a.name not in ALLOWED_IMPORTS]
+        return f"an import of `{bad[0]}`" if bad else None
+    if isinstance(stmt, ast.ImportFrom):
+        ok = stmt.level == 0 and stmt.module in ALLOWED_IMPORTS
+        return None if ok else f"an import from `{stmt.module}`"
+    if isinstance(stmt, (ast.ClassDef, ast.FunctionDef)):
+        if stmt.decorator_list:
+            return "a decorated definition"
+        if isinstance(stmt, ast.ClassDef) and (
+            stmt.keywords or not all(_is_dotted(b) for b in stmt.bases)
+        ):
+            return "a class whose bases are not plain names"
+        return None
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+        return None  # a docstring
+    return f"a top-level `{type(stmt).__name__}` statement"
+
+
+def _is_dotted(node: ast.expr) -> bool:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
+def load_emitted(source: str, name: str) -> types.ModuleType:
+    """A fresh module (not in sys.modules) made by running checked emitted source.
+
+    The code object is compiled from the tree `parse_emitted` accepted, under a fixed file
+    name; no file is read and no bytecode is written.
+    """
+    tree = parse_emitted(source)
+    code = compile(tree, EMITTED_FILENAME, "exec", dont_inherit=True)
+    module = types.ModuleType(name)
+    exec(code, module.__dict__)
+    return module
+
+
+def check_emitted_source(source: str, graph: Graph) -> tuple[int, int]:
+    """Run emitted source and compare its class with the compiled graph on the meta device.
+
+    Returns (parameter count, number of state_dict entries); raises EmitError on any
+    difference, naming the first one. No memory is allocated for weights.
+    """
+    import torch
+
+    from .torch_module import build_module
+
+    try:
+        module = load_emitted(source, f"_archspec_emitted_{graph.name}")
+        with torch.device("meta"):
+            emitted = getattr(module, graph.class_name)()
+    except EmitError:
+        raise
+    except Exception as exc:
+        raise EmitError(
+            f"the emitted module fails to build: {type(exc).__name__}: {exc}", hint=_BUG_HINT
+        ) from None
+    reference = build_module(graph, device="meta")
+    got = _layout(emitted)
+    want = _layout(reference)
+    if got != want:
+        diff = next(
+            (f"{g} vs {w}" for g, w in zip(got, want) if g != w),
+            f"{len(got)} entries vs {len(want)}",
+        )
+        raise EmitError(
+            f"the emitted module does not match the compiled one: state_dict {diff}",
+            hint=_BUG_HINT,
+        )
+    n_got = sum(p.numel() for p in emitted.parameters())
+    n_want = sum(p.numel() for p in reference.parameters())
+    if n_got != n_want:
+        raise EmitError(
+            f"the emitted module has {n_got:,} parameters, not {n_want:,}", hint=_BUG_HINT
+        )
+    return n_got, len(got)
+
+
+def _layout(model: Any) -> list[tuple[str, tuple[int, ...]]]:
+    return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+
+
+__all__ = ["EMITTED_FILENAME", "check_emitted_source", "load_emitted", "parse_emitted"]
