@@ -127,6 +127,16 @@ class Dim:
                     out |= atom.inner.symbols
         return frozenset(out)
 
+    @cached_property
+    def size(self) -> int:
+        """Terms and atoms, nested floors included: what one `evaluate` costs."""
+        n = 1
+        for mono, _ in self._terms:
+            n += 1
+            for atom in mono:
+                n += 1 if isinstance(atom, Sym) else atom.inner.size
+        return n
+
     def is_monotone(self) -> bool:
         """True when the value never decreases as any symbol grows (given non-negative atoms)."""
         for mono, coeff in self._terms:

@@ -9,11 +9,14 @@ solved exactly, never by sampling:
   `H >= 32` or an interval `32 <= H <= 35`);
 * any other one-symbol expression is quasi-affine: with P the lcm of its (nested) divisors,
   `e(r + P*t) = e(r) + s*t` for every residue r, so each residue class is solved in closed form;
-* a product `f1(H) * f2(W) * c == F` is split over every ordered factorisation of F / c.
+* a product `f1(H) * f2(W) * c == F` is split over every ordered factorisation of F / c
+  (F factorised by `passes/primes.py`, not by trial division).
 
 The answer is a union of boxes (one `IntSet` per symbol) in words, e.g. "H, W >= 32". A rare
-constraint outside these shapes (two symbols joined by something other than a product) is kept
-as stated: membership stays exact, only the words name it instead of solving it.
+constraint outside these shapes (two symbols joined by something other than a product), or
+one the solve has no budget left for (`passes/work.py`: a spec's values can make any of these
+steps long), is kept as stated: membership stays exact, only the words name it instead of
+solving it.
 
 >>> from archspec.dims import Dim
 >>> H = Dim.of("H")
@@ -23,294 +26,39 @@ as stated: membership stays exact, only the words name it instead of solving it.
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from math import gcd, lcm
 from typing import Literal
 
 from ..dims import Dim, Floor, Sym
 from ..ops.base import Constraint
+from .intset import EMPTY, EVERYTHING, MAX_PERIOD, MAX_PIECES, SEARCH_CAP, IntSet
+from .primes import count_ordered_factorisations, factorise
+from .work import OutOfWork, Unsolvable, budget, left, spend
 
-#: Residue analysis refuses periods beyond this (a network with a total stride this large).
-MAX_PERIOD = 1 << 16
+__all__ = [
+    "EMPTY",
+    "EVERYTHING",
+    "MAX_PERIOD",
+    "MAX_PIECES",
+    "Domain",
+    "IntSet",
+    "Requirement",
+    "alternatives",
+    "first_emptying",
+    "period_and_step",
+    "solve_domain",
+    "solve_one",
+]
+
 #: A product constraint with more factorisations than this is kept unsolved.
 MAX_FACTORISATIONS = 4096
 #: A union with more boxes than this is kept as unsolved constraints instead.
 MAX_BOXES = 512
-#: A set listed as more intervals than this is out of reach (kept as stated instead).
-MAX_PIECES = 1 << 16
-_SEARCH_CAP = 1 << 62
 
-Interval = tuple[int, int]
-
-
-# --------------------------------------------------------------------------------------
-# Exact sets of positive integers.
-
-
-@dataclass(frozen=True)
-class IntSet:
-    """Positive integers: finite intervals below `start`, then `x % period in residues`.
-
-    Always kept canonical (smallest period, then smallest start), so two equal sets compare
-    equal and print the same way.
-    """
-
-    below: tuple[Interval, ...]
-    start: int
-    period: int
-    residues: frozenset[int]
-
-    # construction -----------------------------------------------------------------
-    @staticmethod
-    def at_least(lo: int) -> IntSet:
-        return _canon((), max(lo, 1), 1, frozenset({0}))
-
-    @staticmethod
-    def interval(lo: int, hi: int) -> IntSet:
-        lo = max(lo, 1)
-        if hi < lo:
-            return EMPTY
-        return _canon(((lo, hi),), hi + 1, 1, frozenset())
-
-    @staticmethod
-    def from_classes(period: int, tails: Mapping[int, int], points: Iterable[int]) -> IntSet:
-        """`tails` maps a residue to the first member of its unbounded class; plus points."""
-        pts = {p for p in points if p >= 1}
-        if tails:
-            start = max(tails.values())
-            residues = frozenset(x0 % period for x0 in tails.values())
-            for x0 in tails.values():
-                pts.update(range(x0, start, period))
-        else:
-            start = max(pts, default=0) + 1
-            residues = frozenset()
-        return _canon(_intervals(sorted(p for p in pts if p < start)), start, period, residues)
-
-    # queries -----------------------------------------------------------------------
-    def __contains__(self, x: object) -> bool:
-        if not isinstance(x, int) or x < 1:
-            return False
-        if x >= self.start:
-            return x % self.period in self.residues
-        i = bisect.bisect_right(self.below, (x, _SEARCH_CAP)) - 1
-        return i >= 0 and self.below[i][0] <= x <= self.below[i][1]
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.below and not self.residues
-
-    @property
-    def is_everything(self) -> bool:
-        return self.start == 1 and len(self.residues) == self.period
-
-    @property
-    def is_threshold(self) -> bool:
-        """`X >= start` and nothing else."""
-        return not self.below and self.period == 1 and bool(self.residues)
-
-    @property
-    def is_finite(self) -> bool:
-        return not self.residues
-
-    def members(self, limit: int) -> Iterator[int]:
-        """The smallest members, at most `limit` of them."""
-        n = 0
-        for lo, hi in self.below:
-            for x in range(lo, hi + 1):
-                if n == limit:
-                    return
-                yield x
-                n += 1
-        if not self.residues:
-            return
-        x = self.start
-        while n < limit:
-            if x % self.period in self.residues:
-                yield x
-                n += 1
-            x += 1
-
-    def min(self) -> int | None:
-        return next(self.members(1), None)
-
-    def max(self) -> int | None:
-        """The largest member, or None if empty or unbounded."""
-        if self.residues:
-            return None
-        return self.below[-1][1] if self.below else None
-
-    def pieces(self, hi: int, lo: int = 1) -> list[Interval]:
-        """The members from `lo` to `hi` as sorted disjoint intervals.
-
-        _Unsolvable when the periodic tail would give more than MAX_PIECES of them: sizes
-        can be astronomically large (a spec may allow H up to 10^10), and an enumeration
-        must not stand in for the exact answer there.
-        """
-        out = [(max(a, lo), min(b, hi)) for a, b in self.below if a <= hi and b >= lo]
-        first = max(self.start, lo)
-        if len(self.residues) == self.period and hi >= first:
-            out.append((first, hi))  # a full tail (`X >= k`) is one interval
-        elif self.residues and hi >= first:
-            runs = _runs(self.residues, self.period)
-            block = first // self.period
-            if (hi // self.period - block + 1) * len(runs) > MAX_PIECES:
-                raise _Unsolvable("the set has too many pieces to list")
-            while block * self.period <= hi:
-                base = block * self.period
-                for r_lo, r_hi in runs:
-                    a, h = max(base + r_lo, first), min(base + r_hi, hi)
-                    if a <= h:
-                        out.append((a, h))
-                block += 1
-        return _merge(out)
-
-    # algebra -----------------------------------------------------------------------
-    def __and__(self, other: IntSet) -> IntSet:
-        return _combine(self, other, both=True)
-
-    def __or__(self, other: IntSet) -> IntSet:
-        return _combine(self, other, both=False)
-
-    # words ---------------------------------------------------------------------------
-    def clauses(self, name: str) -> list[str]:
-        """One phrase per interval or tail, to be joined by "or"."""
-        out = [f"{name} = {lo}" if lo == hi else f"{lo} <= {name} <= {hi}" for lo, hi in self.below]
-        if self.residues:
-            tail = f"{name} >= {self.start}"
-            if len(self.residues) < self.period:
-                rs = sorted(self.residues)
-                cond = (
-                    f"{name} % {self.period} == {rs[0]}"
-                    if len(rs) == 1
-                    else f"{name} % {self.period} in {{{', '.join(map(str, rs))}}}"
-                )
-                # the bound says nothing when no member of these classes lies below it
-                bounded = any((r or self.period) < self.start for r in rs)
-                first = next(x for x in range(self.start, _SEARCH_CAP) if x % self.period in rs)
-                if self.period == 2:  # one class of two: say it in words
-                    word = "odd" if rs == [1] else "even"
-                    tail = f"{word} {name} >= {first}" if bounded else f"{word} {name}"
-                else:
-                    tail = f"{name} >= {first} with {cond}" if bounded else cond
-            out.append(tail)
-        return out
-
-    def describe(self, name: str) -> str:
-        return " or ".join(self.clauses(name)) or f"no value of {name}"
-
-
-def _intervals(sorted_points: Sequence[int]) -> tuple[Interval, ...]:
-    out: list[Interval] = []
-    for p in sorted_points:
-        if out and p <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(out[-1][1], p))
-        else:
-            out.append((p, p))
-    return tuple(out)
-
-
-def _merge(intervals: Iterable[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for lo, hi in sorted(intervals):
-        if out and lo <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out
-
-
-def _runs(residues: frozenset[int], period: int) -> list[Interval]:
-    return _merge((r, r) for r in residues if 0 <= r < period)
-
-
-def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo <= hi:
-            out.append((lo, hi))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def _combine(a: IntSet, b: IntSet, both: bool) -> IntSet:
-    if a.is_threshold and b.is_threshold:  # the common case: two `X >= k`
-        return IntSet.at_least(max(a.start, b.start) if both else min(a.start, b.start))
-    period = lcm(a.period, b.period)
-    if period > MAX_PERIOD:
-        raise _Unsolvable("the period of the combined sets is too large")
-    start = max(a.start, b.start)
-    residues = frozenset(
-        r
-        for r in range(period)
-        if (
-            ((r % a.period) in a.residues and (r % b.period) in b.residues)
-            if both
-            else ((r % a.period) in a.residues or (r % b.period) in b.residues)
-        )
-    )
-    if both:
-        # The set that starts later has few members below `start` (its `below` only, or
-        # none): list those first, then the other set's only within their span.
-        late, early = (a, b) if a.start >= b.start else (b, a)
-        pl = late.pieces(start - 1)
-        pe = early.pieces(pl[-1][1], pl[0][0]) if pl else []
-        below = _intersect(pl, pe)
-    else:
-        below = _merge([*a.pieces(start - 1), *b.pieces(start - 1)])
-    return _canon(tuple(below), start, period, residues)
-
-
-def _canon(
-    below: tuple[Interval, ...], start: int, period: int, residues: frozenset[int]
-) -> IntSet:
-    """Smallest period, then pull `start` down while the periodic rule already holds."""
-    if not residues:
-        below = tuple(below)
-        return IntSet(below, (below[-1][1] + 1) if below else 1, 1, frozenset())
-    for p in _divisors(period):
-        reduced = frozenset(r % p for r in residues)
-        if p < period and all(((r % p) in reduced) == (r in residues) for r in range(period)):
-            residues, period = reduced, p
-            break
-    intervals = list(below)
-    while start > 1:
-        x = start - 1
-        in_below = bool(intervals) and intervals[-1][0] <= x <= intervals[-1][1]
-        if in_below != ((x % period) in residues):
-            break
-        if in_below and len(residues) == period:
-            start = intervals.pop()[0]  # a whole interval joins a full tail at once
-            continue
-        if in_below:
-            lo, _ = intervals[-1]
-            if lo == x:
-                intervals.pop()
-            else:
-                intervals[-1] = (lo, x - 1)
-        start = x
-    return IntSet(tuple(intervals), start, period, frozenset(residues))
-
-
-@lru_cache(maxsize=256)
-def _divisors(n: int) -> tuple[int, ...]:
-    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
-    return tuple(sorted({*small, *(n // d for d in small)}))
-
-
-EMPTY = IntSet((), 1, 1, frozenset())
-EVERYTHING = IntSet((), 1, 1, frozenset({0}))
-
-
-class _Unsolvable(Exception):
-    """A constraint outside what the solver handles exactly; it is kept as stated."""
+_Unsolvable = Unsolvable
 
 
 # --------------------------------------------------------------------------------------
@@ -331,18 +79,35 @@ def solve_one(e: Dim, v: int, op: Literal["ge", "eq"]) -> IntSet:
 
 def _solve_monotone(e: Dim, name: str, v: int, op: str) -> IntSet:
     """Binary search: e never decreases as X grows, so the answer is a threshold or interval."""
+    cost = e.size
+
+    def at(x: int) -> int:
+        spend(cost)
+        return e.evaluate({name: x})
+
+    try:  # e(1 + P*t) == e(1) + s*t: brackets the answer within one period
+        period, step = period_and_step(e, name)
+    except Unsolvable:
+        period, step = 0, 0
 
     def first(target: int) -> int | None:
-        if e.evaluate({name: 1}) >= target:
+        e1 = at(1)
+        if e1 >= target:
             return 1
-        lo, hi = 1, 2
-        while e.evaluate({name: hi}) < target:
-            lo, hi = hi, hi * 2
-            if hi > _SEARCH_CAP:
+        if step > 0:
+            t = -((e1 - target) // step)  # the smallest t >= 1 with e(1 + P*t) >= target
+            lo, hi = 1 + period * (t - 1), 1 + period * t
+            if hi > SEARCH_CAP:
                 return None
+        else:
+            lo, hi = 1, 2
+            while at(hi) < target:
+                lo, hi = hi, hi * 2
+                if hi > SEARCH_CAP:
+                    return None
         while hi - lo > 1:  # e(lo) < target <= e(hi)
             mid = (lo + hi) // 2
-            if e.evaluate({name: mid}) >= target:
+            if at(mid) >= target:
                 hi = mid
             else:
                 lo = mid
@@ -353,7 +118,7 @@ def _solve_monotone(e: Dim, name: str, v: int, op: str) -> IntSet:
         return EMPTY
     if op == "ge":
         return IntSet.at_least(lo)
-    if e.evaluate({name: lo}) != v:
+    if at(lo) != v:
         return EMPTY
     past = first(v + 1)
     return IntSet.at_least(lo) if past is None else IntSet.interval(lo, past - 1)
@@ -392,6 +157,7 @@ def _atom_period(atom: Sym | Floor, name: str) -> tuple[int, int]:
 def _solve_residues(e: Dim, name: str, v: int, op: str) -> IntSet:
     """Per residue class X = r + P*t (t >= 0), e is affine in t: solve each in closed form."""
     period, step = period_and_step(e, name)
+    spend(period * e.size)
     tails: dict[int, int] = {}
     points: list[int] = []
     for r in range(1, period + 1):
@@ -410,6 +176,9 @@ def _solve_residues(e: Dim, name: str, v: int, op: str) -> IntSet:
                 tails[r % period] = r
         else:
             t1 = base // (-step)  # largest t with base + s*t >= 0
+            if len(points) + t1 + 1 > MAX_PIECES:
+                raise _Unsolvable(f"{e} >= {v} holds at too many points to list")
+            spend(t1 // 4 + 1)
             points.extend(r + period * t for t in range(t1 + 1))
     return IntSet.from_classes(period, tails, points)
 
@@ -425,6 +194,7 @@ Box = dict[str, IntSet]
 
 
 def _intersect_box(a: Mapping[str, IntSet], b: Mapping[str, IntSet]) -> Box | None:
+    spend(len(a) + len(b))
     out = dict(a)
     for name, s in b.items():
         out[name] = out[name] & s if name in out else s
@@ -444,13 +214,35 @@ def _factor_list(d: Dim) -> list[Dim] | None:
     return None
 
 
-def _ordered_factorisations(n: int, k: int) -> Iterator[tuple[int, ...]]:
+def _compositions(e: int, k: int) -> Iterator[tuple[int, ...]]:
+    """Every way to write e as an ordered sum of k non-negative integers."""
     if k == 1:
-        yield (n,)
+        yield (e,)
         return
-    for d in _divisors(n):
-        for rest in _ordered_factorisations(n // d, k - 1):
-            yield (d, *rest)
+    for first in range(e + 1):
+        for rest in _compositions(e - first, k - 1):
+            yield (first, *rest)
+
+
+def _ordered_factorisations(n: int, k: int) -> list[tuple[int, ...]]:
+    """Every ordered k-tuple of positive integers whose product is n, in increasing order.
+
+    Built from n's prime factorisation (each prime's exponent split k ways), so the work is
+    the number of tuples, bounded by MAX_FACTORISATIONS before any is listed.
+    """
+    factors = factorise(n)
+    if count_ordered_factorisations(factors, k) > MAX_FACTORISATIONS:
+        raise _Unsolvable(f"{n} has too many factorisations into {k} factors")
+    per_prime = [[(p, c) for c in _compositions(e, k)] for p, e in factors.items()]
+    out = []
+    for choice in itertools.product(*per_prime):
+        parts = [1] * k
+        for p, split in choice:
+            for i, exp in enumerate(split):
+                parts[i] *= p**exp
+        out.append(tuple(parts))
+    spend(len(out) * k)
+    return sorted(out)
 
 
 @dataclass(frozen=True)
@@ -519,9 +311,7 @@ def _solve_product(factors: Sequence[Dim], v: int) -> list[Box]:
     target = v // const
     cache: dict[tuple[int, int], IntSet] = {}
     out: list[Box] = []
-    for n, split in enumerate(_ordered_factorisations(target, len(moving))):
-        if n >= MAX_FACTORISATIONS:
-            raise _Unsolvable("too many factorisations")
+    for split in _ordered_factorisations(target, len(moving)):
         box: Box | None = {}
         for i, (f, d) in enumerate(zip(moving, split)):
             if (i, d) not in cache:
@@ -610,27 +400,109 @@ class Domain:
 
 
 def _merge_boxes(boxes: list[Box], symbols: Sequence[str]) -> list[Box]:
-    """Join boxes that differ in one symbol only, until none do; then sort them."""
+    """Join boxes that differ in one symbol only, until none do; then sort them.
+
+    Boxes equal outside symbol s are grouped by those other sets (a dict, not a pairwise
+    scan), so a pass costs O(boxes * symbols); a union too irregular to list stays split.
+    """
     changed = True
-    while changed:
+    while changed and len(boxes) > 1:
         changed = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                diff = [s for s in symbols if boxes[i][s] != boxes[j][s]]
-                if len(diff) <= 1:
-                    merged = dict(boxes[i])
-                    if diff:
-                        try:
-                            merged[diff[0]] = boxes[i][diff[0]] | boxes[j][diff[0]]
-                        except _Unsolvable:  # a union too irregular to print as one set
-                            continue
-                    boxes[i] = merged
-                    del boxes[j]
-                    changed = True
-                    break
-            if changed:
-                break
+        for s in symbols:
+            groups: dict[tuple[IntSet, ...], list[Box]] = {}
+            for b in boxes:
+                groups.setdefault(tuple(b[t] for t in symbols if t != s), []).append(b)
+            spend(len(boxes) * len(symbols))
+            if len(groups) == len(boxes):
+                continue
+            out: list[Box] = []
+            for group in groups.values():
+                merged = dict(group[0])
+                for other in group[1:]:
+                    try:
+                        merged[s] = merged[s] | other[s]
+                    except Unsolvable:  # too irregular to print as one set: keep both
+                        out.append(other)
+                    else:
+                        changed = True
+                out.append(merged)
+            boxes = out
     return sorted(boxes, key=lambda b: tuple(b[s].min() or 0 for s in symbols))
+
+
+#: Solved constraints, keyed by (kind, lhs, rhs): the solution (None when out of reach) and
+#: the work it cost, charged again on every use so that a solve gives the same answer
+#: whether or not the cache holds its constraints (compile and the error hint solve twice).
+_SOLVED: dict[tuple[object, ...], tuple[tuple[Box, ...] | None, int]] = {}
+_SOLVED_SIZE = 1024
+#: Solutions listing more intervals than this are not kept (the cache stays small).
+_SOLVED_PIECES = 4096
+
+
+def _solved(c: Constraint) -> tuple[Box, ...]:
+    """alternatives(c) within the active budget, remembered across solves."""
+    key = (c.kind, c.lhs, c.rhs)
+    hit = _SOLVED.get(key)
+    if hit is not None:
+        alts, cost = hit
+        spend(cost)
+        if alts is None:
+            raise Unsolvable("out of reach (remembered)")
+        return alts
+    before = left() or 0
+    try:
+        solved: tuple[Box, ...] | None = tuple(alternatives(c))
+    except OutOfWork:
+        raise
+    except Unsolvable:
+        solved = None
+    cost = before - (left() or 0)
+    pieces = sum(len(s.below) for b in solved or () for s in b.values())
+    if pieces <= _SOLVED_PIECES:
+        if len(_SOLVED) >= _SOLVED_SIZE:
+            _SOLVED.clear()
+        _SOLVED[key] = (solved, cost)
+    if solved is None:
+        raise Unsolvable("out of reach")
+    return solved
+
+
+class _Solve:
+    """The running intersection of constraints: one base box, then unions of boxes."""
+
+    def __init__(self, symbols: Sequence[str]) -> None:
+        self.symbols = tuple(symbols)
+        self.boxes: list[Box] = [{s: EVERYTHING for s in symbols}]
+        self.unsolved: list[Requirement] = []
+        self.seen: set[tuple[object, ...]] = set()
+
+    def add(self, c: Constraint, unions: list[tuple[Constraint, tuple[Box, ...]]] | None) -> None:
+        """Intersect with c now, or (given `unions`) keep c there if it has several cases."""
+        key = (c.kind, c.lhs, c.rhs)
+        if key in self.seen:  # a stage's extent is required positive by every layer reading it
+            return
+        self.seen.add(key)
+        try:
+            alts = _solved(c)
+        except Unsolvable:  # out of the solver's reach: kept as stated, still exact to test
+            self.unsolved.append(Requirement(c))
+            return
+        if len(alts) == 1 or unions is None:
+            self.intersect(c, alts)
+        else:
+            unions.append((c, alts))
+
+    def intersect(self, c: Constraint, alts: Sequence[Box]) -> None:
+        if not self.boxes:
+            return
+        try:
+            spend(len(self.boxes) * len(alts))
+            nxt = [m for b in self.boxes for a in alts if (m := _intersect_box(b, a)) is not None]
+            if len(nxt) > MAX_BOXES:
+                raise Unsolvable("too many cases to list")
+            self.boxes = _merge_boxes(nxt, self.symbols) if len(alts) > 1 else nxt
+        except Unsolvable:
+            self.unsolved.append(Requirement(c))
 
 
 def solve_domain(
@@ -639,37 +511,37 @@ def solve_domain(
     shown: Sequence[str] = (),
     prefer: Mapping[str, int] | None = None,
 ) -> Domain:
-    """Solve every constraint over positive `symbols`; boxes holding `prefer` come first."""
-    base: Box = {s: EVERYTHING for s in symbols}
-    unions: list[tuple[Constraint, list[Box]]] = []
-    unsolved: list[Requirement] = []
-    seen: set[tuple[object, ...]] = set()
-    for c in constraints:
-        key = (c.kind, c.lhs, c.rhs)
-        if key in seen:  # a stage's extent is required positive by every layer reading it
-            continue
-        seen.add(key)
-        try:
-            alts = alternatives(c)
-            if len(alts) == 1:
-                merged = _intersect_box(base, alts[0])
-                if merged is None:
-                    return Domain(tuple(symbols), (), tuple(unsolved), tuple(shown))
-                base = merged
-            else:
-                unions.append((c, alts))
-        except _Unsolvable:  # out of the solver's reach: kept as stated, still exact to test
-            unsolved.append(Requirement(c))
-    boxes: list[Box] = [base]
-    for c, alts in unions:
-        try:
-            nxt = [m for b in boxes for a in alts if (m := _intersect_box(b, a)) is not None]
-            if len(nxt) > MAX_BOXES:
-                raise _Unsolvable("too many cases to list")
-        except _Unsolvable:
-            unsolved.append(Requirement(c))
-            continue
-        boxes = _merge_boxes(nxt, symbols)
+    """Solve every constraint over positive `symbols`; boxes holding `prefer` come first.
+
+    Constraints with one case narrow a single box first, then those with several cases
+    split it; the work is bounded by `passes/work.py`'s budget, past which the remaining
+    constraints are kept as stated.
+    """
+    solve = _Solve(symbols)
+    unions: list[tuple[Constraint, tuple[Box, ...]]] = []
+    with budget():
+        for c in constraints:
+            solve.add(c, unions)
+            if not solve.boxes:
+                break
+        for c, alts in unions:
+            solve.intersect(c, alts)
+    boxes = solve.boxes
     if prefer:
         boxes.sort(key=lambda b: not all(v in b[s] for s, v in prefer.items() if s in b))
-    return Domain(tuple(symbols), tuple(boxes), tuple(unsolved), tuple(shown))
+    return Domain(tuple(symbols), tuple(boxes), tuple(solve.unsolved), tuple(shown))
+
+
+def first_emptying(constraints: Sequence[Constraint], symbols: Sequence[str]) -> int | None:
+    """The index of the constraint after which no input is left, in one pass in order.
+
+    None when the constraints, taken in order, leave some input (or the budget ran out
+    before the last one did not).
+    """
+    solve = _Solve(symbols)
+    with budget():
+        for i, c in enumerate(constraints):
+            solve.add(c, None)
+            if not solve.boxes:
+                return i
+    return None

@@ -22,7 +22,7 @@ from ..dims import Dim, Shape, format_shape
 from ..errors import Diagnostic, Severity, SourceSpan
 from ..ir import INPUT, Graph, Module, Node
 from ..ops import REGISTRY, Constraint, ShapeContext, ShapeFailure
-from .domain import Domain, solve_domain
+from .domain import Domain, first_emptying, solve_domain
 
 #: Names given to the spatial dims of a concrete declared input, by count.
 SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -240,18 +240,9 @@ def input_domain(
 
 
 def first_impossible(table: ShapeTable, sym: SymbolicInput) -> LocatedConstraint | None:
-    """The constraint after which no input is left (binary search over prefixes)."""
-    cons = [lc.constraint for lc in table.constraints]
-    if not solve_domain(cons, sym.symbols).is_empty:
-        return None
-    lo, hi = 0, len(cons)  # prefix lo is satisfiable, prefix hi is not
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if solve_domain(cons[:mid], sym.symbols).is_empty:
-            hi = mid
-        else:
-            lo = mid
-    return table.constraints[hi - 1]
+    """The constraint after which no input is left (one pass over the constraints in order)."""
+    index = first_emptying([lc.constraint for lc in table.constraints], sym.symbols)
+    return None if index is None else table.constraints[index]
 
 
 # --------------------------------------------------------------------------------------
