@@ -63,9 +63,11 @@ def test_new_scaffold_checks_clean_and_compiles(tmp_path: Path) -> None:
     import torch
 
     assert model.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 7)
-    # a second run refuses to overwrite: a usage error
+    # a second run refuses to overwrite: a spec is its author's, even one `new` wrote
     code, _, err = run("new", "mynet", "-o", str(out))
-    assert code == 2 and "--force" in err
+    assert code == 1 and "error[E603]" in err and "--force" in err
+    code, _, err = run("new", "mynet", "-o", str(out), "--force")
+    assert code == 0, err
 
 
 def test_new_from_builtin_keeps_the_network(tmp_path: Path) -> None:
@@ -157,9 +159,9 @@ def test_write_atomic_keeps_the_old_file_when_interrupted(
 
     monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        write_atomic(target, "new" * 100_000)
+        write_atomic(target, "new" * 100_000, force=True)
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["schema.json"]
     monkeypatch.undo()
-    write_atomic(target, "new")
+    write_atomic(target, "new", force=True)
     assert target.read_text() == "new"

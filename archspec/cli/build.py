@@ -1,15 +1,14 @@
 """CLI commands that build code from a spec: `compile` (write and check a module) and `emit`.
 
 `compile` never leaves a partial or unchecked file behind: the source is written to a
-temporary file next to the target, imported from there, instantiated on the meta device and
-compared with `archspec.compile(...)`; only then is it renamed over the target (atomic on
-POSIX and Windows). A file that archspec did not generate is not overwritten without --force.
+temporary file (mode 0600) next to the target, the rendered string itself is run,
+instantiated on the meta device and compared with `archspec.compile(...)`; only then is the
+file given its final mode and renamed over the target (atomic on POSIX and Windows). What the
+target may be, and when an existing file is replaced (--force), is archspec.files' rule.
 """
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -18,8 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import api
-from ..errors import EmitError
-from ..files import write_atomic
+from ..files import MODULE, display_path, write_atomic
 from .app import SET_HELP, MaxLayers, app, console, parse_sets, report_errors, use_color
 
 COMPILE_EPILOG = """\b
@@ -81,18 +79,13 @@ def compile_(
     color = use_color(sys.stderr)
     for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
         print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
-    from ..backends.pysource import HEADER_PREFIX, render_module
+    from ..backends.pysource import render_module
 
     source = render_module(graph)
     target = _target(output, graph.name)
-    if target.exists() and not force and not _ours(target, HEADER_PREFIX):
-        raise EmitError(
-            f"refusing to overwrite {target}: archspec did not generate it (its first line "
-            f"is not `{HEADER_PREFIX} ...`)",
-            code="E603",
-            hint="pass --force to replace it, or choose another path with -o",
-        )
-    counts = write_atomic(target, source, check=lambda tmp: check_emitted(tmp, graph))
+    counts = write_atomic(
+        target, source, check=lambda: check_emitted(source, graph), kind=MODULE, force=force
+    )
     assert counts is not None
     n_params, n_tensors = counts
     out = console()
@@ -100,7 +93,8 @@ def compile_(
 
     shapes = ", ".join(format_shape(s) for s in graph.output_shapes if s is not None)
     out.print(
-        f"wrote {target}: class {graph.class_name}, {n_params:,} parameters, {_macs_text(graph)}",
+        f"wrote {display_path(target)}: class {graph.class_name}, {n_params:,} parameters, "
+        f"{_macs_text(graph)}",
         markup=False,
     )
     out.print(f"  input {format_shape(graph.input_shape)} -> output {shapes}", markup=False)
@@ -137,69 +131,25 @@ def emit(
 
 
 def _target(output: str | None, name: str) -> Path:
+    """Where compile writes: -o as given, <dir>/<name>.py for a directory, or generated/."""
     if output is None:
         return Path("generated") / f"{name}.py"
     path = Path(output)
-    if path.is_dir() or output.endswith(("/", os.sep)):
+    # os.path.isdir is False for any error (a name too long, say): write_atomic reports it.
+    if os.path.isdir(output) or output.endswith(("/", os.sep)):
         return path / f"{name}.py"
     return path
 
 
-def _ours(path: Path, header: str) -> bool:
-    """True when the file starts with archspec's header line."""
-    try:
-        with path.open("rb") as f:
-            first = f.read(len(header.encode()))
-    except OSError:
-        return False
-    return first == header.encode()
+def check_emitted(source: str, graph: Any) -> tuple[int, int]:
+    """The self-check of `compile`: run the rendered source and compare it with the graph.
 
-
-def check_emitted(path: Path, graph: Any) -> tuple[int, int]:
-    """Import an emitted module from `path` and compare it with the compiled graph on meta.
-
-    Returns (parameter count, number of state_dict entries); raises EmitError on any
-    difference, naming the first one.
+    It checks the very string that is written (archspec.backends.selfcheck), never a file
+    that someone could change in between. Returns (parameters, state_dict entries).
     """
-    import torch
+    from ..backends.selfcheck import check_emitted_source
 
-    from ..backends.torch_module import build_module
-
-    name = f"_archspec_emitted_{graph.name}"
-    loader = importlib.machinery.SourceFileLoader(name, str(path))
-    module_spec = importlib.util.spec_from_loader(name, loader)
-    assert module_spec is not None
-    module = importlib.util.module_from_spec(module_spec)
-    dont_write = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True  # no __pycache__ entry for a temporary file
-    try:
-        loader.exec_module(module)
-        with torch.device("meta"):
-            emitted = getattr(module, graph.class_name)()
-    except Exception as exc:
-        raise EmitError(
-            f"the emitted module fails to build: {type(exc).__name__}: {exc}",
-            hint="this is a bug in archspec's source emitter; please report it with the spec",
-        ) from None
-    finally:
-        sys.dont_write_bytecode = dont_write
-    reference = build_module(graph, device="meta")
-    got = [(k, tuple(v.shape)) for k, v in emitted.state_dict().items()]
-    want = [(k, tuple(v.shape)) for k, v in reference.state_dict().items()]
-    if got != want:
-        diff = next(
-            (f"{g} vs {w}" for g, w in zip(got, want) if g != w),
-            f"{len(got)} entries vs {len(want)}",
-        )
-        raise EmitError(
-            f"the emitted module does not match the compiled one: state_dict {diff}",
-            hint="this is a bug in archspec's source emitter; please report it with the spec",
-        )
-    n_got = sum(p.numel() for p in emitted.parameters())
-    n_want = sum(p.numel() for p in reference.parameters())
-    if n_got != n_want:
-        raise EmitError(f"the emitted module has {n_got:,} parameters, not {n_want:,}")
-    return n_got, len(got)
+    return check_emitted_source(source, graph)
 
 
 def _macs_text(graph: Any) -> str:

@@ -6,6 +6,7 @@ archspec.api (plus the drawing and schema modules, which only read the IR and th
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,7 @@ import typer
 from rich.table import Table
 
 from ..api import DEFAULT_MAX_LAYERS
-from ..files import write_atomic
+from ..files import DOT, MERMAID, PICTURE, SCHEMA, SPEC, display_path, write_atomic
 from .app import SET_HELP, MaxLayers, app, console, parse_sets, report_errors
 
 # --------------------------------------------------------------------------------------
@@ -145,6 +146,10 @@ def schema(
         Path | None,
         typer.Option("-o", "--output", help="Write the schema here (default: print it)."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
+    ] = False,
 ) -> None:
     """Write the JSON Schema of the spec language, for editor completion and validation.
 
@@ -158,8 +163,8 @@ def schema(
     if output is None:
         sys.stdout.write(text)
         return
-    write_atomic(output, text)
-    console(stderr=True).print(f"wrote {output}")
+    write_atomic(output, text, kind=SCHEMA, force=force)
+    console(stderr=True).print(f"wrote {display_path(output)}")
 
 
 # --------------------------------------------------------------------------------------
@@ -320,7 +325,9 @@ def new(
         Path | None,
         typer.Option("-o", "--output", help="Where to write it (default: NAME.yaml)."),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing file (a spec is never ours).")
+    ] = False,
 ) -> None:
     """Start a new spec, with comments that teach the spec language.
 
@@ -329,18 +336,17 @@ def new(
     """
     text = scaffold(name, from_)
     path = output or Path(f"{name}.yaml")
-    if path.exists() and not force:
-        raise typer.BadParameter(f"{path} exists; pass --force to overwrite", param_hint="-o")
-    write_atomic(path, text)
+    write_atomic(path, text, kind=SPEC, force=force)
     err = console(stderr=True)
-    err.print(f"wrote {path}")
+    err.print(f"wrote {display_path(path)}")
     schema_path = path.parent / SCHEMA_FILE
-    if not schema_path.exists():
+    # Beside a spec file only (not beside /dev/null), and never over anything already there.
+    if os.path.isfile(path) and not os.path.lexists(schema_path):
         from ..schema import json_schema_text
 
-        write_atomic(schema_path, json_schema_text())
-        err.print(f"wrote {schema_path} (editor completion)")
-    err.print(f"next: archspec check {path}")
+        write_atomic(schema_path, json_schema_text(), kind=SCHEMA)
+        err.print(f"wrote {display_path(schema_path)} (editor completion)")
+    err.print(f"next: archspec check {display_path(path)}")
 
 
 # --------------------------------------------------------------------------------------
@@ -381,6 +387,10 @@ def graph(
         typer.Option("--fold/--no-fold", help="Draw a run of identical blocks once, then one box."),
     ] = True,
     sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
+    ] = False,
     max_layers: MaxLayers = DEFAULT_MAX_LAYERS,
 ) -> None:
     """Draw a spec's architecture: blocks as clusters, branches side by side, skips as edges.
@@ -396,8 +406,9 @@ def graph(
     if output is None:
         sys.stdout.write(data.decode())
         return
-    write_atomic(output, data)
-    console(stderr=True).print(f"wrote {output}")
+    kind = {"dot": DOT, "mermaid": MERMAID}.get(fmt, PICTURE)
+    write_atomic(output, data, kind=kind, force=force)
+    console(stderr=True).print(f"wrote {display_path(output)}")
 
 
 __all__ = ["first_sentence", "human", "scaffold"]
