@@ -1,22 +1,74 @@
-"""The `archspec` command line. Commands are grouped by module; all go through archspec.api."""
+"""The `archspec` command line. Commands are grouped by module; all go through archspec.api.
+
+Exit status: 0 ok, 1 spec error, 2 usage error, 3 internal error; 130 after Ctrl-C (one line
+on stderr, no traceback, no temporary file left), 141 (128 + SIGPIPE) when the reader of
+stdout went away (`archspec list | head -1`): a quiet stop, as Unix tools do.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
+from pathlib import Path
+from typing import NoReturn
 
-from . import analyse, build, tools  # noqa: F401  (each registers its commands on `app`)
-from .app import app
+from ..files import exit_on_signal
+
+
+def _install_interrupt_handler() -> None:
+    """Ctrl-C: remove temporary files, one line, exit 130 (see archspec.files)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, exit_on_signal)
+
+
+# Run as the `archspec` console script, Ctrl-C during the imports below is handled already
+# (`python -m archspec` installs the handler in archspec/__main__.py).
+if Path(sys.argv[0] if sys.argv else "").stem == "archspec":
+    _install_interrupt_handler()
+
+from . import analyse, build, tools  # noqa: E402, F401  (each registers its commands on `app`)
+from .app import app  # noqa: E402
+
+#: Exit codes passed on as they are; any other becomes 2 (a usage error) or 1.
+_EXIT_CODES = frozenset(
+    {0, 1, 2, 3, 128 + signal.SIGINT}
+    | {128 + getattr(signal, name, 0) for name in ("SIGPIPE", "SIGTERM", "SIGHUP")}
+)
+
+#: Exit status when stdout's reader is gone: 128 + SIGPIPE, what a shell shows for `cat`.
+CLOSED_PIPE_EXIT = 141
 
 
 def main() -> None:
     """Console-script entry point; usage errors exit 2, spec errors 1, internal errors 3."""
+    _install_interrupt_handler()
     try:
-        app(prog_name="archspec")
-    except SystemExit as exc:
-        code = exc.code
-        if code not in (0, 1, 2, 3, None):
-            code = 2 if isinstance(code, int) else 1
-        sys.exit(code or 0)
+        try:
+            app(prog_name="archspec")
+            code: int | str | None = 0
+        except SystemExit as exc:
+            code = exc.code
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            _closed_pipe()  # click (inside typer) met EPIPE on stdout, wrapped it and exited 1
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _closed_pipe()
+    if code not in _EXIT_CODES and code is not None:
+        code = 2 if isinstance(code, int) else 1
+    sys.exit(code or 0)
 
 
-__all__ = ["app", "main"]
+def _closed_pipe() -> NoReturn:
+    """Stop quietly: nothing is left to say to a reader that went away."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)  # what is still buffered goes nowhere instead of failing again
+        os.dup2(null, 2)
+    except OSError:
+        pass
+    os._exit(CLOSED_PIPE_EXIT)
+
+
+__all__ = ["CLOSED_PIPE_EXIT", "app", "main"]

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 spec error (an ArchSpecError), 2 usage error, 3 internal err
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -47,14 +48,30 @@ def use_color(stream: Any = None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+class _Console(Console):
+    """rich's Console, except that a closed pipe is left to archspec.cli.main (exit 141)."""
+
+    def on_broken_pipe(self) -> None:
+        # rich's own handler exits 1, which would read as "a spec has an error".
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def console(stderr: bool = False) -> Console:
+    """A Console that prints text as it is: no markup, no emoji codes, no highlighting.
+
+    Paths, names and descriptions come from users and specs; `[/x]` or `:smile:` in them is
+    text, never an instruction to rich.
+    """
     stream = sys.stderr if stderr else sys.stdout
     color = use_color(stream)
-    return Console(
+    return _Console(
         file=stream,
         no_color=not color,
         color_system="auto" if color else None,
         highlight=False,
+        markup=False,
+        emoji=False,
         soft_wrap=True,
         width=None if color else 200,
     )
@@ -78,21 +95,29 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
     """`--input 1,3,224,224` (also `1x3x224x224`)."""
     if text is None:
         return None
+    shown = _clipped(text)
     parts = re.split(r"\s*[,x]\s*|\s+", text.strip())
     bad = next((p for p in parts if not (p.isascii() and p.isdigit())), None)
     if bad is not None:
-        what = "an empty dim" if not bad else f"{bad!r} is not a positive integer"
+        what = "an empty dim" if not bad else f"{_clipped(bad)} is not a positive integer"
         raise typer.BadParameter(
-            f"{text!r} is not a shape like 1,3,224,224 ({what})", param_hint="--input"
+            f"{shown} is not a shape like 1,3,224,224 ({what})", param_hint="--input"
         )
-    dims = tuple(int(p) for p in parts)
-    if len(dims) > 8 or any(d >= 2**62 for d in dims):
-        raise typer.BadParameter(
-            f"{text!r}: at most 8 dims, each below 2**62", param_hint="--input"
-        )
+    # int() refuses strings over 4300 digits, so the length is checked first: 2**62 has 19.
+    too_long = any(len(p.lstrip("0")) > len(str(2**62)) for p in parts)
+    dims = () if too_long else tuple(int(p.lstrip("0") or "0") for p in parts)
+    if too_long or len(dims) > 8 or any(d >= 2**62 for d in dims):
+        raise typer.BadParameter(f"{shown}: at most 8 dims, each below 2**62", param_hint="--input")
     if any(d < 1 for d in dims):
-        raise typer.BadParameter(f"{text!r}: every dim must be >= 1", param_hint="--input")
+        raise typer.BadParameter(f"{shown}: every dim must be >= 1", param_hint="--input")
     return dims
+
+
+def _clipped(text: str, limit: int = 60) -> str:
+    """repr() of user text for a message (escapes included), cut short when long."""
+    return (
+        repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
+    )
 
 
 def report_errors(fn: F) -> F:
@@ -110,6 +135,8 @@ def report_errors(fn: F) -> F:
             raise typer.Exit(1) from None
         except (typer.Exit, typer.Abort, typer.BadParameter, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            raise  # stdout's reader went away: a quiet exit (see archspec.cli.main)
         except Exception:
             if STATE["debug"]:
                 traceback.print_exc()
