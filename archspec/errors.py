@@ -1,12 +1,62 @@
 """One error model for the whole pipeline: every user-facing failure knows where it is.
 
 Stdlib only, so every stage (and `archspec check`, which must not import torch) can use it.
+
+Text from a spec reaches messages (keys, names, references, file names, source lines), and a
+spec may come from anyone: a message must never carry terminal control sequences (retitling,
+clearing, OSC 52 clipboard writes) or bidi overrides that reorder what the reader sees. So the
+escaping lives here, once: `Diagnostic` escapes its message and hint when it is made, and the
+rendering escapes file names and quoted source lines, whatever produced them.
 """
 
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass, field
+
+#: Unicode categories shown as escapes: controls (C0, DEL, C1), format characters (bidi
+#: overrides and isolates, zero-width characters, BOM), surrogates, private use, unassigned,
+#: and the line/paragraph separators. Letters, marks, symbols and CJK stay as they are.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def escape_text(text: str) -> str:
+    """`text` with every non-printable character written as a visible escape (`\\x1b`).
+
+    Newlines and tabs are escaped too: one diagnostic field is one line of output.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        _escape_char(ch) if unicodedata.category(ch) in _ESCAPED_CATEGORIES else ch for ch in text
+    )
+
+
+def _display_width(text: str) -> int:
+    """Terminal columns `escape_text(text)` takes: escapes count their length, wide
+    (CJK) characters two, combining marks none."""
+    width = 0
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat in _ESCAPED_CATEGORIES:
+            width += len(_escape_char(ch))
+        elif cat in ("Mn", "Me"):
+            continue
+        elif unicodedata.east_asian_width(ch) in ("W", "F"):
+            width += 2
+        else:
+            width += 1
+    return width
 
 
 @dataclass(frozen=True)
@@ -20,7 +70,7 @@ class SourceSpan:
     end_col: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{escape_text(str(self.file))}:{self.line}:{self.col}"
 
 
 class Severity(enum.StrEnum):
@@ -38,6 +88,13 @@ class Diagnostic:
     hint: str | None = None
     severity: Severity = Severity.ERROR
 
+    def __post_init__(self) -> None:
+        # Escaped once, here, so that no producer (and no consumer of `.message`) can forget.
+        if isinstance(self.message, str):
+            object.__setattr__(self, "message", escape_text(self.message))
+        if isinstance(self.hint, str):
+            object.__setattr__(self, "hint", escape_text(self.hint))
+
     def render(self, sources: dict[str, str] | None = None, color: bool = False) -> str:
         """Compiler-style text: `file:line:col: error[CODE]: message`, the line, a caret, a hint."""
         where = f"{self.span}: " if self.span else ""
@@ -50,21 +107,26 @@ class Diagnostic:
         lines = [head]
         text = (sources or {}).get(self.span.file) if self.span else None
         if text is not None and self.span is not None:
-            src_lines = text.splitlines()
-            if 1 <= self.span.line <= len(src_lines):
-                src = src_lines[self.span.line - 1].expandtabs(1)
-                gutter = f"{self.span.line:>5} | "
-                lines.append(gutter + src)
-                width = 1
-                if self.span.end_line == self.span.line and self.span.end_col:
-                    width = max(
-                        1, min(self.span.end_col - self.span.col, len(src) - self.span.col + 1)
-                    )
-                pad = " " * (len(gutter) - 2) + "| " + " " * (self.span.col - 1)
-                lines.append(pad + "^" + "~" * (width - 1))
+            lines.extend(self._quote(text, self.span))
         if self.hint:
             lines.append(f"  = hint: {self.hint}")
         return "\n".join(lines)
+
+    @staticmethod
+    def _quote(text: str, span: SourceSpan) -> list[str]:
+        """The source line (escaped) and a caret under the span, aligned after escaping."""
+        src_lines = text.splitlines()
+        if not 1 <= span.line <= len(src_lines):
+            return []
+        src = src_lines[span.line - 1].replace("\t", " ")
+        gutter = f"{span.line:>5} | "
+        col = max(1, min(span.col, len(src) + 1))
+        end = col + 1
+        if span.end_line == span.line and span.end_col:
+            end = max(col + 1, min(span.end_col, len(src) + 1))
+        pad = " " * (len(gutter) - 2) + "| " + " " * _display_width(src[: col - 1])
+        width = max(1, _display_width(src[col - 1 : end - 1]))
+        return [gutter + escape_text(src), pad + "^" + "~" * (width - 1)]
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output and tests."""
@@ -73,7 +135,7 @@ class Diagnostic:
             "severity": self.severity.value,
             "message": self.message,
             "hint": self.hint,
-            "file": self.span.file if self.span else None,
+            "file": escape_text(str(self.span.file)) if self.span else None,
             "line": self.span.line if self.span else None,
             "col": self.span.col if self.span else None,
         }
