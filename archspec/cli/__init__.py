@@ -18,9 +18,18 @@ from ..files import exit_on_signal
 
 
 def _install_interrupt_handler() -> None:
-    """Ctrl-C: remove temporary files, one line, exit 130 (see archspec.files)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, exit_on_signal)
+    """Ctrl-C: remove temporary files, one line, exit 130 (see archspec.files).
+
+    SIGTERM and SIGHUP get the same (exit 143 and 129) unless something set them otherwise
+    (`nohup` ignores SIGHUP).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGINT, exit_on_signal)
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, exit_on_signal)
 
 
 # Run as the `archspec` console script, Ctrl-C during the imports below is handled already

@@ -70,9 +70,10 @@ def compile_(
 ) -> None:
     """Write a spec as readable PyTorch source, after checking it builds the same model.
 
-    The module is checked before it is written: imported, instantiated on the meta device
-    (no memory for weights) and compared with archspec.compile(...) on parameter count and
-    state_dict keys and shapes. The write is atomic.
+    The module is checked before it is written: the rendered text itself is run,
+    instantiated on the meta device (no memory for weights) and compared with
+    archspec.compile(...) on parameter count and state_dict keys and shapes. The write is
+    atomic; a file archspec did not write, a device or a directory is never replaced.
     """
     params = parse_sets(set_)
     graph = api.build_graph(spec, params, max_layers=max_layers)

@@ -326,7 +326,7 @@ def new(
         typer.Option("-o", "--output", help="Where to write it (default: NAME.yaml)."),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing file (a spec is never ours).")
+        bool, typer.Option("--force", help="Overwrite an existing file, even one `new` wrote.")
     ] = False,
 ) -> None:
     """Start a new spec, with comments that teach the spec language.

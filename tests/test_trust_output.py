@@ -1,0 +1,566 @@
+"""Output paths and process behaviour, tried as an attacker (or an unlucky user) would.
+
+Every writer (schema -o, graph -o, compile, new) follows archspec.files' rule: a device, FIFO
+or socket is written through or refused, never renamed over or read; a directory is E604;
+a regular file archspec did not write is E603 without --force. Names at the file system's
+limit work or are E604; signals and closed pipes end the process cleanly.
+
+/dev/null is never at risk here: every in-process test runs with a guard that fails the test
+if anything is renamed outside its temporary directory, and the type and identity of
+/dev/null are compared before and after.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import archspec
+from archspec import files
+from archspec.backends.pysource import render_module
+from archspec.cli import app
+from archspec.errors import EmitError
+from archspec.files import write_atomic
+from archspec.graph import render
+from archspec.schema import json_schema_text
+
+from .conftest import ROOT
+
+runner = CliRunner()
+
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+#: Each writer, as the argv that writes to a path, and the suffix its output takes.
+WRITERS: dict[str, tuple[Callable[[str], list[str]], str]] = {
+    "schema": (lambda p: ["schema", "-o", p], ".json"),
+    "graph": (lambda p: ["graph", "lenet5", "-o", p], ".mmd"),
+    "compile": (lambda p: ["compile", "lenet5", "-o", p], ".py"),
+    "new": (lambda p: ["new", "mynet", "-o", p], ".yaml"),
+}
+
+TMP_NAME = re.compile(r"\.archspec-[a-z0-9_]{8}\.tmp")
+
+
+def cli(*args: str) -> Any:
+    return runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def identity(path: str | Path) -> tuple[int, int, int, int]:
+    st = os.lstat(path)
+    return st.st_mode, st.st_rdev, st.st_dev, st.st_ino
+
+
+@pytest.fixture(autouse=True)
+def renames_stay_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test, instead of replacing anything, if a rename leaves tmp_path."""
+    real_replace = os.replace
+    root = tmp_path.resolve()
+
+    def guarded(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        where = Path(os.path.realpath(os.path.dirname(os.fspath(dst)) or "."))
+        assert where == root or root in where.parents, f"rename over {dst} outside the test"
+        real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", guarded)
+    monkeypatch.setattr(os, "rename", guarded)
+
+
+def _mknod_or_skip(path: Path, mode: int, device: int) -> None:
+    if not IS_ROOT:
+        pytest.skip("creating a device node needs root")
+    os.mknod(path, mode | 0o600, device)
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+@pytest.mark.parametrize("where", ["dev-null", "link-to-dev-null", "own-null", "link-to-own-null"])
+def test_a_null_device_is_written_through_and_stays_a_device(
+    tmp_path: Path, writer: str, where: str
+) -> None:
+    argv, suffix = WRITERS[writer]
+    if where == "dev-null" and writer == "graph":
+        pytest.skip("graph takes the picture format from the suffix; /dev/null has none")
+    device = Path(os.devnull)
+    if where.endswith("own-null"):  # a null device of our own: what a bug would replace
+        device = tmp_path / f"null{suffix}"
+        _mknod_or_skip(device, stat.S_IFCHR, os.stat(os.devnull).st_rdev)
+    target = device
+    if where.startswith("link"):
+        target = tmp_path / f"link{suffix}"
+        target.symlink_to(device)
+    before = identity(device), listing(tmp_path), os.path.lexists("/dev/archspec.schema.json")
+    result = cli(*argv(str(target)))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {target}" in result.output
+    after = identity(device), listing(tmp_path), os.path.lexists("/dev/archspec.schema.json")
+    assert after == before  # still the same device; nothing else written beside it
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    if where.startswith("link"):
+        assert target.is_symlink() and os.readlink(target) == str(device)
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+@pytest.mark.parametrize("what", ["socket", "block-device", "other-char-device", "dir-link"])
+def test_a_socket_device_or_directory_is_refused_with_e604(
+    tmp_path: Path, writer: str, what: str
+) -> None:
+    argv, suffix = WRITERS[writer]
+    node = tmp_path / f"n{suffix}"
+    sock = None
+    if what == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(node))
+    elif what == "block-device":
+        _mknod_or_skip(node, stat.S_IFBLK, os.makedev(7, 250))  # a loop device, never opened
+    elif what == "other-char-device":
+        _mknod_or_skip(node, stat.S_IFCHR, os.makedev(1, 7))  # /dev/full's numbers
+    else:
+        (tmp_path / "d").mkdir()
+        node.symlink_to(tmp_path / "d")
+    if what == "dir-link" and writer == "compile":
+        pytest.skip("compile -o DIR writes DIR/<name>.py, as documented")
+    before = identity(node), listing(tmp_path)
+    try:
+        result = cli(*argv(str(node)))
+    finally:
+        if sock is not None:
+            sock.close()
+    assert result.exit_code == 1, result.output
+    assert "error[E604]" in result.output and "archspec writes no file there" in result.output
+    assert (identity(node), listing(tmp_path)) == before
+    if what == "dir-link":
+        assert listing(tmp_path / "d") == []
+
+
+def _read_fifo(fifo: Path, proc: subprocess.Popen[bytes], timeout: float = 120) -> bytes:
+    """Everything written to `fifo` until `proc` ends (the read end is open from the start)."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                time.sleep(0.005)
+                continue
+            if chunk:
+                chunks.append(chunk)
+            elif proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.005)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("writer", ["schema", "compile"])
+def test_a_fifo_is_written_through_to_its_reader_or_refused_at_once(
+    tmp_path: Path, writer: str
+) -> None:
+    argv, _ = WRITERS[writer]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cmd = [sys.executable, "-m", "archspec", *argv(str(fifo))]
+    env = {**os.environ, "NO_COLOR": "1"}
+    # Nobody reads it: refused at once (the old code hung reading it, or opening it).
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1 and "error[E604]" in done.stderr
+    assert "no process is reading" in done.stderr and "Traceback" not in done.stderr
+    # With a reader, the whole output reaches it; the FIFO stays a FIFO.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    got = _read_fifo(fifo, proc)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    if writer == "schema":
+        assert got.decode() == json_schema_text()
+    else:
+        assert got.decode() == render_module(archspec.build_graph("lenet5"))
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and listing(tmp_path) == ["fifo"]
+
+
+def test_dev_stdout_is_this_process_stdout_whatever_it_is(tmp_path: Path) -> None:
+    """`-o /dev/stdout` with stdout a pipe, or a regular file: written through, not renamed."""
+    cmd = [sys.executable, "-m", "archspec", "schema", "-o", "/dev/stdout"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == json_schema_text()
+    out = tmp_path / "out.json"
+    out.write_text("")  # what a shell's `>` leaves: not ours, but it is our stdout
+    before = identity(out)
+    with out.open("ab") as f:
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert identity(out)[2:] == before[2:]  # the same file, written in place
+    assert out.read_text() == json_schema_text()
+
+
+# -- files archspec did not write ---------------------------------------------------------
+
+FOREIGN = "hand-written, not archspec's\n"
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_a_file_archspec_did_not_write_needs_force(tmp_path: Path, writer: str) -> None:
+    argv, suffix = WRITERS[writer]
+    target = tmp_path / f"mine{suffix}"
+    target.write_text(FOREIGN)
+    result = cli(*argv(str(target)))
+    assert result.exit_code == 1, result.output
+    assert "error[E603]" in result.output and "--force" in result.output
+    assert target.read_text() == FOREIGN and listing(tmp_path) == [target.name]
+    forced = cli(*argv(str(target)), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert target.read_text() != FOREIGN
+
+
+@pytest.mark.parametrize("writer", ["schema", "graph", "graph-dot", "compile"])
+def test_a_file_archspec_wrote_is_replaced_without_force(tmp_path: Path, writer: str) -> None:
+    argv, suffix = WRITERS[writer.split("-")[0]]
+    target = tmp_path / ("g.dot" if writer == "graph-dot" else f"out{suffix}")
+    for attempt in range(2):
+        result = cli(*argv(str(target)))
+        assert result.exit_code == 0, (attempt, result.output)
+    assert listing(tmp_path) == [target.name]
+
+
+def test_the_docs_schema_is_taken_for_archspec_s_own(tmp_path: Path) -> None:
+    target = tmp_path / "archspec.schema.json"
+    target.write_bytes((ROOT / "docs" / "archspec.schema.json").read_bytes())
+    result = cli("schema", "-o", str(target))
+    assert result.exit_code == 0, result.output
+
+
+def test_each_kind_knows_its_own_output_and_only_that() -> None:
+    graph = archspec.build_graph("lenet5")
+    outputs = {
+        files.MODULE: render_module(graph).encode(),
+        files.SCHEMA: json_schema_text().encode(),
+        files.DOT: render(graph, "dot"),
+        files.MERMAID: render(graph, "mermaid"),
+    }
+    for kind in (*outputs, files.SPEC, files.PICTURE, files.ANY):
+        for made_as, data in outputs.items():
+            head, tail = data[: files.HEAD_BYTES], data[-files.TAIL_BYTES :]
+            expected = kind in (made_as, files.ANY)
+            assert kind.written_by_archspec(head, tail) is expected, (kind.name, made_as.name)
+        assert not kind.written_by_archspec(FOREIGN.encode(), FOREIGN.encode())
+
+
+# -- symbolic links ---------------------------------------------------------------------------
+
+
+def test_a_link_to_a_file_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert cli("schema", "-o", str(link)).exit_code == 1  # a link to nothing: E604
+    assert not real.exists() and link.is_symlink()
+    real.write_text(FOREIGN)
+    result = cli("schema", "-o", str(link))
+    assert result.exit_code == 1 and "error[E603]" in result.output
+    assert real.read_text() == FOREIGN
+    assert cli("schema", "-o", str(link), "--force").exit_code == 0
+    assert link.is_symlink() and real.read_text() == json_schema_text()
+    assert cli("schema", "-o", str(link)).exit_code == 0  # ours now
+    assert listing(tmp_path) == ["link.json", "real.json"]
+
+
+def test_a_dangling_link_or_a_loop_is_e604_and_creates_nothing(tmp_path: Path) -> None:
+    (tmp_path / "loop.py").symlink_to(tmp_path / "loop.py")
+    (tmp_path / "dangling.py").symlink_to(tmp_path / "missing" / "x.py")
+    for name in ("loop.py", "dangling.py"):
+        result = cli("compile", "lenet5", "-o", str(tmp_path / name))
+        assert result.exit_code == 1 and "error[E604]" in result.output, result.output
+    assert listing(tmp_path) == ["dangling.py", "loop.py"]
+
+
+# -- names at the file system's limit ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_any_legal_name_works_and_a_longer_one_is_e604(tmp_path: Path, writer: str) -> None:
+    if os.pathconf(tmp_path, "PC_NAME_MAX") != 255:
+        pytest.skip("the test assumes a 255-byte NAME_MAX")
+    argv, suffix = WRITERS[writer]
+    longest = tmp_path / ("a" * (255 - len(suffix)) + suffix)
+    result = cli(*argv(str(longest)))
+    assert result.exit_code == 0, result.output
+    assert longest.is_file()
+    too_long = tmp_path / ("b" * 300 + suffix)
+    result = cli(*argv(str(too_long)))
+    assert result.exit_code == 1, result.output
+    assert "error[E604]" in result.output and "File name too long" in result.output
+    assert not [n for n in listing(tmp_path) if TMP_NAME.fullmatch(n)]
+
+
+def test_the_temporary_file_is_short_private_until_checked_then_takes_its_mode(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / ("c" * 250 + ".py")
+    target.write_text("# Generated by archspec, an old version\n")
+    target.chmod(0o640)
+    seen: list[tuple[str, int, str]] = []
+
+    def check() -> str:
+        (tmp,) = [p for p in tmp_path.iterdir() if p != target]
+        seen.append((tmp.name, stat.S_IMODE(tmp.stat().st_mode), target.read_text()))
+        return "checked"
+
+    assert write_atomic(target, "# Generated by archspec\nnew\n", check, kind=files.MODULE) == (
+        "checked"
+    )
+    ((name, mode, during),) = seen
+    assert TMP_NAME.fullmatch(name) and mode == 0o600
+    assert during.endswith("an old version\n")  # not replaced before the check passed
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.read_text().endswith("new\n")
+    old_umask = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "fresh.json", "{}")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "fresh.json").stat().st_mode) == 0o640
+
+
+def test_a_refused_check_leaves_nothing(tmp_path: Path) -> None:
+    def refuse() -> None:
+        raise EmitError("no")
+
+    with pytest.raises(EmitError):
+        write_atomic(tmp_path / "x.py", "data", refuse)
+    assert listing(tmp_path) == []
+
+
+def test_compile_checks_the_string_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The self-check runs the rendered source itself, while the file is private (0600)."""
+    import importlib.machinery
+
+    from archspec.backends import selfcheck
+
+    real = selfcheck.check_emitted_source
+    calls: list[tuple[str, int]] = []
+
+    def spy(source: str, graph: Any) -> tuple[int, int]:
+        (tmp,) = [p for p in tmp_path.iterdir() if TMP_NAME.fullmatch(p.name)]
+        calls.append((source, stat.S_IMODE(tmp.stat().st_mode)))
+        return real(source, graph)
+
+    def no_file_loading(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the check must not load a module from a file")
+
+    monkeypatch.setattr(selfcheck, "check_emitted_source", spy)
+    monkeypatch.setattr(importlib.machinery, "SourceFileLoader", no_file_loading)
+    target = tmp_path / "net.py"
+    result = cli("compile", "lenet5", "-o", str(target))
+    assert result.exit_code == 0, result.output
+    ((source, mode),) = calls
+    assert mode == 0o600 and source == target.read_text()
+
+
+# -- what is printed ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_markup_and_control_characters_in_a_path_are_printed_as_text(
+    tmp_path: Path, writer: str
+) -> None:
+    argv, suffix = WRITERS[writer]
+    target = tmp_path / f"o[/x][bold]:smile:{suffix}"
+    result = cli(*argv(str(target)))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {target}" in result.output and target.is_file()
+    odd = tmp_path / f"t\x1b]0;owned\x07\x1b[2J{suffix}"
+    result = cli(*argv(str(odd)))
+    assert result.exit_code == 0, result.output
+    assert odd.is_file() and "\x1b" not in result.output and "\x07" not in result.output
+    assert "t\\x1b]0;owned\\x07\\x1b[2J" in result.output
+
+
+@pytest.mark.parametrize("command", ["check", "summary"])
+def test_an_input_of_thousands_of_digits_is_a_usage_error(command: str) -> None:
+    result = cli(command, "lenet5", "--input", f"1,1,{'9' * 5000},32")
+    assert result.exit_code == 2, result.output
+    assert "each below 2**62" in result.output and len(result.output) < 2000
+    padded = cli(command, "lenet5", "--input", f"1,1,{'0' * 5000}32,32")
+    assert padded.exit_code == 0, padded.output
+
+
+# -- signals and pipes, in real processes -------------------------------------------------------
+
+
+def _archspec(*args: str) -> list[str]:
+    return [sys.executable, "-m", "archspec", *args]
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_while_compile_writes_leaves_the_old_file_and_no_temporary(
+    tmp_path: Path, signame: str
+) -> None:
+    signum = getattr(signal, signame)
+    target = tmp_path / "lenet.py"
+    old = "# Generated by archspec, by an earlier run\n"
+    target.write_text(old)
+    proc = subprocess.Popen(
+        _archspec("compile", "lenet5", "-o", str(target)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(TMP_NAME.fullmatch(n) for n in listing(tmp_path)):
+        assert proc.poll() is None and time.monotonic() < deadline, "no temporary file seen"
+        time.sleep(0.001)
+    proc.send_signal(signum)  # the check (torch import, meta build) is still running
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err
+    assert len(err.splitlines()) == 1 and err.startswith("archspec: "), err
+    assert target.read_text() == old and listing(tmp_path) == ["lenet.py"]
+
+
+_LIBRARY_WRITE = """
+import signal, sys, time
+from archspec.files import write_atomic
+write_atomic(sys.argv[1] + ".first", "data")
+print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)  # restored after a write
+write_atomic(sys.argv[1], "data", lambda: time.sleep(120))
+"""
+
+
+def test_sigterm_during_a_library_write_removes_the_temporary(tmp_path: Path) -> None:
+    """archspec.files takes SIGTERM over only while a temporary file exists, then gives it back."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LIBRARY_WRITE, str(tmp_path / "out.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "True\n"
+    deadline = time.monotonic() + 120
+    while not any(TMP_NAME.fullmatch(n) for n in listing(tmp_path)):
+        assert proc.poll() is None and time.monotonic() < deadline, "no temporary file seen"
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (143, "archspec: stopped by SIGTERM\n")
+    assert listing(tmp_path) == ["out.json.first"]
+
+
+#: Run archspec as `python -m archspec` or as the console script (`from archspec.cli import
+#: main`), raising SIGINT the moment module argv[1] starts to import.
+_INTERRUPTED_AT_IMPORT = """
+import importlib.abc, os, runpy, signal, sys
+when, how, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+class Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == when:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Interrupt())
+if how == "module":
+    sys.argv = ["archspec", *args]
+    runpy.run_module("archspec", run_name="__main__", alter_sys=True)
+else:
+    sys.argv = [os.path.join(os.path.dirname(sys.executable), "archspec"), *args]
+    from archspec.cli import main
+    sys.exit(main())
+"""
+
+_AFTER_THE_PACKAGE = ["archspec.cli", "typer", "rich.console", "archspec.cli.tools", "torch"]
+
+
+@pytest.mark.parametrize("how", ["module", "console-script"])
+@pytest.mark.parametrize(
+    "when",
+    [
+        *_AFTER_THE_PACKAGE,
+        pytest.param(
+            "archspec.api",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="archspec/__init__.py imports archspec.api before any CLI code runs; "
+                "it needs lazy imports (PEP 562) for Ctrl-C there to be clean",
+            ),
+        ),
+    ],
+)
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(
+    tmp_path: Path, how: str, when: str
+) -> None:
+    """Interrupted while a module loads (torch: during compile's check, a temporary exists)."""
+    if how == "console-script" and when == "archspec.cli":
+        pytest.skip("found before archspec.cli's first line, which installs the handler, runs")
+    target = tmp_path / "net.py"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _INTERRUPTED_AT_IMPORT,
+            when,
+            how,
+            "compile",
+            "lenet5",
+            "-o",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "archspec: interrupted\n"
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["summary", "resnet50"],
+        ["summary", "lenet5", "-f", "csv"],
+        ["emit", "resnet50"],
+        ["schema"],
+        ["schema", "-o", "/dev/stdout"],
+        ["check", "lenet5", "--json"],
+        ["check", "lenet5"],
+        ["graph", "resnet18"],
+        ["--help"],
+    ],
+    ids=" ".join,
+)
+def test_a_closed_pipe_is_a_quiet_exit_141(args: list[str]) -> None:
+    """`archspec ... | head -1`: the reader is gone before the first write."""
+    proc = subprocess.Popen(_archspec(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""
+
+
+def test_head_of_a_real_pipeline_ends_quietly() -> None:
+    """The shell's view: `archspec summary resnet50 | head -1`."""
+    cmd = f"{sys.executable} -m archspec summary resnet50 | head -1; echo status=${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines()[-1] in ("status=141", "status=0"), done.stdout
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr == ""
