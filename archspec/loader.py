@@ -7,8 +7,12 @@ any later stage sees the document (dagster's yaml_utils does the position half o
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+import os
+import re
+import stat
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,66 +65,98 @@ class LoadedDoc:
         return self.spans.get((), None)
 
 
-class _DepthLimitedLoader(yaml.SafeLoader):
-    """SafeLoader whose composer refuses documents nested deeper than MAX_DEPTH."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self._depth += 1
-        self._nodes += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
-                raise LoadError(
-                    f"the document is nested deeper than {MAX_DEPTH} levels",
-                    span=None if mark is None else _mark_span("", mark),
-                    code="E104",
-                    hint="specs are shallow; flatten the structure or use blocks",
-                )
-            if self._nodes > MAX_NODES:
-                raise _too_many_nodes("", self.peek_event().start_mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
 _CLoader = getattr(yaml, "CSafeLoader", None)
 
+#: The characters YAML 1.1 refuses (PyYAML's reader and libyaml's agree on this set). Found
+#: here, in the text, because libyaml reports their position in bytes and PyYAML in characters.
+_NOT_YAML_CHAR = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
 
-def _make_loader(text: str, file: str) -> yaml.SafeLoader:
-    """libyaml's C composer when available (several times faster), else the Python one.
 
-    The C composer recurses without a depth check, so the nesting depth is first measured
-    from libyaml's event stream, which is iterative and cheap.
+def _events(text: str) -> Iterator[yaml.Event]:
+    """The YAML event stream: libyaml's when available (several times faster), else PyYAML's."""
+    if _CLoader is not None:
+        return yaml.parse(text, Loader=_CLoader)  # type: ignore[no-any-return]
+    return yaml.parse(text, Loader=yaml.SafeLoader)  # type: ignore[no-any-return]
+
+
+def _make_loader(text: str) -> yaml.SafeLoader:
+    """The composer for a document that passed `_check_structure`."""
+    if _CLoader is not None:
+        return _CLoader(text)  # type: ignore[no-any-return]
+    return yaml.SafeLoader(text)
+
+
+def _check_structure(text: str, file: str) -> None:
+    """Refuse a document nested deeper than MAX_DEPTH or holding more than MAX_NODES nodes.
+
+    Counted on the event stream, which is iterative and cheap, before anything is composed:
+    a collection start is refused where it would open level MAX_DEPTH + 1. That position must
+    not depend on the installed PyYAML or libyaml. libyaml >= 0.2.6 refuses nesting past 1,000
+    levels itself, and its scanner looks up to 1,024 characters ahead on a line (for a possible
+    `key:`), so `[[[[...` on one line fails inside libyaml before the event at level 65 is
+    delivered. So when the stream stops at a YAML error, the text before that error is
+    scanned again: the end of the text ends any lookahead, and the parser's own limit cannot
+    be reached in it. A depth or size violation before the first YAML error wins, as it would
+    with a parser that has no limit; otherwise the composer reports the error itself.
     """
-    if _CLoader is None:
-        return _DepthLimitedLoader(text)
-    depth = nodes = 0
     try:
-        for event in yaml.parse(text, Loader=_CLoader):
-            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
-                nodes += 1  # bounded before the composer builds (and we convert) them all
-                if nodes > MAX_NODES:
-                    raise _too_many_nodes(file, event.start_mark, text)
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise LoadError(
-                        f"the document is nested deeper than {MAX_DEPTH} levels",
-                        span=_mark_span(file, event.start_mark),
-                        code="E104",
-                        hint="specs are shallow; flatten the structure or use blocks",
-                        sources={file: text},
-                    )
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-    except yaml.YAMLError:
-        pass  # the composer below reports syntax errors with their marks
-    return _CLoader(text)  # type: ignore[no-any-return]
+        _scan_events(text, text, file)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        stop = getattr(mark, "index", None)
+        if isinstance(stop, int) and 0 < stop < len(text):
+            with contextlib.suppress(yaml.YAMLError):  # the prefix may end inside a collection
+                _scan_events(text[:stop], text, file)
+
+
+def _scan_events(part: str, text: str, file: str) -> None:
+    """Count depth and nodes over the events of `part` (a prefix of `text`)."""
+    depth = nodes = 0
+    for event in _events(part):
+        if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
+            nodes += 1  # bounded before the composer builds (and we convert) them all
+            if nodes > MAX_NODES:
+                raise _too_many_nodes(file, event.start_mark, text)
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise LoadError(
+                    f"the document is nested deeper than {MAX_DEPTH} levels",
+                    span=_mark_span(file, event.start_mark),
+                    code="E104",
+                    hint="specs are shallow; flatten the structure or use blocks",
+                    sources={file: text},
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_characters(text: str, file: str) -> None:
+    """Refuse a character YAML does not allow (E105), located by character, not by byte."""
+    bad = _NOT_YAML_CHAR.search(text)
+    if bad is None:
+        return
+    line, col = _line_col(text, bad.start())
+    raise LoadError(
+        f"the file contains the character U+{ord(bad.group()):04X}, which YAML does not allow",
+        span=SourceSpan(file, line, col),
+        code="E105",
+        hint="remove control characters; a spec is plain UTF-8 text",
+        sources={file: text},
+    )
+
+
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of character `pos`, counting line breaks as YAML marks do."""
+    line, start = 1, 0
+    for brk in _LINE_BREAK.finditer(text, 0, pos):
+        line, start = line + 1, brk.end()
+    return line, pos - start + 1
 
 
 def _too_many_nodes(file: str, mark: Any, text: str | None = None) -> LoadError:
@@ -139,22 +175,56 @@ def _mark_span(file: str, mark: Any, end: Any = None) -> SourceSpan:
     return SourceSpan(file, mark.line + 1, mark.column + 1)
 
 
+#: What a path can be besides a regular file, for the message that refuses it.
+_NOT_FILES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+#: Open without waiting: O_NONBLOCK makes opening a FIFO that has no writer return at once
+#: (a regular file ignores it), O_NOCTTY keeps a terminal from becoming ours.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+def _refuse_non_file(path: str | Path, mode: int) -> None:
+    """A spec is read from a regular file only: a pipe or a device may never end, or never
+    start (open() of a FIFO waits for a writer), and a directory is not text."""
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _NOT_FILES if test(mode)), "not a regular file")
+    raise LoadError(
+        f"{path} is {kind}, not a spec file",
+        span=SourceSpan(str(path), 1, 1),
+        code="E100",
+        hint="a spec is read from a regular file; save the spec to a file and pass its path",
+    )
+
+
 def read_spec_text(path: str | Path) -> str:
-    """Read a spec file as UTF-8 text, refusing binary, oversized and undecodable input."""
-    p = Path(path)
+    """Read a spec file as UTF-8 text, refusing non-files, binary, oversized and undecodable
+    input; never blocks (see `_refuse_non_file`)."""
     try:
-        size = p.stat().st_size
-    except OSError as exc:
+        info = os.stat(path)  # follows symlinks: the file that open() would read
+    except (OSError, ValueError) as exc:
         raise LoadError(
-            f"cannot read {path}: {exc.strerror or exc}",
+            f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
             code="E100",
             hint="check the path; built-in specs can be named without a path",
         ) from None
-    if p.is_dir():
-        raise LoadError(f"{path} is a directory, not a spec file", code="E100")
+    _refuse_non_file(path, info.st_mode)
+    size = info.st_size
     too_big = LoadError(
         f"{path} is larger than {MAX_BYTES} bytes, the limit for a spec"
-        if size <= MAX_BYTES  # a device or pipe: st_size says nothing
+        if size <= MAX_BYTES  # it grew after stat
         else f"{path} is {size} bytes; specs are limited to {MAX_BYTES} bytes",
         span=SourceSpan(str(path), 1, 1),
         code="E104",
@@ -162,19 +232,42 @@ def read_spec_text(path: str | Path) -> str:
     if size > MAX_BYTES:
         raise too_big
     try:
-        # At most one byte over the limit, whatever st_size said: /dev/zero and pipes
-        # report 0 and never end.
-        with p.open("rb") as f:
-            raw = f.read(MAX_BYTES + 1)
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         raise LoadError(
             f"cannot read {path}: {exc.strerror or exc}",
             code="E100",
             hint="check the file's permissions",
         ) from None
+    try:
+        # The path may have been swapped for a FIFO or a device since the stat above: what
+        # counts is what was opened.
+        _refuse_non_file(path, os.fstat(fd).st_mode)
+        raw = _read_at_most(fd, MAX_BYTES + 1)
+    except OSError as exc:
+        raise LoadError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            code="E100",
+            hint="check the file's permissions",
+        ) from None
+    finally:
+        os.close(fd)
     if len(raw) > MAX_BYTES:
         raise too_big
     return decode_spec_bytes(raw, str(path))
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    """Up to `limit` bytes from `fd`, however the file grows while it is read."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < limit:
+        chunk = os.read(fd, min(limit - got, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def decode_spec_bytes(raw: bytes, file: str) -> str:
@@ -208,7 +301,9 @@ def load_yaml(text: str, file: str = "<string>") -> LoadedDoc:
         raise LoadError(
             f"the spec is larger than {MAX_BYTES} bytes", span=SourceSpan(file, 1, 1), code="E104"
         )
-    loader = _make_loader(text, file)
+    _check_characters(text, file)
+    _check_structure(text, file)
+    loader = _make_loader(text)
     try:
         try:
             root = loader.get_single_node()
@@ -235,15 +330,14 @@ def load_yaml(text: str, file: str = "<string>") -> LoadedDoc:
             sources={file: text},
         ) from None
     except yaml.reader.ReaderError as exc:
-        pos = max(0, min(exc.position, len(text)))
-        line = text.count("\n", 0, pos) + 1
-        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        # Not reached for the characters `_check_characters` knows; kept for anything else
+        # the reader refuses (libyaml counts that position in bytes, PyYAML in characters).
         char = (
             exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
         )
         raise LoadError(
             f"the file contains the character U+{char:04X}, which YAML does not allow",
-            span=SourceSpan(file, line, col),
+            span=SourceSpan(file, *_line_col(text, max(0, min(exc.position, len(text))))),
             code="E105",
             hint="remove control characters; a spec is plain UTF-8 text",
             sources={file: text},
