@@ -206,11 +206,13 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
         path = Path(os.path.realpath(target))
     fd = _own_stream(st)
     if fd is not None:
-        return _Plan(path, through=True, fd=fd)
+        return _Plan(target, through=True, fd=fd)
     mode = st.st_mode
     if stat.S_ISREG(mode):
         if not force and not _written_by_archspec(path, kind):
-            shown = display_path(target) + ("" if path == target else f" (-> {path})")
+            shown = display_path(target)
+            if path != target:
+                shown += f" (-> {display_path(path)})"
             raise EmitError(
                 f"refusing to overwrite {shown}: archspec did not generate it ({kind.mark})",
                 code="E603",
@@ -218,7 +220,8 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
             )
         return _Plan(path, mode=mode & 0o777)
     if _writable_through(st):
-        return _Plan(path, through=True)
+        # Opened by the name given: /dev/fd/N names a pipe that has no path of its own.
+        return _Plan(target, through=True)
     raise _cannot_write(target, f"it is {_what(st)}; archspec writes no file there")
 
 

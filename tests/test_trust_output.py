@@ -209,6 +209,22 @@ def test_dev_stdout_is_this_process_stdout_whatever_it_is(tmp_path: Path) -> Non
     assert out.read_text() == json_schema_text()
 
 
+def test_a_pipe_named_by_dev_fd_is_written_through(tmp_path: Path) -> None:
+    """`-o /dev/fd/N` (a shell's `>(...)`): a pipe with no path of its own, opened by name."""
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        _archspec("schema", "-o", f"/dev/fd/{write_end}"),
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    assert proc.wait(timeout=120) == 0
+    assert data.decode() == json_schema_text()
+
+
 # -- files archspec did not write ---------------------------------------------------------
 
 FOREIGN = "hand-written, not archspec's\n"
