@@ -4,6 +4,12 @@ Shapes of conv nets are built from `floor((H + c) / s)` steps, so a polynomial w
 symbols or floors of polynomials, with nested floors folded (`floor(floor(x/a)/b) ==
 floor(x/(a*b))`), is exact and stays small. We avoid sympy on purpose: `archspec check` must
 answer in milliseconds and sympy alone takes most of a second to import.
+
+A spec can still make an expression grow without bound (concatenations of ever more floors,
+or floors of sums of floors whose text doubles at every layer), so every Dim is bounded:
+at most MAX_SIZE terms and atoms counted in full, floors nested at most MAX_DEPTH deep.
+Past either, arithmetic raises ExpressionTooLarge, which the layer registry turns into a
+located shape error (E411) instead of a hang, a memory blow-up or a RecursionError.
 """
 
 from __future__ import annotations
@@ -13,6 +19,16 @@ from dataclasses import dataclass
 from functools import cached_property
 
 Monomial = tuple["Atom", ...]
+
+#: The most terms and atoms one expression may hold, nested floors counted in full (the
+#: built-in specs need at most 16).
+MAX_SIZE = 10_000
+#: The deepest nesting of floors (built-in specs: 1); evaluation and printing recurse on it.
+MAX_DEPTH = 64
+
+
+class ExpressionTooLarge(ArithmeticError):
+    """A dimension expression past MAX_SIZE or MAX_DEPTH: too large to track exactly."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,10 @@ class Floor:
     inner: Dim
     divisor: int
 
+    def __post_init__(self) -> None:
+        if self.inner.depth >= MAX_DEPTH:
+            raise ExpressionTooLarge(f"a size expression nests floors more than {MAX_DEPTH} deep")
+
     def key(self) -> str:
         # sorting monomials asks for this often; the text of an immutable floor never changes
         cached = self.__dict__.get("_key")
@@ -54,6 +74,10 @@ def _mono_key(m: Monomial) -> tuple[str, ...]:
     return tuple(a.key() for a in m)
 
 
+def _mono_size(m: Monomial) -> int:
+    return sum(1 if isinstance(a, Sym) else a.inner.size + 1 for a in m)
+
+
 class Dim:
     """An exact integer-valued expression; immutable and hashable."""
 
@@ -62,6 +86,13 @@ class Dim:
     def __init__(self, terms: Mapping[Monomial, int] | None = None, const: int = 0) -> None:
         if terms:
             clean = {m: c for m, c in terms.items() if c != 0}
+            size = 1 + sum(1 + _mono_size(m) for m in clean)
+            if size > MAX_SIZE:
+                raise ExpressionTooLarge(
+                    f"a size expression grows to {size:,} terms and atoms, past the limit "
+                    f"of {MAX_SIZE:,}"
+                )
+            self.__dict__["size"] = size
             self._terms: tuple[tuple[Monomial, int], ...] = tuple(
                 sorted(clean.items(), key=lambda mc: (len(mc[0]), _mono_key(mc[0])))
             )
@@ -129,13 +160,16 @@ class Dim:
 
     @cached_property
     def size(self) -> int:
-        """Terms and atoms, nested floors included: what one `evaluate` costs."""
-        n = 1
-        for mono, _ in self._terms:
-            n += 1
-            for atom in mono:
-                n += 1 if isinstance(atom, Sym) else atom.inner.size
-        return n
+        """Terms and atoms, nested floors counted in full: what one `evaluate` or `str` costs."""
+        return 1 + sum(1 + _mono_size(m) for m, _ in self._terms)
+
+    @cached_property
+    def depth(self) -> int:
+        """How deeply floors nest (0 for a polynomial in symbols)."""
+        return max(
+            (a.inner.depth + 1 for m, _ in self._terms for a in m if isinstance(a, Floor)),
+            default=0,
+        )
 
     def is_monotone(self) -> bool:
         """True when the value never decreases as any symbol grows (given non-negative atoms)."""
@@ -178,6 +212,11 @@ class Dim:
             if k == 0:
                 return Dim(None, 0)
             return Dim._canonical(tuple((m, c * k) for m, c in d._terms), d._const * k)
+        pairs = (len(self._terms) + 1) * (len(o._terms) + 1)
+        if pairs > MAX_SIZE:
+            raise ExpressionTooLarge(
+                f"a product of size expressions has {pairs:,} terms, past the limit of {MAX_SIZE:,}"
+            )
         terms: dict[Monomial, int] = {}
         for m1, c1 in (*self._terms, ((), self._const)):
             for m2, c2 in (*o._terms, ((), o._const)):
@@ -226,7 +265,7 @@ class Dim:
     # evaluation -------------------------------------------------------------------
     def subs(self, env: Mapping[str, int | Dim]) -> Dim:
         """Substitute symbols (by ints or Dims) and refold."""
-        out = Dim(None, self._const)
+        terms = [Dim(None, self._const)]
         for mono, coeff in self._terms:
             term = Dim(None, coeff)
             for atom in mono:
@@ -236,8 +275,8 @@ class Dim:
                     )
                 else:
                     term = term * atom.inner.subs(env).floordiv(atom.divisor)
-            out = out + term
-        return out
+            terms.append(term)
+        return total(terms)  # one sum, not one re-sorted partial sum per term
 
     def evaluate(self, env: Mapping[str, int]) -> int:
         """Integer value with every symbol bound; KeyError names a missing one."""
@@ -273,10 +312,18 @@ class Dim:
         return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        # kept: floors share sub-expressions, and rehashing walks every one of them again
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = self.__dict__["_hash"] = hash(self._key())
+        return h
 
     def __repr__(self) -> str:
         return f"Dim({self})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # the caches stay behind: a text's hash differs from one process to the next
+        return (_rebuild, (self._terms, self._const, self.__dict__.get("factors")))
 
     def __str__(self) -> str:
         text = self.__dict__.get("_text")
@@ -306,6 +353,15 @@ class Dim:
             parts.append(("- " if self._const < 0 else "+ ") + str(abs(self._const)))
         out = " ".join(parts)
         return out[2:] if out.startswith("+ ") else "-" + out[2:]
+
+
+def _rebuild(
+    terms: tuple[tuple[Monomial, int], ...], const: int, factors: tuple[Dim, ...] | None
+) -> Dim:
+    out = Dim._canonical(terms, const)
+    if factors:
+        out.__dict__["factors"] = factors
+    return out
 
 
 def _paren_floor(atom: Floor) -> str:

@@ -24,10 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .dims import Dim, Shape, format_shape, product
+from .dims import Dim, ExpressionTooLarge, Shape, format_shape, product, total
 from .errors import ShapeError
 from .ir import Graph, Node
 from .ops import REGISTRY
+from .ops.base import TOO_LARGE_HINT
+from .passes.costs import CostTooLarge, too_large
 from .passes.shapes import (
     ShapeTable,
     check_graph,
@@ -296,17 +298,26 @@ def _type_of(node: Node) -> str:
 def _leaf_cost(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[int, Dim, Dim]:
     op = REGISTRY[node.kind]
     params = op.params(node.attrs) if op.style == "module" else 0
-    macs = Dim.of(op.macs(node.attrs, in_shapes, shape))
-    return params, macs, Dim.of(op.connections(node.attrs, in_shapes, shape))
+    try:
+        macs = Dim.of(op.macs(node.attrs, in_shapes, shape))
+        return params, macs, Dim.of(op.connections(node.attrs, in_shapes, shape))
+    except ExpressionTooLarge as exc:
+        raise CostTooLarge(node, exc) from None
 
 
 def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -> Summary:
     """Rows from a shape table, modules deeper than `depth` folded into one row each."""
     if depth is not None and depth < 1:
         raise ValueError("depth must be at least 1")
-    costs: dict[str, tuple[int, Dim, Dim]] = {
-        r.path: _leaf_cost(r.node, r.in_shapes, r.shape) for r in table.rows if r.node.child is None
-    }
+    try:
+        costs: dict[str, tuple[int, Dim, Dim]] = {
+            r.path: _leaf_cost(r.node, r.in_shapes, r.shape)
+            for r in table.rows
+            if r.node.child is None
+        }
+    except CostTooLarge as exc:
+        path = next((r.path for r in table.rows if r.node is exc.node), None)
+        raise too_large(graph, exc, path) from None
     rows: list[Row] = []
     for r in table.rows:
         if depth is not None and r.depth >= depth:
@@ -333,8 +344,17 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
                 Row(params=params, macs=macs, connections=conns, folded=True, **common)  # type: ignore[arg-type]
             )
     total_params = sum(c[0] for c in costs.values())
-    total_macs = sum((c[1] for c in costs.values()), Dim.of(0))
-    total_connections = sum((c[2] for c in costs.values()), Dim.of(0))
+    try:
+        total_macs = total(c[1] for c in costs.values())
+        total_connections = total(c[2] for c in costs.values())
+    except ExpressionTooLarge as exc:
+        raise ShapeError(
+            f"the total MACs of {graph.name} are an expression too large to track: {exc}",
+            code="E411",
+            span=graph.root.span,
+            hint=TOO_LARGE_HINT,
+            sources=dict(graph.sources),
+        ) from None
     example, example_macs = None, None
     if not total_macs.is_const:
         dims = graph.input_shape
@@ -365,6 +385,11 @@ def summarise(
             raise ShapeError(diagnostics=result.errors, sources=dict(result.sources))
         return summarise_table(graph, infer_shapes(graph, tuple(input_shape)), depth)
     table = infer_shapes(graph, generalise_input(graph.input_shape).shape)
-    if table.failure is not None:  # shapes that only hold for the declared input
-        table = infer_shapes(graph, graph.input_shape)
-    return summarise_table(graph, table, depth)
+    if table.failure is None:
+        try:
+            return summarise_table(graph, table, depth)
+        except ShapeError as exc:  # counts too large as formulas: the declared input's
+            if exc.error_code != "E411":
+                raise
+    # shapes that only hold for the declared input, or formulas too large to write
+    return summarise_table(graph, infer_shapes(graph, graph.input_shape), depth)

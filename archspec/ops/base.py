@@ -25,7 +25,7 @@ from pydantic import (
     StrictInt,
 )
 
-from ..dims import Dim, Shape
+from ..dims import Dim, ExpressionTooLarge, Shape
 from ..expr import ExprError, parse_expr
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -441,10 +441,33 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
         raise ValueError(f"layer kind {kind!r} is already registered")
     if kind in COMPOUND_KINDS:
         raise ValueError(f"{kind!r} is a built-in construct and cannot be replaced")
-    REGISTRY[kind] = op_cls()
+    op = op_cls()
+    op.infer = _bounded(op)  # type: ignore[method-assign]
+    REGISTRY[kind] = op
     for listener in _listeners:
         listener()
     return op_cls
+
+
+#: The hint of E411, which `_bounded` gives every shape rule.
+TOO_LARGE_HINT = (
+    "the sizes after this layer depend on the input through an expression too large to track: "
+    "declare a concrete input size, or join fewer differently-sized branches"
+)
+
+
+def _bounded(op: Op) -> Callable[[dict[str, Any], Sequence[Shape], ShapeContext], Inferred]:
+    """The op's shape rule, failing with E411 when its dims grow past `dims.MAX_SIZE`,
+    whoever calls it (lowering, the symbolic check, the emitter): the bound holds for plugins
+    too. The rule is looked up on the class at each call, so patching the class still works."""
+
+    def infer(attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        try:
+            return type(op).infer(op, attrs, inputs, ctx)
+        except ExpressionTooLarge as exc:
+            raise ShapeFailure("E411", str(exc), TOO_LARGE_HINT) from None
+
+    return infer
 
 
 def unregister(kind: str) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..dims import Dim
+from ..dims import Dim, ExpressionTooLarge
+from ..errors import ShapeError
 from ..ir import Graph, Module, Node
 from ..ops import REGISTRY, Op
+from ..ops.base import TOO_LARGE_HINT
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,26 @@ class Cost:
 ZERO = Cost(0, Dim.of(0), Dim.of(0))
 
 
+class CostTooLarge(Exception):
+    """A node's symbolic count is past `dims.MAX_SIZE`; `too_large` makes it an E411."""
+
+    def __init__(self, node: Node, cause: ExpressionTooLarge) -> None:
+        super().__init__(str(cause))
+        self.node = node
+
+
+def too_large(graph: Graph, exc: CostTooLarge, path: str | None = None) -> ShapeError:
+    """The located error for a count too large to write as an expression."""
+    where = f"{path or exc.node.name}: "
+    return ShapeError(
+        f"{where}its MACs or activations are an expression too large to track: {exc}",
+        code="E411",
+        span=exc.node.span or graph.root.span,
+        hint=TOO_LARGE_HINT,
+        sources=dict(graph.sources),
+    )
+
+
 def node_cost(node: Node) -> Cost:
     """Cost of one node, its child module included (train-only nodes count too)."""
     if node.child is not None:
@@ -41,11 +63,14 @@ def node_cost(node: Node) -> Cost:
         return ZERO
     op = REGISTRY[node.kind]
     attrs = node.attrs
-    return Cost(
-        op.params(attrs) if op.style == "module" else 0,
-        op.macs(attrs, node.in_shapes, node.shape),
-        op.activation_numel(node.shape),
-    )
+    try:
+        return Cost(
+            op.params(attrs) if op.style == "module" else 0,
+            op.macs(attrs, node.in_shapes, node.shape),
+            op.activation_numel(node.shape),
+        )
+    except ExpressionTooLarge as exc:
+        raise CostTooLarge(node, exc) from None
 
 
 def module_cost(module: Module) -> Cost:
@@ -56,8 +81,12 @@ def module_cost(module: Module) -> Cost:
 
 
 def graph_cost(graph: Graph) -> Cost:
-    """Totals of a whole graph."""
-    return module_cost(graph.root)
+    """Totals of a whole graph; ShapeError (E411, at the layer) when a symbolic count
+    grows past what `dims` tracks (only a symbolic input can make it)."""
+    try:
+        return module_cost(graph.root)
+    except CostTooLarge as exc:
+        raise too_large(graph, exc) from None
 
 
 @dataclass(frozen=True)
