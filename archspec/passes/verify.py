@@ -42,9 +42,17 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
     for node in module.nodes:
         if node.attrs.get("inplace") and node.inputs:
             src = node.inputs[0]
-            readers = consumers.get(src, []) + (["the module output"] if src in outputs else [])
-            if len(readers) > 1 or (src == INPUT and not module.is_chain):
-                others = [r for r in readers if r != node.name] or ["the caller"]
+            # a few readers by name, never a copy or a list of all: a tensor read by n
+            # in-place layers would cost n^2 time and text
+            readers = consumers.get(src, [])
+            count = len(readers) + (src in outputs)
+            if count > 1 or (src == INPUT and not module.is_chain):
+                others = [r for r in readers[:4] if r != node.name][:3]
+                if src in outputs and len(others) < 3:
+                    others.append("the module output")
+                others = others or ["the caller"]
+                if count - 1 > len(others):
+                    others.append(f"{count - 1 - len(others):,} more")
                 errors.append(
                     Diagnostic(
                         "E311",
