@@ -3,29 +3,58 @@
 Expressions are parsed with `ast` into a whitelisted tree and interpreted here; nothing is
 ever passed to `eval`. Only arithmetic, comparisons, boolean logic, conditional expressions,
 `min`/`max`/`abs`, names of params and literals are accepted.
+
+Evaluation raises ExprError and nothing else, whatever the values: every operator is checked
+before Python computes it (division by zero, `0 ** -1`, a negative base to a fractional power,
+results past 10^15). A part of an expression that fails for every value of its names (a
+constant part such as `2 // 0`, a division by a constant zero, arithmetic on a quoted text,
+`max(5)`) is refused when the expression is parsed, so a branch that the spec's params never
+take is checked too, and `check`, `emit` and `compile` agree on every spec.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import SpecError
+
 MAX_EXPR_LEN = 500
 MAX_ABS_VALUE = 10**15
+#: How deeply operators may nest (`-(-(-x))`, `1+1+1+...`): the evaluator, the emitter's
+#: folding and its unparser recurse once per level, and run deep inside lowering.
+MAX_EXPR_DEPTH = 64
 
 Value = int | float | bool | str | list
 
+_LANGUAGE_HINT = (
+    "expressions use params, numbers, + - * / // % **, comparisons, "
+    "and/or/not, `a if cond else b`, min(), max(), abs()"
+)
 
-class ExprError(Exception):
-    """An expression is malformed or cannot be evaluated; `message` says why for a user."""
+
+#: What to do about an expression error that has no more specific hint, by code.
+_DEFAULT_HINTS = {
+    "E206": _LANGUAGE_HINT,
+    "E308": "check the values the expression reads (params given by the caller included)",
+    "E309": "expression values are limited to |x| <= 10^15",
+}
+
+
+class ExprError(SpecError):
+    """An expression is malformed or cannot be evaluated; `message` says why for a user.
+
+    An ArchSpecError without a span: the caller that knows which spec value held the
+    expression reports it at that value's line and column.
+    """
 
     def __init__(self, message: str, hint: str | None = None, code: str = "E308") -> None:
-        super().__init__(message)
+        super().__init__(message, hint=hint or _DEFAULT_HINTS.get(code), code=code)
         self.message = message
-        self.hint = hint
         self.code = code
 
 
@@ -108,7 +137,11 @@ class Expr:
 
 
 def parse_expr(text: str) -> Expr:
-    """Parse `text` into a safe Expr or raise ExprError saying what is not allowed."""
+    """Parse `text` into a safe Expr or raise ExprError saying what is not allowed.
+
+    Besides the syntax, every part that fails whatever its names hold is refused here
+    (see `_check_static`), so the error does not wait for params that reach it.
+    """
     if not isinstance(text, str):
         raise ExprError(f"expected an expression string, got {type(text).__name__}")
     if len(text) > MAX_EXPR_LEN:
@@ -120,27 +153,26 @@ def parse_expr(text: str) -> Expr:
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         msg = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
         raise ExprError(
-            f"invalid expression {text!r}: {msg}",
-            hint="expressions use params, numbers, + - * / // % **, comparisons, "
-            "and/or/not, `a if cond else b`, min(), max(), abs()",
-            code="E206",
+            f"invalid expression {_short(text)}: {msg}", hint=_LANGUAGE_HINT, code="E206"
         ) from None
+    _check_depth(tree, text)
     names: set[str] = set()
     callees: set[int] = set()
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED):
             raise ExprError(
-                f"{type(node).__name__} is not allowed in an expression: {text!r}",
+                f"{type(node).__name__} is not allowed in an expression: {_short(text)}",
                 hint="only arithmetic, comparisons, and/or/not, conditional expressions, "
                 "min/max/abs and param names are allowed",
                 code="E206",
             )
-        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, bool, str)):
-            raise ExprError(f"literal {node.value!r} is not allowed in {text!r}", code="E206")
+        if isinstance(node, ast.Constant) and (type(node.value) not in (int, float, bool, str)):
+            raise ExprError(
+                f"literal {_short(node.value)} is not allowed in {_short(text)}", code="E206"
+            )
         if (
             isinstance(node, ast.Constant)
-            and isinstance(node.value, (int, float))
-            and not isinstance(node.value, bool)
+            and type(node.value) in (int, float)
             and not abs(node.value) <= MAX_ABS_VALUE  # also catches inf (1e999)
         ):
             raise ExprError(
@@ -154,15 +186,115 @@ def parse_expr(text: str) -> Expr:
                 or node.func.id not in _FUNCS
                 or node.keywords
                 or not node.args
+                or any(isinstance(a, ast.Starred) for a in node.args)
             ):
                 raise ExprError(
-                    f"only min(), max() and abs() may be called in an expression: {text!r}",
+                    f"only min(), max() and abs() may be called in an expression: {_short(text)}",
                     code="E206",
                 )
+            _check_arity(node, text)
             callees.add(id(node.func))
         elif isinstance(node, ast.Name) and id(node) not in callees:
             names.add(node.id)
+    _check_static(tree.body, tree.body)
     return Expr(text.strip(), tree, frozenset(names))
+
+
+def _check_depth(tree: ast.AST, text: str) -> None:
+    """Refuse operators nested deeper than MAX_EXPR_DEPTH (an explicit stack: no recursion)."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPR_DEPTH:
+            raise ExprError(
+                f"expression {_short(text)} nests operators deeper than {MAX_EXPR_DEPTH} levels",
+                hint="split it: compute parts in params or block params",
+                code="E206",
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _check_arity(node: ast.Call, text: str) -> None:
+    assert isinstance(node.func, ast.Name)
+    fn, n = node.func.id, len(node.args)
+    if fn == "abs" and n != 1:
+        raise ExprError(f"abs() takes one argument, got {n} in {_short(text)}", code="E206")
+    if fn in ("min", "max") and n < 2:
+        raise ExprError(
+            f"{fn}() takes two or more arguments, got {n} in {_short(text)}",
+            hint=f"{fn}(a, b, ...) compares numbers; {fn}() of one value is that value",
+            code="E206",
+        )
+
+
+_NOT_CONSTANT = object()
+
+
+def _check_static(node: ast.AST, whole: ast.AST) -> Any:
+    """The value of `node` when it reads no names (else _NOT_CONSTANT), refusing every part
+    that fails for all values of its names.
+
+    Constant parts are evaluated wherever they stand, an untaken branch included: the emitter
+    folds them, so an error there must not wait. Where names are involved, what fails for
+    every value is a constant operand that is text (arithmetic needs numbers) and a constant
+    zero divisor.
+    """
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return _NOT_CONSTANT
+    if isinstance(node, ast.Call):
+        children = list(node.args)
+    else:
+        children = [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)]
+    values = [_check_static(c, whole) for c in children]
+    if all(v is not _NOT_CONSTANT for v in values):
+        try:
+            return _eval(node, {})
+        except ExprError as exc:
+            if node is whole:
+                raise
+            raise ExprError(
+                f"{exc.message}: {_short_text(unparse(node))} fails whatever the params are",
+                hint=exc.hint
+                or "every constant part of an expression is evaluated, "
+                "in a branch the params do not take too",
+                code=exc.code,
+            ) from None
+    numeric_operands: list[Any] = []
+    what = "arithmetic"
+    if isinstance(node, ast.BinOp):
+        numeric_operands = values
+        if type(node.op) in (ast.Div, ast.FloorDiv, ast.Mod) and _is_zero(values[1]):
+            raise ExprError(
+                f"division by zero: {_short_text(unparse(node))} fails whatever the params are"
+            )
+    elif isinstance(node, ast.UnaryOp) and not isinstance(node.op, ast.Not):
+        numeric_operands, what = values, "a sign"
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        numeric_operands, what = values, f"{node.func.id}()"
+    for v in numeric_operands:
+        if v is not _NOT_CONSTANT and not _is_number(v):
+            raise ExprError(
+                f"{what} needs a number, got {_typename(v)} {_short(v)} in "
+                f"{_short_text(unparse(node))}",
+                hint="quoted text is only compared (`mode == 'fan_in'`), never computed with",
+            )
+    return _NOT_CONSTANT
+
+
+def _is_zero(v: Any) -> bool:
+    return v is not _NOT_CONSTANT and _is_number(v) and v == 0
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float, bool)
+
+
+def _typename(v: Any) -> str:
+    return {bool: "bool", int: "int", float: "float", str: "text", list: "list"}.get(
+        type(v), type(v).__name__
+    )
 
 
 def _short(value: Any) -> str:
@@ -170,20 +302,36 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _short_text(text: str) -> str:
+    return f"`{text}`" if len(text) <= 40 else f"`{text[:37]}...`"
+
+
 def _check_range(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and abs(value) > MAX_ABS_VALUE:
-        raise ExprError(f"value {value} is out of range (|x| <= 10^15)", code="E309")
-    if isinstance(value, float) and not (abs(value) <= MAX_ABS_VALUE):
-        raise ExprError(f"value {value} is out of range or not finite", code="E309")
+    if type(value) is int and abs(value) > MAX_ABS_VALUE:
+        raise ExprError(f"value {_short(value)} is out of range (|x| <= 10^15)", code="E309")
+    if type(value) is float and not (abs(value) <= MAX_ABS_VALUE):
+        raise ExprError(f"value {_short(value)} is out of range or not finite", code="E309")
+    if type(value) not in (int, float, bool):
+        raise ExprError(f"arithmetic gave {_typename(value)} {_short(value)}, not a real number")
     return value
 
 
 def _num(v: Any, what: str) -> Any:
-    if isinstance(v, (int, float)):
+    if type(v) in (int, float, bool):
         return v
-    raise ExprError(f"{what} needs a number, got {type(v).__name__} {v!r}")
+    raise ExprError(f"{what} needs a number, got {_typename(v)} {_short(v)}")
+
+
+def _power(left: Any, right: Any) -> Any:
+    """`left ** right`, refused before computing when it fails or leaves the value range."""
+    if left == 0 and right < 0:
+        raise ExprError("zero to a negative power in expression (division by zero)")
+    if left < 0 and right != int(right):
+        raise ExprError("a negative number to a fractional power in expression has no real value")
+    # |left ** right| = 2 ** (right * log2|left|): past 2 ** 53 it is over 10^15 anyway.
+    if abs(left) not in (0, 1) and right * math.log2(abs(left)) > 53:
+        raise ExprError("exponent too large in expression", code="E309")
+    return operator.pow(left, right)
 
 
 def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
@@ -206,11 +354,15 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
         op = type(node.op)
         if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
             raise ExprError("division by zero in expression")
-        if op is ast.Pow and (
-            abs(right) > 64 or (abs(left) > 1 and abs(right) * max(1, abs(left)).bit_length() > 60)
-        ):
-            raise ExprError("exponent too large in expression", code="E309")
-        return _check_range(_BINOPS[op](left, right))
+        try:
+            result = _power(left, right) if op is ast.Pow else _BINOPS[op](left, right)
+        except (ArithmeticError, ValueError) as exc:  # float overflow: a value past any bound
+            raise ExprError(
+                f"`{_BINOP_TEXT[op]}` of {_short(left)} and {_short(right)} cannot be "
+                f"computed ({type(exc).__name__})",
+                code="E309",
+            ) from None
+        return _check_range(result)
     if isinstance(node, ast.UnaryOp):
         v = _eval(node.operand, env)
         if isinstance(node.op, ast.Not):
@@ -233,7 +385,7 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
                 ok = _CMPOPS[type(op)](left, right)
             except TypeError:
                 raise ExprError(
-                    f"cannot compare {type(left).__name__} with {type(right).__name__}"
+                    f"cannot compare {_typename(left)} with {_typename(right)}"
                 ) from None
             if not ok:
                 return False
@@ -243,10 +395,13 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
         return _eval(node.body if _eval(node.test, env) else node.orelse, env)
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
-        args = [_num(_eval(a, env), node.func.id + "()") for a in node.args]
-        if node.func.id == "abs" and len(args) != 1:
-            raise ExprError("abs() takes one argument")
-        return _FUNCS[node.func.id](*args)
+        fn = node.func.id
+        args = [_num(_eval(a, env), fn + "()") for a in node.args]
+        if fn == "abs" and len(args) != 1:
+            raise ExprError("abs() takes one argument", code="E206")
+        if fn != "abs" and len(args) < 2:
+            raise ExprError(f"{fn}() takes two or more arguments", code="E206")
+        return _FUNCS[fn](*args)
     raise ExprError(f"unsupported expression element {type(node).__name__}")  # pragma: no cover
 
 

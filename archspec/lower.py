@@ -146,7 +146,10 @@ class Lowerer:
         init = self.lower_init()
         if root is not None and not any(not o.train_only for o in root.outputs):
             self.error(
-                "E312", "every output is train_only: eval mode would return nothing", ("outputs",)
+                "E312",
+                "every output is train_only: eval mode would return nothing",
+                ("outputs",),
+                "list at least one node that runs in eval mode in `outputs`",
             )
         if self.bag.errors or root is None:
             raise self.fail()
@@ -202,7 +205,7 @@ class Lowerer:
                         raw, decl, from_text=isinstance(raw, str) and decl.type != "str"
                     )
                 except ValueError as exc:
-                    self.error("E309", f"param `{name}`: {exc}", yp)
+                    self.error("E309", f"param `{name}`: {exc}", yp, _param_hint(decl))
                     continue
             elif decl.default is None:
                 self.error(
@@ -216,7 +219,7 @@ class Lowerer:
                 try:
                     value = coerce_param(decl.default, decl)
                 except ValueError as exc:
-                    self.error("E309", f"param `{name}` default: {exc}", yp)
+                    self.error("E309", f"param `{name}` default: {exc}", yp, _param_hint(decl))
                     continue
             self.globals[name] = value
             self.failed.discard(name)
@@ -517,7 +520,7 @@ class Lowerer:
                 "E305",
                 f"{spec.type} joins several inputs: give them with `from: [a, b]`",
                 item.ypath,
-                None,
+                "name the nodes it joins, e.g. `from: [input, conv2]`",
             )
             raise _Skip
         attrs, src = self.bind_fields(spec, env, item.ypath)
@@ -565,7 +568,12 @@ class Lowerer:
         src: Mapping[str, Any] | None = None,
     ) -> str:
         if len(inputs) != 1:
-            self.error("E305", "a module takes one input", item.ypath + ("from",))
+            self.error(
+                "E305",
+                "a module takes one input",
+                item.ypath + ("from",),
+                "give `from` one name; join several first with add or concat",
+            )
             raise _Skip
         name = self.next_name(scope, item, "module", True)
         child = self.lower_scope(
@@ -591,6 +599,7 @@ class Lowerer:
                 f"{scope.qual(name)} has {len(child.outputs)} outputs; "
                 "a module used inside another must have one",
                 item.ypath,
+                "give its `outputs` one name, or join them with add or concat first",
             )
             raise _Skip
         if shape is None:
@@ -631,7 +640,10 @@ class Lowerer:
                 (isinstance(v, int) and not isinstance(v, bool) and v >= 1) or v == "M" for v in cfg
             ):
                 self.error(
-                    "E309", 'cfg must be a list of positive ints and "M"', item.ypath + ("cfg",)
+                    "E309",
+                    'cfg must be a list of positive ints and "M"',
+                    item.ypath + ("cfg",),
+                    'e.g. [64, M, 128, M]: channel counts, and "M" for a 2x2 max pool',
                 )
                 raise _Skip
         bn = self.eval_value(spec.batch_norm, Final("bool"), env, item.ypath + ("batch_norm",))
@@ -645,7 +657,12 @@ class Lowerer:
         for j, v in enumerate(cfg):
             yp = item.ypath + ("cfg", j)
             if isinstance(v, int) and v < 1:
-                self.error("E309", f"cfg entry {v} must be a positive channel count", yp)
+                self.error(
+                    "E309",
+                    f"cfg entry {v} must be a positive channel count",
+                    yp,
+                    'use a channel count >= 1, or "M" for a 2x2 max pool',
+                )
                 raise _Skip
             if v not in made:
                 made[v] = _cfg_layers(v, bn)
@@ -663,7 +680,12 @@ class Lowerer:
     ) -> str:
         spec = item.spec
         if len(inputs) != 1:
-            self.error("E305", "a residual takes one input", item.ypath + ("from",))
+            self.error(
+                "E305",
+                "a residual takes one input",
+                item.ypath + ("from",),
+                "give `from` one name; join several first with add or concat",
+            )
             raise _Skip
         entry = inputs[0]
         prev = entry
@@ -726,7 +748,12 @@ class Lowerer:
     ) -> str:
         spec = item.spec
         if len(inputs) != 1:
-            self.error("E305", "parallel branches take one input", item.ypath + ("from",))
+            self.error(
+                "E305",
+                "parallel branches take one input",
+                item.ypath + ("from",),
+                "give `from` one name; join several first with add or concat",
+            )
             raise _Skip
         outs = []
         failed = False
@@ -815,7 +842,12 @@ class Lowerer:
             )
             raise _Skip
         if len(self.block_stack) >= MAX_BLOCK_DEPTH:
-            self.error("E310", f"blocks nest deeper than {MAX_BLOCK_DEPTH}", item.ypath)
+            self.error(
+                "E310",
+                f"blocks nest deeper than {MAX_BLOCK_DEPTH}",
+                item.ypath,
+                "flatten the structure: call fewer blocks inside blocks",
+            )
             raise _Skip
         bdef = blocks[bname]
         given = dict(spec.model_extra or {})
@@ -854,14 +886,14 @@ class Lowerer:
                         self.error(exc.code, f"{bname}.{pname}: {exc.message}", yp, exc.hint)
                     bad = True
                 except ValueError as exc:
-                    self.error("E309", f"{bname}.{pname}: {exc}", yp)
+                    self.error("E309", f"{bname}.{pname}: {exc}", yp, _param_hint(decl))
                     bad = True
             elif decl.default is not None:
                 try:
                     args[pname] = coerce_param(decl.default, decl)
                 except ValueError as exc:
                     where = ("blocks", bname, "params", pname)
-                    self.error("E309", f"{bname}.{pname} default: {exc}", where)
+                    self.error("E309", f"{bname}.{pname} default: {exc}", where, _param_hint(decl))
                     bad = True
             else:
                 self.error(
@@ -931,7 +963,7 @@ class Lowerer:
             if not (isinstance(raw, str) and self.failed and _reads_failed(raw, self.failed)):
                 self.error(exc.code, exc.message, ypath, exc.hint)
         except ValueError as exc:
-            self.error("E309", str(exc), ypath)
+            self.error("E309", str(exc), ypath, _value_hint(final))
         if raise_skip:
             raise _Skip
         raise _BadValue
@@ -960,7 +992,12 @@ class Lowerer:
                 try:
                     active = bool(bind_value(rule.when, Final("bool"), self.globals))
                 except (ExprError, ValueError) as exc:
-                    self.error("E308", str(getattr(exc, "message", exc)), yp + ("when",))
+                    self.error(
+                        "E308",
+                        str(getattr(exc, "message", exc)),
+                        yp + ("when",),
+                        "an init rule's `when` is true or false, over the spec's params",
+                    )
                     continue
             fns = []
             for which in ("weight", "bias"):
@@ -973,7 +1010,12 @@ class Lowerer:
                     try:
                         name, args = fn.chosen()
                     except ValueError as exc:
-                        self.error("E204", str(exc), yp + (which,))
+                        self.error(
+                            "E204",
+                            str(exc),
+                            yp + (which,),
+                            "e.g. `weight: {normal: {std: 0.01}}` or `bias: zeros`",
+                        )
                         fns.append(None)
                         continue
                     fns.append(
@@ -1031,6 +1073,33 @@ def _synth(model: type[LayerSpec], **fields: Any) -> LayerSpec:
     """A layer spec made by lowering itself (cfg expansion, residual joins): already valid,
     so it skips validation, which also keeps the layer models' validators unbuilt."""
     return model.model_construct(**fields)
+
+
+def _value_hint(final: Final) -> str:
+    """What a field takes, for a value it refused."""
+    kinds = {
+        "int": "an integer (// divides whole numbers)",
+        "ints": "an integer or a list of integers (// divides whole numbers)",
+        "float": "a number",
+        "bool": "true or false",
+    }
+    bounds = [
+        f"{word} {v:g}"
+        for word, v in (("at least", final.ge), ("above", final.gt), ("at most", final.le))
+        if v is not None
+    ]
+    what = kinds.get(final.kind, "a value of its kind")
+    return f"this field takes {what}" + (f", {' and '.join(bounds)}" if bounds else "")
+
+
+def _param_hint(decl: ParamDecl) -> str:
+    """What a param takes, for a value it refused."""
+    parts = [f"the param is declared `type: {decl.type}`"]
+    if decl.ge is not None or decl.le is not None:
+        parts.append(f"with bounds ge={decl.ge}, le={decl.le}")
+    if decl.choices is not None:
+        parts.append(f"with choices {decl.choices}")
+    return " ".join(parts) + "; give a value of that kind"
 
 
 def _when_text(when: Any) -> str:

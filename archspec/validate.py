@@ -13,9 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .errors import Diagnostic, SchemaError
+from .expr import ExprError, parse_expr
 from .loader import LoadedDoc, PathKey
 from .ops import REGISTRY
-from .schema import models, spec_model
+from .schema import EXPRESSION_NAMES, check_name, models, module_name_problem, spec_model
 
 _TYPE_WORDS = {
     "int_type": "an integer",
@@ -55,14 +56,120 @@ def validate_spec(doc: LoadedDoc) -> BaseModel:
             sources={doc.file: doc.text},
         )
     try:
-        return spec_model().model_validate(doc.data)
+        spec = spec_model().model_validate(doc.data)
     except ValidationError as exc:
-        diags = errors_to_diagnostics(exc, doc)
+        diags = errors_to_diagnostics(exc, doc) + name_diagnostics(doc)
+        diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
         raise SchemaError(diagnostics=diags, sources={doc.file: doc.text}) from None
     except RecursionError:
         raise SchemaError(
             "the spec is nested too deeply to validate", code="E104", span=doc.span_of(())
         ) from None
+    diags = name_diagnostics(doc)
+    if diags:
+        raise SchemaError(diagnostics=diags, sources={doc.file: doc.text})
+    return spec
+
+
+def name_diagnostics(doc: LoadedDoc) -> list[Diagnostic]:
+    """E204 for every name a spec gives that the modules or expressions cannot take.
+
+    Names of nodes, `parallel` branches and shortcuts become attributes of nn.Modules (see
+    `module_name_problem`); param names and repeat indices are names in expressions, where
+    `in_channels` is taken. Which param a repeat index would hide depends on where the
+    repeat stands; lowering checks that. Walks the YAML data, so that these errors come
+    with the schema's own; a name the schema refuses already (`__x`, `forward`) is left to it.
+    """
+    out: list[Diagnostic] = []
+
+    def refuse(message: str, path: PathKey, hint: str, key: bool = False) -> None:
+        out.append(Diagnostic("E204", message, doc.span_of(path, key=key), hint))
+
+    def module_name(name: Any, path: PathKey, key: bool = False) -> None:
+        if not _schema_accepts_name(name):
+            return
+        problem = module_name_problem(name)
+        if problem is not None:
+            refuse(
+                f"{_where(path)}: {problem}",
+                path,
+                "rename it: names become module attributes and state_dict keys",
+                key,
+            )
+
+    def expression_name(name: Any, path: PathKey, what: str) -> None:
+        if name in EXPRESSION_NAMES:
+            refuse(
+                f"{_where(path)}: a {what} cannot be named `{name}`: in expressions "
+                f"`{name}` is always the channel count of the node's input",
+                path,
+                f"rename the {what}; read the incoming channel count as `{name}`",
+                key=what == "param",
+            )
+
+    def nodes(items: Any, path: PathKey) -> None:
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                node(item, path + (i,))
+
+    def node(item: Any, path: PathKey) -> None:
+        if not isinstance(item, dict):
+            return
+        if "name" in item:
+            module_name(item["name"], path + ("name",))
+        kind = item.get("type")
+        if kind == "sequential":
+            nodes(item.get("layers"), path + ("layers",))
+        elif kind == "repeat":
+            expression_name(item.get("index"), path + ("index",), "repeat index")
+            node(item.get("layer"), path + ("layer",))
+        elif kind == "residual":
+            nodes(item.get("body"), path + ("body",))
+            shortcut = item.get("shortcut")
+            if isinstance(shortcut, dict):
+                if "name" in shortcut:
+                    module_name(shortcut["name"], path + ("shortcut", "name"))
+                nodes(shortcut.get("layers"), path + ("shortcut", "layers"))
+        elif kind == "parallel" and isinstance(item.get("branches"), dict):
+            for key, branch in item["branches"].items():
+                module_name(key, path + ("branches", key), key=True)
+                if isinstance(branch, list):
+                    nodes(branch, path + ("branches", key))
+                else:
+                    node(branch, path + ("branches", key))
+
+    data = doc.data
+    for pname in _mapping(data.get("params")):
+        expression_name(pname, ("params", pname), "param")
+    for bname, block in _mapping(data.get("blocks")).items():
+        for pname in _mapping(block.get("params") if isinstance(block, dict) else None):
+            expression_name(pname, ("blocks", bname, "params", pname), "param")
+        if isinstance(block, dict):
+            nodes(block.get("layers"), ("blocks", bname, "layers"))
+    nodes(data.get("layers"), ("layers",))
+    return out
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _name_error(name: Any) -> str | None:
+    """The schema's message refusing `name` as a name, if it does."""
+    try:
+        check_name(name)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
+def _schema_accepts_name(name: Any) -> bool:
+    """True for a name the schema's own check lets through (so its error is not doubled)."""
+    try:
+        check_name(name)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def data_path(
@@ -185,9 +292,17 @@ def _one(
     value_errors = [e for e in errs if e["type"] in ("value_error", "assertion_error")]
     if value_errors:
         msg = value_errors[0]["msg"].removeprefix("Value error, ")
-        code = "E206" if "expression" in msg else "E204"
+        code, hint = "E206" if "expression" in msg else "E204", None
+        expr_error = _expression_error(value_errors[0].get("input"))
+        if expr_error is not None and expr_error.message == msg:  # E308 for `2 // 0`, ...
+            code, hint = expr_error.code, expr_error.hint
+        elif _name_error(value_errors[0].get("input")) == msg:
+            hint = (
+                "rename it: a name is an ASCII identifier (letters, digits, _) that is no "
+                "Python keyword and no nn.Module attribute"
+            )
         # `[key]`: the mapping key itself is wrong (a block or param name), point at it
-        return Diagnostic(code, f"{where}: {msg}", doc.span_of(path, key="[key]" in tags))
+        return Diagnostic(code, f"{where}: {msg}", doc.span_of(path, key="[key]" in tags), hint)
     if "literal_error" in kinds and len(kinds) <= 2:
         lit = next(e for e in errs if e["type"] == "literal_error")
         expected = lit.get("ctx", {}).get("expected", "")
@@ -211,6 +326,17 @@ def _one(
             doc.span_of(path),
         )
     return Diagnostic("E204", f"{where}: {first['msg']}", doc.span_of(path))
+
+
+def _expression_error(value: Any) -> ExprError | None:
+    """Why an expression text was refused, with the code the evaluator gives it."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parse_expr(value)
+    except ExprError as exc:
+        return exc
+    return None
 
 
 def _typename(v: Any) -> str:
