@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from .dims import Dim, Shape, format_shape
 from .errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError
 from .expr import ExprError, parse_expr
-from .ir import INPUT, Graph, InitStep, Module, Node, Output, ParamInfo
+from .ir import INPUT, Graph, InitStep, Module, Node, Output, ParamInfo, iter_nodes
 from .loader import MAX_INT, LoadedDoc, PathKey
 from .ops import REGISTRY, ShapeContext, ShapeFailure
 from .ops.base import META_FIELDS, Final, LayerSpec, check_name
@@ -143,7 +143,7 @@ class Lowerer:
             outputs_ypath=("outputs",),
             span=self.span(()),
         )
-        init = self.lower_init()
+        init = self.lower_init(root)
         if root is not None and not any(not o.train_only for o in root.outputs):
             self.error(
                 "E312",
@@ -456,6 +456,7 @@ class Lowerer:
                 "Sequential",
             )
         if kind == "repeat":
+            self.check_index(item)
             count = self.eval_value(spec.count, Final("int", ge=0), local, item.ypath + ("count",))
             if count > self.max_layers:
                 self.error(
@@ -494,6 +495,34 @@ class Lowerer:
         if kind == "parallel":
             return self.lower_parallel(item, scope, env, inputs, in_shapes, train)
         return self.lower_block_call(item, scope, env, local, inputs, in_shapes, train)
+
+    def check_index(self, item: Item) -> None:
+        """Refuse a repeat index that would hide a param in scope (E304).
+
+        Lowering would read the index and emitted code the param (or the other way round),
+        so the two would disagree. An enclosing repeat's index may be reused: the inner one
+        hides it in emitted code too.
+        """
+        spec = item.spec
+        block = self.block_stack[-1] if self.block_stack else None
+        block_params = set(self.spec.blocks[block].params) if block else set()
+        if spec.index in block_params:
+            owner = f"block {block}"
+        elif spec.index in self.spec.params:
+            owner = "the spec"
+        else:
+            return
+        taken = block_params | set(self.spec.params)
+        free = next(n for n in ("k", "j", "idx", "copy", f"{spec.index}_") if n not in taken)
+        explicit = "index" in spec.model_fields_set
+        self.error(
+            "E304",
+            f"repeat index `{spec.index}` has the name of a param of {owner}, which it would hide",
+            item.ypath + ("index",) if explicit else item.ypath,
+            f"name the index otherwise (`index: {free}`) or rename the param"
+            + ("" if explicit else f"; a repeat's index is `{spec.index}` unless given"),
+        )
+        raise _Skip
 
     def lower_op(
         self,
@@ -969,13 +998,16 @@ class Lowerer:
         raise _BadValue
 
     # -- init -----------------------------------------------------------------------------
-    def lower_init(self) -> list[InitStep]:
+    def lower_init(self, root: Module | None) -> list[InitStep]:
         steps = []
         for i, rule in enumerate(self.spec.init):
             yp = ("init", i)
             if not rule.layers and not rule.paths:
                 self.error(
-                    "E204", "an init rule needs `layers` or `paths` to say what it applies to", yp
+                    "E204",
+                    "an init rule needs `layers` or `paths` to say what it applies to",
+                    yp,
+                    "e.g. `layers: [conv2d]` or `paths: [layer*.*.bn2]`",
                 )
                 continue
             for j, kind in enumerate(rule.layers):
@@ -985,7 +1017,10 @@ class Lowerer:
                         "E205",
                         f"init rule names unknown layer kind `{kind}`",
                         yp + ("layers", j),
-                        f"did you mean `{close[0]}`?" if close else None,
+                        f"did you mean `{close[0]}`?"
+                        if close
+                        else "name layer kinds that make modules with weights (conv2d, linear, "
+                        "batchnorm2d, ...)",
                     )
             active = True
             if rule.when is not None:
@@ -1035,9 +1070,40 @@ class Lowerer:
                 active=active,
             )
             self.init_rules.append(step)
+            if root is not None:
+                self.check_init_targets(step, yp, root)
             if active:
                 steps.append(step)
         return steps
+
+    def check_init_targets(self, step: InitStep, ypath: PathKey, root: Module) -> None:
+        """E313 where a fan-based initialiser meets a tensor of fewer than two dims.
+
+        kaiming_* and xavier_* divide by fan-in and fan-out, which torch computes only for a
+        weight of rank 2 or more: a bias, or a norm layer's weight, makes torch raise while
+        the model is built. Switched-off rules (`when` false) are checked too: emitted code
+        keeps them. One error per rule and tensor, at the initialiser.
+        """
+        for which, fn in (("weight", step.weight), ("bias", step.bias)):
+            if fn is None or fn[0] not in _FAN_BASED:
+                continue
+            for path, node in iter_nodes(root):
+                if step.kinds and node.kind not in step.kinds:
+                    continue
+                if step.globs and not any(fnmatch.fnmatchcase(path, g) for g in step.globs):
+                    continue
+                rank = tensor_rank(node, which)
+                if rank is not None and rank < 2:
+                    self.error(
+                        "E313",
+                        f"{fn[0]} cannot initialise the {which} of `{path}` ({node.kind}): "
+                        f"it has {rank} dim, and fan-based init needs 2 or more",
+                        ypath + (which,),
+                        f"initialise the {which} of {node.kind} layers with `constant`, "
+                        "`zeros`, `ones`, `normal` or `uniform`, or narrow the rule's "
+                        "`layers`/`paths`",
+                    )
+                    break
 
 
 class _BadValue(Exception):
@@ -1073,6 +1139,35 @@ def _synth(model: type[LayerSpec], **fields: Any) -> LayerSpec:
     """A layer spec made by lowering itself (cfg expansion, residual joins): already valid,
     so it skips validation, which also keeps the layer models' validators unbuilt."""
     return model.model_construct(**fields)
+
+
+#: Initialisers computed from a tensor's fan-in and fan-out (torch needs rank >= 2).
+_FAN_BASED = frozenset({"kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform"})
+
+#: Rank of each parameter tensor of the built-in layer kinds that have parameters, known
+#: without torch; tests/test_trust_values.py checks it against the modules torch builds.
+_WEIGHT_RANKS = {
+    "conv1d": 3,
+    "conv2d": 4,
+    "conv3d": 5,
+    "linear": 2,
+    "batchnorm1d": 1,
+    "batchnorm2d": 1,
+    "batchnorm3d": 1,
+}
+
+
+def tensor_rank(node: Node, which: str) -> int | None:
+    """Dims of a module node's `weight` or `bias`; None when it has none or is not known
+    (a plugin's layer: torch then has the last word, when the model is built)."""
+    if node.kind not in _WEIGHT_RANKS:
+        return None
+    has = node.attrs.get("affine", True) if node.kind.startswith("batchnorm") else True
+    if which == "bias" and not node.kind.startswith("batchnorm"):
+        has = bool(node.attrs.get("bias", True))
+    if not has:
+        return None
+    return _WEIGHT_RANKS[node.kind] if which == "weight" else 1
 
 
 def _value_hint(final: Final) -> str:

@@ -11,6 +11,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -19,6 +20,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -147,33 +149,67 @@ def module_name_problem(name: str) -> str | None:
     return None
 
 
+def _init_number(value: float) -> float:
+    """Initialiser arguments are finite and within the language's value bound."""
+    if not abs(value) <= 10**15:
+        raise ValueError(f"{value!r} is out of range (|x| <= 10^15)")
+    return value
+
+
+InitNumber = Annotated[StrictFloat | StrictInt, AfterValidator(_init_number)]
+
+
+def _not_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError(f"{value!r} is negative: torch refuses it")
+    return value
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError(f"{value!r} must be above 0 (trunc_normal divides by it)")
+    return value
+
+
+def _at_least_a(b: float, info: ValidationInfo) -> float:
+    """`b` bounds the range from above: torch's uniform_ and trunc_normal_ refuse a > b."""
+    a = info.data.get("a")
+    if a is not None and b < a:
+        raise ValueError(f"b ({b!r}) is below a ({a!r}): the range [a, b] is empty")
+    return b
+
+
 class InitArgs(BaseModel):
+    """Arguments of one torch.nn.init function, restricted to what torch accepts."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 class KaimingArgs(InitArgs):
     mode: Literal["fan_in", "fan_out"] = "fan_in"
     nonlinearity: Literal["relu", "leaky_relu", "linear", "tanh", "sigmoid", "selu"] = "leaky_relu"
-    a: StrictFloat | StrictInt = 0
+    a: InitNumber = 0
 
 
 class NormalArgs(InitArgs):
-    mean: StrictFloat | StrictInt = 0.0
-    std: StrictFloat | StrictInt = 1.0
+    mean: InitNumber = 0.0
+    std: Annotated[InitNumber, AfterValidator(_not_negative)] = 1.0
 
 
-class TruncNormalArgs(NormalArgs):
-    a: StrictFloat | StrictInt = -2.0
-    b: StrictFloat | StrictInt = 2.0
+class TruncNormalArgs(InitArgs):
+    mean: InitNumber = 0.0
+    std: Annotated[InitNumber, AfterValidator(_positive)] = 1.0
+    a: InitNumber = -2.0
+    b: Annotated[InitNumber, AfterValidator(_at_least_a)] = 2.0
 
 
 class UniformArgs(InitArgs):
-    a: StrictFloat | StrictInt = 0.0
-    b: StrictFloat | StrictInt = 1.0
+    a: InitNumber = 0.0
+    b: Annotated[InitNumber, AfterValidator(_at_least_a)] = 1.0
 
 
 class XavierArgs(InitArgs):
-    gain: StrictFloat | StrictInt = 1.0
+    gain: Annotated[InitNumber, AfterValidator(_not_negative)] = 1.0
 
 
 class InitFn(BaseModel):
@@ -190,10 +226,10 @@ class InitFn(BaseModel):
     xavier_uniform: XavierArgs | None = None
     constant: StrictFloat | StrictInt | None = None
 
-    @field_validator("*", mode="after")
+    @field_validator("constant", mode="after")
     @classmethod
-    def _keep(cls, v: Any) -> Any:
-        return v
+    def _constant_in_range(cls, v: Any) -> Any:
+        return v if v is None else _init_number(v)
 
     def chosen(self) -> tuple[str, Any]:
         """(initialiser name, its arguments)."""

@@ -296,6 +296,11 @@ def _one(
         expr_error = _expression_error(value_errors[0].get("input"))
         if expr_error is not None and expr_error.message == msg:  # E308 for `2 // 0`, ...
             code, hint = expr_error.code, expr_error.hint
+        elif path[:1] == ("init",):
+            hint = (
+                "torch.nn.init takes std >= 0 (trunc_normal: std > 0), a <= b, gain >= 0, "
+                "numbers within 10^15"
+            )
         elif _name_error(value_errors[0].get("input")) == msg:
             hint = (
                 "rename it: a name is an ASCII identifier (letters, digits, _) that is no "
