@@ -421,10 +421,13 @@ class Prefixed:
 
 @dataclass(frozen=True)
 class Comp:
-    """A list comprehension `[elt clause]`, split before `for` like ruff does."""
+    """A comprehension `[elt clause]`, split before `for` like ruff does; `open`/`close`
+    make it a call's sole generator argument (`any(elt for p in ps)`)."""
 
     elt: Doc
-    clause: str
+    clause: Doc | str
+    open: str = "["
+    close: str = "]"
 
 
 Doc = Text | Group | Prefixed | Comp
@@ -437,8 +440,12 @@ def flat(doc: Doc) -> str:
     if isinstance(doc, Prefixed):
         return doc.prefix + flat(doc.doc)
     if isinstance(doc, Comp):
-        return f"[{flat(doc.elt)} {doc.clause}]"
+        return f"{doc.open}{flat(doc.elt)} {_clause(doc)}{doc.close}"
     return doc.head + ", ".join(flat(i) for i in doc.items) + doc.tail
+
+
+def _clause(comp: Comp) -> str:
+    return comp.clause if isinstance(comp.clause, str) else flat(comp.clause)
 
 
 def call(
@@ -466,14 +473,15 @@ def format_doc(
         return format_doc(doc.doc, indent, prefix + doc.prefix, suffix, force)
     inner = " " * (indent + 4)
     if isinstance(doc, Comp):
-        body = f"{flat(doc.elt)} {doc.clause}"
+        body = f"{flat(doc.elt)} {_clause(doc)}"
         if len(inner + body) <= LINE_LENGTH:
-            return [pad + prefix + "[", inner + body, pad + "]" + suffix]
+            return [pad + prefix + doc.open, inner + body, pad + doc.close + suffix]
+        clause = Text(doc.clause) if isinstance(doc.clause, str) else doc.clause
         return [
-            pad + prefix + "[",
+            pad + prefix + doc.open,
             *format_doc(doc.elt, indent + 4),
-            inner + doc.clause,
-            pad + "]" + suffix,
+            *format_doc(clause, indent + 4),
+            pad + doc.close + suffix,
         ]
     head = pad + prefix + doc.head
     tail = pad + doc.tail + suffix
@@ -516,13 +524,19 @@ def _segment(node: ast.AST, source: bytes) -> str:
 
 def _doc_of(node: ast.expr, source: bytes) -> Doc:
     if isinstance(node, ast.Call):
+        func = _segment(node.func, source)
+        gen = node.args[0] if len(node.args) == 1 and not node.keywords else None
+        if isinstance(gen, ast.GeneratorExp) and _segment(node, source) == func + _segment(
+            gen, source
+        ):  # `any(x for x in y)`: the call's parentheses are the generator's
+            return _comp_doc(gen, source, func + "(", ")")
         items: list[Doc] = []
         for arg in node.args:
             items.append(_doc_of(arg, source))
         for kw in node.keywords:
             value = _doc_of(kw.value, source)
             items.append(Prefixed(f"{kw.arg}=" if kw.arg else "**", value))
-        return Group(_segment(node.func, source) + "(", tuple(items), ")")
+        return Group(func + "(", tuple(items), ")")
     if isinstance(node, ast.Starred):
         return Prefixed("*", _doc_of(node.value, source))
     if isinstance(node, ast.List):
@@ -534,6 +548,17 @@ def _doc_of(node: ast.expr, source: bytes) -> Doc:
     ):
         return Group("(", tuple(_doc_of(e, source) for e in node.elts), ")")
     return Text(_segment(node, source))
+
+
+def _comp_doc(gen: ast.GeneratorExp, source: bytes, open_: str, close: str) -> Doc:
+    """A generator as ruff lays it out: element, then `for ... in <iterable>` broken at the
+    iterable's own brackets (one `for`, no `if`; anything else stays one atom)."""
+    if len(gen.generators) != 1 or gen.generators[0].ifs or gen.generators[0].is_async:
+        return Group(open_, (Text(_segment(gen, source)[1:-1]),), close)
+    comp = gen.generators[0]
+    target = _segment(comp.target, source)
+    clause = Prefixed(f"for {target} in ", _doc_of(comp.iter, source))
+    return Comp(_doc_of(gen.elt, source), clause, open_, close)
 
 
 def condition_lines(text: str, indent: int, keyword: str = "if") -> list[str]:

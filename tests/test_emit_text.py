@@ -1,0 +1,566 @@
+"""Spec text reaches emitted code only as data (issue 12, section 1).
+
+Every free-text field of a spec (the description, a block's `doc`, a param's `doc` at the
+root and in a block), the text values that become literals (a str param's default and an
+override, an init rule's path glob, a string in an init rule's `when`) and the spec's file
+name are filled with arbitrary Unicode and with payloads that would run if the text ever
+became code: each payload calls `builtins.__setattr__` to raise a canary flag. The emitted
+module must parse, hold nothing but imports and definitions, import and build without the
+flag going up, and give the text back: docstrings and comments modulo the documented
+normalisation (`pycode.plain_words`), literals exactly.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import subprocess
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import archspec
+from archspec.api import build_graph
+from archspec.backends import pysource
+from archspec.backends.pycode import (
+    LINE_LENGTH,
+    docstring_lines,
+    escape_text,
+    lit,
+    plain_words,
+    wrap_comment,
+)
+from archspec.backends.pysource import HEADER_PREFIX, render_module
+from archspec.backends.selfcheck import check_emitted_source, parse_emitted
+from archspec.errors import ArchSpecError, EmitError, LoadError, SchemaError
+
+CANARY = "archspec_test_canary_ran"
+TRIP = f"__import__('builtins').__setattr__('{CANARY}', 1)"
+
+#: Texts that closed the docstring, or broke the module, before the fix (issue 12, part 1),
+#: and their relatives: each would run TRIP if the emitter wrote it as code.
+PAYLOADS = (
+    f'"""\n{TRIP}\n"""',
+    f"\n{TRIP}\n",
+    f'Args:\nx"""; {TRIP}; """: y',
+    f'Args:\n{TRIP}: "',
+    f'"""; {TRIP} #',
+    f"'''; {TRIP}; '''",
+    f'\\"""; {TRIP} #\\',
+    f'\r{TRIP}\r"""',
+    f"\x0c\n{TRIP}",
+    f'\u2028{TRIP}\u2029"""',
+    f"\\N{{SOME NAME}}{TRIP}",
+)
+
+#: Characters and words that are hard to escape or to lay out.
+FRAGMENTS = (
+    *PAYLOADS,
+    '"',
+    '""',
+    '"""',
+    "'''",
+    "\\",
+    "\\\\",
+    "\\N{BULLET}",
+    "\\N{SOME NAME}",
+    "\\N{",
+    "\\x41",
+    "\\u2192",
+    "\\\n",
+    "Args:",
+    "Args:\n",
+    ": ",
+    "\n",
+    "\n\n",
+    "\r",
+    "\r\n",
+    "\x0c",
+    "\t",
+    "\x00",
+    "\x7f",
+    "\x85",
+    "\u00a0",
+    "\u200b",
+    "\u202e",
+    "\u2066",
+    "\u2028",
+    "\ufeff",
+    "\ud800",  # a lone surrogate: the schema refuses it (counted below)
+    "caf\u00e9",
+    "\u2192",
+    "\u00d7",
+    "\u201cquoted\u201d",
+    "\U0001f600",
+    "e\u0301",
+    "#",
+    "{{ jinja }}",
+    "{% if x %}",
+    "x" * 150,
+    "\u2192" * 40,
+    "\\N{RIGHTWARDS ARROW}" * 12,
+)
+
+ANY_CHAR = st.characters(exclude_categories=())  # surrogates and controls included
+TEXT = st.lists(st.text(ANY_CHAR, max_size=12) | st.sampled_from(FRAGMENTS), max_size=6).map(
+    "".join
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_canary() -> Iterator[None]:
+    if hasattr(builtins, CANARY):
+        delattr(builtins, CANARY)
+    yield
+    tripped = hasattr(builtins, CANARY)
+    if tripped:
+        delattr(builtins, CANARY)
+    assert not tripped, "spec text ran as code"
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _normalised(text: str) -> str:
+    return " ".join(plain_words(text))
+
+
+def _run(source: str, tag: str) -> types.ModuleType:
+    """Import emitted source as a fresh module (independently of archspec's own loader)."""
+    module = types.ModuleType(f"emitted_text_{tag}")
+    exec(compile(source, f"<emitted {tag}>", "exec"), module.__dict__)
+    return module
+
+
+def _assert_inert(source: str) -> ast.Module:
+    """The module holds imports and definitions only, and no call can reach the canary."""
+    tree = ast.parse(source)
+    for stmt in tree.body:
+        assert isinstance(stmt, (ast.Import, ast.ImportFrom, ast.ClassDef)), ast.dump(stmt)[:120]
+        if isinstance(stmt, ast.ClassDef):
+            doc, *methods = stmt.body
+            assert isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+            assert all(isinstance(m, ast.FunctionDef) for m in methods)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    attrs = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert "__import__" not in names and "__setattr__" not in attrs
+    return tree
+
+
+def _comments(source: str) -> list[str]:
+    """The text of each `#` comment line, its escapes read back as a docstring's would be."""
+    out = []
+    for line in source.splitlines():
+        body = line.strip()
+        if body.startswith("#"):
+            out.append(ast.literal_eval('"""' + body[1:].strip() + ' """')[:-1])
+    return out
+
+
+def _constants(tree: ast.AST) -> set[str]:
+    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and type(n.value) is str}
+
+
+def _spec(texts: list[str]) -> dict[str, Any]:
+    """A spec with a text in every free-text field and in every text value that is emitted."""
+    desc, root_doc, tag_doc, block_doc, width_doc, tag, note, glob, when = texts
+    return {
+        "archspec": 1,
+        "name": "texts",
+        "class_name": "Texts",
+        "description": desc,
+        "input": ["N", 3, 8, 8],
+        "params": {
+            "w": {"type": "int", "default": 4, "doc": root_doc},
+            "tag": {"type": "str", "default": tag, "doc": tag_doc},
+            "note": {"type": "str", "default": note},  # unused: named in the docstring
+        },
+        "blocks": {
+            "Unit": {
+                "doc": block_doc,
+                "params": {"width": {"type": "int", "doc": width_doc}},
+                "layers": [
+                    {"type": "conv2d", "out_channels": "width", "kernel_size": 3, "padding": 1}
+                ],
+            }
+        },
+        "layers": [{"type": "Unit", "width": "w"}, {"type": "Unit", "width": "w * 2"}],
+        "init": [{"paths": ["*", glob], "when": f"tag != {when!r}", "weight": "ones"}],
+    }
+
+
+FIELDS = 9
+
+
+def _check_module(source: str, texts: list[str], override: str, tag: str) -> None:
+    """Everything the module docstring of this file promises, for one rendered spec."""
+    desc, root_doc, tag_doc, block_doc, width_doc, _, note, glob, when = texts
+    tree = _assert_inert(source)
+    module = _run(source, tag)
+    with torch.device("meta"):
+        model = module.Texts()
+    assert not hasattr(builtins, CANARY)
+    root_text = _words(module.Texts.__doc__ or "")
+    block_text = _words(module.Unit.__doc__ or "")
+    assert _normalised(desc) in root_text
+    assert f"w: {_normalised(root_doc) or 'int'}" in root_text
+    assert f"tag: {_normalised(tag_doc) or 'str'}" in root_text
+    assert _words(f"note={lit(note)}") in root_text  # fixed: named with its literal
+    assert _normalised(block_doc) in block_text
+    if plain_words(width_doc):  # a block lists its arguments when one of them has a doc
+        assert f"width: {_normalised(width_doc)}" in block_text
+    else:
+        assert "Args:" not in block_text.replace(_normalised(block_doc), "")
+    # literals: the override is the constructor's default, exactly; so are glob and `when`
+    root = next(c for c in tree.body if isinstance(c, ast.ClassDef) and c.name == "Texts")
+    init = next(f for f in root.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+    defaults = [ast.literal_eval(d) for d in init.args.defaults]
+    assert override in defaults and model is not None
+    assert {glob, when} <= _constants(tree)
+    # the header comment names an override (normalised, like all comment text)
+    lines = source.splitlines()
+    header = " ".join(_comments("\n".join(lines[: lines.index("")])))
+    assert (_normalised(f"--set tag={override}") in header) == (override != texts[5])
+
+
+# -- the property ------------------------------------------------------------------------------
+
+
+def test_any_text_in_any_field_stays_data() -> None:
+    """Hypothesis fills every field; both routes in (a mapping, a YAML file) are checked."""
+    checked: list[str] = []
+    refused: list[str] = []
+
+    @settings(
+        max_examples=120,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(texts=st.lists(TEXT, min_size=FIELDS, max_size=FIELDS), override=TEXT)
+    def check(texts: list[str], override: str) -> None:
+        texts[7] = texts[7][:200]  # the schema's limit for a path glob
+        texts[8] = texts[8][:40]  # an expression is short; it holds a string literal
+        spec = _spec(texts)
+        yaml_text = yaml.safe_dump(spec, allow_unicode=False, sort_keys=False, width=80)
+        for route, source in (("mapping", spec), ("yaml", yaml_text)):
+            try:
+                graph = build_graph(source, {"tag": override})
+            except (LoadError, SchemaError) as exc:
+                # Spec text that is not Unicode (lone surrogates) is refused, and nothing
+                # else here; an override is a Python value, and the `when` string is
+                # written with escapes (`'\\ud800'`): those reach the emitter.
+                assert any("\ud800" <= ch <= "\udfff" for t in texts[:8] for ch in t), exc
+                refused.append(route)
+            else:
+                _check_module(render_module(graph), texts, override, route)
+                checked.append(route)
+
+    check()
+    assert checked.count("mapping") >= 100 and checked.count("yaml") >= 100, len(refused)
+    assert refused, "no example held a lone surrogate: the refusal path went untested"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(TEXT, min_size=1, max_size=3),
+    args=st.lists(st.tuples(st.from_regex(r"[a-z_]{1,12}", fullmatch=True), TEXT), max_size=3),
+    indent=st.sampled_from([0, 4, 8]),
+)
+def test_docstring_lines_hold_any_text(
+    texts: list[str], args: list[tuple[str, str]], indent: int
+) -> None:
+    """The docstring builder alone, with surrogates too (the schema refuses them, the
+    emitter must not depend on it)."""
+    lines = docstring_lines(texts, indent, args)
+    pad = " " * indent
+    body = "\n".join(pad + ln if ln else "" for ln in lines)
+    tree = ast.parse(f"def f():\n{body}\n{pad}return 1\n" if indent else body)
+    node = tree.body[0]
+    doc = node.body[0].value.value if indent else node.value.value  # type: ignore[attr-defined]
+    assert isinstance(doc, str)
+    got = _words(doc)
+    for text in texts:
+        assert _normalised(text) in got
+    for name, text in args:
+        assert f"{name}: {_normalised(text) or '(no description)'}" in got
+    for ln in lines:
+        assert ln.isascii() or all(ch.isprintable() for ch in ln)
+        assert len(pad + ln) <= LINE_LENGTH or " " not in ln.strip() or ln.startswith(" ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXT, indent=st.sampled_from([0, 8]))
+def test_comments_hold_any_text_on_their_own_lines(text: str, indent: int) -> None:
+    lines = wrap_comment(text, indent)
+    for ln in lines:
+        assert ln.startswith("#") and "\n" not in ln and "\r" not in ln
+        assert all(ch.isprintable() for ch in ln)
+    source = "\n".join(lines) + "\nx = 1\n"
+    assert [type(s) for s in ast.parse(source).body] == [ast.Assign]
+    assert " ".join(_comments(source)) == _normalised(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(ANY_CHAR))
+def test_escape_text_reads_back_as_the_text(text: str) -> None:
+    """`escape_text` is lossless: Python reads the line back as the text itself."""
+    for named in (True, False):
+        line = escape_text(text, named)
+        assert all(ch.isprintable() for ch in line) and "\n" not in line
+        assert ast.literal_eval('"""' + line + ' """') == text + " "
+        assert ast.literal_eval('""" ' + line + '"""') == " " + text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.characters(min_codepoint=32, max_codepoint=126)), max_size=5))
+def test_plain_ascii_text_comes_back_word_for_word(parts: list[str]) -> None:
+    """For printable ASCII the normalisation only re-spaces: every word is kept as written."""
+    text = "\n".join(parts)
+    assert plain_words(text) == text.split()
+
+
+# -- the defects of issue 12, one by one -------------------------------------------------------
+
+BASE = {
+    "archspec": 1,
+    "name": "one",
+    "input": ["N", 3, 8, 8],
+    "params": {"w": {"type": "int", "default": 4}},
+    "layers": [{"type": "conv2d", "out_channels": "w", "kernel_size": 3}],
+}
+
+
+def _yaml(spec: dict[str, Any]) -> str:
+    """The spec as YAML text (so that errors have a line to point at)."""
+    return yaml.safe_dump(spec, sort_keys=False, allow_unicode=False, width=80)
+
+
+def _emit_with(**changes: Any) -> str:
+    source = render_module(build_graph(_yaml({**BASE, **changes})))
+    _assert_inert(source)
+    _run(source, "one")
+    return source
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+@pytest.mark.parametrize("field", ["description", "param doc", "block doc", "block param doc"])
+def test_payload_in_a_doc_is_data(field: str, payload: str) -> None:
+    text = f"Args:\n{payload}\nmore"
+    if field == "description":
+        source = _emit_with(description=text)
+    elif field == "param doc":
+        source = _emit_with(params={"w": {"type": "int", "default": 4, "doc": text}})
+    else:
+        block = {
+            "doc": text if field == "block doc" else "",
+            "params": {"c": {"type": "int", "doc": text if field == "block param doc" else ""}},
+            "layers": [{"type": "conv2d", "out_channels": "c", "kernel_size": 1}],
+        }
+        source = _emit_with(blocks={"B": block}, layers=[{"type": "B", "c": "w"}])
+    assert _normalised(text) in _words(_docstrings(source))
+
+
+def _docstrings(source: str) -> str:
+    classes = [c for c in ast.parse(source).body if isinstance(c, ast.ClassDef)]
+    return " ".join(ast.get_docstring(c, clean=False) or "" for c in classes)
+
+
+def test_canary_trips_when_text_is_code() -> None:
+    """The payloads are live: written into a docstring unescaped, each one runs."""
+    for payload in (PAYLOADS[0], PAYLOADS[4]):
+        exec(compile(f'"""{payload}"""', "<naive>", "exec"), {})
+        assert hasattr(builtins, CANARY), payload
+        delattr(builtins, CANARY)
+
+
+def test_non_ascii_text_wraps_between_escapes() -> None:
+    """Arrows and accents were escaped to `\\N{...}` and then wrapped at the spaces inside."""
+    text = "maps x \u2192 y \u2192 z, caf\u00e9 \u2014 na\u00efve " * 20
+    source = _emit_with(description=text)
+    module = _run(source, "arrows")
+    assert _normalised(text) in _words(module.One.__doc__)
+    assert "\\N{RIGHTWARDS ARROW}" in source
+
+
+def test_a_long_word_holding_an_escape_name_does_not_crash() -> None:
+    word = "x" * 80 + "\\N{SOME NAME}" + "\u2192" * 30 + "\\N{BULLET}"
+    source = _emit_with(
+        description=f"see {word} end", params={"w": {"type": "int", "default": 4, "doc": word}}
+    )
+    module = _run(source, "word")
+    assert _normalised(f"see {word} end") in _words(module.One.__doc__)
+    assert f"w: {_normalised(word)}" in _words(module.One.__doc__)
+
+
+def test_description_starting_with_args_is_a_paragraph() -> None:
+    text = "Args:\nx: the spec's own words\ny: more"
+    module = _run(_emit_with(description=text), "args")
+    doc = module.One.__doc__
+    assert doc.count("Args:") == 2 and "x: the spec's own words y: more" in doc
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        'evil\n"""\nimport os\n.yaml',
+        'quote\'"""name.yaml',
+        "back\\slash\\N{BULLET}.yaml",
+        "cr\rlf\r\n.yaml",
+        "bidi\u202e\u2066lmay.yaml",
+        "caf\u00e9 \u2192 spec.yaml",
+        "Args:\nx: y.yaml",
+        "#{{ x }}.yaml",
+    ],
+)
+def test_spec_file_name_is_data_in_the_header(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    source = archspec.emit(path)
+    _assert_inert(source)
+    _run(source, "file")
+    first, second = source.splitlines()[:2]
+    assert first.startswith(HEADER_PREFIX + " ")
+    shown = f"{tmp_path.name}/{name}".replace("\\", "/")  # the header writes `/` for `\\`
+    assert _normalised(shown) in _comments(first)[0]
+    assert _normalised(shown) in _comments(second)[0]
+
+
+# -- render_module checks what it hands out ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "broken",
+    ['class One(nn.Module):\n    """x"""\n    y = (\n', "import os\n", "print('hi')\n", "x = 1\n"],
+)
+def test_render_module_refuses_a_module_that_is_not_ours(
+    monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
+    monkeypatch.setattr(pysource.Emitter, "render", lambda self: broken)
+    graph = build_graph(_yaml(BASE))
+    with pytest.raises(EmitError) as info:
+        render_module(graph)
+    assert info.value.span is not None and "bug" in (info.value.hint or "")
+
+
+def test_an_emitter_crash_is_a_located_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("inside the emitter")
+
+    monkeypatch.setattr(pysource.Emitter, "render_op", boom)
+    spec = yaml.safe_dump(BASE, sort_keys=False)
+    with pytest.raises(ArchSpecError) as info:
+        render_module(build_graph(spec))
+    err = info.value
+    assert err.error_code == "E601" and "ZeroDivisionError" in str(err)
+    assert err.span is not None and err.span.line == spec.splitlines().index("layers:") + 2
+    assert "hint" in err.render()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["w if w > 0 else 2.5 ** 2", "w if w > 0 else 0 ** -1", "w if w > 0 else max(5)"],
+)
+def test_an_untaken_branch_never_crashes_the_emitter(value: str) -> None:
+    """check may accept the spec or not (expr.py decides); emit is then code or a located
+    ArchSpecError, never a raw exception."""
+    spec = {**BASE, "layers": [{"type": "conv2d", "out_channels": value, "kernel_size": 3}]}
+    try:
+        graph = build_graph(_yaml(spec))
+        source = render_module(graph)
+    except ArchSpecError as exc:
+        assert exc.diagnostics and exc.span is not None
+    else:
+        _assert_inert(source)
+        check_emitted_source(source, graph)
+
+
+# -- the self-check runs the string it is given ------------------------------------------------
+
+
+def test_check_emitted_source_counts_what_compile_builds() -> None:
+    graph = build_graph(BASE)
+    source = render_module(graph)
+    n_params, n_tensors = check_emitted_source(source, graph)
+    ref = archspec.compile(BASE)
+    assert n_params == sum(p.numel() for p in ref.parameters()) == 3 * 4 * 9 + 4
+    assert n_tensors == len(ref.state_dict()) == 2
+
+
+def test_check_emitted_source_checks_the_string_not_a_file(tmp_path: Path) -> None:
+    graph = build_graph(BASE)
+    source = render_module(graph)
+    wrong = source.replace("kernel_size=3", "kernel_size=5")
+    assert wrong != source
+    with pytest.raises(EmitError) as info:
+        check_emitted_source(wrong, graph)
+    assert "state_dict" in str(info.value)
+    # a class that fails to build is an EmitError too, not the exception itself
+    with pytest.raises(EmitError, match="fails to build"):
+        check_emitted_source(source.replace("super().__init__()", "1 / 0"), graph)
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        f"{TRIP}\n",
+        f"import os\n{TRIP}\n",
+        f"@print\nclass X:\n    pass\n{TRIP}\n",
+        f"class X({TRIP}):\n    pass\n",
+    ],
+)
+def test_check_emitted_source_runs_nothing_but_definitions(prefix: str) -> None:
+    graph = build_graph(BASE)
+    source = prefix + render_module(graph)
+    with pytest.raises(EmitError):
+        check_emitted_source(source, graph)
+    with pytest.raises(EmitError):
+        parse_emitted(source)
+
+
+def test_hostile_text_modules_pass_ruff(tmp_path: Path) -> None:
+    """Escaped text is also text ruff accepts as written (format and lint), long words,
+    arrows, quotes at the ends and trailing backslashes included. Text that becomes a string
+    literal in code may make a line too long (E501): a literal is never split."""
+    texts = [
+        *PAYLOADS,
+        'ends with a quote"',
+        '"starts with one',
+        "ends with a backslash\\",
+        "x" * 150 + " \u2192" * 60 + " caf\u00e9",
+        "\u2192" * 40 + " " + "\\N{SOME NAME}" * 9,
+    ]
+    docs, literals = tmp_path / "docs", tmp_path / "literals"
+    docs.mkdir()
+    literals.mkdir()
+    for i, text in enumerate(texts):
+        doc = {"type": "int", "default": 4, "doc": text}
+        source = _emit_with(description=text, params={"w": doc})
+        (docs / f"text_{i}.py").write_text(source, encoding="utf-8")
+        # (a comparison with a literal too long for its line is not broken as ruff would)
+        spec = _spec([text, text, text, text, text, text, text, text[:200], text[:6]])
+        source = render_module(build_graph(spec, {"tag": text}))
+        (literals / f"fields_{i}.py").write_text(source, encoding="utf-8")
+    config = str(Path(__file__).resolve().parent.parent / "pyproject.toml")
+    for cmd, where in (
+        (["check"], docs),
+        (["check", "--extend-ignore", "E501"], literals),
+        (["format", "--check", "--diff"], tmp_path),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "ruff", *cmd, "--no-cache", "--config", config, str(where)],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
