@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,6 +124,7 @@ def build_graph(
     """
     from .passes.verify import verify
 
+    check_max_layers(max_layers)
     with _gc_paused():
         doc = read_source(source)
         spec = validate_spec(doc)
@@ -135,7 +137,7 @@ def compile(  # noqa: A001  (the public name the docs promise)
     source: SpecSource,
     *,
     device: Any = None,
-    max_params: int = DEFAULT_MAX_PARAMS,
+    max_params: int | None = DEFAULT_MAX_PARAMS,
     max_activations: int | None = DEFAULT_MAX_ACTIVATIONS,
     max_layers: int = DEFAULT_MAX_LAYERS,
     **params: Any,
@@ -144,9 +146,12 @@ def compile(  # noqa: A001  (the public name the docs promise)
 
     Keyword arguments set the spec's params (`num_classes=10`). `device="meta"` builds
     without allocating weights. The limits are checked from the IR before any tensor
-    exists (see `check_limits`); `max_layers` bounds expansion (E310). Raises
-    ArchSpecError (with file:line:col) on a bad spec.
+    exists (see `check_limits`): `max_params` and `max_activations` are element counts, or
+    None for no limit of archspec's own (torch's int64 indexing still bounds them);
+    `max_layers` bounds expansion (E310) and is always a positive int. Raises ArchSpecError
+    (with file:line:col) on a bad spec; TypeError or ValueError on a bad limit argument.
     """
+    check_limit_arguments(max_params, max_activations)
     graph = build_graph(source, params, max_layers=max_layers)
     check_limits(graph, max_params, max_activations)
     _require_some_input(graph)
@@ -169,26 +174,110 @@ def _require_some_input(graph: Graph) -> None:
 
 
 def load(name: str, **params: Any) -> nn.Module:
-    """Compile a built-in spec by name (`archspec.load("resnet50", num_classes=10)`)."""
+    """Compile a built-in spec by name (`archspec.load("resnet50", num_classes=10)`).
+
+    Only the names `builtin_specs()` lists are accepted, never a path: a file (or YAML
+    text) goes through `archspec.compile`, so that a name from elsewhere cannot make
+    `load` read an arbitrary file. Anything else is a LoadError (E100) saying so.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"archspec.load() takes a built-in spec's name, got {type(name).__name__}")
     builtins = builtin_specs()
     if name not in builtins:
-        return compile(name, **params)
+        import difflib
+
+        shown = repr(name) if len(name) <= 60 else repr(name[:60]) + "..."
+        close = difflib.get_close_matches(name, list(builtins), n=3)
+        listed = ", ".join(list(builtins)[:8]) + (" and more" if len(builtins) > 8 else "")
+        raise LoadError(
+            f"archspec.load() takes the name of a built-in spec; {shown} is not one",
+            code="E100",
+            hint=(f"did you mean {', '.join(close)}? " if close else f"built-in specs: {listed}; ")
+            + "to compile a spec file or YAML text, use archspec.compile(path)",
+        )
     return compile(builtins[name], **params)
+
+
+def check_max_layers(max_layers: Any) -> None:
+    """`max_layers` is a positive int (TypeError otherwise, as it always was): unlike the size
+    limits it has no "no limit" (None), since expansion without a bound lets a few lines of
+    YAML ask for a billion layers."""
+    if isinstance(max_layers, bool) or not isinstance(max_layers, int) or max_layers < 1:
+        raise TypeError(f"max_layers must be a positive int, got {max_layers!r}")
+
+
+def check_limit_arguments(max_params: Any, max_activations: Any) -> None:
+    """Each limit is an element count (an int >= 0) or None for none; anything else is a
+    programmer's error, raised at once (TypeError for the type, ValueError for the value)."""
+    for what, value in (("max_params", max_params), ("max_activations", max_activations)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{what} must be an int or None, got {type(value).__name__} {value!r}")
+        if value < 0:
+            raise ValueError(f"{what} must be >= 0 (or None for no limit), got {value}")
+
+
+def input_shape(value: Any) -> tuple[int, ...] | None:
+    """The `input=` argument of `check` and `summary` as a shape, checked strictly.
+
+    A sequence of positive ints (`(1, 3, 224, 224)`, a list, a torch.Size), or text with the
+    dims separated by commas or `x` (`"1,3,224,224"`, `"1x3x224x224"`); at most 8 dims, each
+    below 2**62. A wrong type (a float dim, a bool, a number instead of a sequence) is a
+    TypeError, a wrong value (0, a negative or empty dim, text that is no shape) a ValueError:
+    these are mistakes of the calling code, not of the spec.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        parts = re.split(r"\s*[,x]\s*|\s+", text) if text else []
+        bad = next((p for p in parts if not (p.isascii() and p.isdigit() and len(p) <= 19)), None)
+        if not parts or bad is not None:
+            what = (
+                "an empty dim"
+                if bad == "" or not parts
+                else f"{bad[:20]}... is too large"
+                if bad.isascii() and bad.isdigit()
+                else f"{bad[:30]!r} is not a dim"
+            )
+            raise ValueError(f"input {value[:60]!r} is not a shape like '1,3,224,224' ({what})")
+        dims: list[Any] = [int(p) for p in parts]
+    elif isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Sequence):
+        raise TypeError(
+            f"input must be a sequence of ints or text like '1,3,224,224', "
+            f"got {type(value).__name__}"
+        )
+    else:
+        if not 1 <= len(value) <= 8:
+            raise ValueError(f"input must have 1 to 8 dims, got {len(value)}")
+        dims = list(value)
+    out = []
+    for d in dims:
+        if isinstance(d, bool) or not hasattr(d, "__index__"):
+            raise TypeError(f"input dims must be ints, got {type(d).__name__} {d!r} in {value!r}")
+        out.append(d.__index__())
+    if not 1 <= len(out) <= 8:
+        raise ValueError(f"input must have 1 to 8 dims, got {len(out)}")
+    if any(not 1 <= d < 2**62 for d in out):
+        raise ValueError(f"input dims must be >= 1 and below 2**62, got {tuple(out)}")
+    return tuple(out)
 
 
 def check_limits(
     graph: Graph,
-    max_params: int = DEFAULT_MAX_PARAMS,
+    max_params: int | None = DEFAULT_MAX_PARAMS,
     max_activations: int | None = DEFAULT_MAX_ACTIVATIONS,
 ) -> Footprint:
     """Refuse graphs over the limits, before anything is allocated; return the figures.
 
     `max_params` bounds parameter plus buffer elements (what building the module allocates);
-    `max_activations` bounds the output elements of one forward pass for one sample
-    (None: no bound). Neither may exceed what torch can index.
+    `max_activations` bounds the output elements of one forward pass for one sample. None
+    is no bound of archspec's own; either is still capped by what torch can index.
     """
+    check_limit_arguments(max_params, max_activations)
     fp = footprint(graph)
-    limit = min(max_params, MAX_TENSOR_ELEMENTS)
+    limit = min(MAX_TENSOR_ELEMENTS if max_params is None else max_params, MAX_TENSOR_ELEMENTS)
     total = fp.params + fp.buffers
     if total > limit:
         what = f"{fp.params:,} parameters" + (
@@ -204,8 +293,11 @@ def check_limits(
             span=node.span if node is not None else graph.root.span,
             sources=dict(graph.sources),
         )
-    if max_activations is not None and fp.activations is not None:
-        act_limit = min(max_activations, MAX_TENSOR_ELEMENTS)
+    if fp.activations is not None:
+        act_limit = min(
+            MAX_TENSOR_ELEMENTS if max_activations is None else max_activations,
+            MAX_TENSOR_ELEMENTS,
+        )
         if fp.activations > act_limit:
             raise ResourceError(
                 f"{graph.name} computes {fp.activations:,} activation elements per sample "
@@ -233,17 +325,24 @@ def emit(source: SpecSource, *, max_layers: int = DEFAULT_MAX_LAYERS, **params: 
 def check(
     source: SpecSource,
     *,
-    input: Sequence[int] | None = None,  # noqa: A002  (the name the CLI and docs use)
+    input: Sequence[int] | str | None = None,  # noqa: A002  (the name the CLI and docs use)
     max_layers: int = DEFAULT_MAX_LAYERS,
     **params: Any,
 ) -> CheckResult:
     """Shape-check a spec for every input size, and for `input` if given; never imports torch.
 
-    Spec errors do not raise: they are the result's `diagnostics` (`result.ok` is False).
+    Nothing in the spec makes `check` raise: every problem of the spec, its params
+    (`**params`) included, is one of the result's `diagnostics` (`result.ok` is False).
     `result.domain_text` says which inputs work ("vgg16 accepts (N, 3, H, W) with H, W >= 32").
+    `input` is a sequence of positive ints or text like "1,3,224,224" (see `input_shape`).
+    The calling code's own mistakes do raise, before the spec is read: an `input` that is no
+    shape (TypeError for a wrong type, ValueError for a wrong value), or a `max_layers` that
+    is no positive int (TypeError).
     """
     from .passes.shapes import CheckResult, check_graph
 
+    shape = input_shape(input)
+    check_max_layers(max_layers)
     try:
         graph = build_graph(source, params, max_layers=max_layers)
     except ArchSpecError as exc:
@@ -256,7 +355,7 @@ def check(
         diags = _with_accepted_inputs(source, params, exc.diagnostics, max_layers)
         return CheckResult(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
     with _gc_paused():
-        result = check_graph(graph, tuple(input) if input is not None else None)
+        result = check_graph(graph, shape)
     if result.ok:
         warnings = limit_warnings(graph)
         if warnings:
@@ -327,7 +426,7 @@ def _with_accepted_inputs(
 def summary(
     source: SpecSource,
     *,
-    input: Sequence[int] | None = None,  # noqa: A002
+    input: Sequence[int] | str | None = None,  # noqa: A002
     depth: int | None = None,
     max_layers: int = DEFAULT_MAX_LAYERS,
     **params: Any,
@@ -335,9 +434,11 @@ def summary(
     """Per-layer output shapes, parameters and MACs with totals (symbolic without `input`).
 
     Modules nested deeper than `depth` are folded into one row. Raises ArchSpecError on a
-    bad spec or an input the network cannot take.
+    bad spec or an input the network cannot take; TypeError or ValueError on an `input`
+    that is no shape (see `input_shape`).
     """
     from .report import summarise
 
+    shape = input_shape(input)
     graph = build_graph(source, params, max_layers=max_layers)
-    return summarise(graph, tuple(input) if input is not None else None, depth)
+    return summarise(graph, shape, depth)

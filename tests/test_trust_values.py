@@ -514,3 +514,124 @@ def test_scoping_that_check_and_emit_agree_on_is_kept(text: str) -> None:
     assert [p.shape for p in model.parameters()] == [p.shape for p in emitted.parameters()]
     x = torch.zeros(1, 3, 8, 8)
     assert model(x).shape == emitted(x).shape
+
+
+# --------------------------------------------------------------------------------------
+# The API's own arguments
+
+
+def test_compile_takes_none_for_either_size_limit() -> None:
+    for limits in ({"max_params": None}, {"max_activations": None}, {"max_params": 0}):
+        if limits.get("max_params") == 0:
+            with pytest.raises(ArchSpecError) as info:
+                archspec.compile("lenet5", device="meta", **limits)
+            assert info.value.codes == ["E501"]
+        else:
+            assert archspec.compile("lenet5", device="meta", **limits) is not None
+
+
+@pytest.mark.parametrize(
+    ("limits", "error"),
+    [
+        ({"max_params": -1}, ValueError),
+        ({"max_params": 1.5}, TypeError),
+        ({"max_params": True}, TypeError),
+        ({"max_activations": "10"}, TypeError),
+        ({"max_layers": None}, TypeError),
+        ({"max_layers": 0}, TypeError),
+    ],
+)
+def test_bad_limit_arguments_are_programmer_errors(limits: dict, error: type) -> None:
+    with pytest.raises(error):
+        archspec.compile("lenet5", device="meta", **limits)
+
+
+@pytest.mark.parametrize(
+    ("value", "shape"),
+    [
+        ("1,1,32,32", (1, 1, 32, 32)),
+        (" 1, 1 ,32 ,32 ", (1, 1, 32, 32)),
+        ("1x1x32x32", (1, 1, 32, 32)),
+        ((1, 1, 32, 32), (1, 1, 32, 32)),
+        ([2, 1, 35, 35], (2, 1, 35, 35)),
+    ],
+)
+def test_check_input_as_a_sequence_or_text(value: Any, shape: tuple) -> None:
+    result = archspec.check("lenet5", input=value)
+    assert result.ok
+    assert tuple(d.value for d in result.input_shape) == shape
+
+
+def test_check_input_takes_a_torch_size() -> None:
+    torch = pytest.importorskip("torch")
+    assert archspec.check("lenet5", input=torch.Size([1, 1, 32, 32])).ok
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ((1, 1, 32.5, 32), TypeError),
+        ((1, 1, True, 32), TypeError),
+        (32, TypeError),
+        (b"1,1,32,32", TypeError),
+        ({"N": 1}, TypeError),
+        ("1,1,,32", ValueError),
+        ("", ValueError),
+        ("1,1,-32,32", ValueError),
+        ("1,1,32.5,32", ValueError),
+        ("1,1," + "9" * 5000 + ",32", ValueError),  # never parsed as a 5000-digit int
+        ((1, 0, 32, 32), ValueError),
+        ((1,) * 9, ValueError),
+        ((), ValueError),
+        (range(10**12), ValueError),
+    ],
+)
+def test_bad_input_arguments_raise_before_the_spec_is_read(value: Any, error: type) -> None:
+    for call in (archspec.check, archspec.summary):
+        with pytest.raises(error):
+            call("no such spec", input=value)
+
+
+def test_check_reports_a_bad_spec_and_bad_params_as_results() -> None:
+    """Nothing in the spec or its params makes check raise; a shape of the wrong rank
+    for this spec is a result too."""
+    cases = [
+        ("lenet5", {"input": (1, 1, 32)}),
+        ("lenet5", {"num_classes": "ten"}),
+        ("lenet5", {"no_such_param": 1}),
+        ("no such spec", {}),
+        (spec_text('{type: conv2d, out_channels: "0 ** -1", kernel_size: 3}'), {}),
+        (spec_text("{name: _modules, type: relu}"), {}),
+        (12, {}),
+    ]
+    for source, kwargs in cases:
+        result = archspec.check(source, **kwargs)  # type: ignore[arg-type]
+        assert not result.ok and result.diagnostics, (source, kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# archspec.load takes built-in names only
+
+
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "/etc/passwd", "specs/lenet5.yaml", "lenet5.yaml", "resnet5"]
+)
+def test_load_takes_built_in_names_only(name: str, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    secret = tmp_path / "lenet5.yaml"
+    secret.write_text("archspec: 1\nname: SECRET-LINE\n")
+    with pytest.raises(ArchSpecError) as info:
+        archspec.load(name)
+    assert info.value.codes == ["E100"]
+    assert "archspec.compile" in (info.value.hint or "")
+    assert "SECRET" not in info.value.render()
+
+
+def test_load_suggests_close_names_and_refuses_non_text() -> None:
+    with pytest.raises(ArchSpecError) as info:
+        archspec.load("resnet5")
+    assert "did you mean resnet50" in (info.value.hint or "")
+    with pytest.raises(TypeError):
+        archspec.load(Path("specs/lenet5.yaml"))  # type: ignore[arg-type]
+    torch = pytest.importorskip("torch")
+    assert archspec.load("lenet5", num_classes=3)(torch.zeros(1, 1, 32, 32)).shape == (1, 3)
