@@ -435,10 +435,14 @@ def summary(
 
     Modules nested deeper than `depth` are folded into one row. Raises ArchSpecError on a
     bad spec or an input the network cannot take; TypeError or ValueError on an `input`
-    that is no shape (see `input_shape`).
+    that is no shape (see `input_shape`) or a `depth` that is no int >= 1.
     """
     from .report import summarise
 
     shape = input_shape(input)
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)):
+        raise TypeError(f"depth must be an int or None, got {type(depth).__name__}")
+    if depth is not None and depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
     graph = build_graph(source, params, max_layers=max_layers)
     return summarise(graph, shape, depth)

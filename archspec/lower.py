@@ -1189,12 +1189,11 @@ def _value_hint(final: Final) -> str:
 
 def _param_hint(decl: ParamDecl) -> str:
     """What a param takes, for a value it refused."""
-    parts = [f"the param is declared `type: {decl.type}`"]
-    if decl.ge is not None or decl.le is not None:
-        parts.append(f"with bounds ge={decl.ge}, le={decl.le}")
+    bounds = [f"{k}: {v}" for k, v in (("ge", decl.ge), ("le", decl.le)) if v is not None]
     if decl.choices is not None:
-        parts.append(f"with choices {decl.choices}")
-    return " ".join(parts) + "; give a value of that kind"
+        bounds.append(f"choices: {decl.choices}")
+    where = f" with {', '.join(bounds)}" if bounds else ""
+    return f"the param is declared `type: {decl.type}`{where}; give a value that fits"
 
 
 def _when_text(when: Any) -> str:
@@ -1306,16 +1305,19 @@ def _check_numbers(value: Any) -> None:
 
 def _parse_text(text: str, t: str) -> Any:
     s = text.strip()
+    shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+    if t in ("int", "float") and len(s) > 40:  # before Python parses thousands of digits
+        raise ValueError(f"{shown} is out of range (|n| <= 10^15)")
     if t == "int":
         try:
             return int(s, 10)
         except ValueError:
-            raise ValueError(f"expected an integer, got {text!r}") from None
+            raise ValueError(f"expected an integer, got {shown}") from None
     if t == "float":
         try:
             v = float(s)
         except ValueError:
-            raise ValueError(f"expected a number, got {text!r}") from None
+            raise ValueError(f"expected a number, got {shown}") from None
         if v != v or v in (float("inf"), float("-inf")):
             raise ValueError(f"expected a finite number, got {text!r}")
         return v

@@ -51,6 +51,15 @@ def refused(path: Path, code: str, line: int, col: int, **params: Any) -> ArchSp
     return info.value
 
 
+def compile_within_limits(source: str, **params: Any) -> None:
+    """Compile on the meta device; a model over the size limits is refused (E501/E502), as
+    `check` warned (W501/W502), and nothing else may be."""
+    try:
+        archspec.compile(source, device="meta", **params)
+    except ArchSpecError as exc:
+        assert set(exc.codes) <= {"E501", "E502"}, exc
+
+
 # --------------------------------------------------------------------------------------
 # Expressions
 
@@ -228,10 +237,55 @@ def test_check_and_emit_agree_on_random_expressions() -> None:
             return
         seen["accepted"] += 1
         archspec.emit(text, w=w)
-        archspec.compile(text, device="meta", w=w)
+        compile_within_limits(text, w=w)
 
     run()
     assert seen["accepted"] > 10 and seen["refused"] > 10, seen
+
+
+#: Places an expression can stand, `{e}` the expression (quoted in YAML).
+FIELD_TEMPLATES = [
+    '{{type: conv2d, out_channels: 4, kernel_size: "{e}"}}',
+    '{{type: conv2d, out_channels: 4, kernel_size: 3, stride: ["{e}", 1], padding: "{e}"}}',
+    '{{type: dropout, p: "{e}"}}',
+    '{{type: repeat, count: "{e}", layer: {{type: relu}}}}',
+    '{{type: leaky_relu, negative_slope: "{e}"}}',
+    '{{type: B, c: "{e}"}}',
+    '{{type: residual, body: [{{type: relu}}], shortcut: {{when: "{e}", layers: []}}}}',
+    '{{type: parallel, branches: {{a: {{type: relu}}, b: {{type: relu}}}}, dim: "{e}"}}',
+]
+BLOCK_B = (
+    "  B:\n    params: {c: int}\n    layers:\n"
+    "      - {type: conv2d, out_channels: c, kernel_size: 1}\n"
+)
+
+
+def test_no_field_lets_an_expression_escape_as_an_internal_error() -> None:
+    """Random expressions in every kind of place, with params of every type: check returns
+    located diagnostics or ok, and what it accepts, emit and compile accept."""
+    seen: Counter[str] = Counter()
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.sampled_from(FIELD_TEMPLATES), EXPRESSIONS, st.sampled_from([0, 1, 3, -2, 2.5]))
+    def run(template: str, expr: str, w: Any) -> None:
+        assume(len(expr) < 300)
+        text = spec_text(
+            template.format(e=expr.replace('"', "'")),
+            "{type: conv2d, out_channels: 2, kernel_size: 1}",
+            params="  w: {type: float, default: 1}\n  s: relu\n  l: [1, 2]\n",
+            blocks=BLOCK_B,
+        )
+        result = archspec.check(text, w=w)
+        assert all(d.span is not None for d in result.diagnostics), result.diagnostics
+        if not result.ok:
+            seen["refused"] += 1
+            return
+        seen["accepted"] += 1
+        archspec.emit(text, w=w)
+        compile_within_limits(text, w=w)
+
+    run()
+    assert seen["accepted"] > 10 and seen["refused"] > 50, seen
 
 
 def test_check_refuses_what_emit_would_fold(tmp_path: Path) -> None:
