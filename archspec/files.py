@@ -110,6 +110,8 @@ MERMAID = OutputKind(
 )
 #: SVG, PNG and PDF come from Graphviz and carry no mark of archspec.
 PICTURE = OutputKind("picture", "a picture drawn by Graphviz carries no mark of archspec")
+#: ONNX files are written by torch's exporter and carry no mark of archspec.
+ONNX = OutputKind("ONNX model", "an ONNX file carries no mark of archspec")
 #: Any output archspec writes: what a caller that names no kind may replace.
 ANY = OutputKind(
     "file",

@@ -564,14 +564,23 @@ def run_dot(dot_text: str, fmt: str) -> bytes:
 
 
 def write_graph(
-    graph: Graph, path: str | Path, depth: int | None = DEFAULT_DEPTH, fold: bool = True
+    graph: Graph,
+    path: str | Path,
+    depth: int | None = DEFAULT_DEPTH,
+    fold: bool = True,
+    *,
+    force: bool = False,
 ) -> str:
-    """Draw `graph` to `path` in the format its suffix names; returns that format."""
+    """Draw `graph` to `path` in the format its suffix names; returns that format.
+
+    The write follows archspec.files' one rule for every writer: an existing file that is not
+    an archspec picture of that format is replaced only with `force` (E603 otherwise).
+    """
+    from .files import DOT, MERMAID, PICTURE, write_atomic
+
     fmt = format_for(path)
     data = render(graph, fmt, depth, fold)
-    from .files import write_atomic
-
-    write_atomic(path, data)
+    write_atomic(path, data, kind={"dot": DOT, "mermaid": MERMAID}.get(fmt, PICTURE), force=force)
     return fmt
 
 

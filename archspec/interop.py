@@ -43,29 +43,41 @@ def export_onnx(
     dynamic_batch: bool = True,
     input_names: Sequence[str] = ("input",),
     output_names: Sequence[str] | None = None,
+    force: bool = False,
 ) -> Path:
     """Export `model` (put it in eval mode first) to an ONNX file; dim 0 stays symbolic.
+
+    The file is written as every archspec output is (archspec.files.write_atomic): whole or
+    not at all, and an existing file is replaced only with `force` (E603 otherwise).
 
     >>> export_onnx(archspec.load("resnet18").eval(), torch.randn(1, 3, 224, 224),
     ...             "resnet18.onnx")  # doctest: +SKIP
     """
     require_onnx()
+    import tempfile
+
     import torch
+
+    from .files import ONNX, write_atomic
 
     shapes = None
     if dynamic_batch:
         shapes = ({0: torch.export.Dim("batch")},)
     path = Path(path)
-    torch.onnx.export(
+    program = torch.onnx.export(
         model,
         (example,),
-        str(path),
+        None,
         input_names=list(input_names),
         output_names=list(output_names) if output_names else None,
         dynamic_shapes=shapes,
         dynamo=True,
         verbose=False,
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp) / "model.onnx"
+        program.save(scratch)
+        write_atomic(path, scratch.read_bytes(), kind=ONNX, force=force)
     return path
 
 

@@ -204,3 +204,21 @@ def test_dot_output_parses_with_graphviz_when_present(googlenet: Picture) -> Non
     done = subprocess.run([exe, "-Tcanon"], input=to_dot(googlenet).encode(), capture_output=True)
     assert done.returncode == 0
     assert done.stderr == b""
+
+
+def test_write_graph_replaces_only_its_own_pictures(tmp_path: Path) -> None:
+    """archspec.graph.write_graph follows the one rule for every writer (archspec.files)."""
+    from archspec.errors import ArchSpecError
+    from archspec.graph import write_graph
+
+    g = archspec.api.build_graph("lenet5")
+    foreign = tmp_path / "notes.mmd"
+    foreign.write_text("my own notes\n")
+    with pytest.raises(ArchSpecError) as info:
+        write_graph(g, foreign)
+    assert info.value.error_code == "E603"
+    assert foreign.read_text() == "my own notes\n"
+    assert write_graph(g, foreign, force=True) == "mermaid"
+    assert foreign.read_text().startswith("flowchart TB")
+    assert write_graph(g, foreign) == "mermaid"  # now it is archspec's own picture
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mmd"]

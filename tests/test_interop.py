@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import archspec
-from archspec.errors import ToolError
+from archspec.errors import ArchSpecError, ToolError
 from archspec.interop import ONNX_PACKAGES, export_onnx, require_onnx
 
 
@@ -80,6 +80,16 @@ def test_onnx_export_has_a_symbolic_batch_and_the_same_outputs(tmp_path: Path) -
     (got,) = ReferenceEvaluator(proto).run(None, {inp.name: x.numpy()})
     with torch.no_grad():
         assert _same(torch.from_numpy(got), model(x))
+    # The one rule for every writer: an existing file is replaced only with force=True, and
+    # the write leaves no temporary file beside it.
+    before = path.read_bytes()
+    with pytest.raises(ArchSpecError) as refused:
+        export_onnx(model, torch.randn(2, 1, 32, 32), path)
+    assert refused.value.error_code == "E603"
+    assert path.read_bytes() == before
+    export_onnx(model, torch.randn(2, 1, 32, 32), path, force=True)
+    assert onnx.load(str(path)).graph.input[0].name == inp.name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet5.onnx"]
 
 
 def test_onnx_guard_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

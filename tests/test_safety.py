@@ -24,11 +24,14 @@ ALLOWED: dict[tuple[str, str], str] = {
     # and mapped through the fixed _ACTIVATIONS table to "torch" / "torch.nn.functional";
     # spec text never reaches import_module.
     ("ops/merge.py", "importlib.import_module"): "fixed module names from a table",
-    # `archspec compile` imports the module it has just emitted, from a temporary file it
-    # wrote itself, to check it builds the same model before renaming it into place. The
-    # emitter renders spec values through a whitelist literal repr (E6xx), so spec text is
-    # data in that file, never code.
-    ("cli/build.py", "exec_module"): "imports archspec's own emitted file to verify it",
+    # `archspec compile` runs the module it has just emitted, from the string it rendered
+    # (never from a file another user could rewrite), to check it builds the same model
+    # before renaming it into place. The string has passed `parse_emitted` (ast.parse plus a
+    # whitelist of statements: imports of torch, class and function definitions), and every
+    # piece of spec text in it went through one escaping function (docstrings, comments) or
+    # a whitelist literal repr, so spec text is data in it, never code.
+    ("backends/selfcheck.py", "compile"): "compiles archspec's own emitted, parsed source",
+    ("backends/selfcheck.py", "exec"): "runs archspec's own emitted source after parse_emitted",
     # Layer plugins come from installed packages' entry points (the issue: "custom layers
     # come only from registered Python or entry points"), never from a name in a spec.
     ("plugins.py", "importlib.metadata.entry_points"): "installed plugins only",

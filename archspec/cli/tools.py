@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from ..api import DEFAULT_MAX_LAYERS
-from ..files import DOT, MERMAID, PICTURE, SCHEMA, SPEC, display_path, write_atomic
+from ..files import SCHEMA, SPEC, display_path, write_atomic
 from .app import SET_HELP, MaxLayers, app, console, parse_sets, report_errors
 
 # --------------------------------------------------------------------------------------
@@ -400,14 +400,13 @@ def graph(
     from .. import graph as pictures
     from ..api import build_graph
 
-    fmt = pictures.format_for(output) if output is not None else "dot"
+    if output is not None:
+        pictures.format_for(output)  # an unknown suffix is refused before any work
     g = build_graph(spec, parse_sets(sets), max_layers=max_layers)
-    data = pictures.render(g, fmt, depth, fold)
     if output is None:
-        sys.stdout.write(data.decode())
+        sys.stdout.write(pictures.render(g, "dot", depth, fold).decode())
         return
-    kind = {"dot": DOT, "mermaid": MERMAID}.get(fmt, PICTURE)
-    write_atomic(output, data, kind=kind, force=force)
+    pictures.write_graph(g, output, depth, fold, force=force)
     console(stderr=True).print(f"wrote {display_path(output)}")
 
 
