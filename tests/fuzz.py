@@ -11,15 +11,20 @@ Each example starts from one of `specs/*.yaml`, applies one to four random mutat
 data (drop, duplicate, add and rename keys; retype values; perturb numbers; splice subtrees
 from any spec; rename layer types; rewire `from` and `name`; random expressions) and
 sometimes to its text or bytes (duplicated lines, YAML tags and aliases, control bytes,
-truncation), and may override its params as `--set` would; a few are passed as Python
-mappings holding values only Python can (tuples, sets, objects, NaN, a cycle). The result
-goes through the pipeline: load, validate, lower, verify, `check_limits`, the symbolic
-shape check and input-domain solver of `archspec check`, and for a fraction of the graphs
-building the module on the `meta` device (no memory) and emitting its source. The outcome
-must be a graph (or module) or an `ArchSpecError` whose every diagnostic has a source span
-(a mapping has no text, so no span is asked of it). Anything else fails:
-another exception, a diagnostic without a span, or a case taking more than `--time-limit`
-seconds (default 1) of CPU time. CPU time rather than wall time, so that a busy machine does
+truncation), and may override its params as `--set` would; free text (the description, a
+block's or a param's doc, a str param's default) and names get hostile strings: docstring
+closers, `Args:` lines, `\\N{...}` escapes, bidi controls, NUL and line breaks around a
+payload that raises a canary flag if it ever runs. A few are passed as Python mappings
+holding values only Python can (tuples, sets, objects, NaN, a cycle, a lone surrogate).
+The result goes through the pipeline: load, validate, lower, verify, `check_limits`, the
+symbolic shape check and input-domain solver of `archspec check`, and for a fraction of the
+graphs what `archspec compile` does: emit the source and run it (`check_emitted_source`:
+import it, build its class on the `meta` device, compare it with the compiled module). The
+outcome must be a graph (or module) or an `ArchSpecError` whose every diagnostic has a
+source span (a mapping has no text, so no span is asked of it). Anything else fails:
+another exception, a diagnostic without a span, emitted source that fails its check, the
+canary flag raised, or a case taking more than `--time-limit` seconds (default 1) of CPU
+time. CPU time rather than wall time, so that a busy machine does
 not fail a run; the slowest wall time is reported too, and a case still running after
 `--hang-limit` seconds of wall time (default 10) is interrupted and counted as a failure.
 
@@ -31,6 +36,7 @@ under hypothesis in CI.
 from __future__ import annotations
 
 import argparse
+import builtins
 import copy
 import random
 import signal
@@ -60,6 +66,10 @@ SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 TIME_LIMIT = 1.0
 #: A case still running after this many seconds of wall time is interrupted.
 HANG_LIMIT = 10.0
+#: CPU seconds allowed for running an emitted module (importing it and building its class
+#: and the compiled one on meta, as `archspec compile` does). Torch's own construction cost,
+#: so it is not part of TIME_LIMIT, which bounds archspec's analysis.
+SELF_CHECK_LIMIT = 5.0
 #: Graphs up to this many nodes are also built as modules on the meta device (building
 #: costs torch ~0.2 ms per module, so bigger graphs would measure torch, not archspec).
 COMPILE_MAX_NODES = 1500
@@ -185,6 +195,31 @@ _HOSTILE_STRINGS = (
     "i",
     "N",
 )
+#: Set on `builtins` by the payloads below if any spec text ever runs as code.
+CANARY = "archspec_fuzz_canary_ran"
+_TRIP = f"__import__('builtins').__setattr__('{CANARY}', 1)"
+#: Free text that broke out of emitted docstrings (issue 12) and its relatives: each payload
+#: runs `_TRIP` if it is ever written as code.
+_HOSTILE_TEXTS = (
+    f'"""\n{_TRIP}\n"""',
+    f"\n{_TRIP}\n",
+    f'Args:\nx"""; {_TRIP}; """: y',
+    f'Args:\n{_TRIP}: "',
+    f'"""; {_TRIP} #',
+    f"'''; {_TRIP}; '''",
+    f'\\"""; {_TRIP} #\\',
+    f'\r{_TRIP}\r"""',
+    f"\x0c\n{_TRIP}",
+    f'\u2028{_TRIP}\u2029"""',
+    f"\\N{{SOME NAME}}{_TRIP}",
+    "x \u2192 y \u2192 z, caf\u00e9 \u2014 na\u00efve " * 8,
+    "\\N{BULLET} \\N{" + "x" * 120 + "\\N{RIGHTWARDS ARROW}" * 6,
+    "\u202e\u2066bidi\u2069 \x00 NUL \x85 \ufeff \x7f",
+    "{{ jinja }} {% if x %} # not a comment",
+    '"',
+    "\\",
+    "Args:",
+)
 #: Lists are grown up to this length (just past the loader's limit of 10,000 items).
 _MAX_LIST = 12_000
 _BIG_INTS = (0, 1, -1, 2, 3, 7, 64, 1000, 10**6, 10**9, 10**12, 10**15, 10**15 + 1, -(10**15))
@@ -226,7 +261,7 @@ def random_value(rng: random.Random, corpus: Corpus, depth: int = 0) -> Any:
     if r == 3:
         return rng.choice((True, False, None))
     if r == 4:
-        return rng.choice(_HOSTILE_STRINGS)
+        return rng.choice(_HOSTILE_STRINGS if rng.random() < 0.8 else _HOSTILE_TEXTS)
     if r == 5:
         return random_expr(rng, corpus)
     if r == 6:
@@ -406,6 +441,53 @@ def repeat_count(rng: random.Random, data: Any, corpus: Corpus) -> None:
         d["cfg"] = d["cfg"] * min(factor, _MAX_LIST // len(d["cfg"]))
 
 
+def _hostile(rng: random.Random) -> str:
+    text = rng.choice(_HOSTILE_TEXTS)
+    if rng.random() < 0.3:
+        text = "".join(rng.choice(_HOSTILE_TEXTS) for _ in range(rng.randint(2, 4)))
+    return text
+
+
+def hostile_text(rng: random.Random, data: Any, corpus: Corpus) -> None:
+    """A hostile string as free text: the description, a block's doc, a param's doc (at the
+    root or in a block), or the default of a new str param that nothing uses."""
+    if not isinstance(data, dict):
+        return
+    blocks = data.get("blocks")
+    scopes = [data]
+    if isinstance(blocks, dict):
+        scopes += [b for b in blocks.values() if isinstance(b, dict)]
+    scope = rng.choice(scopes)
+    params = scope.get("params")
+    where = rng.randrange(4)
+    if where == 0 or (where == 1 and scope is data) or not isinstance(params, dict):
+        data["description"] = _hostile(rng)
+    elif where == 1:
+        scope["doc"] = _hostile(rng)
+    elif where == 2 and params:
+        name = rng.choice(list(params))
+        decl = params[name]
+        if not isinstance(decl, dict):  # `planes: int` or `width: 64`, spelt out
+            decl = {"type": decl} if isinstance(decl, str) else {"type": "int", "default": decl}
+            params[name] = decl
+        decl["doc"] = _hostile(rng)
+    else:
+        params[f"note{rng.randrange(3)}"] = {"type": "str", "default": _hostile(rng)}
+
+
+def hostile_name(rng: random.Random, data: Any, corpus: Corpus) -> None:
+    """A hostile string as a name: of a layer, a block or a param (the schema refuses it)."""
+    if not isinstance(data, dict):
+        return
+    named = [d for d in (data.get("blocks"), data.get("params")) if isinstance(d, dict) and d]
+    layers = [d for d in _containers(data, dict) if "type" in d]
+    if named and (not layers or rng.random() < 0.5):
+        target = rng.choice(named)
+        target[_hostile(rng)] = target.pop(rng.choice(list(target)))
+    elif layers:
+        rng.choice(layers)["name"] = _hostile(rng)
+
+
 DATA_MUTATIONS: tuple[Mutation, ...] = (
     drop_key,
     add_key,
@@ -418,6 +500,9 @@ DATA_MUTATIONS: tuple[Mutation, ...] = (
     rewire,
     mutate_list,
     repeat_count,
+    hostile_text,
+    hostile_text,
+    hostile_name,
 )
 
 
@@ -510,6 +595,7 @@ def python_only(rng: random.Random, data: Any) -> None:
             10**40,
             -(10**40),
             data,  # a cycle
+            f"\ud800 a lone surrogate {_TRIP}",
             {3: "int key"},
             value,
         )
@@ -616,6 +702,7 @@ class Result:
     wall: float = 0.0
     nodes: int = 0
     failure: str | None = None
+    self_check: float = 0.0  # CPU time of running the emitted module (not in `seconds`)
 
 
 class _Hang(Exception):
@@ -675,10 +762,17 @@ def _run_once(case: Case, hang_limit: float) -> Result:
         checked.render()
         if case.compile_meta and result.nodes <= COMPILE_MAX_NODES:
             from archspec.backends.pysource import render_module
-            from archspec.backends.torch_module import build_module
+            from archspec.backends.selfcheck import check_emitted_source
 
-            build_module(graph, "meta")
-            render_module(graph)  # the source `archspec emit` writes
+            source = render_module(graph)  # the source `archspec emit` writes
+            check_start = time.process_time()
+            try:  # what `archspec compile` checks before writing it: it builds the same model
+                check_emitted_source(source, graph)
+            except ArchSpecError as exc:
+                result.failure = f"the emitted module fails its check: {exc}"
+            result.self_check = time.process_time() - check_start
+            if result.self_check > SELF_CHECK_LIMIT:
+                result.failure = f"running the emitted module took {result.self_check:.2f} s"
             result.outcome = "compiled"
     except ArchSpecError as exc:
         result.outcome = "error"
@@ -696,9 +790,12 @@ def _run_once(case: Case, hang_limit: float) -> Result:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+        if hasattr(builtins, CANARY):  # set by a payload in `_HOSTILE_TEXTS` that ran
+            delattr(builtins, CANARY)
+            result.failure = "spec text ran as code"
         if tmp is not None:
             tmp.cleanup()
-    result.seconds = time.process_time() - cpu_start
+    result.seconds = time.process_time() - cpu_start - result.self_check
     result.wall = time.perf_counter() - start
     return result
 
@@ -709,12 +806,15 @@ def example_rng(seed: int, index: int) -> random.Random:
 
 
 def warm_up(specs_dir: Path = SPECS_DIR) -> None:
-    """Build every shipped spec on meta once, so that one-time costs (importing torch and
-    plugin modules, building the schema) are not timed as part of the first cases."""
-    from archspec.backends.torch_module import build_module
+    """Emit and self-check every shipped spec once, so that one-time costs (importing torch,
+    jinja2 and plugin modules, building the schema, loading the templates) are not timed as
+    part of the first cases."""
+    from archspec.backends.pysource import render_module
+    from archspec.backends.selfcheck import check_emitted_source
 
     for path in sorted(specs_dir.glob("*.yaml")):
-        build_module(api.build_graph(path), "meta")
+        graph = api.build_graph(path)
+        check_emitted_source(render_module(graph), graph)
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -748,6 +848,8 @@ def run(
     failures = 0
     slowest = (0.0, -1)
     slowest_wall = (0.0, -1)
+    slowest_check = (0.0, -1)
+    hostile_emitted = 0
     started = time.perf_counter()
     for i in range(examples):
         case = make_case(example_rng(seed, i), corpus, compile_fraction)
@@ -758,6 +860,10 @@ def run(
             slowest = (result.seconds, i)
         if result.wall > slowest_wall[0]:
             slowest_wall = (result.wall, i)
+        if result.self_check > slowest_check[0]:
+            slowest_check = (result.self_check, i)
+        if result.outcome == "compiled" and "hostile_text" in case.mutations:
+            hostile_emitted += 1
         if result.failure is not None:
             failures += 1
             print(f"FAIL {seed}:{i} {result.failure}\n{_describe(case)}\n", file=out)
@@ -774,6 +880,11 @@ def run(
         f"outcomes {dict(sorted(outcomes.items()))}; slowest {slowest[0]:.3f} s CPU "
         f"(example {seed}:{slowest[1]}), {slowest_wall[0]:.3f} s wall "
         f"(example {seed}:{slowest_wall[1]})",
+        file=out,
+    )
+    print(
+        f"emitted modules run: {outcomes['compiled']} ({hostile_emitted} with hostile text); "
+        f"slowest self-check {slowest_check[0]:.3f} s CPU (example {seed}:{slowest_check[1]})",
         file=out,
     )
     print("error codes seen: " + ", ".join(f"{c} x{n}" for c, n in sorted(codes.items())), file=out)

@@ -7,8 +7,11 @@ next run. The long run is `python -m tests.fuzz --examples 100000`.
 
 from __future__ import annotations
 
+import builtins
+import copy
 import io
 import random
+from collections import Counter
 from functools import cache
 
 import pytest
@@ -92,3 +95,59 @@ def test_fuzz_command_runs_and_summarises() -> None:
     assert failures == 0, out.getvalue()
     assert "40 examples (seed 11)" in out.getvalue()
     assert "error codes seen:" in out.getvalue()
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(rnd=st.randoms(use_true_random=False))
+def test_hostile_text_stays_data_in_emitted_modules(rnd: random.Random) -> None:
+    """Shipped specs whose free text only is hostile always compile: emitted and run as
+    `archspec compile` runs them, with the canary armed. (Time is the other test's concern:
+    every case here builds on meta, which a busy machine can slow past the fuzz's limit.)"""
+    origin = rnd.choice(corpus().names)
+    data = copy.deepcopy(corpus().data[origin])
+    for _ in range(rnd.randint(1, 3)):
+        fuzz.hostile_text(rnd, data, corpus())
+    case = fuzz.Case(origin, ("hostile_text",), fuzz._dump(data), compile_meta=True)
+    result = fuzz.run_case(case, time_limit=30.0)
+    assert result.failure is None, f"{result.failure}\n{fuzz._describe(case)}"
+    assert result.outcome == "compiled" or result.nodes > fuzz.COMPILE_MAX_NODES, result.codes
+    HOSTILE_OUTCOMES[result.outcome] += 1
+
+
+HOSTILE_OUTCOMES: Counter[str] = Counter()
+
+
+def test_hostile_text_cases_reached_the_emitter() -> None:
+    """The property above is not vacuous: its cases were emitted and run."""
+    if not HOSTILE_OUTCOMES:
+        test_hostile_text_stays_data_in_emitted_modules()
+    assert HOSTILE_OUTCOMES["compiled"] >= 100, HOSTILE_OUTCOMES
+
+
+def test_hostile_names_are_refused_with_a_span() -> None:
+    rng = random.Random(12)
+    for _ in range(40):
+        origin = rng.choice(corpus().names)
+        data = copy.deepcopy(corpus().data[origin])
+        fuzz.hostile_name(rng, data, corpus())
+        result = fuzz.run_case(fuzz.Case(origin, ("hostile_name",), fuzz._dump(data)))
+        assert result.failure is None and result.outcome == "error", result
+        assert "E204" in result.codes or "E201" in result.codes, result.codes
+
+
+def test_the_judge_reports_text_that_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archspec.backends import selfcheck
+
+    def runs_the_payload(source: str, graph: object) -> tuple[int, int]:
+        exec(compile(fuzz._TRIP, "<payload>", "exec"), {})
+        return 0, 0
+
+    monkeypatch.setattr(selfcheck, "check_emitted_source", runs_the_payload)
+    text = corpus().texts["lenet5"]
+    result = fuzz.run_case(fuzz.Case("lenet5", (), text, compile_meta=True))
+    assert result.failure == "spec text ran as code"
+    assert not hasattr(builtins, fuzz.CANARY)
