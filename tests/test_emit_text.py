@@ -499,13 +499,14 @@ def test_check_emitted_source_counts_what_compile_builds() -> None:
 
 
 def test_check_emitted_source_checks_the_string_not_a_file(tmp_path: Path) -> None:
-    graph = build_graph(BASE)
+    graph = build_graph(_yaml(BASE))
     source = render_module(graph)
     wrong = source.replace("kernel_size=3", "kernel_size=5")
     assert wrong != source
     with pytest.raises(EmitError) as info:
         check_emitted_source(wrong, graph)
-    assert "state_dict" in str(info.value)
+    assert "state_dict" in str(info.value) and "bug" in (info.value.hint or "")
+    assert info.value.span is not None and info.value.span.file == "<string>"
     # a class that fails to build is an EmitError too, not the exception itself
     with pytest.raises(EmitError, match="fails to build"):
         check_emitted_source(source.replace("super().__init__()", "1 / 0"), graph)

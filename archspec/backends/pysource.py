@@ -1082,7 +1082,9 @@ class Emitter:
         helpers = self.support()
         self.collect()
         root = self.render_root()
+        self.at = None  # later errors are about the whole spec, not the last layer walked
         init = self.init_method(root)
+        self.at = None
         self._check_names(root)
         rendered = []
         for cls in [*self.classes, root]:

@@ -106,11 +106,11 @@ def check_emitted_source(source: str, graph: Graph) -> tuple[int, int]:
         module = load_emitted(source, f"_archspec_emitted_{graph.name}")
         with torch.device("meta"):
             emitted = getattr(module, graph.class_name)()
-    except EmitError:
-        raise
+    except EmitError as exc:
+        raise _at_root(exc, graph) from None
     except Exception as exc:
-        raise EmitError(
-            f"the emitted module fails to build: {type(exc).__name__}: {exc}", hint=_BUG_HINT
+        raise _at_root(
+            EmitError(f"the emitted module fails to build: {type(exc).__name__}: {exc}"), graph
         ) from None
     reference = build_module(graph, device="meta")
     got = _layout(emitted)
@@ -120,17 +120,26 @@ def check_emitted_source(source: str, graph: Graph) -> tuple[int, int]:
             (f"{g} vs {w}" for g, w in zip(got, want) if g != w),
             f"{len(got)} entries vs {len(want)}",
         )
-        raise EmitError(
-            f"the emitted module does not match the compiled one: state_dict {diff}",
-            hint=_BUG_HINT,
+        raise _at_root(
+            EmitError(f"the emitted module does not match the compiled one: state_dict {diff}"),
+            graph,
         )
     n_got = sum(p.numel() for p in emitted.parameters())
     n_want = sum(p.numel() for p in reference.parameters())
     if n_got != n_want:
-        raise EmitError(
-            f"the emitted module has {n_got:,} parameters, not {n_want:,}", hint=_BUG_HINT
+        raise _at_root(
+            EmitError(f"the emitted module has {n_got:,} parameters, not {n_want:,}"), graph
         )
     return n_got, len(got)
+
+
+def _at_root(exc: EmitError, graph: Graph) -> EmitError:
+    """A self-check failure, located at the spec it came from, with the bug-report hint."""
+    diag = exc.diagnostics[0]
+    span = diag.span or graph.root.span
+    return EmitError(
+        diag.message, code=diag.code, span=span, hint=_BUG_HINT, sources=dict(graph.sources)
+    )
 
 
 def _layout(model: Any) -> list[tuple[str, tuple[int, ...]]]:
