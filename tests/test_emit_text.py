@@ -565,3 +565,49 @@ def test_hostile_text_modules_pass_ruff(tmp_path: Path) -> None:
             text=True,
         )
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+_ODD = st.sampled_from(
+    [
+        "2.5 ** 2",
+        "0 ** -1",
+        "max(5)",
+        "1 // 0",
+        "w / 0",
+        "10 ** 400",
+        "2 ** w ** w",
+        "-w",
+        "w * 1.5",
+        "'a' * w",
+        "True",
+        "w - w",
+        "min(w, 0)",
+        "abs(-3)",
+        "w % 0",
+        "in_channels // w",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    odd=_ODD,
+    field=st.sampled_from(["out_channels", "kernel_size", "padding", "stride"]),
+    form=st.sampled_from(
+        ["w if w > 0 else {}", "{} if w < 0 else w", "w if True else {}", "w or {}", "{}"]
+    ),
+)
+def test_the_emitter_raises_nothing_but_located_errors(odd: str, field: str, form: str) -> None:
+    """Whatever an expression's untaken branch holds, and whether check accepts it or not,
+    emitting gives a module that builds what compile builds, or a located ArchSpecError."""
+    value = form.format(odd)
+    layer = {"type": "conv2d", "out_channels": "w", "kernel_size": 1, field: value}
+    spec = _yaml({**BASE, "layers": [layer]})
+    try:
+        graph = build_graph(spec)
+        source = render_module(graph)
+    except ArchSpecError as exc:
+        assert all(d.span is not None for d in exc.diagnostics), exc
+    else:
+        _assert_inert(source)
+        check_emitted_source(source, graph)
