@@ -392,6 +392,13 @@ class Op:
 
         return product(out)
 
+    def scratch_numel(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        """Elements of the temporaries forward materialises besides its output (a padded copy
+        of the input, ...): compile counts them with the activations (max_activations), so
+        an argument that makes one huge is refused before the first forward runs out of
+        memory. Most layers have none."""
+        return Dim.of(0)
+
     def build(self, attrs: Mapping[str, Any]) -> nn.Module:
         """The torch module for a "module" op."""
         raise NotImplementedError
@@ -504,6 +511,22 @@ def ntuple(value: Any, n: int, what: str) -> tuple[int, ...]:
             )
         return tuple(value)
     return (value,) * n
+
+
+#: The largest size PyTorch's pooling and normalisation kernels take (they use C int).
+INT32_MAX = 2**31 - 1
+
+
+def at_most(kind: str, what: str, values: Sequence[int], limit: int, why: str) -> None:
+    """E409 on the field `what` when a value is past what PyTorch's kernel accepts."""
+    for v in values:
+        if v > limit:
+            raise ShapeFailure(
+                "E409",
+                f"{kind} {what} {v:,} is larger than {limit:,}",
+                why,
+                what,
+            )
 
 
 def channels(shape: Shape, kind: str, min_rank: int = 2) -> int:

@@ -15,6 +15,7 @@ from pydantic import Field, create_model
 
 from ..dims import Dim, Shape, product
 from .base import (
+    INT32_MAX,
     Bool,
     Inferred,
     Int,
@@ -23,6 +24,7 @@ from .base import (
     Op,
     ShapeContext,
     ShapeFailure,
+    at_most,
     channels,
     fmt,
     ntuple,
@@ -31,6 +33,7 @@ from .base import (
 from .emitting import emit_call
 
 _SPATIAL = {1: "L", 2: "HW", 3: "DHW"}
+_INT32_WHY = "PyTorch's pooling kernels take sizes below 2**31"
 
 
 def conv_extent(x: Dim, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> Dim:
@@ -43,6 +46,10 @@ def conv_extent(x: Dim, k: int, s: int, p: int, d: int, ceil_mode: bool = False)
 
 def _extent_message(kind: str, axis: str, inp: Shape, ksize: tuple[int, ...]) -> str:
     return f"{kind} makes the {axis} extent {{d}} (input {fmt(inp)}, kernel {ksize})"
+
+
+def _avg3d_message(kind: str, axis: str, x: Shape, k: Sequence[int]) -> str:
+    return f"{kind} needs its {axis} extent at least its kernel {tuple(k)} (input {fmt(x)})"
 
 
 def _empty_message(kind: str, x: Shape) -> str:
@@ -129,8 +136,27 @@ class _ConvBase(Op):
             p = (0,) * nd if pad == "valid" else ntuple(pad, nd, "padding")
             out = [conv_extent(x[2 + i], k[i], s[i], p[i], d[i]) for i in range(nd)]
             _check_spatial(self.kind, out, x, ctx, _SPATIAL[nd], k)
+        if attrs["padding_mode"] in _PAD_NEEDS:
+            self._check_padded_copy(attrs, x, ctx)
         new = dict(attrs, in_channels=c_in)
         return Inferred(new, (x[0], Dim.of(attrs["out_channels"]), *out))
+
+    def _check_padded_copy(self, attrs: Mapping[str, Any], x: Shape, ctx: ShapeContext) -> None:
+        """`reflect` mirrors inside the input, so it needs padding < extent; `circular` wraps
+        around once at most, so padding <= extent (torch.nn.functional.pad's own rules)."""
+        mode = attrs["padding_mode"]
+        for i, (left, right) in enumerate(_side_padding(attrs, self.nd)):
+            need = _PAD_NEEDS[mode](max(left, right))
+            if need <= 1:
+                continue
+            axis = _SPATIAL[self.nd][i]
+            ctx.require_positive(
+                x[2 + i] - (need - 1),
+                "E405",
+                partial(_pad_message, self.kind, mode, axis, x, max(left, right), need),
+                f"use a larger input, less padding, or padding_mode 'zeros' or 'replicate' "
+                f"(padding_mode '{mode}' copies from inside the input)",
+            )
 
     def params(self, a: Mapping[str, Any]) -> int:
         k = ntuple(a["kernel_size"], self.nd, "kernel_size")
@@ -143,6 +169,14 @@ class _ConvBase(Op):
         k = ntuple(a["kernel_size"], self.nd, "kernel_size")
         per_out = (a["in_channels"] // a["groups"]) * _prod(k)
         return product(out) * per_out
+
+    def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        # zeros padding is implicit; the other modes pad a copy of the input first (F.pad)
+        if a["padding_mode"] == "zeros":
+            return Dim.of(0)
+        (x,) = inputs
+        grow = [left + right for left, right in _side_padding(a, self.nd)]
+        return product([x[0], x[1], *(x[2 + i] + grow[i] for i in range(self.nd))])
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
@@ -175,6 +209,31 @@ class _ConvBase(Op):
             },
             lit,
         )
+
+
+def _side_padding(a: Mapping[str, Any], nd: int) -> list[tuple[int, int]]:
+    """(left, right) padding per spatial dim, `same` and `valid` resolved as torch's Conv
+    modules do (`same` puts the odd element on the right)."""
+    pad = a["padding"]
+    if pad == "valid":
+        return [(0, 0)] * nd
+    if pad == "same":
+        k = ntuple(a["kernel_size"], nd, "kernel_size")
+        d = ntuple(a["dilation"], nd, "dilation")
+        totals = [di * (ki - 1) for ki, di in zip(k, d)]
+        return [(t // 2, t - t // 2) for t in totals]
+    return [(p, p) for p in ntuple(pad, nd, "padding")]
+
+
+#: The smallest input extent each copying padding mode takes, given the padding on one side.
+_PAD_NEEDS = {"reflect": lambda p: p + 1, "circular": lambda p: p}
+
+
+def _pad_message(kind: str, mode: str, axis: str, x: Shape, pad: int, need: int) -> str:
+    return (
+        f"{kind} pads the {axis} extent by {pad} with padding_mode '{mode}', which needs an "
+        f"extent of at least {need} (input {fmt(x)})"
+    )
 
 
 def _prod(xs: Sequence[int]) -> int:
@@ -223,6 +282,8 @@ class _PoolBase(Op):
         s = ntuple(stride, nd, "stride")
         p = ntuple(attrs["padding"], nd, "padding")
         d = ntuple(attrs.get("dilation", 1), nd, "dilation")
+        for what, values in (("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d)):
+            at_most(self.kind, what, values, INT32_MAX, _INT32_WHY)
         for ki, pi in zip(k, p):
             # PyTorch checks the kernel size itself, not the dilated window: pad <= k // 2
             if pi > ki // 2:
@@ -237,6 +298,16 @@ class _PoolBase(Op):
             conv_extent(x[lead + i], k[i], s[i], p[i], d[i], attrs["ceil_mode"]) for i in range(nd)
         ]
         _check_spatial(self.kind, out, x, ctx, _SPATIAL[nd], k)
+        if self.avg and nd == 3:  # torch's avg_pool3d alone compares the unpadded input
+            for i in range(nd):
+                if k[i] > 1:
+                    ctx.require_positive(
+                        x[lead + i] - (k[i] - 1),
+                        "E405",
+                        partial(_avg3d_message, self.kind, _SPATIAL[nd][i], x, k),
+                        "use a larger input or a smaller kernel: PyTorch's 3-d average "
+                        "pooling needs every input extent at least the kernel, padding aside",
+                    )
         return Inferred(dict(attrs, stride=stride), (*x[:lead], *out))
 
     def build(self, a: Mapping[str, Any]) -> Any:

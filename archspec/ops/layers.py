@@ -9,6 +9,7 @@ from pydantic import Field, create_model
 
 from ..dims import Dim, Shape, product
 from .base import (
+    INT32_MAX,
     Bool,
     Float,
     Inferred,
@@ -17,6 +18,7 @@ from .base import (
     Op,
     ShapeContext,
     ShapeFailure,
+    at_most,
     channels,
     fmt,
     register,
@@ -126,6 +128,16 @@ class _BatchNorm(Op):
                 "drop num_features: archspec infers it",
                 "num_features",
             )
+        if not attrs["track_running_stats"]:
+            # no running statistics: even eval mode normalises with the batch's own
+            values = product([x[0], *x[2:]])
+            ctx.require_positive(
+                values - 1,
+                "E405",
+                f"{self.kind} without running statistics needs more than one value per "
+                f"channel, but the input {fmt(x)} has {values}",
+                "use a larger batch or input, or track_running_stats: true",
+            )
         return Inferred(dict(attrs, num_features=c), x)
 
     def params(self, a: Mapping[str, Any]) -> int:
@@ -198,7 +210,21 @@ class LocalResponseNorm(Op):
         (x,) = inputs
         if len(x) < 3:
             raise ShapeFailure("E401", f"local_response_norm needs rank >= 3, got {fmt(x)}", None)
+        at_most(
+            self.kind,
+            "size",
+            [attrs["size"]],
+            INT32_MAX,
+            "PyTorch averages over `size` channels with a C-int pooling kernel",
+        )
         return Inferred(attrs, x)
+
+    def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        # torch pads the squared input with size - 1 channels, then averages it: the padded
+        # copy and two more of the input's size live at once
+        (x,) = inputs
+        rest = product(x[2:]) if len(x) > 2 else Dim.of(1)
+        return x[0] * (x[1] + (a["size"] - 1)) * rest + 2 * product(x)
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn

@@ -62,6 +62,14 @@ def _broadcast(a: list[Dim], b: list[Dim], ctx: ShapeContext, inputs: Sequence[S
             out.append(y)
         else:
             what = "channels" if i == 1 else f"dim {i}"
+            if not (x - y).is_const and (_may_be_one(x) or _may_be_one(y)):
+                # torch broadcasts a 1 against anything: the result is x or y depending on
+                # the input size, which one shape cannot say (a concrete input can)
+                raise ShapeFailure(
+                    "E402",
+                    partial(_ambiguous_message, what, x, y, tuple(inputs)),
+                    "declare a concrete input size, or make both sides the same size",
+                )
             ctx.require_equal(
                 x,
                 y,
@@ -72,6 +80,30 @@ def _broadcast(a: list[Dim], b: list[Dim], ctx: ShapeContext, inputs: Sequence[S
             )
             out.append(x)
     return out
+
+
+def _ambiguous_message(what: str, x: Dim, y: Dim, inputs: tuple[Shape, ...]) -> str:
+    return (
+        f"add joins inputs whose {what} are {x} and {y}: for input sizes where one of them "
+        f"is 1 it broadcasts, so the sum's shape depends on the size "
+        f"({' + '.join(map(fmt, inputs))})"
+    )
+
+
+def _may_be_one(d: Dim) -> bool:
+    """Can this dim be 1 for some input size? Exact for one symbol; otherwise assumed."""
+    if d.is_const:
+        return d.value == 1
+    if len(d.symbols) != 1:
+        return True
+    from ..passes.domain import solve_one
+    from ..passes.work import Unsolvable, budget
+
+    try:
+        with budget():
+            return not solve_one(d, 1, "eq").is_empty
+    except (Unsolvable, ArithmeticError):
+        return True
 
 
 class ConcatSpec(LayerSpec):

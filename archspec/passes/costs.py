@@ -94,7 +94,8 @@ class Footprint:
     """What compiling and running a graph would allocate, as plain integers.
 
     `activations` counts the output elements of every node for one sample (a symbolic batch
-    dim set to 1); it is None when another input dim is symbolic.
+    dim set to 1), and the temporaries some layers materialise (`Op.scratch_numel`); it is
+    None when another input dim is symbolic.
     """
 
     params: int
@@ -143,5 +144,13 @@ def footprint(graph: Graph, batch: int = 1) -> Footprint:
                     numel *= size
             else:
                 numel = op.activation_numel(tuple(Dim.of(v) for v in sizes)).value
+            if type(op).scratch_numel is not Op.scratch_numel:
+                try:
+                    ins = [tuple(Dim.of(d.evaluate(env)) for d in s) for s in node.in_shapes]
+                except KeyError:
+                    activations = None
+                    continue
+                out = tuple(Dim.of(v) for v in sizes)
+                numel += op.scratch_numel(node.attrs, ins, out).value
             activations += numel
     return Footprint(params, buffers, activations, largest)

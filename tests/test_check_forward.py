@@ -1,0 +1,281 @@
+"""The check verdict holds: where `archspec.check` accepts an input, the compiled module runs
+on it (and gives the shape check computed); where check refuses, PyTorch refuses too.
+
+Every registered layer kind (`archspec.ops.REGISTRY`, plugins included) is driven from its
+own spec model: each field gets values from its declared type and bounds (small ones, edge
+ones such as 2**31 - 1, 2**31 and the 10**15 the loader allows, wrong list lengths, the
+string choices), and the input is a small random tensor of random rank, tiny and odd sizes
+included. Cases the spec language refuses before shapes are involved (E2xx, E3xx) are
+`assume`d away, as are models over deliberately small resource limits (E501, E502), so
+real tensors stay small. Each kind must reach a minimum number of real cases.
+
+Examples per kind: `ARCHSPEC_CHECK_FORWARD_EXAMPLES` (default 60, about 0.5 s per kind on
+one thread; 2,000 per kind found nothing more when this was written).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import typing
+from collections import Counter
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import archspec
+from archspec.errors import ArchSpecError
+from archspec.ops import REGISTRY
+from archspec.ops.base import META_FIELDS, Final
+
+EXAMPLES = int(os.environ.get("ARCHSPEC_CHECK_FORWARD_EXAMPLES", "60"))
+#: Small limits keep real tensors small: a model over them is not a verdict, only a refusal.
+LIMITS = {"max_params": 200_000, "max_activations": 200_000}
+#: Values at the edges of what PyTorch's kernels take (int32, int64) and the loader allows.
+EDGE_INTS = [2**31 - 1, 2**31, 2**32 + 1, 2**40, 10**15]
+#: Codes that say nothing about shapes: the spec is refused before any shape rule runs.
+UNRELATED = ("E1", "E2", "E3")
+
+
+def _final(field: Any) -> Final | None:
+    """The `Final` marker of a field, wherever pydantic left it (Optional wraps it)."""
+    for meta in field.metadata:
+        if isinstance(meta, Final):
+            return meta
+    stack = [field.annotation]
+    while stack:
+        tp = stack.pop()
+        for meta in getattr(tp, "__metadata__", ()):
+            if isinstance(meta, Final):
+                return meta
+        stack.extend(typing.get_args(tp))
+    return None
+
+
+def _literals(annotation: Any) -> list[Any]:
+    out: list[Any] = []
+    stack = [annotation]
+    while stack:
+        tp = stack.pop()
+        if typing.get_origin(tp) is typing.Literal:
+            out.extend(typing.get_args(tp))
+        else:
+            stack.extend(typing.get_args(tp))
+    return out
+
+
+def _int(lo: int | None) -> st.SearchStrategy[int]:
+    base = 0 if lo is None else int(lo)
+    small = st.integers(min_value=base if lo is not None else -3, max_value=base + 3)
+    wider = st.integers(min_value=base, max_value=base + 8)
+    edges = st.sampled_from(EDGE_INTS)
+    return st.one_of(*[st.just(base)] * 5, *[small] * 8, wider, wider, edges)
+
+
+def _float(final: Final) -> st.SearchStrategy[float]:
+    lo = final.gt if final.gt is not None else final.ge
+    hi = final.le
+    edges = [x for x in (0.0, 1e-12, 0.5, 1.0, 2.0, 1e30, -1.0) if _within(x, final)]
+    return st.one_of(
+        st.sampled_from(edges),
+        st.floats(
+            min_value=lo if lo is not None else -10.0,
+            max_value=hi if hi is not None else 10.0,
+            allow_nan=False,
+            exclude_min=final.gt is not None,
+        ),
+    )
+
+
+def _within(x: float, final: Final) -> bool:
+    return (
+        (final.ge is None or x >= final.ge)
+        and (final.gt is None or x > final.gt)
+        and (final.le is None or x <= final.le)
+    )
+
+
+def _value(name: str, field: Any, nd: int) -> st.SearchStrategy[Any] | None:
+    """A strategy for one field, or None to leave it out (its default, or inferred)."""
+    final = _final(field)
+    literals = _literals(field.annotation) if final is None else []
+    if literals:
+        return st.sampled_from(literals)
+    if final is None:
+        return None
+    if final.kind == "bool":
+        return st.booleans()
+    if final.kind == "float":
+        return _float(final)
+    if final.kind == "int":
+        lo = final.ge
+        if name == "dim" or name.endswith("_dim"):
+            return st.integers(-6, 6)
+        return _int(lo)
+    if final.kind == "ints":
+        one = _int(final.ge)
+        exact = st.lists(one, min_size=nd, max_size=nd)
+        lists = st.lists(one, min_size=max(nd - 1, 1), max_size=nd + 1)
+        choices = st.sampled_from(list(final.choices or ())) if final.choices else st.nothing()
+        return st.one_of(one, one, one, exact, exact, lists, choices)
+    return None
+
+
+@functools.cache
+def _ranks(kind: str) -> list[int]:
+    """The input ranks a kind takes with its smallest arguments, found by asking check: the
+    strategy draws these mostly (any rank sometimes), so most cases reach the size rules."""
+    op = REGISTRY[kind]
+    layer: dict[str, Any] = {"type": kind}
+    for name, field in op.spec.model_fields.items():
+        if name in META_FIELDS or not field.is_required():
+            continue
+        final = _final(field)
+        literals = _literals(field.annotation)
+        layer[name] = literals[0] if literals and final is None else 1
+    out = []
+    for rank in range(1, 6):
+        layers = [layer]
+        if op.arity == "many":
+            layers = [{"name": "a", "type": "identity"}, {**layer, "from": ["a", "input"]}]
+        spec = {"archspec": 1, "name": "net", "input": [2] + [8] * (rank - 1), "layers": layers}
+        if archspec.check(spec).ok:
+            out.append(rank)
+    return out or list(range(1, 6))
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn, kind: str, pinned: tuple[str, Any] | None = None
+) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """A one-layer spec (two or three inputs for merge ops) and a concrete input shape;
+    `pinned` fixes one field (a choice such as padding_mode) for the whole run."""
+    op = REGISTRY[kind]
+    fits = draw(st.sampled_from([True, True, True, True, False]))
+    rank = draw(st.sampled_from(_ranks(kind)) if fits else st.integers(1, 5))
+    size = st.one_of(st.integers(1, 4), st.integers(1, 4), st.integers(1, 9))
+    shape = tuple(draw(st.lists(size, min_size=rank, max_size=rank)))
+    nd = min(max(max(_ranks(kind)) - 2, 1), 3)  # the kind's spatial dims, as far as known
+    layer: dict[str, Any] = {"type": kind}
+    for name, field in op.spec.model_fields.items():
+        if name in META_FIELDS:
+            continue
+        if pinned is not None and name == pinned[0]:
+            layer[name] = pinned[1]
+            continue
+        if name in op.inferred and draw(st.integers(0, 9)):
+            continue  # usually inferred; sometimes stated, right or wrong
+        strategy = _value(name, field, nd)
+        if strategy is None:
+            continue
+        if not field.is_required() and draw(st.booleans()):
+            continue  # the default
+        layer[name] = draw(strategy)
+    layers: list[dict[str, Any]] = []
+    if op.arity == "many":
+        start, end = draw(st.integers(-rank, rank - 1)), draw(st.integers(-rank, rank - 1))
+        layers.append({"name": "a", "type": "identity"})
+        layers.append({"name": "b", "type": "flatten", "start_dim": start, "end_dim": end})
+        picks = draw(st.lists(st.sampled_from(["a", "b", "input"]), min_size=2, max_size=3))
+        layer["from"] = picks
+        if "b" not in picks:
+            layers = layers[:1]
+    layers.append(layer)
+    spec = {"archspec": 1, "name": "net", "input": list(shape), "layers": layers}
+    return spec, shape
+
+
+def _forward(spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[bool, Any]:
+    """(True, output) if the compiled module runs; (False, why) if anything refuses."""
+    try:
+        model = archspec.compile(spec, **LIMITS)  # type: ignore[arg-type]
+    except ArchSpecError as exc:
+        return False, exc
+    except Exception as exc:  # torch refusing the arguments at construction
+        return False, exc
+    model.eval()
+    try:
+        with torch.no_grad():
+            return True, model(torch.randn(shape))
+    except Exception as exc:
+        return False, exc
+
+
+def _runs() -> list[tuple[str, tuple[str, Any] | None, int]]:
+    """(kind, pinned choice, examples): each choice of a kind's first choice field gets a
+    run of its own, so a rule of one padding mode cannot hide among the others; kinds with
+    more fields get more examples."""
+    out = []
+    for kind in sorted(REGISTRY):
+        fields = {
+            n: f
+            for n, f in REGISTRY[kind].spec.model_fields.items()
+            if n not in META_FIELDS and _value(n, f, 2) is not None
+        }
+        examples = max(20, EXAMPLES * (1 + len(fields)) // 5)
+        choice = next(
+            ((n, _literals(f.annotation)) for n, f in fields.items() if _final(f) is None), None
+        )
+        if choice is None:
+            out.append((kind, None, examples))
+        else:
+            name, values = choice
+            out += [(kind, (name, v), max(20, examples // 2)) for v in values]
+    return out
+
+
+RUNS = _runs()
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Any:
+    """Tiny tensors: a thread pool costs ~30 ms a forward on a busy machine, one thread 0.1."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("kind", "pinned", "examples"),
+    RUNS,
+    ids=[f"{k}-{p[1]}" if p else k for k, p, _ in RUNS],
+)
+def test_check_accepts_exactly_what_the_module_runs(
+    kind: str, pinned: tuple[str, Any] | None, examples: int
+) -> None:
+    counts: Counter[str] = Counter()
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(case=cases(kind, pinned))
+    def run(case: tuple[dict[str, Any], tuple[int, ...]]) -> None:
+        spec, shape = case
+        result = archspec.check(spec)
+        codes = [d.code for d in result.errors]
+        assume(not any(c.startswith(UNRELATED) for c in codes))
+        ran, out = _forward(spec, shape)
+        if isinstance(out, ArchSpecError):
+            refused_for_size = out.error_code in ("E501", "E502")
+            assume(not (result.ok and refused_for_size))
+        if result.ok:
+            assert ran, f"check accepted {spec} but the module failed: {out!r}"
+            (expected,) = result.outputs
+            assert tuple(out.shape) == tuple(d.value for d in expected), spec
+            counts["accepted"] += 1
+        else:
+            assert not ran, f"check refused {spec} ({codes}) but the module ran"
+            counts["refused"] += 1
+
+    run()
+    checked = counts["accepted"] + counts["refused"]
+    # every kind really exercised: a strategy that only produced rejected specs fails here
+    assert checked >= min(examples, 10), (kind, dict(counts))
+    assert counts["accepted"] >= 1, (kind, dict(counts))
