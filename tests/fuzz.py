@@ -36,6 +36,7 @@ under hypothesis in CI.
 from __future__ import annotations
 
 import argparse
+import base64
 import builtins
 import copy
 import random
@@ -198,6 +199,8 @@ _HOSTILE_STRINGS = (
 #: Set on `builtins` by the payloads below if any spec text ever runs as code.
 CANARY = "archspec_fuzz_canary_ran"
 _TRIP = f"__import__('builtins').__setattr__('{CANARY}', 1)"
+#: `_TRIP` between line breaks, as UTF-7 base64: code only in a file declaring `coding: utf-7`.
+_UTF7_TRIP = "+" + base64.b64encode(f"\n{_TRIP}\n".encode("utf-16-be")).decode().rstrip("=") + "-"
 #: Free text that broke out of emitted docstrings (issue 12) and its relatives: each payload
 #: runs `_TRIP` if it is ever written as code.
 _HOSTILE_TEXTS = (
@@ -219,6 +222,7 @@ _HOSTILE_TEXTS = (
     '"',
     "\\",
     "Args:",
+    f"coding:utf-7 {_UTF7_TRIP}#",
 )
 #: Lists are grown up to this length (just past the loader's limit of 10,000 items).
 _MAX_LIST = 12_000

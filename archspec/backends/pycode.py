@@ -221,13 +221,18 @@ def escape_text(text: str, named: bool = True) -> str:
     A backslash is doubled; any other character becomes an escape (`\\N{RIGHTWARDS ARROW}`,
     or `\\u2192` when `named` is false, for a line that must not hold spaces); a `"` next
     to another `"` or at either end is escaped, so no quote run can close a docstring
-    whatever comes before or after the line. Python reads the escapes back as the text.
+    whatever comes before or after the line; a `:` or `=` right after `coding` is escaped,
+    so no comment in a file's first two lines can declare its encoding (PEP 263: a spec
+    file named `coding:utf-7 +AAo-...` would otherwise turn into code when the file is
+    imported). Python reads the escapes back as the text.
     """
     out = []
     last = len(text) - 1
     for i, ch in enumerate(text):
         if ch == "\\":
             out.append("\\\\")
+        elif ch in ":=" and text.endswith("coding", 0, i):
+            out.append(_escape_char(ch))
         elif ch == '"':
             edge = i in (0, last) or text[i - 1] == '"' or text[i + 1] == '"'
             out.append('\\"' if edge else '"')

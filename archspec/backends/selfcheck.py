@@ -1,10 +1,11 @@
 """Check emitted source before anyone imports it, from the string the emitter rendered.
 
 `parse_emitted` is the gate every rendered module passes (`render_module` calls it): the
-text must parse, and its top level may hold only the imports emitted code uses and class or
-function definitions, so importing it runs nothing but those definitions.
+text, as the UTF-8 bytes a file holds (so read as an import reads it), must declare no
+encoding and parse, and its top level may hold only the imports emitted code uses and class
+or function definitions, so importing it runs nothing but those definitions.
 `check_emitted_source` is what `archspec compile` runs before it writes a file: it executes
-that same string (never a file another user could rewrite in between) in a fresh module
+that same text (never a file another user could rewrite in between) in a fresh module
 namespace, builds the class on the meta device and compares it with
 `torch_module.build_module`.
 """
@@ -12,6 +13,7 @@ namespace, builds the class on the meta device and compares it with
 from __future__ import annotations
 
 import ast
+import re
 import types
 from typing import Any
 
@@ -26,16 +28,23 @@ ALLOWED_IMPORTS = frozenset({"torch", "torch.nn", "torch.nn.functional", "fnmatc
 
 _BUG_HINT = "this is a bug in archspec's source emitter; please report it with the spec"
 
+#: An encoding declaration (PEP 263), which Python honours in a file's first two lines.
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
+
 
 def parse_emitted(source: str) -> ast.Module:
     """The syntax tree of emitted source, or an EmitError if it is not what the emitter makes.
 
-    Refused: source that does not parse, and any top-level statement other than an import of
-    `ALLOWED_IMPORTS`, an undecorated class or function definition whose bases are plain
-    names, or a docstring.
+    Refused: an encoding declaration in the first two lines (`# coding: utf-7` would make the
+    file mean other code than this text), source that does not parse, and any top-level
+    statement other than an import of `ALLOWED_IMPORTS`, an undecorated class or function
+    definition whose bases are plain names, or a docstring.
     """
+    data = emitted_bytes(source)
+    if _CODING.search(b"\n".join(data.split(b"\n", 2)[:2])):
+        raise EmitError("the emitted module declares a source encoding", hint=_BUG_HINT)
     try:
-        tree = ast.parse(source, filename=EMITTED_FILENAME)
+        tree = ast.parse(data, filename=EMITTED_FILENAME)
     except SyntaxError as exc:
         raise EmitError(
             f"the emitted module does not parse (line {exc.lineno}): {exc.msg}", hint=_BUG_HINT
@@ -51,6 +60,14 @@ def parse_emitted(source: str) -> ast.Module:
                 hint=_BUG_HINT,
             )
     return tree
+
+
+def emitted_bytes(source: str) -> bytes:
+    """The bytes a file of this source holds (UTF-8), or an EmitError if there are none."""
+    try:
+        return source.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no file can hold it
+        raise EmitError(f"the emitted module is not Unicode text: {exc}", hint=_BUG_HINT) from None
 
 
 def _top_level_problem(stmt: ast.stmt) -> str | None:
@@ -85,7 +102,7 @@ def load_emitted(source: str, name: str) -> types.ModuleType:
     The code object is compiled from the tree `parse_emitted` accepted, under a fixed file
     name; no file is read and no bytecode is written.
     """
-    tree = parse_emitted(source)
+    tree = parse_emitted(source)  # from the bytes a file would hold
     code = compile(tree, EMITTED_FILENAME, "exec", dont_inherit=True)
     module = types.ModuleType(name)
     exec(code, module.__dict__)
@@ -146,4 +163,10 @@ def _layout(model: Any) -> list[tuple[str, tuple[int, ...]]]:
     return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
 
 
-__all__ = ["EMITTED_FILENAME", "check_emitted_source", "load_emitted", "parse_emitted"]
+__all__ = [
+    "EMITTED_FILENAME",
+    "check_emitted_source",
+    "emitted_bytes",
+    "load_emitted",
+    "parse_emitted",
+]
