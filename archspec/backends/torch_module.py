@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import fnmatch
 import operator
+import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.fx
 import torch.nn as nn
 
+from ..errors import ResourceError, SourceSpan
 from ..ir import INPUT, Graph, InitStep, Module, Node
 from ..ops import REGISTRY
 
@@ -155,7 +159,8 @@ def build_scope(module: Module, kinds: dict[str, str], prefix: str = "") -> nn.M
             children.append((node.name, build_scope(node.child, kinds, path)))
         else:
             kinds[path] = node.kind
-            children.append((node.name, REGISTRY[node.kind].build(_public(node.attrs))))
+            with _allocating(path, node.span):
+                children.append((node.name, REGISTRY[node.kind].build(_public(node.attrs))))
     if module.is_chain:
         return SpecSequential(
             module.class_name, *(m for _, m in children), names=[n for n, _ in children]
@@ -216,17 +221,142 @@ def apply_init(model: nn.Module, steps: tuple[InitStep, ...], kinds: Mapping[str
 
 
 def build_module(graph: Graph, device: str | torch.device | None = None) -> nn.Module:
-    """The nn.Module for a whole graph, initialised as the spec declares."""
+    """The nn.Module for a whole graph, initialised as the spec declares.
+
+    Before anything is allocated, the bytes of its parameters and buffers (at the default
+    dtype) are compared with the memory the device has free; a model that does not fit, or
+    an allocation PyTorch refuses while building, is a ResourceError (E503) at the layer,
+    never a raw RuntimeError or the out-of-memory killer.
+    """
     kinds: dict[str, str] = {}
     ctx = torch.device(device) if device is not None else None
-    if ctx is not None:
-        with ctx:
+    target = ctx if ctx is not None else _default_device()
+    _check_memory(graph, target)
+    try:
+        if ctx is not None:
+            with ctx:
+                model = build_scope(graph.root, kinds)
+        else:
             model = build_scope(graph.root, kinds)
-    else:
-        model = build_scope(graph.root, kinds)
-    if ctx is None or ctx.type != "meta":
-        apply_init(model, graph.init, kinds)
+        if target.type != "meta":
+            with _allocating("init", None):
+                apply_init(model, graph.init, kinds)
+    except _OutOfMemory as exc:
+        raise _memory_error(graph, exc.path, exc.span, str(exc.__cause__)) from None
     return model
+
+
+class _OutOfMemory(Exception):
+    """An allocation refused while building the layer at `path`."""
+
+    def __init__(self, path: str, span: SourceSpan | None) -> None:
+        super().__init__(path)
+        self.path = path
+        self.span = span
+
+
+def _is_allocation_failure(exc: BaseException) -> bool:
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower()
+    )
+
+
+@contextmanager
+def _allocating(path: str, span: SourceSpan | None) -> Iterator[None]:
+    """Turn PyTorch refusing memory (MemoryError, or its RuntimeError) into _OutOfMemory."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not _is_allocation_failure(exc):
+            raise
+        raise _OutOfMemory(path, span) from exc
+
+
+def _memory_error(graph: Graph, path: str, span: SourceSpan | None, why: str) -> ResourceError:
+    return ResourceError(
+        f"building {graph.name} ran out of memory at `{path}`: {why.splitlines()[0][:200]}",
+        code="E503",
+        span=span or graph.root.span,
+        hint=_MEMORY_HINT,
+        sources=dict(graph.sources),
+    )
+
+
+_MEMORY_HINT = (
+    "use smaller layers, build with device='meta' to analyse the model without memory, or "
+    "lower max_params= so that archspec refuses such a model before building it"
+)
+
+
+def _default_device() -> torch.device:
+    get = getattr(torch, "get_default_device", None)
+    return get() if get is not None else torch.device("cpu")
+
+
+def _check_memory(graph: Graph, device: torch.device) -> None:
+    """E503 before building when parameters and buffers need more than the device has free."""
+    free = available_bytes(device)
+    if free is None:
+        return
+    from ..passes.costs import footprint
+
+    fp = footprint(graph)
+    itemsize = torch.empty((), dtype=torch.get_default_dtype(), device="meta").element_size()
+    need = fp.nbytes(itemsize)
+    if need <= free:
+        return
+    path, node, _ = fp.largest if fp.largest else ("?", None, 0)
+    raise ResourceError(
+        f"{graph.name} needs {need:,} bytes for its parameters and buffers "
+        f"({fp.params + fp.buffers:,} elements of {itemsize} bytes), more than the {free:,} "
+        f"bytes {device.type} memory has free; the largest layer is `{path}`",
+        code="E503",
+        span=node.span if node is not None else graph.root.span,
+        hint=_MEMORY_HINT,
+        sources=dict(graph.sources),
+    )
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory the device has free now, or None where it cannot be known (meta, mps, ...)."""
+    if device.type == "cuda":
+        try:
+            free, _ = torch.cuda.mem_get_info(device)
+        except (RuntimeError, AssertionError, ValueError):
+            return None
+        return int(free)
+    if device.type == "cpu":
+        return _cpu_available()
+    return None
+
+
+def _cpu_available() -> int | None:
+    """MemAvailable, capped by a cgroup v2 memory limit (a container's)."""
+    free: int | None = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    if free is None:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text(encoding="ascii").strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text(encoding="ascii"))
+            free = min(free, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return free
 
 
 def node_modules(graph: Graph) -> dict[str, Node]:

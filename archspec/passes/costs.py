@@ -104,6 +104,12 @@ class Footprint:
     #: the node holding the most parameter and buffer elements: (module path, node, elements)
     largest: tuple[str, Node, int] | None
 
+    def nbytes(self, itemsize: int = 4) -> int:
+        """Bytes that building allocates for parameters and buffers with `itemsize`-byte
+        elements (4: float32, PyTorch's default; a BatchNorm's int64 step counter is
+        counted as one element, 4 bytes short per layer)."""
+        return (self.params + self.buffers) * itemsize
+
 
 def footprint(graph: Graph, batch: int = 1) -> Footprint:
     """Parameter, buffer and activation element counts, fast enough for every compile.
