@@ -2,27 +2,74 @@
 
 Write a network once as YAML; check its shapes symbolically; compile it to a plain
 nn.Module or emit readable PyTorch source.
+
+The public names are imported on first use (PEP 562), so `import archspec.cli` (or any
+submodule) does not first import the whole API: the command line installs its Ctrl-C
+handler before anything heavy runs.
 """
 
 from __future__ import annotations
 
-from .api import build_graph, builtin_specs, check, compile, emit, load, summary  # noqa: A004
-from .errors import ArchSpecError, Diagnostic, SourceSpan
-from .ops import (
-    Bool,
-    Float,
-    Inferred,
-    Int,
-    Ints,
-    LayerSpec,
-    Op,
-    ShapeContext,
-    ShapeFailure,
-    register,
-    unregister,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: public name -> the submodule that defines it.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        ("build_graph", "builtin_specs", "check", "compile", "emit", "load", "summary"), "api"
+    ),
+    **dict.fromkeys(("ArchSpecError", "Diagnostic", "SourceSpan"), "errors"),
+    **dict.fromkeys(
+        (
+            "Bool",
+            "Float",
+            "Inferred",
+            "Int",
+            "Ints",
+            "LayerSpec",
+            "Op",
+            "ShapeContext",
+            "ShapeFailure",
+            "register",
+            "unregister",
+        ),
+        "ops",
+    ),
+}
+
+if TYPE_CHECKING:
+    from .api import build_graph, builtin_specs, check, compile, emit, load, summary  # noqa: A004
+    from .errors import ArchSpecError, Diagnostic, SourceSpan
+    from .ops import (
+        Bool,
+        Float,
+        Inferred,
+        Int,
+        Ints,
+        LayerSpec,
+        Op,
+        ShapeContext,
+        ShapeFailure,
+        register,
+        unregister,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's submodule on first use and cache the name here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archspec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "ArchSpecError",
