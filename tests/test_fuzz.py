@@ -98,7 +98,7 @@ def test_fuzz_command_runs_and_summarises() -> None:
 
 
 @settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -125,7 +125,7 @@ def test_hostile_text_cases_reached_the_emitter() -> None:
     """The property above is not vacuous: its cases were emitted and run."""
     if not HOSTILE_OUTCOMES:
         test_hostile_text_stays_data_in_emitted_modules()
-    assert HOSTILE_OUTCOMES["compiled"] >= 100, HOSTILE_OUTCOMES
+    assert HOSTILE_OUTCOMES["compiled"] >= 90, HOSTILE_OUTCOMES
 
 
 def test_hostile_names_are_refused_with_a_span() -> None:
