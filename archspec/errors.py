@@ -21,8 +21,13 @@ from dataclasses import dataclass, field
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _escape_char(ch: str) -> str:
     code = ord(ch)
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
     if code < 0x100:
         return f"\\x{code:02x}"
     if code < 0x10000:
