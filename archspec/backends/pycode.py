@@ -20,7 +20,7 @@ import keyword
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -348,6 +348,48 @@ def has_names(node: ast.AST) -> bool:
     """True when the tree reads a variable (calls' callees do not count)."""
     callees = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
     return any(isinstance(n, ast.Name) and id(n) not in callees for n in ast.walk(node))
+
+
+_INT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)
+
+
+def int_by_construction(node: ast.expr, ints: Collection[str]) -> bool:
+    """True when the expression gives an int for any int values of the names in `ints`.
+
+    `+ - * // %`, unary signs, `min`/`max`/`abs`, `a if c else b` and `a or b` of ints are
+    ints; `/`, a float literal, a name not in `ints` (a float param), a comparison or `**`
+    with an exponent that is not a literal natural number may give something else.
+    """
+    if isinstance(node, ast.Constant):
+        return type(node.value) is int
+    if isinstance(node, ast.Name):
+        return node.id in ints
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Pow):
+            exp = node.right
+            natural = isinstance(exp, ast.Constant) and type(exp.value) is int and exp.value >= 0
+            return natural and int_by_construction(node.left, ints)
+        return (
+            isinstance(node.op, _INT_OPS)
+            and int_by_construction(node.left, ints)
+            and int_by_construction(node.right, ints)
+        )
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, (ast.USub, ast.UAdd)) and int_by_construction(node.operand, ints)
+    if isinstance(node, ast.IfExp):
+        return int_by_construction(node.body, ints) and int_by_construction(node.orelse, ints)
+    if isinstance(node, ast.BoolOp):
+        return all(int_by_construction(v, ints) for v in node.values)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return node.func.id in ("min", "max", "abs") and all(
+            int_by_construction(a, ints) for a in node.args
+        )
+    return False
+
+
+def may_be_text(node: ast.expr) -> bool:
+    """True when the expression holds a string literal (a choice like `'same'`)."""
+    return any(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in ast.walk(node))
 
 
 def fold(node: ast.expr) -> ast.expr:

@@ -71,6 +71,7 @@ from .pyvalues import (
     Env,
     Tracer,
     Val,
+    as_int,
     frozen,
     inexact,
     literal,
@@ -231,7 +232,7 @@ class Emitter:
             else:
                 op = REGISTRY[node.kind]
                 attrs, out = self.render_op(node, env, ins)
-                code = {k: v.code() for k, v in attrs.items()}
+                code = self.attr_codes(node, attrs, env)
                 if op.style == "module":
                     step = Step(node, attr, self.emit_op(op, node, attrs, env), None, when, out)
                 else:
@@ -262,7 +263,7 @@ class Emitter:
 
     def emit_op(self, op: Any, node: Node, attrs: Mapping[str, Val], env: Env) -> Doc:
         """The op's constructor; values it cannot take symbolically are written literally."""
-        code = {k: v.code() for k, v in attrs.items()}
+        code = self.attr_codes(node, attrs, env)
         try:
             return parse_doc(op.emit(code, lit))
         except EmitError:
@@ -279,6 +280,12 @@ class Emitter:
                     f"layer kind `{node.kind}` failed to emit code: {type(exc).__name__}: {exc}",
                     span=node.span,
                 ) from None
+
+    def attr_codes(self, node: Node, attrs: Mapping[str, Val], env: Env) -> dict[str, Any]:
+        """What the op's `emit()` receives; an int field's text that may give a whole float
+        is wrapped in `int(...)`, as lowering turns the float into an int."""
+        kinds = _int_fields(node.kind)
+        return {k: (as_int(v, env) if k in kinds else v).code() for k, v in attrs.items()}
 
     def render_child(
         self, node: Node, env: Env, in_val: tuple[Val, ...]
@@ -315,7 +322,7 @@ class Emitter:
         if cls.in_arg:
             assert in_ch is not None
             env.use(in_ch)
-            positional.append(Text(in_ch.text))
+            positional.append(Text(as_int(in_ch, env).text))
         for i, p in enumerate(cls.params):
             if p.name in node.src:
                 v = render_src(node.src[p.name], child.args[p.name], env, in_ch)
@@ -323,10 +330,11 @@ class Emitter:
             else:
                 v = literal(child.args[p.name])
             mapping[p.name] = v
+            text = as_int(v, env).text if p.type == "int" else v.text
             if i == 0 and p.required:
-                positional.append(Text(v.text))
+                positional.append(Text(text))
             elif p.required or v.symbolic or not same(v.value, p.default):
-                keywords.append((p.pyname, Text(v.text)))
+                keywords.append((p.pyname, Text(text)))
         for name in sorted(cls.pinned):
             if name in node.src:
                 v = render_src(node.src[name], child.args[name], env, in_ch)
@@ -1256,6 +1264,21 @@ def _unique(items: Any) -> list[Any]:
         if item is not None and item not in out:
             out.append(item)
     return out
+
+
+def _int_fields(kind: str) -> frozenset[str]:
+    """The fields of a layer kind that lowering binds as ints (`Int`/`Ints`)."""
+    spec = getattr(REGISTRY.get(kind), "spec", None)
+    return _int_fields_of(spec) if spec is not None else frozenset()
+
+
+@lru_cache(maxsize=256)
+def _int_fields_of(spec: type) -> frozenset[str]:
+    """`_int_fields` by the op's spec model (ops can be replaced; their models differ)."""
+    from ..lower import _field_plan
+
+    plan = _field_plan(spec)
+    return frozenset(f for f, _, final in plan if final and final.kind in ("int", "ints"))
 
 
 def _coerce(value: Any, kind: str) -> Any:

@@ -21,7 +21,16 @@ from ..errors import EmitError
 from ..expr import Expr, ExprError, parse_expr
 from ..ir import Node
 from ..ops import REGISTRY, ShapeContext
-from .pycode import Code, expr_tree, fold, lit, substitute, unparse
+from .pycode import (
+    Code,
+    expr_tree,
+    fold,
+    int_by_construction,
+    lit,
+    may_be_text,
+    substitute,
+    unparse,
+)
 
 #: A block class's incoming channel count (its `in_channels` argument), as a name.
 IN = "<in>"
@@ -146,6 +155,30 @@ def render_src(raw: Any, bound: Any, env: Env, in_ch: Val | None) -> Val:
     val = Val(text, bound, frozenset(deps))
     check_val(val, env)
     return val
+
+
+def as_int(val: Val, env: Env) -> Val:
+    """`val` for an int field or argument: `int(...)` around a symbolic text that may give a
+    float, as lowering takes a whole float (`w * 1.5` with w = 2) for the int 3.
+
+    Texts that are ints by construction (`planes * 4`) and texts that may give a choice
+    (`'same' if ...`) are kept as they are; items of a list are handled one by one.
+    """
+    if val.items is not None:
+        items = tuple(as_int(v, env) for v in val.items)
+        if items == val.items:
+            return val
+        text = lit([Code(i.text) for i in items])
+        return Val(text, val.value, val.names, val.exact, items)
+    if type(val.value) is not int:
+        return val
+    if not val.symbolic:  # a folded constant (`64 / 16` is 4.0): the int lowering took
+        return Val(lit(val.value), val.value, val.names, val.exact)
+    tree = expr_tree(val.text)
+    ints = {name for name, v in env.py_values().items() if type(v) is int}
+    if int_by_construction(tree, ints) or may_be_text(tree):
+        return val
+    return Val(f"int({val.text})", val.value, val.names, val.exact)
 
 
 def check_val(val: Val, env: Env) -> None:
