@@ -305,6 +305,22 @@ def _leaf_cost(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[in
         raise CostTooLarge(node, exc) from None
 
 
+def _sums(
+    graph: Graph, costs: list[tuple[int, Dim, Dim]], what: str, span: Any
+) -> tuple[int, Dim, Dim]:
+    """Params, MACs and connections summed once each (E411 if a sum is too large)."""
+    try:
+        return sum(c[0] for c in costs), total(c[1] for c in costs), total(c[2] for c in costs)
+    except ExpressionTooLarge as exc:
+        raise ShapeError(
+            f"the MACs of {what} are an expression too large to track: {exc}",
+            code="E411",
+            span=span or graph.root.span,
+            hint=TOO_LARGE_HINT,
+            sources=dict(graph.sources),
+        ) from None
+
+
 def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -> Summary:
     """Rows from a shape table, modules deeper than `depth` folded into one row each."""
     if depth is not None and depth < 1:
@@ -318,6 +334,14 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
     except CostTooLarge as exc:
         path = next((r.path for r in table.rows if r.node is exc.node), None)
         raise too_large(graph, exc, path) from None
+    # each leaf's costs go to its ancestor at the folding depth, in one pass (a scan of all
+    # leaves per folded row was quadratic in the spec's size)
+    inside: dict[str, list[tuple[int, Dim, Dim]]] = {}
+    if depth is not None:
+        for p, c in costs.items():
+            parts = p.split(".")
+            if len(parts) > depth:
+                inside.setdefault(".".join(parts[:depth]), []).append(c)
     rows: list[Row] = []
     for r in table.rows:
         if depth is not None and r.depth >= depth:
@@ -336,25 +360,13 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
         elif depth is None or r.depth + 1 < depth:
             rows.append(Row(params=None, macs=None, **common))  # type: ignore[arg-type]
         else:
-            inside = [c for p, c in costs.items() if p.startswith(r.path + ".")]
-            params = sum(c[0] for c in inside)
-            macs = sum((c[1] for c in inside), Dim.of(0))
-            conns = sum((c[2] for c in inside), Dim.of(0))
+            params, macs, conns = _sums(graph, inside.get(r.path, []), r.path, r.node.span)
             rows.append(
                 Row(params=params, macs=macs, connections=conns, folded=True, **common)  # type: ignore[arg-type]
             )
-    total_params = sum(c[0] for c in costs.values())
-    try:
-        total_macs = total(c[1] for c in costs.values())
-        total_connections = total(c[2] for c in costs.values())
-    except ExpressionTooLarge as exc:
-        raise ShapeError(
-            f"the total MACs of {graph.name} are an expression too large to track: {exc}",
-            code="E411",
-            span=graph.root.span,
-            hint=TOO_LARGE_HINT,
-            sources=dict(graph.sources),
-        ) from None
+    total_params, total_macs, total_connections = _sums(
+        graph, list(costs.values()), graph.name, graph.root.span
+    )
     example, example_macs = None, None
     if not total_macs.is_const:
         dims = graph.input_shape

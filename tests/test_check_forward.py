@@ -7,10 +7,12 @@ ones such as 2**31 - 1, 2**31 and the 10**15 the loader allows, wrong list lengt
 string choices), and the input is a small random tensor of random rank, tiny and odd sizes
 included. Cases the spec language refuses before shapes are involved (E2xx, E3xx) are
 `assume`d away, as are models over deliberately small resource limits (E501, E502), so
-real tensors stay small. Each kind must reach a minimum number of real cases.
+real tensors stay small. Each kind must reach a minimum number of real cases. One regime is
+refused on purpose although PyTorch sometimes runs it (`_torch_unreliable`).
 
-Examples per kind: `ARCHSPEC_CHECK_FORWARD_EXAMPLES` (default 60, about 0.5 s per kind on
-one thread; 2,000 per kind found nothing more when this was written).
+Examples: `ARCHSPEC_CHECK_FORWARD_EXAMPLES` (default 60, scaled up for kinds with more
+fields and split over each choice of a choice field: about 30 s on one core; 1,000 is the
+proof run).
 """
 
 from __future__ import annotations
@@ -204,6 +206,15 @@ def _forward(spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[bool, Any]:
         return False, exc
 
 
+def _torch_unreliable(result: Any) -> bool:
+    """The one place check refuses more than PyTorch does, on purpose: a conv stride of 2**31
+    or more with a padded extent reaching 2**31. PyTorch then computes the output size in
+    32-bit ints: some such inputs fail, some run with a shape other than its own formula's
+    (tests/test_trust_bounds.py shows one), some happen to come out right. No exact rule
+    is documented, so check refuses the whole regime rather than guess."""
+    return all(d.code == "E409" and "32-bit ints" in d.message for d in result.errors)
+
+
 def _runs() -> list[tuple[str, tuple[str, Any] | None, int]]:
     """(kind, pinned choice, examples): each choice of a kind's first choice field gets a
     run of its own, so a rule of one padding mode cannot hide among the others; kinds with
@@ -270,6 +281,8 @@ def test_check_accepts_exactly_what_the_module_runs(
             (expected,) = result.outputs
             assert tuple(out.shape) == tuple(d.value for d in expected), spec
             counts["accepted"] += 1
+        elif ran and _torch_unreliable(result):
+            counts["unreliable"] += 1  # see _torch_unreliable: refused on purpose
         else:
             assert not ran, f"check refused {spec} ({codes}) but the module ran"
             counts["refused"] += 1

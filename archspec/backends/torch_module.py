@@ -242,7 +242,9 @@ def build_module(graph: Graph, device: str | torch.device | None = None) -> nn.M
             with _allocating("init", None):
                 apply_init(model, graph.init, kinds)
     except _OutOfMemory as exc:
-        raise _memory_error(graph, exc.path, exc.span, str(exc.__cause__)) from None
+        cause = exc.__cause__
+        why = (str(cause).splitlines() or [type(cause).__name__])[0]
+        raise _memory_error(graph, exc.path, exc.span, why) from None
     return model
 
 
@@ -277,7 +279,7 @@ def _allocating(path: str, span: SourceSpan | None) -> Iterator[None]:
 
 def _memory_error(graph: Graph, path: str, span: SourceSpan | None, why: str) -> ResourceError:
     return ResourceError(
-        f"building {graph.name} ran out of memory at `{path}`: {why.splitlines()[0][:200]}",
+        f"building {graph.name} ran out of memory at `{path}`: {why[:200]}",
         code="E503",
         span=span or graph.root.span,
         hint=_MEMORY_HINT,

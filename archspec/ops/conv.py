@@ -136,6 +136,17 @@ class _ConvBase(Op):
             p = (0,) * nd if pad == "valid" else ntuple(pad, nd, "padding")
             out = [conv_extent(x[2 + i], k[i], s[i], p[i], d[i]) for i in range(nd)]
             _check_spatial(self.kind, out, x, ctx, _SPATIAL[nd], k)
+            for i in range(nd):
+                if s[i] > INT32_MAX:
+                    # measured on torch 2.x: with a stride past int32, an output size whose
+                    # numerator reaches 2**31 comes out wrong (or fails); below it, exact
+                    reach = x[2 + i] + (2 * p[i] - d[i] * (k[i] - 1) - 1)
+                    ctx.require_positive(
+                        Dim.of(2**31) - reach,
+                        "E409",
+                        partial(_wide_stride_message, self.kind, _SPATIAL[nd][i], s[i], x),
+                        "use a stride below 2**31, or less padding",
+                    )
         if attrs["padding_mode"] in _PAD_NEEDS:
             self._check_padded_copy(attrs, x, ctx)
         new = dict(attrs, in_channels=c_in)
@@ -227,6 +238,13 @@ def _side_padding(a: Mapping[str, Any], nd: int) -> list[tuple[int, int]]:
 
 #: The smallest input extent each copying padding mode takes, given the padding on one side.
 _PAD_NEEDS = {"reflect": lambda p: p + 1, "circular": lambda p: p}
+
+
+def _wide_stride_message(kind: str, axis: str, stride: int, x: Shape) -> str:
+    return (
+        f"{kind}'s {axis} stride {stride:,} is 2**31 or more, and its padded {axis} extent "
+        f"reaches 2**31: PyTorch then computes the output size in 32-bit ints (input {fmt(x)})"
+    )
 
 
 def _pad_message(kind: str, mode: str, axis: str, x: Shape, pad: int, need: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..dims import Dim, ExpressionTooLarge
+from ..dims import Dim, ExpressionTooLarge, total
 from ..errors import ShapeError
 from ..ir import Graph, Module, Node
 from ..ops import REGISTRY, Op
@@ -74,10 +74,17 @@ def node_cost(node: Node) -> Cost:
 
 
 def module_cost(module: Module) -> Cost:
-    total = ZERO
-    for node in module.nodes:
-        total = total + node_cost(node)
-    return total
+    """The sum over a module's nodes, each count summed once (not one growing partial sum
+    per node, which re-sorts every term each time: quadratic in the layers)."""
+    parts = [node_cost(node) for node in module.nodes]
+    try:
+        return Cost(
+            sum(c.params for c in parts),
+            total(c.macs for c in parts),
+            total(c.activations for c in parts),
+        )
+    except ExpressionTooLarge as exc:
+        raise CostTooLarge(module.nodes[0], exc) from None
 
 
 def graph_cost(graph: Graph) -> Cost:

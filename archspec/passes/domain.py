@@ -160,6 +160,7 @@ def _solve_residues(e: Dim, name: str, v: int, op: str) -> IntSet:
     spend(period * e.size)
     tails: dict[int, int] = {}
     points: list[int] = []
+    capped: list[tuple[int, int]] = []
     for r in range(1, period + 1):
         base = e.evaluate({name: r}) - v
         if op == "eq":
@@ -174,13 +175,20 @@ def _solve_residues(e: Dim, name: str, v: int, op: str) -> IntSet:
         elif step == 0:
             if base >= 0:
                 tails[r % period] = r
+        elif period == 1:  # affine and decreasing: one interval, however long
+            t1 = base // (-step)
+            if t1 >= 0:
+                capped.append((r, r + t1))
         else:
             t1 = base // (-step)  # largest t with base + s*t >= 0
             if len(points) + t1 + 1 > MAX_PIECES:
                 raise _Unsolvable(f"{e} >= {v} holds at too many points to list")
             spend(t1 // 4 + 1)
             points.extend(r + period * t for t in range(t1 + 1))
-    return IntSet.from_classes(period, tails, points)
+    out = IntSet.from_classes(period, tails, points)
+    for lo, hi in capped:
+        out = out | IntSet.interval(lo, hi)
+    return out
 
 
 def _ceil_div(a: int, b: int) -> int:

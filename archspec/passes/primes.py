@@ -30,7 +30,8 @@ _RHO_STEPS = 1 << 18
 
 
 def is_prime(n: int) -> bool:
-    """Exact for n below 3.3 * 10^24; Unsolvable above (no proof, so no guess)."""
+    """Exact below 3.3 * 10^24. Above, a witness still proves n composite; a number that
+    passes every base is Unsolvable (probably prime, but no guess)."""
     if n < 2:
         return False
     for p in _SMALL_PRIMES:
@@ -38,8 +39,6 @@ def is_prime(n: int) -> bool:
             return n == p
     if n < _SMALL_PRIMES[-1] ** 2:
         return True
-    if n >= _PROVEN_BELOW:
-        raise Unsolvable(f"{n} is too large to prove prime")
     spend(len(_BASES) * n.bit_length() // 8 + 1)
     d, s = n - 1, 0
     while d % 2 == 0:
@@ -54,6 +53,8 @@ def is_prime(n: int) -> bool:
                 break
         else:
             return False
+    if n >= _PROVEN_BELOW:
+        raise Unsolvable(f"{n} passes every base but is too large to prove prime")
     return True
 
 
