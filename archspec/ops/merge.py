@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Literal
 
 from ..dims import Dim, Shape, total
@@ -90,8 +90,10 @@ def _ambiguous_message(what: str, x: Dim, y: Dim, inputs: tuple[Shape, ...]) -> 
     )
 
 
+@lru_cache(maxsize=1024)
 def _may_be_one(d: Dim) -> bool:
-    """Can this dim be 1 for some input size? Exact for one symbol; otherwise assumed."""
+    """Can this dim be 1 for some input size? Exact for one symbol within a small budget
+    (a few ms: a spec may hold thousands of such adds); otherwise assumed."""
     if d.is_const:
         return d.value == 1
     if len(d.symbols) != 1:
@@ -100,10 +102,13 @@ def _may_be_one(d: Dim) -> bool:
     from ..passes.work import Unsolvable, budget
 
     try:
-        with budget():
+        with budget(_ONE_BUDGET):
             return not solve_one(d, 1, "eq").is_empty
     except (Unsolvable, ArithmeticError):
         return True
+
+
+_ONE_BUDGET = 5_000
 
 
 class ConcatSpec(LayerSpec):
