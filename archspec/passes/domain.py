@@ -57,6 +57,8 @@ __all__ = [
 MAX_FACTORISATIONS = 4096
 #: A union with more boxes than this is kept as unsolved constraints instead.
 MAX_BOXES = 512
+#: Requirements kept as stated that the words name one by one; the rest are counted.
+_SHOWN_UNSOLVED = 5
 
 _Unsolvable = Unsolvable
 
@@ -383,7 +385,11 @@ class Domain:
         if more:
             text += f" (or {more} more size range{'s' if more > 1 else ''}: see `archspec check`)"
         if self.unsolved:
-            text += ", where also " + " and ".join(r.text() for r in self.unsolved)
+            shown = [r.text() for r in self.unsolved[:_SHOWN_UNSOLVED]]
+            rest = len(self.unsolved) - len(shown)
+            if rest:  # every one would be pages of text when the budget ran out early
+                shown.append(f"{rest:,} more requirement{'s' if rest > 1 else ''}")
+            text += ", where also " + " and ".join(shown)
         return text
 
     def _describe_box(self, box: Mapping[str, IntSet]) -> str:

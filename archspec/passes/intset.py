@@ -25,6 +25,8 @@ MAX_PERIOD = 1 << 16
 #: A set listed as more intervals than this is out of reach (kept as stated instead).
 MAX_PIECES = 1 << 16
 SEARCH_CAP = 1 << 62
+#: Intervals (and residues) a set's words list one by one; the rest are counted.
+SHOWN = 12
 
 Interval = tuple[int, int]
 
@@ -161,16 +163,24 @@ class IntSet:
 
     # words ---------------------------------------------------------------------------
     def clauses(self, name: str) -> list[str]:
-        """One phrase per interval or tail, to be joined by "or"."""
-        out = [f"{name} = {lo}" if lo == hi else f"{lo} <= {name} <= {hi}" for lo, hi in self.below]
+        """One phrase per interval or tail, to be joined by "or"; past SHOWN intervals or
+        residues the rest is counted, not listed (a set may hold 65,536 of them)."""
+        shown = self.below[:SHOWN]
+        out = [f"{name} = {lo}" if lo == hi else f"{lo} <= {name} <= {hi}" for lo, hi in shown]
+        if len(self.below) > len(shown):
+            more = len(self.below) - len(shown)
+            out.append(f"{more:,} more ranges of {name} up to {self.below[-1][1]}")
         if self.residues:
             tail = f"{name} >= {self.start}"
             if len(self.residues) < self.period:
                 rs = sorted(self.residues)
+                listed = ", ".join(map(str, rs[:SHOWN]))
+                if len(rs) > SHOWN:
+                    listed += f", ... ({len(rs):,} residues)"
                 cond = (
                     f"{name} % {self.period} == {rs[0]}"
                     if len(rs) == 1
-                    else f"{name} % {self.period} in {{{', '.join(map(str, rs))}}}"
+                    else f"{name} % {self.period} in {{{listed}}}"
                 )
                 # the bound says nothing when no member of these classes lies below it
                 bounded = any((r or self.period) < self.start for r in rs)
