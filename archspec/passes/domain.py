@@ -455,7 +455,8 @@ _SOLVED_PIECES = 4096
 
 def _solved(c: Constraint) -> tuple[Box, ...]:
     """alternatives(c) within the active budget, remembered across solves."""
-    key = (c.kind, c.lhs, c.rhs)
+    # a product's remembered factors decide how it is split, and equal Dims may differ there
+    key = (c.kind, c.lhs, c.rhs, _factors_of(c.lhs), _factors_of(c.rhs))
     hit = _SOLVED.get(key)
     if hit is not None:
         alts, cost = hit
@@ -479,6 +480,10 @@ def _solved(c: Constraint) -> tuple[Box, ...]:
     if solved is None:
         raise Unsolvable("out of reach")
     return solved
+
+
+def _factors_of(d: Dim | None) -> object:
+    return None if d is None else d.__dict__.get("factors")
 
 
 class _Solve:
