@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
-from .errors import EmitError
+from .errors import EmitError, escape_text
 
 T = TypeVar("T")
 
@@ -123,10 +123,7 @@ ANY = OutputKind(
 
 def display_path(path: str | os.PathLike[str]) -> str:
     """A path as a message may show it: characters that are not printable are escaped."""
-    text = os.fspath(path)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return escape_text(os.fspath(path))
 
 
 def write_atomic(

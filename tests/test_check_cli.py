@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -200,3 +201,18 @@ def test_a_malformed_input_is_a_usage_error_not_a_guess(text: str, why: str) -> 
 def test_input_spellings(text: str) -> None:
     result = runner.invoke(app, ["check", "lenet5", "--input", text])
     assert result.exit_code == 0, result.output
+
+
+def test_check_escapes_control_characters_of_a_file_name(tmp_path: Path) -> None:
+    """The `name (file): ok` line shows a file name's control characters as escapes."""
+    spec = tmp_path / "a\x1b]0;pwn\x07.yaml"
+    spec.write_text("archspec: 1\nname: x\ninput: [1, 3, 8, 8]\nlayers:\n  - {type: relu}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "archspec", "check", str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert "a\\x1b]0;pwn\\x07.yaml): ok" in done.stdout

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from .. import api
+from ..errors import escape_text
 from .app import (
     INPUT_HELP,
     SET_HELP,
@@ -93,7 +94,7 @@ def check(
             status = "ok" if r.ok else f"{len(r.errors)} error{'s' if len(r.errors) > 1 else ''}"
             if r.warnings:
                 status += f", {len(r.warnings)} warning{'s' if len(r.warnings) > 1 else ''}"
-            out.print(f"{r.name} ({r.file}): {status}", markup=False)
+            out.print(f"{escape_text(r.name)} ({escape_text(str(r.file))}): {status}", markup=False)
             if r.input_shape is not None and r.ok:
                 outs = ", ".join(_shape(s) for s in r.outputs)
                 out.print(f"  input   {_shape(r.input_shape)}", markup=False)
