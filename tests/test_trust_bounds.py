@@ -159,6 +159,17 @@ def test_a_hundred_products_near_1e15_check_fast_and_right(joined: bool) -> None
     assert result.domain is not None and result.domain.is_empty
 
 
+def test_the_hint_pass_is_bounded_too() -> None:
+    """A concrete input that breaks every head: check lowers the spec again with symbolic
+    sizes to say which inputs would work, which solved the same products."""
+    spec = _products_spec(_hard_values(100), joined=False)
+    spec = spec.replace("input: [N, 1, H, W]", "input: [1, 1, 8, 8]")
+    result, seconds = cpu(lambda: archspec.check(spec))
+    assert seconds < FAST, seconds
+    assert [d.code for d in result.errors] == ["E404"] * 100
+    assert "accepts" not in (result.errors[0].hint or "")  # no size works: none is claimed
+
+
 def test_a_hundred_agreeing_products_have_their_exact_solution() -> None:
     """Each head H*(W + 2i) == h0*(w0 + 2i) for primes h0, w0 near 3*10^7: the common
     solution is found (or a constraint is honestly kept as stated), never invented."""
