@@ -10,9 +10,10 @@ included. Cases the spec language refuses before shapes are involved (E2xx, E3xx
 real tensors stay small. Each kind must reach a minimum number of real cases. One regime is
 refused on purpose although PyTorch sometimes runs it (`_torch_unreliable`).
 
-Examples: `ARCHSPEC_CHECK_FORWARD_EXAMPLES` (default 60, scaled up for kinds with more
-fields and split over each choice of a choice field: about 30 s on one core; 1,000 is the
-proof run).
+Examples: `ARCHSPEC_CHECK_FORWARD_EXAMPLES` (default 60: 2,128 cases over 50 runs, scaled
+up for kinds with more fields and split over each value of a choice field such as
+padding_mode, about 30 s of CPU). With 1,000 (34,000 cases, 15 minutes) every case agreed
+when this was written.
 """
 
 from __future__ import annotations
