@@ -21,6 +21,7 @@ from archspec.passes.domain import (
     solve_domain,
     solve_one,
 )
+from tests.cpu import GUARD
 
 from .conftest import SPECS
 
@@ -142,7 +143,7 @@ def test_intset_algebra_with_astronomical_bounds_is_exact_and_instant() -> None:
         assert both == IntSet.at_least(k) & odd
         assert both.describe("H") == f"odd H >= {k + 1}"
         assert IntSet.at_least(1) & IntSet.interval(k, 2 * k) == IntSet.interval(k, 2 * k)
-    assert time.process_time() - start < 0.5
+    assert time.process_time() - start < GUARD
 
 
 def test_check_with_a_giant_stride_is_fast() -> None:
@@ -164,7 +165,7 @@ def test_check_with_a_giant_stride_is_fast() -> None:
     )
     start = time.process_time()
     result = archspec.check(spec)
-    assert time.process_time() - start < 1.0
+    assert time.process_time() - start < GUARD
     assert result.domain_text == (
         "far accepts (N, 3, H, W) with 67 <= H <= 16000000066 and 67 <= W <= 16000000066"
     )
