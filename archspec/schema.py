@@ -26,7 +26,17 @@ from pydantic import (
 )
 
 from .ops import REGISTRY
-from .ops.base import COMPOUND_KINDS, Bool, ExprStr, Int, Name, NodeBase, check_name, on_register
+from .ops.base import (
+    COMPOUND_KINDS,
+    RESERVED_NAMES,
+    Bool,
+    ExprStr,
+    Int,
+    Name,
+    NodeBase,
+    check_name,
+    on_register,
+)
 from .plugins import load_plugins
 
 FORMAT_VERSION = 1
@@ -57,75 +67,6 @@ class ParamDecl(BaseModel):
 
 ParamEntry = ParamDecl | ParamValue
 
-#: Every attribute an nn.Module (or the nn.Sequential that holds a stage) has, as of torch
-#: 2.13 plus names older releases had. A child module may not take one: `add_module`
-#: refuses it, or the child would hide the method. Kept here, without importing torch, so
-#: that `archspec check` can refuse such names; tests/test_trust_values.py checks that the
-#: list covers `dir(nn.Module())` and `dir(nn.Sequential())` of the installed torch.
-NN_MODULE_ATTRIBUTES = frozenset(
-    [
-        "T_destination",
-        "add_module",
-        "append",
-        "apply",
-        "bfloat16",
-        "buffers",
-        "call_super_init",
-        "children",
-        "compile",
-        "cpu",
-        "cuda",
-        "double",
-        "dump_patches",
-        "eval",
-        "extend",
-        "extra_repr",
-        "float",
-        "forward",
-        "get_buffer",
-        "get_extra_state",
-        "get_parameter",
-        "get_submodule",
-        "half",
-        "insert",
-        "ipu",
-        "load_state_dict",
-        "modules",
-        "mtia",
-        "named_buffers",
-        "named_children",
-        "named_modules",
-        "named_parameters",
-        "parameters",
-        "pop",
-        "register_backward_hook",
-        "register_buffer",
-        "register_forward_hook",
-        "register_forward_pre_hook",
-        "register_full_backward_hook",
-        "register_full_backward_pre_hook",
-        "register_load_state_dict_post_hook",
-        "register_load_state_dict_pre_hook",
-        "register_module",
-        "register_parameter",
-        "register_state_dict_post_hook",
-        "register_state_dict_pre_hook",
-        "requires_grad_",
-        "set_extra_state",
-        "set_submodule",
-        "share_memory",
-        "smart_apply",
-        "state_dict",
-        "to",
-        "to_empty",
-        "train",
-        "training",
-        "type",
-        "xpu",
-        "zero_grad",
-    ]
-)
-
 #: Names an expression reads that a param (or a repeat index) may not take: `in_channels` is
 #: always the channel count of the node's input, so a param of that name would never be read.
 EXPRESSION_NAMES = frozenset({"in_channels"})
@@ -144,7 +85,7 @@ def module_name_problem(name: str) -> str | None:
             f"`{name}` starts with `_`: nn.Module keeps its own state in such attributes "
             "(`_modules`, `_parameters`, ...), so a layer may not take one"
         )
-    if name in NN_MODULE_ATTRIBUTES:
+    if name in RESERVED_NAMES:
         return f"`{name}` is an attribute of nn.Module (it would hide it or be refused by torch)"
     return None
 

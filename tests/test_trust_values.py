@@ -362,13 +362,14 @@ def test_static_list_covers_every_nn_module_attribute() -> None:
     """`archspec check` must not import torch, so the attribute list is static: it must
     hold every public attribute torch's containers have (the `_` rule covers the rest)."""
     nn = pytest.importorskip("torch.nn")
-    from archspec.schema import NN_MODULE_ATTRIBUTES, module_name_problem
+    from archspec.ops.base import RESERVED_NAMES
+    from archspec.schema import module_name_problem
 
     attributes = set(dir(nn.Module())) | set(dir(nn.Sequential())) | set(dir(nn.Sequential))
     for name in sorted(attributes):
         assert module_name_problem(name) is not None, name
     public = {n for n in attributes if not n.startswith("_")}
-    assert public <= NN_MODULE_ATTRIBUTES, public - NN_MODULE_ATTRIBUTES
+    assert public <= RESERVED_NAMES, public - RESERVED_NAMES
 
 
 def test_names_torch_accepts_still_compile() -> None:

@@ -154,9 +154,13 @@ def check_emitted(source: str, graph: Any) -> tuple[int, int]:
 
 
 def _macs_text(graph: Any) -> str:
+    from ..errors import ArchSpecError
     from ..passes.costs import graph_cost
 
-    macs = graph_cost(graph).macs
+    try:
+        macs = graph_cost(graph).macs
+    except ArchSpecError:  # E411: the count's expression is too large to write out
+        return "MACs too large to write out"
     batch = graph.input_shape[0] if graph.input_shape else None
     per_sample = macs.subs({s: 1 for s in batch.symbols}) if batch is not None else macs
     if not per_sample.is_const:

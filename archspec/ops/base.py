@@ -101,12 +101,20 @@ Bool = Annotated[StrictBool | ExprStr, Reuse(), Final("bool")]
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-#: Attribute names of nn.Module that a child module name must not shadow (kept here so that
-#: `archspec check` can validate names without importing torch).
+#: Every attribute an nn.Module (or the nn.Sequential that holds a stage) has, as of torch
+#: 2.13 plus names older releases had, and names the generated code uses itself (`self`,
+#: `input`, ...). A child module may not take one: `add_module` refuses it, or the child would
+#: hide the method. Kept here, without importing torch, so that `archspec check` can refuse
+#: such names; tests/test_trust_values.py checks that the list covers `dir(nn.Module())` and
+#: `dir(nn.Sequential())` of the installed torch.
 RESERVED_NAMES = frozenset(
     [
+        "False",
+        "None",
         "T_destination",
+        "True",
         "add_module",
+        "append",
         "apply",
         "bfloat16",
         "buffers",
@@ -118,6 +126,7 @@ RESERVED_NAMES = frozenset(
         "double",
         "dump_patches",
         "eval",
+        "extend",
         "extra_repr",
         "float",
         "forward",
@@ -126,6 +135,8 @@ RESERVED_NAMES = frozenset(
         "get_parameter",
         "get_submodule",
         "half",
+        "input",
+        "insert",
         "ipu",
         "load_state_dict",
         "modules",
@@ -135,6 +146,7 @@ RESERVED_NAMES = frozenset(
         "named_modules",
         "named_parameters",
         "parameters",
+        "pop",
         "register_backward_hook",
         "register_buffer",
         "register_forward_hook",
@@ -148,11 +160,13 @@ RESERVED_NAMES = frozenset(
         "register_state_dict_post_hook",
         "register_state_dict_pre_hook",
         "requires_grad_",
+        "self",
         "set_extra_state",
         "set_submodule",
         "share_memory",
         "smart_apply",
         "state_dict",
+        "super",
         "to",
         "to_empty",
         "train",
@@ -160,12 +174,6 @@ RESERVED_NAMES = frozenset(
         "type",
         "xpu",
         "zero_grad",
-        "input",
-        "self",
-        "super",
-        "None",
-        "True",
-        "False",
     ]
 )
 
