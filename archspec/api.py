@@ -128,9 +128,7 @@ def build_graph(
     with _gc_paused():
         doc = read_source(source)
         spec = validate_spec(doc)
-        graph = lower(spec, doc, params, max_layers)
-        verify(graph)
-    return graph
+        return verify(lower(spec, doc, params, max_layers))
 
 
 def compile(  # noqa: A001  (the public name the docs promise)

@@ -155,7 +155,7 @@ def report_errors(fn: F) -> F:
 
 def version_callback(value: bool) -> None:
     if value:
-        from .. import __version__
+        from ..version import __version__
 
         print(f"archspec {__version__}")
         raise typer.Exit()

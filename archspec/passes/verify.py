@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..errors import Diagnostic, Severity, SpecError
 from ..ir import INPUT, Graph, Module, iter_modules
 
 
 def verify(graph: Graph) -> Graph:
-    """Check IR invariants; raise SpecError on a broken graph, return it (with warnings) if fine.
+    """Check IR invariants; raise SpecError on a broken graph, else return a copy of it with
+    the lint's warnings added (the IR is frozen: a pass returns new values, never edits).
 
     >>> verify(build_graph("lenet5"))  # doctest: +SKIP
     """
@@ -17,8 +20,7 @@ def verify(graph: Graph) -> Graph:
         _check_module(module, errors, warnings)
     if errors:
         raise SpecError(diagnostics=errors, sources=dict(graph.sources))
-    object.__setattr__(graph, "diagnostics", tuple(warnings))
-    return graph
+    return dataclasses.replace(graph, diagnostics=tuple(warnings))
 
 
 def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> None:
