@@ -27,6 +27,11 @@ MAX_SIZE = 10_000
 MAX_DEPTH = 64
 
 
+#: Names given to the spatial dims of an input, by their count (`(N, C, H, W)`): the shape
+#: pass's symbols, and the axis names of shape messages.
+SPATIAL_NAMES: dict[int, tuple[str, ...]] = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
 class ExpressionTooLarge(ArithmeticError):
     """A dimension expression past MAX_SIZE or MAX_DEPTH: too large to track exactly."""
 

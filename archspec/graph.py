@@ -46,19 +46,6 @@ INSTALL_HINT = (
     "installed (paste .mmd into https://mermaid.live)"
 )
 
-Category = Literal["io", "conv", "pool", "norm", "act", "linear", "dropout", "reshape", "merge"]
-
-#: Kind-name fragments -> colour category, first match wins; anything else is "act".
-_CATEGORY_OF: tuple[tuple[str, Category], ...] = (
-    ("conv", "conv"),
-    ("pool", "pool"),
-    ("norm", "norm"),
-    ("linear", "linear"),
-    ("dropout", "dropout"),
-    ("flatten", "reshape"),
-    ("identity", "reshape"),
-)
-
 #: Fill colours (a soft, colour-blind-friendly palette) shared by both text formats.
 FILL: dict[str, str] = {
     "io": "#eeeeee",
@@ -348,23 +335,16 @@ def _shape(shape: Any) -> str:
 def _layer_box(node: Node, path: str, train: bool) -> Box:
     """A layer's box: its name and kind (the name alone when generated), then its attributes."""
     op = REGISTRY[node.kind]
-    if op.style == "function" and op.arity == "many":
-        sign = "+" if node.kind == "add" else node.kind
-        return Box(path, [sign], "merge", "circle" if sign == "+" else "box", train)
+    if op.style == "function" and op.arity == "many":  # a join: its sign, in a circle if short
+        sign = op.join_sign or node.kind
+        return Box(path, [sign], "merge", "circle" if op.join_sign else "box", train)
     attrs = {k: node.attrs[k] for k in node.src if k in node.attrs and k not in _HIDDEN}
     what = node.kind
-    if node.kind == "activation":
-        what = str(attrs.pop("fn", node.kind))
+    if op.label_field is not None:  # what it applies names it better (`relu`, not `activation`)
+        what = str(attrs.pop(op.label_field, node.kind))
     auto = node.name == node.kind or re.fullmatch(rf"{node.kind}_\d+", node.name)
     head = what if auto or node.name == what else f"{node.name}: {what}"
-    return Box(path, [head, *_args(attrs)], _category(node.kind), train_only=train)
-
-
-def _category(kind: str) -> str:
-    for fragment, category in _CATEGORY_OF:
-        if fragment in kind:
-            return category
-    return "act"
+    return Box(path, [head, *_args(attrs)], op.category, train_only=train)
 
 
 def _changed(args: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from .errors import ShapeError
 from .ir import Graph, Node
 from .ops import REGISTRY
 from .ops.base import TOO_LARGE_HINT
-from .passes.costs import CostTooLarge, too_large
+from .passes.costs import CostTooLarge, connections, layer_counts, too_large
 from .passes.shapes import (
     ShapeTable,
     check_graph,
@@ -290,19 +290,15 @@ def _type_of(node: Node) -> str:
     if node.child is not None:
         return node.child.block or node.child.class_name
     op = REGISTRY[node.kind]
-    if node.kind == "activation":
-        return f"{node.attrs['fn']} (function)"
+    if op.label_field is not None:  # `relu (function)`: what it applies, and how
+        return f"{node.attrs[op.label_field]} ({op.style})"
     return op.torch_name or node.kind
 
 
 def _leaf_cost(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[int, Dim, Dim]:
-    op = REGISTRY[node.kind]
-    params = op.params(node.attrs) if op.style == "module" else 0
-    try:
-        macs = Dim.of(op.macs(node.attrs, in_shapes, shape))
-        return params, macs, Dim.of(op.connections(node.attrs, in_shapes, shape))
-    except ExpressionTooLarge as exc:
-        raise CostTooLarge(node, exc) from None
+    """A layer's row figures: the cost pass's counts, and its connections."""
+    params, macs = layer_counts(node, in_shapes, shape)
+    return params, macs, connections(node, in_shapes, shape)
 
 
 def _sums(

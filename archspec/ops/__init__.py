@@ -21,9 +21,12 @@ from .base import (
     register,
     unregister,
 )
+from .merge import ACTIVATION_FNS, ActivationFn
 
 __all__ = [
+    "ACTIVATION_FNS",
     "REGISTRY",
+    "ActivationFn",
     "Bool",
     "Constraint",
     "ExprStr",

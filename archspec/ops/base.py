@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -335,8 +335,17 @@ class Inferred:
     shape: Shape
 
 
+#: How a picture (`archspec graph`) colours a layer: one category per kind, declared by its op.
+Category = Literal["conv", "pool", "norm", "act", "linear", "dropout", "reshape", "merge"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+
+
 class Op:
     """A layer kind. Subclasses set `kind` and `spec` and implement the rules.
+
+    Facts the passes and reports read (`category`, `window_dims`, `label_field`, `join_sign`)
+    are declared here, once, with the defaults a plugin gets when it says nothing; the
+    registry checks each declared value when the kind is registered.
 
     Emitted source (`archspec emit`) comes from `emit` (one constructor or call expression)
     and, for layers whose torch modules are not in torch itself, `emit_support` (the class
@@ -354,6 +363,16 @@ class Op:
     #: torch class name printed in docs and summaries (e.g. "Conv2d").
     torch_name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    #: the picture's colour category; a kind that declares none is a plain layer ("act").
+    category: ClassVar[Category] = "act"
+    #: spatial dims of a sliding window (`kernel_size`, `dilation`, `padding`, `ceil_mode`
+    #: fields) that W402 compares with the input size; 0: the layer has no such window.
+    window_dims: ClassVar[int] = 0
+    #: a field naming what the layer applies (activation's `fn`), shown instead of the kind
+    #: in summaries and pictures; None shows the kind.
+    label_field: ClassVar[str | None] = None
+    #: the sign a join (`arity` "many") is drawn with ("+" for add); "" draws its kind.
+    join_sign: ClassVar[str] = ""
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         raise NotImplementedError
@@ -452,6 +471,7 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
         raise TypeError(f"{op_cls.__name__} ({kind}): a function op needs `function`")
     if op_cls.emit is Op.emit:
         raise TypeError(f"{op_cls.__name__} ({kind}): no emitted-code rule (`emit`) defined")
+    _check_facts(op_cls, kind, spec)
     if (kind in REGISTRY or kind in COMPOUND_KINDS) and not replace:
         raise ValueError(f"layer kind {kind!r} is already registered")
     if kind in COMPOUND_KINDS:
@@ -462,6 +482,24 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
     for listener in _listeners:
         listener()
     return op_cls
+
+
+def _check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec]) -> None:
+    """The per-kind facts the passes read are valid, or the kind is refused now."""
+    where = f"{op_cls.__name__} ({kind})"
+    if op_cls.category not in CATEGORIES:
+        raise TypeError(f"{where}: `category` must be one of {', '.join(CATEGORIES)}")
+    nd = op_cls.window_dims
+    if isinstance(nd, bool) or not isinstance(nd, int) or not 0 <= nd <= 3:
+        raise TypeError(f"{where}: `window_dims` must be 0, 1, 2 or 3")
+    missing = [f for f in ("kernel_size", "padding") if f not in spec.model_fields]
+    if nd and missing:
+        raise TypeError(f"{where}: a windowed layer needs the spec field(s) {', '.join(missing)}")
+    label = op_cls.label_field
+    if label is not None and label not in spec.model_fields:
+        raise TypeError(f"{where}: `label_field` {label!r} is not a field of its spec")
+    if not isinstance(op_cls.join_sign, str):
+        raise TypeError(f"{where}: `join_sign` must be a string")
 
 
 #: The hint of E411, which `_bounded` gives every shape rule.

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, create_model
 
-from ..dims import Dim, Shape, product
+from ..dims import SPATIAL_NAMES, Dim, Shape, product
 from .base import (
     INT32_MAX,
     Bool,
@@ -32,7 +32,6 @@ from .base import (
 )
 from .emitting import emit_call
 
-_SPATIAL = {1: "L", 2: "HW", 3: "DHW"}
 _INT32_WHY = "PyTorch's pooling kernels take sizes below 2**31"
 
 
@@ -57,7 +56,12 @@ def _empty_message(kind: str, x: Shape) -> str:
 
 
 def _check_spatial(
-    kind: str, out: list[Dim], inp: Shape, ctx: ShapeContext, name_dims: str, ksize: Sequence[int]
+    kind: str,
+    out: list[Dim],
+    inp: Shape,
+    ctx: ShapeContext,
+    name_dims: Sequence[str],
+    ksize: Sequence[int],
 ) -> None:
     for i, extent in enumerate(out):
         if extent.is_const and extent.value >= 1:
@@ -93,6 +97,7 @@ def _conv_spec(kind: str) -> type[LayerSpec]:
 class _ConvBase(Op):
     nd: int = 2
     inferred = ("in_channels",)
+    category = "conv"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
@@ -100,7 +105,7 @@ class _ConvBase(Op):
         if len(x) != nd + 2:
             raise ShapeFailure(
                 "E401",
-                f"{self.kind} needs a rank-{nd + 2} input (N, C, {', '.join(_SPATIAL[nd])}), "
+                f"{self.kind} needs a rank-{nd + 2} input (N, C, {', '.join(SPATIAL_NAMES[nd])}), "
                 f"got {fmt(x)}",
                 "check the layers before it",
             )
@@ -135,7 +140,7 @@ class _ConvBase(Op):
         else:
             p = (0,) * nd if pad == "valid" else ntuple(pad, nd, "padding")
             out = [conv_extent(x[2 + i], k[i], s[i], p[i], d[i]) for i in range(nd)]
-            _check_spatial(self.kind, out, x, ctx, _SPATIAL[nd], k)
+            _check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k)
             for i in range(nd):
                 if s[i] > INT32_MAX:
                     # measured on torch 2.x: with a stride past int32, an output size whose
@@ -144,7 +149,7 @@ class _ConvBase(Op):
                     ctx.require_positive(
                         Dim.of(2**31) - reach,
                         "E409",
-                        partial(_wide_stride_message, self.kind, _SPATIAL[nd][i], s[i], x),
+                        partial(_wide_stride_message, self.kind, SPATIAL_NAMES[nd][i], s[i], x),
                         "use a stride below 2**31, or less padding",
                     )
         if attrs["padding_mode"] in _PAD_NEEDS:
@@ -160,7 +165,7 @@ class _ConvBase(Op):
             need = _PAD_NEEDS[mode](max(left, right))
             if need <= 1:
                 continue
-            axis = _SPATIAL[self.nd][i]
+            axis = SPATIAL_NAMES[self.nd][i]
             ctx.require_positive(
                 x[2 + i] - (need - 1),
                 "E405",
@@ -285,6 +290,7 @@ def _pool_spec(kind: str, avg: bool) -> type[LayerSpec]:
 class _PoolBase(Op):
     nd: int = 2
     avg: bool = False
+    category = "pool"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
@@ -315,14 +321,14 @@ class _PoolBase(Op):
         out = [
             conv_extent(x[lead + i], k[i], s[i], p[i], d[i], attrs["ceil_mode"]) for i in range(nd)
         ]
-        _check_spatial(self.kind, out, x, ctx, _SPATIAL[nd], k)
+        _check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k)
         if self.avg and nd == 3:  # torch's avg_pool3d alone compares the unpadded input
             for i in range(nd):
                 if k[i] > 1:
                     ctx.require_positive(
                         x[lead + i] - (k[i] - 1),
                         "E405",
-                        partial(_avg3d_message, self.kind, _SPATIAL[nd][i], x, k),
+                        partial(_avg3d_message, self.kind, SPATIAL_NAMES[nd][i], x, k),
                         "use a larger input or a smaller kernel: PyTorch's 3-d average "
                         "pooling needs every input extent at least the kernel, padding aside",
                     )
@@ -376,6 +382,7 @@ def _adaptive_spec(kind: str) -> type[LayerSpec]:
 class _AdaptiveBase(Op):
     nd: int = 2
     avg: bool = True
+    category = "pool"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
@@ -417,6 +424,7 @@ def _register_family() -> None:
                     "kind": kind,
                     "spec": _conv_spec(kind),
                     "nd": nd,
+                    "window_dims": nd,
                     "torch_name": f"Conv{nd}d",
                     "summary": f"{nd}-d convolution",
                 },
@@ -433,6 +441,7 @@ def _register_family() -> None:
                         "spec": _pool_spec(kind, avg),
                         "nd": nd,
                         "avg": avg,
+                        "window_dims": nd,
                         "torch_name": f"{'Avg' if avg else 'Max'}Pool{nd}d",
                         "summary": f"{nd}-d {'average' if avg else 'max'} pooling",
                     },

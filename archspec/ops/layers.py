@@ -11,6 +11,7 @@ from ..dims import Dim, Shape, product
 from .base import (
     INT32_MAX,
     Bool,
+    Category,
     Float,
     Inferred,
     Int,
@@ -43,6 +44,7 @@ class Linear(Op):
     spec = LinearSpec
     inferred = ("in_features",)
     torch_name = "Linear"
+    category = "linear"
     summary = "fully connected layer"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
@@ -109,6 +111,7 @@ def _bn_spec(kind: str) -> type[LayerSpec]:
 class _BatchNorm(Op):
     ranks: tuple[int, ...] = (4,)
     inferred = ("num_features",)
+    category = "norm"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
@@ -204,6 +207,7 @@ class LocalResponseNorm(Op):
     kind = "local_response_norm"
     spec = LrnSpec
     torch_name = "LocalResponseNorm"
+    category = "norm"
     summary = "local response normalisation (AlexNet)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
@@ -273,6 +277,8 @@ def _simple(
     summary: str,
     fields: dict[str, tuple[Any, Any]],
     positional: tuple[str, ...] = (),
+    *,
+    category: Category,
 ) -> None:
     spec = create_model(
         f"{torch_name}Spec",
@@ -293,40 +299,61 @@ def _simple(
                 "summary": summary,
                 "defaults": defaults,
                 "positional": positional,
+                "category": category,
             },
         )
     )
 
 
-_simple("relu", "ReLU", "rectified linear unit", {"inplace": (Bool, False)})
-_simple("relu6", "ReLU6", "ReLU capped at 6", {"inplace": (Bool, False)})
+_simple("relu", "ReLU", "rectified linear unit", {"inplace": (Bool, False)}, category="act")
+_simple("relu6", "ReLU6", "ReLU capped at 6", {"inplace": (Bool, False)}, category="act")
 _simple(
     "leaky_relu",
     "LeakyReLU",
     "leaky ReLU",
     {"negative_slope": (Float(), 0.01), "inplace": (Bool, False)},
+    category="act",
 )
-_simple("tanh", "Tanh", "hyperbolic tangent", {})
-_simple("sigmoid", "Sigmoid", "logistic sigmoid", {})
+_simple("tanh", "Tanh", "hyperbolic tangent", {}, category="act")
+_simple("sigmoid", "Sigmoid", "logistic sigmoid", {}, category="act")
 _simple(
-    "gelu", "GELU", "Gaussian error linear unit", {"approximate": (Literal["none", "tanh"], "none")}
+    "gelu",
+    "GELU",
+    "Gaussian error linear unit",
+    {"approximate": (Literal["none", "tanh"], "none")},
+    category="act",
 )
-_simple("silu", "SiLU", "sigmoid-weighted linear unit (swish)", {"inplace": (Bool, False)})
-_simple("softmax", "Softmax", "softmax along a dim", {"dim": (Int(), 1)}, ("dim",))
-_simple("log_softmax", "LogSoftmax", "log-softmax along a dim", {"dim": (Int(), 1)}, ("dim",))
+_simple(
+    "silu",
+    "SiLU",
+    "sigmoid-weighted linear unit (swish)",
+    {"inplace": (Bool, False)},
+    category="act",
+)
+_simple("softmax", "Softmax", "softmax along a dim", {"dim": (Int(), 1)}, ("dim",), category="act")
+_simple(
+    "log_softmax",
+    "LogSoftmax",
+    "log-softmax along a dim",
+    {"dim": (Int(), 1)},
+    ("dim",),
+    category="act",
+)
 _simple(
     "dropout",
     "Dropout",
     "dropout (active in training only)",
     {"p": (Float(ge=0, le=1), 0.5), "inplace": (Bool, False)},
+    category="dropout",
 )
 _simple(
     "dropout2d",
     "Dropout2d",
     "channel dropout",
     {"p": (Float(ge=0, le=1), 0.5), "inplace": (Bool, False)},
+    category="dropout",
 )
-_simple("identity", "Identity", "passes its input through", {})
+_simple("identity", "Identity", "passes its input through", {}, category="reshape")
 
 
 class FlattenSpec(LayerSpec):
@@ -342,6 +369,7 @@ class Flatten(Op):
     kind = "flatten"
     spec = FlattenSpec
     torch_name = "Flatten"
+    category = "reshape"
     summary = "flattens dims into one"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:

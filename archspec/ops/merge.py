@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache, partial
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ..dims import Dim, Shape, total
 from .base import Inferred, Int, LayerSpec, Op, ShapeContext, ShapeFailure, fmt, register
@@ -24,6 +24,8 @@ class Add(Op):
     style = "function"
     arity = "many"
     summary = "elementwise sum (residual join)"
+    category = "merge"
+    join_sign = "+"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         if len(inputs) < 2:
@@ -125,6 +127,7 @@ class Concat(Op):
     style = "function"
     arity = "many"
     summary = "concatenation along a dim (Inception join)"
+    category = "merge"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         if len(inputs) < 1:
@@ -167,6 +170,11 @@ class Concat(Op):
         return f"torch.cat([{', '.join(a['_inputs'])}], {lit(a['dim'])})"
 
 
+#: The functions an `activation` layer (and a residual's `activation:`) may apply.
+ActivationFn = Literal["relu", "gelu", "silu", "tanh", "sigmoid"]
+ACTIVATION_FNS: tuple[str, ...] = get_args(ActivationFn)
+
+#: fn -> (module, name) of the torch function `compile` calls.
 _ACTIVATIONS = {
     "relu": ("torch", "relu"),
     "gelu": ("torch.nn.functional", "gelu"),
@@ -174,6 +182,7 @@ _ACTIVATIONS = {
     "tanh": ("torch", "tanh"),
     "sigmoid": ("torch", "sigmoid"),
 }
+#: fn -> the call emitted source writes.
 _EMITTED_ACT = {
     "relu": "torch.relu",
     "gelu": "F.gelu",
@@ -181,13 +190,15 @@ _EMITTED_ACT = {
     "tanh": "torch.tanh",
     "sigmoid": "torch.sigmoid",
 }
+if set(_ACTIVATIONS) != set(ACTIVATION_FNS) or set(_EMITTED_ACT) != set(ACTIVATION_FNS):
+    raise TypeError("activation: every fn needs a torch function and an emitted call")
 
 
 class ActivationSpec(LayerSpec):
     """activation: a parameter-free function applied in forward (no submodule is created)."""
 
     type: Literal["activation"]
-    fn: Literal["relu", "gelu", "silu", "tanh", "sigmoid"]
+    fn: ActivationFn
 
 
 @register
@@ -196,6 +207,8 @@ class Activation(Op):
     spec = ActivationSpec
     style = "function"
     summary = "activation function computed in forward (e.g. after a residual add)"
+    category = "act"
+    label_field = "fn"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         return Inferred(attrs, inputs[0])

@@ -7,9 +7,10 @@ dim N, so they are symbolic in N (and in H, W when the input is symbolic).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..dims import Dim, ExpressionTooLarge, total
+from ..dims import Dim, ExpressionTooLarge, Shape, total
 from ..errors import ShapeError
 from ..ir import Graph, Module, Node
 from ..ops import REGISTRY, Op
@@ -61,14 +62,29 @@ def node_cost(node: Node) -> Cost:
         return module_cost(node.child)
     if node.shape is None:
         return ZERO
-    op = REGISTRY[node.kind]
-    attrs = node.attrs
+    params, macs = layer_counts(node, node.in_shapes, node.shape)
     try:
-        return Cost(
-            op.params(attrs) if op.style == "module" else 0,
-            op.macs(attrs, node.in_shapes, node.shape),
-            op.activation_numel(node.shape),
-        )
+        return Cost(params, macs, REGISTRY[node.kind].activation_numel(node.shape))
+    except ExpressionTooLarge as exc:
+        raise CostTooLarge(node, exc) from None
+
+
+def layer_counts(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[int, Dim]:
+    """Parameters (module ops only) and MACs of one layer at the given shapes: its declared
+    ones, or a summary's symbolic ones. CostTooLarge past `dims.MAX_SIZE`."""
+    op = REGISTRY[node.kind]
+    try:
+        params = op.params(node.attrs) if op.style == "module" else 0
+        return params, Dim.of(op.macs(node.attrs, in_shapes, shape))
+    except ExpressionTooLarge as exc:
+        raise CostTooLarge(node, exc) from None
+
+
+def connections(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> Dim:
+    """Connections per sample of one layer, as LeCun et al. (1998) count them (the op's rule).
+    CostTooLarge past MAX_SIZE."""
+    try:
+        return Dim.of(REGISTRY[node.kind].connections(node.attrs, in_shapes, shape))
     except ExpressionTooLarge as exc:
         raise CostTooLarge(node, exc) from None
 

@@ -18,18 +18,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dims import Dim, Shape, format_shape
+from ..dims import SPATIAL_NAMES, Dim, Shape, format_shape
 from ..errors import Diagnostic, Severity, SourceSpan
 from ..ir import INPUT, Graph, Module, Node
 from ..ops import REGISTRY, Constraint, ShapeContext, ShapeFailure
 from .domain import Domain, first_emptying, solve_domain
 
-#: Names given to the spatial dims of a concrete declared input, by count.
-SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 BATCH_NAME = "N"
 
-#: Layer kinds whose sliding window is checked against the size of their input (W402).
-_WINDOWED = {f"{p}{nd}d": nd for nd in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}
+#: The one shape formatter, under the name this module always gave it.
+shape_text = format_shape
 
 
 @dataclass(frozen=True)
@@ -57,8 +55,8 @@ class LocatedConstraint:
     def describe(self) -> str:
         """The rule's own message with the symbolic values filled in."""
         c = self.constraint
-        b = dim_text(c.rhs) if c.rhs is not None else ""
-        return c.template.format(a=dim_text(c.lhs), b=b, d=dim_text(c.lhs))
+        b = str(c.rhs) if c.rhs is not None else ""
+        return c.template.format(a=str(c.lhs), b=b, d=str(c.lhs))
 
 
 @dataclass(frozen=True)
@@ -158,16 +156,6 @@ def _walk(
             rows.append(NodeShape(path, node, depth, ins, shape))
         env[node.name] = shape
     return tuple(env[o.name] for o in module.outputs)
-
-
-def dim_text(d: Dim) -> str:
-    """A dim as text; a flatten's product stays factored: `16*(H//4 - 3)*(W//4 - 3)`."""
-    return str(d)
-
-
-def shape_text(shape: Shape) -> str:
-    """`(N, 16*(H//4 - 3)*(W//4 - 3))`: format_shape, with products kept factored."""
-    return "(" + ", ".join(dim_text(d) for d in shape) + ")"
 
 
 # --------------------------------------------------------------------------------------
@@ -299,11 +287,11 @@ class CheckResult:
             "file": self.file,
             "ok": self.ok,
             "input": format_shape(self.input_shape) if self.input_shape else None,
-            "outputs": [shape_text(s) for s in self.outputs],
+            "outputs": [format_shape(s) for s in self.outputs],
             "symbolic_input": format_shape(self.symbolic_input) if self.symbolic_input else None,
-            "symbolic_outputs": [shape_text(s) for s in self.symbolic_outputs],
+            "symbolic_outputs": [format_shape(s) for s in self.symbolic_outputs],
             "domain": self.domain_text if self.domain is not None else None,
-            "shapes": {p: shape_text(s) for p, s in self.shapes.items()},
+            "shapes": {p: format_shape(s) for p, s in self.shapes.items()},
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
 
@@ -446,8 +434,10 @@ def window_warnings(table: ShapeTable) -> list[Diagnostic]:
     """
     out: list[Diagnostic] = []
     for row in table.rows:
-        nd = _WINDOWED.get(row.node.kind)
-        if nd is None or not row.in_shapes:
+        if row.node.child is not None or not row.in_shapes:
+            continue
+        nd = REGISTRY[row.node.kind].window_dims  # the op declares its window (0: none)
+        if not nd:
             continue
         extents = row.in_shapes[0][-nd:]
         if not all(e.is_const for e in extents):

@@ -1,0 +1,107 @@
+"""Per-kind facts live on the ops (picture category, W402 window, label field, join sign):
+every built-in declares its own, the registry refuses a bad one when the kind registers, and a
+plugin that declares nothing gets the defaults written once in `Op`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import pytest
+
+import archspec
+from archspec.dims import Shape
+from archspec.ops import REGISTRY, Inferred, LayerSpec, Op, ShapeContext
+from archspec.ops.base import CATEGORIES
+
+#: What each built-in kind was drawn as when pictures guessed the colour from the kind's name
+#: (graph.py before issue 13): the declared facts keep every picture as it was.
+OLD_CATEGORY = {
+    **{f"conv{n}d": "conv" for n in (1, 2, 3)},
+    **{f"{p}pool{n}d": "pool" for n in (1, 2, 3) for p in ("max", "avg")},
+    **{f"adaptive_{p}pool{n}d": "pool" for n in (1, 2, 3) for p in ("max", "avg")},
+    **{f"batchnorm{n}d": "norm" for n in (1, 2, 3)},
+    "local_response_norm": "norm",
+    "linear": "linear",
+    "dropout": "dropout",
+    "dropout2d": "dropout",
+    "flatten": "reshape",
+    "identity": "reshape",
+    **dict.fromkeys(
+        ("relu", "relu6", "leaky_relu", "tanh", "sigmoid", "gelu", "silu", "softmax"), "act"
+    ),
+    "log_softmax": "act",
+    "activation": "act",
+    "add": "merge",
+    "concat": "merge",
+}
+#: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
+OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}
+
+
+def _builtins() -> dict[str, Op]:
+    return {k: op for k, op in REGISTRY.items() if type(op).__module__.startswith("archspec.ops.")}
+
+
+def test_every_builtin_declares_its_category_itself() -> None:
+    builtins = _builtins()
+    assert set(builtins) == set(OLD_CATEGORY)
+    for kind, op in builtins.items():
+        declared = [c for c in type(op).__mro__ if c is not Op and "category" in vars(c)]
+        assert declared, f"{kind} inherits Op's default category instead of declaring one"
+        assert op.category == OLD_CATEGORY[kind], kind
+
+
+def test_window_dims_match_the_kinds_w402_checked() -> None:
+    windowed = {k: op.window_dims for k, op in _builtins().items() if op.window_dims}
+    assert windowed == OLD_WINDOWED
+
+
+def test_only_activation_is_labelled_by_a_field_and_only_add_has_a_sign() -> None:
+    assert {k for k, op in _builtins().items() if op.label_field} == {"activation"}
+    assert {k: op.join_sign for k, op in _builtins().items() if op.join_sign} == {"add": "+"}
+
+
+class _ToySpec(LayerSpec):
+    type: Literal["toy_fact"]
+
+
+def _toy(**facts: Any) -> type[Op]:
+    def infer(self: Op, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Any:
+        return Inferred(attrs, inputs[0])
+
+    def build(self: Op, attrs: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def emit(self: Op, attrs: Mapping[str, Any], lit: Any) -> str:
+        return "nn.Identity()"
+
+    body = {"kind": "toy_fact", "spec": _ToySpec, "infer": infer, "build": build, "emit": emit}
+    return type("ToyOp", (Op,), {**body, **facts})
+
+
+@pytest.mark.parametrize(
+    ("facts", "message"),
+    [
+        ({"category": "colourful"}, "`category` must be one of"),
+        ({"window_dims": 4}, "`window_dims` must be 0, 1, 2 or 3"),
+        ({"window_dims": True}, "`window_dims` must be 0, 1, 2 or 3"),
+        ({"window_dims": 2}, "a windowed layer needs the spec field(s) kernel_size, padding"),
+        ({"label_field": "fn"}, "`label_field` 'fn' is not a field of its spec"),
+        ({"join_sign": 1}, "`join_sign` must be a string"),
+    ],
+)
+def test_a_bad_fact_is_refused_when_the_kind_registers(facts: dict[str, Any], message: str) -> None:
+    with pytest.raises(TypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        archspec.register(_toy(**facts))
+    assert "toy_fact" not in REGISTRY
+
+
+def test_a_plugin_that_declares_nothing_gets_the_defaults_of_op() -> None:
+    archspec.register(_toy())
+    try:
+        op = REGISTRY["toy_fact"]
+        assert (op.category, op.window_dims, op.label_field, op.join_sign) == ("act", 0, None, "")
+        assert op.category in CATEGORIES
+    finally:
+        archspec.unregister("toy_fact")
