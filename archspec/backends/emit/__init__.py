@@ -1,0 +1,26 @@
+"""IR -> readable PyTorch source: the emitter, one module per job.
+
+The emitted module reads like torchvision's model files: a class per block (`Bottleneck`)
+whose constructor takes the block's params, the network class taking the spec's params,
+`nn.Sequential` stages, a straight-line `forward` with a shape comment on each line, and the
+declared initialisation as an `_init_weights` loop over the modules.
+
+The stages, in the order `files.Emitter.render` runs them:
+
+- `scope.py`    each node as its class writes it: constructor expressions, block calls
+- `classes.py`  which modules become classes, their arguments, variants and `if`s
+- `init.py`     the init rules as `isinstance` tests in `_init_weights`
+- `forward.py`  `def forward`: statements, variable names, shape comments
+- `files.py`    header, imports, docstrings, `__init__`, the template; `render_module`
+
+`model.py` holds the data the stages pass on (Step, Body, ClassInfo), `context.py` what
+they share while rendering one graph. Every literal goes through `pycode.lit`, every
+identifier through a `Namespace` and free text through `pycode.escape_text`; the templates
+only arrange lines, and `render_module` parses what it rendered before returning it.
+"""
+
+from __future__ import annotations
+
+from .files import HEADER_PREFIX, Emitter, render_module
+
+__all__ = ["HEADER_PREFIX", "Emitter", "render_module"]

@@ -1,0 +1,316 @@
+"""Class selection: which modules become classes, and what each class's constructor takes.
+
+Each instance of a block is rendered on its own (`Scope.render_scope`), every value in terms
+of the block's params. Instances whose renderings agree share a class, and a residual
+shortcut that its `when` switches on for some instances and off for others becomes an `if`
+(`combine`). A value that cannot be written in terms of params makes those params fixed:
+the class is then specialised per value (`Inception_2`) rather than written wrong, and a
+network param that decides structure is fixed at its bound value and named in the docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...errors import EmitError
+from ...ir import INPUT, Module
+from ..pycode import Namespace, camel, is_free_name, lit
+from ..pyvalues import IN, Env, Val, inexact, literal, names_of, truth
+from .init import init_names
+from .model import Body, ClassInfo, Param, Step
+from .scope import Scope
+
+_PARAM_TYPES = ("int", "float", "bool", "str")
+
+#: One class being built: its instances, its merged steps, the shortcut steps it switches.
+Part = tuple[list[Body], list[Step], set[str]]
+
+
+class Classes(Scope):
+    """Finds the emitted classes (innermost first) and the network class."""
+
+    def collect(self) -> None:
+        """Find every module that becomes a class, and make the classes, innermost first."""
+        instances: dict[Any, list[Module]] = {}
+        order: list[Any] = []
+        deps: dict[Any, set[Any]] = {}
+
+        def visit(module: Module, owner: Any) -> None:
+            for node in module.nodes:
+                child = node.child
+                if child is None:
+                    continue
+                if child.block is not None or not child.is_chain:
+                    key = ("block", child.block) if child.block else ("anon", owner, node.name)
+                    if key not in instances:
+                        instances[key] = []
+                        order.append(key)
+                    instances[key].append(child)
+                    deps.setdefault(owner, set()).add(key)
+                    visit(child, key)
+                else:
+                    visit(child, owner)
+
+        visit(self.graph.root, "root")
+        done: set[Any] = set()
+
+        def make(key: Any) -> None:
+            if key in done:
+                return
+            done.add(key)
+            for dep in sorted(deps.get(key, ()), key=order.index):
+                make(dep)
+            self.classify(key, instances[key])
+
+        root_name = self.graph.class_name
+        if not is_free_name(root_name):
+            raise EmitError(
+                f"class name `{root_name}` would shadow a Python builtin or a name the emitted "
+                "code uses",
+                code="E602",
+                span=self.graph.root.span,
+                hint="set `class_name:` in the spec to another name",
+            )
+        self.class_names.reserve(root_name)
+        for key in order:
+            make(key)
+
+    def classify(self, key: Any, instances: list[Module]) -> None:
+        """The class (or variants) for one block's instances, params fixed where needed."""
+        block = key[1] if key[0] == "block" else None
+        decls = list(self.graph.blocks.get(block, ())) if block else []
+        params = {p.name for p in decls}
+        symbolic = {p.name for p in decls if p.type in _PARAM_TYPES} | {IN}
+        pre_lost = _structural_names(instances)
+        ns = Namespace(self.global_names)
+        pynames = {p.name: ns.create(p.name) for p in decls}
+        pynames[IN] = ns.create("in_channels")
+        symbolic -= pre_lost
+        while True:
+            frozen = frozenset(symbolic)
+            bodies = [self.render_body(inst, frozen, pynames, params) for inst in instances]
+            lost = set().union(*(b.env.lost for b in bodies))
+            if not lost & symbolic:
+                break
+            symbolic -= lost
+        escaped = {
+            n
+            for n in lost | pre_lost
+            if n not in params and not n.startswith(("#", "<")) and n != "in_channels"
+        }
+        self.escaped |= escaped
+        pinned = frozenset(params - symbolic)
+        base = block or camel(key[2])
+        base = base if is_free_name(base) else base + "Block"
+        parts = self.partition(bodies)
+        for k, (part_bodies, steps, optional) in enumerate(parts):
+            used = set().union(*(b.env.used for b in part_bodies))
+            sig = [
+                Param(p.name, pynames[p.name], p.type, coerce(p.default, p.type), p.required, p.doc)
+                for p in decls
+                if p.name in symbolic and p.name in used
+            ]
+            sig.sort(key=lambda p: not p.required)
+            first = part_bodies[0]
+            out_name = first.module.outputs[0].name if first.module.outputs else INPUT
+            info = ClassInfo(
+                name=self.class_names.create(base if k == 0 else f"{base}_{k + 1}"),
+                block=block,
+                bodies=part_bodies,
+                steps=steps,
+                optional=optional,
+                params=sig,
+                in_arg=IN in used,
+                pinned=pinned,
+                pynames=pynames,
+                escaped=frozenset(escaped),
+                out=first.vals[out_name],
+                doc=(self.graph.block_docs.get(block, "") if block else "")
+                or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
+                note=_variant_note(base, k, len(parts), pinned, part_bodies),
+            )
+            self.classes.append(info)
+            for b in part_bodies:
+                self.class_of[id(b.module)] = info
+
+    def render_body(
+        self,
+        inst: Module,
+        symbolic: frozenset[str],
+        pynames: dict[str, str],
+        params: set[str],
+    ) -> Body:
+        """One instance rendered with the params in `symbolic` as arguments."""
+        values = {n: v for n, v in inst.args.items() if n in params}
+        shape = inst.in_shape or ()
+        in_vals: list[Val] = []
+        for d, dim in enumerate(shape):
+            if d == 1 and dim.is_const:
+                values[IN] = dim.value
+                in_vals.append(
+                    Val(pynames[IN], dim.value, frozenset({IN})) if IN in symbolic else literal(dim)
+                )
+            else:
+                in_vals.append(inexact(dim, {f"#in{d}"}))
+        env = Env(symbolic & (set(values) | {IN}), values, pynames)
+        if IN not in values:
+            env.symbolic = env.symbolic - {IN}
+        steps, vals = self.render_scope(inst, env, tuple(in_vals))
+        return Body(inst, env, steps, vals)
+
+    def partition(self, bodies: list[Body]) -> list[Part]:
+        """Group instances into classes: equal renderings, then shortcut-only differences."""
+        groups: dict[Any, list[Body]] = {}
+        for b in bodies:
+            groups.setdefault(b.sig(), []).append(b)
+        parts: list[Part] = []
+        for group in groups.values():
+            for idx, (pb, ps, po) in enumerate(parts):
+                merged = combine(pb, ps, po, group)
+                if merged is not None:
+                    parts[idx] = merged
+                    break
+            else:
+                parts.append((list(group), list(group[0].steps), set()))
+        return parts
+
+    def render_root(self) -> ClassInfo:
+        """The network class: its params are arguments unless they decide structure."""
+        g = self.graph
+        infos = {p.name: p for p in g.param_info}
+        ns = Namespace(self.global_names)
+        pynames = {name: ns.create(name) for name in g.params}
+        root = g.root
+        pre_lost = _structural_names([root])
+        symbolic = {name for name in g.params if name in infos and infos[name].type in _PARAM_TYPES}
+        symbolic -= pre_lost | self.escaped
+        in_vals = tuple(literal(d) for d in g.input_shape)
+        while True:
+            env = Env(frozenset(symbolic), dict(g.params), pynames)
+            steps, vals = self.render_scope(root, env, in_vals)
+            if not env.lost & symbolic:
+                break
+            symbolic -= env.lost
+        body = Body(root, env, steps, vals)
+        self.root_env = env
+        used = set(env.used) | init_names(g, env)
+        params = [
+            Param(name, pynames[name], infos[name].type, g.params[name], False, infos[name].doc)
+            for name in g.params
+            if name in symbolic and name in used and name in infos
+        ]
+        self.root_fixed = {n: v for n, v in g.params.items() if n not in {p.name for p in params}}
+        out_name = root.outputs[0].name if root.outputs else INPUT
+        return ClassInfo(
+            name=g.class_name,
+            block=None,
+            bodies=[body],
+            steps=steps,
+            optional=set(),
+            params=params,
+            in_arg=False,
+            pinned=frozenset(),
+            pynames=pynames,
+            escaped=frozenset(),
+            out=vals[out_name],
+            doc=g.description,
+        )
+
+
+def combine(
+    a_bodies: list[Body], a_steps: list[Step], optional: set[str], group: list[Body]
+) -> Part | None:
+    """One class for two groups that differ only in shortcuts their `when`s switch, or None."""
+    b_steps = group[0].steps
+    a = {s.node.name: s for s in a_steps}
+    b = {s.node.name: s for s in b_steps}
+    only_a = [n for n in a if n not in b]
+    only_b = [n for n in b if n not in a]
+    for step in [a[n] for n in only_a] + [b[n] for n in only_b]:
+        if step.when is None or len(step.node.inputs) != 1:
+            return None
+    fallback = {n: (a.get(n) or b[n]).node.inputs[0] for n in only_a + only_b}
+    if a_bodies[0].sig()[1] != group[0].sig()[1]:
+        return None
+
+    def norm(inputs: tuple[str, ...], absent: set[str]) -> tuple[str, ...]:
+        return tuple(fallback[i] if i in absent else i for i in inputs)
+
+    merged_common: dict[str, Step] = {}
+    for name in a:
+        if name not in b:
+            continue
+        sa, sb = a[name], b[name]
+        if sa.sig()[:5] != sb.sig()[:5] or sa.node.train_only != sb.node.train_only:
+            return None
+        if norm(sa.node.inputs, set(only_a)) != norm(sb.node.inputs, set(only_b)):
+            return None
+        merged_common[name] = sb if any(i in only_b for i in sb.node.inputs) else sa
+    for name in only_a:
+        if any(truth(a[name].when, body.env) is not False for body in group):
+            return None
+    for name in only_b:
+        if any(truth(b[name].when, body.env) is not False for body in a_bodies):
+            return None
+    result = [merged_common.get(s.node.name, s) for s in a_steps]
+    for name in only_b:
+        pos = [s.node.name for s in b_steps].index(name)
+        before = [s.node.name for s in b_steps[:pos]]
+        at = 0
+        for i, s in enumerate(result):
+            if s.node.name in before:
+                at = i + 1
+        result.insert(at, b[name])
+    return a_bodies + group, result, optional | set(only_a) | set(only_b)
+
+
+def coerce(value: Any, kind: str) -> Any:
+    """A param's default as its declared type gives it (`1` for a float param is `1.0`)."""
+    if kind == "float" and type(value) is int:
+        return float(value)
+    if kind == "int" and type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _variant_note(
+    block: str, index: int, count: int, pinned: frozenset[str], bodies: list[Body]
+) -> str:
+    """Docstring sentence for a class built for particular values of its block's params."""
+    values = []
+    for name in sorted(pinned):
+        seen = {repr(b.module.args.get(name)) for b in bodies}
+        if len(seen) == 1 and name in bodies[0].module.args:
+            values.append(f"{name}={lit(bodies[0].module.args[name])}")
+    fixed = ", ".join(values)
+    if count > 1:
+        which = f"Variant {index + 1} of {count} of block `{block}`"
+        return f"{which}, built for {fixed}." if fixed else f"{which} (its structure differs)."
+    if fixed:
+        return f"Built for {fixed}: params that decide the block's structure are not arguments."
+    return ""
+
+
+def _structural_names(instances: Sequence[Module]) -> set[str]:
+    """Names in `when`s that code will not show as an `if`, so they decide structure.
+
+    Only a residual shortcut (a switched node that others read) becomes an `if`, and only
+    when some instance has it: a switch whose node no instance keeps is structure too.
+    """
+    shortcuts: set[tuple[str, str]] = set()
+    out: set[str] = set()
+    for inst in instances:
+        readers = {i for n in inst.nodes for i in n.inputs}
+        for n in inst.nodes:
+            if n.when is None:
+                continue
+            if n.name in readers and len(n.inputs) == 1:
+                shortcuts.add((n.name, n.when))
+            else:
+                out |= names_of(n.when)
+    for inst in instances:
+        for name, text in inst.switches:
+            if not name or (name, text) not in shortcuts:
+                out |= names_of(text)
+    return out

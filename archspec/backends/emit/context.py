@@ -1,0 +1,42 @@
+"""What the emitter's stages share while they render one graph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import SourceSpan
+from ...ir import Graph
+from ..pycode import Namespace
+from ..pyvalues import Env, Tracer
+from .model import ClassInfo
+
+
+class EmitContext:
+    """The graph being rendered and what the stages learn about it on the way.
+
+    `classes.py` fills `classes`/`class_of` (innermost first), `scope.py` records which
+    attributes came out symbolic, `init.py` reads the network's `root_env`. `at` is the
+    spec position being rendered, for errors that do not know their own.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.class_of: dict[int, ClassInfo] = {}
+        self.classes: list[ClassInfo] = []
+        params = set(graph.params) | {"in_channels"}
+        for decls in graph.blocks.values():
+            params |= {p.name for p in decls}
+        # Class names and argument names must never meet (a class named like an argument
+        # would be shadowed inside __init__): each side avoids the other's candidates.
+        self.class_names = Namespace(params | {f"{p}_" for p in params})
+        self.global_names = {graph.class_name}
+        for block in graph.blocks:
+            self.global_names |= {block, block + "Block"}
+        self.escaped: set[str] = set()
+        #: id(node) -> the attributes rendered in block-param terms
+        self.symbolic_attrs: dict[int, list[str]] = {}
+        self.tracer = Tracer()
+        self.at: SourceSpan | None = None
+        #: the network class's rendering environment and the params fixed in it
+        self.root_env: Env | None = None
+        self.root_fixed: dict[str, Any] = {}

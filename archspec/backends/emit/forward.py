@@ -1,0 +1,250 @@
+"""`def forward`: one statement per node, variables named like torchvision's, shape comments.
+
+Reads a finished `ClassInfo` and writes lines; it decides nothing about the class itself.
+Variables follow torchvision's habits: the spine of a chain reuses `x`/`out`, a value read
+by a join of a residual is `identity`, anything read twice or off the spine keeps its node's
+name. A switched shortcut is `identity = x` then `if self.downsample is not None:`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ...dims import Shape, format_shape
+from ...ir import INPUT, Node
+from ...ops import REGISTRY
+from ..pycode import (
+    INDENT,
+    LINE_LENGTH,
+    Doc,
+    Namespace,
+    call,
+    comment_line,
+    format_doc,
+    lit,
+    parse_doc,
+    wrap_comment,
+)
+from ..pyvalues import IN
+from .model import Body, ClassInfo, Step
+
+_GENERIC_VARS = ("x", "out")
+_SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def forward_lines(cls: ClassInfo) -> list[str]:
+    """`def forward`: one line per node, variables named like torchvision's."""
+    writer = _Forward(cls)
+    body = [(int(st.node.train_only), writer.statement(i, st)) for i, st in enumerate(cls.steps)]
+    outputs = cls.bodies[0].module.outputs
+    eval_outs = [writer.var_of[o.name] for o in outputs if not o.train_only]
+    all_outs = [writer.var_of[o.name] for o in outputs]
+    out_lines: list[str] = []
+    prev_depth = 0
+    for depth, lines in body:
+        if depth and not prev_depth:
+            out_lines.append(INDENT * 2 + "if self.training:")
+        out_lines += lines
+        prev_depth = depth
+    multi = len(all_outs) > 1 or len(eval_outs) > 1
+    ret_type = "torch.Tensor | tuple[torch.Tensor, ...]" if multi else "torch.Tensor"
+    if all_outs != eval_outs:
+        out_lines.append(INDENT * 2 + "if self.training:")
+        out_lines.append(INDENT * 3 + "return " + ", ".join(all_outs))
+    out_lines.append(INDENT * 2 + "return " + ", ".join(eval_outs))
+    head = [INDENT + f"def forward(self, x: torch.Tensor) -> {ret_type}:"]
+    head += input_comment(cls)
+    return head + out_lines
+
+
+class _Forward:
+    """The variables of one `forward` as its statements are written in order."""
+
+    def __init__(self, cls: ClassInfo) -> None:
+        self.cls = cls
+        self.steps = steps = cls.steps
+        n_steps = len(steps)
+        readers: dict[str, list[tuple[int, int]]] = {INPUT: []}
+        for i, st in enumerate(steps):
+            readers.setdefault(st.node.name, [])
+            for slot, name in enumerate(st.node.inputs):
+                readers.setdefault(name, []).append((i, slot))
+        for o in cls.bodies[0].module.outputs:
+            readers.setdefault(o.name, []).append((n_steps, 0))
+        conditional = {st.node.name for st in steps if st.when is not None}
+        for st in steps:
+            if st.node.name in conditional:
+                readers[st.node.inputs[0]] += readers[st.node.name]
+        self.readers = readers
+        self.last = {name: max((i for i, _ in r), default=-1) for name, r in readers.items()}
+        self.ns = Namespace(_GENERIC_VARS)
+        self.var_of = {INPUT: "x"}
+        self.holds: dict[str, str] = {"x": INPUT}
+
+    def _spine(self, i: int, slot: int) -> bool:
+        if i >= len(self.steps):
+            return True
+        node = self.steps[i].node
+        return len(node.inputs) == 1 or (node.kind == "add" and slot == 0)
+
+    def _free(self, var: str, i: int) -> bool:
+        held = self.holds.get(var)
+        return held is None or self.last.get(held, -1) <= i
+
+    def _joins_only(self, rs: list[tuple[int, int]]) -> bool:
+        n_steps = len(self.steps)
+        return bool(rs) and all(
+            r < n_steps and self.steps[r].node.kind == "add" and s > 0 for r, s in rs
+        )
+
+    def variable(self, i: int, st: Step) -> str:
+        """The variable node `i` writes: `identity` for a join's side, `x`/`out` on the spine."""
+        node = st.node
+        rs = self.readers[node.name]
+        if st.when is not None:
+            return self.ns.create("identity" if self._joins_only(rs) else node.name)
+        if (
+            node.train_only
+            or len({r for r, _ in rs}) > 1
+            or not all(self._spine(r, s) for r, s in rs)
+        ):
+            solo_join = len(rs) == 1 and rs[0][0] < len(self.steps)
+            return self.ns.create("identity" if solo_join and self._joins_only(rs) else node.name)
+        first = self.var_of[node.inputs[0]] if node.inputs else None
+        if (
+            first in _GENERIC_VARS
+            and self.holds.get(first) == node.inputs[0]
+            and self.last.get(node.inputs[0], -1) <= i
+        ):
+            return first
+        free = next((g for g in _GENERIC_VARS if self._free(g, i)), None)
+        return free or self.ns.create(node.name)
+
+    def statement(self, i: int, st: Step) -> list[str]:
+        """The lines of node `i`: its assignment (under an `if` for a shortcut), commented."""
+        node = st.node
+        ins = [self.var_of[x] for x in node.inputs]
+        var = self.variable(i, st)
+        self.holds[var] = node.name
+        self.var_of[node.name] = var
+        comment = shape_comment(self.cls, node.name)
+        if st.ctor is not None:
+            expr: Doc = call(attr_ref(st.attr or ""), ins)
+        else:
+            op = REGISTRY[node.kind]
+            expr = parse_doc(op.emit({**(st.call or {}), "_inputs": ins}, lit))
+        indent = 8 + 4 * int(node.train_only)
+        pad = " " * indent
+        target = f"{var} = " if self.readers[node.name] else ""  # unread: still run, as compiled
+        if st.when is not None:
+            ref = attr_ref(st.attr or "")
+            lines = [f"{pad}{var} = {ins[0]}", f"{pad}if {ref} is not None:"]
+            return lines + _statement(target, expr, comment, indent + 4)
+        return _statement(target, expr, comment, indent)
+
+
+# -- shape comments ---------------------------------------------------------------------------
+
+
+def input_comment(cls: ClassInfo) -> list[str]:
+    """`# x: (N, in_channels, H, W)` under a block class's `def forward`."""
+    if cls.block is None:
+        return []
+    dims = _input_dims(cls)
+    return [INDENT * 2 + comment_line("x: (" + ", ".join(dims) + ")")]
+
+
+def _input_dims(cls: ClassInfo) -> list[str]:
+    shapes = [b.module.in_shape or () for b in cls.bodies]
+    rank = len(shapes[0])
+    out = []
+    for j in range(rank):
+        vals = [s[j] for s in shapes if j < len(s)]
+        varies = not all(v == vals[0] for v in vals)
+        symbolic = varies or (j == 1 and cls.in_arg)
+        out.append(_symbol(cls, j, rank) if symbolic else str(vals[0]))
+    return out
+
+
+def _symbol(cls: ClassInfo, j: int, rank: int) -> str:
+    if j == 0:
+        return "N"
+    if j == 1:
+        return cls.pynames.get(IN, "C") if cls.in_arg else "C"
+    spatial = _SPATIAL.get(rank - 2, ())
+    k = j - 2
+    return spatial[k] if k < len(spatial) else f"D{j}"
+
+
+def shape_comment(cls: ClassInfo, name: str) -> str:
+    """The output shape of node `name` as a comment, in the class's terms."""
+    found = [(b, b.nodes[name]) for b in cls.bodies if name in b.nodes]
+    shapes = [n.shape for _, n in found if n.shape is not None]
+    if not shapes:
+        return ""
+    if cls.block is None and all(s == shapes[0] for s in shapes):
+        return format_shape(shapes[0])
+    ins = [b.module.in_shape or () for b, _ in found]
+    template = next((s.out for s in cls.steps if s.node.name == name), ())
+    dims = []
+    for j in range(len(shapes[0])):
+        vs = [s[j] for s in shapes]
+        tv = template[j] if j < len(template) else None
+        same_rank = all(len(i) == len(s) for i, s in zip(ins, shapes))
+        if tv is not None and tv.symbolic:
+            dims.append(tv.text)
+        elif all(v == vs[0] for v in vs):
+            dims.append(str(vs[0]))
+        elif same_rank and all(s[j] == i[j] for s, i in zip(shapes, ins)):
+            dims.append(_symbol(cls, j, len(ins[0])))
+        else:
+            dims.append(_ratio(cls, found, shapes, ins, j, same_rank) or "?")
+    return "(" + ", ".join(dims) + ")"
+
+
+def _ratio(
+    cls: ClassInfo,
+    found: list[tuple[Body, Node]],
+    shapes: list[Shape],
+    ins: list[Shape],
+    j: int,
+    same_rank: bool,
+) -> str | None:
+    if not same_rank or j < 2:
+        return None
+    for p in cls.params:
+        if p.type != "int":
+            continue
+        ks = [b.env.values.get(p.name) for b, _ in found]
+        if not all(isinstance(k, int) and k >= 1 for k in ks):
+            continue
+        if all(s[j] == i[j] // k for s, i, k in zip(shapes, ins, ks)):
+            return f"{_symbol(cls, j, len(ins[0]))} // {p.pyname}"
+    return None
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def attr_ref(attr: str) -> str:
+    """`self.conv1`, or `getattr(self, "0")` for a name that is not an identifier."""
+    return f"self.{attr}" if is_free_attr(attr) else f"getattr(self, {lit(attr)})"
+
+
+def is_free_attr(name: str) -> bool:
+    """True when `self.<name>` is valid Python (names like `0` need getattr)."""
+    import keyword
+
+    return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name)) and not keyword.iskeyword(name)
+
+
+def _statement(prefix: str, expr: Doc, comment: str, indent: int) -> list[str]:
+    """A statement at `indent` with its shape comment (on the line above if it won't fit)."""
+    lines = format_doc(expr, indent, prefix)
+    if not comment:
+        return lines
+    note = comment_line(comment)
+    if len(lines) == 1 and len(lines[0]) + 2 + len(note) <= LINE_LENGTH:
+        return [lines[0] + "  " + note]
+    pad = " " * indent
+    return [pad + n for n in wrap_comment(comment, indent)] + lines

@@ -1,0 +1,383 @@
+"""The init method: the spec's init rules as `isinstance`/`fnmatch` tests over the modules.
+
+`_init_weights` loops over `self.modules()` (or `named_modules()` when a rule names paths)
+and applies each rule's initialisers to the modules it selects. Each emitted test is
+checked against the modules the rule applies to in the IR: it must select exactly those,
+or the spec is refused (E6xx) rather than emitted wrong.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import EmitError
+from ...expr import precedence
+from ...ir import Graph, InitStep, Module, Node
+from ...ops import REGISTRY
+from ..pycode import (
+    INDENT,
+    Doc,
+    Group,
+    Namespace,
+    Text,
+    condition_lines,
+    expr_tree,
+    format_doc,
+    lit,
+    parse_doc,
+)
+from ..pyvalues import Env, Val, frozen, render_src
+from .context import EmitContext
+from .model import ClassInfo
+
+#: torch.nn.init defaults, left out of emitted calls.
+INIT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "kaiming_normal": {"a": 0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
+    "kaiming_uniform": {"a": 0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
+    "normal": {"mean": 0.0, "std": 1.0},
+    "trunc_normal": {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0},
+    "uniform": {"a": 0.0, "b": 1.0},
+    "xavier_normal": {"gain": 1.0},
+    "xavier_uniform": {"gain": 1.0},
+}
+
+
+def init_names(graph: Graph, env: Env) -> set[str]:
+    """Params the init rules' conditions read symbolically."""
+    names: set[str] = set()
+    for rule in graph.init_rules or graph.init:
+        if rule.when is not None:
+            v = render_src(rule.when, rule.active, env, None)
+            names |= v.names if v.symbolic else set()
+    return names
+
+
+@dataclass(frozen=True, eq=False)
+class _Entry:
+    """A module of the emitted network: its path, layer kind and (meta-built) class."""
+
+    path: str
+    kind: str
+    node: Node | None
+    type: type | None
+    module: Any
+    callee: str
+    owner: _Entry | None = None  # the layer an inner module belongs to
+
+
+class _Generated:
+    """Stands for the classes the emitter writes (no torch layer class is one of them)."""
+
+
+@dataclass
+class _Vars:
+    """The local names of the init method."""
+
+    m: str
+    name: str
+    skip: str
+    prefix: str
+
+
+@dataclass
+class _RuleCode:
+    """One rule as emitted: its lines, and what the method around them needs."""
+
+    lines: list[str]
+    uses_name: bool
+    leaks: list[_Entry]
+    cond_params: set[str]
+
+
+class InitRules(EmitContext):
+    """Writes `_init_weights` for the network class."""
+
+    def init_method(self, cls: ClassInfo) -> tuple[list[str], str] | None:
+        """`_init_weights`'s lines and the call `__init__` ends with, or None."""
+        g = self.graph
+        rules = list(g.init_rules or g.init)
+        if not rules:
+            return None
+        self._meta_cache: dict[Any, Any] = {}
+        self._presence_cache: dict[Any, bool] = {}
+        entries = list(self._module_entries())
+        attr_names = {st.attr for st in cls.steps if st.attr}
+        method = Namespace(attr_names).create("_init_weights")
+        local = Namespace({p.pyname for p in cls.params})
+        names = _Vars(*(local.create(n) for n in ("m", "name", "skip", "prefix")))
+        blocks: list[list[str]] = []
+        needs_name = False
+        cond_params: set[str] = set()
+        opaque: list[str] = []  # layers whose own submodules the rules must not reach
+        for rule in rules:
+            self.at = rule.span or self.at
+            code = self._rule_code(rule, entries, names)
+            if code is None:
+                continue
+            needs_name = needs_name or code.uses_name
+            for e in code.leaks:
+                if e.owner is not None and e.owner.callee not in opaque:
+                    opaque.append(e.owner.callee)
+            if code.lines:
+                cond_params |= code.cond_params
+                blocks.append(code.lines)
+        if not blocks:
+            return None
+        args = [p for p in cls.params if p.name in cond_params]
+        items: list[Doc] = [Text("self")] + [Text(f"{p.pyname}: {p.type}") for p in args]
+        lines = format_doc(Group(f"def {method}(", tuple(items), ") -> None:"), 4)
+        if opaque:
+            # archspec initialises the layers a spec names, not modules inside them.
+            needs_name = True
+            lines.append(INDENT * 2 + f"{names.skip}: list[str] = []  # inside these: not layers")
+            blocks.insert(0, _skip_lines(opaque, names))
+        loop = (
+            f"for {names.name}, {names.m} in self.named_modules():"
+            if needs_name
+            else f"for {names.m} in self.modules():"
+        )
+        lines.append(INDENT * 2 + loop)
+        for block in blocks:
+            lines += [(INDENT * 3 + ln) if ln else "" for ln in block]
+        init_call = f"self.{method}({', '.join(p.pyname for p in args)})"
+        return lines, init_call
+
+    def _rule_code(self, rule: InitStep, entries: list[_Entry], v: _Vars) -> _RuleCode | None:
+        """The lines of one rule inside the loop; None when it applies to nothing."""
+        when: Val | None = None
+        if rule.when is not None:
+            assert self.root_env is not None
+            when = render_src(rule.when, rule.active, self.root_env, None)
+            if not when.symbolic:
+                if not when.value:
+                    return None
+                when = None
+        matched = [
+            e
+            for e in entries
+            if e.kind != "module"
+            and e.node is not None
+            and (not rule.kinds or e.kind in rule.kinds)
+            and (not rule.globs or any(fnmatch.fnmatchcase(e.path, p) for p in rule.globs))
+        ]
+        if not matched:
+            return None
+        cond, uses_name, leaks = self._init_condition(rule, matched, entries, v)
+        stmts = self._init_statements(rule, matched, v.m)
+        if not stmts:
+            return _RuleCode([], uses_name, leaks, set())
+        parts = []
+        cond_params: set[str] = set()
+        if when is not None:
+            cond_params = set(when.names)
+            loose = precedence(expr_tree(when.text)) <= 2  # `a or b` needs parentheses
+            parts.append(f"({when.text})" if loose else when.text)
+        parts += cond
+        if len(stmts) == 1 and stmts[0][0] is not None:
+            guard, line = stmts[0]
+            return _RuleCode(
+                _if_text(" and ".join([*parts, guard]), [line], 12), uses_name, leaks, cond_params
+            )
+        inner: list[str] = []
+        for guard, line in stmts:
+            inner += [line] if guard is None else [f"if {guard}:", INDENT + line]
+        lines = _if_text(" and ".join(parts), inner, 12) if parts else inner
+        return _RuleCode(lines, uses_name, leaks, cond_params)
+
+    def _init_condition(
+        self, rule: InitStep, matched: list[_Entry], entries: list[_Entry], v: _Vars
+    ) -> tuple[list[str], bool, list[_Entry]]:
+        """The emitted test for one rule, checked to select exactly the modules it applies
+        to (modules inside a layer are skipped; those the test would reach are returned)."""
+        want = {id(e) for e in matched}
+        layers = [e for e in entries if e.kind != "inner"]
+        classes: list[type] = []
+        if rule.kinds:
+            classes = _unique(e.type for e in layers if e.kind in rule.kinds and e.node)
+        globs = list(rule.globs)
+
+        def select(cls_list: list[type], pool: list[_Entry]) -> list[_Entry]:
+            out = []
+            for e in pool:
+                if cls_list and not (e.type is not None and issubclass(e.type, tuple(cls_list))):
+                    continue
+                if globs and not any(fnmatch.fnmatchcase(e.path, p) for p in globs):
+                    continue
+                out.append(e)
+            return out
+
+        if {id(e) for e in select(classes, layers)} != want and not rule.kinds:
+            classes = _unique(e.type for e in matched)
+        if {id(e) for e in select(classes, layers)} != want:
+            raise EmitError(
+                "an init rule cannot be written as isinstance/fnmatch checks that select "
+                "exactly the modules it applies to",
+                span=rule.span,
+                hint="name the layer kinds in `layers:` so their classes differ",
+            )
+        leaks = select(classes, [e for e in entries if e.kind == "inner"])
+        parts = []
+        if classes:
+            names = [_class_text(c, entries) for c in classes]
+            target = names[0] if len(names) == 1 else "(" + ", ".join(names) + ")"
+            parts.append(f"isinstance({v.m}, {target})")
+        if globs:
+            if len(globs) == 1:
+                parts.append(f"fnmatch.fnmatchcase({v.name}, {lit(globs[0])})")
+            else:
+                pats = lit(tuple(globs))
+                parts.append(
+                    f"any(fnmatch.fnmatchcase({v.name}, {v.prefix}) for {v.prefix} in {pats})"
+                )
+        return parts, bool(globs), leaks
+
+    def _init_statements(
+        self, rule: InitStep, matched: list[_Entry], m_var: str
+    ) -> list[tuple[str | None, str]]:
+        import torch
+
+        out: list[tuple[str | None, str]] = []
+        for which, fn in (("weight", rule.weight), ("bias", rule.bias)):
+            if fn is None:
+                continue
+            has = [isinstance(getattr(e.module, which, None), torch.Tensor) for e in matched]
+            if not any(has):
+                continue
+            missing_attr = any(not hasattr(e.module, which) for e in matched)
+            varies = not all(has) or any(self._presence_varies(e.node, which) for e in matched)
+            line = _init_call(fn, f"{m_var}.{which}")
+            if not varies:
+                out.append((None, line))
+            elif missing_attr:
+                out.append(
+                    (f"isinstance(getattr({m_var}, {lit(which)}, None), torch.Tensor)", line)
+                )
+            else:
+                out.append((f"{m_var}.{which} is not None", line))
+        return out
+
+    def _presence_varies(self, node: Node | None, which: str) -> bool:
+        """True when a symbolic attribute of the node can add or remove its weight/bias.
+
+        Only switches can (`bias`, `affine`): boolean attributes are the ones flipped.
+        """
+        if node is None:
+            return False
+        names = [f for f in self.symbolic_attrs.get(id(node), []) if type(node.attrs[f]) is bool]
+        if not names:
+            return False
+        key = (node.kind, frozen(node.attrs), tuple(names), which)
+        if key not in self._presence_cache:
+            self._presence_cache[key] = self._presence_moves(node, names, which)
+        return self._presence_cache[key]
+
+    def _presence_moves(self, node: Node, names: list[str], which: str) -> bool:
+        import torch
+
+        base = isinstance(getattr(self._meta(node.kind, node.attrs), which, None), torch.Tensor)
+        for f in names:
+            try:
+                mod = self._meta(node.kind, {**node.attrs, f: not node.attrs[f]})
+            except Exception:
+                return True
+            if isinstance(getattr(mod, which, None), torch.Tensor) != base:
+                return True
+        return False
+
+    def _meta(self, kind: str, attrs: Mapping[str, Any]) -> Any:
+        key = (kind, frozen(attrs))
+        mod = self._meta_cache.get(key)
+        if mod is None:
+            import torch
+
+            with torch.device("meta"):
+                public = {k: v for k, v in attrs.items() if not k.startswith("_")}
+                mod = REGISTRY[kind].build(public)
+            self._meta_cache[key] = mod
+        return mod
+
+    def _module_entries(self) -> Iterator[_Entry]:
+        """Every module of the emitted network in `named_modules()` order, with its class."""
+        import torch.nn as nn
+
+        root = _Entry("", "module", None, _Generated, None, "")
+        yield root
+
+        def walk(module: Module, prefix: str) -> Iterator[_Entry]:
+            for node in module.nodes:
+                if not node.is_module:
+                    continue
+                path = f"{prefix}.{node.name}" if prefix else node.name
+                if node.child is not None:
+                    chain = node.child.block is None and node.child.is_chain
+                    kind_type = nn.Sequential if chain else _Generated
+                    yield _Entry(path, "module", None, kind_type, None, "")
+                    yield from walk(node.child, path)
+                    continue
+                mod = self._meta(node.kind, node.attrs)
+                layer = _Entry(path, node.kind, node, type(mod), mod, _callee(node))
+                yield layer
+                for sub_name, sub in mod.named_modules():
+                    if sub_name:
+                        yield _Entry(f"{path}.{sub_name}", "inner", None, type(sub), sub, "", layer)
+
+        yield from walk(self.graph.root, "")
+
+
+def _callee(node: Node) -> str:
+    doc = parse_doc(REGISTRY[node.kind].emit(dict(node.attrs), lit))
+    return doc.head[:-1] if isinstance(doc, Group) else ""
+
+
+def _class_text(cls: type, entries: list[_Entry]) -> str:
+    texts = {e.callee for e in entries if e.type is cls and e.callee}
+    if len(texts) != 1:
+        raise EmitError(f"cannot name the class {cls.__name__} in emitted code")
+    return texts.pop()
+
+
+def _skip_lines(opaque: list[str], v: _Vars) -> list[str]:
+    """The loop's first test: skip modules inside layers the rules must not reach."""
+    target = opaque[0] if len(opaque) == 1 else "(" + ", ".join(opaque) + ")"
+    return [
+        f"if any({v.name}.startswith({v.prefix}) for {v.prefix} in {v.skip}):",
+        INDENT + "continue",
+        f"if isinstance({v.m}, {target}):",
+        INDENT + f'{v.skip}.append({v.name} + ".")',
+    ]
+
+
+def _unique(items: Any) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if item is not None and item not in out:
+            out.append(item)
+    return out
+
+
+def _if_text(cond: str, body: list[str], indent: int) -> list[str]:
+    return condition_lines(cond, indent) + [INDENT + ln if ln else "" for ln in body]
+
+
+def _init_call(fn: tuple[str, Mapping[str, Any]], target: str) -> str:
+    name, args = fn
+    if name == "constant":
+        val = args.get("val")
+        if val == 1 and type(val) in (int, float):
+            return f"nn.init.ones_({target})"
+        if val == 0 and type(val) in (int, float):
+            return f"nn.init.zeros_({target})"
+        return f"nn.init.constant_({target}, {lit(val)})"
+    defaults = INIT_DEFAULTS.get(name, {})
+    parts = [target]
+    for key, value in args.items():
+        if key in defaults and value == defaults[key]:
+            continue
+        parts.append(f"{key}={lit(value)}")
+    if not re.match(r"^[a-z_]+$", name):
+        raise EmitError(f"unknown initialiser {name!r}")
+    return f"nn.init.{name}_({', '.join(parts)})"

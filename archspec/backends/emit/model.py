@@ -1,0 +1,90 @@
+"""The emitter's working data: a class body rendered for one instance, and an emitted class.
+
+`classes.py` fills these in, `forward.py` and `files.py` read them; nothing here renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from ...ir import Module, Node
+from ...ops import REGISTRY
+from ..pycode import Doc, flat, lit
+from ..pyvalues import Env, Val
+
+
+@dataclass
+class Step:
+    """One node of a class body as rendered for one instance."""
+
+    node: Node
+    attr: str | None  # module nodes: the attribute it is registered under
+    ctor: Doc | None  # module nodes: the constructor expression
+    call: dict[str, Any] | None  # function nodes: the attributes given to op.emit
+    when: Val | None  # a symbolic `when` that switches the node (a residual shortcut)
+    out: tuple[Val, ...]
+
+    def sig(self) -> tuple[Any, ...]:
+        """What two instances' steps must share to be one line of one class."""
+        if self.ctor is not None:
+            code = flat(self.ctor)
+        else:
+            op = REGISTRY[self.node.kind]
+            holes = [f"_{i}" for i in range(len(self.node.inputs))]
+            code = op.emit({**(self.call or {}), "_inputs": holes}, lit)
+        when = self.when.text if self.when is not None else None
+        n = self.node
+        return (n.name, n.kind, self.attr, code, when, n.inputs, n.train_only)
+
+
+@dataclass
+class Body:
+    """One instance of a class, rendered."""
+
+    module: Module
+    env: Env
+    steps: list[Step]
+    vals: dict[str, tuple[Val, ...]]
+
+    @cached_property
+    def nodes(self) -> dict[str, Node]:
+        """The instance's nodes by name."""
+        return {n.name: n for n in self.module.nodes}
+
+    def sig(self) -> tuple[Any, ...]:
+        """What two instances must share to be one class as rendered."""
+        outs = tuple((o.name, o.train_only) for o in self.module.outputs)
+        return (tuple(s.sig() for s in self.steps), outs)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A constructor argument of an emitted class."""
+
+    name: str
+    pyname: str
+    type: str
+    default: Any
+    required: bool
+    doc: str = ""
+
+
+@dataclass
+class ClassInfo:
+    """An emitted class: its instances, merged body and constructor signature."""
+
+    name: str
+    block: str | None
+    bodies: list[Body]
+    steps: list[Step]
+    optional: set[str]
+    params: list[Param]
+    in_arg: bool
+    pinned: frozenset[str]
+    pynames: dict[str, str]
+    escaped: frozenset[str]
+    out: tuple[Val, ...]
+    doc: str
+    note: str = ""
