@@ -31,17 +31,8 @@ from typer.testing import CliRunner
 import archspec
 from archspec.api import build_graph
 from archspec.backends import pysource
-from archspec.backends.pycode import (
-    LINE_LENGTH,
-    Code,
-    Group,
-    Prefixed,
-    Text,
-    condition_lines,
-    docstring_lines,
-    format_doc,
-    lit,
-)
+from archspec.backends.pycode import LINE_LENGTH, Code, docstring_lines, lit
+from archspec.backends.pylayout import Group, Prefixed, Text, condition_lines, format_doc
 from archspec.backends.pysource import HEADER_PREFIX, render_module
 from archspec.cli import app
 from archspec.errors import EmitError, SchemaError

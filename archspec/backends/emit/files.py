@@ -23,19 +23,14 @@ from ...ops import REGISTRY
 from ...version import __version__
 from ..pycode import (
     INDENT,
-    Doc,
-    Group,
-    Text,
-    call,
     comment_line,
-    condition_lines,
     docstring_lines,
-    format_doc,
     is_free_name,
     lit,
     plain_words,
     wrap_comment,
 )
+from ..pylayout import Doc, Group, Text, call, condition_lines, format_doc
 from ..pyvalues import IN, Val, same
 from ..selfcheck import parse_emitted
 from .classes import Classes, coerce

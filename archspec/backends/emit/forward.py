@@ -13,18 +13,8 @@ import re
 from ...dims import Shape, format_shape
 from ...ir import INPUT, Node
 from ...ops import REGISTRY
-from ..pycode import (
-    INDENT,
-    LINE_LENGTH,
-    Doc,
-    Namespace,
-    call,
-    comment_line,
-    format_doc,
-    lit,
-    parse_doc,
-    wrap_comment,
-)
+from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
+from ..pylayout import Doc, call, format_doc, parse_doc
 from ..pyvalues import IN
 from .model import Body, ClassInfo, Step
 

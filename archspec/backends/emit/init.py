@@ -18,18 +18,8 @@ from ...errors import EmitError
 from ...expr import precedence
 from ...ir import Graph, InitStep, Module, Node
 from ...ops import REGISTRY
-from ..pycode import (
-    INDENT,
-    Doc,
-    Group,
-    Namespace,
-    Text,
-    condition_lines,
-    expr_tree,
-    format_doc,
-    lit,
-    parse_doc,
-)
+from ..pycode import INDENT, Namespace, expr_tree, lit
+from ..pylayout import Doc, Group, Text, condition_lines, format_doc, parse_doc
 from ..pyvalues import Env, Val, frozen, render_src
 from .context import EmitContext
 from .model import ClassInfo

@@ -11,7 +11,8 @@ from typing import Any
 
 from ...ir import Module, Node
 from ...ops import REGISTRY
-from ..pycode import Doc, flat, lit
+from ..pycode import lit
+from ..pylayout import Doc, flat
 from ..pyvalues import Env, Val
 
 

@@ -16,21 +16,8 @@ from typing import Any
 from ...errors import EmitError
 from ...ir import INPUT, Module, Node
 from ...ops import REGISTRY
-from ..pycode import (
-    Comp,
-    Doc,
-    Group,
-    Prefixed,
-    Text,
-    call,
-    expr_tree,
-    flat,
-    fold,
-    lit,
-    parse_doc,
-    substitute,
-    unparse,
-)
+from ..pycode import expr_tree, fold, lit, substitute, unparse
+from ..pylayout import Comp, Doc, Group, Prefixed, Text, call, flat, parse_doc
 from ..pyvalues import IN, Env, Val, as_int, inexact, literal, plain_value, render_src, same
 from .context import EmitContext
 from .model import ClassInfo, Step
