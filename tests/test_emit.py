@@ -237,7 +237,14 @@ def test_resnet50_reads_like_torchvision() -> None:
         assert f"self.{stage} = nn.Sequential(" in src
     assert "x = self.layer4(x)  # (N, 2048, 7, 7)" in src
     assert "def __init__(self, num_classes: int = 1000, zero_init_residual: bool = False)" in src
-    assert 'if zero_init_residual and fnmatch.fnmatchcase(name, "layer*.*.bn3"):' in src
+    # zero_init_residual as torchvision writes it: a loop over the Bottlenecks' last BN
+    assert (
+        "        if zero_init_residual:\n"
+        "            for m in self.modules():\n"
+        "                if isinstance(m, Bottleneck):\n"
+        "                    nn.init.zeros_(m.bn3.weight)\n"
+    ) in src
+    assert "fnmatch" not in src
 
 
 def test_googlenet_has_one_class_per_block_and_training_outputs() -> None:
@@ -395,12 +402,65 @@ def test_probe_init_matches_compile_seed_for_seed(zero_last: bool) -> None:
     assert "m.weight is not None" in source  # bn2 is affine in some units only
 
 
-@pytest.mark.parametrize("name", ["lenet5", "resnet18"])
-def test_zoo_init_matches_compile_seed_for_seed(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("lenet5", {}), ("resnet18", {}), ("resnet18", {"zero_init_residual": True})],
+)
+def test_zoo_init_matches_compile_seed_for_seed(name: str, params: dict[str, Any]) -> None:
     torch.manual_seed(3)
-    ref = archspec.compile(SPECS / f"{name}.yaml")
+    ref = archspec.compile(SPECS / f"{name}.yaml", **params)
     torch.manual_seed(3)
-    ours = _emitted_class(name)()
+    ours = _emitted_class(name)(**params)
+    assert _same_weights(ours, ref)
+    if params:  # the rule did something: the last BN of each block is zero
+        assert all(
+            not m.bn2.weight.any() for m in ours.modules() if type(m).__name__ == "BasicBlock"
+        )
+
+
+CLASS_RULE = """\
+archspec: 1
+name: classrule
+input: [N, 3, 8, 8]
+blocks:
+  Unit:
+    params: {c: int}
+    layers:
+      - {name: conv, type: conv2d, out_channels: c, kernel_size: 3, padding: 1}
+      - {name: bn, type: batchnorm2d}
+layers:
+  - {name: a, type: Unit, c: 4}
+  - {name: b, type: Unit, c: 4}
+  - {name: bn, type: batchnorm2d}
+init:
+  - {layers: [conv2d], weight: {normal: {std: 0.5}}}
+  - {paths: ["%s"], weight: {constant: 0.5}, bias: zeros}
+%s"""
+
+
+@pytest.mark.parametrize(
+    ("glob", "after", "by_class"),
+    [
+        ("*.bn", "", True),  # every Unit's bn, nothing random after: a loop over Units
+        ("a.bn", "", False),  # one Unit's bn only: a path test
+        ("*bn", "", False),  # the network's own bn too: a path test
+        ("*.bn", "  - {layers: [conv2d], bias: {uniform: {}}}\n", False),  # a draw after it
+    ],
+)
+def test_path_rule_over_a_block_layer_is_a_class_loop_only_when_exact(
+    glob: str, after: str, by_class: bool
+) -> None:
+    """A path rule becomes `if isinstance(m, Unit): ...m.bn...` only where that selects the
+    same modules and keeps compile's order of random draws; the weights agree seed for seed."""
+    text = CLASS_RULE % (glob, after)
+    graph = build_graph(text)
+    source = render_module(graph)
+    assert ("if isinstance(m, Unit):" in source) is by_class
+    assert ("fnmatch" in source) is not by_class
+    torch.manual_seed(11)
+    ref = archspec.compile(text)
+    torch.manual_seed(11)
+    ours = getattr(_load(source, "classrule"), graph.class_name)()
     assert _same_weights(ours, ref)
 
 

@@ -22,6 +22,7 @@ from ..pycode import INDENT, Namespace, expr_tree, lit
 from ..pylayout import Doc, Group, Text, condition_lines, format_doc, parse_doc
 from ..pyvalues import Env, Val, frozen, render_src
 from .context import EmitContext
+from .forward import is_free_attr
 from .model import ClassInfo
 
 #: torch.nn.init defaults, left out of emitted calls.
@@ -57,6 +58,7 @@ class _Entry:
     module: Any
     callee: str
     owner: _Entry | None = None  # the layer an inner module belongs to
+    block_class: str = ""  # a block instance: the emitted class it is an instance of
 
 
 class _Generated:
@@ -75,12 +77,16 @@ class _Vars:
 
 @dataclass
 class _RuleCode:
-    """One rule as emitted: its lines, and what the method around them needs."""
+    """One rule as emitted: its lines in the module loop, and what the method around them
+    needs; `by_class` is the rule as a loop of its own over a block class's instances
+    (`if isinstance(m, Bottleneck): nn.init.zeros_(m.bn3.weight)`), where it can be one."""
 
     lines: list[str]
     uses_name: bool
     leaks: list[_Entry]
     cond_params: set[str]
+    random: bool = False
+    by_class: list[str] | None = None
 
 
 class InitRules(EmitContext):
@@ -99,40 +105,28 @@ class InitRules(EmitContext):
         method = Namespace(attr_names).create("_init_weights")
         local = Namespace({p.pyname for p in cls.params})
         names = _Vars(*(local.create(n) for n in ("m", "name", "skip", "prefix")))
-        blocks: list[list[str]] = []
-        needs_name = False
-        cond_params: set[str] = set()
+        codes: list[_RuleCode] = []
         opaque: list[str] = []  # layers whose own submodules the rules must not reach
         for rule in rules:
             self.at = rule.span or self.at
             code = self._rule_code(rule, entries, names)
             if code is None:
                 continue
-            needs_name = needs_name or code.uses_name
+            codes.append(code)
             for e in code.leaks:
                 if e.owner is not None and e.owner.callee not in opaque:
                     opaque.append(e.owner.callee)
-            if code.lines:
-                cond_params |= code.cond_params
-                blocks.append(code.lines)
-        if not blocks:
+        if not any(c.lines for c in codes):
             return None
+        cond_params = set().union(*(c.cond_params for c in codes if c.lines))
         args = [p for p in cls.params if p.name in cond_params]
         items: list[Doc] = [Text("self")] + [Text(f"{p.pyname}: {p.type}") for p in args]
         lines = format_doc(Group(f"def {method}(", tuple(items), ") -> None:"), 4)
-        if opaque:
-            # archspec initialises the layers a spec names, not modules inside them.
-            needs_name = True
-            lines.append(INDENT * 2 + f"{names.skip}: list[str] = []  # inside these: not layers")
-            blocks.insert(0, _skip_lines(opaque, names))
-        loop = (
-            f"for {names.name}, {names.m} in self.named_modules():"
-            if needs_name
-            else f"for {names.m} in self.modules():"
-        )
-        lines.append(INDENT * 2 + loop)
-        for block in blocks:
-            lines += [(INDENT * 3 + ln) if ln else "" for ln in block]
+        for segment in _segments(codes, bool(opaque)):
+            if isinstance(segment, list):
+                lines += [(INDENT * 2 + ln) if ln else "" for ln in segment]
+                continue
+            lines += _module_loop(segment, opaque, names)
         init_call = f"self.{method}({', '.join(p.pyname for p in args)})"
         return lines, init_call
 
@@ -162,21 +156,59 @@ class InitRules(EmitContext):
             return _RuleCode([], uses_name, leaks, set())
         parts = []
         cond_params: set[str] = set()
+        when_text = None
         if when is not None:
             cond_params = set(when.names)
             loose = precedence(expr_tree(when.text)) <= 2  # `a or b` needs parentheses
-            parts.append(f"({when.text})" if loose else when.text)
+            when_text = f"({when.text})" if loose else when.text
+            parts.append(when_text)
         parts += cond
+        random = any(fn is not None and fn[0] != "constant" for fn in (rule.weight, rule.bias))
+        by_class = self._class_loop(rule, matched, entries, v, when_text)
         if len(stmts) == 1 and stmts[0][0] is not None:
             guard, line = stmts[0]
-            return _RuleCode(
-                _if_text(" and ".join([*parts, guard]), [line], 12), uses_name, leaks, cond_params
-            )
-        inner: list[str] = []
-        for guard, line in stmts:
-            inner += [line] if guard is None else [f"if {guard}:", INDENT + line]
-        lines = _if_text(" and ".join(parts), inner, 12) if parts else inner
-        return _RuleCode(lines, uses_name, leaks, cond_params)
+            lines = _if_text(" and ".join([*parts, guard]), [line], 12)
+            return _RuleCode(lines, uses_name, leaks, cond_params, random, by_class)
+        lines = _if_text(" and ".join(parts), _guarded(stmts), 12) if parts else _guarded(stmts)
+        return _RuleCode(lines, uses_name, leaks, cond_params, random, by_class)
+
+    def _class_loop(
+        self,
+        rule: InitStep,
+        matched: list[_Entry],
+        entries: list[_Entry],
+        v: _Vars,
+        when_text: str | None,
+    ) -> list[str] | None:
+        """A path rule that selects one layer of every instance of some block classes, as
+        torchvision writes `zero_init_residual`: `for m in self.modules(): if isinstance(m,
+        Bottleneck): nn.init.zeros_(m.bn3.weight)` (lines at the method body's indent)."""
+        if not rule.globs:
+            return None
+        by_path = {e.path: e for e in entries}
+        owners: list[_Entry] = []
+        attrs: set[str] = set()
+        for e in matched:
+            parent, _, attr = e.path.rpartition(".")
+            owner = by_path.get(parent)
+            if owner is None or not owner.block_class or not parent:
+                return None
+            owners.append(owner)
+            attrs.add(attr)
+        attr = attrs.pop()
+        if attrs or not is_free_attr(attr):
+            return None
+        classes = _unique(o.block_class for o in owners)
+        paths = {e.path for e in matched}
+        for e in entries:
+            if e.block_class in classes and f"{e.path}.{attr}" not in paths:
+                return None  # an instance whose layer the rule leaves alone
+        stmts = self._init_statements(rule, matched, f"{v.m}.{attr}")
+        target = classes[0] if len(classes) == 1 else "(" + ", ".join(classes) + ")"
+        depth = 4 if when_text else 0
+        test = _if_text(f"isinstance({v.m}, {target})", _guarded(stmts), 12 + depth)
+        loop = [f"for {v.m} in self.modules():", *(INDENT + ln for ln in test)]
+        return _if_text(when_text, loop, 8) if when_text else loop
 
     def _init_condition(
         self, rule: InitStep, matched: list[_Entry], entries: list[_Entry], v: _Vars
@@ -305,7 +337,9 @@ class InitRules(EmitContext):
                 if node.child is not None:
                     chain = node.child.block is None and node.child.is_chain
                     kind_type = nn.Sequential if chain else _Generated
-                    yield _Entry(path, "module", None, kind_type, None, "")
+                    info = None if chain else self.class_of.get(id(node.child))
+                    owner = info.name if info is not None else ""
+                    yield _Entry(path, "module", None, kind_type, None, "", block_class=owner)
                     yield from walk(node.child, path)
                     continue
                 mod = self._meta(node.kind, node.attrs)
@@ -328,6 +362,64 @@ def _class_text(cls: type, entries: list[_Entry]) -> str:
     if len(texts) != 1:
         raise EmitError(f"cannot name the class {cls.__name__} in emitted code")
     return texts.pop()
+
+
+def _segments(codes: list[_RuleCode], opaque: bool) -> list[list[str] | tuple[_RuleCode, ...]]:
+    """The rules in order as module loops (tuples of codes) and class loops (lines).
+
+    A rule becomes a loop of its own only where that keeps every random draw in the same
+    order as one loop over the modules (compile's order): it and every rule after it set
+    constants. With layers whose insides must be skipped, everything stays in one loop.
+    """
+    out: list[list[str] | tuple[_RuleCode, ...]] = []
+    current: list[_RuleCode] = []
+    for k, code in enumerate(codes):
+        own = (
+            code.by_class is not None
+            and code.lines
+            and not opaque
+            and not any(c.random for c in codes[k:] if c.lines)
+        )
+        if not own:
+            current.append(code)
+            continue
+        if any(c.lines for c in current):
+            out.append(tuple(current))
+        current = []
+        assert code.by_class is not None
+        out.append(code.by_class)
+    if any(c.lines for c in current):
+        out.append(tuple(current))
+    return out
+
+
+def _module_loop(codes: tuple[_RuleCode, ...], opaque: list[str], v: _Vars) -> list[str]:
+    """One loop over the modules applying `codes` in order (body at the method's indent)."""
+    lines: list[str] = []
+    blocks = [c.lines for c in codes if c.lines]
+    needs_name = any(c.uses_name for c in codes)
+    if opaque:
+        # archspec initialises the layers a spec names, not modules inside them.
+        needs_name = True
+        lines.append(INDENT * 2 + f"{v.skip}: list[str] = []  # inside these: not layers")
+        blocks.insert(0, _skip_lines(opaque, v))
+    loop = (
+        f"for {v.name}, {v.m} in self.named_modules():"
+        if needs_name
+        else f"for {v.m} in self.modules():"
+    )
+    lines.append(INDENT * 2 + loop)
+    for block in blocks:
+        lines += [(INDENT * 3 + ln) if ln else "" for ln in block]
+    return lines
+
+
+def _guarded(stmts: list[tuple[str | None, str]]) -> list[str]:
+    """Init calls, each under its own `if` where its weight or bias may be absent."""
+    out: list[str] = []
+    for guard, line in stmts:
+        out += [line] if guard is None else [f"if {guard}:", INDENT + line]
+    return out
 
 
 def _skip_lines(opaque: list[str], v: _Vars) -> list[str]:
