@@ -19,10 +19,12 @@ from .ir import Graph
 from .loader import LoadedDoc, load_data, load_yaml, read_spec_text
 from .lower import MAX_NODES, lower
 from .passes.costs import Footprint, footprint
+from .passes.pipeline import Analysis, accepted_inputs, input_shapes, run, verify_graph
 from .validate import validate_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
+    from pydantic import BaseModel
 
     from .passes.shapes import CheckResult
     from .report import Summary
@@ -122,13 +124,36 @@ def build_graph(
 
     `max_layers` bounds how many layer items the spec may expand to (E310).
     """
-    from .passes.verify import verify
+    return _analysis(source, params, max_layers).graph
 
+
+def _parse(source: SpecSource) -> tuple[LoadedDoc, BaseModel]:
+    """The front end's first two stages: read the text (positions kept) and validate it."""
+    doc = read_source(source)
+    return doc, validate_spec(doc)
+
+
+def _lowered(
+    parsed: tuple[LoadedDoc, BaseModel],
+    params: Mapping[str, Any] | None,
+    max_layers: int,
+    input_shape: tuple[int, ...] | None = None,
+) -> Analysis:
+    """Lower a validated spec and run the first pass (verify): what every command starts from."""
+    doc, spec = parsed
+    return run(Analysis(lower(spec, doc, params, max_layers), input_shape), through=verify_graph)
+
+
+def _analysis(
+    source: SpecSource,
+    params: Mapping[str, Any] | None,
+    max_layers: int,
+    input_shape: tuple[int, ...] | None = None,
+) -> Analysis:
+    """Read, validate, lower and verify a spec: the analysis each command takes on from."""
     check_max_layers(max_layers)
     with _gc_paused():
-        doc = read_source(source)
-        spec = validate_spec(doc)
-        return verify(lower(spec, doc, params, max_layers))
+        return _lowered(_parse(source), params, max_layers, input_shape)
 
 
 def compile(  # noqa: A001  (the public name the docs promise)
@@ -150,25 +175,25 @@ def compile(  # noqa: A001  (the public name the docs promise)
     (with file:line:col) on a bad spec; TypeError or ValueError on a bad limit argument.
     """
     check_limit_arguments(max_params, max_activations)
-    graph = build_graph(source, params, max_layers=max_layers)
+    analysis = _analysis(source, params, max_layers)
+    graph = analysis.graph
     check_limits(graph, max_params, max_activations)
-    _require_some_input(graph)
+    _require_some_input(analysis)
     from .backends.torch_module import build_module
 
     with _gc_paused():
         return build_module(graph, device)
 
 
-def _require_some_input(graph: Graph) -> None:
+def _require_some_input(analysis: Analysis) -> None:
     """Refuse a graph that no input size can run (E410), which lowering alone cannot see
-    when the declared input is symbolic."""
+    when the declared input is symbolic: the check's passes run on as far as the input."""
+    graph = analysis.graph
     if not graph.constraints:
         return
-    from .passes.shapes import check_graph
-
-    result = check_graph(graph)
-    if result.errors:
-        raise ShapeError(diagnostics=result.errors, sources=dict(result.sources))
+    errors = run(analysis, through=input_shapes).errors
+    if errors:
+        raise ShapeError(diagnostics=errors, sources=dict(graph.sources))
 
 
 def load(name: str, **params: Any) -> nn.Module:
@@ -337,12 +362,15 @@ def check(
     shape (TypeError for a wrong type, ValueError for a wrong value), or a `max_layers` that
     is no positive int (TypeError).
     """
-    from .passes.shapes import CheckResult, check_graph
+    from .passes.shapes import CheckResult
 
     shape = input_shape(input)
     check_max_layers(max_layers)
+    parsed = None
     try:
-        graph = build_graph(source, params, max_layers=max_layers)
+        with _gc_paused():
+            parsed = _parse(source)
+            analysis = _lowered(parsed, params, max_layers, shape)
     except ArchSpecError as exc:
         if isinstance(source, Mapping):
             name, file = str(source.get("name", "<mapping>")), "<mapping>"
@@ -350,10 +378,13 @@ def check(
             name = file = "<string>"
         else:
             name, file = Path(str(source)).stem, str(source)
-        diags = _with_accepted_inputs(source, params, exc.diagnostics, max_layers)
+        diags = exc.diagnostics
+        if parsed is not None:  # lowering broke: the spec itself reads and validates
+            diags = _with_accepted_inputs(parsed, params, diags, max_layers)
         return CheckResult(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
     with _gc_paused():
-        result = check_graph(graph, shape)
+        result = run(analysis).check_result()
+    graph = analysis.graph
     if result.ok:
         warnings = limit_warnings(graph)
         if warnings:
@@ -388,28 +419,29 @@ _SIZE_CODES = frozenset({"E402", "E403", "E404", "E405"})
 
 
 def _with_accepted_inputs(
-    source: SpecSource,
+    parsed: tuple[LoadedDoc, BaseModel],
     params: Mapping[str, Any],
     diags: list[Diagnostic],
     max_layers: int = DEFAULT_MAX_LAYERS,
 ) -> list[Diagnostic]:
     """When the declared input breaks a layer, lead each size error's hint with the inputs
-    that work: the spec is lowered again with its input sizes as symbols, and solved."""
+    that work. Lowering stopped at the broken layer, so the validated spec (read and checked
+    once) is lowered with its input sizes as symbols, and its requirements solved."""
     if not any(d.code in _SIZE_CODES for d in diags):
         return diags
     from dataclasses import replace
 
-    from .passes.shapes import check_graph, generalise_input
+    from .passes.pipeline import verified
+    from .passes.shapes import generalise_input
 
+    doc, spec = parsed
     try:
-        doc = read_source(source)
-        spec = validate_spec(doc)
         sym = generalise_input(tuple(Dim.of(d) for d in spec.input))
         general = [d.value if d.is_const else str(d) for d in sym.shape]
         graph = lower(spec.model_copy(update={"input": general}), doc, params, max_layers)
     except ArchSpecError:  # the error does not depend on the input size
         return diags
-    result = check_graph(graph)
+    result = run(verified(graph), through=accepted_inputs).check_result()
     if result.domain is None or result.domain.is_empty:
         return diags
     accepts = result.domain_text
@@ -435,12 +467,11 @@ def summary(
     bad spec or an input the network cannot take; TypeError or ValueError on an `input`
     that is no shape (see `input_shape`) or a `depth` that is no int >= 1.
     """
-    from .report import summarise
+    from .report import summarise_analysis
 
     shape = input_shape(input)
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)):
         raise TypeError(f"depth must be an int or None, got {type(depth).__name__}")
     if depth is not None and depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
-    graph = build_graph(source, params, max_layers=max_layers)
-    return summarise(graph, shape, depth)
+    return summarise_analysis(_analysis(source, params, max_layers, shape), depth)

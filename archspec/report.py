@@ -30,13 +30,8 @@ from .ir import Graph, Node
 from .ops import REGISTRY
 from .ops.base import TOO_LARGE_HINT
 from .passes.costs import CostTooLarge, connections, layer_counts, too_large
-from .passes.shapes import (
-    ShapeTable,
-    check_graph,
-    generalise_input,
-    infer_shapes,
-    shape_text,
-)
+from .passes.pipeline import Analysis, run, symbolic_shapes, verified
+from .passes.shapes import ShapeTable, declared_shapes, generalise_input, shape_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
@@ -387,17 +382,26 @@ def summarise(
     graph: Graph, input_shape: Sequence[int] | None = None, depth: int | None = None
 ) -> Summary:
     """The summary of a lowered graph: symbolic, or at `input_shape` (ShapeError if it breaks)."""
-    if input_shape is not None:
-        result = check_graph(graph, input_shape)
-        if not result.ok:
-            raise ShapeError(diagnostics=result.errors, sources=dict(result.sources))
-        return summarise_table(graph, infer_shapes(graph, tuple(input_shape)), depth)
-    table = infer_shapes(graph, generalise_input(graph.input_shape).shape)
-    if table.failure is None:
+    return summarise_analysis(verified(graph, input_shape), depth)
+
+
+def summarise_analysis(analysis: Analysis, depth: int | None = None) -> Summary:
+    """The summary from the pass pipeline's tables: at the analysis's input after every pass
+    (ShapeError if it breaks), else symbolic after `symbolic_shapes` (no shape rule runs
+    twice; the declared shapes come from the IR)."""
+    graph = analysis.graph
+    if analysis.input is not None:
+        checked = run(analysis)
+        if checked.errors:
+            raise ShapeError(diagnostics=checked.errors, sources=dict(graph.sources))
+        assert checked.table is not None
+        return summarise_table(graph, checked.table, depth)
+    table = run(analysis, through=symbolic_shapes).general
+    if table is not None and table.failure is None:
         try:
             return summarise_table(graph, table, depth)
         except ShapeError as exc:  # counts too large as formulas: the declared input's
             if exc.error_code != "E411":
                 raise
     # shapes that only hold for the declared input, or formulas too large to write
-    return summarise_table(graph, infer_shapes(graph, graph.input_shape), depth)
+    return summarise_table(graph, declared_shapes(graph), depth)

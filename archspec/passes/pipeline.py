@@ -1,0 +1,281 @@
+"""The passes over a lowered graph, in one ordered tuple: one checked result for every command.
+
+`RULES` is the pipeline, as sqlglot's optimizer lists its rules: plain functions, each taking
+the `Analysis` so far and returning a new one (nothing edits the frozen IR or an earlier
+analysis). Each command runs the passes it needs and no pass twice:
+
+* `build_graph` (and with it `compile`, `emit`, `graph`) stops after `verify_graph`: the IR
+  already holds every shape at the declared input;
+* `compile` of a spec with a symbolic input goes on through `input_shapes`, to refuse a graph
+  that no input can run (E410);
+* `summary` without an input stops after `symbolic_shapes`; `check` and `summary` at an input
+  run every pass.
+
+>>> analysis = analyse(build_graph("vgg16"))  # doctest: +SKIP
+>>> analysis.check_result().domain_text  # doctest: +SKIP
+'vgg16 accepts (N, 3, H, W) with H, W >= 32'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..dims import Dim, format_shape
+from ..errors import Diagnostic, Severity
+from ..ir import Graph
+from .domain import Domain
+from .shapes import (
+    CheckResult,
+    ShapeTable,
+    SymbolicInput,
+    declared_shapes,
+    first_impossible,
+    generalise_input,
+    infer_shapes,
+    input_domain,
+    window_warnings,
+)
+from .verify import verify
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the passes know of one lowered graph, for one input (None: the declared one)."""
+
+    graph: Graph
+    input: tuple[int, ...] | None = None
+    #: names of the passes run so far, in order
+    done: tuple[str, ...] = ()
+    #: the input with its batch and spatial dims as symbols, and every shape for it
+    symbolic: SymbolicInput | None = None
+    general: ShapeTable | None = None
+    #: the declared input's sizes by symbol, and whether every spatial size is declared
+    declared_env: Mapping[str, int] = field(default_factory=dict)
+    sizes_declared: bool = False
+    #: the accepted inputs (None: the rules could not run on symbols)
+    domain: Domain | None = None
+    #: the shapes at the input checked, and its sizes by symbol (None: symbolic)
+    table: ShapeTable | None = None
+    env: Mapping[str, int] | None = None
+    #: the input does not fit the graph at all (E407): no later pass has anything to check
+    mismatch: Diagnostic | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    def check_result(self) -> CheckResult:
+        """The analysis as `archspec.check` returns it (run through `input_shapes` first)."""
+        graph, sym, general = self.graph, self.symbolic, self.general
+        assert sym is not None and general is not None, "run the passes first"
+        base = dict(
+            name=graph.name,
+            file=graph.file,
+            symbolic_input=sym.shape,
+            symbolic_outputs=general.outputs if general.failure is None else (),
+            domain=self.domain,
+            sources=dict(graph.sources),
+            diagnostics=self.diagnostics,
+        )
+        if self.mismatch is not None or self.table is None:
+            given = tuple(Dim.of(d) for d in self.input or ())
+            return CheckResult(input_shape=given, **base)  # type: ignore[arg-type]
+        table = self.table
+        return CheckResult(
+            input_shape=table.input_shape,
+            shapes={r.path: r.shape for r in table.rows},
+            outputs=table.outputs if table.failure is None else (),
+            **base,  # type: ignore[arg-type]
+        )
+
+
+Pass = Callable[[Analysis], Analysis]
+
+
+def verify_graph(a: Analysis) -> Analysis:
+    """The graph lint (passes/verify.py): SpecError on a broken graph, W401 warnings kept.
+
+    >>> verify_graph(Analysis(lowered)).graph.diagnostics  # doctest: +SKIP
+    """
+    return dataclasses.replace(a, graph=verify(a.graph))
+
+
+def symbolic_shapes(a: Analysis) -> Analysis:
+    """Every node's shape with the input's batch and spatial dims as symbols.
+
+    >>> symbolic_shapes(a).general.outputs  # doctest: +SKIP
+    ((N, 1000),)
+    """
+    sym = generalise_input(a.graph.input_shape)
+    return dataclasses.replace(a, symbolic=sym, general=infer_shapes(a.graph, sym.shape))
+
+
+def accepted_inputs(a: Analysis) -> Analysis:
+    """Solve the symbolic walk's requirements into the set of inputs that work (the domain);
+    W403 when the rules could not run on symbols, E410 when no input is left.
+
+    >>> accepted_inputs(a).domain.describe()  # doctest: +SKIP
+    'H, W >= 32'
+    """
+    graph, sym, table = a.graph, a.symbolic, a.general
+    assert sym is not None and table is not None
+    declared = [d.value if d.is_const else 0 for d in graph.input_shape]
+    env = {s: v for s, v in sym.bind(declared).items() if v > 0}
+    sizes_declared = all(s in env for s in sym.spatial)
+    diags = list(graph.diagnostics)
+    domain = None
+    if table.failure is not None:
+        f = table.failure
+        diags.append(
+            Diagnostic(
+                "W403",
+                f"archspec cannot check other input sizes: {f.message}",
+                f.span,
+                "shapes are checked for the declared input only",
+                Severity.WARNING,
+            )
+        )
+    else:
+        domain = input_domain(table, sym, env if sizes_declared else None)
+        if domain.is_empty:
+            diags.append(_empty_domain(graph, table, sym))
+    return dataclasses.replace(
+        a,
+        declared_env=env,
+        sizes_declared=sizes_declared,
+        domain=domain,
+        diagnostics=(*a.diagnostics, *diags),
+    )
+
+
+def input_shapes(a: Analysis) -> Analysis:
+    """The shapes at the input checked: the one asked for (walked now), else the symbolic
+    walk when no size is declared, else the declared shapes the IR holds. Its first broken
+    layer is an error whose hint leads with the inputs that would work.
+
+    >>> input_shapes(replace(a, input=(1, 3, 224, 224))).table.outputs  # doctest: +SKIP
+    ((1, 1000),)
+    """
+    graph, sym, general, domain = a.graph, a.symbolic, a.general, a.domain
+    assert sym is not None and general is not None
+    env: Mapping[str, int] | None = a.declared_env
+    if a.input is not None:
+        bad = _input_mismatch(graph, a.input)
+        if bad is not None:
+            return dataclasses.replace(a, mismatch=bad, diagnostics=(*a.diagnostics, bad))
+        table = infer_shapes(graph, a.input)
+        env = sym.bind(a.input)
+    elif general.failure is None and not a.sizes_declared:
+        table, env = general, None
+    else:
+        table = declared_shapes(graph)
+    diags: list[Diagnostic] = []
+    if table.failure is not None:
+        diags.append(_with_domain_hint(table.failure, graph, domain, sym))
+    elif env is not None and domain and not domain.is_empty and not domain.contains(env):
+        # every layer passed, yet the solver says no: they disagree, which is a bug
+        diags.append(
+            Diagnostic(
+                "E410",
+                f"the input {format_shape(table.input_shape)} passes every layer but is "
+                "outside the solved domain",
+                graph.input_span,
+                "this is an archspec bug: please report it with the spec",
+            )
+        )
+    return dataclasses.replace(a, table=table, env=env, diagnostics=(*a.diagnostics, *diags))
+
+
+def window_lint(a: Analysis) -> Analysis:
+    """W402: a conv or pool whose window is larger than its input (see `window_warnings`).
+
+    >>> [d.code for d in window_lint(a).diagnostics]  # doctest: +SKIP
+    ['W402']
+    """
+    if a.table is None:
+        return a
+    return dataclasses.replace(a, diagnostics=(*a.diagnostics, *window_warnings(a.table)))
+
+
+#: The passes, in the order they run.
+RULES: tuple[Pass, ...] = (
+    verify_graph,
+    symbolic_shapes,
+    accepted_inputs,
+    input_shapes,
+    window_lint,
+)
+
+
+def run(a: Analysis, through: Pass = RULES[-1]) -> Analysis:
+    """Run the passes `a` has not run yet, in order, up to and including `through`."""
+    if through not in RULES:
+        raise ValueError(f"{getattr(through, '__name__', through)!r} is not one of the RULES")
+    for rule in RULES[len(a.done) : RULES.index(through) + 1]:
+        a = dataclasses.replace(rule(a), done=(*a.done, rule.__name__))
+    return a
+
+
+def verified(graph: Graph, input_shape: Sequence[int] | None = None) -> Analysis:
+    """The analysis of a graph `build_graph` returned (verified already), for an input."""
+    given = tuple(input_shape) if input_shape is not None else None
+    return Analysis(graph, given, done=(verify_graph.__name__,))
+
+
+def analyse(
+    graph: Graph, input_shape: Sequence[int] | None = None, through: Pass = RULES[-1]
+) -> Analysis:
+    """Run the passes after `verify_graph` over a verified graph, up to `through`."""
+    return run(verified(graph, input_shape), through)
+
+
+def _input_mismatch(graph: Graph, given: tuple[int, ...]) -> Diagnostic | None:
+    """A concrete input must keep the declared rank and every declared non-size dim."""
+    declared = graph.input_shape
+    if len(given) != len(declared):
+        return Diagnostic(
+            "E407",
+            f"the input {format_shape(tuple(map(Dim.of, given)))} has rank {len(given)}, "
+            f"but {graph.name} declares {format_shape(declared)}",
+            graph.input_span,
+            f"give {len(declared)} dims, e.g. "
+            + ",".join(str(d.value) if d.is_const else "1" for d in declared),
+        )
+    if len(declared) >= 2 and declared[1].is_const and given[1] != declared[1].value:
+        return Diagnostic(
+            "E407",
+            f"the input has {given[1]} channels, but {graph.name} declares "
+            f"{format_shape(declared)}",
+            graph.input_span,
+            "layer widths follow the declared channels: change `input:` in the spec to "
+            "accept another channel count",
+        )
+    return None
+
+
+def _with_domain_hint(
+    failure: Diagnostic, graph: Graph, domain: Domain | None, sym: SymbolicInput
+) -> Diagnostic:
+    """The first broken layer's diagnostic, its hint led by the inputs that would work."""
+    if domain is None or domain.is_empty or not sym.spatial:
+        return failure
+    accepts = f"{graph.name} accepts {format_shape(sym.shape)} with {domain.describe(limit=3)}"
+    rest = failure.hint
+    hint = f"{accepts}. {rest[:1].upper()}{rest[1:]}" if rest else accepts
+    return Diagnostic(failure.code, failure.message, failure.span, hint, failure.severity)
+
+
+def _empty_domain(graph: Graph, table: ShapeTable, sym: SymbolicInput) -> Diagnostic:
+    culprit = first_impossible(table, sym)
+    where = culprit.span if culprit is not None else graph.input_span
+    what = f"{culprit.path}: {culprit.describe()}" if culprit is not None else "the constraints"
+    return Diagnostic(
+        "E410",
+        f"no input size works for {graph.name}: {what}",
+        where,
+        f"no {', '.join(sym.spatial) or 'input'} satisfies this layer together with the "
+        "ones before it: check its sizes, strides and in_features",
+    )
