@@ -32,14 +32,14 @@ class Bottleneck(nn.Module):
         out = self.relu(out)  # (N, planes, H, W)
         out = self.conv2(out)  # (N, planes, H // stride, W // stride)
         out = self.bn2(out)  # (N, planes, H // stride, W // stride)
-        out = torch.relu(out)  # (N, planes, H // stride, W // stride)
+        out = self.relu(out)  # (N, planes, H // stride, W // stride)
         out = self.conv3(out)  # (N, planes * 4, H // stride, W // stride)
         out = self.bn3(out)  # (N, planes * 4, H // stride, W // stride)
         identity = x
         if self.downsample is not None:
             identity = self.downsample(x)  # (N, planes * 4, H // stride, W // stride)
         out = out + identity  # (N, planes * 4, H // stride, W // stride)
-        out = torch.relu(out)  # (N, planes * 4, H // stride, W // stride)
+        out = self.relu(out)  # (N, planes * 4, H // stride, W // stride)
         return out
 
 

@@ -36,7 +36,7 @@ class BasicBlock(nn.Module):
         if self.downsample is not None:
             identity = self.downsample(x)  # (N, planes, H // stride, W // stride)
         out = out + identity  # (N, planes, H // stride, W // stride)
-        out = torch.relu(out)  # (N, planes, H // stride, W // stride)
+        out = self.relu(out)  # (N, planes, H // stride, W // stride)
         return out
 
 

@@ -14,11 +14,22 @@ from ...dims import Shape, format_shape
 from ...ir import INPUT, Node
 from ...ops import REGISTRY
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
-from ..pylayout import Doc, call, format_doc, parse_doc
+from ..pylayout import Doc, Group, call, flat, format_doc, parse_doc
 from ..pyvalues import IN
 from .model import Body, ClassInfo, Step
 
 _GENERIC_VARS = ("x", "out")
+
+#: Functions of forward and the module constructors that compute the same (torch's API).
+#: An `inplace=True` module stands in for its function only where overwriting the input
+#: cannot be seen (`_Forward.overwritable`).
+_MODULE_FORMS: dict[str, tuple[str, ...]] = {
+    "torch.relu": ("nn.ReLU()", "nn.ReLU(inplace=True)"),
+    "F.silu": ("nn.SiLU()", "nn.SiLU(inplace=True)"),
+    "F.gelu": ("nn.GELU()",),
+    "torch.sigmoid": ("nn.Sigmoid()",),
+    "torch.tanh": ("nn.Tanh()",),
+}
 _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
@@ -110,6 +121,40 @@ class _Forward:
         free = next((g for g in _GENERIC_VARS if self._free(g, i)), None)
         return free or self.ns.create(node.name)
 
+    def module_form(self, i: int, st: Step, expr: Doc) -> Doc | None:
+        """`self.relu(out)` for `torch.relu(out)` where the class holds such a module, so a
+        block does not mix the two for one activation (torchvision reuses `self.relu`)."""
+        if not isinstance(expr, Group) or len(expr.items) != 1 or st.node.train_only:
+            return None
+        forms = _MODULE_FORMS.get(expr.head[:-1], ())
+        for other in self.steps:
+            if other.ctor is None or other.attr is None or other.when is not None:
+                continue
+            text = flat(other.ctor)
+            if other.node.train_only or text not in forms:
+                continue
+            if "inplace=True" in text and not self.overwritable(i, st.node.inputs[0]):
+                continue
+            return call(attr_ref(other.attr), list(expr.items))
+        return None
+
+    def overwritable(self, i: int, name: str) -> bool:
+        """True when step `i` may overwrite node `name`'s output in place, as torchvision's
+        `self.relu(out)` does: only step `i` reads it, and it is a fresh tensor that autograd
+        does not keep (the sum of an `add`, or the output of a torch layer with parameters:
+        conv, linear, norm)."""
+        if self.readers.get(name) != [(i, 0)]:
+            return False
+        producer = next((s for s in self.steps if s.node.name == name), None)
+        if producer is None or producer.node.train_only:
+            return False
+        node = producer.node
+        if producer.ctor is None:
+            return node.kind == "add"
+        op = REGISTRY.get(node.kind)
+        fresh = node.child is None and op is not None and flat(producer.ctor).startswith("nn.")
+        return fresh and op is not None and op.params(node.attrs) > 0
+
     def statement(self, i: int, st: Step) -> list[str]:
         """The lines of node `i`: its assignment (under an `if` for a shortcut), commented."""
         node = st.node
@@ -123,6 +168,7 @@ class _Forward:
         else:
             op = REGISTRY[node.kind]
             expr = parse_doc(op.emit({**(st.call or {}), "_inputs": ins}, lit))
+            expr = self.module_form(i, st, expr) or expr
         indent = 8 + 4 * int(node.train_only)
         pad = " " * indent
         target = f"{var} = " if self.readers[node.name] else ""  # unread: still run, as compiled
