@@ -1,4 +1,6 @@
-"""The public facade: compile, load, check, emit, summary. The CLI uses only this module.
+"""The public facade: compile, load, check, emit, summary. The CLI uses only this module
+(tests/test_layering.py reads its imports), so what it needs besides the commands is
+re-exported here from `archspec.toolkit`, `archspec.files` and `archspec.errors`.
 
 Nothing here imports torch at module level; `compile` imports the torch backend when called.
 """
@@ -7,20 +9,40 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dims import Dim
+from .dims import format_shape as format_shape
 from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity, ShapeError
+from .errors import escape_text as escape_text
+from .files import MODULE as MODULE
+from .files import SCHEMA as SCHEMA
+from .files import SPEC as SPEC
+from .files import display_path as display_path
+from .files import write_atomic as write_atomic
 from .ir import Graph
 from .loader import LoadedDoc, load_data, load_yaml, read_spec_text
 from .lower import MAX_NODES, lower
+from .ops.base import check_name as check_name
 from .passes.costs import Footprint, footprint
 from .passes.pipeline import Analysis, accepted_inputs, input_shapes, run, verify_graph
+from .toolkit import LayerKind as LayerKind
+from .toolkit import ShapeTextError as ShapeTextError
+from .toolkit import check_emitted as check_emitted
+from .toolkit import emit_graph as emit_graph
+from .toolkit import human as human
+from .toolkit import json_schema_text as json_schema_text
+from .toolkit import layer_kinds as layer_kinds
+from .toolkit import parse_shape_text as parse_shape_text
+from .toolkit import picture_format as picture_format
+from .toolkit import render_picture as render_picture
+from .toolkit import sample_cost as sample_cost
+from .toolkit import write_picture as write_picture
 from .validate import validate_spec
+from .version import __version__ as __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -253,19 +275,15 @@ def input_shape(value: Any) -> tuple[int, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        text = value.strip()
-        parts = re.split(r"\s*[,x]\s*|\s+", text) if text else []
-        bad = next((p for p in parts if not (p.isascii() and p.isdigit() and len(p) <= 19)), None)
-        if not parts or bad is not None:
-            what = (
-                "an empty dim"
-                if bad == "" or not parts
-                else f"{bad[:20]}... is too large"
-                if bad.isascii() and bad.isdigit()
-                else f"{bad[:30]!r} is not a dim"
+        try:
+            dims: list[Any] = list(parse_shape_text(value))
+        except ShapeTextError as exc:
+            what = {"empty": "an empty dim", "too large": f"{exc.part[:20]}... is too large"}.get(
+                exc.problem, f"{exc.part[:30]!r} is not a dim"
             )
-            raise ValueError(f"input {value[:60]!r} is not a shape like '1,3,224,224' ({what})")
-        dims: list[Any] = [int(p) for p in parts]
+            raise ValueError(
+                f"input {value[:60]!r} is not a shape like '1,3,224,224' ({what})"
+            ) from None
     elif isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Sequence):
         raise TypeError(
             f"input must be a sequence of ints or text like '1,3,224,224', "
@@ -338,11 +356,9 @@ __all__ = ["ArchSpecError", "build_graph", "builtin_specs", "compile", "load", "
 
 def emit(source: SpecSource, *, max_layers: int = DEFAULT_MAX_LAYERS, **params: Any) -> str:
     """Readable PyTorch source for a spec: one module that depends on torch alone."""
-    from .backends.pysource import render_module
-
     graph = build_graph(source, params, max_layers=max_layers)
     with _gc_paused():
-        return render_module(graph)
+        return emit_graph(graph)
 
 
 def check(

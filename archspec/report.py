@@ -32,6 +32,7 @@ from .ops.base import TOO_LARGE_HINT
 from .passes.costs import CostTooLarge, connections, layer_counts, too_large
 from .passes.pipeline import Analysis, run, symbolic_shapes, verified
 from .passes.shapes import ShapeTable, declared_shapes, generalise_input, shape_text
+from .toolkit import human
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
@@ -186,15 +187,14 @@ class Summary:
     def footer(self) -> str:
         """Totals in words, with the size in G/M where it is a number."""
         if self.concrete:
-            text = (
-                f"{self.params:,} parameters, {self.macs.value:,} MACs ({_human(self.macs.value)})"
-            )
+            macs = self.macs.value
+            text = f"{self.params:,} parameters, {macs:,} MACs ({human(macs, early=True)})"
         else:
             text = f"{self.params:,} parameters, MACs = {self.macs}"
             if self.example_input is not None and self.example_macs is not None:
                 text += (
                     f"; at {format_shape(self.example_input)}: {self.example_macs:,} MACs "
-                    f"({_human(self.example_macs)})"
+                    f"({human(self.example_macs, early=True)})"
                 )
         return text + ". MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out."
 
@@ -271,14 +271,6 @@ def _cell(v: int | Dim | None, code: bool = False) -> str:
             return f"{v.value:,}"
         return f"`{v}`" if code else str(v)
     return f"{v:,}"
-
-
-def _human(n: int) -> str:
-    """`4.09 G`, `0.71 G`, `0.42 M`: the unit switches a decade early, as model cards do."""
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if abs(n) >= size // 10:
-            return f"{n / size:.2f} {unit}"
-    return str(n)
 
 
 def _type_of(node: Node) -> str:

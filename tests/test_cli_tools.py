@@ -9,8 +9,9 @@ import typer
 from typer.testing import CliRunner
 
 import archspec
+from archspec.api import human
 from archspec.cli import app
-from archspec.cli.tools import first_sentence, human, scaffold
+from archspec.cli.tools import first_sentence, scaffold
 from archspec.passes.costs import graph_cost
 
 runner = CliRunner()
@@ -47,6 +48,8 @@ def test_first_sentence_and_human() -> None:
     )
     assert first_sentence("no stop") == "no stop"
     assert (human(11_689_512), human(999), human(1_814_073_344)) == ("11.69 M", "999", "1.81 G")
+    # a decade early, as summaries quote MACs (`0.71 G`): one formatter for both
+    assert (human(714_000_000, early=True), human(99, early=True)) == ("0.71 G", "99")
 
 
 def test_new_scaffold_checks_clean_and_compiles(tmp_path: Path) -> None:

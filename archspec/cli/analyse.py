@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from .. import api
-from ..errors import escape_text
 from .app import (
     INPUT_HELP,
     SET_HELP,
@@ -94,7 +93,8 @@ def check(
             status = "ok" if r.ok else f"{len(r.errors)} error{'s' if len(r.errors) > 1 else ''}"
             if r.warnings:
                 status += f", {len(r.warnings)} warning{'s' if len(r.warnings) > 1 else ''}"
-            out.print(f"{escape_text(r.name)} ({escape_text(str(r.file))}): {status}", markup=False)
+            name, file = api.escape_text(r.name), api.escape_text(str(r.file))
+            out.print(f"{name} ({file}): {status}", markup=False)
             if r.input_shape is not None and r.ok:
                 outs = ", ".join(_shape(s) for s in r.outputs)
                 out.print(f"  input   {_shape(r.input_shape)}", markup=False)
@@ -122,9 +122,7 @@ def check(
 
 
 def _shape(shape: tuple[object, ...]) -> str:
-    from ..passes.shapes import shape_text
-
-    return shape_text(shape)  # type: ignore[arg-type]
+    return api.format_shape(shape)  # type: ignore[arg-type]
 
 
 @app.command(epilog=SUMMARY_EPILOG)

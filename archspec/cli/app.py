@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import ArchSpecError
+from ..api import ArchSpecError, ShapeTextError, parse_shape_text
 
 app = typer.Typer(
     name="archspec",
@@ -96,17 +95,20 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
     shown = _clipped(text)
-    parts = re.split(r"\s*[,x]\s*|\s+", text.strip())
-    bad = next((p for p in parts if not (p.isascii() and p.isdigit())), None)
-    if bad is not None:
-        what = "an empty dim" if not bad else f"{_clipped(bad)} is not a positive integer"
-        raise typer.BadParameter(
-            f"{shown} is not a shape like 1,3,224,224 ({what})", param_hint="--input"
-        )
-    # int() refuses strings over 4300 digits, so the length is checked first: 2**62 has 19.
-    too_long = any(len(p.lstrip("0")) > len(str(2**62)) for p in parts)
-    dims = () if too_long else tuple(int(p.lstrip("0") or "0") for p in parts)
-    if too_long or len(dims) > 8 or any(d >= 2**62 for d in dims):
+    try:
+        dims = parse_shape_text(text)  # the API's reader of shapes; the words are the CLI's
+    except ShapeTextError as exc:
+        if exc.problem != "too large":
+            what = (
+                "an empty dim"
+                if exc.problem == "empty"
+                else f"{_clipped(exc.part)} is not a positive integer"
+            )
+            raise typer.BadParameter(
+                f"{shown} is not a shape like 1,3,224,224 ({what})", param_hint="--input"
+            ) from None
+        dims = (2**62,)  # past the limit: the message below
+    if len(dims) > 8 or any(d >= 2**62 for d in dims):
         raise typer.BadParameter(f"{shown}: at most 8 dims, each below 2**62", param_hint="--input")
     if any(d < 1 for d in dims):
         raise typer.BadParameter(f"{shown}: every dim must be >= 1", param_hint="--input")
@@ -155,7 +157,7 @@ def report_errors(fn: F) -> F:
 
 def version_callback(value: bool) -> None:
     if value:
-        from ..version import __version__
+        from .. import __version__
 
         print(f"archspec {__version__}")
         raise typer.Exit()

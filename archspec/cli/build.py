@@ -17,7 +17,6 @@ from typing import Annotated, Any
 import typer
 
 from .. import api
-from ..files import MODULE, display_path, write_atomic
 from .app import SET_HELP, MaxLayers, app, console, parse_sets, report_errors, use_color
 
 COMPILE_EPILOG = """\b
@@ -80,25 +79,25 @@ def compile_(
     color = use_color(sys.stderr)
     for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
         print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
-    from ..backends.pysource import render_module
-
-    source = render_module(graph)
+    source = api.emit_graph(graph)
     target = _target(output, graph.name)
-    counts = write_atomic(
-        target, source, check=lambda: check_emitted(source, graph), kind=MODULE, force=force
+    counts = api.write_atomic(
+        target,
+        source,
+        check=lambda: api.check_emitted(source, graph),
+        kind=api.MODULE,
+        force=force,
     )
     assert counts is not None
     n_params, n_tensors = counts
     out = console()
-    from ..dims import format_shape
-
-    shapes = ", ".join(format_shape(s) for s in graph.output_shapes if s is not None)
+    shapes = ", ".join(api.format_shape(s) for s in graph.output_shapes if s is not None)
     out.print(
-        f"wrote {display_path(target)}: class {graph.class_name}, {n_params:,} parameters, "
+        f"wrote {api.display_path(target)}: class {graph.class_name}, {n_params:,} parameters, "
         f"{_macs_text(graph)}",
         markup=False,
     )
-    out.print(f"  input {format_shape(graph.input_shape)} -> output {shapes}", markup=False)
+    out.print(f"  input {api.format_shape(graph.input_shape)} -> output {shapes}", markup=False)
     out.print(
         f"  checked on the meta device: {n_tensors} state_dict tensors match archspec.compile",
         markup=False,
@@ -124,9 +123,7 @@ def emit(
     color = use_color(sys.stderr)
     for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
         print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
-    from ..backends.pysource import render_module
-
-    source = render_module(graph)
+    source = api.emit_graph(graph)
     sys.stdout.write(source)
     sys.stdout.flush()
 
@@ -142,31 +139,12 @@ def _target(output: str | None, name: str) -> Path:
     return path
 
 
-def check_emitted(source: str, graph: Any) -> tuple[int, int]:
-    """The self-check of `compile`: run the rendered source and compare it with the graph.
-
-    It checks the very string that is written (archspec.backends.selfcheck), never a file
-    that someone could change in between. Returns (parameters, state_dict entries).
-    """
-    from ..backends.selfcheck import check_emitted_source
-
-    return check_emitted_source(source, graph)
-
-
 def _macs_text(graph: Any) -> str:
-    from ..errors import ArchSpecError
-    from ..passes.costs import graph_cost
-
     try:
-        macs = graph_cost(graph).macs
-    except ArchSpecError:  # E411: the count's expression is too large to write out
+        _, per_sample = api.sample_cost(graph)
+    except api.ArchSpecError:  # E411: the count's expression is too large to write out
         return "MACs too large to write out"
-    batch = graph.input_shape[0] if graph.input_shape else None
-    per_sample = macs.subs({s: 1 for s in batch.symbols}) if batch is not None else macs
     if not per_sample.is_const:
         return f"{per_sample} MACs per sample"
-    value = per_sample.value
-    for scale, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if value >= scale:
-            return f"{value / scale:.2f} {unit}MACs per sample"
-    return f"{value} MACs per sample"
+    text = api.human(per_sample.value)  # `4.09 G`, or the number alone below 1000
+    return f"{text}MACs per sample" if text[-1].isalpha() else f"{text} MACs per sample"

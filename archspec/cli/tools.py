@@ -1,7 +1,7 @@
 """CLI commands for finding, starting and looking at specs: list, schema, new, graph.
 
 See app.py for shared options. Everything a command needs from the compiler goes through
-archspec.api (plus the drawing and schema modules, which only read the IR and the models).
+archspec.api (tests/test_layering.py checks it).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..api import DEFAULT_MAX_LAYERS
-from ..files import SCHEMA, SPEC, display_path, write_atomic
+from .. import api
 from .app import SET_HELP, MaxLayers, app, console, parse_sets, report_errors
 
 # --------------------------------------------------------------------------------------
@@ -42,52 +41,35 @@ def list_(
 
 
 def _specs_table() -> Table:
-    from ..api import build_graph, builtin_specs
-    from ..passes.costs import graph_cost
-
     table = Table(title="Built-in specs (archspec summary NAME for details)", title_justify="left")
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("description", ratio=3)
     table.add_column("--set defaults", ratio=2)
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("MACs/sample", justify="right", no_wrap=True)
-    for name, path in builtin_specs().items():
-        graph = build_graph(path)
-        cost = graph_cost(graph)
-        batch = graph.input_shape[0] if graph.input_shape else None
-        env = {s: 1 for s in batch.symbols} if batch is not None else {}
-        macs = cost.macs.subs(env)
+    for name, path in api.builtin_specs().items():
+        graph = api.build_graph(path)
+        params, macs = api.sample_cost(graph)
         knobs = " ".join(f"{p.name}={_literal(graph.params.get(p.name))}" for p in graph.param_info)
         table.add_row(
             name,
             first_sentence(graph.description),
             knobs,
-            human(cost.params),
-            human(macs.value) if macs.is_const else str(macs),
+            api.human(params),
+            api.human(macs.value) if macs.is_const else str(macs),
         )
     return table
 
 
 def _layers_table() -> Table:
-    from ..ops import REGISTRY
-    from ..ops.base import META_FIELDS
-    from ..plugins import load_plugins
-
-    load_plugins()
+    kinds = api.layer_kinds()
     table = Table(title="Layer kinds (`type:` in a spec)", title_justify="left")
     table.add_column("type", style="bold", no_wrap=True)
     table.add_column("what it is", ratio=2)
     table.add_column("fields", ratio=3)
     table.add_column("from")
-    for kind, op in sorted(REGISTRY.items()):
-        fields = [
-            (f.alias or k) + ("" if f.is_required() else "?")
-            for k, f in op.spec.model_fields.items()
-            if k not in META_FIELDS and k not in op.inferred
-        ]
-        module = type(op).__module__
-        origin = "built-in" if module.startswith("archspec.ops.") else module
-        table.add_row(kind, op.summary or op.torch_name, " ".join(fields), origin)
+    for k in kinds:
+        table.add_row(k.kind, k.summary, " ".join(k.fields), k.origin)
     constructs = {
         "sequential": "a named group of layers (nn.Sequential when a chain)",
         "repeat": "`count` copies of a layer; `i` is the copy's index",
@@ -115,14 +97,6 @@ def first_sentence(text: str) -> str:
         elif ch in ".:;" and depth == 0 and (i + 1 == len(text) or text[i + 1].isspace()):
             return text[:i].strip() + ("." if ch == "." else "")
     return text.strip()
-
-
-def human(n: int) -> str:
-    """1234567 -> '1.23 M' (SI prefixes, as papers quote parameter counts)."""
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return str(n)
 
 
 def _literal(value: object) -> str:
@@ -157,14 +131,12 @@ def schema(
     yaml-language-server editors use it through a `# yaml-language-server: $schema=...`
     first line.
     """
-    from ..schema import json_schema_text
-
-    text = json_schema_text()
+    text = api.json_schema_text()
     if output is None:
         sys.stdout.write(text)
         return
-    write_atomic(output, text, kind=SCHEMA, force=force)
-    console(stderr=True).print(f"wrote {display_path(output)}")
+    api.write_atomic(output, text, kind=api.SCHEMA, force=force)
+    console(stderr=True).print(f"wrote {api.display_path(output)}")
 
 
 # --------------------------------------------------------------------------------------
@@ -274,17 +246,13 @@ def scaffold(name: str, source: str | None = None) -> str:
     A copy keeps the built-in's own comments, takes the new name (and a class name made
     from it) and gains a header that says how to read and use it.
     """
-    from ..ops.base import check_name
-
     try:
-        check_name(name)
+        api.check_name(name)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="NAME") from None
     if source is None:
         return MODELINE + TEMPLATE.replace("__NAME__", name)
-    from ..api import read_source
-
-    doc = read_source(source)
+    doc = api.read_source(source)
     if not doc.text:
         raise typer.BadParameter(f"{source!r} is not a spec file", param_hint="--from")
     old = doc.data.get("name") if isinstance(doc.data, dict) else None
@@ -336,17 +304,15 @@ def new(
     """
     text = scaffold(name, from_)
     path = output or Path(f"{name}.yaml")
-    write_atomic(path, text, kind=SPEC, force=force)
+    api.write_atomic(path, text, kind=api.SPEC, force=force)
     err = console(stderr=True)
-    err.print(f"wrote {display_path(path)}")
+    err.print(f"wrote {api.display_path(path)}")
     schema_path = path.parent / SCHEMA_FILE
     # Beside a spec file only (not beside /dev/null), and never over anything already there.
     if os.path.isfile(path) and not os.path.lexists(schema_path):
-        from ..schema import json_schema_text
-
-        write_atomic(schema_path, json_schema_text(), kind=SCHEMA)
-        err.print(f"wrote {display_path(schema_path)} (editor completion)")
-    err.print(f"next: archspec check {display_path(path)}")
+        api.write_atomic(schema_path, api.json_schema_text(), kind=api.SCHEMA)
+        err.print(f"wrote {api.display_path(schema_path)} (editor completion)")
+    err.print(f"next: archspec check {api.display_path(path)}")
 
 
 # --------------------------------------------------------------------------------------
@@ -391,23 +357,20 @@ def graph(
         bool,
         typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
     ] = False,
-    max_layers: MaxLayers = DEFAULT_MAX_LAYERS,
+    max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
 ) -> None:
     """Draw a spec's architecture: blocks as clusters, branches side by side, skips as edges.
 
     Every edge is labelled with the shape of the tensor it carries.
     """
-    from .. import graph as pictures
-    from ..api import build_graph
-
     if output is not None:
-        pictures.format_for(output)  # an unknown suffix is refused before any work
-    g = build_graph(spec, parse_sets(sets), max_layers=max_layers)
+        api.picture_format(output)  # an unknown suffix is refused before any work
+    g = api.build_graph(spec, parse_sets(sets), max_layers=max_layers)
     if output is None:
-        sys.stdout.write(pictures.render(g, "dot", depth, fold).decode())
+        sys.stdout.write(api.render_picture(g, "dot", depth, fold).decode())
         return
-    pictures.write_graph(g, output, depth, fold, force=force)
-    console(stderr=True).print(f"wrote {display_path(output)}")
+    api.write_picture(g, output, depth, fold, force=force)
+    console(stderr=True).print(f"wrote {api.display_path(output)}")
 
 
-__all__ = ["first_sentence", "human", "scaffold"]
+__all__ = ["first_sentence", "scaffold"]

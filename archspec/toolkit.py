@@ -1,0 +1,155 @@
+"""What tools built on the API need besides its commands; `archspec.api` re-exports it all.
+
+The command line imports nothing of archspec but `archspec.api` (tests/test_layering.py reads
+its imports): the figures `list` and `compile` print, the layer-kind table of `list --layers`,
+the compile self-check, the writers of source and pictures, and the text helpers they share
+live here, each a thin door onto the stage that does the work. Nothing here imports torch at
+module level.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .dims import Dim
+from .ir import Graph
+
+
+class ShapeTextError(ValueError):
+    """Text that is no shape: `problem` is "empty", "not a number" or "too large", `part`
+    the first dim at fault. Each caller words it for its own users."""
+
+    def __init__(self, problem: str, part: str) -> None:
+        super().__init__(f"{problem}: {part[:30]!r}")
+        self.problem = problem
+        self.part = part
+
+
+#: The digits of 2**62 (every dim is below it): a longer number is refused before int().
+_MAX_DIGITS = len(str(2**62))
+
+
+def parse_shape_text(text: str) -> tuple[int, ...]:
+    """`"1,3,224,224"`, `"1x3x224x224"` or `"1 3 224 224"` as ints (leading zeros allowed).
+
+    Only the text is read here: how many dims, and which values, each caller checks.
+
+    >>> parse_shape_text("1x3x224x224")
+    (1, 3, 224, 224)
+    """
+    parts = re.split(r"\s*[,x]\s*|\s+", text.strip())
+    bad = next((p for p in parts if not (p.isascii() and p.isdigit())), None)
+    if bad is not None:
+        raise ShapeTextError("empty" if bad == "" else "not a number", bad)
+    # int() refuses strings over 4300 digits, so the length is checked first
+    digits = [p.lstrip("0") or "0" for p in parts]
+    long = next((p for p, d in zip(parts, digits) if len(d) > _MAX_DIGITS), None)
+    if long is not None:
+        raise ShapeTextError("too large", long)
+    return tuple(int(d) for d in digits)
+
+
+def human(n: int, *, early: bool = False) -> str:
+    """`1.23 M`: SI prefixes, as papers quote parameter counts; `early` switches the unit a
+    decade early (`0.71 G`), as model cards quote MACs.
+
+    >>> human(1234567), human(710_000_000, early=True)
+    ('1.23 M', '0.71 G')
+    """
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(n) >= (size // 10 if early else size):
+            return f"{n / size:.2f} {unit}"
+    return str(n)
+
+
+def sample_cost(graph: Graph) -> tuple[int, Dim]:
+    """Parameters, and MACs for one sample (the batch symbol set to 1): what `list` and
+    `compile` print. ShapeError (E411) when the count's expression is too large to track."""
+    from .passes.costs import graph_cost
+
+    cost = graph_cost(graph)
+    batch = graph.input_shape[0] if graph.input_shape else None
+    macs = cost.macs.subs({s: 1 for s in batch.symbols}) if batch is not None else cost.macs
+    return cost.params, macs
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """One row of `archspec list --layers`: a registered kind, plugins included."""
+
+    kind: str
+    summary: str
+    #: the fields a spec may write (`?` marks an optional one), inferred ones left out
+    fields: tuple[str, ...]
+    #: "built-in", or the module of the plugin that registered it
+    origin: str
+
+
+def layer_kinds() -> list[LayerKind]:
+    """Every layer kind a spec can use, installed plugins loaded first, sorted by kind."""
+    from .ops import REGISTRY
+    from .ops.base import META_FIELDS
+    from .plugins import load_plugins
+
+    load_plugins()
+    kinds = []
+    for kind, op in sorted(REGISTRY.items()):
+        fields = tuple(
+            (f.alias or k) + ("" if f.is_required() else "?")
+            for k, f in op.spec.model_fields.items()
+            if k not in META_FIELDS and k not in op.inferred
+        )
+        module = type(op).__module__
+        origin = "built-in" if module.startswith("archspec.ops.") else module
+        kinds.append(LayerKind(kind, op.summary or op.torch_name, fields, origin))
+    return kinds
+
+
+def emit_graph(graph: Graph) -> str:
+    """Readable PyTorch source for a lowered graph (what `archspec.emit` returns)."""
+    from .backends.pysource import render_module
+
+    return render_module(graph)
+
+
+def check_emitted(source: str, graph: Graph) -> tuple[int, int]:
+    """The self-check of `compile`: run the rendered source and compare it with the graph.
+
+    It checks the very string that is written (archspec.backends.selfcheck), never a file
+    that someone could change in between. Returns (parameters, state_dict entries).
+    """
+    from .backends.selfcheck import check_emitted_source
+
+    return check_emitted_source(source, graph)
+
+
+def json_schema_text() -> str:
+    """The JSON Schema of the spec language (installed plugins included), as text."""
+    from .schema import json_schema_text as text
+
+    return text()
+
+
+def picture_format(path: str | Path) -> str:
+    """The picture format a file name asks for by its suffix (ToolError if none)."""
+    from .graph import format_for
+
+    return format_for(path)
+
+
+def render_picture(graph: Graph, fmt: str, depth: int | None = None, fold: bool = True) -> bytes:
+    """A picture of the graph as file content: DOT or Mermaid text, or what `dot` makes."""
+    from .graph import render
+
+    return render(graph, fmt, depth, fold)
+
+
+def write_picture(
+    graph: Graph, path: str | Path, depth: int | None = None, fold: bool = True, *, force: bool
+) -> str:
+    """Draw the graph to `path` in the format its suffix names (archspec.files' write rule)."""
+    from .graph import write_graph
+
+    return write_graph(graph, path, depth, fold, force=force)
