@@ -1,0 +1,209 @@
+"""Source emission, classes: torchvision's layouts, one class per block that builds any
+instance, params as real arguments, variants where a param decides structure."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import archspec
+from archspec.api import build_graph
+from archspec.backends.pycode import Code, lit
+from archspec.backends.pysource import render_module
+
+from .conftest import ROOT, SPECS
+from .emit_helpers import (
+    ODD,
+    PROBE,
+    STACKS,
+    _emitted_class,
+    _layout,
+    _load,
+    _module,
+    _same_weights,
+    _source,
+    _train_outputs,
+)
+
+# -- torchvision layouts and readability -------------------------------------------------------
+
+TWINS = {
+    "alexnet": ("alexnet_torchvision", {}),
+    "googlenet": ("googlenet", {"aux_logits": False}),
+    "googlenet_aux": ("googlenet", {}),
+    "vgg16_bn": ("vgg16_bn", {}),
+    "resnet50": ("resnet50", {}),
+    "resnet152": ("resnet152", {}),
+}
+
+
+@pytest.mark.parametrize("model_name", sorted(TWINS))
+def test_emitted_class_loads_torchvision_layout_strictly(model_name: str) -> None:
+    import json
+
+    fixture = json.loads((ROOT / "tests/parity/fixture.json").read_text())["models"][model_name]
+    spec, params = TWINS[model_name]
+    with torch.device("meta"):
+        model = _emitted_class(spec, **params)()
+        weights = {k: torch.empty(shape) for k, shape, _ in fixture["state_dict"]}
+    model.load_state_dict(weights, strict=True, assign=True)
+    assert [k for k, _, _ in fixture["state_dict"]] == list(model.state_dict())
+
+
+def test_resnet50_reads_like_torchvision() -> None:
+    src = _source("resnet50")
+    assert "class Bottleneck(nn.Module):" in src
+    assert "def __init__(self, in_channels: int, planes: int, stride: int = 1) -> None:" in src
+    assert "if stride != 1 or in_channels != planes * 4:" in src
+    assert "identity = x\n" in src and "out = out + identity" in src
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        assert f"self.{stage} = nn.Sequential(" in src
+    assert "x = self.layer4(x)  # (N, 2048, 7, 7)" in src
+    assert "def __init__(self, num_classes: int = 1000, zero_init_residual: bool = False)" in src
+    # zero_init_residual as torchvision writes it: a loop over the Bottlenecks' last BN
+    assert (
+        "        if zero_init_residual:\n"
+        "            for m in self.modules():\n"
+        "                if isinstance(m, Bottleneck):\n"
+        "                    nn.init.zeros_(m.bn3.weight)\n"
+    ) in src
+    assert "fnmatch" not in src
+
+
+def test_googlenet_has_one_class_per_block_and_training_outputs() -> None:
+    src = _source("googlenet")
+    for cls in ("BasicConv2d", "Inception", "InceptionAux", "GoogLeNet"):
+        assert src.count(f"\nclass {cls}(nn.Module):") == 1
+    assert "        if self.training:\n            aux1 = self.aux1(inception4a)" in src
+    assert "return x, aux2, aux1" in src
+    # aux_logits decides structure: fixed at its value and said so, not an argument
+    net = next(c for c in ast.parse(src).body if getattr(c, "name", "") == "GoogLeNet")
+    init = next(f for f in net.body if getattr(f, "name", "") == "__init__")
+    assert [a.arg for a in init.args.args] == ["self", "num_classes", "dropout", "dropout_aux"]
+    assert "Emitted with aux_logits=True." in src
+
+
+# -- the network's params and the blocks' classes are generic ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("resnet18", {"num_classes": 10}),
+        ("googlenet", {"num_classes": 7, "dropout": 0.3, "dropout_aux": 0.1}),
+        ("vgg16_bn", {"num_classes": 5, "dropout": 0.1}),
+        ("lenet5", {"num_classes": 3}),
+    ],
+)
+def test_network_params_are_real_arguments(name: str, params: dict[str, Any]) -> None:
+    with torch.device("meta"):
+        ours = _emitted_class(name)(**params)
+    ref = archspec.compile(SPECS / f"{name}.yaml", device="meta", **params)
+    assert _layout(ours) == _layout(ref)
+    ps = {n: m.p for n, m in ours.named_modules() if isinstance(m, torch.nn.Dropout)}
+    assert ps == {n: m.p for n, m in ref.named_modules() if isinstance(m, torch.nn.Dropout)}
+
+
+def _one_block(spec: str, block: str, in_channels: int, side: int, **args: Any) -> Any:
+    data = yaml.safe_load((SPECS / f"{spec}.yaml").read_text())
+    data.update(
+        input=["N", in_channels, side, side],
+        layers=[{"name": "b", "type": block, **args}],
+        init=[],
+    )
+    data.pop("outputs", None)
+    return archspec.compile(data, device="meta").b
+
+
+@settings(max_examples=15)
+@given(c=st.integers(1, 80), planes=st.integers(1, 40), stride=st.integers(1, 3))
+def test_bottleneck_class_builds_any_instance(c: int, planes: int, stride: int) -> None:
+    ref = _one_block("resnet50", "Bottleneck", c, 16, planes=planes, stride=stride)
+    with torch.device("meta"):
+        ours = _module("resnet50").Bottleneck(c, planes, stride=stride)
+    assert _layout(ours) == _layout(ref)
+    assert (ours.downsample is None) == (not hasattr(ref, "downsample"))
+
+
+@settings(max_examples=15)
+@given(
+    c=st.integers(1, 64),
+    chans=st.lists(st.integers(1, 48), min_size=6, max_size=6),
+)
+def test_inception_class_builds_any_instance(c: int, chans: list[int]) -> None:
+    keys = ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")
+    args = dict(zip(keys, chans))
+    ref = _one_block("googlenet", "Inception", c, 12, **args)
+    with torch.device("meta"):
+        ours = _module("googlenet").Inception(c, **args)
+    assert _layout(ours) == _layout(ref)
+
+
+@settings(max_examples=15)
+@given(
+    c=st.integers(1, 32),
+    out=st.integers(1, 32),
+    k=st.integers(1, 5),
+    s=st.integers(1, 3),
+    p=st.integers(0, 2),
+)
+def test_basicconv2d_class_builds_any_instance(c: int, out: int, k: int, s: int, p: int) -> None:
+    args = {"out_channels": out, "kernel_size": k, "stride": s, "padding": p}
+    ref = _one_block("googlenet", "BasicConv2d", c, 16, **args)
+    with torch.device("meta"):
+        ours = _module("googlenet").BasicConv2d(c, **args)
+    assert _layout(ours) == _layout(ref)
+    assert ours.conv.stride == ref.conv.stride and ours.conv.padding == ref.conv.padding
+
+
+@pytest.mark.parametrize("text", [ODD, STACKS, PROBE], ids=["odd", "stacks", "probe"])
+def test_unusual_structures_match_compile(text: str) -> None:
+    graph = build_graph(text)
+    cls = getattr(_load(render_module(graph), graph.name), graph.class_name)
+    torch.manual_seed(1)
+    ref = archspec.compile(text)
+    torch.manual_seed(1)
+    ours = cls()
+    assert _same_weights(ours, ref)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(_train_outputs(ours, x, 3), _train_outputs(ref, x, 3))
+    assert _same_weights(ours, ref)  # batch-norm statistics moved alike
+    ours.eval()
+    ref.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x))
+
+
+def test_structure_deciding_params_are_fixed_and_variants_named() -> None:
+    source = render_module(build_graph(STACKS))
+    assert "class Stack_2(nn.Module):" in source and "built for depth=3." in source
+    assert "def __init__(self, width: int = 8) -> None:" in source  # n is a repeat count
+    assert "Emitted with n=2." in source
+    assert "self.b = Stack_2(width, 8)" in source  # b's input is a's output: `width`
+    odd = render_module(build_graph(ODD))
+    assert 'self.add_module("0", nn.Conv2d(in_channels, c, kernel_size=(kh, 1)' in odd
+    assert "            self.aux(flat)  # (N, 5)" in odd  # read by nothing: run, not kept
+
+
+def test_symbolic_values_reach_ops_as_code() -> None:
+    from archspec.ops import REGISTRY
+
+    attrs = dict(
+        out_channels=Code("planes * 4"),
+        kernel_size=1,
+        stride=Code("stride"),
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=False,
+        padding_mode="zeros",
+        in_channels=Code("in_channels"),
+    )
+    text = REGISTRY["conv2d"].emit(attrs, lit)
+    assert text == "nn.Conv2d(in_channels, planes * 4, kernel_size=1, stride=stride, bias=False)"
