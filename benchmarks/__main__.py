@@ -22,6 +22,7 @@ from .common import (
     Config,
     Section,
     cpu_model,
+    describe_interpreter,
     error_text,
     git_revision,
     load_average,
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         [" --quick"] * cfg.quick
         + [f" --threads {cfg.threads}"] * (cfg.threads != 1)
         + [f" --only {k}" for k in cfg.only]
-        + [f" --cold-python {cfg.cold_python}"] * (cfg.cold_python != sys.executable)
+        + [" --cold-python PYTHON"] * (cfg.cold_python != sys.executable)
         + [f" --basis {cfg.basis}"] * (cfg.basis != "cpu")
     )
     text = render_markdown(sections, info, command, "archspec benchmarks")
@@ -158,9 +159,9 @@ def environment(cfg: Config, wall: float, load_start: str) -> dict[str, str]:
     }
     for name, version in versions().items():
         info[name] = version
-    info["interpreter"] = sys.executable
+    info["interpreter"] = describe_interpreter(sys.executable)
     if cfg.cold_python != sys.executable:
-        info["cold-process interpreter"] = cfg.cold_python
+        info["cold-process interpreter (PYTHON)"] = describe_interpreter(cfg.cold_python)
     info["archspec revision"] = git_revision()
     info["threads"] = f"torch.set_num_threads({cfg.threads}) for in-process timings"
     info["ratios from"] = (

@@ -403,6 +403,17 @@ def archspec_cmd(*args: str) -> list[str]:
     return cold_cmd("-m", "archspec", *args)
 
 
+def describe_interpreter(python: str) -> str:
+    """An interpreter as results.md names it: its version and whether it is a venv, not its
+    absolute path (which says where one machine keeps it, not how to reproduce the run)."""
+    path = Path(python)
+    in_venv = (path.parent.parent / "pyvenv.cfg").is_file()
+    where = "a venv" if in_venv else "no venv"
+    res = run_timed([python, "-c", "import platform; print(platform.python_version())"], timeout=60)
+    version = res.stdout.strip() if res.returncode == 0 else "unknown version"
+    return f"`{path.name}` (Python {version}, {where})"
+
+
 def interpreter_torch(python: str) -> str:
     """`torch.__version__` (and CUDA build or not) under another interpreter."""
     code = "import torch; print(torch.__version__, 'cuda' if torch.version.cuda else 'cpu')"

@@ -21,6 +21,7 @@ from .common import (
     archspec_cmd,
     cli_has,
     cold_cmd,
+    describe_interpreter,
     fmt_bytes,
     log,
     run_timed,
@@ -44,7 +45,8 @@ def run(cfg: Config) -> Section:
             f"{params:,} parameters ({fmt_bytes(4 * params)} of float32 weights). Each command "
             f"is a cold child process, {repeats} run(s) (the meta compile: one); peak RSS is "
             "the child's own (wait4). "
-            f"The summary must print the exact parameter count. Interpreter: {cfg.cold_python}."
+            "The summary must print the exact parameter count. "
+            f"Interpreter: {describe_interpreter(cfg.cold_python)}."
         ),
     )
     with tempfile.TemporaryDirectory() as tmp:

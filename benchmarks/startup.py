@@ -18,6 +18,7 @@ from .common import (
     archspec_cmd,
     child_env,
     cold_cmd,
+    describe_interpreter,
     import_profile,
     interpreter_torch,
     log,
@@ -84,7 +85,8 @@ def run(cfg: Config) -> Section:
             "to exit, the child's own CPU time and peak RSS (wait4, through a small launcher "
             "process); ratio = median of the per-round ratios (CPU time unless "
             "`--basis wall`; the other in brackets). "
-            f"Interpreter: {cfg.cold_python} (torch {interpreter_torch(cfg.cold_python)}). "
+            f"Interpreter: {describe_interpreter(cfg.cold_python)} "
+            f"(torch {interpreter_torch(cfg.cold_python)}). "
             "The CLI runs as `python -m archspec` (the console script's entry point); "
             "`archspec --version` is its start-up alone. Every process reads compiled "
             "bytecode (PYTHONPYCACHEPREFIX=benchmarks/_work/pycache, written by the warm-up "

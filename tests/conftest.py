@@ -1,4 +1,10 @@
-"""Shared test setup: a fixed hypothesis profile, and paths to the specs."""
+"""Shared test setup: a fixed hypothesis profile, paths to the specs, and the default sample.
+
+Tests marked `heavy` are left out of the default run (`python -m pytest -q`, what CI runs) and
+run with `--all` (or ARCHSPEC_ALL_TESTS=1): the zoo members whose forward passes cost the
+most while a cheaper member of their family covers the same structure. `zoo_params` marks
+them, so the default run samples each family and `--all` runs every member.
+"""
 
 from __future__ import annotations
 
@@ -28,3 +34,35 @@ def spec_names() -> list[str]:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+#: Zoo members the default run leaves to `--all`: each costs seconds of CPU per forward pass
+#: and shares its structure with a sampled sibling (vgg11 and vgg11_bn for VGG's plain and
+#: batch-norm stacks, resnet50 for the bottleneck ResNets).
+HEAVY_ZOO = frozenset(
+    {"vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "resnet101", "resnet152"}
+)
+
+
+def zoo_params(names: list[str]) -> list[object]:
+    """`names` as pytest params, the members of HEAVY_ZOO marked `heavy`."""
+    return [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY_ZOO else n for n in names]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all",
+        action="store_true",
+        default=False,
+        help="also run the tests marked heavy (left out of the default run)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect `heavy` tests unless --all (or ARCHSPEC_ALL_TESTS=1) asks for everything."""
+    if config.getoption("--all") or os.environ.get("ARCHSPEC_ALL_TESTS") == "1":
+        return
+    heavy = [item for item in items if item.get_closest_marker("heavy") is not None]
+    if heavy:
+        config.hook.pytest_deselected(items=heavy)
+        items[:] = [item for item in items if item.get_closest_marker("heavy") is None]

@@ -15,7 +15,7 @@ import torch
 
 import archspec
 
-from .conftest import SPECS
+from .conftest import SPECS, zoo_params
 from .parity.weights import deterministic_input, fill_deterministic
 
 HERE = Path(__file__).resolve().parent / "parity"
@@ -49,7 +49,7 @@ def test_state_dict_layout_matches_torchvision(model_name: str) -> None:
     assert sum(p.numel() for p in model.parameters()) == FIXTURE[model_name]["param_count"]
 
 
-@pytest.mark.parametrize("model_name", sorted(TWINS))
+@pytest.mark.parametrize("model_name", zoo_params(sorted(TWINS)))
 def test_outputs_match_torchvision_under_same_weights(model_name: str) -> None:
     spec, params = TWINS[model_name]
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -11,7 +11,7 @@ import torch
 
 import archspec
 
-from .conftest import SPECS, spec_names
+from .conftest import SPECS, spec_names, zoo_params
 
 PARAMS = {
     "lenet5": 61_706,
@@ -55,7 +55,7 @@ def test_googlenet_without_aux_logits() -> None:
     assert not hasattr(model, "aux1")
 
 
-@pytest.mark.parametrize("name", spec_names())
+@pytest.mark.parametrize("name", zoo_params(spec_names()))
 def test_forward_gives_declared_output_shape(name: str) -> None:
     graph = archspec.build_graph(SPECS / f"{name}.yaml")
     shape = [2 if not d.is_const else d.value for d in graph.input_shape]
@@ -163,7 +163,10 @@ def test_init_rules_are_applied() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,shape", [("lenet5", (2, 1, 32, 32)), ("resnet18", (1, 3, 64, 64))])
+@pytest.mark.parametrize(
+    "name,shape",
+    [pytest.param("lenet5", (2, 1, 32, 32), marks=pytest.mark.heavy), ("resnet18", (1, 3, 64, 64))],
+)
 def test_torch_compile_fullgraph_matches_eager(name: str, shape: tuple[int, ...]) -> None:
     torch.manual_seed(0)
     model = archspec.load(name).eval()
