@@ -411,6 +411,40 @@ def test_support_code_is_written_once_and_layer_insides_are_left_alone(gate_op: 
     assert _same_weights(cls(), ref)
 
 
+def test_init_reads_layer_facts_an_op_declares_without_building_it(gate_op: Any) -> None:
+    """An op that declares its tensors and submodules is never built by the emitter: the
+    init method comes out the same as from the module built on the meta device."""
+    graph = build_graph(GATED)
+    built = render_module(graph)
+    conv = archspec.ops.REGISTRY["conv2d"]
+    calls: list[str] = []
+
+    def refuse(self: Any, attrs: Any) -> Any:
+        calls.append(self.kind)
+        raise AssertionError("the emitter built a module")
+
+    gate_op.tensors = lambda self, attrs: {}
+    gate_op.submodules = lambda self, attrs: (("proj", "nn.Conv2d"),)
+    gate_op.build = refuse
+    original = type(conv)
+    patched = type(
+        "DeclaringConv",
+        (original,),
+        {
+            "tensors": lambda self, attrs: {"weight": True, "bias": bool(attrs["bias"])},
+            "submodules": lambda self, attrs: (),
+            "build": refuse,
+        },
+    )
+    archspec.register(patched, replace=True)
+    try:
+        assert isinstance(archspec.ops.REGISTRY["conv2d"], patched)
+        assert render_module(build_graph(GATED)) == built
+    finally:
+        archspec.register(original, replace=True)
+    assert calls == []
+
+
 def test_support_code_that_is_not_definitions_is_refused(gate_op: Any) -> None:
     gate_op.emit_support = lambda self: "import os\n" + _GATE_SOURCE
     with pytest.raises(EmitError, match="only define classes and functions"):

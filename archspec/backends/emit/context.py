@@ -40,3 +40,5 @@ class EmitContext:
         #: the network class's rendering environment and the params fixed in it
         self.root_env: Env | None = None
         self.root_fixed: dict[str, Any] = {}
+        #: the support code ops' emitted code needs (`files.Emitter.support`)
+        self.support_texts: list[str] = []

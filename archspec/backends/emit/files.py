@@ -94,6 +94,7 @@ class Emitter(Classes, InitRules):
                 self.class_names.reserve(name)
                 self.global_names.add(name)
             texts.append(text)
+        self.support_texts = texts
         return texts
 
     def _check_names(self, root: ClassInfo) -> None:

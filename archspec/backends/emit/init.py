@@ -17,12 +17,12 @@ from typing import Any
 from ...errors import EmitError
 from ...expr import precedence
 from ...ir import Graph, InitStep, Module, Node
-from ...ops import REGISTRY
 from ..pycode import INDENT, Namespace, expr_tree, lit
-from ..pylayout import Doc, Group, Text, condition_lines, format_doc, parse_doc
+from ..pylayout import Doc, Group, Text, condition_lines, format_doc
 from ..pyvalues import Env, Val, frozen, render_src
 from .context import EmitContext
 from .forward import is_free_attr
+from .layers import ClassNames, LayerFacts, LayerFactsCache, class_text
 from .model import ClassInfo
 
 #: torch.nn.init defaults, left out of emitted calls.
@@ -49,20 +49,19 @@ def init_names(graph: Graph, env: Env) -> set[str]:
 
 @dataclass(frozen=True, eq=False)
 class _Entry:
-    """A module of the emitted network: its path, layer kind and (meta-built) class."""
+    """A module of the emitted network: its path, layer kind and classes.
+
+    `classes` are the names of every class it is an instance of (`nn.Conv2d`, `nn.Module`);
+    `callee` is the one its constructor calls; `facts` what a layer holds."""
 
     path: str
     kind: str
     node: Node | None
-    type: type | None
-    module: Any
+    classes: frozenset[str]
+    facts: LayerFacts | None
     callee: str
     owner: _Entry | None = None  # the layer an inner module belongs to
     block_class: str = ""  # a block instance: the emitted class it is an instance of
-
-
-class _Generated:
-    """Stands for the classes the emitter writes (no torch layer class is one of them)."""
 
 
 @dataclass
@@ -98,7 +97,7 @@ class InitRules(EmitContext):
         rules = list(g.init_rules or g.init)
         if not rules:
             return None
-        self._meta_cache: dict[Any, Any] = {}
+        self._facts = LayerFactsCache()
         self._presence_cache: dict[Any, bool] = {}
         entries = list(self._module_entries())
         attr_names = {st.attr for st in cls.steps if st.attr}
@@ -217,15 +216,15 @@ class InitRules(EmitContext):
         to (modules inside a layer are skipped; those the test would reach are returned)."""
         want = {id(e) for e in matched}
         layers = [e for e in entries if e.kind != "inner"]
-        classes: list[type] = []
+        classes: list[str] = []
         if rule.kinds:
-            classes = _unique(e.type for e in layers if e.kind in rule.kinds and e.node)
+            classes = _unique(e.callee for e in layers if e.kind in rule.kinds and e.node)
         globs = list(rule.globs)
 
-        def select(cls_list: list[type], pool: list[_Entry]) -> list[_Entry]:
+        def select(cls_list: list[str], pool: list[_Entry]) -> list[_Entry]:
             out = []
             for e in pool:
-                if cls_list and not (e.type is not None and issubclass(e.type, tuple(cls_list))):
+                if cls_list and not e.classes.intersection(cls_list):
                     continue
                 if globs and not any(fnmatch.fnmatchcase(e.path, p) for p in globs):
                     continue
@@ -233,7 +232,7 @@ class InitRules(EmitContext):
             return out
 
         if {id(e) for e in select(classes, layers)} != want and not rule.kinds:
-            classes = _unique(e.type for e in matched)
+            classes = _unique(e.callee for e in matched)
         if {id(e) for e in select(classes, layers)} != want:
             raise EmitError(
                 "an init rule cannot be written as isinstance/fnmatch checks that select "
@@ -243,9 +242,10 @@ class InitRules(EmitContext):
             )
         leaks = select(classes, [e for e in entries if e.kind == "inner"])
         parts = []
+        if any(not c for c in classes):
+            raise EmitError("an init rule selects a layer whose emitted code is not a class call")
         if classes:
-            names = [_class_text(c, entries) for c in classes]
-            target = names[0] if len(names) == 1 else "(" + ", ".join(names) + ")"
+            target = classes[0] if len(classes) == 1 else "(" + ", ".join(classes) + ")"
             parts.append(f"isinstance({v.m}, {target})")
         if globs:
             if len(globs) == 1:
@@ -260,16 +260,15 @@ class InitRules(EmitContext):
     def _init_statements(
         self, rule: InitStep, matched: list[_Entry], m_var: str
     ) -> list[tuple[str | None, str]]:
-        import torch
-
         out: list[tuple[str | None, str]] = []
         for which, fn in (("weight", rule.weight), ("bias", rule.bias)):
             if fn is None:
                 continue
-            has = [isinstance(getattr(e.module, which, None), torch.Tensor) for e in matched]
+            held = [e.facts.tensors if e.facts else {} for e in matched]
+            has = [t.get(which) is True for t in held]
             if not any(has):
                 continue
-            missing_attr = any(not hasattr(e.module, which) for e in matched)
+            missing_attr = any(which not in t for t in held)
             varies = not all(has) or any(self._presence_varies(e.node, which) for e in matched)
             line = _init_call(fn, f"{m_var}.{which}")
             if not varies:
@@ -298,36 +297,21 @@ class InitRules(EmitContext):
         return self._presence_cache[key]
 
     def _presence_moves(self, node: Node, names: list[str], which: str) -> bool:
-        import torch
-
-        base = isinstance(getattr(self._meta(node.kind, node.attrs), which, None), torch.Tensor)
+        base = self._facts.of(node.kind, node.attrs).tensors.get(which) is True
         for f in names:
             try:
-                mod = self._meta(node.kind, {**node.attrs, f: not node.attrs[f]})
+                flipped = self._facts.of(node.kind, {**node.attrs, f: not node.attrs[f]})
             except Exception:
                 return True
-            if isinstance(getattr(mod, which, None), torch.Tensor) != base:
+            if (flipped.tensors.get(which) is True) != base:
                 return True
         return False
 
-    def _meta(self, kind: str, attrs: Mapping[str, Any]) -> Any:
-        key = (kind, frozen(attrs))
-        mod = self._meta_cache.get(key)
-        if mod is None:
-            import torch
-
-            with torch.device("meta"):
-                public = {k: v for k, v in attrs.items() if not k.startswith("_")}
-                mod = REGISTRY[kind].build(public)
-            self._meta_cache[key] = mod
-        return mod
-
     def _module_entries(self) -> Iterator[_Entry]:
         """Every module of the emitted network in `named_modules()` order, with its class."""
-        import torch.nn as nn
-
-        root = _Entry("", "module", None, _Generated, None, "")
-        yield root
+        names = ClassNames(self.support_texts)
+        sequential = names.ancestors("nn.Sequential")
+        yield _Entry("", "module", None, frozenset({self.graph.class_name}), None, "")
 
         def walk(module: Module, prefix: str) -> Iterator[_Entry]:
             for node in module.nodes:
@@ -336,32 +320,20 @@ class InitRules(EmitContext):
                 path = f"{prefix}.{node.name}" if prefix else node.name
                 if node.child is not None:
                     chain = node.child.block is None and node.child.is_chain
-                    kind_type = nn.Sequential if chain else _Generated
                     info = None if chain else self.class_of.get(id(node.child))
                     owner = info.name if info is not None else ""
-                    yield _Entry(path, "module", None, kind_type, None, "", block_class=owner)
+                    classes = sequential if chain else frozenset({owner})
+                    yield _Entry(path, "module", None, classes, None, "", block_class=owner)
                     yield from walk(node.child, path)
                     continue
-                mod = self._meta(node.kind, node.attrs)
-                layer = _Entry(path, node.kind, node, type(mod), mod, _callee(node))
+                facts = self._facts.of(node.kind, node.attrs)
+                callee = class_text(node)
+                layer = _Entry(path, node.kind, node, names.ancestors(callee), facts, callee)
                 yield layer
-                for sub_name, sub in mod.named_modules():
-                    if sub_name:
-                        yield _Entry(f"{path}.{sub_name}", "inner", None, type(sub), sub, "", layer)
+                for sub_path, sub_classes in facts.inner:
+                    yield _Entry(f"{path}.{sub_path}", "inner", None, sub_classes, None, "", layer)
 
         yield from walk(self.graph.root, "")
-
-
-def _callee(node: Node) -> str:
-    doc = parse_doc(REGISTRY[node.kind].emit(dict(node.attrs), lit))
-    return doc.head[:-1] if isinstance(doc, Group) else ""
-
-
-def _class_text(cls: type, entries: list[_Entry]) -> str:
-    texts = {e.callee for e in entries if e.type is cls and e.callee}
-    if len(texts) != 1:
-        raise EmitError(f"cannot name the class {cls.__name__} in emitted code")
-    return texts.pop()
 
 
 def _segments(codes: list[_RuleCode], opaque: bool) -> list[list[str] | tuple[_RuleCode, ...]]:
