@@ -7,6 +7,7 @@ import importlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Literal
 
 import jsonschema
 import pytest
@@ -201,3 +202,47 @@ def test_broken_plugin_is_a_clear_error_naming_it(
     monkeypatch.setenv("ARCHSPEC_NO_PLUGINS", "1")
     plugins.reset()
     assert archspec.build_graph("lenet5").name == "lenet5"
+
+
+class _ToyNormSpec(archspec.LayerSpec):
+    type: Literal["toy_norm"]
+    channels: archspec.Int(ge=1)  # type: ignore[valid-type]
+
+
+class _ToyNorm(archspec.Op):
+    """A plugin layer with a 1-d weight, which lowering cannot see before torch builds it."""
+
+    kind = "toy_norm"
+    spec = _ToyNormSpec
+    category = "norm"
+
+    def infer(self, attrs: dict[str, Any], inputs: Any, ctx: Any) -> archspec.Inferred:
+        return archspec.Inferred(attrs, inputs[0])
+
+    def build(self, attrs: Any) -> torch.nn.Module:
+        return torch.nn.GroupNorm(1, attrs["channels"])
+
+    def emit(self, attrs: Any, lit: Any) -> str:
+        return f"nn.GroupNorm(1, {lit(attrs['channels'])})"
+
+
+def test_an_init_torch_refuses_on_a_plugin_layer_is_located(isolated: None) -> None:
+    """kaiming on a plugin's 1-d weight: E313 at the init rule's line, not a raw ValueError."""
+    archspec.register(_ToyNorm)
+    text = (
+        "archspec: 1\nname: toy\ninput: [N, 8, 4, 4]\nlayers:\n"
+        "  - {type: toy_norm, channels: 8}\n"
+        "init:\n  - {layers: [toy_norm], weight: {kaiming_normal: {mode: fan_out}}}\n"
+    )
+    assert archspec.check(text).ok  # lowering cannot know the plugin's tensors
+    with pytest.raises(archspec.ArchSpecError) as info:
+        archspec.compile(text)
+    err = info.value
+    assert err.error_code == "E313" and "the weight of `0` (toy_norm)" in str(err)
+    assert "fewer than 2 dimensions" in str(err)
+    assert err.span is not None and err.span.line == 7
+    assert "constant" in (err.hint or "")
+    assert "kaiming_normal" in err.render() and "^" in err.render()
+    # a fitting initialiser still works, and the meta device builds without running init
+    archspec.compile(text.replace("kaiming_normal: {mode: fan_out}", "normal: {std: 0.1}"))
+    archspec.compile(text, device="meta")

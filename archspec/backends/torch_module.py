@@ -22,7 +22,7 @@ import torch
 import torch.fx
 import torch.nn as nn
 
-from ..errors import ResourceError, SourceSpan
+from ..errors import ResourceError, SourceSpan, SpecError
 from ..ir import INPUT, Graph, InitStep, Module, Node
 from ..ops import REGISTRY
 
@@ -190,8 +190,18 @@ _INIT: dict[str, Callable[..., Any]] = {
 }
 
 
-def apply_init(model: nn.Module, steps: tuple[InitStep, ...], kinds: Mapping[str, str]) -> None:
-    """Apply init rules in module order, as torchvision's constructors loop over modules()."""
+def apply_init(
+    model: nn.Module,
+    steps: tuple[InitStep, ...],
+    kinds: Mapping[str, str],
+    sources: Mapping[str, str] | None = None,
+) -> None:
+    """Apply init rules in module order, as torchvision's constructors loop over modules().
+
+    Lowering refuses what it can foresee (E313 for built-in layers); a plugin's tensors are
+    known only now, so torch refusing one (a fan-based init of a 1-d weight) is E313 too, at
+    the rule's line (`sources` renders it), never a raw ValueError.
+    """
     if not steps:
         return
     # One regex per rule for all its globs: matching each glob in turn costs modules x globs
@@ -217,7 +227,33 @@ def apply_init(model: nn.Module, steps: tuple[InitStep, ...], kinds: Mapping[str
                     if fn is None or not isinstance(tensor, torch.Tensor):
                         continue
                     name, args = fn
-                    _INIT[name](tensor, **args)
+                    try:
+                        _INIT[name](tensor, **args)
+                    except (ValueError, RuntimeError) as exc:
+                        if _is_allocation_failure(exc):
+                            raise
+                        raise _init_error(step, name, attr, path, kind, exc, sources) from None
+
+
+def _init_error(
+    step: InitStep,
+    fn: str,
+    attr: str,
+    path: str,
+    kind: str,
+    exc: Exception,
+    sources: Mapping[str, str] | None,
+) -> SpecError:
+    """E313 for an initialiser torch refused on a layer's tensor, at the init rule."""
+    why = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return SpecError(
+        f"{fn} cannot initialise the {attr} of `{path}` ({kind}): torch refuses it: {why}",
+        code="E313",
+        span=step.span,
+        hint=f"initialise the {attr} of {kind} layers with `constant`, `zeros`, `ones`, "
+        "`normal` or `uniform`, or narrow the rule's `layers`/`paths`",
+        sources=dict(sources or {}),
+    )
 
 
 def build_module(graph: Graph, device: str | torch.device | None = None) -> nn.Module:
@@ -240,7 +276,7 @@ def build_module(graph: Graph, device: str | torch.device | None = None) -> nn.M
             model = build_scope(graph.root, kinds)
         if target.type != "meta":
             with _allocating("init", None):
-                apply_init(model, graph.init, kinds)
+                apply_init(model, graph.init, kinds, graph.sources)
     except _OutOfMemory as exc:
         cause = exc.__cause__
         why = (str(cause).splitlines() or [type(cause).__name__])[0]
