@@ -1,0 +1,148 @@
+"""The pass pipeline (archspec/passes/pipeline.py): one ordered tuple of plain functions, each
+returning a new Analysis; commands run it as far as they need and no shape rule twice."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import archspec
+from archspec import api
+from archspec.ops import REGISTRY
+from archspec.passes import pipeline
+from archspec.passes.pipeline import RULES, Analysis, analyse, run, verify_graph
+
+BROKEN_AT_DECLARED = """\
+archspec: 1
+name: small
+input: [N, 1, 6, 6]
+layers:
+  - {type: conv2d, out_channels: 4, kernel_size: 5}
+  - {type: maxpool2d, kernel_size: 3}
+"""
+
+
+def test_rules_are_plain_functions_in_their_order() -> None:
+    names = [r.__name__ for r in RULES]
+    assert names == [
+        "verify_graph",
+        "symbolic_shapes",
+        "accepted_inputs",
+        "input_shapes",
+        "window_lint",
+    ]
+    for rule in RULES:
+        assert rule.__module__ == pipeline.__name__ and (rule.__doc__ or "").strip()
+
+
+def test_each_pass_returns_a_new_analysis_and_leaves_the_old_one() -> None:
+    graph = archspec.build_graph("lenet5")
+    start = pipeline.verified(graph, (2, 1, 32, 32))
+    seen = [start]
+    a = start
+    for rule in RULES[1:]:
+        a = run(a, through=rule)
+        assert a is not seen[-1] and a.done[-1] == rule.__name__
+        seen.append(a)
+    assert start.general is None and start.table is None and start.diagnostics == ()
+    assert seen[1].general is not None and seen[1].domain is None
+    assert seen[2].domain is not None and seen[2].table is None
+    assert seen[-1].table is not None and seen[-1].graph is graph
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.domain = None  # type: ignore[misc]
+
+
+def test_verify_returns_a_new_graph_and_never_edits_the_lowered_one() -> None:
+    spec = {
+        "archspec": 1,
+        "name": "unused",
+        "input": ["N", 4],
+        "layers": [
+            {"name": "a", "type": "linear", "out_features": 3},
+            {"name": "b", "type": "linear", "out_features": 2, "from": "input"},
+        ],
+    }
+    doc, validated = api._parse(spec)
+    lowered = api.lower(validated, doc, None, api.DEFAULT_MAX_LAYERS)
+    before = lowered.diagnostics
+    checked = run(Analysis(lowered), through=verify_graph).graph
+    assert lowered.diagnostics == before and "W401" not in [d.code for d in before]
+    assert checked is not lowered and [d.code for d in checked.diagnostics] == ["W401"]
+
+
+def test_run_refuses_a_function_that_is_no_pass() -> None:
+    with pytest.raises(ValueError, match="is not one of the RULES"):
+        run(pipeline.verified(archspec.build_graph("lenet5")), through=len)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def conv_rule_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[Any, ...]]]:
+    """Every input a conv2d shape rule is run on (the registry calls the class's rule)."""
+    cls = type(REGISTRY["conv2d"])
+    original = cls.infer
+    calls: list[tuple[Any, ...]] = []
+
+    def counting(self: Any, attrs: Any, inputs: Any, ctx: Any) -> Any:
+        calls.append(tuple(str(d) for d in inputs[0]))
+        return original(self, attrs, inputs, ctx)
+
+    monkeypatch.setattr(cls, "infer", counting)
+    yield calls
+
+
+def _per_conv(calls: list[tuple[Any, ...]]) -> int:
+    graph = archspec.build_graph("lenet5")
+    convs = sum(1 for _ in _conv_nodes(graph))
+    calls.clear()
+    return convs
+
+
+def _conv_nodes(graph: Any) -> Iterator[Any]:
+    from archspec.ir import iter_nodes
+
+    return (n for _, n in iter_nodes(graph.root) if n.kind == "conv2d")
+
+
+@pytest.mark.parametrize(
+    ("command", "runs"),
+    [
+        # lowering, then the symbolic walk; the declared shapes are read from the IR
+        (lambda: archspec.check("lenet5"), 2),
+        (lambda: archspec.summary("lenet5"), 2),
+        # and the walk at the input asked for, once (summary ran it twice more before)
+        (lambda: archspec.check("lenet5", input=(2, 1, 32, 32)), 3),
+        (lambda: archspec.summary("lenet5", input=(2, 1, 32, 32)), 3),
+        (lambda: archspec.build_graph("lenet5"), 1),
+    ],
+    ids=["check", "summary", "check-input", "summary-input", "build_graph"],
+)
+def test_no_shape_rule_runs_twice_for_one_input(
+    conv_rule_calls: list[tuple[Any, ...]], command: Any, runs: int
+) -> None:
+    convs = _per_conv(conv_rule_calls)
+    assert convs == 2
+    command()
+    assert len(conv_rule_calls) == runs * convs, conv_rule_calls
+    assert len(set(conv_rule_calls)) == len(conv_rule_calls)  # each (layer, input) once
+
+
+def test_the_hint_pass_reads_and_validates_the_spec_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[object] = []
+    real = api.read_source
+    monkeypatch.setattr(api, "read_source", lambda s: reads.append(s) or real(s))
+    result = archspec.check(BROKEN_AT_DECLARED)
+    assert not result.ok and len(reads) == 1
+    (error,) = result.errors
+    assert error.code == "E405" and (error.hint or "").startswith("small accepts (N, 1, H, W)")
+
+
+def test_check_graph_is_the_pipelines_result() -> None:
+    from archspec.passes.shapes import check_graph
+
+    graph = archspec.build_graph("resnet18")
+    direct = check_graph(graph, (1, 3, 224, 224))
+    assert direct == analyse(graph, (1, 3, 224, 224)).check_result()
+    assert direct.ok and direct.outputs and direct.domain is not None
