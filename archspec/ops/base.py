@@ -8,8 +8,6 @@ way; a subclass that forgets a rule fails at registration (import) time, never s
 from __future__ import annotations
 
 import copy
-import keyword
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -27,6 +25,9 @@ from pydantic import (
 
 from ..dims import Dim, ExpressionTooLarge, Shape
 from ..expr import ExprError, parse_expr
+from .names import NAME_RE as NAME_RE
+from .names import RESERVED_NAMES as RESERVED_NAMES
+from .names import check_name as check_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -98,106 +99,6 @@ def Float(ge: float | None = None, le: float | None = None, gt: float | None = N
 
 
 Bool = Annotated[StrictBool | ExprStr, Reuse(), Final("bool")]
-
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-#: Every attribute an nn.Module (or the nn.Sequential that holds a stage) has, as of torch
-#: 2.13 plus names older releases had, and names the generated code uses itself (`self`,
-#: `input`, ...). A child module may not take one: `add_module` refuses it, or the child would
-#: hide the method. Kept here, without importing torch, so that `archspec check` can refuse
-#: such names; tests/test_trust_values.py checks that the list covers `dir(nn.Module())` and
-#: `dir(nn.Sequential())` of the installed torch.
-RESERVED_NAMES = frozenset(
-    [
-        "False",
-        "None",
-        "T_destination",
-        "True",
-        "add_module",
-        "append",
-        "apply",
-        "bfloat16",
-        "buffers",
-        "call_super_init",
-        "children",
-        "compile",
-        "cpu",
-        "cuda",
-        "double",
-        "dump_patches",
-        "eval",
-        "extend",
-        "extra_repr",
-        "float",
-        "forward",
-        "get_buffer",
-        "get_extra_state",
-        "get_parameter",
-        "get_submodule",
-        "half",
-        "input",
-        "insert",
-        "ipu",
-        "load_state_dict",
-        "modules",
-        "mtia",
-        "named_buffers",
-        "named_children",
-        "named_modules",
-        "named_parameters",
-        "parameters",
-        "pop",
-        "register_backward_hook",
-        "register_buffer",
-        "register_forward_hook",
-        "register_forward_pre_hook",
-        "register_full_backward_hook",
-        "register_full_backward_pre_hook",
-        "register_load_state_dict_post_hook",
-        "register_load_state_dict_pre_hook",
-        "register_module",
-        "register_parameter",
-        "register_state_dict_post_hook",
-        "register_state_dict_pre_hook",
-        "requires_grad_",
-        "self",
-        "set_extra_state",
-        "set_submodule",
-        "share_memory",
-        "smart_apply",
-        "state_dict",
-        "super",
-        "to",
-        "to_empty",
-        "train",
-        "training",
-        "type",
-        "xpu",
-        "zero_grad",
-    ]
-)
-
-
-def check_name(name: str) -> str:
-    """Validate a node or module name: an identifier that is safe as an attribute and in code."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        if isinstance(name, str) and name.isidentifier():
-            raise ValueError(
-                f"{name!r} is not an ASCII name: names become Python attributes, state_dict "
-                "keys and emitted identifiers, so they are limited to A-Z, a-z, 0-9 and _"
-            )
-        raise ValueError(
-            f"{name!r} is not a valid name: use ASCII letters, digits and _, "
-            "not starting with a digit"
-        )
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        raise ValueError(f"{name!r} is a Python keyword and cannot name a layer")
-    if name.startswith("__") or name in RESERVED_NAMES:
-        raise ValueError(f"{name!r} is reserved (it would shadow an nn.Module attribute)")
-    if len(name) > 64:
-        raise ValueError(f"name {name[:20]!r}... is longer than 64 characters")
-    return name
-
 
 Name = Annotated[str, AfterValidator(check_name), Reuse()]
 
