@@ -44,7 +44,7 @@ def test_list_layers_names_every_kind_and_construct() -> None:
 
     assert len(CONSTRUCTS) >= 5
     for kind, construct in CONSTRUCTS.items():
-        row = next(line for line in out.splitlines() if f" {kind} " in line)
+        row = next(line for line in out.splitlines() if line.split()[1:2] == [kind])
         assert construct.summary in row and "construct" in row
 
 
