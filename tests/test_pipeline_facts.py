@@ -105,3 +105,36 @@ def test_a_plugin_that_declares_nothing_gets_the_defaults_of_op() -> None:
         assert op.category in CATEGORIES
     finally:
         archspec.unregister("toy_fact")
+
+
+def test_init_tensors_are_the_dims_torch_builds() -> None:
+    """The fact lowering's E313 check reads is what torch builds, for every built-in with
+    weights (with and without a bias or affine parameters); other kinds leave it to torch."""
+    import torch
+
+    from archspec.ir import iter_nodes
+
+    specs = ["resnet18", "lenet5", "vgg11_bn", "alexnet"]
+    seen = set()
+    for name in specs:
+        graph = archspec.build_graph(name)
+        model = archspec.compile(name, device="meta")
+        modules = dict(model.named_modules())
+        for path, node in iter_nodes(graph.root):
+            ranks = REGISTRY[node.kind].init_tensors(node.attrs) if node.child is None else None
+            if ranks is None:
+                continue
+            module = modules[path]
+            built = {
+                which: getattr(module, which).dim()
+                for which in ("weight", "bias")
+                if isinstance(getattr(module, which, None), torch.Tensor)
+            }
+            assert built == dict(ranks), (name, path)
+            seen.add((node.kind, tuple(sorted(ranks))))
+    assert {k for k, _ in seen} >= {"conv2d", "linear", "batchnorm2d"}
+    assert ("conv2d", ("weight",)) in seen  # a conv without bias (resnet18)
+    with_weights = {"conv1d", "conv2d", "conv3d", "linear"} | {f"batchnorm{n}d" for n in (1, 2, 3)}
+    assert {k for k, op in _builtins().items() if type(op).init_tensors is not Op.init_tensors} == (
+        with_weights
+    )

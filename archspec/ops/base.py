@@ -327,6 +327,12 @@ class Op:
         memory. Most layers have none."""
         return Dim.of(0)
 
+    def init_tensors(self, attrs: Mapping[str, Any]) -> Mapping[str, int] | None:
+        """The tensors an init rule may set (`weight`, `bias`) and their dims, so lowering can
+        refuse an initialiser that cannot apply (E313) before anything is built. None: only
+        torch knows (a plugin's layer; `compile` then reports torch's refusal at the rule)."""
+        return None
+
     def build(self, attrs: Mapping[str, Any]) -> nn.Module:
         """The torch module for a "module" op."""
         raise NotImplementedError

@@ -186,6 +186,9 @@ class _ConvBase(Op):
         per_out = (a["in_channels"] // a["groups"]) * _prod(k)
         return product(out) * per_out
 
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {"weight": self.nd + 2, **({"bias": 1} if a.get("bias", True) else {})}
+
     def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         # zeros padding is implicit; the other modes pad a copy of the input first (F.pad)
         if a["padding_mode"] == "zeros":

@@ -83,6 +83,9 @@ class Linear(Op):
     def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         return product(out) * a["in_features"]
 
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {"weight": 2, **({"bias": 1} if a.get("bias", True) else {})}
+
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
@@ -149,6 +152,9 @@ class _BatchNorm(Op):
     def buffers(self, a: Mapping[str, Any]) -> int:
         # running_mean, running_var (and a scalar num_batches_tracked)
         return 2 * a["num_features"] + 1 if a["track_running_stats"] else 0
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {"weight": 1, "bias": 1} if a.get("affine", True) else {}
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
