@@ -28,10 +28,9 @@ class BasicConv2d(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = self.conv(x)  # (N, out_channels, H // stride, W // stride)
-        x = self.bn(x)  # (N, out_channels, H // stride, W // stride)
-        x = torch.relu(x)  # (N, out_channels, H // stride, W // stride)
+        x = self.conv(x)
+        x = self.bn(x)
+        x = torch.relu(x)
         return x
 
 
@@ -87,7 +86,7 @@ class InceptionAux(nn.Module):
         self.fc2 = nn.Linear(1024, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, 14, 14)
+        # x: (N, in_channels, H, W)
         x = self.pool(x)  # (N, in_channels, 4, 4)
         x = self.conv(x)  # (N, 128, 4, 4)
         x = self.flatten(x)  # (N, 2048)
@@ -164,29 +163,30 @@ class GoogLeNet(nn.Module):
         self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        x = self.conv1(x)  # (N, 64, 112, 112)
-        x = self.maxpool1(x)  # (N, 64, 56, 56)
-        x = self.conv2(x)  # (N, 64, 56, 56)
-        x = self.conv3(x)  # (N, 192, 56, 56)
-        x = self.maxpool2(x)  # (N, 192, 28, 28)
-        x = self.inception3a(x)  # (N, 256, 28, 28)
-        x = self.inception3b(x)  # (N, 480, 28, 28)
-        x = self.maxpool3(x)  # (N, 480, 14, 14)
-        inception4a = self.inception4a(x)  # (N, 512, 14, 14)
-        x = self.inception4b(inception4a)  # (N, 512, 14, 14)
-        x = self.inception4c(x)  # (N, 512, 14, 14)
-        inception4d = self.inception4d(x)  # (N, 528, 14, 14)
-        x = self.inception4e(inception4d)  # (N, 832, 14, 14)
-        x = self.maxpool4(x)  # (N, 832, 7, 7)
-        x = self.inception5a(x)  # (N, 832, 7, 7)
-        x = self.inception5b(x)  # (N, 1024, 7, 7)
+        # x: (N, 3, H, W)
+        x = self.conv1(x)  # (N, 64, (H + 1)//2, (W + 1)//2)
+        x = self.maxpool1(x)  # (N, 64, (H + 1)//4, (W + 1)//4)
+        x = self.conv2(x)  # (N, 64, (H + 1)//4, (W + 1)//4)
+        x = self.conv3(x)  # (N, 192, (H + 1)//4, (W + 1)//4)
+        x = self.maxpool2(x)  # (N, 192, (H + 1)//8, (W + 1)//8)
+        x = self.inception3a(x)  # (N, 256, (H + 1)//8, (W + 1)//8)
+        x = self.inception3b(x)  # (N, 480, (H + 1)//8, (W + 1)//8)
+        x = self.maxpool3(x)  # (N, 480, (H + 1)//16, (W + 1)//16)
+        inception4a = self.inception4a(x)  # (N, 512, (H + 1)//16, (W + 1)//16)
+        x = self.inception4b(inception4a)  # (N, 512, (H + 1)//16, (W + 1)//16)
+        x = self.inception4c(x)  # (N, 512, (H + 1)//16, (W + 1)//16)
+        inception4d = self.inception4d(x)  # (N, 528, (H + 1)//16, (W + 1)//16)
+        x = self.inception4e(inception4d)  # (N, 832, (H + 1)//16, (W + 1)//16)
+        x = self.maxpool4(x)  # (N, 832, (H + 17)//32, (W + 17)//32)
+        x = self.inception5a(x)  # (N, 832, (H + 17)//32, (W + 17)//32)
+        x = self.inception5b(x)  # (N, 1024, (H + 17)//32, (W + 17)//32)
         if self.training:
-            aux1 = self.aux1(inception4a)  # (N, 1000)
-            aux2 = self.aux2(inception4d)  # (N, 1000)
+            aux1 = self.aux1(inception4a)  # (N, num_classes)
+            aux2 = self.aux2(inception4d)  # (N, num_classes)
         x = self.avgpool(x)  # (N, 1024, 1, 1)
         x = self.flatten(x)  # (N, 1024)
         x = self.dropout(x)  # (N, 1024)
-        x = self.fc(x)  # (N, 1000)
+        x = self.fc(x)  # (N, num_classes)
         if self.training:
             return x, aux2, aux1
         return x

@@ -9,14 +9,15 @@ name. A switched shortcut is `identity = x` then `if self.downsample is not None
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
-from ...dims import Shape, format_shape
-from ...ir import INPUT, Node
+from ...dims import Shape
+from ...ir import INPUT
 from ...ops import REGISTRY
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Doc, Group, call, flat, format_doc, parse_doc
 from ..pyvalues import IN
-from .model import Body, ClassInfo, Step
+from .model import ClassInfo, Step
 
 _GENERIC_VARS = ("x", "out")
 
@@ -33,9 +34,10 @@ _MODULE_FORMS: dict[str, tuple[str, ...]] = {
 _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
-def forward_lines(cls: ClassInfo) -> list[str]:
-    """`def forward`: one line per node, variables named like torchvision's."""
-    writer = _Forward(cls)
+def forward_lines(cls: ClassInfo, comments: Mapping[str, str], sym_in: Shape) -> list[str]:
+    """`def forward`: one line per node, variables named like torchvision's; `comments` are
+    the nodes' shape comments (`shapes.shape_comments`), about the input `sym_in`."""
+    writer = _Forward(cls, comments)
     body = [(int(st.node.train_only), writer.statement(i, st)) for i, st in enumerate(cls.steps)]
     outputs = cls.bodies[0].module.outputs
     eval_outs = [writer.var_of[o.name] for o in outputs if not o.train_only]
@@ -54,15 +56,17 @@ def forward_lines(cls: ClassInfo) -> list[str]:
         out_lines.append(INDENT * 3 + "return " + ", ".join(all_outs))
     out_lines.append(INDENT * 2 + "return " + ", ".join(eval_outs))
     head = [INDENT + f"def forward(self, x: torch.Tensor) -> {ret_type}:"]
-    head += input_comment(cls)
+    if any(comments.values()):
+        head += input_comment(cls, sym_in)
     return head + out_lines
 
 
 class _Forward:
     """The variables of one `forward` as its statements are written in order."""
 
-    def __init__(self, cls: ClassInfo) -> None:
+    def __init__(self, cls: ClassInfo, comments: Mapping[str, str]) -> None:
         self.cls = cls
+        self.comments = comments
         self.steps = steps = cls.steps
         n_steps = len(steps)
         readers: dict[str, list[tuple[int, int]]] = {INPUT: []}
@@ -162,7 +166,7 @@ class _Forward:
         var = self.variable(i, st)
         self.holds[var] = node.name
         self.var_of[node.name] = var
-        comment = shape_comment(self.cls, node.name)
+        comment = self.comments.get(node.name, "")
         if st.ctor is not None:
             expr: Doc = call(attr_ref(st.attr or ""), ins)
         else:
@@ -182,81 +186,15 @@ class _Forward:
 # -- shape comments ---------------------------------------------------------------------------
 
 
-def input_comment(cls: ClassInfo) -> list[str]:
-    """`# x: (N, in_channels, H, W)` under a block class's `def forward`."""
-    if cls.block is None:
+def input_comment(cls: ClassInfo, sym_in: Shape) -> list[str]:
+    """`# x: (N, in_channels, H, W)`: the input the shape comments below speak of."""
+    if not sym_in:
         return []
-    dims = _input_dims(cls)
+    dims = [str(d) for d in sym_in]
+    channels = {str((b.module.in_shape or ())[1:2]) for b in cls.bodies}
+    if len(dims) >= 2 and (cls.in_arg or len(channels) > 1):
+        dims[1] = cls.pynames[IN] if cls.in_arg else "C"
     return [INDENT * 2 + comment_line("x: (" + ", ".join(dims) + ")")]
-
-
-def _input_dims(cls: ClassInfo) -> list[str]:
-    shapes = [b.module.in_shape or () for b in cls.bodies]
-    rank = len(shapes[0])
-    out = []
-    for j in range(rank):
-        vals = [s[j] for s in shapes if j < len(s)]
-        varies = not all(v == vals[0] for v in vals)
-        symbolic = varies or (j == 1 and cls.in_arg)
-        out.append(_symbol(cls, j, rank) if symbolic else str(vals[0]))
-    return out
-
-
-def _symbol(cls: ClassInfo, j: int, rank: int) -> str:
-    if j == 0:
-        return "N"
-    if j == 1:
-        return cls.pynames.get(IN, "C") if cls.in_arg else "C"
-    spatial = _SPATIAL.get(rank - 2, ())
-    k = j - 2
-    return spatial[k] if k < len(spatial) else f"D{j}"
-
-
-def shape_comment(cls: ClassInfo, name: str) -> str:
-    """The output shape of node `name` as a comment, in the class's terms."""
-    found = [(b, b.nodes[name]) for b in cls.bodies if name in b.nodes]
-    shapes = [n.shape for _, n in found if n.shape is not None]
-    if not shapes:
-        return ""
-    if cls.block is None and all(s == shapes[0] for s in shapes):
-        return format_shape(shapes[0])
-    ins = [b.module.in_shape or () for b, _ in found]
-    template = next((s.out for s in cls.steps if s.node.name == name), ())
-    dims = []
-    for j in range(len(shapes[0])):
-        vs = [s[j] for s in shapes]
-        tv = template[j] if j < len(template) else None
-        same_rank = all(len(i) == len(s) for i, s in zip(ins, shapes))
-        if tv is not None and tv.symbolic:
-            dims.append(tv.text)
-        elif all(v == vs[0] for v in vs):
-            dims.append(str(vs[0]))
-        elif same_rank and all(s[j] == i[j] for s, i in zip(shapes, ins)):
-            dims.append(_symbol(cls, j, len(ins[0])))
-        else:
-            dims.append(_ratio(cls, found, shapes, ins, j, same_rank) or "?")
-    return "(" + ", ".join(dims) + ")"
-
-
-def _ratio(
-    cls: ClassInfo,
-    found: list[tuple[Body, Node]],
-    shapes: list[Shape],
-    ins: list[Shape],
-    j: int,
-    same_rank: bool,
-) -> str | None:
-    if not same_rank or j < 2:
-        return None
-    for p in cls.params:
-        if p.type != "int":
-            continue
-        ks = [b.env.values.get(p.name) for b, _ in found]
-        if not all(isinstance(k, int) and k >= 1 for k in ks):
-            continue
-        if all(s[j] == i[j] // k for s, i, k in zip(shapes, ins, ks)):
-            return f"{_symbol(cls, j, len(ins[0]))} // {p.pyname}"
-    return None
 
 
 # -- small helpers ----------------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""Source emission, shape comments: every comment is exact. Each `self.layer(x)  # (...)`
+comment's expression, evaluated at several input sizes the spec accepts (odd ones included),
+is the shape a forward hook records on that layer in every instance of its class."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import torch
+
+import archspec
+from archspec.api import build_graph
+from archspec.expr import parse_expr
+from archspec.ir import Module
+
+from .conftest import SPECS, spec_names
+from .emit_helpers import _load, _source
+
+CLASS = re.compile(r"^class (\w+)\(")
+INPUT = re.compile(r"^        # x: \((.*)\)$")
+CALL = re.compile(r"^        (?:\w+ = )?self\.(\w+)\(\w+\)  # \((.*)\)$")
+
+
+def _comments(source: str) -> dict[str, tuple[list[str], list[tuple[str, list[str]]]]]:
+    """Class -> (its `# x:` dims, [(attribute, comment dims)]) for one-argument layer calls."""
+    out: dict[str, tuple[list[str], list[tuple[str, list[str]]]]] = {}
+    current = None
+    for line in source.splitlines():
+        if m := CLASS.match(line):
+            current = m.group(1)
+            out[current] = ([], [])
+        elif current and (m := INPUT.match(line)):
+            out[current][0].extend(d.strip() for d in m.group(1).split(", "))
+        elif current and (m := CALL.match(line)):
+            out[current][1].append((m.group(1), [d.strip() for d in m.group(2).split(", ")]))
+    return out
+
+
+def _module_at(root: Module, path: str) -> Module | None:
+    """The IR module an emitted class instance at `path` was made from (None: a layer)."""
+    module = root
+    for part in path.split(".") if path else []:
+        node = next(n for n in module.nodes if n.name == part)
+        if node.child is None:
+            return None  # a layer's own class (an op's support code)
+        module = node.child
+    return module
+
+
+def _sizes(name: str) -> list[tuple[int, ...]]:
+    """The declared input and nearby sizes (odd ones among them) that the spec accepts."""
+    graph = build_graph(SPECS / f"{name}.yaml")
+    declared = tuple(d.value if d.is_const else 2 for d in graph.input_shape)
+    if len(declared) != 4:
+        return [declared]
+    side = declared[2]
+    shapes = [(2, declared[1], s, s + 2) for s in (side, side + 1, side - 1, side + 6)]
+    return [s for s in shapes if archspec.api.check(SPECS / f"{name}.yaml", input=s).ok]
+
+
+@pytest.mark.parametrize("name", spec_names())
+def test_every_shape_comment_is_the_shape_a_hook_records(name: str) -> None:
+    graph = build_graph(SPECS / f"{name}.yaml")
+    source = _source(name)
+    comments = _comments(source)
+    module = _load(source, f"shapes_{name}")
+    with torch.device("meta"):
+        model = getattr(module, graph.class_name)()
+    model.eval()
+    sizes = _sizes(name)
+    assert len(sizes) >= (2 if len(graph.input_shape) == 4 else 1)
+    checked = 0
+    for size in sizes:
+        seen: dict[str, list[tuple[int, ...]]] = {}  # every call's shapes, in call order
+        hooks = []
+        for path, sub in model.named_modules():
+
+            def record(mod: Any, args: Any, out: Any, path: str = path, seen: Any = seen) -> None:
+                if isinstance(out, torch.Tensor):
+                    seen.setdefault(path, []).append(tuple(out.shape))
+
+            def record_in(mod: Any, args: Any, path: str = path, seen: Any = seen) -> None:
+                seen.setdefault("<in>" + path, []).append(tuple(args[0].shape))
+
+            hooks += [sub.register_forward_hook(record), sub.register_forward_pre_hook(record_in)]
+        with torch.no_grad():
+            model(torch.empty(size, device="meta"))
+        for h in hooks:
+            h.remove()
+        for path, sub in model.named_modules():
+            cls = type(sub).__name__
+            if cls not in comments or "<in>" + path not in seen:
+                continue
+            in_dims, lines = comments[cls]
+            ir = _module_at(graph.root, path)
+            if ir is None:
+                continue
+            values: dict[str, Any] = dict(ir.args)
+            if not path:
+                values.update(graph.params)
+            for dim, got in zip(in_dims, seen["<in>" + path][0]):
+                if re.fullmatch(r"[A-Za-z_]\w*", dim):
+                    values.setdefault(dim, got)
+                else:
+                    assert int(dim) == got
+            calls: dict[str, int] = {}  # a module called twice (`self.relu`): its k-th call
+            for attr, dims in lines:
+                child = f"{path}.{attr}" if path else attr
+                k = calls[attr] = calls.get(attr, -1) + 1
+                if len(seen.get(child, ())) <= k:
+                    continue  # a switched-off shortcut, or a layer training mode runs
+                want = tuple(parse_expr(d).evaluate(values) for d in dims)
+                assert want == seen[child][k], f"{child} at input {size}: comment {dims}"
+                checked += 1
+    assert checked >= len(sizes)  # the comments were there and were checked
