@@ -10,13 +10,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .dims import Shape
 from .errors import Diagnostic, SourceSpan
-from .ops.base import REGISTRY, Constraint
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .ops.base import Constraint
 
 INPUT = "input"
+
+
+@dataclass(frozen=True)
+class AttrExpr:
+    """The expression a spec states for one attribute, as lowering evaluated it.
+
+    `text` is its canonical Python form (`planes * 4`); `names` says where each name it
+    reads comes from: "block" (a param of the enclosing block), "spec" (a param of the
+    spec), "index" (a repeat's copy index) or "input" (`in_channels`, the channel count of
+    the node's input). An emitter writes a block's attribute from these, in block-param
+    terms, without reading the spec text again.
+    """
+
+    text: str
+    names: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def free(self) -> frozenset[str]:
+        """The names it reads."""
+        return frozenset(name for name, _ in self.names)
 
 
 @dataclass(frozen=True)
@@ -36,11 +58,13 @@ class Node:
     src: Mapping[str, Any] = field(default_factory=dict)
     #: the `when` condition (spec text) that kept this node, for emitted `if` statements
     when: str | None = None
-
-    @property
-    def is_module(self) -> bool:
-        """True when the node becomes an nn.Module child (vs. a computation in forward)."""
-        return self.kind == "module" or REGISTRY[self.kind].style == "module"
+    #: True when the node becomes an nn.Module child (vs. a computation in forward): set by
+    #: lowering from the op's style (a child module always is one), so the IR needs no
+    #: registry to answer
+    is_module: bool = False
+    #: for each attribute the spec gives as an expression (for a block instance: each
+    #: argument of the call), that expression and where its names come from
+    exprs: Mapping[str, AttrExpr] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """Pydantic models of the spec language; `spec_model().model_json_schema()` describes it all.
 
-Layer kinds come from the op registry, so the node union is built on demand and rebuilt when
-a plugin registers a layer. The union is discriminated on `type`: a registered kind selects
-its own model (errors then speak only of that layer), any other name is a block call.
+Layer kinds come from the op registry and compound constructs from the construct registry
+(each construct's model lives in its module under archspec/constructs/), so the node union
+is built on demand and rebuilt when a plugin registers either. The union is discriminated on
+`type`: a registered kind selects its own model (errors then speak only of that layer or
+construct), any other name is a block call.
 """
 
 from __future__ import annotations
@@ -25,18 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from .constructs import BLOCK_CALL, CONSTRUCTS, on_change
 from .ops import REGISTRY
-from .ops.base import (
-    COMPOUND_KINDS,
-    RESERVED_NAMES,
-    Bool,
-    ExprStr,
-    Int,
-    Name,
-    NodeBase,
-    check_name,
-    on_register,
-)
+from .ops.base import RESERVED_NAMES, Bool, Name, check_name, on_register
 from .plugins import load_plugins
 
 FORMAT_VERSION = 1
@@ -202,13 +195,14 @@ def _invalidate() -> None:
 
 
 on_register(_invalidate)
+on_change(_invalidate)
 
 
 def _tag_of(value: Any) -> str | None:
     t = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
     if not isinstance(t, str):
         return None
-    if t in REGISTRY or t in COMPOUND_KINDS:
+    if t in REGISTRY or t in CONSTRUCTS:
         return t
     return "block"
 
@@ -216,71 +210,10 @@ def _tag_of(value: Any) -> str | None:
 def _build() -> dict[str, Any]:
     """Build the node union and the spec model from the current registry."""
 
-    class SequentialNode(NodeBase):
-        """A child module running `layers` in order (nn.Sequential when it is a chain)."""
-
-        type: Literal["sequential"]
-        layers: list[Node]  # noqa: F821
-
-    class RepeatNode(NodeBase):
-        """`count` copies of `layer` in a Sequential named 0..count-1; `index` names the copy."""
-
-        type: Literal["repeat"]
-        count: Int(ge=0)  # type: ignore[valid-type]
-        index: Name = "i"
-        layer: Node  # noqa: F821
-
-    class VggCfgNode(NodeBase):
-        """VGG's make_layers(cfg, batch_norm): ints are 3x3 convs + ReLU, "M" a 2x2 max pool."""
-
-        type: Literal["vgg_cfg"]
-        cfg: list[StrictInt | Literal["M"]] | ExprStr
-        batch_norm: Bool = False
-
-    class Shortcut(BaseModel):
-        """The projection path of a residual; absent or `when` false means identity."""
-
-        model_config = ConfigDict(extra="forbid")
-        name: Name = "downsample"
-        when: Bool | None = None
-        layers: list[Node]  # noqa: F821
-
-    class ResidualNode(NodeBase):
-        """out = activation(body(x) + shortcut(x)); body layers become children of this scope."""
-
-        type: Literal["residual"]
-        body: list[Node]  # noqa: F821
-        shortcut: Shortcut | None = None
-        activation: Literal["relu", "gelu", "silu", "tanh", "sigmoid"] | None = None
-
-    class ParallelNode(NodeBase):
-        """Branches that all read the same input, joined by concatenation (or sum)."""
-
-        type: Literal["parallel"]
-        branches: dict[Name, Node | list[Node]]  # noqa: F821
-        join: Literal["concat", "add"] = "concat"
-        dim: Int() = 1  # type: ignore[valid-type]
-
-    class BlockCall(NodeBase):
-        """An instance of a block from `blocks:`; its params are given as extra fields."""
-
-        model_config = ConfigDict(extra="allow", populate_by_name=True)
-        type: str = Field(
-            ...,
-            description="the name of a block defined under `blocks:`",
-            json_schema_extra={"not": {"enum": sorted({*REGISTRY, *COMPOUND_KINDS})}},
-        )
-
     members: list[Any] = [Annotated[op.spec, Tag(kind)] for kind, op in sorted(REGISTRY.items())]
-    compound = {
-        "sequential": SequentialNode,
-        "repeat": RepeatNode,
-        "vgg_cfg": VggCfgNode,
-        "residual": ResidualNode,
-        "parallel": ParallelNode,
-    }
+    compound = {kind: c.schema for kind, c in CONSTRUCTS.items()}
     members += [Annotated[m, Tag(k)] for k, m in compound.items()]
-    members.append(Annotated[BlockCall, Tag("block")])
+    members.append(Annotated[BLOCK_CALL.schema, Tag("block")])
     node = Annotated[
         _union(members),
         Discriminator(
@@ -319,18 +252,38 @@ def _build() -> dict[str, Any]:
     # Build the validator once, for Spec: the nested models resolve `Node` from the parent
     # namespace given here and are generated inline. Rebuilding each of them too would
     # regenerate the whole recursive union every time (most of `archspec check`'s start-up).
-    ns = {"Node": node, "Shortcut": Shortcut}
-    for m in (*compound.values(), Shortcut, BlockDef, Spec):
+    # A construct's models are module-level classes whose `Node` is this build's union.
+    ns = {"Node": node}
+    nested = [m for c in CONSTRUCTS.values() for m in _models_of(c.schema)]
+    for m in (*nested, BlockDef, Spec):
         m.__pydantic_parent_namespace__ = {**(m.__pydantic_parent_namespace__ or {}), **ns}
     Spec.model_rebuild(_types_namespace=ns)
     return {
         "Spec": Spec,
         "Node": node,
         "BlockDef": BlockDef,
-        "BlockCall": BlockCall,
+        "BlockCall": BLOCK_CALL.schema,
         "compound": compound,
-        "Shortcut": Shortcut,
     }
+
+
+def _models_of(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """`model` and the models its fields hold (a residual's Shortcut), which read `Node`."""
+    out = [model]
+    for finfo in model.model_fields.values():
+        for arg in _type_args(finfo.annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel) and arg not in out:
+                out.append(arg)
+    return out
+
+
+def _type_args(ann: Any) -> list[Any]:
+    import typing
+
+    args = [ann]
+    for a in typing.get_args(ann):
+        args += _type_args(a)
+    return args
 
 
 def _union(members: list[Any]) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .constructs import CONSTRUCTS, NameWalk
 from .errors import Diagnostic, SchemaError
 from .expr import ExprError, parse_expr
 from .loader import LoadedDoc, PathKey
@@ -80,26 +81,44 @@ def name_diagnostics(doc: LoadedDoc) -> list[Diagnostic]:
     repeat stands; lowering checks that. Walks the YAML data, so that these errors come
     with the schema's own; a name the schema refuses already (`__x`, `forward`) is left to it.
     """
-    out: list[Diagnostic] = []
+    walk = _NameChecks(doc)
+    data = doc.data
+    for pname in _mapping(data.get("params")):
+        walk.expression_name(pname, ("params", pname), "param")
+    for bname, block in _mapping(data.get("blocks")).items():
+        for pname in _mapping(block.get("params") if isinstance(block, dict) else None):
+            walk.expression_name(pname, ("blocks", bname, "params", pname), "param")
+        if isinstance(block, dict):
+            walk.nodes(block.get("layers"), ("blocks", bname, "layers"))
+    walk.nodes(data.get("layers"), ("layers",))
+    return walk.out
 
-    def refuse(message: str, path: PathKey, hint: str, key: bool = False) -> None:
-        out.append(Diagnostic("E204", message, doc.span_of(path, key=key), hint))
 
-    def module_name(name: Any, path: PathKey, key: bool = False) -> None:
+class _NameChecks(NameWalk):
+    """The walk of `name_diagnostics`; each construct says what it names or nests."""
+
+    def __init__(self, doc: LoadedDoc) -> None:
+        self.doc = doc
+        self.out: list[Diagnostic] = []
+
+    def refuse(self, message: str, path: PathKey, hint: str, key: bool = False) -> None:
+        self.out.append(Diagnostic("E204", message, self.doc.span_of(path, key=key), hint))
+
+    def module_name(self, name: Any, path: PathKey, key: bool = False) -> None:
         if not _schema_accepts_name(name):
             return
         problem = module_name_problem(name)
         if problem is not None:
-            refuse(
+            self.refuse(
                 f"{_where(path)}: {problem}",
                 path,
                 "rename it: names become module attributes and state_dict keys",
                 key,
             )
 
-    def expression_name(name: Any, path: PathKey, what: str) -> None:
+    def expression_name(self, name: Any, path: PathKey, what: str) -> None:
         if name in EXPRESSION_NAMES:
-            refuse(
+            self.refuse(
                 f"{_where(path)}: a {what} cannot be named `{name}`: in expressions "
                 f"`{name}` is always the channel count of the node's input",
                 path,
@@ -107,47 +126,20 @@ def name_diagnostics(doc: LoadedDoc) -> list[Diagnostic]:
                 key=what == "param",
             )
 
-    def nodes(items: Any, path: PathKey) -> None:
+    def nodes(self, items: Any, path: PathKey) -> None:
         if isinstance(items, list):
             for i, item in enumerate(items):
-                node(item, path + (i,))
+                self.node(item, path + (i,))
 
-    def node(item: Any, path: PathKey) -> None:
+    def node(self, item: Any, path: PathKey) -> None:
         if not isinstance(item, dict):
             return
         if "name" in item:
-            module_name(item["name"], path + ("name",))
+            self.module_name(item["name"], path + ("name",))
         kind = item.get("type")
-        if kind == "sequential":
-            nodes(item.get("layers"), path + ("layers",))
-        elif kind == "repeat":
-            expression_name(item.get("index"), path + ("index",), "repeat index")
-            node(item.get("layer"), path + ("layer",))
-        elif kind == "residual":
-            nodes(item.get("body"), path + ("body",))
-            shortcut = item.get("shortcut")
-            if isinstance(shortcut, dict):
-                if "name" in shortcut:
-                    module_name(shortcut["name"], path + ("shortcut", "name"))
-                nodes(shortcut.get("layers"), path + ("shortcut", "layers"))
-        elif kind == "parallel" and isinstance(item.get("branches"), dict):
-            for key, branch in item["branches"].items():
-                module_name(key, path + ("branches", key), key=True)
-                if isinstance(branch, list):
-                    nodes(branch, path + ("branches", key))
-                else:
-                    node(branch, path + ("branches", key))
-
-    data = doc.data
-    for pname in _mapping(data.get("params")):
-        expression_name(pname, ("params", pname), "param")
-    for bname, block in _mapping(data.get("blocks")).items():
-        for pname in _mapping(block.get("params") if isinstance(block, dict) else None):
-            expression_name(pname, ("blocks", bname, "params", pname), "param")
-        if isinstance(block, dict):
-            nodes(block.get("layers"), ("blocks", bname, "layers"))
-    nodes(data.get("layers"), ("layers",))
-    return out
+        construct = CONSTRUCTS.get(kind) if isinstance(kind, str) else None
+        if construct is not None and construct.walk_names is not None:
+            construct.walk_names(item, path, self)
 
 
 def _mapping(value: Any) -> dict[Any, Any]:
@@ -291,23 +283,7 @@ def _one(
         return Diagnostic("E204", f"{where}: {msg}", doc.span_of(path))
     value_errors = [e for e in errs if e["type"] in ("value_error", "assertion_error")]
     if value_errors:
-        msg = value_errors[0]["msg"].removeprefix("Value error, ")
-        code, hint = "E206" if "expression" in msg else "E204", None
-        expr_error = _expression_error(value_errors[0].get("input"))
-        if expr_error is not None and expr_error.message == msg:  # E308 for `2 // 0`, ...
-            code, hint = expr_error.code, expr_error.hint
-        elif path[:1] == ("init",):
-            hint = (
-                "torch.nn.init takes std >= 0 (trunc_normal: std > 0), a <= b, gain >= 0, "
-                "numbers within 10^15"
-            )
-        elif _name_error(value_errors[0].get("input")) == msg:
-            hint = (
-                "rename it: a name is an ASCII identifier (letters, digits, _) that is no "
-                "Python keyword and no nn.Module attribute"
-            )
-        # `[key]`: the mapping key itself is wrong (a block or param name), point at it
-        return Diagnostic(code, f"{where}: {msg}", doc.span_of(path, key="[key]" in tags), hint)
+        return _value_error(path, value_errors[0], tags, doc)
     if "literal_error" in kinds and len(kinds) <= 2:
         lit = next(e for e in errs if e["type"] == "literal_error")
         expected = lit.get("ctx", {}).get("expected", "")
@@ -331,6 +307,31 @@ def _one(
             doc.span_of(path),
         )
     return Diagnostic("E204", f"{where}: {first['msg']}", doc.span_of(path))
+
+
+def _value_error(
+    path: PathKey, err: dict[str, Any], tags: tuple[str, ...], doc: LoadedDoc
+) -> Diagnostic:
+    """A validator's refusal: an expression (E206, or the evaluator's own code), an init
+    argument, a name, or another value (E204)."""
+    where = _where(path)
+    msg = err["msg"].removeprefix("Value error, ")
+    code, hint = "E206" if "expression" in msg else "E204", None
+    expr_error = _expression_error(err.get("input"))
+    if expr_error is not None and expr_error.message == msg:  # E308 for `2 // 0`, ...
+        code, hint = expr_error.code, expr_error.hint
+    elif path[:1] == ("init",):
+        hint = (
+            "torch.nn.init takes std >= 0 (trunc_normal: std > 0), a <= b, gain >= 0, "
+            "numbers within 10^15"
+        )
+    elif _name_error(err.get("input")) == msg:
+        hint = (
+            "rename it: a name is an ASCII identifier (letters, digits, _) that is no "
+            "Python keyword and no nn.Module attribute"
+        )
+    # `[key]`: the mapping key itself is wrong (a block or param name), point at it
+    return Diagnostic(code, f"{where}: {msg}", doc.span_of(path, key="[key]" in tags), hint)
 
 
 def _expression_error(value: Any) -> ExprError | None:

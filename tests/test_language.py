@@ -253,3 +253,63 @@ def test_inplace_on_a_shared_tensor_is_refused() -> None:
         )
     )
     assert e.error_code == "E311"
+
+
+def test_a_repeated_layer_whose_size_grows_too_large_is_reported_once() -> None:
+    """E411 once, at the layer's spec position, not once per repeat copy after it."""
+    e = err(
+        spec(
+            """
+            blocks:
+              Grow:
+                layers:
+                  - {name: c, type: concat, dim: 2, from: [input, input, input]}
+                  - {type: maxpool2d, kernel_size: 1, stride: 2}
+            layers:
+              - {type: repeat, count: 20, layer: {type: Grow}}
+            """,
+            header="input: [N, 3, H, W]",
+        )
+    )
+    found = [(d.code, d.span.line, d.span.col) for d in e.diagnostics if d.span]
+    assert found == [("E411", 9, 9)], found
+    assert e.diagnostics[0].message.startswith("0.10.0: a size expression grows")
+
+
+def test_lowering_keeps_each_attribute_expression_in_block_param_terms() -> None:
+    """Node.exprs: the canonical text of what the spec states, and where its names are
+    bound, so an emitter can write a block's class from the IR alone."""
+    g = archspec.build_graph(
+        spec(
+            """
+            params: {width: 4}
+            blocks:
+              Unit:
+                params: {planes: int, stride: 1}
+                layers:
+                  - {name: conv, type: conv2d, out_channels: planes*2, kernel_size: [3, stride],
+                     stride: stride, padding: 1}
+                  - {name: fc, type: conv2d, out_channels: "in_channels + width", kernel_size: 1}
+            layers:
+              - name: stage
+                type: repeat
+                count: 2
+                layer: {type: Unit, planes: width, stride: "2 if i == 0 else 1"}
+            """
+        )
+    )
+    copy = g.root.node("stage").child.node("0")
+    assert {k: (e.text, e.names) for k, e in copy.exprs.items()} == {
+        "planes": ("width", (("width", "spec"),)),
+        "stride": ("2 if i == 0 else 1", (("i", "index"),)),
+    }
+    conv = copy.child.node("conv")
+    assert {k: (e.text, e.names) for k, e in conv.exprs.items()} == {
+        "out_channels": ("planes * 2", (("planes", "block"),)),
+        "kernel_size": ("[3, stride]", (("stride", "block"),)),
+        "stride": ("stride", (("stride", "block"),)),
+    }
+    assert conv.attrs["out_channels"] == 8 and conv.attrs["stride"] == 2
+    fc = copy.child.node("fc")
+    assert fc.exprs["out_channels"].names == (("in_channels", "input"), ("width", "spec"))
+    assert "kernel_size" not in fc.exprs and "padding" not in conv.exprs  # literals

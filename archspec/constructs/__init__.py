@@ -1,0 +1,28 @@
+"""Compound constructs of the language, one module each (see registry.py).
+
+Adding a construct: write a module like `sequential.py` (its schema, `lower(lw, site)`,
+summary and description, and `walk_names` if it gives names or nests items) and register
+its `CONSTRUCT`, here for a built-in or with `register()` from a plugin or a test.
+"""
+
+from __future__ import annotations
+
+from . import block_call, parallel, repeat, residual, sequential, vgg_cfg
+from .registry import CONSTRUCTS, Construct, NameWalk, on_change, register, unregister
+
+#: The built-ins, in the order the schema lists them.
+for _module in (sequential, repeat, vgg_cfg, residual, parallel):
+    register(_module.CONSTRUCT)
+
+#: The construct of any `type:` that names no layer kind and no construct.
+BLOCK_CALL: Construct = block_call.CONSTRUCT
+
+__all__ = [
+    "BLOCK_CALL",
+    "CONSTRUCTS",
+    "Construct",
+    "NameWalk",
+    "on_change",
+    "register",
+    "unregister",
+]

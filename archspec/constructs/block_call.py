@@ -1,0 +1,176 @@
+"""Block calls: `{type: BlockName, param: value}` makes one instance of a block of `blocks:`.
+
+This is the fallback construct: any `type:` that names neither a layer kind nor a
+registered construct is a block call, and an unknown block name is E205 here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ConfigDict, Field
+
+from ..expr import ExprError
+from ..lowering.context import MAX_BLOCK_DEPTH, Child, Item, Site, Skip
+from ..lowering.values import coerce_param, decl_of, param_hint, parsed, reads_failed
+from ..ops import REGISTRY
+from ..ops.base import Final, NodeBase
+from .registry import CONSTRUCTS, Construct, fallback
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..lowering.walker import Lowerer
+
+
+def _not_a_kind(schema: dict[str, Any]) -> None:
+    """A block name is no layer kind or construct (read when the JSON Schema is made)."""
+    schema["not"] = {"enum": sorted({*REGISTRY, *CONSTRUCTS})}
+
+
+class BlockCall(NodeBase):
+    """An instance of a block from `blocks:`; its params are given as extra fields."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    type: str = Field(
+        ...,
+        description="the name of a block defined under `blocks:`",
+        json_schema_extra=_not_a_kind,
+    )
+
+
+def lower(lw: Lowerer, site: Site) -> str:
+    """A child module of the block's layers, its params bound from the call."""
+    spec = site.spec
+    bname = spec.type
+    _check_callable(lw, site, bname)
+    bdef = lw.spec.blocks[bname]
+    given = dict(spec.model_extra or {})
+    args = bind_args(lw, site, bname, bdef, given)
+    exprs = {
+        pname: expr
+        for pname, raw in given.items()
+        if decl_of(bdef.params[pname]).type != "str"
+        and (expr := lw.attr_expr(raw, Final("any"))) is not None
+    }
+    lw.block_stack.append(bname)
+    try:
+        children = [Item(s, ("blocks", bname, "layers", i)) for i, s in enumerate(bdef.layers)]
+        child = Child(
+            children,
+            bname,
+            env={**lw.globals, **args},
+            block=bname,
+            args=args,
+            outputs=bdef.outputs,
+            outputs_ypath=("blocks", bname, "outputs"),
+            src=given,
+            exprs=exprs,
+        )
+        return lw.lower_child(site, child)
+    finally:
+        lw.block_stack.pop()
+
+
+def _check_callable(lw: Lowerer, site: Site, bname: str) -> None:
+    """E205 for an unknown block, E307 for a recursive one, E310 past the nesting bound."""
+    blocks = lw.spec.blocks
+    where = site.ypath + ("type",)
+    if bname not in blocks:
+        close = lw.close_matches(bname, sorted({*REGISTRY, *blocks, *CONSTRUCTS}))
+        hint = (
+            f"did you mean `{close[0]}`?"
+            if close
+            else "define it under `blocks:`, or use a layer kind (see `archspec list --layers`)"
+        )
+        lw.error("E205", f"unknown layer type or block `{bname}`", where, hint)
+        raise Skip
+    if bname in lw.block_stack:
+        chain = " -> ".join([*lw.block_stack[lw.block_stack.index(bname) :], bname])
+        lw.error(
+            "E307",
+            f"block `{bname}` contains itself ({chain})",
+            where,
+            "blocks cannot be recursive; use `repeat` for stacks",
+        )
+        raise Skip
+    if len(lw.block_stack) >= MAX_BLOCK_DEPTH:
+        lw.error(
+            "E310",
+            f"blocks nest deeper than {MAX_BLOCK_DEPTH}",
+            site.ypath,
+            "flatten the structure: call fewer blocks inside blocks",
+        )
+        raise Skip
+
+
+def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[str, Any]) -> dict:
+    """The block's params bound from the call (expressions read the caller's names)."""
+    bad = _unknown_args(lw, site, bname, bdef, given)
+    args: dict[str, Any] = {}
+    for pname, entry in bdef.params.items():
+        decl = decl_of(entry)
+        yp = site.ypath + (pname,)
+        if pname in given:
+            raw = given[pname]
+            try:
+                text = isinstance(raw, str) and decl.type != "str"
+                value = parsed(raw).evaluate(site.local) if text else raw
+                args[pname] = coerce_param(value, decl)
+            except ExprError as exc:
+                if not (isinstance(raw, str) and reads_failed(raw, lw.failed)):
+                    lw.error(exc.code, f"{bname}.{pname}: {exc.message}", yp, exc.hint)
+                bad = True
+            except ValueError as exc:
+                lw.error("E309", f"{bname}.{pname}: {exc}", yp, param_hint(decl))
+                bad = True
+        elif decl.default is not None:
+            try:
+                args[pname] = coerce_param(decl.default, decl)
+            except ValueError as exc:
+                where = ("blocks", bname, "params", pname)
+                lw.error("E309", f"{bname}.{pname} default: {exc}", where, param_hint(decl))
+                bad = True
+        else:
+            lw.error(
+                "E303",
+                f"block {bname} needs param `{pname}`",
+                site.ypath,
+                f"add `{pname}: ...` to this layer",
+            )
+            bad = True
+    if bad:
+        raise Skip
+    return args
+
+
+def _unknown_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[str, Any]) -> bool:
+    """E302 for each argument the block has no param for; True when there was one."""
+    bad = False
+    for key in given:
+        if key not in bdef.params:
+            close = lw.close_matches(key, list(bdef.params))
+            hint = (
+                f"did you mean `{close[0]}`?"
+                if close
+                else (f"{bname} takes: {', '.join(bdef.params) or 'no params'}")
+            )
+            lw.error(
+                "E302", f"block {bname} has no param `{key}`", site.ypath + (key,), hint, key=True
+            )
+            bad = True
+    return bad
+
+
+CONSTRUCT = fallback(
+    Construct(
+        kind="block",
+        schema=BlockCall,
+        lower=lower,
+        summary="an instance of a block defined under `blocks:`",
+        description=(
+            "Any `type:` that is neither a layer kind nor a construct calls a block of "
+            "`blocks:`: the call's other fields are the block's params, checked against their "
+            "declarations, and the instance is one child module of the block's class."
+        ),
+        makes_module=True,
+    )
+)

@@ -1,0 +1,110 @@
+"""`parallel`: branches that all read one input, joined by concatenation or a sum."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..loader import PathKey
+from ..lowering.context import Child, Item, Named, Site, Skip, synth
+from ..ops import REGISTRY
+from ..ops.base import Final, Int, Name, NodeBase
+from .registry import Construct, NameWalk
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..lowering.walker import Lowerer
+
+
+class ParallelNode(NodeBase):
+    """Branches that all read the same input, joined by concatenation (or sum)."""
+
+    type: Literal["parallel"]
+    branches: dict[Name, Node | list[Node]]  # noqa: F821
+    join: Literal["concat", "add"] = "concat"
+    dim: Int() = 1  # type: ignore[valid-type]
+
+
+def lower(lw: Lowerer, site: Site) -> str:
+    """Each branch named by its key (a list of layers a child Sequential), then the join."""
+    item, spec = site.item, site.spec
+    if len(site.inputs) != 1:
+        lw.error(
+            "E305",
+            "parallel branches take one input",
+            item.ypath + ("from",),
+            "give `from` one name; join several first with add or concat",
+        )
+        raise Skip
+    outs = []
+    failed = False
+    for key, branch in spec.branches.items():
+        try:
+            outs.append(_branch(lw, site, key, branch))
+        except Skip:
+            failed = True
+    if failed:
+        raise Skip
+    outs = [o for o in outs if o is not None]
+    base = getattr(spec, "name", None)
+    if spec.join == "concat":
+        dim = lw.eval_value(spec.dim, Final("int"), site.env, item.ypath + ("dim",))
+        join = synth(REGISTRY["concat"].spec, type="concat", name=base, dim=dim, from_=outs)
+    else:
+        join = synth(REGISTRY["add"].spec, type="add", name=base, from_=outs)
+    return lw.lower_item(Item(join, item.ypath), site.scope, site.env, site.inputs[0])  # type: ignore[return-value]
+
+
+def _branch(lw: Lowerer, site: Site, key: str, branch: Any) -> str | None:
+    yp = site.ypath + ("branches", key)
+    if isinstance(branch, list):
+        children = [Item(s, yp + (i,)) for i, s in enumerate(branch)]
+        at = Site(
+            Item(Named(name=key), yp),
+            site.scope,
+            site.env,
+            site.local,
+            site.inputs,
+            site.in_shapes,
+            site.train,
+        )
+        return lw.lower_child(at, Child(children, "Sequential"))
+    if getattr(branch, "name", None) not in (None, key):
+        lw.error(
+            "E304",
+            f"branch `{key}` names its layer `{branch.name}`",
+            yp + ("name",),
+            "the branch key is the module name; drop `name`",
+        )
+        raise Skip
+    if getattr(branch, "from_", None) is not None:
+        lw.error("E305", "a branch reads the parallel input; drop `from`", yp + ("from",))
+        raise Skip
+    return lw.lower_item(Item(branch, yp, name=key), site.scope, site.env, site.inputs[0])
+
+
+def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
+    branches = item.get("branches")
+    if not isinstance(branches, dict):
+        return
+    for key, branch in branches.items():
+        walk.module_name(key, path + ("branches", key), key=True)
+        if isinstance(branch, list):
+            walk.nodes(branch, path + ("branches", key))
+        else:
+            walk.node(branch, path + ("branches", key))
+
+
+CONSTRUCT = Construct(
+    kind="parallel",
+    schema=ParallelNode,
+    lower=lower,
+    summary="branches on one input, joined by concat or add",
+    description=(
+        "Branches that all read the same input, as Inception's: each key of `branches` names "
+        "one branch, a single layer or a list of layers (a child Sequential); `join: concat` "
+        "(along `dim`, default 1) or `join: add` combines them into the node that stands for "
+        "the parallel."
+    ),
+    makes_module=False,
+    walk_names=walk_names,
+)

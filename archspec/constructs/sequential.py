@@ -1,0 +1,46 @@
+"""`sequential`: a named group of layers, one child module."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..loader import PathKey
+from ..lowering.context import Child, Item, Site
+from ..ops.base import NodeBase
+from .registry import Construct, NameWalk
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..lowering.walker import Lowerer
+
+
+class SequentialNode(NodeBase):
+    """A child module running `layers` in order (nn.Sequential when it is a chain)."""
+
+    type: Literal["sequential"]
+    layers: list[Node]  # noqa: F821
+
+
+def lower(lw: Lowerer, site: Site) -> str:
+    """One child module of the listed layers."""
+    items = [Item(s, site.ypath + ("layers", i)) for i, s in enumerate(site.spec.layers)]
+    return lw.lower_child(site, Child(items, "Sequential"))
+
+
+def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
+    walk.nodes(item.get("layers"), path + ("layers",))
+
+
+CONSTRUCT = Construct(
+    kind="sequential",
+    schema=SequentialNode,
+    lower=lower,
+    summary="a named group of layers (nn.Sequential when a chain)",
+    description=(
+        "`layers` run in order inside one child module, named like any node. A plain chain "
+        "compiles to nn.Sequential; a list that reads earlier nodes with `from:` or has "
+        "several `outputs` becomes a module class of its own."
+    ),
+    makes_module=True,
+    walk_names=walk_names,
+)

@@ -1,0 +1,173 @@
+"""What one step of the lowering walk sees: the item, its scope, and its site.
+
+Constructs (archspec/constructs/) receive a `Site` and return the name of the node that
+stands for them; they reach the walker only through its small public surface
+(`lower_item`, `lower_child`, `eval_value`, `charge`, `error`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..dims import Shape
+from ..ir import AttrExpr, Node
+from ..loader import PathKey
+from ..ops.base import LayerSpec
+
+#: Expansion limits: a spec may not grow past these however its params are set.
+#: MAX_NODES, the default of `max_layers=` (`--max-layers`), counts every layer item expanded
+#: (blocks, repeats and failed items too) and keeps a check under about half a second;
+#: ResNet-152 expands to under 600. A repeat count is bounded by the same figure.
+MAX_NODES = 10_000
+#: How an E310 for expansion ends: the setting a user with a network that large needs.
+RAISE_LIMIT = "if the network really is this large, raise the limit: --max-layers N (max_layers=N)"
+MAX_BLOCK_DEPTH = 32
+#: Items nested in items (each level costs a few Python frames here and in every backend).
+MAX_NESTING = 100
+
+
+class Skip(Exception):
+    """A node could not be lowered; its diagnostic is already recorded."""
+
+
+class Abort(Exception):
+    """Expansion limit hit: stop lowering altogether."""
+
+
+class BadValue(Exception):
+    """A field's value was refused (recorded); the other fields are still bound."""
+
+
+@dataclass
+class Item:
+    """A node spec to lower, with where it came from and extra names in scope."""
+
+    spec: BaseModel
+    ypath: PathKey
+    env: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None  # forced name (branches, repeat copies)
+
+    @property
+    def declared_name(self) -> str | None:
+        """The name the spec gives, or the forced one."""
+        return getattr(self.spec, "name", None) or self.name
+
+
+@dataclass
+class Scope:
+    """One layer list being lowered: the nodes made so far and what is known of them."""
+
+    path: str
+    nodes: list[Node] = field(default_factory=list)
+    shapes: dict[str, Shape | None] = field(default_factory=dict)
+    train: dict[str, bool] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    #: where each name of the layer list is declared (its last index) and what it reads
+    declared_at: dict[str, int] = field(default_factory=dict)
+    refs: dict[str, list[str]] = field(default_factory=dict)
+    index: int = 0
+    position: int = 0
+    auto: dict[str, int] = field(default_factory=dict)
+    switches: list[tuple[str, str]] = field(default_factory=list)
+
+    def qual(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def is_later(self, name: str) -> bool:
+        """True when `name` is declared after the item being lowered."""
+        return self.declared_at.get(name, -1) > self.index
+
+    def next_name(self, item: Item, kind: str, is_module: bool) -> str:
+        """The item's name: its own, else its position (modules) or `kind_k` (functions),
+        as nn.Sequential indexes children and torch.fx names calls."""
+        explicit = item.declared_name
+        if explicit:
+            return explicit
+        if is_module:
+            return str(self.position)
+        k = self.auto.get(kind, 0)
+        self.auto[kind] = k + 1
+        return kind if k == 0 else f"{kind}_{k}"
+
+
+@dataclass
+class Site:
+    """An item at its place in a scope: what it reads and the names it may use.
+
+    `env` holds the params (and repeat indices) in scope; `local` adds `in_channels`, the
+    channel count of the first input when it is known.
+    """
+
+    item: Item
+    scope: Scope
+    env: Mapping[str, Any]
+    local: Mapping[str, Any]
+    inputs: tuple[str, ...]
+    in_shapes: list[Shape | None]
+    train: bool
+
+    @property
+    def spec(self) -> Any:
+        return self.item.spec
+
+    @property
+    def ypath(self) -> PathKey:
+        return self.item.ypath
+
+
+@dataclass
+class Child:
+    """A child module to make from a list of items (a Sequential, a block instance)."""
+
+    items: list[Item]
+    class_name: str
+    #: names in scope inside the child (default: the site's env)
+    env: Mapping[str, Any] | None = None
+    block: str | None = None
+    args: Mapping[str, Any] | None = None
+    outputs: Sequence[str] | None = None
+    outputs_ypath: PathKey = ()
+    src: Mapping[str, Any] | None = None
+    #: the expressions among `src` (a block call's arguments), for the child's node
+    exprs: Mapping[str, AttrExpr] | None = None
+
+
+class Named(BaseModel):
+    """A stand-in spec for constructs that create a named child module."""
+
+    name: str
+    type: str = "sequential"
+    from_: None = None
+    when: Any = None  # carried to the node for emitters; lower_child does not evaluate it
+    train_only: bool = False
+
+
+def synth(model: type[LayerSpec], **fields: Any) -> LayerSpec:
+    """A layer spec made by lowering itself (cfg expansion, residual joins): already valid,
+    so it skips validation, which also keeps the layer models' validators unbuilt."""
+    return model.model_construct(**fields)
+
+
+def when_text(when: Any) -> str:
+    """A `when` as expression text (a literal true/false becomes `True`/`False`)."""
+    return repr(when) if isinstance(when, bool) else str(when)
+
+
+def refs_of(spec: Any) -> list[str]:
+    """The names a node spec reads with `from:`."""
+    raw = getattr(spec, "from_", None)
+    if raw is None:
+        return []
+    return [raw] if isinstance(raw, str) else list(raw)
+
+
+def channels_env(env: Mapping[str, Any], shape: Shape | None) -> dict[str, Any]:
+    """`env` plus `in_channels` when `shape` has a known channel count."""
+    local = dict(env)
+    if shape is not None and len(shape) >= 2 and shape[1].is_const:
+        local["in_channels"] = shape[1].value
+    return local

@@ -1,0 +1,154 @@
+"""`init:` rules: resolved to InitSteps, and checked against the tensors they would touch."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import TYPE_CHECKING, Any
+
+from ..expr import ExprError
+from ..ir import InitStep, Module, Node, iter_nodes
+from ..loader import PathKey
+from ..ops import REGISTRY
+from ..ops.base import Final
+from .context import when_text
+from .values import bind_value
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .walker import Lowerer
+
+#: Initialisers computed from a tensor's fan-in and fan-out (torch needs rank >= 2).
+FAN_BASED = frozenset({"kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform"})
+
+#: Rank of each parameter tensor of the built-in layer kinds that have parameters, known
+#: without torch; tests/test_trust_values.py checks it against the modules torch builds.
+WEIGHT_RANKS = {
+    "conv1d": 3,
+    "conv2d": 4,
+    "conv3d": 5,
+    "linear": 2,
+    "batchnorm1d": 1,
+    "batchnorm2d": 1,
+    "batchnorm3d": 1,
+}
+
+
+def tensor_rank(node: Node, which: str) -> int | None:
+    """Dims of a module node's `weight` or `bias`; None when it has none or is not known
+    (a plugin's layer: torch then has the last word, when the model is built)."""
+    if node.kind not in WEIGHT_RANKS:
+        return None
+    has = node.attrs.get("affine", True) if node.kind.startswith("batchnorm") else True
+    if which == "bias" and not node.kind.startswith("batchnorm"):
+        has = bool(node.attrs.get("bias", True))
+    if not has:
+        return None
+    return WEIGHT_RANKS[node.kind] if which == "weight" else 1
+
+
+def lower_init(lw: Lowerer, root: Module | None) -> list[InitStep]:
+    """The active init rules in spec order; every rule (active or not) goes to
+    `lw.init_rules` for emitters."""
+    steps = []
+    for i, rule in enumerate(lw.spec.init):
+        yp = ("init", i)
+        if not rule.layers and not rule.paths:
+            lw.error(
+                "E204",
+                "an init rule needs `layers` or `paths` to say what it applies to",
+                yp,
+                "e.g. `layers: [conv2d]` or `paths: [layer*.*.bn2]`",
+            )
+            continue
+        _check_kinds(lw, rule.layers, yp)
+        active = True
+        if rule.when is not None:
+            try:
+                active = bool(bind_value(rule.when, Final("bool"), lw.globals))
+            except (ExprError, ValueError) as exc:
+                lw.error(
+                    "E308",
+                    str(getattr(exc, "message", exc)),
+                    yp + ("when",),
+                    "an init rule's `when` is true or false, over the spec's params",
+                )
+                continue
+        fns = [
+            _initialiser(lw, getattr(rule, which), yp + (which,)) for which in ("weight", "bias")
+        ]
+        for g in rule.paths:
+            fnmatch.translate(g)
+        step = InitStep(
+            tuple(rule.layers),
+            tuple(rule.paths),
+            fns[0],
+            fns[1],
+            lw.span(yp),
+            when=None if rule.when is None else when_text(rule.when),
+            active=active,
+        )
+        lw.init_rules.append(step)
+        if root is not None:
+            check_init_targets(lw, step, yp, root)
+        if active:
+            steps.append(step)
+    return steps
+
+
+def _check_kinds(lw: Lowerer, kinds: list[str], yp: PathKey) -> None:
+    """E205 for a rule's layer kind that is unknown or makes no module."""
+    for j, kind in enumerate(kinds):
+        if kind not in REGISTRY or REGISTRY[kind].style != "module":
+            close = lw.close_matches(kind, list(REGISTRY))
+            lw.error(
+                "E205",
+                f"init rule names unknown layer kind `{kind}`",
+                yp + ("layers", j),
+                f"did you mean `{close[0]}`?"
+                if close
+                else "name layer kinds that make modules with weights (conv2d, linear, "
+                "batchnorm2d, ...)",
+            )
+
+
+def _initialiser(lw: Lowerer, fn: Any, yp: PathKey) -> tuple[str, dict[str, Any]] | None:
+    """(torch.nn.init name, its arguments) of a `weight:` or `bias:` entry."""
+    if fn is None:
+        return None
+    if isinstance(fn, str):
+        return ("constant", {"val": 0.0 if fn == "zeros" else 1.0})
+    try:
+        name, args = fn.chosen()
+    except ValueError as exc:
+        lw.error("E204", str(exc), yp, "e.g. `weight: {normal: {std: 0.01}}` or `bias: zeros`")
+        return None
+    return ("constant", {"val": float(args)}) if name == "constant" else (name, args.model_dump())
+
+
+def check_init_targets(lw: Lowerer, step: InitStep, ypath: PathKey, root: Module) -> None:
+    """E313 where a fan-based initialiser meets a tensor of fewer than two dims.
+
+    kaiming_* and xavier_* divide by fan-in and fan-out, which torch computes only for a
+    weight of rank 2 or more: a bias, or a norm layer's weight, makes torch raise while
+    the model is built. Switched-off rules (`when` false) are checked too: emitted code
+    keeps them. One error per rule and tensor, at the initialiser.
+    """
+    for which, fn in (("weight", step.weight), ("bias", step.bias)):
+        if fn is None or fn[0] not in FAN_BASED:
+            continue
+        for path, node in iter_nodes(root):
+            if step.kinds and node.kind not in step.kinds:
+                continue
+            if step.globs and not any(fnmatch.fnmatchcase(path, g) for g in step.globs):
+                continue
+            rank = tensor_rank(node, which)
+            if rank is not None and rank < 2:
+                lw.error(
+                    "E313",
+                    f"{fn[0]} cannot initialise the {which} of `{path}` ({node.kind}): "
+                    f"it has {rank} dim, and fan-based init needs 2 or more",
+                    ypath + (which,),
+                    f"initialise the {which} of {node.kind} layers with `constant`, "
+                    "`zeros`, `ones`, `normal` or `uniform`, or narrow the rule's "
+                    "`layers`/`paths`",
+                )
+                break

@@ -1,0 +1,103 @@
+"""One layer of a registered kind: its fields bound, its shape rule run, one node."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..ir import AttrExpr, Node
+from ..loader import PathKey
+from ..ops import REGISTRY, ShapeFailure
+from ..ops.base import LayerSpec
+from .context import BadValue, Item, Site, Skip
+from .values import field_plan
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .walker import Lowerer
+
+
+def lower_op(lw: Lowerer, site: Site) -> str:
+    """One layer: its fields bound, its shape rule run, one node."""
+    item, scope, spec, inputs = site.item, site.scope, site.spec, site.inputs
+    op = REGISTRY[spec.type]
+    name = scope.next_name(item, spec.type, op.style == "module")
+    if op.arity == 1 and len(inputs) != 1:
+        lw.error(
+            "E305",
+            f"{spec.type} takes one input, `from` names {len(inputs)}",
+            item.ypath + ("from",),
+            "only merge layers (add, concat) take several inputs",
+        )
+        raise Skip
+    if op.arity == "many" and getattr(spec, "from_", None) is None:
+        lw.error(
+            "E305",
+            f"{spec.type} joins several inputs: give them with `from: [a, b]`",
+            item.ypath,
+            "name the nodes it joins, e.g. `from: [input, conv2]`",
+        )
+        raise Skip
+    attrs, src, exprs = bind_fields(lw, spec, site.local, item.ypath)
+    if any(s is None for s in site.in_shapes):
+        raise Skip
+    lw.ctx.node = scope.qual(name)
+    try:
+        res = op.infer(attrs, site.in_shapes, lw.ctx)  # type: ignore[arg-type]
+    except ShapeFailure as exc:
+        _shape_failure(lw, exc, scope.qual(name), item, src)
+        raise Skip from None
+    node = Node(
+        name,
+        spec.type,
+        res.attrs,
+        inputs,
+        res.shape,
+        tuple(site.in_shapes),  # type: ignore[arg-type]
+        lw.span(item.ypath),
+        site.train,
+        src=src,
+        is_module=op.style == "module",
+        exprs=exprs,
+    )
+    return lw.add_node(scope, node, item)
+
+
+def _shape_failure(lw: Lowerer, exc: ShapeFailure, qual: str, item: Item, src: Any) -> None:
+    """A shape rule's error at its field; E411 once per spec position (repeat copies and
+    block instances grow the same expression past the same bound)."""
+    yp = item.ypath + ((exc.field,) if exc.field and exc.field in src else ())
+    if exc.code == "E411":
+        span = lw.span(yp)
+        if span in lw.too_large_at:
+            return
+        lw.too_large_at.add(span)
+    lw.error(exc.code, f"{qual}: {exc.message}", yp, exc.hint)
+
+
+def bind_fields(
+    lw: Lowerer, spec: LayerSpec, env: Mapping[str, Any], ypath: PathKey
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, AttrExpr]]:
+    """A layer's attributes evaluated, the spec text of those it states, and the
+    expressions among them (see `Lowerer.attr_expr`)."""
+    attrs: dict[str, Any] = {}
+    src: dict[str, Any] = {}
+    exprs: dict[str, AttrExpr] = {}
+    failed = False
+    given = spec.model_fields_set
+    for fname, key, final in field_plan(type(spec)):
+        raw = getattr(spec, fname)
+        if fname in given:
+            src[fname] = raw
+            expr = lw.attr_expr(raw, final)
+            if expr is not None:
+                exprs[fname] = expr
+        if final is None:
+            attrs[fname] = raw
+            continue
+        try:
+            attrs[fname] = lw.eval_value(raw, final, env, ypath + (key,), raise_skip=False)
+        except BadValue:
+            failed = True
+    if failed:
+        raise Skip
+    return attrs, src, exprs

@@ -1,0 +1,88 @@
+"""`from:` references: resolving them, and saying why one fails (unknown, later, a cycle)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ..ir import INPUT
+from ..loader import PathKey
+from .context import Item, Scope, Skip
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .walker import Lowerer
+
+
+def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[str, ...]:
+    """The names an item reads: its `from:`, else the previous node."""
+    raw = getattr(item.spec, "from_", None)
+    if raw is None:
+        return (prev,)
+    names = [raw] if isinstance(raw, str) else list(raw)
+    bad = False
+    for j, n in enumerate(names):
+        if n not in scope.shapes or n in scope.removed:
+            yp = item.ypath + ("from",) + ((j,) if not isinstance(raw, str) else ())
+            if n in scope.removed:
+                lw.error(
+                    "E305",
+                    f"`{n}` is switched off by its `when` here",
+                    yp,
+                    "give this node the same `when`, or read another node",
+                )
+            else:
+                unknown_ref(lw, n, scope, yp, getattr(item.spec, "name", None) or item.name)
+            bad = True
+    if bad:
+        raise Skip
+    return tuple(names)
+
+
+def unknown_ref(
+    lw: Lowerer, name: str, scope: Scope, ypath: PathKey, current: str | None = None
+) -> None:
+    """E305/E306 for a name this scope does not have (yet): later, a cycle, or unknown."""
+    if scope.is_later(name):
+        cycle = find_cycle(name, scope.refs)
+        if cycle and current in cycle:
+            # Tell it from the node being lowered: "a -> b -> a".
+            k = cycle.index(current)
+            cycle = cycle[k:-1] + cycle[:k] + [current]
+        if cycle:
+            lw.error(
+                "E306",
+                f"cycle in references: {' -> '.join(cycle)}",
+                ypath,
+                "a node cannot depend on itself, directly or through others",
+            )
+        else:
+            lw.error(
+                "E305",
+                f"`{name}` is declared later in this layer list",
+                ypath,
+                "nodes run in the order they are written: move it above, or read an earlier node",
+            )
+        return
+    known = [n for n in scope.shapes if n != INPUT]
+    close = lw.close_matches(name, known)
+    hint = (
+        f"did you mean `{close[0]}`?"
+        if close
+        else (f"names defined before this point: {', '.join(known[-8:]) or 'none'} (and `input`)")
+    )
+    lw.error("E305", f"unknown reference `{name}`", ypath, hint)
+
+
+def find_cycle(start: str, refs: Mapping[str, list[str]]) -> list[str] | None:
+    """A reference path from `start` back to itself through later nodes, if there is one."""
+    stack = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        cur, path = stack.pop()
+        for nxt in refs.get(cur, []):
+            if nxt == start:
+                return [*path, nxt]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return None

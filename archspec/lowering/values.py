@@ -1,0 +1,255 @@
+"""Values: params from the spec, the CLI or Python, and layer fields after evaluation.
+
+One ladder (`to_kind` then `check_bounds`) checks every value against what it must be, a
+declared param type or a field's `Final`; `parse_text` is the front end for `--set` text.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from ..expr import ExprError, parse_expr
+from ..loader import MAX_INT
+from ..ops.base import META_FIELDS, Final
+from .context import MAX_NODES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..schema import ParamDecl
+
+_TYPE_NAMES = ("int", "float", "bool", "str", "list")
+
+
+def decl_of(entry: Any) -> ParamDecl:
+    """A ParamDecl from the full form, a type name (required param) or a bare default."""
+    from ..schema import ParamDecl as decl  # schema.py imports the constructs, and so this
+
+    if isinstance(entry, decl):
+        return entry
+    if isinstance(entry, str) and entry in _TYPE_NAMES:
+        return decl(type=entry)  # type: ignore[arg-type]
+    if isinstance(entry, bool):
+        return decl(type="bool", default=entry)
+    if isinstance(entry, int):
+        return decl(type="int", default=entry)
+    if isinstance(entry, float):
+        return decl(type="float", default=entry)
+    if isinstance(entry, list):
+        return decl(type="list", default=entry)
+    return decl(type="str", default=entry)
+
+
+def to_kind(value: Any, kind: str, *, floordiv_hint: bool = False) -> Any:
+    """`value` as a value of `kind` (a whole float becomes an int), or ValueError.
+
+    `floordiv_hint` says, for a fractional value where an int is wanted, that `//` divides
+    whole numbers (the value came from an expression).
+    """
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            hint = " (use // for integer division)" if floordiv_hint else ""
+            raise ValueError(
+                f"expected an integer, got {value!r}" + (hint if isinstance(value, float) else "")
+            )
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {value!r}")
+        return float(value)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+    elif kind == "list":
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {value!r}")
+        if len(value) > MAX_NODES:
+            raise ValueError("list too long")
+    return value
+
+
+def check_bounds(
+    value: Any, ge: float | None = None, gt: float | None = None, le: float | None = None
+) -> None:
+    """ValueError when a number is outside its declared bounds."""
+    if ge is not None and value < ge:
+        raise ValueError(f"{value!r} is below the minimum {ge}")
+    if gt is not None and value <= gt:
+        raise ValueError(f"{value!r} must be greater than {gt}")
+    if le is not None and value > le:
+        raise ValueError(f"{value!r} is above the maximum {le}")
+
+
+def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
+    """Check (and for CLI text, parse) a param value against its declaration."""
+    if from_text:
+        value = parse_text(value, decl.type)
+    check_numbers(value)
+    value = to_kind(value, decl.type)
+    check_bounds(value, ge=decl.ge, le=decl.le)
+    if decl.choices is not None and value not in decl.choices:
+        raise ValueError(f"{value!r} is not one of {decl.choices}")
+    return value
+
+
+def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
+    """Evaluate a field's raw value (literal or expression) and check it against `final`."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        if final.choices and raw in final.choices:
+            return raw
+        if final.kind == "str":
+            return raw
+        raw = parsed(raw).evaluate(env)
+    if final.kind == "ints" and isinstance(raw, list):
+        return [bind_value(v, Final("int", ge=final.ge), env) for v in raw]
+    kind = "int" if final.kind == "ints" else final.kind
+    value = to_kind(raw, kind, floordiv_hint=True) if kind in ("int", "float", "bool") else raw
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        check_bounds(value, ge=final.ge, gt=final.gt, le=final.le)
+    return value
+
+
+def check_numbers(value: Any) -> None:
+    """Params from Python or --set meet the bounds YAML values meet (see loader.MAX_INT)."""
+    if isinstance(value, list):
+        for v in value:
+            check_numbers(v)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        bits = value.bit_length()
+        text = str(value) if bits < 128 else f"an integer of {bits} bits"
+        raise ValueError(f"{text} is out of range (|n| <= 10^15)")
+
+
+def parse_text(text: str, t: str) -> Any:
+    """A `--set name=text` value read as the declared type (YAML for lists)."""
+    s = text.strip()
+    shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+    if t in ("int", "float") and len(s) > 40:  # before Python parses thousands of digits
+        raise ValueError(f"{shown} is out of range (|n| <= 10^15)")
+    if t == "int":
+        try:
+            return int(s, 10)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {shown}") from None
+    if t == "float":
+        try:
+            v = float(s)
+        except ValueError:
+            raise ValueError(f"expected a number, got {shown}") from None
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError(f"expected a finite number, got {text!r}")
+        return v
+    if t == "bool":
+        low = s.lower()
+        if low in ("true", "yes", "1", "on"):
+            return True
+        if low in ("false", "no", "0", "off"):
+            return False
+        raise ValueError(f"expected true or false, got {text!r}")
+    if t == "list":
+        from ..loader import load_yaml
+
+        try:
+            return load_yaml(s, "<--set>").data
+        except Exception:
+            raise ValueError(f"expected a YAML list like [64, 64, M], got {text!r}") from None
+    return text
+
+
+@lru_cache(maxsize=4096)
+def parsed(text: str) -> Any:
+    """The parsed expression of `text`, cached: a repeated block reads the same texts."""
+    return parse_expr(text)
+
+
+@lru_cache(maxsize=4096)
+def canonical(text: str) -> str:
+    """An expression's canonical Python text (`planes*4` -> `planes * 4`)."""
+    return parse_expr(text).to_python()
+
+
+def reads_failed(text: str, failed: set[str]) -> bool:
+    """True when an expression reads a param whose own binding already failed."""
+    try:
+        return bool(parsed(text).names & failed)
+    except ExprError:
+        return False
+
+
+def value_hint(final: Final) -> str:
+    """What a field takes, for a value it refused."""
+    kinds = {
+        "int": "an integer (// divides whole numbers)",
+        "ints": "an integer or a list of integers (// divides whole numbers)",
+        "float": "a number",
+        "bool": "true or false",
+    }
+    bounds = [
+        f"{word} {v:g}"
+        for word, v in (("at least", final.ge), ("above", final.gt), ("at most", final.le))
+        if v is not None
+    ]
+    what = kinds.get(final.kind, "a value of its kind")
+    return f"this field takes {what}" + (f", {' and '.join(bounds)}" if bounds else "")
+
+
+def param_hint(decl: ParamDecl) -> str:
+    """What a param takes, for a value it refused."""
+    bounds = [f"{k}: {v}" for k, v in (("ge", decl.ge), ("le", decl.le)) if v is not None]
+    if decl.choices is not None:
+        bounds.append(f"choices: {decl.choices}")
+    where = f" with {', '.join(bounds)}" if bounds else ""
+    return f"the param is declared `type: {decl.type}`{where}; give a value that fits"
+
+
+_FIELD_PLANS: dict[type[BaseModel], tuple[tuple[str, str, Final | None], ...]] = {}
+
+
+def field_plan(model: type[BaseModel]) -> tuple[tuple[str, str, Final | None], ...]:
+    """A layer model's attribute fields as (name, YAML key, Final), worked out once per
+    model: binding runs for every layer of every spec."""
+    plan = _FIELD_PLANS.get(model)
+    if plan is None:
+        plan = tuple(
+            (fname, finfo.alias or fname, final_of(model, fname))
+            for fname, finfo in model.model_fields.items()
+            if fname not in META_FIELDS
+        )
+        _FIELD_PLANS[model] = plan
+    return plan
+
+
+@lru_cache(maxsize=1024)
+def final_of(model: type[BaseModel], fname: str) -> Final | None:
+    """What field `fname` of a layer model must evaluate to (None: taken as written)."""
+    finfo = model.model_fields[fname]
+    for m in finfo.metadata:
+        if isinstance(m, Final):
+            return m
+    return _search_final(finfo.annotation)
+
+
+def _search_final(ann: Any) -> Final | None:
+    if typing.get_origin(ann) is typing.Annotated:
+        for m in ann.__metadata__:
+            if isinstance(m, Final):
+                return m
+    for a in typing.get_args(ann):
+        f = _search_final(a)
+        if f is not None:
+            return f
+    return None

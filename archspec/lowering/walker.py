@@ -1,0 +1,333 @@
+"""The recursive walk: scopes, items, layers and child modules; constructs by dispatch.
+
+Lowering walks each layer list in declaration order and runs every node's shape rule as it
+goes: inferring `in_channels` needs the incoming shape, and so do expressions that read
+`in_channels` (a shortcut that exists only when the channel count changes). References to
+earlier nodes (`from:`) make a DAG; a reference to a later node is refused, which rules out
+cycles by construction and keeps registration order equal to execution order.
+
+Errors are collected, not raised one at a time: a node whose inputs failed is skipped
+quietly, so one run reports every independent mistake.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..constructs import BLOCK_CALL, CONSTRUCTS
+from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError
+from ..expr import ExprError
+from ..ir import INPUT, AttrExpr, InitStep, Module, Node, Output
+from ..loader import LoadedDoc, PathKey
+from ..ops import REGISTRY, ShapeContext
+from ..ops.base import Final
+from .context import (
+    MAX_NESTING,
+    MAX_NODES,
+    RAISE_LIMIT,
+    Abort,
+    BadValue,
+    Child,
+    Item,
+    Scope,
+    Site,
+    Skip,
+    channels_env,
+    refs_of,
+    when_text,
+)
+from .layer import lower_op
+from .refs import resolve_inputs, unknown_ref
+from .values import bind_value, canonical, parsed, reads_failed, value_hint
+
+
+class Lowerer:
+    """Turns one validated spec into modules of nodes, collecting diagnostics."""
+
+    def __init__(
+        self,
+        spec: Any,
+        doc: LoadedDoc,
+        overrides: Mapping[str, Any] | None = None,
+        max_layers: int = MAX_NODES,
+    ) -> None:
+        self.spec = spec
+        self.max_layers = max_layers
+        self.doc = doc
+        self.overrides = dict(overrides or {})
+        self.bag = DiagnosticBag()
+        self.ctx = ShapeContext()
+        self.count = 0
+        self.depth = 0
+        self.block_stack: list[str] = []
+        self.globals: dict[str, Any] = {}
+        self.failed: set[str] = set()
+        self.suggestion_budget = 20_000
+        self.init_rules: list[InitStep] = []
+        #: spans where an expression grew too large (E411): reported once, not per copy
+        self.too_large_at: set[SourceSpan | None] = set()
+
+    # -- diagnostics -------------------------------------------------------------------
+    def span(self, ypath: PathKey, key: bool = False) -> SourceSpan | None:
+        return self.doc.span_of(ypath, key=key)
+
+    def error(
+        self, code: str, message: str, ypath: PathKey, hint: str | None = None, key: bool = False
+    ) -> None:
+        self.bag.add(Diagnostic(code, message, self.span(ypath, key), hint))
+
+    def close_matches(self, name: str, candidates: Sequence[str]) -> list[str]:
+        """The "did you mean" for `name`, while the run's budget of comparisons lasts: a
+        file can repeat one mistake thousands of times in a scope of thousands of names."""
+        if len(candidates) > self.suggestion_budget:
+            return []
+        self.suggestion_budget -= len(candidates)
+        return difflib.get_close_matches(name, candidates, n=1)
+
+    def fail(self) -> SpecError:
+        return SpecError(diagnostics=self.bag.errors, sources={self.doc.file: self.doc.text})
+
+    # -- scopes -------------------------------------------------------------------------
+    def lower_scope(
+        self,
+        child: Child,
+        env: Mapping[str, Any],
+        in_shape: Any,
+        path: str,
+        span: SourceSpan | None,
+    ) -> Module:
+        """One module: the nodes of `child.items`, lowered in order in a new scope."""
+        scope = Scope(path)
+        scope.shapes[INPUT] = in_shape
+        scope.train[INPUT] = False
+        # Computed once per list (not per item): a repeat of 10,000 copies stays linear.
+        for idx, it in enumerate(child.items):
+            declared = it.declared_name
+            if declared:
+                scope.declared_at[declared] = idx
+                scope.refs[declared] = refs_of(it.spec)
+        prev = INPUT
+        for idx, item in enumerate(child.items):
+            scope.index = idx
+            try:
+                prev = self.lower_item(item, scope, env, prev) or prev
+            except Skip:
+                name = item.declared_name
+                if name:
+                    scope.shapes[name] = None
+                    scope.train[name] = False
+                    prev = name
+        return Module(
+            class_name=child.class_name,
+            path=path,
+            nodes=tuple(scope.nodes),
+            outputs=self._outputs(scope, prev, child),
+            in_shape=in_shape,
+            span=span,
+            block=child.block,
+            args=dict(child.args or {}),
+            switches=tuple(scope.switches),
+        )
+
+    def _outputs(self, scope: Scope, prev: str, child: Child) -> tuple[Output, ...]:
+        """The scope's `outputs` (default: its last node); unknown names are E305."""
+        if not child.outputs:
+            return (Output(prev, scope.train.get(prev, False)),)
+        outs = []
+        for j, oname in enumerate(child.outputs):
+            if oname in scope.removed:
+                continue
+            if oname not in scope.shapes:
+                unknown_ref(self, oname, scope, child.outputs_ypath + (j,))
+                continue
+            outs.append(Output(oname, scope.train.get(oname, False)))
+        return tuple(outs)
+
+    def add_node(self, scope: Scope, node: Node, item: Item) -> str:
+        if node.name in scope.shapes:
+            self.error(
+                "E304",
+                f"duplicate name `{node.name}` in this module",
+                item.ypath + ("name",),
+                "names become attribute names and state_dict keys; make them unique",
+            )
+            raise Skip
+        when = getattr(item.spec, "when", None)
+        if when is not None and node.when is None:
+            node = dataclasses.replace(node, when=when_text(when))
+        scope.nodes.append(node)
+        scope.shapes[node.name] = node.shape
+        scope.train[node.name] = node.train_only
+        if node.is_module:
+            scope.position += 1
+        return node.name
+
+    # -- items ----------------------------------------------------------------------------
+    def charge(self, units: int, ypath: PathKey, *, reserve: bool = False) -> None:
+        """Count expansion work; past `max_layers` stop lowering (failed items count too).
+
+        `reserve` only checks that `units` more items would fit, before they are made.
+        """
+        if self.count + units > self.max_layers:
+            self.error(
+                "E310",
+                f"the spec expands to more than {self.max_layers:,} layer items (layers, "
+                "blocks and repeats, counted as they are expanded)",
+                ypath,
+                f"lower the repeat counts or the nesting of repeats and blocks; {RAISE_LIMIT}",
+            )
+            raise Abort
+        if not reserve:
+            self.count += units
+
+    def lower_item(self, item: Item, scope: Scope, env: Mapping[str, Any], prev: str) -> str | None:
+        """Lower one item (and what it expands to); its name, or None when `when` drops it."""
+        self.charge(1, item.ypath)
+        if self.depth >= MAX_NESTING:
+            self.error(
+                "E310",
+                f"layers nest deeper than {MAX_NESTING} levels (blocks, repeats, "
+                "sequentials and residuals inside each other)",
+                item.ypath,
+                "flatten the structure: nets this deep are written with `repeat`",
+            )
+            raise Abort
+        self.depth += 1
+        try:
+            return self._dispatch(self._site(item, scope, env, prev))
+        finally:
+            self.depth -= 1
+
+    def _site(self, item: Item, scope: Scope, env: Mapping[str, Any], prev: str) -> Site:
+        env = {**env, **item.env}
+        inputs = resolve_inputs(self, item, scope, prev)
+        in_shapes = [scope.shapes[n] for n in inputs]
+        train = bool(getattr(item.spec, "train_only", False)) or any(
+            scope.train.get(n, False) for n in inputs
+        )
+        local = channels_env(env, in_shapes[0] if in_shapes else None)
+        return Site(item, scope, env, local, inputs, in_shapes, train)
+
+    def _dispatch(self, site: Site) -> str | None:
+        """A layer kind to `lower_op`, a construct to its own lowering, anything else to a
+        block call; `when` first, since a switched-off item is not lowered at all."""
+        kind = site.spec.type
+        construct = CONSTRUCTS.get(kind) if kind not in REGISTRY else None
+        when = getattr(site.spec, "when", None)
+        if when is not None:
+            ok = self.eval_value(when, Final("bool"), site.local, site.ypath + ("when",))
+            if not ok:
+                name = site.item.declared_name
+                if name:
+                    site.scope.removed.add(name)
+                site.scope.switches.append((name or "", when_text(when)))
+                return None
+            if construct is not None and not construct.makes_module:
+                # its nodes do not carry the `when`: the scope records it
+                site.scope.switches.append(("", when_text(when)))
+        if kind in REGISTRY:
+            return lower_op(self, site)
+        return (construct or BLOCK_CALL).lower(self, site)
+
+    def lower_child(self, site: Site, child: Child) -> str:
+        """One child module (a node of kind "module") made of `child.items`."""
+        item, scope = site.item, site.scope
+        if len(site.inputs) != 1:
+            self.error(
+                "E305",
+                "a module takes one input",
+                item.ypath + ("from",),
+                "give `from` one name; join several first with add or concat",
+            )
+            raise Skip
+        name = scope.next_name(item, "module", True)
+        env = site.env if child.env is None else child.env
+        path, span = scope.qual(name), self.span(item.ypath)
+        module = self.lower_scope(child, env, site.in_shapes[0], path, span)
+        # an output whose node failed has no shape (and no node): the parent skips quietly
+        by_name = {n.name: n.shape for n in module.nodes}
+        shapes = [
+            module.in_shape if o.name == INPUT else by_name.get(o.name) for o in module.outputs
+        ]
+        shape = shapes[0] if shapes else None
+        if len(module.outputs) > 1:
+            self.error(
+                "E305",
+                f"{scope.qual(name)} has {len(module.outputs)} outputs; "
+                "a module used inside another must have one",
+                item.ypath,
+                "give its `outputs` one name, or join them with add or concat first",
+            )
+            raise Skip
+        node = Node(
+            name,
+            "module",
+            {},
+            site.inputs,
+            shape,
+            tuple(site.in_shapes),  # type: ignore[arg-type]
+            self.span(item.ypath),
+            site.train,
+            module,
+            src=dict(child.src or {}) if shape is not None else {},
+            is_module=True,
+            exprs=dict(child.exprs or {}) if shape is not None else {},
+        )
+        out = self.add_node(scope, node, item)
+        if shape is None:
+            raise Skip
+        return out
+
+    # -- values ---------------------------------------------------------------------------
+    def attr_expr(self, raw: Any, final: Final | None) -> AttrExpr | None:
+        """The expression a field states (None for a literal or a text field), with where
+        each name it reads comes from, as the walk stands now (see ir.AttrExpr)."""
+        if final is None or final.kind == "str" or not isinstance(raw, (str, list)):
+            return None
+        parts = raw if isinstance(raw, list) else [raw]
+        texts = [
+            p for p in parts if isinstance(p, str) and not (final.choices and p in final.choices)
+        ]
+        if not texts:
+            return None
+        try:
+            exprs = {t: parsed(t) for t in texts}
+        except ExprError:
+            return None
+        names = sorted({n for e in exprs.values() for n in e.names})
+        written = [canonical(p) if p in exprs else repr(p) for p in parts]
+        text = f"[{', '.join(written)}]" if isinstance(raw, list) else written[0]
+        return AttrExpr(text, tuple((n, self.name_origin(n)) for n in names))
+
+    def name_origin(self, name: str) -> str:
+        """Where a name an expression reads is bound: block, spec, index or input."""
+        if name == "in_channels":
+            return "input"
+        block = self.block_stack[-1] if self.block_stack else None
+        if block is not None and name in self.spec.blocks[block].params:
+            return "block"
+        return "spec" if name in self.spec.params else "index"
+
+    def eval_value(
+        self,
+        raw: Any,
+        final: Final,
+        env: Mapping[str, Any],
+        ypath: PathKey,
+        raise_skip: bool = True,
+    ) -> Any:
+        """`raw` evaluated and checked against `final`; on failure the error is recorded and
+        Skip (or BadValue) raised. Expressions reading a failed param fail quietly."""
+        try:
+            return bind_value(raw, final, env)
+        except ExprError as exc:
+            if not (isinstance(raw, str) and self.failed and reads_failed(raw, self.failed)):
+                self.error(exc.code, exc.message, ypath, exc.hint)
+        except ValueError as exc:
+            self.error("E309", str(exc), ypath, value_hint(final))
+        if raise_skip:
+            raise Skip
+        raise BadValue
