@@ -138,8 +138,8 @@ class _NameChecks(NameWalk):
             self.module_name(item["name"], path + ("name",))
         kind = item.get("type")
         construct = CONSTRUCTS.get(kind) if isinstance(kind, str) else None
-        if construct is not None and construct.walk_names is not None:
-            construct.walk_names(item, path, self)
+        if construct is not None:
+            construct.names(item, path, self)
 
 
 def _mapping(value: Any) -> dict[Any, Any]:

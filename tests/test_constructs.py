@@ -199,3 +199,14 @@ def test_is_module_is_data_set_by_lowering() -> None:
         ("add", False),
         ("activation", True) if REGISTRY["activation"].style == "module" else ("activation", False),
     ]
+
+
+def test_names_nested_in_a_registered_construct_are_checked_without_a_name_walk(
+    skip: Construct,
+) -> None:
+    """validate.py's name checks walk a construct's item lists by default."""
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(SPEC.replace("name: conv", "name: _conv"))
+    found = [(d.code, d.span.line, d.message) for d in info.value.diagnostics if d.span]
+    assert len(found) == 1 and found[0][:2] == ("E204", 10), found
+    assert "`_conv` starts with `_`" in found[0][2]

@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field
 
 from ..expr import ExprError
 from ..lowering.context import MAX_BLOCK_DEPTH, Child, Item, Site, Skip
+from ..lowering.exprs import attr_expr
 from ..lowering.values import coerce_param, decl_of, param_hint, parsed, reads_failed
 from ..ops import REGISTRY
 from ..ops.base import Final, NodeBase
@@ -49,7 +50,7 @@ def lower(lw: Lowerer, site: Site) -> str:
         pname: expr
         for pname, raw in given.items()
         if decl_of(bdef.params[pname]).type != "str"
-        and (expr := lw.attr_expr(raw, Final("any"))) is not None
+        and (expr := attr_expr(lw, raw, Final("any"))) is not None
     }
     lw.block_stack.append(bname)
     try:

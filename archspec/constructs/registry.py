@@ -59,8 +59,22 @@ class Construct:
     #: True when it becomes one child module (a node of kind "module"); False when its
     #: nodes join the enclosing scope (a residual's body and join, a parallel's branches)
     makes_module: bool
-    #: the names it gives or the items it nests, for validate.py's name checks
+    #: the names it gives or the items it nests, for validate.py's name checks (default:
+    #: see `names`)
     walk_names: NameWalker | None = None
+
+    def names(self, item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
+        """Report what the construct names or nests: its `walk_names`, or by default every
+        field holding a list of items or one item (a `layers:`, `body:` or `layer:`)."""
+        if self.walk_names is not None:
+            self.walk_names(item, path, walk)
+            return
+        for key in self.fields:
+            value = item.get(key)
+            if isinstance(value, list):
+                walk.nodes(value, path + (key,))
+            elif isinstance(value, dict) and "type" in value:
+                walk.node(value, path + (key,))
 
     @property
     def fields(self) -> tuple[str, ...]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from ..loader import PathKey
 from ..lowering.context import Child, Item, Site
 from ..ops.base import NodeBase
-from .registry import Construct, NameWalk
+from .registry import Construct
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..lowering.walker import Lowerer
@@ -27,10 +25,6 @@ def lower(lw: Lowerer, site: Site) -> str:
     return lw.lower_child(site, Child(items, "Sequential"))
 
 
-def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
-    walk.nodes(item.get("layers"), path + ("layers",))
-
-
 CONSTRUCT = Construct(
     kind="sequential",
     schema=SequentialNode,
@@ -42,5 +36,4 @@ CONSTRUCT = Construct(
         "several `outputs` becomes a module class of its own."
     ),
     makes_module=True,
-    walk_names=walk_names,
 )

@@ -10,6 +10,7 @@ from ..loader import PathKey
 from ..ops import REGISTRY, ShapeFailure
 from ..ops.base import LayerSpec
 from .context import BadValue, Item, Site, Skip
+from .exprs import attr_expr
 from .values import field_plan
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,7 +79,7 @@ def bind_fields(
     lw: Lowerer, spec: LayerSpec, env: Mapping[str, Any], ypath: PathKey
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, AttrExpr]]:
     """A layer's attributes evaluated, the spec text of those it states, and the
-    expressions among them (see `Lowerer.attr_expr`)."""
+    expressions among them (see exprs.py)."""
     attrs: dict[str, Any] = {}
     src: dict[str, Any] = {}
     exprs: dict[str, AttrExpr] = {}
@@ -88,7 +89,7 @@ def bind_fields(
         raw = getattr(spec, fname)
         if fname in given:
             src[fname] = raw
-            expr = lw.attr_expr(raw, final)
+            expr = attr_expr(lw, raw, final)
             if expr is not None:
                 exprs[fname] = expr
         if final is None:

@@ -20,7 +20,7 @@ from typing import Any
 from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError
 from ..expr import ExprError
-from ..ir import INPUT, AttrExpr, InitStep, Module, Node, Output
+from ..ir import INPUT, InitStep, Module, Node, Output
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY, ShapeContext
 from ..ops.base import Final
@@ -41,7 +41,7 @@ from .context import (
 )
 from .layer import lower_op
 from .refs import resolve_inputs, unknown_ref
-from .values import bind_value, canonical, parsed, reads_failed, value_hint
+from .values import bind_value, reads_failed, value_hint
 
 
 class Lowerer:
@@ -282,35 +282,6 @@ class Lowerer:
         return out
 
     # -- values ---------------------------------------------------------------------------
-    def attr_expr(self, raw: Any, final: Final | None) -> AttrExpr | None:
-        """The expression a field states (None for a literal or a text field), with where
-        each name it reads comes from, as the walk stands now (see ir.AttrExpr)."""
-        if final is None or final.kind == "str" or not isinstance(raw, (str, list)):
-            return None
-        parts = raw if isinstance(raw, list) else [raw]
-        texts = [
-            p for p in parts if isinstance(p, str) and not (final.choices and p in final.choices)
-        ]
-        if not texts:
-            return None
-        try:
-            exprs = {t: parsed(t) for t in texts}
-        except ExprError:
-            return None
-        names = sorted({n for e in exprs.values() for n in e.names})
-        written = [canonical(p) if p in exprs else repr(p) for p in parts]
-        text = f"[{', '.join(written)}]" if isinstance(raw, list) else written[0]
-        return AttrExpr(text, tuple((n, self.name_origin(n)) for n in names))
-
-    def name_origin(self, name: str) -> str:
-        """Where a name an expression reads is bound: block, spec, index or input."""
-        if name == "in_channels":
-            return "input"
-        block = self.block_stack[-1] if self.block_stack else None
-        if block is not None and name in self.spec.blocks[block].params:
-            return "block"
-        return "spec" if name in self.spec.params else "index"
-
     def eval_value(
         self,
         raw: Any,

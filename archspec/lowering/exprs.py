@@ -1,0 +1,51 @@
+"""The expressions lowering evaluates, kept on the IR in the terms they are written in.
+
+An attribute stated as `planes * 4` inside a block is evaluated per instance; the node also
+keeps the expression itself (ir.AttrExpr) and where each name it reads is bound, so that an
+emitter writes the block's class from the IR, not from the spec text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..expr import ExprError
+from ..ir import AttrExpr
+from ..ops.base import Final
+from .values import canonical, parsed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .walker import Lowerer
+
+
+def attr_expr(lw: Lowerer, raw: Any, final: Final | None) -> AttrExpr | None:
+    """The expression a field states (None for a literal or a text field), with where
+    each name it reads is bound as the walk stands now."""
+    if final is None or final.kind == "str" or not isinstance(raw, (str, list)):
+        return None
+    parts = raw if isinstance(raw, list) else [raw]
+    texts = [p for p in parts if isinstance(p, str) and not (final.choices and p in final.choices)]
+    if not texts:
+        return None
+    try:
+        exprs = {t: parsed(t) for t in texts}
+    except ExprError:
+        return None
+    names = sorted({n for e in exprs.values() for n in e.names})
+    written = [canonical(p) if p in exprs else repr(p) for p in parts]
+    text = f"[{', '.join(written)}]" if isinstance(raw, list) else written[0]
+    return AttrExpr(text, tuple((n, name_origin(lw, n)) for n in names))
+
+
+def name_origin(lw: Lowerer, name: str) -> str:
+    """Where a name an expression reads is bound: "block", "spec", "index" or "input".
+
+    A repeat index may not take the name of a param in scope (E304), and `in_channels`
+    no param's, so the answer is unambiguous.
+    """
+    if name == "in_channels":
+        return "input"
+    block = lw.block_stack[-1] if lw.block_stack else None
+    if block is not None and name in lw.spec.blocks[block].params:
+        return "block"
+    return "spec" if name in lw.spec.params else "index"
