@@ -46,8 +46,7 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 1, H, W)
-        x = self.features(x)  # (N, 16, H//4 - 3, W//4 - 3)
-        x = self.flatten(x)  # (N, 16*(H//4 - 3)*(W//4 - 3))
-        x = self.classifier(x)  # (N, num_classes)
+        x = self.features(x)  # (N, 16, 5, 5)
+        x = self.flatten(x)  # (N, 400)
+        x = self.classifier(x)  # (N, 10)
         return x

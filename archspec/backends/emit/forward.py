@@ -56,8 +56,8 @@ def forward_lines(cls: ClassInfo, comments: Mapping[str, str], sym_in: Shape) ->
         out_lines.append(INDENT * 3 + "return " + ", ".join(all_outs))
     out_lines.append(INDENT * 2 + "return " + ", ".join(eval_outs))
     head = [INDENT + f"def forward(self, x: torch.Tensor) -> {ret_type}:"]
-    if any(comments.values()):
-        head += input_comment(cls, sym_in)
+    if any(comments.values()) and any(not d.is_const for d in sym_in[1:]):
+        head += input_comment(cls, sym_in)  # what the comments' symbols stand for
     return head + out_lines
 
 
