@@ -300,48 +300,10 @@ class Tracer:
         # source moves every result.
         runs: dict[tuple[Any, ...], list[tuple[Any, Any, int]]] = {}
         for key, _ in sources:
-            trials = []
-            for k in (1, 2, 3):
-                if k == 3 and (trials or key[0] != "a"):
-                    break
-                attrs, shapes = dict(base_attrs), list(in_shapes)
-                if key[0] == "a":
-                    moved = bump(source_value(key), k)
-                    if moved is None:
-                        continue
-                    attrs[key[1]] = moved
-                else:
-                    _, i, d = key
-                    moved = shapes[i][d] * (k + 1)
-                    shapes[i] = shapes[i][:d] + (moved,) + shapes[i][d + 1 :]
-                res = run(attrs, shapes)
-                if res is not None:
-                    trials.append((res, moved, k + 1))
-            runs[key] = trials or [(None, None, 0)]
+            runs[key] = _trials(run, key, source_value(key), base_attrs, in_shapes)
         by_key = dict(sources)
-        # A merge op (add, concat) refuses most single-input moves; where every input's
-        # dim j was refused, move dim j of all inputs together: one source, read as the
-        # first input's (the op needs them equal anyway).
         if op.arity == "many" and len(in_shapes) > 1:
-            for j in range(min(len(sh) for sh in in_shapes)):
-                keys = [k for k in runs if k[0] == "d" and k[2] == j]
-                if not keys or any(runs[k][0][0] is not None for k in keys):
-                    continue
-                trials = []
-                for factor in (2, 3):
-                    shapes = [sh[:j] + (sh[j] * factor,) + sh[j + 1 :] for sh in in_shapes]
-                    res = run(base_attrs, shapes)
-                    if res is not None:
-                        trials.append((res, in_shapes[0][j] * factor, factor))
-                for k in keys:
-                    del runs[k]
-                first = ins[0][j]
-                names = frozenset().union(*(dims[j].names for dims in ins if j < len(dims)))
-                exact = first.exact and all(same(sh[j], in_shapes[0][j]) for sh in in_shapes)
-                runs[("j", j)] = trials or [(None, None, 0)]
-                by_key[("j", j)] = Val(
-                    first.text, first.value, first.names if exact else names, exact
-                )
+            _move_inputs_together(run, base_attrs, in_shapes, ins, runs, by_key)
         vals: dict[tuple[Any, ...], Val] = {}
         for o in outputs:
             b = actual(o)
@@ -413,6 +375,67 @@ class Tracer:
                     ):
                         return _combine_vals(list(ins[0][a:e]), ast.Mult(), b)
         return None
+
+
+Trial = tuple[Any, Any, int]  # (the rule's result, the moved value, the factor or step)
+
+
+def _trials(
+    run: Any,
+    key: tuple[Any, ...],
+    value: Any,
+    base_attrs: Mapping[str, Any],
+    in_shapes: Sequence[tuple[Dim, ...]],
+) -> list[Trial]:
+    """The rule's results with one source moved a few ways (`Tracer._probe`)."""
+    trials: list[Trial] = []
+    for k in (1, 2, 3):
+        if k == 3 and (trials or key[0] != "a"):
+            break
+        attrs, shapes = dict(base_attrs), list(in_shapes)
+        if key[0] == "a":
+            moved = bump(value, k)
+            if moved is None:
+                continue
+            attrs[key[1]] = moved
+        else:
+            _, i, d = key
+            moved = shapes[i][d] * (k + 1)
+            shapes[i] = shapes[i][:d] + (moved,) + shapes[i][d + 1 :]
+        res = run(attrs, shapes)
+        if res is not None:
+            trials.append((res, moved, k + 1))
+    return trials or [(None, None, 0)]
+
+
+def _move_inputs_together(
+    run: Any,
+    base_attrs: Mapping[str, Any],
+    in_shapes: Sequence[tuple[Dim, ...]],
+    ins: Sequence[tuple[Val, ...]],
+    runs: dict[tuple[Any, ...], list[Trial]],
+    by_key: dict[tuple[Any, ...], Val],
+) -> None:
+    """A merge op (add, concat) refuses most single-input moves; where every input's dim j
+    was refused, move dim j of all inputs together: one source, read as the first input's
+    (the op needs them equal anyway). Updates `runs` and `by_key`."""
+    for j in range(min(len(sh) for sh in in_shapes)):
+        keys = [k for k in runs if k[0] == "d" and k[2] == j]
+        if not keys or any(runs[k][0][0] is not None for k in keys):
+            continue
+        trials: list[Trial] = []
+        for factor in (2, 3):
+            shapes = [sh[:j] + (sh[j] * factor,) + sh[j + 1 :] for sh in in_shapes]
+            res = run(dict(base_attrs), shapes)
+            if res is not None:
+                trials.append((res, in_shapes[0][j] * factor, factor))
+        for k in keys:
+            del runs[k]
+        first = ins[0][j]
+        names = frozenset().union(*(dims[j].names for dims in ins if j < len(dims)))
+        exact = first.exact and all(same(sh[j], in_shapes[0][j]) for sh in in_shapes)
+        runs[("j", j)] = trials or [(None, None, 0)]
+        by_key[("j", j)] = Val(first.text, first.value, first.names if exact else names, exact)
 
 
 def frozen(value: Any) -> Any:
