@@ -32,6 +32,7 @@ from .passes.pipeline import Analysis, accepted_inputs, input_shapes, run, verif
 from .toolkit import LayerKind as LayerKind
 from .toolkit import ShapeTextError as ShapeTextError
 from .toolkit import check_emitted as check_emitted
+from .toolkit import construct_kinds as construct_kinds
 from .toolkit import emit_graph as emit_graph
 from .toolkit import human as human
 from .toolkit import json_schema_text as json_schema_text

@@ -107,6 +107,14 @@ def layer_kinds() -> list[LayerKind]:
     return kinds
 
 
+def construct_kinds() -> list[tuple[str, str]]:
+    """(type, summary) of every compound construct (`repeat`, `residual`, ...), in the order
+    the construct registry holds them; block calls are not a `type:` of their own."""
+    from .constructs import CONSTRUCTS
+
+    return [(kind, c.summary) for kind, c in CONSTRUCTS.items()]
+
+
 def emit_graph(graph: Graph) -> str:
     """Readable PyTorch source for a lowered graph (what `archspec.emit` returns)."""
     from .backends.pysource import render_module

@@ -39,6 +39,13 @@ def test_list_layers_names_every_kind_and_construct() -> None:
         assert f" {kind} " in out
     row = next(line for line in out.splitlines() if " conv2d " in line)
     assert "out_channels kernel_size stride?" in row and "in_channels" not in row
+    # each construct's row is its registry entry's own summary (no list kept in the CLI)
+    from archspec.constructs import CONSTRUCTS
+
+    assert len(CONSTRUCTS) >= 5
+    for kind, construct in CONSTRUCTS.items():
+        row = next(line for line in out.splitlines() if line.split()[1:2] == [kind])
+        assert construct.summary in row and "construct" in row
 
 
 def test_first_sentence_and_human() -> None:

@@ -70,14 +70,7 @@ def _layers_table() -> Table:
     table.add_column("from")
     for k in kinds:
         table.add_row(k.kind, k.summary, " ".join(k.fields), k.origin)
-    constructs = {
-        "sequential": "a named group of layers (nn.Sequential when a chain)",
-        "repeat": "`count` copies of a layer; `i` is the copy's index",
-        "residual": "activation(body(x) + shortcut(x))",
-        "parallel": "branches on one input, joined by concat or add",
-        "vgg_cfg": 'VGG\'s make_layers list: channel counts and "M" pools',
-    }
-    for kind, what in constructs.items():
+    for kind, what in api.construct_kinds():  # each construct's own summary
         table.add_row(kind, what, "", "construct")
     return table
 
