@@ -423,7 +423,7 @@ def test_init_reads_layer_facts_an_op_declares_without_building_it(gate_op: Any)
         calls.append(self.kind)
         raise AssertionError("the emitter built a module")
 
-    gate_op.tensors = lambda self, attrs: {}
+    gate_op.init_tensors = lambda self, attrs: {}
     gate_op.submodules = lambda self, attrs: (("proj", "nn.Conv2d"),)
     gate_op.build = refuse
     original = type(conv)
@@ -431,7 +431,6 @@ def test_init_reads_layer_facts_an_op_declares_without_building_it(gate_op: Any)
         "DeclaringConv",
         (original,),
         {
-            "tensors": lambda self, attrs: {"weight": True, "bias": bool(attrs["bias"])},
             "submodules": lambda self, attrs: (),
             "build": refuse,
         },

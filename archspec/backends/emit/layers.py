@@ -4,10 +4,11 @@
   the op's support code), and what that class derives from is read without building
   anything: torch.nn's classes are looked up by name, support classes by the bases their
   source names (`class Gate(nn.Module)`).
-- Which of `weight` / `bias` it holds, and the modules inside it, come from the op where it
-  declares them (`Op.tensors(attrs)`, `Op.submodules(attrs)`). An op that does not declare
-  them yet has its module built on the meta device for these two facts only (`_built`),
-  the one place the emitter still builds a module.
+- Which of `weight` / `bias` it holds comes from the op (`Op.init_tensors(attrs)`; a
+  declared tensor the module lacks is an attribute set to None, as in torch's layers), and
+  the modules inside it from `Op.submodules(attrs)` where the op declares that. What an op
+  does not declare is read off its module built on the meta device (`_built`), the one
+  place the emitter still builds a module.
 """
 
 from __future__ import annotations
@@ -102,15 +103,22 @@ class LayerFactsCache:
 def _facts(kind: str, attrs: Mapping[str, Any]) -> LayerFacts:
     op = REGISTRY[kind]
     public = {k: v for k, v in attrs.items() if not k.startswith("_")}
-    declared_tensors = getattr(op, "tensors", None)
+    declared = op.init_tensors(public) if hasattr(op, "init_tensors") else None
     declared_inner = getattr(op, "submodules", None)
-    tensors = declared_tensors(public) if callable(declared_tensors) else None
     inner = declared_inner(public) if callable(declared_inner) else None
-    if tensors is not None and inner is not None:
-        return LayerFacts(
-            dict(tensors), tuple((path, _torch_ancestors_of(text)) for path, text in inner)
-        )
-    return _built(kind, public)
+    if declared is None or inner is None:
+        built = _built(kind, public)
+        if declared is None:
+            return built if inner is None else LayerFacts(built.tensors, _inner(inner))
+        inner_facts = built.inner
+    else:
+        inner_facts = _inner(inner)
+    # A declared tensor the module lacks is an attribute set to None, as in torch's layers.
+    return LayerFacts({t: t in declared for t in TARGETS}, inner_facts)
+
+
+def _inner(declared: Sequence[tuple[str, str]]) -> tuple[tuple[str, frozenset[str]], ...]:
+    return tuple((path, _torch_ancestors_of(text)) for path, text in declared)
 
 
 def _torch_ancestors_of(text: str) -> frozenset[str]:
