@@ -18,7 +18,7 @@ import archspec
 from archspec import api
 from archspec.constructs import BLOCK_CALL, CONSTRUCTS, Construct, register, unregister
 from archspec.errors import ArchSpecError
-from archspec.lowering.context import Item, Site, Skip, synth
+from archspec.lowering.context import Item, Site, synth
 from archspec.ops import REGISTRY
 from archspec.ops import base as ops_base
 from archspec.ops.base import NodeBase
@@ -89,9 +89,7 @@ class SkipNode(NodeBase):
 
 def lower_skip(lw: Any, site: Site) -> str | None:
     """The body's nodes in the enclosing scope, then an `add` of the input and the body."""
-    if len(site.inputs) != 1:
-        lw.error("E305", "a skip takes one input", site.ypath + ("from",))
-        raise Skip
+    lw.one_input(site, "a skip takes one input")
     entry = prev = site.inputs[0]
     for i, spec in enumerate(site.spec.body):
         body = Item(spec, site.ypath + ("body", i))

@@ -27,14 +27,7 @@ class ParallelNode(NodeBase):
 def lower(lw: Lowerer, site: Site) -> str:
     """Each branch named by its key (a list of layers a child Sequential), then the join."""
     item, spec = site.item, site.spec
-    if len(site.inputs) != 1:
-        lw.error(
-            "E305",
-            "parallel branches take one input",
-            item.ypath + ("from",),
-            "give `from` one name; join several first with add or concat",
-        )
-        raise Skip
+    lw.one_input(site, "parallel branches take one input")
     outs = []
     failed = False
     for key, branch in spec.branches.items():

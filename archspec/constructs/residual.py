@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..loader import PathKey
-from ..lowering.context import Child, Item, Named, Site, Skip, channels_env, synth, when_text
+from ..lowering.context import Child, Item, Named, Site, channels_env, synth, when_text
 from ..ops import REGISTRY
 from ..ops.base import Bool, Final, Name, NodeBase
 from .registry import Construct, NameWalk
@@ -39,14 +39,7 @@ class ResidualNode(NodeBase):
 def lower(lw: Lowerer, site: Site) -> str:
     """The body's nodes, the shortcut's child module, an `add` and the activation."""
     item, scope, spec = site.item, site.scope, site.spec
-    if len(site.inputs) != 1:
-        lw.error(
-            "E305",
-            "a residual takes one input",
-            item.ypath + ("from",),
-            "give `from` one name; join several first with add or concat",
-        )
-        raise Skip
+    lw.one_input(site, "a residual takes one input")
     entry = prev = site.inputs[0]
     for i, body_item in enumerate(spec.body):
         prev = (

@@ -235,14 +235,7 @@ class Lowerer:
     def lower_child(self, site: Site, child: Child) -> str:
         """One child module (a node of kind "module") made of `child.items`."""
         item, scope = site.item, site.scope
-        if len(site.inputs) != 1:
-            self.error(
-                "E305",
-                "a module takes one input",
-                item.ypath + ("from",),
-                "give `from` one name; join several first with add or concat",
-            )
-            raise Skip
+        self.one_input(site, "a module takes one input")
         name = scope.next_name(item, "module", True)
         env = site.env if child.env is None else child.env
         path, span = scope.qual(name), self.span(item.ypath)
@@ -280,6 +273,18 @@ class Lowerer:
         if shape is None:
             raise Skip
         return out
+
+    def one_input(self, site: Site, message: str) -> None:
+        """E305 (and Skip) unless the item reads exactly one node: a child module, a
+        residual and parallel branches each take one tensor."""
+        if len(site.inputs) != 1:
+            self.error(
+                "E305",
+                message,
+                site.ypath + ("from",),
+                "give `from` one name; join several first with add or concat",
+            )
+            raise Skip
 
     # -- values ---------------------------------------------------------------------------
     def eval_value(
