@@ -79,7 +79,7 @@ def test_lenet5_flatten_stays_factored_and_constraints_know_their_layer() -> Non
     assert result.to_dict()["shapes"]["flatten"] == "(N, 400)"
     graph = archspec.build_graph(path)
     table = infer_shapes(graph, result.symbolic_input or ())
-    from archspec.passes.shapes import shape_text
+    from archspec.dims import format_shape as shape_text
 
     assert shape_text(table.shape_of("flatten")) == "(N, 16*(H//4 - 3)*(W//4 - 3))"
     located = {lc.path: lc for lc in table.constraints}

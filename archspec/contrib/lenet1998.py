@@ -139,6 +139,7 @@ class ConnectionTableConv(_LeNetOp):
     spec = TableConvSpec
     inferred = ("in_channels",)
     torch_name = "ConnectionTableConv2d"
+    category = "conv"
     summary = "convolution with a partial connection table (LeNet-5's C3)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
