@@ -2,15 +2,17 @@
 
 The emitted module reads like torchvision's model files: a class per block (`Bottleneck`)
 whose constructor takes the block's params, the network class taking the spec's params,
-`nn.Sequential` stages, a straight-line `forward` with a shape comment on each line, and the
+`nn.Sequential` stages, a straight-line `forward` with exact shape comments, and the
 declared initialisation as an `_init_weights` loop over the modules.
 
 The stages, in the order `files.Emitter.render` runs them:
 
 - `scope.py`    each node as its class writes it: constructor expressions, block calls
 - `classes.py`  which modules become classes, their arguments, variants and `if`s
-- `init.py`     the init rules as `isinstance` tests in `_init_weights`
-- `forward.py`  `def forward`: statements, variable names, shape comments
+- `init.py`     the init rules as `isinstance` tests in `_init_weights` (what each layer's
+                module holds and its class: `layers.py`, from the op registry)
+- `forward.py`  `def forward`: statements, variable names, one way per activation
+- `shapes.py`   the shape comments: closed forms from the symbolic shape pass, or none
 - `files.py`    header, imports, docstrings, `__init__`, the template; `render_module`
 
 `model.py` holds the data the stages pass on (Step, Body, ClassInfo), `context.py` what
