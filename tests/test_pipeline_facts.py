@@ -89,6 +89,8 @@ def _toy(**facts: Any) -> type[Op]:
         ({"window_dims": 2}, "a windowed layer needs the spec field(s) kernel_size, padding"),
         ({"label_field": "fn"}, "`label_field` 'fn' is not a field of its spec"),
         ({"join_sign": 1}, "`join_sign` must be a string"),
+        ({"optional_tensors": ("gamma",)}, "`optional_tensors` must be a tuple of 'weight' and"),
+        ({"optional_tensors": "bias"}, "`optional_tensors` must be a tuple of 'weight' and"),
     ],
 )
 def test_a_bad_fact_is_refused_when_the_kind_registers(facts: dict[str, Any], message: str) -> None:
@@ -103,13 +105,16 @@ def test_a_plugin_that_declares_nothing_gets_the_defaults_of_op() -> None:
         op = REGISTRY["toy_fact"]
         assert (op.category, op.window_dims, op.label_field, op.join_sign) == ("act", 0, None, "")
         assert op.category in CATEGORIES
+        assert op.optional_tensors == ()
+        assert (op.init_tensors({}), op.submodules({})) == (None, None)  # only torch knows
     finally:
         archspec.unregister("toy_fact")
 
 
 def test_init_tensors_are_the_dims_torch_builds() -> None:
     """The fact lowering's E313 check reads is what torch builds, for every built-in with
-    weights (with and without a bias or affine parameters); other kinds leave it to torch."""
+    weights (with and without a bias or affine parameters), and every built-in declares it
+    (parameter-free kinds: none; tests/test_op_facts.py checks every kind)."""
     import torch
 
     from archspec.ir import iter_nodes
@@ -121,9 +126,10 @@ def test_init_tensors_are_the_dims_torch_builds() -> None:
         model = archspec.compile(name, device="meta")
         modules = dict(model.named_modules())
         for path, node in iter_nodes(graph.root):
-            ranks = REGISTRY[node.kind].init_tensors(node.attrs) if node.child is None else None
-            if ranks is None:
+            if node.child is not None or not node.is_module:
                 continue
+            ranks = REGISTRY[node.kind].init_tensors(node.attrs)
+            assert ranks is not None, node.kind
             module = modules[path]
             built = {
                 which: getattr(module, which).dim()
@@ -131,10 +137,8 @@ def test_init_tensors_are_the_dims_torch_builds() -> None:
                 if isinstance(getattr(module, which, None), torch.Tensor)
             }
             assert built == dict(ranks), (name, path)
-            seen.add((node.kind, tuple(sorted(ranks))))
+            if ranks:
+                seen.add((node.kind, tuple(sorted(ranks))))
     assert {k for k, _ in seen} >= {"conv2d", "linear", "batchnorm2d"}
     assert ("conv2d", ("weight",)) in seen  # a conv without bias (resnet18)
-    with_weights = {"conv1d", "conv2d", "conv3d", "linear"} | {f"batchnorm{n}d" for n in (1, 2, 3)}
-    assert {k for k, op in _builtins().items() if type(op).init_tensors is not Op.init_tensors} == (
-        with_weights
-    )
+    assert all(type(op).init_tensors is not Op.init_tensors for op in _builtins().values())

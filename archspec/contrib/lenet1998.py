@@ -47,6 +47,9 @@ class _LeNetOp(Op):
     def emit_support(self) -> str:
         return _support_source()
 
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()  # each module holds tensors and buffers, no modules
+
     def _module(self, name: str) -> Any:
         from archspec.contrib import lenet1998_modules
 
@@ -70,6 +73,9 @@ class ScaledTanh(_LeNetOp):
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         return Inferred(attrs, inputs[0])
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
 
     def build(self, a: Mapping[str, Any]) -> Any:
         return self._module("ScaledTanh")(a["amplitude"], a["slope"])
@@ -113,6 +119,9 @@ class Subsampling(_LeNetOp):
 
     def connections(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         return _per_sample(product(out) * (a["kernel_size"] ** 2 + 1), out)
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {"weight": 1, "bias": 1}  # one coefficient and one bias per map
 
     def build(self, a: Mapping[str, Any]) -> Any:
         return self._module("TrainableSubsampling")(a["channels"], a["kernel_size"])
@@ -182,6 +191,9 @@ class ConnectionTableConv(_LeNetOp):
         n = product((out[0], *out[2:]))
         return _per_sample(n * self.params(a), out)
 
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {"weight": 3, "bias": 1}  # the connected kernels, stacked; a bias per map
+
     def build(self, a: Mapping[str, Any]) -> Any:
         return self._module("ConnectionTableConv2d")(
             a["in_channels"], a["out_channels"], a["kernel_size"], a["table"]
@@ -227,6 +239,9 @@ class EuclideanRbf(_LeNetOp):
 
     def connections(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         return _per_sample(product(out) * a["in_features"], out)
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}  # the prototypes are a fixed buffer
 
     def build(self, a: Mapping[str, Any]) -> Any:
         return self._module("EuclideanRBF")(a["in_features"], a["out_features"])

@@ -246,7 +246,9 @@ class Op:
 
     Facts the passes and reports read (`category`, `window_dims`, `label_field`, `join_sign`)
     are declared here, once, with the defaults a plugin gets when it says nothing; the
-    registry checks each declared value when the kind is registered.
+    registry checks each declared value when the kind is registered. What the emitter must
+    know of a layer's module (`init_tensors`, `optional_tensors`, `submodules`) is declared
+    too, so emitting code never builds a built-in layer.
 
     Emitted source (`archspec emit`) comes from `emit` (one constructor or call expression)
     and, for layers whose torch modules are not in torch itself, `emit_support` (the class
@@ -274,6 +276,10 @@ class Op:
     label_field: ClassVar[str | None] = None
     #: the sign a join (`arity` "many") is drawn with ("+" for add); "" draws its kind.
     join_sign: ClassVar[str] = ""
+    #: the init targets (`weight`, `bias`) the module keeps as attributes set to None when
+    #: `init_tensors` leaves them out (torch's `bias=False`, `affine=False`); any other
+    #: target `init_tensors` leaves out is not an attribute of the module at all.
+    optional_tensors: ClassVar[tuple[str, ...]] = ()
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         raise NotImplementedError
@@ -331,6 +337,14 @@ class Op:
         """The tensors an init rule may set (`weight`, `bias`) and their dims, so lowering can
         refuse an initialiser that cannot apply (E313) before anything is built. None: only
         torch knows (a plugin's layer; `compile` then reports torch's refusal at the rule)."""
+        return None
+
+    def submodules(self, attrs: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
+        """The modules inside the layer's module, as `named_modules()` lists them: (path, its
+        class as emitted code names it), e.g. `(("proj", "nn.Conv2d"),)`; `()` for a leaf layer.
+        The emitter's `_init_weights` must know them (an `isinstance` test may reach inside a
+        layer) without building the layer. None: only torch knows (a plugin's layer, which
+        the emitter then builds on the meta device to look inside)."""
         return None
 
     def build(self, attrs: Mapping[str, Any]) -> nn.Module:
@@ -407,6 +421,9 @@ def _check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec]) -> None:
         raise TypeError(f"{where}: `label_field` {label!r} is not a field of its spec")
     if not isinstance(op_cls.join_sign, str):
         raise TypeError(f"{where}: `join_sign` must be a string")
+    optional = op_cls.optional_tensors
+    if not isinstance(optional, tuple) or not set(optional) <= {"weight", "bias"}:
+        raise TypeError(f"{where}: `optional_tensors` must be a tuple of 'weight' and 'bias'")
 
 
 #: The hint of E411, which `_bounded` gives every shape rule.

@@ -98,6 +98,7 @@ class _ConvBase(Op):
     nd: int = 2
     inferred = ("in_channels",)
     category = "conv"
+    optional_tensors = ("bias",)
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
@@ -188,6 +189,9 @@ class _ConvBase(Op):
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {"weight": self.nd + 2, **({"bias": 1} if a.get("bias", True) else {})}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
 
     def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         # zeros padding is implicit; the other modes pad a copy of the input first (F.pad)
@@ -337,6 +341,12 @@ class _PoolBase(Op):
                     )
         return Inferred(dict(attrs, stride=stride), (*x[:lead], *out))
 
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
@@ -404,6 +414,12 @@ class _AdaptiveBase(Op):
                 "the input is too small for the layers before this pool",
             )
         return Inferred(attrs, (*x[:lead], *(Dim.of(v) for v in size)))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn

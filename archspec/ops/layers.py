@@ -45,6 +45,7 @@ class Linear(Op):
     inferred = ("in_features",)
     torch_name = "Linear"
     category = "linear"
+    optional_tensors = ("bias",)
     summary = "fully connected layer"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
@@ -86,6 +87,9 @@ class Linear(Op):
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {"weight": 2, **({"bias": 1} if a.get("bias", True) else {})}
 
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
@@ -115,6 +119,7 @@ class _BatchNorm(Op):
     ranks: tuple[int, ...] = (4,)
     inferred = ("num_features",)
     category = "norm"
+    optional_tensors = ("weight", "bias")
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
@@ -155,6 +160,9 @@ class _BatchNorm(Op):
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {"weight": 1, "bias": 1} if a.get("affine", True) else {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
@@ -236,6 +244,12 @@ class LocalResponseNorm(Op):
         rest = product(x[2:]) if len(x) > 2 else Dim.of(1)
         return x[0] * (x[1] + (a["size"] - 1)) * rest + 2 * product(x)
 
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
@@ -265,6 +279,12 @@ class _Elementwise(Op):
                 "E401", f"{self.kind} dim={dim} is out of range for {fmt(x)}", None, "dim"
             )
         return Inferred(attrs, x)
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
@@ -389,6 +409,12 @@ class Flatten(Op):
             )
         merged = product(x[s2 : e2 + 1])
         return Inferred(attrs, (*x[:s2], merged, *x[e2 + 1 :]))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn

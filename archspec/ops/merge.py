@@ -11,6 +11,18 @@ from ..dims import Dim, Shape, total
 from .base import Inferred, Int, LayerSpec, Op, ShapeContext, ShapeFailure, fmt, register
 
 
+class _FunctionOp(Op):
+    """An op computed in forward: it makes no module, so nothing inside one to initialise."""
+
+    style = "function"
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+
 class AddSpec(LayerSpec):
     """add: elementwise sum of two or more inputs (`from: [a, b]`), with broadcasting."""
 
@@ -18,7 +30,7 @@ class AddSpec(LayerSpec):
 
 
 @register
-class Add(Op):
+class Add(_FunctionOp):
     kind = "add"
     spec = AddSpec
     style = "function"
@@ -121,7 +133,7 @@ class ConcatSpec(LayerSpec):
 
 
 @register
-class Concat(Op):
+class Concat(_FunctionOp):
     kind = "concat"
     spec = ConcatSpec
     style = "function"
@@ -202,7 +214,7 @@ class ActivationSpec(LayerSpec):
 
 
 @register
-class Activation(Op):
+class Activation(_FunctionOp):
     kind = "activation"
     spec = ActivationSpec
     style = "function"

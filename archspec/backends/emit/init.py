@@ -97,7 +97,7 @@ class InitRules(EmitContext):
         rules = list(g.init_rules or g.init)
         if not rules:
             return None
-        self._facts = LayerFactsCache()
+        self._facts = LayerFactsCache(ClassNames(self.support_texts))
         self._presence_cache: dict[Any, bool] = {}
         entries = list(self._module_entries())
         attr_names = {st.attr for st in cls.steps if st.attr}

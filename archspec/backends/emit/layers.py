@@ -5,10 +5,11 @@
   anything: torch.nn's classes are looked up by name, support classes by the bases their
   source names (`class Gate(nn.Module)`).
 - Which of `weight` / `bias` it holds comes from the op (`Op.init_tensors(attrs)`; a
-  declared tensor the module lacks is an attribute set to None, as in torch's layers), and
-  the modules inside it from `Op.submodules(attrs)` where the op declares that. What an op
-  does not declare is read off its module built on the meta device (`_built`), the one
-  place the emitter still builds a module.
+  tensor it leaves out is an attribute set to None where `Op.optional_tensors` names it, as
+  torch's layers do for `bias=False`, and no attribute otherwise), and the modules inside it
+  from `Op.submodules(attrs)`. Every built-in op declares both, so emitting code builds no
+  built-in layer; what a plugin does not declare is read off its module built on the meta
+  device (`_built`), the one place the emitter still builds a module.
 """
 
 from __future__ import annotations
@@ -87,42 +88,38 @@ def torch_class_names(cls: type) -> frozenset[str]:
 
 
 class LayerFactsCache:
-    """`LayerFacts` by kind and attributes, each found once per emitted file."""
+    """`LayerFacts` by kind and attributes, each found once per emitted file; `names` resolves
+    the classes a declared submodule is an instance of (support classes included)."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: ClassNames | None = None) -> None:
+        self._names = names or ClassNames(())
         self._facts: dict[Any, LayerFacts] = {}
 
     def of(self, kind: str, attrs: Mapping[str, Any]) -> LayerFacts:
         key = (kind, frozen(attrs))
         facts = self._facts.get(key)
         if facts is None:
-            facts = self._facts[key] = _facts(kind, attrs)
+            facts = self._facts[key] = self._find(kind, attrs)
         return facts
 
-
-def _facts(kind: str, attrs: Mapping[str, Any]) -> LayerFacts:
-    op = REGISTRY[kind]
-    public = {k: v for k, v in attrs.items() if not k.startswith("_")}
-    declared = op.init_tensors(public) if hasattr(op, "init_tensors") else None
-    declared_inner = getattr(op, "submodules", None)
-    inner = declared_inner(public) if callable(declared_inner) else None
-    if declared is None or inner is None:
-        built = _built(kind, public)
+    def _find(self, kind: str, attrs: Mapping[str, Any]) -> LayerFacts:
+        """The op's declared facts; what it does not declare, read off its built module."""
+        op = REGISTRY[kind]
+        public = {k: v for k, v in attrs.items() if not k.startswith("_")}
+        declared = op.init_tensors(public)
+        inner = op.submodules(public)
+        built = _built(kind, public) if declared is None or inner is None else None
         if declared is None:
-            return built if inner is None else LayerFacts(built.tensors, _inner(inner))
-        inner_facts = built.inner
-    else:
-        inner_facts = _inner(inner)
-    # A declared tensor the module lacks is an attribute set to None, as in torch's layers.
-    return LayerFacts({t: t in declared for t in TARGETS}, inner_facts)
-
-
-def _inner(declared: Sequence[tuple[str, str]]) -> tuple[tuple[str, frozenset[str]], ...]:
-    return tuple((path, _torch_ancestors_of(text)) for path, text in declared)
-
-
-def _torch_ancestors_of(text: str) -> frozenset[str]:
-    return ClassNames(()).ancestors(text)
+            assert built is not None
+            tensors = built.tensors
+        else:
+            optional = getattr(op, "optional_tensors", ())
+            tensors = {t: t in declared for t in TARGETS if t in declared or t in optional}
+        if inner is None:
+            assert built is not None
+            return LayerFacts(tensors, built.inner)
+        classes = tuple((path, self._names.ancestors(text)) for path, text in inner)
+        return LayerFacts(tensors, classes)
 
 
 def _built(kind: str, attrs: Mapping[str, Any]) -> LayerFacts:

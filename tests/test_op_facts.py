@@ -1,0 +1,170 @@
+"""What the emitter must know of a layer's module is declared by its op (`init_tensors`,
+`optional_tensors`, `submodules`), never found by building the module: every built-in
+declares it, the declarations are what torch builds, and emitting every shipped spec
+constructs no torch module at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+import archspec
+from archspec.api import build_graph
+from archspec.backends.emit import layers
+from archspec.backends.emit.layers import TARGETS, torch_class_names
+from archspec.backends.pysource import render_module
+from archspec.ir import Graph, iter_nodes
+from archspec.ops import REGISTRY, Op
+
+from .conftest import SPECS, spec_names
+from .test_emit_files import GATED, gate_op  # noqa: F401  (the plugin fixture)
+
+#: Every built-in kind the shipped specs leave out, with its switches flipped somewhere.
+ONE_D = """\
+archspec: 1
+name: facts_1d
+input: [N, 4, 32]
+layers:
+  - {type: conv1d, out_channels: 6, kernel_size: 3, bias: false}
+  - {type: batchnorm1d, affine: false}
+  - {type: relu6}
+  - {type: maxpool1d, kernel_size: 2}
+  - {type: avgpool1d, kernel_size: 2}
+  - {type: conv1d, out_channels: 6, kernel_size: 1}
+  - {type: batchnorm1d}
+  - {type: adaptive_maxpool1d, output_size: 4}
+  - {type: adaptive_avgpool1d, output_size: 2}
+  - {type: flatten}
+  - {type: linear, out_features: 5, bias: false}
+  - {type: log_softmax}
+"""
+THREE_D = """\
+archspec: 1
+name: facts_3d
+input: [N, 2, 8, 8, 8]
+layers:
+  - {type: conv3d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {type: batchnorm3d}
+  - {type: silu}
+  - {type: maxpool3d, kernel_size: 2}
+  - {type: avgpool3d, kernel_size: 2}
+  - {type: adaptive_maxpool3d, output_size: 1}
+  - {type: adaptive_avgpool3d, output_size: 1}
+  - {type: identity}
+"""
+TWO_D = """\
+archspec: 1
+name: facts_2d
+input: [N, 3, 8, 8]
+layers:
+  - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {type: gelu}
+  - {type: leaky_relu}
+  - {type: dropout2d}
+  - {type: sigmoid}
+  - {type: adaptive_maxpool2d, output_size: 2}
+  - {type: softmax}
+"""
+EXTRA = {"facts_1d": ONE_D, "facts_3d": THREE_D, "facts_2d": TWO_D}
+
+
+def _graphs() -> Iterator[tuple[str, Graph, Any]]:
+    """Every shipped spec and the extra ones, with their compiled model on the meta device."""
+    for name in spec_names():
+        yield name, build_graph(SPECS / f"{name}.yaml"), SPECS / f"{name}.yaml"
+    for name, text in EXTRA.items():
+        yield name, build_graph(text), text
+
+
+def _builtin_kinds() -> set[str]:
+    return {
+        k
+        for k, op in REGISTRY.items()
+        if type(op).__module__.startswith(("archspec.ops.", "archspec.contrib."))
+    }
+
+
+def test_every_builtin_declares_what_its_module_holds() -> None:
+    for kind in _builtin_kinds():
+        cls = type(REGISTRY[kind])
+        assert cls.init_tensors is not Op.init_tensors, f"{kind} leaves init_tensors to torch"
+        assert cls.submodules is not Op.submodules, f"{kind} leaves submodules to torch"
+
+
+def test_declared_facts_are_what_torch_builds() -> None:
+    """For every layer of the shipped specs (and of specs covering the other built-in kinds,
+    switches like `bias: false` included): the modules inside, as `named_modules()` lists
+    them and of the class declared; the weight/bias tensors and their dims; and which
+    targets are None attributes."""
+    seen: set[str] = set()
+    switched: set[str] = set()
+    for name, graph, source in _graphs():
+        modules = dict(archspec.compile(source, device="meta").named_modules())
+        for path, node in iter_nodes(graph.root):
+            if node.child is not None or not node.is_module:
+                continue
+            op = REGISTRY[node.kind]
+            module = modules[path]
+            where = (name, path, node.kind)
+            inner = op.submodules(node.attrs)
+            built_inner = [(p, type(m)) for p, m in module.named_modules() if p]
+            assert [p for p, _ in inner] == [p for p, _ in built_inner], where
+            for (_, text), (_, cls) in zip(inner, built_inner):
+                assert text in torch_class_names(cls), where
+            tensors = op.init_tensors(node.attrs)
+            built = {
+                t: getattr(module, t).dim()
+                for t in TARGETS
+                if isinstance(getattr(module, t, None), torch.Tensor)
+            }
+            assert built == dict(tensors), where
+            as_none = {t for t in TARGETS if hasattr(module, t) and getattr(module, t) is None}
+            assert as_none == set(op.optional_tensors) - set(tensors), where
+            seen.add(node.kind)
+            if as_none:
+                switched.add(node.kind)
+    assert seen == {k for k in _builtin_kinds() if REGISTRY[k].style == "module"}
+    assert switched >= {"conv1d", "batchnorm1d", "linear"}
+
+
+@pytest.mark.parametrize("name", [*spec_names(), *EXTRA])
+def test_emitting_constructs_no_torch_module(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Emitting reads the op registry's facts: no layer is built, on any device."""
+    graph = build_graph(SPECS / f"{name}.yaml" if name in spec_names() else EXTRA[name])
+    built: list[str] = []
+
+    def refuse(self: torch.nn.Module, *args: Any, **kwargs: Any) -> None:
+        built.append(type(self).__name__)
+        raise AssertionError(f"emitting built a {type(self).__name__}")
+
+    def refuse_op(self: Op, attrs: Any) -> Any:
+        built.append(self.kind)
+        raise AssertionError(f"emitting built a {self.kind}")
+
+    monkeypatch.setattr(torch.nn.Module, "__init__", refuse)
+    for op in REGISTRY.values():
+        monkeypatch.setattr(type(op), "build", refuse_op)
+    source = render_module(graph)
+    assert f"class {graph.class_name}(nn.Module):" in source
+    assert built == []
+
+
+@pytest.mark.usefixtures("gate_op")
+def test_only_a_plugin_that_declares_nothing_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The meta build stays the fallback for plugins: the gate (a layer holding a conv,
+    declaring no facts) is built to find its conv, so the conv2d init rule skips it; no
+    built-in layer of the spec is."""
+    built: list[str] = []
+    original = layers._built
+
+    def spy(kind: str, attrs: Any) -> Any:
+        built.append(kind)
+        return original(kind, attrs)
+
+    monkeypatch.setattr(layers, "_built", spy)
+    source = render_module(build_graph(GATED))
+    assert set(built) == {"test_gate"}
+    assert "skip.append(name" in source  # the gate's own conv is found and skipped
