@@ -15,10 +15,16 @@ constructor call, input shape, parameter count, ordered state_dict ``(key, shape
 and output shape in ``fixture.json``, and the eval-mode output for
 ``deterministic_input(input_shape)`` in ``outputs.pt`` (``{name: float32 tensor}``). Running it
 twice produces byte-identical ``fixture.json``.
+
+``--zoo`` records issue 14's 68 torchvision CNNs instead, into ``zoo.json`` and
+``zoo_state_dicts.json.gz`` (see :mod:`tests.parity.make_zoo`); no current test reads them.
+``--only a,b`` limits a zoo run to some models and ``--missing`` to those not recorded yet; each
+model is merged into the files as soon as it is done, so a long run can be done in parts.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -132,5 +138,23 @@ def main() -> None:
     print(f"wrote {FIXTURE_JSON.name} and {OUTPUTS_PT.name} ({total} values) in {elapsed:.1f}s")
 
 
+def cli(argv: list[str] | None = None) -> None:
+    """Parse the command line: no flags writes the 16-model fixture, ``--zoo`` the zoo."""
+    parser = argparse.ArgumentParser(prog="python -m tests.parity.make_fixture")
+    parser.add_argument("--zoo", action="store_true", help="record the 68-model zoo")
+    parser.add_argument("--only", help="zoo: comma-separated model names to (re)record")
+    parser.add_argument("--missing", action="store_true", help="zoo: only unrecorded models")
+    args = parser.parse_args(argv)
+    if not args.zoo:
+        if args.only or args.missing:
+            parser.error("--only and --missing need --zoo")
+        main()
+        return
+    from .make_zoo import run_zoo
+
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    run_zoo(only=only, missing=args.missing)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -18,10 +18,17 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 
-__all__ = ["deterministic_input", "fill_deterministic", "key_signal"]
+__all__ = [
+    "deterministic_input",
+    "fill_deterministic",
+    "key_signal",
+    "output_summary",
+    "summary_matches",
+]
 
 _STEP = 0.7548776662
 _TWO_PI = 6.283
@@ -95,3 +102,69 @@ def deterministic_input(shape: tuple[int, ...]) -> torch.Tensor:
     """
     i, chirp = _index_and_chirp(math.prod(shape))
     return torch.sin(i * 0.1 + chirp).reshape(shape).to(torch.float32)
+
+
+#: How many leading output values :func:`output_summary` keeps.
+SUMMARY_HEAD = 10
+
+
+def output_summary(out: torch.Tensor, head: int = SUMMARY_HEAD) -> dict[str, Any]:
+    """Return a few numbers that pin down a whole output tensor without storing it.
+
+    The zoo fixture (``zoo.json``) keeps these instead of full logits: ``shape``; ``head``, the
+    first ``head`` values of the flattened float32 output; float64 sums over all values:
+    ``sum``, ``abs_sum``, ``sq_sum`` and ``weighted_sum`` (``sum(out * w)`` with
+    ``w = deterministic_input(out.shape)``, so a change in any single value shows); and
+    ``max``, ``min``, ``argmax`` of the flattened output. Compare with :func:`summary_matches`.
+    """
+    flat = out.detach().to(torch.float32).reshape(-1)
+    wide = flat.to(torch.float64)
+    weights = deterministic_input(tuple(out.shape)).reshape(-1).to(torch.float64)
+    return {
+        "shape": list(out.shape),
+        "head": [float(v) for v in flat[:head].tolist()],
+        "sum": float(wide.sum()),
+        "abs_sum": float(wide.abs().sum()),
+        "sq_sum": float((wide * wide).sum()),
+        "weighted_sum": float((wide * weights).sum()),
+        "max": float(flat.max()),
+        "min": float(flat.min()),
+        "argmax": int(flat.argmax()),
+    }
+
+
+def summary_matches(
+    ours: Mapping[str, Any], expected: Mapping[str, Any], rtol: float = 1e-5
+) -> list[str]:
+    """Return what differs between two :func:`output_summary` dicts (empty list: they match).
+
+    With ``scale = max|out|`` and ``n`` values: ``head``, ``max`` and ``min`` must agree within
+    ``rtol * scale``, as a per-value comparison would. The float64 sums allow ``sqrt(n)`` such
+    errors (independent rounding differences add up like a random walk): ``sum``,
+    ``weighted_sum`` and ``abs_sum`` within ``rtol * scale * sqrt(n)``, ``sq_sum`` within twice
+    that times ``scale``. ``argmax`` is not compared (near-ties flip under rounding); ``shape``
+    must be equal.
+    """
+    if list(ours["shape"]) != list(expected["shape"]):
+        return [f"shape {ours['shape']} != {expected['shape']}"]
+    scale = max(abs(float(expected["max"])), abs(float(expected["min"])), 1e-12)
+    per_value = rtol * scale
+    summed = per_value * math.sqrt(math.prod(expected["shape"]))
+    checks: list[tuple[str, float, float, float]] = [
+        (f"head[{i}]", float(a), float(b), per_value)
+        for i, (a, b) in enumerate(zip(ours["head"], expected["head"]))
+    ]
+    for name, tol in (
+        ("max", per_value),
+        ("min", per_value),
+        ("sum", summed),
+        ("weighted_sum", summed),
+        ("abs_sum", summed),
+        ("sq_sum", 2 * scale * summed),
+    ):
+        checks.append((name, float(ours[name]), float(expected[name]), tol))
+    return [
+        f"{name}: {a!r} != {b!r} (tolerance {tol:.3g})"
+        for name, a, b, tol in checks
+        if abs(a - b) > tol
+    ]
