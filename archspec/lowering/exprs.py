@@ -23,6 +23,18 @@ def attr_expr(lw: Lowerer, raw: Any, final: Final | None) -> AttrExpr | None:
     each name it reads is bound as the walk stands now."""
     if final is None or final.kind == "str" or not isinstance(raw, (str, list)):
         return None
+    block = lw.block_stack[-1] if lw.block_stack else None
+    try:
+        key = (tuple(raw) if isinstance(raw, list) else raw, final.kind, final.choices, block)
+        return lw.expr_cache[key]  # type: ignore[no-any-return]
+    except TypeError:  # a list holding lists: not a key, work it out each time
+        return _attr_expr(lw, raw, final)
+    except KeyError:
+        expr = lw.expr_cache[key] = _attr_expr(lw, raw, final)
+        return expr
+
+
+def _attr_expr(lw: Lowerer, raw: Any, final: Final) -> AttrExpr | None:
     parts = raw if isinstance(raw, list) else [raw]
     texts = [p for p in parts if isinstance(p, str) and not (final.choices and p in final.choices)]
     if not texts:

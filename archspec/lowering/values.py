@@ -31,6 +31,20 @@ def decl_of(entry: Any) -> ParamDecl:
 
     if isinstance(entry, decl):
         return entry
+    if isinstance(entry, (str, bool, int, float)):
+        return _short_decl(type(entry), entry)  # the same few entries, in every block call
+    return _decl_of(entry)
+
+
+@lru_cache(maxsize=1024)
+def _short_decl(_type: type, entry: Any) -> ParamDecl:
+    """decl_of for a hashable short form (keyed by type too: True == 1 == 1.0 as keys)."""
+    return _decl_of(entry)
+
+
+def _decl_of(entry: Any) -> ParamDecl:
+    from ..schema import ParamDecl as decl
+
     if isinstance(entry, str) and entry in _TYPE_NAMES:
         return decl(type=entry)  # type: ignore[arg-type]
     if isinstance(entry, bool):

@@ -69,6 +69,9 @@ class Lowerer:
         self.init_rules: list[InitStep] = []
         #: spans where an expression grew too large (E411): reported once, not per copy
         self.too_large_at: set[SourceSpan | None] = set()
+        #: kept expressions by (text, field kind, enclosing block): a block's fields are the
+        #: same text in every instance, so each is parsed and tagged once (exprs.py)
+        self.expr_cache: dict[tuple[Any, ...], Any] = {}
 
     # -- diagnostics -------------------------------------------------------------------
     def span(self, ypath: PathKey, key: bool = False) -> SourceSpan | None:
