@@ -54,11 +54,12 @@ from typing import Any
 import yaml
 
 from archspec import api
+from archspec.constructs import CONSTRUCTS
 from archspec.errors import ArchSpecError
 from archspec.ir import iter_nodes
 from archspec.loader import load_yaml
 from archspec.ops import REGISTRY
-from archspec.ops.base import COMPOUND_KINDS, RESERVED_NAMES
+from archspec.ops.base import RESERVED_NAMES
 from archspec.passes.shapes import check_graph
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
@@ -119,7 +120,7 @@ def load_corpus(specs_dir: Path = SPECS_DIR) -> Corpus:
         texts=texts,
         data=data,
         names=tuple(texts),
-        kinds=tuple(sorted({*REGISTRY, *COMPOUND_KINDS})),
+        kinds=tuple(sorted({*REGISTRY, *CONSTRUCTS})),
         blocks=tuple(sorted(blocks)),
         keys=tuple(sorted(keys)),
         layer_names=tuple(sorted(layer_names)),
