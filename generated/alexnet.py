@@ -59,7 +59,8 @@ class AlexNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)  # (N, 256, 6, 6)
-        x = self.flatten(x)  # (N, 9216)
-        x = self.classifier(x)  # (N, 1000)
+        # x: (N, 3, H, W)
+        x = self.features(x)  # (N, 256, (H + 29)//32 - 2, (W + 29)//32 - 2)
+        x = self.flatten(x)  # (N, 256*((H + 29)//32 - 2)*((W + 29)//32 - 2))
+        x = self.classifier(x)  # (N, num_classes)
         return x

@@ -47,8 +47,9 @@ class AlexNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)  # (N, 256, 6, 6)
+        # x: (N, 3, H, W)
+        x = self.features(x)  # (N, 256, (H + 1)//32 - 1, (W + 1)//32 - 1)
         x = self.avgpool(x)  # (N, 256, 6, 6)
         x = self.flatten(x)  # (N, 9216)
-        x = self.classifier(x)  # (N, 1000)
+        x = self.classifier(x)  # (N, num_classes)
         return x

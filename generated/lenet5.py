@@ -46,7 +46,8 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)  # (N, 16, 5, 5)
-        x = self.flatten(x)  # (N, 400)
-        x = self.classifier(x)  # (N, 10)
+        # x: (N, 1, H, W)
+        x = self.features(x)  # (N, 16, H//4 - 3, W//4 - 3)
+        x = self.flatten(x)  # (N, 16*(H//4 - 3)*(W//4 - 3))
+        x = self.classifier(x)  # (N, num_classes)
         return x

@@ -68,17 +68,18 @@ class ResNet18(nn.Module):
         self._init_weights(zero_init_residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)  # (N, 64, 112, 112)
-        x = self.bn1(x)  # (N, 64, 112, 112)
-        x = self.relu(x)  # (N, 64, 112, 112)
-        x = self.maxpool(x)  # (N, 64, 56, 56)
-        x = self.layer1(x)  # (N, 64, 56, 56)
-        x = self.layer2(x)  # (N, 128, 28, 28)
-        x = self.layer3(x)  # (N, 256, 14, 14)
-        x = self.layer4(x)  # (N, 512, 7, 7)
+        # x: (N, 3, H, W)
+        x = self.conv1(x)  # (N, 64, (H + 1)//2, (W + 1)//2)
+        x = self.bn1(x)  # (N, 64, (H + 1)//2, (W + 1)//2)
+        x = self.relu(x)  # (N, 64, (H + 1)//2, (W + 1)//2)
+        x = self.maxpool(x)  # (N, 64, (H + 3)//4, (W + 3)//4)
+        x = self.layer1(x)  # (N, 64, (H + 3)//4, (W + 3)//4)
+        x = self.layer2(x)  # (N, 128, (H + 7)//8, (W + 7)//8)
+        x = self.layer3(x)  # (N, 256, (H + 15)//16, (W + 15)//16)
+        x = self.layer4(x)  # (N, 512, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 512, 1, 1)
         x = self.flatten(x)  # (N, 512)
-        x = self.fc(x)  # (N, 1000)
+        x = self.fc(x)  # (N, num_classes)
         return x
 
     def _init_weights(self, zero_init_residual: bool) -> None:

@@ -65,10 +65,11 @@ class VGG16(nn.Module):
         self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)  # (N, 512, 7, 7)
+        # x: (N, 3, H, W)
+        x = self.features(x)  # (N, 512, H//32, W//32)
         x = self.avgpool(x)  # (N, 512, 7, 7)
         x = self.flatten(x)  # (N, 25088)
-        x = self.classifier(x)  # (N, 1000)
+        x = self.classifier(x)  # (N, num_classes)
         return x
 
     def _init_weights(self) -> None:

@@ -56,10 +56,11 @@ class VGGCustom(nn.Module):
         self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)  # (N, 256, 28, 28)
+        # x: (N, 3, H, W)
+        x = self.features(x)  # (N, 256, H//8, W//8)
         x = self.avgpool(x)  # (N, 256, 7, 7)
         x = self.flatten(x)  # (N, 12544)
-        x = self.classifier(x)  # (N, 1000)
+        x = self.classifier(x)  # (N, num_classes)
         return x
 
     def _init_weights(self) -> None:

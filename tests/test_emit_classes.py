@@ -64,7 +64,7 @@ def test_resnet50_reads_like_torchvision() -> None:
     assert "identity = x\n" in src and "out = out + identity" in src
     for stage in ("layer1", "layer2", "layer3", "layer4"):
         assert f"self.{stage} = nn.Sequential(" in src
-    assert "x = self.layer4(x)  # (N, 2048, 7, 7)" in src
+    assert "x = self.layer4(x)  # (N, 2048, (H + 31)//32, (W + 31)//32)" in src
     assert "def __init__(self, num_classes: int = 1000, zero_init_residual: bool = False)" in src
     # zero_init_residual as torchvision writes it: a loop over the Bottlenecks' last BN
     assert (

@@ -1,7 +1,8 @@
 """Source emission, shape comments: every comment is exact. Each `self.layer(x)  # (...)`
 comment's expression in a block class, evaluated at several input sizes the spec accepts
 (odd ones included), is the shape a forward hook records on that layer in every instance of
-its class; the network class's comments are its shapes at the declared input."""
+its class; the network class's comments too, at every size (its `# x: (N, 3, H, W)` line
+says what the symbols are)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def test_every_shape_comment_is_the_shape_a_hook_records(name: str) -> None:
     sizes = _sizes(name)
     assert len(sizes) >= (2 if len(graph.input_shape) == 4 else 1)
     checked = 0
+    network_sizes: set[tuple[int, ...]] = set()  # sizes the network class was checked at
     for size in sizes:
         seen: dict[str, list[tuple[int, ...]]] = {}  # every call's shapes, in call order
         hooks = []
@@ -101,11 +103,9 @@ def test_every_shape_comment_is_the_shape_a_hook_records(name: str) -> None:
                 continue
             values: dict[str, Any] = dict(ir.args)
             if not path:
-                declared = graph.input_shape[2:]
-                if any(d.is_const and d.value != v for d, v in zip(declared, size[2:])):
-                    continue  # the network's comments are about its declared input
+                assert in_dims, "the network's comments must say what their symbols are"
                 values.update(graph.params)
-                values.update({str(d): v for d, v in zip(graph.input_shape, size)})
+                network_sizes.add(size)
             for dim, got in zip(in_dims, seen["<in>" + path][0]):
                 if re.fullmatch(r"[A-Za-z_]\w*", dim):
                     values.setdefault(dim, got)
@@ -121,3 +121,28 @@ def test_every_shape_comment_is_the_shape_a_hook_records(name: str) -> None:
                 assert want == seen[child][k], f"{child} at input {size}: comment {dims}"
                 checked += 1
     assert checked >= len(sizes)  # the comments were there and were checked
+    assert network_sizes == set(sizes)  # the network's comments hold at every size
+
+
+NAMED_LIKE_SIZES = """\
+archspec: 1
+name: named_like_sizes
+input: [N, 3, 8, 8]
+params:
+  W: {type: int, default: 4}
+layers:
+  - {name: conv, type: conv2d, out_channels: W, kernel_size: 3}
+  - {name: pool, type: maxpool2d, kernel_size: 2}
+"""
+
+
+def test_network_comments_are_numbers_where_a_param_is_named_like_a_size() -> None:
+    """`W` is an argument of the network: a comment `(N, W, H - 2, W - 2)` would mean two
+    things, so the comments are the shapes at the declared input, with no `# x:` line."""
+    from archspec.backends.pysource import render_module
+
+    source = render_module(build_graph(NAMED_LIKE_SIZES))
+    forward = source[source.index("def forward") :]
+    assert "# x:" not in forward
+    assert "x = self.conv(x)  # (N, 4, 6, 6)" in forward
+    assert "x = self.pool(x)  # (N, 4, 3, 3)" in forward

@@ -36,7 +36,7 @@ _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 def forward_lines(cls: ClassInfo, comments: Mapping[str, str], sym_in: Shape) -> list[str]:
     """`def forward`: one line per node, variables named like torchvision's; `comments` are
-    the nodes' shape comments (`shapes.shape_comments`), about the input `sym_in`."""
+    the nodes' shape comments (`shapes.class_shapes`), about the input `sym_in`."""
     writer = _Forward(cls, comments)
     body = [(int(st.node.train_only), writer.statement(i, st)) for i, st in enumerate(cls.steps)]
     outputs = cls.bodies[0].module.outputs

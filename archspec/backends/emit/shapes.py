@@ -7,10 +7,13 @@ channel count the class computes from its arguments (`planes * 4`) is written as
 computes it. A line whose shape has a dim with no such closed form gets no comment: a
 formula fitted to the instances seen (`H // stride`) would be wrong for other inputs.
 
-The network class's comments are its shapes at the declared input, the one its docstring
-names (`Input: (N, 3, 224, 224)`); `network_comments` writes them. The pass could give them
-for any input (`(N, 64, (H + 1)//2, (W + 1)//2)`, `root_symbolic=True`), which the
-documentation's examples do not show yet.
+The network class's comments are exact the same way, over its input generalised
+(`passes.shapes.generalise_input`: `(N, 3, 224, 224)` -> `(N, 3, H, W)`), so
+`self.conv1(x)` reads `(N, 64, (H + 1)//2, (W + 1)//2)` and `forward` first says what H
+and W are. Should the pass fail for the generalised input (a rule needing a size the
+declared input fixes), the network's comments are its shapes at the declared input, which
+its docstring names (`network_comments`); so are they where a param of the network is
+named like one of the input's symbols.
 """
 
 from __future__ import annotations
@@ -18,20 +21,35 @@ from __future__ import annotations
 import dataclasses
 
 from ...dims import Dim, Shape, format_shape
-from ...ir import Graph, Module
-from ...passes.shapes import generalise_input, infer_shapes
+from ...ir import Graph
+from ...passes.shapes import ShapeTable, generalise_input, infer_shapes
 from .model import ClassInfo
 
 _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
-def input_symbols(
-    cls: ClassInfo, graph: Graph, body_in: Shape, root_symbolic: bool = False
-) -> Shape:
-    """The input a class's comments speak of: its sizes as symbols, channels as they are
-    (the network class: the declared input, or generalised with `root_symbolic`)."""
+def class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
+    """The input a class's comments speak of, and node name -> the comment for its output
+    shape ("" where no closed form exists)."""
+    taken = {p.pyname for p in cls.params} | set(cls.pynames.values())
     if cls.bodies[0].module is graph.root:
-        return generalise_input(graph.input_shape).shape if root_symbolic else graph.input_shape
+        sym_in = generalise_input(graph.input_shape).shape
+        table = infer_shapes(graph, sym_in)
+        if table.failure is not None or any(s in taken for d in sym_in for s in d.symbols):
+            return graph.input_shape, network_comments(cls)
+        return sym_in, _comments(cls, [_rows(table)])
+    per_body: list[dict[str, Shape]] = []
+    for body in cls.bodies:
+        sym_in = input_symbols(body.module.in_shape or ())
+        if any(s in taken for d in sym_in for s in d.symbols):
+            return sym_in, {}  # a param named like a size symbol: comments could not be read
+        module_graph = dataclasses.replace(graph, root=body.module)
+        per_body.append(_rows(infer_shapes(module_graph, sym_in)))
+    return input_symbols(cls.bodies[0].module.in_shape or ()), _comments(cls, per_body)
+
+
+def input_symbols(body_in: Shape) -> Shape:
+    """A block's input with its sizes as symbols, channels as they are."""
     rank = len(body_in)
     names = _SPATIAL.get(rank - 2, tuple(f"D{j + 2}" for j in range(rank - 2)))
     out = list(body_in)
@@ -40,17 +58,8 @@ def input_symbols(
     return tuple(out)
 
 
-def shape_comments(cls: ClassInfo, graph: Graph, root_symbolic: bool = False) -> dict[str, str]:
-    """Node name -> the comment for its output shape ("" where no closed form exists)."""
-    if cls.bodies[0].module is graph.root and not root_symbolic:
-        return network_comments(cls)
-    taken = {p.pyname for p in cls.params} | set(cls.pynames.values())
-    per_body: list[dict[str, Shape]] = []
-    for body in cls.bodies:
-        sym_in = input_symbols(cls, graph, body.module.in_shape or (), root_symbolic)
-        if any(s in taken for d in sym_in for s in d.symbols):
-            return {}  # a param named like a size symbol: the comments could not be read
-        per_body.append(_symbolic_rows(graph, body.module, sym_in))
+def _comments(cls: ClassInfo, per_body: list[dict[str, Shape]]) -> dict[str, str]:
+    """A comment per step: the dims every body of the class gives alike."""
     out: dict[str, str] = {}
     for step in cls.steps:
         name = step.node.name
@@ -82,7 +91,6 @@ def network_comments(cls: ClassInfo) -> dict[str, str]:
     }
 
 
-def _symbolic_rows(graph: Graph, module: Module, sym_in: Shape) -> dict[str, Shape]:
-    """The shape pass over one module (its own nodes, depth 0) for a symbolic input."""
-    table = infer_shapes(dataclasses.replace(graph, root=module), sym_in)
+def _rows(table: ShapeTable) -> dict[str, Shape]:
+    """The shapes of one module's own nodes (depth 0) in a shape-pass table."""
     return {row.path: row.shape for row in table.rows if row.depth == 0}
