@@ -18,6 +18,7 @@ from archspec.backends.emit.layers import TARGETS, torch_class_names
 from archspec.backends.pysource import render_module
 from archspec.ir import Graph, iter_nodes
 from archspec.ops import REGISTRY, Op
+from archspec.ops.base import META_FIELDS
 
 from .conftest import SPECS, spec_names
 from .test_emit_files import GATED, gate_op  # noqa: F401  (the plugin fixture)
@@ -168,3 +169,32 @@ def test_only_a_plugin_that_declares_nothing_is_built(monkeypatch: pytest.Monkey
     source = render_module(build_graph(GATED))
     assert set(built) == {"test_gate"}
     assert "skip.append(name" in source  # the gate's own conv is found and skipped
+
+
+def test_each_activation_fn_names_a_module_kind_computing_the_same() -> None:
+    """`activation`'s module kinds: the module at its defaults is the function (so emitted
+    code may call a block's `self.relu`), and the constructors emitted code recognises are
+    the ones the registry's ops write."""
+    from archspec.backends.emit.forward import module_forms
+    from archspec.ops import ACTIVATION_FNS
+
+    op = REGISTRY["activation"]
+    x = torch.randn(64, generator=torch.Generator().manual_seed(0))
+    forms = {}
+    for fn in ACTIVATION_FNS:
+        kind = op.module_kind({"fn": fn})
+        assert kind is not None and REGISTRY[kind].style == "module", fn
+        fields = REGISTRY[kind].spec.model_fields.items()
+        defaults = {n: f.default for n, f in fields if n not in META_FIELDS}
+        module = REGISTRY[kind].build(defaults)
+        function, kwargs = op.function({"fn": fn})
+        torch.testing.assert_close(module(x.clone()), function(x.clone(), **kwargs))
+        forms[fn] = module_forms("activation", {"fn": fn})
+    assert forms == {
+        "relu": ("nn.ReLU()", "nn.ReLU(inplace=True)"),
+        "silu": ("nn.SiLU()", "nn.SiLU(inplace=True)"),
+        "gelu": ("nn.GELU()",),
+        "sigmoid": ("nn.Sigmoid()",),
+        "tanh": ("nn.Tanh()",),
+    }
+    assert module_forms("add", {}) == ()  # a function op with no module twin

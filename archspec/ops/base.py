@@ -355,6 +355,12 @@ class Op:
         """For "function" ops: the callable and keyword arguments used in forward."""
         raise NotImplementedError
 
+    def module_kind(self, attrs: Mapping[str, Any]) -> str | None:
+        """For "function" ops: the layer kind whose module, with its default attributes,
+        computes the same (`activation` with fn relu: `relu`), so emitted code may call a
+        class's `self.relu` instead of `torch.relu`; None: no such kind."""
+        return None
+
     def emit(self, attrs: Mapping[str, Any], lit: Callable[[Any], str]) -> str:
         """Python source constructing the module (module ops) or the call (function ops).
 

@@ -202,8 +202,17 @@ _EMITTED_ACT = {
     "tanh": "torch.tanh",
     "sigmoid": "torch.sigmoid",
 }
-if set(_ACTIVATIONS) != set(ACTIVATION_FNS) or set(_EMITTED_ACT) != set(ACTIVATION_FNS):
-    raise TypeError("activation: every fn needs a torch function and an emitted call")
+#: fn -> the layer kind whose module, at its defaults, computes the same: emitted code
+#: calls a block's `self.relu` for `relu` rather than mix it with `torch.relu`.
+_MODULE_KINDS = {
+    "relu": "relu",
+    "gelu": "gelu",
+    "silu": "silu",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+}
+if not set(ACTIVATION_FNS) == set(_ACTIVATIONS) == set(_EMITTED_ACT) == set(_MODULE_KINDS):
+    raise TypeError("activation: every fn needs a torch function, an emitted call, a module kind")
 
 
 class ActivationSpec(LayerSpec):
@@ -230,6 +239,9 @@ class Activation(_FunctionOp):
 
         mod, name = _ACTIVATIONS[attrs["fn"]]
         return getattr(importlib.import_module(mod), name), {}
+
+    def module_kind(self, attrs: Mapping[str, Any]) -> str | None:
+        return _MODULE_KINDS[attrs["fn"]]
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         return f"{_EMITTED_ACT[a['fn']]}({a['_inputs'][0]})"

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
 
 from ...dims import Shape
 from ...ir import INPUT
-from ...ops import REGISTRY
+from ...ops import REGISTRY, Op
+from ...ops.base import META_FIELDS
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Doc, Group, call, flat, format_doc, parse_doc
 from ..pyvalues import IN
@@ -21,16 +24,33 @@ from .model import ClassInfo, Step
 
 _GENERIC_VARS = ("x", "out")
 
-#: Functions of forward and the module constructors that compute the same (torch's API).
-#: An `inplace=True` module stands in for its function only where overwriting the input
-#: cannot be seen (`_Forward.overwritable`).
-_MODULE_FORMS: dict[str, tuple[str, ...]] = {
-    "torch.relu": ("nn.ReLU()", "nn.ReLU(inplace=True)"),
-    "F.silu": ("nn.SiLU()", "nn.SiLU(inplace=True)"),
-    "F.gelu": ("nn.GELU()",),
-    "torch.sigmoid": ("nn.Sigmoid()",),
-    "torch.tanh": ("nn.Tanh()",),
-}
+
+def module_forms(kind: str, attrs: Mapping[str, Any]) -> tuple[str, ...]:
+    """The constructors of the modules that compute what a function node computes: the
+    kind its op names (`Op.module_kind`: relu for `activation` relu) at its defaults,
+    `nn.ReLU()`, and in place where the kind has the switch, `nn.ReLU(inplace=True)`. An
+    in-place module stands in for the function only where overwriting the input cannot be
+    seen (`_Forward.overwritable`)."""
+    op = REGISTRY.get(kind)
+    target = op.module_kind(attrs) if op is not None else None
+    module_op = REGISTRY.get(target) if target is not None else None
+    if module_op is None or module_op.style != "module":
+        return ()
+    return _default_forms(module_op)
+
+
+@lru_cache(maxsize=64)
+def _default_forms(op: Op) -> tuple[str, ...]:
+    fields = {n: f for n, f in op.spec.model_fields.items() if n not in META_FIELDS}
+    if any(f.is_required() for f in fields.values()):
+        return ()
+    defaults = {n: f.default for n, f in fields.items()}
+    forms = [flat(parse_doc(op.emit(defaults, lit)))]
+    if defaults.get("inplace") is False:
+        forms.append(flat(parse_doc(op.emit({**defaults, "inplace": True}, lit))))
+    return tuple(forms)
+
+
 _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
@@ -130,7 +150,7 @@ class _Forward:
         block does not mix the two for one activation (torchvision reuses `self.relu`)."""
         if not isinstance(expr, Group) or len(expr.items) != 1 or st.node.train_only:
             return None
-        forms = _MODULE_FORMS.get(expr.head[:-1], ())
+        forms = module_forms(st.node.kind, st.node.attrs)
         for other in self.steps:
             if other.ctor is None or other.attr is None or other.when is not None:
                 continue
