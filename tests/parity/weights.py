@@ -111,25 +111,25 @@ SUMMARY_HEAD = 10
 def output_summary(out: torch.Tensor, head: int = SUMMARY_HEAD) -> dict[str, Any]:
     """Return a few numbers that pin down a whole output tensor without storing it.
 
-    The zoo fixture (``zoo.json``) keeps these instead of full logits: ``shape``; ``head``, the
-    first ``head`` values of the flattened float32 output; float64 sums over all values:
+    The zoo fixture (``zoo.json``) keeps these beside the full logits: ``dtype``, ``shape``;
+    ``head``, the first ``head`` values of the flattened output; float64 sums over all values:
     ``sum``, ``abs_sum``, ``sq_sum`` and ``weighted_sum`` (``sum(out * w)`` with
     ``w = deterministic_input(out.shape)``, so a change in any single value shows); and
     ``max``, ``min``, ``argmax`` of the flattened output. Compare with :func:`summary_matches`.
     """
-    flat = out.detach().to(torch.float32).reshape(-1)
-    wide = flat.to(torch.float64)
+    wide = out.detach().reshape(-1).to(torch.float64)
     weights = deterministic_input(tuple(out.shape)).reshape(-1).to(torch.float64)
     return {
+        "dtype": str(out.dtype).removeprefix("torch."),
         "shape": list(out.shape),
-        "head": [float(v) for v in flat[:head].tolist()],
+        "head": [float(v) for v in wide[:head].tolist()],
         "sum": float(wide.sum()),
         "abs_sum": float(wide.abs().sum()),
         "sq_sum": float((wide * wide).sum()),
         "weighted_sum": float((wide * weights).sum()),
-        "max": float(flat.max()),
-        "min": float(flat.min()),
-        "argmax": int(flat.argmax()),
+        "max": float(wide.max()),
+        "min": float(wide.min()),
+        "argmax": int(wide.argmax()),
     }
 
 
