@@ -8,8 +8,9 @@ are downloaded: every model is built with ``weights=None``; only the weights enu
     one line per model: constructor call, parameter count, a digest and length of the
     state_dict list, module ``_version`` metadata, weights metadata (``_ops``, ``min_size``,
     crop/resize sizes of every weights entry, which one is DEFAULT), conv/linear MACs at each
-    crop size, the smallest square input a forward accepts, and an :func:`output_summary` of
-    the eval output on ``deterministic_input(INPUT_SHAPE)`` under ``fill_deterministic`` weights.
+    crop size, the smallest square input a forward accepts, and :func:`output_summary` of the
+    eval output on ``deterministic_input(INPUT_SHAPE)`` under ``fill_deterministic`` weights, in
+    float32 (``output``) and float64 (``output64``), with the float64 ``input_sensitivity``.
 ``zoo_state_dicts.json.gz``
     ``{name: [[key, shape, dtype], ...]}`` in state_dict order (gzip, mtime 0, so reproducible).
 ``zoo_outputs.pt``
