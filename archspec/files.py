@@ -33,10 +33,10 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import signal
 import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -311,9 +311,7 @@ def _replace(
     if plan.mode is None:
         directory.mkdir(parents=True, exist_ok=True)
     with _cleanup_on_termination():
-        with _signals_blocked():
-            fd, name = tempfile.mkstemp(dir=directory, prefix=TMP_PREFIX, suffix=TMP_SUFFIX)
-            _PENDING.add(name)
+        fd, name = _new_temporary(directory)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(raw)
@@ -335,6 +333,38 @@ def _replace(
                 _PENDING.discard(name)
             raise
     return result
+
+
+def _new_temporary(directory: Path) -> tuple[int, str]:
+    """Create a temporary file (mode 0600) whose name is in _PENDING before it exists.
+
+    A signal's Python handler runs in the main thread between any two bytecodes, whatever
+    the signal mask (another thread, one of torch's, may take the signal), so the name is
+    registered first and the file created by one system call: a handler that runs at any
+    point either finds the file listed or finds no file.
+    """
+    for _ in range(100):
+        name = os.path.join(directory, f"{TMP_PREFIX}{_random_stem()}{TMP_SUFFIX}")
+        _PENDING.add(name)
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            _PENDING.discard(name)
+            continue
+        except BaseException:
+            _PENDING.discard(name)
+            raise
+        return fd, name
+    raise FileExistsError(f"no free temporary name in {directory}")
+
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_STEM_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+
+def _random_stem() -> str:
+    """Eight characters, as tempfile names its files."""
+    return "".join(secrets.choice(_STEM_CHARS) for _ in range(8))
 
 
 def _write_through(plan: _Plan, raw: bytes) -> None:

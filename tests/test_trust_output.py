@@ -424,6 +424,14 @@ def _archspec(*args: str) -> list[str]:
     return [sys.executable, "-m", "archspec", *args]
 
 
+def _default_stop_signals() -> None:
+    """In the child: SIGINT, SIGTERM and SIGHUP at their default actions, whatever the test
+    run inherited (`nohup` ignores SIGHUP, a shell's `&` ignores SIGINT): archspec rightly
+    leaves an ignored SIGHUP ignored, which is not what these tests are about."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_a_signal_while_compile_writes_leaves_the_old_file_and_no_temporary(
     tmp_path: Path, signame: str
@@ -441,6 +449,7 @@ def test_a_signal_while_compile_writes_leaves_the_old_file_and_no_temporary(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_default_stop_signals,
         )
         deadline = time.monotonic() + 120
         while not any(TMP_NAME.fullmatch(n) for n in listing(tmp_path)):
@@ -454,6 +463,28 @@ def test_a_signal_while_compile_writes_leaves_the_old_file_and_no_temporary(
     assert proc.returncode == 128 + signum, err
     assert len(err.splitlines()) == 1 and err.startswith("archspec: "), err
     assert target.read_text() == old and listing(tmp_path) == ["net.py"]
+
+
+def test_a_temporary_is_listed_for_the_signal_handlers_before_it_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal's handler may run between any two bytecodes (another thread may take the
+    signal whatever the main thread blocks): the temporary's name must already be in the
+    list the handler cleans when the file comes into being, and leave it with the file."""
+    from archspec import files
+
+    seen = []
+    real_open = os.open
+
+    def watched_open(path: str, flags: int, mode: int = 0o777) -> int:
+        if TMP_NAME.fullmatch(os.path.basename(path)):
+            seen.append((path in files._PENDING, os.path.exists(path)))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(files.os, "open", watched_open)
+    files.write_atomic(tmp_path / "out.json", "data")
+    assert seen == [(True, False)]  # listed, and not yet created
+    assert not files._PENDING and listing(tmp_path) == ["out.json"]
 
 
 _LIBRARY_WRITE = """
@@ -473,6 +504,7 @@ def test_sigterm_during_a_library_write_removes_the_temporary(tmp_path: Path) ->
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        preexec_fn=_default_stop_signals,
     )
     assert proc.stdout is not None and proc.stdout.readline() == "True\n"
     deadline = time.monotonic() + 120
