@@ -8,6 +8,7 @@ runner's own import cost never enters a measurement.
 from __future__ import annotations
 
 import cProfile
+import functools
 import gc
 import io
 import math
@@ -403,6 +404,7 @@ def archspec_cmd(*args: str) -> list[str]:
     return cold_cmd("-m", "archspec", *args)
 
 
+@functools.cache  # results.md names the cold interpreter three times: one child process
 def describe_interpreter(python: str) -> str:
     """An interpreter as results.md names it: its version and whether it is a venv, not its
     absolute path (which says where one machine keeps it, not how to reproduce the run)."""
