@@ -15,7 +15,7 @@ from .dims import Dim, Shape, format_shape
 from .ir import Graph, ParamInfo
 from .loader import LoadedDoc
 from .lowering.context import MAX_BLOCK_DEPTH, MAX_NESTING, MAX_NODES, Abort, Child, Item
-from .lowering.init import WEIGHT_RANKS, lower_init, tensor_rank
+from .lowering.init import lower_init, tensor_rank
 from .lowering.values import bind_value, coerce_param, decl_of, field_plan, final_of, param_hint
 from .lowering.walker import Lowerer
 from .ops.base import check_name
@@ -24,7 +24,6 @@ from .schema import models
 #: Former names, kept for the modules and tests that import them from here.
 SpecErrorAbort = Abort
 _field_plan = field_plan
-_WEIGHT_RANKS = WEIGHT_RANKS
 _final_of = final_of  # docs/_gen_layers.py
 
 

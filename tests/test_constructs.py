@@ -29,8 +29,8 @@ BUILTINS = ("sequential", "repeat", "vgg_cfg", "residual", "parallel")
 
 def test_builtins_are_registered_in_schema_order_with_their_facts() -> None:
     assert tuple(CONSTRUCTS)[: len(BUILTINS)] == BUILTINS
-    # while ops/base.py keeps its own list of construct names, the two must agree
-    assert set(getattr(ops_base, "COMPOUND_KINDS", BUILTINS)) == set(BUILTINS)
+    # the op registry refuses layer kinds named like a construct from the registry's own set
+    assert set(CONSTRUCTS) == ops_base.CONSTRUCT_KINDS
     makes_module = {k: c.makes_module for k, c in CONSTRUCTS.items() if k in BUILTINS}
     assert makes_module == {
         "sequential": True,
@@ -75,6 +75,46 @@ def test_an_incomplete_construct_fails_when_registered() -> None:
     with pytest.raises(ValueError, match="already registered"):
         register(CONSTRUCTS["repeat"])
     assert "toy_good" not in CONSTRUCTS and "toy_nt" not in CONSTRUCTS
+
+
+def test_a_layer_kind_cannot_take_a_constructs_name() -> None:
+    """Built-in or registered later, a construct's `type:` is not free for a layer kind."""
+
+    class Good(NodeBase):
+        type: Literal["toy_taken"]
+
+    def lower(lw: Any, site: Site) -> str:
+        return site.inputs[0]
+
+    def op_named(kind: str) -> type[ops_base.Op]:
+        spec = type(
+            f"{kind}Spec", (ops_base.LayerSpec,), {"__annotations__": {"type": Literal[kind]}}
+        )
+
+        class Toy(ops_base.Op):
+            style = "function"
+
+            def infer(self, attrs: Any, inputs: Any, ctx: Any) -> Any:
+                return ops_base.Inferred(attrs, inputs[0])
+
+            def function(self, attrs: Any, x: Any) -> Any:
+                return x
+
+            def emit(self, a: Any, lit: Any) -> str:
+                return "x"
+
+        Toy.kind, Toy.spec = kind, spec
+        return Toy
+
+    with pytest.raises(ValueError, match="is a construct"):
+        ops_base.register(op_named("repeat"), replace=True)
+    register(Construct("toy_taken", Good, lower, "s", "d d", False))
+    try:
+        with pytest.raises(ValueError, match="is a construct"):
+            ops_base.register(op_named("toy_taken"))
+    finally:
+        unregister("toy_taken")
+    assert "toy_taken" not in ops_base.CONSTRUCT_KINDS and "toy_taken" not in REGISTRY
 
 
 # -- a toy construct, defined here as a plugin or a new built-in module would be ---------

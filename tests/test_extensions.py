@@ -246,3 +246,27 @@ def test_an_init_torch_refuses_on_a_plugin_layer_is_located(isolated: None) -> N
     # a fitting initialiser still works, and the meta device builds without running init
     archspec.compile(text.replace("kaiming_normal: {mode: fan_out}", "normal: {std: 0.1}"))
     archspec.compile(text, device="meta")
+
+
+class _DeclaredNorm(_ToyNorm):
+    """The same layer, declaring its tensors: lowering refuses the init before torch runs."""
+
+    kind = "toy_norm"
+
+    def init_tensors(self, a: Any) -> dict[str, int]:
+        return {"weight": 1, "bias": 1}
+
+
+def test_a_plugin_that_declares_its_tensors_gets_e313_from_check(isolated: None) -> None:
+    """`check` (no torch) reads the rank from the op's `init_tensors`, as for built-ins."""
+    archspec.register(_DeclaredNorm)
+    text = (
+        "archspec: 1\nname: toy\ninput: [N, 8, 4, 4]\nlayers:\n"
+        "  - {type: toy_norm, channels: 8}\n"
+        "init:\n  - {layers: [toy_norm], weight: {kaiming_normal: {mode: fan_out}}}\n"
+    )
+    report = archspec.check(text)
+    assert not report.ok
+    (err,) = [d for d in report.diagnostics if d.code == "E313"]
+    assert "the weight of `0` (toy_norm)" in err.message and "1 dim" in err.message
+    assert err.span is not None and err.span.line == 7

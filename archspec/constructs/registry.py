@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
 from ..loader import PathKey
-from ..ops.base import META_FIELDS, NAME_RE, REGISTRY, NodeBase
+from ..ops.base import CONSTRUCT_KINDS, META_FIELDS, NAME_RE, REGISTRY, NodeBase
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..lowering.context import Site
@@ -115,6 +115,7 @@ def register(construct: Construct, *, replace: bool = False) -> Construct:
     if kind in CONSTRUCTS and not replace:
         raise ValueError(f"construct {kind!r} is already registered")
     CONSTRUCTS[kind] = construct
+    CONSTRUCT_KINDS.add(kind)
     _changed()
     return construct
 
@@ -124,6 +125,7 @@ def unregister(kind: str) -> None:
     if kind not in CONSTRUCTS:
         raise KeyError(f"construct {kind!r} is not registered")
     del CONSTRUCTS[kind]
+    CONSTRUCT_KINDS.discard(kind)
     _changed()
 
 

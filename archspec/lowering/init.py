@@ -19,30 +19,14 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Initialisers computed from a tensor's fan-in and fan-out (torch needs rank >= 2).
 FAN_BASED = frozenset({"kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform"})
 
-#: Rank of each parameter tensor of the built-in layer kinds that have parameters, known
-#: without torch; tests/test_trust_values.py checks it against the modules torch builds.
-WEIGHT_RANKS = {
-    "conv1d": 3,
-    "conv2d": 4,
-    "conv3d": 5,
-    "linear": 2,
-    "batchnorm1d": 1,
-    "batchnorm2d": 1,
-    "batchnorm3d": 1,
-}
-
 
 def tensor_rank(node: Node, which: str) -> int | None:
-    """Dims of a module node's `weight` or `bias`; None when it has none or is not known
-    (a plugin's layer: torch then has the last word, when the model is built)."""
-    if node.kind not in WEIGHT_RANKS:
-        return None
-    has = node.attrs.get("affine", True) if node.kind.startswith("batchnorm") else True
-    if which == "bias" and not node.kind.startswith("batchnorm"):
-        has = bool(node.attrs.get("bias", True))
-    if not has:
-        return None
-    return WEIGHT_RANKS[node.kind] if which == "weight" else 1
+    """Dims of a module node's `weight` or `bias`, as its op declares them
+    (`Op.init_tensors`); None when it has none or only torch knows (a plugin's layer that
+    declares nothing: torch then has the last word, when the model is built)."""
+    op = REGISTRY.get(node.kind)
+    tensors = op.init_tensors(node.attrs) if op is not None else None
+    return None if tensors is None else tensors.get(which)
 
 
 def lower_init(lw: Lowerer, root: Module | None) -> list[InitStep]:

@@ -375,8 +375,9 @@ class Op:
 REGISTRY: dict[str, Op] = {}
 _listeners: list[Callable[[], None]] = []
 
-#: kinds handled by the lowering itself (compound constructs), not by ops.
-COMPOUND_KINDS = frozenset({"sequential", "repeat", "vgg_cfg", "residual", "parallel"})
+#: kinds the construct registry holds (archspec.constructs keeps this set current): a
+#: layer kind may not take one of their names.
+CONSTRUCT_KINDS: set[str] = set()
 
 
 def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
@@ -399,10 +400,10 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
     if op_cls.emit is Op.emit:
         raise TypeError(f"{op_cls.__name__} ({kind}): no emitted-code rule (`emit`) defined")
     _check_facts(op_cls, kind, spec)
-    if (kind in REGISTRY or kind in COMPOUND_KINDS) and not replace:
+    if kind in CONSTRUCT_KINDS:
+        raise ValueError(f"{kind!r} is a construct and cannot be a layer kind")
+    if kind in REGISTRY and not replace:
         raise ValueError(f"layer kind {kind!r} is already registered")
-    if kind in COMPOUND_KINDS:
-        raise ValueError(f"{kind!r} is a built-in construct and cannot be replaced")
     op = op_cls()
     op.infer = _bounded(op)  # type: ignore[method-assign]
     REGISTRY[kind] = op
