@@ -15,7 +15,7 @@ import torch
 
 import archspec
 
-from .conftest import SPECS, zoo_params
+from .conftest import SPECS
 from .parity.weights import deterministic_input, fill_deterministic
 
 HERE = Path(__file__).resolve().parent / "parity"
@@ -49,7 +49,18 @@ def test_state_dict_layout_matches_torchvision(model_name: str) -> None:
     assert sum(p.numel() for p in model.parameters()) == FIXTURE[model_name]["param_count"]
 
 
-@pytest.mark.parametrize("model_name", zoo_params(sorted(TWINS)))
+#: Outputs the zoo fixture does not cover: tests/test_zoo_parity.py compares every zoo twin in
+#: float64 (GoogLeNet with aux_logits=False and transform_input=False is in no zoo record).
+NOT_IN_ZOO = ["googlenet"]
+
+
+#: The rest run with `--all`: the zoo's float64 comparison covers them by default.
+OUTPUT_CASES = NOT_IN_ZOO + [
+    pytest.param(n, marks=pytest.mark.heavy) for n in sorted(set(TWINS) - set(NOT_IN_ZOO))
+]
+
+
+@pytest.mark.parametrize("model_name", OUTPUT_CASES)
 def test_outputs_match_torchvision_under_same_weights(model_name: str) -> None:
     spec, params = TWINS[model_name]
     torch.set_num_threads(max(1, torch.get_num_threads()))

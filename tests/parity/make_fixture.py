@@ -8,7 +8,7 @@ then, from the repository root::
 
     /tmp/tvenv/bin/python -m tests.parity.make_fixture
 
-(in the development container the venv lives at ``/work/tvenv``). No pretrained weights are
+No pretrained weights are
 downloaded: every model is built with ``weights=None`` and then loaded with the RNG-free weights
 from :func:`tests.parity.weights.fill_deterministic`. For each model the script records the
 constructor call, input shape, parameter count, ordered state_dict ``(key, shape, dtype)`` list
