@@ -24,6 +24,7 @@ _GROUPS = {
     "archspec.ops.conv": "Convolution and pooling",
     "archspec.ops.layers": "Linear, normalisation, activations and others",
     "archspec.ops.merge": "Computed in `forward` (no submodule)",
+    "archspec.ops.tensor": "Layout: permute, reshape, channel_shuffle (no parameters)",
 }
 
 
@@ -44,6 +45,8 @@ def _type_words(model: type, fname: str) -> str:
         "str": "text",
         "any": "value",
     }[final.kind]
+    if final.kind == "ints" and typing.get_origin(ann) is list:
+        words = "list of int"
     if final.choices:
         words += " or " + " \\| ".join(f"`{c}`" for c in final.choices)
     return words

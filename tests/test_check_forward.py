@@ -174,6 +174,9 @@ def cases(
         strategy = _value(name, field, nd)
         if strategy is None:
             continue
+        if name == "dims":  # permute: mostly a permutation of the input's dims
+            perms = st.permutations(list(range(rank)))
+            strategy = st.one_of(perms, perms, strategy)
         if not field.is_required() and draw(st.booleans()):
             continue  # the default
         layer[name] = draw(strategy)

@@ -69,7 +69,19 @@ layers:
   - {type: adaptive_maxpool2d, output_size: 2}
   - {type: softmax}
 """
-EXTRA = {"facts_1d": ONE_D, "facts_3d": THREE_D, "facts_2d": TWO_D}
+LAYOUT = """\
+archspec: 1
+name: facts_layout
+input: [N, 4, 6, 6]
+layers:
+  - {type: permute, dims: [0, 2, 3, 1]}
+  - {type: linear, out_features: 4}
+  - {name: back, type: permute, dims: [0, 3, 1, 2]}
+  - {name: gate, type: mul, from: [input, back]}
+  - {type: channel_shuffle, groups: 2}
+  - {type: reshape, shape: [0, -1]}
+"""
+EXTRA = {"facts_1d": ONE_D, "facts_3d": THREE_D, "facts_2d": TWO_D, "facts_layout": LAYOUT}
 
 
 def _graphs() -> Iterator[tuple[str, Graph, Any]]:

@@ -93,6 +93,10 @@ def _compiled(program: Program) -> Callable[..., Any]:
     return fn
 
 
+#: Binary operators a join applies left to right (`a + b + c`), as emitted source writes it.
+_FOLDED = (operator.add, operator.mul)
+
+
 class _Holder(nn.Module):
     """Stand-in root so fx can generate `self.<name>(...)` calls for every child name."""
 
@@ -110,12 +114,12 @@ def _codegen(program: Program) -> Callable[..., Any]:
         else:
             op_kind, attr_items = payload
             fn, kwargs = REGISTRY[op_kind].function(dict(attr_items))
-            if REGISTRY[op_kind].arity == "many" and fn is not operator.add:
+            if REGISTRY[op_kind].arity == "many" and fn not in _FOLDED:
                 env[name] = graph.call_function(fn, (args,), kwargs)
-            elif fn is operator.add:
+            elif fn in _FOLDED:
                 acc = args[0]
                 for other in args[1:]:
-                    acc = graph.call_function(operator.add, (acc, other))
+                    acc = graph.call_function(fn, (acc, other))
                 env[name] = acc
             else:
                 env[name] = graph.call_function(fn, tuple(args), kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import conv, layers, merge  # noqa: F401  (registration side effects)
+from . import conv, layers, merge, tensor  # noqa: F401  (registration side effects)
 from .base import (
     REGISTRY,
     Bool,

@@ -1,9 +1,16 @@
-"""Merge ops that join several inputs: elementwise add (residuals) and concatenation."""
+"""Merge ops that join several inputs: elementwise add (residuals), elementwise multiply
+(gates, layer scale) and concatenation.
+
+MACs: the joins count 0, as torchvision's published `_ops` figures count only the
+multiply-accumulates of convolutions and linear layers; a `mul` gate is one multiply per
+output element, which those figures leave out too, so totals stay comparable with them.
+"""
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, Literal, get_args
 
@@ -42,10 +49,7 @@ class Add(_FunctionOp):
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         if len(inputs) < 2:
             raise ShapeFailure("E401", "add needs at least two inputs (`from: [a, b]`)", None)
-        out = list(inputs[0])
-        for other in inputs[1:]:
-            out = _broadcast(out, list(other), ctx, inputs)
-        return Inferred(attrs, tuple(out))
+        return Inferred(attrs, broadcast_all(_ADD, inputs, ctx))
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
         return operator.add, {}
@@ -54,8 +58,72 @@ class Add(_FunctionOp):
         return " + ".join(a["_inputs"])
 
 
-def _add_message(what: str, inputs: tuple[Shape, ...]) -> str:
-    return f"add joins inputs whose {what} differ: {{a}} vs {{b}} ({' + '.join(map(fmt, inputs))})"
+class MulSpec(LayerSpec):
+    """mul: elementwise product of two or more inputs (`from: [a, b]`), with broadcasting:
+    a squeeze-excitation gate `x * scale` with scale (N, C, 1, 1), a layer scale."""
+
+    type: Literal["mul"]
+
+
+@register
+class Mul(_FunctionOp):
+    kind = "mul"
+    spec = MulSpec
+    style = "function"
+    arity = "many"
+    summary = "elementwise product with broadcasting (gate, layer scale)"
+    category = "merge"
+    join_sign = "*"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        return Inferred(attrs, broadcast_all(_MUL, inputs, ctx))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return operator.mul, {}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return " * ".join(a["_inputs"])
+
+
+@dataclass(frozen=True)
+class _Join:
+    """What an elementwise join's broadcasting errors say: its kind, sign and fix."""
+
+    kind: str
+    sign: str
+    hint: str
+
+
+_ADD = _Join(
+    "add",
+    "+",
+    "add a projection shortcut (1x1 conv, and stride if the size differs) so both sides match",
+)
+
+
+_MUL = _Join(
+    "mul",
+    "*",
+    "each dim of the two sides must be equal or 1 (a gate is (N, C, 1, 1) against "
+    "(N, C, H, W)): check the gate's channel count and its pooling",
+)
+
+
+def broadcast_all(join: _Join, inputs: Sequence[Shape], ctx: ShapeContext) -> Shape:
+    """The shape of an elementwise join of `inputs` under torch's broadcasting: aligned from
+    the right, each pair of dims equal or one of them 1. Dims that are equal only for some
+    input sizes become constraints of the context (so the derived domain stays exact)."""
+    if len(inputs) < 2:
+        raise ShapeFailure("E401", f"{join.kind} needs at least two inputs (`from: [a, b]`)", None)
+    out = list(inputs[0])
+    for other in inputs[1:]:
+        out = _broadcast(out, list(other), ctx, inputs, join)
+    return tuple(out)
+
+
+def _join_message(join: _Join, what: str, inputs: tuple[Shape, ...]) -> str:
+    shapes = f" {join.sign} ".join(map(fmt, inputs))
+    return f"{join.kind} joins inputs whose {what} differ: {{a}} vs {{b}} ({shapes})"
 
 
 def _concat_message(i: int, inputs: tuple[Shape, ...]) -> str:
@@ -64,7 +132,9 @@ def _concat_message(i: int, inputs: tuple[Shape, ...]) -> str:
     )
 
 
-def _broadcast(a: list[Dim], b: list[Dim], ctx: ShapeContext, inputs: Sequence[Shape]) -> list[Dim]:
+def _broadcast(
+    a: list[Dim], b: list[Dim], ctx: ShapeContext, inputs: Sequence[Shape], join: _Join
+) -> list[Dim]:
     n = max(len(a), len(b))
     a = [Dim.of(1)] * (n - len(a)) + a
     b = [Dim.of(1)] * (n - len(b)) + b
@@ -81,26 +151,26 @@ def _broadcast(a: list[Dim], b: list[Dim], ctx: ShapeContext, inputs: Sequence[S
                 # the input size, which one shape cannot say (a concrete input can)
                 raise ShapeFailure(
                     "E402",
-                    partial(_ambiguous_message, what, x, y, tuple(inputs)),
+                    partial(_ambiguous_message, join, what, x, y, tuple(inputs)),
                     "declare a concrete input size, or make both sides the same size",
                 )
             ctx.require_equal(
                 x,
                 y,
                 "E402",
-                partial(_add_message, what, tuple(inputs)),
-                "add a projection shortcut (1x1 conv, and stride if the size differs) "
-                "so both sides match",
+                partial(_join_message, join, what, tuple(inputs)),
+                join.hint,
             )
             out.append(x)
     return out
 
 
-def _ambiguous_message(what: str, x: Dim, y: Dim, inputs: tuple[Shape, ...]) -> str:
+def _ambiguous_message(join: _Join, what: str, x: Dim, y: Dim, inputs: tuple[Shape, ...]) -> str:
+    result = "sum" if join.kind == "add" else "result"
     return (
-        f"add joins inputs whose {what} are {x} and {y}: for input sizes where one of them "
-        f"is 1 it broadcasts, so the sum's shape depends on the size "
-        f"({' + '.join(map(fmt, inputs))})"
+        f"{join.kind} joins inputs whose {what} are {x} and {y}: for input sizes where one of "
+        f"them is 1 it broadcasts, so the {result}'s shape depends on the size "
+        f"({f' {join.sign} '.join(map(fmt, inputs))})"
     )
 
 

@@ -1,0 +1,237 @@
+"""Layout ops: permute, reshape and channel_shuffle (no parameters, no MACs).
+
+`permute` is a module (torchvision's `ops.misc.Permute`, which ConvNeXt puts inside an
+`nn.Sequential`, so it takes a position there like any module); `reshape` and
+`channel_shuffle` are computed in `forward`, as torchvision writes them (`x.reshape(...)`,
+ShuffleNetV2's `channel_shuffle(x, 2)`), and hold no `state_dict` entry either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictInt
+
+from ..dims import Dim, Shape, product
+from .base import (
+    ExprStr,
+    Final,
+    Inferred,
+    Int,
+    LayerSpec,
+    Op,
+    Reuse,
+    ShapeContext,
+    ShapeFailure,
+    fmt,
+    register,
+)
+from .emitting import emit_call
+
+_MODULES = Path(__file__).with_name("tensor_modules.py")
+
+#: A list of ints (each possibly an expression), never a single int.
+IntList = Annotated[list[StrictInt | ExprStr], Reuse(), Final("ints", ge=-1)]
+
+
+class _Stateless(Op):
+    """Holds no tensors and no modules."""
+
+    category = "reshape"
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+
+def _as_list(value: Any, kind: str, field: str) -> list[int]:
+    if not isinstance(value, list):
+        raise ShapeFailure("E401", f"{kind} {field} must be a list, got {value!r}", None, field)
+    return value
+
+
+class PermuteSpec(LayerSpec):
+    """permute: reorders the dims of its input, `dims: [0, 2, 3, 1]` (NCHW -> NHWC)."""
+
+    type: Literal["permute"]
+    dims: IntList = Field(description="the input dim each output dim takes, a permutation")
+
+
+@register
+class Permute(_Stateless):
+    kind = "permute"
+    spec = PermuteSpec
+    torch_name = "Permute"
+    summary = "reorders dims (torchvision's ops.misc.Permute)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        dims = _as_list(attrs["dims"], self.kind, "dims")
+        r = len(x)
+        if len(dims) != r:
+            raise ShapeFailure(
+                "E401",
+                f"permute dims {dims} name {len(dims)} dims, the input {fmt(x)} has {r}",
+                "give one entry per input dim",
+                "dims",
+            )
+        if any(not -r <= d < r for d in dims):
+            raise ShapeFailure(
+                "E401", f"permute dims {dims} are out of range for {fmt(x)}", None, "dims"
+            )
+        norm = [d % r for d in dims]
+        if len(set(norm)) != r:
+            raise ShapeFailure(
+                "E409",
+                f"permute dims {dims} repeat a dim: they must be a permutation of 0..{r - 1}",
+                None,
+                "dims",
+            )
+        return Inferred(attrs, tuple(x[d] for d in norm))
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        from . import tensor_modules
+
+        return tensor_modules.Permute(list(a["dims"]))
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call("Permute", [a["dims"]], {}, lit)
+
+    def emit_support(self) -> str:
+        return support_source()
+
+
+def support_source() -> str:
+    """The torch-only class definitions of tensor_modules.py, for emitted files."""
+    text = _MODULES.read_text()
+    start = text.index("\nclass ") + 1
+    end = text.index("__all__")
+    return text[start:end].strip() + "\n"
+
+
+class ReshapeSpec(LayerSpec):
+    """reshape: gives the input a new shape of the same size; in `shape`, `0` keeps the
+    input's dim at that position and one `-1` takes what is left (`[0, -1]`: flatten)."""
+
+    type: Literal["reshape"]
+    shape: IntList = Field(description="sizes; 0 keeps the input's dim there, one -1 is inferred")
+
+
+@register
+class Reshape(_Stateless):
+    kind = "reshape"
+    spec = ReshapeSpec
+    style = "function"
+    summary = "new shape of the same size (0 keeps a dim, -1 is inferred)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        sizes = _as_list(attrs["shape"], self.kind, "shape")
+        if not sizes:
+            raise ShapeFailure("E401", "reshape needs at least one size", None, "shape")
+        if sizes.count(-1) > 1:
+            raise ShapeFailure(
+                "E409",
+                f"reshape shape {sizes} has more than one -1",
+                "only one size can be inferred: give the others",
+                "shape",
+            )
+        kept = [i for i, s in enumerate(sizes) if s == 0]
+        if kept and kept[-1] >= len(x):
+            raise ShapeFailure(
+                "E401",
+                f"reshape shape {sizes} keeps dim {kept[-1]} (a 0), the input {fmt(x)} has "
+                f"{len(x)} dims",
+                "0 keeps the input's dim at the same position; write the size instead",
+                "shape",
+            )
+        rest = product([d for i, d in enumerate(x) if i not in kept])
+        given = 1
+        for s in sizes:
+            given *= s if s > 0 else 1
+        message = _size_message(sizes, x)
+        if -1 in sizes:
+            inferred = rest.floordiv(given)
+            ctx.require_equal(inferred * given, rest, "E404", message, _SIZE_HINT)
+        else:
+            inferred = Dim.of(1)
+            ctx.require_equal(rest, given, "E404", message, _SIZE_HINT)
+        out = tuple(
+            x[i] if s == 0 else inferred if s == -1 else Dim.of(s) for i, s in enumerate(sizes)
+        )
+        return Inferred(attrs, out)
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return reshape_keeping, {"sizes": tuple(attrs["shape"])}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        (x,) = a["_inputs"]
+        parts = [f"{x}.size({i})" if s == 0 else lit(s) for i, s in enumerate(a["shape"])]
+        return f"{x}.reshape({', '.join(parts)})"
+
+
+def reshape_keeping(x: Any, sizes: tuple[int, ...]) -> Any:
+    """`x.reshape(sizes)` where a 0 keeps x's dim at that position."""
+    return x.reshape(tuple(x.size(i) if s == 0 else s for i, s in enumerate(sizes)))
+
+
+_SIZE_HINT = (
+    "the sizes must multiply to the input's size: use -1 for the dim to infer, "
+    "0 to keep an input dim"
+)
+
+
+def _size_message(sizes: list[int], x: Shape) -> Callable[[], str]:
+    def message() -> str:
+        return (
+            f"reshape to {sizes} does not fit the input {fmt(x)}: the sizes do not multiply "
+            f"out ({{a}} vs {{b}})"
+        )
+
+    return message
+
+
+class ChannelShuffleSpec(LayerSpec):
+    """channel_shuffle: ShuffleNet's interleaving of the channels of `groups` groups."""
+
+    type: Literal["channel_shuffle"]
+    groups: Int(ge=1)  # type: ignore[valid-type]
+
+
+@register
+class ChannelShuffle(_Stateless):
+    kind = "channel_shuffle"
+    spec = ChannelShuffleSpec
+    style = "function"
+    summary = "interleaves channel groups (ShuffleNet), as nn.ChannelShuffle computes"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) < 3:
+            raise ShapeFailure(
+                "E401",
+                f"channel_shuffle needs an input of rank >= 3, got {fmt(x)}",
+                "shuffle the channels of a conv's output, before any flatten",
+            )
+        g = attrs["groups"]
+        c = x[1]
+        ctx.require_equal(
+            c.floordiv(g) * g,
+            c,
+            "E409",
+            f"channel_shuffle groups={g} does not divide the {{b}} input channels",
+            "use a groups count that divides the channels",
+        )
+        return Inferred(attrs, x)
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch.nn.functional as F
+
+        return F.channel_shuffle, {"groups": attrs["groups"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return f"F.channel_shuffle({a['_inputs'][0]}, {lit(a['groups'])})"
