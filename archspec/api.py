@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .compose import compose, variant_names
+from .compose import library_modules as library_modules
 from .dims import Dim
 from .dims import format_shape as format_shape
 from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity, ShapeError
@@ -75,33 +78,65 @@ def builtin_dir() -> Path:
 
 
 def builtin_specs() -> dict[str, Path]:
-    """Built-in spec names -> files."""
+    """Built-in spec names -> files (plain specs; a family's variants are in builtin_index)."""
     d = builtin_dir()
     if not d.is_dir():
         return {}
-    return {p.stem: p for p in sorted(d.glob("*.yaml"))}
+    return {p.stem: p for p in sorted(d.glob("*.yaml")) if not _is_family(p)}
 
 
-def read_source(source: SpecSource) -> LoadedDoc:
-    """Load a spec from a path, a built-in name, YAML text or a mapping."""
+_FAMILY_KEY = re.compile(r"^variants[ \t]*:", re.MULTILINE)
+
+
+def _is_family(path: Path) -> bool:
+    """A built-in file that declares `variants:` (found in the text, without parsing it)."""
+    return bool(_FAMILY_KEY.search(path.read_text(encoding="utf-8")))
+
+
+def builtin_index() -> dict[str, tuple[Path, str | None]]:
+    """Every built-in name -> (file, variant): a plain spec is named by its file, each variant
+    of a family file (`variants:`) by its own name."""
+    d = builtin_dir()
+    out: dict[str, tuple[Path, str | None]] = {}
+    for p in sorted(d.glob("*.yaml")) if d.is_dir() else []:
+        if _is_family(p):
+            out.update((v, (p, v)) for v in variant_names(load_yaml(read_spec_text(p)).data))
+        else:
+            out[p.stem] = (p, None)
+    return out
+
+
+def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
+    """Load a spec from a path, a built-in name, YAML text or a mapping, composed: its
+    imports resolved (`use:`) and, for a family, `variant` chosen (see archspec.compose)."""
+    if variant is not None and not isinstance(variant, str):
+        raise TypeError(f"variant must be a str or None, got {type(variant).__name__}")
     if isinstance(source, Mapping):
-        return load_data(source)
+        return compose(load_data(source), None, variant=variant)
     if isinstance(source, Path):
-        return load_yaml(read_spec_text(source), str(source))
+        return compose(load_yaml(read_spec_text(source), str(source)), source, variant=variant)
     if not isinstance(source, str):
         raise LoadError(f"cannot read a spec from {type(source).__name__}", code="E100")
     if "\n" in source or source.lstrip().startswith(("{", "archspec:")):
-        return load_yaml(source, "<string>")
+        return compose(load_yaml(source, "<string>"), None, variant=variant)
     path = Path(source)
     try:
         exists = path.exists()
     except OSError:  # a name too long for the file system, ...: not a file we can read
         exists = False
     if exists:
-        return load_yaml(read_spec_text(path), source)
-    builtins = builtin_specs()
+        return compose(load_yaml(read_spec_text(path), source), path, variant=variant)
+    builtins = builtin_index()
     if source in builtins:
-        return load_yaml(read_spec_text(builtins[source]), str(_display(builtins[source])))
+        file, member = builtins[source]
+        if variant is not None and member is not None and variant != member:
+            raise LoadError(
+                f"{source!r} is itself a variant; it has no variant {variant!r}",
+                code="E113",
+                hint=f"name the family's file ({_display(file)}) with --variant, or drop it",
+            )
+        doc = load_yaml(read_spec_text(file), str(_display(file)))
+        return compose(doc, file, variant=member or variant)
     import difflib
 
     close = difflib.get_close_matches(source, list(builtins), n=3)
@@ -142,18 +177,28 @@ def build_graph(
     params: Mapping[str, Any] | None = None,
     *,
     max_layers: int = DEFAULT_MAX_LAYERS,
+    variant: str | None = None,
 ) -> Graph:
     """Load, validate and lower a spec to the IR (no torch involved).
 
-    `max_layers` bounds how many layer items the spec may expand to (E310).
+    `max_layers` bounds how many layer items the spec may expand to (E310); `variant` names
+    a variant of a family spec.
     """
-    return _analysis(source, params, max_layers).graph
+    return _analysis(source, params, max_layers, variant=variant).graph
 
 
-def _parse(source: SpecSource) -> tuple[LoadedDoc, BaseModel]:
+def _parse(source: SpecSource, variant: str | None = None) -> tuple[LoadedDoc, BaseModel]:
     """The front end's first two stages: read the text (positions kept) and validate it."""
-    doc = read_source(source)
+    doc = read_source(source, variant)
     return doc, validate_spec(doc)
+
+
+def resolve(source: SpecSource, *, variant: str | None = None) -> dict[str, Any]:
+    """The fully resolved spec as plain data (imports copied in, the variant chosen), as
+    `archspec show` prints it; compiling it gives the same module as `source`."""
+    doc = read_source(source, variant)
+    validate_spec(doc)
+    return doc.data  # type: ignore[no-any-return]
 
 
 def _lowered(
@@ -172,11 +217,12 @@ def _analysis(
     params: Mapping[str, Any] | None,
     max_layers: int,
     input_shape: tuple[int, ...] | None = None,
+    variant: str | None = None,
 ) -> Analysis:
     """Read, validate, lower and verify a spec: the analysis each command takes on from."""
     check_max_layers(max_layers)
     with _gc_paused():
-        return _lowered(_parse(source), params, max_layers, input_shape)
+        return _lowered(_parse(source, variant), params, max_layers, input_shape)
 
 
 def compile(  # noqa: A001  (the public name the docs promise)
@@ -186,6 +232,7 @@ def compile(  # noqa: A001  (the public name the docs promise)
     max_params: int | None = DEFAULT_MAX_PARAMS,
     max_activations: int | None = DEFAULT_MAX_ACTIVATIONS,
     max_layers: int = DEFAULT_MAX_LAYERS,
+    variant: str | None = None,
     **params: Any,
 ) -> nn.Module:
     """Compile a spec (path, built-in name, YAML text or mapping) into a plain nn.Module.
@@ -194,11 +241,12 @@ def compile(  # noqa: A001  (the public name the docs promise)
     without allocating weights. The limits are checked from the IR before any tensor
     exists (see `check_limits`): `max_params` and `max_activations` are element counts, or
     None for no limit of archspec's own (torch's int64 indexing still bounds them);
-    `max_layers` bounds expansion (E310) and is always a positive int. Raises ArchSpecError
-    (with file:line:col) on a bad spec; TypeError or ValueError on a bad limit argument.
+    `max_layers` bounds expansion (E310) and is always a positive int; `variant` names a
+    variant of a family spec. Raises ArchSpecError (with file:line:col) on a bad spec;
+    TypeError or ValueError on a bad limit argument.
     """
     check_limit_arguments(max_params, max_activations)
-    analysis = _analysis(source, params, max_layers)
+    analysis = _analysis(source, params, max_layers, variant=variant)
     graph = analysis.graph
     check_limits(graph, max_params, max_activations)
     _require_some_input(analysis)
@@ -228,7 +276,7 @@ def load(name: str, **params: Any) -> nn.Module:
     """
     if not isinstance(name, str):
         raise TypeError(f"archspec.load() takes a built-in spec's name, got {type(name).__name__}")
-    builtins = builtin_specs()
+    builtins = builtin_index()
     if name not in builtins:
         import difflib
 
@@ -241,7 +289,8 @@ def load(name: str, **params: Any) -> nn.Module:
             hint=(f"did you mean {', '.join(close)}? " if close else f"built-in specs: {listed}; ")
             + "to compile a spec file or YAML text, use archspec.compile(path)",
         )
-    return compile(builtins[name], **params)
+    file, variant = builtins[name]
+    return compile(file, variant=variant, **params)
 
 
 def check_max_layers(max_layers: Any) -> None:
@@ -355,9 +404,15 @@ def check_limits(
 __all__ = ["ArchSpecError", "build_graph", "builtin_specs", "compile", "load", "check_limits"]
 
 
-def emit(source: SpecSource, *, max_layers: int = DEFAULT_MAX_LAYERS, **params: Any) -> str:
+def emit(
+    source: SpecSource,
+    *,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+    variant: str | None = None,
+    **params: Any,
+) -> str:
     """Readable PyTorch source for a spec: one module that depends on torch alone."""
-    graph = build_graph(source, params, max_layers=max_layers)
+    graph = build_graph(source, params, max_layers=max_layers, variant=variant)
     with _gc_paused():
         return emit_graph(graph)
 
@@ -367,6 +422,7 @@ def check(
     *,
     input: Sequence[int] | str | None = None,  # noqa: A002  (the name the CLI and docs use)
     max_layers: int = DEFAULT_MAX_LAYERS,
+    variant: str | None = None,
     **params: Any,
 ) -> CheckResult:
     """Shape-check a spec for every input size, and for `input` if given; never imports torch.
@@ -386,7 +442,7 @@ def check(
     parsed = None
     try:
         with _gc_paused():
-            parsed = _parse(source)
+            parsed = _parse(source, variant)
             analysis = _lowered(parsed, params, max_layers, shape)
     except ArchSpecError as exc:
         if isinstance(source, Mapping):
@@ -476,6 +532,7 @@ def summary(
     input: Sequence[int] | str | None = None,  # noqa: A002
     depth: int | None = None,
     max_layers: int = DEFAULT_MAX_LAYERS,
+    variant: str | None = None,
     **params: Any,
 ) -> Summary:
     """Per-layer output shapes, parameters and MACs with totals (symbolic without `input`).
@@ -491,4 +548,5 @@ def summary(
         raise TypeError(f"depth must be an int or None, got {type(depth).__name__}")
     if depth is not None and depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
-    return summarise_analysis(_analysis(source, params, max_layers, shape), depth)
+    analysis = _analysis(source, params, max_layers, shape, variant)
+    return summarise_analysis(analysis, depth)

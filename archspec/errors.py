@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 #: Unicode categories shown as escapes: controls (C0, DEL, C1), format characters (bidi
@@ -73,9 +74,21 @@ class SourceSpan:
     col: int
     end_line: int | None = None
     end_col: int | None = None
+    #: Where the text was imported from (a `use:` or `extends:` of another spec), for spans
+    #: of a composed spec that lie in an imported file; each import site may have its own.
+    via: SourceSpan | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{escape_text(str(self.file))}:{self.line}:{self.col}"
+
+    def import_sites(self) -> Iterator[SourceSpan]:
+        """The chain of import sites that brought this span's file in, nearest first."""
+        site = self.via
+        for _ in range(64):  # the composer bounds import depth; never loop forever
+            if site is None:
+                return
+            yield site
+            site = site.via
 
 
 class Severity(enum.StrEnum):
@@ -115,6 +128,8 @@ class Diagnostic:
             lines.extend(self._quote(text, self.span))
         if self.hint:
             lines.append(f"  = hint: {self.hint}")
+        if self.span is not None:
+            lines.extend(f"  = note: imported at {site}" for site in self.span.import_sites())
         return "\n".join(lines)
 
     @staticmethod
@@ -134,8 +149,8 @@ class Diagnostic:
         return [gutter + escape_text(src), pad + "^" + "~" * (width - 1)]
 
     def to_dict(self) -> dict[str, object]:
-        """Plain data for JSON output and tests."""
-        return {
+        """Plain data for JSON output and tests (`imported_at` only for an imported file)."""
+        out: dict[str, object] = {
             "code": self.code,
             "severity": self.severity.value,
             "message": self.message,
@@ -144,6 +159,10 @@ class Diagnostic:
             "line": self.span.line if self.span else None,
             "col": self.span.col if self.span else None,
         }
+        sites = list(self.span.import_sites()) if self.span else []
+        if sites:
+            out["imported_at"] = [str(site) for site in sites]
+        return out
 
 
 class ArchSpecError(Exception):

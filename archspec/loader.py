@@ -51,6 +51,13 @@ class LoadedDoc:
     text: str
     spans: dict[PathKey, SourceSpan] = field(default_factory=dict)
     key_spans: dict[PathKey, SourceSpan] = field(default_factory=dict)
+    #: The text of the other files a composed spec was made from (`use:`, `extends:`).
+    other_sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Every file's text by name, for quoting any span of this document."""
+        return {**self.other_sources, self.file: self.text}
 
     def span_of(self, path: PathKey, key: bool = False) -> SourceSpan | None:
         """The span of `path`, or of its nearest ancestor that has one."""

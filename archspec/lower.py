@@ -85,7 +85,7 @@ def lower_graph(lw: Lowerer) -> Graph:
         init_rules=tuple(lw.init_rules),
         constraints=tuple(lw.ctx.constraints),
         diagnostics=tuple(lw.bag.warnings),
-        sources={lw.doc.file: lw.doc.text},
+        sources=lw.doc.sources,
         blocks={name: tuple(param_infos(b.params)) for name, b in spec.blocks.items()},
         block_docs={name: b.doc for name, b in spec.blocks.items()},
         input_span=lw.span(("input",)),

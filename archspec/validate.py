@@ -54,21 +54,21 @@ def validate_spec(doc: LoadedDoc) -> BaseModel:
             span=doc.span_of(()),
             code="E202",
             hint="start from `archspec new NAME`",
-            sources={doc.file: doc.text},
+            sources=doc.sources,
         )
     try:
         spec = spec_model().model_validate(doc.data)
     except ValidationError as exc:
         diags = errors_to_diagnostics(exc, doc) + name_diagnostics(doc)
         diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
-        raise SchemaError(diagnostics=diags, sources={doc.file: doc.text}) from None
+        raise SchemaError(diagnostics=diags, sources=doc.sources) from None
     except RecursionError:
         raise SchemaError(
             "the spec is nested too deeply to validate", code="E104", span=doc.span_of(())
         ) from None
     diags = name_diagnostics(doc)
     if diags:
-        raise SchemaError(diagnostics=diags, sources={doc.file: doc.text})
+        raise SchemaError(diagnostics=diags, sources=doc.sources)
     return spec
 
 

@@ -91,7 +91,7 @@ class Lowerer:
         return difflib.get_close_matches(name, candidates, n=1)
 
     def fail(self) -> SpecError:
-        return SpecError(diagnostics=self.bag.errors, sources={self.doc.file: self.doc.text})
+        return SpecError(diagnostics=self.bag.errors, sources=self.doc.sources)
 
     # -- scopes -------------------------------------------------------------------------
     def lower_scope(

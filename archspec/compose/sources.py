@@ -1,0 +1,186 @@
+"""Finding and reading the files a spec imports, within the trust rules.
+
+A spec reaches only files inside its own folder tree (the folder of the spec given on the
+command line, or to `archspec.compile`) and modules of the built-in library
+(`archspec:blocks/resnet`). Every name is checked as text first, then resolved with symlinks
+followed and checked again against the tree, before anything is opened; the file is then
+read by `loader.read_spec_text` (regular files only, never blocking, size-bounded). Each
+file is parsed once per composition, however often it is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import LoadError, SourceSpan
+from ..loader import MAX_BYTES, LoadedDoc, load_yaml, read_spec_text
+
+#: The built-in library of blocks, shipped inside the package.
+LIBRARY_DIR = Path(__file__).resolve().parent.parent / "library"
+#: Prefix of a library module's name in `use:` and `extends:`.
+LIBRARY_PREFIX = "archspec:"
+#: Imports nested deeper than this are refused (E111): a chain this long is a mistake.
+MAX_IMPORT_DEPTH = 64
+#: Files one composition may read.
+MAX_FILES = 256
+#: Bytes of all the files one composition reads, the root spec included: the limit of one
+#: spec file holds for the whole composed spec.
+MAX_TOTAL_BYTES = MAX_BYTES
+
+_MODULE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}(?:/[a-z][a-z0-9_]{0,63}){0,7}")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def refused(message: str, site: SourceSpan | None, hint: str, code: str = "E110") -> LoadError:
+    """A located composition error."""
+    return LoadError(message, span=site, code=code, hint=hint)
+
+
+@dataclass
+class Reader:
+    """Reads imported files for one composition: the tree it may reach, and a parse cache."""
+
+    root: Path | None
+    cache: dict[str, LoadedDoc] = field(default_factory=dict)
+    total_bytes: int = 0
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def locate(self, ref: object, importer: Path | None, site: SourceSpan | None) -> Path:
+        """The real path `ref` names, seen from the file `importer`, or a located E110."""
+        if not isinstance(ref, str) or not ref:
+            raise refused(
+                "an import names a file or a library module as text",
+                site,
+                "write `from: archspec:blocks/resnet` or `from: blocks.yaml`",
+            )
+        if len(ref) > 300 or not ref.isprintable():
+            raise refused(f"{ref[:60]!r} is not a file name archspec reads", site, _HINT)
+        if ref.startswith(LIBRARY_PREFIX):
+            return self._library(ref, site)
+        if _SCHEME.match(ref) or "\\" in ref or ref.startswith(("/", "~")):
+            what = "a URL" if "://" in ref or _SCHEME.match(ref) else "an absolute path"
+            raise refused(
+                f"`{ref}` is {what}: a spec imports only files in its own folder tree",
+                site,
+                _HINT,
+            )
+        if not ref.endswith(_SPEC_SUFFIXES):
+            raise refused(f"`{ref}` is not a .yaml file", site, _HINT)
+        tree = self.root_of(importer) if importer is not None else None
+        if importer is None or tree is None:
+            raise refused(
+                f"a spec given as text or data cannot import the file `{ref}`",
+                site,
+                "save the spec to a file next to the one it imports, or import from the "
+                "built-in library (`archspec:blocks/...`)",
+            )
+        return self._inside(importer.parent / ref, tree, ref, site)
+
+    def _library(self, ref: str, site: SourceSpan | None) -> Path:
+        module = ref[len(LIBRARY_PREFIX) :]
+        if not _MODULE_NAME.fullmatch(module):
+            raise refused(
+                f"`{ref}` is not a library module name",
+                site,
+                "library modules are named like `archspec:blocks/resnet` "
+                "(lowercase words separated by /)",
+            )
+        path = LIBRARY_DIR / f"{module}.yaml"
+        if not path.is_file():
+            known = ", ".join(sorted(library_modules())) or "none"
+            raise refused(
+                f"the built-in library has no module `{ref}`", site, f"library modules: {known}"
+            )
+        return self._inside(path, LIBRARY_DIR, ref, site)
+
+    def _inside(self, path: Path, root: Path, ref: str, site: SourceSpan | None) -> Path:
+        """`path` with every symlink followed, refused unless it lies under `root`."""
+        real = Path(os.path.realpath(path))
+        top = Path(os.path.realpath(root))
+        if real != top and top not in real.parents:
+            raise refused(
+                f"`{ref}` leads outside the folder of the spec ({_shown(top)})",
+                site,
+                "a spec imports only files in its own folder tree (no `..` out of it, no "
+                "symlink out of it) and the built-in library",
+            )
+        return real
+
+    def root_of(self, path: Path) -> Path | None:
+        """The tree a file's imports may reach: the library's for a library file, else the
+        composition's (None for a spec given as text or data)."""
+        real_lib = Path(os.path.realpath(LIBRARY_DIR))
+        if real_lib in Path(os.path.realpath(path)).parents:
+            return real_lib
+        return self.root
+
+    def read(self, path: Path, site: SourceSpan | None) -> LoadedDoc:
+        """The parsed file at the real path `path` (parsed once), its errors located at `site`
+        when it cannot be read at all."""
+        key = str(path)
+        if key in self.cache:
+            return self.cache[key]
+        if len(self.cache) >= MAX_FILES:
+            raise refused(
+                f"the spec imports more than {MAX_FILES} files",
+                site,
+                "a spec this large is refused",
+                code="E104",
+            )
+        try:
+            text = read_spec_text(path)
+        except LoadError as exc:
+            first = exc.diagnostics[0]
+            raise LoadError(
+                first.message.replace(str(path), _shown(path)),
+                span=site,
+                code=first.code,
+                hint=first.hint,
+                sources=exc.sources,
+            ) from None
+        self.total_bytes += len(text.encode("utf-8", "surrogatepass"))
+        if self.total_bytes > MAX_TOTAL_BYTES:
+            raise refused(
+                f"the spec and the files it imports are larger than {MAX_TOTAL_BYTES} bytes",
+                site,
+                "the size limit of a spec counts every file it is composed from",
+                code="E104",
+            )
+        shown = _shown(path)
+        doc = load_yaml(text, shown)
+        self.cache[key] = doc
+        self.sources[shown] = text
+        return doc
+
+
+_HINT = (
+    "import a file in the spec's own folder tree by a relative path (`blocks.yaml`, "
+    "`lib/blocks.yaml`) or a module of the built-in library (`archspec:blocks/resnet`)"
+)
+
+
+def _shown(path: Path) -> str:
+    """A file's name in messages: relative to the working directory when under it."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def library_modules() -> list[str]:
+    """The names of the built-in library's modules (`archspec:blocks/resnet`, ...)."""
+    if not LIBRARY_DIR.is_dir():
+        return []
+    return [
+        LIBRARY_PREFIX + p.relative_to(LIBRARY_DIR).with_suffix("").as_posix()
+        for p in sorted(LIBRARY_DIR.rglob("*.yaml"))
+    ]
+
+
+def with_site(span: SourceSpan, via: SourceSpan | None) -> SourceSpan:
+    """`span`, recorded as imported at `via` (unchanged when `via` is None)."""
+    return span if via is None else replace(span, via=via)

@@ -1,0 +1,172 @@
+"""`variants:`: one spec file, a family, and its named members.
+
+    name: resnet
+    params:
+      layers: list
+    variants:
+      resnet18: {class_name: ResNet18, params: {layers: [2, 2, 2, 2]}}
+      resnet34: {class_name: ResNet34, params: {layers: [3, 4, 6, 3]}}
+
+A variant is chosen by name (`--variant resnet18`, `variant="resnet18"`, or the built-in name
+alone when the family ships with archspec); it becomes the spec's `name`, its `params` become
+the defaults of the family's params (still overridable with `--set`), and `class_name`,
+`description` and `input` replace the family's when given. The result is one plain spec.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from ..errors import LoadError, SourceSpan
+from ..loader import LoadedDoc, PathKey
+
+#: The keys one variant may set.
+VARIANT_KEYS = ("class_name", "description", "input", "params")
+#: Most variants one family may have.
+MAX_VARIANTS = 256
+_TYPE_NAMES = frozenset({"int", "float", "bool", "str", "list"})
+
+
+def _error(message: str, span: SourceSpan | None, hint: str, doc: LoadedDoc) -> LoadError:
+    return LoadError(message, span=span, code="E113", hint=hint, sources=doc.sources)
+
+
+def variant_names(data: Any) -> list[str]:
+    """The variants a family's data declares (none for a plain spec)."""
+    found = data.get("variants") if isinstance(data, dict) else None
+    return [k for k in found if isinstance(k, str)] if isinstance(found, dict) else []
+
+
+def select_variant(doc: LoadedDoc, variant: str | None) -> LoadedDoc:
+    """`doc` as the plain spec of `variant` (doc unchanged when it is no family and no variant
+    is asked for)."""
+    data = doc.data
+    family = isinstance(data, dict) and "variants" in data
+    if not family:
+        if variant is not None:
+            raise _error(
+                f"{doc.file} has no variants, so it has no variant `{variant}`",
+                doc.span_of(()),
+                "drop --variant (variant=), or add `variants:` to the spec",
+                doc,
+            )
+        return doc
+    variants = data["variants"]
+    vspan = doc.span_of(("variants",), key=True)
+    if not isinstance(variants, dict) or not 1 <= len(variants) <= MAX_VARIANTS:
+        raise _error(
+            f"`variants` maps each variant's name to what it sets (1 to {MAX_VARIANTS})",
+            vspan,
+            "write `variants: {small: {params: {width: 16}}, large: {params: {width: 64}}}`",
+            doc,
+        )
+    names = list(variants)
+    if variant is None:
+        raise _error(
+            f"{doc.file} is a family of {len(names)} variants; choose one",
+            vspan,
+            f"pass --variant NAME (variant= in Python); variants: {', '.join(names)}",
+            doc,
+        )
+    if variant not in variants:
+        close = difflib.get_close_matches(variant, names, n=1)
+        lead = f"did you mean `{close[0]}`? " if close else ""
+        raise _error(
+            f"{doc.file} has no variant `{variant}`",
+            vspan,
+            f"{lead}variants: {', '.join(names)}",
+            doc,
+        )
+    return _apply(doc, variant, variants[variant])
+
+
+def _apply(doc: LoadedDoc, variant: str, body: Any) -> LoadedDoc:
+    base: PathKey = ("variants", variant)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise _error(
+            f"variant `{variant}` is a mapping of {', '.join(VARIANT_KEYS)}",
+            doc.span_of(base),
+            "write `{class_name: Net18, params: {depth: 18}}`",
+            doc,
+        )
+    for key in body:
+        if key not in VARIANT_KEYS:
+            raise _error(
+                f"unknown key `{key}` in variant `{variant}`",
+                doc.span_of((*base, key), key=True),
+                f"a variant sets {', '.join(VARIANT_KEYS)}",
+                doc,
+            )
+    data = {k: v for k, v in doc.data.items() if k != "variants"}
+    spans = {p: s for p, s in doc.spans.items() if p[:1] != ("variants",)}
+    key_spans = {p: s for p, s in doc.key_spans.items() if p[:1] != ("variants",)}
+    data["name"] = variant
+    spans[("name",)] = doc.span_of(base, key=True) or doc.span_of(("name",))
+    data.pop("class_name", None)
+    for key in ("class_name", "description", "input"):
+        if key in body:
+            data[key] = body[key]
+            _move(doc, spans, (*base, key), (key,))
+    for pname, value in _variant_params(doc, body, base).items():
+        _set_default(doc, data, spans, pname, value, (*base, "params", pname))
+    return LoadedDoc(data, doc.file, doc.text, spans, key_spans, dict(doc.other_sources))
+
+
+def _variant_params(doc: LoadedDoc, body: dict[str, Any], base: PathKey) -> dict[str, Any]:
+    params = body.get("params", {})
+    if not isinstance(params, dict):
+        raise _error(
+            "a variant's `params` maps param names to values",
+            doc.span_of((*base, "params")),
+            "write `params: {layers: [2, 2, 2, 2]}`",
+            doc,
+        )
+    return params
+
+
+def _set_default(
+    doc: LoadedDoc,
+    data: dict[str, Any],
+    spans: dict[PathKey, SourceSpan],
+    pname: str,
+    value: Any,
+    vpath: PathKey,
+) -> None:
+    """Make `value` the default of the family's param `pname`."""
+    declared = data.get("params") if isinstance(data.get("params"), dict) else {}
+    if pname not in declared:
+        close = difflib.get_close_matches(pname, list(declared), n=1)
+        raise _error(
+            f"variant sets `{pname}`, which the family does not declare",
+            doc.span_of(vpath, key=True),
+            f"did you mean `{close[0]}`?" if close else "declare it under the spec's `params:`",
+            doc,
+        )
+    entry = declared[pname]
+    params = dict(declared)
+    if isinstance(entry, dict):
+        params[pname] = {**entry, "default": value}
+        target: PathKey = ("params", pname, "default")
+    elif isinstance(entry, str) and entry in _TYPE_NAMES:
+        params[pname] = {"type": entry, "default": value}
+        spans[("params", pname, "type")] = doc.span_of(("params", pname))
+        target = ("params", pname, "default")
+    else:
+        params[pname] = value
+        target = ("params", pname)
+    data["params"] = params
+    _move(doc, spans, vpath, target)
+
+
+def _move(doc: LoadedDoc, spans: dict[PathKey, SourceSpan], src: PathKey, dst: PathKey) -> None:
+    """Point the spans of `dst` and below at the text of `src` and below."""
+    n = len(dst)
+    for path in [p for p in spans if p[:n] == dst]:
+        del spans[path]
+    m = len(src)
+    for path, span in doc.spans.items():
+        if path[:m] == src:
+            spans[(*dst, *path[m:])] = span
