@@ -201,6 +201,19 @@ def resolve(source: SpecSource, *, variant: str | None = None) -> dict[str, Any]
     return doc.data  # type: ignore[no-any-return]
 
 
+def resolved_text(source: SpecSource, *, variant: str | None = None) -> str:
+    """`resolve(source)` as YAML text: a plain spec (no `use:`, no `variants:`), ASCII only
+    (other characters written as escapes, so no control character reaches a terminal)."""
+    import yaml
+
+    data = resolve(source, variant=variant)
+    order = ("archspec", "name", "class_name", "description", "input", "params", "blocks")
+    data = {k: data[k] for k in (*order, *data) if k in data}
+    return yaml.safe_dump(
+        data, sort_keys=False, allow_unicode=False, width=100, default_flow_style=None
+    )
+
+
 def _lowered(
     parsed: tuple[LoadedDoc, BaseModel],
     params: Mapping[str, Any] | None,

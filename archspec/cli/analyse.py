@@ -18,6 +18,7 @@ from .app import (
     INPUT_HELP,
     SET_HELP,
     MaxLayers,
+    Variant,
     app,
     console,
     parse_input,
@@ -70,6 +71,7 @@ def check(
     input_: Annotated[str | None, typer.Option("--input", help=INPUT_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
+    variant: Variant = None,
 ) -> None:
     """Check shapes symbolically: output shapes, the accepted input sizes, located errors.
 
@@ -81,7 +83,10 @@ def check(
     """
     params = parse_sets(set_)
     shape = parse_input(input_)
-    results = [api.check(spec, input=shape, max_layers=max_layers, **params) for spec in specs]
+    results = [
+        api.check(spec, input=shape, max_layers=max_layers, variant=variant, **params)
+        for spec in specs
+    ]
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
@@ -143,6 +148,7 @@ def summary(
         typer.Option("--format", "-f", help="Output format.", case_sensitive=False),
     ] = SummaryFormat.table,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
+    variant: Variant = None,
 ) -> None:
     """Per-layer table: output shape, parameters and MACs, with totals.
 
@@ -150,7 +156,12 @@ def summary(
     declared input with N=1 are given below the table).
     """
     result = api.summary(
-        spec, input=parse_input(input_), depth=depth, max_layers=max_layers, **parse_sets(set_)
+        spec,
+        input=parse_input(input_),
+        depth=depth,
+        max_layers=max_layers,
+        variant=variant,
+        **parse_sets(set_),
     )
     if fmt is SummaryFormat.table:
         out = console()

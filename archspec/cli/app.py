@@ -175,6 +175,15 @@ def _root(
 
 SET_HELP = "Set a spec param, e.g. --set num_classes=10 (repeatable)."
 INPUT_HELP = "Concrete input shape, e.g. 1,3,224,224 (default: the spec's input)."
+#: --variant, on every command that reads a spec.
+Variant = Annotated[
+    str | None,
+    typer.Option(
+        "--variant",
+        metavar="NAME",
+        help="Which variant of a family spec (one with `variants:`) to use.",
+    ),
+]
 #: --max-layers, on every command that expands a spec.
 MaxLayers = Annotated[
     int,

@@ -17,7 +17,16 @@ from typing import Annotated, Any
 import typer
 
 from .. import api
-from .app import SET_HELP, MaxLayers, app, console, parse_sets, report_errors, use_color
+from .app import (
+    SET_HELP,
+    MaxLayers,
+    Variant,
+    app,
+    console,
+    parse_sets,
+    report_errors,
+    use_color,
+)
 
 COMPILE_EPILOG = """\b
 Examples:
@@ -25,6 +34,7 @@ Examples:
   archspec compile specs/vgg16.yaml -o models/vgg16.py --set num_classes=10
   archspec compile my_net.yaml -o my_net.py --force   replace a hand-written my_net.py
   for f in specs/*.yaml; do archspec compile "$f"; done   regenerate generated/
+  archspec compile specs/family.yaml --variant small   one variant of a family
 
 \b
 The written module imports torch and nothing else; use it as
@@ -66,6 +76,7 @@ def compile_(
         typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
     ] = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
+    variant: Variant = None,
 ) -> None:
     """Write a spec as readable PyTorch source, after checking it builds the same model.
 
@@ -75,7 +86,7 @@ def compile_(
     atomic; a file archspec did not write, a device or a directory is never replaced.
     """
     params = parse_sets(set_)
-    graph = api.build_graph(spec, params, max_layers=max_layers)
+    graph = api.build_graph(spec, params, max_layers=max_layers, variant=variant)
     color = use_color(sys.stderr)
     for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
         print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
@@ -114,12 +125,13 @@ def emit(
         None
     ),
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
+    variant: Variant = None,
 ) -> None:
     """Print a spec as readable PyTorch source (what `compile` writes), without checks.
 
     Warnings (unused nodes, a model too large for compile's default limits) go to stderr.
     """
-    graph = api.build_graph(spec, parse_sets(set_), max_layers=max_layers)
+    graph = api.build_graph(spec, parse_sets(set_), max_layers=max_layers, variant=variant)
     color = use_color(sys.stderr)
     for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
         print(warning.render(dict(graph.sources), color=color), file=sys.stderr)

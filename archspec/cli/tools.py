@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from .. import api
-from .app import SET_HELP, MaxLayers, app, console, parse_sets, report_errors
+from .app import SET_HELP, MaxLayers, Variant, app, console, parse_sets, report_errors
 
 # --------------------------------------------------------------------------------------
 # list
@@ -47,8 +47,8 @@ def _specs_table() -> Table:
     table.add_column("--set defaults", ratio=2)
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("MACs/sample", justify="right", no_wrap=True)
-    for name, path in api.builtin_specs().items():
-        graph = api.build_graph(path)
+    for name, (path, variant) in api.builtin_index().items():
+        graph = api.build_graph(path, variant=variant)
         params, macs = api.sample_cost(graph)
         knobs = " ".join(f"{p.name}={_literal(graph.params.get(p.name))}" for p in graph.param_info)
         table.add_row(
@@ -313,6 +313,24 @@ def new(
 
 
 @app.command(
+    epilog="\b\nExamples:\n  archspec show my_net.yaml > resolved.yaml\n"
+    "  archspec show specs/family.yaml --variant small",
+)
+@report_errors
+def show(
+    spec: Annotated[
+        str, typer.Argument(metavar="SPEC", help="A spec file or a built-in spec name.")
+    ],
+    variant: Variant = None,
+) -> None:
+    """Print the fully resolved spec as YAML: imported blocks copied in, the variant chosen.
+
+    The output is a plain spec that compiles to the same module.
+    """
+    sys.stdout.write(api.resolved_text(spec, variant=variant))
+
+
+@app.command(
     epilog="\b\nExamples:\n  archspec graph googlenet -o googlenet.svg\n"
     "  archspec graph resnet50 -o resnet50.png --depth 0\n"
     "  archspec graph specs/lenet5.yaml -o lenet5.mmd --set num_classes=2\n"
@@ -351,6 +369,7 @@ def graph(
         typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
     ] = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
+    variant: Variant = None,
 ) -> None:
     """Draw a spec's architecture: blocks as clusters, branches side by side, skips as edges.
 
@@ -358,7 +377,7 @@ def graph(
     """
     if output is not None:
         api.picture_format(output)  # an unknown suffix is refused before any work
-    g = api.build_graph(spec, parse_sets(sets), max_layers=max_layers)
+    g = api.build_graph(spec, parse_sets(sets), max_layers=max_layers, variant=variant)
     if output is None:
         sys.stdout.write(api.render_picture(g, "dot", depth, fold).decode())
         return

@@ -159,6 +159,8 @@ def _set_default(
         target = ("params", pname)
     data["params"] = params
     _move(doc, spans, vpath, target)
+    # A check of the default as a whole (type, bounds) points at the variant that set it.
+    spans[("params", pname)] = doc.span_of(vpath)
 
 
 def _move(doc: LoadedDoc, spans: dict[PathKey, SourceSpan], src: PathKey, dst: PathKey) -> None:

@@ -1,0 +1,168 @@
+"""Families (`variants:`), `--variant`, built-in variant names, and `archspec show`."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import archspec
+from archspec import api
+from archspec.cli import app
+from archspec.errors import ArchSpecError
+
+runner = CliRunner()
+
+FAMILY = """\
+archspec: 1
+name: tiny_family
+class_name: TinyFamily
+description: A family of tiny nets.
+input: [N, 3, 32, 32]
+params:
+  width: {type: int, default: 16, ge: 1}
+  depth: int
+  drop: 0.0
+variants:
+  tiny_s: {class_name: TinyS, params: {width: 8, depth: 1}}
+  tiny_l:
+    description: The large one.
+    params: {width: 32, depth: 3, drop: 0.25}
+layers:
+  - {name: body, type: repeat, count: depth,
+     layer: {type: conv2d, out_channels: width, kernel_size: 3, padding: 1}}
+  - {name: drop, type: dropout, p: drop}
+  - {name: pool, type: adaptive_avgpool2d, output_size: 1}
+  - {name: flatten, type: flatten}
+  - {name: fc, type: linear, out_features: 10}
+"""
+
+
+@pytest.fixture
+def family(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny_family.yaml"
+    path.write_text(FAMILY, encoding="utf-8")
+    return path
+
+
+def test_a_variant_sets_the_family_params(family: Path) -> None:
+    small = archspec.compile(family, variant="tiny_s")
+    large = archspec.compile(family, variant="tiny_l", width=24)  # --set still wins
+    assert small._get_name() == "TinyS" and len(small.body) == 1 and small.fc.in_features == 8
+    assert large._get_name() == "TinyL" and len(large.body) == 3 and large.fc.in_features == 24
+    graph = api.build_graph(family, variant="tiny_l")
+    assert graph.name == "tiny_l" and graph.description == "The large one."
+    assert graph.params["drop"] == 0.25
+    assert api.build_graph(family, variant="tiny_s").description == "A family of tiny nets."
+
+
+@pytest.mark.parametrize(
+    ("variant", "edit", "message", "line"),
+    [
+        (None, None, "is a family of 2 variants; choose one", 10),
+        ("tiny_m", None, "has no variant `tiny_m`", 10),
+        ("tiny_s", ("width: 8", "widht: 8"), "does not declare", 11),
+        ("tiny_s", ("class_name: TinyS", "klass: TinyS"), "unknown key `klass`", 11),
+        ("tiny_s", ("{class_name: TinyS, params: {width: 8, depth: 1}}", "3"), "is a mapping", 11),
+    ],
+)
+def test_variant_errors_are_located(
+    family: Path, variant: str | None, edit: tuple[str, str] | None, message: str, line: int
+) -> None:
+    if edit is not None:
+        family.write_text(FAMILY.replace(*edit), encoding="utf-8")
+    with pytest.raises(ArchSpecError) as info:
+        archspec.compile(family, variant=variant, device="meta")
+    err = info.value
+    assert err.error_code == "E113" and message in str(err), err
+    assert err.span is not None and (err.span.file, err.span.line) == (str(family), line)
+
+
+def test_a_plain_spec_has_no_variants() -> None:
+    with pytest.raises(ArchSpecError) as info:
+        archspec.compile("lenet5", variant="x", device="meta")
+    assert info.value.error_code == "E113"
+
+
+def test_a_wrong_value_in_a_variant_points_at_the_variant(family: Path) -> None:
+    family.write_text(FAMILY.replace("width: 32", "width: 0"), encoding="utf-8")
+    result = archspec.check(family, variant="tiny_l")
+    assert not result.ok
+    diag = result.diagnostics[0]
+    assert diag.code == "E309" and diag.span is not None and diag.span.line == 14, diag
+
+
+def test_builtin_families_give_each_variant_a_name(
+    family: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "builtin_dir", lambda: family.parent)
+    index = api.builtin_index()
+    assert index == {"tiny_s": (family, "tiny_s"), "tiny_l": (family, "tiny_l")}
+    assert "tiny_family" not in api.builtin_specs()
+    assert archspec.load("tiny_l").fc.in_features == 32
+    assert archspec.check("tiny_s").ok
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0 and "tiny_s" in result.stdout and "tiny_l" in result.stdout
+    result = runner.invoke(app, ["check", "tiny_l", "--variant", "tiny_s"])
+    assert result.exit_code == 1 and "E113" in result.stderr
+
+
+def test_cli_takes_a_variant(family: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", str(family), "--variant", "tiny_l"])
+    assert result.exit_code == 0, result.output
+    assert "tiny_l (" in result.stdout and "(N, 10)" in result.stdout
+    result = runner.invoke(app, ["check", str(family)])
+    assert result.exit_code == 1 and "error[E113]" in result.stderr
+    out = tmp_path / "tiny_s.py"
+    result = runner.invoke(app, ["compile", str(family), "--variant", "tiny_s", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "class TinyS(nn.Module)" in out.read_text() or "class TinyS(" in out.read_text()
+    for command in (["emit"], ["summary"], ["graph"]):
+        result = runner.invoke(app, [*command, str(family), "--variant", "tiny_s"])
+        assert result.exit_code == 0, (command, result.output)
+
+
+def test_show_prints_a_spec_that_compiles_to_the_same_module(family: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            """\
+            archspec: 1
+            name: net
+            input: [N, 64, 16, 16]
+            use:
+              - {from: "archspec:blocks/resnet", blocks: [{Bottleneck: Bneck}]}
+              - {from: "archspec:blocks/inception", blocks: [Inception]}
+            blocks:
+              BasicConv2d: {layers: [{type: relu}]}
+            layers:
+              - {name: b, type: Bneck, planes: 16, stride: 2}
+              - {name: i, type: Inception, ch1x1: 8, ch3x3red: 8, ch3x3: 8, ch5x5red: 8,
+                 ch5x5: 8, pool_proj: 8}
+              - {name: own, type: BasicConv2d}
+            """
+        ),
+        encoding="utf-8",
+    )
+    for source, variant in ((spec, None), (family, "tiny_l")):
+        result = runner.invoke(
+            app, ["show", str(source), *(["--variant", variant] * bool(variant))]
+        )
+        assert result.exit_code == 0, result.output
+        assert "use:" not in result.stdout and "variants:" not in result.stdout
+        shown = tmp_path / "shown.yaml"
+        shown.write_text(result.stdout, encoding="utf-8")
+        a = archspec.compile(source, variant=variant)
+        b = archspec.compile(shown)
+        assert str(a) == str(b)
+        assert list(a.state_dict()) == list(b.state_dict())
+        b.load_state_dict(a.state_dict())
+        x = torch.randn(2, *a_input(source))
+        assert torch.equal(a.eval()(x), b.eval()(x))
+
+
+def a_input(source: Path) -> tuple[int, ...]:
+    return (64, 16, 16) if source.name == "net.yaml" else (3, 32, 32)
