@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import archspec
 from archspec import api
@@ -76,6 +77,7 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
           - {from: "archspec:blocks/inception", blocks: [Inception]}
           - {from: "archspec:blocks/squeezenet", blocks: [Fire]}
           - {from: "archspec:blocks/densenet", blocks: [DenseLayer, Transition]}
+          - {from: "archspec:blocks/se", blocks: [SqueezeExcitation]}
         input: [N, 3, 64, 64]
         layers:
           - {name: stem, type: ConvBNAct, out_channels: 64, stride: 2, act: silu}
@@ -87,6 +89,8 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
              expand3x3_planes: 16}
           - {name: dense, type: DenseLayer, growth_rate: 8}
           - {name: trans, type: Transition, out_channels: 16}
+          - {name: se, type: SqueezeExcitation, input_channels: in_channels,
+             squeeze_channels: 4}
         """,
     )
     model = archspec.compile(spec)
@@ -96,9 +100,22 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
     assert isinstance(model.stem[2], torch.nn.SiLU)
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 16, 8, 8)
     assert archspec.check(spec).ok
-    assert set(api.library_modules()) >= {
-        f"archspec:blocks/{m}" for m in ("conv", "resnet", "inception", "squeezenet", "densenet")
-    }
+    assert list(model.se.state_dict()) == [
+        "fc1.weight",
+        "fc1.bias",
+        "fc2.weight",
+        "fc2.bias",
+    ]  # torchvision.ops.SqueezeExcitation's keys
+    modules = ("conv", "resnet", "inception", "squeezenet", "densenet", "se")
+    assert set(api.library_modules()) == {f"archspec:blocks/{m}" for m in modules}
+
+
+def test_docs_list_every_library_block() -> None:
+    page = (ROOT / "docs" / "blocks.md").read_text(encoding="utf-8")
+    for path in sorted((ROOT / "archspec" / "library" / "blocks").glob("*.yaml")):
+        module = f"`archspec:blocks/{path.stem}`"
+        for block in yaml.safe_load(path.read_text(encoding="utf-8"))["blocks"]:
+            assert f"| {module} | `{block}` |" in page, (module, block)
 
 
 def test_fire_matches_torchvision_names() -> None:
