@@ -106,26 +106,33 @@ def builtin_index() -> dict[str, tuple[Path, str | None]]:
     return out
 
 
+def _builtin(name: str) -> tuple[Path, str | None] | None:
+    """A built-in spec by name, for `extends:`."""
+    return builtin_index().get(name)
+
+
 def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     """Load a spec from a path, a built-in name, YAML text or a mapping, composed: its
     imports resolved (`use:`) and, for a family, `variant` chosen (see archspec.compose)."""
     if variant is not None and not isinstance(variant, str):
         raise TypeError(f"variant must be a str or None, got {type(variant).__name__}")
     if isinstance(source, Mapping):
-        return compose(load_data(source), None, variant=variant)
+        return compose(load_data(source), None, variant=variant, builtins=_builtin)
     if isinstance(source, Path):
-        return compose(load_yaml(read_spec_text(source), str(source)), source, variant=variant)
+        doc = load_yaml(read_spec_text(source), str(source))
+        return compose(doc, source, variant=variant, builtins=_builtin)
     if not isinstance(source, str):
         raise LoadError(f"cannot read a spec from {type(source).__name__}", code="E100")
     if "\n" in source or source.lstrip().startswith(("{", "archspec:")):
-        return compose(load_yaml(source, "<string>"), None, variant=variant)
+        return compose(load_yaml(source, "<string>"), None, variant=variant, builtins=_builtin)
     path = Path(source)
     try:
         exists = path.exists()
     except OSError:  # a name too long for the file system, ...: not a file we can read
         exists = False
     if exists:
-        return compose(load_yaml(read_spec_text(path), source), path, variant=variant)
+        doc = load_yaml(read_spec_text(path), source)
+        return compose(doc, path, variant=variant, builtins=_builtin)
     builtins = builtin_index()
     if source in builtins:
         file, member = builtins[source]
@@ -136,7 +143,7 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
                 hint=f"name the family's file ({_display(file)}) with --variant, or drop it",
             )
         doc = load_yaml(read_spec_text(file), str(_display(file)))
-        return compose(doc, file, variant=member or variant)
+        return compose(doc, file, variant=member or variant, builtins=_builtin)
     import difflib
 
     close = difflib.get_close_matches(source, list(builtins), n=3)
@@ -194,8 +201,8 @@ def _parse(source: SpecSource, variant: str | None = None) -> tuple[LoadedDoc, B
 
 
 def resolve(source: SpecSource, *, variant: str | None = None) -> dict[str, Any]:
-    """The fully resolved spec as plain data (imports copied in, the variant chosen), as
-    `archspec show` prints it; compiling it gives the same module as `source`."""
+    """The fully resolved spec as plain data (imports copied in, base extended, the variant
+    chosen), as `archspec show` prints it; compiling it gives the same module as `source`."""
     doc = read_source(source, variant)
     validate_spec(doc)
     return doc.data  # type: ignore[no-any-return]

@@ -323,7 +323,7 @@ def show(
     ],
     variant: Variant = None,
 ) -> None:
-    """Print the fully resolved spec as YAML: imported blocks copied in, the variant chosen.
+    """Print the fully resolved spec as YAML: imports copied in, base and variant applied.
 
     The output is a plain spec that compiles to the same module.
     """

@@ -11,34 +11,83 @@ imported block names both. Files are reached only within the rules of sources.py
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from ..errors import LoadError
+from ..errors import LoadError, SourceSpan
 from ..loader import MAX_NODES, LoadedDoc
+from .extends import extend, is_file_ref
 from .imports import Importer, materialise
-from .sources import LIBRARY_DIR, Reader, library_modules
+from .sources import LIBRARY_DIR, MAX_IMPORT_DEPTH, Reader, library_modules, refused
 from .variants import select_variant, variant_names
 
 #: Top-level keys that make a spec composed rather than plain.
-COMPOSE_KEYS = frozenset({"use", "variants"})
+COMPOSE_KEYS = frozenset({"use", "variants", "extends"})
+#: Finds a built-in spec by name: (its file, the variant the name stands for), or None.
+Builtins = Callable[[str], "tuple[Path, str | None] | None"]
 
 __all__ = ["COMPOSE_KEYS", "LIBRARY_DIR", "compose", "library_modules", "variant_names"]
 
 
-def compose(doc: LoadedDoc, path: Path | None = None, *, variant: str | None = None) -> LoadedDoc:
-    """The plain spec `doc` stands for: imports resolved, `variant` chosen.
+def compose(
+    doc: LoadedDoc,
+    path: Path | None = None,
+    *,
+    variant: str | None = None,
+    builtins: Builtins | None = None,
+    _stack: tuple[str, ...] = (),
+) -> LoadedDoc:
+    """The plain spec `doc` stands for: imports resolved, its base extended, `variant` chosen.
 
     `path` is the file `doc` was read from (None for YAML text or a mapping, which may then
     import only from the built-in library); its folder is the tree imports may reach.
+    `builtins` finds the built-in specs an `extends:` may name.
     """
     data = doc.data
     if not isinstance(data, dict) or not COMPOSE_KEYS & data.keys():
         return select_variant(doc, variant)
+    real = Path(os.path.realpath(path)) if path is not None else None
+    stack = _stack or ((str(real),) if real is not None else ())
     if "use" in data:
         doc = _with_imports(doc, path)
+    if "extends" in data:
+        doc = extend(doc, lambda ref, site: _base(ref, site, real, builtins, stack))
     doc = select_variant(doc, variant)
     _check_size(doc)
     return doc
+
+
+def _base(
+    ref: Any,
+    site: SourceSpan | None,
+    importer: Path | None,
+    builtins: Builtins | None,
+    stack: tuple[str, ...],
+) -> LoadedDoc:
+    """The composed spec an `extends:` names: a file in the tree, or a built-in spec."""
+    hint = "name a built-in spec (`resnet50`) or a .yaml file next to this one"
+    if not isinstance(ref, str) or not ref:
+        raise refused("`extends` names one spec", site, hint, code="E114")
+    reader = Reader(root=importer.parent if importer is not None else None)
+    member = None
+    if is_file_ref(ref) or ":" in ref:
+        path = reader.locate(ref, importer, site)
+    else:
+        found = builtins(ref) if builtins is not None else None
+        if found is None:
+            raise refused(f"no built-in spec named `{ref}` to extend", site, hint, code="E114")
+        path, member = found
+        path = Path(os.path.realpath(path))
+    if str(path) in stack:
+        chain = " -> ".join(Path(k).name for k in (*stack, str(path)))
+        raise refused(f"`extends` cycle: {chain}", site, "a spec cannot extend itself", "E111")
+    if len(stack) >= MAX_IMPORT_DEPTH:
+        raise refused(
+            f"`extends` is nested deeper than {MAX_IMPORT_DEPTH} specs", site, hint, "E111"
+        )
+    base = reader.read(path, site)
+    return compose(base, path, variant=member, builtins=builtins, _stack=(*stack, str(path)))
 
 
 def _with_imports(doc: LoadedDoc, path: Path | None) -> LoadedDoc:

@@ -1,0 +1,295 @@
+"""`extends:`: a spec made from another one, with overrides.
+
+    archspec: 1
+    extends: resnet50            # a built-in name, or a .yaml file in the spec's tree
+    name: resnet50_10
+    params: {num_classes: 10}    # new defaults for the base's params (or new params)
+    replace:
+      fc: {type: linear, out_features: 10}
+    remove: [maxpool]
+    insert:
+      - {after: avgpool, layers: [{name: drop, type: dropout, p: 0.2}]}
+    blocks:
+      Bottleneck: SEBottleneck   # a name: every call of Bottleneck calls SEBottleneck
+      SEBottleneck: {...}        # a mapping: a block of this spec (new, or replacing one)
+
+The base is composed first (its own imports, variant, and base), then the overrides are
+applied to its plain data; each piece keeps the span of the file it came from, and the
+base's spans record the `extends:` that brought them in.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import replace as replace_span
+from pathlib import Path
+from typing import Any
+
+from ..errors import LoadError, SourceSpan
+from ..loader import LoadedDoc, PathKey
+from .variants import _set_default
+
+#: Header keys the extending spec replaces as a whole when it gives them.
+WHOLE_KEYS = ("archspec", "name", "class_name", "description", "input", "layers", "outputs", "init")
+#: Keys only an extending spec has.
+EDIT_KEYS = ("extends", "replace", "remove", "insert")
+_TYPE_NAMES = frozenset({"int", "float", "bool", "str", "list"})
+_HANDLED = frozenset({*WHOLE_KEYS, *EDIT_KEYS, "params", "blocks", "use"})
+
+Spans = dict[PathKey, SourceSpan]
+
+
+def _error(message: str, span: SourceSpan | None, hint: str, doc: LoadedDoc) -> LoadError:
+    return LoadError(message, span=span, code="E114", hint=hint, sources=doc.sources)
+
+
+def _graft(out: Spans, dst: PathKey, table: Spans, src: PathKey) -> None:
+    """Copy the spans under `src` of `table` to `dst` in `out` (replacing what was there)."""
+    n, m = len(dst), len(src)
+    for path in [p for p in out if p[:n] == dst]:
+        del out[path]
+    for path, span in table.items():
+        if path[:m] == src:
+            out[(*dst, *path[m:])] = span
+
+
+class Merge:
+    """The base's plain spec with the extending spec's overrides applied."""
+
+    def __init__(self, base: LoadedDoc, child: LoadedDoc, site: SourceSpan | None) -> None:
+        self.child = child
+        self.data: dict[str, Any] = dict(base.data) if isinstance(base.data, dict) else {}
+        self.spans = {p: s if s.via else replace_span(s, via=site) for p, s in base.spans.items()}
+        self.key_spans = {
+            p: s if s.via else replace_span(s, via=site) for p, s in base.key_spans.items()
+        }
+        items = self.data.get("layers")
+        base_spans, base_keys = dict(self.spans), dict(self.key_spans)
+        #: Top-level layers as (data, spans table, key spans table, path there).
+        self.layers: list[tuple[Any, Spans, Spans, PathKey]] = [
+            (item, base_spans, base_keys, ("layers", i))
+            for i, item in enumerate(items if isinstance(items, list) else [])
+        ]
+        self.sources = {**base.sources, **child.sources}
+
+    def apply(self) -> LoadedDoc:
+        child = self.child.data
+        for key in WHOLE_KEYS:
+            if key in child:
+                self.data[key] = child[key]
+                _graft(self.spans, (key,), self.child.spans, (key,))
+                _graft(self.key_spans, (key,), self.child.key_spans, (key,))
+        if "layers" in child:
+            self.layers = [
+                (item, self.child.spans, self.child.key_spans, ("layers", i))
+                for i, item in enumerate(
+                    child["layers"] if isinstance(child["layers"], list) else []
+                )
+            ]
+        if "name" in child and "class_name" not in child:
+            self.data.pop("class_name", None)
+        for key in child.keys() - _HANDLED:  # a typo: validation reports it where it is
+            self.data[key] = child[key]
+            _graft(self.spans, (key,), self.child.spans, (key,))
+            _graft(self.key_spans, (key,), self.child.key_spans, (key,))
+        self._params(child.get("params"))
+        self._blocks(child.get("blocks"))
+        self._replace(child.get("replace"))
+        self._remove(child.get("remove"))
+        self._insert(child.get("insert"))
+        self._rebuild_layers()
+        other = {k: v for k, v in self.sources.items() if k != self.child.file}
+        return LoadedDoc(
+            self.data, self.child.file, self.child.text, self.spans, self.key_spans, other
+        )
+
+    # -- params and blocks ------------------------------------------------------------
+    def _params(self, params: Any) -> None:
+        if params is None:
+            return
+        if not isinstance(params, dict):
+            self.data["params"] = params  # validation reports it, at the child's span
+            _graft(self.spans, ("params",), self.child.spans, ("params",))
+            return
+        declared = self.data.get("params")
+        self.data["params"] = dict(declared) if isinstance(declared, dict) else {}
+        for name, entry in params.items():
+            path = ("params", name)
+            plain_value = not isinstance(entry, dict) and not (
+                isinstance(entry, str) and entry in _TYPE_NAMES
+            )
+            if name in self.data["params"] and plain_value:
+                _set_default(self.child, self.data, self.spans, name, entry, path)
+                continue
+            self.data["params"][name] = entry
+            _graft(self.spans, path, self.child.spans, path)
+            _graft(self.key_spans, path, self.child.key_spans, path)
+
+    def _blocks(self, blocks: Any) -> None:
+        if blocks is None:
+            return
+        if not isinstance(blocks, dict):
+            raise _error(
+                "`blocks` maps block names to blocks", self._at(("blocks",)), "", self.child
+            )
+        merged = dict(self.data.get("blocks") or {})
+        swaps: dict[str, str] = {}
+        for name, body in blocks.items():
+            if isinstance(body, str):
+                swaps[name] = body
+                continue
+            merged[name] = body
+            _graft(self.spans, ("blocks", name), self.child.spans, ("blocks", name))
+            _graft(self.key_spans, ("blocks", name), self.child.key_spans, ("blocks", name))
+        self.data["blocks"] = merged
+        for old, new in swaps.items():
+            where = self._at(("blocks", old))
+            for name, what in ((old, "the base has no block"), (new, "there is no block")):
+                if name not in merged:
+                    close = difflib.get_close_matches(name, list(merged), n=1)
+                    raise _error(
+                        f"cannot swap `{old}` for `{new}`: {what} `{name}`",
+                        where,
+                        f"did you mean `{close[0]}`?" if close else "blocks: " + ", ".join(merged),
+                        self.child,
+                    )
+        if swaps:
+            self._swap(swaps)
+
+    def _swap(self, swaps: dict[str, str]) -> None:
+        """Every call of a swapped block, outside the block it is swapped for, calls the new one."""
+
+        def rewrite(node: Any, skip: str | None) -> Any:
+            if isinstance(node, list):
+                return [rewrite(item, skip) for item in node]
+            if not isinstance(node, dict):
+                return node
+            out = {k: rewrite(v, skip) for k, v in node.items()}
+            kind = node.get("type")
+            if isinstance(kind, str) and kind in swaps and swaps[kind] != skip:
+                out["type"] = swaps[kind]
+            return out
+
+        self.layers = [(rewrite(item, None), *rest) for item, *rest in self.layers]
+        blocks = self.data["blocks"]
+        for name, body in list(blocks.items()):
+            if isinstance(body, dict) and "layers" in body:
+                blocks[name] = {**body, "layers": rewrite(body["layers"], name)}
+
+    # -- layer edits ------------------------------------------------------------------
+    def _at(self, path: PathKey, key: bool = False) -> SourceSpan | None:
+        return self.child.span_of(path, key=key)
+
+    def _index(self, name: Any, path: PathKey) -> int:
+        names = [item.get("name") if isinstance(item, dict) else None for item, *_ in self.layers]
+        if name in names:
+            return names.index(name)
+        known = [n for n in names if isinstance(n, str)]
+        close = difflib.get_close_matches(str(name), known, n=1)
+        raise _error(
+            f"the base has no top-level layer named `{name}`",
+            self._at(path),
+            f"did you mean `{close[0]}`?" if close else "named layers: " + ", ".join(known),
+            self.child,
+        )
+
+    def _replace(self, edits: Any) -> None:
+        if edits is None:
+            return
+        if not isinstance(edits, dict):
+            raise _error(
+                "`replace` maps a layer's name to the layer that takes its place",
+                self._at(("replace",)),
+                "write `replace: {fc: {type: linear, out_features: 10}}`",
+                self.child,
+            )
+        for name, node in edits.items():
+            i = self._index(name, ("replace", name))
+            spans, keys = dict(self.child.spans), dict(self.child.key_spans)
+            if isinstance(node, dict) and "name" not in node:
+                node = {"name": name, **node}
+                spans[("replace", name, "name")] = self._at(("replace", name), key=True)
+            self.layers[i] = (node, spans, keys, ("replace", name))
+
+    def _remove(self, names: Any) -> None:
+        if names is None:
+            return
+        if not isinstance(names, list):
+            raise _error(
+                "`remove` lists the names of top-level layers",
+                self._at(("remove",)),
+                "write `remove: [maxpool]`",
+                self.child,
+            )
+        for j, name in enumerate(names):
+            del self.layers[self._index(name, ("remove", j))]
+
+    def _insert(self, inserts: Any) -> None:
+        if inserts is None:
+            return
+        hint = "write `insert: [{after: avgpool, layers: [{type: dropout, p: 0.2}]}]`"
+        if not isinstance(inserts, list):
+            raise _error("`insert` is a list", self._at(("insert",)), hint, self.child)
+        for j, edit in enumerate(inserts):
+            path: PathKey = ("insert", j)
+            anchors = [k for k in ("before", "after") if isinstance(edit, dict) and k in edit]
+            if (
+                not isinstance(edit, dict)
+                or len(anchors) != 1
+                or set(edit) != {anchors[0], "layers"}
+                or not isinstance(edit["layers"], list)
+            ):
+                raise _error(
+                    "each insertion has `before` or `after` (a layer's name) and `layers`",
+                    self._at(path),
+                    hint,
+                    self.child,
+                )
+            at = self._index(edit[anchors[0]], (*path, anchors[0]))
+            at += anchors[0] == "after"
+            new = [
+                (item, self.child.spans, self.child.key_spans, (*path, "layers", k))
+                for k, item in enumerate(edit["layers"])
+            ]
+            self.layers[at:at] = new
+
+    def _rebuild_layers(self) -> None:
+        if "layers" not in self.data and not self.layers:
+            return
+        self.data["layers"] = [item for item, *_ in self.layers]
+        whole_span = self.spans.get(("layers",))
+        key_span = self.key_spans.get(("layers",))
+        _graft(self.spans, ("layers",), {}, ())
+        _graft(self.key_spans, ("layers",), {}, ())
+        if whole_span is not None:
+            self.spans[("layers",)] = whole_span
+        if key_span is not None:
+            self.key_spans[("layers",)] = key_span
+        for i, (_, spans, keys, src) in enumerate(self.layers):
+            for table, out in ((spans, self.spans), (keys, self.key_spans)):
+                m = len(src)
+                for path, span in table.items():
+                    if path[:m] == src:
+                        out[("layers", i, *path[m:])] = span
+
+
+def extend(
+    child: LoadedDoc,
+    base_of: Callable[[Any, SourceSpan | None], LoadedDoc],
+) -> LoadedDoc:
+    """`child` applied to its composed base (`base_of(ref, site)` finds and composes it)."""
+    site = child.span_of(("extends",))
+    base = base_of(child.data["extends"], site)
+    if not isinstance(base.data, dict):
+        raise _error(f"{base.file} is not a spec", site, "extend a spec file", child)
+    data = {k: v for k, v in child.data.items() if k not in ("extends",)}
+    child = LoadedDoc(
+        data, child.file, child.text, child.spans, child.key_spans, child.other_sources
+    )
+    return Merge(base, child, site).apply()
+
+
+def is_file_ref(ref: str) -> bool:
+    """A reference to a file (by its suffix) rather than a built-in spec's name."""
+    return Path(ref).suffix in (".yaml", ".yml") or "/" in ref

@@ -1,0 +1,153 @@
+"""`extends:` a base spec with overrides: params, `replace`, `remove`, `insert`, block swaps."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+from archspec.errors import ArchSpecError
+
+runner = CliRunner()
+
+USER = """\
+archspec: 1
+extends: resnet50
+params: {num_classes: 10}
+replace:
+  fc: {type: linear, out_features: num_classes, bias: false}
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def error_of(source: object) -> ArchSpecError:
+    with pytest.raises(ArchSpecError) as info:
+        archspec.compile(source, device="meta")  # type: ignore[arg-type]
+    return info.value
+
+
+def test_a_short_user_spec_extends_a_builtin(tmp_path: Path) -> None:
+    spec = write(tmp_path / "mine.yaml", USER)
+    model, base = archspec.compile(spec), archspec.load("resnet50")
+    assert model._get_name() == "ResNet50" and model.fc.out_features == 10
+    assert model.fc.bias is None
+    keys = [k for k in base.state_dict() if not k.startswith("fc.")]
+    assert [k for k in model.state_dict() if not k.startswith("fc.")] == keys
+    assert archspec.compile(spec, num_classes=3).fc.out_features == 3  # still a param
+    result = runner.invoke(app, ["show", str(spec)])
+    assert result.exit_code == 0 and "extends" not in result.stdout
+    shown = write(tmp_path / "shown.yaml", result.stdout)
+    again = archspec.compile(shown)
+    assert str(again) == str(model)
+    again.load_state_dict(model.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    assert torch.equal(model.eval()(x), again.eval()(x))
+
+
+def test_errors_point_into_the_file_that_caused_them(tmp_path: Path) -> None:
+    spec = write(tmp_path / "mine.yaml", USER.replace("bias: false", "bais: false"))
+    err = error_of(spec)
+    assert err.error_code == "E201" and err.span is not None
+    assert (err.span.file, err.span.line) == (str(spec), 5)
+    spec = write(tmp_path / "mine.yaml", USER.replace("num_classes: 10", "num_classes: 0"))
+    diag = archspec.check(spec).diagnostics[0]
+    assert diag.code == "E309" and (diag.span.file, diag.span.line) == (str(spec), 3)
+
+
+def test_swap_insert_remove(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path / "se.yaml",
+        """\
+        archspec: 1
+        extends: resnet18
+        name: se_resnet18
+        use:
+          - {from: "archspec:blocks/se", blocks: [SqueezeExcitation]}
+        blocks:
+          BasicBlock: SEBasicBlock
+          SEBasicBlock:
+            params: {planes: int, stride: {type: int, default: 1}}
+            layers:
+              - {name: block, type: BasicBlock, planes: planes, stride: stride}
+              - {name: se, type: SqueezeExcitation, input_channels: in_channels,
+                 squeeze_channels: in_channels // 16}
+        remove: [maxpool]
+        insert:
+          - {after: avgpool, layers: [{name: drop, type: dropout, p: 0.2}]}
+          - {before: conv1, layers: [{name: pre, type: identity}]}
+        """,
+    )
+    model = archspec.compile(spec)
+    names = [n for n, _ in model.named_children()]
+    assert names == [
+        "pre", "conv1", "bn1", "relu", "layer1", "layer2", "layer3", "layer4",
+        "avgpool", "drop", "flatten", "fc",
+    ]  # fmt: skip
+    assert model._get_name() == "SeResnet18"
+    block = model.layer2[0]
+    assert block._get_name() == "SEBasicBlock"
+    assert block.block._get_name() == "BasicBlock" and block.se.fc1.out_channels == 8
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+
+
+@pytest.mark.parametrize(
+    ("edit", "code", "message", "line"),
+    [
+        ("replace:\n  fcc: {type: relu}\n", "E114", "did you mean `fc`", 4),
+        ("remove: [nope]\n", "E114", "no top-level layer named `nope`", 3),
+        ("insert:\n  - {after: fc}\n", "E114", "`before` or `after`", 4),
+        ("blocks: {Bottleneck: Nope}\n", "E114", "there is no block `Nope`", 3),
+        ("blocks: {Nope: Bottleneck}\n", "E114", "the base has no block `Nope`", 3),
+        ("replce: {}\n", "E201", "replce", 3),
+    ],
+)
+def test_bad_overrides_are_located(
+    edit: str, code: str, message: str, line: int, tmp_path: Path
+) -> None:
+    spec = write(tmp_path / "mine.yaml", "archspec: 1\nextends: resnet50\n" + edit)
+    err = error_of(spec)
+    assert err.error_code == code and message in err.render(), err.render()
+    assert err.span is not None and (err.span.file, err.span.line) == (str(spec), line)
+
+
+@pytest.mark.parametrize(
+    ("ref", "code"),
+    [("resnet51", "E114"), ("/etc/passwd", "E110"), ("../x.yaml", "E110"), ("3", "E114")],
+)
+def test_bad_bases_are_located(ref: str, code: str, tmp_path: Path) -> None:
+    spec = write(tmp_path / "mine.yaml", f"archspec: 1\nextends: {ref}\n")
+    err = error_of(spec)
+    assert err.error_code == code and err.span is not None
+    assert (err.span.file, err.span.line, err.span.col) == (str(spec), 2, 10)
+
+
+def test_a_file_base_and_cycles(tmp_path: Path) -> None:
+    write(
+        tmp_path / "base.yaml",
+        """\
+        archspec: 1
+        name: base
+        input: [N, 3, 8, 8]
+        layers:
+          - {name: conv, type: conv2d, out_channels: 4, kernel_size: 3, paddin: 1}
+        """,
+    )
+    spec = write(tmp_path / "child.yaml", "archspec: 1\nextends: base.yaml\nname: child\n")
+    err = error_of(spec)
+    assert err.error_code == "E201" and Path(err.span.file).name == "base.yaml"
+    assert err.span.line == 5 and f"imported at {spec}:2:10" in err.render()
+    write(tmp_path / "base.yaml", "archspec: 1\nextends: child.yaml\n")
+    err = error_of(spec)
+    assert err.error_code == "E111" and "cycle" in str(err)
+    assert Path(err.span.file).name == "base.yaml"
+    err = error_of("archspec: 1\nextends: base.yaml\n")
+    assert err.error_code == "E110"
