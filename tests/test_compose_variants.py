@@ -166,3 +166,53 @@ def test_show_prints_a_spec_that_compiles_to_the_same_module(family: Path, tmp_p
 
 def a_input(source: Path) -> tuple[int, ...]:
     return (64, 16, 16) if source.name == "net.yaml" else (3, 32, 32)
+
+
+FAMILY_FILE = Path(__file__).resolve().parent.parent / "examples" / "resnet_family.yaml"
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
+def test_the_resnet_family_builds_each_shipped_resnet(name: str) -> None:
+    """One family file on the block library, five variants: the shipped specs' modules."""
+    shipped = archspec.compile(name, device="meta")
+    family = archspec.compile(FAMILY_FILE, variant=name, device="meta")
+    assert family._get_name() == shipped._get_name()
+    assert [(k, v.shape) for k, v in family.state_dict().items()] == [
+        (k, v.shape) for k, v in shipped.state_dict().items()
+    ]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_the_resnet_family_computes_the_same(name: str) -> None:
+    torch.manual_seed(0)
+    shipped = archspec.load(name, zero_init_residual=True)
+    family = archspec.compile(FAMILY_FILE, variant=name, zero_init_residual=True)
+    last = "bn2" if name == "resnet18" else "bn3"
+    assert not getattr(family.layer1[0], last).weight.any()  # the init rule for its block
+    assert family.layer1[0].bn1.weight.all()
+    family.load_state_dict(shipped.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    assert torch.equal(shipped.eval()(x), family.eval()(x))
+
+
+def test_a_block_param_names_a_block(family: Path) -> None:
+    text = FAMILY.replace(
+        "  drop: 0.0\n", "  drop: 0.0\n  unit: {type: block, default: Conv}\n"
+    ).replace(
+        "layer: {type: conv2d, out_channels: width, kernel_size: 3, padding: 1}",
+        "layer: {type: unit, c: width}",
+    ) + (
+        "blocks:\n  Conv: {params: {c: int}, layers: [{type: conv2d, out_channels: c, "
+        "kernel_size: 3, padding: 1}]}\n"
+    )
+    family.write_text(text, encoding="utf-8")
+    model = archspec.compile(family, variant="tiny_l")
+    assert model.body[2]._get_name() == "Conv" and model.fc.in_features == 32
+    assert api.build_graph(family, variant="tiny_s").params["unit"] == "Conv"
+    result = archspec.check(family, variant="tiny_s", unit="Other")
+    assert [d.code for d in result.diagnostics] == ["E309"]  # fixed when composed
+    family.write_text(text.replace("default: Conv}", "default: Conw}"), encoding="utf-8")
+    with pytest.raises(ArchSpecError) as info:
+        archspec.compile(family, variant="tiny_s")
+    assert info.value.error_code == "E115" and "did you mean `Conv`" in info.value.render()
+    assert info.value.span is not None and info.value.span.line == 10

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import LoadError, SourceSpan
 from ..loader import MAX_NODES, LoadedDoc
+from .block_params import resolve_block_params
 from .extends import extend, is_file_ref
 from .imports import Importer, materialise
 from .sources import LIBRARY_DIR, MAX_IMPORT_DEPTH, Reader, library_modules, refused
@@ -46,14 +47,14 @@ def compose(
     """
     data = doc.data
     if not isinstance(data, dict) or not COMPOSE_KEYS & data.keys():
-        return select_variant(doc, variant)
+        return resolve_block_params(select_variant(doc, variant))
     real = Path(os.path.realpath(path)) if path is not None else None
     stack = _stack or ((str(real),) if real is not None else ())
     if "use" in data:
         doc = _with_imports(doc, path)
     if "extends" in data:
         doc = extend(doc, lambda ref, site: _base(ref, site, real, builtins, stack))
-    doc = select_variant(doc, variant)
+    doc = resolve_block_params(select_variant(doc, variant))
     _check_size(doc)
     return doc
 
