@@ -151,3 +151,39 @@ def test_a_file_base_and_cycles(tmp_path: Path) -> None:
     assert Path(err.span.file).name == "base.yaml"
     err = error_of("archspec: 1\nextends: base.yaml\n")
     assert err.error_code == "E110"
+
+
+def test_a_chain_of_bases_parses_each_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30 specs, each extending the next and importing the same blocks: every file is parsed
+    once, and the chain's spans still point at the spec that wrote each piece."""
+    from archspec.compose import sources
+
+    parsed: list[str] = []
+    real_load = sources.load_yaml
+    monkeypatch.setattr(sources, "load_yaml", lambda t, f: parsed.append(f) or real_load(t, f))
+    write(tmp_path / "blocks.yaml", "archspec: 1\nblocks: {B: {layers: [{type: relu}]}}\n")
+    use = (
+        "use: [{from: blocks.yaml, blocks: [B]},"
+        ' {from: "archspec:blocks/resnet", blocks: [BasicBlock]}]\n'
+    )
+    write(
+        tmp_path / "e29.yaml",
+        "archspec: 1\nname: e29\ninput: [N, 8, 8, 8]\n" + use + "layers: [{name: l29, type: B}]\n",
+    )
+    for i in range(28, -1, -1):
+        write(
+            tmp_path / f"e{i}.yaml",
+            f"archspec: 1\nextends: e{i + 1}.yaml\nname: e{i}\n{use}"
+            f"insert: [{{after: l{i + 1}, layers: "
+            f"[{{name: l{i}, type: BasicBlock, planes: 8}}]}}]\n",
+        )
+    model = archspec.compile(tmp_path / "e0.yaml")
+    assert len(list(model.children())) == 30
+    assert sorted(parsed) == sorted({*parsed}) and len(parsed) == 29 + 2  # e1..e29, 2 libraries
+    spec = write(
+        tmp_path / "e5.yaml", (tmp_path / "e5.yaml").read_text().replace("planes: 8", "planes: x")
+    )
+    err = archspec.check(tmp_path / "e0.yaml").diagnostics[0]
+    assert (Path(err.span.file).name, err.span.line) == (spec.name, 5)

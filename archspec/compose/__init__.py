@@ -20,7 +20,7 @@ from ..loader import MAX_NODES, LoadedDoc
 from .block_params import resolve_block_params
 from .extends import extend, is_file_ref
 from .imports import Importer, materialise
-from .sources import LIBRARY_DIR, MAX_IMPORT_DEPTH, Reader, library_modules, refused
+from .sources import LIBRARY_DIR, MAX_IMPORT_DEPTH, Reader, Shared, library_modules, refused
 from .variants import select_variant, variant_names
 
 #: Top-level keys that make a spec composed rather than plain.
@@ -38,6 +38,7 @@ def compose(
     variant: str | None = None,
     builtins: Builtins | None = None,
     _stack: tuple[str, ...] = (),
+    _shared: Shared | None = None,
 ) -> LoadedDoc:
     """The plain spec `doc` stands for: imports resolved, its base extended, `variant` chosen.
 
@@ -50,10 +51,11 @@ def compose(
         return resolve_block_params(select_variant(doc, variant))
     real = Path(os.path.realpath(path)) if path is not None else None
     stack = _stack or ((str(real),) if real is not None else ())
+    shared = _shared or Shared(total_bytes=len(doc.text.encode("utf-8", "surrogatepass")))
     if "use" in data:
-        doc = _with_imports(doc, path)
+        doc = _with_imports(doc, path, shared)
     if "extends" in data:
-        doc = extend(doc, lambda ref, site: _base(ref, site, real, builtins, stack))
+        doc = extend(doc, lambda ref, site: _base(ref, site, real, builtins, stack, shared))
     doc = resolve_block_params(select_variant(doc, variant))
     _check_size(doc)
     return doc
@@ -65,12 +67,13 @@ def _base(
     importer: Path | None,
     builtins: Builtins | None,
     stack: tuple[str, ...],
+    shared: Shared,
 ) -> LoadedDoc:
     """The composed spec an `extends:` names: a file in the tree, or a built-in spec."""
     hint = "name a built-in spec (`resnet50`) or a .yaml file next to this one"
     if not isinstance(ref, str) or not ref:
         raise refused("`extends` names one spec", site, hint, code="E114")
-    reader = Reader(root=importer.parent if importer is not None else None)
+    reader = Reader(root=importer.parent if importer is not None else None, shared=shared)
     member = None
     if is_file_ref(ref) or ":" in ref:
         path = reader.locate(ref, importer, site)
@@ -88,13 +91,14 @@ def _base(
             f"`extends` is nested deeper than {MAX_IMPORT_DEPTH} specs", site, hint, "E111"
         )
     base = reader.read(path, site)
-    return compose(base, path, variant=member, builtins=builtins, _stack=(*stack, str(path)))
+    return compose(
+        base, path, variant=member, builtins=builtins, _stack=(*stack, str(path)), _shared=shared
+    )
 
 
-def _with_imports(doc: LoadedDoc, path: Path | None) -> LoadedDoc:
+def _with_imports(doc: LoadedDoc, path: Path | None, shared: Shared) -> LoadedDoc:
     real = Path(os.path.realpath(path)) if path is not None else None
-    reader = Reader(root=real.parent if real is not None else None)
-    reader.total_bytes = len(doc.text.encode("utf-8", "surrogatepass"))
+    reader = Reader(root=real.parent if real is not None else None, shared=shared)
     importer = Importer(reader)
     root = importer.module(doc, real, str(real) if real is not None else "<root>")
     imported = materialise(root, frozenset(root.blocks()))

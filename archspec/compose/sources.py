@@ -41,13 +41,25 @@ def refused(message: str, site: SourceSpan | None, hint: str, code: str = "E110"
 
 
 @dataclass
+class Shared:
+    """What every reader of one composition shares: the parse cache (each file is parsed
+    once, whether imported or extended), the byte budget, and the texts read."""
+
+    total_bytes: int = 0
+    cache: dict[str, LoadedDoc] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Reader:
-    """Reads imported files for one composition: the tree it may reach, and a parse cache."""
+    """Reads the files one spec of a composition names: the tree it may reach."""
 
     root: Path | None
-    cache: dict[str, LoadedDoc] = field(default_factory=dict)
-    total_bytes: int = 0
-    sources: dict[str, str] = field(default_factory=dict)
+    shared: Shared = field(default_factory=Shared)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return self.shared.sources
 
     def locate(self, ref: object, importer: Path | None, site: SourceSpan | None) -> Path:
         """The real path `ref` names, seen from the file `importer`, or a located E110."""
@@ -122,9 +134,10 @@ class Reader:
         """The parsed file at the real path `path` (parsed once), its errors located at `site`
         when it cannot be read at all."""
         key = str(path)
-        if key in self.cache:
-            return self.cache[key]
-        if len(self.cache) >= MAX_FILES:
+        shared = self.shared
+        if key in shared.cache:
+            return shared.cache[key]
+        if len(shared.cache) >= MAX_FILES:
             raise refused(
                 f"the spec imports more than {MAX_FILES} files",
                 site,
@@ -142,8 +155,8 @@ class Reader:
                 hint=first.hint,
                 sources=exc.sources,
             ) from None
-        self.total_bytes += len(text.encode("utf-8", "surrogatepass"))
-        if self.total_bytes > MAX_TOTAL_BYTES:
+        shared.total_bytes += len(text.encode("utf-8", "surrogatepass"))
+        if shared.total_bytes > MAX_TOTAL_BYTES:
             raise refused(
                 f"the spec and the files it imports are larger than {MAX_TOTAL_BYTES} bytes",
                 site,
@@ -152,8 +165,8 @@ class Reader:
             )
         shown = _shown(path)
         doc = load_yaml(text, shown)
-        self.cache[key] = doc
-        self.sources[shown] = text
+        shared.cache[key] = doc
+        shared.sources[shown] = text
         return doc
 
 
