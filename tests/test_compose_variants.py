@@ -216,3 +216,18 @@ def test_a_block_param_names_a_block(family: Path) -> None:
         archspec.compile(family, variant="tiny_s")
     assert info.value.error_code == "E115" and "did you mean `Conv`" in info.value.render()
     assert info.value.span is not None and info.value.span.line == 10
+
+
+VGG_FILE = FAMILY_FILE.parent / "vgg_family.yaml"
+VGG = [f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")]
+
+
+@pytest.mark.parametrize("name", VGG)
+def test_the_vgg_family_builds_each_shipped_vgg(name: str) -> None:
+    shipped = archspec.compile(name, device="meta")
+    family = archspec.compile(VGG_FILE, variant=name, device="meta")
+    assert family._get_name() == shipped._get_name()
+    assert [(k, v.shape) for k, v in family.state_dict().items()] == [
+        (k, v.shape) for k, v in shipped.state_dict().items()
+    ]
+    assert str(family) == str(shipped)
