@@ -2,7 +2,8 @@
 
 Expressions are parsed with `ast` into a whitelisted tree and interpreted here; nothing is
 ever passed to `eval`. Only arithmetic, comparisons, boolean logic, conditional expressions,
-`min`/`max`/`abs`, names of params and literals are accepted.
+calls of the functions of `exprfuncs` (`min`, `max`, `round`, `make_divisible`, ...), indexing
+of list params (`stages[i][2]`), names of params and literals are accepted.
 
 Evaluation raises ExprError and nothing else, whatever the values: every operator is checked
 before Python computes it (division by zero, `0 ** -1`, a negative base to a fractional power,
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SpecError
+from .exprfuncs import ARITY, NOT_NUMERIC, CallError, arity_text, call, index
 
 MAX_EXPR_LEN = 500
 MAX_ABS_VALUE = 10**15
@@ -33,7 +35,8 @@ Value = int | float | bool | str | list
 
 _LANGUAGE_HINT = (
     "expressions use params, numbers, + - * / // % **, comparisons, "
-    "and/or/not, `a if cond else b`, min(), max(), abs()"
+    "and/or/not, `a if cond else b`, list indexing `table[i][2]`, and the functions "
+    "min, max, abs, round, ceil, floor, sqrt, make_divisible, len"
 )
 
 
@@ -92,7 +95,6 @@ _CMP_TEXT = {
     ast.Gt: ">",
     ast.GtE: ">=",
 }
-_FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs}
 _ALLOWED = (
     ast.Expression,
     ast.BinOp,
@@ -103,6 +105,7 @@ _ALLOWED = (
     ast.Name,
     ast.Constant,
     ast.Call,
+    ast.Subscript,
     ast.Load,
     ast.And,
     ast.Or,
@@ -163,7 +166,7 @@ def parse_expr(text: str) -> Expr:
             raise ExprError(
                 f"{type(node).__name__} is not allowed in an expression: {_short(text)}",
                 hint="only arithmetic, comparisons, and/or/not, conditional expressions, "
-                "min/max/abs and param names are allowed",
+                "list indexing, the functions listed in the docs and param names are allowed",
                 code="E206",
             )
         if isinstance(node, ast.Constant) and (type(node.value) not in (int, float, bool, str)):
@@ -183,13 +186,14 @@ def parse_expr(text: str) -> Expr:
         if isinstance(node, ast.Call):
             if (
                 not isinstance(node.func, ast.Name)
-                or node.func.id not in _FUNCS
+                or node.func.id not in ARITY
                 or node.keywords
                 or not node.args
                 or any(isinstance(a, ast.Starred) for a in node.args)
             ):
                 raise ExprError(
-                    f"only min(), max() and abs() may be called in an expression: {_short(text)}",
+                    f"only {', '.join(f'{f}()' for f in ARITY)} may be called (with "
+                    f"positional arguments) in an expression: {_short(text)}",
                     code="E206",
                 )
             _check_arity(node, text)
@@ -217,12 +221,13 @@ def _check_depth(tree: ast.AST, text: str) -> None:
 def _check_arity(node: ast.Call, text: str) -> None:
     assert isinstance(node.func, ast.Name)
     fn, n = node.func.id, len(node.args)
-    if fn == "abs" and n != 1:
-        raise ExprError(f"abs() takes one argument, got {n} in {_short(text)}", code="E206")
-    if fn in ("min", "max") and n < 2:
+    low, high = ARITY[fn]
+    if n < low or (high is not None and n > high):
         raise ExprError(
-            f"{fn}() takes two or more arguments, got {n} in {_short(text)}",
-            hint=f"{fn}(a, b, ...) compares numbers; {fn}() of one value is that value",
+            f"{fn}() takes {arity_text(fn)}, got {n} in {_short(text)}",
+            hint=f"{fn}(a, b, ...) compares numbers; {fn}() of one value is that value"
+            if fn in ("min", "max")
+            else None,
             code="E206",
         )
 
@@ -272,7 +277,14 @@ def _check_static(node: ast.AST, whole: ast.AST) -> Any:
     elif isinstance(node, ast.UnaryOp) and not isinstance(node.op, ast.Not):
         numeric_operands, what = values, "a sign"
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        numeric_operands, what = values, f"{node.func.id}()"
+        if node.func.id not in NOT_NUMERIC:
+            numeric_operands, what = values, f"{node.func.id}()"
+    elif isinstance(node, ast.Subscript) and values[0] is not _NOT_CONSTANT:
+        raise ExprError(
+            f"only a list can be indexed, not {_typename(values[0])} {_short(values[0])}: "
+            f"{_short_text(unparse(node))} fails whatever the params are",
+            hint="index a list param: `stages[i][2]`",
+        )
     for v in numeric_operands:
         if v is not _NOT_CONSTANT and not _is_number(v):
             raise ExprError(
@@ -396,12 +408,23 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
         fn = node.func.id
-        args = [_num(_eval(a, env), fn + "()") for a in node.args]
-        if fn == "abs" and len(args) != 1:
-            raise ExprError("abs() takes one argument", code="E206")
-        if fn != "abs" and len(args) < 2:
-            raise ExprError(f"{fn}() takes two or more arguments", code="E206")
-        return _FUNCS[fn](*args)
+        args = [_eval(a, env) for a in node.args]
+        if fn not in NOT_NUMERIC:
+            args = [_num(a, fn + "()") for a in args]
+        try:
+            return _check_range(call(fn, args))
+        except CallError as exc:
+            raise ExprError(str(exc), code=exc.code) from None
+        except (ArithmeticError, ValueError) as exc:  # ceil(1e300): past any bound
+            raise ExprError(
+                f"{fn}() cannot be computed ({type(exc).__name__})", code="E309"
+            ) from None
+    if isinstance(node, ast.Subscript):
+        container = _eval(node.value, env)
+        try:
+            return index(container, _eval(node.slice, env))
+        except CallError as exc:
+            raise ExprError(str(exc), hint="check the table and the index it is read at") from None
     raise ExprError(f"unsupported expression element {type(node).__name__}")  # pragma: no cover
 
 
@@ -493,6 +516,8 @@ def unparse(
             return f"{sub(n.body, 1)} if {sub(n.test, 1)} else {sub(n.orelse, 0)}"
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
             return f"{n.func.id}({', '.join(go(a) for a in n.args)})"
+        if isinstance(n, ast.Subscript):
+            return f"{sub(n.value, 10)}[{go(n.slice)}]"
         raise ExprError(f"cannot render expression element {type(n).__name__}")
 
     return go(node)

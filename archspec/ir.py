@@ -27,9 +27,10 @@ class AttrExpr:
 
     `text` is its canonical Python form (`planes * 4`); `names` says where each name it
     reads comes from: "block" (a param of the enclosing block), "spec" (a param of the
-    spec), "index" (a repeat's copy index) or "input" (`in_channels`, the channel count of
-    the node's input). An emitter writes a block's attribute from these, in block-param
-    terms, without reading the spec text again.
+    spec), "let" (a `let:` of the spec or the block), "index" (a repeat's copy index or a
+    table row's field) or "input" (`in_channels`, the channel count of the node's input).
+    An emitter writes a block's attribute from these, in block-param terms, without reading
+    the spec text again.
     """
 
     text: str

@@ -14,8 +14,9 @@ from .constructs import CONSTRUCTS
 from .dims import Dim, Shape, format_shape
 from .ir import Graph, ParamInfo
 from .loader import LoadedDoc
-from .lowering.context import MAX_BLOCK_DEPTH, MAX_NESTING, MAX_NODES, Abort, Child, Item
+from .lowering.context import MAX_BLOCK_DEPTH, MAX_NESTING, MAX_NODES, Abort, Child, Item, Skip
 from .lowering.init import lower_init, tensor_rank
+from .lowering.lets import bind_lets
 from .lowering.values import bind_value, coerce_param, decl_of, field_plan, final_of, param_hint
 from .lowering.walker import Lowerer
 from .ops.base import check_name
@@ -57,11 +58,19 @@ def lower_graph(lw: Lowerer) -> Graph:
     """The whole spec: params, the root module, init rules; SpecError on any error."""
     spec = lw.spec
     info = bind_params(lw)
+    switches: list[tuple[str, str]] = []
+    try:
+        taken = {p: "a param of the spec" for p in spec.params}
+        lw.lets, switches = bind_lets(lw, spec.let, lw.globals, ("let",), taken)
+    except Skip:
+        pass
     in_shape = tuple(Dim.of(d) for d in spec.input)
     class_name = spec.class_name or _class_name(spec.name)
     items = [Item(s, ("layers", i)) for i, s in enumerate(spec.layers)]
-    top = Child(items, class_name, outputs=spec.outputs, outputs_ypath=("outputs",))
-    root = lw.lower_scope(top, lw.globals, in_shape, "", lw.span(()))
+    top = Child(
+        items, class_name, outputs=spec.outputs, outputs_ypath=("outputs",), switches=switches
+    )
+    root = lw.lower_scope(top, lw.spec_env, in_shape, "", lw.span(()))
     init = lower_init(lw, root)
     if not any(not o.train_only for o in root.outputs):
         lw.error(

@@ -59,6 +59,8 @@ class ParamDecl(BaseModel):
 
 
 ParamEntry = ParamDecl | ParamValue
+#: A `let:` binding: an expression (text) or a literal value.
+LetValue = StrictBool | StrictInt | StrictFloat | str | list[Any]
 
 #: Names an expression reads that a param (or a repeat index) may not take: `in_channels` is
 #: always the channel count of the node's input, so a param of that name would never be read.
@@ -228,6 +230,9 @@ def _build() -> dict[str, Any]:
 
         model_config = ConfigDict(extra="forbid")
         params: dict[Name, ParamEntry] = Field(default_factory=dict)
+        let: dict[Name, LetValue] = Field(
+            default_factory=dict, description="derived values, evaluated in order per instance"
+        )
         layers: list[Node]  # noqa: F821
         outputs: list[str] | None = None
         doc: str = Field("", max_length=5000)
@@ -244,6 +249,9 @@ def _build() -> dict[str, Any]:
             ..., min_length=1, max_length=6, description="e.g. [N, 3, 224, 224]; symbols allowed"
         )
         params: dict[Name, ParamEntry] = Field(default_factory=dict)
+        let: dict[Name, LetValue] = Field(
+            default_factory=dict, description="derived values, evaluated in order after params"
+        )
         blocks: dict[Name, BlockDef] = Field(default_factory=dict)
         layers: list[Node]  # noqa: F821
         outputs: list[str] | None = None

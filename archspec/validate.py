@@ -85,9 +85,13 @@ def name_diagnostics(doc: LoadedDoc) -> list[Diagnostic]:
     data = doc.data
     for pname in _mapping(data.get("params")):
         walk.expression_name(pname, ("params", pname), "param")
+    for lname in _mapping(data.get("let")):
+        walk.expression_name(lname, ("let", lname), "let")
     for bname, block in _mapping(data.get("blocks")).items():
         for pname in _mapping(block.get("params") if isinstance(block, dict) else None):
             walk.expression_name(pname, ("blocks", bname, "params", pname), "param")
+        for lname in _mapping(block.get("let") if isinstance(block, dict) else None):
+            walk.expression_name(lname, ("blocks", bname, "let", lname), "let")
         if isinstance(block, dict):
             walk.nodes(block.get("layers"), ("blocks", bname, "layers"))
     walk.nodes(data.get("layers"), ("layers",))
@@ -123,7 +127,7 @@ class _NameChecks(NameWalk):
                 f"`{name}` is always the channel count of the node's input",
                 path,
                 f"rename the {what}; read the incoming channel count as `{name}`",
-                key=what == "param",
+                key=what in ("param", "let"),
             )
 
     def nodes(self, items: Any, path: PathKey) -> None:

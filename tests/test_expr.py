@@ -67,7 +67,8 @@ def test_boolean_logic(x: int, y: int, flag: bool) -> None:
     [
         "__import__('os').system('true')",
         "a.__class__",
-        "x[0]",
+        "x[0:1]",
+        "x[0, 1]",
         "lambda: 1",
         "[1, 2]",
         "{'a': 1}",

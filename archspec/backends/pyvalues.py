@@ -19,6 +19,7 @@ from typing import Any
 from ..dims import Dim
 from ..errors import EmitError
 from ..expr import Expr, ExprError, parse_expr
+from ..exprfuncs import plain_python
 from ..ir import Node
 from ..ops import REGISTRY, ShapeContext
 from .pycode import (
@@ -146,7 +147,7 @@ def render_src(raw: Any, bound: Any, env: Env, in_ch: Val | None) -> Val:
         deps |= v.names
         ok = ok and v.exact
         subst[name] = expr_tree(v.text)
-    if not ok or type(bound) in (list, tuple):
+    if not ok or type(bound) in (list, tuple) or not plain_python(expr.tree):
         return inexact(bound, deps) if deps else literal(bound)
     try:
         text = unparse(fold(substitute(expr.tree.body, subst)))

@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field
 from ..expr import ExprError
 from ..lowering.context import MAX_BLOCK_DEPTH, Child, Item, Site, Skip
 from ..lowering.exprs import attr_expr
+from ..lowering.lets import bind_lets
 from ..lowering.values import coerce_param, decl_of, param_hint, parsed, reads_failed
 from ..ops import REGISTRY
 from ..ops.base import Final, NodeBase
@@ -54,11 +55,14 @@ def lower(lw: Lowerer, site: Site) -> str:
     }
     lw.block_stack.append(bname)
     try:
+        env = {**lw.spec_env, **args}
+        lets, switches = _block_lets(lw, site, bname, bdef, env)
         children = [Item(s, ("blocks", bname, "layers", i)) for i, s in enumerate(bdef.layers)]
         child = Child(
             children,
             bname,
-            env={**lw.globals, **args},
+            env={**env, **lets},
+            switches=switches,
             block=bname,
             args=args,
             outputs=bdef.outputs,
@@ -69,6 +73,21 @@ def lower(lw: Lowerer, site: Site) -> str:
         return lw.lower_child(site, child)
     finally:
         lw.block_stack.pop()
+
+
+def _block_lets(
+    lw: Lowerer, site: Site, bname: str, bdef: Any, env: dict[str, Any]
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The block's `let:` values for this instance; `in_channels` is the block's input's."""
+    if not bdef.let:
+        return {}, []
+    scope = dict(env)
+    if "in_channels" in site.local:
+        scope["in_channels"] = site.local["in_channels"]
+    taken = {p: f"a param of block {bname}" for p in bdef.params}
+    taken |= {p: "a param of the spec" for p in lw.spec.params}
+    taken |= {p: "a let of the spec" for p in lw.spec.let}
+    return bind_lets(lw, bdef.let, scope, ("blocks", bname, "let"), taken)
 
 
 def _check_callable(lw: Lowerer, site: Site, bname: str) -> None:

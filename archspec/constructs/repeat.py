@@ -54,19 +54,22 @@ def check_index(lw: Lowerer, item: Item) -> None:
     """
     spec = item.spec
     block = lw.block_stack[-1] if lw.block_stack else None
-    block_params = set(lw.spec.blocks[block].params) if block else set()
+    bdef = lw.spec.blocks[block] if block else None
+    block_params = {*bdef.params, *bdef.let} if bdef is not None else set()
     if spec.index in block_params:
         owner = f"block {block}"
-    elif spec.index in lw.spec.params:
+    elif spec.index in lw.spec.params or spec.index in lw.spec.let:
         owner = "the spec"
     else:
         return
-    taken = block_params | set(lw.spec.params)
+    taken = block_params | set(lw.spec.params) | set(lw.spec.let)
+    lets = set(lw.spec.let) | (set(bdef.let) if bdef is not None else set())
+    what = "let" if spec.index in lets else "param"
     free = next(n for n in ("k", "j", "idx", "copy", f"{spec.index}_") if n not in taken)
     explicit = "index" in spec.model_fields_set
     lw.error(
         "E304",
-        f"repeat index `{spec.index}` has the name of a param of {owner}, which it would hide",
+        f"repeat index `{spec.index}` has the name of a {what} of {owner}, which it would hide",
         item.ypath + ("index",) if explicit else item.ypath,
         f"name the index otherwise (`index: {free}`) or rename the param"
         + ("" if explicit else f"; a repeat's index is `{spec.index}` unless given"),

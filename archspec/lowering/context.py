@@ -134,6 +134,8 @@ class Child:
     src: Mapping[str, Any] | None = None
     #: the expressions among `src` (a block call's arguments), for the child's node
     exprs: Mapping[str, AttrExpr] | None = None
+    #: structure-deciding expressions bound before the items (a block's `let:`s)
+    switches: Sequence[tuple[str, str]] = ()
 
 
 class Named(BaseModel):

@@ -50,7 +50,7 @@ def _attr_expr(lw: Lowerer, raw: Any, final: Final) -> AttrExpr | None:
 
 
 def name_origin(lw: Lowerer, name: str) -> str:
-    """Where a name an expression reads is bound: "block", "spec", "index" or "input".
+    """Where a name an expression reads is bound: "block", "spec", "let", "index" or "input".
 
     A repeat index may not take the name of a param in scope (E304), and `in_channels`
     no param's, so the answer is unambiguous.
@@ -60,4 +60,6 @@ def name_origin(lw: Lowerer, name: str) -> str:
     block = lw.block_stack[-1] if lw.block_stack else None
     if block is not None and name in lw.spec.blocks[block].params:
         return "block"
+    if name in lw.spec.let or (block is not None and name in lw.spec.blocks[block].let):
+        return "let"
     return "spec" if name in lw.spec.params else "index"

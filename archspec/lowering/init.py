@@ -47,7 +47,7 @@ def lower_init(lw: Lowerer, root: Module | None) -> list[InitStep]:
         active = True
         if rule.when is not None:
             try:
-                active = bool(bind_value(rule.when, Final("bool"), lw.globals))
+                active = bool(bind_value(rule.when, Final("bool"), lw.spec_env))
             except (ExprError, ValueError) as exc:
                 lw.error(
                     "E308",

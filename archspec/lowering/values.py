@@ -135,17 +135,33 @@ def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
     return value
 
 
+#: A list param (a config table) holds at most this many items at all levels together, and
+#: nests at most this deep: YAML specs meet the loader's bounds first, Python callers these.
+MAX_LIST_ITEMS = 100_000
+MAX_LIST_DEPTH = 32
+
+
 def check_numbers(value: Any) -> None:
-    """Params from Python or --set meet the bounds YAML values meet (see loader.MAX_INT)."""
-    if isinstance(value, list):
-        for v in value:
-            check_numbers(v)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value} is not a finite number")
-    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
-        bits = value.bit_length()
-        text = str(value) if bits < 128 else f"an integer of {bits} bits"
-        raise ValueError(f"{text} is out of range (|n| <= 10^15)")
+    """Params from Python or --set meet the bounds YAML values meet (see loader.MAX_INT);
+    a list is walked without recursion and within MAX_LIST_ITEMS / MAX_LIST_DEPTH, so a
+    list that holds itself, or a million rows, is refused rather than walked."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    seen = 0
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, list):
+            if depth >= MAX_LIST_DEPTH:
+                raise ValueError(f"a list nests deeper than {MAX_LIST_DEPTH} levels")
+            seen += len(v)
+            if seen > MAX_LIST_ITEMS:
+                raise ValueError(f"a list param holds more than {MAX_LIST_ITEMS:,} items")
+            stack.extend((item, depth + 1) for item in v)
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{v} is not a finite number")
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+            bits = v.bit_length()
+            text = str(v) if bits < 128 else f"an integer of {bits} bits"
+            raise ValueError(f"{text} is out of range (|n| <= 10^15)")
 
 
 def parse_text(text: str, t: str) -> Any:

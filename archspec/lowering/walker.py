@@ -64,6 +64,8 @@ class Lowerer:
         self.depth = 0
         self.block_stack: list[str] = []
         self.globals: dict[str, Any] = {}
+        #: the spec's `let:` values (bound after the params, beside them in scope)
+        self.lets: dict[str, Any] = {}
         self.failed: set[str] = set()
         self.suggestion_budget = 20_000
         self.init_rules: list[InitStep] = []
@@ -72,6 +74,11 @@ class Lowerer:
         #: kept expressions by (text, field kind, enclosing block): a block's fields are the
         #: same text in every instance, so each is parsed and tagged once (exprs.py)
         self.expr_cache: dict[tuple[Any, ...], Any] = {}
+
+    @property
+    def spec_env(self) -> dict[str, Any]:
+        """The names every node sees: the spec's params and lets."""
+        return {**self.globals, **self.lets}
 
     # -- diagnostics -------------------------------------------------------------------
     def span(self, ypath: PathKey, key: bool = False) -> SourceSpan | None:
@@ -104,6 +111,7 @@ class Lowerer:
     ) -> Module:
         """One module: the nodes of `child.items`, lowered in order in a new scope."""
         scope = Scope(path)
+        scope.switches.extend(child.switches)
         scope.shapes[INPUT] = in_shape
         scope.train[INPUT] = False
         # Computed once per list (not per item): a repeat of 10,000 copies stays linear.
