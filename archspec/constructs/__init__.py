@@ -7,11 +7,11 @@ its `CONSTRUCT`, here for a built-in or with `register()` from a plugin or a tes
 
 from __future__ import annotations
 
-from . import block_call, parallel, repeat, residual, sequential, vgg_cfg
+from . import block_call, for_each, parallel, repeat, residual, sequential, vgg_cfg
 from .registry import CONSTRUCTS, Construct, NameWalk, on_change, register, unregister
 
 #: The built-ins, in the order the schema lists them.
-for _module in (sequential, repeat, vgg_cfg, residual, parallel):
+for _module in (sequential, repeat, for_each, vgg_cfg, residual, parallel):
     register(_module.CONSTRUCT)
 
 #: The construct of any `type:` that names no layer kind and no construct.

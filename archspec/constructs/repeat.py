@@ -1,14 +1,25 @@
-"""`repeat`: `count` copies of one layer in a Sequential, with the copy's index in scope."""
+"""`repeat`: `count` copies of one layer in a Sequential (or spliced flat into the enclosing
+list), with the copy's index in scope and, optionally, a name template for the copies."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field
 
 from ..loader import PathKey
-from ..lowering.context import RAISE_LIMIT, Child, Item, Site, Skip
+from ..lowering.context import RAISE_LIMIT, Item, Site, Skip
 from ..ops.base import Final, Int, Name, NodeBase
+from .copies import RowCopies, check_template, lower_copies, lower_row
 from .registry import Construct, NameWalk
+
+#: A name template for copies: text with `{expression}` parts (`denselayer{i + 1}`).
+Template = Annotated[
+    str,
+    AfterValidator(check_template),
+    Field(description="name template of the copies, e.g. `denselayer{i + 1}`"),
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..lowering.walker import Lowerer
@@ -20,11 +31,17 @@ class RepeatNode(NodeBase):
     type: Literal["repeat"]
     count: Int(ge=0)  # type: ignore[valid-type]
     index: Name = "i"
+    flat: bool = Field(
+        False, description="splice the copies into the enclosing list (no Sequential of their own)"
+    )
+    names: Template | None = None
     layer: Node  # noqa: F821
 
 
-def lower(lw: Lowerer, site: Site) -> str:
+def lower(lw: Lowerer, site: Site) -> str | None:
     """A Sequential of the copies; the count is bounded before any copy is made."""
+    if isinstance(site.spec, RowCopies):
+        return lower_row(lw, site)
     item, spec = site.item, site.spec
     check_index(lw, item)
     count = lw.eval_value(spec.count, Final("int", ge=0), site.local, item.ypath + ("count",))
@@ -37,12 +54,8 @@ def lower(lw: Lowerer, site: Site) -> str:
         )
         raise Skip
     lw.charge(count, item.ypath + ("count",), reserve=True)
-    if isinstance(spec.count, str):  # an expression deciding structure
-        site.scope.switches.append(("", spec.count))
-    copies = [
-        Item(spec.layer, item.ypath + ("layer",), {spec.index: k}, str(k)) for k in range(count)
-    ]
-    return lw.lower_child(site, Child(copies, "Sequential"))
+    # the count is an expression deciding structure
+    return lower_copies(lw, site, [[{spec.index: k} for k in range(count)]], [spec.count])
 
 
 def check_index(lw: Lowerer, item: Item) -> None:
@@ -53,28 +66,36 @@ def check_index(lw: Lowerer, item: Item) -> None:
     hides it in emitted code too.
     """
     spec = item.spec
+    explicit = "index" in spec.model_fields_set
+    where = item.ypath + ("index",) if explicit else item.ypath
+    hint = None if explicit else f"; a repeat's index is `{spec.index}` unless given"
+    if not free_name(lw, spec.index, where, "repeat index", hint or ""):
+        raise Skip
+
+
+def free_name(lw: Lowerer, name: str, where: PathKey, what: str, hint_tail: str = "") -> bool:
+    """False (E304 recorded) when `name`, bound by a construct, would hide a param or let."""
     block = lw.block_stack[-1] if lw.block_stack else None
     bdef = lw.spec.blocks[block] if block else None
     block_params = {*bdef.params, *bdef.let} if bdef is not None else set()
-    if spec.index in block_params:
+    if name in block_params:
         owner = f"block {block}"
-    elif spec.index in lw.spec.params or spec.index in lw.spec.let:
+    elif name in lw.spec.params or name in lw.spec.let:
         owner = "the spec"
     else:
-        return
+        return True
     taken = block_params | set(lw.spec.params) | set(lw.spec.let)
     lets = set(lw.spec.let) | (set(bdef.let) if bdef is not None else set())
-    what = "let" if spec.index in lets else "param"
-    free = next(n for n in ("k", "j", "idx", "copy", f"{spec.index}_") if n not in taken)
-    explicit = "index" in spec.model_fields_set
+    kind = "let" if name in lets else "param"
+    free = next(n for n in ("k", "j", "idx", "copy", f"{name}_") if n not in taken)
+    key = what.rsplit(" ", 1)[-1]
     lw.error(
         "E304",
-        f"repeat index `{spec.index}` has the name of a {what} of {owner}, which it would hide",
-        item.ypath + ("index",) if explicit else item.ypath,
-        f"name the index otherwise (`index: {free}`) or rename the param"
-        + ("" if explicit else f"; a repeat's index is `{spec.index}` unless given"),
+        f"{what} `{name}` has the name of a {kind} of {owner}, which it would hide",
+        where,
+        f"name the {key} otherwise (`{key}: {free}`) or rename the param" + hint_tail,
     )
-    raise Skip
+    return False
 
 
 def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:

@@ -1,0 +1,169 @@
+"""Copies of one layer, as `repeat` and `for_each` make them: in a Sequential of their own,
+spliced flat into the enclosing list, or one Sequential per table row; named by position or
+by a name template (`denselayer{i + 1}`).
+
+Each copy is an Item of the same layer spec with its own names in scope (`i`, a row's
+fields, ...), so lowering, shapes and emitted code treat it like any written node.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..expr import ExprError
+from ..loader import PathKey
+from ..lowering.context import Child, Item, Site, Skip, when_text
+from ..lowering.values import parsed
+from ..ops.base import NodeBase
+from ..ops.names import check_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..lowering.walker import Lowerer
+
+#: `{expression}` parts of a name template (no nested braces).
+_PART = re.compile(r"\{([^{}]*)\}")
+MAX_TEMPLATE_LEN = 200
+
+
+class RowCopies(NodeBase):
+    """One table row's copies grouped in a Sequential (`group_rows: true`); made by lowering,
+    never written in a spec, and lowered by the construct of its `type`."""
+
+    type: Literal["repeat", "for_each"]
+    copies: list[Any]
+
+
+def check_template(text: str) -> str:
+    """A name template's syntax: text with `{expression}` parts (schema validator)."""
+    if len(text) > MAX_TEMPLATE_LEN:
+        raise ValueError(f"a name template is at most {MAX_TEMPLATE_LEN} characters")
+    rest = _PART.sub("", text)
+    if "{" in rest or "}" in rest:
+        raise ValueError(f"unbalanced braces in name template {text!r}")
+    if not _PART.search(text):
+        raise ValueError(
+            f"name template {text!r} has no `{{expression}}` part: every copy would get the "
+            "same name"
+        )
+    for part in _PART.findall(text):
+        try:
+            parsed(part)
+        except ExprError as exc:
+            raise ValueError(f"in name template {text!r}: {exc.message}") from None
+    return text
+
+
+def copy_name(lw: Lowerer, template: str, env: Mapping[str, Any], ypath: PathKey) -> str:
+    """The name a template gives one copy; E309/E204 (and Skip) for a bad one."""
+
+    def part(m: re.Match[str]) -> str:
+        value = parsed(m.group(1)).evaluate(env)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"`{{{m.group(1)}}}` gives {value!r}, not an int or text")
+        return str(value)
+
+    try:
+        name = _PART.sub(part, template)
+    except ExprError as exc:
+        lw.error(exc.code, f"name template: {exc.message}", ypath, exc.hint)
+        raise Skip from None
+    except ValueError as exc:
+        lw.error("E309", f"name template: {exc}", ypath, "a template part gives a number or text")
+        raise Skip from None
+    from ..schema import module_name_problem  # schema.py imports the constructs
+
+    try:
+        check_name(name)
+        problem = module_name_problem(name)
+    except ValueError as exc:
+        problem = str(exc)
+    if problem is not None:
+        lw.error(
+            "E204",
+            f"name template {template!r} gives {name[:80]!r} here: {problem}",
+            ypath,
+            "copies' names become attributes and state_dict keys: make the template give "
+            "identifiers (`block{i}`, not `{i}block`)",
+        )
+        raise Skip
+    return name
+
+
+def lower_copies(
+    lw: Lowerer,
+    site: Site,
+    rows: Sequence[Sequence[Mapping[str, Any]]],
+    structure: Sequence[Any],
+) -> str | None:
+    """Lower the copies of `site.spec.layer`, one env per copy, grouped by row.
+
+    `structure` are the spec texts that decided how many copies there are (recorded as
+    switches, so emitted code does not take the params they read as arguments).
+    """
+    spec, item = site.spec, site.item
+    site.scope.switches += [("", raw) for raw in structure if isinstance(raw, str)]
+    grouped = bool(getattr(spec, "group_rows", False))
+    layer_yp = item.ypath + ("layer",)
+
+    # Copies in a Sequential of their own are named 0, 1, ... (whatever `when` leaves
+    # out); flat ones take their place in the enclosing list, as written layers do.
+    numbered = not spec.flat or grouped
+
+    def copy_items(row: Sequence[Mapping[str, Any]], first: int, given: set[str]) -> list[Item]:
+        out = []
+        for k, env in enumerate(row):
+            name = str(first + k) if numbered else None
+            if spec.names is not None:
+                name = copy_name(lw, spec.names, {**site.env, **env}, item.ypath + ("names",))
+                if name in given:
+                    lw.error(
+                        "E304",
+                        f"name template {spec.names!r} gives `{name}` to two copies",
+                        item.ypath + ("names",),
+                        "make the template read the copy's index (`block{i + 1}`)",
+                    )
+                    raise Skip
+                given.add(name)
+            out.append(Item(spec.layer, layer_yp, env, name))
+        return out
+
+    if grouped:
+        groups = [copy_items(row, 0, set()) for row in rows]
+        items = [
+            Item(RowCopies.model_construct(type=spec.type, copies=g), item.ypath) for g in groups
+        ]
+    else:
+        items, first, given = [], 0, set()
+        for row in rows:
+            items += copy_items(row, first, given)
+            first += len(row)
+    if not spec.flat:
+        return lw.lower_child(site, Child(items, "Sequential"))
+    return splice(lw, site, items)
+
+
+def splice(lw: Lowerer, site: Site, items: list[Item]) -> str:
+    """Flat copies: each an item of the enclosing list, reading the one before it."""
+    if site.spec.name is not None:
+        lw.error(
+            "E204",
+            "a flat repeat makes no module of its own, so it takes no `name`",
+            site.ypath + ("name",),
+            "name the copies with `names:` (a template such as `block{i + 1}`), or drop "
+            "`flat: true` to get one Sequential of that name",
+        )
+        raise Skip
+    lw.one_input(site, "a flat repeat reads one input")
+    if site.spec.when is not None:
+        site.scope.switches.append(("", when_text(site.spec.when)))
+    prev = site.inputs[0]
+    for it in items:
+        prev = lw.lower_item(it, site.scope, site.env, prev) or prev
+    return prev
+
+
+def lower_row(lw: Lowerer, site: Site) -> str:
+    """One grouped row: a Sequential of its copies."""
+    return lw.lower_child(site, Child(list(site.spec.copies), "Sequential"))

@@ -1,0 +1,165 @@
+"""`for_each`: copies of one layer per row of a config table, the row's values named.
+
+MobileNetV2's `[t, c, n, s]` rows, EfficientNet's stage table and MobileNetV3's bneck table
+are written as data and expanded here: each row binds its `fields`, gives `count` copies
+(default 1; an expression over the fields, such as `n`), and each copy sees its index in
+the row, and on request the row's index, its index over all copies and their total (for a
+stochastic depth rate that grows block by block).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from ..loader import PathKey
+from ..lowering.context import RAISE_LIMIT, Site, Skip
+from ..ops.base import ExprStr, Final, Int, Name, NodeBase
+from .copies import RowCopies, lower_copies, lower_row
+from .registry import Construct, NameWalk
+from .repeat import Template, free_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..lowering.walker import Lowerer
+
+#: The optional names a for_each binds besides the row's fields and `index`.
+_EXTRA = ("row_index", "global_index", "global_count")
+
+
+class ForEachNode(NodeBase):
+    """Copies of `layer` for each row of `rows`, the row's values bound to `fields`."""
+
+    type: Literal["for_each"]
+    rows: list[list[Any]] | ExprStr = Field(
+        ..., description="the table: a list of rows, or an expression such as a list param"
+    )
+    fields: list[Name] = Field(..., min_length=1, description="names of a row's values")
+    count: Int(ge=0) = Field(1, description="copies per row, e.g. a field `n`")  # type: ignore[valid-type]
+    index: Name = Field("i", description="name of a copy's index within its row")
+    row_index: Name | None = Field(None, description="name of the row's index")
+    global_index: Name | None = Field(None, description="name of a copy's index over all rows")
+    global_count: Name | None = Field(None, description="name of the number of copies in all")
+    flat: bool = Field(
+        False, description="splice the copies into the enclosing list (no Sequential of their own)"
+    )
+    group_rows: bool = Field(False, description="one nn.Sequential per row")
+    names: Template | None = None
+    layer: Node  # noqa: F821
+
+
+def lower(lw: Lowerer, site: Site) -> str | None:
+    """Rows checked, counts evaluated and bounded, then the copies (repeat's machinery)."""
+    if isinstance(site.spec, RowCopies):
+        return lower_row(lw, site)
+    spec, yp = site.spec, site.ypath
+    _check_names(lw, spec, yp)
+    table = _table(lw, site)
+    counts: list[int] = []
+    for r, row in enumerate(table):
+        env = {**site.local, **dict(zip(spec.fields, row))}
+        counts.append(lw.eval_value(spec.count, Final("int", ge=0), env, yp + ("count",)))
+        if sum(counts) > lw.max_layers:
+            lw.error(
+                "E310",
+                f"for_each makes more than {lw.max_layers:,} copies (row {r} reached "
+                f"{sum(counts):,})",
+                yp + ("count",),
+                f"lower the counts; {RAISE_LIMIT}",
+            )
+            raise Skip
+    total = sum(counts)
+    lw.charge(total, yp + ("count",), reserve=True)
+    rows: list[list[dict[str, Any]]] = []
+    serial = 0
+    for r, (row, n) in enumerate(zip(table, counts)):
+        fields = dict(zip(spec.fields, row))
+        copies = []
+        for k in range(n):
+            env = {**fields, spec.index: k}
+            for key, value in (("row_index", r), ("global_index", serial), ("global_count", total)):
+                if getattr(spec, key) is not None:
+                    env[getattr(spec, key)] = value
+            copies.append(env)
+            serial += 1
+        rows.append(copies)
+    return lower_copies(lw, site, rows, [spec.rows, spec.count])
+
+
+def _check_names(lw: Lowerer, spec: Any, yp: PathKey) -> None:
+    """The names a row binds: distinct (E304), hiding no param or let (E304)."""
+    bound: list[tuple[str, PathKey, str]] = [
+        (f, yp + ("fields", j), "for_each field") for j, f in enumerate(spec.fields)
+    ]
+    bound.append((spec.index, yp + ("index",) if "index" in spec.model_fields_set else yp, "index"))
+    bound += [(getattr(spec, k), yp + (k,), k) for k in _EXTRA if getattr(spec, k) is not None]
+    seen: set[str] = set()
+    ok = True
+    for name, where, what in bound:
+        if name in seen:
+            lw.error(
+                "E304",
+                f"for_each binds `{name}` twice (a field, `index` or another name)",
+                where,
+                "give each field and index its own name",
+            )
+            ok = False
+        seen.add(name)
+        ok = free_name(lw, name, where, what) and ok
+    if not ok:
+        raise Skip
+
+
+def _table(lw: Lowerer, site: Site) -> list[list[Any]]:
+    """The rows, each a list of as many values as `fields` names (E309 otherwise)."""
+    spec, yp = site.spec, site.ypath + ("rows",)
+    table = spec.rows
+    if isinstance(table, str):
+        table = lw.eval_value(table, Final("any"), site.local, yp)
+    if not isinstance(table, list):
+        lw.error("E309", f"rows must be a list of rows, got {table!r}"[:120], yp, _ROWS_HINT)
+        raise Skip
+    width = len(spec.fields)
+    for r, row in enumerate(table):
+        if not isinstance(row, list) or len(row) != width:
+            got = f"{len(row)} values" if isinstance(row, list) else repr(row)[:40]
+            lw.error(
+                "E309",
+                f"row {r} of the table has {got}; `fields` names {width} "
+                f"({', '.join(spec.fields)})",
+                yp + ((r,) if not isinstance(spec.rows, str) else ()),
+                _ROWS_HINT,
+            )
+            raise Skip
+    return table
+
+
+_ROWS_HINT = "each row is a list with one value per name of `fields`, e.g. [6, 24, 2, 2]"
+
+
+def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
+    fields = item.get("fields")
+    for j, f in enumerate(fields if isinstance(fields, list) else []):
+        walk.expression_name(f, path + ("fields", j), "for_each field")
+    for key in ("index", *_EXTRA):
+        walk.expression_name(item.get(key), path + (key,), f"for_each {key}")
+    walk.node(item.get("layer"), path + ("layer",))
+
+
+CONSTRUCT = Construct(
+    kind="for_each",
+    schema=ForEachNode,
+    lower=lower,
+    summary="copies of a layer per row of a table, the row's values named by `fields`",
+    description=(
+        "For each row of `rows` (a table: a list param or a list written in place), "
+        "`count` copies of `layer` (default 1; an expression over the row's `fields`), "
+        "with the row's values, the copy's index in its row (`index`, default `i`) and, "
+        "when named, `row_index`, `global_index` and `global_count` in scope. The copies "
+        "form one nn.Sequential, one per row (`group_rows`), or join the enclosing list "
+        "(`flat`); `names` is a name template for them."
+    ),
+    makes_module=True,
+    walk_names=walk_names,
+)
