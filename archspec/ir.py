@@ -141,6 +141,10 @@ class InitStep:
     #: the rule's `when` (spec text) and its value under the bound params
     when: str | None = None
     active: bool = True
+    #: for a rule whose arguments are expressions (`1 / sqrt(out_features)`, held in
+    #: `weight`/`bias` as text over the layer's sizes): each module path's evaluated
+    #: (weight, bias) initialisers
+    per_module: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ construct lowers itself in archspec/constructs/.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from .ir import Graph, ParamInfo
 from .loader import LoadedDoc
 from .lowering.context import MAX_BLOCK_DEPTH, MAX_NESTING, MAX_NODES, Abort, Child, Item, Skip
 from .lowering.init import lower_init, tensor_rank
+from .lowering.initexprs import init_switches
 from .lowering.lets import bind_lets
 from .lowering.values import bind_value, coerce_param, decl_of, field_plan, final_of, param_hint
 from .lowering.walker import Lowerer
@@ -72,6 +74,8 @@ def lower_graph(lw: Lowerer) -> Graph:
     )
     root = lw.lower_scope(top, lw.spec_env, in_shape, "", lw.span(()))
     init = lower_init(lw, root)
+    # params an init expression reads are fixed in emitted code (it writes their values)
+    root = dataclasses.replace(root, switches=root.switches + tuple(init_switches(spec)))
     if not any(not o.train_only for o in root.outputs):
         lw.error(
             "E312",

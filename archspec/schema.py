@@ -29,7 +29,7 @@ from pydantic import (
 
 from .constructs import BLOCK_CALL, CONSTRUCTS, on_change
 from .ops import REGISTRY
-from .ops.base import RESERVED_NAMES, Bool, Name, check_name, on_register
+from .ops.base import RESERVED_NAMES, Bool, ExprStr, Name, check_name, on_register
 from .plugins import load_plugins
 
 FORMAT_VERSION = 1
@@ -92,16 +92,22 @@ def _init_number(value: float) -> float:
     return value
 
 
-InitNumber = Annotated[StrictFloat | StrictInt, AfterValidator(_init_number)]
+#: An initialiser argument: a number, or an expression over the spec's params and lets and
+#: the layer's sizes (`1 / sqrt(out_features)`), evaluated for each module it initialises.
+InitNumber = Annotated[StrictFloat | StrictInt, AfterValidator(_init_number)] | ExprStr
 
 
 def _not_negative(value: float) -> float:
+    if isinstance(value, str):
+        return value  # an expression: checked for each module (lowering/init.py)
     if value < 0:
         raise ValueError(f"{value!r} is negative: torch refuses it")
     return value
 
 
 def _positive(value: float) -> float:
+    if isinstance(value, str):
+        return value
     if value <= 0:
         raise ValueError(f"{value!r} must be above 0 (trunc_normal divides by it)")
     return value
@@ -110,7 +116,7 @@ def _positive(value: float) -> float:
 def _at_least_a(b: float, info: ValidationInfo) -> float:
     """`b` bounds the range from above: torch's uniform_ and trunc_normal_ refuse a > b."""
     a = info.data.get("a")
-    if a is not None and b < a:
+    if a is not None and not isinstance(a, str) and not isinstance(b, str) and b < a:
         raise ValueError(f"b ({b!r}) is below a ({a!r}): the range [a, b] is empty")
     return b
 
@@ -160,12 +166,12 @@ class InitFn(BaseModel):
     uniform: UniformArgs | None = None
     xavier_normal: XavierArgs | None = None
     xavier_uniform: XavierArgs | None = None
-    constant: StrictFloat | StrictInt | None = None
+    constant: StrictFloat | StrictInt | ExprStr | None = None
 
     @field_validator("constant", mode="after")
     @classmethod
     def _constant_in_range(cls, v: Any) -> Any:
-        return v if v is None else _init_number(v)
+        return v if v is None or isinstance(v, str) else _init_number(v)
 
     def chosen(self) -> tuple[str, Any]:
         """(initialiser name, its arguments)."""

@@ -268,3 +268,70 @@ def test_table_lookups_match_python(rows: list[list[int]], data: st.DataObject) 
     g = archspec.build_graph(spec(body))
     assert g.output_shapes[0][1].value == rows[r][c]
     assert math.isfinite(rows[r][c])
+
+
+INIT = """
+params:
+  scale: 1.0
+layers:
+  - {name: conv, type: conv2d, out_channels: 8, kernel_size: 3}
+  - {name: pool, type: adaptive_avgpool2d, output_size: 1}
+  - {name: flatten, type: flatten}
+  - {name: fc1, type: linear, out_features: 100}
+  - {name: fc2, type: linear, out_features: 10}
+init:
+  - {layers: [conv2d], weight: {kaiming_normal: {mode: fan_out}}, bias: zeros}
+  # torchvision's EfficientNet / MobileNetV3 Linear init
+  - layers: [linear]
+    weight: {uniform: {a: "-scale / sqrt(out_features)", b: "scale / sqrt(out_features)"}}
+    bias: {constant: "1 / in_features"}
+"""
+
+
+def test_fan_based_uniform_init_reads_each_layers_size() -> None:
+    torch.manual_seed(0)
+    model = archspec.compile(spec(INIT))
+    for fc in (model.fc1, model.fc2):
+        bound = 1 / math.sqrt(fc.out_features)
+        assert -bound <= fc.weight.min() and fc.weight.max() <= bound
+        assert fc.weight.max() > 0.9 * bound  # the range is used, not a narrower one
+        assert torch.all(fc.bias == torch.tensor(1 / fc.in_features))
+    model = archspec.compile(spec(INIT), scale=0.01)
+    assert model.fc2.weight.abs().max() <= 0.01 / math.sqrt(10)
+
+
+def test_emitted_init_expressions_equal_compile() -> None:
+    text = spec(INIT)
+    source = archspec.emit(text)
+    assert "math.sqrt(m.out_features)" in source and "import math" in source
+    graph = archspec.build_graph(text)
+    module = _load(source, "init")
+    torch.manual_seed(0)
+    emitted = getattr(module, graph.class_name)()
+    torch.manual_seed(0)
+    compiled = archspec.compile(text)
+    for (k, a), (k2, b) in zip(emitted.state_dict().items(), compiled.state_dict().items()):
+        assert k == k2
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "rule,code,col",
+    [
+        # a name that is neither a param, a let nor a layer size
+        ('{layers: [linear], weight: {uniform: {a: "-1 / sqrt(widht)"}}}', "E302", 46),
+        # a function emitted code cannot call
+        ('{layers: [linear], weight: {uniform: {a: "-make_divisible(3, 2)"}}}', "E206", 46),
+        # a range made empty by the layer's size, at the initialiser
+        ('{layers: [linear], weight: {uniform: {a: "1 / out_features", b: 0.0}}}', "E204", 42),
+        # sqrt of a negative number for this layer
+        ('{layers: [linear], weight: {normal: {std: "sqrt(5 - out_features)"}}}', "E308", 47),
+    ],
+)
+def test_init_expression_errors_are_located(rule: str, code: str, col: int) -> None:
+    body = (
+        "layers:\n  - {type: flatten}\n  - {type: linear, out_features: 10}\n"
+        f"init:\n  - {rule}\n"
+    )
+    e = err(spec(body))
+    assert where(e) == (code, 8, col), e.render()

@@ -24,7 +24,9 @@ from ..ir import Graph
 EMITTED_FILENAME = "<archspec emitted module>"
 
 #: Modules an emitted file may import (as `import x`, `import x as y` or `from x import y`).
-ALLOWED_IMPORTS = frozenset({"torch", "torch.nn", "torch.nn.functional", "fnmatch", "collections"})
+ALLOWED_IMPORTS = frozenset(
+    {"torch", "torch.nn", "torch.nn.functional", "fnmatch", "math", "collections"}
+)
 
 _BUG_HINT = "this is a bug in archspec's source emitter; please report it with the spec"
 

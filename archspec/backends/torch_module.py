@@ -226,7 +226,8 @@ def apply_init(
                     continue
                 if matches is not None and not matches(path):
                     continue
-                for attr, fn in (("weight", step.weight), ("bias", step.bias)):
+                fns = step.per_module.get(path, (step.weight, step.bias))
+                for attr, fn in zip(("weight", "bias"), fns):
                     tensor = getattr(mod, attr, None)
                     if fn is None or not isinstance(tensor, torch.Tensor):
                         continue

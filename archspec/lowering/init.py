@@ -11,6 +11,7 @@ from ..loader import PathKey
 from ..ops import REGISTRY
 from ..ops.base import Final
 from .context import when_text
+from .initexprs import resolve_exprs
 from .values import bind_value
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +71,8 @@ def lower_init(lw: Lowerer, root: Module | None) -> list[InitStep]:
             when=None if rule.when is None else when_text(rule.when),
             active=active,
         )
+        if root is not None and active:
+            step = resolve_exprs(lw, step, yp, root)
         lw.init_rules.append(step)
         if root is not None:
             check_init_targets(lw, step, yp, root)
@@ -105,7 +108,9 @@ def _initialiser(lw: Lowerer, fn: Any, yp: PathKey) -> tuple[str, dict[str, Any]
     except ValueError as exc:
         lw.error("E204", str(exc), yp, "e.g. `weight: {normal: {std: 0.01}}` or `bias: zeros`")
         return None
-    return ("constant", {"val": float(args)}) if name == "constant" else (name, args.model_dump())
+    if name == "constant":
+        return ("constant", {"val": args if isinstance(args, str) else float(args)})
+    return (name, args.model_dump())
 
 
 def check_init_targets(lw: Lowerer, step: InitStep, ypath: PathKey, root: Module) -> None:

@@ -213,6 +213,8 @@ def _imports(text: str) -> list[str]:
     imports = []
     if "fnmatch." in text:
         imports.append("import fnmatch")
+    if re.search(r"\bmath\.", text):
+        imports.append("import math")
     if "OrderedDict(" in text:
         imports.append("from collections import OrderedDict")
     if imports:

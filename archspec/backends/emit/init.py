@@ -8,6 +8,7 @@ or the spec is refused (E6xx) rather than emitted wrong.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import re
 from collections.abc import Iterator, Mapping
@@ -425,13 +426,31 @@ def _init_call(fn: tuple[str, Mapping[str, Any]], target: str) -> str:
             return f"nn.init.ones_({target})"
         if val == 0 and type(val) in (int, float):
             return f"nn.init.zeros_({target})"
-        return f"nn.init.constant_({target}, {lit(val)})"
+        return f"nn.init.constant_({target}, {_init_arg(val, target)})"
     defaults = INIT_DEFAULTS.get(name, {})
     parts = [target]
     for key, value in args.items():
         if key in defaults and value == defaults[key]:
             continue
-        parts.append(f"{key}={lit(value)}")
+        parts.append(f"{key}={_init_arg(value, target, key)}")
     if not re.match(r"^[a-z_]+$", name):
         raise EmitError(f"unknown initialiser {name!r}")
     return f"nn.init.{name}_({', '.join(parts)})"
+
+
+def _init_arg(value: Any, target: str, key: str = "val") -> str:
+    """An initialiser argument: a literal, or an expression over the layer's sizes
+    (lowering/initexprs.py) read from the module being initialised (`m.out_features`)."""
+    from ...expr import parse_expr, unparse
+    from ...lowering.initexprs import LAYER_SIZES, MATH_FUNCS, is_expr_arg
+
+    if not is_expr_arg(key, value):
+        return lit(value)
+
+    module = target.rsplit(".", 1)[0]
+    tree = parse_expr(value).tree.body
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in MATH_FUNCS:
+            node.func = ast.Name(id=f"math.{node.func.id}", ctx=ast.Load())
+    rename = {n: f"{module}.{n}" for n in LAYER_SIZES}
+    return unparse(tree, constant=lit, rename=rename, tight_pow=True)
