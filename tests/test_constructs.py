@@ -24,7 +24,7 @@ from archspec.ops import base as ops_base
 from archspec.ops.base import NodeBase
 from archspec.schema import json_schema, models
 
-BUILTINS = ("sequential", "repeat", "vgg_cfg", "residual", "parallel")
+BUILTINS = ("sequential", "repeat", "vgg_cfg", "residual", "parallel", "for_each")
 
 
 def test_builtins_are_registered_in_schema_order_with_their_facts() -> None:
@@ -38,8 +38,9 @@ def test_builtins_are_registered_in_schema_order_with_their_facts() -> None:
         "vgg_cfg": True,
         "residual": False,
         "parallel": False,
+        "for_each": True,
     }
-    assert CONSTRUCTS["repeat"].fields == ("count", "index", "layer")
+    assert CONSTRUCTS["repeat"].fields == ("count", "index", "flat", "names", "layer")
     assert CONSTRUCTS["residual"].fields == ("body", "shortcut", "activation")
     assert BLOCK_CALL.makes_module and BLOCK_CALL.schema is models()["BlockCall"]
     for kind in BUILTINS:

@@ -11,7 +11,7 @@ from . import block_call, for_each, parallel, repeat, residual, sequential, vgg_
 from .registry import CONSTRUCTS, Construct, NameWalk, on_change, register, unregister
 
 #: The built-ins, in the order the schema lists them.
-for _module in (sequential, repeat, for_each, vgg_cfg, residual, parallel):
+for _module in (sequential, repeat, vgg_cfg, residual, parallel, for_each):
     register(_module.CONSTRUCT)
 
 #: The construct of any `type:` that names no layer kind and no construct.
