@@ -321,7 +321,9 @@ def spec_model() -> type[BaseModel]:
 
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the spec language, for editors (yaml-language-server)."""
-    schema = spec_model().model_json_schema(by_alias=True)
+    from .compose.schema_keys import add_composition_keys
+
+    schema = add_composition_keys(spec_model().model_json_schema(by_alias=True))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://archspec.dev/schema/archspec-1.json"
     return schema

@@ -187,3 +187,21 @@ def test_a_chain_of_bases_parses_each_file_once(
     )
     err = archspec.check(tmp_path / "e0.yaml").diagnostics[0]
     assert (Path(err.span.file).name, err.span.line) == (spec.name, 5)
+
+
+def test_the_editor_schema_knows_the_composition_keys() -> None:
+    """`archspec schema` accepts composed specs and still refuses a malformed import."""
+    import jsonschema
+    import yaml
+
+    from archspec.schema import json_schema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    for path in (examples / "resnet_family.yaml", examples / "vgg_family.yaml"):
+        assert list(validator.iter_errors(yaml.safe_load(path.read_text()))) == []
+    user = yaml.safe_load(USER)
+    assert validator.is_valid(user)
+    assert validator.is_valid({**user, "blocks": {"Bottleneck": "Other"}, "remove": ["fc"]})
+    assert not validator.is_valid({**user, "use": [{"from": "x.yaml"}]})
+    assert not validator.is_valid({k: v for k, v in user.items() if k != "extends"})
