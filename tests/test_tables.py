@@ -332,3 +332,19 @@ def test_for_each_copies_match_the_table(rows: list[tuple[int, int, int]]) -> No
 def test_the_table_property_ran() -> None:
     test_for_each_copies_match_the_table()
     assert CHECKED["tables"] >= 20
+
+
+def test_a_param_read_by_a_name_template_is_fixed_in_emitted_code() -> None:
+    body = """
+    params:
+      first: 1
+    layers:
+      - type: repeat
+        count: 2
+        flat: true
+        names: "layer{i + first}"
+        layer: {type: conv2d, out_channels: 8 * first, kernel_size: 1}
+    """
+    source = archspec.emit(spec(body))
+    assert "first" not in source.split("def __init__", 1)[1].split(")", 1)[0]
+    assert "self.layer1 = " in source and "self.layer2 = " in source

@@ -103,7 +103,9 @@ def lower_copies(
     switches, so emitted code does not take the params they read as arguments).
     """
     spec, item = site.spec, site.item
-    site.scope.switches += [("", raw) for raw in structure if isinstance(raw, str)]
+    # a template's parts decide names, which emitted code writes as they are: structure too
+    parts = _PART.findall(spec.names) if spec.names is not None else []
+    site.scope.switches += [("", raw) for raw in [*structure, *parts] if isinstance(raw, str)]
     grouped = bool(getattr(spec, "group_rows", False))
     layer_yp = item.ypath + ("layer",)
 
