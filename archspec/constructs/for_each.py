@@ -151,7 +151,7 @@ CONSTRUCT = Construct(
     kind="for_each",
     schema=ForEachNode,
     lower=lower,
-    summary="copies of a layer per row of a table, the row's values named by `fields`",
+    summary="copies of a layer for each row of a config table",
     description=(
         "For each row of `rows` (a table: a list param or a list written in place), "
         "`count` copies of `layer` (default 1; an expression over the row's `fields`), "
