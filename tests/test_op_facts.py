@@ -81,7 +81,42 @@ layers:
   - {type: channel_shuffle, groups: 2}
   - {type: reshape, shape: [0, -1]}
 """
-EXTRA = {"facts_1d": ONE_D, "facts_3d": THREE_D, "facts_2d": TWO_D, "facts_layout": LAYOUT}
+#: The kinds of issue 14 (ops/activations.py, norms.py, resize.py), switches flipped.
+NEWER_2D = """\
+archspec: 1
+name: facts_newer
+input: [N, 4, 8, 8]
+layers:
+  - {type: conv_transpose2d, out_channels: 6, kernel_size: 3, stride: 2, bias: false}
+  - {type: group_norm, num_groups: 3}
+  - {type: hardswish}
+  - {type: prelu, num_parameters: 6}
+  - {type: group_norm, num_groups: 2, affine: false}
+  - {type: instance_norm2d, affine: true}
+  - {type: instance_norm2d}
+  - {type: hardsigmoid}
+  - {type: layer_norm2d, eps: 1.0e-6}
+  - {type: layer_norm2d, bias: false}
+  - {type: layer_norm2d, elementwise_affine: false}
+  - {type: mish}
+  - {type: elu}
+  - {type: zero_pad2d, padding: [1, 0, 2, 1]}
+  - {type: conv_transpose2d, out_channels: 4, kernel_size: 2, groups: 2}
+  - {type: upsample, scale_factor: 2}
+  - {type: interpolate, size: 9, mode: bilinear}
+  - {type: stochastic_depth, p: 0.1, mode: row}
+  - {type: layer_norm, dims: 2}
+  - {type: layer_norm, bias: false}
+  - {type: layer_norm, elementwise_affine: false}
+  - {type: prelu}
+"""
+EXTRA = {
+    "facts_1d": ONE_D,
+    "facts_3d": THREE_D,
+    "facts_2d": TWO_D,
+    "facts_layout": LAYOUT,
+    "facts_newer": NEWER_2D,
+}
 
 
 def _graphs() -> Iterator[tuple[str, Graph, Any]]:
@@ -208,5 +243,11 @@ def test_each_activation_fn_names_a_module_kind_computing_the_same() -> None:
         "gelu": ("nn.GELU()",),
         "sigmoid": ("nn.Sigmoid()",),
         "tanh": ("nn.Tanh()",),
+        "relu6": ("nn.ReLU6()", "nn.ReLU6(inplace=True)"),
+        "leaky_relu": ("nn.LeakyReLU()", "nn.LeakyReLU(inplace=True)"),
+        "elu": ("nn.ELU()", "nn.ELU(inplace=True)"),
+        "hardswish": ("nn.Hardswish()", "nn.Hardswish(inplace=True)"),
+        "hardsigmoid": ("nn.Hardsigmoid()", "nn.Hardsigmoid(inplace=True)"),
+        "mish": ("nn.Mish()", "nn.Mish(inplace=True)"),
     }
     assert module_forms("add", {}) == ()  # a function op with no module twin

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..loader import PathKey
 from ..lowering.context import Child, Item, Named, Site, channels_env, synth, when_text
-from ..ops import REGISTRY
+from ..ops import REGISTRY, ActivationFn
 from ..ops.base import Bool, Final, Name, NodeBase
 from .registry import Construct, NameWalk
 
@@ -33,7 +33,7 @@ class ResidualNode(NodeBase):
     type: Literal["residual"]
     body: list[Node]  # noqa: F821
     shortcut: Shortcut | None = None
-    activation: Literal["relu", "gelu", "silu", "tanh", "sigmoid"] | None = None
+    activation: ActivationFn | None = None
 
 
 def lower(lw: Lowerer, site: Site) -> str:

@@ -252,8 +252,22 @@ class Concat(_FunctionOp):
         return f"torch.cat([{', '.join(a['_inputs'])}], {lit(a['dim'])})"
 
 
-#: The functions an `activation` layer (and a residual's `activation:`) may apply.
-ActivationFn = Literal["relu", "gelu", "silu", "tanh", "sigmoid"]
+#: The functions an `activation` layer (and a residual's `activation:`) may apply, each at
+#: torch's defaults (leaky_relu's slope 0.01, elu's alpha 1); prelu, which holds a weight,
+#: is a layer kind only.
+ActivationFn = Literal[
+    "relu",
+    "gelu",
+    "silu",
+    "tanh",
+    "sigmoid",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "hardswish",
+    "hardsigmoid",
+    "mish",
+]
 ACTIVATION_FNS: tuple[str, ...] = get_args(ActivationFn)
 
 #: fn -> (module, name) of the torch function `compile` calls.
@@ -263,6 +277,12 @@ _ACTIVATIONS = {
     "silu": ("torch.nn.functional", "silu"),
     "tanh": ("torch", "tanh"),
     "sigmoid": ("torch", "sigmoid"),
+    "relu6": ("torch.nn.functional", "relu6"),
+    "leaky_relu": ("torch.nn.functional", "leaky_relu"),
+    "elu": ("torch.nn.functional", "elu"),
+    "hardswish": ("torch.nn.functional", "hardswish"),
+    "hardsigmoid": ("torch.nn.functional", "hardsigmoid"),
+    "mish": ("torch.nn.functional", "mish"),
 }
 #: fn -> the call emitted source writes.
 _EMITTED_ACT = {
@@ -271,6 +291,12 @@ _EMITTED_ACT = {
     "silu": "F.silu",
     "tanh": "torch.tanh",
     "sigmoid": "torch.sigmoid",
+    "relu6": "F.relu6",
+    "leaky_relu": "F.leaky_relu",
+    "elu": "F.elu",
+    "hardswish": "F.hardswish",
+    "hardsigmoid": "F.hardsigmoid",
+    "mish": "F.mish",
 }
 #: fn -> the layer kind whose module, at its defaults, computes the same: emitted code
 #: calls a block's `self.relu` for `relu` rather than mix it with `torch.relu`.
@@ -280,6 +306,12 @@ _MODULE_KINDS = {
     "silu": "silu",
     "tanh": "tanh",
     "sigmoid": "sigmoid",
+    "relu6": "relu6",
+    "leaky_relu": "leaky_relu",
+    "elu": "elu",
+    "hardswish": "hardswish",
+    "hardsigmoid": "hardsigmoid",
+    "mish": "mish",
 }
 if not set(ACTIVATION_FNS) == set(_ACTIVATIONS) == set(_EMITTED_ACT) == set(_MODULE_KINDS):
     raise TypeError("activation: every fn needs a torch function, an emitted call, a module kind")

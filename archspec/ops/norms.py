@@ -1,0 +1,361 @@
+"""Normalisations beyond batch norm: group, instance, layer (last dims) and layer over NCHW
+channels (ConvNeXt's LayerNorm2d).
+
+Counts: an affine norm holds a weight and a bias per normalised element (per channel for
+group, instance and layer_norm2d; prod(normalized_shape) for layer_norm); MACs are 0, as for
+batch norm (only convolutions and linear layers count multiply-accumulates).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..dims import Dim, Shape, product
+from .base import (
+    Bool,
+    Float,
+    Inferred,
+    Int,
+    Ints,
+    LayerSpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    channels,
+    fmt,
+    register,
+)
+from .emitting import emit_call
+from .support import support_class, support_source
+
+
+class _Norm(Op):
+    category = "norm"
+    optional_tensors = ("weight", "bias")
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+
+def _check_given(kind: str, field: str, given: Any, actual: Any) -> None:
+    if given is not None and given != actual:
+        raise ShapeFailure(
+            "E402",
+            f"{kind} declares {field}={given} but receives {actual}",
+            f"drop {field}: archspec infers it",
+            field,
+        )
+
+
+class GroupNormSpec(LayerSpec):
+    """group_norm: normalises groups of channels; num_channels is inferred."""
+
+    type: Literal["group_norm"]
+    num_groups: Int(ge=1)  # type: ignore[valid-type]
+    eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
+    affine: Bool = True
+    num_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="optional; checked if given"
+    )
+
+
+@register
+class GroupNorm(_Norm):
+    kind = "group_norm"
+    spec = GroupNormSpec
+    inferred = ("num_channels",)
+    torch_name = "GroupNorm"
+    summary = "group normalisation over channels (dim 1)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        c = channels(x, self.kind)
+        _check_given(self.kind, "num_channels", attrs.get("num_channels"), c)
+        g = attrs["num_groups"]
+        if c % g:
+            raise ShapeFailure(
+                "E409",
+                f"group_norm num_groups={g} does not divide the {c} input channels",
+                "use a number of groups that divides the channel count",
+                "num_groups",
+            )
+        return Inferred(dict(attrs, num_channels=c), x)
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        return 2 * a["num_channels"] if a["affine"] else 0
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {"weight": 1, "bias": 1} if a.get("affine", True) else {}
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.GroupNorm(a["num_groups"], a["num_channels"], eps=a["eps"], affine=a["affine"])
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            "nn.GroupNorm",
+            [a["num_groups"], a["num_channels"]],
+            {"eps": (a["eps"], 1e-5), "affine": (a["affine"], True)},
+            lit,
+        )
+
+
+class InstanceNorm2dSpec(LayerSpec):
+    """instance_norm2d: normalises each channel of each sample; num_features is inferred."""
+
+    type: Literal["instance_norm2d"]
+    eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
+    momentum: Float(ge=0, le=1) | None = 0.1  # type: ignore[valid-type]
+    affine: Bool = False
+    track_running_stats: Bool = False
+    num_features: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="optional; checked if given"
+    )
+
+
+def _spatial_message(x: Shape) -> str:
+    return f"instance_norm2d needs more than one spatial element, the input {fmt(x)} has {{d}}"
+
+
+@register
+class InstanceNorm2d(_Norm):
+    kind = "instance_norm2d"
+    spec = InstanceNorm2dSpec
+    inferred = ("num_features",)
+    torch_name = "InstanceNorm2d"
+    summary = "instance normalisation of each channel of each sample"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) != 4:
+            raise ShapeFailure(
+                "E401", f"instance_norm2d needs an (N, C, H, W) input, got {fmt(x)}", None
+            )
+        c = channels(x, self.kind)
+        _check_given(self.kind, "num_features", attrs.get("num_features"), c)
+        # torch normalises with the sample's own statistics (always, unless it tracks running
+        # ones and is in eval mode), and refuses a single spatial element (its variance)
+        ctx.require_positive(
+            x[2] * x[3] - 1,
+            "E405",
+            partial(_spatial_message, x),
+            "use a larger input, or less downsampling before this layer",
+        )
+        return Inferred(dict(attrs, num_features=c), x)
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        return 2 * a["num_features"] if a["affine"] else 0
+
+    def buffers(self, a: Mapping[str, Any]) -> int:
+        return 2 * a["num_features"] + 1 if a["track_running_stats"] else 0
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {"weight": 1, "bias": 1} if a.get("affine", False) else {}
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.InstanceNorm2d(
+            a["num_features"],
+            eps=a["eps"],
+            momentum=a["momentum"],
+            affine=a["affine"],
+            track_running_stats=a["track_running_stats"],
+        )
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            "nn.InstanceNorm2d",
+            [a["num_features"]],
+            {
+                "eps": (a["eps"], 1e-5),
+                "momentum": (a["momentum"], 0.1),
+                "affine": (a["affine"], False),
+                "track_running_stats": (a["track_running_stats"], False),
+            },
+            lit,
+        )
+
+
+class LayerNormSpec(LayerSpec):
+    """layer_norm: normalises over the input's last `dims` dims (or `normalized_shape`)."""
+
+    type: Literal["layer_norm"]
+    dims: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="how many trailing dims to normalise over (default 1)"
+    )
+    normalized_shape: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="optional; the trailing dims, checked against the input if given"
+    )
+    eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
+    elementwise_affine: Bool = True
+    bias: Bool = True
+
+
+def _last_dims_message(x: Shape, shape: tuple[int, ...]) -> str:
+    return f"layer_norm normalises over {list(shape)}, but the input {fmt(x)} ends in {{a}}"
+
+
+@register
+class LayerNorm(_Norm):
+    kind = "layer_norm"
+    spec = LayerNormSpec
+    inferred = ("normalized_shape",)
+    torch_name = "LayerNorm"
+    summary = "layer normalisation over the last dims"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        given = attrs.get("normalized_shape")
+        k = attrs.get("dims")
+        if given is not None:
+            shape = tuple(given) if isinstance(given, (list, tuple)) else (given,)
+            if k is not None and k != len(shape):
+                raise ShapeFailure(
+                    "E409",
+                    f"layer_norm dims={k} but normalized_shape has {len(shape)} dims",
+                    "give one of dims and normalized_shape",
+                    "dims",
+                )
+        else:
+            shape = ()
+        n = len(shape) if given is not None else (k if k is not None else 1)
+        if len(x) < n:
+            raise ShapeFailure(
+                "E401",
+                f"layer_norm normalises the last {n} dims, but the input is {fmt(x)}",
+                None,
+                "dims" if given is None else "normalized_shape",
+            )
+        tail = x[len(x) - n :]
+        if given is None:
+            unknown = [d for d in tail if not d.is_const]
+            if unknown:
+                raise ShapeFailure(
+                    "E406",
+                    f"layer_norm needs known sizes of the dims it normalises, the input is "
+                    f"{fmt(x)}",
+                    "declare a concrete input size, or state normalized_shape",
+                )
+            shape = tuple(d.value for d in tail)
+        else:
+            for d, want in zip(tail, shape):
+                ctx.require_equal(
+                    d,
+                    want,
+                    "E402",
+                    partial(_last_dims_message, x, shape),
+                    "drop normalized_shape (archspec infers it from the input), or fix it",
+                )
+        return Inferred(dict(attrs, normalized_shape=list(shape)), x)
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        if not a["elementwise_affine"]:
+            return 0
+        return math.prod(a["normalized_shape"]) * (2 if a["bias"] else 1)
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        if not a.get("elementwise_affine", True):
+            return {}
+        n = len(a["normalized_shape"])
+        return {"weight": n, **({"bias": n} if a.get("bias", True) else {})}
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.LayerNorm(
+            list(a["normalized_shape"]),
+            eps=a["eps"],
+            elementwise_affine=a["elementwise_affine"],
+            bias=a["bias"],
+        )
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        shape = a["normalized_shape"]
+        first = shape[0] if isinstance(shape, (list, tuple)) and len(shape) == 1 else shape
+        return emit_call(
+            "nn.LayerNorm",
+            [first],
+            {
+                "eps": (a["eps"], 1e-5),
+                "elementwise_affine": (a["elementwise_affine"], True),
+                "bias": (a["bias"], True),
+            },
+            lit,
+        )
+
+
+class LayerNorm2dSpec(LayerSpec):
+    """layer_norm2d: LayerNorm over the channels of an (N, C, H, W) tensor."""
+
+    type: Literal["layer_norm2d"]
+    eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
+    elementwise_affine: Bool = True
+    bias: Bool = True
+    num_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="optional; checked if given"
+    )
+
+
+@register
+class LayerNorm2d(_Norm):
+    kind = "layer_norm2d"
+    spec = LayerNorm2dSpec
+    inferred = ("num_channels",)
+    torch_name = "LayerNorm2d"
+    summary = "layer normalisation over NCHW channels (ConvNeXt's LayerNorm2d)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) != 4:
+            raise ShapeFailure(
+                "E401",
+                f"layer_norm2d needs an (N, C, H, W) input, got {fmt(x)}",
+                "use layer_norm to normalise the last dims of other inputs",
+            )
+        c = channels(x, self.kind)
+        _check_given(self.kind, "num_channels", attrs.get("num_channels"), c)
+        return Inferred(dict(attrs, num_channels=c), x)
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        if not a["elementwise_affine"]:
+            return 0
+        return a["num_channels"] * (2 if a["bias"] else 1)
+
+    def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        # the permuted input is normalised into a new tensor, then permuted back (a view)
+        return product(inputs[0])
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        if not a.get("elementwise_affine", True):
+            return {}
+        return {"weight": 1, **({"bias": 1} if a.get("bias", True) else {})}
+
+    def emit_support(self) -> str:
+        return support_source("LayerNorm2d")
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        return support_class("LayerNorm2d")(
+            a["num_channels"],
+            eps=a["eps"],
+            elementwise_affine=a["elementwise_affine"],
+            bias=a["bias"],
+        )
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            "LayerNorm2d",
+            [a["num_channels"]],
+            {
+                "eps": (a["eps"], 1e-5),
+                "elementwise_affine": (a["elementwise_affine"], True),
+                "bias": (a["bias"], True),
+            },
+            lit,
+        )

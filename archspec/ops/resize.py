@@ -1,0 +1,391 @@
+"""Layers that change the spatial size upward or by padding: transposed convolution,
+upsampling (`upsample` module, `interpolate` in forward) and zero padding.
+
+Transposed convolution: each output extent is `(X - 1)s - 2p + d(k - 1) + op + 1` exactly,
+and torch wants the output padding `op` below the stride or below the dilation. Its MACs
+are those of its input: every input element meets `out_channels / groups * prod(k)` weights.
+
+Upsampling with `scale_factor` s: torch computes each extent as `int(X * s)` in double
+precision. For a concrete X archspec computes the same float product; for a symbolic X it
+writes `floor(X * p / 2**k)` for s = p / 2**k, which is that product exactly when p has at
+most 21 bits (2, 1.5, 0.25, 1.75, ...); other factors (0.3, 1.1) need a concrete input size
+or `size`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
+from functools import partial
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..dims import SPATIAL_NAMES, Dim, Shape, product
+from .base import (
+    Bool,
+    Float,
+    Inferred,
+    Int,
+    Ints,
+    LayerSpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    channels,
+    fmt,
+    ntuple,
+    register,
+)
+from .emitting import emit_call
+
+
+def _tup(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _extent_message(kind: str, axis: str, x: Shape) -> str:
+    return f"{kind} makes the {axis} extent {{d}} (input {fmt(x)})"
+
+
+def _require_extents(kind: str, out: Sequence[Dim], x: Shape, ctx: ShapeContext) -> None:
+    names = SPATIAL_NAMES.get(len(out), ())
+    for i, extent in enumerate(out):
+        if extent.is_const and extent.value >= 1:
+            continue
+        axis = names[i] if len(names) == len(out) else str(i)
+        ctx.require_positive(
+            extent,
+            "E405",
+            partial(_extent_message, kind, axis, x),
+            "the output would be empty: use a larger input or other sizes for this layer",
+        )
+
+
+class ConvTranspose2dSpec(LayerSpec):
+    """conv_transpose2d: transposed convolution; in_channels is inferred from the input."""
+
+    type: Literal["conv_transpose2d"]
+    out_channels: Int(ge=1)  # type: ignore[valid-type]
+    kernel_size: Ints(ge=1)  # type: ignore[valid-type]
+    stride: Ints(ge=1) = 1  # type: ignore[valid-type]
+    padding: Ints(ge=0) = 0  # type: ignore[valid-type]
+    output_padding: Ints(ge=0) = 0  # type: ignore[valid-type]
+    groups: Int(ge=1) = 1  # type: ignore[valid-type]
+    bias: Bool = True
+    dilation: Ints(ge=1) = 1  # type: ignore[valid-type]
+    in_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="optional; checked if given"
+    )
+
+
+@register
+class ConvTranspose2d(Op):
+    kind = "conv_transpose2d"
+    spec = ConvTranspose2dSpec
+    inferred = ("in_channels",)
+    torch_name = "ConvTranspose2d"
+    category = "conv"
+    optional_tensors = ("bias",)
+    summary = "2-d transposed convolution"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) != 4:
+            raise ShapeFailure(
+                "E401", f"conv_transpose2d needs an (N, C, H, W) input, got {fmt(x)}", None
+            )
+        c_in = channels(x, self.kind)
+        given = attrs.get("in_channels")
+        if given is not None and given != c_in:
+            raise ShapeFailure(
+                "E402",
+                f"conv_transpose2d declares in_channels={given} but receives {c_in} channels",
+                "drop in_channels: archspec infers it",
+                "in_channels",
+            )
+        g, c_out = attrs["groups"], attrs["out_channels"]
+        if c_in % g or c_out % g:
+            raise ShapeFailure(
+                "E409",
+                f"groups={g} must divide both in_channels ({c_in}) and out_channels ({c_out})",
+                None,
+                "groups",
+            )
+        k, s, p, op, d = (
+            ntuple(attrs[f], 2, f)
+            for f in ("kernel_size", "stride", "padding", "output_padding", "dilation")
+        )
+        for i in range(2):
+            if op[i] >= s[i] and op[i] >= d[i]:
+                raise ShapeFailure(
+                    "E409",
+                    f"conv_transpose2d output_padding {op[i]} must be smaller than the stride "
+                    f"({s[i]}) or the dilation ({d[i]})",
+                    "PyTorch refuses an output padding at least both stride and dilation",
+                    "output_padding",
+                )
+        out = [(x[2 + i] - 1) * s[i] + (d[i] * (k[i] - 1) + op[i] + 1 - 2 * p[i]) for i in range(2)]
+        _require_extents(self.kind, out, x, ctx)
+        return Inferred(dict(attrs, in_channels=c_in), (x[0], Dim.of(c_out), *out))
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        k = ntuple(a["kernel_size"], 2, "kernel_size")
+        w = a["in_channels"] * (a["out_channels"] // a["groups"]) * math.prod(k)
+        return w + (a["out_channels"] if a["bias"] else 0)
+
+    def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        k = ntuple(a["kernel_size"], 2, "kernel_size")
+        return product(inputs[0]) * ((a["out_channels"] // a["groups"]) * math.prod(k))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {"weight": 4, **({"bias": 1} if a.get("bias", True) else {})}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.ConvTranspose2d(
+            a["in_channels"],
+            a["out_channels"],
+            kernel_size=_tup(a["kernel_size"]),
+            stride=_tup(a["stride"]),
+            padding=_tup(a["padding"]),
+            output_padding=_tup(a["output_padding"]),
+            groups=a["groups"],
+            bias=a["bias"],
+            dilation=_tup(a["dilation"]),
+        )
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            "nn.ConvTranspose2d",
+            [a["in_channels"], a["out_channels"]],
+            {
+                "kernel_size": (_tup(a["kernel_size"]), None),
+                "stride": (_tup(a["stride"]), 1),
+                "padding": (_tup(a["padding"]), 0),
+                "output_padding": (_tup(a["output_padding"]), 0),
+                "groups": (a["groups"], 1),
+                "bias": (a["bias"], True),
+                "dilation": (_tup(a["dilation"]), 1),
+            },
+            lit,
+        )
+
+
+class ZeroPad2dSpec(LayerSpec):
+    """zero_pad2d: pads the last two dims with zeros; negative padding crops."""
+
+    type: Literal["zero_pad2d"]
+    padding: Ints() = Field(  # type: ignore[valid-type]
+        ..., description="one int for every side, or [left, right, top, bottom]"
+    )
+
+
+@register
+class ZeroPad2d(Op):
+    kind = "zero_pad2d"
+    spec = ZeroPad2dSpec
+    torch_name = "ZeroPad2d"
+    category = "reshape"
+    summary = "zero padding of the last two dims"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) not in (3, 4):
+            raise ShapeFailure(
+                "E401", f"zero_pad2d needs a (C, H, W) or (N, C, H, W) input, got {fmt(x)}", None
+            )
+        pad = attrs["padding"]
+        if isinstance(pad, (list, tuple)) and len(pad) != 4:
+            raise ShapeFailure(
+                "E409",
+                f"zero_pad2d padding has {len(pad)} values; give one or four "
+                "(left, right, top, bottom)",
+                None,
+                "padding",
+            )
+        left, right, top, bottom = pad if isinstance(pad, (list, tuple)) else (pad,) * 4
+        out = [x[-2] + (top + bottom), x[-1] + (left + right)]
+        _require_extents(self.kind, out, x, ctx)
+        return Inferred(attrs, (*x[:-2], *out))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.ZeroPad2d(_tup(a["padding"]))
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call("nn.ZeroPad2d", [_tup(a["padding"])], {}, lit)
+
+
+_Mode = Literal["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area"]
+#: mode -> the input ranks torch implements it for
+_MODE_RANKS = {
+    "nearest": (3, 4, 5),
+    "nearest-exact": (3, 4, 5),
+    "area": (3, 4, 5),
+    "linear": (3,),
+    "bilinear": (4,),
+    "bicubic": (4,),
+    "trilinear": (5,),
+}
+#: The largest odd mantissa of a scale factor whose product with any extent below 2**32 is a
+#: double computed exactly (2**53 / 2**32).
+_EXACT_MANTISSA = 2**21
+_SCALE_MAX = 2**16
+
+
+class _ResizeSpec(LayerSpec):
+    size: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="the output's spatial size: one int, or one per spatial dim"
+    )
+    scale_factor: Float(gt=0, le=_SCALE_MAX) | None = Field(  # type: ignore[valid-type]
+        None, description="multiplies every spatial extent (torch rounds down)"
+    )
+    mode: _Mode = "nearest"
+    align_corners: Bool | None = Field(
+        None, description="only for linear, bilinear, bicubic and trilinear"
+    )
+
+
+class UpsampleSpec(_ResizeSpec):
+    """upsample: resizes the spatial dims (nn.Upsample); give `size` or `scale_factor`."""
+
+    type: Literal["upsample"]
+
+
+class InterpolateSpec(_ResizeSpec):
+    """interpolate: F.interpolate in forward; give `size` or `scale_factor`."""
+
+    type: Literal["interpolate"]
+
+
+class _Resize(Op):
+    category = "pool"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        mode = attrs["mode"]
+        if len(x) not in _MODE_RANKS[mode]:
+            ranks = " or ".join(map(str, _MODE_RANKS[mode]))
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} mode '{mode}' needs an input of rank {ranks}, got {fmt(x)}",
+                "bilinear and bicubic take (N, C, H, W), linear (N, C, L), trilinear "
+                "(N, C, D, H, W)",
+                "mode",
+            )
+        if attrs["align_corners"] is not None and mode in ("nearest", "nearest-exact", "area"):
+            raise ShapeFailure(
+                "E409",
+                f"{self.kind} align_corners applies to interpolating modes, not '{mode}'",
+                "drop align_corners, or use mode linear, bilinear, bicubic or trilinear",
+                "align_corners",
+            )
+        size, scale = attrs["size"], attrs["scale_factor"]
+        if (size is None) == (scale is None):
+            raise ShapeFailure(
+                "E409",
+                f"{self.kind} needs exactly one of size and scale_factor",
+                None,
+                "size" if size is not None else None,
+            )
+        nd = len(x) - 2
+        if size is not None:
+            out = [Dim.of(v) for v in ntuple(size, nd, "size")]
+        else:
+            out = [_scaled(d, scale, self.kind, x) for d in x[2:]]
+            _require_extents(self.kind, out, x, ctx)
+        return Inferred(attrs, (x[0], x[1], *out))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def _kwargs(self, a: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+        return {
+            "size": (_tup(a["size"]), None if a["size"] is not None else ...),
+            "scale_factor": (a["scale_factor"], None if a["scale_factor"] is not None else ...),
+            "mode": (a["mode"], "nearest"),
+            "align_corners": (a["align_corners"], None if a["align_corners"] is not None else ...),
+        }
+
+
+def _scaled(d: Dim, scale: float, kind: str, x: Shape) -> Dim:
+    """The extent torch computes, `int(d * scale)` in doubles."""
+    if d.is_const:
+        return Dim.of(int(float(d.value) * float(scale)))
+    ratio = Fraction(scale)
+    if ratio.numerator > _EXACT_MANTISSA:
+        raise ShapeFailure(
+            "E406",
+            f"{kind} scale_factor {scale!r} rounds differently for different sizes: archspec "
+            f"needs a concrete spatial size to apply it to the input {fmt(x)}",
+            "declare a concrete input size, give `size`, or use a scale factor with a short "
+            "binary expansion (2, 1.5, 0.5, 0.25, 1.75, ...)",
+            "scale_factor",
+        )
+    return (d * ratio.numerator).floordiv(ratio.denominator)
+
+
+def _present(kw: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
+    """Keyword arguments that are set (a default of `...` marks one left out)."""
+    return {k: v for k, v in kw.items() if v[1] is not ...}
+
+
+@register
+class Upsample(_Resize):
+    kind = "upsample"
+    spec = UpsampleSpec
+    torch_name = "Upsample"
+    summary = "resizes the spatial dims (nearest, bilinear, ...)"
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.Upsample(
+            size=_tup(a["size"]),
+            scale_factor=a["scale_factor"],
+            mode=a["mode"],
+            align_corners=a["align_corners"],
+        )
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call("nn.Upsample", [], _present(self._kwargs(a)), lit)
+
+
+@register
+class Interpolate(_Resize):
+    kind = "interpolate"
+    spec = InterpolateSpec
+    style = "function"
+    summary = "resizes the spatial dims in forward (F.interpolate)"
+
+    def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch.nn.functional as F
+
+        return F.interpolate, {
+            "size": _tup(a["size"]),
+            "scale_factor": a["scale_factor"],
+            "mode": a["mode"],
+            "align_corners": a["align_corners"],
+        }
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        call = emit_call("F.interpolate", [], _present(self._kwargs(a)), lit)
+        inner = call[len("F.interpolate(") :]
+        sep = ", " if inner != ")" else ""
+        return f"F.interpolate({a['_inputs'][0]}{sep}{inner}"
