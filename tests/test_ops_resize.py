@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import archspec
 from archspec.api import build_graph
-from archspec.ops import REGISTRY
+from archspec.dims import Dim
+from archspec.ops import REGISTRY, ShapeContext, ShapeFailure
 
 from .ops_cases import assert_located, last_node, param_count, same_as_emitted, spec, symbolic_out
 
@@ -112,7 +115,7 @@ def test_conv_transpose2d_bad_values(fields: dict[str, Any], code: str) -> None:
     assert_located(spec([{"type": "conv_transpose2d", **fields}], ("N", 4, 3, 3)), code)
 
 
-@pytest.mark.parametrize("padding", [1, 0, [1, 2, 3, 4], [0, 0, 2, 0], [-1, 2, 0, -2]])
+@pytest.mark.parametrize("padding", [1, 0, [1, 2, 3, 4], [0, 0, 2, 0]])
 def test_zero_pad2d_is_torchs(padding: Any) -> None:
     text = spec([{"type": "zero_pad2d", "padding": padding}])
     reference = nn.ZeroPad2d(_tup(padding))
@@ -128,7 +131,7 @@ def test_zero_pad2d_is_torchs(padding: Any) -> None:
 
 def test_zero_pad2d_bad_values() -> None:
     assert_located(spec([{"type": "zero_pad2d", "padding": [1, 2]}]), "E409", "[1, 2]")
-    assert_located(spec([{"type": "zero_pad2d", "padding": -2}], ("N", 4, 3, 8)), "E405")
+    assert_located(spec([{"type": "zero_pad2d", "padding": -2}]), "E309", "-2")
 
 
 #: scale factors torch rounds in doubles: short binary fractions hold symbolically
@@ -238,3 +241,69 @@ def test_linear_and_trilinear_resize_other_ranks() -> None:
     assert symbolic_out(text, {"N": 2, "L": 11}) == (2, 4, 16)
     text = spec([{"type": "interpolate", "size": [2, 3, 4], "mode": "trilinear"}], (1, 2, 5, 5, 5))
     assert tuple(archspec.compile(text)(torch.randn(1, 2, 5, 5, 5)).shape) == (1, 2, 2, 3, 4)
+
+
+_TRANSPOSE_CASES = {"sizes": 0, "refused": 0, "empty": 0}
+
+
+def _torch_transposed_extent(k: int, s: int, p: int, op: int, d: int, h: int) -> int | None:
+    conv = nn.ConvTranspose2d(
+        1, 1, (k, 1), stride=(s, 1), padding=(p, 0), output_padding=(op, 0), dilation=(d, 1)
+    )
+    try:
+        return conv(torch.zeros(1, 1, h, 1)).shape[2]
+    except RuntimeError:
+        return None
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    k=st.integers(1, 5),
+    s=st.integers(1, 4),
+    p=st.integers(0, 3),
+    op=st.integers(0, 3),
+    d=st.integers(1, 3),
+    h=st.integers(1, 12),
+)
+def test_conv_transpose2d_rule_equals_torch_everywhere(
+    k: int, s: int, p: int, op: int, d: int, h: int
+) -> None:
+    """The symbolic rule at H = h is torch's output extent wherever torch runs; where torch
+    refuses, the rule refuses the arguments (E409) or makes the extent empty (E405)."""
+    attrs = {
+        "out_channels": 1,
+        "kernel_size": [k, 1],
+        "stride": [s, 1],
+        "padding": [p, 0],
+        "output_padding": [op, 0],
+        "groups": 1,
+        "bias": True,
+        "dilation": [d, 1],
+        "in_channels": None,
+    }
+    shape = (Dim.of(1), Dim.of(1), Dim.of("H"), Dim.of(1))
+    want = _torch_transposed_extent(k, s, p, op, d, h)
+    try:
+        out = REGISTRY["conv_transpose2d"].infer(attrs, [shape], ShapeContext()).shape
+    except ShapeFailure as exc:
+        assert exc.code == "E409" and want is None, (exc.code, want)
+        _TRANSPOSE_CASES["refused"] += 1
+        return_extent = None
+    else:
+        return_extent = out[2].evaluate({"H": h})
+    assume(return_extent is not None)
+    if want is None:
+        assert return_extent < 1
+        _TRANSPOSE_CASES["empty"] += 1
+    else:
+        assert return_extent == want
+        _TRANSPOSE_CASES["sizes"] += 1
+
+
+def test_conv_transpose2d_property_reached_every_outcome() -> None:
+    """Run after the property test (file order): each outcome was met, not only assumed."""
+    if not any(_TRANSPOSE_CASES.values()):
+        test_conv_transpose2d_rule_equals_torch_everywhere()
+    assert _TRANSPOSE_CASES["sizes"] >= 100
+    assert _TRANSPOSE_CASES["refused"] >= 10
+    assert _TRANSPOSE_CASES["empty"] >= 1

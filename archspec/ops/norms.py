@@ -41,6 +41,9 @@ class _Norm(Op):
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()
 
+    def connections(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        return Dim.of(0)  # as batch norm: no multiply-accumulate, no bias connection
+
 
 def _check_given(kind: str, field: str, given: Any, actual: Any) -> None:
     if given is not None and given != actual:
@@ -64,6 +67,13 @@ class GroupNormSpec(LayerSpec):
     )
 
 
+def _group_message(x: Shape, g: int, per_group: Dim) -> str:
+    return (
+        f"group_norm with {g} groups normalises {per_group} value(s) at a time over the "
+        f"input {fmt(x)}: PyTorch needs more than one"
+    )
+
+
 @register
 class GroupNorm(_Norm):
     kind = "group_norm"
@@ -84,6 +94,14 @@ class GroupNorm(_Norm):
                 "use a number of groups that divides the channel count",
                 "num_groups",
             )
+        # torch refuses a group of one value: (N * C / G) * H * W must be above 1
+        per_group = product([x[0], Dim.of(c // g), *x[2:]])
+        ctx.require_positive(
+            per_group - 1,
+            "E405",
+            partial(_group_message, x, g, per_group),
+            "use a larger batch or input, or fewer groups",
+        )
         return Inferred(dict(attrs, num_channels=c), x)
 
     def params(self, a: Mapping[str, Any]) -> int:
@@ -119,8 +137,8 @@ class InstanceNorm2dSpec(LayerSpec):
     )
 
 
-def _spatial_message(x: Shape) -> str:
-    return f"instance_norm2d needs more than one spatial element, the input {fmt(x)} has {{d}}"
+def _spatial_message(x: Shape, spatial: Dim) -> str:
+    return f"instance_norm2d needs more than one spatial element, the input {fmt(x)} has {spatial}"
 
 
 @register
@@ -139,14 +157,16 @@ class InstanceNorm2d(_Norm):
             )
         c = channels(x, self.kind)
         _check_given(self.kind, "num_features", attrs.get("num_features"), c)
-        # torch normalises with the sample's own statistics (always, unless it tracks running
-        # ones and is in eval mode), and refuses a single spatial element (its variance)
-        ctx.require_positive(
-            x[2] * x[3] - 1,
-            "E405",
-            partial(_spatial_message, x),
-            "use a larger input, or less downsampling before this layer",
-        )
+        if not attrs["track_running_stats"]:
+            # the sample's own statistics, even in eval mode: torch refuses a single spatial
+            # element (as batch norm without running statistics, training mode is left out)
+            ctx.require_positive(
+                x[2] * x[3] - 1,
+                "E405",
+                partial(_spatial_message, x, x[2] * x[3]),
+                "use a larger input, less downsampling before this layer, or "
+                "track_running_stats: true",
+            )
         return Inferred(dict(attrs, num_features=c), x)
 
     def params(self, a: Mapping[str, Any]) -> int:
@@ -216,6 +236,13 @@ class LayerNorm(_Norm):
         k = attrs.get("dims")
         if given is not None:
             shape = tuple(given) if isinstance(given, (list, tuple)) else (given,)
+            if not shape:
+                raise ShapeFailure(
+                    "E409",
+                    "layer_norm normalized_shape is empty",
+                    "give the sizes of the last dims, or drop it (archspec infers it)",
+                    "normalized_shape",
+                )
             if k is not None and k != len(shape):
                 raise ShapeFailure(
                     "E409",

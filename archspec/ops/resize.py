@@ -178,10 +178,10 @@ class ConvTranspose2d(Op):
 
 
 class ZeroPad2dSpec(LayerSpec):
-    """zero_pad2d: pads the last two dims with zeros; negative padding crops."""
+    """zero_pad2d: pads the last two dims with zeros."""
 
     type: Literal["zero_pad2d"]
-    padding: Ints() = Field(  # type: ignore[valid-type]
+    padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
         ..., description="one int for every side, or [left, right, top, bottom]"
     )
 
