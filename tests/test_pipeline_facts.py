@@ -35,6 +35,16 @@ OLD_CATEGORY = {
     "add": "merge",
     "concat": "merge",
 }
+#: Kinds added since (issue 14), each with the category it declares.
+NEWER_CATEGORY = {
+    "mul": "merge",
+    **dict.fromkeys(("permute", "reshape", "channel_shuffle", "zero_pad2d"), "reshape"),
+    **dict.fromkeys(("hardswish", "hardsigmoid", "elu", "mish", "prelu"), "act"),
+    "stochastic_depth": "dropout",
+    **dict.fromkeys(("group_norm", "instance_norm2d", "layer_norm", "layer_norm2d"), "norm"),
+    "conv_transpose2d": "conv",
+    **dict.fromkeys(("upsample", "interpolate"), "pool"),
+}
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}
 
@@ -45,11 +55,12 @@ def _builtins() -> dict[str, Op]:
 
 def test_every_builtin_declares_its_category_itself() -> None:
     builtins = _builtins()
-    assert set(builtins) == set(OLD_CATEGORY)
+    expected = {**OLD_CATEGORY, **NEWER_CATEGORY}
+    assert set(builtins) == set(expected)
     for kind, op in builtins.items():
         declared = [c for c in type(op).__mro__ if c is not Op and "category" in vars(c)]
         assert declared, f"{kind} inherits Op's default category instead of declaring one"
-        assert op.category == OLD_CATEGORY[kind], kind
+        assert op.category == expected[kind], kind
 
 
 def test_window_dims_match_the_kinds_w402_checked() -> None:
@@ -57,9 +68,10 @@ def test_window_dims_match_the_kinds_w402_checked() -> None:
     assert windowed == OLD_WINDOWED
 
 
-def test_only_activation_is_labelled_by_a_field_and_only_add_has_a_sign() -> None:
+def test_only_activation_is_labelled_by_a_field_and_only_add_and_mul_have_a_sign() -> None:
     assert {k for k, op in _builtins().items() if op.label_field} == {"activation"}
-    assert {k: op.join_sign for k, op in _builtins().items() if op.join_sign} == {"add": "+"}
+    signs = {k: op.join_sign for k, op in _builtins().items() if op.join_sign}
+    assert signs == {"add": "+", "mul": "*"}
 
 
 class _ToySpec(LayerSpec):
