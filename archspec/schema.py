@@ -62,9 +62,12 @@ ParamEntry = ParamDecl | ParamValue
 #: A `let:` binding: an expression (text) or a literal value.
 LetValue = StrictBool | StrictInt | StrictFloat | str | list[Any]
 
-#: Names an expression reads that a param (or a repeat index) may not take: `in_channels` is
-#: always the channel count of the node's input, so a param of that name would never be read.
-EXPRESSION_NAMES = frozenset({"in_channels"})
+#: Names an expression reads that a param (or a repeat index) may not take, and what they
+#: always are: a param of that name would never be read.
+EXPRESSION_NAMES = {
+    "in_channels": "the channel count of the node's input",
+    "in_features": "the last dim of the node's input",
+}
 
 
 def module_name_problem(name: str) -> str | None:

@@ -124,9 +124,9 @@ class _NameChecks(NameWalk):
         if name in EXPRESSION_NAMES:
             self.refuse(
                 f"{_where(path)}: a {what} cannot be named `{name}`: in expressions "
-                f"`{name}` is always the channel count of the node's input",
+                f"`{name}` is always {EXPRESSION_NAMES[name]}",
                 path,
-                f"rename the {what}; read the incoming channel count as `{name}`",
+                f"rename the {what}; read {EXPRESSION_NAMES[name]} as `{name}`",
                 key=what in ("param", "let"),
             )
 

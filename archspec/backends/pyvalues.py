@@ -120,10 +120,13 @@ def names_of(text: str) -> set[str]:
     return names
 
 
-def render_src(raw: Any, bound: Any, env: Env, in_ch: Val | None) -> Val:
-    """The Val of a value the spec wrote (`raw`: literal or expression; `bound`: value)."""
+def render_src(
+    raw: Any, bound: Any, env: Env, in_ch: Val | None, in_last: Val | None = None
+) -> Val:
+    """The Val of a value the spec wrote (`raw`: literal or expression; `bound`: value);
+    `in_ch` and `in_last` are the input's channel count and last dim (`in_features`)."""
     if isinstance(raw, list) and isinstance(bound, list) and len(raw) == len(bound):
-        items = tuple(render_src(r, b, env, in_ch) for r, b in zip(raw, bound))
+        items = tuple(render_src(r, b, env, in_ch, in_last) for r, b in zip(raw, bound))
         text = lit([Code(i.text) for i in items])
         names = frozenset().union(*(i.names for i in items))
         return Val(text, bound, names, all(i.exact for i in items), items)
@@ -136,6 +139,8 @@ def render_src(raw: Any, bound: Any, env: Env, in_ch: Val | None) -> Val:
     for name in sorted(expr.names):
         if name == "in_channels" and in_ch is not None:
             v = in_ch
+        elif name == "in_features" and in_last is not None:
+            v = in_last
         elif name in env.symbolic:
             v = Val(env.pynames[name], env.values.get(name), frozenset({name}))
         elif name in env.values:
@@ -303,7 +308,7 @@ class Tracer:
         for key, _ in sources:
             runs[key] = _trials(run, key, source_value(key), base_attrs, in_shapes)
         by_key = dict(sources)
-        if op.arity == "many" and len(in_shapes) > 1:
+        if op.arity != 1 and len(in_shapes) > 1:
             _move_inputs_together(run, base_attrs, in_shapes, ins, runs, by_key)
         vals: dict[tuple[Any, ...], Val] = {}
         for o in outputs:

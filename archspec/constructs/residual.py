@@ -51,7 +51,7 @@ def lower(lw: Lowerer, site: Site) -> str:
         keep = sc.when is None or lw.eval_value(
             sc.when,
             Final("bool"),
-            channels_env(site.env, scope.shapes.get(entry)),
+            channels_env(site.env, scope.shapes.get(entry), scope.axes.get(entry, 1)),
             item.ypath + ("shortcut", "when"),
         )
         if keep:

@@ -73,6 +73,9 @@ class Scope:
     position: int = 0
     auto: dict[str, int] = field(default_factory=dict)
     switches: list[tuple[str, str]] = field(default_factory=list)
+    #: the dim holding the channels in each name's output (None: unknown after a layout
+    #: change); a name not listed has them at dim 1
+    axes: dict[str, int | None] = field(default_factory=dict)
 
     def qual(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -99,7 +102,7 @@ class Site:
     """An item at its place in a scope: what it reads and the names it may use.
 
     `env` holds the params (and repeat indices) in scope; `local` adds `in_channels`, the
-    channel count of the first input when it is known.
+    channel count of the first input, and `in_features`, its last dim, when they are known.
     """
 
     item: Item
@@ -167,9 +170,41 @@ def refs_of(spec: Any) -> list[str]:
     return [raw] if isinstance(raw, str) else list(raw)
 
 
-def channels_env(env: Mapping[str, Any], shape: Shape | None) -> dict[str, Any]:
-    """`env` plus `in_channels` when `shape` has a known channel count."""
+#: A key of `channels_env` no expression can name: the dim holding the channels of an input
+#: whose dim 1 is not its channel dim, for the E302 of an `in_channels` read there.
+MOVED_CHANNELS = "_ moved channels"
+
+
+def moved_channels_hint(exc: Any, env: Mapping[str, Any]) -> str | None:
+    """An E302's hint, saying why `in_channels` is not defined where a layout change moved
+    the channels off dim 1 (the expression error's own hint otherwise)."""
+    if exc.code != "E302" or "'in_channels'" not in exc.message or MOVED_CHANNELS not in env:
+        return exc.hint
+    axis = env[MOVED_CHANNELS]
+    moved = (
+        f"a permute before this node moved the channels to dim {axis}"
+        if axis is not None
+        else "a permute and a change of rank before this node left no dim known to hold the "
+        "channels"
+    )
+    return (
+        f"{moved}, so `in_channels` (the channel count, read at dim 1) is not defined here: "
+        "read the last dim as `in_features`, or permute back to channels-first first"
+    )
+
+
+def channels_env(
+    env: Mapping[str, Any], shape: Shape | None, axis: int | None = 1
+) -> dict[str, Any]:
+    """`env` plus `in_channels` when `shape` has a known channel count at dim 1 (`axis`, where
+    the channels are, is 1), and `in_features` when its last dim is known."""
     local = dict(env)
-    if shape is not None and len(shape) >= 2 and shape[1].is_const:
+    if shape is None or len(shape) < 2:
+        return local
+    if axis != 1:
+        local[MOVED_CHANNELS] = axis
+    elif shape[1].is_const:
         local["in_channels"] = shape[1].value
+    if shape[-1].is_const:
+        local["in_features"] = shape[-1].value
     return local

@@ -52,10 +52,10 @@ def _attr_expr(lw: Lowerer, raw: Any, final: Final) -> AttrExpr | None:
 def name_origin(lw: Lowerer, name: str) -> str:
     """Where a name an expression reads is bound: "block", "spec", "let", "index" or "input".
 
-    A repeat index may not take the name of a param in scope (E304), and `in_channels`
-    no param's, so the answer is unambiguous.
+    A repeat index may not take the name of a param in scope (E304), and `in_channels` and
+    `in_features` no param's, so the answer is unambiguous.
     """
-    if name == "in_channels":
+    if name in ("in_channels", "in_features"):
         return "input"
     block = lw.block_stack[-1] if lw.block_stack else None
     if block is not None and name in lw.spec.blocks[block].params:

@@ -27,7 +27,15 @@ def lower_op(lw: Lowerer, site: Site) -> str:
             "E305",
             f"{spec.type} takes one input, `from` names {len(inputs)}",
             item.ypath + ("from",),
-            "only merge layers (add, concat) take several inputs",
+            "only merge layers (add, mul, concat) and layers made for it take several inputs",
+        )
+        raise Skip
+    if isinstance(op.arity, int) and op.arity > 1 and len(inputs) != op.arity:
+        lw.error(
+            "E305",
+            f"{spec.type} takes {op.arity} inputs, `from` names {len(inputs)}",
+            item.ypath + (("from",) if getattr(spec, "from_", None) is not None else ()),
+            f"name its {op.arity} inputs in order, e.g. `from: [input, conv2]`",
         )
         raise Skip
     if op.arity == "many" and getattr(spec, "from_", None) is None:

@@ -36,6 +36,7 @@ from .context import (
     Site,
     Skip,
     channels_env,
+    moved_channels_hint,
     refs_of,
     when_text,
 )
@@ -71,6 +72,8 @@ class Lowerer:
         self.init_rules: list[InitStep] = []
         #: spans where an expression grew too large (E411): reported once, not per copy
         self.too_large_at: set[SourceSpan | None] = set()
+        #: the channel dim of each child module's output, by path, until its node is added
+        self.out_axes: dict[str, int | None] = {}
         #: kept expressions by (text, field kind, enclosing block): a block's fields are the
         #: same text in every instance, so each is parsed and tagged once (exprs.py)
         self.expr_cache: dict[tuple[Any, ...], Any] = {}
@@ -108,11 +111,14 @@ class Lowerer:
         in_shape: Any,
         path: str,
         span: SourceSpan | None,
+        in_axis: int | None = 1,
     ) -> Module:
-        """One module: the nodes of `child.items`, lowered in order in a new scope."""
+        """One module: the nodes of `child.items`, lowered in order in a new scope; `in_axis`
+        is the dim of the input holding its channels."""
         scope = Scope(path)
         scope.switches.extend(child.switches)
         scope.shapes[INPUT] = in_shape
+        scope.axes[INPUT] = in_axis
         scope.train[INPUT] = False
         # Computed once per list (not per item): a repeat of 10,000 copies stays linear.
         for idx, it in enumerate(child.items):
@@ -131,11 +137,14 @@ class Lowerer:
                     scope.shapes[name] = None
                     scope.train[name] = False
                     prev = name
+        outputs = self._outputs(scope, prev, child)
+        if outputs:
+            self.out_axes[path] = scope.axes.get(outputs[0].name, 1)
         return Module(
             class_name=child.class_name,
             path=path,
             nodes=tuple(scope.nodes),
-            outputs=self._outputs(scope, prev, child),
+            outputs=outputs,
             in_shape=in_shape,
             span=span,
             block=child.block,
@@ -171,10 +180,21 @@ class Lowerer:
             node = dataclasses.replace(node, when=when_text(when))
         scope.nodes.append(node)
         scope.shapes[node.name] = node.shape
+        scope.axes[node.name] = self._out_axis(scope, node)
         scope.train[node.name] = node.train_only
         if node.is_module:
             scope.position += 1
         return node.name
+
+    def _out_axis(self, scope: Scope, node: Node) -> int | None:
+        """The dim of the node's output holding the channels (see Op.channel_axis)."""
+        if node.child is not None:
+            return self.out_axes.pop(node.child.path, 1)
+        axis = scope.axes.get(node.inputs[0], 1) if node.inputs else 1
+        op = REGISTRY.get(node.kind)
+        if op is None or node.shape is None:
+            return axis
+        return op.channel_axis(node.attrs, axis, node.in_shapes, node.shape)
 
     # -- items ----------------------------------------------------------------------------
     def charge(self, units: int, ypath: PathKey, *, reserve: bool = False) -> None:
@@ -219,7 +239,8 @@ class Lowerer:
         train = bool(getattr(item.spec, "train_only", False)) or any(
             scope.train.get(n, False) for n in inputs
         )
-        local = channels_env(env, in_shapes[0] if in_shapes else None)
+        axis = scope.axes.get(inputs[0], 1) if inputs else 1
+        local = channels_env(env, in_shapes[0] if in_shapes else None, axis)
         return Site(item, scope, env, local, inputs, in_shapes, train)
 
     def _dispatch(self, site: Site) -> str | None:
@@ -250,7 +271,8 @@ class Lowerer:
         name = scope.next_name(item, "module", True)
         env = site.env if child.env is None else child.env
         path, span = scope.qual(name), self.span(item.ypath)
-        module = self.lower_scope(child, env, site.in_shapes[0], path, span)
+        axis = scope.axes.get(site.inputs[0], 1)
+        module = self.lower_scope(child, env, site.in_shapes[0], path, span, axis)
         # an output whose node failed has no shape (and no node): the parent skips quietly
         by_name = {n.name: n.shape for n in module.nodes}
         shapes = [
@@ -312,7 +334,7 @@ class Lowerer:
             return bind_value(raw, final, env)
         except ExprError as exc:
             if not (isinstance(raw, str) and self.failed and reads_failed(raw, self.failed)):
-                self.error(exc.code, exc.message, ypath, exc.hint)
+                self.error(exc.code, exc.message, ypath, moved_channels_hint(exc, env))
         except ValueError as exc:
             self.error("E309", str(exc), ypath, value_hint(final))
         if raise_skip:

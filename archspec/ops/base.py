@@ -259,7 +259,10 @@ class Op:
     spec: ClassVar[type[LayerSpec]]
     #: "module" ops become nn.Module children; "function" ops are computed in forward.
     style: ClassVar[Literal["module", "function"]] = "module"
-    #: how many inputs: 1, or "many" for merge ops (add, concat).
+    #: how many inputs: 1; n >= 2 (exactly n, `from: [a, b]`, in order: the shape rule gets
+    #: their shapes, the module or function their tensors as positional arguments); or
+    #: "many" for joins of two or more (add, mul, concat: a function op gets them as a list,
+    #: a module op as positional arguments).
     arity: ClassVar[int | Literal["many"]] = 1
     #: attribute names filled by `infer` (users may state them; they are then checked).
     inferred: ClassVar[tuple[str, ...]] = ()
@@ -309,6 +312,18 @@ class Op:
         if batch.is_const:
             return total.floordiv(max(1, batch.value))
         return total.subs({s: 1 for s in batch.symbols})
+
+    def channel_axis(
+        self, attrs: Mapping[str, Any], axis: int | None, inputs: Sequence[Shape], out: Shape
+    ) -> int | None:
+        """Which dim of the output holds the channels, given the dim of the first input that
+        does (`axis`: 1 for NCHW; None: unknown), so `in_channels` stays the channel count
+        after a layout change. A layer that keeps the rank keeps the axis; one that changes
+        the rank (flatten, reshape) keeps dim 1 only if it was dim 1 (`in_channels` after a
+        flatten is, as always, dim 1) and loses any other. `permute` moves it."""
+        if axis == 1 or (axis is not None and inputs and len(out) == len(inputs[0])):
+            return axis
+        return None
 
     def emit_support(self) -> str:
         """Module-level source (class definitions, torch-only) that `emit`'s code needs;
@@ -428,6 +443,9 @@ def _check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec]) -> None:
         raise TypeError(f"{where}: `label_field` {label!r} is not a field of its spec")
     if not isinstance(op_cls.join_sign, str):
         raise TypeError(f"{where}: `join_sign` must be a string")
+    arity = op_cls.arity
+    if arity != "many" and (isinstance(arity, bool) or not isinstance(arity, int) or arity < 1):
+        raise TypeError(f"{where}: `arity` must be a positive int or 'many'")
     optional = op_cls.optional_tensors
     if not isinstance(optional, tuple) or not set(optional) <= {"weight", "bias"}:
         raise TypeError(f"{where}: `optional_tensors` must be a tuple of 'weight' and 'bias'")

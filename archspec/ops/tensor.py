@@ -93,6 +93,16 @@ class Permute(_Stateless):
             )
         return Inferred(attrs, tuple(x[d] for d in norm))
 
+    def channel_axis(
+        self, attrs: Mapping[str, Any], axis: int | None, inputs: Sequence[Shape], out: Shape
+    ) -> int | None:
+        """The output dim that takes the input's channel dim (NCHW -> NHWC: 1 -> 3)."""
+        if axis is None:
+            return None
+        r = len(out)
+        taken = [d % r for d in attrs["dims"]]
+        return taken.index(axis) if axis in taken else axis  # rank < 2: no channel dim
+
     def build(self, a: Mapping[str, Any]) -> Any:
         from . import tensor_modules
 

@@ -64,8 +64,9 @@ class Scope(EmitContext):
     ) -> tuple[dict[str, Val], tuple[Val, ...]]:
         """A layer's attributes and output dims as Vals in the class's terms."""
         in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
+        in_last = ins[0][-1] if ins and len(ins[0]) >= 2 else None
         given = {
-            f: render_src(raw, node.attrs[f], env, in_ch)
+            f: render_src(raw, node.attrs[f], env, in_ch, in_last)
             for f, raw in node.src.items()
             if f in node.attrs
         }

@@ -1,0 +1,144 @@
+"""`in_channels` after a layout change, and `in_features`: lowering follows the channel dim
+through every layer, so `in_channels` is never silently a spatial size (E302 with a hint
+after a permute), and `in_features` reads the last dim (what a linear takes)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+import archspec
+from archspec.api import build_graph
+from archspec.backends.pysource import render_module
+
+from .emit_helpers import _load
+
+
+def spec(body: str, header: str = "input: [N, 32, 14, 10]") -> str:
+    return f"archspec: 1\nname: t\n{header}\n" + textwrap.dedent(body).lstrip("\n")
+
+
+def _line(text: str, needle: str) -> int:
+    return next(i for i, ln in enumerate(text.splitlines(), 1) if needle in ln)
+
+
+MLP = spec(
+    """
+    layers:
+      - {name: to_nhwc, type: permute, dims: [0, 2, 3, 1]}
+      - {name: fc1, type: linear, out_features: 4 * in_features}
+      - {name: act, type: gelu}
+      - {name: fc2, type: linear, out_features: in_features // 4}
+      - {name: to_nchw, type: permute, dims: [0, 3, 1, 2]}
+      - {name: proj, type: conv2d, out_channels: in_channels * 2, kernel_size: 1}
+    """
+)
+
+
+def test_in_features_reads_the_last_dim_and_in_channels_comes_back() -> None:
+    graph = build_graph(MLP)
+    attrs = {n.name: n.attrs for n in graph.root.nodes}
+    assert attrs["fc1"]["out_features"] == 128
+    assert attrs["fc2"]["out_features"] == 32
+    assert attrs["proj"]["out_channels"] == 64  # channels back at dim 1
+    torch.manual_seed(0)
+    model = archspec.compile(MLP).eval()
+    emitted = _load(render_module(graph), "mlp").T().eval()
+    emitted.load_state_dict(model.state_dict())
+    x = torch.randn(2, 32, 14, 10)
+    with torch.no_grad():
+        assert model(x).shape == (2, 64, 14, 10)
+        torch.testing.assert_close(emitted(x), model(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("layers", "where"),
+    [
+        ("[{type: permute, dims: [0, 2, 3, 1]}]", "moved the channels to dim 3"),
+        ("[{type: permute, dims: [0, 3, 1, 2]}]", "moved the channels to dim 2"),
+        ("[{type: permute, dims: [0, 2, 3, 1]}, {type: relu}]", "moved the channels to dim 3"),
+        (
+            "[{type: permute, dims: [0, 2, 3, 1]}, {type: flatten, start_dim: 1, end_dim: 2}]",
+            "left no dim known to hold the channels",
+        ),
+    ],
+)
+def test_in_channels_after_a_permute_is_e302_with_where_the_channels_went(
+    layers: str, where: str
+) -> None:
+    text = spec(
+        f"""
+        layers:
+          - {{name: pre, type: sequential, layers: {layers}}}
+          - {{name: bad, type: linear, out_features: in_channels * 2}}
+        """
+    )
+    (err,) = archspec.check(text).errors
+    assert err.code == "E302" and err.span is not None
+    line = _line(text, "name: bad")
+    assert (err.span.line, err.span.col) == (line, text.splitlines()[line - 1].index("in_ch") + 1)
+    assert err.message == "unknown name 'in_channels' in expression"
+    assert err.hint is not None and where in err.hint and "in_features" in err.hint
+
+
+def test_layers_that_keep_dim_1_keep_in_channels() -> None:
+    """A permute that leaves dim 1 in place, a flatten, a reshape keeping dim 1, a block and a
+    residual all leave `in_channels` at dim 1, as before."""
+    text = spec(
+        """
+        blocks:
+          Swap:
+            layers:
+              - {type: permute, dims: [0, 1, 3, 2]}
+        layers:
+          - {name: swap, type: Swap}
+          - {name: a, type: conv2d, out_channels: in_channels + 1, kernel_size: 1}
+          - {name: r, type: reshape, shape: [0, 0, -1]}
+          - {name: b, type: conv1d, out_channels: in_channels + 1, kernel_size: 1}
+          - {name: f, type: flatten}
+          - {name: c, type: linear, out_features: "in_channels + in_features"}
+        """
+    )
+    graph = build_graph(text)
+    attrs = {n.name: n.attrs for n in graph.root.nodes}
+    assert attrs["a"]["out_channels"] == 33
+    assert attrs["b"]["out_channels"] == 34
+    assert attrs["c"]["out_features"] == 2 * 34 * 140
+
+
+def test_the_channel_dim_crosses_block_boundaries() -> None:
+    """A block whose input is NHWC sees the channels moved; a block that permutes inside
+    hands the moved layout to what follows it."""
+    text = spec(
+        """
+        blocks:
+          ToNHWC:
+            layers:
+              - {type: permute, dims: [0, 2, 3, 1]}
+          Mlp:
+            layers:
+              - {name: fc, type: linear, out_features: in_features * 2}
+              - {name: bad, type: linear, out_features: in_channels}
+        layers:
+          - {name: to_nhwc, type: ToNHWC}
+          - {name: mlp, type: Mlp}
+        """
+    )
+    (err,) = archspec.check(text).errors
+    assert err.code == "E302" and err.span is not None
+    assert err.span.line == _line(text, "name: bad")
+    assert err.hint is not None and "moved the channels to dim 3" in err.hint
+    ok = build_graph(text.replace("out_features: in_channels}", "out_features: in_features}"))
+    mlp = next(n for n in ok.root.nodes if n.name == "mlp")
+    assert mlp.shape is not None and [str(d) for d in mlp.shape] == ["N", "14", "10", "64"]
+    assert mlp.child is not None
+    assert [n.attrs["out_features"] for n in mlp.child.nodes] == [64, 64]
+
+
+@pytest.mark.parametrize("name", ["in_features", "in_channels"])
+def test_a_param_cannot_take_an_input_name(name: str) -> None:
+    text = spec(f"params: {{{name}: 3}}\nlayers:\n  - {{type: relu}}\n")
+    (err,) = archspec.check(text).errors
+    assert err.code == "E204" and f"cannot be named `{name}`" in err.message
