@@ -103,7 +103,11 @@ class Dim:
             )
         else:
             self._terms = ()
-        self._const = int(const)
+        # an int subclass is kept as it is: the emitter passes shape rules ints that record
+        # the arithmetic done with them (backends/emit/rules.py)
+        self._const = (
+            const if isinstance(const, int) and not isinstance(const, bool) else int(const)
+        )
 
     @classmethod
     def _canonical(cls, terms: tuple[tuple[Monomial, int], ...], const: int) -> Dim:

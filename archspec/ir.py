@@ -66,6 +66,8 @@ class Node:
     #: for each attribute the spec gives as an expression (for a block instance: each
     #: argument of the call), that expression and where its names come from
     exprs: Mapping[str, AttrExpr] = field(default_factory=dict)
+    #: `when` as an expression with where its names come from (what emitters read)
+    when_expr: AttrExpr | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class Module:
     #: kept a residual/parallel (name ""), and repeat counts / vgg_cfg lists (name "").
     #: Emitters must not treat the params they read as free arguments.
     switches: tuple[tuple[str, str], ...] = ()
+    #: `switches` as expressions with where their names come from (what emitters read)
+    switch_exprs: tuple[tuple[str, AttrExpr], ...] = ()
 
     @property
     def is_chain(self) -> bool:
@@ -145,6 +149,8 @@ class InitStep:
     #: `weight`/`bias` as text over the layer's sizes): each module path's evaluated
     #: (weight, bias) initialisers
     per_module: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    #: `when` as an expression over the spec's params (what emitters read)
+    when_expr: AttrExpr | None = None
 
 
 @dataclass(frozen=True)

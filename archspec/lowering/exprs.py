@@ -49,6 +49,19 @@ def _attr_expr(lw: Lowerer, raw: Any, final: Final) -> AttrExpr | None:
     return AttrExpr(text, tuple((n, name_origin(lw, n)) for n in names))
 
 
+def text_expr(lw: Lowerer, raw: Any) -> AttrExpr:
+    """A `when`, a repeat count or a switch as an AttrExpr: an expression string with its
+    names tagged as the walk stands now; a literal (`true`, `3`) as its Python text."""
+    if not isinstance(raw, str):
+        return AttrExpr(repr(raw))
+    try:
+        expr = parsed(raw)
+    except ExprError:
+        return AttrExpr(raw)
+    names = sorted(expr.names)
+    return AttrExpr(canonical(raw), tuple((n, name_origin(lw, n)) for n in names))
+
+
 def name_origin(lw: Lowerer, name: str) -> str:
     """Where a name an expression reads is bound: "block", "spec", "let", "index" or "input".
 

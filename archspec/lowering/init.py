@@ -11,6 +11,7 @@ from ..loader import PathKey
 from ..ops import REGISTRY
 from ..ops.base import Final
 from .context import when_text
+from .exprs import text_expr
 from .initexprs import resolve_exprs
 from .values import bind_value
 
@@ -70,6 +71,7 @@ def lower_init(lw: Lowerer, root: Module | None) -> list[InitStep]:
             lw.span(yp),
             when=None if rule.when is None else when_text(rule.when),
             active=active,
+            when_expr=None if rule.when is None else text_expr(lw, rule.when),
         )
         if root is not None and active:
             step = resolve_exprs(lw, step, yp, root)

@@ -40,6 +40,7 @@ from .context import (
     refs_of,
     when_text,
 )
+from .exprs import text_expr
 from .layer import lower_op
 from .refs import resolve_inputs, unknown_ref
 from .values import bind_value, reads_failed, value_hint
@@ -150,6 +151,7 @@ class Lowerer:
             block=child.block,
             args=dict(child.args or {}),
             switches=tuple(scope.switches),
+            switch_exprs=tuple((n, text_expr(self, t)) for n, t in scope.switches),
         )
 
     def _outputs(self, scope: Scope, prev: str, child: Child) -> tuple[Output, ...]:
@@ -177,7 +179,7 @@ class Lowerer:
             raise Skip
         when = getattr(item.spec, "when", None)
         if when is not None and node.when is None:
-            node = dataclasses.replace(node, when=when_text(when))
+            node = dataclasses.replace(node, when=when_text(when), when_expr=text_expr(self, when))
         scope.nodes.append(node)
         scope.shapes[node.name] = node.shape
         scope.axes[node.name] = self._out_axis(scope, node)

@@ -303,14 +303,14 @@ def _structural_names(instances: Sequence[Module]) -> set[str]:
     for inst in instances:
         readers = {i for n in inst.nodes for i in n.inputs}
         for n in inst.nodes:
-            if n.when is None:
+            if n.when_expr is None:
                 continue
             if n.name in readers and len(n.inputs) == 1:
-                shortcuts.add((n.name, n.when))
+                shortcuts.add((n.name, n.when_expr.text))
             else:
-                out |= names_of(n.when)
+                out |= names_of(n.when_expr)
     for inst in instances:
-        for name, text in inst.switches:
-            if not name or (name, text) not in shortcuts:
-                out |= names_of(text)
+        for name, expr in inst.switch_exprs:
+            if not name or (name, expr.text) not in shortcuts:
+                out |= names_of(expr)
     return out

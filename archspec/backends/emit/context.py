@@ -7,7 +7,7 @@ from typing import Any
 from ...errors import SourceSpan
 from ...ir import Graph
 from ..pycode import Namespace
-from ..pyvalues import Env, Tracer
+from ..pyvalues import Env
 from .model import ClassInfo
 
 
@@ -35,7 +35,6 @@ class EmitContext:
         self.escaped: set[str] = set()
         #: id(node) -> the attributes rendered in block-param terms
         self.symbolic_attrs: dict[int, list[str]] = {}
-        self.tracer = Tracer()
         self.at: SourceSpan | None = None
         #: the network class's rendering environment and the params fixed in it
         self.root_env: Env | None = None

@@ -20,7 +20,7 @@ from ...expr import precedence
 from ...ir import Graph, InitStep, Module, Node
 from ..pycode import INDENT, Namespace, expr_tree, lit
 from ..pylayout import Doc, Group, Text, condition_lines, format_doc
-from ..pyvalues import Env, Val, frozen, render_src
+from ..pyvalues import Env, Val, frozen, render_expr
 from .context import EmitContext
 from .forward import is_free_attr
 from .layers import ClassNames, LayerFacts, LayerFactsCache, class_text
@@ -42,8 +42,8 @@ def init_names(graph: Graph, env: Env) -> set[str]:
     """Params the init rules' conditions read symbolically."""
     names: set[str] = set()
     for rule in graph.init_rules or graph.init:
-        if rule.when is not None:
-            v = render_src(rule.when, rule.active, env, None)
+        if rule.when_expr is not None:
+            v = render_expr(rule.when_expr, rule.active, env, None)
             names |= v.names if v.symbolic else set()
     return names
 
@@ -133,9 +133,9 @@ class InitRules(EmitContext):
     def _rule_code(self, rule: InitStep, entries: list[_Entry], v: _Vars) -> _RuleCode | None:
         """The lines of one rule inside the loop; None when it applies to nothing."""
         when: Val | None = None
-        if rule.when is not None:
+        if rule.when_expr is not None:
             assert self.root_env is not None
-            when = render_src(rule.when, rule.active, self.root_env, None)
+            when = render_expr(rule.when_expr, rule.active, self.root_env, None)
             if not when.symbolic:
                 if not when.value:
                     return None

@@ -3,8 +3,8 @@
 A module node becomes the expression `__init__` assigns (`nn.Conv2d(in_channels, planes,
 ...)`), a function node the attributes its op's `emit()` receives in `forward`, a chain
 an `nn.Sequential`, a block instance a call of its class (`Bottleneck(256, 64)`). Values
-the spec wrote come from their expressions (`pyvalues.render_src`); values a shape rule
-filled in are traced (`pyvalues.Tracer`).
+the spec wrote come from the expressions lowering kept (`Node.exprs`, `pyvalues.render_expr`);
+values a shape rule fills in come from running the rule on traced numbers (`rules.py`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from ...ir import INPUT, Module, Node
 from ...ops import REGISTRY
 from ..pycode import expr_tree, fold, lit, substitute, unparse
 from ..pylayout import Comp, Doc, Group, Prefixed, Text, call, flat, parse_doc
-from ..pyvalues import IN, Env, Val, as_int, inexact, literal, plain_value, render_src, same
+from ..pyvalues import IN, Env, Val, as_int, inexact, literal, plain_value, render_expr, same
 from .context import EmitContext
 from .model import ClassInfo, Step
+from .rules import rule_values
 
 
 class Scope(EmitContext):
@@ -38,8 +39,8 @@ class Scope(EmitContext):
             ins = [vals[i] for i in node.inputs]
             in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
             when = None
-            if node.when is not None and node.name in readers and len(node.inputs) == 1:
-                when = render_src(node.when, True, env, in_ch)
+            if node.when_expr is not None and node.name in readers and len(node.inputs) == 1:
+                when = render_expr(node.when_expr, True, env, in_ch)
                 env.use(when)
                 if not when.symbolic:
                     when = None
@@ -65,12 +66,13 @@ class Scope(EmitContext):
         """A layer's attributes and output dims as Vals in the class's terms."""
         in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
         in_last = ins[0][-1] if ins and len(ins[0]) >= 2 else None
+        inferred = REGISTRY[node.kind].inferred
         given = {
-            f: render_src(raw, node.attrs[f], env, in_ch, in_last)
-            for f, raw in node.src.items()
-            if f in node.attrs
+            f: render_expr(node.exprs.get(f), v, env, in_ch, in_last)
+            for f, v in node.attrs.items()
+            if not f.startswith("_") and (f in node.exprs or f not in inferred)
         }
-        derived, out = self.tracer.track(node, given, ins)
+        derived, out = rule_values(node, given, ins)
         attrs = {
             f: given[f] if f in given else derived[f] for f in node.attrs if not f.startswith("_")
         }
@@ -145,11 +147,8 @@ class Scope(EmitContext):
             env.use(in_ch)
             positional.append(Text(as_int(in_ch, env).text))
         for i, p in enumerate(cls.params):
-            if p.name in node.src:
-                v = render_src(node.src[p.name], child.args[p.name], env, in_ch)
-                env.use(v)
-            else:
-                v = literal(child.args[p.name])
+            v = render_expr(node.exprs.get(p.name), child.args[p.name], env, in_ch)
+            env.use(v)
             mapping[p.name] = v
             text = as_int(v, env).text if p.type == "int" else v.text
             if i == 0 and p.required:
@@ -157,8 +156,8 @@ class Scope(EmitContext):
             elif p.required or v.symbolic or not same(v.value, p.default):
                 keywords.append((p.pyname, Text(text)))
         for name in sorted(cls.pinned):
-            if name in node.src:
-                v = render_src(node.src[name], child.args[name], env, in_ch)
+            if name in node.exprs:
+                v = render_expr(node.exprs[name], child.args[name], env, in_ch)
                 env.lost |= v.names
         env.lost |= cls.escaped
         shape = node.shape or ()

@@ -1,0 +1,360 @@
+"""The values a shape rule fills in (a conv's `in_channels`, a concat's channels), in the
+terms of the class that holds the layer, computed by the rule itself.
+
+The op's shape rule is run once, on the instance's own numbers, but every number that the
+class writes as an expression (an input's channel count `in_channels`, an attribute
+`planes * 4`) is passed as a `Traced` int: it behaves as its value and records, for every
+sum, product or division the rule makes of it, the same operation on its text. What the
+rule returns is then the instance's value together with the expression that computes it:
+`in_channels` for a conv's `in_channels` (the rule copies the input's channels), `c1 + c2`
+for a concat's channels. Nothing is fitted to instances: a result is written as the
+arithmetic the rule did. Where that cannot be seen (the rule turned a traced number into a
+plain one, or the result is a number the rule ordered against another, as `min`/`max`
+do) the result is the instance's literal, inexact in the names it may depend on, and the
+emitter then specialises the class as for any value it cannot write. A rule's checks
+(`groups` divides `in_channels`, an extent is at least 1) decide only whether the instance
+is accepted, not what it computes, so they do not stop a result from being written.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ...dims import Dim
+from ...ir import Node
+from ...ops import REGISTRY, ShapeContext
+from ..pycode import Code, expr_tree, fold, lit, unparse
+from ..pyvalues import Val, inexact, literal, plain_value, same
+
+
+class _Log:
+    """What one run of a rule did to its traced numbers that their texts cannot say."""
+
+    def __init__(self) -> None:
+        self.escaped: set[str] = set()  # names of numbers turned into plain ints or floats
+
+
+class Traced(int):
+    """An int that carries the expression computing it (or, when `exact` is False, only the
+    names it depends on). Arithmetic with ints gives Traced results."""
+
+    tree: ast.expr | None
+    names: frozenset[str]
+    exact: bool
+    log: _Log
+    #: ordered against another number (`<`, `max`): a result that is this number, or made
+    #: from it, may be one branch of a choice its text does not show
+    compared: bool = False
+
+    @staticmethod
+    def make(
+        value: int, tree: ast.expr | None, names: frozenset[str], exact: bool, log: _Log
+    ) -> Traced:
+        out = int.__new__(Traced, _v(value))
+        out.tree, out.names, out.exact, out.log = tree, names, exact, log
+        return out
+
+    def text(self) -> str:
+        assert self.tree is not None
+        return unparse(fold(self.tree))
+
+    def _op(self, other: Any, op: ast.operator, value: Any, swap: bool = False) -> Any:
+        if isinstance(other, bool) or not isinstance(other, int):
+            self.log.escaped |= self.names  # a float (or stranger) operand: not an int any more
+            return value
+        o = other if isinstance(other, Traced) else None
+        o_tree = o.tree if o is not None else ast.Constant(_v(other))
+        names = self.names | (o.names if o is not None else frozenset())
+        exact = self.exact and (o.exact if o is not None else True)
+        tree = None
+        if exact and self.tree is not None and o_tree is not None:
+            left, right = (o_tree, self.tree) if swap else (self.tree, o_tree)
+            tree = ast.BinOp(left=left, op=op, right=right)
+            if o is None and _identity(op, _v(other), swap):
+                tree = self.tree  # `0 + c` (a sum begun at 0), `c * 1`
+        out = Traced.make(value, tree, names, tree is not None, self.log)
+        out.compared = self.compared or (o is not None and o.compared)
+        return out
+
+    def __add__(self, o: Any) -> Any:
+        return self._op(o, ast.Add(), _v(self) + _p(o))
+
+    def __radd__(self, o: Any) -> Any:
+        return self._op(o, ast.Add(), _p(o) + _v(self), swap=True)
+
+    def __sub__(self, o: Any) -> Any:
+        return self._op(o, ast.Sub(), _v(self) - _p(o))
+
+    def __rsub__(self, o: Any) -> Any:
+        return self._op(o, ast.Sub(), _p(o) - _v(self), swap=True)
+
+    def __mul__(self, o: Any) -> Any:
+        return self._op(o, ast.Mult(), _v(self) * _p(o))
+
+    def __rmul__(self, o: Any) -> Any:
+        return self._op(o, ast.Mult(), _p(o) * _v(self), swap=True)
+
+    def __floordiv__(self, o: Any) -> Any:
+        return self._op(o, ast.FloorDiv(), _v(self) // _p(o))
+
+    def __rfloordiv__(self, o: Any) -> Any:
+        return self._op(o, ast.FloorDiv(), _p(o) // _v(self), swap=True)
+
+    def __mod__(self, o: Any) -> Any:
+        return self._op(o, ast.Mod(), _v(self) % _p(o))
+
+    def __rmod__(self, o: Any) -> Any:
+        return self._op(o, ast.Mod(), _p(o) % _v(self), swap=True)
+
+    def __divmod__(self, o: Any) -> Any:
+        return (self // o, self % o)
+
+    def __rdivmod__(self, o: Any) -> Any:
+        return (o // self, o % self)
+
+    def __neg__(self) -> Any:
+        return self._op(0, ast.Sub(), -_v(self), swap=True)
+
+    def __pos__(self) -> Any:
+        return self
+
+    def _order(self, o: Any, result: bool) -> bool:
+        self.compared = True
+        if isinstance(o, Traced):
+            o.compared = True
+        return result
+
+    def __lt__(self, o: Any) -> bool:
+        return self._order(o, _v(self) < _p(o))
+
+    def __le__(self, o: Any) -> bool:
+        return self._order(o, _v(self) <= _p(o))
+
+    def __gt__(self, o: Any) -> bool:
+        return self._order(o, _v(self) > _p(o))
+
+    def __ge__(self, o: Any) -> bool:
+        return self._order(o, _v(self) >= _p(o))
+
+    def __int__(self) -> int:
+        self.log.escaped |= self.names
+        return int.__int__(self)
+
+    def __index__(self) -> int:
+        self.log.escaped |= self.names
+        return int.__index__(self)
+
+    def __float__(self) -> float:
+        self.log.escaped |= self.names
+        return int.__float__(self)
+
+    __hash__ = int.__hash__
+
+
+class TracedFloat(float):
+    """A float param the rule receives: it writes no text (no result is a float the class
+    must spell out), but records when the rule turns it, or a number made from it, into
+    an int (`int(h * scale)`), which a result's text could then not show."""
+
+    names: frozenset[str]
+    log: _Log
+
+    @staticmethod
+    def make(value: float, names: frozenset[str], log: _Log) -> TracedFloat:
+        out = float.__new__(TracedFloat, value)
+        out.names, out.log = names, log
+        return out
+
+    def _op(self, o: Any, value: Any) -> Any:
+        if not isinstance(value, float):
+            return value
+        names = self.names | (o.names if isinstance(o, (Traced, TracedFloat)) else frozenset())
+        return TracedFloat.make(value, names, self.log)
+
+    def __add__(self, o: Any) -> Any:
+        return self._op(o, float(self) + _p(o))
+
+    def __radd__(self, o: Any) -> Any:
+        return self._op(o, _p(o) + float(self))
+
+    def __sub__(self, o: Any) -> Any:
+        return self._op(o, float(self) - _p(o))
+
+    def __rsub__(self, o: Any) -> Any:
+        return self._op(o, _p(o) - float(self))
+
+    def __mul__(self, o: Any) -> Any:
+        return self._op(o, float(self) * _p(o))
+
+    def __rmul__(self, o: Any) -> Any:
+        return self._op(o, _p(o) * float(self))
+
+    def __truediv__(self, o: Any) -> Any:
+        return self._op(o, float(self) / _p(o))
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return self._op(o, _p(o) / float(self))
+
+    def __floordiv__(self, o: Any) -> Any:
+        return self._op(o, float(self) // _p(o))
+
+    def __rfloordiv__(self, o: Any) -> Any:
+        return self._op(o, _p(o) // float(self))
+
+    def _escape(self) -> None:
+        self.log.escaped |= self.names
+
+    def __int__(self) -> int:
+        self._escape()
+        return float.__int__(self)
+
+    def __trunc__(self) -> int:
+        self._escape()
+        return float.__trunc__(self)
+
+    def __floor__(self) -> int:
+        self._escape()
+        return float.__floor__(self)
+
+    def __ceil__(self) -> int:
+        self._escape()
+        return float.__ceil__(self)
+
+    def __round__(self, n: Any = None) -> Any:
+        self._escape()
+        return float.__round__(self, n)
+
+    __hash__ = float.__hash__
+
+
+def _identity(op: ast.operator, other: int, swap: bool) -> bool:
+    """True when `other` leaves the traced operand as it is (`x + 0`, `0 + x`, `x * 1`)."""
+    if isinstance(op, ast.Add):
+        return other == 0
+    if isinstance(op, ast.Sub):
+        return other == 0 and not swap
+    if isinstance(op, (ast.Mult,)):
+        return other == 1
+    if isinstance(op, ast.FloorDiv):
+        return other == 1 and not swap
+    return False
+
+
+def _v(n: int) -> int:
+    """The plain value of an int (a Traced one's without recording an escape)."""
+    return int.__int__(n)
+
+
+def _p(o: Any) -> Any:
+    """An operand as a plain number (a traced one's value, without recording an escape)."""
+    if isinstance(o, int) and not isinstance(o, bool):
+        return int.__int__(o)
+    return float.__float__(o) if isinstance(o, float) else o
+
+
+def _traced(val: Val, log: _Log) -> Any:
+    """What the rule receives for a Val: a Traced int where the class writes an int as an
+    expression (or cannot write it), items of a list one by one, the value otherwise."""
+    if val.items is not None:
+        items = [_traced(v, log) for v in val.items]
+        return items if isinstance(val.value, list) else tuple(items)
+    value = plain_value(val.value)
+    if type(value) is float and val.names:
+        return TracedFloat.make(value, val.names, log)
+    if type(value) is not int or not val.names:
+        return val.value
+    tree = expr_tree(val.text) if val.exact else None
+    return Traced.make(value, tree, val.names, val.exact, log)
+
+
+def _untraced(val: Val) -> frozenset[str]:
+    """The names of symbolic values the rule sees as plain ones (a bool, a text)."""
+    if val.items is not None:
+        return frozenset().union(*(_untraced(v) for v in val.items))
+    return val.names if type(plain_value(val.value)) not in (int, float) else frozenset()
+
+
+def rule_values(
+    node: Node, given: Mapping[str, Val], ins: Sequence[tuple[Val, ...]]
+) -> tuple[dict[str, Val], tuple[Val, ...]]:
+    """Vals of what the op's shape rule fills in (its `inferred` attributes the spec does
+    not give) and of the output dims, in the terms `given` and `ins` are written in."""
+    op = REGISTRY[node.kind]
+    derived = [f for f in node.attrs if f not in given and not f.startswith("_")]
+    shape = node.shape or ()
+    log = _Log()
+    untraced: set[str] = set()  # symbolic values the rule sees as plain values
+    attrs: dict[str, Any] = {}
+    for f, v in given.items():
+        attrs[f] = _traced(v, log)
+        untraced |= _untraced(v)
+    fields = op.spec.model_fields
+    for f in derived:
+        default = fields[f].default if f in fields else node.attrs[f]
+        attrs[f] = node.attrs[f] if type(default).__name__ == "PydanticUndefinedType" else default
+    all_names = frozenset().union(*(v.names for v in given.values()))
+    shapes = []
+    for i, dims in enumerate(ins):
+        in_shape = node.in_shapes[i] if i < len(node.in_shapes) else ()
+        row = []
+        for d, dim in enumerate(in_shape):
+            v = dims[d] if d < len(dims) else literal(dim)
+            all_names |= v.names
+            row.append(Dim.of(_traced(v, log)) if dim.is_const and v.names else dim)
+        shapes.append(tuple(row))
+    try:
+        res = op.infer(dict(attrs), shapes, ShapeContext())
+    except Exception:  # a rule that will not take traced numbers: nothing can be written
+        res = None
+    if (
+        res is None
+        or any(not same(_plain(res.attrs.get(f)), node.attrs[f]) for f in derived)
+        or len(res.shape) != len(shape)
+        or any(not same(_plain(a), b) for a, b in zip(res.shape, shape))
+    ):
+        return {f: inexact(node.attrs[f], all_names) for f in derived}, tuple(
+            inexact(d, all_names) if d.is_const else literal(d) for d in shape
+        )
+    unsure = frozenset(log.escaped | untraced)
+
+    def val_of(value: Any, actual: Any) -> Val:
+        return _val(value, actual, unsure)
+
+    out = tuple(val_of(d.value if d.is_const else d, actual) for d, actual in zip(res.shape, shape))
+    return {f: val_of(res.attrs[f], node.attrs[f]) for f in derived}, out
+
+
+def _val(value: Any, actual: Any, unsure: frozenset[str]) -> Val:
+    """The Val of one result: its traced expression, a constant, or the inexact literal."""
+    if isinstance(value, (list, tuple)) and isinstance(actual, (list, tuple)):
+        items = tuple(_val(v, a, unsure) for v, a in zip(value, actual))
+        names = frozenset().union(*(i.names for i in items))
+        if not all(i.exact for i in items):
+            return inexact(actual, names)
+        if not names:
+            return literal(actual)
+        text = lit([Code(i.text) for i in items])
+        return Val(text, actual, names, True, items)
+    if isinstance(value, Traced):
+        if not value.exact or value.tree is None or value.compared or value.names & unsure:
+            return inexact(actual, value.names | unsure)
+        return Val(value.text(), plain_value(actual), value.names)
+    if isinstance(value, Dim) and not value.is_const:
+        return literal(value)
+    # a plain result: a constant, unless the rule read a traced number as a plain one
+    return inexact(actual, unsure) if unsure else literal(actual)
+
+
+def _plain(value: Any) -> Any:
+    """A result as plain values, to compare with the instance's."""
+    if isinstance(value, Traced):
+        return int.__int__(value)
+    if isinstance(value, Dim) and value.is_const:
+        return Dim.of(int.__int__(value.value))
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
