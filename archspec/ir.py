@@ -71,6 +71,17 @@ class Node:
 
 
 @dataclass(frozen=True)
+class Switch:
+    """An expression of a scope that decides its structure: a `when` that switched an item
+    off (`name`: its declared name or ""; `span`: where the item is written, as the node of
+    an instance that kept it has), a residual shortcut's `when`, a repeat count."""
+
+    name: str
+    expr: AttrExpr
+    span: SourceSpan | None = None
+
+
+@dataclass(frozen=True)
 class Output:
     name: str
     train_only: bool = False
@@ -94,7 +105,7 @@ class Module:
     #: Emitters must not treat the params they read as free arguments.
     switches: tuple[tuple[str, str], ...] = ()
     #: `switches` as expressions with where their names come from (what emitters read)
-    switch_exprs: tuple[tuple[str, AttrExpr], ...] = ()
+    switch_exprs: tuple[Switch, ...] = ()
 
     @property
     def is_chain(self) -> bool:

@@ -142,4 +142,4 @@ layers:
     down = a.node("down")
     assert down.when_expr is not None and down.when_expr.text == text_when
     assert dict(down.when_expr.names) == {"in_channels": "input", "s": "block"}
-    assert [(n, e.text) for n, e in b.switch_exprs] == [("down", text_when)]
+    assert [(sw.name, sw.expr.text) for sw in b.switch_exprs] == [("down", text_when)]

@@ -76,6 +76,8 @@ class Scope:
     #: the dim holding the channels in each name's output (None: unknown after a layout
     #: change); a name not listed has them at dim 1
     axes: dict[str, int | None] = field(default_factory=dict)
+    #: index in `switches` -> where the item it switched off is written
+    switch_spans: dict[int, Any] = field(default_factory=dict)
 
     def qual(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name

@@ -20,7 +20,7 @@ from typing import Any
 from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError
 from ..expr import ExprError
-from ..ir import INPUT, InitStep, Module, Node, Output
+from ..ir import INPUT, InitStep, Module, Node, Output, Switch
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY, ShapeContext
 from ..ops.base import Final
@@ -151,7 +151,10 @@ class Lowerer:
             block=child.block,
             args=dict(child.args or {}),
             switches=tuple(scope.switches),
-            switch_exprs=tuple((n, text_expr(self, t)) for n, t in scope.switches),
+            switch_exprs=tuple(
+                Switch(n, text_expr(self, t), scope.switch_spans.get(i))
+                for i, (n, t) in enumerate(scope.switches)
+            ),
         )
 
     def _outputs(self, scope: Scope, prev: str, child: Child) -> tuple[Output, ...]:
@@ -258,6 +261,7 @@ class Lowerer:
                 if name:
                     site.scope.removed.add(name)
                 site.scope.switches.append((name or "", when_text(when)))
+                site.scope.switch_spans[len(site.scope.switches) - 1] = self.span(site.ypath)
                 return None
             if construct is not None and not construct.makes_module:
                 # its nodes do not carry the `when`: the scope records it

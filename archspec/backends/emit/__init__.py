@@ -8,6 +8,9 @@ declared initialisation as an `_init_weights` loop over the modules.
 The stages, in the order `files.Emitter.render` runs them:
 
 - `scope.py`    each node as its class writes it: constructor expressions, block calls
+                (values the spec wrote from `Node.exprs`; values a shape rule fills in
+                from `rules.py`, the rule run on traced numbers; switched chain items as
+                `if`s from `optional.py`)
 - `classes.py`  which modules become classes, their arguments, variants and `if`s
 - `init.py`     the init rules as `isinstance` tests in `_init_weights` (what each layer's
                 module holds and its class: `layers.py`, from the op registry)

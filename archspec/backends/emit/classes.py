@@ -1,9 +1,10 @@
 """Class selection: which modules become classes, and what each class's constructor takes.
 
 Each instance of a block is rendered on its own (`Scope.render_scope`), every value in terms
-of the block's params. Instances whose renderings agree share a class, and a residual
-shortcut that its `when` switches on for some instances and off for others becomes an `if`
-(`combine`). A value that cannot be written in terms of params makes those params fixed:
+of the block's params. Instances whose renderings agree share a class: a chain item that its
+`when` switches renders alike in every instance, kept or not (`optional.py`: an `if` in the
+class), and a residual shortcut switched on for some instances and off for others becomes
+an `if` too (`combine`). A value that cannot be written in terms of params makes those params fixed:
 the class is then specialised per value (`Inception_2`) rather than written wrong, and a
 network param that decides structure is fixed at its bound value and named in the docstring.
 """
@@ -87,13 +88,17 @@ class Classes(Scope):
         pynames = {p.name: ns.create(p.name) for p in decls}
         pynames[IN] = ns.create("in_channels")
         symbolic -= pre_lost
+        self.optional = {}
         while True:
             frozen = frozenset(symbolic)
+            self.missing = set()
             bodies = [self.render_body(inst, frozen, pynames, params) for inst in instances]
             lost = set().union(*(b.env.lost for b in bodies))
-            if not lost & symbolic:
-                break
-            symbolic -= lost
+            if lost & symbolic:
+                symbolic -= lost
+                self.optional = {}  # recorded in terms of arguments that are no longer
+            elif not self.missing & self.optional.keys():
+                break  # else: an instance rendered before the one that records its item
         escaped = {
             n
             for n in lost | pre_lost
@@ -310,7 +315,7 @@ def _structural_names(instances: Sequence[Module]) -> set[str]:
             else:
                 out |= names_of(n.when_expr)
     for inst in instances:
-        for name, expr in inst.switch_exprs:
-            if not name or (name, expr.text) not in shortcuts:
-                out |= names_of(expr)
+        for sw in inst.switch_exprs:
+            if not sw.name or (sw.name, sw.expr.text) not in shortcuts:
+                out |= names_of(sw.expr)
     return out

@@ -9,6 +9,7 @@ from ...ir import Graph
 from ..pycode import Namespace
 from ..pyvalues import Env
 from .model import ClassInfo
+from .optional import Optional
 
 
 class EmitContext:
@@ -36,6 +37,11 @@ class EmitContext:
         #: id(node) -> the attributes rendered in block-param terms
         self.symbolic_attrs: dict[int, list[str]] = {}
         self.at: SourceSpan | None = None
+        #: chain items a `when` switches, as an instance that kept them renders them, by
+        #: where they are written; the spans an instance asked for before any was recorded
+        self.optional: dict[SourceSpan | None, Optional] = {}
+        self.missing: set[SourceSpan | None] = set()
+        self.chain_depth = 0
         #: the network class's rendering environment and the params fixed in it
         self.root_env: Env | None = None
         self.root_fixed: dict[str, Any] = {}

@@ -23,6 +23,7 @@ from ...ops import REGISTRY
 from ...version import __version__
 from ..pycode import (
     INDENT,
+    Namespace,
     comment_line,
     docstring_lines,
     is_free_name,
@@ -37,6 +38,7 @@ from .classes import Classes, coerce
 from .forward import forward_lines, is_free_attr
 from .init import InitRules
 from .model import ClassInfo
+from .optional import Layers
 from .shapes import class_shapes
 
 #: First words of every emitted file; `archspec compile` overwrites only files that start so.
@@ -191,11 +193,48 @@ def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
             lines += _assign(st.attr, st.ctor, 3)
             lines.append(pad + "else:")
             lines += _assign(st.attr, Text("None"), 3)
+        elif isinstance(st.ctor, Layers):
+            lines += _layers_lines(st.attr, st.ctor, cls)
         else:
             lines += _assign(st.attr, st.ctor, 2)
     if init_call:
         lines += format_doc(Text(init_call), 8)
     return lines
+
+
+def _layers_lines(attr: str, chain: Layers, cls: ClassInfo) -> list[str]:
+    """`layers = []`, its entries appended (the switched ones under their `if`), then
+    `self.<attr> = nn.Sequential(*layers)`, as torchvision builds InvertedResidual."""
+    taken = {p.pyname for p in cls.params} | set(cls.pynames.values())
+    var = Namespace(taken).create("layers")
+    named = chain.names is not None
+    kind = "tuple[str, nn.Module]" if named else "nn.Module"
+    lines = [INDENT * 2 + f"{var}: list[{kind}] = []"]
+    run: list[Doc] = []
+
+    def entry(i: int) -> Doc:
+        doc = chain.docs[i]
+        if chain.names is not None:
+            return Group("(", (Text(lit(chain.names[i])), doc), ")")
+        return doc
+
+    def flush() -> None:
+        if len(run) == 1:
+            lines.extend(format_doc(call(f"{var}.append", run), 8))
+        elif run:
+            lines.extend(format_doc(call(f"{var}.extend", [Group("[", tuple(run), "]")]), 8))
+        run.clear()
+
+    for i, cond in enumerate(chain.conds):
+        if cond is None:
+            run.append(entry(i))
+            continue
+        flush()
+        lines.extend(" " * 8 + ln for ln in condition_lines(cond, 8))
+        lines.extend(format_doc(call(f"{var}.append", [entry(i)]), 12))
+    flush()
+    arg: Doc = Text(f"*{var}") if not named else call("OrderedDict", [Text(var)])
+    return lines + _assign(attr, call("nn.Sequential", [arg]), 2)
 
 
 def _assign(attr: str, ctor: Doc, depth: int) -> list[str]:

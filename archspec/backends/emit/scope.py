@@ -14,13 +14,14 @@ from functools import lru_cache
 from typing import Any
 
 from ...errors import EmitError
-from ...ir import INPUT, Module, Node
+from ...ir import INPUT, Module, Node, Switch
 from ...ops import REGISTRY
 from ..pycode import expr_tree, fold, lit, substitute, unparse
 from ..pylayout import Comp, Doc, Group, Prefixed, Text, call, flat, parse_doc
 from ..pyvalues import IN, Env, Val, as_int, inexact, literal, plain_value, render_expr, same
 from .context import EmitContext
 from .model import ClassInfo, Step
+from .optional import Optional, layers_doc, phis
 from .rules import rule_values
 
 
@@ -34,7 +35,11 @@ class Scope(EmitContext):
         vals: dict[str, tuple[Val, ...]] = {INPUT: in_vals}
         readers = {i for n in module.nodes for i in n.inputs}
         steps = []
+        absent = _absent(module, False)
+        prev = INPUT
         for node in module.nodes:
+            self.skipped(absent, node, env, vals, prev)
+            prev = node.name
             self.at = node.span or self.at
             ins = [vals[i] for i in node.inputs]
             in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
@@ -57,8 +62,38 @@ class Scope(EmitContext):
                 else:
                     step = Step(node, None, None, code, when, out)
             vals[node.name] = step.out
+            if when is not None and step.ctor is not None:
+                self.optional[node.span] = Optional(step.ctor, step.out)
+                vals[node.name] = phis(when, step.out, ins[0])
             steps.append(step)
         return steps, vals
+
+    def skipped(
+        self,
+        absent: list[Switch],
+        node: Node | None,
+        env: Env,
+        vals: dict[str, tuple[Val, ...]],
+        prev: str,
+    ) -> list[tuple[str, str, Doc]]:
+        """The items switched off before `node` (None: at the end) whose condition the class
+        can write and that another instance kept: as (condition, name, constructor), the
+        values read after them (`vals[prev]`) becoming the `phi` of the item."""
+        out = []
+        while absent and (node is None or _pos(absent[0].span) < _pos(node.span)):
+            sw = absent.pop(0)
+            flow = vals[prev]
+            cond = render_expr(sw.expr, False, env, flow[1] if len(flow) > 1 else None)
+            rec = self.optional.get(sw.span)
+            if not cond.symbolic:
+                continue
+            if rec is None:
+                self.missing.add(sw.span)
+                continue
+            env.use(cond)
+            out.append((cond.text, sw.name, rec.ctor))
+            vals[prev] = phis(cond, rec.out, flow)
+        return out
 
     def render_op(
         self, node: Node, env: Env, ins: Sequence[tuple[Val, ...]]
@@ -122,15 +157,68 @@ class Scope(EmitContext):
     def render_chain(
         self, child: Module, env: Env, in_val: tuple[Val, ...]
     ) -> tuple[Doc, tuple[Val, ...]]:
-        """A chain as `nn.Sequential(...)`, named entries through an OrderedDict."""
-        steps, vals = self.render_scope(child, env, in_val)
-        docs = [s.ctor for s in steps if s.ctor is not None]
-        names = [s.node.name for s in steps]
+        """A chain as `nn.Sequential(...)`, named entries through an OrderedDict; with
+        switched entries (`optional.py`) as a list built under `if`s (`Layers`)."""
+        nested = self.chain_depth > 0
+        self.chain_depth += 1
+        try:
+            entries, vals = self.chain_entries(child, env, in_val, nested)
+        finally:
+            self.chain_depth -= 1
+        docs = [d for _, _, d in entries]
+        names = [n for _, n, _ in entries]
         out = vals[child.outputs[0].name] if child.outputs else in_val
-        if names == [str(i) for i in range(len(names))]:
+        indexed = all(n is None or n.isdigit() for n in names)
+        if any(c is not None for c, _, _ in entries):
+            return layers_doc([c for c, _, _ in entries], docs, None if indexed else names), out
+        if indexed:
             return call("nn.Sequential", _compress(docs)), out
         pairs = [Group("(", (Text(lit(n)), d), ")") for n, d in zip(names, docs)]
         return call("nn.Sequential", [call("OrderedDict", [Group("[", tuple(pairs), "]")])]), out
+
+    def chain_entries(
+        self, child: Module, env: Env, in_val: tuple[Val, ...], nested: bool
+    ) -> tuple[list[tuple[str | None, str | None, Doc]], dict[str, tuple[Val, ...]]]:
+        """A chain's entries as (condition, name, constructor), and the nodes' Vals.
+
+        An item kept under a `when` the class can write is recorded (`self.optional`) and
+        its output becomes a `phi`; an item an instance switched off is rendered from that
+        record where it was written, so every instance renders the same entries."""
+        vals: dict[str, tuple[Val, ...]] = {INPUT: in_val}
+        prev = INPUT
+        entries: list[tuple[str | None, str | None, Doc]] = []
+        absent = _absent(child, nested)
+        for node in [*child.nodes, None]:
+            entries += [
+                (c, n or None, d) for c, n, d in self.skipped(absent, node, env, vals, prev)
+            ]
+            if node is None:
+                break
+            self.at = node.span or self.at
+            ins = vals[node.inputs[0]]
+            step = self.chain_step(node, env, ins)
+            when = None
+            if node.when_expr is not None and not nested:
+                when = render_expr(node.when_expr, True, env, ins[1] if len(ins) > 1 else None)
+            if when is not None and when.symbolic and step.ctor is not None:
+                env.use(when)
+                self.optional[node.span] = Optional(step.ctor, step.out)
+                vals[node.name] = phis(when, step.out, ins)
+                entries.append((when.text, node.name, step.ctor))
+            else:
+                vals[node.name] = step.out
+                entries.append((None, node.name, step.ctor or Text("")))
+            prev = node.name
+        return entries, vals
+
+    def chain_step(self, node: Node, env: Env, ins: tuple[Val, ...]) -> Step:
+        """One entry of a chain (a module node) rendered like a class body's step."""
+        if node.child is not None:
+            ctor, out = self.render_child(node, env, ins)
+            return Step(node, node.name, ctor, None, None, out)
+        op = REGISTRY[node.kind]
+        attrs, out = self.render_op(node, env, [ins])
+        return Step(node, node.name, self.emit_op(op, node, attrs, env), None, None, out)
 
     def render_call(
         self, cls: ClassInfo, child: Module, node: Node, env: Env, in_val: tuple[Val, ...]
@@ -163,6 +251,19 @@ class Scope(EmitContext):
         shape = node.shape or ()
         out = tuple(_subst(cv, mapping, cls, d) for cv, d in zip(cls.out, shape))
         return call(cls.name, positional, keywords), out
+
+
+def _absent(module: Module, nested: bool) -> list[Switch]:
+    """The items of `module` a `when` switched off, in the order they are written."""
+    if nested:
+        return []
+    absent = [sw for sw in module.switch_exprs if sw.span is not None]
+    return sorted(absent, key=lambda sw: _pos(sw.span))
+
+
+def _pos(span: Any) -> tuple[int, int]:
+    """Where an item is written, to order a chain's kept and switched-off items."""
+    return (span.line, span.col) if span is not None else (0, 0)
 
 
 def _subst(cv: Val, mapping: Mapping[str, Val], cls: ClassInfo, value: Any) -> Val:

@@ -1,0 +1,137 @@
+"""Items a `when` switches, written as `if`s in one class rather than a class per case.
+
+torchvision's `InvertedResidual` builds its layers in a list, the expansion under
+`if expand_ratio != 1:`, and carries the channel count on as one expression. An emitted
+chain does the same: an item whose `when` the class can write becomes a conditional entry
+(`Layers`), and an instance that switched the item off renders the same entry from the
+instance that kept it (`Optional`, recorded by where the item is written). The channels
+after the item are `phi`: the item's output if the condition holds, its input otherwise,
+written as one expression where the condition makes them equal (`in_channels * t` is
+`in_channels` when `t == 1`), as `a if cond else b` otherwise; exact either way.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from ..pycode import expr_tree, fold, unparse
+from ..pylayout import Doc, Group, Prefixed
+from ..pyvalues import Val, inexact, literal, same
+
+
+@dataclass(frozen=True)
+class Optional:
+    """A switched item as an instance that kept it renders it: its constructor and output."""
+
+    ctor: Doc
+    out: tuple[Val, ...]
+
+
+@dataclass(frozen=True)
+class Layers(Group):
+    """An `nn.Sequential` whose entries are built in a list, some under an `if`.
+
+    `conds[i]` is the condition of entry i (None: always), `names[i]` its name when the
+    chain names its entries (an OrderedDict), else None. The inherited `items` show each
+    condition in front of its entry, so two renderings compare equal only if both agree."""
+
+    conds: tuple[str | None, ...] = ()
+    docs: tuple[Doc, ...] = ()
+    names: tuple[str, ...] | None = None
+
+
+def layers_doc(conds: list[str | None], docs: list[Doc], names: list[str] | None) -> Layers:
+    """The `Layers` of a chain's entries."""
+    items = tuple(
+        Prefixed(_mark(c, names[i] if names else None), d)
+        for i, (c, d) in enumerate(zip(conds, docs))
+    )
+    return Layers(
+        "nn.Sequential(",
+        items,
+        ")",
+        conds=tuple(conds),
+        docs=tuple(docs),
+        names=tuple(names) if names is not None else None,
+    )
+
+
+def _mark(cond: str | None, name: str | None) -> str:
+    mark = f"<if {cond}> " if cond is not None else ""
+    return mark + (f"{name}=" if name is not None else "")
+
+
+def phis(cond: Val, kept: tuple[Val, ...], skipped: tuple[Val, ...]) -> tuple[Val, ...]:
+    """The dims after a switched item: `kept` where `cond` holds, else `skipped`."""
+    took = bool(cond.value)
+    return tuple(phi(cond, a, b, took) for a, b in zip(kept, skipped))
+
+
+def phi(cond: Val, a: Val, b: Val, took_a: bool) -> Val:
+    """`a` if `cond` else `b`, as one expression (the instance took `a` if `took_a`)."""
+    value = a.value if took_a else b.value
+    if not (a.exact and b.exact and cond.exact):
+        return inexact(value, a.names | b.names | cond.names)
+    if a.text == b.text:
+        return Val(a.text, value, a.names | b.names, items=a.items if took_a else b.items)
+    if not a.names and not b.names and same(a.value, b.value):
+        return literal(value)
+    one = _implied(cond.text, a.text, b.text)
+    if one is not None:
+        return Val(one, value, a.names if one == a.text else b.names)
+    tree = ast.IfExp(test=expr_tree(cond.text), body=expr_tree(a.text), orelse=expr_tree(b.text))
+    return Val(unparse(tree), value, a.names | b.names | cond.names)
+
+
+def _implied(cond: str, a: str, b: str) -> str | None:
+    """`a` when it equals `b` wherever `cond` is false, or `b` when it equals `a` wherever
+    `cond` holds, for a condition `name != k` or `name == k`; else None."""
+    tree = expr_tree(cond)
+    if not (isinstance(tree, ast.Compare) and len(tree.ops) == 1):
+        return None
+    left, right = tree.left, tree.comparators[0]
+    if isinstance(left, ast.Constant) and isinstance(right, ast.Name):
+        left, right = right, left
+    if not (isinstance(left, ast.Name) and isinstance(right, ast.Constant)):
+        return None
+    if isinstance(tree.ops[0], ast.NotEq) and _at(a, left.id, right) == b:
+        return a
+    if isinstance(tree.ops[0], ast.Eq) and _at(b, left.id, right) == a:
+        return b
+    return None
+
+
+def _at(text: str, name: str, value: ast.Constant) -> str:
+    """`text` with `name` given `value`, folded and simplified (`x * 1` is `x`)."""
+
+    class _Sub(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            return ast.Constant(value.value) if node.id == name else node
+
+    tree = _Sub().visit(expr_tree(text))
+    return unparse(_simplify(fold(tree)))
+
+
+def _simplify(node: ast.expr) -> ast.expr:
+    """Drop operands that change nothing: `x * 1`, `1 * x`, `x + 0`, `0 + x`, `x - 0`,
+    `x // 1`."""
+    for fname, child in ast.iter_fields(node):
+        if isinstance(child, ast.expr):
+            setattr(node, fname, _simplify(child))
+    if not isinstance(node, ast.BinOp):
+        return node
+
+    def const(n: ast.expr, v: int) -> bool:
+        return isinstance(n, ast.Constant) and type(n.value) is int and n.value == v
+
+    op, left, right = node.op, node.left, node.right
+    if isinstance(op, ast.Mult):
+        return right if const(left, 1) else left if const(right, 1) else node
+    if isinstance(op, ast.Add):
+        return right if const(left, 0) else left if const(right, 0) else node
+    if isinstance(op, (ast.Sub,)) and const(right, 0):
+        return left
+    if isinstance(op, ast.FloorDiv) and const(right, 1):
+        return left
+    return node

@@ -1,0 +1,199 @@
+"""Source emission, one class per block: a block whose structure depends on its arguments
+is one class with `if` branches (torchvision's InvertedResidual), its channel counts
+expressions of its constructor arguments, and it builds what `archspec.compile` builds."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import archspec
+from archspec.api import build_graph
+from archspec.backends.emit.optional import phi
+from archspec.backends.pysource import render_module
+from archspec.backends.pyvalues import Val
+
+from .emit_helpers import _layout, _load
+
+BLOCKS = """archspec: 1
+name: mbtest
+input: [N, 3, 32, 32]
+blocks:
+  ConvBN:
+    params:
+      out: int
+      k: {type: int, default: 3}
+      stride: {type: int, default: 1}
+      groups: {type: int, default: 1}
+    layers:
+      - {type: conv2d, out_channels: out, kernel_size: k, stride: stride,
+         padding: "(k - 1) // 2", groups: groups, bias: false}
+      - {type: batchnorm2d}
+      - {type: relu, inplace: true}
+  InvertedResidual:
+    params: {out: int, stride: int, t: int}
+    layers:
+      - name: conv
+        type: sequential
+        layers:
+          - {type: ConvBN, out: in_channels * t, k: 1, when: t != 1}
+          - {type: ConvBN, out: in_channels, stride: stride, groups: in_channels}
+          - {type: conv2d, out_channels: out, kernel_size: 1, bias: false}
+          - {type: batchnorm2d}
+"""
+
+#: The MobileNetV2-like spec of issue 13: t = 1 and t = 6 instances, three input widths.
+MOBILE = (
+    BLOCKS
+    + """layers:
+  - {name: stem, type: ConvBN, out: 32, stride: 2}
+  - {name: b1, type: InvertedResidual, out: 16, stride: 1, t: 1}
+  - {name: b2, type: InvertedResidual, out: 24, stride: 2, t: 6}
+  - {name: b3, type: InvertedResidual, out: 24, stride: 1, t: 6}
+  - {name: b4, type: InvertedResidual, out: 32, stride: 2, t: 6}
+"""
+)
+
+
+def _spec(blocks: list[tuple[int, int, int]]) -> str:
+    lines = ["layers:", "  - {name: stem, type: ConvBN, out: 16, stride: 2}"]
+    for i, (out, stride, t) in enumerate(blocks):
+        lines.append(
+            f"  - {{name: b{i}, type: InvertedResidual, out: {out}, stride: {stride}, t: {t}}}"
+        )
+    return BLOCKS + "\n".join(lines) + "\n"
+
+
+def _classes(source: str) -> list[str]:
+    return re.findall(r"^class (\w+)\(", source, re.M)
+
+
+def _matches_compile(text: str) -> str:
+    """The emitted module: it holds compile's state_dict keys and computes what compile's
+    module computes with the same weights. Returns the source."""
+    graph = build_graph(text)
+    source = render_module(graph)
+    cls = getattr(_load(source, graph.name), graph.class_name)
+    torch.manual_seed(0)
+    ref = archspec.compile(text).eval()
+    ours = cls().eval()
+    assert _layout(ours) == _layout(ref)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x))
+    return source
+
+
+def test_mobile_blocks_are_one_class_each_with_an_if() -> None:
+    source = _matches_compile(MOBILE)
+    assert _classes(source) == ["ConvBN", "InvertedResidual", "Mbtest"]
+    assert (
+        "def __init__(\n        self, in_channels: int, out: int, k: int = 3, stride: int = 1, "
+        "groups: int = 1\n    ) -> None:" in source
+    )
+    assert "def __init__(self, in_channels: int, out: int, stride: int, t: int) -> None:" in source
+    assert (
+        "        if t != 1:\n            layers.append(ConvBN(in_channels, in_channels * t, k=1))"
+        in (source)
+    )
+    assert "self.conv = nn.Sequential(*layers)" in source
+    assert "self.b1 = InvertedResidual(32, 16, stride=1, t=1)" in source
+    assert "Variant" not in source and "Built for" not in source
+
+
+def test_the_class_builds_instances_the_spec_never_made() -> None:
+    module = _load(render_module(build_graph(MOBILE)), "mobile")
+    for c, out, stride, t in [(8, 8, 1, 1), (8, 12, 2, 3), (5, 7, 1, 2)]:
+        text = _spec([])
+        text = text.replace("out: 16, stride: 2}", f"out: {c}, stride: 1}}")
+        text += f"  - {{name: b, type: InvertedResidual, out: {out}, stride: {stride}, t: {t}}}\n"
+        ref = archspec.compile(text).b
+        ours = module.InvertedResidual(c, out, stride, t)
+        assert _layout(ours) == _layout(ref), (c, out, stride, t)
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([8, 12, 16]), st.sampled_from([1, 2]), st.sampled_from([1, 2, 6])
+        ),
+        min_size=2,
+        max_size=4,
+    )
+)
+def test_random_block_arguments_give_one_class_that_matches_compile(
+    blocks: list[tuple[int, int, int]],
+) -> None:
+    source = _matches_compile(_spec(blocks))
+    assert _classes(source) == ["ConvBN", "InvertedResidual", "Mbtest"]
+    assert ("if t != 1:" in source) == any(t != 1 for _, _, t in blocks)
+    _CHECKED.append(blocks)
+
+
+_CHECKED: list[list[tuple[int, int, int]]] = []
+
+
+def test_random_block_arguments_were_checked() -> None:
+    if not _CHECKED:
+        test_random_block_arguments_give_one_class_that_matches_compile()
+    assert len(_CHECKED) >= 6
+
+
+@pytest.mark.parametrize(
+    ("cond", "a", "b", "text"),
+    [
+        ("t != 1", "c * t", "c", "c * t"),  # at t == 1, c * t is c
+        ("1 != t", "c * t + 0", "c", "c * t + 0"),
+        ("t == 1", "c", "c * t", "c * t"),
+        ("t != 2", "c * t", "c", "c * t if t != 2 else c"),  # no closed form: both written
+        ("t > 1", "c * t", "c", "c * t if t > 1 else c"),
+    ],
+)
+def test_phi_is_one_expression_only_where_the_condition_makes_it_so(
+    cond: str, a: str, b: str, text: str
+) -> None:
+    names = frozenset({"t", "c"})
+    got = phi(
+        Val(cond, True, frozenset({"t"})), Val(a, 6, names), Val(b, 3, frozenset({"c"})), True
+    )
+    assert got.text == text and got.value == 6 and got.exact
+
+
+NAMED = """archspec: 1
+name: named
+input: [N, 3, 32, 32]
+blocks:
+  IR:
+    params: {out: int, stride: int, t: int}
+    layers:
+      - {name: expand, type: conv2d, out_channels: in_channels * t, kernel_size: 1,
+         when: t != 1}
+      - {name: dw, type: conv2d, out_channels: in_channels, kernel_size: 3, padding: 1,
+         stride: stride, groups: in_channels}
+      - {name: act, type: relu}
+      - {name: project, type: conv2d, out_channels: out, kernel_size: 1}
+layers:
+  - {name: b1, type: IR, out: 16, stride: 1, t: 1}
+  - {name: b2, type: IR, out: 24, stride: 2, t: 6}
+  - {name: b3, type: IR, out: 24, stride: 1, t: 6}
+"""
+
+
+def test_a_named_child_a_when_switches_is_an_if_and_forward_guards_it() -> None:
+    source = _matches_compile(NAMED)
+    assert _classes(source) == ["IR", "Named"]
+    assert (
+        "        if t != 1:\n            self.expand = nn.Conv2d(in_channels, in_channels * t"
+        in (source)
+    )
+    assert "        else:\n            self.expand = None" in source
+    assert "        if self.expand is not None:" in source
+    assert "self.project = nn.Conv2d(in_channels * t, out, kernel_size=1)" in source
