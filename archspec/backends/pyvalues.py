@@ -121,7 +121,9 @@ def render_expr(
     input's channel count and last dim (`in_features`)."""
     if expr is None or not expr.names:
         return literal(bound)
-    tree = parse(expr.text).tree.body
+    # a list field's expression is `[item, ...]` of expressions (lowering's canonical text),
+    # which the expression language itself does not parse
+    tree = expr_tree(expr.text) if expr.text.startswith("[") else parse(expr.text).tree.body
     origins = dict(expr.names)
     if isinstance(tree, ast.List) and isinstance(bound, list) and len(tree.elts) == len(bound):
         items = tuple(
