@@ -195,5 +195,5 @@ def test_a_named_child_a_when_switches_is_an_if_and_forward_guards_it() -> None:
         in (source)
     )
     assert "        else:\n            self.expand = None" in source
-    assert "        if self.expand is not None:" in source
+    assert "        if self.expand is not None:\n            x = self.expand(x)" in source
     assert "self.project = nn.Conv2d(in_channels * t, out, kernel_size=1)" in source

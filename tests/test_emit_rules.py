@@ -94,6 +94,7 @@ def test_a_number_turned_plain_makes_plain_results_inexact() -> None:
     assert int(c) == 6 and int(scale * 4) == 6
     assert log.escaped == {"c", "s"}
     assert _val(6, 6, frozenset(log.escaped)).exact is False
+    assert _val(c + 1, 7, frozenset(), frozenset(log.escaped)).exact is False
     assert _val(c - 0, 6, frozenset()).text == "c"  # `x - 0` is `x`
 
 
@@ -143,3 +144,14 @@ layers:
     assert down.when_expr is not None and down.when_expr.text == text_when
     assert dict(down.when_expr.names) == {"in_channels": "input", "s": "block"}
     assert [(sw.name, sw.expr.text) for sw in b.switch_exprs] == [("down", text_when)]
+
+
+@pytest.mark.parametrize("text", ["make_divisible(c * 2, 8)", "widths[c]", "c.real"])
+def test_an_expression_python_cannot_write_is_the_instances_literal(text: str) -> None:
+    from archspec.ir import AttrExpr
+
+    env = pyvalues.Env(frozenset({"c"}), {"c": 3}, {"c": "c"})
+    got = pyvalues.render_expr(AttrExpr(text, (("c", "block"),)), 8, env, None)
+    assert got.text == "8" and not got.exact and "c" in got.names
+    kept = pyvalues.render_expr(AttrExpr("max(c * 2, 8)", (("c", "block"),)), 8, env, None)
+    assert kept == Val("max(c * 2, 8)", 8, frozenset({"c"}))

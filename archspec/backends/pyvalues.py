@@ -108,6 +108,11 @@ def parse(text: str) -> Expr:
     return parse_expr(text)
 
 
+@lru_cache(maxsize=4096)
+def _tree(text: str) -> ast.expr:
+    return expr_tree(text)
+
+
 def names_of(expr: AttrExpr) -> set[str]:
     """Names an expression reads; `in_channels` there is the incoming channel count (IN)."""
     return {IN if origin == "input" else name for name, origin in expr.names}
@@ -121,9 +126,9 @@ def render_expr(
     input's channel count and last dim (`in_features`)."""
     if expr is None or not expr.names:
         return literal(bound)
-    # a list field's expression is `[item, ...]` of expressions (lowering's canonical text),
-    # which the expression language itself does not parse
-    tree = expr_tree(expr.text) if expr.text.startswith("[") else parse(expr.text).tree.body
+    # lowering's canonical Python text, parsed (never run) as Python: a list field's
+    # `[item, ...]` and functions emitted code may not know (`_foreign`) parse too
+    tree = _tree(expr.text)
     origins = dict(expr.names)
     if isinstance(tree, ast.List) and isinstance(bound, list) and len(tree.elts) == len(bound):
         items = tuple(
@@ -148,6 +153,8 @@ def _render_tree(
     read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in callees}
     if not read:
         return literal(bound)
+    if any(_foreign(n) for n in ast.walk(tree)):  # emitted Python would not define it
+        return inexact(bound, {IN if origins.get(n) == "input" else n for n in read})
     subst: dict[str, ast.expr] = {}
     deps: set[str] = set()
     ok = True
@@ -176,6 +183,18 @@ def _render_tree(
     val = Val(text, bound, frozenset(deps))
     check_val(val, env)
     return val
+
+
+#: The functions of the expression language that Python's builtins compute alike.
+_BUILTINS = frozenset({"min", "max", "abs"})
+
+
+def _foreign(node: ast.AST) -> bool:
+    """A part of an expression that emitted code cannot write as it is: a call of a function
+    that is not a builtin of the same meaning, an index or an attribute."""
+    if isinstance(node, ast.Call):
+        return not (isinstance(node.func, ast.Name) and node.func.id in _BUILTINS)
+    return isinstance(node, (ast.Subscript, ast.Attribute))
 
 
 def as_int(val: Val, env: Env) -> Val:

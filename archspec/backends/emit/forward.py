@@ -127,7 +127,15 @@ class _Forward:
         node = st.node
         rs = self.readers[node.name]
         if st.when is not None:
-            return self.ns.create("identity" if self._joins_only(rs) else node.name)
+            if self._joins_only(rs):
+                return self.ns.create("identity")
+            src = node.inputs[0]
+            first = self.var_of[src]
+            others = [r for r in self.readers[src] if r != (i, 0) and r not in rs]
+            spine = all(self._spine(r, s) for r, s in rs)
+            if first in _GENERIC_VARS and self.holds.get(first) == src and not others and spine:
+                return first  # `if self.expand is not None: x = self.expand(x)`
+            return self.ns.create(node.name)
         if (
             node.train_only
             or len({r for r, _ in rs}) > 1
@@ -198,7 +206,8 @@ class _Forward:
         target = f"{var} = " if self.readers[node.name] else ""  # unread: still run, as compiled
         if st.when is not None:
             ref = attr_ref(st.attr or "")
-            lines = [f"{pad}{var} = {ins[0]}", f"{pad}if {ref} is not None:"]
+            lines = [f"{pad}{var} = {ins[0]}"] if var != ins[0] else []
+            lines.append(f"{pad}if {ref} is not None:")
             return lines + _statement(target, expr, comment, indent + 4)
         return _statement(target, expr, comment, indent)
 

@@ -317,19 +317,24 @@ def rule_values(
         return {f: inexact(node.attrs[f], all_names) for f in derived}, tuple(
             inexact(d, all_names) if d.is_const else literal(d) for d in shape
         )
+    # An escaped number may hide in any result (as a constant); a bool or text the rule
+    # reads only in plain results (the traced ones are the arithmetic on traced numbers).
     unsure = frozenset(log.escaped | untraced)
+    escaped = frozenset(log.escaped)
 
     def val_of(value: Any, actual: Any) -> Val:
-        return _val(value, actual, unsure)
+        return _val(value, actual, unsure, escaped)
 
     out = tuple(val_of(d.value if d.is_const else d, actual) for d, actual in zip(res.shape, shape))
     return {f: val_of(res.attrs[f], node.attrs[f]) for f in derived}, out
 
 
-def _val(value: Any, actual: Any, unsure: frozenset[str]) -> Val:
+def _val(
+    value: Any, actual: Any, unsure: frozenset[str], escaped: frozenset[str] = frozenset()
+) -> Val:
     """The Val of one result: its traced expression, a constant, or the inexact literal."""
     if isinstance(value, (list, tuple)) and isinstance(actual, (list, tuple)):
-        items = tuple(_val(v, a, unsure) for v, a in zip(value, actual))
+        items = tuple(_val(v, a, unsure, escaped) for v, a in zip(value, actual))
         names = frozenset().union(*(i.names for i in items))
         if not all(i.exact for i in items):
             return inexact(actual, names)
@@ -338,8 +343,8 @@ def _val(value: Any, actual: Any, unsure: frozenset[str]) -> Val:
         text = lit([Code(i.text) for i in items])
         return Val(text, actual, names, True, items)
     if isinstance(value, Traced):
-        if not value.exact or value.tree is None or value.compared or value.names & unsure:
-            return inexact(actual, value.names | unsure)
+        if not value.exact or value.tree is None or value.compared or escaped:
+            return inexact(actual, value.names | escaped)
         return Val(value.text(), plain_value(actual), value.names)
     if isinstance(value, Dim) and not value.is_const:
         return literal(value)
