@@ -68,6 +68,8 @@ class Node:
     exprs: Mapping[str, AttrExpr] = field(default_factory=dict)
     #: `when` as an expression with where its names come from (what emitters read)
     when_expr: AttrExpr | None = None
+    #: the attributes the spec states (the others are defaults or the shape rule's)
+    stated: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ def lower_op(lw: Lowerer, site: Site) -> str:
         src=src,
         is_module=op.style == "module",
         exprs=exprs,
+        stated=frozenset(src),
     )
     return lw.add_node(scope, node, item)
 

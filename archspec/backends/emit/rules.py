@@ -32,8 +32,10 @@ from ..pyvalues import Val, inexact, literal, plain_value, same
 class _Log:
     """What one run of a rule did to its traced numbers that their texts cannot say."""
 
-    def __init__(self) -> None:
+    def __init__(self, flip: int | None = None) -> None:
         self.escaped: set[str] = set()  # names of numbers turned into plain ints or floats
+        self.count = 0  # ordering comparisons (`<`, `max`) of traced numbers so far
+        self.flip = flip  # the comparison whose answer this run turns round
 
 
 class Traced(int):
@@ -44,9 +46,6 @@ class Traced(int):
     names: frozenset[str]
     exact: bool
     log: _Log
-    #: ordered against another number (`<`, `max`): a result that is this number, or made
-    #: from it, may be one branch of a choice its text does not show
-    compared: bool = False
 
     @staticmethod
     def make(
@@ -74,9 +73,7 @@ class Traced(int):
             tree = ast.BinOp(left=left, op=op, right=right)
             if o is None and _identity(op, _v(other), swap):
                 tree = self.tree  # `0 + c` (a sum begun at 0), `c * 1`
-        out = Traced.make(value, tree, names, tree is not None, self.log)
-        out.compared = self.compared or (o is not None and o.compared)
-        return out
+        return Traced.make(value, tree, names, tree is not None, self.log)
 
     def __add__(self, o: Any) -> Any:
         return self._op(o, ast.Add(), _v(self) + _p(o))
@@ -121,10 +118,8 @@ class Traced(int):
         return self
 
     def _order(self, o: Any, result: bool) -> bool:
-        self.compared = True
-        if isinstance(o, Traced):
-            o.compared = True
-        return result
+        n, self.log.count = self.log.count, self.log.count + 1
+        return not result if self.log.flip == n else result
 
     def __lt__(self, o: Any) -> bool:
         return self._order(o, _v(self) < _p(o))
@@ -284,35 +279,40 @@ def rule_values(
     op = REGISTRY[node.kind]
     derived = [f for f in node.attrs if f not in given and not f.startswith("_")]
     shape = node.shape or ()
-    log = _Log()
-    untraced: set[str] = set()  # symbolic values the rule sees as plain values
-    attrs: dict[str, Any] = {}
-    for f, v in given.items():
-        attrs[f] = _traced(v, log)
-        untraced |= _untraced(v)
+    untraced = frozenset().union(*(_untraced(v) for v in given.values()))
     fields = op.spec.model_fields
+    defaults = {}
     for f in derived:
         default = fields[f].default if f in fields else node.attrs[f]
-        attrs[f] = node.attrs[f] if type(default).__name__ == "PydanticUndefinedType" else default
+        undefined = type(default).__name__ == "PydanticUndefinedType"
+        defaults[f] = node.attrs[f] if undefined else default
     all_names = frozenset().union(*(v.names for v in given.values()))
-    shapes = []
-    for i, dims in enumerate(ins):
-        in_shape = node.in_shapes[i] if i < len(node.in_shapes) else ()
-        row = []
-        for d, dim in enumerate(in_shape):
-            v = dims[d] if d < len(dims) else literal(dim)
-            all_names |= v.names
-            row.append(Dim.of(_traced(v, log)) if dim.is_const and v.names else dim)
-        shapes.append(tuple(row))
-    try:
-        res = op.infer(dict(attrs), shapes, ShapeContext())
-    except Exception:  # a rule that will not take traced numbers: nothing can be written
-        res = None
+    for dims in ins:
+        all_names = all_names.union(*(v.names for v in dims))
+
+    def attempt(flip: int | None) -> tuple[Any, _Log, dict[str, Any]]:
+        log = _Log(flip)
+        attrs = {f: _traced(v, log) for f, v in given.items()} | defaults
+        shapes = []
+        for i, dims in enumerate(ins):
+            in_shape = node.in_shapes[i] if i < len(node.in_shapes) else ()
+            row = []
+            for d, dim in enumerate(in_shape):
+                v = dims[d] if d < len(dims) else literal(dim)
+                row.append(Dim.of(_traced(v, log)) if dim.is_const and v.names else dim)
+            shapes.append(tuple(row))
+        try:
+            return op.infer(dict(attrs), shapes, ShapeContext()), log, attrs
+        except Exception:  # a rule that will not take traced numbers, or a refused branch
+            return None, log, attrs
+
+    res, log, attrs = attempt(None)
     if (
         res is None
         or any(not same(_plain(res.attrs.get(f)), node.attrs[f]) for f in derived)
         or len(res.shape) != len(shape)
         or any(not same(_plain(a), b) for a, b in zip(res.shape, shape))
+        or _chooses(attempt, log.count, _sig(res, derived))
     ):
         return {f: inexact(node.attrs[f], all_names) for f in derived}, tuple(
             inexact(d, all_names) if d.is_const else literal(d) for d in shape
@@ -326,7 +326,12 @@ def rule_values(
         return _val(value, actual, unsure, escaped)
 
     out = tuple(val_of(d.value if d.is_const else d, actual) for d, actual in zip(res.shape, shape))
-    return {f: val_of(res.attrs[f], node.attrs[f]) for f in derived}, out
+    # a field the rule left as it was given (a default it only reads) is that constant
+    kept = {f for f in derived if res.attrs[f] is attrs[f] and not isinstance(attrs[f], Traced)}
+    return {
+        f: literal(node.attrs[f]) if f in kept else val_of(res.attrs[f], node.attrs[f])
+        for f in derived
+    }, out
 
 
 def _val(
@@ -343,13 +348,47 @@ def _val(
         text = lit([Code(i.text) for i in items])
         return Val(text, actual, names, True, items)
     if isinstance(value, Traced):
-        if not value.exact or value.tree is None or value.compared or escaped:
+        if not value.exact or value.tree is None or escaped:
             return inexact(actual, value.names | escaped)
         return Val(value.text(), plain_value(actual), value.names)
     if isinstance(value, Dim) and not value.is_const:
         return literal(value)
     # a plain result: a constant, unless the rule read a traced number as a plain one
     return inexact(actual, unsure) if unsure else literal(actual)
+
+
+#: The most comparisons of traced numbers a rule may make before its results are not
+#: written (each is checked by running the rule once more with its answer turned round).
+MAX_CHOICES = 32
+
+
+def _chooses(attempt: Any, count: int, base: Any) -> bool:
+    """True when an ordering comparison of traced numbers chooses a result (`max(c, 8)`):
+    with that answer turned round, the rule gives other results. A comparison that only
+    refuses inputs (`kernel_size > INT32_MAX`: the rule raises) chooses nothing."""
+    if count > MAX_CHOICES:
+        return True
+    for i in range(count):
+        res, _, _ = attempt(i)
+        if res is not None and _sig(res, list(base[0])) != base:
+            return True
+    return False
+
+
+def _sig(res: Any, derived: list[str]) -> Any:
+    """A rule's results as comparable data: values and the texts that compute them."""
+
+    def one(v: Any) -> Any:
+        if isinstance(v, Dim):
+            return one(v.value) if v.is_const else ("d", str(v))
+        if isinstance(v, (list, tuple)):
+            return tuple(one(x) for x in v)
+        if isinstance(v, Traced):
+            return ("t", _v(v), v.text() if v.exact and v.tree is not None else None)
+        return ("p", repr(v))
+
+    attrs = tuple(sorted((f, one(res.attrs.get(f))) for f in derived))
+    return (tuple(derived), attrs, tuple(one(d) for d in res.shape))
 
 
 def _plain(value: Any) -> Any:

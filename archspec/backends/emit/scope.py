@@ -101,11 +101,10 @@ class Scope(EmitContext):
         """A layer's attributes and output dims as Vals in the class's terms."""
         in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
         in_last = ins[0][-1] if ins and len(ins[0]) >= 2 else None
-        inferred = REGISTRY[node.kind].inferred
         given = {
             f: render_expr(node.exprs.get(f), v, env, in_ch, in_last)
             for f, v in node.attrs.items()
-            if not f.startswith("_") and (f in node.exprs or f not in inferred)
+            if not f.startswith("_") and (f in node.exprs or f in node.stated)
         }
         derived, out = rule_values(node, given, ins)
         attrs = {
