@@ -28,6 +28,7 @@ _GROUPS = {
     "archspec.ops.activations": "Activations of today's CNNs and stochastic depth",
     "archspec.ops.norms": "Group, instance and layer normalisation",
     "archspec.ops.resize": "Transposed convolution, upsampling and padding",
+    "archspec.ops.affine": "Fixed per-channel scale and shift (computed in `forward`)",
 }
 
 
@@ -44,6 +45,7 @@ def _type_words(model: type, fname: str) -> str:
         "int": "int",
         "ints": "int or list",
         "float": "float",
+        "floats": "list of floats",
         "bool": "bool",
         "str": "text",
         "any": "value",

@@ -102,13 +102,15 @@ class GoogLeNet(nn.Module):
     BasicConv2d = conv (no bias) + BatchNorm (eps 0.001) + ReLU, ceil-mode max pools, nine Inception
     modules of four parallel branches joined by concatenation (torchvision's "5x5" branch uses a 3x3
     kernel), and two auxiliary classifiers on inception4a and inception4d that run only in training
-    mode when aux_logits is true.
+    mode when aux_logits is true. transform_input re-normalises an ImageNet-normalised input to the
+    (x - 0.5) / 0.5 that the original weights expect, as torchvision does when it is given
+    pretrained weights.
 
     Input: (N, 3, 224, 224). Output: (N, 1000); in training mode followed by aux2 (N, 1000), aux1
     (N, 1000).
 
-    Emitted with aux_logits=True. Params that decide the structure (or that nothing uses) are not
-    constructor arguments; emit the spec again with `--set` to change them.
+    Emitted with aux_logits=True, transform_input=False. Params that decide the structure (or that
+    nothing uses) are not constructor arguments; emit the spec again with `--set` to change them.
 
     Args:
         num_classes: number of output classes

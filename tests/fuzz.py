@@ -25,8 +25,9 @@ source span (a mapping has no text, so no span is asked of it). Anything else fa
 another exception, a diagnostic without a span, emitted source that fails its check, the
 canary flag raised, or a case taking more than `--time-limit` seconds (default 1) of CPU
 time. CPU time rather than wall time, so that a busy machine does
-not fail a run; the slowest wall time is reported too, and a case still running after
-`--hang-limit` seconds of wall time (default 10) is interrupted and counted as a failure.
+not fail a run; the slowest wall time is reported too, and a case that has used
+`--hang-limit` seconds of CPU time (default 10), or six times that in wall time (a case
+blocked without computing), is interrupted and counted as a failure.
 
 Examples are numbered; example `i` of seed `s` is reproducible on its own (`--replay s:i`).
 The exit status is 1 when any example failed. `tests/test_fuzz.py` runs the same mutator
@@ -66,8 +67,10 @@ SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 
 #: A case using more CPU time than this (seconds) is a failure.
 TIME_LIMIT = 1.0
-#: A case still running after this many seconds of wall time is interrupted.
+#: A case is interrupted after this many seconds of CPU time (process-wide, so a busy
+#: machine does not trip it), or HANG_WALL_FACTOR times as many seconds of wall time.
 HANG_LIMIT = 10.0
+HANG_WALL_FACTOR = 6
 #: CPU seconds allowed for running an emitted module (importing it and building its class
 #: and the compiled one on meta, as `archspec compile` does). Torch's own construction cost,
 #: so it is not part of TIME_LIMIT, which bounds archspec's analysis.
@@ -714,8 +717,42 @@ class _Hang(Exception):
     pass
 
 
+#: True while a case runs under the hang timers: a timer that fires as the case ends (in
+#: the `finally` that disarms it) must not raise there.
+_ARMED = False
+
+
 def _on_alarm(signum: int, frame: Any) -> None:
-    raise _Hang
+    if _ARMED:
+        raise _Hang
+
+
+_TIMERS = (
+    (
+        (signal.SIGPROF, signal.ITIMER_PROF, 1.0),
+        (signal.SIGALRM, signal.ITIMER_REAL, float(HANG_WALL_FACTOR)),
+    )
+    if hasattr(signal, "setitimer")
+    else ()
+)
+
+
+def _arm(hang_limit: float) -> list[Any]:
+    """Start the CPU-time and wall-time hang timers; returns the handlers they replaced."""
+    global _ARMED
+    previous = [signal.signal(sig, _on_alarm) for sig, _, _ in _TIMERS]
+    _ARMED = True
+    for _, which, factor in _TIMERS:
+        signal.setitimer(which, hang_limit * factor)
+    return previous
+
+
+def _disarm(previous: list[Any]) -> None:
+    global _ARMED
+    _ARMED = False
+    for (sig, which, _), handler in zip(_TIMERS, previous):
+        signal.setitimer(which, 0)
+        signal.signal(sig, handler)
 
 
 def run_case(case: Case, time_limit: float = TIME_LIMIT, hang_limit: float = HANG_LIMIT) -> Result:
@@ -748,10 +785,7 @@ def _run_once(case: Case, hang_limit: float) -> Result:
         path = Path(tmp.name) / "fuzz.yaml"
         path.write_bytes(case.raw)
         source = path
-    use_alarm = hasattr(signal, "setitimer")
-    if use_alarm:
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, hang_limit)
+    previous = _arm(hang_limit)
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
         graph = api.build_graph(source, case.params)
@@ -788,13 +822,14 @@ def _run_once(case: Case, hang_limit: float) -> Result:
             first = unlocated[0]
             result.failure = f"diagnostic without a span: [{first.code}] {first.message}"
     except _Hang:
-        result.failure = f"no result after {hang_limit:.0f} s (interrupted)"
+        result.failure = (
+            f"no result after {hang_limit:.0f} s of CPU or {hang_limit * HANG_WALL_FACTOR:.0f} s "
+            "of wall time (interrupted)"
+        )
     except Exception:
         result.failure = "".join(traceback.format_exc(limit=-6))
     finally:
-        if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+        _disarm(previous)
         if hasattr(builtins, CANARY):  # set by a payload in `_HOSTILE_TEXTS` that ran
             delattr(builtins, CANARY)
             result.failure = "spec text ran as code"
@@ -905,7 +940,10 @@ def main(argv: list[str] | None = None) -> int:
         "--time-limit", type=float, default=TIME_LIMIT, help="CPU seconds allowed per case"
     )
     parser.add_argument(
-        "--hang-limit", type=float, default=HANG_LIMIT, help="wall seconds before interrupting"
+        "--hang-limit",
+        type=float,
+        default=HANG_LIMIT,
+        help="CPU seconds before interrupting (wall: 6x)",
     )
     parser.add_argument(
         "--compile-fraction", type=float, default=0.1, help="share of cases built on meta"

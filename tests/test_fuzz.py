@@ -11,6 +11,8 @@ import builtins
 import copy
 import io
 import random
+import signal
+import time
 from collections import Counter
 from functools import cache
 
@@ -88,6 +90,38 @@ def test_the_judge_reports_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fuzz.api, "build_graph", boom)
     result = fuzz.run_case(fuzz.Case("lenet5", (), corpus().texts["lenet5"]))
     assert result.failure is not None and "KeyError" in result.failure
+
+
+def test_the_judge_interrupts_a_case_that_computes_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def spin(*args: object, **kwargs: object) -> None:
+        while True:
+            pass
+
+    monkeypatch.setattr(fuzz.api, "build_graph", spin)
+    result = fuzz.run_case(fuzz.Case("lenet5", (), corpus().texts["lenet5"]), hang_limit=0.3)
+    assert result.failure is not None and "interrupted" in result.failure
+    assert (
+        result.seconds < 3 and not fuzz._ARMED
+    )  # the CPU timer, or on a busy machine the wall one
+
+
+def test_the_judge_interrupts_a_case_that_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case waiting without computing (a FIFO read, say) meets the wall-time backstop."""
+    monkeypatch.setattr(fuzz.api, "build_graph", lambda *a, **k: time.sleep(60))
+    result = fuzz.run_case(fuzz.Case("lenet5", (), corpus().texts["lenet5"]), hang_limit=0.2)
+    assert result.failure is not None and "interrupted" in result.failure
+    assert 0.2 * fuzz.HANG_WALL_FACTOR <= result.wall < 30 and not fuzz._ARMED
+
+
+def test_a_timer_firing_as_a_case_ends_does_not_escape() -> None:
+    """The handlers raise only while a case runs: a signal that arrives after `_disarm`
+    (or between the case's end and its `finally`) is ignored, not raised into the caller."""
+    previous = fuzz._arm(100.0)
+    fuzz._disarm(previous)
+    fuzz._on_alarm(signal.SIGALRM, None)  # what a late timer calls: must not raise
+    assert not fuzz._ARMED
 
 
 def test_fuzz_command_runs_and_summarises() -> None:

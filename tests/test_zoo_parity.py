@@ -98,7 +98,7 @@ def test_state_dict_params_and_versions(model: str) -> None:
     net = archspec.compile(spec, device="meta", **params)
     state = net.state_dict()
     ours = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state.items()]
-    assert ours == STATE_DICTS[model.split("@")[0]]
+    assert ours == STATE_DICTS[model]
     record = ZOO[model]
     assert sum(p.numel() for p in net.parameters()) == record["param_count"]
     assert archspec.summary(spec, **params).params == record["param_count"]

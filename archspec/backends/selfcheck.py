@@ -7,7 +7,9 @@ or function definitions, so importing it runs nothing but those definitions.
 `check_emitted_source` is what `archspec compile` runs before it writes a file: it executes
 that same text (never a file another user could rewrite in between) in a fresh module
 namespace, builds the class on the meta device and compares it with
-`torch_module.build_module`.
+`torch_module.build_module`: the state_dict layout, the parameter count, and a forward pass of
+both on the meta device (eval mode; training mode too when a node runs only in training) at
+an input the network accepts, which must run and give the same output shapes.
 """
 
 from __future__ import annotations
@@ -149,7 +151,72 @@ def check_emitted_source(source: str, graph: Graph) -> tuple[int, int]:
         raise _at_root(
             EmitError(f"the emitted module has {n_got:,} parameters, not {n_want:,}"), graph
         )
+    _compare_forward(emitted, reference, graph)
     return n_got, len(got)
+
+
+def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> None:
+    """Both modules run on the meta device (no memory, no arithmetic) in eval mode, and in
+    training mode too when some node runs only in training, and agree on the output shapes:
+    code that only `forward` reaches is run too."""
+    import torch
+
+    from ..ir import iter_nodes
+
+    shape = example_input(graph)
+    if shape is None:
+        return  # no input is accepted: check has said so; there is nothing to run
+    train_only = any(node.train_only for _, node in iter_nodes(graph.root))
+    for training in (False, True) if train_only else (False,):
+        x = torch.empty(shape, device="meta")
+        try:
+            want = _shapes(reference.train(training)(x))
+        except Exception:  # the compiled module itself refuses: not the emitter's doing
+            return
+        try:
+            got = _shapes(emitted.train(training)(x))
+        except Exception as exc:
+            raise _at_root(
+                EmitError(
+                    f"the emitted module's forward fails at input {shape}: "
+                    f"{type(exc).__name__}: {exc}"
+                ),
+                graph,
+            ) from None
+        if got != want:
+            mode = "training" if training else "eval"
+            raise _at_root(
+                EmitError(
+                    f"the emitted module's {mode} forward at input {shape} gives {got}, "
+                    f"archspec.compile's gives {want}"
+                ),
+                graph,
+            )
+
+
+def example_input(graph: Graph) -> tuple[int, ...] | None:
+    """An input the graph accepts: the declared one with batch 1, or when sizes are left
+    symbolic (`[N, 3, H, W]`), the smallest member of the derived domain."""
+    dims = graph.input_shape
+    if dims and all(d.is_const for d in dims[1:]):
+        return (1, *(d.value for d in dims[1:]))
+    from ..passes.pipeline import Analysis, accepted_inputs, symbolic_shapes
+
+    a = accepted_inputs(symbolic_shapes(Analysis(graph)))
+    if a.domain is None or a.symbolic is None:
+        return None
+    for env in a.domain.examples(per_box=1):
+        names = {n for d in a.symbolic.shape for n in d.symbols} | set(a.domain.symbols)
+        values = dict.fromkeys(names, 1) | dict(env)
+        return tuple(d.evaluate(values) for d in a.symbolic.shape)
+    return None
+
+
+def _shapes(out: Any) -> Any:
+    """The output's shapes, keeping its structure (a tensor, or a tuple of them)."""
+    if isinstance(out, (tuple, list)):
+        return tuple(_shapes(o) for o in out)
+    return tuple(out.shape)
 
 
 def _at_root(exc: EmitError, graph: Graph) -> EmitError:

@@ -82,8 +82,9 @@ def compile_(
 
     The module is checked before it is written: the rendered text itself is run,
     instantiated on the meta device (no memory for weights) and compared with
-    archspec.compile(...) on parameter count and state_dict keys and shapes. The write is
-    atomic; a file archspec did not write, a device or a directory is never replaced.
+    archspec.compile(...) on parameter count, state_dict keys and shapes, and the output
+    shapes of a forward pass. The write is atomic; a file archspec did not write, a
+    device or a directory is never replaced.
     """
     params = parse_sets(set_)
     graph = api.build_graph(spec, params, max_layers=max_layers, variant=variant)
@@ -110,7 +111,8 @@ def compile_(
     )
     out.print(f"  input {api.format_shape(graph.input_shape)} -> output {shapes}", markup=False)
     out.print(
-        f"  checked on the meta device: {n_tensors} state_dict tensors match archspec.compile",
+        f"  checked on the meta device: {n_tensors} state_dict tensors and the forward pass "
+        "match archspec.compile",
         markup=False,
     )
 

@@ -124,9 +124,10 @@ def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
         if final.kind == "str":
             return raw
         raw = parsed(raw).evaluate(env)
-    if final.kind == "ints" and isinstance(raw, list):
-        return [bind_value(v, Final("int", ge=final.ge), env) for v in raw]
-    kind = "int" if final.kind == "ints" else final.kind
+    if final.kind in ("ints", "floats") and isinstance(raw, list):
+        item = Final("int" if final.kind == "ints" else "float", ge=final.ge)
+        return [bind_value(v, item, env) for v in raw]
+    kind = {"ints": "int", "floats": "float"}.get(final.kind, final.kind)
     value = to_kind(raw, kind, floordiv_hint=True) if kind in ("int", "float", "bool") else raw
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} is not a finite number")
@@ -226,6 +227,7 @@ def value_hint(final: Final) -> str:
         "int": "an integer (// divides whole numbers)",
         "ints": "an integer or a list of integers (// divides whole numbers)",
         "float": "a number",
+        "floats": "a list of numbers",
         "bool": "true or false",
     }
     bounds = [

@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class Final:
     """What a field's value must be once expressions are evaluated."""
 
-    kind: Literal["int", "float", "bool", "str", "ints", "any"]
+    kind: Literal["int", "float", "bool", "str", "ints", "floats", "any"]
     ge: float | None = None
     le: float | None = None
     gt: float | None = None
@@ -82,6 +82,7 @@ ExprStr = Annotated[
 _INT = Annotated[StrictInt | ExprStr, Reuse()]
 _INTS = Annotated[StrictInt | ExprStr | list[StrictInt | ExprStr], Reuse()]
 _FLOAT = Annotated[StrictFloat | StrictInt | ExprStr, Reuse()]
+_FLOATS = Annotated[list[StrictFloat | StrictInt | ExprStr], Reuse()]
 
 
 def Int(ge: int | None = None, le: int | None = None) -> Any:
@@ -96,6 +97,11 @@ def Ints(ge: int | None = None, choices: tuple[str, ...] | None = None) -> Any:
 
 def Float(ge: float | None = None, le: float | None = None, gt: float | None = None) -> Any:
     return Annotated[_FLOAT, Final("float", ge=ge, le=le, gt=gt)]
+
+
+def Floats() -> Any:
+    """A list of numbers (one per channel, say), each possibly an expression."""
+    return Annotated[_FLOATS, Final("floats")]
 
 
 Bool = Annotated[StrictBool | ExprStr, Reuse(), Final("bool")]
@@ -327,7 +333,7 @@ class Op:
 
     def emit_support(self) -> str:
         """Module-level source (class definitions, torch-only) that `emit`'s code needs;
-        the emitter writes it once per file. Built-in ops need none.
+        the emitter writes it once per file (most built-in ops need none).
 
         Return top-level `class`/`def` statements only (no imports: the file imports
         `torch`, `from torch import nn` and, when used, `torch.nn.functional as F`),

@@ -35,7 +35,7 @@ from ..pylayout import Doc, Group, Text, call, condition_lines, format_doc
 from ..pyvalues import IN, Val, same
 from ..selfcheck import parse_emitted
 from .classes import Classes, coerce
-from .forward import forward_lines, is_free_attr
+from .forward import forward_lines, is_free_attr, when_flag
 from .init import InitRules
 from .model import ClassInfo
 from .optional import Layers
@@ -58,11 +58,12 @@ class Emitter(Classes, InitRules):
         self.at = None
         self._check_names(root)
         rendered = []
+        file_names = frozenset(self.global_names | {c.name for c in [*self.classes, root]})
         for cls in [*self.classes, root]:
             is_root = cls is root
             methods = [init_lines(cls, init[1] if (is_root and init) else None)]
             sym_in, comments = class_shapes(cls, self.graph)
-            methods.append(forward_lines(cls, comments, sym_in))
+            methods.append(forward_lines(cls, comments, sym_in, file_names))
             if is_root and init:
                 methods.append(init[0])
             doc = self.class_doc(cls, is_root)
@@ -185,7 +186,14 @@ def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
     lines = format_doc(Group("def __init__(", tuple(items), ") -> None:"), 4)
     pad = INDENT * 2
     lines.append(pad + "super().__init__()")
+    flags: set[str] = set()
     for st in cls.steps:
+        if st.ctor is None and st.when is not None:  # a function node `forward` may skip
+            flag = when_flag(cls, st)
+            if flag not in flags:
+                flags.add(flag)
+                lines += format_doc(Text(st.when.text), 8, f"self.{flag} = ")
+            continue
         if st.ctor is None or st.attr is None:
             continue
         if st.when is not None:

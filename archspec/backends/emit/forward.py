@@ -16,7 +16,7 @@ from typing import Any
 from ...dims import Shape
 from ...ir import INPUT
 from ...ops import REGISTRY, Op
-from ...ops.base import META_FIELDS
+from ...ops.base import META_FIELDS, RESERVED_NAMES
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Doc, Group, call, flat, format_doc, parse_doc
 from ..pyvalues import IN
@@ -54,10 +54,17 @@ def _default_forms(op: Op) -> tuple[str, ...]:
 _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
-def forward_lines(cls: ClassInfo, comments: Mapping[str, str], sym_in: Shape) -> list[str]:
+#: Module-level names of every emitted file, which no local variable may shadow.
+FILE_NAMES = frozenset({"torch", "nn", "F", "OrderedDict", "fnmatch"})
+
+
+def forward_lines(
+    cls: ClassInfo, comments: Mapping[str, str], sym_in: Shape, globals_: frozenset[str]
+) -> list[str]:
     """`def forward`: one line per node, variables named like torchvision's; `comments` are
-    the nodes' shape comments (`shapes.class_shapes`), about the input `sym_in`."""
-    writer = _Forward(cls, comments)
+    the nodes' shape comments (`shapes.class_shapes`), about the input `sym_in`; no variable
+    takes a name in `globals_` (the file's classes and support functions)."""
+    writer = _Forward(cls, comments, globals_ | FILE_NAMES)
     body = [(int(st.node.train_only), writer.statement(i, st)) for i, st in enumerate(cls.steps)]
     outputs = cls.bodies[0].module.outputs
     eval_outs = [writer.var_of[o.name] for o in outputs if not o.train_only]
@@ -84,7 +91,7 @@ def forward_lines(cls: ClassInfo, comments: Mapping[str, str], sym_in: Shape) ->
 class _Forward:
     """The variables of one `forward` as its statements are written in order."""
 
-    def __init__(self, cls: ClassInfo, comments: Mapping[str, str]) -> None:
+    def __init__(self, cls: ClassInfo, comments: Mapping[str, str], taken: frozenset[str]) -> None:
         self.cls = cls
         self.comments = comments
         self.steps = steps = cls.steps
@@ -102,7 +109,7 @@ class _Forward:
                 readers[st.node.inputs[0]] += readers[st.node.name]
         self.readers = readers
         self.last = {name: max((i for i, _ in r), default=-1) for name, r in readers.items()}
-        self.ns = Namespace(_GENERIC_VARS)
+        self.ns = Namespace((*_GENERIC_VARS, *taken))
         self.var_of = {INPUT: "x"}
         self.holds: dict[str, str] = {"x": INPUT}
 
@@ -205,9 +212,11 @@ class _Forward:
         pad = " " * indent
         target = f"{var} = " if self.readers[node.name] else ""  # unread: still run, as compiled
         if st.when is not None:
-            ref = attr_ref(st.attr or "")
+            guard = (
+                f"{attr_ref(st.attr)} is not None" if st.attr else f"self.{when_flag(self.cls, st)}"
+            )
             lines = [f"{pad}{var} = {ins[0]}"] if var != ins[0] else []
-            lines.append(f"{pad}if {ref} is not None:")
+            lines.append(f"{pad}if {guard}:")
             return lines + _statement(target, expr, comment, indent + 4)
         return _statement(target, expr, comment, indent)
 
@@ -227,6 +236,20 @@ def input_comment(cls: ClassInfo, sym_in: Shape) -> list[str]:
 
 
 # -- small helpers ----------------------------------------------------------------------------
+
+
+def when_flag(cls: ClassInfo, st: Step) -> str:
+    """The attribute `__init__` stores a function node's `when` in, for `forward` to test:
+    the condition's own name when it is one param (`self.transform_input`, as torchvision
+    writes it), else `use_<node>`; never a name a submodule of the class holds."""
+    assert st.when is not None
+    taken = {s.attr for s in cls.steps if s.attr}
+    text = st.when.text
+    own = is_free_attr(text) and text not in RESERVED_NAMES and not text.startswith("_")
+    name = text if own else "use_" + re.sub(r"\W", "_", st.node.name)
+    while name in taken or name in RESERVED_NAMES or not is_free_attr(name):
+        name += "_"
+    return name
 
 
 def attr_ref(attr: str) -> str:
