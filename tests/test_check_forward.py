@@ -113,6 +113,8 @@ def _value(name: str, field: Any, nd: int) -> st.SearchStrategy[Any] | None:
         return st.booleans()
     if final.kind == "float":
         return _float(final)
+    if final.kind == "floats":  # one per channel: lengths the drawn shapes often have
+        return st.lists(_float(final), min_size=1, max_size=4)
     if final.kind == "int":
         lo = final.ge
         if name == "dim" or name.endswith("_dim"):
