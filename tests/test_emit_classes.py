@@ -86,7 +86,7 @@ def test_googlenet_has_one_class_per_block_and_training_outputs() -> None:
     net = next(c for c in ast.parse(src).body if getattr(c, "name", "") == "GoogLeNet")
     init = next(f for f in net.body if getattr(f, "name", "") == "__init__")
     assert [a.arg for a in init.args.args] == ["self", "num_classes", "dropout", "dropout_aux"]
-    assert "Emitted with aux_logits=True." in src
+    assert "Emitted with aux_logits=True, transform_input=False." in src
 
 
 # -- the network's params and the blocks' classes are generic ------------------------------------

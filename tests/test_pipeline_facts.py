@@ -22,6 +22,7 @@ OLD_CATEGORY = {
     **{f"adaptive_{p}pool{n}d": "pool" for n in (1, 2, 3) for p in ("max", "avg")},
     **{f"batchnorm{n}d": "norm" for n in (1, 2, 3)},
     "local_response_norm": "norm",
+    "channel_affine": "norm",
     "linear": "linear",
     "dropout": "dropout",
     "dropout2d": "dropout",
