@@ -31,7 +31,13 @@ from .ops import REGISTRY
 from .ops.base import TOO_LARGE_HINT
 from .passes.costs import CostTooLarge, connections, layer_counts, too_large
 from .passes.pipeline import Analysis, run, symbolic_shapes, verified
-from .passes.shapes import ShapeTable, declared_shapes, generalise_input, shape_text
+from .passes.shapes import (
+    ShapeTable,
+    batch_of_one,
+    declared_shapes,
+    generalise_input,
+    shape_text,
+)
 from .toolkit import human
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -352,11 +358,10 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
     )
     example, example_macs = None, None
     if not total_macs.is_const:
-        dims = graph.input_shape
-        if dims and all(d.is_const for d in dims[1:]):
-            values = [1, *(d.value for d in dims[1:])]
+        values = batch_of_one(graph.input_shape)
+        if values is not None:
             example = tuple(Dim.of(v) for v in values)
-            example_macs = total_macs.evaluate(generalise_input(dims).bind(values))
+            example_macs = total_macs.evaluate(generalise_input(graph.input_shape).bind(values))
     return Summary(
         graph.name,
         table.input_shape,

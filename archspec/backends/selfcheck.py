@@ -197,10 +197,12 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> None:
 def example_input(graph: Graph) -> tuple[int, ...] | None:
     """An input the graph accepts: the declared one with batch 1, or when sizes are left
     symbolic (`[N, 3, H, W]`), the smallest member of the derived domain."""
-    dims = graph.input_shape
-    if dims and all(d.is_const for d in dims[1:]):
-        return (1, *(d.value for d in dims[1:]))
     from ..passes.pipeline import Analysis, accepted_inputs, symbolic_shapes
+    from ..passes.shapes import batch_of_one
+
+    declared = batch_of_one(graph.input_shape)
+    if declared is not None:
+        return declared
 
     a = accepted_inputs(symbolic_shapes(Analysis(graph)))
     if a.domain is None or a.symbolic is None:

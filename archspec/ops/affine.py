@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from ..dims import Shape
-from .base import Floats, Inferred, LayerSpec, Op, ShapeContext, ShapeFailure, fmt, register
+from .base import Floats, Inferred, LayerSpec, ShapeContext, ShapeFailure, fmt, register
+from .merge import _FunctionOp
 
 
 class ChannelAffineSpec(LayerSpec):
@@ -40,10 +41,9 @@ def channel_affine(
 
 
 @register
-class ChannelAffine(Op):
+class ChannelAffine(_FunctionOp):
     kind = "channel_affine"
     spec = ChannelAffineSpec
-    style = "function"
     summary = "fixed per-channel scale and shift (torchvision's transform_input)"
     category = "norm"
 
@@ -68,12 +68,6 @@ class ChannelAffine(Op):
             "give one scale and one shift per input channel",
         )
         return Inferred(attrs, x)
-
-    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {}
-
-    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-        return ()
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
         return channel_affine, {"scale": tuple(attrs["scale"]), "shift": tuple(attrs["shift"])}

@@ -183,6 +183,14 @@ class SymbolicInput:
         }
 
 
+def batch_of_one(declared: Shape) -> tuple[int, ...] | None:
+    """The declared input with batch 1, when every other size is declared: the example a
+    summary totals MACs at and compile's self-check runs; None when a size is symbolic."""
+    if declared and all(d.is_const for d in declared[1:]):
+        return (1, *(d.value for d in declared[1:]))
+    return None
+
+
 def generalise_input(declared: Shape) -> SymbolicInput:
     """`(N, 3, 224, 224)` -> `(N, 3, H, W)`: batch and spatial dims become symbols.
 
