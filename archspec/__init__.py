@@ -18,7 +18,17 @@ from .version import __version__
 #: public name -> the submodule that defines it.
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
-        ("build_graph", "builtin_specs", "check", "compile", "emit", "load", "summary"), "api"
+        (
+            "build_graph",
+            "builtin_index",
+            "builtin_specs",
+            "check",
+            "compile",
+            "emit",
+            "load",
+            "summary",
+        ),
+        "api",
     ),
     **dict.fromkeys(("ArchSpecError", "Diagnostic", "SourceSpan"), "errors"),
     **dict.fromkeys(
@@ -40,7 +50,16 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from .api import build_graph, builtin_specs, check, compile, emit, load, summary  # noqa: A004
+    from .api import (
+        build_graph,
+        builtin_index,
+        builtin_specs,
+        check,
+        compile,  # noqa: A004
+        emit,
+        load,
+        summary,
+    )
     from .errors import ArchSpecError, Diagnostic, SourceSpan
     from .ops import (
         Bool,
@@ -86,6 +105,7 @@ __all__ = [
     "SourceSpan",
     "__version__",
     "build_graph",
+    "builtin_index",
     "builtin_specs",
     "check",
     "compile",

@@ -106,6 +106,21 @@ def builtin_index() -> dict[str, tuple[Path, str | None]]:
     return out
 
 
+def family_variants(source: SpecSource) -> list[str]:
+    """The variants of a family file named by path, which `archspec check` then checks one by
+    one; [] for anything else (a plain spec, a built-in name, text, a file that fails to load:
+    checking it reports why)."""
+    if isinstance(source, str) and ("\n" in source or source in builtin_index()):
+        return []
+    try:
+        path = Path(source) if isinstance(source, (str, Path)) else None
+        if path is None or not path.is_file():
+            return []
+        return variant_names(load_yaml(read_spec_text(path), str(path)).data)
+    except (ArchSpecError, OSError, ValueError):
+        return []
+
+
 def _builtin(name: str) -> tuple[Path, str | None] | None:
     """A built-in spec by name, for `extends:`."""
     return builtin_index().get(name)

@@ -188,6 +188,8 @@ class Graph:
     init_rules: tuple[InitStep, ...] = ()
     #: where `input:` is written, for errors about the input itself
     input_span: SourceSpan | None = None
+    #: the variant of a family file this graph was built from (None for a plain spec)
+    variant: str | None = None
 
     @property
     def output_shapes(self) -> tuple[Shape | None, ...]:

@@ -53,6 +53,8 @@ class LoadedDoc:
     key_spans: dict[PathKey, SourceSpan] = field(default_factory=dict)
     #: The text of the other files a composed spec was made from (`use:`, `extends:`).
     other_sources: dict[str, str] = field(default_factory=dict)
+    #: The variant of a family this document is (None for a plain spec).
+    variant: str | None = None
 
     @property
     def sources(self) -> dict[str, str]:

@@ -90,6 +90,7 @@ def lower_graph(lw: Lowerer) -> Graph:
         class_name=class_name,
         description=spec.description,
         file=lw.doc.file,
+        variant=lw.doc.variant,
         input_shape=in_shape,
         params=dict(lw.globals),
         param_info=tuple(info),

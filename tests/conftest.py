@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+import archspec
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 
@@ -28,7 +30,32 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def spec_names() -> list[str]:
-    return sorted(p.stem for p in SPECS.glob("*.yaml"))
+    """Every built-in name: a plain spec file by its stem, each variant of a family file by
+    the variant's name (what `archspec list --names` prints)."""
+    return sorted(archspec.builtin_index())
+
+
+def spec_files() -> list[Path]:
+    """The spec files in specs/ (a family file once, however many variants it has)."""
+    return sorted(SPECS.glob("*.yaml"))
+
+
+def spec_source(name: str) -> Path | str:
+    """What to hand archspec for built-in `name`: the file of a plain spec (so messages show
+    specs/NAME.yaml, as for a user's own file), the name itself for a family's variant."""
+    path, variant = archspec.builtin_index()[name]
+    return name if variant is not None else path
+
+
+def family_extras() -> frozenset[str]:
+    """Variants after the first of each family file: the default run samples a family by its
+    first variant (family files list their cheapest first) and leaves these to `--all`."""
+    firsts: dict[Path, str] = {}
+    extras = set()
+    for name, (path, variant) in archspec.builtin_index().items():
+        if variant is not None and firsts.setdefault(path, name) != name:
+            extras.add(name)
+    return frozenset(extras)
 
 
 @pytest.fixture
@@ -45,8 +72,10 @@ HEAVY_ZOO = frozenset(
 
 
 def zoo_params(names: list[str]) -> list[object]:
-    """`names` as pytest params, the members of HEAVY_ZOO marked `heavy`."""
-    return [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY_ZOO else n for n in names]
+    """`names` as pytest params, the members of HEAVY_ZOO and the variants after the first of
+    each family file marked `heavy`."""
+    heavy = HEAVY_ZOO | family_extras()
+    return [pytest.param(n, marks=pytest.mark.heavy) if n in heavy else n for n in names]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -13,7 +13,7 @@ import archspec
 from archspec.api import build_graph
 from archspec.backends.pysource import render_module
 
-from .conftest import ROOT, SPECS, spec_names
+from .conftest import ROOT, spec_names, spec_source
 
 GENERATED = ROOT / "generated"
 ALL = spec_names()
@@ -21,7 +21,7 @@ ALL = spec_names()
 
 @cache
 def _source(name: str, params: tuple[tuple[str, Any], ...] = ()) -> str:
-    return render_module(build_graph(SPECS / f"{name}.yaml", dict(params)))
+    return render_module(build_graph(spec_source(name), dict(params)))
 
 
 def _load(source: str, tag: str) -> types.ModuleType:
@@ -37,7 +37,7 @@ def _module(name: str, params: tuple[tuple[str, Any], ...] = ()) -> types.Module
 
 
 def _emitted_class(name: str, **params: Any) -> type[torch.nn.Module]:
-    graph_name = build_graph(SPECS / f"{name}.yaml", params).class_name
+    graph_name = build_graph(spec_source(name), params).class_name
     return getattr(_module(name, tuple(sorted(params.items()))), graph_name)
 
 
@@ -63,12 +63,12 @@ def _fill(model: torch.nn.Module, seed: int) -> None:
 
 def _small_input(name: str) -> tuple[int, ...]:
     """A small input the spec accepts (shapes checked without torch), else the declared one."""
-    graph = build_graph(SPECS / f"{name}.yaml")
+    graph = build_graph(spec_source(name))
     declared = tuple(d.value if d.is_const else 1 for d in graph.input_shape)
     if len(declared) == 4:
         for side in (32, 64):
             shape = (2, declared[1], side, side)
-            if archspec.api.check(SPECS / f"{name}.yaml", input=shape).ok:
+            if archspec.api.check(spec_source(name), input=shape).ok:
                 return shape
     return (1, *declared[1:])
 

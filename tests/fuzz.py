@@ -55,6 +55,7 @@ from typing import Any
 import yaml
 
 from archspec import api
+from archspec.compose.variants import variant_names
 from archspec.constructs import CONSTRUCTS
 from archspec.errors import ArchSpecError
 from archspec.ir import iter_nodes
@@ -130,6 +131,15 @@ def load_corpus(specs_dir: Path = SPECS_DIR) -> Corpus:
         params=tuple(sorted(params)),
         subtrees=subtrees,
     )
+
+
+def shipped(specs_dir: Path = SPECS_DIR) -> list[tuple[Path, str | None]]:
+    """(file, variant) of every shipped spec: each variant of a family file, a plain file once."""
+    out: list[tuple[Path, str | None]] = []
+    for path in sorted(specs_dir.glob("*.yaml")):
+        variants = variant_names(load_yaml(path.read_text(encoding="utf-8"), str(path)).data)
+        out.extend((path, v) for v in variants or [None])
+    return out
 
 
 def _walk(value: Any) -> Iterator[Any]:
@@ -653,6 +663,9 @@ class Case:
     compile_meta: bool = False
     #: when set, the spec is given as this Python mapping instead of text (no spans then)
     data: Any = None
+    #: the variant asked for (a family file's origin: one of its variants, or now and then
+    #: none, which must be the located E113)
+    variant: str | None = None
 
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -667,6 +680,9 @@ def make_case(rng: random.Random, corpus: Corpus, compile_fraction: float = 0.1)
     """Draw a spec and mutate it; all randomness comes from `rng`."""
     origin = rng.choice(corpus.names)
     steps: list[str] = []
+    # Only a family draws its variant, so plain origins keep the sequence of earlier seeds.
+    variants = variant_names(corpus.data[origin])
+    variant = rng.choice(variants) if variants and rng.random() < 0.9 else None
     if rng.random() < 0.1:
         text = corpus.texts[origin]  # the original text, comments and flow style kept
     else:
@@ -679,7 +695,8 @@ def make_case(rng: random.Random, corpus: Corpus, compile_fraction: float = 0.1)
         if rng.random() < 0.05:
             python_only(rng, data)
             steps.append("as_mapping")
-            return Case(origin, tuple(steps), text, None, {}, rng.random() < compile_fraction, data)
+            meta = rng.random() < compile_fraction
+            return Case(origin, tuple(steps), text, None, {}, meta, data, variant)
     if rng.random() < 0.2:
         text = mutate_text(rng, text)
         steps.append("mutate_text")
@@ -694,7 +711,9 @@ def make_case(rng: random.Random, corpus: Corpus, compile_fraction: float = 0.1)
         except yaml.YAMLError:
             params = {"nosuchparam": 1}
         steps.append("params")
-    return Case(origin, tuple(steps), text, raw, params, rng.random() < compile_fraction)
+    return Case(
+        origin, tuple(steps), text, raw, params, rng.random() < compile_fraction, None, variant
+    )
 
 
 # -- running a case -----------------------------------------------------------------------------
@@ -788,7 +807,7 @@ def _run_once(case: Case, hang_limit: float) -> Result:
     previous = _arm(hang_limit)
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
-        graph = api.build_graph(source, case.params)
+        graph = api.build_graph(source, case.params, variant=case.variant)
         api.check_limits(graph)
         result.nodes = sum(1 for _ in iter_nodes(graph.root))
         result.outcome = "ok"
@@ -852,8 +871,9 @@ def warm_up(specs_dir: Path = SPECS_DIR) -> None:
     from archspec.backends.pysource import render_module
     from archspec.backends.selfcheck import check_emitted_source
 
-    for path in sorted(specs_dir.glob("*.yaml")):
-        graph = api.build_graph(path)
+    first = {path: variant for path, variant in reversed(shipped(specs_dir))}
+    for path, variant in sorted(first.items()):  # one variant per file is enough to warm up
+        graph = api.build_graph(path, variant=variant)
         check_emitted_source(render_module(graph), graph)
 
 

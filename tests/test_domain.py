@@ -23,7 +23,7 @@ from archspec.passes.domain import (
 )
 from tests.cpu import GUARD
 
-from .conftest import SPECS
+from .conftest import spec_names, spec_source
 
 H, W = Dim.of("H"), Dim.of("W")
 
@@ -55,14 +55,14 @@ DOMAINS = {
 
 @pytest.mark.parametrize("name", sorted(DOMAINS))
 def test_domain_words_of_every_spec(name: str) -> None:
-    result = archspec.check(SPECS / f"{name}.yaml")
+    result = archspec.check(spec_source(name))
     assert result.ok, result.render()
     assert result.domain is not None and result.domain.exact
     assert result.domain_text == DOMAINS[name]
 
 
 def test_every_spec_has_its_domain_listed() -> None:
-    assert set(DOMAINS) == {p.stem for p in SPECS.glob("*.yaml")}
+    assert set(DOMAINS) == set(spec_names())
 
 
 def _walk_ok(graph: archspec.ir.Graph, h: int, w: int) -> bool:
@@ -82,7 +82,7 @@ def _walk_ok(graph: archspec.ir.Graph, h: int, w: int) -> bool:
     ],
 )
 def test_domain_is_exactly_where_the_shape_rules_pass(name: str, hs: range, ws: range) -> None:
-    graph = archspec.build_graph(SPECS / f"{name}.yaml")
+    graph = archspec.build_graph(spec_source(name))
     domain = archspec.check(graph.file).domain
     assert domain is not None
     for h in hs:

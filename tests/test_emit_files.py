@@ -2,10 +2,11 @@
 model, is fresh in generated/, passes ruff and imports only torch; hostile text stays inert;
 lines break as ruff breaks them; extension ops' support code is written once.
 
-`generated/` holds the emitted module of every spec in `specs/`. After changing the emitter
-or a spec, regenerate it from the repository root with
+`generated/` holds the emitted module of every built-in name (each plain spec in `specs/`,
+each variant of a family file). After changing the emitter or a spec, regenerate it from the
+repository root with
 
-    for f in specs/*.yaml; do archspec compile "$f"; done
+    for n in $(archspec list --names); do archspec compile $n; done
 
 (`archspec compile` checks each module against `archspec.compile` before writing it);
 `test_generated_file_is_fresh` fails until you do.
@@ -33,7 +34,7 @@ from archspec.backends.pylayout import Group, Prefixed, Text, condition_lines, f
 from archspec.backends.pysource import HEADER_PREFIX, render_module
 from archspec.errors import EmitError, SchemaError
 
-from .conftest import ROOT, SPECS, zoo_params
+from .conftest import ROOT, SPECS, spec_source, zoo_params
 from .emit_helpers import (
     ALL,
     GENERATED,
@@ -56,15 +57,15 @@ from .emit_helpers import (
 def test_layout_and_param_count_match_compile(name: str) -> None:
     with torch.device("meta"):
         ours = _emitted_class(name)()
-    ref = archspec.compile(SPECS / f"{name}.yaml", device="meta")
+    ref = archspec.compile(spec_source(name), device="meta")
     assert _layout(ours) == _layout(ref)
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
-    assert type(ours).__name__ == build_graph(SPECS / f"{name}.yaml").class_name
+    assert type(ours).__name__ == build_graph(spec_source(name)).class_name
 
 
 @pytest.mark.parametrize("name", zoo_params(ALL))
 def test_outputs_match_compile_under_shared_weights(name: str) -> None:
-    ref = archspec.compile(SPECS / f"{name}.yaml", device="meta").to_empty(device="cpu")
+    ref = archspec.compile(spec_source(name), device="meta").to_empty(device="cpu")
     _fill(ref, seed=len(name))
     with torch.device("meta"):
         ours = _emitted_class(name)()

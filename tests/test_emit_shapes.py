@@ -17,7 +17,7 @@ from archspec.api import build_graph
 from archspec.expr import parse_expr
 from archspec.ir import Module
 
-from .conftest import SPECS, spec_names, zoo_params
+from .conftest import spec_names, spec_source, zoo_params
 from .emit_helpers import _load, _source
 
 CLASS = re.compile(r"^class (\w+)\(")
@@ -53,19 +53,19 @@ def _module_at(root: Module, path: str) -> Module | None:
 
 def _sizes(name: str) -> list[tuple[int, ...]]:
     """The declared input and nearby sizes (odd ones among them) that the spec accepts."""
-    graph = build_graph(SPECS / f"{name}.yaml")
+    graph = build_graph(spec_source(name))
     declared = tuple(d.value if d.is_const else 2 for d in graph.input_shape)
     if len(declared) != 4:
         return [declared]
     side, other = declared[2], declared[3]
     shapes = [(2, declared[1], side, other)]
     shapes += [(2, declared[1], s, s + 2) for s in (side + 1, side - 1, side + 6)]
-    return [s for s in shapes if archspec.api.check(SPECS / f"{name}.yaml", input=s).ok]
+    return [s for s in shapes if archspec.api.check(spec_source(name), input=s).ok]
 
 
 @pytest.mark.parametrize("name", zoo_params(spec_names()))
 def test_every_shape_comment_is_the_shape_a_hook_records(name: str) -> None:
-    graph = build_graph(SPECS / f"{name}.yaml")
+    graph = build_graph(spec_source(name))
     source = _source(name)
     comments = _comments(source)
     module = _load(source, f"shapes_{name}")

@@ -20,7 +20,7 @@ from archspec.ir import Graph, iter_nodes
 from archspec.ops import REGISTRY, Op
 from archspec.ops.base import META_FIELDS
 
-from .conftest import SPECS, spec_names
+from .conftest import spec_names, spec_source
 from .test_emit_files import GATED, gate_op  # noqa: F401  (the plugin fixture)
 
 #: Every built-in kind the shipped specs leave out, with its switches flipped somewhere.
@@ -122,7 +122,7 @@ EXTRA = {
 def _graphs() -> Iterator[tuple[str, Graph, Any]]:
     """Every shipped spec and the extra ones, with their compiled model on the meta device."""
     for name in spec_names():
-        yield name, build_graph(SPECS / f"{name}.yaml"), SPECS / f"{name}.yaml"
+        yield name, build_graph(spec_source(name)), spec_source(name)
     for name, text in EXTRA.items():
         yield name, build_graph(text), text
 
@@ -181,7 +181,7 @@ def test_declared_facts_are_what_torch_builds() -> None:
 @pytest.mark.parametrize("name", [*spec_names(), *EXTRA])
 def test_emitting_constructs_no_torch_module(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Emitting reads the op registry's facts: no layer is built, on any device."""
-    graph = build_graph(SPECS / f"{name}.yaml" if name in spec_names() else EXTRA[name])
+    graph = build_graph(spec_source(name) if name in spec_names() else EXTRA[name])
     built: list[str] = []
 
     def refuse(self: torch.nn.Module, *args: Any, **kwargs: Any) -> None:

@@ -23,7 +23,7 @@ import archspec
 from archspec.dims import Dim, format_shape, shape_of
 from archspec.passes.shapes import CheckResult, check_graph, generalise_input, infer_shapes
 
-from .conftest import ROOT, SPECS, spec_names
+from .conftest import ROOT, SPECS, spec_names, spec_source, zoo_params
 
 
 def spec(body: str, header: str = "input: [N, 3, 32, 32]") -> str:
@@ -270,9 +270,9 @@ def _inside_and_outside(result: CheckResult) -> tuple[list, list]:
     return inside, outside[:2]
 
 
-@pytest.mark.parametrize("name", spec_names())
+@pytest.mark.parametrize("name", zoo_params(spec_names()))
 def test_symbolic_shapes_agree_with_pytorch(name: str) -> None:
-    path = SPECS / f"{name}.yaml"
+    path = spec_source(name)
     graph = archspec.build_graph(path)
     declared = check_graph(graph)
     inside, outside = _inside_and_outside(declared)

@@ -15,7 +15,7 @@ from archspec.dims import Dim
 from archspec.passes.costs import graph_cost
 from archspec.report import Summary
 
-from .conftest import SPECS, spec_names
+from .conftest import SPECS, spec_names, spec_source
 
 #: (params, MACs at 1x3x224x224 / the declared input); torchvision publishes resnet50 at
 #: 4.09 GFLOPS, vgg16 at 15.47 and alexnet at 0.71 (its "FLOPS" count MACs).
@@ -47,7 +47,7 @@ def _sums(s: Summary) -> tuple[int, Dim]:
 
 @pytest.mark.parametrize("name", spec_names())
 def test_column_sums_equal_totals_at_every_depth(name: str) -> None:
-    path = SPECS / f"{name}.yaml"
+    path = spec_source(name)
     graph = archspec.build_graph(path)
     cost = graph_cost(graph)
     declared = archspec.summary(path)

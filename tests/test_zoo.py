@@ -11,7 +11,7 @@ import torch
 
 import archspec
 
-from .conftest import SPECS, spec_names, zoo_params
+from .conftest import SPECS, spec_names, spec_source, zoo_params
 
 PARAMS = {
     "lenet5": 61_706,
@@ -57,10 +57,10 @@ def test_googlenet_without_aux_logits() -> None:
 
 @pytest.mark.parametrize("name", zoo_params(spec_names()))
 def test_forward_gives_declared_output_shape(name: str) -> None:
-    graph = archspec.build_graph(SPECS / f"{name}.yaml")
+    graph = archspec.build_graph(spec_source(name))
     shape = [2 if not d.is_const else d.value for d in graph.input_shape]
     (out_shape,) = [s for s, o in zip(graph.output_shapes, graph.root.outputs) if not o.train_only]
-    model = archspec.compile(SPECS / f"{name}.yaml").eval()
+    model = archspec.compile(spec_source(name)).eval()
     with torch.no_grad():
         y = model(torch.randn(*shape))
     expected = [shape[0] if not d.is_const else d.value for d in out_shape]

@@ -47,13 +47,15 @@ OUTPUT_RTOL = 1e-9
 
 
 def _declared_params(spec: str) -> set[str]:
-    data = yaml.safe_load(archspec.builtin_specs()[spec].read_text())
+    path, _ = archspec.builtin_index()[spec]
+    data = yaml.safe_load(path.read_text())
     return set(data.get("params") or {})
 
 
 def _twins() -> dict[str, tuple[str, dict[str, Any]]]:
-    """zoo model -> (built-in spec, params) for every model a shipped spec covers."""
-    shipped = archspec.builtin_specs()
+    """zoo model -> (built-in name, params) for every model a shipped spec covers (a plain
+    spec file or a variant of a family file)."""
+    shipped = archspec.builtin_index()
     twins = {}
     for model in ZOO:
         base = model.split("@")[0]

@@ -34,6 +34,7 @@ Examples:
         output  (N, 1000)
         domain  vgg16 accepts (N, 3, H, W) with H, W >= 32
   archspec check specs/*.yaml                      check every spec in one run
+                                                   (each variant of a family file)
   archspec check alexnet --input 1,3,224,224       which layer breaks at 224x224, and why
   archspec check resnet50 --set num_classes=10 --json
 
@@ -83,9 +84,15 @@ def check(
     """
     params = parse_sets(set_)
     shape = parse_input(input_)
-    results = [
-        api.check(spec, input=shape, max_layers=max_layers, variant=variant, **params)
+    # a family file without --variant: every variant, each reported by its own name
+    targets = [
+        (spec, v)
         for spec in specs
+        for v in (api.family_variants(spec) if variant is None else []) or [variant]
+    ]
+    results = [
+        api.check(spec, input=shape, max_layers=max_layers, variant=v, **params)
+        for spec, v in targets
     ]
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))

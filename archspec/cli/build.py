@@ -33,7 +33,7 @@ Examples:
   archspec compile resnet50                        writes generated/resnet50.py
   archspec compile specs/vgg16.yaml -o models/vgg16.py --set num_classes=10
   archspec compile my_net.yaml -o my_net.py --force   replace a hand-written my_net.py
-  for f in specs/*.yaml; do archspec compile "$f"; done   regenerate generated/
+  for n in $(archspec list --names); do archspec compile $n; done   regenerate generated/
   archspec compile specs/family.yaml --variant small   one variant of a family
 
 \b

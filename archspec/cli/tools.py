@@ -23,7 +23,8 @@ from .app import SET_HELP, MaxLayers, Variant, app, console, parse_sets, report_
 
 @app.command(
     "list",
-    epilog="\b\nExamples:\n  archspec list\n  archspec list --layers",
+    epilog="\b\nExamples:\n  archspec list\n  archspec list --layers\n"
+    "  for n in $(archspec list --names); do archspec compile $n; done",
 )
 @report_errors
 def list_(
@@ -31,11 +32,26 @@ def list_(
         bool,
         typer.Option("--layers", help="List the layer kinds a spec can use (plugins included)."),
     ] = False,
+    names: Annotated[
+        bool,
+        typer.Option(
+            "--names",
+            help="Print only the built-in names, one per line (each variant of a family file "
+            "too), for scripts.",
+        ),
+    ] = False,
 ) -> None:
     """List the built-in specs (name, description, params, size and cost) or layer kinds.
 
-    Parameters and MACs are for the spec's default params and input, per sample.
+    Parameters and MACs are for the spec's default params and input, per sample. A family
+    file's variants are listed by their own names (`archspec compile efficientnet_b0`).
     """
+    if names:
+        if layers:
+            raise typer.BadParameter("use --names or --layers, not both")
+        for name in api.builtin_index():
+            print(name)
+        return
     out = console()
     out.print(_layers_table() if layers else _specs_table())
 

@@ -68,7 +68,9 @@ def resolve_block_params(doc: LoadedDoc) -> LoadedDoc:
             else body
             for name, body in blocks.items()
         }
-    return LoadedDoc(out, doc.file, doc.text, doc.spans, doc.key_spans, dict(doc.other_sources))
+    return LoadedDoc(
+        out, doc.file, doc.text, doc.spans, doc.key_spans, dict(doc.other_sources), doc.variant
+    )
 
 
 def _rewrite(node: Any, swaps: dict[str, str]) -> Any:

@@ -112,7 +112,9 @@ def _apply(doc: LoadedDoc, variant: str, body: Any) -> LoadedDoc:
             _move(doc, spans, (*base, key), (key,))
     for pname, value in _variant_params(doc, body, base).items():
         _set_default(doc, data, spans, pname, value, (*base, "params", pname))
-    return LoadedDoc(data, doc.file, doc.text, spans, key_spans, dict(doc.other_sources))
+    return LoadedDoc(
+        data, doc.file, doc.text, spans, key_spans, dict(doc.other_sources), variant=variant
+    )
 
 
 def _variant_params(doc: LoadedDoc, body: dict[str, Any], base: PathKey) -> dict[str, Any]:
