@@ -108,6 +108,9 @@ class Module:
     switches: tuple[tuple[str, str], ...] = ()
     #: `switches` as expressions with where their names come from (what emitters read)
     switch_exprs: tuple[Switch, ...] = ()
+    #: the class's `_version`: torch records it per module in `state_dict()._metadata` and
+    #: hands it to `_load_from_state_dict` (1, torch's default, unless the spec declares one)
+    state_dict_version: int = 1
 
     @property
     def is_chain(self) -> bool:

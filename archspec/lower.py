@@ -70,7 +70,12 @@ def lower_graph(lw: Lowerer) -> Graph:
     class_name = spec.class_name or _class_name(spec.name)
     items = [Item(s, ("layers", i)) for i, s in enumerate(spec.layers)]
     top = Child(
-        items, class_name, outputs=spec.outputs, outputs_ypath=("outputs",), switches=switches
+        items,
+        class_name,
+        outputs=spec.outputs,
+        outputs_ypath=("outputs",),
+        switches=switches,
+        state_dict_version=spec.state_dict_version,
     )
     root = lw.lower_scope(top, lw.spec_env, in_shape, "", lw.span(()))
     init = lower_init(lw, root)

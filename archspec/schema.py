@@ -59,6 +59,20 @@ class ParamDecl(BaseModel):
 
 
 ParamEntry = ParamDecl | ParamValue
+
+
+def state_dict_version_field() -> Any:
+    """The `state_dict_version:` field of a block and of the spec: the class's `_version`,
+    which torch records per module in `state_dict()._metadata[prefix]["version"]` and hands
+    to `_load_from_state_dict` (DenseNet's `_DenseBlock` and MNASNet declare 2)."""
+    return Field(
+        1,
+        ge=1,
+        le=10**6,
+        description="the class's `_version`, recorded in state_dict metadata (torch's default 1)",
+    )
+
+
 #: A `let:` binding: an expression (text) or a literal value.
 LetValue = StrictBool | StrictInt | StrictFloat | str | list[Any]
 
@@ -245,6 +259,7 @@ def _build() -> dict[str, Any]:
         layers: list[Node]  # noqa: F821
         outputs: list[str] | None = None
         doc: str = Field("", max_length=5000)
+        state_dict_version: StrictInt = state_dict_version_field()
 
     class Spec(BaseModel):
         """An archspec architecture spec."""
@@ -265,6 +280,7 @@ def _build() -> dict[str, Any]:
         layers: list[Node]  # noqa: F821
         outputs: list[str] | None = None
         init: list[InitRule] = Field(default_factory=list)
+        state_dict_version: StrictInt = state_dict_version_field()
 
     # Build the validator once, for Spec: the nested models resolve `Node` from the parent
     # namespace given here and are generated inline. Rebuilding each of them too would

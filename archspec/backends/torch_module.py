@@ -166,16 +166,26 @@ def build_scope(module: Module, kinds: dict[str, str], prefix: str = "") -> nn.M
             with _allocating(path, node.span):
                 children.append((node.name, REGISTRY[node.kind].build(_public(node.attrs))))
     if module.is_chain:
-        return SpecSequential(
+        seq = SpecSequential(
             module.class_name, *(m for _, m in children), names=[n for n, _ in children]
         )
+        return _versioned(seq, module)
     programs = {"eval": _program(module, training=False)}
     if any(n.train_only for n in module.nodes):
         programs["train"] = _program(module, training=True)
     out = SpecModule(module.class_name, programs)
     for name, m in children:
         out.add_module(name, m)
-    return out
+    return _versioned(out, module)
+
+
+def _versioned(built: nn.Module, module: Module) -> nn.Module:
+    """`built` with the `_version` its spec declares: torch reads `self._version` when it
+    records state_dict metadata, so the instance attribute stands for torchvision's class
+    attribute (`_version = 2`)."""
+    if module.state_dict_version != built._version:
+        built._version = module.state_dict_version
+    return built
 
 
 def _public(attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,17 @@ from ..loader import LoadedDoc, PathKey
 from .variants import _set_default
 
 #: Header keys the extending spec replaces as a whole when it gives them.
-WHOLE_KEYS = ("archspec", "name", "class_name", "description", "input", "layers", "outputs", "init")
+WHOLE_KEYS = (
+    "archspec",
+    "name",
+    "class_name",
+    "description",
+    "input",
+    "layers",
+    "outputs",
+    "init",
+    "state_dict_version",
+)
 #: Keys only an extending spec has.
 EDIT_KEYS = ("extends", "replace", "remove", "insert")
 _TYPE_NAMES = frozenset({"int", "float", "bool", "str", "list"})

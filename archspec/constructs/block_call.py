@@ -69,6 +69,7 @@ def lower(lw: Lowerer, site: Site) -> str:
             outputs_ypath=("blocks", bname, "outputs"),
             src=given,
             exprs=exprs,
+            state_dict_version=bdef.state_dict_version,
         )
         return lw.lower_child(site, child)
     finally:

@@ -141,6 +141,8 @@ class Child:
     exprs: Mapping[str, AttrExpr] | None = None
     #: structure-deciding expressions bound before the items (a block's `let:`s)
     switches: Sequence[tuple[str, str]] = ()
+    #: the module's `_version` (a block's or the spec's `state_dict_version:`)
+    state_dict_version: int = 1
 
 
 class Named(BaseModel):

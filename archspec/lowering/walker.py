@@ -155,6 +155,7 @@ class Lowerer:
                 Switch(n, text_expr(self, t), scope.switch_spans.get(i))
                 for i, (n, t) in enumerate(scope.switches)
             ),
+            state_dict_version=child.state_dict_version,
         )
 
     def _outputs(self, scope: Scope, prev: str, child: Child) -> tuple[Output, ...]:
@@ -281,10 +282,8 @@ class Lowerer:
         module = self.lower_scope(child, env, site.in_shapes[0], path, span, axis)
         # an output whose node failed has no shape (and no node): the parent skips quietly
         by_name = {n.name: n.shape for n in module.nodes}
-        shapes = [
-            module.in_shape if o.name == INPUT else by_name.get(o.name) for o in module.outputs
-        ]
-        shape = shapes[0] if shapes else None
+        first = module.outputs[0].name if module.outputs else None
+        shape = module.in_shape if first == INPUT else by_name.get(first)  # type: ignore[arg-type]
         if len(module.outputs) > 1:
             self.error(
                 "E305",

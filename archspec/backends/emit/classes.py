@@ -134,6 +134,7 @@ class Classes(Scope):
                 doc=(self.graph.block_docs.get(block, "") if block else "")
                 or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
                 note=_variant_note(base, k, len(parts), pinned, part_bodies),
+                state_dict_version=first.module.state_dict_version,
             )
             self.classes.append(info)
             for b in part_bodies:
@@ -220,6 +221,7 @@ class Classes(Scope):
             escaped=frozenset(),
             out=vals[out_name],
             doc=g.description,
+            state_dict_version=root.state_dict_version,
         )
 
 

@@ -67,7 +67,9 @@ class Emitter(Classes, InitRules):
             if is_root and init:
                 methods.append(init[0])
             doc = self.class_doc(cls, is_root)
-            rendered.append({"name": cls.name, "doc": doc, "methods": methods})
+            rendered.append(
+                {"name": cls.name, "doc": doc, "attrs": class_attrs(cls), "methods": methods}
+            )
         text_all = "\n".join(helpers) + "\n".join(
             "\n".join("\n".join(m) for m in c["methods"]) for c in rendered
         )
@@ -173,6 +175,14 @@ class Emitter(Classes, InitRules):
         elif any(plain_words(p.doc) for p in cls.params):
             args = [(p.pyname, p.doc if plain_words(p.doc) else p.type) for p in cls.params]
         return [INDENT + ln if ln else "" for ln in docstring_lines(paras, 4, args)]
+
+
+def class_attrs(cls: ClassInfo) -> list[str]:
+    """Class attributes before the methods: `_version = 2` as torchvision's `_DenseBlock`
+    and `MNASNet` write it (torch records it in the state_dict's metadata)."""
+    if cls.state_dict_version == 1:
+        return []
+    return [f"{INDENT}_version = {cls.state_dict_version}"]
 
 
 def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:

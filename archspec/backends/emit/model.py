@@ -89,3 +89,5 @@ class ClassInfo:
     out: tuple[Val, ...]
     doc: str
     note: str = ""
+    #: the class's `_version` (written `_version = 2` when it is not torch's default 1)
+    state_dict_version: int = 1
