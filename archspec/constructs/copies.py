@@ -103,6 +103,14 @@ def lower_copies(
     switches, so emitted code does not take the params they read as arguments).
     """
     spec, item = site.spec, site.item
+    if spec.names is not None and getattr(spec.layer, "key", None) is not None:
+        lw.error(
+            "E204",
+            "the copies are named by `names` and by their layer's `key`",
+            item.ypath + ("layer", "key"),
+            "keep one: `key` when the names are not identifiers (`block{i}-0`), else `names`",
+        )
+        raise Skip
     # a template's parts decide names, which emitted code writes as they are: structure too
     parts = _PART.findall(spec.names) if spec.names is not None else []
     site.scope.switches += [("", raw) for raw in [*structure, *parts] if isinstance(raw, str)]

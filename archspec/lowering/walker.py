@@ -41,6 +41,7 @@ from .context import (
     when_text,
 )
 from .exprs import text_expr
+from .keys import keyed_site
 from .layer import lower_op
 from .refs import resolve_inputs, unknown_ref
 from .values import bind_value, reads_failed, value_hint
@@ -267,9 +268,9 @@ class Lowerer:
             if construct is not None and not construct.makes_module:
                 # its nodes do not carry the `when`: the scope records it
                 site.scope.switches.append(("", when_text(when)))
-        if kind in REGISTRY:
-            return lower_op(self, site)
-        return (construct or BLOCK_CALL).lower(self, site)
+        site = keyed_site(self, site, construct)
+        lower = lower_op if kind in REGISTRY else (construct or BLOCK_CALL).lower
+        return lower(self, site)
 
     def lower_child(self, site: Site, child: Child) -> str:
         """One child module (a node of kind "module") made of `child.items`."""

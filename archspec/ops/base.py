@@ -8,6 +8,7 @@ way; a subclass that forgets a rule fails at registration (import) time, never s
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -28,6 +29,7 @@ from ..expr import ExprError, parse_expr
 from .names import NAME_RE as NAME_RE
 from .names import RESERVED_NAMES as RESERVED_NAMES
 from .names import check_name as check_name
+from .names import key_problem
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -108,6 +110,40 @@ Bool = Annotated[StrictBool | ExprStr, Reuse(), Final("bool")]
 
 Name = Annotated[str, AfterValidator(check_name), Reuse()]
 
+#: `{expression}` parts of a name or key template (no nested braces).
+TEMPLATE_PART = re.compile(r"\{([^{}]*)\}")
+MAX_KEY_TEMPLATE_LEN = 200
+
+
+def check_key_template(text: str) -> str:
+    """A `key:`: a module key, or a template of one with `{expression}` parts evaluated
+    where the node is (`block{stage}-{i}`); a key without parts is checked whole here."""
+    if len(text) > MAX_KEY_TEMPLATE_LEN:
+        raise ValueError(f"a key is at most {MAX_KEY_TEMPLATE_LEN} characters with its parts")
+    rest = TEMPLATE_PART.sub("", text)
+    if "{" in rest or "}" in rest:
+        raise ValueError(f"unbalanced braces in key {text[:60]!r}")
+    parts = TEMPLATE_PART.findall(text)
+    for part in parts:
+        try:
+            parse_expr(part)
+        except ExprError as exc:
+            raise ValueError(f"in key {text[:60]!r}: {exc.message}") from None
+    problem = None if parts else key_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+KeyText = Annotated[
+    str,
+    AfterValidator(check_key_template),
+    Field(
+        description="the module's state_dict key when it is not an identifier (`block1-0`); "
+        "`{expression}` parts are evaluated where the node is"
+    ),
+]
+
 
 class NodeBase(BaseModel):
     """Fields every node of a layer list shares."""
@@ -126,12 +162,13 @@ class NodeBase(BaseModel):
         description="input node name(s) in this scope; default: the previous node, "
         "`input` is the scope's input",
     )
+    key: KeyText | None = None
     when: Bool | None = Field(None, description="include the node only when this is true")
     train_only: bool = Field(False, description="compute this node only in training mode")
 
 
 #: Fields of NodeBase that are not layer attributes.
-META_FIELDS = frozenset({"name", "from_", "when", "train_only", "type"})
+META_FIELDS = frozenset({"name", "key", "from_", "when", "train_only", "type"})
 
 
 class LayerSpec(NodeBase):

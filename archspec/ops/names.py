@@ -107,3 +107,37 @@ def check_name(name: str) -> str:
     if len(name) > 64:
         raise ValueError(f"name {name[:20]!r}... is longer than 64 characters")
     return name
+
+
+#: The longest module key (`key:`), like a name's bound.
+MAX_KEY_LEN = 64
+#: Characters a key may not hold besides whitespace and non-ASCII: `.` separates state_dict
+#: keys (torch's add_module refuses it); quotes and the backslash are refused so that a key
+#: can be written between quotes by any code generator (torch.fx writes a non-identifier
+#: child as `getattr(self, "key")` without escaping it), whatever escaping archspec does.
+KEY_FORBIDDEN = frozenset(".\"'\\")
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be a module's state_dict key (None when it can).
+
+    A key is any printable ASCII text without spaces, `.`, quotes or `\\`, at most
+    MAX_KEY_LEN characters (torchvision's RegNet registers `block1-0` with add_module); it
+    must not start with `_` or be an nn.Module attribute, as a name must not.
+    """
+    if not key:
+        return "a key cannot be empty"
+    if len(key) > MAX_KEY_LEN:
+        return f"key {key[:20]!r}... is longer than {MAX_KEY_LEN} characters"
+    bad = sorted({c for c in key if c in KEY_FORBIDDEN or not ("!" <= c <= "~")})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:5])
+        return (
+            f"key {key[:40]!r} holds {shown}: a key is printable ASCII without spaces, "
+            "`.` (it separates state_dict keys), quotes or backslashes"
+        )
+    if key.startswith("_"):
+        return f"key `{key}` starts with `_`: nn.Module keeps its own state in such attributes"
+    if key in RESERVED_NAMES:
+        return f"key `{key}` is an attribute of nn.Module (torch would refuse it)"
+    return None

@@ -1,0 +1,87 @@
+"""`key:`: a node's module key when it is not an identifier (RegNet's `block1-0`).
+
+A key stands where a name would: it is the node's name in its scope (what `from:` reads)
+and its state_dict key, in compiled modules (`add_module`) and emitted source alike
+(`self.add_module("block1-0", ...)`, `getattr(self, "block1-0")`). Only nodes that make a
+module (or hold a learned tensor) have one. A key may be a template whose `{expression}`
+parts are evaluated where the node is (a repeat copy's index, a block's params), so a
+stage of copies can be keyed as torchvision's `f"block{stage_index}-{i}"`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from ..expr import ExprError
+from ..ops import REGISTRY
+from ..ops.base import TEMPLATE_PART
+from ..ops.names import key_problem
+from .context import Site, Skip
+from .values import parsed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .walker import Lowerer
+
+_HINT = (
+    "a key is printable ASCII without spaces, `.`, quotes or backslashes, at most 64 "
+    "characters, e.g. `block1-0`; use `name:` for identifiers"
+)
+
+
+def keyed_site(lw: Lowerer, site: Site, construct: Any) -> Site:
+    """The site with its item named by its `key:`, if it has one (E204, and Skip, for a key
+    it cannot have: beside a `name`, on a node that makes no module, or an invalid key)."""
+    spec, yp = site.spec, site.ypath + ("key",)
+    if getattr(spec, "key", None) is None:
+        return site
+    if getattr(spec, "name", None) is not None:
+        lw.error(
+            "E204",
+            "a node takes a `name` or a `key`, not both",
+            yp,
+            "`key` is the node's name when it is not an identifier: drop the `name`",
+        )
+        raise Skip
+    if not _makes_module(spec, construct):
+        lw.error(
+            "E204",
+            f"`key` names a module's state_dict entry, and this `{spec.type}` makes no module",
+            yp,
+            "give it a `name` instead",
+        )
+        raise Skip
+    key = _fill(lw, spec.key, site.local, yp)
+    problem = key_problem(key)
+    if problem is not None:
+        lw.error("E204", f"`key` gives {key[:80]!r} here: {problem}", yp, _HINT)
+        raise Skip
+    return dataclasses.replace(site, item=dataclasses.replace(site.item, name=key))
+
+
+def _makes_module(spec: Any, construct: Any) -> bool:
+    op = REGISTRY.get(spec.type)
+    if op is not None:
+        return op.style in ("module", "tensor")
+    if construct is None:  # a block call
+        return True
+    return bool(construct.makes_module) and not getattr(spec, "flat", False)
+
+
+def _fill(lw: Lowerer, template: str, env: Any, yp: Any) -> str:
+    """The key a template gives here; E309 (and Skip) for a part that is not a number or
+    text, an expression's own error for one that fails."""
+
+    def part(m: Any) -> str:
+        value = parsed(m.group(1)).evaluate(env)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"`{{{m.group(1)}}}` gives {value!r}, not an int or text")
+        return str(value)
+
+    try:
+        return TEMPLATE_PART.sub(part, template)
+    except ExprError as exc:
+        lw.error(exc.code, f"key: {exc.message}", yp, exc.hint)
+    except ValueError as exc:
+        lw.error("E309", f"key: {exc}", yp, "a key's `{...}` part gives a number or text")
+    raise Skip
