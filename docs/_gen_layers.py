@@ -29,6 +29,7 @@ _GROUPS = {
     "archspec.ops.norms": "Group, instance and layer normalisation",
     "archspec.ops.resize": "Transposed convolution, upsampling and padding",
     "archspec.ops.affine": "Fixed per-channel scale and shift (computed in `forward`)",
+    "archspec.ops.parameter": "Learned tensors of a block (no submodule)",
 }
 
 

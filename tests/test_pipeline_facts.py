@@ -23,6 +23,7 @@ OLD_CATEGORY = {
     **{f"batchnorm{n}d": "norm" for n in (1, 2, 3)},
     "local_response_norm": "norm",
     "channel_affine": "norm",
+    "parameter": "linear",
     "linear": "linear",
     "dropout": "dropout",
     "dropout2d": "dropout",

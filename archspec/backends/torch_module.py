@@ -27,7 +27,8 @@ from ..ir import INPUT, Graph, InitStep, Module, Node
 from ..ops import REGISTRY
 
 #: A step of a module program: (kind, name, inputs, payload).
-#: kind "module": call child `name`; kind "function": call payload=(op kind, attrs items).
+#: kind "module": call child `name`; kind "function": call payload=(op kind, attrs items);
+#: kind "tensor": read the module's own parameter `name`.
 Step = tuple[str, str, tuple[str, ...], Any]
 Program = tuple[tuple[Step, ...], tuple[str, ...]]
 
@@ -111,6 +112,9 @@ def _codegen(program: Program) -> Callable[..., Any]:
         if kind == "module":
             holder.add_module(name, nn.Identity())
             env[name] = graph.call_module(name, tuple(args))
+        elif kind == "tensor":
+            holder.register_parameter(name, nn.Parameter(torch.empty(0, device="meta")))
+            env[name] = graph.get_attr(name)
         else:
             op_kind, attr_items = payload
             fn, kwargs = REGISTRY[op_kind].function(dict(attr_items))
@@ -144,6 +148,8 @@ def _program(module: Module, training: bool) -> Program:
             continue
         if node.is_module:
             steps.append(("module", node.name, node.inputs, None))
+        elif REGISTRY[node.kind].style == "tensor":
+            steps.append(("tensor", node.name, (), None))
         else:
             attrs = tuple(sorted((k, _hashable(v)) for k, v in node.attrs.items()))
             steps.append(("function", node.name, node.inputs, (node.kind, attrs)))
@@ -154,7 +160,11 @@ def _program(module: Module, training: bool) -> Program:
 def build_scope(module: Module, kinds: dict[str, str], prefix: str = "") -> nn.Module:
     """The nn.Module for one IR module; records each module path's layer kind in `kinds`."""
     children: list[tuple[str, nn.Module]] = []
+    tensors: list[tuple[str, nn.Parameter]] = []
     for node in module.nodes:
+        if node.child is None and REGISTRY[node.kind].style == "tensor":
+            with _allocating(prefix + "." + node.name if prefix else node.name, node.span):
+                tensors.append((node.name, REGISTRY[node.kind].build(_public(node.attrs))))
         if not node.is_module:
             continue
         path = f"{prefix}.{node.name}" if prefix else node.name
@@ -176,6 +186,8 @@ def build_scope(module: Module, kinds: dict[str, str], prefix: str = "") -> nn.M
     out = SpecModule(module.class_name, programs)
     for name, m in children:
         out.add_module(name, m)
+    for name, t in tensors:
+        out.register_parameter(name, t)
     return _versioned(out, module)
 
 

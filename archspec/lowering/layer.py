@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +18,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
 
 
-def lower_op(lw: Lowerer, site: Site) -> str:
-    """One layer: its fields bound, its shape rule run, one node."""
+def lower_op(lw: Lowerer, site: Site) -> str | None:
+    """One layer: its fields bound, its shape rule run, one node; its name, or None for a
+    learned tensor, which is not in the flow (the next node reads what arrived before it)."""
     item, scope, spec, inputs = site.item, site.scope, site.spec, site.inputs
     op = REGISTRY[spec.type]
     name = scope.next_name(item, spec.type, op.style == "module")
+    if op.arity == 0:
+        if getattr(spec, "from_", None) is not None:
+            lw.error(
+                "E305",
+                f"{spec.type} reads no input, `from` names {len(inputs)}",
+                item.ypath + ("from",),
+                "a learned tensor is read by the nodes that use it: drop its `from`",
+            )
+            raise Skip
+        inputs, site = (), dataclasses.replace(site, inputs=(), in_shapes=[])
     if op.arity == 1 and len(inputs) != 1:
         lw.error(
             "E305",
@@ -69,7 +81,8 @@ def lower_op(lw: Lowerer, site: Site) -> str:
         exprs=exprs,
         stated=frozenset(src),
     )
-    return lw.add_node(scope, node, item)
+    out = lw.add_node(scope, node, item)
+    return None if op.arity == 0 else out
 
 
 def _shape_failure(lw: Lowerer, exc: ShapeFailure, qual: str, item: Item, src: Any) -> None:

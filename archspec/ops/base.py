@@ -300,8 +300,10 @@ class Op:
 
     kind: ClassVar[str]
     spec: ClassVar[type[LayerSpec]]
-    #: "module" ops become nn.Module children; "function" ops are computed in forward.
-    style: ClassVar[Literal["module", "function"]] = "module"
+    #: "module" ops become nn.Module children; "function" ops are computed in forward;
+    #: "tensor" ops are a learned tensor of the enclosing module (`build` returns an
+    #: nn.Parameter registered under the node's name; `arity` 0: they read no input).
+    style: ClassVar[Literal["module", "function", "tensor"]] = "module"
     #: how many inputs: 1; n >= 2 (exactly n, `from: [a, b]`, in order: the shape rule gets
     #: their shapes, the module or function their tensors as positional arguments); or
     #: "many" for joins of two or more (add, mul, concat: a function op gets them as a list,
@@ -406,7 +408,7 @@ class Op:
         return None
 
     def build(self, attrs: Mapping[str, Any]) -> nn.Module:
-        """The torch module for a "module" op."""
+        """The torch module for a "module" op (the nn.Parameter for a "tensor" op)."""
         raise NotImplementedError
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -451,8 +453,8 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
         raise TypeError(f"{op_cls.__name__}: spec needs `type: Literal[{kind!r}]`")
     if op_cls.infer is Op.infer:
         raise TypeError(f"{op_cls.__name__} ({kind}): no shape rule (`infer`) defined")
-    if op_cls.style == "module" and op_cls.build is Op.build:
-        raise TypeError(f"{op_cls.__name__} ({kind}): a module op needs `build`")
+    if op_cls.style in ("module", "tensor") and op_cls.build is Op.build:
+        raise TypeError(f"{op_cls.__name__} ({kind}): a {op_cls.style} op needs `build`")
     if op_cls.style == "function" and op_cls.function is Op.function:
         raise TypeError(f"{op_cls.__name__} ({kind}): a function op needs `function`")
     if op_cls.emit is Op.emit:
@@ -487,7 +489,10 @@ def _check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec]) -> None:
     if not isinstance(op_cls.join_sign, str):
         raise TypeError(f"{where}: `join_sign` must be a string")
     arity = op_cls.arity
-    if arity != "many" and (isinstance(arity, bool) or not isinstance(arity, int) or arity < 1):
+    if op_cls.style == "tensor":
+        if arity != 0:
+            raise TypeError(f"{where}: a tensor op reads no input: `arity` must be 0")
+    elif arity != "many" and (isinstance(arity, bool) or not isinstance(arity, int) or arity < 1):
         raise TypeError(f"{where}: `arity` must be a positive int or 'many'")
     optional = op_cls.optional_tensors
     if not isinstance(optional, tuple) or not set(optional) <= {"weight", "bias"}:

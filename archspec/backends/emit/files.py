@@ -35,7 +35,7 @@ from ..pylayout import Doc, Group, Text, call, condition_lines, format_doc
 from ..pyvalues import IN, Val, same
 from ..selfcheck import parse_emitted
 from .classes import Classes, coerce
-from .forward import forward_lines, is_free_attr, when_flag
+from .forward import forward_lines, is_free_attr, is_tensor, when_flag
 from .init import InitRules
 from .model import ClassInfo
 from .optional import Layers
@@ -216,7 +216,7 @@ def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
         elif isinstance(st.ctor, Layers):
             lines += _layers_lines(st.attr, st.ctor, cls)
         else:
-            lines += _assign(st.attr, st.ctor, 2)
+            lines += _assign(st.attr, st.ctor, 2, is_tensor(st))
     if init_call:
         lines += format_doc(Text(init_call), 8)
     return lines
@@ -257,10 +257,11 @@ def _layers_lines(attr: str, chain: Layers, cls: ClassInfo) -> list[str]:
     return lines + _assign(attr, call("nn.Sequential", [arg]), 2)
 
 
-def _assign(attr: str, ctor: Doc, depth: int) -> list[str]:
+def _assign(attr: str, ctor: Doc, depth: int, tensor: bool = False) -> list[str]:
     if is_free_attr(attr):
         return format_doc(ctor, 4 * depth, f"self.{attr} = ")
-    return format_doc(call("self.add_module", [Text(lit(attr)), ctor]), 4 * depth)
+    register = "self.register_parameter" if tensor else "self.add_module"
+    return format_doc(call(register, [Text(lit(attr)), ctor]), 4 * depth)
 
 
 def _if_lines(cond: Val, depth: int) -> list[str]:

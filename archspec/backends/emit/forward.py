@@ -190,6 +190,8 @@ class _Forward:
         node = producer.node
         if producer.ctor is None:
             return node.kind == "add"
+        if is_tensor(producer):
+            return False
         op = REGISTRY.get(node.kind)
         fresh = node.child is None and op is not None and flat(producer.ctor).startswith("nn.")
         return fresh and op is not None and op.params(node.attrs) > 0
@@ -197,6 +199,9 @@ class _Forward:
     def statement(self, i: int, st: Step) -> list[str]:
         """The lines of node `i`: its assignment (under an `if` for a shortcut), commented."""
         node = st.node
+        if is_tensor(st):  # read where it is used: `self.layer_scale * x`
+            self.var_of[node.name] = attr_ref(st.attr or "")
+            return []
         ins = [self.var_of[x] for x in node.inputs]
         var = self.variable(i, st)
         self.holds[var] = node.name
@@ -250,6 +255,11 @@ def when_flag(cls: ClassInfo, st: Step) -> str:
     while name in taken or name in RESERVED_NAMES or not is_free_attr(name):
         name += "_"
     return name
+
+
+def is_tensor(st: Step) -> bool:
+    """True for a learned tensor of the class (`self.layer_scale`), read, never called."""
+    return st.node.child is None and REGISTRY[st.node.kind].style == "tensor"
 
 
 def attr_ref(attr: str) -> str:

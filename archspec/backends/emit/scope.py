@@ -39,7 +39,7 @@ class Scope(EmitContext):
         prev = INPUT
         for node in module.nodes:
             self.skipped(absent, node, env, vals, prev)
-            prev = node.name
+            before, prev = prev, node.name
             self.at = node.span or self.at
             ins = [vals[i] for i in node.inputs]
             in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
@@ -49,15 +49,17 @@ class Scope(EmitContext):
                 env.use(when)
                 if not when.symbolic:
                     when = None
-            attr = node.name if node.is_module else None
+            tensor = node.child is None and REGISTRY[node.kind].style == "tensor"
+            attr = node.name if node.is_module or tensor else None
             if node.child is not None:
                 ctor, out = self.render_child(node, env, ins[0])
                 step = Step(node, attr, ctor, None, when, out)
             else:
                 op = REGISTRY[node.kind]
-                attrs, out = self.render_op(node, env, ins)
+                # a tensor reads no input; its `in_channels` is what arrives where it is
+                attrs, out = self.render_op(node, env, ins, [vals[before]] if tensor else None)
                 code = self.attr_codes(node, attrs, env)
-                if op.style == "module":
+                if op.style != "function":
                     step = Step(node, attr, self.emit_op(op, node, attrs, env), None, when, out)
                 else:
                     step = Step(node, None, None, code, when, out)
@@ -96,11 +98,17 @@ class Scope(EmitContext):
         return out
 
     def render_op(
-        self, node: Node, env: Env, ins: Sequence[tuple[Val, ...]]
+        self,
+        node: Node,
+        env: Env,
+        ins: Sequence[tuple[Val, ...]],
+        around: Sequence[tuple[Val, ...]] | None = None,
     ) -> tuple[dict[str, Val], tuple[Val, ...]]:
-        """A layer's attributes and output dims as Vals in the class's terms."""
-        in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
-        in_last = ins[0][-1] if ins and len(ins[0]) >= 2 else None
+        """A layer's attributes and output dims as Vals in the class's terms (`in_channels`
+        and `in_features` read from `around`, default the inputs)."""
+        seen = ins if around is None else around
+        in_ch = seen[0][1] if seen and len(seen[0]) >= 2 else None
+        in_last = seen[0][-1] if seen and len(seen[0]) >= 2 else None
         given = {
             f: render_expr(node.exprs.get(f), v, env, in_ch, in_last)
             for f, v in node.attrs.items()

@@ -1,0 +1,161 @@
+"""`parameter`: learned tensors owned by a block (ConvNeXt's layer_scale, a class token,
+a position embedding): keys one level up from any layer's, shape rule, counts, init, and
+emitted source as torchvision writes it."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any, Literal
+
+import pytest
+import torch
+
+import archspec
+from archspec.errors import ArchSpecError
+from archspec.ops import LayerSpec, Op, register
+from tests.emit_helpers import _load
+
+CNBLOCK = """
+archspec: 1
+name: scaled
+input: [N, 8, H, W]
+params:
+  layer_scale: 1.0e-6
+blocks:
+  CNBlock:
+    params: {dim: int, layer_scale: float, p: float}
+    layers:
+      - name: block
+        type: sequential
+        layers:
+          - {type: conv2d, in_channels: dim, out_channels: dim, kernel_size: 7, padding: 3,
+             groups: dim}
+          - {type: permute, dims: [0, 2, 3, 1]}
+          - {type: layer_norm, eps: 1.0e-6}
+          - {type: linear, out_features: 4 * dim}
+          - {type: gelu}
+          - {type: linear, out_features: dim}
+          - {type: permute, dims: [0, 3, 1, 2]}
+      # after `block`, as torchvision writes it; it reads no input and is not in the flow
+      - {name: layer_scale, type: parameter, shape: [dim, 1, 1], value: layer_scale}
+      - {name: scaled, type: mul, from: [layer_scale, block]}
+      - {name: stochastic_depth, type: stochastic_depth, p: p, mode: row}
+      - {name: out, type: add, from: [stochastic_depth, input]}
+layers:
+  - {type: CNBlock, dim: 8, layer_scale: layer_scale, p: 0.0}
+  - {type: conv2d, out_channels: 16, kernel_size: 1}
+  - {type: CNBlock, dim: 16, layer_scale: 0.5, p: 0.1}
+  - {name: tok, type: parameter, shape: [1, 16, 1, 1], init: normal, std: 0.02}
+  - {key: pos-emb, type: parameter, shape: [16, 1, 1], init: trunc_normal, std: 0.02}
+  - {name: joined, type: add, from: ['2', tok, pos-emb]}
+"""
+
+
+def test_block_tensors_sit_on_the_block_before_its_children() -> None:
+    """torch saves a module's own parameters before its children's, as torchvision's
+    CNBlock's `features.1.0.layer_scale` precedes `features.1.0.block.0.weight`."""
+    model = archspec.compile(CNBLOCK)
+    keys = list(model.state_dict())
+    assert keys[:3] == ["tok", "pos-emb", "0.layer_scale"]
+    assert keys[3] == "0.block.0.weight" and "2.layer_scale" in keys
+    assert tuple(model.state_dict()["0.layer_scale"].shape) == (8, 1, 1)
+    assert tuple(model.state_dict()["2.layer_scale"].shape) == (16, 1, 1)
+    assert isinstance(model.get_parameter("pos-emb"), torch.nn.Parameter)
+
+
+def test_counts_and_shapes() -> None:
+    graph = archspec.build_graph(CNBLOCK)
+    model = archspec.compile(CNBLOCK, device="meta")
+    table = archspec.summary(CNBLOCK, input=(1, 8, 16, 16))
+    assert table.params == sum(p.numel() for p in model.parameters())
+    scale = graph.root.node("0").child.node("layer_scale")
+    assert [str(d) for d in scale.shape] == ["8", "1", "1"] and scale.inputs == ()
+    # the mul broadcasts (8, 1, 1) against (N, 8, H, W), symbolically
+    assert [str(d) for d in graph.root.node("0").child.node("scaled").shape] == [
+        "N",
+        "8",
+        "H",
+        "W",
+    ]
+
+
+def test_init_as_declared() -> None:
+    torch.manual_seed(0)
+    model = archspec.compile(CNBLOCK)
+    sd = model.state_dict()
+    assert torch.equal(sd["0.layer_scale"], torch.ones(8, 1, 1) * 1e-6)
+    assert torch.equal(sd["2.layer_scale"], torch.full((16, 1, 1), 0.5))
+    assert 0.005 < float(sd["tok"].std()) < 0.05
+    assert float(sd["pos-emb"].abs().max()) <= 2.0  # truncated at +-2
+
+
+def test_emitted_source_writes_torchvision_s_layer_scale_and_equals_compile() -> None:
+    source = archspec.emit(CNBLOCK)
+    block = source[source.index("class CNBlock") : source.index("class Scaled")]
+    assert "def __init__(self, dim: int, layer_scale: float, p: float) -> None:" in block
+    assert "self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)" in block
+    assert "nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)" in block
+    assert "= self.layer_scale * " in block and source.count("class CNBlock") == 1
+    assert 'self.register_parameter(\n            "pos-emb",' in source
+    assert "self.tok = nn.Parameter(torch.empty(1, 16, 1, 1).normal_(std=0.02))" in source
+    emitted = _load(source, "param").Scaled()
+    compiled = archspec.compile(CNBLOCK)
+    assert list(emitted.state_dict()) == list(compiled.state_dict())
+    emitted.load_state_dict(compiled.state_dict())
+    x = torch.randn(2, 8, 12, 12)
+    torch.testing.assert_close(emitted.eval()(x), compiled.eval()(x))
+    assert compiled.eval()(x).shape == (2, 16, 12, 12)
+
+
+def _spec(body: str) -> str:
+    return "archspec: 1\nname: t\ninput: [N, 8, 4, 4]\n" + textwrap.dedent(body)
+
+
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        ("layers:\n  - {name: p, type: parameter, shape: [8], from: input}\n", ("E305", 5, 50)),
+        ("layers:\n  - {name: p, type: parameter, shape: [8, 0]}\n", ("E309", 5, 39)),
+        (
+            "layers:\n  - {name: p, type: parameter, shape: [8], init: trunc_normal, std: 0}\n",
+            ("E204", 5, 69),
+        ),
+        (
+            "layers:\n  - {name: p, type: parameter, shape: [100000, 100000, 10]}\n",
+            ("E409", 5, 39),
+        ),
+        # a parameter that cannot broadcast against what it joins
+        (
+            "layers:\n  - {name: p, type: parameter, shape: [3, 1, 1]}\n"
+            "  - {type: mul, from: [input, p]}\n",
+            ("E402", 6, 5),
+        ),
+    ],
+)
+def test_parameter_errors_are_located(body: str, expected: tuple[str, int, int]) -> None:
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(_spec(body))
+    e = info.value
+    assert e.span is not None and (e.error_code, e.span.line, e.span.col) == expected, e.render()
+
+
+def test_a_tensor_op_reads_no_input() -> None:
+    class BadSpec(LayerSpec):
+        type: Literal["bad_tensor"]
+
+    class Bad(Op):
+        kind = "bad_tensor"
+        spec = BadSpec
+        style = "tensor"
+
+        def infer(self, attrs: Any, inputs: Any, ctx: Any) -> Any:
+            raise NotImplementedError
+
+        def build(self, attrs: Any) -> Any:
+            raise NotImplementedError
+
+        def emit(self, a: Any, lit: Any) -> str:
+            return ""
+
+    with pytest.raises(TypeError, match="arity"):
+        register(Bad)
