@@ -197,3 +197,43 @@ def test_a_named_child_a_when_switches_is_an_if_and_forward_guards_it() -> None:
     assert "        else:\n            self.expand = None" in source
     assert "        if self.expand is not None:\n            x = self.expand(x)" in source
     assert "self.project = nn.Conv2d(in_channels * t, out, kernel_size=1)" in source
+
+
+#: Items a `when` switches off in every instance, under a param that other layers read too:
+#: no instance renders the item, so the class cannot write it under an `if`; the param must
+#: then be fixed (not an argument), or `Net(version=...)` would build a wrong network.
+NEVER_KEPT = """archspec: 1
+name: never_kept
+input: [N, 3, 32, 32]
+params:
+  version: {type: str, default: "a", choices: [a, b]}
+blocks:
+  Stage:
+    params: {wide: false}
+    layers:
+      - name: body
+        type: sequential
+        layers:
+          - {type: conv2d, out_channels: "16 if wide else 8", kernel_size: 3, padding: 1}
+          - {type: relu, when: wide}
+          - {type: sigmoid, when: not wide}
+layers:
+  - name: features
+    type: sequential
+    layers:
+      - {type: conv2d, out_channels: "8 if version == 'a' else 4", kernel_size: 3}
+      - {type: maxpool2d, kernel_size: 2, when: "version == 'b'"}
+      - {type: relu}
+  - {name: s1, type: Stage}
+  - {name: s2, type: Stage}
+"""
+
+
+def test_an_item_no_instance_keeps_fixes_the_params_of_its_when() -> None:
+    source = _matches_compile(NEVER_KEPT)
+    assert "def __init__(self) -> None:" in source  # the network: version is fixed
+    assert 'Emitted with version="a"' in source
+    assert "def __init__(self, in_channels: int) -> None:" in source  # Stage: wide is fixed
+    assert "Built for wide=False" in source
+    assert "MaxPool2d" not in source
+    assert "nn.Conv2d(in_channels, 8, kernel_size=3, padding=1), nn.Sigmoid())" in source

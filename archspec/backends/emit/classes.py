@@ -91,9 +91,9 @@ class Classes(Scope):
         self.optional = {}
         while True:
             frozen = frozenset(symbolic)
-            self.missing = set()
+            self.missing = {}
             bodies = [self.render_body(inst, frozen, pynames, params) for inst in instances]
-            lost = set().union(*(b.env.lost for b in bodies))
+            lost = set().union(*(b.env.lost for b in bodies)) | self.unkept()
             if lost & symbolic:
                 symbolic -= lost
                 self.optional = {}  # recorded in terms of arguments that are no longer
@@ -193,11 +193,13 @@ class Classes(Scope):
         symbolic -= pre_lost | self.escaped
         in_vals = tuple(literal(d) for d in g.input_shape)
         while True:
+            self.optional, self.missing = {}, {}
             env = Env(frozenset(symbolic), dict(g.params), pynames)
             steps, vals = self.render_scope(root, env, in_vals)
-            if not env.lost & symbolic:
+            lost = env.lost | self.unkept()
+            if not lost & symbolic:
                 break
-            symbolic -= env.lost
+            symbolic -= lost
         body = Body(root, env, steps, vals)
         self.root_env = env
         used = set(env.used) | init_names(g, env)

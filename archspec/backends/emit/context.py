@@ -38,9 +38,10 @@ class EmitContext:
         self.symbolic_attrs: dict[int, list[str]] = {}
         self.at: SourceSpan | None = None
         #: chain items a `when` switches, as an instance that kept them renders them, by
-        #: where they are written; the spans an instance asked for before any was recorded
+        #: where they are written; the spans an instance asked for before any was recorded,
+        #: with the names their conditions read (structure, if no instance keeps the item)
         self.optional: dict[SourceSpan | None, Optional] = {}
-        self.missing: set[SourceSpan | None] = set()
+        self.missing: dict[SourceSpan | None, frozenset[str]] = {}
         self.chain_depth = 0
         #: the network class's rendering environment and the params fixed in it
         self.root_env: Env | None = None

@@ -90,12 +90,17 @@ class Scope(EmitContext):
             if not cond.symbolic:
                 continue
             if rec is None:
-                self.missing.add(sw.span)
+                self.missing[sw.span] = cond.names
                 continue
             env.use(cond)
             out.append((cond.text, sw.name, rec.ctor))
             vals[prev] = phis(cond, rec.out, flow)
         return out
+
+    def unkept(self) -> set[str]:
+        """The names in the conditions of switched-off items that no instance kept: the
+        class cannot write such an item, so those names decide its structure."""
+        return set().union(*(n for s, n in self.missing.items() if s not in self.optional))
 
     def render_op(
         self,
