@@ -35,6 +35,7 @@ from .shapes import (
     generalise_input,
     infer_shapes,
     input_domain,
+    training_domain,
     window_warnings,
 )
 from .verify import verify
@@ -54,8 +55,10 @@ class Analysis:
     #: the declared input's sizes by symbol, and whether every spatial size is declared
     declared_env: Mapping[str, int] = field(default_factory=dict)
     sizes_declared: bool = False
-    #: the accepted inputs (None: the rules could not run on symbols)
+    #: the accepted inputs in eval mode (None: the rules could not run on symbols), and in
+    #: training mode when layers that run only then narrow them (else None)
     domain: Domain | None = None
+    train_domain: Domain | None = None
     #: the shapes at the input checked, and its sizes by symbol (None: symbolic)
     table: ShapeTable | None = None
     env: Mapping[str, int] | None = None
@@ -77,6 +80,7 @@ class Analysis:
             symbolic_input=sym.shape,
             symbolic_outputs=general.outputs if general.failure is None else (),
             domain=self.domain,
+            train_domain=self.train_domain,
             sources=dict(graph.sources),
             diagnostics=self.diagnostics,
         )
@@ -126,7 +130,7 @@ def accepted_inputs(a: Analysis) -> Analysis:
     env = {s: v for s, v in sym.bind(declared).items() if v > 0}
     sizes_declared = all(s in env for s in sym.spatial)
     diags = list(graph.diagnostics)
-    domain = None
+    domain = train_domain = None
     if table.failure is not None:
         f = table.failure
         diags.append(
@@ -142,11 +146,15 @@ def accepted_inputs(a: Analysis) -> Analysis:
         domain = input_domain(table, sym, env if sizes_declared else None)
         if domain.is_empty:
             diags.append(_empty_domain(graph, table, sym))
+        train_domain = training_domain(table, sym, env if sizes_declared else None)
+        if train_domain is not None and train_domain.describe() == domain.describe():
+            train_domain = None
     return dataclasses.replace(
         a,
         declared_env=env,
         sizes_declared=sizes_declared,
         domain=domain,
+        train_domain=train_domain,
         diagnostics=(*a.diagnostics, *diags),
     )
 
@@ -173,6 +181,8 @@ def input_shapes(a: Analysis) -> Analysis:
     else:
         table = declared_shapes(graph)
     diags: list[Diagnostic] = []
+    if table.train_failure is not None:
+        diags.append(_training_only(table.train_failure, a.train_domain))
     if table.failure is not None:
         diags.append(_with_domain_hint(table.failure, graph, domain, sym))
     elif env is not None and domain and not domain.is_empty and not domain.contains(env):
@@ -266,6 +276,21 @@ def _with_domain_hint(
     rest = failure.hint
     hint = f"{accepts}. {rest[:1].upper()}{rest[1:]}" if rest else accepts
     return Diagnostic(failure.code, failure.message, failure.span, hint, failure.severity)
+
+
+def _training_only(failure: Diagnostic, train_domain: Domain | None) -> Diagnostic:
+    """W404: a layer that runs only in training mode cannot take this input (eval can)."""
+    needs = f"training mode needs {train_domain.describe(limit=3)}; " if train_domain else ""
+    return Diagnostic(
+        "W404",
+        f"in training mode, {failure.message}",
+        failure.span,
+        f"the layer runs only in training mode, so eval mode takes this input; {needs}"
+        f"{failure.hint[:1].lower()}{failure.hint[1:]}"
+        if failure.hint
+        else f"the layer runs only in training mode, so eval mode takes this input; {needs}",
+        Severity.WARNING,
+    )
 
 
 def _empty_domain(graph: Graph, table: ShapeTable, sym: SymbolicInput) -> Diagnostic:

@@ -7,6 +7,11 @@ rule's requirement becomes a constraint on H and W; `passes/domain.py` solves th
 exact set of accepted inputs. A concrete input is checked by the same walk with numbers: the
 first rule that fails names the first layer that breaks, at its line in the spec.
 
+Layers that run only in training (`train_only`, and what reads them) do not narrow the domain:
+it is what the network accepts in eval mode, as torchvision's `min_size` is. Their own
+requirements give the training-mode domain, shown beside it when it is narrower, and an input
+they cannot take is a warning (W404), not an error.
+
 >>> result = check_graph(build_graph("vgg16"))  # doctest: +SKIP
 >>> result.domain_text  # doctest: +SKIP
 'vgg16 accepts (N, 3, H, W) with H, W >= 32'
@@ -47,6 +52,8 @@ class LocatedConstraint:
 
     constraint: Constraint
     span: SourceSpan | None
+    #: made by a layer that runs only in training mode
+    train_only: bool = False
 
     @property
     def path(self) -> str:
@@ -68,6 +75,9 @@ class ShapeTable:
     outputs: tuple[Shape, ...]
     constraints: tuple[LocatedConstraint, ...]
     failure: Diagnostic | None = None
+    #: the first training-only layer that fails at this input (it and its readers have no
+    #: row); eval mode is unaffected
+    train_failure: Diagnostic | None = None
 
     def shape_of(self, path: str) -> Shape:
         for row in self.rows:
@@ -83,10 +93,12 @@ class _Collect(ShapeContext):
         super().__init__()
         self.located: list[LocatedConstraint] = []
         self.span: SourceSpan | None = None
+        self.train = False
+        self.train_failure: Diagnostic | None = None
 
     def _flush(self) -> None:
         for c in self.constraints[len(self.located) :]:
-            self.located.append(LocatedConstraint(c, self.span))
+            self.located.append(LocatedConstraint(c, self.span, self.train))
 
 
 class _Broken(Exception):
@@ -100,7 +112,8 @@ def infer_shapes(graph: Graph, input_shape: Sequence[int | str | Dim]) -> ShapeT
 
     Symbolic requirements are collected as constraints; a requirement that fails outright
     stops the walk with `failure` set (a diagnostic at the node's line), keeping the rows
-    computed before it.
+    computed before it. A training-only layer that fails sets `train_failure` instead, and
+    the walk goes on without it and its readers.
     """
     inp = tuple(Dim.of(d) for d in input_shape)
     ctx = _Collect()
@@ -108,10 +121,11 @@ def infer_shapes(graph: Graph, input_shape: Sequence[int | str | Dim]) -> ShapeT
     failure = None
     outputs: tuple[Shape, ...] = ()
     try:
-        outputs = _walk(graph.root, inp, "", 0, ctx, rows)
+        outputs = tuple(s for s in _walk(graph.root, inp, "", 0, ctx, rows) if s is not None)
     except _Broken as exc:
         failure = exc.diagnostic
-    return ShapeTable(inp, tuple(rows), outputs, tuple(ctx.located), failure)
+    located = tuple(ctx.located)
+    return ShapeTable(inp, tuple(rows), outputs, located, failure, ctx.train_failure)
 
 
 def declared_shapes(graph: Graph) -> ShapeTable:
@@ -132,30 +146,61 @@ def declared_shapes(graph: Graph) -> ShapeTable:
 
 
 def _walk(
-    module: Module, inp: Shape, prefix: str, depth: int, ctx: _Collect, rows: list[NodeShape]
-) -> tuple[Shape, ...]:
-    env: dict[str, Shape] = {INPUT: inp}
+    module: Module,
+    inp: Shape,
+    prefix: str,
+    depth: int,
+    ctx: _Collect,
+    rows: list[NodeShape],
+    train: bool = False,
+) -> tuple[Shape | None, ...]:
+    """The module's output shapes; None for a training-only one that failed (`ctx`)."""
+    env: dict[str, Shape | None] = {INPUT: inp}
     for node in module.nodes:
         path = f"{prefix}.{node.name}" if prefix else node.name
-        ins = tuple(env[i] for i in node.inputs)
-        if node.child is not None:
-            slot = len(rows)
-            rows.append(NodeShape(path, node, depth, ins, ()))
-            (shape, *_) = _walk(node.child, ins[0], path, depth + 1, ctx, rows)
-            rows[slot] = NodeShape(path, node, depth, ins, shape)
-        else:
-            ctx.node, ctx.span = path, node.span
-            try:
-                shape = REGISTRY[node.kind].infer(dict(node.attrs), ins, ctx).shape
-            except ShapeFailure as exc:
-                raise _Broken(
-                    Diagnostic(exc.code, f"{path}: {exc.message}", node.span, exc.hint)
-                ) from None
-            finally:
-                ctx._flush()
-            rows.append(NodeShape(path, node, depth, ins, shape))
+        known = [env[i] for i in node.inputs]
+        node_train = train or node.train_only
+        shape: Shape | None = None
+        if all(s is not None for s in known):
+            ins = tuple(s for s in known if s is not None)
+            shape = _walk_node(node, path, ins, depth, ctx, rows, node_train)
         env[node.name] = shape
     return tuple(env[o.name] for o in module.outputs)
+
+
+def _walk_node(
+    node: Node,
+    path: str,
+    ins: tuple[Shape, ...],
+    depth: int,
+    ctx: _Collect,
+    rows: list[NodeShape],
+    train: bool,
+) -> Shape | None:
+    """One node's shape (its child's walked), its row added; None when a training-only
+    node fails, which is recorded in `ctx` and leaves no rows."""
+    if node.child is not None:
+        slot = len(rows)
+        rows.append(NodeShape(path, node, depth, ins, ()))
+        shape = _walk(node.child, ins[0], path, depth + 1, ctx, rows, train)[0]
+        if shape is None:
+            del rows[slot:]
+            return None
+        rows[slot] = NodeShape(path, node, depth, ins, shape)
+        return shape
+    ctx.node, ctx.span, ctx.train = path, node.span, train
+    try:
+        shape = REGISTRY[node.kind].infer(dict(node.attrs), ins, ctx).shape
+    except ShapeFailure as exc:
+        diagnostic = Diagnostic(exc.code, f"{path}: {exc.message}", node.span, exc.hint)
+        if not train:
+            raise _Broken(diagnostic) from None
+        ctx.train_failure = ctx.train_failure or diagnostic
+        return None
+    finally:
+        ctx._flush()
+    rows.append(NodeShape(path, node, depth, ins, shape))
+    return shape
 
 
 # --------------------------------------------------------------------------------------
@@ -226,19 +271,33 @@ def generalise_input(declared: Shape) -> SymbolicInput:
 def input_domain(
     table: ShapeTable, sym: SymbolicInput, prefer: Mapping[str, int] | None = None
 ) -> Domain:
-    """Solve the table's constraints over the input symbols."""
+    """Solve the table's constraints over the input symbols: the inputs eval mode accepts
+    (constraints of training-only layers left out)."""
     return solve_domain(
-        [lc.constraint for lc in table.constraints],
+        [lc.constraint for lc in table.constraints if not lc.train_only],
         sym.symbols,
         shown=sym.spatial,
         prefer=prefer,
     )
 
 
+def training_domain(
+    table: ShapeTable, sym: SymbolicInput, prefer: Mapping[str, int] | None = None
+) -> Domain | None:
+    """The inputs training mode accepts, every constraint included; None when no layer
+    runs only in training or none of those constrains the input."""
+    if not any(lc.train_only for lc in table.constraints):
+        return None
+    return solve_domain(
+        [lc.constraint for lc in table.constraints], sym.symbols, shown=sym.spatial, prefer=prefer
+    )
+
+
 def first_impossible(table: ShapeTable, sym: SymbolicInput) -> LocatedConstraint | None:
-    """The constraint after which no input is left (one pass over the constraints in order)."""
-    index = first_emptying([lc.constraint for lc in table.constraints], sym.symbols)
-    return None if index is None else table.constraints[index]
+    """The eval constraint after which no input is left (one pass over them in order)."""
+    located = [lc for lc in table.constraints if not lc.train_only]
+    index = first_emptying([lc.constraint for lc in located], sym.symbols)
+    return None if index is None else located[index]
 
 
 # --------------------------------------------------------------------------------------
@@ -259,6 +318,9 @@ class CheckResult:
     domain: Domain | None = None
     diagnostics: tuple[Diagnostic, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: the inputs training mode accepts, when layers that run only in training narrow
+    #: `domain` (the eval-mode inputs); else None
+    train_domain: Domain | None = None
 
     @property
     def ok(self) -> bool:
@@ -282,7 +344,10 @@ class CheckResult:
         template = format_shape(self.symbolic_input)
         if self.domain.is_empty:
             return f"{self.name} accepts no input of the form {template}"
-        return f"{self.name} accepts {template}" + (f" with {words}" if words != "any size" else "")
+        text = f"{self.name} accepts {template}" + (f" with {words}" if words != "any size" else "")
+        if self.train_domain is not None:
+            text += f" (in training mode, {self.train_domain.describe()})"
+        return text
 
     def render(self, color: bool = False) -> str:
         """Every diagnostic, compiler-style."""
