@@ -36,6 +36,9 @@ DOMAINS = {
     "or 611 <= H <= 642 and 99 <= W <= 130, or 1187 <= H <= 1218 and 67 <= W <= 98",
     "alexnet_torchvision": "alexnet_torchvision accepts (N, 3, H, W) with H, W >= 63",
     "googlenet": "googlenet accepts (N, 3, H, W) with H, W >= 15",
+    # the auxiliary classifier (training only) pools and convolves Mixed_6e's 17x17 map
+    "inception_v3": "inception_v3 accepts (N, 3, H, W) with H, W >= 75 "
+    "(in training mode, H, W >= 299)",
     "lenet5": "lenet5 accepts (N, 1, H, W) with 32 <= H <= 35 and 32 <= W <= 35, "
     "or 16 <= H <= 19 and 112 <= W <= 115, or 112 <= H <= 115 and 16 <= W <= 19",
     # C5 is a 5x5 conv whose 120 maps must be 1x1 for F6: one box only
