@@ -48,6 +48,13 @@ DOMAINS = {
         for d in (18, 34, 50, 101, 152)
     },
     **{
+        f"{n}": f"{n} accepts (N, 3, H, W) with H, W >= 1"
+        for n in ("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d")
+        + ("wide_resnet50_2", "wide_resnet101_2")
+    },
+    "squeezenet1_0": "squeezenet1_0 accepts (N, 3, H, W) with H, W >= 21",
+    "squeezenet1_1": "squeezenet1_1 accepts (N, 3, H, W) with H, W >= 17",
+    **{
         f"vgg{d}{bn}": f"vgg{d}{bn} accepts (N, 3, H, W) with H, W >= 32"
         for d in (11, 13, 16, 19)
         for bn in ("", "_bn")
