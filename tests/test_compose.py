@@ -78,6 +78,7 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
           - {from: "archspec:blocks/squeezenet", blocks: [Fire]}
           - {from: "archspec:blocks/densenet", blocks: [DenseLayer, Transition]}
           - {from: "archspec:blocks/se", blocks: [SqueezeExcitation]}
+          - {from: "archspec:blocks/convnext", blocks: [CNBlock]}
         input: [N, 3, 64, 64]
         layers:
           - {name: stem, type: ConvBNAct, out_channels: 64, stride: 2, act: silu}
@@ -91,6 +92,7 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
           - {name: trans, type: Transition, out_channels: 16}
           - {name: se, type: SqueezeExcitation, input_channels: in_channels,
              squeeze_channels: 4}
+          - {name: cn, type: CNBlock, dim: 16}
         """,
     )
     model = archspec.compile(spec)
@@ -106,7 +108,8 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
         "fc2.weight",
         "fc2.bias",
     ]  # torchvision.ops.SqueezeExcitation's keys
-    modules = ("conv", "resnet", "inception", "squeezenet", "densenet", "se")
+    assert list(model.cn.state_dict())[:2] == ["layer_scale", "block.0.weight"]
+    modules = ("conv", "resnet", "inception", "squeezenet", "densenet", "se", "convnext")
     assert set(api.library_modules()) == {f"archspec:blocks/{m}" for m in modules}
 
 

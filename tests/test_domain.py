@@ -35,6 +35,10 @@ DOMAINS = {
     "or 323 <= H <= 354 and 163 <= W <= 194, or 419 <= H <= 450 and 131 <= W <= 162, "
     "or 611 <= H <= 642 and 99 <= W <= 130, or 1187 <= H <= 1218 and 67 <= W <= 98",
     "alexnet_torchvision": "alexnet_torchvision accepts (N, 3, H, W) with H, W >= 63",
+    **{
+        f"convnext_{v}": f"convnext_{v} accepts (N, 3, H, W) with H, W >= 32"
+        for v in ("tiny", "small", "base", "large")
+    },
     "googlenet": "googlenet accepts (N, 3, H, W) with H, W >= 15",
     # the auxiliary classifier (training only) pools and convolves Mixed_6e's 17x17 map
     "inception_v3": "inception_v3 accepts (N, 3, H, W) with H, W >= 75 "
