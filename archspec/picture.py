@@ -301,7 +301,8 @@ def _layer_box(node: Node, path: str, train: bool) -> Box:
     if op.style == "function" and op.arity == "many":  # a join: its sign, in a circle if short
         sign = op.join_sign or node.kind
         return Box(path, [sign], "merge", "circle" if op.join_sign else "box", train)
-    attrs = {k: node.attrs[k] for k in node.src if k in node.attrs and k not in _HIDDEN}
+    hidden = _HIDDEN | {op.names_field}  # a piece's box carries its own name already
+    attrs = {k: node.attrs[k] for k in node.src if k in node.attrs and k not in hidden}
     what = node.kind
     if op.label_field is not None:  # what it applies names it better (`relu`, not `activation`)
         what = str(attrs.pop(op.label_field, node.kind))

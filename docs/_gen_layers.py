@@ -30,6 +30,7 @@ _GROUPS = {
     "archspec.ops.resize": "Transposed convolution, upsampling and padding",
     "archspec.ops.affine": "Fixed per-channel scale and shift (computed in `forward`)",
     "archspec.ops.parameter": "Learned tensors of a block (no submodule)",
+    "archspec.ops.split": "Several outputs: chunk and split (views computed in `forward`)",
 }
 
 
@@ -41,6 +42,8 @@ def _type_words(model: type, fname: str) -> str:
     ann = model.model_fields[fname].annotation
     literals = _literals(ann)
     if final is None:
+        if not literals and typing.get_origin(ann) is list:
+            return "list of names"
         return " \\| ".join(f"`{v}`" for v in literals) if literals else "text"
     words = {
         "int": "int",

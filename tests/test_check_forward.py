@@ -19,6 +19,7 @@ when this was written.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import typing
 from collections import Counter
@@ -141,6 +142,8 @@ def _ranks(kind: str) -> list[int]:
         final = _final(field)
         literals = _literals(field.annotation)
         layer[name] = literals[0] if literals and final is None else 1
+        if name == op.names_field:
+            layer[name] = ["p0", "p1"]
     out = []
     for rank in range(1, 6):
         layers = [layer]
@@ -174,14 +177,19 @@ def cases(
         if name in op.inferred and draw(st.integers(0, 9)):
             continue  # usually inferred; sometimes stated, right or wrong
         strategy = _value(name, field, nd)
-        if strategy is None:
+        if strategy is None and name != op.names_field:
             continue
         if name == "dims":  # permute: mostly a permutation of the input's dims
             perms = st.permutations(list(range(rank)))
             strategy = st.one_of(perms, perms, strategy)
+        if name == op.names_field:  # chunk, split: the pieces' names
+            layer[name] = [f"p{i}" for i in range(draw(st.integers(2, 4)))]
+            continue
         if not field.is_required() and draw(st.booleans()):
             continue  # the default
         layer[name] = draw(strategy)
+    if op.names_field and "split_size" in layer and draw(st.booleans()):
+        _fitting_split(draw, layer, shape)
     layers: list[dict[str, Any]] = []
     if op.arity == "many":
         start, end = draw(st.integers(-rank, rank - 1)), draw(st.integers(-rank, rank - 1))
@@ -194,6 +202,22 @@ def cases(
     layers.append(layer)
     spec = {"archspec": 1, "name": "net", "input": list(shape), "layers": layers}
     return spec, shape
+
+
+def _fitting_split(draw: st.DrawFn, layer: dict[str, Any], shape: tuple[int, ...]) -> None:
+    """Sizes that cut the split's dim into as many pieces as it names (random ones seldom
+    do): a list adding up to the dim, or one size leaving a last piece of 1 to that size."""
+    dim = layer.get("dim", 1)
+    if not -len(shape) <= dim < len(shape) or shape[dim] < len(layer["names"]):
+        return
+    size, k = shape[dim], len(layer["names"])
+    cuts = sorted(
+        draw(st.lists(st.integers(1, size - 1), min_size=k - 1, max_size=k - 1, unique=True))
+    )
+    bounds = [0, *cuts, size]
+    sizes = [b - a for a, b in itertools.pairwise(bounds)]
+    one = -(-size // k)
+    layer["split_size"] = sizes if draw(st.booleans()) or (k - 1) * one >= size else one
 
 
 def _forward(spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[bool, Any]:

@@ -64,6 +64,10 @@ DOMAINS = {
         for bn in ("", "_bn")
     },
     "vgg_custom": "vgg_custom accepts (N, 3, H, W) with H, W >= 8",
+    **{
+        f"shufflenet_v2_{w}": f"shufflenet_v2_{w} accepts (N, 3, H, W) with H, W >= 1"
+        for w in ("x0_5", "x1_0", "x1_5", "x2_0")
+    },
 }
 
 

@@ -41,6 +41,7 @@ OLD_CATEGORY = {
 NEWER_CATEGORY = {
     "mul": "merge",
     **dict.fromkeys(("permute", "reshape", "channel_shuffle", "zero_pad2d"), "reshape"),
+    **dict.fromkeys(("chunk", "split"), "reshape"),
     **dict.fromkeys(("hardswish", "hardsigmoid", "elu", "mish", "prelu"), "act"),
     "stochastic_depth": "dropout",
     **dict.fromkeys(("group_norm", "instance_norm2d", "layer_norm", "layer_norm2d"), "norm"),

@@ -107,6 +107,8 @@ def _codegen(program: Program) -> Callable[..., Any]:
     graph = torch.fx.Graph()
     env: dict[str, torch.fx.Node] = {INPUT: graph.placeholder("x")}
     holder = _Holder()
+    #: the one call of each multi-output item (a chunk), which its pieces index
+    calls: dict[Any, torch.fx.Node] = {}
     for kind, name, inputs, payload in steps:
         args = [env[i] for i in inputs]
         if kind == "module":
@@ -117,8 +119,14 @@ def _codegen(program: Program) -> Callable[..., Any]:
             env[name] = graph.get_attr(name)
         else:
             op_kind, attr_items = payload
-            fn, kwargs = REGISTRY[op_kind].function(dict(attr_items))
-            if REGISTRY[op_kind].arity == "many" and fn not in _FOLDED:
+            attrs = dict(attr_items)
+            fn, kwargs = REGISTRY[op_kind].function(attrs)
+            if REGISTRY[op_kind].names_field is not None:
+                key = (op_kind, inputs, tuple(i for i in attr_items if i[0] != "_index"))
+                if key not in calls:
+                    calls[key] = graph.call_function(fn, tuple(args), kwargs)
+                env[name] = graph.call_function(operator.getitem, (calls[key], attrs["_index"]))
+            elif REGISTRY[op_kind].arity == "many" and fn not in _FOLDED:
                 env[name] = graph.call_function(fn, (args,), kwargs)
             elif fn in _FOLDED:
                 acc = args[0]

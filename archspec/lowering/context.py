@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from ..dims import Shape
 from ..ir import AttrExpr, Node
 from ..loader import PathKey
+from ..ops import REGISTRY
 from ..ops.base import LayerSpec
 
 #: Expansion limits: a spec may not grow past these however its params are set.
@@ -55,6 +56,15 @@ class Item:
     def declared_name(self) -> str | None:
         """The name the spec gives, or the forced one."""
         return getattr(self.spec, "name", None) or self.name
+
+    @property
+    def declared_names(self) -> list[str]:
+        """Every name the item gives a node: its own, or its pieces' (a chunk's `names`)."""
+        own = self.declared_name
+        op = REGISTRY.get(getattr(self.spec, "type", ""))
+        field = op.names_field if op is not None else None
+        pieces = list(getattr(self.spec, field, None) or []) if field else []
+        return ([own] if own else []) + pieces
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""One layer of a registered kind: its fields bound, its shape rule run, one node."""
+"""One layer of a registered kind: its fields bound, its shape rule run, one node (one per
+piece for a kind with several outputs, `Op.names_field`)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
     learned tensor, which is not in the flow (the next node reads what arrived before it)."""
     item, scope, spec, inputs = site.item, site.scope, site.spec, site.inputs
     op = REGISTRY[spec.type]
-    name = scope.next_name(item, spec.type, op.style == "module")
+    pieces = list(getattr(spec, op.names_field)) if op.names_field else []
+    name = pieces[0] if pieces else scope.next_name(item, spec.type, op.style == "module")
     if op.arity == 0:
         if getattr(spec, "from_", None) is not None:
             lw.error(
@@ -61,27 +63,31 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
     attrs, src, exprs = bind_fields(lw, spec, site.local, item.ypath)
     if any(s is None for s in site.in_shapes):
         raise Skip
-    lw.ctx.node = scope.qual(name)
-    try:
-        res = op.infer(attrs, site.in_shapes, lw.ctx)  # type: ignore[arg-type]
-    except ShapeFailure as exc:
-        _shape_failure(lw, exc, scope.qual(name), item, src)
-        raise Skip from None
-    node = Node(
-        name,
-        spec.type,
-        res.attrs,
-        inputs,
-        res.shape,
-        tuple(site.in_shapes),  # type: ignore[arg-type]
-        lw.span(item.ypath),
-        site.train,
-        src=src,
-        is_module=op.style == "module",
-        exprs=exprs,
-        stated=frozenset(src),
-    )
-    out = lw.add_node(scope, node, item)
+    if pieces:
+        lw.charge(len(pieces) - 1, item.ypath)
+    for index, piece in enumerate(pieces or [name]):
+        lw.ctx.node = scope.qual(piece)
+        given = {**attrs, "_index": index} if pieces else attrs
+        try:
+            res = op.infer(given, site.in_shapes, lw.ctx)  # type: ignore[arg-type]
+        except ShapeFailure as exc:
+            _shape_failure(lw, exc, scope.qual(piece), item, src)
+            raise Skip from None
+        node = Node(
+            piece,
+            spec.type,
+            res.attrs,
+            inputs,
+            res.shape,
+            tuple(site.in_shapes),  # type: ignore[arg-type]
+            lw.span(item.ypath),
+            site.train,
+            src=src,
+            is_module=op.style == "module",
+            exprs=exprs,
+            stated=frozenset(src),
+        )
+        out = lw.add_node(scope, node, item)
     return None if op.arity == 0 else out
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..expr import ExprError
 from ..ir import INPUT
 from ..loader import PathKey
-from .context import Item, Scope, Skip
+from ..ops.base import Final
+from .context import Item, Scope, Skip, refs_of, when_text
+from .values import bind_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -21,7 +24,7 @@ def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[st
     names = [raw] if isinstance(raw, str) else list(raw)
     bad = False
     for j, n in enumerate(names):
-        if n not in scope.shapes or n in scope.removed:
+        if n not in scope.shapes:  # a name another item defines is that item's output
             yp = item.ypath + ("from",) + ((j,) if not isinstance(raw, str) else ())
             if n in scope.removed:
                 lw.error(
@@ -36,6 +39,27 @@ def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[st
     if bad:
         raise Skip
     return tuple(names)
+
+
+def off_with_its_input(lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any]) -> bool:
+    """True (and the switch recorded) when `item` reads a node that a `when` switched off and
+    its own `when`, evaluated before its input is known, switches it off too: a reader with
+    the same condition as what it reads is simply not there. E305 stays for a reader that
+    is kept, or whose `when` needs its input's sizes (`in_channels`)."""
+    when = getattr(item.spec, "when", None)
+    if when is None or not any(
+        n in scope.removed and n not in scope.shapes for n in refs_of(item.spec)
+    ):
+        return False
+    try:
+        if bind_value(when, Final("bool"), env):
+            return False
+    except (ExprError, ValueError):
+        return False
+    scope.removed.update(item.declared_names)
+    scope.switches.append((item.declared_name or "", when_text(when)))
+    scope.switch_spans[len(scope.switches) - 1] = lw.span(item.ypath)
+    return True
 
 
 def unknown_ref(

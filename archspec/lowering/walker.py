@@ -43,7 +43,7 @@ from .context import (
 from .exprs import text_expr
 from .keys import keyed_site
 from .layer import lower_op
-from .refs import resolve_inputs, unknown_ref
+from .refs import off_with_its_input, resolve_inputs, unknown_ref
 from .values import bind_value, reads_failed, value_hint
 
 
@@ -124,8 +124,7 @@ class Lowerer:
         scope.train[INPUT] = False
         # Computed once per list (not per item): a repeat of 10,000 copies stays linear.
         for idx, it in enumerate(child.items):
-            declared = it.declared_name
-            if declared:
+            for declared in it.declared_names:
                 scope.declared_at[declared] = idx
                 scope.refs[declared] = refs_of(it.spec)
         prev = INPUT
@@ -134,8 +133,7 @@ class Lowerer:
             try:
                 prev = self.lower_item(item, scope, env, prev) or prev
             except Skip:
-                name = item.declared_name
-                if name:
+                for name in item.declared_names:
                     scope.shapes[name] = None
                     scope.train[name] = False
                     prev = name
@@ -165,7 +163,7 @@ class Lowerer:
             return (Output(prev, scope.train.get(prev, False)),)
         outs = []
         for j, oname in enumerate(child.outputs):
-            if oname in scope.removed:
+            if oname in scope.removed and oname not in scope.shapes:
                 continue
             if oname not in scope.shapes:
                 unknown_ref(self, oname, scope, child.outputs_ypath + (j,))
@@ -235,6 +233,8 @@ class Lowerer:
             raise Abort
         self.depth += 1
         try:
+            if off_with_its_input(self, item, scope, {**env, **item.env}):
+                return None
             return self._dispatch(self._site(item, scope, env, prev))
         finally:
             self.depth -= 1
@@ -259,9 +259,8 @@ class Lowerer:
         if when is not None:
             ok = self.eval_value(when, Final("bool"), site.local, site.ypath + ("when",))
             if not ok:
+                site.scope.removed.update(site.item.declared_names)
                 name = site.item.declared_name
-                if name:
-                    site.scope.removed.add(name)
                 site.scope.switches.append((name or "", when_text(when)))
                 site.scope.switch_spans[len(site.scope.switches) - 1] = self.span(site.ypath)
                 return None

@@ -196,6 +196,14 @@ class _Forward:
         fresh = node.child is None and op is not None and flat(producer.ctor).startswith("nn.")
         return fresh and op is not None and op.params(node.attrs) > 0
 
+    def pieces(self, i: int, st: Step) -> list[Step]:
+        """The steps of a multi-output item (`Op.names_field`) that step `i` begins, all
+        written by one statement; [] for any other step."""
+        op = REGISTRY.get(st.node.kind)
+        if op is None or op.names_field is None or st.node.attrs.get("_index") != 0:
+            return []
+        return self.steps[i : i + len(st.node.attrs[op.names_field])]
+
     def statement(self, i: int, st: Step) -> list[str]:
         """The lines of node `i`: its assignment (under an `if` for a shortcut), commented."""
         node = st.node
@@ -203,10 +211,19 @@ class _Forward:
             self.var_of[node.name] = attr_ref(st.attr or "")
             return []
         ins = [self.var_of[x] for x in node.inputs]
-        var = self.variable(i, st)
-        self.holds[var] = node.name
-        self.var_of[node.name] = var
+        pieces = self.pieces(i, st)
+        if node.attrs.get("_index") and not pieces:
+            return []  # a later piece: the first one's statement assigned it
+        var = self.variable(i, st) if not pieces else ""
+        for p in pieces or [st]:
+            var = self.ns.create(p.node.name) if pieces else var
+            self.holds[var] = p.node.name
+            self.var_of[p.node.name] = var
         comment = self.comments.get(node.name, "")
+        if pieces:  # `x1, x2 = x.chunk(2, dim=1)`, each piece's shape once
+            notes = [self.comments.get(p.node.name, "") for p in pieces]
+            comment = notes[0] if len(set(notes)) == 1 else "; ".join(notes)
+            var = ", ".join(self.var_of[p.node.name] for p in pieces)
         if st.ctor is not None:
             expr: Doc = call(attr_ref(st.attr or ""), ins)
         else:
@@ -215,7 +232,8 @@ class _Forward:
             expr = self.module_form(i, st, expr) or expr
         indent = 8 + 4 * int(node.train_only)
         pad = " " * indent
-        target = f"{var} = " if self.readers[node.name] else ""  # unread: still run, as compiled
+        read = self.readers[node.name] or pieces  # unread: still run, as compiled
+        target = f"{var} = " if read else ""
         if st.when is not None:
             guard = (
                 f"{attr_ref(st.attr)} is not None" if st.attr else f"self.{when_flag(self.cls, st)}"
