@@ -79,6 +79,7 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
           - {from: "archspec:blocks/densenet", blocks: [DenseLayer, Transition]}
           - {from: "archspec:blocks/se", blocks: [SqueezeExcitation]}
           - {from: "archspec:blocks/convnext", blocks: [CNBlock]}
+          - {from: "archspec:blocks/shufflenet", blocks: [InvertedResidual]}
         input: [N, 3, 64, 64]
         layers:
           - {name: stem, type: ConvBNAct, out_channels: 64, stride: 2, act: silu}
@@ -90,6 +91,7 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
              expand3x3_planes: 16}
           - {name: dense, type: DenseLayer, growth_rate: 8}
           - {name: trans, type: Transition, out_channels: 16}
+          - {name: shuffle, type: InvertedResidual, out: 16}
           - {name: se, type: SqueezeExcitation, input_channels: in_channels,
              squeeze_channels: 4}
           - {name: cn, type: CNBlock, dim: 16}
@@ -109,7 +111,17 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
         "fc2.bias",
     ]  # torchvision.ops.SqueezeExcitation's keys
     assert list(model.cn.state_dict())[:2] == ["layer_scale", "block.0.weight"]
-    modules = ("conv", "resnet", "inception", "squeezenet", "densenet", "se", "convnext")
+    assert [n for n, _ in model.shuffle.named_children()] == ["branch2"]  # stride 1
+    modules = (
+        "conv",
+        "resnet",
+        "inception",
+        "squeezenet",
+        "densenet",
+        "se",
+        "convnext",
+        "shufflenet",
+    )
     assert set(api.library_modules()) == {f"archspec:blocks/{m}" for m in modules}
 
 
