@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .ops.base import Constraint
 
 INPUT = "input"
+#: A join's private attribute: the index of the input its output equals in the instances
+#: where its `when` leaves it out (a residual's `add_when`: the body's), so one emitted class
+#: can write the join under an `if` (`if self.use_res_connect:`).
+ABSENT_AS = "_absent_as"
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def test_builtins_are_registered_in_schema_order_with_their_facts() -> None:
         "for_each": True,
     }
     assert CONSTRUCTS["repeat"].fields == ("count", "index", "flat", "names", "layer")
-    assert CONSTRUCTS["residual"].fields == ("body", "shortcut", "activation")
+    assert CONSTRUCTS["residual"].fields == ("body", "shortcut", "activation", "add_when")
     assert BLOCK_CALL.makes_module and BLOCK_CALL.schema is models()["BlockCall"]
     for kind in BUILTINS:
         c = CONSTRUCTS[kind]

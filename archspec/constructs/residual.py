@@ -6,10 +6,12 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..ir import ABSENT_AS
 from ..loader import PathKey
 from ..lowering.context import Child, Item, Named, Site, channels_env, synth, when_text
+from ..lowering.exprs import text_expr
 from ..ops import REGISTRY, ActivationFn
 from ..ops.base import Bool, Final, Name, NodeBase
 from .registry import Construct, NameWalk
@@ -34,6 +36,20 @@ class ResidualNode(NodeBase):
     body: list[Node]  # noqa: F821
     shortcut: Shortcut | None = None
     activation: ActivationFn | None = None
+    add_when: Bool | None = Field(
+        None,
+        description="add the input only when this holds (it can read the input's "
+        "in_channels); otherwise the output is the body's",
+    )
+
+    @model_validator(mode="after")
+    def _add_when_without_shortcut(self) -> ResidualNode:
+        if self.add_when is not None and self.shortcut is not None:
+            raise ValueError(
+                "`add_when` switches the identity add, so there is no shortcut to give: drop "
+                "`shortcut`, or drop `add_when` and give the shortcut a `when`"
+            )
+        return self
 
 
 def lower(lw: Lowerer, site: Site) -> str:
@@ -47,12 +63,10 @@ def lower(lw: Lowerer, site: Site) -> str:
         )
     identity = entry
     sc = spec.shortcut
+    entry_env = channels_env(site.env, scope.shapes.get(entry), scope.axes.get(entry, 1))
     if sc is not None:
         keep = sc.when is None or lw.eval_value(
-            sc.when,
-            Final("bool"),
-            channels_env(site.env, scope.shapes.get(entry), scope.axes.get(entry, 1)),
-            item.ypath + ("shortcut", "when"),
+            sc.when, Final("bool"), entry_env, item.ypath + ("shortcut", "when")
         )
         if keep:
             children = [
@@ -68,11 +82,41 @@ def lower(lw: Lowerer, site: Site) -> str:
     base = getattr(spec, "name", None)
     add_name = f"{base}_sum" if base and spec.activation else base
     add_spec = synth(REGISTRY["add"].spec, type="add", name=add_name, from_=[prev, identity])
-    out = lw.lower_item(Item(add_spec, item.ypath), scope, site.env, prev)
+    if spec.add_when is not None:
+        out = _conditional_add(lw, site, add_spec, entry_env) or prev
+    else:
+        out = lw.lower_item(Item(add_spec, item.ypath), scope, site.env, prev)
     if spec.activation:
         act = synth(REGISTRY["activation"].spec, type="activation", fn=spec.activation, name=base)
         out = lw.lower_item(Item(act, item.ypath + ("activation",)), scope, site.env, out)
     return out  # type: ignore[return-value]
+
+
+def _conditional_add(lw: Lowerer, site: Site, add_spec: Any, entry_env: Any) -> str | None:
+    """The add of `add_when`, or None when it does not hold (the output is the body's).
+
+    The condition speaks of the residual's input (`in_channels` is its channel count), so it
+    is evaluated here, not as the add's own `when` (whose input is the body's output). Every
+    instance names the add alike, kept or not, and a kept add carries the condition, so one
+    emitted class writes `if self.use_res_connect:` around it.
+    """
+    item, scope, spec = site.item, site.scope, site.spec
+    when, ypath = spec.add_when, item.ypath + ("add_when",)
+    if not add_spec.name:
+        add_spec.name = scope.next_name(Item(add_spec, item.ypath), "add", False)
+    if not lw.eval_value(when, Final("bool"), entry_env, ypath):
+        scope.removed.add(add_spec.name)
+        scope.switches.append((add_spec.name, when_text(when)))
+        scope.switch_spans[len(scope.switches) - 1] = lw.span(item.ypath)
+        return None
+    name = lw.lower_item(Item(add_spec, item.ypath), scope, site.env, add_spec.from_[0])
+    node = scope.nodes[-1]
+    if name is not None and node.name == name:
+        attrs = {**node.attrs, ABSENT_AS: 0}  # without the add, the output is the body's
+        scope.nodes[-1] = dataclasses.replace(
+            node, attrs=attrs, when=when_text(when), when_expr=text_expr(lw, when)
+        )
+    return name
 
 
 def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
@@ -93,7 +137,8 @@ CONSTRUCT = Construct(
         "out = activation(body(x) + shortcut(x)), as torchvision's BasicBlock and Bottleneck "
         "write it: the body's layers become children of the enclosing module, the shortcut "
         "(default name `downsample`) one child Sequential kept when its `when` holds, and "
-        "the join an `add` (named `NAME_sum` when an activation follows and takes `NAME`)."
+        "the join an `add` (named `NAME_sum` when an activation follows and takes `NAME`); "
+        "with `add_when`, the add only where that holds (MobileNetV2's use_res_connect)."
     ),
     makes_module=False,
     walk_names=walk_names,

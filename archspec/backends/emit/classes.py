@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...errors import EmitError
-from ...ir import INPUT, Module
+from ...ir import ABSENT_AS, INPUT, Module
 from ..pycode import Namespace, camel, is_free_name, lit
 from ..pyvalues import IN, Env, Val, inexact, literal, names_of, truth
 from .init import init_names
-from .model import Body, ClassInfo, Param, Step
+from .model import Body, ClassInfo, Param, Step, fallback_input
 from .scope import Scope
 
 _PARAM_TYPES = ("int", "float", "bool", "str")
@@ -230,21 +230,30 @@ class Classes(Scope):
 def combine(
     a_bodies: list[Body], a_steps: list[Step], optional: set[str], group: list[Body]
 ) -> Part | None:
-    """One class for two groups that differ only in shortcuts their `when`s switch, or None."""
+    """One class for two groups that differ only in shortcuts and conditional joins their
+    `when`s switch (the outputs of one named through the fallbacks of the other), or None."""
     b_steps = group[0].steps
     a = {s.node.name: s for s in a_steps}
     b = {s.node.name: s for s in b_steps}
     only_a = [n for n in a if n not in b]
     only_b = [n for n in b if n not in a]
+    fallback = {}
     for step in [a[n] for n in only_a] + [b[n] for n in only_b]:
-        if step.when is None or len(step.node.inputs) != 1:
+        k = fallback_input(step.node)
+        if step.when is None or k is None:
             return None
-    fallback = {n: (a.get(n) or b[n]).node.inputs[0] for n in only_a + only_b}
-    if a_bodies[0].sig()[1] != group[0].sig()[1]:
-        return None
+        fallback[step.node.name] = step.node.inputs[k]
 
     def norm(inputs: tuple[str, ...], absent: set[str]) -> tuple[str, ...]:
         return tuple(fallback[i] if i in absent else i for i in inputs)
+
+    a_outs, b_outs = a_bodies[0].module.outputs, group[0].module.outputs
+    outs = [
+        (norm(tuple(o.name for o in x), set(only)), tuple(o.train_only for o in x))
+        for x, only in ((a_outs, only_a), (b_outs, only_b))
+    ]
+    if outs[0] != outs[1]:
+        return None
 
     merged_common: dict[str, Step] = {}
     for name in a:
@@ -271,7 +280,10 @@ def combine(
             if s.node.name in before:
                 at = i + 1
         result.insert(at, b[name])
-    return a_bodies + group, result, optional | set(only_a) | set(only_b)
+    # the class returns what its first instance returns: one that keeps a switched output
+    first_b = any(o.name in only_b for o in b_outs)
+    bodies = group + a_bodies if first_b else a_bodies + group
+    return bodies, result, optional | set(only_a) | set(only_b)
 
 
 def coerce(value: Any, kind: str) -> Any:
@@ -314,7 +326,7 @@ def _structural_names(instances: Sequence[Module]) -> set[str]:
         for n in inst.nodes:
             if n.when_expr is None:
                 continue
-            if n.name in readers and len(n.inputs) == 1:
+            if (n.name in readers and len(n.inputs) == 1) or n.attrs.get(ABSENT_AS) is not None:
                 shortcuts.add((n.name, n.when_expr.text))
             else:
                 out |= names_of(n.when_expr)

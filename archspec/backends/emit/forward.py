@@ -14,13 +14,13 @@ from functools import lru_cache
 from typing import Any
 
 from ...dims import Shape
-from ...ir import INPUT
+from ...ir import ABSENT_AS, INPUT
 from ...ops import REGISTRY, Op
 from ...ops.base import META_FIELDS, RESERVED_NAMES
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Doc, Group, call, flat, format_doc, parse_doc
 from ..pyvalues import IN
-from .model import ClassInfo, Step
+from .model import ClassInfo, Step, fallback_input
 
 _GENERIC_VARS = ("x", "out")
 
@@ -103,10 +103,15 @@ class _Forward:
                 readers.setdefault(name, []).append((i, slot))
         for o in cls.bodies[0].module.outputs:
             readers.setdefault(o.name, []).append((n_steps, 0))
-        conditional = {st.node.name for st in steps if st.when is not None}
+        #: readers a conditional join passes to its fallback (the body it adds to): they read
+        #: the same value as the join, so the body stays on the spine (`out = out + x`)
+        self.passed: dict[str, set[int]] = {}
         for st in steps:
-            if st.node.name in conditional:
-                readers[st.node.inputs[0]] += readers[st.node.name]
+            if st.when is not None:  # where it is left out, its fallback input is read
+                kept = st.node.inputs[fallback_input(st.node) or 0]
+                readers[kept] += readers[st.node.name]
+                if len(st.node.inputs) > 1:
+                    self.passed.setdefault(kept, set()).update(r for r, _ in readers[st.node.name])
         self.readers = readers
         self.last = {name: max((i for i, _ in r), default=-1) for name, r in readers.items()}
         self.ns = Namespace((*_GENERIC_VARS, *taken))
@@ -145,7 +150,7 @@ class _Forward:
             return self.ns.create(node.name)
         if (
             node.train_only
-            or len({r for r, _ in rs}) > 1
+            or len({r for r, _ in rs} - self.passed.get(node.name, set())) > 1
             or not all(self._spine(r, s) for r, s in rs)
         ):
             solo_join = len(rs) == 1 and rs[0][0] < len(self.steps)
@@ -238,7 +243,8 @@ class _Forward:
             guard = (
                 f"{attr_ref(st.attr)} is not None" if st.attr else f"self.{when_flag(self.cls, st)}"
             )
-            lines = [f"{pad}{var} = {ins[0]}"] if var != ins[0] else []
+            kept = ins[fallback_input(node) or 0]
+            lines = [f"{pad}{var} = {kept}"] if var != kept else []
             lines.append(f"{pad}if {guard}:")
             return lines + _statement(target, expr, comment, indent + 4)
         return _statement(target, expr, comment, indent)
@@ -270,6 +276,8 @@ def when_flag(cls: ClassInfo, st: Step) -> str:
     text = st.when.text
     own = is_free_attr(text) and text not in RESERVED_NAMES and not text.startswith("_")
     name = text if own else "use_" + re.sub(r"\W", "_", st.node.name)
+    if not own and st.node.attrs.get(ABSENT_AS) is not None:
+        name = "use_res_connect"  # a conditional residual, as torchvision names its flag
     while name in taken or name in RESERVED_NAMES or not is_free_attr(name):
         name += "_"
     return name

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ...ir import Module, Node
+from ...ir import ABSENT_AS, Module, Node
 from ...ops import REGISTRY
 from ..pycode import lit
 from ..pylayout import Doc, flat
@@ -38,6 +38,15 @@ class Step:
         when = self.when.text if self.when is not None else None
         n = self.node
         return (n.name, n.kind, self.attr, code, when, n.inputs, n.train_only)
+
+
+def fallback_input(node: Node) -> int | None:
+    """Which input stands for `node`'s output in the instances of a class where its `when`
+    leaves it out: a one-input node's (an optional layer, a shortcut), a conditional
+    residual add's body (`ABSENT_AS`); None for a node that cannot be an `if` of a class."""
+    if len(node.inputs) == 1:
+        return 0
+    return node.attrs.get(ABSENT_AS)
 
 
 @dataclass

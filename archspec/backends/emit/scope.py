@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from ...errors import EmitError
-from ...ir import INPUT, Module, Node, Switch
+from ...ir import ABSENT_AS, INPUT, Module, Node, Switch
 from ...ops import REGISTRY
 from ..pycode import expr_tree, fold, lit, substitute, unparse
 from ..pylayout import Comp, Doc, Group, Prefixed, Text, call, flat, parse_doc
@@ -44,8 +44,12 @@ class Scope(EmitContext):
             ins = [vals[i] for i in node.inputs]
             in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
             when = None
-            if node.when_expr is not None and node.name in readers and len(node.inputs) == 1:
-                when = render_expr(node.when_expr, True, env, in_ch)
+            join = node.attrs.get(ABSENT_AS) is not None  # its `when` reads the last input
+            if node.when_expr is not None and (
+                join or (node.name in readers and len(node.inputs) == 1)
+            ):
+                cond_in = ins[-1][1] if join and len(ins[-1]) >= 2 else in_ch
+                when = render_expr(node.when_expr, True, env, cond_in)
                 env.use(when)
                 if not when.symbolic:
                     when = None
