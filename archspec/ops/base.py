@@ -328,11 +328,7 @@ class Op:
     #: `init_tensors` leaves them out (torch's `bias=False`, `affine=False`); any other
     #: target `init_tensors` leaves out is not an attribute of the module at all.
     optional_tensors: ClassVar[tuple[str, ...]] = ()
-    #: a kind with several outputs (chunk, split): the spec field listing their names.
-    #: Lowering makes one node per name, in order, each reading the same inputs with its
-    #: position as `attrs["_index"]`: `infer` gives that output's shape, `function` the
-    #: call whose result holds them all (forward indexes it), `emit` that call, written
-    #: once (`x1, x2 = x.chunk(2, dim=1)`). None: one output, the node itself.
+    #: several outputs (chunk, split): the field naming them, one node each (see ops/split.py)
     names_field: ClassVar[str | None] = None
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
@@ -500,8 +496,7 @@ def _check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec]) -> None:
             raise TypeError(f"{where}: a tensor op reads no input: `arity` must be 0")
     elif arity != "many" and (isinstance(arity, bool) or not isinstance(arity, int) or arity < 1):
         raise TypeError(f"{where}: `arity` must be a positive int or 'many'")
-    names = op_cls.names_field
-    if names is not None and (names not in spec.model_fields or op_cls.style != "function"):
+    if (f := op_cls.names_field) and (f not in spec.model_fields or op_cls.style != "function"):
         raise TypeError(f"{where}: `names_field` must name a field of a function op's spec")
     optional = op_cls.optional_tensors
     if not isinstance(optional, tuple) or not set(optional) <= {"weight", "bias"}:

@@ -1,8 +1,11 @@
 """Ops with several outputs: `chunk` and `split` cut their input along a dim into pieces that
 `names` names, so a later `from:` can read each (ShuffleNetV2's `x1, x2 = x.chunk(2, dim=1)`).
 
-Lowering makes one node per name (`Op.names_field`); each piece is a view of the input, so
-they hold no parameters, count no MACs and no activation memory of their own. The shape
+Lowering makes one node per name (`Op.names_field`), each reading the same inputs with its
+position as `attrs["_index"]`: `infer` gives that piece's shape, `function` the call whose
+result holds them all (compile's forward indexes it), `emit` that call, which emitted code
+writes once (`x1, x2 = x.chunk(2, dim=1)`). Each piece is a view of the input, so they hold
+no parameters, count no MACs and no activation memory of their own. The shape
 rules are torch's, exactly: `chunk(n)` makes pieces of `ceil(size / n)` with a smaller last
 one, and refuses sizes where torch would return fewer than `n` pieces; `split` with a list
 of sizes needs them to add up to the dim, with one size `s` it makes pieces of `s` and a
