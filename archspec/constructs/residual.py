@@ -106,8 +106,8 @@ def _conditional_add(lw: Lowerer, site: Site, add_spec: Any, entry_env: Any) -> 
         add_spec.name = scope.next_name(Item(add_spec, item.ypath), "add", False)
     if not lw.eval_value(when, Final("bool"), entry_env, ypath):
         scope.removed.add(add_spec.name)
+        # no span: as a shortcut's, this switch is no chain item an emitted `if` must keep
         scope.switches.append((add_spec.name, when_text(when)))
-        scope.switch_spans[len(scope.switches) - 1] = lw.span(item.ypath)
         return None
     name = lw.lower_item(Item(add_spec, item.ypath), scope, site.env, add_spec.from_[0])
     node = scope.nodes[-1]
