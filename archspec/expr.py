@@ -36,7 +36,7 @@ Value = int | float | bool | str | list
 _LANGUAGE_HINT = (
     "expressions use params, numbers, + - * / // % **, comparisons, "
     "and/or/not, `a if cond else b`, list indexing `table[i][2]`, and the functions "
-    "min, max, abs, round, ceil, floor, sqrt, make_divisible, len"
+    "min, max, abs, round, ceil, floor, sqrt, log, make_divisible, len"
 )
 
 

@@ -21,6 +21,7 @@ ARITY: dict[str, tuple[int, int | None]] = {
     "ceil": (1, 1),
     "floor": (1, 1),
     "sqrt": (1, 1),
+    "log": (1, 1),
     "make_divisible": (2, 3),
     "len": (1, 1),
 }
@@ -68,6 +69,13 @@ def _sqrt(x: float) -> float:
     return math.sqrt(x)
 
 
+def _log(x: float) -> float:
+    """The natural log (RegNet's widths grow geometrically: its stages are log-spaced)."""
+    if x <= 0:
+        raise CallError(f"log() of a number that is not positive ({x!r}) has no real value")
+    return math.log(x)
+
+
 def _whole(fn: Callable[[float], int], name: str) -> Callable[[Any], int]:
     def call(x: Any) -> int:
         return fn(x)
@@ -90,6 +98,7 @@ FUNCS: dict[str, Callable[..., Any]] = {
     "ceil": _whole(math.ceil, "ceil"),
     "floor": _whole(math.floor, "floor"),
     "sqrt": _sqrt,
+    "log": _log,
     "make_divisible": make_divisible,
     "len": _len,
 }

@@ -80,6 +80,7 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
           - {from: "archspec:blocks/se", blocks: [SqueezeExcitation]}
           - {from: "archspec:blocks/convnext", blocks: [CNBlock]}
           - {from: "archspec:blocks/shufflenet", blocks: [InvertedResidual]}
+          - {from: "archspec:blocks/regnet", blocks: [ResBottleneckBlock]}
         input: [N, 3, 64, 64]
         layers:
           - {name: stem, type: ConvBNAct, out_channels: 64, stride: 2, act: silu}
@@ -95,6 +96,8 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
           - {name: se, type: SqueezeExcitation, input_channels: in_channels,
              squeeze_channels: 4}
           - {name: cn, type: CNBlock, dim: 16}
+          - {key: reg-0, type: ResBottleneckBlock, width_out: 24, stride: 2, group_width: 8,
+             se_channels: 4}
         """,
     )
     model = archspec.compile(spec)
@@ -102,7 +105,7 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
     assert model.b2.conv2.groups == 4 and model.b2.conv2.out_channels == 16  # 32 * 8 // 64 * 4
     assert model.inc.branch1._get_name() == "BasicConv2d"  # brought along, not imported
     assert isinstance(model.stem[2], torch.nn.SiLU)
-    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 16, 8, 8)
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 24, 4, 4)
     assert archspec.check(spec).ok
     assert list(model.se.state_dict()) == [
         "fc1.weight",
@@ -112,6 +115,10 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
     ]  # torchvision.ops.SqueezeExcitation's keys
     assert list(model.cn.state_dict())[:2] == ["layer_scale", "block.0.weight"]
     assert [n for n, _ in model.shuffle.named_children()] == ["branch2"]  # stride 1
+    assert [k for k in model.state_dict() if k.startswith("reg-0.")][:2] == [
+        "reg-0.proj.0.weight",  # the projection first, as torchvision registers it
+        "reg-0.proj.1.weight",
+    ]
     modules = (
         "conv",
         "resnet",
@@ -121,6 +128,7 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
         "se",
         "convnext",
         "shufflenet",
+        "regnet",
     )
     assert set(api.library_modules()) == {f"archspec:blocks/{m}" for m in modules}
 

@@ -40,6 +40,11 @@ DOMAINS = {
         for v in ("tiny", "small", "base", "large")
     },
     "googlenet": "googlenet accepts (N, 3, H, W) with H, W >= 15",
+    **{
+        f"regnet_{v}": f"regnet_{v} accepts (N, 3, H, W) with H, W >= 1"
+        for v in ("y_400mf", "y_800mf", "y_1_6gf", "y_3_2gf", "y_8gf", "y_16gf", "y_32gf")
+        + ("y_128gf", "x_400mf", "x_800mf", "x_1_6gf", "x_3_2gf", "x_8gf", "x_16gf", "x_32gf")
+    },
     # the auxiliary classifier (training only) pools and convolves Mixed_6e's 17x17 map
     "inception_v3": "inception_v3 accepts (N, 3, H, W) with H, W >= 75 "
     "(in training mode, H, W >= 299)",

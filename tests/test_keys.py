@@ -211,3 +211,32 @@ def test_a_key_is_either_refused_or_a_working_state_dict_key(key: str) -> None:
 
 def test_the_key_property_ran() -> None:
     assert CHECKED["ok"] >= 10 and CHECKED["refused"] >= 1, CHECKED
+
+
+ALTERNATIVES = """
+params: {project: true}
+layers:
+  - {name: proj, type: identity, when: not project}
+  - {name: proj, type: conv2d, out_channels: 8, kernel_size: 1, bias: false, when: project}
+  - {name: f, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, from: input}
+  - {name: sum, type: add, from: [proj, f]}
+"""
+
+
+@pytest.mark.parametrize("project", [True, False])
+def test_a_name_kept_under_one_of_two_whens_is_readable(project: bool) -> None:
+    """Two nodes may share a name under opposite `when`s (RegNet's projection or nothing):
+    `from` reads the one that is kept."""
+    graph = archspec.build_graph(spec(ALTERNATIVES), {"project": project})
+    assert graph.root.node("proj").kind == ("conv2d" if project else "identity")
+    assert graph.root.node("sum").inputs == ("proj", "f")
+    keys = list(archspec.compile(spec(ALTERNATIVES), project=project).state_dict())
+    assert keys == (["proj.weight"] if project else []) + ["f.weight", "f.bias"]
+
+
+def test_reading_a_name_switched_off_everywhere_is_still_e305() -> None:
+    text = spec(
+        "layers:\n  - {name: p, type: relu, when: false}\n  - {type: add, from: [p, input]}\n"
+    )
+    e = err(text)
+    assert e.error_code == "E305" and "switched off" in e.render(), e.render()

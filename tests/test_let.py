@@ -84,6 +84,9 @@ def test_make_divisible_was_checked_on_many_values() -> None:
         ("floor(-7 / 2)", -4),
         ("sqrt(1000) > 31.6", True),
         ("1 / sqrt(4)", 0.5),
+        # RegNet's stage count: round(log(1 + (depth - 1) * w_a / w_0) / log(w_m)) + 1
+        ("round(log(((16 - 1) * 27.89 + 48) / 48) / log(2.09)) + 1", 4),
+        ("log(1)", 0.0),
         ("len(t)", 3),
         ("t[1][2] + t[-1][0]", 7 + 4),
         ("t[len(t) - 1][1]", 5),
@@ -106,6 +109,8 @@ def test_function_and_index_values(text: str, value: object) -> None:
         ("t[0.5]", "E308", "whole number"),
         ("t['a']", "E308", "whole number"),
         ("sqrt(-1)", "E308", "negative"),
+        ("log(0)", "E308", "not positive"),
+        ("log(-2.5)", "E308", "not positive"),
         ("make_divisible(5, 0)", "E308", "divisor above 0"),
         ("len(3)", "E308", "len() needs a list"),
         ("ceil(t)", "E308", "needs a number"),
