@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 #: Unicode categories shown as escapes: controls (C0, DEL, C1), format characters (bidi
 #: overrides and isolates, zero-width characters, BOM), surrogates, private use, unassigned,
@@ -258,6 +258,23 @@ class ToolError(ArchSpecError):
     """An optional outside tool or package (Graphviz `dot`, onnx) is missing or failed."""
 
     code = "E702"
+
+
+def once_per_place(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per code and place: a mistake inside a block or a `repeat` is made in
+    every instance, at the same line, and is reported once, at its first instance, with how
+    many instances have it (`(in 17 instances)`), not once per copy."""
+    groups: dict[object, list[Diagnostic]] = {}
+    for d in diags:
+        key = (d.code, d.span, d.severity) if d.span is not None else id(d)
+        groups.setdefault(key, []).append(d)
+    out = []
+    for same in groups.values():
+        first = same[0]
+        if len(same) > 1:
+            first = replace(first, message=f"{first.message} (in {len(same):,} instances)")
+        out.append(first)
+    return out
 
 
 @dataclass

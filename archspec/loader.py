@@ -430,6 +430,22 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
     return LoadedDoc(data=copy(data, ()), file=file, text="")
 
 
+def _key_hint(node: yaml.MappingNode, path: PathKey, key: str) -> str:
+    """How to fix a key that is not a string. `p: {0.5}` is a mapping whose key is 0.5 (YAML
+    braces make a mapping, `{x}` one key with no value): the value was meant, so quoting
+    the key would be the wrong fix."""
+    braced = node.flow_style and all(
+        isinstance(v, yaml.ScalarNode) and v.tag.endswith(":null") and not v.value
+        for _, v in node.value
+    )
+    if braced and path and isinstance(path[-1], str):
+        return (
+            f"braces make a YAML mapping: write `{path[-1]}: {key}` without them, or quote "
+            f'the whole value (`{path[-1]}: "{{{key}}}"`) if the braces are meant as text'
+        )
+    return "quote the key"
+
+
 def _path_text(path: PathKey) -> str:
     out = ""
     for p in path:
@@ -522,7 +538,7 @@ class _Builder:
                     key_node,
                     "E101",
                     f"mapping key {key_node.value!r} is not a string",
-                    "quote the key",
+                    _key_hint(node, path, key_node.value),
                 )
             key = str(key)
             if key in out:

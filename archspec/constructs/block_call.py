@@ -11,12 +11,21 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ConfigDict, Field
 
 from ..expr import ExprError
-from ..lowering.context import MAX_BLOCK_DEPTH, Child, Item, Site, Skip
+from ..lowering.context import (
+    FAILED_INPUT,
+    MAX_BLOCK_DEPTH,
+    Child,
+    Item,
+    Site,
+    Skip,
+    quiet_names,
+)
 from ..lowering.exprs import attr_expr
 from ..lowering.lets import bind_lets
 from ..lowering.values import coerce_param, decl_of, param_hint, parsed, reads_failed
 from ..ops import REGISTRY
 from ..ops.base import Final, NodeBase
+from ..ops.names import kind_spelled_like
 from .registry import CONSTRUCTS, Construct, fallback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +94,8 @@ def _block_lets(
     scope = dict(env)
     if "in_channels" in site.local:
         scope["in_channels"] = site.local["in_channels"]
+    if FAILED_INPUT in site.local:
+        scope[FAILED_INPUT] = True
     taken = {p: f"a param of block {bname}" for p in bdef.params}
     taken |= {p: "a param of the spec" for p in lw.spec.params}
     taken |= {p: "a let of the spec" for p in lw.spec.let}
@@ -96,7 +107,12 @@ def _check_callable(lw: Lowerer, site: Site, bname: str) -> None:
     blocks = lw.spec.blocks
     where = site.ypath + ("type",)
     if bname not in blocks:
-        close = lw.close_matches(bname, sorted({*REGISTRY, *blocks, *CONSTRUCTS}))
+        spelled = kind_spelled_like(bname, REGISTRY)
+        close = (
+            [spelled]
+            if spelled
+            else lw.close_matches(bname, sorted({*REGISTRY, *blocks, *CONSTRUCTS}))
+        )
         hint = (
             f"did you mean `{close[0]}`?"
             if close
@@ -137,7 +153,9 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[str, A
                 value = parsed(raw).evaluate(site.local) if text else raw
                 args[pname] = coerce_param(value, decl)
             except ExprError as exc:
-                if not (isinstance(raw, str) and reads_failed(raw, lw.failed)):
+                if not (
+                    isinstance(raw, str) and reads_failed(raw, quiet_names(lw.failed, site.local))
+                ):
                     lw.error(exc.code, f"{bname}.{pname}: {exc.message}", yp, exc.hint)
                 bad = True
             except ValueError as exc:

@@ -82,14 +82,60 @@ def lower(lw: Lowerer, site: Site) -> str:
     base = getattr(spec, "name", None)
     add_name = f"{base}_sum" if base and spec.activation else base
     add_spec = synth(REGISTRY["add"].spec, type="add", name=add_name, from_=[prev, identity])
-    if spec.add_when is not None:
-        out = _conditional_add(lw, site, add_spec, entry_env) or prev
-    else:
-        out = lw.lower_item(Item(add_spec, item.ypath), scope, site.env, prev)
+    before = len(lw.bag.diagnostics)
+    try:
+        if spec.add_when is not None:
+            out = _conditional_add(lw, site, add_spec, entry_env) or prev
+        else:
+            out = lw.lower_item(Item(add_spec, item.ypath), scope, site.env, prev)
+    finally:
+        _retell_join_errors(lw, before, site, prev, identity, identity != entry)
     if spec.activation:
         act = synth(REGISTRY["activation"].spec, type="activation", fn=spec.activation, name=base)
         out = lw.lower_item(Item(act, item.ypath + ("activation",)), scope, site.env, out)
     return out  # type: ignore[return-value]
+
+
+def _retell_join_errors(
+    lw: Lowerer, before: int, site: Site, body: str, identity: str, projected: bool
+) -> None:
+    """The add's E402s (recorded since `before`) with a hint that points at the side to fix.
+
+    The add alone would say "add a projection shortcut", which is wrong when there is one
+    (then the body and the shortcut disagree) or when the shortcut is left out because the
+    block keeps its width (then the body's last layer is what is wrong)."""
+    spec = site.spec
+    shapes = site.scope.shapes
+    b, x = shapes.get(body), shapes.get(identity)
+    width = f"{b[1]} channels" if b is not None and len(b) > 1 else "its shape"
+    sc = spec.shortcut
+    if projected:
+        hint = (
+            f"the body ends with {width} and the shortcut `{sc.name}` with "
+            f"{x[1] if x is not None and len(x) > 1 else 'another shape'}: make the body's last "
+            "layer and the shortcut's give the same shape"
+        )
+    elif spec.add_when is not None:
+        hint = (
+            "the input is added here (`add_when` holds) but the body changes its shape: add the "
+            "condition that makes them equal (`... and in_channels == out`), or fix the body"
+        )
+    elif sc is not None:
+        hint = (
+            f"the shortcut `{sc.name}` is left out here (its `when` is false), so the body must "
+            f"keep the input's shape, but it ends with {width}: fix the body's last layer, or "
+            "the shortcut's `when`"
+        )
+    else:
+        hint = (
+            f"the body ends with {width}: if the block is meant to change the shape, add a "
+            "projection shortcut (1x1 conv, and stride if the size differs); otherwise make the "
+            "body's last layer keep the input's shape"
+        )
+    diags = lw.bag.diagnostics
+    for k in range(before, len(diags)):
+        if diags[k].code == "E402" and diags[k].span == lw.span(site.ypath):
+            diags[k] = dataclasses.replace(diags[k], hint=hint)
 
 
 def _conditional_add(lw: Lowerer, site: Site, add_spec: Any, entry_env: Any) -> str | None:

@@ -207,12 +207,26 @@ def moved_channels_hint(exc: Any, env: Mapping[str, Any]) -> str | None:
     )
 
 
+#: A key of `channels_env` no expression can name: the node's input failed (its error is
+#: reported), so what reads `in_channels` or `in_features` fails quietly, not in cascade.
+FAILED_INPUT = "_ failed input"
+
+
+def quiet_names(failed: set[str], env: Mapping[str, Any]) -> set[str]:
+    """The names an expression may fail on without an error of its own: params (and lets)
+    whose binding failed, and the input's sizes where the input itself failed."""
+    return failed | {"in_channels", "in_features"} if FAILED_INPUT in env else failed
+
+
 def channels_env(
-    env: Mapping[str, Any], shape: Shape | None, axis: int | None = 1
+    env: Mapping[str, Any], shape: Shape | None, axis: int | None = 1, failed: bool = False
 ) -> dict[str, Any]:
     """`env` plus `in_channels` when `shape` has a known channel count at dim 1 (`axis`, where
-    the channels are, is 1), and `in_features` when its last dim is known."""
+    the channels are, is 1), and `in_features` when its last dim is known; `failed` says the
+    input's node failed (FAILED_INPUT)."""
     local = dict(env)
+    if failed:
+        local[FAILED_INPUT] = True
     if shape is None or len(shape) < 2:
         return local
     if axis != 1:

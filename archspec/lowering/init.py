@@ -10,6 +10,7 @@ from ..ir import InitStep, Module, Node, iter_nodes
 from ..loader import PathKey
 from ..ops import REGISTRY
 from ..ops.base import Final
+from ..ops.names import kind_spelled_like
 from .context import when_text
 from .exprs import text_expr
 from .initexprs import resolve_exprs
@@ -87,7 +88,8 @@ def _check_kinds(lw: Lowerer, kinds: list[str], yp: PathKey) -> None:
     """E205 for a rule's layer kind that is unknown or makes no module."""
     for j, kind in enumerate(kinds):
         if kind not in REGISTRY or REGISTRY[kind].style != "module":
-            close = lw.close_matches(kind, list(REGISTRY))
+            spelled = kind_spelled_like(kind, REGISTRY)
+            close = [spelled] if spelled else lw.close_matches(kind, list(REGISTRY))
             lw.error(
                 "E205",
                 f"init rule names unknown layer kind `{kind}`",

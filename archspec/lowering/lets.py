@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
 from ..loader import PathKey
-from .context import Skip
+from .context import Skip, quiet_names
 from .values import check_numbers, parsed, reads_failed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,7 +58,7 @@ def bind_lets(
                 value = raw
             check_numbers(value)
         except ExprError as exc:
-            if not (isinstance(raw, str) and reads_failed(raw, lw.failed)):
+            if not (isinstance(raw, str) and reads_failed(raw, quiet_names(lw.failed, scope))):
                 hint = exc.hint
                 if exc.code == "E302":
                     later = [n for n in lets if n not in out and n in parsed(raw).names]

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..constructs import BLOCK_CALL, CONSTRUCTS
-from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError
+from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError, once_per_place
 from ..expr import ExprError
 from ..ir import INPUT, InitStep, Module, Node, Output, Switch
 from ..loader import LoadedDoc, PathKey
@@ -37,6 +37,7 @@ from .context import (
     Skip,
     channels_env,
     moved_channels_hint,
+    quiet_names,
     refs_of,
     when_text,
 )
@@ -103,7 +104,7 @@ class Lowerer:
         return difflib.get_close_matches(name, candidates, n=1)
 
     def fail(self) -> SpecError:
-        return SpecError(diagnostics=self.bag.errors, sources=self.doc.sources)
+        return SpecError(diagnostics=once_per_place(self.bag.errors), sources=self.doc.sources)
 
     # -- scopes -------------------------------------------------------------------------
     def lower_scope(
@@ -247,7 +248,7 @@ class Lowerer:
             scope.train.get(n, False) for n in inputs
         )
         axis = scope.axes.get(inputs[0], 1) if inputs else 1
-        local = channels_env(env, in_shapes[0] if in_shapes else None, axis)
+        local = channels_env(env, in_shapes[0] if in_shapes else None, axis, None in in_shapes)
         return Site(item, scope, env, local, inputs, in_shapes, train)
 
     def _dispatch(self, site: Site) -> str | None:
@@ -338,7 +339,7 @@ class Lowerer:
         try:
             return bind_value(raw, final, env)
         except ExprError as exc:
-            if not (isinstance(raw, str) and self.failed and reads_failed(raw, self.failed)):
+            if not (isinstance(raw, str) and reads_failed(raw, quiet_names(self.failed, env))):
                 self.error(exc.code, exc.message, ypath, moved_channels_hint(exc, env))
         except ValueError as exc:
             self.error("E309", str(exc), ypath, value_hint(final))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Iterable
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -141,3 +142,14 @@ def key_problem(key: str) -> str | None:
     if key in RESERVED_NAMES:
         return f"key `{key}` is an attribute of nn.Module (torch would refuse it)"
     return None
+
+
+def kind_spelled_like(name: str, kinds: Iterable[str]) -> str | None:
+    """The layer kind `name` spells another way, as PyTorch's class names do: `ReLU` is
+    `relu`, `AdaptiveAvgPool2d` is `adaptive_avgpool2d` (case and `_` aside), and a class
+    without its dims (`BatchNorm`, `MaxPool`, `Conv`) the 2-d kind, what images use. None
+    when there is no such kind: a plain "did you mean" then ranks by similarity, which
+    would suggest `elu` for `Relu` and `batchnorm3d` for `BatchNorm`."""
+    plain = {k.replace("_", "").lower(): k for k in kinds}
+    key = name.replace("_", "").lower()
+    return plain.get(key) or plain.get(key + "2d")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import Diagnostic, Severity, SpecError
-from ..ir import INPUT, Graph, Module, iter_modules
+from ..ir import INPUT, Graph, Module, Node, iter_modules
+from ..ops import REGISTRY
 
 
 def verify(graph: Graph) -> Graph:
@@ -64,6 +65,9 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                         "set inplace: false, or apply it to a tensor nobody else reads",
                     )
                 )
+        flat = _unflattened(node, module)
+        if flat is not None:
+            warnings.append(flat)
         if node.name not in consumers and node.name not in outputs:
             warnings.append(
                 Diagnostic(
@@ -74,3 +78,35 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                     Severity.WARNING,
                 )
             )
+
+
+#: Layers that keep a conv's layout (elementwise: activations, norms, dropout), which a
+#: forgotten flatten hides behind.
+_SAME_LAYOUT = ("act", "norm", "dropout")
+
+
+def _unflattened(node: Node, module: Module) -> Diagnostic | None:
+    """W405 for a `linear` that reads a conv's or pool's NCHW output directly (or through
+    activations, norms, dropout): it applies to the last dim (W) alone, which is legal torch
+    but almost always a forgotten `flatten` (a per-pixel linear permutes first, as ConvNeXt)."""
+    if node.kind != "linear" or len(node.in_shapes) != 1 or len(node.in_shapes[0]) < 3:
+        return None
+    by_name = {n.name: n for n in module.nodes}
+    src = by_name.get(node.inputs[0])
+    while src is not None and src.child is None and len(src.inputs) == 1:
+        category = REGISTRY[src.kind].category if src.kind in REGISTRY else None
+        if category in ("conv", "pool"):
+            return Diagnostic(
+                "W405",
+                f"linear `{node.name}` reads the {len(node.in_shapes[0])}-d output of "
+                f"{src.kind} `{src.name}`: it applies to the last dim only "
+                f"({node.in_shapes[0][-1]} features), not to the whole feature map",
+                node.span,
+                "add a `flatten` before it (or a global pool and a flatten), or `permute` "
+                "first if a per-position linear is meant",
+                Severity.WARNING,
+            )
+        if category not in _SAME_LAYOUT:
+            return None
+        src = by_name.get(src.inputs[0])
+    return None

@@ -1,0 +1,216 @@
+"""The errors of issue 14: a mistake inside a block or a repeat is reported once ("in N
+instances"), a failed node does not cascade into errors about what reads its size, a reader
+with the same `when` as what it reads is no error, hints point at the side to fix, PyTorch's
+class names suggest their 2-d kinds, and a linear that forgot its flatten is a warning."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import archspec
+from archspec.errors import ArchSpecError
+
+
+def spec(body: str, header: str = "input: [N, 3, 32, 32]") -> str:
+    return f"archspec: 1\nname: t\n{header}\n" + textwrap.dedent(body).lstrip("\n")
+
+
+def err(text: str) -> ArchSpecError:
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    return info.value
+
+
+CASCADE = spec(
+    """
+    blocks:
+      Unit:
+        params: {w: int}
+        let: {twice: in_channels * 2}
+        layers:
+          - {name: a, type: conv2d, out_channels: w, kernel_size: 3, groups: 5}
+          - {name: b, type: conv2d, out_channels: in_channels * 2, kernel_size: 1}
+          - {name: c, type: conv2d, out_channels: in_channels, kernel_size: 1,
+             when: in_channels > 4}
+      Reader:
+        params: {w: int}
+        let: {halved: in_channels // 2}
+        layers:
+          - {type: conv2d, out_channels: halved, kernel_size: 1}
+    layers:
+      - {name: stem, type: conv2d, out_channels: 8, kernel_size: 3}
+      - {name: stage, type: repeat, count: 3, layer: {type: Unit, w: 8}}
+      - {name: after, type: conv2d, out_channels: in_channels, kernel_size: 1}
+      - {name: reader, type: Reader, w: in_channels}
+    """
+)
+
+
+def test_a_failed_node_does_not_cascade_into_what_reads_its_size() -> None:
+    """Only the groups mistake is reported: not the `in_channels` that the next layer, the
+    `when` after it, the layer after the stage, a block argument and a block's let read."""
+    e = err(CASCADE)
+    assert e.codes == ["E409"], e.render()
+    assert "stage.0.a" in e.render()
+
+
+def test_a_mistake_in_every_copy_is_reported_once_with_the_count() -> None:
+    text = spec(
+        """
+        layers:
+          - {name: stem, type: conv2d, out_channels: 8, kernel_size: 3}
+          - name: stage
+            type: repeat
+            count: 17
+            layer: {type: conv2d, out_channels: 8, kernel_size: 1, padding: widht}
+        """
+    )
+    e = err(text)
+    assert e.codes == ["E302"], e.render()
+    assert e.diagnostics[0].message.endswith("(in 17 instances)")
+    assert e.span is not None and e.span.line == 9
+    one = text.replace("count: 17", "count: 1")
+    assert "instances" not in err(one).render()
+
+
+def test_distinct_mistakes_stay_distinct() -> None:
+    text = spec(
+        """
+        params: {width: 8}
+        layers:
+          - {type: conv2d, out_channels: widht, kernel_size: 3}
+          - {name: stage, type: repeat, count: 2, layer: {type: relu, from: nowhere}}
+          - {type: conv2d, out_channels: 4, kernel_size: 1, stride: strde}
+        """
+    )
+    e = err(text)
+    assert e.codes == ["E302", "E305", "E302"], e.render()
+
+
+def test_a_reader_with_the_same_when_is_switched_off_too() -> None:
+    text = spec(
+        """
+        params: {aux: false}
+        layers:
+          - {name: stem, type: conv2d, out_channels: 8, kernel_size: 3}
+          - {name: head, type: conv2d, out_channels: 4, kernel_size: 1, when: aux}
+          - {name: head_act, type: relu, from: head, when: aux}
+          - {name: main, type: conv2d, out_channels: 4, kernel_size: 1, from: stem}
+        """
+    )
+    assert [n.name for n in archspec.build_graph(text).root.nodes] == ["stem", "main"]
+    both = archspec.build_graph(text, {"aux": True}).root.nodes
+    assert [n.name for n in both] == ["stem", "head", "head_act", "main"]
+    kept = text.replace("from: head, when: aux}", "from: head}")
+    assert err(kept).codes == ["E305"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "suggested"),
+    [
+        ("ReLU", "relu"),
+        ("Relu", "relu"),
+        ("ReLU6", "relu6"),
+        ("GELU", "gelu"),
+        ("Conv2d", "conv2d"),
+        ("Conv", "conv2d"),
+        ("BatchNorm2d", "batchnorm2d"),
+        ("BatchNorm", "batchnorm2d"),
+        ("MaxPool2d", "maxpool2d"),
+        ("MaxPool", "maxpool2d"),
+        ("AdaptiveAvgPool2d", "adaptive_avgpool2d"),
+        ("LeakyReLU", "leaky_relu"),
+        ("LayerNorm", "layer_norm"),
+    ],
+)
+def test_a_pytorch_class_name_suggests_its_kind(kind: str, suggested: str) -> None:
+    e = err(spec(f"layers:\n  - {{type: {kind}}}\n"))
+    assert e.error_code == "E205"
+    assert e.hint == f"did you mean `{suggested}`?"
+
+
+def test_an_init_rule_naming_a_class_suggests_its_kind() -> None:
+    text = spec(
+        """
+        layers:
+          - {type: conv2d, out_channels: 4, kernel_size: 3}
+        init:
+          - {layers: [Conv2d], weight: zeros}
+        """
+    )
+    assert err(text).hint == "did you mean `conv2d`?"
+
+
+def test_a_braced_value_is_not_told_to_quote_its_key() -> None:
+    e = err(spec("layers:\n  - {type: dropout, p: {0.5}}\n"))
+    assert e.error_code == "E101"
+    assert e.hint is not None and "write `p: 0.5` without them" in e.hint
+    e = err(spec("params:\n  yes: 1\nlayers:\n  - {type: relu}\n"))
+    assert e.error_code == "E101" and e.hint == "quote the key"
+
+
+RESIDUAL = spec(
+    """
+    blocks:
+      Block:
+        params: {planes: int, stride: {type: int, default: 1}}
+        layers:
+          - type: residual
+            body:
+              - {name: conv1, type: conv2d, out_channels: planes, kernel_size: 3,
+                 stride: stride, padding: 1}
+              - {name: conv2, type: conv2d, out_channels: planes * 2, kernel_size: 3, padding: 1}
+            shortcut:
+              when: stride != 1 or in_channels != planes
+              layers:
+                - {type: conv2d, out_channels: planes, kernel_size: 1, stride: stride}
+    layers:
+      - {name: block, type: Block, planes: 16}
+    """,
+    header="input: [N, 16, 8, 8]",
+)
+
+
+def test_residual_hints_point_at_the_side_to_fix() -> None:
+    # the shortcut is left out (16 -> 16): the body's width is the mistake, not a projection
+    e = err(RESIDUAL)
+    assert e.error_code == "E402"
+    assert e.hint is not None and e.hint.startswith("the shortcut `downsample` is left out here")
+    assert "projection" not in e.hint
+    # with the shortcut there, body (64) and shortcut (32) disagree
+    e = err(RESIDUAL.replace("planes: 16}", "planes: 32}"))
+    assert e.hint is not None and "the shortcut `downsample` with 32" in e.hint
+    # no shortcut at all: either fix, the projection first
+    lines = RESIDUAL.splitlines(keepends=True)
+    at = next(i for i, ln in enumerate(lines) if "shortcut:" in ln)
+    bare = "".join(lines[:at] + lines[at + 4 :])
+    assert "downsample" not in bare and "shortcut" not in bare
+    e = err(bare)
+    assert e.hint is not None and "add a projection shortcut" in e.hint and "otherwise" in e.hint
+
+
+@pytest.mark.parametrize(
+    ("layers", "warned"),
+    [
+        ("  - {type: conv2d, out_channels: 8, kernel_size: 3}\n", True),
+        (
+            "  - {type: conv2d, out_channels: 8, kernel_size: 3}\n  - {type: batchnorm2d}\n"
+            "  - {type: relu}\n  - {type: adaptive_avgpool2d, output_size: 1}\n",
+            True,
+        ),
+        ("  - {type: conv2d, out_channels: 8, kernel_size: 3}\n  - {type: flatten}\n", False),
+        (
+            "  - {type: conv2d, out_channels: 8, kernel_size: 3}\n"
+            "  - {type: permute, dims: [0, 2, 3, 1]}\n",
+            False,
+        ),
+    ],
+)
+def test_a_linear_that_forgot_its_flatten_is_a_warning(layers: str, warned: bool) -> None:
+    text = spec("layers:\n" + layers + "  - {name: fc, type: linear, out_features: 10}\n")
+    result = archspec.check(text)
+    assert result.ok
+    codes = [d.code for d in archspec.build_graph(text).diagnostics]
+    assert ("W405" in codes) == warned, codes
