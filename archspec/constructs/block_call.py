@@ -6,6 +6,7 @@ registered construct is a block call, and an unknown block name is E205 here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field
@@ -139,6 +140,20 @@ def _check_callable(lw: Lowerer, site: Site, bname: str) -> None:
         raise Skip
 
 
+def str_expression(raw: str, choices: list[Any] | None, env: Mapping[str, Any]) -> bool:
+    """Whether a `str` argument is an expression rather than text as written: it reads only
+    names in scope (a row field `act`, `"'hardswish' if use_hs else 'relu'"`) or quotes text.
+    One of the param's choices, text that does not parse, or that reads a name not in
+    scope (`relu`, `nearest-exact`) is taken as written."""
+    if choices and raw in choices:
+        return False
+    try:
+        names = parsed(raw).names
+    except ExprError:
+        return False
+    return (bool(names) and names <= env.keys()) or (not names and ("'" in raw or '"' in raw))
+
+
 def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[str, Any]) -> dict:
     """The block's params bound from the call (expressions read the caller's names)."""
     bad = _unknown_args(lw, site, bname, bdef, given)
@@ -149,7 +164,9 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[str, A
         if pname in given:
             raw = given[pname]
             try:
-                text = isinstance(raw, str) and decl.type != "str"
+                text = isinstance(raw, str) and (
+                    decl.type != "str" or str_expression(raw, decl.choices, site.local)
+                )
                 value = parsed(raw).evaluate(site.local) if text else raw
                 args[pname] = coerce_param(value, decl)
             except ExprError as exc:

@@ -115,7 +115,13 @@ def lower_copies(
     parts = _PART.findall(spec.names) if spec.names is not None else []
     site.scope.switches += [("", raw) for raw in [*structure, *parts] if isinstance(raw, str)]
     grouped = bool(getattr(spec, "group_rows", False))
-    layer_yp = item.ypath + ("layer",)
+    # for_each's `layer` may be a list of alternatives, each switched by its `when`: every
+    # copy tries them all under the copy's name (EfficientNetV2's FusedMBConv or MBConv rows)
+    alternatives = (
+        [(alt, item.ypath + ("layer", j)) for j, alt in enumerate(spec.layer)]
+        if isinstance(spec.layer, list)
+        else [(spec.layer, item.ypath + ("layer",))]
+    )
 
     # Copies in a Sequential of their own are named 0, 1, ... (whatever `when` leaves
     # out); flat ones take their place in the enclosing list, as written layers do.
@@ -136,7 +142,7 @@ def lower_copies(
                     )
                     raise Skip
                 given.add(name)
-            out.append(Item(spec.layer, layer_yp, env, name))
+            out += [Item(alt, yp, env, name) for alt, yp in alternatives]
         return out
 
     if grouped:

@@ -46,7 +46,10 @@ class ForEachNode(NodeBase):
     )
     group_rows: bool = Field(False, description="one nn.Sequential per row")
     names: Template | None = None
-    layer: Node  # noqa: F821
+    layer: Node | list[Node] = Field(  # noqa: F821
+        ...,
+        description="the layer each copy is, or a list of alternatives chosen by their `when`",
+    )
 
 
 def lower(lw: Lowerer, site: Site) -> str | None:
@@ -144,7 +147,11 @@ def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
         walk.expression_name(f, path + ("fields", j), "for_each field")
     for key in ("index", *_EXTRA):
         walk.expression_name(item.get(key), path + (key,), f"for_each {key}")
-    walk.node(item.get("layer"), path + ("layer",))
+    layer = item.get("layer")
+    if isinstance(layer, list):
+        walk.nodes(layer, path + ("layer",))
+    else:
+        walk.node(layer, path + ("layer",))
 
 
 CONSTRUCT = Construct(
