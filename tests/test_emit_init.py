@@ -95,3 +95,32 @@ def test_path_rule_over_a_block_layer_is_a_class_loop_only_when_exact(
     torch.manual_seed(11)
     ours = getattr(_load(source, "classrule"), graph.class_name)()
     assert _same_weights(ours, ref)
+
+
+FAN_UNIFORM = """archspec: 1
+name: fan_uniform_long
+input: [N, 16]
+layers:
+  - {name: fc, type: linear, out_features: 8}
+init:
+  - layers: [linear]
+    weight:
+      uniform:
+        a: "-1 / sqrt(out_features * in_features)"
+        b: "1 / sqrt(out_features * in_features)"
+    bias: zeros
+"""
+
+
+def test_a_long_init_call_is_broken_as_ruff_breaks_it() -> None:
+    """EfficientNet's `uniform_(m.weight, -1 / sqrt(out_features), ...)` sits four levels
+    deep: the call is broken at its commas, and still gives compile's weights."""
+    graph = build_graph(FAN_UNIFORM)
+    source = render_module(graph)
+    assert max(len(line) for line in source.splitlines()) <= 100
+    assert "                nn.init.uniform_(\n                    m.weight,\n" in source
+    cls = getattr(_load(source, "fan_uniform_long"), graph.class_name)
+    torch.manual_seed(3)
+    ref = archspec.compile(FAN_UNIFORM)
+    torch.manual_seed(3)
+    assert _same_weights(cls(), ref)

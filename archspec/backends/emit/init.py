@@ -18,7 +18,7 @@ from typing import Any
 from ...errors import EmitError
 from ...expr import precedence
 from ...ir import Graph, InitStep, Module, Node
-from ..pycode import INDENT, Namespace, expr_tree, lit
+from ..pycode import INDENT, LINE_LENGTH, Namespace, expr_tree, lit
 from ..pylayout import Doc, Group, Text, condition_lines, format_doc
 from ..pyvalues import Env, Val, frozen, render_expr
 from .context import EmitContext
@@ -128,7 +128,7 @@ class InitRules(EmitContext):
                 continue
             lines += _module_loop(segment, opaque, names)
         init_call = f"self.{method}({', '.join(p.pyname for p in args)})"
-        return lines, init_call
+        return [out for ln in lines for out in _fit_call(ln)], init_call
 
     def _rule_code(self, rule: InitStep, entries: list[_Entry], v: _Vars) -> _RuleCode | None:
         """The lines of one rule inside the loop; None when it applies to nothing."""
@@ -385,6 +385,28 @@ def _module_loop(codes: tuple[_RuleCode, ...], opaque: list[str], v: _Vars) -> l
     for block in blocks:
         lines += [(INDENT * 3 + ln) if ln else "" for ln in block]
     return lines
+
+
+_CALL = re.compile(r"^(?P<pad> *)(?P<head>nn\.init\.[a-z_]+\()(?P<args>.*)\)$")
+
+
+def _fit_call(line: str) -> list[str]:
+    """An init call longer than a line, broken at its top-level commas as ruff breaks it
+    (`nn.init.uniform_(m.weight, a=-1 / math.sqrt(m.out_features), ...)` in a deep loop)."""
+    m = _CALL.match(line)
+    if m is None or len(line) <= LINE_LENGTH:
+        return [line]
+    args, depth, start = [], 0, 0
+    text = m.group("args")
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            args.append(text[start:i].strip())
+            start = i + 1
+    args.append(text[start:].strip())
+    doc = Group(m.group("head"), tuple(Text(a) for a in args), ")")
+    return format_doc(doc, len(m.group("pad")))
 
 
 def _guarded(stmts: list[tuple[str | None, str]]) -> list[str]:
