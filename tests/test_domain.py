@@ -73,6 +73,17 @@ DOMAINS = {
         f"shufflenet_v2_{w}": f"shufflenet_v2_{w} accepts (N, 3, H, W) with H, W >= 1"
         for w in ("x0_5", "x1_0", "x1_5", "x2_0")
     },
+    **{
+        name: f"{name} accepts (N, 3, H, W) with H, W >= 1"
+        for name in (
+            "mobilenet_v2",
+            "mobilenet_v3_small",
+            "mobilenet_v3_large",
+            *(f"mnasnet{a}" for a in ("0_5", "0_75", "1_0", "1_3")),
+            *(f"efficientnet_b{b}" for b in range(8)),
+            *(f"efficientnet_v2_{s}" for s in "sml"),
+        )
+    },
 }
 
 
