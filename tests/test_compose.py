@@ -81,6 +81,9 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
           - {from: "archspec:blocks/convnext", blocks: [CNBlock]}
           - {from: "archspec:blocks/shufflenet", blocks: [InvertedResidual]}
           - {from: "archspec:blocks/regnet", blocks: [ResBottleneckBlock]}
+          - from: "archspec:blocks/mobilenet"
+            blocks: [{InvertedResidual: MobileIR}, InvertedResidualV3]
+          - {from: "archspec:blocks/efficientnet", blocks: [MBConv, FusedMBConv]}
         input: [N, 3, 64, 64]
         layers:
           - {name: stem, type: ConvBNAct, out_channels: 64, stride: 2, act: silu}
@@ -98,6 +101,13 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
           - {name: cn, type: CNBlock, dim: 16}
           - {key: reg-0, type: ResBottleneckBlock, width_out: 24, stride: 2, group_width: 8,
              se_channels: 4}
+          - {name: ir, type: MobileIR, out_channels: 16, stride: 1, expand_ratio: 6}
+          - {name: ir3, type: InvertedResidualV3, kernel_size: 5, expanded_channels: 48,
+             out_channels: 16, use_se: true, act: hardswish, stride: 1}
+          - {name: mb, type: MBConv, expand_ratio: 4, kernel_size: 3, stride: 1,
+             out_channels: 16, stochastic_depth_prob: 0.1}
+          - {name: fmb, type: FusedMBConv, expand_ratio: 1, kernel_size: 3, stride: 2,
+             out_channels: 24, stochastic_depth_prob: 0.1}
         """,
     )
     model = archspec.compile(spec)
@@ -105,7 +115,11 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
     assert model.b2.conv2.groups == 4 and model.b2.conv2.out_channels == 16  # 32 * 8 // 64 * 4
     assert model.inc.branch1._get_name() == "BasicConv2d"  # brought along, not imported
     assert isinstance(model.stem[2], torch.nn.SiLU)
-    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 24, 4, 4)
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 24, 2, 2)
+    assert [n for n, _ in model.mb.named_children()] == ["block", "stochastic_depth"]
+    assert [n for n, _ in model.fmb.named_children()] == ["block"]  # stride 2: no residual
+    assert isinstance(model.ir3.block[1][2], torch.nn.Hardswish)
+    assert isinstance(model.ir3.block[2].scale_activation, torch.nn.Hardsigmoid)
     assert archspec.check(spec).ok
     assert list(model.se.state_dict()) == [
         "fc1.weight",
@@ -129,6 +143,8 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
         "convnext",
         "shufflenet",
         "regnet",
+        "mobilenet",
+        "efficientnet",
     )
     assert set(api.library_modules()) == {f"archspec:blocks/{m}" for m in modules}
 
