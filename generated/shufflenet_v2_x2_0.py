@@ -49,8 +49,8 @@ class InvertedResidual(nn.Module):
         # x: (N, in_channels, H, W)
         branch1 = self.branch1(x)  # (N, out // 2, (H + 1)//2, (W + 1)//2)
         branch2 = self.branch2(x)  # (N, out // 2, (H + 1)//2, (W + 1)//2)
-        x = torch.cat([branch1, branch2], 1)  # (N, out // 2 + out // 2, (H + 1)//2, (W + 1)//2)
-        x = F.channel_shuffle(x, 2)  # (N, out // 2 + out // 2, (H + 1)//2, (W + 1)//2)
+        x = torch.cat([branch1, branch2], 1)  # (N, out // 2 * 2, (H + 1)//2, (W + 1)//2)
+        x = F.channel_shuffle(x, 2)  # (N, out // 2 * 2, (H + 1)//2, (W + 1)//2)
         return x
 
 

@@ -237,3 +237,39 @@ def test_an_item_no_instance_keeps_fixes_the_params_of_its_when() -> None:
     assert "Built for wide=False" in source
     assert "MaxPool2d" not in source
     assert "nn.Conv2d(in_channels, 8, kernel_size=3, padding=1), nn.Sigmoid())" in source
+
+
+#: DenseNet's shape: each block adds `g` channels to what it reads, and halvings between
+#: them nest the channel count deeper.
+GROWING = """archspec: 1
+name: growing
+input: [N, 3, 16, 16]
+params: {g: 4, w: 8}
+blocks:
+  Grow:
+    params: {g: int}
+    layers:
+      - {name: conv, type: conv2d, out_channels: g, kernel_size: 1}
+      - {name: cat, type: concat, from: [input, conv]}
+layers:
+  - {name: stem, type: conv2d, out_channels: w, kernel_size: 1}
+  - {name: stage, type: repeat, count: 3, layer: {type: Grow, g: g}}
+  - {name: halve, type: conv2d, out_channels: in_channels // 2, kernel_size: 1}
+"""
+
+
+def test_repeated_terms_of_a_channel_count_are_written_with_a_count() -> None:
+    source = _matches_compile(GROWING)
+    assert "Grow(w + g * 2, g)" in source
+    assert "nn.Conv2d(w + g * 3, (w + g * 3) // 2, kernel_size=1)" in source
+    assert "def __init__(self, g: int = 4, w: int = 8) -> None:" in source
+
+
+def test_a_channel_count_too_long_for_a_line_is_its_number_and_fixes_its_params() -> None:
+    halving = "  - {type: conv2d, out_channels: in_channels // 2 + w, kernel_size: 1}\n"
+    grow = "  - {type: Grow, g: g}\n"
+    text = GROWING + (grow + halving) * 4
+    source = _matches_compile(text)
+    assert "def __init__(self) -> None:" in source  # g and w are fixed
+    assert "Emitted with g=4, w=8." in source
+    assert max(len(line) for line in source.splitlines()) <= 100

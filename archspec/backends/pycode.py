@@ -408,6 +408,54 @@ def fold(node: ast.expr) -> ast.expr:
     return _short_circuit(node)
 
 
+def collect_terms(node: ast.expr) -> ast.expr:
+    """A sum of int terms with repeats written with counts: `c + g + g + g` is `c + g * 3`,
+    `c + g * 2 + g` is `c + g * 3` (DenseNet's channels grow by growth_rate per layer, and a
+    48-layer block would otherwise be a sum nested past the expression limits). Sums without
+    a repeated term are returned as they are. For int-valued expressions only: a float sum
+    rounds differently from a product."""
+    if not isinstance(node, ast.BinOp):
+        return node
+    node = ast.BinOp(left=collect_terms(node.left), op=node.op, right=collect_terms(node.right))
+    if not isinstance(node.op, ast.Add):
+        return node
+    counts: dict[str, int] = {}
+    bases: dict[str, ast.expr] = {}
+    for term in _addends(node):
+        base, count = _counted(term)
+        key = unparse(base)
+        bases.setdefault(key, base)
+        counts[key] = counts.get(key, 0) + count
+    if len(counts) == len(_addends(node)):
+        return node  # nothing repeats
+    out: ast.expr | None = None
+    for key, count in counts.items():
+        base = bases[key]
+        if count > 1:
+            base = ast.BinOp(left=base, op=ast.Mult(), right=ast.Constant(count))
+        term = base
+        out = term if out is None else ast.BinOp(left=out, op=ast.Add(), right=term)
+    assert out is not None
+    return out
+
+
+def _addends(node: ast.expr) -> list[ast.expr]:
+    """The terms of a chain of `+`, left to right."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _addends(node.left) + _addends(node.right)
+    return [node]
+
+
+def _counted(term: ast.expr) -> tuple[ast.expr, int]:
+    """A term as (base, count): `g * 3` and `3 * g` are (g, 3), anything else (term, 1)."""
+    if isinstance(term, ast.BinOp) and isinstance(term.op, ast.Mult):
+        for base, count in ((term.left, term.right), (term.right, term.left)):
+            positive = isinstance(count, ast.Constant) and type(count.value) is int
+            if positive and count.value > 0 and not isinstance(base, ast.Constant):
+                return base, count.value
+    return term, 1
+
+
 def _short_circuit(node: ast.expr) -> ast.expr:
     """Drop constant operands that decide nothing: `False or x` -> `x`, `True or x` -> `True`.
 

@@ -35,6 +35,12 @@ from .pycode import (
 #: A block class's incoming channel count (its `in_channels` argument), as a name.
 IN = "<in>"
 
+#: The longest expression emitted code writes for a value: a longer one (DenseNet's channels
+#: after three dense blocks and transitions, in terms of growth_rate and num_init_features)
+#: would not fit a line, so the value is written as its number and the params it reads are
+#: fixed instead of constructor arguments.
+MAX_TEXT = 64
+
 
 @dataclass(frozen=True)
 class Val:
@@ -180,6 +186,8 @@ def _render_tree(
         text = unparse(fold(substitute(tree, subst)))
     except EmitError:  # e.g. a fixed list param inside a comparison: keep the value
         return inexact(bound, deps) if deps else literal(bound)
+    if len(text) > MAX_TEXT:
+        return inexact(bound, deps)
     val = Val(text, bound, frozenset(deps))
     check_val(val, env)
     return val

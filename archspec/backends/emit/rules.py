@@ -25,7 +25,7 @@ from typing import Any
 from ...dims import Dim
 from ...ir import Node
 from ...ops import REGISTRY, ShapeContext
-from ..pycode import Code, expr_tree, fold, lit, unparse
+from ..pycode import Code, collect_terms, expr_tree, fold, lit, unparse
 from ..pyvalues import Val, inexact, literal, plain_value, same
 
 
@@ -57,7 +57,7 @@ class Traced(int):
 
     def text(self) -> str:
         assert self.tree is not None
-        return unparse(fold(self.tree))
+        return unparse(collect_terms(fold(self.tree)))
 
     def _op(self, other: Any, op: ast.operator, value: Any, swap: bool = False) -> Any:
         if isinstance(other, bool) or not isinstance(other, int):

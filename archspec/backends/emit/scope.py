@@ -16,9 +16,20 @@ from typing import Any
 from ...errors import EmitError
 from ...ir import ABSENT_AS, INPUT, Module, Node, Switch
 from ...ops import REGISTRY
-from ..pycode import expr_tree, fold, lit, substitute, unparse
+from ..pycode import collect_terms, expr_tree, fold, lit, substitute, unparse
 from ..pylayout import Comp, Doc, Group, Prefixed, Text, call, flat, parse_doc
-from ..pyvalues import IN, Env, Val, as_int, inexact, literal, plain_value, render_expr, same
+from ..pyvalues import (
+    IN,
+    MAX_TEXT,
+    Env,
+    Val,
+    as_int,
+    inexact,
+    literal,
+    plain_value,
+    render_expr,
+    same,
+)
 from .context import EmitContext
 from .model import ClassInfo, Step
 from .optional import Optional, layers_doc, phis
@@ -290,8 +301,13 @@ def _subst(cv: Val, mapping: Mapping[str, Val], cls: ClassInfo, value: Any) -> V
         if all(v is not None and v.exact for v in parts.values()):
             subst = {cls.pynames[n]: expr_tree(v.text) for n, v in parts.items() if v}
             tree = fold(substitute(expr_tree(cv.text), subst))
+            if type(plain_value(value)) is int:  # channels: `c + g + g` is `c + g * 2`
+                tree = collect_terms(tree)
             names = frozenset().union(*(v.names for v in parts.values() if v))
-            return Val(unparse(tree), plain_value(value), names)
+            text = unparse(tree)
+            if len(text) > MAX_TEXT:
+                return inexact(value, names)
+            return Val(text, plain_value(value), names)
     deps: set[str] = set()
     for n in cv.names:
         n = spec_of.get(n, n)
