@@ -39,6 +39,10 @@ DOMAINS = {
         f"convnext_{v}": f"convnext_{v} accepts (N, 3, H, W) with H, W >= 32"
         for v in ("tiny", "small", "base", "large")
     },
+    **{
+        f"densenet{d}": f"densenet{d} accepts (N, 3, H, W) with H, W >= 29"
+        for d in (121, 161, 169, 201)
+    },
     "googlenet": "googlenet accepts (N, 3, H, W) with H, W >= 15",
     **{
         f"regnet_{v}": f"regnet_{v} accepts (N, 3, H, W) with H, W >= 1"
