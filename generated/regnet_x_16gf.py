@@ -12,6 +12,15 @@ class Conv2dNormActivation(nn.Module):
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
     Variant 1 of 2 of block `Conv2dNormActivation`, built for act="relu".
+
+    Args:
+        out_channels: int
+        kernel_size: int
+        stride: int
+        groups: int
+        dilation: int
+        eps: the batch norm's eps
+        momentum: the batch norm's momentum
     """
 
     def __init__(
@@ -22,6 +31,8 @@ class Conv2dNormActivation(nn.Module):
         stride: int = 1,
         groups: int = 1,
         dilation: int = 1,
+        eps: float = 1e-05,
+        momentum: float = 0.1,
     ) -> None:
         super().__init__()
         self.add_module(
@@ -37,7 +48,7 @@ class Conv2dNormActivation(nn.Module):
                 bias=False,
             ),
         )
-        self.add_module("1", nn.BatchNorm2d(out_channels))
+        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
         self.add_module("2", nn.ReLU(inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,6 +63,15 @@ class Conv2dNormActivation_2(nn.Module):
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
     Variant 2 of 2 of block `Conv2dNormActivation`, built for act="none".
+
+    Args:
+        out_channels: int
+        kernel_size: int
+        stride: int
+        groups: int
+        dilation: int
+        eps: the batch norm's eps
+        momentum: the batch norm's momentum
     """
 
     def __init__(
@@ -62,6 +82,8 @@ class Conv2dNormActivation_2(nn.Module):
         stride: int = 1,
         groups: int = 1,
         dilation: int = 1,
+        eps: float = 1e-05,
+        momentum: float = 0.1,
     ) -> None:
         super().__init__()
         self.add_module(
@@ -77,7 +99,7 @@ class Conv2dNormActivation_2(nn.Module):
                 bias=False,
             ),
         )
-        self.add_module("1", nn.BatchNorm2d(out_channels))
+        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = getattr(self, "0")(x)
