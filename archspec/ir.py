@@ -151,6 +151,9 @@ class ParamInfo:
     default: Any
     doc: str = ""
     required: bool = False
+    #: only one value is allowed (`choices` of one, as a block param's choice is), so the
+    #: param cannot vary: emitted code folds it instead of taking it as an argument
+    fixed: bool = False
 
 
 @dataclass(frozen=True)

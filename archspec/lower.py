@@ -116,7 +116,8 @@ def param_infos(decls: Mapping[str, Any]) -> list[ParamInfo]:
     out = []
     for name, entry in decls.items():
         decl = decl_of(entry)
-        out.append(ParamInfo(name, decl.type, decl.default, decl.doc, decl.default is None))
+        fixed = decl.choices is not None and len(decl.choices) == 1
+        out.append(ParamInfo(name, decl.type, decl.default, decl.doc, decl.default is None, fixed))
     return out
 
 

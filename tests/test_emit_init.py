@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,6 +50,26 @@ def test_zoo_init_matches_compile_seed_for_seed(name: str, params: dict[str, Any
         assert all(
             not m.bn2.weight.any() for m in ours.modules() if type(m).__name__ == "BasicBlock"
         )
+
+
+@pytest.mark.parametrize("zero", [True, False])
+def test_a_block_param_choice_is_folded_not_an_argument(root: Path, zero: bool) -> None:
+    """A family's `block` param has one allowed value once chosen: the emitted class takes no
+    such argument, and an init rule on the other block choice is dropped, not left as an
+    `if` that can never be true."""
+    family = root / "examples" / "resnet_family.yaml"
+    graph = build_graph(family, variant="resnet50")
+    assert [p.fixed for p in graph.param_info if p.name == "block"] == [True]
+    source = render_module(graph)
+    assert "block: str" not in source and "BasicBlock" not in source
+    assert "if zero_init_residual:" in source
+    cls = getattr(_load(source, "family50"), graph.class_name)
+    torch.manual_seed(5)
+    ours = cls(zero_init_residual=zero)
+    torch.manual_seed(5)
+    assert _same_weights(
+        ours, archspec.compile(family, variant="resnet50", zero_init_residual=zero)
+    )
 
 
 CLASS_RULE = """\

@@ -36,8 +36,11 @@ from archspec.backends.pycode import (
     LINE_LENGTH,
     docstring_lines,
     escape_text,
+    expr_tree,
+    fold,
     lit,
     plain_words,
+    truth_fold,
     wrap_comment,
 )
 from archspec.backends.pysource import HEADER_PREFIX, render_module
@@ -632,3 +635,35 @@ def test_the_emitter_raises_nothing_but_located_errors(odd: str, field: str, for
     else:
         _assert_inert(source)
         check_emitted_source(source, graph)
+
+
+_CONDITIONS = st.recursive(
+    st.sampled_from(["a", "b", "True", "False", "0", "1", "'x' == 'y'", "'x' == 'x'"]),
+    lambda inner: st.builds(
+        lambda op, parts: "(" + f" {op} ".join(parts) + ")",
+        st.sampled_from(["and", "or"]),
+        st.lists(inner, min_size=2, max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200)
+@given(_CONDITIONS)
+def test_truth_fold_keeps_every_conditions_truth(text: str) -> None:
+    """Folded as a condition, an expression is true for exactly the same values of its names."""
+    folded = truth_fold(fold(expr_tree(text)))
+    for a in (False, True):
+        for b in (False, True):
+            env = {"a": a, "b": b}
+            want = bool(eval(text, {}, env))
+            code = compile(ast.fix_missing_locations(ast.Expression(folded)), "<f>", "eval")
+            got = bool(eval(code, {}, env))
+            assert got == want, (text, ast.unparse(folded))
+
+
+def test_truth_fold_decides_what_no_name_can_change() -> None:
+    assert ast.unparse(truth_fold(fold(expr_tree("z and 'B' == 'A'")))) == "False"
+    assert ast.unparse(truth_fold(fold(expr_tree("z or 1")))) == "True"
+    assert ast.unparse(truth_fold(fold(expr_tree("z and 'A' == 'A'")))) == "z"
+    assert ast.unparse(truth_fold(fold(expr_tree("(z and y) or False")))) == "z and y"

@@ -477,6 +477,22 @@ def _short_circuit(node: ast.expr) -> ast.expr:
     return node
 
 
+def truth_fold(node: ast.expr) -> ast.expr:
+    """`node` as a condition: `x and False` -> `False`, `x or True` -> `True`, `x and True` ->
+    `x`. Right only where the value is read for its truth (an `if`), for expressions without
+    side effects (the emitter's own)."""
+    if not isinstance(node, ast.BoolOp):
+        return node
+    is_or = isinstance(node.op, ast.Or)
+    values = [truth_fold(v) for v in node.values]
+    if any(isinstance(v, ast.Constant) and bool(v.value) == is_or for v in values):
+        return ast.Constant(is_or)
+    rest = [v for v in values if not isinstance(v, ast.Constant)]
+    if not rest:
+        return ast.Constant(not is_or)
+    return rest[0] if len(rest) == 1 else ast.BoolOp(op=node.op, values=rest)
+
+
 def expr_tree(text: str) -> ast.expr:
     """The tree of an expression the emitter produced itself."""
     return ast.parse(text, mode="eval").body

@@ -189,7 +189,11 @@ class Classes(Scope):
         pynames = {name: ns.create(name) for name in g.params}
         root = g.root
         pre_lost = _structural_names([root])
-        symbolic = {name for name in g.params if name in infos and infos[name].type in _PARAM_TYPES}
+        symbolic = {
+            name
+            for name in g.params
+            if name in infos and infos[name].type in _PARAM_TYPES and not infos[name].fixed
+        }
         symbolic -= pre_lost | self.escaped
         in_vals = tuple(literal(d) for d in g.input_shape)
         while True:

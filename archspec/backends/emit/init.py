@@ -18,9 +18,9 @@ from typing import Any
 from ...errors import EmitError
 from ...expr import precedence
 from ...ir import Graph, InitStep, Module, Node
-from ..pycode import INDENT, LINE_LENGTH, Namespace, expr_tree, lit
+from ..pycode import INDENT, LINE_LENGTH, Namespace, expr_tree, lit, truth_fold, unparse
 from ..pylayout import Doc, Group, Text, condition_lines, format_doc
-from ..pyvalues import Env, Val, frozen, render_expr
+from ..pyvalues import Env, Val, frozen, literal, render_expr
 from .context import EmitContext
 from .forward import is_free_attr
 from .layers import ClassNames, LayerFacts, LayerFactsCache, class_text
@@ -43,9 +43,22 @@ def init_names(graph: Graph, env: Env) -> set[str]:
     names: set[str] = set()
     for rule in graph.init_rules or graph.init:
         if rule.when_expr is not None:
-            v = render_expr(rule.when_expr, rule.active, env, None)
+            v = when_val(rule, env)
             names |= v.names if v.symbolic else set()
     return names
+
+
+def when_val(rule: InitStep, env: Env) -> Val:
+    """A rule's `when` in the class's terms, decided where its truth no longer depends on an
+    argument: `zero_init_residual and 'Bottleneck' == 'BasicBlock'` is never true."""
+    assert rule.when_expr is not None
+    v = render_expr(rule.when_expr, rule.active, env, None)
+    if not v.symbolic:
+        return v
+    tree = truth_fold(expr_tree(v.text))
+    if isinstance(tree, ast.Constant):
+        return literal(bool(tree.value))
+    return v if unparse(tree) == v.text else Val(unparse(tree), v.value, v.names, v.exact)
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,7 +148,7 @@ class InitRules(EmitContext):
         when: Val | None = None
         if rule.when_expr is not None:
             assert self.root_env is not None
-            when = render_expr(rule.when_expr, rule.active, self.root_env, None)
+            when = when_val(rule, self.root_env)
             if not when.symbolic:
                 if not when.value:
                     return None
