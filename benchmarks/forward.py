@@ -50,6 +50,9 @@ FULL = (
     Case("resnet18", 1, (3, 224, 224), rounds=17, sample_s=0.1),
     Case("resnet18", 16, (3, 224, 224), rounds=7, sample_s=0.0, warmup=1),
     Case("googlenet", 1, (3, 224, 224), rounds=17, sample_s=0.1),
+    Case("mobilenet_v2", 1, (3, 224, 224), rounds=17, sample_s=0.1),
+    Case("efficientnet_b0", 1, (3, 224, 224), rounds=17, sample_s=0.1),
+    Case("convnext_tiny", 1, (3, 224, 224), rounds=9, sample_s=0.1),
 )
 QUICK = (
     Case("lenet5", 1, (1, 32, 32), rounds=3, sample_s=0.02),

@@ -81,6 +81,9 @@ _TORCHVISION: dict[str, tuple[str, Callable[[], nn.Module]]] = {
         _torchvision("googlenet", aux_logits=True, init_weights=True),
     ),
     "vgg16": ("torchvision", _torchvision("vgg16")),
+    "mobilenet_v2": ("torchvision", _torchvision("mobilenet_v2")),
+    "efficientnet_b0": ("torchvision", _torchvision("efficientnet_b0")),
+    "convnext_tiny": ("torchvision", _torchvision("convnext_tiny")),
     "alexnet_torchvision": ("torchvision", _torchvision("alexnet")),
 }
 
