@@ -186,7 +186,7 @@ def _render_tree(
         text = unparse(fold(substitute(tree, subst)))
     except EmitError:  # e.g. a fixed list param inside a comparison: keep the value
         return inexact(bound, deps) if deps else literal(bound)
-    if len(text) > MAX_TEXT:
+    if len(text) > MAX_TEXT and type(bound) in (int, float):  # a number, never a condition
         return inexact(bound, deps)
     val = Val(text, bound, frozenset(deps))
     check_val(val, env)
