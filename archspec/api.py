@@ -8,6 +8,7 @@ Nothing here imports torch at module level; `compile` imports the torch backend 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -99,18 +100,29 @@ def builtin_index() -> dict[str, tuple[Path, str | None]]:
     d = builtin_dir()
     out: dict[str, tuple[Path, str | None]] = {}
     for p in sorted(d.glob("*.yaml")) if d.is_dir() else []:
-        if _is_family(p):
-            out.update((v, (p, v)) for v in variant_names(load_yaml(read_spec_text(p)).data))
+        variants = _builtin_variants(p, p.stat().st_mtime_ns)
+        if variants:
+            out.update((v, (p, v)) for v in variants)
         else:
             out[p.stem] = (p, None)
     return out
 
 
+@functools.lru_cache(maxsize=512)
+def _builtin_variants(path: Path, mtime_ns: int) -> tuple[str, ...]:
+    """A built-in file's variants (none for a plain spec), parsed once per version of the file:
+    every built-in name looked up (`archspec check` of 72 names) would otherwise parse every
+    family file again."""
+    if not _is_family(path):
+        return ()
+    return tuple(variant_names(load_yaml(read_spec_text(path)).data))
+
+
 def family_variants(source: SpecSource) -> list[str]:
     """The variants of a family file named by path, which `archspec check` then checks one by
     one; [] for anything else (a plain spec, a built-in name, text, a file that fails to load:
-    checking it reports why)."""
-    if isinstance(source, str) and ("\n" in source or source in builtin_index()):
+    checking it reports why). As in read_source, an existing file wins over a built-in name."""
+    if isinstance(source, str) and "\n" in source:
         return []
     try:
         path = Path(source) if isinstance(source, (str, Path)) else None
