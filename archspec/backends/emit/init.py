@@ -400,26 +400,18 @@ def _module_loop(codes: tuple[_RuleCode, ...], opaque: list[str], v: _Vars) -> l
     return lines
 
 
-_CALL = re.compile(r"^(?P<pad> *)(?P<head>nn\.init\.[a-z_]+\()(?P<args>.*)\)$")
-
-
 def _fit_call(line: str) -> list[str]:
-    """An init call longer than a line, broken at its top-level commas as ruff breaks it
-    (`nn.init.uniform_(m.weight, a=-1 / math.sqrt(m.out_features), ...)` in a deep loop)."""
-    m = _CALL.match(line)
-    if m is None or len(line) <= LINE_LENGTH:
+    """An init call longer than a line, broken between its arguments as ruff breaks it
+    (`nn.init.uniform_(m.weight, a=-1 / math.sqrt(m.out_features), ...)` in a deep loop).
+    The arguments are the call's own (parsed, never split at a comma inside a literal)."""
+    text = line.lstrip(" ")
+    if len(line) <= LINE_LENGTH or not text.startswith("nn.init."):
         return [line]
-    args, depth, start = [], 0, 0
-    text = m.group("args")
-    for i, ch in enumerate(text):
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if ch == "," and depth == 0:
-            args.append(text[start:i].strip())
-            start = i + 1
-    args.append(text[start:].strip())
-    doc = Group(m.group("head"), tuple(Text(a) for a in args), ")")
-    return format_doc(doc, len(m.group("pad")))
+    call = expr_tree(text)
+    assert isinstance(call, ast.Call)
+    args = [ast.get_source_segment(text, a) or "" for a in (*call.args, *call.keywords)]
+    head = (ast.get_source_segment(text, call.func) or "") + "("
+    return format_doc(Group(head, tuple(Text(a) for a in args), ")"), len(line) - len(text))
 
 
 def _guarded(stmts: list[tuple[str | None, str]]) -> list[str]:
