@@ -60,6 +60,7 @@ from archspec.constructs import CONSTRUCTS
 from archspec.errors import ArchSpecError
 from archspec.ir import iter_nodes
 from archspec.loader import load_yaml
+from archspec.lowering.values import decl_of
 from archspec.ops import REGISTRY
 from archspec.ops.base import RESERVED_NAMES
 from archspec.passes.shapes import check_graph
@@ -133,13 +134,10 @@ def load_corpus(specs_dir: Path = SPECS_DIR) -> Corpus:
     )
 
 
-def shipped(specs_dir: Path = SPECS_DIR) -> list[tuple[Path, str | None]]:
-    """(file, variant) of every shipped spec: each variant of a family file, a plain file once."""
-    out: list[tuple[Path, str | None]] = []
-    for path in sorted(specs_dir.glob("*.yaml")):
-        variants = variant_names(load_yaml(path.read_text(encoding="utf-8"), str(path)).data)
-        out.extend((path, v) for v in variants or [None])
-    return out
+def shipped() -> list[tuple[Path, str | None]]:
+    """(file, variant) of every shipped spec, in file order: each variant of a family file, a
+    plain file once (the built-in index, which has parsed them already)."""
+    return list(api.builtin_index().values())
 
 
 def _walk(value: Any) -> Iterator[Any]:
@@ -485,8 +483,11 @@ def hostile_text(rng: random.Random, data: Any, corpus: Corpus) -> None:
     elif where == 2 and params:
         name = rng.choice(list(params))
         decl = params[name]
-        if not isinstance(decl, dict):  # `planes: int` or `width: 64`, spelt out
-            decl = {"type": decl} if isinstance(decl, str) else {"type": "int", "default": decl}
+        if not isinstance(decl, dict):  # `planes: int` or `width: 64`, spelt out as the
+            short = decl_of(decl)  # language reads it (a list default is a list param)
+            decl = {"type": short.type}
+            if short.default is not None:
+                decl["default"] = short.default
             params[name] = decl
         decl["doc"] = _hostile(rng)
     else:
@@ -774,15 +775,20 @@ def _disarm(previous: list[Any]) -> None:
         signal.signal(sig, handler)
 
 
-def run_case(case: Case, time_limit: float = TIME_LIMIT, hang_limit: float = HANG_LIMIT) -> Result:
+def run_case(
+    case: Case,
+    time_limit: float = TIME_LIMIT,
+    hang_limit: float = HANG_LIMIT,
+    self_check_limit: float = SELF_CHECK_LIMIT,
+) -> Result:
     """Run `case` through the pipeline and judge the outcome.
 
     A case over the time limit is run once more and the faster run counts: CPU time still
     inflates a little on a busy machine, while a real slow path is slow both times.
     """
-    result = _run_once(case, hang_limit)
+    result = _run_once(case, hang_limit, self_check_limit)
     if result.failure is None and result.seconds > time_limit:
-        again = _run_once(case, hang_limit)
+        again = _run_once(case, hang_limit, self_check_limit)
         result.seconds = min(result.seconds, again.seconds)
         result.wall = min(result.wall, again.wall)
     if result.failure is None and result.seconds > time_limit:
@@ -793,7 +799,7 @@ def run_case(case: Case, time_limit: float = TIME_LIMIT, hang_limit: float = HAN
     return result
 
 
-def _run_once(case: Case, hang_limit: float) -> Result:
+def _run_once(case: Case, hang_limit: float, self_check_limit: float) -> Result:
     result = Result()
     tmp: tempfile.TemporaryDirectory[str] | None = None
     source: Any = case.text if case.text.endswith("\n") else case.text + "\n"
@@ -829,7 +835,7 @@ def _run_once(case: Case, hang_limit: float) -> Result:
             except ArchSpecError as exc:
                 result.failure = f"the emitted module fails its check: {exc}"
             result.self_check = time.process_time() - check_start
-            if result.self_check > SELF_CHECK_LIMIT:
+            if result.self_check > self_check_limit:
                 result.failure = f"running the emitted module took {result.self_check:.2f} s"
             result.outcome = "compiled"
     except ArchSpecError as exc:
@@ -864,15 +870,17 @@ def example_rng(seed: int, index: int) -> random.Random:
     return random.Random(seed * 1_000_003 + index)
 
 
-def warm_up(specs_dir: Path = SPECS_DIR) -> None:
+def warm_up() -> None:
     """Emit and self-check every shipped spec once, so that one-time costs (importing torch,
     jinja2 and plugin modules, building the schema, loading the templates) are not timed as
     part of the first cases."""
     from archspec.backends.pysource import render_module
     from archspec.backends.selfcheck import check_emitted_source
 
-    first = {path: variant for path, variant in reversed(shipped(specs_dir))}
-    for path, variant in sorted(first.items()):  # one variant per file is enough to warm up
+    first: dict[Path, str | None] = {}
+    for path, variant in shipped():
+        first.setdefault(path, variant)  # one variant per file is enough to warm up
+    for path, variant in first.items():
         graph = api.build_graph(path, variant=variant)
         check_emitted_source(render_module(graph), graph)
 

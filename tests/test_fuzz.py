@@ -159,7 +159,7 @@ def test_hostile_text_stays_data_in_emitted_modules(rnd: random.Random) -> None:
     case = fuzz.Case(
         origin, ("hostile_text",), fuzz._dump(data), compile_meta=True, variant=variant
     )
-    result = fuzz.run_case(case, time_limit=30.0)
+    result = fuzz.run_case(case, time_limit=30.0, self_check_limit=60.0)
     assert result.failure is None, f"{result.failure}\n{fuzz._describe(case)}"
     assert result.outcome == "compiled" or result.nodes > fuzz.COMPILE_MAX_NODES, result.codes
     HOSTILE_OUTCOMES[result.outcome] += 1
