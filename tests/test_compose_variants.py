@@ -10,6 +10,8 @@ import torch
 from typer.testing import CliRunner
 
 import archspec
+import archspec.catalog
+import archspec.compose
 from archspec import api
 from archspec.cli import app
 from archspec.errors import ArchSpecError
@@ -98,7 +100,7 @@ def test_a_wrong_value_in_a_variant_points_at_the_variant(family: Path) -> None:
 def test_builtin_families_give_each_variant_a_name(
     family: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "builtin_dir", lambda: family.parent)
+    monkeypatch.setattr(archspec.catalog, "builtin_dir", lambda: family.parent)
     index = api.builtin_index()
     assert index == {"tiny_s": (family, "tiny_s"), "tiny_l": (family, "tiny_l")}
     assert "tiny_family" not in api.builtin_specs()
@@ -118,7 +120,7 @@ def test_shipped_names_are_unique() -> None:
     seen: list[str] = []
     for path in sorted(api.builtin_dir().glob("*.yaml")):
         data = archspec.loader.load_yaml(path.read_text(encoding="utf-8"), str(path)).data
-        seen.extend(api.variant_names(data) or [path.stem])
+        seen.extend(archspec.compose.variant_names(data) or [path.stem])
     assert len(seen) == len(set(seen)) == len(api.builtin_index())
 
 

@@ -1,0 +1,136 @@
+"""Where specs come from: a path, a built-in name (a plain file in specs/ or a variant of a
+family file there), YAML text or a mapping, each read and composed (imports resolved, a
+family's variant chosen). Split from archspec.api, which re-exports every public name."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .compose import compose, variant_names
+from .errors import ArchSpecError, LoadError
+from .loader import LoadedDoc, load_data, load_yaml, read_spec_text
+
+SpecSource = str | Path | Mapping[str, Any]
+
+
+def builtin_dir() -> Path:
+    """Where the built-in specs live: inside the installed package, or the source checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "specs"
+    if packaged.is_dir():
+        return packaged
+    return here.parent / "specs"
+
+
+def builtin_specs() -> dict[str, Path]:
+    """Built-in spec names -> files (plain specs; a family's variants are in builtin_index)."""
+    d = builtin_dir()
+    if not d.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(d.glob("*.yaml")) if not _is_family(p)}
+
+
+_FAMILY_KEY = re.compile(r"^variants[ \t]*:", re.MULTILINE)
+
+
+def _is_family(path: Path) -> bool:
+    """A built-in file that declares `variants:` (found in the text, without parsing it)."""
+    return bool(_FAMILY_KEY.search(path.read_text(encoding="utf-8")))
+
+
+def builtin_index() -> dict[str, tuple[Path, str | None]]:
+    """Every built-in name -> (file, variant): a plain spec is named by its file, each variant
+    of a family file (`variants:`) by its own name."""
+    d = builtin_dir()
+    out: dict[str, tuple[Path, str | None]] = {}
+    for p in sorted(d.glob("*.yaml")) if d.is_dir() else []:
+        variants = _builtin_variants(p, p.stat().st_mtime_ns)
+        if variants:
+            out.update((v, (p, v)) for v in variants)
+        else:
+            out[p.stem] = (p, None)
+    return out
+
+
+@functools.lru_cache(maxsize=512)
+def _builtin_variants(path: Path, mtime_ns: int) -> tuple[str, ...]:
+    """A built-in file's variants (none for a plain spec), parsed once per version of the file:
+    every built-in name looked up (`archspec check` of 72 names) would otherwise parse every
+    family file again."""
+    if not _is_family(path):
+        return ()
+    return tuple(variant_names(load_yaml(read_spec_text(path)).data))
+
+
+def family_variants(source: SpecSource) -> list[str]:
+    """The variants of a family file named by path, which `archspec check` then checks one by
+    one; [] for anything else (a plain spec, a built-in name, text, a file that fails to load:
+    checking it reports why). As in read_source, an existing file wins over a built-in name."""
+    if isinstance(source, str) and "\n" in source:
+        return []
+    try:
+        path = Path(source) if isinstance(source, (str, Path)) else None
+        if path is None or not path.is_file():
+            return []
+        return variant_names(load_yaml(read_spec_text(path), str(path)).data)
+    except (ArchSpecError, OSError, ValueError):
+        return []
+
+
+def _builtin(name: str) -> tuple[Path, str | None] | None:
+    """A built-in spec by name, for `extends:`."""
+    return builtin_index().get(name)
+
+
+def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
+    """Load a spec from a path, a built-in name, YAML text or a mapping, composed: its
+    imports resolved (`use:`) and, for a family, `variant` chosen (see archspec.compose)."""
+    if variant is not None and not isinstance(variant, str):
+        raise TypeError(f"variant must be a str or None, got {type(variant).__name__}")
+    if isinstance(source, Mapping):
+        return compose(load_data(source), None, variant=variant, builtins=_builtin)
+    if isinstance(source, Path):
+        doc = load_yaml(read_spec_text(source), str(source))
+        return compose(doc, source, variant=variant, builtins=_builtin)
+    if not isinstance(source, str):
+        raise LoadError(f"cannot read a spec from {type(source).__name__}", code="E100")
+    if "\n" in source or source.lstrip().startswith(("{", "archspec:")):
+        return compose(load_yaml(source, "<string>"), None, variant=variant, builtins=_builtin)
+    path = Path(source)
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long for the file system, ...: not a file we can read
+        exists = False
+    if exists:
+        doc = load_yaml(read_spec_text(path), source)
+        return compose(doc, path, variant=variant, builtins=_builtin)
+    builtins = builtin_index()
+    if source in builtins:
+        file, member = builtins[source]
+        if variant is not None and member is not None and variant != member:
+            raise LoadError(
+                f"{source!r} is itself a variant; it has no variant {variant!r}",
+                code="E113",
+                hint=f"name the family's file ({_display(file)}) with --variant, or drop it",
+            )
+        doc = load_yaml(read_spec_text(file), str(_display(file)))
+        return compose(doc, file, variant=member or variant, builtins=_builtin)
+    import difflib
+
+    close = difflib.get_close_matches(source, list(builtins), n=3)
+    hint = (
+        f"did you mean {', '.join(close)}?" if close else "run `archspec list` for built-in specs"
+    )
+    shown = repr(source) if len(source) <= 200 else repr(source[:200]) + "..."
+    raise LoadError(f"no spec file or built-in spec named {shown}", code="E100", hint=hint)
+
+
+def _display(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
