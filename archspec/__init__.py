@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
             "compile",
             "emit",
             "load",
+            "load_plugin_files",
             "summary",
         ),
         "api",
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         compile,  # noqa: A004
         emit,
         load,
+        load_plugin_files,
         summary,
     )
     from .errors import ArchSpecError, Diagnostic, SourceSpan
@@ -111,6 +113,7 @@ __all__ = [
     "compile",
     "emit",
     "load",
+    "load_plugin_files",
     "register",
     "summary",
     "unregister",

@@ -36,6 +36,8 @@ from .lower import MAX_NODES, lower
 from .ops.base import check_name as check_name
 from .passes.costs import Footprint, footprint
 from .passes.pipeline import Analysis, accepted_inputs, input_shapes, run, verify_graph
+from .plugins import env_plugin_files as env_plugin_files
+from .plugins import load_plugin_files as load_plugin_files
 from .toolkit import LayerKind as LayerKind
 from .toolkit import ShapeTextError as ShapeTextError
 from .toolkit import check_emitted as check_emitted

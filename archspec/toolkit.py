@@ -83,7 +83,7 @@ class LayerKind:
     summary: str
     #: the fields a spec may write (`?` marks an optional one), inferred ones left out
     fields: tuple[str, ...]
-    #: "built-in", or the module of the plugin that registered it
+    #: "built-in", the plugin file (as given) or the module that registered it
     origin: str
 
 
@@ -91,7 +91,7 @@ def layer_kinds() -> list[LayerKind]:
     """Every layer kind a spec can use, installed plugins loaded first, sorted by kind."""
     from .ops import REGISTRY
     from .ops.base import META_FIELDS
-    from .plugins import load_plugins
+    from .plugins import load_plugins, plugin_file_of
 
     load_plugins()
     kinds = []
@@ -102,7 +102,9 @@ def layer_kinds() -> list[LayerKind]:
             if k not in META_FIELDS and k not in op.inferred
         )
         module = type(op).__module__
-        origin = "built-in" if module.startswith("archspec.ops.") else module
+        origin = (
+            "built-in" if module.startswith("archspec.ops.") else plugin_file_of(module) or module
+        )
         kinds.append(LayerKind(kind, op.summary or op.torch_name, fields, origin))
     return kinds
 

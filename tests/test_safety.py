@@ -38,6 +38,11 @@ ALLOWED: dict[tuple[str, str], str] = {
     # Layer plugins come from installed packages' entry points (the issue: "custom layers
     # come only from registered Python or entry points"), never from a name in a spec.
     ("plugins.py", "importlib.metadata.entry_points"): "installed plugins only",
+    # Plugin files are named by the person running archspec (`--plugins FILE`,
+    # ARCHSPEC_PLUGINS, archspec.load_plugin_files) as an explicit act of trust, never by a
+    # spec: no spec field reaches load_plugin_files (tests/test_plugins_cli.py).
+    ("plugins.py", "importlib.util.spec_from_file_location"): "files the user names only",
+    ("plugins.py", "exec_module"): "runs the plugin file the user named, as an import",
     # Graphviz `dot`, found on PATH, run with a fixed argument list and no shell; the DOT
     # text made from the spec goes to its stdin as data.
     ("graph.py", "subprocess.run"): "fixed argv, spec-derived text only on stdin",

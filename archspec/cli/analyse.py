@@ -18,6 +18,7 @@ from .app import (
     INPUT_HELP,
     SET_HELP,
     MaxLayers,
+    Plugins,
     Variant,
     app,
     console,
@@ -25,6 +26,7 @@ from .app import (
     parse_sets,
     report_errors,
     use_color,
+    use_plugins,
 )
 
 CHECK_EPILOG = """\b
@@ -73,6 +75,7 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
+    plugins: Plugins = None,
 ) -> None:
     """Check shapes symbolically: output shapes, the accepted input sizes, located errors.
 
@@ -82,6 +85,7 @@ def check(
     weights are allocated: a spec that compile would refuse as too large (E501/E502)
     gets a warning (W501/W502) with the figure.
     """
+    use_plugins(plugins)
     params = parse_sets(set_)
     shape = parse_input(input_)
     # a family file without --variant: every variant, each reported by its own name
@@ -156,12 +160,14 @@ def summary(
     ] = SummaryFormat.table,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
+    plugins: Plugins = None,
 ) -> None:
     """Per-layer table: output shape, parameters and MACs, with totals.
 
     Without --input the shapes and MACs are symbolic in N, H, W (and the MACs at the
     declared input with N=1 are given below the table).
     """
+    use_plugins(plugins)
     result = api.summary(
         spec,
         input=parse_input(input_),

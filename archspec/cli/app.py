@@ -17,7 +17,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from ..api import ArchSpecError, ShapeTextError, parse_shape_text
+from ..api import (
+    ArchSpecError,
+    ShapeTextError,
+    env_plugin_files,
+    load_plugin_files,
+    parse_shape_text,
+)
 
 app = typer.Typer(
     name="archspec",
@@ -195,3 +201,26 @@ MaxLayers = Annotated[
         "a network that really is that large.",
     ),
 ]
+
+#: --plugins, on every command: Python files of layer kinds, loaded before the spec is read.
+Plugins = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plugins",
+        metavar="FILE",
+        help="Load layer kinds from this Python file first (repeatable), as well as from "
+        "the files ARCHSPEC_PLUGINS lists (separated like PATH). The file runs as Python: "
+        "name only files you trust. See docs/plugins.md.",
+    ),
+]
+
+
+def use_plugins(files: list[str] | None) -> None:
+    """Import the plugin files of ARCHSPEC_PLUGINS, then those of --plugins.
+
+    The person running the command names them; nothing in a spec can add one. Without any,
+    nothing is loaded here (installed entry points still load when a spec is read).
+    """
+    paths = [*env_plugin_files(), *(files or [])]
+    if paths:
+        load_plugin_files(paths)

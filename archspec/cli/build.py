@@ -20,12 +20,14 @@ from .. import api
 from .app import (
     SET_HELP,
     MaxLayers,
+    Plugins,
     Variant,
     app,
     console,
     parse_sets,
     report_errors,
     use_color,
+    use_plugins,
 )
 
 COMPILE_EPILOG = """\b
@@ -77,6 +79,7 @@ def compile_(
     ] = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
+    plugins: Plugins = None,
 ) -> None:
     """Write a spec as readable PyTorch source, after checking it builds the same model.
 
@@ -86,6 +89,7 @@ def compile_(
     shapes of a forward pass. The write is atomic; a file archspec did not write, a
     device or a directory is never replaced.
     """
+    use_plugins(plugins)
     params = parse_sets(set_)
     graph = api.build_graph(spec, params, max_layers=max_layers, variant=variant)
     color = use_color(sys.stderr)
@@ -128,11 +132,13 @@ def emit(
     ),
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
+    plugins: Plugins = None,
 ) -> None:
     """Print a spec as readable PyTorch source (what `compile` writes), without checks.
 
     Warnings (unused nodes, a model too large for compile's default limits) go to stderr.
     """
+    use_plugins(plugins)
     graph = api.build_graph(spec, parse_sets(set_), max_layers=max_layers, variant=variant)
     color = use_color(sys.stderr)
     for warning in (*graph.diagnostics, *api.limit_warnings(graph)):

@@ -15,7 +15,17 @@ import typer
 from rich.table import Table
 
 from .. import api
-from .app import SET_HELP, MaxLayers, Variant, app, console, parse_sets, report_errors
+from .app import (
+    SET_HELP,
+    MaxLayers,
+    Plugins,
+    Variant,
+    app,
+    console,
+    parse_sets,
+    report_errors,
+    use_plugins,
+)
 
 # --------------------------------------------------------------------------------------
 # list
@@ -40,12 +50,14 @@ def list_(
             "too), for scripts.",
         ),
     ] = False,
+    plugins: Plugins = None,
 ) -> None:
     """List the built-in specs (name, description, params, size and cost) or layer kinds.
 
     Parameters and MACs are for the spec's default params and input, per sample. A family
     file's variants are listed by their own names (`archspec compile efficientnet_b0`).
     """
+    use_plugins(plugins)
     if names:
         if layers:
             raise typer.BadParameter("use --names or --layers, not both")
@@ -133,6 +145,7 @@ def schema(
         bool,
         typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
     ] = False,
+    plugins: Plugins = None,
 ) -> None:
     """Write the JSON Schema of the spec language, for editor completion and validation.
 
@@ -140,6 +153,7 @@ def schema(
     yaml-language-server editors use it through a `# yaml-language-server: $schema=...`
     first line.
     """
+    use_plugins(plugins)
     text = api.json_schema_text()
     if output is None:
         sys.stdout.write(text)
@@ -305,12 +319,14 @@ def new(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing file, even one `new` wrote.")
     ] = False,
+    plugins: Plugins = None,
 ) -> None:
     """Start a new spec, with comments that teach the spec language.
 
     Also writes archspec.schema.json next to it (unless present) so that editors with a
     YAML language server complete and check fields as you type.
     """
+    use_plugins(plugins)
     text = scaffold(name, from_)
     path = output or Path(f"{name}.yaml")
     api.write_atomic(path, text, kind=api.SPEC, force=force)
@@ -338,11 +354,13 @@ def show(
         str, typer.Argument(metavar="SPEC", help="A spec file or a built-in spec name.")
     ],
     variant: Variant = None,
+    plugins: Plugins = None,
 ) -> None:
     """Print the fully resolved spec as YAML: imports copied in, base and variant applied.
 
     The output is a plain spec that compiles to the same module.
     """
+    use_plugins(plugins)
     sys.stdout.write(api.resolved_text(spec, variant=variant))
 
 
@@ -386,11 +404,13 @@ def graph(
     ] = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
+    plugins: Plugins = None,
 ) -> None:
     """Draw a spec's architecture: blocks as clusters, branches side by side, skips as edges.
 
     Every edge is labelled with the shape of the tensor it carries.
     """
+    use_plugins(plugins)
     if output is not None:
         api.picture_format(output)  # an unknown suffix is refused before any work
     g = api.build_graph(spec, parse_sets(sets), max_layers=max_layers, variant=variant)

@@ -103,6 +103,14 @@ def _block_lets(
     return bind_lets(lw, bdef.let, scope, ("blocks", bname, "let"), taken)
 
 
+#: E205's hint for a name that is no typo of a known one: it may be a plugin's layer kind.
+UNKNOWN_KIND_HINT = (
+    "define it under `blocks:` or use a layer kind (`archspec list --layers`); a plugin's kind "
+    "is loaded first: `--plugins FILE.py` or ARCHSPEC_PLUGINS (command line), "
+    "archspec.load_plugin_files (Python), or an installed `archspec.layers` entry point"
+)
+
+
 def _check_callable(lw: Lowerer, site: Site, bname: str) -> None:
     """E205 for an unknown block, E307 for a recursive one, E310 past the nesting bound."""
     blocks = lw.spec.blocks
@@ -114,11 +122,7 @@ def _check_callable(lw: Lowerer, site: Site, bname: str) -> None:
             if spelled
             else lw.close_matches(bname, sorted({*REGISTRY, *blocks, *CONSTRUCTS}))
         )
-        hint = (
-            f"did you mean `{close[0]}`?"
-            if close
-            else "define it under `blocks:`, or use a layer kind (see `archspec list --layers`)"
-        )
+        hint = f"did you mean `{close[0]}`?" if close else UNKNOWN_KIND_HINT
         lw.error("E205", f"unknown layer type or block `{bname}`", where, hint)
         raise Skip
     if bname in lw.block_stack:
