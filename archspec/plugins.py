@@ -102,9 +102,11 @@ def _describe(ep: importlib.metadata.EntryPoint) -> str:
 
 
 def reset() -> None:
-    """Forget which plugins were loaded (tests; registered ops stay registered)."""
+    """Forget which plugins and plugin files were loaded (tests; registered ops stay
+    registered, and a file named again is imported again)."""
     global _loaded
     _loaded = None
+    _files.clear()
 
 
 # --------------------------------------------------------------------------------------
@@ -265,7 +267,8 @@ def _register_ops(
     given: str, module: types.ModuleType, name: str, before: dict[str, Op]
 ) -> list[str]:
     """Register the file's own Op classes that it did not register itself; the kinds added."""
-    chose = {k for k, op in REGISTRY.items() if before.get(k) is not op}  # the file registered
+    by_file = {k for k, op in REGISTRY.items() if before.get(k) is not op}  # it registered
+    chose = set(by_file)
     defined = [
         obj
         for obj in vars(module).values()
@@ -277,7 +280,7 @@ def _register_ops(
     seen: dict[str, type[Op]] = {}
     for op_cls in defined:
         kind = op_cls.kind
-        if kind in chose:
+        if kind in by_file:
             continue
         if kind in seen:
             raise PluginError(
