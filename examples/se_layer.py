@@ -7,12 +7,15 @@ One file holds everything archspec needs to know about a new layer kind:
 - `SqueezeExciteOp`, the registry entry: shape rule, parameter and MAC counts, torch
   constructor, and the emitted-code snippet with the class definition it needs.
 
-Use it from Python:
+Use it from the command line (every command takes `--plugins`):
+
+    archspec check --plugins se_layer.py se_resnet18.yaml
+
+from Python:
 
     import archspec
-    from se_layer import SqueezeExciteOp
 
-    archspec.register(SqueezeExciteOp)
+    archspec.load_plugin_files(["se_layer.py"])  # or: archspec.register(SqueezeExciteOp)
     model = archspec.compile("se_resnet18.yaml")
 
 or ship it in a package and declare it as a plugin, which archspec loads by itself:
@@ -20,7 +23,8 @@ or ship it in a package and declare it as a plugin, which archspec loads by itse
     [project.entry-points."archspec.layers"]
     squeeze_excite = "se_layer:SqueezeExciteOp"
 
-A spec then writes `{type: squeeze_excite, reduction: 16}` like any built-in layer.
+A spec then writes `{type: squeeze_excite, reduction: 16}` like any built-in layer. The whole
+plugin API is docs/plugins.md.
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ Examples:
                                                    (each variant of a family file)
   archspec check alexnet --input 1,3,224,224       which layer breaks at 224x224, and why
   archspec check resnet50 --set num_classes=10 --json
+  archspec check --plugins examples/se_layer.py examples/se_resnet18.yaml
+                                                   a layer kind from your own Python file
 
 \b
 Exit status: 0 when every spec is fine (warnings allowed), 1 when any has an error.

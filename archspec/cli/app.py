@@ -208,9 +208,9 @@ Plugins = Annotated[
     typer.Option(
         "--plugins",
         metavar="FILE",
-        help="Load layer kinds from this Python file first (repeatable), as well as from "
-        "the files ARCHSPEC_PLUGINS lists (separated like PATH). The file runs as Python: "
-        "name only files you trust. See docs/plugins.md.",
+        help="A Python file of your own layer kinds, loaded first (repeatable; also "
+        "ARCHSPEC_PLUGINS, a list of files like PATH). It runs as Python: name only files "
+        "you trust. See docs/plugins.md.",
     ),
 ]
 

@@ -37,6 +37,7 @@ Examples:
   archspec compile my_net.yaml -o my_net.py --force   replace a hand-written my_net.py
   for n in $(archspec list --names); do archspec compile $n; done   regenerate generated/
   archspec compile specs/family.yaml --variant small   one variant of a family
+  archspec compile my_net.yaml --plugins my_layers.py   with layer kinds of your own
 
 \b
 The written module imports torch and nothing else; use it as

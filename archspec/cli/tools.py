@@ -149,9 +149,9 @@ def schema(
 ) -> None:
     """Write the JSON Schema of the spec language, for editor completion and validation.
 
-    Installed layer plugins are included. VS Code (with the YAML extension) and other
-    yaml-language-server editors use it through a `# yaml-language-server: $schema=...`
-    first line.
+    Layer plugins are included: installed ones, and the files --plugins names. VS Code
+    (with the YAML extension) and other yaml-language-server editors use it through a
+    `# yaml-language-server: $schema=...` first line.
     """
     use_plugins(plugins)
     text = api.json_schema_text()
