@@ -88,6 +88,18 @@ class Switch:
 
 
 @dataclass(frozen=True)
+class Let:
+    """A block's `let:` as one instance bound it: its name, its expression (names tagged
+    with where they come from) and its value. Emitters write it as a local of `__init__`
+    (`hidden_dim = round(in_channels * expand_ratio)`), or fix the params it reads where
+    they cannot write it."""
+
+    name: str
+    expr: AttrExpr
+    value: Any
+
+
+@dataclass(frozen=True)
 class Output:
     name: str
     train_only: bool = False
@@ -112,6 +124,8 @@ class Module:
     switches: tuple[tuple[str, str], ...] = ()
     #: `switches` as expressions with where their names come from (what emitters read)
     switch_exprs: tuple[Switch, ...] = ()
+    #: a block's `let:`s, in the order written (they decide no structure by themselves)
+    lets: tuple[Let, ...] = ()
     #: the class's `_version`: torch records it per module in `state_dict()._metadata` and
     #: hands it to `_load_from_state_dict` (1, torch's default, unless the spec declares one)
     state_dict_version: int = 1

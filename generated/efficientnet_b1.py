@@ -7,6 +7,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class StochasticDepth(nn.Module):
     """Drops whole residual branches in training (torchvision.ops.StochasticDepth)."""
 
@@ -168,40 +179,11 @@ class MBConv(nn.Module):
     (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
     and the width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=16, stride=1.
-
     Args:
+        expand_ratio: float
         kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                32, 32, kernel_size=kernel_size, groups=32, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(32, 32, squeeze_channels=8),
-            Conv2dNormActivation_2(32, 16, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        x = self.block(x)  # (N, 16, H, W)
-        return x
-
-
-class MBConv_2(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=16, stride=1.
-
-    Args:
-        kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -209,459 +191,62 @@ class MBConv_2(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                16, 16, kernel_size=kernel_size, groups=16, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(16, 16, squeeze_channels=4),
-            Conv2dNormActivation_2(16, 16, kernel_size=1, eps=eps, momentum=momentum),
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        squeeze_channels = max(1, in_channels // 4)
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.extend(
+            [
+                Conv2dNormActivation(
+                    expanded_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    groups=expanded_channels,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                ),
+                Conv2dNormActivation_2(
+                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                ),
+            ]
         )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 16, H, W)
-        out = self.block(x)  # (N, 16, H, W)
-        out = self.stochastic_depth(out)  # (N, 16, H, W)
-        out = out + x  # (N, 16, H, W)
-        return out
-
-
-class MBConv_3(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=24, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(16, 96, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                96, 96, kernel_size=kernel_size, stride=2, groups=96, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(96, 96, squeeze_channels=4),
-            Conv2dNormActivation_2(96, 24, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 16, H, W)
-        x = self.block(x)  # (N, 24, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_4(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=24, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(24, 144, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                144, 144, kernel_size=kernel_size, groups=144, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(144, 144, squeeze_channels=6),
-            Conv2dNormActivation_2(144, 24, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        out = self.block(x)  # (N, 24, H, W)
-        out = self.stochastic_depth(out)  # (N, 24, H, W)
-        out = out + x  # (N, 24, H, W)
-        return out
-
-
-class MBConv_5(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=40, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(24, 144, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                144, 144, kernel_size=kernel_size, stride=2, groups=144, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(144, 144, squeeze_channels=6),
-            Conv2dNormActivation_2(144, 40, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.block(x)  # (N, 40, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_6(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 6 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=40, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(40, 240, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                240, 240, kernel_size=kernel_size, groups=240, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(240, 240, squeeze_channels=10),
-            Conv2dNormActivation_2(240, 40, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        out = self.block(x)  # (N, 40, H, W)
-        out = self.stochastic_depth(out)  # (N, 40, H, W)
-        out = out + x  # (N, 40, H, W)
-        return out
-
-
-class MBConv_7(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 7 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=80, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(40, 240, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                240, 240, kernel_size=kernel_size, stride=2, groups=240, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(240, 240, squeeze_channels=10),
-            Conv2dNormActivation_2(240, 80, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        x = self.block(x)  # (N, 80, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_8(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 8 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=80, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(80, 480, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                480, 480, kernel_size=kernel_size, groups=480, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(480, 480, squeeze_channels=20),
-            Conv2dNormActivation_2(480, 80, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 80, H, W)
-        out = self.block(x)  # (N, 80, H, W)
-        out = self.stochastic_depth(out)  # (N, 80, H, W)
-        out = out + x  # (N, 80, H, W)
-        return out
-
-
-class MBConv_9(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 9 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=112, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(80, 480, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                480, 480, kernel_size=kernel_size, groups=480, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(480, 480, squeeze_channels=20),
-            Conv2dNormActivation_2(480, 112, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 80, H, W)
-        x = self.block(x)  # (N, 112, H, W)
-        return x
-
-
-class MBConv_10(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 10 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=112, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(112, 672, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                672, 672, kernel_size=kernel_size, groups=672, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(672, 672, squeeze_channels=28),
-            Conv2dNormActivation_2(672, 112, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 112, H, W)
-        out = self.block(x)  # (N, 112, H, W)
-        out = self.stochastic_depth(out)  # (N, 112, H, W)
-        out = out + x  # (N, 112, H, W)
-        return out
-
-
-class MBConv_11(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 11 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=192, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(112, 672, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                672, 672, kernel_size=kernel_size, stride=2, groups=672, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(672, 672, squeeze_channels=28),
-            Conv2dNormActivation_2(672, 192, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 112, H, W)
-        x = self.block(x)  # (N, 192, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_12(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 12 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=192, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(192, 1152, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1152, 1152, kernel_size=kernel_size, groups=1152, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1152, 1152, squeeze_channels=48),
-            Conv2dNormActivation_2(1152, 192, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 192, H, W)
-        out = self.block(x)  # (N, 192, H, W)
-        out = self.stochastic_depth(out)  # (N, 192, H, W)
-        out = out + x  # (N, 192, H, W)
-        return out
-
-
-class MBConv_13(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 13 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=320, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(192, 1152, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1152, 1152, kernel_size=kernel_size, groups=1152, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1152, 1152, squeeze_channels=48),
-            Conv2dNormActivation_2(1152, 320, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 192, H, W)
-        x = self.block(x)  # (N, 320, H, W)
-        return x
-
-
-class MBConv_14(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 14 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=320, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(320, 1920, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1920, 1920, kernel_size=kernel_size, groups=1920, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1920, 1920, squeeze_channels=80),
-            Conv2dNormActivation_2(1920, 320, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 320, H, W)
-        out = self.block(x)  # (N, 320, H, W)
-        out = self.stochastic_depth(out)  # (N, 320, H, W)
-        out = out + x  # (N, 320, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            stochastic_depth = self.stochastic_depth(block)  # (N, out_channels, H, W)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            residual = stochastic_depth + x  # (N, out_channels, H, W)
+        return residual
 
 
 class EfficientNet(nn.Module):
@@ -693,41 +278,248 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 32, stride=2, eps=eps, momentum=momentum),
             nn.Sequential(
-                MBConv(3, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.008695652173913044, eps=eps, momentum=momentum),
+                MBConv(
+                    32,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=16,
+                    stochastic_depth_prob=0.0,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    16,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=16,
+                    stochastic_depth_prob=0.008695652173913044,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_3(3, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.026086956521739136, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.034782608695652174, eps=eps, momentum=momentum),
+                MBConv(
+                    16,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=24,
+                    stochastic_depth_prob=0.017391304347826087,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    24,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.026086956521739136,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    24,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.034782608695652174,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_5(5, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.05217391304347827, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.06086956521739131, eps=eps, momentum=momentum),
+                MBConv(
+                    24,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=40,
+                    stochastic_depth_prob=0.043478260869565216,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.05217391304347827,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.06086956521739131,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_7(3, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.0782608695652174, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08695652173913043, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.09565217391304348, eps=eps, momentum=momentum),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=80,
+                    stochastic_depth_prob=0.06956521739130435,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.0782608695652174,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.08695652173913043,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.09565217391304348,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_9(5, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.11304347826086956, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.12173913043478261, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.13043478260869565, eps=eps, momentum=momentum),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=112,
+                    stochastic_depth_prob=0.10434782608695654,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    112,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=112,
+                    stochastic_depth_prob=0.11304347826086956,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    112,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=112,
+                    stochastic_depth_prob=0.12173913043478261,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    112,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=112,
+                    stochastic_depth_prob=0.13043478260869565,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_11(5, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.14782608695652175, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.1565217391304348, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.16521739130434784, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.17391304347826086, eps=eps, momentum=momentum),
+                MBConv(
+                    112,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=192,
+                    stochastic_depth_prob=0.1391304347826087,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.14782608695652175,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.1565217391304348,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.16521739130434784,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.17391304347826086,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_13(3, eps=eps, momentum=momentum),
-                MBConv_14(3, stochastic_depth_prob=0.19130434782608696, eps=eps, momentum=momentum),
+                MBConv(
+                    192,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=320,
+                    stochastic_depth_prob=0.1826086956521739,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    320,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=320,
+                    stochastic_depth_prob=0.19130434782608696,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             Conv2dNormActivation(320, 1280, kernel_size=1, eps=eps, momentum=momentum),
         )

@@ -7,6 +7,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class StochasticDepth(nn.Module):
     """Drops whole residual branches in training (torchvision.ops.StochasticDepth)."""
 
@@ -168,40 +179,11 @@ class MBConv(nn.Module):
     (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
     and the width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=24, stride=1.
-
     Args:
+        expand_ratio: float
         kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                40, 40, kernel_size=kernel_size, groups=40, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(40, 40, squeeze_channels=10),
-            Conv2dNormActivation_2(40, 24, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        x = self.block(x)  # (N, 24, H, W)
-        return x
-
-
-class MBConv_2(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=24, stride=1.
-
-    Args:
-        kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -209,459 +191,62 @@ class MBConv_2(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                24, 24, kernel_size=kernel_size, groups=24, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(24, 24, squeeze_channels=6),
-            Conv2dNormActivation_2(24, 24, kernel_size=1, eps=eps, momentum=momentum),
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        squeeze_channels = max(1, in_channels // 4)
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.extend(
+            [
+                Conv2dNormActivation(
+                    expanded_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    groups=expanded_channels,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                ),
+                Conv2dNormActivation_2(
+                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                ),
+            ]
         )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        out = self.block(x)  # (N, 24, H, W)
-        out = self.stochastic_depth(out)  # (N, 24, H, W)
-        out = out + x  # (N, 24, H, W)
-        return out
-
-
-class MBConv_3(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=32, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(24, 144, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                144, 144, kernel_size=kernel_size, stride=2, groups=144, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(144, 144, squeeze_channels=6),
-            Conv2dNormActivation_2(144, 32, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.block(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_4(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=32, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(32, 192, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                192, 192, kernel_size=kernel_size, groups=192, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(192, 192, squeeze_channels=8),
-            Conv2dNormActivation_2(192, 32, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        out = self.block(x)  # (N, 32, H, W)
-        out = self.stochastic_depth(out)  # (N, 32, H, W)
-        out = out + x  # (N, 32, H, W)
-        return out
-
-
-class MBConv_5(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=48, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(32, 192, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                192, 192, kernel_size=kernel_size, stride=2, groups=192, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(192, 192, squeeze_channels=8),
-            Conv2dNormActivation_2(192, 48, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        x = self.block(x)  # (N, 48, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_6(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 6 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=48, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(48, 288, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                288, 288, kernel_size=kernel_size, groups=288, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(288, 288, squeeze_channels=12),
-            Conv2dNormActivation_2(288, 48, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        out = self.block(x)  # (N, 48, H, W)
-        out = self.stochastic_depth(out)  # (N, 48, H, W)
-        out = out + x  # (N, 48, H, W)
-        return out
-
-
-class MBConv_7(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 7 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=96, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(48, 288, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                288, 288, kernel_size=kernel_size, stride=2, groups=288, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(288, 288, squeeze_channels=12),
-            Conv2dNormActivation_2(288, 96, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        x = self.block(x)  # (N, 96, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_8(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 8 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=96, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(96, 576, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                576, 576, kernel_size=kernel_size, groups=576, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(576, 576, squeeze_channels=24),
-            Conv2dNormActivation_2(576, 96, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 96, H, W)
-        out = self.block(x)  # (N, 96, H, W)
-        out = self.stochastic_depth(out)  # (N, 96, H, W)
-        out = out + x  # (N, 96, H, W)
-        return out
-
-
-class MBConv_9(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 9 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=136, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(96, 576, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                576, 576, kernel_size=kernel_size, groups=576, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(576, 576, squeeze_channels=24),
-            Conv2dNormActivation_2(576, 136, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 96, H, W)
-        x = self.block(x)  # (N, 136, H, W)
-        return x
-
-
-class MBConv_10(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 10 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=136, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(136, 816, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                816, 816, kernel_size=kernel_size, groups=816, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(816, 816, squeeze_channels=34),
-            Conv2dNormActivation_2(816, 136, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 136, H, W)
-        out = self.block(x)  # (N, 136, H, W)
-        out = self.stochastic_depth(out)  # (N, 136, H, W)
-        out = out + x  # (N, 136, H, W)
-        return out
-
-
-class MBConv_11(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 11 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=232, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(136, 816, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                816, 816, kernel_size=kernel_size, stride=2, groups=816, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(816, 816, squeeze_channels=34),
-            Conv2dNormActivation_2(816, 232, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 136, H, W)
-        x = self.block(x)  # (N, 232, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_12(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 12 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=232, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(232, 1392, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1392, 1392, kernel_size=kernel_size, groups=1392, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1392, 1392, squeeze_channels=58),
-            Conv2dNormActivation_2(1392, 232, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 232, H, W)
-        out = self.block(x)  # (N, 232, H, W)
-        out = self.stochastic_depth(out)  # (N, 232, H, W)
-        out = out + x  # (N, 232, H, W)
-        return out
-
-
-class MBConv_13(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 13 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=384, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(232, 1392, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1392, 1392, kernel_size=kernel_size, groups=1392, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1392, 1392, squeeze_channels=58),
-            Conv2dNormActivation_2(1392, 384, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 232, H, W)
-        x = self.block(x)  # (N, 384, H, W)
-        return x
-
-
-class MBConv_14(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 14 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=384, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(384, 2304, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                2304, 2304, kernel_size=kernel_size, groups=2304, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(2304, 2304, squeeze_channels=96),
-            Conv2dNormActivation_2(2304, 384, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 384, H, W)
-        out = self.block(x)  # (N, 384, H, W)
-        out = self.stochastic_depth(out)  # (N, 384, H, W)
-        out = out + x  # (N, 384, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            stochastic_depth = self.stochastic_depth(block)  # (N, out_channels, H, W)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            residual = stochastic_depth + x  # (N, out_channels, H, W)
+        return residual
 
 
 class EfficientNet(nn.Module):
@@ -693,44 +278,278 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 40, stride=2, eps=eps, momentum=momentum),
             nn.Sequential(
-                MBConv(3, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.007692307692307693, eps=eps, momentum=momentum),
+                MBConv(
+                    40,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.0,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    24,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.007692307692307693,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_3(3, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.02307692307692308, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.03076923076923077, eps=eps, momentum=momentum),
+                MBConv(
+                    24,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=32,
+                    stochastic_depth_prob=0.015384615384615385,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    32,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.02307692307692308,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    32,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.03076923076923077,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_5(5, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.04615384615384616, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.05384615384615385, eps=eps, momentum=momentum),
+                MBConv(
+                    32,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=48,
+                    stochastic_depth_prob=0.038461538461538464,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    48,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.04615384615384616,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    48,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.05384615384615385,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_7(3, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.06923076923076923, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.07692307692307693, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08461538461538462, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.09230769230769233, eps=eps, momentum=momentum),
+                MBConv(
+                    48,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=96,
+                    stochastic_depth_prob=0.06153846153846154,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    96,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=96,
+                    stochastic_depth_prob=0.06923076923076923,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    96,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=96,
+                    stochastic_depth_prob=0.07692307692307693,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    96,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=96,
+                    stochastic_depth_prob=0.08461538461538462,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    96,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=96,
+                    stochastic_depth_prob=0.09230769230769233,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_9(5, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.1076923076923077, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.11538461538461539, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.12307692307692308, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.13076923076923078, eps=eps, momentum=momentum),
+                MBConv(
+                    96,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=136,
+                    stochastic_depth_prob=0.1,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    136,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=136,
+                    stochastic_depth_prob=0.1076923076923077,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    136,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=136,
+                    stochastic_depth_prob=0.11538461538461539,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    136,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=136,
+                    stochastic_depth_prob=0.12307692307692308,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    136,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=136,
+                    stochastic_depth_prob=0.13076923076923078,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_11(5, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.14615384615384616, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.15384615384615385, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.16153846153846155, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.16923076923076924, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.17692307692307693, eps=eps, momentum=momentum),
+                MBConv(
+                    136,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=232,
+                    stochastic_depth_prob=0.13846153846153847,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    232,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=232,
+                    stochastic_depth_prob=0.14615384615384616,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    232,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=232,
+                    stochastic_depth_prob=0.15384615384615385,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    232,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=232,
+                    stochastic_depth_prob=0.16153846153846155,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    232,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=232,
+                    stochastic_depth_prob=0.16923076923076924,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    232,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=232,
+                    stochastic_depth_prob=0.17692307692307693,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_13(3, eps=eps, momentum=momentum),
-                MBConv_14(3, stochastic_depth_prob=0.19230769230769232, eps=eps, momentum=momentum),
+                MBConv(
+                    232,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.18461538461538465,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.19230769230769232,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             Conv2dNormActivation(384, 1536, kernel_size=1, eps=eps, momentum=momentum),
         )

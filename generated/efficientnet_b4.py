@@ -7,6 +7,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class StochasticDepth(nn.Module):
     """Drops whole residual branches in training (torchvision.ops.StochasticDepth)."""
 
@@ -168,40 +179,11 @@ class MBConv(nn.Module):
     (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
     and the width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=24, stride=1.
-
     Args:
+        expand_ratio: float
         kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                48, 48, kernel_size=kernel_size, groups=48, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(48, 48, squeeze_channels=12),
-            Conv2dNormActivation_2(48, 24, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        x = self.block(x)  # (N, 24, H, W)
-        return x
-
-
-class MBConv_2(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=24, stride=1.
-
-    Args:
-        kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -209,459 +191,62 @@ class MBConv_2(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                24, 24, kernel_size=kernel_size, groups=24, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(24, 24, squeeze_channels=6),
-            Conv2dNormActivation_2(24, 24, kernel_size=1, eps=eps, momentum=momentum),
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        squeeze_channels = max(1, in_channels // 4)
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.extend(
+            [
+                Conv2dNormActivation(
+                    expanded_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    groups=expanded_channels,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                ),
+                Conv2dNormActivation_2(
+                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                ),
+            ]
         )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        out = self.block(x)  # (N, 24, H, W)
-        out = self.stochastic_depth(out)  # (N, 24, H, W)
-        out = out + x  # (N, 24, H, W)
-        return out
-
-
-class MBConv_3(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=32, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(24, 144, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                144, 144, kernel_size=kernel_size, stride=2, groups=144, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(144, 144, squeeze_channels=6),
-            Conv2dNormActivation_2(144, 32, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.block(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_4(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=32, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(32, 192, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                192, 192, kernel_size=kernel_size, groups=192, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(192, 192, squeeze_channels=8),
-            Conv2dNormActivation_2(192, 32, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        out = self.block(x)  # (N, 32, H, W)
-        out = self.stochastic_depth(out)  # (N, 32, H, W)
-        out = out + x  # (N, 32, H, W)
-        return out
-
-
-class MBConv_5(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=56, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(32, 192, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                192, 192, kernel_size=kernel_size, stride=2, groups=192, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(192, 192, squeeze_channels=8),
-            Conv2dNormActivation_2(192, 56, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        x = self.block(x)  # (N, 56, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_6(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 6 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=56, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(56, 336, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                336, 336, kernel_size=kernel_size, groups=336, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(336, 336, squeeze_channels=14),
-            Conv2dNormActivation_2(336, 56, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 56, H, W)
-        out = self.block(x)  # (N, 56, H, W)
-        out = self.stochastic_depth(out)  # (N, 56, H, W)
-        out = out + x  # (N, 56, H, W)
-        return out
-
-
-class MBConv_7(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 7 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=112, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(56, 336, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                336, 336, kernel_size=kernel_size, stride=2, groups=336, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(336, 336, squeeze_channels=14),
-            Conv2dNormActivation_2(336, 112, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 56, H, W)
-        x = self.block(x)  # (N, 112, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_8(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 8 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=112, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(112, 672, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                672, 672, kernel_size=kernel_size, groups=672, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(672, 672, squeeze_channels=28),
-            Conv2dNormActivation_2(672, 112, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 112, H, W)
-        out = self.block(x)  # (N, 112, H, W)
-        out = self.stochastic_depth(out)  # (N, 112, H, W)
-        out = out + x  # (N, 112, H, W)
-        return out
-
-
-class MBConv_9(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 9 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=160, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(112, 672, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                672, 672, kernel_size=kernel_size, groups=672, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(672, 672, squeeze_channels=28),
-            Conv2dNormActivation_2(672, 160, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 112, H, W)
-        x = self.block(x)  # (N, 160, H, W)
-        return x
-
-
-class MBConv_10(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 10 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=160, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(160, 960, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                960, 960, kernel_size=kernel_size, groups=960, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(960, 960, squeeze_channels=40),
-            Conv2dNormActivation_2(960, 160, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        out = self.block(x)  # (N, 160, H, W)
-        out = self.stochastic_depth(out)  # (N, 160, H, W)
-        out = out + x  # (N, 160, H, W)
-        return out
-
-
-class MBConv_11(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 11 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=272, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(160, 960, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                960, 960, kernel_size=kernel_size, stride=2, groups=960, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(960, 960, squeeze_channels=40),
-            Conv2dNormActivation_2(960, 272, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        x = self.block(x)  # (N, 272, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_12(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 12 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=272, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(272, 1632, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1632, 1632, kernel_size=kernel_size, groups=1632, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1632, 1632, squeeze_channels=68),
-            Conv2dNormActivation_2(1632, 272, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 272, H, W)
-        out = self.block(x)  # (N, 272, H, W)
-        out = self.stochastic_depth(out)  # (N, 272, H, W)
-        out = out + x  # (N, 272, H, W)
-        return out
-
-
-class MBConv_13(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 13 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=448, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(272, 1632, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1632, 1632, kernel_size=kernel_size, groups=1632, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1632, 1632, squeeze_channels=68),
-            Conv2dNormActivation_2(1632, 448, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 272, H, W)
-        x = self.block(x)  # (N, 448, H, W)
-        return x
-
-
-class MBConv_14(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 14 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=448, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(448, 2688, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                2688, 2688, kernel_size=kernel_size, groups=2688, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(2688, 2688, squeeze_channels=112),
-            Conv2dNormActivation_2(2688, 448, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 448, H, W)
-        out = self.block(x)  # (N, 448, H, W)
-        out = self.stochastic_depth(out)  # (N, 448, H, W)
-        out = out + x  # (N, 448, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            stochastic_depth = self.stochastic_depth(block)  # (N, out_channels, H, W)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            residual = stochastic_depth + x  # (N, out_channels, H, W)
+        return residual
 
 
 class EfficientNet(nn.Module):
@@ -693,50 +278,338 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 48, stride=2, eps=eps, momentum=momentum),
             nn.Sequential(
-                MBConv(3, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.00625, eps=eps, momentum=momentum),
+                MBConv(
+                    48,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.0,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    24,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.00625,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_3(3, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.018750000000000003, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.025, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.03125, eps=eps, momentum=momentum),
+                MBConv(
+                    24,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=32,
+                    stochastic_depth_prob=0.0125,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    32,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.018750000000000003,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    32,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.025,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    32,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.03125,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_5(5, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.043750000000000004, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.05, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.05625, eps=eps, momentum=momentum),
+                MBConv(
+                    32,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=56,
+                    stochastic_depth_prob=0.037500000000000006,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    56,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=56,
+                    stochastic_depth_prob=0.043750000000000004,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    56,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=56,
+                    stochastic_depth_prob=0.05,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    56,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=56,
+                    stochastic_depth_prob=0.05625,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_7(3, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.06875, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.07500000000000001, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08125, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08750000000000001, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.09375, eps=eps, momentum=momentum),
+                MBConv(
+                    56,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=112,
+                    stochastic_depth_prob=0.0625,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    112,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=112,
+                    stochastic_depth_prob=0.06875,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    112,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=112,
+                    stochastic_depth_prob=0.07500000000000001,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    112,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=112,
+                    stochastic_depth_prob=0.08125,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    112,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=112,
+                    stochastic_depth_prob=0.08750000000000001,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    112,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=112,
+                    stochastic_depth_prob=0.09375,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_9(5, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.10625000000000001, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.1125, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.11875000000000001, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.125, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.13125, eps=eps, momentum=momentum),
+                MBConv(
+                    112,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.1,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.10625000000000001,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.1125,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.11875000000000001,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.125,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.13125,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_11(5, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.14375000000000002, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.15000000000000002, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.15625, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.1625, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.16875, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.17500000000000002, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.18125000000000002, eps=eps, momentum=momentum),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=272,
+                    stochastic_depth_prob=0.1375,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    272,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=272,
+                    stochastic_depth_prob=0.14375000000000002,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    272,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=272,
+                    stochastic_depth_prob=0.15000000000000002,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    272,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=272,
+                    stochastic_depth_prob=0.15625,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    272,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=272,
+                    stochastic_depth_prob=0.1625,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    272,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=272,
+                    stochastic_depth_prob=0.16875,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    272,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=272,
+                    stochastic_depth_prob=0.17500000000000002,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    272,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=272,
+                    stochastic_depth_prob=0.18125000000000002,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_13(3, eps=eps, momentum=momentum),
-                MBConv_14(3, stochastic_depth_prob=0.19375, eps=eps, momentum=momentum),
+                MBConv(
+                    272,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=448,
+                    stochastic_depth_prob=0.1875,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    448,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=448,
+                    stochastic_depth_prob=0.19375,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             Conv2dNormActivation(448, 1792, kernel_size=1, eps=eps, momentum=momentum),
         )

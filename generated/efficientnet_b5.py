@@ -7,6 +7,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class StochasticDepth(nn.Module):
     """Drops whole residual branches in training (torchvision.ops.StochasticDepth)."""
 
@@ -168,40 +179,11 @@ class MBConv(nn.Module):
     (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
     and the width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=24, stride=1.
-
     Args:
+        expand_ratio: float
         kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                48, 48, kernel_size=kernel_size, groups=48, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(48, 48, squeeze_channels=12),
-            Conv2dNormActivation_2(48, 24, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        x = self.block(x)  # (N, 24, H, W)
-        return x
-
-
-class MBConv_2(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=24, stride=1.
-
-    Args:
-        kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -209,465 +191,62 @@ class MBConv_2(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                24, 24, kernel_size=kernel_size, groups=24, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(24, 24, squeeze_channels=6),
-            Conv2dNormActivation_2(24, 24, kernel_size=1, eps=eps, momentum=momentum),
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        squeeze_channels = max(1, in_channels // 4)
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.extend(
+            [
+                Conv2dNormActivation(
+                    expanded_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    groups=expanded_channels,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                ),
+                Conv2dNormActivation_2(
+                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                ),
+            ]
         )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        out = self.block(x)  # (N, 24, H, W)
-        out = self.stochastic_depth(out)  # (N, 24, H, W)
-        out = out + x  # (N, 24, H, W)
-        return out
-
-
-class MBConv_3(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=40, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(24, 144, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                144, 144, kernel_size=kernel_size, stride=2, groups=144, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(144, 144, squeeze_channels=6),
-            Conv2dNormActivation_2(144, 40, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.block(x)  # (N, 40, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_4(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=40, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(40, 240, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                240, 240, kernel_size=kernel_size, groups=240, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(240, 240, squeeze_channels=10),
-            Conv2dNormActivation_2(240, 40, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        out = self.block(x)  # (N, 40, H, W)
-        out = self.stochastic_depth(out)  # (N, 40, H, W)
-        out = out + x  # (N, 40, H, W)
-        return out
-
-
-class MBConv_5(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=64, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(40, 240, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                240, 240, kernel_size=kernel_size, stride=2, groups=240, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(240, 240, squeeze_channels=10),
-            Conv2dNormActivation_2(240, 64, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        x = self.block(x)  # (N, 64, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_6(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 6 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=64, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(64, 384, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                384, 384, kernel_size=kernel_size, groups=384, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(384, 384, squeeze_channels=16),
-            Conv2dNormActivation_2(384, 64, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        out = self.block(x)  # (N, 64, H, W)
-        out = self.stochastic_depth(out)  # (N, 64, H, W)
-        out = out + x  # (N, 64, H, W)
-        return out
-
-
-class MBConv_7(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 7 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=128, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(64, 384, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                384, 384, kernel_size=kernel_size, stride=2, groups=384, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(384, 384, squeeze_channels=16),
-            Conv2dNormActivation_2(384, 128, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        x = self.block(x)  # (N, 128, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_8(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 8 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=128, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(128, 768, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                768, 768, kernel_size=kernel_size, groups=768, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(768, 768, squeeze_channels=32),
-            Conv2dNormActivation_2(768, 128, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 128, H, W)
-        out = self.block(x)  # (N, 128, H, W)
-        out = self.stochastic_depth(out)  # (N, 128, H, W)
-        out = out + x  # (N, 128, H, W)
-        return out
-
-
-class MBConv_9(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 9 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=176, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(128, 768, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                768, 768, kernel_size=kernel_size, groups=768, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(768, 768, squeeze_channels=32),
-            Conv2dNormActivation_2(768, 176, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 128, H, W)
-        x = self.block(x)  # (N, 176, H, W)
-        return x
-
-
-class MBConv_10(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 10 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=176, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(176, 1056, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1056, 1056, kernel_size=kernel_size, groups=1056, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1056, 1056, squeeze_channels=44),
-            Conv2dNormActivation_2(1056, 176, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 176, H, W)
-        out = self.block(x)  # (N, 176, H, W)
-        out = self.stochastic_depth(out)  # (N, 176, H, W)
-        out = out + x  # (N, 176, H, W)
-        return out
-
-
-class MBConv_11(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 11 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=304, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(176, 1056, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1056,
-                1056,
-                kernel_size=kernel_size,
-                stride=2,
-                groups=1056,
-                eps=eps,
-                momentum=momentum,
-            ),
-            SqueezeExcitation(1056, 1056, squeeze_channels=44),
-            Conv2dNormActivation_2(1056, 304, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 176, H, W)
-        x = self.block(x)  # (N, 304, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_12(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 12 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=304, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(304, 1824, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1824, 1824, kernel_size=kernel_size, groups=1824, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1824, 1824, squeeze_channels=76),
-            Conv2dNormActivation_2(1824, 304, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 304, H, W)
-        out = self.block(x)  # (N, 304, H, W)
-        out = self.stochastic_depth(out)  # (N, 304, H, W)
-        out = out + x  # (N, 304, H, W)
-        return out
-
-
-class MBConv_13(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 13 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=512, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(304, 1824, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1824, 1824, kernel_size=kernel_size, groups=1824, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1824, 1824, squeeze_channels=76),
-            Conv2dNormActivation_2(1824, 512, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 304, H, W)
-        x = self.block(x)  # (N, 512, H, W)
-        return x
-
-
-class MBConv_14(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 14 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=512, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(512, 3072, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                3072, 3072, kernel_size=kernel_size, groups=3072, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(3072, 3072, squeeze_channels=128),
-            Conv2dNormActivation_2(3072, 512, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 512, H, W)
-        out = self.block(x)  # (N, 512, H, W)
-        out = self.stochastic_depth(out)  # (N, 512, H, W)
-        out = out + x  # (N, 512, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            stochastic_depth = self.stochastic_depth(block)  # (N, out_channels, H, W)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            residual = stochastic_depth + x  # (N, out_channels, H, W)
+        return residual
 
 
 class EfficientNet(nn.Module):
@@ -699,57 +278,408 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 48, stride=2, eps=eps, momentum=momentum),
             nn.Sequential(
-                MBConv(3, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.005128205128205128, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.010256410256410256, eps=eps, momentum=momentum),
+                MBConv(
+                    48,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.0,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    24,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.005128205128205128,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    24,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.010256410256410256,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_3(3, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.020512820512820513, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.02564102564102564, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.030769230769230774, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.0358974358974359, eps=eps, momentum=momentum),
+                MBConv(
+                    24,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=40,
+                    stochastic_depth_prob=0.015384615384615387,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.020512820512820513,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.02564102564102564,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.030769230769230774,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.0358974358974359,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_5(5, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.046153846153846156, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.05128205128205128, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.05641025641025642, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.06153846153846155, eps=eps, momentum=momentum),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=64,
+                    stochastic_depth_prob=0.041025641025641026,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    64,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.046153846153846156,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    64,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.05128205128205128,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    64,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.05641025641025642,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    64,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.06153846153846155,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_7(3, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.0717948717948718, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.07692307692307693, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08205128205128205, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08717948717948719, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.09230769230769231, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.09743589743589744, eps=eps, momentum=momentum),
+                MBConv(
+                    64,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=128,
+                    stochastic_depth_prob=0.06666666666666667,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.0717948717948718,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.07692307692307693,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.08205128205128205,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.08717948717948719,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.09230769230769231,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.09743589743589744,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_9(5, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.1076923076923077, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.11282051282051284, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.11794871794871796, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.1230769230769231, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.1282051282051282, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.13333333333333333, eps=eps, momentum=momentum),
+                MBConv(
+                    128,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.10256410256410256,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.1076923076923077,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.11282051282051284,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.11794871794871796,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.1230769230769231,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.1282051282051282,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.13333333333333333,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_11(5, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.1435897435897436, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.14871794871794874, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.15384615384615385, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.158974358974359, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.1641025641025641, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.16923076923076924, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.17435897435897438, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.1794871794871795, eps=eps, momentum=momentum),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=304,
+                    stochastic_depth_prob=0.13846153846153847,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.1435897435897436,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.14871794871794874,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.15384615384615385,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.158974358974359,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.1641025641025641,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.16923076923076924,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.17435897435897438,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.1794871794871795,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_13(3, eps=eps, momentum=momentum),
-                MBConv_14(3, stochastic_depth_prob=0.18974358974358976, eps=eps, momentum=momentum),
-                MBConv_14(3, stochastic_depth_prob=0.19487179487179487, eps=eps, momentum=momentum),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=512,
+                    stochastic_depth_prob=0.18461538461538463,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    512,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=512,
+                    stochastic_depth_prob=0.18974358974358976,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    512,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=512,
+                    stochastic_depth_prob=0.19487179487179487,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             Conv2dNormActivation(512, 2048, kernel_size=1, eps=eps, momentum=momentum),
         )

@@ -7,6 +7,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class StochasticDepth(nn.Module):
     """Drops whole residual branches in training (torchvision.ops.StochasticDepth)."""
 
@@ -168,40 +179,11 @@ class MBConv(nn.Module):
     (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
     and the width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=32, stride=1.
-
     Args:
+        expand_ratio: float
         kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                56, 56, kernel_size=kernel_size, groups=56, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(56, 56, squeeze_channels=14),
-            Conv2dNormActivation_2(56, 32, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 56, H, W)
-        x = self.block(x)  # (N, 32, H, W)
-        return x
-
-
-class MBConv_2(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=32, stride=1.
-
-    Args:
-        kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -209,465 +191,62 @@ class MBConv_2(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                32, 32, kernel_size=kernel_size, groups=32, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(32, 32, squeeze_channels=8),
-            Conv2dNormActivation_2(32, 32, kernel_size=1, eps=eps, momentum=momentum),
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        squeeze_channels = max(1, in_channels // 4)
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.extend(
+            [
+                Conv2dNormActivation(
+                    expanded_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    groups=expanded_channels,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                ),
+                Conv2dNormActivation_2(
+                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                ),
+            ]
         )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        out = self.block(x)  # (N, 32, H, W)
-        out = self.stochastic_depth(out)  # (N, 32, H, W)
-        out = out + x  # (N, 32, H, W)
-        return out
-
-
-class MBConv_3(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=40, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(32, 192, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                192, 192, kernel_size=kernel_size, stride=2, groups=192, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(192, 192, squeeze_channels=8),
-            Conv2dNormActivation_2(192, 40, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        x = self.block(x)  # (N, 40, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_4(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=40, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(40, 240, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                240, 240, kernel_size=kernel_size, groups=240, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(240, 240, squeeze_channels=10),
-            Conv2dNormActivation_2(240, 40, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        out = self.block(x)  # (N, 40, H, W)
-        out = self.stochastic_depth(out)  # (N, 40, H, W)
-        out = out + x  # (N, 40, H, W)
-        return out
-
-
-class MBConv_5(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=72, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(40, 240, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                240, 240, kernel_size=kernel_size, stride=2, groups=240, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(240, 240, squeeze_channels=10),
-            Conv2dNormActivation_2(240, 72, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        x = self.block(x)  # (N, 72, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_6(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 6 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=72, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(72, 432, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                432, 432, kernel_size=kernel_size, groups=432, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(432, 432, squeeze_channels=18),
-            Conv2dNormActivation_2(432, 72, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 72, H, W)
-        out = self.block(x)  # (N, 72, H, W)
-        out = self.stochastic_depth(out)  # (N, 72, H, W)
-        out = out + x  # (N, 72, H, W)
-        return out
-
-
-class MBConv_7(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 7 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=144, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(72, 432, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                432, 432, kernel_size=kernel_size, stride=2, groups=432, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(432, 432, squeeze_channels=18),
-            Conv2dNormActivation_2(432, 144, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 72, H, W)
-        x = self.block(x)  # (N, 144, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_8(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 8 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=144, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(144, 864, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                864, 864, kernel_size=kernel_size, groups=864, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(864, 864, squeeze_channels=36),
-            Conv2dNormActivation_2(864, 144, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 144, H, W)
-        out = self.block(x)  # (N, 144, H, W)
-        out = self.stochastic_depth(out)  # (N, 144, H, W)
-        out = out + x  # (N, 144, H, W)
-        return out
-
-
-class MBConv_9(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 9 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=200, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(144, 864, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                864, 864, kernel_size=kernel_size, groups=864, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(864, 864, squeeze_channels=36),
-            Conv2dNormActivation_2(864, 200, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 144, H, W)
-        x = self.block(x)  # (N, 200, H, W)
-        return x
-
-
-class MBConv_10(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 10 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=200, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(200, 1200, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1200, 1200, kernel_size=kernel_size, groups=1200, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1200, 1200, squeeze_channels=50),
-            Conv2dNormActivation_2(1200, 200, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 200, H, W)
-        out = self.block(x)  # (N, 200, H, W)
-        out = self.stochastic_depth(out)  # (N, 200, H, W)
-        out = out + x  # (N, 200, H, W)
-        return out
-
-
-class MBConv_11(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 11 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=344, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(200, 1200, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1200,
-                1200,
-                kernel_size=kernel_size,
-                stride=2,
-                groups=1200,
-                eps=eps,
-                momentum=momentum,
-            ),
-            SqueezeExcitation(1200, 1200, squeeze_channels=50),
-            Conv2dNormActivation_2(1200, 344, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 200, H, W)
-        x = self.block(x)  # (N, 344, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_12(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 12 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=344, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(344, 2064, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                2064, 2064, kernel_size=kernel_size, groups=2064, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(2064, 2064, squeeze_channels=86),
-            Conv2dNormActivation_2(2064, 344, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 344, H, W)
-        out = self.block(x)  # (N, 344, H, W)
-        out = self.stochastic_depth(out)  # (N, 344, H, W)
-        out = out + x  # (N, 344, H, W)
-        return out
-
-
-class MBConv_13(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 13 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=576, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(344, 2064, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                2064, 2064, kernel_size=kernel_size, groups=2064, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(2064, 2064, squeeze_channels=86),
-            Conv2dNormActivation_2(2064, 576, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 344, H, W)
-        x = self.block(x)  # (N, 576, H, W)
-        return x
-
-
-class MBConv_14(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 14 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=576, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(576, 3456, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                3456, 3456, kernel_size=kernel_size, groups=3456, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(3456, 3456, squeeze_channels=144),
-            Conv2dNormActivation_2(3456, 576, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 576, H, W)
-        out = self.block(x)  # (N, 576, H, W)
-        out = self.stochastic_depth(out)  # (N, 576, H, W)
-        out = out + x  # (N, 576, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            stochastic_depth = self.stochastic_depth(block)  # (N, out_channels, H, W)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            residual = stochastic_depth + x  # (N, out_channels, H, W)
+        return residual
 
 
 class EfficientNet(nn.Module):
@@ -699,65 +278,468 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 56, stride=2, eps=eps, momentum=momentum),
             nn.Sequential(
-                MBConv(3, eps=eps, momentum=momentum),
-                MBConv_2(
-                    3, stochastic_depth_prob=0.0044444444444444444, eps=eps, momentum=momentum
+                MBConv(
+                    56,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.0,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                MBConv_2(3, stochastic_depth_prob=0.008888888888888889, eps=eps, momentum=momentum),
+                MBConv(
+                    32,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.0044444444444444444,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    32,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.008888888888888889,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_3(3, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.017777777777777778, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.022222222222222223, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.026666666666666672, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.031111111111111114, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.035555555555555556, eps=eps, momentum=momentum),
+                MBConv(
+                    32,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=40,
+                    stochastic_depth_prob=0.013333333333333336,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.017777777777777778,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.022222222222222223,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.026666666666666672,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.031111111111111114,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=40,
+                    stochastic_depth_prob=0.035555555555555556,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_5(5, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.044444444444444446, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.04888888888888889, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.053333333333333344, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.05777777777777778, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.06222222222222223, eps=eps, momentum=momentum),
+                MBConv(
+                    40,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=72,
+                    stochastic_depth_prob=0.04,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    72,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=72,
+                    stochastic_depth_prob=0.044444444444444446,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    72,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=72,
+                    stochastic_depth_prob=0.04888888888888889,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    72,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=72,
+                    stochastic_depth_prob=0.053333333333333344,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    72,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=72,
+                    stochastic_depth_prob=0.05777777777777778,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    72,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=72,
+                    stochastic_depth_prob=0.06222222222222223,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_7(3, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.07111111111111111, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.07555555555555557, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08444444444444445, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08888888888888889, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.09333333333333334, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.09777777777777778, eps=eps, momentum=momentum),
+                MBConv(
+                    72,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=144,
+                    stochastic_depth_prob=0.06666666666666667,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    144,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=144,
+                    stochastic_depth_prob=0.07111111111111111,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    144,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=144,
+                    stochastic_depth_prob=0.07555555555555557,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    144,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=144,
+                    stochastic_depth_prob=0.08,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    144,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=144,
+                    stochastic_depth_prob=0.08444444444444445,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    144,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=144,
+                    stochastic_depth_prob=0.08888888888888889,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    144,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=144,
+                    stochastic_depth_prob=0.09333333333333334,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    144,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=144,
+                    stochastic_depth_prob=0.09777777777777778,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_9(5, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.10666666666666669, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.1111111111111111, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.11555555555555556, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.12000000000000001, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.12444444444444445, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.12888888888888891, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.13333333333333333, eps=eps, momentum=momentum),
+                MBConv(
+                    144,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=200,
+                    stochastic_depth_prob=0.10222222222222223,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    200,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=200,
+                    stochastic_depth_prob=0.10666666666666669,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    200,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=200,
+                    stochastic_depth_prob=0.1111111111111111,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    200,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=200,
+                    stochastic_depth_prob=0.11555555555555556,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    200,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=200,
+                    stochastic_depth_prob=0.12000000000000001,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    200,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=200,
+                    stochastic_depth_prob=0.12444444444444445,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    200,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=200,
+                    stochastic_depth_prob=0.12888888888888891,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    200,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=200,
+                    stochastic_depth_prob=0.13333333333333333,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_11(5, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.14222222222222222, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.14666666666666667, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.15111111111111114, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.15555555555555556, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.16, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.16444444444444445, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.1688888888888889, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.17333333333333334, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.17777777777777778, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.18222222222222226, eps=eps, momentum=momentum),
+                MBConv(
+                    200,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=344,
+                    stochastic_depth_prob=0.13777777777777778,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=344,
+                    stochastic_depth_prob=0.14222222222222222,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=344,
+                    stochastic_depth_prob=0.14666666666666667,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=344,
+                    stochastic_depth_prob=0.15111111111111114,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=344,
+                    stochastic_depth_prob=0.15555555555555556,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=344,
+                    stochastic_depth_prob=0.16,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=344,
+                    stochastic_depth_prob=0.16444444444444445,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=344,
+                    stochastic_depth_prob=0.1688888888888889,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=344,
+                    stochastic_depth_prob=0.17333333333333334,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=344,
+                    stochastic_depth_prob=0.17777777777777778,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=344,
+                    stochastic_depth_prob=0.18222222222222226,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_13(3, eps=eps, momentum=momentum),
-                MBConv_14(3, stochastic_depth_prob=0.1911111111111111, eps=eps, momentum=momentum),
-                MBConv_14(3, stochastic_depth_prob=0.19555555555555557, eps=eps, momentum=momentum),
+                MBConv(
+                    344,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=576,
+                    stochastic_depth_prob=0.18666666666666668,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    576,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=576,
+                    stochastic_depth_prob=0.1911111111111111,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    576,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=576,
+                    stochastic_depth_prob=0.19555555555555557,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             Conv2dNormActivation(576, 2304, kernel_size=1, eps=eps, momentum=momentum),
         )

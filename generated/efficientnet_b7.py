@@ -7,6 +7,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class StochasticDepth(nn.Module):
     """Drops whole residual branches in training (torchvision.ops.StochasticDepth)."""
 
@@ -168,40 +179,11 @@ class MBConv(nn.Module):
     (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
     and the width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=32, stride=1.
-
     Args:
+        expand_ratio: float
         kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                64, 64, kernel_size=kernel_size, groups=64, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(64, 64, squeeze_channels=16),
-            Conv2dNormActivation_2(64, 32, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        x = self.block(x)  # (N, 32, H, W)
-        return x
-
-
-class MBConv_2(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 14 of block `MBConv`, built for expand_ratio=1.0, out_channels=32, stride=1.
-
-    Args:
-        kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -209,465 +191,62 @@ class MBConv_2(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                32, 32, kernel_size=kernel_size, groups=32, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(32, 32, squeeze_channels=8),
-            Conv2dNormActivation_2(32, 32, kernel_size=1, eps=eps, momentum=momentum),
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        squeeze_channels = max(1, in_channels // 4)
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.extend(
+            [
+                Conv2dNormActivation(
+                    expanded_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    groups=expanded_channels,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                ),
+                Conv2dNormActivation_2(
+                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                ),
+            ]
         )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        out = self.block(x)  # (N, 32, H, W)
-        out = self.stochastic_depth(out)  # (N, 32, H, W)
-        out = out + x  # (N, 32, H, W)
-        return out
-
-
-class MBConv_3(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=48, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(32, 192, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                192, 192, kernel_size=kernel_size, stride=2, groups=192, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(192, 192, squeeze_channels=8),
-            Conv2dNormActivation_2(192, 48, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        x = self.block(x)  # (N, 48, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_4(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=48, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(48, 288, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                288, 288, kernel_size=kernel_size, groups=288, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(288, 288, squeeze_channels=12),
-            Conv2dNormActivation_2(288, 48, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        out = self.block(x)  # (N, 48, H, W)
-        out = self.stochastic_depth(out)  # (N, 48, H, W)
-        out = out + x  # (N, 48, H, W)
-        return out
-
-
-class MBConv_5(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=80, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(48, 288, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                288, 288, kernel_size=kernel_size, stride=2, groups=288, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(288, 288, squeeze_channels=12),
-            Conv2dNormActivation_2(288, 80, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        x = self.block(x)  # (N, 80, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_6(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 6 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=80, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(80, 480, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                480, 480, kernel_size=kernel_size, groups=480, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(480, 480, squeeze_channels=20),
-            Conv2dNormActivation_2(480, 80, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 80, H, W)
-        out = self.block(x)  # (N, 80, H, W)
-        out = self.stochastic_depth(out)  # (N, 80, H, W)
-        out = out + x  # (N, 80, H, W)
-        return out
-
-
-class MBConv_7(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 7 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=160, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(80, 480, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                480, 480, kernel_size=kernel_size, stride=2, groups=480, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(480, 480, squeeze_channels=20),
-            Conv2dNormActivation_2(480, 160, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 80, H, W)
-        x = self.block(x)  # (N, 160, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_8(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 8 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=160, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(160, 960, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                960, 960, kernel_size=kernel_size, groups=960, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(960, 960, squeeze_channels=40),
-            Conv2dNormActivation_2(960, 160, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        out = self.block(x)  # (N, 160, H, W)
-        out = self.stochastic_depth(out)  # (N, 160, H, W)
-        out = out + x  # (N, 160, H, W)
-        return out
-
-
-class MBConv_9(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 9 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=224, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(160, 960, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                960, 960, kernel_size=kernel_size, groups=960, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(960, 960, squeeze_channels=40),
-            Conv2dNormActivation_2(960, 224, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        x = self.block(x)  # (N, 224, H, W)
-        return x
-
-
-class MBConv_10(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 10 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=224, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(224, 1344, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1344, 1344, kernel_size=kernel_size, groups=1344, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1344, 1344, squeeze_channels=56),
-            Conv2dNormActivation_2(1344, 224, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 224, H, W)
-        out = self.block(x)  # (N, 224, H, W)
-        out = self.stochastic_depth(out)  # (N, 224, H, W)
-        out = out + x  # (N, 224, H, W)
-        return out
-
-
-class MBConv_11(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 11 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=384, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(224, 1344, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1344,
-                1344,
-                kernel_size=kernel_size,
-                stride=2,
-                groups=1344,
-                eps=eps,
-                momentum=momentum,
-            ),
-            SqueezeExcitation(1344, 1344, squeeze_channels=56),
-            Conv2dNormActivation_2(1344, 384, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 224, H, W)
-        x = self.block(x)  # (N, 384, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_12(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 12 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=384, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(384, 2304, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                2304, 2304, kernel_size=kernel_size, groups=2304, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(2304, 2304, squeeze_channels=96),
-            Conv2dNormActivation_2(2304, 384, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 384, H, W)
-        out = self.block(x)  # (N, 384, H, W)
-        out = self.stochastic_depth(out)  # (N, 384, H, W)
-        out = out + x  # (N, 384, H, W)
-        return out
-
-
-class MBConv_13(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 13 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=640, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(384, 2304, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                2304, 2304, kernel_size=kernel_size, groups=2304, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(2304, 2304, squeeze_channels=96),
-            Conv2dNormActivation_2(2304, 640, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 384, H, W)
-        x = self.block(x)  # (N, 640, H, W)
-        return x
-
-
-class MBConv_14(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 14 of 14 of block `MBConv`, built for expand_ratio=6.0, out_channels=640, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(640, 3840, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                3840, 3840, kernel_size=kernel_size, groups=3840, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(3840, 3840, squeeze_channels=160),
-            Conv2dNormActivation_2(3840, 640, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 640, H, W)
-        out = self.block(x)  # (N, 640, H, W)
-        out = self.stochastic_depth(out)  # (N, 640, H, W)
-        out = out + x  # (N, 640, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            stochastic_depth = self.stochastic_depth(block)  # (N, out_channels, H, W)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            residual = stochastic_depth + x  # (N, out_channels, H, W)
+        return residual
 
 
 class EfficientNet(nn.Module):
@@ -699,75 +278,568 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 64, stride=2, eps=eps, momentum=momentum),
             nn.Sequential(
-                MBConv(3, eps=eps, momentum=momentum),
-                MBConv_2(
-                    3, stochastic_depth_prob=0.0036363636363636364, eps=eps, momentum=momentum
+                MBConv(
+                    64,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.0,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                MBConv_2(3, stochastic_depth_prob=0.007272727272727273, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.01090909090909091, eps=eps, momentum=momentum),
+                MBConv(
+                    32,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.0036363636363636364,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    32,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.007272727272727273,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    32,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.01090909090909091,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_3(3, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.01818181818181818, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.02181818181818182, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.025454545454545455, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.02909090909090909, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.03272727272727273, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.03636363636363636, eps=eps, momentum=momentum),
+                MBConv(
+                    32,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=48,
+                    stochastic_depth_prob=0.014545454545454545,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    48,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.01818181818181818,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    48,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.02181818181818182,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    48,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.025454545454545455,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    48,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.02909090909090909,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    48,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.03272727272727273,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    48,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.03636363636363636,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_5(5, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.04363636363636364, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.04727272727272727, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.05090909090909091, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.05454545454545454, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.05818181818181818, eps=eps, momentum=momentum),
-                MBConv_6(5, stochastic_depth_prob=0.06181818181818183, eps=eps, momentum=momentum),
+                MBConv(
+                    48,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=80,
+                    stochastic_depth_prob=0.04,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.04363636363636364,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.04727272727272727,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.05090909090909091,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.05454545454545454,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.05818181818181818,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.06181818181818183,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_7(3, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.06909090909090909, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.07272727272727272, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.07636363636363637, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08363636363636365, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.08727272727272728, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.09090909090909091, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.09454545454545454, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.09818181818181819, eps=eps, momentum=momentum),
+                MBConv(
+                    80,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=160,
+                    stochastic_depth_prob=0.06545454545454546,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.06909090909090909,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.07272727272727272,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.07636363636363637,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.08,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.08363636363636365,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.08727272727272728,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.09090909090909091,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.09454545454545454,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.09818181818181819,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_9(5, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.10545454545454547, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.10909090909090909, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.11272727272727273, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.11636363636363636, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.12000000000000001, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.12363636363636366, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.12727272727272726, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.13090909090909092, eps=eps, momentum=momentum),
-                MBConv_10(5, stochastic_depth_prob=0.13454545454545455, eps=eps, momentum=momentum),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.10181818181818182,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.10545454545454547,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.10909090909090909,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.11272727272727273,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.11636363636363636,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.12000000000000001,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.12363636363636366,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.12727272727272726,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.13090909090909092,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.13454545454545455,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_11(5, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.14181818181818184, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.14545454545454545, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.1490909090909091, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.15272727272727274, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.15636363636363634, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.16, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.16363636363636364, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.1672727272727273, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.17090909090909093, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.17454545454545456, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.1781818181818182, eps=eps, momentum=momentum),
-                MBConv_12(5, stochastic_depth_prob=0.18181818181818182, eps=eps, momentum=momentum),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=5,
+                    stride=2,
+                    out_channels=384,
+                    stochastic_depth_prob=0.13818181818181818,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.14181818181818184,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.14545454545454545,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.1490909090909091,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.15272727272727274,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.15636363636363634,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.16,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.16363636363636364,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.1672727272727273,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.17090909090909093,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.17454545454545456,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.1781818181818182,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=5,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.18181818181818182,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_13(3, eps=eps, momentum=momentum),
-                MBConv_14(3, stochastic_depth_prob=0.1890909090909091, eps=eps, momentum=momentum),
-                MBConv_14(3, stochastic_depth_prob=0.19272727272727275, eps=eps, momentum=momentum),
-                MBConv_14(3, stochastic_depth_prob=0.19636363636363638, eps=eps, momentum=momentum),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.18545454545454548,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    640,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.1890909090909091,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    640,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.19272727272727275,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    640,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.19636363636363638,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             Conv2dNormActivation(640, 2560, kernel_size=1, eps=eps, momentum=momentum),
         )

@@ -7,6 +7,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class StochasticDepth(nn.Module):
     """Drops whole residual branches in training (torchvision.ops.StochasticDepth)."""
 
@@ -140,10 +151,11 @@ class FusedMBConv(nn.Module):
     expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
     width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 5 of block `FusedMBConv`, built for expand_ratio=1.0, out_channels=32, stride=1.
-
     Args:
+        expand_ratio: float
         kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -151,155 +163,73 @@ class FusedMBConv(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(32, 32, kernel_size=kernel_size, eps=eps, momentum=momentum)
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        expands = expanded_channels != in_channels
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expands:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    eps=eps,
+                    momentum=momentum,
+                )
+            )
+        if expands:
+            layers.append(
+                Conv2dNormActivation_2(
+                    expanded_channels if expands else in_channels,
+                    out_channels,
+                    kernel_size=1,
+                    eps=eps,
+                    momentum=momentum,
+                )
+            )
+        if not expands:
+            layers.append(
+                Conv2dNormActivation(
+                    out_channels if expands else expanded_channels if expands else in_channels,
+                    out_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    eps=eps,
+                    momentum=momentum,
+                )
+            )
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        out = self.block(x)  # (N, 32, H, W)
-        out = self.stochastic_depth(out)  # (N, 32, H, W)
-        out = out + x  # (N, 32, H, W)
-        return out
-
-
-class FusedMBConv_2(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=64, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                32, 128, kernel_size=kernel_size, stride=2, eps=eps, momentum=momentum
-            ),
-            Conv2dNormActivation_2(128, 64, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        x = self.block(x)  # (N, 64, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class FusedMBConv_3(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=64, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(64, 256, kernel_size=kernel_size, eps=eps, momentum=momentum),
-            Conv2dNormActivation_2(256, 64, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        out = self.block(x)  # (N, 64, H, W)
-        out = self.stochastic_depth(out)  # (N, 64, H, W)
-        out = out + x  # (N, 64, H, W)
-        return out
-
-
-class FusedMBConv_4(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=96, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                64, 256, kernel_size=kernel_size, stride=2, eps=eps, momentum=momentum
-            ),
-            Conv2dNormActivation_2(256, 96, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        x = self.block(x)  # (N, 96, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class FusedMBConv_5(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=96, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(96, 384, kernel_size=kernel_size, eps=eps, momentum=momentum),
-            Conv2dNormActivation_2(384, 96, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 96, H, W)
-        out = self.block(x)  # (N, 96, H, W)
-        out = self.stochastic_depth(out)  # (N, 96, H, W)
-        out = out + x  # (N, 96, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            # (N, out_channels if not expands else out_channels if expands else expanded_channels if
+            # expands else in_channels, H, W)
+            stochastic_depth = self.stochastic_depth(block)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            # (N, out_channels if not expands else out_channels if expands else expanded_channels if
+            # expands else in_channels, H, W)
+            residual = stochastic_depth + x
+        return residual
 
 
 class SqueezeExcitation(nn.Module):
@@ -336,41 +266,11 @@ class MBConv(nn.Module):
     (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
     and the width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 8 of block `MBConv`, built for expand_ratio=4.0, out_channels=192, stride=2.
-
     Args:
+        expand_ratio: float
         kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(96, 384, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                384, 384, kernel_size=kernel_size, stride=2, groups=384, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(384, 384, squeeze_channels=24),
-            Conv2dNormActivation_2(384, 192, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 96, H, W)
-        x = self.block(x)  # (N, 192, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_2(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 8 of block `MBConv`, built for expand_ratio=4.0, out_channels=192, stride=1.
-
-    Args:
-        kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -378,250 +278,62 @@ class MBConv_2(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(192, 768, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                768, 768, kernel_size=kernel_size, groups=768, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(768, 768, squeeze_channels=48),
-            Conv2dNormActivation_2(768, 192, kernel_size=1, eps=eps, momentum=momentum),
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        squeeze_channels = max(1, in_channels // 4)
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.extend(
+            [
+                Conv2dNormActivation(
+                    expanded_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    groups=expanded_channels,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                ),
+                Conv2dNormActivation_2(
+                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                ),
+            ]
         )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 192, H, W)
-        out = self.block(x)  # (N, 192, H, W)
-        out = self.stochastic_depth(out)  # (N, 192, H, W)
-        out = out + x  # (N, 192, H, W)
-        return out
-
-
-class MBConv_3(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=224, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(192, 1152, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1152, 1152, kernel_size=kernel_size, groups=1152, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1152, 1152, squeeze_channels=48),
-            Conv2dNormActivation_2(1152, 224, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 192, H, W)
-        x = self.block(x)  # (N, 224, H, W)
-        return x
-
-
-class MBConv_4(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=224, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(224, 1344, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1344, 1344, kernel_size=kernel_size, groups=1344, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1344, 1344, squeeze_channels=56),
-            Conv2dNormActivation_2(1344, 224, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 224, H, W)
-        out = self.block(x)  # (N, 224, H, W)
-        out = self.stochastic_depth(out)  # (N, 224, H, W)
-        out = out + x  # (N, 224, H, W)
-        return out
-
-
-class MBConv_5(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=384, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(224, 1344, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1344,
-                1344,
-                kernel_size=kernel_size,
-                stride=2,
-                groups=1344,
-                eps=eps,
-                momentum=momentum,
-            ),
-            SqueezeExcitation(1344, 1344, squeeze_channels=56),
-            Conv2dNormActivation_2(1344, 384, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 224, H, W)
-        x = self.block(x)  # (N, 384, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_6(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 6 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=384, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(384, 2304, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                2304, 2304, kernel_size=kernel_size, groups=2304, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(2304, 2304, squeeze_channels=96),
-            Conv2dNormActivation_2(2304, 384, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 384, H, W)
-        out = self.block(x)  # (N, 384, H, W)
-        out = self.stochastic_depth(out)  # (N, 384, H, W)
-        out = out + x  # (N, 384, H, W)
-        return out
-
-
-class MBConv_7(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 7 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=640, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(384, 2304, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                2304, 2304, kernel_size=kernel_size, groups=2304, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(2304, 2304, squeeze_channels=96),
-            Conv2dNormActivation_2(2304, 640, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 384, H, W)
-        x = self.block(x)  # (N, 640, H, W)
-        return x
-
-
-class MBConv_8(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 8 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=640, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(640, 3840, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                3840, 3840, kernel_size=kernel_size, groups=3840, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(3840, 3840, squeeze_channels=160),
-            Conv2dNormActivation_2(3840, 640, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 640, H, W)
-        out = self.block(x)  # (N, 640, H, W)
-        out = self.stochastic_depth(out)  # (N, 640, H, W)
-        out = out + x  # (N, 640, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            stochastic_depth = self.stochastic_depth(block)  # (N, out_channels, H, W)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            residual = stochastic_depth + x  # (N, out_channels, H, W)
+        return residual
 
 
 class EfficientNet(nn.Module):
@@ -654,127 +366,808 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 32, stride=2, eps=eps, momentum=momentum),
             nn.Sequential(
-                FusedMBConv(3, stochastic_depth_prob=0.0, eps=eps, momentum=momentum),
                 FusedMBConv(
-                    3, stochastic_depth_prob=0.002531645569620253, eps=eps, momentum=momentum
+                    32,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.0,
+                    eps=eps,
+                    momentum=momentum,
                 ),
                 FusedMBConv(
-                    3, stochastic_depth_prob=0.005063291139240506, eps=eps, momentum=momentum
+                    32,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.002531645569620253,
+                    eps=eps,
+                    momentum=momentum,
                 ),
                 FusedMBConv(
-                    3, stochastic_depth_prob=0.007594936708860761, eps=eps, momentum=momentum
+                    32,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.005063291139240506,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    32,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=32,
+                    stochastic_depth_prob=0.007594936708860761,
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ),
             nn.Sequential(
-                FusedMBConv_2(3, eps=eps, momentum=momentum),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.012658227848101266, eps=eps, momentum=momentum
+                FusedMBConv(
+                    32,
+                    4.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=64,
+                    stochastic_depth_prob=0.010126582278481013,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.015189873417721522, eps=eps, momentum=momentum
+                FusedMBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.012658227848101266,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.017721518987341773, eps=eps, momentum=momentum
+                FusedMBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.015189873417721522,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.020253164556962026, eps=eps, momentum=momentum
+                FusedMBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.017721518987341773,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.02278481012658228, eps=eps, momentum=momentum
+                FusedMBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.020253164556962026,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.02531645569620253, eps=eps, momentum=momentum
+                FusedMBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.02278481012658228,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.02531645569620253,
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ),
             nn.Sequential(
-                FusedMBConv_4(3, eps=eps, momentum=momentum),
-                FusedMBConv_5(
-                    3, stochastic_depth_prob=0.030379746835443044, eps=eps, momentum=momentum
+                FusedMBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=96,
+                    stochastic_depth_prob=0.027848101265822787,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_5(
-                    3, stochastic_depth_prob=0.03291139240506329, eps=eps, momentum=momentum
+                FusedMBConv(
+                    96,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=96,
+                    stochastic_depth_prob=0.030379746835443044,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_5(
-                    3, stochastic_depth_prob=0.035443037974683546, eps=eps, momentum=momentum
+                FusedMBConv(
+                    96,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=96,
+                    stochastic_depth_prob=0.03291139240506329,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_5(
-                    3, stochastic_depth_prob=0.0379746835443038, eps=eps, momentum=momentum
+                FusedMBConv(
+                    96,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=96,
+                    stochastic_depth_prob=0.035443037974683546,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_5(
-                    3, stochastic_depth_prob=0.04050632911392405, eps=eps, momentum=momentum
+                FusedMBConv(
+                    96,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=96,
+                    stochastic_depth_prob=0.0379746835443038,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_5(
-                    3, stochastic_depth_prob=0.04303797468354431, eps=eps, momentum=momentum
+                FusedMBConv(
+                    96,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=96,
+                    stochastic_depth_prob=0.04050632911392405,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    96,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=96,
+                    stochastic_depth_prob=0.04303797468354431,
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ),
             nn.Sequential(
-                MBConv(3, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.04810126582278482, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.05063291139240506, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.053164556962025315, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.055696202531645575, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.05822784810126583, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.06075949367088609, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.06329113924050633, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.06582278481012659, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.06835443037974684, eps=eps, momentum=momentum),
+                MBConv(
+                    96,
+                    4.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=192,
+                    stochastic_depth_prob=0.04556962025316456,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.04810126582278482,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.05063291139240506,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.053164556962025315,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.055696202531645575,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.05822784810126583,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.06075949367088609,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.06329113924050633,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.06582278481012659,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    192,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=192,
+                    stochastic_depth_prob=0.06835443037974684,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_3(3, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.07341772151898734, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.0759493670886076, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.07848101265822785, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.0810126582278481, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.08354430379746836, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.08607594936708862, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.08860759493670886, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.09113924050632911, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.09367088607594937, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.09620253164556963, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.09873417721518989, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.10126582278481013, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.10379746835443039, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.10632911392405063, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.10886075949367088, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.11139240506329115, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.11392405063291139, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.11645569620253166, eps=eps, momentum=momentum),
+                MBConv(
+                    192,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.07088607594936709,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.07341772151898734,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.0759493670886076,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.07848101265822785,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.0810126582278481,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.08354430379746836,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.08607594936708862,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.08860759493670886,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.09113924050632911,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.09367088607594937,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.09620253164556963,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.09873417721518989,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.10126582278481013,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.10379746835443039,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.10632911392405063,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.10886075949367088,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.11139240506329115,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.11392405063291139,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=224,
+                    stochastic_depth_prob=0.11645569620253166,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_5(3, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.12151898734177217, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.12405063291139241, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.12658227848101267, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.12911392405063293, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.13164556962025317, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.13417721518987344, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.13670886075949368, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.13924050632911392, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.14177215189873418, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.14430379746835442, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.1468354430379747, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.14936708860759496, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.1518987341772152, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.15443037974683546, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.1569620253164557, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.15949367088607597, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.1620253164556962, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.16455696202531644, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.1670886075949367, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.16962025316455698, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.17215189873417724, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.17468354430379748, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.17721518987341772, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.179746835443038, eps=eps, momentum=momentum),
+                MBConv(
+                    224,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=384,
+                    stochastic_depth_prob=0.11898734177215191,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.12151898734177217,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.12405063291139241,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.12658227848101267,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.12911392405063293,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.13164556962025317,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.13417721518987344,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.13670886075949368,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.13924050632911392,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.14177215189873418,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.14430379746835442,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.1468354430379747,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.14936708860759496,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.1518987341772152,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.15443037974683546,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.1569620253164557,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.15949367088607597,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.1620253164556962,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.16455696202531644,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.1670886075949367,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.16962025316455698,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.17215189873417724,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.17468354430379748,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.17721518987341772,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=384,
+                    stochastic_depth_prob=0.179746835443038,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_7(3, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.1848101265822785, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.18734177215189873, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.189873417721519, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.19240506329113927, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.1949367088607595, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.19746835443037977, eps=eps, momentum=momentum),
+                MBConv(
+                    384,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.18227848101265823,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    640,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.1848101265822785,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    640,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.18734177215189873,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    640,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.189873417721519,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    640,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.19240506329113927,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    640,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.1949367088607595,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    640,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=640,
+                    stochastic_depth_prob=0.19746835443037977,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             Conv2dNormActivation(640, 1280, kernel_size=1, eps=eps, momentum=momentum),
         )

@@ -7,6 +7,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class StochasticDepth(nn.Module):
     """Drops whole residual branches in training (torchvision.ops.StochasticDepth)."""
 
@@ -140,10 +151,11 @@ class FusedMBConv(nn.Module):
     expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
     width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 5 of block `FusedMBConv`, built for expand_ratio=1.0, out_channels=24, stride=1.
-
     Args:
+        expand_ratio: float
         kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -151,155 +163,73 @@ class FusedMBConv(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(24, 24, kernel_size=kernel_size, eps=eps, momentum=momentum)
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        expands = expanded_channels != in_channels
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expands:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    eps=eps,
+                    momentum=momentum,
+                )
+            )
+        if expands:
+            layers.append(
+                Conv2dNormActivation_2(
+                    expanded_channels if expands else in_channels,
+                    out_channels,
+                    kernel_size=1,
+                    eps=eps,
+                    momentum=momentum,
+                )
+            )
+        if not expands:
+            layers.append(
+                Conv2dNormActivation(
+                    out_channels if expands else expanded_channels if expands else in_channels,
+                    out_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    eps=eps,
+                    momentum=momentum,
+                )
+            )
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        out = self.block(x)  # (N, 24, H, W)
-        out = self.stochastic_depth(out)  # (N, 24, H, W)
-        out = out + x  # (N, 24, H, W)
-        return out
-
-
-class FusedMBConv_2(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=48, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                24, 96, kernel_size=kernel_size, stride=2, eps=eps, momentum=momentum
-            ),
-            Conv2dNormActivation_2(96, 48, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.block(x)  # (N, 48, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class FusedMBConv_3(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=48, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(48, 192, kernel_size=kernel_size, eps=eps, momentum=momentum),
-            Conv2dNormActivation_2(192, 48, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        out = self.block(x)  # (N, 48, H, W)
-        out = self.stochastic_depth(out)  # (N, 48, H, W)
-        out = out + x  # (N, 48, H, W)
-        return out
-
-
-class FusedMBConv_4(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=80, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                48, 192, kernel_size=kernel_size, stride=2, eps=eps, momentum=momentum
-            ),
-            Conv2dNormActivation_2(192, 80, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        x = self.block(x)  # (N, 80, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class FusedMBConv_5(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=80, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(80, 320, kernel_size=kernel_size, eps=eps, momentum=momentum),
-            Conv2dNormActivation_2(320, 80, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 80, H, W)
-        out = self.block(x)  # (N, 80, H, W)
-        out = self.stochastic_depth(out)  # (N, 80, H, W)
-        out = out + x  # (N, 80, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            # (N, out_channels if not expands else out_channels if expands else expanded_channels if
+            # expands else in_channels, H, W)
+            stochastic_depth = self.stochastic_depth(block)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            # (N, out_channels if not expands else out_channels if expands else expanded_channels if
+            # expands else in_channels, H, W)
+            residual = stochastic_depth + x
+        return residual
 
 
 class SqueezeExcitation(nn.Module):
@@ -336,41 +266,11 @@ class MBConv(nn.Module):
     (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
     and the width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 8 of block `MBConv`, built for expand_ratio=4.0, out_channels=160, stride=2.
-
     Args:
+        expand_ratio: float
         kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(80, 320, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                320, 320, kernel_size=kernel_size, stride=2, groups=320, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(320, 320, squeeze_channels=20),
-            Conv2dNormActivation_2(320, 160, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 80, H, W)
-        x = self.block(x)  # (N, 160, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_2(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 8 of block `MBConv`, built for expand_ratio=4.0, out_channels=160, stride=1.
-
-    Args:
-        kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -378,250 +278,62 @@ class MBConv_2(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(160, 640, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                640, 640, kernel_size=kernel_size, groups=640, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(640, 640, squeeze_channels=40),
-            Conv2dNormActivation_2(640, 160, kernel_size=1, eps=eps, momentum=momentum),
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        squeeze_channels = max(1, in_channels // 4)
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.extend(
+            [
+                Conv2dNormActivation(
+                    expanded_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    groups=expanded_channels,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                ),
+                Conv2dNormActivation_2(
+                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                ),
+            ]
         )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        out = self.block(x)  # (N, 160, H, W)
-        out = self.stochastic_depth(out)  # (N, 160, H, W)
-        out = out + x  # (N, 160, H, W)
-        return out
-
-
-class MBConv_3(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=176, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(160, 960, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                960, 960, kernel_size=kernel_size, groups=960, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(960, 960, squeeze_channels=40),
-            Conv2dNormActivation_2(960, 176, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        x = self.block(x)  # (N, 176, H, W)
-        return x
-
-
-class MBConv_4(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=176, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(176, 1056, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1056, 1056, kernel_size=kernel_size, groups=1056, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1056, 1056, squeeze_channels=44),
-            Conv2dNormActivation_2(1056, 176, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 176, H, W)
-        out = self.block(x)  # (N, 176, H, W)
-        out = self.stochastic_depth(out)  # (N, 176, H, W)
-        out = out + x  # (N, 176, H, W)
-        return out
-
-
-class MBConv_5(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=304, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(176, 1056, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1056,
-                1056,
-                kernel_size=kernel_size,
-                stride=2,
-                groups=1056,
-                eps=eps,
-                momentum=momentum,
-            ),
-            SqueezeExcitation(1056, 1056, squeeze_channels=44),
-            Conv2dNormActivation_2(1056, 304, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 176, H, W)
-        x = self.block(x)  # (N, 304, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_6(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 6 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=304, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(304, 1824, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1824, 1824, kernel_size=kernel_size, groups=1824, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1824, 1824, squeeze_channels=76),
-            Conv2dNormActivation_2(1824, 304, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 304, H, W)
-        out = self.block(x)  # (N, 304, H, W)
-        out = self.stochastic_depth(out)  # (N, 304, H, W)
-        out = out + x  # (N, 304, H, W)
-        return out
-
-
-class MBConv_7(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 7 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=512, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(304, 1824, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1824, 1824, kernel_size=kernel_size, groups=1824, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1824, 1824, squeeze_channels=76),
-            Conv2dNormActivation_2(1824, 512, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 304, H, W)
-        x = self.block(x)  # (N, 512, H, W)
-        return x
-
-
-class MBConv_8(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 8 of 8 of block `MBConv`, built for expand_ratio=6.0, out_channels=512, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(512, 3072, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                3072, 3072, kernel_size=kernel_size, groups=3072, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(3072, 3072, squeeze_channels=128),
-            Conv2dNormActivation_2(3072, 512, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 512, H, W)
-        out = self.block(x)  # (N, 512, H, W)
-        out = self.stochastic_depth(out)  # (N, 512, H, W)
-        out = out + x  # (N, 512, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            stochastic_depth = self.stochastic_depth(block)  # (N, out_channels, H, W)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            residual = stochastic_depth + x  # (N, out_channels, H, W)
+        return residual
 
 
 class EfficientNet(nn.Module):
@@ -654,95 +366,588 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 24, stride=2, eps=eps, momentum=momentum),
             nn.Sequential(
-                FusedMBConv(3, stochastic_depth_prob=0.0, eps=eps, momentum=momentum),
                 FusedMBConv(
-                    3, stochastic_depth_prob=0.0035087719298245615, eps=eps, momentum=momentum
+                    24,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.0,
+                    eps=eps,
+                    momentum=momentum,
                 ),
                 FusedMBConv(
-                    3, stochastic_depth_prob=0.007017543859649123, eps=eps, momentum=momentum
+                    24,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.0035087719298245615,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    24,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.007017543859649123,
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ),
             nn.Sequential(
-                FusedMBConv_2(3, eps=eps, momentum=momentum),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.014035087719298246, eps=eps, momentum=momentum
+                FusedMBConv(
+                    24,
+                    4.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=48,
+                    stochastic_depth_prob=0.010526315789473686,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.017543859649122806, eps=eps, momentum=momentum
+                FusedMBConv(
+                    48,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.014035087719298246,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.02105263157894737, eps=eps, momentum=momentum
+                FusedMBConv(
+                    48,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.017543859649122806,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.024561403508771933, eps=eps, momentum=momentum
+                FusedMBConv(
+                    48,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.02105263157894737,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    48,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.024561403508771933,
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ),
             nn.Sequential(
-                FusedMBConv_4(3, eps=eps, momentum=momentum),
-                FusedMBConv_5(
-                    3, stochastic_depth_prob=0.031578947368421054, eps=eps, momentum=momentum
+                FusedMBConv(
+                    48,
+                    4.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=80,
+                    stochastic_depth_prob=0.028070175438596492,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_5(
-                    3, stochastic_depth_prob=0.03508771929824561, eps=eps, momentum=momentum
+                FusedMBConv(
+                    80,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.031578947368421054,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_5(
-                    3, stochastic_depth_prob=0.03859649122807018, eps=eps, momentum=momentum
+                FusedMBConv(
+                    80,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.03508771929824561,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_5(
-                    3, stochastic_depth_prob=0.04210526315789474, eps=eps, momentum=momentum
+                FusedMBConv(
+                    80,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.03859649122807018,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    80,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=80,
+                    stochastic_depth_prob=0.04210526315789474,
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ),
             nn.Sequential(
-                MBConv(3, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.04912280701754387, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.05263157894736842, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.056140350877192984, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.05964912280701755, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.06315789473684211, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.06666666666666667, eps=eps, momentum=momentum),
+                MBConv(
+                    80,
+                    4.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=160,
+                    stochastic_depth_prob=0.0456140350877193,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.04912280701754387,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.05263157894736842,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.056140350877192984,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.05964912280701755,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.06315789473684211,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.06666666666666667,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_3(3, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.0736842105263158, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.07719298245614035, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.08070175438596493, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.08421052631578949, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.08771929824561403, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.0912280701754386, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.09473684210526316, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.09824561403508773, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.10175438596491229, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.10526315789473684, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.10877192982456141, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.11228070175438597, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.11578947368421054, eps=eps, momentum=momentum),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.07017543859649122,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.0736842105263158,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.07719298245614035,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.08070175438596493,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.08421052631578949,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.08771929824561403,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.0912280701754386,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.09473684210526316,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.09824561403508773,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.10175438596491229,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.10526315789473684,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.10877192982456141,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.11228070175438597,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=176,
+                    stochastic_depth_prob=0.11578947368421054,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_5(3, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.12280701754385964, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.12631578947368421, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.1298245614035088, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.13333333333333333, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.1368421052631579, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.14035087719298245, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.14385964912280705, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.1473684210526316, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.15087719298245614, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.1543859649122807, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.15789473684210525, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.16140350877192985, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.1649122807017544, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.16842105263157897, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.17192982456140352, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.17543859649122806, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.17894736842105266, eps=eps, momentum=momentum),
+                MBConv(
+                    176,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=304,
+                    stochastic_depth_prob=0.1192982456140351,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.12280701754385964,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.12631578947368421,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.1298245614035088,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.13333333333333333,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.1368421052631579,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.14035087719298245,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.14385964912280705,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.1473684210526316,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.15087719298245614,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.1543859649122807,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.15789473684210525,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.16140350877192985,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.1649122807017544,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.16842105263157897,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.17192982456140352,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.17543859649122806,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=304,
+                    stochastic_depth_prob=0.17894736842105266,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_7(3, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.18596491228070178, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.18947368421052632, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.19298245614035087, eps=eps, momentum=momentum),
-                MBConv_8(3, stochastic_depth_prob=0.19649122807017547, eps=eps, momentum=momentum),
+                MBConv(
+                    304,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=512,
+                    stochastic_depth_prob=0.1824561403508772,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    512,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=512,
+                    stochastic_depth_prob=0.18596491228070178,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    512,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=512,
+                    stochastic_depth_prob=0.18947368421052632,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    512,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=512,
+                    stochastic_depth_prob=0.19298245614035087,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    512,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=512,
+                    stochastic_depth_prob=0.19649122807017547,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             Conv2dNormActivation(512, 1280, kernel_size=1, eps=eps, momentum=momentum),
         )

@@ -7,6 +7,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class StochasticDepth(nn.Module):
     """Drops whole residual branches in training (torchvision.ops.StochasticDepth)."""
 
@@ -140,10 +151,11 @@ class FusedMBConv(nn.Module):
     expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
     width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 5 of block `FusedMBConv`, built for expand_ratio=1.0, out_channels=24, stride=1.
-
     Args:
+        expand_ratio: float
         kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -151,155 +163,73 @@ class FusedMBConv(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(24, 24, kernel_size=kernel_size, eps=eps, momentum=momentum)
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        expands = expanded_channels != in_channels
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expands:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    eps=eps,
+                    momentum=momentum,
+                )
+            )
+        if expands:
+            layers.append(
+                Conv2dNormActivation_2(
+                    expanded_channels if expands else in_channels,
+                    out_channels,
+                    kernel_size=1,
+                    eps=eps,
+                    momentum=momentum,
+                )
+            )
+        if not expands:
+            layers.append(
+                Conv2dNormActivation(
+                    out_channels if expands else expanded_channels if expands else in_channels,
+                    out_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    eps=eps,
+                    momentum=momentum,
+                )
+            )
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        out = self.block(x)  # (N, 24, H, W)
-        out = self.stochastic_depth(out)  # (N, 24, H, W)
-        out = out + x  # (N, 24, H, W)
-        return out
-
-
-class FusedMBConv_2(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=48, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                24, 96, kernel_size=kernel_size, stride=2, eps=eps, momentum=momentum
-            ),
-            Conv2dNormActivation_2(96, 48, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.block(x)  # (N, 48, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class FusedMBConv_3(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=48, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(48, 192, kernel_size=kernel_size, eps=eps, momentum=momentum),
-            Conv2dNormActivation_2(192, 48, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        out = self.block(x)  # (N, 48, H, W)
-        out = self.stochastic_depth(out)  # (N, 48, H, W)
-        out = out + x  # (N, 48, H, W)
-        return out
-
-
-class FusedMBConv_4(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=64, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(
-                48, 192, kernel_size=kernel_size, stride=2, eps=eps, momentum=momentum
-            ),
-            Conv2dNormActivation_2(192, 64, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        x = self.block(x)  # (N, 64, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class FusedMBConv_5(nn.Module):
-    """torchvision.models.efficientnet.FusedMBConv: a full SiLU conv expanding to
-    make_divisible(in_channels * expand_ratio, 8) and a linear 1x1 projection, or, when the
-    expansion keeps the width, one SiLU conv to out_channels, in `block`; when stride is 1 and the
-    width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 5 of block `FusedMBConv`, built for expand_ratio=4.0, out_channels=64, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(64, 256, kernel_size=kernel_size, eps=eps, momentum=momentum),
-            Conv2dNormActivation_2(256, 64, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        out = self.block(x)  # (N, 64, H, W)
-        out = self.stochastic_depth(out)  # (N, 64, H, W)
-        out = out + x  # (N, 64, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            # (N, out_channels if not expands else out_channels if expands else expanded_channels if
+            # expands else in_channels, H, W)
+            stochastic_depth = self.stochastic_depth(block)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            # (N, out_channels if not expands else out_channels if expands else expanded_channels if
+            # expands else in_channels, H, W)
+            residual = stochastic_depth + x
+        return residual
 
 
 class SqueezeExcitation(nn.Module):
@@ -336,41 +266,11 @@ class MBConv(nn.Module):
     (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
     and the width is kept, stochastic depth (row mode) on the branch and the input added.
 
-    Variant 1 of 6 of block `MBConv`, built for expand_ratio=4.0, out_channels=128, stride=2.
-
     Args:
+        expand_ratio: float
         kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(64, 256, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                256, 256, kernel_size=kernel_size, stride=2, groups=256, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(256, 256, squeeze_channels=16),
-            Conv2dNormActivation_2(256, 128, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        x = self.block(x)  # (N, 128, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_2(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 2 of 6 of block `MBConv`, built for expand_ratio=4.0, out_channels=128, stride=1.
-
-    Args:
-        kernel_size: int
+        stride: int
+        out_channels: int
         stochastic_depth_prob: float
         eps: the batch norms' eps
         momentum: the batch norms' momentum
@@ -378,172 +278,62 @@ class MBConv_2(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
+        expand_ratio: float,
         kernel_size: int,
+        stride: int,
+        out_channels: int,
         stochastic_depth_prob: float,
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(128, 512, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                512, 512, kernel_size=kernel_size, groups=512, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(512, 512, squeeze_channels=32),
-            Conv2dNormActivation_2(512, 128, kernel_size=1, eps=eps, momentum=momentum),
+        expanded_channels = make_divisible(in_channels * expand_ratio, 8)
+        squeeze_channels = max(1, in_channels // 4)
+        use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.extend(
+            [
+                Conv2dNormActivation(
+                    expanded_channels,
+                    expanded_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    groups=expanded_channels,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                ),
+                Conv2dNormActivation_2(
+                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                ),
+            ]
         )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        self.block = nn.Sequential(*layers)
+        if use_res_connect:
+            self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        else:
+            self.stochastic_depth = None
+        self.use_res_connect = use_res_connect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 128, H, W)
-        out = self.block(x)  # (N, 128, H, W)
-        out = self.stochastic_depth(out)  # (N, 128, H, W)
-        out = out + x  # (N, 128, H, W)
-        return out
-
-
-class MBConv_3(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 3 of 6 of block `MBConv`, built for expand_ratio=6.0, out_channels=160, stride=1.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(128, 768, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                768, 768, kernel_size=kernel_size, groups=768, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(768, 768, squeeze_channels=32),
-            Conv2dNormActivation_2(768, 160, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 128, H, W)
-        x = self.block(x)  # (N, 160, H, W)
-        return x
-
-
-class MBConv_4(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 4 of 6 of block `MBConv`, built for expand_ratio=6.0, out_channels=160, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(160, 960, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                960, 960, kernel_size=kernel_size, groups=960, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(960, 960, squeeze_channels=40),
-            Conv2dNormActivation_2(960, 160, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        out = self.block(x)  # (N, 160, H, W)
-        out = self.stochastic_depth(out)  # (N, 160, H, W)
-        out = out + x  # (N, 160, H, W)
-        return out
-
-
-class MBConv_5(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 5 of 6 of block `MBConv`, built for expand_ratio=6.0, out_channels=256, stride=2.
-
-    Args:
-        kernel_size: int
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(self, kernel_size: int, eps: float = 1e-05, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(160, 960, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                960, 960, kernel_size=kernel_size, stride=2, groups=960, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(960, 960, squeeze_channels=40),
-            Conv2dNormActivation_2(960, 256, kernel_size=1, eps=eps, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        x = self.block(x)  # (N, 256, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class MBConv_6(nn.Module):
-    """torchvision.models.efficientnet.MBConv: a 1x1 SiLU expansion to make_divisible(in_channels *
-    expand_ratio, 8) (left out when that keeps the width), a depthwise conv, squeeze-and-excitation
-    (SiLU, squeezing to in_channels // 4), a linear 1x1 projection, all in `block`; when stride is 1
-    and the width is kept, stochastic depth (row mode) on the branch and the input added.
-
-    Variant 6 of 6 of block `MBConv`, built for expand_ratio=6.0, out_channels=256, stride=1.
-
-    Args:
-        kernel_size: int
-        stochastic_depth_prob: float
-        eps: the batch norms' eps
-        momentum: the batch norms' momentum
-    """
-
-    def __init__(
-        self,
-        kernel_size: int,
-        stochastic_depth_prob: float,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            Conv2dNormActivation(256, 1536, kernel_size=1, eps=eps, momentum=momentum),
-            Conv2dNormActivation(
-                1536, 1536, kernel_size=kernel_size, groups=1536, eps=eps, momentum=momentum
-            ),
-            SqueezeExcitation(1536, 1536, squeeze_channels=64),
-            Conv2dNormActivation_2(1536, 256, kernel_size=1, eps=eps, momentum=momentum),
-        )
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 256, H, W)
-        out = self.block(x)  # (N, 256, H, W)
-        out = self.stochastic_depth(out)  # (N, 256, H, W)
-        out = out + x  # (N, 256, H, W)
-        return out
+        # x: (N, in_channels, H, W)
+        block = self.block(x)
+        stochastic_depth = block
+        if self.stochastic_depth is not None:
+            stochastic_depth = self.stochastic_depth(block)  # (N, out_channels, H, W)
+        residual = stochastic_depth
+        if self.use_res_connect:
+            residual = stochastic_depth + x  # (N, out_channels, H, W)
+        return residual
 
 
 class EfficientNet(nn.Module):
@@ -575,58 +365,416 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 24, stride=2, eps=eps, momentum=momentum),
             nn.Sequential(
-                FusedMBConv(3, stochastic_depth_prob=0.0, eps=eps, momentum=momentum),
-                FusedMBConv(3, stochastic_depth_prob=0.005, eps=eps, momentum=momentum),
-            ),
-            nn.Sequential(
-                FusedMBConv_2(3, eps=eps, momentum=momentum),
-                FusedMBConv_3(
-                    3, stochastic_depth_prob=0.015000000000000003, eps=eps, momentum=momentum
+                FusedMBConv(
+                    24,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.0,
+                    eps=eps,
+                    momentum=momentum,
                 ),
-                FusedMBConv_3(3, stochastic_depth_prob=0.02, eps=eps, momentum=momentum),
-                FusedMBConv_3(3, stochastic_depth_prob=0.025, eps=eps, momentum=momentum),
+                FusedMBConv(
+                    24,
+                    1.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=24,
+                    stochastic_depth_prob=0.005,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                FusedMBConv_4(3, eps=eps, momentum=momentum),
-                FusedMBConv_5(3, stochastic_depth_prob=0.035, eps=eps, momentum=momentum),
-                FusedMBConv_5(3, stochastic_depth_prob=0.04, eps=eps, momentum=momentum),
-                FusedMBConv_5(3, stochastic_depth_prob=0.045, eps=eps, momentum=momentum),
+                FusedMBConv(
+                    24,
+                    4.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=48,
+                    stochastic_depth_prob=0.01,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    48,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.015000000000000003,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    48,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.02,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    48,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=48,
+                    stochastic_depth_prob=0.025,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv(3, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.05500000000000001, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.06000000000000001, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.065, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.07, eps=eps, momentum=momentum),
-                MBConv_2(3, stochastic_depth_prob=0.075, eps=eps, momentum=momentum),
+                FusedMBConv(
+                    48,
+                    4.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=64,
+                    stochastic_depth_prob=0.030000000000000006,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.035,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.04,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                FusedMBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=64,
+                    stochastic_depth_prob=0.045,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_3(3, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.085, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.09, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.095, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.1, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.10500000000000001, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.11000000000000001, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.11500000000000002, eps=eps, momentum=momentum),
-                MBConv_4(3, stochastic_depth_prob=0.12000000000000002, eps=eps, momentum=momentum),
+                MBConv(
+                    64,
+                    4.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=128,
+                    stochastic_depth_prob=0.05,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.05500000000000001,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.06000000000000001,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.065,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.07,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    128,
+                    4.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=128,
+                    stochastic_depth_prob=0.075,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MBConv_5(3, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.13, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.135, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.14, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.14500000000000002, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.15, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.155, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.16, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.165, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.17, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.175, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.18, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.185, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.19, eps=eps, momentum=momentum),
-                MBConv_6(3, stochastic_depth_prob=0.195, eps=eps, momentum=momentum),
+                MBConv(
+                    128,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.08,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.085,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.09,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.095,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.1,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.10500000000000001,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.11000000000000001,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.11500000000000002,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=160,
+                    stochastic_depth_prob=0.12000000000000002,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+            ),
+            nn.Sequential(
+                MBConv(
+                    160,
+                    6.0,
+                    kernel_size=3,
+                    stride=2,
+                    out_channels=256,
+                    stochastic_depth_prob=0.125,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.13,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.135,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.14,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.14500000000000002,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.15,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.155,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.16,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.165,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.17,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.175,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.18,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.185,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.19,
+                    eps=eps,
+                    momentum=momentum,
+                ),
+                MBConv(
+                    256,
+                    6.0,
+                    kernel_size=3,
+                    stride=1,
+                    out_channels=256,
+                    stochastic_depth_prob=0.195,
+                    eps=eps,
+                    momentum=momentum,
+                ),
             ),
             Conv2dNormActivation(256, 1280, kernel_size=1, eps=eps, momentum=momentum),
         )

@@ -8,341 +8,39 @@ from torch import nn
 class _InvertedResidual(nn.Module):
     """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
     projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 1 of 11 of block `_InvertedResidual`, built for expansion_factor=3, out_ch=24, stride=2.
     """
 
-    def __init__(self, kernel_size: int) -> None:
+    def __init__(
+        self, in_channels: int, out_ch: int, kernel_size: int, stride: int, expansion_factor: int
+    ) -> None:
         super().__init__()
+        mid_ch = in_channels * expansion_factor
         self.layers = nn.Sequential(
-            nn.Conv2d(16, 48, kernel_size=1, bias=False),
-            nn.BatchNorm2d(48, momentum=0.00029999999999996696),
+            nn.Conv2d(in_channels, mid_ch, kernel_size=1, bias=False),
+            nn.BatchNorm2d(mid_ch, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
             nn.Conv2d(
-                48,
-                48,
+                mid_ch,
+                mid_ch,
                 kernel_size=kernel_size,
-                stride=2,
+                stride=stride,
                 padding=kernel_size // 2,
-                groups=48,
+                groups=mid_ch,
                 bias=False,
             ),
-            nn.BatchNorm2d(48, momentum=0.00029999999999996696),
+            nn.BatchNorm2d(mid_ch, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(48, 24, kernel_size=1, bias=False),
-            nn.BatchNorm2d(24, momentum=0.00029999999999996696),
+            nn.Conv2d(mid_ch, out_ch, kernel_size=1, bias=False),
+            nn.BatchNorm2d(out_ch, momentum=0.00029999999999996696),
         )
+        self.apply_residual = in_channels == out_ch and stride == 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 16, H, W)
-        x = self.layers(x)  # (N, 24, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class _InvertedResidual_2(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 2 of 11 of block `_InvertedResidual`, built for expansion_factor=3, out_ch=24, stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(24, 72, kernel_size=1, bias=False),
-            nn.BatchNorm2d(72, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                72, 72, kernel_size=kernel_size, padding=kernel_size // 2, groups=72, bias=False
-            ),
-            nn.BatchNorm2d(72, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(72, 24, kernel_size=1, bias=False),
-            nn.BatchNorm2d(24, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        out = self.layers(x)  # (N, 24, H, W)
-        out = out + x  # (N, 24, H, W)
+        # x: (N, in_channels, H, W)
+        out = self.layers(x)
+        if self.apply_residual:
+            out = out + x  # (N, out_ch, H, W)
         return out
-
-
-class _InvertedResidual_3(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 3 of 11 of block `_InvertedResidual`, built for expansion_factor=3, out_ch=32, stride=2.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(24, 72, kernel_size=1, bias=False),
-            nn.BatchNorm2d(72, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                72,
-                72,
-                kernel_size=kernel_size,
-                stride=2,
-                padding=kernel_size // 2,
-                groups=72,
-                bias=False,
-            ),
-            nn.BatchNorm2d(72, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(72, 32, kernel_size=1, bias=False),
-            nn.BatchNorm2d(32, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.layers(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class _InvertedResidual_4(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 4 of 11 of block `_InvertedResidual`, built for expansion_factor=3, out_ch=32, stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(32, 96, kernel_size=1, bias=False),
-            nn.BatchNorm2d(96, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                96, 96, kernel_size=kernel_size, padding=kernel_size // 2, groups=96, bias=False
-            ),
-            nn.BatchNorm2d(96, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(96, 32, kernel_size=1, bias=False),
-            nn.BatchNorm2d(32, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        out = self.layers(x)  # (N, 32, H, W)
-        out = out + x  # (N, 32, H, W)
-        return out
-
-
-class _InvertedResidual_5(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 5 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=64, stride=2.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(32, 192, kernel_size=1, bias=False),
-            nn.BatchNorm2d(192, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                192,
-                192,
-                kernel_size=kernel_size,
-                stride=2,
-                padding=kernel_size // 2,
-                groups=192,
-                bias=False,
-            ),
-            nn.BatchNorm2d(192, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(192, 64, kernel_size=1, bias=False),
-            nn.BatchNorm2d(64, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        x = self.layers(x)  # (N, 64, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class _InvertedResidual_6(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 6 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=64, stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(64, 384, kernel_size=1, bias=False),
-            nn.BatchNorm2d(384, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                384, 384, kernel_size=kernel_size, padding=kernel_size // 2, groups=384, bias=False
-            ),
-            nn.BatchNorm2d(384, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(384, 64, kernel_size=1, bias=False),
-            nn.BatchNorm2d(64, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        out = self.layers(x)  # (N, 64, H, W)
-        out = out + x  # (N, 64, H, W)
-        return out
-
-
-class _InvertedResidual_7(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 7 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=72, stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(64, 384, kernel_size=1, bias=False),
-            nn.BatchNorm2d(384, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                384, 384, kernel_size=kernel_size, padding=kernel_size // 2, groups=384, bias=False
-            ),
-            nn.BatchNorm2d(384, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(384, 72, kernel_size=1, bias=False),
-            nn.BatchNorm2d(72, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        x = self.layers(x)  # (N, 72, H, W)
-        return x
-
-
-class _InvertedResidual_8(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 8 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=72, stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(72, 432, kernel_size=1, bias=False),
-            nn.BatchNorm2d(432, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                432, 432, kernel_size=kernel_size, padding=kernel_size // 2, groups=432, bias=False
-            ),
-            nn.BatchNorm2d(432, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(432, 72, kernel_size=1, bias=False),
-            nn.BatchNorm2d(72, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 72, H, W)
-        out = self.layers(x)  # (N, 72, H, W)
-        out = out + x  # (N, 72, H, W)
-        return out
-
-
-class _InvertedResidual_9(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 9 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=144,
-    stride=2.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(72, 432, kernel_size=1, bias=False),
-            nn.BatchNorm2d(432, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                432,
-                432,
-                kernel_size=kernel_size,
-                stride=2,
-                padding=kernel_size // 2,
-                groups=432,
-                bias=False,
-            ),
-            nn.BatchNorm2d(432, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(432, 144, kernel_size=1, bias=False),
-            nn.BatchNorm2d(144, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 72, H, W)
-        x = self.layers(x)  # (N, 144, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class _InvertedResidual_10(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 10 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=144,
-    stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(144, 864, kernel_size=1, bias=False),
-            nn.BatchNorm2d(864, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                864, 864, kernel_size=kernel_size, padding=kernel_size // 2, groups=864, bias=False
-            ),
-            nn.BatchNorm2d(864, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(864, 144, kernel_size=1, bias=False),
-            nn.BatchNorm2d(144, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 144, H, W)
-        out = self.layers(x)  # (N, 144, H, W)
-        out = out + x  # (N, 144, H, W)
-        return out
-
-
-class _InvertedResidual_11(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 11 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=240,
-    stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(144, 864, kernel_size=1, bias=False),
-            nn.BatchNorm2d(864, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                864, 864, kernel_size=kernel_size, padding=kernel_size // 2, groups=864, bias=False
-            ),
-            nn.BatchNorm2d(864, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(864, 240, kernel_size=1, bias=False),
-            nn.BatchNorm2d(240, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 144, H, W)
-        x = self.layers(x)  # (N, 240, H, W)
-        return x
 
 
 class MNASNet(nn.Module):
@@ -373,12 +71,33 @@ class MNASNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(24, 16, kernel_size=1, bias=False),
             nn.BatchNorm2d(16, momentum=0.00029999999999996696),
-            nn.Sequential(_InvertedResidual(3), _InvertedResidual_2(3), _InvertedResidual_2(3)),
-            nn.Sequential(_InvertedResidual_3(5), _InvertedResidual_4(5), _InvertedResidual_4(5)),
-            nn.Sequential(_InvertedResidual_5(5), _InvertedResidual_6(5), _InvertedResidual_6(5)),
-            nn.Sequential(_InvertedResidual_7(3), _InvertedResidual_8(3)),
-            nn.Sequential(_InvertedResidual_9(5), *[_InvertedResidual_10(5) for _ in range(3)]),
-            nn.Sequential(_InvertedResidual_11(3)),
+            nn.Sequential(
+                _InvertedResidual(16, 24, kernel_size=3, stride=2, expansion_factor=3),
+                _InvertedResidual(24, 24, kernel_size=3, stride=1, expansion_factor=3),
+                _InvertedResidual(24, 24, kernel_size=3, stride=1, expansion_factor=3),
+            ),
+            nn.Sequential(
+                _InvertedResidual(24, 32, kernel_size=5, stride=2, expansion_factor=3),
+                _InvertedResidual(32, 32, kernel_size=5, stride=1, expansion_factor=3),
+                _InvertedResidual(32, 32, kernel_size=5, stride=1, expansion_factor=3),
+            ),
+            nn.Sequential(
+                _InvertedResidual(32, 64, kernel_size=5, stride=2, expansion_factor=6),
+                _InvertedResidual(64, 64, kernel_size=5, stride=1, expansion_factor=6),
+                _InvertedResidual(64, 64, kernel_size=5, stride=1, expansion_factor=6),
+            ),
+            nn.Sequential(
+                _InvertedResidual(64, 72, kernel_size=3, stride=1, expansion_factor=6),
+                _InvertedResidual(72, 72, kernel_size=3, stride=1, expansion_factor=6),
+            ),
+            nn.Sequential(
+                _InvertedResidual(72, 144, kernel_size=5, stride=2, expansion_factor=6),
+                *[
+                    _InvertedResidual(144, 144, kernel_size=5, stride=1, expansion_factor=6)
+                    for _ in range(3)
+                ],
+            ),
+            nn.Sequential(_InvertedResidual(144, 240, kernel_size=3, stride=1, expansion_factor=6)),
             nn.Conv2d(240, 1280, kernel_size=1, bias=False),
             nn.BatchNorm2d(1280, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),

@@ -8,355 +8,39 @@ from torch import nn
 class _InvertedResidual(nn.Module):
     """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
     projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 1 of 11 of block `_InvertedResidual`, built for expansion_factor=3, out_ch=32, stride=2.
     """
 
-    def __init__(self, kernel_size: int) -> None:
+    def __init__(
+        self, in_channels: int, out_ch: int, kernel_size: int, stride: int, expansion_factor: int
+    ) -> None:
         super().__init__()
+        mid_ch = in_channels * expansion_factor
         self.layers = nn.Sequential(
-            nn.Conv2d(24, 72, kernel_size=1, bias=False),
-            nn.BatchNorm2d(72, momentum=0.00029999999999996696),
+            nn.Conv2d(in_channels, mid_ch, kernel_size=1, bias=False),
+            nn.BatchNorm2d(mid_ch, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
             nn.Conv2d(
-                72,
-                72,
+                mid_ch,
+                mid_ch,
                 kernel_size=kernel_size,
-                stride=2,
+                stride=stride,
                 padding=kernel_size // 2,
-                groups=72,
+                groups=mid_ch,
                 bias=False,
             ),
-            nn.BatchNorm2d(72, momentum=0.00029999999999996696),
+            nn.BatchNorm2d(mid_ch, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(72, 32, kernel_size=1, bias=False),
-            nn.BatchNorm2d(32, momentum=0.00029999999999996696),
+            nn.Conv2d(mid_ch, out_ch, kernel_size=1, bias=False),
+            nn.BatchNorm2d(out_ch, momentum=0.00029999999999996696),
         )
+        self.apply_residual = in_channels == out_ch and stride == 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.layers(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class _InvertedResidual_2(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 2 of 11 of block `_InvertedResidual`, built for expansion_factor=3, out_ch=32, stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(32, 96, kernel_size=1, bias=False),
-            nn.BatchNorm2d(96, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                96, 96, kernel_size=kernel_size, padding=kernel_size // 2, groups=96, bias=False
-            ),
-            nn.BatchNorm2d(96, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(96, 32, kernel_size=1, bias=False),
-            nn.BatchNorm2d(32, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        out = self.layers(x)  # (N, 32, H, W)
-        out = out + x  # (N, 32, H, W)
+        # x: (N, in_channels, H, W)
+        out = self.layers(x)
+        if self.apply_residual:
+            out = out + x  # (N, out_ch, H, W)
         return out
-
-
-class _InvertedResidual_3(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 3 of 11 of block `_InvertedResidual`, built for expansion_factor=3, out_ch=56, stride=2.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(32, 96, kernel_size=1, bias=False),
-            nn.BatchNorm2d(96, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                96,
-                96,
-                kernel_size=kernel_size,
-                stride=2,
-                padding=kernel_size // 2,
-                groups=96,
-                bias=False,
-            ),
-            nn.BatchNorm2d(96, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(96, 56, kernel_size=1, bias=False),
-            nn.BatchNorm2d(56, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        x = self.layers(x)  # (N, 56, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class _InvertedResidual_4(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 4 of 11 of block `_InvertedResidual`, built for expansion_factor=3, out_ch=56, stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(56, 168, kernel_size=1, bias=False),
-            nn.BatchNorm2d(168, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                168, 168, kernel_size=kernel_size, padding=kernel_size // 2, groups=168, bias=False
-            ),
-            nn.BatchNorm2d(168, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(168, 56, kernel_size=1, bias=False),
-            nn.BatchNorm2d(56, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 56, H, W)
-        out = self.layers(x)  # (N, 56, H, W)
-        out = out + x  # (N, 56, H, W)
-        return out
-
-
-class _InvertedResidual_5(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 5 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=104,
-    stride=2.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(56, 336, kernel_size=1, bias=False),
-            nn.BatchNorm2d(336, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                336,
-                336,
-                kernel_size=kernel_size,
-                stride=2,
-                padding=kernel_size // 2,
-                groups=336,
-                bias=False,
-            ),
-            nn.BatchNorm2d(336, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(336, 104, kernel_size=1, bias=False),
-            nn.BatchNorm2d(104, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 56, H, W)
-        x = self.layers(x)  # (N, 104, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class _InvertedResidual_6(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 6 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=104,
-    stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(104, 624, kernel_size=1, bias=False),
-            nn.BatchNorm2d(624, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                624, 624, kernel_size=kernel_size, padding=kernel_size // 2, groups=624, bias=False
-            ),
-            nn.BatchNorm2d(624, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(624, 104, kernel_size=1, bias=False),
-            nn.BatchNorm2d(104, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 104, H, W)
-        out = self.layers(x)  # (N, 104, H, W)
-        out = out + x  # (N, 104, H, W)
-        return out
-
-
-class _InvertedResidual_7(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 7 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=128,
-    stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(104, 624, kernel_size=1, bias=False),
-            nn.BatchNorm2d(624, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                624, 624, kernel_size=kernel_size, padding=kernel_size // 2, groups=624, bias=False
-            ),
-            nn.BatchNorm2d(624, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(624, 128, kernel_size=1, bias=False),
-            nn.BatchNorm2d(128, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 104, H, W)
-        x = self.layers(x)  # (N, 128, H, W)
-        return x
-
-
-class _InvertedResidual_8(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 8 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=128,
-    stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(128, 768, kernel_size=1, bias=False),
-            nn.BatchNorm2d(768, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                768, 768, kernel_size=kernel_size, padding=kernel_size // 2, groups=768, bias=False
-            ),
-            nn.BatchNorm2d(768, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(768, 128, kernel_size=1, bias=False),
-            nn.BatchNorm2d(128, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 128, H, W)
-        out = self.layers(x)  # (N, 128, H, W)
-        out = out + x  # (N, 128, H, W)
-        return out
-
-
-class _InvertedResidual_9(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 9 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=248,
-    stride=2.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(128, 768, kernel_size=1, bias=False),
-            nn.BatchNorm2d(768, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                768,
-                768,
-                kernel_size=kernel_size,
-                stride=2,
-                padding=kernel_size // 2,
-                groups=768,
-                bias=False,
-            ),
-            nn.BatchNorm2d(768, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(768, 248, kernel_size=1, bias=False),
-            nn.BatchNorm2d(248, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 128, H, W)
-        x = self.layers(x)  # (N, 248, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class _InvertedResidual_10(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 10 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=248,
-    stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(248, 1488, kernel_size=1, bias=False),
-            nn.BatchNorm2d(1488, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                1488,
-                1488,
-                kernel_size=kernel_size,
-                padding=kernel_size // 2,
-                groups=1488,
-                bias=False,
-            ),
-            nn.BatchNorm2d(1488, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(1488, 248, kernel_size=1, bias=False),
-            nn.BatchNorm2d(248, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 248, H, W)
-        out = self.layers(x)  # (N, 248, H, W)
-        out = out + x  # (N, 248, H, W)
-        return out
-
-
-class _InvertedResidual_11(nn.Module):
-    """torchvision.models.mnasnet._InvertedResidual: 1x1 expansion, depthwise conv, linear 1x1
-    projection in `layers`, the input added when the stride is 1 and the width is kept.
-
-    Variant 11 of 11 of block `_InvertedResidual`, built for expansion_factor=6, out_ch=416,
-    stride=1.
-    """
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(248, 1488, kernel_size=1, bias=False),
-            nn.BatchNorm2d(1488, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                1488,
-                1488,
-                kernel_size=kernel_size,
-                padding=kernel_size // 2,
-                groups=1488,
-                bias=False,
-            ),
-            nn.BatchNorm2d(1488, momentum=0.00029999999999996696),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(1488, 416, kernel_size=1, bias=False),
-            nn.BatchNorm2d(416, momentum=0.00029999999999996696),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 248, H, W)
-        x = self.layers(x)  # (N, 416, H, W)
-        return x
 
 
 class MNASNet(nn.Module):
@@ -387,12 +71,33 @@ class MNASNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(40, 24, kernel_size=1, bias=False),
             nn.BatchNorm2d(24, momentum=0.00029999999999996696),
-            nn.Sequential(_InvertedResidual(3), _InvertedResidual_2(3), _InvertedResidual_2(3)),
-            nn.Sequential(_InvertedResidual_3(5), _InvertedResidual_4(5), _InvertedResidual_4(5)),
-            nn.Sequential(_InvertedResidual_5(5), _InvertedResidual_6(5), _InvertedResidual_6(5)),
-            nn.Sequential(_InvertedResidual_7(3), _InvertedResidual_8(3)),
-            nn.Sequential(_InvertedResidual_9(5), *[_InvertedResidual_10(5) for _ in range(3)]),
-            nn.Sequential(_InvertedResidual_11(3)),
+            nn.Sequential(
+                _InvertedResidual(24, 32, kernel_size=3, stride=2, expansion_factor=3),
+                _InvertedResidual(32, 32, kernel_size=3, stride=1, expansion_factor=3),
+                _InvertedResidual(32, 32, kernel_size=3, stride=1, expansion_factor=3),
+            ),
+            nn.Sequential(
+                _InvertedResidual(32, 56, kernel_size=5, stride=2, expansion_factor=3),
+                _InvertedResidual(56, 56, kernel_size=5, stride=1, expansion_factor=3),
+                _InvertedResidual(56, 56, kernel_size=5, stride=1, expansion_factor=3),
+            ),
+            nn.Sequential(
+                _InvertedResidual(56, 104, kernel_size=5, stride=2, expansion_factor=6),
+                _InvertedResidual(104, 104, kernel_size=5, stride=1, expansion_factor=6),
+                _InvertedResidual(104, 104, kernel_size=5, stride=1, expansion_factor=6),
+            ),
+            nn.Sequential(
+                _InvertedResidual(104, 128, kernel_size=3, stride=1, expansion_factor=6),
+                _InvertedResidual(128, 128, kernel_size=3, stride=1, expansion_factor=6),
+            ),
+            nn.Sequential(
+                _InvertedResidual(128, 248, kernel_size=5, stride=2, expansion_factor=6),
+                *[
+                    _InvertedResidual(248, 248, kernel_size=5, stride=1, expansion_factor=6)
+                    for _ in range(3)
+                ],
+            ),
+            nn.Sequential(_InvertedResidual(248, 416, kernel_size=3, stride=1, expansion_factor=6)),
             nn.Conv2d(416, 1280, kernel_size=1, bias=False),
             nn.BatchNorm2d(1280, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),

@@ -60,292 +60,31 @@ class InvertedResidual(nn.Module):
     """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
     (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
     and the input added when stride is 1 and the width is kept.
-
-    Variant 1 of 12 of block `InvertedResidual`, built for expand_ratio=1, out_channels=16,
-    stride=1.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(32, 32, groups=32),
-            nn.Conv2d(32, 16, kernel_size=1, bias=False),
-            nn.BatchNorm2d(16),
+        hidden_dim = round(in_channels * expand_ratio)
+        layers: list[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(Conv2dNormActivation(in_channels, hidden_dim, kernel_size=1))
+        layers.extend(
+            [
+                Conv2dNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
+                nn.Conv2d(hidden_dim, out_channels, kernel_size=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+            ]
         )
+        self.conv = nn.Sequential(*layers)
+        self.use_res_connect = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        x = self.conv(x)  # (N, 16, H, W)
-        return x
-
-
-class InvertedResidual_2(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 2 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=24,
-    stride=2.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(16, 96, kernel_size=1),
-            Conv2dNormActivation(96, 96, stride=2, groups=96),
-            nn.Conv2d(96, 24, kernel_size=1, bias=False),
-            nn.BatchNorm2d(24),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 16, H, W)
-        x = self.conv(x)  # (N, 24, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class InvertedResidual_3(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 3 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=24,
-    stride=1.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(24, 144, kernel_size=1),
-            Conv2dNormActivation(144, 144, groups=144),
-            nn.Conv2d(144, 24, kernel_size=1, bias=False),
-            nn.BatchNorm2d(24),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        identity = self.conv(x)  # (N, 24, H, W)
-        x = x + identity  # (N, 24, H, W)
-        return x
-
-
-class InvertedResidual_4(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 4 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=32,
-    stride=2.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(24, 144, kernel_size=1),
-            Conv2dNormActivation(144, 144, stride=2, groups=144),
-            nn.Conv2d(144, 32, kernel_size=1, bias=False),
-            nn.BatchNorm2d(32),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.conv(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class InvertedResidual_5(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 5 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=32,
-    stride=1.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(32, 192, kernel_size=1),
-            Conv2dNormActivation(192, 192, groups=192),
-            nn.Conv2d(192, 32, kernel_size=1, bias=False),
-            nn.BatchNorm2d(32),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        identity = self.conv(x)  # (N, 32, H, W)
-        x = x + identity  # (N, 32, H, W)
-        return x
-
-
-class InvertedResidual_6(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 6 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=64,
-    stride=2.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(32, 192, kernel_size=1),
-            Conv2dNormActivation(192, 192, stride=2, groups=192),
-            nn.Conv2d(192, 64, kernel_size=1, bias=False),
-            nn.BatchNorm2d(64),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 32, H, W)
-        x = self.conv(x)  # (N, 64, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class InvertedResidual_7(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 7 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=64,
-    stride=1.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(64, 384, kernel_size=1),
-            Conv2dNormActivation(384, 384, groups=384),
-            nn.Conv2d(384, 64, kernel_size=1, bias=False),
-            nn.BatchNorm2d(64),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        identity = self.conv(x)  # (N, 64, H, W)
-        x = x + identity  # (N, 64, H, W)
-        return x
-
-
-class InvertedResidual_8(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 8 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=96,
-    stride=1.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(64, 384, kernel_size=1),
-            Conv2dNormActivation(384, 384, groups=384),
-            nn.Conv2d(384, 96, kernel_size=1, bias=False),
-            nn.BatchNorm2d(96),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 64, H, W)
-        x = self.conv(x)  # (N, 96, H, W)
-        return x
-
-
-class InvertedResidual_9(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 9 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=96,
-    stride=1.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(96, 576, kernel_size=1),
-            Conv2dNormActivation(576, 576, groups=576),
-            nn.Conv2d(576, 96, kernel_size=1, bias=False),
-            nn.BatchNorm2d(96),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 96, H, W)
-        identity = self.conv(x)  # (N, 96, H, W)
-        x = x + identity  # (N, 96, H, W)
-        return x
-
-
-class InvertedResidual_10(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 10 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=160,
-    stride=2.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(96, 576, kernel_size=1),
-            Conv2dNormActivation(576, 576, stride=2, groups=576),
-            nn.Conv2d(576, 160, kernel_size=1, bias=False),
-            nn.BatchNorm2d(160),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 96, H, W)
-        x = self.conv(x)  # (N, 160, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class InvertedResidual_11(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 11 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=160,
-    stride=1.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(160, 960, kernel_size=1),
-            Conv2dNormActivation(960, 960, groups=960),
-            nn.Conv2d(960, 160, kernel_size=1, bias=False),
-            nn.BatchNorm2d(160),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        identity = self.conv(x)  # (N, 160, H, W)
-        x = x + identity  # (N, 160, H, W)
-        return x
-
-
-class InvertedResidual_12(nn.Module):
-    """MobileNetV2's block, as torchvision.models.mobilenetv2.InvertedResidual: a 1x1 expansion
-    (left out when expand_ratio is 1), a 3x3 depthwise conv, a linear 1x1 projection, all in `conv`,
-    and the input added when stride is 1 and the width is kept.
-
-    Variant 12 of 12 of block `InvertedResidual`, built for expand_ratio=6, out_channels=320,
-    stride=1.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            Conv2dNormActivation(160, 960, kernel_size=1),
-            Conv2dNormActivation(960, 960, groups=960),
-            nn.Conv2d(960, 320, kernel_size=1, bias=False),
-            nn.BatchNorm2d(320),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        x = self.conv(x)  # (N, 320, H, W)
-        return x
+        # x: (N, in_channels, H, W)
+        conv = self.conv(x)
+        residual = conv
+        if self.use_res_connect:
+            residual = x + conv  # (N, in_channels, H, W)
+        return residual
 
 
 class MobileNetV2(nn.Module):
@@ -367,21 +106,21 @@ class MobileNetV2(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 32, stride=2),
-            InvertedResidual(),
-            InvertedResidual_2(),
-            InvertedResidual_3(),
-            InvertedResidual_4(),
-            InvertedResidual_5(),
-            InvertedResidual_5(),
-            InvertedResidual_6(),
-            *[InvertedResidual_7() for _ in range(3)],
-            InvertedResidual_8(),
-            InvertedResidual_9(),
-            InvertedResidual_9(),
-            InvertedResidual_10(),
-            InvertedResidual_11(),
-            InvertedResidual_11(),
-            InvertedResidual_12(),
+            InvertedResidual(32, 16, stride=1, expand_ratio=1),
+            InvertedResidual(16, 24, stride=2, expand_ratio=6),
+            InvertedResidual(24, 24, stride=1, expand_ratio=6),
+            InvertedResidual(24, 32, stride=2, expand_ratio=6),
+            InvertedResidual(32, 32, stride=1, expand_ratio=6),
+            InvertedResidual(32, 32, stride=1, expand_ratio=6),
+            InvertedResidual(32, 64, stride=2, expand_ratio=6),
+            *[InvertedResidual(64, 64, stride=1, expand_ratio=6) for _ in range(3)],
+            InvertedResidual(64, 96, stride=1, expand_ratio=6),
+            InvertedResidual(96, 96, stride=1, expand_ratio=6),
+            InvertedResidual(96, 96, stride=1, expand_ratio=6),
+            InvertedResidual(96, 160, stride=2, expand_ratio=6),
+            InvertedResidual(160, 160, stride=1, expand_ratio=6),
+            InvertedResidual(160, 160, stride=1, expand_ratio=6),
+            InvertedResidual(160, 320, stride=1, expand_ratio=6),
             Conv2dNormActivation(320, 1280, kernel_size=1),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)

@@ -5,6 +5,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class Conv2dNormActivation(nn.Module):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
@@ -191,33 +202,59 @@ class InvertedResidual(nn.Module):
     when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
     the width is kept. Batch norms use MobileNetV3's eps and momentum.
 
-    Variant 1 of 12 of block `InvertedResidual`, built for expanded_channels=16, out_channels=16,
-    stride=1.
+    Variant 1 of 3 of block `InvertedResidual` (its structure differs).
     """
 
     def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
+        self,
+        in_channels: int,
+        kernel_size: int,
+        expanded_channels: int,
+        out_channels: int,
+        use_se: bool,
+        stride: int,
+        eps: float = 0.001,
+        momentum: float = 0.01,
     ) -> None:
         super().__init__()
+        squeeze_channels = make_divisible(expanded_channels // 4, 8)
         layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
         layers.append(
             Conv2dNormActivation_2(
-                16, 16, kernel_size=kernel_size, groups=16, eps=eps, momentum=momentum
+                expanded_channels,
+                expanded_channels,
+                kernel_size=kernel_size,
+                stride=stride,
+                groups=expanded_channels,
+                eps=eps,
+                momentum=momentum,
             )
         )
         if use_se:
-            layers.append(SqueezeExcitation(960, 960, squeeze_channels=240))
+            layers.append(
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                )
+            )
         layers.append(
             Conv2dNormActivation_3(
-                960 if use_se else 16, 16, kernel_size=1, eps=eps, momentum=momentum
+                expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
             )
         )
         self.block = nn.Sequential(*layers)
+        self.use_res_connect = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 16, H, W)
-        out = self.block(x)  # (N, 16, H, W)
-        out = out + x  # (N, 16, H, W)
+        # x: (N, in_channels, H, W)
+        out = self.block(x)  # (N, out_channels, H, W)
+        if self.use_res_connect:
+            out = out + x  # (N, out_channels, H, W)
         return out
 
 
@@ -227,36 +264,60 @@ class InvertedResidual_2(nn.Module):
     when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
     the width is kept. Batch norms use MobileNetV3's eps and momentum.
 
-    Variant 2 of 12 of block `InvertedResidual`, built for expanded_channels=64, out_channels=24,
-    stride=2.
+    Variant 2 of 3 of block `InvertedResidual` (its structure differs).
     """
 
     def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
+        self,
+        in_channels: int,
+        kernel_size: int,
+        expanded_channels: int,
+        out_channels: int,
+        use_se: bool,
+        stride: int,
+        eps: float = 0.001,
+        momentum: float = 0.01,
     ) -> None:
         super().__init__()
+        squeeze_channels = make_divisible(expanded_channels // 4, 8)
         layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation_2(16, 64, kernel_size=1, eps=eps, momentum=momentum),
+        if expanded_channels != in_channels:
+            layers.append(
                 Conv2dNormActivation_2(
-                    64, 64, kernel_size=kernel_size, stride=2, groups=64, eps=eps, momentum=momentum
-                ),
-            ]
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.append(
+            Conv2dNormActivation_2(
+                expanded_channels,
+                expanded_channels,
+                kernel_size=kernel_size,
+                stride=stride,
+                groups=expanded_channels,
+                eps=eps,
+                momentum=momentum,
+            )
         )
         if use_se:
-            layers.append(SqueezeExcitation(960, 960, squeeze_channels=240))
+            layers.append(
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                )
+            )
         layers.append(
             Conv2dNormActivation_3(
-                960 if use_se else 64, 24, kernel_size=1, eps=eps, momentum=momentum
+                expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
             )
         )
         self.block = nn.Sequential(*layers)
+        self.use_res_connect = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 16, H, W)
-        x = self.block(x)  # (N, 24, (H + 1)//2, (W + 1)//2)
-        return x
+        # x: (N, in_channels, H, W)
+        out = self.block(x)
+        if self.use_res_connect:
+            out = out + x  # (N, out_channels, H, W)
+        return out
 
 
 class InvertedResidual_3(nn.Module):
@@ -265,371 +326,59 @@ class InvertedResidual_3(nn.Module):
     when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
     the width is kept. Batch norms use MobileNetV3's eps and momentum.
 
-    Variant 3 of 12 of block `InvertedResidual`, built for expanded_channels=72, out_channels=24,
-    stride=1.
+    Variant 3 of 3 of block `InvertedResidual` (its structure differs).
     """
 
     def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
+        self,
+        in_channels: int,
+        kernel_size: int,
+        expanded_channels: int,
+        out_channels: int,
+        use_se: bool,
+        stride: int,
+        eps: float = 0.001,
+        momentum: float = 0.01,
     ) -> None:
         super().__init__()
+        squeeze_channels = make_divisible(expanded_channels // 4, 8)
         layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation_2(24, 72, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation_2(
-                    72, 72, kernel_size=kernel_size, groups=72, eps=eps, momentum=momentum
-                ),
-            ]
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.append(
+            Conv2dNormActivation(
+                expanded_channels,
+                expanded_channels,
+                kernel_size=kernel_size,
+                stride=stride,
+                groups=expanded_channels,
+                eps=eps,
+                momentum=momentum,
+            )
         )
         if use_se:
-            layers.append(SqueezeExcitation(960, 960, squeeze_channels=240))
+            layers.append(
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                )
+            )
         layers.append(
             Conv2dNormActivation_3(
-                960 if use_se else 72, 24, kernel_size=1, eps=eps, momentum=momentum
+                expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
             )
         )
         self.block = nn.Sequential(*layers)
+        self.use_res_connect = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        out = self.block(x)  # (N, 24, H, W)
-        out = out + x  # (N, 24, H, W)
-        return out
-
-
-class InvertedResidual_4(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 4 of 12 of block `InvertedResidual`, built for expanded_channels=72, out_channels=40,
-    stride=2.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation_2(24, 72, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation_2(
-                    72, 72, kernel_size=kernel_size, stride=2, groups=72, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(72, 72, squeeze_channels=24))
-        layers.append(Conv2dNormActivation_3(72, 40, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.block(x)  # (N, 40, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class InvertedResidual_5(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 5 of 12 of block `InvertedResidual`, built for expanded_channels=120, out_channels=40,
-    stride=1.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation_2(40, 120, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation_2(
-                    120, 120, kernel_size=kernel_size, groups=120, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(120, 120, squeeze_channels=32))
-        layers.append(Conv2dNormActivation_3(120, 40, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        out = self.block(x)  # (N, 40, H, W)
-        out = out + x  # (N, 40, H, W)
-        return out
-
-
-class InvertedResidual_6(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 6 of 12 of block `InvertedResidual`, built for expanded_channels=240, out_channels=80,
-    stride=2.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(40, 240, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    240,
-                    240,
-                    kernel_size=kernel_size,
-                    stride=2,
-                    groups=240,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(120, 120, squeeze_channels=32))
-        layers.append(
-            Conv2dNormActivation_3(
-                120 if use_se else 240, 80, kernel_size=1, eps=eps, momentum=momentum
-            )
-        )
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        x = self.block(x)  # (N, 80, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class InvertedResidual_7(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 7 of 12 of block `InvertedResidual`, built for expanded_channels=200, out_channels=80,
-    stride=1.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(80, 200, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    200, 200, kernel_size=kernel_size, groups=200, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(120, 120, squeeze_channels=32))
-        layers.append(
-            Conv2dNormActivation_3(
-                120 if use_se else 200, 80, kernel_size=1, eps=eps, momentum=momentum
-            )
-        )
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 80, H, W)
-        out = self.block(x)  # (N, 80, H, W)
-        out = out + x  # (N, 80, H, W)
-        return out
-
-
-class InvertedResidual_8(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 8 of 12 of block `InvertedResidual`, built for expanded_channels=184, out_channels=80,
-    stride=1.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(80, 184, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    184, 184, kernel_size=kernel_size, groups=184, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(120, 120, squeeze_channels=32))
-        layers.append(
-            Conv2dNormActivation_3(
-                120 if use_se else 184, 80, kernel_size=1, eps=eps, momentum=momentum
-            )
-        )
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 80, H, W)
-        out = self.block(x)  # (N, 80, H, W)
-        out = out + x  # (N, 80, H, W)
-        return out
-
-
-class InvertedResidual_9(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 9 of 12 of block `InvertedResidual`, built for expanded_channels=480, out_channels=112,
-    stride=1.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(80, 480, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    480, 480, kernel_size=kernel_size, groups=480, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(480, 480, squeeze_channels=120))
-        layers.append(Conv2dNormActivation_3(480, 112, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 80, H, W)
-        x = self.block(x)  # (N, 112, H, W)
-        return x
-
-
-class InvertedResidual_10(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 10 of 12 of block `InvertedResidual`, built for expanded_channels=672, out_channels=112,
-    stride=1.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(112, 672, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    672, 672, kernel_size=kernel_size, groups=672, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(672, 672, squeeze_channels=168))
-        layers.append(Conv2dNormActivation_3(672, 112, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 112, H, W)
-        out = self.block(x)  # (N, 112, H, W)
-        out = out + x  # (N, 112, H, W)
-        return out
-
-
-class InvertedResidual_11(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 11 of 12 of block `InvertedResidual`, built for expanded_channels=672, out_channels=160,
-    stride=2.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(112, 672, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    672,
-                    672,
-                    kernel_size=kernel_size,
-                    stride=2,
-                    groups=672,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(672, 672, squeeze_channels=168))
-        layers.append(Conv2dNormActivation_3(672, 160, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 112, H, W)
-        x = self.block(x)  # (N, 160, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class InvertedResidual_12(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 12 of 12 of block `InvertedResidual`, built for expanded_channels=960, out_channels=160,
-    stride=1.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(160, 960, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    960, 960, kernel_size=kernel_size, groups=960, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(960, 960, squeeze_channels=240))
-        layers.append(Conv2dNormActivation_3(960, 160, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 160, H, W)
-        out = self.block(x)  # (N, 160, H, W)
-        out = out + x  # (N, 160, H, W)
+        # x: (N, in_channels, H, W)
+        out = self.block(x)
+        if self.use_res_connect:
+            out = out + x  # (N, out_channels, H, W)
         return out
 
 
@@ -656,21 +405,47 @@ class MobileNetV3(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 16, stride=2, eps=0.001, momentum=0.01),
-            InvertedResidual(3, use_se=False),
-            InvertedResidual_2(3, use_se=False),
-            InvertedResidual_3(3, use_se=False),
-            InvertedResidual_4(5, use_se=True),
-            InvertedResidual_5(5, use_se=True),
-            InvertedResidual_5(5, use_se=True),
-            InvertedResidual_6(3, use_se=False),
-            InvertedResidual_7(3, use_se=False),
-            InvertedResidual_8(3, use_se=False),
-            InvertedResidual_8(3, use_se=False),
-            InvertedResidual_9(3, use_se=True),
-            InvertedResidual_10(3, use_se=True),
-            InvertedResidual_11(5, use_se=True),
-            InvertedResidual_12(5, use_se=True),
-            InvertedResidual_12(5, use_se=True),
+            InvertedResidual(16, 3, expanded_channels=16, out_channels=16, use_se=False, stride=1),
+            InvertedResidual_2(
+                16, 3, expanded_channels=64, out_channels=24, use_se=False, stride=2
+            ),
+            InvertedResidual_2(
+                24, 3, expanded_channels=72, out_channels=24, use_se=False, stride=1
+            ),
+            InvertedResidual_2(24, 5, expanded_channels=72, out_channels=40, use_se=True, stride=2),
+            InvertedResidual_2(
+                40, 5, expanded_channels=120, out_channels=40, use_se=True, stride=1
+            ),
+            InvertedResidual_2(
+                40, 5, expanded_channels=120, out_channels=40, use_se=True, stride=1
+            ),
+            InvertedResidual_3(
+                40, 3, expanded_channels=240, out_channels=80, use_se=False, stride=2
+            ),
+            InvertedResidual_3(
+                80, 3, expanded_channels=200, out_channels=80, use_se=False, stride=1
+            ),
+            InvertedResidual_3(
+                80, 3, expanded_channels=184, out_channels=80, use_se=False, stride=1
+            ),
+            InvertedResidual_3(
+                80, 3, expanded_channels=184, out_channels=80, use_se=False, stride=1
+            ),
+            InvertedResidual_3(
+                80, 3, expanded_channels=480, out_channels=112, use_se=True, stride=1
+            ),
+            InvertedResidual_3(
+                112, 3, expanded_channels=672, out_channels=112, use_se=True, stride=1
+            ),
+            InvertedResidual_3(
+                112, 5, expanded_channels=672, out_channels=160, use_se=True, stride=2
+            ),
+            InvertedResidual_3(
+                160, 5, expanded_channels=960, out_channels=160, use_se=True, stride=1
+            ),
+            InvertedResidual_3(
+                160, 5, expanded_channels=960, out_channels=160, use_se=True, stride=1
+            ),
             Conv2dNormActivation(160, 960, kernel_size=1, eps=0.001, momentum=0.01),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)

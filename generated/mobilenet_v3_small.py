@@ -5,6 +5,17 @@ import torch
 from torch import nn
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class Conv2dNormActivation(nn.Module):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
@@ -191,28 +202,56 @@ class InvertedResidual(nn.Module):
     when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
     the width is kept. Batch norms use MobileNetV3's eps and momentum.
 
-    Variant 1 of 9 of block `InvertedResidual`, built for expanded_channels=16, out_channels=16,
-    stride=2.
+    Variant 1 of 3 of block `InvertedResidual` (its structure differs).
     """
 
     def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
+        self,
+        in_channels: int,
+        kernel_size: int,
+        expanded_channels: int,
+        out_channels: int,
+        use_se: bool,
+        stride: int,
+        eps: float = 0.001,
+        momentum: float = 0.01,
     ) -> None:
         super().__init__()
+        squeeze_channels = make_divisible(expanded_channels // 4, 8)
         layers: list[nn.Module] = []
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
         layers.append(
             Conv2dNormActivation_2(
-                16, 16, kernel_size=kernel_size, stride=2, groups=16, eps=eps, momentum=momentum
+                expanded_channels,
+                expanded_channels,
+                kernel_size=kernel_size,
+                stride=stride,
+                groups=expanded_channels,
+                eps=eps,
+                momentum=momentum,
             )
         )
         if use_se:
-            layers.append(SqueezeExcitation(16, 16, squeeze_channels=8))
-        layers.append(Conv2dNormActivation_3(16, 16, kernel_size=1, eps=eps, momentum=momentum))
+            layers.append(
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                )
+            )
+        layers.append(
+            Conv2dNormActivation_3(
+                expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+            )
+        )
         self.block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 16, H, W)
-        x = self.block(x)  # (N, 16, (H + 1)//2, (W + 1)//2)
+        # x: (N, in_channels, H, W)
+        x = self.block(x)  # (N, out_channels, (H + 1)//2, (W + 1)//2)
         return x
 
 
@@ -222,36 +261,60 @@ class InvertedResidual_2(nn.Module):
     when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
     the width is kept. Batch norms use MobileNetV3's eps and momentum.
 
-    Variant 2 of 9 of block `InvertedResidual`, built for expanded_channels=72, out_channels=24,
-    stride=2.
+    Variant 2 of 3 of block `InvertedResidual` (its structure differs).
     """
 
     def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
+        self,
+        in_channels: int,
+        kernel_size: int,
+        expanded_channels: int,
+        out_channels: int,
+        use_se: bool,
+        stride: int,
+        eps: float = 0.001,
+        momentum: float = 0.01,
     ) -> None:
         super().__init__()
+        squeeze_channels = make_divisible(expanded_channels // 4, 8)
         layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation_2(16, 72, kernel_size=1, eps=eps, momentum=momentum),
+        if expanded_channels != in_channels:
+            layers.append(
                 Conv2dNormActivation_2(
-                    72, 72, kernel_size=kernel_size, stride=2, groups=72, eps=eps, momentum=momentum
-                ),
-            ]
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.append(
+            Conv2dNormActivation_2(
+                expanded_channels,
+                expanded_channels,
+                kernel_size=kernel_size,
+                stride=stride,
+                groups=expanded_channels,
+                eps=eps,
+                momentum=momentum,
+            )
         )
         if use_se:
-            layers.append(SqueezeExcitation(16, 16, squeeze_channels=8))
+            layers.append(
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                )
+            )
         layers.append(
             Conv2dNormActivation_3(
-                16 if use_se else 72, 24, kernel_size=1, eps=eps, momentum=momentum
+                expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
             )
         )
         self.block = nn.Sequential(*layers)
+        self.use_res_connect = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 16, H, W)
-        x = self.block(x)  # (N, 24, (H + 1)//2, (W + 1)//2)
-        return x
+        # x: (N, in_channels, H, W)
+        out = self.block(x)
+        if self.use_res_connect:
+            out = out + x  # (N, out_channels, H, W)
+        return out
 
 
 class InvertedResidual_3(nn.Module):
@@ -260,249 +323,59 @@ class InvertedResidual_3(nn.Module):
     when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
     the width is kept. Batch norms use MobileNetV3's eps and momentum.
 
-    Variant 3 of 9 of block `InvertedResidual`, built for expanded_channels=88, out_channels=24,
-    stride=1.
+    Variant 3 of 3 of block `InvertedResidual` (its structure differs).
     """
 
     def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
+        self,
+        in_channels: int,
+        kernel_size: int,
+        expanded_channels: int,
+        out_channels: int,
+        use_se: bool,
+        stride: int,
+        eps: float = 0.001,
+        momentum: float = 0.01,
     ) -> None:
         super().__init__()
+        squeeze_channels = make_divisible(expanded_channels // 4, 8)
         layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation_2(24, 88, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation_2(
-                    88, 88, kernel_size=kernel_size, groups=88, eps=eps, momentum=momentum
-                ),
-            ]
+        if expanded_channels != in_channels:
+            layers.append(
+                Conv2dNormActivation(
+                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                )
+            )
+        layers.append(
+            Conv2dNormActivation(
+                expanded_channels,
+                expanded_channels,
+                kernel_size=kernel_size,
+                stride=stride,
+                groups=expanded_channels,
+                eps=eps,
+                momentum=momentum,
+            )
         )
         if use_se:
-            layers.append(SqueezeExcitation(16, 16, squeeze_channels=8))
+            layers.append(
+                SqueezeExcitation(
+                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
+                )
+            )
         layers.append(
             Conv2dNormActivation_3(
-                16 if use_se else 88, 24, kernel_size=1, eps=eps, momentum=momentum
+                expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
             )
         )
         self.block = nn.Sequential(*layers)
+        self.use_res_connect = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        out = self.block(x)  # (N, 24, H, W)
-        out = out + x  # (N, 24, H, W)
-        return out
-
-
-class InvertedResidual_4(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 4 of 9 of block `InvertedResidual`, built for expanded_channels=96, out_channels=40,
-    stride=2.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(24, 96, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    96, 96, kernel_size=kernel_size, stride=2, groups=96, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(96, 96, squeeze_channels=24))
-        layers.append(Conv2dNormActivation_3(96, 40, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 24, H, W)
-        x = self.block(x)  # (N, 40, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class InvertedResidual_5(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 5 of 9 of block `InvertedResidual`, built for expanded_channels=240, out_channels=40,
-    stride=1.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(40, 240, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    240, 240, kernel_size=kernel_size, groups=240, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(240, 240, squeeze_channels=64))
-        layers.append(Conv2dNormActivation_3(240, 40, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        out = self.block(x)  # (N, 40, H, W)
-        out = out + x  # (N, 40, H, W)
-        return out
-
-
-class InvertedResidual_6(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 6 of 9 of block `InvertedResidual`, built for expanded_channels=120, out_channels=48,
-    stride=1.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(40, 120, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    120, 120, kernel_size=kernel_size, groups=120, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(120, 120, squeeze_channels=32))
-        layers.append(Conv2dNormActivation_3(120, 48, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 40, H, W)
-        x = self.block(x)  # (N, 48, H, W)
-        return x
-
-
-class InvertedResidual_7(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 7 of 9 of block `InvertedResidual`, built for expanded_channels=144, out_channels=48,
-    stride=1.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(48, 144, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    144, 144, kernel_size=kernel_size, groups=144, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(144, 144, squeeze_channels=40))
-        layers.append(Conv2dNormActivation_3(144, 48, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        out = self.block(x)  # (N, 48, H, W)
-        out = out + x  # (N, 48, H, W)
-        return out
-
-
-class InvertedResidual_8(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 8 of 9 of block `InvertedResidual`, built for expanded_channels=288, out_channels=96,
-    stride=2.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(48, 288, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    288,
-                    288,
-                    kernel_size=kernel_size,
-                    stride=2,
-                    groups=288,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(288, 288, squeeze_channels=72))
-        layers.append(Conv2dNormActivation_3(288, 96, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 48, H, W)
-        x = self.block(x)  # (N, 96, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class InvertedResidual_9(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 9 of 9 of block `InvertedResidual`, built for expanded_channels=576, out_channels=96,
-    stride=1.
-    """
-
-    def __init__(
-        self, kernel_size: int, use_se: bool, eps: float = 0.001, momentum: float = 0.01
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        layers.extend(
-            [
-                Conv2dNormActivation(96, 576, kernel_size=1, eps=eps, momentum=momentum),
-                Conv2dNormActivation(
-                    576, 576, kernel_size=kernel_size, groups=576, eps=eps, momentum=momentum
-                ),
-            ]
-        )
-        if use_se:
-            layers.append(SqueezeExcitation(576, 576, squeeze_channels=144))
-        layers.append(Conv2dNormActivation_3(576, 96, kernel_size=1, eps=eps, momentum=momentum))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 96, H, W)
-        out = self.block(x)  # (N, 96, H, W)
-        out = out + x  # (N, 96, H, W)
+        # x: (N, in_channels, H, W)
+        out = self.block(x)
+        if self.use_res_connect:
+            out = out + x  # (N, out_channels, H, W)
         return out
 
 
@@ -527,17 +400,35 @@ class MobileNetV3(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             Conv2dNormActivation(3, 16, stride=2, eps=0.001, momentum=0.01),
-            InvertedResidual(3, use_se=True),
-            InvertedResidual_2(3, use_se=False),
-            InvertedResidual_3(3, use_se=False),
-            InvertedResidual_4(5, use_se=True),
-            InvertedResidual_5(5, use_se=True),
-            InvertedResidual_5(5, use_se=True),
-            InvertedResidual_6(5, use_se=True),
-            InvertedResidual_7(5, use_se=True),
-            InvertedResidual_8(5, use_se=True),
-            InvertedResidual_9(5, use_se=True),
-            InvertedResidual_9(5, use_se=True),
+            InvertedResidual(16, 3, expanded_channels=16, out_channels=16, use_se=True, stride=2),
+            InvertedResidual_2(
+                16, 3, expanded_channels=72, out_channels=24, use_se=False, stride=2
+            ),
+            InvertedResidual_2(
+                24, 3, expanded_channels=88, out_channels=24, use_se=False, stride=1
+            ),
+            InvertedResidual_3(24, 5, expanded_channels=96, out_channels=40, use_se=True, stride=2),
+            InvertedResidual_3(
+                40, 5, expanded_channels=240, out_channels=40, use_se=True, stride=1
+            ),
+            InvertedResidual_3(
+                40, 5, expanded_channels=240, out_channels=40, use_se=True, stride=1
+            ),
+            InvertedResidual_3(
+                40, 5, expanded_channels=120, out_channels=48, use_se=True, stride=1
+            ),
+            InvertedResidual_3(
+                48, 5, expanded_channels=144, out_channels=48, use_se=True, stride=1
+            ),
+            InvertedResidual_3(
+                48, 5, expanded_channels=288, out_channels=96, use_se=True, stride=2
+            ),
+            InvertedResidual_3(
+                96, 5, expanded_channels=576, out_channels=96, use_se=True, stride=1
+            ),
+            InvertedResidual_3(
+                96, 5, expanded_channels=576, out_channels=96, use_se=True, stride=1
+            ),
             Conv2dNormActivation(96, 576, kernel_size=1, eps=0.001, momentum=0.01),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)

@@ -19,7 +19,6 @@ from typing import Any
 from ..dims import Dim
 from ..errors import EmitError
 from ..expr import Expr, ExprError, parse_expr
-from ..exprfuncs import plain_python
 from ..ir import AttrExpr
 from .pycode import (
     Code,
@@ -94,6 +93,9 @@ class Env:
     pynames: dict[str, str]
     lost: set[str] = field(default_factory=set)
     used: set[str] = field(default_factory=set)
+    #: the block's lets as rendered, in order: a symbolic one is a local of `__init__`
+    #: (its pyname in `pynames`), read as that name; its `names` are the params it reads
+    lets: dict[str, Val] = field(default_factory=dict)
 
     def use(self, val: Val) -> None:
         """Record that code shows `val`: its names are read, or lost if it is inexact."""
@@ -106,7 +108,13 @@ class Env:
             self.lost |= val.names
 
     def py_values(self) -> dict[str, Any]:
-        return {self.pynames[n]: self.values[n] for n in self.symbolic if n in self.values}
+        out = {self.pynames[n]: self.values[n] for n in self.symbolic if n in self.values}
+        out.update((self.pynames[n], v.value) for n, v in self.lets.items() if v.symbolic)
+        return out
+
+    def let_texts(self) -> dict[str, str]:
+        """The locals `__init__` binds before its submodules: pyname -> expression."""
+        return {self.pynames[n]: v.text for n, v in self.lets.items() if v.symbolic}
 
 
 @lru_cache(maxsize=4096)
@@ -169,6 +177,13 @@ def _render_tree(
             v = in_last
         elif origins.get(name) == "input" and name != "in_features" and in_ch is not None:
             v = in_ch
+        elif origins.get(name) != "input" and name in env.lets:  # a let hides an index
+            lv = env.lets[name]
+            if not lv.exact:
+                ok = False
+                deps |= lv.names
+                continue
+            v = Val(env.pynames[name], lv.value, lv.names) if lv.symbolic else literal(lv.value)
         elif origins.get(name) != "input" and name in env.symbolic:
             v = Val(env.pynames[name], env.values.get(name), frozenset({name}))
         elif origins.get(name) != "input" and name in env.values:
@@ -180,7 +195,7 @@ def _render_tree(
         deps |= v.names
         ok = ok and v.exact
         subst[name] = expr_tree(v.text)
-    if not ok or type(bound) in (list, tuple) or not plain_python(tree):
+    if not ok or type(bound) in (list, tuple):
         return inexact(bound, deps) if deps else literal(bound)
     try:
         text = unparse(fold(substitute(tree, subst)))
@@ -193,8 +208,24 @@ def _render_tree(
     return val
 
 
-#: The functions of the expression language that Python's builtins compute alike.
-_BUILTINS = frozenset({"min", "max", "abs"})
+#: The functions of the expression language that emitted code can call: Python's builtins
+#: that compute alike, and the helpers an emitted file defines when it calls them
+#: (`HELPERS`: `make_divisible`, torchvision's `_make_divisible` line for line).
+_BUILTINS = frozenset({"min", "max", "abs", "round", "make_divisible"})
+
+#: Functions an emitted file defines for its expressions, by name: their source.
+HELPERS = {
+    "make_divisible": "def make_divisible(v: float, divisor: int, min_value: int | None = None)"
+    ''' -> int:
+    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
+    than 10% below `v` and never below `min_value` (default `divisor`)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v''',
+}
 
 
 def _foreign(node: ast.AST) -> bool:

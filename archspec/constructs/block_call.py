@@ -66,13 +66,13 @@ def lower(lw: Lowerer, site: Site) -> str:
     lw.block_stack.append(bname)
     try:
         env = {**lw.spec_env, **args}
-        lets, switches = _block_lets(lw, site, bname, bdef, env)
+        lets, _ = _block_lets(lw, site, bname, bdef, env)
         children = [Item(s, ("blocks", bname, "layers", i)) for i, s in enumerate(bdef.layers)]
         child = Child(
             children,
             bname,
             env={**env, **lets},
-            switches=switches,
+            lets=[(n, bdef.let[n], v) for n, v in lets.items()],
             block=bname,
             args=args,
             outputs=bdef.outputs,

@@ -149,8 +149,10 @@ class Child:
     src: Mapping[str, Any] | None = None
     #: the expressions among `src` (a block call's arguments), for the child's node
     exprs: Mapping[str, AttrExpr] | None = None
-    #: structure-deciding expressions bound before the items (a block's `let:`s)
+    #: structure-deciding expressions bound before the items
     switches: Sequence[tuple[str, str]] = ()
+    #: a block's `let:`s as (name, what the spec wrote, value), in order
+    lets: Sequence[tuple[str, Any, Any]] = ()
     #: the module's `_version` (a block's or the spec's `state_dict_version:`)
     state_dict_version: int = 1
 

@@ -20,7 +20,7 @@ from typing import Any
 from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError, once_per_place
 from ..expr import ExprError
-from ..ir import INPUT, InitStep, Module, Node, Output, Switch
+from ..ir import ABSENT_AS, INPUT, InitStep, Let, Module, Node, Output, Switch
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY, ShapeContext
 from ..ops.base import Final
@@ -155,6 +155,7 @@ class Lowerer:
                 Switch(n, text_expr(self, t), scope.switch_spans.get(i))
                 for i, (n, t) in enumerate(scope.switches)
             ),
+            lets=tuple(Let(n, text_expr(self, raw), v) for n, raw, v in child.lets),
             state_dict_version=child.state_dict_version,
         )
 
@@ -184,6 +185,7 @@ class Lowerer:
         when = getattr(item.spec, "when", None)
         if when is not None and node.when is None:
             node = dataclasses.replace(node, when=when_text(when), when_expr=text_expr(self, when))
+            node = _absent_as_previous(scope, node)
         scope.nodes.append(node)
         scope.shapes[node.name] = node.shape
         scope.axes[node.name] = self._out_axis(scope, node)
@@ -346,3 +348,13 @@ class Lowerer:
         if raise_skip:
             raise Skip
         raise BadValue
+
+
+def _absent_as_previous(scope: Scope, node: Node) -> Node:
+    """A join under a `when` that reads the node before it: where the `when` leaves it out,
+    what follows reads that node, so one emitted class writes the join under an `if`
+    (`if self.use_res_connect: out = x + out`), as for a residual's `add_when`."""
+    prev = scope.nodes[-1].name if scope.nodes else INPUT
+    if len(node.inputs) < 2 or prev not in node.inputs:
+        return node
+    return dataclasses.replace(node, attrs={**node.attrs, ABSENT_AS: node.inputs.index(prev)})

@@ -16,8 +16,8 @@ from typing import Any
 
 from ...errors import EmitError
 from ...ir import ABSENT_AS, INPUT, Module
-from ..pycode import Namespace, camel, is_free_name, lit
-from ..pyvalues import IN, Env, Val, inexact, literal, names_of, truth
+from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, lit, substitute, unparse
+from ..pyvalues import IN, Env, Val, inexact, literal, names_of, render_expr, truth
 from .init import init_names
 from .model import Body, ClassInfo, Param, Step, fallback_input
 from .scope import Scope
@@ -87,6 +87,8 @@ class Classes(Scope):
         ns = Namespace(self.global_names)
         pynames = {p.name: ns.create(p.name) for p in decls}
         pynames[IN] = ns.create("in_channels")
+        for let in instances[0].lets:
+            pynames.setdefault(let.name, ns.create(let.name))
         symbolic -= pre_lost
         self.optional = {}
         while True:
@@ -130,11 +132,12 @@ class Classes(Scope):
                 pinned=pinned,
                 pynames=pynames,
                 escaped=frozenset(escaped),
-                out=first.vals[out_name],
+                out=tuple(inline_lets(v, first.env) for v in first.vals[out_name]),
                 doc=(self.graph.block_docs.get(block, "") if block else "")
                 or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
                 note=_variant_note(base, k, len(parts), pinned, part_bodies),
                 state_dict_version=first.module.state_dict_version,
+                lets=first.env.let_texts(),
             )
             self.classes.append(info)
             for b in part_bodies:
@@ -162,6 +165,11 @@ class Classes(Scope):
         env = Env(symbolic & (set(values) | {IN}), values, pynames)
         if IN not in values:
             env.symbolic = env.symbolic - {IN}
+        in_ch = in_vals[1] if len(in_vals) > 1 else None
+        for let in inst.lets:  # a let the class cannot write fixes the params it reads
+            val = render_expr(let.expr, let.value, env, in_ch)
+            env.lets[let.name] = val if val.exact else inexact(let.value, val.names)
+            env.lost |= set() if val.exact else set(val.names)
         steps, vals = self.render_scope(inst, env, tuple(in_vals))
         return Body(inst, env, steps, vals)
 
@@ -249,7 +257,14 @@ def combine(
         fallback[step.node.name] = step.node.inputs[k]
 
     def norm(inputs: tuple[str, ...], absent: set[str]) -> tuple[str, ...]:
-        return tuple(fallback[i] if i in absent else i for i in inputs)
+        out = []
+        for name in inputs:
+            seen = set()
+            while name in absent and name not in seen:  # a switched node reading another
+                seen.add(name)
+                name = fallback[name]
+            out.append(name)
+        return tuple(out)
 
     a_outs, b_outs = a_bodies[0].module.outputs, group[0].module.outputs
     outs = [
@@ -288,6 +303,18 @@ def combine(
     first_b = any(o.name in only_b for o in b_outs)
     bodies = group + a_bodies if first_b else a_bodies + group
     return bodies, result, optional | set(only_a) | set(only_b)
+
+
+def inline_lets(val: Val, env: Env) -> Val:
+    """`val` with the class's let locals written out (`hidden_dim` is
+    `round(in_channels * expand_ratio)`): a caller reads it in terms of arguments only."""
+    texts = env.let_texts()
+    if not val.symbolic or not texts:
+        return val
+    tree = expr_tree(val.text)
+    for name in reversed(list(texts)):  # a let reads only the ones before it
+        tree = substitute(tree, {name: expr_tree(texts[name])})
+    return Val(unparse(fold(tree)), val.value, val.names, val.exact, val.items)
 
 
 def coerce(value: Any, kind: str) -> Any:

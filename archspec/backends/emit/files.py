@@ -9,7 +9,9 @@ what it rendered before returning it.
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from ..pycode import (
     wrap_comment,
 )
 from ..pylayout import Doc, Group, Text, call, condition_lines, format_doc
-from ..pyvalues import IN, Val, same
+from ..pyvalues import HELPERS, IN, Val, same
 from ..selfcheck import parse_emitted
 from .classes import Classes, coerce
 from .forward import forward_lines, is_free_attr, is_tensor, when_flag
@@ -73,6 +75,8 @@ class Emitter(Classes, InitRules):
         text_all = "\n".join(helpers) + "\n".join(
             "\n".join("\n".join(m) for m in c["methods"]) for c in rendered
         )
+        called = _names_read(text_all.splitlines())
+        helpers = [HELPERS[n] for n in HELPERS if n in called] + helpers
         return _template().render(
             header=self.header(), imports=_imports(text_all), helpers=helpers, classes=rendered
         )
@@ -195,16 +199,22 @@ def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
         if not p.required:
             text += f" = {lit(p.default)}"
         items.append(Text(text))
-    lines = format_doc(Group("def __init__(", tuple(items), ") -> None:"), 4)
+    head = format_doc(Group("def __init__(", tuple(items), ") -> None:"), 4)
     pad = INDENT * 2
-    lines.append(pad + "super().__init__()")
+    head.append(pad + "super().__init__()")
+    lines: list[str] = []
     flags: set[str] = set()
+    inlined: dict[int, tuple[str, str]] = {}  # line -> (flag, let) of `self.flag = <let's text>`
     for st in cls.steps:
         if st.ctor is None and st.when is not None:  # a function node `forward` may skip
             flag = when_flag(cls, st)
             if flag not in flags:
                 flags.add(flag)
-                lines += format_doc(Text(st.when.text), 8, f"self.{flag} = ")
+                text = cls.lets.get(st.when.text, st.when.text)  # a let read only here
+                flag_lines = format_doc(Text(text), 8, f"self.{flag} = ")
+                if st.when.text in cls.lets and len(flag_lines) == 1:
+                    inlined[len(lines)] = (flag, st.when.text)
+                lines += flag_lines
             continue
         if st.ctor is None or st.attr is None:
             continue
@@ -219,7 +229,42 @@ def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
             lines += _assign(st.attr, st.ctor, 2, is_tensor(st))
     if init_call:
         lines += format_doc(Text(init_call), 8)
-    return lines
+    others = [ln for i, ln in enumerate(lines) if i not in inlined]
+    read = _names_read(others)
+    for i, (flag, let) in inlined.items():
+        if let in read:  # the local is bound anyway: the flag reads it
+            lines[i] = f"{pad}self.{flag} = {let}"
+    return head + _let_lines(cls.lets, lines) + lines
+
+
+def _let_lines(lets: dict[str, str], body: list[str]) -> list[str]:
+    """The lets `body` reads (and those they read), bound as locals in the order written,
+    as torchvision's `hidden_dim = int(round(inp * expand_ratio))`."""
+    read = _names_read(body)
+    needed: list[str] = []
+    for name in reversed(list(lets)):
+        if name in read:
+            needed.append(name)
+            read |= _names_read([lets[name]])
+    out: list[str] = []
+    for name in reversed(needed):
+        out += format_doc(Text(lets[name]), 8, f"{name} = ")
+    return out
+
+
+def _names_read(lines: list[str]) -> set[str]:
+    """The identifiers in lines of code (names and attributes alike; strings skipped)."""
+    out: set[str] = set()
+    toks = tokenize.generate_tokens(io.StringIO("\n".join(ln.strip() for ln in lines)).readline)
+    after_dot = False
+    try:
+        for tok in toks:
+            if tok.type == tokenize.NAME and not after_dot:
+                out.add(tok.string)
+            after_dot = tok.type == tokenize.OP and tok.string == "."
+    except (tokenize.TokenError, SyntaxError):
+        pass  # an open bracket at the end: the names before it were read
+    return out
 
 
 def _layers_lines(attr: str, chain: Layers, cls: ClassInfo) -> list[str]:

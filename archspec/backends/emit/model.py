@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -66,7 +66,8 @@ class Body:
     def sig(self) -> tuple[Any, ...]:
         """What two instances must share to be one class as rendered."""
         outs = tuple((o.name, o.train_only) for o in self.module.outputs)
-        return (tuple(s.sig() for s in self.steps), outs)
+        lets = tuple(self.env.let_texts().items())
+        return (tuple(s.sig() for s in self.steps), outs, lets)
 
 
 @dataclass(frozen=True)
@@ -100,3 +101,5 @@ class ClassInfo:
     note: str = ""
     #: the class's `_version` (written `_version = 2` when it is not torch's default 1)
     state_dict_version: int = 1
+    #: the locals `__init__` binds first (the block's lets): pyname -> expression
+    lets: dict[str, str] = field(default_factory=dict)

@@ -13,11 +13,12 @@ written as one expression where the condition makes them equal (`in_channels * t
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from ..pycode import expr_tree, fold, unparse
+from ..pycode import expr_tree, fold, int_by_construction, unparse
 from ..pylayout import Doc, Group, Prefixed
-from ..pyvalues import Val, inexact, literal, same
+from ..pyvalues import Env, Val, inexact, literal, same
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,17 @@ def _mark(cond: str | None, name: str | None) -> str:
     return mark + (f"{name}=" if name is not None else "")
 
 
-def phis(cond: Val, kept: tuple[Val, ...], skipped: tuple[Val, ...]) -> tuple[Val, ...]:
+def phis(
+    cond: Val, kept: tuple[Val, ...], skipped: tuple[Val, ...], env: Env | None = None
+) -> tuple[Val, ...]:
     """The dims after a switched item: `kept` where `cond` holds, else `skipped`."""
     took = bool(cond.value)
-    return tuple(phi(cond, a, b, took) for a, b in zip(kept, skipped))
+    return tuple(phi(cond, a, b, took, env) for a, b in zip(kept, skipped))
 
 
-def phi(cond: Val, a: Val, b: Val, took_a: bool) -> Val:
-    """`a` if `cond` else `b`, as one expression (the instance took `a` if `took_a`)."""
+def phi(cond: Val, a: Val, b: Val, took_a: bool, env: Env | None = None) -> Val:
+    """`a` if `cond` else `b`, as one expression (the instance took `a` if `took_a`);
+    `env` gives the class's let locals and which names hold ints (`round(c)` is `c`)."""
     value = a.value if took_a else b.value
     if not (a.exact and b.exact and cond.exact):
         return inexact(value, a.names | b.names | cond.names)
@@ -77,48 +81,73 @@ def phi(cond: Val, a: Val, b: Val, took_a: bool) -> Val:
         return Val(a.text, value, a.names | b.names, items=a.items if took_a else b.items)
     if not a.names and not b.names and same(a.value, b.value):
         return literal(value)
-    one = _implied(cond.text, a.text, b.text)
+    lets = env.let_texts() if env is not None else {}
+    ints = {n for n, v in env.py_values().items() if type(v) is int} if env else set()
+    one = _implied(cond.text, a.text, b.text, lets, ints)
     if one is not None:
         return Val(one, value, a.names if one == a.text else b.names)
     tree = ast.IfExp(test=expr_tree(cond.text), body=expr_tree(a.text), orelse=expr_tree(b.text))
     return Val(unparse(tree), value, a.names | b.names | cond.names)
 
 
-def _implied(cond: str, a: str, b: str) -> str | None:
+def _implied(
+    cond: str, a: str, b: str, lets: Mapping[str, str], ints: Collection[str]
+) -> str | None:
     """`a` when it equals `b` wherever `cond` is false, or `b` when it equals `a` wherever
-    `cond` holds, for a condition `name != k` or `name == k`; else None."""
+    `cond` holds, for a condition `name != k` or `name == k`; else None. `lets` are the
+    locals' expressions (`hidden_dim` is `in_channels` where `expand_ratio == 1`)."""
     tree = expr_tree(cond)
     if not (isinstance(tree, ast.Compare) and len(tree.ops) == 1):
         return None
     left, right = tree.left, tree.comparators[0]
+    sides = {unparse(left), unparse(right)}
+    if {a, b} == sides and isinstance(tree.ops[0], (ast.NotEq, ast.Eq)):
+        # `a if a != b else b` is `a`; `a if a == b else b` is `b`
+        return a if isinstance(tree.ops[0], ast.NotEq) else b
     if isinstance(left, ast.Constant) and isinstance(right, ast.Name):
         left, right = right, left
     if not (isinstance(left, ast.Name) and isinstance(right, ast.Constant)):
         return None
-    if isinstance(tree.ops[0], ast.NotEq) and _at(a, left.id, right) == b:
+    if isinstance(tree.ops[0], ast.NotEq) and _at(a, left.id, right, lets, ints) == b:
         return a
-    if isinstance(tree.ops[0], ast.Eq) and _at(b, left.id, right) == a:
+    if isinstance(tree.ops[0], ast.Eq) and _at(b, left.id, right, lets, ints) == a:
         return b
     return None
 
 
-def _at(text: str, name: str, value: ast.Constant) -> str:
+def _at(
+    text: str, name: str, value: ast.Constant, lets: Mapping[str, str], ints: Collection[str]
+) -> str:
     """`text` with `name` given `value`, folded and simplified (`x * 1` is `x`)."""
 
     class _Sub(ast.NodeTransformer):
         def visit_Name(self, node: ast.Name) -> ast.AST:
+            if node.id in lets:
+                return self.visit(expr_tree(lets[node.id]))
             return ast.Constant(value.value) if node.id == name else node
 
     tree = _Sub().visit(expr_tree(text))
-    return unparse(_simplify(fold(tree)))
+    return unparse(_simplify(fold(tree), ints))
 
 
-def _simplify(node: ast.expr) -> ast.expr:
+def _simplify(node: ast.expr, ints: Collection[str] = ()) -> ast.expr:
     """Drop operands that change nothing: `x * 1`, `1 * x`, `x + 0`, `0 + x`, `x - 0`,
-    `x // 1`."""
+    `x // 1`, and `round(x)` of an int."""
     for fname, child in ast.iter_fields(node):
         if isinstance(child, ast.expr):
-            setattr(node, fname, _simplify(child))
+            setattr(node, fname, _simplify(child, ints))
+        elif isinstance(child, list):
+            setattr(
+                node, fname, [_simplify(c, ints) if isinstance(c, ast.expr) else c for c in child]
+            )
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "round"
+        and len(node.args) == 1
+        and int_by_construction(node.args[0], ints)
+    ):
+        return node.args[0]
     if not isinstance(node, ast.BinOp):
         return node
 

@@ -81,7 +81,7 @@ class Scope(EmitContext):
             vals[node.name] = step.out
             if when is not None and step.ctor is not None:
                 self.optional[node.span] = Optional(step.ctor, step.out)
-                vals[node.name] = phis(when, step.out, ins[0])
+                vals[node.name] = phis(when, step.out, ins[0], env)
             steps.append(step)
         return steps, vals
 
@@ -109,7 +109,7 @@ class Scope(EmitContext):
                 continue
             env.use(cond)
             out.append((cond.text, sw.name, rec.ctor))
-            vals[prev] = phis(cond, rec.out, flow)
+            vals[prev] = phis(cond, rec.out, flow, env)
         return out
 
     def unkept(self) -> set[str]:
@@ -230,7 +230,7 @@ class Scope(EmitContext):
             if when is not None and when.symbolic and step.ctor is not None:
                 env.use(when)
                 self.optional[node.span] = Optional(step.ctor, step.out)
-                vals[node.name] = phis(when, step.out, ins)
+                vals[node.name] = phis(when, step.out, ins, env)
                 entries.append((when.text, node.name, step.ctor))
             else:
                 vals[node.name] = step.out

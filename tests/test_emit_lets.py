@@ -1,0 +1,113 @@
+"""A block's `let:`s in emitted code: locals of `__init__` (torchvision's
+`hidden_dim = int(round(inp * expand_ratio))`), so a block whose instances differ in the
+values its lets compute stays one class; a switched join is an `if` on a flag set there."""
+
+from __future__ import annotations
+
+import ast
+
+import torch
+
+import archspec
+from tests.emit_helpers import _load
+
+HEADER = "archspec: 1\nname: t\ninput: [N, 8, 12, 12]\n"
+
+#: MobileNetV2's inverted residual in small: an optional expansion, a let the layers read, a
+#: residual add under a let's `when`; instances with and without each.
+INVERTED = (
+    HEADER
+    + """
+blocks:
+  Inverted:
+    params:
+      out_channels: int
+      stride: int
+      t: int
+    let:
+      hidden: round(in_channels * t)
+      use_res_connect: stride == 1 and in_channels == out_channels
+    layers:
+      - name: conv
+        type: sequential
+        layers:
+          - {type: conv2d, out_channels: hidden, kernel_size: 1, when: t != 1}
+          - {type: conv2d, out_channels: hidden, kernel_size: 3, padding: 1, stride: stride,
+             groups: hidden}
+          - {type: conv2d, out_channels: out_channels, kernel_size: 1}
+      - {name: residual, type: add, from: [input, conv], when: use_res_connect}
+layers:
+  - {type: Inverted, out_channels: 8, stride: 1, t: 1}
+  - {type: Inverted, out_channels: 16, stride: 2, t: 6}
+  - {type: Inverted, out_channels: 16, stride: 1, t: 6}
+  - {type: Inverted, out_channels: 16, stride: 1, t: 3}
+"""
+)
+
+DIVISIBLE = (
+    HEADER
+    + """
+blocks:
+  Expand:
+    params:
+      ratio: float
+    let:
+      wide: make_divisible(in_channels * ratio, 8)
+    layers:
+      - {name: expand, type: conv2d, out_channels: wide, kernel_size: 1, when: wide != in_channels}
+      - {name: mix, type: conv2d, out_channels: wide, kernel_size: 3, padding: 1, groups: wide}
+layers:
+  - {type: Expand, ratio: 1.0}
+  - {type: Expand, ratio: 2.5}
+  - {type: Expand, ratio: 1.5}
+"""
+)
+
+
+def _classes(source: str) -> list[str]:
+    return [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)]
+
+
+def _same_as_compile(text: str) -> None:
+    graph = archspec.build_graph(text)
+    emitted = getattr(_load(archspec.emit(text), "lets"), graph.class_name)()
+    torch.manual_seed(0)
+    compiled = archspec.compile(text)
+    assert list(emitted.state_dict()) == list(compiled.state_dict())
+    emitted.load_state_dict(compiled.state_dict(), strict=True)
+    x = torch.randn(2, 8, 12, 12)
+    torch.testing.assert_close(emitted.eval()(x), compiled.eval()(x))
+
+
+def test_lets_and_a_switched_join_make_one_class() -> None:
+    source = archspec.emit(INVERTED)
+    assert _classes(source) == ["Inverted", "T"]
+    assert "hidden = round(in_channels * t)" in source
+    assert "if t != 1:" in source
+    assert "self.use_res_connect = stride == 1 and in_channels == out_channels" in source
+    assert "if self.use_res_connect:" in source
+    # the depthwise conv reads `hidden` whether the expansion is there or not
+    assert "nn.Conv2d(hidden, hidden, kernel_size=3" in source
+    assert "Variant" not in source
+    _same_as_compile(INVERTED)
+
+
+def test_make_divisible_is_defined_where_a_let_calls_it() -> None:
+    source = archspec.emit(DIVISIBLE)
+    assert _classes(source) == ["Expand", "T"]
+    assert "def make_divisible(" in source
+    assert "wide = make_divisible(in_channels * ratio, 8)" in source
+    # `wide if wide != in_channels else in_channels` is `wide`
+    assert "nn.Conv2d(wide, wide, kernel_size=3" in source
+    _same_as_compile(DIVISIBLE)
+    assert "def make_divisible(" not in archspec.emit(INVERTED)
+
+
+def test_a_let_emitted_code_cannot_write_fixes_its_params() -> None:
+    """`ceil` is no Python builtin: the let's params are fixed and the block splits, rather
+    than a class written wrong."""
+    text = DIVISIBLE.replace("make_divisible(in_channels * ratio, 8)", "ceil(in_channels * ratio)")
+    source = archspec.emit(text)
+    assert "ceil" not in source.split("class ", 1)[1]
+    assert len(_classes(source)) == 4
+    _same_as_compile(text)
