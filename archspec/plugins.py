@@ -295,13 +295,14 @@ def _register_ops(
         try:
             register(op_cls)
         except (TypeError, ValueError) as exc:
-            owner = type(current).__module__ if current is not None else None
+            taken = isinstance(exc, ValueError) and current is not None
+            owner = type(current).__module__ if taken else ""
             raise PluginError(
                 f"plugin file {given!r}: {op_cls.__name__} cannot be registered: {exc}"
-                + (f" (by {plugin_file_of(owner) or owner})" if owner else ""),
-                hint=f"see {DOCS} for what an Op subclass declares"
-                if current is None
-                else "rename its `kind`, or leave out the other plugin",
+                + (f" (by {plugin_file_of(owner) or owner})" if taken else ""),
+                hint="rename its `kind`, or leave out the other plugin"
+                if taken
+                else f"see {DOCS} for what an Op subclass declares",
             ) from None
         chose.add(kind)
     added = sorted(k for k in chose if k not in before)

@@ -206,6 +206,17 @@ def test_the_environment_variable_adds_files_and_each_loads_once(spec: Path) -> 
     ]
 
 
+def test_no_plugins_skips_installed_ones_not_named_files(
+    spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ARCHSPEC_NO_PLUGINS gets past a broken installed plugin; files named are still loaded."""
+    monkeypatch.setenv("ARCHSPEC_NO_PLUGINS", "1")
+    plugins.reset()
+    assert archspec.load_plugin_files([PAIR, BLEND]) == ["pair_gate", "blend"]
+    assert plugins.load_plugins() == []
+    assert archspec.check(spec).ok
+
+
 def test_the_variable_is_the_command_lines_only(
     spec: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
