@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from .dims import format_shape
 from .ir import INPUT, Graph, Module, Node
-from .ops import REGISTRY
+from .ops import REGISTRY, node_style
 
 #: Default depth: None opens the blocks that have branches or skips (see `picture`).
 DEFAULT_DEPTH: int | None = None
@@ -298,7 +298,8 @@ def _shape(shape: Any) -> str:
 def _layer_box(node: Node, path: str, train: bool) -> Box:
     """A layer's box: its name and kind (the name alone when generated), then its attributes."""
     op = REGISTRY[node.kind]
-    if op.style == "function" and op.arity == "many":  # a join: its sign, in a circle if short
+    # a join: its sign, in a circle if short
+    if node_style(node) == "function" and op.arity == "many":
         sign = op.join_sign or node.kind
         return Box(path, [sign], "merge", "circle" if op.join_sign else "box", train)
     hidden = _HIDDEN | {op.names_field}  # a piece's box carries its own name already

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .dims import Dim, ExpressionTooLarge, Shape, format_shape, product, total
 from .errors import ShapeError
 from .ir import Graph, Node
-from .ops import REGISTRY
+from .ops import REGISTRY, node_style
 from .ops.base import TOO_LARGE_HINT
 from .passes.costs import CostTooLarge, connections, layer_counts, too_large
 from .passes.pipeline import Analysis, run, symbolic_shapes, verified
@@ -284,7 +284,7 @@ def _type_of(node: Node) -> str:
         return node.child.block or node.child.class_name
     op = REGISTRY[node.kind]
     if op.label_field is not None:  # `relu (function)`: what it applies, and how
-        return f"{node.attrs[op.label_field]} ({op.style})"
+        return f"{node.attrs[op.label_field]} ({node_style(node)})"
     return op.torch_name or node.kind
 
 

@@ -43,7 +43,6 @@ class AlexNet(nn.Module):
                 ]
             )
         )
-        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
             OrderedDict(
                 [
@@ -61,6 +60,6 @@ class AlexNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, 256, (H + 29)//32 - 2, (W + 29)//32 - 2)
-        x = self.flatten(x)  # (N, 256*((H + 29)//32 - 2)*((W + 29)//32 - 2))
+        x = torch.flatten(x, 1)  # (N, 256*((H + 29)//32 - 2)*((W + 29)//32 - 2))
         x = self.classifier(x)  # (N, num_classes)
         return x

@@ -35,7 +35,6 @@ class AlexNet(nn.Module):
             nn.MaxPool2d(3, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(6)
-        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),
             nn.Linear(9216, 4096),
@@ -50,6 +49,6 @@ class AlexNet(nn.Module):
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, 256, (H + 1)//32 - 1, (W + 1)//32 - 1)
         x = self.avgpool(x)  # (N, 256, 6, 6)
-        x = self.flatten(x)  # (N, 9216)
+        x = torch.flatten(x, 1)  # (N, 9216)
         x = self.classifier(x)  # (N, num_classes)
         return x

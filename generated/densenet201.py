@@ -8,14 +8,15 @@ from torch import nn
 
 
 class DenseLayer(nn.Module):
-    """BN-ReLU-1x1 conv (bn_size * growth_rate), BN-ReLU-3x3 conv (growth_rate), optional dropout (a
-    Dropout module, where torchvision calls F.dropout), as torchvision's _DenseLayer; the output is
-    the input with the new features concatenated, the concatenation torchvision's _DenseBlock does.
+    """BN-ReLU-1x1 conv (bn_size * growth_rate), BN-ReLU-3x3 conv (growth_rate), dropout when
+    drop_rate > 0 (a Dropout module, where torchvision calls F.dropout), as torchvision's
+    _DenseLayer; the output is the input with the new features concatenated, the concatenation
+    torchvision's _DenseBlock does.
+
+    Built for drop_rate=0.0: params that decide the block's structure are not arguments.
     """
 
-    def __init__(
-        self, in_channels: int, growth_rate: int, bn_size: int = 4, drop_rate: float = 0.0
-    ) -> None:
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
         super().__init__()
         self.norm1 = nn.BatchNorm2d(in_channels)
         self.relu1 = nn.ReLU(inplace=True)
@@ -25,7 +26,6 @@ class DenseLayer(nn.Module):
         self.conv2 = nn.Conv2d(
             bn_size * growth_rate, growth_rate, kernel_size=3, padding=1, bias=False
         )
-        self.dropout = nn.Dropout(p=drop_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, in_channels, H, W)
@@ -34,481 +34,162 @@ class DenseLayer(nn.Module):
         out = self.conv1(out)  # (N, bn_size * growth_rate, H, W)
         out = self.norm2(out)  # (N, bn_size * growth_rate, H, W)
         out = self.relu2(out)  # (N, bn_size * growth_rate, H, W)
-        out = self.conv2(out)  # (N, growth_rate, H, W)
-        dropout = self.dropout(out)  # (N, growth_rate, H, W)
-        x = torch.cat([x, dropout], 1)  # (N, in_channels + growth_rate, H, W)
+        conv2 = self.conv2(out)  # (N, growth_rate, H, W)
+        x = torch.cat([x, conv2], 1)  # (N, in_channels + growth_rate, H, W)
         return x
 
 
-class DenseBlock(nn.Module):
+class DenseBlock(nn.Sequential):
     """`num_layers` DenseLayers named denselayer1, denselayer2, ..., each adding growth_rate
     channels to what it reads, as torchvision's _DenseBlock (whose state_dict `_version` is 2).
 
-    Variant 1 of 4 of block `DenseBlock`, built for num_layers=6.
+    Variant 1 of 4 of block `DenseBlock`, built for drop_rate=0.0, num_layers=6.
     """
 
     _version = 2
 
-    def __init__(
-        self, in_channels: int, growth_rate: int, bn_size: int = 4, drop_rate: float = 0.0
-    ) -> None:
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
         super().__init__()
-        self.denselayer1 = DenseLayer(
-            in_channels, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer2 = DenseLayer(
-            in_channels + growth_rate, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer3 = DenseLayer(
-            in_channels + growth_rate * 2, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer4 = DenseLayer(
-            in_channels + growth_rate * 3, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer5 = DenseLayer(
-            in_channels + growth_rate * 4, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer6 = DenseLayer(
-            in_channels + growth_rate * 5, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = self.denselayer1(x)  # (N, in_channels + growth_rate, H, W)
-        x = self.denselayer2(x)  # (N, in_channels + growth_rate * 2, H, W)
-        x = self.denselayer3(x)  # (N, in_channels + growth_rate * 3, H, W)
-        x = self.denselayer4(x)  # (N, in_channels + growth_rate * 4, H, W)
-        x = self.denselayer5(x)  # (N, in_channels + growth_rate * 5, H, W)
-        x = self.denselayer6(x)  # (N, in_channels + growth_rate * 6, H, W)
-        return x
+        self.denselayer1 = DenseLayer(in_channels, growth_rate, bn_size=bn_size)
+        self.denselayer2 = DenseLayer(in_channels + growth_rate, growth_rate, bn_size=bn_size)
+        self.denselayer3 = DenseLayer(in_channels + growth_rate * 2, growth_rate, bn_size=bn_size)
+        self.denselayer4 = DenseLayer(in_channels + growth_rate * 3, growth_rate, bn_size=bn_size)
+        self.denselayer5 = DenseLayer(in_channels + growth_rate * 4, growth_rate, bn_size=bn_size)
+        self.denselayer6 = DenseLayer(in_channels + growth_rate * 5, growth_rate, bn_size=bn_size)
 
 
-class DenseBlock_2(nn.Module):
+class DenseBlock_2(nn.Sequential):
     """`num_layers` DenseLayers named denselayer1, denselayer2, ..., each adding growth_rate
     channels to what it reads, as torchvision's _DenseBlock (whose state_dict `_version` is 2).
 
-    Variant 2 of 4 of block `DenseBlock`, built for num_layers=12.
+    Variant 2 of 4 of block `DenseBlock`, built for drop_rate=0.0, num_layers=12.
     """
 
     _version = 2
 
-    def __init__(
-        self, in_channels: int, growth_rate: int, bn_size: int = 4, drop_rate: float = 0.0
-    ) -> None:
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
         super().__init__()
-        self.denselayer1 = DenseLayer(
-            in_channels, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer2 = DenseLayer(
-            in_channels + growth_rate, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer3 = DenseLayer(
-            in_channels + growth_rate * 2, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer4 = DenseLayer(
-            in_channels + growth_rate * 3, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer5 = DenseLayer(
-            in_channels + growth_rate * 4, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer6 = DenseLayer(
-            in_channels + growth_rate * 5, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer7 = DenseLayer(
-            in_channels + growth_rate * 6, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer8 = DenseLayer(
-            in_channels + growth_rate * 7, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer9 = DenseLayer(
-            in_channels + growth_rate * 8, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer10 = DenseLayer(
-            in_channels + growth_rate * 9, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer11 = DenseLayer(
-            in_channels + growth_rate * 10, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer12 = DenseLayer(
-            in_channels + growth_rate * 11, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = self.denselayer1(x)  # (N, in_channels + growth_rate, H, W)
-        x = self.denselayer2(x)  # (N, in_channels + growth_rate * 2, H, W)
-        x = self.denselayer3(x)  # (N, in_channels + growth_rate * 3, H, W)
-        x = self.denselayer4(x)  # (N, in_channels + growth_rate * 4, H, W)
-        x = self.denselayer5(x)  # (N, in_channels + growth_rate * 5, H, W)
-        x = self.denselayer6(x)  # (N, in_channels + growth_rate * 6, H, W)
-        x = self.denselayer7(x)  # (N, in_channels + growth_rate * 7, H, W)
-        x = self.denselayer8(x)  # (N, in_channels + growth_rate * 8, H, W)
-        x = self.denselayer9(x)  # (N, in_channels + growth_rate * 9, H, W)
-        x = self.denselayer10(x)  # (N, in_channels + growth_rate * 10, H, W)
-        x = self.denselayer11(x)  # (N, in_channels + growth_rate * 11, H, W)
-        x = self.denselayer12(x)  # (N, in_channels + growth_rate * 12, H, W)
-        return x
+        self.denselayer1 = DenseLayer(in_channels, growth_rate, bn_size=bn_size)
+        self.denselayer2 = DenseLayer(in_channels + growth_rate, growth_rate, bn_size=bn_size)
+        self.denselayer3 = DenseLayer(in_channels + growth_rate * 2, growth_rate, bn_size=bn_size)
+        self.denselayer4 = DenseLayer(in_channels + growth_rate * 3, growth_rate, bn_size=bn_size)
+        self.denselayer5 = DenseLayer(in_channels + growth_rate * 4, growth_rate, bn_size=bn_size)
+        self.denselayer6 = DenseLayer(in_channels + growth_rate * 5, growth_rate, bn_size=bn_size)
+        self.denselayer7 = DenseLayer(in_channels + growth_rate * 6, growth_rate, bn_size=bn_size)
+        self.denselayer8 = DenseLayer(in_channels + growth_rate * 7, growth_rate, bn_size=bn_size)
+        self.denselayer9 = DenseLayer(in_channels + growth_rate * 8, growth_rate, bn_size=bn_size)
+        self.denselayer10 = DenseLayer(in_channels + growth_rate * 9, growth_rate, bn_size=bn_size)
+        self.denselayer11 = DenseLayer(in_channels + growth_rate * 10, growth_rate, bn_size=bn_size)
+        self.denselayer12 = DenseLayer(in_channels + growth_rate * 11, growth_rate, bn_size=bn_size)
 
 
-class DenseBlock_3(nn.Module):
+class DenseBlock_3(nn.Sequential):
     """`num_layers` DenseLayers named denselayer1, denselayer2, ..., each adding growth_rate
     channels to what it reads, as torchvision's _DenseBlock (whose state_dict `_version` is 2).
 
-    Variant 3 of 4 of block `DenseBlock`, built for num_layers=48.
+    Variant 3 of 4 of block `DenseBlock`, built for drop_rate=0.0, num_layers=48.
     """
 
     _version = 2
 
-    def __init__(
-        self, in_channels: int, growth_rate: int, bn_size: int = 4, drop_rate: float = 0.0
-    ) -> None:
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
         super().__init__()
-        self.denselayer1 = DenseLayer(
-            in_channels, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer2 = DenseLayer(
-            in_channels + growth_rate, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer3 = DenseLayer(
-            in_channels + growth_rate * 2, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer4 = DenseLayer(
-            in_channels + growth_rate * 3, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer5 = DenseLayer(
-            in_channels + growth_rate * 4, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer6 = DenseLayer(
-            in_channels + growth_rate * 5, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer7 = DenseLayer(
-            in_channels + growth_rate * 6, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer8 = DenseLayer(
-            in_channels + growth_rate * 7, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer9 = DenseLayer(
-            in_channels + growth_rate * 8, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer10 = DenseLayer(
-            in_channels + growth_rate * 9, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer11 = DenseLayer(
-            in_channels + growth_rate * 10, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer12 = DenseLayer(
-            in_channels + growth_rate * 11, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer13 = DenseLayer(
-            in_channels + growth_rate * 12, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer14 = DenseLayer(
-            in_channels + growth_rate * 13, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer15 = DenseLayer(
-            in_channels + growth_rate * 14, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer16 = DenseLayer(
-            in_channels + growth_rate * 15, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer17 = DenseLayer(
-            in_channels + growth_rate * 16, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer18 = DenseLayer(
-            in_channels + growth_rate * 17, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer19 = DenseLayer(
-            in_channels + growth_rate * 18, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer20 = DenseLayer(
-            in_channels + growth_rate * 19, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer21 = DenseLayer(
-            in_channels + growth_rate * 20, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer22 = DenseLayer(
-            in_channels + growth_rate * 21, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer23 = DenseLayer(
-            in_channels + growth_rate * 22, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer24 = DenseLayer(
-            in_channels + growth_rate * 23, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer25 = DenseLayer(
-            in_channels + growth_rate * 24, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer26 = DenseLayer(
-            in_channels + growth_rate * 25, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer27 = DenseLayer(
-            in_channels + growth_rate * 26, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer28 = DenseLayer(
-            in_channels + growth_rate * 27, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer29 = DenseLayer(
-            in_channels + growth_rate * 28, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer30 = DenseLayer(
-            in_channels + growth_rate * 29, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer31 = DenseLayer(
-            in_channels + growth_rate * 30, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer32 = DenseLayer(
-            in_channels + growth_rate * 31, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer33 = DenseLayer(
-            in_channels + growth_rate * 32, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer34 = DenseLayer(
-            in_channels + growth_rate * 33, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer35 = DenseLayer(
-            in_channels + growth_rate * 34, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer36 = DenseLayer(
-            in_channels + growth_rate * 35, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer37 = DenseLayer(
-            in_channels + growth_rate * 36, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer38 = DenseLayer(
-            in_channels + growth_rate * 37, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer39 = DenseLayer(
-            in_channels + growth_rate * 38, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer40 = DenseLayer(
-            in_channels + growth_rate * 39, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer41 = DenseLayer(
-            in_channels + growth_rate * 40, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer42 = DenseLayer(
-            in_channels + growth_rate * 41, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer43 = DenseLayer(
-            in_channels + growth_rate * 42, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer44 = DenseLayer(
-            in_channels + growth_rate * 43, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer45 = DenseLayer(
-            in_channels + growth_rate * 44, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer46 = DenseLayer(
-            in_channels + growth_rate * 45, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer47 = DenseLayer(
-            in_channels + growth_rate * 46, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer48 = DenseLayer(
-            in_channels + growth_rate * 47, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = self.denselayer1(x)  # (N, in_channels + growth_rate, H, W)
-        x = self.denselayer2(x)  # (N, in_channels + growth_rate * 2, H, W)
-        x = self.denselayer3(x)  # (N, in_channels + growth_rate * 3, H, W)
-        x = self.denselayer4(x)  # (N, in_channels + growth_rate * 4, H, W)
-        x = self.denselayer5(x)  # (N, in_channels + growth_rate * 5, H, W)
-        x = self.denselayer6(x)  # (N, in_channels + growth_rate * 6, H, W)
-        x = self.denselayer7(x)  # (N, in_channels + growth_rate * 7, H, W)
-        x = self.denselayer8(x)  # (N, in_channels + growth_rate * 8, H, W)
-        x = self.denselayer9(x)  # (N, in_channels + growth_rate * 9, H, W)
-        x = self.denselayer10(x)  # (N, in_channels + growth_rate * 10, H, W)
-        x = self.denselayer11(x)  # (N, in_channels + growth_rate * 11, H, W)
-        x = self.denselayer12(x)  # (N, in_channels + growth_rate * 12, H, W)
-        x = self.denselayer13(x)  # (N, in_channels + growth_rate * 13, H, W)
-        x = self.denselayer14(x)  # (N, in_channels + growth_rate * 14, H, W)
-        x = self.denselayer15(x)  # (N, in_channels + growth_rate * 15, H, W)
-        x = self.denselayer16(x)  # (N, in_channels + growth_rate * 16, H, W)
-        x = self.denselayer17(x)  # (N, in_channels + growth_rate * 17, H, W)
-        x = self.denselayer18(x)  # (N, in_channels + growth_rate * 18, H, W)
-        x = self.denselayer19(x)  # (N, in_channels + growth_rate * 19, H, W)
-        x = self.denselayer20(x)  # (N, in_channels + growth_rate * 20, H, W)
-        x = self.denselayer21(x)  # (N, in_channels + growth_rate * 21, H, W)
-        x = self.denselayer22(x)  # (N, in_channels + growth_rate * 22, H, W)
-        x = self.denselayer23(x)  # (N, in_channels + growth_rate * 23, H, W)
-        x = self.denselayer24(x)  # (N, in_channels + growth_rate * 24, H, W)
-        x = self.denselayer25(x)  # (N, in_channels + growth_rate * 25, H, W)
-        x = self.denselayer26(x)  # (N, in_channels + growth_rate * 26, H, W)
-        x = self.denselayer27(x)  # (N, in_channels + growth_rate * 27, H, W)
-        x = self.denselayer28(x)  # (N, in_channels + growth_rate * 28, H, W)
-        x = self.denselayer29(x)  # (N, in_channels + growth_rate * 29, H, W)
-        x = self.denselayer30(x)  # (N, in_channels + growth_rate * 30, H, W)
-        x = self.denselayer31(x)  # (N, in_channels + growth_rate * 31, H, W)
-        x = self.denselayer32(x)  # (N, in_channels + growth_rate * 32, H, W)
-        x = self.denselayer33(x)  # (N, in_channels + growth_rate * 33, H, W)
-        x = self.denselayer34(x)  # (N, in_channels + growth_rate * 34, H, W)
-        x = self.denselayer35(x)  # (N, in_channels + growth_rate * 35, H, W)
-        x = self.denselayer36(x)  # (N, in_channels + growth_rate * 36, H, W)
-        x = self.denselayer37(x)  # (N, in_channels + growth_rate * 37, H, W)
-        x = self.denselayer38(x)  # (N, in_channels + growth_rate * 38, H, W)
-        x = self.denselayer39(x)  # (N, in_channels + growth_rate * 39, H, W)
-        x = self.denselayer40(x)  # (N, in_channels + growth_rate * 40, H, W)
-        x = self.denselayer41(x)  # (N, in_channels + growth_rate * 41, H, W)
-        x = self.denselayer42(x)  # (N, in_channels + growth_rate * 42, H, W)
-        x = self.denselayer43(x)  # (N, in_channels + growth_rate * 43, H, W)
-        x = self.denselayer44(x)  # (N, in_channels + growth_rate * 44, H, W)
-        x = self.denselayer45(x)  # (N, in_channels + growth_rate * 45, H, W)
-        x = self.denselayer46(x)  # (N, in_channels + growth_rate * 46, H, W)
-        x = self.denselayer47(x)  # (N, in_channels + growth_rate * 47, H, W)
-        x = self.denselayer48(x)  # (N, in_channels + growth_rate * 48, H, W)
-        return x
+        self.denselayer1 = DenseLayer(in_channels, growth_rate, bn_size=bn_size)
+        self.denselayer2 = DenseLayer(in_channels + growth_rate, growth_rate, bn_size=bn_size)
+        self.denselayer3 = DenseLayer(in_channels + growth_rate * 2, growth_rate, bn_size=bn_size)
+        self.denselayer4 = DenseLayer(in_channels + growth_rate * 3, growth_rate, bn_size=bn_size)
+        self.denselayer5 = DenseLayer(in_channels + growth_rate * 4, growth_rate, bn_size=bn_size)
+        self.denselayer6 = DenseLayer(in_channels + growth_rate * 5, growth_rate, bn_size=bn_size)
+        self.denselayer7 = DenseLayer(in_channels + growth_rate * 6, growth_rate, bn_size=bn_size)
+        self.denselayer8 = DenseLayer(in_channels + growth_rate * 7, growth_rate, bn_size=bn_size)
+        self.denselayer9 = DenseLayer(in_channels + growth_rate * 8, growth_rate, bn_size=bn_size)
+        self.denselayer10 = DenseLayer(in_channels + growth_rate * 9, growth_rate, bn_size=bn_size)
+        self.denselayer11 = DenseLayer(in_channels + growth_rate * 10, growth_rate, bn_size=bn_size)
+        self.denselayer12 = DenseLayer(in_channels + growth_rate * 11, growth_rate, bn_size=bn_size)
+        self.denselayer13 = DenseLayer(in_channels + growth_rate * 12, growth_rate, bn_size=bn_size)
+        self.denselayer14 = DenseLayer(in_channels + growth_rate * 13, growth_rate, bn_size=bn_size)
+        self.denselayer15 = DenseLayer(in_channels + growth_rate * 14, growth_rate, bn_size=bn_size)
+        self.denselayer16 = DenseLayer(in_channels + growth_rate * 15, growth_rate, bn_size=bn_size)
+        self.denselayer17 = DenseLayer(in_channels + growth_rate * 16, growth_rate, bn_size=bn_size)
+        self.denselayer18 = DenseLayer(in_channels + growth_rate * 17, growth_rate, bn_size=bn_size)
+        self.denselayer19 = DenseLayer(in_channels + growth_rate * 18, growth_rate, bn_size=bn_size)
+        self.denselayer20 = DenseLayer(in_channels + growth_rate * 19, growth_rate, bn_size=bn_size)
+        self.denselayer21 = DenseLayer(in_channels + growth_rate * 20, growth_rate, bn_size=bn_size)
+        self.denselayer22 = DenseLayer(in_channels + growth_rate * 21, growth_rate, bn_size=bn_size)
+        self.denselayer23 = DenseLayer(in_channels + growth_rate * 22, growth_rate, bn_size=bn_size)
+        self.denselayer24 = DenseLayer(in_channels + growth_rate * 23, growth_rate, bn_size=bn_size)
+        self.denselayer25 = DenseLayer(in_channels + growth_rate * 24, growth_rate, bn_size=bn_size)
+        self.denselayer26 = DenseLayer(in_channels + growth_rate * 25, growth_rate, bn_size=bn_size)
+        self.denselayer27 = DenseLayer(in_channels + growth_rate * 26, growth_rate, bn_size=bn_size)
+        self.denselayer28 = DenseLayer(in_channels + growth_rate * 27, growth_rate, bn_size=bn_size)
+        self.denselayer29 = DenseLayer(in_channels + growth_rate * 28, growth_rate, bn_size=bn_size)
+        self.denselayer30 = DenseLayer(in_channels + growth_rate * 29, growth_rate, bn_size=bn_size)
+        self.denselayer31 = DenseLayer(in_channels + growth_rate * 30, growth_rate, bn_size=bn_size)
+        self.denselayer32 = DenseLayer(in_channels + growth_rate * 31, growth_rate, bn_size=bn_size)
+        self.denselayer33 = DenseLayer(in_channels + growth_rate * 32, growth_rate, bn_size=bn_size)
+        self.denselayer34 = DenseLayer(in_channels + growth_rate * 33, growth_rate, bn_size=bn_size)
+        self.denselayer35 = DenseLayer(in_channels + growth_rate * 34, growth_rate, bn_size=bn_size)
+        self.denselayer36 = DenseLayer(in_channels + growth_rate * 35, growth_rate, bn_size=bn_size)
+        self.denselayer37 = DenseLayer(in_channels + growth_rate * 36, growth_rate, bn_size=bn_size)
+        self.denselayer38 = DenseLayer(in_channels + growth_rate * 37, growth_rate, bn_size=bn_size)
+        self.denselayer39 = DenseLayer(in_channels + growth_rate * 38, growth_rate, bn_size=bn_size)
+        self.denselayer40 = DenseLayer(in_channels + growth_rate * 39, growth_rate, bn_size=bn_size)
+        self.denselayer41 = DenseLayer(in_channels + growth_rate * 40, growth_rate, bn_size=bn_size)
+        self.denselayer42 = DenseLayer(in_channels + growth_rate * 41, growth_rate, bn_size=bn_size)
+        self.denselayer43 = DenseLayer(in_channels + growth_rate * 42, growth_rate, bn_size=bn_size)
+        self.denselayer44 = DenseLayer(in_channels + growth_rate * 43, growth_rate, bn_size=bn_size)
+        self.denselayer45 = DenseLayer(in_channels + growth_rate * 44, growth_rate, bn_size=bn_size)
+        self.denselayer46 = DenseLayer(in_channels + growth_rate * 45, growth_rate, bn_size=bn_size)
+        self.denselayer47 = DenseLayer(in_channels + growth_rate * 46, growth_rate, bn_size=bn_size)
+        self.denselayer48 = DenseLayer(in_channels + growth_rate * 47, growth_rate, bn_size=bn_size)
 
 
-class DenseBlock_4(nn.Module):
+class DenseBlock_4(nn.Sequential):
     """`num_layers` DenseLayers named denselayer1, denselayer2, ..., each adding growth_rate
     channels to what it reads, as torchvision's _DenseBlock (whose state_dict `_version` is 2).
 
-    Variant 4 of 4 of block `DenseBlock`, built for num_layers=32.
+    Variant 4 of 4 of block `DenseBlock`, built for drop_rate=0.0, num_layers=32.
     """
 
     _version = 2
 
-    def __init__(
-        self, in_channels: int, growth_rate: int, bn_size: int = 4, drop_rate: float = 0.0
-    ) -> None:
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
         super().__init__()
-        self.denselayer1 = DenseLayer(
-            in_channels, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer2 = DenseLayer(
-            in_channels + growth_rate, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer3 = DenseLayer(
-            in_channels + growth_rate * 2, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer4 = DenseLayer(
-            in_channels + growth_rate * 3, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer5 = DenseLayer(
-            in_channels + growth_rate * 4, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer6 = DenseLayer(
-            in_channels + growth_rate * 5, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer7 = DenseLayer(
-            in_channels + growth_rate * 6, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer8 = DenseLayer(
-            in_channels + growth_rate * 7, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer9 = DenseLayer(
-            in_channels + growth_rate * 8, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer10 = DenseLayer(
-            in_channels + growth_rate * 9, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer11 = DenseLayer(
-            in_channels + growth_rate * 10, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer12 = DenseLayer(
-            in_channels + growth_rate * 11, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer13 = DenseLayer(
-            in_channels + growth_rate * 12, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer14 = DenseLayer(
-            in_channels + growth_rate * 13, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer15 = DenseLayer(
-            in_channels + growth_rate * 14, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer16 = DenseLayer(
-            in_channels + growth_rate * 15, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer17 = DenseLayer(
-            in_channels + growth_rate * 16, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer18 = DenseLayer(
-            in_channels + growth_rate * 17, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer19 = DenseLayer(
-            in_channels + growth_rate * 18, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer20 = DenseLayer(
-            in_channels + growth_rate * 19, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer21 = DenseLayer(
-            in_channels + growth_rate * 20, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer22 = DenseLayer(
-            in_channels + growth_rate * 21, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer23 = DenseLayer(
-            in_channels + growth_rate * 22, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer24 = DenseLayer(
-            in_channels + growth_rate * 23, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer25 = DenseLayer(
-            in_channels + growth_rate * 24, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer26 = DenseLayer(
-            in_channels + growth_rate * 25, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer27 = DenseLayer(
-            in_channels + growth_rate * 26, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer28 = DenseLayer(
-            in_channels + growth_rate * 27, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer29 = DenseLayer(
-            in_channels + growth_rate * 28, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer30 = DenseLayer(
-            in_channels + growth_rate * 29, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer31 = DenseLayer(
-            in_channels + growth_rate * 30, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-        self.denselayer32 = DenseLayer(
-            in_channels + growth_rate * 31, growth_rate, bn_size=bn_size, drop_rate=drop_rate
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = self.denselayer1(x)  # (N, in_channels + growth_rate, H, W)
-        x = self.denselayer2(x)  # (N, in_channels + growth_rate * 2, H, W)
-        x = self.denselayer3(x)  # (N, in_channels + growth_rate * 3, H, W)
-        x = self.denselayer4(x)  # (N, in_channels + growth_rate * 4, H, W)
-        x = self.denselayer5(x)  # (N, in_channels + growth_rate * 5, H, W)
-        x = self.denselayer6(x)  # (N, in_channels + growth_rate * 6, H, W)
-        x = self.denselayer7(x)  # (N, in_channels + growth_rate * 7, H, W)
-        x = self.denselayer8(x)  # (N, in_channels + growth_rate * 8, H, W)
-        x = self.denselayer9(x)  # (N, in_channels + growth_rate * 9, H, W)
-        x = self.denselayer10(x)  # (N, in_channels + growth_rate * 10, H, W)
-        x = self.denselayer11(x)  # (N, in_channels + growth_rate * 11, H, W)
-        x = self.denselayer12(x)  # (N, in_channels + growth_rate * 12, H, W)
-        x = self.denselayer13(x)  # (N, in_channels + growth_rate * 13, H, W)
-        x = self.denselayer14(x)  # (N, in_channels + growth_rate * 14, H, W)
-        x = self.denselayer15(x)  # (N, in_channels + growth_rate * 15, H, W)
-        x = self.denselayer16(x)  # (N, in_channels + growth_rate * 16, H, W)
-        x = self.denselayer17(x)  # (N, in_channels + growth_rate * 17, H, W)
-        x = self.denselayer18(x)  # (N, in_channels + growth_rate * 18, H, W)
-        x = self.denselayer19(x)  # (N, in_channels + growth_rate * 19, H, W)
-        x = self.denselayer20(x)  # (N, in_channels + growth_rate * 20, H, W)
-        x = self.denselayer21(x)  # (N, in_channels + growth_rate * 21, H, W)
-        x = self.denselayer22(x)  # (N, in_channels + growth_rate * 22, H, W)
-        x = self.denselayer23(x)  # (N, in_channels + growth_rate * 23, H, W)
-        x = self.denselayer24(x)  # (N, in_channels + growth_rate * 24, H, W)
-        x = self.denselayer25(x)  # (N, in_channels + growth_rate * 25, H, W)
-        x = self.denselayer26(x)  # (N, in_channels + growth_rate * 26, H, W)
-        x = self.denselayer27(x)  # (N, in_channels + growth_rate * 27, H, W)
-        x = self.denselayer28(x)  # (N, in_channels + growth_rate * 28, H, W)
-        x = self.denselayer29(x)  # (N, in_channels + growth_rate * 29, H, W)
-        x = self.denselayer30(x)  # (N, in_channels + growth_rate * 30, H, W)
-        x = self.denselayer31(x)  # (N, in_channels + growth_rate * 31, H, W)
-        x = self.denselayer32(x)  # (N, in_channels + growth_rate * 32, H, W)
-        return x
+        self.denselayer1 = DenseLayer(in_channels, growth_rate, bn_size=bn_size)
+        self.denselayer2 = DenseLayer(in_channels + growth_rate, growth_rate, bn_size=bn_size)
+        self.denselayer3 = DenseLayer(in_channels + growth_rate * 2, growth_rate, bn_size=bn_size)
+        self.denselayer4 = DenseLayer(in_channels + growth_rate * 3, growth_rate, bn_size=bn_size)
+        self.denselayer5 = DenseLayer(in_channels + growth_rate * 4, growth_rate, bn_size=bn_size)
+        self.denselayer6 = DenseLayer(in_channels + growth_rate * 5, growth_rate, bn_size=bn_size)
+        self.denselayer7 = DenseLayer(in_channels + growth_rate * 6, growth_rate, bn_size=bn_size)
+        self.denselayer8 = DenseLayer(in_channels + growth_rate * 7, growth_rate, bn_size=bn_size)
+        self.denselayer9 = DenseLayer(in_channels + growth_rate * 8, growth_rate, bn_size=bn_size)
+        self.denselayer10 = DenseLayer(in_channels + growth_rate * 9, growth_rate, bn_size=bn_size)
+        self.denselayer11 = DenseLayer(in_channels + growth_rate * 10, growth_rate, bn_size=bn_size)
+        self.denselayer12 = DenseLayer(in_channels + growth_rate * 11, growth_rate, bn_size=bn_size)
+        self.denselayer13 = DenseLayer(in_channels + growth_rate * 12, growth_rate, bn_size=bn_size)
+        self.denselayer14 = DenseLayer(in_channels + growth_rate * 13, growth_rate, bn_size=bn_size)
+        self.denselayer15 = DenseLayer(in_channels + growth_rate * 14, growth_rate, bn_size=bn_size)
+        self.denselayer16 = DenseLayer(in_channels + growth_rate * 15, growth_rate, bn_size=bn_size)
+        self.denselayer17 = DenseLayer(in_channels + growth_rate * 16, growth_rate, bn_size=bn_size)
+        self.denselayer18 = DenseLayer(in_channels + growth_rate * 17, growth_rate, bn_size=bn_size)
+        self.denselayer19 = DenseLayer(in_channels + growth_rate * 18, growth_rate, bn_size=bn_size)
+        self.denselayer20 = DenseLayer(in_channels + growth_rate * 19, growth_rate, bn_size=bn_size)
+        self.denselayer21 = DenseLayer(in_channels + growth_rate * 20, growth_rate, bn_size=bn_size)
+        self.denselayer22 = DenseLayer(in_channels + growth_rate * 21, growth_rate, bn_size=bn_size)
+        self.denselayer23 = DenseLayer(in_channels + growth_rate * 22, growth_rate, bn_size=bn_size)
+        self.denselayer24 = DenseLayer(in_channels + growth_rate * 23, growth_rate, bn_size=bn_size)
+        self.denselayer25 = DenseLayer(in_channels + growth_rate * 24, growth_rate, bn_size=bn_size)
+        self.denselayer26 = DenseLayer(in_channels + growth_rate * 25, growth_rate, bn_size=bn_size)
+        self.denselayer27 = DenseLayer(in_channels + growth_rate * 26, growth_rate, bn_size=bn_size)
+        self.denselayer28 = DenseLayer(in_channels + growth_rate * 27, growth_rate, bn_size=bn_size)
+        self.denselayer29 = DenseLayer(in_channels + growth_rate * 28, growth_rate, bn_size=bn_size)
+        self.denselayer30 = DenseLayer(in_channels + growth_rate * 29, growth_rate, bn_size=bn_size)
+        self.denselayer31 = DenseLayer(in_channels + growth_rate * 30, growth_rate, bn_size=bn_size)
+        self.denselayer32 = DenseLayer(in_channels + growth_rate * 31, growth_rate, bn_size=bn_size)
 
 
-class Transition(nn.Module):
+class Transition(nn.Sequential):
     """BN, ReLU, 1x1 conv (no bias), 2x2 average pool, as torchvision's _Transition."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
@@ -517,14 +198,6 @@ class Transition(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
         self.pool = nn.AvgPool2d(2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = self.norm(x)  # (N, in_channels, H, W)
-        x = self.relu(x)  # (N, in_channels, H, W)
-        x = self.conv(x)  # (N, out_channels, H, W)
-        x = self.pool(x)  # (N, out_channels, H//2, W//2)
-        return x
 
 
 class DenseNet201(nn.Module):
@@ -536,17 +209,16 @@ class DenseNet201(nn.Module):
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
-    Emitted with growth_rate=32, block_config=[6, 12, 48, 32], num_init_features=64. Params that
-    decide the structure (or that nothing uses) are not constructor arguments; emit the spec again
-    with `--set` to change them.
+    Emitted with growth_rate=32, block_config=[6, 12, 48, 32], num_init_features=64, drop_rate=0.0.
+    Params that decide the structure (or that nothing uses) are not constructor arguments; emit the
+    spec again with `--set` to change them.
 
     Args:
         num_classes: number of output classes
         bn_size: bottleneck width of a dense layer, in growth_rate
-        drop_rate: dropout after each dense layer
     """
 
-    def __init__(self, num_classes: int = 1000, bn_size: int = 4, drop_rate: float = 0.0) -> None:
+    def __init__(self, num_classes: int = 1000, bn_size: int = 4) -> None:
         super().__init__()
         self.features = nn.Sequential(
             OrderedDict(
@@ -555,19 +227,18 @@ class DenseNet201(nn.Module):
                     ("norm0", nn.BatchNorm2d(64)),
                     ("relu0", nn.ReLU(inplace=True)),
                     ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),
-                    ("denseblock1", DenseBlock(64, 32, bn_size=bn_size, drop_rate=drop_rate)),
+                    ("denseblock1", DenseBlock(64, 32, bn_size=bn_size)),
                     ("transition1", Transition(256, 128)),
-                    ("denseblock2", DenseBlock_2(128, 32, bn_size=bn_size, drop_rate=drop_rate)),
+                    ("denseblock2", DenseBlock_2(128, 32, bn_size=bn_size)),
                     ("transition2", Transition(512, 256)),
-                    ("denseblock3", DenseBlock_3(256, 32, bn_size=bn_size, drop_rate=drop_rate)),
+                    ("denseblock3", DenseBlock_3(256, 32, bn_size=bn_size)),
                     ("transition3", Transition(1792, 896)),
-                    ("denseblock4", DenseBlock_4(896, 32, bn_size=bn_size, drop_rate=drop_rate)),
+                    ("denseblock4", DenseBlock_4(896, 32, bn_size=bn_size)),
                     ("norm5", nn.BatchNorm2d(1920)),
                 ]
             )
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.classifier = nn.Linear(1920, num_classes)
         self._init_weights()
 
@@ -576,7 +247,7 @@ class DenseNet201(nn.Module):
         x = self.features(x)  # (N, 1920, (H + 3)//32, (W + 3)//32)
         x = torch.relu(x)  # (N, 1920, (H + 3)//32, (W + 3)//32)
         x = self.avgpool(x)  # (N, 1920, 1, 1)
-        x = self.flatten(x)  # (N, 1920)
+        x = torch.flatten(x, 1)  # (N, 1920)
         x = self.classifier(x)  # (N, num_classes)
         return x
 

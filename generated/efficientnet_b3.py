@@ -44,7 +44,7 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}, mode={self.mode}"
 
 
-class Conv2dNormActivation(nn.Module):
+class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -88,14 +88,8 @@ class Conv2dNormActivation(nn.Module):
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
         self.add_module("2", nn.SiLU(inplace=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, "0")(x)
-        x = getattr(self, "1")(x)
-        x = getattr(self, "2")(x)
-        return x
 
-
-class Conv2dNormActivation_2(nn.Module):
+class Conv2dNormActivation_2(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -137,12 +131,6 @@ class Conv2dNormActivation_2(nn.Module):
             ),
         )
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = getattr(self, "0")(x)  # (N, out_channels, H, W)
-        x = getattr(self, "1")(x)  # (N, out_channels, H, W)
-        return x
 
 
 class SqueezeExcitation(nn.Module):
@@ -554,7 +542,6 @@ class EfficientNet(nn.Module):
             Conv2dNormActivation(384, 1536, kernel_size=1, eps=eps, momentum=momentum),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout, inplace=True), nn.Linear(1536, num_classes)
         )
@@ -564,7 +551,7 @@ class EfficientNet(nn.Module):
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, 1536, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 1536, 1, 1)
-        x = self.flatten(x)  # (N, 1536)
+        x = torch.flatten(x, 1)  # (N, 1536)
         x = self.classifier(x)  # (N, num_classes)
         return x
 

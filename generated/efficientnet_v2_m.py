@@ -44,7 +44,7 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}, mode={self.mode}"
 
 
-class Conv2dNormActivation(nn.Module):
+class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -88,14 +88,8 @@ class Conv2dNormActivation(nn.Module):
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
         self.add_module("2", nn.SiLU(inplace=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, "0")(x)
-        x = getattr(self, "1")(x)
-        x = getattr(self, "2")(x)
-        return x
 
-
-class Conv2dNormActivation_2(nn.Module):
+class Conv2dNormActivation_2(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -137,12 +131,6 @@ class Conv2dNormActivation_2(nn.Module):
             ),
         )
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = getattr(self, "0")(x)  # (N, out_channels, H, W)
-        x = getattr(self, "1")(x)  # (N, out_channels, H, W)
-        return x
 
 
 class FusedMBConv(nn.Module):
@@ -952,7 +940,6 @@ class EfficientNet(nn.Module):
             Conv2dNormActivation(512, 1280, kernel_size=1, eps=eps, momentum=momentum),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout, inplace=True), nn.Linear(1280, num_classes)
         )
@@ -962,7 +949,7 @@ class EfficientNet(nn.Module):
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, 1280, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 1280, 1, 1)
-        x = self.flatten(x)  # (N, 1280)
+        x = torch.flatten(x, 1)  # (N, 1280)
         x = self.classifier(x)  # (N, num_classes)
         return x
 

@@ -143,7 +143,6 @@ class InceptionAux(nn.Module):
         self.conv0 = BasicConv2d(in_channels, 128, kernel_h=1, kernel_w=1)
         self.conv1 = BasicConv2d(128, 768, kernel_h=5, kernel_w=5)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.fc = nn.Linear(768, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -152,7 +151,7 @@ class InceptionAux(nn.Module):
         x = self.conv0(x)  # (N, 128, (H + 1)//3 - 1, (W + 1)//3 - 1)
         x = self.conv1(x)  # (N, 768, (H + 1)//3 - 5, (W + 1)//3 - 5)
         x = self.avgpool(x)  # (N, 768, 1, 1)
-        x = self.flatten(x)  # (N, 768)
+        x = torch.flatten(x, 1)  # (N, 768)
         x = self.fc(x)  # (N, num_classes)
         return x
 
@@ -264,7 +263,6 @@ class Inception3(nn.Module):
         self.Mixed_7c = InceptionE(2048)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(p=dropout)
-        self.flatten = nn.Flatten()
         self.fc = nn.Linear(2048, num_classes)
         self._init_weights()
 
@@ -292,7 +290,7 @@ class Inception3(nn.Module):
         x = self.Mixed_7c(x)  # (N, 2048, (H + 21)//32 - 2, (W + 21)//32 - 2)
         x = self.avgpool(x)  # (N, 2048, 1, 1)
         x = self.dropout(x)  # (N, 2048, 1, 1)
-        x = self.flatten(x)  # (N, 2048)
+        x = torch.flatten(x, 1)  # (N, 2048)
         x = self.fc(x)  # (N, num_classes)
         if self.training:
             return x, AuxLogits

@@ -32,7 +32,6 @@ class LeNet5(nn.Module):
                 ]
             )
         )
-        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
             OrderedDict(
                 [
@@ -48,6 +47,6 @@ class LeNet5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 1, H, W)
         x = self.features(x)  # (N, 16, H//4 - 3, W//4 - 3)
-        x = self.flatten(x)  # (N, 16*(H//4 - 3)*(W//4 - 3))
+        x = torch.flatten(x, 1)  # (N, 16*(H//4 - 3)*(W//4 - 3))
         x = self.classifier(x)  # (N, num_classes)
         return x

@@ -102,8 +102,6 @@ class MNASNet(nn.Module):
             nn.BatchNorm2d(1280, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout, inplace=True), nn.Linear(1280, num_classes)
         )
@@ -112,8 +110,7 @@ class MNASNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
         x = self.layers(x)  # (N, 1280, (H + 31)//32, (W + 31)//32)
-        x = self.avgpool(x)  # (N, 1280, 1, 1)
-        x = self.flatten(x)  # (N, 1280)
+        x = x.mean([2, 3])  # (N, 1280)
         x = self.classifier(x)  # (N, num_classes)
         return x
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 
-class Conv2dNormActivation(nn.Module):
+class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -48,12 +48,6 @@ class Conv2dNormActivation(nn.Module):
         )
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
         self.add_module("2", nn.ReLU6(inplace=True))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, "0")(x)
-        x = getattr(self, "1")(x)
-        x = getattr(self, "2")(x)
-        return x
 
 
 class InvertedResidual(nn.Module):
@@ -123,16 +117,13 @@ class MobileNetV2(nn.Module):
             InvertedResidual(160, 320, stride=1, expand_ratio=6),
             Conv2dNormActivation(320, 1280, kernel_size=1),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(1280, num_classes))
         self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, 1280, (H + 31)//32, (W + 31)//32)
-        x = self.avgpool(x)  # (N, 1280, 1, 1)
-        x = self.flatten(x)  # (N, 1280)
+        x = x.mean([2, 3])  # (N, 1280)
         x = self.classifier(x)  # (N, num_classes)
         return x
 

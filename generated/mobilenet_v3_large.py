@@ -16,7 +16,7 @@ def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
     return new_v
 
 
-class Conv2dNormActivation(nn.Module):
+class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -60,14 +60,8 @@ class Conv2dNormActivation(nn.Module):
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
         self.add_module("2", nn.Hardswish(inplace=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, "0")(x)
-        x = getattr(self, "1")(x)
-        x = getattr(self, "2")(x)
-        return x
 
-
-class Conv2dNormActivation_2(nn.Module):
+class Conv2dNormActivation_2(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -111,14 +105,8 @@ class Conv2dNormActivation_2(nn.Module):
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
         self.add_module("2", nn.ReLU(inplace=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, "0")(x)
-        x = getattr(self, "1")(x)
-        x = getattr(self, "2")(x)
-        return x
 
-
-class Conv2dNormActivation_3(nn.Module):
+class Conv2dNormActivation_3(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -160,12 +148,6 @@ class Conv2dNormActivation_3(nn.Module):
             ),
         )
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = getattr(self, "0")(x)  # (N, out_channels, H, W)
-        x = getattr(self, "1")(x)  # (N, out_channels, H, W)
-        return x
 
 
 class SqueezeExcitation(nn.Module):
@@ -449,7 +431,6 @@ class MobileNetV3(nn.Module):
             Conv2dNormActivation(160, 960, kernel_size=1, eps=0.001, momentum=0.01),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Linear(960, 1280),
             nn.Hardswish(inplace=True),
@@ -462,7 +443,7 @@ class MobileNetV3(nn.Module):
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, 960, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 960, 1, 1)
-        x = self.flatten(x)  # (N, 960)
+        x = torch.flatten(x, 1)  # (N, 960)
         x = self.classifier(x)  # (N, num_classes)
         return x
 

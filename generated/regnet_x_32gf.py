@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 
-class Conv2dNormActivation(nn.Module):
+class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -51,14 +51,8 @@ class Conv2dNormActivation(nn.Module):
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
         self.add_module("2", nn.ReLU(inplace=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, "0")(x)
-        x = getattr(self, "1")(x)
-        x = getattr(self, "2")(x)
-        return x
 
-
-class Conv2dNormActivation_2(nn.Module):
+class Conv2dNormActivation_2(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -101,13 +95,8 @@ class Conv2dNormActivation_2(nn.Module):
         )
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, "0")(x)
-        x = getattr(self, "1")(x)
-        return x
 
-
-class BottleneckTransform(nn.Module):
+class BottleneckTransform(nn.Sequential):
     """1x1, grouped 3x3 (groups of group_width channels) [+ squeeze-excitation down to se_channels,
     when not 0], 1x1, as torchvision.models.regnet.BottleneckTransform (children a, b, se, c) with
     its bottleneck_multiplier 1.0, the one torchvision's builders use; torchvision's se_ratio *
@@ -123,13 +112,6 @@ class BottleneckTransform(nn.Module):
             width_out, width_out, stride=stride, groups=width_out // group_width
         )
         self.c = Conv2dNormActivation_2(width_out, width_out, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = self.a(x)  # (N, width_out, H, W)
-        x = self.b(x)
-        x = self.c(x)
-        return x
 
 
 class ResBottleneckBlock(nn.Module):
@@ -343,7 +325,6 @@ class RegNet(nn.Module):
             )
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.fc = nn.Linear(2520, num_classes)
         self._init_weights()
 
@@ -352,7 +333,7 @@ class RegNet(nn.Module):
         x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 2520, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 2520, 1, 1)
-        x = self.flatten(x)  # (N, 2520)
+        x = torch.flatten(x, 1)  # (N, 2520)
         x = self.fc(x)  # (N, num_classes)
         return x
 

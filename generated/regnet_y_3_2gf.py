@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 
-class Conv2dNormActivation(nn.Module):
+class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -51,14 +51,8 @@ class Conv2dNormActivation(nn.Module):
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
         self.add_module("2", nn.ReLU(inplace=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, "0")(x)
-        x = getattr(self, "1")(x)
-        x = getattr(self, "2")(x)
-        return x
 
-
-class Conv2dNormActivation_2(nn.Module):
+class Conv2dNormActivation_2(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
@@ -101,11 +95,6 @@ class Conv2dNormActivation_2(nn.Module):
         )
         self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, "0")(x)
-        x = getattr(self, "1")(x)
-        return x
-
 
 class SqueezeExcitation(nn.Module):
     """Global average pool, 1x1 conv down to squeeze_channels, ReLU, 1x1 conv back to
@@ -135,7 +124,7 @@ class SqueezeExcitation(nn.Module):
         return x
 
 
-class BottleneckTransform(nn.Module):
+class BottleneckTransform(nn.Sequential):
     """1x1, grouped 3x3 (groups of group_width channels) [+ squeeze-excitation down to se_channels,
     when not 0], 1x1, as torchvision.models.regnet.BottleneckTransform (children a, b, se, c) with
     its bottleneck_multiplier 1.0, the one torchvision's builders use; torchvision's se_ratio *
@@ -155,16 +144,6 @@ class BottleneckTransform(nn.Module):
         else:
             self.se = None
         self.c = Conv2dNormActivation_2(width_out, width_out, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x = self.a(x)  # (N, width_out, H, W)
-        b = self.b(x)
-        se = b
-        if self.se is not None:
-            se = self.se(b)
-        x = self.c(se)
-        return x
 
 
 class ResBottleneckBlock(nn.Module):
@@ -430,7 +409,6 @@ class RegNet(nn.Module):
             )
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.fc = nn.Linear(1512, num_classes)
         self._init_weights()
 
@@ -439,7 +417,7 @@ class RegNet(nn.Module):
         x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 1512, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 1512, 1, 1)
-        x = self.flatten(x)  # (N, 1512)
+        x = torch.flatten(x, 1)  # (N, 1512)
         x = self.fc(x)  # (N, num_classes)
         return x
 

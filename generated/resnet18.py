@@ -63,7 +63,6 @@ class ResNet18(nn.Module):
         self.layer3 = nn.Sequential(BasicBlock(128, 256, stride=2), BasicBlock(256, 256))
         self.layer4 = nn.Sequential(BasicBlock(256, 512, stride=2), BasicBlock(512, 512))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.fc = nn.Linear(512, num_classes)
         self._init_weights(zero_init_residual)
 
@@ -78,7 +77,7 @@ class ResNet18(nn.Module):
         x = self.layer3(x)  # (N, 256, (H + 15)//16, (W + 15)//16)
         x = self.layer4(x)  # (N, 512, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 512, 1, 1)
-        x = self.flatten(x)  # (N, 512)
+        x = torch.flatten(x, 1)  # (N, 512)
         x = self.fc(x)  # (N, num_classes)
         return x
 

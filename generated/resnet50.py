@@ -72,7 +72,6 @@ class ResNet50(nn.Module):
             Bottleneck(1024, 512, stride=2), Bottleneck(2048, 512), Bottleneck(2048, 512)
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.fc = nn.Linear(2048, num_classes)
         self._init_weights(zero_init_residual)
 
@@ -87,7 +86,7 @@ class ResNet50(nn.Module):
         x = self.layer3(x)  # (N, 1024, (H + 15)//16, (W + 15)//16)
         x = self.layer4(x)  # (N, 2048, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 2048, 1, 1)
-        x = self.flatten(x)  # (N, 2048)
+        x = torch.flatten(x, 1)  # (N, 2048)
         x = self.fc(x)  # (N, num_classes)
         return x
 

@@ -123,7 +123,6 @@ class ShuffleNetV2(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.fc = nn.Linear(2048, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,6 +134,6 @@ class ShuffleNetV2(nn.Module):
         x = self.stage4(x)  # (N, 976, (H + 31)//32, (W + 31)//32)
         x = self.conv5(x)  # (N, 2048, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 2048, 1, 1)
-        x = self.flatten(x)  # (N, 2048)
+        x = torch.flatten(x, 1)  # (N, 2048)
         x = self.fc(x)  # (N, num_classes)
         return x

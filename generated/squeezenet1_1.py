@@ -74,14 +74,13 @@ class SqueezeNet1_1(nn.Module):
             nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d(1),
         )
-        self.flatten = nn.Flatten()
         self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, 512, (H + 15)//16 - 1, (W + 15)//16 - 1)
         x = self.classifier(x)  # (N, num_classes, 1, 1)
-        x = self.flatten(x)  # (N, num_classes)
+        x = torch.flatten(x, 1)  # (N, num_classes)
         return x
 
     def _init_weights(self) -> None:

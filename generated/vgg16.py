@@ -52,7 +52,6 @@ class VGG16(nn.Module):
             nn.MaxPool2d(2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(7)
-        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
@@ -68,7 +67,7 @@ class VGG16(nn.Module):
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, 512, H//32, W//32)
         x = self.avgpool(x)  # (N, 512, 7, 7)
-        x = self.flatten(x)  # (N, 25088)
+        x = torch.flatten(x, 1)  # (N, 25088)
         x = self.classifier(x)  # (N, num_classes)
         return x
 

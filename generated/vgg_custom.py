@@ -43,7 +43,6 @@ class VGGCustom(nn.Module):
             nn.MaxPool2d(2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(7)
-        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Linear(12544, 4096),
             nn.ReLU(inplace=True),
@@ -59,7 +58,7 @@ class VGGCustom(nn.Module):
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, 256, H//8, W//8)
         x = self.avgpool(x)  # (N, 256, 7, 7)
-        x = self.flatten(x)  # (N, 12544)
+        x = torch.flatten(x, 1)  # (N, 12544)
         x = self.classifier(x)  # (N, num_classes)
         return x
 

@@ -103,7 +103,6 @@ class Wide_ResNet50_2(nn.Module):
             Bottleneck(2048, 512, base_width=width_per_group),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
         self.fc = nn.Linear(2048, num_classes)
         self._init_weights(zero_init_residual)
 
@@ -118,7 +117,7 @@ class Wide_ResNet50_2(nn.Module):
         x = self.layer3(x)  # (N, 1024, (H + 15)//16, (W + 15)//16)
         x = self.layer4(x)  # (N, 2048, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 2048, 1, 1)
-        x = self.flatten(x)  # (N, 2048)
+        x = torch.flatten(x, 1)  # (N, 2048)
         x = self.fc(x)  # (N, num_classes)
         return x
 

@@ -88,7 +88,8 @@ def test_compiled_module_records_the_declared_versions() -> None:
 
 def test_emitted_source_writes_a_class_attribute_as_torchvision_does() -> None:
     source = render_module(archspec.build_graph(SPEC))
-    dense = source.split("class Dense(nn.Module):")[1].split("\nclass ")[0]
+    # a chain of modules, so an nn.Sequential subclass, as torchvision's `_Transition`
+    dense = source.split("class Dense(nn.Sequential):")[1].split("\nclass ")[0]
     plain = source.split("class Plain(nn.Module):")[1].split("\nclass ")[0]
     root = source.split("class Versioned(nn.Module):")[1]
     # after the docstring, before __init__, as MNASNet's `_version = 2`

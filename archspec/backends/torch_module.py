@@ -13,6 +13,7 @@ import fnmatch
 import operator
 import os
 import re
+import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +63,10 @@ class SpecModule(nn.Module):
         eval_ = self._programs["eval"]
         self._fwd_eval = _compiled(eval_)
         self._fwd_train = _compiled(train) if train is not None else self._fwd_eval
+        if train is None:
+            # One program for both modes: it is the instance's forward, so a call costs what
+            # an emitted class's forward costs (no dispatch on `training` in between).
+            self.forward = types.MethodType(self._fwd_eval, self)
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.training:
@@ -73,8 +78,8 @@ class SpecModule(nn.Module):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.pop("_fwd_eval", None)
-        state.pop("_fwd_train", None)
+        for name in ("_fwd_eval", "_fwd_train", "forward"):
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -25,7 +25,10 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
     item, scope, spec, inputs = site.item, site.scope, site.spec, site.inputs
     op = REGISTRY[spec.type]
     pieces = list(getattr(spec, op.names_field)) if op.names_field else []
-    name = pieces[0] if pieces else scope.next_name(item, spec.type, op.style == "module")
+    is_module = op.style == "module" and not (
+        op.functional and item.declared_name and getattr(spec, "key", None) is None
+    )
+    name = pieces[0] if pieces else scope.next_name(item, spec.type, is_module)
     if op.arity == 0:
         if getattr(spec, "from_", None) is not None:
             lw.error(
@@ -83,7 +86,7 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
             lw.span(item.ypath),
             site.train,
             src=src,
-            is_module=op.style == "module",
+            is_module=is_module,
             exprs=exprs,
             stated=frozenset(src),
         )

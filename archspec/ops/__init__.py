@@ -21,6 +21,7 @@ from .base import (
     ShapeContext,
     ShapeFailure,
     get_op,
+    node_style,
     register,
     unregister,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "ShapeContext",
     "ShapeFailure",
     "get_op",
+    "node_style",
     "register",
     "unregister",
 ]

@@ -11,7 +11,6 @@ import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
@@ -30,9 +29,15 @@ from .names import NAME_RE as NAME_RE
 from .names import RESERVED_NAMES as RESERVED_NAMES
 from .names import check_name as check_name
 from .names import key_problem
+from .shapectx import Constraint as Constraint
+from .shapectx import Message as Message
+from .shapectx import ShapeContext as ShapeContext
+from .shapectx import ShapeFailure as ShapeFailure
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
+
+    from ..ir import Node
 
 # --------------------------------------------------------------------------------------
 # Field types. A numeric or boolean field holds a literal or an expression string; the
@@ -176,98 +181,6 @@ class LayerSpec(NodeBase):
 
 
 # --------------------------------------------------------------------------------------
-# Shape context: how a shape rule reports requirements. Lowering checks them against the
-# declared input; the domain pass collects them as constraints over the input symbols.
-
-
-#: A rule's message template (`{a}`, `{b}`, `{d}` are filled in), or a function making it:
-#: a message that names the whole input shape is then only built if someone reads it.
-Message = str | Callable[[], str]
-
-
-def _template(message: Message) -> str:
-    return message() if callable(message) else message
-
-
-def _filled(message: Message, values: dict[str, Dim]) -> str:
-    return _template(message).format(**values)
-
-
-class ShapeFailure(Exception):
-    """A shape rule found the input impossible; becomes a diagnostic with the node's span.
-
-    The message may be a function: the emitter probes rules with perturbed inputs and
-    discards the failures, so a message naming every input of a wide concat is only
-    built when a diagnostic shows it.
-    """
-
-    def __init__(
-        self, code: str, message: Message, hint: str | None = None, field: str | None = None
-    ):
-        super().__init__(code)
-        self.code = code
-        self._message = message
-        self.hint = hint
-        self.field = field
-
-    @property
-    def message(self) -> str:
-        if callable(self._message):
-            self._message = self._message()
-        return self._message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """A requirement on the input symbols: `lhs == rhs` or `lhs >= 1`, and who made it."""
-
-    kind: Literal["eq", "ge1"]
-    lhs: Dim
-    rhs: Dim | None
-    code: str
-    message: Message
-    hint: str | None
-    node: str
-
-    @property
-    def template(self) -> str:
-        """The message template, built now if the rule gave a function."""
-        return _template(self.message)
-
-
-class ShapeContext:
-    """Default context: decide what can be decided, record the rest as constraints."""
-
-    def __init__(self) -> None:
-        self.constraints: list[Constraint] = []
-        self.node: str = ""
-
-    def require_equal(
-        self, a: Dim, b: Dim | int, code: str, message: Message, hint: str | None = None
-    ) -> None:
-        a, b = Dim.of(a), Dim.of(b)
-        if a == b:
-            return
-        diff = a - b
-        if diff.is_const:
-            raise ShapeFailure(code, partial(_filled, message, {"a": a, "b": b}), hint)
-        self.constraints.append(Constraint("eq", a, b, code, message, hint, self.node))
-
-    def require_positive(
-        self, d: Dim, code: str, message: Message, hint: str | None = None
-    ) -> None:
-        d = Dim.of(d)
-        if d.is_const:
-            if d.value < 1:
-                raise ShapeFailure(code, partial(_filled, message, {"d": d}), hint)
-            return
-        self.constraints.append(Constraint("ge1", d, None, code, message, hint, self.node))
-
-
-# --------------------------------------------------------------------------------------
 # The registry.
 
 
@@ -330,6 +243,14 @@ class Op:
     optional_tensors: ClassVar[tuple[str, ...]] = ()
     #: several outputs (chunk, split): the field naming them, one node each (see ops/split.py)
     names_field: ClassVar[str | None] = None
+    #: a parameter-free "module" op with a functional form, which torchvision writes as a
+    #: call in forward where it is a named attribute (`x = torch.flatten(x, 1)`) and as a
+    #: module where it holds a position in a numbered sequence (ConvNeXt's `classifier.1`):
+    #: lowering makes a node of it that the spec names (`name:`, a repeat's `names`, a
+    #: branch) a function node (`function`, `emit_call`), and keeps an unnamed or keyed one a
+    #: module, so positions and keys stay what they were. Each node records which
+    #: (`Node.is_module`; `node_style` answers for any node).
+    functional: ClassVar[bool] = False
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         raise NotImplementedError
@@ -433,6 +354,11 @@ class Op:
         """
         raise NotImplementedError
 
+    def emit_call(self, attrs: Mapping[str, Any], lit: Callable[[Any], str]) -> str:
+        """The call a function node makes in forward (`attrs["_inputs"]`: its input
+        variables): a function op's `emit`; a `functional` module op's own call."""
+        return self.emit(attrs, lit)
+
 
 REGISTRY: dict[str, Op] = {}
 _listeners: list[Callable[[], None]] = []
@@ -459,6 +385,12 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
         raise TypeError(f"{op_cls.__name__} ({kind}): a {op_cls.style} op needs `build`")
     if op_cls.style == "function" and op_cls.function is Op.function:
         raise TypeError(f"{op_cls.__name__} ({kind}): a function op needs `function`")
+    own = op_cls.function is not Op.function and op_cls.emit_call is not Op.emit_call
+    if op_cls.functional and (op_cls.style != "module" or not own):
+        raise TypeError(
+            f"{op_cls.__name__} ({kind}): a functional op is a module op with `function` and "
+            "`emit_call`"
+        )
     if op_cls.emit is Op.emit:
         raise TypeError(f"{op_cls.__name__} ({kind}): no emitted-code rule (`emit`) defined")
     _check_facts(op_cls, kind, spec)
@@ -540,6 +472,15 @@ def on_register(callback: Callable[[], None]) -> None:
 
 def get_op(kind: str) -> Op:
     return REGISTRY[kind]
+
+
+def node_style(node: Node) -> Literal["module", "function", "tensor"]:
+    """How a layer node is computed: as a child module, a call in forward, or a learned
+    tensor. A `functional` op's node is either of the first two, as lowering decided
+    (`Node.is_module`), so code that emits or counts a node asks this, not its op's style."""
+    if node.is_module:
+        return "module"
+    return "tensor" if REGISTRY[node.kind].style == "tensor" else "function"
 
 
 # --------------------------------------------------------------------------------------

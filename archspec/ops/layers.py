@@ -396,7 +396,8 @@ class Flatten(Op):
     spec = FlattenSpec
     torch_name = "Flatten"
     category = "reshape"
-    summary = "flattens dims into one"
+    summary = "flattens dims into one (named: `torch.flatten` in forward)"
+    functional = True
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
@@ -425,3 +426,15 @@ class Flatten(Op):
         return emit_call(
             "nn.Flatten", [], {"start_dim": (a["start_dim"], 1), "end_dim": (a["end_dim"], -1)}, lit
         )
+
+    def function(self, a: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        import torch
+
+        return torch.flatten, {"start_dim": a["start_dim"], "end_dim": a["end_dim"]}
+
+    def emit_call(self, a: Mapping[str, Any], lit: Any) -> str:
+        """`torch.flatten(x, 1)`, as torchvision's forwards write it (start_dim always: the
+        function's default is 0, the module's 1)."""
+        end = a["end_dim"]
+        tail = "" if end == -1 and type(end) is int else f", {lit(end)}"
+        return f"torch.flatten({a['_inputs'][0]}, {lit(a['start_dim'])}{tail})"

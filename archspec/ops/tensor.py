@@ -1,9 +1,11 @@
-"""Layout ops: permute, reshape and channel_shuffle (no parameters, no MACs).
+"""Layout ops: permute, reshape and channel_shuffle, and the reduction `mean` (no parameters,
+no MACs).
 
 `permute` is a module (torchvision's `ops.misc.Permute`, which ConvNeXt puts inside an
 `nn.Sequential`, so it takes a position there like any module); `reshape` and
 `channel_shuffle` are computed in `forward`, as torchvision writes them (`x.reshape(...)`,
-ShuffleNetV2's `channel_shuffle(x, 2)`), and hold no `state_dict` entry either way.
+ShuffleNetV2's `channel_shuffle(x, 2)`), and hold no `state_dict` entry either way; so is
+`mean` (MNASNet's `x.mean([2, 3])`, a global average pool and flatten with no module call).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import Field, StrictInt
 
 from ..dims import Dim, Shape, product
 from .base import (
+    Bool,
     ExprStr,
     Final,
     Inferred,
@@ -245,3 +248,44 @@ class ChannelShuffle(_Stateless):
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         return f"F.channel_shuffle({a['_inputs'][0]}, {lit(a['groups'])})"
+
+
+class MeanSpec(LayerSpec):
+    """mean: the average over `dim` (MNASNet's and ShuffleNetV2's `x.mean([2, 3])`)."""
+
+    type: Literal["mean"]
+    dim: IntList = Field(description="the dims to average over, e.g. [2, 3] for H and W")
+    keepdim: Bool = False
+
+
+@register
+class Mean(_Stateless):
+    kind = "mean"
+    spec = MeanSpec
+    style = "function"
+    category = "pool"
+    summary = "average over dims (`x.mean([2, 3])`: a global average pool and flatten)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        dims = _as_list(attrs["dim"], self.kind, "dim")
+        r = len(x)
+        if not dims or any(not -r <= d < r for d in dims):
+            raise ShapeFailure(
+                "E401", f"mean dims {dims} are out of range for {fmt(x)}", None, "dim"
+            )
+        norm = {d % r for d in dims}
+        if len(norm) != len(dims):
+            raise ShapeFailure("E409", f"mean dims {dims} repeat a dim", None, "dim")
+        if attrs["keepdim"]:
+            return Inferred(attrs, tuple(Dim.of(1) if i in norm else d for i, d in enumerate(x)))
+        return Inferred(attrs, tuple(d for i, d in enumerate(x) if i not in norm))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return torch.mean, {"dim": list(attrs["dim"]), "keepdim": attrs["keepdim"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        keep = ", keepdim=True" if a["keepdim"] is True else ""
+        return f"{a['_inputs'][0]}.mean({lit(a['dim'])}{keep})"

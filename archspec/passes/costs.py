@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..dims import Dim, ExpressionTooLarge, Shape, total
 from ..errors import ShapeError
 from ..ir import Graph, Module, Node
-from ..ops import REGISTRY, Op
+from ..ops import REGISTRY, Op, node_style
 from ..ops.base import TOO_LARGE_HINT
 
 
@@ -74,7 +74,7 @@ def layer_counts(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[
     ones, or a summary's symbolic ones. CostTooLarge past `dims.MAX_SIZE`."""
     op = REGISTRY[node.kind]
     try:
-        params = op.params(node.attrs) if op.style != "function" else 0
+        params = op.params(node.attrs) if node_style(node) != "function" else 0
         return params, Dim.of(op.macs(node.attrs, in_shapes, shape))
     except ExpressionTooLarge as exc:
         raise CostTooLarge(node, exc) from None
@@ -155,7 +155,7 @@ def footprint(graph: Graph, batch: int = 1) -> Footprint:
         if node.child is not None or node.shape is None:
             continue
         op = REGISTRY[node.kind]
-        if op.style != "function":
+        if node_style(node) != "function":
             p, b = op.params(node.attrs), op.buffers(node.attrs)
             params += p
             buffers += b

@@ -64,13 +64,17 @@ class Emitter(Classes, InitRules):
         for cls in [*self.classes, root]:
             is_root = cls is root
             methods = [init_lines(cls, init[1] if (is_root and init) else None)]
-            sym_in, comments = class_shapes(cls, self.graph)
-            methods.append(forward_lines(cls, comments, sym_in, file_names))
+            sequential = not is_root and is_sequential(cls)
+            if not sequential:
+                sym_in, comments = class_shapes(cls, self.graph)
+                methods.append(forward_lines(cls, comments, sym_in, file_names))
             if is_root and init:
                 methods.append(init[0])
             doc = self.class_doc(cls, is_root)
+            base = "nn.Sequential" if sequential else "nn.Module"
+            attrs = class_attrs(cls)
             rendered.append(
-                {"name": cls.name, "doc": doc, "attrs": class_attrs(cls), "methods": methods}
+                {"name": cls.name, "base": base, "doc": doc, "attrs": attrs, "methods": methods}
             )
         text_all = "\n".join(helpers) + "\n".join(
             "\n".join("\n".join(m) for m in c["methods"]) for c in rendered
@@ -179,6 +183,14 @@ class Emitter(Classes, InitRules):
         elif any(plain_words(p.doc) for p in cls.params):
             args = [(p.pyname, p.doc if plain_words(p.doc) else p.type) for p in cls.params]
         return [INDENT + ln if ln else "" for ln in docstring_lines(paras, 4, args)]
+
+
+def is_sequential(cls: ClassInfo) -> bool:
+    """True for a block class whose every instance is a plain chain of two or more modules:
+    it is written as torchvision writes `Conv2dNormActivation` and DenseNet's `_Transition`,
+    a subclass of nn.Sequential with no `forward` of its own, whose call costs one Python
+    call (`__iter__`) where a `forward` reading each child by attribute costs one per child."""
+    return all(b.module.is_chain and len(b.module.nodes) >= 2 for b in cls.bodies)
 
 
 def class_attrs(cls: ClassInfo) -> list[str]:

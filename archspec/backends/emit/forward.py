@@ -233,7 +233,7 @@ class _Forward:
             expr: Doc = call(attr_ref(st.attr or ""), ins)
         else:
             op = REGISTRY[node.kind]
-            expr = parse_doc(op.emit({**(st.call or {}), "_inputs": ins}, lit))
+            expr = parse_doc(op.emit_call({**(st.call or {}), "_inputs": ins}, lit))
             expr = self.module_form(i, st, expr) or expr
         indent = 8 + 4 * int(node.train_only)
         pad = " " * indent

@@ -34,7 +34,7 @@ class Step:
         else:
             op = REGISTRY[self.node.kind]
             holes = [f"_{i}" for i in range(len(self.node.inputs))]
-            code = op.emit({**(self.call or {}), "_inputs": holes}, lit)
+            code = op.emit_call({**(self.call or {}), "_inputs": holes}, lit)
         when = self.when.text if self.when is not None else None
         n = self.node
         return (n.name, n.kind, self.attr, code, when, n.inputs, n.train_only)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ...errors import EmitError
 from ...ir import ABSENT_AS, INPUT, Module, Node, Switch
-from ...ops import REGISTRY
+from ...ops import REGISTRY, node_style
 from ..pycode import collect_terms, expr_tree, fold, lit, substitute, unparse
 from ..pylayout import Comp, Doc, Group, Prefixed, Text, call, flat, parse_doc
 from ..pyvalues import (
@@ -74,7 +74,7 @@ class Scope(EmitContext):
                 # a tensor reads no input; its `in_channels` is what arrives where it is
                 attrs, out = self.render_op(node, env, ins, [vals[before]] if tensor else None)
                 code = self.attr_codes(node, attrs, env)
-                if op.style != "function":
+                if node_style(node) != "function":
                     step = Step(node, attr, self.emit_op(op, node, attrs, env), None, when, out)
                 else:
                     step = Step(node, None, None, code, when, out)

@@ -1,0 +1,98 @@
+"""How a shape rule reports what it requires of its inputs: a failure now (`ShapeFailure`),
+or a constraint over the input symbols (`ShapeContext`) that lowering checks against the
+declared input and the domain pass collects. Re-exported by ops/base.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+from ..dims import Dim
+
+#: A rule's message template (`{a}`, `{b}`, `{d}` are filled in), or a function making it:
+#: a message that names the whole input shape is then only built if someone reads it.
+Message = str | Callable[[], str]
+
+
+def _template(message: Message) -> str:
+    return message() if callable(message) else message
+
+
+def _filled(message: Message, values: dict[str, Dim]) -> str:
+    return _template(message).format(**values)
+
+
+class ShapeFailure(Exception):
+    """A shape rule found the input impossible; becomes a diagnostic with the node's span.
+
+    The message may be a function: the emitter probes rules with perturbed inputs and
+    discards the failures, so a message naming every input of a wide concat is only
+    built when a diagnostic shows it.
+    """
+
+    def __init__(
+        self, code: str, message: Message, hint: str | None = None, field: str | None = None
+    ):
+        super().__init__(code)
+        self.code = code
+        self._message = message
+        self.hint = hint
+        self.field = field
+
+    @property
+    def message(self) -> str:
+        if callable(self._message):
+            self._message = self._message()
+        return self._message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A requirement on the input symbols: `lhs == rhs` or `lhs >= 1`, and who made it."""
+
+    kind: Literal["eq", "ge1"]
+    lhs: Dim
+    rhs: Dim | None
+    code: str
+    message: Message
+    hint: str | None
+    node: str
+
+    @property
+    def template(self) -> str:
+        """The message template, built now if the rule gave a function."""
+        return _template(self.message)
+
+
+class ShapeContext:
+    """Default context: decide what can be decided, record the rest as constraints."""
+
+    def __init__(self) -> None:
+        self.constraints: list[Constraint] = []
+        self.node: str = ""
+
+    def require_equal(
+        self, a: Dim, b: Dim | int, code: str, message: Message, hint: str | None = None
+    ) -> None:
+        a, b = Dim.of(a), Dim.of(b)
+        if a == b:
+            return
+        diff = a - b
+        if diff.is_const:
+            raise ShapeFailure(code, partial(_filled, message, {"a": a, "b": b}), hint)
+        self.constraints.append(Constraint("eq", a, b, code, message, hint, self.node))
+
+    def require_positive(
+        self, d: Dim, code: str, message: Message, hint: str | None = None
+    ) -> None:
+        d = Dim.of(d)
+        if d.is_const:
+            if d.value < 1:
+                raise ShapeFailure(code, partial(_filled, message, {"d": d}), hint)
+            return
+        self.constraints.append(Constraint("ge1", d, None, code, message, hint, self.node))
