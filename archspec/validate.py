@@ -121,7 +121,8 @@ class _NameChecks(NameWalk):
             )
 
     def expression_name(self, name: Any, path: PathKey, what: str) -> None:
-        if name in EXPRESSION_NAMES:
+        # a name that is not a str (a mapping, a list: unhashable) is the schema's to report
+        if isinstance(name, str) and name in EXPRESSION_NAMES:
             self.refuse(
                 f"{_where(path)}: a {what} cannot be named `{name}`: in expressions "
                 f"`{name}` is always {EXPRESSION_NAMES[name]}",

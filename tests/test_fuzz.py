@@ -1,8 +1,8 @@
 """Mutated shipped specs compile or fail with a located ArchSpecError: the CI share of the fuzz.
 
-The mutator and the judge are `tests/fuzz.py`'s; here hypothesis drives their random choices
-(derandomized by the `ci` profile of conftest.py), so a failure shrinks and is replayed by the
-next run. The long run is `python -m tests.fuzz --examples 100000`.
+The mutator and the judge are `tests/fuzz.py`'s; here hypothesis draws the seed of each case's
+random choices (derandomized by the `ci` profile of conftest.py), so a failure is replayed by
+the next run and names its seed. The long run is `python -m tests.fuzz --examples 100000`.
 """
 
 from __future__ import annotations
@@ -45,11 +45,15 @@ def _warm() -> None:
     deadline=None,  # run_case times each case itself, in CPU time, against tests/cpu.GUARD
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(rnd=st.randoms(use_true_random=False))
-def test_mutated_specs_compile_or_fail_with_a_span(rnd: random.Random) -> None:
-    case = fuzz.make_case(rnd, corpus(), compile_fraction=0.1)
+@given(seed=st.integers(min_value=0, max_value=2**64 - 1))
+def test_mutated_specs_compile_or_fail_with_a_span(seed: int) -> None:
+    """Each case's choices come from a `random.Random` seeded by hypothesis, not from
+    `st.randoms()`: hypothesis's randoms favour simple values (0.0, the first choice), which
+    sent 42% of cases to the costly compile path the fuzz means for 10%, and a few origins
+    most of the draws. A seed keeps the fuzz's own distribution; a failure names its seed."""
+    case = fuzz.make_case(random.Random(seed), corpus(), compile_fraction=0.1)
     result = fuzz.run_case(case, time_limit=GUARD)
-    assert result.failure is None, f"{result.failure}\n{fuzz._describe(case)}"
+    assert result.failure is None, f"seed {seed}: {result.failure}\n{fuzz._describe(case)}"
     assert result.outcome in ("ok", "compiled", "error")
     if result.outcome == "error":
         assert result.codes, "an ArchSpecError without a diagnostic"
@@ -132,9 +136,9 @@ def test_a_timer_firing_as_a_case_ends_does_not_escape() -> None:
 
 def test_fuzz_command_runs_and_summarises() -> None:
     out = io.StringIO()
-    failures = fuzz.run(40, seed=11, out=out)
+    failures = fuzz.run(12, seed=11, out=out)
     assert failures == 0, out.getvalue()
-    assert "40 examples (seed 11)" in out.getvalue()
+    assert "12 examples (seed 11)" in out.getvalue()
     assert "error codes seen:" in out.getvalue()
 
 

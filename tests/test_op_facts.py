@@ -20,7 +20,7 @@ from archspec.ir import Graph, iter_nodes
 from archspec.ops import REGISTRY, Op
 from archspec.ops.base import META_FIELDS
 
-from .conftest import spec_names, spec_source
+from .conftest import spec_names, spec_source, zoo_params
 from .test_emit_files import GATED, gate_op  # noqa: F401  (the plugin fixture)
 
 #: Every built-in kind the shipped specs leave out, with its switches flipped somewhere.
@@ -178,7 +178,7 @@ def test_declared_facts_are_what_torch_builds() -> None:
     assert switched >= {"conv1d", "batchnorm1d", "linear"}
 
 
-@pytest.mark.parametrize("name", [*spec_names(), *EXTRA])
+@pytest.mark.parametrize("name", [*zoo_params(spec_names()), *EXTRA])
 def test_emitting_constructs_no_torch_module(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Emitting reads the op registry's facts: no layer is built, on any device."""
     graph = build_graph(spec_source(name) if name in spec_names() else EXTRA[name])

@@ -261,6 +261,12 @@ def test_emitted_for_each_equals_compile() -> None:
             "    count: c * 10 ** 6\n    layer: {type: relu}\n",
             ("E310", 8, 12),
         ),
+        # a field that is a mapping, not a name (the fuzz found it crashing the name checks)
+        (
+            "layers:\n  - type: for_each\n    rows: [[8, 1]]\n    fields: [c, {n: 1}]\n"
+            "    layer: {type: relu}\n",
+            ("E202", 7, 17),
+        ),
     ],
 )
 def test_table_errors_are_located(body: str, expected: tuple[str, int, int]) -> None:
