@@ -89,8 +89,17 @@ def test_swap_insert_remove(tmp_path: Path) -> None:
     model = archspec.compile(spec)
     names = [n for n, _ in model.named_children()]
     assert names == [
-        "pre", "conv1", "bn1", "relu", "layer1", "layer2", "layer3", "layer4",
-        "avgpool", "drop", "fc",
+        "pre",
+        "conv1",
+        "bn1",
+        "relu",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "drop",
+        "fc",
     ]  # fmt: skip (the named flatten is computed in forward)
     assert model._get_name() == "SeResnet18"
     block = model.layer2[0]
