@@ -15,6 +15,8 @@ from ..expr import ExprError
 from ..lowering.context import (
     FAILED_INPUT,
     MAX_BLOCK_DEPTH,
+    RAISE_LIMIT,
+    Abort,
     Child,
     Item,
     Site,
@@ -57,6 +59,7 @@ def lower(lw: Lowerer, site: Site) -> str:
     bdef = lw.spec.blocks[bname]
     given = dict(spec.model_extra or {})
     args = bind_args(lw, site, bname, bdef, given)
+    _check_size(lw, site, bname)
     exprs = {
         pname: expr
         for pname, raw in given.items()
@@ -84,6 +87,26 @@ def lower(lw: Lowerer, site: Site) -> str:
         return lw.lower_child(site, child)
     finally:
         lw.block_stack.pop()
+
+
+def _check_size(lw: Lowerer, site: Site, bname: str) -> None:
+    """E310 before expanding a block whose least expansion is already over the limit."""
+    least = lw.least.block(bname)
+    if lw.count + least > lw.max_layers:
+        lw.error(
+            "E310",
+            (
+                f"block `{bname}` expands to more than {lw.max_layers:,} layer items"
+                if least > lw.max_layers
+                else f"block `{bname}` expands to at least {least:,} layer items; with the "
+                f"{lw.count:,} counted so far, the spec expands to more than "
+                f"{lw.max_layers:,} layer items"
+            )
+            + " (layers, blocks and repeats, counted before the block is expanded)",
+            site.ypath,
+            f"lower the repeat counts or the nesting of repeats and blocks; {RAISE_LIMIT}",
+        )
+        raise Abort
 
 
 def _block_lets(

@@ -42,6 +42,9 @@ class NameWalk:
 Lowering = Callable[["Lowerer", "Site"], "str | None"]
 #: walk_names(item data, its path, walk): report the names a construct gives or nests
 NameWalker = Callable[[Mapping[str, Any], PathKey, NameWalk], None]
+#: least(spec, inner) -> how many layer items lowering it makes at the least, besides itself;
+#: `inner(items)` bounds nested items (one item or a list) the same way
+Least = Callable[[Any, Callable[[Any], int]], int]
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class Construct:
     #: the names it gives or the items it nests, for validate.py's name checks (default:
     #: see `names`)
     walk_names: NameWalker | None = None
+    #: a lower bound of what it expands to, so the expansion limit (E310) is known before a
+    #: block is expanded (lowering/bound.py); None counts nothing beyond the item itself
+    least: Least | None = None
 
     def names(self, item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
         """Report what the construct names or nests: its `walk_names`, or by default every

@@ -108,6 +108,7 @@ CONSTRUCT = Construct(
     schema=RepeatNode,
     lower=lower,
     summary="`count` copies of a layer; `i` is the copy's index",
+    least=lambda spec, inner: spec.count * inner(spec.layer) if type(spec.count) is int else 0,
     description=(
         "`count` copies of `layer` in an nn.Sequential whose children are named 0, 1, ...; "
         "inside each copy `index` (default `i`) is the copy's number, so a stage's first "

@@ -179,6 +179,7 @@ CONSTRUCT = Construct(
     schema=ResidualNode,
     lower=lower,
     summary="activation(body(x) + shortcut(x))",
+    least=lambda spec, inner: inner(spec.body),
     description=(
         "out = activation(body(x) + shortcut(x)), as torchvision's BasicBlock and Bottleneck "
         "write it: the body's layers become children of the enclosing module, the shortcut "

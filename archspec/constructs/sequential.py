@@ -30,6 +30,7 @@ CONSTRUCT = Construct(
     schema=SequentialNode,
     lower=lower,
     summary="a named group of layers (nn.Sequential when a chain)",
+    least=lambda spec, inner: inner(spec.layers),
     description=(
         "`layers` run in order inside one child module, named like any node. A plain chain "
         "compiles to nn.Sequential; a list that reads earlier nodes with `from:` or has "

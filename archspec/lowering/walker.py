@@ -24,6 +24,7 @@ from ..ir import ABSENT_AS, INPUT, InitStep, Let, Module, Node, Output, Switch
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY, ShapeContext
 from ..ops.base import Final
+from .bound import LeastItems
 from .context import (
     MAX_NESTING,
     MAX_NODES,
@@ -80,6 +81,8 @@ class Lowerer:
         #: kept expressions by (text, field kind, enclosing block): a block's fields are the
         #: same text in every instance, so each is parsed and tagged once (exprs.py)
         self.expr_cache: dict[tuple[Any, ...], Any] = {}
+        #: each block's least expansion, so E310 is known before a block is expanded
+        self.least = LeastItems(getattr(spec, "blocks", {}) or {}, max_layers + 1)
 
     @property
     def spec_env(self) -> dict[str, Any]:
