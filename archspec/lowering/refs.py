@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
-from ..ir import INPUT
+from ..ir import INPUT, Output
 from ..loader import PathKey
 from ..ops.base import Final
-from .context import Item, Scope, Skip, refs_of, when_text
+from .context import Child, Item, Scope, Skip, refs_of, when_text
 from .values import bind_value
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,3 +110,18 @@ def find_cycle(start: str, refs: Mapping[str, list[str]]) -> list[str] | None:
                 seen.add(nxt)
                 stack.append((nxt, [*path, nxt]))
     return None
+
+
+def scope_outputs(lw: Lowerer, scope: Scope, prev: str, child: Child) -> tuple[Output, ...]:
+    """The scope's `outputs` (default: its last node); unknown names are E305."""
+    if not child.outputs:
+        return (Output(prev, scope.train.get(prev, False)),)
+    outs = []
+    for j, oname in enumerate(child.outputs):
+        if oname in scope.removed and oname not in scope.shapes:
+            continue
+        if oname not in scope.shapes:
+            unknown_ref(lw, oname, scope, child.outputs_ypath + (j,))
+            continue
+        outs.append(Output(oname, scope.train.get(oname, False)))
+    return tuple(outs)

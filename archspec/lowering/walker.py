@@ -20,7 +20,7 @@ from typing import Any
 from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError, once_per_place
 from ..expr import ExprError
-from ..ir import ABSENT_AS, INPUT, InitStep, Let, Module, Node, Output, Switch
+from ..ir import ABSENT_AS, INPUT, InitStep, Let, Module, Node, Switch
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY, ShapeContext
 from ..ops.base import Final
@@ -45,7 +45,7 @@ from .context import (
 from .exprs import text_expr
 from .keys import keyed_site
 from .layer import lower_op
-from .refs import off_with_its_input, resolve_inputs, unknown_ref
+from .refs import off_with_its_input, resolve_inputs, scope_outputs
 from .values import bind_value, reads_failed, value_hint
 
 
@@ -141,7 +141,7 @@ class Lowerer:
                     scope.shapes[name] = None
                     scope.train[name] = False
                     prev = name
-        outputs = self._outputs(scope, prev, child)
+        outputs = scope_outputs(self, scope, prev, child)
         if outputs:
             self.out_axes[path] = scope.axes.get(outputs[0].name, 1)
         return Module(
@@ -161,20 +161,6 @@ class Lowerer:
             lets=tuple(Let(n, text_expr(self, raw), v) for n, raw, v in child.lets),
             state_dict_version=child.state_dict_version,
         )
-
-    def _outputs(self, scope: Scope, prev: str, child: Child) -> tuple[Output, ...]:
-        """The scope's `outputs` (default: its last node); unknown names are E305."""
-        if not child.outputs:
-            return (Output(prev, scope.train.get(prev, False)),)
-        outs = []
-        for j, oname in enumerate(child.outputs):
-            if oname in scope.removed and oname not in scope.shapes:
-                continue
-            if oname not in scope.shapes:
-                unknown_ref(self, oname, scope, child.outputs_ypath + (j,))
-                continue
-            outs.append(Output(oname, scope.train.get(oname, False)))
-        return tuple(outs)
 
     def add_node(self, scope: Scope, node: Node, item: Item) -> str:
         if node.name in scope.shapes:
