@@ -48,14 +48,13 @@ class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
-    Variant 1 of 2 of block `Conv2dNormActivation`, built for act="silu".
-
     Args:
         out_channels: int
         kernel_size: int
         stride: int
         groups: int
         dilation: int
+        act: str
         eps: the batch norm's eps
         momentum: the batch norm's momentum
     """
@@ -68,69 +67,31 @@ class Conv2dNormActivation(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         dilation: int = 1,
+        act: str = "relu",
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
+        if act == "relu" or act == "relu6" or act == "gelu" or act == "hardswish":
+            raise ValueError("this file was emitted without the layers these values choose")
+        layers: list[nn.Module] = []
+        layers.extend(
+            [
+                nn.Conv2d(
+                    in_channels,
+                    out_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    padding=(kernel_size - 1) // 2 * dilation,
+                    dilation=dilation,
+                    groups=groups,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum),
+            ]
         )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-        self.add_module("2", nn.SiLU(inplace=True))
-
-
-class Conv2dNormActivation_2(nn.Sequential):
-    """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
-    them (children 0, 1, 2); padding keeps the size at stride 1.
-
-    Variant 2 of 2 of block `Conv2dNormActivation`, built for act="none".
-
-    Args:
-        out_channels: int
-        kernel_size: int
-        stride: int
-        groups: int
-        dilation: int
-        eps: the batch norm's eps
-        momentum: the batch norm's momentum
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        groups: int = 1,
-        dilation: int = 1,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
-        )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
+        if act == "silu":
+            layers.append(nn.SiLU(inplace=True))
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -196,7 +157,12 @@ class MBConv(nn.Module):
         if expanded_channels != in_channels:
             layers.append(
                 Conv2dNormActivation(
-                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                    in_channels,
+                    expanded_channels,
+                    kernel_size=1,
+                    act="silu",
+                    eps=eps,
+                    momentum=momentum,
                 )
             )
         layers.extend(
@@ -207,14 +173,18 @@ class MBConv(nn.Module):
                     kernel_size=kernel_size,
                     stride=stride,
                     groups=expanded_channels,
+                    act="silu",
                     eps=eps,
                     momentum=momentum,
                 ),
-                SqueezeExcitation(
-                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
-                ),
-                Conv2dNormActivation_2(
-                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                SqueezeExcitation(expanded_channels, expanded_channels, squeeze_channels),
+                Conv2dNormActivation(
+                    expanded_channels,
+                    out_channels,
+                    kernel_size=1,
+                    act="none",
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ]
         )
@@ -264,182 +234,34 @@ class EfficientNet(nn.Module):
     ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            Conv2dNormActivation(3, 32, stride=2, eps=eps, momentum=momentum),
+            Conv2dNormActivation(3, 32, stride=2, act="silu", eps=eps, momentum=momentum),
+            nn.Sequential(MBConv(32, 1.0, 3, 1, 16, 0.0, eps=eps, momentum=momentum)),
             nn.Sequential(
-                MBConv(
-                    32,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=16,
-                    stochastic_depth_prob=0.0,
-                    eps=eps,
-                    momentum=momentum,
-                )
+                MBConv(16, 6.0, 3, 2, 24, 0.0125, eps=eps, momentum=momentum),
+                MBConv(24, 6.0, 3, 1, 24, 0.025, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    16,
-                    6.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=24,
-                    stochastic_depth_prob=0.0125,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    24,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=24,
-                    stochastic_depth_prob=0.025,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(24, 6.0, 5, 2, 40, 0.037500000000000006, eps=eps, momentum=momentum),
+                MBConv(40, 6.0, 5, 1, 40, 0.05, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    24,
-                    6.0,
-                    kernel_size=5,
-                    stride=2,
-                    out_channels=40,
-                    stochastic_depth_prob=0.037500000000000006,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=40,
-                    stochastic_depth_prob=0.05,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(40, 6.0, 3, 2, 80, 0.0625, eps=eps, momentum=momentum),
+                MBConv(80, 6.0, 3, 1, 80, 0.07500000000000001, eps=eps, momentum=momentum),
+                MBConv(80, 6.0, 3, 1, 80, 0.08750000000000001, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=80,
-                    stochastic_depth_prob=0.0625,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    80,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=80,
-                    stochastic_depth_prob=0.07500000000000001,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    80,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=80,
-                    stochastic_depth_prob=0.08750000000000001,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(80, 6.0, 5, 1, 112, 0.1, eps=eps, momentum=momentum),
+                MBConv(112, 6.0, 5, 1, 112, 0.1125, eps=eps, momentum=momentum),
+                MBConv(112, 6.0, 5, 1, 112, 0.125, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    80,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=112,
-                    stochastic_depth_prob=0.1,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    112,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=112,
-                    stochastic_depth_prob=0.1125,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    112,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=112,
-                    stochastic_depth_prob=0.125,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(112, 6.0, 5, 2, 192, 0.1375, eps=eps, momentum=momentum),
+                MBConv(192, 6.0, 5, 1, 192, 0.15000000000000002, eps=eps, momentum=momentum),
+                MBConv(192, 6.0, 5, 1, 192, 0.1625, eps=eps, momentum=momentum),
+                MBConv(192, 6.0, 5, 1, 192, 0.17500000000000002, eps=eps, momentum=momentum),
             ),
-            nn.Sequential(
-                MBConv(
-                    112,
-                    6.0,
-                    kernel_size=5,
-                    stride=2,
-                    out_channels=192,
-                    stochastic_depth_prob=0.1375,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    192,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=192,
-                    stochastic_depth_prob=0.15000000000000002,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    192,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=192,
-                    stochastic_depth_prob=0.1625,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    192,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=192,
-                    stochastic_depth_prob=0.17500000000000002,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-            ),
-            nn.Sequential(
-                MBConv(
-                    192,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=320,
-                    stochastic_depth_prob=0.1875,
-                    eps=eps,
-                    momentum=momentum,
-                )
-            ),
-            Conv2dNormActivation(320, 1280, kernel_size=1, eps=eps, momentum=momentum),
+            nn.Sequential(MBConv(192, 6.0, 3, 1, 320, 0.1875, eps=eps, momentum=momentum)),
+            Conv2dNormActivation(320, 1280, kernel_size=1, act="silu", eps=eps, momentum=momentum),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(

@@ -48,14 +48,13 @@ class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
-    Variant 1 of 2 of block `Conv2dNormActivation`, built for act="silu".
-
     Args:
         out_channels: int
         kernel_size: int
         stride: int
         groups: int
         dilation: int
+        act: str
         eps: the batch norm's eps
         momentum: the batch norm's momentum
     """
@@ -68,69 +67,31 @@ class Conv2dNormActivation(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         dilation: int = 1,
+        act: str = "relu",
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
+        if act == "relu" or act == "relu6" or act == "gelu" or act == "hardswish":
+            raise ValueError("this file was emitted without the layers these values choose")
+        layers: list[nn.Module] = []
+        layers.extend(
+            [
+                nn.Conv2d(
+                    in_channels,
+                    out_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    padding=(kernel_size - 1) // 2 * dilation,
+                    dilation=dilation,
+                    groups=groups,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum),
+            ]
         )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-        self.add_module("2", nn.SiLU(inplace=True))
-
-
-class Conv2dNormActivation_2(nn.Sequential):
-    """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
-    them (children 0, 1, 2); padding keeps the size at stride 1.
-
-    Variant 2 of 2 of block `Conv2dNormActivation`, built for act="none".
-
-    Args:
-        out_channels: int
-        kernel_size: int
-        stride: int
-        groups: int
-        dilation: int
-        eps: the batch norm's eps
-        momentum: the batch norm's momentum
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        groups: int = 1,
-        dilation: int = 1,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
-        )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
+        if act == "silu":
+            layers.append(nn.SiLU(inplace=True))
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -196,7 +157,12 @@ class MBConv(nn.Module):
         if expanded_channels != in_channels:
             layers.append(
                 Conv2dNormActivation(
-                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                    in_channels,
+                    expanded_channels,
+                    kernel_size=1,
+                    act="silu",
+                    eps=eps,
+                    momentum=momentum,
                 )
             )
         layers.extend(
@@ -207,14 +173,18 @@ class MBConv(nn.Module):
                     kernel_size=kernel_size,
                     stride=stride,
                     groups=expanded_channels,
+                    act="silu",
                     eps=eps,
                     momentum=momentum,
                 ),
-                SqueezeExcitation(
-                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
-                ),
-                Conv2dNormActivation_2(
-                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                SqueezeExcitation(expanded_channels, expanded_channels, squeeze_channels),
+                Conv2dNormActivation(
+                    expanded_channels,
+                    out_channels,
+                    kernel_size=1,
+                    act="none",
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ]
         )
@@ -264,282 +234,48 @@ class EfficientNet(nn.Module):
     ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            Conv2dNormActivation(3, 40, stride=2, eps=eps, momentum=momentum),
+            Conv2dNormActivation(3, 40, stride=2, act="silu", eps=eps, momentum=momentum),
             nn.Sequential(
-                MBConv(
-                    40,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=24,
-                    stochastic_depth_prob=0.0,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    24,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=24,
-                    stochastic_depth_prob=0.007692307692307693,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(40, 1.0, 3, 1, 24, 0.0, eps=eps, momentum=momentum),
+                MBConv(24, 1.0, 3, 1, 24, 0.007692307692307693, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    24,
-                    6.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=32,
-                    stochastic_depth_prob=0.015384615384615385,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    32,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=32,
-                    stochastic_depth_prob=0.02307692307692308,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    32,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=32,
-                    stochastic_depth_prob=0.03076923076923077,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(24, 6.0, 3, 2, 32, 0.015384615384615385, eps=eps, momentum=momentum),
+                MBConv(32, 6.0, 3, 1, 32, 0.02307692307692308, eps=eps, momentum=momentum),
+                MBConv(32, 6.0, 3, 1, 32, 0.03076923076923077, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    32,
-                    6.0,
-                    kernel_size=5,
-                    stride=2,
-                    out_channels=48,
-                    stochastic_depth_prob=0.038461538461538464,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    48,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=48,
-                    stochastic_depth_prob=0.04615384615384616,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    48,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=48,
-                    stochastic_depth_prob=0.05384615384615385,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(32, 6.0, 5, 2, 48, 0.038461538461538464, eps=eps, momentum=momentum),
+                MBConv(48, 6.0, 5, 1, 48, 0.04615384615384616, eps=eps, momentum=momentum),
+                MBConv(48, 6.0, 5, 1, 48, 0.05384615384615385, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    48,
-                    6.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=96,
-                    stochastic_depth_prob=0.06153846153846154,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    96,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=96,
-                    stochastic_depth_prob=0.06923076923076923,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    96,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=96,
-                    stochastic_depth_prob=0.07692307692307693,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    96,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=96,
-                    stochastic_depth_prob=0.08461538461538462,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    96,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=96,
-                    stochastic_depth_prob=0.09230769230769233,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(48, 6.0, 3, 2, 96, 0.06153846153846154, eps=eps, momentum=momentum),
+                MBConv(96, 6.0, 3, 1, 96, 0.06923076923076923, eps=eps, momentum=momentum),
+                MBConv(96, 6.0, 3, 1, 96, 0.07692307692307693, eps=eps, momentum=momentum),
+                MBConv(96, 6.0, 3, 1, 96, 0.08461538461538462, eps=eps, momentum=momentum),
+                MBConv(96, 6.0, 3, 1, 96, 0.09230769230769233, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    96,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=136,
-                    stochastic_depth_prob=0.1,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    136,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=136,
-                    stochastic_depth_prob=0.1076923076923077,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    136,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=136,
-                    stochastic_depth_prob=0.11538461538461539,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    136,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=136,
-                    stochastic_depth_prob=0.12307692307692308,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    136,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=136,
-                    stochastic_depth_prob=0.13076923076923078,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(96, 6.0, 5, 1, 136, 0.1, eps=eps, momentum=momentum),
+                MBConv(136, 6.0, 5, 1, 136, 0.1076923076923077, eps=eps, momentum=momentum),
+                MBConv(136, 6.0, 5, 1, 136, 0.11538461538461539, eps=eps, momentum=momentum),
+                MBConv(136, 6.0, 5, 1, 136, 0.12307692307692308, eps=eps, momentum=momentum),
+                MBConv(136, 6.0, 5, 1, 136, 0.13076923076923078, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    136,
-                    6.0,
-                    kernel_size=5,
-                    stride=2,
-                    out_channels=232,
-                    stochastic_depth_prob=0.13846153846153847,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    232,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=232,
-                    stochastic_depth_prob=0.14615384615384616,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    232,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=232,
-                    stochastic_depth_prob=0.15384615384615385,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    232,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=232,
-                    stochastic_depth_prob=0.16153846153846155,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    232,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=232,
-                    stochastic_depth_prob=0.16923076923076924,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    232,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=232,
-                    stochastic_depth_prob=0.17692307692307693,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(136, 6.0, 5, 2, 232, 0.13846153846153847, eps=eps, momentum=momentum),
+                MBConv(232, 6.0, 5, 1, 232, 0.14615384615384616, eps=eps, momentum=momentum),
+                MBConv(232, 6.0, 5, 1, 232, 0.15384615384615385, eps=eps, momentum=momentum),
+                MBConv(232, 6.0, 5, 1, 232, 0.16153846153846155, eps=eps, momentum=momentum),
+                MBConv(232, 6.0, 5, 1, 232, 0.16923076923076924, eps=eps, momentum=momentum),
+                MBConv(232, 6.0, 5, 1, 232, 0.17692307692307693, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    232,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=384,
-                    stochastic_depth_prob=0.18461538461538465,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    384,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=384,
-                    stochastic_depth_prob=0.19230769230769232,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(232, 6.0, 3, 1, 384, 0.18461538461538465, eps=eps, momentum=momentum),
+                MBConv(384, 6.0, 3, 1, 384, 0.19230769230769232, eps=eps, momentum=momentum),
             ),
-            Conv2dNormActivation(384, 1536, kernel_size=1, eps=eps, momentum=momentum),
+            Conv2dNormActivation(384, 1536, kernel_size=1, act="silu", eps=eps, momentum=momentum),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(

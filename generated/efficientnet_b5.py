@@ -48,14 +48,13 @@ class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
-    Variant 1 of 2 of block `Conv2dNormActivation`, built for act="silu".
-
     Args:
         out_channels: int
         kernel_size: int
         stride: int
         groups: int
         dilation: int
+        act: str
         eps: the batch norm's eps
         momentum: the batch norm's momentum
     """
@@ -68,69 +67,31 @@ class Conv2dNormActivation(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         dilation: int = 1,
+        act: str = "relu",
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
+        if act == "relu" or act == "relu6" or act == "gelu" or act == "hardswish":
+            raise ValueError("this file was emitted without the layers these values choose")
+        layers: list[nn.Module] = []
+        layers.extend(
+            [
+                nn.Conv2d(
+                    in_channels,
+                    out_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    padding=(kernel_size - 1) // 2 * dilation,
+                    dilation=dilation,
+                    groups=groups,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum),
+            ]
         )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-        self.add_module("2", nn.SiLU(inplace=True))
-
-
-class Conv2dNormActivation_2(nn.Sequential):
-    """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
-    them (children 0, 1, 2); padding keeps the size at stride 1.
-
-    Variant 2 of 2 of block `Conv2dNormActivation`, built for act="none".
-
-    Args:
-        out_channels: int
-        kernel_size: int
-        stride: int
-        groups: int
-        dilation: int
-        eps: the batch norm's eps
-        momentum: the batch norm's momentum
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        groups: int = 1,
-        dilation: int = 1,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
-        )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
+        if act == "silu":
+            layers.append(nn.SiLU(inplace=True))
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -196,7 +157,12 @@ class MBConv(nn.Module):
         if expanded_channels != in_channels:
             layers.append(
                 Conv2dNormActivation(
-                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                    in_channels,
+                    expanded_channels,
+                    kernel_size=1,
+                    act="silu",
+                    eps=eps,
+                    momentum=momentum,
                 )
             )
         layers.extend(
@@ -207,14 +173,18 @@ class MBConv(nn.Module):
                     kernel_size=kernel_size,
                     stride=stride,
                     groups=expanded_channels,
+                    act="silu",
                     eps=eps,
                     momentum=momentum,
                 ),
-                SqueezeExcitation(
-                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
-                ),
-                Conv2dNormActivation_2(
-                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                SqueezeExcitation(expanded_channels, expanded_channels, squeeze_channels),
+                Conv2dNormActivation(
+                    expanded_channels,
+                    out_channels,
+                    kernel_size=1,
+                    act="none",
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ]
         )
@@ -264,412 +234,61 @@ class EfficientNet(nn.Module):
     ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            Conv2dNormActivation(3, 48, stride=2, eps=eps, momentum=momentum),
+            Conv2dNormActivation(3, 48, stride=2, act="silu", eps=eps, momentum=momentum),
             nn.Sequential(
-                MBConv(
-                    48,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=24,
-                    stochastic_depth_prob=0.0,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    24,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=24,
-                    stochastic_depth_prob=0.005128205128205128,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    24,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=24,
-                    stochastic_depth_prob=0.010256410256410256,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(48, 1.0, 3, 1, 24, 0.0, eps=eps, momentum=momentum),
+                MBConv(24, 1.0, 3, 1, 24, 0.005128205128205128, eps=eps, momentum=momentum),
+                MBConv(24, 1.0, 3, 1, 24, 0.010256410256410256, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    24,
-                    6.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=40,
-                    stochastic_depth_prob=0.015384615384615387,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=40,
-                    stochastic_depth_prob=0.020512820512820513,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=40,
-                    stochastic_depth_prob=0.02564102564102564,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=40,
-                    stochastic_depth_prob=0.030769230769230774,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=40,
-                    stochastic_depth_prob=0.0358974358974359,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(24, 6.0, 3, 2, 40, 0.015384615384615387, eps=eps, momentum=momentum),
+                MBConv(40, 6.0, 3, 1, 40, 0.020512820512820513, eps=eps, momentum=momentum),
+                MBConv(40, 6.0, 3, 1, 40, 0.02564102564102564, eps=eps, momentum=momentum),
+                MBConv(40, 6.0, 3, 1, 40, 0.030769230769230774, eps=eps, momentum=momentum),
+                MBConv(40, 6.0, 3, 1, 40, 0.0358974358974359, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=5,
-                    stride=2,
-                    out_channels=64,
-                    stochastic_depth_prob=0.041025641025641026,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    64,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=64,
-                    stochastic_depth_prob=0.046153846153846156,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    64,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=64,
-                    stochastic_depth_prob=0.05128205128205128,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    64,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=64,
-                    stochastic_depth_prob=0.05641025641025642,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    64,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=64,
-                    stochastic_depth_prob=0.06153846153846155,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(40, 6.0, 5, 2, 64, 0.041025641025641026, eps=eps, momentum=momentum),
+                MBConv(64, 6.0, 5, 1, 64, 0.046153846153846156, eps=eps, momentum=momentum),
+                MBConv(64, 6.0, 5, 1, 64, 0.05128205128205128, eps=eps, momentum=momentum),
+                MBConv(64, 6.0, 5, 1, 64, 0.05641025641025642, eps=eps, momentum=momentum),
+                MBConv(64, 6.0, 5, 1, 64, 0.06153846153846155, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    64,
-                    6.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=128,
-                    stochastic_depth_prob=0.06666666666666667,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.0717948717948718,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.07692307692307693,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.08205128205128205,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.08717948717948719,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.09230769230769231,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.09743589743589744,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(64, 6.0, 3, 2, 128, 0.06666666666666667, eps=eps, momentum=momentum),
+                MBConv(128, 6.0, 3, 1, 128, 0.0717948717948718, eps=eps, momentum=momentum),
+                MBConv(128, 6.0, 3, 1, 128, 0.07692307692307693, eps=eps, momentum=momentum),
+                MBConv(128, 6.0, 3, 1, 128, 0.08205128205128205, eps=eps, momentum=momentum),
+                MBConv(128, 6.0, 3, 1, 128, 0.08717948717948719, eps=eps, momentum=momentum),
+                MBConv(128, 6.0, 3, 1, 128, 0.09230769230769231, eps=eps, momentum=momentum),
+                MBConv(128, 6.0, 3, 1, 128, 0.09743589743589744, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    128,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=176,
-                    stochastic_depth_prob=0.10256410256410256,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    176,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=176,
-                    stochastic_depth_prob=0.1076923076923077,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    176,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=176,
-                    stochastic_depth_prob=0.11282051282051284,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    176,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=176,
-                    stochastic_depth_prob=0.11794871794871796,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    176,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=176,
-                    stochastic_depth_prob=0.1230769230769231,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    176,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=176,
-                    stochastic_depth_prob=0.1282051282051282,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    176,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=176,
-                    stochastic_depth_prob=0.13333333333333333,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(128, 6.0, 5, 1, 176, 0.10256410256410256, eps=eps, momentum=momentum),
+                MBConv(176, 6.0, 5, 1, 176, 0.1076923076923077, eps=eps, momentum=momentum),
+                MBConv(176, 6.0, 5, 1, 176, 0.11282051282051284, eps=eps, momentum=momentum),
+                MBConv(176, 6.0, 5, 1, 176, 0.11794871794871796, eps=eps, momentum=momentum),
+                MBConv(176, 6.0, 5, 1, 176, 0.1230769230769231, eps=eps, momentum=momentum),
+                MBConv(176, 6.0, 5, 1, 176, 0.1282051282051282, eps=eps, momentum=momentum),
+                MBConv(176, 6.0, 5, 1, 176, 0.13333333333333333, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    176,
-                    6.0,
-                    kernel_size=5,
-                    stride=2,
-                    out_channels=304,
-                    stochastic_depth_prob=0.13846153846153847,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    304,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=304,
-                    stochastic_depth_prob=0.1435897435897436,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    304,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=304,
-                    stochastic_depth_prob=0.14871794871794874,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    304,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=304,
-                    stochastic_depth_prob=0.15384615384615385,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    304,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=304,
-                    stochastic_depth_prob=0.158974358974359,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    304,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=304,
-                    stochastic_depth_prob=0.1641025641025641,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    304,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=304,
-                    stochastic_depth_prob=0.16923076923076924,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    304,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=304,
-                    stochastic_depth_prob=0.17435897435897438,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    304,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=304,
-                    stochastic_depth_prob=0.1794871794871795,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(176, 6.0, 5, 2, 304, 0.13846153846153847, eps=eps, momentum=momentum),
+                MBConv(304, 6.0, 5, 1, 304, 0.1435897435897436, eps=eps, momentum=momentum),
+                MBConv(304, 6.0, 5, 1, 304, 0.14871794871794874, eps=eps, momentum=momentum),
+                MBConv(304, 6.0, 5, 1, 304, 0.15384615384615385, eps=eps, momentum=momentum),
+                MBConv(304, 6.0, 5, 1, 304, 0.158974358974359, eps=eps, momentum=momentum),
+                MBConv(304, 6.0, 5, 1, 304, 0.1641025641025641, eps=eps, momentum=momentum),
+                MBConv(304, 6.0, 5, 1, 304, 0.16923076923076924, eps=eps, momentum=momentum),
+                MBConv(304, 6.0, 5, 1, 304, 0.17435897435897438, eps=eps, momentum=momentum),
+                MBConv(304, 6.0, 5, 1, 304, 0.1794871794871795, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    304,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=512,
-                    stochastic_depth_prob=0.18461538461538463,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    512,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=512,
-                    stochastic_depth_prob=0.18974358974358976,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    512,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=512,
-                    stochastic_depth_prob=0.19487179487179487,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(304, 6.0, 3, 1, 512, 0.18461538461538463, eps=eps, momentum=momentum),
+                MBConv(512, 6.0, 3, 1, 512, 0.18974358974358976, eps=eps, momentum=momentum),
+                MBConv(512, 6.0, 3, 1, 512, 0.19487179487179487, eps=eps, momentum=momentum),
             ),
-            Conv2dNormActivation(512, 2048, kernel_size=1, eps=eps, momentum=momentum),
+            Conv2dNormActivation(512, 2048, kernel_size=1, act="silu", eps=eps, momentum=momentum),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(

@@ -48,14 +48,13 @@ class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
-    Variant 1 of 2 of block `Conv2dNormActivation`, built for act="silu".
-
     Args:
         out_channels: int
         kernel_size: int
         stride: int
         groups: int
         dilation: int
+        act: str
         eps: the batch norm's eps
         momentum: the batch norm's momentum
     """
@@ -68,69 +67,31 @@ class Conv2dNormActivation(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         dilation: int = 1,
+        act: str = "relu",
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
+        if act == "relu" or act == "relu6" or act == "gelu" or act == "hardswish":
+            raise ValueError("this file was emitted without the layers these values choose")
+        layers: list[nn.Module] = []
+        layers.extend(
+            [
+                nn.Conv2d(
+                    in_channels,
+                    out_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    padding=(kernel_size - 1) // 2 * dilation,
+                    dilation=dilation,
+                    groups=groups,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum),
+            ]
         )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-        self.add_module("2", nn.SiLU(inplace=True))
-
-
-class Conv2dNormActivation_2(nn.Sequential):
-    """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
-    them (children 0, 1, 2); padding keeps the size at stride 1.
-
-    Variant 2 of 2 of block `Conv2dNormActivation`, built for act="none".
-
-    Args:
-        out_channels: int
-        kernel_size: int
-        stride: int
-        groups: int
-        dilation: int
-        eps: the batch norm's eps
-        momentum: the batch norm's momentum
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        groups: int = 1,
-        dilation: int = 1,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
-        )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
+        if act == "silu":
+            layers.append(nn.SiLU(inplace=True))
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -196,7 +157,12 @@ class MBConv(nn.Module):
         if expanded_channels != in_channels:
             layers.append(
                 Conv2dNormActivation(
-                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                    in_channels,
+                    expanded_channels,
+                    kernel_size=1,
+                    act="silu",
+                    eps=eps,
+                    momentum=momentum,
                 )
             )
         layers.extend(
@@ -207,14 +173,18 @@ class MBConv(nn.Module):
                     kernel_size=kernel_size,
                     stride=stride,
                     groups=expanded_channels,
+                    act="silu",
                     eps=eps,
                     momentum=momentum,
                 ),
-                SqueezeExcitation(
-                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
-                ),
-                Conv2dNormActivation_2(
-                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                SqueezeExcitation(expanded_channels, expanded_channels, squeeze_channels),
+                Conv2dNormActivation(
+                    expanded_channels,
+                    out_channels,
+                    kernel_size=1,
+                    act="none",
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ]
         )
@@ -264,472 +234,67 @@ class EfficientNet(nn.Module):
     ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            Conv2dNormActivation(3, 56, stride=2, eps=eps, momentum=momentum),
+            Conv2dNormActivation(3, 56, stride=2, act="silu", eps=eps, momentum=momentum),
             nn.Sequential(
-                MBConv(
-                    56,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=32,
-                    stochastic_depth_prob=0.0,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    32,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=32,
-                    stochastic_depth_prob=0.0044444444444444444,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    32,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=32,
-                    stochastic_depth_prob=0.008888888888888889,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(56, 1.0, 3, 1, 32, 0.0, eps=eps, momentum=momentum),
+                MBConv(32, 1.0, 3, 1, 32, 0.0044444444444444444, eps=eps, momentum=momentum),
+                MBConv(32, 1.0, 3, 1, 32, 0.008888888888888889, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    32,
-                    6.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=40,
-                    stochastic_depth_prob=0.013333333333333336,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=40,
-                    stochastic_depth_prob=0.017777777777777778,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=40,
-                    stochastic_depth_prob=0.022222222222222223,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=40,
-                    stochastic_depth_prob=0.026666666666666672,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=40,
-                    stochastic_depth_prob=0.031111111111111114,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=40,
-                    stochastic_depth_prob=0.035555555555555556,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(32, 6.0, 3, 2, 40, 0.013333333333333336, eps=eps, momentum=momentum),
+                MBConv(40, 6.0, 3, 1, 40, 0.017777777777777778, eps=eps, momentum=momentum),
+                MBConv(40, 6.0, 3, 1, 40, 0.022222222222222223, eps=eps, momentum=momentum),
+                MBConv(40, 6.0, 3, 1, 40, 0.026666666666666672, eps=eps, momentum=momentum),
+                MBConv(40, 6.0, 3, 1, 40, 0.031111111111111114, eps=eps, momentum=momentum),
+                MBConv(40, 6.0, 3, 1, 40, 0.035555555555555556, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    40,
-                    6.0,
-                    kernel_size=5,
-                    stride=2,
-                    out_channels=72,
-                    stochastic_depth_prob=0.04,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    72,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=72,
-                    stochastic_depth_prob=0.044444444444444446,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    72,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=72,
-                    stochastic_depth_prob=0.04888888888888889,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    72,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=72,
-                    stochastic_depth_prob=0.053333333333333344,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    72,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=72,
-                    stochastic_depth_prob=0.05777777777777778,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    72,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=72,
-                    stochastic_depth_prob=0.06222222222222223,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(40, 6.0, 5, 2, 72, 0.04, eps=eps, momentum=momentum),
+                MBConv(72, 6.0, 5, 1, 72, 0.044444444444444446, eps=eps, momentum=momentum),
+                MBConv(72, 6.0, 5, 1, 72, 0.04888888888888889, eps=eps, momentum=momentum),
+                MBConv(72, 6.0, 5, 1, 72, 0.053333333333333344, eps=eps, momentum=momentum),
+                MBConv(72, 6.0, 5, 1, 72, 0.05777777777777778, eps=eps, momentum=momentum),
+                MBConv(72, 6.0, 5, 1, 72, 0.06222222222222223, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    72,
-                    6.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=144,
-                    stochastic_depth_prob=0.06666666666666667,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    144,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=144,
-                    stochastic_depth_prob=0.07111111111111111,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    144,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=144,
-                    stochastic_depth_prob=0.07555555555555557,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    144,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=144,
-                    stochastic_depth_prob=0.08,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    144,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=144,
-                    stochastic_depth_prob=0.08444444444444445,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    144,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=144,
-                    stochastic_depth_prob=0.08888888888888889,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    144,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=144,
-                    stochastic_depth_prob=0.09333333333333334,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    144,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=144,
-                    stochastic_depth_prob=0.09777777777777778,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(72, 6.0, 3, 2, 144, 0.06666666666666667, eps=eps, momentum=momentum),
+                MBConv(144, 6.0, 3, 1, 144, 0.07111111111111111, eps=eps, momentum=momentum),
+                MBConv(144, 6.0, 3, 1, 144, 0.07555555555555557, eps=eps, momentum=momentum),
+                MBConv(144, 6.0, 3, 1, 144, 0.08, eps=eps, momentum=momentum),
+                MBConv(144, 6.0, 3, 1, 144, 0.08444444444444445, eps=eps, momentum=momentum),
+                MBConv(144, 6.0, 3, 1, 144, 0.08888888888888889, eps=eps, momentum=momentum),
+                MBConv(144, 6.0, 3, 1, 144, 0.09333333333333334, eps=eps, momentum=momentum),
+                MBConv(144, 6.0, 3, 1, 144, 0.09777777777777778, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    144,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=200,
-                    stochastic_depth_prob=0.10222222222222223,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    200,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=200,
-                    stochastic_depth_prob=0.10666666666666669,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    200,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=200,
-                    stochastic_depth_prob=0.1111111111111111,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    200,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=200,
-                    stochastic_depth_prob=0.11555555555555556,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    200,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=200,
-                    stochastic_depth_prob=0.12000000000000001,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    200,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=200,
-                    stochastic_depth_prob=0.12444444444444445,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    200,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=200,
-                    stochastic_depth_prob=0.12888888888888891,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    200,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=200,
-                    stochastic_depth_prob=0.13333333333333333,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(144, 6.0, 5, 1, 200, 0.10222222222222223, eps=eps, momentum=momentum),
+                MBConv(200, 6.0, 5, 1, 200, 0.10666666666666669, eps=eps, momentum=momentum),
+                MBConv(200, 6.0, 5, 1, 200, 0.1111111111111111, eps=eps, momentum=momentum),
+                MBConv(200, 6.0, 5, 1, 200, 0.11555555555555556, eps=eps, momentum=momentum),
+                MBConv(200, 6.0, 5, 1, 200, 0.12000000000000001, eps=eps, momentum=momentum),
+                MBConv(200, 6.0, 5, 1, 200, 0.12444444444444445, eps=eps, momentum=momentum),
+                MBConv(200, 6.0, 5, 1, 200, 0.12888888888888891, eps=eps, momentum=momentum),
+                MBConv(200, 6.0, 5, 1, 200, 0.13333333333333333, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    200,
-                    6.0,
-                    kernel_size=5,
-                    stride=2,
-                    out_channels=344,
-                    stochastic_depth_prob=0.13777777777777778,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=344,
-                    stochastic_depth_prob=0.14222222222222222,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=344,
-                    stochastic_depth_prob=0.14666666666666667,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=344,
-                    stochastic_depth_prob=0.15111111111111114,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=344,
-                    stochastic_depth_prob=0.15555555555555556,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=344,
-                    stochastic_depth_prob=0.16,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=344,
-                    stochastic_depth_prob=0.16444444444444445,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=344,
-                    stochastic_depth_prob=0.1688888888888889,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=344,
-                    stochastic_depth_prob=0.17333333333333334,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=344,
-                    stochastic_depth_prob=0.17777777777777778,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=5,
-                    stride=1,
-                    out_channels=344,
-                    stochastic_depth_prob=0.18222222222222226,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(200, 6.0, 5, 2, 344, 0.13777777777777778, eps=eps, momentum=momentum),
+                MBConv(344, 6.0, 5, 1, 344, 0.14222222222222222, eps=eps, momentum=momentum),
+                MBConv(344, 6.0, 5, 1, 344, 0.14666666666666667, eps=eps, momentum=momentum),
+                MBConv(344, 6.0, 5, 1, 344, 0.15111111111111114, eps=eps, momentum=momentum),
+                MBConv(344, 6.0, 5, 1, 344, 0.15555555555555556, eps=eps, momentum=momentum),
+                MBConv(344, 6.0, 5, 1, 344, 0.16, eps=eps, momentum=momentum),
+                MBConv(344, 6.0, 5, 1, 344, 0.16444444444444445, eps=eps, momentum=momentum),
+                MBConv(344, 6.0, 5, 1, 344, 0.1688888888888889, eps=eps, momentum=momentum),
+                MBConv(344, 6.0, 5, 1, 344, 0.17333333333333334, eps=eps, momentum=momentum),
+                MBConv(344, 6.0, 5, 1, 344, 0.17777777777777778, eps=eps, momentum=momentum),
+                MBConv(344, 6.0, 5, 1, 344, 0.18222222222222226, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    344,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=576,
-                    stochastic_depth_prob=0.18666666666666668,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    576,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=576,
-                    stochastic_depth_prob=0.1911111111111111,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    576,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=576,
-                    stochastic_depth_prob=0.19555555555555557,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(344, 6.0, 3, 1, 576, 0.18666666666666668, eps=eps, momentum=momentum),
+                MBConv(576, 6.0, 3, 1, 576, 0.1911111111111111, eps=eps, momentum=momentum),
+                MBConv(576, 6.0, 3, 1, 576, 0.19555555555555557, eps=eps, momentum=momentum),
             ),
-            Conv2dNormActivation(576, 2304, kernel_size=1, eps=eps, momentum=momentum),
+            Conv2dNormActivation(576, 2304, kernel_size=1, act="silu", eps=eps, momentum=momentum),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(

@@ -48,14 +48,13 @@ class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
-    Variant 1 of 2 of block `Conv2dNormActivation`, built for act="silu".
-
     Args:
         out_channels: int
         kernel_size: int
         stride: int
         groups: int
         dilation: int
+        act: str
         eps: the batch norm's eps
         momentum: the batch norm's momentum
     """
@@ -68,69 +67,31 @@ class Conv2dNormActivation(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         dilation: int = 1,
+        act: str = "relu",
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
+        if act == "relu" or act == "relu6" or act == "gelu" or act == "hardswish":
+            raise ValueError("this file was emitted without the layers these values choose")
+        layers: list[nn.Module] = []
+        layers.extend(
+            [
+                nn.Conv2d(
+                    in_channels,
+                    out_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    padding=(kernel_size - 1) // 2 * dilation,
+                    dilation=dilation,
+                    groups=groups,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum),
+            ]
         )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-        self.add_module("2", nn.SiLU(inplace=True))
-
-
-class Conv2dNormActivation_2(nn.Sequential):
-    """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
-    them (children 0, 1, 2); padding keeps the size at stride 1.
-
-    Variant 2 of 2 of block `Conv2dNormActivation`, built for act="none".
-
-    Args:
-        out_channels: int
-        kernel_size: int
-        stride: int
-        groups: int
-        dilation: int
-        eps: the batch norm's eps
-        momentum: the batch norm's momentum
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        groups: int = 1,
-        dilation: int = 1,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
-        )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
+        if act == "silu":
+            layers.append(nn.SiLU(inplace=True))
+        super().__init__(*layers)
 
 
 class FusedMBConv(nn.Module):
@@ -172,16 +133,18 @@ class FusedMBConv(nn.Module):
                     expanded_channels,
                     kernel_size=kernel_size,
                     stride=stride,
+                    act="silu",
                     eps=eps,
                     momentum=momentum,
                 )
             )
         if expands:
             layers.append(
-                Conv2dNormActivation_2(
+                Conv2dNormActivation(
                     expanded_channels if expands else in_channels,
                     out_channels,
                     kernel_size=1,
+                    act="none",
                     eps=eps,
                     momentum=momentum,
                 )
@@ -193,6 +156,7 @@ class FusedMBConv(nn.Module):
                     out_channels,
                     kernel_size=kernel_size,
                     stride=stride,
+                    act="silu",
                     eps=eps,
                     momentum=momentum,
                 )
@@ -283,7 +247,12 @@ class MBConv(nn.Module):
         if expanded_channels != in_channels:
             layers.append(
                 Conv2dNormActivation(
-                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                    in_channels,
+                    expanded_channels,
+                    kernel_size=1,
+                    act="silu",
+                    eps=eps,
+                    momentum=momentum,
                 )
             )
         layers.extend(
@@ -294,14 +263,18 @@ class MBConv(nn.Module):
                     kernel_size=kernel_size,
                     stride=stride,
                     groups=expanded_channels,
+                    act="silu",
                     eps=eps,
                     momentum=momentum,
                 ),
-                SqueezeExcitation(
-                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
-                ),
-                Conv2dNormActivation_2(
-                    expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+                SqueezeExcitation(expanded_channels, expanded_channels, squeeze_channels),
+                Conv2dNormActivation(
+                    expanded_channels,
+                    out_channels,
+                    kernel_size=1,
+                    act="none",
+                    eps=eps,
+                    momentum=momentum,
                 ),
             ]
         )
@@ -351,420 +324,60 @@ class EfficientNet(nn.Module):
     ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            Conv2dNormActivation(3, 24, stride=2, eps=eps, momentum=momentum),
+            Conv2dNormActivation(3, 24, stride=2, act="silu", eps=eps, momentum=momentum),
             nn.Sequential(
-                FusedMBConv(
-                    24,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=24,
-                    stochastic_depth_prob=0.0,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                FusedMBConv(
-                    24,
-                    1.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=24,
-                    stochastic_depth_prob=0.005,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                FusedMBConv(24, 1.0, 3, 1, 24, 0.0, eps=eps, momentum=momentum),
+                FusedMBConv(24, 1.0, 3, 1, 24, 0.005, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                FusedMBConv(
-                    24,
-                    4.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=48,
-                    stochastic_depth_prob=0.01,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                FusedMBConv(
-                    48,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=48,
-                    stochastic_depth_prob=0.015000000000000003,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                FusedMBConv(
-                    48,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=48,
-                    stochastic_depth_prob=0.02,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                FusedMBConv(
-                    48,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=48,
-                    stochastic_depth_prob=0.025,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                FusedMBConv(24, 4.0, 3, 2, 48, 0.01, eps=eps, momentum=momentum),
+                FusedMBConv(48, 4.0, 3, 1, 48, 0.015000000000000003, eps=eps, momentum=momentum),
+                FusedMBConv(48, 4.0, 3, 1, 48, 0.02, eps=eps, momentum=momentum),
+                FusedMBConv(48, 4.0, 3, 1, 48, 0.025, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                FusedMBConv(
-                    48,
-                    4.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=64,
-                    stochastic_depth_prob=0.030000000000000006,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                FusedMBConv(
-                    64,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=64,
-                    stochastic_depth_prob=0.035,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                FusedMBConv(
-                    64,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=64,
-                    stochastic_depth_prob=0.04,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                FusedMBConv(
-                    64,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=64,
-                    stochastic_depth_prob=0.045,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                FusedMBConv(48, 4.0, 3, 2, 64, 0.030000000000000006, eps=eps, momentum=momentum),
+                FusedMBConv(64, 4.0, 3, 1, 64, 0.035, eps=eps, momentum=momentum),
+                FusedMBConv(64, 4.0, 3, 1, 64, 0.04, eps=eps, momentum=momentum),
+                FusedMBConv(64, 4.0, 3, 1, 64, 0.045, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    64,
-                    4.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=128,
-                    stochastic_depth_prob=0.05,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.05500000000000001,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.06000000000000001,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.065,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.07,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    128,
-                    4.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=128,
-                    stochastic_depth_prob=0.075,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(64, 4.0, 3, 2, 128, 0.05, eps=eps, momentum=momentum),
+                MBConv(128, 4.0, 3, 1, 128, 0.05500000000000001, eps=eps, momentum=momentum),
+                MBConv(128, 4.0, 3, 1, 128, 0.06000000000000001, eps=eps, momentum=momentum),
+                MBConv(128, 4.0, 3, 1, 128, 0.065, eps=eps, momentum=momentum),
+                MBConv(128, 4.0, 3, 1, 128, 0.07, eps=eps, momentum=momentum),
+                MBConv(128, 4.0, 3, 1, 128, 0.075, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    128,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=160,
-                    stochastic_depth_prob=0.08,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    160,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=160,
-                    stochastic_depth_prob=0.085,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    160,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=160,
-                    stochastic_depth_prob=0.09,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    160,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=160,
-                    stochastic_depth_prob=0.095,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    160,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=160,
-                    stochastic_depth_prob=0.1,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    160,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=160,
-                    stochastic_depth_prob=0.10500000000000001,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    160,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=160,
-                    stochastic_depth_prob=0.11000000000000001,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    160,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=160,
-                    stochastic_depth_prob=0.11500000000000002,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    160,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=160,
-                    stochastic_depth_prob=0.12000000000000002,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(128, 6.0, 3, 1, 160, 0.08, eps=eps, momentum=momentum),
+                MBConv(160, 6.0, 3, 1, 160, 0.085, eps=eps, momentum=momentum),
+                MBConv(160, 6.0, 3, 1, 160, 0.09, eps=eps, momentum=momentum),
+                MBConv(160, 6.0, 3, 1, 160, 0.095, eps=eps, momentum=momentum),
+                MBConv(160, 6.0, 3, 1, 160, 0.1, eps=eps, momentum=momentum),
+                MBConv(160, 6.0, 3, 1, 160, 0.10500000000000001, eps=eps, momentum=momentum),
+                MBConv(160, 6.0, 3, 1, 160, 0.11000000000000001, eps=eps, momentum=momentum),
+                MBConv(160, 6.0, 3, 1, 160, 0.11500000000000002, eps=eps, momentum=momentum),
+                MBConv(160, 6.0, 3, 1, 160, 0.12000000000000002, eps=eps, momentum=momentum),
             ),
             nn.Sequential(
-                MBConv(
-                    160,
-                    6.0,
-                    kernel_size=3,
-                    stride=2,
-                    out_channels=256,
-                    stochastic_depth_prob=0.125,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.13,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.135,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.14,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.14500000000000002,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.15,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.155,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.16,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.165,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.17,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.175,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.18,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.185,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.19,
-                    eps=eps,
-                    momentum=momentum,
-                ),
-                MBConv(
-                    256,
-                    6.0,
-                    kernel_size=3,
-                    stride=1,
-                    out_channels=256,
-                    stochastic_depth_prob=0.195,
-                    eps=eps,
-                    momentum=momentum,
-                ),
+                MBConv(160, 6.0, 3, 2, 256, 0.125, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.13, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.135, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.14, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.14500000000000002, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.15, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.155, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.16, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.165, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.17, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.175, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.18, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.185, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.19, eps=eps, momentum=momentum),
+                MBConv(256, 6.0, 3, 1, 256, 0.195, eps=eps, momentum=momentum),
             ),
-            Conv2dNormActivation(256, 1280, kernel_size=1, eps=eps, momentum=momentum),
+            Conv2dNormActivation(256, 1280, kernel_size=1, act="silu", eps=eps, momentum=momentum),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(

@@ -126,35 +126,17 @@ class GoogLeNet(nn.Module):
         self.conv2 = BasicConv2d(64, 64, kernel_size=1)
         self.conv3 = BasicConv2d(64, 192, kernel_size=3, padding=1)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception3a = Inception(
-            192, 64, ch3x3red=96, ch3x3=128, ch5x5red=16, ch5x5=32, pool_proj=32
-        )
-        self.inception3b = Inception(
-            256, 128, ch3x3red=128, ch3x3=192, ch5x5red=32, ch5x5=96, pool_proj=64
-        )
+        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)
+        self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64)
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception4a = Inception(
-            480, 192, ch3x3red=96, ch3x3=208, ch5x5red=16, ch5x5=48, pool_proj=64
-        )
-        self.inception4b = Inception(
-            512, 160, ch3x3red=112, ch3x3=224, ch5x5red=24, ch5x5=64, pool_proj=64
-        )
-        self.inception4c = Inception(
-            512, 128, ch3x3red=128, ch3x3=256, ch5x5red=24, ch5x5=64, pool_proj=64
-        )
-        self.inception4d = Inception(
-            512, 112, ch3x3red=144, ch3x3=288, ch5x5red=32, ch5x5=64, pool_proj=64
-        )
-        self.inception4e = Inception(
-            528, 256, ch3x3red=160, ch3x3=320, ch5x5red=32, ch5x5=128, pool_proj=128
-        )
+        self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)
+        self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64)
+        self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64)
+        self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64)
+        self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128)
         self.maxpool4 = nn.MaxPool2d(2, ceil_mode=True)
-        self.inception5a = Inception(
-            832, 256, ch3x3red=160, ch3x3=320, ch5x5red=32, ch5x5=128, pool_proj=128
-        )
-        self.inception5b = Inception(
-            832, 384, ch3x3red=192, ch3x3=384, ch5x5red=48, ch5x5=128, pool_proj=128
-        )
+        self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
+        self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
         self.aux1 = InceptionAux(512, num_classes, dropout=dropout_aux)
         self.aux2 = InceptionAux(528, num_classes, dropout=dropout_aux)
         self.avgpool = nn.AdaptiveAvgPool2d(1)

@@ -20,14 +20,13 @@ class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
-    Variant 1 of 3 of block `Conv2dNormActivation`, built for act="hardswish".
-
     Args:
         out_channels: int
         kernel_size: int
         stride: int
         groups: int
         dilation: int
+        act: str
         eps: the batch norm's eps
         momentum: the batch norm's momentum
     """
@@ -40,114 +39,33 @@ class Conv2dNormActivation(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         dilation: int = 1,
+        act: str = "relu",
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
+        if act == "relu6" or act == "silu" or act == "gelu":
+            raise ValueError("this file was emitted without the layers these values choose")
+        layers: list[nn.Module] = []
+        layers.extend(
+            [
+                nn.Conv2d(
+                    in_channels,
+                    out_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    padding=(kernel_size - 1) // 2 * dilation,
+                    dilation=dilation,
+                    groups=groups,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum),
+            ]
         )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-        self.add_module("2", nn.Hardswish(inplace=True))
-
-
-class Conv2dNormActivation_2(nn.Sequential):
-    """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
-    them (children 0, 1, 2); padding keeps the size at stride 1.
-
-    Variant 2 of 3 of block `Conv2dNormActivation`, built for act="relu".
-
-    Args:
-        out_channels: int
-        kernel_size: int
-        stride: int
-        groups: int
-        dilation: int
-        eps: the batch norm's eps
-        momentum: the batch norm's momentum
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        groups: int = 1,
-        dilation: int = 1,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
-        )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-        self.add_module("2", nn.ReLU(inplace=True))
-
-
-class Conv2dNormActivation_3(nn.Sequential):
-    """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
-    them (children 0, 1, 2); padding keeps the size at stride 1.
-
-    Variant 3 of 3 of block `Conv2dNormActivation`, built for act="none".
-
-    Args:
-        out_channels: int
-        kernel_size: int
-        stride: int
-        groups: int
-        dilation: int
-        eps: the batch norm's eps
-        momentum: the batch norm's momentum
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        groups: int = 1,
-        dilation: int = 1,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
-        )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
+        if act == "relu":
+            layers.append(nn.ReLU(inplace=True))
+        if act == "hardswish":
+            layers.append(nn.Hardswish(inplace=True))
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -183,8 +101,6 @@ class InvertedResidual(nn.Module):
     (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
     when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
     the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 1 of 3 of block `InvertedResidual` (its structure differs).
     """
 
     def __init__(
@@ -194,6 +110,7 @@ class InvertedResidual(nn.Module):
         expanded_channels: int,
         out_channels: int,
         use_se: bool,
+        act: str,
         stride: int,
         eps: float = 0.001,
         momentum: float = 0.01,
@@ -204,131 +121,12 @@ class InvertedResidual(nn.Module):
         if expanded_channels != in_channels:
             layers.append(
                 Conv2dNormActivation(
-                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
-                )
-            )
-        layers.append(
-            Conv2dNormActivation_2(
-                expanded_channels,
-                expanded_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                groups=expanded_channels,
-                eps=eps,
-                momentum=momentum,
-            )
-        )
-        if use_se:
-            layers.append(
-                SqueezeExcitation(
-                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
-                )
-            )
-        layers.append(
-            Conv2dNormActivation_3(
-                expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
-            )
-        )
-        self.block = nn.Sequential(*layers)
-        self.use_res_connect = stride == 1 and in_channels == out_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        out = self.block(x)  # (N, out_channels, H, W)
-        if self.use_res_connect:
-            out = out + x  # (N, out_channels, H, W)
-        return out
-
-
-class InvertedResidual_2(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 2 of 3 of block `InvertedResidual` (its structure differs).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel_size: int,
-        expanded_channels: int,
-        out_channels: int,
-        use_se: bool,
-        stride: int,
-        eps: float = 0.001,
-        momentum: float = 0.01,
-    ) -> None:
-        super().__init__()
-        squeeze_channels = make_divisible(expanded_channels // 4, 8)
-        layers: list[nn.Module] = []
-        if expanded_channels != in_channels:
-            layers.append(
-                Conv2dNormActivation_2(
-                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
-                )
-            )
-        layers.append(
-            Conv2dNormActivation_2(
-                expanded_channels,
-                expanded_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                groups=expanded_channels,
-                eps=eps,
-                momentum=momentum,
-            )
-        )
-        if use_se:
-            layers.append(
-                SqueezeExcitation(
-                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
-                )
-            )
-        layers.append(
-            Conv2dNormActivation_3(
-                expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
-            )
-        )
-        self.block = nn.Sequential(*layers)
-        self.use_res_connect = stride == 1 and in_channels == out_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        out = self.block(x)
-        if self.use_res_connect:
-            out = out + x  # (N, out_channels, H, W)
-        return out
-
-
-class InvertedResidual_3(nn.Module):
-    """MobileNetV3's bneck, as torchvision.models.mobilenetv3.InvertedResidual: a 1x1 expansion
-    (left out when it keeps the width), a depthwise conv, squeeze-and-excitation with a hard sigmoid
-    when use_se, a linear 1x1 projection, all in `block`, and the input added when stride is 1 and
-    the width is kept. Batch norms use MobileNetV3's eps and momentum.
-
-    Variant 3 of 3 of block `InvertedResidual` (its structure differs).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel_size: int,
-        expanded_channels: int,
-        out_channels: int,
-        use_se: bool,
-        stride: int,
-        eps: float = 0.001,
-        momentum: float = 0.01,
-    ) -> None:
-        super().__init__()
-        squeeze_channels = make_divisible(expanded_channels // 4, 8)
-        layers: list[nn.Module] = []
-        if expanded_channels != in_channels:
-            layers.append(
-                Conv2dNormActivation(
-                    in_channels, expanded_channels, kernel_size=1, eps=eps, momentum=momentum
+                    in_channels,
+                    expanded_channels,
+                    kernel_size=1,
+                    act=act,
+                    eps=eps,
+                    momentum=momentum,
                 )
             )
         layers.append(
@@ -338,19 +136,21 @@ class InvertedResidual_3(nn.Module):
                 kernel_size=kernel_size,
                 stride=stride,
                 groups=expanded_channels,
+                act=act,
                 eps=eps,
                 momentum=momentum,
             )
         )
         if use_se:
-            layers.append(
-                SqueezeExcitation(
-                    expanded_channels, expanded_channels, squeeze_channels=squeeze_channels
-                )
-            )
+            layers.append(SqueezeExcitation(expanded_channels, expanded_channels, squeeze_channels))
         layers.append(
-            Conv2dNormActivation_3(
-                expanded_channels, out_channels, kernel_size=1, eps=eps, momentum=momentum
+            Conv2dNormActivation(
+                expanded_channels,
+                out_channels,
+                kernel_size=1,
+                act="none",
+                eps=eps,
+                momentum=momentum,
             )
         )
         self.block = nn.Sequential(*layers)
@@ -386,49 +186,25 @@ class MobileNetV3(nn.Module):
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            Conv2dNormActivation(3, 16, stride=2, eps=0.001, momentum=0.01),
-            InvertedResidual(16, 3, expanded_channels=16, out_channels=16, use_se=False, stride=1),
-            InvertedResidual_2(
-                16, 3, expanded_channels=64, out_channels=24, use_se=False, stride=2
+            Conv2dNormActivation(3, 16, stride=2, act="hardswish", eps=0.001, momentum=0.01),
+            InvertedResidual(16, 3, 16, 16, False, "relu", 1),
+            InvertedResidual(16, 3, 64, 24, False, "relu", 2),
+            InvertedResidual(24, 3, 72, 24, False, "relu", 1),
+            InvertedResidual(24, 5, 72, 40, True, "relu", 2),
+            InvertedResidual(40, 5, 120, 40, True, "relu", 1),
+            InvertedResidual(40, 5, 120, 40, True, "relu", 1),
+            InvertedResidual(40, 3, 240, 80, False, "hardswish", 2),
+            InvertedResidual(80, 3, 200, 80, False, "hardswish", 1),
+            InvertedResidual(80, 3, 184, 80, False, "hardswish", 1),
+            InvertedResidual(80, 3, 184, 80, False, "hardswish", 1),
+            InvertedResidual(80, 3, 480, 112, True, "hardswish", 1),
+            InvertedResidual(112, 3, 672, 112, True, "hardswish", 1),
+            InvertedResidual(112, 5, 672, 160, True, "hardswish", 2),
+            InvertedResidual(160, 5, 960, 160, True, "hardswish", 1),
+            InvertedResidual(160, 5, 960, 160, True, "hardswish", 1),
+            Conv2dNormActivation(
+                160, 960, kernel_size=1, act="hardswish", eps=0.001, momentum=0.01
             ),
-            InvertedResidual_2(
-                24, 3, expanded_channels=72, out_channels=24, use_se=False, stride=1
-            ),
-            InvertedResidual_2(24, 5, expanded_channels=72, out_channels=40, use_se=True, stride=2),
-            InvertedResidual_2(
-                40, 5, expanded_channels=120, out_channels=40, use_se=True, stride=1
-            ),
-            InvertedResidual_2(
-                40, 5, expanded_channels=120, out_channels=40, use_se=True, stride=1
-            ),
-            InvertedResidual_3(
-                40, 3, expanded_channels=240, out_channels=80, use_se=False, stride=2
-            ),
-            InvertedResidual_3(
-                80, 3, expanded_channels=200, out_channels=80, use_se=False, stride=1
-            ),
-            InvertedResidual_3(
-                80, 3, expanded_channels=184, out_channels=80, use_se=False, stride=1
-            ),
-            InvertedResidual_3(
-                80, 3, expanded_channels=184, out_channels=80, use_se=False, stride=1
-            ),
-            InvertedResidual_3(
-                80, 3, expanded_channels=480, out_channels=112, use_se=True, stride=1
-            ),
-            InvertedResidual_3(
-                112, 3, expanded_channels=672, out_channels=112, use_se=True, stride=1
-            ),
-            InvertedResidual_3(
-                112, 5, expanded_channels=672, out_channels=160, use_se=True, stride=2
-            ),
-            InvertedResidual_3(
-                160, 5, expanded_channels=960, out_channels=160, use_se=True, stride=1
-            ),
-            InvertedResidual_3(
-                160, 5, expanded_channels=960, out_channels=160, use_se=True, stride=1
-            ),
-            Conv2dNormActivation(160, 960, kernel_size=1, eps=0.001, momentum=0.01),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(

@@ -11,14 +11,13 @@ class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
     them (children 0, 1, 2); padding keeps the size at stride 1.
 
-    Variant 1 of 2 of block `Conv2dNormActivation`, built for act="relu".
-
     Args:
         out_channels: int
         kernel_size: int
         stride: int
         groups: int
         dilation: int
+        act: str
         eps: the batch norm's eps
         momentum: the batch norm's momentum
     """
@@ -31,69 +30,31 @@ class Conv2dNormActivation(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         dilation: int = 1,
+        act: str = "relu",
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
+        if act == "relu6" or act == "silu" or act == "gelu" or act == "hardswish":
+            raise ValueError("this file was emitted without the layers these values choose")
+        layers: list[nn.Module] = []
+        layers.extend(
+            [
+                nn.Conv2d(
+                    in_channels,
+                    out_channels,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    padding=(kernel_size - 1) // 2 * dilation,
+                    dilation=dilation,
+                    groups=groups,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum),
+            ]
         )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
-        self.add_module("2", nn.ReLU(inplace=True))
-
-
-class Conv2dNormActivation_2(nn.Sequential):
-    """Conv2d (no bias), BatchNorm2d, activation, as torchvision.ops.Conv2dNormActivation builds
-    them (children 0, 1, 2); padding keeps the size at stride 1.
-
-    Variant 2 of 2 of block `Conv2dNormActivation`, built for act="none".
-
-    Args:
-        out_channels: int
-        kernel_size: int
-        stride: int
-        groups: int
-        dilation: int
-        eps: the batch norm's eps
-        momentum: the batch norm's momentum
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        groups: int = 1,
-        dilation: int = 1,
-        eps: float = 1e-05,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=(kernel_size - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=groups,
-                bias=False,
-            ),
-        )
-        self.add_module("1", nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum))
+        if act == "relu":
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
 
 
 class BottleneckTransform(nn.Sequential):
@@ -111,7 +72,7 @@ class BottleneckTransform(nn.Sequential):
         self.b = Conv2dNormActivation(
             width_out, width_out, stride=stride, groups=width_out // group_width
         )
-        self.c = Conv2dNormActivation_2(width_out, width_out, kernel_size=1)
+        self.c = Conv2dNormActivation(width_out, width_out, kernel_size=1, act="none")
 
 
 class ResBottleneckBlock(nn.Module):
@@ -124,10 +85,12 @@ class ResBottleneckBlock(nn.Module):
     def __init__(self, in_channels: int, width_out: int, stride: int, group_width: int = 1) -> None:
         super().__init__()
         if in_channels != width_out or stride != 1:
-            self.proj = Conv2dNormActivation_2(in_channels, width_out, kernel_size=1, stride=stride)
+            self.proj = Conv2dNormActivation(
+                in_channels, width_out, kernel_size=1, stride=stride, act="none"
+            )
         else:
             self.proj = None
-        self.f = BottleneckTransform(in_channels, width_out, stride=stride, group_width=group_width)
+        self.f = BottleneckTransform(in_channels, width_out, stride, group_width)
         self.activation = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,7 +121,7 @@ class ResBottleneckBlock_2(nn.Module):
             self.proj = nn.Identity()
         else:
             self.proj = None
-        self.f = BottleneckTransform(in_channels, width_out, stride=stride, group_width=group_width)
+        self.f = BottleneckTransform(in_channels, width_out, stride, group_width)
         self.activation = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

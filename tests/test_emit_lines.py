@@ -28,33 +28,18 @@ MAX_RATIO = 1.5
 #: longer split as listed fails, so the table only shrinks.
 SPLIT_BLOCKS: dict[str, tuple[set[str], str]] = {
     "densenet": ({"DenseBlock"}, "a repeat whose count is a param is unrolled"),
-    "mobilenet_v3": (
-        {"Conv2dNormActivation", "InvertedResidual"},
-        "a str choice between activation layers (act) splits the class per value",
-    ),
-    "efficientnet": (
-        {"Conv2dNormActivation"},
-        "a str choice between activation layers (act) splits the class per value",
-    ),
     "shufflenet_v2": (
         {"InvertedResidual"},
         "stride 1 and stride 2 take different forward paths (split vs two branches)",
     ),
     "regnet": (
-        {"Conv2dNormActivation", "ResBottleneckBlock"},
-        "act choice, and identity vs projection shortcut as two forward paths",
+        {"ResBottleneckBlock"},
+        "an identity and a projection shortcut are two forward paths, not one `if`",
     ),
 }
 
 #: Twins still over 1.5x torchvision's lines, and why. An entry within the limit fails.
-OVER: dict[str, str] = {
-    "mobilenet_v3_small": "a class per activation (see SPLIT_BLOCKS)",
-    "mobilenet_v3_large": "a class per activation (see SPLIT_BLOCKS)",
-    **{
-        f"efficientnet_{v}": "the stage table is unrolled into one call per block"
-        for v in ("b7", "v2_m", "v2_l")
-    },
-}
+OVER: dict[str, str] = {}
 
 MODELS = sorted(m for m in TWINS if "@" not in m)
 

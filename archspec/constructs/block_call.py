@@ -63,7 +63,10 @@ def lower(lw: Lowerer, site: Site) -> str:
     exprs = {
         pname: expr
         for pname, raw in given.items()
-        if decl_of(bdef.params[pname]).type != "str"
+        if (
+            decl_of(bdef.params[pname]).type != "str"
+            or str_expression(raw, decl_of(bdef.params[pname]).choices, site.local)
+        )
         and (expr := attr_expr(lw, raw, Final("any"))) is not None
     }
     lw.block_stack.append(bname)

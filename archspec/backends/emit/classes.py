@@ -12,6 +12,7 @@ network param that decides structure is fixed at its bound value and named in th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ...errors import EmitError
@@ -20,6 +21,7 @@ from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, lit, subst
 from ..pyvalues import IN, Env, Val, inexact, literal, names_of, render_expr, truth
 from .init import init_names
 from .model import Body, ClassInfo, Param, Step, fallback_input
+from .optional import layers_doc
 from .scope import Scope
 
 _PARAM_TYPES = ("int", "float", "bool", "str")
@@ -81,42 +83,35 @@ class Classes(Scope):
         """The class (or variants) for one block's instances, params fixed where needed."""
         block = key[1] if key[0] == "block" else None
         decls = list(self.graph.blocks.get(block, ())) if block else []
-        params = {p.name for p in decls}
-        symbolic = {p.name for p in decls if p.type in _PARAM_TYPES} | {IN}
-        pre_lost = _structural_names(instances)
         ns = Namespace(self.global_names)
         pynames = {p.name: ns.create(p.name) for p in decls}
         pynames[IN] = ns.create("in_channels")
         for let in instances[0].lets:
             pynames.setdefault(let.name, ns.create(let.name))
-        symbolic -= pre_lost
-        self.optional = {}
-        while True:
-            frozen = frozenset(symbolic)
-            self.missing = {}
-            bodies = [self.render_body(inst, frozen, pynames, params) for inst in instances]
-            lost = set().union(*(b.env.lost for b in bodies)) | self.unkept()
-            if lost & symbolic:
-                symbolic -= lost
-                self.optional = {}  # recorded in terms of arguments that are no longer
-            elif not self.missing & self.optional.keys():
-                break  # else: an instance rendered before the one that records its item
+        chain = block is not None and _switched_chain(instances)
+        att = self.attempt(instances, decls, pynames, chain, guard=False)
+        if chain and len(att.parts) > 1 and att.unkept:
+            # items no instance keeps split the class per value of what chooses them
+            # (`act`): one class refusing those values instead (`raise ValueError`)
+            guarded = self.attempt(instances, decls, pynames, chain, guard=True)
+            if len(guarded.parts) < len(att.parts):
+                att = guarded
+        params = {p.name for p in decls}
         escaped = {
             n
-            for n in lost | pre_lost
+            for n in att.lost | att.pre_lost
             if n not in params and not n.startswith(("#", "<")) and n != "in_channels"
         }
         self.escaped |= escaped
-        pinned = frozenset(params - symbolic)
+        pinned = frozenset(params - att.symbolic)
         base = block or camel(key[2])
         base = base if is_free_name(base) else base + "Block"
-        parts = self.partition(bodies)
-        for k, (part_bodies, steps, optional) in enumerate(parts):
+        for k, (part_bodies, steps, optional) in enumerate(att.parts):
             used = set().union(*(b.env.used for b in part_bodies))
             sig = [
                 Param(p.name, pynames[p.name], p.type, coerce(p.default, p.type), p.required, p.doc)
                 for p in decls
-                if p.name in symbolic and p.name in used
+                if p.name in att.symbolic and p.name in used
             ]
             sig.sort(key=lambda p: not p.required)
             first = part_bodies[0]
@@ -135,13 +130,52 @@ class Classes(Scope):
                 out=tuple(inline_lets(v, first.env) for v in first.vals[out_name]),
                 doc=(self.graph.block_docs.get(block, "") if block else "")
                 or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
-                note=_variant_note(base, k, len(parts), pinned, part_bodies),
+                note=_variant_note(base, k, len(att.parts), pinned, part_bodies),
                 state_dict_version=first.module.state_dict_version,
                 lets=first.env.let_texts(),
+                chain=first.chain,
+                guards=att.guards,
             )
             self.classes.append(info)
             for b in part_bodies:
                 self.class_of[id(b.module)] = info
+
+    def attempt(
+        self,
+        instances: list[Module],
+        decls: list[Any],
+        pynames: dict[str, str],
+        chain: bool,
+        guard: bool,
+    ) -> Attempt:
+        """The instances rendered with as many params symbolic as their values allow, and
+        grouped into classes; with `guard`, items no instance keeps are left out of the
+        class (which refuses their conditions) rather than fixing the params they read."""
+        params = {p.name for p in decls}
+        symbolic = {p.name for p in decls if p.type in _PARAM_TYPES} | {IN}
+        pre_lost = _structural_names(instances, guard)
+        symbolic -= pre_lost
+        self.optional = {}
+        fixed_by_unkept: set[str] = set()
+        while True:
+            frozen = frozenset(symbolic)
+            self.missing = {}
+            bodies = [self.render_body(inst, frozen, pynames, params, chain) for inst in instances]
+            unkept = self.unkept()
+            fixed_by_unkept |= unkept & symbolic
+            lost = set().union(*(b.env.lost for b in bodies)) | (set() if guard else unkept)
+            if lost & symbolic:
+                symbolic -= lost
+                self.optional = {}  # recorded in terms of arguments that are no longer
+            elif not self.missing.keys() & self.optional.keys():
+                break  # else: an instance rendered before the one that records its item
+        guards = self.unkept_conditions() if guard else []
+        if guard:
+            for b in bodies:
+                b.env.used |= unkept
+        parts = self.partition(bodies, combined=not chain)
+        unkept = unkept if guard else fixed_by_unkept
+        return Attempt(bodies, frozenset(symbolic), lost, pre_lost, parts, unkept, guards)
 
     def render_body(
         self,
@@ -149,6 +183,7 @@ class Classes(Scope):
         symbolic: frozenset[str],
         pynames: dict[str, str],
         params: set[str],
+        chain: bool = False,
     ) -> Body:
         """One instance rendered with the params in `symbolic` as arguments."""
         values = {n: v for n, v in inst.args.items() if n in params}
@@ -170,15 +205,27 @@ class Classes(Scope):
             val = render_expr(let.expr, let.value, env, in_ch)
             env.lets[let.name] = val if val.exact else inexact(let.value, val.names)
             env.lost |= set() if val.exact else set(val.names)
+        if chain:  # the class is an nn.Sequential built from a list, switched items in `if`s
+            entries, vals = self.chain_entries(inst, env, tuple(in_vals), False)
+            names = [n or "" for _, n, _ in entries]
+            doc = layers_doc(
+                [c for c, _, _ in entries],
+                [d for _, _, d in entries],
+                None if all(not n or n.isdigit() for n in names) else names,
+            )
+            return Body(inst, env, [], vals, doc)
         steps, vals = self.render_scope(inst, env, tuple(in_vals))
         return Body(inst, env, steps, vals)
 
-    def partition(self, bodies: list[Body]) -> list[Part]:
-        """Group instances into classes: equal renderings, then shortcut-only differences."""
+    def partition(self, bodies: list[Body], combined: bool = True) -> list[Part]:
+        """Group instances into classes: equal renderings, then (if `combined`)
+        shortcut-only differences."""
         groups: dict[Any, list[Body]] = {}
         for b in bodies:
             groups.setdefault(b.sig(), []).append(b)
         parts: list[Part] = []
+        if not combined:
+            return [(list(g), list(g[0].steps), set()) for g in groups.values()]
         for group in groups.values():
             for idx, (pb, ps, po) in enumerate(parts):
                 merged = combine(pb, ps, po, group)
@@ -344,12 +391,54 @@ def _variant_note(
     return ""
 
 
-def _structural_names(instances: Sequence[Module]) -> set[str]:
+@dataclass
+class Attempt:
+    """One way of rendering a block's instances: which params stayed arguments, what was
+    lost, the classes the renderings make, and the conditions the class refuses."""
+
+    bodies: list[Body]
+    symbolic: frozenset[str]
+    lost: set[str]
+    pre_lost: set[str]
+    parts: list[Part]
+    unkept: set[str]
+    guards: list[str]
+
+
+def _switched_chain(instances: Sequence[Module]) -> bool:
+    """True for a block that is a plain chain of unnamed items (children 0, 1, ...), some of
+    which a `when` switches (ConvBNAct's activation): its class is an nn.Sequential built
+    from a list, as torchvision's Conv2dNormActivation. (Named children stay attributes of
+    an nn.Module, each switched one under an `if`.)"""
+    indexed = all(n.name.isdigit() for inst in instances for n in inst.nodes)
+    chains = all(inst.is_chain and inst.nodes for inst in instances)
+    return (
+        indexed
+        and chains
+        and any(
+            any(sw.span is not None for sw in inst.switch_exprs)
+            or any(n.when_expr is not None for n in inst.nodes)
+            for inst in instances
+        )
+    )
+
+
+def _structural_names(instances: Sequence[Module], guard: bool = False) -> set[str]:
     """Names in `when`s that code will not show as an `if`, so they decide structure.
 
     Only a residual shortcut (a switched node that others read) becomes an `if`, and only
-    when some instance has it: a switch whose node no instance keeps is structure too.
+    when some instance has it: a switch whose node no instance keeps is structure too
+    (unless `guard`: a chain's class then refuses it). In a chain (`guard` or not) a
+    switched item is an `if` of the list the class is built from.
     """
+    if guard or _switched_chain(instances):  # only what decides no item: repeat counts
+        return {
+            n
+            for inst in instances
+            for sw in inst.switch_exprs
+            if sw.span is None
+            for n in names_of(sw.expr)
+        }
     shortcuts: set[tuple[str, str]] = set()
     out: set[str] = set()
     for inst in instances:

@@ -7,7 +7,7 @@ from typing import Any
 from ...errors import SourceSpan
 from ...ir import Graph
 from ..pycode import Namespace
-from ..pyvalues import HELPERS, Env
+from ..pyvalues import HELPERS, Env, Val
 from .model import ClassInfo
 from .optional import Optional
 
@@ -41,7 +41,7 @@ class EmitContext:
         #: where they are written; the spans an instance asked for before any was recorded,
         #: with the names their conditions read (structure, if no instance keeps the item)
         self.optional: dict[SourceSpan | None, Optional] = {}
-        self.missing: dict[SourceSpan | None, frozenset[str]] = {}
+        self.missing: dict[SourceSpan | None, Val] = {}
         self.chain_depth = 0
         #: the network class's rendering environment and the params fixed in it
         self.root_env: Env | None = None

@@ -63,8 +63,11 @@ class Emitter(Classes, InitRules):
         file_names = frozenset(self.global_names | {c.name for c in [*self.classes, root]})
         for cls in [*self.classes, root]:
             is_root = cls is root
-            methods = [init_lines(cls, init[1] if (is_root and init) else None)]
-            sequential = not is_root and is_sequential(cls)
+            sequential = not is_root and (cls.chain is not None or is_sequential(cls))
+            if cls.chain is not None:  # an nn.Sequential subclass built from a list
+                methods = [sequential_init_lines(cls)]
+            else:
+                methods = [init_lines(cls, init[1] if (is_root and init) else None)]
             if not sequential:
                 sym_in, comments = class_shapes(cls, self.graph)
                 methods.append(forward_lines(cls, comments, sym_in, file_names))
@@ -201,8 +204,28 @@ def class_attrs(cls: ClassInfo) -> list[str]:
     return [f"{INDENT}_version = {cls.state_dict_version}"]
 
 
-def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
-    """`def __init__`: the signature, then one assignment per submodule, in node order."""
+def sequential_init_lines(cls: ClassInfo) -> list[str]:
+    """`def __init__` of an nn.Sequential subclass: the entries in a list (the switched ones
+    appended under their `if`), then `super().__init__(*layers)`, as torchvision's
+    Conv2dNormActivation."""
+    assert isinstance(cls.chain, Layers)
+    head = _signature(cls)
+    lines, arg = _list_lines(cls.chain, cls)
+    body = _guard_lines(cls) + lines + format_doc(call("super().__init__", [arg]), 8)
+    return head + _let_lines(cls.lets, body) + body
+
+
+def _guard_lines(cls: ClassInfo) -> list[str]:
+    """`if <cond>: raise ValueError(...)` for the items the class leaves out."""
+    if not cls.guards:
+        return []
+    cond = " or ".join(f"({g})" if " or " in g else g for g in cls.guards)
+    message = Text(lit("this file was emitted without the layers these values choose"))
+    raise_lines = format_doc(call("raise ValueError", [message]), 12)
+    return [" " * 8 + ln for ln in condition_lines(cond, 8)] + raise_lines
+
+
+def _signature(cls: ClassInfo) -> list[str]:
     items: list[Doc] = [Text("self")]
     if cls.in_arg:
         items.append(Text(f"{cls.pynames[IN]}: int"))
@@ -211,7 +234,12 @@ def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
         if not p.required:
             text += f" = {lit(p.default)}"
         items.append(Text(text))
-    head = format_doc(Group("def __init__(", tuple(items), ") -> None:"), 4)
+    return format_doc(Group("def __init__(", tuple(items), ") -> None:"), 4)
+
+
+def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
+    """`def __init__`: the signature, then one assignment per submodule, in node order."""
+    head = _signature(cls)
     pad = INDENT * 2
     head.append(pad + "super().__init__()")
     lines: list[str] = []
@@ -282,6 +310,12 @@ def _names_read(lines: list[str]) -> set[str]:
 def _layers_lines(attr: str, chain: Layers, cls: ClassInfo) -> list[str]:
     """`layers = []`, its entries appended (the switched ones under their `if`), then
     `self.<attr> = nn.Sequential(*layers)`, as torchvision builds InvertedResidual."""
+    lines, arg = _list_lines(chain, cls)
+    return lines + _assign(attr, call("nn.Sequential", [arg]), 2)
+
+
+def _list_lines(chain: Layers, cls: ClassInfo) -> tuple[list[str], Doc]:
+    """The lines building a chain's entries in a list, and what nn.Sequential takes."""
     taken = {p.pyname for p in cls.params} | set(cls.pynames.values())
     var = Namespace(taken).create("layers")
     named = chain.names is not None
@@ -311,7 +345,7 @@ def _layers_lines(attr: str, chain: Layers, cls: ClassInfo) -> list[str]:
         lines.extend(format_doc(call(f"{var}.append", [entry(i)]), 12))
     flush()
     arg: Doc = Text(f"*{var}") if not named else call("OrderedDict", [Text(var)])
-    return lines + _assign(attr, call("nn.Sequential", [arg]), 2)
+    return lines, arg
 
 
 def _assign(attr: str, ctor: Doc, depth: int, tensor: bool = False) -> list[str]:

@@ -57,6 +57,8 @@ class Body:
     env: Env
     steps: list[Step]
     vals: dict[str, tuple[Val, ...]]
+    #: a chain class's entries (an nn.Sequential subclass built from a list), else None
+    chain: Doc | None = None
 
     @cached_property
     def nodes(self) -> dict[str, Node]:
@@ -67,7 +69,10 @@ class Body:
         """What two instances must share to be one class as rendered."""
         outs = tuple((o.name, o.train_only) for o in self.module.outputs)
         lets = tuple(self.env.let_texts().items())
-        return (tuple(s.sig() for s in self.steps), outs, lets)
+        chain = flat(self.chain) if self.chain is not None else None
+        if chain is not None:
+            outs = ()  # an nn.Sequential returns its last entry, whichever is there
+        return (tuple(s.sig() for s in self.steps), outs, lets, chain)
 
 
 @dataclass(frozen=True)
@@ -103,3 +108,7 @@ class ClassInfo:
     state_dict_version: int = 1
     #: the locals `__init__` binds first (the block's lets): pyname -> expression
     lets: dict[str, str] = field(default_factory=dict)
+    #: an nn.Sequential subclass's entries (`Body.chain`), else None
+    chain: Doc | None = None
+    #: conditions `__init__` refuses (items of the block no instance of this file keeps)
+    guards: list[str] = field(default_factory=list)

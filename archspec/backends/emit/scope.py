@@ -105,7 +105,7 @@ class Scope(EmitContext):
             if not cond.symbolic:
                 continue
             if rec is None:
-                self.missing[sw.span] = cond.names
+                self.missing[sw.span] = cond
                 continue
             env.use(cond)
             out.append((cond.text, sw.name, rec.ctor))
@@ -115,7 +115,15 @@ class Scope(EmitContext):
     def unkept(self) -> set[str]:
         """The names in the conditions of switched-off items that no instance kept: the
         class cannot write such an item, so those names decide its structure."""
-        return set().union(*(n for s, n in self.missing.items() if s not in self.optional))
+        return set().union(*(c.names for s, c in self.missing.items() if s not in self.optional))
+
+    def unkept_conditions(self) -> list[str]:
+        """The conditions of the items no instance kept, in the order they are written."""
+        out: list[str] = []
+        for span, cond in self.missing.items():
+            if span not in self.optional and cond.text not in out:
+                out.append(cond.text)
+        return out
 
     def render_op(
         self,
@@ -277,7 +285,19 @@ class Scope(EmitContext):
         env.lost |= cls.escaped
         shape = node.shape or ()
         out = tuple(_subst(cv, mapping, cls, d) for cv, d in zip(cls.out, shape))
-        return call(cls.name, positional, keywords), out
+        doc = call(cls.name, positional, keywords)
+        if len(flat(doc)) > CALL_WIDTH:  # too long for a line: required arguments by position
+            required = {p.pyname for p in cls.params if p.required}
+            lead = [t for k, t in keywords if k in required]
+            keywords = [(k, t) for k, t in keywords if k not in required]
+            doc = call(cls.name, positional + lead, keywords)
+        return doc, out
+
+
+#: The longest block call written with keywords for its required arguments: a longer one
+#: would break over several lines, so they go by position (`MBConv(16, 6.0, 3, 2, 24, ...)`),
+#: in the order of the class's signature, as torchvision's model builders call blocks.
+CALL_WIDTH = 72
 
 
 def _absent(module: Module, nested: bool) -> list[Switch]:
