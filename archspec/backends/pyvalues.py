@@ -146,30 +146,58 @@ def render_expr(
     origins = dict(expr.names)
     if isinstance(tree, ast.List) and isinstance(bound, list) and len(tree.elts) == len(bound):
         items = tuple(
-            _render_tree(t, b, origins, env, in_ch, in_last) for t, b in zip(tree.elts, bound)
+            _render_tree((expr.text, k), b, origins, env, in_ch, in_last)
+            for k, b in enumerate(bound)
         )
         text = lit([Code(i.text) for i in items])
         names = frozenset().union(*(i.names for i in items))
         return Val(text, bound, names, all(i.exact for i in items), items)
-    return _render_tree(tree, bound, origins, env, in_ch, in_last)
+    return _render_tree((expr.text, None), bound, origins, env, in_ch, in_last)
+
+
+@lru_cache(maxsize=4096)
+def _facts(text: str, item: int | None) -> tuple[frozenset[str], bool]:
+    """The names an expression (or item `item` of a list expression) reads, callees left
+    out, and whether it holds a part emitted code cannot write (`_foreign`). Every instance
+    of a block renders the same texts, so these are worked out once per text."""
+    tree = _part(text, item)
+    callees = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in callees}
+    return frozenset(read), any(_foreign(n) for n in ast.walk(tree))
+
+
+def _part(text: str, item: int | None) -> ast.expr:
+    tree = _tree(text)
+    return tree if item is None else tree.elts[item]  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=16384)
+def _substituted(text: str, item: int | None, subst: tuple[tuple[str, str], ...]) -> str | None:
+    """The expression with each name replaced by its text, constants folded; None when it
+    cannot be written (EmitError). Instances that bind the names alike share the result."""
+    tree = _part(text, item)
+    try:
+        return unparse(fold(substitute(tree, {n: expr_tree(t) for n, t in subst})))
+    except EmitError:  # e.g. a fixed list param inside a comparison: keep the value
+        return None
 
 
 def _render_tree(
-    tree: ast.expr,
+    where: tuple[str, int | None],
     bound: Any,
     origins: Mapping[str, str],
     env: Env,
     in_ch: Val | None,
     in_last: Val | None = None,
 ) -> Val:
-    """One expression tree with its names written in the class's terms, constants folded."""
-    callees = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in callees}
+    """One expression tree (`where`: the kept text, and the item of a list expression) with
+    its names written in the class's terms, constants folded."""
+    read, foreign = _facts(*where)
     if not read:
         return literal(bound)
-    if any(_foreign(n) for n in ast.walk(tree)):  # emitted Python would not define it
+    if foreign:  # emitted Python would not define it
         return inexact(bound, {IN if origins.get(n) == "input" else n for n in read})
-    subst: dict[str, ast.expr] = {}
+    subst: dict[str, str] = {}
     deps: set[str] = set()
     ok = True
     for name in sorted(read):
@@ -194,12 +222,11 @@ def _render_tree(
             continue
         deps |= v.names
         ok = ok and v.exact
-        subst[name] = expr_tree(v.text)
+        subst[name] = v.text
     if not ok or type(bound) in (list, tuple):
         return inexact(bound, deps) if deps else literal(bound)
-    try:
-        text = unparse(fold(substitute(tree, subst)))
-    except EmitError:  # e.g. a fixed list param inside a comparison: keep the value
+    text = _substituted(*where, tuple(sorted(subst.items())))
+    if text is None:
         return inexact(bound, deps) if deps else literal(bound)
     if len(text) > MAX_TEXT and type(bound) in (int, float):  # a number, never a condition
         return inexact(bound, deps)

@@ -26,7 +26,7 @@ from ...dims import Dim
 from ...ir import Node
 from ...ops import REGISTRY, ShapeContext
 from ..pycode import Code, collect_terms, expr_tree, fold, lit, unparse
-from ..pyvalues import Val, inexact, literal, plain_value, same
+from ..pyvalues import Val, frozen, inexact, literal, plain_value, same
 
 
 class _Log:
@@ -271,12 +271,44 @@ def _untraced(val: Val) -> frozenset[str]:
     return val.names if type(plain_value(val.value)) not in (int, float) else frozenset()
 
 
+#: rule_values' results by everything they depend on: the instances of a block (and the
+#: blocks of a model family) run the same rule on the same texts again and again
+_RULE_CACHE: dict[Any, tuple[Any, dict[str, Val], tuple[Val, ...]]] = {}
+_RULE_CACHE_SIZE = 8192
+
+
+def _val_key(val: Val) -> Any:
+    items = None if val.items is None else tuple(_val_key(v) for v in val.items)
+    return (val.text, frozen(val.value), val.names, val.exact, items)
+
+
 def rule_values(
     node: Node, given: Mapping[str, Val], ins: Sequence[tuple[Val, ...]]
 ) -> tuple[dict[str, Val], tuple[Val, ...]]:
     """Vals of what the op's shape rule fills in (its `inferred` attributes the spec does
     not give) and of the output dims, in the terms `given` and `ins` are written in."""
     op = REGISTRY[node.kind]
+    key = (
+        node.kind,
+        frozen(node.attrs),
+        frozen(node.in_shapes),
+        frozen(node.shape),
+        tuple(sorted((f, _val_key(v)) for f, v in given.items())),
+        tuple(tuple(_val_key(v) for v in dims) for dims in ins),
+    )
+    hit = _RULE_CACHE.get(key)
+    if hit is not None and hit[0] is op:  # a plugin may have replaced the kind's op since
+        return dict(hit[1]), hit[2]
+    derived, out = _rule_values(op, node, given, ins)
+    if len(_RULE_CACHE) >= _RULE_CACHE_SIZE:
+        _RULE_CACHE.clear()
+    _RULE_CACHE[key] = (op, dict(derived), out)
+    return derived, out
+
+
+def _rule_values(
+    op: Any, node: Node, given: Mapping[str, Val], ins: Sequence[tuple[Val, ...]]
+) -> tuple[dict[str, Val], tuple[Val, ...]]:
     derived = [f for f in node.attrs if f not in given and not f.startswith("_")]
     shape = node.shape or ()
     untraced = frozenset().union(*(_untraced(v) for v in given.values()))
