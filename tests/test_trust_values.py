@@ -335,6 +335,23 @@ def test_module_attribute_names_are_refused_at_validation(tmp_path: Path, name: 
 
 
 @pytest.mark.parametrize(
+    ("text", "line", "col"),
+    [
+        (spec_text('{name: "conv\\n", type: relu}'), 5, 12),
+        (spec_text("{type: B}", blocks='  "B\\n":\n    layers: [{type: relu}]\n'), 5, 3),
+        (spec_text("{type: relu}").replace("name: net", 'name: "net\\n"'), 2, 7),
+        (spec_text("{type: relu}", extra='class_name: "Net\\n"\n'), 6, 13),
+    ],
+)
+def test_a_name_with_a_trailing_newline_is_refused(
+    tmp_path: Path, text: str, line: int, col: int
+) -> None:
+    """`$` in a regex also matches before a final newline: "conv\\n" was once a valid name,
+    which reached module attributes and emitted code."""
+    refused(write(tmp_path, text), "E204", line, col)
+
+
+@pytest.mark.parametrize(
     ("layer", "line", "col"),
     [
         ("{type: sequential, layers: [{name: _b, type: relu}]}", 5, 40),

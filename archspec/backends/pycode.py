@@ -114,7 +114,7 @@ def _escape_char(ch: str) -> str:
 #: Names emitted code itself relies on at module level or in every function.
 MODULE_NAMES = frozenset({"torch", "nn", "F", "fnmatch", "math", "OrderedDict", "self"})
 BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
-IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def is_free_name(name: str) -> bool:

@@ -10,7 +10,7 @@ import keyword
 import re
 from collections.abc import Iterable
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: `$` would take "name\n"
 
 #: Every attribute an nn.Module (or the nn.Sequential that holds a stage) has, as of torch
 #: 2.13 plus names older releases had, and names the generated code uses itself (`self`,

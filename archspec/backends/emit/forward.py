@@ -297,7 +297,7 @@ def is_free_attr(name: str) -> bool:
     """True when `self.<name>` is valid Python (names like `0` need getattr)."""
     import keyword
 
-    return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name)) and not keyword.iskeyword(name)
+    return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*\Z", name)) and not keyword.iskeyword(name)
 
 
 def _statement(prefix: str, expr: Doc, comment: str, indent: int) -> list[str]:
