@@ -75,7 +75,7 @@ def test_blocks_repeat_and_index_variable() -> None:
     assert [c.out_channels for c in convs] == [8, 16, 24]
     assert [c.in_channels for c in convs] == [3, 8, 16]
     assert [c.stride for c in convs] == [(2, 2), (1, 1), (1, 1)]
-    assert type(m.stages[0]).__name__ == "SpecSequential" and m.stages[0]._get_name() == "Stage"
+    assert type(m.stages[0]).__name__ == "Stage" and isinstance(m.stages[0], torch.nn.Sequential)
 
 
 def test_residual_identity_and_projection() -> None:
