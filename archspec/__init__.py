@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
             "check",
             "compile",
             "emit",
+            "list_models",
             "load",
             "load_plugin_files",
             "summary",
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         check,
         compile,  # noqa: A004
         emit,
+        list_models,
         load,
         load_plugin_files,
         summary,
@@ -112,6 +114,7 @@ __all__ = [
     "check",
     "compile",
     "emit",
+    "list_models",
     "load",
     "load_plugin_files",
     "register",

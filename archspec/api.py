@@ -18,7 +18,9 @@ from .catalog import SpecSource as SpecSource
 from .catalog import builtin_dir as builtin_dir
 from .catalog import builtin_index as builtin_index
 from .catalog import builtin_specs as builtin_specs
+from .catalog import close_names as close_names
 from .catalog import family_variants as family_variants
+from .catalog import list_models as list_models
 from .catalog import read_source as read_source
 from .compose import library_modules as library_modules
 from .dims import Dim

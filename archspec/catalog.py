@@ -4,15 +4,18 @@ family's variant chosen). Split from archspec.api, which re-exports every public
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .compose import compose, variant_names
 from .errors import ArchSpecError, LoadError
 from .loader import LoadedDoc, load_data, load_yaml, read_spec_text
+from .spec_plugins import check_spec_name, spec_folders
 
 SpecSource = str | Path | Mapping[str, Any]
 
@@ -44,8 +47,21 @@ def _is_family(path: Path) -> bool:
 
 def builtin_index() -> dict[str, tuple[Path, str | None]]:
     """Every built-in name -> (file, variant): a plain spec is named by its file, each variant
-    of a family file (`variants:`) by its own name."""
-    d = builtin_dir()
+    of a family file (`variants:`) by its own name; archspec's own specs first, then those of
+    installed packages' `archspec.specs` folders (see spec_plugins)."""
+    out = _folder_index(builtin_dir())
+    folders = spec_folders()
+    if folders:
+        taken = dict.fromkeys(out, "a built-in spec")
+        for where, folder in folders:
+            for name, entry in _folder_index(folder).items():
+                check_spec_name(name, where, entry[0], taken)
+                taken[name] = f"the spec folder {where}"
+                out[name] = entry
+    return out
+
+
+def _folder_index(d: Path) -> dict[str, tuple[Path, str | None]]:
     out: dict[str, tuple[Path, str | None]] = {}
     for p in sorted(d.glob("*.yaml")) if d.is_dir() else []:
         variants = _builtin_variants(p, p.stat().st_mtime_ns)
@@ -54,6 +70,33 @@ def builtin_index() -> dict[str, tuple[Path, str | None]]:
         else:
             out[p.stem] = (p, None)
     return out
+
+
+def list_models(pattern: str | Iterable[str] | None = None) -> list[str]:
+    """Built-in names that match a wildcard pattern (or any of several), as timm's
+    `list_models("resnet*")`: fnmatch's `*`, `?` and `[...]`, case-insensitive, in the order
+    `archspec list` shows them; every name without a pattern, [] when none matches."""
+    names = list(builtin_index())
+    if pattern is None:
+        return names
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    if not all(isinstance(p, str) for p in patterns):
+        raise TypeError("list_models() takes a pattern string or an iterable of them")
+    folded = [p.lower() for p in patterns]
+    return [n for n in names if any(fnmatch.fnmatchcase(n.lower(), p) for p in folded)]
+
+
+def close_names(pattern: str, n: int = 3) -> list[str]:
+    """Built-in names close to a name or pattern, for hints: those that share the longest
+    start with its text before the first wildcard, else difflib's closest."""
+    names = list(builtin_index())
+    head = re.split(r"[*?\[]", pattern, maxsplit=1)[0].lower()
+    for size in range(len(head), 2, -1):
+        close = [m for m in names if m.lower().startswith(head[:size])]
+        if close:
+            return close[:n]
+    bare = re.sub(r"[*?\[\]]", "", pattern).lower()
+    return difflib.get_close_matches(bare, names, n=n)
 
 
 @functools.lru_cache(maxsize=512)
@@ -119,8 +162,6 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
             )
         doc = load_yaml(read_spec_text(file), str(_display(file)))
         return compose(doc, file, variant=member or variant, builtins=_builtin)
-    import difflib
-
     close = difflib.get_close_matches(source, list(builtins), n=3)
     hint = (
         f"did you mean {', '.join(close)}?" if close else "run `archspec list` for built-in specs"

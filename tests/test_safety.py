@@ -38,6 +38,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     # Layer plugins come from installed packages' entry points (the issue: "custom layers
     # come only from registered Python or entry points"), never from a name in a spec.
     ("plugins.py", "importlib.metadata.entry_points"): "installed plugins only",
+    # Spec folders come from installed packages' `archspec.specs` entry points in the same
+    # way; the specs found there are read as data, like the built-in ones.
+    ("spec_plugins.py", "importlib.metadata.entry_points"): "installed spec folders only",
     # Plugin files are named by the person running archspec (`--plugins FILE`,
     # ARCHSPEC_PLUGINS, archspec.load_plugin_files) as an explicit act of trust, never by a
     # spec: no spec field reaches load_plugin_files (tests/test_plugins_cli.py).

@@ -21,6 +21,7 @@ from .app import (
     Plugins,
     Variant,
     app,
+    complete_spec,
     console,
     parse_input,
     parse_sets,
@@ -70,7 +71,10 @@ class SummaryFormat(enum.StrEnum):
 @report_errors
 def check(
     specs: Annotated[
-        list[str], typer.Argument(metavar="SPEC", help="Spec files or built-in spec names.")
+        list[str],
+        typer.Argument(
+            metavar="SPEC", help="Spec files or built-in spec names.", autocompletion=complete_spec
+        ),
     ],
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
     input_: Annotated[str | None, typer.Option("--input", help=INPUT_HELP)] = None,
@@ -146,7 +150,12 @@ def _shape(shape: tuple[object, ...]) -> str:
 @app.command(epilog=SUMMARY_EPILOG)
 @report_errors
 def summary(
-    spec: Annotated[str, typer.Argument(metavar="SPEC", help="A spec file or built-in spec name.")],
+    spec: Annotated[
+        str,
+        typer.Argument(
+            metavar="SPEC", help="A spec file or built-in spec name.", autocompletion=complete_spec
+        ),
+    ],
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
     input_: Annotated[
         str | None,

@@ -20,7 +20,9 @@ from rich.console import Console
 from ..api import (
     ArchSpecError,
     ShapeTextError,
+    builtin_index,
     env_plugin_files,
+    family_variants,
     load_plugin_files,
     parse_shape_text,
 )
@@ -181,6 +183,33 @@ def _root(
 
 SET_HELP = "Set a spec param, e.g. --set num_classes=10 (repeatable)."
 INPUT_HELP = "Concrete input shape, e.g. 1,3,224,224 (default: the spec's input)."
+
+
+def complete_spec(incomplete: str) -> list[str]:
+    """Shell completion of a SPEC: the built-in names (variants included) that start with what
+    is typed. Nothing for a path (`specs/`, `net.yaml`), so the shell completes file names."""
+    if "/" in incomplete or incomplete.startswith(".") or incomplete.endswith((".yaml", ".yml")):
+        return []
+    try:
+        return [n for n in builtin_index() if n.startswith(incomplete)]
+    except Exception:  # a broken spec folder plugin: completion stays quiet, commands report it
+        return []
+
+
+def complete_variant(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of --variant: the variants of the family file the command names."""
+    spec = ctx.params.get("spec") or ctx.params.get("specs")
+    if isinstance(spec, (list, tuple)):
+        spec = spec[0] if spec else None
+    if spec is None:  # completion leaves a variadic SPEC... in ctx.args
+        spec = next((a for a in ctx.args if not a.startswith("-")), None)
+    try:
+        names = family_variants(spec) if isinstance(spec, str) else []
+    except Exception:
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
 #: --variant, on every command that reads a spec.
 Variant = Annotated[
     str | None,
@@ -188,6 +217,7 @@ Variant = Annotated[
         "--variant",
         metavar="NAME",
         help="Which variant of a family spec (one with `variants:`) to use.",
+        autocompletion=complete_variant,
     ),
 ]
 #: --max-layers, on every command that expands a spec.

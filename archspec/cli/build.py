@@ -23,6 +23,7 @@ from .app import (
     Plugins,
     Variant,
     app,
+    complete_spec,
     console,
     parse_sets,
     report_errors,
@@ -59,7 +60,12 @@ Examples:
 @report_errors
 def compile_(
     spec: Annotated[
-        str, typer.Argument(metavar="SPEC", help="A spec file or the name of a built-in spec.")
+        str,
+        typer.Argument(
+            metavar="SPEC",
+            help="A spec file or the name of a built-in spec.",
+            autocompletion=complete_spec,
+        ),
     ],
     output: Annotated[
         str | None,
@@ -126,7 +132,12 @@ def compile_(
 @report_errors
 def emit(
     spec: Annotated[
-        str, typer.Argument(metavar="SPEC", help="A spec file or the name of a built-in spec.")
+        str,
+        typer.Argument(
+            metavar="SPEC",
+            help="A spec file or the name of a built-in spec.",
+            autocompletion=complete_spec,
+        ),
     ],
     set_: Annotated[list[str] | None, typer.Option("--set", metavar=SET_METAVAR, help=SET_HELP)] = (
         None

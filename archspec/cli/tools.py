@@ -6,6 +6,8 @@ archspec.api (tests/test_layering.py checks it).
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import os
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ from .app import (
     Plugins,
     Variant,
     app,
+    complete_spec,
     console,
     parse_sets,
     report_errors,
@@ -33,11 +36,22 @@ from .app import (
 
 @app.command(
     "list",
-    epilog="\b\nExamples:\n  archspec list\n  archspec list --layers\n"
+    epilog="\b\nExamples:\n  archspec list\n  archspec list 'resnet*' 'wide_*'\n"
+    "  archspec list --layers 'conv*'\n"
     "  for n in $(archspec list --names); do archspec compile $n; done",
 )
 @report_errors
 def list_(
+    patterns: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="PATTERN",
+            help="List only the names that match: wildcards * ? [...] as in timm's "
+            "list_models (quote them for the shell), case-insensitive.",
+            show_default=False,
+            autocompletion=complete_spec,
+        ),
+    ] = None,
     layers: Annotated[
         bool,
         typer.Option("--layers", help="List the layer kinds a spec can use (plugins included)."),
@@ -55,27 +69,47 @@ def list_(
     """List the built-in specs (name, description, params, size and cost) or layer kinds.
 
     Parameters and MACs are for the spec's default params and input, per sample. A family
-    file's variants are listed by their own names (`archspec compile efficientnet_b0`).
+    file's variants are listed by their own names (`archspec compile efficientnet_b0`), and
+    installed packages' spec folders (`archspec.specs` entry points) after archspec's own.
+    A PATTERN that matches nothing is an error (exit 1) with close names as a hint.
     """
     use_plugins(plugins)
+    if names and layers:
+        raise typer.BadParameter("use --names or --layers, not both")
+    if layers:
+        console().print(_layers_table(patterns))
+        return
+    chosen = api.list_models(patterns)
+    if patterns and not chosen:
+        raise _no_match(patterns, "built-in spec", api.close_names(patterns[0]), "archspec list")
     if names:
-        if layers:
-            raise typer.BadParameter("use --names or --layers, not both")
-        for name in api.builtin_index():
+        for name in chosen:
             print(name)
         return
-    out = console()
-    out.print(_layers_table() if layers else _specs_table())
+    console().print(_specs_table(chosen))
 
 
-def _specs_table() -> Table:
+def _no_match(patterns: list[str], what: str, close: list[str], command: str) -> api.LoadError:
+    """E100 for patterns that match nothing, with close names and how to see them all."""
+    shown = " or ".join(repr(p) for p in patterns[:3]) + (" or ..." if len(patterns) > 3 else "")
+    return api.LoadError(
+        f"no {what} matches {shown}",
+        code="E100",
+        hint=(f"did you mean {', '.join(close)}? " if close else "")
+        + f"`{command}` shows every name; * matches any text, ? one character",
+    )
+
+
+def _specs_table(chosen: list[str]) -> Table:
     table = Table(title="Built-in specs (archspec summary NAME for details)", title_justify="left")
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("description", ratio=3)
     table.add_column("--set defaults", ratio=2)
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("MACs/sample", justify="right", no_wrap=True)
-    for name, (path, variant) in api.builtin_index().items():
+    index = api.builtin_index()
+    for name in chosen:
+        path, variant = index[name]
         graph = api.build_graph(path, variant=variant)
         params, macs = api.sample_cost(graph)
         knobs = " ".join(f"{p.name}={_literal(graph.params.get(p.name))}" for p in graph.param_info)
@@ -89,17 +123,25 @@ def _specs_table() -> Table:
     return table
 
 
-def _layers_table() -> Table:
-    kinds = api.layer_kinds()
+def _layers_table(patterns: list[str] | None = None) -> Table:
+    rows = [(k.kind, k.summary, " ".join(k.fields), k.origin) for k in api.layer_kinds()]
+    rows += [(kind, what, "", "construct") for kind, what in api.construct_kinds()]
+    if patterns:
+        folded = [p.lower() for p in patterns]
+        kept = [r for r in rows if any(fnmatch.fnmatchcase(r[0].lower(), p) for p in folded)]
+        if not kept:
+            kinds = [r[0] for r in rows]
+            bare = patterns[0].strip("*?").lower()
+            close = difflib.get_close_matches(bare, kinds, n=3)
+            raise _no_match(patterns, "layer kind", close, "archspec list --layers")
+        rows = kept
     table = Table(title="Layer kinds (`type:` in a spec)", title_justify="left")
     table.add_column("type", style="bold", no_wrap=True)
     table.add_column("what it is", ratio=2)
     table.add_column("fields", ratio=3)
     table.add_column("from")
-    for k in kinds:
-        table.add_row(k.kind, k.summary, " ".join(k.fields), k.origin)
-    for kind, what in api.construct_kinds():  # each construct's own summary
-        table.add_row(kind, what, "", "construct")
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -310,7 +352,11 @@ def new(
     ],
     from_: Annotated[
         str | None,
-        typer.Option("--from", help="Start from a built-in spec (or a spec file) instead."),
+        typer.Option(
+            "--from",
+            help="Start from a built-in spec (or a spec file) instead.",
+            autocompletion=complete_spec,
+        ),
     ] = None,
     output: Annotated[
         Path | None,
@@ -351,7 +397,12 @@ def new(
 @report_errors
 def show(
     spec: Annotated[
-        str, typer.Argument(metavar="SPEC", help="A spec file or a built-in spec name.")
+        str,
+        typer.Argument(
+            metavar="SPEC",
+            help="A spec file or a built-in spec name.",
+            autocompletion=complete_spec,
+        ),
     ],
     variant: Variant = None,
     plugins: Plugins = None,
@@ -373,7 +424,12 @@ def show(
 @report_errors
 def graph(
     spec: Annotated[
-        str, typer.Argument(metavar="SPEC", help="A spec file or a built-in spec name.")
+        str,
+        typer.Argument(
+            metavar="SPEC",
+            help="A spec file or a built-in spec name.",
+            autocompletion=complete_spec,
+        ),
     ],
     output: Annotated[
         Path | None,
