@@ -162,6 +162,13 @@ def plugin_file_of(module: str) -> str | None:
     return None
 
 
+def plugin_files_for(kinds: Iterable[str]) -> list[str]:
+    """The plugin files (paths as given, in load order) that registered any of `kinds`:
+    what a command that builds those kinds again needs on its `--plugins`."""
+    wanted = set(kinds)
+    return [given for _, given, added in _files.values() if wanted & set(added)]
+
+
 def _load_file(given: str) -> list[str]:
     real = _checked_path(given)
     if real in _files:
@@ -340,6 +347,7 @@ __all__ = [
     "GROUP",
     "env_plugin_files",
     "load_plugin_files",
+    "plugin_files_for",
     "load_plugins",
     "plugin_file_of",
     "reset",

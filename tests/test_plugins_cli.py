@@ -133,11 +133,26 @@ def test_compile_with_a_two_input_plugin_writes_a_checked_module(
     source = target.read_text()
     assert "gate = self.gate(stem, side)" in source
     assert "x = torch.lerp(gate, stem, weight=0.25)" in source
+    # its header says how to make it again, plugin files included (no machine's folders)
+    header = " ".join(line.lstrip("# ") for line in source.splitlines()[:4])
+    assert "--plugins plugins/pair_gate.py --plugins plugins/blend.py" in header, header
     # the written file needs torch only: it runs with the plugins forgotten
     for kind in ("pair_gate", "blend"):
         archspec.unregister(kind)
     emitted = _load(source, "pair_net_written").PairNet()
     assert sum(p.numel() for p in emitted.parameters()) == 370
+
+
+def test_the_header_names_only_the_plugin_files_the_spec_uses(spec: Path) -> None:
+    archspec.load_plugin_files([PAIR, BLEND, SE_LAYER])
+    source = archspec.emit(
+        spec.read_text().replace(
+            "type: pair_gate, from: [stem, side]", "type: add, from: [stem, stem]"
+        )
+    )
+    regenerate = next(line for line in source.splitlines() if "Regenerate:" in line)
+    assert regenerate.endswith("--plugins plugins/blend.py"), regenerate
+    assert "examples/se_layer.py" not in source and "pair_gate" not in source
 
 
 def test_two_input_plugins_compile_and_emit_the_same_model(spec: Path) -> None:
