@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
         "api",
     ),
     **dict.fromkeys(("ArchSpecError", "Diagnostic", "SourceSpan"), "errors"),
+    "diff": "api",
     **dict.fromkeys(
         (
             "Bool",
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         builtin_specs,
         check,
         compile,  # noqa: A004
+        diff,
         emit,
         list_models,
         load,
@@ -112,6 +114,7 @@ __all__ = [
     "builtin_index",
     "builtin_specs",
     "check",
+    "diff",
     "compile",
     "emit",
     "list_models",

@@ -336,7 +336,20 @@ def check_limits(
     return fp
 
 
-__all__ = ["ArchSpecError", "build_graph", "builtin_specs", "compile", "load", "check_limits"]
+# Spec diffs build on the functions above (archspec/diffs.py); the command line reaches
+# them here, through the API.
+from .diffs import SpecDiff, diff  # noqa: E402
+
+__all__ = [
+    "ArchSpecError",
+    "SpecDiff",
+    "build_graph",
+    "builtin_specs",
+    "check_limits",
+    "compile",
+    "diff",
+    "load",
+]
 
 
 def emit(

@@ -37,7 +37,7 @@ def _install_interrupt_handler() -> None:
 if Path(sys.argv[0] if sys.argv else "").stem == "archspec":
     _install_interrupt_handler()
 
-from . import analyse, build, tools  # noqa: E402, F401  (each registers its commands on `app`)
+from . import analyse, build, diff, tools  # noqa: E402, F401  (each registers its commands on `app`)
 from .app import app  # noqa: E402
 
 #: Exit codes passed on as they are; any other becomes 2 (a usage error) or 1.

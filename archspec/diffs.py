@@ -1,0 +1,200 @@
+"""Spec diffs for checkpoint compatibility: which state_dict tensors survive a change.
+
+Fine-tuning starts from a checkpoint of one network and loads it into another (ten classes
+instead of a thousand, a wider stage, an extra block). Which tensors load, which change
+shape and which appear or vanish is known from the two specs before any weight exists:
+both models are built on the meta device (no memory for weights) and their state_dicts
+compared key by key; the params and MACs come from the same analyses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import api
+from .catalog import builtin_dir
+from .passes.pipeline import Analysis
+from .passes.shapes import batch_of_one
+from .report import summarise_analysis
+
+#: One state_dict entry as the diff compares it: its shape and dtype.
+Entry = tuple[tuple[int, ...], str]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One of the two specs: its name, where it came from, its size."""
+
+    name: str
+    file: str
+    params: int
+    #: multiply-accumulates of one sample at the spec's input (its declared input, N = 1)
+    macs: int | None
+    input: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class SpecDiff:
+    """What loading a checkpoint of `a` into `b` meets, tensor by tensor.
+
+    `unchanged` load as they are; `changed` have the same key and another shape (or
+    dtype); `added` exist only in `b` (they keep `b`'s initialisation); `removed` exist
+    only in `a` (a strict load refuses them, `strict=False` drops them).
+    """
+
+    a: Side
+    b: Side
+    unchanged: tuple[str, ...]
+    changed: tuple[tuple[str, Entry, Entry], ...]
+    added: tuple[tuple[str, Entry], ...]
+    removed: tuple[tuple[str, Entry], ...]
+
+    @property
+    def compatible(self) -> bool:
+        """True when a checkpoint of `a` loads strictly into `b`."""
+        return not (self.changed or self.added or self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        def side(s: Side) -> dict[str, Any]:
+            shape = None if s.input is None else list(s.input)
+            return {"name": s.name, "file": s.file, "params": s.params, "macs": s.macs} | {
+                "input": shape
+            }
+
+        def entry(e: Entry) -> dict[str, Any]:
+            return {"shape": list(e[0]), "dtype": e[1]}
+
+        return {
+            "a": side(self.a),
+            "b": side(self.b),
+            "compatible": self.compatible,
+            "unchanged": list(self.unchanged),
+            "changed": [{"key": k, "a": entry(x), "b": entry(y)} for k, x, y in self.changed],
+            "added": [{"key": k} | entry(e) for k, e in self.added],
+            "removed": [{"key": k} | entry(e) for k, e in self.removed],
+            "params_delta": self.b.params - self.a.params,
+            "macs_delta": None
+            if self.a.macs is None or self.b.macs is None
+            else self.b.macs - self.a.macs,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def text(self) -> str:
+        """The report `archspec diff` prints: the counts, then every tensor that differs."""
+        n = len(self.unchanged) + len(self.changed) + len(self.removed)
+        lines = [
+            f"a: {self.a.name} ({self.a.file})",
+            f"b: {self.b.name} ({self.b.file})",
+            f"state_dict: {len(self.unchanged)} of {n} tensors of a load into b unchanged; "
+            f"{len(self.changed)} change shape, {len(self.added)} appear, "
+            f"{len(self.removed)} vanish",
+        ]
+        lines += [f"  changed  {k}  {_entry(x)} -> {_entry(y)}" for k, x, y in self.changed]
+        lines += [f"  added    {k}  {_entry(e)}" for k, e in self.added]
+        lines += [f"  removed  {k}  {_entry(e)}" for k, e in self.removed]
+        lines.append(f"params: {_delta(self.a.params, self.b.params)}")
+        if self.a.macs is not None and self.b.macs is not None:
+            at = "" if self.a.input == self.b.input else " (each at its own input)"
+            lines.append(f"MACs per sample: {_delta(self.a.macs, self.b.macs)}{at}")
+        verdict = (
+            "a checkpoint of a loads strictly into b"
+            if self.compatible
+            else "a checkpoint of a loads into b with strict=False only: the tensors above "
+            "keep b's initialisation or are dropped"
+        )
+        return "\n".join([*lines, verdict])
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+def _shown(file: str) -> str:
+    """A spec's file as the report shows it: a built-in one as `specs/NAME.yaml`, another
+    relative to the working folder when it is under it, else as it was found."""
+    path = Path(file)
+    for base, prefix in ((builtin_dir(), "specs"), (Path.cwd(), "")):
+        try:
+            rel = path.resolve().relative_to(base.resolve())
+        except (ValueError, OSError):
+            continue
+        return str(Path(prefix, rel)) if prefix else str(rel)
+    return file
+
+
+def _entry(e: Entry) -> str:
+    shape = "(" + ", ".join(str(d) for d in e[0]) + ")"
+    return shape if e[1] == "float32" else f"{shape} {e[1]}"
+
+
+def _delta(a: int, b: int) -> str:
+    change = b - a
+    sign = "+" if change > 0 else ""
+    return f"{a:,} -> {b:,} ({sign}{change:,})"
+
+
+def diff(
+    a: api.SpecSource,
+    b: api.SpecSource,
+    *,
+    params_a: Mapping[str, Any] | None = None,
+    params_b: Mapping[str, Any] | None = None,
+    variant_a: str | None = None,
+    variant_b: str | None = None,
+    max_layers: int = api.DEFAULT_MAX_LAYERS,
+) -> SpecDiff:
+    """Compare the state_dicts, params and MACs of two specs (files, built-in names, YAML
+    text or mappings; `params_*` set their params, `variant_*` pick a family's variant).
+
+    Both are built on the meta device, so no weight is allocated. Raises ArchSpecError
+    (located) when either spec is wrong.
+    """
+    side_a, state_a = _side(a, params_a, variant_a, max_layers)
+    side_b, state_b = _side(b, params_b, variant_b, max_layers)
+    unchanged, changed, removed = [], [], []
+    for key, entry in state_a.items():
+        other = state_b.get(key)
+        if other is None:
+            removed.append((key, entry))
+        elif other == entry:
+            unchanged.append(key)
+        else:
+            changed.append((key, entry, other))
+    added = [(key, entry) for key, entry in state_b.items() if key not in state_a]
+    return SpecDiff(side_a, side_b, tuple(unchanged), tuple(changed), tuple(added), tuple(removed))
+
+
+def _side(
+    source: api.SpecSource,
+    params: Mapping[str, Any] | None,
+    variant: str | None,
+    max_layers: int,
+) -> tuple[Side, dict[str, Entry]]:
+    from .backends.torch_module import build_module
+
+    analysis: Analysis = api._analysis(source, dict(params or {}), max_layers, variant=variant)
+    graph = analysis.graph
+    # the MACs at the declared input with N = 1: a concrete run of the shape rules, far
+    # cheaper than the symbolic table; a spec declaring symbolic sizes gets the symbolic one
+    declared = batch_of_one(graph.input_shape)
+    at = analysis if declared is None else Analysis(graph, declared)
+    summary = summarise_analysis(at, 1)
+    macs = summary.macs.value if summary.concrete else summary.example_macs
+    example = summary.input_shape if summary.concrete else summary.example_input
+    shape = None if example is None else tuple(d.value for d in example)
+    api.check_limits(graph, max_params=None, max_activations=None)
+    module = build_module(graph, "meta")
+    state = {
+        key: (tuple(t.shape), str(t.dtype).removeprefix("torch."))
+        for key, t in module.state_dict().items()
+    }
+    side = Side(graph.name, _shown(str(graph.file)), summary.params, macs, shape)
+    return side, state
+
+
+__all__ = ["Side", "SpecDiff", "diff"]

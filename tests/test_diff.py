@@ -1,0 +1,123 @@
+"""Spec diffs (issue 16): which state_dict tensors of A load into B, checked against what
+torch's own `load_state_dict` reports for the two built models."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+
+runner = CliRunner()
+
+SMALL = """archspec: 1
+name: small
+input: [N, 3, 16, 16]
+params:
+  width: {type: int, default: 8}
+  extra: {type: bool, default: false}
+  classes: {type: int, default: 10}
+layers:
+  - {name: conv, type: conv2d, out_channels: width, kernel_size: 3, padding: 1}
+  - {name: bn, type: batchnorm2d}
+  - {name: conv2, type: conv2d, out_channels: width, kernel_size: 3, padding: 1, when: extra}
+  - {name: pool, type: adaptive_avgpool2d, output_size: 1}
+  - {name: flatten, type: flatten}
+  - {name: fc, type: linear, out_features: classes}
+"""
+
+
+def test_a_new_head_changes_exactly_the_fc_tensors() -> None:
+    """The issue's case: `archspec diff resnet50 resnet50 --set num_classes=10`."""
+    d = archspec.diff("resnet50", "resnet50", params_b={"num_classes": 10})
+    assert [k for k, _, _ in d.changed] == ["fc.weight", "fc.bias"]
+    assert d.changed[0][1:] == (((1000, 2048), "float32"), ((10, 2048), "float32"))
+    assert not d.added and not d.removed and not d.compatible
+    assert len(d.unchanged) == 318
+    assert d.b.params - d.a.params == -(990 * 2048 + 990)
+    assert d.a.macs == 4_089_184_256  # torchvision's 4.09 GFLOPS figure, at 224 x 224
+    assert d.b.macs == d.a.macs - 990 * 2048
+
+
+def test_a_spec_against_itself_is_compatible() -> None:
+    d = archspec.diff(SMALL, SMALL)
+    assert d.compatible and not d.changed
+    assert "loads strictly" in d.text()
+
+
+def _torch_view(a: dict, b: dict) -> tuple[set[str], set[str], set[str]]:
+    """What torch says: tensors whose shapes differ, and with those left out of A's
+    state_dict, the keys a non-strict load into B misses and does not expect."""
+    ma = archspec.compile(SMALL, device="meta", **a)
+    mb = archspec.compile(SMALL, device="meta", **b)
+    sa, sb = ma.state_dict(), mb.state_dict()
+    reshaped = {k for k in sa if k in sb and sa[k].shape != sb[k].shape}
+    result = mb.load_state_dict(
+        {k: v for k, v in sa.items() if k not in reshaped}, strict=False, assign=True
+    )
+    return reshaped, set(result.missing_keys), set(result.unexpected_keys)
+
+
+SETTINGS = [{}, {"width": 16}, {"extra": True}, {"classes": 5, "extra": True}]
+
+
+@pytest.mark.parametrize(("a", "b"), list(itertools.permutations(SETTINGS, 2)))
+def test_the_diff_is_what_torch_reports(a: dict, b: dict) -> None:
+    d = archspec.diff(SMALL, SMALL, params_a=a, params_b=b)
+    reshaped, missing, unexpected = _torch_view(a, b)
+    changed = {k for k, _, _ in d.changed}
+    assert changed == reshaped
+    assert missing == changed | {k for k, _ in d.added}
+    assert unexpected == {k for k, _ in d.removed}
+    with torch.device("meta"):
+        total = sum(p.numel() for p in archspec.compile(SMALL, **b).parameters())
+    assert d.b.params == total
+
+
+def test_the_diff_of_b_and_a_is_the_other_way_round() -> None:
+    """Across the variants of a family (each pair both ways)."""
+    names = ["mnasnet0_5", "mnasnet0_75", "mnasnet1_0"]
+    pairs = 0
+    for x, y in itertools.combinations(names, 2):
+        there, back = archspec.diff(x, y), archspec.diff(y, x)
+        assert there.unchanged == back.unchanged
+        assert [(k, q, p) for k, p, q in there.changed] == list(back.changed)
+        assert there.added == back.removed and there.removed == back.added
+        assert there.a == back.b and there.b == back.a
+        pairs += 1
+    assert pairs == 3
+
+
+def test_cli_text_and_json() -> None:
+    result = runner.invoke(app, ["diff", "resnet18", "resnet18", "--set", "num_classes=10"])
+    assert result.exit_code == 0, result.output
+    assert "changed  fc.weight  (1000, 512) -> (10, 512)" in result.stdout
+    assert "changed  fc.bias  (1000) -> (10)" in result.stdout
+    assert "params: 11,689,512 -> 11,181,642 (-507,870)" in result.stdout
+    result = runner.invoke(
+        app, ["diff", "resnet18", "resnet34", "--format", "json", "--set-a", "num_classes=10"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["a"]["name"] == "resnet18" and data["b"]["name"] == "resnet34"
+    assert data["params_delta"] == data["b"]["params"] - data["a"]["params"]
+    assert {c["key"] for c in data["changed"]} == {"fc.weight", "fc.bias"}
+    assert all(
+        k["key"].startswith(("layer1.2", "layer2.", "layer3.", "layer4.")) for k in data["added"]
+    )
+    assert not data["compatible"]
+
+
+def test_a_broken_side_is_a_located_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SMALL.replace("out_features: classes", "out_features: clases"))
+    result = runner.invoke(app, ["diff", "resnet18", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:14:44: error[E302]" in result.stderr
+    assert "Traceback" not in result.output
