@@ -8,10 +8,10 @@ from torch import nn
 
 
 class AlexNet(nn.Module):
-    """AlexNet as the original paper and the seed notes list it (Krizhevsky et al., 2012), on one
-    device: 3x227x227 input, CONV1 96@11x11/4 -> 96x55x55, max pool 3/2, local response
-    normalisation, CONV2 256@5x5 pad 2, pool, LRN, CONV3-5 384/384/256 @3x3 pad 1, pool -> 256x6x6,
-    FC6 4096, FC7 4096, FC8 classes (62,378,344 parameters).
+    """AlexNet as the original paper describes it (Krizhevsky et al., 2012), on one device:
+    3x227x227 input, CONV1 96@11x11/4 -> 96x55x55, max pool 3/2, local response normalisation, CONV2
+    256@5x5 pad 2, pool, LRN, CONV3-5 384/384/256 @3x3 pad 1, pool -> 256x6x6, FC6 4096, FC7 4096,
+    FC8 classes (62,378,344 parameters).
 
     Input: (N, 3, 227, 227). Output: (N, 1000).
 

@@ -8,9 +8,9 @@ from torch import nn
 
 
 class LeNet5(nn.Module):
-    """LeNet-5 as the seed notes describe it (the modern simplification of LeCun et al., 1998):
-    1x32x32 input, C1 6@5x5 -> 6x28x28, S2 2x2 subsampling -> 6x14x14, C3 16@5x5 -> 16x10x10, S4 ->
-    16x5x5, C5 120, F6 84, 10 outputs; tanh activations and average-pool subsampling.
+    """LeNet-5 as textbooks teach it today (a simplification of LeCun et al., 1998): 1x32x32 input,
+    C1 6@5x5 -> 6x28x28, S2 2x2 subsampling -> 6x14x14, C3 16@5x5 -> 16x10x10, S4 -> 16x5x5, C5 120,
+    F6 84, 10 outputs; tanh activations and average-pool subsampling.
 
     Input: (N, 1, 32, 32). Output: (N, 10).
 
