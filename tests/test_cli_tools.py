@@ -80,6 +80,29 @@ def test_new_scaffold_checks_clean_and_compiles(tmp_path: Path) -> None:
     assert code == 0, err
 
 
+def test_new_points_at_the_nearest_schema_instead_of_copying_it(tmp_path: Path) -> None:
+    """One schema per project: a spec started in a subfolder points at the one above it; a
+    repository's root is as far as the search goes."""
+    assert run("new", "first", "-o", str(tmp_path / "first.yaml"))[0] == 0
+    nested = tmp_path / "models" / "vision"
+    nested.mkdir(parents=True)
+    code, _, err = run("new", "second", "-o", str(nested / "second.yaml"))
+    assert code == 0, err
+    text = (nested / "second.yaml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=../../archspec.schema.json\n")
+    assert not (nested / "archspec.schema.json").exists() and "editor completion" not in err
+    assert archspec.check(nested / "second.yaml").ok
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    assert run("new", "third", "-o", str(repo / "third.yaml"))[0] == 0
+    assert (repo / "archspec.schema.json").is_file()  # the schema above the repo is not used
+    assert (
+        (repo / "third.yaml")
+        .read_text()
+        .startswith("# yaml-language-server: $schema=archspec.schema.json\n")
+    )
+
+
 def test_new_from_builtin_keeps_the_network(tmp_path: Path) -> None:
     out = tmp_path / "myres.yaml"
     code, _, err = run("new", "myres", "--from", "resnet18", "-o", str(out))

@@ -369,21 +369,42 @@ def new(
 ) -> None:
     """Start a new spec, with comments that teach the spec language.
 
-    Also writes archspec.schema.json next to it (unless present) so that editors with a
-    YAML language server complete and check fields as you type.
+    Its first line points editors with a YAML language server at archspec.schema.json, so
+    they complete and check fields as you type: the nearest one in this folder or a folder
+    above it (up to the repository's root), else one written next to the spec.
     """
     use_plugins(plugins)
-    text = scaffold(name, from_)
     path = output or Path(f"{name}.yaml")
+    shared = _nearest_schema(path.parent)
+    text = scaffold(name, from_)
+    if shared is not None:  # point at the one schema there is, not a copy per folder
+        relative = Path(os.path.relpath(shared, path.parent)).as_posix()
+        text = text.replace(MODELINE, f"# yaml-language-server: $schema={relative}\n", 1)
     api.write_atomic(path, text, kind=api.SPEC, force=force)
     err = console(stderr=True)
     err.print(f"wrote {api.display_path(path)}")
     schema_path = path.parent / SCHEMA_FILE
     # Beside a spec file only (not beside /dev/null), and never over anything already there.
-    if os.path.isfile(path) and not os.path.lexists(schema_path):
+    if shared is None and os.path.isfile(path) and not os.path.lexists(schema_path):
         api.write_atomic(schema_path, api.json_schema_text(), kind=api.SCHEMA)
         err.print(f"wrote {api.display_path(schema_path)} (editor completion)")
     err.print(f"next: archspec check {api.display_path(path)}")
+
+
+def _nearest_schema(folder: Path) -> Path | None:
+    """The archspec.schema.json of `folder` or of the nearest folder above it, up to the
+    root of the repository it is in (a folder holding `.git`), if there is one."""
+    try:
+        here = folder.resolve()
+    except OSError:
+        return None
+    for candidate in (here, *here.parents):
+        schema = candidate / SCHEMA_FILE
+        if schema.is_file():
+            return schema
+        if (candidate / ".git").exists():
+            return None
+    return None
 
 
 # --------------------------------------------------------------------------------------
