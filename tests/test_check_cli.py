@@ -34,7 +34,8 @@ runner = CliRunner()
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
+    # a wide terminal: each table row and the summary's footer on one line
+    result = runner.invoke(app, list(args), env={"COLUMNS": "400"})
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -18,7 +18,8 @@ runner = CliRunner()
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+    # a wide terminal, so that each table row is one line (tests/test_terminal.py checks 80)
+    result = runner.invoke(app, list(args), env={"NO_COLOR": "1", "COLUMNS": "200"})
     return result.exit_code, result.stdout, result.stderr
 
 

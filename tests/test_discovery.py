@@ -52,10 +52,12 @@ def test_list_command_filters_by_pattern() -> None:
         "wide_resnet101_2",
     ]
     code, out, _ = run("list", "lenet5*")
-    names = [line.split()[1] for line in out.splitlines() if line.startswith("│")]
+    names = [line.split()[1] for line in out.splitlines() if line.startswith("│ ")]
+    names = [n for n in names if n != "│"]  # rows whose description folded
     assert code == 0 and names == ["lenet5", "lenet5_1998"]
     code, out, _ = run("list", "--layers", "conv?d")
-    kinds = [line.split()[1] for line in out.splitlines() if line.startswith("│")]
+    kinds = [line.split()[1] for line in out.splitlines() if line.startswith("│ ")]
+    kinds = [k for k in kinds if k != "│"]
     assert code == 0 and kinds == ["conv1d", "conv2d", "conv3d"]
 
 

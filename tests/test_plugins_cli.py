@@ -74,7 +74,8 @@ def spec(tmp_path: Path) -> Path:
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), env={"NO_COLOR": "1", **(env or {})})
+    # a wide terminal, so that each table row is one line
+    result = runner.invoke(app, list(args), env={"NO_COLOR": "1", "COLUMNS": "400", **(env or {})})
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -25,6 +25,8 @@ from .app import (
     console,
     parse_input,
     parse_sets,
+    print_table,
+    progress,
     report_errors,
     use_color,
     use_plugins,
@@ -179,18 +181,19 @@ def summary(
     declared input with N=1 are given below the table).
     """
     use_plugins(plugins)
-    result = api.summary(
-        spec,
-        input=parse_input(input_),
-        depth=depth,
-        max_layers=max_layers,
-        variant=variant,
-        **parse_sets(set_),
-    )
+    with progress("working out the summary"):
+        result = api.summary(
+            spec,
+            input=parse_input(input_),
+            depth=depth,
+            max_layers=max_layers,
+            variant=variant,
+            **parse_sets(set_),
+        )
     if fmt is SummaryFormat.table:
         out = console()
-        out.print(result.table())
-        out.print(result.footer(), markup=False)
+        print_table(out, result.table(), droppable=["Connections"])
+        out.print(result.footer(), markup=False, soft_wrap=False)
     elif fmt is SummaryFormat.markdown:
         sys.stdout.write(result.to_markdown())
     elif fmt is SummaryFormat.json:

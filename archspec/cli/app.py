@@ -10,12 +10,15 @@ import errno
 import functools
 import os
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from ..api import (
     ArchSpecError,
@@ -80,8 +83,52 @@ def console(stderr: bool = False) -> Console:
         markup=False,
         emoji=False,
         soft_wrap=True,
-        width=None if color else 200,
+        width=None,
     )
+
+
+@contextmanager
+def progress(message: str, delay: float = 1.0) -> Iterator[None]:
+    """A spinner with `message` on stderr while work that may take seconds runs (building a
+    large model, compile's self-check). It shows only on a terminal and only once the work
+    has run for `delay` seconds, and is erased when the work ends: piped or redirected
+    stderr gets nothing from it."""
+    if not _is_terminal(sys.stderr):
+        yield
+        return
+    status = console(stderr=True).status(message)
+    timer = threading.Timer(delay, status.start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        status.stop()
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def print_table(out: Console, table: Table, droppable: Sequence[str] = ()) -> None:
+    """Print a table within the console's width (the terminal's, COLUMNS, or 80 when piped).
+
+    While even its narrowest rendering is wider than that, the columns named in `droppable`
+    are left out, least important first; long cells fold onto more lines, never cut to `...`.
+    """
+    for column in table.columns:
+        column.overflow = "fold"
+    unbounded = out.options.update_width(1_000_000)
+    for header in droppable:
+        # the narrowest rendering (each column as wide as its longest word) fits: keep it
+        if out.measure(table, options=unbounded).minimum <= out.width:
+            break
+        table.columns = [c for c in table.columns if c.header != header]
+    out.print(table)
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:

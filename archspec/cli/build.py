@@ -26,6 +26,7 @@ from .app import (
     complete_spec,
     console,
     parse_sets,
+    progress,
     report_errors,
     use_color,
     use_plugins,
@@ -102,15 +103,16 @@ def compile_(
     color = use_color(sys.stderr)
     for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
         print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
-    source = api.emit_graph(graph)
-    target = _target(output, graph.name)
-    counts = api.write_atomic(
-        target,
-        source,
-        check=lambda: api.check_emitted(source, graph),
-        kind=api.MODULE,
-        force=force,
-    )
+    with progress(f"emitting {graph.name} and checking it against archspec.compile"):
+        source = api.emit_graph(graph)
+        target = _target(output, graph.name)
+        counts = api.write_atomic(
+            target,
+            source,
+            check=lambda: api.check_emitted(source, graph),
+            kind=api.MODULE,
+            force=force,
+        )
     assert counts is not None
     n_params, n_tensors = counts
     out = console()

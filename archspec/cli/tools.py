@@ -26,6 +26,8 @@ from .app import (
     complete_spec,
     console,
     parse_sets,
+    print_table,
+    progress,
     report_errors,
     use_plugins,
 )
@@ -77,7 +79,7 @@ def list_(
     if names and layers:
         raise typer.BadParameter("use --names or --layers, not both")
     if layers:
-        console().print(_layers_table(patterns))
+        print_table(console(), _layers_table(patterns), droppable=["from"])
         return
     chosen = api.list_models(patterns)
     if patterns and not chosen:
@@ -86,7 +88,9 @@ def list_(
         for name in chosen:
             print(name)
         return
-    console().print(_specs_table(chosen))
+    with progress(f"working out the size and cost of {len(chosen)} specs"):
+        table = _specs_table(chosen)
+    print_table(console(), table, droppable=["--set defaults"])
 
 
 def _no_match(patterns: list[str], what: str, close: list[str], command: str) -> api.LoadError:
