@@ -12,6 +12,10 @@ class VGGCustom(nn.Module):
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
+    Emitted with cfg=[64, 64, 64, "M", 128, 128, 128, "M", 256, 256, 256, "M"], batch_norm=False.
+    Params that decide the structure (or that nothing uses) are not constructor arguments; emit the
+    spec again with `--set` to change them.
+
     Args:
         num_classes: number of output classes
         dropout: dropout probability in the classifier

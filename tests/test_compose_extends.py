@@ -206,8 +206,8 @@ def test_the_editor_schema_knows_the_composition_keys() -> None:
     from archspec.schema import json_schema
 
     validator = jsonschema.Draft202012Validator(json_schema())
-    examples = Path(__file__).resolve().parent.parent / "examples"
-    for path in (examples / "resnet_family.yaml", examples / "vgg_family.yaml"):
+    specs = Path(__file__).resolve().parent.parent / "specs"
+    for path in (specs / "resnet.yaml", specs / "vgg.yaml", specs / "vgg_custom.yaml"):
         assert list(validator.iter_errors(yaml.safe_load(path.read_text()))) == []
     user = yaml.safe_load(USER)
     assert validator.is_valid(user)

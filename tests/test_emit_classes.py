@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import torch
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +16,7 @@ from archspec.api import build_graph
 from archspec.backends.pycode import Code, lit
 from archspec.backends.pysource import render_module
 
-from .conftest import ROOT, SPECS
+from .conftest import ROOT, spec_source
 from .emit_helpers import (
     ODD,
     PROBE,
@@ -59,7 +58,11 @@ def test_emitted_class_loads_torchvision_layout_strictly(model_name: str) -> Non
 def test_resnet50_reads_like_torchvision() -> None:
     src = _source("resnet50")
     assert "class Bottleneck(nn.Module):" in src
-    assert "def __init__(self, in_channels: int, planes: int, stride: int = 1) -> None:" in src
+    # the library's Bottleneck, as torchvision's: `groups` and `base_width` for ResNeXt
+    assert (
+        "self, in_channels: int, planes: int, stride: int = 1, groups: int = 1, base_width: int"
+        " = 64"
+    ) in src
     assert "if stride != 1 or in_channels != planes * 4:" in src
     assert "identity = x\n" in src and "out = out + identity" in src
     for stage in ("layer1", "layer2", "layer3", "layer4"):
@@ -104,14 +107,14 @@ def test_googlenet_has_one_class_per_block_and_training_outputs() -> None:
 def test_network_params_are_real_arguments(name: str, params: dict[str, Any]) -> None:
     with torch.device("meta"):
         ours = _emitted_class(name)(**params)
-    ref = archspec.compile(SPECS / f"{name}.yaml", device="meta", **params)
+    ref = archspec.compile(spec_source(name), device="meta", **params)
     assert _layout(ours) == _layout(ref)
     ps = {n: m.p for n, m in ours.named_modules() if isinstance(m, torch.nn.Dropout)}
     assert ps == {n: m.p for n, m in ref.named_modules() if isinstance(m, torch.nn.Dropout)}
 
 
 def _one_block(spec: str, block: str, in_channels: int, side: int, **args: Any) -> Any:
-    data = yaml.safe_load((SPECS / f"{spec}.yaml").read_text())
+    data = archspec.api.resolve(spec)  # imports copied in, a family's variant applied
     data.update(
         input=["N", in_channels, side, side],
         layers=[{"name": "b", "type": block, **args}],

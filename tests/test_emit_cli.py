@@ -173,7 +173,7 @@ def test_compile_shows_spec_warnings(tmp_path: Path) -> None:
 
 
 def test_emit_prints_the_module() -> None:
-    result = runner.invoke(app, ["emit", str(SPECS / "resnet18.yaml")])
+    result = runner.invoke(app, ["emit", str(SPECS / "resnet.yaml"), "--variant", "resnet18"])
     assert result.exit_code == 0
     assert result.stdout == _source("resnet18")
 

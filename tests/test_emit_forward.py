@@ -42,7 +42,7 @@ def test_resnet_blocks_reuse_self_relu_and_still_train_like_compile() -> None:
     block = src.split("class Bottleneck", 1)[1].split("\nclass ", 1)[0]
     assert "torch.relu" not in block and block.count("self.relu(out)") == 3
     torch.manual_seed(2)
-    ref = archspec.compile(SPECS / "resnet18.yaml", num_classes=5)
+    ref = archspec.compile("resnet18", num_classes=5)
     torch.manual_seed(2)
     ours = _emitted_class("resnet18", num_classes=5)()
     assert _same_weights(ours, ref)

@@ -12,7 +12,7 @@ import archspec
 from archspec.api import build_graph
 from archspec.backends.pysource import render_module
 
-from .conftest import SPECS
+from .conftest import spec_source
 from .emit_helpers import PROBE, _emitted_class, _load, _same_weights
 
 
@@ -42,7 +42,7 @@ def test_probe_init_matches_compile_seed_for_seed(zero_last: bool) -> None:
 )
 def test_zoo_init_matches_compile_seed_for_seed(name: str, params: dict[str, Any]) -> None:
     torch.manual_seed(3)
-    ref = archspec.compile(SPECS / f"{name}.yaml", **params)
+    ref = archspec.compile(spec_source(name), **params)
     torch.manual_seed(3)
     ours = _emitted_class(name)(**params)
     assert _same_weights(ours, ref)
@@ -57,7 +57,7 @@ def test_a_block_param_choice_is_folded_not_an_argument(root: Path, zero: bool) 
     """A family's `block` param has one allowed value once chosen: the emitted class takes no
     such argument, and an init rule on the other block choice is dropped, not left as an
     `if` that can never be true."""
-    family = root / "examples" / "resnet_family.yaml"
+    family = root / "specs" / "resnet.yaml"
     graph = build_graph(family, variant="resnet50")
     assert [p.fixed for p in graph.param_info if p.name == "block"] == [True]
     source = render_module(graph)

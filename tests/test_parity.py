@@ -15,7 +15,7 @@ import torch
 
 import archspec
 
-from .conftest import SPECS
+from .conftest import spec_source
 from .parity.weights import deterministic_input, fill_deterministic
 
 HERE = Path(__file__).resolve().parent / "parity"
@@ -39,7 +39,7 @@ def test_every_fixture_model_has_a_twin() -> None:
 @pytest.mark.parametrize("model_name", sorted(TWINS))
 def test_state_dict_layout_matches_torchvision(model_name: str) -> None:
     spec, params = TWINS[model_name]
-    model = archspec.compile(SPECS / f"{spec}.yaml", device="meta", **params)
+    model = archspec.compile(spec_source(spec), device="meta", **params)
     ours = [
         (k, list(v.shape), str(v.dtype).removeprefix("torch."))
         for k, v in model.state_dict().items()
@@ -64,7 +64,7 @@ OUTPUT_CASES = NOT_IN_ZOO + [
 def test_outputs_match_torchvision_under_same_weights(model_name: str) -> None:
     spec, params = TWINS[model_name]
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    model = archspec.compile(SPECS / f"{spec}.yaml", **params)
+    model = archspec.compile(spec_source(spec), **params)
     model.load_state_dict(fill_deterministic(model.state_dict()), strict=True)
     model.eval()
     x = deterministic_input(tuple(FIXTURE[model_name]["input_shape"]))

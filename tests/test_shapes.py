@@ -112,7 +112,7 @@ def test_first_layer_that_breaks_is_named_at_its_line_with_the_domain() -> None:
 
 
 def test_too_small_input_breaks_at_the_first_pool_that_empties() -> None:
-    path = SPECS / "vgg16.yaml"
+    path = "vgg16"
     result = archspec.check(path, input=(1, 3, 31, 64))
     (err,) = result.errors
     assert err.code == "E405"
@@ -207,10 +207,10 @@ def test_check_runs_with_torch_unimportable(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """
         import sys, archspec
-        r = archspec.check("specs/resnet50.yaml", input=(1, 3, 224, 224))
+        r = archspec.check("resnet50", input=(1, 3, 224, 224))
         assert r.ok, r.render()
         print(r.domain_text)
-        s = archspec.summary("specs/resnet50.yaml", input=(1, 3, 224, 224))
+        s = archspec.summary("resnet50", input=(1, 3, 224, 224))
         print(s.macs)
         assert "torch" not in sys.modules or sys.modules["torch"] is None
         """
@@ -224,7 +224,7 @@ def test_check_runs_with_torch_unimportable(tmp_path: Path) -> None:
         "4089184256",
     ]
     cli = subprocess.run(
-        [sys.executable, "-m", "archspec", "check", "specs/lenet5.yaml", "specs/vgg16.yaml"],
+        [sys.executable, "-m", "archspec", "check", "specs/lenet5.yaml", "vgg16"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -15,7 +15,7 @@ from archspec.dims import Dim
 from archspec.passes.costs import graph_cost
 from archspec.report import Summary
 
-from .conftest import SPECS, spec_names, spec_source, zoo_params
+from .conftest import spec_names, spec_source, zoo_params
 
 #: (params, MACs at 1x3x224x224 / the declared input); torchvision publishes resnet50 at
 #: 4.09 GFLOPS, vgg16 at 15.47 and alexnet at 0.71 (its "FLOPS" count MACs).
@@ -28,7 +28,7 @@ FIGURES = {
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_published_figures(name: str) -> None:
-    s = archspec.summary(SPECS / f"{name}.yaml", input=(1, 3, 224, 224))
+    s = archspec.summary(spec_source(name), input=(1, 3, 224, 224))
     params, macs = FIGURES[name]
     assert s.params == params
     assert s.macs == macs

@@ -52,7 +52,7 @@ def test_every_spec_has_a_known_count() -> None:
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_parameter_count(name: str) -> None:
-    model = archspec.compile(SPECS / f"{name}.yaml", device="meta")
+    model = archspec.compile(spec_source(name), device="meta")
     assert n_params(model) == PARAMS[name]
 
 
@@ -115,7 +115,7 @@ def test_vgg_custom_infers_classifier_features() -> None:
 
 
 def test_print_reads_like_torchvision() -> None:
-    text = repr(archspec.compile(SPECS / "resnet18.yaml", device="meta"))
+    text = repr(archspec.compile("resnet18", device="meta"))
     assert text.startswith("ResNet18(\n  (conv1): Conv2d(3, 64, kernel_size=(7, 7)")
     assert "(layer2): Sequential(\n    (0): BasicBlock(" in text
     assert "(downsample): Sequential(" in text
@@ -124,9 +124,9 @@ def test_print_reads_like_torchvision() -> None:
 def test_params_override_changes_the_model() -> None:
     model = archspec.load("resnet18", num_classes=10)
     assert model.fc.out_features == 10
-    assert archspec.compile(SPECS / "vgg16_bn.yaml", device="meta").features[
-        1
-    ].__class__.__name__ == ("BatchNorm2d")
+    assert archspec.compile("vgg16_bn", device="meta").features[1].__class__.__name__ == (
+        "BatchNorm2d"
+    )
 
 
 @pytest.mark.parametrize("name", ["lenet5", "googlenet", "resnet18"])

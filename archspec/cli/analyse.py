@@ -34,8 +34,8 @@ from .app import (
 
 CHECK_EPILOG = """\b
 Examples:
-  archspec check specs/vgg16.yaml
-      vgg16 (specs/vgg16.yaml): ok
+  archspec check vgg16
+      vgg16 (specs/vgg.yaml): ok
         output  (N, 1000)
         domain  vgg16 accepts (N, 3, H, W) with H, W >= 32
   archspec check specs/*.yaml                      check every spec in one run

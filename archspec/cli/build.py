@@ -35,7 +35,7 @@ from .app import (
 COMPILE_EPILOG = """\b
 Examples:
   archspec compile resnet50                        writes generated/resnet50.py
-  archspec compile specs/vgg16.yaml -o models/vgg16.py --set num_classes=10
+  archspec compile vgg16 -o models/vgg16.py --set num_classes=10
   archspec compile my_net.yaml -o my_net.py --force   replace a hand-written my_net.py
   for n in $(archspec list --names); do archspec compile $n; done   regenerate generated/
   archspec compile specs/family.yaml --variant small   one variant of a family
@@ -52,7 +52,7 @@ SET_METAVAR = "KEY=VALUE"
 EMIT_EPILOG = """\b
 Examples:
   archspec emit lenet5                             print the module on stdout
-  archspec emit specs/resnet50.yaml --set num_classes=10 > resnet50_10.py
+  archspec emit resnet50 --set num_classes=10 > resnet50_10.py
   archspec emit googlenet | less
 """
 

@@ -390,7 +390,7 @@ def _set_text(value: Any) -> str:
 
 def _display_file(file: str) -> str:
     """The spec's path for the header: as given when relative, else its last two parts
-    (`specs/resnet50.yaml`), so no machine's directories end up in a generated file."""
+    (`specs/resnet.yaml`), so no machine's directories end up in a generated file."""
     p = Path(file)
     text = str(Path(*p.parts[-2:])) if p.is_absolute() else file
     text = text.replace("\\", "/")
