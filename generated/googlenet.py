@@ -6,7 +6,7 @@ from torch import nn
 
 
 class BasicConv2d(nn.Module):
-    """Conv2d without bias, BatchNorm2d(eps=0.001), ReLU."""
+    """Conv2d without bias, BatchNorm2d(eps=0.001), ReLU, as torchvision's BasicConv2d."""
 
     def __init__(
         self,
@@ -35,7 +35,9 @@ class BasicConv2d(nn.Module):
 
 
 class Inception(nn.Module):
-    """Four parallel branches (1x1; 1x1 -> 3x3; 1x1 -> 3x3; pool -> 1x1) joined by concatenation."""
+    """Four parallel branches (1x1; 1x1 -> 3x3; 1x1 -> 3x3; pool -> 1x1) joined by concatenation, as
+    torchvision's Inception (whose "5x5" branch uses a 3x3 kernel).
+    """
 
     def __init__(
         self,
