@@ -61,9 +61,8 @@ class Bottleneck(nn.Module):
 
 
 class ResNet152(nn.Module):
-    """ResNet (He et al., 2015) as torchvision.models.resnet builds it (v1.5: the stride of a
-    downsampling block sits on its first 3x3 conv): a 7x7/2 stem and max pool, four stages of
-    residual blocks, global average pool, fc.
+    """ResNet-152 (He et al., 2015) as torchvision.models.resnet152 builds it, Bottlenecks (3, 8,
+    36, 3).
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 

@@ -61,9 +61,8 @@ class Bottleneck(nn.Module):
 
 
 class ResNet50(nn.Module):
-    """ResNet (He et al., 2015) as torchvision.models.resnet builds it (v1.5: the stride of a
-    downsampling block sits on its first 3x3 conv): a 7x7/2 stem and max pool, four stages of
-    residual blocks, global average pool, fc.
+    """ResNet-50 (He et al., 2015) as torchvision.models.resnet50 builds it, Bottlenecks (3, 4, 6,
+    3).
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 

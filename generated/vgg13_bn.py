@@ -6,8 +6,8 @@ from torch import nn
 
 
 class VGG13BN(nn.Module):
-    """VGG (Simonyan & Zisserman 2014) as torchvision.models.vgg builds it: make_layers(cfg)
-    features, 7x7 adaptive average pool, 4096-4096-classes classifier.
+    """VGG-13 (configuration B, Simonyan & Zisserman 2014) with batch normalisation after every
+    conv, as torchvision.models.vgg13_bn builds it.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 

@@ -6,8 +6,7 @@ from torch import nn
 
 
 class VGG16(nn.Module):
-    """VGG (Simonyan & Zisserman 2014) as torchvision.models.vgg builds it: make_layers(cfg)
-    features, 7x7 adaptive average pool, 4096-4096-classes classifier.
+    """VGG-16 (configuration D, Simonyan & Zisserman 2014), as torchvision.models.vgg16 builds it.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
