@@ -325,8 +325,11 @@ def scaffold(name: str, source: str | None = None) -> str:
     if not doc.text:
         raise typer.BadParameter(f"{source!r} is not a spec file", param_hint="--from")
     old = doc.data.get("name") if isinstance(doc.data, dict) else None
+    text = doc.text
+    if api.builtin_index().get(source, (None, None))[1] is not None:
+        text = api.resolved_text(source)  # a family's variant: that one network, not the family
     body = []
-    for line in doc.text.splitlines(keepends=True):
+    for line in text.splitlines(keepends=True):
         if line.startswith("# yaml-language-server:"):
             continue
         if line.startswith("name:"):
