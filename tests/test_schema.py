@@ -87,7 +87,8 @@ def test_layers_and_block_calls_match_exactly_one_member() -> None:
     assert _matches(schema, inception) == ["BlockCall"]
     conv = {"name": "c", "type": "conv2d", "out_channels": 8, "kernel_size": 3}
     assert _matches(schema, conv) == ["Conv2dSpec"]
-    residual = load("resnet18")["blocks"]["BasicBlock"]["layers"][0]
+    library = SPECS.parent / "archspec" / "library" / "blocks" / "resnet.yaml"
+    residual = yaml.safe_load(library.read_text())["blocks"]["BasicBlock"]["layers"][0]
     assert _matches(schema, residual) == ["ResidualNode"]
     # A misspelt field on a built-in layer matches nothing, not the block-call catch-all.
     assert _matches(schema, {**conv, "out_chanels": 8}) == []
