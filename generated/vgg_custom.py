@@ -6,9 +6,10 @@ from torch import nn
 
 
 class VGGCustom(nn.Module):
-    """VGG with the seed notes' `custom` cfg [64,64,64,'M',128,128,128,'M',256,256,256,'M'] expanded
-    by make_layers(cfg): three stages of three 3x3 convs. The classifier's in_features (256*7*7 =
-    12544) is inferred, where the notes' hand-written Linear(512*7*7, 4096) would fail at run time.
+    """VGG with a custom cfg [64,64,64,'M',128,128,128,'M',256,256,256,'M'] expanded by
+    make_layers(cfg): three stages of three 3x3 convs. The classifier's in_features (256*7*7 =
+    12544) is inferred, where a hand-written Linear(512*7*7, 4096) copied from VGG-16 would fail at
+    run time.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 

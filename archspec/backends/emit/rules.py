@@ -273,7 +273,7 @@ def _untraced(val: Val) -> frozenset[str]:
 
 #: rule_values' results by everything they depend on: the instances of a block (and the
 #: blocks of a model family) run the same rule on the same texts again and again
-_RULE_CACHE: dict[Any, tuple[Any, dict[str, Val], tuple[Val, ...]]] = {}
+_RULE_CACHE: dict[Any, tuple[Any, Any, dict[str, Val], tuple[Val, ...]]] = {}
 _RULE_CACHE_SIZE = 8192
 
 
@@ -296,13 +296,16 @@ def rule_values(
         tuple(sorted((f, _val_key(v)) for f, v in given.items())),
         tuple(tuple(_val_key(v) for v in dims) for dims in ins),
     )
+    # the op and its rule as they are now: a plugin may have replaced the kind's op, or a
+    # test the op's `infer`, since the result was kept
+    rule = (vars(op).get("infer"), getattr(type(op), "infer", None))  # see ops.base._bounded
     hit = _RULE_CACHE.get(key)
-    if hit is not None and hit[0] is op:  # a plugin may have replaced the kind's op since
-        return dict(hit[1]), hit[2]
+    if hit is not None and hit[0] is op and hit[1] == rule:
+        return dict(hit[2]), hit[3]
     derived, out = _rule_values(op, node, given, ins)
     if len(_RULE_CACHE) >= _RULE_CACHE_SIZE:
         _RULE_CACHE.clear()
-    _RULE_CACHE[key] = (op, dict(derived), out)
+    _RULE_CACHE[key] = (op, rule, dict(derived), out)
     return derived, out
 
 
