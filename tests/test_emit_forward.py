@@ -92,3 +92,30 @@ def test_an_in_place_module_never_stands_in_where_its_input_is_read_again(inplac
     got, want = _grads(ours, x), _grads(ref, x)
     for k in want:
         torch.testing.assert_close(got[k], want[k])
+
+
+TRAIN_ONLY_HEAD = """archspec: 1
+name: head
+input: [N, 4, 6, 6]
+layers:
+  - {name: conv, type: conv2d, out_channels: 3, kernel_size: 1}
+  - name: classifier
+    type: sequential
+    layers:
+      - {type: relu}
+      - {type: flatten, train_only: true}
+      - {type: linear, out_features: 2}
+"""
+
+
+def test_a_module_whose_outputs_all_run_in_training_only_returns_an_empty_tuple() -> None:
+    """Found by the fuzz (a `train_only` flatten in ConvNeXt's classifier): in eval the
+    emitted class returned None where the compiled module returns (); now both give ()."""
+    source = render_module(build_graph(TRAIN_ONLY_HEAD))
+    assert "return ()" in source
+    emitted = _load(source, "train_only_head").Head()
+    compiled = archspec.compile(TRAIN_ONLY_HEAD)
+    emitted.load_state_dict(compiled.state_dict(), strict=True)
+    x = torch.randn(2, 4, 6, 6)
+    assert compiled.eval()(x) == () and emitted.eval()(x) == ()
+    torch.testing.assert_close(emitted.train()(x), compiled.train()(x))

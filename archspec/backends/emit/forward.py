@@ -76,12 +76,13 @@ def forward_lines(
             out_lines.append(INDENT * 2 + "if self.training:")
         out_lines += lines
         prev_depth = depth
-    multi = len(all_outs) > 1 or len(eval_outs) > 1
+    multi = len(all_outs) > 1 or len(eval_outs) != 1
     ret_type = "torch.Tensor | tuple[torch.Tensor, ...]" if multi else "torch.Tensor"
     if all_outs != eval_outs:
         out_lines.append(INDENT * 2 + "if self.training:")
         out_lines.append(INDENT * 3 + "return " + ", ".join(all_outs))
-    out_lines.append(INDENT * 2 + "return " + ", ".join(eval_outs))
+    # every output training-only: eval gives the empty tuple, as the compiled module does
+    out_lines.append(INDENT * 2 + "return " + (", ".join(eval_outs) or "()"))
     head = [INDENT + f"def forward(self, x: torch.Tensor) -> {ret_type}:"]
     if any(comments.values()) and any(not d.is_const for d in sym_in[1:]):
         head += input_comment(cls, sym_in)  # what the comments' symbols stand for
