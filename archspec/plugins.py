@@ -38,6 +38,7 @@ from typing import Any
 
 from .errors import PluginError, SourceSpan
 from .ops.base import REGISTRY, Op, register, unregister
+from .spec_plugins import ENTRY_POINT_HINT, describe
 
 GROUP = "archspec.layers"
 
@@ -75,9 +76,8 @@ def _load_one(ep: importlib.metadata.EntryPoint) -> None:
                 register(op_cls)
     except Exception as exc:
         raise PluginError(
-            f"layer plugin {_describe(ep)} failed to load: {type(exc).__name__}: {exc}",
-            hint="fix or uninstall the package that provides it, "
-            "or set ARCHSPEC_NO_PLUGINS=1 to run without plugins",
+            f"layer plugin {describe(ep)} failed to load: {type(exc).__name__}: {exc}",
+            hint=ENTRY_POINT_HINT,
         ) from exc
 
 
@@ -93,12 +93,6 @@ def _ops_of(obj: Any) -> list[type[Op]]:
                 "subclass, a list of them, or a module that registers its ops on import)"
             )
     return items
-
-
-def _describe(ep: importlib.metadata.EntryPoint) -> str:
-    dist = getattr(ep, "dist", None)
-    origin = f" from {dist.name} {dist.version}" if dist is not None else ""
-    return f"`{ep.name} = {ep.value}`{origin}"
 
 
 def reset() -> None:

@@ -27,7 +27,8 @@ from .ops.names import NAME_RE
 
 GROUP = "archspec.specs"
 
-_HINT = (
+#: The hint of every broken entry point, spec folder or layer plugin (plugins.py too).
+ENTRY_POINT_HINT = (
     "fix or uninstall the package that provides it, or set ARCHSPEC_NO_PLUGINS=1 to run "
     "without plugins"
 )
@@ -58,7 +59,7 @@ def _folder_of(ep: importlib.metadata.EntryPoint) -> Path:
     except Exception as exc:
         raise PluginError(
             f"spec folder {describe(ep)} failed to load: {type(exc).__name__}: {exc}",
-            hint=_HINT,
+            hint=ENTRY_POINT_HINT,
         ) from None
     folder = _path_of(obj)
     if folder is None:
@@ -66,11 +67,12 @@ def _folder_of(ep: importlib.metadata.EntryPoint) -> Path:
             f"spec folder {describe(ep)} names a {type(obj).__name__}, not a folder: an "
             "`archspec.specs` entry point names a package (its folder holds the .yaml files) "
             "or an absolute path (str or pathlib.Path)",
-            hint=_HINT,
+            hint=ENTRY_POINT_HINT,
         )
     if not folder.is_dir():
         raise PluginError(
-            f"spec folder {describe(ep)} names {str(folder)!r}, which is no folder", hint=_HINT
+            f"spec folder {describe(ep)} names {str(folder)!r}, which is no folder",
+            hint=ENTRY_POINT_HINT,
         )
     return folder
 
@@ -92,17 +94,18 @@ def check_spec_name(name: str, where: str, file: Path, taken: dict[str, str]) ->
         raise PluginError(
             f"spec folder {where}: {file.name} gives the name {name!r}, which is no "
             "identifier (spec names are ASCII letters, digits and _)",
-            hint="rename the file; " + _HINT,
+            hint="rename the file; " + ENTRY_POINT_HINT,
         )
     if name in taken:
         raise PluginError(
             f"spec folder {where}: {file.name} gives the name `{name}`, which {taken[name]} "
             "already has",
-            hint="rename one of them; " + _HINT,
+            hint="rename one of them; " + ENTRY_POINT_HINT,
         )
 
 
 def describe(ep: importlib.metadata.EntryPoint) -> str:
+    """An entry point as errors name it: `name = value` and the package it comes from."""
     dist = getattr(ep, "dist", None)
     origin = f" from {dist.name} {dist.version}" if dist is not None else ""
     return f"`{ep.name} = {ep.value}`{origin}"
