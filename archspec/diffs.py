@@ -186,7 +186,7 @@ def _side(
     summary = summarise_analysis(at, 1)
     macs = summary.macs.value if summary.concrete else summary.example_macs
     example = summary.input_shape if summary.concrete else summary.example_input
-    shape = None if example is None else tuple(d.value for d in example)
+    shape = None if example is None else tuple(d.value for d in example)  # N = 1
     api.check_limits(graph, max_params=None, max_activations=None)
     module = build_module(graph, "meta")
     state = {

@@ -40,6 +40,7 @@ import argparse
 import base64
 import builtins
 import copy
+import functools
 import random
 import signal
 import sys
@@ -870,17 +871,13 @@ def example_rng(seed: int, index: int) -> random.Random:
     return random.Random(seed * 1_000_003 + index)
 
 
-_WARM: list[int] = []
-
-
+@functools.cache
 def warm_up() -> None:
     """Emit and self-check shipped specs once per process, so that one-time costs (importing
     torch, jinja2 and plugin modules, building the schema, loading the templates, each layer
     kind's first torch call) are not timed as part of the first cases. A few specs whose
     layer kinds cover every kind the shipped specs use are enough: self-checking all of
     them would cost a minute for nothing."""
-    if _WARM:
-        return
     from archspec.backends.pysource import render_module
     from archspec.backends.selfcheck import check_emitted_source
     from archspec.ir import iter_nodes
@@ -895,7 +892,6 @@ def warm_up() -> None:
         best = max(range(len(graphs)), key=lambda k: len(kinds[k] & left))
         check_emitted_source(render_module(graphs[best]), graphs[best])
         left -= kinds[best]
-    _WARM.append(1)
 
 
 # -- command line ------------------------------------------------------------------------------
