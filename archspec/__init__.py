@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
             "list_models",
             "load",
             "load_plugin_files",
+            "shard_units",
             "summary",
         ),
         "api",
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         list_models,
         load,
         load_plugin_files,
+        shard_units,
         summary,
     )
     from .errors import ArchSpecError, Diagnostic, SourceSpan
@@ -121,6 +123,7 @@ __all__ = [
     "load",
     "load_plugin_files",
     "register",
+    "shard_units",
     "summary",
     "unregister",
 ]

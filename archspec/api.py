@@ -228,6 +228,15 @@ def load(name: str, **params: Any) -> nn.Module:
     return compile(file, variant=variant, **params)
 
 
+def shard_units(model: nn.Module) -> list[nn.Module]:
+    """The block instances of a compiled spec to wrap with FSDP2's `fully_shard`, innermost
+    first; then wrap the root (docs/training.md). Which blocks they are is the spec's
+    `shard:` (default: the outermost block instances, ResNet-50's Bottlenecks)."""
+    from .backends.torch_module import shard_units as units
+
+    return units(model)
+
+
 def check_max_layers(max_layers: Any) -> None:
     """`max_layers` is a positive int (TypeError otherwise, as it always was): unlike the size
     limits it has no "no limit" (None), since expansion without a bound lets a few lines of

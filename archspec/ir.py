@@ -129,6 +129,9 @@ class Module:
     #: the class's `_version`: torch records it per module in `state_dict()._metadata` and
     #: hands it to `_load_from_state_dict` (1, torch's default, unless the spec declares one)
     state_dict_version: int = 1
+    #: a block instance whose forward runs under activation checkpointing in training (the
+    #: block's `checkpoint: true`, or its name in the spec's `checkpoint:`)
+    checkpoint: bool = False
 
     @property
     def is_chain(self) -> bool:
@@ -214,6 +217,9 @@ class Graph:
     input_span: SourceSpan | None = None
     #: the variant of a family file this graph was built from (None for a plain spec)
     variant: str | None = None
+    #: the blocks whose instances are FSDP units (the spec's `shard:`); None: the outermost
+    #: block instances (`shard_unit_paths`)
+    shard: tuple[str, ...] | None = None
 
     @property
     def output_shapes(self) -> tuple[Shape | None, ...]:
@@ -235,3 +241,30 @@ def iter_nodes(module: Module, prefix: str = "") -> Iterator[tuple[str, Node]]:
         yield path, node
         if node.child is not None:
             yield from iter_nodes(node.child, path)
+
+
+def shard_unit_paths(graph: Graph) -> tuple[str, ...]:
+    """The module paths of the block instances that are FSDP units, each after the units
+    inside it (the order `fully_shard` is applied in: children before parents).
+
+    With no `shard:` the units are the outermost block instances (ResNet-50's Bottlenecks,
+    not their convs); `shard: [A, B]` makes every instance of A and B one, nested or not.
+    """
+    named = None if graph.shard is None else frozenset(graph.shard)
+    out: list[str] = []
+
+    def visit(module: Module, prefix: str, inside: bool) -> None:
+        for node in module.nodes:
+            child = node.child
+            if child is None:
+                continue
+            path = f"{prefix}.{node.name}" if prefix else node.name
+            unit = child.block is not None and (
+                child.block in named if named is not None else not inside
+            )
+            visit(child, path, inside or child.block is not None)
+            if unit:
+                out.append(path)
+
+    visit(graph.root, "", False)
+    return tuple(out)

@@ -212,6 +212,16 @@ class InitRule(BaseModel):
     bias: InitFn | Literal["zeros", "ones"] | None = None
 
 
+#: What the spec's `shard:` and `checkpoint:` mean (docs/spec-language.md#training-units).
+SHARD_DOC = (
+    "blocks whose instances are FSDP units (archspec.shard_units); default: the outermost "
+    "block instances; [] for none"
+)
+CHECKPOINT_DOC = (
+    "blocks whose instances run under activation checkpointing in training, as a block's "
+    "own `checkpoint: true` asks"
+)
+
 _CACHE: dict[str, Any] = {}
 
 
@@ -260,6 +270,11 @@ def _build() -> dict[str, Any]:
         outputs: list[str] | None = None
         doc: str = Field("", max_length=5000)
         state_dict_version: StrictInt = state_dict_version_field()
+        checkpoint: StrictBool = Field(
+            False,
+            description="activation checkpointing of every instance in training "
+            "(torch.utils.checkpoint, use_reentrant=False)",
+        )
 
     class Spec(BaseModel):
         """An archspec architecture spec."""
@@ -281,6 +296,10 @@ def _build() -> dict[str, Any]:
         outputs: list[str] | None = None
         init: list[InitRule] = Field(default_factory=list)
         state_dict_version: StrictInt = state_dict_version_field()
+        shard: list[Name] | None = Field(None, max_length=256, description=SHARD_DOC)
+        checkpoint: list[Name] = Field(
+            default_factory=list, max_length=256, description=CHECKPOINT_DOC
+        )
 
     # Build the validator once, for Spec: the nested models resolve `Node` from the parent
     # namespace given here and are generated inline. Rebuilding each of them too would

@@ -27,7 +27,15 @@ EMITTED_FILENAME = "<archspec emitted module>"
 
 #: Modules an emitted file may import (as `import x`, `import x as y` or `from x import y`).
 ALLOWED_IMPORTS = frozenset(
-    {"torch", "torch.nn", "torch.nn.functional", "fnmatch", "math", "collections"}
+    {
+        "torch",
+        "torch.nn",
+        "torch.nn.functional",
+        "torch.utils.checkpoint",
+        "fnmatch",
+        "math",
+        "collections",
+    }
 )
 
 _BUG_HINT = "this is a bug in archspec's source emitter; please report it with the spec"

@@ -24,9 +24,10 @@ from typing import Any
 import torch
 import torch.fx
 import torch.nn as nn
+from torch.utils.checkpoint import checkpoint
 
 from ..errors import ResourceError, SourceSpan, SpecError
-from ..ir import INPUT, Graph, InitStep, Module, Node
+from ..ir import INPUT, Graph, InitStep, Module, Node, shard_unit_paths
 from ..ops import REGISTRY
 from .classes import NamedBySpec, runtime_class
 
@@ -88,6 +89,34 @@ class SpecModule(NamedBySpec, nn.Module):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._install()
+
+
+class CheckpointedSequential(SpecSequential):
+    """A block instance (a chain) whose forward runs under activation checkpointing in
+    training with grad enabled, as torchvision's and timm's `grad_checkpointing` do: its
+    activations are recomputed in backward instead of kept. Eval and no_grad run it plainly."""
+
+    def forward(self, x: torch.Tensor) -> Any:
+        if self.training and torch.is_grad_enabled():
+            return checkpoint(super().forward, x, use_reentrant=False)
+        return super().forward(x)
+
+
+class CheckpointedModule(SpecModule):
+    """A block instance whose forward runs under activation checkpointing in training with
+    grad enabled (see CheckpointedSequential)."""
+
+    def _install(self) -> None:
+        train = self._programs.get("train")
+        self._fwd_eval = _compiled(self._programs["eval"])
+        self._fwd_train = _compiled(train) if train is not None else self._fwd_eval
+
+    def forward(self, x: torch.Tensor) -> Any:
+        if not self.training:
+            return self._fwd_eval(self, x)
+        if torch.is_grad_enabled():
+            return checkpoint(self._fwd_train, self, x, use_reentrant=False)
+        return self._fwd_train(self, x)
 
 
 _CODE_CACHE: dict[Program, Callable[..., Any]] = {}
@@ -198,14 +227,16 @@ def build_scope(
             with _allocating(path, node.span):
                 children.append((node.name, REGISTRY[node.kind].build(_public(node.attrs))))
     if module.is_chain:
-        seq = runtime_class(SpecSequential, spec, module.class_name)(
+        chain_base = CheckpointedSequential if module.checkpoint else SpecSequential
+        seq = runtime_class(chain_base, spec, module.class_name)(
             module.class_name, *(m for _, m in children), names=[n for n, _ in children]
         )
         return _versioned(seq, module)
     programs = {"eval": _program(module, training=False)}
     if any(n.train_only for n in module.nodes):
         programs["train"] = _program(module, training=True)
-    out = runtime_class(SpecModule, spec, module.class_name)(module.class_name, programs)
+    base = CheckpointedModule if module.checkpoint else SpecModule
+    out = runtime_class(base, spec, module.class_name)(module.class_name, programs)
     for name, m in children:
         out.add_module(name, m)
     for name, t in tensors:
@@ -326,6 +357,8 @@ def build_module(graph: Graph, device: str | torch.device | None = None) -> nn.M
         if target.type != "meta":
             with _allocating("init", None):
                 apply_init(model, graph.init, kinds, graph.sources)
+        for path in shard_unit_paths(graph):
+            model.get_submodule(path)._shard_unit = True
     except _OutOfMemory as exc:
         cause = exc.__cause__
         why = (str(cause).splitlines() or [type(cause).__name__])[0]
@@ -451,3 +484,38 @@ def node_modules(graph: Graph) -> dict[str, Node]:
     from ..ir import iter_nodes
 
     return {path: node for path, node in iter_nodes(graph.root) if node.is_module}
+
+
+def shard_units(model: nn.Module) -> list[nn.Module]:
+    """The block instances of a compiled spec to wrap with FSDP2's `fully_shard`, each after
+    the units inside it (apply `fully_shard` in this order, then to the root).
+
+    They are the modules `build_module` marked from the spec's `shard:` (default: the
+    outermost block instances); `model` itself is never among them, and a model holding a
+    compiled spec (a backbone inside a module of one's own) gives that spec's units.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"shard_units takes an nn.Module, not {type(model).__name__}")
+    units: list[nn.Module] = []
+    compiled = False
+    seen: set[int] = set()
+    stack: list[tuple[nn.Module, bool]] = [(model, False)]
+    while stack:  # post-order, without recursion: children before their parent
+        module, expanded = stack.pop()
+        if expanded:
+            if module is not model and module.__dict__.get("_shard_unit", False):
+                units.append(module)
+            continue
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        compiled = compiled or isinstance(module, (SpecModule, SpecSequential))
+        stack.append((module, True))
+        stack.extend((child, False) for child in reversed(list(module.children())))
+    if not compiled:
+        raise TypeError(
+            f"{type(model).__name__} holds no module compiled by archspec: shard_units reads "
+            "the marks archspec.compile and archspec.load leave on block instances (for emitted "
+            "source, pick the block classes with isinstance)"
+        )
+    return units

@@ -41,6 +41,8 @@ WHOLE_KEYS = (
     "outputs",
     "init",
     "state_dict_version",
+    "shard",
+    "checkpoint",
 )
 #: Keys only an extending spec has.
 EDIT_KEYS = ("extends", "replace", "remove", "insert")

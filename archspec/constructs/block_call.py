@@ -86,6 +86,7 @@ def lower(lw: Lowerer, site: Site) -> str:
             src=given,
             exprs=exprs,
             state_dict_version=bdef.state_dict_version,
+            checkpoint=bdef.checkpoint or bname in lw.spec.checkpoint,
         )
         return lw.lower_child(site, child)
     finally:

@@ -155,6 +155,8 @@ class Child:
     lets: Sequence[tuple[str, Any, Any]] = ()
     #: the module's `_version` (a block's or the spec's `state_dict_version:`)
     state_dict_version: int = 1
+    #: a block instance to run under activation checkpointing in training
+    checkpoint: bool = False
 
 
 class Named(BaseModel):

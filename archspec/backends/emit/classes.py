@@ -135,6 +135,7 @@ class Classes(Scope):
                 lets=first.env.let_texts(),
                 chain=first.chain,
                 guards=att.guards,
+                checkpoint=first.module.checkpoint,
             )
             self.classes.append(info)
             for b in part_bodies:

@@ -38,7 +38,7 @@ from ..pylayout import Doc, Group, Text, call, condition_lines, format_doc
 from ..pyvalues import HELPERS, IN, Val, same
 from ..selfcheck import parse_emitted
 from .classes import Classes, coerce
-from .forward import forward_lines, is_free_attr, is_tensor, when_flag
+from .forward import checkpointed, forward_lines, is_free_attr, is_tensor, when_flag
 from .init import InitRules
 from .model import ClassInfo
 from .optional import Layers
@@ -69,9 +69,14 @@ class Emitter(Classes, InitRules):
                 methods = [sequential_init_lines(cls)]
             else:
                 methods = [init_lines(cls, init[1] if (is_root and init) else None)]
+            forward = None
             if not sequential:
                 sym_in, comments = class_shapes(cls, self.graph)
-                methods.append(forward_lines(cls, comments, sym_in, file_names))
+                forward = forward_lines(cls, comments, sym_in, file_names)
+            if cls.checkpoint and not is_root:
+                methods += checkpointed(forward)
+            elif forward is not None:
+                methods.append(forward)
             if is_root and init:
                 methods.append(init[0])
             doc = self.class_doc(cls, is_root)
@@ -173,6 +178,11 @@ class Emitter(Classes, InitRules):
         args: list[tuple[str, str]] = []
         if cls.note:
             paras.append(cls.note)
+        if cls.checkpoint and not is_root:
+            paras.append(
+                "In training with grad enabled, forward keeps none of the block's activations "
+                "and recomputes them in backward (activation checkpointing)."
+            )
         if is_root:
             paras.append(self.io_text())
             for p in cls.params:
@@ -376,6 +386,8 @@ def _imports(text: str) -> list[str]:
     imports.append("import torch")
     if re.search(r"\bF\.", text):
         imports.append("import torch.nn.functional as F")
+    if "torch.utils.checkpoint." in text:
+        imports.append("import torch.utils.checkpoint")
     imports.append("from torch import nn")
     return imports
 

@@ -89,6 +89,32 @@ def forward_lines(
     return head + out_lines
 
 
+#: The method a checkpointed block's body moves to, as torchvision's ResNet names its own.
+IMPL = "_forward_impl"
+
+
+def checkpointed(forward: list[str] | None) -> list[list[str]]:
+    """The methods of a block whose instances run under activation checkpointing: a
+    `forward` that calls the body through `torch.utils.checkpoint.checkpoint` in training
+    with grad enabled (its activations are recomputed in backward instead of kept), and the
+    body itself as `_forward_impl`; for an nn.Sequential subclass (`forward` None), the
+    Sequential's own forward stands for the body."""
+    if forward is None:
+        head = INDENT + "def forward(self, x: torch.Tensor) -> torch.Tensor:"
+        body, impl = "super().forward", []
+    else:
+        head = forward[0]
+        body, impl = f"self.{IMPL}", [forward[0].replace("def forward(", f"def {IMPL}(", 1)]
+        impl += forward[1:]
+    wrapper = [
+        head,
+        INDENT * 2 + "if self.training and torch.is_grad_enabled():",
+        INDENT * 3 + f"return torch.utils.checkpoint.checkpoint({body}, x, use_reentrant=False)",
+        INDENT * 2 + f"return {body}(x)",
+    ]
+    return [wrapper, impl] if impl else [wrapper]
+
+
 class _Forward:
     """The variables of one `forward` as its statements are written in order."""
 

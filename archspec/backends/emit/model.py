@@ -112,3 +112,5 @@ class ClassInfo:
     chain: Doc | None = None
     #: conditions `__init__` refuses (items of the block no instance of this file keeps)
     guards: list[str] = field(default_factory=list)
+    #: the block's forward runs under activation checkpointing in training (`checkpoint`)
+    checkpoint: bool = False
