@@ -9,6 +9,7 @@ import io
 import pickle
 import textwrap
 import types
+from typing import Any
 
 import pytest
 import torch
@@ -277,9 +278,10 @@ def test_emitted_checkpointed_gradients_equal_the_plain_model() -> None:
 
 
 @pytest.mark.heavy
-def test_emitted_checkpointed_model_compiles_in_one_graph() -> None:
+@pytest.mark.parametrize("build", [archspec.compile, emitted], ids=["compiled", "emitted"])
+def test_checkpointed_model_compiles_in_one_graph(build: Any) -> None:
     """torch.compile traces the checkpointed forward without a graph break."""
-    model = emitted(checkpointed_net())
+    model = build(checkpointed_net())
     reference = copy.deepcopy(model)
     compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
     x = torch.randn(2, 3, 16, 16)
