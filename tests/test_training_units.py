@@ -213,6 +213,8 @@ def test_checkpointing_runs_only_in_training_with_grad() -> None:
     model.train()
     model(x).sum().backward()
     assert block_conv == [2] and stem_conv == [2]
+    # as documented: a recomputed BatchNorm counts the training step again
+    assert model.layer1[1].bn2.num_batches_tracked.item() == 2
     with torch.no_grad():
         model(x)
     model.eval()
@@ -222,6 +224,7 @@ def test_checkpointing_runs_only_in_training_with_grad() -> None:
     plain_conv = count_calls(plain.layer1[1].conv2)
     plain(x).sum().backward()
     assert plain_conv == [1]
+    assert plain.layer1[1].bn2.num_batches_tracked.item() == 1
 
 
 def test_checkpointed_model_pickles() -> None:
