@@ -21,6 +21,8 @@ _EXPORTS: dict[str, str] = {
         (
             "build_graph",
             "builtin_index",
+            "get_weights",
+            "list_weights",
             "builtin_specs",
             "check",
             "compile",
@@ -35,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("ArchSpecError", "Diagnostic", "SourceSpan"), "errors"),
     "diff": "api",
+    **dict.fromkeys(("WeightsWarning", "load_weights"), "hub"),
+    "Weights": "weights",
     **dict.fromkeys(
         (
             "Bool",
@@ -62,13 +66,16 @@ if TYPE_CHECKING:
         compile,  # noqa: A004
         diff,
         emit,
+        get_weights,
         list_models,
+        list_weights,
         load,
         load_plugin_files,
         shard_units,
         summary,
     )
     from .errors import ArchSpecError, Diagnostic, SourceSpan
+    from .hub import WeightsWarning, load_weights
     from .ops import (
         Bool,
         Float,
@@ -82,6 +89,7 @@ if TYPE_CHECKING:
         register,
         unregister,
     )
+    from .weights import Weights
 
 
 def __getattr__(name: str) -> Any:
@@ -111,6 +119,8 @@ __all__ = [
     "ShapeFailure",
     "Diagnostic",
     "SourceSpan",
+    "Weights",
+    "WeightsWarning",
     "__version__",
     "build_graph",
     "builtin_index",
@@ -119,9 +129,12 @@ __all__ = [
     "diff",
     "compile",
     "emit",
+    "get_weights",
     "list_models",
+    "list_weights",
     "load",
     "load_plugin_files",
+    "load_weights",
     "register",
     "shard_units",
     "summary",

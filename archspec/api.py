@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +56,12 @@ from .toolkit import sample_cost as sample_cost
 from .toolkit import write_picture as write_picture
 from .validate import validate_spec
 from .version import __version__ as __version__
+from .weights import Weights as Weights
+from .weights import WeightsError as WeightsError
+from .weights import get_weights as get_weights
+from .weights import list_weights as list_weights
+from .weights import weights_line as weights_line
+from .weights import weights_params
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -180,6 +187,20 @@ def compile(  # noqa: A001  (the public name the docs promise)
     variant of a family spec. Raises ArchSpecError (with file:line:col) on a bad spec;
     TypeError or ValueError on a bad limit argument.
     """
+    return _compile(source, params, device, max_params, max_activations, max_layers, variant)
+
+
+def _compile(
+    source: SpecSource,
+    params: Mapping[str, Any],
+    device: Any = None,
+    max_params: int | None = DEFAULT_MAX_PARAMS,
+    max_activations: int | None = DEFAULT_MAX_ACTIVATIONS,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+    variant: str | None = None,
+    init: bool = True,
+) -> nn.Module:
+    """`compile`, and `init=False` skips the spec's init rules (weights are to be loaded)."""
     check_limit_arguments(max_params, max_activations)
     analysis = _analysis(source, params, max_layers, variant=variant)
     graph = analysis.graph
@@ -188,7 +209,7 @@ def compile(  # noqa: A001  (the public name the docs promise)
     from .backends.torch_module import build_module
 
     with _gc_paused():
-        return build_module(graph, device)
+        return build_module(graph, device, init=init)
 
 
 def _require_some_input(analysis: Analysis) -> None:
@@ -202,12 +223,28 @@ def _require_some_input(analysis: Analysis) -> None:
         raise ShapeError(diagnostics=errors, sources=dict(graph.sources))
 
 
-def load(name: str, **params: Any) -> nn.Module:
-    """Compile a built-in spec by name (`archspec.load("resnet50", num_classes=10)`).
+def load(
+    name: str,
+    *,
+    weights: Any = None,
+    strict: bool = True,
+    base_url: str | None = None,
+    **params: Any,
+) -> nn.Module:
+    """Compile a built-in spec by name (`archspec.load("resnet50", num_classes=10)`),
+    with pretrained weights if asked (`weights="IMAGENET1K_V2"`).
 
     Only the names `builtin_specs()` lists are accepted, never a path: a file (or YAML
     text) goes through `archspec.compile`, so that a name from elsewhere cannot make
     `load` read an arbitrary file. Anything else is a LoadError (E100) saying so.
+
+    `weights` is the name of torchvision's weights of the spec's twin (`"DEFAULT"`,
+    `"IMAGENET1K_V2"`, `"ResNet50_Weights.IMAGENET1K_V2"`; `archspec.list_weights(name)`),
+    whose params are set as torchvision's builder sets them, or a state_dict or its file.
+    The file comes from torch.hub's cache or is downloaded from `base_url` (default:
+    $ARCHSPEC_WEIGHTS_URL, else torchvision's address) and checked against its hash. The
+    load is strict (WeightsError E803 names what does not fit); with strict=False the
+    tensors that fit are loaded and a WeightsWarning gives the state_dict diff.
     """
     if not isinstance(name, str):
         raise TypeError(f"archspec.load() takes a built-in spec's name, got {type(name).__name__}")
@@ -225,7 +262,48 @@ def load(name: str, **params: Any) -> nn.Module:
             + "to compile a spec file or YAML text, use archspec.compile(path)",
         )
     file, variant = builtins[name]
-    return compile(file, variant=variant, **params)
+    if weights is None:
+        return compile(file, variant=variant, **params)
+    pretrained = _named_weights(name, weights)
+    if pretrained is not None:
+        params = weights_params(pretrained, params)
+    # a strict load replaces every tensor: the spec's init rules would be wasted time
+    # (torchvision's builders pass init_weights=False); strict=False keeps some, initialised
+    model = _compile(file, params, variant=variant, init=not strict)
+    from .diffs import shown_file
+    from .hub import load_weights
+
+    target = (name, shown_file(str(file)))
+    load_weights(
+        model,
+        pretrained or weights,
+        strict=strict,
+        base_url=base_url,
+        params=params,
+        target=target,
+    )
+    return model
+
+
+#: file suffixes that make a `weights=` string a path rather than a weights name
+_CHECKPOINT_SUFFIXES = frozenset({".pth", ".pt", ".bin", ".ckpt", ".pkl", ".tar"})
+
+
+def _named_weights(spec: str, weights: Any) -> Weights | None:
+    """The torchvision weights `weights` names, or None for a state_dict or a file: a
+    str is a name unless it looks like a path (a separator, a suffix such as `.pth`)."""
+    if isinstance(weights, Weights):
+        return weights
+    if isinstance(weights, str) and not (
+        "/" in weights
+        or os.sep in weights
+        or Path(weights).suffix.lower() in _CHECKPOINT_SUFFIXES
+        or Path(weights).exists()
+    ):
+        return get_weights(spec, weights)
+    if isinstance(weights, (str, os.PathLike, Mapping)):
+        return None
+    return get_weights(spec, weights)  # torchvision's enum member, or a TypeError
 
 
 def shard_units(model: nn.Module) -> list[nn.Module]:

@@ -114,7 +114,7 @@ class SpecDiff:
         return self.text()
 
 
-def _shown(file: str) -> str:
+def shown_file(file: str) -> str:
     """A spec's file as the report shows it: a built-in one as `specs/NAME.yaml`, another
     relative to the working folder when it is under it, else as it was found."""
     path = Path(file)
@@ -156,17 +156,29 @@ def diff(
     """
     side_a, state_a = _side(a, params_a, variant_a, max_layers)
     side_b, state_b = _side(b, params_b, variant_b, max_layers)
+    unchanged, changed, added, removed = compare_states(state_a, state_b)
+    return SpecDiff(side_a, side_b, tuple(unchanged), tuple(changed), tuple(added), tuple(removed))
+
+
+def compare_states(
+    state_a: Mapping[str, Entry], state_b: Mapping[str, Entry], *, shapes_only: bool = False
+) -> tuple[
+    list[str], list[tuple[str, Entry, Entry]], list[tuple[str, Entry]], list[tuple[str, Entry]]
+]:
+    """`unchanged`, `changed`, `added` and `removed` of a load of `state_a` into `state_b`
+    (see SpecDiff), key by key in `a`'s order; `shapes_only` counts a tensor of another
+    dtype as unchanged (loading casts it), as `archspec.load(weights=...)` does."""
     unchanged, changed, removed = [], [], []
     for key, entry in state_a.items():
         other = state_b.get(key)
         if other is None:
             removed.append((key, entry))
-        elif other == entry:
+        elif other == entry or (shapes_only and other[0] == entry[0]):
             unchanged.append(key)
         else:
             changed.append((key, entry, other))
     added = [(key, entry) for key, entry in state_b.items() if key not in state_a]
-    return SpecDiff(side_a, side_b, tuple(unchanged), tuple(changed), tuple(added), tuple(removed))
+    return unchanged, changed, added, removed
 
 
 def _side(
@@ -193,8 +205,8 @@ def _side(
         key: (tuple(t.shape), str(t.dtype).removeprefix("torch."))
         for key, t in module.state_dict().items()
     }
-    side = Side(graph.name, _shown(str(graph.file)), summary.params, macs, shape)
+    side = Side(graph.name, shown_file(str(graph.file)), summary.params, macs, shape)
     return side, state
 
 
-__all__ = ["Side", "SpecDiff", "diff"]
+__all__ = ["Entry", "Side", "SpecDiff", "compare_states", "diff", "shown_file"]

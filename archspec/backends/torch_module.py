@@ -338,8 +338,12 @@ def _init_error(
     )
 
 
-def build_module(graph: Graph, device: str | torch.device | None = None) -> nn.Module:
-    """The nn.Module for a whole graph, initialised as the spec declares.
+def build_module(
+    graph: Graph, device: str | torch.device | None = None, *, init: bool = True
+) -> nn.Module:
+    """The nn.Module for a whole graph, initialised as the spec declares (`init=False`
+    skips the spec's init rules, as torchvision's `init_weights=False` does, for a model
+    whose every tensor is about to be loaded).
 
     Before anything is allocated, the bytes of its parameters and buffers (at the default
     dtype) are compared with the memory the device has free; a model that does not fit, or
@@ -356,7 +360,7 @@ def build_module(graph: Graph, device: str | torch.device | None = None) -> nn.M
                 model = build_scope(graph.root, kinds)
         else:
             model = build_scope(graph.root, kinds)
-        if target.type != "meta":
+        if target.type != "meta" and init:
             with _allocating("init", None):
                 apply_init(model, graph.init, kinds, graph.sources)
         for path in shard_unit_paths(graph):

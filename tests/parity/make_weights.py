@@ -22,9 +22,10 @@ from typing import Any
 import torch
 import torchvision
 from torchvision.models import get_model_weights
+from torchvision.transforms import InterpolationMode
 from torchvision.transforms._presets import ImageClassification
 
-from .weights import deterministic_input
+from .images import fixture_image, tensor_summary
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -129,27 +130,6 @@ IMAGES: dict[str, tuple[tuple[int, ...], str]] = {
 }
 
 
-def fixture_image(shape: tuple[int, ...], dtype: str) -> torch.Tensor:
-    """A fixed image: `deterministic_input` mapped to [0, 1] (or to 0..255 for uint8)."""
-    x = (deterministic_input(shape).double() + 1) / 2
-    if dtype == "uint8":
-        return (x * 255).round().to(torch.uint8)
-    return x.float()
-
-
-def _summary(t: torch.Tensor) -> dict[str, Any]:
-    d = t.double()
-    ramp = torch.arange(d.numel(), dtype=torch.float64).remainder_(97).reshape(d.shape)
-    return {
-        "shape": list(t.shape),
-        "dtype": str(t.dtype).removeprefix("torch."),
-        "head": [round(v, 7) for v in d.flatten()[:6].tolist()],
-        "sum": d.sum().item(),
-        "abs_sum": d.abs().sum().item(),
-        "weighted_sum": (d * ramp).sum().item(),
-    }
-
-
 def transforms_fixture(table: dict[str, Any]) -> dict[str, Any]:
     presets: dict[str, dict[str, Any]] = {}
     for record in table["models"].values():
@@ -160,8 +140,6 @@ def transforms_fixture(table: dict[str, Any]) -> dict[str, Any]:
             presets[key] |= {k: e[k] for k in ("interpolation", "mean", "std")}
     out = []
     for preset in presets.values():
-        from torchvision.transforms import InterpolationMode
-
         t = ImageClassification(
             crop_size=preset["crop_size"],
             resize_size=preset["resize_size"],
@@ -169,7 +147,7 @@ def transforms_fixture(table: dict[str, Any]) -> dict[str, Any]:
             std=preset["std"],
             interpolation=InterpolationMode(preset["interpolation"]),
         )
-        results = {name: _summary(t(fixture_image(*spec))) for name, spec in IMAGES.items()}
+        results = {name: tensor_summary(t(fixture_image(*spec))) for name, spec in IMAGES.items()}
         out.append({"preset": preset, "outputs": results})
     return {
         "about": "torchvision's ImageClassification on fixed images, from make_weights.py",

@@ -1,0 +1,249 @@
+"""Fetch pretrained weights as torchvision does, and load them into a model, reporting what
+did not fit in `archspec.diff`'s terms.
+
+Files go through torch.hub: the cache is `torch.hub.get_dir()/checkpoints` (so a file that
+torchvision already downloaded is used, offline), a download is checked against the sha256
+prefix in its file name and a file that does not match is deleted, never cached
+(`load_state_dict_from_url(check_hash=True)`). Files are read with `weights_only=True`:
+a checkpoint holds tensors, not code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.error import URLError
+
+import torch
+from torch import nn
+
+from .api import SpecDiff  # through the facade: archspec.diffs is a part of archspec.api
+from .diffs import Entry, Side, compare_states
+from .weights import Weights, WeightsError, builder_rule
+
+
+class WeightsWarning(UserWarning):
+    """Weights loaded with strict=False into a model they do not fully fit; the message is
+    the state_dict diff."""
+
+
+def cache_dir() -> Path:
+    """Where torch.hub keeps checkpoints (`$TORCH_HOME/hub/checkpoints` by default)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
+    """The state_dict of `weights`: the cached file, or a verified download into the cache.
+
+    Raises WeightsError (E802) when the file cannot be had or its hash does not match.
+    """
+    url = weights.url(base_url)
+    cached = cache_dir() / weights.file
+    try:
+        state = torch.hub.load_state_dict_from_url(
+            url,
+            map_location="cpu",
+            progress=sys.stderr.isatty(),
+            check_hash=True,
+            file_name=weights.file,
+            weights_only=True,
+        )
+    except RuntimeError as exc:
+        if "invalid hash value" not in str(exc):
+            raise
+        got = re.search(r'got "([0-9a-f]+)"', str(exc))
+        raise WeightsError(
+            f"refused {url}: its sha256 is {got.group(1)[:16] if got else '?'}..., not "
+            f"{weights.hash_prefix}... as its file name says; nothing was written to the cache",
+            code="E802",
+            hint="the file is damaged or not torchvision's; fetch it again, or check the "
+            "mirror named by base_url= or $ARCHSPEC_WEIGHTS_URL",
+        ) from None
+    except (URLError, OSError, ValueError) as exc:
+        raise WeightsError(
+            f"cannot fetch {weights.full_name} from {url}: {exc}",
+            code="E802",
+            hint=f"without a network, put {weights.file} in {cached.parent} (torch.hub's cache, "
+            "where torchvision also looks), or set base_url= / $ARCHSPEC_WEIGHTS_URL to a "
+            "mirror (a file:// folder works)",
+        ) from None
+    return _renamed(state, weights)
+
+
+def _renamed(state: dict[str, Any], weights: Weights) -> dict[str, Any]:
+    """DenseNet's checkpoints keep keys of an old layout (`norm.1`); torchvision renames
+    them with this pattern before loading, and so does this."""
+    rule = builder_rule(weights.spec).rename
+    if rule is None:
+        return state
+    pattern = re.compile(rule[0])
+    out: dict[str, Any] = OrderedDict()
+    for key, value in state.items():
+        out[pattern.sub(rule[1], key)] = value
+    if hasattr(state, "_metadata"):
+        out._metadata = state._metadata  # type: ignore[attr-defined]
+    return out
+
+
+def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A state_dict saved with torch.save (a checkpoint dict with a `state_dict` or `model`
+    entry is taken apart); read with weights_only=True."""
+    file = Path(path)
+    if not file.is_file():
+        raise WeightsError(
+            f"weights file {str(file)!r} does not exist",
+            code="E801",
+            hint="pass a torch.save'd state_dict, a state_dict itself, or the name of "
+            "torchvision's weights (archspec.list_weights(spec) lists them)",
+        )
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
+            state = state[key]
+    if not isinstance(state, Mapping):
+        raise WeightsError(f"{file} holds a {type(state).__name__}, not a state_dict", code="E801")
+    return state  # type: ignore[return-value]
+
+
+def _entry(t: Any) -> Entry:
+    if not isinstance(t, torch.Tensor):
+        return ((), type(t).__name__)
+    return (tuple(t.shape), str(t.dtype).removeprefix("torch."))
+
+
+#: the buffers of torch's norms, not parameters, in a checkpoint's keys the model lacks
+_BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def load_state(
+    model: nn.Module,
+    state: Mapping[str, Any],
+    *,
+    strict: bool = True,
+    source: tuple[str, str] = ("checkpoint", "state_dict"),
+    target: tuple[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+) -> SpecDiff:
+    """Load `state` into `model`: every tensor whose key and shape fit; with `strict`, a
+    WeightsError (E803) names the tensors that do not fit, and nothing is loaded.
+
+    Returns the diff of `archspec.diff`'s kind, the checkpoint as `a` and the model as `b`
+    (`source` and `target` are their names and files): `unchanged` are the loaded tensors;
+    `changed` kept the model's values, their shapes differ; `added` are the model's tensors
+    the checkpoint lacks; `removed` the checkpoint's tensors the model has no place for.
+    Keys under a `drop` prefix are discarded first (torchvision's builder discards them too).
+    """
+    meta = getattr(state, "_metadata", None)
+    state = {k: v for k, v in state.items() if not k.startswith(drop)}
+    ours = model.state_dict()
+    unchanged, changed, added, removed = compare_states(
+        {k: _entry(v) for k, v in state.items()},
+        {k: _entry(v) for k, v in ours.items()},
+        shapes_only=True,
+    )
+    added = [(k, e) for k, e in added if not _filled_by_torch(k, state, meta)]
+    buffers = {k for k, _ in model.named_buffers()}
+    a_params = sum(
+        t.numel()
+        for k, t in state.items()
+        if isinstance(t, torch.Tensor) and k not in buffers and not k.endswith(_BUFFER_NAMES)
+    )
+    b_params = sum(p.numel() for p in model.parameters())
+    name, file = target or (type(model).__name__, "the model")
+    diff = SpecDiff(
+        Side(source[0], source[1], a_params, None, None),
+        Side(name, file, b_params, None, None),
+        tuple(unchanged),
+        tuple(changed),
+        tuple(added),
+        tuple(removed),
+    )
+    if strict and not diff.compatible:
+        raise WeightsError(
+            f"{source[0]} does not fit {name}: " + _listing(diff),
+            code="E803",
+            hint="pass strict=False to load the tensors that fit and keep the model's own "
+            "values for the others (a new head, say); archspec.diff() shows the same "
+            "differences between two specs",
+        )
+    skip = {c[0] for c in changed}
+    fits: dict[str, Any] = OrderedDict((k, v) for k, v in state.items() if k not in skip)
+    if meta is not None:
+        fits._metadata = meta  # type: ignore[attr-defined]
+    result = model.load_state_dict(fits, strict=False)
+    unforeseen = set(result.missing_keys) - {k for k, _ in added} - skip
+    if unforeseen:  # a module whose own loader wants more than its state_dict shows
+        missing = tuple((k, _entry(ours[k])) for k in sorted(unforeseen) if k in ours)
+        diff = dataclasses.replace(diff, added=diff.added + missing)
+    return diff
+
+
+def _filled_by_torch(key: str, state: Mapping[str, Any], meta: Any) -> bool:
+    """BatchNorm fills in `num_batches_tracked` for a checkpoint saved before it existed
+    (version < 2, as torchvision's older files are): not a tensor the checkpoint lacks."""
+    prefix, _, leaf = key.rpartition(".")
+    if leaf != "num_batches_tracked" or f"{prefix}.running_mean" not in state:
+        return False
+    version = (meta or {}).get(prefix, {}).get("version")
+    return version is None or version < 2
+
+
+def _listing(diff: SpecDiff, limit: int = 8) -> str:
+    parts = [f"{k} {_shape(x)} -> {_shape(y)}" for k, x, y in diff.changed]
+    parts += [f"{k} missing from the checkpoint" for k, _ in diff.added]
+    parts += [f"{k} not in the model" for k, _ in diff.removed]
+    more = f" and {len(parts) - limit} more" if len(parts) > limit else ""
+    return "; ".join(parts[:limit]) + more
+
+
+def _shape(e: Entry) -> str:
+    return "(" + ", ".join(str(d) for d in e[0]) + ")"
+
+
+def load_weights(
+    model: nn.Module,
+    weights: Weights | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    strict: bool = True,
+    base_url: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    target: tuple[str, str] | None = None,
+) -> SpecDiff:
+    """Load pretrained weights (a `Weights` of `archspec.get_weights`, a file or a
+    state_dict) into `model` and return the state_dict diff (see `load_state`).
+
+    With strict=False, tensors that do not fit keep the model's values and a WeightsWarning
+    gives the diff. `params` are the spec params the model was built with, for the rules of
+    torchvision's builder (GoogLeNet's and Inception's aux heads are in the file; a model
+    built without them drops them, as torchvision does).
+    """
+    drop: tuple[str, ...] = ()
+    if isinstance(weights, Weights):
+        state = fetch(weights, base_url)
+        source = (weights.full_name, weights.file)
+        rule = builder_rule(weights.spec)
+        given = dict(params or {})
+        for param, prefixes in rule.drop.items():
+            if not given.get(param, rule.set.get(param, True)):
+                drop += prefixes
+        for param, message in rule.warn.items():
+            if given.get(param, rule.set.get(param, False)):
+                warnings.warn(message, stacklevel=3)
+    elif isinstance(weights, Mapping):
+        state, source = weights, ("the state_dict", "state_dict")  # type: ignore[assignment]
+    else:
+        state, source = read_file(weights), (os.fspath(weights), os.fspath(weights))
+    diff = load_state(model, state, strict=strict, source=source, target=target, drop=drop)
+    if not diff.compatible:
+        warnings.warn(WeightsWarning(diff.text()), stacklevel=3)
+    return diff
+
+
+__all__ = ["WeightsWarning", "cache_dir", "fetch", "load_state", "load_weights", "read_file"]

@@ -1,0 +1,275 @@
+"""Pretrained weights: torchvision's published checkpoints for the built-in specs that are
+drop-in twins of torchvision's models (the same state_dict, key for key).
+
+The tables are data: archspec/library/weights.json holds, for each such spec, torchvision's
+weights enum as it is in torchvision 0.29.1 (names, file names, metadata, the preset
+transform), written by tests/parity/make_weights.py. This module reads it and names things;
+it imports no torch, so `archspec check` lists the weights without it. Fetching and loading
+are archspec/hub.py's, the transform archspec/transforms.py's.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ArchSpecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .transforms import ImageClassification
+
+TABLE = Path(__file__).resolve().parent / "library" / "weights.json"
+#: The environment variable that replaces torchvision's download address (a mirror, or a
+#: `file://` folder for offline use); the `base_url=` argument overrides it.
+BASE_URL_ENV = "ARCHSPEC_WEIGHTS_URL"
+
+
+class WeightsError(ArchSpecError):
+    """Pretrained weights that do not exist, cannot be fetched, or do not fit the model."""
+
+    code = "E801"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One pretrained checkpoint of a built-in spec: torchvision's `<Model>_Weights.<NAME>`.
+
+    The fields are torchvision's metadata under plain names; `meta` gives them in
+    torchvision's own layout, `transforms()` the preprocessing the weights were trained with.
+    """
+
+    spec: str
+    name: str
+    #: torchvision's enum, e.g. `ResNet50_Weights`; `DEFAULT` is `is_default`'s member
+    enum: str
+    file: str
+    categories: tuple[str, ...] | None
+    num_params: int
+    min_size: tuple[int, int]
+    #: ImageNet-1K top-1 and top-5 accuracy in percent (None where torchvision has none)
+    acc1: float | None
+    acc5: float | None
+    #: torchvision's `_ops`: GFLOPS (giga multiply-accumulates) of one image at `crop_size`
+    gflops: float
+    file_size_mb: float
+    recipe: str
+    crop_size: int
+    resize_size: int
+    interpolation: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    is_default: bool
+
+    @property
+    def full_name(self) -> str:
+        """`ResNet50_Weights.IMAGENET1K_V2`, as torchvision prints the enum member."""
+        return f"{self.enum}.{self.name}"
+
+    @property
+    def hash_prefix(self) -> str | None:
+        """The sha256 prefix in the file name, which a download must match (torch.hub's rule)."""
+        from re import search
+
+        found = search(r"-([a-f0-9]*)\.", self.file)
+        return found.group(1) if found else None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The metadata in torchvision's `Weights.meta` layout."""
+        return {
+            "categories": None if self.categories is None else list(self.categories),
+            "num_params": self.num_params,
+            "min_size": self.min_size,
+            "recipe": self.recipe,
+            "_metrics": {"ImageNet-1K": {"acc@1": self.acc1, "acc@5": self.acc5}},
+            "_ops": self.gflops,
+            "_file_size": self.file_size_mb,
+        }
+
+    def url(self, base_url: str | None = None) -> str:
+        """Where the file is fetched from: `base_url`, else $ARCHSPEC_WEIGHTS_URL, else
+        torchvision's address; the file name is always torchvision's (the cache key)."""
+        base = base_url or os.environ.get(BASE_URL_ENV) or _table()["base_url"]
+        return base.rstrip("/") + "/" + self.file
+
+    def transforms(self) -> ImageClassification:
+        """The preprocessing these weights expect (torchvision's ImageClassification preset:
+        resize with antialias, center crop, float, normalize), as a torch module."""
+        from .transforms import ImageClassification
+
+        return ImageClassification(
+            crop_size=self.crop_size,
+            resize_size=self.resize_size,
+            mean=self.mean,
+            std=self.std,
+            interpolation=self.interpolation,
+        )
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+@functools.cache
+def _table() -> dict[str, Any]:
+    return json.loads(TABLE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def weights_specs() -> list[str]:
+    """The built-in specs that have pretrained weights."""
+    return list(_table()["models"])
+
+
+def _record(spec: str) -> dict[str, Any]:
+    models = _table()["models"]
+    if spec not in models:
+        close = difflib.get_close_matches(spec, list(models), n=3)
+        raise WeightsError(
+            f"{_shown(spec)} has no pretrained weights",
+            code="E801",
+            hint=(f"did you mean {', '.join(close)}? " if close else "")
+            + f"pretrained weights exist for the {len(models)} built-in specs that are "
+            "torchvision's models (`archspec.list_weights()` with no argument lists them); "
+            "pass weights=<path or state_dict> for a checkpoint of your own",
+        )
+    return models[spec]  # type: ignore[no-any-return]
+
+
+def _shown(text: str) -> str:
+    if text.isidentifier():
+        return text
+    return repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
+
+
+def list_weights(spec: str | None = None) -> list[str]:
+    """The weights names of a built-in spec in torchvision's order (`IMAGENET1K_V1`, ...);
+    without a spec, the specs that have weights. `DEFAULT` names `get_weights`' default."""
+    if spec is None:
+        return weights_specs()
+    return list(_record(spec)["weights"])
+
+
+def default_weights(spec: str) -> str:
+    """The name `DEFAULT` stands for, as in torchvision's enum."""
+    return _record(spec)["default"]  # type: ignore[no-any-return]
+
+
+def get_weights(spec: str, name: Any = "DEFAULT") -> Weights:
+    """The `Weights` of a built-in spec by torchvision's name: `IMAGENET1K_V2`, `DEFAULT`,
+    `ResNet50_Weights.IMAGENET1K_V2`, or torchvision's enum member itself.
+
+    An unknown name is a WeightsError (E801) that lists the names there are.
+    """
+    record = _record(spec)
+    enum = record["enum"]
+    if not isinstance(name, str) and type(name).__name__ == enum and hasattr(name, "name"):
+        name = name.name  # torchvision's own enum member, when the caller has torchvision
+    if not isinstance(name, str):
+        raise TypeError(f"weights must be a name, a path or a state_dict, got {type(name)}")
+    short = name.removeprefix(f"{enum}.")
+    if short == "DEFAULT":
+        short = record["default"]
+    entries = record["weights"]
+    if short not in entries:
+        names = [*entries, "DEFAULT"]
+        close = difflib.get_close_matches(short.upper(), names, n=1)
+        raise WeightsError(
+            f"{spec} has no weights named {name[:60]!r}",
+            code="E801",
+            hint=(f"did you mean {close[0]}? " if close else "")
+            + f"{spec}'s weights ({enum}): {', '.join(entries)}; DEFAULT is {record['default']}",
+        )
+    return _weights(spec, short)
+
+
+def _weights(spec: str, name: str) -> Weights:
+    record = _record(spec)
+    e = record["weights"][name]
+    cats = e["categories"]
+    return Weights(
+        spec=spec,
+        name=name,
+        enum=record["enum"],
+        file=e["file"],
+        categories=None if cats is None else tuple(_table()["categories"][cats]),
+        num_params=e["num_params"],
+        min_size=tuple(e["min_size"]),  # type: ignore[arg-type]
+        acc1=e["acc1"],
+        acc5=e["acc5"],
+        gflops=e["gflops"],
+        file_size_mb=e["file_size_mb"],
+        recipe=e["recipe"],
+        crop_size=e["crop_size"],
+        resize_size=e["resize_size"],
+        interpolation=e["interpolation"],
+        mean=tuple(e["mean"]),
+        std=tuple(e["std"]),
+        is_default=name == record["default"],
+    )
+
+
+@dataclass(frozen=True)
+class BuilderRule:
+    """What torchvision's builder does with weights, besides setting num_classes: params it
+    sets when the caller did not, checkpoint keys it discards when a bool param is false,
+    the warning it gives when one is true, and DenseNet's renaming of old keys."""
+
+    set: Mapping[str, Any]
+    drop: Mapping[str, tuple[str, ...]]
+    warn: Mapping[str, str]
+    rename: tuple[str, str] | None
+
+
+def builder_rule(spec: str) -> BuilderRule:
+    """The builder's rule for a spec with weights (empty for most)."""
+    b = _record(spec).get("builder", {})
+    rename = b.get("rename")
+    return BuilderRule(
+        set=dict(b.get("set", {})),
+        drop={k: tuple(v) for k, v in b.get("drop", {}).items()},
+        warn=dict(b.get("warn", {})),
+        rename=None if rename is None else (rename[0], rename[1]),
+    )
+
+
+def weights_params(w: Weights, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec params torchvision's builder uses with these weights, the caller's first:
+    num_classes from the categories, then the builder's own (GoogLeNet's and Inception's
+    `transform_input=True`, GoogLeNet without its aux heads)."""
+    out = dict(params)
+    if w.categories is not None:
+        out.setdefault("num_classes", len(w.categories))
+    for key, value in builder_rule(w.spec).set.items():
+        out.setdefault(key, value)
+    return out
+
+
+def weights_line(spec: str) -> str | None:
+    """One line naming a spec's weights, the default marked (`IMAGENET1K_V1,
+    IMAGENET1K_V2 (default)`), or None when it has none: what `check` and `summary` print."""
+    if spec not in _table()["models"]:
+        return None
+    record = _record(spec)
+    return ", ".join(
+        n + (" (default)" if n == record["default"] else "") for n in record["weights"]
+    )
+
+
+__all__ = [
+    "BASE_URL_ENV",
+    "BuilderRule",
+    "Weights",
+    "WeightsError",
+    "builder_rule",
+    "default_weights",
+    "get_weights",
+    "list_weights",
+    "weights_line",
+    "weights_params",
+    "weights_specs",
+]
