@@ -61,6 +61,7 @@ from .weights import WeightsError as WeightsError
 from .weights import get_weights as get_weights
 from .weights import list_weights as list_weights
 from .weights import weights_line as weights_line
+from .weights import weights_line_for as weights_line_for
 from .weights import weights_params
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -260,6 +260,23 @@ def weights_line(spec: str) -> str | None:
     )
 
 
+def weights_line_for(spec: Any, name: str) -> str | None:
+    """`weights_line(name)` when `spec` (what the command line was given) is the built-in
+    spec `name` or its file: a spec of one's own that is also called resnet50 has none."""
+    from .catalog import builtin_index
+
+    entry = builtin_index().get(name)
+    if entry is None or not isinstance(spec, str):
+        return None
+    if spec != name:
+        try:
+            if not Path(spec).resolve().samefile(entry[0]):
+                return None
+        except OSError:
+            return None
+    return weights_line(name)
+
+
 __all__ = [
     "BASE_URL_ENV",
     "BuilderRule",
@@ -270,6 +287,7 @@ __all__ = [
     "get_weights",
     "list_weights",
     "weights_line",
+    "weights_line_for",
     "weights_params",
     "weights_specs",
 ]

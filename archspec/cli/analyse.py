@@ -38,6 +38,7 @@ Examples:
       vgg16 (specs/vgg.yaml): ok
         output  (N, 1000)
         domain  vgg16 accepts (N, 3, H, W) with H, W >= 32
+        weights IMAGENET1K_V1 (default), IMAGENET1K_FEATURES
   archspec check specs/*.yaml                      check every spec in one run
                                                    (each variant of a family file)
   archspec check alexnet --input 1,3,224,224       which layer breaks at 224x224, and why
@@ -91,7 +92,8 @@ def check(
     exact set of inputs the network accepts. With --input, the first layer that breaks
     for that input is reported at its line in the spec. Torch is never imported, and no
     weights are allocated: a spec that compile would refuse as too large (E501/E502)
-    gets a warning (W501/W502) with the figure.
+    gets a warning (W501/W502) with the figure. A built-in spec that is a torchvision
+    model lists its pretrained weights (`weights`), for archspec.load(SPEC, weights=NAME).
     """
     use_plugins(plugins)
     params = parse_sets(set_)
@@ -106,12 +108,17 @@ def check(
         api.check(spec, input=shape, max_layers=max_layers, variant=v, **params)
         for spec, v in targets
     ]
+    weights = [api.weights_line_for(spec, r.name) for (spec, _), r in zip(targets, results)]
     if as_json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        dicts = [r.to_dict() for r in results]
+        for d, r, line in zip(dicts, results, weights):
+            if line is not None:  # torchvision's weights names, torchvision's order
+                d["weights"] = api.list_weights(r.name)
+        print(json.dumps(dicts, indent=2))
     else:
         out = console()
         color = use_color(sys.stderr)
-        for r in results:
+        for r, line in zip(results, weights):
             if r.diagnostics:
                 print(r.render(color=color), file=sys.stderr)
             status = "ok" if r.ok else f"{len(r.errors)} error{'s' if len(r.errors) > 1 else ''}"
@@ -133,6 +140,8 @@ def check(
                     out.print(f"          where also {also}", markup=False)
             elif r.domain is not None:
                 out.print(f"  domain  {r.domain_text}", markup=False)
+            if line is not None:
+                out.print(f"  weights {line}", markup=False)
             sys.stdout.flush()
         if len(results) > 1:
             bad = sum(not r.ok for r in results)
@@ -178,7 +187,8 @@ def summary(
     """Per-layer table: output shape, parameters and MACs, with totals.
 
     Without --input the shapes and MACs are symbolic in N, H, W (and the MACs at the
-    declared input with N=1 are given below the table).
+    declared input with N=1 are given below the table). A built-in spec that is a
+    torchvision model ends the table with its pretrained weights.
     """
     use_plugins(plugins)
     with progress("working out the summary"):
@@ -194,6 +204,13 @@ def summary(
         out = console()
         print_table(out, result.table(), droppable=["Connections"])
         out.print(result.footer(), markup=False, soft_wrap=False)
+        line = api.weights_line_for(spec, result.name)
+        if line is not None:
+            out.print(
+                f"pretrained weights: {line}; in Python: "
+                f'archspec.load("{result.name}", weights="DEFAULT")',
+                markup=False,
+            )
     elif fmt is SummaryFormat.markdown:
         sys.stdout.write(result.to_markdown())
     elif fmt is SummaryFormat.json:

@@ -88,6 +88,15 @@ def compile_(
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
     plugins: Plugins = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            metavar="NAME",
+            help="Refused, with how to do it instead: the written source carries no "
+            "weights. Load pretrained weights in Python: archspec.load(SPEC, weights=NAME).",
+        ),
+    ] = None,
 ) -> None:
     """Write a spec as readable PyTorch source, after checking it builds the same model.
 
@@ -97,6 +106,8 @@ def compile_(
     shapes of a forward pass. The write is atomic; a file archspec did not write, a
     device or a directory is never replaced.
     """
+    if weights is not None:
+        _refuse_weights(spec, weights)
     use_plugins(plugins)
     params = parse_sets(set_)
     graph = api.build_graph(spec, params, max_layers=max_layers, variant=variant)
@@ -160,6 +171,25 @@ def emit(
     source = api.emit_graph(graph)
     sys.stdout.write(source)
     sys.stdout.flush()
+
+
+def _refuse_weights(spec: str, weights: str) -> None:
+    """E804: source is code, not a checkpoint; say how to get the weights in Python."""
+    named = spec in api.list_weights()
+    if named:
+        api.get_weights(spec, weights)  # an unknown name is E801, listing the names there are
+        how = (
+            f'model = archspec.load("{spec}", weights="{weights}"), or into the written '
+            f'class: archspec.load_weights(model, archspec.get_weights("{spec}", "{weights}"))'
+        )
+    else:
+        how = "archspec.load_weights(model, PATH) loads a checkpoint into the written class"
+    raise api.WeightsError(
+        f"--weights {api.escape_text(weights)[:60]}: archspec compile writes PyTorch source, "
+        "and the written source carries no weights",
+        code="E804",
+        hint=f"load pretrained weights in Python: {how}",
+    )
 
 
 def _target(output: str | None, name: str) -> Path:
