@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import re
 import sys
 import warnings
@@ -55,9 +56,13 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
             file_name=weights.file,
             weights_only=True,
         )
-    except RuntimeError as exc:
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
         if "invalid hash value" not in str(exc):
-            raise
+            raise WeightsError(
+                f"cannot read {cached}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                code="E802",
+                hint="the cached file is damaged: delete it, and it is downloaded again",
+            ) from None
         got = re.search(r'got "([0-9a-f]+)"', str(exc))
         raise WeightsError(
             f"refused {url}: its sha256 is {got.group(1)[:16] if got else '?'}..., not "

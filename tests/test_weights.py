@@ -149,6 +149,14 @@ def test_an_unreachable_file_is_a_clear_error(hub: Path, tmp_path: Path) -> None
     assert str(hub) in str(err.value.hint)
 
 
+def test_a_damaged_cached_file_says_so(hub: Path) -> None:
+    hub.mkdir(parents=True)
+    (hub / archspec.get_weights(SPEC).file).write_bytes(b"not a checkpoint")
+    with pytest.raises(archspec.ArchSpecError) as err:
+        archspec.load(SPEC, weights="DEFAULT")
+    assert err.value.error_code == "E802" and "delete it" in str(err.value.hint)
+
+
 def test_strict_load_names_the_tensors_that_do_not_fit(hub: Path) -> None:
     state = _checkpoint()
     hub.mkdir(parents=True)
