@@ -400,3 +400,29 @@ def test_warnings_are_quiet_for_a_strict_load(hub: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert archspec.load_weights(archspec.load(SPEC), state).compatible
+
+
+def test_check_and_summary_list_the_weights(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from archspec.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["check", "resnet50", "lenet5"]).output
+    assert "  weights IMAGENET1K_V1, IMAGENET1K_V2 (default)\n" in out
+    assert out.count("weights") == 1  # lenet5 has none
+    family = runner.invoke(app, ["check", "--json", str(archspec.builtin_index()["vgg16"][0])])
+    listed = {r["name"]: r.get("weights") for r in json.loads(family.output)}
+    assert listed["vgg16"] == ["IMAGENET1K_V1", "IMAGENET1K_FEATURES"]
+    assert listed["vgg11"] == ["IMAGENET1K_V1"]
+    # a spec of one's own called resnet50 is not torchvision's
+    mine = tmp_path / "resnet50.yaml"
+    mine.write_text(
+        "archspec: 1\nname: resnet50\ninput: [N, 4]\nlayers:\n  - {type: linear, out_features: 2}\n"
+    )
+    assert "weights" not in runner.invoke(app, ["check", str(mine)]).output
+    table = runner.invoke(app, ["summary", "squeezenet1_1", "--input", "1,3,224,224"]).output
+    assert (
+        'pretrained weights: IMAGENET1K_V1 (default); in Python: archspec.load("squeezenet1_1"'
+        in table
+    )
