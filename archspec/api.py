@@ -20,6 +20,7 @@ from .catalog import builtin_dir as builtin_dir
 from .catalog import builtin_index as builtin_index
 from .catalog import builtin_specs as builtin_specs
 from .catalog import close_names as close_names
+from .catalog import family_of as family_of
 from .catalog import family_variants as family_variants
 from .catalog import list_models as list_models
 from .catalog import read_source as read_source
@@ -45,7 +46,9 @@ from .toolkit import LayerKind as LayerKind
 from .toolkit import ShapeTextError as ShapeTextError
 from .toolkit import check_emitted as check_emitted
 from .toolkit import construct_kinds as construct_kinds
+from .toolkit import emit_family as emit_family
 from .toolkit import emit_graph as emit_graph
+from .toolkit import family_classes
 from .toolkit import human as human
 from .toolkit import json_schema_text as json_schema_text
 from .toolkit import layer_kinds as layer_kinds
@@ -447,10 +450,42 @@ def emit(
     variant: str | None = None,
     **params: Any,
 ) -> str:
-    """Readable PyTorch source for a spec: one module that depends on torch alone."""
+    """Readable PyTorch source for a spec: one module that depends on torch alone.
+
+    A family spec without `variant` gives one module for all its variants: each block class
+    once, a class per variant and a constructor function per variant (`resnet50()`).
+    """
+    family = family_graphs(source, params, max_layers=max_layers) if variant is None else None
+    if family is not None:
+        with _gc_paused():
+            return emit_family(family.graphs)
     graph = build_graph(source, params, max_layers=max_layers, variant=variant)
     with _gc_paused():
         return emit_graph(graph)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A family spec lowered variant by variant: what `emit` writes as one module."""
+
+    name: str
+    graphs: list[Graph]
+
+
+def family_graphs(
+    source: SpecSource,
+    params: Mapping[str, Any] | None = None,
+    *,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+) -> Family | None:
+    """Every variant of a family spec lowered with `params`, in the family's order; None for
+    a plain spec, a family of one variant or a built-in name (each names one network)."""
+    found = family_of(source)
+    if found is None or len(found[1]) < 2:  # a family of one is that one network
+        return None
+    name, variants = found
+    graphs = [build_graph(source, params, max_layers=max_layers, variant=v) for v in variants]
+    return Family(name, family_classes(graphs))
 
 
 def check(

@@ -37,6 +37,8 @@ def builtin_specs() -> dict[str, Path]:
     return {p.stem: p for p in sorted(d.glob("*.yaml")) if not _is_family(p)}
 
 
+#: A family name that can name its emitted file (`<name>.py`).
+_FILE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 _FAMILY_KEY = re.compile(r"^variants[ \t]*:", re.MULTILINE)
 
 
@@ -122,6 +124,32 @@ def family_variants(source: SpecSource) -> list[str]:
         return variant_names(load_yaml(read_spec_text(path), str(path)).data)
     except (ArchSpecError, OSError, ValueError):
         return []
+
+
+def family_of(source: SpecSource) -> tuple[str, list[str]] | None:
+    """A family spec's name and variants, for a file, YAML text or a mapping; None for a plain
+    spec, a built-in name (each names one network) or a source that fails to load (reading it
+    for real reports why). The name is the spec's `name:` when it can name a file
+    (`resnet` -> resnet.py), else the file's stem."""
+    data: Any = None
+    stem = "family"
+    try:
+        if isinstance(source, Mapping):
+            data = source
+        elif isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
+            data = load_yaml(source).data
+        elif isinstance(source, (str, Path)) and Path(source).is_file():
+            data = load_yaml(read_spec_text(source), str(source)).data
+            stem = Path(source).stem
+    except (ArchSpecError, OSError, ValueError):
+        return None
+    variants = variant_names(data)
+    if not variants:
+        return None
+    name = data.get("name") if isinstance(data, Mapping) else None
+    if not (isinstance(name, str) and _FILE_NAME.fullmatch(name)):
+        name = stem if _FILE_NAME.fullmatch(stem) else "family"
+    return name, variants
 
 
 def _builtin(name: str) -> tuple[Path, str | None] | None:

@@ -10,6 +10,7 @@ module level.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +123,20 @@ def emit_graph(graph: Graph) -> str:
     from .backends.pysource import render_module
 
     return render_module(graph)
+
+
+def emit_family(graphs: Sequence[Graph]) -> str:
+    """One module for a family's variants (`archspec.emit` of a family without a variant)."""
+    from .backends.emit.family import render_family
+
+    return render_family(graphs)
+
+
+def family_classes(graphs: Sequence[Graph]) -> list[Graph]:
+    """A family's graphs with a network class name each, for one module holding them all."""
+    from .backends.emit.family import distinct_classes
+
+    return distinct_classes(graphs)
 
 
 def check_emitted(source: str, graph: Graph) -> tuple[int, int]:

@@ -42,6 +42,7 @@ import pytest
 import yaml
 
 import archspec
+import archspec.api
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -144,14 +145,16 @@ def test_spec_example(block: Block) -> None:
     if expected:
         _check_expected_failure(block, expected)
         return
-    try:
-        graph = archspec.build_graph(block.text)
-    except archspec.ArchSpecError as exc:
-        pytest.fail(f"{block.where}: the example does not check clean:\n{exc.render()}")
-    result = archspec.check(block.text)
-    found = [d.render(dict(result.sources)) for d in result.diagnostics]
-    assert not found, f"{block.where}: `archspec check` reports:\n" + "\n".join(found)
-    _forward_on_meta(block, graph)
+    family = archspec.api.family_of(block.text)
+    for variant in family[1] if family else [None]:  # a family: every variant
+        try:
+            graph = archspec.build_graph(block.text, variant=variant)
+        except archspec.ArchSpecError as exc:
+            pytest.fail(f"{block.where}: the example does not check clean:\n{exc.render()}")
+        result = archspec.check(block.text, variant=variant)
+        found = [d.render(dict(result.sources)) for d in result.diagnostics]
+        assert not found, f"{block.where}: `archspec check` reports:\n" + "\n".join(found)
+        _forward_on_meta(block, graph, variant)
 
 
 def _check_expected_failure(block: Block, code: str) -> None:
@@ -169,11 +172,11 @@ def _check_expected_failure(block: Block, code: str) -> None:
     assert code in codes, f"{block.where}: expected {code}, got {codes}"
 
 
-def _forward_on_meta(block: Block, graph: archspec.ir.Graph) -> None:
+def _forward_on_meta(block: Block, graph: archspec.ir.Graph, variant: str | None) -> None:
     """Compile without weights and run the declared input through, checking each output shape."""
     import torch
 
-    model = archspec.compile(block.text, device="meta").eval()
+    model = archspec.compile(block.text, device="meta", variant=variant).eval()
     dims = graph.input_shape
     if not all(d.is_const or str(d) == "N" for d in dims):
         return  # symbolic spatial sizes: the shape engine's tests cover those

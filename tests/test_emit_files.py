@@ -3,10 +3,12 @@ model, is fresh in generated/, passes ruff and imports only torch; hostile text 
 lines break as ruff breaks them; extension ops' support code is written once.
 
 `generated/` holds the emitted module of every built-in name (each plain spec in `specs/`,
-each variant of a family file). After changing the emitter or a spec, regenerate it from the
-repository root with
+each variant of a family file) and of every family file as a whole (`generated/resnet.py`:
+each block class once, a class and a constructor function per variant). After changing the
+emitter or a spec, regenerate it from the repository root with
 
     for n in $(archspec list --names); do archspec compile $n; done
+    for f in specs/*.yaml; do archspec compile $f; done
 
 (`archspec compile` checks each module against `archspec.compile` before writing it);
 `test_generated_file_is_fresh` fails until you do. Freshness is checked for every name in
@@ -30,7 +32,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import archspec
-from archspec.api import build_graph
+from archspec.api import build_graph, family_of
 from archspec.backends.pycode import LINE_LENGTH, docstring_lines, lit
 from archspec.backends.pylayout import Group, Prefixed, Text, condition_lines, format_doc
 from archspec.backends.pysource import HEADER_PREFIX, render_module
@@ -89,8 +91,33 @@ def test_generated_file_is_fresh(name: str) -> None:
     )
 
 
+#: Family files (two or more variants) and the name of their one-module emission; the four
+#: that cost seconds each to emit are checked with `--all`, their variants' files always.
+FAMILIES = {
+    found[0]: path
+    for path in sorted(SPECS.glob("*.yaml"))
+    if (found := family_of(path)) is not None and len(found[1]) > 1
+}
+_SLOW_FAMILIES = {"convnext", "densenet", "efficientnet", "regnet"}
+
+
+@pytest.mark.parametrize(
+    "family",
+    [pytest.param(f, marks=pytest.mark.heavy) if f in _SLOW_FAMILIES else f for f in FAMILIES],
+)
+def test_generated_family_file_is_fresh(family: str) -> None:
+    path = GENERATED / f"{family}.py"
+    assert path.exists(), f"{path} is missing: regenerate generated/ (see this file's docstring)"
+    assert path.read_text(encoding="utf-8") == archspec.emit(FAMILIES[family]), (
+        f"{path} is stale: regenerate generated/ (see this file's docstring)"
+    )
+
+
 def test_generated_holds_only_spec_modules() -> None:
-    stray = sorted(p.name for p in GENERATED.glob("*.py") if p.stem not in ALL)
+    assert len(FAMILIES) >= 10 and not set(FAMILIES) & set(ALL)
+    stray = sorted(
+        p.name for p in GENERATED.glob("*.py") if p.stem not in ALL and p.stem not in FAMILIES
+    )
     assert not stray, f"generated/ has modules of no spec: {stray}"
 
 

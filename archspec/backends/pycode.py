@@ -301,6 +301,10 @@ def docstring_lines(
         if i:
             lines.append("")
         lines += wrap_words(words, width, first_width=width - 3 if i == 0 else None)
+    if len(lines) == 1 and not args:
+        # one line that fits only without its closing quotes: ruff would join the quotes
+        # onto it, past the line length, so break it in two
+        lines = wrap_words(paras[0], width, first_width=width - 6)
     lines[0] = '"""' + lines[0]
     if args:
         lines += ["", "Args:"]

@@ -35,6 +35,7 @@ ALLOWED_IMPORTS = frozenset(
         "fnmatch",
         "math",
         "collections",
+        "typing",
     }
 )
 

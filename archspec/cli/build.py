@@ -38,7 +38,9 @@ Examples:
   archspec compile vgg16 -o models/vgg16.py --set num_classes=10
   archspec compile my_net.yaml -o my_net.py --force   replace a hand-written my_net.py
   for n in $(archspec list --names); do archspec compile $n; done   regenerate generated/
-  archspec compile specs/family.yaml --variant small   one variant of a family
+  archspec compile specs/resnet.yaml              writes generated/resnet.py: every variant,
+                                                   each block once, resnet18() .. resnet152()
+  archspec compile specs/resnet.yaml --variant resnet50   one variant of a family
   archspec compile my_net.yaml --plugins my_layers.py   with layer kinds of your own
 
 \b
@@ -54,6 +56,7 @@ Examples:
   archspec emit lenet5                             print the module on stdout
   archspec emit resnet50 --set num_classes=10 > resnet50_10.py
   archspec emit googlenet | less
+  archspec emit specs/vgg.yaml > vgg.py            a family: one module of every variant
 """
 
 
@@ -100,6 +103,8 @@ def compile_(
 ) -> None:
     """Write a spec as readable PyTorch source, after checking it builds the same model.
 
+    A family file without --variant is written as one module: each block class once, a
+    class and a constructor function per variant, every variant checked.
     The module is checked before it is written: the rendered text itself is run,
     instantiated on the meta device (no memory for weights) and compared with
     archspec.compile(...) on parameter count, state_dict keys and shapes, and the output
@@ -110,10 +115,12 @@ def compile_(
         _refuse_weights(spec, weights)
     use_plugins(plugins)
     params = parse_sets(set_)
+    family = api.family_graphs(spec, params, max_layers=max_layers) if variant is None else None
+    if family is not None:
+        _compile_family(family, output, force)
+        return
     graph = api.build_graph(spec, params, max_layers=max_layers, variant=variant)
-    color = use_color(sys.stderr)
-    for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
-        print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
+    _warn([graph])
     with progress(f"emitting {graph.name} and checking it against archspec.compile"):
         source = api.emit_graph(graph)
         target = _target(output, graph.name)
@@ -141,6 +148,38 @@ def compile_(
     )
 
 
+def _compile_family(family: api.Family, output: str | None, force: bool) -> None:
+    """`compile` of a family file: one module, every variant's class checked before writing."""
+    _warn(family.graphs)
+    checked: list[tuple[api.Graph, tuple[int, int]]] = []
+
+    def check() -> tuple[int, int]:
+        checked.clear()
+        for graph in family.graphs:
+            checked.append((graph, api.check_emitted(source, graph)))
+        return checked[0][1]
+
+    n = len(family.graphs)
+    with progress(f"emitting the {n} variants of {family.name} and checking each"):
+        source = api.emit_family(family.graphs)
+        target = _target(output, family.name)
+        api.write_atomic(target, source, check=check, kind=api.MODULE, force=force)
+    out = console()
+    out.print(f"wrote {api.display_path(target)}: {n} variants", markup=False)
+    width = max(len(g.class_name) for g in family.graphs)
+    for graph, (n_params, _) in checked:
+        out.print(
+            f"  {graph.variant}(): class {graph.class_name:<{width}}  {n_params:>13,} parameters, "
+            f"{_macs_text(graph)}",
+            markup=False,
+        )
+    out.print(
+        "  checked on the meta device: each variant's state_dict tensors and forward pass "
+        "match archspec.compile",
+        markup=False,
+    )
+
+
 @app.command("emit", epilog=EMIT_EPILOG)
 @report_errors
 def emit(
@@ -161,14 +200,19 @@ def emit(
 ) -> None:
     """Print a spec as readable PyTorch source (what `compile` writes), without checks.
 
-    Warnings (unused nodes, a model too large for compile's default limits) go to stderr.
+    A family file without --variant prints one module for all its variants. Warnings
+    (unused nodes, a model too large for compile's default limits) go to stderr.
     """
     use_plugins(plugins)
-    graph = api.build_graph(spec, parse_sets(set_), max_layers=max_layers, variant=variant)
-    color = use_color(sys.stderr)
-    for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
-        print(warning.render(dict(graph.sources), color=color), file=sys.stderr)
-    source = api.emit_graph(graph)
+    params = parse_sets(set_)
+    family = api.family_graphs(spec, params, max_layers=max_layers) if variant is None else None
+    if family is not None:
+        _warn(family.graphs)
+        source = api.emit_family(family.graphs)
+    else:
+        graph = api.build_graph(spec, params, max_layers=max_layers, variant=variant)
+        _warn([graph])
+        source = api.emit_graph(graph)
     sys.stdout.write(source)
     sys.stdout.flush()
 
@@ -190,6 +234,18 @@ def _refuse_weights(spec: str, weights: str) -> None:
         code="E804",
         hint=f"load pretrained weights in Python: {how}",
     )
+
+
+def _warn(graphs: list[api.Graph]) -> None:
+    """Each graph's warnings on stderr, once each (a family's variants share most)."""
+    color = use_color(sys.stderr)
+    seen: set[str] = set()
+    for graph in graphs:
+        for warning in (*graph.diagnostics, *api.limit_warnings(graph)):
+            text = warning.render(dict(graph.sources), color=color)
+            if text not in seen:
+                seen.add(text)
+                print(text, file=sys.stderr)
 
 
 def _target(output: str | None, name: str) -> Path:

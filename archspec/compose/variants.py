@@ -62,6 +62,8 @@ def select_variant(doc: LoadedDoc, variant: str | None) -> LoadedDoc:
             doc,
         )
     names = list(variants)
+    if variant is None and len(names) == 1:
+        variant = names[0]  # a family of one: there is nothing to choose
     if variant is None:
         raise _error(
             f"{doc.file} is a family of {len(names)} variants; choose one",

@@ -79,6 +79,11 @@ class Classes(Scope):
         for key in order:
             make(key)
 
+    def _class_name(self, candidate: str) -> str:
+        """A fresh class name (as a family file renames it, if it does)."""
+        name = self.class_names.create(candidate)
+        return self.renames.get(name, name)
+
     def classify(self, key: Any, instances: list[Module]) -> None:
         """The class (or variants) for one block's instances, params fixed where needed."""
         block = key[1] if key[0] == "block" else None
@@ -117,7 +122,7 @@ class Classes(Scope):
             first = part_bodies[0]
             out_name = first.module.outputs[0].name if first.module.outputs else INPUT
             info = ClassInfo(
-                name=self.class_names.create(base if k == 0 else f"{base}_{k + 1}"),
+                name=self._class_name(base if k == 0 else f"{base}_{k + 1}"),
                 block=block,
                 bodies=part_bodies,
                 steps=steps,

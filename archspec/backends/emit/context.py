@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ...errors import SourceSpan
@@ -20,8 +21,11 @@ class EmitContext:
     spec position being rendered, for errors that do not know their own.
     """
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, renames: Mapping[str, str] | None = None) -> None:
         self.graph = graph
+        #: class name -> the name to write instead (a family file's names for this graph's
+        #: classes, `family.py`)
+        self.renames: Mapping[str, str] = dict(renames or {})
         self.class_of: dict[int, ClassInfo] = {}
         self.classes: list[ClassInfo] = []
         params = set(graph.params) | {"in_channels"}

@@ -114,3 +114,24 @@ class ClassInfo:
     guards: list[str] = field(default_factory=list)
     #: the block's forward runs under activation checkpointing in training (`checkpoint`)
     checkpoint: bool = False
+
+
+@dataclass(frozen=True)
+class RenderedClass:
+    """An emitted class as finished text (`class X(nn.Module): ...`), under its name."""
+
+    name: str
+    text: str
+    #: its methods alone (no docstrings): what decides the imports and helpers it needs
+    code: str
+
+
+@dataclass
+class Parts:
+    """One graph's module before it is put in a file: what a family file merges."""
+
+    header: list[str]
+    helpers: list[str]
+    classes: list[RenderedClass]
+    #: the `--plugins` files its layer kinds come from, as the header shows them
+    plugins: list[str]
