@@ -42,13 +42,14 @@ from .passes.costs import Footprint, footprint
 from .passes.pipeline import Analysis, accepted_inputs, input_shapes, run, verify_graph
 from .plugins import env_plugin_files as env_plugin_files
 from .plugins import load_plugin_files as load_plugin_files
+from .toolkit import Family as Family
 from .toolkit import LayerKind as LayerKind
 from .toolkit import ShapeTextError as ShapeTextError
 from .toolkit import check_emitted as check_emitted
 from .toolkit import construct_kinds as construct_kinds
 from .toolkit import emit_family as emit_family
 from .toolkit import emit_graph as emit_graph
-from .toolkit import family_classes
+from .toolkit import family_graphs as family_graphs
 from .toolkit import human as human
 from .toolkit import json_schema_text as json_schema_text
 from .toolkit import layer_kinds as layer_kinds
@@ -462,30 +463,6 @@ def emit(
     graph = build_graph(source, params, max_layers=max_layers, variant=variant)
     with _gc_paused():
         return emit_graph(graph)
-
-
-@dataclasses.dataclass(frozen=True)
-class Family:
-    """A family spec lowered variant by variant: what `emit` writes as one module."""
-
-    name: str
-    graphs: list[Graph]
-
-
-def family_graphs(
-    source: SpecSource,
-    params: Mapping[str, Any] | None = None,
-    *,
-    max_layers: int = DEFAULT_MAX_LAYERS,
-) -> Family | None:
-    """Every variant of a family spec lowered with `params`, in the family's order; None for
-    a plain spec, a family of one variant or a built-in name (each names one network)."""
-    found = family_of(source)
-    if found is None or len(found[1]) < 2:  # a family of one is that one network
-        return None
-    name, variants = found
-    graphs = [build_graph(source, params, max_layers=max_layers, variant=v) for v in variants]
-    return Family(name, family_classes(graphs))
 
 
 def check(

@@ -10,12 +10,16 @@ module level.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .dims import Dim
 from .ir import Graph
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .catalog import SpecSource
 
 
 class ShapeTextError(ValueError):
@@ -178,3 +182,31 @@ def write_picture(
     from .graph import write_graph
 
     return write_graph(graph, path, depth, fold, force=force)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family spec lowered variant by variant: what `emit` writes as one module."""
+
+    name: str
+    graphs: list[Graph]
+
+
+def family_graphs(
+    source: SpecSource,
+    params: Mapping[str, Any] | None = None,
+    *,
+    max_layers: int | None = None,
+) -> Family | None:
+    """Every variant of a family spec lowered with `params`, in the family's order; None for
+    a plain spec, a family of one variant or a built-in name (each names one network)."""
+    from .api import build_graph
+    from .catalog import family_of
+
+    found = family_of(source)
+    if found is None or len(found[1]) < 2:  # a family of one is that one network
+        return None
+    name, variants = found
+    limit = {} if max_layers is None else {"max_layers": max_layers}
+    graphs = [build_graph(source, params, variant=v, **limit) for v in variants]
+    return Family(name, family_classes(graphs))

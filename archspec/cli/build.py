@@ -119,7 +119,13 @@ def compile_(
     if family is not None:
         _compile_family(family, output, force)
         return
-    graph = api.build_graph(spec, params, max_layers=max_layers, variant=variant)
+    _compile_one(
+        api.build_graph(spec, params, max_layers=max_layers, variant=variant), output, force
+    )
+
+
+def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
+    """`compile` of one network: write the module once it is checked, then say what it is."""
     _warn([graph])
     with progress(f"emitting {graph.name} and checking it against archspec.compile"):
         source = api.emit_graph(graph)
