@@ -214,3 +214,42 @@ def test_the_editor_schema_knows_the_composition_keys() -> None:
     assert validator.is_valid({**user, "blocks": {"Bottleneck": "Other"}, "remove": ["fc"]})
     assert not validator.is_valid({**user, "use": [{"from": "x.yaml"}]})
     assert not validator.is_valid({k: v for k, v in user.items() if k != "extends"})
+
+
+def test_lets_join_the_bases(tmp_path: Path) -> None:
+    """An extending spec's `let:` adds to the base's bindings and may replace one in place;
+    the base's layers keep reading theirs, and errors point into the file that wrote them."""
+    write(
+        tmp_path / "base.yaml",
+        """\
+        archspec: 1
+        name: base
+        input: [N, 3, 8, 8]
+        params: {width: 4}
+        let: {inner: width * 2, outer: inner + 1}
+        layers:
+          - {name: a, type: conv2d, out_channels: inner, kernel_size: 1}
+          - {name: b, type: conv2d, out_channels: outer, kernel_size: 1}
+        """,
+    )
+    spec = write(
+        tmp_path / "child.yaml",
+        """\
+        archspec: 1
+        extends: base.yaml
+        name: child
+        let: {inner: width * 3, extra: outer * 2}
+        insert:
+          - {after: b, layers: [{name: c, type: conv2d, out_channels: extra, kernel_size: 1}]}
+        """,
+    )
+    model = archspec.compile(spec)
+    # inner replaced where it stood (outer, written after it in the base, reads the new one)
+    assert (model.a.out_channels, model.b.out_channels, model.c.out_channels) == (12, 13, 26)
+    assert list(archspec.api.resolve(spec)["let"]) == ["inner", "outer", "extra"]
+    bad = write(
+        tmp_path / "bad.yaml",
+        (tmp_path / "child.yaml").read_text().replace("outer * 2", "nope * 2"),
+    )
+    diag = archspec.check(bad).diagnostics[0]
+    assert diag.span is not None and (diag.span.file, diag.span.line) == (str(bad), 4)

@@ -4,6 +4,7 @@
     extends: resnet50            # a built-in name, or a .yaml file in the spec's tree
     name: resnet50_10
     params: {num_classes: 10}    # new defaults for the base's params (or new params)
+    let: {width: num_classes * 4}  # joins the base's lets (same name: replaces it in place)
     replace:
       fc: {type: linear, out_features: 10}
     remove: [maxpool]
@@ -47,7 +48,7 @@ WHOLE_KEYS = (
 #: Keys only an extending spec has.
 EDIT_KEYS = ("extends", "replace", "remove", "insert")
 _TYPE_NAMES = frozenset({"int", "float", "bool", "str", "list"})
-_HANDLED = frozenset({*WHOLE_KEYS, *EDIT_KEYS, "params", "blocks", "use"})
+_HANDLED = frozenset({*WHOLE_KEYS, *EDIT_KEYS, "params", "let", "blocks", "use"})
 
 Spans = dict[PathKey, SourceSpan]
 
@@ -106,6 +107,7 @@ class Merge:
             _graft(self.spans, (key,), self.child.spans, (key,))
             _graft(self.key_spans, (key,), self.child.key_spans, (key,))
         self._params(child.get("params"))
+        self._lets(child.get("let"))
         self._blocks(child.get("blocks"))
         self._replace(child.get("replace"))
         self._remove(child.get("remove"))
@@ -135,6 +137,23 @@ class Merge:
                 _set_default(self.child, self.data, self.spans, name, entry, path)
                 continue
             self.data["params"][name] = entry
+            _graft(self.spans, path, self.child.spans, path)
+            _graft(self.key_spans, path, self.child.key_spans, path)
+
+    def _lets(self, lets: Any) -> None:
+        """The child's `let:` bindings join the base's: one of the same name replaces the
+        base's where it stands (later bindings may read it), a new one comes after them."""
+        if lets is None:
+            return
+        base = self.data.get("let")
+        if not isinstance(lets, dict) or not isinstance(base, dict):
+            self.data["let"] = lets  # validation reports a wrong shape, at the child's span
+            _graft(self.spans, ("let",), self.child.spans, ("let",))
+            _graft(self.key_spans, ("let",), self.child.key_spans, ("let",))
+            return
+        self.data["let"] = {**base, **lets}
+        for name in lets:
+            path = ("let", name)
             _graft(self.spans, path, self.child.spans, path)
             _graft(self.key_spans, path, self.child.key_spans, path)
 
