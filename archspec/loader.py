@@ -304,8 +304,52 @@ def decode_spec_bytes(raw: bytes, file: str) -> str:
     return text
 
 
+#: Parsed documents by (text, file name), so a process that reads one file many times (every
+#: variant of a family file, the block library each spec imports: `archspec check` of every
+#: built-in spec) parses it once. Each caller gets its own copy (see `_fresh`); a document
+#: that fails to load is not kept, so its error is raised afresh each time.
+_PARSED: dict[tuple[str, str], LoadedDoc] = {}
+#: How many parsed documents are kept (oldest dropped first); a spec is at most MAX_BYTES.
+PARSED_KEPT = 64
+
+
 def load_yaml(text: str, file: str = "<string>") -> LoadedDoc:
     """Parse one YAML document safely, keeping spans; raise LoadError with a location."""
+    key = (text, file)
+    doc = _PARSED.get(key)
+    if doc is None:
+        doc = _parse_yaml(text, file)
+        if len(_PARSED) >= PARSED_KEPT:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[key] = doc
+    return _fresh(doc)
+
+
+def _fresh(doc: LoadedDoc) -> LoadedDoc:
+    """A copy of a parsed document that its caller may change (composition edits the data
+    and span maps of what it reads) without changing the kept one: containers are copied,
+    leaves (str, int, float, bool, None) and spans (frozen) are shared."""
+    return LoadedDoc(
+        _copy_data(doc.data),
+        doc.file,
+        doc.text,
+        dict(doc.spans),
+        dict(doc.key_spans),
+        dict(doc.other_sources),
+        doc.variant,
+    )
+
+
+def _copy_data(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _copy_data(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_data(v) for v in value]
+    return value
+
+
+def _parse_yaml(text: str, file: str) -> LoadedDoc:
+    """`load_yaml` without the cache."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise LoadError(
             f"the spec is larger than {MAX_BYTES} bytes", span=SourceSpan(file, 1, 1), code="E104"

@@ -1,0 +1,43 @@
+"""load_yaml keeps parsed documents (a family file is read once per variant, the block
+library once per spec that imports it): each caller still gets a document of its own, and
+a document that fails is refused every time."""
+
+from __future__ import annotations
+
+import pytest
+
+from archspec import loader
+from archspec.errors import LoadError
+
+TEXT = "archspec: 1\nname: t\ninput: [N, 4]\nlayers:\n  - {type: linear, out_features: 2}\n"
+
+
+def test_a_caller_may_change_its_document_without_changing_the_next() -> None:
+    first = loader.load_yaml(TEXT, "t.yaml")
+    first.data["layers"][0]["out_features"] = 99
+    first.data["name"] = "changed"
+    first.spans.clear()
+    second = loader.load_yaml(TEXT, "t.yaml")
+    assert second.data["layers"][0] == {"type": "linear", "out_features": 2}
+    assert second.data["name"] == "t"
+    assert second.span_of(("layers", 0, "out_features")).line == 5
+
+
+def test_the_same_text_under_another_name_has_spans_in_that_file() -> None:
+    assert loader.load_yaml(TEXT, "a.yaml").span_of(("name",)).file == "a.yaml"
+    assert loader.load_yaml(TEXT, "b.yaml").span_of(("name",)).file == "b.yaml"
+
+
+def test_a_broken_document_is_refused_each_time() -> None:
+    for _ in range(2):
+        with pytest.raises(LoadError) as info:
+            loader.load_yaml("name: [unclosed\n", "bad.yaml")
+        assert info.value.diagnostics[0].code == "E101"
+
+
+def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "_PARSED", {})
+    for i in range(loader.PARSED_KEPT + 10):
+        loader.load_yaml(f"name: n{i}\n", "x.yaml")
+    assert len(loader._PARSED) == loader.PARSED_KEPT
+    assert ("name: n0\n", "x.yaml") not in loader._PARSED  # the oldest went first
