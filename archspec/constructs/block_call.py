@@ -25,6 +25,7 @@ from ..lowering.context import (
 )
 from ..lowering.exprs import attr_expr
 from ..lowering.lets import bind_lets
+from ..lowering.memo import args_key
 from ..lowering.values import coerce_param, decl_of, param_hint, parsed, reads_failed
 from ..ops import REGISTRY
 from ..ops.base import Final, NodeBase
@@ -87,6 +88,7 @@ def lower(lw: Lowerer, site: Site) -> str:
             exprs=exprs,
             state_dict_version=bdef.state_dict_version,
             checkpoint=bdef.checkpoint or bname in lw.spec.checkpoint,
+            call=None if (key := args_key(args)) is None else (bname, key),
         )
         return lw.lower_child(site, child)
     finally:

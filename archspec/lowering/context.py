@@ -157,6 +157,9 @@ class Child:
     state_dict_version: int = 1
     #: a block instance to run under activation checkpointing in training
     checkpoint: bool = False
+    #: a block instance's call (block name, bound arguments) as a key of the instance memo
+    #: (lowering/memo.py); None: lowered every time
+    call: tuple[Any, ...] | None = None
 
 
 class Named(BaseModel):

@@ -45,6 +45,7 @@ from .context import (
 from .exprs import text_expr
 from .keys import keyed_site
 from .layer import lower_op
+from .memo import InstanceMemo, lower_instance
 from .refs import off_with_its_input, resolve_inputs, scope_outputs
 from .values import bind_value, reads_failed, value_hint
 
@@ -81,6 +82,8 @@ class Lowerer:
         #: kept expressions by (text, field kind, enclosing block): a block's fields are the
         #: same text in every instance, so each is parsed and tagged once (exprs.py)
         self.expr_cache: dict[tuple[Any, ...], Any] = {}
+        #: block instances lowered so far, by call and context (lowering/memo.py)
+        self.memo = InstanceMemo()
         #: each block's least expansion, so E310 is known before a block is expanded
         self.least = LeastItems(getattr(spec, "blocks", {}) or {}, max_layers + 1)
 
@@ -272,7 +275,7 @@ class Lowerer:
         env = site.env if child.env is None else child.env
         path, span = scope.qual(name), self.span(item.ypath)
         axis = scope.axes.get(site.inputs[0], 1)
-        module = self.lower_scope(child, env, site.in_shapes[0], path, span, axis)
+        module = lower_instance(self, child, env, site.in_shapes[0], path, span, axis)
         # an output whose node failed has no shape (and no node): the parent skips quietly
         by_name = {n.name: n.shape for n in module.nodes}
         first = module.outputs[0].name if module.outputs else None
