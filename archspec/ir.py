@@ -235,12 +235,21 @@ def iter_modules(module: Module) -> Iterator[Module]:
 
 
 def iter_nodes(module: Module, prefix: str = "") -> Iterator[tuple[str, Node]]:
-    """(dotted path, node) for every node, depth first in registration order."""
-    for node in module.nodes:
-        path = f"{prefix}.{node.name}" if prefix else node.name
+    """(dotted path, node) for every node, depth first in registration order.
+
+    One generator with a stack of levels: nested `yield from`s would hand each node up
+    through every enclosing level (the passes walk tens of thousands of nodes per check)."""
+    stack = [(prefix, iter(module.nodes))]
+    while stack:
+        outer, nodes = stack[-1]
+        node = next(nodes, None)
+        if node is None:
+            stack.pop()
+            continue
+        path = f"{outer}.{node.name}" if outer else node.name
         yield path, node
         if node.child is not None:
-            yield from iter_nodes(node.child, path)
+            stack.append((path, iter(node.child.nodes)))
 
 
 def shard_unit_paths(graph: Graph) -> tuple[str, ...]:

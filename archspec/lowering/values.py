@@ -27,13 +27,20 @@ _TYPE_NAMES = ("int", "float", "bool", "str", "list")
 
 def decl_of(entry: Any) -> ParamDecl:
     """A ParamDecl from the full form, a type name (required param) or a bare default."""
-    from ..schema import ParamDecl as decl  # schema.py imports the constructs, and so this
-
-    if isinstance(entry, decl):
+    if isinstance(entry, _decl_class()):
         return entry
     if isinstance(entry, (str, bool, int, float)):
         return _short_decl(type(entry), entry)  # the same few entries, in every block call
     return _decl_of(entry)
+
+
+@lru_cache(maxsize=1)
+def _decl_class() -> type[ParamDecl]:
+    """schema.ParamDecl, imported at the first call: schema.py imports the constructs, and so
+    this module (decl_of runs for every block argument: an import statement there is not free)."""
+    from ..schema import ParamDecl
+
+    return ParamDecl
 
 
 @lru_cache(maxsize=1024)
