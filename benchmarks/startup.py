@@ -50,8 +50,12 @@ def commands() -> tuple[dict[str, list[str]], str, str]:
 
     paths = spec_paths()
     one = f"archspec check specs/{ONE_SPEC[0]}.yaml --variant {ONE_SPEC[1]}"
-    # a family file is checked variant by variant: count the specs, not the files
-    every = f"archspec check specs/*.yaml ({len(archspec.builtin_index())} specs)"
+    # a family file is checked variant by variant: count the specs, not the files (issue 14:
+    # every shipped spec in one cold process, at most 0.3x a cold `import torch`)
+    every = (
+        f"check all shipped specs: archspec check specs/*.yaml "
+        f"({len(archspec.builtin_index())} specs)"
+    )
     cmds = {
         FLOOR: cold_cmd("-c", "pass"),
         TORCH: cold_cmd("-c", "import torch"),
