@@ -304,40 +304,25 @@ def decode_spec_bytes(raw: bytes, file: str) -> str:
     return text
 
 
-#: Parsed documents by (text, file name), so a process that reads one file many times (every
-#: variant of a family file, the block library each spec imports: `archspec check` of every
-#: built-in spec) parses it once. Each caller gets its own copy (see `_fresh`); a document
-#: that fails to load is not kept, so its error is raised afresh each time.
+#: Parsed documents by (text, file name): a process that reads one file many times (each
+#: variant of a family file, the block library every spec imports) parses it once. A failed
+#: document is not kept, so its error is raised afresh each time.
 _PARSED: dict[tuple[str, str], LoadedDoc] = {}
-#: How many parsed documents are kept (oldest dropped first); a spec is at most MAX_BYTES.
-PARSED_KEPT = 64
+PARSED_KEPT = 64  # documents kept, the oldest dropped first
 
 
 def load_yaml(text: str, file: str = "<string>") -> LoadedDoc:
-    """Parse one YAML document safely, keeping spans; raise LoadError with a location."""
-    key = (text, file)
-    doc = _PARSED.get(key)
+    """Parse one YAML document safely, keeping spans; raise LoadError with a location.
+
+    Each caller gets its own data and span maps (composition edits them); leaves and spans
+    (frozen) are shared with the kept document."""
+    doc = _PARSED.get((text, file))
     if doc is None:
-        doc = _parse_yaml(text, file)
         if len(_PARSED) >= PARSED_KEPT:
             del _PARSED[next(iter(_PARSED))]
-        _PARSED[key] = doc
-    return _fresh(doc)
-
-
-def _fresh(doc: LoadedDoc) -> LoadedDoc:
-    """A copy of a parsed document that its caller may change (composition edits the data
-    and span maps of what it reads) without changing the kept one: containers are copied,
-    leaves (str, int, float, bool, None) and spans (frozen) are shared."""
-    return LoadedDoc(
-        _copy_data(doc.data),
-        doc.file,
-        doc.text,
-        dict(doc.spans),
-        dict(doc.key_spans),
-        dict(doc.other_sources),
-        doc.variant,
-    )
+        doc = _PARSED[text, file] = _parse_yaml(text, file)
+    spans, keys, others = dict(doc.spans), dict(doc.key_spans), dict(doc.other_sources)
+    return LoadedDoc(_copy_data(doc.data), file, text, spans, keys, others, doc.variant)
 
 
 def _copy_data(value: Any) -> Any:
