@@ -199,6 +199,12 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
 
 
 def _display(path: Path) -> Path:
+    """How a built-in spec's file is shown (in errors, `check`'s report, emitted headers):
+    archspec's own as `specs/NAME.yaml` wherever archspec is installed or run from, so no
+    machine's directories show; another package's relative to the working folder if below
+    it, else as it is."""
+    if path.parent == builtin_dir():
+        return Path("specs") / path.name
     try:
         return path.relative_to(Path.cwd())
     except ValueError:

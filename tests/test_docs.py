@@ -259,6 +259,13 @@ CONSOLE_BLOCKS = [
 ]
 
 
+def test_every_readme_console_block_is_run() -> None:
+    """README is the first page a user reads: each console block on it is a real run."""
+    readme = [b for b in all_blocks() if b.page.name == "README.md" and b.lang == "console"]
+    assert len(readme) >= 2
+    assert all(b.directive("output") is not None for b in readme), [b.where for b in readme]
+
+
 @pytest.mark.parametrize("block", CONSOLE_BLOCKS, ids=lambda b: b.where)
 def test_console_output(block: Block, tmp_path: Path) -> None:
     """Shown CLI output is real: each command runs and prints exactly what the page shows."""
