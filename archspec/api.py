@@ -42,6 +42,8 @@ from .passes.costs import Footprint, footprint
 from .passes.pipeline import Analysis, accepted_inputs, input_shapes, run, verify_graph
 from .plugins import env_plugin_files as env_plugin_files
 from .plugins import load_plugin_files as load_plugin_files
+from .summary_text import fit_table as fit_table
+from .summary_text import print_summary as print_summary
 from .toolkit import Family as Family
 from .toolkit import LayerKind as LayerKind
 from .toolkit import ShapeTextError as ShapeTextError
@@ -575,7 +577,7 @@ def _with_accepted_inputs(
 
 
 def summary(
-    source: SpecSource,
+    source: SpecSource | nn.Module,
     *,
     input: Sequence[int] | str | None = None,  # noqa: A002
     depth: int | None = None,
@@ -585,16 +587,70 @@ def summary(
 ) -> Summary:
     """Per-layer output shapes, parameters and MACs with totals (symbolic without `input`).
 
-    Modules nested deeper than `depth` are folded into one row. Raises ArchSpecError on a
-    bad spec or an input the network cannot take; TypeError or ValueError on an `input`
-    that is no shape (see `input_shape`) or a `depth` that is no int >= 1.
-    """
-    from .report import summarise_analysis
+    `source` is a spec, or any `nn.Module` (written by hand, from a model zoo, or built on
+    the meta device): `summary(model, input_size=(1, 3, 224, 224))` runs its forward once on
+    meta tensors, so neither weights nor activations take memory, and adds a Trainable
+    column, the trainable/frozen split and a memory estimate of a training step (see
+    `archspec.modsummary`). A module takes `input_size=` (torchinfo's name; `input=` works
+    too), a list of shapes for a forward with several inputs, and `dtypes=` (one torch dtype
+    per input, float32 by default); it raises ModuleSummaryError (a RuntimeError) when its
+    forward cannot run on meta tensors.
 
-    shape = input_shape(input)
+    `print(summary)` shows the table the CLI prints; a notebook shows it as HTML. Modules
+    nested deeper than `depth` are folded into one row. Raises ArchSpecError on a bad spec
+    or an input the network cannot take; TypeError or ValueError on an `input` that is no
+    shape (see `input_shape`) or a `depth` that is no int >= 1.
+    """
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)):
         raise TypeError(f"depth must be an int or None, got {type(depth).__name__}")
     if depth is not None and depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
-    analysis = _analysis(source, params, max_layers, shape, variant)
+    if _is_module(source):
+        return _module_summary(source, input, depth, params)
+    from .report import summarise_analysis
+
+    shape = input_shape(input)
+    analysis = _analysis(source, params, max_layers, shape, variant)  # type: ignore[arg-type]
     return summarise_analysis(analysis, depth)
+
+
+def _is_module(value: object) -> bool:
+    """An nn.Module, found without importing torch: if torch is not loaded, it is none."""
+    import sys
+
+    nn_module = sys.modules.get("torch.nn")
+    return nn_module is not None and isinstance(value, nn_module.Module)
+
+
+def _module_summary(
+    model: nn.Module, given: Any, depth: int | None, options: dict[str, Any]
+) -> Summary:
+    """`summary` of an nn.Module: input sizes and dtypes checked, then archspec.modsummary."""
+    from .modsummary import input_dtypes, summarise_module
+
+    options = dict(options)
+    size = options.pop("input_size", None)
+    dtypes = options.pop("dtypes", None)
+    if options:
+        raise TypeError(
+            f"summary of an nn.Module takes input_size=, dtypes= and depth=, "
+            f"not {', '.join(sorted(options))}"
+        )
+    if size is not None and given is not None:
+        raise TypeError("give input_size= or input=, not both")
+    size = given if size is None else size
+    if size is None:
+        raise TypeError(
+            f"summary of an nn.Module needs input_size= (e.g. (1, 3, 224, 224)): "
+            f"{type(model).__name__} does not declare its input as a spec does"
+        )
+    many = (
+        isinstance(size, Sequence)
+        and not isinstance(size, str)
+        and len(size) > 0
+        and all(isinstance(s, (Sequence, str)) for s in size)
+    )
+    shapes = [input_shape(s) for s in (size if many else [size])]
+    return summarise_module(
+        model, [s for s in shapes if s is not None], input_dtypes(dtypes, len(shapes)), depth
+    )

@@ -38,7 +38,6 @@ from .passes.shapes import (
     generalise_input,
     shape_text,
 )
-from .toolkit import human
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
@@ -59,6 +58,8 @@ class Row:
     train_only: bool = False
     #: connections per sample as LeCun et al. (1998) count them (inputs + bias per unit)
     connections: Dim | None = None
+    #: a module summary's Trainable column (torchinfo's words): "True", "False", "Partial"
+    trainable: str | None = None
 
     @property
     def is_heading(self) -> bool:
@@ -90,8 +91,55 @@ class Row:
 
 
 @dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes one training step holds at the summary's batch, per dtype name: the weights,
+    their gradients (trainable ones only), the buffers, and the activations autograd saves
+    for the backward pass. Optimizer state and the allocator's slack are not included."""
+
+    batch: int
+    parameters: tuple[tuple[str, int], ...]
+    gradients: tuple[tuple[str, int], ...]
+    buffers: tuple[tuple[str, int], ...]
+    activations: tuple[tuple[str, int], ...]
+
+    def parts(self) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+        return (
+            ("parameters", self.parameters),
+            ("gradients", self.gradients),
+            ("buffers", self.buffers),
+            ("activations", self.activations),
+        )
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, part in self.parts() for _, n in part)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch": self.batch,
+            **{name: dict(part) for name, part in self.parts()},
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True)
+class ModuleFacts:
+    """What only a summary of an nn.Module has: its inputs, the trainable/frozen split of
+    its parameters, and a memory estimate."""
+
+    inputs: tuple[Shape, ...]
+    dtypes: tuple[str, ...]
+    trainable: int
+    frozen: int
+    memory: MemoryEstimate
+
+
+@dataclass(frozen=True, repr=False)
 class Summary:
-    """A per-layer table of one spec, symbolic or at a concrete input."""
+    """A per-layer table of one spec (symbolic or at a concrete input) or of an nn.Module.
+
+    `print(summary)` shows the table as the CLI prints it; in a notebook it is an HTML table.
+    """
 
     name: str
     input_shape: Shape
@@ -103,10 +151,24 @@ class Summary:
     example_input: Shape | None = None
     example_macs: int | None = None
     connections: Dim = field(default_factory=lambda: Dim.of(0))
+    #: set for a summary of an nn.Module (None for a spec's)
+    module: ModuleFacts | None = None
 
     @property
     def concrete(self) -> bool:
         return self.macs.is_const
+
+    def __str__(self) -> str:
+        from .summary_text import summary_text
+
+        return summary_text(self)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        from .summary_text import summary_html
+
+        return summary_html(self)
 
     # plain data ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -141,6 +203,20 @@ class Summary:
             "example": None
             if self.example_input is None
             else {"input": format_shape(self.example_input), "macs": self.example_macs},
+            **({} if self.module is None else {"module": self._module_dict()}),
+        }
+
+    def _module_dict(self) -> dict[str, Any]:
+        """A module summary's own data: inputs, the trainable split, per-row and memory."""
+        m = self.module
+        assert m is not None
+        return {
+            "inputs": [format_shape(s) for s in m.inputs],
+            "dtypes": list(m.dtypes),
+            "trainable_params": m.trainable,
+            "frozen_params": m.frozen,
+            "trainable": {r.path: r.trainable for r in self.rows if r.trainable is not None},
+            "memory_bytes": m.memory.to_dict(),
         }
 
     def to_json(self, indent: int = 2) -> str:
@@ -170,75 +246,22 @@ class Summary:
 
     def to_markdown(self) -> str:
         """A GitHub table with a bold totals line."""
-        lines = [
-            f"**{self.name}** at input `{format_shape(self.input_shape)}`",
-            "",
-            "| Layer | Type | Output shape | Params | MACs | Connections |",
-            "|---|---|---|---:|---:|---:|",
-        ]
-        for r in self.rows:
-            kind = r.type + (" (train)" if r.train_only else "")
-            lines.append(
-                f"| `{r.path}` | {kind} | `{r.shape_text}` | "
-                f"{_cell(r.params)} | {_macs_cell(r, code=True)} | {_cell(r.connections)} |"
-            )
-        lines.append(
-            f"| **Total** | | | **{self.params:,}** | **{_cell(self.macs, code=True)}** "
-            f"| **{_cell(self.connections)}** |"
-        )
-        lines.append("")
-        lines.append(self.footer())
-        return "\n".join(lines) + "\n"
+        from .summary_text import markdown
+
+        return markdown(self)
 
     def footer(self) -> str:
-        """Totals in words, with the size in G/M where it is a number."""
-        if self.concrete:
-            macs = self.macs.value
-            text = f"{self.params:,} parameters, {macs:,} MACs ({human(macs, early=True)})"
-        else:
-            text = f"{self.params:,} parameters, MACs = {self.macs}"
-            if self.example_input is not None and self.example_macs is not None:
-                text += (
-                    f"; at {format_shape(self.example_input)}: {self.example_macs:,} MACs "
-                    f"({human(self.example_macs, early=True)})"
-                )
-        return text + ". MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out."
+        """Totals in words, with the size in G/M where it is a number; symbolic MACs
+        factored (`4.09 G MACs x N at (N, 3, 224, 224)`)."""
+        from .summary_text import footer
+
+        return footer(self)
 
     def table(self) -> Table:
         """A rich table for the terminal."""
-        from rich.table import Table
+        from .summary_text import table
 
-        t = Table(title=f"{self.name}  input {format_shape(self.input_shape)}", caption=None)
-        t.add_column("Layer", no_wrap=True)
-        t.add_column("Type")
-        t.add_column("Output shape")
-        t.add_column("Params", justify="right")
-        t.add_column("MACs", justify="right")
-        t.add_column("Connections", justify="right")
-        for r in self.rows:
-            name = "  " * r.depth + r.name
-            kind = r.type + (" (train)" if r.train_only else "")
-            style = "bold" if r.is_heading else None
-            t.add_row(
-                name,
-                kind,
-                r.shape_text,
-                _cell(r.params),
-                _macs_cell(r),
-                _cell(r.connections),
-                style=style,
-            )
-        t.add_section()
-        t.add_row(
-            "Total",
-            "",
-            "",
-            f"{self.params:,}",
-            _cell(self.macs),
-            _cell(self.connections),
-            style="bold",
-        )
-        return t
+        return table(self)
 
 
 def _per_output(macs: Dim, shape: Shape) -> int | None:

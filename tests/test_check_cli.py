@@ -151,7 +151,12 @@ def test_summary_formats() -> None:
     code, out, _ = run("summary", "vgg16", "--format", "markdown", "--input", "1,3,224,224")
     assert "| **Total** | | | **138,357,544** | **15,470,264,320** |" in out
     code, out, _ = run("summary", "lenet5")
-    assert "150*N*(H - 4)*(W - 4)" in out and "at (1, 1, 32, 32): 416,520 MACs" in out
+    assert "150*N*(H - 4)*(W - 4)" in out  # a layer's MACs: k * its output's size
+    # the total is factored at the declared input, never the expanded polynomial
+    flat = " ".join(out.split())
+    assert "0.42 M MACs x N at (N, 1, 32, 32) (416,520 per sample)" in flat
+    assert "│ 0.42 M x N │" in out.replace("  ", "")
+    assert "14400*N" not in out
 
 
 def test_summary_of_an_impossible_input_is_a_located_error() -> None:

@@ -25,7 +25,6 @@ from .app import (
     console,
     parse_input,
     parse_sets,
-    print_table,
     progress,
     report_errors,
     use_color,
@@ -202,8 +201,7 @@ def summary(
         )
     if fmt is SummaryFormat.table:
         out = console()
-        print_table(out, result.table(), droppable=["Connections"])
-        out.print(result.footer(), markup=False, soft_wrap=False)
+        api.print_summary(out, result)
         line = api.weights_line_for(spec, result.name)
         if line is not None:
             out.print(

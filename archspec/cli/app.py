@@ -26,6 +26,7 @@ from ..api import (
     builtin_index,
     env_plugin_files,
     family_variants,
+    fit_table,
     load_plugin_files,
     parse_shape_text,
 )
@@ -115,20 +116,9 @@ def _is_terminal(stream: Any) -> bool:
 
 
 def print_table(out: Console, table: Table, droppable: Sequence[str] = ()) -> None:
-    """Print a table within the console's width (the terminal's, COLUMNS, or 80 when piped).
-
-    While even its narrowest rendering is wider than that, the columns named in `droppable`
-    are left out, least important first; long cells fold onto more lines, never cut to `...`.
-    """
-    for column in table.columns:
-        column.overflow = "fold"
-    unbounded = out.options.update_width(1_000_000)
-    for header in droppable:
-        # the narrowest rendering (each column as wide as its longest word) fits: keep it
-        if out.measure(table, options=unbounded).minimum <= out.width:
-            break
-        table.columns = [c for c in table.columns if c.header != header]
-    out.print(table)
+    """Print a table within the console's width (the terminal's, COLUMNS, or 80 when piped),
+    leaving out the `droppable` columns while it cannot fit (`archspec.api.fit_table`)."""
+    fit_table(out, table, droppable)
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:

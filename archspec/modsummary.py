@@ -1,0 +1,339 @@
+"""Summaries of any `nn.Module`, written by hand or compiled: the same table as a spec's.
+
+The forward runs once on meta tensors (shapes only: no memory for weights or activations).
+A model whose weights are real is run through `torch.func.functional_call` with meta
+stand-ins for its parameters and buffers, so nothing of it is copied or changed. Three
+things are watched during that forward:
+
+* forward pre-hooks and hooks on every submodule keep a stack of the module running, and
+  record each module's output shape;
+* a TorchDispatchMode counts the MACs of every matrix product and convolution (aten mm,
+  addmm, bmm, baddbmm, convolution, attention kernels: torch.utils.flop_counter's formulas,
+  halved), charged to the innermost module running. On conv and linear layers this is the
+  spec summary's convention exactly (conv `C_out*H_out*W_out*C_in/groups*k_h*k_w`, linear
+  `in*out` per row, bias adds not counted), so a hand-written twin of a spec has the spec's
+  MACs; a matrix product in a module's own forward (attention scores) is counted too;
+* `saved_tensors_hooks` see every tensor autograd keeps for the backward pass: their
+  storages, counted once each, less parameters and buffers, are the activation memory of a
+  training step at the given batch.
+
+This module imports torch; `archspec.api.summary` imports it only when given a module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.flop_counter import flop_registry
+
+from .dims import Dim, Shape
+from .report import MemoryEstimate, ModuleFacts, Row, Summary
+
+
+class ModuleSummaryError(RuntimeError):
+    """The module's forward cannot run on meta tensors (data-dependent code, a wrong input)."""
+
+
+class _Counter(TorchDispatchMode):
+    """MACs of each matrix product and convolution, charged to the module on top of `stack`."""
+
+    def __init__(self, stack: list[str], macs: dict[str, int]) -> None:
+        super().__init__()
+        self.stack = stack
+        self.macs = macs
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            flops = formula(*args, **kwargs, out_val=out)
+            where = self.stack[-1]
+            self.macs[where] = self.macs.get(where, 0) + int(flops) // 2
+        return out
+
+
+class _Trace:
+    """What one meta forward saw: per module path, output shape, calls and MACs."""
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+        self.macs: dict[str, int] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.calls: dict[str, int] = {}
+        self.saved: dict[int, tuple[torch.dtype, int]] = {}
+        self.keep: list[torch.Tensor] = []  # saved tensors stay alive: storage ids stay unique
+
+    def hooks(self, model: nn.Module) -> list[Any]:
+        handles = []
+        for path, module in model.named_modules():  # a module under two names: hooked once
+            handles.append(module.register_forward_pre_hook(self._enter(path)))
+            handles.append(module.register_forward_hook(self._leave(path), always_call=True))
+        return handles
+
+    def _enter(self, path: str) -> Any:
+        def hook(module: nn.Module, args: Any) -> None:
+            self.stack.append(path)
+            self.calls[path] = self.calls.get(path, 0) + 1
+
+        return hook
+
+    def _leave(self, path: str) -> Any:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if self.stack and self.stack[-1] == path:
+                self.stack.pop()
+            first = next((t for t in tree_leaves(output) if isinstance(t, torch.Tensor)), None)
+            if first is not None:
+                self.shapes[path] = tuple(int(d) for d in first.shape)
+
+        return hook
+
+    def pack(self, t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        self.saved[storage._cdata] = (t.dtype, storage.nbytes())
+        self.keep.append(t)
+        return t
+
+
+def _meta_stand_ins(model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """Meta tensors for a model's real parameters and buffers; None when all are meta."""
+    named = [*model.named_parameters(), *model.named_buffers()]
+    if all(t.device.type == "meta" for _, t in named):
+        return None
+    return {
+        name: torch.empty_like(t, device="meta").requires_grad_(t.requires_grad)
+        if t.is_floating_point() or t.is_complex()
+        else torch.empty_like(t, device="meta")
+        for name, t in named
+    }
+
+
+@contextmanager
+def _training(model: nn.Module) -> Iterator[None]:
+    """Train mode for the forward (dropout, batch statistics), each module's flag restored."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.train()
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def trace(
+    model: nn.Module, shapes: Sequence[tuple[int, ...]], dtypes: Sequence[torch.dtype]
+) -> tuple[_Trace, dict[str, torch.Tensor] | None]:
+    """Run the forward once on meta tensors of `shapes`, watching it (see the module doc)."""
+    seen = _Trace()
+    inputs = [torch.empty(s, dtype=d, device="meta") for s, d in zip(shapes, dtypes, strict=True)]
+    stand_ins = _meta_stand_ins(model)
+    handles = seen.hooks(model)
+    try:
+        with ExitStack() as stack:
+            stack.enter_context(_training(model))
+            stack.enter_context(torch.enable_grad())
+            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(seen.pack, lambda t: t))
+            stack.enter_context(_Counter(seen.stack, seen.macs))
+            if stand_ins is None:
+                model(*inputs)
+            else:
+                torch.func.functional_call(model, stand_ins, tuple(inputs))
+    except Exception as exc:  # the user's forward: anything it raises is reported as such
+        what = ", ".join(str(tuple(s)) for s in shapes)
+        raise ModuleSummaryError(
+            f"the forward of {type(model).__name__} fails on meta tensors of shape {what}: "
+            f"{type(exc).__name__}: {str(exc)[:300]} (a forward that reads tensor values, "
+            "such as .item() or .tolist(), cannot be summarised without data; check the "
+            "input size)"
+        ) from exc
+    finally:
+        for h in handles:
+            h.remove()
+    return seen, stand_ins
+
+
+def _trainable(params: Sequence[nn.Parameter]) -> str | None:
+    """torchinfo's Trainable column: True, False or Partial; None without parameters."""
+    if not params:
+        return None
+    flags = {p.requires_grad for p in params}
+    return "Partial" if len(flags) == 2 else str(flags.pop())
+
+
+def _bytes_by_dtype(items: Iterable[tuple[torch.dtype, int]]) -> tuple[tuple[str, int], ...]:
+    out: dict[str, int] = {}
+    for dtype, n in items:
+        name = str(dtype).removeprefix("torch.")
+        out[name] = out.get(name, 0) + n
+    return tuple(sorted(out.items()))
+
+
+def _memory(
+    model: nn.Module, seen: _Trace, stand_ins: dict[str, torch.Tensor] | None, batch: int
+) -> MemoryEstimate:
+    params = list(model.parameters())
+    buffers = list(model.buffers())
+    ran_with = stand_ins.values() if stand_ins is not None else [*params, *buffers]
+    state = {t.untyped_storage()._cdata for t in ran_with}
+    return MemoryEstimate(
+        batch=batch,
+        parameters=_bytes_by_dtype((p.dtype, p.numel() * p.element_size()) for p in params),
+        gradients=_bytes_by_dtype(
+            (p.dtype, p.numel() * p.element_size()) for p in params if p.requires_grad
+        ),
+        buffers=_bytes_by_dtype((b.dtype, b.numel() * b.element_size()) for b in buffers),
+        activations=_bytes_by_dtype(
+            (dtype, n) for key, (dtype, n) in seen.saved.items() if key not in state
+        ),
+    )
+
+
+@dataclass
+class _Leaf:
+    """A row with numbers: a module without children, a container's own parameter, or the
+    matrix products of a container's own forward (`(self)`)."""
+
+    row: Row
+    macs: int
+    params: list[nn.Parameter]
+
+
+def _rows_in_order(model: nn.Module, seen: _Trace) -> tuple[list[Row | _Leaf], list[_Leaf]]:
+    """Every module's row in `named_modules` order: headings (Rows) and leaves."""
+    counted: set[int] = set()  # a parameter shared by two modules counts once, in the first
+    order: list[Row | _Leaf] = []
+    leaves: list[_Leaf] = []
+
+    def add(path: str, kind: str, level: int, shape: Shape, ps: list[Any], macs: int) -> None:
+        row = Row(
+            path=path,
+            name=path.rsplit(".", 1)[-1],
+            type=kind,
+            depth=level,
+            shape=shape,
+            params=sum(p.numel() for p in ps),
+            macs=Dim.of(macs),
+            trainable=_trainable(ps),
+        )
+        leaves.append(_Leaf(row, macs, ps))
+        order.append(leaves[-1])
+
+    for path, module in model.named_modules():
+        level = path.count(".") + 1 if path else 0
+        kind = type(module).__name__ + ("" if path == "" or seen.calls.get(path) else " (not run)")
+        shape = tuple(Dim.of(d) for d in seen.shapes.get(path, ()))
+        ps = [p for p in module.parameters(recurse=False) if id(p) not in counted]
+        counted.update(id(p) for p in ps)
+        if path and next(iter(module.children()), None) is None:
+            add(path, kind, level - 1, shape, ps, seen.macs.get(path, 0))
+            continue
+        if path:
+            order.append(_heading(path, kind, level - 1, shape))
+        mine = {id(p) for p in ps}
+        for pname, p in module.named_parameters(recurse=False):
+            if id(p) in mine:
+                sub = f"{path}.{pname}" if path else pname
+                add(sub, "Parameter", level, tuple(Dim.of(d) for d in p.shape), [p], 0)
+        if seen.macs.get(path, 0):  # products in the module's own forward, outside children
+            sub = f"{path}.(self)" if path else "(self)"
+            add(sub, f"{type(module).__name__} ops", level, (), [], seen.macs[path])
+    return order, leaves
+
+
+def _fold(order: list[Row | _Leaf], leaves: list[_Leaf], depth: int | None) -> list[Row]:
+    """Rows nested deeper than `depth` folded into their ancestor's, as a spec's are."""
+    inside: dict[str, list[_Leaf]] = {}
+    if depth is not None:  # each leaf to its ancestor at the folding depth, in one pass
+        for leaf in leaves:
+            parts = leaf.row.path.split(".")
+            if len(parts) > depth:
+                inside.setdefault(".".join(parts[:depth]), []).append(leaf)
+    rows: list[Row] = []
+    for item in order:
+        row = item.row if isinstance(item, _Leaf) else item
+        if depth is not None and row.depth >= depth:
+            continue
+        if isinstance(item, _Leaf) or depth is None or row.depth + 1 < depth:
+            rows.append(row)
+            continue
+        folded = inside.get(row.path, [])
+        ps = [p for leaf in folded for p in leaf.params]
+        rows.append(
+            dataclasses.replace(
+                row,
+                params=sum(p.numel() for p in ps),
+                macs=Dim.of(sum(leaf.macs for leaf in folded)),
+                folded=True,
+                trainable=_trainable(ps),
+            )
+        )
+    return rows
+
+
+def summarise_module(
+    model: nn.Module,
+    shapes: Sequence[tuple[int, ...]],
+    dtypes: Sequence[torch.dtype],
+    depth: int | None = None,
+) -> Summary:
+    """The summary of `model` at inputs of `shapes` (see the module doc for how it is taken)."""
+    seen, stand_ins = trace(model, shapes, dtypes)
+    order, leaves = _rows_in_order(model, seen)
+    params = [p for leaf in leaves for p in leaf.params]
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    total = sum(p.numel() for p in params)
+    return Summary(
+        name=type(model).__name__,
+        input_shape=tuple(Dim.of(d) for d in shapes[0]),
+        rows=tuple(_fold(order, leaves, depth)),
+        params=total,
+        macs=Dim.of(sum(seen.macs.values())),
+        depth=depth,
+        module=ModuleFacts(
+            inputs=tuple(tuple(Dim.of(d) for d in s) for s in shapes),
+            dtypes=tuple(str(d).removeprefix("torch.") for d in dtypes),
+            trainable=trainable,
+            frozen=total - trainable,
+            memory=_memory(model, seen, stand_ins, shapes[0][0] if shapes[0] else 1),
+        ),
+    )
+
+
+def _heading(path: str, kind: str, level: int, shape: Shape) -> Row:
+    return Row(
+        path=path,
+        name=path.rsplit(".", 1)[-1],
+        type=kind,
+        depth=level,
+        shape=shape,
+        params=None,
+        macs=None,
+    )
+
+
+def input_dtypes(dtypes: Any, count: int) -> list[torch.dtype]:
+    """`dtypes=` as torch dtypes, one per input (float32 by default, as torchinfo's)."""
+    if dtypes is None:
+        return [torch.float32] * count
+    if isinstance(dtypes, torch.dtype):
+        dtypes = [dtypes]
+    if not isinstance(dtypes, Sequence) or isinstance(dtypes, str) or len(dtypes) != count:
+        raise TypeError(f"dtypes must be a torch.dtype or a list of {count} (one per input)")
+    if not all(isinstance(d, torch.dtype) for d in dtypes):
+        raise TypeError(f"dtypes must be torch dtypes, got {dtypes!r}")
+    return list(dtypes)
+
+
+def is_module(value: object) -> bool:
+    return isinstance(value, nn.Module)
+
+
+__all__ = ["ModuleSummaryError", "input_dtypes", "is_module", "summarise_module"]

@@ -1,0 +1,285 @@
+"""How a Summary reads: the terminal table (`archspec summary`, `print(summary)`), its
+footer, Markdown and notebook HTML, from one set of cells so that they all agree.
+
+Symbolic totals are written factored, `4.09 G x N` at the declared input's sizes: the
+expanded formula in N, H, W (tens of terms for a ResNet) is data, kept in the JSON output
+and in `summary.macs`, not something to read in a table.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import shutil
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .dims import Dim, format_shape
+from .toolkit import human
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+    from rich.table import Table
+
+    from .report import MemoryEstimate, Row, Summary
+
+#: The MAC convention, as the footers state it.
+SPEC_CONVENTION = "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out."
+MODULE_CONVENTION = (
+    "MACs: every matrix product and convolution the forward runs "
+    "(conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out)."
+)
+
+
+def per_batch(s: Summary) -> int | None:
+    """k when the symbolic MACs are exactly k * N at the example input's other sizes."""
+    if s.concrete or s.example_input is None or s.example_macs is None or not s.input_shape:
+        return None
+    batch = s.input_shape[0]
+    if batch.is_const or batch.symbols != {str(batch)}:
+        return None
+    env: dict[str, int | Dim] = {}
+    for d, e in zip(s.input_shape[1:], s.example_input[1:], strict=False):
+        if not d.is_const:
+            if d.symbols != {str(d)}:
+                return None
+            env[str(d)] = e.value
+    return s.example_macs if s.macs.subs(env) == batch * s.example_macs else None
+
+
+def _symbols(s: Summary) -> str:
+    """The symbols of the MACs, in the input's order: `N, H, W`."""
+    order = [str(d) for d in s.input_shape]
+    return ", ".join(
+        sorted(s.macs.symbols, key=lambda n: (order.index(n) if n in order else len(order), n))
+    )
+
+
+def macs_total_cell(s: Summary) -> str:
+    """The Total row's MACs: the number, or `4.09 G x N` for a symbolic table."""
+    if s.concrete:
+        return f"{s.macs.value:,}"
+    k = per_batch(s)
+    if k is not None:
+        return f"{human(k, early=True)} x {s.input_shape[0]}"
+    if s.macs.terms_count <= 1:
+        return str(s.macs)
+    return f"formula in {_symbols(s)}"
+
+
+def footer(s: Summary) -> str:
+    """Totals in words, with the size in G/M where it is a number."""
+    if s.module is not None:
+        m = s.module
+        macs = s.macs.value
+        return (
+            f"{s.params:,} parameters ({human(s.params)}): {m.trainable:,} trainable, "
+            f"{m.frozen:,} frozen; {macs:,} MACs ({human(macs, early=True)}). "
+            f"{MODULE_CONVENTION}"
+        )
+    if s.concrete:
+        macs = s.macs.value
+        text = f"{s.params:,} parameters, {macs:,} MACs ({human(macs, early=True)})"
+    else:
+        text = f"{s.params:,} parameters ({human(s.params)}), "
+        k = per_batch(s)
+        example = s.example_input
+        if k is not None and example is not None:
+            at = format_shape((s.input_shape[0], *example[1:]))
+            text += (
+                f"{human(k, early=True)} MACs x {s.input_shape[0]} at {at} ({k:,} per "
+                f"sample); MACs are symbolic in {_symbols(s)} (the formula: JSON output)"
+            )
+        elif s.macs.terms_count <= 1:
+            text += f"MACs = {s.macs}"
+        else:
+            text += f"MACs are a formula in {_symbols(s)} (in the JSON output)"
+            if example is not None and s.example_macs is not None:
+                text += (
+                    f"; at {format_shape(example)}: {s.example_macs:,} MACs "
+                    f"({human(s.example_macs, early=True)})"
+                )
+    return f"{text}. {SPEC_CONVENTION}"
+
+
+def memory_text(mem: MemoryEstimate) -> str:
+    """One line: each part's bytes (by dtype when there are several) and the sum."""
+    parts = []
+    for name, part in mem.parts():
+        if not part and name != "activations":
+            continue
+        total = sum(n for _, n in part)
+        dtypes = ", ".join(
+            f"{dtype} {size_text(n)}" if len(part) > 1 else dtype for dtype, n in part
+        )
+        label = "saved activations" if name == "activations" else name
+        parts.append(f"{label} {size_text(total)}" + (f" ({dtypes})" if dtypes else ""))
+    return (
+        f"Memory of a training step at batch {mem.batch}: {', '.join(parts)}; "
+        f"{size_text(mem.total)} in all (optimizer state not included)."
+    )
+
+
+def size_text(n: int) -> str:
+    """`44.6 MiB`: bytes in binary units, as memory is reported."""
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def title(s: Summary) -> str:
+    if s.module is None:
+        return f"{s.name}  input {format_shape(s.input_shape)}"
+    shapes = ", ".join(format_shape(i) for i in s.module.inputs)
+    dtypes = "" if set(s.module.dtypes) == {"float32"} else f" ({', '.join(s.module.dtypes)})"
+    return f"{s.name}  input {shapes}{dtypes}"
+
+
+def _cells(s: Summary, r: Row) -> list[str]:
+    from .report import _cell, _macs_cell
+
+    kind = r.type + (" (train)" if r.train_only else "")
+    last = (r.trainable or "") if s.module is not None else _cell(r.connections)
+    return [r.name, kind, r.shape_text, _cell(r.params), _macs_cell(r), last]
+
+
+def _headers(s: Summary) -> list[str]:
+    last = "Trainable" if s.module is not None else "Connections"
+    return ["Layer", "Type", "Output shape", "Params", "MACs", last]
+
+
+def _align(s: Summary, column: int) -> str:
+    """Counts are right-aligned: Params, MACs and a spec's Connections."""
+    return "right" if column in (3, 4) or (column == 5 and s.module is None) else "left"
+
+
+def _total_cells(s: Summary) -> list[str]:
+    from .report import _cell
+
+    last = "" if s.module is not None else _cell(s.connections)
+    return ["Total", "", "", f"{s.params:,}", macs_total_cell(s), last]
+
+
+def table(s: Summary) -> Table:
+    """A rich table for the terminal."""
+    from rich.table import Table
+
+    t = Table(title=title(s), caption=None)
+    for i, header in enumerate(_headers(s)):
+        t.add_column(header, justify=_align(s, i), no_wrap=i == 0)  # type: ignore[arg-type]
+    for r in s.rows:
+        cells = _cells(s, r)
+        cells[0] = "  " * r.depth + cells[0]
+        t.add_row(*cells, style="bold" if r.is_heading else None)
+    t.add_section()
+    t.add_row(*_total_cells(s), style="bold")
+    return t
+
+
+def markdown(s: Summary) -> str:
+    """A GitHub table with a bold totals line."""
+    from .report import _cell, _macs_cell
+
+    cells = _headers(s)
+    lines = [
+        f"**{s.name}** at input `{title(s).split('  input ', 1)[1]}`",
+        "",
+        "| " + " | ".join(cells) + " |",
+        "|---|---|---|---:|---:|" + ("---|" if _align(s, 5) == "left" else "---:|"),
+    ]
+    for r in s.rows:
+        kind = r.type + (" (train)" if r.train_only else "")
+        last = (r.trainable or "") if s.module is not None else _cell(r.connections)
+        lines.append(
+            f"| `{r.path}` | {kind} | `{r.shape_text}` | "
+            f"{_cell(r.params)} | {_macs_cell(r, code=True)} | {last} |"
+        )
+    total = macs_total_cell(s)
+    total = total if s.concrete else f"`{total}`"
+    last = "" if s.module is not None else f"**{_cell(s.connections)}**"
+    lines.append(f"| **Total** | | | **{s.params:,}** | **{total}** | {last} |")
+    lines.append("")
+    lines.append(footer(s))
+    if s.module is not None:
+        lines.append("")
+        lines.append(memory_text(s.module.memory))
+    return "\n".join(lines) + "\n"
+
+
+def fit_table(out: Console, t: Table, droppable: Sequence[str] = ()) -> None:
+    """Print a table within the console's width (the terminal's, COLUMNS, or 80 when piped).
+
+    While even its narrowest rendering is wider than that, the columns named in `droppable`
+    are left out, least important first; long cells fold onto more lines, never cut to `...`.
+    """
+    for column in t.columns:
+        column.overflow = "fold"
+    unbounded = out.options.update_width(1_000_000)
+    for header in droppable:
+        # the narrowest rendering (each column as wide as its longest word) fits: keep it
+        if out.measure(t, options=unbounded).minimum <= out.width:
+            break
+        t.columns = [c for c in t.columns if c.header != header]
+    out.print(t)
+
+
+def print_summary(out: Console, s: Summary) -> None:
+    """The table, its footer and (for a module) the memory line: what the CLI prints."""
+    fit_table(out, table(s), droppable=["Connections", "Trainable"])
+    out.print(footer(s), markup=False, soft_wrap=False)
+    if s.module is not None:
+        out.print(memory_text(s.module.memory), markup=False, soft_wrap=False)
+
+
+def summary_text(s: Summary, width: int | None = None) -> str:
+    """`print(summary)`: the CLI's table as plain text, `width` columns (default: the
+    terminal's, COLUMNS, or 80)."""
+    from rich.console import Console
+
+    buf = io.StringIO()
+    out = Console(
+        file=buf,
+        width=width or shutil.get_terminal_size((80, 24)).columns,
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=True,
+    )
+    print_summary(out, s)
+    return buf.getvalue().rstrip("\n")
+
+
+def summary_html(s: Summary) -> str:
+    """A notebook's rendering: an HTML table with the same cells, every text escaped."""
+    e = html.escape
+    head = "".join(
+        f'<th style="text-align:{_align(s, i)}">{e(h)}</th>' for i, h in enumerate(_headers(s))
+    )
+    body = []
+    for r in s.rows:
+        cells = _cells(s, r)
+        tds = [
+            f'<td style="text-align:left;padding-left:{0.5 + 1.5 * r.depth}em">{e(cells[0])}</td>'
+        ]
+        tds += [
+            f'<td style="text-align:{_align(s, i)}">{e(c)}</td>' for i, c in enumerate(cells[1:], 1)
+        ]
+        weight = ' style="font-weight:bold"' if r.is_heading else ""
+        body.append(f"<tr{weight}>{''.join(tds)}</tr>")
+    total = "".join(
+        f'<td style="text-align:{_align(s, i)}">{e(c)}</td>' for i, c in enumerate(_total_cells(s))
+    )
+    notes = [footer(s)]
+    if s.module is not None:
+        notes.append(memory_text(s.module.memory))
+    return (
+        '<div class="archspec-summary">'
+        f"<table><caption>{e(title(s))}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody>"
+        f'<tfoot><tr style="font-weight:bold">{total}</tr></tfoot></table>'
+        + "".join(f"<p>{e(n)}</p>" for n in notes)
+        + "</div>"
+    )
