@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
     from rich.table import Table
 
-    from .report import MemoryEstimate, Row, Summary
+    from .summaries import MemoryEstimate, Row, Summary
 
 #: The MAC convention, as the footers state it.
 SPEC_CONVENTION = "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out."
@@ -137,7 +137,7 @@ def title(s: Summary) -> str:
 
 
 def _cells(s: Summary, r: Row) -> list[str]:
-    from .report import _cell, _macs_cell
+    from .summaries import _cell, _macs_cell
 
     kind = r.type + (" (train)" if r.train_only else "")
     last = (r.trainable or "") if s.module is not None else _cell(r.connections)
@@ -155,7 +155,7 @@ def _align(s: Summary, column: int) -> str:
 
 
 def _total_cells(s: Summary) -> list[str]:
-    from .report import _cell
+    from .summaries import _cell
 
     last = "" if s.module is not None else _cell(s.connections)
     return ["Total", "", "", f"{s.params:,}", macs_total_cell(s), last]
@@ -179,7 +179,7 @@ def table(s: Summary) -> Table:
 
 def markdown(s: Summary) -> str:
     """A GitHub table with a bold totals line."""
-    from .report import _cell, _macs_cell
+    from .summaries import _cell, _macs_cell
 
     cells = _headers(s)
     lines = [

@@ -1,0 +1,280 @@
+"""What a summary is: its rows, totals and (for an nn.Module) the trainable split and memory.
+
+Plain data with nothing heavy behind it (dims and the text helpers), so a summary of an
+nn.Module never loads the spec pipeline; `archspec.report` makes a spec's summary, and
+`archspec.summary_text` renders both kinds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .dims import Dim, Shape, format_shape, product
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table
+
+shape_text = format_shape
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a summary. `params is None` marks a heading: its layers follow it."""
+
+    path: str
+    name: str
+    type: str
+    depth: int
+    shape: Shape
+    params: int | None
+    macs: Dim | None
+    folded: bool = False
+    train_only: bool = False
+    #: connections per sample as LeCun et al. (1998) count them (inputs + bias per unit)
+    connections: Dim | None = None
+    #: a module summary's Trainable column (torchinfo's words): "True", "False", "Partial"
+    trainable: str | None = None
+
+    @property
+    def is_heading(self) -> bool:
+        return self.params is None
+
+    @property
+    def shape_text(self) -> str:
+        return shape_text(self.shape)
+
+    @property
+    def macs_text(self) -> str:
+        """MACs as text; a layer's symbolic count is shown as `k * product(output shape)`."""
+        if self.macs is None:
+            return ""
+        if self.macs.is_const:
+            return f"{self.macs.value:,}"
+        if not self.folded:
+            per = _per_output(self.macs, self.shape)
+            if per is not None:
+                const = per
+                dims = []
+                for d in self.shape:
+                    if d.is_const:
+                        const *= d.value
+                    else:
+                        dims.append(str(d) if d.terms_count == 1 and not d.const else f"({d})")
+                return "*".join([str(const), *dims] if const != 1 else dims)
+        return str(self.macs)
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes one training step holds at the summary's batch, per dtype name: the weights,
+    their gradients (trainable ones only), the buffers, and the activations autograd saves
+    for the backward pass. Optimizer state and the allocator's slack are not included."""
+
+    batch: int
+    parameters: tuple[tuple[str, int], ...]
+    gradients: tuple[tuple[str, int], ...]
+    buffers: tuple[tuple[str, int], ...]
+    activations: tuple[tuple[str, int], ...]
+
+    def parts(self) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+        return (
+            ("parameters", self.parameters),
+            ("gradients", self.gradients),
+            ("buffers", self.buffers),
+            ("activations", self.activations),
+        )
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, part in self.parts() for _, n in part)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch": self.batch,
+            **{name: dict(part) for name, part in self.parts()},
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True)
+class ModuleFacts:
+    """What only a summary of an nn.Module has: its inputs, the trainable/frozen split of
+    its parameters, and a memory estimate."""
+
+    inputs: tuple[Shape, ...]
+    dtypes: tuple[str, ...]
+    trainable: int
+    frozen: int
+    memory: MemoryEstimate
+
+
+@dataclass(frozen=True, repr=False)
+class Summary:
+    """A per-layer table of one spec (symbolic or at a concrete input) or of an nn.Module.
+
+    `print(summary)` shows the table as the CLI prints it; in a notebook it is an HTML table.
+    """
+
+    name: str
+    input_shape: Shape
+    rows: tuple[Row, ...]
+    params: int
+    macs: Dim
+    depth: int | None = None
+    #: the declared input with N=1, and the MACs there, when the table is symbolic
+    example_input: Shape | None = None
+    example_macs: int | None = None
+    connections: Dim = field(default_factory=lambda: Dim.of(0))
+    #: set for a summary of an nn.Module (None for a spec's)
+    module: ModuleFacts | None = None
+
+    @property
+    def concrete(self) -> bool:
+        return self.macs.is_const
+
+    def __str__(self) -> str:
+        from .summary_text import summary_text
+
+        return summary_text(self)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        from .summary_text import summary_html
+
+        return summary_html(self)
+
+    # plain data ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data; a symbolic count is a string, a concrete one an int."""
+        return {
+            "name": self.name,
+            "input": format_shape(self.input_shape),
+            "depth": self.depth,
+            "convention": "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out, "
+            "others 0; batch included. Connections: per sample, inputs plus bias of every unit "
+            "(LeCun et al. 1998)",
+            "rows": [
+                {
+                    "path": r.path,
+                    "name": r.name,
+                    "type": r.type,
+                    "depth": r.depth,
+                    "output_shape": r.shape_text,
+                    "params": r.params,
+                    "macs": _plain(r),
+                    "connections": None if r.connections is None else _dim_plain(r.connections),
+                    "folded": r.folded,
+                    "train_only": r.train_only,
+                }
+                for r in self.rows
+            ],
+            "total": {
+                "params": self.params,
+                "macs": self.macs.value if self.macs.is_const else str(self.macs),
+                "connections": _dim_plain(self.connections),
+            },
+            "example": None
+            if self.example_input is None
+            else {"input": format_shape(self.example_input), "macs": self.example_macs},
+            **({} if self.module is None else {"module": self._module_dict()}),
+        }
+
+    def _module_dict(self) -> dict[str, Any]:
+        """A module summary's own data: inputs, the trainable split, per-row and memory."""
+        m = self.module
+        assert m is not None
+        return {
+            "inputs": [format_shape(s) for s in m.inputs],
+            "dtypes": list(m.dtypes),
+            "trainable_params": m.trainable,
+            "frozen_params": m.frozen,
+            "trainable": {r.path: r.trainable for r in self.rows if r.trainable is not None},
+            "memory_bytes": m.memory.to_dict(),
+        }
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_csv(self) -> str:
+        """One line per row (headings have empty counts); the totals are the column sums."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(
+            ["path", "name", "type", "depth", "output_shape", "params", "macs", "connections"]
+        )
+        for r in self.rows:
+            w.writerow(
+                [
+                    r.path,
+                    r.name,
+                    r.type,
+                    r.depth,
+                    r.shape_text,
+                    "" if r.params is None else r.params,
+                    "" if r.macs is None else _plain(r),
+                    "" if r.connections is None else _dim_plain(r.connections),
+                ]
+            )
+        return buf.getvalue()
+
+    def to_markdown(self) -> str:
+        """A GitHub table with a bold totals line."""
+        from .summary_text import markdown
+
+        return markdown(self)
+
+    def footer(self) -> str:
+        """Totals in words, with the size in G/M where it is a number; symbolic MACs
+        factored (`4.09 G MACs x N at (N, 3, 224, 224)`)."""
+        from .summary_text import footer
+
+        return footer(self)
+
+    def table(self) -> Table:
+        """A rich table for the terminal."""
+        from .summary_text import table
+
+        return table(self)
+
+
+def _per_output(macs: Dim, shape: Shape) -> int | None:
+    """k with macs == k * product(shape) exactly, if there is one."""
+    out = product(shape)
+    env = {name: 1009 + 2 * i for i, name in enumerate(sorted(out.symbols | macs.symbols))}
+    size = out.evaluate(env)
+    if size == 0:
+        return None
+    k = macs.evaluate(env) // size
+    return k if out * k == macs else None
+
+
+def _dim_plain(d: Dim) -> int | str:
+    """A count as JSON/CSV data: an int, or its formula as text."""
+    return d.value if d.is_const else str(d)
+
+
+def _plain(r: Row) -> int | str | None:
+    if r.macs is None:
+        return None
+    return r.macs.value if r.macs.is_const else r.macs_text
+
+
+def _macs_cell(r: Row, code: bool = False) -> str:
+    if r.macs is None or r.macs.is_const:
+        return _cell(r.macs)
+    return f"`{r.macs_text}`" if code else r.macs_text
+
+
+def _cell(v: int | Dim | None, code: bool = False) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, Dim):
+        if v.is_const:
+            return f"{v.value:,}"
+        return f"`{v}`" if code else str(v)
+    return f"{v:,}"
