@@ -31,12 +31,9 @@ MODULE_CONVENTION = (
 )
 
 
-def per_batch(s: Summary) -> int | None:
-    """k when the symbolic MACs are exactly k * N at the example input's other sizes."""
-    if s.concrete or s.example_input is None or s.example_macs is None or not s.input_shape:
-        return None
-    batch = s.input_shape[0]
-    if batch.is_const or batch.symbols != {str(batch)}:
+def _at_example(s: Summary, count: Dim) -> Dim | None:
+    """`count` with the example input's sizes put in for every symbol but the batch's."""
+    if s.example_input is None or not s.input_shape:
         return None
     env: dict[str, int | Dim] = {}
     for d, e in zip(s.input_shape[1:], s.example_input[1:], strict=False):
@@ -44,7 +41,28 @@ def per_batch(s: Summary) -> int | None:
             if d.symbols != {str(d)}:
                 return None
             env[str(d)] = e.value
-    return s.example_macs if s.macs.subs(env) == batch * s.example_macs else None
+    return count.subs(env)
+
+
+def per_batch(s: Summary) -> int | None:
+    """k when the symbolic MACs are exactly k * N at the example input's other sizes."""
+    if s.concrete or s.example_macs is None or not s.input_shape:
+        return None
+    batch = s.input_shape[0]
+    if batch.is_const or batch.symbols != {str(batch)}:
+        return None
+    return s.example_macs if _at_example(s, s.macs) == batch * s.example_macs else None
+
+
+def connections_total_cell(s: Summary) -> str:
+    """The Total row's connections (per sample): the number, at the example input if the
+    table is symbolic (`4.11 G`), never the formula."""
+    if s.connections.is_const:
+        return f"{s.connections.value:,}"
+    at = _at_example(s, s.connections)
+    if at is not None and at.is_const:
+        return human(at.value, early=True)
+    return str(s.connections) if s.connections.terms_count <= 1 else f"formula in {_symbols(s)}"
 
 
 def _symbols(s: Summary) -> str:
@@ -155,9 +173,7 @@ def _align(s: Summary, column: int) -> str:
 
 
 def _total_cells(s: Summary) -> list[str]:
-    from .summaries import _cell
-
-    last = "" if s.module is not None else _cell(s.connections)
+    last = "" if s.module is not None else connections_total_cell(s)
     return ["Total", "", "", f"{s.params:,}", macs_total_cell(s), last]
 
 
@@ -197,7 +213,7 @@ def markdown(s: Summary) -> str:
         )
     total = macs_total_cell(s)
     total = total if s.concrete else f"`{total}`"
-    last = "" if s.module is not None else f"**{_cell(s.connections)}**"
+    last = "" if s.module is not None else f"**{connections_total_cell(s)}**"
     lines.append(f"| **Total** | | | **{s.params:,}** | **{total}** | {last} |")
     lines.append("")
     lines.append(footer(s))
