@@ -31,12 +31,12 @@ from .common import (
 )
 
 #: Section key -> module name, in the order of the issue.
-SECTIONS = ("forward", "startup", "compile", "scaling", "huge")
+SECTIONS = ("forward", "startup", "compile", "scaling", "huge", "modsummary")
 
 
 def runner(key: str) -> Callable[[Config], Section]:
     """The `run` function of a section (imported lazily: each pulls in torch or archspec)."""
-    from . import compile_latency, forward, huge, scaling, startup
+    from . import compile_latency, forward, huge, modsummary, scaling, startup
 
     modules = {
         "forward": forward,
@@ -44,6 +44,7 @@ def runner(key: str) -> Callable[[Config], Section]:
         "compile": compile_latency,
         "scaling": scaling,
         "huge": huge,
+        "modsummary": modsummary,
     }
     return modules[key].run
 
@@ -74,7 +75,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--cold-python",
         default=sys.executable,
-        help="interpreter for the cold-process measurements (startup, huge); default: this one",
+        help="interpreter for the cold-process measurements (startup, huge, modsummary); "
+        "default: this one",
     )
     return p.parse_args(argv)
 

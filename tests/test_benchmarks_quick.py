@@ -34,6 +34,7 @@ def test_quick_mode_writes_every_table(tmp_path: Path) -> None:
         "## 3. Compile latency",
         "## 4. Scaling",
         "## 5. Summary of a 10^10-parameter spec",
+        "## 6. Summary of a plain PyTorch module against torchinfo",
     ):
         assert heading in text
     for row in (
@@ -44,6 +45,7 @@ def test_quick_mode_writes_every_table(tmp_path: Path) -> None:
         "| resnet depth 100 ",
         "| inception branches 2 ",
         "| peak RSS | archspec summary |",
+        "| peak RSS | archspec.summary(module on meta) |",
     ):
         assert row in text, row
     for field in ("| machine |", "| torch |", "| archspec |", "| date |"):
