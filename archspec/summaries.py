@@ -136,10 +136,15 @@ class Summary:
     def concrete(self) -> bool:
         return self.macs.is_const
 
-    def __str__(self) -> str:
+    def to_text(self, width: int | None = None) -> str:
+        """The table, footer and memory line as the CLI prints them, in plain text `width`
+        columns wide (default: the terminal's, COLUMNS, or 80)."""
         from .summary_text import summary_text
 
-        return summary_text(self)
+        return summary_text(self, width)
+
+    def __str__(self) -> str:
+        return self.to_text()
 
     __repr__ = __str__
 

@@ -91,7 +91,7 @@ def footer(s: Summary) -> str:
         m = s.module
         macs = s.macs.value
         return (
-            f"{s.params:,} parameters ({human(s.params)}): {m.trainable:,} trainable, "
+            f"{s.params:,} parameters{_short(s.params)}: {m.trainable:,} trainable, "
             f"{m.frozen:,} frozen; {macs:,} MACs ({human(macs, early=True)}). "
             f"{MODULE_CONVENTION}"
         )
@@ -99,7 +99,7 @@ def footer(s: Summary) -> str:
         macs = s.macs.value
         text = f"{s.params:,} parameters, {macs:,} MACs ({human(macs, early=True)})"
     else:
-        text = f"{s.params:,} parameters ({human(s.params)}), "
+        text = f"{s.params:,} parameters{_short(s.params)}, "
         k = per_batch(s)
         example = s.example_input
         if k is not None and example is not None:
@@ -118,6 +118,11 @@ def footer(s: Summary) -> str:
                     f"({human(s.example_macs, early=True)})"
                 )
     return f"{text}. {SPEC_CONVENTION}"
+
+
+def _short(n: int) -> str:
+    """` (25.56 M)` after a count that has more than three digits."""
+    return f" ({human(n)})" if n >= 1000 else ""
 
 
 def memory_text(mem: MemoryEstimate) -> str:
@@ -265,7 +270,7 @@ def summary_text(s: Summary, width: int | None = None) -> str:
         soft_wrap=True,
     )
     print_summary(out, s)
-    return buf.getvalue().rstrip("\n")
+    return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines())
 
 
 def summary_html(s: Summary) -> str:

@@ -253,7 +253,8 @@ def test_print_of_a_spec_summary_is_what_the_cli_prints() -> None:
     result = CliRunner().invoke(app, ["summary", "lenet5"], env={"COLUMNS": "80"})
     assert result.exit_code == 0
     text = summary_text(archspec.summary("lenet5"), width=80)
-    assert result.stdout.rstrip("\n") == text
+    # the same lines; print(summary) drops the spaces rich leaves where it wraps a line
+    assert [line.rstrip() for line in result.stdout.rstrip("\n").splitlines()] == text.split("\n")
     assert "0.42 M MACs x N at (N, 1, 32, 32)" in " ".join(text.split())
 
 
