@@ -31,10 +31,10 @@ _EXPORTS: dict[str, str] = {
             "load",
             "load_plugin_files",
             "shard_units",
-            "summary",
         ),
         "api",
     ),
+    "summary": "summarising",
     **dict.fromkeys(("ArchSpecError", "Diagnostic", "SourceSpan"), "errors"),
     "diff": "api",
     **dict.fromkeys(("WeightsWarning", "load_weights"), "hub"),
@@ -72,7 +72,6 @@ if TYPE_CHECKING:
         load,
         load_plugin_files,
         shard_units,
-        summary,
     )
     from .errors import ArchSpecError, Diagnostic, SourceSpan
     from .hub import WeightsWarning, load_weights
@@ -89,6 +88,7 @@ if TYPE_CHECKING:
         register,
         unregister,
     )
+    from .summarising import summary
     from .weights import Weights
 
 

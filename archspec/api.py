@@ -42,6 +42,7 @@ from .passes.costs import Footprint, footprint
 from .passes.pipeline import Analysis, accepted_inputs, input_shapes, run, verify_graph
 from .plugins import env_plugin_files as env_plugin_files
 from .plugins import load_plugin_files as load_plugin_files
+from .summarising import summary as summary
 from .summary_text import fit_table as fit_table
 from .summary_text import print_summary as print_summary
 from .toolkit import Family as Family
@@ -53,6 +54,7 @@ from .toolkit import emit_family as emit_family
 from .toolkit import emit_graph as emit_graph
 from .toolkit import family_graphs as family_graphs
 from .toolkit import human as human
+from .toolkit import input_shape as input_shape
 from .toolkit import json_schema_text as json_schema_text
 from .toolkit import layer_kinds as layer_kinds
 from .toolkit import parse_shape_text as parse_shape_text
@@ -75,7 +77,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from pydantic import BaseModel
 
     from .passes.shapes import CheckResult
-    from .report import Summary
 
 #: Default refusal threshold for compile (parameter and buffer elements); max_params=.
 DEFAULT_MAX_PARAMS = 10**10
@@ -342,48 +343,6 @@ def check_limit_arguments(max_params: Any, max_activations: Any) -> None:
             raise ValueError(f"{what} must be >= 0 (or None for no limit), got {value}")
 
 
-def input_shape(value: Any) -> tuple[int, ...] | None:
-    """The `input=` argument of `check` and `summary` as a shape, checked strictly.
-
-    A sequence of positive ints (`(1, 3, 224, 224)`, a list, a torch.Size), or text with the
-    dims separated by commas or `x` (`"1,3,224,224"`, `"1x3x224x224"`); at most 8 dims, each
-    below 2**62. A wrong type (a float dim, a bool, a number instead of a sequence) is a
-    TypeError, a wrong value (0, a negative or empty dim, text that is no shape) a ValueError:
-    these are mistakes of the calling code, not of the spec.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            dims: list[Any] = list(parse_shape_text(value))
-        except ShapeTextError as exc:
-            what = {"empty": "an empty dim", "too large": f"{exc.part[:20]}... is too large"}.get(
-                exc.problem, f"{exc.part[:30]!r} is not a dim"
-            )
-            raise ValueError(
-                f"input {value[:60]!r} is not a shape like '1,3,224,224' ({what})"
-            ) from None
-    elif isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Sequence):
-        raise TypeError(
-            f"input must be a sequence of ints or text like '1,3,224,224', "
-            f"got {type(value).__name__}"
-        )
-    else:
-        if not 1 <= len(value) <= 8:
-            raise ValueError(f"input must have 1 to 8 dims, got {len(value)}")
-        dims = list(value)
-    out = []
-    for d in dims:
-        if isinstance(d, bool) or not hasattr(d, "__index__"):
-            raise TypeError(f"input dims must be ints, got {type(d).__name__} {d!r} in {value!r}")
-        out.append(d.__index__())
-    if not 1 <= len(out) <= 8:
-        raise ValueError(f"input must have 1 to 8 dims, got {len(out)}")
-    if any(not 1 <= d < 2**62 for d in out):
-        raise ValueError(f"input dims must be >= 1 and below 2**62, got {tuple(out)}")
-    return tuple(out)
-
-
 def check_limits(
     graph: Graph,
     max_params: int | None = DEFAULT_MAX_PARAMS,
@@ -574,83 +533,3 @@ def _with_accepted_inputs(
         else d
         for d in diags
     ]
-
-
-def summary(
-    source: SpecSource | nn.Module,
-    *,
-    input: Sequence[int] | str | None = None,  # noqa: A002
-    depth: int | None = None,
-    max_layers: int = DEFAULT_MAX_LAYERS,
-    variant: str | None = None,
-    **params: Any,
-) -> Summary:
-    """Per-layer output shapes, parameters and MACs with totals (symbolic without `input`).
-
-    `source` is a spec, or any `nn.Module` (written by hand, from a model zoo, or built on
-    the meta device): `summary(model, input_size=(1, 3, 224, 224))` runs its forward once on
-    meta tensors, so neither weights nor activations take memory, and adds a Trainable
-    column, the trainable/frozen split and a memory estimate of a training step (see
-    `archspec.modsummary`). A module takes `input_size=` (torchinfo's name; `input=` works
-    too), a list of shapes for a forward with several inputs, and `dtypes=` (one torch dtype
-    per input, float32 by default); it raises ModuleSummaryError (a RuntimeError) when its
-    forward cannot run on meta tensors.
-
-    `print(summary)` shows the table the CLI prints; a notebook shows it as HTML. Modules
-    nested deeper than `depth` are folded into one row. Raises ArchSpecError on a bad spec
-    or an input the network cannot take; TypeError or ValueError on an `input` that is no
-    shape (see `input_shape`) or a `depth` that is no int >= 1.
-    """
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)):
-        raise TypeError(f"depth must be an int or None, got {type(depth).__name__}")
-    if depth is not None and depth < 1:
-        raise ValueError(f"depth must be at least 1, got {depth}")
-    if _is_module(source):
-        return _module_summary(source, input, depth, params)
-    from .report import summarise_analysis
-
-    shape = input_shape(input)
-    analysis = _analysis(source, params, max_layers, shape, variant)  # type: ignore[arg-type]
-    return summarise_analysis(analysis, depth)
-
-
-def _is_module(value: object) -> bool:
-    """An nn.Module, found without importing torch: if torch is not loaded, it is none."""
-    import sys
-
-    nn_module = sys.modules.get("torch.nn")
-    return nn_module is not None and isinstance(value, nn_module.Module)
-
-
-def _module_summary(
-    model: nn.Module, given: Any, depth: int | None, options: dict[str, Any]
-) -> Summary:
-    """`summary` of an nn.Module: input sizes and dtypes checked, then archspec.modsummary."""
-    from .modsummary import input_dtypes, summarise_module
-
-    options = dict(options)
-    size = options.pop("input_size", None)
-    dtypes = options.pop("dtypes", None)
-    if options:
-        raise TypeError(
-            f"summary of an nn.Module takes input_size=, dtypes= and depth=, "
-            f"not {', '.join(sorted(options))}"
-        )
-    if size is not None and given is not None:
-        raise TypeError("give input_size= or input=, not both")
-    size = given if size is None else size
-    if size is None:
-        raise TypeError(
-            f"summary of an nn.Module needs input_size= (e.g. (1, 3, 224, 224)): "
-            f"{type(model).__name__} does not declare its input as a spec does"
-        )
-    many = (
-        isinstance(size, Sequence)
-        and not isinstance(size, str)
-        and len(size) > 0
-        and all(isinstance(s, (Sequence, str)) for s in size)
-    )
-    shapes = [input_shape(s) for s in (size if many else [size])]
-    return summarise_module(
-        model, [s for s in shapes if s is not None], input_dtypes(dtypes, len(shapes)), depth
-    )

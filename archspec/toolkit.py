@@ -210,3 +210,45 @@ def family_graphs(
     limit = {} if max_layers is None else {"max_layers": max_layers}
     graphs = [build_graph(source, params, variant=v, **limit) for v in variants]
     return Family(name, family_classes(graphs))
+
+
+def input_shape(value: Any) -> tuple[int, ...] | None:
+    """The `input=` argument of `check` and `summary` as a shape, checked strictly.
+
+    A sequence of positive ints (`(1, 3, 224, 224)`, a list, a torch.Size), or text with the
+    dims separated by commas or `x` (`"1,3,224,224"`, `"1x3x224x224"`); at most 8 dims, each
+    below 2**62. A wrong type (a float dim, a bool, a number instead of a sequence) is a
+    TypeError, a wrong value (0, a negative or empty dim, text that is no shape) a ValueError:
+    these are mistakes of the calling code, not of the spec.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            dims: list[Any] = list(parse_shape_text(value))
+        except ShapeTextError as exc:
+            what = {"empty": "an empty dim", "too large": f"{exc.part[:20]}... is too large"}.get(
+                exc.problem, f"{exc.part[:30]!r} is not a dim"
+            )
+            raise ValueError(
+                f"input {value[:60]!r} is not a shape like '1,3,224,224' ({what})"
+            ) from None
+    elif isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Sequence):
+        raise TypeError(
+            f"input must be a sequence of ints or text like '1,3,224,224', "
+            f"got {type(value).__name__}"
+        )
+    else:
+        if not 1 <= len(value) <= 8:
+            raise ValueError(f"input must have 1 to 8 dims, got {len(value)}")
+        dims = list(value)
+    out = []
+    for d in dims:
+        if isinstance(d, bool) or not hasattr(d, "__index__"):
+            raise TypeError(f"input dims must be ints, got {type(d).__name__} {d!r} in {value!r}")
+        out.append(d.__index__())
+    if not 1 <= len(out) <= 8:
+        raise ValueError(f"input must have 1 to 8 dims, got {len(out)}")
+    if any(not 1 <= d < 2**62 for d in out):
+        raise ValueError(f"input dims must be >= 1 and below 2**62, got {tuple(out)}")
+    return tuple(out)

@@ -15,15 +15,13 @@ from pydantic import BaseModel
 
 from ..dims import Shape
 from ..ir import AttrExpr, Node
+from ..limits import MAX_NODES as MAX_NODES
 from ..loader import PathKey
 from ..ops import REGISTRY
 from ..ops.base import LayerSpec
 
-#: Expansion limits: a spec may not grow past these however its params are set.
-#: MAX_NODES, the default of `max_layers=` (`--max-layers`), counts every layer item expanded
-#: (blocks, repeats and failed items too) and keeps a check under about half a second;
-#: ResNet-152 expands to under 600. A repeat count is bounded by the same figure.
-MAX_NODES = 10_000
+#: Expansion limits: a spec may not grow past these however its params are set (MAX_NODES,
+#: the default of `max_layers=`, lives in archspec/limits.py).
 #: How an E310 for expansion ends: the setting a user with a network that large needs.
 RAISE_LIMIT = "if the network really is this large, raise the limit: --max-layers N (max_layers=N)"
 MAX_BLOCK_DEPTH = 32

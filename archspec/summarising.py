@@ -1,0 +1,103 @@
+"""`archspec.summary`, one public function for a spec and for any nn.Module.
+
+It lives apart from the facade (`archspec.api` re-exports it) so that summarising a module
+loads neither the spec pipeline nor the facade's imports: only `archspec.modsummary` and the
+summary's data and text. The spec path imports the API when it runs, and never torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .limits import MAX_NODES
+from .toolkit import input_shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+    from .catalog import SpecSource
+    from .summaries import Summary
+
+#: The default of `max_layers=` (the API's DEFAULT_MAX_LAYERS).
+DEFAULT_MAX_LAYERS = MAX_NODES
+
+
+def summary(
+    source: SpecSource | nn.Module,
+    *,
+    input: Sequence[int] | str | None = None,  # noqa: A002
+    depth: int | None = None,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+    variant: str | None = None,
+    **params: Any,
+) -> Summary:
+    """Per-layer output shapes, parameters and MACs with totals (symbolic without `input`).
+
+    `source` is a spec, or any `nn.Module` (written by hand, from a model zoo, or built on
+    the meta device): `summary(model, input_size=(1, 3, 224, 224))` runs its forward once on
+    meta tensors, so neither weights nor activations take memory, and adds a Trainable
+    column, the trainable/frozen split and a memory estimate of a training step (see
+    `archspec.modsummary`). A module takes `input_size=` (torchinfo's name; `input=` works
+    too), a list of shapes for a forward with several inputs, and `dtypes=` (one torch dtype
+    per input, float32 by default); it raises ModuleSummaryError (a RuntimeError) when its
+    forward cannot run on meta tensors.
+
+    `print(summary)` shows the table the CLI prints; a notebook shows it as HTML. Modules
+    nested deeper than `depth` are folded into one row. Raises ArchSpecError on a bad spec
+    or an input the network cannot take; TypeError or ValueError on an `input` that is no
+    shape (see `input_shape`) or a `depth` that is no int >= 1.
+    """
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)):
+        raise TypeError(f"depth must be an int or None, got {type(depth).__name__}")
+    if depth is not None and depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    if _is_module(source):
+        return _module_summary(source, input, depth, params)
+    from .api import _analysis
+    from .report import summarise_analysis
+
+    shape = input_shape(input)
+    analysis = _analysis(source, params, max_layers, shape, variant)  # type: ignore[arg-type]
+    return summarise_analysis(analysis, depth)
+
+
+def _is_module(value: object) -> bool:
+    """An nn.Module, found without importing torch: if torch is not loaded, it is none."""
+    nn_module = sys.modules.get("torch.nn")
+    return nn_module is not None and isinstance(value, nn_module.Module)
+
+
+def _module_summary(
+    model: nn.Module, given: Any, depth: int | None, options: dict[str, Any]
+) -> Summary:
+    """`summary` of an nn.Module: input sizes and dtypes checked, then archspec.modsummary."""
+    from .modsummary import input_dtypes, summarise_module
+
+    options = dict(options)
+    size = options.pop("input_size", None)
+    dtypes = options.pop("dtypes", None)
+    if options:
+        raise TypeError(
+            f"summary of an nn.Module takes input_size=, dtypes= and depth=, "
+            f"not {', '.join(sorted(options))}"
+        )
+    if size is not None and given is not None:
+        raise TypeError("give input_size= or input=, not both")
+    size = given if size is None else size
+    if size is None:
+        raise TypeError(
+            f"summary of an nn.Module needs input_size= (e.g. (1, 3, 224, 224)): "
+            f"{type(model).__name__} does not declare its input as a spec does"
+        )
+    many = (
+        isinstance(size, Sequence)
+        and not isinstance(size, str)
+        and len(size) > 0
+        and all(isinstance(s, (Sequence, str)) for s in size)
+    )
+    shapes = [input_shape(s) for s in (size if many else [size])]
+    return summarise_module(
+        model, [s for s in shapes if s is not None], input_dtypes(dtypes, len(shapes)), depth
+    )
