@@ -123,10 +123,11 @@ def _meta_stand_ins(model: nn.Module) -> dict[str, torch.Tensor] | None:
 
 
 @contextmanager
-def _training(model: nn.Module) -> Iterator[None]:
-    """Train mode for the forward (dropout, batch statistics), each module's flag restored."""
+def _mode(model: nn.Module, train: bool) -> Iterator[None]:
+    """Train mode for the forward (dropout, batch statistics, training-only branches such as
+    auxiliary heads, which a spec's summary counts), or eval; each module's flag restored."""
     flags = [(m, m.training) for m in model.modules()]
-    model.train()
+    model.train(train)
     try:
         yield
     finally:
@@ -135,7 +136,10 @@ def _training(model: nn.Module) -> Iterator[None]:
 
 
 def trace(
-    model: nn.Module, shapes: Sequence[tuple[int, ...]], dtypes: Sequence[torch.dtype]
+    model: nn.Module,
+    shapes: Sequence[tuple[int, ...]],
+    dtypes: Sequence[torch.dtype],
+    train: bool = True,
 ) -> tuple[_Trace, dict[str, torch.Tensor] | None]:
     """Run the forward once on meta tensors of `shapes`, watching it (see the module doc)."""
     seen = _Trace()
@@ -144,7 +148,7 @@ def trace(
     handles = seen.hooks(model)
     try:
         with ExitStack() as stack:
-            stack.enter_context(_training(model))
+            stack.enter_context(_mode(model, train))
             stack.enter_context(torch.enable_grad())
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(seen.pack, lambda t: t))
             stack.enter_context(_Counter(seen.stack, seen.macs))
@@ -154,11 +158,17 @@ def trace(
                 torch.func.functional_call(model, stand_ins, tuple(inputs))
     except Exception as exc:  # the user's forward: anything it raises is reported as such
         what = ", ".join(str(tuple(s)) for s in shapes)
+        hint = (
+            "a batch of 2, or mode='eval': batch norm in train mode needs more than one value "
+            "per channel"
+            if "more than 1 value per channel" in str(exc)
+            else "a forward that reads tensor values, such as .item() or .tolist(), cannot "
+            "be summarised without data; check the input size"
+        )
         raise ModuleSummaryError(
-            f"the forward of {type(model).__name__} fails on meta tensors of shape {what}: "
-            f"{type(exc).__name__}: {str(exc)[:300]} (a forward that reads tensor values, "
-            "such as .item() or .tolist(), cannot be summarised without data; check the "
-            "input size)"
+            f"the forward of {type(model).__name__} ({'train' if train else 'eval'} mode) "
+            f"fails on meta tensors of shape {what}: {type(exc).__name__}: "
+            f"{str(exc)[:300]} ({hint})"
         ) from exc
     finally:
         for h in handles:
@@ -289,9 +299,13 @@ def summarise_module(
     shapes: Sequence[tuple[int, ...]],
     dtypes: Sequence[torch.dtype],
     depth: int | None = None,
+    mode: str = "train",
 ) -> Summary:
-    """The summary of `model` at inputs of `shapes` (see the module doc for how it is taken)."""
-    seen, stand_ins = trace(model, shapes, dtypes)
+    """The summary of `model` at inputs of `shapes` (see the module doc for how it is taken),
+    its forward run in train mode (as a training step runs it) or, `mode="eval"`, eval."""
+    if mode not in ("train", "eval"):
+        raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    seen, stand_ins = trace(model, shapes, dtypes, train=mode == "train")
     order, leaves = _rows_in_order(model, seen)
     params = [p for leaf in leaves for p in leaf.params]
     trainable = sum(p.numel() for p in params if p.requires_grad)
@@ -309,6 +323,7 @@ def summarise_module(
             trainable=trainable,
             frozen=total - trainable,
             memory=_memory(model, seen, stand_ins, shapes[0][0] if shapes[0] else 1),
+            mode=mode,
         ),
     )
 

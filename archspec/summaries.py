@@ -110,6 +110,8 @@ class ModuleFacts:
     trainable: int
     frozen: int
     memory: MemoryEstimate
+    #: the modules' mode during the forward: "train" (the default) or "eval"
+    mode: str = "train"
 
 
 @dataclass(frozen=True, repr=False)
@@ -199,6 +201,7 @@ class Summary:
             "trainable_params": m.trainable,
             "frozen_params": m.frozen,
             "trainable": {r.path: r.trainable for r in self.rows if r.trainable is not None},
+            "mode": m.mode,
             "memory_bytes": m.memory.to_dict(),
         }
 

@@ -40,9 +40,10 @@ def summary(
     meta tensors, so neither weights nor activations take memory, and adds a Trainable
     column, the trainable/frozen split and a memory estimate of a training step (see
     `archspec.modsummary`). A module takes `input_size=` (torchinfo's name; `input=` works
-    too), a list of shapes for a forward with several inputs, and `dtypes=` (one torch dtype
-    per input, float32 by default); it raises ModuleSummaryError (a RuntimeError) when its
-    forward cannot run on meta tensors.
+    too), a list of shapes for a forward with several inputs, `dtypes=` (one torch dtype
+    per input, float32 by default) and `mode=` ("train", the default, as a training step
+    runs it and as a spec's summary counts training-only branches; or "eval"); it raises
+    ModuleSummaryError (a RuntimeError) when its forward cannot run on meta tensors.
 
     `print(summary)` shows the table the CLI prints; a notebook shows it as HTML. Modules
     nested deeper than `depth` are folded into one row. Raises ArchSpecError on a bad spec
@@ -78,9 +79,10 @@ def _module_summary(
     options = dict(options)
     size = options.pop("input_size", None)
     dtypes = options.pop("dtypes", None)
+    mode = options.pop("mode", "train")
     if options:
         raise TypeError(
-            f"summary of an nn.Module takes input_size=, dtypes= and depth=, "
+            f"summary of an nn.Module takes input_size=, dtypes=, mode= and depth=, "
             f"not {', '.join(sorted(options))}"
         )
     if size is not None and given is not None:
@@ -99,5 +101,5 @@ def _module_summary(
     )
     shapes = [input_shape(s) for s in (size if many else [size])]
     return summarise_module(
-        model, [s for s in shapes if s is not None], input_dtypes(dtypes, len(shapes)), depth
+        model, [s for s in shapes if s is not None], input_dtypes(dtypes, len(shapes)), depth, mode
     )

@@ -125,7 +125,7 @@ def _short(n: int) -> str:
     return f" ({human(n)})" if n >= 1000 else ""
 
 
-def memory_text(mem: MemoryEstimate) -> str:
+def memory_text(mem: MemoryEstimate, mode: str = "train") -> str:
     """One line: each part's bytes (by dtype when there are several) and the sum."""
     parts = []
     for name, part in mem.parts():
@@ -138,7 +138,9 @@ def memory_text(mem: MemoryEstimate) -> str:
         label = "saved activations" if name == "activations" else name
         parts.append(f"{label} {size_text(total)}" + (f" ({dtypes})" if dtypes else ""))
     return (
-        f"Memory of a training step at batch {mem.batch}: {', '.join(parts)}; "
+        f"Memory of a training step at batch {mem.batch}"
+        + (" (modules in eval mode)" if mode == "eval" else "")
+        + f": {', '.join(parts)}; "
         f"{size_text(mem.total)} in all (optimizer state not included)."
     )
 
@@ -224,7 +226,7 @@ def markdown(s: Summary) -> str:
     lines.append(footer(s))
     if s.module is not None:
         lines.append("")
-        lines.append(memory_text(s.module.memory))
+        lines.append(memory_text(s.module.memory, s.module.mode))
     return "\n".join(lines) + "\n"
 
 
@@ -250,7 +252,7 @@ def print_summary(out: Console, s: Summary) -> None:
     fit_table(out, table(s), droppable=["Connections", "Trainable"])
     out.print(footer(s), markup=False, soft_wrap=False)
     if s.module is not None:
-        out.print(memory_text(s.module.memory), markup=False, soft_wrap=False)
+        out.print(memory_text(s.module.memory, s.module.mode), markup=False, soft_wrap=False)
 
 
 def summary_text(s: Summary, width: int | None = None) -> str:
@@ -295,7 +297,7 @@ def summary_html(s: Summary) -> str:
     )
     notes = [footer(s)]
     if s.module is not None:
-        notes.append(memory_text(s.module.memory))
+        notes.append(memory_text(s.module.memory, s.module.mode))
     return (
         '<div class="archspec-summary">'
         f"<table><caption>{e(title(s))}</caption><thead><tr>{head}</tr></thead>"

@@ -216,7 +216,9 @@ def test_errors_of_the_calling_code() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x * 2 if x.sum().item() > 0 else x
 
-    with pytest.raises(ModuleSummaryError, match=r"ReadsValues fails on meta tensors.*\.item\(\)"):
+    with pytest.raises(
+        ModuleSummaryError, match=r"ReadsValues \(train mode\) fails on meta tensors.*\.item\(\)"
+    ):
         archspec.summary(ReadsValues(), input_size=(1, 3))
     with pytest.raises(ModuleSummaryError, match="shape"):
         archspec.summary(nn.Linear(3, 4), input_size=(1, 5))  # a wrong input size
@@ -318,3 +320,33 @@ def test_a_10_to_the_10_parameter_module_takes_little_memory() -> None:
     assert (int(params), int(macs), shown) == (10**10, 10**10, "True")
     assert int(growth_mib) < 100
     assert loaded == "[]"  # a module's summary loads neither the facade nor the spec pipeline
+
+
+def test_train_mode_by_default_eval_on_request() -> None:
+    """Train mode runs what a training step runs (a training-only branch counts, as in a
+    spec's summary); batch norm then needs two values per channel, and the error says so."""
+
+    class WithAuxHead(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Linear(4, 8)
+            self.norm = nn.BatchNorm1d(8)
+            self.aux = nn.Linear(8, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.norm(self.body(x))
+            if self.training:
+                return x + self.aux(x).sum()
+            return x
+
+    model = WithAuxHead().eval()
+    train = archspec.summary(model, input_size=(2, 4))
+    evaluated = archspec.summary(model, input_size=(2, 4), mode="eval")
+    assert (train.macs.value, evaluated.macs.value) == (2 * 32 + 2 * 16, 2 * 32)
+    assert not model.training  # the caller's mode is restored
+    assert "(modules in eval mode)" in evaluated.to_text(width=120)
+    with pytest.raises(ModuleSummaryError, match=r"\(train mode\).*a batch of 2, or mode='eval'"):
+        archspec.summary(model, input_size=(1, 4))
+    assert archspec.summary(model, input_size=(1, 4), mode="eval").params == 40 + 16 + 18
+    with pytest.raises(ValueError, match="mode must be"):
+        archspec.summary(model, input_size=(2, 4), mode="training")
