@@ -62,14 +62,17 @@ def connections_total_cell(s: Summary) -> str:
     at = _at_example(s, s.connections)
     if at is not None and at.is_const:
         return human(at.value, early=True)
-    return str(s.connections) if s.connections.terms_count <= 1 else f"formula in {_symbols(s)}"
+    if s.connections.terms_count <= 1:
+        return str(s.connections)
+    return f"formula in {_symbols(s, s.connections)}"
 
 
-def _symbols(s: Summary) -> str:
-    """The symbols of the MACs, in the input's order: `N, H, W`."""
+def _symbols(s: Summary, count: Dim | None = None) -> str:
+    """The symbols of a count (default: the MACs), in the input's order: `N, H, W`."""
     order = [str(d) for d in s.input_shape]
+    symbols = (s.macs if count is None else count).symbols
     return ", ".join(
-        sorted(s.macs.symbols, key=lambda n: (order.index(n) if n in order else len(order), n))
+        sorted(symbols, key=lambda n: (order.index(n) if n in order else len(order), n))
     )
 
 

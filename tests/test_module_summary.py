@@ -279,6 +279,20 @@ def test_symbolic_totals_are_factored_in_every_rendering() -> None:
     assert "| **Total** | | | **25,557,032** | **`4.09 G x N`** |" in s.to_markdown()
     assert "2048000*N" in s.to_markdown()  # a layer's own count is still its formula
     assert s.to_dict()["total"]["macs"] == str(s.macs)  # the data keeps the formula
+    # sizes left symbolic: no example to evaluate at, so the totals name their symbols
+    spec = {
+        "archspec": 1,
+        "name": "open",
+        "input": ["N", 3, "H", "W"],
+        "layers": [
+            {"name": "c1", "type": "conv2d", "out_channels": 8, "kernel_size": 3},
+            {"name": "c2", "type": "conv2d", "out_channels": 8, "kernel_size": 3, "stride": 2},
+        ],
+    }
+    text = archspec.summary(spec).to_text(width=200)
+    total = next(line for line in text.splitlines() if line.startswith("│ Total"))
+    assert "formula in N, H, W" in total and "formula in H, W" in total and "//" not in total
+    assert "808 parameters, MACs are a formula in N, H, W (in the JSON output)" in text
 
 
 def test_check_does_not_import_torch() -> None:
