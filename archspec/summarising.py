@@ -50,18 +50,25 @@ def summary(
     or an input the network cannot take; TypeError or ValueError on an `input` that is no
     shape (see `input_shape`) or a `depth` that is no int >= 1.
     """
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)):
-        raise TypeError(f"depth must be an int or None, got {type(depth).__name__}")
-    if depth is not None and depth < 1:
-        raise ValueError(f"depth must be at least 1, got {depth}")
     if _is_module(source):
+        if variant is not None or max_layers != DEFAULT_MAX_LAYERS:
+            raise TypeError("variant= and max_layers= are for specs, not for an nn.Module")
+        _check_depth(depth)
         return _module_summary(source, input, depth, params)
     from .api import _analysis
     from .report import summarise_analysis
 
     shape = input_shape(input)
+    _check_depth(depth)
     analysis = _analysis(source, params, max_layers, shape, variant)  # type: ignore[arg-type]
     return summarise_analysis(analysis, depth)
+
+
+def _check_depth(depth: Any) -> None:
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)):
+        raise TypeError(f"depth must be an int or None, got {type(depth).__name__}")
+    if depth is not None and depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
 
 
 def _is_module(value: object) -> bool:

@@ -228,6 +228,10 @@ def test_errors_of_the_calling_code() -> None:
         archspec.summary(nn.Linear(3, 4), input_size=(1, 3), num_classes=3)
     with pytest.raises(ValueError, match="input dims must be >= 1"):
         archspec.summary(nn.Linear(3, 4), input_size=(0, 3))
+    with pytest.raises(TypeError, match="variant= and max_layers= are for specs"):
+        archspec.summary(nn.Linear(3, 4), input_size=(1, 3), variant="resnet18")
+    with pytest.raises(ValueError, match="depth must be at least 1"):
+        archspec.summary(nn.Linear(3, 4), input_size=(1, 3), depth=0)
     with pytest.raises(TypeError, match="dtypes"):
         archspec.summary(nn.Linear(3, 4), input_size=(1, 3), dtypes="float")
 
