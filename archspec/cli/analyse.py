@@ -208,6 +208,7 @@ def summary(
                 f"pretrained weights: {line}; in Python: "
                 f'archspec.load("{result.name}", weights="DEFAULT")',
                 markup=False,
+                soft_wrap=False,  # wrapped at the width, as the footer is
             )
     elif fmt is SummaryFormat.markdown:
         sys.stdout.write(result.to_markdown())
