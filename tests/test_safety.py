@@ -34,6 +34,11 @@ ALLOWED: dict[tuple[str, str], str] = {
     # piece of spec text in it went through one escaping function (docstrings, comments) or
     # a whitelist literal repr, so spec text is data in it, never code.
     ("backends/selfcheck.py", "compile"): "compiles archspec's own emitted, parsed source",
+    # Pretrained weights: a checkpoint file the Python caller names (`archspec.load(...,
+    # weights=PATH)`) or one torch.hub fetched and checked against the hash in its name, read
+    # with weights_only=True (torch's restricted unpickler: tensors and containers, no
+    # arbitrary objects). A spec cannot name weights: no spec key reaches this call.
+    ("hub.py", "torch.load"): "a caller-named checkpoint, weights_only=True",
     ("backends/selfcheck.py", "exec"): "runs archspec's own emitted source after parse_emitted",
     # Layer plugins come from installed packages' entry points (the issue: "custom layers
     # come only from registered Python or entry points"), never from a name in a spec.
