@@ -10,6 +10,7 @@ A spec is checked as soon as it ships under torchvision's name; nothing here nee
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from pathlib import Path
@@ -48,8 +49,15 @@ OUTPUT_RTOL = 1e-9
 
 def _declared_params(spec: str) -> set[str]:
     path, _ = archspec.builtin_index()[spec]
-    data = yaml.safe_load(path.read_text())
-    return set(data.get("params") or {})
+    return _params_of_file(path)
+
+
+@functools.cache
+def _params_of_file(path: Path) -> frozenset[str]:
+    """The params a spec file declares (read once per file: a family's variants share it, and
+    reading every variant's file again cost seconds of the suite's collection)."""
+    data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return frozenset(data.get("params") or {})
 
 
 def _twins() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -103,7 +111,7 @@ def test_state_dict_params_and_versions(model: str) -> None:
     assert ours == STATE_DICTS[model]
     record = ZOO[model]
     assert sum(p.numel() for p in net.parameters()) == record["param_count"]
-    assert archspec.summary(spec, **params).params == record["param_count"]
+    assert _summary(model).params == record["param_count"]
     versions = {p: m.get("version") for p, m in state._metadata.items()}  # type: ignore[attr-defined]
     for prefix, version in record["versions"]["prefixes"].items():
         assert versions.get(prefix) == version, (prefix, versions.get(prefix))
@@ -116,12 +124,19 @@ def test_default_input_and_macs_are_torchvisions(model: str) -> None:
     spec, params = TWINS[model]
     weights = ZOO[model]["weights"]
     (crop,) = weights["entries"][weights["default"]]["crop_size"]
-    summary = archspec.summary(spec, **params)
+    summary = _summary(model)
     assert tuple(d.value for d in summary.example_input) == (1, 3, crop, crop)
     macs = _eval_macs(archspec.summary(spec, input=(1, 3, crop, crop), **params))
     assert macs == ZOO[model]["macs"][str(crop)]["total"]
     gflops = weights["entries"][weights["default"]]["ops_gflops"]
     assert round(macs / 1e9, 3) == pytest.approx(gflops, abs=1e-3)
+
+
+@functools.cache
+def _summary(model: str) -> Summary:
+    """The summary of `model`'s twin at its default input (two tests read it)."""
+    spec, params = TWINS[model]
+    return archspec.summary(spec, **params)
 
 
 def _eval_macs(summary: Summary) -> int:
@@ -156,8 +171,13 @@ def test_float64_output_matches_torchvision(model: str) -> None:
     outputs agree to the order of summation, far below the input's own effect on them."""
     spec, params = TWINS[model]
     record = ZOO[model]
-    net = archspec.compile(spec, **params)
-    net.load_state_dict(fill_deterministic(net.state_dict()), strict=True)
+    # Built on meta and given storage only: every value is then set from the formula (a CPU
+    # build would first initialise all weights at random, seconds of CPU for nothing).
+    net = archspec.compile(spec, device="meta", **params).to_empty(device="cpu")
+    state = net.state_dict()
+    named = {n for n, _ in net.named_parameters()} | {n for n, _ in net.named_buffers()}
+    assert named <= set(state)  # nothing outside the state_dict is left uninitialised
+    net.load_state_dict(fill_deterministic(state), strict=True)
     net = net.double().eval()
     x = deterministic_input(tuple(record["output"]["input_shape"])).double()
     with torch.no_grad():
