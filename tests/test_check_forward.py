@@ -131,6 +131,13 @@ def _value(name: str, field: Any, nd: int) -> st.SearchStrategy[Any] | None:
 
 
 @functools.cache
+def _field_strategy(kind: str, name: str, nd: int) -> st.SearchStrategy[Any] | None:
+    """`_value` of a kind's field, built once: hypothesis validates a strategy on its first
+    draw, and building them anew for every case cost more than running the case."""
+    return _value(name, REGISTRY[kind].spec.model_fields[name], nd)
+
+
+@functools.cache
 def _ranks(kind: str) -> list[int]:
     """The input ranks a kind takes with its smallest arguments, found by asking check: the
     strategy draws these mostly (any rank sometimes), so most cases reach the size rules."""
@@ -155,6 +162,10 @@ def _ranks(kind: str) -> list[int]:
     return out or list(range(1, 6))
 
 
+#: One input size: mostly tiny.
+SIZE = st.one_of(st.integers(1, 4), st.integers(1, 4), st.integers(1, 9))
+
+
 @st.composite
 def cases(
     draw: st.DrawFn, kind: str, pinned: tuple[str, Any] | None = None
@@ -164,8 +175,7 @@ def cases(
     op = REGISTRY[kind]
     fits = draw(st.sampled_from([True, True, True, True, False]))
     rank = draw(st.sampled_from(_ranks(kind)) if fits else st.integers(1, 5))
-    size = st.one_of(st.integers(1, 4), st.integers(1, 4), st.integers(1, 9))
-    shape = tuple(draw(st.lists(size, min_size=rank, max_size=rank)))
+    shape = tuple(draw(st.lists(SIZE, min_size=rank, max_size=rank)))
     nd = min(max(max(_ranks(kind)) - 2, 1), 3)  # the kind's spatial dims, as far as known
     layer: dict[str, Any] = {"type": kind}
     for name, field in op.spec.model_fields.items():
@@ -176,7 +186,7 @@ def cases(
             continue
         if name in op.inferred and draw(st.integers(0, 9)):
             continue  # usually inferred; sometimes stated, right or wrong
-        strategy = _value(name, field, nd)
+        strategy = _field_strategy(kind, name, nd)
         if strategy is None and name != op.names_field:
             continue
         if name == "dims":  # permute: mostly a permutation of the input's dims
