@@ -28,6 +28,7 @@ The error catalogue is checked against the package: every code the package can e
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -35,14 +36,20 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 import archspec
 import archspec.api
+from archspec.cli import app
+from archspec.ops import REGISTRY
+from archspec.plugins import load_plugins
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -275,32 +282,84 @@ def test_console_output(block: Block, tmp_path: Path) -> None:
             (tmp_path / name).write_text(b.text, encoding="utf-8")
     expected_status = int(block.directive("exit") or 0)
     for command, shown in _commands(block):
-        proc = _run_cli(command, tmp_path)
-        printed = _normalise(proc.stdout)
+        ran = _run_cli(command, tmp_path)
+        printed = _normalise(ran.output)
         assert printed == _normalise(shown), (
             f"{block.where}: `{command}` prints something else than the page shows "
             "(if the change is intended: python docs/_refresh_outputs.py).\n"
             f"--- printed:\n{printed}\n--- shown:\n{_normalise(shown)}"
         )
-        assert proc.returncode == expected_status, (
-            f"{block.where}: `{command}` exited {proc.returncode}, expected {expected_status}"
+        assert ran.status == expected_status, (
+            f"{block.where}: `{command}` exited {ran.status}, expected {expected_status}"
         )
 
 
-def _run_cli(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run an `archspec ...` line as a user would see it: no colour, stderr in with stdout."""
+@dataclass(frozen=True)
+class Ran:
+    """What one `archspec ...` line printed (stdout and stderr in order) and its status."""
+
+    output: str
+    status: int
+
+
+class _Runner(CliRunner):
+    """CliRunner with unbuffered stdout and stderr, as PYTHONUNBUFFERED gives a process: the
+    two streams' lines then interleave in the order they were written, as a terminal shows."""
+
+    @contextlib.contextmanager
+    def isolation(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        with super().isolation(*args, **kwargs) as streams:
+            sys.stdout.reconfigure(write_through=True)  # type: ignore[union-attr]
+            sys.stderr.reconfigure(write_through=True)  # type: ignore[union-attr]
+            yield streams
+
+
+#: The width click wraps help at in a terminal of 100 columns (min(columns, 80) - 2);
+#: CliRunner alone would force 80.
+_HELP_WIDTH = 78
+
+
+def _run_cli(command: str, cwd: Path) -> Ran:
+    """Run an `archspec ...` line as a user would see it: no colour, stderr in with stdout.
+
+    In this process (typer's CliRunner, in `cwd`): what is shown is the commands' own text,
+    which a fresh interpreter per line (two seconds of start-up each) would not change; the
+    process-level behaviour (exit codes of `python -m archspec`, signals, pipes, start-up
+    without torch) has its own tests in test_trust_output.py and test_check_cli.py. A line
+    that loads plugins runs in a process of its own: a plugin's kinds stay registered in the
+    process that loaded it, and the next page (or test) must not see them."""
     argv = shlex.split(command)
     assert argv[0] == "archspec", f"only archspec commands are run, not {command!r}"
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "archspec", *argv[1:]],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,  # one stream, in the order a terminal shows it
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    env = {"NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb"}
+    if any(a == "--plugins" or a.startswith("--plugins=") for a in argv):
+        proc = subprocess.run(
+            [sys.executable, "-m", "archspec", *argv[1:]],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one stream, in the order a terminal shows it
+            text=True,
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            timeout=600,
+        )
+        return Ran(proc.stdout, proc.returncode)
+    load_plugins()  # installed plugins load on first use, in any process: not a leak
+    kinds = set(REGISTRY)
+    here = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = _Runner().invoke(
+            app,
+            argv[1:],
+            prog_name="archspec",
+            env={**env, "ARCHSPEC_PLUGINS": None},
+            terminal_width=_HELP_WIDTH,
+        )
+    finally:
+        os.chdir(here)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback is never what a page shows
+    assert set(REGISTRY) == kinds, f"`{command}` changed this process's layer kinds"
+    return Ran(result.output, result.exit_code)
 
 
 def _commands(block: Block) -> list[tuple[str, str]]:
