@@ -66,7 +66,7 @@ def _small_input(name: str) -> tuple[int, ...]:
     graph = build_graph(spec_source(name))
     declared = tuple(d.value if d.is_const else 1 for d in graph.input_shape)
     if len(declared) == 4:
-        for side in (32, 64):
+        for side in (32, 64, 96, 128):  # inception_v3 and alexnet need more than 64
             shape = (2, declared[1], side, side)
             if archspec.api.check(spec_source(name), input=shape).ok:
                 return shape
