@@ -84,6 +84,16 @@ def zoo_params(names: list[str]) -> list[object]:
     return [pytest.param(n, marks=pytest.mark.heavy) if n in heavy else n for n in names]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One intra-op thread for the torch work done in this process. The suite's tensors are
+    small: on two cores shared with other work, a second thread mostly spins waiting for a
+    core (the forward passes of test_emit_files took 53 s of CPU with two threads, 15 s with
+    one, and less than half the wall time). Child processes keep torch's own default."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--all",
