@@ -115,15 +115,14 @@ def family_variants(source: SpecSource) -> list[str]:
     """The variants of a family file named by path, which `archspec check` then checks one by
     one; [] for anything else (a plain spec, a built-in name, text, a file that fails to load:
     checking it reports why). As in read_source, an existing file wins over a built-in name."""
-    if isinstance(source, str) and "\n" in source:
+    if not isinstance(source, (str, Path)) or (isinstance(source, str) and "\n" in source):
         return []
     try:
-        path = Path(source) if isinstance(source, (str, Path)) else None
-        if path is None or not path.is_file():
-            return []
-        return variant_names(load_yaml(read_spec_text(path), str(path)).data)
-    except (ArchSpecError, OSError, ValueError):
+        is_file = Path(source).is_file()
+    except (OSError, ValueError):
         return []
+    found = family_of(Path(source)) if is_file else None
+    return found[1] if found else []
 
 
 def family_of(source: SpecSource) -> tuple[str, list[str]] | None:

@@ -135,3 +135,5 @@ class Parts:
     classes: list[RenderedClass]
     #: the `--plugins` files its layer kinds come from, as the header shows them
     plugins: list[str]
+    #: names its classes may not take (helpers and support code define them, and more)
+    taken: frozenset[str] = frozenset()
