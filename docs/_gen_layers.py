@@ -31,6 +31,7 @@ _GROUPS = {
     "archspec.ops.affine": "Fixed per-channel scale and shift (computed in `forward`)",
     "archspec.ops.parameter": "Learned tensors of a block (no submodule)",
     "archspec.ops.split": "Several outputs: chunk and split (views computed in `forward`)",
+    "archspec.ops.partition": "MaxViT: partitions into groups of tokens, relative attention",
 }
 
 

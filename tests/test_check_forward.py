@@ -154,8 +154,10 @@ def _ranks(kind: str) -> list[int]:
     out = []
     for rank in range(1, 6):
         layers = [layer]
-        if op.arity == "many":
-            layers = [{"name": "a", "type": "identity"}, {**layer, "from": ["a", "input"]}]
+        if op.arity == "many" or op.arity > 1:
+            picks = ["a", "input"] + ["input"] * (0 if op.arity == "many" else op.arity - 2)
+            first = UNDOES[kind](layer) if kind in UNDOES else {"type": "identity"}
+            layers = [{"name": "a", **first}, {**layer, "from": picks}]
         spec = {"archspec": 1, "name": "net", "input": [2] + [8] * (rank - 1), "layers": layers}
         if archspec.check(spec).ok:
             out.append(rank)
@@ -201,17 +203,30 @@ def cases(
     if op.names_field and "split_size" in layer and draw(st.booleans()):
         _fitting_split(draw, layer, shape)
     layers: list[dict[str, Any]] = []
-    if op.arity == "many":
+    if op.arity == "many" or op.arity > 1:
         start, end = draw(st.integers(-rank, rank - 1)), draw(st.integers(-rank, rank - 1))
         layers.append({"name": "a", "type": "identity"})
         layers.append({"name": "b", "type": "flatten", "start_dim": start, "end_dim": end})
-        picks = draw(st.lists(st.sampled_from(["a", "b", "input"]), min_size=2, max_size=3))
+        least, most = (2, 3) if op.arity == "many" else (op.arity, op.arity)
+        picks = draw(st.lists(st.sampled_from(["a", "b", "input"]), min_size=least, max_size=most))
         layer["from"] = picks
         if "b" not in picks:
             layers = layers[:1]
+        if kind in UNDOES and draw(st.booleans()):  # often: undo what made its input
+            layers, layer["from"] = [{"name": "a", **UNDOES[kind](layer)}], ["a", "input"]
     layers.append(layer)
     spec = {"archspec": 1, "name": "net", "input": list(shape), "layers": layers}
     return spec, shape
+
+
+#: kinds that undo another one's layout: their first input is often that kind's output
+UNDOES = {
+    "departition": lambda layer: {
+        "type": "partition",
+        "size": layer.get("size", 1),
+        "grid": layer.get("grid", False),
+    },
+}
 
 
 def _fitting_split(draw: st.DrawFn, layer: dict[str, Any], shape: tuple[int, ...]) -> None:

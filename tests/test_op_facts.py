@@ -110,12 +110,21 @@ layers:
   - {type: layer_norm, elementwise_affine: false}
   - {type: prelu}
 """
+TOKENS = """
+archspec: 1
+name: facts_tokens
+input: [N, 16, 14, 14]
+layers:
+  - {type: partition, size: 7}
+  - {type: relative_attention, head_dim: 8, size: 7}
+"""
 EXTRA = {
     "facts_1d": ONE_D,
     "facts_3d": THREE_D,
     "facts_2d": TWO_D,
     "facts_layout": LAYOUT,
     "facts_newer": NEWER_2D,
+    "facts_tokens": TOKENS,
 }
 
 

@@ -47,6 +47,8 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("group_norm", "instance_norm2d", "layer_norm", "layer_norm2d"), "norm"),
     "conv_transpose2d": "conv",
     **dict.fromkeys(("upsample", "interpolate", "mean"), "pool"),
+    **dict.fromkeys(("partition", "departition"), "reshape"),
+    "relative_attention": "linear",
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

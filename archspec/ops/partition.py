@@ -1,0 +1,309 @@
+"""MaxViT's kinds: `partition` and `departition` (a feature map cut into groups of tokens and
+put back) and `relative_attention` (self-attention within each group, with a learned bias per
+relative offset), as torchvision.models.maxvit computes them.
+
+A partition turns an (N, C, H, W) map into (N, G, size * size, C): `window` groups size x size
+neighbours (G = (H / size) * (W / size) windows), `grid` groups size x size pixels spread over
+the whole map (torchvision's WindowPartition at H // size, then SwapAxes). Both need size to
+divide H and W; torchvision's grid splits *both* sides by H // size and its attention then
+needs size * size tokens per group, so a grid partition also needs a square map (W = H).
+`departition` reads the tokens and the map they came from (for H and W) and restores the map.
+
+`relative_attention` is torchvision's RelativePositionalMultiHeadAttention with its state_dict
+keys (`to_qkv`, `merge`, `relative_position_bias_table` and the persistent buffer
+`relative_position_index`). Its MACs: the two linear layers (4 D^2 per token) plus the two
+attention matmuls (q k^T and the weights times v: 2 P D per token, P tokens per group).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..dims import Dim, Shape, product
+from .base import (
+    Bool,
+    Inferred,
+    Int,
+    LayerSpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    fmt,
+    register,
+)
+
+_MODULES = Path(__file__).with_name("partition_modules.py")
+
+_DIVIDE_HINT = (
+    "give the network an input whose size, after the layers before this one, the partition "
+    "size divides (archspec check prints the sizes it accepts)"
+)
+
+
+@cache
+def support_source(*names: str) -> str:
+    """The top-level definitions `names` of partition_modules.py, as emitted files hold them."""
+    text = _MODULES.read_text(encoding="utf-8")
+    found = {}
+    for stmt in ast.parse(text).body:
+        if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)) and stmt.name in names:
+            found[stmt.name] = ast.get_source_segment(text, stmt)
+    missing = [n for n in names if not found.get(n)]
+    if missing:
+        raise LookupError(f"partition_modules.py defines no {missing}")
+    return "\n\n\n".join(found[n] for n in names) + "\n"
+
+
+def _runtime(name: str) -> Any:
+    from . import partition_modules
+
+    return getattr(partition_modules, name)
+
+
+def _rank4(x: Shape, kind: str, what: str) -> None:
+    if len(x) != 4:
+        raise ShapeFailure("E401", f"{kind} needs {what}, got {fmt(x)}", None)
+
+
+def _divides(ctx: ShapeContext, side: Dim, size: int, which: str, kind: str) -> None:
+    ctx.require_equal(
+        side.floordiv(size) * size,
+        side,
+        "E412",
+        f"{kind} size {size} does not divide the map's {which} ({{b}})",
+        _DIVIDE_HINT,
+    )
+
+
+def _square(ctx: ShapeContext, x: Shape, kind: str) -> None:
+    ctx.require_equal(
+        x[3],
+        x[2],
+        "E412",
+        f"a grid {kind} splits both sides by H // size, as torchvision's does, so the map "
+        "must be square: W = {a}, H = {b}",
+        "use a square input (MaxViT's grid attention needs as many groups per row as per column)",
+    )
+
+
+class PartitionSpec(LayerSpec):
+    """partition: an (N, C, H, W) map cut into (N, G, size * size, C) groups of tokens: windows
+    of neighbours, or (`grid: true`) pixels spread H // size apart over the map."""
+
+    type: Literal["partition"]
+    size: Int(ge=1) = Field(description="the side of a group: size x size tokens")  # type: ignore[valid-type]
+    grid: Bool = Field(False, description="grid partition (MaxViT's grid attention)")
+
+
+class _Stateless(Op):
+    category = "reshape"
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+
+def _grid_arg(a: Mapping[str, Any], lit: Callable[[Any], str]) -> str:
+    return "" if a["grid"] is False else f", grid={lit(a['grid'])}"
+
+
+@register
+class Partition(_Stateless):
+    kind = "partition"
+    spec = PartitionSpec
+    style = "function"
+    summary = "a map cut into windows or grids of tokens (MaxViT)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        _rank4(x, self.kind, "an (N, C, H, W) map")
+        size = attrs["size"]
+        _divides(ctx, x[2], size, "height", self.kind)
+        _divides(ctx, x[3], size, "width", self.kind)
+        if attrs["grid"]:
+            _square(ctx, x, self.kind)
+        groups = x[2].floordiv(size) * x[3].floordiv(size)
+        return Inferred(attrs, (x[0], groups, Dim.of(size * size), x[1]))
+
+    def channel_axis(
+        self, attrs: Mapping[str, Any], axis: int | None, inputs: Sequence[Shape], out: Shape
+    ) -> int | None:
+        return 3 if axis == 1 else None
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return _runtime("maxvit_partition"), {"size": attrs["size"], "grid": attrs["grid"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        (x,) = a["_inputs"]
+        return f"maxvit_partition({x}, {lit(a['size'])}{_grid_arg(a, lit)})"
+
+    def emit_support(self) -> str:
+        return support_source("maxvit_partition")
+
+
+class DepartitionSpec(LayerSpec):
+    """departition: groups of tokens (N, G, size * size, C) back into the (N, C, H, W) map of
+    the second input (`from: [tokens, map]`), undoing a partition of the same size and kind."""
+
+    type: Literal["departition"]
+    size: Int(ge=1) = Field(description="the side of a group, as the partition's")  # type: ignore[valid-type]
+    grid: Bool = Field(False, description="undo a grid partition")
+
+
+@register
+class Departition(_Stateless):
+    kind = "departition"
+    spec = DepartitionSpec
+    style = "function"
+    arity = 2
+    summary = "groups of tokens back into the map they were cut from (MaxViT)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        tokens, like = inputs
+        _rank4(tokens, self.kind, "tokens (N, G, size * size, C) as its first input")
+        _rank4(like, self.kind, "the (N, C, H, W) map they came from as its second input")
+        size = attrs["size"]
+        _divides(ctx, like[2], size, "height", self.kind)
+        _divides(ctx, like[3], size, "width", self.kind)
+        if attrs["grid"]:
+            _square(ctx, like, self.kind)
+        ctx.require_equal(
+            tokens[2],
+            size * size,
+            "E412",
+            f"departition of size {size} needs {size * size} tokens per group, the tokens "
+            f"{fmt(tokens)} have {{a}}",
+            "departition with the size of the partition it undoes",
+        )
+        ctx.require_equal(
+            tokens[1],
+            like[2].floordiv(size) * like[3].floordiv(size),
+            "E412",
+            f"the tokens {fmt(tokens)} hold {{a}} groups, the map {fmt(like)} makes {{b}}",
+            "departition into the map the tokens were cut from (`from: [tokens, map]`)",
+        )
+        return Inferred(attrs, (like[0], tokens[3], like[2], like[3]))
+
+    def channel_axis(
+        self, attrs: Mapping[str, Any], axis: int | None, inputs: Sequence[Shape], out: Shape
+    ) -> int | None:
+        return 1 if axis == 3 else None
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return _runtime("maxvit_departition"), {"size": attrs["size"], "grid": attrs["grid"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        tokens, like = a["_inputs"]
+        return f"maxvit_departition({tokens}, {like}, {lit(a['size'])}{_grid_arg(a, lit)})"
+
+    def emit_support(self) -> str:
+        return support_source("maxvit_departition")
+
+
+class RelativeAttentionSpec(LayerSpec):
+    """relative_attention: multi-head self-attention within each group of (N, G, P, D) tokens
+    (P = size * size), plus a learned bias per head and relative offset in the size x size
+    window, as torchvision's MaxViT RelativePositionalMultiHeadAttention (same keys)."""
+
+    type: Literal["relative_attention"]
+    head_dim: Int(ge=1) = Field(description="features per head; heads = D / head_dim")  # type: ignore[valid-type]
+    size: Int(ge=1) = Field(description="the side of a group's window: size * size tokens")  # type: ignore[valid-type]
+    feat_dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="optional; the token features D, checked if given"
+    )
+
+
+def _heads(a: Mapping[str, Any]) -> int:
+    return a["feat_dim"] // a["head_dim"]
+
+
+@register
+class RelativeAttention(Op):
+    kind = "relative_attention"
+    spec = RelativeAttentionSpec
+    inferred = ("feat_dim",)
+    torch_name = "RelativePositionalMultiHeadAttention"
+    category = "linear"
+    summary = "self-attention within groups, relative position bias (MaxViT)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        _rank4(x, self.kind, "tokens (N, G, P, D)")
+        d = x[3]
+        if not d.is_const:
+            raise ShapeFailure(
+                "E406", f"relative_attention needs known features, the input is {fmt(x)}", None
+            )
+        given = attrs.get("feat_dim")
+        if given is not None and given != d.value:
+            raise ShapeFailure(
+                "E402",
+                f"relative_attention states feat_dim {given}, the tokens {fmt(x)} have {d.value}",
+                "drop feat_dim (archspec infers it)",
+                "feat_dim",
+            )
+        head_dim, size = attrs["head_dim"], attrs["size"]
+        if d.value % head_dim:
+            raise ShapeFailure(
+                "E409",
+                f"head_dim {head_dim} does not divide the {d.value} features",
+                "use a head_dim that divides the features",
+                "head_dim",
+            )
+        ctx.require_equal(
+            x[2],
+            size * size,
+            "E412",
+            f"relative_attention of size {size} needs {size * size} tokens per group, the "
+            f"input {fmt(x)} has {{a}}",
+            "attend over the groups of a partition of the same size",
+        )
+        return Inferred(dict(attrs, feat_dim=d.value), x)
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        d, s = a["feat_dim"], a["size"]
+        return 4 * d * d + 4 * d + (2 * s - 1) ** 2 * _heads(a)
+
+    def buffers(self, a: Mapping[str, Any]) -> int:
+        return a["size"] ** 4
+
+    def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        tokens = product(out)  # N * G * P * D
+        return tokens * (4 * a["feat_dim"]) + tokens * out[2] * 2
+
+    def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        tokens = product(out)
+        return tokens * 8 + product(out[:3]) * out[2] * (2 * _heads(a))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return (("to_qkv", "nn.Linear"), ("merge", "nn.Linear"))
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        cls = _runtime("RelativePositionalMultiHeadAttention")
+        return cls(a["feat_dim"], a["head_dim"], a["size"] ** 2)
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        size = a["size"]
+        if isinstance(size, int):
+            seq = lit(size * size)
+        else:
+            text = lit(size)
+            seq = f"{text}**2" if text.isidentifier() else f"({text}) ** 2"
+        args = f"{lit(a['feat_dim'])}, {lit(a['head_dim'])}, {seq}"
+        return f"RelativePositionalMultiHeadAttention({args})"
+
+    def emit_support(self) -> str:
+        return support_source(
+            "maxvit_relative_position_index", "RelativePositionalMultiHeadAttention"
+        )
