@@ -32,6 +32,7 @@ _GROUPS = {
     "archspec.ops.parameter": "Learned tensors of a block (no submodule)",
     "archspec.ops.split": "Several outputs: chunk and split (views computed in `forward`)",
     "archspec.ops.partition": "MaxViT: partitions into groups of tokens, relative attention",
+    "archspec.ops.window": "Swin: window attention and patch merging (channels-last)",
 }
 
 

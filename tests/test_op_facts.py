@@ -118,6 +118,17 @@ layers:
   - {type: partition, size: 7}
   - {type: relative_attention, head_dim: 8, size: 7}
 """
+#: Swin's kinds (ops/window.py), v1 and v2, on a channels-last input.
+WINDOW = """\
+archspec: 1
+name: facts_window
+input: [N, 9, 9, 8]
+layers:
+  - {type: shifted_window_attention, num_heads: 2, window_size: 4, shift_size: 2}
+  - {type: shifted_window_attention, num_heads: 2, window_size: 4, version: 2, qkv_bias: false}
+  - {type: patch_merging}
+  - {type: patch_merging, version: 2}
+"""
 EXTRA = {
     "facts_1d": ONE_D,
     "facts_3d": THREE_D,
@@ -125,6 +136,7 @@ EXTRA = {
     "facts_layout": LAYOUT,
     "facts_newer": NEWER_2D,
     "facts_tokens": TOKENS,
+    "facts_window": WINDOW,
 }
 
 
