@@ -533,3 +533,36 @@ def _with_accepted_inputs(
         else d
         for d in diags
     ]
+
+
+def from_module(model: nn.Module, example_input: Any, *, name: str | None = None) -> str:
+    """A spec (YAML text) that compiles back to `model`: same state_dict keys, shapes and
+    order, same forward in eval mode. No weights are needed (a model on the meta device
+    imports the same). `example_input` (a tensor) gives the spec's `input` shape, the batch
+    dim written `N`. What has no exact equivalent in the language raises ImportFailure
+    (E901-E904) with one diagnostic per place in the model's Python source (docs/import.md).
+    """
+    from .importer import verified_text
+
+    return verified_text(model, example_input, name)
+
+
+def import_factory(
+    path: str,
+    args: Sequence[str] = (),
+    *,
+    input: Sequence[int] = (1, 3, 224, 224),  # noqa: A002  (the name the CLI and docs use)
+    name: str | None = None,
+) -> str:
+    """`from_module` of the model `MODULE_PATH:FACTORY` builds (`torchvision.models:resnet50`)
+    with `args` (`key=value` texts) on the meta device. This imports and runs the Python
+    code `path` names: the caller's explicit choice, as loading a plugin is; nothing in a
+    spec ever reaches it."""
+    import torch
+
+    from .importer.factory import build_factory, parse_args
+
+    model = build_factory(path, parse_args(args))
+    example = torch.empty(*input_shape(tuple(input)), device="meta")
+    default = path.partition(":")[2].rpartition(".")[2]
+    return from_module(model, example, name=name or default)

@@ -260,6 +260,13 @@ class ToolError(ArchSpecError):
     code = "E702"
 
 
+class ImportFailure(ArchSpecError):
+    """A PyTorch model cannot be stated exactly as a spec (`archspec import`): each
+    diagnostic points at the Python source (forward statement or module class) at fault."""
+
+    code = "E901"
+
+
 def once_per_place(diags: list[Diagnostic]) -> list[Diagnostic]:
     """One diagnostic per code and place: a mistake inside a block or a `repeat` is made in
     every instance, at the same line, and is reported once, at its first instance, with how

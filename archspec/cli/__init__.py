@@ -38,6 +38,9 @@ if Path(sys.argv[0] if sys.argv else "").stem == "archspec":
     _install_interrupt_handler()
 
 from . import analyse, build, diff, tools  # noqa: E402, F401  (each registers its commands on `app`)
+
+# isort: split
+from . import importer  # noqa: E402, F401  (registered last: listed last in --help)
 from .app import app  # noqa: E402
 
 #: Exit codes passed on as they are; any other becomes 2 (a usage error) or 1.

@@ -354,6 +354,16 @@ class Op:
         """
         raise NotImplementedError
 
+    def read_module(self, module: nn.Module) -> dict[str, Any] | None:
+        """This kind's fields for a torch module of the kind (`archspec import` reads models
+        through it), or None when `module` is not one. The default reads each spec field
+        from the module's attribute of that name when its class is named `torch_name`; the
+        importer builds the kind from the reading and compares, so a wrong reading is
+        reported, never used."""
+        from .reading import read_fields
+
+        return read_fields(self, module)
+
     def emit_call(self, attrs: Mapping[str, Any], lit: Callable[[Any], str]) -> str:
         """The call a function node makes in forward (`attrs["_inputs"]`: its input
         variables): a function op's `emit`; a `functional` module op's own call."""

@@ -282,6 +282,13 @@ class LayerNorm(_Norm):
                 )
         return Inferred(dict(attrs, normalized_shape=list(shape)), x)
 
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        fields = super().read_module(module)
+        shape = (fields or {}).get("normalized_shape") or []
+        if fields is not None and len(shape) > 1:
+            fields["dims"] = len(shape)  # the inferred shape is dropped; dims keeps its rank
+        return fields
+
     def params(self, a: Mapping[str, Any]) -> int:
         if not a["elementwise_affine"]:
             return 0
@@ -354,6 +361,13 @@ class LayerNorm2d(_Norm):
         if not a["elementwise_affine"]:
             return 0
         return a["num_channels"] * (2 if a["bias"] else 1)
+
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        fields = super().read_module(module)
+        shape = getattr(module, "normalized_shape", None)
+        if fields is not None and isinstance(shape, tuple) and len(shape) == 1:
+            fields["num_channels"] = shape[0]  # torchvision's LayerNorm2d keeps (C,)
+        return fields
 
     def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         # the permuted input is normalised into a new tensor, then permuted back (a view)

@@ -1,0 +1,84 @@
+"""`archspec import`: an existing PyTorch model as a spec (archspec.api.import_factory)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import api
+from .app import app, console, parse_input, report_errors
+
+_HELP = """Write a spec for an existing PyTorch model: archspec import MODULE_PATH:FACTORY.
+
+FACTORY (a function or class in the importable module MODULE_PATH) is called with --args on
+the meta device, so no weights are needed. Each module class becomes a block with params,
+repeated blocks become `repeat`, leaf modules become layer kinds, and the forward's adds,
+concatenations and products become joins; names are the model's attribute names, so the
+spec's state_dict keys are the model's. The spec is checked, and its state_dict compared,
+before it is written; the inputs it accepts are printed.
+
+What a spec cannot state exactly (a forward that branches on tensor values, a module no
+layer kind reads, an unsupported call) is refused with its file:line in the model's source
+(E901-E904), never approximated.
+
+This imports and runs the Python code MODULE_PATH names, as --plugins does: only name code
+you trust. Specs never name code to import.
+"""
+
+
+@app.command(
+    "import",
+    help=_HELP,
+    epilog="\b\nExamples:\n  archspec import torchvision.models:resnet50 -o resnet50.yaml\n"
+    "  archspec import torchvision.models:mobilenet_v2 --args num_classes=10\n"
+    "  archspec import mypkg.nets:UNet --args depth=3 --input 1,1,128,128",
+)
+@report_errors
+def import_(
+    factory: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODULE_PATH:FACTORY", help="The factory, e.g. torchvision.models:resnet50."
+        ),
+    ],
+    args: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--args",
+            metavar="KEY=VALUE",
+            help="A keyword argument of the factory, key=value; repeatable.",
+        ),
+    ] = None,
+    input_text: Annotated[
+        str,
+        typer.Option(
+            "--input", metavar="SHAPE", help="The example input shape (the batch dim becomes N)."
+        ),
+    ] = "1,3,224,224",
+    name: Annotated[
+        str | None,
+        typer.Option("--name", metavar="NAME", help="The spec's name (default: FACTORY)."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the spec here (default: print it)."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
+    ] = False,
+) -> None:
+    shape = parse_input(input_text)
+    text = api.import_factory(factory, args or [], input=shape or (1, 3, 224, 224), name=name)
+    result = api.check(text)
+    err = console(stderr=True)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        api.write_atomic(output, text, kind=api.SPEC, force=force)
+        err.print(f"wrote {api.display_path(output)}", highlight=False)
+    if result.domain_text:
+        err.print(f"domain  {result.domain_text}", highlight=False, markup=False)

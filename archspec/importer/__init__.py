@@ -1,0 +1,65 @@
+"""`archspec import`: an existing PyTorch model as a spec (see docs/import.md).
+
+The model is traced class by class with torch.fx (each child module kept as a call), leaf
+modules are read back by their layer kinds, the instances of a class become one block with
+params, and the result is checked like any spec. What has no exact equivalent is an
+`ImportFailure` pointing at the Python source, never an approximation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from .model import import_model
+from .render import render
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    import torch.nn as nn
+
+
+def _snake(name: str) -> str:
+    text = re.sub(r"\W", "_", name.lower()).strip("_") or "imported"
+    return "m_" + text if text[0].isdigit() else text
+
+
+def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = None) -> str:
+    """The YAML text of `model` (in eval mode: the graph an exported model runs)."""
+    was_training = model.training
+    model.eval()
+    try:
+        imported = import_model(model)
+    finally:
+        model.train(was_training)
+    shape: list[Any] = ["N", *[int(d) for d in example_input.shape[1:]]]
+    return render(imported, name or _snake(type(model).__name__), shape)
+
+
+def _state_dict_entries(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
+    return [(k, tuple(v.shape)) for k, v in module.state_dict().items()]
+
+
+def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | None = None) -> str:
+    """`spec_text`, and the spec compiled (on the meta device) has the model's state_dict
+    keys, shapes and order, or ImportFailure (E904) says where they part."""
+    from ..api import compile as compile_spec
+    from ..errors import ImportFailure
+
+    text = spec_text(model, example_input, name)
+    built = compile_spec(text, device="meta", max_params=None, max_activations=None)
+    ours, theirs = _state_dict_entries(built), _state_dict_entries(model)
+    if ours != theirs:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b),
+            min(len(ours), len(theirs)),
+        )
+        mine = ours[at] if at < len(ours) else "nothing"
+        want = theirs[at] if at < len(theirs) else "nothing"
+        raise ImportFailure(
+            f"the imported spec's state_dict differs from the model's at entry {at}: "
+            f"{mine} where the model has {want}",
+            hint="please report this model: the import should have refused it",
+            code="E904",
+        )
+    return text

@@ -1,0 +1,249 @@
+"""The instances of one module class as one block with params.
+
+Instances are compared node by node (a node is known by its name, or by its position among
+a Sequential's children): values equal in every instance stay literals; values that vary
+become block params (named after an instance attribute holding the same values, when there
+is one: `stride`, `use_res_connect`); nodes present in some instances only, or different in
+shape (an `add` reading `downsample` or the input), get a `when:` flag param each. Instances
+whose node orders cannot be merged become separate blocks (`Name`, `Name_2`, ...).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .tree import get_path, set_path, shape_of, value_paths
+
+_MISSING = object()
+
+
+@dataclass
+class Block:
+    """One block definition and the arguments of each instance that calls it."""
+
+    name: str
+    params: dict[str, dict[str, Any]]  # name -> {type, default}
+    layers: list[dict[str, Any]]
+    args: list[dict[str, Any]] = field(default_factory=list)  # per instance, every param
+    output: str | None = None
+
+
+def _key(node: dict[str, Any], position: int) -> Any:
+    return node["name"] if "name" in node else node.get("key", ("#", position))
+
+
+def _keys(nodes: list[dict[str, Any]]) -> list[Any]:
+    out, position = [], 0
+    for node in nodes:
+        out.append(_key(node, position))
+        if "name" not in node and "key" not in node:
+            position += 1
+    return out
+
+
+def _merged_order(orders: list[list[Any]]) -> list[Any] | None:
+    """One order of all keys that keeps every instance's order, or None (a conflict)."""
+    after: dict[Any, set[Any]] = {}
+    first_seen: dict[Any, int] = {}
+    for order in orders:
+        for i, key in enumerate(order):
+            first_seen.setdefault(key, len(first_seen))
+            after.setdefault(key, set())
+            if i:
+                after[key].add(order[i - 1])
+    result: list[Any] = []
+    done: set[Any] = set()
+    while len(result) < len(after):
+        ready = [k for k in after if k not in done and after[k] <= done]
+        if not ready:
+            return None
+        pick = min(ready, key=first_seen.__getitem__)
+        result.append(pick)
+        done.add(pick)
+    return result
+
+
+def _kind_of(values: list[Any]) -> str | None:
+    present = [v for v in values if v is not _MISSING]
+    if all(isinstance(v, bool) for v in present):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return "int"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return "float"
+    if all(isinstance(v, list) for v in present):
+        return "list"
+    return None
+
+
+def _fits(vector: list[Any], other: list[Any]) -> bool:
+    """Equal wherever both are given, with the same Python types."""
+    return all(
+        a is _MISSING or b is _MISSING or (type(a) is type(b) and a == b)
+        for a, b in zip(vector, other, strict=True)
+    )
+
+
+class _Params:
+    """Value vectors (one value per instance) turned into named params, shared when equal."""
+
+    def __init__(self, instances: list[Any], reserved: set[str]) -> None:
+        self.count = len(instances)
+        self.vectors: dict[str, list[Any]] = {}
+        self.kinds: dict[str, str] = {}
+        self.reserved = reserved
+        self.attrs = _attribute_vectors(instances)
+
+    def related(self, vector: list[Any]) -> str | None:
+        """`p * k` or `p // k` of a param `p` already made, when that gives every value."""
+        for name, known in self.vectors.items():
+            if self.kinds[name] != "int" or _kind_of(vector) != "int":
+                continue
+            pairs = [(a, b) for a, b in zip(vector, known) if a is not _MISSING]
+            if any(b is _MISSING for _, b in pairs):
+                continue
+            for k in range(2, 9):
+                if all(a == b * k for a, b in pairs):
+                    return f"{name} * {k}"
+                if all(a == b // k for a, b in pairs):
+                    return f"{name} // {k}"
+        return None
+
+    def name_for(self, vector: list[Any], hint: str | list[str]) -> str:
+        for name, known in self.vectors.items():
+            if _fits(vector, known) and self.kinds[name] == _kind_of(vector):
+                self.vectors[name] = [b if a is _MISSING else a for a, b in zip(vector, known)]
+                return name
+        name = next(
+            (a for a, vec in self.attrs.items() if a not in self.vectors and _fits(vector, vec)),
+            None,
+        )
+        if name is None or name in self.reserved:
+            hints = [hint] if isinstance(hint, str) else hint
+            free = [h for h in hints if h not in self.vectors and h not in self.reserved]
+            name, n = (free[0] if free else hints[-1]), 2
+            while name in self.vectors or name in self.reserved:
+                name, n = f"{hints[-1]}_{n}", n + 1
+        self.vectors[name] = list(vector)
+        self.kinds[name] = _kind_of(vector) or "int"
+        return name
+
+    def flag(self, vector: list[bool], hint: str) -> str:
+        for name, known in self.vectors.items():
+            if self.kinds[name] != "bool":
+                continue
+            if known == vector:
+                return name
+            if known == [not v for v in vector]:
+                return f"not {name}"
+        return self.name_for(list(vector), hint)
+
+    def declare(self) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        params, args = {}, []
+        n = self.count
+        for name, vec in self.vectors.items():
+            present = [v for v in vec if v is not _MISSING]
+            common = Counter(repr(v) for v in present).most_common(1)[0][0]
+            default = next(v for v in present if repr(v) == common)
+            params[name] = {"type": self.kinds[name], "default": default}
+        for i in range(n):
+            args.append(
+                {
+                    name: params[name]["default"] if vec[i] is _MISSING else vec[i]
+                    for name, vec in self.vectors.items()
+                }
+            )
+        return params, args
+
+
+def _attribute_vectors(instances: list[Any]) -> dict[str, list[Any]]:
+    """Plain attributes every instance has (`self.stride = stride`): candidate param names."""
+    from ..ops.names import NAME_RE, RESERVED_NAMES
+
+    common: dict[str, list[Any]] = {}
+    for i, module in enumerate(instances):
+        attrs = {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in vars(module).items()
+            if NAME_RE.match(k)
+            and k not in RESERVED_NAMES
+            and not k.startswith("_")
+            and k not in ("training", "in_channels", "in_features")
+            and isinstance(v, bool | int | float | tuple | list)
+        }
+        if i == 0:
+            common = {k: [v] for k, v in attrs.items()}
+        else:
+            common = {k: vec + [attrs[k]] for k, vec in common.items() if k in attrs}
+    return common
+
+
+def merge_instances(
+    name: str, instances: list[Any], trees: list[list[dict[str, Any]]], outputs: list[str | None]
+) -> Block | None:
+    """One block for all instances, or None when their node orders conflict."""
+    orders = [_keys(t) for t in trees]
+    order = _merged_order(orders)
+    if order is None:
+        return None
+    for keys, out in zip(orders, outputs, strict=True):
+        if out is not None and out != keys[-1]:
+            return None  # a block returns its last node that is there
+    by_key = [dict(zip(keys, tree, strict=True)) for keys, tree in zip(orders, trees, strict=True)]
+    reserved = {"in_channels", "in_features", "i"}
+    params = _Params(instances, reserved)
+    layers: list[dict[str, Any]] = []
+    for key in order:
+        shapes: list[Any] = []
+        chosen: list[int | None] = []
+        for nodes in by_key:
+            node = nodes.get(key)
+            if node is None:
+                chosen.append(None)
+                continue
+            shape = shape_of(node)
+            if shape not in shapes:
+                shapes.append(shape)
+            chosen.append(shapes.index(shape))
+        for v, _ in enumerate(shapes):
+            users = [i for i, c in enumerate(chosen) if c == v]
+            node = _template(by_key[users[0]][key])
+            present = [c == v for c in chosen]
+            if not all(present):
+                hint = _flag_hint(key, v, len(shapes))
+                node["when"] = params.flag(present, hint)
+            for path in value_paths(node):
+                vector = [
+                    get_path(by_key[i][key], path) if chosen[i] == v else _MISSING
+                    for i in range(len(instances))
+                ]
+                given = [x for x in vector if x is not _MISSING]
+                if all(type(x) is type(given[0]) and x == given[0] for x in given):
+                    continue
+                if _kind_of(vector) is None:
+                    return None
+                value = params.related(vector) or params.name_for(vector, _value_hint(key, path))
+                set_path(node, path, value)
+            layers.append(node)
+    declared, args = params.declare()
+    return Block(name, declared, layers, args, None)
+
+
+def _template(node: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    return copy.deepcopy(node)
+
+
+def _flag_hint(key: Any, variant: int, count: int) -> str:
+    base = key if isinstance(key, str) else f"item{key[1]}"
+    return f"has_{base}" if count == 1 else f"{base}_v{variant + 1}"
+
+
+def _value_hint(key: Any, path: tuple[Any, ...]) -> list[str]:
+    field_name = str(path[-1])
+    base = key if isinstance(key, str) else f"item{key[1]}"
+    inner = [str(p) for p in path[:-1] if p != "layers"]
+    return [field_name, "_".join([base, *inner, field_name])]

@@ -1,0 +1,72 @@
+"""`MODULE_PATH:FACTORY`: the model a user names, built on the meta device.
+
+Importing a factory runs Python code the user names, as `--plugins` does: it is the user's
+explicit choice on the command line or in a call, never something a spec can ask for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from ..errors import ImportFailure
+
+_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_HINT = "name a factory as MODULE_PATH:FACTORY, e.g. torchvision.models:resnet50"
+
+
+def _fail(message: str, hint: str = _HINT) -> ImportFailure:
+    return ImportFailure(message, hint=hint, code="E901")
+
+
+def parse_args(args: Sequence[str]) -> dict[str, Any]:
+    """`key=value` texts as keyword arguments; values read as YAML scalars (`10`, `true`)."""
+    out: dict[str, Any] = {}
+    for text in args:
+        key, sep, value = text.partition("=")
+        if not sep or not key.isidentifier():
+            raise _fail(f"argument {text!r} is not key=value", "pass --args num_classes=10")
+        try:
+            out[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            out[key] = value
+    return out
+
+
+def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
+    """Import `module:factory`, call it with `kwargs` on the meta device, return the module."""
+    import torch
+    import torch.nn as nn
+
+    if not isinstance(path, str) or not _PATH.match(path):
+        raise _fail(f"{path!r} is not MODULE_PATH:FACTORY")
+    module_name, _, attr = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise _fail(
+            f"cannot import {module_name!r}: {type(exc).__name__}: {exc}",
+            "check the module path, and that it is importable from here (PYTHONPATH)",
+        ) from None
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise _fail(f"{module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise _fail(f"{path} is not callable")
+    try:
+        with torch.device("meta"):
+            model = target(**kwargs)
+    except Exception as exc:
+        raise _fail(
+            f"{path}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) raised "
+            f"{type(exc).__name__}: {str(exc)[:300]}",
+            "check the factory's arguments (--args key=value)",
+        ) from None
+    if not isinstance(model, nn.Module):
+        raise _fail(f"{path} returned {type(model).__name__}, not an nn.Module")
+    return model

@@ -1,0 +1,201 @@
+"""Calls in a forward (`torch.cat`, `F.relu`, `x.flatten(1)`, `out += identity`) as layer kinds.
+
+Each reader takes the fx node's positional and keyword arguments (inputs already replaced by
+`Ref`s) and returns the kind, its fields and the inputs it reads, or None when the call has
+no exact equivalent (the importer then reports it, E903).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A traced value (an fx node) standing in a call's arguments."""
+
+    node: Any
+
+
+@dataclass(frozen=True)
+class Call:
+    kind: str
+    fields: dict[str, Any]
+    inputs: tuple[Any, ...]  # fx nodes
+
+
+Reader = Callable[[tuple[Any, ...], dict[str, Any]], Call | None]
+
+
+def _refs(values: Any) -> tuple[Any, ...] | None:
+    if isinstance(values, list | tuple) and values and all(isinstance(v, Ref) for v in values):
+        return tuple(v.node for v in values)
+    return None
+
+
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], i: int, name: str, default: Any) -> Any:
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def _join(kind: str) -> Reader:
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        if kwargs or len(args) != 2:
+            return None
+        refs = _refs(args)
+        return Call(kind, {}, refs) if refs else None
+
+    return read
+
+
+def _cat(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    refs = _refs(_arg(args, kwargs, 0, "tensors", None))
+    dim = _arg(args, kwargs, 1, "dim", 0)
+    if refs is None or not isinstance(dim, int) or set(kwargs) - {"tensors", "dim"}:
+        return None
+    return Call("concat", {"dim": dim}, refs)
+
+
+def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    x = _arg(args, kwargs, 0, "input", None)
+    start = _arg(args, kwargs, 1, "start_dim", 0)
+    end = _arg(args, kwargs, 2, "end_dim", -1)
+    if not isinstance(x, Ref) or not isinstance(start, int) or not isinstance(end, int):
+        return None
+    return Call("flatten", {"start_dim": start, "end_dim": end}, (x.node,))
+
+
+def _activation(fn: str, **fixed: Any) -> Reader:
+    """`F.relu(x)`, `torch.sigmoid(x)`, `x.relu()`; keyword arguments only at torch's defaults."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        if not args or not isinstance(args[0], Ref):
+            return None
+        rest = dict(zip(fixed, args[1:], strict=False)) | kwargs
+        rest.pop("inplace", None)
+        if any(rest.get(k, v) != v for k, v in fixed.items()) or set(rest) - set(fixed):
+            return None
+        return Call("activation", {"fn": fn}, (args[0].node,))
+
+    return read
+
+
+def _mean(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    x = args[0] if args else None
+    dim = _arg(args, kwargs, 1, "dim", None)
+    keepdim = _arg(args, kwargs, 2, "keepdim", False)
+    if not isinstance(x, Ref) or dim is None or not isinstance(keepdim, bool):
+        return None
+    dims = list(dim) if isinstance(dim, list | tuple) else [dim]
+    if not all(isinstance(d, int) for d in dims):
+        return None
+    return Call("mean", {"dim": dims, "keepdim": keepdim}, (x.node,))
+
+
+def _adaptive_pool(kind: str) -> Reader:
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        x = args[0] if args else None
+        size = _arg(args, kwargs, 1, "output_size", None)
+        if not isinstance(x, Ref) or size is None:
+            return None
+        value = list(size) if isinstance(size, tuple | list) else size
+        return Call(kind, {"output_size": value}, (x.node,))
+
+    return read
+
+
+def _dropout(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    x = args[0] if args else None
+    p = _arg(args, kwargs, 1, "p", 0.5)
+    training = _arg(args, kwargs, 2, "training", True)
+    if not isinstance(x, Ref) or not isinstance(p, int | float) or not isinstance(training, bool):
+        return None
+    if not training:  # F.dropout(x, p, training=False) is the identity in both modes
+        return Call("identity_alias", {}, (x.node,))
+    return Call("dropout", {"p": float(p)}, (x.node,))
+
+
+def _alias(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`x.contiguous()`: the same values; the node is its input."""
+    if len(args) == 1 and isinstance(args[0], Ref) and not kwargs:
+        return Call("identity_alias", {}, (args[0].node,))
+    return None
+
+
+def _torch_functions() -> dict[Any, Reader]:
+    import torch
+    import torch.nn.functional as F
+
+    table: dict[Any, Reader] = {
+        operator.add: _join("add"),
+        operator.iadd: _join("add"),
+        torch.add: _join("add"),
+        operator.mul: _join("mul"),
+        operator.imul: _join("mul"),
+        torch.mul: _join("mul"),
+        torch.cat: _cat,
+        torch.concat: _cat,
+        torch.flatten: _flatten,
+        torch.mean: _mean,
+        F.adaptive_avg_pool2d: _adaptive_pool("adaptive_avgpool2d"),
+        F.adaptive_max_pool2d: _adaptive_pool("adaptive_maxpool2d"),
+        F.dropout: _dropout,
+        torch.sigmoid: _activation("sigmoid"),
+        torch.tanh: _activation("tanh"),
+        torch.relu: _activation("relu"),
+        F.relu: _activation("relu"),
+        F.relu6: _activation("relu6"),
+        F.gelu: _activation("gelu", approximate="none"),
+        F.silu: _activation("silu"),
+        F.sigmoid: _activation("sigmoid"),
+        F.tanh: _activation("tanh"),
+        F.hardswish: _activation("hardswish"),
+        F.hardsigmoid: _activation("hardsigmoid"),
+        F.mish: _activation("mish"),
+        F.elu: _activation("elu", alpha=1.0),
+        F.leaky_relu: _activation("leaky_relu", negative_slope=0.01),
+    }
+    return table
+
+
+_METHODS: dict[str, Reader] = {
+    "add": _join("add"),
+    "add_": _join("add"),
+    "mul": _join("mul"),
+    "mul_": _join("mul"),
+    "flatten": _flatten,
+    "mean": _mean,
+    "relu": _activation("relu"),
+    "relu_": _activation("relu"),
+    "sigmoid": _activation("sigmoid"),
+    "tanh": _activation("tanh"),
+    "contiguous": _alias,
+}
+
+_FUNCTIONS: dict[Any, Reader] = {}
+
+
+def read_call(op: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """The layer kind of one `call_function` or `call_method` node, or None."""
+    if op == "call_method":
+        reader = _METHODS.get(target)
+    else:
+        if not _FUNCTIONS:
+            _FUNCTIONS.update(_torch_functions())
+        try:
+            reader = _FUNCTIONS.get(target)
+        except TypeError:  # an unhashable target
+            reader = None
+    return reader(args, kwargs) if reader else None
+
+
+def describe_target(op: str, target: Any) -> str:
+    if op == "call_method":
+        return f"the tensor method `.{target}()`"
+    name = getattr(target, "__name__", repr(target))
+    module = getattr(target, "__module__", None) or ""
+    if module in ("_operator", "operator"):
+        return f"the operator `{name}`"
+    return f"`{module + '.' if module else ''}{name}`"

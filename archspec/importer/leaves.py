@@ -1,0 +1,108 @@
+"""Leaf modules to layer kinds: each registered kind reads the modules it builds
+(`Op.read_module`), and every reading is checked by building the kind from it.
+
+A reading is accepted only when the module the kind builds from it has the same class name,
+the same `repr` and the same parameter and buffer names and shapes as the original; so a
+kind whose fields do not say everything about a module (or a plugin's wrong reader) leaves
+the module unread, and the importer reports it (E902) instead of approximating it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..ops.base import META_FIELDS, REGISTRY, Op
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A module read as a layer kind: the fields a spec writes (defaults and inferred
+    values left out) and every field with its value (defaults filled), for comparing."""
+
+    kind: str
+    fields: dict[str, Any]
+    full: dict[str, Any]
+
+
+_CACHE: dict[tuple[Any, ...], Leaf | None] = {}
+
+
+def _tensors(module: nn.Module) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    named = [*module.named_parameters(), *module.named_buffers()]
+    return tuple((name, tuple(t.shape)) for name, t in named)
+
+
+def _fingerprint(module: nn.Module) -> tuple[Any, ...]:
+    return (type(module), repr(module), _tensors(module))
+
+
+def defaults(op: Op) -> dict[str, Any]:
+    """The kind's fields that have defaults, with them."""
+    return {
+        name: field.default
+        for name, field in op.spec.model_fields.items()
+        if name not in META_FIELDS and not field.is_required()
+    }
+
+
+def _builds_same(op: Op, attrs: dict[str, Any], module: nn.Module) -> bool:
+    import torch
+
+    try:
+        with torch.device("meta"):
+            built = op.build(attrs)
+    except Exception:
+        return False
+    return (
+        type(built).__name__ == type(module).__name__
+        and repr(built) == repr(module)
+        and _tensors(built) == _tensors(module)
+    )
+
+
+def _scalars(fields: dict[str, Any]) -> dict[str, Any]:
+    """Lists of equal numbers written once (`kernel_size: 3` for (3, 3))."""
+    return {
+        k: v[0] if isinstance(v, list) and v and all(x == v[0] for x in v) else v
+        for k, v in fields.items()
+    }
+
+
+def _candidates(module: nn.Module) -> list[Op]:
+    name = type(module).__name__
+    named = [op for op in REGISTRY.values() if op.torch_name.removeprefix("nn.") == name]
+    others = [op for op in REGISTRY.values() if op not in named and op.style == "module"]
+    return named + [op for op in others if type(op).read_module is not Op.read_module]
+
+
+def read_leaf(module: nn.Module) -> Leaf | None:
+    """The layer kind and fields that build `module` exactly, or None."""
+    key = _fingerprint(module)
+    if key not in _CACHE:
+        _CACHE[key] = _read(module)
+    return _CACHE[key]
+
+
+def _read(module: nn.Module) -> Leaf | None:
+    for op in _candidates(module):
+        if op.style != "module":
+            continue
+        try:
+            fields = op.read_module(module)
+        except Exception:
+            continue
+        if fields is None:
+            continue
+        base = defaults(op)
+        for attempt in (_scalars(fields), fields):
+            given = {**base, **attempt}
+            attrs = {k: given[k] for k in op.spec.model_fields if k in given}
+            if _builds_same(op, attrs, module):
+                full = {k: v for k, v in attrs.items() if k not in op.inferred}
+                shown = {k: v for k, v in full.items() if k not in base or v != base[k]}
+                return Leaf(op.kind, shown, full)
+    return None

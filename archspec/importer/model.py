@@ -1,0 +1,136 @@
+"""A whole model as spec data: every module traced once, classes grouped into blocks.
+
+Classes are merged from the innermost out (a block's calls of inner blocks carry their
+arguments, which must be known first); the root's forward becomes the spec's `layers`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ImportFailure
+from .blocks import Block, merge_instances
+from .trace import Body, Item, Problems, body_of
+from .tree import node_of, shape_of
+from .where import describe, source_lines
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+
+@dataclass
+class Imported:
+    """What `render` writes: blocks in definition order and the root's nodes."""
+
+    class_name: str
+    blocks: list[Block]
+    layers: list[dict[str, Any]]
+    output: str | None
+    origin: str
+    calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+def _walk_items(items: list[Item]) -> list[Item]:
+    out = []
+    for item in items:
+        out.append(item)
+        if item.body:
+            out.extend(_walk_items(item.body))
+    return out
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems = Problems()
+        self.bodies: dict[int, Body] = {}
+        self.height: dict[int, int] = {}
+        self.by_class: dict[type, list[Any]] = {}
+
+    def visit(self, module: nn.Module) -> int:
+        key = id(module)
+        if key in self.height:
+            return self.height[key]
+        self.height[key] = 0
+        body = body_of(module, self.problems)
+        self.bodies[key] = body
+        inner = [self.visit(i.module) for i in _walk_items(body.items) if i.kind == "block"]
+        self.height[key] = 1 + max(inner, default=0)
+        return self.height[key]
+
+
+def _block_name(cls: type, taken: set[str]) -> str:
+    from ..ops.base import CONSTRUCT_KINDS, REGISTRY
+
+    base = re.sub(r"\W", "", cls.__name__).lstrip("_") or "Block"
+    if base[0].isdigit():
+        base = "B" + base
+    name, n = base, 2
+    while name in taken or name in REGISTRY or name in CONSTRUCT_KINDS:
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def import_model(model: nn.Module) -> Imported:
+    """The spec data of `model` (in its current mode), or ImportFailure listing every
+    construct that has no exact equivalent, each at its place in the Python source."""
+    from .leaves import read_leaf
+
+    if read_leaf(model) is not None:
+        raise ImportFailure(
+            f"the model is one layer ({type(model).__name__}): its state_dict keys have no "
+            "module name, and a spec's network is a module of named layers",
+            hint="wrap it: nn.Sequential(layer) imports, with keys `0.weight`, ...",
+            code="E904",
+        )
+    collector = _Collector()
+    collector.visit(model)
+    problems = collector.problems.items
+    if problems:
+        raise ImportFailure(diagnostics=problems, sources=source_lines(problems))
+    by_class: dict[type, list[Any]] = {}
+    order: list[Any] = []
+    for module in model.modules():
+        if id(module) in collector.bodies and module is not model:
+            if type(module) not in by_class:
+                order.append(type(module))
+            by_class.setdefault(type(module), []).append(module)
+    heights = {cls: max(collector.height[id(m)] for m in ms) for cls, ms in by_class.items()}
+    calls: dict[int, tuple[str, dict[str, Any]]] = {}
+    blocks: list[Block] = []
+    taken: set[str] = set()
+
+    def call(module: Any) -> tuple[str, dict[str, Any]]:
+        return calls[id(module)]
+
+    for cls in sorted(order, key=lambda c: heights[c]):
+        instances = by_class[cls]
+        trees = [[node_of(i, call) for i in collector.bodies[id(m)].items] for m in instances]
+        outputs = [collector.bodies[id(m)].output for m in instances]
+        for group in _groups(instances, trees, outputs):
+            name = _block_name(cls, taken)
+            members = [instances[i] for i in group]
+            block = merge_instances(
+                name, members, [trees[i] for i in group], [outputs[i] for i in group]
+            )
+            if block is None:  # cannot happen for one shape; kept loud if it does
+                raise ImportFailure(f"cannot merge the instances of {describe(cls)}", code="E904")
+            blocks.append(block)
+            for member, args in zip(members, block.args, strict=True):
+                calls[id(member)] = (name, args)
+    root = collector.bodies[id(model)]
+    layers = [node_of(i, call) for i in root.items]
+    return Imported(type(model).__name__, blocks, layers, root.output, describe(type(model)), calls)
+
+
+def _groups(instances: list[Any], trees: list[Any], outputs: list[Any]) -> list[list[int]]:
+    """All instances in one block when they merge, else one group per distinct shape."""
+    probe = merge_instances("probe", instances, trees, outputs)
+    if probe is not None:
+        return [list(range(len(instances)))]
+    shapes: dict[Any, list[int]] = {}
+    for i, tree in enumerate(trees):
+        shapes.setdefault((tuple(shape_of(n) for n in tree), outputs[i]), []).append(i)
+    return list(shapes.values())

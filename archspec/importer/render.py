@@ -1,0 +1,181 @@
+"""Imported spec data as YAML text a person reads: one flow mapping per layer, blocks first,
+runs of equal block calls as `repeat`, values at their defaults and `from:` of a plain chain
+left out."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from ..ops.base import REGISTRY
+from .blocks import Block
+from .leaves import defaults
+from .model import Imported
+
+_FIRST_KEYS = ("name", "key", "type", "count", "flat", "when", "from")
+
+
+def _scalar(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6, sort_keys=False)
+    text = text.strip()
+    if text.endswith("\n..."):
+        text = text[: -len("\n...")]
+    return text.removesuffix("...").strip()
+
+
+def _flow(node: dict[str, Any]) -> str:
+    keys = [k for k in _FIRST_KEYS if k in node] + [k for k in node if k not in _FIRST_KEYS]
+    return "{" + ", ".join(f"{k}: {_scalar(node[k])}" for k in keys) + "}"
+
+
+def _lines(nodes: list[dict[str, Any]], indent: int) -> list[str]:
+    pad = " " * indent
+    out = []
+    for node in nodes:
+        nested = {k: v for k, v in node.items() if k in ("layers", "layer")}
+        if not nested:
+            out.append(f"{pad}- {_flow(node)}")
+            continue
+        head = {k: v for k, v in node.items() if k not in nested}
+        keys = [k for k in _FIRST_KEYS if k in head] + [k for k in head if k not in _FIRST_KEYS]
+        first = True
+        for k in keys:
+            out.append(f"{pad}{'- ' if first else '  '}{k}: {_scalar(head[k])}")
+            first = False
+        if "layers" in nested:
+            out.append(f"{pad}  layers:")
+            out.extend(_lines(nested["layers"], indent + 4))
+        if "layer" in nested:
+            out.append(f"{pad}  layer: {_flow(nested['layer'])}")
+    return out
+
+
+def _drop_defaults(node: dict[str, Any], blocks: dict[str, Block]) -> dict[str, Any]:
+    kind = node.get("type")
+    if kind in REGISTRY:
+        base = defaults(REGISTRY[kind])
+    elif kind in blocks:
+        base = {k: p["default"] for k, p in blocks[kind].params.items()}
+    else:
+        base = {}
+    return {k: v for k, v in node.items() if k not in base or v != base[k]}
+
+
+def _tidy(nodes: list[dict[str, Any]], blocks: dict[str, Block]) -> list[dict[str, Any]]:
+    """Runs of calls folded into repeats, defaults dropped, `from` of a chain dropped."""
+    out: list[dict[str, Any]] = []
+    prev: dict[str, Any] | None = None
+    for node in _fold(nodes):
+        node = _drop_defaults(dict(node), blocks)
+        if "layer" in node:
+            node["layer"] = _drop_defaults(node["layer"], blocks)
+        src = node.get("from")
+        if src is not None:
+            before = "input" if prev is None else prev.get("name")
+            if src == [before] and (prev is None or prev.get("when") in (None, node.get("when"))):
+                del node["from"]
+            elif len(src) == 1:
+                node["from"] = src[0]
+        if "layers" in node:
+            node["layers"] = _tidy(node["layers"], blocks)
+        out.append(node)
+        prev = node
+    return out
+
+
+def _positional(node: dict[str, Any]) -> bool:
+    return not ({"name", "key", "from", "when", "layers"} & set(node))
+
+
+def _fold(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A head and copies equal to each other, all positional, as one `repeat`: the index
+    chooses the head's values (`stride: "2 if i == 0 else 1"`)."""
+    out: list[dict[str, Any]] = []
+    i = 0
+    while i < len(nodes):
+        head = nodes[i]
+        j = i + 1
+        if _positional(head):
+            while j < len(nodes) and _positional(nodes[j]) and nodes[j] == nodes[i + 1]:
+                if nodes[j]["type"] != head["type"]:
+                    break
+                j += 1
+        differ = j - i >= 2 and sum(head.get(k) != v for k, v in nodes[i + 1].items())
+        if (
+            j - i >= 2
+            and set(head) == set(nodes[i + 1])
+            and (not differ or j - i >= 3 or (i == 0 and j == len(nodes) and differ <= 3))
+        ):
+            layer = _indexed(head, nodes[i + 1])
+            out.append({"type": "repeat", "count": j - i, "flat": True, "layer": layer})
+            i = j
+        else:
+            out.append(head)
+            i += 1
+    return out
+
+
+def _indexed(head: dict[str, Any], rest: dict[str, Any]) -> dict[str, Any]:
+    layer = {}
+    for k, v in rest.items():
+        h = head.get(k, v)
+        if h == v and type(h) is type(v):
+            layer[k] = v
+        elif isinstance(v, bool) and isinstance(h, bool):
+            layer[k] = "i == 0" if h else "i != 0"
+        else:
+            layer[k] = f"{_scalar(h)} if i == 0 else {_scalar(v)}"
+    return layer
+
+
+def _unflat(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A sequential that is one flat repeat becomes the repeat itself (`layer1: repeat`)."""
+    out = []
+    for node in nodes:
+        if node.get("type") == "sequential" and len(node["layers"]) == 1:
+            inner = node["layers"][0]
+            if inner.get("type") == "repeat" and inner.get("flat"):
+                node = {k: v for k, v in node.items() if k not in ("type", "layers")}
+                node = {**node, "type": "repeat", "count": inner["count"], "layer": inner["layer"]}
+        if "layers" in node:
+            node["layers"] = _unflat(node["layers"])
+        out.append(node)
+    return out
+
+
+def _params_lines(params: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    for name, p in params.items():
+        out.append(f"      {name}: {{type: {p['type']}, default: {_scalar(p['default'])}}}")
+    return out
+
+
+def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
+    """The spec text of an imported model."""
+    by_name = {b.name: b for b in imported.blocks}
+    lines = [
+        "archspec: 1",
+        f"name: {name}",
+        f"class_name: {imported.class_name}",
+        f"description: {_scalar('imported from ' + imported.origin + ' by archspec import')}",
+        f"input: {_scalar(input_shape)}",
+    ]
+    if imported.blocks:
+        lines.append("blocks:")
+    for block in imported.blocks:
+        lines.append(f"  {block.name}:")
+        if block.params:
+            lines.append("    params:")
+            lines.extend(_params_lines(block.params))
+        if block.output and block.layers and block.layers[-1].get("name") != block.output:
+            lines.append(f"    outputs: [{block.output}]")
+        lines.append("    layers:")
+        lines.extend(_lines(_unflat(_tidy(copy.deepcopy(block.layers), by_name)), 6))
+    lines.append("layers:")
+    lines.extend(_lines(_unflat(_tidy(copy.deepcopy(imported.layers), by_name)), 2))
+    last = imported.layers[-1].get("name") if imported.layers else None
+    if imported.output and imported.output != last:
+        lines.append(f"outputs: [{imported.output}]")
+    return "\n".join(lines) + "\n"

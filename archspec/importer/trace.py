@@ -1,0 +1,366 @@
+"""One module's forward as a list of spec items, from torch.fx symbolic tracing.
+
+Every child module stays a call (the tracer treats each as a leaf), so the graph of one
+class's forward speaks of its own attributes only: a child that is a layer kind becomes a
+layer item, a `nn.Sequential` a nested list, any other module class a block call whose body
+is traced on its own. Calls of torch functions become function kinds (`functions.py`).
+What has no exact equivalent is collected as a located diagnostic, never approximated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Diagnostic
+from ..ops.names import NAME_RE, RESERVED_NAMES
+from .functions import Ref, describe_target, read_call
+from .leaves import read_leaf
+from .where import describe, diagnostic, span_from_stack, span_from_traceback, span_of_class
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+
+@dataclass
+class Item:
+    """One node of a layer list, with literal values (before blocks get params)."""
+
+    name: str | None  # None: positional (a Sequential child whose key is its index)
+    kind: str  # a layer kind, "block" or "sequential"
+    fields: dict[str, Any] = field(default_factory=dict)  # a layer's fields as written
+    full: dict[str, Any] = field(default_factory=dict)  # every field (defaults filled)
+    inputs: tuple[str, ...] = ()  # names read; () reads the previous item
+    module: nn.Module | None = None  # a block call's instance
+    body: list[Item] | None = None  # a sequential's items
+    key: str | None = None  # a module key that is not an identifier
+    is_module: bool = True  # takes a position (a child module)
+
+
+@dataclass
+class Body:
+    items: list[Item]
+    output: str | None  # the node returned; None: the last item
+
+
+def is_plain_sequential(module: nn.Module) -> bool:
+    import torch.nn as nn
+
+    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
+
+
+def _is_torch_class(module: nn.Module) -> bool:
+    return type(module).__module__.startswith("torch.")
+
+
+class Problems:
+    """Diagnostics collected over the whole model, one per distinct place and message."""
+
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
+        self._seen: set[tuple[Any, ...]] = set()
+
+    def add(self, diag: Diagnostic) -> None:
+        key = (diag.code, diag.message, diag.span)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.items.append(diag)
+
+
+def child_item(name: str | None, key: str | None, child: nn.Module, problems: Problems) -> Item:
+    """The item a child module becomes: a layer, a nested list or a block call."""
+    leaf = read_leaf(child)
+    if leaf is not None:
+        return Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), key=key)
+    if type(child).__name__ == "Sequential" and is_plain_sequential(child):
+        return Item(name, "sequential", body=sequential_items(child, problems), key=key)
+    if _is_torch_class(child) or (not list(child.children()) and not _has_forward(child)):
+        problems.add(
+            diagnostic(
+                "E903",
+                f"no layer kind builds {describe(type(child))} ({_short_repr(child)})",
+                span_of_class(type(child)),
+                "archspec imports torch.nn modules that a layer kind reads back exactly; "
+                "register a layer kind for it (a plugin: docs/plugins.md) with a `read_module`",
+            )
+        )
+        return Item(name, "unknown", module=child, key=key)
+    return Item(name, "block", module=child, key=key)
+
+
+def _has_forward(module: nn.Module) -> bool:
+    import torch.nn as nn
+
+    return type(module).forward is not nn.Module.forward
+
+
+def _short_repr(module: nn.Module) -> str:
+    text = repr(module).splitlines()[0]
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _name_and_key(key: str) -> tuple[str | None, str | None]:
+    if NAME_RE.match(key) and key not in RESERVED_NAMES:
+        return key, None
+    return None, key
+
+
+def sequential_items(module: nn.Module, problems: Problems) -> list[Item]:
+    """A Sequential's children in order, each reading the one before."""
+    items = []
+    for i, (key, child) in enumerate(module.named_children()):
+        if key == str(i):
+            items.append(child_item(None, None, child, problems))
+        else:
+            name, odd = _name_and_key(key)
+            items.append(child_item(name, odd, child, problems))
+    return items
+
+
+def body_of(module: nn.Module, problems: Problems) -> Body:
+    """The items of one module's forward (a Sequential's children, or a traced forward)."""
+    if is_plain_sequential(module):
+        return Body(sequential_items(module, problems), None)
+    return _traced(module, problems)
+
+
+def _tracer() -> Any:
+    import torch.fx as fx
+
+    class KeepChildren(fx.Tracer):
+        """Every child module stays one call in the parent's graph."""
+
+        def is_leaf_module(self, m: Any, module_qualified_name: str) -> bool:
+            return True
+
+    tracer = KeepChildren(autowrap_functions=_autowrapped())
+    tracer.record_stack_traces = True
+    return tracer
+
+
+def _autowrapped() -> tuple[Any, ...]:
+    return ()
+
+
+def _traced(module: nn.Module, problems: Problems) -> Body:
+    cls = type(module)
+    try:
+        graph = _tracer().trace(module)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        problems.add(
+            diagnostic(
+                "E902",
+                f"cannot trace {describe(cls)}.forward: {first[:300]}",
+                span_from_traceback(exc.__traceback__) or span_of_class(cls),
+                "a spec states a fixed graph: a forward whose steps depend on tensor values "
+                "(an `if` or loop on a tensor, a shape read as a number) has none; rewrite "
+                "the statement without reading tensor values",
+            )
+        )
+        return Body([], None)
+    return _GraphReader(module, problems).read(graph)
+
+
+class _GraphReader:
+    """Walks one traced graph in order, making an item per node."""
+
+    def __init__(self, module: nn.Module, problems: Problems) -> None:
+        self.module = module
+        self.problems = problems
+        self.names: dict[Any, str] = {}  # fx node -> the item name it is
+        self.items: list[Item] = []
+        self.called: list[str] = []
+        self.taken = {key for key, _ in module.named_children()}
+        self.used: set[str] = set()
+
+    def fail(self, code: str, message: str, node: Any, hint: str) -> None:
+        span = span_from_stack(node.stack_trace) or span_of_class(type(self.module))
+        self.problems.add(diagnostic(code, message, span, hint))
+
+    def read(self, graph: Any) -> Body:
+        placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+        for n in placeholders[1:]:
+            self.fail(
+                "E904",
+                f"{describe(type(self.module))}.forward takes several inputs ({n.target!r})",
+                n,
+                "a spec's network and blocks read one tensor; pass the others through a "
+                "parent module's forward",
+            )
+        if placeholders:
+            self.names[placeholders[0]] = "input"
+        output = None
+        for node in graph.nodes:
+            if node.op == "call_module":
+                self._module_call(node)
+            elif node.op in ("call_function", "call_method"):
+                self._call(node)
+            elif node.op == "get_attr":
+                self.fail(
+                    "E903",
+                    f"forward reads the tensor `self.{node.target}` directly",
+                    node,
+                    "only layers' own parameters can be imported today",
+                )
+            elif node.op == "output":
+                output = node.args[0]
+        self._check_order()
+        out_name = None
+        if output is not None and output in self.names:
+            out_name = self.names[output]
+        elif output is not None:
+            self.fail(
+                "E904",
+                f"{describe(type(self.module))}.forward returns {type(output).__name__}, "
+                "not one tensor",
+                next(iter(n for n in graph.nodes if n.op == "output")),
+                "a spec's network and blocks return one tensor",
+            )
+        return Body(self.items, out_name)
+
+    def _inputs(self, nodes: tuple[Any, ...]) -> tuple[str, ...] | None:
+        names = []
+        for n in nodes:
+            if n not in self.names:
+                return None
+            names.append(self.names[n])
+        return tuple(names)
+
+    def _module_call(self, node: Any) -> None:
+        target = str(node.target)
+        cls = describe(type(self.module))
+        if "." in target:
+            self.fail(
+                "E904",
+                f"{cls}.forward calls `self.{target}`, a module inside a child",
+                node,
+                "a spec's items are a module's own children; call the child itself",
+            )
+            return
+        args = [a for a in node.args]
+        if node.kwargs or len(args) != 1 or not hasattr(args[0], "op"):
+            self.fail(
+                "E904",
+                f"{cls}.forward calls `self.{target}` with other than one tensor",
+                node,
+                "a spec's layers and blocks read one tensor (joins read several: add, concat)",
+            )
+            return
+        inputs = self._inputs((args[0],))
+        if inputs is None:
+            return
+        child = self.module.get_submodule(target)
+        if target in self.called:
+            self._repeat_call(node, target, child, inputs)
+            return
+        self.called.append(target)
+        item = child_item(target, None, child, self.problems)
+        item.inputs = inputs
+        self._add(node, item, target)
+
+    def _repeat_call(self, node: Any, target: str, child: nn.Module, inputs: tuple[str, ...]):
+        """A child called again: a parameter-free activation is computed in forward."""
+        leaf = read_leaf(child)
+        from ..ops.merge import ACTIVATION_FNS
+
+        if leaf is not None and leaf.kind in ACTIVATION_FNS and not _stateful(child):
+            defaults_only = all(k == "inplace" for k in leaf.fields)
+            if defaults_only:
+                name = self._fresh(node.name)
+                item = Item(name, "activation", {"fn": leaf.kind}, {"fn": leaf.kind}, inputs)
+                item.is_module = False
+                self._add(node, item, name)
+                return
+        if leaf is not None and not _stateful(child):  # a stateless layer: another copy
+            name = self._fresh(node.name)
+            self._add(node, Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), inputs), name)
+            return
+        self.fail(
+            "E904",
+            f"{describe(type(self.module))}.forward calls `self.{target}` a second time",
+            node,
+            "a spec makes one module per use: weights shared by two calls cannot be stated",
+        )
+
+    def _fresh(self, base: str) -> str:
+        name = base if NAME_RE.match(base) and base not in RESERVED_NAMES else "node"
+        candidate, n = name, 1
+        while candidate in self.taken or candidate in self.used:
+            candidate = f"{name}_{n}"
+            n += 1
+        return candidate
+
+    def _add(self, node: Any, item: Item, name: str) -> None:
+        self.used.add(name)
+        self.names[node] = name
+        self.items.append(item)
+
+    def _call(self, node: Any) -> None:
+        def wrap(v: Any) -> Any:
+            if hasattr(v, "op") and hasattr(v, "graph"):
+                return Ref(v)
+            if isinstance(v, list | tuple):
+                return type(v)(wrap(x) for x in v)
+            return v
+
+        args = tuple(wrap(a) for a in node.args)
+        kwargs = {k: wrap(v) for k, v in node.kwargs.items()}
+        call = read_call(node.op, node.target, args, kwargs)
+        what = describe_target(node.op, node.target)
+        if call is None:
+            self.fail(
+                "E903",
+                f"no layer kind computes {what} as called here",
+                node,
+                "archspec imports joins (add, mul, torch.cat), flatten, mean, adaptive "
+                "pooling, dropout and activations; write other steps as modules a kind reads",
+            )
+            return
+        inputs = self._inputs(call.inputs)
+        if inputs is None:
+            return
+        if call.kind == "identity_alias":
+            self.names[node] = inputs[0]
+            return
+        name = self._fresh(node.name)
+        item = Item(name, call.kind, dict(call.fields), dict(call.fields), inputs)
+        item.is_module = False
+        self._add(node, item, name)
+
+    def _check_order(self) -> None:
+        """Children holding tensors must be called in the order they were registered (the
+        state_dict's order), each once: a spec registers its layers in execution order."""
+        holders = [
+            key
+            for key, child in self.module.named_children()
+            if any(True for _ in child.parameters()) or any(True for _ in child.buffers())
+        ]
+        called = [t for t in self.called if t in holders]
+        cls = type(self.module)
+        missing = [k for k in holders if k not in called]
+        if missing:
+            self.problems.add(
+                diagnostic(
+                    "E904",
+                    f"{describe(cls)}.forward never calls `{missing[0]}`, which holds weights "
+                    "(in eval mode)",
+                    span_of_class(cls),
+                    "a spec holds only the weights its forward uses; remove the child, or call it",
+                )
+            )
+        elif called != holders:
+            self.problems.add(
+                diagnostic(
+                    "E904",
+                    f"{describe(cls)}.forward calls its children in another order than "
+                    f"they are registered ({', '.join(called)} vs {', '.join(holders)})",
+                    span_of_class(cls),
+                    "a spec registers layers in the order they run, so the state_dict order "
+                    "would change; register the children in the order forward calls them",
+                )
+            )
+
+
+def _stateful(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())

@@ -1,0 +1,77 @@
+"""Items as spec node mappings with literal values, one tree per module instance.
+
+The trees of a class's instances are what `blocks.py` compares: their structure (kinds,
+names, `from`, nesting) and their values (layer fields, block arguments), all with defaults
+filled so that a value left at its default and a value stated compare equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .trace import Item
+
+#: Keys of a node mapping that are structure, not values.
+STRUCTURE = frozenset({"name", "key", "type", "from", "when", "layers", "layer", "count", "flat"})
+
+
+def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The node mapping of one item; `call` resolves a block call's instance to (block, args)."""
+    node: dict[str, Any] = {}
+    if item.name is not None:
+        node["name"] = item.name
+    if item.key is not None:
+        node["key"] = item.key
+    if item.kind == "block":
+        block, args = call(item.module)
+        node["type"] = block
+        node.update(args)
+    elif item.kind == "sequential":
+        node["type"] = "sequential"
+        node["layers"] = [node_of(i, call) for i in item.body or []]
+    else:
+        node["type"] = item.kind
+        node.update(item.full)
+    if item.inputs:
+        node["from"] = list(item.inputs)
+    return node
+
+
+def value_paths(node: dict[str, Any], prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Paths of a node's values: (field,) or ("layers", i, ..., field) inside a sequential."""
+    for key, value in node.items():
+        if key == "layers":
+            for i, sub in enumerate(value):
+                yield from value_paths(sub, (*prefix, "layers", i))
+        elif key not in STRUCTURE and not isinstance(value, str):
+            yield (*prefix, key)
+
+
+def get_path(node: dict[str, Any], path: tuple[Any, ...]) -> Any:
+    cur: Any = node
+    for part in path:
+        cur = cur[part]
+    return cur
+
+
+def set_path(node: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
+    cur: Any = node
+    for part in path[:-1]:
+        cur = cur[part]
+    cur[path[-1]] = value
+
+
+def shape_of(node: dict[str, Any]) -> Any:
+    """The node with its (non-text) values blanked: equal shapes differ only in values."""
+
+    def blank(obj: Any, key: str | None) -> Any:
+        if isinstance(obj, dict):
+            return tuple(sorted((k, blank(v, k)) for k, v in obj.items()))
+        if key == "layers":
+            return tuple(blank(v, None) for v in obj)
+        if key in STRUCTURE or isinstance(obj, str):
+            return repr(obj)
+        return "?"
+
+    return blank(node, None)

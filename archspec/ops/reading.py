@@ -1,0 +1,60 @@
+"""Reading a torch module back into a layer kind's fields, for `archspec import`.
+
+Each op answers for the modules it builds through `Op.read_module`; the default here reads
+every spec field from the module's attribute of the same name when the module's class is the
+one the op names (`torch_name`). The importer never trusts a reading blindly: it builds the
+kind from the fields it read and compares class, `extra_repr` and tensor shapes with the
+original (`importer/leaves.py`), so a kind whose fields do not map one to one simply reads
+nothing and the module is reported, not approximated.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .base import META_FIELDS
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+    from .base import Op
+
+
+def plain(value: Any) -> Any:
+    """A module attribute as spec data: tuples and sizes become lists, tensors None."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, tuple | list):
+        items = [plain(v) for v in value]
+        return None if any(v is None for v in items) else items
+    try:
+        import torch
+
+        if isinstance(value, torch.Size):
+            return list(value)
+    except ImportError:  # pragma: no cover
+        pass
+    return None
+
+
+def read_fields(op: Op, module: nn.Module) -> dict[str, Any] | None:
+    """The default `Op.read_module`: each spec field from the module attribute of that name."""
+    if not op.torch_name or type(module).__name__ != op.torch_name.removeprefix("nn."):
+        return None
+    out: dict[str, Any] = {}
+    for name, field in op.spec.model_fields.items():
+        if name in META_FIELDS:
+            continue
+        if not hasattr(module, name):
+            if field.is_required():
+                return None
+            continue
+        raw = getattr(module, name)
+        if name in ("bias", "weight") and not isinstance(raw, bool):
+            value: Any = raw is not None  # a tensor, or None when built with bias=False
+        else:
+            value = plain(raw)
+            if value is None and raw is not None:
+                return None
+        out[name] = value
+    return out

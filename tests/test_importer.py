@@ -1,0 +1,169 @@
+"""archspec import: hand-written models round-trip exactly (state_dict keys, shapes and order,
+eval outputs under the same weights, params and MACs), and what cannot be stated is refused
+with its place in the Python source."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+from archspec.errors import ImportFailure
+from tests import importer_models as hm
+
+
+def _randomise(model: torch.nn.Module) -> None:
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.is_floating_point():
+                t.copy_(torch.rand(t.shape, generator=gen) * 0.5 + 0.5)
+
+
+def roundtrip(model: torch.nn.Module, shape: tuple[int, ...]) -> str:
+    """Import, compile, load the model's weights, compare everything; returns the spec."""
+    model.eval()
+    _randomise(model)
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    text = archspec.from_module(model, x)
+    assert archspec.check(text).ok
+    twin = archspec.compile(text).eval()
+    ours, theirs = twin.state_dict(), model.state_dict()
+    assert [(k, v.shape) for k, v in ours.items()] == [(k, v.shape) for k, v in theirs.items()]
+    twin.load_state_dict(theirs)
+    with torch.no_grad():
+        want, got = model(x), twin(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    spec_sum = archspec.summary(text, input=shape)
+    mod_sum = archspec.summary(model, input_size=shape, mode="eval")
+    assert spec_sum.params == mod_sum.params
+    assert spec_sum.macs == mod_sum.macs
+    return text
+
+
+def test_sequential_model_round_trips() -> None:
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 4 * 4, 5),
+    )
+    text = roundtrip(model, (2, 3, 8, 8))
+    assert "- {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}" in text
+
+
+def test_unet_with_skip_concatenations_round_trips() -> None:
+    text = roundtrip(hm.UNet(), (2, 3, 32, 32))
+    assert text.count("type: concat") == 2
+    assert "from: [up1, inc]" in text  # the skip across scales reads the encoder's output
+    assert text.count("DoubleConv:") == 1  # five instances, one block
+
+
+def test_resnet_like_round_trips_as_one_block_and_repeats() -> None:
+    text = roundtrip(hm.ResNetLike(), (2, 3, 32, 32))
+    assert text.count("  BasicBlock:") == 1
+    assert text.count("type: repeat") == 3
+    assert "when: has_downsample" in text
+
+
+def test_mobilenet_like_round_trips() -> None:
+    text = roundtrip(hm.MobileNetLike(), (2, 3, 32, 32))
+    assert "when: use_res_connect" in text  # the class's own attribute names the flag
+    assert "padding: kernel_size // 2" in text
+
+
+def test_a_single_layer_is_refused_not_renamed() -> None:
+    with pytest.raises(ImportFailure, match="one layer") as info:
+        archspec.from_module(torch.nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8))
+    assert info.value.error_code == "E904"
+
+
+def test_data_dependent_control_flow_is_refused_at_the_statement() -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(hm.Branchy(), torch.zeros(1, 3, 8, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E902"
+    assert diag.span is not None and diag.span.file.endswith("importer_models.py")
+    with open(diag.span.file, encoding="utf-8") as fh:
+        line = fh.read().splitlines()[diag.span.line - 1]
+    assert "if y.sum() > 0" in line
+    assert "if y.sum() > 0" in info.value.render()  # the statement is quoted
+
+
+def test_unknown_modules_and_calls_are_listed_with_their_places() -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(hm.UsesNoKind(), torch.zeros(1, 3, 8, 8))
+    codes = {d.code: d for d in info.value.diagnostics}
+    assert set(codes) == {"E903"} or "E903" in codes
+    messages = " ".join(d.message for d in info.value.diagnostics)
+    assert "PixelShuffle" in messages
+    assert "torch.sort" in messages or "sort" in messages
+    for d in info.value.diagnostics:
+        assert d.span is not None
+
+
+def test_the_meta_device_needs_no_weights() -> None:
+    with torch.device("meta"):
+        model = hm.ResNetLike()
+    text = archspec.from_module(model, torch.empty(1, 3, 32, 32, device="meta"))
+    assert "BasicBlock" in text
+
+
+runner = CliRunner()
+
+
+def test_cli_writes_the_spec_and_prints_the_domain(tmp_path) -> None:
+    out = tmp_path / "unet.yaml"
+    res = runner.invoke(
+        app,
+        [
+            "import",
+            "tests.importer_models:UNet",
+            "--args",
+            "width=4",
+            "--input",
+            "1,3,32,32",
+            "-o",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "accepts" in res.output
+    assert archspec.check(out).ok
+
+
+@pytest.mark.parametrize(
+    ("factory", "words"),
+    [
+        ("no_colon", "is not MODULE_PATH:FACTORY"),
+        ("no.such.module:f", "cannot import"),
+        ("tests.importer_models:Missing", "has no attribute"),
+        ("tests.importer_models:UNet", "raised TypeError"),
+        ("tests.importer_models:Branchy", "E902"),
+    ],
+)
+def test_cli_errors_exit_1_without_a_traceback(factory: str, words: str) -> None:
+    args = ["import", factory]
+    if factory.endswith("UNet"):
+        args += ["--args", "nope=1"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1, res.output
+    assert words in res.output
+    assert "Traceback" not in res.output
+
+
+def test_help_teaches_and_warns_about_running_code() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "archspec", "import", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "MODULE_PATH:FACTORY" in res.stdout
+    assert "only name code" in res.stdout
