@@ -74,3 +74,16 @@ def test_outputs_match_torchvision_under_same_weights(model_name: str) -> None:
     assert y.shape == expected.shape
     scale = expected.abs().max().item()
     torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-4 * max(1.0, scale))
+
+
+def test_fill_keeps_computed_buffers_and_refuses_unknown_keys() -> None:
+    """A relative position index keeps the constructor's values (zeros would still run, but
+    would test nothing); a `keep` key the state_dict lacks is a mistake, not a no-op."""
+    index = torch.arange(6).reshape(2, 3)
+    state = {"attn.relative_position_index": index, "attn.weight": torch.empty(4, 4)}
+    filled = fill_deterministic(state, keep=["attn.relative_position_index"])
+    assert filled["attn.relative_position_index"] is index
+    assert filled["attn.weight"].abs().sum() > 0
+    assert fill_deterministic(state)["attn.relative_position_index"].sum() == 0
+    with pytest.raises(KeyError, match=r"attn\.bias"):
+        fill_deterministic(state, keep=["attn.bias"])

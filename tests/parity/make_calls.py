@@ -2,7 +2,9 @@
 
 Run from the repository root in a venv with torchvision (the one make_fixture.py uses):
 
-    /tmp/tvenv/bin/python -m tests.parity.make_calls
+    /tmp/tvenv/bin/python -m tests.parity.make_calls [--only a,b]
+
+``--only`` recounts some models and keeps the other counts of the file.
 
 Each model of zoo.json is built as its record's builder call (`@DEFAULT` records with the
 kwargs torchvision's weights set), its weights zeroed (the count does not depend on
@@ -12,6 +14,7 @@ their values, and zeros cost no init time), and run in eval mode on the record's
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -43,8 +46,22 @@ def count_model(record: dict) -> int:
     return python_calls(model, x)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.parity.make_calls")
+    parser.add_argument("--only", help="comma-separated zoo models to (re)count")
+    args = parser.parse_args(argv)
     zoo = json.loads((HERE / "zoo.json").read_text())["models"]
+    path = HERE / "zoo_calls.json"
+    kept: dict[str, int] = {}
+    if args.only:
+        only = {n.strip() for n in args.only.split(",") if n.strip()}
+        unknown = sorted(only - set(zoo))
+        if unknown:
+            parser.error(f"not in zoo.json: {', '.join(unknown)}")
+        if path.exists():
+            kept = json.loads(path.read_text())["models"]
+        kept = {n: c for n, c in kept.items() if n in zoo and n not in only}
+        zoo = {n: r for n, r in zoo.items() if n in only}
     out = {
         "generator": {
             "script": "tests/parity/make_calls.py",
@@ -54,11 +71,12 @@ def main() -> int:
         },
         "models": {},
     }
+    out["models"].update(kept)
     for name, record in zoo.items():
         out["models"][name] = count_model(record)
         print(name, out["models"][name], file=sys.stderr)
     text = json.dumps(out, indent=1, sort_keys=True) + "\n"
-    (HERE / "zoo_calls.json").write_text(text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +94,27 @@ def _entry(w: Any, imagenet: list[str]) -> dict[str, Any]:
     }
 
 
+def shipped_specs() -> set[str]:
+    """The built-in names of specs/: a plain file by its stem, a family file (``variants:``)
+    by its variants' names (read as text: this venv has no YAML parser)."""
+    names: set[str] = set()
+    for path in sorted((ROOT / "specs").glob("*.yaml")):
+        text = path.read_text()
+        block = re.search(r"^variants:\n((?:[ #].*\n|\n)*)", text, re.MULTILINE)
+        if block:
+            names |= set(re.findall(r"^  ([A-Za-z_][A-Za-z0-9_]*):", block.group(1), re.MULTILINE))
+        else:
+            names.add(path.stem)
+    return names
+
+
 def weights_table() -> dict[str, Any]:
+    """The weights of every zoo model whose spec ships (issue 17's families join as they land)."""
     zoo = json.loads((HERE / "zoo.json").read_text())["models"]
     imagenet = list(torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
     models: dict[str, Any] = {}
-    for model in sorted(m for m in zoo if "@" not in m):
+    shipped = shipped_specs()
+    for model in sorted(m for m in zoo if "@" not in m and RENAMED.get(m, m) in shipped):
         enum = get_model_weights(model)
         record: dict[str, Any] = {
             "torchvision": model,

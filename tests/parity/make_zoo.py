@@ -1,4 +1,5 @@
-"""Record issue 14's zoo: 68 torchvision CNN classifiers, as parity data (``zoo.json``).
+"""Record torchvision's classification zoo as parity data (``zoo.json``): issue 14's 68 CNNs and
+issue 17's 12 attention models (ViT, Swin, MaxViT).
 
 Run through ``make_fixture.py --zoo`` in a venv with torchvision (see ``README.md``). No weights
 are downloaded: every model is built with ``weights=None``; only the weights enums' metadata
@@ -28,7 +29,6 @@ import gc
 import gzip
 import hashlib
 import json
-import math
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -37,6 +37,7 @@ from typing import Any
 import torch
 import torchvision
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .weights import deterministic_input, fill_deterministic, output_summary
 
@@ -45,11 +46,15 @@ ZOO_JSON = HERE / "zoo.json"
 ZOO_STATE_DICTS = HERE / "zoo_state_dicts.json.gz"
 
 #: Batch 1, non-square and odd, so a swapped H/W (after a permute) or an off-by-one in padding
-#: or ceil_mode changes the output. Valid for all 68 (inception_v3 needs >= 75).
+#: or ceil_mode changes the output. Valid for all 68 CNNs (inception_v3 needs >= 75) and Swin.
 INPUT_SHAPE = (1, 3, 83, 99)
+#: Families whose forward takes only some sizes: ViT asserts its configured image size and
+#: MaxViT's window and grid partitions must divide its feature maps, so their output is
+#: recorded at the default crop (each record keeps its own ``output.input_shape``).
+INPUT_SHAPES: dict[str, tuple[int, ...]] = {"vit": (1, 3, 224, 224), "maxvit": (1, 3, 224, 224)}
 #: Largest square side tried when looking for the smallest input a forward accepts, and how
-#: many sides above that minimum are checked too.
-MAX_SIDE = 160
+#: many sides above that minimum are checked too (ViT's only side is 224).
+MAX_SIDE = 400
 ABOVE_MIN = 16
 
 _FAMILIES: dict[str, list[str]] = {
@@ -75,6 +80,9 @@ _FAMILIES: dict[str, list[str]] = {
     ]
     + ["regnet_y_128gf"],
     "convnext": [f"convnext_{s}" for s in ("tiny", "small", "base", "large")],
+    "vit": ["vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"],
+    "swin": [f"swin_{v}{s}" for v in ("", "v2_") for s in ("t", "s", "b")],
+    "maxvit": ["maxvit_t"],
 }
 
 #: record name -> (family, torchvision builder, kwargs after ``weights=None``). ``init_weights``
@@ -102,13 +110,16 @@ ZOO["inception_v3@DEFAULT"] = (
 _FORWARD_ATTRIBUTES = ("transform_input", "aux_logits")
 
 COUNTING = (
-    "macs: per sample, from forward hooks on a meta-device model at input (1, 3, crop, crop). "
-    "conv = sum over nn.Conv2d of out.numel() * (in_channels / groups) * kh * kw; "
-    "linear = sum over nn.Linear of out.numel() * in_features (rows = all leading dims, so "
-    "ConvNeXt's per-pixel Linear layers count once per pixel). Biases, norms, activations, "
-    "pooling, elementwise add/mul, softmax and the input transform are not counted. "
-    "torchvision's _ops is GFLOPS from a dispatch-level counter of convolution and matmul "
-    "multiply-accumulates (pytorch/vision#6936), so it should equal total / 1e9 to its 3 decimals."
+    "macs: per sample, from torch.utils.flop_counter.FlopCounterMode (flops / 2) over an eval "
+    "forward of a meta-device model at input (1, 3, crop, crop). conv = aten.convolution "
+    "(out.numel() * (in_channels / groups) * kh * kw); linear = aten.addmm + aten.mm (a weight "
+    "times activations: nn.Linear and attention's input/output projections, rows = all leading "
+    "dims, so ConvNeXt's per-pixel Linear layers count once per pixel); matmul = aten.bmm "
+    "(activations times activations: attention's q @ k^T and attn @ v; absent in the CNN "
+    "records, where it is 0). Biases, norms, activations, pooling, elementwise add/mul, softmax "
+    "and the input transform are not counted. torchvision's _ops is GFLOPS from a dispatch-level "
+    "counter of convolution and matmul multiply-accumulates (pytorch/vision#6936), so it should "
+    "equal total / 1e9 to its 3 decimals."
 )
 
 
@@ -179,6 +190,20 @@ def version_metadata(model: nn.Module) -> dict[str, Any]:
     return {"classes": classes, "prefixes": prefixes, "read_by": sorted(read_by)}
 
 
+def computed_buffers(model: nn.Module) -> list[str]:
+    """Return the state_dict buffers a constructor computes rather than learns: every
+    persistent buffer outside a norm layer (whose running statistics are learned)."""
+    persistent = set(model.state_dict())
+    norms = (nn.modules.batchnorm._NormBase,)
+    return [
+        f"{prefix}.{name}" if prefix else name
+        for prefix, module in model.named_modules()
+        if not isinstance(module, norms)
+        for name, _ in module.named_buffers(recurse=False)
+        if (f"{prefix}.{name}" if prefix else name) in persistent
+    ]
+
+
 def module_classes(model: nn.Module) -> dict[str, int]:
     """Return how many modules of each class the model holds (root included)."""
     counts: dict[str, int] = {}
@@ -216,29 +241,35 @@ def weights_metadata(fn: str) -> dict[str, Any]:
 
 
 def count_macs(model: nn.Module, side: int) -> dict[str, int]:
-    """Return conv and linear MACs per sample at a square input (see ``COUNTING``)."""
-    totals = {"conv": 0, "linear": 0}
+    """Return conv, linear and matmul MACs per sample at a square input (see ``COUNTING``).
 
-    def on_conv(module: nn.Conv2d, _inputs: Any, out: torch.Tensor) -> None:
-        per_out = module.in_channels // module.groups * math.prod(module.kernel_size)
-        totals["conv"] += out.numel() // out.shape[0] * per_out
+    Forward hooks on nn.Linear miss the projections attention computes with ``F.linear``
+    (nn.MultiheadAttention, Swin's windows), so the count is taken at the dispatcher.
+    """
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.empty(1, 3, side, side, device="meta"))
+    ops = {str(op): flops // 2 for op, flops in counter.get_flop_counts()["Global"].items()}
+    macs = {
+        "conv": ops.pop("aten.convolution", 0),
+        "linear": ops.pop("aten.addmm", 0) + ops.pop("aten.mm", 0),
+        "matmul": ops.pop("aten.bmm", 0),
+    }
+    if ops:
+        raise AssertionError(f"uncounted operators {sorted(ops)}: say how they count")
+    if not macs["matmul"]:
+        del macs["matmul"]  # the CNN records' format
+    return {**macs, "total": sum(macs.values())}
 
-    def on_linear(module: nn.Linear, _inputs: Any, out: torch.Tensor) -> None:
-        totals["linear"] += out.numel() // out.shape[0] * module.in_features
 
-    handles = []
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            handles.append(module.register_forward_hook(on_conv))
-        elif isinstance(module, nn.Linear):
-            handles.append(module.register_forward_hook(on_linear))
-    try:
-        with torch.no_grad():
-            model(torch.empty(1, 3, side, side, device="meta"))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {**totals, "total": totals["conv"] + totals["linear"]}
+def _at_crop(
+    model: nn.Module, family: str, fn: str, kwargs: dict[str, Any], side: int
+) -> nn.Module:
+    """Return the model torchvision builds for weights of crop ``side``: ViT's builder takes
+    the weights' size as ``image_size`` (SWAG weights: 384, 512, 518), the others are the same
+    model at any size."""
+    if family == "vit" and side != model.image_size:
+        return build_meta(fn, {**kwargs, "image_size": side})
+    return model
 
 
 def _forward_error(model: nn.Module, shape: tuple[int, ...], device: str) -> str | None:
@@ -251,7 +282,7 @@ def _forward_error(model: nn.Module, shape: tuple[int, ...], device: str) -> str
     try:
         with torch.no_grad():
             out = model(x)
-    except (RuntimeError, ValueError, IndexError) as exc:
+    except (RuntimeError, ValueError, IndexError, AssertionError) as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     if out.numel() == 0:
         return "empty output"
@@ -312,16 +343,25 @@ def build_record(
         "non_identifier_names": non_identifier_names(entries),
         "attributes": {a: getattr(model, a) for a in _FORWARD_ATTRIBUTES if hasattr(model, a)},
         "weights": weights,
-        "macs": {str(side): count_macs(model, side) for side in crops},
+        "macs": {
+            str(side): count_macs(_at_crop(model, family, fn, kwargs, side), side) for side in crops
+        },
         "smallest_square": smallest_square(model),
     }
     meta_seconds = time.perf_counter() - started
 
-    # Real weights: allocate uninitialised storage, then load the deterministic values with the
+    # Real weights. Buffers the constructor computes (Swin's and MaxViT's relative position
+    # index, Swin V2's coordinate table) keep their values, so those models are built on the
+    # CPU; the others get uninitialised storage. The rest is loaded from the formula with the
     # state_dict's _metadata kept (MNASNet refuses a state_dict without its version).
-    model = model.to_empty(device="cpu")
+    computed = computed_buffers(model)
+    if computed:
+        record["computed_buffers"] = computed
+        model = getattr(torchvision.models, fn)(weights=None, **kwargs)
+    else:
+        model = model.to_empty(device="cpu")
     state = model.state_dict()
-    filled = OrderedDict(fill_deterministic(state))
+    filled = OrderedDict(fill_deterministic(state, keep=computed))
     filled._metadata = state._metadata  # type: ignore[attr-defined]
     del state
     model.load_state_dict(filled, strict=True)
@@ -337,7 +377,8 @@ def build_record(
     }
     if cpu_check[str(side)] is not None or (side > 1 and cpu_check[str(side - 1)] is None):
         raise AssertionError(f"{name}: the CPU disagrees with the meta domain: {cpu_check}")
-    x = deterministic_input(INPUT_SHAPE)
+    input_shape = INPUT_SHAPES.get(family, INPUT_SHAPE)
+    x = deterministic_input(input_shape)
     with torch.no_grad():
         out32 = model(x)
         # The same float32 weights and input, computed in float64: in the deepest nets these
@@ -349,7 +390,7 @@ def build_record(
     std = out.std().item()
     if not torch.isfinite(out).all() or not 1e-3 < std < 1e3:
         raise AssertionError(f"{name}: degenerate output (std={std})")
-    record["output"] = {"input_shape": list(INPUT_SHAPE), "std": std, **output_summary(out32)}
+    record["output"] = {"input_shape": list(input_shape), "std": std, **output_summary(out32)}
     record["output64"] = output_summary(out)
     record["input_sensitivity"] = (out - out_zero).std().item() / std
     seconds = (meta_seconds, time.perf_counter() - started)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import torch
@@ -83,8 +83,13 @@ def _fill_one(key: str, tensor: torch.Tensor) -> torch.Tensor:
     return out.reshape(shape).to(tensor.dtype)
 
 
-def fill_deterministic(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def fill_deterministic(
+    state_dict: Mapping[str, torch.Tensor], keep: Collection[str] = ()
+) -> dict[str, torch.Tensor]:
     """Return new tensors (same keys, shapes, dtypes) filled from key name and shape only.
+
+    Keys in ``keep`` (buffers a constructor computes, such as a relative position index) keep
+    the tensor they have.
 
     Rules, with ``v = key_signal(key, numel)``: ``*running_var`` -> ``1 + 0.25|v|``;
     ``*running_mean`` -> ``0.1 v``; integer tensors (``num_batches_tracked``) -> zeros;
@@ -92,7 +97,12 @@ def fill_deterministic(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
     1-d ``*weight`` -> ``1 + 0.1 v``; 1-d ``*bias`` -> ``0.05 v``; anything else -> ``0.1 v``.
     Values are computed in float64 and cast to the original dtype. Input values are not read.
     """
-    return {key: _fill_one(key, tensor) for key, tensor in state_dict.items()}
+    unknown = set(keep) - set(state_dict)
+    if unknown:
+        raise KeyError(f"keep names keys the state_dict does not have: {sorted(unknown)}")
+    return {
+        key: tensor if key in keep else _fill_one(key, tensor) for key, tensor in state_dict.items()
+    }
 
 
 def deterministic_input(shape: tuple[int, ...]) -> torch.Tensor:
