@@ -33,6 +33,7 @@ _GROUPS = {
     "archspec.ops.split": "Several outputs: chunk and split (views computed in `forward`)",
     "archspec.ops.partition": "MaxViT: partitions into groups of tokens, relative attention",
     "archspec.ops.window": "Swin: window attention and patch merging (channels-last)",
+    "archspec.ops.attention": "Tokens of vision transformers: attention, class token, checks",
 }
 
 

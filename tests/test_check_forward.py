@@ -200,6 +200,8 @@ def cases(
         if not field.is_required() and draw(st.booleans()):
             continue  # the default
         layer[name] = draw(strategy)
+    if kind == "check_size" and draw(st.booleans()):  # random sizes seldom fit
+        layer["size"] = list(shape[2:])
     if op.names_field and "split_size" in layer and draw(st.booleans()):
         _fitting_split(draw, layer, shape)
     layers: list[dict[str, Any]] = []

@@ -129,6 +129,17 @@ layers:
   - {type: patch_merging}
   - {type: patch_merging, version: 2}
 """
+#: Vision transformers' token ops (ops/attention.py), bias switched off once.
+VIT_TOKENS = """\
+archspec: 1
+name: facts_vit_tokens
+input: [N, 4, 6, 6]
+layers:
+  - {name: flat, type: flatten, start_dim: 2}
+  - {name: tokens, type: permute, dims: [0, 2, 1]}
+  - {type: multihead_attention, num_heads: 2}
+  - {type: multihead_attention, num_heads: 1, bias: false}
+"""
 EXTRA = {
     "facts_1d": ONE_D,
     "facts_3d": THREE_D,
@@ -137,6 +148,7 @@ EXTRA = {
     "facts_newer": NEWER_2D,
     "facts_tokens": TOKENS,
     "facts_window": WINDOW,
+    "facts_vit_tokens": VIT_TOKENS,
 }
 
 

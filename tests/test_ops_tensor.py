@@ -177,7 +177,7 @@ def test_emitted_source_computes_what_compile_computes() -> None:
     torch.manual_seed(3)
     model = archspec.compile(LAYOUT).eval()
     source = render_module(build_graph(LAYOUT))
-    assert "self.nhwc = Permute([0, 2, 3, 1])" in source
+    assert "x = x.permute(0, 2, 3, 1)" in source  # named: computed in forward
     assert "x = F.channel_shuffle(x, 3)" in source
     assert "x = x.reshape(x.size(0), 3, -1)" in source
     emitted = _load(source, "layout").T().eval()

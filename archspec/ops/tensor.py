@@ -2,7 +2,8 @@
 no MACs).
 
 `permute` is a module (torchvision's `ops.misc.Permute`, which ConvNeXt puts inside an
-`nn.Sequential`, so it takes a position there like any module); `reshape` and
+`nn.Sequential`, so it takes a position there like any module) where it is unnamed, and
+`x.permute(0, 2, 1)` in forward where the spec names it (ViT's patch embedding); `reshape` and
 `channel_shuffle` are computed in `forward`, as torchvision writes them (`x.reshape(...)`,
 ShuffleNetV2's `channel_shuffle(x, 2)`), and hold no `state_dict` entry either way; so is
 `mean` (MNASNet's `x.mean([2, 3])`, a global average pool and flatten with no module call).
@@ -69,7 +70,8 @@ class Permute(_Stateless):
     kind = "permute"
     spec = PermuteSpec
     torch_name = "Permute"
-    summary = "reorders dims (torchvision's ops.misc.Permute)"
+    summary = "reorders dims (torchvision's ops.misc.Permute; named: `x.permute` in forward)"
+    functional = True
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
@@ -116,6 +118,15 @@ class Permute(_Stateless):
 
     def emit_support(self) -> str:
         return support_source()
+
+    def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return torch.permute, {"dims": list(a["dims"])}
+
+    def emit_call(self, a: Mapping[str, Any], lit: Any) -> str:
+        """`x.permute(0, 2, 1)`, as torchvision's ViT writes it in forward."""
+        return f"{a['_inputs'][0]}.permute({', '.join(lit(d) for d in a['dims'])})"
 
 
 def support_source() -> str:

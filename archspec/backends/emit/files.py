@@ -113,10 +113,12 @@ class Emitter(Classes, InitRules):
         )
 
     def support(self) -> list[str]:
-        """Definitions ops' emitted code needs (`Op.emit_support`), each text once."""
+        """Definitions ops' emitted code needs (`Op.emit_support`), each text once; a
+        `functional` kind's (a module class) only where one of its nodes is a module."""
         kinds: list[str] = []
         for _, node in iter_nodes(self.graph.root):
-            if node.child is None and node.kind not in kinds:
+            used = node.is_module or REGISTRY[node.kind].style != "module"
+            if node.child is None and used and node.kind not in kinds:
                 kinds.append(node.kind)
         texts: list[str] = []
         defined: dict[str, str] = {}

@@ -1,0 +1,316 @@
+"""Token ops of vision transformers: multi-head self-attention, a learned token broadcast to
+the batch (`expand`), one token taken out (`select`), and the image-size check (`check_size`).
+
+A token tensor is (N, L, D): L tokens of D features, the features last, as `linear` and
+`layer_norm` read them. torchvision's ViT makes one from an image with a strided conv, a
+flatten and a permute, puts a learned class token in front (`class_token.expand(n, -1, -1)`,
+`torch.cat(..., dim=1)`), adds a learned position embedding (a `parameter` of shape
+(1, L, D)), runs its encoder blocks and classifies `x[:, 0]`. Its `_process_input` asserts
+the image size it was built for; `check_size` states that assertion, so the derived domain is
+exactly that size and any other is refused, at that node, before a tensor exists.
+
+MACs of `multihead_attention` per sample: the input projection (L * D * 3D), the two matmuls
+of attention (scores Q K^T and their weighted sum of V: L * L * D each) and the output
+projection (L * D * D), as torchvision's `_ops` counts them; the softmax is not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..dims import Dim, Shape
+from .base import (
+    Bool,
+    Float,
+    Inferred,
+    Int,
+    LayerSpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    fmt,
+    register,
+)
+from .emitting import emit_call
+from .tensor import IntList
+
+_MODULES = Path(__file__).with_name("attention_modules.py")
+
+
+def support_source() -> str:
+    """The torch-only class definitions of attention_modules.py, for emitted files."""
+    text = _MODULES.read_text()
+    start = text.index("\nclass ") + 1
+    end = text.index("__all__")
+    return text[start:end].strip() + "\n"
+
+
+def _tokens(x: Shape, kind: str) -> None:
+    if len(x) != 3:
+        raise ShapeFailure(
+            "E401",
+            f"{kind} needs tokens (N, L, D), got rank {len(x)} {fmt(x)}",
+            "make tokens of an image with a conv, a flatten(2) and a permute [0, 2, 1]",
+        )
+
+
+class MultiheadAttentionSpec(LayerSpec):
+    """multihead_attention: self-attention of `num_heads` heads over (N, L, D) tokens, with
+    nn.MultiheadAttention's state_dict (`in_proj_weight`, `in_proj_bias`, `out_proj`);
+    `embed_dim` is inferred from D."""
+
+    type: Literal["multihead_attention"]
+    num_heads: Int(ge=1)  # type: ignore[valid-type]
+    dropout: Float(ge=0, le=1) = Field(0.0, description="dropout on the attention weights")  # type: ignore[valid-type]
+    bias: Bool = True
+    embed_dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="optional; checked against the input's D if given"
+    )
+
+
+@register
+class MultiheadAttention(Op):
+    kind = "multihead_attention"
+    spec = MultiheadAttentionSpec
+    inferred = ("embed_dim",)
+    torch_name = "MultiheadAttention"
+    category = "linear"
+    summary = "multi-head self-attention over tokens (nn.MultiheadAttention's keys)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        _tokens(x, self.kind)
+        d = x[2]
+        given = attrs.get("embed_dim")
+        if not d.is_const:
+            raise ShapeFailure("E406", f"multihead_attention needs a known D, got {fmt(x)}", None)
+        if given is not None and given != d.value:
+            raise ShapeFailure(
+                "E402",
+                f"multihead_attention states embed_dim {given}, the input gives {fmt(x)}",
+                "drop embed_dim: archspec infers it",
+                "embed_dim",
+            )
+        heads = attrs["num_heads"]
+        if d.value % heads:
+            raise ShapeFailure(
+                "E409",
+                f"multihead_attention num_heads={heads} does not divide embed_dim {d.value}",
+                "use a head count that divides the token features",
+                "num_heads",
+            )
+        return Inferred(dict(attrs, embed_dim=d.value), x)
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        d = a["embed_dim"]
+        return 4 * d * d + (4 * d if a["bias"] else 0)
+
+    def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        n, seq, d = out
+        return n * seq * d * (seq * 2 + 4 * d.value)
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}  # in_proj_weight/in_proj_bias: nn.MultiheadAttention initialises them
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return (("out_proj", "nn.Linear"),)  # NonDynamicallyQuantizableLinear, a Linear
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        from . import attention_modules
+
+        return attention_modules.MultiheadSelfAttention(
+            a["embed_dim"], a["num_heads"], dropout=a["dropout"], bias=a["bias"]
+        )
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            "MultiheadSelfAttention",
+            [a["embed_dim"], a["num_heads"]],
+            {"dropout": (a["dropout"], 0.0), "bias": (a["bias"], True)},
+            lit,
+        )
+
+    def emit_support(self) -> str:
+        return support_source()
+
+
+class _Stateless(Op):
+    """Holds no tensors and no modules."""
+
+    category = "reshape"
+    style = "function"
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+
+class SelectSpec(LayerSpec):
+    """select: one token (`x[:, 0]`, ViT's class token): `index` along `dim`, which goes."""
+
+    type: Literal["select"]
+    dim: Int(ge=1) = Field(1, description="the dim to index; the batch dim 0 stays")  # type: ignore[valid-type]
+    index: Int() = Field(0, description="the position taken; negative counts from the end")  # type: ignore[valid-type]
+
+
+@register
+class Select(_Stateless):
+    kind = "select"
+    spec = SelectSpec
+    summary = "one position of a dim, which goes (`x[:, 0]`: ViT's class token)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        dim, index = attrs["dim"], attrs["index"]
+        if dim >= len(x):
+            raise ShapeFailure(
+                "E401", f"select dim {dim} is out of range for {fmt(x)}", None, "dim"
+            )
+        size = x[dim]
+        need = size - index if index >= 0 else size + index + 1
+        ctx.require_positive(
+            need,
+            "E405",
+            f"select index {index} is outside dim {dim} of {fmt(x)} (room {{d}})",
+            "take an index the dim has",
+        )
+        return Inferred(attrs, (*x[:dim], *x[dim + 1 :]))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return torch.select, {"dim": attrs["dim"], "index": attrs["index"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        (x,) = a["_inputs"]
+        dim = a["dim"]
+        if isinstance(dim, int) and not isinstance(dim, bool):
+            return f"{x}[{', '.join([':'] * dim + [lit(a['index'])])}]"
+        return f"{x}.select({lit(dim)}, {lit(a['index'])})"
+
+
+class ExpandSpec(LayerSpec):
+    """expand: the first input (a learned token, (1, ...)) repeated over the batch of the
+    second, as ViT's `class_token.expand(n, -1, -1)`; `from: [token, x]`."""
+
+    type: Literal["expand"]
+    ndim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="optional; the first input's rank, checked if given"
+    )
+
+
+@register
+class Expand(_Stateless):
+    kind = "expand"
+    spec = ExpandSpec
+    arity = 2
+    inferred = ("ndim",)
+    summary = "a (1, ...) tensor viewed over the batch of another (`t.expand(n, -1, -1)`)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        t, x = inputs
+        if not t or not x:
+            raise ShapeFailure("E401", "expand needs inputs of rank >= 1", None)
+        ctx.require_equal(
+            t[0],
+            1,
+            "E409",
+            f"expand repeats a tensor of batch 1 over the batch, got {fmt(t)} (batch {{a}})",
+            "expand a parameter of shape [1, ...]",
+        )
+        if attrs.get("ndim") not in (None, len(t)):
+            raise ShapeFailure(
+                "E401", f"expand states ndim {attrs['ndim']}, the input is {fmt(t)}", None, "ndim"
+            )
+        return Inferred(dict(attrs, ndim=len(t)), (x[0], *t[1:]))
+
+    def channel_axis(
+        self, attrs: Mapping[str, Any], axis: int | None, inputs: Sequence[Shape], out: Shape
+    ) -> int | None:
+        """A token's features are its last dim."""
+        return len(out) - 1 if len(out) == 3 else axis
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return expand_batch, {}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        t, x = a["_inputs"]
+        rest = ", -1" * (a["ndim"] - 1)
+        return f"{t}.expand({x}.shape[0]{rest})"
+
+
+def expand_batch(t: Any, x: Any) -> Any:
+    """`t.expand(n, -1, ...)` for x's batch n."""
+    return t.expand(x.shape[0], *([-1] * (t.dim() - 1)))
+
+
+class CheckSizeSpec(LayerSpec):
+    """check_size: asserts the input's spatial size (dims 2, 3, ...) is `size` and passes the
+    input on, as torchvision's ViT asserts its image size before its patch embedding."""
+
+    type: Literal["check_size"]
+    size: IntList = Field(description="the one size each spatial dim must have, e.g. [224, 224]")
+
+
+@register
+class CheckSize(_Stateless):
+    kind = "check_size"
+    spec = CheckSizeSpec
+    summary = "asserts the spatial size of its input (ViT's image-size check)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        size = attrs["size"]
+        if not isinstance(size, list) or len(x) != len(size) + 2:
+            raise ShapeFailure(
+                "E401",
+                f"check_size states {len(size)} sizes, the input {fmt(x)} has "
+                f"{max(len(x) - 2, 0)} spatial dims",
+                "give one size per spatial dim",
+                "size",
+            )
+        for i, want in enumerate(size):
+            ctx.require_equal(
+                x[2 + i],
+                want,
+                "E413",
+                f"the model takes an input of spatial size {tuple(size)} only, got {fmt(x)} "
+                f"({{a}} where it needs {{b}})",
+                "give the input the size the model was built for (its image_size param)",
+            )
+        # past the check the sizes are known: what follows is checked at them
+        return Inferred(attrs, (*x[:2], *(Dim.of(s) for s in size)))
+
+    def activation_numel(self, out: Shape) -> Dim:
+        return Dim.of(0)  # its output is its input
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return check_size, {"size": list(attrs["size"])}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return f"check_size({a['_inputs'][0]}, {lit(list(a['size']))})"
+
+    def emit_support(self) -> str:
+        return CHECK_SIZE_SOURCE
+
+
+CHECK_SIZE_SOURCE = """\
+def check_size(x: torch.Tensor, size: list[int]) -> torch.Tensor:
+    torch._assert(list(x.shape[2:]) == size, f"expected an input of spatial size {size}")
+    return x
+"""
+
+
+def check_size(x: Any, size: list[int]) -> Any:
+    """x, once torchvision's `torch._assert(h == self.image_size, ...)` holds for every
+    spatial dim (the same code as emitted files' `check_size`)."""
+    import torch
+
+    torch._assert(list(x.shape[2:]) == size, f"expected an input of spatial size {size}")
+    return x
