@@ -28,6 +28,7 @@ MAX_RATIO = 1.5
 #: longer split as listed fails, so the table only shrinks.
 SPLIT_BLOCKS: dict[str, tuple[set[str], str]] = {
     "densenet": ({"DenseBlock"}, "a repeat whose count is a param is unrolled"),
+    "maxvit": ({"MaxVitBlock"}, "a repeat whose count is a param is unrolled"),
     "shufflenet_v2": (
         {"InvertedResidual"},
         "stride 1 and stride 2 take different forward paths (split vs two branches)",

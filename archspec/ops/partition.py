@@ -119,7 +119,7 @@ def _grid_arg(a: Mapping[str, Any], lit: Callable[[Any], str]) -> str:
 class Partition(_Stateless):
     kind = "partition"
     spec = PartitionSpec
-    style = "function"
+    torch_name = "MaxVitPartition"
     summary = "a map cut into windows or grids of tokens (MaxViT)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
@@ -138,15 +138,14 @@ class Partition(_Stateless):
     ) -> int | None:
         return 3 if axis == 1 else None
 
-    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return _runtime("maxvit_partition"), {"size": attrs["size"], "grid": attrs["grid"]}
+    def build(self, a: Mapping[str, Any]) -> Any:
+        return _runtime("MaxVitPartition")(a["size"], a["grid"])
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        (x,) = a["_inputs"]
-        return f"maxvit_partition({x}, {lit(a['size'])}{_grid_arg(a, lit)})"
+        return f"MaxVitPartition({lit(a['size'])}{_grid_arg(a, lit)})"
 
     def emit_support(self) -> str:
-        return support_source("maxvit_partition")
+        return support_source("maxvit_partition", "MaxVitPartition")
 
 
 class DepartitionSpec(LayerSpec):
@@ -162,7 +161,7 @@ class DepartitionSpec(LayerSpec):
 class Departition(_Stateless):
     kind = "departition"
     spec = DepartitionSpec
-    style = "function"
+    torch_name = "MaxVitDepartition"
     arity = 2
     summary = "groups of tokens back into the map they were cut from (MaxViT)"
 
@@ -197,15 +196,14 @@ class Departition(_Stateless):
     ) -> int | None:
         return 1 if axis == 3 else None
 
-    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return _runtime("maxvit_departition"), {"size": attrs["size"], "grid": attrs["grid"]}
+    def build(self, a: Mapping[str, Any]) -> Any:
+        return _runtime("MaxVitDepartition")(a["size"], a["grid"])
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        tokens, like = a["_inputs"]
-        return f"maxvit_departition({tokens}, {like}, {lit(a['size'])}{_grid_arg(a, lit)})"
+        return f"MaxVitDepartition({lit(a['size'])}{_grid_arg(a, lit)})"
 
     def emit_support(self) -> str:
-        return support_source("maxvit_departition")
+        return support_source("maxvit_departition", "MaxVitDepartition")
 
 
 class RelativeAttentionSpec(LayerSpec):

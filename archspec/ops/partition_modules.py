@@ -33,6 +33,30 @@ def maxvit_departition(
     return x.reshape(B, C, H, W)
 
 
+class MaxVitPartition(nn.Module):
+    """maxvit_partition as a module (no state), as torchvision's WindowPartition is one."""
+
+    def __init__(self, size: int, grid: bool = False) -> None:
+        super().__init__()
+        self.size = size
+        self.grid = grid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return maxvit_partition(x, self.size, self.grid)
+
+
+class MaxVitDepartition(nn.Module):
+    """maxvit_departition as a module (no state), as torchvision's WindowDepartition."""
+
+    def __init__(self, size: int, grid: bool = False) -> None:
+        super().__init__()
+        self.size = size
+        self.grid = grid
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return maxvit_departition(x, like, self.size, self.grid)
+
+
 def maxvit_relative_position_index(height: int, width: int) -> torch.Tensor:
     """For every pair of positions in a height x width window, the row of their offset in
     the bias table (torchvision's `_get_relative_position_index`)."""
@@ -89,6 +113,8 @@ class RelativePositionalMultiHeadAttention(nn.Module):
 
 
 __all__ = [
+    "MaxVitDepartition",
+    "MaxVitPartition",
     "RelativePositionalMultiHeadAttention",
     "maxvit_departition",
     "maxvit_partition",
