@@ -179,9 +179,10 @@ def run(cfg: Config) -> Section:
         f"MiB over `{FLOOR_META}` ({med[FLOOR_META]:.2f} s, {peak[FLOOR_META]:.0f} MiB); "
         f"torchinfo {med[theirs] - med[FLOOR_REAL]:.2f} s and "
         f"{peak[theirs] - peak[FLOOR_REAL]:.0f} MiB over `{FLOOR_REAL}` "
-        f"({med[FLOOR_REAL]:.2f} s, {peak[FLOOR_REAL]:.0f} MiB). Part of archspec's share is "
-        "torch's: its meta kernels (batch norm, addmm) are Python reference code that "
-        "imports torch._dynamo on first use (about 1.4 s of CPU and 70 MiB on torch 2.13). "
+        f"({med[FLOOR_REAL]:.2f} s, {peak[FLOOR_REAL]:.0f} MiB). The floor of any summary "
+        "of this module in a cold process is `import torch` and building it; torch's meta "
+        "kernels (batch norm, addmm) would import torch._dynamo on first use (about 1.2 s of "
+        "CPU and 70 MiB on torch 2.13), which archspec's summary avoids (modsummary.py). "
         "archspec's figures do not grow with the batch; torchinfo's real forward does."
     )
     return section
