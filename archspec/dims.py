@@ -148,6 +148,17 @@ class Dim:
     def const(self) -> int:
         return self._const
 
+    def __int__(self) -> int:
+        """`int(summary.macs)` of a concrete input; a symbolic Dim has no one value."""
+        if self._terms:
+            names = ", ".join(sorted(self.symbols))
+            raise TypeError(f"a size symbolic in {names} has no one value: give a concrete input")
+        return self._const
+
+    def __float__(self) -> float:
+        """`float(summary.macs) / 1e9`: as `int()`."""
+        return float(int(self))
+
     @property
     def terms(self) -> tuple[tuple[Monomial, int], ...]:
         return self._terms

@@ -6,6 +6,7 @@ declared param type or a field's `Final`; `parse_text` is the front end for `--s
 
 from __future__ import annotations
 
+import ast
 import math
 import typing
 from collections.abc import Mapping
@@ -244,6 +245,28 @@ def value_hint(final: Final) -> str:
     ]
     what = kinds.get(final.kind, "a value of its kind")
     return f"this field takes {what}" + (f", {' and '.join(bounds)}" if bounds else "")
+
+
+def text_value_hint(raw: Any, env: Mapping[str, Any]) -> str | None:
+    """A hint for a field that reads a name holding text that looks like arithmetic: a
+    param's bare default `bn_momentum: 1 - 0.9997` declares a `str` param (a param's value
+    is never evaluated), so the number the user meant is text where it is used."""
+    if not (isinstance(raw, str) and raw.isidentifier()):
+        return None
+    value = env.get(raw)
+    if not isinstance(value, str):
+        return None
+    try:
+        expr = parse_expr(value)
+    except ExprError:
+        return None
+    if isinstance(expr.tree.body, ast.Name | ast.Constant):
+        return None
+    return (
+        f"`{raw}` holds the text {value!r}, not a number: a param's value is never evaluated, "
+        f"so a bare default like that declares a `str` param. Write the number, or move "
+        f"`{raw}` from `params:` to `let:`, where values are expressions"
+    )
 
 
 def param_hint(decl: ParamDecl) -> str:

@@ -47,7 +47,7 @@ from .keys import keyed_site
 from .layer import lower_op
 from .memo import InstanceMemo, lower_instance
 from .refs import off_with_its_input, resolve_inputs, scope_outputs
-from .values import bind_value, reads_failed, value_hint
+from .values import bind_value, reads_failed, text_value_hint, value_hint
 
 
 class Lowerer:
@@ -337,7 +337,7 @@ class Lowerer:
             if not (isinstance(raw, str) and reads_failed(raw, quiet_names(self.failed, env))):
                 self.error(exc.code, exc.message, ypath, moved_channels_hint(exc, env))
         except ValueError as exc:
-            self.error("E309", str(exc), ypath, value_hint(final))
+            self.error("E309", str(exc), ypath, text_value_hint(raw, env) or value_hint(final))
         if raise_skip:
             raise Skip
         raise BadValue

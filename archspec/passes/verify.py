@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import Diagnostic, Severity, SpecError
+from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, iter_modules
 from ..ops import REGISTRY
 
@@ -19,9 +19,10 @@ def verify(graph: Graph) -> Graph:
     warnings: list[Diagnostic] = list(graph.diagnostics)
     for module in iter_modules(graph.root):
         _check_module(module, errors, warnings)
+    # a block's or repeat's copies share their spans: one diagnostic per place, with a count
     if errors:
-        raise SpecError(diagnostics=errors, sources=dict(graph.sources))
-    return dataclasses.replace(graph, diagnostics=tuple(warnings))
+        raise SpecError(diagnostics=once_per_place(errors), sources=dict(graph.sources))
+    return dataclasses.replace(graph, diagnostics=tuple(once_per_place(warnings)))
 
 
 def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> None:
@@ -68,7 +69,7 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
         flat = _unflattened(node, module)
         if flat is not None:
             warnings.append(flat)
-        if node.name not in consumers and node.name not in outputs:
+        if node.name not in consumers and node.name not in outputs and not _placeholder(node):
             warnings.append(
                 Diagnostic(
                     "W401",
@@ -78,6 +79,13 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                     Severity.WARNING,
                 )
             )
+
+
+def _placeholder(node: Node) -> bool:
+    """An empty `sequential` nobody reads: torchvision's `self.branch1 = nn.Sequential()`
+    placeholder (ShuffleNetV2 at stride 1), kept for its place in the module tree; it
+    computes nothing, so leaving it unread is not a mistake worth a warning."""
+    return node.kind == "module" and node.child is not None and not node.child.nodes
 
 
 #: Layers that keep a conv's layout (elementwise: activations, norms, dropout), which a
