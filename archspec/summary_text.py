@@ -88,6 +88,21 @@ def macs_total_cell(s: Summary) -> str:
     return f"formula in {_symbols(s)}"
 
 
+def _train_only_macs(s: Summary) -> int:
+    """The MACs of the rows that run only in training (GoogLeNet's auxiliary heads): a
+    train-only row, or any row under a train-only heading (whose layers are rows of their
+    own, so headings themselves count nothing)."""
+    heads = tuple(r.path + "." for r in s.rows if r.train_only and r.is_heading)
+    return sum(
+        r.macs.value
+        for r in s.rows
+        if (r.train_only or r.path.startswith(heads))
+        and not r.is_heading
+        and r.macs is not None
+        and r.macs.is_const
+    )
+
+
 def footer(s: Summary) -> str:
     """Totals in words, with the size in G/M where it is a number."""
     if s.module is not None:
@@ -101,6 +116,14 @@ def footer(s: Summary) -> str:
     if s.concrete:
         macs = s.macs.value
         text = f"{s.params:,} parameters, {macs:,} MACs ({human(macs, early=True)})"
+        train = _train_only_macs(s)
+        if train:
+            # torchvision's published `_ops` count the eval forward, without these heads
+            eval_macs = macs - train
+            text += (
+                f", of which {train:,} in train-only nodes: {eval_macs:,} "
+                f"({human(eval_macs, early=True)}) in eval mode"
+            )
     else:
         text = f"{s.params:,} parameters{_short(s.params)}, "
         k = per_batch(s)

@@ -122,3 +122,61 @@ def test_a_concrete_size_converts_to_int_and_float() -> None:
     assert float(table.macs) / 1e6 == table.macs.value / 1e6
     with pytest.raises(TypeError, match="symbolic in H, N, W"):
         int(archspec.summary("lenet5").macs * Dim.of("H") * Dim.of("W"))
+
+
+def test_a_gate_sized_by_in_channels_inside_the_block_hints_at_the_let() -> None:
+    """The SE block's fc2 written `out_channels: in_channels` reads fc2's own input (the
+    squeeze width), not the block's: the gate then cannot multiply the block's input."""
+    text = spec(
+        """
+        blocks:
+          SE:
+            layers:
+              - {name: avgpool, type: adaptive_avgpool2d, output_size: 1}
+              - {name: fc1, type: conv2d, out_channels: 2, kernel_size: 1}
+              - {name: fc2, type: conv2d, out_channels: in_channels, kernel_size: 1}
+              - {name: gate, type: sigmoid}
+              - {name: scaled, type: mul, from: [gate, input]}
+        layers:
+          - {type: conv2d, out_channels: 16, kernel_size: 1}
+          - {name: se, type: SE}
+        """
+    )
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    (d,) = info.value.diagnostics
+    assert d.code == "E402"
+    assert d.span is not None and (d.span.line, d.span.col) == (11, 9)
+    assert d.hint is not None and "let: {channels: in_channels}" in d.hint
+
+
+def test_a_summary_says_how_many_macs_run_only_in_training() -> None:
+    """A spec's summary counts the training forward (GoogLeNet's auxiliary heads included);
+    torchvision's `_ops` count the eval forward, so the footer gives both."""
+    text = spec(
+        """
+        layers:
+          - {name: conv1, type: conv2d, out_channels: 4, kernel_size: 1}
+          - {name: pool, type: adaptive_avgpool2d, output_size: 1}
+          - {name: flatten, type: flatten}
+          - {name: fc, type: linear, out_features: 10}
+          - name: aux
+            type: sequential
+            from: conv1
+            train_only: true
+            layers:
+              - {type: conv2d, out_channels: 2, kernel_size: 1}
+              - {type: flatten}
+              - {type: linear, out_features: 10}
+        outputs: [fc, aux]
+        """
+    )
+    table = archspec.summary(text, input=(1, 3, 8, 8))
+    # conv1 3*4*64 = 768, fc 40; aux: conv 4*2*64 = 512, linear 128*10 = 1,280
+    assert int(table.macs) == 768 + 40 + 512 + 1280
+    words = " ".join(table.to_text(200).split())
+    assert "of which 1,792 in train-only nodes: 808 (0.81 K) in eval mode" in words
+    folded = " ".join(archspec.summary(text, input=(1, 3, 8, 8), depth=1).to_text(200).split())
+    assert "of which 1,792 in train-only nodes" in folded
+    plain = archspec.summary("lenet5", input=(1, 1, 32, 32)).to_text(200)
+    assert "train-only" not in plain

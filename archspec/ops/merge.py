@@ -105,7 +105,9 @@ _MUL = _Join(
     "mul",
     "*",
     "each dim of the two sides must be equal or 1 (a gate is (N, C, 1, 1) against "
-    "(N, C, H, W)): check the gate's channel count and its pooling",
+    "(N, C, H, W)): check the gate's channel count and its pooling; in a block, "
+    "`in_channels` is each layer's own input, so give the gate's last conv the block's "
+    "width through a let (`let: {channels: in_channels}`)",
 )
 
 
