@@ -100,6 +100,24 @@ class Let:
 
 
 @dataclass(frozen=True)
+class Loop:
+    """Copies of one layer that a flat `repeat` with a name template spliced into a module
+    (DenseNet's `denselayer{i + 1}`): the nodes it made, one per copy and each reading the one
+    before, and what made them, so an emitter can write one `for` loop of `add_module` calls
+    (as torchvision's `_DenseBlock`) instead of one line per copy."""
+
+    #: the copies' node names, in order
+    nodes: tuple[str, ...]
+    #: the copy index's name (`i`)
+    index: str
+    #: the count as the spec wrote it (its names tagged)
+    count: AttrExpr
+    #: the name template: literal text and, for each `{expression}` part, that expression
+    template: tuple[str | AttrExpr, ...]
+    span: SourceSpan | None = None
+
+
+@dataclass(frozen=True)
 class Output:
     name: str
     train_only: bool = False
@@ -132,6 +150,8 @@ class Module:
     #: a block instance whose forward runs under activation checkpointing in training (the
     #: block's `checkpoint: true`, or its name in the spec's `checkpoint:`)
     checkpoint: bool = False
+    #: the flat, named repeats whose copies are nodes of this module (`Loop`)
+    loops: tuple[Loop, ...] = ()
 
     @property
     def is_chain(self) -> bool:

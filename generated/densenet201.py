@@ -43,150 +43,20 @@ class DenseBlock(nn.Sequential):
     """`num_layers` DenseLayers named denselayer1, denselayer2, ..., each adding growth_rate
     channels to what it reads, as torchvision's _DenseBlock (whose state_dict `_version` is 2).
 
-    Variant 1 of 4 of block `DenseBlock`, built for drop_rate=0.0, num_layers=6.
+    Built for drop_rate=0.0: params that decide the block's structure are not arguments.
     """
 
     _version = 2
 
-    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
+    def __init__(
+        self, in_channels: int, num_layers: int, growth_rate: int, bn_size: int = 4
+    ) -> None:
         super().__init__()
-        self.denselayer1 = DenseLayer(in_channels, growth_rate, bn_size=bn_size)
-        self.denselayer2 = DenseLayer(in_channels + growth_rate, growth_rate, bn_size=bn_size)
-        self.denselayer3 = DenseLayer(in_channels + growth_rate * 2, growth_rate, bn_size=bn_size)
-        self.denselayer4 = DenseLayer(in_channels + growth_rate * 3, growth_rate, bn_size=bn_size)
-        self.denselayer5 = DenseLayer(in_channels + growth_rate * 4, growth_rate, bn_size=bn_size)
-        self.denselayer6 = DenseLayer(in_channels + growth_rate * 5, growth_rate, bn_size=bn_size)
-
-
-class DenseBlock_2(nn.Sequential):
-    """`num_layers` DenseLayers named denselayer1, denselayer2, ..., each adding growth_rate
-    channels to what it reads, as torchvision's _DenseBlock (whose state_dict `_version` is 2).
-
-    Variant 2 of 4 of block `DenseBlock`, built for drop_rate=0.0, num_layers=12.
-    """
-
-    _version = 2
-
-    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
-        super().__init__()
-        self.denselayer1 = DenseLayer(in_channels, growth_rate, bn_size=bn_size)
-        self.denselayer2 = DenseLayer(in_channels + growth_rate, growth_rate, bn_size=bn_size)
-        self.denselayer3 = DenseLayer(in_channels + growth_rate * 2, growth_rate, bn_size=bn_size)
-        self.denselayer4 = DenseLayer(in_channels + growth_rate * 3, growth_rate, bn_size=bn_size)
-        self.denselayer5 = DenseLayer(in_channels + growth_rate * 4, growth_rate, bn_size=bn_size)
-        self.denselayer6 = DenseLayer(in_channels + growth_rate * 5, growth_rate, bn_size=bn_size)
-        self.denselayer7 = DenseLayer(in_channels + growth_rate * 6, growth_rate, bn_size=bn_size)
-        self.denselayer8 = DenseLayer(in_channels + growth_rate * 7, growth_rate, bn_size=bn_size)
-        self.denselayer9 = DenseLayer(in_channels + growth_rate * 8, growth_rate, bn_size=bn_size)
-        self.denselayer10 = DenseLayer(in_channels + growth_rate * 9, growth_rate, bn_size=bn_size)
-        self.denselayer11 = DenseLayer(in_channels + growth_rate * 10, growth_rate, bn_size=bn_size)
-        self.denselayer12 = DenseLayer(in_channels + growth_rate * 11, growth_rate, bn_size=bn_size)
-
-
-class DenseBlock_3(nn.Sequential):
-    """`num_layers` DenseLayers named denselayer1, denselayer2, ..., each adding growth_rate
-    channels to what it reads, as torchvision's _DenseBlock (whose state_dict `_version` is 2).
-
-    Variant 3 of 4 of block `DenseBlock`, built for drop_rate=0.0, num_layers=48.
-    """
-
-    _version = 2
-
-    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
-        super().__init__()
-        self.denselayer1 = DenseLayer(in_channels, growth_rate, bn_size=bn_size)
-        self.denselayer2 = DenseLayer(in_channels + growth_rate, growth_rate, bn_size=bn_size)
-        self.denselayer3 = DenseLayer(in_channels + growth_rate * 2, growth_rate, bn_size=bn_size)
-        self.denselayer4 = DenseLayer(in_channels + growth_rate * 3, growth_rate, bn_size=bn_size)
-        self.denselayer5 = DenseLayer(in_channels + growth_rate * 4, growth_rate, bn_size=bn_size)
-        self.denselayer6 = DenseLayer(in_channels + growth_rate * 5, growth_rate, bn_size=bn_size)
-        self.denselayer7 = DenseLayer(in_channels + growth_rate * 6, growth_rate, bn_size=bn_size)
-        self.denselayer8 = DenseLayer(in_channels + growth_rate * 7, growth_rate, bn_size=bn_size)
-        self.denselayer9 = DenseLayer(in_channels + growth_rate * 8, growth_rate, bn_size=bn_size)
-        self.denselayer10 = DenseLayer(in_channels + growth_rate * 9, growth_rate, bn_size=bn_size)
-        self.denselayer11 = DenseLayer(in_channels + growth_rate * 10, growth_rate, bn_size=bn_size)
-        self.denselayer12 = DenseLayer(in_channels + growth_rate * 11, growth_rate, bn_size=bn_size)
-        self.denselayer13 = DenseLayer(in_channels + growth_rate * 12, growth_rate, bn_size=bn_size)
-        self.denselayer14 = DenseLayer(in_channels + growth_rate * 13, growth_rate, bn_size=bn_size)
-        self.denselayer15 = DenseLayer(in_channels + growth_rate * 14, growth_rate, bn_size=bn_size)
-        self.denselayer16 = DenseLayer(in_channels + growth_rate * 15, growth_rate, bn_size=bn_size)
-        self.denselayer17 = DenseLayer(in_channels + growth_rate * 16, growth_rate, bn_size=bn_size)
-        self.denselayer18 = DenseLayer(in_channels + growth_rate * 17, growth_rate, bn_size=bn_size)
-        self.denselayer19 = DenseLayer(in_channels + growth_rate * 18, growth_rate, bn_size=bn_size)
-        self.denselayer20 = DenseLayer(in_channels + growth_rate * 19, growth_rate, bn_size=bn_size)
-        self.denselayer21 = DenseLayer(in_channels + growth_rate * 20, growth_rate, bn_size=bn_size)
-        self.denselayer22 = DenseLayer(in_channels + growth_rate * 21, growth_rate, bn_size=bn_size)
-        self.denselayer23 = DenseLayer(in_channels + growth_rate * 22, growth_rate, bn_size=bn_size)
-        self.denselayer24 = DenseLayer(in_channels + growth_rate * 23, growth_rate, bn_size=bn_size)
-        self.denselayer25 = DenseLayer(in_channels + growth_rate * 24, growth_rate, bn_size=bn_size)
-        self.denselayer26 = DenseLayer(in_channels + growth_rate * 25, growth_rate, bn_size=bn_size)
-        self.denselayer27 = DenseLayer(in_channels + growth_rate * 26, growth_rate, bn_size=bn_size)
-        self.denselayer28 = DenseLayer(in_channels + growth_rate * 27, growth_rate, bn_size=bn_size)
-        self.denselayer29 = DenseLayer(in_channels + growth_rate * 28, growth_rate, bn_size=bn_size)
-        self.denselayer30 = DenseLayer(in_channels + growth_rate * 29, growth_rate, bn_size=bn_size)
-        self.denselayer31 = DenseLayer(in_channels + growth_rate * 30, growth_rate, bn_size=bn_size)
-        self.denselayer32 = DenseLayer(in_channels + growth_rate * 31, growth_rate, bn_size=bn_size)
-        self.denselayer33 = DenseLayer(in_channels + growth_rate * 32, growth_rate, bn_size=bn_size)
-        self.denselayer34 = DenseLayer(in_channels + growth_rate * 33, growth_rate, bn_size=bn_size)
-        self.denselayer35 = DenseLayer(in_channels + growth_rate * 34, growth_rate, bn_size=bn_size)
-        self.denselayer36 = DenseLayer(in_channels + growth_rate * 35, growth_rate, bn_size=bn_size)
-        self.denselayer37 = DenseLayer(in_channels + growth_rate * 36, growth_rate, bn_size=bn_size)
-        self.denselayer38 = DenseLayer(in_channels + growth_rate * 37, growth_rate, bn_size=bn_size)
-        self.denselayer39 = DenseLayer(in_channels + growth_rate * 38, growth_rate, bn_size=bn_size)
-        self.denselayer40 = DenseLayer(in_channels + growth_rate * 39, growth_rate, bn_size=bn_size)
-        self.denselayer41 = DenseLayer(in_channels + growth_rate * 40, growth_rate, bn_size=bn_size)
-        self.denselayer42 = DenseLayer(in_channels + growth_rate * 41, growth_rate, bn_size=bn_size)
-        self.denselayer43 = DenseLayer(in_channels + growth_rate * 42, growth_rate, bn_size=bn_size)
-        self.denselayer44 = DenseLayer(in_channels + growth_rate * 43, growth_rate, bn_size=bn_size)
-        self.denselayer45 = DenseLayer(in_channels + growth_rate * 44, growth_rate, bn_size=bn_size)
-        self.denselayer46 = DenseLayer(in_channels + growth_rate * 45, growth_rate, bn_size=bn_size)
-        self.denselayer47 = DenseLayer(in_channels + growth_rate * 46, growth_rate, bn_size=bn_size)
-        self.denselayer48 = DenseLayer(in_channels + growth_rate * 47, growth_rate, bn_size=bn_size)
-
-
-class DenseBlock_4(nn.Sequential):
-    """`num_layers` DenseLayers named denselayer1, denselayer2, ..., each adding growth_rate
-    channels to what it reads, as torchvision's _DenseBlock (whose state_dict `_version` is 2).
-
-    Variant 4 of 4 of block `DenseBlock`, built for drop_rate=0.0, num_layers=32.
-    """
-
-    _version = 2
-
-    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
-        super().__init__()
-        self.denselayer1 = DenseLayer(in_channels, growth_rate, bn_size=bn_size)
-        self.denselayer2 = DenseLayer(in_channels + growth_rate, growth_rate, bn_size=bn_size)
-        self.denselayer3 = DenseLayer(in_channels + growth_rate * 2, growth_rate, bn_size=bn_size)
-        self.denselayer4 = DenseLayer(in_channels + growth_rate * 3, growth_rate, bn_size=bn_size)
-        self.denselayer5 = DenseLayer(in_channels + growth_rate * 4, growth_rate, bn_size=bn_size)
-        self.denselayer6 = DenseLayer(in_channels + growth_rate * 5, growth_rate, bn_size=bn_size)
-        self.denselayer7 = DenseLayer(in_channels + growth_rate * 6, growth_rate, bn_size=bn_size)
-        self.denselayer8 = DenseLayer(in_channels + growth_rate * 7, growth_rate, bn_size=bn_size)
-        self.denselayer9 = DenseLayer(in_channels + growth_rate * 8, growth_rate, bn_size=bn_size)
-        self.denselayer10 = DenseLayer(in_channels + growth_rate * 9, growth_rate, bn_size=bn_size)
-        self.denselayer11 = DenseLayer(in_channels + growth_rate * 10, growth_rate, bn_size=bn_size)
-        self.denselayer12 = DenseLayer(in_channels + growth_rate * 11, growth_rate, bn_size=bn_size)
-        self.denselayer13 = DenseLayer(in_channels + growth_rate * 12, growth_rate, bn_size=bn_size)
-        self.denselayer14 = DenseLayer(in_channels + growth_rate * 13, growth_rate, bn_size=bn_size)
-        self.denselayer15 = DenseLayer(in_channels + growth_rate * 14, growth_rate, bn_size=bn_size)
-        self.denselayer16 = DenseLayer(in_channels + growth_rate * 15, growth_rate, bn_size=bn_size)
-        self.denselayer17 = DenseLayer(in_channels + growth_rate * 16, growth_rate, bn_size=bn_size)
-        self.denselayer18 = DenseLayer(in_channels + growth_rate * 17, growth_rate, bn_size=bn_size)
-        self.denselayer19 = DenseLayer(in_channels + growth_rate * 18, growth_rate, bn_size=bn_size)
-        self.denselayer20 = DenseLayer(in_channels + growth_rate * 19, growth_rate, bn_size=bn_size)
-        self.denselayer21 = DenseLayer(in_channels + growth_rate * 20, growth_rate, bn_size=bn_size)
-        self.denselayer22 = DenseLayer(in_channels + growth_rate * 21, growth_rate, bn_size=bn_size)
-        self.denselayer23 = DenseLayer(in_channels + growth_rate * 22, growth_rate, bn_size=bn_size)
-        self.denselayer24 = DenseLayer(in_channels + growth_rate * 23, growth_rate, bn_size=bn_size)
-        self.denselayer25 = DenseLayer(in_channels + growth_rate * 24, growth_rate, bn_size=bn_size)
-        self.denselayer26 = DenseLayer(in_channels + growth_rate * 25, growth_rate, bn_size=bn_size)
-        self.denselayer27 = DenseLayer(in_channels + growth_rate * 26, growth_rate, bn_size=bn_size)
-        self.denselayer28 = DenseLayer(in_channels + growth_rate * 27, growth_rate, bn_size=bn_size)
-        self.denselayer29 = DenseLayer(in_channels + growth_rate * 28, growth_rate, bn_size=bn_size)
-        self.denselayer30 = DenseLayer(in_channels + growth_rate * 29, growth_rate, bn_size=bn_size)
-        self.denselayer31 = DenseLayer(in_channels + growth_rate * 30, growth_rate, bn_size=bn_size)
-        self.denselayer32 = DenseLayer(in_channels + growth_rate * 31, growth_rate, bn_size=bn_size)
+        for i in range(num_layers):
+            self.add_module(
+                f"denselayer{i + 1}",
+                DenseLayer(in_channels + growth_rate * i, growth_rate, bn_size=bn_size),
+            )
 
 
 class Transition(nn.Sequential):
@@ -227,13 +97,13 @@ class DenseNet201(nn.Module):
                     ("norm0", nn.BatchNorm2d(64)),
                     ("relu0", nn.ReLU(inplace=True)),
                     ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),
-                    ("denseblock1", DenseBlock(64, 32, bn_size=bn_size)),
+                    ("denseblock1", DenseBlock(64, 6, growth_rate=32, bn_size=bn_size)),
                     ("transition1", Transition(256, 128)),
-                    ("denseblock2", DenseBlock_2(128, 32, bn_size=bn_size)),
+                    ("denseblock2", DenseBlock(128, 12, growth_rate=32, bn_size=bn_size)),
                     ("transition2", Transition(512, 256)),
-                    ("denseblock3", DenseBlock_3(256, 32, bn_size=bn_size)),
+                    ("denseblock3", DenseBlock(256, 48, growth_rate=32, bn_size=bn_size)),
                     ("transition3", Transition(1792, 896)),
-                    ("denseblock4", DenseBlock_4(896, 32, bn_size=bn_size)),
+                    ("denseblock4", DenseBlock(896, 32, growth_rate=32, bn_size=bn_size)),
                     ("norm5", nn.BatchNorm2d(1920)),
                 ]
             )

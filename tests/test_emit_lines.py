@@ -27,7 +27,6 @@ MAX_RATIO = 1.5
 #: what the one class would need that the emitter cannot write yet. A model whose blocks no
 #: longer split as listed fails, so the table only shrinks.
 SPLIT_BLOCKS: dict[str, tuple[set[str], str]] = {
-    "densenet": ({"DenseBlock"}, "a repeat whose count is a param is unrolled"),
     "maxvit": ({"MaxVitBlock"}, "a repeat whose count is a param is unrolled"),
     "shufflenet_v2": (
         {"InvertedResidual"},

@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..expr import ExprError
+from ..ir import AttrExpr, Loop, Node
 from ..loader import PathKey
 from ..lowering.context import Child, Item, Site, Skip, when_text
+from ..lowering.exprs import text_expr
 from ..lowering.values import parsed
 from ..ops.base import NodeBase
 from ..ops.names import check_name
@@ -175,9 +177,37 @@ def splice(lw: Lowerer, site: Site, items: list[Item]) -> str:
     if site.spec.when is not None:
         site.scope.switches.append(("", when_text(site.spec.when)))
     prev = site.inputs[0]
+    first = len(site.scope.nodes)
     for it in items:
         prev = lw.lower_item(it, site.scope, site.env, prev) or prev
+    record_loop(lw, site, site.scope.nodes[first:], len(items))
     return prev
+
+
+def record_loop(lw: Lowerer, site: Site, made: Sequence[Node], copies: int) -> None:
+    """Record a named `repeat`'s copies as an `ir.Loop` of the module they were spliced
+    into, when each copy is one node reading the one before (what a `for` loop of
+    `add_module` calls in emitted code builds)."""
+    spec = site.spec
+    if spec.type != "repeat" or spec.names is None or isinstance(spec.layer, list):
+        return
+    if getattr(spec.layer, "when", None) is not None or len(made) != copies or not made:
+        return
+    if any(n.inputs != (p,) for n, p in zip(made, [site.inputs[0], *(m.name for m in made)])):
+        return
+    pieces: list[str | AttrExpr] = []
+    for k, text in enumerate(_PART.split(spec.names)):
+        if text:
+            pieces.append(text_expr(lw, text) if k % 2 else text)
+    site.scope.loops.append(
+        Loop(
+            tuple(n.name for n in made),
+            spec.index,
+            text_expr(lw, spec.count),
+            tuple(pieces),
+            lw.span(site.ypath),
+        )
+    )
 
 
 def lower_row(lw: Lowerer, site: Site) -> str:

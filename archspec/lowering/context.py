@@ -86,6 +86,8 @@ class Scope:
     axes: dict[str, int | None] = field(default_factory=dict)
     #: index in `switches` -> where the item it switched off is written
     switch_spans: dict[int, Any] = field(default_factory=dict)
+    #: the flat, named repeats spliced into this list (`ir.Loop`)
+    loops: list[Any] = field(default_factory=list)
 
     def qual(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name

@@ -164,6 +164,7 @@ class Lowerer:
             lets=tuple(Let(n, text_expr(self, raw), v) for n, raw, v in child.lets),
             state_dict_version=child.state_dict_version,
             checkpoint=child.checkpoint,
+            loops=tuple(scope.loops),
         )
 
     def add_node(self, scope: Scope, node: Node, item: Item) -> str:

@@ -11,6 +11,7 @@ network param that decides structure is fixed at its bound value and named in th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from ...ir import ABSENT_AS, INPUT, Module
 from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, lit, substitute, unparse
 from ..pyvalues import IN, Env, Val, inexact, literal, names_of, render_expr, truth
 from .init import init_names
+from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input
 from .optional import layers_doc
 from .scope import Scope
@@ -94,7 +96,13 @@ class Classes(Scope):
         for let in instances[0].lets:
             pynames.setdefault(let.name, ns.create(let.name))
         chain = block is not None and _switched_chain(instances)
-        att = self.attempt(instances, decls, pynames, chain, guard=False)
+        self.loops_on = block is not None and not chain and writable(instances)
+        try:
+            att = self.attempt(instances, decls, pynames, chain, guard=False)
+        except NoLoop:  # the copies are written one by one
+            self.loops_on = False
+            att = self.attempt(instances, decls, pynames, chain, guard=False)
+        self.loops_on = False
         if chain and len(att.parts) > 1 and att.unkept:
             # items no instance keeps split the class per value of what chooses them
             # (`act`): one class refusing those values instead (`raise ValueError`)
@@ -159,7 +167,8 @@ class Classes(Scope):
         class (which refuses their conditions) rather than fixing the params they read."""
         params = {p.name for p in decls}
         symbolic = {p.name for p in decls if p.type in _PARAM_TYPES} | {IN}
-        pre_lost = _structural_names(instances, guard)
+        skip = loop_switches(instances) if self.loops_on else []
+        pre_lost = _structural_names(instances, guard, skip)
         symbolic -= pre_lost
         self.optional = {}
         fixed_by_unkept: set[str] = set()
@@ -429,13 +438,16 @@ def _switched_chain(instances: Sequence[Module]) -> bool:
     )
 
 
-def _structural_names(instances: Sequence[Module], guard: bool = False) -> set[str]:
+def _structural_names(
+    instances: Sequence[Module], guard: bool = False, skip: Sequence[str] = ()
+) -> set[str]:
     """Names in `when`s that code will not show as an `if`, so they decide structure.
 
     Only a residual shortcut (a switched node that others read) becomes an `if`, and only
     when some instance has it: a switch whose node no instance keeps is structure too
     (unless `guard`: a chain's class then refuses it). In a chain (`guard` or not) a
-    switched item is an `if` of the list the class is built from.
+    switched item is an `if` of the list the class is built from. The switches in `skip`
+    (a written loop's count and name template, `loops.py`) are arguments, not structure.
     """
     if guard or _switched_chain(instances):  # only what decides no item: repeat counts
         return {
@@ -457,7 +469,10 @@ def _structural_names(instances: Sequence[Module], guard: bool = False) -> set[s
             else:
                 out |= names_of(n.when_expr)
     for inst in instances:
+        left = Counter(skip)
         for sw in inst.switch_exprs:
-            if not sw.name or (sw.name, sw.expr.text) not in shortcuts:
+            if not sw.name and sw.span is None and left[sw.expr.text] > 0:
+                left[sw.expr.text] -= 1
+            elif not sw.name or (sw.name, sw.expr.text) not in shortcuts:
                 out |= names_of(sw.expr)
     return out

@@ -47,6 +47,9 @@ class EmitContext:
         self.optional: dict[SourceSpan | None, Optional] = {}
         self.missing: dict[SourceSpan | None, Val] = {}
         self.chain_depth = 0
+        #: whether the class being rendered writes its modules' loops (`loops.py`) as `for`
+        #: statements: on for a block whose instances allow it, off after a failed try
+        self.loops_on = False
         #: the network class's rendering environment and the params fixed in it
         self.root_env: Env | None = None
         self.root_fixed: dict[str, Any] = {}

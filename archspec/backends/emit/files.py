@@ -235,7 +235,10 @@ def is_sequential(cls: ClassInfo) -> bool:
     it is written as torchvision writes `Conv2dNormActivation` and DenseNet's `_Transition`,
     a subclass of nn.Sequential with no `forward` of its own, whose call costs one Python
     call (`__iter__`) where a `forward` reading each child by attribute costs one per child."""
-    return all(b.module.is_chain and len(b.module.nodes) >= 2 for b in cls.bodies)
+    return all(
+        b.module.is_chain and (len(b.module.nodes) >= 2 or any(s.loop for s in b.steps))
+        for b in cls.bodies
+    )
 
 
 def class_attrs(cls: ClassInfo) -> list[str]:
@@ -297,6 +300,10 @@ def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
                 if st.when.text in cls.lets and len(flag_lines) == 1:
                     inlined[len(lines)] = (flag, st.when.text)
                 lines += flag_lines
+            continue
+        if st.loop is not None and st.ctor is not None:
+            lines.append(f"{pad}for {st.loop.index} in range({st.loop.count}):")
+            lines += format_doc(call("self.add_module", [Text(st.loop.name), st.ctor]), 12)
             continue
         if st.ctor is None or st.attr is None:
             continue

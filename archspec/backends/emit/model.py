@@ -26,9 +26,13 @@ class Step:
     call: dict[str, Any] | None  # function nodes: the attributes given to op.emit
     when: Val | None  # a symbolic `when` that switches the node (a residual shortcut)
     out: tuple[Val, ...]
+    #: the copies of a loop written as one `for` statement (`loops.py`), this step their
+    #: constructor in terms of the index; None for a plain node
+    loop: Any = None
 
-    def sig(self) -> tuple[Any, ...]:
-        """What two instances' steps must share to be one line of one class."""
+    def sig(self, rename: dict[str, str] | None = None) -> tuple[Any, ...]:
+        """What two instances' steps must share to be one line of one class (`rename`: the
+        last copies of loops, which instances name differently, by one name)."""
         if self.ctor is not None:
             code = flat(self.ctor)
         else:
@@ -37,7 +41,8 @@ class Step:
             code = op.emit_call({**(self.call or {}), "_inputs": holes}, lit)
         when = self.when.text if self.when is not None else None
         n = self.node
-        return (n.name, n.kind, self.attr, code, when, n.inputs, n.train_only)
+        inputs = tuple((rename or {}).get(i, i) for i in n.inputs)
+        return (n.name, n.kind, self.attr, code, when, inputs, n.train_only, self.loop)
 
 
 def fallback_input(node: Node) -> int | None:
@@ -67,12 +72,13 @@ class Body:
 
     def sig(self) -> tuple[Any, ...]:
         """What two instances must share to be one class as rendered."""
-        outs = tuple((o.name, o.train_only) for o in self.module.outputs)
+        rename = {s.loop.last: f"<loop {k}>" for k, s in enumerate(self.steps) if s.loop}
+        outs = tuple((rename.get(o.name, o.name), o.train_only) for o in self.module.outputs)
         lets = tuple(self.env.let_texts().items())
         chain = flat(self.chain) if self.chain is not None else None
         if chain is not None:
             outs = ()  # an nn.Sequential returns its last entry, whichever is there
-        return (tuple(s.sig() for s in self.steps), outs, lets, chain)
+        return (tuple(s.sig(rename) for s in self.steps), outs, lets, chain)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from ..pyvalues import (
     same,
 )
 from .context import EmitContext
+from .loops import render_loop
 from .model import ClassInfo, Step
 from .optional import Optional, layers_doc, phis
 from .rules import rule_values
@@ -48,9 +49,21 @@ class Scope(EmitContext):
         steps = []
         absent = _absent(module, False)
         prev = INPUT
+        loops = {lp.nodes[0]: lp for lp in module.loops} if self.loops_on else {}
+        inside: set[str] = set()
         for node in module.nodes:
+            if node.name in inside:  # a copy the loop's one step writes
+                prev = node.name
+                continue
             self.skipped(absent, node, env, vals, prev)
             before, prev = prev, node.name
+            if node.name in loops:
+                loop = loops[node.name]
+                step = render_loop(self, module, loop, env, vals)
+                inside |= set(loop.nodes[1:])
+                vals[loop.nodes[-1]] = step.out
+                steps.append(step)
+                continue
             self.at = node.span or self.at
             ins = [vals[i] for i in node.inputs]
             in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None

@@ -1,0 +1,226 @@
+"""Loops: the copies of a named, flat `repeat` (`ir.Loop`) written as one `for` statement.
+
+torchvision's `_DenseBlock` builds its layers with
+`for i in range(num_layers): self.add_module(f"denselayer{i + 1}", _DenseLayer(...))`.
+A block class does the same when every copy renders alike with the index as a name: the
+copy's input channels are then `c0 + d * i` (`in_channels + growth_rate * i`), where `d` is
+what one copy adds (found by rendering the first copy on a placeholder input, and required
+to read neither the placeholder nor the index), so the channels after the loop are the
+exact `c0 + d * count`. Anything else (a copy whose width does not grow by a constant step,
+a copy read from outside the loop, a count the class cannot write) keeps the copies
+unrolled, one line each.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ...errors import EmitError
+from ...ir import AttrExpr, Loop, Module
+from ..pycode import collect_terms, expr_tree, fold, is_free_name, unparse
+from ..pylayout import flat
+from ..pyvalues import MAX_TEXT, Env, Val, inexact, parse, render_expr
+from .model import Step
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .scope import Scope
+
+#: The input channels a loop's first copy is rendered on, to find what one copy adds.
+_PLACEHOLDER = "_loop_in"
+_PLACEHOLDER_NAME = "<loop-in>"
+
+
+@dataclass(frozen=True)
+class LoopCode:
+    """A loop as `__init__` writes it: `for <index> in range(<count>):` around
+    `self.add_module(<name>, <the step's constructor>)`."""
+
+    index: str
+    count: str
+    name: str
+    #: the last copy's node name (what the nodes after the loop read; instances differ)
+    last: str = field(compare=False)
+
+
+class NoLoop(Exception):
+    """A loop the class cannot write: its instances are rendered with the copies unrolled."""
+
+
+def writable(instances: Sequence[Module]) -> bool:
+    """True when every instance is a chain holding loops alike (the class may write them)."""
+    first = instances[0].loops
+    return bool(first) and all(
+        inst.is_chain
+        and len(inst.loops) == len(first)
+        and all(
+            (a.index, a.count.text, a.template) == (b.index, b.count.text, b.template)
+            for a, b in zip(inst.loops, first)
+        )
+        for inst in instances
+    )
+
+
+def loop_switches(instances: Sequence[Module]) -> list[str]:
+    """The switch texts (a count, a template's parts) that written loops account for."""
+    texts = []
+    for loop in instances[0].loops:
+        texts.append(loop.count.text)
+        texts += [p.text for p in loop.template if isinstance(p, AttrExpr)]
+    return texts
+
+
+def render_loop(
+    scope: Scope,
+    module: Module,
+    loop: Loop,
+    env: Env,
+    vals: dict[str, tuple[Val, ...]],
+) -> Step:
+    """The loop's one step (its constructor in terms of the index); NoLoop when the copies
+    cannot be written as one."""
+    copies = [module.node(n) for n in loop.nodes]
+    inner = set(loop.nodes[:-1])
+    outside = [n for n in module.nodes if n.name not in loop.nodes]
+    if any(set(n.inputs) & inner for n in outside) or any(o.name in inner for o in module.outputs):
+        raise NoLoop
+    if any(n.when_expr is not None or not n.is_module for n in copies):
+        raise NoLoop
+    index = loop.index
+    if index in env.pynames.values() or index in env.pynames or not is_free_name(index):
+        raise NoLoop
+    for node in copies:  # a copy keeps all dims but the channels
+        ins, out = node.in_shapes[0] if node.in_shapes else (), node.shape or ()
+        if len(ins) != len(out) or len(ins) < 2 or not ins[1].is_const:
+            raise NoLoop
+        if any(a != b for d, (a, b) in enumerate(zip(ins, out)) if d != 1):
+            raise NoLoop
+    in0 = vals[copies[0].inputs[0]]
+    if len(in0) < 2 or not in0[1].exact:
+        raise NoLoop
+    c0 = in0[1]
+    saved = (env.symbolic, env.values, env.pynames, set(env.used), set(env.lost))
+    env.symbolic = env.symbolic | {index}
+    env.values = dict(env.values)  # new dicts: a class's instances share the pynames
+    env.pynames = {**env.pynames, index: index}
+    try:
+        return _render(scope, loop, copies, env, in0, c0)
+    finally:
+        env.symbolic, env.values, env.pynames = saved[0], saved[1], saved[2]
+        env.used = saved[3] | (env.used - {index, _PLACEHOLDER_NAME})
+        env.lost = saved[4] | (env.lost - {index, _PLACEHOLDER_NAME})
+
+
+def _render(
+    scope: Scope,
+    loop: Loop,
+    copies: list,
+    env: Env,
+    in0: tuple[Val, ...],
+    c0: Val,
+) -> Step:
+    index = loop.index
+    # what one copy adds: its output channels on a placeholder input
+    env.values[index] = 0
+    probe = Val(_PLACEHOLDER, c0.value, frozenset({_PLACEHOLDER_NAME}))
+    used, lost = set(env.used), set(env.lost)
+    out = scope.chain_step(copies[0], env, (in0[0], probe, *in0[2:])).out
+    env.used, env.lost = used, lost
+    step_tree = _step(out[1], index)
+    if step_tree is None:
+        raise NoLoop
+    step_names = out[1].names - {_PLACEHOLDER_NAME}
+    texts = set()
+    last = None
+    for k, node in enumerate(copies):
+        env.values[index] = k
+        ch = _closed_form(c0, step_tree, ast.Name(index), node.in_shapes[0][1].value)
+        ch = Val(ch.text, ch.value, c0.names | step_names | {index})
+        last = scope.chain_step(node, env, (in0[0], ch, *in0[2:]))
+        texts.add(flat(last.ctor) if last.ctor is not None else "")
+        if len(texts) > 1 or not last.ctor:
+            raise NoLoop
+        if _copy_name(loop, env, k) != node.name:
+            raise NoLoop
+    assert last is not None
+    env.values[index] = 0
+    count = render_expr(loop.count, len(copies), env, c0)
+    if not count.exact or index in count.names:
+        raise NoLoop
+    env.use(count)
+    total = _closed_form(c0, step_tree, expr_tree(count.text), copies[-1].shape[1].value)
+    total = Val(total.text, total.value, c0.names | step_names | count.names, total.exact)
+    if not total.exact:
+        total = inexact(total.value, total.names)
+    env.use(total)
+    code = LoopCode(index, count.text, _fstring(loop, env, c0), loop.nodes[-1])
+    return Step(copies[0], None, last.ctor, None, None, (last.out[0], total, *last.out[2:]), code)
+
+
+def _step(out: Val, index: str) -> ast.expr | None:
+    """`d` when the copy's output channels are `placeholder + d` (d free of both)."""
+    if not out.exact:
+        return None
+    tree = expr_tree(out.text)
+    if isinstance(tree, ast.Name) and tree.id == _PLACEHOLDER:
+        return ast.Constant(0)
+    if not (isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Add)):
+        return None
+    for mine, other in ((tree.left, tree.right), (tree.right, tree.left)):
+        if isinstance(mine, ast.Name) and mine.id == _PLACEHOLDER:
+            read = {n.id for n in ast.walk(other) if isinstance(n, ast.Name)}
+            return None if read & {_PLACEHOLDER, index} else other
+    return None
+
+
+def _closed_form(c0: Val, step: ast.expr, times: ast.expr, value: int) -> Val:
+    """`c0 + step * times` as emitted code writes it (terms collected, constants folded)."""
+    if isinstance(step, ast.Constant) and step.value == 0:
+        return c0
+    tree = ast.BinOp(
+        left=expr_tree(c0.text),
+        op=ast.Add(),
+        right=ast.BinOp(left=step, op=ast.Mult(), right=times),
+    )
+    try:
+        text = unparse(collect_terms(fold(tree)))
+    except EmitError:
+        raise NoLoop from None
+    if len(text) > MAX_TEXT:
+        return Val(str(value), value, exact=False)
+    return Val(text, value)
+
+
+def _copy_name(loop: Loop, env: Env, k: int) -> str | None:
+    """The name the template gives copy `k` (None when a part cannot be evaluated)."""
+    values = {n: env.values[n] for n in env.values if n in env.pynames}
+    values[loop.index] = k
+    out = []
+    for piece in loop.template:
+        if isinstance(piece, str):
+            out.append(piece)
+            continue
+        try:
+            out.append(str(parse(piece.text).evaluate(values)))
+        except Exception:
+            return None
+    return "".join(out)
+
+
+def _fstring(loop: Loop, env: Env, c0: Val) -> str:
+    """The template as an f-string in the class's terms (`f"denselayer{i + 1}"`), for the
+    index at 0 in `env`."""
+    out = ['f"']
+    values = {n: env.values[n] for n in env.values if n in env.pynames}
+    for piece in loop.template:
+        if isinstance(piece, str):
+            out.append(piece)  # a part of an identifier (the names were checked)
+            continue
+        val = render_expr(piece, parse(piece.text).evaluate(values), env, c0)
+        if not val.symbolic or any(ch in val.text for ch in "\"'{}\\"):
+            raise NoLoop
+        env.use(val)
+        out.append("{" + val.text + "}")
+    return "".join(out) + '"'

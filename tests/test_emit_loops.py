@@ -1,0 +1,95 @@
+"""Source emission, loops: a block's named flat `repeat` is one `for` of `add_module` calls
+(torchvision's `_DenseBlock`), the count an argument, when every copy renders alike with the
+index; otherwise the copies stay one line each. Either way the emitted class builds the
+compiled module's state_dict and computes what it computes."""
+
+from __future__ import annotations
+
+import torch
+
+import archspec
+from archspec.api import build_graph
+from archspec.backends.pysource import render_module
+
+from .emit_helpers import _fill, _load
+
+GROWING = """\
+archspec: 1
+name: growing
+input: [N, 4, 8, 8]
+params:
+  growth: {type: int, default: 3}
+blocks:
+  Grow:
+    doc: A conv whose output is concatenated to its input.
+    params: {g: int}
+    layers:
+      - {name: conv, type: conv2d, out_channels: g, kernel_size: 3, padding: 1}
+      - {name: cat, type: concat, from: [input, conv]}
+  Stack:
+    doc: Named copies of Grow.
+    params: {n: int, g: int}
+    layers:
+      - {type: repeat, count: n, flat: true, names: "grow{i + 1}",
+         layer: {type: Grow, g: g}}
+layers:
+  - {name: a, type: Stack, n: 2, g: growth}
+  - {name: b, type: Stack, n: 3, g: growth}
+  - {name: c, type: Stack, n: 1, g: 2}
+"""
+
+#: copies whose widths do not grow by one step (16, 24, 32): unrolled
+UNEVEN = GROWING.replace(
+    "layer: {type: Grow, g: g}}",
+    'layer: {type: conv2d, out_channels: "8 * (i + 2)", kernel_size: 1}}',
+)
+
+
+def _emitted(text: str) -> tuple[str, torch.nn.Module]:
+    graph = build_graph(text, {})
+    source = render_module(graph)
+    return source, getattr(_load(source, graph.name), graph.class_name)()
+
+
+def _same_function(text: str) -> None:
+    _, emitted = _emitted(text)
+    compiled = archspec.compile(text)
+    assert list(emitted.state_dict()) == list(compiled.state_dict())
+    _fill(compiled, 0)
+    emitted.load_state_dict(compiled.state_dict(), strict=True)
+    x = torch.randn(2, 4, 8, 8)
+    assert torch.equal(emitted.eval()(x), compiled.eval()(x))
+
+
+def test_lowering_records_the_loop() -> None:
+    stack = build_graph(GROWING, {}).root.node("b").child
+    assert stack is not None
+    (loop,) = stack.loops
+    assert loop.nodes == ("grow1", "grow2", "grow3")
+    assert (loop.index, loop.count.text, loop.template[0]) == ("i", "n", "grow")
+
+
+def test_copies_that_grow_by_one_step_are_one_loop() -> None:
+    source, _ = _emitted(GROWING)
+    assert source.count("class Stack(") == 1 and "class Stack_2" not in source
+    assert "for i in range(n):" in source
+    assert 'self.add_module(f"grow{i + 1}", Grow(in_channels + g * i, g))' in source
+    # the count is an argument, the channels after a loop exact in the network's params
+    assert "self.b = Stack(4 + growth * 2, 3, g=growth)" in source
+    assert "self.c = Stack(4 + growth * 5, 1, g=2)" in source
+    _same_function(GROWING)
+
+
+def test_copies_that_do_not_grow_by_one_step_stay_unrolled() -> None:
+    source, _ = _emitted(UNEVEN)
+    assert "for i in range" not in source
+    assert "self.grow3 = " in source
+    _same_function(UNEVEN)
+
+
+def test_densenet_dense_block_is_one_class_with_a_loop() -> None:
+    source = render_module(build_graph("densenet121", {}))
+    assert source.count("class DenseBlock(nn.Sequential):") == 1
+    assert "DenseBlock_2" not in source
+    assert "for i in range(num_layers):" in source
+    assert "DenseLayer(in_channels + growth_rate * i, growth_rate, bn_size=bn_size)" in source
