@@ -29,7 +29,7 @@ _GROUPS = {
     "archspec.ops.norms": "Group, instance and layer normalisation",
     "archspec.ops.resize": "Transposed convolution, upsampling and padding",
     "archspec.ops.affine": "Fixed per-channel scale and shift (computed in `forward`)",
-    "archspec.ops.parameter": "Learned tensors of a block (no submodule)",
+    "archspec.ops.parameter": "Tensors of a block: learned parameters and buffers (no submodule)",
     "archspec.ops.split": "Several outputs: chunk and split (views computed in `forward`)",
     "archspec.ops.partition": "MaxViT: partitions into groups of tokens, relative attention",
     "archspec.ops.window": "Swin: window attention and patch merging (channels-last)",

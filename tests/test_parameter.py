@@ -159,3 +159,83 @@ def test_a_tensor_op_reads_no_input() -> None:
 
     with pytest.raises(TypeError, match="arity"):
         register(Bad)
+
+
+BUFFERS = """
+archspec: 1
+name: buffered
+input: [N, 4, H, W]
+blocks:
+  Holder:
+    layers:
+      - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1}
+      - {name: relative_position_index, type: buffer, fill: relative_position_index,
+         window: [3, 3], dtype: int64}
+      - {name: scale, type: buffer, shape: [4, 1, 1], value: 2.0, persistent: false}
+      - {name: ids, type: buffer, shape: [2, 3], fill: arange, dtype: int64}
+      - {name: scaled, type: mul, from: [conv, scale]}
+layers:
+  - {name: h, type: Holder}
+"""
+
+
+def test_buffers_are_registered_as_declared() -> None:
+    """A buffer is state of its block, not learned: in the state_dict (before the children's
+    tensors, as torch saves a module's own) unless `persistent: false`, never a parameter."""
+    model = archspec.compile(BUFFERS)
+    state = model.state_dict()
+    assert [(k, tuple(v.shape), v.dtype) for k, v in state.items()] == [
+        ("h.relative_position_index", (9, 9), torch.int64),
+        ("h.ids", (2, 3), torch.int64),
+        ("h.conv.weight", (4, 4, 1, 1), torch.float32),
+        ("h.conv.bias", (4,), torch.float32),
+    ]
+    assert [k for k, _ in model.named_buffers()] == [
+        "h.relative_position_index",
+        "h.scale",
+        "h.ids",
+    ]
+    assert sum(p.numel() for p in model.parameters()) == 20
+    assert torch.equal(model.h.ids, torch.arange(6).reshape(2, 3))
+    index = model.h.relative_position_index
+    for i in range(9):
+        for j in range(9):
+            (ri, ci), (rj, cj) = divmod(i, 3), divmod(j, 3)
+            assert index[i, j] == (ri - rj + 2) * 5 + (ci - cj + 2)
+    x = torch.randn(1, 4, 5, 5)
+    torch.testing.assert_close(model(x), model.h.conv(x) * 2.0)
+    summary = archspec.summary(BUFFERS, input=(1, 4, 5, 5))
+    assert summary.params == 20
+
+
+def test_emitted_buffers_register_as_torch_does() -> None:
+    source = archspec.emit(BUFFERS)
+    assert 'self.register_buffer("ids", torch.arange(2 * 3, dtype=torch.int64).reshape(2, 3))' in (
+        source
+    )
+    assert "persistent=False" in source
+    cls = _load(source, "buffered").Buffered
+    ours, ref = cls(), archspec.compile(BUFFERS)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 4, 3, 3)
+    torch.testing.assert_close(ours(x), ref(x), rtol=0, atol=0)
+    assert torch.equal(ours.h.relative_position_index, ref.h.relative_position_index)
+
+
+@pytest.mark.parametrize(
+    ("layer", "code"),
+    [
+        ("{type: buffer, shape: [8, 8], fill: relative_position_index}", "E204"),
+        ("{type: buffer, value: 2.0}", "E204"),
+        ("{type: buffer, shape: [2], value: 0.5, dtype: int64}", "E409"),
+        ("{type: buffer, shape: [8, 9], fill: relative_position_index, window: [3, 3]}", "E409"),
+        ("{type: buffer, shape: [100000, 100000, 100]}", "E409"),
+    ],
+)
+def test_buffer_errors_are_located(layer: str, code: str) -> None:
+    text = f"archspec: 1\nname: bad\ninput: [N, 4, 8, 8]\nlayers:\n  - {layer}\n"
+    with pytest.raises(ArchSpecError) as info:
+        archspec.compile(text, device="meta")
+    diag = info.value.diagnostics[0]
+    assert diag.code == code and diag.span is not None and diag.span.line == 5

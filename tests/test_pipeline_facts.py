@@ -49,6 +49,9 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("upsample", "interpolate", "mean"), "pool"),
     **dict.fromkeys(("partition", "departition"), "reshape"),
     "relative_attention": "linear",
+    "buffer": "linear",
+    **dict.fromkeys(("multihead_attention", "shifted_window_attention", "patch_merging"), "linear"),
+    **dict.fromkeys(("select", "check_size", "expand"), "reshape"),
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

@@ -213,11 +213,12 @@ def build_scope(
     which with the module's class name picks the instance's runtime class."""
     spec = module.class_name if spec is None else spec
     children: list[tuple[str, nn.Module]] = []
-    tensors: list[tuple[str, nn.Parameter]] = []
+    tensors: list[tuple[str, torch.Tensor, bool | None]] = []
     for node in module.nodes:
         if node.child is None and REGISTRY[node.kind].style == "tensor":
+            op, attrs = REGISTRY[node.kind], _public(node.attrs)
             with _allocating(prefix + "." + node.name if prefix else node.name, node.span):
-                tensors.append((node.name, REGISTRY[node.kind].build(_public(node.attrs))))
+                tensors.append((node.name, op.build(attrs), op.persistent(attrs)))
         if not node.is_module:
             continue
         path = f"{prefix}.{node.name}" if prefix else node.name
@@ -241,8 +242,11 @@ def build_scope(
     out = runtime_class(base, spec, module.class_name)(module.class_name, programs)
     for name, m in children:
         out.add_module(name, m)
-    for name, t in tensors:
-        out.register_parameter(name, t)
+    for name, t, persistent in tensors:
+        if persistent is None:
+            out.register_parameter(name, t)
+        else:
+            out.register_buffer(name, t, persistent=persistent)
     return _versioned(out, module)
 
 

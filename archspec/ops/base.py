@@ -304,6 +304,12 @@ class Op:
         """
         return ""
 
+    def persistent(self, attrs: Mapping[str, Any]) -> bool | None:
+        """For "tensor" ops: None registers the built tensor as a parameter; True or False as
+        a buffer, in the state_dict or left out of it (`register_buffer(..., persistent=False)`,
+        torchvision's computed tables that are not saved)."""
+        return None
+
     def activation_numel(self, out: Shape) -> Dim:
         from ..dims import product
 

@@ -1,21 +1,37 @@
-"""`parameter`: a learned tensor owned by the enclosing module, not by a layer inside it.
+"""`parameter` and `buffer`: tensors owned by the enclosing module, not by a layer inside it.
 
 ConvNeXt's CNBlock holds `self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) *
 layer_scale)` beside its children, so its state_dict key is `features.1.0.layer_scale`, one
 level up from any layer's; a ViT holds its class token and position embedding the same way.
 A parameter node reads no input: its value is the tensor itself, of the shape it declares
 (no batch dim), which merges (`mul`, `add`) broadcast against activations.
+
+A `buffer` is the same without learning: `register_buffer(name, tensor)`, in the state_dict
+(`persistent: true`, a relative position index) or not (`persistent: false`, a table that is
+computed again at construction), filled with a constant, `arange` (position ids) or
+`relative_position_index`, the offset table of window attention (Swin's and MaxViT's).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from ..dims import Dim, Shape
-from .base import Float, Inferred, Ints, LayerSpec, Op, ShapeContext, ShapeFailure, register
+from .base import (
+    Bool,
+    Float,
+    Inferred,
+    Ints,
+    LayerSpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    register,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -44,6 +60,19 @@ def _dims(attrs: Mapping[str, Any]) -> list[Any]:
     return list(shape) if isinstance(shape, (list, tuple)) else [shape]
 
 
+def _bounded_shape(attrs: Mapping[str, Any], what: str) -> Shape:
+    dims = _dims(attrs)
+    numel = math.prod(dims)
+    if numel > MAX_NUMEL:
+        raise ShapeFailure(
+            "E409",
+            f"{what} of shape {tuple(dims)} has {numel:,} elements, over {MAX_NUMEL:,}",
+            "a tensor this large is a mistake in its shape",
+            "shape",
+        )
+    return tuple(Dim.of(d) for d in dims)
+
+
 @register
 class ParameterOp(Op):
     kind = "parameter"
@@ -55,20 +84,10 @@ class ParameterOp(Op):
     category = "linear"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        dims = _dims(attrs)
-        numel = 1
-        for d in dims:
-            numel *= d
-        if numel > MAX_NUMEL:
-            raise ShapeFailure(
-                "E409",
-                f"parameter of shape {tuple(dims)} has {numel:,} elements, over {MAX_NUMEL:,}",
-                "a learned tensor this large is a mistake in its shape",
-                "shape",
-            )
+        shape = _bounded_shape(attrs, "parameter")
         if attrs["init"] == "trunc_normal" and not attrs["std"] > 0:
             raise ShapeFailure("E204", "trunc_normal needs a std above 0", "give `std` > 0", "std")
-        return Inferred(attrs, tuple(Dim.of(d) for d in dims))
+        return Inferred(attrs, shape)
 
     def params(self, attrs: Mapping[str, Any]) -> int:
         numel = 1
@@ -120,3 +139,133 @@ class ParameterOp(Op):
                 else f"nn.init.trunc_normal_(torch.empty({dims}){', ' + args if args else ''})"
             )
         return f"nn.Parameter({data})"
+
+
+class BufferSpec(LayerSpec):
+    """buffer: a non-learned tensor of `shape`, registered on the enclosing module under the
+    node's name (or `key`), in the state_dict unless `persistent: false`."""
+
+    type: Literal["buffer"]
+    shape: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
+        None,
+        description="the tensor's shape; required but for a relative_position_index, whose "
+        "shape is [h * w, h * w] for its window",
+    )
+    fill: Literal["constant", "arange", "relative_position_index"] = Field(
+        "constant",
+        description="every element `value`; 0, 1, ... in order; or, for shape [h * w, h * w], "
+        "the row of each pair's offset in an h x w window's bias table (`window`)",
+    )
+    value: Float() = Field(0.0, description="the constant (`fill: constant`)")  # type: ignore[valid-type]
+    window: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="[h, w] of the window (`fill: relative_position_index`)"
+    )
+    dtype: Literal["float32", "int64"] = "float32"
+    persistent: Bool = True
+
+
+def _window(attrs: Mapping[str, Any]) -> tuple[int, int]:
+    """The (h, w) of a relative_position_index: `window`, or a square one whose h * w is the
+    shape's side."""
+    window = attrs.get("window")
+    if window is None:
+        side = _dims(attrs)[0] if attrs.get("shape") is not None else 0
+        root = math.isqrt(side)
+        if side == 0 or root * root != side:
+            raise ShapeFailure(
+                "E204",
+                "fill relative_position_index needs `window: [h, w]` (or the shape of a "
+                "square one)",
+                None,
+                "fill",
+            )
+        return root, root
+    hw = list(window) if isinstance(window, (list, tuple)) else [window, window]
+    if len(hw) != 2:
+        raise ShapeFailure("E409", f"window {hw} needs two sizes, [h, w]", None, "window")
+    return hw[0], hw[1]
+
+
+def _check_value(attrs: Mapping[str, Any]) -> None:
+    value = attrs["value"]
+    if attrs["dtype"] == "int64" and not (float(value).is_integer() and abs(value) < 2**63):
+        raise ShapeFailure(
+            "E409",
+            f"an int64 buffer cannot hold the value {value!r}",
+            "give a whole number, or dtype float32",
+            "value",
+        )
+
+
+@register
+class BufferOp(Op):
+    kind = "buffer"
+    spec = BufferSpec
+    style = "tensor"
+    arity = 0
+    inferred = ("shape",)
+    torch_name = "buffer"
+    summary = "a non-learned tensor held by the enclosing module (in the state_dict or not)"
+    category = "linear"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        if attrs["fill"] == "relative_position_index":
+            h, w = _window(attrs)
+            if attrs.get("shape") is None:
+                attrs = dict(attrs, shape=[h * w, h * w])
+        elif attrs.get("shape") is None:
+            raise ShapeFailure("E204", "a buffer needs a `shape`", None, "fill")
+        shape = _bounded_shape(attrs, "buffer")
+        if attrs["fill"] == "constant":
+            _check_value(attrs)
+        if attrs["fill"] == "relative_position_index" and _dims(attrs) != [h * w, h * w]:
+            raise ShapeFailure(
+                "E409",
+                f"a relative_position_index of an {h} x {w} window has shape "
+                f"[{h * w}, {h * w}], not {_dims(attrs)}",
+                "give `shape: [h * w, h * w]`",
+                "shape",
+            )
+        return Inferred(attrs, shape)
+
+    def buffers(self, attrs: Mapping[str, Any]) -> int:
+        return math.prod(_dims(attrs))
+
+    def persistent(self, attrs: Mapping[str, Any]) -> bool:
+        return bool(attrs["persistent"])
+
+    def activation_numel(self, out: Shape) -> Dim:
+        return Dim.of(0)
+
+    def init_tensors(self, attrs: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, attrs: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def build(self, attrs: Mapping[str, Any]) -> torch.Tensor:
+        import torch
+
+        dims, dtype = _dims(attrs), getattr(torch, attrs["dtype"])
+        if attrs["fill"] == "arange":
+            return torch.arange(math.prod(dims), dtype=dtype).reshape(dims)
+        if attrs["fill"] == "relative_position_index":
+            from .partition_modules import maxvit_relative_position_index
+
+            return maxvit_relative_position_index(*_window(attrs)).to(dtype)
+        return torch.full(dims, attrs["value"], dtype=dtype)
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        dims = ", ".join(lit(d) for d in _dims(a))
+        dtype = f"dtype=torch.{a['dtype']}"
+        if a["fill"] == "arange":
+            return f"torch.arange({' * '.join(lit(d) for d in _dims(a))}, {dtype}).reshape({dims})"
+        if a["fill"] == "relative_position_index":
+            h, w = _window(a)
+            return f"maxvit_relative_position_index({lit(h)}, {lit(w)}).to(torch.{a['dtype']})"
+        return f"torch.full(({dims},), {lit(a['value'])}, {dtype})"
+
+    def emit_support(self) -> str:
+        from .partition import support_source
+
+        return support_source("maxvit_relative_position_index")

@@ -309,13 +309,13 @@ def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
             continue
         if st.when is not None:
             lines += _if_lines(st.when, 2)
-            lines += _assign(st.attr, st.ctor, 3)
+            lines += _assign(st.attr, st.ctor, 3, is_tensor(st), _persistent(st))
             lines.append(pad + "else:")
             lines += _assign(st.attr, Text("None"), 3)
         elif isinstance(st.ctor, Layers):
             lines += _layers_lines(st.attr, st.ctor, cls)
         else:
-            lines += _assign(st.attr, st.ctor, 2, is_tensor(st))
+            lines += _assign(st.attr, st.ctor, 2, is_tensor(st), _persistent(st))
     if init_call:
         lines += format_doc(Text(init_call), 8)
     others = [ln for i, ln in enumerate(lines) if i not in inlined]
@@ -397,7 +397,19 @@ def _list_lines(chain: Layers, cls: ClassInfo) -> tuple[list[str], Doc]:
     return lines, arg
 
 
-def _assign(attr: str, ctor: Doc, depth: int, tensor: bool = False) -> list[str]:
+def _persistent(st: Any) -> bool | None:
+    """A tensor step's registration: None for a parameter, else a buffer's persistence."""
+    if not is_tensor(st):
+        return None
+    return REGISTRY[st.node.kind].persistent(st.node.attrs)
+
+
+def _assign(
+    attr: str, ctor: Doc, depth: int, tensor: bool = False, persistent: bool | None = None
+) -> list[str]:
+    if persistent is not None:  # a buffer: an assigned tensor would be a plain attribute
+        args = [Text(lit(attr)), ctor] + ([] if persistent else [Text("persistent=False")])
+        return format_doc(call("self.register_buffer", args), 4 * depth)
     if is_free_attr(attr):
         return format_doc(ctor, 4 * depth, f"self.{attr} = ")
     register = "self.register_parameter" if tensor else "self.add_module"
