@@ -180,3 +180,28 @@ def test_a_summary_says_how_many_macs_run_only_in_training() -> None:
     assert "of which 1,792 in train-only nodes" in folded
     plain = archspec.summary("lenet5", input=(1, 1, 32, 32)).to_text(200)
     assert "train-only" not in plain
+
+
+def test_names_meant_for_the_groups_of_group_rows_point_at_the_nested_repeat() -> None:
+    text = spec(
+        """
+        params:
+          stages: [[1, 8], [2, 16]]
+        layers:
+          - type: for_each
+            rows: stages
+            fields: [depth, width]
+            row_index: r
+            count: depth
+            group_rows: true
+            flat: true
+            names: "block{r + 1}"
+            layer: {type: conv2d, key: "block{r + 1}-{i}", out_channels: width, kernel_size: 1}
+        """
+    )
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    (d,) = info.value.diagnostics
+    assert d.code == "E204"
+    assert d.span is not None and (d.span.line, d.span.col) == (15, 32)
+    assert d.hint is not None and "Stages with names of their own" in d.hint

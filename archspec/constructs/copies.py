@@ -106,11 +106,20 @@ def lower_copies(
     """
     spec, item = site.spec, site.item
     if spec.names is not None and getattr(spec.layer, "key", None) is not None:
+        hint = "keep one: `key` when the names are not identifiers (`block{i}-0`), else `names`"
+        if getattr(spec, "group_rows", False):
+            # RegNet's trunk_output.block1 holding block1-0, ...: `names` meant for the groups
+            hint = (
+                "with `group_rows`, `names` names the copies too, not the rows' Sequentials; "
+                "to name those (RegNet's `block1` holding `block1-0`), loop over the rows with "
+                "a `repeat` whose `names` names them and an inner `repeat` whose layer has the "
+                "`key` (docs/spec-language.md, 'Stages with names of their own')"
+            )
         lw.error(
             "E204",
             "the copies are named by `names` and by their layer's `key`",
             item.ypath + ("layer", "key"),
-            "keep one: `key` when the names are not identifiers (`block{i}-0`), else `names`",
+            hint,
         )
         raise Skip
     # a template's parts decide names, which emitted code writes as they are: structure too
