@@ -128,8 +128,18 @@ def test_default_input_and_macs_are_torchvisions(model: str) -> None:
     weights = ZOO[model]["weights"]
     (crop,) = weights["entries"][weights["default"]]["crop_size"]
     summary = _summary(model)
-    assert tuple(d.value for d in summary.example_input) == (1, 3, crop, crop)
-    macs = _eval_macs(archspec.summary(spec, input=(1, 3, crop, crop), **params))
+    side = ZOO[model]["smallest_square"]["side"]
+    target: Any = spec
+    if "image_size" in _declared_params(spec) and crop != side:
+        # a ViT takes one size, its `image_size`, which torchvision's builder sets to the
+        # weights' min_size (vit_h_14's default weights are SWAG's, at 518): the spec built
+        # for it is an `extends` of the default one with that input and image_size
+        target = {"archspec": 1, "extends": spec, "name": f"{spec}_{crop}"}
+        target.update(input=["N", 3, crop, crop], params={"image_size": crop})
+    else:
+        side = crop
+    assert tuple(d.value for d in summary.example_input) == (1, 3, side, side)
+    macs = _eval_macs(archspec.summary(target, input=(1, 3, crop, crop), **params))
     assert macs == ZOO[model]["macs"][str(crop)]["total"]
     gflops = weights["entries"][weights["default"]]["ops_gflops"]
     assert round(macs / 1e9, 3) == pytest.approx(gflops, abs=1e-3)

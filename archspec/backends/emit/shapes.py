@@ -23,6 +23,7 @@ import dataclasses
 from ...dims import Dim, Shape, format_shape
 from ...ir import Graph
 from ...passes.shapes import ShapeTable, generalise_input, infer_shapes
+from ..pyvalues import IN, Val
 from .model import ClassInfo
 
 _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -71,7 +72,7 @@ def _comments(cls: ClassInfo, per_body: list[dict[str, Shape]]) -> dict[str, str
         for j in range(len(shapes[0])):
             texts = {str(s[j]) if j < len(s) else None for s in shapes}
             template = step.out[j] if j < len(step.out) else None
-            if j == 1 and template is not None and template.symbolic:
+            if j == 1 and template is not None and template.symbolic and _known(cls, template):
                 dims.append(template.text)  # the channels as the class's code computes them
             elif len(texts) == 1 and None not in texts:
                 dims.append(texts.pop() or "")
@@ -80,6 +81,12 @@ def _comments(cls: ClassInfo, per_body: list[dict[str, Shape]]) -> dict[str, str
                 break
         out[name] = "(" + ", ".join(dims) + ")" if dims else ""
     return out
+
+
+def _known(cls: ClassInfo, template: Val) -> bool:
+    """The class can write the value: it reads no incoming channel count the class does not
+    take (a block of tokens (N, L, D) has no `in_channels` argument: dim 1 is L)."""
+    return cls.in_arg or IN not in template.names
 
 
 def network_comments(cls: ClassInfo) -> dict[str, str]:
