@@ -69,7 +69,8 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
         flat = _unflattened(node, module)
         if flat is not None:
             warnings.append(flat)
-        if node.name not in consumers and node.name not in outputs and not _placeholder(node):
+        unread = node.name not in consumers and node.name not in outputs
+        if unread and not _placeholder(node) and not _saved_state(node):
             warnings.append(
                 Diagnostic(
                     "W401",
@@ -86,6 +87,13 @@ def _placeholder(node: Node) -> bool:
     placeholder (ShuffleNetV2 at stride 1), kept for its place in the module tree; it
     computes nothing, so leaving it unread is not a mistake worth a warning."""
     return node.kind == "module" and node.child is not None and not node.child.nodes
+
+
+def _saved_state(node: Node) -> bool:
+    """A persistent buffer: state the state_dict carries (an index torchvision saves), so
+    nothing in forward need read it."""
+    op = REGISTRY.get(node.kind) if node.child is None else None
+    return op is not None and op.style == "tensor" and bool(op.persistent(node.attrs))
 
 
 #: Layers that keep a conv's layout (elementwise: activations, norms, dropout), which a
