@@ -66,11 +66,11 @@ from .validate import validate_spec
 from .version import __version__ as __version__
 from .weights import Weights as Weights
 from .weights import WeightsError as WeightsError
+from .weights import builder_rule, weights_params
 from .weights import get_weights as get_weights
 from .weights import list_weights as list_weights
 from .weights import weights_line as weights_line
 from .weights import weights_line_for as weights_line_for
-from .weights import weights_params
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -275,9 +275,15 @@ def load(
     pretrained = _named_weights(name, weights)
     if pretrained is not None:
         params = weights_params(pretrained, params)
+    source: SpecSource = file
+    size = builder_rule(name).size if pretrained is not None else None
+    if size is not None:  # a model of one input size (ViT): declared at the weights' size
+        side = params[size]
+        source = {"archspec": 1, "extends": name, "input": ["N", 3, side, side]}
+        variant = None
     # a strict load replaces every tensor: the spec's init rules would be wasted time
     # (torchvision's builders pass init_weights=False); strict=False keeps some, initialised
-    model = _compile(file, params, variant=variant, init=not strict)
+    model = _compile(source, params, variant=variant, init=not strict)
     from .diffs import shown_file
     from .hub import load_weights
 

@@ -217,12 +217,14 @@ def _weights(spec: str, name: str) -> Weights:
 class BuilderRule:
     """What torchvision's builder does with weights, besides setting num_classes: params it
     sets when the caller did not, checkpoint keys it discards when a bool param is false,
-    the warning it gives when one is true, and DenseNet's renaming of old keys."""
+    the warning it gives when one is true, DenseNet's renaming of old keys, and the param
+    set to the weights' `min_size` (ViT's `image_size`: the model takes that size only)."""
 
     set: Mapping[str, Any]
     drop: Mapping[str, tuple[str, ...]]
     warn: Mapping[str, str]
     rename: tuple[str, str] | None
+    size: str | None = None
 
 
 def builder_rule(spec: str) -> BuilderRule:
@@ -234,18 +236,23 @@ def builder_rule(spec: str) -> BuilderRule:
         drop={k: tuple(v) for k, v in b.get("drop", {}).items()},
         warn=dict(b.get("warn", {})),
         rename=None if rename is None else (rename[0], rename[1]),
+        size=b.get("size"),
     )
 
 
 def weights_params(w: Weights, params: Mapping[str, Any]) -> dict[str, Any]:
     """The spec params torchvision's builder uses with these weights, the caller's first:
     num_classes from the categories, then the builder's own (GoogLeNet's and Inception's
-    `transform_input=True`, GoogLeNet without its aux heads)."""
+    `transform_input=True`, GoogLeNet without its aux heads, ViT's `image_size` from the
+    weights' min_size, as torchvision's builder overwrites it)."""
     out = dict(params)
     if w.categories is not None:
         out.setdefault("num_classes", len(w.categories))
-    for key, value in builder_rule(w.spec).set.items():
+    rule = builder_rule(w.spec)
+    for key, value in rule.set.items():
         out.setdefault(key, value)
+    if rule.size is not None:
+        out[rule.size] = w.min_size[0]
     return out
 
 

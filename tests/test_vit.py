@@ -136,3 +136,31 @@ def test_vit_b_16_itself_compiles_and_exports_with_a_dynamic_batch() -> None:
         torch.testing.assert_close(program.module()(x), want, rtol=1e-5, atol=1e-6)
         one = x[:1]
         torch.testing.assert_close(program.module()(one), model(one), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "weights", "side", "params"),
+    [
+        ("vit_b_16", "IMAGENET1K_V1", 224, 86_567_656),
+        ("vit_b_16", "IMAGENET1K_SWAG_E2E_V1", 384, 86_859_496),
+        ("vit_h_14", "DEFAULT", 518, 633_470_440),
+    ],
+)
+def test_weights_set_the_image_size_as_torchvisions_builder(
+    name: str, weights: str, side: int, params: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SWAG's weights are for 384 or 518 pixels: the model is built for the weights'
+    min_size (torchvision's `_ovewrite_named_param(kwargs, "image_size", ...)`), on the meta
+    device here, with the file's loading left out (nothing is downloaded)."""
+    import archspec.hub
+
+    loaded: list[object] = []
+    monkeypatch.setattr(archspec.hub, "load_weights", lambda model, *a, **k: loaded.append(a))
+    with torch.device("meta"):
+        model = archspec.load(name, weights=weights)
+    assert loaded and sum(p.numel() for p in model.parameters()) == params
+    assert archspec.get_weights(name, weights).num_params == params
+    assert model.encoder.pos_embedding.shape[1] == (side // int(name[-2:])) ** 2 + 1
+    with pytest.raises(AssertionError, match="spatial size"):
+        model(torch.empty(1, 3, 224 if side != 224 else 256, 224 if side != 224 else 256))
+    model(torch.empty(1, 3, side, side, device="meta"))

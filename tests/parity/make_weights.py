@@ -39,9 +39,11 @@ RENAMED = {"alexnet": "alexnet_torchvision"}
 
 #: what a builder does with weights besides setting num_classes from the categories (read
 #: from torchvision/models/googlenet.py, inception.py and densenet.py):
-#: `set` are params set when the caller did not pass them; `drop` lists, per bool param,
-#: the checkpoint key prefixes discarded when that param is false (the aux heads are in
-#: the file and torchvision removes them after a strict load); `warn` is the warning
+#: `set` are params set when the caller did not pass them; `size` is the param set to the
+#: weights' `min_size` (ViT's `image_size`, as vision_transformer.py overwrites it); `drop`
+#: lists, per bool param, the checkpoint key prefixes discarded when that param is false
+#: (the aux heads are in the file and torchvision removes them after a strict load);
+#: `warn` is the warning
 #: torchvision gives when the param is true; `rename` is DenseNet's fix of its old keys.
 BUILDERS: dict[str, dict[str, Any]] = {
     "googlenet": {
@@ -125,6 +127,8 @@ def weights_table() -> dict[str, Any]:
         builder = dict(BUILDERS.get(model, {}))
         if model.startswith("densenet"):
             builder["rename"] = DENSENET_RENAME
+        if model.startswith("vit_"):
+            builder["size"] = "image_size"
         if builder:
             record["builder"] = builder
         models[RENAMED.get(model, model)] = record
