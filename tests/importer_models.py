@@ -4,6 +4,8 @@ forward that branches on tensor values."""
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -179,3 +181,27 @@ class UsesNoKind(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sort(self.odd(self.conv(x)), dim=1)[0]
+
+
+class AuxNet(nn.Module):
+    """GoogLeNet's shape: an auxiliary head registered last, called mid-way in training only,
+    and a namedtuple of outputs in training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 4)
+        self.aux = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        x = self.conv1(x)
+        aux = self.aux(x) if self.training else None
+        x = self.fc(torch.flatten(self.pool(self.conv2(x)), 1))
+        if self.training:
+            return _Outputs(x, aux)
+        return x
+
+
+_Outputs = namedtuple("_Outputs", ["logits", "aux"])  # as torchvision's GoogLeNetOutputs

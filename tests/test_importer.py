@@ -4,8 +4,11 @@ with its place in the Python source."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -40,7 +43,7 @@ def roundtrip(model: torch.nn.Module, shape: tuple[int, ...]) -> str:
         want, got = model(x), twin(x)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     spec_sum = archspec.summary(text, input=shape)
-    mod_sum = archspec.summary(model, input_size=shape, mode="eval")
+    mod_sum = archspec.summary(model, input_size=shape)
     assert spec_sum.params == mod_sum.params
     assert spec_sum.macs == mod_sum.macs
     return text
@@ -76,6 +79,17 @@ def test_mobilenet_like_round_trips() -> None:
     text = roundtrip(hm.MobileNetLike(), (2, 3, 32, 32))
     assert "when: use_res_connect" in text  # the class's own attribute names the flag
     assert "padding: kernel_size // 2" in text
+
+
+def test_a_training_only_head_registered_last_round_trips() -> None:
+    text = roundtrip(hm.AuxNet(), (2, 3, 8, 8))
+    assert "- name: aux\n    type: sequential\n    train_only: true\n    from: conv1\n" in text
+    assert text.rstrip().endswith("outputs: [fc, aux]")
+    model, twin = hm.AuxNet().train(), archspec.compile(text).train()
+    twin.load_state_dict(model.state_dict())
+    x = torch.rand(2, 3, 8, 8)
+    for want, got in zip(model(x), twin(x), strict=True):
+        torch.testing.assert_close(got, want)
 
 
 def test_a_single_layer_is_refused_not_renamed() -> None:
@@ -167,3 +181,42 @@ def test_help_teaches_and_warns_about_running_code() -> None:
     )
     assert "MODULE_PATH:FACTORY" in res.stdout
     assert "only name code" in res.stdout
+
+
+IMPORT_ZOO = Path(__file__).parent / "parity" / "import_zoo.json"
+TRANSFORMER_PREFIXES = ("vit_", "swin_", "maxvit_")
+_LOCATED = re.compile(r"^[\w./-]+\.py:\d+:\d+: E90[1-4]: ")
+
+
+def _zoo() -> list[dict]:
+    return json.loads(IMPORT_ZOO.read_text(encoding="utf-8"))
+
+
+def test_the_zoo_sweep_covers_80_models_and_every_cnn_passes() -> None:
+    records = _zoo()
+    assert len({r["model"] for r in records}) == len(records) == 80
+    cnns = [r for r in records if not r["model"].startswith(TRANSFORMER_PREFIXES)]
+    assert len(cnns) == 68
+    failed = [(r["model"], r.get("why")) for r in cnns if r["status"] != "pass"]
+    assert not failed
+    for r in records:
+        if r["status"] == "pass":
+            assert r["output_rel_err"] <= 1e-5, r["model"]
+            assert r["params"][0] == r["params"][1], r["model"]
+            assert r["macs"][0] == r["macs"][1], r["model"]
+
+
+def test_every_zoo_failure_says_where_and_why() -> None:
+    for r in _zoo():
+        if r["status"] != "pass":
+            assert r["why"], r["model"]
+            assert all(_LOCATED.match(why) for why in r["why"]), (r["model"], r["why"])
+            assert not any(why.startswith("/") for why in r["why"])  # no machine paths
+
+
+def test_resnet50_imports_readably() -> None:
+    (r50,) = [r for r in _zoo() if r["model"] == "resnet50"]
+    shipped = (Path(__file__).parent.parent / "specs" / "resnet.yaml").read_text().splitlines()
+    assert r50["blocks"] == ["Bottleneck"]
+    assert r50["repeats"] == 4
+    assert r50["lines"] <= 2 * len(shipped)

@@ -10,6 +10,7 @@ whose node orders cannot be merged become separate blocks (`Name`, `Name_2`, ...
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,9 @@ from typing import Any
 from .tree import get_path, set_path, shape_of, value_paths
 
 _MISSING = object()
+#: More `when:` flags than this in one block: its instances differ too much to read as one
+#: (DenseNet's blocks of 6 and 24 layers); they become blocks of their own.
+MAX_FLAGS = 4
 
 
 @dataclass
@@ -195,6 +199,7 @@ def merge_instances(
     reserved = {"in_channels", "in_features", "i"}
     params = _Params(instances, reserved)
     layers: list[dict[str, Any]] = []
+    flags: set[str] = set()
     for key in order:
         shapes: list[Any] = []
         chosen: list[int | None] = []
@@ -214,6 +219,9 @@ def merge_instances(
             if not all(present):
                 hint = _flag_hint(key, v, len(shapes))
                 node["when"] = params.flag(present, hint)
+                flags.add(node["when"].removeprefix("not "))
+                if len(flags) > MAX_FLAGS:
+                    return None
             for path in value_paths(node):
                 vector = [
                     get_path(by_key[i][key], path) if chosen[i] == v else _MISSING
@@ -223,12 +231,24 @@ def merge_instances(
                 if all(type(x) is type(given[0]) and x == given[0] for x in given):
                     continue
                 if _kind_of(vector) is None:
-                    return None
+                    vector = _as_lists(vector)
+                    if vector is None:
+                        return None
                 value = params.related(vector) or params.name_for(vector, _value_hint(key, path))
                 set_path(node, path, value)
             layers.append(node)
     declared, args = params.declare()
     return Block(name, declared, layers, args, None)
+
+
+def _as_lists(vector: list[Any]) -> list[Any] | None:
+    """Ints beside lists of one length as such lists (`3` beside `[1, 7]`: `[3, 3]`)."""
+    lengths = {len(v) for v in vector if isinstance(v, list)}
+    if len(lengths) != 1:
+        return None
+    (n,) = lengths
+    out = [[v] * n if isinstance(v, int) and not isinstance(v, bool) else v for v in vector]
+    return out if _kind_of(out) == "list" else None
 
 
 def _template(node: dict[str, Any]) -> dict[str, Any]:
@@ -237,13 +257,19 @@ def _template(node: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(node)
 
 
+def _base(key: Any) -> str:
+    """A node's key as the start of a param name (`block1-0` -> `block1_0`)."""
+    text = re.sub(r"\W", "_", key) if isinstance(key, str) else f"item{key[1]}"
+    return text if text[:1].isalpha() else f"n_{text}"
+
+
 def _flag_hint(key: Any, variant: int, count: int) -> str:
-    base = key if isinstance(key, str) else f"item{key[1]}"
+    base = _base(key)
     return f"has_{base}" if count == 1 else f"{base}_v{variant + 1}"
 
 
 def _value_hint(key: Any, path: tuple[Any, ...]) -> list[str]:
     field_name = str(path[-1])
-    base = key if isinstance(key, str) else f"item{key[1]}"
+    base = _base(key)
     inner = [str(p) for p in path[:-1] if p != "layers"]
     return [field_name, "_".join([base, *inner, field_name])]

@@ -106,6 +106,32 @@ def _adaptive_pool(kind: str) -> Reader:
     return read
 
 
+def _pool(kind: str, names: tuple[str, ...]) -> Reader:
+    """`F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)` and `F.max_pool2d(...)`."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        x = args[0] if args else None
+        given = dict(zip(names, args[1:], strict=False)) | kwargs
+        if given.pop("return_indices", False) is not False:
+            return None
+        if given.get("divisor_override") is None:
+            given.pop("divisor_override", None)
+        if not isinstance(x, Ref) or "kernel_size" not in given or set(given) - set(names):
+            return None
+        fields = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
+        if fields.get("stride") in (None, []):
+            fields.pop("stride", None)
+        if any(isinstance(v, Ref) for v in fields.values()):
+            return None
+        return Call(kind, fields, (x.node,))
+
+    return read
+
+
+_AVG = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
+_MAX = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+
+
 def _dropout(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     x = args[0] if args else None
     p = _arg(args, kwargs, 1, "p", 0.5)
@@ -124,6 +150,46 @@ def _alias(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return None
 
 
+def _chunk(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`x.chunk(2, dim=1)`: the pieces get names when the graph reader unpacks them."""
+    x = args[0] if args else None
+    chunks = _arg(args, kwargs, 1, "chunks", None)
+    dim = _arg(args, kwargs, 2, "dim", 0)
+    if not isinstance(x, Ref) or not isinstance(chunks, int) or not isinstance(dim, int):
+        return None
+    return Call("chunk", {"dim": dim, "chunks": chunks}, (x.node,))
+
+
+def _channel_shuffle(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    x = args[0] if args else None
+    groups = _arg(args, kwargs, 1, "groups", None)
+    if not isinstance(x, Ref) or not isinstance(groups, int) or isinstance(groups, bool):
+        return None
+    return Call("channel_shuffle", {"groups": groups}, (x.node,))
+
+
+#: Functions of model libraries that a kind computes exactly, traced as one call (their
+#: bodies read sizes as numbers): qualified name -> reader. Only modules already imported
+#: (by the model's own code) are looked at; archspec imports nothing for them.
+LIBRARY_FUNCTIONS: dict[str, Reader] = {
+    "torchvision.models.shufflenetv2.channel_shuffle": _channel_shuffle,
+}
+
+
+def library_functions() -> tuple[Any, ...]:
+    """The functions of LIBRARY_FUNCTIONS whose modules are loaded, to trace as leaves."""
+    import sys
+
+    found = []
+    for qualified in LIBRARY_FUNCTIONS:
+        module_name, _, name = qualified.rpartition(".")
+        module = sys.modules.get(module_name)
+        fn = getattr(module, name, None) if module is not None else None
+        if callable(fn):
+            found.append(fn)
+    return tuple(found)
+
+
 def _torch_functions() -> dict[Any, Reader]:
     import torch
     import torch.nn.functional as F
@@ -139,9 +205,12 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.concat: _cat,
         torch.flatten: _flatten,
         torch.mean: _mean,
+        torch.chunk: _chunk,
         F.adaptive_avg_pool2d: _adaptive_pool("adaptive_avgpool2d"),
         F.adaptive_max_pool2d: _adaptive_pool("adaptive_maxpool2d"),
         F.dropout: _dropout,
+        F.avg_pool2d: _pool("avgpool2d", _AVG),
+        F.max_pool2d: _pool("maxpool2d", _MAX),
         torch.sigmoid: _activation("sigmoid"),
         torch.tanh: _activation("tanh"),
         torch.relu: _activation("relu"),
@@ -172,6 +241,7 @@ _METHODS: dict[str, Reader] = {
     "sigmoid": _activation("sigmoid"),
     "tanh": _activation("tanh"),
     "contiguous": _alias,
+    "chunk": _chunk,
 }
 
 _FUNCTIONS: dict[Any, Reader] = {}
@@ -188,6 +258,9 @@ def read_call(op: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any
             reader = _FUNCTIONS.get(target)
         except TypeError:  # an unhashable target
             reader = None
+        if reader is None:
+            qualified = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
+            reader = LIBRARY_FUNCTIONS.get(qualified)
     return reader(args, kwargs) if reader else None
 
 

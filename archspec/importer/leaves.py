@@ -37,7 +37,16 @@ def _tensors(module: nn.Module) -> tuple[tuple[str, tuple[int, ...]], ...]:
 
 
 def _fingerprint(module: nn.Module) -> tuple[Any, ...]:
-    return (type(module), repr(module), _tensors(module))
+    """What decides a reading: class, repr, tensors and plain attributes (torchvision's
+    Permute prints no `dims`, so its repr alone would not tell two apart)."""
+    plain = tuple(
+        (k, repr(v))
+        for k, v in sorted(vars(module).items())
+        if not k.startswith("_")
+        and k != "training"
+        and isinstance(v, bool | int | float | str | tuple | list)
+    )
+    return (type(module), repr(module), _tensors(module), plain)
 
 
 def defaults(op: Op) -> dict[str, Any]:
@@ -61,7 +70,13 @@ def _builds_same(op: Op, attrs: dict[str, Any], module: nn.Module) -> bool:
         type(built).__name__ == type(module).__name__
         and repr(built) == repr(module)
         and _tensors(built) == _tensors(module)
+        and _same_common(dict(_fingerprint(built)[3]), dict(_fingerprint(module)[3]))
     )
+
+
+def _same_common(ours: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Attributes both have agree (the model may add its own: Inception's `stddev`)."""
+    return all(theirs[k] == v for k, v in ours.items() if k in theirs)
 
 
 def _scalars(fields: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ class Imported:
     class_name: str
     blocks: list[Block]
     layers: list[dict[str, Any]]
-    output: str | None
+    output: str | list[str] | None
     origin: str
     calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
@@ -109,6 +109,12 @@ def import_model(model: nn.Module) -> Imported:
         instances = by_class[cls]
         trees = [[node_of(i, call) for i in collector.bodies[id(m)].items] for m in instances]
         outputs = [collector.bodies[id(m)].output for m in instances]
+        if any(isinstance(o, list) for o in outputs):
+            raise ImportFailure(
+                f"{describe(cls)}.forward returns several tensors",
+                hint="a block returns one tensor; only the whole network returns several",
+                code="E904",
+            )
         for group in _groups(instances, trees, outputs):
             name = _block_name(cls, taken)
             members = [instances[i] for i in group]
@@ -133,4 +139,15 @@ def _groups(instances: list[Any], trees: list[Any], outputs: list[Any]) -> list[
     shapes: dict[Any, list[int]] = {}
     for i, tree in enumerate(trees):
         shapes.setdefault((tuple(shape_of(n) for n in tree), outputs[i]), []).append(i)
-    return list(shapes.values())
+    groups: list[list[int]] = []
+    for group in shapes.values():
+        members = [instances[i] for i in group]
+        picked = [trees[i] for i in group]
+        if merge_instances("probe", members, picked, [outputs[i] for i in group]) is not None:
+            groups.append(group)
+            continue
+        same: dict[str, list[int]] = {}  # values that no param can hold: one block each
+        for i in group:
+            same.setdefault(repr(trees[i]), []).append(i)
+        groups.extend(same.values())
+    return groups

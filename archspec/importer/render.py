@@ -14,7 +14,7 @@ from .blocks import Block
 from .leaves import defaults
 from .model import Imported
 
-_FIRST_KEYS = ("name", "key", "type", "count", "flat", "when", "from")
+_FIRST_KEYS = ("name", "key", "type", "count", "flat", "when", "train_only", "from")
 
 
 def _scalar(value: Any) -> str:
@@ -102,11 +102,15 @@ def _fold(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if nodes[j]["type"] != head["type"]:
                     break
                 j += 1
-        differ = j - i >= 2 and sum(head.get(k) != v for k, v in nodes[i + 1].items())
+        rest = nodes[i + 1] if j - i >= 2 else head
+        changed = [k for k, v in rest.items() if head.get(k) != v]
+        # two copies fold only when the first differs by plain values (a stage's stride)
+        plain = len(changed) <= 2 and not any(isinstance(head.get(k), str) for k in changed)
+        whole = i == 0 and j == len(nodes)
         if (
             j - i >= 2
             and set(head) == set(nodes[i + 1])
-            and (not differ or j - i >= 3 or (i == 0 and j == len(nodes) and differ <= 3))
+            and (not changed or j - i >= 3 or (whole and plain))
         ):
             layer = _indexed(head, nodes[i + 1])
             out.append({"type": "repeat", "count": j - i, "flat": True, "layer": layer})
@@ -176,6 +180,8 @@ def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
     lines.append("layers:")
     lines.extend(_lines(_unflat(_tidy(copy.deepcopy(imported.layers), by_name)), 2))
     last = imported.layers[-1].get("name") if imported.layers else None
-    if imported.output and imported.output != last:
+    if isinstance(imported.output, list):
+        lines.append(f"outputs: {_scalar(imported.output)}")
+    elif imported.output and imported.output != last:
         lines.append(f"outputs: [{imported.output}]")
     return "\n".join(lines) + "\n"

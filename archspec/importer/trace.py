@@ -9,6 +9,7 @@ What has no exact equivalent is collected as a located diagnostic, never approxi
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,12 +36,16 @@ class Item:
     body: list[Item] | None = None  # a sequential's items
     key: str | None = None  # a module key that is not an identifier
     is_module: bool = True  # takes a position (a child module)
+    train_only: bool = False  # traced only in training mode (GoogLeNet's aux heads)
 
 
 @dataclass
 class Body:
     items: list[Item]
-    output: str | None  # the node returned; None: the last item
+    output: str | list[str] | None  # the node(s) returned; None: the last item
+    #: the dim along which forward concatenates a list it is given (DenseNet's layers take
+    #: the list of all earlier features and start with `torch.cat(inputs, 1)`)
+    list_input: int | None = None
 
 
 def is_plain_sequential(module: nn.Module) -> bool:
@@ -59,6 +64,7 @@ class Problems:
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
         self._seen: set[tuple[Any, ...]] = set()
+        self.bodies: dict[int, Body] = {}  # id(module) -> its body, traced once
 
     def add(self, diag: Diagnostic) -> None:
         key = (diag.code, diag.message, diag.span)
@@ -119,9 +125,12 @@ def sequential_items(module: nn.Module, problems: Problems) -> list[Item]:
 
 def body_of(module: nn.Module, problems: Problems) -> Body:
     """The items of one module's forward (a Sequential's children, or a traced forward)."""
-    if is_plain_sequential(module):
-        return Body(sequential_items(module, problems), None)
-    return _traced(module, problems)
+    if id(module) not in problems.bodies:
+        if is_plain_sequential(module):
+            problems.bodies[id(module)] = Body(sequential_items(module, problems), None)
+        else:
+            problems.bodies[id(module)] = _traced(module, problems)
+    return problems.bodies[id(module)]
 
 
 def _tracer() -> Any:
@@ -139,13 +148,15 @@ def _tracer() -> Any:
 
 
 def _autowrapped() -> tuple[Any, ...]:
-    return ()
+    from .functions import library_functions
+
+    return library_functions()
 
 
-def _traced(module: nn.Module, problems: Problems) -> Body:
+def _trace(module: nn.Module, problems: Problems) -> Any:
     cls = type(module)
     try:
-        graph = _tracer().trace(module)
+        return _tracer().trace(module)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         problems.add(
@@ -158,14 +169,66 @@ def _traced(module: nn.Module, problems: Problems) -> Body:
                 "the statement without reading tensor values",
             )
         )
+        return None
+
+
+def _holders(module: nn.Module) -> list[str]:
+    """Children holding tensors, in registration (state_dict) order."""
+    return [key for key, child in module.named_children() if _stateful(child)]
+
+
+def _traced(module: nn.Module, problems: Problems) -> Body:
+    graph = _trace(module, problems)
+    if graph is None:
         return Body([], None)
-    return _GraphReader(module, problems).read(graph)
+    called = {str(n.target) for n in graph.nodes if n.op == "call_module"}
+    train_only: set[str] = set()
+    if any(k not in called for k in _holders(module)):
+        # children used only in training (GoogLeNet's aux heads): the training graph, with
+        # the nodes eval mode does not run marked train_only, states both modes
+        module.training = True
+        try:
+            train_graph = _trace(module, Problems())
+        finally:
+            module.training = False
+        if train_graph is not None:
+            ev = {n.name: (n.op, n.target) for n in graph.nodes if n.op != "output"}
+            tr = {n.name: (n.op, n.target) for n in train_graph.nodes if n.op != "output"}
+            if all(tr.get(k) == v for k, v in ev.items()) and _same_eval_output(graph, train_graph):
+                train_only = set(tr) - set(ev)
+                graph = train_graph
+    return _GraphReader(module, problems, train_only).read(graph)
+
+
+def _is_packing(node: Any) -> bool:
+    """A namedtuple made of traced values (`GoogLeNetOutputs(x, aux2, aux1)`)."""
+    target = getattr(node, "target", None)
+    return (
+        getattr(node, "op", None) == "call_function"
+        and isinstance(target, type)
+        and issubclass(target, tuple)
+    )
+
+
+def _unpacked(value: Any) -> Any:
+    if _is_packing(value):
+        return (*value.args, *value.kwargs.values())
+    return value
+
+
+def _same_eval_output(eval_graph: Any, train_graph: Any) -> bool:
+    """Training returns the eval output first (`GoogLeNetOutputs(logits, aux2, aux1)`)."""
+    (ev,) = [_unpacked(n.args[0]) for n in eval_graph.nodes if n.op == "output"]
+    (tr,) = [_unpacked(n.args[0]) for n in train_graph.nodes if n.op == "output"]
+    first = tr[0] if isinstance(tr, tuple | list) and tr else tr
+    return getattr(ev, "name", None) == getattr(first, "name", ...)
 
 
 class _GraphReader:
     """Walks one traced graph in order, making an item per node."""
 
-    def __init__(self, module: nn.Module, problems: Problems) -> None:
+    def __init__(self, module: nn.Module, problems: Problems, train_only: set[str]) -> None:
+        self.train_only = train_only
         self.module = module
         self.problems = problems
         self.names: dict[Any, str] = {}  # fx node -> the item name it is
@@ -173,6 +236,9 @@ class _GraphReader:
         self.called: list[str] = []
         self.taken = {key for key, _ in module.named_children()}
         self.used: set[str] = set()
+        self.pieces: dict[Any, list[str]] = {}  # a chunk's fx node -> its pieces' names
+        self.joins: dict[Any, tuple[str, ...]] = {}  # a call given a list -> what it reads
+        self.list_input: int | None = None
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_from_stack(node.stack_trace) or span_of_class(type(self.module))
@@ -194,21 +260,22 @@ class _GraphReader:
         for node in graph.nodes:
             if node.op == "call_module":
                 self._module_call(node)
-            elif node.op in ("call_function", "call_method"):
+            elif node.op in ("call_function", "call_method") and not _is_packing(node):
                 self._call(node)
             elif node.op == "get_attr":
-                self.fail(
-                    "E903",
-                    f"forward reads the tensor `self.{node.target}` directly",
-                    node,
-                    "only layers' own parameters can be imported today",
-                )
+                self._tensor(node)
             elif node.op == "output":
-                output = node.args[0]
+                output = _unpacked(node.args[0])
+        from .order import registration_order
+
+        self.items = registration_order(self.items, _holders(self.module))
+        self.called = [i.name for i in self.items if i.name in self.called]
         self._check_order()
-        out_name = None
+        out_name: str | list[str] | None = None
         if output is not None and output in self.names:
             out_name = self.names[output]
+        elif isinstance(output, tuple | list) and output and all(o in self.names for o in output):
+            out_name = [self.names[o] for o in output]
         elif output is not None:
             self.fail(
                 "E904",
@@ -217,7 +284,7 @@ class _GraphReader:
                 next(iter(n for n in graph.nodes if n.op == "output")),
                 "a spec's network and blocks return one tensor",
             )
-        return Body(self.items, out_name)
+        return Body(self.items, out_name, self.list_input)
 
     def _inputs(self, nodes: tuple[Any, ...]) -> tuple[str, ...] | None:
         names = []
@@ -239,6 +306,10 @@ class _GraphReader:
             )
             return
         args = [a for a in node.args]
+        if len(args) == 1 and isinstance(args[0], list | tuple) and not node.kwargs:
+            args = [self._joined(node, target, args[0])]
+            if args[0] is None:
+                return
         if node.kwargs or len(args) != 1 or not hasattr(args[0], "op"):
             self.fail(
                 "E904",
@@ -247,7 +318,7 @@ class _GraphReader:
                 "a spec's layers and blocks read one tensor (joins read several: add, concat)",
             )
             return
-        inputs = self._inputs((args[0],))
+        inputs = self._inputs((args[0],)) if args[0] not in self.joins else self.joins[args[0]]
         if inputs is None:
             return
         child = self.module.get_submodule(target)
@@ -258,6 +329,34 @@ class _GraphReader:
         item = child_item(target, None, child, self.problems)
         item.inputs = inputs
         self._add(node, item, target)
+
+    def _joined(self, node: Any, target: str, values: Any) -> Any:
+        """A child given a list of tensors that its forward concatenates first: the list
+        becomes a `concat` node here (one tensor: itself), the child reads that."""
+        child = self.module.get_submodule(target) if "." not in target else None
+        body = body_of(child, self.problems) if child is not None else None
+        nodes = list(values)
+        inputs = self._inputs(tuple(nodes)) if all(hasattr(v, "op") for v in nodes) else None
+        if body is None or body.list_input is None or not inputs:
+            self.fail(
+                "E904",
+                f"{describe(type(self.module))}.forward passes `self.{target}` a list",
+                node,
+                "a spec's layers and blocks read one tensor; a list is stated only when the "
+                "child's forward starts by concatenating it (torch.cat(inputs, dim))",
+            )
+            return None
+        if len(inputs) == 1:
+            self.joins[node] = inputs
+            return node
+        name = self._fresh(f"{target}_inputs")
+        item = Item(name, "concat", {"dim": body.list_input}, {"dim": body.list_input}, inputs)
+        item.is_module = False
+        item.train_only = node.name in self.train_only
+        self.used.add(name)
+        self.items.append(item)
+        self.joins[node] = (name,)
+        return node
 
     def _repeat_call(self, node: Any, target: str, child: nn.Module, inputs: tuple[str, ...]):
         """A child called again: a parameter-free activation is computed in forward."""
@@ -283,6 +382,43 @@ class _GraphReader:
             "a spec makes one module per use: weights shared by two calls cannot be stated",
         )
 
+    def _concatenates_input(self, node: Any) -> bool:
+        """`torch.cat(inputs, 1)` of the forward's own argument: the module is given a list
+        (DenseNet's layers); the caller concatenates it, so this node is the input."""
+        import torch
+
+        if node.op != "call_function" or node.target not in (torch.cat, torch.concat):
+            return False
+        first = node.args[0] if node.args else node.kwargs.get("tensors")
+        if getattr(first, "op", None) != "placeholder":
+            return False
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        if not isinstance(dim, int) or self.list_input not in (None, dim):
+            return False
+        self.list_input = dim
+        self.names[node] = "input"
+        return True
+
+    def _tensor(self, node: Any) -> None:
+        """`self.layer_scale`: a learned tensor of the module itself, a `parameter` node."""
+        import torch.nn as nn
+
+        target = str(node.target)
+        tensor = getattr(self.module, target, None) if "." not in target else None
+        if not isinstance(tensor, nn.Parameter) or target in self.used or tensor.dim() == 0:
+            self.fail(
+                "E903",
+                f"forward reads the tensor `self.{target}`, which is not a parameter of "
+                "this module itself",
+                node,
+                "a spec's `parameter` is a learned tensor of its module; buffers and "
+                "tensors of other modules cannot be stated",
+            )
+            return
+        fields = {"shape": list(tensor.shape)}
+        item = Item(target, "parameter", dict(fields), dict(fields), is_module=False)
+        self._add(node, item, target)
+
     def _fresh(self, base: str) -> str:
         name = base if NAME_RE.match(base) and base not in RESERVED_NAMES else "node"
         candidate, n = name, 1
@@ -292,11 +428,20 @@ class _GraphReader:
         return candidate
 
     def _add(self, node: Any, item: Item, name: str) -> None:
+        item.train_only = node.name in self.train_only
         self.used.add(name)
         self.names[node] = name
         self.items.append(item)
 
     def _call(self, node: Any) -> None:
+        if self._concatenates_input(node):
+            return
+        if node.target is operator.getitem and node.args[0] in self.pieces:
+            pieces, index = self.pieces[node.args[0]], node.args[1]
+            if isinstance(index, int) and -len(pieces) <= index < len(pieces):
+                self.names[node] = pieces[index]
+                return
+
         def wrap(v: Any) -> Any:
             if hasattr(v, "op") and hasattr(v, "graph"):
                 return Ref(v)
@@ -323,6 +468,15 @@ class _GraphReader:
         if call.kind == "identity_alias":
             self.names[node] = inputs[0]
             return
+        if call.kind == "chunk":
+            names = [self._fresh(f"{node.name}_{i}") for i in range(call.fields["chunks"])]
+            self.used.update(names)
+            fields = {"dim": call.fields["dim"], "names": names}
+            item = Item(None, "chunk", dict(fields), dict(fields), inputs, is_module=False)
+            item.train_only = node.name in self.train_only
+            self.items.append(item)
+            self.pieces[node] = names
+            return
         name = self._fresh(node.name)
         item = Item(name, call.kind, dict(call.fields), dict(call.fields), inputs)
         item.is_module = False
@@ -331,11 +485,7 @@ class _GraphReader:
     def _check_order(self) -> None:
         """Children holding tensors must be called in the order they were registered (the
         state_dict's order), each once: a spec registers its layers in execution order."""
-        holders = [
-            key
-            for key, child in self.module.named_children()
-            if any(True for _ in child.parameters()) or any(True for _ in child.buffers())
-        ]
+        holders = _holders(self.module)
         called = [t for t in self.called if t in holders]
         cls = type(self.module)
         missing = [k for k in holders if k not in called]

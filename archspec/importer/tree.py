@@ -13,7 +13,9 @@ from typing import Any
 from .trace import Item
 
 #: Keys of a node mapping that are structure, not values.
-STRUCTURE = frozenset({"name", "key", "type", "from", "when", "layers", "layer", "count", "flat"})
+STRUCTURE = frozenset(
+    {"name", "key", "type", "from", "when", "layers", "layer", "count", "flat", "train_only"}
+)
 
 
 def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -35,6 +37,8 @@ def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> di
         node.update(item.full)
     if item.inputs:
         node["from"] = list(item.inputs)
+    if item.train_only:
+        node["train_only"] = True
     return node
 
 

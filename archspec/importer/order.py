@@ -1,0 +1,46 @@
+"""Items in the order their modules were registered, where the data flow allows it.
+
+A spec registers its layers in the order it lists them, so the state_dict follows the list.
+torchvision's GoogLeNet registers its auxiliary heads after `inception5b` but calls them
+after `inception4a`; listing a head last, reading `inception4a` by name, keeps both the data
+flow and the model's state_dict order.
+"""
+
+from __future__ import annotations
+
+from .trace import Item
+
+
+def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
+    """`items` reordered so the modules named in `holders` come in that order, each after
+    everything it reads; other items keep their order. Unchanged when no such order exists."""
+    by_name = {item.name: item for item in items if item.name is not None}
+    for item in items:  # a chunk's pieces are read by their names
+        for piece in item.fields.get("names", []) if item.kind == "chunk" else []:
+            by_name[piece] = item
+    position = {id(item): i for i, item in enumerate(items)}
+    done: set[int] = set()
+    out: list[Item] = []
+
+    def emit(item: Item, path: frozenset[int]) -> bool:
+        if id(item) in done:
+            return True
+        if id(item) in path:
+            return False
+        for src in item.inputs:
+            dep = by_name.get(src)
+            earlier = dep is not None and position[id(dep)] < position[id(item)]
+            if earlier and not emit(dep, path | {id(item)}):
+                return False
+        done.add(id(item))
+        out.append(item)
+        return True
+
+    for name in holders:
+        item = by_name.get(name)
+        if item is not None and not emit(item, frozenset()):
+            return items
+    for item in items:
+        emit(item, frozenset())
+    held = [i.name for i in out if i.name in holders]
+    return out if held == [h for h in holders if h in by_name] else items
