@@ -128,6 +128,8 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
         "regnet",
         "mobilenet",
         "efficientnet",
+        "vit",
+        "maxvit",
     )
     assert set(api.library_modules()) == {f"archspec:blocks/{m}" for m in modules}
 
