@@ -109,10 +109,9 @@ class BottleneckTransform(nn.Sequential):
 
 
 class ResBottleneckBlock(nn.Module):
-    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes,
-    then ReLU, as torchvision.models.regnet.ResBottleneckBlock (children proj, f, activation).
-
-    Variant 1 of 2 of block `ResBottleneckBlock` (its structure differs).
+    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes
+    (torchvision's proj, None otherwise), then ReLU, as torchvision.models.regnet.ResBottleneckBlock
+    (children proj and f; the ReLU is computed in forward).
     """
 
     def __init__(
@@ -125,67 +124,25 @@ class ResBottleneckBlock(nn.Module):
     ) -> None:
         super().__init__()
         if in_channels != width_out or stride != 1:
-            self.proj = Conv2dNormActivation(
-                in_channels, width_out, kernel_size=1, stride=stride, act="none"
+            self.proj = nn.Sequential(
+                nn.Conv2d(in_channels, width_out, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(width_out),
             )
         else:
             self.proj = None
         self.f = BottleneckTransform(
             in_channels, width_out, stride, group_width, se_channels=se_channels
         )
-        self.activation = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, in_channels, H, W)
-        proj = x
+        identity = x
         if self.proj is not None:
-            proj = self.proj(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
-        identity = self.f(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, (H + 1)//2, (W
-        # + 1)//2)
-        x = proj + identity
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, (H + 1)//2, (W
-        # + 1)//2)
-        x = self.activation(x)
-        return x
-
-
-class ResBottleneckBlock_2(nn.Module):
-    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes,
-    then ReLU, as torchvision.models.regnet.ResBottleneckBlock (children proj, f, activation).
-
-    Variant 2 of 2 of block `ResBottleneckBlock` (its structure differs).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        width_out: int,
-        stride: int,
-        group_width: int = 1,
-        se_channels: int = 0,
-    ) -> None:
-        super().__init__()
-        if in_channels == width_out and stride == 1:
-            self.proj = nn.Identity()
-        else:
-            self.proj = None
-        self.f = BottleneckTransform(
-            in_channels, width_out, stride, group_width, se_channels=se_channels
-        )
-        self.activation = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        proj = x
-        if self.proj is not None:
-            proj = self.proj(x)  # (N, in_channels, H, W)
-        identity = self.f(x)  # (N, width_out, H, W)
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, H, W)
-        x = proj + identity
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, H, W)
-        x = self.activation(x)
-        return x
+            identity = self.proj(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
+        out = self.f(x)
+        out = out + identity
+        out = torch.relu(out)
+        return out
 
 
 class BottleneckTransform_2(nn.Sequential):
@@ -206,66 +163,34 @@ class BottleneckTransform_2(nn.Sequential):
         self.c = Conv2dNormActivation(width_out, width_out, kernel_size=1, act="none")
 
 
-class ResBottleneckBlock_3(nn.Module):
-    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes,
-    then ReLU, as torchvision.models.regnet.ResBottleneckBlock (children proj, f, activation).
+class ResBottleneckBlock_2(nn.Module):
+    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes
+    (torchvision's proj, None otherwise), then ReLU, as torchvision.models.regnet.ResBottleneckBlock
+    (children proj and f; the ReLU is computed in forward).
 
-    Variant 1 of 2 of block `ResBottleneckBlock`, built for se_channels=0.
+    Built for se_channels=0: params that decide the block's structure are not arguments.
     """
 
     def __init__(self, in_channels: int, width_out: int, stride: int, group_width: int = 1) -> None:
         super().__init__()
         if in_channels != width_out or stride != 1:
-            self.proj = Conv2dNormActivation(
-                in_channels, width_out, kernel_size=1, stride=stride, act="none"
+            self.proj = nn.Sequential(
+                nn.Conv2d(in_channels, width_out, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(width_out),
             )
         else:
             self.proj = None
         self.f = BottleneckTransform_2(in_channels, width_out, stride, group_width)
-        self.activation = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, in_channels, H, W)
-        proj = x
+        identity = x
         if self.proj is not None:
-            proj = self.proj(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
-        identity = self.f(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, (H + 1)//2, (W
-        # + 1)//2)
-        x = proj + identity
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, (H + 1)//2, (W
-        # + 1)//2)
-        x = self.activation(x)
-        return x
-
-
-class ResBottleneckBlock_4(nn.Module):
-    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes,
-    then ReLU, as torchvision.models.regnet.ResBottleneckBlock (children proj, f, activation).
-
-    Variant 2 of 2 of block `ResBottleneckBlock`, built for se_channels=0.
-    """
-
-    def __init__(self, in_channels: int, width_out: int, stride: int, group_width: int = 1) -> None:
-        super().__init__()
-        if in_channels == width_out and stride == 1:
-            self.proj = nn.Identity()
-        else:
-            self.proj = None
-        self.f = BottleneckTransform_2(in_channels, width_out, stride, group_width)
-        self.activation = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        proj = x
-        if self.proj is not None:
-            proj = self.proj(x)  # (N, in_channels, H, W)
-        identity = self.f(x)  # (N, width_out, H, W)
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, H, W)
-        x = proj + identity
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, H, W)
-        x = self.activation(x)
-        return x
+            identity = self.proj(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
+        out = self.f(x)
+        out = out + identity
+        out = torch.relu(out)
+        return out
 
 
 class RegNetY400mf(nn.Module):
@@ -273,17 +198,18 @@ class RegNetY400mf(nn.Module):
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
-    Emitted with stem_width=32, depth=16, w_0=48, w_a=27.89, w_m=2.09, group_width=8, se_ratio=0.25.
-    Params that decide the structure (or that nothing uses) are not constructor arguments; emit the
-    spec again with `--set` to change them.
+    Emitted with depth=16, w_0=48, w_a=27.89, w_m=2.09, group_width=8, se_ratio=0.25. Params that
+    decide the structure (or that nothing uses) are not constructor arguments; emit the spec again
+    with `--set` to change them.
 
     Args:
         num_classes: int
+        stem_width: int
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
-        self.stem = Conv2dNormActivation(3, 32, stride=2)
+        self.stem = Conv2dNormActivation(3, stem_width, stride=2)
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
@@ -295,7 +221,11 @@ class RegNetY400mf(nn.Module):
                                     (
                                         "block1-0",
                                         ResBottleneckBlock(
-                                            32, 48, stride=2, group_width=8, se_channels=8
+                                            stem_width,
+                                            48,
+                                            2,
+                                            group_width=8,
+                                            se_channels=round(0.25 * stem_width),
                                         ),
                                     )
                                 ]
@@ -315,13 +245,13 @@ class RegNetY400mf(nn.Module):
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             104, 104, stride=1, group_width=8, se_channels=26
                                         ),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             104, 104, stride=1, group_width=8, se_channels=26
                                         ),
                                     ),
@@ -342,31 +272,31 @@ class RegNetY400mf(nn.Module):
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             208, 208, stride=1, group_width=8, se_channels=52
                                         ),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             208, 208, stride=1, group_width=8, se_channels=52
                                         ),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             208, 208, stride=1, group_width=8, se_channels=52
                                         ),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             208, 208, stride=1, group_width=8, se_channels=52
                                         ),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             208, 208, stride=1, group_width=8, se_channels=52
                                         ),
                                     ),
@@ -387,31 +317,31 @@ class RegNetY400mf(nn.Module):
                                     ),
                                     (
                                         "block4-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             440, 440, stride=1, group_width=8, se_channels=110
                                         ),
                                     ),
                                     (
                                         "block4-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             440, 440, stride=1, group_width=8, se_channels=110
                                         ),
                                     ),
                                     (
                                         "block4-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             440, 440, stride=1, group_width=8, se_channels=110
                                         ),
                                     ),
                                     (
                                         "block4-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             440, 440, stride=1, group_width=8, se_channels=110
                                         ),
                                     ),
                                     (
                                         "block4-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             440, 440, stride=1, group_width=8, se_channels=110
                                         ),
                                     ),
@@ -428,7 +358,7 @@ class RegNetY400mf(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
-        x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
+        x = self.stem(x)  # (N, stem_width, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 440, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 440, 1, 1)
         x = torch.flatten(x, 1)  # (N, 440)
@@ -452,17 +382,18 @@ class RegNetY800mf(nn.Module):
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
-    Emitted with stem_width=32, depth=14, w_0=56, w_a=38.84, w_m=2.4, group_width=16, se_ratio=0.25.
-    Params that decide the structure (or that nothing uses) are not constructor arguments; emit the
-    spec again with `--set` to change them.
+    Emitted with depth=14, w_0=56, w_a=38.84, w_m=2.4, group_width=16, se_ratio=0.25. Params that
+    decide the structure (or that nothing uses) are not constructor arguments; emit the spec again
+    with `--set` to change them.
 
     Args:
         num_classes: int
+        stem_width: int
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
-        self.stem = Conv2dNormActivation(3, 32, stride=2)
+        self.stem = Conv2dNormActivation(3, stem_width, stride=2)
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
@@ -474,7 +405,11 @@ class RegNetY800mf(nn.Module):
                                     (
                                         "block1-0",
                                         ResBottleneckBlock(
-                                            32, 64, stride=2, group_width=16, se_channels=8
+                                            stem_width,
+                                            64,
+                                            2,
+                                            group_width=16,
+                                            se_channels=round(0.25 * stem_width),
                                         ),
                                     )
                                 ]
@@ -494,13 +429,13 @@ class RegNetY800mf(nn.Module):
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             144, 144, stride=1, group_width=16, se_channels=36
                                         ),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             144, 144, stride=1, group_width=16, se_channels=36
                                         ),
                                     ),
@@ -521,43 +456,43 @@ class RegNetY800mf(nn.Module):
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             320, 320, stride=1, group_width=16, se_channels=80
                                         ),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             320, 320, stride=1, group_width=16, se_channels=80
                                         ),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             320, 320, stride=1, group_width=16, se_channels=80
                                         ),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             320, 320, stride=1, group_width=16, se_channels=80
                                         ),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             320, 320, stride=1, group_width=16, se_channels=80
                                         ),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             320, 320, stride=1, group_width=16, se_channels=80
                                         ),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             320, 320, stride=1, group_width=16, se_channels=80
                                         ),
                                     ),
@@ -578,8 +513,8 @@ class RegNetY800mf(nn.Module):
                                     ),
                                     (
                                         "block4-1",
-                                        ResBottleneckBlock_2(
-                                            784, 784, 1, group_width=16, se_channels=196
+                                        ResBottleneckBlock(
+                                            784, 784, stride=1, group_width=16, se_channels=196
                                         ),
                                     ),
                                 ]
@@ -595,7 +530,7 @@ class RegNetY800mf(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
-        x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
+        x = self.stem(x)  # (N, stem_width, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 784, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 784, 1, 1)
         x = torch.flatten(x, 1)  # (N, 784)
@@ -619,17 +554,18 @@ class RegNetY1_6gf(nn.Module):
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
-    Emitted with stem_width=32, depth=27, w_0=48, w_a=20.71, w_m=2.65, group_width=24,
-    se_ratio=0.25. Params that decide the structure (or that nothing uses) are not constructor
-    arguments; emit the spec again with `--set` to change them.
+    Emitted with depth=27, w_0=48, w_a=20.71, w_m=2.65, group_width=24, se_ratio=0.25. Params that
+    decide the structure (or that nothing uses) are not constructor arguments; emit the spec again
+    with `--set` to change them.
 
     Args:
         num_classes: int
+        stem_width: int
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
-        self.stem = Conv2dNormActivation(3, 32, stride=2)
+        self.stem = Conv2dNormActivation(3, stem_width, stride=2)
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
@@ -641,12 +577,16 @@ class RegNetY1_6gf(nn.Module):
                                     (
                                         "block1-0",
                                         ResBottleneckBlock(
-                                            32, 48, stride=2, group_width=24, se_channels=8
+                                            stem_width,
+                                            48,
+                                            2,
+                                            group_width=24,
+                                            se_channels=round(0.25 * stem_width),
                                         ),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             48, 48, stride=1, group_width=24, se_channels=12
                                         ),
                                     ),
@@ -667,31 +607,31 @@ class RegNetY1_6gf(nn.Module):
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             120, 120, stride=1, group_width=24, se_channels=30
                                         ),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             120, 120, stride=1, group_width=24, se_channels=30
                                         ),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             120, 120, stride=1, group_width=24, se_channels=30
                                         ),
                                     ),
                                     (
                                         "block2-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             120, 120, stride=1, group_width=24, se_channels=30
                                         ),
                                     ),
                                     (
                                         "block2-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             120, 120, stride=1, group_width=24, se_channels=30
                                         ),
                                     ),
@@ -712,97 +652,97 @@ class RegNetY1_6gf(nn.Module):
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-11",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-12",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-13",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-14",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-15",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
                                     (
                                         "block3-16",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             336, 336, stride=1, group_width=24, se_channels=84
                                         ),
                                     ),
@@ -823,8 +763,8 @@ class RegNetY1_6gf(nn.Module):
                                     ),
                                     (
                                         "block4-1",
-                                        ResBottleneckBlock_2(
-                                            888, 888, 1, group_width=24, se_channels=222
+                                        ResBottleneckBlock(
+                                            888, 888, stride=1, group_width=24, se_channels=222
                                         ),
                                     ),
                                 ]
@@ -840,7 +780,7 @@ class RegNetY1_6gf(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
-        x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
+        x = self.stem(x)  # (N, stem_width, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 888, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 888, 1, 1)
         x = torch.flatten(x, 1)  # (N, 888)
@@ -864,17 +804,18 @@ class RegNetY3_2gf(nn.Module):
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
-    Emitted with stem_width=32, depth=21, w_0=80, w_a=42.63, w_m=2.66, group_width=24,
-    se_ratio=0.25. Params that decide the structure (or that nothing uses) are not constructor
-    arguments; emit the spec again with `--set` to change them.
+    Emitted with depth=21, w_0=80, w_a=42.63, w_m=2.66, group_width=24, se_ratio=0.25. Params that
+    decide the structure (or that nothing uses) are not constructor arguments; emit the spec again
+    with `--set` to change them.
 
     Args:
         num_classes: int
+        stem_width: int
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
-        self.stem = Conv2dNormActivation(3, 32, stride=2)
+        self.stem = Conv2dNormActivation(3, stem_width, stride=2)
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
@@ -886,12 +827,16 @@ class RegNetY3_2gf(nn.Module):
                                     (
                                         "block1-0",
                                         ResBottleneckBlock(
-                                            32, 72, stride=2, group_width=24, se_channels=8
+                                            stem_width,
+                                            72,
+                                            2,
+                                            group_width=24,
+                                            se_channels=round(0.25 * stem_width),
                                         ),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             72, 72, stride=1, group_width=24, se_channels=18
                                         ),
                                     ),
@@ -912,25 +857,25 @@ class RegNetY3_2gf(nn.Module):
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             216, 216, stride=1, group_width=24, se_channels=54
                                         ),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             216, 216, stride=1, group_width=24, se_channels=54
                                         ),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             216, 216, stride=1, group_width=24, se_channels=54
                                         ),
                                     ),
                                     (
                                         "block2-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             216, 216, stride=1, group_width=24, se_channels=54
                                         ),
                                     ),
@@ -951,74 +896,74 @@ class RegNetY3_2gf(nn.Module):
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-11",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                     (
                                         "block3-12",
-                                        ResBottleneckBlock_2(
-                                            576, 576, 1, group_width=24, se_channels=144
+                                        ResBottleneckBlock(
+                                            576, 576, stride=1, group_width=24, se_channels=144
                                         ),
                                     ),
                                 ]
@@ -1049,7 +994,7 @@ class RegNetY3_2gf(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
-        x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
+        x = self.stem(x)  # (N, stem_width, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 1512, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 1512, 1, 1)
         x = torch.flatten(x, 1)  # (N, 1512)
@@ -1073,17 +1018,18 @@ class RegNetY8gf(nn.Module):
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
-    Emitted with stem_width=32, depth=17, w_0=192, w_a=76.82, w_m=2.19, group_width=56,
-    se_ratio=0.25. Params that decide the structure (or that nothing uses) are not constructor
-    arguments; emit the spec again with `--set` to change them.
+    Emitted with depth=17, w_0=192, w_a=76.82, w_m=2.19, group_width=56, se_ratio=0.25. Params that
+    decide the structure (or that nothing uses) are not constructor arguments; emit the spec again
+    with `--set` to change them.
 
     Args:
         num_classes: int
+        stem_width: int
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
-        self.stem = Conv2dNormActivation(3, 32, stride=2)
+        self.stem = Conv2dNormActivation(3, stem_width, stride=2)
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
@@ -1095,12 +1041,16 @@ class RegNetY8gf(nn.Module):
                                     (
                                         "block1-0",
                                         ResBottleneckBlock(
-                                            32, 224, stride=2, group_width=56, se_channels=8
+                                            stem_width,
+                                            224,
+                                            2,
+                                            group_width=56,
+                                            se_channels=round(0.25 * stem_width),
                                         ),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             224, 224, stride=1, group_width=56, se_channels=56
                                         ),
                                     ),
@@ -1121,20 +1071,20 @@ class RegNetY8gf(nn.Module):
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_2(
-                                            448, 448, 1, group_width=56, se_channels=112
+                                        ResBottleneckBlock(
+                                            448, 448, stride=1, group_width=56, se_channels=112
                                         ),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_2(
-                                            448, 448, 1, group_width=56, se_channels=112
+                                        ResBottleneckBlock(
+                                            448, 448, stride=1, group_width=56, se_channels=112
                                         ),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_2(
-                                            448, 448, 1, group_width=56, se_channels=112
+                                        ResBottleneckBlock(
+                                            448, 448, stride=1, group_width=56, se_channels=112
                                         ),
                                     ),
                                 ]
@@ -1154,56 +1104,56 @@ class RegNetY8gf(nn.Module):
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_2(
-                                            896, 896, 1, group_width=56, se_channels=224
+                                        ResBottleneckBlock(
+                                            896, 896, stride=1, group_width=56, se_channels=224
                                         ),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_2(
-                                            896, 896, 1, group_width=56, se_channels=224
+                                        ResBottleneckBlock(
+                                            896, 896, stride=1, group_width=56, se_channels=224
                                         ),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_2(
-                                            896, 896, 1, group_width=56, se_channels=224
+                                        ResBottleneckBlock(
+                                            896, 896, stride=1, group_width=56, se_channels=224
                                         ),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_2(
-                                            896, 896, 1, group_width=56, se_channels=224
+                                        ResBottleneckBlock(
+                                            896, 896, stride=1, group_width=56, se_channels=224
                                         ),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_2(
-                                            896, 896, 1, group_width=56, se_channels=224
+                                        ResBottleneckBlock(
+                                            896, 896, stride=1, group_width=56, se_channels=224
                                         ),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_2(
-                                            896, 896, 1, group_width=56, se_channels=224
+                                        ResBottleneckBlock(
+                                            896, 896, stride=1, group_width=56, se_channels=224
                                         ),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_2(
-                                            896, 896, 1, group_width=56, se_channels=224
+                                        ResBottleneckBlock(
+                                            896, 896, stride=1, group_width=56, se_channels=224
                                         ),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_2(
-                                            896, 896, 1, group_width=56, se_channels=224
+                                        ResBottleneckBlock(
+                                            896, 896, stride=1, group_width=56, se_channels=224
                                         ),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_2(
-                                            896, 896, 1, group_width=56, se_channels=224
+                                        ResBottleneckBlock(
+                                            896, 896, stride=1, group_width=56, se_channels=224
                                         ),
                                     ),
                                 ]
@@ -1234,7 +1184,7 @@ class RegNetY8gf(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
-        x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
+        x = self.stem(x)  # (N, stem_width, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 2016, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 2016, 1, 1)
         x = torch.flatten(x, 1)  # (N, 2016)
@@ -1258,17 +1208,18 @@ class RegNetY16gf(nn.Module):
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
-    Emitted with stem_width=32, depth=18, w_0=200, w_a=106.23, w_m=2.48, group_width=112,
-    se_ratio=0.25. Params that decide the structure (or that nothing uses) are not constructor
-    arguments; emit the spec again with `--set` to change them.
+    Emitted with depth=18, w_0=200, w_a=106.23, w_m=2.48, group_width=112, se_ratio=0.25. Params
+    that decide the structure (or that nothing uses) are not constructor arguments; emit the spec
+    again with `--set` to change them.
 
     Args:
         num_classes: int
+        stem_width: int
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
-        self.stem = Conv2dNormActivation(3, 32, stride=2)
+        self.stem = Conv2dNormActivation(3, stem_width, stride=2)
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
@@ -1280,13 +1231,17 @@ class RegNetY16gf(nn.Module):
                                     (
                                         "block1-0",
                                         ResBottleneckBlock(
-                                            32, 224, stride=2, group_width=112, se_channels=8
+                                            stem_width,
+                                            224,
+                                            2,
+                                            group_width=112,
+                                            se_channels=round(0.25 * stem_width),
                                         ),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_2(
-                                            224, 224, 1, group_width=112, se_channels=56
+                                        ResBottleneckBlock(
+                                            224, 224, stride=1, group_width=112, se_channels=56
                                         ),
                                     ),
                                 ]
@@ -1306,20 +1261,20 @@ class RegNetY16gf(nn.Module):
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_2(
-                                            448, 448, 1, group_width=112, se_channels=112
+                                        ResBottleneckBlock(
+                                            448, 448, stride=1, group_width=112, se_channels=112
                                         ),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_2(
-                                            448, 448, 1, group_width=112, se_channels=112
+                                        ResBottleneckBlock(
+                                            448, 448, stride=1, group_width=112, se_channels=112
                                         ),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_2(
-                                            448, 448, 1, group_width=112, se_channels=112
+                                        ResBottleneckBlock(
+                                            448, 448, stride=1, group_width=112, se_channels=112
                                         ),
                                     ),
                                 ]
@@ -1339,61 +1294,61 @@ class RegNetY16gf(nn.Module):
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1232, 1232, 1, group_width=112, se_channels=308
                                         ),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1232, 1232, 1, group_width=112, se_channels=308
                                         ),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1232, 1232, 1, group_width=112, se_channels=308
                                         ),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1232, 1232, 1, group_width=112, se_channels=308
                                         ),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1232, 1232, 1, group_width=112, se_channels=308
                                         ),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1232, 1232, 1, group_width=112, se_channels=308
                                         ),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1232, 1232, 1, group_width=112, se_channels=308
                                         ),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1232, 1232, 1, group_width=112, se_channels=308
                                         ),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1232, 1232, 1, group_width=112, se_channels=308
                                         ),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1232, 1232, 1, group_width=112, se_channels=308
                                         ),
                                     ),
@@ -1425,7 +1380,7 @@ class RegNetY16gf(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
-        x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
+        x = self.stem(x)  # (N, stem_width, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 3024, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 3024, 1, 1)
         x = torch.flatten(x, 1)  # (N, 3024)
@@ -1449,17 +1404,18 @@ class RegNetY32gf(nn.Module):
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
-    Emitted with stem_width=32, depth=20, w_0=232, w_a=115.89, w_m=2.53, group_width=232,
-    se_ratio=0.25. Params that decide the structure (or that nothing uses) are not constructor
-    arguments; emit the spec again with `--set` to change them.
+    Emitted with depth=20, w_0=232, w_a=115.89, w_m=2.53, group_width=232, se_ratio=0.25. Params
+    that decide the structure (or that nothing uses) are not constructor arguments; emit the spec
+    again with `--set` to change them.
 
     Args:
         num_classes: int
+        stem_width: int
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
-        self.stem = Conv2dNormActivation(3, 32, stride=2)
+        self.stem = Conv2dNormActivation(3, stem_width, stride=2)
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
@@ -1471,13 +1427,17 @@ class RegNetY32gf(nn.Module):
                                     (
                                         "block1-0",
                                         ResBottleneckBlock(
-                                            32, 232, stride=2, group_width=232, se_channels=8
+                                            stem_width,
+                                            232,
+                                            2,
+                                            group_width=232,
+                                            se_channels=round(0.25 * stem_width),
                                         ),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_2(
-                                            232, 232, 1, group_width=232, se_channels=58
+                                        ResBottleneckBlock(
+                                            232, 232, stride=1, group_width=232, se_channels=58
                                         ),
                                     ),
                                 ]
@@ -1497,26 +1457,26 @@ class RegNetY32gf(nn.Module):
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_2(
-                                            696, 696, 1, group_width=232, se_channels=174
+                                        ResBottleneckBlock(
+                                            696, 696, stride=1, group_width=232, se_channels=174
                                         ),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_2(
-                                            696, 696, 1, group_width=232, se_channels=174
+                                        ResBottleneckBlock(
+                                            696, 696, stride=1, group_width=232, se_channels=174
                                         ),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_2(
-                                            696, 696, 1, group_width=232, se_channels=174
+                                        ResBottleneckBlock(
+                                            696, 696, stride=1, group_width=232, se_channels=174
                                         ),
                                     ),
                                     (
                                         "block2-4",
-                                        ResBottleneckBlock_2(
-                                            696, 696, 1, group_width=232, se_channels=174
+                                        ResBottleneckBlock(
+                                            696, 696, stride=1, group_width=232, se_channels=174
                                         ),
                                     ),
                                 ]
@@ -1536,67 +1496,67 @@ class RegNetY32gf(nn.Module):
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
                                     (
                                         "block3-11",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1392, 1392, 1, group_width=232, se_channels=348
                                         ),
                                     ),
@@ -1628,7 +1588,7 @@ class RegNetY32gf(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
-        x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
+        x = self.stem(x)  # (N, stem_width, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 3712, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 3712, 1, 1)
         x = torch.flatten(x, 1)  # (N, 3712)
@@ -1652,17 +1612,18 @@ class RegNetY128gf(nn.Module):
 
     Input: (N, 3, 384, 384). Output: (N, 1000).
 
-    Emitted with stem_width=32, depth=27, w_0=456, w_a=160.83, w_m=2.52, group_width=264,
-    se_ratio=0.25. Params that decide the structure (or that nothing uses) are not constructor
-    arguments; emit the spec again with `--set` to change them.
+    Emitted with depth=27, w_0=456, w_a=160.83, w_m=2.52, group_width=264, se_ratio=0.25. Params
+    that decide the structure (or that nothing uses) are not constructor arguments; emit the spec
+    again with `--set` to change them.
 
     Args:
         num_classes: int
+        stem_width: int
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
-        self.stem = Conv2dNormActivation(3, 32, stride=2)
+        self.stem = Conv2dNormActivation(3, stem_width, stride=2)
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
@@ -1674,13 +1635,17 @@ class RegNetY128gf(nn.Module):
                                     (
                                         "block1-0",
                                         ResBottleneckBlock(
-                                            32, 528, stride=2, group_width=264, se_channels=8
+                                            stem_width,
+                                            528,
+                                            2,
+                                            group_width=264,
+                                            se_channels=round(0.25 * stem_width),
                                         ),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_2(
-                                            528, 528, 1, group_width=264, se_channels=132
+                                        ResBottleneckBlock(
+                                            528, 528, stride=1, group_width=264, se_channels=132
                                         ),
                                     ),
                                 ]
@@ -1700,37 +1665,37 @@ class RegNetY128gf(nn.Module):
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
                                     (
                                         "block2-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
                                     (
                                         "block2-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
                                     (
                                         "block2-6",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
@@ -1751,97 +1716,97 @@ class RegNetY128gf(nn.Module):
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-11",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-12",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-13",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-14",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-15",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-16",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
@@ -1873,7 +1838,7 @@ class RegNetY128gf(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
-        x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
+        x = self.stem(x)  # (N, stem_width, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 7392, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 7392, 1, 1)
         x = torch.flatten(x, 1)  # (N, 7392)
@@ -1918,7 +1883,7 @@ class RegNetX400mf(nn.Module):
                                 [
                                     (
                                         "block1-0",
-                                        ResBottleneckBlock_3(32, 32, stride=2, group_width=16),
+                                        ResBottleneckBlock_2(32, 32, stride=2, group_width=16),
                                     )
                                 ]
                             )
@@ -1931,11 +1896,11 @@ class RegNetX400mf(nn.Module):
                                 [
                                     (
                                         "block2-0",
-                                        ResBottleneckBlock_3(32, 64, stride=2, group_width=16),
+                                        ResBottleneckBlock_2(32, 64, stride=2, group_width=16),
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_4(64, 64, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(64, 64, stride=1, group_width=16),
                                     ),
                                 ]
                             )
@@ -1948,31 +1913,31 @@ class RegNetX400mf(nn.Module):
                                 [
                                     (
                                         "block3-0",
-                                        ResBottleneckBlock_3(64, 160, stride=2, group_width=16),
+                                        ResBottleneckBlock_2(64, 160, stride=2, group_width=16),
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_4(160, 160, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_4(160, 160, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_4(160, 160, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_4(160, 160, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_4(160, 160, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_4(160, 160, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
                                     ),
                                 ]
                             )
@@ -1985,51 +1950,51 @@ class RegNetX400mf(nn.Module):
                                 [
                                     (
                                         "block4-0",
-                                        ResBottleneckBlock_3(160, 400, stride=2, group_width=16),
+                                        ResBottleneckBlock_2(160, 400, stride=2, group_width=16),
                                     ),
                                     (
                                         "block4-1",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-2",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-3",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-4",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-5",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-6",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-7",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-8",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-9",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-10",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-11",
-                                        ResBottleneckBlock_4(400, 400, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
                                     ),
                                 ]
                             )
@@ -2089,7 +2054,7 @@ class RegNetX800mf(nn.Module):
                                 [
                                     (
                                         "block1-0",
-                                        ResBottleneckBlock_3(32, 64, stride=2, group_width=16),
+                                        ResBottleneckBlock_2(32, 64, stride=2, group_width=16),
                                     )
                                 ]
                             )
@@ -2102,15 +2067,15 @@ class RegNetX800mf(nn.Module):
                                 [
                                     (
                                         "block2-0",
-                                        ResBottleneckBlock_3(64, 128, stride=2, group_width=16),
+                                        ResBottleneckBlock_2(64, 128, stride=2, group_width=16),
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_4(128, 128, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(128, 128, stride=1, group_width=16),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_4(128, 128, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(128, 128, stride=1, group_width=16),
                                     ),
                                 ]
                             )
@@ -2123,31 +2088,31 @@ class RegNetX800mf(nn.Module):
                                 [
                                     (
                                         "block3-0",
-                                        ResBottleneckBlock_3(128, 288, stride=2, group_width=16),
+                                        ResBottleneckBlock_2(128, 288, stride=2, group_width=16),
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_4(288, 288, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_4(288, 288, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_4(288, 288, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_4(288, 288, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_4(288, 288, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_4(288, 288, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
                                     ),
                                 ]
                             )
@@ -2160,23 +2125,23 @@ class RegNetX800mf(nn.Module):
                                 [
                                     (
                                         "block4-0",
-                                        ResBottleneckBlock_3(288, 672, stride=2, group_width=16),
+                                        ResBottleneckBlock_2(288, 672, stride=2, group_width=16),
                                     ),
                                     (
                                         "block4-1",
-                                        ResBottleneckBlock_4(672, 672, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-2",
-                                        ResBottleneckBlock_4(672, 672, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-3",
-                                        ResBottleneckBlock_4(672, 672, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=16),
                                     ),
                                     (
                                         "block4-4",
-                                        ResBottleneckBlock_4(672, 672, stride=1, group_width=16),
+                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=16),
                                     ),
                                 ]
                             )
@@ -2236,11 +2201,11 @@ class RegNetX1_6gf(nn.Module):
                                 [
                                     (
                                         "block1-0",
-                                        ResBottleneckBlock_3(32, 72, stride=2, group_width=24),
+                                        ResBottleneckBlock_2(32, 72, stride=2, group_width=24),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_4(72, 72, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(72, 72, stride=1, group_width=24),
                                     ),
                                 ]
                             )
@@ -2253,19 +2218,19 @@ class RegNetX1_6gf(nn.Module):
                                 [
                                     (
                                         "block2-0",
-                                        ResBottleneckBlock_3(72, 168, stride=2, group_width=24),
+                                        ResBottleneckBlock_2(72, 168, stride=2, group_width=24),
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_4(168, 168, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(168, 168, stride=1, group_width=24),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_4(168, 168, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(168, 168, stride=1, group_width=24),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_4(168, 168, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(168, 168, stride=1, group_width=24),
                                     ),
                                 ]
                             )
@@ -2278,43 +2243,43 @@ class RegNetX1_6gf(nn.Module):
                                 [
                                     (
                                         "block3-0",
-                                        ResBottleneckBlock_3(168, 408, stride=2, group_width=24),
+                                        ResBottleneckBlock_2(168, 408, stride=2, group_width=24),
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_4(408, 408, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_4(408, 408, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_4(408, 408, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_4(408, 408, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_4(408, 408, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_4(408, 408, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_4(408, 408, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_4(408, 408, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_4(408, 408, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
                                     ),
                                 ]
                             )
@@ -2327,11 +2292,11 @@ class RegNetX1_6gf(nn.Module):
                                 [
                                     (
                                         "block4-0",
-                                        ResBottleneckBlock_3(408, 912, stride=2, group_width=24),
+                                        ResBottleneckBlock_2(408, 912, stride=2, group_width=24),
                                     ),
                                     (
                                         "block4-1",
-                                        ResBottleneckBlock_4(912, 912, stride=1, group_width=24),
+                                        ResBottleneckBlock_2(912, 912, stride=1, group_width=24),
                                     ),
                                 ]
                             )
@@ -2391,11 +2356,11 @@ class RegNetX3_2gf(nn.Module):
                                 [
                                     (
                                         "block1-0",
-                                        ResBottleneckBlock_3(32, 96, stride=2, group_width=48),
+                                        ResBottleneckBlock_2(32, 96, stride=2, group_width=48),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_4(96, 96, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(96, 96, stride=1, group_width=48),
                                     ),
                                 ]
                             )
@@ -2408,27 +2373,27 @@ class RegNetX3_2gf(nn.Module):
                                 [
                                     (
                                         "block2-0",
-                                        ResBottleneckBlock_3(96, 192, stride=2, group_width=48),
+                                        ResBottleneckBlock_2(96, 192, stride=2, group_width=48),
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_4(192, 192, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(192, 192, stride=1, group_width=48),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_4(192, 192, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(192, 192, stride=1, group_width=48),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_4(192, 192, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(192, 192, stride=1, group_width=48),
                                     ),
                                     (
                                         "block2-4",
-                                        ResBottleneckBlock_4(192, 192, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(192, 192, stride=1, group_width=48),
                                     ),
                                     (
                                         "block2-5",
-                                        ResBottleneckBlock_4(192, 192, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(192, 192, stride=1, group_width=48),
                                     ),
                                 ]
                             )
@@ -2441,63 +2406,63 @@ class RegNetX3_2gf(nn.Module):
                                 [
                                     (
                                         "block3-0",
-                                        ResBottleneckBlock_3(192, 432, stride=2, group_width=48),
+                                        ResBottleneckBlock_2(192, 432, stride=2, group_width=48),
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-11",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-12",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-13",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                     (
                                         "block3-14",
-                                        ResBottleneckBlock_4(432, 432, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
                                     ),
                                 ]
                             )
@@ -2510,11 +2475,11 @@ class RegNetX3_2gf(nn.Module):
                                 [
                                     (
                                         "block4-0",
-                                        ResBottleneckBlock_3(432, 1008, stride=2, group_width=48),
+                                        ResBottleneckBlock_2(432, 1008, stride=2, group_width=48),
                                     ),
                                     (
                                         "block4-1",
-                                        ResBottleneckBlock_4(1008, 1008, stride=1, group_width=48),
+                                        ResBottleneckBlock_2(1008, 1008, stride=1, group_width=48),
                                     ),
                                 ]
                             )
@@ -2574,11 +2539,11 @@ class RegNetX8gf(nn.Module):
                                 [
                                     (
                                         "block1-0",
-                                        ResBottleneckBlock_3(32, 80, stride=2, group_width=80),
+                                        ResBottleneckBlock_2(32, 80, stride=2, group_width=80),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_4(80, 80, stride=1, group_width=80),
+                                        ResBottleneckBlock_2(80, 80, stride=1, group_width=80),
                                     ),
                                 ]
                             )
@@ -2591,23 +2556,23 @@ class RegNetX8gf(nn.Module):
                                 [
                                     (
                                         "block2-0",
-                                        ResBottleneckBlock_3(80, 240, stride=2, group_width=120),
+                                        ResBottleneckBlock_2(80, 240, stride=2, group_width=120),
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_4(240, 240, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(240, 240, stride=1, group_width=120),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_4(240, 240, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(240, 240, stride=1, group_width=120),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_4(240, 240, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(240, 240, stride=1, group_width=120),
                                     ),
                                     (
                                         "block2-4",
-                                        ResBottleneckBlock_4(240, 240, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(240, 240, stride=1, group_width=120),
                                     ),
                                 ]
                             )
@@ -2620,63 +2585,63 @@ class RegNetX8gf(nn.Module):
                                 [
                                     (
                                         "block3-0",
-                                        ResBottleneckBlock_3(240, 720, stride=2, group_width=120),
+                                        ResBottleneckBlock_2(240, 720, stride=2, group_width=120),
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-11",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-12",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-13",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                     (
                                         "block3-14",
-                                        ResBottleneckBlock_4(720, 720, stride=1, group_width=120),
+                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
                                     ),
                                 ]
                             )
@@ -2689,7 +2654,7 @@ class RegNetX8gf(nn.Module):
                                 [
                                     (
                                         "block4-0",
-                                        ResBottleneckBlock_3(720, 1920, stride=2, group_width=120),
+                                        ResBottleneckBlock_2(720, 1920, stride=2, group_width=120),
                                     )
                                 ]
                             )
@@ -2749,11 +2714,11 @@ class RegNetX16gf(nn.Module):
                                 [
                                     (
                                         "block1-0",
-                                        ResBottleneckBlock_3(32, 256, stride=2, group_width=128),
+                                        ResBottleneckBlock_2(32, 256, stride=2, group_width=128),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_4(256, 256, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(256, 256, stride=1, group_width=128),
                                     ),
                                 ]
                             )
@@ -2766,27 +2731,27 @@ class RegNetX16gf(nn.Module):
                                 [
                                     (
                                         "block2-0",
-                                        ResBottleneckBlock_3(256, 512, stride=2, group_width=128),
+                                        ResBottleneckBlock_2(256, 512, stride=2, group_width=128),
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_4(512, 512, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_4(512, 512, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_4(512, 512, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
                                     ),
                                     (
                                         "block2-4",
-                                        ResBottleneckBlock_4(512, 512, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
                                     ),
                                     (
                                         "block2-5",
-                                        ResBottleneckBlock_4(512, 512, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
                                     ),
                                 ]
                             )
@@ -2799,55 +2764,55 @@ class RegNetX16gf(nn.Module):
                                 [
                                     (
                                         "block3-0",
-                                        ResBottleneckBlock_3(512, 896, stride=2, group_width=128),
+                                        ResBottleneckBlock_2(512, 896, stride=2, group_width=128),
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-11",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-12",
-                                        ResBottleneckBlock_4(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
                                     ),
                                 ]
                             )
@@ -2860,7 +2825,7 @@ class RegNetX16gf(nn.Module):
                                 [
                                     (
                                         "block4-0",
-                                        ResBottleneckBlock_3(896, 2048, stride=2, group_width=128),
+                                        ResBottleneckBlock_2(896, 2048, stride=2, group_width=128),
                                     )
                                 ]
                             )
@@ -2920,11 +2885,11 @@ class RegNetX32gf(nn.Module):
                                 [
                                     (
                                         "block1-0",
-                                        ResBottleneckBlock_3(32, 336, stride=2, group_width=168),
+                                        ResBottleneckBlock_2(32, 336, stride=2, group_width=168),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_4(336, 336, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(336, 336, stride=1, group_width=168),
                                     ),
                                 ]
                             )
@@ -2937,31 +2902,31 @@ class RegNetX32gf(nn.Module):
                                 [
                                     (
                                         "block2-0",
-                                        ResBottleneckBlock_3(336, 672, stride=2, group_width=168),
+                                        ResBottleneckBlock_2(336, 672, stride=2, group_width=168),
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_4(672, 672, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_4(672, 672, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_4(672, 672, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
                                     ),
                                     (
                                         "block2-4",
-                                        ResBottleneckBlock_4(672, 672, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
                                     ),
                                     (
                                         "block2-5",
-                                        ResBottleneckBlock_4(672, 672, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
                                     ),
                                     (
                                         "block2-6",
-                                        ResBottleneckBlock_4(672, 672, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
                                     ),
                                 ]
                             )
@@ -2974,55 +2939,55 @@ class RegNetX32gf(nn.Module):
                                 [
                                     (
                                         "block3-0",
-                                        ResBottleneckBlock_3(672, 1344, stride=2, group_width=168),
+                                        ResBottleneckBlock_2(672, 1344, stride=2, group_width=168),
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-11",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                     (
                                         "block3-12",
-                                        ResBottleneckBlock_4(1344, 1344, stride=1, group_width=168),
+                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
                                     ),
                                 ]
                             )
@@ -3035,7 +3000,7 @@ class RegNetX32gf(nn.Module):
                                 [
                                     (
                                         "block4-0",
-                                        ResBottleneckBlock_3(1344, 2520, stride=2, group_width=168),
+                                        ResBottleneckBlock_2(1344, 2520, stride=2, group_width=168),
                                     )
                                 ]
                             )

@@ -76,65 +76,33 @@ class BottleneckTransform(nn.Sequential):
 
 
 class ResBottleneckBlock(nn.Module):
-    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes,
-    then ReLU, as torchvision.models.regnet.ResBottleneckBlock (children proj, f, activation).
+    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes
+    (torchvision's proj, None otherwise), then ReLU, as torchvision.models.regnet.ResBottleneckBlock
+    (children proj and f; the ReLU is computed in forward).
 
-    Variant 1 of 2 of block `ResBottleneckBlock`, built for se_channels=0.
+    Built for se_channels=0: params that decide the block's structure are not arguments.
     """
 
     def __init__(self, in_channels: int, width_out: int, stride: int, group_width: int = 1) -> None:
         super().__init__()
         if in_channels != width_out or stride != 1:
-            self.proj = Conv2dNormActivation(
-                in_channels, width_out, kernel_size=1, stride=stride, act="none"
+            self.proj = nn.Sequential(
+                nn.Conv2d(in_channels, width_out, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(width_out),
             )
         else:
             self.proj = None
         self.f = BottleneckTransform(in_channels, width_out, stride, group_width)
-        self.activation = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, in_channels, H, W)
-        proj = x
+        identity = x
         if self.proj is not None:
-            proj = self.proj(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
-        identity = self.f(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, (H + 1)//2, (W
-        # + 1)//2)
-        x = proj + identity
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, (H + 1)//2, (W
-        # + 1)//2)
-        x = self.activation(x)
-        return x
-
-
-class ResBottleneckBlock_2(nn.Module):
-    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes,
-    then ReLU, as torchvision.models.regnet.ResBottleneckBlock (children proj, f, activation).
-
-    Variant 2 of 2 of block `ResBottleneckBlock`, built for se_channels=0.
-    """
-
-    def __init__(self, in_channels: int, width_out: int, stride: int, group_width: int = 1) -> None:
-        super().__init__()
-        if in_channels == width_out and stride == 1:
-            self.proj = nn.Identity()
-        else:
-            self.proj = None
-        self.f = BottleneckTransform(in_channels, width_out, stride, group_width)
-        self.activation = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        proj = x
-        if self.proj is not None:
-            proj = self.proj(x)  # (N, in_channels, H, W)
-        identity = self.f(x)  # (N, width_out, H, W)
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, H, W)
-        x = proj + identity
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, H, W)
-        x = self.activation(x)
-        return x
+            identity = self.proj(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
+        out = self.f(x)
+        out = out + identity
+        out = torch.relu(out)
+        return out
 
 
 class RegNet(nn.Module):
@@ -167,7 +135,7 @@ class RegNet(nn.Module):
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_2(256, 256, stride=1, group_width=128),
+                                        ResBottleneckBlock(256, 256, stride=1, group_width=128),
                                     ),
                                 ]
                             )
@@ -184,23 +152,23 @@ class RegNet(nn.Module):
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
+                                        ResBottleneckBlock(512, 512, stride=1, group_width=128),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
+                                        ResBottleneckBlock(512, 512, stride=1, group_width=128),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
+                                        ResBottleneckBlock(512, 512, stride=1, group_width=128),
                                     ),
                                     (
                                         "block2-4",
-                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
+                                        ResBottleneckBlock(512, 512, stride=1, group_width=128),
                                     ),
                                     (
                                         "block2-5",
-                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
+                                        ResBottleneckBlock(512, 512, stride=1, group_width=128),
                                     ),
                                 ]
                             )
@@ -217,51 +185,51 @@ class RegNet(nn.Module):
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-11",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                     (
                                         "block3-12",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
+                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
                                     ),
                                 ]
                             )

@@ -108,10 +108,9 @@ class BottleneckTransform(nn.Sequential):
 
 
 class ResBottleneckBlock(nn.Module):
-    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes,
-    then ReLU, as torchvision.models.regnet.ResBottleneckBlock (children proj, f, activation).
-
-    Variant 1 of 2 of block `ResBottleneckBlock` (its structure differs).
+    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes
+    (torchvision's proj, None otherwise), then ReLU, as torchvision.models.regnet.ResBottleneckBlock
+    (children proj and f; the ReLU is computed in forward).
     """
 
     def __init__(
@@ -124,67 +123,25 @@ class ResBottleneckBlock(nn.Module):
     ) -> None:
         super().__init__()
         if in_channels != width_out or stride != 1:
-            self.proj = Conv2dNormActivation(
-                in_channels, width_out, kernel_size=1, stride=stride, act="none"
+            self.proj = nn.Sequential(
+                nn.Conv2d(in_channels, width_out, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(width_out),
             )
         else:
             self.proj = None
         self.f = BottleneckTransform(
             in_channels, width_out, stride, group_width, se_channels=se_channels
         )
-        self.activation = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, in_channels, H, W)
-        proj = x
+        identity = x
         if self.proj is not None:
-            proj = self.proj(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
-        identity = self.f(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, (H + 1)//2, (W
-        # + 1)//2)
-        x = proj + identity
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, (H + 1)//2, (W
-        # + 1)//2)
-        x = self.activation(x)
-        return x
-
-
-class ResBottleneckBlock_2(nn.Module):
-    """x + f(x), with a 1x1 projection (conv, batch norm) of x when the width or the size changes,
-    then ReLU, as torchvision.models.regnet.ResBottleneckBlock (children proj, f, activation).
-
-    Variant 2 of 2 of block `ResBottleneckBlock` (its structure differs).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        width_out: int,
-        stride: int,
-        group_width: int = 1,
-        se_channels: int = 0,
-    ) -> None:
-        super().__init__()
-        if in_channels == width_out and stride == 1:
-            self.proj = nn.Identity()
-        else:
-            self.proj = None
-        self.f = BottleneckTransform(
-            in_channels, width_out, stride, group_width, se_channels=se_channels
-        )
-        self.activation = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        proj = x
-        if self.proj is not None:
-            proj = self.proj(x)  # (N, in_channels, H, W)
-        identity = self.f(x)  # (N, width_out, H, W)
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, H, W)
-        x = proj + identity
-        # (N, width_out if in_channels != width_out or stride != 1 else in_channels, H, W)
-        x = self.activation(x)
-        return x
+            identity = self.proj(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
+        out = self.f(x)
+        out = out + identity
+        out = torch.relu(out)
+        return out
 
 
 class RegNet(nn.Module):
@@ -192,17 +149,18 @@ class RegNet(nn.Module):
 
     Input: (N, 3, 384, 384). Output: (N, 1000).
 
-    Emitted with stem_width=32, depth=27, w_0=456, w_a=160.83, w_m=2.52, group_width=264,
-    se_ratio=0.25. Params that decide the structure (or that nothing uses) are not constructor
-    arguments; emit the spec again with `--set` to change them.
+    Emitted with depth=27, w_0=456, w_a=160.83, w_m=2.52, group_width=264, se_ratio=0.25. Params
+    that decide the structure (or that nothing uses) are not constructor arguments; emit the spec
+    again with `--set` to change them.
 
     Args:
         num_classes: int
+        stem_width: int
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
-        self.stem = Conv2dNormActivation(3, 32, stride=2)
+        self.stem = Conv2dNormActivation(3, stem_width, stride=2)
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
@@ -214,13 +172,17 @@ class RegNet(nn.Module):
                                     (
                                         "block1-0",
                                         ResBottleneckBlock(
-                                            32, 528, stride=2, group_width=264, se_channels=8
+                                            stem_width,
+                                            528,
+                                            2,
+                                            group_width=264,
+                                            se_channels=round(0.25 * stem_width),
                                         ),
                                     ),
                                     (
                                         "block1-1",
-                                        ResBottleneckBlock_2(
-                                            528, 528, 1, group_width=264, se_channels=132
+                                        ResBottleneckBlock(
+                                            528, 528, stride=1, group_width=264, se_channels=132
                                         ),
                                     ),
                                 ]
@@ -240,37 +202,37 @@ class RegNet(nn.Module):
                                     ),
                                     (
                                         "block2-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
                                     (
                                         "block2-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
                                     (
                                         "block2-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
                                     (
                                         "block2-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
                                     (
                                         "block2-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
                                     (
                                         "block2-6",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             1056, 1056, 1, group_width=264, se_channels=264
                                         ),
                                     ),
@@ -291,97 +253,97 @@ class RegNet(nn.Module):
                                     ),
                                     (
                                         "block3-1",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-2",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-3",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-4",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-5",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-6",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-7",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-8",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-9",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-10",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-11",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-12",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-13",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-14",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-15",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
                                     (
                                         "block3-16",
-                                        ResBottleneckBlock_2(
+                                        ResBottleneckBlock(
                                             2904, 2904, 1, group_width=264, se_channels=726
                                         ),
                                     ),
@@ -413,7 +375,7 @@ class RegNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, H, W)
-        x = self.stem(x)  # (N, 32, (H + 1)//2, (W + 1)//2)
+        x = self.stem(x)  # (N, stem_width, (H + 1)//2, (W + 1)//2)
         x = self.trunk_output(x)  # (N, 7392, (H + 31)//32, (W + 31)//32)
         x = self.avgpool(x)  # (N, 7392, 1, 1)
         x = torch.flatten(x, 1)  # (N, 7392)

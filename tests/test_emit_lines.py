@@ -32,10 +32,6 @@ SPLIT_BLOCKS: dict[str, tuple[set[str], str]] = {
         {"InvertedResidual"},
         "stride 1 and stride 2 take different forward paths (split vs two branches)",
     ),
-    "regnet": (
-        {"ResBottleneckBlock"},
-        "an identity and a projection shortcut are two forward paths, not one `if`",
-    ),
 }
 
 #: Twins still over 1.5x torchvision's lines, and why. An entry within the limit fails.

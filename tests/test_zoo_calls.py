@@ -24,10 +24,8 @@ from .test_zoo_parity import TWINS, ZOO, _sampled
 CALLS = json.loads((Path(__file__).parent / "parity" / "zoo_calls.json").read_text())["models"]
 
 #: Families still over torchvision's count, and why. Strict: a fix turns the xfail into a
-#: failure until the entry goes. RegNet's `ResBottleneckBlock` keeps an nn.Identity `proj`
-#: where torchvision's is None (4 calls per block); without it the emitter writes one class
-#: per instance (the sum reads `x` or `proj(x)`), so the placeholder stays for now.
-OVER = {"regnet": "nn.Identity placeholder for torchvision's proj = None"}
+#: failure until the entry goes.
+OVER: dict[str, str] = {}
 
 
 def _zeroed(model: torch.nn.Module) -> torch.nn.Module:

@@ -26,6 +26,11 @@ class Shortcut(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name = "downsample"
     when: Bool | None = None
+    first: bool = Field(
+        False,
+        description="register the shortcut before the body (torchvision's RegNet registers "
+        "`proj` before `f`), so its state_dict keys come first",
+    )
     layers: list[Node]  # noqa: F821
 
 
@@ -56,29 +61,15 @@ def lower(lw: Lowerer, site: Site) -> str:
     """The body's nodes, the shortcut's child module, an `add` and the activation."""
     item, scope, spec = site.item, site.scope, site.spec
     lw.one_input(site, "a residual takes one input")
-    entry = prev = site.inputs[0]
-    for i, body_item in enumerate(spec.body):
-        prev = (
-            lw.lower_item(Item(body_item, item.ypath + ("body", i)), scope, site.env, prev) or prev
-        )
-    identity = entry
+    entry = site.inputs[0]
     sc = spec.shortcut
+    if sc is not None and sc.first:
+        identity = _lower_shortcut(lw, site, entry)
+        prev = _lower_body(lw, site, entry)
+    else:
+        prev = _lower_body(lw, site, entry)
+        identity = _lower_shortcut(lw, site, entry) if sc is not None else entry
     entry_env = channels_env(site.env, scope.shapes.get(entry), scope.axes.get(entry, 1))
-    if sc is not None:
-        keep = sc.when is None or lw.eval_value(
-            sc.when, Final("bool"), entry_env, item.ypath + ("shortcut", "when")
-        )
-        if keep:
-            children = [
-                Item(s, item.ypath + ("shortcut", "layers", i)) for i, s in enumerate(sc.layers)
-            ]
-            fake = Item(Named(name=sc.name, when=sc.when), item.ypath + ("shortcut",))
-            at = dataclasses.replace(
-                site, item=fake, inputs=(entry,), in_shapes=[scope.shapes.get(entry)]
-            )
-            identity = lw.lower_child(at, Child(children, "Sequential"))
-        else:
-            scope.switches.append((sc.name, when_text(sc.when)))
     base = getattr(spec, "name", None)
     add_name = f"{base}_sum" if base and spec.activation else base
     add_spec = synth(REGISTRY["add"].spec, type="add", name=add_name, from_=[prev, identity])
@@ -94,6 +85,32 @@ def lower(lw: Lowerer, site: Site) -> str:
         act = synth(REGISTRY["activation"].spec, type="activation", fn=spec.activation, name=base)
         out = lw.lower_item(Item(act, item.ypath + ("activation",)), scope, site.env, out)
     return out  # type: ignore[return-value]
+
+
+def _lower_body(lw: Lowerer, site: Site, entry: str) -> str:
+    """The body's nodes in the enclosing scope, the first reading the residual's input."""
+    prev = entry
+    for i, body_item in enumerate(site.spec.body):
+        item = Item(body_item, site.item.ypath + ("body", i))
+        prev = lw.lower_item(item, site.scope, site.env, prev) or prev
+    return prev
+
+
+def _lower_shortcut(lw: Lowerer, site: Site, entry: str) -> str:
+    """The shortcut's child module (its name) when its `when` holds, else `entry` (the
+    switch recorded)."""
+    item, scope, sc = site.item, site.scope, site.spec.shortcut
+    entry_env = channels_env(site.env, scope.shapes.get(entry), scope.axes.get(entry, 1))
+    keep = sc.when is None or lw.eval_value(
+        sc.when, Final("bool"), entry_env, item.ypath + ("shortcut", "when")
+    )
+    if not keep:
+        scope.switches.append((sc.name, when_text(sc.when)))
+        return entry
+    children = [Item(s, item.ypath + ("shortcut", "layers", i)) for i, s in enumerate(sc.layers)]
+    fake = Item(Named(name=sc.name, when=sc.when), item.ypath + ("shortcut",))
+    at = dataclasses.replace(site, item=fake, inputs=(entry,), in_shapes=[scope.shapes.get(entry)])
+    return lw.lower_child(at, Child(children, "Sequential"))
 
 
 def _retell_join_errors(
