@@ -205,3 +205,29 @@ class AuxNet(nn.Module):
 
 
 _Outputs = namedtuple("_Outputs", ["logits", "aux"])  # as torchvision's GoogLeNetOutputs
+
+
+class TinyViT(nn.Module):
+    """ViT's forward as torchvision writes it: sizes read from `x.shape`, an asserted image
+    size, a reshape to tokens, a class token expanded over the batch, `x[:, 0]`."""
+
+    def __init__(self, image_size: int = 16, patch: int = 4, dim: int = 32) -> None:
+        super().__init__()
+        self.image_size, self.patch, self.dim = image_size, patch, dim
+        self.conv_proj = nn.Conv2d(3, dim, patch, stride=patch)
+        self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.ln = nn.LayerNorm(dim)
+        self.attention = nn.MultiheadAttention(dim, 4, batch_first=True)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        torch._assert(h == self.image_size, "wrong height")
+        torch._assert(w == self.image_size, "wrong width")
+        x = self.conv_proj(x)
+        x = x.reshape(n, self.dim, (h // self.patch) * (w // self.patch)).permute(0, 2, 1)
+        x = torch.cat([self.class_token.expand(n, -1, -1), x], dim=1)
+        y = self.ln(x)
+        y, _ = self.attention(y, y, y, need_weights=False)
+        x = x + y
+        return self.head(x[:, 0])

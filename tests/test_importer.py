@@ -92,6 +92,15 @@ def test_a_training_only_head_registered_last_round_trips() -> None:
         torch.testing.assert_close(got, want)
 
 
+def test_a_vit_like_forward_reading_sizes_round_trips() -> None:
+    text = roundtrip(hm.TinyViT(), (2, 3, 16, 16))
+    assert "{name: check_size, type: check_size, size: [16, 16]}" in text
+    assert "shape: [0, 32, -1]" in text
+    assert "type: expand" in text and "type: select" in text
+    with pytest.raises(ImportFailure):  # a size used any other way stays unreadable
+        archspec.from_module(hm.Branchy(), torch.zeros(1, 3, 8, 8))
+
+
 def test_a_single_layer_is_refused_not_renamed() -> None:
     with pytest.raises(ImportFailure, match="one layer") as info:
         archspec.from_module(torch.nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8))

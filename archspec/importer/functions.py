@@ -190,6 +190,16 @@ def library_functions() -> tuple[Any, ...]:
     return tuple(found)
 
 
+def _permute(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`x.permute(0, 2, 1)`, `x.permute([0, 2, 1])`, `torch.permute(x, (0, 2, 1))`."""
+    x = args[0] if args else None
+    dims = args[1] if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
+    dims = kwargs.get("dims", dims)
+    if not isinstance(x, Ref) or not dims or not all(type(d) is int for d in dims):
+        return None
+    return Call("permute", {"dims": list(dims)}, (x.node,))
+
+
 def _torch_functions() -> dict[Any, Reader]:
     import torch
     import torch.nn.functional as F
@@ -206,6 +216,7 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.flatten: _flatten,
         torch.mean: _mean,
         torch.chunk: _chunk,
+        torch.permute: _permute,
         F.adaptive_avg_pool2d: _adaptive_pool("adaptive_avgpool2d"),
         F.adaptive_max_pool2d: _adaptive_pool("adaptive_maxpool2d"),
         F.dropout: _dropout,
@@ -242,6 +253,7 @@ _METHODS: dict[str, Reader] = {
     "tanh": _activation("tanh"),
     "contiguous": _alias,
     "chunk": _chunk,
+    "permute": _permute,
 }
 
 _FUNCTIONS: dict[Any, Reader] = {}

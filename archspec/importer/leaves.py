@@ -66,12 +66,20 @@ def _builds_same(op: Op, attrs: dict[str, Any], module: nn.Module) -> bool:
             built = op.build(attrs)
     except Exception:
         return False
+    # the same class, or archspec's subclass of it (multihead_attention's self-attention
+    # wrapper of nn.MultiheadAttention, whose call the importer reads as one input)
+    same_class = type(built).__name__ == type(module).__name__ or isinstance(built, type(module))
     return (
-        type(built).__name__ == type(module).__name__
-        and repr(built) == repr(module)
+        same_class
+        and _after_name(repr(built)) == _after_name(repr(module))
         and _tensors(built) == _tensors(module)
         and _same_common(dict(_fingerprint(built)[3]), dict(_fingerprint(module)[3]))
     )
+
+
+def _after_name(text: str) -> str:
+    """A repr without its class name (`MultiheadAttention(...)` -> `(...)`)."""
+    return text[text.find("(") :] if "(" in text else text
 
 
 def _same_common(ours: dict[str, str], theirs: dict[str, str]) -> bool:

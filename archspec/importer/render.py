@@ -107,6 +107,8 @@ def _fold(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # two copies fold only when the first differs by plain values (a stage's stride)
         plain = len(changed) <= 2 and not any(isinstance(head.get(k), str) for k in changed)
         whole = i == 0 and j == len(nodes)
+        if any(isinstance(head.get(k), list) or isinstance(rest[k], list) for k in changed):
+            j = i + 1  # the index cannot choose between lists in an expression
         if (
             j - i >= 2
             and set(head) == set(nodes[i + 1])

@@ -9,6 +9,7 @@ What has no exact equivalent is collected as a located diagnostic, never approxi
 
 from __future__ import annotations
 
+import keyword
 import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -238,6 +239,10 @@ class _GraphReader:
         self.used: set[str] = set()
         self.pieces: dict[Any, list[str]] = {}  # a chunk's fx node -> its pieces' names
         self.joins: dict[Any, tuple[str, ...]] = {}  # a call given a list -> what it reads
+        self.syms: dict[Any, Any] = {}  # size-reading nodes -> shapes.Sym
+        self.asserted: set[Any] = set()
+        self.tuples: dict[Any, str] = {}  # a module call returning (out, extra) -> its name
+        self.graph: Any = None
         self.list_input: int | None = None
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
@@ -245,6 +250,13 @@ class _GraphReader:
         self.problems.add(diagnostic(code, message, span, hint))
 
     def read(self, graph: Any) -> Body:
+        from .shapes import size_of
+
+        self.graph = graph
+        for node in graph.nodes:
+            sym = size_of(node, self.syms)
+            if sym is not None:
+                self.syms[node] = sym
         placeholders = [n for n in graph.nodes if n.op == "placeholder"]
         for n in placeholders[1:]:
             self.fail(
@@ -307,10 +319,15 @@ class _GraphReader:
             return
         args = [a for a in node.args]
         if len(args) == 1 and isinstance(args[0], list | tuple) and not node.kwargs:
-            args = [self._joined(node, target, args[0])]
+            from .lists import joined
+
+            args = [joined(self, node, target, args[0])]
             if args[0] is None:
                 return
-        if node.kwargs or len(args) != 1 or not hasattr(args[0], "op"):
+        if _attention_call(self.module, target, args, node.kwargs):
+            args = args[:1]  # `x, _ = self.attn(x, x, x, need_weights=False)`
+            self.tuples[node] = target
+        elif node.kwargs or len(args) != 1 or not hasattr(args[0], "op"):
             self.fail(
                 "E904",
                 f"{cls}.forward calls `self.{target}` with other than one tensor",
@@ -330,33 +347,15 @@ class _GraphReader:
         item.inputs = inputs
         self._add(node, item, target)
 
-    def _joined(self, node: Any, target: str, values: Any) -> Any:
-        """A child given a list of tensors that its forward concatenates first: the list
-        becomes a `concat` node here (one tensor: itself), the child reads that."""
-        child = self.module.get_submodule(target) if "." not in target else None
-        body = body_of(child, self.problems) if child is not None else None
-        nodes = list(values)
-        inputs = self._inputs(tuple(nodes)) if all(hasattr(v, "op") for v in nodes) else None
-        if body is None or body.list_input is None or not inputs:
-            self.fail(
-                "E904",
-                f"{describe(type(self.module))}.forward passes `self.{target}` a list",
-                node,
-                "a spec's layers and blocks read one tensor; a list is stated only when the "
-                "child's forward starts by concatenating it (torch.cat(inputs, dim))",
-            )
-            return None
-        if len(inputs) == 1:
-            self.joins[node] = inputs
-            return node
-        name = self._fresh(f"{target}_inputs")
-        item = Item(name, "concat", {"dim": body.list_input}, {"dim": body.list_input}, inputs)
-        item.is_module = False
-        item.train_only = node.name in self.train_only
-        self.used.add(name)
-        self.items.append(item)
-        self.joins[node] = (name,)
-        return node
+    def emit(self, node: Any, kind: str, fields: dict[str, Any], sources: tuple[Any, ...]) -> bool:
+        """A function node of `kind` reading `sources` (fx nodes); False if one is unknown."""
+        inputs = self._inputs(sources)
+        if inputs is None:
+            return False
+        name = self._fresh(kind)
+        item = Item(name, kind, dict(fields), dict(fields), inputs, is_module=False)
+        self._add(node, item, name)
+        return True
 
     def _repeat_call(self, node: Any, target: str, child: nn.Module, inputs: tuple[str, ...]):
         """A child called again: a parameter-free activation is computed in forward."""
@@ -382,23 +381,6 @@ class _GraphReader:
             "a spec makes one module per use: weights shared by two calls cannot be stated",
         )
 
-    def _concatenates_input(self, node: Any) -> bool:
-        """`torch.cat(inputs, 1)` of the forward's own argument: the module is given a list
-        (DenseNet's layers); the caller concatenates it, so this node is the input."""
-        import torch
-
-        if node.op != "call_function" or node.target not in (torch.cat, torch.concat):
-            return False
-        first = node.args[0] if node.args else node.kwargs.get("tensors")
-        if getattr(first, "op", None) != "placeholder":
-            return False
-        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-        if not isinstance(dim, int) or self.list_input not in (None, dim):
-            return False
-        self.list_input = dim
-        self.names[node] = "input"
-        return True
-
     def _tensor(self, node: Any) -> None:
         """`self.layer_scale`: a learned tensor of the module itself, a `parameter` node."""
         import torch.nn as nn
@@ -420,7 +402,9 @@ class _GraphReader:
         self._add(node, item, target)
 
     def _fresh(self, base: str) -> str:
-        name = base if NAME_RE.match(base) and base not in RESERVED_NAMES else "node"
+        base = base.lstrip("_")
+        ok = NAME_RE.match(base) and base not in RESERVED_NAMES and not keyword.iskeyword(base)
+        name = base if ok else "node"
         candidate, n = name, 1
         while candidate in self.taken or candidate in self.used:
             candidate = f"{name}_{n}"
@@ -434,7 +418,10 @@ class _GraphReader:
         self.items.append(item)
 
     def _call(self, node: Any) -> None:
-        if self._concatenates_input(node):
+        from .lists import concatenates_input
+        from .shapes import read_size_node
+
+        if concatenates_input(self, node) or read_size_node(self, node):
             return
         if node.target is operator.getitem and node.args[0] in self.pieces:
             pieces, index = self.pieces[node.args[0]], node.args[1]
@@ -510,6 +497,17 @@ class _GraphReader:
                     "would change; register the children in the order forward calls them",
                 )
             )
+
+
+def _attention_call(module: nn.Module, target: str, args: list[Any], kwargs: Any) -> bool:
+    """nn.MultiheadAttention called as self-attention without its weights."""
+    child = getattr(module, target, None) if "." not in target else None
+    return (
+        type(child).__name__ == "MultiheadAttention"
+        and len(args) == 3
+        and args[0] is args[1] is args[2]
+        and dict(kwargs) == {"need_weights": False}
+    )
 
 
 def _stateful(module: nn.Module) -> bool:

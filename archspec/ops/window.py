@@ -200,6 +200,25 @@ class ShiftedWindowAttentionOp(_Window):
         mlp = (("cpb_mlp.0", "nn.Linear"), ("cpb_mlp.1", "nn.ReLU"), ("cpb_mlp.2", "nn.Linear"))
         return (*inner, ("cpb_mlp", "nn.Sequential"), *mlp)
 
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        """torchvision's ShiftedWindowAttention(V2), for `archspec import`."""
+        version = {"ShiftedWindowAttention": 1, "ShiftedWindowAttentionV2": 2}.get(
+            type(module).__name__
+        )
+        if version is None:
+            return None
+        return {
+            "num_heads": module.num_heads,
+            "window_size": list(module.window_size),
+            "shift_size": list(module.shift_size),
+            "version": version,
+            "qkv_bias": module.qkv.bias is not None,
+            "proj_bias": module.proj.bias is not None,
+            "attention_dropout": module.attention_dropout,
+            "dropout": module.dropout,
+            "dim": module.qkv.in_features,
+        }
+
     def build(self, a: Mapping[str, Any]) -> Any:
         from . import window_modules as wm
 
@@ -274,6 +293,13 @@ class PatchMergingOp(_Window):
 
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return (("reduction", "nn.Linear"), ("norm", "nn.LayerNorm"))
+
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        """torchvision's PatchMerging(V2), for `archspec import`."""
+        version = {"PatchMerging": 1, "PatchMergingV2": 2}.get(type(module).__name__)
+        if version is None:
+            return None
+        return {"version": version, "eps": module.norm.eps, "dim": module.dim}
 
     def build(self, a: Mapping[str, Any]) -> Any:
         from . import window_modules as wm

@@ -45,7 +45,7 @@ TRANSFORMERS = [
     *(f"swin_{s}" for s in ("t", "s", "b", "v2_t", "v2_s", "v2_b")),
     "maxvit_t",
 ]
-CNNS = [name for names in _FAMILIES.values() for name in names]
+CNNS = [n for names in _FAMILIES.values() for n in names if n not in TRANSFORMERS]
 MODELS = CNNS + TRANSFORMERS
 #: CNNs take the zoo's odd, non-square input; transformers their fixed 224 (vit_h_14: 224 too).
 CNN_INPUT = (1, 3, 83, 99)

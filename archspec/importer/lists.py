@@ -1,0 +1,61 @@
+"""Lists of tensors given to a child (DenseNet's layers take every earlier feature map).
+
+torchvision's `_DenseLayer.forward(reader, input)` takes a list and starts with
+`torch.cat(inputs, 1)`; `_DenseBlock` calls each layer with the list so far. A spec's block
+reads one tensor, so the caller makes the `concat` and the child reads it as its input.
+These functions work on a trace._GraphReader (`reader`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .trace import Item, body_of
+from .where import describe
+
+
+def joined(reader: Any, node: Any, target: str, values: Any) -> Any:
+    """A child given a list of tensors that its forward concatenates first: the list
+    becomes a `concat` node here (one tensor: itself), the child reads that."""
+    child = reader.module.get_submodule(target) if "." not in target else None
+    body = body_of(child, reader.problems) if child is not None else None
+    nodes = list(values)
+    inputs = reader._inputs(tuple(nodes)) if all(hasattr(v, "op") for v in nodes) else None
+    if body is None or body.list_input is None or not inputs:
+        reader.fail(
+            "E904",
+            f"{describe(type(reader.module))}.forward passes `reader.{target}` a list",
+            node,
+            "a spec's layers and blocks read one tensor; a list is stated only when the "
+            "child's forward starts by concatenating it (torch.cat(inputs, dim))",
+        )
+        return None
+    if len(inputs) == 1:
+        reader.joins[node] = inputs
+        return node
+    name = reader._fresh(f"{target}_inputs")
+    item = Item(name, "concat", {"dim": body.list_input}, {"dim": body.list_input}, inputs)
+    item.is_module = False
+    item.train_only = node.name in reader.train_only
+    reader.used.add(name)
+    reader.items.append(item)
+    reader.joins[node] = (name,)
+    return node
+
+
+def concatenates_input(reader: Any, node: Any) -> bool:
+    """`torch.cat(inputs, 1)` of the forward's own argument: the module is given a list
+    (DenseNet's layers); the caller concatenates it, so this node is the input."""
+    import torch
+
+    if node.op != "call_function" or node.target not in (torch.cat, torch.concat):
+        return False
+    first = node.args[0] if node.args else node.kwargs.get("tensors")
+    if getattr(first, "op", None) != "placeholder":
+        return False
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    if not isinstance(dim, int) or reader.list_input not in (None, dim):
+        return False
+    reader.list_input = dim
+    reader.names[node] = "input"
+    return True

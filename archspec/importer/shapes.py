@@ -1,0 +1,145 @@
+"""Sizes read in a forward (`n, c, h, w = x.shape`), as far as a spec can state them.
+
+ViT's forward reads its input's shape to assert the image size (`torch._assert(h == 224)`),
+to reshape its patches (`x.reshape(n, hidden_dim, n_h * n_w)`) and to expand its class token
+over the batch (`class_token.expand(n, -1, -1)`). Those uses have kinds: `check_size`,
+`reshape` (0 keeps the batch dim, one -1 takes what is left), `expand`. Sizes are tracked as
+symbols here; any other use of one stays unreadable (E903 at the statement).
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A size read from a traced tensor: `what` is shape, dim, rank, eq or derived."""
+
+    what: str
+    src: Any = None  # the fx node whose size it is
+    index: int | None = None
+    value: Any = None  # eq: (Sym, constant)
+
+
+_ARITH = {operator.floordiv, operator.mul, operator.add, operator.sub, operator.truediv}
+
+
+def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
+    """The symbol a size-reading node makes, or None when it reads no size."""
+    args = node.args
+    if node.op == "call_function" and node.target is getattr and args[1:] == ("shape",):
+        return Sym("shape", args[0])
+    if node.op == "call_method" and node.target == "size":
+        if len(args) == 1:
+            return Sym("shape", args[0])
+        if len(args) == 2 and isinstance(args[1], int):
+            return Sym("dim", args[0], args[1])
+    if node.op == "call_method" and node.target == "dim" and len(args) == 1:
+        return Sym("rank", args[0])
+    if node.op != "call_function":
+        return None
+    first = syms.get(args[0]) if args else None
+    if node.target is operator.getitem and first is not None and first.what == "shape":
+        return Sym("dim", first.src, args[1]) if isinstance(args[1], int) else None
+    if node.target is operator.eq and first is not None and isinstance(args[1], int):
+        return Sym("eq", value=(first, args[1]))
+    if node.target in _ARITH and any(a in syms for a in args):
+        return Sym("derived")
+    return None
+
+
+def is_batch(sym: Any) -> bool:
+    return isinstance(sym, Sym) and sym.what == "dim" and sym.index == 0
+
+
+def reshape_sizes(values: list[Any], syms: dict[Any, Sym]) -> list[int] | None:
+    """A reshape's sizes as `reshape` writes them: numbers, 0 for the batch dim in front,
+    one -1 for a size computed from the input's; None when they say more than that."""
+    out: list[int] = []
+    for i, v in enumerate(values):
+        if isinstance(v, int) and not isinstance(v, bool):
+            out.append(v)
+        elif i == 0 and is_batch(syms.get(v)):
+            out.append(0)
+        elif v in syms and syms[v].what in ("dim", "derived"):
+            out.append(-1)
+        else:
+            return None
+    return out if out.count(-1) <= 1 else None
+
+
+def size_asserts(graph: Any, syms: dict[Any, Sym], src: Any) -> dict[Any, tuple[int, int]]:
+    """The `torch._assert(x.shape[d] == k)` nodes on `src`: node -> (dim, size)."""
+    import torch
+
+    found = {}
+    for node in graph.nodes:
+        if node.op == "call_function" and node.target is torch._assert and node.args:
+            cond = syms.get(node.args[0])
+            if cond is not None and cond.what == "eq":
+                dim, size = cond.value
+                if dim.what == "dim" and dim.src is src and isinstance(dim.index, int):
+                    found[node] = (dim.index, size)
+    return found
+
+
+def read_size_node(reader: Any, node: Any) -> bool:
+    """Handle a node that reads or uses sizes (see the module docstring); True if handled.
+    `reader` is trace._GraphReader: its names, items and helpers are used."""
+    import torch
+
+    syms: dict[Any, Sym] = reader.syms
+    if node in syms:
+        return True
+    args = node.args
+    if node.op == "call_function" and node.target is torch._assert:
+        return _assertion(reader, node)
+    if node.target in ("reshape", "view") or node.target is torch.reshape:
+        sizes = list(args[1]) if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
+        if not any(s in syms for s in sizes):
+            return False
+        shape = reshape_sizes(list(sizes), syms)
+        return shape is not None and reader.emit(node, "reshape", {"shape": shape}, (args[0],))
+    if node.target == "expand" and len(args) >= 2 and is_batch(syms.get(args[1])):
+        if all(a == -1 for a in args[2:]) and not node.kwargs:
+            return reader.emit(node, "expand", {}, (args[0], syms[args[1]].src))
+        return False
+    if node.op == "call_function" and node.target is operator.getitem and args[0] in reader.tuples:
+        if args[1] == 0:
+            reader.names[node] = reader.tuples[args[0]]
+            return True
+        return not node.users  # `x, _ = attention(...)`: the unused weights
+    if node.op == "call_function" and node.target is operator.getitem:
+        index = args[1] if isinstance(args[1], tuple) else (args[1],)
+        lead = [i for i in index[:-1] if i == slice(None)]
+        last = index[-1]
+        if len(lead) == len(index) - 1 >= 1 and isinstance(last, int) and hasattr(args[0], "op"):
+            return reader.emit(node, "select", {"dim": len(lead), "index": last}, (args[0],))
+    return False
+
+
+def _assertion(reader: Any, node: Any) -> bool:
+    cond = reader.syms.get(node.args[0]) if node.args else None
+    if cond is None or cond.what != "eq":
+        return False
+    dim, _ = cond.value
+    if dim.what == "rank":
+        return True  # the rank is the layers' shape rules' to check
+    if node in reader.asserted:
+        return True
+    if dim.what != "dim" or not isinstance(dim.index, int) or dim.index < 2:
+        return False
+    found = size_asserts(reader.graph, reader.syms, dim.src)
+    by_dim = {d: k for d, k in found.values()}
+    dims = sorted(by_dim)
+    if dims != list(range(2, 2 + len(dims))):
+        return False
+    reader.asserted.update(found)
+    src = dim.src
+    ok = reader.emit(node, "check_size", {"size": [by_dim[d] for d in dims]}, (src,))
+    if ok:
+        reader.names[src] = reader.names[node]  # later reads of the input read the check
+    return ok
