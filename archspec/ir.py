@@ -152,6 +152,9 @@ class Module:
     checkpoint: bool = False
     #: the flat, named repeats whose copies are nodes of this module (`Loop`)
     loops: tuple[Loop, ...] = ()
+    #: the dim of the input holding its channels (features): 1 for NCHW, the last dim for
+    #: tokens (N, L, D) or a channels-last map; None when lowering lost track of it
+    in_axis: int | None = 1
 
     @property
     def is_chain(self) -> bool:

@@ -60,14 +60,14 @@ class EncoderBlock(nn.Module):
         self.mlp = MLPBlock(768, mlp_dim=mlp_dim, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 197, L)
-        out = self.ln_1(x)  # (N, 197, L)
-        out = self.self_attention(out)
-        out = self.dropout(out)
-        attended = out + x
-        x = self.ln_2(attended)
-        identity = self.mlp(x)
-        x = attended + identity
+        # x: (N, L, 768)
+        out = self.ln_1(x)  # (N, L, 768)
+        out = self.self_attention(out)  # (N, L, 768)
+        out = self.dropout(out)  # (N, L, 768)
+        attended = out + x  # (N, L, 768)
+        x = self.ln_2(attended)  # (N, L, 768)
+        identity = self.mlp(x)  # (N, L, 768)
+        x = attended + identity  # (N, L, 768)
         return x
 
 
@@ -171,7 +171,7 @@ class Encoder(nn.Module):
         self.ln = nn.LayerNorm(768, eps=1e-06)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 197, L)
+        # x: (N, L, 768)
         x = x + self.pos_embedding
         x = self.dropout(x)
         x = self.layers(x)
@@ -183,28 +183,28 @@ class EncoderBlock_2(nn.Module):
     """Pre-norm transformer block: LayerNorm, multi-head self-attention, dropout, plus the input;
     LayerNorm, MLP, plus that sum (torchvision's EncoderBlock, same child names).
 
-    Built for hidden_dim=768: params that decide the block's structure are not arguments.
+    Built for hidden_dim=1024: params that decide the block's structure are not arguments.
     """
 
     def __init__(
         self, num_heads: int, mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0
     ) -> None:
         super().__init__()
-        self.ln_1 = nn.LayerNorm(768, eps=1e-06)
-        self.self_attention = MultiheadSelfAttention(768, num_heads, dropout=attention_dropout)
+        self.ln_1 = nn.LayerNorm(1024, eps=1e-06)
+        self.self_attention = MultiheadSelfAttention(1024, num_heads, dropout=attention_dropout)
         self.dropout = nn.Dropout(p=dropout)
-        self.ln_2 = nn.LayerNorm(768, eps=1e-06)
-        self.mlp = MLPBlock(768, mlp_dim=mlp_dim, dropout=dropout)
+        self.ln_2 = nn.LayerNorm(1024, eps=1e-06)
+        self.mlp = MLPBlock(1024, mlp_dim=mlp_dim, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 50, L)
-        out = self.ln_1(x)  # (N, 50, L)
-        out = self.self_attention(out)
-        out = self.dropout(out)
-        attended = out + x
-        x = self.ln_2(attended)
-        identity = self.mlp(x)
-        x = attended + identity
+        # x: (N, L, 1024)
+        out = self.ln_1(x)  # (N, L, 1024)
+        out = self.self_attention(out)  # (N, L, 1024)
+        out = self.dropout(out)  # (N, L, 1024)
+        attended = out + x  # (N, L, 1024)
+        x = self.ln_2(attended)  # (N, L, 1024)
+        identity = self.mlp(x)  # (N, L, 1024)
+        x = attended + identity  # (N, L, 1024)
         return x
 
 
@@ -212,7 +212,7 @@ class Encoder_2(nn.Module):
     """The learned position embedding added to the tokens, dropout, num_layers encoder blocks
     (encoder_layer_0, ...) and a final LayerNorm: torchvision's Encoder.
 
-    Built for hidden_dim=768, num_layers=12: params that decide the block's structure are not
+    Built for hidden_dim=1024, num_layers=24: params that decide the block's structure are not
     arguments.
     """
 
@@ -225,7 +225,7 @@ class Encoder_2(nn.Module):
         attention_dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, 768).normal_(std=0.02))
+        self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, 1024).normal_(std=0.02))
         self.dropout = nn.Dropout(p=dropout)
         self.layers = nn.Sequential(
             OrderedDict(
@@ -302,13 +302,85 @@ class Encoder_2(nn.Module):
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
+                    (
+                        "encoder_layer_12",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_13",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_14",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_15",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_16",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_17",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_18",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_19",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_20",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_21",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_22",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
+                    (
+                        "encoder_layer_23",
+                        EncoderBlock_2(
+                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
+                        ),
+                    ),
                 ]
             )
         )
-        self.ln = nn.LayerNorm(768, eps=1e-06)
+        self.ln = nn.LayerNorm(1024, eps=1e-06)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 50, L)
+        # x: (N, L, 1024)
         x = x + self.pos_embedding
         x = self.dropout(x)
         x = self.layers(x)
@@ -317,424 +389,6 @@ class Encoder_2(nn.Module):
 
 
 class EncoderBlock_3(nn.Module):
-    """Pre-norm transformer block: LayerNorm, multi-head self-attention, dropout, plus the input;
-    LayerNorm, MLP, plus that sum (torchvision's EncoderBlock, same child names).
-
-    Built for hidden_dim=1024: params that decide the block's structure are not arguments.
-    """
-
-    def __init__(
-        self, num_heads: int, mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0
-    ) -> None:
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(1024, eps=1e-06)
-        self.self_attention = MultiheadSelfAttention(1024, num_heads, dropout=attention_dropout)
-        self.dropout = nn.Dropout(p=dropout)
-        self.ln_2 = nn.LayerNorm(1024, eps=1e-06)
-        self.mlp = MLPBlock(1024, mlp_dim=mlp_dim, dropout=dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 197, L)
-        out = self.ln_1(x)  # (N, 197, L)
-        out = self.self_attention(out)
-        out = self.dropout(out)
-        attended = out + x
-        x = self.ln_2(attended)
-        identity = self.mlp(x)
-        x = attended + identity
-        return x
-
-
-class Encoder_3(nn.Module):
-    """The learned position embedding added to the tokens, dropout, num_layers encoder blocks
-    (encoder_layer_0, ...) and a final LayerNorm: torchvision's Encoder.
-
-    Built for hidden_dim=1024, num_layers=24: params that decide the block's structure are not
-    arguments.
-    """
-
-    def __init__(
-        self,
-        seq_length: int,
-        num_heads: int,
-        mlp_dim: int,
-        dropout: float = 0.0,
-        attention_dropout: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, 1024).normal_(std=0.02))
-        self.dropout = nn.Dropout(p=dropout)
-        self.layers = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "encoder_layer_0",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_1",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_2",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_3",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_4",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_5",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_6",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_7",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_8",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_9",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_10",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_11",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_12",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_13",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_14",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_15",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_16",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_17",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_18",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_19",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_20",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_21",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_22",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_23",
-                        EncoderBlock_3(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                ]
-            )
-        )
-        self.ln = nn.LayerNorm(1024, eps=1e-06)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 197, L)
-        x = x + self.pos_embedding
-        x = self.dropout(x)
-        x = self.layers(x)
-        x = self.ln(x)
-        return x
-
-
-class EncoderBlock_4(nn.Module):
-    """Pre-norm transformer block: LayerNorm, multi-head self-attention, dropout, plus the input;
-    LayerNorm, MLP, plus that sum (torchvision's EncoderBlock, same child names).
-
-    Built for hidden_dim=1024: params that decide the block's structure are not arguments.
-    """
-
-    def __init__(
-        self, num_heads: int, mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0
-    ) -> None:
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(1024, eps=1e-06)
-        self.self_attention = MultiheadSelfAttention(1024, num_heads, dropout=attention_dropout)
-        self.dropout = nn.Dropout(p=dropout)
-        self.ln_2 = nn.LayerNorm(1024, eps=1e-06)
-        self.mlp = MLPBlock(1024, mlp_dim=mlp_dim, dropout=dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 50, L)
-        out = self.ln_1(x)  # (N, 50, L)
-        out = self.self_attention(out)
-        out = self.dropout(out)
-        attended = out + x
-        x = self.ln_2(attended)
-        identity = self.mlp(x)
-        x = attended + identity
-        return x
-
-
-class Encoder_4(nn.Module):
-    """The learned position embedding added to the tokens, dropout, num_layers encoder blocks
-    (encoder_layer_0, ...) and a final LayerNorm: torchvision's Encoder.
-
-    Built for hidden_dim=1024, num_layers=24: params that decide the block's structure are not
-    arguments.
-    """
-
-    def __init__(
-        self,
-        seq_length: int,
-        num_heads: int,
-        mlp_dim: int,
-        dropout: float = 0.0,
-        attention_dropout: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, 1024).normal_(std=0.02))
-        self.dropout = nn.Dropout(p=dropout)
-        self.layers = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "encoder_layer_0",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_1",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_2",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_3",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_4",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_5",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_6",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_7",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_8",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_9",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_10",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_11",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_12",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_13",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_14",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_15",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_16",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_17",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_18",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_19",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_20",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_21",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_22",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_23",
-                        EncoderBlock_4(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                ]
-            )
-        )
-        self.ln = nn.LayerNorm(1024, eps=1e-06)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 50, L)
-        x = x + self.pos_embedding
-        x = self.dropout(x)
-        x = self.layers(x)
-        x = self.ln(x)
-        return x
-
-
-class EncoderBlock_5(nn.Module):
     """Pre-norm transformer block: LayerNorm, multi-head self-attention, dropout, plus the input;
     LayerNorm, MLP, plus that sum (torchvision's EncoderBlock, same child names).
 
@@ -752,18 +406,18 @@ class EncoderBlock_5(nn.Module):
         self.mlp = MLPBlock(1280, mlp_dim=mlp_dim, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 257, L)
-        out = self.ln_1(x)  # (N, 257, L)
-        out = self.self_attention(out)
-        out = self.dropout(out)
-        attended = out + x
-        x = self.ln_2(attended)
-        identity = self.mlp(x)
-        x = attended + identity
+        # x: (N, L, 1280)
+        out = self.ln_1(x)  # (N, L, 1280)
+        out = self.self_attention(out)  # (N, L, 1280)
+        out = self.dropout(out)  # (N, L, 1280)
+        attended = out + x  # (N, L, 1280)
+        x = self.ln_2(attended)  # (N, L, 1280)
+        identity = self.mlp(x)  # (N, L, 1280)
+        x = attended + identity  # (N, L, 1280)
         return x
 
 
-class Encoder_5(nn.Module):
+class Encoder_3(nn.Module):
     """The learned position embedding added to the tokens, dropout, num_layers encoder blocks
     (encoder_layer_0, ...) and a final LayerNorm: torchvision's Encoder.
 
@@ -787,193 +441,193 @@ class Encoder_5(nn.Module):
                 [
                     (
                         "encoder_layer_0",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_1",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_2",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_3",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_4",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_5",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_6",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_7",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_8",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_9",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_10",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_11",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_12",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_13",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_14",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_15",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_16",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_17",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_18",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_19",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_20",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_21",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_22",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_23",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_24",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_25",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_26",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_27",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_28",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_29",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_30",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
                     (
                         "encoder_layer_31",
-                        EncoderBlock_5(
+                        EncoderBlock_3(
                             num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                         ),
                     ),
@@ -983,7 +637,7 @@ class Encoder_5(nn.Module):
         self.ln = nn.LayerNorm(1280, eps=1e-06)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 257, L)
+        # x: (N, L, 1280)
         x = x + self.pos_embedding
         x = self.dropout(x)
         x = self.layers(x)
@@ -1066,7 +720,7 @@ class VitB32(nn.Module):
         super().__init__()
         self.conv_proj = nn.Conv2d(3, 768, kernel_size=32, stride=32)
         self.class_token = nn.Parameter(torch.zeros(1, 1, 768))
-        self.encoder = Encoder_2(
+        self.encoder = Encoder(
             50, num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
         )
         self.heads = nn.Sequential(OrderedDict([("head", nn.Linear(768, num_classes))]))
@@ -1113,7 +767,7 @@ class VitL16(nn.Module):
         super().__init__()
         self.conv_proj = nn.Conv2d(3, 1024, kernel_size=16, stride=16)
         self.class_token = nn.Parameter(torch.zeros(1, 1, 1024))
-        self.encoder = Encoder_3(
+        self.encoder = Encoder_2(
             197, num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
         )
         self.heads = nn.Sequential(OrderedDict([("head", nn.Linear(1024, num_classes))]))
@@ -1160,7 +814,7 @@ class VitL32(nn.Module):
         super().__init__()
         self.conv_proj = nn.Conv2d(3, 1024, kernel_size=32, stride=32)
         self.class_token = nn.Parameter(torch.zeros(1, 1, 1024))
-        self.encoder = Encoder_4(
+        self.encoder = Encoder_2(
             50, num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
         )
         self.heads = nn.Sequential(OrderedDict([("head", nn.Linear(1024, num_classes))]))
@@ -1207,7 +861,7 @@ class VitH14(nn.Module):
         super().__init__()
         self.conv_proj = nn.Conv2d(3, 1280, kernel_size=14, stride=14)
         self.class_token = nn.Parameter(torch.zeros(1, 1, 1280))
-        self.encoder = Encoder_5(
+        self.encoder = Encoder_3(
             257, num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
         )
         self.heads = nn.Sequential(OrderedDict([("head", nn.Linear(1280, num_classes))]))

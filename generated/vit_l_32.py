@@ -59,14 +59,14 @@ class EncoderBlock(nn.Module):
         self.mlp = MLPBlock(1024, mlp_dim=mlp_dim, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 50, L)
-        out = self.ln_1(x)  # (N, 50, L)
-        out = self.self_attention(out)
-        out = self.dropout(out)
-        attended = out + x
-        x = self.ln_2(attended)
-        identity = self.mlp(x)
-        x = attended + identity
+        # x: (N, L, 1024)
+        out = self.ln_1(x)  # (N, L, 1024)
+        out = self.self_attention(out)  # (N, L, 1024)
+        out = self.dropout(out)  # (N, L, 1024)
+        attended = out + x  # (N, L, 1024)
+        x = self.ln_2(attended)  # (N, L, 1024)
+        identity = self.mlp(x)  # (N, L, 1024)
+        x = attended + identity  # (N, L, 1024)
         return x
 
 
@@ -242,7 +242,7 @@ class Encoder(nn.Module):
         self.ln = nn.LayerNorm(1024, eps=1e-06)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, 50, L)
+        # x: (N, L, 1024)
         x = x + self.pos_embedding
         x = self.dropout(x)
         x = self.layers(x)

@@ -165,6 +165,7 @@ class Lowerer:
             state_dict_version=child.state_dict_version,
             checkpoint=child.checkpoint,
             loops=tuple(scope.loops),
+            in_axis=in_axis,
         )
 
     def add_node(self, scope: Scope, node: Node, item: Item) -> str:

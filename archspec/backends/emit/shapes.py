@@ -41,21 +41,26 @@ def class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
         return sym_in, _comments(cls, [_rows(table)])
     per_body: list[dict[str, Shape]] = []
     for body in cls.bodies:
-        sym_in = input_symbols(body.module.in_shape or ())
+        sym_in = input_symbols(body.module.in_shape or (), body.module.in_axis)
         if any(s in taken for d in sym_in for s in d.symbols):
             return sym_in, {}  # a param named like a size symbol: comments could not be read
         module_graph = dataclasses.replace(graph, root=body.module)
         per_body.append(_rows(infer_shapes(module_graph, sym_in)))
-    return input_symbols(cls.bodies[0].module.in_shape or ()), _comments(cls, per_body)
+    first = cls.bodies[0].module
+    return input_symbols(first.in_shape or (), first.in_axis), _comments(cls, per_body)
 
 
-def input_symbols(body_in: Shape) -> Shape:
-    """A block's input with its sizes as symbols, channels as they are."""
+def input_symbols(body_in: Shape, axis: int | None = 1) -> Shape:
+    """A block's input with its sizes as symbols, channels as they are: the dims after the
+    channels (NCHW), or between the batch and the channels where they are last (`axis`:
+    tokens (N, L, D), a channels-last map (N, H, W, C))."""
     rank = len(body_in)
-    names = _SPATIAL.get(rank - 2, tuple(f"D{j + 2}" for j in range(rank - 2)))
+    last = rank >= 3 and axis is not None and axis % rank == rank - 1
+    sizes = range(1, rank - 1) if last else range(2, rank)
+    names = _SPATIAL.get(len(sizes), tuple(f"D{j + 2}" for j in range(len(sizes))))
     out = list(body_in)
-    for j in range(2, rank):
-        out[j] = Dim.of(names[j - 2])
+    for k, j in enumerate(sizes):
+        out[j] = Dim.of(names[k])
     return tuple(out)
 
 
