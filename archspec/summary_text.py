@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The MAC convention, as the footers state it.
 SPEC_CONVENTION = "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out."
+#: What an attention layer adds to it (said only where a summary has one).
+ATTENTION_CONVENTION = " Attention: its projections plus both matmuls (Q K^T, weights V)."
 MODULE_CONVENTION = (
     "MACs: every matrix product and convolution the forward runs "
     "(conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out)."
@@ -143,7 +145,8 @@ def footer(s: Summary) -> str:
                     f"; at {format_shape(example)}: {s.example_macs:,} MACs "
                     f"({human(s.example_macs, early=True)})"
                 )
-    return f"{text}. {SPEC_CONVENTION}"
+    attention = any("Attention" in r.type for r in s.rows if not r.is_heading)
+    return f"{text}. {SPEC_CONVENTION}" + (ATTENTION_CONVENTION if attention else "")
 
 
 def _short(n: int) -> str:

@@ -40,6 +40,7 @@ def test_vit_b_16_summary_gives_issue_17s_figures() -> None:
     text = " ".join(result.output.split())
     assert "86,567,656 parameters" in text  # 86.6 M
     assert "17.56 G" in text
+    assert "Attention: its projections plus both matmuls" in text
     s = archspec.summary("vit_b_16", input=(1, 3, 224, 224))
     assert s.params == 86_567_656 and s.macs.value == 17_563_828_224
 
