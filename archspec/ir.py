@@ -8,7 +8,7 @@ Every node keeps the span of the YAML that made it, so any later pass can point 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -155,6 +155,10 @@ class Module:
     #: the dim of the input holding its channels (features): 1 for NCHW, the last dim for
     #: tokens (N, L, D) or a channels-last map; None when lowering lost track of it
     in_axis: int | None = 1
+    #: names of children and tensors registered before the others, in this order (a block's
+    #: `register_order:`: torchvision's SwinTransformerBlockV2 registers norm1 before attn
+    #: but calls attn first); the rest follow in node order
+    register_order: tuple[str, ...] = ()
 
     @property
     def is_chain(self) -> bool:
@@ -169,6 +173,11 @@ class Module:
             and self.outputs[0].name == prev
             and not self.outputs[0].train_only
         )
+
+    def registered(self, names: Sequence[str]) -> list[str]:
+        """`names` (of this module's nodes) in the order the module registers them."""
+        first = {n: i for i, n in enumerate(self.register_order)}
+        return sorted(names, key=lambda n: first.get(n, len(first)))
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

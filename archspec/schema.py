@@ -61,6 +61,13 @@ class ParamDecl(BaseModel):
 ParamEntry = ParamDecl | ParamValue
 
 
+#: What a block's `register_order:` is for (schema description).
+REGISTER_ORDER_DOC = (
+    "the layer names in the order the block's module registers them (its state_dict order), "
+    "when that is not the order of `layers`; names not listed follow in layer order"
+)
+
+
 def state_dict_version_field() -> Any:
     """The `state_dict_version:` field of a block and of the spec: the class's `_version`,
     which torch records per module in `state_dict()._metadata[prefix]["version"]` and hands
@@ -274,6 +281,9 @@ def _build() -> dict[str, Any]:
             False,
             description="activation checkpointing of every instance in training "
             "(torch.utils.checkpoint, use_reentrant=False)",
+        )
+        register_order: list[Name] | None = Field(
+            None, max_length=256, description=REGISTER_ORDER_DOC
         )
 
     class Spec(BaseModel):

@@ -240,6 +240,11 @@ def build_scope(
         programs["train"] = _program(module, training=True)
     base = CheckpointedModule if module.checkpoint else SpecModule
     out = runtime_class(base, spec, module.class_name)(module.class_name, programs)
+    if module.register_order:
+        rank = {n: i for i, n in enumerate(module.registered([n for n, _ in children]))}
+        children.sort(key=lambda c: rank[c[0]])
+        rank = {n: i for i, n in enumerate(module.registered([n for n, _ in tensors]))}
+        tensors.sort(key=lambda t: rank[t[0]])
     for name, m in children:
         out.add_module(name, m)
     for name, t, persistent in tensors:

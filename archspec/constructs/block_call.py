@@ -89,6 +89,8 @@ def lower(lw: Lowerer, site: Site) -> str:
             state_dict_version=bdef.state_dict_version,
             checkpoint=bdef.checkpoint or bname in lw.spec.checkpoint,
             call=None if (key := args_key(args)) is None else (bname, key),
+            register_order=bdef.register_order or (),
+            register_order_ypath=("blocks", bname, "register_order"),
         )
         return lw.lower_child(site, child)
     finally:

@@ -160,6 +160,9 @@ class Child:
     #: a block instance's call (block name, bound arguments) as a key of the instance memo
     #: (lowering/memo.py); None: lowered every time
     call: tuple[Any, ...] | None = None
+    #: a block's `register_order:` (children registered in this order first), and its ypath
+    register_order: Sequence[str] = ()
+    register_order_ypath: PathKey = ()
 
 
 class Named(BaseModel):

@@ -147,7 +147,7 @@ class Lowerer:
         outputs = scope_outputs(self, scope, prev, child)
         if outputs:
             self.out_axes[path] = scope.axes.get(outputs[0].name, 1)
-        return Module(
+        module = Module(
             class_name=child.class_name,
             path=path,
             nodes=tuple(scope.nodes),
@@ -167,6 +167,9 @@ class Lowerer:
             loops=tuple(scope.loops),
             in_axis=in_axis,
         )
+        if child.register_order:
+            module = registering(self, module, child)
+        return module
 
     def add_node(self, scope: Scope, node: Node, item: Item) -> str:
         if node.name in scope.shapes:
@@ -353,3 +356,31 @@ def _absent_as_previous(scope: Scope, node: Node) -> Node:
     if len(node.inputs) < 2 or prev not in node.inputs:
         return node
     return dataclasses.replace(node, attrs={**node.attrs, ABSENT_AS: node.inputs.index(prev)})
+
+
+def registering(lw: Lowerer, module: Module, child: Child) -> Module:
+    """`module` with its block's `register_order:`, each name checked: a child module or a
+    tensor of this block (E305 otherwise), listed once, in a block that is not a plain chain
+    (an nn.Sequential registers its entries in the order it calls them)."""
+    held = {n.name for n in module.nodes if n.is_module or n.kind == "parameter"}
+    ypath = child.register_order_ypath
+    seen: set[str] = set()
+    for j, name in enumerate(child.register_order):
+        if name in seen or name not in held:
+            lw.error(
+                "E305",
+                f"register_order names `{name}`, "
+                + ("twice" if name in seen else "which is no module or tensor of this block"),
+                ypath + (j,),
+                f"list each of {', '.join(sorted(held)) or 'its layers'} at most once",
+            )
+        seen.add(name)
+    if module.is_chain:
+        lw.error(
+            "E305",
+            "register_order in a block whose layers are a plain chain: it becomes an "
+            "nn.Sequential, which registers its entries in the order it calls them",
+            ypath,
+            "drop register_order, or give the block a layer that is not in the chain",
+        )
+    return dataclasses.replace(module, register_order=tuple(child.register_order))

@@ -97,7 +97,7 @@ class ShiftedWindowAttentionSpec(LayerSpec):
     shift_size: Ints(ge=0) = Field(  # type: ignore[valid-type]
         0, description="the cyclic shift (height, width); 0: not shifted"
     )
-    version: Literal[1, 2] = Field(
+    version: Int(ge=1, le=2) = Field(  # type: ignore[valid-type]
         1, description="1: a learned bias table (Swin); 2: cosine attention, cpb_mlp (Swin V2)"
     )
     qkv_bias: Bool = True
@@ -258,7 +258,7 @@ class PatchMergingSpec(LayerSpec):
     """patch_merging: Swin's 2x downsampling of (N, H, W, C) to (N, ceil(H/2), ceil(W/2), 2C)."""
 
     type: Literal["patch_merging"]
-    version: Literal[1, 2] = Field(
+    version: Int(ge=1, le=2) = Field(  # type: ignore[valid-type]
         1, description="1: norm over 4C then the Linear (Swin); 2: Linear, then norm over 2C"
     )
     eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]

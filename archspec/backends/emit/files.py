@@ -283,14 +283,19 @@ def _signature(cls: ClassInfo) -> list[str]:
 
 
 def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
-    """`def __init__`: the signature, then one assignment per submodule, in node order."""
+    """`def __init__`: the signature, then one assignment per submodule, in node order (or
+    the block's `register_order:`, which torch's state_dict order follows)."""
     head = _signature(cls)
     pad = INDENT * 2
     head.append(pad + "super().__init__()")
     lines: list[str] = []
     flags: set[str] = set()
     inlined: dict[int, tuple[str, str]] = {}  # line -> (flag, let) of `self.flag = <let's text>`
-    for st in cls.steps:
+    steps = cls.steps
+    if cls.bodies and (module := cls.bodies[0].module).register_order:
+        rank = {n: i for i, n in enumerate(module.registered([s.node.name for s in steps]))}
+        steps = sorted(steps, key=lambda s: rank[s.node.name])
+    for st in steps:
         if st.ctor is None and st.when is not None:  # a function node `forward` may skip
             flag = when_flag(cls, st)
             if flag not in flags:
