@@ -106,6 +106,7 @@ _ALLOWED = (
     ast.Constant,
     ast.Call,
     ast.Subscript,
+    ast.List,
     ast.Load,
     ast.And,
     ast.Or,
@@ -166,7 +167,8 @@ def parse_expr(text: str) -> Expr:
             raise ExprError(
                 f"{type(node).__name__} is not allowed in an expression: {_short(text)}",
                 hint="only arithmetic, comparisons, and/or/not, conditional expressions, "
-                "list indexing, the functions listed in the docs and param names are allowed",
+                "lists and list indexing, the functions listed in the docs and param names "
+                "are allowed",
                 code="E206",
             )
         if isinstance(node, ast.Constant) and (type(node.value) not in (int, float, bool, str)):
@@ -419,6 +421,8 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
             raise ExprError(
                 f"{fn}() cannot be computed ({type(exc).__name__})", code="E309"
             ) from None
+    if isinstance(node, ast.List):  # `[w // 2, 0]`: Swin's shift sizes
+        return [_eval(e, env) for e in node.elts]
     if isinstance(node, ast.Subscript):
         container = _eval(node.value, env)
         try:
@@ -518,6 +522,8 @@ def unparse(
             return f"{n.func.id}({', '.join(go(a) for a in n.args)})"
         if isinstance(n, ast.Subscript):
             return f"{sub(n.value, 10)}[{go(n.slice)}]"
+        if isinstance(n, ast.List):
+            return "[" + ", ".join(go(e) for e in n.elts) + "]"
         raise ExprError(f"cannot render expression element {type(n).__name__}")
 
     return go(node)

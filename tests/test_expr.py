@@ -70,7 +70,7 @@ def test_boolean_logic(x: int, y: int, flag: bool) -> None:
         "x[0:1]",
         "x[0, 1]",
         "lambda: 1",
-        "[1, 2]",
+        "[x for x in y]",
         "{'a': 1}",
         "open('f')",
         "(yield)",
@@ -82,6 +82,17 @@ def test_boolean_logic(x: int, y: int, flag: bool) -> None:
 def test_unsafe_or_unsupported_expressions_are_rejected(text: str) -> None:
     with pytest.raises(ExprError):
         parse_expr(text)
+
+
+def test_lists_evaluate_item_by_item() -> None:
+    """`[a, b]` is a list of values (Swin's shift sizes); its items are expressions."""
+    shift = parse_expr("[0 if j % 2 == 0 else w[0] // 2, 0 if j % 2 == 0 else w[1] // 2]")
+    assert shift.evaluate({"j": 1, "w": [7, 8]}) == [3, 4]
+    assert shift.evaluate({"j": 0, "w": [7, 8]}) == [0, 0]
+    assert shift.to_python() == "[0 if j % 2 == 0 else w[0] // 2, 0 if j % 2 == 0 else w[1] // 2]"
+    assert parse_expr("[]").evaluate({}) == []
+    with pytest.raises(ExprError):  # arithmetic on a list fails whatever the names are
+        parse_expr("[1, 2] * k")
 
 
 def test_runaway_arithmetic_is_bounded() -> None:

@@ -223,7 +223,10 @@ def _render_tree(
         deps |= v.names
         ok = ok and v.exact
         subst[name] = v.text
-    if not ok or type(bound) in (list, tuple):
+    # a list value is written only as a name passed on whole (a block's list param, Swin's
+    # window_size); a list computed in an expression is the instance's
+    passed_on = isinstance(_part(*where), ast.Name)
+    if not ok or (type(bound) in (list, tuple) and not passed_on):
         return inexact(bound, deps) if deps else literal(bound)
     text = _substituted(*where, tuple(sorted(subst.items())))
     if text is None:

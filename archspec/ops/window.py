@@ -235,9 +235,8 @@ class ShiftedWindowAttentionOp(_Window):
         )
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        name = "ShiftedWindowAttention" if a["version"] == 1 else "ShiftedWindowAttentionV2"
         return emit_call(
-            name,
+            _versioned("ShiftedWindowAttention", a["version"], lit),
             [a["dim"], _pair(a["window_size"]), _pair(a["shift_size"]), a["num_heads"]],
             {
                 "qkv_bias": (a["qkv_bias"], True),
@@ -249,9 +248,20 @@ class ShiftedWindowAttentionOp(_Window):
         )
 
 
-def _pair(value: Any) -> list[Any]:
-    """A (height, width) list, as torchvision's modules take it, from one value or two."""
-    return list(value) if isinstance(value, (list, tuple)) else [value, value]
+def _versioned(name: str, version: Any, lit: Any) -> str:
+    """The class of a version: `name` (1) or `nameV2` (2); inside a block class whose
+    version is an argument, the choice written out (`(X if version == 1 else XV2)`)."""
+    if isinstance(version, int):
+        return name if version == 1 else f"{name}V2"
+    return f"({name} if {lit(version)} == 1 else {name}V2)"
+
+
+def _pair(value: Any) -> Any:
+    """A (height, width) list, as torchvision's modules take it, from one int or two; an
+    argument of a block class (`window_size`) as it is: the modules take an int too."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value, value] if isinstance(value, int) else value
 
 
 class PatchMergingSpec(LayerSpec):
@@ -308,5 +318,5 @@ class PatchMergingOp(_Window):
         return cls(a["dim"], eps=a["eps"])
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        name = "PatchMerging" if a["version"] == 1 else "PatchMergingV2"
+        name = _versioned("PatchMerging", a["version"], lit)
         return emit_call(name, [a["dim"]], {"eps": (a["eps"], 1e-5)}, lit)

@@ -132,8 +132,8 @@ class ShiftedWindowAttention(nn.Module):
     def __init__(
         self,
         dim: int,
-        window_size: list[int],
-        shift_size: list[int],
+        window_size: list[int] | int,
+        shift_size: list[int] | int,
         num_heads: int,
         qkv_bias: bool = True,
         proj_bias: bool = True,
@@ -141,8 +141,11 @@ class ShiftedWindowAttention(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.window_size = window_size
-        self.shift_size = shift_size
+        # one int is a square window (torchvision takes the list only)
+        self.window_size = [window_size] * 2 if isinstance(window_size, int) else list(window_size)
+        self.shift_size = [shift_size] * 2 if isinstance(shift_size, int) else list(shift_size)
+        if len(self.window_size) != 2 or len(self.shift_size) != 2:
+            raise ValueError("window_size and shift_size must be of length 2")
         self.num_heads = num_heads
         self.attention_dropout = attention_dropout
         self.dropout = dropout

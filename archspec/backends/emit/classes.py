@@ -166,7 +166,9 @@ class Classes(Scope):
         grouped into classes; with `guard`, items no instance keeps are left out of the
         class (which refuses their conditions) rather than fixing the params they read."""
         params = {p.name for p in decls}
-        symbolic = {p.name for p in decls if p.type in _PARAM_TYPES} | {IN}
+        # a block's list param is an argument too (Swin's window_size, passed on whole); one
+        # the block indexes cannot be written (`_foreign`) and is fixed as any such value
+        symbolic = {p.name for p in decls if p.type in (*_PARAM_TYPES, "list")} | {IN}
         skip = loop_switches(instances) if self.loops_on else []
         pre_lost = _structural_names(instances, guard, skip)
         symbolic -= pre_lost
@@ -203,9 +205,10 @@ class Classes(Scope):
         """One instance rendered with the params in `symbolic` as arguments."""
         values = {n: v for n, v in inst.args.items() if n in params}
         shape = inst.in_shape or ()
+        axis = channel_axis(inst)
         in_vals: list[Val] = []
         for d, dim in enumerate(shape):
-            if d == 1 and dim.is_const:
+            if d == axis and dim.is_const:
                 values[IN] = dim.value
                 in_vals.append(
                     Val(pynames[IN], dim.value, frozenset({IN})) if IN in symbolic else literal(dim)
@@ -215,7 +218,7 @@ class Classes(Scope):
         env = Env(symbolic & (set(values) | {IN}), values, pynames)
         if IN not in values:
             env.symbolic = env.symbolic - {IN}
-        in_ch = in_vals[1] if len(in_vals) > 1 else None
+        in_ch = in_vals[axis] if axis is not None else None
         for let in inst.lets:  # a let the class cannot write fixes the params it reads
             val = render_expr(let.expr, let.value, env, in_ch)
             env.lets[let.name] = val if val.exact else inexact(let.value, val.names)
@@ -476,3 +479,11 @@ def _structural_names(
             elif not sw.name or (sw.name, sw.expr.text) not in shortcuts:
                 out |= names_of(sw.expr)
     return out
+
+
+def channel_axis(module: Module) -> int | None:
+    """The dim of the module's input the class reads as `in_channels` (`Module.in_axis`:
+    1 for NCHW, the last dim channels-last), None when it has none."""
+    axis = module.in_axis
+    rank = len(module.in_shape or ())
+    return axis if axis is not None and 0 < axis < rank else None

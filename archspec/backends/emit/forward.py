@@ -285,9 +285,11 @@ def input_comment(cls: ClassInfo, sym_in: Shape) -> list[str]:
     if not sym_in:
         return []
     dims = [str(d) for d in sym_in]
-    channels = {str((b.module.in_shape or ())[1:2]) for b in cls.bodies}
+    axis = cls.bodies[0].module.in_axis
+    axis = axis if axis is not None and 0 < axis < len(dims) else 1
+    channels = {str((b.module.in_shape or ())[axis : axis + 1]) for b in cls.bodies}
     if len(dims) >= 2 and (cls.in_arg or len(channels) > 1):
-        dims[1] = cls.pynames[IN] if cls.in_arg else "C"
+        dims[axis] = cls.pynames[IN] if cls.in_arg else "C"
     return [INDENT * 2 + comment_line("x: (" + ", ".join(dims) + ")")]
 
 

@@ -272,7 +272,8 @@ class Scope(EmitContext):
         self, cls: ClassInfo, child: Module, node: Node, env: Env, in_val: tuple[Val, ...]
     ) -> tuple[Doc, tuple[Val, ...]]:
         """`Block(in_channels, first, key=value, ...)` in the caller's terms, and its output."""
-        in_ch = in_val[1] if len(in_val) >= 2 else None
+        axis = child.in_axis
+        in_ch = in_val[axis] if axis is not None and 0 < axis < len(in_val) else None
         mapping: dict[str, Val] = {f"#in{d}": v for d, v in enumerate(in_val)}
         if in_ch is not None:
             mapping[IN] = in_ch

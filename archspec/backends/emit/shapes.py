@@ -77,7 +77,7 @@ def _comments(cls: ClassInfo, per_body: list[dict[str, Shape]]) -> dict[str, str
         for j in range(len(shapes[0])):
             texts = {str(s[j]) if j < len(s) else None for s in shapes}
             template = step.out[j] if j < len(step.out) else None
-            if j == 1 and template is not None and template.symbolic and _known(cls, template):
+            if j >= 1 and template is not None and template.symbolic and _known(cls, template):
                 dims.append(template.text)  # the channels as the class's code computes them
             elif len(texts) == 1 and None not in texts:
                 dims.append(texts.pop() or "")
