@@ -679,7 +679,6 @@ class SwinV2B(nn.Module):
             ),
         )
         self.norm = nn.LayerNorm(1024)
-        self.permute = Permute([0, 3, 1, 2])
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(1024, num_classes)
         self._init_weights()
@@ -688,7 +687,7 @@ class SwinV2B(nn.Module):
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, (H + 28)//32, (W + 28)//32, 1024)
         x = self.norm(x)  # (N, (H + 28)//32, (W + 28)//32, 1024)
-        x = self.permute(x)  # (N, 1024, (H + 28)//32, (W + 28)//32)
+        x = x.permute(0, 3, 1, 2)  # (N, 1024, (H + 28)//32, (W + 28)//32)
         x = self.avgpool(x)  # (N, 1024, 1, 1)
         x = torch.flatten(x, 1)  # (N, 1024)
         x = self.head(x)  # (N, num_classes)

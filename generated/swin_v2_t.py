@@ -547,7 +547,6 @@ class SwinV2T(nn.Module):
             ),
         )
         self.norm = nn.LayerNorm(768)
-        self.permute = Permute([0, 3, 1, 2])
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(768, num_classes)
         self._init_weights()
@@ -556,7 +555,7 @@ class SwinV2T(nn.Module):
         # x: (N, 3, H, W)
         x = self.features(x)  # (N, (H + 28)//32, (W + 28)//32, 768)
         x = self.norm(x)  # (N, (H + 28)//32, (W + 28)//32, 768)
-        x = self.permute(x)  # (N, 768, (H + 28)//32, (W + 28)//32)
+        x = x.permute(0, 3, 1, 2)  # (N, 768, (H + 28)//32, (W + 28)//32)
         x = self.avgpool(x)  # (N, 768, 1, 1)
         x = torch.flatten(x, 1)  # (N, 768)
         x = self.head(x)  # (N, num_classes)
