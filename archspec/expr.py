@@ -424,12 +424,17 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.List):  # `[w // 2, 0]`: Swin's shift sizes
         return [_eval(e, env) for e in node.elts]
     if isinstance(node, ast.Subscript):
-        container = _eval(node.value, env)
-        try:
-            return index(container, _eval(node.slice, env))
-        except CallError as exc:
-            raise ExprError(str(exc), hint="check the table and the index it is read at") from None
+        return _index(node, env)
     raise ExprError(f"unsupported expression element {type(node).__name__}")  # pragma: no cover
+
+
+def _index(node: ast.Subscript, env: Mapping[str, Any]) -> Any:
+    """`table[i]`: an item of a list."""
+    container = _eval(node.value, env)
+    try:
+        return index(container, _eval(node.slice, env))
+    except CallError as exc:
+        raise ExprError(str(exc), hint="check the table and the index it is read at") from None
 
 
 _PREC = {

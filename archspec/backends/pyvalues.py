@@ -225,7 +225,8 @@ def _render_tree(
         subst[name] = v.text
     # a list value is written only as a name passed on whole (a block's list param, Swin's
     # window_size); a list computed in an expression is the instance's
-    passed_on = isinstance(_part(*where), ast.Name)
+    tree = _part(*where)
+    passed_on = isinstance(tree, ast.Name) and type(env.values.get(tree.id)) in (list, tuple)
     if not ok or (type(bound) in (list, tuple) and not passed_on):
         return inexact(bound, deps) if deps else literal(bound)
     text = _substituted(*where, tuple(sorted(subst.items())))

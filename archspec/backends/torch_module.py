@@ -243,7 +243,7 @@ def build_scope(
     if module.register_order:
         rank = {n: i for i, n in enumerate(module.registered([n for n, _ in children]))}
         children.sort(key=lambda c: rank[c[0]])
-        rank = {n: i for i, n in enumerate(module.registered([n for n, _ in tensors]))}
+        rank = {n: i for i, n in enumerate(module.registered([t[0] for t in tensors]))}
         tensors.sort(key=lambda t: rank[t[0]])
     for name, m in children:
         out.add_module(name, m)

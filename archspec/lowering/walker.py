@@ -362,7 +362,7 @@ def registering(lw: Lowerer, module: Module, child: Child) -> Module:
     """`module` with its block's `register_order:`, each name checked: a child module or a
     tensor of this block (E305 otherwise), listed once, in a block that is not a plain chain
     (an nn.Sequential registers its entries in the order it calls them)."""
-    held = {n.name for n in module.nodes if n.is_module or n.kind == "parameter"}
+    held = {n.name for n in module.nodes if n.is_module or REGISTRY[n.kind].style == "tensor"}
     ypath = child.register_order_ypath
     seen: set[str] = set()
     for j, name in enumerate(child.register_order):

@@ -67,6 +67,9 @@ def input_symbols(body_in: Shape, axis: int | None = 1) -> Shape:
 def _comments(cls: ClassInfo, per_body: list[dict[str, Shape]]) -> dict[str, str]:
     """A comment per step: the dims every body of the class gives alike."""
     out: dict[str, str] = {}
+    # the dims the class's code computes: the channels (dim 1), and any dim of a class whose
+    # input is channels-last (Swin's (N, H, W, in_channels) blocks)
+    last = cls.bodies[0].module.in_axis not in (None, 1)
     for step in cls.steps:
         name = step.node.name
         shapes = [rows[name] for rows in per_body if name in rows]
@@ -77,7 +80,12 @@ def _comments(cls: ClassInfo, per_body: list[dict[str, Shape]]) -> dict[str, str
         for j in range(len(shapes[0])):
             texts = {str(s[j]) if j < len(s) else None for s in shapes}
             template = step.out[j] if j < len(step.out) else None
-            if j >= 1 and template is not None and template.symbolic and _known(cls, template):
+            if (
+                (j == 1 or (last and j > 1))
+                and template is not None
+                and template.symbolic
+                and _known(cls, template)
+            ):
                 dims.append(template.text)  # the channels as the class's code computes them
             elif len(texts) == 1 and None not in texts:
                 dims.append(texts.pop() or "")
