@@ -99,6 +99,14 @@ DOMAINS.update(
     }
 )
 
+# Swin pads to its windows and patch merging to even sizes: only the 4x4 patch conv bounds it
+DOMAINS.update(
+    {
+        f"swin_{v}": f"swin_{v} accepts (N, 3, H, W) with H, W >= 4"
+        for v in ("t", "s", "b", "v2_t", "v2_s", "v2_b")
+    }
+)
+
 #: Domains whose words are a box plus relations the solver states but does not reduce to
 #: boxes (`exact` is False): MaxViT's partitions need H and W in 224k-3 .. 224k for one k
 #: (7x7 windows and grids on maps of (side + 3) // 4, // 8, // 16, // 32, all square).
