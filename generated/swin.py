@@ -426,7 +426,7 @@ class SwinTransformerBlockV2(nn.Module):
         return x
 
 
-class SwinT(nn.Module):
+class SwinTransformerSwinT(nn.Module):
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
@@ -627,7 +627,7 @@ class SwinT(nn.Module):
                 nn.init.zeros_(m.bias)
 
 
-class SwinS(nn.Module):
+class SwinTransformerSwinS(nn.Module):
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
@@ -960,7 +960,7 @@ class SwinS(nn.Module):
                 nn.init.zeros_(m.bias)
 
 
-class SwinB(nn.Module):
+class SwinTransformerSwinB(nn.Module):
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
@@ -1293,7 +1293,7 @@ class SwinB(nn.Module):
                 nn.init.zeros_(m.bias)
 
 
-class SwinV2T(nn.Module):
+class SwinTransformerSwinV2T(nn.Module):
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys.
 
     Input: (N, 3, 256, 256). Output: (N, 1000).
@@ -1494,7 +1494,7 @@ class SwinV2T(nn.Module):
                 nn.init.zeros_(m.bias)
 
 
-class SwinV2S(nn.Module):
+class SwinTransformerSwinV2S(nn.Module):
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys.
 
     Input: (N, 3, 256, 256). Output: (N, 1000).
@@ -1827,7 +1827,7 @@ class SwinV2S(nn.Module):
                 nn.init.zeros_(m.bias)
 
 
-class SwinV2B(nn.Module):
+class SwinTransformerSwinV2B(nn.Module):
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys.
 
     Input: (N, 3, 256, 256). Output: (N, 1000).
@@ -2160,31 +2160,31 @@ class SwinV2B(nn.Module):
                 nn.init.zeros_(m.bias)
 
 
-def swin_t(**kwargs: Any) -> SwinT:
+def swin_t(**kwargs: Any) -> SwinTransformerSwinT:
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys."""
-    return SwinT(**kwargs)
+    return SwinTransformerSwinT(**kwargs)
 
 
-def swin_s(**kwargs: Any) -> SwinS:
+def swin_s(**kwargs: Any) -> SwinTransformerSwinS:
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys."""
-    return SwinS(**kwargs)
+    return SwinTransformerSwinS(**kwargs)
 
 
-def swin_b(**kwargs: Any) -> SwinB:
+def swin_b(**kwargs: Any) -> SwinTransformerSwinB:
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys."""
-    return SwinB(**kwargs)
+    return SwinTransformerSwinB(**kwargs)
 
 
-def swin_v2_t(**kwargs: Any) -> SwinV2T:
+def swin_v2_t(**kwargs: Any) -> SwinTransformerSwinV2T:
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys."""
-    return SwinV2T(**kwargs)
+    return SwinTransformerSwinV2T(**kwargs)
 
 
-def swin_v2_s(**kwargs: Any) -> SwinV2S:
+def swin_v2_s(**kwargs: Any) -> SwinTransformerSwinV2S:
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys."""
-    return SwinV2S(**kwargs)
+    return SwinTransformerSwinV2S(**kwargs)
 
 
-def swin_v2_b(**kwargs: Any) -> SwinV2B:
+def swin_v2_b(**kwargs: Any) -> SwinTransformerSwinV2B:
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys."""
-    return SwinV2B(**kwargs)
+    return SwinTransformerSwinV2B(**kwargs)

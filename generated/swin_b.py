@@ -372,7 +372,7 @@ class SwinTransformerBlock(nn.Module):
         return x
 
 
-class SwinB(nn.Module):
+class SwinTransformer(nn.Module):
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).

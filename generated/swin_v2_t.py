@@ -372,7 +372,7 @@ class SwinTransformerBlockV2(nn.Module):
         return x
 
 
-class SwinV2T(nn.Module):
+class SwinTransformer(nn.Module):
     """Swin Transformer (Liu et al., 2021) and V2 (2022), torchvision's layout and keys.
 
     Input: (N, 3, 256, 256). Output: (N, 1000).
