@@ -101,6 +101,15 @@ def test_a_vit_like_forward_reading_sizes_round_trips() -> None:
         archspec.from_module(hm.Branchy(), torch.zeros(1, 3, 8, 8))
 
 
+def test_a_block_called_out_of_registration_order_states_register_order() -> None:
+    text = roundtrip(hm.PostNormNet(), (2, 5, 8))  # same state_dict order, checked there
+    assert text.count("register_order: [norm1, attn, norm2, mlp]") == 1
+    # the whole network has no register_order: its own children must run in order
+    with pytest.raises(ImportFailure, match="another order") as info:
+        archspec.from_module(hm.Reordered(), torch.zeros(1, 4))
+    assert info.value.error_code == "E904"
+
+
 def test_a_single_layer_is_refused_not_renamed() -> None:
     with pytest.raises(ImportFailure, match="one layer") as info:
         archspec.from_module(torch.nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8))
@@ -208,6 +217,11 @@ def test_the_zoo_sweep_covers_80_models_and_every_cnn_passes() -> None:
     assert len(cnns) == 68
     failed = [(r["model"], r.get("why")) for r in cnns if r["status"] != "pass"]
     assert not failed
+    # Swin v2's post-norm block imports with `register_order:`; MaxViT is still refused
+    swin_v2 = [r for r in records if r["model"].startswith("swin_v2_")]
+    assert [r["status"] for r in swin_v2] == ["pass"] * 3
+    assert all("SwinTransformerBlockV2" in r["blocks"] for r in swin_v2)
+    assert sum(r["status"] == "pass" for r in records) == 79
     for r in records:
         if r["status"] == "pass":
             assert r["output_rel_err"] <= 1e-5, r["model"]

@@ -32,6 +32,7 @@ class Block:
     layers: list[dict[str, Any]]
     args: list[dict[str, Any]] = field(default_factory=list)  # per instance, every param
     output: str | None = None
+    register_order: list[str] | None = None  # children's registration order, when not run order
 
 
 def _key(node: dict[str, Any], position: int) -> Any:

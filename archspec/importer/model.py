@@ -14,7 +14,7 @@ from ..errors import ImportFailure
 from .blocks import Block, merge_instances
 from .trace import Body, Item, Problems, body_of
 from .tree import node_of, shape_of
-from .where import describe, source_lines
+from .where import describe, diagnostic, source_lines, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -87,6 +87,19 @@ def import_model(model: nn.Module) -> Imported:
         )
     collector = _Collector()
     collector.visit(model)
+    root = collector.bodies[id(model)]
+    if root.register_order:  # only a block has `register_order:`
+        collector.problems.add(
+            diagnostic(
+                "E904",
+                f"{describe(type(model))}.forward calls its children in another order than "
+                f"they are registered (registered: {', '.join(root.register_order)})",
+                span_of_class(type(model)),
+                "a spec's network registers its layers in the order they run; register the "
+                "children in that order, or wrap the model in nn.Sequential (a block may "
+                "state `register_order:`)",
+            )
+        )
     problems = collector.problems.items
     if problems:
         raise ImportFailure(diagnostics=problems, sources=source_lines(problems))
@@ -123,12 +136,25 @@ def import_model(model: nn.Module) -> Imported:
             )
             if block is None:  # cannot happen for one shape; kept loud if it does
                 raise ImportFailure(f"cannot merge the instances of {describe(cls)}", code="E904")
+            block.register_order = _register_order(cls, [collector.bodies[id(m)] for m in members])
             blocks.append(block)
             for member, args in zip(members, block.args, strict=True):
                 calls[id(member)] = (name, args)
-    root = collector.bodies[id(model)]
     layers = [node_of(i, call) for i in root.items]
     return Imported(type(model).__name__, blocks, layers, root.output, describe(type(model)), calls)
+
+
+def _register_order(cls: type, bodies: list[Body]) -> list[str] | None:
+    """The one `register_order:` of a block's instances (None: execution order)."""
+    orders = {tuple(b.register_order or ()) for b in bodies}
+    if len(orders) > 1:
+        raise ImportFailure(
+            f"the instances of {describe(cls)} register their children in different orders",
+            hint="a block has one `register_order:`; register the children alike",
+            code="E904",
+        )
+    (order,) = orders
+    return list(order) or None
 
 
 def _groups(instances: list[Any], trees: list[Any], outputs: list[Any]) -> list[list[int]]:

@@ -175,6 +175,8 @@ def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
         if block.params:
             lines.append("    params:")
             lines.extend(_params_lines(block.params))
+        if block.register_order:
+            lines.append(f"    register_order: {_scalar(block.register_order)}")
         if block.output and block.layers and block.layers[-1].get("name") != block.output:
             lines.append(f"    outputs: [{block.output}]")
         lines.append("    layers:")

@@ -47,6 +47,9 @@ class Body:
     #: the dim along which forward concatenates a list it is given (DenseNet's layers take
     #: the list of all earlier features and start with `torch.cat(inputs, 1)`)
     list_input: int | None = None
+    #: children holding tensors in registration order, when forward calls them in another
+    #: (Swin V2's post-norm block calls `attn` before `norm1`): the block's `register_order:`
+    register_order: list[str] | None = None
 
 
 def is_plain_sequential(module: nn.Module) -> bool:
@@ -244,6 +247,7 @@ class _GraphReader:
         self.tuples: dict[Any, str] = {}  # a module call returning (out, extra) -> its name
         self.graph: Any = None
         self.list_input: int | None = None
+        self.register_order: list[str] | None = None
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_from_stack(node.stack_trace) or span_of_class(type(self.module))
@@ -296,7 +300,7 @@ class _GraphReader:
                 next(iter(n for n in graph.nodes if n.op == "output")),
                 "a spec's network and blocks return one tensor",
             )
-        return Body(self.items, out_name, self.list_input)
+        return Body(self.items, out_name, self.list_input, self.register_order)
 
     def _inputs(self, nodes: tuple[Any, ...]) -> tuple[str, ...] | None:
         names = []
@@ -484,6 +488,21 @@ class _GraphReader:
                     "(in eval mode)",
                     span_of_class(cls),
                     "a spec holds only the weights its forward uses; remove the child, or call it",
+                )
+            )
+        elif called != holders and len(set(called)) == len(called) == len(holders):
+            # each called once, in another order: a block states it as `register_order:`
+            if all(NAME_RE.match(k) and k not in RESERVED_NAMES for k in holders):
+                self.register_order = holders
+                return
+            self.problems.add(
+                diagnostic(
+                    "E904",
+                    f"{describe(cls)}.forward calls its children in another order than "
+                    f"they are registered ({', '.join(called)} vs {', '.join(holders)}), "
+                    "and not all of their keys are names `register_order:` can list",
+                    span_of_class(cls),
+                    "register the children in the order forward calls them",
                 )
             )
         elif called != holders:
