@@ -130,6 +130,7 @@ def test_every_library_block_compiles(tmp_path: Path) -> None:
         "efficientnet",
         "vit",
         "maxvit",
+        "swin",
     )
     assert set(api.library_modules()) == {f"archspec:blocks/{m}" for m in modules}
 

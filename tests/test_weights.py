@@ -254,11 +254,10 @@ def test_unknown_weights_list_the_ones_there_are() -> None:
 
 
 def test_default_resolves_as_torchvisions() -> None:
-    shipped = set(archspec.builtin_index())
     for model, record in ZOO.items():
-        spec = "alexnet_torchvision" if model == "alexnet" else model
-        if "@" in model or spec not in shipped:
+        if "@" in model:
             continue
+        spec = "alexnet_torchvision" if model == "alexnet" else model
         weights = archspec.get_weights(spec, "DEFAULT")
         assert weights.name == record["weights"]["default"], spec
         assert weights.is_default and weights.full_name.endswith("." + weights.name)
@@ -266,13 +265,9 @@ def test_default_resolves_as_torchvisions() -> None:
 
 def test_metadata_for_every_twin_with_weights() -> None:
     """Every zoo model has weights with the metadata the zoo fixture recorded on its own."""
-    names = {("alexnet_torchvision" if m == "alexnet" else m): m for m in ZOO if "@" not in m}
-    shipped = set(archspec.builtin_index())
-    twins = {spec: model for spec, model in names.items() if spec in shipped}
-    assert sorted(archspec.list_weights()) == sorted(twins)
-    # all 68 CNNs ship; issue 17's attention families join as their specs land
-    unshipped = {ZOO[model]["family"] for spec, model in names.items() if spec not in shipped}
-    assert len(twins) >= 68 and unshipped <= {"vit", "swin", "maxvit"}, unshipped
+    twins = {("alexnet_torchvision" if m == "alexnet" else m): m for m in ZOO if "@" not in m}
+    assert len(twins) == 80 and sorted(archspec.list_weights()) == sorted(twins)
+    assert set(twins) <= set(archspec.builtin_index())
     for spec, model in twins.items():
         entries = ZOO[model]["weights"]["entries"]
         assert sorted(archspec.list_weights(spec)) == sorted(entries), spec
