@@ -268,3 +268,19 @@ class Reordered(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.a(self.b(x))
+
+
+class ListNet(nn.Module):
+    """MaxViT's stages: an nn.ModuleList whose items forward calls one by one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.blocks = nn.ModuleList([BasicBlock(8, 8, 1), BasicBlock(8, 16, 2)])
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)

@@ -110,6 +110,11 @@ def test_a_block_called_out_of_registration_order_states_register_order() -> Non
     assert info.value.error_code == "E904"
 
 
+def test_the_items_of_a_module_list_called_in_turn_are_a_sequence() -> None:
+    text = roundtrip(hm.ListNet(), (2, 3, 8, 8))  # keys `blocks.0.conv1.weight`, ...
+    assert "- name: blocks\n    type: repeat\n    count: 2\n" in text
+
+
 def test_a_single_layer_is_refused_not_renamed() -> None:
     with pytest.raises(ImportFailure, match="one layer") as info:
         archspec.from_module(torch.nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8))

@@ -59,3 +59,54 @@ def concatenates_input(reader: Any, node: Any) -> bool:
     reader.list_input = dim
     reader.names[node] = "input"
     return True
+
+
+def module_list_call(reader: Any, node: Any, target: str) -> bool:
+    """`for block in self.blocks: x = block(x)`, traced as calls of `blocks.0`, `blocks.1`,
+    ...: each item of an nn.ModuleList called once, in order, each reading the one before,
+    is that list as a sequence (same state_dict keys: `blocks.0.weight`). False: not such a
+    call (the caller reports it)."""
+    import torch.nn as nn
+
+    from .trace import child_item
+
+    head, _, index = target.partition(".")
+    holder = getattr(reader.module, head, None) if head in reader.taken else None
+    if not isinstance(holder, nn.ModuleList) or not index.isdigit() or str(int(index)) != index:
+        return False
+    if len(node.args) != 1 or node.kwargs or not hasattr(node.args[0], "op"):
+        return False
+    run = reader.module_lists.get(head)
+    k = int(index)
+    item = child_item(None, None, holder[k], reader.problems)
+    if run is None and k == 0 and head not in reader.called:
+        inputs = reader._inputs((node.args[0],))
+        if inputs is None:
+            return True
+        seq = Item(head, "sequential", body=[item], inputs=inputs)
+        reader.called.append(head)
+        reader._add(node, seq, head)
+        reader.module_lists[head] = (seq, node)
+        return True
+    if run is None or len(run[0].body) != k or node.args[0] is not run[1]:
+        return False
+    if list(run[1].users) != [node]:  # an item's output read elsewhere: not a plain chain
+        return False
+    run[0].body.append(item)
+    reader.names[node] = head
+    reader.module_lists[head] = (run[0], node)
+    return True
+
+
+def unfinished_lists(reader: Any) -> None:
+    """A ModuleList whose items were called in part: a sequence would hold them all."""
+    for head, (seq, node) in reader.module_lists.items():
+        count = len(getattr(reader.module, head))
+        if len(seq.body) != count:
+            reader.fail(
+                "E904",
+                f"{describe(type(reader.module))}.forward calls {len(seq.body)} of the "
+                f"{count} items of `self.{head}`",
+                node,
+                "a ModuleList is read as a sequence of all its items, called in order",
+            )

@@ -248,6 +248,7 @@ class _GraphReader:
         self.graph: Any = None
         self.list_input: int | None = None
         self.register_order: list[str] | None = None
+        self.module_lists: dict[str, tuple[Item, Any]] = {}  # ModuleList -> (sequence, last)
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_from_stack(node.stack_trace) or span_of_class(type(self.module))
@@ -282,7 +283,10 @@ class _GraphReader:
                 self._tensor(node)
             elif node.op == "output":
                 output = _unpacked(node.args[0])
+        from .lists import unfinished_lists
         from .order import registration_order
+
+        unfinished_lists(self)
 
         self.items = registration_order(self.items, _holders(self.module))
         self.called = [i.name for i in self.items if i.name in self.called]
@@ -313,6 +317,10 @@ class _GraphReader:
     def _module_call(self, node: Any) -> None:
         target = str(node.target)
         cls = describe(type(self.module))
+        from .lists import module_list_call
+
+        if "." in target and module_list_call(self, node, target):
+            return
         if "." in target:
             self.fail(
                 "E904",
