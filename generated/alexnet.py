@@ -20,6 +20,8 @@ class AlexNet(nn.Module):
         dropout: dropout before FC6 and FC7
     """
 
+    _archspec_shard = ()
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(

@@ -17,6 +17,8 @@ class AlexNet(nn.Module):
         dropout: dropout in the classifier
     """
 
+    _archspec_shard = ()
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(

@@ -100,6 +100,8 @@ class ConvNeXtTiny(nn.Module):
         layer_scale: float
     """
 
+    _archspec_shard = ("CNBlock",)
+
     def __init__(self, num_classes: int = 1000, layer_scale: float = 1e-06) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -171,6 +173,8 @@ class ConvNeXtSmall(nn.Module):
         num_classes: int
         layer_scale: float
     """
+
+    _archspec_shard = ("CNBlock",)
 
     def __init__(self, num_classes: int = 1000, layer_scale: float = 1e-06) -> None:
         super().__init__()
@@ -261,6 +265,8 @@ class ConvNeXtBase(nn.Module):
         num_classes: int
         layer_scale: float
     """
+
+    _archspec_shard = ("CNBlock",)
 
     def __init__(self, num_classes: int = 1000, layer_scale: float = 1e-06) -> None:
         super().__init__()
@@ -353,6 +359,8 @@ class ConvNeXtLarge(nn.Module):
         num_classes: int
         layer_scale: float
     """
+
+    _archspec_shard = ("CNBlock",)
 
     def __init__(self, num_classes: int = 1000, layer_scale: float = 1e-06) -> None:
         super().__init__()

@@ -98,6 +98,8 @@ class ConvNeXt(nn.Module):
         layer_scale: float
     """
 
+    _archspec_shard = ("CNBlock",)
+
     def __init__(self, num_classes: int = 1000, layer_scale: float = 1e-06) -> None:
         super().__init__()
         self.features = nn.Sequential(

@@ -89,6 +89,8 @@ class DenseNet121(nn.Module):
         bn_size: bottleneck width of a dense layer, in growth_rate
     """
 
+    _archspec_shard = ("DenseBlock", "Transition")
+
     def __init__(self, num_classes: int = 1000, bn_size: int = 4) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -150,6 +152,8 @@ class DenseNet161(nn.Module):
         num_classes: number of output classes
         bn_size: bottleneck width of a dense layer, in growth_rate
     """
+
+    _archspec_shard = ("DenseBlock", "Transition")
 
     def __init__(self, num_classes: int = 1000, bn_size: int = 4) -> None:
         super().__init__()
@@ -213,6 +217,8 @@ class DenseNet169(nn.Module):
         bn_size: bottleneck width of a dense layer, in growth_rate
     """
 
+    _archspec_shard = ("DenseBlock", "Transition")
+
     def __init__(self, num_classes: int = 1000, bn_size: int = 4) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -274,6 +280,8 @@ class DenseNet201(nn.Module):
         num_classes: number of output classes
         bn_size: bottleneck width of a dense layer, in growth_rate
     """
+
+    _archspec_shard = ("DenseBlock", "Transition")
 
     def __init__(self, num_classes: int = 1000, bn_size: int = 4) -> None:
         super().__init__()

@@ -88,6 +88,8 @@ class DenseNet169(nn.Module):
         bn_size: bottleneck width of a dense layer, in growth_rate
     """
 
+    _archspec_shard = ("DenseBlock", "Transition")
+
     def __init__(self, num_classes: int = 1000, bn_size: int = 4) -> None:
         super().__init__()
         self.features = nn.Sequential(

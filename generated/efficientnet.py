@@ -316,6 +316,8 @@ class EfficientNetB0(nn.Module):
         momentum: the batch norms' momentum
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "MBConv")
+
     def __init__(
         self,
         num_classes: int = 1000,
@@ -401,6 +403,8 @@ class EfficientNetB1(nn.Module):
         eps: the batch norms' eps
         momentum: the batch norms' momentum
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "MBConv")
 
     def __init__(
         self,
@@ -499,6 +503,8 @@ class EfficientNetB2(nn.Module):
         momentum: the batch norms' momentum
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "MBConv")
+
     def __init__(
         self,
         num_classes: int = 1000,
@@ -595,6 +601,8 @@ class EfficientNetB3(nn.Module):
         eps: the batch norms' eps
         momentum: the batch norms' momentum
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "MBConv")
 
     def __init__(
         self,
@@ -695,6 +703,8 @@ class EfficientNetB4(nn.Module):
         eps: the batch norms' eps
         momentum: the batch norms' momentum
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "MBConv")
 
     def __init__(
         self,
@@ -801,6 +811,8 @@ class EfficientNetB5(nn.Module):
         eps: the batch norms' eps
         momentum: the batch norms' momentum
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "MBConv")
 
     def __init__(
         self,
@@ -914,6 +926,8 @@ class EfficientNetB6(nn.Module):
         eps: the batch norms' eps
         momentum: the batch norms' momentum
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "MBConv")
 
     def __init__(
         self,
@@ -1033,6 +1047,8 @@ class EfficientNetB7(nn.Module):
         eps: the batch norms' eps
         momentum: the batch norms' momentum
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "MBConv")
 
     def __init__(
         self,
@@ -1163,6 +1179,8 @@ class EfficientNetV2S(nn.Module):
         momentum: the batch norms' momentum
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "FusedMBConv", "MBConv")
+
     def __init__(
         self,
         num_classes: int = 1000,
@@ -1275,6 +1293,8 @@ class EfficientNetV2M(nn.Module):
         eps: the batch norms' eps
         momentum: the batch norms' momentum
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "FusedMBConv", "MBConv")
 
     def __init__(
         self,
@@ -1407,6 +1427,8 @@ class EfficientNetV2L(nn.Module):
         eps: the batch norms' eps
         momentum: the batch norms' momentum
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "FusedMBConv", "MBConv")
 
     def __init__(
         self,

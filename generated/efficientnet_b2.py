@@ -225,6 +225,8 @@ class EfficientNet(nn.Module):
         momentum: the batch norms' momentum
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "MBConv")
+
     def __init__(
         self,
         num_classes: int = 1000,

@@ -119,6 +119,8 @@ class GoogLeNet(nn.Module):
         dropout_aux: dropout in the aux classifiers
     """
 
+    _archspec_shard = ("BasicConv2d", "Inception", "InceptionAux")
+
     def __init__(
         self, num_classes: int = 1000, dropout: float = 0.2, dropout_aux: float = 0.7
     ) -> None:

@@ -240,6 +240,16 @@ class Inception3(nn.Module):
         dropout: dropout before the final fc
     """
 
+    _archspec_shard = (
+        "BasicConv2d",
+        "InceptionA",
+        "InceptionAux",
+        "InceptionB",
+        "InceptionC",
+        "InceptionD",
+        "InceptionE",
+    )
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_h=3, kernel_w=3, stride=2)

@@ -699,6 +699,14 @@ class MaxVit(nn.Module):
         attention_dropout: float
     """
 
+    _archspec_shard = (
+        "ConvBNAct",
+        "MaxVitBlock",
+        "MaxVitBlock_2",
+        "MaxVitBlock_3",
+        "MaxVitBlock_4",
+    )
+
     def __init__(
         self,
         num_classes: int = 1000,

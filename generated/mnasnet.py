@@ -61,6 +61,7 @@ class MNASNet0_5(nn.Module):
     """
 
     _version = 2
+    _archspec_shard = ("_InvertedResidual",)
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()
@@ -144,6 +145,7 @@ class MNASNet0_75(nn.Module):
     """
 
     _version = 2
+    _archspec_shard = ("_InvertedResidual",)
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()
@@ -227,6 +229,7 @@ class MNASNet1_0(nn.Module):
     """
 
     _version = 2
+    _archspec_shard = ("_InvertedResidual",)
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()
@@ -310,6 +313,7 @@ class MNASNet1_3(nn.Module):
     """
 
     _version = 2
+    _archspec_shard = ("_InvertedResidual",)
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()

@@ -59,6 +59,7 @@ class MNASNet(nn.Module):
     """
 
     _version = 2
+    _archspec_shard = ("_InvertedResidual",)
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()

@@ -183,6 +183,8 @@ class MobileNetV3Small(nn.Module):
         dropout: dropout in the classifier
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "InvertedResidual")
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -249,6 +251,8 @@ class MobileNetV3Large(nn.Module):
         num_classes: number of output classes
         dropout: dropout in the classifier
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "InvertedResidual")
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()

@@ -181,6 +181,8 @@ class MobileNetV3(nn.Module):
         dropout: dropout in the classifier
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "InvertedResidual")
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()
         self.features = nn.Sequential(

@@ -207,6 +207,8 @@ class RegNetY400mf(nn.Module):
         stem_width: int
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock")
+
     def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
         self.stem = Conv2dNormActivation(3, stem_width, stride=2)
@@ -391,6 +393,8 @@ class RegNetY800mf(nn.Module):
         stem_width: int
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock")
+
     def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
         self.stem = Conv2dNormActivation(3, stem_width, stride=2)
@@ -562,6 +566,8 @@ class RegNetY1_6gf(nn.Module):
         num_classes: int
         stem_width: int
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock")
 
     def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
@@ -813,6 +819,8 @@ class RegNetY3_2gf(nn.Module):
         stem_width: int
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock")
+
     def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
         self.stem = Conv2dNormActivation(3, stem_width, stride=2)
@@ -1027,6 +1035,8 @@ class RegNetY8gf(nn.Module):
         stem_width: int
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock")
+
     def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
         self.stem = Conv2dNormActivation(3, stem_width, stride=2)
@@ -1216,6 +1226,8 @@ class RegNetY16gf(nn.Module):
         num_classes: int
         stem_width: int
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock")
 
     def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
@@ -1412,6 +1424,8 @@ class RegNetY32gf(nn.Module):
         num_classes: int
         stem_width: int
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock")
 
     def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
@@ -1620,6 +1634,8 @@ class RegNetY128gf(nn.Module):
         num_classes: int
         stem_width: int
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock")
 
     def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
@@ -1870,6 +1886,8 @@ class RegNetX400mf(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock_2")
+
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.stem = Conv2dNormActivation(3, 32, stride=2)
@@ -2041,6 +2059,8 @@ class RegNetX800mf(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock_2")
+
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.stem = Conv2dNormActivation(3, 32, stride=2)
@@ -2187,6 +2207,8 @@ class RegNetX1_6gf(nn.Module):
     Args:
         num_classes: int
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock_2")
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -2342,6 +2364,8 @@ class RegNetX3_2gf(nn.Module):
     Args:
         num_classes: int
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock_2")
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -2526,6 +2550,8 @@ class RegNetX8gf(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock_2")
+
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.stem = Conv2dNormActivation(3, 32, stride=2)
@@ -2701,6 +2727,8 @@ class RegNetX16gf(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock_2")
+
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.stem = Conv2dNormActivation(3, 32, stride=2)
@@ -2871,6 +2899,8 @@ class RegNetX32gf(nn.Module):
     Args:
         num_classes: int
     """
+
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock_2")
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()

@@ -118,6 +118,8 @@ class RegNet(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock")
+
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.stem = Conv2dNormActivation(3, 32, stride=2)

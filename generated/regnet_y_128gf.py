@@ -158,6 +158,8 @@ class RegNet(nn.Module):
         stem_width: int
     """
 
+    _archspec_shard = ("Conv2dNormActivation", "ResBottleneckBlock")
+
     def __init__(self, num_classes: int = 1000, stem_width: int = 32) -> None:
         super().__init__()
         self.stem = Conv2dNormActivation(3, stem_width, stride=2)

@@ -111,6 +111,8 @@ class ResNet18(nn.Module):
         zero_init_residual: zero-init the last BN of each residual branch
     """
 
+    _archspec_shard = ("BasicBlock",)
+
     def __init__(self, num_classes: int = 1000, zero_init_residual: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -166,6 +168,8 @@ class ResNet34(nn.Module):
         num_classes: number of output classes
         zero_init_residual: zero-init the last BN of each residual branch
     """
+
+    _archspec_shard = ("BasicBlock",)
 
     def __init__(self, num_classes: int = 1000, zero_init_residual: bool = False) -> None:
         super().__init__()
@@ -229,6 +233,8 @@ class ResNet50(nn.Module):
         zero_init_residual: zero-init the last BN of each residual branch
     """
 
+    _archspec_shard = ("Bottleneck",)
+
     def __init__(self, num_classes: int = 1000, zero_init_residual: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -291,6 +297,8 @@ class ResNet101(nn.Module):
         zero_init_residual: zero-init the last BN of each residual branch
     """
 
+    _archspec_shard = ("Bottleneck",)
+
     def __init__(self, num_classes: int = 1000, zero_init_residual: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -352,6 +360,8 @@ class ResNet152(nn.Module):
         num_classes: number of output classes
         zero_init_residual: zero-init the last BN of each residual branch
     """
+
+    _archspec_shard = ("Bottleneck",)
 
     def __init__(self, num_classes: int = 1000, zero_init_residual: bool = False) -> None:
         super().__init__()

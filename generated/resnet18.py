@@ -54,6 +54,8 @@ class ResNet18(nn.Module):
         zero_init_residual: zero-init the last BN of each residual branch
     """
 
+    _archspec_shard = ("BasicBlock",)
+
     def __init__(self, num_classes: int = 1000, zero_init_residual: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)

@@ -79,6 +79,8 @@ class ResNeXt50_32X4D(nn.Module):
         width_per_group: channels per path for 64 planes
     """
 
+    _archspec_shard = ("Bottleneck",)
+
     def __init__(
         self,
         num_classes: int = 1000,
@@ -158,6 +160,8 @@ class ResNeXt101_32X8D(nn.Module):
         width_per_group: channels per path for 64 planes
     """
 
+    _archspec_shard = ("Bottleneck",)
+
     def __init__(
         self,
         num_classes: int = 1000,
@@ -236,6 +240,8 @@ class ResNeXt101_64X4D(nn.Module):
         groups: paths (cardinality) of each grouped 3x3 conv
         width_per_group: channels per path for 64 planes
     """
+
+    _archspec_shard = ("Bottleneck",)
 
     def __init__(
         self,

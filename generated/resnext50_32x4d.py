@@ -77,6 +77,8 @@ class ResNeXt50_32X4D(nn.Module):
         width_per_group: channels per path for 64 planes
     """
 
+    _archspec_shard = ("Bottleneck",)
+
     def __init__(
         self,
         num_classes: int = 1000,

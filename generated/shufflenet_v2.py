@@ -102,6 +102,8 @@ class ShuffleNetV2X0_5(nn.Module):
         num_classes: number of output classes
     """
 
+    _archspec_shard = ("InvertedResidual", "InvertedResidual_2")
+
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(
@@ -155,6 +157,8 @@ class ShuffleNetV2X1_0(nn.Module):
     Args:
         num_classes: number of output classes
     """
+
+    _archspec_shard = ("InvertedResidual", "InvertedResidual_2")
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -210,6 +214,8 @@ class ShuffleNetV2X1_5(nn.Module):
         num_classes: number of output classes
     """
 
+    _archspec_shard = ("InvertedResidual", "InvertedResidual_2")
+
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(
@@ -263,6 +269,8 @@ class ShuffleNetV2X2_0(nn.Module):
     Args:
         num_classes: number of output classes
     """
+
+    _archspec_shard = ("InvertedResidual", "InvertedResidual_2")
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()

@@ -100,6 +100,8 @@ class ShuffleNetV2(nn.Module):
         num_classes: number of output classes
     """
 
+    _archspec_shard = ("InvertedResidual", "InvertedResidual_2")
+
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(

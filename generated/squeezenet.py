@@ -52,6 +52,8 @@ class SqueezeNet1_1(nn.Module):
         dropout: dropout before the final conv
     """
 
+    _archspec_shard = ("Fire",)
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -107,6 +109,8 @@ class SqueezeNet1_0(nn.Module):
         num_classes: number of output classes
         dropout: dropout before the final conv
     """
+
+    _archspec_shard = ("Fire",)
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()

@@ -21,6 +21,8 @@ class VGG11(nn.Module):
         dropout: dropout probability in the classifier
     """
 
+    _archspec_shard = ()
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -90,6 +92,8 @@ class VGG11BN(nn.Module):
         num_classes: number of output classes
         dropout: dropout probability in the classifier
     """
+
+    _archspec_shard = ()
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
@@ -171,6 +175,8 @@ class VGG13(nn.Module):
         dropout: dropout probability in the classifier
     """
 
+    _archspec_shard = ()
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -244,6 +250,8 @@ class VGG13BN(nn.Module):
         num_classes: number of output classes
         dropout: dropout probability in the classifier
     """
+
+    _archspec_shard = ()
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
@@ -331,6 +339,8 @@ class VGG16(nn.Module):
         dropout: dropout probability in the classifier
     """
 
+    _archspec_shard = ()
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -410,6 +420,8 @@ class VGG16BN(nn.Module):
         num_classes: number of output classes
         dropout: dropout probability in the classifier
     """
+
+    _archspec_shard = ()
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
@@ -506,6 +518,8 @@ class VGG19(nn.Module):
         dropout: dropout probability in the classifier
     """
 
+    _archspec_shard = ()
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -591,6 +605,8 @@ class VGG19BN(nn.Module):
         num_classes: number of output classes
         dropout: dropout probability in the classifier
     """
+
+    _archspec_shard = ()
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()

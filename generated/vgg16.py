@@ -19,6 +19,8 @@ class VGG16(nn.Module):
         dropout: dropout probability in the classifier
     """
 
+    _archspec_shard = ()
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(

@@ -20,6 +20,8 @@ class VGG16BN(nn.Module):
         dropout: dropout probability in the classifier
     """
 
+    _archspec_shard = ()
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(

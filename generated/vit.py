@@ -662,6 +662,8 @@ class VitB16(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Encoder",)
+
     def __init__(
         self,
         num_heads: int = 12,
@@ -708,6 +710,8 @@ class VitB32(nn.Module):
         attention_dropout: float
         num_classes: int
     """
+
+    _archspec_shard = ("Encoder_2",)
 
     def __init__(
         self,
@@ -756,6 +760,8 @@ class VitL16(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Encoder_3",)
+
     def __init__(
         self,
         num_heads: int = 16,
@@ -803,6 +809,8 @@ class VitL32(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Encoder_4",)
+
     def __init__(
         self,
         num_heads: int = 16,
@@ -849,6 +857,8 @@ class VitH14(nn.Module):
         attention_dropout: float
         num_classes: int
     """
+
+    _archspec_shard = ("Encoder_5",)
 
     def __init__(
         self,

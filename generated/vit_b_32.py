@@ -195,6 +195,8 @@ class VitB32(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Encoder",)
+
     def __init__(
         self,
         num_heads: int = 12,

@@ -315,6 +315,8 @@ class VitH14(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Encoder",)
+
     def __init__(
         self,
         num_heads: int = 16,

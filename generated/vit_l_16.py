@@ -267,6 +267,8 @@ class VitL16(nn.Module):
         num_classes: int
     """
 
+    _archspec_shard = ("Encoder",)
+
     def __init__(
         self,
         num_heads: int = 16,

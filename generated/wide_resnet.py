@@ -78,6 +78,8 @@ class Wide_ResNet50_2(nn.Module):
         width_per_group: bottleneck channels for 64 planes (ResNet's 64)
     """
 
+    _archspec_shard = ("Bottleneck",)
+
     def __init__(
         self, num_classes: int = 1000, zero_init_residual: bool = False, width_per_group: int = 128
     ) -> None:
@@ -151,6 +153,8 @@ class Wide_ResNet101_2(nn.Module):
         zero_init_residual: zero-init the last BN of each residual branch
         width_per_group: bottleneck channels for 64 planes (ResNet's 64)
     """
+
+    _archspec_shard = ("Bottleneck",)
 
     def __init__(
         self, num_classes: int = 1000, zero_init_residual: bool = False, width_per_group: int = 128

@@ -76,6 +76,8 @@ class Wide_ResNet50_2(nn.Module):
         width_per_group: bottleneck channels for 64 planes (ResNet's 64)
     """
 
+    _archspec_shard = ("Bottleneck",)
+
     def __init__(
         self, num_classes: int = 1000, zero_init_residual: bool = False, width_per_group: int = 128
     ) -> None:

@@ -238,6 +238,30 @@ def test_checkpointed_model_pickles() -> None:
     assert torch.equal(again(x), model(x))
 
 
+def test_emitted_source_gives_the_same_units() -> None:
+    """The emitted network class names its units' classes (`_archspec_shard`), so
+    shard_units finds in an emitted model the modules it finds in the compiled one."""
+    for extra in ("", "shard: [ConvBN, Head]\n", "shard: []\n"):
+        text = with_keys(extra) if extra else NET
+        compiled = archspec.compile(text)
+        module = types.ModuleType("emitted_shard")
+        exec(compile(archspec.emit(text), "<emitted shard>", "exec"), module.__dict__)
+        model = module.UnitsNet()
+        assert unit_paths(model) == unit_paths(compiled), extra
+        assert unit_paths(nn.Sequential(model)) == ["0." + p for p in unit_paths(compiled)]
+    source = archspec.emit(NET)
+    assert '    _archspec_shard = ("BasicBlock", "ConvBN", "Head")\n' in source
+
+
+def test_emitted_resnet50_units_are_its_bottlenecks() -> None:
+    module = types.ModuleType("emitted_resnet50")
+    exec(compile(archspec.emit("resnet50"), "<emitted resnet50>", "exec"), module.__dict__)
+    with torch.device("meta"):
+        model = module.ResNet50()
+    compiled = archspec.compile("resnet50", device="meta")
+    assert unit_paths(model) == unit_paths(compiled) and len(unit_paths(model)) == 16
+
+
 # -- checkpoint: emitted source -------------------------------------------------------------
 
 

@@ -512,25 +512,47 @@ def shard_units(model: nn.Module) -> list[nn.Module]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"shard_units takes an nn.Module, not {type(model).__name__}")
     units: list[nn.Module] = []
-    compiled = False
+    emitted = _emitted_units(model)
+    compiled = bool(emitted)
     seen: set[int] = set()
     stack: list[tuple[nn.Module, bool]] = [(model, False)]
     while stack:  # post-order, without recursion: children before their parent
         module, expanded = stack.pop()
         if expanded:
-            if module is not model and module.__dict__.get("_shard_unit", False):
+            marked = module.__dict__.get("_shard_unit", False) or id(module) in emitted
+            if module is not model and marked:
                 units.append(module)
             continue
         if id(module) in seen:
             continue
         seen.add(id(module))
         compiled = compiled or isinstance(module, (SpecModule, SpecSequential))
+        compiled = compiled or hasattr(type(module), "_archspec_shard")
         stack.append((module, True))
         stack.extend((child, False) for child in reversed(list(module.children())))
     if not compiled:
         raise TypeError(
             f"{type(model).__name__} holds no module compiled by archspec: shard_units reads "
-            "the marks archspec.compile and archspec.load leave on block instances (for emitted "
-            "source, pick the block classes with isinstance)"
+            "the marks archspec.compile and archspec.load leave on block instances, or an "
+            "emitted network class's `_archspec_shard`"
         )
     return units
+
+
+def _emitted_units(model: nn.Module) -> set[int]:
+    """The ids of the units of each emitted network in `model`: instances of the classes its
+    class's `_archspec_shard` names, only the outermost unless `_archspec_shard_nested`."""
+    out: set[int] = set()
+    for root in model.modules():
+        names = getattr(type(root), "_archspec_shard", None)
+        if not isinstance(names, tuple):
+            continue
+        nested = getattr(type(root), "_archspec_shard_nested", False) is True
+        stack = [(child, False) for child in root.children()]
+        while stack:
+            module, inside = stack.pop()
+            unit = type(module).__name__ in names and (nested or not inside)
+            if unit:
+                out.add(id(module))
+            stack.extend((child, inside or unit) for child in module.children())
+    return out

@@ -21,7 +21,7 @@ import jinja2
 
 from ...dims import format_shape
 from ...errors import ArchSpecError, Diagnostic, EmitError, SourceSpan
-from ...ir import INPUT, Graph, iter_nodes
+from ...ir import INPUT, Graph, iter_nodes, shard_unit_paths
 from ...ops import REGISTRY
 from ...plugins import plugin_files_for
 from ...version import __version__
@@ -88,7 +88,7 @@ class Emitter(Classes, InitRules):
                 methods.append(init[0])
             doc = self.class_doc(cls, is_root)
             base = "nn.Sequential" if sequential else "nn.Module"
-            attrs = class_attrs(cls)
+            attrs = class_attrs(cls) + (self.shard_attrs() if is_root else [])
             rendered.append(
                 RenderedClass(
                     cls.name,
@@ -140,6 +140,23 @@ class Emitter(Classes, InitRules):
             texts.append(text)
         self.support_texts = texts
         return texts
+
+    def shard_attrs(self) -> list[str]:
+        """The network class's `_archspec_shard`: the classes whose instances are its FSDP
+        units (`archspec.shard_units` reads it), and `_archspec_shard_nested = True` when
+        the spec's `shard:` makes nested instances units too (else only the outermost)."""
+        modules = {path: node.child for path, node in iter_nodes(self.graph.root) if node.child}
+        names: list[str] = []
+        for path in shard_unit_paths(self.graph):
+            info = self.class_of.get(id(modules[path]))
+            if info is not None and info.name not in names:
+                names.append(info.name)
+        items = tuple(Text(lit(n)) for n in sorted(names))
+        value = Group("(", items, ")") if len(items) > 1 else Text(lit(tuple(sorted(names))))
+        lines = format_doc(value, 4, "_archspec_shard = ")
+        if self.graph.shard is not None:
+            lines.append(f"{INDENT}_archspec_shard_nested = True")
+        return lines
 
     def _check_names(self, root: ClassInfo) -> None:
         """No emitted class may share a name with a constructor argument."""
