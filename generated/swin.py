@@ -443,6 +443,8 @@ class SwinTransformerSwinT(nn.Module):
         attention_dropout: float
     """
 
+    _archspec_shard = ("SwinTransformerBlock",)
+
     def __init__(
         self,
         num_classes: int = 1000,
@@ -643,6 +645,8 @@ class SwinTransformerSwinS(nn.Module):
         dropout: float
         attention_dropout: float
     """
+
+    _archspec_shard = ("SwinTransformerBlock",)
 
     def __init__(
         self,
@@ -977,6 +981,8 @@ class SwinTransformerSwinB(nn.Module):
         attention_dropout: float
     """
 
+    _archspec_shard = ("SwinTransformerBlock",)
+
     def __init__(
         self,
         num_classes: int = 1000,
@@ -1310,6 +1316,8 @@ class SwinTransformerSwinV2T(nn.Module):
         attention_dropout: float
     """
 
+    _archspec_shard = ("SwinTransformerBlockV2",)
+
     def __init__(
         self,
         num_classes: int = 1000,
@@ -1510,6 +1518,8 @@ class SwinTransformerSwinV2S(nn.Module):
         dropout: float
         attention_dropout: float
     """
+
+    _archspec_shard = ("SwinTransformerBlockV2",)
 
     def __init__(
         self,
@@ -1843,6 +1853,8 @@ class SwinTransformerSwinV2B(nn.Module):
         dropout: float
         attention_dropout: float
     """
+
+    _archspec_shard = ("SwinTransformerBlockV2",)
 
     def __init__(
         self,

@@ -389,6 +389,8 @@ class SwinTransformer(nn.Module):
         attention_dropout: float
     """
 
+    _archspec_shard = ("SwinTransformerBlock",)
+
     def __init__(
         self,
         num_classes: int = 1000,

@@ -389,6 +389,8 @@ class SwinTransformer(nn.Module):
         attention_dropout: float
     """
 
+    _archspec_shard = ("SwinTransformerBlockV2",)
+
     def __init__(
         self,
         num_classes: int = 1000,
