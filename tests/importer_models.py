@@ -284,3 +284,59 @@ class ListNet(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.head(x)
+
+
+class SwapAxes(nn.Module):
+    """As torchvision.models.maxvit's: read with the partition next to it."""
+
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.swapaxes(x, self.a, self.b)
+
+
+class WindowPartition(nn.Module):
+    """As torchvision.models.maxvit's: the partition count is an argument of forward."""
+
+    def forward(self, x: torch.Tensor, p: int) -> torch.Tensor:
+        b, c, h, w = x.shape
+        x = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1)
+        return x.reshape(b, (h // p) * (w // p), p * p, c)
+
+
+class WindowDepartition(nn.Module):
+    def forward(self, x: torch.Tensor, p: int, hp: int, wp: int) -> torch.Tensor:
+        b, _, _, c = x.shape
+        x = x.reshape(b, hp, wp, p, p, c).permute(0, 5, 1, 3, 2, 4)
+        return x.reshape(b, c, hp * p, wp * p)
+
+
+class PartitionLayer(nn.Module):
+    """MaxViT's PartitionAttentionLayer, cut down: windows, or a grid (partition, swap)."""
+
+    def __init__(self, dim: int, size: int, grid: bool, side: int) -> None:
+        super().__init__()
+        self.p = side // size if grid else size
+        self.g = size if grid else side // size
+        self.partition_op = WindowPartition()
+        self.partition_swap = SwapAxes(-2, -3) if grid else nn.Identity()
+        self.mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim))
+        self.departition_swap = SwapAxes(-2, -3) if grid else nn.Identity()
+        self.departition_op = WindowDepartition()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.partition_swap(self.partition_op(x, self.p))
+        x = x + self.mlp(x)
+        return self.departition_op(self.departition_swap(x), self.p, self.g, self.g)
+
+
+class PartitionNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.window = PartitionLayer(8, 2, False, 8)
+        self.grid = PartitionLayer(8, 2, True, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.grid(self.window(x))

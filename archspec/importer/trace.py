@@ -249,6 +249,7 @@ class _GraphReader:
         self.list_input: int | None = None
         self.register_order: list[str] | None = None
         self.module_lists: dict[str, tuple[Item, Any]] = {}  # ModuleList -> (sequence, last)
+        self.partitions: dict[str, dict[Any, Any]] = {}  # MaxViT's (partitions.py)
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_from_stack(node.stack_trace) or span_of_class(type(self.module))
@@ -318,8 +319,11 @@ class _GraphReader:
         target = str(node.target)
         cls = describe(type(self.module))
         from .lists import module_list_call
+        from .partitions import partition_call
 
         if "." in target and module_list_call(self, node, target):
+            return
+        if partition_call(self, node, target):
             return
         if "." in target:
             self.fail(

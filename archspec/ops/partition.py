@@ -287,6 +287,14 @@ class RelativeAttention(Op):
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return (("to_qkv", "nn.Linear"), ("merge", "nn.Linear"))
 
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        """torchvision's module keeps no `feat_dim`: its `merge` projection's width is it."""
+        fields = super().read_module(module)
+        merge = getattr(module, "merge", None)
+        if fields is None or not isinstance(getattr(merge, "out_features", None), int):
+            return None
+        return {**fields, "feat_dim": merge.out_features}
+
     def build(self, a: Mapping[str, Any]) -> Any:
         cls = _runtime("RelativePositionalMultiHeadAttention")
         return cls(a["feat_dim"], a["head_dim"], a["size"] ** 2)
