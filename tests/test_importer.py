@@ -108,6 +108,8 @@ def test_a_block_called_out_of_registration_order_states_register_order() -> Non
     with pytest.raises(ImportFailure, match="another order") as info:
         archspec.from_module(hm.Reordered(), torch.zeros(1, 4))
     assert info.value.error_code == "E904"
+    with pytest.raises(ImportFailure, match="plain chain"):  # a chain is an nn.Sequential
+        archspec.from_module(torch.nn.Sequential(hm.Reordered()), torch.zeros(1, 4))
 
 
 def test_the_items_of_a_module_list_called_in_turn_are_a_sequence() -> None:

@@ -8,6 +8,7 @@ flow and the model's state_dict order.
 
 from __future__ import annotations
 
+from ..ops.names import NAME_RE, RESERVED_NAMES
 from .trace import Item
 
 
@@ -44,3 +45,18 @@ def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
         emit(item, frozenset())
     held = [i.name for i in out if i.name in holders]
     return out if held == [h for h in holders if h in by_name] else items
+
+
+def unstated_order(items: list[Item], called: list[str], holders: list[str]) -> str | None:
+    """Why a block's `register_order:` cannot state children called (`called`) in another
+    order than registered (`holders`), as words to append to the refusal; None: it can."""
+    if len(set(called)) != len(called) or sorted(called) != sorted(holders):
+        return ""
+    if not all(NAME_RE.match(k) and k not in RESERVED_NAMES for k in holders):
+        return ", and not all of their keys are names `register_order:` can list"
+    prev = "input"
+    for item in items:
+        if not item.is_module or item.train_only or item.inputs not in ((), (prev,)):
+            return None
+        prev = item.name or ""
+    return ", in a plain chain (an nn.Sequential registers its entries in the order it calls them)"

@@ -502,30 +502,21 @@ class _GraphReader:
                     "a spec holds only the weights its forward uses; remove the child, or call it",
                 )
             )
-        elif called != holders and len(set(called)) == len(called) == len(holders):
-            # each called once, in another order: a block states it as `register_order:`
-            if all(NAME_RE.match(k) and k not in RESERVED_NAMES for k in holders):
+        elif called != holders:
+            from .order import unstated_order
+
+            why = unstated_order(self.items, called, holders)
+            if why is None:  # each called once, in another order: a block's `register_order:`
                 self.register_order = holders
                 return
             self.problems.add(
                 diagnostic(
                     "E904",
                     f"{describe(cls)}.forward calls its children in another order than "
-                    f"they are registered ({', '.join(called)} vs {', '.join(holders)}), "
-                    "and not all of their keys are names `register_order:` can list",
+                    f"they are registered ({', '.join(called)} vs {', '.join(holders)}){why}",
                     span_of_class(cls),
-                    "register the children in the order forward calls them",
-                )
-            )
-        elif called != holders:
-            self.problems.add(
-                diagnostic(
-                    "E904",
-                    f"{describe(cls)}.forward calls its children in another order than "
-                    f"they are registered ({', '.join(called)} vs {', '.join(holders)})",
-                    span_of_class(cls),
-                    "a spec registers layers in the order they run, so the state_dict order "
-                    "would change; register the children in the order forward calls them",
+                    "a spec registers layers in the order they run unless a block states "
+                    "`register_order:`; register the children in the order forward calls them",
                 )
             )
 
