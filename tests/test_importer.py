@@ -124,6 +124,16 @@ def test_maxvit_partition_modules_read_as_partition_kinds() -> None:
     assert "{name: grid, type: PartitionLayer, grid: true}" in text
 
 
+def test_relative_attention_reads_back_with_its_width() -> None:
+    from archspec.importer.leaves import read_leaf
+    from archspec.ops.base import REGISTRY
+
+    module = REGISTRY["relative_attention"].build({"feat_dim": 64, "head_dim": 16, "size": 4})
+    leaf = read_leaf(module)  # torchvision's keeps no feat_dim: read from `merge`
+    assert leaf is not None and leaf.kind == "relative_attention"
+    assert leaf.fields == {"head_dim": 16, "size": 4}
+
+
 def test_a_single_layer_is_refused_not_renamed() -> None:
     with pytest.raises(ImportFailure, match="one layer") as info:
         archspec.from_module(torch.nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8))
