@@ -94,7 +94,8 @@ def test_emitted_source_writes_a_class_attribute_as_torchvision_does() -> None:
     root = source.split("class Versioned(nn.Module):")[1]
     # after the docstring, before __init__, as MNASNet's `_version = 2`
     assert '"""\n\n    _version = 3\n\n    def __init__(' in dense
-    assert '"""\n\n    _version = 2\n\n    def __init__(' in root
+    # the network class also names its shard units (`_archspec_shard`) before __init__
+    assert '"""\n\n    _version = 2\n    _archspec_shard = ' in root
     assert "_version" not in plain
     model = _emitted(SPEC, "versioned")
     assert type(model)._version == 2 and type(model.block1)._version == 3
