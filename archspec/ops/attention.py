@@ -36,7 +36,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
-from .tensor import IntList
+from .tensor import IntList, StatelessOp
 
 _MODULES = Path(__file__).with_name("attention_modules.py")
 
@@ -138,17 +138,10 @@ class MultiheadAttention(Op):
         return support_source()
 
 
-class _Stateless(Op):
-    """Holds no tensors and no modules."""
+class _Functional(StatelessOp):
+    """A token op computed in forward: no tensors, no module."""
 
-    category = "reshape"
     style = "function"
-
-    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {}
-
-    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-        return ()
 
 
 class SelectSpec(LayerSpec):
@@ -160,7 +153,7 @@ class SelectSpec(LayerSpec):
 
 
 @register
-class Select(_Stateless):
+class Select(_Functional):
     kind = "select"
     spec = SelectSpec
     summary = "one position of a dim, which goes (`x[:, 0]`: ViT's class token)"
@@ -206,7 +199,7 @@ class ExpandSpec(LayerSpec):
 
 
 @register
-class Expand(_Stateless):
+class Expand(_Functional):
     kind = "expand"
     spec = ExpandSpec
     arity = 2
@@ -259,7 +252,7 @@ class CheckSizeSpec(LayerSpec):
 
 
 @register
-class CheckSize(_Stateless):
+class CheckSize(_Functional):
     kind = "check_size"
     spec = CheckSizeSpec
     summary = "asserts the spatial size of its input (ViT's image-size check)"

@@ -37,6 +37,7 @@ from .base import (
     fmt,
     register,
 )
+from .tensor import StatelessOp
 
 _MODULES = Path(__file__).with_name("partition_modules.py")
 
@@ -101,22 +102,12 @@ class PartitionSpec(LayerSpec):
     grid: Bool = Field(False, description="grid partition (MaxViT's grid attention)")
 
 
-class _Stateless(Op):
-    category = "reshape"
-
-    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {}
-
-    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-        return ()
-
-
 def _grid_arg(a: Mapping[str, Any], lit: Callable[[Any], str]) -> str:
     return "" if a["grid"] is False else f", grid={lit(a['grid'])}"
 
 
 @register
-class Partition(_Stateless):
+class Partition(StatelessOp):
     kind = "partition"
     spec = PartitionSpec
     torch_name = "MaxVitPartition"
@@ -158,7 +149,7 @@ class DepartitionSpec(LayerSpec):
 
 
 @register
-class Departition(_Stateless):
+class Departition(StatelessOp):
     kind = "departition"
     spec = DepartitionSpec
     torch_name = "MaxVitDepartition"

@@ -40,8 +40,9 @@ _MODULES = Path(__file__).with_name("tensor_modules.py")
 IntList = Annotated[list[StrictInt | ExprStr], Reuse(), Final("ints", ge=-1)]
 
 
-class _Stateless(Op):
-    """Holds no tensors and no modules."""
+class StatelessOp(Op):
+    """Holds no tensors and no modules (the base of every reshaping kind: here, attention.py's
+    token ops and partition.py's partitions)."""
 
     category = "reshape"
 
@@ -66,7 +67,7 @@ class PermuteSpec(LayerSpec):
 
 
 @register
-class Permute(_Stateless):
+class Permute(StatelessOp):
     kind = "permute"
     spec = PermuteSpec
     torch_name = "Permute"
@@ -146,7 +147,7 @@ class ReshapeSpec(LayerSpec):
 
 
 @register
-class Reshape(_Stateless):
+class Reshape(StatelessOp):
     kind = "reshape"
     spec = ReshapeSpec
     style = "function"
@@ -227,7 +228,7 @@ class ChannelShuffleSpec(LayerSpec):
 
 
 @register
-class ChannelShuffle(_Stateless):
+class ChannelShuffle(StatelessOp):
     kind = "channel_shuffle"
     spec = ChannelShuffleSpec
     style = "function"
@@ -270,7 +271,7 @@ class MeanSpec(LayerSpec):
 
 
 @register
-class Mean(_Stateless):
+class Mean(StatelessOp):
     kind = "mean"
     spec = MeanSpec
     style = "function"
