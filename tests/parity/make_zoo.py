@@ -261,13 +261,11 @@ def count_macs(model: nn.Module, side: int) -> dict[str, int]:
     return {**macs, "total": sum(macs.values())}
 
 
-def _at_crop(
-    model: nn.Module, family: str, fn: str, kwargs: dict[str, Any], side: int
-) -> nn.Module:
-    """Return the model torchvision builds for weights of crop ``side``: ViT's builder takes
-    the weights' size as ``image_size`` (SWAG weights: 384, 512, 518), the others are the same
-    model at any size."""
-    if family == "vit" and side != model.image_size:
+def _at_crop(model: nn.Module, fn: str, kwargs: dict[str, Any], side: int) -> nn.Module:
+    """Return the model torchvision builds for weights of crop ``side``: a model built for one
+    ``image_size`` (ViT: SWAG weights at 384, 512, 518) is built again at the weights' size, as
+    torchvision's builder does; the others are the same model at any size."""
+    if getattr(model, "image_size", side) != side:
         return build_meta(fn, {**kwargs, "image_size": side})
     return model
 
@@ -343,9 +341,7 @@ def build_record(
         "non_identifier_names": non_identifier_names(entries),
         "attributes": {a: getattr(model, a) for a in _FORWARD_ATTRIBUTES if hasattr(model, a)},
         "weights": weights,
-        "macs": {
-            str(side): count_macs(_at_crop(model, family, fn, kwargs, side), side) for side in crops
-        },
+        "macs": {str(side): count_macs(_at_crop(model, fn, kwargs, side), side) for side in crops},
         "smallest_square": smallest_square(model),
     }
     meta_seconds = time.perf_counter() - started
