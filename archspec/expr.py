@@ -128,8 +128,14 @@ class Expr:
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
         """Value of the expression with `env` binding its names."""
+        run = self.__dict__.get("_run")
+        if run is None:  # closures made once per expression: a block's fields run per copy
+            from .exprrun import closure
+
+            run = closure(self.tree.body)
+            object.__setattr__(self, "_run", run)
         try:
-            return _eval(self.tree.body, env)
+            return run(env)
         except RecursionError:
             raise ExprError(
                 f"expression {_short(self.text)} is nested too deeply to evaluate", code="E206"
@@ -138,6 +144,12 @@ class Expr:
     def to_python(self, rename: Mapping[str, str] | None = None) -> str:
         """Canonical Python source of the expression (for emitted code), names renamed."""
         return unparse(self.tree.body, rename=rename)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_run"}  # closures: not data
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
 
 def parse_expr(text: str) -> Expr:

@@ -10,10 +10,12 @@ from ..ir import INPUT, Output
 from ..loader import PathKey
 from ..ops.base import Final
 from .context import Child, Item, Scope, Skip, refs_of, when_text
-from .values import bind_value
+from .values import bind_value, parsed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
+
+_BOOL = Final("bool")
 
 
 def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[str, ...]:
@@ -52,14 +54,43 @@ def off_with_its_input(lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, 
     ):
         return False
     try:
-        if bind_value(when, Final("bool"), env):
+        if bind_value(when, _BOOL, env):
             return False
     except (ExprError, ValueError):
         return False
+    switch_off(lw, item, scope, when)
+    return True
+
+
+def switched_off_early(lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any]) -> bool:
+    """True (and the switch recorded) for an item without `from` whose `when` is false and
+    reads no input size: what the walker's dispatch finds, without making the site first
+    (of a block's alternatives, `act == 'relu'` ..., one is kept and the others are not).
+    A `when` that fails is left to the dispatch, which reports it."""
+    when = getattr(item.spec, "when", None)
+    if when is None or getattr(item.spec, "from_", None) is not None:
+        return False
+    if isinstance(when, str):
+        try:
+            names = parsed(when).names
+        except ExprError:
+            return False
+        if "in_channels" in names or "in_features" in names or not names <= env.keys():
+            return False
+    try:
+        if bind_value(when, _BOOL, env):
+            return False
+    except (ExprError, ValueError):
+        return False
+    switch_off(lw, item, scope, when)
+    return True
+
+
+def switch_off(lw: Lowerer, item: Item, scope: Scope, when: Any) -> None:
+    """Record that `when` switched `item` off in `scope`."""
     scope.removed.update(item.declared_names)
     scope.switches.append((item.declared_name or "", when_text(when)))
     scope.switch_spans[len(scope.switches) - 1] = lw.span(item.ypath)
-    return True
 
 
 def unknown_ref(

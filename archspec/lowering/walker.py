@@ -46,8 +46,10 @@ from .exprs import text_expr
 from .keys import keyed_site
 from .layer import lower_op
 from .memo import InstanceMemo, lower_instance
-from .refs import off_with_its_input, resolve_inputs, scope_outputs
+from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off, switched_off_early
 from .values import bind_value, reads_failed, text_value_hint, value_hint
+
+_BOOL = Final("bool")
 
 
 class Lowerer:
@@ -234,14 +236,17 @@ class Lowerer:
             raise Abort
         self.depth += 1
         try:
-            if off_with_its_input(self, item, scope, {**env, **item.env}):
+            if item.env:
+                env = {**env, **item.env}
+            if switched_off_early(self, item, scope, env):
+                return None
+            if off_with_its_input(self, item, scope, env):
                 return None
             return self._dispatch(self._site(item, scope, env, prev))
         finally:
             self.depth -= 1
 
     def _site(self, item: Item, scope: Scope, env: Mapping[str, Any], prev: str) -> Site:
-        env = {**env, **item.env}
         inputs = resolve_inputs(self, item, scope, prev)
         in_shapes = [scope.shapes[n] for n in inputs]
         train = bool(getattr(item.spec, "train_only", False)) or any(
@@ -258,12 +263,9 @@ class Lowerer:
         construct = CONSTRUCTS.get(kind) if kind not in REGISTRY else None
         when = getattr(site.spec, "when", None)
         if when is not None:
-            ok = self.eval_value(when, Final("bool"), site.local, site.ypath + ("when",))
+            ok = self.eval_value(when, _BOOL, site.local, site.ypath + ("when",))
             if not ok:
-                site.scope.removed.update(site.item.declared_names)
-                name = site.item.declared_name
-                site.scope.switches.append((name or "", when_text(when)))
-                site.scope.switch_spans[len(site.scope.switches) - 1] = self.span(site.ypath)
+                switch_off(self, site.item, site.scope, when)
                 return None
             if construct is not None and not construct.makes_module:
                 # its nodes do not carry the `when`: the scope records it

@@ -1,0 +1,132 @@
+"""Expressions run as nested closures: the tree is dispatched on once per expression, not at
+every evaluation (a block's fields are evaluated once per instance). The values, checks and
+errors are `expr._eval`'s, which the closures call for the rare node kinds.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .expr import (
+    _BINOP_TEXT,
+    _BINOPS,
+    _CMPOPS,
+    ExprError,
+    _check_range,
+    _eval,
+    _num,
+    _power,
+    _short,
+    _typename,
+)
+from .exprfuncs import NOT_NUMERIC, CallError, call
+
+Closure = Callable[[Mapping[str, Any]], Any]
+
+
+def closure(node: ast.AST) -> Closure:
+    """`_eval` of `node` as nested closures: the tree is dispatched on once, not at every
+    evaluation; the values, checks and errors are `_eval`'s (it is called for the rare ones)."""
+    kind = type(node)
+    if kind is ast.Constant:
+        value = node.value  # type: ignore[attr-defined]
+        return lambda env: value
+    if kind is ast.Name:
+        name = node.id  # type: ignore[attr-defined]
+
+        def read(env: Mapping[str, Any]) -> Any:
+            return env[name] if name in env else _eval(node, env)
+
+        return read
+    if kind is ast.BinOp:
+        return _binopclosure(node)  # type: ignore[arg-type]
+    if kind is ast.Compare:
+        return _compareclosure(node)  # type: ignore[arg-type]
+    if kind is ast.IfExp:
+        test, body, orelse = (closure(n) for n in (node.test, node.body, node.orelse))  # type: ignore[attr-defined]
+        return lambda env: body(env) if test(env) else orelse(env)
+    if kind is ast.BoolOp:
+        parts = [closure(v) for v in node.values]  # type: ignore[attr-defined]
+        is_and = isinstance(node.op, ast.And)  # type: ignore[attr-defined]
+
+        def boolop(env: Mapping[str, Any]) -> Any:
+            result: Any = None
+            for part in parts:
+                result = part(env)
+                if bool(result) != is_and:
+                    return result
+            return result
+
+        return boolop
+    if kind is ast.Call:
+        return _callclosure(node)  # type: ignore[arg-type]
+    return lambda env: _eval(node, env)
+
+
+def _binopclosure(node: ast.BinOp) -> Closure:
+    left_of, right_of, op = closure(node.left), closure(node.right), type(node.op)
+    fn = _BINOPS[op]
+    divides = op in (ast.Div, ast.FloorDiv, ast.Mod)
+
+    def binop(env: Mapping[str, Any]) -> Any:
+        left = _num(left_of(env), "arithmetic")
+        right = _num(right_of(env), "arithmetic")
+        if divides and right == 0:
+            raise ExprError("division by zero in expression")
+        try:
+            result = _power(left, right) if op is ast.Pow else fn(left, right)
+        except (ArithmeticError, ValueError) as exc:
+            raise ExprError(
+                f"`{_BINOP_TEXT[op]}` of {_short(left)} and {_short(right)} cannot be "
+                f"computed ({type(exc).__name__})",
+                code="E309",
+            ) from None
+        return _check_range(result)
+
+    return binop
+
+
+def _compareclosure(node: ast.Compare) -> Closure:
+    first = closure(node.left)
+    rest = [(_CMPOPS[type(op)], closure(c)) for op, c in zip(node.ops, node.comparators)]
+
+    def compare(env: Mapping[str, Any]) -> Any:
+        left = first(env)
+        for fn, right_of in rest:
+            right = right_of(env)
+            try:
+                ok = fn(left, right)
+            except TypeError:
+                raise ExprError(
+                    f"cannot compare {_typename(left)} with {_typename(right)}"
+                ) from None
+            if not ok:
+                return False
+            left = right
+        return True
+
+    return compare
+
+
+def _callclosure(node: ast.Call) -> Closure:
+    assert isinstance(node.func, ast.Name)
+    fn = node.func.id
+    args_of = [closure(a) for a in node.args]
+    numeric = fn not in NOT_NUMERIC
+
+    def call_fn(env: Mapping[str, Any]) -> Any:
+        args = [a(env) for a in args_of]
+        if numeric:
+            args = [_num(a, fn + "()") for a in args]
+        try:
+            return _check_range(call(fn, args))
+        except CallError as exc:
+            raise ExprError(str(exc), code=exc.code) from None
+        except (ArithmeticError, ValueError) as exc:
+            raise ExprError(
+                f"{fn}() cannot be computed ({type(exc).__name__})", code="E309"
+            ) from None
+
+    return call_fn
