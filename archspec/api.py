@@ -450,15 +450,28 @@ def check(
     shape (TypeError for a wrong type, ValueError for a wrong value), or a `max_layers` that
     is no positive int (TypeError).
     """
-    from .passes.shapes import CheckResult
-
     shape = input_shape(input)
     check_max_layers(max_layers)
+    # one pause for the whole check: the graph is alive until the limits are read, and a
+    # collection between the passes would walk all of it (benchmarks: startup)
+    with _gc_paused():
+        return _check(source, shape, max_layers, variant, params)
+
+
+def _check(
+    source: SpecSource,
+    shape: tuple[int, ...] | None,
+    max_layers: int,
+    variant: str | None,
+    params: Mapping[str, Any],
+) -> CheckResult:
+    """`check` after its arguments are checked, with the collector paused."""
+    from .passes.shapes import CheckResult
+
     parsed = None
     try:
-        with _gc_paused():
-            parsed = _parse(source, variant)
-            analysis = _lowered(parsed, params, max_layers, shape)
+        parsed = _parse(source, variant)
+        analysis = _lowered(parsed, params, max_layers, shape)
     except ArchSpecError as exc:
         if isinstance(source, Mapping):
             name, file = str(source.get("name", "<mapping>")), "<mapping>"
@@ -470,11 +483,9 @@ def check(
         if parsed is not None:  # lowering broke: the spec itself reads and validates
             diags = _with_accepted_inputs(parsed, params, diags, max_layers)
         return CheckResult(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
-    with _gc_paused():
-        result = run(analysis).check_result()
-    graph = analysis.graph
+    result = run(analysis).check_result()
     if result.ok:
-        warnings = limit_warnings(graph)
+        warnings = limit_warnings(analysis.graph)
         if warnings:
             result = dataclasses.replace(result, diagnostics=(*result.diagnostics, *warnings))
     return result

@@ -131,18 +131,21 @@ def infer_shapes(graph: Graph, input_shape: Sequence[int | str | Dim]) -> ShapeT
 def declared_shapes(graph: Graph) -> ShapeTable:
     """The table for the declared input, read from the IR (lowering computed it already)."""
     rows: list[NodeShape] = []
-
-    def visit(module: Module, prefix: str, depth: int) -> None:
-        for node in module.nodes:
-            path = f"{prefix}.{node.name}" if prefix else node.name
-            assert node.shape is not None  # a lowered graph has every shape
-            rows.append(NodeShape(path, node, depth, tuple(node.in_shapes), node.shape))
-            if node.child is not None:
-                visit(node.child, path, depth + 1)
-
-    visit(graph.root, "", 0)
+    _declared_rows(graph.root, "", 0, rows)
     outputs = tuple(s for s in graph.output_shapes if s is not None)
     return ShapeTable(graph.input_shape, tuple(rows), outputs, ())
+
+
+def _declared_rows(module: Module, prefix: str, depth: int, rows: list[NodeShape]) -> None:
+    """Append the rows of `module`'s nodes and their children's, in module order (a module
+    function, not a closure: a recursive closure is a reference cycle, which would keep the
+    whole graph alive until the next full collection)."""
+    for node in module.nodes:
+        path = f"{prefix}.{node.name}" if prefix else node.name
+        assert node.shape is not None  # a lowered graph has every shape
+        rows.append(NodeShape(path, node, depth, tuple(node.in_shapes), node.shape))
+        if node.child is not None:
+            _declared_rows(node.child, path, depth + 1, rows)
 
 
 def _walk(
