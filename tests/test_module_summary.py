@@ -341,15 +341,16 @@ def test_a_10_to_the_10_parameter_module_takes_little_memory() -> None:
 
 
 def test_a_summary_does_not_load_dynamo_and_leaves_torch_as_it_was() -> None:
-    """torch's meta kernels for batch norm and addmm are wrapped to import torch._dynamo on
-    their first call (about 1.2 s and 70 MiB); a summary answers them with a stand-in and
-    takes it away again: torch._dynamo is not loaded afterwards, and a later torch.compile of
-    the same layers, and a second summary with the real dynamo loaded, work as usual."""
+    """torch's Python meta kernels (group norm here: conv, batch norm and addmm have
+    meta_kernels rules) are wrapped to import torch._dynamo on their first call (about 1.2 s
+    and 70 MiB); a summary answers them with a stand-in and takes it away again:
+    torch._dynamo is not loaded afterwards, and a later torch.compile of the same layers, and
+    a second summary with the real dynamo loaded, work as usual."""
     code = textwrap.dedent(
         """
         import sys, torch, torch.nn as nn, archspec
-        model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Flatten(),
-                              nn.Linear(8 * 6 * 6, 10))
+        model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.GroupNorm(2, 8),
+                              nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
         first = archspec.summary(model, input_size=(2, 3, 8, 8))
         print("torch._dynamo" in sys.modules, "_dynamo" in vars(torch))
         compiled = torch.compile(model.eval(), backend="eager")
