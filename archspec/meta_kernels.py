@@ -11,11 +11,13 @@ kernel lays it out. Any other case gives None and the op runs through torch's ow
 which also raises torch's own error on a wrong input. Autograd and the flop formulas sit
 above the dispatch mode that asks these rules, so what autograd saves for the backward pass
 and the MACs counted are those of torch's kernels. tests/test_meta_kernels.py compares every
-rule with torch's kernel.
+rule with torch's kernel. `macs` counts an op's multiply-accumulates by the formulas of
+torch.utils.flop_counter, whose import it spares the common ops.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -242,4 +244,41 @@ def meta_output(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Out
     return None if rule is None else rule(args, kwargs)
 
 
-__all__ = ["RULES", "meta_output"]
+def _mm(a: torch.Tensor, b: torch.Tensor) -> int:
+    return a.shape[-2] * a.shape[-1] * b.shape[-1] * (a.shape[0] if a.dim() == 3 else 1)
+
+
+def _conv(x: torch.Tensor, w: torch.Tensor, transposed: bool, out: torch.Tensor) -> int:
+    # each output point (each input point, transposed) times the whole filter: C_in/groups*k
+    return (x if transposed else out).shape[2:].numel() * x.shape[0] * w.numel()
+
+
+#: packet -> MACs from (args, output): torch.utils.flop_counter's formulas, halved.
+_MACS: dict[Any, Callable[[tuple[Any, ...], Any], int]] = {
+    aten.mm: lambda a, out: _mm(a[0], a[1]),
+    aten.bmm: lambda a, out: _mm(a[0], a[1]),
+    aten.addmm: lambda a, out: _mm(a[1], a[2]),
+    aten.baddbmm: lambda a, out: _mm(a[1], a[2]),
+    aten.convolution: lambda a, out: _conv(a[0], a[1], a[6], out),
+}
+#: Every op torch's flop_counter has a formula for is named so (tests/test_meta_kernels.py
+#: checks its registry): only such an op makes `macs` import flop_counter, which on CUDA
+#: builds of torch imports triton (about 80 MiB).
+_COUNTED_NAMES = re.compile(r"conv|mm|att")
+
+
+def macs(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
+    """Multiply-accumulates of one aten op: matrix products, convolutions, attention."""
+    packet = func._overloadpacket
+    own = _MACS.get(packet)
+    if own is not None:
+        return own(args, out)
+    if not _COUNTED_NAMES.search(str(packet)):
+        return 0
+    from torch.utils.flop_counter import flop_registry
+
+    formula = flop_registry.get(packet)
+    return 0 if formula is None else int(formula(*args, **kwargs, out_val=out)) // 2
+
+
+__all__ = ["RULES", "macs", "meta_output"]

@@ -42,10 +42,9 @@ import torch
 import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
-from torch.utils.flop_counter import flop_registry
 
 from .dims import Dim, Shape
-from .meta_kernels import meta_output
+from .meta_kernels import macs, meta_output
 from .summaries import MemoryEstimate, ModuleFacts, Row, Summary
 
 
@@ -72,11 +71,10 @@ class _Counter(TorchDispatchMode):
         out = meta_output(func, args, kwargs)  # common ops without torch's Python kernels
         if out is None:
             out = func(*args, **kwargs)
-        formula = flop_registry.get(func._overloadpacket)
-        if formula is not None:
-            flops = formula(*args, **kwargs, out_val=out)
+        n = macs(func, args, kwargs, out)
+        if n:
             where = self.stack[-1] if self.stack else ""  # outside every module: the root's
-            self.macs[where] = self.macs.get(where, 0) + int(flops) // 2
+            self.macs[where] = self.macs.get(where, 0) + n
         return out
 
 

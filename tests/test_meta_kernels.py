@@ -14,7 +14,7 @@ import torch
 
 import archspec
 from archspec import modsummary
-from archspec.meta_kernels import RULES, meta_output
+from archspec.meta_kernels import _COUNTED_NAMES, RULES, macs, meta_output
 
 ROOT = Path(__file__).resolve().parent.parent
 aten = torch.ops.aten
@@ -207,7 +207,8 @@ def test_a_summary_with_the_rules_equals_one_through_torchs_kernels(mode, monkey
 
 
 def test_a_cnn_summary_imports_neither_sympy_nor_dynamo() -> None:
-    """torch's Python meta kernels import sympy through torch._check (0.5 s, 35 MiB)."""
+    """torch's Python meta kernels import sympy through torch._check (0.5 s, 35 MiB), and
+    flop_counter imports triton on CUDA builds (80 MiB): none of them is needed."""
     code = textwrap.dedent(
         """
         import sys, torch, archspec
@@ -215,8 +216,45 @@ def test_a_cnn_summary_imports_neither_sympy_nor_dynamo() -> None:
         with torch.device("meta"):
             m = ResNet18()
         s = archspec.summary(m, input_size=(1, 3, 224, 224))
-        print(s.params, [k for k in ("sympy", "torch._dynamo") if k in sys.modules])
+        loaded = ("sympy", "torch._dynamo", "torch.utils.flop_counter")
+        print(s.params, [k for k in loaded if k in sys.modules])
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.split(maxsplit=1) == ["11689512", "[]\n"], out.stderr[-2000:]
+
+
+MAC_CASES = [
+    (aten.mm.default, (m(3, 20), m(20, 10)), {}),
+    (aten.bmm.default, (m(4, 3, 20), m(4, 20, 10)), {}),
+    (aten.addmm.default, (m(10), m(3, 20), m(10, 20).t()), {"beta": 0.5}),
+    (aten.baddbmm.default, (m(4, 3, 10), m(4, 3, 20), m(4, 20, 10)), {}),
+    *[(op, args, kwargs) for op, args, kwargs in CASES if op == aten.convolution.default],
+    (
+        aten.convolution.default,
+        (X, m(8, 3, 2, 2), None, [2, 2], [0, 0], [1, 1], True, [0, 0], 1),
+        {},
+    ),
+    (
+        aten.convolution.default,
+        (X, m(8, 2, 3, 3), m(8), [1, 1], [1, 1], [1, 1], True, [0, 0], 4),
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(("op", "args", "kwargs"), MAC_CASES, ids=lambda v: str(v)[:40])
+def test_macs_are_flop_counters_formulas_halved(op, args, kwargs) -> None:
+    from torch.utils.flop_counter import flop_registry
+
+    out = op(*args, **kwargs)
+    flops = flop_registry[op._overloadpacket](*args, **kwargs, out_val=out)
+    assert macs(op, args, kwargs, out) == flops // 2 > 0
+
+
+def test_every_op_with_a_flop_formula_is_counted() -> None:
+    """`macs` imports flop_counter only for ops named like the ones it has formulas for."""
+    from torch.utils.flop_counter import flop_registry
+
+    assert all(_COUNTED_NAMES.search(str(op)) for op in flop_registry)
+    assert macs(aten.relu.default, (X,), {}, X) == 0
