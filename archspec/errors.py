@@ -81,6 +81,14 @@ class SourceSpan:
     def __str__(self) -> str:
         return f"{escape_text(str(self.file))}:{self.line}:{self.col}"
 
+    def with_via(self, via: SourceSpan | None) -> SourceSpan:
+        """This span, imported through `via`: `dataclasses.replace(self, via=via)` without
+        running __init__ again (composition re-roots every span of every imported block)."""
+        new = object.__new__(SourceSpan)
+        new.__dict__.update(self.__dict__)
+        new.__dict__["via"] = via
+        return new
+
     def import_sites(self) -> Iterator[SourceSpan]:
         """The chain of import sites that brought this span's file in, nearest first."""
         site = self.via

@@ -272,7 +272,7 @@ def materialise(root: Module, reserved: frozenset[str]) -> Imported:
         out.blocks[final] = copied
         prefix = ("blocks", entry.name)
         for sub, span in entry.module.spans_under(prefix):
-            out.spans[("blocks", final, *sub)] = replace(span, via=via)
+            out.spans[("blocks", final, *sub)] = span.with_via(via)
         for sub, span in entry.module.spans_under(prefix, key=True):
-            out.key_spans[("blocks", final, *sub)] = replace(span, via=via)
+            out.key_spans[("blocks", final, *sub)] = span.with_via(via)
     return out
