@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import os
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,7 +66,7 @@ from .validate import validate_spec
 from .version import __version__ as __version__
 from .weights import Weights as Weights
 from .weights import WeightsError as WeightsError
-from .weights import builder_rule, weights_params
+from .weights import builder_rule, named_weights, weights_params
 from .weights import get_weights as get_weights
 from .weights import list_weights as list_weights
 from .weights import weights_line as weights_line
@@ -211,6 +211,17 @@ def _compile(
     """`compile`, and `init=False` skips the spec's init rules (weights are to be loaded)."""
     check_limit_arguments(max_params, max_activations)
     analysis = _analysis(source, params, max_layers, variant=variant)
+    return _build(analysis, device, max_params, max_activations, init)
+
+
+def _build(
+    analysis: Analysis,
+    device: Any = None,
+    max_params: int | None = DEFAULT_MAX_PARAMS,
+    max_activations: int | None = DEFAULT_MAX_ACTIVATIONS,
+    init: bool = True,
+) -> nn.Module:
+    """The module of an analysed spec, after the resource limits and the input check."""
     graph = analysis.graph
     check_limits(graph, max_params, max_activations)
     _require_some_input(analysis)
@@ -252,7 +263,9 @@ def load(
     The file comes from torch.hub's cache or is downloaded from `base_url` (default:
     $ARCHSPEC_WEIGHTS_URL, else torchvision's address) and checked against its hash. The
     load is strict (WeightsError E803 names what does not fit); with strict=False the
-    tensors that fit are loaded and a WeightsWarning gives the state_dict diff.
+    tensors that fit are loaded and a WeightsWarning gives the state_dict diff. A checkpoint
+    saved by an older version of the network class that the spec lists under
+    `legacy_versions:` (MNASNet's version 1) is loaded into that older layout, with its warning.
     """
     if not isinstance(name, str):
         raise TypeError(f"archspec.load() takes a built-in spec's name, got {type(name).__name__}")
@@ -272,7 +285,20 @@ def load(
     file, variant = builtins[name]
     if weights is None:
         return compile(file, variant=variant, **params)
-    pretrained = _named_weights(name, weights)
+    return _load_pretrained(name, file, variant, weights, strict, base_url, params)
+
+
+def _load_pretrained(
+    name: str,
+    file: Path,
+    variant: str | None,
+    weights: Any,
+    strict: bool,
+    base_url: str | None,
+    params: dict[str, Any],
+) -> nn.Module:
+    """`load` with weights: the params they imply, the layout of the checkpoint's version."""
+    pretrained = named_weights(name, weights)
     if pretrained is not None:
         params = weights_params(pretrained, params)
     source: SpecSource = file
@@ -281,43 +307,26 @@ def load(
         side = params[size]
         source = {"archspec": 1, "extends": name, "input": ["N", 3, side, side]}
         variant = None
+    from .diffs import shown_file
+    from .hub import load_fetched, state_version, weights_state
+
+    state, origin, drop = weights_state(pretrained or weights, base_url=base_url, params=params)
+    analysis = _analysis(source, params, DEFAULT_MAX_LAYERS, variant=variant)
+    older = analysis.graph.legacy_format(state_version(state))
+    if older is not None:  # a checkpoint of an older layout the spec still reads
+        if older.warning:
+            warnings.warn(older.warning, UserWarning, stacklevel=2)
+        analysis = _analysis(
+            source, {**params, **older.params}, DEFAULT_MAX_LAYERS, variant=variant
+        )
     # a strict load replaces every tensor: the spec's init rules would be wasted time
     # (torchvision's builders pass init_weights=False); strict=False keeps some, initialised
-    model = _compile(source, params, variant=variant, init=not strict)
-    from .diffs import shown_file
-    from .hub import load_weights
-
+    model = _build(analysis, init=not strict)
+    if older is not None:
+        model._version = older.version  # saved again, it is that version (as torchvision)
     target = (name, shown_file(str(file)))
-    load_weights(
-        model,
-        pretrained or weights,
-        strict=strict,
-        base_url=base_url,
-        params=params,
-        target=target,
-    )
+    load_fetched(model, state, strict=strict, source=origin, target=target, drop=drop)
     return model
-
-
-#: file suffixes that make a `weights=` string a path rather than a weights name
-_CHECKPOINT_SUFFIXES = frozenset({".pth", ".pt", ".bin", ".ckpt", ".pkl", ".tar"})
-
-
-def _named_weights(spec: str, weights: Any) -> Weights | None:
-    """The torchvision weights `weights` names, or None for a state_dict or a file: a
-    str is a name unless it looks like a path (a separator, a suffix such as `.pth`)."""
-    if isinstance(weights, Weights):
-        return weights
-    if isinstance(weights, str) and not (
-        "/" in weights
-        or os.sep in weights
-        or Path(weights).suffix.lower() in _CHECKPOINT_SUFFIXES
-        or Path(weights).exists()
-    ):
-        return get_weights(spec, weights)
-    if isinstance(weights, (str, os.PathLike, Mapping)):
-        return None
-    return get_weights(spec, weights)  # torchvision's enum member, or a TypeError
 
 
 def shard_units(model: nn.Module) -> list[nn.Module]:

@@ -146,6 +146,7 @@ def load_state(
     Keys under a `drop` prefix are discarded first (torchvision's builder discards them too).
     """
     meta = getattr(state, "_metadata", None)
+    saved_by = state_version(state)
     state = {k: v for k, v in state.items() if not k.startswith(drop)}
     ours = model.state_dict()
     unchanged, changed, added, removed = compare_states(
@@ -174,7 +175,8 @@ def load_state(
         raise WeightsError(
             f"{source[0]} does not fit {name}: " + _listing(diff),
             code="E803",
-            hint="pass strict=False to load the tensors that fit and keep the model's own "
+            hint=_older_hint(saved_by, model)
+            + "pass strict=False to load the tensors that fit and keep the model's own "
             "values for the others (a new head, say); archspec.diff() shows the same "
             "differences between two specs",
         )
@@ -188,6 +190,18 @@ def load_state(
         missing = tuple((k, _entry(ours[k])) for k in sorted(unforeseen) if k in ours)
         diff = dataclasses.replace(diff, added=diff.added + missing)
     return diff
+
+
+def _older_hint(version: int | None, model: nn.Module) -> str:
+    """What to do with a checkpoint saved by an older version of the network class."""
+    current = getattr(model, "_version", 1)
+    if version is None or version >= current:
+        return ""
+    return (
+        f"the checkpoint was saved by version {version} of the network class, the model is "
+        f"version {current}: archspec.load(NAME, weights=...) builds the layout of an older "
+        "version its spec lists under `legacy_versions:`; otherwise "
+    )
 
 
 def _filled_by_torch(key: str, state: Mapping[str, Any], meta: Any) -> bool:
@@ -212,6 +226,41 @@ def _shape(e: Entry) -> str:
     return "(" + ", ".join(str(d) for d in e[0]) + ")"
 
 
+def weights_state(
+    weights: Weights | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    base_url: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> tuple[Mapping[str, Any], tuple[str, str], tuple[str, ...]]:
+    """The state_dict `weights` stands for (fetched, read or as given), its name and file,
+    and the key prefixes torchvision's builder drops for `params` (GoogLeNet's and
+    Inception's aux heads when the model is built without them)."""
+    drop: tuple[str, ...] = ()
+    if isinstance(weights, Weights):
+        state = fetch(weights, base_url)
+        rule = builder_rule(weights.spec)
+        given = dict(params or {})
+        for param, prefixes in rule.drop.items():
+            if not given.get(param, rule.set.get(param, True)):
+                drop += prefixes
+        for param, message in rule.warn.items():
+            if given.get(param, rule.set.get(param, False)):
+                warnings.warn(message, stacklevel=3)
+        return state, (weights.full_name, weights.file), drop
+    if isinstance(weights, Mapping):
+        return weights, ("the state_dict", "state_dict"), drop
+    return read_file(weights), (os.fspath(weights), os.fspath(weights)), drop
+
+
+def state_version(state: Mapping[str, Any]) -> int | None:
+    """The `_version` of the network class that saved `state` (its `_metadata[""]`), or
+    None for a state_dict without metadata."""
+    meta = getattr(state, "_metadata", None)
+    root = meta.get("") if isinstance(meta, Mapping) else None
+    version = root.get("version") if isinstance(root, Mapping) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
 def load_weights(
     model: nn.Module,
     weights: Weights | str | os.PathLike[str] | Mapping[str, Any],
@@ -229,26 +278,34 @@ def load_weights(
     torchvision's builder (GoogLeNet's and Inception's aux heads are in the file; a model
     built without them drops them, as torchvision does).
     """
-    drop: tuple[str, ...] = ()
-    if isinstance(weights, Weights):
-        state = fetch(weights, base_url)
-        source = (weights.full_name, weights.file)
-        rule = builder_rule(weights.spec)
-        given = dict(params or {})
-        for param, prefixes in rule.drop.items():
-            if not given.get(param, rule.set.get(param, True)):
-                drop += prefixes
-        for param, message in rule.warn.items():
-            if given.get(param, rule.set.get(param, False)):
-                warnings.warn(message, stacklevel=3)
-    elif isinstance(weights, Mapping):
-        state, source = weights, ("the state_dict", "state_dict")  # type: ignore[assignment]
-    else:
-        state, source = read_file(weights), (os.fspath(weights), os.fspath(weights))
+    state, source, drop = weights_state(weights, base_url=base_url, params=params)
+    return load_fetched(model, state, strict=strict, source=source, target=target, drop=drop)
+
+
+def load_fetched(
+    model: nn.Module,
+    state: Mapping[str, Any],
+    *,
+    strict: bool,
+    source: tuple[str, str],
+    target: tuple[str, str] | None,
+    drop: tuple[str, ...],
+) -> SpecDiff:
+    """`load_state`, then a WeightsWarning with the diff when it is not compatible."""
     diff = load_state(model, state, strict=strict, source=source, target=target, drop=drop)
     if not diff.compatible:
         warnings.warn(WeightsWarning(diff.text()), stacklevel=3)
     return diff
 
 
-__all__ = ["WeightsWarning", "cache_dir", "fetch", "load_state", "load_weights", "read_file"]
+__all__ = [
+    "WeightsWarning",
+    "cache_dir",
+    "fetch",
+    "load_fetched",
+    "load_state",
+    "load_weights",
+    "read_file",
+    "state_version",
+    "weights_state",
+]

@@ -226,6 +226,18 @@ class InitStep:
 
 
 @dataclass(frozen=True)
+class LegacyFormat:
+    """An older state_dict format of the network class (the spec's `legacy_versions:`), its
+    `when` evaluated for this graph's params: a state_dict whose root `_version` is `version`
+    is loaded into the model built with `params` added, when `applies`."""
+
+    version: int
+    applies: bool
+    params: Mapping[str, Any]
+    warning: str
+
+
+@dataclass(frozen=True)
 class Graph:
     """A whole compiled spec."""
 
@@ -252,10 +264,20 @@ class Graph:
     #: the blocks whose instances are FSDP units (the spec's `shard:`); None: the outermost
     #: block instances (`shard_unit_paths`)
     shard: tuple[str, ...] | None = None
+    #: older state_dict formats a load reads (the spec's `legacy_versions:`)
+    legacy_formats: tuple[LegacyFormat, ...] = ()
 
     @property
     def output_shapes(self) -> tuple[Shape | None, ...]:
         return self.root.out_shapes
+
+    def legacy_format(self, version: int | None) -> LegacyFormat | None:
+        """The older layout a checkpoint saved by `version` of the network class is loaded
+        into (a `legacy_versions:` entry whose `when` holds for these params), or None."""
+        for entry in self.legacy_formats:
+            if entry.version == version and entry.applies:
+                return entry
+        return None
 
 
 def iter_modules(module: Module) -> Iterator[Module]:

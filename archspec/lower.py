@@ -18,6 +18,7 @@ from .loader import LoadedDoc
 from .lowering.context import MAX_BLOCK_DEPTH, MAX_NESTING, MAX_NODES, Abort, Child, Item, Skip
 from .lowering.init import lower_init, tensor_rank
 from .lowering.initexprs import init_switches
+from .lowering.legacy import legacy_formats
 from .lowering.lets import bind_lets
 from .lowering.training import training_units
 from .lowering.values import bind_value, coerce_param, decl_of, field_plan, final_of, param_hint
@@ -81,6 +82,7 @@ def lower_graph(lw: Lowerer) -> Graph:
     root = lw.lower_scope(top, lw.spec_env, in_shape, "", lw.span(()))
     init = lower_init(lw, root)
     shard = training_units(lw)
+    legacy = legacy_formats(lw)
     # params an init expression reads are fixed in emitted code (it writes their values)
     root = dataclasses.replace(root, switches=root.switches + tuple(init_switches(spec)))
     if not any(not o.train_only for o in root.outputs):
@@ -111,6 +113,7 @@ def lower_graph(lw: Lowerer) -> Graph:
         block_docs={name: b.doc for name, b in spec.blocks.items()},
         input_span=lw.span(("input",)),
         shard=shard,
+        legacy_formats=legacy,
     )
 
 

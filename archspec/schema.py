@@ -219,6 +219,24 @@ class InitRule(BaseModel):
     bias: InitFn | Literal["zeros", "ones"] | None = None
 
 
+class LegacyVersion(BaseModel):
+    """An older state_dict format of the network class that a loader still reads, as
+    torchvision's MNASNet reads version-1 checkpoints: a state_dict whose root `_version`
+    is `version` is loaded into the model built with `params` added (when `when` holds),
+    with `warning` shown (docs/spec-language.md#older-state_dict-formats-legacy_versions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: StrictInt = Field(..., ge=1, le=10**6, description="the older `_version`")
+    when: Bool | None = Field(
+        None, description="an expression over the spec's params: the older format differs"
+    )
+    params: dict[Name, ParamValue] = Field(
+        ..., description="the params that build the older layout (they override the caller's)"
+    )
+    warning: str = Field("", max_length=2000, description="a UserWarning shown on such a load")
+
+
 #: What the spec's `shard:` and `checkpoint:` mean (docs/spec-language.md#training-units).
 SHARD_DOC = (
     "blocks whose instances are FSDP units (archspec.shard_units); default: the outermost "
@@ -306,6 +324,7 @@ def _build() -> dict[str, Any]:
         outputs: list[str] | None = None
         init: list[InitRule] = Field(default_factory=list)
         state_dict_version: StrictInt = state_dict_version_field()
+        legacy_versions: list[LegacyVersion] = Field(default_factory=list, max_length=16)
         shard: list[Name] | None = Field(None, max_length=256, description=SHARD_DOC)
         checkpoint: list[Name] = Field(
             default_factory=list, max_length=256, description=CHECKPOINT_DOC

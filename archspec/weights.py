@@ -213,6 +213,27 @@ def _weights(spec: str, name: str) -> Weights:
     )
 
 
+#: file suffixes that make a `weights=` string a path rather than a weights name
+_CHECKPOINT_SUFFIXES = frozenset({".pth", ".pt", ".bin", ".ckpt", ".pkl", ".tar"})
+
+
+def named_weights(spec: str, weights: Any) -> Weights | None:
+    """The torchvision weights `weights` names, or None for a state_dict or a file: a
+    str is a name unless it looks like a path (a separator, a suffix such as `.pth`)."""
+    if isinstance(weights, Weights):
+        return weights
+    if isinstance(weights, str) and not (
+        "/" in weights
+        or os.sep in weights
+        or Path(weights).suffix.lower() in _CHECKPOINT_SUFFIXES
+        or Path(weights).exists()
+    ):
+        return get_weights(spec, weights)
+    if isinstance(weights, (str, os.PathLike, Mapping)):
+        return None
+    return get_weights(spec, weights)  # torchvision's enum member, or a TypeError
+
+
 @dataclass(frozen=True)
 class BuilderRule:
     """What torchvision's builder does with weights, besides setting num_classes: params it
@@ -293,6 +314,7 @@ __all__ = [
     "default_weights",
     "get_weights",
     "list_weights",
+    "named_weights",
     "weights_line",
     "weights_line_for",
     "weights_params",

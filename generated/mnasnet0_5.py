@@ -48,10 +48,10 @@ class MNASNet(nn.Module):
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
 
-    Emitted with alpha=0.5, depths=[32, 16, 24, 40, 80, 96, 192, 320], stacks=[[3, 2, 3, 3], [5, 2,
-    3, 3], [5, 2, 6, 3], [3, 1, 6, 2], [5, 2, 6, 4], [3, 1, 6, 1]]. Params that decide the structure
-    (or that nothing uses) are not constructor arguments; emit the spec again with `--set` to change
-    them.
+    Emitted with alpha=0.5, v1_stem=False, depths=[32, 16, 24, 40, 80, 96, 192, 320], stacks=[[3, 2,
+    3, 3], [5, 2, 3, 3], [5, 2, 6, 3], [3, 1, 6, 2], [5, 2, 6, 4], [3, 1, 6, 1]]. Params that decide
+    the structure (or that nothing uses) are not constructor arguments; emit the spec again with
+    `--set` to change them.
 
     Args:
         num_classes: number of output classes
