@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from rich.console import Console
 from rich.progress import Progress
 
 import archspec
@@ -105,6 +106,12 @@ def emitted_model(spec: Path, tmp: Path) -> torch.nn.Module:
     return getattr(module, graph.class_name)()
 
 
+def progress_bar(quiet: bool = False) -> Progress:
+    """The epochs' progress, on stderr and only on a terminal: piped or redirected, the output
+    is the accuracy lines alone."""
+    return Progress(console=Console(stderr=True), disable=quiet or not sys.stderr.isatty())
+
+
 def run(
     epochs: int = 30, seed: int = 0, emitted: bool = False, quiet: bool = False
 ) -> dict[str, float]:
@@ -113,7 +120,7 @@ def run(
     torch.set_num_threads(1)
     data = load_digits_32(seed)
     results: dict[str, float] = {}
-    with Progress(disable=quiet) as progress, tempfile.TemporaryDirectory() as tmp:
+    with progress_bar(quiet) as progress, tempfile.TemporaryDirectory() as tmp:
         for name, spec in SPECS.items():
             torch.manual_seed(seed)
             model = archspec.compile(spec)

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 import archspec
 from archspec.cli import app
 
+from .cpu import GUARD, cpu_seconds
+
 runner = CliRunner()
 
 SMALL = """archspec: 1
@@ -121,3 +123,43 @@ def test_a_broken_side_is_a_located_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"{bad}:14:44: error[E302]" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_cli_resnet50_new_head_lists_exactly_the_fc_tensors() -> None:
+    """The issue's command as a user types it, text and json."""
+    args = ["diff", "resnet50", "resnet50", "--set", "num_classes=10"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    changed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert changed == ["fc.weight", "fc.bias"]
+    data = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
+    assert [c["key"] for c in data["changed"]] == ["fc.weight", "fc.bias"]
+    assert data["added"] == [] and data["removed"] == [] and len(data["unchanged"]) == 318
+
+
+def _families() -> list[tuple[str, list[str]]]:
+    """Each family file of the built-in specs with its variants (two or more)."""
+    from archspec.api import builtin_index
+
+    by_file: dict[str, list[str]] = {}
+    for name, (file, variant) in builtin_index().items():
+        if variant is not None:
+            by_file.setdefault(Path(file).stem, []).append(name)
+    return sorted((f, names) for f, names in by_file.items() if len(names) > 1)
+
+
+@pytest.mark.parametrize(
+    "family,names",
+    [
+        pytest.param(f, n, marks=() if f in ("resnet", "vit") else (pytest.mark.heavy,), id=f)
+        for f, n in _families()
+    ],
+)
+def test_every_pair_of_a_familys_variants_diffs_quickly(family: str, names: list[str]) -> None:
+    """Issue 16: a diff between two variants of a family takes well under a second (here
+    the suite's CPU guard of tests/cpu.py; ARCHSPEC_CPU_GUARD=1 holds it to one second)."""
+    archspec.diff(names[0], names[0])  # imports and torch's first meta kernels, once
+    for a, b in itertools.combinations(names, 2):
+        d, seconds = cpu_seconds(lambda a=a, b=b: archspec.diff(a, b))
+        assert seconds < GUARD, (a, b, seconds)
+        assert (d.a.name, d.b.name) == (a, b) and d.a.params != d.b.params

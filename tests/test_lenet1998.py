@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,19 @@ def test_short_training_run_learns_digits() -> None:
     results = _example().run(epochs=4, seed=0, emitted=False, quiet=True)
     assert results["lenet5"] > 0.85
     assert results["lenet5_1998"] > 0.85
+
+
+def test_the_epochs_progress_is_on_stderr_and_only_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    example = _example()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    bar = example.progress_bar()
+    assert bar.disable and bar.console.stderr
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    bar = example.progress_bar()
+    assert not bar.disable and bar.console.stderr
+    assert example.progress_bar(quiet=True).disable
 
 
 def test_digits_are_loaded_locally_at_32x32() -> None:
