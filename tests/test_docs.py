@@ -409,3 +409,59 @@ def test_ci_runs_the_readme_test_command() -> None:
     command = re.search(r"```bash\n(.+?)\n```", section, re.S).group(1).strip()
     script = (ROOT / ".ci" / "run").read_text().splitlines()
     assert command in [line.strip() for line in script if not line.lstrip().startswith("#")]
+
+
+#: where this repository happened to live on the machines it was written and measured on
+_MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|home|Users|root)/[\w.-]+")
+
+
+def test_no_machine_paths_in_the_repository() -> None:
+    """Commands anyone can run: no interpreter or venv path of one machine (a home folder,
+    a build machine's checkout) in the docs, README, benchmark results, specs or code."""
+    suffixes = {".md", ".py", ".yaml", ".toml", ".txt", ".json", ".jinja", ".cfg"}
+    skip = {"__pycache__", "_unused", "venv", "build", "dist", "node_modules"}
+    found = []
+    for path in sorted(ROOT.rglob("*")):
+        parts = path.relative_to(ROOT).parts
+        hidden = any(p.startswith(".") or p in skip for p in parts)
+        if hidden or path.suffix not in suffixes or not path.is_file():
+            continue
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if _MACHINE_PATH.search(line) and "_MACHINE_PATH" not in line:
+                found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()[:80]}")
+    assert found == [], "\n".join(found)
+
+
+def test_the_package_declares_its_type_hints() -> None:
+    """PEP 561: `py.typed` in the package, so mypy and pyright read archspec's hints; the
+    wheel holds the whole `archspec` folder (hatch's `packages`), marker included."""
+    import importlib.resources
+    import tomllib
+
+    assert (importlib.resources.files("archspec") / "py.typed").is_file()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wheel = project["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel["packages"] == ["archspec"] and "exclude" not in wheel
+
+
+def test_set_up_says_how_to_get_torch_and_graphviz() -> None:
+    """Issue 16's first-hour walls: which torch wheel the index serves (PyPI's Linux wheels
+    are CUDA builds) and how to get either build; Graphviz for SVG/PNG/PDF pictures, and
+    the formats that need nothing."""
+    readme = (ROOT / "README.md").read_text()
+    setup = " ".join(readme.split("\n## Set up\n", 1)[1].split("\n## ", 1)[0].split())
+    assert "--index-url https://download.pytorch.org/whl/cpu" in setup
+    assert "CUDA" in setup and "GPU build" in setup
+    for how in ("apt-get install graphviz", "brew install graphviz", "conda install graphviz"):
+        assert how in setup
+    assert "DOT" in setup and "Mermaid" in setup
+
+
+def test_user_facing_text_describes_networks_by_their_papers() -> None:
+    """Descriptions name the paper, never the notes the project began from."""
+    texts = {
+        f"{n} description": archspec.build_graph(n).description for n in archspec.list_models()
+    }
+    texts.update({p.name: p.read_text() for p in PAGES})
+    stale = [k for k, text in texts.items() if re.search(r"seed notes?\b", text, re.I)]
+    assert stale == []

@@ -2,7 +2,7 @@
 
 Run in the torchvision venv (see README.md) from the repository root::
 
-    /work/tvenv/bin/python -m tests.parity.make_lines
+    /tmp/tvenv/bin/python -m tests.parity.make_lines
 
 For every model of ``zoo.json`` (not the ``@DEFAULT`` records), the file its class is
 defined in (``torchvision/models/mobilenetv2.py`` for ``mobilenet_v2``) and that file's

@@ -3,7 +3,7 @@ tests/parity/transforms.json (what torchvision's preset transforms give on fixed
 
 Run in a venv with torchvision (see README.md beside this file), from the repository root::
 
-    /work/tvenv/bin/python -m tests.parity.make_weights
+    /tmp/tvenv/bin/python -m tests.parity.make_weights
 
 Nothing is downloaded: the weights enums of torchvision 0.29.1 are read as data (file names,
 the transform each builds, the metadata) for every model of tests/parity/zoo.json, and what
