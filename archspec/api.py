@@ -310,12 +310,15 @@ def _load_pretrained(
     from .diffs import shown_file
     from .hub import load_fetched, state_version, weights_state
 
-    state, origin, drop = weights_state(pretrained or weights, base_url=base_url, params=params)
+    # warnings point at the caller of `load`, four frames up from weights_state's
+    state, origin, drop = weights_state(
+        pretrained or weights, base_url=base_url, params=params, stacklevel=4
+    )
     analysis = _analysis(source, params, DEFAULT_MAX_LAYERS, variant=variant)
     older = analysis.graph.legacy_format(state_version(state))
     if older is not None:  # a checkpoint of an older layout the spec still reads
         if older.warning:
-            warnings.warn(older.warning, UserWarning, stacklevel=2)
+            warnings.warn(older.warning, UserWarning, stacklevel=3)
         analysis = _analysis(
             source, {**params, **older.params}, DEFAULT_MAX_LAYERS, variant=variant
         )
@@ -325,7 +328,7 @@ def _load_pretrained(
     if older is not None:
         model._version = older.version  # saved again, it is that version (as torchvision)
     target = (name, shown_file(str(file)))
-    load_fetched(model, state, strict=strict, source=origin, target=target, drop=drop)
+    load_fetched(model, state, strict=strict, source=origin, target=target, drop=drop, stacklevel=4)
     return model
 
 

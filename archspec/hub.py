@@ -231,10 +231,12 @@ def weights_state(
     *,
     base_url: str | None = None,
     params: Mapping[str, Any] | None = None,
+    stacklevel: int = 3,
 ) -> tuple[Mapping[str, Any], tuple[str, str], tuple[str, ...]]:
     """The state_dict `weights` stands for (fetched, read or as given), its name and file,
     and the key prefixes torchvision's builder drops for `params` (GoogLeNet's and
-    Inception's aux heads when the model is built without them)."""
+    Inception's aux heads when the model is built without them). Warnings point
+    `stacklevel` frames up, at the caller's code."""
     drop: tuple[str, ...] = ()
     if isinstance(weights, Weights):
         state = fetch(weights, base_url)
@@ -245,7 +247,7 @@ def weights_state(
                 drop += prefixes
         for param, message in rule.warn.items():
             if given.get(param, rule.set.get(param, False)):
-                warnings.warn(message, stacklevel=3)
+                warnings.warn(message, stacklevel=stacklevel)
         return state, (weights.full_name, weights.file), drop
     if isinstance(weights, Mapping):
         return weights, ("the state_dict", "state_dict"), drop
@@ -290,11 +292,12 @@ def load_fetched(
     source: tuple[str, str],
     target: tuple[str, str] | None,
     drop: tuple[str, ...],
+    stacklevel: int = 3,
 ) -> SpecDiff:
     """`load_state`, then a WeightsWarning with the diff when it is not compatible."""
     diff = load_state(model, state, strict=strict, source=source, target=target, drop=drop)
     if not diff.compatible:
-        warnings.warn(WeightsWarning(diff.text()), stacklevel=3)
+        warnings.warn(WeightsWarning(diff.text()), stacklevel=stacklevel)
     return diff
 
 

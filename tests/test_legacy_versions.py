@@ -42,6 +42,7 @@ def _load(name: str, weights: Any, **kw: Any) -> tuple[torch.nn.Module, list[str
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = archspec.load(name, weights=weights, **kw)
+    assert all(w.filename == __file__ for w in caught)  # the caller's line, as torchvision's
     return model, [str(w.message) for w in caught]
 
 
@@ -88,6 +89,16 @@ def test_a_model_that_cannot_rebuild_says_what_to_do() -> None:
     assert err.value.error_code == "E803"
     assert "saved by version 1 of the network class, the model is version 2" in err.value.hint
     assert "legacy_versions" in err.value.hint
+
+
+def test_strict_false_warns_at_the_callers_line() -> None:
+    checkpoint = archspec.load("mnasnet0_5").state_dict()
+    with pytest.warns(archspec.WeightsWarning) as caught:
+        archspec.load("mnasnet0_5", weights=checkpoint, num_classes=10, strict=False)
+    assert [w.filename for w in caught] == [__file__]
+    with pytest.warns(archspec.WeightsWarning) as caught:
+        archspec.load_weights(archspec.load("mnasnet0_5", num_classes=10), checkpoint, strict=False)
+    assert [w.filename for w in caught] == [__file__]
 
 
 SPEC = """\

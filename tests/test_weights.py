@@ -359,8 +359,9 @@ def test_googlenet_with_weights_keeps_the_callers_params(
     transform_input=False stands."""
     monkeypatch.setenv("TORCH_HOME", str(googlenet_file))
     state = torch.load(next((googlenet_file / "hub" / "checkpoints").iterdir()))
-    with pytest.warns(UserWarning, match="NOT pretrained"):
+    with pytest.warns(UserWarning, match="NOT pretrained") as caught:
         with_aux = archspec.load("googlenet", weights="DEFAULT", aux_logits=True)
+    assert {w.filename for w in caught} == {__file__}  # the caller's line
     assert _same(with_aux, state)
     kept = archspec.load("googlenet", weights="DEFAULT", transform_input=False).eval()
     plain = _like(kept, transform_input=False)
