@@ -28,6 +28,7 @@ from ..errors import Diagnostic, Severity, SourceSpan
 from ..ir import INPUT, Graph, Module, Node
 from ..ops import REGISTRY, Constraint, ShapeContext, ShapeFailure
 from .domain import Domain, first_emptying, solve_domain
+from .walkmemo import Kept, WalkMemo, replay, walk_key
 
 BATCH_NAME = "N"
 
@@ -95,6 +96,7 @@ class _Collect(ShapeContext):
         self.span: SourceSpan | None = None
         self.train = False
         self.train_failure: Diagnostic | None = None
+        self.memo = WalkMemo()
 
     def _flush(self) -> None:
         for c in self.constraints[len(self.located) :]:
@@ -183,14 +185,7 @@ def _walk_node(
     """One node's shape (its child's walked), its row added; None when a training-only
     node fails, which is recorded in `ctx` and leaves no rows."""
     if node.child is not None:
-        slot = len(rows)
-        rows.append(NodeShape(path, node, depth, ins, ()))
-        shape = _walk(node.child, ins[0], path, depth + 1, ctx, rows, train)[0]
-        if shape is None:
-            del rows[slot:]
-            return None
-        rows[slot] = NodeShape(path, node, depth, ins, shape)
-        return shape
+        return _walk_child(node, path, ins, depth, ctx, rows, train)
     ctx.node, ctx.span, ctx.train = path, node.span, train
     try:
         shape = REGISTRY[node.kind].infer(dict(node.attrs), ins, ctx).shape
@@ -203,6 +198,38 @@ def _walk_node(
     finally:
         ctx._flush()
     rows.append(NodeShape(path, node, depth, ins, shape))
+    return shape
+
+
+def _walk_child(
+    node: Node,
+    path: str,
+    ins: tuple[Shape, ...],
+    depth: int,
+    ctx: _Collect,
+    rows: list[NodeShape],
+    train: bool,
+) -> Shape | None:
+    """A child module's shape and rows: a block instance like one walked before is replayed
+    (passes/walkmemo.py), any other walked and, when clean, kept."""
+    child = node.child
+    assert child is not None
+    key = walk_key(child, ins[0], train) if ctx.train_failure is None else None
+    kept = ctx.memo.find(key, child) if key is not None else None
+    if kept is not None:
+        rows.append(NodeShape(path, node, depth, ins, kept.shape))
+        replay(kept, child, path, depth + 1, ctx, rows)
+        return kept.shape
+    slot, made = len(rows), len(ctx.located)
+    rows.append(NodeShape(path, node, depth, ins, ()))
+    shape = _walk(child, ins[0], path, depth + 1, ctx, rows, train)[0]
+    if shape is None:
+        del rows[slot:]
+        return None
+    rows[slot] = NodeShape(path, node, depth, ins, shape)
+    if key is not None and ctx.train_failure is None:
+        found = tuple(rows[slot + 1 :]), tuple(ctx.located[made:])
+        ctx.memo.keep(key, Kept(child, path, depth + 1, shape, *found))
     return shape
 
 

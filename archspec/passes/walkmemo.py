@@ -1,0 +1,124 @@
+"""Block instances walked once per distinct input by the shape pass: the identical
+Bottlenecks of a ResNet stage (copies of one lowering, lowering/memo.py) cost one walk of
+their shape rules and a replay for each other copy.
+
+A child module's walk reads only the module itself (each node's name, kind, attributes,
+inputs, training flag, span and child; the module's outputs), the input shape and whether
+it runs only in training. So a walk is kept under (block, input shape, training flag) and
+replayed for a module of the same structure, checked node by node: names, kinds, inputs,
+flags, spans (with their import chains) equal and the very same attribute dicts, which the
+copies of one lowering share (an equal dict made apart is not worth comparing). A
+replay adds the same rows and the same requirements in the same order, re-rooted at the new
+path, as walking it would. A walk that failed, or that ran while a training-only failure
+was recorded, is never kept, so every diagnostic comes from a real walk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..dims import Shape
+from ..ir import Module, Node
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One walked instance: its module, path and depth, and what walking it added."""
+
+    module: Module
+    path: str
+    depth: int
+    shape: Shape
+    rows: tuple[Any, ...]  # NodeShape rows of its nodes, in walk order
+    located: tuple[Any, ...]  # LocatedConstraint, in the order they were made
+
+
+def walk_key(module: Module, in_shape: Shape, train: bool) -> tuple[Any, ...] | None:
+    """The key a block instance's walk is kept under; None for other modules."""
+    if module.block is None:
+        return None
+    return (module.block, in_shape, train)
+
+
+class WalkMemo:
+    """The kept walks of one shape-pass run, by key."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[Any, ...], list[Kept]] = {}
+
+    def find(self, key: tuple[Any, ...], module: Module) -> Kept | None:
+        """A kept walk of a module with the same structure as `module`, if any."""
+        for kept in self.kept.get(key, ()):
+            if same_structure(kept.module, module):
+                return kept
+        return None
+
+    def keep(self, key: tuple[Any, ...], kept: Kept) -> None:
+        self.kept.setdefault(key, []).append(kept)
+
+
+def replay(kept: Kept, module: Module, path: str, depth: int, ctx: Any, rows: list[Any]) -> None:
+    """Add the rows and requirements of `kept` for `module` (same structure) at `path`."""
+    old, cut, shift = kept.path, len(kept.path), depth - kept.depth
+    for row, node in zip(kept.rows, _walk_order(module), strict=True):
+        rows.append(_copy(row, path=path + row.path[cut:], node=node, depth=row.depth + shift))
+    for located in kept.located:
+        c = located.constraint
+        assert c.node.startswith(old)
+        moved = _copy(c, node=path + c.node[cut:])
+        ctx.constraints.append(moved)
+        ctx.located.append(_copy(located, constraint=moved))
+
+
+def _copy(obj: Any, **changes: Any) -> Any:
+    """A frozen dataclass with `changes`, without running __init__ again (as
+    dataclasses.replace would: thousands of rows per spec)."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__, **changes)
+    return new
+
+
+def _walk_order(module: Module) -> Iterator[Node]:
+    """The nodes under `module` in the order the shape walk adds their rows."""
+    for node in module.nodes:
+        yield node
+        if node.child is not None:
+            yield from _walk_order(node.child)
+
+
+def same_structure(a: Module, b: Module) -> bool:
+    """Whether the shape walk reads the same from `a` as from `b` (paths aside)."""
+    if a is b:
+        return True
+    if a.outputs != b.outputs or len(a.nodes) != len(b.nodes):
+        return False
+    for x, y in zip(a.nodes, b.nodes):
+        if x is y:
+            continue
+        if (
+            x.name != y.name
+            or x.kind != y.kind
+            or x.inputs != y.inputs
+            or x.train_only != y.train_only
+            or x.attrs is not y.attrs
+            or not _same_span(x.span, y.span)
+            or (x.child is None) != (y.child is None)
+        ):
+            return False
+        if x.child is not None and not same_structure(x.child, y.child):  # type: ignore[arg-type]
+            return False
+    return True
+
+
+def _same_span(a: Any, b: Any) -> bool:
+    """Equal spans with equal import chains (SourceSpan's `==` leaves `via` out)."""
+    if a is b:
+        return True
+    if a is None or b is None or a != b:
+        return False
+    return list(a.import_sites()) == list(b.import_sites())
+
+
+__all__ = ["Kept", "WalkMemo", "replay", "same_structure", "walk_key"]
