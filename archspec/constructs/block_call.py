@@ -74,7 +74,11 @@ def lower(lw: Lowerer, site: Site) -> str:
     try:
         env = {**lw.spec_env, **args}
         lets, _ = _block_lets(lw, site, bname, bdef, env)
-        children = [Item(s, ("blocks", bname, "layers", i)) for i, s in enumerate(bdef.layers)]
+        children = lw.block_items.get(bname)
+        if children is None:  # one list for every instance: Items are never changed
+            children = lw.block_items[bname] = [
+                Item(s, ("blocks", bname, "layers", i)) for i, s in enumerate(bdef.layers)
+            ]
         child = Child(
             children,
             bname,
@@ -215,7 +219,7 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[str, A
                 bad = True
         elif decl.default is not None:
             try:
-                args[pname] = coerce_param(decl.default, decl)
+                args[pname] = _default(lw, bname, pname, decl)
             except ValueError as exc:
                 where = ("blocks", bname, "params", pname)
                 lw.error("E309", f"{bname}.{pname} default: {exc}", where, param_hint(decl))
@@ -231,6 +235,15 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[str, A
     if bad:
         raise Skip
     return args
+
+
+def _default(lw: Lowerer, bname: str, pname: str, decl: Any) -> Any:
+    """A param's default, checked against its declaration once per block (ValueError)."""
+    key = (bname, pname)
+    if key in lw.block_defaults:
+        return lw.block_defaults[key]
+    value = lw.block_defaults[key] = coerce_param(decl.default, decl)
+    return value
 
 
 def _unknown_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[str, Any]) -> bool:

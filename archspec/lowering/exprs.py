@@ -54,6 +54,14 @@ def text_expr(lw: Lowerer, raw: Any) -> AttrExpr:
     names tagged as the walk stands now; a literal (`true`, `3`) as its Python text."""
     if not isinstance(raw, str):
         return AttrExpr(repr(raw))
+    key = ("text", raw, lw.block_stack[-1] if lw.block_stack else None)
+    kept = lw.expr_cache.get(key)
+    if kept is None:  # the same `when` of a block, in every instance
+        kept = lw.expr_cache[key] = _text_expr(lw, raw)
+    return kept  # type: ignore[no-any-return]
+
+
+def _text_expr(lw: Lowerer, raw: str) -> AttrExpr:
     try:
         expr = parsed(raw)
     except ExprError:

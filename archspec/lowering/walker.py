@@ -84,6 +84,11 @@ class Lowerer:
         #: kept expressions by (text, field kind, enclosing block): a block's fields are the
         #: same text in every instance, so each is parsed and tagged once (exprs.py)
         self.expr_cache: dict[tuple[Any, ...], Any] = {}
+        #: worked out once for all of a block's instances: item lists with their declared
+        #: names (by id; `declarations`), bodies as items, param defaults (block_call.py)
+        self.declared: dict[int, tuple[list[Item], dict[str, int], dict[str, list[str]]]] = {}
+        self.block_items: dict[str, list[Item]] = {}
+        self.block_defaults: dict[tuple[str, str], Any] = {}
         #: block instances lowered so far, by call and context (lowering/memo.py)
         self.memo = InstanceMemo()
         #: each block's least expansion, so E310 is known before a block is expanded
@@ -131,11 +136,9 @@ class Lowerer:
         scope.shapes[INPUT] = in_shape
         scope.axes[INPUT] = in_axis
         scope.train[INPUT] = False
-        # Computed once per list (not per item): a repeat of 10,000 copies stays linear.
-        for idx, it in enumerate(child.items):
-            for declared in it.declared_names:
-                scope.declared_at[declared] = idx
-                scope.refs[declared] = refs_of(it.spec)
+        # Computed once per list (not per item): a repeat of 10,000 copies stays linear; and
+        # once per block for its instances, which share their block's list of items.
+        scope.declared_at, scope.refs = declarations(self, child.items)
         prev = INPUT
         for idx, item in enumerate(child.items):
             scope.index = idx
@@ -348,6 +351,22 @@ class Lowerer:
         if raise_skip:
             raise Skip
         raise BadValue
+
+
+def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Where each name of `items` is declared (its last index) and what it reads, worked out
+    once per list: a block's instances share their block's list (Lowerer.declared)."""
+    kept = lw.declared.get(id(items))
+    if kept is not None and kept[0] is items:
+        return dict(kept[1]), dict(kept[2])
+    declared_at: dict[str, int] = {}
+    refs: dict[str, list[str]] = {}
+    for idx, it in enumerate(items):
+        for declared in it.declared_names:
+            declared_at[declared] = idx
+            refs[declared] = refs_of(it.spec)
+    lw.declared[id(items)] = (items, declared_at, refs)
+    return dict(declared_at), dict(refs)
 
 
 def _absent_as_previous(scope: Scope, node: Node) -> Node:
