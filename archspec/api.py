@@ -223,12 +223,12 @@ def _build(
 ) -> nn.Module:
     """The module of an analysed spec, after the resource limits and the input check."""
     graph = analysis.graph
-    check_limits(graph, max_params, max_activations)
+    figures = check_limits(graph, max_params, max_activations)
     _require_some_input(analysis)
     from .backends.torch_module import build_module
 
     with _gc_paused():
-        return build_module(graph, device, init=init)
+        return build_module(graph, device, init=init, figures=figures)
 
 
 def _require_some_input(analysis: Analysis) -> None:

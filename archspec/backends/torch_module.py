@@ -21,7 +21,7 @@ import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.fx
@@ -32,6 +32,9 @@ from ..errors import ResourceError, SourceSpan, SpecError
 from ..ir import INPUT, Graph, InitStep, Module, Node, shard_unit_paths
 from ..ops import REGISTRY
 from .classes import NamedBySpec, runtime_class
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..passes.costs import Footprint
 
 #: A step of a module program: (kind, name, inputs, payload).
 #: kind "module": call child `name`; kind "function": call payload=(op kind, attrs items);
@@ -215,20 +218,19 @@ def build_scope(
     children: list[tuple[str, nn.Module]] = []
     tensors: list[tuple[str, torch.Tensor, bool | None]] = []
     for node in module.nodes:
-        if node.child is None and REGISTRY[node.kind].style == "tensor":
-            op, attrs = REGISTRY[node.kind], _public(node.attrs)
-            with _allocating(prefix + "." + node.name if prefix else node.name, node.span):
-                tensors.append((node.name, op.build(attrs), op.persistent(attrs)))
-        if not node.is_module:
-            continue
         path = f"{prefix}.{node.name}" if prefix else node.name
         if node.child is not None:
-            kinds[path] = "module"
-            children.append((node.name, build_scope(node.child, kinds, path, spec)))
-        else:
+            if node.is_module:
+                kinds[path] = "module"
+                children.append((node.name, build_scope(node.child, kinds, path, spec)))
+            continue
+        op = REGISTRY[node.kind]
+        if op.style == "tensor":
+            attrs = _public(node.attrs)
+            tensors.append((node.name, _built(op, attrs, path, node.span), op.persistent(attrs)))
+        if node.is_module:
             kinds[path] = node.kind
-            with _allocating(path, node.span):
-                children.append((node.name, REGISTRY[node.kind].build(_public(node.attrs))))
+            children.append((node.name, _built(op, _public(node.attrs), path, node.span)))
     if module.is_chain:
         chain_base = CheckpointedSequential if module.checkpoint else SpecSequential
         seq = runtime_class(chain_base, spec, module.class_name)(
@@ -262,6 +264,17 @@ def _versioned(built: nn.Module, module: Module) -> nn.Module:
     if module.state_dict_version != built._version:
         built._version = module.state_dict_version
     return built
+
+
+def _built(op: Any, attrs: dict[str, Any], path: str, span: SourceSpan | None) -> Any:
+    """`op.build(attrs)`, PyTorch refusing memory turned into _OutOfMemory at `path` (what
+    `_allocating` does, without a context manager per layer)."""
+    try:
+        return op.build(attrs)
+    except (MemoryError, RuntimeError) as exc:
+        if not _is_allocation_failure(exc):
+            raise
+        raise _OutOfMemory(path, span) from exc
 
 
 def _public(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -348,7 +361,11 @@ def _init_error(
 
 
 def build_module(
-    graph: Graph, device: str | torch.device | None = None, *, init: bool = True
+    graph: Graph,
+    device: str | torch.device | None = None,
+    *,
+    init: bool = True,
+    figures: Footprint | None = None,
 ) -> nn.Module:
     """The nn.Module for a whole graph, initialised as the spec declares (`init=False`
     skips the spec's init rules, as torchvision's `init_weights=False` does, for a model
@@ -357,12 +374,13 @@ def build_module(
     Before anything is allocated, the bytes of its parameters and buffers (at the default
     dtype) are compared with the memory the device has free; a model that does not fit, or
     an allocation PyTorch refuses while building, is a ResourceError (E503) at the layer,
-    never a raw RuntimeError or the out-of-memory killer.
+    never a raw RuntimeError or the out-of-memory killer. `figures` is the graph's footprint
+    when the caller has worked it out already (compile's limit check).
     """
     kinds: dict[str, str] = {}
     ctx = torch.device(device) if device is not None else None
     target = ctx if ctx is not None else _default_device()
-    _check_memory(graph, target)
+    _check_memory(graph, target, figures)
     try:
         if ctx is not None:
             with ctx:
@@ -431,14 +449,15 @@ def _default_device() -> torch.device:
     return get() if get is not None else torch.device("cpu")
 
 
-def _check_memory(graph: Graph, device: torch.device) -> None:
+def _check_memory(graph: Graph, device: torch.device, fp: Footprint | None = None) -> None:
     """E503 before building when parameters and buffers need more than the device has free."""
     free = available_bytes(device)
     if free is None:
         return
-    from ..passes.costs import footprint
+    if fp is None:
+        from ..passes.costs import footprint
 
-    fp = footprint(graph)
+        fp = footprint(graph)
     itemsize = torch.empty((), dtype=torch.get_default_dtype(), device="meta").element_size()
     need = fp.nbytes(itemsize)
     if need <= free:

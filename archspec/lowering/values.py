@@ -122,6 +122,10 @@ def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
     return value
 
 
+_INT_KINDS = frozenset(("int", "ints", "any"))
+_ITEM_KIND = {"ints": "int", "floats": "float"}
+
+
 def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
     """Evaluate a field's raw value (literal or expression) and check it against `final`."""
     if raw is None:
@@ -132,10 +136,16 @@ def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
         if final.kind == "str":
             return raw
         raw = parsed(raw).evaluate(env)
-    if final.kind in ("ints", "floats") and isinstance(raw, list):
-        item = Final("int" if final.kind == "ints" else "float", ge=final.ge)
+    kind = final.kind
+    if type(raw) is int and kind in _INT_KINDS:  # the common case, as the ladder below has it
+        check_bounds(raw, ge=final.ge, gt=final.gt, le=final.le)
+        return raw
+    if type(raw) is bool and kind in ("bool", "any"):
+        return raw
+    if kind in ("ints", "floats") and isinstance(raw, list):
+        item = Final("int" if kind == "ints" else "float", ge=final.ge)
         return [bind_value(v, item, env) for v in raw]
-    kind = {"ints": "int", "floats": "float"}.get(final.kind, final.kind)
+    kind = _ITEM_KIND.get(kind, kind)
     value = to_kind(raw, kind, floordiv_hint=True) if kind in ("int", "float", "bool") else raw
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} is not a finite number")
