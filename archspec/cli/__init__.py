@@ -15,7 +15,15 @@ import threading
 from pathlib import Path
 from typing import NoReturn
 
-from ..files import exit_on_signal
+# The imports of the commands (pydantic's models of every layer kind, typer, rich) make
+# several hundred thousand objects that live as long as the process and no garbage: the
+# collector would walk them again and again while they are made, and at every full
+# collection after (~80 ms CPU of a cold `archspec check` of every shipped spec). It is
+# paused until they are done, and then they are moved out of its sight (gc.freeze).
+_COLLECTING = gc.isenabled()
+gc.disable()
+
+from ..files import exit_on_signal  # noqa: E402
 
 
 def _install_interrupt_handler() -> None:
@@ -44,6 +52,10 @@ from . import analyse, build, diff, tools  # noqa: E402, F401  (each registers i
 from . import importer  # noqa: E402, F401  (registered last: listed last in --help)
 from .app import app  # noqa: E402
 
+gc.freeze()
+if _COLLECTING:
+    gc.enable()
+
 #: Exit codes passed on as they are; any other becomes 2 (a usage error) or 1.
 _EXIT_CODES = frozenset(
     {0, 1, 2, 3, 128 + signal.SIGINT}
@@ -57,10 +69,6 @@ CLOSED_PIPE_EXIT = 141
 def main() -> None:
     """Console-script entry point; usage errors exit 2, spec errors 1, internal errors 3."""
     _install_interrupt_handler()
-    # What the imports made lives as long as the process: out of the collector's sight, a
-    # full collection walks only what the command makes (a cold `archspec check` of every
-    # shipped spec paid ~40 ms CPU for walking them).
-    gc.freeze()
     try:
         try:
             app(prog_name="archspec")
