@@ -320,9 +320,29 @@ def load_yaml(text: str, file: str = "<string>") -> LoadedDoc:
     if doc is None:
         if len(_PARSED) >= PARSED_KEPT:
             del _PARSED[next(iter(_PARSED))]
-        doc = _PARSED[text, file] = _parse_yaml(text, file)
+        doc = _PARSED[text, file] = _renamed(text, file) or _parse_yaml(text, file)
     spans, keys, others = dict(doc.spans), dict(doc.key_spans), dict(doc.other_sources)
     return LoadedDoc(_copy_data(doc.data), file, text, spans, keys, others, doc.variant)
+
+
+def _renamed(text: str, file: str) -> LoadedDoc | None:
+    """A kept parse of the same text under another name (a built-in family file is read by
+    its path for the index of built-in names, and by the name the user typed), with its spans
+    moved to `file`: what parsing it as `file` gives, without parsing it again."""
+    for (kept_text, _), doc in _PARSED.items():
+        if kept_text == text:
+            spans = {k: _in_file(s, file) for k, s in doc.spans.items()}
+            keys = {k: _in_file(s, file) for k, s in doc.key_spans.items()}
+            return LoadedDoc(doc.data, file, text, spans, keys)
+    return None
+
+
+def _in_file(span: SourceSpan, file: str) -> SourceSpan:
+    """`span` in `file` (a fresh parse makes plain spans: no import site to keep)."""
+    new = object.__new__(SourceSpan)
+    new.__dict__.update(span.__dict__)
+    new.__dict__["file"] = file
+    return new
 
 
 def _copy_data(value: Any) -> Any:

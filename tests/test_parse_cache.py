@@ -41,3 +41,20 @@ def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         loader.load_yaml(f"name: n{i}\n", "x.yaml")
     assert len(loader._PARSED) == loader.PARSED_KEPT
     assert ("name: n0\n", "x.yaml") not in loader._PARSED  # the oldest went first
+
+
+def test_a_text_kept_under_another_name_reads_as_a_fresh_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(loader, "_PARSED", {})
+    loader.load_yaml(TEXT, "first.yaml")
+    parses = []
+    real = loader._parse_yaml
+    monkeypatch.setattr(loader, "_parse_yaml", lambda *a: parses.append(a) or real(*a))
+    renamed = loader.load_yaml(TEXT, "second.yaml")
+    assert parses == []  # not parsed again
+    fresh = real(TEXT, "second.yaml")
+    assert renamed.data == fresh.data and renamed.file == fresh.file
+    assert renamed.spans == fresh.spans and renamed.key_spans == fresh.key_spans
+    assert all(s.file == "second.yaml" for s in renamed.spans.values())
+    assert all(s.via is None for s in renamed.spans.values())
