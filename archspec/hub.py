@@ -147,6 +147,7 @@ def load_state(
     """
     meta = getattr(state, "_metadata", None)
     saved_by = state_version(state)
+    _older_layout(model, saved_by)
     state = {k: v for k, v in state.items() if not k.startswith(drop)}
     ours = model.state_dict()
     unchanged, changed, added, removed = compare_states(
@@ -192,6 +193,33 @@ def load_state(
     return diff
 
 
+def _older_layout(model: nn.Module, version: int | None) -> None:
+    """Rebuild a compiled model in the layout of an older version of its network class, for
+    a checkpoint saved by that version, when its spec lists it under `legacy_versions:`:
+    the children whose tensors differ are replaced, the `_version` becomes the old one and
+    the entry's warning is given, as torchvision's MNASNet._load_from_state_dict does."""
+    source = model.__dict__.get("_archspec_source")
+    if source is None or version is None or version == getattr(model, "_version", 1):
+        return
+    from . import api
+
+    file, variant, params = source
+    older = api.build_graph(file, params, variant=variant).legacy_format(version)
+    if older is None:
+        return
+    device = next((t.device for t in model.state_dict().values()), None)
+    new = api.compile(file, variant=variant, device=device, **{**params, **older.params})
+    for name, child in list(model.named_children()):
+        ours = {k: v.shape for k, v in child.state_dict().items()}
+        fresh = getattr(new, name)
+        if ours != {k: v.shape for k, v in fresh.state_dict().items()}:
+            setattr(model, name, fresh)
+    model._version = older.version
+    model._archspec_source = (file, variant, {**params, **older.params})
+    if older.warning:
+        warnings.warn(older.warning, UserWarning, stacklevel=5)
+
+
 def _older_hint(version: int | None, model: nn.Module) -> str:
     """What to do with a checkpoint saved by an older version of the network class."""
     current = getattr(model, "_version", 1)
@@ -199,8 +227,9 @@ def _older_hint(version: int | None, model: nn.Module) -> str:
         return ""
     return (
         f"the checkpoint was saved by version {version} of the network class, the model is "
-        f"version {current}: archspec.load(NAME, weights=...) builds the layout of an older "
-        "version its spec lists under `legacy_versions:`; otherwise "
+        f"version {current}: archspec.load(NAME, weights=...) and archspec.load_weights (into a "
+        "model compiled from a spec file) build the layout of an older version the spec lists "
+        "under `legacy_versions:`; otherwise "
     )
 
 

@@ -82,8 +82,25 @@ def test_the_version_1_layout_is_a_param_and_the_current_checkpoint_is_unchanged
     assert model.state_dict()["layers.0.weight"].shape == (16, 3, 3, 3)
 
 
+def test_load_weights_rebuilds_a_compiled_model_in_place() -> None:
+    record = LEGACY["mnasnet1_3"]
+    checkpoint = _v1_checkpoint(record)
+    model = archspec.compile("specs/mnasnet.yaml", variant="mnasnet1_3")
+    classifier = model.classifier
+    with pytest.warns(UserWarning, match="A new version of MNASNet model") as caught:
+        diff = archspec.load_weights(model, checkpoint)
+    assert [w.filename for w in caught] == [__file__]
+    assert diff.compatible and model._version == 1 and model.classifier is classifier
+    assert [[k, list(v.shape)] for k, v in model.state_dict().items()] == record["state_dict"]
+    assert all(torch.equal(v, checkpoint[k]) for k, v in model.state_dict().items())
+    # the current format into the same (now version-1) model is the usual strict mismatch
+    with pytest.raises(ArchSpecError):
+        archspec.load_weights(model, archspec.load("mnasnet1_3").state_dict())
+
+
 def test_a_model_that_cannot_rebuild_says_what_to_do() -> None:
-    model = archspec.compile("specs/mnasnet.yaml", variant="mnasnet0_5")
+    text = (Path(__file__).parent.parent / "specs" / "mnasnet.yaml").read_text()
+    model = archspec.compile(text, variant="mnasnet0_5")  # from text: no file to build from
     with pytest.raises(ArchSpecError) as err:
         archspec.load_weights(model, _v1_checkpoint(LEGACY["mnasnet0_5"]))
     assert err.value.error_code == "E803"

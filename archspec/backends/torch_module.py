@@ -392,6 +392,9 @@ def build_module(
                 apply_init(model, graph.init, kinds, graph.sources)
         for path in shard_unit_paths(graph):
             model.get_submodule(path)._shard_unit = True
+        if graph.legacy_formats and os.path.isfile(graph.file):
+            # what archspec.load_weights needs to build an older layout (`legacy_versions:`)
+            model._archspec_source = (graph.file, graph.variant, dict(graph.params))
     except _OutOfMemory as exc:
         cause = exc.__cause__
         why = (str(cause).splitlines() or [type(cause).__name__])[0]
