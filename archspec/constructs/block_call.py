@@ -64,11 +64,8 @@ def lower(lw: Lowerer, site: Site) -> str:
     exprs = {
         pname: expr
         for pname, raw in given.items()
-        if (
-            decl_of(bdef.params[pname]).type != "str"
-            or str_expression(raw, decl_of(bdef.params[pname]).choices, site.local)
-        )
-        and (expr := attr_expr(lw, raw, Final("any"))) is not None
+        if _expression_arg(raw, decl_of(bdef.params[pname]), site.local)
+        and (expr := attr_expr(lw, raw, _ANY)) is not None
     }
     lw.block_stack.append(bname)
     try:
@@ -99,6 +96,14 @@ def lower(lw: Lowerer, site: Site) -> str:
         return lw.lower_child(site, child)
     finally:
         lw.block_stack.pop()
+
+
+_ANY = Final("any")
+
+
+def _expression_arg(raw: Any, decl: Any, env: Mapping[str, Any]) -> bool:
+    """Whether an argument may be an expression: any that is not text of a `str` param."""
+    return decl.type != "str" or (isinstance(raw, str) and str_expression(raw, decl.choices, env))
 
 
 def _check_size(lw: Lowerer, site: Site, bname: str) -> None:

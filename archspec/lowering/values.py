@@ -114,6 +114,11 @@ def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
     """Check (and for CLI text, parse) a param value against its declaration."""
     if from_text:
         value = parse_text(value, decl.type)
+    if type(value) is int and decl.type == "int" and abs(value) <= MAX_INT:
+        check_bounds(value, ge=decl.ge, le=decl.le)  # the common case of the checks below
+        if decl.choices is not None and value not in decl.choices:
+            raise ValueError(f"{value!r} is not one of {decl.choices}")
+        return value
     check_numbers(value)
     value = to_kind(value, decl.type)
     check_bounds(value, ge=decl.ge, le=decl.le)
