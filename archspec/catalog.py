@@ -14,7 +14,8 @@ from typing import Any
 
 from .compose import compose, variant_names
 from .errors import ArchSpecError, LoadError
-from .loader import LoadedDoc, load_data, load_yaml, read_spec_text
+from .loaddata import load_data
+from .loader import LoadedDoc, load_yaml, read_spec_text
 from .spec_plugins import check_spec_name, spec_folders
 
 SpecSource = str | Path | Mapping[str, Any]

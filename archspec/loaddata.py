@@ -1,0 +1,65 @@
+"""A spec given as Python data (`archspec.compile({...})`): copied into a LoadedDoc under the
+limits a YAML file is held to (loader.py), so later stages cannot tell it from a parsed one."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import LoadError
+from .loader import MAX_DEPTH, MAX_INT, MAX_LIST, MAX_NODES, LoadedDoc, PathKey, path_text
+
+
+def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
+    """A spec given as Python data, held to the limits a YAML file is held to.
+
+    Keys must be strings and leaves plain str, int, float, bool or None (tuples become
+    lists); integers, finite floats, depth, size and list lengths are bounded as in
+    `load_yaml`, and a container that contains itself is refused. There is no text, so
+    errors name the path of the bad value instead of a line.
+    """
+    nodes = 0
+    on_path: set[int] = set()
+
+    def fail(path: PathKey, message: str, code: str = "E104") -> LoadError:
+        where = path_text(path)
+        return LoadError(f"{where}: {message}" if where else message, code=code)
+
+    def copy(value: Any, path: PathKey) -> Any:
+        nonlocal nodes
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise fail(path, f"the spec has more than {MAX_NODES:,} values")
+        if len(path) > MAX_DEPTH:
+            raise fail(path, f"the spec is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, (Mapping, list, tuple)):
+            if id(value) in on_path:
+                raise fail(path, "this value contains itself")
+            on_path.add(id(value))
+            try:
+                if isinstance(value, Mapping):
+                    out = {}
+                    for key, item in value.items():
+                        if not isinstance(key, str):
+                            raise fail(path, f"mapping key {key!r} is not a string", "E101")
+                        out[key] = copy(item, (*path, key))
+                    return out
+                if len(value) > MAX_LIST:
+                    raise fail(path, f"a list longer than {MAX_LIST} items")
+                return [copy(item, (*path, i)) for i, item in enumerate(value)]
+            finally:
+                on_path.discard(id(value))
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return value
+        if isinstance(value, int):
+            if abs(value) > MAX_INT:
+                raise fail(path, f"integer {value} is out of range (|n| <= 10^15)")
+            return value
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise fail(path, f"{value} is not a finite number")
+            return value
+        raise fail(path, f"a {type(value).__name__} cannot appear in a spec", "E103")
+
+    return LoadedDoc(data=copy(data, ()), file=file, text="")
