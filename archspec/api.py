@@ -228,7 +228,12 @@ def _build(
     from .backends.torch_module import build_module
 
     with _gc_paused():
-        return build_module(graph, device, init=init, figures=figures)
+        model = build_module(graph, device, init=init, figures=figures)
+    if graph.legacy_formats and hasattr(model, "_archspec_source"):
+        from .hub import watch_versions  # model.load_state_dict reads older versions too
+
+        watch_versions(model)
+    return model
 
 
 def _require_some_input(analysis: Analysis) -> None:
@@ -310,10 +315,7 @@ def _load_pretrained(
     from .diffs import shown_file
     from .hub import load_fetched, state_version, weights_state
 
-    # warnings point at the caller of `load`, four frames up from weights_state's
-    state, origin, drop = weights_state(
-        pretrained or weights, base_url=base_url, params=params, stacklevel=4
-    )
+    state, origin, drop = weights_state(pretrained or weights, base_url=base_url, params=params)
     analysis = _analysis(source, params, DEFAULT_MAX_LAYERS, variant=variant)
     older = analysis.graph.legacy_format(state_version(state))
     if older is not None:  # a checkpoint of an older layout the spec still reads
@@ -328,7 +330,7 @@ def _load_pretrained(
     if older is not None:
         model._version = older.version  # saved again, it is that version (as torchvision)
     target = (name, shown_file(str(file)))
-    load_fetched(model, state, strict=strict, source=origin, target=target, drop=drop, stacklevel=4)
+    load_fetched(model, state, strict=strict, source=origin, target=target, drop=drop)
     return model
 
 

@@ -216,8 +216,35 @@ def _older_layout(model: nn.Module, version: int | None) -> None:
             setattr(model, name, fresh)
     model._version = older.version
     model._archspec_source = (file, variant, {**params, **older.params})
-    if older.warning:
-        warnings.warn(older.warning, UserWarning, stacklevel=5)
+    if older.warning:  # at the caller's line, through archspec's and torch's loaders
+        warnings.warn(older.warning, UserWarning, stacklevel=_outside_level())
+
+
+#: archspec's and torch's folders: a warning points at the first frame outside them
+_INSIDE = tuple(
+    str(Path(m.__file__).resolve().parent) + os.sep for m in (sys.modules[__package__], torch)
+)
+
+
+def _outside_level() -> int:
+    """The `stacklevel` of the first caller outside archspec and torch, seen from the
+    function that calls this one."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_INSIDE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def watch_versions(model: nn.Module) -> None:
+    """Let `model.load_state_dict` read the older checkpoint versions its spec lists under
+    `legacy_versions:` (see `_older_layout`), as torchvision's MNASNet reads version 1."""
+    model.register_load_state_dict_pre_hook(_versions_hook)
+
+
+def _versions_hook(
+    module: nn.Module, state: Any, prefix: str, local_metadata: Any, *_: Any
+) -> None:
+    _older_layout(module, local_metadata.get("version"))
 
 
 def _older_hint(version: int | None, model: nn.Module) -> str:
@@ -260,12 +287,11 @@ def weights_state(
     *,
     base_url: str | None = None,
     params: Mapping[str, Any] | None = None,
-    stacklevel: int = 3,
 ) -> tuple[Mapping[str, Any], tuple[str, str], tuple[str, ...]]:
     """The state_dict `weights` stands for (fetched, read or as given), its name and file,
     and the key prefixes torchvision's builder drops for `params` (GoogLeNet's and
-    Inception's aux heads when the model is built without them). Warnings point
-    `stacklevel` frames up, at the caller's code."""
+    Inception's aux heads when the model is built without them). Warnings point at the
+    caller's line."""
     drop: tuple[str, ...] = ()
     if isinstance(weights, Weights):
         state = fetch(weights, base_url)
@@ -276,7 +302,7 @@ def weights_state(
                 drop += prefixes
         for param, message in rule.warn.items():
             if given.get(param, rule.set.get(param, False)):
-                warnings.warn(message, stacklevel=stacklevel)
+                warnings.warn(message, stacklevel=_outside_level())
         return state, (weights.full_name, weights.file), drop
     if isinstance(weights, Mapping):
         return weights, ("the state_dict", "state_dict"), drop
@@ -321,12 +347,11 @@ def load_fetched(
     source: tuple[str, str],
     target: tuple[str, str] | None,
     drop: tuple[str, ...],
-    stacklevel: int = 3,
 ) -> SpecDiff:
     """`load_state`, then a WeightsWarning with the diff when it is not compatible."""
     diff = load_state(model, state, strict=strict, source=source, target=target, drop=drop)
     if not diff.compatible:
-        warnings.warn(WeightsWarning(diff.text()), stacklevel=stacklevel)
+        warnings.warn(WeightsWarning(diff.text()), stacklevel=_outside_level())
     return diff
 
 
@@ -339,5 +364,6 @@ __all__ = [
     "load_weights",
     "read_file",
     "state_version",
+    "watch_versions",
     "weights_state",
 ]

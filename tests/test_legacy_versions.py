@@ -10,6 +10,7 @@ here are made from those shapes, without torchvision.
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from collections import OrderedDict
@@ -96,6 +97,25 @@ def test_load_weights_rebuilds_a_compiled_model_in_place() -> None:
     # the current format into the same (now version-1) model is the usual strict mismatch
     with pytest.raises(ArchSpecError):
         archspec.load_weights(model, archspec.load("mnasnet1_3").state_dict())
+
+
+def test_load_state_dict_reads_version_1_as_torchvisions_does(tmp_path: Path) -> None:
+    """torch's own load into a compiled model, also after pickling and deepcopy (the pre-hook
+    goes with the model)."""
+    record = LEGACY["mnasnet0_5"]
+    checkpoint = _v1_checkpoint(record)
+    built = archspec.compile("specs/mnasnet.yaml", variant="mnasnet0_5")
+    torch.save(built, tmp_path / "model.pt")
+    for model in (
+        built,
+        copy.deepcopy(archspec.compile("specs/mnasnet.yaml", variant="mnasnet0_5")),
+        torch.load(tmp_path / "model.pt", weights_only=False),
+    ):
+        with pytest.warns(UserWarning, match="A new version of MNASNet model") as caught:
+            model.load_state_dict(checkpoint)
+        assert [w.filename for w in caught] == [__file__]
+        assert [[k, list(v.shape)] for k, v in model.state_dict().items()] == record["state_dict"]
+        assert model._version == 1 and type(model).__name__ == "MNASNet"
 
 
 def test_a_model_that_cannot_rebuild_says_what_to_do() -> None:
