@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import html
 import io
+import re
 import shutil
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -259,6 +261,10 @@ def markdown(s: Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The columns a narrow terminal loses, least important first.
+DROPPABLE = ("Connections", "Trainable")
+
+
 def fit_table(out: Console, t: Table, droppable: Sequence[str] = ()) -> None:
     """Print a table within the console's width (the terminal's, COLUMNS, or 80 when piped).
 
@@ -278,21 +284,133 @@ def fit_table(out: Console, t: Table, droppable: Sequence[str] = ()) -> None:
 
 def print_summary(out: Console, s: Summary) -> None:
     """The table, its footer and (for a module) the memory line: what the CLI prints."""
-    fit_table(out, table(s), droppable=["Connections", "Trainable"])
+    fit_table(out, table(s), droppable=DROPPABLE)
     out.print(footer(s), markup=False, soft_wrap=False)
     if s.module is not None:
         out.print(memory_text(s.module.memory, s.module.mode), markup=False, soft_wrap=False)
 
 
+def _words_broken(text: str, width: int) -> list[str]:
+    """rich's `divide_line` (fold) and `rstrip_end` for one line of ASCII: its pieces."""
+    breaks, offset = [], 0
+    for match in re.finditer(r"\s*\S+\s*", text):
+        start, word = match.start(), match.group()
+        length = len(word.rstrip())
+        if width - offset >= length:
+            offset += len(word)
+        elif length > width:  # a word longer than the column: folded across lines
+            chunks = [word[i : i + width] for i in range(0, len(word), width)]
+            for i, chunk in enumerate(chunks):
+                if start:
+                    breaks.append(start)
+                if i == len(chunks) - 1:
+                    offset = len(chunk)
+                else:
+                    start += len(chunk)
+        elif offset and start:
+            breaks.append(start)
+            offset = len(word)
+    pieces = [text[a:b] for a, b in zip([0, *breaks], [*breaks, len(text)], strict=True)]
+    return [p[: max(width, len(p.rstrip()))] if len(p) > width else p for p in pieces]
+
+
+def _cell_lines(text: str, width: int, right: bool) -> list[str]:
+    """A cell's text wrapped into its column as rich wraps it (fold overflow), justified."""
+    lines = _words_broken(text, width)
+    if right:
+        return [p.rstrip()[:width].rjust(width) for p in lines]
+    return [p[:width].ljust(width) for p in lines]
+
+
+def _narrowest(rows: list[list[str]]) -> int:
+    """rich's minimum width of our table: each column as wide as its longest word."""
+    words = [
+        max(len(w) for row in rows for w in row[i].split() or [""]) for i in range(len(rows[0]))
+    ]
+    return sum(words) + 3 * len(words) + 1
+
+
+def _column_widths(rows: list[list[str]], width: int) -> list[int] | None:
+    """Widths with padding, as rich's Table lays out ours (`_calculate_column_widths` and
+    `_collapse_widths`: the widest wrapping columns shrink first), or None where rich would
+    shrink the first (no_wrap) column or make a column too narrow for a letter."""
+    room = width - len(rows[0]) - 1  # less the borders
+    widths = [max(len(row[i]) for row in rows) + 2 for i in range(len(rows[0]))]
+    if _narrowest(rows) > width:
+        return None
+    while sum(widths) > room:
+        widest = max(widths[1:])
+        if widest <= 3:  # columns too narrow for a letter: rich's last resort, not written here
+            return None
+        second = max((w for w in widths[1:] if w != widest), default=0)
+        ratios = [int(i > 0 and w == widest) for i, w in enumerate(widths)]
+        total, left = sum(ratios), sum(widths) - room
+        for i, ratio in enumerate(ratios):
+            if ratio:
+                cut = min(widest - second, round(left / total))
+                widths[i] -= cut
+                left -= cut
+                total -= 1
+    return widths
+
+
+def _plain_text(s: Summary, width: int) -> str | None:
+    """`summary_text` without rich (whose import and layout cost a module summary more than
+    its forward), the same text: rich's layout of our table, written out. None where the
+    layout is one this does not write (non-ASCII text, a column rich would drop).
+    tests/test_summary_text.py compares the two on many summaries and widths."""
+    rows = [_headers(s)]
+    rows += [["  " * r.depth + c[0], *c[1:]] for r in s.rows for c in (_cells(s, r),)]
+    rows.append(_total_cells(s))
+    notes = [footer(s)]
+    if s.module is not None:
+        notes.append(memory_text(s.module.memory, s.module.mode))
+    texts = [title(s), *notes, *(c for row in rows for c in row)]
+    if not s.rows or not all(t.isascii() and t.isprintable() for t in texts):
+        return None
+    for header in DROPPABLE:  # as fit_table leaves columns out
+        if _narrowest(rows) <= width:
+            break
+        if header in rows[0]:
+            i = rows[0].index(header)
+            rows = [row[:i] + row[i + 1 :] for row in rows]
+    widths = _column_widths(rows, width)
+    if widths is None:
+        return None
+    right = [_align(s, _headers(s).index(h)) == "right" for h in rows[0]]
+
+    def line(row: list[str], bar: str) -> list[str]:
+        cells = [_cell_lines(c, w - 2, r) for c, w, r in zip(row, widths, right, strict=True)]
+        height = max(len(c) for c in cells)
+        pads = [[" " * (w - 2)] * (height - len(c)) for c, w in zip(cells, widths, strict=True)]
+        # body cells sit at the top of their row, headers at the bottom (on the rule)
+        cells = [p + c if bar == "┃" else c + p for c, p in zip(cells, pads, strict=True)]
+        return [bar + bar.join(f" {c[k]} " for c in cells) + bar for k in range(height)]
+
+    def rule(left: str, fill: str, mid: str, end: str) -> list[str]:
+        return [left + mid.join(fill * w for w in widths) + end]
+
+    lines = [title(s), *rule("┏", "━", "┳", "┓"), *line(rows[0], "┃"), *rule("┡", "━", "╇", "┩")]
+    lines += [x for row in rows[1:-1] for x in line(row, "│")]
+    lines += [*rule("├", "─", "┼", "┤"), *line(rows[-1], "│"), *rule("└", "─", "┴", "┘")]
+    for note in notes:
+        lines += textwrap.wrap(note, width, break_on_hyphens=False) or [""]
+    return "\n".join(x.rstrip() for x in lines)
+
+
 def summary_text(s: Summary, width: int | None = None) -> str:
     """`print(summary)`: the CLI's table as plain text, `width` columns (default: the
     terminal's, COLUMNS, or 80)."""
+    width = width or shutil.get_terminal_size((80, 24)).columns
+    plain = _plain_text(s, width)
+    if plain is not None:
+        return plain
     from rich.console import Console
 
     buf = io.StringIO()
     out = Console(
         file=buf,
-        width=width or shutil.get_terminal_size((80, 24)).columns,
+        width=width,
         color_system=None,
         force_terminal=False,
         highlight=False,

@@ -1,0 +1,76 @@
+"""`print(summary)` written without rich (summary_text._plain_text) is rich's text exactly,
+at every width, for module and spec summaries; where it declines, rich writes it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+import archspec
+from archspec import summary_text as st
+from tests.test_module_summary import LeNet5, ResNet18
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def by_rich(s: archspec.Summary, width: int, monkeypatch: pytest.MonkeyPatch) -> str:
+    with monkeypatch.context() as patch:
+        patch.setattr(st, "_plain_text", lambda *_: None)
+        return st.summary_text(s, width)
+
+
+def summaries() -> list[archspec.Summary]:
+    with torch.device("meta"):
+        resnet, lenet = ResNet18(), LeNet5()
+        frozen = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 5))
+    frozen[0].requires_grad_(False)
+    long_name = type("Wide" * 25, (nn.Sequential,), {})(nn.Linear(3, 4))
+    return [
+        archspec.summary(resnet, input_size=(1, 3, 224, 224)),
+        archspec.summary(lenet, input_size=(2, 1, 32, 32), depth=1, mode="eval"),
+        archspec.summary(frozen, input_size=(100_000, 3), dtypes=torch.float64),
+        archspec.summary(long_name, input_size=(2, 3)),
+        archspec.summary("lenet5"),
+        archspec.summary("resnet18", input=(1, 3, 224, 224)),
+        archspec.summary("mobilenet_v2", depth=1),
+    ]
+
+
+def test_the_text_without_rich_is_riches(monkeypatch) -> None:
+    written = 0
+    for s in summaries():
+        for width in range(30, 200, 9):
+            plain = st._plain_text(s, width)
+            if plain is not None:
+                written += 1
+                assert plain == by_rich(s, width, monkeypatch), (s.name, width)
+    assert written > 60  # most cases are written without rich, narrow and wide
+
+
+def test_what_it_declines_rich_writes() -> None:
+    with torch.device("meta"):
+        empty = archspec.summary(nn.Identity(), input_size=(1, 3))  # a table with no rows
+        named = archspec.summary(nn.Sequential(nn.Linear(3, 4)), input_size=(1, 3))
+    assert st._plain_text(empty, 80) is None and "Total" in str(empty)
+    assert st._plain_text(named, 12) is None and "Tota" in named.to_text(12)
+
+
+def test_a_module_summary_printed_does_not_import_rich() -> None:
+    code = textwrap.dedent(
+        """
+        import sys, torch, archspec
+        from tests.test_module_summary import ResNet18
+        with torch.device("meta"):
+            m = ResNet18()
+        text = archspec.summary(m, input_size=(1, 3, 224, 224)).to_text(80)
+        print("11,689,512" in text, "rich" in sys.modules)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.split() == ["True", "False"], out.stderr[-2000:]
