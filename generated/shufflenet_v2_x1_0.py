@@ -11,77 +11,77 @@ class InvertedResidual(nn.Module):
     halved, the second half goes through branch2 and is concatenated back to the first; at stride 2
     branch1 and branch2 both read the whole input. The result's two halves are then interleaved
     (channel_shuffle).
-
-    Variant 1 of 2 of block `InvertedResidual`, built for stride=2.
     """
 
-    def __init__(self, in_channels: int, out: int) -> None:
+    def __init__(self, in_channels: int, out: int, stride: int = 1) -> None:
         super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(
-                in_channels,
-                in_channels,
-                kernel_size=3,
-                stride=2,
-                padding=1,
-                groups=in_channels,
-                bias=False,
-            ),
-            nn.BatchNorm2d(in_channels),
-            nn.Conv2d(in_channels, out // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(out // 2),
-            nn.ReLU(inplace=True),
-        )
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(in_channels, out // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(out // 2),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                out // 2, out // 2, kernel_size=3, stride=2, padding=1, groups=out // 2, bias=False
-            ),
-            nn.BatchNorm2d(out // 2),
-            nn.Conv2d(out // 2, out // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(out // 2),
-            nn.ReLU(inplace=True),
-        )
+        self.stride = stride
+        if stride > 1:
+            self.branch1 = nn.Sequential(
+                nn.Conv2d(
+                    in_channels,
+                    in_channels,
+                    kernel_size=3,
+                    stride=stride,
+                    padding=1,
+                    groups=in_channels,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(in_channels),
+                nn.Conv2d(in_channels, out // 2, kernel_size=1, bias=False),
+                nn.BatchNorm2d(out // 2),
+                nn.ReLU(inplace=True),
+            )
+            self.branch2 = nn.Sequential(
+                nn.Conv2d(in_channels, out // 2, kernel_size=1, bias=False),
+                nn.BatchNorm2d(out // 2),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(
+                    out // 2,
+                    out // 2,
+                    kernel_size=3,
+                    stride=stride,
+                    padding=1,
+                    groups=out // 2,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(out // 2),
+                nn.Conv2d(out // 2, out // 2, kernel_size=1, bias=False),
+                nn.BatchNorm2d(out // 2),
+                nn.ReLU(inplace=True),
+            )
+        else:
+            self.branch1 = None
+            self.branch2 = nn.Sequential(
+                nn.Conv2d(in_channels // 2, out // 2, kernel_size=1, bias=False),
+                nn.BatchNorm2d(out // 2),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(
+                    out // 2,
+                    out // 2,
+                    kernel_size=3,
+                    stride=stride,
+                    padding=1,
+                    groups=out // 2,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(out // 2),
+                nn.Conv2d(out // 2, out // 2, kernel_size=1, bias=False),
+                nn.BatchNorm2d(out // 2),
+                nn.ReLU(inplace=True),
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, in_channels, H, W)
-        branch1 = self.branch1(x)  # (N, out // 2, (H + 1)//2, (W + 1)//2)
-        branch2 = self.branch2(x)  # (N, out // 2, (H + 1)//2, (W + 1)//2)
-        x = torch.cat([branch1, branch2], 1)  # (N, out // 2 * 2, (H + 1)//2, (W + 1)//2)
-        x = F.channel_shuffle(x, 2)  # (N, out // 2 * 2, (H + 1)//2, (W + 1)//2)
-        return x
-
-
-class InvertedResidual_2(nn.Module):
-    """ShuffleNetV2's unit, as torchvision's InvertedResidual: at stride 1 the input's channels are
-    halved, the second half goes through branch2 and is concatenated back to the first; at stride 2
-    branch1 and branch2 both read the whole input. The result's two halves are then interleaved
-    (channel_shuffle).
-
-    Variant 2 of 2 of block `InvertedResidual`, built for stride=1.
-    """
-
-    def __init__(self, in_channels: int, out: int) -> None:
-        super().__init__()
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(in_channels // 2, out // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(out // 2),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(out // 2, out // 2, kernel_size=3, padding=1, groups=out // 2, bias=False),
-            nn.BatchNorm2d(out // 2),
-            nn.Conv2d(out // 2, out // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(out // 2),
-            nn.ReLU(inplace=True),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
-        x1, x2 = x.chunk(2, dim=1)  # (N, in_channels // 2, H, W)
-        branch2 = self.branch2(x2)  # (N, out // 2, H, W)
-        x = torch.cat([x1, branch2], 1)  # (N, in_channels // 2 + out // 2, H, W)
-        x = F.channel_shuffle(x, 2)  # (N, in_channels // 2 + out // 2, H, W)
+        if self.stride > 1:
+            branch1 = self.branch1(x)  # (N, out // 2, (H + 1)//2, (W + 1)//2)
+            branch2 = self.branch2(x)  # (N, out // 2, (H + 1)//2, (W + 1)//2)
+            x = torch.cat([branch1, branch2], 1)  # (N, out // 2 * 2, (H + 1)//2, (W + 1)//2)
+        else:
+            x1, x2 = x.chunk(2, dim=1)  # (N, in_channels // 2, H, W)
+            branch2 = self.branch2(x2)  # (N, out // 2, H, W)
+            x = torch.cat([x1, branch2], 1)  # (N, in_channels // 2 + out // 2, H, W)
+        x = F.channel_shuffle(x, 2)
         return x
 
 
@@ -100,7 +100,7 @@ class ShuffleNetV2(nn.Module):
         num_classes: number of output classes
     """
 
-    _archspec_shard = ("InvertedResidual", "InvertedResidual_2")
+    _archspec_shard = ("InvertedResidual",)
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -111,13 +111,13 @@ class ShuffleNetV2(nn.Module):
         )
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.stage2 = nn.Sequential(
-            InvertedResidual(24, 116), *[InvertedResidual_2(116, 116) for _ in range(3)]
+            InvertedResidual(24, 116, stride=2), *[InvertedResidual(116, 116) for _ in range(3)]
         )
         self.stage3 = nn.Sequential(
-            InvertedResidual(116, 232), *[InvertedResidual_2(232, 232) for _ in range(7)]
+            InvertedResidual(116, 232, stride=2), *[InvertedResidual(232, 232) for _ in range(7)]
         )
         self.stage4 = nn.Sequential(
-            InvertedResidual(232, 464), *[InvertedResidual_2(464, 464) for _ in range(3)]
+            InvertedResidual(232, 464, stride=2), *[InvertedResidual(464, 464) for _ in range(3)]
         )
         self.conv5 = nn.Sequential(
             nn.Conv2d(464, 1024, kernel_size=1, bias=False),

@@ -277,3 +277,99 @@ def test_a_channel_count_too_long_for_a_line_is_its_number_and_fixes_its_params(
     assert "def __init__(self) -> None:" in source  # g and w are fixed
     assert "Emitted with g=4, w=8." in source
     assert max(len(line) for line in source.splitlines()) <= 100
+
+
+#: ShuffleNetV2's unit in small: at stride 1 the input is split and half of it goes through
+#: `b2`; at stride 2 `b1` and `b2` both read the whole input. The `when`s pick nodes that
+#: are neither shortcuts nor joins, so each stride is a case of one class.
+SHUFFLE = """archspec: 1
+name: shuffle
+input: [N, 3, 32, 32]
+blocks:
+  Unit:
+    params: {out: int, stride: {type: int, default: 1}}
+    layers:
+      - {name: b1, type: conv2d, out_channels: out // 2, kernel_size: 3, padding: 1,
+         stride: stride, when: stride > 1}
+      - {name: b2, type: conv2d, out_channels: out // 2, kernel_size: 3, padding: 1,
+         stride: stride, from: input, when: stride > 1}
+      - {type: concat, from: [b1, b2], when: stride > 1}
+      - {type: chunk, chunks: 2, names: [x1, x2], from: input, when: stride == 1}
+      - {name: b2, type: conv2d, out_channels: out // 2, kernel_size: 1, from: x2,
+         when: stride == 1}
+      - {type: concat, from: [x1, b2], when: stride == 1}
+      - {type: channel_shuffle, groups: 2}
+      - {name: act, type: relu}
+layers:
+  - {name: stem, type: conv2d, out_channels: 8, kernel_size: 1}
+  - {name: u1, type: Unit, out: 16, stride: 2}
+  - {name: u2, type: Unit, out: 16}
+  - {name: u3, type: Unit, out: 32, stride: 2}
+  - {name: u4, type: Unit, out: 32}
+"""
+
+
+def test_instances_taking_different_paths_are_one_class_with_an_if() -> None:
+    source = _matches_compile(SHUFFLE)
+    assert _classes(source) == ["Unit", "Shuffle"]
+    unit = source[source.index("class Unit") : source.index("class Shuffle")]
+    assert "def __init__(self, in_channels: int, out: int, stride: int = 1) -> None:" in unit
+    assert "        self.stride = stride\n        if stride > 1:\n            self.b1 = " in unit
+    assert "        else:\n            self.b1 = None\n            self.b2 = nn.Conv2d(" in unit
+    assert "        if self.stride > 1:\n            b1 = self.b1(x)" in unit
+    assert "        else:\n            x1, x2 = x.chunk(2, dim=1)" in unit
+    # what both cases do after the `if` is written once, after it
+    assert unit.count("F.channel_shuffle") == 1 and unit.count("return") == 1
+    assert "self.u2 = Unit(16, 16)" in source and "self.u3 = Unit(16, 32, stride=2)" in source
+
+
+def test_a_class_with_cases_builds_instances_the_spec_never_made() -> None:
+    module = _load(render_module(build_graph(SHUFFLE)), "shuffle_new")
+    for c, out, stride in [(4, 8, 2), (12, 12, 1), (6, 10, 3)]:
+        text = SHUFFLE.replace("input: [N, 3, 32, 32]", f"input: [N, {c}, 16, 16]")
+        text = text[: text.index("layers:\n  - {name: stem")]
+        text += f"layers:\n  - {{name: u, type: Unit, out: {out}, stride: {stride}}}\n"
+        ref = archspec.compile(text).eval()
+        ours = module.Unit(c, out, stride).eval()
+        assert _layout(ours) == _layout(ref.u), (c, out, stride)
+        ours.load_state_dict(ref.u.state_dict(), strict=True)
+        x = torch.randn(2, c, 16, 16, generator=torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), ref(x))
+
+
+#: Three cases of one str param, the first and last statements shared by all of them, two
+#: of them building the same modules.
+MODES = """archspec: 1
+name: modes
+input: [N, 3, 32, 32]
+blocks:
+  Mixer:
+    params: {mode: {type: str, choices: [sum, cat, gate]}}
+    layers:
+      - {name: pre, type: conv2d, out_channels: 8, kernel_size: 1}
+      - {name: a, type: conv2d, out_channels: 8, kernel_size: 1, when: "mode != 'sum'"}
+      - {type: add, from: [pre, pre], when: "mode == 'sum'"}
+      - {type: concat, from: [pre, a], when: "mode == 'cat'"}
+      - {type: mul, from: [pre, a], when: "mode == 'gate'"}
+      - {name: post, type: relu}
+layers:
+  - {name: m1, type: Mixer, mode: sum}
+  - {name: m2, type: Mixer, mode: cat}
+  - {name: m3, type: Mixer, mode: gate}
+"""
+
+
+def test_three_cases_are_an_if_elif_else_between_what_they_share() -> None:
+    source = _matches_compile(MODES)
+    assert _classes(source) == ["Mixer", "Modes"]
+    mixer = source[source.index("class Mixer") : source.index("class Modes")]
+    assert "self.mode = mode" in mixer
+    init = mixer[: mixer.index("def forward")]
+    assert init.index("self.pre = ") < init.index("if mode == ")  # shared: before the if
+    # two cases that build the same modules are one branch: the `else`
+    assert '        if mode == "sum":\n            self.a = None\n        else:\n' in init
+    assert "elif" not in init
+    forward = mixer[mixer.index("def forward") :]
+    assert "if self.mode == " in forward and "elif self.mode == " in forward
+    assert forward.count("self.pre(x)") == 1 and forward.count("return") == 1

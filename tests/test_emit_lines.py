@@ -28,10 +28,6 @@ MAX_RATIO = 1.5
 #: longer split as listed fails, so the table only shrinks.
 SPLIT_BLOCKS: dict[str, tuple[set[str], str]] = {
     "maxvit": ({"MaxVitBlock"}, "a repeat whose count is a param is unrolled"),
-    "shufflenet_v2": (
-        {"InvertedResidual"},
-        "stride 1 and stride 2 take different forward paths (split vs two branches)",
-    ),
 }
 
 #: Twins still over 1.5x torchvision's lines, and why. An entry within the limit fails.

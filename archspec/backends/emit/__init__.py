@@ -12,11 +12,13 @@ The stages, in the order `files.Emitter.render` runs them:
                 from `rules.py`, the rule run on traced numbers; switched chain items as
                 `if`s from `optional.py`)
 - `classes.py`  which modules become classes, their arguments, variants and `if`s
+- `cases.py`    one class for instances that keep different nodes: an `if` per case
 - `init.py`     the init rules as `isinstance` tests in `_init_weights` (what each layer's
                 module holds and its class: `layers.py`, from the op registry)
 - `forward.py`  `def forward`: statements, variable names, one way per activation
 - `shapes.py`   the shape comments: closed forms from the symbolic shape pass, or none
-- `files.py`    header, imports, docstrings, `__init__`, the template; `render_module`
+- `ctor.py`     `def __init__`: the submodules in registration order, switched ones in `if`s
+- `files.py`    header, imports, docstrings, the template; `render_module`
 
 `model.py` holds the data the stages pass on (Step, Body, ClassInfo), `context.py` what
 they share while rendering one graph. Every literal goes through `pycode.lit`, every

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import EmitError
 from ...ir import ABSENT_AS, INPUT, Module
 from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, lit, substitute, unparse
 from ..pyvalues import IN, Env, Val, inexact, literal, names_of, render_expr, truth
+from .cases import Part, case_names, case_order, cased_info
 from .init import init_names
 from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input
@@ -27,9 +28,6 @@ from .optional import layers_doc
 from .scope import Scope
 
 _PARAM_TYPES = ("int", "float", "bool", "str")
-
-#: One class being built: its instances, its merged steps, the shortcut steps it switches.
-Part = tuple[list[Body], list[Step], set[str]]
 
 
 class Classes(Scope):
@@ -96,19 +94,15 @@ class Classes(Scope):
         for let in instances[0].lets:
             pynames.setdefault(let.name, ns.create(let.name))
         chain = block is not None and _switched_chain(instances)
-        self.loops_on = block is not None and not chain and writable(instances)
-        try:
-            att = self.attempt(instances, decls, pynames, chain, guard=False)
-        except NoLoop:  # the copies are written one by one
-            self.loops_on = False
-            att = self.attempt(instances, decls, pynames, chain, guard=False)
-        self.loops_on = False
+        att = self.attempt_loops(instances, decls, pynames, chain, block is not None and not chain)
         if chain and len(att.parts) > 1 and att.unkept:
             # items no instance keeps split the class per value of what chooses them
             # (`act`): one class refusing those values instead (`raise ValueError`)
             guarded = self.attempt(instances, decls, pynames, chain, guard=True)
             if len(guarded.parts) < len(att.parts):
                 att = guarded
+        if block is not None and not chain and len(att.parts) > 1:
+            att = self.attempt_cases(instances, decls, pynames) or att
         params = {p.name for p in decls}
         escaped = {
             n
@@ -119,8 +113,10 @@ class Classes(Scope):
         pinned = frozenset(params - att.symbolic)
         base = block or camel(key[2])
         base = base if is_free_name(base) else base + "Block"
+        count = 1 if att.conds else len(att.parts)
+        infos: list[ClassInfo] = []
         for k, (part_bodies, steps, optional) in enumerate(att.parts):
-            used = set().union(*(b.env.used for b in part_bodies))
+            used = set().union(*(b.env.used for b in (att.bodies if att.conds else part_bodies)))
             sig = [
                 Param(p.name, pynames[p.name], p.type, coerce(p.default, p.type), p.required, p.doc)
                 for p in decls
@@ -129,8 +125,9 @@ class Classes(Scope):
             sig.sort(key=lambda p: not p.required)
             first = part_bodies[0]
             out_name = first.module.outputs[0].name if first.module.outputs else INPUT
+            name = infos[0].name if att.conds and infos else base if k == 0 else f"{base}_{k + 1}"
             info = ClassInfo(
-                name=self._class_name(base if k == 0 else f"{base}_{k + 1}"),
+                name=self._class_name(name) if not infos or not att.conds else name,
                 block=block,
                 bodies=part_bodies,
                 steps=steps,
@@ -143,16 +140,59 @@ class Classes(Scope):
                 out=tuple(inline_lets(v, first.env) for v in first.vals[out_name]),
                 doc=(self.graph.block_docs.get(block, "") if block else "")
                 or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
-                note=_variant_note(base, k, len(att.parts), pinned, part_bodies),
+                note=_variant_note(base, k, count, pinned, part_bodies),
                 state_dict_version=first.module.state_dict_version,
                 lets=first.env.let_texts(),
                 chain=first.chain,
                 guards=att.guards,
                 checkpoint=first.module.checkpoint,
             )
+            infos.append(info)
+        if att.conds:  # one class, a case per group
+            infos = [cased_info(infos, att.conds)]
+        for info in infos:
             self.classes.append(info)
-            for b in part_bodies:
+            for b in info.bodies:
                 self.class_of[id(b.module)] = info
+
+    def attempt_loops(
+        self,
+        instances: list[Module],
+        decls: list[Any],
+        pynames: dict[str, str],
+        chain: bool,
+        loops: bool,
+    ) -> Attempt:
+        """`attempt`, a block's loops written as `for`s where its instances allow it."""
+        self.loops_on = loops and writable(instances)
+        try:
+            return self.attempt(instances, decls, pynames, chain, guard=False)
+        except NoLoop:  # the copies are written one by one
+            self.loops_on = False
+            return self.attempt(instances, decls, pynames, chain, guard=False)
+        finally:
+            self.loops_on = False
+
+    def attempt_cases(
+        self, instances: list[Module], decls: list[Any], pynames: dict[str, str]
+    ) -> Attempt | None:
+        """The instances as one class with a case per group of renderings (`cases.py`),
+        the params the cases' `when`s read kept as arguments; None where no condition
+        tells the groups apart."""
+        names = case_names(instances)
+        if not names:
+            return None
+        self.case_names = names
+        try:
+            att = self.attempt_loops(instances, decls, pynames, False, True)
+        finally:
+            self.case_names = frozenset()
+        order = case_order(att.parts) if names <= att.symbolic else None
+        if order is None or len(order) < 2:
+            return None
+        att.parts = [p for _, p in order]
+        att.conds = [c for c, _ in order]
+        return att
 
     def attempt(
         self,
@@ -170,7 +210,7 @@ class Classes(Scope):
         # the block indexes cannot be written (`_foreign`) and is fixed as any such value
         symbolic = {p.name for p in decls if p.type in (*_PARAM_TYPES, "list")} | {IN}
         skip = loop_switches(instances) if self.loops_on else []
-        pre_lost = _structural_names(instances, guard, skip)
+        pre_lost = _structural_names(instances, guard, skip, self.case_names)
         symbolic -= pre_lost
         self.optional = {}
         fixed_by_unkept: set[str] = set()
@@ -190,7 +230,7 @@ class Classes(Scope):
         if guard:
             for b in bodies:
                 b.env.used |= unkept
-        parts = self.partition(bodies, combined=not chain)
+        parts = partition(bodies, combined=not chain)
         unkept = unkept if guard else fixed_by_unkept
         return Attempt(bodies, frozenset(symbolic), lost, pre_lost, parts, unkept, guards)
 
@@ -204,6 +244,7 @@ class Classes(Scope):
     ) -> Body:
         """One instance rendered with the params in `symbolic` as arguments."""
         values = {n: v for n, v in inst.args.items() if n in params}
+        self.case_conds = []
         shape = inst.in_shape or ()
         axis = channel_axis(inst)
         in_vals: list[Val] = []
@@ -233,26 +274,7 @@ class Classes(Scope):
             )
             return Body(inst, env, [], vals, doc)
         steps, vals = self.render_scope(inst, env, tuple(in_vals))
-        return Body(inst, env, steps, vals)
-
-    def partition(self, bodies: list[Body], combined: bool = True) -> list[Part]:
-        """Group instances into classes: equal renderings, then (if `combined`)
-        shortcut-only differences."""
-        groups: dict[Any, list[Body]] = {}
-        for b in bodies:
-            groups.setdefault(b.sig(), []).append(b)
-        parts: list[Part] = []
-        if not combined:
-            return [(list(g), list(g[0].steps), set()) for g in groups.values()]
-        for group in groups.values():
-            for idx, (pb, ps, po) in enumerate(parts):
-                merged = combine(pb, ps, po, group)
-                if merged is not None:
-                    parts[idx] = merged
-                    break
-            else:
-                parts.append((list(group), list(group[0].steps), set()))
-        return parts
+        return Body(inst, env, steps, vals, conds=self.case_conds)
 
     def render_root(self) -> ClassInfo:
         """The network class: its params are arguments unless they decide structure."""
@@ -302,6 +324,26 @@ class Classes(Scope):
             doc=g.description,
             state_dict_version=root.state_dict_version,
         )
+
+
+def partition(bodies: list[Body], combined: bool = True) -> list[Part]:
+    """Group instances into classes: equal renderings, then (if `combined`)
+    shortcut-only differences."""
+    groups: dict[Any, list[Body]] = {}
+    for b in bodies:
+        groups.setdefault(b.sig(), []).append(b)
+    parts: list[Part] = []
+    if not combined:
+        return [(list(g), list(g[0].steps), set()) for g in groups.values()]
+    for group in groups.values():
+        for idx, (pb, ps, po) in enumerate(parts):
+            merged = combine(pb, ps, po, group)
+            if merged is not None:
+                parts[idx] = merged
+                break
+        else:
+            parts.append((list(group), list(group[0].steps), set()))
+    return parts
 
 
 def combine(
@@ -421,6 +463,8 @@ class Attempt:
     parts: list[Part]
     unkept: set[str]
     guards: list[str]
+    #: a class with cases (`cases.py`): each part's condition (None: the last), else []
+    conds: list[Val | None] = field(default_factory=list)
 
 
 def _switched_chain(instances: Sequence[Module]) -> bool:
@@ -442,7 +486,10 @@ def _switched_chain(instances: Sequence[Module]) -> bool:
 
 
 def _structural_names(
-    instances: Sequence[Module], guard: bool = False, skip: Sequence[str] = ()
+    instances: Sequence[Module],
+    guard: bool = False,
+    skip: Sequence[str] = (),
+    cases: frozenset[str] = frozenset(),
 ) -> set[str]:
     """Names in `when`s that code will not show as an `if`, so they decide structure.
 
@@ -450,7 +497,8 @@ def _structural_names(
     when some instance has it: a switch whose node no instance keeps is structure too
     (unless `guard`: a chain's class then refuses it). In a chain (`guard` or not) a
     switched item is an `if` of the list the class is built from. The switches in `skip`
-    (a written loop's count and name template, `loops.py`) are arguments, not structure.
+    (a written loop's count and name template, `loops.py`) are arguments, not structure,
+    and so are the `when`s that read `cases` (a class with cases tests them: `cases.py`).
     """
     if guard or _switched_chain(instances):  # only what decides no item: repeat counts
         return {
@@ -465,7 +513,7 @@ def _structural_names(
     for inst in instances:
         readers = {i for n in inst.nodes for i in n.inputs}
         for n in inst.nodes:
-            if n.when_expr is None:
+            if n.when_expr is None or names_of(n.when_expr) & cases:
                 continue
             if (n.name in readers and len(n.inputs) == 1) or n.attrs.get(ABSENT_AS) is not None:
                 shortcuts.add((n.name, n.when_expr.text))
@@ -476,6 +524,8 @@ def _structural_names(
         for sw in inst.switch_exprs:
             if not sw.name and sw.span is None and left[sw.expr.text] > 0:
                 left[sw.expr.text] -= 1
+            elif sw.span is not None and names_of(sw.expr) & cases:
+                continue
             elif not sw.name or (sw.name, sw.expr.text) not in shortcuts:
                 out |= names_of(sw.expr)
     return out

@@ -47,6 +47,11 @@ class EmitContext:
         self.optional: dict[SourceSpan | None, Optional] = {}
         self.missing: dict[SourceSpan | None, Val] = {}
         self.chain_depth = 0
+        #: while a block is rendered as one class with cases (`cases.py`): the params whose
+        #: `when`s pick a case (a node reading one is a case's, not an `if` of its own), and
+        #: the conditions of the case nodes the instance being rendered keeps
+        self.case_names: frozenset[str] = frozenset()
+        self.case_conds: list[Val] = []
         #: whether the class being rendered writes its modules' loops (`loops.py`) as `for`
         #: statements: on for a block whose instances allow it, off after a failed try
         self.loops_on = False

@@ -9,9 +9,7 @@ what it rendered before returning it.
 from __future__ import annotations
 
 import ast
-import io
 import re
-import tokenize
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +25,6 @@ from ...plugins import plugin_files_for
 from ...version import __version__
 from ..pycode import (
     INDENT,
-    Namespace,
     comment_line,
     docstring_lines,
     is_free_name,
@@ -35,14 +32,15 @@ from ..pycode import (
     plain_words,
     wrap_comment,
 )
-from ..pylayout import Doc, Group, Text, call, condition_lines, format_doc
-from ..pyvalues import HELPERS, IN, Val, same
+from ..pylayout import Group, Text, format_doc
+from ..pyvalues import HELPERS, IN, same
 from ..selfcheck import parse_emitted
+from .cases import cased_forward, cased_init
 from .classes import Classes, coerce
-from .forward import checkpointed, forward_lines, is_free_attr, is_tensor, when_flag
+from .ctor import init_lines, names_read, sequential_init_lines
+from .forward import checkpointed, forward_lines
 from .init import InitRules
 from .model import ClassInfo, Parts, RenderedClass
-from .optional import Layers
 from .shapes import class_shapes
 
 #: First words of every emitted file; `archspec compile` overwrites only files that start so.
@@ -74,10 +72,14 @@ class Emitter(Classes, InitRules):
             sequential = not is_root and (cls.chain is not None or is_sequential(cls))
             if cls.chain is not None:  # an nn.Sequential subclass built from a list
                 methods = [sequential_init_lines(cls)]
+            elif cls.cases:  # instances that take different paths (`cases.py`)
+                methods = [init_lines(cls, None, cased_init(cls))]
             else:
                 methods = [init_lines(cls, init[1] if (is_root and init) else None)]
             forward = None
-            if not sequential:
+            if cls.cases:
+                forward = cased_forward(cls, self.graph, file_names)
+            elif not sequential:
                 sym_in, comments = class_shapes(cls, self.graph)
                 forward = forward_lines(cls, comments, sym_in, file_names)
             if cls.checkpoint and not is_root:
@@ -106,7 +108,7 @@ class Emitter(Classes, InitRules):
                     "\n".join("\n".join(m) for m in methods),
                 )
             )
-        called = _names_read("\n".join([*helpers, *(c.code for c in rendered)]).splitlines())
+        called = names_read("\n".join([*helpers, *(c.code for c in rendered)]).splitlines())
         helpers = [HELPERS[n] for n in HELPERS if n in called] + helpers
         return Parts(
             self.header(), helpers, rendered, self.plugin_files(), frozenset(self.global_names)
@@ -252,7 +254,7 @@ def is_sequential(cls: ClassInfo) -> bool:
     it is written as torchvision writes `Conv2dNormActivation` and DenseNet's `_Transition`,
     a subclass of nn.Sequential with no `forward` of its own, whose call costs one Python
     call (`__iter__`) where a `forward` reading each child by attribute costs one per child."""
-    return all(
+    return not cls.cases and all(
         b.module.is_chain and (len(b.module.nodes) >= 2 or any(s.loop for s in b.steps))
         for b in cls.bodies
     )
@@ -264,182 +266,6 @@ def class_attrs(cls: ClassInfo) -> list[str]:
     if cls.state_dict_version == 1:
         return []
     return [f"{INDENT}_version = {cls.state_dict_version}"]
-
-
-def sequential_init_lines(cls: ClassInfo) -> list[str]:
-    """`def __init__` of an nn.Sequential subclass: the entries in a list (the switched ones
-    appended under their `if`), then `super().__init__(*layers)`, as torchvision's
-    Conv2dNormActivation."""
-    assert isinstance(cls.chain, Layers)
-    head = _signature(cls)
-    lines, arg = _list_lines(cls.chain, cls)
-    body = _guard_lines(cls) + lines + format_doc(call("super().__init__", [arg]), 8)
-    return head + _let_lines(cls.lets, body) + body
-
-
-def _guard_lines(cls: ClassInfo) -> list[str]:
-    """`if <cond>: raise ValueError(...)` for the items the class leaves out."""
-    if not cls.guards:
-        return []
-    cond = " or ".join(f"({g})" if " or " in g else g for g in cls.guards)
-    message = Text(lit("this file was emitted without the layers these values choose"))
-    raise_lines = format_doc(call("raise ValueError", [message]), 12)
-    return [" " * 8 + ln for ln in condition_lines(cond, 8)] + raise_lines
-
-
-def _signature(cls: ClassInfo) -> list[str]:
-    items: list[Doc] = [Text("self")]
-    if cls.in_arg:
-        items.append(Text(f"{cls.pynames[IN]}: int"))
-    for p in cls.params:
-        text = f"{p.pyname}: {p.type}"
-        if not p.required:
-            text += f" = {lit(p.default)}"
-        items.append(Text(text))
-    return format_doc(Group("def __init__(", tuple(items), ") -> None:"), 4)
-
-
-def init_lines(cls: ClassInfo, init_call: str | None) -> list[str]:
-    """`def __init__`: the signature, then one assignment per submodule, in node order (or
-    the block's `register_order:`, which torch's state_dict order follows)."""
-    head = _signature(cls)
-    pad = INDENT * 2
-    head.append(pad + "super().__init__()")
-    lines: list[str] = []
-    flags: set[str] = set()
-    inlined: dict[int, tuple[str, str]] = {}  # line -> (flag, let) of `self.flag = <let's text>`
-    steps = cls.steps
-    if cls.bodies and (module := cls.bodies[0].module).register_order:
-        rank = {n: i for i, n in enumerate(module.registered([s.node.name for s in steps]))}
-        steps = sorted(steps, key=lambda s: rank[s.node.name])
-    for st in steps:
-        if st.ctor is None and st.when is not None:  # a function node `forward` may skip
-            flag = when_flag(cls, st)
-            if flag not in flags:
-                flags.add(flag)
-                text = cls.lets.get(st.when.text, st.when.text)  # a let read only here
-                flag_lines = format_doc(Text(text), 8, f"self.{flag} = ")
-                if st.when.text in cls.lets and len(flag_lines) == 1:
-                    inlined[len(lines)] = (flag, st.when.text)
-                lines += flag_lines
-            continue
-        if st.loop is not None and st.ctor is not None:
-            lines.append(f"{pad}for {st.loop.index} in range({st.loop.count}):")
-            lines += format_doc(call("self.add_module", [Text(st.loop.name), st.ctor]), 12)
-            continue
-        if st.ctor is None or st.attr is None:
-            continue
-        if st.when is not None:
-            lines += _if_lines(st.when, 2)
-            lines += _assign(st.attr, st.ctor, 3, is_tensor(st), _persistent(st))
-            lines.append(pad + "else:")
-            lines += _assign(st.attr, Text("None"), 3)
-        elif isinstance(st.ctor, Layers):
-            lines += _layers_lines(st.attr, st.ctor, cls)
-        else:
-            lines += _assign(st.attr, st.ctor, 2, is_tensor(st), _persistent(st))
-    if init_call:
-        lines += format_doc(Text(init_call), 8)
-    others = [ln for i, ln in enumerate(lines) if i not in inlined]
-    read = _names_read(others)
-    for i, (flag, let) in inlined.items():
-        if let in read:  # the local is bound anyway: the flag reads it
-            lines[i] = f"{pad}self.{flag} = {let}"
-    return head + _let_lines(cls.lets, lines) + lines
-
-
-def _let_lines(lets: dict[str, str], body: list[str]) -> list[str]:
-    """The lets `body` reads (and those they read), bound as locals in the order written,
-    as torchvision's `hidden_dim = int(round(inp * expand_ratio))`."""
-    read = _names_read(body)
-    needed: list[str] = []
-    for name in reversed(list(lets)):
-        if name in read:
-            needed.append(name)
-            read |= _names_read([lets[name]])
-    out: list[str] = []
-    for name in reversed(needed):
-        out += format_doc(Text(lets[name]), 8, f"{name} = ")
-    return out
-
-
-def _names_read(lines: list[str]) -> set[str]:
-    """The identifiers in lines of code (names and attributes alike; strings skipped)."""
-    out: set[str] = set()
-    toks = tokenize.generate_tokens(io.StringIO("\n".join(ln.strip() for ln in lines)).readline)
-    after_dot = False
-    try:
-        for tok in toks:
-            if tok.type == tokenize.NAME and not after_dot:
-                out.add(tok.string)
-            after_dot = tok.type == tokenize.OP and tok.string == "."
-    except (tokenize.TokenError, SyntaxError):
-        pass  # an open bracket at the end: the names before it were read
-    return out
-
-
-def _layers_lines(attr: str, chain: Layers, cls: ClassInfo) -> list[str]:
-    """`layers = []`, its entries appended (the switched ones under their `if`), then
-    `self.<attr> = nn.Sequential(*layers)`, as torchvision builds InvertedResidual."""
-    lines, arg = _list_lines(chain, cls)
-    return lines + _assign(attr, call("nn.Sequential", [arg]), 2)
-
-
-def _list_lines(chain: Layers, cls: ClassInfo) -> tuple[list[str], Doc]:
-    """The lines building a chain's entries in a list, and what nn.Sequential takes."""
-    taken = {p.pyname for p in cls.params} | set(cls.pynames.values())
-    var = Namespace(taken).create("layers")
-    named = chain.names is not None
-    kind = "tuple[str, nn.Module]" if named else "nn.Module"
-    lines = [INDENT * 2 + f"{var}: list[{kind}] = []"]
-    run: list[Doc] = []
-
-    def entry(i: int) -> Doc:
-        doc = chain.docs[i]
-        if chain.names is not None:
-            return Group("(", (Text(lit(chain.names[i])), doc), ")")
-        return doc
-
-    def flush() -> None:
-        if len(run) == 1:
-            lines.extend(format_doc(call(f"{var}.append", run), 8))
-        elif run:
-            lines.extend(format_doc(call(f"{var}.extend", [Group("[", tuple(run), "]")]), 8))
-        run.clear()
-
-    for i, cond in enumerate(chain.conds):
-        if cond is None:
-            run.append(entry(i))
-            continue
-        flush()
-        lines.extend(" " * 8 + ln for ln in condition_lines(cond, 8))
-        lines.extend(format_doc(call(f"{var}.append", [entry(i)]), 12))
-    flush()
-    arg: Doc = Text(f"*{var}") if not named else call("OrderedDict", [Text(var)])
-    return lines, arg
-
-
-def _persistent(st: Any) -> bool | None:
-    """A tensor step's registration: None for a parameter, else a buffer's persistence."""
-    if not is_tensor(st):
-        return None
-    return REGISTRY[st.node.kind].persistent(st.node.attrs)
-
-
-def _assign(
-    attr: str, ctor: Doc, depth: int, tensor: bool = False, persistent: bool | None = None
-) -> list[str]:
-    if persistent is not None:  # a buffer: an assigned tensor would be a plain attribute
-        args = [Text(lit(attr)), ctor] + ([] if persistent else [Text("persistent=False")])
-        return format_doc(call("self.register_buffer", args), 4 * depth)
-    if is_free_attr(attr):
-        return format_doc(ctor, 4 * depth, f"self.{attr} = ")
-    register = "self.register_parameter" if tensor else "self.add_module"
-    return format_doc(call(register, [Text(lit(attr)), ctor]), 4 * depth)
-
-
-def _if_lines(cond: Val, depth: int) -> list[str]:
-    return [" " * (4 * depth) + ln for ln in condition_lines(cond.text, 4 * depth)]
 
 
 def _imports(text: str, extra: Sequence[str] = ()) -> list[str]:

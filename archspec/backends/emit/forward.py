@@ -59,34 +59,55 @@ FILE_NAMES = frozenset({"torch", "nn", "F", "OrderedDict", "fnmatch"})
 
 
 def forward_lines(
-    cls: ClassInfo, comments: Mapping[str, str], sym_in: Shape, globals_: frozenset[str]
+    cls: ClassInfo,
+    comments: Mapping[str, str],
+    sym_in: Shape,
+    globals_: frozenset[str],
+    body: list[str] | None = None,
 ) -> list[str]:
     """`def forward`: one line per node, variables named like torchvision's; `comments` are
     the nodes' shape comments (`shapes.class_shapes`), about the input `sym_in`; no variable
-    takes a name in `globals_` (the file's classes and support functions)."""
-    writer = _Forward(cls, comments, globals_ | FILE_NAMES)
-    body = [(int(st.node.train_only), writer.statement(i, st)) for i, st in enumerate(cls.steps)]
-    outputs = cls.bodies[0].module.outputs
-    eval_outs = [writer.var_of[o.name] for o in outputs if not o.train_only]
-    all_outs = [writer.var_of[o.name] for o in outputs]
-    out_lines: list[str] = []
-    prev_depth = 0
-    for depth, lines in body:
-        if depth and not prev_depth:
-            out_lines.append(INDENT * 2 + "if self.training:")
-        out_lines += lines
-        prev_depth = depth
-    multi = len(all_outs) > 1 or len(eval_outs) != 1
+    takes a name in `globals_` (the file's classes and support functions). `body`, when
+    given, stands for the statements (a class with cases: `cases.py`)."""
+    cases = [c.info for c in cls.cases] or [cls]
+    outputs = [c.bodies[0].module.outputs for c in cases]
+    multi = any(len(o) > 1 or sum(not x.train_only for x in o) != 1 for o in outputs)
     ret_type = "torch.Tensor | tuple[torch.Tensor, ...]" if multi else "torch.Tensor"
-    if all_outs != eval_outs:
-        out_lines.append(INDENT * 2 + "if self.training:")
-        out_lines.append(INDENT * 3 + "return " + ", ".join(all_outs))
-    # every output training-only: eval gives the empty tuple, as the compiled module does
-    out_lines.append(INDENT * 2 + "return " + (", ".join(eval_outs) or "()"))
+    if body is None:
+        body = [ln for s in forward_statements(cls, comments, globals_) for ln in s]
     head = [INDENT + f"def forward(self, x: torch.Tensor) -> {ret_type}:"]
     if any(comments.values()) and any(not d.is_const for d in sym_in[1:]):
         head += input_comment(cls, sym_in)  # what the comments' symbols stand for
-    return head + out_lines
+    return head + body
+
+
+def forward_statements(
+    cls: ClassInfo, comments: Mapping[str, str], globals_: frozenset[str], depth: int = 2
+) -> list[list[str]]:
+    """The statements of `forward` at `depth` (2: the method's body), each its lines: a
+    node's, a run of training-only nodes' under one `if self.training:`, the return."""
+    writer = _Forward(cls, comments, globals_ | FILE_NAMES, 4 * depth)
+    pad = INDENT * depth
+    stmts: list[list[str]] = []
+    prev_depth = 0
+    for i, st in enumerate(cls.steps):
+        lines = writer.statement(i, st)
+        if st.node.train_only and prev_depth:
+            stmts[-1] += lines  # one statement: the run under its `if self.training:`
+        elif st.node.train_only:
+            stmts.append([pad + "if self.training:", *lines])
+        elif lines:
+            stmts.append(lines)
+        prev_depth = int(st.node.train_only)
+    outputs = cls.bodies[0].module.outputs
+    eval_outs = [writer.var_of[o.name] for o in outputs if not o.train_only]
+    all_outs = [writer.var_of[o.name] for o in outputs]
+    ret: list[str] = []
+    if all_outs != eval_outs:
+        ret += [pad + "if self.training:", pad + INDENT + "return " + ", ".join(all_outs)]
+    # every output training-only: eval gives the empty tuple, as the compiled module does
+    stmts.append([*ret, pad + "return " + (", ".join(eval_outs) or "()")])
+    return stmts
 
 
 #: The method a checkpointed block's body moves to, as torchvision's ResNet names its own.
@@ -118,8 +139,11 @@ def checkpointed(forward: list[str] | None) -> list[list[str]]:
 class _Forward:
     """The variables of one `forward` as its statements are written in order."""
 
-    def __init__(self, cls: ClassInfo, comments: Mapping[str, str], taken: frozenset[str]) -> None:
+    def __init__(
+        self, cls: ClassInfo, comments: Mapping[str, str], taken: frozenset[str], indent: int = 8
+    ) -> None:
         self.cls = cls
+        self.indent = indent
         self.comments = comments
         self.steps = steps = cls.steps
         n_steps = len(steps)
@@ -262,7 +286,7 @@ class _Forward:
             op = REGISTRY[node.kind]
             expr = parse_doc(op.emit_call({**(st.call or {}), "_inputs": ins}, lit))
             expr = self.module_form(i, st, expr) or expr
-        indent = 8 + 4 * int(node.train_only)
+        indent = self.indent + 4 * int(node.train_only)
         pad = " " * indent
         read = self.readers[node.name] or pieces  # unread: still run, as compiled
         target = f"{var} = " if read else ""

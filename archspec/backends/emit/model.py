@@ -64,6 +64,9 @@ class Body:
     vals: dict[str, tuple[Val, ...]]
     #: a chain class's entries (an nn.Sequential subclass built from a list), else None
     chain: Doc | None = None
+    #: the conditions of the nodes whose `when` picks this instance's case (`cases.py`),
+    #: each true here, in node order
+    conds: list[Val] = field(default_factory=list)
 
     @cached_property
     def nodes(self) -> dict[str, Node]:
@@ -120,6 +123,23 @@ class ClassInfo:
     guards: list[str] = field(default_factory=list)
     #: the block's forward runs under activation checkpointing in training (`checkpoint`)
     checkpoint: bool = False
+    #: a block whose instances take different paths (`cases.py`): each case's condition
+    #: (None: the last, `else`) and the class as its instances alone render it
+    cases: list[Case] = field(default_factory=list)
+    #: what `__init__` stores for `forward`'s tests of the cases: attribute -> expression
+    case_state: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case of a class whose instances take different paths (`cases.py`)."""
+
+    #: the condition in the class's arguments (`stride > 1`); None for the last (`else`)
+    cond: str | None
+    #: the condition as `forward` tests it (`self.stride > 1`)
+    test: str | None
+    #: the class as this case's instances alone render it
+    info: ClassInfo
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from ..pyvalues import (
     as_int,
     inexact,
     literal,
+    names_of,
     plain_value,
     render_expr,
     same,
@@ -55,7 +56,7 @@ class Scope(EmitContext):
             if node.name in inside:  # a copy the loop's one step writes
                 prev = node.name
                 continue
-            self.skipped(absent, node, env, vals, prev)
+            self.skipped(absent, node, env, vals, prev, cases=True)
             before, prev = prev, node.name
             if node.name in loops:
                 loop = loops[node.name]
@@ -69,7 +70,11 @@ class Scope(EmitContext):
             in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
             when = None
             join = node.attrs.get(ABSENT_AS) is not None  # its `when` reads the last input
-            if node.when_expr is not None and (
+            if node.when_expr is not None and names_of(node.when_expr) & self.case_names:
+                case = render_expr(node.when_expr, True, env, in_ch)
+                env.use(case)
+                self.case_conds.append(case)
+            elif node.when_expr is not None and (
                 join or (node.name in readers and len(node.inputs) == 1)
             ):
                 cond_in = ins[-1][1] if join and len(ins[-1]) >= 2 else in_ch
@@ -105,13 +110,17 @@ class Scope(EmitContext):
         env: Env,
         vals: dict[str, tuple[Val, ...]],
         prev: str,
+        cases: bool = False,
     ) -> list[tuple[str, str, Doc]]:
         """The items switched off before `node` (None: at the end) whose condition the class
         can write and that another instance kept: as (condition, name, constructor), the
-        values read after them (`vals[prev]`) becoming the `phi` of the item."""
+        values read after them (`vals[prev]`) becoming the `phi` of the item. With `cases`
+        (a class body), items another case keeps (`cases.py`) are passed over."""
         out = []
         while absent and (node is None or _pos(absent[0].span) < _pos(node.span)):
             sw = absent.pop(0)
+            if cases and names_of(sw.expr) & self.case_names:
+                continue  # the other cases' node: not this instance's code
             flow = vals[prev]
             cond = render_expr(sw.expr, False, env, flow[1] if len(flow) > 1 else None)
             rec = self.optional.get(sw.span)

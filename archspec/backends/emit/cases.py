@@ -1,0 +1,250 @@
+"""One class for a block whose instances take different paths: an `if` per case.
+
+torchvision's ShuffleNetV2 `InvertedResidual` is one class although its two kinds of unit
+share almost nothing: at stride 1 the input is split with `chunk` and only `branch2` runs,
+at stride 2 `branch1` and `branch2` both read the whole input. Its `__init__` builds the
+modules the stride selects and its `forward` branches on `self.stride`. A block whose
+nodes a `when` keeps (nodes that are neither a shortcut nor a conditional join, which
+`optional.py` and `classes.combine` write as `if`s of their own) is written the same way:
+its instances are rendered with the params those `when`s read as arguments (`case_names`),
+grouped by rendering as usual, and each group becomes a case under the condition that
+holds for its instances and for no later case's (`case_order`; the last case is the
+`else`). Each case's `__init__` and `forward` are the class's as its instances alone
+render them, so state_dict keys and order are per case exactly the compiled module's;
+statements all cases share at the start and end are written once, around the `if`
+(`merge_cases`), and a submodule one case lacks is `None` there.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ...ir import ABSENT_AS, Graph, Module
+from ...ops.base import RESERVED_NAMES
+from ..pycode import INDENT, Namespace, expr_tree, unparse
+from ..pylayout import Text, condition_lines, format_doc
+from ..pyvalues import Val, names_of, truth
+from .ctor import init_statements
+from .forward import forward_lines, forward_statements, is_free_attr
+from .model import Body, Case, ClassInfo, Step
+from .optional import phi
+from .shapes import class_shapes
+
+#: One class being built: its instances, its merged steps, the shortcut steps it switches.
+Part = tuple[list[Body], list[Step], set[str]]
+
+
+def case_names(instances: Sequence[Module]) -> frozenset[str]:
+    """The params the `when`s of case nodes read: nodes kept under a `when` that are not a
+    shortcut (one input, read by others) nor a conditional join, and the items instances
+    switched off likewise; less what decides structure anyway (repeat counts)."""
+    shortcuts: set[tuple[str, str]] = set()
+    names: set[str] = set()
+    for inst in instances:
+        readers = {i for n in inst.nodes for i in n.inputs}
+        for n in inst.nodes:
+            if n.when_expr is None:
+                continue
+            if (n.name in readers and len(n.inputs) == 1) or n.attrs.get(ABSENT_AS) is not None:
+                shortcuts.add((n.name, n.when_expr.text))
+            else:
+                names |= names_of(n.when_expr)
+    fixed: set[str] = set()
+    for inst in instances:
+        for sw in inst.switch_exprs:
+            if sw.span is None:
+                fixed |= names_of(sw.expr)
+            elif not sw.name or (sw.name, sw.expr.text) not in shortcuts:
+                names |= names_of(sw.expr)
+    return frozenset(names - fixed)
+
+
+def case_order(parts: Sequence[Part]) -> list[tuple[Val | None, Part]] | None:
+    """The groups as cases, each with the condition that holds for its instances and for
+    none of the groups after it (None for the last); None when no such order exists."""
+    left = list(parts)
+    out: list[tuple[Val | None, Part]] = []
+    while len(left) > 1:
+        for part in left:
+            others = [b for p in left if p is not part for b in p[0]]
+            cond = _deciding(part[0], others)
+            if cond is not None:
+                break
+        else:
+            return None
+        out.append((cond, part))
+        left.remove(part)
+    out.append((None, left[0]))
+    return out
+
+
+def _deciding(bodies: Sequence[Body], others: Sequence[Body]) -> Val | None:
+    """A condition of the first body's case nodes that holds for all `bodies` and for
+    none of `others`."""
+    seen: set[str] = set()
+    for cond in bodies[0].conds:
+        if not cond.symbolic or cond.text in seen:
+            continue
+        seen.add(cond.text)
+        if all(truth(cond, b.env) is True for b in bodies) and all(
+            truth(cond, b.env) is False for b in others
+        ):
+            return cond
+    return None
+
+
+def cased_info(infos: Sequence[ClassInfo], conds: Sequence[Val | None]) -> ClassInfo:
+    """The one class of the cases `infos` (each rendered as a class of its own), tested in
+    `forward` through attributes `__init__` stores (`self.stride`, as torchvision)."""
+    first = infos[0]
+    attrs = {s.attr for info in infos for s in info.steps if s.attr}
+    names: set[str] = set()
+    for c in conds:
+        if c is not None:
+            names |= {n.id for n in ast.walk(expr_tree(c.text)) if isinstance(n, ast.Name)}
+    own = all(
+        is_free_attr(n) and n not in attrs and n not in RESERVED_NAMES and not n.startswith("_")
+        for n in names
+    )
+    state: dict[str, str] = {}
+    cases: list[Case] = []
+    flags = Namespace(attrs | set(RESERVED_NAMES))
+    for cond, info in zip(conds, infos):
+        test = None
+        if cond is not None and own:
+            tree = _SelfNames(names).visit(expr_tree(cond.text))
+            test = unparse(tree)
+            state.update((n, n) for n in sorted(names))
+        elif cond is not None:
+            flag = flags.create(f"case{len(cases) + 1}")
+            state[flag] = cond.text
+            test = f"self.{flag}"
+        cases.append(Case(cond.text if cond else None, test, info))
+    out = first.out
+    for cond, info in reversed(list(zip(conds[:-1], infos[:-1]))):
+        assert cond is not None
+        env = info.bodies[0].env
+        out = tuple(phi(cond, a, b, True, env) for a, b in zip(info.out, out))
+    return dataclasses.replace(
+        first,
+        bodies=[b for info in infos for b in info.bodies],
+        steps=[s for info in infos for s in info.steps],
+        optional=set().union(*(info.optional for info in infos)),
+        out=out,
+        cases=cases,
+        case_state=state,
+    )
+
+
+class _SelfNames(ast.NodeTransformer):
+    """`stride > 1` as forward tests it: `self.stride > 1`."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id not in self.names:
+            return node
+        return ast.Name(f"self.{node.id}", ast.Load())  # printed as written
+
+
+# -- text -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class CaseText:
+    """One case's statements: as written outside the `if` (`outer`) and inside (`inner`),
+    and what decides that two cases share one (`keys`: its text without comments)."""
+
+    outer: list[list[str]]
+    inner: list[list[str]]
+    keys: list[tuple[str, ...]]
+
+
+def cased_init(cls: ClassInfo) -> list[str]:
+    """`__init__`'s statements: what `forward` tests, then the cases' submodules, a
+    submodule a case lacks set to None where the cases that have it build it."""
+    lines: list[str] = []
+    for attr, text in cls.case_state.items():
+        lines += format_doc(Text(text), 8, f"self.{attr} = ")
+    outers = [init_statements(c.info, 2) for c in cls.cases]
+    inners = [init_statements(c.info, 3) for c in cls.cases]
+    orders = [[_target(st) for st in stmts] for stmts in outers]
+    owns = [{s.attr for s in c.info.steps if s.attr and s.loop is None} for c in cls.cases]
+    for outer, inner, order in zip(outers, inners, orders):
+        for other, own in zip(orders, owns):
+            for i, attr in enumerate(other):
+                if attr is None or attr not in own or attr in order:
+                    continue
+                pred = other[i - 1] if i else None
+                at = order.index(pred) + 1 if pred in order else 0
+                order.insert(at, attr)
+                outer.insert(at, [f"{INDENT * 2}self.{attr} = None"])
+                inner.insert(at, [f"{INDENT * 3}self.{attr} = None"])
+    texts = [CaseText(o, i, [tuple(s) for s in o]) for o, i in zip(outers, inners)]
+    return lines + merge_cases([c.cond for c in cls.cases], texts, 2)
+
+
+def _target(stmt: list[str]) -> str | None:
+    """The attribute an `__init__` statement assigns first, if any."""
+    for line in stmt:
+        found = re.search(r"self\.(\w+) = |self\.add_module\(\"([^\"]+)\"", line)
+        if found:
+            return found.group(1) or found.group(2)
+    return None
+
+
+def cased_forward(cls: ClassInfo, graph: Graph, taken: frozenset[str]) -> list[str]:
+    """`def forward` of a class with cases: each case's statements under its test."""
+    texts = []
+    sym_in: Any = None
+    said: dict[str, str] = {}
+    for case in cls.cases:
+        sym, comments = class_shapes(case.info, graph)
+        sym_in = sym if sym_in is None else sym_in
+        said.update((k, v) for k, v in comments.items() if v)
+        outer = forward_statements(case.info, comments, taken, 2)
+        inner = forward_statements(case.info, comments, taken, 3)
+        bare = forward_statements(case.info, {}, taken, 2)
+        texts.append(CaseText(outer, inner, [tuple(s) for s in bare]))
+    body = merge_cases([c.test for c in cls.cases], texts, 2)
+    return forward_lines(cls, said, sym_in, taken, body)
+
+
+def merge_cases(tests: Sequence[str | None], texts: Sequence[CaseText], depth: int) -> list[str]:
+    """The statements of all cases as one `if`/`elif`/`else` at `depth`, the statements
+    every case starts or ends with written once, before or after it."""
+    n = min(len(t.keys) for t in texts)
+    pre = 0
+    while pre < n and len({t.keys[pre] for t in texts}) == 1:
+        pre += 1
+    post = 0
+    while post < n - pre and len({t.keys[len(t.keys) - 1 - post] for t in texts}) == 1:
+        post += 1
+
+    def shared(index: int) -> list[str]:
+        outs = {tuple(t.outer[index if index >= 0 else len(t.outer) + index]) for t in texts}
+        if len(outs) == 1:
+            return list(outs.pop())
+        return list(texts[0].keys[index if index >= 0 else len(texts[0].keys) + index])
+
+    pad = INDENT * depth
+    lines = [ln for i in range(pre) for ln in shared(i)]
+    middles = [[ln for s in t.inner[pre : len(t.inner) - post] for ln in s] for t in texts]
+    cases = list(zip(tests, middles))
+    while len(cases) > 2 and cases[-1][0] is None and cases[-2][1] == cases[-1][1]:
+        del cases[-2]  # a case that does what the `else` does is the `else`'s
+    for k, (test, middle) in enumerate(cases):
+        if test is None:
+            if middle:
+                lines += [pad + "else:", *middle]
+            continue
+        keyword = "if" if k == 0 else "elif"
+        lines += [pad + ln for ln in condition_lines(test, 4 * depth, keyword)]
+        lines += middle or [pad + INDENT + "pass"]
+    lines += [ln for i in range(post, 0, -1) for ln in shared(-i)]
+    return lines

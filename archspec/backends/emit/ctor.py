@@ -1,0 +1,206 @@
+"""`def __init__` of each emitted class: the signature, the lets it reads, then one
+assignment per submodule in registration order (a switched one under its `if`), or, for an
+nn.Sequential subclass, its entries built in a list as torchvision's Conv2dNormActivation.
+
+Statements are written at a given depth (`depth` 2: the method's body), so a class whose
+instances take different paths (`cases.py`) can place each case's under an `if`.
+"""
+
+from __future__ import annotations
+
+import io
+import tokenize
+from typing import Any
+
+from ...ops import REGISTRY
+from ..pycode import INDENT, Namespace, lit
+from ..pylayout import Doc, Group, Text, call, condition_lines, format_doc
+from ..pyvalues import IN, Val
+from .forward import is_free_attr, is_tensor, when_flag
+from .model import ClassInfo
+from .optional import Layers
+
+
+def sequential_init_lines(cls: ClassInfo) -> list[str]:
+    """`def __init__` of an nn.Sequential subclass: the entries in a list (the switched ones
+    appended under their `if`), then `super().__init__(*layers)`, as torchvision's
+    Conv2dNormActivation."""
+    assert isinstance(cls.chain, Layers)
+    head = _signature(cls)
+    lines, arg = _list_lines(cls.chain, cls)
+    body = _guard_lines(cls) + lines + format_doc(call("super().__init__", [arg]), 8)
+    return head + _let_lines(cls.lets, body) + body
+
+
+def _guard_lines(cls: ClassInfo) -> list[str]:
+    """`if <cond>: raise ValueError(...)` for the items the class leaves out."""
+    if not cls.guards:
+        return []
+    cond = " or ".join(f"({g})" if " or " in g else g for g in cls.guards)
+    message = Text(lit("this file was emitted without the layers these values choose"))
+    raise_lines = format_doc(call("raise ValueError", [message]), 12)
+    return [" " * 8 + ln for ln in condition_lines(cond, 8)] + raise_lines
+
+
+def _signature(cls: ClassInfo) -> list[str]:
+    items: list[Doc] = [Text("self")]
+    if cls.in_arg:
+        items.append(Text(f"{cls.pynames[IN]}: int"))
+    for p in cls.params:
+        text = f"{p.pyname}: {p.type}"
+        if not p.required:
+            text += f" = {lit(p.default)}"
+        items.append(Text(text))
+    return format_doc(Group("def __init__(", tuple(items), ") -> None:"), 4)
+
+
+def init_lines(cls: ClassInfo, init_call: str | None, body: list[str] | None = None) -> list[str]:
+    """`def __init__`: the signature, then one assignment per submodule, in node order (or
+    the block's `register_order:`, which torch's state_dict order follows); `body`, when
+    given, stands for those assignments (a class with cases: `cases.py`)."""
+    head = _signature(cls)
+    head.append(INDENT * 2 + "super().__init__()")
+    lines = body if body is not None else [ln for s in init_statements(cls) for ln in s]
+    if init_call:
+        lines = lines + format_doc(Text(init_call), 8)
+    return head + _let_lines(cls.lets, lines) + lines
+
+
+def init_statements(cls: ClassInfo, depth: int = 2) -> list[list[str]]:
+    """The assignments of `__init__` at `depth` (2: the method's body), each statement its
+    lines: a submodule (under `if` when a `when` switches it), a loop, a flag `forward` reads."""
+    pad, ind = INDENT * depth, 4 * depth
+    stmts: list[list[str]] = []
+    flags: set[str] = set()
+    inlined: dict[int, tuple[str, str]] = {}  # stmt -> (flag, let) of `self.flag = <let's text>`
+    steps = cls.steps
+    if cls.bodies and (module := cls.bodies[0].module).register_order:
+        rank = {n: i for i, n in enumerate(module.registered([s.node.name for s in steps]))}
+        steps = sorted(steps, key=lambda s: rank[s.node.name])
+    for st in steps:
+        if st.ctor is None and st.when is not None:  # a function node `forward` may skip
+            flag = when_flag(cls, st)
+            if flag not in flags:
+                flags.add(flag)
+                text = cls.lets.get(st.when.text, st.when.text)  # a let read only here
+                flag_lines = format_doc(Text(text), ind, f"self.{flag} = ")
+                if st.when.text in cls.lets and len(flag_lines) == 1:
+                    inlined[len(stmts)] = (flag, st.when.text)
+                stmts.append(flag_lines)
+            continue
+        if st.loop is not None and st.ctor is not None:
+            head = [f"{pad}for {st.loop.index} in range({st.loop.count}):"]
+            call_doc = call("self.add_module", [Text(st.loop.name), st.ctor])
+            stmts.append(head + format_doc(call_doc, ind + 4))
+            continue
+        if st.ctor is None or st.attr is None:
+            continue
+        if st.when is not None:
+            lines = _if_lines(st.when, depth)
+            lines += _assign(st.attr, st.ctor, depth + 1, is_tensor(st), _persistent(st))
+            lines.append(pad + "else:")
+            stmts.append(lines + _assign(st.attr, Text("None"), depth + 1))
+        elif isinstance(st.ctor, Layers):
+            stmts.append(_layers_lines(st.attr, st.ctor, cls, depth))
+        else:
+            stmts.append(_assign(st.attr, st.ctor, depth, is_tensor(st), _persistent(st)))
+    read = names_read([ln for i, s in enumerate(stmts) if i not in inlined for ln in s])
+    for i, (flag, let) in inlined.items():
+        if let in read:  # the local is bound anyway: the flag reads it
+            stmts[i] = [f"{pad}self.{flag} = {let}"]
+    return stmts
+
+
+def _let_lines(lets: dict[str, str], body: list[str]) -> list[str]:
+    """The lets `body` reads (and those they read), bound as locals in the order written,
+    as torchvision's `hidden_dim = int(round(inp * expand_ratio))`."""
+    read = names_read(body)
+    needed: list[str] = []
+    for name in reversed(list(lets)):
+        if name in read:
+            needed.append(name)
+            read |= names_read([lets[name]])
+    out: list[str] = []
+    for name in reversed(needed):
+        out += format_doc(Text(lets[name]), 8, f"{name} = ")
+    return out
+
+
+def names_read(lines: list[str]) -> set[str]:
+    """The identifiers in lines of code (names and attributes alike; strings skipped)."""
+    out: set[str] = set()
+    toks = tokenize.generate_tokens(io.StringIO("\n".join(ln.strip() for ln in lines)).readline)
+    after_dot = False
+    try:
+        for tok in toks:
+            if tok.type == tokenize.NAME and not after_dot:
+                out.add(tok.string)
+            after_dot = tok.type == tokenize.OP and tok.string == "."
+    except (tokenize.TokenError, SyntaxError):
+        pass  # an open bracket at the end: the names before it were read
+    return out
+
+
+def _layers_lines(attr: str, chain: Layers, cls: ClassInfo, depth: int = 2) -> list[str]:
+    """`layers = []`, its entries appended (the switched ones under their `if`), then
+    `self.<attr> = nn.Sequential(*layers)`, as torchvision builds InvertedResidual."""
+    lines, arg = _list_lines(chain, cls, depth)
+    return lines + _assign(attr, call("nn.Sequential", [arg]), depth)
+
+
+def _list_lines(chain: Layers, cls: ClassInfo, depth: int = 2) -> tuple[list[str], Doc]:
+    """The lines building a chain's entries in a list, and what nn.Sequential takes."""
+    taken = {p.pyname for p in cls.params} | set(cls.pynames.values())
+    var = Namespace(taken).create("layers")
+    named = chain.names is not None
+    kind = "tuple[str, nn.Module]" if named else "nn.Module"
+    ind = 4 * depth
+    lines = [" " * ind + f"{var}: list[{kind}] = []"]
+    run: list[Doc] = []
+
+    def entry(i: int) -> Doc:
+        doc = chain.docs[i]
+        if chain.names is not None:
+            return Group("(", (Text(lit(chain.names[i])), doc), ")")
+        return doc
+
+    def flush() -> None:
+        if len(run) == 1:
+            lines.extend(format_doc(call(f"{var}.append", run), ind))
+        elif run:
+            lines.extend(format_doc(call(f"{var}.extend", [Group("[", tuple(run), "]")]), ind))
+        run.clear()
+
+    for i, cond in enumerate(chain.conds):
+        if cond is None:
+            run.append(entry(i))
+            continue
+        flush()
+        lines.extend(" " * ind + ln for ln in condition_lines(cond, ind))
+        lines.extend(format_doc(call(f"{var}.append", [entry(i)]), ind + 4))
+    flush()
+    arg: Doc = Text(f"*{var}") if not named else call("OrderedDict", [Text(var)])
+    return lines, arg
+
+
+def _persistent(st: Any) -> bool | None:
+    """A tensor step's registration: None for a parameter, else a buffer's persistence."""
+    if not is_tensor(st):
+        return None
+    return REGISTRY[st.node.kind].persistent(st.node.attrs)
+
+
+def _assign(
+    attr: str, ctor: Doc, depth: int, tensor: bool = False, persistent: bool | None = None
+) -> list[str]:
+    if persistent is not None:  # a buffer: an assigned tensor would be a plain attribute
+        args = [Text(lit(attr)), ctor] + ([] if persistent else [Text("persistent=False")])
+        return format_doc(call("self.register_buffer", args), 4 * depth)
+    if is_free_attr(attr):
+        return format_doc(ctor, 4 * depth, f"self.{attr} = ")
+    register = "self.register_parameter" if tensor else "self.add_module"
+    return format_doc(call(register, [Text(lit(attr)), ctor]), 4 * depth)
+
+
+def _if_lines(cond: Val, depth: int) -> list[str]:
+    return [" " * (4 * depth) + ln for ln in condition_lines(cond.text, 4 * depth)]
