@@ -66,6 +66,48 @@ def code(label: str) -> str:
     )
 
 
+def _floor_ratios(
+    b: int, cpus: dict[str, list[float]], rss: dict[str, list[float]], walls: dict[str, list[float]]
+) -> list[Ratio]:
+    """No target: the floor's share of torchinfo's figures (what no summary that imports torch
+    and builds the module can go under), and each tool's own work above its floor compared."""
+    mine, theirs = archspec_label(b), torchinfo_label(b)
+    floor_cpu = ratio_of(
+        f"cold process b{b}",
+        f"floor: `{FLOOR_META}` / torchinfo CPU time",
+        walls[FLOOR_META],
+        walls[theirs],
+        None,
+        cpus[FLOOR_META],
+        cpus[theirs],
+    )
+    peak = {label: Stats.of(v).median for label, v in rss.items()}
+    floor_rss = Ratio(
+        f"cold process b{b}",
+        f"floor: `{FLOOR_META}` / torchinfo peak RSS",
+        peak[FLOOR_META] / peak[theirs],
+    )
+    above = [
+        (a - fa) / (t - ft)
+        for a, fa, t, ft in zip(cpus[mine], cpus[FLOOR_META], cpus[theirs], cpus[FLOOR_REAL])
+        if t > ft
+    ]
+    work_cpu = Ratio(
+        f"cold process b{b}",
+        "above the floors: archspec's CPU time over its floor (meta build) / torchinfo's over "
+        "its floor (real build), per round",
+        Stats.of(above).median if above else None,
+    )
+    theirs_rss = peak[theirs] - peak[FLOOR_REAL]
+    work_rss = Ratio(
+        f"cold process b{b}",
+        "above the floors: archspec's peak RSS over its floor / torchinfo's over its floor "
+        "(medians)",
+        (peak[mine] - peak[FLOOR_META]) / theirs_rss if theirs_rss > 0 else None,
+    )
+    return [floor_cpu, floor_rss, work_cpu, work_rss]
+
+
 def has_torchinfo(python: str) -> bool:
     return run_timed([python, "-c", "import torchinfo"], timeout=120).returncode == 0
 
@@ -169,7 +211,7 @@ def run(cfg: Config) -> Section:
             target=TARGET_RSS,
             status=cpu.status,
         )
-        section.ratios += [cpu, mem]
+        section.ratios += [cpu, mem, *_floor_ratios(b, cpus, rss, walls)]
     med = {label: Stats.of(cpus[label]).median for label in labels}
     peak = {label: Stats.of(rss[label]).median / (1 << 20) for label in labels}
     mine, theirs = archspec_label(batches[0]), torchinfo_label(batches[0])
@@ -180,9 +222,10 @@ def run(cfg: Config) -> Section:
         f"torchinfo {med[theirs] - med[FLOOR_REAL]:.2f} s and "
         f"{peak[theirs] - peak[FLOOR_REAL]:.0f} MiB over `{FLOOR_REAL}` "
         f"({med[FLOOR_REAL]:.2f} s, {peak[FLOOR_REAL]:.0f} MiB). The floor of any summary "
-        "of this module in a cold process is `import torch` and building it; torch's meta "
-        "kernels (batch norm, addmm) would import torch._dynamo on first use (about 1.2 s of "
-        "CPU and 70 MiB on torch 2.13), which archspec's summary avoids (modsummary.py). "
+        "of this module in a cold process is `import torch` and building it. archspec's "
+        "summary answers the ResNet's ops by their shape rules (archspec/meta_kernels.py), "
+        "so neither torch's Python meta kernels (and the sympy and torch._dynamo they "
+        "import) nor torch.utils.flop_counter (triton on CUDA builds) nor rich is loaded. "
         "archspec's figures do not grow with the batch; torchinfo's real forward does."
     )
     return section
