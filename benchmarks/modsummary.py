@@ -87,16 +87,13 @@ def _floor_ratios(
         f"floor: `{FLOOR_META}` / torchinfo peak RSS",
         peak[FLOOR_META] / peak[theirs],
     )
-    above = [
-        (a - fa) / (t - ft)
-        for a, fa, t, ft in zip(cpus[mine], cpus[FLOOR_META], cpus[theirs], cpus[FLOOR_REAL])
-        if t > ft
-    ]
+    cpu = {label: Stats.of(v).median for label, v in cpus.items()}
+    theirs_cpu = cpu[theirs] - cpu[FLOOR_REAL]
     work_cpu = Ratio(
         f"cold process b{b}",
         "above the floors: archspec's CPU time over its floor (meta build) / torchinfo's over "
-        "its floor (real build), per round",
-        Stats.of(above).median if above else None,
+        "its floor (real build) (medians)",
+        (cpu[mine] - cpu[FLOOR_META]) / theirs_cpu if theirs_cpu > 0 else None,
     )
     theirs_rss = peak[theirs] - peak[FLOOR_REAL]
     work_rss = Ratio(
