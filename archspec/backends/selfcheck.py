@@ -220,6 +220,12 @@ def _meta_shortcuts() -> Any:
         from ..meta_kernels import meta_output
 
         class MetaShortcuts(TorchDispatchMode):
+            @classmethod
+            def _should_skip_dynamo(cls) -> bool:
+                # else torch wraps __torch_dispatch__ in dynamo's `disable`, whose first call
+                # imports torch._dynamo (3 s of CPU); nothing here is ever compiled
+                return False
+
             def __torch_dispatch__(
                 self, func: Any, types: Any, args: Any = (), kwargs: Any = None
             ) -> Any:
