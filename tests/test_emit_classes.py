@@ -210,3 +210,42 @@ def test_symbolic_values_reach_ops_as_code() -> None:
     )
     text = REGISTRY["conv2d"].emit(attrs, lit)
     assert text == "nn.Conv2d(in_channels, planes * 4, kernel_size=1, stride=stride, bias=False)"
+
+
+SPEC_PARAM_IN_BLOCK = """
+archspec: 1
+name: grouped
+input: [N, 8, 8, 8]
+params:
+  groups: 4
+  width_per_group: 2
+blocks:
+  Unit:
+    params: {planes: int}
+    let:
+      width: planes * width_per_group * groups // 8
+    layers:
+      - {name: conv1, type: conv2d, out_channels: width, kernel_size: 1}
+      - {name: conv2, type: conv2d, out_channels: width, kernel_size: 3, padding: 1, groups: groups}
+      - {name: conv3, type: conv2d, out_channels: planes * groups, kernel_size: 1}
+layers:
+  - {name: a, type: Unit, planes: 4}
+  - {name: b, type: Unit, planes: 8}
+"""
+
+
+def test_block_reading_spec_params_stays_one_class() -> None:
+    """A block reading the spec's params (ResNeXt's `groups`) is one class whose own params
+    stay arguments, the spec's written as the constants the network fixes them to; it was
+    a class per `planes` (`Unit_2`, "built for planes=8")."""
+    graph = build_graph(SPEC_PARAM_IN_BLOCK)
+    source = render_module(graph)
+    assert "Unit_2" not in source
+    assert "def __init__(self, in_channels: int, planes: int) -> None:" in source
+    assert "width = planes * 2 * 4 // 8" in source and "groups=4" in source
+    assert "Emitted with groups=4, width_per_group=2." in source  # fixed in the network too
+    cls = getattr(_load(source, graph.name), graph.class_name)
+    torch.manual_seed(1)
+    ref = archspec.compile(SPEC_PARAM_IN_BLOCK)
+    torch.manual_seed(1)
+    assert _same_weights(cls(), ref)

@@ -96,6 +96,9 @@ class Env:
     #: the block's lets as rendered, in order: a symbolic one is a local of `__init__`
     #: (its pyname in `pynames`), read as that name; its `names` are the params it reads
     lets: dict[str, Val] = field(default_factory=dict)
+    #: the spec's params a block class reads as their values (`planes * groups` is
+    #: `planes * 8`): each one read is recorded in `lost`, so the network fixes it too
+    fixed: frozenset[str] = frozenset()
 
     def use(self, val: Val) -> None:
         """Record that code shows `val`: its names are read, or lost if it is inexact."""
@@ -216,6 +219,8 @@ def _render_tree(
             v = Val(env.pynames[name], env.values.get(name), frozenset({name}))
         elif origins.get(name) != "input" and name in env.values:
             v = literal(env.values[name])
+            if name in env.fixed:
+                env.lost.add(name)
         else:
             ok = False
             deps.add(IN if origins.get(name) == "input" else name)

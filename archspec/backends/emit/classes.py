@@ -12,7 +12,7 @@ network param that decides structure is fixed at its bound value and named in th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,11 +257,12 @@ class Classes(Scope):
             else:
                 in_vals.append(inexact(dim, {f"#in{d}"}))
         env = Env(symbolic & (set(values) | {IN}), values, pynames)
+        env.fixed = frozenset(_spec_constants(self.graph.params, params, env.values))
         if IN not in values:
             env.symbolic = env.symbolic - {IN}
         in_ch = in_vals[axis] if axis is not None else None
         for let in inst.lets:  # a let the class cannot write fixes the params it reads
-            val = render_expr(let.expr, let.value, env, in_ch)
+            val = render_expr(let.expr, let.value, env, in_ch, in_vals[-1] if in_vals else None)
             env.lets[let.name] = val if val.exact else inexact(let.value, val.names)
             env.lost |= set() if val.exact else set(val.names)
         if chain:  # the class is an nn.Sequential built from a list, switched items in `if`s
@@ -324,6 +325,19 @@ class Classes(Scope):
             doc=g.description,
             state_dict_version=root.state_dict_version,
         )
+
+
+def _spec_constants(spec: Mapping[str, Any], params: set[str], values: dict[str, Any]) -> set[str]:
+    """Add to a block's `values` the spec's scalar params it does not hide; their names.
+
+    A spec param a block reads is a constant of the emitted file (the network fixes it):
+    written as its value (`planes * 8`), it leaves the block's own params arguments."""
+    added = {n: v for n, v in spec.items() if n not in params and type(v) in _SCALARS}
+    values.update(added)
+    return set(added)
+
+
+_SCALARS = (int, float, bool, str)
 
 
 def partition(bodies: list[Body], combined: bool = True) -> list[Part]:
