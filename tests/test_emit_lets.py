@@ -111,3 +111,40 @@ def test_a_let_emitted_code_cannot_write_fixes_its_params() -> None:
     assert "ceil" not in source.split("class ", 1)[1]
     assert len(_classes(source)) == 4
     _same_as_compile(text)
+
+
+#: A transformer block sized by its tokens' width: the let reads `in_features`, the last dim
+#: of the block's input (its channels are last, so `in_channels` is not defined there).
+TOKENS = """
+archspec: 1
+name: tokens
+input: [N, 8, 4, 4]
+blocks:
+  Mlp:
+    params: {hidden: int}
+    let:
+      dim: in_features
+    layers:
+      - {name: fc1, type: linear, out_features: hidden}
+      - {name: act, type: gelu}
+      - {name: fc2, type: linear, out_features: dim}
+      - {name: out, type: add, from: [fc2, input]}
+layers:
+  - {name: flat, type: flatten, start_dim: 2}
+  - {name: to_tokens, type: permute, dims: [0, 2, 1]}
+  - {name: a, type: Mlp, hidden: 32}
+  - {name: widen, type: linear, out_features: 12}
+  - {name: b, type: Mlp, hidden: 16}
+"""
+
+
+def test_block_let_reads_in_features() -> None:
+    model = archspec.compile(TOKENS)
+    assert model.a.fc2.out_features == 8 and model.b.fc2.out_features == 12
+    source = archspec.emit(TOKENS)
+    # one class, the width an argument
+    assert "Mlp_2" not in source and "dim = in_channels" in source
+    ours = _load(source, "tokens").Tokens()
+    ours.load_state_dict(model.state_dict())
+    x = torch.randn(2, 8, 4, 4)
+    torch.testing.assert_close(ours(x), model(x))

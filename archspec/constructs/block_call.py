@@ -129,12 +129,14 @@ def _check_size(lw: Lowerer, site: Site, bname: str) -> None:
 def _block_lets(
     lw: Lowerer, site: Site, bname: str, bdef: Any, env: dict[str, Any]
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """The block's `let:` values for this instance; `in_channels` is the block's input's."""
+    """The block's `let:` values for this instance; `in_channels` and `in_features` are the
+    block's input's."""
     if not bdef.let:
         return {}, []
     scope = dict(env)
-    if "in_channels" in site.local:
-        scope["in_channels"] = site.local["in_channels"]
+    for size in ("in_channels", "in_features"):  # a token block's width is its last dim
+        if size in site.local:
+            scope[size] = site.local[size]
     if FAILED_INPUT in site.local:
         scope[FAILED_INPUT] = True
     taken = {p: f"a param of block {bname}" for p in bdef.params}
