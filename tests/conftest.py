@@ -111,3 +111,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if heavy:
         config.hook.pytest_deselected(items=heavy)
         items[:] = [item for item in items if item.get_closest_marker("heavy") is None]
+
+
+#: Hosts a test may resolve: the gloo tests' own loopback rendezvous.
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "", None}
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing in the suite downloads: a test that would (a weights fetch left unpatched)
+    fails at once with this message, on a machine with network access as without it."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def refuse(host: object, *args: object, **kwargs: object) -> object:
+        if host not in _LOCAL_HOSTS:
+            raise OSError(f"the test suite does not use the network (asked for {host!r})")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)

@@ -156,7 +156,8 @@ def test_weights_set_the_image_size_as_torchvisions_builder(
     import archspec.hub
 
     loaded: list[object] = []
-    monkeypatch.setattr(archspec.hub, "load_weights", lambda model, *a, **k: loaded.append(a))
+    monkeypatch.setattr(archspec.hub, "fetch", lambda weights, base_url=None: {})
+    monkeypatch.setattr(archspec.hub, "load_fetched", lambda model, state, **k: loaded.append(k))
     with torch.device("meta"):
         model = archspec.load(name, weights=weights)
     assert loaded and sum(p.numel() for p in model.parameters()) == params
