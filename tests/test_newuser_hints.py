@@ -9,6 +9,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+import torch
 
 import archspec
 from archspec.dims import Dim
@@ -205,3 +206,33 @@ def test_names_meant_for_the_groups_of_group_rows_point_at_the_nested_repeat() -
     assert d.code == "E204"
     assert d.span is not None and (d.span.line, d.span.col) == (15, 32)
     assert d.hint is not None and "Stages with names of their own" in d.hint
+
+
+class _ZippedLists(torch.nn.Module):
+    """timm-style stages: two ModuleLists walked together, `stage(down(x))` per step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.downs = torch.nn.ModuleList([torch.nn.Identity(), torch.nn.Conv2d(4, 8, 2, 2)])
+        self.stages = torch.nn.ModuleList([torch.nn.Conv2d(3, 4, 1), torch.nn.Conv2d(8, 8, 1)])
+        self.head = torch.nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for down, stage in zip(self.downs, self.stages, strict=True):
+            x = stage(down(x))
+        return self.head(x.mean((2, 3)))
+
+
+def test_two_module_lists_walked_together_get_one_precise_error() -> None:
+    """`zip(self.downs, self.stages)` was six errors, four of them wrong ("calls 1 of the 2
+    items", "never calls `head`", "returns Node"); now it says what a spec cannot state."""
+    from archspec.errors import ImportFailure
+
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(_ZippedLists(), torch.zeros(1, 3, 8, 8))
+    diags = info.value.diagnostics
+    text = " ".join(f"{d.message} {d.hint}" for d in diags)
+    assert info.value.error_code == "E904" and {d.code for d in diags} == {"E904"}
+    assert "`self.downs` and `self.stages` interleaved" in text
+    assert "nn.Sequential(down, stage)" in text
+    assert "never calls" not in text and "returns" not in text and "1 of the 2" not in text

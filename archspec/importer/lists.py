@@ -110,3 +110,25 @@ def unfinished_lists(reader: Any) -> None:
                 node,
                 "a ModuleList is read as a sequence of all its items, called in order",
             )
+
+
+INTERLEAVED_HINT = (
+    "a spec reads an nn.ModuleList as one sequence, its items called in a row; hold each "
+    "step's modules in one child instead (an nn.Sequential(down, stage) per stage, as timm's "
+    "stages hold their downsample), or call each list's items in a row"
+)
+
+
+def interleaved_list(reader: Any, target: str) -> str | None:
+    """What is wrong with a call of an item of a ModuleList that another call interrupted
+    (`for down, stage in zip(self.downs, self.stages)`), None for any other call."""
+    head, _, index = target.partition(".")
+    run = reader.module_lists.get(head)
+    if run is None or not index.isdigit():
+        return None
+    others = sorted(h for h in reader.module_lists if h != head)
+    between = f" and `self.{others[0]}`" if others else ""
+    return (
+        f"calls the items of `self.{head}`{between} interleaved (item {index} of "
+        f"`self.{head}` does not read item {len(run[0].body) - 1}'s output)"
+    )

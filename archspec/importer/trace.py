@@ -254,6 +254,7 @@ class _GraphReader:
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_from_stack(node.stack_trace) or span_of_class(type(self.module))
         self.problems.add(diagnostic(code, message, span, hint))
+        self.failed = True
 
     def read(self, graph: Any) -> Body:
         from .shapes import size_of
@@ -287,10 +288,13 @@ class _GraphReader:
         from .lists import unfinished_lists
         from .order import registration_order
 
-        unfinished_lists(self)
+        if not getattr(self, "failed", False):  # else: a list cut short by that failure
+            unfinished_lists(self)
 
         self.items = registration_order(self.items, _holders(self.module))
         self.called = [i.name for i in self.items if i.name in self.called]
+        if getattr(self, "failed", False):  # what follows would only repeat it
+            return Body(self.items, None, self.list_input, self.register_order)
         self._check_order()
         out_name: str | list[str] | None = None
         if output is not None and output in self.names:
@@ -318,12 +322,15 @@ class _GraphReader:
     def _module_call(self, node: Any) -> None:
         target = str(node.target)
         cls = describe(type(self.module))
-        from .lists import module_list_call
+        from .lists import INTERLEAVED_HINT, interleaved_list, module_list_call
         from .partitions import partition_call
 
         if "." in target and module_list_call(self, node, target):
             return
         if partition_call(self, node, target):
+            return
+        if "." in target and (interleaved := interleaved_list(self, target)):
+            self.fail("E904", f"{cls}.forward {interleaved}", node, INTERLEAVED_HINT)
             return
         if "." in target:
             self.fail(
