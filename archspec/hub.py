@@ -102,19 +102,53 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     entry is taken apart); read with weights_only=True."""
     file = Path(path)
     if not file.is_file():
+        what = "is not a regular file" if file.exists() else "does not exist"
         raise WeightsError(
-            f"weights file {str(file)!r} does not exist",
+            f"weights file {str(file)!r} {what}",
             code="E801",
             hint="pass a torch.save'd state_dict, a state_dict itself, or the name of "
             "torchvision's weights (archspec.list_weights(spec) lists them)",
         )
-    state = torch.load(file, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # whatever torch's unpickler makes of a stranger's file
+        # torch's message advises weights_only=False, which runs the file's code: never passed on
+        raise WeightsError(
+            f"cannot read {str(file)!r} as a checkpoint ({type(exc).__name__})",
+            code="E801",
+            hint="archspec reads checkpoints of tensors only (torch.load(weights_only=True)): "
+            "a file that needs more runs code when loaded; save a plain state_dict with "
+            "torch.save(model.state_dict(), path) from a source you trust",
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
     if not isinstance(state, Mapping):
         raise WeightsError(f"{file} holds a {type(state).__name__}, not a state_dict", code="E801")
     return state  # type: ignore[return-value]
+
+
+def _checked_metadata(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """`state._metadata` (torch's per-module `{prefix: {"version": int}}`), or None when it
+    has none; a checkpoint's metadata of another shape is refused (E801) before archspec's
+    or torch's loaders index it."""
+    meta = getattr(state, "_metadata", None)
+    if meta is None:
+        return None
+    ok = isinstance(meta, Mapping) and all(
+        isinstance(k, str)
+        and isinstance(v, Mapping)
+        and all(isinstance(f, str) for f in v)
+        and (v.get("version") is None or type(v.get("version")) is int)
+        for k, v in meta.items()
+    )
+    if not ok:
+        raise WeightsError(
+            "the checkpoint's _metadata is not torch's {module prefix: {'version': int}}",
+            code="E801",
+            hint="a state_dict from model.state_dict() has it right; drop or fix `_metadata`",
+        )
+    return meta
 
 
 def _entry(t: Any) -> Entry:
@@ -145,7 +179,7 @@ def load_state(
     the checkpoint lacks; `removed` the checkpoint's tensors the model has no place for.
     Keys under a `drop` prefix are discarded first (torchvision's builder discards them too).
     """
-    meta = getattr(state, "_metadata", None)
+    meta = _checked_metadata(state)
     saved_by = state_version(state)
     _older_layout(model, saved_by)
     state = {k: v for k, v in state.items() if not k.startswith(drop)}

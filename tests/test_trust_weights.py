@@ -1,0 +1,102 @@
+"""A checkpoint is data too: `archspec.load(..., weights=path)` and `archspec.load_weights`
+read a stranger's file with torch.load(weights_only=True), so a pickle that would run code is
+refused, and so is any file torch's unpickler cannot make sense of: each is a WeightsError
+(E801) whose hint never advises weights_only=False, not torch's own exception. A state_dict's
+`_metadata` of another shape than torch's is refused before anything indexes it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+import torch
+
+import archspec
+from archspec.hub import WeightsError
+
+SPEC = """\
+archspec: 1
+name: tiny
+input: [N, 3, 8, 8]
+layers:
+  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 3}
+  - {name: bn, type: batchnorm2d}
+"""
+
+
+class _RunsCode:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def _files(tmp_path: Path) -> dict[str, Path]:
+    files = {
+        "raw pickle": tmp_path / "raw.pt",
+        "torch.save of code": tmp_path / "zip.pt",
+        "text": tmp_path / "text.pt",
+        "empty": tmp_path / "empty.pt",
+        "truncated zip": tmp_path / "cut.pt",
+    }
+    files["raw pickle"].write_bytes(pickle.dumps(_RunsCode(), protocol=2))
+    torch.save({"conv.weight": _RunsCode()}, files["torch.save of code"])
+    files["text"].write_text("hello")
+    files["empty"].write_bytes(b"")
+    torch.save({"conv.weight": torch.zeros(4, 3, 3, 3)}, files["truncated zip"])
+    whole = files["truncated zip"].read_bytes()
+    files["truncated zip"].write_bytes(whole[: len(whole) // 2])
+    return files
+
+
+def test_a_checkpoint_that_is_not_tensors_is_e801_and_runs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    model = archspec.compile(SPEC)
+    for what, path in _files(tmp_path).items():
+        with pytest.raises(WeightsError) as info:
+            archspec.load_weights(model, path)
+        assert info.value.code == "E801", what
+        assert "weights_only=False" not in f"{info.value} {info.value.hint}", what
+        assert "weights_only=True" in (info.value.hint or ""), what
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+def test_a_device_or_folder_is_not_a_weights_file(tmp_path: Path) -> None:
+    model = archspec.compile(SPEC)
+    for path in ("/dev/zero", str(tmp_path)):
+        with pytest.raises(WeightsError, match="is not a regular file"):
+            archspec.load_weights(model, path)
+    with pytest.raises(WeightsError, match="does not exist"):
+        archspec.load_weights(model, tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        [1, 2],
+        {"bn": 5},
+        {"bn": {"version": "1"}},
+        {"": {"version": 1.5}},
+        {"bn": {"version": True}},
+        {3: {"version": 1}},
+    ],
+)
+def test_metadata_of_another_shape_is_e801(meta: object) -> None:
+    model = archspec.compile(SPEC)
+    state = OrderedDict(model.state_dict())
+    del state["bn.num_batches_tracked"]  # what makes the loader read bn's version
+    state._metadata = meta  # type: ignore[attr-defined]
+    with pytest.raises(WeightsError, match="_metadata") as info:
+        archspec.load_weights(model, state)
+    assert info.value.code == "E801"
+
+
+def test_torch_s_own_metadata_still_loads(tmp_path: Path) -> None:
+    model = archspec.compile(SPEC)
+    path = tmp_path / "ok.pt"
+    torch.save(model.state_dict(), path)
+    assert archspec.load_weights(archspec.compile(SPEC), path).compatible
