@@ -613,3 +613,32 @@ def test_head_of_a_real_pipeline_ends_quietly() -> None:
     assert done.stdout.splitlines()[-1] in ("status=141", "status=0"), done.stdout
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
     assert done.stderr == ""
+
+
+def test_new_from_a_file_that_is_no_spec_is_located_and_writes_nothing(tmp_path: Path) -> None:
+    """`archspec new --from` copies a spec; a file of another kind (a password file, a
+    scalar) is refused as `check` refuses it, and nothing is written."""
+    other = tmp_path / "passwd"
+    other.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/:/bin/false\n")
+    result = cli("new", "mine", "--from", str(other), "-o", str(tmp_path / "mine.yaml"))
+    assert result.exit_code == 1, result.output
+    assert re.search(r"passwd:1:1: error\[E202\]", result.output), result.output
+    assert "Traceback" not in result.output
+    assert listing(tmp_path) == ["passwd"]
+
+
+def test_new_from_a_spec_with_a_crafted_name_keeps_it_out_of_the_header(tmp_path: Path) -> None:
+    """The copied spec's old name is quoted in a comment: a name with a newline (or escape
+    codes) would end the comment and write YAML of its choosing, so only a legal name is."""
+    src = tmp_path / "src.yaml"
+    src.write_text(
+        'archspec: 1\nname: "t\\nextends: evil.yaml\\n\\x1b[31m"\ninput: [N, 3, 8, 8]\n'
+        "layers:\n  - {name: stem, type: conv2d, out_channels: 4, kernel_size: 3}\n"
+    )
+    out = tmp_path / "mine.yaml"
+    result = cli("new", "mine", "--from", str(src), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "\x1b" not in text and "extends" not in text
+    assert "# mine: a copy of a spec, to change as you like.\n" in text
+    assert "name: mine\n" in text

@@ -309,6 +309,14 @@ init:
 """
 
 
+def _legal_name(text: str) -> bool:
+    try:
+        api.check_name(text)
+    except ValueError:
+        return False
+    return True
+
+
 def scaffold(name: str, source: str | None = None) -> str:
     """The text of a new spec named `name`: the teaching template, or a copy of a built-in.
 
@@ -324,7 +332,11 @@ def scaffold(name: str, source: str | None = None) -> str:
     doc = api.read_source(source)
     if not doc.text:
         raise typer.BadParameter(f"{source!r} is not a spec file", param_hint="--from")
-    old = doc.data.get("name") if isinstance(doc.data, dict) else None
+    if not isinstance(doc.data, dict):
+        api.validate_spec(doc)  # not a spec at all: the located E202 `check` gives
+    old = doc.data.get("name")
+    if not isinstance(old, str) or not _legal_name(old):
+        old = None  # a stranger's text never reaches the comment the copy starts with
     text = doc.text
     if api.builtin_index().get(source, (None, None))[1] is not None:
         text = api.resolved_text(source)  # a family's variant: that one network, not the family
@@ -337,8 +349,9 @@ def scaffold(name: str, source: str | None = None) -> str:
         elif line.startswith("class_name:"):
             continue
         body.append(line)
+    copied = f"archspec's `{old}` spec" if old else "a spec"
     header = (
-        f"# {name}: a copy of archspec's `{old}` spec, to change as you like.\n"
+        f"# {name}: a copy of {copied}, to change as you like.\n"
         "# Layers name their `type` (a layer kind, or a block from `blocks:`); fields may be\n"
         "# expressions over `params`; in_channels/in_features are inferred. After editing:\n"
         f"#   archspec check {name}.yaml   archspec summary {name}.yaml\n"
