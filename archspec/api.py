@@ -496,6 +496,7 @@ def _check(
         diags = exc.diagnostics
         if parsed is not None:  # lowering broke: the spec itself reads and validates
             diags = _with_accepted_inputs(parsed, params, diags, max_layers)
+            name = str(getattr(parsed[1], "name", None) or name)  # the spec's, not the file's
         return CheckResult(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
     result = run(analysis).check_result()
     if result.ok:

@@ -7,6 +7,7 @@ warning; a concrete size (`summary.macs`) converts with `int()` and `float()`.""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -236,3 +237,41 @@ def test_two_module_lists_walked_together_get_one_precise_error() -> None:
     assert "`self.downs` and `self.stages` interleaved" in text
     assert "nn.Sequential(down, stage)" in text
     assert "never calls" not in text and "returns" not in text and "1 of the 2" not in text
+
+
+TOKEN_MLP = """
+archspec: 1
+name: token_mlp
+input: [N, 17, 64]
+blocks:
+  Mlp:
+    layers:
+      - {name: fc1, type: linear, out_features: 128}
+      - {name: act, type: gelu}
+      - {name: fc2, type: linear, out_features: in_features}
+      - {name: out, type: add, from: [fc2, input]}
+layers:
+  - {name: mlp, type: Mlp}
+"""
+
+
+def test_tokens_whose_width_differs_get_a_token_hint_not_a_1x1_conv() -> None:
+    """A transformer MLP's second linear reading `in_features` (the hidden width) was told to
+    "add a projection shortcut (1x1 conv ...)", which means nothing for (N, L, D) tokens."""
+    result = archspec.check(TOKEN_MLP)
+    (diag,) = result.errors
+    assert diag.code == "E402" and "1x1 conv" not in diag.hint
+    assert "let: {dim: in_features}" in diag.hint and "out_features" in diag.hint
+    conv = archspec.check(
+        TOKEN_MLP.replace("[N, 17, 64]", "[N, 64, 8, 8]")
+        .replace("linear, out_features: 128", "conv2d, out_channels: 128, kernel_size: 1")
+        .replace("linear, out_features: in_features", "conv2d, out_channels: 32, kernel_size: 1")
+    )
+    assert "1x1 conv" in conv.errors[0].hint  # a feature map keeps the projection hint
+
+
+def test_a_failed_check_names_the_spec_not_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "some_file.yaml"
+    path.write_text(TOKEN_MLP)
+    result = archspec.check(str(path))
+    assert not result.ok and result.name == "token_mlp"

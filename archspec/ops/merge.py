@@ -111,6 +111,15 @@ _MUL = _Join(
 )
 
 
+#: The fix when the last dim of (N, F) features or (N, L, D) tokens differs: a 1x1 conv
+#: means nothing there, and the usual cause is `in_features` read deeper in a block.
+_FEATURES_HINT = (
+    "make the last layer of one side give the other's width (`out_features`); in a block, "
+    "`in_features` is each layer's own input (an MLP's second linear reads the hidden "
+    "width), so bind the block's width once (`let: {dim: in_features}`) and read `dim`"
+)
+
+
 def broadcast_all(join: _Join, inputs: Sequence[Shape], ctx: ShapeContext) -> Shape:
     """The shape of an elementwise join of `inputs` under torch's broadcasting: aligned from
     the right, each pair of dims equal or one of them 1. Dims that are equal only for some
@@ -161,7 +170,7 @@ def _broadcast(
                 y,
                 "E402",
                 partial(_join_message, join, what, tuple(inputs)),
-                join.hint,
+                _FEATURES_HINT if n in (2, 3) and i == n - 1 else join.hint,
             )
             out.append(x)
     return out
