@@ -93,3 +93,18 @@ def test_densenet_dense_block_is_one_class_with_a_loop() -> None:
     assert "DenseBlock_2" not in source
     assert "for i in range(num_layers):" in source
     assert "DenseLayer(in_channels + growth_rate * i, growth_rate, bn_size=bn_size)" in source
+
+
+#: each copy's width reads its own input's (`in_channels + 2`): the probe that finds a loop's
+#: step cannot stand in for that, so the copies are unrolled (this was an "internal" E601)
+READS_IN_CHANNELS = GROWING.replace(
+    "layer: {type: Grow, g: g}}",
+    'layer: {type: conv2d, out_channels: "in_channels + 2", kernel_size: 1}}',
+)
+
+
+def test_copies_whose_width_reads_in_channels_are_unrolled() -> None:
+    source, _ = _emitted(READS_IN_CHANNELS)
+    assert "for i in range(" not in source
+    assert "self.grow1 = nn.Conv2d(in_channels, in_channels + 2, kernel_size=1)" in source
+    _same_function(READS_IN_CHANNELS)

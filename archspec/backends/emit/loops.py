@@ -126,7 +126,10 @@ def _render(
     env.values[index] = 0
     probe = Val(_PLACEHOLDER, c0.value, frozenset({_PLACEHOLDER_NAME}))
     used, lost = set(env.used), set(env.lost)
-    out = scope.chain_step(copies[0], env, (in0[0], probe, *in0[2:])).out
+    try:
+        out = scope.chain_step(copies[0], env, (in0[0], probe, *in0[2:])).out
+    except EmitError:  # a value the probe cannot stand in for (a field that reads the
+        raise NoLoop from None  # input channels): the copies are written one by one
     env.used, env.lost = used, lost
     step_tree = _step(out[1], index)
     if step_tree is None:
