@@ -275,3 +275,36 @@ def test_a_failed_check_names_the_spec_not_its_file(tmp_path: Path) -> None:
     path.write_text(TOKEN_MLP)
     result = archspec.check(str(path))
     assert not result.ok and result.name == "token_mlp"
+
+
+UNET = """
+archspec: 1
+name: tiny_unet
+input: [N, 3, H, W]
+layers:
+  - {name: enc, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {name: pool1, type: maxpool2d, kernel_size: 2}
+  - {name: pool2, type: maxpool2d, kernel_size: 2}
+  - {name: up2, type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}
+  - {name: up1, type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}
+  - {name: cat, type: concat, from: [up1, enc]}
+  - {name: head, type: conv2d, out_channels: 2, kernel_size: 1}
+"""
+
+
+def test_a_unet_output_reads_as_its_input_size_on_the_domain() -> None:
+    """The domain says H % 4 == 0; the output was `(N, 2, 4*(H//4), 4*(W//4))`, which is H."""
+    result = archspec.check(UNET)
+    assert result.ok and "H % 4 == 0 and W % 4 == 0" in result.domain_text
+    assert str(result.outputs[0]) == str((Dim.of("N"), Dim.of(2), Dim.of("H"), Dim.of("W")))
+    assert [str(d) for d in result.symbolic_outputs[0]] == ["N", "2", "H", "W"]
+
+
+def test_simplify_on_multiples_keeps_what_it_cannot_write() -> None:
+    from archspec.passes.multiples import on_multiples
+
+    h = Dim.of("H")
+    assert str(on_multiples(h.floordiv(16) * 2, "H", 16)) == "H//8"
+    assert str(on_multiples(h.floordiv(16) * 16 + 3, "H", 16)) == "H + 3"
+    assert str(on_multiples(h.floordiv(16) * 3, "H", 16)) == "3*(H//16)"  # 3 H / 16: kept
+    assert str(on_multiples(h.floordiv(32) * 32, "H", 16)) == "32*(H//32)"  # not H at 16

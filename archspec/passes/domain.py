@@ -35,6 +35,7 @@ from typing import Literal
 from ..dims import Dim, Floor, Sym
 from ..ops.base import Constraint
 from .intset import EMPTY, EVERYTHING, MAX_PERIOD, MAX_PIECES, SEARCH_CAP, IntSet
+from .multiples import on_multiples
 from .primes import count_ordered_factorisations, factorise
 from .work import OutOfWork, Unsolvable, budget, left, spend
 
@@ -391,6 +392,21 @@ class Domain:
                 shown.append(f"{rest:,} more requirement{'s' if rest > 1 else ''}")
             text += ", where also " + " and ".join(shown)
         return text
+
+    def simplify(self, d: Dim) -> Dim:
+        """`d` as it reads on the inputs accepted: where every accepted X is a multiple of P
+        (a U-Net's `H % 16 == 0`), `16*(H//16)` is `H` and `2*(H//16)` is `H//8`. A dim that
+        does not become simpler that way is returned as it is."""
+        if len(self.boxes) != 1 or self.unsolved or d.is_const:
+            return d
+        box = self.boxes[0]
+        out = d
+        for s in sorted(d.symbols):
+            iset = box.get(s)
+            if iset is None or iset.below or iset.residues != frozenset({0}) or iset.period < 2:
+                continue
+            out = on_multiples(out, s, iset.period)
+        return out if out.size <= d.size else d
 
     def _describe_box(self, box: Mapping[str, IntSet]) -> str:
         groups: list[tuple[list[str], IntSet]] = []

@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..dims import Dim, format_shape
+from ..dims import Dim, Shape, format_shape
 from ..errors import Diagnostic, Severity
 from ..ir import Graph
 from .domain import Domain
@@ -78,7 +78,9 @@ class Analysis:
             name=graph.name,
             file=graph.file,
             symbolic_input=sym.shape,
-            symbolic_outputs=general.outputs if general.failure is None else (),
+            symbolic_outputs=_on_domain(general.outputs, self.domain)
+            if general.failure is None
+            else (),
             domain=self.domain,
             train_domain=self.train_domain,
             sources=dict(graph.sources),
@@ -91,9 +93,17 @@ class Analysis:
         return CheckResult(
             input_shape=table.input_shape,
             shapes={r.path: r.shape for r in table.rows},
-            outputs=table.outputs if table.failure is None else (),
+            outputs=_on_domain(table.outputs, self.domain) if table.failure is None else (),
             **base,  # type: ignore[arg-type]
         )
+
+
+def _on_domain(shapes: tuple[Shape, ...], domain: Domain | None) -> tuple[Shape, ...]:
+    """Output shapes as they read on the accepted inputs (a U-Net's `16*(H//16)` is `H`
+    where H must be a multiple of 16)."""
+    if domain is None:
+        return shapes
+    return tuple(tuple(domain.simplify(d) for d in s) for s in shapes)
 
 
 Pass = Callable[[Analysis], Analysis]
