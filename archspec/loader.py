@@ -468,6 +468,8 @@ class _Builder:
         self.nodes = 0
         self.aliases = 0
         self.seen: set[int] = set()
+        #: the lists and mappings being built, outermost first (an alias to one is a cycle)
+        self.open: set[int] = set()
 
     def _span(self, node: yaml.Node) -> SourceSpan:
         return _mark_span(self.doc.file, node.start_mark, node.end_mark)
@@ -496,15 +498,26 @@ class _Builder:
                 raise self._fail(node, "E104", f"more than {MAX_ALIASES} YAML alias expansions")
         self.seen.add(id(node))
         self.doc.spans.setdefault(path, self._span(node))
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        if id(node) in self.open:  # `x: &a [*a]`: PyYAML composes a cycle, unending to build
+            raise self._fail(
+                node,
+                "E104",
+                "a YAML alias refers to a list or mapping that contains it (a recursive value)",
+                "an alias may repeat an earlier value, never the one it stands inside",
+            )
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
             if node.tag != "tag:yaml.org,2002:seq":
                 raise self._unsafe_tag(node)
             if len(node.value) > MAX_LIST:
                 raise self._fail(node, "E104", f"a list longer than {MAX_LIST} items")
             return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
-        return self._scalar(node)
+        finally:
+            self.open.discard(id(node))
 
     def _unsafe_tag(self, node: yaml.Node) -> LoadError:
         return self._fail(
