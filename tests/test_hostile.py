@@ -483,3 +483,47 @@ def test_cli_internal_error_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyPat
         assert "Traceback" in result.stderr and "KeyError: 'a bug'" in result.stderr
     finally:
         STATE["debug"] = False
+
+
+def test_import_args_are_read_within_the_spec_limits() -> None:
+    """`archspec import --args` values are YAML read by the spec loader: a tag, an alias
+    bomb or cycle, or an integer of thousands of digits is E901 at once, never exit 3 or a
+    minute spent printing the expanded value back."""
+    hostile = {
+        "!!python/object/apply:os.system [id]": "is not allowed",
+        "&a [*a]": "recursive value",
+        "9" * 5000: "cannot read scalar",
+        "[&a [1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], "
+        "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,*c,*c,*c,*c,*c,*c], "
+        "&e [*d,*d,*d,*d,*d,*d,*d,*d,*d]]": "alias expansions",
+    }
+    for value, words in hostile.items():
+        result, seconds = cpu_seconds(
+            lambda v=value: CliRunner().invoke(
+                app, ["import", "torch.nn:Linear", "--args", f"in_features={v}", "--input", "1,3"]
+            )
+        )
+        assert result.exit_code == 1, (value[:40], result.output)
+        assert "error[E901]" in result.output and words in result.output, result.output
+        assert len(result.output) < 1000 and seconds < GUARD
+
+
+def test_import_name_must_be_a_name() -> None:
+    """--name is written into the spec's text: a newline in it would add keys of its own."""
+    result = CliRunner().invoke(
+        app,
+        [
+            "import",
+            "torch.nn:Linear",
+            "--args",
+            "in_features=3",
+            "--args",
+            "out_features=2",
+            "--input",
+            "1,3",
+            "--name",
+            "x\ndescription: injected",
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert "error[E901]" in result.output and "is not a valid name" in result.output

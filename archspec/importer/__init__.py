@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ImportFailure
+from ..ops.names import check_name
 from .model import import_model
 from .render import render
 
@@ -26,6 +28,13 @@ def _snake(name: str) -> str:
 
 def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = None) -> str:
     """The YAML text of `model` (in eval mode: the graph an exported model runs)."""
+    if name is not None:
+        try:
+            check_name(name)
+        except ValueError as exc:  # it is written into the spec's text as it is
+            raise ImportFailure(
+                str(exc), hint="--name is the spec's name: an identifier", code="E901"
+            ) from None
     was_training = model.training
     model.eval()
     try:

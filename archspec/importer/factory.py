@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import importlib
 import re
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
-from ..errors import ImportFailure
+from ..errors import ImportFailure, LoadError
+from ..loader import load_yaml
 
 _PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _HINT = "name a factory as MODULE_PATH:FACTORY, e.g. torchvision.models:resnet50"
@@ -24,16 +24,28 @@ def _fail(message: str, hint: str = _HINT) -> ImportFailure:
 
 
 def parse_args(args: Sequence[str]) -> dict[str, Any]:
-    """`key=value` texts as keyword arguments; values read as YAML scalars (`10`, `true`)."""
+    """`key=value` texts as keyword arguments; values read as YAML (`10`, `true`, `[1, 2]`)
+    by the spec loader, so within its limits (no tags, no alias bombs or cycles, no integer
+    of thousands of digits); a value that is not YAML at all stays text."""
     out: dict[str, Any] = {}
     for text in args:
         key, sep, value = text.partition("=")
         if not sep or not key.isidentifier():
             raise _fail(f"argument {text!r} is not key=value", "pass --args num_classes=10")
+        if not value:
+            out[key] = ""
+            continue
         try:
-            out[key] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
-            out[key] = value
+            out[key] = load_yaml(value, f"--args {key}").data
+        except LoadError as exc:
+            first = exc.diagnostics[0]
+            if first.message.startswith("invalid YAML"):
+                out[key] = value
+                continue
+            raise _fail(
+                f"--args {key}: {first.message[:200]}",
+                "pass a number, a boolean, text or a short list",
+            ) from None
     return out
 
 
@@ -63,7 +75,7 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
             model = target(**kwargs)
     except Exception as exc:
         raise _fail(
-            f"{path}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) raised "
+            f"{path}({', '.join(f'{k}={reprlib.repr(v)}' for k, v in kwargs.items())}) raised "
             f"{type(exc).__name__}: {str(exc)[:300]}",
             "check the factory's arguments (--args key=value)",
         ) from None
