@@ -308,3 +308,28 @@ def test_simplify_on_multiples_keeps_what_it_cannot_write() -> None:
     assert str(on_multiples(h.floordiv(16) * 16 + 3, "H", 16)) == "H + 3"
     assert str(on_multiples(h.floordiv(16) * 3, "H", 16)) == "3*(H//16)"  # 3 H / 16: kept
     assert str(on_multiples(h.floordiv(32) * 32, "H", 16)) == "32*(H//32)"  # not H at 16
+
+
+def test_a_requirement_true_on_every_accepted_input_is_not_in_the_domain() -> None:
+    """group_norm's "more than one value per group" was shown as `where also
+    16*N*(H//4)*(W//4) - 1 >= 1`, which no accepted input breaks."""
+    text = """
+archspec: 1
+name: gn
+input: [N, 3, H, W]
+layers:
+  - {type: conv2d, out_channels: 16, kernel_size: 4, stride: 4}
+  - {type: group_norm, num_groups: 1}
+"""
+    result = archspec.check(text)
+    assert result.ok and result.domain_text.endswith("with H, W >= 4"), result.domain_text
+    # one whose floors can be negative at the least input is kept: it is not monotone there
+    from archspec.ops.base import Constraint
+    from archspec.passes.intset import IntSet
+    from archspec.passes.multiples import holds_everywhere
+
+    h, w = Dim.of("H"), Dim.of("W")
+    box = {"H": IntSet.at_least(1), "W": IntSet.at_least(1)}
+    grows = Constraint("ge1", h.floordiv(4) * w + 1, None, "E405", "m", None, "n")
+    shrinks = Constraint("ge1", (h - 5).floordiv(4) * w + 2, None, "E405", "m", None, "n")
+    assert holds_everywhere(grows, [box]) and not holds_everywhere(shrinks, [box])

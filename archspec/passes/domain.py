@@ -35,7 +35,7 @@ from typing import Literal
 from ..dims import Dim, Floor, Sym
 from ..ops.base import Constraint
 from .intset import EMPTY, EVERYTHING, MAX_PERIOD, MAX_PIECES, SEARCH_CAP, IntSet
-from .multiples import on_multiples
+from .multiples import holds_everywhere, on_multiples
 from .primes import count_ordered_factorisations, factorise
 from .work import OutOfWork, Unsolvable, budget, left, spend
 
@@ -564,7 +564,8 @@ def solve_domain(
     boxes = solve.boxes
     if prefer:
         boxes.sort(key=lambda b: not all(v in b[s] for s, v in prefer.items() if s in b))
-    return Domain(tuple(symbols), tuple(boxes), tuple(solve.unsolved), tuple(shown))
+    unsolved = [r for r in solve.unsolved if not holds_everywhere(r.constraint, boxes)]
+    return Domain(tuple(symbols), tuple(boxes), tuple(unsolved), tuple(shown))
 
 
 def first_emptying(constraints: Sequence[Constraint], symbols: Sequence[str]) -> int | None:

@@ -1,9 +1,14 @@
-"""Dims rewritten where a symbol is known to be a multiple of a period (the input domain
-says `H % 16 == 0`): a U-Net's `16*(H//16)` is then `H`, what a reader expects to see."""
+"""Dims and requirements read on the accepted inputs: where the input domain says
+`H % 16 == 0`, a U-Net's `16*(H//16)` is `H`; a requirement true on every accepted input
+(group_norm's `16*N*(H//4)*(W//4) - 1 >= 1`) is not worth a word of the domain."""
 
 from __future__ import annotations
 
-from ..dims import Dim
+from collections.abc import Mapping, Sequence
+
+from ..dims import Dim, Floor
+from ..ops.base import Constraint
+from .intset import IntSet
 
 
 def on_multiples(d: Dim, s: str, period: int) -> Dim:
@@ -24,3 +29,28 @@ def on_multiples(d: Dim, s: str, period: int) -> Dim:
     if period % k == 0:
         return x.floordiv(period // k) + rest
     return d
+
+
+def holds_everywhere(c: Constraint, boxes: Sequence[Mapping[str, IntSet]]) -> bool:
+    """`e >= 1` with `e` never decreasing in any symbol, true at each box's smallest input:
+    true on every input (group_norm's `16*N*(H//4)*(W//4) - 1 >= 1`), so not worth a word."""
+    if c.kind != "ge1" or not c.lhs.is_monotone():
+        return False
+    for box in boxes:
+        least = {s: next(iter(box[s].members(1)), 1) if s in box else 1 for s in c.lhs.symbols}
+        # products grow with their factors only while no factor is negative: every floor
+        # (each non-decreasing) must be >= 0 at the least input, so at every larger one
+        if c.lhs.evaluate(least) < 1 or not _floors_non_negative(c.lhs, least):
+            return False
+    return True
+
+
+def _floors_non_negative(e: Dim, env: Mapping[str, int]) -> bool:
+    for mono, _ in e.terms:
+        for atom in mono:
+            if isinstance(atom, Floor) and (
+                atom.inner.floordiv(atom.divisor).evaluate(env) < 0
+                or not _floors_non_negative(atom.inner, env)
+            ):
+                return False
+    return True
