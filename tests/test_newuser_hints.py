@@ -234,7 +234,7 @@ def test_two_module_lists_walked_together_get_one_precise_error() -> None:
     diags = info.value.diagnostics
     text = " ".join(f"{d.message} {d.hint}" for d in diags)
     assert info.value.error_code == "E904" and {d.code for d in diags} == {"E904"}
-    assert "`self.downs` and `self.stages` interleaved" in text
+    assert "walks `self.downs` and `self.stages` together" in text
     assert "nn.Sequential(down, stage)" in text
     assert "never calls" not in text and "returns" not in text and "1 of the 2" not in text
 
@@ -333,3 +333,58 @@ layers:
     grows = Constraint("ge1", h.floordiv(4) * w + 1, None, "E405", "m", None, "n")
     shrinks = Constraint("ge1", (h - 5).floordiv(4) * w + 2, None, "E405", "m", None, "n")
     assert holds_everywhere(grows, [box]) and not holds_everywhere(shrinks, [box])
+
+
+class _Decoder(torch.nn.Module):
+    """A U-Net-style decoder step resized with F.interpolate (by a factor, then to a size)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.down = torch.nn.Conv2d(8, 8, 2, stride=2)
+        self.fuse = torch.nn.Conv2d(16, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.enc(x)
+        y = torch.nn.functional.interpolate(
+            self.down(e), scale_factor=2, mode="bilinear", align_corners=False
+        )
+        z = self.fuse(torch.cat([y, e], dim=1))
+        return torch.nn.functional.interpolate(z, size=(20, 20))
+
+
+def test_f_interpolate_imports_as_the_interpolate_kind() -> None:
+    """`F.interpolate` was E903 ("no layer kind computes it"), though `interpolate` does."""
+    model = _Decoder().eval()
+    text = archspec.from_module(model, torch.zeros(1, 3, 16, 16))
+    assert "type: interpolate, mode: bilinear, scale_factor: 2.0, align_corners: false}" in text
+    assert "type: interpolate, size: [20, 20]}" in text
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), model(x))
+
+
+class _ListEncoder(torch.nn.Module):
+    """A U-Net encoder as a ModuleList with a pool between its items."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.downs = torch.nn.ModuleList([torch.nn.Conv2d(3, 4, 1), torch.nn.Conv2d(4, 4, 1)])
+        self.pool = torch.nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for down in self.downs:
+            x = self.pool(down(x))
+        return x
+
+
+def test_a_module_list_with_steps_between_its_items_says_so() -> None:
+    from archspec.errors import ImportFailure
+
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(_ListEncoder(), torch.zeros(1, 3, 8, 8))
+    (diag,) = info.value.diagnostics
+    assert "`self.downs` with other steps between them" in diag.message
+    assert "self.down1, self.down2" in (diag.hint or "")

@@ -143,6 +143,39 @@ def _dropout(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return Call("dropout", {"p": float(p)}, (x.node,))
 
 
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+
+
+def _interpolate(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`F.interpolate(x, scale_factor=2, mode="nearest")` (a U-Net's decoder): the kind
+    `interpolate` computes the same call; a per-dim scale, a recomputed scale or antialias
+    it does not state."""
+    names = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")
+    x = args[0] if args else None
+    given = dict(zip(names, args[1:], strict=False)) | kwargs
+    if given.pop("recompute_scale_factor", None) or given.pop("antialias", False):
+        return None
+    if not isinstance(x, Ref) or set(given) - set(names):
+        return None
+    if given.get("mode", "nearest") not in _MODES:
+        return None
+    size, scale = given.get("size"), given.get("scale_factor")
+    if isinstance(scale, tuple | list):  # one factor for every dim, as the kind states it
+        scale = scale[0] if scale and all(s == scale[0] for s in scale) else None
+        if scale is None:
+            return None
+    if (size is None) == (scale is None) or any(isinstance(v, Ref) for v in given.values()):
+        return None
+    fields: dict[str, Any] = {"mode": given.get("mode", "nearest")}
+    if size is not None:
+        fields["size"] = list(size) if isinstance(size, tuple | list) else size
+    else:
+        fields["scale_factor"] = float(scale)
+    if given.get("align_corners") is not None:
+        fields["align_corners"] = bool(given["align_corners"])
+    return Call("interpolate", fields, (x.node,))
+
+
 def _alias(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     """`x.contiguous()`: the same values; the node is its input."""
     if len(args) == 1 and isinstance(args[0], Ref) and not kwargs:
@@ -220,6 +253,7 @@ def _torch_functions() -> dict[Any, Reader]:
         F.adaptive_avg_pool2d: _adaptive_pool("adaptive_avgpool2d"),
         F.adaptive_max_pool2d: _adaptive_pool("adaptive_maxpool2d"),
         F.dropout: _dropout,
+        F.interpolate: _interpolate,
         F.avg_pool2d: _pool("avgpool2d", _AVG),
         F.max_pool2d: _pool("maxpool2d", _MAX),
         torch.sigmoid: _activation("sigmoid"),

@@ -113,22 +113,31 @@ def unfinished_lists(reader: Any) -> None:
 
 
 INTERLEAVED_HINT = (
-    "a spec reads an nn.ModuleList as one sequence, its items called in a row; hold each "
-    "step's modules in one child instead (an nn.Sequential(down, stage) per stage, as timm's "
-    "stages hold their downsample), or call each list's items in a row"
+    "a spec reads an nn.ModuleList as one sequence, its items called in a row, and cannot "
+    "state a list whose items are called one by one; hold each step's modules in one child "
+    "instead (an nn.Sequential(down, stage) per stage, as timm's stages hold their "
+    "downsample), or give each item an attribute of its own (self.down1, self.down2, ...)"
 )
 
 
 def interleaved_list(reader: Any, target: str) -> str | None:
     """What is wrong with a call of an item of a ModuleList that another call interrupted
     (`for down, stage in zip(self.downs, self.stages)`), None for any other call."""
+    import torch.nn as nn
+
     head, _, index = target.partition(".")
     run = reader.module_lists.get(head)
-    if run is None or not index.isdigit():
+    if not index.isdigit() or not isinstance(getattr(reader.module, head, None), nn.ModuleList):
         return None
+    if run is None:  # its first item failed already (reported): the rest would only repeat it
+        return "" if getattr(reader, "failed", False) else None
     others = sorted(h for h in reader.module_lists if h != head)
-    between = f" and `self.{others[0]}`" if others else ""
+    if others:
+        return (
+            f"walks `self.{head}` and `self.{others[0]}` together (item {index} of "
+            f"`self.{head}` does not read item {int(index) - 1}'s output)"
+        )
     return (
-        f"calls the items of `self.{head}`{between} interleaved (item {index} of "
-        f"`self.{head}` does not read item {len(run[0].body) - 1}'s output)"
+        f"calls the items of `self.{head}` with other steps between them (item {index} "
+        f"does not read item {int(index) - 1}'s output: a U-Net encoder's pool and skip)"
     )

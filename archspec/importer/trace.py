@@ -329,8 +329,9 @@ class _GraphReader:
             return
         if partition_call(self, node, target):
             return
-        if "." in target and (interleaved := interleaved_list(self, target)):
-            self.fail("E904", f"{cls}.forward {interleaved}", node, INTERLEAVED_HINT)
+        if "." in target and (interleaved := interleaved_list(self, target)) is not None:
+            if interleaved:
+                self.fail("E904", f"{cls}.forward {interleaved}", node, INTERLEAVED_HINT)
             return
         if "." in target:
             self.fail(
