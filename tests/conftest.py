@@ -131,3 +131,33 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(host, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+_DOC_PAGES_DIR: list[str] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the docs pages' Python runs selected for this session in the background
+    (tests/test_docs.py, start_python_pages): fresh interpreters that would otherwise each
+    hold the suite up for an `import torch`."""
+    import tempfile
+
+    pages, module = [], None
+    for item in session.items:
+        if item.originalname == "test_python_blocks_run":  # type: ignore[attr-defined]
+            module = item.module  # type: ignore[attr-defined]
+            pages.append(item.callspec.params["page"])  # type: ignore[attr-defined]
+    if module is not None:
+        _DOC_PAGES_DIR.append(tempfile.mkdtemp(prefix="archspec-doc-pages-"))
+        module.start_python_pages(pages, Path(_DOC_PAGES_DIR[-1]))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import shutil
+    import sys
+
+    docs = sys.modules.get("tests.test_docs")
+    if docs is not None:
+        docs.stop_python_pages()
+    for path in _DOC_PAGES_DIR:
+        shutil.rmtree(path, ignore_errors=True)

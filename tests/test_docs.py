@@ -37,6 +37,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,36 +219,85 @@ json.dump(outputs, open(sys.argv[2], "w", encoding="utf-8"))
 """
 
 
-@pytest.mark.parametrize("page", PY_PAGES, ids=lambda p: p.name)
-def test_python_blocks_run(page: Path, tmp_path: Path) -> None:
+def _prepare_page(page: Path, where: Path) -> list[Block]:
+    """The page's `file:` blocks and the files its console blocks' commands write (`archspec
+    compile -o net.py`), in `where`, for its Python blocks; returns the page's blocks."""
     blocks = read_blocks(page)
     for b in blocks:
         name = b.directive("file")
         if name:
-            (tmp_path / name).write_text(b.text, encoding="utf-8")
-    # Files the page's commands write (`archspec compile -o net.py`) are there for its Python.
+            (where / name).write_text(b.text, encoding="utf-8")
     for b in blocks:
         if b.lang == "console" and b.directive("output") is not None:
             for command, _ in _commands(b):
                 if shlex.split(command)[1:2] in (["compile"], ["new"]):
-                    _run_cli(command, tmp_path)
-    runnable = [
+                    _run_cli(command, where)
+    return blocks
+
+
+def _runnable(blocks: list[Block]) -> list[dict[str, str]]:
+    return [
         {"where": b.where, "text": b.text}
         for b in blocks
         if b.lang == "python" and b.directive("no-test") is None
     ]
-    if not runnable:
-        pytest.skip("no runnable Python blocks")
-    (tmp_path / "_blocks.json").write_text(json.dumps(runnable), encoding="utf-8")
-    proc = subprocess.run(
+
+
+def _run_page(where: Path) -> subprocess.CompletedProcess[str]:
+    """The page's Python blocks in a fresh interpreter, in `where` (see _RUNNER)."""
+    return subprocess.run(
         [sys.executable, "-c", _RUNNER, "_blocks.json", "_outputs.json"],
-        cwd=tmp_path,
+        cwd=where,
         capture_output=True,
         text=True,
         timeout=900,
     )
+
+
+#: page -> (its directory, its blocks, the run started early), by start_python_pages
+_EARLY: dict[Path, tuple[Path, list[Block], Future[subprocess.CompletedProcess[str]]]] = {}
+_EARLY_POOL: list[ThreadPoolExecutor] = []
+
+
+def start_python_pages(pages: list[Path], root: Path) -> None:
+    """Start the pages' Python runs at the start of the session (conftest.py calls this for
+    the pages selected), one fresh process at a time in a background thread: each is mostly
+    `import torch` and waits on nothing, so it runs on the second core while the suite goes
+    on, and test_python_blocks_run finds it done. Files are prepared here, in the main
+    thread (the page's commands run in this process and change its directory)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="doc-pages")
+    _EARLY_POOL.append(pool)
+    for i, page in enumerate(pages):
+        where = root / f"page{i}"
+        where.mkdir()
+        blocks = _prepare_page(page, where)
+        runnable = _runnable(blocks)
+        if not runnable:
+            continue
+        (where / "_blocks.json").write_text(json.dumps(runnable), encoding="utf-8")
+        _EARLY[page] = (where, blocks, pool.submit(_run_page, where))
+
+
+def stop_python_pages() -> None:
+    """Runs not started yet are dropped (a session stopped early does not wait for them)."""
+    for pool in _EARLY_POOL:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.parametrize("page", PY_PAGES, ids=lambda p: p.name)
+def test_python_blocks_run(page: Path, tmp_path: Path) -> None:
+    if page in _EARLY:
+        where, blocks, started = _EARLY[page]
+        proc = started.result()
+    else:  # not started by the session (run from another harness): here and now
+        where, blocks = tmp_path, _prepare_page(page, tmp_path)
+        runnable = _runnable(blocks)
+        if not runnable:
+            pytest.skip("no runnable Python blocks")
+        (where / "_blocks.json").write_text(json.dumps(runnable), encoding="utf-8")
+        proc = _run_page(where)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    outputs = json.loads((tmp_path / "_outputs.json").read_text(encoding="utf-8"))
+    outputs = json.loads((where / "_outputs.json").read_text(encoding="utf-8"))
     last_python: Block | None = None
     for b in blocks:
         if b.lang == "python" and b.directive("no-test") is None:
