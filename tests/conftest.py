@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -106,11 +107,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect `heavy` tests unless --all (or ARCHSPEC_ALL_TESTS=1) asks for everything."""
     if config.getoption("--all") or os.environ.get("ARCHSPEC_ALL_TESTS") == "1":
+        _early_last(items)
         return
     heavy = [item for item in items if item.get_closest_marker("heavy") is not None]
     if heavy:
         config.hook.pytest_deselected(items=heavy)
         items[:] = [item for item in items if item.get_closest_marker("heavy") is None]
+    _early_last(items)
+
+
+def _early_last(items: list[pytest.Item]) -> None:
+    """The `early` tests run last, in their order: their work started with the session."""
+    late = [item for item in items if item.get_closest_marker("early") is not None]
+    if late:
+        items[:] = [item for item in items if item.get_closest_marker("early") is None] + late
 
 
 #: Hosts a test may resolve: the gloo tests' own loopback rendezvous.
@@ -133,31 +143,30 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
-_DOC_PAGES_DIR: list[str] = []
+_EARLY_DIRS: list[str] = []
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the docs pages' Python runs selected for this session in the background
-    (tests/test_docs.py, start_python_pages): fresh interpreters that would otherwise each
-    hold the suite up for an `import torch`."""
+    """Start the background work of the selected `early` tests (tests/early.py): each module
+    holding some gets `start_early(its items, a fresh directory)`."""
     import tempfile
 
-    pages, module = [], None
+    if session.config.option.collectonly:
+        return
+    modules: dict[Any, list[pytest.Item]] = {}
     for item in session.items:
-        if item.originalname == "test_python_blocks_run":  # type: ignore[attr-defined]
-            module = item.module  # type: ignore[attr-defined]
-            pages.append(item.callspec.params["page"])  # type: ignore[attr-defined]
-    if module is not None:
-        _DOC_PAGES_DIR.append(tempfile.mkdtemp(prefix="archspec-doc-pages-"))
-        module.start_python_pages(pages, Path(_DOC_PAGES_DIR[-1]))
+        if item.get_closest_marker("early") is not None:
+            modules.setdefault(item.module, []).append(item)  # type: ignore[attr-defined]
+    for module, items in modules.items():
+        _EARLY_DIRS.append(tempfile.mkdtemp(prefix="archspec-early-"))
+        module.start_early(items, Path(_EARLY_DIRS[-1]))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     import shutil
-    import sys
 
-    docs = sys.modules.get("tests.test_docs")
-    if docs is not None:
-        docs.stop_python_pages()
-    for path in _DOC_PAGES_DIR:
+    from tests import early
+
+    early.stop()
+    for path in _EARLY_DIRS:
         shutil.rmtree(path, ignore_errors=True)

@@ -12,19 +12,36 @@ from pathlib import Path
 
 import pytest
 
+from . import early
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.slow
-def test_quick_mode_writes_every_table(tmp_path: Path) -> None:
-    out = tmp_path / "results.md"
-    proc = subprocess.run(
+def _quick_run(out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def start_early(items: list[pytest.Item], root: Path) -> None:
+    """tests/early.py: the quick run, a child process, starts with the session."""
+    out = root / "results.md"
+    early.submit("benchmarks-quick", lambda: (out, _quick_run(out)))
+
+
+@pytest.mark.slow
+@pytest.mark.early
+def test_quick_mode_writes_every_table(tmp_path: Path) -> None:
+    started = early.take("benchmarks-quick")
+    if started is not None:
+        out, proc = started.result()
+    else:
+        out = tmp_path / "results.md"
+        proc = _quick_run(out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
     for heading in (

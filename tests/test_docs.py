@@ -37,7 +37,6 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,8 @@ import archspec.api
 from archspec.cli import app
 from archspec.ops import REGISTRY
 from archspec.plugins import load_plugins
+
+from . import early
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -254,41 +255,26 @@ def _run_page(where: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-#: page -> (its directory, its blocks, the run started early), by start_python_pages
-_EARLY: dict[Path, tuple[Path, list[Block], Future[subprocess.CompletedProcess[str]]]] = {}
-_EARLY_POOL: list[ThreadPoolExecutor] = []
-
-
-def start_python_pages(pages: list[Path], root: Path) -> None:
-    """Start the pages' Python runs at the start of the session (conftest.py calls this for
-    the pages selected), one fresh process at a time in a background thread: each is mostly
-    `import torch` and waits on nothing, so it runs on the second core while the suite goes
-    on, and test_python_blocks_run finds it done. Files are prepared here, in the main
-    thread (the page's commands run in this process and change its directory)."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="doc-pages")
-    _EARLY_POOL.append(pool)
-    for i, page in enumerate(pages):
+def start_early(items: list[pytest.Item], root: Path) -> None:
+    """tests/early.py: the selected pages' files prepared here, in the main thread (a page's
+    commands run in this process and change its directory), their Python runs started."""
+    for i, item in enumerate(items):
+        page = item.callspec.params["page"]  # type: ignore[attr-defined]
         where = root / f"page{i}"
         where.mkdir()
         blocks = _prepare_page(page, where)
         runnable = _runnable(blocks)
-        if not runnable:
-            continue
-        (where / "_blocks.json").write_text(json.dumps(runnable), encoding="utf-8")
-        _EARLY[page] = (where, blocks, pool.submit(_run_page, where))
+        if runnable:
+            (where / "_blocks.json").write_text(json.dumps(runnable), encoding="utf-8")
+            early.submit(page, lambda where=where, blocks=blocks: (where, blocks, _run_page(where)))
 
 
-def stop_python_pages() -> None:
-    """Runs not started yet are dropped (a session stopped early does not wait for them)."""
-    for pool in _EARLY_POOL:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
+@pytest.mark.early
 @pytest.mark.parametrize("page", PY_PAGES, ids=lambda p: p.name)
 def test_python_blocks_run(page: Path, tmp_path: Path) -> None:
-    if page in _EARLY:
-        where, blocks, started = _EARLY[page]
-        proc = started.result()
+    started = early.take(page)
+    if started is not None:
+        where, blocks, proc = started.result()
     else:  # not started by the session (run from another harness): here and now
         where, blocks = tmp_path, _prepare_page(page, tmp_path)
         runnable = _runnable(blocks)

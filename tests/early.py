@@ -1,0 +1,38 @@
+"""Work of the `early` tests, started in the background when the session starts.
+
+A few tests spend their time in fresh interpreters that wait on nothing (the docs pages'
+Python blocks, the benchmark runner's quick mode): conftest.py calls each such module's
+`start_early(items, root)` once the session is collected, which hands that work to one
+background thread here, and runs the tests marked `early` last, by when it has run on the
+second core while the rest of the suite used the first. A test takes its run with `take`,
+and does the work itself when nothing was started (run from another harness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+_POOL: list[ThreadPoolExecutor] = []
+_RUNS: dict[object, Future[Any]] = {}
+
+
+def submit(key: object, work: Callable[[], Any]) -> None:
+    """Run `work` in the background thread, after what was submitted before."""
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="early-tests"))
+    _RUNS[key] = _POOL[0].submit(work)
+
+
+def take(key: object) -> Future[Any] | None:
+    """The run submitted under `key`, or None."""
+    return _RUNS.pop(key, None)
+
+
+def stop() -> None:
+    """Drop the runs not started (a session stopped early does not wait for them)."""
+    for pool in _POOL:
+        pool.shutdown(wait=True, cancel_futures=True)
+    _POOL.clear()
+    _RUNS.clear()
