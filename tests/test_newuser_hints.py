@@ -388,3 +388,12 @@ def test_a_module_list_with_steps_between_its_items_says_so() -> None:
     (diag,) = info.value.diagnostics
     assert "`self.downs` with other steps between them" in diag.message
     assert "self.down1, self.down2" in (diag.hint or "")
+
+
+def test_emitted_unet_reads_its_shapes_on_the_accepted_inputs() -> None:
+    """The emitted docstring and comments said `Output: (N, 2, 4*(H//4), 4*(W//4))` for a
+    U-Net that only takes multiples of 4, where `check` says `(N, 2, H, W)`."""
+    source = archspec.emit(UNET)
+    assert "Output: (N, 2, H, W)." in source
+    assert "x = self.head(x)  # (N, 2, H, W)" in source
+    assert "# (N, 4, H//2, W//2)" in source  # up2: 2*(H//4) on multiples of 4

@@ -19,10 +19,11 @@ named like one of the input's symbols.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from ...dims import Dim, Shape, format_shape
 from ...ir import Graph
-from ...passes.shapes import ShapeTable, generalise_input, infer_shapes
+from ...passes.shapes import ShapeTable, generalise_input, infer_shapes, input_domain
 from ..pyvalues import IN, Val
 from .model import ClassInfo
 
@@ -38,7 +39,8 @@ def class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
         table = infer_shapes(graph, sym_in)
         if table.failure is not None or any(s in taken for d in sym_in for s in d.symbols):
             return graph.input_shape, network_comments(cls)
-        return sym_in, _comments(cls, [_rows(table)])
+        simplify = on_accepted_inputs(graph, table)
+        return sym_in, _comments(cls, [{k: simplify(s) for k, s in _rows(table).items()}])
     per_body: list[dict[str, Shape]] = []
     for body in cls.bodies:
         sym_in = input_symbols(body.module.in_shape or (), body.module.in_axis)
@@ -48,6 +50,18 @@ def class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
         per_body.append(_rows(infer_shapes(module_graph, sym_in)))
     first = cls.bodies[0].module
     return input_symbols(first.in_shape or (), first.in_axis), _comments(cls, per_body)
+
+
+def on_accepted_inputs(graph: Graph, table: ShapeTable | None = None) -> Callable[[Shape], Shape]:
+    """Shapes as they read on the inputs the network accepts (where H must be a multiple of
+    16, a U-Net's `16*(H//16)` is `H`), as `archspec check` shows its outputs; `table`: the
+    network's shapes over its generalised input, when already walked."""
+    sym = generalise_input(graph.input_shape)
+    table = table if table is not None else infer_shapes(graph, sym.shape)
+    if table.failure is not None:
+        return lambda s: s
+    domain = input_domain(table, sym, None)
+    return lambda s: tuple(domain.simplify(d) for d in s)
 
 
 def input_symbols(body_in: Shape, axis: int | None = 1) -> Shape:
