@@ -35,6 +35,7 @@ from .files import SPEC as SPEC
 from .files import display_path as display_path
 from .files import write_atomic as write_atomic
 from .ir import Graph
+from .limits import family_budget as family_budget
 from .loader import LoadedDoc
 from .lower import MAX_NODES, lower
 from .ops.base import check_name as check_name
@@ -114,10 +115,8 @@ def build_graph(
     max_layers: int = DEFAULT_MAX_LAYERS,
     variant: str | None = None,
 ) -> Graph:
-    """Load, validate and lower a spec to the IR (no torch involved).
-
-    `max_layers` bounds how many layer items the spec may expand to (E310); `variant` names
-    a variant of a family spec.
+    """Load, validate and lower a spec to the IR (no torch involved). `max_layers` bounds
+    how many layer items the spec may expand to (E310); `variant` names a family's variant.
     """
     return _analysis(source, params, max_layers, variant=variant).graph
 

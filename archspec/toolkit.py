@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dims import Dim
 from .ir import Graph
+from .limits import family_budget
 
 if TYPE_CHECKING:  # pragma: no cover
     from .catalog import SpecSource
@@ -208,7 +209,8 @@ def family_graphs(
         return None
     name, variants = found
     limit = {} if max_layers is None else {"max_layers": max_layers}
-    graphs = [build_graph(source, params, variant=v, **limit) for v in variants]
+    with family_budget(max_layers):
+        graphs = [build_graph(source, params, variant=v, **limit) for v in variants]
     return Family(name, family_classes(graphs))
 
 

@@ -12,12 +12,15 @@ import random
 import textwrap
 from collections.abc import Callable
 from math import isqrt, prod
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import archspec
+from archspec.cli import app
 from archspec.dims import MAX_DEPTH, MAX_SIZE, Dim, ExpressionTooLarge, Floor, Sym, total
 from archspec.errors import ArchSpecError
 from archspec.passes import domain, work
@@ -557,3 +560,26 @@ def test_symbolic_inputs_generalise_the_new_rules() -> None:
     assert table.failure is None
     texts = [lc.describe() for lc in table.constraints]
     assert any("at least its kernel" in t for t in texts)
+
+
+def test_a_family_s_variants_share_one_expansion_budget(tmp_path: Path) -> None:
+    """Each variant of a family is bounded on its own, so 256 variants near the limit took
+    75 s of CPU to check; together they now share FAMILY_FACTOR times `max_layers`."""
+    variants = "\n".join(f"  v{i}: {{params: {{width: {i + 1}}}}}" for i in range(40))
+    spec = tmp_path / "fam.yaml"
+    spec.write_text(
+        "archspec: 1\nname: fam\ninput: [N, 3, 8, 8]\nparams:\n  width: {type: int, default: 4}\n"
+        f"variants:\n{variants}\n"
+        "layers:\n  - {name: body, type: repeat, count: 990, layer: {type: relu}}\n"
+    )
+    result, seconds = cpu_seconds(
+        lambda: CliRunner().invoke(app, ["check", str(spec), "--max-layers", "1000"])
+    )
+    assert result.exit_code == 1, result.output
+    assert "the family's variants together expand to more than 4,000 layer items" in result.output
+    assert "checked 40 specs: 4 ok, 36 with errors" in result.output
+    assert seconds < GUARD
+    one = CliRunner().invoke(app, ["check", str(spec), "--variant", "v39", "--max-layers", "1000"])
+    assert one.exit_code == 0, one.output  # one variant alone is within its own limit
+    with pytest.raises(ArchSpecError, match="variants together"):
+        archspec.emit(spec, max_layers=1000)

@@ -7,9 +7,10 @@ work on the IR alone, so checking every built-in spec takes a fraction of a seco
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -69,6 +70,23 @@ class SummaryFormat(enum.StrEnum):
     csv = "csv"
 
 
+def _check_all(
+    targets: list[tuple[str, str | None]],
+    shape: tuple[int, ...] | None,
+    max_layers: int | None,
+    params: dict[str, str],
+) -> list[Any]:
+    """Check each (spec, variant); the variants of one family share one expansion budget."""
+    results = []
+    for spec, group in itertools.groupby(targets, key=lambda t: t[0]):
+        with api.family_budget(max_layers):
+            results += [
+                api.check(spec, input=shape, max_layers=max_layers, variant=v, **params)
+                for _, v in group
+            ]
+    return results
+
+
 @app.command(epilog=CHECK_EPILOG)
 @report_errors
 def check(
@@ -103,10 +121,7 @@ def check(
         for spec in specs
         for v in (api.family_variants(spec) if variant is None else []) or [variant]
     ]
-    results = [
-        api.check(spec, input=shape, max_layers=max_layers, variant=v, **params)
-        for spec, v in targets
-    ]
+    results = _check_all(targets, shape, max_layers, params)
     weights = [api.weights_line_for(spec, r.name) for (spec, _), r in zip(targets, results)]
     if as_json:
         dicts = [r.to_dict() for r in results]

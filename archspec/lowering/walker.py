@@ -21,6 +21,7 @@ from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError, once_per_place
 from ..expr import ExprError
 from ..ir import ABSENT_AS, INPUT, InitStep, Let, Module, Node, Switch
+from ..limits import FAMILY_HINT, spend_family
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY, ShapeContext
 from ..ops.base import Final
@@ -209,10 +210,8 @@ class Lowerer:
 
     # -- items ----------------------------------------------------------------------------
     def charge(self, units: int, ypath: PathKey, *, reserve: bool = False) -> None:
-        """Count expansion work; past `max_layers` stop lowering (failed items count too).
-
-        `reserve` only checks that `units` more items would fit, before they are made.
-        """
+        """Count expansion work (failed items too; `reserve`: only check that `units` more
+        fit); past `max_layers`, or a family's shared budget, stop lowering."""
         if self.count + units > self.max_layers:
             self.error(
                 "E310",
@@ -221,6 +220,9 @@ class Lowerer:
                 ypath,
                 f"lower the repeat counts or the nesting of repeats and blocks; {RAISE_LIMIT}",
             )
+            raise Abort
+        if refused := spend_family(units, reserve=reserve):
+            self.error("E310", refused, ypath, f"{FAMILY_HINT}; {RAISE_LIMIT}")
             raise Abort
         if not reserve:
             self.count += units
