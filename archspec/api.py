@@ -58,6 +58,7 @@ from .toolkit import human as human
 from .toolkit import input_shape as input_shape
 from .toolkit import json_schema_text as json_schema_text
 from .toolkit import layer_kinds as layer_kinds
+from .toolkit import output_shapes as output_shapes
 from .toolkit import parse_shape_text as parse_shape_text
 from .toolkit import picture_format as picture_format
 from .toolkit import render_picture as render_picture
@@ -408,8 +409,7 @@ def check_limits(
     return fp
 
 
-# Spec diffs build on the functions above (archspec/diffs.py); the command line reaches
-# them here, through the API.
+# Spec diffs (archspec/diffs.py) build on the functions above; the CLI reaches them here.
 from .diffs import SpecDiff, diff  # noqa: E402
 
 __all__ = [

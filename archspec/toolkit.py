@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .dims import Dim
+from .dims import Dim, Shape
 from .ir import Graph
 from .limits import family_budget
 
@@ -128,6 +128,17 @@ def emit_graph(graph: Graph) -> str:
     from .backends.pysource import render_module
 
     return render_module(graph)
+
+
+def output_shapes(graph: Graph) -> tuple[Shape | None, ...]:
+    """The network's output shapes as they read on the inputs it accepts (`compile`'s line,
+    like `check`'s: a U-Net taking multiples of 16 gives (N, 2, H, W))."""
+    from .backends.emit.shapes import on_accepted_inputs
+
+    if all(d.is_const for d in graph.input_shape[1:]):
+        return graph.output_shapes
+    simplify = on_accepted_inputs(graph)
+    return tuple(simplify(s) if s is not None else None for s in graph.output_shapes)
 
 
 def emit_family(graphs: Sequence[Graph]) -> str:

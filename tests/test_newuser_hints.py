@@ -397,3 +397,15 @@ def test_emitted_unet_reads_its_shapes_on_the_accepted_inputs() -> None:
     assert "Output: (N, 2, H, W)." in source
     assert "x = self.head(x)  # (N, 2, H, W)" in source
     assert "# (N, 4, H//2, W//2)" in source  # up2: 2*(H//4) on multiples of 4
+
+
+def test_compile_says_the_output_check_says(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from archspec.cli import app
+
+    spec = tmp_path / "tiny_unet.yaml"
+    spec.write_text(UNET)
+    result = CliRunner().invoke(app, ["compile", str(spec), "-o", str(tmp_path / "u.py")])
+    assert result.exit_code == 0, result.output
+    assert "input (N, 3, H, W) -> output (N, 2, H, W)" in result.output

@@ -140,7 +140,7 @@ def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
     assert counts is not None
     n_params, n_tensors = counts
     out = console()
-    shapes = ", ".join(api.format_shape(s) for s in graph.output_shapes if s is not None)
+    shapes = ", ".join(api.format_shape(s) for s in api.output_shapes(graph) if s is not None)
     out.print(
         f"wrote {api.display_path(target)}: class {graph.class_name}, {n_params:,} parameters, "
         f"{_macs_text(graph)}",
