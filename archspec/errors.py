@@ -36,6 +36,10 @@ def _escape_char(ch: str) -> str:
     return f"\\U{code:08x}"
 
 
+#: the characters of a source line a diagnostic quotes at most (a window around the span)
+QUOTE_WIDTH = 160
+
+
 def escape_text(text: str) -> str:
     """`text` with every non-printable character written as a visible escape (`\\x1b`).
 
@@ -152,6 +156,13 @@ class Diagnostic:
         end = col + 1
         if span.end_line == span.line and span.end_col:
             end = max(col + 1, min(span.end_col, len(src) + 1))
+        if len(src) > QUOTE_WIDTH:  # a line of a megabyte is quoted as a window on the span
+            start = max(0, min(col - 1 - QUOTE_WIDTH // 3, len(src) - QUOTE_WIDTH))
+            cut = src[start : start + QUOTE_WIDTH]
+            head, tail = ("..." if start else ""), ("..." if start + QUOTE_WIDTH < len(src) else "")
+            src = head + cut + tail
+            col = col - start + len(head)
+            end = max(col + 1, min(end - start + len(head), len(head) + len(cut) + 1))
         pad = " " * (len(gutter) - 2) + "| " + " " * _display_width(src[: col - 1])
         width = max(1, _display_width(src[col - 1 : end - 1]))
         return [gutter + escape_text(src), pad + "^" + "~" * (width - 1)]

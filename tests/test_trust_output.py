@@ -642,3 +642,22 @@ def test_new_from_a_spec_with_a_crafted_name_keeps_it_out_of_the_header(tmp_path
     assert "\x1b" not in text and "extends" not in text
     assert "# mine: a copy of a spec, to change as you like.\n" in text
     assert "name: mine\n" in text
+
+
+def test_a_very_long_line_is_quoted_as_a_window_with_the_caret_on_the_span(
+    tmp_path: Path,
+) -> None:
+    """A spec of one megabyte-long line printed that line (and as many spaces before the
+    caret) in every diagnostic; the quote is now a window of the line around the span."""
+    spec = tmp_path / "long.yaml"
+    items = "{type: relu}, " * 70_000
+    spec.write_text(f"archspec: 1\nname: t\ninput: [N, 3, 8, 8]\nlayers: [{items}{{type: nope}}]\n")
+    result = cli("check", str(spec))
+    assert result.exit_code == 1 and "error[E104]" in result.output
+    assert len(result.output) < 1_000, len(result.output)
+    lines = result.output.splitlines()
+    quote = next(i for i, line in enumerate(lines) if line.startswith("    4 | "))
+    caret = lines[quote + 1].index("^")
+    col = int(re.search(r":4:(\d+): error", result.output).group(1))  # type: ignore[union-attr]
+    assert lines[quote][caret] == spec.read_text().splitlines()[3][col - 1]
+    assert lines[quote].startswith("    4 | ...") and lines[quote].endswith("...")
