@@ -40,6 +40,14 @@ def _escape_char(ch: str) -> str:
 QUOTE_WIDTH = 160
 
 
+#: the characters of a diagnostic's message or hint at most (longer ones are cut, with ...)
+MAX_MESSAGE = 1_500
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
 def escape_text(text: str) -> str:
     """`text` with every non-printable character written as a visible escape (`\\x1b`).
 
@@ -119,11 +127,12 @@ class Diagnostic:
     severity: Severity = Severity.ERROR
 
     def __post_init__(self) -> None:
-        # Escaped once, here, so that no producer (and no consumer of `.message`) can forget.
+        # Escaped and cut once, here, so that no producer (and no consumer of `.message`) can
+        # forget: a message quoting a spec's 100,000-character name stays a line, not a page.
         if isinstance(self.message, str):
-            object.__setattr__(self, "message", escape_text(self.message))
+            object.__setattr__(self, "message", _bounded(escape_text(self.message)))
         if isinstance(self.hint, str):
-            object.__setattr__(self, "hint", escape_text(self.hint))
+            object.__setattr__(self, "hint", _bounded(escape_text(self.hint)))
 
     def render(self, sources: dict[str, str] | None = None, color: bool = False) -> str:
         """Compiler-style text: `file:line:col: error[CODE]: message`, the line, a caret, a hint."""

@@ -527,3 +527,18 @@ def test_import_name_must_be_a_name() -> None:
     )
     assert result.exit_code == 1, result.output
     assert "error[E901]" in result.output and "is not a valid name" in result.output
+
+
+def test_a_message_quoting_a_huge_name_stays_short(tmp_path: Path) -> None:
+    """An unknown type or reference of 100,000 characters was quoted whole in the message
+    (100 KB on stderr); messages and hints are cut at MAX_MESSAGE characters."""
+    from archspec.errors import MAX_MESSAGE
+
+    name = "k" * 100_000
+    for field in ("type: " + name, "type: relu, from: " + name):
+        spec = tmp_path / "long.yaml"
+        spec.write_text(f"archspec: 1\nname: t\ninput: [N, 3, 8, 8]\nlayers:\n  - {{{field}}}\n")
+        result = CliRunner().invoke(app, ["check", str(spec)])
+        assert result.exit_code == 1 and re.search(r"long\.yaml:5:\d+: error\[E", result.output)
+        assert len(result.output) < 2 * MAX_MESSAGE + 1_000, len(result.output)
+        assert "..." in result.output
