@@ -6,6 +6,7 @@ so that this test guards the runner against rot, not the machine against noise.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,20 +18,21 @@ from . import early
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _quick_run(out: Path) -> subprocess.CompletedProcess[str]:
+def _quick_run(out: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
 
 
 def start_early(items: list[pytest.Item], root: Path) -> None:
     """tests/early.py: the quick run, a child process, starts with the session."""
-    out = root / "results.md"
-    early.submit("benchmarks-quick", lambda: (out, _quick_run(out)))
+    out, env = root / "results.md", dict(os.environ)  # as it is now: tests may change it
+    early.submit("benchmarks-quick", lambda: (out, _quick_run(out, env)))
 
 
 @pytest.mark.slow

@@ -244,14 +244,17 @@ def _runnable(blocks: list[Block]) -> list[dict[str, str]]:
     ]
 
 
-def _run_page(where: Path) -> subprocess.CompletedProcess[str]:
-    """The page's Python blocks in a fresh interpreter, in `where` (see _RUNNER)."""
+def _run_page(where: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The page's Python blocks in a fresh interpreter, in `where` (see _RUNNER); `env`, the
+    environment as it was when the run was asked for (a test running meanwhile may change
+    this process's)."""
     return subprocess.run(
         [sys.executable, "-c", _RUNNER, "_blocks.json", "_outputs.json"],
         cwd=where,
         capture_output=True,
         text=True,
         timeout=900,
+        env=env,
     )
 
 
@@ -266,7 +269,8 @@ def start_early(items: list[pytest.Item], root: Path) -> None:
         runnable = _runnable(blocks)
         if runnable:
             (where / "_blocks.json").write_text(json.dumps(runnable), encoding="utf-8")
-            early.submit(page, lambda where=where, blocks=blocks: (where, blocks, _run_page(where)))
+            env = dict(os.environ)
+            early.submit(page, lambda w=where, b=blocks, e=env: (w, b, _run_page(w, e)))
 
 
 @pytest.mark.early
