@@ -52,6 +52,7 @@ from .toolkit import ShapeTextError as ShapeTextError
 from .toolkit import check_emitted as check_emitted
 from .toolkit import construct_kinds as construct_kinds
 from .toolkit import emit_family as emit_family
+from .toolkit import emit_family_named as emit_family_named
 from .toolkit import emit_graph as emit_graph
 from .toolkit import family_graphs as family_graphs
 from .toolkit import human as human

@@ -148,6 +148,14 @@ def emit_family(graphs: Sequence[Graph]) -> str:
     return render_family(graphs)
 
 
+def emit_family_named(graphs: Sequence[Graph]) -> tuple[str, tuple[str, ...]]:
+    """`emit_family`'s module and each variant's constructor function name in it (in the
+    graphs' order): a variant named like a builtin or module name gets another (`torch_`)."""
+    from .backends.emit.family import render_family_named
+
+    return render_family_named(graphs)
+
+
 def family_classes(graphs: Sequence[Graph]) -> list[Graph]:
     """A family's graphs with a network class name each, for one module holding them all."""
     from .backends.emit.family import distinct_classes

@@ -177,3 +177,20 @@ def test_cli_compile_writes_and_checks_the_family_file(tmp_path: Path) -> None:
     assert result.exit_code == 0 and result.stdout == archspec.emit(spec)
     result = runner.invoke(app, ["emit", str(spec), "--variant", "deep"])
     assert result.exit_code == 0 and "def deep(" not in result.stdout
+
+
+def test_cli_compile_names_the_functions_the_file_defines(tmp_path: Path) -> None:
+    """A variant named like a name the module uses (`torch`, `nn`, `Any`) gets another
+    function name in the file; compile's report says that one, not the variant's."""
+    spec = tmp_path / "odd.yaml"
+    spec.write_text(
+        STACKS.replace("shallow:", "torch:").replace("deep: {", "Any: {class_name: Big, "),
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["compile", str(spec), "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    _, functions = _defs((tmp_path / "stacks.py").read_text(encoding="utf-8"))
+    assert functions == ["torch_", "Any_2"]
+    assert "  torch_(): class Torch " in result.stdout
+    assert "  Any_2(): class Big " in result.stdout
+    assert "torch(): " not in result.stdout and "Any(): " not in result.stdout

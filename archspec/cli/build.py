@@ -167,15 +167,15 @@ def _compile_family(family: api.Family, output: str | None, force: bool) -> None
 
     n = len(family.graphs)
     with progress(f"emitting the {n} variants of {family.name} and checking each"):
-        source = api.emit_family(family.graphs)
+        source, functions = api.emit_family_named(family.graphs)
         target = _target(output, family.name)
         api.write_atomic(target, source, check=check, kind=api.MODULE, force=force)
     out = console()
     out.print(f"wrote {api.display_path(target)}: {n} variants", markup=False)
     width = max(len(g.class_name) for g in family.graphs)
-    for graph, (n_params, _) in checked:
+    for function, (graph, (n_params, _)) in zip(functions, checked):
         out.print(
-            f"  {graph.variant}(): class {graph.class_name:<{width}}  {n_params:>13,} parameters, "
+            f"  {function}(): class {graph.class_name:<{width}}  {n_params:>13,} parameters, "
             f"{_macs_text(graph)}",
             markup=False,
         )

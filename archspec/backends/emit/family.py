@@ -29,6 +29,13 @@ from .model import Parts, RenderedClass
 def render_family(graphs: Sequence[Graph]) -> str:
     """One module for all of a family's variants (`graphs`, lowered from one spec file with
     the same params, in the family's order), parsed before it is returned."""
+    return render_family_named(graphs)[0]
+
+
+def render_family_named(graphs: Sequence[Graph]) -> tuple[str, tuple[str, ...]]:
+    """`render_family`'s module and the name of each variant's constructor function in it,
+    in the graphs' order: the file's namespace may rename one (a variant `torch` is
+    `torch_()`), and what reports the file must say what it defines."""
     if not graphs:
         raise EmitError("a family file needs at least one variant", code="E602")
     try:
@@ -53,7 +60,7 @@ def render_family(graphs: Sequence[Graph]) -> str:
                 )
             roots[graph.class_name] = graph
             names.reserve(graph.class_name)
-        source = _merge(graphs, names)
+        source, functions = _merge(graphs, names)
         parse_emitted(source)
     except ArchSpecError as exc:
         raise located(exc, graphs[0].root.span, graphs[0]) from None
@@ -64,11 +71,12 @@ def render_family(graphs: Sequence[Graph]) -> str:
             hint="this is a bug in archspec's source emitter; please report it with the spec",
             sources=dict(graphs[0].sources),
         ) from None
-    return source
+    return source, functions
 
 
-def _merge(graphs: Sequence[Graph], names: Namespace) -> str:
-    """Each variant rendered, its classes merged into the file's (see the module docstring)."""
+def _merge(graphs: Sequence[Graph], names: Namespace) -> tuple[str, tuple[str, ...]]:
+    """Each variant rendered, its classes merged into the file's (see the module docstring);
+    with the constructor functions' names."""
     keys: dict[str, tuple[str, ...]] = {}  # class name -> its tokens, as written in the file
     classes: list[RenderedClass] = []
     helpers: list[str] = []
@@ -97,9 +105,11 @@ def _merge(graphs: Sequence[Graph], names: Namespace) -> str:
         roots.append(graph)
     root_names = {g.class_name for g in roots}
     classes.sort(key=lambda c: c.name in root_names)  # blocks first, then the networks
-    functions = [_constructor(graph, names) for graph in roots]
+    fn_names = tuple(names.create(graph.variant or graph.name) for graph in roots)
+    functions = [_constructor(graph, fn) for graph, fn in zip(roots, fn_names)]
     header = header_lines(graphs[0].file, None, Emitter(graphs[0]).overrides(), plugins)
-    return render_file(header, helpers, classes, functions, ["from typing import Any"])
+    source = render_file(header, helpers, classes, functions, ["from typing import Any"])
+    return source, fn_names
 
 
 def _parts(graph: Graph, renames: Mapping[str, str]) -> Parts:
@@ -216,10 +226,9 @@ def _argument_names(graphs: Sequence[Graph]) -> set[str]:
     return params | {f"{p}_" for p in params}
 
 
-def _constructor(graph: Graph, names: Namespace) -> str:
+def _constructor(graph: Graph, name: str) -> str:
     """`def resnet18(**kwargs: Any) -> ResNet18:` with the variant's description."""
     cls = graph.class_name
-    name = names.create(graph.variant or graph.name)
     doc = graph.description or f"The {graph.variant} variant."
     lines = [f"def {name}(**kwargs: Any) -> {cls}:"]
     lines += [INDENT + ln if ln else "" for ln in docstring_lines([doc], 4)]
