@@ -37,7 +37,7 @@ from .files import write_atomic as write_atomic
 from .ir import Graph
 from .limits import family_budget as family_budget
 from .loader import LoadedDoc
-from .lower import MAX_NODES, lower
+from .lower import MAX_NODES, legacy_errors, lower
 from .ops.base import check_name as check_name
 from .passes.costs import Footprint, footprint
 from .passes.pipeline import Analysis, accepted_inputs, input_shapes, run, verify_graph
@@ -499,10 +499,10 @@ def _check(
             name = str(getattr(parsed[1], "name", None) or name)  # the spec's, not the file's
         return CheckResult(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
     result = run(analysis).check_result()
-    if result.ok:
-        warnings = limit_warnings(analysis.graph)
-        if warnings:
-            result = dataclasses.replace(result, diagnostics=(*result.diagnostics, *warnings))
+    if result.ok:  # the older layouts a load would build, then compile's size limits
+        more = legacy_errors(*parsed, analysis.graph, params, max_layers)
+        if more := more + limit_warnings(analysis.graph):
+            result = dataclasses.replace(result, diagnostics=(*result.diagnostics, *more))
     return result
 
 

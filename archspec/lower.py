@@ -13,6 +13,7 @@ from typing import Any
 
 from .constructs import CONSTRUCTS
 from .dims import Dim, Shape, format_shape
+from .errors import ArchSpecError, Diagnostic, Severity
 from .ir import Graph, ParamInfo
 from .loader import LoadedDoc
 from .lowering.context import MAX_BLOCK_DEPTH, MAX_NESTING, MAX_NODES, Abort, Child, Item, Skip
@@ -115,6 +116,34 @@ def lower_graph(lw: Lowerer) -> Graph:
         shard=shard,
         legacy_formats=legacy,
     )
+
+
+def legacy_errors(
+    doc: LoadedDoc, spec: Any, graph: Graph, params: Mapping[str, Any], max_layers: int
+) -> list[Diagnostic]:
+    """The errors of each older layout a load would build for `graph`'s params (an entry of
+    `legacy_versions:` that applies), lowered and shape-checked as `archspec check` checks
+    the spec: a layout its params break is found by `check`, not by the load that meets such
+    a checkpoint. `params` are the caller's; the entry's are added, as the load adds them."""
+    from .passes.pipeline import Analysis, run
+
+    out: list[Diagnostic] = []
+    for older in graph.legacy_formats:
+        if not older.applies or not older.params:
+            continue
+        try:
+            found = run(Analysis(lower(spec, doc, {**params, **older.params}, max_layers)))
+            errors = found.check_result().errors
+        except ArchSpecError as exc:
+            errors = [d for d in exc.diagnostics if d.severity is Severity.ERROR]
+        given = ", ".join(f"{k}: {v!r}" for k, v in older.params.items())
+        out += [
+            dataclasses.replace(
+                d, message=f"legacy version {older.version}'s layout ({given}): {d.message}"
+            )
+            for d in errors
+        ]
+    return out
 
 
 def param_infos(decls: Mapping[str, Any]) -> list[ParamInfo]:

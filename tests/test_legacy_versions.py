@@ -185,3 +185,21 @@ def test_a_bad_entry_is_a_located_error(entry: str, code: str, line: int, col: i
     e = info.value
     assert e.error_code == code, e.render()
     assert e.span is not None and (e.span.line, e.span.col) == (line, col), e.render()
+
+
+def test_check_validates_an_entrys_params_as_set_params_are() -> None:
+    """`archspec check` finds what a load would refuse: an unknown param or a wrong type
+    (at the entry), and an older layout the entry's params break (at the layer, named)."""
+    for name, code, col in (("w", "E302", 45), ("wide", "E309", 51)):
+        text = SPEC.replace("params: {wide: true}", f"params: {{{name}: 3}}")
+        (diag,) = archspec.check(text, width=6).errors
+        assert diag.code == code and diag.span is not None
+        assert (diag.span.line, diag.span.col) == (9, col), diag.render()
+        (same,) = archspec.check(SPEC, **{name: 3}).errors
+        assert same.code == code  # the code the same param given by the caller gets
+    broken = SPEC.replace("params: {wide: true}", "params: {width: 0}")
+    (diag,) = archspec.check(broken, width=6).errors
+    assert diag.code == "E309" and "legacy version 1's layout (width: 0)" in diag.message
+    assert diag.span is not None and diag.span.line == 13  # the layer it breaks
+    assert archspec.check(broken).ok  # width 4: the entry's `when` does not hold, no such load
+    assert archspec.check(SPEC, width=6).ok
