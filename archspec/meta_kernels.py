@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 aten = torch.ops.aten
 _FLOATS = (torch.float32, torch.float64)
@@ -282,3 +283,26 @@ def macs(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> 
 
 
 __all__ = ["RULES", "macs", "meta_output"]
+
+
+class MetaShortcuts(TorchDispatchMode):
+    """A dispatch mode answering the ops above by their rules (`meta_output`) and any other
+    op or case by torch's own kernel; `seen` is called with each op's output (the module
+    summary counts MACs there). Used by the summary and by compile's self-check."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # else torch wraps __torch_dispatch__ in dynamo's `disable`, whose first call imports
+        # torch._dynamo (seconds of CPU); nothing here is ever compiled
+        return False
+
+    def seen(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        """Called with each op's output; nothing by default."""
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = meta_output(func, args, kwargs)
+        if out is None:
+            out = func(*args, **kwargs)
+        self.seen(func, args, kwargs, out)
+        return out

@@ -40,11 +40,10 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .dims import Dim, Shape
-from .meta_kernels import macs, meta_output
+from .meta_kernels import MetaShortcuts, macs
 from .summaries import MemoryEstimate, ModuleFacts, Row, Summary
 
 
@@ -52,30 +51,19 @@ class ModuleSummaryError(RuntimeError):
     """The module's forward cannot run on meta tensors (data-dependent code, a wrong input)."""
 
 
-class _Counter(TorchDispatchMode):
+class _Counter(MetaShortcuts):
     """MACs of each matrix product and convolution, charged to the module on top of `stack`."""
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        # torch wraps a mode's __torch_dispatch__ in dynamo's `disable`, whose first call
-        # imports torch._dynamo (see the module doc); nothing here is ever compiled
-        return False
 
     def __init__(self, stack: list[str], macs: dict[str, int]) -> None:
         super().__init__()
         self.stack = stack
         self.macs = macs
 
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        out = meta_output(func, args, kwargs)  # common ops without torch's Python kernels
-        if out is None:
-            out = func(*args, **kwargs)
+    def seen(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         n = macs(func, args, kwargs, out)
         if n:
             where = self.stack[-1] if self.stack else ""  # outside every module: the root's
             self.macs[where] = self.macs.get(where, 0) + n
-        return out
 
 
 class _Trace:

@@ -171,6 +171,7 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> None:
     import torch
 
     from ..ir import iter_nodes
+    from ..meta_kernels import MetaShortcuts  # common ops by their shape rules, not torch's
 
     shape = example_input(graph)
     if shape is None:
@@ -179,12 +180,12 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> None:
     for training in (False, True) if train_only else (False,):
         x = torch.empty(shape, device="meta")
         try:
-            with _meta_shortcuts():
+            with MetaShortcuts():
                 want = _shapes(reference.train(training)(x))
         except Exception:  # the compiled module itself refuses: not the emitter's doing
             return
         try:
-            with _meta_shortcuts():
+            with MetaShortcuts():
                 got = _shapes(emitted.train(training)(x))
         except Exception as exc:
             raise _at_root(
@@ -203,38 +204,6 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> None:
                 ),
                 graph,
             )
-
-
-_SHORTCUTS: type | None = None
-
-
-def _meta_shortcuts() -> Any:
-    """A dispatch mode answering the commonest aten ops on meta by their exact shape rules
-    (archspec.meta_kernels) instead of torch's Python meta kernels: a ResNet's meta forward
-    then costs a tenth (batch norm alone runs some forty prims there). Any op or case the rules
-    do not cover runs through torch's own kernel, which raises torch's own error."""
-    global _SHORTCUTS
-    if _SHORTCUTS is None:
-        from torch.utils._python_dispatch import TorchDispatchMode
-
-        from ..meta_kernels import meta_output
-
-        class MetaShortcuts(TorchDispatchMode):
-            @classmethod
-            def _should_skip_dynamo(cls) -> bool:
-                # else torch wraps __torch_dispatch__ in dynamo's `disable`, whose first call
-                # imports torch._dynamo (3 s of CPU); nothing here is ever compiled
-                return False
-
-            def __torch_dispatch__(
-                self, func: Any, types: Any, args: Any = (), kwargs: Any = None
-            ) -> Any:
-                kwargs = kwargs or {}
-                out = meta_output(func, args, kwargs)
-                return func(*args, **kwargs) if out is None else out
-
-        _SHORTCUTS = MetaShortcuts
-    return _SHORTCUTS()
 
 
 def example_input(graph: Graph) -> tuple[int, ...] | None:
