@@ -33,6 +33,43 @@ ONE_SPEC = ("resnet", "resnet50")  # a family file and the variant checked
 FLOOR = "python -c pass"
 TORCH = "python -c 'import torch'"
 STARTUP = "archspec --version"
+LIBS = "archspec's libraries alone"
+
+#: Run in a child: a real one-spec `archspec check`, then the names of every module it loaded
+#: that is not archspec's own (pydantic, yaml, typer, rich and what they pull in), on the
+#: last line of stderr.
+_LOADED = """
+import runpy, sys
+sys.argv = ["archspec", "check", "specs/lenet5.yaml"]
+try:
+    runpy.run_module("archspec", run_name="__main__")
+except SystemExit:
+    pass
+others = sorted(m for m in sys.modules if m.partition(".")[0] != "archspec")
+print(" ".join(others), file=sys.stderr)
+"""
+
+#: Run in a child: import each module named in argv (in the order a check loaded them does
+#: not matter: each import pulls in its own dependencies first).
+_IMPORT_ALL = """
+import importlib, sys
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception:  # a module only importable as a side effect of another (rare)
+        pass
+"""
+
+
+def libraries_cmd(env: dict[str, str]) -> list[str]:
+    """A cold process importing exactly the modules other than archspec's own that
+    `archspec check` loads: the share of a check's start-up that no change to archspec's code
+    can remove while its dependencies are what they are (pydantic validates, typer and rich
+    make the CLI, yaml reads)."""
+    res = run_timed(cold_cmd("-c", _LOADED), timeout=300, env=env)
+    lines = res.stderr.strip().splitlines()
+    mods = lines[-1].split() if res.returncode == 0 and lines else []
+    return cold_cmd("-c", _IMPORT_ALL, *(m for m in mods if m != "__main__"))
 
 
 def spec_paths() -> list[str]:
@@ -40,7 +77,7 @@ def spec_paths() -> list[str]:
     return [f"specs/{p.name}" for p in sorted(SPECS.glob("*.yaml"))]
 
 
-def commands() -> tuple[dict[str, list[str]], str, str]:
+def commands(env: dict[str, str]) -> tuple[dict[str, list[str]], str, str]:
     """Label -> command, and the labels of the one-spec and all-specs checks.
 
     `archspec --version` is the CLI's start-up alone (interpreter and imports, no spec),
@@ -60,6 +97,7 @@ def commands() -> tuple[dict[str, list[str]], str, str]:
         FLOOR: cold_cmd("-c", "pass"),
         TORCH: cold_cmd("-c", "import torch"),
         STARTUP: archspec_cmd("--version"),
+        LIBS: libraries_cmd(env),
         one: archspec_cmd("check", f"specs/{ONE_SPEC[0]}.yaml", "--variant", ONE_SPEC[1]),
         every: archspec_cmd("check", *paths),
     }
@@ -82,7 +120,7 @@ def run(cfg: Config) -> Section:
     """Time the cold processes and report check/import-torch ratios."""
     rounds = cfg.pick(5, 1)
     env = cold_env()
-    cmds, one, every = commands()
+    cmds, one, every = commands(env)
     section = Section(
         key="startup",
         title="Startup and check latency",
@@ -128,7 +166,7 @@ def run(cfg: Config) -> Section:
         section.rows.append(Row("CPU time (user + system)", label, Stats.of(cpus[label])))
     for label in labels:
         section.rows.append(Row("peak RSS", label, Stats.of(rss[label]), unit="B"))
-    for label, target in ((STARTUP, None), (one, None), (every, TARGET_ALL)):
+    for label, target in ((LIBS, None), (STARTUP, None), (one, None), (every, TARGET_ALL)):
         ratio = ratio_of(
             "cold process",
             f"{label.split(' (')[0]} / import torch",
@@ -151,6 +189,7 @@ def explain_miss(
 ) -> None:
     """Where the cold check's time goes: interpreter, CLI start-up (imports), the checks."""
     floor = Stats.of(times[FLOOR]).median
+    libs = Stats.of(times[LIBS]).median
     startup = Stats.of(times[STARTUP]).median
     total = Stats.of(times[label]).median
     torch_med = Stats.of(times[TORCH]).median
@@ -163,6 +202,9 @@ def explain_miss(
         f"the budget. It splits into the bare interpreter ({floor:.3f} s, "
         f"`python -c pass`), the CLI's start-up beyond it ({startup - floor:.3f} s, "
         f"`archspec --version`: imports) and the checking itself ({total - startup:.3f} s). "
+        f"The libraries a check loads besides archspec's own code (pydantic, yaml, typer, rich "
+        f"and what they import) take {libs - floor:.3f} s beyond the bare interpreter, "
+        f"{(libs - floor) / budget:.0%} of the budget before archspec runs a line. "
         "Profiles below."
     )
     env = cold_env()
