@@ -401,6 +401,12 @@ def shape_of(dims: Iterable[int | str | Dim]) -> Shape:
     return tuple(Dim.of(d) for d in dims)
 
 
+def evaluate_shape(shape: Iterable[Dim], env: Mapping[str, int]) -> list[int]:
+    """Each dim's integer value with every symbol bound (KeyError names a missing one); a
+    constant dim is read, not evaluated: most dims of a lowered graph are constants."""
+    return [d._const if not d._terms else d.evaluate(env) for d in shape]
+
+
 def format_shape(shape: Shape) -> str:
     """`(N, 64, 112, 112)`."""
     return "(" + ", ".join(str(d) for d in shape) + ")"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..dims import Dim, ExpressionTooLarge, Shape, total
+from ..dims import Dim, ExpressionTooLarge, Shape, evaluate_shape, total
 from ..errors import ShapeError
 from ..ir import Graph, Module, Node
 from ..ops import REGISTRY, Op, node_style
@@ -137,49 +137,106 @@ class Footprint:
 def footprint(graph: Graph, batch: int = 1) -> Footprint:
     """Parameter, buffer and activation element counts, fast enough for every compile.
 
-    Unlike `graph_cost` it does no symbolic arithmetic: shapes are evaluated to integers.
+    Unlike `graph_cost` it does no symbolic arithmetic: shapes are evaluated to integers
+    (the batch symbol set to `batch`), each kind's facts are looked up once, and a node's
+    path is only written for the node that holds the most.
 
     >>> footprint(build_graph("lenet5")).params  # doctest: +SKIP
     61706
     """
-    from ..ir import iter_nodes
-
     env: dict[str, int] = {}
     lead = graph.input_shape[0] if graph.input_shape else None
     if lead is not None and not lead.is_const and len(lead.symbols) == 1:
         env[next(iter(lead.symbols))] = batch
-    params = buffers = 0
-    activations: int | None = 0
-    largest: tuple[str, Node, int] | None = None
-    for path, node in iter_nodes(graph.root):
-        if node.child is not None or node.shape is None:
-            continue
-        op = REGISTRY[node.kind]
+    walk = _FootprintWalk(env)
+    walk.module(graph.root, "")
+    largest = None
+    if walk.largest is not None:
+        prefix, node, held = walk.largest
+        largest = (f"{prefix}.{node.name}" if prefix else node.name, node, held)
+    return Footprint(walk.params, walk.buffers, walk.activations, largest)
+
+
+class _FootprintWalk:
+    """The running totals of one `footprint` (a class, not a recursive closure: that would
+    be a reference cycle keeping the graph alive until the next full collection).
+
+    A layer's counts depend on its kind, its style (a call in forward holds no parameters),
+    its attributes and its input and output shapes, nothing else: they are kept for the
+    walk under those (the objects by identity, which the graph keeps alive meanwhile), so
+    the copies of one block instance (lowering/memo.py), which share those objects, are
+    counted once.
+    """
+
+    def __init__(self, env: dict[str, int]) -> None:
+        self.env = env
+        self.params = self.buffers = 0
+        self.activations: int | None = 0
+        #: (the node's module path, node, elements) of the node holding the most
+        self.largest: tuple[str, Node, int] | None = None
+        #: kind -> (op, its activations are the product of its shape, it has scratch)
+        self.facts: dict[str, tuple[Op, bool, bool]] = {}
+        #: a layer's counts by what they are computed from (see `node`)
+        self.counted: dict[tuple[object, ...], tuple[int | None, int, int | None]] = {}
+
+    def module(self, module: Module, prefix: str) -> None:
+        for node in module.nodes:
+            if node.child is not None:
+                self.module(node.child, f"{prefix}.{node.name}" if prefix else node.name)
+            elif node.shape is not None:
+                self.node(node, prefix)
+
+    def node(self, node: Node, prefix: str) -> None:
+        key = (node.kind, node.is_module, id(node.attrs), id(node.shape), id(node.in_shapes))
+        counts = self.counted.get(key)
+        if counts is None:
+            counts = self.counted[key] = self.count(node, self.activations is not None)
+        p, b, numel = counts
+        if p is not None:
+            self.params += p
+            self.buffers += b
+            if self.largest is None or p + b > self.largest[2]:
+                self.largest = (prefix, node, p + b)
+        if self.activations is not None:
+            self.activations = None if numel is None else self.activations + numel
+
+    def count(self, node: Node, activations: bool) -> tuple[int | None, int, int | None]:
+        """A layer's parameters and buffers (None: computed in forward) and activation
+        elements (None: a symbol other than the batch is left, or not asked for)."""
+        facts = self.facts.get(node.kind)
+        if facts is None:
+            op = REGISTRY[node.kind]
+            kind = type(op)
+            facts = self.facts[node.kind] = (
+                op,
+                kind.activation_numel is Op.activation_numel,
+                kind.scratch_numel is not Op.scratch_numel,
+            )
+        op, plain, scratch = facts
+        p: int | None = None
+        b = 0
         if node_style(node) != "function":
             p, b = op.params(node.attrs), op.buffers(node.attrs)
-            params += p
-            buffers += b
-            if largest is None or p + b > largest[2]:
-                largest = (path, node, p + b)
-        if activations is not None:
-            try:
-                sizes = [d.evaluate(env) for d in node.shape]
-            except KeyError:  # a symbol other than the batch: no figure
-                activations = None
-                continue
-            if type(op).activation_numel is Op.activation_numel:  # the product, minus Dims
-                numel = 1
-                for size in sizes:
-                    numel *= size
-            else:
-                numel = op.activation_numel(tuple(Dim.of(v) for v in sizes)).value
-            if type(op).scratch_numel is not Op.scratch_numel:
-                try:
-                    ins = [tuple(Dim.of(d.evaluate(env)) for d in s) for s in node.in_shapes]
-                except KeyError:
-                    activations = None
-                    continue
-                out = tuple(Dim.of(v) for v in sizes)
-                numel += op.scratch_numel(node.attrs, ins, out).value
-            activations += numel
-    return Footprint(params, buffers, activations, largest)
+        if not activations:  # an earlier layer left a symbol: no total to add to
+            return p, b, None
+        try:
+            sizes = evaluate_shape(node.shape, self.env)  # type: ignore[arg-type]
+        except KeyError:  # a symbol other than the batch: no figure
+            return p, b, None
+        if plain:  # the product, minus Dims
+            numel = 1
+            for size in sizes:
+                numel *= size
+        else:
+            numel = op.activation_numel(tuple(Dim.of(v) for v in sizes)).value
+        if scratch:
+            try:  # a dim without symbols is its own value: only the others are made again
+                ins = [
+                    tuple(d if d.is_const else Dim.of(d.evaluate(self.env)) for d in s)
+                    for s in node.in_shapes
+                ]
+            except KeyError:
+                return p, b, None
+            out = tuple(Dim.of(v) for v in sizes)
+            numel += op.scratch_numel(node.attrs, ins, out).value
+        return p, b, numel
