@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import core_schema
 
 from .constructs import BLOCK_CALL, CONSTRUCTS, on_change
 from .ops import REGISTRY
@@ -267,10 +268,42 @@ def _tag_of(value: Any) -> str | None:
     return "block"
 
 
-def _build() -> dict[str, Any]:
-    """Build the node union and the spec model from the current registry."""
+class _ValidatedBy:
+    """A node union member that validates with its layer model's own validator, built the
+    first time a spec uses that kind (the layer models are `defer_build`).
 
-    members: list[Any] = [Annotated[op.spec, Tag(kind)] for kind, op in sorted(REGISTRY.items())]
+    The spec model that validates specs holds each layer kind this way instead of inline:
+    generating every kind's core schema was most of `archspec check`'s start-up, and a spec
+    uses a few of the ~70 kinds. The union still picks the member by its tag, and pydantic
+    merges the errors a member's validator raises into the spec's with their locations
+    prefixed, so the errors are those of the inline member (tests/test_schema_lazy.py compares
+    them). Not for the JSON Schema: `json_schema` builds the spec model with the layer
+    models inline.
+    """
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.model = model
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        return core_schema.no_info_plain_validator_function(self.model.model_validate)
+
+
+def _layer_members(inline: bool) -> list[Any]:
+    """One node union member per layer kind, tagged with its kind: the layer model inline
+    (the JSON Schema), or validated by the model's own validator (`_ValidatedBy`)."""
+    return [
+        Annotated[op.spec, Tag(kind)]
+        if inline
+        else Annotated[Any, _ValidatedBy(op.spec), Tag(kind)]
+        for kind, op in sorted(REGISTRY.items())
+    ]
+
+
+def _build(inline: bool = False) -> dict[str, Any]:
+    """Build the node union and the spec model from the current registry (`inline`: with
+    the layer models inline, for the JSON Schema)."""
+
+    members = _layer_members(inline)
     compound = {kind: c.schema for kind, c in CONSTRUCTS.items()}
     members += [Annotated[m, Tag(k)] for k, m in compound.items()]
     members.append(Annotated[BLOCK_CALL.schema, Tag("block")])
@@ -390,7 +423,9 @@ def json_schema() -> dict[str, Any]:
     """JSON Schema of the spec language, for editors (yaml-language-server)."""
     from .compose.schema_keys import add_composition_keys
 
-    schema = add_composition_keys(spec_model().model_json_schema(by_alias=True))
+    models()  # plugins loaded
+    full = _build(inline=True)["Spec"]
+    schema = add_composition_keys(full.model_json_schema(by_alias=True))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://archspec.dev/schema/archspec-1.json"
     return schema

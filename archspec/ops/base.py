@@ -153,10 +153,10 @@ KeyText = Annotated[
 class NodeBase(BaseModel):
     """Fields every node of a layer list shares."""
 
-    # Not deferred: pydantic reuses a built layer model's core schema inside the spec
-    # model's node union, and building each class as it is defined costs less than
-    # generating the union's members inline (0.53 s -> 0.46 s CPU for import + schema).
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Deferred: a layer model's validator is built the first time a spec uses its kind
+    # (schema._ValidatedBy); most of the ~70 kinds are never used by a given check, and
+    # building all of them was most of archspec's import time.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     name: Name | None = Field(
         None, description="module/attribute name; unnamed items are named by index"
