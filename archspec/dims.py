@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 
 Monomial = tuple["Atom", ...]
 
@@ -98,8 +97,10 @@ class Dim:
                     f"of {MAX_SIZE:,}"
                 )
             self.__dict__["size"] = size
-            self._terms: tuple[tuple[Monomial, int], ...] = tuple(
-                sorted(clean.items(), key=lambda mc: (len(mc[0]), _mono_key(mc[0])))
+            self._terms: tuple[tuple[Monomial, int], ...] = (
+                tuple(sorted(clean.items(), key=lambda mc: (len(mc[0]), _mono_key(mc[0]))))
+                if len(clean) > 1
+                else tuple(clean.items())  # one term (or none) is sorted already
             )
         else:
             self._terms = ()
@@ -122,6 +123,11 @@ class Dim:
     @staticmethod
     def of(value: int | Dim | str) -> Dim:
         """Coerce an int, a symbol name or a Dim."""
+        if type(value) is int:  # the most common: no __init__, no checks of the type
+            out = object.__new__(Dim)
+            out._terms = ()
+            out._const = value
+            return out
         if isinstance(value, Dim):
             return value
         if isinstance(value, bool):
@@ -167,8 +173,13 @@ class Dim:
     def terms_count(self) -> int:
         return len(self._terms)
 
-    @cached_property
+    # The three facts below are kept in the instance's __dict__ once computed (a plain
+    # property reading it: functools.cached_property takes a lock on every first read).
+    @property
     def symbols(self) -> frozenset[str]:
+        known = self.__dict__.get("symbols")
+        if known is not None:
+            return known  # type: ignore[no-any-return]
         out: set[str] = set()
         for mono, _ in self._terms:
             for atom in mono:
@@ -176,20 +187,27 @@ class Dim:
                     out.add(atom.name)
                 else:
                     out |= atom.inner.symbols
-        return frozenset(out)
+        known = self.__dict__["symbols"] = frozenset(out)
+        return known
 
-    @cached_property
+    @property
     def size(self) -> int:
         """Terms and atoms, nested floors counted in full: what one `evaluate` or `str` costs."""
-        return 1 + sum(1 + _mono_size(m) for m, _ in self._terms)
+        known = self.__dict__.get("size")
+        if known is None:
+            known = self.__dict__["size"] = 1 + sum(1 + _mono_size(m) for m, _ in self._terms)
+        return known  # type: ignore[no-any-return]
 
-    @cached_property
+    @property
     def depth(self) -> int:
         """How deeply floors nest (0 for a polynomial in symbols)."""
-        return max(
-            (a.inner.depth + 1 for m, _ in self._terms for a in m if isinstance(a, Floor)),
-            default=0,
-        )
+        known = self.__dict__.get("depth")
+        if known is None:
+            known = self.__dict__["depth"] = max(
+                (a.inner.depth + 1 for m, _ in self._terms for a in m if isinstance(a, Floor)),
+                default=0,
+            )
+        return known  # type: ignore[no-any-return]
 
     def is_monotone(self) -> bool:
         """True when the value never decreases as any symbol grows (given non-negative atoms)."""
@@ -203,6 +221,8 @@ class Dim:
 
     # arithmetic -------------------------------------------------------------------
     def __add__(self, other: int | Dim) -> Dim:
+        if type(other) is int:  # a constant: no Dim made for it
+            return Dim._canonical(self._terms, self._const + other)
         o = Dim.of(other)
         # New objects even for `+ 0`: a product's remembered factors must not carry over.
         if not o._terms:
@@ -220,6 +240,8 @@ class Dim:
         return Dim._canonical(tuple((m, -c) for m, c in self._terms), -self._const)
 
     def __sub__(self, other: int | Dim) -> Dim:
+        if type(other) is int is type(self._const):  # no Dim made (a traced const adds)
+            return Dim._canonical(self._terms, self._const - other)
         return self + (-Dim.of(other))
 
     def __rsub__(self, other: int | Dim) -> Dim:
@@ -255,25 +277,26 @@ class Dim:
             return self
         if not self._terms:
             return Dim(None, self._const // d)
-        q_terms: dict[Monomial, int] = {}
-        r_terms: dict[Monomial, int] = {}
+        q_terms: list[tuple[Monomial, int]] = []
+        r_terms: list[tuple[Monomial, int]] = []
         for m, c in self._terms:
             q, r = divmod(c, d)
             if q:
-                q_terms[m] = q
+                q_terms.append((m, q))
             if r:
-                r_terms[m] = r
+                r_terms.append((m, r))
         q_const, r_const = divmod(self._const, d)
-        quotient = Dim(q_terms, q_const)
+        # both keep terms of `self` in its order, free of zeros: canonical as they are
+        quotient = Dim._canonical(tuple(q_terms), q_const)
         if not r_terms:
             return quotient
-        rem = Dim(r_terms, r_const)
-        if len(rem._terms) == 1:
-            ((mono, coeff),) = rem._terms
+        rem = Dim._canonical(tuple(r_terms), r_const)
+        if len(r_terms) == 1:
+            ((mono, coeff),) = r_terms
             if coeff == 1 and len(mono) == 1 and isinstance(mono[0], Floor):
                 inner, a = mono[0].inner, mono[0].divisor
                 return quotient + (inner + r_const * a).floordiv(a * d)
-        return quotient + Dim({(Floor(rem, d),): 1})
+        return quotient + _one_atom(Floor(rem, d))
 
     def __floordiv__(self, d: int) -> Dim:
         return self.floordiv(d)
@@ -348,31 +371,45 @@ class Dim:
     def __str__(self) -> str:
         text = self.__dict__.get("_text")
         if text is None:
-            text = self.__dict__["_text"] = self._render()
+            text = self.__dict__["_text"] = _render(self)
         return text
 
-    def _render(self) -> str:
-        if not self._terms:
-            return str(self._const)
-        factors = [f for f in self.__dict__.get("factors", ()) if f != 1]
-        if factors:  # a flatten's product reads better unexpanded: 4*(H - 2)*(W - 2)
-            return "*".join(str(f) if f.is_const or f._is_symbol() else f"({f})" for f in factors)
-        parts: list[str] = []
-        for mono, coeff in reversed(self._terms):
-            factors = [str(a) for a in mono]
-            if abs(coeff) != 1:
-                factors.insert(0, str(abs(coeff)))
-            if len(factors) > 1:
-                factors = [
-                    f"({f})" if isinstance(a, Floor) else f
-                    for f, a in zip(factors, (None, *mono) if abs(coeff) != 1 else mono)
-                ]
-            text = "*".join(factors)
-            parts.append(("- " if coeff < 0 else "+ ") + text)
-        if self._const:
-            parts.append(("- " if self._const < 0 else "+ ") + str(abs(self._const)))
-        out = " ".join(parts)
-        return out[2:] if out.startswith("+ ") else "-" + out[2:]
+
+def _one_atom(atom: Atom) -> Dim:
+    """`atom` as a Dim (one term, coefficient 1), bounded as `Dim({(atom,): 1})` is."""
+    size = 2 + _mono_size((atom,))
+    if size > MAX_SIZE:
+        raise ExpressionTooLarge(
+            f"a size expression grows to {size:,} terms and atoms, past the limit of {MAX_SIZE:,}"
+        )
+    out = Dim._canonical((((atom,), 1),), 0)
+    out.__dict__["size"] = size
+    return out
+
+
+def _render(self: Dim) -> str:
+    """The text of a Dim (`str` keeps it)."""
+    if not self._terms:
+        return str(self._const)
+    factors = [f for f in self.__dict__.get("factors", ()) if f != 1]
+    if factors:  # a flatten's product reads better unexpanded: 4*(H - 2)*(W - 2)
+        return "*".join(str(f) if f.is_const or f._is_symbol() else f"({f})" for f in factors)
+    parts: list[str] = []
+    for mono, coeff in reversed(self._terms):
+        factors = [str(a) for a in mono]
+        if abs(coeff) != 1:
+            factors.insert(0, str(abs(coeff)))
+        if len(factors) > 1:
+            factors = [
+                f"({f})" if isinstance(a, Floor) else f
+                for f, a in zip(factors, (None, *mono) if abs(coeff) != 1 else mono)
+            ]
+        text = "*".join(factors)
+        parts.append(("- " if coeff < 0 else "+ ") + text)
+    if self._const:
+        parts.append(("- " if self._const < 0 else "+ ") + str(abs(self._const)))
+    out = " ".join(parts)
+    return out[2:] if out.startswith("+ ") else "-" + out[2:]
 
 
 def _rebuild(
