@@ -59,7 +59,8 @@ class Linear(Op):
                 last,
                 given,
                 "E404",
-                f"linear expects {given} input features, the input gives {{a}} {fmt(x)}",
+                # a function: the message names the whole input, worth writing only if read
+                lambda: f"linear expects {given} input features, the input gives {{a}} {fmt(x)}",
                 "change the input size, or put an adaptive pool before the flatten",
             )
             n_in = given

@@ -85,7 +85,8 @@ class ShapeContext:
         diff = a - b
         if diff.is_const:
             raise ShapeFailure(code, partial(_filled, message, {"a": a, "b": b}), hint)
-        self.constraints.append(Constraint("eq", a, b, code, message, hint, self.node))
+        if self.wants("eq", a, b):
+            self.constraints.append(Constraint("eq", a, b, code, message, hint, self.node))
 
     def require_positive(
         self, d: Dim, code: str, message: Message, hint: str | None = None
@@ -95,4 +96,10 @@ class ShapeContext:
             if d.value < 1:
                 raise ShapeFailure(code, partial(_filled, message, {"d": d}), hint)
             return
-        self.constraints.append(Constraint("ge1", d, None, code, message, hint, self.node))
+        if self.wants("ge1", d, None):
+            self.constraints.append(Constraint("ge1", d, None, code, message, hint, self.node))
+
+    def wants(self, kind: str, lhs: Dim, rhs: Dim | None) -> bool:
+        """Whether to record a requirement the input does not settle (this context keeps
+        every one; the shape pass's keeps each once)."""
+        return True

@@ -88,7 +88,14 @@ class ShapeTable:
 
 
 class _Collect(ShapeContext):
-    """Records constraints with their node's span as the walk visits each node."""
+    """Records constraints with their node's span as the walk visits each node, each once.
+
+    A stage's extent is required positive by every layer that reads it (a ResNet's 56x56
+    stage by each of its convs): a requirement equal to one already made, in the same mode
+    (eval or training only), adds nothing to the domain or to which requirement first
+    empties it, both of which take the first one. So only the first is kept, as the solver
+    would keep it (`domain._Solve.add`), and the others are not even made.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -97,6 +104,15 @@ class _Collect(ShapeContext):
         self.train = False
         self.train_failure: Diagnostic | None = None
         self.memo = WalkMemo()
+        #: (kind, lhs, rhs, training only) of every requirement recorded
+        self.seen: set[tuple[object, ...]] = set()
+
+    def wants(self, kind: str, lhs: Dim, rhs: Dim | None) -> bool:
+        key = (kind, lhs, rhs, self.train)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
 
     def _flush(self) -> None:
         for c in self.constraints[len(self.located) :]:
@@ -161,16 +177,34 @@ def _walk(
 ) -> tuple[Shape | None, ...]:
     """The module's output shapes; None for a training-only one that failed (`ctx`)."""
     env: dict[str, Shape | None] = {INPUT: inp}
+    dot = prefix + "." if prefix else ""
     for node in module.nodes:
-        path = f"{prefix}.{node.name}" if prefix else node.name
-        known = [env[i] for i in node.inputs]
-        node_train = train or node.train_only
+        inputs = node.inputs
+        if len(inputs) == 1:  # most nodes read one
+            one = env[inputs[0]]
+            ins = None if one is None else (one,)
+        else:
+            ins = tuple([env[i] for i in inputs])
+            if None in ins:  # a shape is a tuple, never equal to None
+                ins = None
         shape: Shape | None = None
-        if all(s is not None for s in known):
-            ins = tuple(s for s in known if s is not None)
-            shape = _walk_node(node, path, ins, depth, ctx, rows, node_train)
+        if ins is not None:
+            node_train = train or node.train_only
+            if node.child is not None:
+                shape = _walk_child(node, dot + node.name, ins, depth, ctx, rows, node_train)
+            else:
+                shape = _walk_node(node, dot + node.name, ins, depth, ctx, rows, node_train)
         env[node.name] = shape
-    return tuple(env[o.name] for o in module.outputs)
+    return tuple([env[o.name] for o in module.outputs])
+
+
+def _row(
+    path: str, node: Node, depth: int, in_shapes: tuple[Shape, ...], shape: Shape
+) -> NodeShape:
+    """A NodeShape without the frozen dataclass's __init__ (a row per node per walk)."""
+    row = object.__new__(NodeShape)
+    row.__dict__.update(path=path, node=node, depth=depth, in_shapes=in_shapes, shape=shape)
+    return row
 
 
 def _walk_node(
@@ -182,11 +216,10 @@ def _walk_node(
     rows: list[NodeShape],
     train: bool,
 ) -> Shape | None:
-    """One node's shape (its child's walked), its row added; None when a training-only
-    node fails, which is recorded in `ctx` and leaves no rows."""
-    if node.child is not None:
-        return _walk_child(node, path, ins, depth, ctx, rows, train)
+    """One layer's shape, its row added; None when a training-only layer fails, which is
+    recorded in `ctx` and leaves no row."""
     ctx.node, ctx.span, ctx.train = path, node.span, train
+    made = len(ctx.constraints)
     try:
         shape = REGISTRY[node.kind].infer(dict(node.attrs), ins, ctx).shape
     except ShapeFailure as exc:
@@ -196,8 +229,9 @@ def _walk_node(
         ctx.train_failure = ctx.train_failure or diagnostic
         return None
     finally:
-        ctx._flush()
-    rows.append(NodeShape(path, node, depth, ins, shape))
+        if len(ctx.constraints) != made:
+            ctx._flush()
+    rows.append(_row(path, node, depth, ins, shape))
     return shape
 
 
@@ -217,16 +251,16 @@ def _walk_child(
     key = walk_key(child, ins[0], train) if ctx.train_failure is None else None
     kept = ctx.memo.find(key, child) if key is not None else None
     if kept is not None:
-        rows.append(NodeShape(path, node, depth, ins, kept.shape))
+        rows.append(_row(path, node, depth, ins, kept.shape))
         replay(kept, child, path, depth + 1, ctx, rows)
         return kept.shape
     slot, made = len(rows), len(ctx.located)
-    rows.append(NodeShape(path, node, depth, ins, ()))
+    rows.append(_row(path, node, depth, ins, ()))
     shape = _walk(child, ins[0], path, depth + 1, ctx, rows, train)[0]
     if shape is None:
         del rows[slot:]
         return None
-    rows[slot] = NodeShape(path, node, depth, ins, shape)
+    rows[slot] = _row(path, node, depth, ins, shape)
     if key is not None and ctx.train_failure is None:
         found = tuple(rows[slot + 1 :]), tuple(ctx.located[made:])
         ctx.memo.keep(key, Kept(child, path, depth + 1, shape, *found))

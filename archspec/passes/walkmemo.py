@@ -66,6 +66,10 @@ def replay(kept: Kept, module: Module, path: str, depth: int, ctx: Any, rows: li
         rows.append(_copy(row, path=path + row.path[cut:], node=node, depth=row.depth + shift))
     for located in kept.located:
         c = located.constraint
+        key = (c.kind, c.lhs, c.rhs, located.train_only)
+        if key in ctx.seen:  # made by the walk kept (or before it): each is recorded once
+            continue
+        ctx.seen.add(key)
         assert c.node.startswith(old)
         moved = _copy(c, node=path + c.node[cut:])
         ctx.constraints.append(moved)
