@@ -58,15 +58,10 @@ def lower(lw: Lowerer, site: Site) -> str:
     bname = spec.type
     _check_callable(lw, site, bname)
     bdef = lw.spec.blocks[bname]
-    given = dict(spec.model_extra or {})
-    args = bind_args(lw, site, bname, bdef, given)
+    call = call_plan(lw, spec, bdef)
+    args = bind_args(lw, site, bname, bdef, call)
     _check_size(lw, site, bname)
-    exprs = {
-        pname: expr
-        for pname, raw in given.items()
-        if _expression_arg(raw, decl_of(bdef.params[pname]), site.local)
-        and (expr := attr_expr(lw, raw, _ANY)) is not None
-    }
+    exprs = call.exprs if not call.str_args else call.exprs_at(lw, site.local)
     lw.block_stack.append(bname)
     try:
         env = {**lw.spec_env, **args}
@@ -76,16 +71,18 @@ def lower(lw: Lowerer, site: Site) -> str:
             children = lw.block_items[bname] = [
                 Item(s, ("blocks", bname, "layers", i)) for i, s in enumerate(bdef.layers)
             ]
+        if lets:
+            env.update(lets)
         child = Child(
             children,
             bname,
-            env={**env, **lets},
+            env=env,
             lets=[(n, bdef.let[n], v) for n, v in lets.items()],
             block=bname,
             args=args,
             outputs=bdef.outputs,
             outputs_ypath=("blocks", bname, "outputs"),
-            src=given,
+            src=call.given,
             exprs=exprs,
             state_dict_version=bdef.state_dict_version,
             checkpoint=bdef.checkpoint or bname in lw.spec.checkpoint,
@@ -98,12 +95,74 @@ def lower(lw: Lowerer, site: Site) -> str:
         lw.block_stack.pop()
 
 
+class CallPlan:
+    """How one call spec's arguments bind, worked out once per spec object (and enclosing
+    block, which tags the names its expressions read): every copy of the call writes the
+    same arguments. A literal argument is checked here once (one its param refuses is left
+    to each instance, which reports it); expressions are evaluated per instance, and a
+    `str` param's text is an expression or not by the names in scope there."""
+
+    __slots__ = ("exprs", "given", "params", "spec", "str_args", "unknown")
+
+    def __init__(self, lw: Lowerer, spec: Any, bdef: Any) -> None:
+        self.spec = spec  # held: the plan is found by id(spec)
+        self.given: dict[str, Any] = dict(spec.model_extra or {})
+        self.unknown = any(key not in bdef.params for key in self.given)
+        #: (param, decl, how it binds, the literal's value or the raw argument)
+        self.params: list[tuple[str, Any, int, Any]] = []
+        for pname, entry in bdef.params.items():
+            decl = decl_of(entry)
+            if pname not in self.given:
+                self.params.append((pname, decl, _DEFAULT, None))
+                continue
+            raw = self.given[pname]
+            if isinstance(raw, str):
+                self.params.append((pname, decl, _STR if decl.type == "str" else _EXPR, raw))
+                continue
+            try:
+                self.params.append((pname, decl, _BOUND, coerce_param(raw, decl)))
+            except ValueError:
+                self.params.append((pname, decl, _LITERAL, raw))
+        #: the expressions among the arguments; `str_args`: those of `str` params, which
+        #: are expressions or text by the names in scope (exprs_at)
+        self.exprs: dict[str, Any] = {}
+        self.str_args: list[tuple[str, Any, Any]] = []
+        if self.unknown:
+            return  # never lowered: bind_args refuses the call
+        for pname, raw in self.given.items():
+            decl = decl_of(bdef.params[pname])
+            if decl.type == "str" and isinstance(raw, str):
+                self.str_args.append((pname, raw, decl))
+            elif decl.type != "str" and (expr := attr_expr(lw, raw, _ANY)) is not None:
+                self.exprs[pname] = expr
+
+    def exprs_at(self, lw: Lowerer, env: Mapping[str, Any]) -> dict[str, Any]:
+        """The expressions among the arguments where `env` is in scope (in call order)."""
+        dynamic = {
+            pname for pname, raw, decl in self.str_args if str_expression(raw, decl.choices, env)
+        }
+        return {
+            pname: expr
+            for pname, raw in self.given.items()
+            if (pname in self.exprs or pname in dynamic)
+            and (expr := self.exprs.get(pname) or attr_expr(lw, raw, _ANY)) is not None
+        }
+
+
+#: how an argument binds (CallPlan.params)
+_DEFAULT, _STR, _EXPR, _BOUND, _LITERAL = range(5)
+
+
+def call_plan(lw: Lowerer, spec: Any, bdef: Any) -> CallPlan:
+    """The call's CallPlan in the enclosing block, made at its first instance."""
+    key = ("call", id(spec), lw.block_stack[-1] if lw.block_stack else None)
+    kept = lw.plans.get(key)
+    if kept is None or kept.spec is not spec:
+        kept = lw.plans[key] = CallPlan(lw, spec, bdef)
+    return kept
+
+
 _ANY = Final("any")
-
-
-def _expression_arg(raw: Any, decl: Any, env: Mapping[str, Any]) -> bool:
-    """Whether an argument may be an expression: any that is not text of a `str` param."""
-    return decl.type != "str" or (isinstance(raw, str) and str_expression(raw, decl.choices, env))
 
 
 def _check_size(lw: Lowerer, site: Site, bname: str) -> None:
@@ -200,18 +259,20 @@ def str_expression(raw: str, choices: list[Any] | None, env: Mapping[str, Any]) 
     return (bool(names) and names <= env.keys()) or (not names and ("'" in raw or '"' in raw))
 
 
-def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[str, Any]) -> dict:
+def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) -> dict:
     """The block's params bound from the call (expressions read the caller's names)."""
-    bad = _unknown_args(lw, site, bname, bdef, given)
+    bad = call.unknown and _unknown_args(lw, site, bname, bdef, call.given)
     args: dict[str, Any] = {}
-    for pname, entry in bdef.params.items():
-        decl = decl_of(entry)
+    for pname, decl, how, given in call.params:
+        if how == _BOUND:
+            args[pname] = given
+            continue
         yp = site.ypath + (pname,)
-        if pname in given:
-            raw = given[pname]
+        if how != _DEFAULT:
+            raw = given
             try:
-                text = isinstance(raw, str) and (
-                    decl.type != "str" or str_expression(raw, decl.choices, site.local)
+                text = how == _EXPR or (
+                    how == _STR and str_expression(raw, decl.choices, site.local)
                 )
                 value = parsed(raw).evaluate(site.local) if text else raw
                 args[pname] = coerce_param(value, decl)

@@ -7,13 +7,14 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..expr import ExprError
 from ..ir import AttrExpr, Node
 from ..loader import PathKey
 from ..ops import REGISTRY, ShapeFailure
-from ..ops.base import LayerSpec
+from ..ops.base import Final, LayerSpec
 from .context import BadValue, Item, Site, Skip
 from .exprs import attr_expr
-from .values import field_plan
+from .values import bind_value, field_plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -63,7 +64,8 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
             "name the nodes it joins, e.g. `from: [input, conv2]`",
         )
         raise Skip
-    attrs, src, exprs = bind_fields(lw, spec, site.local, item.ypath)
+    attrs, plan = bind_fields(lw, spec, site.local, item.ypath)
+    src = plan.src
     if any(s is None for s in site.in_shapes):
         raise Skip
     if pieces:
@@ -87,8 +89,8 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
             site.train,
             src=src,
             is_module=is_module,
-            exprs=exprs,
-            stated=frozenset(src),
+            exprs=plan.exprs,
+            stated=plan.stated,
         )
         out = lw.add_node(scope, node, item)
     return None if op.arity == 0 else out
@@ -106,30 +108,73 @@ def _shape_failure(lw: Lowerer, exc: ShapeFailure, qual: str, item: Item, src: A
     lw.error(exc.code, f"{qual}: {exc.message}", yp, exc.hint)
 
 
+class Binding:
+    """How one layer spec's fields bind, worked out once per spec object (and enclosing
+    block, which tags the names its expressions read): every copy and block instance of
+    the spec states the same fields with the same text, so only its expressions are
+    evaluated per instance. A literal is bound here once; one its field refuses is left
+    to each instance, which reports it."""
+
+    __slots__ = ("bound", "exprs", "spec", "src", "stated", "template")
+
+    def __init__(self, lw: Lowerer, spec: LayerSpec) -> None:
+        self.spec = spec  # held: the plan is found by id(spec)
+        #: every attribute in field order; those in `bound` hold a placeholder
+        self.template: dict[str, Any] = {}
+        #: (field, YAML key, raw value, Final) of the fields evaluated per instance
+        self.bound: list[tuple[str, str, Any, Final]] = []
+        self.src: dict[str, Any] = {}
+        self.exprs: dict[str, AttrExpr] = {}
+        given = spec.model_fields_set
+        for fname, key, final in field_plan(type(spec)):
+            raw = getattr(spec, fname)
+            if fname in given:
+                self.src[fname] = raw
+                expr = attr_expr(lw, raw, final)
+                if expr is not None:
+                    self.exprs[fname] = expr
+            self.template[fname] = raw if final is None else _literal(raw, final)
+            if self.template[fname] is _PER_INSTANCE:
+                self.bound.append((fname, key, raw, final))  # type: ignore[arg-type]
+        self.stated = frozenset(self.src)
+
+
+#: a field's value that depends on where the layer is (or whose error each instance reports)
+_PER_INSTANCE = object()
+
+
+def _literal(raw: Any, final: Final) -> Any:
+    """A scalar literal's bound value (it reads no names), else _PER_INSTANCE."""
+    if isinstance(raw, (str, list, dict)):
+        return _PER_INSTANCE
+    try:
+        return bind_value(raw, final, {})
+    except (ExprError, ValueError):
+        return _PER_INSTANCE
+
+
+def binding(lw: Lowerer, spec: LayerSpec) -> Binding:
+    """The spec's Binding in the enclosing block, made at its first instance."""
+    key = ("layer", id(spec), lw.block_stack[-1] if lw.block_stack else None)
+    kept = lw.plans.get(key)
+    if kept is None or kept.spec is not spec:
+        kept = lw.plans[key] = Binding(lw, spec)
+    return kept
+
+
 def bind_fields(
     lw: Lowerer, spec: LayerSpec, env: Mapping[str, Any], ypath: PathKey
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, AttrExpr]]:
-    """A layer's attributes evaluated, the spec text of those it states, and the
-    expressions among them (see exprs.py)."""
-    attrs: dict[str, Any] = {}
-    src: dict[str, Any] = {}
-    exprs: dict[str, AttrExpr] = {}
+) -> tuple[dict[str, Any], Binding]:
+    """A layer's attributes evaluated, and its Binding: the spec text of the fields it
+    states and the expressions among them (see exprs.py)."""
+    plan = binding(lw, spec)
+    attrs = plan.template.copy()
     failed = False
-    given = spec.model_fields_set
-    for fname, key, final in field_plan(type(spec)):
-        raw = getattr(spec, fname)
-        if fname in given:
-            src[fname] = raw
-            expr = attr_expr(lw, raw, final)
-            if expr is not None:
-                exprs[fname] = expr
-        if final is None:
-            attrs[fname] = raw
-            continue
+    for fname, key, raw, final in plan.bound:
         try:
             attrs[fname] = lw.eval_value(raw, final, env, ypath + (key,), raise_skip=False)
         except BadValue:
             failed = True
     if failed:
         raise Skip
-    return attrs, src, exprs
+    return attrs, plan

@@ -82,14 +82,14 @@ class Lowerer:
         self.too_large_at: set[SourceSpan | None] = set()
         #: the channel dim of each child module's output, by path, until its node is added
         self.out_axes: dict[str, int | None] = {}
-        #: kept expressions by (text, field kind, enclosing block): a block's fields are the
-        #: same text in every instance, so each is parsed and tagged once (exprs.py)
+        #: expressions by (text, field kind, enclosing block), parsed and tagged once (exprs.py)
         self.expr_cache: dict[tuple[Any, ...], Any] = {}
-        #: worked out once for all of a block's instances: item lists with their declared
-        #: names (by id; `declarations`), bodies as items, param defaults (block_call.py)
+        #: worked out once for all instances: declared names by list (`declarations`), block
+        #: bodies, defaults, how each layer and call binds (layer.Binding, block_call.CallPlan)
         self.declared: dict[int, tuple[list[Item], dict[str, int], dict[str, list[str]]]] = {}
         self.block_items: dict[str, list[Item]] = {}
         self.block_defaults: dict[tuple[str, str], Any] = {}
+        self.plans: dict[tuple[Any, ...], Any] = {}
         #: block instances lowered so far, by call and context (lowering/memo.py)
         self.memo = InstanceMemo()
         #: each block's least expansion, so E310 is known before a block is expanded

@@ -1,0 +1,100 @@
+"""The binding plans (lowering/layer.py `Binding`, constructs/block_call.py `CallPlan`): what a
+layer spec or a block call binds the same way in every copy is worked out at its first
+instance, and nothing downstream can tell: the graph and every diagnostic are those of
+binding each instance from scratch."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import pytest
+
+import archspec
+from archspec.constructs import block_call
+from archspec.errors import ArchSpecError
+from archspec.lowering import layer
+
+from .conftest import spec_source
+
+
+def _fresh_plans(m: pytest.MonkeyPatch) -> None:
+    """Every instance binds from scratch: a plan is made for each and never kept."""
+    m.setattr(layer, "binding", lambda lw, spec: layer.Binding(lw, spec))
+    m.setattr(block_call, "call_plan", lambda lw, spec, bdef: block_call.CallPlan(lw, spec, bdef))
+
+
+def _outcome(source: Any, **kw: Any) -> Any:
+    try:
+        return archspec.build_graph(source, **kw)
+    except ArchSpecError as exc:
+        return exc.render()
+
+
+def _both(source: Any, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> tuple[Any, Any]:
+    kept = _outcome(source, **kw)
+    with monkeypatch.context() as m:
+        _fresh_plans(m)
+        fresh = _outcome(source, **kw)
+    return kept, fresh
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "densenet121", "mobilenet_v3_small"])
+def test_a_shipped_spec_lowers_to_the_same_graph(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept, fresh = _both(spec_source(name), monkeypatch)
+    assert kept == fresh
+
+
+#: a `str` argument that is an expression where `act` is in scope (the rows') and text
+#: where it is not; arguments and fields that differ per copy
+ROWS = textwrap.dedent(
+    """\
+    archspec: 1
+    name: t
+    input: [N, 3, 32, 32]
+    params:
+      rows: {type: list, default: [[relu, 8], [gelu, 16]]}
+    blocks:
+      Unit:
+        params: {w: int, act: {type: str, default: relu}, p: {type: float, default: 0.5}}
+        layers:
+          - {type: conv2d, out_channels: w, kernel_size: 1}
+          - {type: relu, when: "act == 'relu'"}
+          - {type: gelu, when: "act == 'gelu'"}
+          - {type: dropout, p: p}
+    layers:
+      - type: for_each
+        rows: rows
+        fields: [act, width]
+        count: 2
+        layer: {type: Unit, w: width + i, act: act, p: "0.1 * i"}
+      - {type: repeat, count: 2, layer: {type: Unit, w: 4 + i, act: act}}
+    """
+)
+
+
+def test_arguments_and_fields_bind_per_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    kept, fresh = _both(ROWS, monkeypatch)
+    assert kept == fresh
+    assert not isinstance(kept, str), kept
+    copies = [n.child for n in kept.root.nodes[0].child.nodes]
+    assert [c.args["w"] for c in copies] == [8, 9, 16, 17]
+    assert [c.args["act"] for c in copies] == ["relu", "relu", "gelu", "gelu"]
+    assert [c.args["p"] for c in copies] == [0.0, 0.1, 0.0, 0.1]
+    # outside the rows `act` names nothing in scope: the text `act`, for both copies
+    assert [n.child.args["act"] for n in kept.root.nodes[1].child.nodes] == ["act", "act"]
+    # `act` is an expression in the rows' copies, text in the repeat's
+    assert [list(n.exprs) for n in kept.root.nodes[0].child.nodes] == [["w", "act", "p"]] * 4
+    assert [list(n.exprs) for n in kept.root.nodes[1].child.nodes] == [["w"], ["w"]]
+
+
+def test_a_refused_literal_is_reported_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = ROWS.replace("kernel_size: 1}", "kernel_size: 0}").replace(
+        "act: act}", "act: act, p: 2}"
+    )
+    kept, fresh = _both(text, monkeypatch)
+    assert isinstance(kept, str) and kept == fresh
+    assert "E309]: 0 is below the minimum 1 (in 6 instances)" in kept
+    assert "E309]: 2.0 is above the maximum 1 (in 2 instances)" in kept
