@@ -150,3 +150,77 @@ def test_errors_inside_instances_are_those_of_lowering_each(
 def test_arguments_that_compare_equal_are_different_calls() -> None:
     assert len({args_key({"x": v}) for v in (1, 1.0, True, 0.0, -0.0, [1], (1,))}) == 7
     assert args_key({"x": [1, 2]}) == args_key({"x": [1, 2]})
+
+
+#: child modules that are no block call (a `sequential` inside a block, a repeat's
+#: Sequential, a shortcut): an instance's differs from another's only by the names its
+#: text reads (`w`, `act` and `tag`, not `p`)
+CHILDREN = textwrap.dedent(
+    """\
+    archspec: 1
+    name: t
+    input: [N, 8, 16, 16]
+    blocks:
+      Unit:
+        params:
+          w: int
+          act: {type: str, default: relu}
+          tag: {type: int, default: 0}
+          p: {type: float, default: 0.0}
+        layers:
+          - name: body
+            type: sequential
+            layers:
+              - {type: conv2d, out_channels: w, kernel_size: 1}
+              - {type: relu, when: "act == 'relu'"}
+              - {type: gelu, when: "act != 'relu'"}
+              - {type: repeat, count: 2, layer: {type: conv2d, out_channels: 8, kernel_size: 1,
+                 key: "c{tag}-{i}"}}
+          - {type: dropout, p: p}
+          - type: residual
+            body: [{type: identity}]
+            shortcut: {layers: [{type: conv2d, out_channels: 8, kernel_size: 1}]}
+    layers:
+      - {type: Unit, w: 8}
+      - {type: Unit, w: 8, p: 0.5}
+      - {type: Unit, w: 16}
+      - {type: Unit, w: 8, act: gelu}
+      - {type: Unit, w: 8, tag: 1}
+      - {type: Unit, w: 8, p: 0.25}
+    """
+)
+
+
+def test_child_modules_are_kept_by_what_their_text_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A `sequential` inside a block is kept by the values its layers read (`w`, `act`, a
+    key template's `tag`), not by the block's other arguments (`p`): a key without those
+    would hand the third instance the first one's 8 channels."""
+    lowered: list[str] = []
+    real = Lowerer.lower_scope
+
+    def counting(self: Lowerer, child: Any, *args: Any, **kw: Any) -> Any:
+        lowered.append(args[2])
+        return real(self, child, *args, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr(Lowerer, "lower_scope", counting)
+        with_memo = archspec.build_graph(CHILDREN)
+    with monkeypatch.context() as m:
+        _without_memo(m)
+        without = archspec.build_graph(CHILDREN)
+    assert _constraints(with_memo) == _constraints(without)
+    assert dataclasses.replace(with_memo, constraints=()) == dataclasses.replace(
+        without, constraints=()
+    )
+    bodies = [n.child.nodes[0].child for n in with_memo.root.nodes]
+    assert [b.nodes[0].attrs["out_channels"] for b in bodies] == [8, 8, 16, 8, 8, 8]
+    assert [b.nodes[1].kind for b in bodies] == ["relu"] * 3 + ["gelu"] + ["relu"] * 2
+    keys = [[n.name for n in b.nodes[-1].child.nodes] for b in bodies]
+    assert keys[3:5] == [["c0-0", "c0-1"], ["c1-0", "c1-1"]]
+    assert [n.child.nodes[1].attrs["p"] for n in with_memo.root.nodes][:2] == [0.0, 0.5]
+    # instances 1 and 5 (p differs) are lowered, their bodies and shortcuts copied
+    assert {"1", "5"} <= set(lowered) and not {"1.body", "5.body"} & set(lowered)
+    assert not {"1.2.downsample", "1.downsample"} & set(lowered)
+    assert {"2.body", "3.body", "4.body"} <= set(lowered)

@@ -1,25 +1,36 @@
-"""Block instances lowered once per distinct call: the 36 identical Bottlenecks of a
+"""Child modules lowered once per distinct call: the 36 identical Bottlenecks of a
 ResNet-152 stage cost one lowering and 35 copies.
 
-An instance's module depends only on what its body can see: the block, its bound arguments,
-its input's shape and channel dim (`in_channels` and the block's `let:`s derive from them),
-and, for the errors it could raise, how deep the walk is, which blocks enclose it and which
-names have failed. The spec's params and lets are fixed for the whole lowering, and the
-memo lives in one `Lowerer`, so they need no place in the key. A hit is the kept module
-re-rooted at the new path (fresh Module and Node objects, sharing their frozen contents),
-with the walk's bookkeeping replayed: the layer items it charged and the shape
-requirements it recorded, renamed to the new path. An instance that reported anything
-(an error or a warning) is never kept, so every diagnostic comes from a real lowering.
+A block instance's module depends only on what its body can see: the block, its bound
+arguments, its input's shape and channel dim (`in_channels` and the block's `let:`s derive
+from them), and, for the errors it could raise, how deep the walk is, which blocks enclose
+it and which names have failed. Any other child module (a `sequential`, a repeat's
+Sequential, a shortcut, a branch) is keyed by its items instead of a call: the spec objects
+and where they are written, the copies' forced names and index values, and the value (or
+absence) of every name the text of those specs can read (`spec_names`: each string that
+parses as an expression, each `{part}` of a template; a spec holding anything else is not
+kept). A string read as text rather than as an expression only makes the key stricter.
+The spec's params and lets are fixed for the whole lowering, and the memo lives in one
+`Lowerer`, so they need no place in the key. A hit is the kept module re-rooted at the new
+path (fresh Module and Node objects, sharing their frozen contents), with the walk's
+bookkeeping replayed: the layer items it charged and the shape requirements it recorded,
+renamed to the new path. An instance that reported anything (an error or a warning) is
+never kept, so every diagnostic comes from a real lowering.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..expr import ExprError
 from ..ir import Module
+from .context import Item
+from .values import parsed
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..ops.base import Constraint
@@ -27,6 +38,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: `out_axes` had no entry for the instance's path (its outputs failed).
 _NO_AXIS = object()
+#: `{expression}` parts of a name or key template
+_PART = re.compile(r"\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -65,12 +78,45 @@ class InstanceMemo:
 
     def __init__(self) -> None:
         self.kept: dict[tuple[Any, ...], Lowered] = {}
+        self.held: list[Any] = []
 
     def key(self, lw: Lowerer, call: tuple[Any, ...], in_shape: Any, axis: Any) -> tuple | None:
-        """The full key of an instance: the call (block, arguments) and its context."""
+        """The full key of an instance: the call (block, arguments, or a child's items_key)
+        and its context."""
         if in_shape is None:
             return None
         return (call, tuple(in_shape), axis, lw.depth, tuple(lw.block_stack), frozenset(lw.failed))
+
+    def items_key(self, lw: Lowerer, child: Any, env: Mapping[str, Any]) -> tuple | None:
+        """What a child module that is no block call is made of (see the module docstring);
+        None when a spec holds something unknown or a value cannot be keyed."""
+        if child.block is not None or child.args or child.lets or child.register_order:
+            return None
+        names: set[str] = set()
+        items = []
+        for it in child.items:
+            read = spec_names(lw, it.spec)
+            copy_env = args_key(it.env)
+            if read is None or copy_env is None:
+                return None
+            names |= read
+            items.append((id(it.spec), it.ypath, it.name, copy_env))
+        # the value of each name in scope, and the names that are not (text, or an error)
+        ordered = sorted(names)
+        values = args_key({n: env[n] for n in ordered if n in env})
+        if values is None:
+            return None
+        unbound = tuple(n for n in ordered if n not in env)
+        shape = (child.class_name, tuple(child.outputs or ()), tuple(child.switches))
+        return (
+            "items",
+            tuple(items),
+            shape,
+            child.state_dict_version,
+            child.checkpoint,
+            values,
+            unbound,
+        )
 
     def lookup(self, lw: Lowerer, key: tuple[Any, ...], path: str, span: Any) -> Module | None:
         """The instance at `path`, when one like it was lowered and fits the layer budget."""
@@ -109,15 +155,54 @@ class InstanceMemo:
 def lower_instance(
     lw: Lowerer, child: Any, env: Mapping[str, Any], in_shape: Any, path: str, span: Any, axis: Any
 ) -> Module:
-    """`lw.lower_scope` of a child module, through the memo when it is a block instance."""
+    """`lw.lower_scope` of a child module, through the memo when it can be keyed."""
     memo = lw.memo
-    key = None if child.call is None else memo.key(lw, child.call, in_shape, axis)
+    call = child.call if child.call is not None else memo.items_key(lw, child, env)
+    key = None if call is None else memo.key(lw, call, in_shape, axis)
     if key is None:
         return lw.lower_scope(child, env, in_shape, path, span, axis)
     kept = memo.lookup(lw, key, path, span)
     if kept is not None:
         return kept
+    if child.call is None:  # its key holds its specs' ids: they live as long as the memo
+        memo.held.append(child.items)
     return memo.lower(lw, key, lambda: lw.lower_scope(child, env, in_shape, path, span, axis), path)
+
+
+def spec_names(lw: Lowerer, spec: Any) -> frozenset[str] | None:
+    """Every name the text of `spec` (and of the specs inside it) could read, worked out
+    once per spec object; None when it holds a value of a kind not known here."""
+    key = ("names", id(spec))
+    kept = lw.plans.get(key)
+    if kept is None or kept[0] is not spec:
+        out: set[str] = set()
+        kept = lw.plans[key] = (spec, frozenset(out) if _names_in(spec, out) else None)
+    return kept[1]  # type: ignore[no-any-return]
+
+
+def _names_in(value: Any, out: set[str]) -> bool:
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        try:
+            out |= parsed(value).names
+        except ExprError:  # text, or a template: only its parts are read
+            for part in _PART.findall(value):
+                with contextlib.suppress(ExprError):  # it cannot be read at all
+                    out |= parsed(part).names
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_names_in(v, out) for v in value)
+    if isinstance(value, dict):
+        return all(_names_in(k, out) and _names_in(v, out) for k, v in value.items())
+    if isinstance(value, Item):
+        return _names_in(value.spec, out) and _names_in(dict(value.env), out)
+    fields = getattr(type(value), "model_fields", None)
+    if fields is None:
+        return False
+    return all(_names_in(getattr(value, f), out) for f in fields) and _names_in(
+        value.model_extra or {}, out
+    )
 
 
 def _copy(obj: Any, **changes: Any) -> Any:
