@@ -348,6 +348,8 @@ class Dim:
         return (self._terms, self._const)
 
     def __eq__(self, other: object) -> bool:
+        if type(other) is Dim:  # the common case first: (terms, const) equal, const first
+            return self._const == other._const and self._terms == other._terms
         if isinstance(other, int) and not isinstance(other, bool):
             return not self._terms and self._const == other
         if not isinstance(other, Dim):

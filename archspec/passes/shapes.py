@@ -158,10 +158,11 @@ def _declared_rows(module: Module, prefix: str, depth: int, rows: list[NodeShape
     """Append the rows of `module`'s nodes and their children's, in module order (a module
     function, not a closure: a recursive closure is a reference cycle, which would keep the
     whole graph alive until the next full collection)."""
+    dot = prefix + "." if prefix else ""
     for node in module.nodes:
-        path = f"{prefix}.{node.name}" if prefix else node.name
+        path = dot + node.name
         assert node.shape is not None  # a lowered graph has every shape
-        rows.append(NodeShape(path, node, depth, tuple(node.in_shapes), node.shape))
+        rows.append(_row(path, node, depth, tuple(node.in_shapes), node.shape))
         if node.child is not None:
             _declared_rows(node.child, path, depth + 1, rows)
 
@@ -452,11 +453,13 @@ def window_warnings(table: ShapeTable) -> list[Diagnostic]:
     almost never what the author meant: the window mostly covers padding.
     """
     out: list[Diagnostic] = []
+    # the op declares its window (0: none); a child module's kind is no op's
+    windows = {kind: op.window_dims for kind, op in REGISTRY.items() if op.window_dims}
     for row in table.rows:
-        if row.node.child is not None or not row.in_shapes:
+        nd = windows.get(row.node.kind)
+        if nd is None or row.node.child is not None or not row.in_shapes:
             continue
-        nd = REGISTRY[row.node.kind].window_dims  # the op declares its window (0: none)
-        if not nd:
+        if 1 not in row.shape[-nd:]:  # only a window that leaves an extent of 1 is one
             continue
         extents = row.in_shapes[0][-nd:]
         if not all(e.is_const for e in extents):

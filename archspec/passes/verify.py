@@ -66,7 +66,7 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                         "set inplace: false, or apply it to a tensor nobody else reads",
                     )
                 )
-        flat = _unflattened(node, module)
+        flat = _unflattened(node, module) if node.kind == "linear" else None
         if flat is not None:
             warnings.append(flat)
         unread = node.name not in consumers and node.name not in outputs
