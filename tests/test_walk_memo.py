@@ -30,7 +30,9 @@ def _tables(name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[ShapeTable, Sha
     return kept, walked, sum(found)
 
 
-@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "efficientnet_b0", "inception_v3"])
+@pytest.mark.parametrize(
+    "name", ["resnet50", "mobilenet_v2", "efficientnet_b0", "inception_v3", "convnext_tiny"]
+)
 def test_replayed_walk_equals_the_real_walk(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     kept, walked, hits = _tables(name, monkeypatch)
     assert hits > 0  # the memo was used
@@ -65,3 +67,21 @@ def test_a_different_structure_is_walked() -> None:
     assert first is not None and second is not None
     assert walkmemo.same_structure(second, stage.nodes[2].child)  # type: ignore[arg-type]
     assert not walkmemo.same_structure(first, second)  # the first one downsamples
+
+
+def test_a_body_shared_by_instances_that_differ_is_replayed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EfficientNet's MBConv instances differ in their stochastic depth, so no instance is
+    replayed whole; the body they share (one lowering, lowering/memo.py) is."""
+    graph = archspec.build_graph("efficientnet_b0")
+    replayed = []
+    real = walkmemo.replay
+
+    def spy(kept: walkmemo.Kept, module: object, path: str, *args: object) -> None:
+        replayed.append((kept.module.block, path))
+        real(kept, module, path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shapes, "replay", spy)
+    infer_shapes(graph, generalise_input(graph.input_shape).shape)
+    assert any(block is None and path.startswith("features.") for block, path in replayed)

@@ -1,16 +1,18 @@
-"""Block instances walked once per distinct input by the shape pass: the identical
+"""Child modules walked once per distinct input by the shape pass: the identical
 Bottlenecks of a ResNet stage (copies of one lowering, lowering/memo.py) cost one walk of
-their shape rules and a replay for each other copy.
+their shape rules and a replay for each other copy, and so do the bodies that EfficientNet's
+MBConv instances share although the instances differ (in their stochastic depth).
 
 A child module's walk reads only the module itself (each node's name, kind, attributes,
 inputs, training flag, span and child; the module's outputs), the input shape and whether
-it runs only in training. So a walk is kept under (block, input shape, training flag) and
-replayed for a module of the same structure, checked node by node: names, kinds, inputs,
-flags, spans (with their import chains) equal and the very same attribute dicts, which the
-copies of one lowering share (an equal dict made apart is not worth comparing). A
-replay adds the same rows and the same requirements in the same order, re-rooted at the new
-path, as walking it would. A walk that failed, or that ran while a training-only failure
-was recorded, is never kept, so every diagnostic comes from a real walk.
+it runs only in training. So a walk is kept under (block, first node's attributes, input
+shape, training flag) and replayed for a module of the same structure, checked node by
+node: names, kinds, inputs, flags, spans (with their import chains) equal and the very same
+attribute dicts, which the copies of one lowering share (an equal dict made apart is not
+worth comparing). A replay adds the same rows and the same requirements in the same order,
+re-rooted at the new path, as walking it would (less those made already: passes/shapes.py
+records each once). A walk that failed, or that ran while a training-only failure was
+recorded, is never kept, so every diagnostic comes from a real walk.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ class Kept:
 
 
 def walk_key(module: Module, in_shape: Shape, train: bool) -> tuple[Any, ...] | None:
-    """The key a block instance's walk is kept under; None for other modules."""
-    if module.block is None:
+    """The key a child module's walk is kept under (None for an empty one): its block, its
+    first node's attribute dict, which copies share (by identity: the kept module holds it
+    alive), and its input. It only sorts the kept walks: `same_structure` decides."""
+    if not module.nodes:
         return None
-    return (module.block, in_shape, train)
+    return (module.block, id(module.nodes[0].attrs), in_shape, train)
 
 
 class WalkMemo:
