@@ -322,7 +322,7 @@ def load_yaml(text: str, file: str = "<string>") -> LoadedDoc:
             del _PARSED[next(iter(_PARSED))]
         doc = _PARSED[text, file] = _renamed(text, file) or _parse_yaml(text, file)
     spans, keys, others = dict(doc.spans), dict(doc.key_spans), dict(doc.other_sources)
-    return LoadedDoc(_copy_data(doc.data), file, text, spans, keys, others, doc.variant)
+    return LoadedDoc(copy_data(doc.data), file, text, spans, keys, others, doc.variant)
 
 
 def _renamed(text: str, file: str) -> LoadedDoc | None:
@@ -345,11 +345,12 @@ def _in_file(span: SourceSpan, file: str) -> SourceSpan:
     return new
 
 
-def _copy_data(value: Any) -> Any:
+def copy_data(value: Any) -> Any:
+    """A copy of plain spec data: its lists and mappings new, its leaves (immutable) shared."""
     if type(value) is dict:
-        return {k: _copy_data(v) for k, v in value.items()}
+        return {k: copy_data(v) for k, v in value.items()}
     if type(value) is list:
-        return [_copy_data(v) for v in value]
+        return [copy_data(v) for v in value]
     return value
 
 

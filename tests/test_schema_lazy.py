@@ -103,3 +103,15 @@ def test_check_builds_only_the_layer_models_a_spec_uses() -> None:
     built = out.stdout.strip().splitlines()[-1].split()[1:]
     assert "conv2d" in built and "linear" in built
     assert "conv3d" not in built and len(built) < len(REGISTRY) // 2, built
+
+
+def test_expression_checks_are_kept_by_their_text() -> None:
+    """A kept check answers for its own text only: a bad expression is refused every time,
+    at each place, and a good one that differs by a character is still judged on its own."""
+    lazy = schema.spec_model()
+    bad = _spec([{"type": "linear", "out_features": "2 * ("}] * 2)
+    for _ in range(2):
+        with pytest.raises(ValidationError) as exc:
+            lazy.model_validate(bad)
+        assert [e["loc"][1] for e in exc.value.errors() if e["type"] == "value_error"] == [0, 1]
+    lazy.model_validate(_spec([{"type": "linear", "out_features": "2 * (3)"}]))

@@ -14,15 +14,14 @@ file it came from, with the import site recorded on it (`SourceSpan.via`).
 
 from __future__ import annotations
 
-import copy
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError, SourceSpan
-from ..loader import LoadedDoc, PathKey
+from ..loader import LoadedDoc, PathKey, copy_data
 from .sources import MAX_IMPORT_DEPTH, Reader, refused
 
 #: The most `use:` entries, and block names per entry, one file may have.
@@ -62,13 +61,19 @@ class Module:
         found = data.get("blocks") if isinstance(data, dict) else None
         return found if isinstance(found, dict) else {}
 
-    def spans_under(self, prefix: PathKey, key: bool = False) -> Iterator[tuple[PathKey, Any]]:
-        """(path below `prefix`, span) for every span recorded under `prefix`."""
-        table = self.doc.key_spans if key else self.doc.spans
-        n = len(prefix)
-        for path, span in table.items():
-            if path[:n] == prefix:
-                yield path[n:], span
+    def block_spans(self, name: str, key: bool = False) -> list[tuple[PathKey, SourceSpan]]:
+        """(path below `blocks.NAME`, span) for every span recorded under the block `name`
+        (or every key span): read from an index of the file's spans by block, made once."""
+        return self._block_spans[key].get(name, [])
+
+    @cached_property
+    def _block_spans(self) -> dict[bool, dict[str, list[tuple[PathKey, SourceSpan]]]]:
+        index: dict[bool, dict[str, list[tuple[PathKey, SourceSpan]]]] = {False: {}, True: {}}
+        for key, table in ((False, self.doc.spans), (True, self.doc.key_spans)):
+            for path, span in table.items():
+                if len(path) >= 2 and path[0] == "blocks":
+                    index[key].setdefault(path[1], []).append((path[2:], span))
+        return index
 
 
 def via_of(parent: SourceSpan | None, sites: tuple[SourceSpan, ...]) -> SourceSpan | None:
@@ -266,13 +271,14 @@ def materialise(root: Module, reserved: frozenset[str]) -> Imported:
     while work:
         final, entry, via = work.popleft()
         body = entry.module.blocks().get(entry.name)
-        copied = copy.deepcopy(body) if isinstance(body, dict) else body
-        if isinstance(copied, dict) and "layers" in copied:
-            copied["layers"] = rewrite(copied["layers"], entry, via)
+        copied = (
+            {k: rewrite(v, entry, via) if k == "layers" else copy_data(v) for k, v in body.items()}
+            if isinstance(body, dict)
+            else body
+        )
         out.blocks[final] = copied
-        prefix = ("blocks", entry.name)
-        for sub, span in entry.module.spans_under(prefix):
+        for sub, span in entry.module.block_spans(entry.name):
             out.spans[("blocks", final, *sub)] = span.with_via(via)
-        for sub, span in entry.module.spans_under(prefix, key=True):
+        for sub, span in entry.module.block_spans(entry.name, key=True):
             out.key_spans[("blocks", final, *sub)] = span.with_via(via)
     return out

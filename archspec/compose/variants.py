@@ -103,20 +103,66 @@ def _apply(doc: LoadedDoc, variant: str, body: Any) -> LoadedDoc:
                 doc,
             )
     data = {k: v for k, v in doc.data.items() if k != "variants"}
-    spans = {p: s for p, s in doc.spans.items() if p[:1] != ("variants",)}
+    spans = _Spans.of_variant(doc, base)
     key_spans = {p: s for p, s in doc.key_spans.items() if p[:1] != ("variants",)}
     data["name"] = variant
-    spans[("name",)] = doc.span_of(base, key=True) or doc.span_of(("name",))
+    spans.set(("name",), doc.span_of(base, key=True) or doc.span_of(("name",)))
     data.pop("class_name", None)
     for key in ("class_name", "description", "input"):
         if key in body:
             data[key] = body[key]
-            _move(doc, spans, (*base, key), (key,))
+            spans.move((*base, key), (key,))
     for pname, value in _variant_params(doc, body, base).items():
         _set_default(doc, data, spans, pname, value, (*base, "params", pname))
     return LoadedDoc(
-        data, doc.file, doc.text, spans, key_spans, dict(doc.other_sources), variant=variant
+        data, doc.file, doc.text, spans.table, key_spans, dict(doc.other_sources), variant=variant
     )
+
+
+#: The heads of every path a move replaces the spans below (`_apply`, `_set_default`).
+_TARGETS = frozenset({("params",), *((key,) for key in VARIANT_KEYS)})
+
+
+def _head(path: PathKey) -> PathKey:
+    """The part of a path a move's target shares with every path below it."""
+    return path[:2] if path[:1] == ("params",) else path[:1]
+
+
+class _Spans:
+    """A span table being edited, indexed by `_head`, and the spans a move reads from: a
+    move finds the spans below its source and its target without scanning the whole table
+    (a family's spans, imported blocks included, number thousands, and each of a variant's
+    params is a move)."""
+
+    def __init__(self, table: dict[PathKey, SourceSpan], own: list[Any]) -> None:
+        self.table = table
+        self.own: list[tuple[PathKey, SourceSpan]] = own
+        self.heads: dict[PathKey, list[PathKey]] = {}
+        for path in table:
+            if path[:1] in _TARGETS:
+                self.heads.setdefault(_head(path), []).append(path)
+
+    @classmethod
+    def of_variant(cls, doc: LoadedDoc, base: PathKey) -> _Spans:
+        """The family's spans less `variants:`; moves read the variant's own entry."""
+        table = {p: s for p, s in doc.spans.items() if p[:1] != ("variants",)}
+        return cls(table, [(p, s) for p, s in doc.spans.items() if p[:2] == base])
+
+    def set(self, path: PathKey, span: SourceSpan | None) -> None:
+        if path not in self.table and path[:1] in _TARGETS:
+            self.heads.setdefault(_head(path), []).append(path)
+        self.table[path] = span  # type: ignore[assignment]
+
+    def move(self, src: PathKey, dst: PathKey) -> None:
+        """Point the spans of `dst` and below at the text of `src` and below."""
+        n = len(dst)
+        for path in self.heads.get(_head(dst), ()):
+            if path[:n] == dst:
+                self.table.pop(path, None)
+        m = len(src)
+        for path, span in self.own:
+            if path[:m] == src:
+                self.set((*dst, *path[m:]), span)
 
 
 def _variant_params(doc: LoadedDoc, body: dict[str, Any], base: PathKey) -> dict[str, Any]:
@@ -134,12 +180,15 @@ def _variant_params(doc: LoadedDoc, body: dict[str, Any], base: PathKey) -> dict
 def _set_default(
     doc: LoadedDoc,
     data: dict[str, Any],
-    spans: dict[PathKey, SourceSpan],
+    spans: _Spans | dict[PathKey, SourceSpan],
     pname: str,
     value: Any,
     vpath: PathKey,
 ) -> None:
-    """Make `value` the default of the family's param `pname`."""
+    """Make `value` the default of the family's param `pname` (`spans`: edited in place;
+    the spans moved there are `doc`'s)."""
+    if not isinstance(spans, _Spans):
+        spans = _Spans(spans, list(doc.spans.items()))
     declared = data.get("params") if isinstance(data.get("params"), dict) else {}
     if pname not in declared:
         close = difflib.get_close_matches(pname, list(declared), n=1)
@@ -156,23 +205,12 @@ def _set_default(
         target: PathKey = ("params", pname, "default")
     elif isinstance(entry, str) and entry in _TYPE_NAMES:
         params[pname] = {"type": entry, "default": value}
-        spans[("params", pname, "type")] = doc.span_of(("params", pname))
+        spans.set(("params", pname, "type"), doc.span_of(("params", pname)))
         target = ("params", pname, "default")
     else:
         params[pname] = value
         target = ("params", pname)
     data["params"] = params
-    _move(doc, spans, vpath, target)
+    spans.move(vpath, target)
     # A check of the default as a whole (type, bounds) points at the variant that set it.
-    spans[("params", pname)] = doc.span_of(vpath)
-
-
-def _move(doc: LoadedDoc, spans: dict[PathKey, SourceSpan], src: PathKey, dst: PathKey) -> None:
-    """Point the spans of `dst` and below at the text of `src` and below."""
-    n = len(dst)
-    for path in [p for p in spans if p[:n] == dst]:
-        del spans[path]
-    m = len(src)
-    for path, span in doc.spans.items():
-        if path[:m] == src:
-            spans[(*dst, *path[m:])] = span
+    spans.set(("params", pname), doc.span_of(vpath))

@@ -11,6 +11,7 @@ import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
@@ -56,11 +57,22 @@ class Final:
 
 
 def _check_expr(text: str) -> str:
+    problem = _expr_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+@lru_cache(maxsize=4096)
+def _expr_problem(text: str) -> str | None:
+    """Why `text` is no expression (None: it is one). Depends on the text alone, so it is
+    kept: a family's variants and the library blocks every spec imports repeat the same
+    expressions, each checked once per process."""
     try:
         parse_expr(text)
     except ExprError as exc:
-        raise ValueError(exc.message) from None
-    return text
+        return exc.message
+    return None
 
 
 class Reuse:
