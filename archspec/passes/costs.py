@@ -176,29 +176,29 @@ class _FootprintWalk:
         self.largest: tuple[str, Node, int] | None = None
         #: kind -> (op, its activations are the product of its shape, it has scratch)
         self.facts: dict[str, tuple[Op, bool, bool]] = {}
-        #: a layer's counts by what they are computed from (see `node`)
+        #: a layer's counts by what they are computed from (see the class)
         self.counted: dict[tuple[object, ...], tuple[int | None, int, int | None]] = {}
 
     def module(self, module: Module, prefix: str) -> None:
+        counted = self.counted
         for node in module.nodes:
             if node.child is not None:
                 self.module(node.child, f"{prefix}.{node.name}" if prefix else node.name)
-            elif node.shape is not None:
-                self.node(node, prefix)
-
-    def node(self, node: Node, prefix: str) -> None:
-        key = (node.kind, node.is_module, id(node.attrs), id(node.shape), id(node.in_shapes))
-        counts = self.counted.get(key)
-        if counts is None:
-            counts = self.counted[key] = self.count(node, self.activations is not None)
-        p, b, numel = counts
-        if p is not None:
-            self.params += p
-            self.buffers += b
-            if self.largest is None or p + b > self.largest[2]:
-                self.largest = (prefix, node, p + b)
-        if self.activations is not None:
-            self.activations = None if numel is None else self.activations + numel
+                continue
+            if node.shape is None:
+                continue
+            key = (node.kind, node.is_module, id(node.attrs), id(node.shape), id(node.in_shapes))
+            counts = counted.get(key)
+            if counts is None:
+                counts = counted[key] = self.count(node, self.activations is not None)
+            p, b, numel = counts
+            if p is not None:
+                self.params += p
+                self.buffers += b
+                if self.largest is None or p + b > self.largest[2]:
+                    self.largest = (prefix, node, p + b)
+            if self.activations is not None:
+                self.activations = None if numel is None else self.activations + numel
 
     def count(self, node: Node, activations: bool) -> tuple[int | None, int, int | None]:
         """A layer's parameters and buffers (None: computed in forward) and activation
@@ -237,6 +237,7 @@ class _FootprintWalk:
                 ]
             except KeyError:
                 return p, b, None
-            out = tuple(Dim.of(v) for v in sizes)
+            shape: Shape = node.shape  # type: ignore[assignment]  (a layer with a shape)
+            out = tuple(d if d.is_const else Dim.of(v) for d, v in zip(shape, sizes))
             numel += op.scratch_numel(node.attrs, ins, out).value
         return p, b, numel
