@@ -198,9 +198,12 @@ def _block_lets(
             scope[size] = site.local[size]
     if FAILED_INPUT in site.local:
         scope[FAILED_INPUT] = True
-    taken = {p: f"a param of block {bname}" for p in bdef.params}
-    taken |= {p: "a param of the spec" for p in lw.spec.params}
-    taken |= {p: "a let of the spec" for p in lw.spec.let}
+    taken = lw.plans.get(("taken", bname))
+    if taken is None:  # the same for every instance
+        taken = {p: f"a param of block {bname}" for p in bdef.params}
+        taken |= {p: "a param of the spec" for p in lw.spec.params}
+        taken |= {p: "a let of the spec" for p in lw.spec.let}
+        lw.plans[("taken", bname)] = taken
     return bind_lets(lw, bdef.let, scope, ("blocks", bname, "let"), taken)
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
-from ..ir import InitStep, Module, Node, iter_nodes
+from ..ir import InitStep, Module, Node
 from ..loader import PathKey
 from ..ops import REGISTRY
 from ..ops.base import Final
@@ -128,9 +129,7 @@ def check_init_targets(lw: Lowerer, step: InitStep, ypath: PathKey, root: Module
     for which, fn in (("weight", step.weight), ("bias", step.bias)):
         if fn is None or fn[0] not in FAN_BASED:
             continue
-        for path, node in iter_nodes(root):
-            if step.kinds and node.kind not in step.kinds:
-                continue
+        for path, node in nodes_of_kinds(root, step.kinds):
             if step.globs and not any(fnmatch.fnmatchcase(path, g) for g in step.globs):
                 continue
             rank = tensor_rank(node, which)
@@ -145,3 +144,23 @@ def check_init_targets(lw: Lowerer, step: InitStep, ypath: PathKey, root: Module
                     "`layers`/`paths`",
                 )
                 break
+
+
+def nodes_of_kinds(root: Module, kinds: Sequence[str]) -> Iterator[tuple[str, Node]]:
+    """iter_nodes(root) (the same order) narrowed to the nodes of `kinds` (all when none
+    is named), with a path made only for those: a rule for conv2d looks at every node of
+    the net, but names only its convolutions."""
+    stack = [("", iter(root.nodes))]
+    while stack:
+        outer, nodes = stack[-1]
+        node = next(nodes, None)
+        if node is None:
+            stack.pop()
+            continue
+        wanted = not kinds or node.kind in kinds
+        if wanted or node.child is not None:
+            path = f"{outer}.{node.name}" if outer else node.name
+            if wanted:
+                yield path, node
+            if node.child is not None:
+                stack.append((path, iter(node.child.nodes)))

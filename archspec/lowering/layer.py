@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
-from ..ir import AttrExpr, Node
+from ..ir import ABSENT_AS, INPUT, AttrExpr, Node
 from ..loader import PathKey
 from ..ops import REGISTRY, ShapeFailure
 from ..ops.base import Final, LayerSpec
-from .context import BadValue, Item, Site, Skip
-from .exprs import attr_expr
+from .context import BadValue, Item, Scope, Site, Skip, when_text
+from .exprs import attr_expr, text_expr
 from .values import bind_value, field_plan
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +70,8 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
         raise Skip
     if pieces:
         lw.charge(len(pieces) - 1, item.ypath)
+    when = getattr(spec, "when", None)  # in the node as made, not added by add_node
+    when_src, when_expr = (None, None) if when is None else (when_text(when), text_expr(lw, when))
     for index, piece in enumerate(pieces or [name]):
         lw.ctx.node = scope.qual(piece)
         given = {**attrs, "_index": index} if pieces else attrs
@@ -91,9 +93,23 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
             is_module=is_module,
             exprs=plan.exprs,
             stated=plan.stated,
+            when=when_src,
+            when_expr=when_expr,
         )
+        if when is not None:
+            node = absent_as_previous(scope, node)
         out = lw.add_node(scope, node, item)
     return None if op.arity == 0 else out
+
+
+def absent_as_previous(scope: Scope, node: Node) -> Node:
+    """A join under a `when` that reads the node before it: where the `when` leaves it out,
+    what follows reads that node, so one emitted class writes the join under an `if`
+    (`if self.use_res_connect: out = x + out`), as for a residual's `add_when`."""
+    prev = scope.nodes[-1].name if scope.nodes else INPUT
+    if len(node.inputs) < 2 or prev not in node.inputs:
+        return node
+    return dataclasses.replace(node, attrs={**node.attrs, ABSENT_AS: node.inputs.index(prev)})
 
 
 def _shape_failure(lw: Lowerer, exc: ShapeFailure, qual: str, item: Item, src: Any) -> None:

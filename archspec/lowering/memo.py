@@ -21,7 +21,6 @@ never kept, so every diagnostic comes from a real lowering.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,6 +63,9 @@ def args_key(args: Mapping[str, Any]) -> tuple[Any, ...] | None:
 
 
 def _frozen(value: Any) -> Any:
+    kind = type(value)
+    if kind is int or kind is str or kind is bool:  # the common case, as the end has it
+        return (kind.__name__, value)
     if isinstance(value, (list, tuple)):
         return (type(value).__name__, tuple(_frozen(v) for v in value))
     if isinstance(value, dict):
@@ -96,7 +98,7 @@ class InstanceMemo:
         items = []
         for it in child.items:
             read = spec_names(lw, it.spec)
-            copy_env = args_key(it.env)
+            copy_env = args_key(it.env) if it.env else ()
             if read is None or copy_env is None:
                 return None
             names |= read
@@ -126,7 +128,7 @@ class InstanceMemo:
         old = kept.module.path
         lw.count += kept.charged
         lw.ctx.constraints.extend(
-            dataclasses.replace(c, node=path + c.node[len(old) :]) for c in kept.constraints
+            _copy(c, node=path + c.node[len(old) :]) for c in kept.constraints
         )
         if kept.out_axis is not _NO_AXIS:
             lw.out_axes[path] = kept.out_axis

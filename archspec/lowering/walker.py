@@ -20,7 +20,7 @@ from typing import Any
 from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError, once_per_place
 from ..expr import ExprError
-from ..ir import ABSENT_AS, INPUT, InitStep, Let, Module, Node, Switch
+from ..ir import INPUT, InitStep, Let, Module, Node, Switch
 from ..limits import FAMILY_HINT, spend_family
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY, ShapeContext
@@ -45,7 +45,7 @@ from .context import (
 )
 from .exprs import text_expr
 from .keys import keyed_site
-from .layer import lower_op
+from .layer import absent_as_previous, lower_op
 from .memo import InstanceMemo, lower_instance
 from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off, switched_off_early
 from .values import bind_value, reads_failed, text_value_hint, value_hint
@@ -189,7 +189,7 @@ class Lowerer:
         when = getattr(item.spec, "when", None)
         if when is not None and node.when is None:
             node = dataclasses.replace(node, when=when_text(when), when_expr=text_expr(self, when))
-            node = _absent_as_previous(scope, node)
+            node = absent_as_previous(scope, node)
         scope.nodes.append(node)
         scope.shapes[node.name] = node.shape
         scope.axes[node.name] = self._out_axis(scope, node)
@@ -369,16 +369,6 @@ def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[s
             refs[declared] = refs_of(it.spec)
     lw.declared[id(items)] = (items, declared_at, refs)
     return dict(declared_at), dict(refs)
-
-
-def _absent_as_previous(scope: Scope, node: Node) -> Node:
-    """A join under a `when` that reads the node before it: where the `when` leaves it out,
-    what follows reads that node, so one emitted class writes the join under an `if`
-    (`if self.use_res_connect: out = x + out`), as for a residual's `add_when`."""
-    prev = scope.nodes[-1].name if scope.nodes else INPUT
-    if len(node.inputs) < 2 or prev not in node.inputs:
-        return node
-    return dataclasses.replace(node, attrs={**node.attrs, ABSENT_AS: node.inputs.index(prev)})
 
 
 def registering(lw: Lowerer, module: Module, child: Child) -> Module:
