@@ -288,12 +288,17 @@ def weights_line(spec: str) -> str | None:
     )
 
 
-def weights_line_for(spec: Any, name: str) -> str | None:
+def weights_line_for(
+    spec: Any, name: str, index: Mapping[str, tuple[Path, str | None]] | None = None
+) -> str | None:
     """`weights_line(name)` when `spec` (what the command line was given) is the built-in
-    spec `name` or its file: a spec of one's own that is also called resnet50 has none."""
-    from .catalog import builtin_index
+    spec `name` or its file: a spec of one's own that is also called resnet50 has none.
+    `index`: `builtin_index()` as the caller already has it (one for many specs)."""
+    if index is None:
+        from .catalog import builtin_index
 
-    entry = builtin_index().get(name)
+        index = builtin_index()
+    entry = index.get(name)
     if entry is None or not isinstance(spec, str):
         return None
     if spec != name:

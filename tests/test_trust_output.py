@@ -538,7 +538,9 @@ else:
     sys.exit(main())
 """
 
-_AFTER_THE_PACKAGE = ["archspec.cli", "typer", "rich.console", "archspec.cli.tools", "torch"]
+#: Modules the start-up imports (rich no longer: it loads when a command prints a table, after
+#: its work is done), and torch, which compile imports while a temporary file exists.
+_AFTER_THE_PACKAGE = ["archspec.cli", "typer", "pydantic", "archspec.cli.tools", "torch"]
 
 
 #: (how, when) pairs. The console script finds `archspec.cli` before the module's first line

@@ -122,15 +122,15 @@ def check(
         for v in (api.family_variants(spec) if variant is None else []) or [variant]
     ]
     results = _check_all(targets, shape, max_layers, params)
-    weights = [api.weights_line_for(spec, r.name) for (spec, _), r in zip(targets, results)]
+    index = api.builtin_index()
+    weights = [api.weights_line_for(spec, r.name, index) for (spec, _), r in zip(targets, results)]
     if as_json:
         dicts = [r.to_dict() for r in results]
         for d, r, line in zip(dicts, results, weights):
             if line is not None:  # torchvision's weights names, torchvision's order
                 d["weights"] = api.list_weights(r.name)
         print(json.dumps(dicts, indent=2))
-    else:
-        out = console()
+    else:  # plain lines: names and files are escaped text, so rich would add nothing
         color = use_color(sys.stderr)
         for r, line in zip(results, weights):
             if r.diagnostics:
@@ -139,30 +139,29 @@ def check(
             if r.warnings:
                 status += f", {len(r.warnings)} warning{'s' if len(r.warnings) > 1 else ''}"
             name, file = api.escape_text(r.name), api.escape_text(str(r.file))
-            out.print(f"{name} ({file}): {status}", markup=False)
+            print(f"{name} ({file}): {status}")
             if r.input_shape is not None and r.ok:
                 outs = ", ".join(_shape(s) for s in r.outputs)
-                out.print(f"  input   {_shape(r.input_shape)}", markup=False)
-                out.print(f"  output  {outs}", markup=False)
+                print(f"  input   {_shape(r.input_shape)}")
+                print(f"  output  {outs}")
             if r.domain is not None and len(r.domain.boxes) > 2 and r.symbolic_input:
                 head = f"{r.name} accepts {_shape(r.symbolic_input)} with one of:"
-                out.print(f"  domain  {head}", markup=False)
+                print(f"  domain  {head}")
                 for text in r.domain.box_texts():
-                    out.print(f"            {text}", markup=False)
+                    print(f"            {text}")
                 if r.domain.unsolved:
                     also = " and ".join(u.text() for u in r.domain.unsolved)
-                    out.print(f"          where also {also}", markup=False)
+                    print(f"          where also {also}")
             elif r.domain is not None:
-                out.print(f"  domain  {r.domain_text}", markup=False)
+                print(f"  domain  {r.domain_text}")
             if line is not None:
-                out.print(f"  weights {line}", markup=False)
+                print(f"  weights {line}")
             sys.stdout.flush()
         if len(results) > 1:
             bad = sum(not r.ok for r in results)
-            out.print(
+            print(
                 f"checked {len(results)} specs: {len(results) - bad} ok"
-                + (f", {bad} with errors" if bad else ""),
-                markup=False,
+                + (f", {bad} with errors" if bad else "")
             )
     if not all(r.ok for r in results):
         raise typer.Exit(1)

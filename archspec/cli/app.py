@@ -14,11 +14,9 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from ..api import (
     ArchSpecError,
@@ -30,6 +28,10 @@ from ..api import (
     load_plugin_files,
     parse_shape_text,
 )
+
+if TYPE_CHECKING:  # rich is imported when a command prints through it (`check` does not)
+    from rich.console import Console
+    from rich.table import Table
 
 app = typer.Typer(
     name="archspec",
@@ -59,13 +61,19 @@ def use_color(stream: Any = None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-class _Console(Console):
-    """rich's Console, except that a closed pipe is left to archspec.cli.main (exit 141)."""
+@functools.cache
+def _console_class() -> type[Console]:
+    from rich.console import Console
 
-    def on_broken_pipe(self) -> None:
-        # rich's own handler exits 1, which would read as "a spec has an error".
-        self.quiet = True
-        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+    class _Console(Console):
+        """rich's Console, except that a closed pipe is left to archspec.cli.main (exit 141)."""
+
+        def on_broken_pipe(self) -> None:
+            # rich's own handler exits 1, which would read as "a spec has an error".
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    return _Console
 
 
 def console(stderr: bool = False) -> Console:
@@ -76,7 +84,7 @@ def console(stderr: bool = False) -> Console:
     """
     stream = sys.stderr if stderr else sys.stdout
     color = use_color(stream)
-    return _Console(
+    return _console_class()(
         file=stream,
         no_color=not color,
         color_system="auto" if color else None,

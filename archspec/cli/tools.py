@@ -11,10 +11,9 @@ import fnmatch
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from .. import api
 from .app import (
@@ -31,6 +30,9 @@ from .app import (
     report_errors,
     use_plugins,
 )
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 # --------------------------------------------------------------------------------------
 # list
@@ -105,6 +107,8 @@ def _no_match(patterns: list[str], what: str, close: list[str], command: str) ->
 
 
 def _specs_table(chosen: list[str]) -> Table:
+    from rich.table import Table
+
     table = Table(title="Built-in specs (archspec summary NAME for details)", title_justify="left")
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("description", ratio=3)
@@ -139,6 +143,8 @@ def _layers_table(patterns: list[str] | None = None) -> Table:
             close = difflib.get_close_matches(bare, kinds, n=3)
             raise _no_match(patterns, "layer kind", close, "archspec list --layers")
         rows = kept
+    from rich.table import Table
+
     table = Table(title="Layer kinds (`type:` in a spec)", title_justify="left")
     table.add_column("type", style="bold", no_wrap=True)
     table.add_column("what it is", ratio=2)

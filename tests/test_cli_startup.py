@@ -1,0 +1,68 @@
+"""What a cold `archspec check` does before it checks: the modules it never needs are not
+imported, and the command line builds only the command it runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from archspec.cli import _app_for, app
+
+from .conftest import ROOT, SPECS
+
+#: Imported by other commands only (rich prints their tables; check prints plain lines).
+NOT_FOR_CHECK = ("torch", "rich", "jinja2")
+
+
+def test_check_imports_none_of_what_only_other_commands_need() -> None:
+    specs = [str(p) for p in sorted(SPECS.glob("*.yaml"))]
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from archspec.cli import main
+        sys.argv = ["archspec", "check", *sys.argv[1:]]
+        try:
+            main()
+        except SystemExit as exc:
+            status = exc.code
+        loaded = sorted(m for m in {NOT_FOR_CHECK!r} if m in sys.modules)
+        print("imported:", loaded, "status:", status)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *specs], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.stdout.strip().endswith("imported: [] status: 0"), out.stdout[-300:] + out.stderr
+
+
+def _names(typer_app: object) -> list[str | None]:
+    return [c.name or c.callback.__name__ for c in typer_app.registered_commands]  # type: ignore[attr-defined]
+
+
+def test_the_command_line_builds_only_the_command_it_runs() -> None:
+    assert _names(_app_for(["check", "x.yaml"])) == ["check"]
+    assert _names(_app_for(["--debug", "import", "-h"])) == ["import"]
+    assert len(app.registered_commands) > 5
+    for args in ([], ["--help"], ["--version"], ["chek"], ["--debug"], ["-h", "check"]):
+        assert _app_for(args) is app, args
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "-h"],
+        ["check"],
+        ["check", "--bogus", "x"],
+        ["summary", "lenet5", "--depth", "0"],
+        ["--debug", "show", "lenet5"],
+        ["list", "lenet*"],
+    ],
+)
+def test_one_command_parses_helps_and_fails_as_in_the_whole_app(args: list[str]) -> None:
+    whole = CliRunner().invoke(app, args, prog_name="archspec")
+    alone = CliRunner().invoke(_app_for(args), args, prog_name="archspec")
+    assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output)
