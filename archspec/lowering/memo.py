@@ -24,6 +24,7 @@ import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
@@ -173,38 +174,52 @@ def lower_instance(
 
 def spec_names(lw: Lowerer, spec: Any) -> frozenset[str] | None:
     """Every name the text of `spec` (and of the specs inside it) could read, worked out
-    once per spec object; None when it holds a value of a kind not known here."""
+    once per spec object (a spec inside it through its own entry); None when it holds a
+    value of a kind not known here."""
     key = ("names", id(spec))
     kept = lw.plans.get(key)
     if kept is None or kept[0] is not spec:
+        fields = getattr(type(spec), "model_fields", None)
         out: set[str] = set()
-        kept = lw.plans[key] = (spec, frozenset(out) if _names_in(spec, out) else None)
+        known = fields is not None and all(
+            _names_in(lw, v, out)
+            for v in (*(getattr(spec, f) for f in fields), spec.model_extra or {})
+        )
+        kept = lw.plans[key] = (spec, frozenset(out) if known else None)
     return kept[1]  # type: ignore[no-any-return]
 
 
-def _names_in(value: Any, out: set[str]) -> bool:
+@lru_cache(maxsize=4096)
+def text_names(text: str) -> frozenset[str]:
+    """The names a string could read: an expression's, or a template's `{part}`s' (text
+    that is neither reads none)."""
+    try:
+        return frozenset(parsed(text).names)
+    except ExprError:
+        out: set[str] = set()
+        for part in _PART.findall(text):
+            with contextlib.suppress(ExprError):  # it cannot be read at all
+                out |= parsed(part).names
+        return frozenset(out)
+
+
+def _names_in(lw: Lowerer, value: Any, out: set[str]) -> bool:
     if value is None or isinstance(value, (bool, int, float)):
         return True
     if isinstance(value, str):
-        try:
-            out |= parsed(value).names
-        except ExprError:  # text, or a template: only its parts are read
-            for part in _PART.findall(value):
-                with contextlib.suppress(ExprError):  # it cannot be read at all
-                    out |= parsed(part).names
+        out |= text_names(value)
         return True
     if isinstance(value, (list, tuple)):
-        return all(_names_in(v, out) for v in value)
+        return all(_names_in(lw, v, out) for v in value)
     if isinstance(value, dict):
-        return all(_names_in(k, out) and _names_in(v, out) for k, v in value.items())
+        return all(_names_in(lw, k, out) and _names_in(lw, v, out) for k, v in value.items())
     if isinstance(value, Item):
-        return _names_in(value.spec, out) and _names_in(dict(value.env), out)
-    fields = getattr(type(value), "model_fields", None)
-    if fields is None:
+        return _names_in(lw, value.spec, out) and _names_in(lw, dict(value.env), out)
+    names = spec_names(lw, value)
+    if names is None:
         return False
-    return all(_names_in(getattr(value, f), out) for f in fields) and _names_in(
-        value.model_extra or {}, out
-    )
+    out |= names
+    return True
 
 
 def _copy(obj: Any, **changes: Any) -> Any:

@@ -62,28 +62,32 @@ def off_with_its_input(lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, 
     return True
 
 
-def switched_off_early(lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any]) -> bool:
-    """True (and the switch recorded) for an item without `from` whose `when` is false and
+def switched_off_early(
+    lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any]
+) -> bool | None:
+    """False (and the switch recorded) for an item without `from` whose `when` is false and
     reads no input size: what the walker's dispatch finds, without making the site first
-    (of a block's alternatives, `act == 'relu'` ..., one is kept and the others are not).
-    A `when` that fails is left to the dispatch, which reports it."""
+    (of a block's alternatives, `act == 'relu'` ..., one is kept and the others are not);
+    True when that `when` holds, which the dispatch then need not evaluate again; None
+    when it is left to the dispatch (no `when`, or one that reads `from` or the input's
+    sizes, or that fails: the dispatch reports it)."""
     when = getattr(item.spec, "when", None)
     if when is None or getattr(item.spec, "from_", None) is not None:
-        return False
+        return None
     if isinstance(when, str):
         try:
             names = parsed(when).names
         except ExprError:
-            return False
+            return None
         if "in_channels" in names or "in_features" in names or not names <= env.keys():
-            return False
+            return None
     try:
         if bind_value(when, _BOOL, env):
-            return False
+            return True
     except (ExprError, ValueError):
-        return False
+        return None
     switch_off(lw, item, scope, when)
-    return True
+    return False
 
 
 def switch_off(lw: Lowerer, item: Item, scope: Scope, when: Any) -> None:

@@ -243,11 +243,10 @@ class Lowerer:
         try:
             if item.env:
                 env = {**env, **item.env}
-            if switched_off_early(self, item, scope, env):
+            held = switched_off_early(self, item, scope, env)
+            if held is False or off_with_its_input(self, item, scope, env):
                 return None
-            if off_with_its_input(self, item, scope, env):
-                return None
-            return self._dispatch(self._site(item, scope, env, prev))
+            return self._dispatch(self._site(item, scope, env, prev), held)
         finally:
             self.depth -= 1
 
@@ -261,14 +260,15 @@ class Lowerer:
         local = channels_env(env, in_shapes[0] if in_shapes else None, axis, None in in_shapes)
         return Site(item, scope, env, local, inputs, in_shapes, train)
 
-    def _dispatch(self, site: Site) -> str | None:
+    def _dispatch(self, site: Site, held: bool | None = None) -> str | None:
         """A layer kind to `lower_op`, a construct to its own lowering, anything else to a
-        block call; `when` first, since a switched-off item is not lowered at all."""
+        block call; `when` first (unless `held`: it was found true already), since a
+        switched-off item is not lowered at all."""
         kind = site.spec.type
         construct = CONSTRUCTS.get(kind) if kind not in REGISTRY else None
         when = getattr(site.spec, "when", None)
         if when is not None:
-            ok = self.eval_value(when, _BOOL, site.local, site.ypath + ("when",))
+            ok = held or self.eval_value(when, _BOOL, site.local, site.ypath + ("when",))
             if not ok:
                 switch_off(self, site.item, site.scope, when)
                 return None
