@@ -125,15 +125,16 @@ def legacy_errors(
     `legacy_versions:` that applies), lowered and shape-checked as `archspec check` checks
     the spec: a layout its params break is found by `check`, not by the load that meets such
     a checkpoint. `params` are the caller's; the entry's are added, as the load adds them."""
-    from .passes.pipeline import Analysis, run
+    from .passes.pipeline import Analysis, input_shapes, run
 
     out: list[Diagnostic] = []
     for older in graph.legacy_formats:
         if not older.applies or not older.params:
             continue
         try:
-            found = run(Analysis(lower(spec, doc, {**params, **older.params}, max_layers)))
-            errors = found.check_result().errors
+            # its errors, as check reports them: the pass after input_shapes adds warnings
+            lowered = Analysis(lower(spec, doc, {**params, **older.params}, max_layers))
+            errors = run(lowered, through=input_shapes).errors
         except ArchSpecError as exc:
             errors = [d for d in exc.diagnostics if d.severity is Severity.ERROR]
         given = ", ".join(f"{k}: {v!r}" for k, v in older.params.items())
