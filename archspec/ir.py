@@ -76,6 +76,47 @@ class Node:
     stated: frozenset[str] = frozenset()
 
 
+def node_of(
+    name: str,
+    kind: str,
+    attrs: Mapping[str, Any],
+    inputs: tuple[str, ...],
+    shape: Shape | None,
+    in_shapes: tuple[Shape, ...],
+    span: SourceSpan | None,
+    train_only: bool,
+    child: Module | None,
+    src: Mapping[str, Any],
+    when: str | None,
+    is_module: bool,
+    exprs: Mapping[str, AttrExpr],
+    when_expr: AttrExpr | None,
+    stated: frozenset[str],
+) -> Node:
+    """Node(...) of every field, made without the frozen __init__, which sets each field
+    through object.__setattr__ (a third of the cost of a node): lowering makes one per layer
+    of every instance. Same object, same field order (tests/test_lowering_plans.py)."""
+    node = object.__new__(Node)
+    node.__dict__.update(
+        name=name,
+        kind=kind,
+        attrs=attrs,
+        inputs=inputs,
+        shape=shape,
+        in_shapes=in_shapes,
+        span=span,
+        train_only=train_only,
+        child=child,
+        src=src,
+        when=when,
+        is_module=is_module,
+        exprs=exprs,
+        when_expr=when_expr,
+        stated=stated,
+    )
+    return node
+
+
 @dataclass(frozen=True)
 class Switch:
     """An expression of a scope that decides its structure: a `when` that switched an item

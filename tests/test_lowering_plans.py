@@ -5,6 +5,8 @@ binding each instance from scratch."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import textwrap
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 import archspec
 from archspec.constructs import block_call
 from archspec.errors import ArchSpecError
+from archspec.ir import Node, node_of
 from archspec.lowering import layer
 
 from .conftest import spec_source
@@ -98,3 +101,15 @@ def test_a_refused_literal_is_reported_as_before(monkeypatch: pytest.MonkeyPatch
     assert isinstance(kept, str) and kept == fresh
     assert "E309]: 0 is below the minimum 1 (in 6 instances)" in kept
     assert "E309]: 2.0 is above the maximum 1 (in 2 instances)" in kept
+
+
+def test_node_of_makes_the_node_the_constructor_makes() -> None:
+    """ir.node_of (lowering's Node without the frozen __init__) takes every field of Node,
+    in order, and makes an equal node with its fields in the same order."""
+    fields = [f.name for f in dataclasses.fields(Node)]
+    assert list(inspect.signature(node_of).parameters) == fields
+    values = [f"v{i}" for i in range(len(fields))]
+    made, constructed = node_of(*values), Node(*values)
+    assert made == constructed and list(vars(made)) == list(vars(constructed)) == fields
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.name = "other"  # type: ignore[misc]

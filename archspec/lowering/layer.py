@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
-from ..ir import ABSENT_AS, INPUT, AttrExpr, Node
+from ..ir import ABSENT_AS, INPUT, AttrExpr, Node, node_of
 from ..loader import PathKey
 from ..ops import REGISTRY, ShapeFailure
 from ..ops.base import Final, LayerSpec
@@ -65,7 +65,6 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
         )
         raise Skip
     attrs, plan = bind_fields(lw, spec, site.local, item.ypath)
-    src = plan.src
     if any(s is None for s in site.in_shapes):
         raise Skip
     if pieces:
@@ -78,9 +77,9 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
         try:
             res = op.infer(given, site.in_shapes, lw.ctx)  # type: ignore[arg-type]
         except ShapeFailure as exc:
-            _shape_failure(lw, exc, scope.qual(piece), item, src)
+            _shape_failure(lw, exc, scope.qual(piece), item, plan.src)
             raise Skip from None
-        node = Node(
+        node = node_of(
             piece,
             spec.type,
             res.attrs,
@@ -89,12 +88,13 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
             tuple(site.in_shapes),  # type: ignore[arg-type]
             lw.span(item.ypath),
             site.train,
-            src=src,
-            is_module=is_module,
-            exprs=plan.exprs,
-            stated=plan.stated,
-            when=when_src,
-            when_expr=when_expr,
+            None,
+            plan.src,
+            when_src,
+            is_module,
+            plan.exprs,
+            when_expr,
+            plan.stated,
         )
         if when is not None:
             node = absent_as_previous(scope, node)

@@ -20,7 +20,7 @@ from typing import Any
 from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError, once_per_place
 from ..expr import ExprError
-from ..ir import INPUT, InitStep, Let, Module, Node, Switch
+from ..ir import INPUT, InitStep, Let, Module, Node, Switch, node_of
 from ..limits import FAMILY_HINT, spend_family
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY, ShapeContext
@@ -301,20 +301,7 @@ class Lowerer:
                 "give its `outputs` one name, or join them with add or concat first",
             )
             raise Skip
-        node = Node(
-            name,
-            "module",
-            {},
-            site.inputs,
-            shape,
-            tuple(site.in_shapes),  # type: ignore[arg-type]
-            self.span(item.ypath),
-            site.train,
-            module,
-            src=dict(child.src or {}) if shape is not None else {},
-            is_module=True,
-            exprs=dict(child.exprs or {}) if shape is not None else {},
-        )
+        node = _module_node(name, site, shape, self.span(item.ypath), module, child)
         out = self.add_node(scope, node, item)
         if shape is None:
             raise Skip
@@ -369,6 +356,30 @@ def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[s
             refs[declared] = refs_of(it.spec)
     lw.declared[id(items)] = (items, declared_at, refs)
     return dict(declared_at), dict(refs)
+
+
+def _module_node(
+    name: str, site: Site, shape: Any, span: SourceSpan | None, module: Module, child: Child
+) -> Node:
+    """The node of a child module: its call's spec text and expressions when it has a shape."""
+    known = shape is not None
+    return node_of(
+        name,
+        "module",
+        {},
+        site.inputs,
+        shape,
+        tuple(site.in_shapes),  # type: ignore[arg-type]
+        span,
+        site.train,
+        module,
+        dict(child.src or {}) if known else {},
+        None,
+        True,
+        dict(child.exprs or {}) if known else {},
+        None,
+        frozenset(),
+    )
 
 
 def registering(lw: Lowerer, module: Module, child: Child) -> Module:
