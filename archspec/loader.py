@@ -311,18 +311,30 @@ _PARSED: dict[tuple[str, str], LoadedDoc] = {}
 PARSED_KEPT = 64  # documents kept, the oldest dropped first
 
 
-def load_yaml(text: str, file: str = "<string>") -> LoadedDoc:
+def load_yaml(text: str, file: str = "<string>", *, copy: bool = True) -> LoadedDoc:
     """Parse one YAML document safely, keeping spans; raise LoadError with a location.
 
     Each caller gets its own data and span maps (composition edits them); leaves and spans
-    (frozen) are shared with the kept document."""
+    (frozen) are shared with the kept document. `copy=False`: the kept document itself, for
+    a caller that only reads it (a file `use:` imports blocks from), which must never edit
+    it."""
     doc = _PARSED.get((text, file))
     if doc is None:
         if len(_PARSED) >= PARSED_KEPT:
             del _PARSED[next(iter(_PARSED))]
         doc = _PARSED[text, file] = _renamed(text, file) or _parse_yaml(text, file)
+    return fresh_copy(doc) if copy else doc
+
+
+def is_kept(doc: LoadedDoc) -> bool:
+    """Whether `doc` is a kept parse that `load_yaml(copy=False)` hands out (never edited)."""
+    return _PARSED.get((doc.text, doc.file)) is doc
+
+
+def fresh_copy(doc: LoadedDoc) -> LoadedDoc:
+    """`doc` with its own data and span maps (leaves and spans shared)."""
     spans, keys, others = dict(doc.spans), dict(doc.key_spans), dict(doc.other_sources)
-    return LoadedDoc(copy_data(doc.data), file, text, spans, keys, others, doc.variant)
+    return LoadedDoc(copy_data(doc.data), doc.file, doc.text, spans, keys, others, doc.variant)
 
 
 def _renamed(text: str, file: str) -> LoadedDoc | None:

@@ -366,7 +366,9 @@ def test_a_diamond_of_thirty_levels_reads_each_file_once(
     level would expand to 2**30 layers: the expansion limit (E310) stops it, fast."""
     parsed: list[str] = []
     real_load = sources.load_yaml
-    monkeypatch.setattr(sources, "load_yaml", lambda t, f: parsed.append(f) or real_load(t, f))
+    monkeypatch.setattr(
+        sources, "load_yaml", lambda t, f, **kw: parsed.append(f) or real_load(t, f, **kw)
+    )
     depth = 30
     write(tmp_path / f"l{depth}a.yaml", "archspec: 1\nblocks: {Leaf: {layers: [{type: relu}]}}\n")
     for level in range(depth - 1, -1, -1):

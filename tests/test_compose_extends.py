@@ -171,7 +171,9 @@ def test_a_chain_of_bases_parses_each_file_once(
 
     parsed: list[str] = []
     real_load = sources.load_yaml
-    monkeypatch.setattr(sources, "load_yaml", lambda t, f: parsed.append(f) or real_load(t, f))
+    monkeypatch.setattr(
+        sources, "load_yaml", lambda t, f, **kw: parsed.append(f) or real_load(t, f, **kw)
+    )
     write(tmp_path / "blocks.yaml", "archspec: 1\nblocks: {B: {layers: [{type: relu}]}}\n")
     use = (
         "use: [{from: blocks.yaml, blocks: [B]},"

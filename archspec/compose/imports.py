@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError, SourceSpan
-from ..loader import LoadedDoc, PathKey, copy_data
+from ..loader import LoadedDoc, PathKey, copy_data, is_kept
 from .sources import MAX_IMPORT_DEPTH, Reader, refused
 
 #: The most `use:` entries, and block names per entry, one file may have.
@@ -63,17 +62,34 @@ class Module:
 
     def block_spans(self, name: str, key: bool = False) -> list[tuple[PathKey, SourceSpan]]:
         """(path below `blocks.NAME`, span) for every span recorded under the block `name`
-        (or every key span): read from an index of the file's spans by block, made once."""
-        return self._block_spans[key].get(name, [])
+        (or every key span), from an index of the file's spans by block (`_spans_by_block`)."""
+        return _spans_by_block(self.doc)[key].get(name, [])
 
-    @cached_property
-    def _block_spans(self) -> dict[bool, dict[str, list[tuple[PathKey, SourceSpan]]]]:
-        index: dict[bool, dict[str, list[tuple[PathKey, SourceSpan]]]] = {False: {}, True: {}}
-        for key, table in ((False, self.doc.spans), (True, self.doc.key_spans)):
-            for path, span in table.items():
-                if len(path) >= 2 and path[0] == "blocks":
-                    index[key].setdefault(path[1], []).append((path[2:], span))
-        return index
+
+#: The spans of a file by block, for the parsed documents imported files share (loader's
+#: kept documents, which no one edits): id of the document -> (it, its index). Holding the
+#: document keeps its id from being reused while the entry lives; the index depends on the
+#: document alone.
+_INDEXES: dict[int, tuple[LoadedDoc, dict[bool, dict[str, list[Any]]]]] = {}
+INDEXES_KEPT = 64
+
+
+def _spans_by_block(doc: LoadedDoc) -> dict[bool, dict[str, list[tuple[PathKey, SourceSpan]]]]:
+    """`doc`'s spans and key spans grouped by the block they lie under (made once for a file
+    that many compositions import: each copied block would scan all of its file's spans)."""
+    kept = _INDEXES.get(id(doc))
+    if kept is not None and kept[0] is doc:
+        return kept[1]
+    index: dict[bool, dict[str, list[tuple[PathKey, SourceSpan]]]] = {False: {}, True: {}}
+    for key, table in ((False, doc.spans), (True, doc.key_spans)):
+        for path, span in table.items():
+            if len(path) >= 2 and path[0] == "blocks":
+                index[key].setdefault(path[1], []).append((path[2:], span))
+    if is_kept(doc):  # a document a caller may still edit is indexed afresh each time
+        if len(_INDEXES) >= INDEXES_KEPT:
+            del _INDEXES[next(iter(_INDEXES))]
+        _INDEXES[id(doc)] = (doc, index)
+    return index
 
 
 def via_of(parent: SourceSpan | None, sites: tuple[SourceSpan, ...]) -> SourceSpan | None:
@@ -153,7 +169,7 @@ class Importer:
                 "import blocks from fewer levels of files",
                 code="E111",
             )
-        doc = self.reader.read(path, site)
+        doc = self.reader.read(path, site, copy=False)  # read only: blocks are copied out
         _check_module_file(doc)
         found = self.module(doc, path, key)
         found.ref = ref if isinstance(ref, str) else doc.file

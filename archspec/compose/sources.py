@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import LoadError, SourceSpan
-from ..loader import MAX_BYTES, LoadedDoc, load_yaml, read_spec_text
+from ..loader import MAX_BYTES, LoadedDoc, fresh_copy, load_yaml, read_spec_text
 
 #: The built-in library of blocks, shipped inside the package.
 LIBRARY_DIR = Path(__file__).resolve().parent.parent / "library"
@@ -130,13 +130,14 @@ class Reader:
             return real_lib
         return self.root
 
-    def read(self, path: Path, site: SourceSpan | None) -> LoadedDoc:
+    def read(self, path: Path, site: SourceSpan | None, *, copy: bool = True) -> LoadedDoc:
         """The parsed file at the real path `path` (parsed once), its errors located at `site`
-        when it cannot be read at all."""
+        when it cannot be read at all. `copy=False`: the parsed document kept for every
+        reader (loader.load_yaml), for a caller that only reads it."""
         key = str(path)
         shared = self.shared
         if key in shared.cache:
-            return shared.cache[key]
+            return fresh_copy(shared.cache[key]) if copy else shared.cache[key]
         if len(shared.cache) >= MAX_FILES:
             raise refused(
                 f"the spec imports more than {MAX_FILES} files",
@@ -164,10 +165,10 @@ class Reader:
                 code="E104",
             )
         shown = _shown(path)
-        doc = load_yaml(text, shown)
+        doc = load_yaml(text, shown, copy=False)
         shared.cache[key] = doc
         shared.sources[shown] = text
-        return doc
+        return fresh_copy(doc) if copy else doc
 
 
 _HINT = (
