@@ -8,8 +8,9 @@ it and which names have failed. Any other child module (a `sequential`, a repeat
 Sequential, a shortcut, a branch) is keyed by its items instead of a call: the spec objects
 and where they are written, the copies' forced names and index values, and the value (or
 absence) of every name the text of those specs can read (`spec_names`: each string that
-parses as an expression, each `{part}` of a template; a spec holding anything else is not
-kept). A string read as text rather than as an expression only makes the key stricter.
+parses as an expression, each `{part}` of a template, in any field but the kind, the name
+and `from`, which are never evaluated; a spec holding anything else is not kept). A string
+read as text rather than as an expression only makes the key stricter.
 The spec's params and lets are fixed for the whole lowering, and the memo lives in one
 `Lowerer`, so they need no place in the key. A hit is the kept module re-rooted at the new
 path (fresh Module and Node objects, sharing their frozen contents), with the walk's
@@ -38,6 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: `out_axes` had no entry for the instance's path (its outputs failed).
 _NO_AXIS = object()
+#: fields no lowering evaluates: the kind (a layer kind, construct or block), the node's
+#: name and the nodes it reads (`from`)
+_NEVER_READ = frozenset({"type", "name", "from_"})
 #: `{expression}` parts of a name or key template
 _PART = re.compile(r"\{([^{}]*)\}")
 
@@ -56,7 +60,7 @@ def args_key(args: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """Bound block arguments as a hashable key that tells apart what `==` would merge
     (`1`, `1.0` and `True`; `0.0` and `-0.0`); None when a value cannot be keyed."""
     try:
-        key = tuple((name, _frozen(value)) for name, value in args.items())
+        key = tuple([(name, _frozen(value)) for name, value in args.items()])
         hash(key)
     except TypeError:
         return None
@@ -183,7 +187,10 @@ def spec_names(lw: Lowerer, spec: Any) -> frozenset[str] | None:
         out: set[str] = set()
         known = fields is not None and all(
             _names_in(lw, v, out)
-            for v in (*(getattr(spec, f) for f in fields), spec.model_extra or {})
+            for v in (
+                *(getattr(spec, f) for f in fields if f not in _NEVER_READ),
+                spec.model_extra or {},
+            )
         )
         kept = lw.plans[key] = (spec, frozenset(out) if known else None)
     return kept[1]  # type: ignore[no-any-return]

@@ -344,10 +344,11 @@ class Lowerer:
 
 def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[str, list[str]]]:
     """Where each name of `items` is declared (its last index) and what it reads, worked out
-    once per list: a block's instances share their block's list (Lowerer.declared)."""
+    once per list: a block's instances share their block's list (Lowerer.declared), and the
+    scopes only read them."""
     kept = lw.declared.get(id(items))
     if kept is not None and kept[0] is items:
-        return dict(kept[1]), dict(kept[2])
+        return kept[1], kept[2]
     declared_at: dict[str, int] = {}
     refs: dict[str, list[str]] = {}
     for idx, it in enumerate(items):
@@ -355,7 +356,7 @@ def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[s
             declared_at[declared] = idx
             refs[declared] = refs_of(it.spec)
     lw.declared[id(items)] = (items, declared_at, refs)
-    return dict(declared_at), dict(refs)
+    return declared_at, refs
 
 
 def _module_node(
