@@ -43,7 +43,7 @@ ParamValue = Scalar | list[Any]
 class ParamDecl(BaseModel):
     """A typed parameter with an optional default (no default: the caller must give it)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     type: ParamType
     default: ParamValue | None = None
@@ -149,7 +149,7 @@ def _at_least_a(b: float, info: ValidationInfo) -> float:
 class InitArgs(BaseModel):
     """Arguments of one torch.nn.init function, restricted to what torch accepts."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class KaimingArgs(InitArgs):
@@ -182,7 +182,7 @@ class XavierArgs(InitArgs):
 class InitFn(BaseModel):
     """One initialiser: exactly one of its fields is set."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     kaiming_normal: KaimingArgs | None = None
     kaiming_uniform: KaimingArgs | None = None
@@ -209,7 +209,7 @@ class InitFn(BaseModel):
 class InitRule(BaseModel):
     """Initialise matching modules; rules apply in module order, later rules override."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     layers: list[str] = Field(default_factory=list, description="layer kinds, e.g. conv2d")
     paths: list[Annotated[str, Field(max_length=200)]] = Field(
@@ -226,7 +226,7 @@ class LegacyVersion(BaseModel):
     is `version` is loaded into the model built with `params` added (when `when` holds),
     with `warning` shown (docs/spec-language.md#older-state_dict-formats-legacy_versions)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     version: StrictInt = Field(..., ge=1, le=10**6, description="the older `_version`")
     when: Bool | None = Field(
