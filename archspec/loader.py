@@ -577,6 +577,8 @@ class _Builder:
         return out
 
     def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == "tag:yaml.org,2002:str":
+            return node.value  # what SafeConstructor makes of it, without its dispatch
         if node.tag not in _ALLOWED_SCALAR_TAGS:
             raise self._unsafe_tag(node)
         try:

@@ -1,0 +1,34 @@
+"""The loader's plain data is what PyYAML's safe loader makes of the same text: strings
+(taken from the node without the constructor's dispatch), numbers, booleans, null."""
+
+from __future__ import annotations
+
+import yaml
+
+from archspec.loader import load_yaml
+
+TEXT = """\
+plain: text
+quoted: "a \\"b\\" \\u00e9"
+single: 'it''s'
+tagged: !!str 12
+number: 12
+float: 1.5e3
+yes_word: yes
+null_word: ~
+empty:
+folded: >
+  two
+  lines
+literal: |
+  kept
+   indent
+keys: {"1": one, "2": two, !!str 3: three, "4.5": four}
+list: [a, "b", 0x1F, 1_000, .inf_not, -0, null]
+"""
+
+
+def test_scalars_are_what_the_safe_loader_makes() -> None:
+    mine = load_yaml(TEXT).data
+    assert mine == yaml.safe_load(TEXT)
+    assert type(mine["tagged"]) is str and type(mine["number"]) is int
