@@ -53,7 +53,7 @@ def compose(
     stack = _stack or ((str(real),) if real is not None else ())
     shared = _shared or Shared(total_bytes=len(doc.text.encode("utf-8", "surrogatepass")))
     if "use" in data:
-        doc = _with_imports(doc, path, shared)
+        doc = _with_imports(doc, real, shared)
     if "extends" in data:
         doc = extend(doc, lambda ref, site: _base(ref, site, real, builtins, stack, shared))
     doc = resolve_block_params(select_variant(doc, variant))
@@ -96,8 +96,8 @@ def _base(
     )
 
 
-def _with_imports(doc: LoadedDoc, path: Path | None, shared: Shared) -> LoadedDoc:
-    real = Path(os.path.realpath(path)) if path is not None else None
+def _with_imports(doc: LoadedDoc, real: Path | None, shared: Shared) -> LoadedDoc:
+    """`doc` with the blocks it imports copied in (`real`: its file, symlinks followed)."""
     reader = Reader(root=real.parent if real is not None else None, shared=shared)
     importer = Importer(reader)
     root = importer.module(doc, real, str(real) if real is not None else "<root>")

@@ -48,6 +48,24 @@ class Shared:
     total_bytes: int = 0
     cache: dict[str, LoadedDoc] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    #: Paths resolved in this composition (symlinks followed): the library's folder, the
+    #: working folder and each imported path are resolved once, not at every import.
+    reals: dict[str, Path] = field(default_factory=dict)
+
+    def real(self, path: str | Path) -> Path:
+        """`os.path.realpath(path)`, found once per composition."""
+        key = str(path)
+        found = self.reals.get(key)
+        if found is None:
+            found = self.reals[key] = Path(os.path.realpath(path))
+        return found
+
+    def shown(self, path: Path) -> str:
+        """`_shown(path)`, with the working folder resolved once per composition."""
+        try:
+            return str(path.relative_to(self.real(os.getcwd())))
+        except (ValueError, OSError):
+            return str(path)
 
 
 @dataclass
@@ -111,8 +129,8 @@ class Reader:
 
     def _inside(self, path: Path, root: Path, ref: str, site: SourceSpan | None) -> Path:
         """`path` with every symlink followed, refused unless it lies under `root`."""
-        real = Path(os.path.realpath(path))
-        top = Path(os.path.realpath(root))
+        real = self.shared.real(path)
+        top = self.shared.real(root)
         if real != top and top not in real.parents:
             raise refused(
                 f"`{ref}` leads outside the folder of the spec ({_shown(top)})",
@@ -125,8 +143,8 @@ class Reader:
     def root_of(self, path: Path) -> Path | None:
         """The tree a file's imports may reach: the library's for a library file, else the
         composition's (None for a spec given as text or data)."""
-        real_lib = Path(os.path.realpath(LIBRARY_DIR))
-        if real_lib in Path(os.path.realpath(path)).parents:
+        real_lib = self.shared.real(LIBRARY_DIR)
+        if real_lib in self.shared.real(path).parents:
             return real_lib
         return self.root
 
@@ -164,7 +182,7 @@ class Reader:
                 "the size limit of a spec counts every file it is composed from",
                 code="E104",
             )
-        shown = _shown(path)
+        shown = shared.shown(path)
         doc = load_yaml(text, shown, copy=False)
         shared.cache[key] = doc
         shared.sources[shown] = text
