@@ -109,7 +109,7 @@ def _builtin_variants(path: Path, mtime_ns: int) -> tuple[str, ...]:
     family file again."""
     if not _is_family(path):
         return ()
-    return tuple(variant_names(load_yaml(read_spec_text(path)).data))
+    return tuple(variant_names(load_yaml(read_spec_text(path), copy=False).data))
 
 
 def family_variants(source: SpecSource) -> list[str]:
@@ -137,9 +137,9 @@ def family_of(source: SpecSource) -> tuple[str, list[str]] | None:
         if isinstance(source, Mapping):
             data = source
         elif isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
-            data = load_yaml(source).data
+            data = load_yaml(source, copy=False).data  # only read here: the kept parse
         elif isinstance(source, (str, Path)) and Path(source).is_file():
-            data = load_yaml(read_spec_text(source), str(source)).data
+            data = load_yaml(read_spec_text(source), str(source), copy=False).data
             stem = Path(source).stem
     except (ArchSpecError, OSError, ValueError):
         return None
