@@ -64,7 +64,7 @@ def lower(lw: Lowerer, site: Site) -> str:
     exprs = call.exprs if not call.str_args else call.exprs_at(lw, site.local)
     lw.block_stack.append(bname)
     try:
-        env = {**lw.spec_env, **args}
+        env = {**lw.globals, **lw.lets, **args}  # lw.spec_env and the arguments, in one dict
         lets, _ = _block_lets(lw, site, bname, bdef, env)
         children = lw.block_items.get(bname)
         if children is None:  # one list for every instance: Items are never changed
