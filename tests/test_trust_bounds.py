@@ -583,3 +583,21 @@ def test_a_family_s_variants_share_one_expansion_budget(tmp_path: Path) -> None:
     assert one.exit_code == 0, one.output  # one variant alone is within its own limit
     with pytest.raises(ArchSpecError, match="variants together"):
         archspec.emit(spec, max_layers=1000)
+
+
+def test_copies_of_a_kept_block_instance_spend_the_family_budget(tmp_path: Path) -> None:
+    """The lowering memo copies an identical block instance instead of lowering it again:
+    each copy is charged to the family's shared budget as a lowering would be (it was only
+    charged to its own variant, so 40 variants of 990 copies went through)."""
+    variants = "\n".join(f"  v{i}: {{params: {{width: {i + 1}}}}}" for i in range(40))
+    spec = tmp_path / "fam.yaml"
+    spec.write_text(
+        "archspec: 1\nname: fam\ninput: [N, 3, 8, 8]\nparams:\n  width: {type: int, default: 4}\n"
+        f"variants:\n{variants}\n"
+        "blocks:\n  B:\n    layers:\n      - {type: relu}\n"
+        "layers:\n  - {name: body, type: repeat, count: 490, layer: {type: B}}\n"
+    )
+    result = CliRunner().invoke(app, ["check", str(spec), "--max-layers", "1000"])
+    assert result.exit_code == 1, result.output
+    assert "the family's variants together expand to more than 4,000 layer items" in result.output
+    assert "checked 40 specs: 4 ok, 36 with errors" in result.output

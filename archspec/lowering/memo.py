@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
 from ..ir import Module
+from ..limits import spend_family
 from .context import Item
 from .values import parsed
 
@@ -130,6 +131,8 @@ class InstanceMemo:
         kept = self.kept.get(key)
         if kept is None or lw.count + kept.charged > lw.max_layers:
             return None  # lowering it for real stops at the right item (E310)
+        if spend_family(kept.charged) is not None:  # a copy is charged like a lowering
+            return None  # the family's shared budget is spent: E310 at the right item
         old = kept.module.path
         lw.count += kept.charged
         lw.ctx.constraints.extend(
