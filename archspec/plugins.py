@@ -70,10 +70,12 @@ def load_plugins() -> list[str]:
 
 
 def _load_one(ep: importlib.metadata.EntryPoint) -> None:
+    before = dict(REGISTRY)
     try:
         for op_cls in _ops_of(ep.load()):
             if type(REGISTRY.get(op_cls.kind)) is not op_cls:  # importing may have registered it
                 register(op_cls)
+        _check_specs_build(before)
     except Exception as exc:
         raise PluginError(
             f"layer plugin {describe(ep)} failed to load: {type(exc).__name__}: {exc}",
@@ -134,7 +136,8 @@ def load_plugin_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     itself (not ones it imports), plus whatever it registers with `@archspec.register`
     while it is imported. Installed entry-point plugins are loaded first, so a kind both
     define is reported against the file. Anything wrong (no such file, not a `.py` file,
-    an exception on import, no layer kind, a kind already taken) is a PluginError (E701)
+    an exception on import, no layer kind, a kind already taken, a spec pydantic
+    cannot make a validator of) is a PluginError (E701)
     naming the file; what the failing file had registered is removed again.
 
     The file runs as a module named `archspec_plugin_<stem>_<hash of its path>`. Its folder
@@ -172,6 +175,14 @@ def _load_file(given: str) -> list[str]:
     module = _import_file(given, real, name)
     try:
         kinds = _register_ops(given, module, name, before)
+        _check_specs_build(before)
+    except TypeError as exc:
+        _forget(name, before)
+        raise PluginError(
+            f"plugin file {given!r}: {exc}",
+            hint="give each field of a layer spec a type pydantic validates (int, float, str, "
+            f"bool, Literal[...], lists and tuples of them, archspec.Int(...), ...): {DOCS}",
+        ) from None
     except PluginError:
         _forget(name, before)
         raise
@@ -314,6 +325,24 @@ def _register_ops(
             f"or registers them with @archspec.register ({DOCS})",
         )
     return added
+
+
+def _check_specs_build(before: dict[str, Op]) -> None:
+    """TypeError unless every kind registered since `before` has a spec pydantic can make a
+    validator of. The built-in kinds' validators are built on first use (check builds only
+    the kinds a spec uses), so a plugin's field of a type pydantic cannot validate would
+    otherwise surface in the middle of reading a spec, as an internal error."""
+    for kind, op in REGISTRY.items():
+        if before.get(kind) is op:
+            continue
+        try:
+            op.spec.model_rebuild(force=True)
+        except Exception as exc:  # pydantic's schema errors, unresolvable annotations, ...
+            why = (str(exc).strip().splitlines() or [""])[0]
+            raise TypeError(
+                f"{type(op).__name__} ({kind}): its spec {op.spec.__name__} cannot be "
+                f"validated: {type(exc).__name__}: {why}"
+            ) from None
 
 
 def _same_class(a: type, b: type) -> bool:

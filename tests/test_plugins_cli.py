@@ -303,6 +303,18 @@ def _bad_files(tmp: Path) -> dict[str, tuple[str, str, str]]:
             "docs/plugins.md",
         ),
         "two of a kind": (_write(tmp, "twins.py", same), "defines two ops of kind `twin`", "one"),
+        "field pydantic cannot validate": (  # was an internal error (exit 3) at the first spec
+            _write(
+                tmp,
+                "opaque.py",
+                "class Opaque:\n    pass\n\n\n"
+                + OP.format(cls="Odd", kind="odd").replace(
+                    'type: Literal["odd"]', 'type: Literal["odd"]\n    thing: Opaque = None'
+                ),
+            ),
+            "Odd (odd): its spec OddSpec cannot be validated: PydanticSchemaGenerationError",
+            "a type pydantic validates",
+        ),
     }
 
 
