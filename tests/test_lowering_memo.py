@@ -15,6 +15,7 @@ import archspec
 from archspec.errors import ArchSpecError
 from archspec.ir import Graph, iter_modules
 from archspec.lowering import memo as memo_module
+from archspec.lowering.context import RequireOnce
 from archspec.lowering.memo import args_key
 from archspec.lowering.walker import Lowerer
 
@@ -91,12 +92,30 @@ layers:
 
 
 def test_shape_requirements_of_a_copy_name_the_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every copy's requirements recorded (lowering keeps each once: see the next test)
+    monkeypatch.setattr(RequireOnce, "wants", lambda self, kind, lhs, rhs: True)
     with_memo, without = _both(SYMBOLIC, monkeypatch)
     got = _constraints(with_memo)
     assert got == _constraints(without)
     nodes = {c[-1] for c in got}
     assert {"stage.1.conv", "stage.2.conv", "stage.3.conv"} <= nodes, nodes
     assert archspec.check(SYMBOLIC).domain_text == "sym accepts (N, 3, H, W) with H, W >= 4"
+
+
+def test_each_shape_requirement_is_recorded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lowering keeps the first of equal requirements (kind, lhs, rhs), with or without the
+    memo: what recording every copy's gives, its repeats left out."""
+    once, once_without = _both(SYMBOLIC, monkeypatch)
+    monkeypatch.setattr(RequireOnce, "wants", lambda self, kind, lhs, rhs: True)
+    every = _constraints(archspec.build_graph(SYMBOLIC))
+    firsts, seen = [], set()
+    for c in every:
+        if c[:3] not in seen:
+            seen.add(c[:3])
+            firsts.append(c)
+    assert _constraints(once) == _constraints(once_without) == firsts
+    assert len(firsts) < len(every)
+    assert [c[-1] for c in firsts] == ["stem", "stem", "2", "2"]
 
 
 def test_the_layer_count_of_copies_still_stops_expansion(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -135,9 +135,10 @@ class InstanceMemo:
             return None  # the family's shared budget is spent: E310 at the right item
         old = kept.module.path
         lw.count += kept.charged
-        lw.ctx.constraints.extend(
-            _copy(c, node=path + c.node[len(old) :]) for c in kept.constraints
-        )
+        ctx = lw.ctx
+        for c in kept.constraints:  # each is recorded once (none, when kept in this walk)
+            if ctx.wants(c.kind, c.lhs, c.rhs):
+                ctx.constraints.append(_copy(c, node=path + c.node[len(old) :]))
         if kept.out_axis is not _NO_AXIS:
             lw.out_axes[path] = kept.out_axis
         return _copy(_rerooted(kept.module, old, path), span=span)  # type: ignore[no-any-return]

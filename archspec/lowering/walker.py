@@ -23,7 +23,7 @@ from ..expr import ExprError
 from ..ir import INPUT, InitStep, Let, Module, Node, Switch, node_of
 from ..limits import FAMILY_HINT, spend_family
 from ..loader import LoadedDoc, PathKey
-from ..ops import REGISTRY, ShapeContext
+from ..ops import REGISTRY
 from ..ops.base import Final
 from .bound import LeastItems
 from .context import (
@@ -34,6 +34,7 @@ from .context import (
     BadValue,
     Child,
     Item,
+    RequireOnce,
     Scope,
     Site,
     Skip,
@@ -68,7 +69,7 @@ class Lowerer:
         self.doc = doc
         self.overrides = dict(overrides or {})
         self.bag = DiagnosticBag()
-        self.ctx = ShapeContext()
+        self.ctx = RequireOnce()
         self.count = 0
         self.depth = 0
         self.block_stack: list[str] = []
