@@ -77,6 +77,8 @@ def _load_one(ep: importlib.metadata.EntryPoint) -> None:
                 register(op_cls)
         _check_specs_build(before)
     except Exception as exc:
+        if isinstance(exc, _UnbuildableSpec):
+            _forget(ep.module, before)  # so that the next try reports it again
         raise PluginError(
             f"layer plugin {describe(ep)} failed to load: {type(exc).__name__}: {exc}",
             hint=ENTRY_POINT_HINT,
@@ -176,7 +178,7 @@ def _load_file(given: str) -> list[str]:
     try:
         kinds = _register_ops(given, module, name, before)
         _check_specs_build(before)
-    except TypeError as exc:
+    except _UnbuildableSpec as exc:
         _forget(name, before)
         raise PluginError(
             f"plugin file {given!r}: {exc}",
@@ -327,6 +329,10 @@ def _register_ops(
     return added
 
 
+class _UnbuildableSpec(TypeError):
+    """A registered kind's spec that pydantic cannot make a validator of."""
+
+
 def _check_specs_build(before: dict[str, Op]) -> None:
     """TypeError unless every kind registered since `before` has a spec pydantic can make a
     validator of. The built-in kinds' validators are built on first use (check builds only
@@ -339,7 +345,7 @@ def _check_specs_build(before: dict[str, Op]) -> None:
             op.spec.model_rebuild(force=True)
         except Exception as exc:  # pydantic's schema errors, unresolvable annotations, ...
             why = (str(exc).strip().splitlines() or [""])[0]
-            raise TypeError(
+            raise _UnbuildableSpec(
                 f"{type(op).__name__} ({kind}): its spec {op.spec.__name__} cannot be "
                 f"validated: {type(exc).__name__}: {why}"
             ) from None

@@ -204,6 +204,35 @@ def test_broken_plugin_is_a_clear_error_naming_it(
     assert archspec.build_graph("lenet5").name == "lenet5"
 
 
+def test_a_plugin_spec_pydantic_cannot_validate_is_e701_at_load(
+    isolated: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A field of a type pydantic has no schema for: E701 naming the entry point when the
+    plugins load, not an internal error at the first spec that uses the kind."""
+    (tmp_path / "opaque_plugin.py").write_text(
+        "from typing import Literal\nimport archspec\n\n\nclass Opaque:\n    pass\n\n\n"
+        "class OddSpec(archspec.LayerSpec):\n"
+        '    type: Literal["odd_kind"]\n    thing: Opaque = None\n\n\n'
+        "class OddOp(archspec.Op):\n"
+        '    kind = "odd_kind"\n    spec = OddSpec\n    style = "function"\n\n'
+        "    def infer(self, attrs, inputs, ctx):\n"
+        "        return archspec.Inferred(attrs, tuple(inputs[0]))\n\n"
+        "    def function(self, attrs):\n        return (lambda x: x), {}\n\n"
+        "    def emit(self, attrs, lit):\n        return attrs['_inputs'][0]\n"
+    )
+    _fake_distribution(tmp_path, "odd = opaque_plugin:OddOp", name="odd_pkg")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = tmp_path / "odd.yaml"
+    spec.write_text("archspec: 1\nname: odd\ninput: [N, 3, 8, 8]\nlayers:\n  - {type: odd_kind}\n")
+    with pytest.raises(PluginError) as info:
+        archspec.build_graph(spec)
+    text = str(info.value)
+    assert "`odd = opaque_plugin:OddOp` from odd_pkg 1.0" in text
+    assert "OddOp (odd_kind): its spec OddSpec cannot be validated" in text
+    result = CliRunner().invoke(app, ["check", str(spec)])
+    assert result.exit_code == 1 and "error[E701]" in result.stderr, result.output
+
+
 class _ToyNormSpec(archspec.LayerSpec):
     type: Literal["toy_norm"]
     channels: archspec.Int(ge=1)  # type: ignore[valid-type]
