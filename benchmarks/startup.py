@@ -6,6 +6,8 @@ one discarded warm-up run each (so every candidate reads its files from the page
 
 from __future__ import annotations
 
+import json
+
 from .common import (
     BASIS,
     ROOT,
@@ -59,6 +61,81 @@ for name in sys.argv[1:]:
     except Exception:  # a module only importable as a side effect of another (rare)
         pass
 """
+
+
+#: Run in a child: one cold process checking every shipped spec as `archspec check specs/*.yaml`
+#: does, with `time.process_time` around each stage; prints the stages' CPU seconds as JSON.
+_PHASES = """
+import glob, json, os, sys, time
+os.chdir(sys.argv[1])
+clock = time.process_time
+out = {}
+t = clock()
+import archspec.cli
+from archspec import api
+from archspec.passes.pipeline import run
+out["imports"] = clock() - t
+t = clock()
+files = sorted(glob.glob("specs/*.yaml"))
+targets = [(f, v) for f in files for v in api.family_variants(f) or [None]]
+out["variants"] = clock() - t
+for key in ("parse", "lower", "passes", "warnings"):
+    out[key] = 0.0
+limit = api.DEFAULT_MAX_LAYERS
+with api._gc_paused():
+    for path, variant in targets:
+        t0 = clock()
+        parsed = api._parse(path, variant)
+        t1 = clock()
+        analysis = api._lowered(parsed, {}, limit, None)
+        t2 = clock()
+        run(analysis).check_result()
+        t3 = clock()
+        api.limit_warnings(analysis.graph)
+        api.legacy_errors(*parsed, analysis.graph, {}, limit)
+        out["parse"] += t1 - t0
+        out["lower"] += t2 - t1
+        out["passes"] += t3 - t2
+        out["warnings"] += clock() - t3
+out["specs"] = len(targets)
+print(json.dumps(out))
+"""
+
+#: The stages of _PHASES, as the table names them.
+_PHASE_NAMES = {
+    "imports": "imports (`import archspec.cli`)",
+    "variants": "family variants (listing each family file's variants)",
+    "parse": "read + compose + validate (YAML with positions, `use:`, `extends:`, pydantic)",
+    "lower": "lowering (bind params, expand blocks, each layer's rule at the input; verify)",
+    "passes": "passes (symbolic shapes, domain solving, declared shapes, window lint)",
+    "warnings": "limit and legacy-layout warnings (W501/W502, older layouts a load builds)",
+}
+
+
+def phase_table(section: Section, env: dict[str, str], runs: int = 3) -> None:
+    """Where a cold check of every spec spends its CPU, by stage (the run of `runs` with the
+    lowest total): what a change to archspec's own code can win, stage by stage."""
+    best: dict[str, float] | None = None
+    for _ in range(runs):
+        res = run_timed(cold_cmd("-c", _PHASES, str(ROOT)), timeout=300, env=env)
+        if res.returncode != 0:
+            section.notes.append(f"(phase breakdown failed: exit {res.returncode})")
+            return
+        got = json.loads(res.stdout.strip().splitlines()[-1])
+        if best is None or sum(got[k] for k in _PHASE_NAMES) < sum(best[k] for k in _PHASE_NAMES):
+            best = got
+    assert best is not None
+    total = sum(best[k] for k in _PHASE_NAMES)
+    rows = [
+        [name, f"{best[key] * 1000:.0f}", f"{best[key] / total:.0%}"]
+        for key, name in _PHASE_NAMES.items()
+    ]
+    rows.append(["in all (one process, the interpreter's start aside)", f"{total * 1000:.0f}", ""])
+    title = (
+        f"Where a cold check of all {best['specs']:.0f} specs spends its CPU, by stage "
+        f"(`time.process_time` around each, in one process, the lowest of {runs} runs)"
+    )
+    section.extra_tables.append((title, ["stage", "CPU ms", "share"], rows))
 
 
 def libraries_cmd(env: dict[str, str]) -> list[str]:
@@ -208,5 +285,6 @@ def explain_miss(
         "Profiles below."
     )
     env = cold_env()
+    phase_table(section, env)
     section.profiles.append((f"imports of `{label}` (-X importtime)", import_profile(cmd, env=env)))
     section.profiles.append((f"`{label}` (cProfile, cold process)", profile_process(cmd, env=env)))
