@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
@@ -14,7 +13,7 @@ from ..ops.base import Final
 from ..ops.names import kind_spelled_like
 from .context import when_text
 from .exprs import text_expr
-from .initexprs import resolve_exprs
+from .initexprs import nodes_of_kinds, resolve_exprs
 from .values import bind_value
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -144,23 +143,3 @@ def check_init_targets(lw: Lowerer, step: InitStep, ypath: PathKey, root: Module
                     "`layers`/`paths`",
                 )
                 break
-
-
-def nodes_of_kinds(root: Module, kinds: Sequence[str]) -> Iterator[tuple[str, Node]]:
-    """iter_nodes(root) (the same order) narrowed to the nodes of `kinds` (all when none
-    is named), with a path made only for those: a rule for conv2d looks at every node of
-    the net, but names only its convolutions."""
-    stack = [("", iter(root.nodes))]
-    while stack:
-        outer, nodes = stack[-1]
-        node = next(nodes, None)
-        if node is None:
-            stack.pop()
-            continue
-        wanted = not kinds or node.kind in kinds
-        if wanted or node.child is not None:
-            path = f"{outer}.{node.name}" if outer else node.name
-            if wanted:
-                yield path, node
-            if node.child is not None:
-                stack.append((path, iter(node.child.nodes)))

@@ -15,10 +15,11 @@ import ast
 import dataclasses
 import fnmatch
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError, unparse
-from ..ir import InitStep, Module, iter_nodes
+from ..ir import InitStep, Module, Node
 from ..loader import PathKey
 from .values import parsed
 
@@ -69,10 +70,8 @@ def resolve_exprs(lw: Lowerer, step: InitStep, yp: PathKey, root: Module) -> Ini
             lw.error(exc.code, f"init argument `{key}`: {exc.message}", where, exc.hint)
             return step
     per: dict[str, tuple[Any, Any]] = {}
-    for path, node in iter_nodes(root):
+    for path, node in nodes_of_kinds(root, step.kinds):
         if not node.is_module or node.child is not None:
-            continue
-        if step.kinds and node.kind not in step.kinds:
             continue
         if step.globs and not any(fnmatch.fnmatchcase(path, g) for g in step.globs):
             continue
@@ -202,3 +201,28 @@ def init_switches(spec: Any) -> list[tuple[str, str]]:
                 elif value is not None and not isinstance(value, (int, float)):
                     out += [("", v) for k, v in vars(value).items() if is_expr_arg(k, v)]
     return out
+
+
+def nodes_of_kinds(root: Module, kinds: Sequence[str]) -> list[tuple[str, Node]]:
+    """iter_nodes(root) (the same order) narrowed to the nodes of `kinds` (all when none
+    is named), with a path made only for those: a rule for conv2d looks at every node of
+    the net, but names only its convolutions. Init rules (their expressions, their fan
+    check) read every such node, so a list, made by plain loops (no generator to resume
+    per node)."""
+    out: list[tuple[str, Node]] = []
+    _collect(root.nodes, "", kinds, out)
+    return out
+
+
+def _collect(
+    nodes: Sequence[Node], outer: str, kinds: Sequence[str], out: list[tuple[str, Node]]
+) -> None:
+    for node in nodes:
+        child = node.child
+        wanted = not kinds or node.kind in kinds
+        if wanted or child is not None:
+            path = f"{outer}.{node.name}" if outer else node.name
+            if wanted:
+                out.append((path, node))
+            if child is not None:
+                _collect(child.nodes, path, kinds, out)
