@@ -562,15 +562,22 @@ def test_symbolic_inputs_generalise_the_new_rules() -> None:
     assert any("at least its kernel" in t for t in texts)
 
 
+def _family_of_40(folder: Path, body: str) -> Path:
+    """A family file of 40 variants (differing in a param nothing reads) around `body`."""
+    variants = "\n".join(f"  v{i}: {{params: {{width: {i + 1}}}}}" for i in range(40))
+    spec = folder / "fam.yaml"
+    spec.write_text(
+        "archspec: 1\nname: fam\ninput: [N, 3, 8, 8]\nparams:\n  width: {type: int, default: 4}\n"
+        f"variants:\n{variants}\n{body}"
+    )
+    return spec
+
+
 def test_a_family_s_variants_share_one_expansion_budget(tmp_path: Path) -> None:
     """Each variant of a family is bounded on its own, so 256 variants near the limit took
     75 s of CPU to check; together they now share FAMILY_FACTOR times `max_layers`."""
-    variants = "\n".join(f"  v{i}: {{params: {{width: {i + 1}}}}}" for i in range(40))
-    spec = tmp_path / "fam.yaml"
-    spec.write_text(
-        "archspec: 1\nname: fam\ninput: [N, 3, 8, 8]\nparams:\n  width: {type: int, default: 4}\n"
-        f"variants:\n{variants}\n"
-        "layers:\n  - {name: body, type: repeat, count: 990, layer: {type: relu}}\n"
+    spec = _family_of_40(
+        tmp_path, "layers:\n  - {name: body, type: repeat, count: 990, layer: {type: relu}}\n"
     )
     result, seconds = cpu_seconds(
         lambda: CliRunner().invoke(app, ["check", str(spec), "--max-layers", "1000"])
@@ -589,13 +596,10 @@ def test_copies_of_a_kept_block_instance_spend_the_family_budget(tmp_path: Path)
     """The lowering memo copies an identical block instance instead of lowering it again:
     each copy is charged to the family's shared budget as a lowering would be (it was only
     charged to its own variant, so 40 variants of 990 copies went through)."""
-    variants = "\n".join(f"  v{i}: {{params: {{width: {i + 1}}}}}" for i in range(40))
-    spec = tmp_path / "fam.yaml"
-    spec.write_text(
-        "archspec: 1\nname: fam\ninput: [N, 3, 8, 8]\nparams:\n  width: {type: int, default: 4}\n"
-        f"variants:\n{variants}\n"
+    spec = _family_of_40(
+        tmp_path,
         "blocks:\n  B:\n    layers:\n      - {type: relu}\n"
-        "layers:\n  - {name: body, type: repeat, count: 490, layer: {type: B}}\n"
+        "layers:\n  - {name: body, type: repeat, count: 490, layer: {type: B}}\n",
     )
     result = CliRunner().invoke(app, ["check", str(spec), "--max-layers", "1000"])
     assert result.exit_code == 1, result.output
