@@ -1,4 +1,4 @@
-"""The shape pass records each requirement once (passes/shapes.py `_Collect.wants`): the
+"""The shape pass records each requirement once (passes/shapes.py `_Collect.once_key`): the
 domain, the training-mode domain and the requirement that empties the domain come out as
 they do when every layer's copy is recorded."""
 

@@ -18,7 +18,8 @@ from ..ir import AttrExpr, Node
 from ..limits import MAX_NODES as MAX_NODES
 from ..loader import PathKey
 from ..ops import REGISTRY
-from ..ops.base import LayerSpec, ShapeContext
+from ..ops.base import LayerSpec
+from ..ops.shapectx import RecordOnce
 
 #: Expansion limits: a spec may not grow past these however its params are set (MAX_NODES,
 #: the default of `max_layers=`, lives in archspec/limits.py).
@@ -29,27 +30,11 @@ MAX_BLOCK_DEPTH = 32
 MAX_NESTING = 100
 
 
-class RequireOnce(ShapeContext):
-    """Lowering's shape context: each requirement the input does not settle recorded once.
-
-    With a symbolic input (`input: [N, 3, H, W]`) a stage's extent is required positive by
-    every conv that reads it: a ResNet-50 records the same few requirements hundreds of
-    times. A requirement equal to one already recorded (same kind, lhs and rhs) adds
-    nothing to what `graph.constraints` says (api reads only whether there is one; the
-    shape pass makes its own), so only the first is kept, as the shape pass keeps it.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        #: (kind, lhs, rhs) of every requirement recorded
-        self.seen: set[tuple[object, ...]] = set()
-
-    def wants(self, kind: str, lhs: Any, rhs: Any) -> bool:
-        key = (kind, lhs, rhs)
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        return True
+class RequireOnce(RecordOnce):
+    """Lowering's shape context: each requirement the input does not settle recorded once
+    (same kind, lhs and rhs). With a symbolic input (`input: [N, 3, H, W]`) only the first of
+    equal ones adds anything to what `graph.constraints` says (api reads only whether there
+    is one; the shape pass makes its own)."""
 
 
 class Skip(Exception):

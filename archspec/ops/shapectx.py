@@ -101,5 +101,28 @@ class ShapeContext:
 
     def wants(self, kind: str, lhs: Dim, rhs: Dim | None) -> bool:
         """Whether to record a requirement the input does not settle (this context keeps
-        every one; the shape pass's keeps each once)."""
+        every one; a RecordOnce keeps each once)."""
+        return True
+
+
+class RecordOnce(ShapeContext):
+    """A context that records each requirement once: a stage's extent is required positive
+    by every layer that reads it (a ResNet-50 makes the same few requirements hundreds of
+    times), and lowering and the shape pass both keep only the first, as the domain solver
+    would. `once_key` says which requirements are the same."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: once_key of every requirement recorded
+        self.seen: set[tuple[object, ...]] = set()
+
+    def once_key(self, kind: str, lhs: Dim, rhs: Dim | None) -> tuple[object, ...]:
+        """Requirements with equal keys are one: here the same kind, lhs and rhs."""
+        return (kind, lhs, rhs)
+
+    def wants(self, kind: str, lhs: Dim, rhs: Dim | None) -> bool:
+        key = self.once_key(kind, lhs, rhs)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
         return True

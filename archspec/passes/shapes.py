@@ -26,7 +26,8 @@ from typing import Any
 from ..dims import SPATIAL_NAMES, Dim, Shape, format_shape
 from ..errors import Diagnostic, Severity, SourceSpan
 from ..ir import INPUT, Graph, Module, Node
-from ..ops import REGISTRY, Constraint, ShapeContext, ShapeFailure
+from ..ops import REGISTRY, Constraint, ShapeFailure
+from ..ops.shapectx import RecordOnce
 from .domain import Domain, first_emptying, solve_domain
 from .walkmemo import Kept, WalkMemo, replay, walk_key
 
@@ -87,7 +88,7 @@ class ShapeTable:
         raise KeyError(path)
 
 
-class _Collect(ShapeContext):
+class _Collect(RecordOnce):
     """Records constraints with their node's span as the walk visits each node, each once.
 
     A stage's extent is required positive by every layer that reads it (a ResNet's 56x56
@@ -104,15 +105,10 @@ class _Collect(ShapeContext):
         self.train = False
         self.train_failure: Diagnostic | None = None
         self.memo = WalkMemo()
-        #: (kind, lhs, rhs, training only) of every requirement recorded
-        self.seen: set[tuple[object, ...]] = set()
 
-    def wants(self, kind: str, lhs: Dim, rhs: Dim | None) -> bool:
-        key = (kind, lhs, rhs, self.train)
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        return True
+    def once_key(self, kind: str, lhs: Dim, rhs: Dim | None) -> tuple[object, ...]:
+        """Equal requirements in the same mode (eval, or training only) are one."""
+        return (kind, lhs, rhs, self.train)
 
     def _flush(self) -> None:
         for c in self.constraints[len(self.located) :]:
