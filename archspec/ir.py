@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .dims import Shape
 from .errors import Diagnostic, SourceSpan
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ops.base import Constraint
+
+_T = TypeVar("_T")
 
 INPUT = "input"
 #: A join's private attribute: the index of the input its output equals in the instances
@@ -74,6 +76,15 @@ class Node:
     when_expr: AttrExpr | None = None
     #: the attributes the spec states (the others are defaults or the shape rule's)
     stated: frozenset[str] = frozenset()
+
+
+def replaced(obj: _T, **changes: Any) -> _T:
+    """`dataclasses.replace(obj, **changes)` for a frozen dataclass, without running its
+    __init__ again (which sets each field through object.__setattr__): the lowering memo and
+    the shape walk's memo copy thousands of modules, nodes, rows and requirements per spec."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__, **changes)
+    return new
 
 
 def node_of(

@@ -29,7 +29,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
-from ..ir import Module
+from ..ir import Module, replaced
 from ..limits import spend_family
 from .context import Item
 from .values import parsed
@@ -138,10 +138,10 @@ class InstanceMemo:
         ctx = lw.ctx
         for c in kept.constraints:  # each is recorded once (none, when kept in this walk)
             if ctx.wants(c.kind, c.lhs, c.rhs):
-                ctx.constraints.append(_copy(c, node=path + c.node[len(old) :]))
+                ctx.constraints.append(replaced(c, node=path + c.node[len(old) :]))
         if kept.out_axis is not _NO_AXIS:
             lw.out_axes[path] = kept.out_axis
-        return _copy(_rerooted(kept.module, old, path), span=span)  # type: ignore[no-any-return]
+        return replaced(_rerooted(kept.module, old, path), span=span)
 
     def lower(
         self,
@@ -233,23 +233,15 @@ def _names_in(lw: Lowerer, value: Any, out: set[str]) -> bool:
     return True
 
 
-def _copy(obj: Any, **changes: Any) -> Any:
-    """A new instance of a frozen dataclass with the same fields (and `changes`): cheaper
-    than dataclasses.replace, which runs __init__ again."""
-    new = object.__new__(type(obj))
-    new.__dict__.update(obj.__dict__, **changes)
-    return new
-
-
 def _rerooted(module: Module, old: str, new: str) -> Module:
     """`module` (lowered at path `old`) as it is at path `new`: every module's path renamed,
     new objects throughout, so nothing downstream sees one node in two places."""
     nodes = tuple(
-        _copy(n) if n.child is None else _copy(n, child=_rerooted(n.child, old, new))
+        replaced(n) if n.child is None else replaced(n, child=_rerooted(n.child, old, new))
         for n in module.nodes
     )
     path = new + module.path[len(old) :]
-    return _copy(module, path=path, nodes=nodes, args=dict(module.args))  # type: ignore[no-any-return]
+    return replaced(module, path=path, nodes=nodes, args=dict(module.args))
 
 
 __all__ = ["InstanceMemo", "Lowered", "args_key", "lower_instance"]

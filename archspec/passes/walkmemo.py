@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..dims import Shape
-from ..ir import Module, Node
+from ..ir import Module, Node, replaced
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def replay(kept: Kept, module: Module, path: str, depth: int, ctx: Any, rows: li
     """Add the rows and requirements of `kept` for `module` (same structure) at `path`."""
     old, cut, shift = kept.path, len(kept.path), depth - kept.depth
     for row, node in zip(kept.rows, _walk_order(module), strict=True):
-        rows.append(_copy(row, path=path + row.path[cut:], node=node, depth=row.depth + shift))
+        rows.append(replaced(row, path=path + row.path[cut:], node=node, depth=row.depth + shift))
     for located in kept.located:
         c = located.constraint
         key = (c.kind, c.lhs, c.rhs, located.train_only)
@@ -75,17 +75,9 @@ def replay(kept: Kept, module: Module, path: str, depth: int, ctx: Any, rows: li
             continue
         ctx.seen.add(key)
         assert c.node.startswith(old)
-        moved = _copy(c, node=path + c.node[cut:])
+        moved = replaced(c, node=path + c.node[cut:])
         ctx.constraints.append(moved)
-        ctx.located.append(_copy(located, constraint=moved))
-
-
-def _copy(obj: Any, **changes: Any) -> Any:
-    """A frozen dataclass with `changes`, without running __init__ again (as
-    dataclasses.replace would: thousands of rows per spec)."""
-    new = object.__new__(type(obj))
-    new.__dict__.update(obj.__dict__, **changes)
-    return new
+        ctx.located.append(replaced(located, constraint=moved))
 
 
 def _walk_order(module: Module) -> Iterator[Node]:
