@@ -64,6 +64,7 @@ from .toolkit import parse_shape_text as parse_shape_text
 from .toolkit import picture_format as picture_format
 from .toolkit import render_picture as render_picture
 from .toolkit import sample_cost as sample_cost
+from .toolkit import spec_params
 from .toolkit import write_picture as write_picture
 from .validate import validate_spec
 from .version import __version__ as __version__
@@ -83,8 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Default refusal threshold for compile (parameter and buffer elements); max_params=.
 DEFAULT_MAX_PARAMS = 10**10
-#: Default bound on activation elements of one forward pass for one sample (~37 GiB in
-#: float32); max_activations=.
+#: Default bound on activation elements of one forward pass per sample; max_activations=.
 DEFAULT_MAX_ACTIVATIONS = 10**10
 #: Default bound on layer items a spec may expand to (E310); max_layers=, --max-layers.
 DEFAULT_MAX_LAYERS = MAX_NODES
@@ -96,10 +96,9 @@ MAX_TENSOR_ELEMENTS = 2**62
 def _gc_paused() -> Iterator[None]:
     """Pause CPython's cyclic collector while the passes build the IR or the module.
 
-    The passes allocate many small long-lived objects and make no garbage cycles worth
-    collecting; every full collection would walk all of them, so a 10x bigger spec cost
-    13x more time (benchmarks/results.md, scaling). Reference counting still frees
-    everything; the collector resumes, if it was on, when the block ends.
+    The passes make many small long-lived objects and no garbage cycles worth collecting;
+    every full collection would walk them all, so a 10x bigger spec cost 13x more time
+    (benchmarks/results.md, scaling). The collector resumes, if it was on, at the end.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -452,24 +451,25 @@ def check(
     input: Sequence[int] | str | None = None,  # noqa: A002  (the name the CLI and docs use)
     max_layers: int = DEFAULT_MAX_LAYERS,
     variant: str | None = None,
-    **params: Any,
+    params: Mapping[str, Any] | None = None,
+    **keywords: Any,
 ) -> CheckResult:
     """Shape-check a spec for every input size, and for `input` if given; never imports torch.
 
-    Nothing in the spec makes `check` raise: every problem of the spec, its params
-    (`**params`) included, is one of the result's `diagnostics` (`result.ok` is False).
+    Nothing in the spec makes `check` raise: every problem of the spec, its params (keywords,
+    or `params=`, a mapping that also reaches a param named `variant`) included, is one of
+    the result's `diagnostics` (`result.ok` is False).
     `result.domain_text` says which inputs work ("vgg16 accepts (N, 3, H, W) with H, W >= 32").
     `input` is a sequence of positive ints or text like "1,3,224,224" (see `input_shape`).
     The calling code's own mistakes do raise, before the spec is read: an `input` that is no
     shape (TypeError for a wrong type, ValueError for a wrong value), or a `max_layers` that
     is no positive int (TypeError).
     """
-    shape = input_shape(input)
+    shape, spec_args = input_shape(input), spec_params(params, keywords)
     check_max_layers(max_layers)
-    # one pause for the whole check: the graph is alive until the limits are read, and a
-    # collection between the passes would walk all of it (benchmarks: startup)
+    # one pause for the whole check: a collection between the passes would walk the graph
     with _gc_paused():
-        return _check(source, shape, max_layers, variant, params)
+        return _check(source, shape, max_layers, variant, spec_args)
 
 
 def _check(

@@ -152,6 +152,13 @@ class Expr:
         self.__dict__.update(state)
 
 
+#: An unclosed bracket is most often an expression YAML cut at its comma (`{c: max(8, n)}`).
+_CUT_HINT = (
+    "written unquoted inside a `{...}` mapping, an expression ends at its first comma: "
+    'quote an expression with a comma or brackets (`out_channels: "max(8, c // 4)"`)'
+)
+
+
 def parse_expr(text: str) -> Expr:
     """Parse `text` into a safe Expr or raise ExprError saying what is not allowed.
 
@@ -168,8 +175,9 @@ def parse_expr(text: str) -> Expr:
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         msg = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
+        hint = _CUT_HINT if "never closed" in msg else _LANGUAGE_HINT
         raise ExprError(
-            f"invalid expression {_short(text)}: {msg}", hint=_LANGUAGE_HINT, code="E206"
+            f"invalid expression {_short(text)}: {msg}", hint=hint, code="E206"
         ) from None
     _check_depth(tree, text)
     names: set[str] = set()

@@ -397,7 +397,12 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
             f"invalid YAML: {what}",
             span=_mark_span(file, mark) if mark else SourceSpan(file, 1, 1),
             code="E101",
-            hint="check indentation, colons and brackets near this point",
+            hint=(
+                'text holding `: ` must be quoted (`description: "A: b"`); otherwise '
+                "check the indentation near this point"
+                if "mapping values are not allowed" in what
+                else "check indentation, colons and brackets near this point"
+            ),
             sources={file: text},
         ) from None
     except yaml.reader.ReaderError as exc:

@@ -8,11 +8,11 @@ summary's data and text. The spec path imports the API when it runs, and never t
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .limits import MAX_NODES
-from .toolkit import input_shape
+from .toolkit import input_shape, spec_params
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -31,7 +31,8 @@ def summary(
     depth: int | None = None,
     max_layers: int = DEFAULT_MAX_LAYERS,
     variant: str | None = None,
-    **params: Any,
+    params: Mapping[str, Any] | None = None,
+    **keywords: Any,
 ) -> Summary:
     """Per-layer output shapes, parameters and MACs with totals (symbolic without `input`).
 
@@ -46,21 +47,26 @@ def summary(
     ModuleSummaryError (a RuntimeError) when its forward cannot run on meta tensors.
 
     `print(summary)` shows the table the CLI prints; a notebook shows it as HTML. Modules
-    nested deeper than `depth` are folded into one row. Raises ArchSpecError on a bad spec
+    nested deeper than `depth` are folded into one row. A spec's params are keywords
+    (`num_classes=10`) or `params=`, a mapping, which also reaches a param named like an
+    argument of this function (`params={"depth": 50}`). Raises ArchSpecError on a bad spec
     or an input the network cannot take; TypeError or ValueError on an `input` that is no
     shape (see `input_shape`) or a `depth` that is no int >= 1.
     """
     if _is_module(source):
         if variant is not None or max_layers != DEFAULT_MAX_LAYERS:
             raise TypeError("variant= and max_layers= are for specs, not for an nn.Module")
+        if params is not None:
+            raise TypeError("params= is for specs, not for an nn.Module")
         _check_depth(depth)
-        return _module_summary(source, input, depth, params)
+        return _module_summary(source, input, depth, keywords)
     from .api import _analysis
     from .report import summarise_analysis
 
     shape = input_shape(input)
     _check_depth(depth)
-    analysis = _analysis(source, params, max_layers, shape, variant)  # type: ignore[arg-type]
+    spec_args = spec_params(params, keywords)
+    analysis = _analysis(source, spec_args, max_layers, shape, variant)  # type: ignore[arg-type]
     return summarise_analysis(analysis, depth)
 
 

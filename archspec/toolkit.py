@@ -233,6 +233,23 @@ def family_graphs(
     return Family(name, family_classes(graphs))
 
 
+def spec_params(params: Mapping[str, Any] | None, keywords: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's params of a `check` or `summary` call: its keywords, and `params=`, a
+    mapping that also reaches a param named like one of the function's own arguments
+    (`depth`, `variant`: the CLI's `--set depth=50`). A name given both ways is a TypeError.
+    """
+    if params is None:
+        return dict(keywords)
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            f"params must be a mapping of param names to values, got {type(params).__name__}"
+        )
+    twice = sorted(set(params) & set(keywords))
+    if twice:
+        raise TypeError(f"param {twice[0]!r} is given both in params= and as a keyword")
+    return {**params, **keywords}
+
+
 def input_shape(value: Any) -> tuple[int, ...] | None:
     """The `input=` argument of `check` and `summary` as a shape, checked strictly.
 

@@ -256,6 +256,11 @@ def _one(
             if close
             else (f"allowed here: {', '.join(sorted(allowed))}" if allowed else None)
         )
+        if field.rstrip().endswith((")", "]")):  # the tail of `f: max(8, c)` inside {...}
+            hint = (
+                f"`{field}` looks like the end of an expression cut at its comma: inside "
+                '`{...}`, quote an expression with a comma (`out_channels: "max(8, c // 4)"`)'
+            )
         return Diagnostic("E201", f"unknown field `{field}`", doc.span_of(path, key=True), hint)
     if "missing" in kinds:
         field = str(path[-1]) if path else "?"

@@ -81,7 +81,7 @@ def _check_all(
     for spec, group in itertools.groupby(targets, key=lambda t: t[0]):
         with api.family_budget(max_layers):
             results += [
-                api.check(spec, input=shape, max_layers=max_layers, variant=v, **params)
+                api.check(spec, input=shape, max_layers=max_layers, variant=v, params=params)
                 for _, v in group
             ]
     return results
@@ -211,7 +211,7 @@ def summary(
             depth=depth,
             max_layers=max_layers,
             variant=variant,
-            **parse_sets(set_),
+            params=parse_sets(set_),
         )
     if fmt is SummaryFormat.table:
         out = console()

@@ -35,7 +35,10 @@ class RepeatNode(NodeBase):
         False, description="splice the copies into the enclosing list (no Sequential of their own)"
     )
     names: Template | None = None
-    layer: Node  # noqa: F821
+    layer: Node | list[Node] = Field(  # noqa: F821
+        ...,
+        description="the layer each copy is, or a list of alternatives chosen by their `when`",
+    )
 
 
 def lower(lw: Lowerer, site: Site) -> str | None:
@@ -100,7 +103,11 @@ def free_name(lw: Lowerer, name: str, where: PathKey, what: str, hint_tail: str 
 
 def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
     walk.expression_name(item.get("index"), path + ("index",), "repeat index")
-    walk.node(item.get("layer"), path + ("layer",))
+    layer = item.get("layer")
+    if isinstance(layer, list):
+        walk.nodes(layer, path + ("layer",))
+    else:
+        walk.node(layer, path + ("layer",))
 
 
 CONSTRUCT = Construct(
@@ -108,7 +115,12 @@ CONSTRUCT = Construct(
     schema=RepeatNode,
     lower=lower,
     summary="`count` copies of a layer; `i` is the copy's index",
-    least=lambda spec, inner: spec.count * inner(spec.layer) if type(spec.count) is int else 0,
+    # alternatives may all be switched off: they promise nothing
+    least=lambda spec, inner: (
+        spec.count * inner(spec.layer)
+        if type(spec.count) is int and not isinstance(spec.layer, list)
+        else 0
+    ),
     description=(
         "`count` copies of `layer` in an nn.Sequential whose children are named 0, 1, ...; "
         "inside each copy `index` (default `i`) is the copy's number, so a stage's first "

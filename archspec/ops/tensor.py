@@ -38,6 +38,9 @@ _MODULES = Path(__file__).with_name("tensor_modules.py")
 
 #: A list of ints (each possibly an expression), never a single int.
 IntList = Annotated[list[StrictInt | ExprStr], Reuse(), Final("ints", ge=-1)]
+#: A list of dims, counted from the end when negative as torch counts them (`[-2, -1]`);
+#: the shape rule checks them against the input's rank.
+DimList = Annotated[list[StrictInt | ExprStr], Reuse(), Final("ints")]
 
 
 class StatelessOp(Op):
@@ -63,7 +66,7 @@ class PermuteSpec(LayerSpec):
     """permute: reorders the dims of its input, `dims: [0, 2, 3, 1]` (NCHW -> NHWC)."""
 
     type: Literal["permute"]
-    dims: IntList = Field(description="the input dim each output dim takes, a permutation")
+    dims: DimList = Field(description="the input dim each output dim takes, a permutation")
 
 
 @register
@@ -266,7 +269,7 @@ class MeanSpec(LayerSpec):
     """mean: the average over `dim` (MNASNet's and ShuffleNetV2's `x.mean([2, 3])`)."""
 
     type: Literal["mean"]
-    dim: IntList = Field(description="the dims to average over, e.g. [2, 3] for H and W")
+    dim: DimList = Field(description="the dims to average over, e.g. [2, 3] for H and W")
     keepdim: Bool = False
 
 

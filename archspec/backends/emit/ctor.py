@@ -97,7 +97,10 @@ def init_statements(cls: ClassInfo, depth: int = 2) -> list[list[str]]:
             continue
         if st.when is not None:
             lines = _if_lines(st.when, depth)
-            lines += _assign(st.attr, st.ctor, depth + 1, is_tensor(st), _persistent(st))
+            if isinstance(st.ctor, Layers):  # a switched chain whose entries are switched too
+                lines += _layers_lines(st.attr, st.ctor, cls, depth + 1)
+            else:
+                lines += _assign(st.attr, st.ctor, depth + 1, is_tensor(st), _persistent(st))
             lines.append(pad + "else:")
             stmts.append(lines + _assign(st.attr, Text("None"), depth + 1))
         elif isinstance(st.ctor, Layers):
