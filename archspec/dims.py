@@ -70,6 +70,20 @@ class Floor:
     def __str__(self) -> str:
         return _paren_floor(self)
 
+    def __hash__(self) -> int:
+        # The length joins the divisor: an int hashes modulo 2**61 - 1, so 2**k and
+        # 2**(k + 61) hash alike, and a chain of poolings (floors of H / 2**k) would
+        # collide in every set of requirements, quadratic in the depth.
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.inner, self.divisor, self.divisor.bit_length()))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # the caches stay behind: a text's hash differs from one process to the next
+        return (Floor, (self.inner, self.divisor))
+
 
 Atom = Sym | Floor
 
@@ -360,7 +374,7 @@ class Dim:
         # kept: floors share sub-expressions, and rehashing walks every one of them again
         h = self.__dict__.get("_hash")
         if h is None:
-            h = self.__dict__["_hash"] = hash(self._key())
+            h = self.__dict__["_hash"] = hash((self._key(), self._const.bit_length()))
         return h
 
     def __repr__(self) -> str:

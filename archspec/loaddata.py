@@ -8,7 +8,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import LoadError
-from .loader import MAX_DEPTH, MAX_INT, MAX_LIST, MAX_NODES, LoadedDoc, PathKey, path_text
+from .loader import (
+    MAX_DEPTH,
+    MAX_INT,
+    MAX_LIST,
+    MAX_NODES,
+    MAX_TEXT,
+    LoadedDoc,
+    PathKey,
+    path_text,
+)
 
 
 def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
@@ -20,11 +29,18 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
     errors name the path of the bad value instead of a line.
     """
     nodes = 0
+    text = 0
     on_path: set[int] = set()
 
     def fail(path: PathKey, message: str, code: str = "E104") -> LoadError:
         where = path_text(path)
         return LoadError(f"{where}: {message}" if where else message, code=code)
+
+    def count_text(value: str, path: PathKey) -> None:
+        nonlocal text
+        text += len(value)
+        if text > MAX_TEXT:
+            raise fail(path, f"the spec holds more than {MAX_TEXT:,} characters of text")
 
     def copy(value: Any, path: PathKey) -> Any:
         nonlocal nodes
@@ -43,6 +59,7 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
                     for key, item in value.items():
                         if not isinstance(key, str):
                             raise fail(path, f"mapping key {key!r} is not a string", "E101")
+                        count_text(key, path)
                         out[key] = copy(item, (*path, key))
                     return out
                 if len(value) > MAX_LIST:
@@ -50,7 +67,10 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
                 return [copy(item, (*path, i)) for i, item in enumerate(value)]
             finally:
                 on_path.discard(id(value))
-        if isinstance(value, bool) or value is None or isinstance(value, str):
+        if isinstance(value, str):
+            count_text(value, path)
+            return value
+        if isinstance(value, bool) or value is None:
             return value
         if isinstance(value, int):
             if abs(value) > MAX_INT:

@@ -30,6 +30,8 @@ MAX_NODES = 20_000
 MAX_ALIASES = 1_000
 MAX_LIST = 10_000
 MAX_INT = 10**15
+#: Characters of keys and values after alias expansion: no more than a file can hold.
+MAX_TEXT = MAX_BYTES
 
 PathKey = tuple[str | int, ...]
 
@@ -485,6 +487,7 @@ class _Builder:
         self.loader = loader
         self.nodes = 0
         self.aliases = 0
+        self.text = 0
         self.seen: set[int] = set()
         #: the lists and mappings being built, outermost first (an alias to one is a cycle)
         self.open: set[int] = set()
@@ -502,14 +505,7 @@ class _Builder:
         )
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise self._fail(
-                node,
-                "E104",
-                f"the document expands to more than {MAX_NODES} nodes",
-                "YAML anchors and aliases are expanded; a spec this large is refused",
-            )
+        self._expand(node, 1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0)
         if id(node) in self.seen:
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
@@ -537,6 +533,14 @@ class _Builder:
         finally:
             self.open.discard(id(node))
 
+    def _expand(self, node: yaml.Node, nodes: int, text: int) -> None:
+        """Count the nodes and characters the document expands to (aliases repeat them)."""
+        self.nodes, self.text = self.nodes + nodes, self.text + text
+        if self.nodes > MAX_NODES or self.text > MAX_TEXT:
+            what = f"{MAX_NODES} nodes" if self.nodes > MAX_NODES else f"{MAX_TEXT} characters"
+            hint = "YAML anchors and aliases are expanded; a spec this large is refused"
+            raise self._fail(node, "E104", f"the document expands to more than {what}", hint)
+
     def _unsafe_tag(self, node: yaml.Node) -> LoadError:
         return self._fail(
             node,
@@ -559,6 +563,7 @@ class _Builder:
                     "YAML merge keys (<<) are not supported in specs",
                     "write the fields out, or define a block and reuse it",
                 )
+            self._expand(key_node, 0, len(key_node.value))
             key = self._scalar(key_node)
             if isinstance(key, bool) or key is None or isinstance(key, float):
                 raise self._fail(

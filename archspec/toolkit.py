@@ -169,8 +169,15 @@ def check_emitted(source: str, graph: Graph) -> tuple[int, int]:
     It checks the very string that is written (archspec.backends.selfcheck), never a file
     that someone could change in between. Returns (parameters, state_dict entries).
     """
+    from .api import MAX_TENSOR_ELEMENTS, check_limits
     from .backends.selfcheck import check_emitted_source
+    from .passes.costs import footprint
 
+    fp = footprint(graph)
+    if fp.params + fp.buffers > MAX_TENSOR_ELEMENTS:
+        # Both modules are built, on the meta device: more elements than torch can count
+        # is E501 at the largest layer, as archspec.compile(..., max_params=None) says.
+        check_limits(graph, None, None)
     return check_emitted_source(source, graph)
 
 

@@ -15,6 +15,7 @@ an input the network accepts, which must run and give the same output shapes.
 from __future__ import annotations
 
 import ast
+import math
 import re
 import types
 from typing import Any
@@ -38,6 +39,10 @@ ALLOWED_IMPORTS = frozenset(
         "typing",
     }
 )
+
+#: Tensors hold fewer elements than this (torch counts them in an int64); a larger input
+#: cannot even be described on the meta device.
+TORCH_NUMEL = 2**62
 
 _BUG_HINT = "this is a bug in archspec's source emitter; please report it with the spec"
 
@@ -177,6 +182,8 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> None:
     if shape is None:
         return  # no input is accepted: check has said so; there is nothing to run
     train_only = any(node.train_only for _, node in iter_nodes(graph.root))
+    if math.prod(shape) >= TORCH_NUMEL:
+        return  # every accepted input is larger than a tensor can be: nothing can run
     for training in (False, True) if train_only else (False,):
         x = torch.empty(shape, device="meta")
         try:
@@ -208,12 +215,13 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> None:
 
 def example_input(graph: Graph) -> tuple[int, ...] | None:
     """An input the graph accepts: the declared one with batch 1, or when sizes are left
-    symbolic (`[N, 3, H, W]`), the smallest member of the derived domain."""
+    symbolic (`[N, 3, H, W]`) or the declared input has more elements than a tensor can hold,
+    the smallest member of the derived domain."""
     from ..passes.pipeline import Analysis, accepted_inputs, symbolic_shapes
     from ..passes.shapes import batch_of_one
 
     declared = batch_of_one(graph.input_shape)
-    if declared is not None:
+    if declared is not None and math.prod(declared) < TORCH_NUMEL:
         return declared
 
     a = accepted_inputs(symbolic_shapes(Analysis(graph)))

@@ -1,0 +1,103 @@
+"""Hostile inputs found by an independent review, beyond the corpus of tests/hostile/.
+
+Each test names the failure it guards against: what the input did before it was fixed.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+from archspec.dims import Dim
+from archspec.errors import ArchSpecError
+from archspec.loader import MAX_TEXT
+
+runner = CliRunner()
+
+
+def test_floors_of_powers_of_two_hash_apart() -> None:
+    """An int hashes modulo 2**61 - 1, so H // 2**k and H // 2**(k + 61) hashed alike, and
+    the requirement sets of a 9,000-pooling chain collided: its check took 6 s of CPU,
+    quadratic in the depth. Every floor now hashes apart, and survives a pickle."""
+    h = Dim.of("H")
+    floors = [h // 2**k for k in range(1, 1001)]
+    assert len({hash(f) for f in floors}) == len(floors)
+    again = pickle.loads(pickle.dumps(floors[500]))
+    assert again == floors[500] and hash(again) == hash(floors[500])
+
+
+def test_a_deep_pooling_chain_checks_in_linear_time() -> None:
+    """The same chain, end to end: 2,000 and 8,000 poolings cost about the same per layer."""
+
+    def seconds(n: int) -> float:
+        cfg = ", ".join(["M"] * n)
+        spec = (
+            "archspec: 1\nname: t\ninput: [N, 3, 16, 16]\n"
+            f"layers:\n  - {{type: vgg_cfg, cfg: [{cfg}]}}\n"
+        )
+        start = time.process_time()
+        result = archspec.check(spec)
+        assert not result.ok and result.diagnostics[0].code == "E405"
+        return time.process_time() - start
+
+    small, large = min(seconds(2000) for _ in range(2)), min(seconds(8000) for _ in range(2))
+    assert large < 8 * small, (small, large)  # quadratic was 16 times, linear is 4
+
+
+def test_python_data_is_held_to_the_text_limit() -> None:
+    """A spec given as a mapping held any amount of text (100 MB of description was copied,
+    rendered and emitted); it is refused as the same text in a file would be."""
+    spec = {
+        "archspec": 1,
+        "name": "t",
+        "description": "x" * (MAX_TEXT + 1),
+        "input": [1, 3, 8, 8],
+        "layers": [{"type": "relu"}],
+    }
+    with pytest.raises(ArchSpecError) as info:
+        archspec.emit(spec)
+    assert info.value.codes == ["E104"]
+    assert "characters of text" in str(info.value)
+
+
+def _write(tmp_path: Path, layers: str) -> Path:
+    spec = tmp_path / "huge_input.yaml"
+    spec.write_text(
+        "archspec: 1\nname: t\ninput: [N, 3, 1000000000000000, 1000000000000000]\n"
+        f"layers:\n{layers}"
+    )
+    return spec
+
+
+def test_compile_of_an_input_larger_than_a_tensor(tmp_path: Path) -> None:
+    """A declared input of 3 * 10^30 elements: `compile`'s self-check made it a meta tensor,
+    which torch refused ("Storage size calculation overflowed"): an internal error, exit 3.
+    The forward is now checked at the smallest input the network accepts."""
+    spec = _write(tmp_path, "  - {type: conv2d, out_channels: 4, kernel_size: 3}\n")
+    out = tmp_path / "out.py"
+    result = runner.invoke(app, ["compile", str(spec), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.stderr and out.is_file()
+
+
+def test_compile_of_a_layer_larger_than_torch_can_count(tmp_path: Path) -> None:
+    """A linear layer reading 4 * 10^30 features: the self-check built it and quoted torch's
+    C++ stack as an emitter bug (E601). It is E501 at the layer, as archspec.compile says."""
+    spec = _write(
+        tmp_path,
+        "  - {type: conv2d, out_channels: 4, kernel_size: 3}\n"
+        "  - {type: flatten}\n"
+        "  - {type: linear, out_features: 3}\n",
+    )
+    out = tmp_path / "out.py"
+    result = runner.invoke(app, ["compile", str(spec), "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert f"{spec}:7:5: error[E501]" in result.stderr
+    assert "frame #" not in result.stderr and "bug in archspec" not in result.stderr
+    assert not out.exists()
