@@ -322,3 +322,27 @@ def test_a_description_with_a_colon_says_to_quote_it() -> None:
     (d,) = archspec.check(text + "layers:\n  - {type: relu}\n").diagnostics
     assert d.code == "E101" and d.span is not None and (d.span.line, d.span.col) == (3, 31)
     assert d.hint is not None and "text holding `: ` must be quoted" in d.hint
+
+
+def test_a_failed_unnamed_item_is_not_followed_by_errors_about_its_guessed_output() -> None:
+    # CIFAR ResNet's option-A shortcut with `in_channels` read where a permute moved the
+    # channels: one error, not also the sum's channels (the skipped pad passed 16 on)
+    text = _spec(
+        "one_error",
+        """
+        input: [N, 16, 8, 8]
+        layers:
+          - type: residual
+            body:
+              - {name: conv1, type: conv2d, out_channels: 32, kernel_size: 1}
+            shortcut:
+              layers:
+                - {type: permute, dims: [0, 2, 3, 1]}
+                - {type: zero_pad2d, padding: "[in_channels // 2, in_channels // 2, 0, 0]"}
+                - {type: permute, dims: [0, 3, 1, 2]}
+        """,
+    )
+    (d,) = archspec.check(text).diagnostics
+    assert d.code == "E302" and d.span is not None and (d.span.line, d.span.col) == (11, 39)
+    fixed = text.replace("in_channels // 2", "in_features // 2")
+    assert archspec.check(fixed).ok

@@ -147,7 +147,9 @@ class Lowerer:
             try:
                 prev = self.lower_item(item, scope, env, prev) or prev
             except Skip:
-                for name in item.declared_names:
+                # the readers of a failed item are not checked against a guess: a named
+                # item's name, and for an unnamed one a name no spec can write, hold no shape
+                for name in item.declared_names or [f"<failed item {idx}>"]:
                     scope.shapes[name] = None
                     scope.train[name] = False
                     prev = name
