@@ -84,6 +84,8 @@ _CLoader = getattr(yaml, "CSafeLoader", None)
 _NOT_YAML_CHAR = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
+_YAML_HINT = "check indentation, colons and brackets near this point"
+_COLON_HINT = 'text holding `: ` is quoted (`description: "A: b"`); else check the indentation'
 
 
 def _events(text: str) -> Iterator[yaml.Event]:
@@ -294,8 +296,7 @@ def load_yaml(text: str, file: str = "<string>", *, copy: bool = True) -> Loaded
 
     Each caller gets its own data and span maps (composition edits them); leaves and spans
     (frozen) are shared with the kept document. `copy=False`: the kept document itself, for
-    a caller that only reads it (a file `use:` imports blocks from), which must never edit
-    it."""
+    a caller that only reads it (a file `use:` imports blocks from) and never edits it."""
     doc = _PARSED.get((text, file))
     if doc is None:
         if len(_PARSED) >= PARSED_KEPT:
@@ -375,12 +376,7 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
             f"invalid YAML: {what}",
             span=_mark_span(file, mark) if mark else SourceSpan(file, 1, 1),
             code="E101",
-            hint=(
-                'text holding `: ` must be quoted (`description: "A: b"`); otherwise '
-                "check the indentation near this point"
-                if "mapping values are not allowed" in what
-                else "check indentation, colons and brackets near this point"
-            ),
+            hint=_COLON_HINT if "mapping values are not" in what else _YAML_HINT,
             sources={file: text},
         ) from None
     except yaml.reader.ReaderError as exc:

@@ -321,7 +321,7 @@ def test_a_description_with_a_colon_says_to_quote_it() -> None:
     text = "archspec: 1\nname: t\ndescription: ResNet-D (tricks): deep\ninput: [N, 3, 8, 8]\n"
     (d,) = archspec.check(text + "layers:\n  - {type: relu}\n").diagnostics
     assert d.code == "E101" and d.span is not None and (d.span.line, d.span.col) == (3, 31)
-    assert d.hint is not None and "text holding `: ` must be quoted" in d.hint
+    assert d.hint is not None and "text holding `: ` is quoted" in d.hint
 
 
 def test_a_failed_unnamed_item_is_not_followed_by_errors_about_its_guessed_output() -> None:
