@@ -9,9 +9,9 @@ params, and the result is checked like any spec. What has no exact equivalent is
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import ImportFailure
+from ..errors import ArchSpecError, ImportFailure
 from ..ops.names import check_name
 from .model import import_model
 from .render import render
@@ -22,8 +22,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _snake(name: str) -> str:
-    text = re.sub(r"\W", "_", name.lower()).strip("_") or "imported"
-    return "m_" + text if text[0].isdigit() else text
+    """The spec's default name from the class name; a name a spec cannot take (`Training`
+    gives `training`, an nn.Module attribute) gets a prefix."""
+    text = re.sub(r"\W", "_", name.lower()).strip("_")[:60] or "imported"
+    try:
+        return check_name(text)
+    except ValueError:
+        return check_name("m_" + text.lstrip("_"))
 
 
 def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = None) -> str:
@@ -45,6 +50,26 @@ def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = 
     return render(imported, name or _snake(type(model).__name__), shape)
 
 
+def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) -> NoReturn:
+    """The imported spec does not compile: a shape error (E4xx) most often means an example
+    input too small for the model; anything else is the importer's fault. Located at the
+    model's class either way, never a traceback."""
+    from .where import describe, span_of_class
+
+    first = exc.diagnostics[0]
+    cls = describe(type(model))
+    if first.code.startswith("E4"):
+        shape = ", ".join(str(int(d)) for d in example_input.shape)
+        message = f"the imported spec of {cls} refuses the example input ({shape}): "
+        hint = "give an input the model accepts (--input); if the model runs on it, report this"
+    else:
+        message = f"the imported spec of {cls} does not compile: "
+        hint = "please report this model: the import should have refused it"
+    raise ImportFailure(
+        message + first.message[:300], span=span_of_class(type(model)), hint=hint, code="E904"
+    ) from None
+
+
 def _state_dict_entries(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
     return [(k, tuple(v.shape)) for k, v in module.state_dict().items()]
 
@@ -53,10 +78,15 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
     """`spec_text`, and the spec compiled (on the meta device) has the model's state_dict
     keys, shapes and order, or ImportFailure (E904) says where they part."""
     from ..api import compile as compile_spec
-    from ..errors import ImportFailure
+    from .tying import refuse_shared_tensors
+    from .where import span_of_class
 
+    refuse_shared_tensors(model)
     text = spec_text(model, example_input, name)
-    built = compile_spec(text, device="meta", max_params=None, max_activations=None)
+    try:
+        built = compile_spec(text, device="meta", max_params=None, max_activations=None)
+    except ArchSpecError as exc:
+        _refused(exc, model, example_input)
     ours, theirs = _state_dict_entries(built), _state_dict_entries(model)
     if ours != theirs:
         at = next(
@@ -68,6 +98,7 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
         raise ImportFailure(
             f"the imported spec's state_dict differs from the model's at entry {at}: "
             f"{mine} where the model has {want}",
+            span=span_of_class(type(model)),
             hint="please report this model: the import should have refused it",
             code="E904",
         )

@@ -82,6 +82,7 @@ def import_model(model: nn.Module) -> Imported:
         raise ImportFailure(
             f"the model is one layer ({type(model).__name__}): its state_dict keys have no "
             "module name, and a spec's network is a module of named layers",
+            span=span_of_class(type(model)),
             hint="wrap it: nn.Sequential(layer) imports, with keys `0.weight`, ...",
             code="E904",
         )
@@ -125,6 +126,7 @@ def import_model(model: nn.Module) -> Imported:
         if any(isinstance(o, list) for o in outputs):
             raise ImportFailure(
                 f"{describe(cls)}.forward returns several tensors",
+                span=span_of_class(cls),
                 hint="a block returns one tensor; only the whole network returns several",
                 code="E904",
             )
@@ -135,7 +137,11 @@ def import_model(model: nn.Module) -> Imported:
                 name, members, [trees[i] for i in group], [outputs[i] for i in group]
             )
             if block is None:  # cannot happen for one shape; kept loud if it does
-                raise ImportFailure(f"cannot merge the instances of {describe(cls)}", code="E904")
+                raise ImportFailure(
+                    f"cannot merge the instances of {describe(cls)}",
+                    span=span_of_class(cls),
+                    code="E904",
+                )
             block.register_order = _register_order(cls, [collector.bodies[id(m)] for m in members])
             blocks.append(block)
             for member, args in zip(members, block.args, strict=True):
@@ -150,6 +156,7 @@ def _register_order(cls: type, bodies: list[Body]) -> list[str] | None:
     if len(orders) > 1:
         raise ImportFailure(
             f"the instances of {describe(cls)} register their children in different orders",
+            span=span_of_class(cls),
             hint="a block has one `register_order:`; register the children alike",
             code="E904",
         )

@@ -44,7 +44,9 @@ def _lines(nodes: list[dict[str, Any]], indent: int) -> list[str]:
         for k in keys:
             out.append(f"{pad}{'- ' if first else '  '}{k}: {_scalar(head[k])}")
             first = False
-        if "layers" in nested:
+        if "layers" in nested and not nested["layers"]:  # an empty nn.Sequential
+            out.append(f"{pad}  layers: []")
+        elif "layers" in nested:
             out.append(f"{pad}  layers:")
             out.extend(_lines(nested["layers"], indent + 4))
         if "layer" in nested:
