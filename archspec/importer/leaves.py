@@ -9,6 +9,7 @@ the module unread, and the importer reports it (E902) instead of approximating i
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +67,36 @@ def _builds_same(op: Op, attrs: dict[str, Any], module: nn.Module) -> bool:
             built = op.build(attrs)
     except Exception:
         return False
-    # the same class, or archspec's subclass of it (multihead_attention's self-attention
-    # wrapper of nn.MultiheadAttention, whose call the importer reads as one input)
-    same_class = type(built).__name__ == type(module).__name__ or isinstance(built, type(module))
     return (
-        same_class
+        _same_code(type(built), type(module))
         and _after_name(repr(built)) == _after_name(repr(module))
         and _tensors(built) == _tensors(module)
         and _same_common(dict(_fingerprint(built)[3]), dict(_fingerprint(module)[3]))
+    )
+
+
+def _same_code(base: type, cls: type) -> bool:
+    """A module of class `cls` computes what the kind's `base` class does: the same class;
+    archspec's subclass of a torch class (multihead_attention's self-attention wrapper of
+    nn.MultiheadAttention, whose call the importer reads as one input); a subclass that only
+    changes construction (torchvision's `Conv3DSimple(nn.Conv3d)`); or, for the classes
+    archspec writes after a library's (torchvision's LayerNorm2d), the same name. A subclass
+    of a torch layer that redefines a method (BiT's weight-standardised `Conv2d(nn.Conv2d)`)
+    computes its own thing, whatever its name and repr says."""
+    if cls is base or (issubclass(base, cls) and cls.__module__.startswith("torch.")):
+        return True
+    if issubclass(cls, base):
+        return all(_constructs_only(c) for c in cls.__mro__[: cls.__mro__.index(base)])
+    if base.__module__.startswith("torch."):
+        return False
+    return base.__name__ == cls.__name__
+
+
+def _constructs_only(cls: type) -> bool:
+    """A class that defines no method but `__init__` (static and class methods aside)."""
+    return not any(
+        name != "__init__" and (inspect.isfunction(value) or isinstance(value, property))
+        for name, value in vars(cls).items()
     )
 
 
@@ -96,8 +119,11 @@ def _scalars(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _candidates(module: nn.Module) -> list[Op]:
-    name = type(module).__name__
-    named = [op for op in REGISTRY.values() if op.torch_name.removeprefix("nn.") == name]
+    names = [cls.__name__ for cls in type(module).__mro__]  # its class, then its bases'
+    named = sorted(
+        (op for op in REGISTRY.values() if op.torch_name.removeprefix("nn.") in names),
+        key=lambda op: names.index(op.torch_name.removeprefix("nn.")),
+    )
     others = [op for op in REGISTRY.values() if op not in named and op.style == "module"]
     return named + [op for op in others if type(op).read_module is not Op.read_module]
 

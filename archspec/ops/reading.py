@@ -39,7 +39,10 @@ def plain(value: Any) -> Any:
 
 def read_fields(op: Op, module: nn.Module) -> dict[str, Any] | None:
     """The default `Op.read_module`: each spec field from the module attribute of that name."""
-    if not op.torch_name or type(module).__name__ != op.torch_name.removeprefix("nn."):
+    # the class the op names, or a subclass of it (the importer checks that the subclass
+    # only changes construction: importer/leaves.py)
+    names = {cls.__name__ for cls in type(module).__mro__}
+    if not op.torch_name or op.torch_name.removeprefix("nn.") not in names:
         return None
     out: dict[str, Any] = {}
     for name, field in op.spec.model_fields.items():
