@@ -193,6 +193,23 @@ def _chunk(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return Call("chunk", {"dim": dim, "chunks": chunks}, (x.node,))
 
 
+def _split(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`torch.split(x, 4, dim=1)`, `x.split([4, 8], 1)`: the pieces get names when the graph
+    reader unpacks them (how many a single size makes, from the indices read)."""
+    x = args[0] if args else None
+    size = (
+        args[1] if len(args) > 1 else kwargs.get("split_size", kwargs.get("split_size_or_sections"))
+    )
+    dim = _arg(args, kwargs, 2, "dim", 0)
+    if not isinstance(x, Ref) or not isinstance(dim, int) or isinstance(dim, bool):
+        return None
+    sizes = list(size) if isinstance(size, list | tuple) else [size]
+    if not sizes or not all(type(s) is int and s > 0 for s in sizes):
+        return None
+    value = sizes if isinstance(size, list | tuple) else sizes[0]
+    return Call("split", {"dim": dim, "split_size": value}, (x.node,))
+
+
 def _channel_shuffle(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     x = args[0] if args else None
     groups = _arg(args, kwargs, 1, "groups", None)
@@ -249,6 +266,7 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.flatten: _flatten,
         torch.mean: _mean,
         torch.chunk: _chunk,
+        torch.split: _split,
         torch.permute: _permute,
         F.adaptive_avg_pool2d: _adaptive_pool("adaptive_avgpool2d"),
         F.adaptive_max_pool2d: _adaptive_pool("adaptive_maxpool2d"),
@@ -287,6 +305,7 @@ _METHODS: dict[str, Reader] = {
     "tanh": _activation("tanh"),
     "contiguous": _alias,
     "chunk": _chunk,
+    "split": _split,
     "permute": _permute,
 }
 

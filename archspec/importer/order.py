@@ -16,8 +16,8 @@ def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
     """`items` reordered so the modules named in `holders` come in that order, each after
     everything it reads; other items keep their order. Unchanged when no such order exists."""
     by_name = {item.name: item for item in items if item.name is not None}
-    for item in items:  # a chunk's pieces are read by their names
-        for piece in item.fields.get("names", []) if item.kind == "chunk" else []:
+    for item in items:  # the pieces of a chunk or split are read by their names
+        for piece in item.fields.get("names", []) if item.kind in ("chunk", "split") else []:
             by_name[piece] = item
     position = {id(item): i for i, item in enumerate(items)}
     done: set[int] = set()

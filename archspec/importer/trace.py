@@ -158,9 +158,14 @@ def _autowrapped() -> tuple[Any, ...]:
 
 
 def _trace(module: nn.Module, problems: Problems) -> Any:
+    from .defaulted import defaulted, drop_defaulted
+
     cls = type(module)
+    concrete = defaulted(module)
     try:
-        return _tracer().trace(module)
+        graph = _tracer().trace(module, concrete_args=concrete or None)
+        drop_defaulted(graph, module, list(concrete))
+        return graph
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         problems.add(
@@ -182,25 +187,13 @@ def _holders(module: nn.Module) -> list[str]:
 
 
 def _traced(module: nn.Module, problems: Problems) -> Body:
+    from .modes import with_training
+
     graph = _trace(module, problems)
+    if graph is not None:  # and the same in training, or stating both modes (modes.py)
+        graph, train_only = with_training(module, graph, problems, _trace)
     if graph is None:
         return Body([], None)
-    called = {str(n.target) for n in graph.nodes if n.op == "call_module"}
-    train_only: set[str] = set()
-    if any(k not in called for k in _holders(module)):
-        # children used only in training (GoogLeNet's aux heads): the training graph, with
-        # the nodes eval mode does not run marked train_only, states both modes
-        module.training = True
-        try:
-            train_graph = _trace(module, Problems())
-        finally:
-            module.training = False
-        if train_graph is not None:
-            ev = {n.name: (n.op, n.target) for n in graph.nodes if n.op != "output"}
-            tr = {n.name: (n.op, n.target) for n in train_graph.nodes if n.op != "output"}
-            if all(tr.get(k) == v for k, v in ev.items()) and _same_eval_output(graph, train_graph):
-                train_only = set(tr) - set(ev)
-                graph = train_graph
     return _GraphReader(module, problems, train_only).read(graph)
 
 
@@ -218,14 +211,6 @@ def _unpacked(value: Any) -> Any:
     if _is_packing(value):
         return (*value.args, *value.kwargs.values())
     return value
-
-
-def _same_eval_output(eval_graph: Any, train_graph: Any) -> bool:
-    """Training returns the eval output first (`GoogLeNetOutputs(logits, aux2, aux1)`)."""
-    (ev,) = [_unpacked(n.args[0]) for n in eval_graph.nodes if n.op == "output"]
-    (tr,) = [_unpacked(n.args[0]) for n in train_graph.nodes if n.op == "output"]
-    first = tr[0] if isinstance(tr, tuple | list) and tr else tr
-    return getattr(ev, "name", None) == getattr(first, "name", ...)
 
 
 class _GraphReader:
@@ -479,14 +464,10 @@ class _GraphReader:
         if call.kind == "identity_alias":
             self.names[node] = inputs[0]
             return
-        if call.kind == "chunk":
-            names = [self._fresh(f"{node.name}_{i}") for i in range(call.fields["chunks"])]
-            self.used.update(names)
-            fields = {"dim": call.fields["dim"], "names": names}
-            item = Item(None, "chunk", dict(fields), dict(fields), inputs, is_module=False)
-            item.train_only = node.name in self.train_only
-            self.items.append(item)
-            self.pieces[node] = names
+        if call.kind in ("chunk", "split"):
+            from .pieces import read_pieces
+
+            read_pieces(self, node, call, inputs)
             return
         name = self._fresh(node.name)
         item = Item(name, call.kind, dict(call.fields), dict(call.fields), inputs)

@@ -1,0 +1,71 @@
+"""Arguments of `forward` after the input that have defaults (`def forward(self, x,
+mask=None)`): the model is imported as called with its input alone, so each takes its
+default, and the graph is the one that default gives (`if mask is not None:` is not taken).
+
+torch.fx traces such a forward with `concrete_args` and keeps a placeholder for each,
+checked by an assertion that the value is the default; both are dropped here, leaving the
+graph of one input. An argument whose default is not a plain value stays a second input,
+which the importer refuses (E904).
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def defaulted(module: nn.Module) -> dict[str, Any]:
+    """forward's arguments after the first whose defaults are plain values."""
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return {}
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {
+        p.name: p.default
+        for p in params
+        if p.kind in kinds
+        and p.default is not inspect.Parameter.empty
+        and type(p.default) in _PLAIN
+    }
+
+
+def _is_check(node: Any) -> bool:
+    import torch
+    from torch.fx import _symbolic_trace
+
+    checks = (operator.eq, torch._assert, getattr(_symbolic_trace, "_assert_is_none", None))
+    return node.op == "call_function" and node.target in checks
+
+
+def drop_defaulted(graph: Any, module: nn.Module, names: list[str]) -> None:
+    """Remove the placeholders fx kept for `names` (forward's defaulted arguments) with the
+    assertions that read them; a placeholder read by anything else stays."""
+    params = list(inspect.signature(module.forward).parameters)[1:] if names else []
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"][1:]
+    if len(params) != len(placeholders):  # *args or **kwargs: left as they are
+        return
+    for param, node in zip(params, placeholders, strict=True):
+        if param not in names:
+            continue
+        users, todo = [], list(node.users)
+        while todo:
+            user = todo.pop()
+            if user not in users:
+                users.append(user)
+                todo.extend(user.users)
+        if not all(_is_check(u) for u in users):
+            continue
+        for user in sorted(users, key=lambda u: -_index(graph, u)):
+            graph.erase_node(user)
+        graph.erase_node(node)
+
+
+def _index(graph: Any, node: Any) -> int:
+    return next(i for i, n in enumerate(graph.nodes) if n is node)

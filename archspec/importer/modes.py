@@ -1,0 +1,128 @@
+"""A forward traced in both modes: a spec states one graph, which must be the model's in
+training as in eval.
+
+A module's forward may read `self.training`. Three cases are exact: the same graph in both
+modes; a mode flag passed on (`F.dropout(x, p, training=self.training)`, traced False in
+eval, True in training, read from the training graph as the kind that follows the mode);
+and nodes only training runs that no eval node reads (GoogLeNet's auxiliary heads, marked
+`train_only`). Any other difference (`if self.training: x = x * 2`) would make the twin
+compute something else in training, so it is refused at the statement (E902).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .where import describe, diagnostic, span_from_stack, span_of_class
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+    from .trace import Problems
+
+_HINT = (
+    "a spec states one graph for training and eval: use a module whose own behaviour "
+    "follows the mode (nn.Dropout), or pass the mode on (`training=self.training`)"
+)
+
+
+def _plain(value: Any) -> Any:
+    """An argument with every fx node replaced by its name (in lists, dicts and slices)."""
+    from torch.fx.node import map_arg
+
+    return map_arg(value, lambda n: ("node", n.name))
+
+
+def _agree(ev: Any, tr: Any) -> bool | None:
+    """True: equal; None: equal but for flags False in eval and True in training (the mode
+    passed on); False: different."""
+    if type(ev) is bool and type(tr) is bool:
+        return True if ev == tr else (None if tr else False)
+    if isinstance(ev, tuple | list) and isinstance(tr, tuple | list):
+        if type(ev) is not type(tr) or len(ev) != len(tr):
+            return False
+        found = [_agree(a, b) for a, b in zip(ev, tr, strict=True)]
+    elif isinstance(ev, dict) and isinstance(tr, dict):
+        if list(ev) != list(tr):
+            return False
+        found = [_agree(ev[k], tr[k]) for k in ev]
+    else:
+        return ev == tr
+    return False if False in found else (None if None in found else True)
+
+
+def _output(graph: Any) -> Any:
+    from .trace import _unpacked
+
+    (out,) = [n.args[0] for n in graph.nodes if n.op == "output"]
+    return _plain(_unpacked(out))
+
+
+def _first_eval_output(eval_graph: Any, train_graph: Any) -> bool:
+    """Training returns what eval returns, or that first (`GoogLeNetOutputs(logits, ...)`)."""
+    ev, tr = _output(eval_graph), _output(train_graph)
+    return ev == tr or (isinstance(tr, tuple | list) and bool(tr) and tr[0] == ev)
+
+
+def with_training(
+    module: nn.Module,
+    graph: Any,
+    problems: Problems,
+    trace: Callable[[nn.Module, Problems], Any],
+) -> tuple[Any, set[str]]:
+    """The graph to read (eval's, or training's when it states both modes) and the names of
+    its training-only nodes; (None, set()) after a located refusal."""
+    from .trace import Problems
+
+    quiet = Problems()
+    module.training = True
+    try:
+        train = trace(module, quiet)
+    finally:
+        module.training = False
+    cls = describe(type(module))
+    if train is None:
+        for diag in quiet.items:
+            problems.add(dataclasses.replace(diag, message=diag.message + " (in training mode)"))
+        return None, set()
+    by_name = {n.name: n for n in train.nodes if n.op != "output"}
+    passed_on = False
+    for node in graph.nodes:
+        if node.op == "output":
+            continue
+        twin = by_name.get(node.name)
+        same = None if twin is None else (twin.op, twin.target) == (node.op, node.target)
+        agree = (
+            _agree(_plain((node.args, node.kwargs)), _plain((twin.args, twin.kwargs)))
+            if same
+            else False
+        )
+        if agree is False:
+            at = twin if twin is not None else node
+            names = {n.name for n in graph.nodes}
+            # the step only training takes, where the twin reads one (`x = x * 2`)
+            at = next((a for a in getattr(at, "all_input_nodes", ()) if a.name not in names), at)
+            span = span_from_stack(at.stack_trace) or span_of_class(type(module))
+            problems.add(
+                diagnostic(
+                    "E902",
+                    f"{cls}.forward computes another graph in training mode (`{at.name}`)",
+                    span,
+                    _HINT,
+                )
+            )
+            return None, set()
+        passed_on = passed_on or agree is None
+    if not _first_eval_output(graph, train):
+        out = next(n for n in train.nodes if n.op == "output")
+        span = span_from_stack(out.stack_trace) or span_of_class(type(module))
+        problems.add(
+            diagnostic("E902", f"{cls}.forward returns another value in training mode", span, _HINT)
+        )
+        return None, set()
+    extra = {n.name for n in train.nodes if n.op != "output"} - {n.name for n in graph.nodes}
+    if not extra and not passed_on:
+        return graph, set()
+    return train, extra

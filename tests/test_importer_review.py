@@ -1,0 +1,200 @@
+"""archspec import, reviewed with models the first tests did not have: each either round-trips
+exactly (tests/test_importer.py's `roundtrip`) or is refused at its place in the source,
+never with a traceback and never approximated (a tie untied, a subclass's own forward
+replaced by its base's, a training-only step dropped)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import archspec
+from archspec.errors import ImportFailure
+from tests.test_importer import roundtrip
+
+
+def _line_of(diag_span, text: str) -> bool:
+    with open(diag_span.file, encoding="utf-8") as fh:
+        return text in fh.read().splitlines()[diag_span.line - 1]
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, c // 4, 1)
+        self.fc2 = nn.Conv2d(c // 4, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = F.adaptive_avg_pool2d(x, 1)
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
+
+
+class SEBlock(nn.Module):
+    """The common CIFAR ResNet: an empty nn.Sequential as the identity shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.se = SqueezeExcite(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.se(self.conv(x)) + self.shortcut(x))
+
+
+class SENet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer1 = nn.Sequential(SEBlock(3, 8, 2), SEBlock(8, 8))
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.adaptive_avg_pool2d(self.layer1(x), 1)
+        return self.fc(x.view(x.size(0), -1))
+
+
+def test_an_empty_sequential_shortcut_round_trips() -> None:
+    text = roundtrip(SENet(), (2, 3, 8, 8))
+    assert "layers: []" in text
+
+
+class Training(nn.Module):
+    """Its class name gives the spec name `training`, an nn.Module attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+def test_a_class_name_a_spec_cannot_take_gets_a_prefix() -> None:
+    text = roundtrip(Training(), (2, 4))
+    assert "name: m_training\n" in text
+
+
+class TiedPair(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(8, 8, bias=False)
+        self.b = nn.Linear(8, 8, bias=False)
+        self.b.weight = self.a.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(F.relu(self.a(x)))
+
+
+def test_tied_weights_are_refused_not_untied() -> None:
+    # the untied twin would have the same keys and outputs but twice the parameters
+    with pytest.raises(ImportFailure, match=r"`a\.weight` and `b\.weight` are one tensor") as info:
+        archspec.from_module(TiedPair(), torch.zeros(1, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904"
+    assert diag.span is not None and _line_of(diag.span, "class TiedPair")
+
+
+class Conv2d(nn.Conv2d):
+    """Weight standardisation (BiT) under torch's own class name and repr."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight - self.weight.mean((1, 2, 3), keepdim=True)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+class Conv3DSimple(nn.Conv3d):
+    """torchvision's video ResNet conv: a subclass that only changes construction."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(cin, cout, (3, 3, 3), 1, 1, bias=False)
+
+    @staticmethod
+    def get_downsample_stride(stride: int) -> tuple[int, int, int]:
+        return stride, stride, stride
+
+
+def test_a_subclass_of_a_layer_is_read_only_when_it_computes_the_same() -> None:
+    model = nn.Sequential(Conv2d(3, 4, 3), nn.ReLU())
+    with pytest.raises(ImportFailure) as info:  # not a plain conv2d: its forward is its own
+        archspec.from_module(model, torch.zeros(1, 3, 8, 8))
+    assert set(info.value.codes) == {"E903"}
+    assert all(d.span is not None for d in info.value.diagnostics)
+    text = roundtrip(nn.Sequential(Conv3DSimple(3, 4), nn.ReLU()), (2, 3, 4, 6, 6))
+    assert "{type: conv3d, out_channels: 4, kernel_size: 3, padding: 1, bias: false}" in text
+
+
+class TrainingStep(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x)
+        if self.training:
+            x = x * 2  # only in training
+        return self.head(x)
+
+
+class PassesTheMode(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.dropout(self.fc(x), 0.25, training=self.training))
+
+
+def test_a_forward_that_differs_in_training_is_refused_at_the_statement() -> None:
+    with pytest.raises(ImportFailure, match="another graph in training mode") as info:
+        archspec.from_module(TrainingStep(), torch.zeros(1, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E902"
+    assert diag.span is not None and _line_of(diag.span, "x = x * 2  # only in training")
+    # the mode passed on is a dropout in training too, not the identity eval mode traces
+    text = roundtrip(PassesTheMode(), (2, 8))
+    assert "{name: dropout, type: dropout, p: 0.25}" in text
+    model, twin = PassesTheMode(), archspec.compile(text)
+    twin.load_state_dict(model.state_dict())
+    x = torch.rand(64, 8)
+    torch.manual_seed(3)
+    want = model.train()(x)
+    torch.manual_seed(3)
+    torch.testing.assert_close(twin.train()(x), want)
+
+
+class Splits(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is not None:  # the import calls forward with its input alone
+            x = x * mask
+        a, b, c = torch.split(self.conv(x), 4, dim=1)
+        _head, tail = torch.cat([c, a, b], 1).split([4, 8], 1)
+        return self.fc(tail.mean((2, 3)))
+
+
+def test_split_and_a_defaulted_forward_argument_round_trip() -> None:
+    text = roundtrip(Splits(), (2, 3, 8, 8))
+    assert "{type: split, names: [split_0, split_1, split_2], split_size: 4}" in text
+    assert "split_size: [4, 8]" in text
+    assert "mask" not in text
+
+
+def test_an_example_input_too_small_is_refused_located_not_raised() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 5), nn.Flatten(), nn.Linear(4, 2))
+    with pytest.raises(ImportFailure, match=r"refuses the example input \(1, 3, 3, 3\)") as info:
+        archspec.from_module(model, torch.zeros(1, 3, 3, 3))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904" and diag.span is not None
+    assert diag.span.file == inspect.getsourcefile(nn.Sequential)
