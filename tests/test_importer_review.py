@@ -198,3 +198,53 @@ def test_an_example_input_too_small_is_refused_located_not_raised() -> None:
     (diag,) = info.value.diagnostics
     assert diag.code == "E904" and diag.span is not None
     assert diag.span.file == inspect.getsourcefile(nn.Sequential)
+
+
+class Stepwise(nn.Module):
+    """An nn.ModuleList walked with an activation after each item."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = F.relu(layer(x))
+        return self.head(x)
+
+
+def test_a_module_list_with_parameter_free_steps_between_its_items_round_trips() -> None:
+    text = roundtrip(Stepwise(), (2, 8))  # keys layers.0, layers.1, layers.2, head
+    assert "  - name: layers\n    type: sequential\n" in text
+    assert text.count("type: activation") == 3
+
+
+class Residual(nn.Sequential):
+    """A Sequential subclass whose forward calls its children by their keys 0, 1, 2."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) + x
+
+
+class StagesWithOwnTensors(nn.Module):
+    def __init__(self, keep_unread: bool = False) -> None:
+        super().__init__()
+        self.body = Residual(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 1))
+        self.fc = nn.Linear(4, 2)
+        if keep_unread:
+            self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x).mean([-2, -1]))
+
+
+def test_children_keyed_by_numbers_and_negative_mean_dims_round_trip() -> None:
+    text = roundtrip(StagesWithOwnTensors(), (2, 4, 6, 6))
+    assert "{key: '0', type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}" in text
+    assert "dim: [-2, -1]" in text
+    # a tensor of its own that forward never reads: the twin would lack the key
+    with pytest.raises(ImportFailure, match="holds the tensor `steps`") as info:
+        archspec.from_module(StagesWithOwnTensors(keep_unread=True), torch.zeros(1, 4, 6, 6))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904" and _line_of(diag.span, "class StagesWithOwnTensors")

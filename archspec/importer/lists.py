@@ -88,24 +88,60 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
         reader._add(node, seq, head)
         reader.module_lists[head] = (seq, node)
         return True
-    if run is None or len(run[0].body) != k or node.args[0] is not run[1]:
+    if run is None or _items(run[0]) != k:
         return False
-    if list(run[1].users) != [node]:  # an item's output read elsewhere: not a plain chain
+    steps = _steps_between(reader, run[1], node.args[0])
+    first = steps[0][0] if steps else node
+    if steps is None or list(run[1].users) != [first]:  # an item's output read elsewhere
         return False
+    for _, step in steps:  # `x = F.relu(block(x))`: the steps join the sequence
+        reader.items.remove(step)
+        step.inputs = ()
+        run[0].body.append(step)
     run[0].body.append(item)
     reader.names[node] = head
     reader.module_lists[head] = (run[0], node)
     return True
 
 
+def _items(seq: Item) -> int:
+    """How many of a ModuleList's items a sequence holds (the steps between aside)."""
+    return sum(1 for item in seq.body or () if item.is_module)
+
+
+def _steps_between(reader: Any, last: Any, arg: Any) -> list[tuple[Any, Item]] | None:
+    """The parameter-free steps (activations, dropout: items computed in forward) that lead
+    from one item's output (`last`) to the next item's input (`arg`), each reading only the
+    one before and read only by the next; None when the way between is anything else."""
+    by_name = {item.name: item for item in reader.items if item.name is not None}
+    steps: list[tuple[Any, Item]] = []
+    node = arg
+    while node is not last:
+        ins = list(getattr(node, "all_input_nodes", ()))
+        if node.op not in ("call_function", "call_method") or len(ins) != 1:
+            return None
+        if len(node.users) != 1 or node not in reader.names:
+            return None
+        name, before = reader.names[node], reader.names.get(ins[0])
+        if name != before:  # not an alias (`x.contiguous()`): an item of its own
+            step = by_name.get(name)
+            if step is None or step.is_module or step.train_only or step.body is not None:
+                return None
+            if step.kind in ("chunk", "split", "parameter") or step.inputs not in ((before,),):
+                return None
+            steps.append((node, step))
+        node = ins[0]
+    return steps[::-1]
+
+
 def unfinished_lists(reader: Any) -> None:
     """A ModuleList whose items were called in part: a sequence would hold them all."""
     for head, (seq, node) in reader.module_lists.items():
         count = len(getattr(reader.module, head))
-        if len(seq.body) != count:
+        if _items(seq) != count:
             reader.fail(
                 "E904",
-                f"{describe(type(reader.module))}.forward calls {len(seq.body)} of the "
+                f"{describe(type(reader.module))}.forward calls {_items(seq)} of the "
                 f"{count} items of `self.{head}`",
                 node,
                 "a ModuleList is read as a sequence of all its items, called in order",
@@ -139,5 +175,6 @@ def interleaved_list(reader: Any, target: str) -> str | None:
         )
     return (
         f"calls the items of `self.{head}` with other steps between them (item {index} "
-        f"does not read item {int(index) - 1}'s output: a U-Net encoder's pool and skip)"
+        f"does not read item {int(index) - 1}'s output through parameter-free steps alone, "
+        "as a U-Net encoder's pool and skip do)"
     )

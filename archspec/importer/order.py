@@ -8,14 +8,18 @@ flow and the model's state_dict order.
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..errors import Diagnostic
 from ..ops.names import NAME_RE, RESERVED_NAMES
 from .trace import Item
+from .where import describe, diagnostic, span_of_class
 
 
 def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
     """`items` reordered so the modules named in `holders` come in that order, each after
     everything it reads; other items keep their order. Unchanged when no such order exists."""
-    by_name = {item.name: item for item in items if item.name is not None}
+    by_name = {item.name or item.key: item for item in items if (item.name or item.key)}
     for item in items:  # the pieces of a chunk or split are read by their names
         for piece in item.fields.get("names", []) if item.kind in ("chunk", "split") else []:
             by_name[piece] = item
@@ -43,7 +47,7 @@ def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
             return items
     for item in items:
         emit(item, frozenset())
-    held = [i.name for i in out if i.name in holders]
+    held = [i.name or i.key for i in out if (i.name or i.key) in holders]
     return out if held == [h for h in holders if h in by_name] else items
 
 
@@ -58,5 +62,26 @@ def unstated_order(items: list[Item], called: list[str], holders: list[str]) -> 
     for item in items:
         if not item.is_module or item.train_only or item.inputs not in ((), (prev,)):
             return None
-        prev = item.name or ""
+        prev = item.name or item.key or ""
     return ", in a plain chain (an nn.Sequential registers its entries in the order it calls them)"
+
+
+def unread_tensors(module: Any, graph: Any) -> list[Diagnostic]:
+    """The module's own parameters and persistent buffers that its forward never reads (a
+    step counter, a table kept for later): a spec holds only the tensors its nodes use, so
+    the twin's state_dict would lack them. One located E904 each."""
+    read = {str(n.target) for n in graph.nodes if n.op == "get_attr"}
+    persistent = [k for k in module._buffers if k not in module._non_persistent_buffers_set]
+    own = [*module._parameters, *persistent]
+    cls = type(module)
+    return [
+        diagnostic(
+            "E904",
+            f"{describe(cls)} holds the tensor `{name}`, which its forward never reads",
+            span_of_class(cls),
+            "a spec holds only the tensors its layers use; register it as a non-persistent "
+            "buffer, or move it out of the model",
+        )
+        for name in own
+        if name not in read and getattr(module, name, None) is not None
+    ]

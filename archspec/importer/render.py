@@ -75,7 +75,7 @@ def _tidy(nodes: list[dict[str, Any]], blocks: dict[str, Block]) -> list[dict[st
             node["layer"] = _drop_defaults(node["layer"], blocks)
         src = node.get("from")
         if src is not None:
-            before = "input" if prev is None else prev.get("name")
+            before = "input" if prev is None else (prev.get("name") or prev.get("key"))
             if src == [before] and (prev is None or prev.get("when") in (None, node.get("when"))):
                 del node["from"]
             elif len(src) == 1:

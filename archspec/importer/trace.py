@@ -277,10 +277,14 @@ class _GraphReader:
             unfinished_lists(self)
 
         self.items = registration_order(self.items, _holders(self.module))
-        self.called = [i.name for i in self.items if i.name in self.called]
+        self.called = [i.name or i.key for i in self.items if (i.name or i.key) in self.called]
         if getattr(self, "failed", False):  # what follows would only repeat it
             return Body(self.items, None, self.list_input, self.register_order)
         self._check_order()
+        from .order import unread_tensors
+
+        for diag in unread_tensors(self.module, graph):
+            self.problems.add(diag)
         out_name: str | list[str] | None = None
         if output is not None and output in self.names:
             out_name = self.names[output]
@@ -289,10 +293,10 @@ class _GraphReader:
         elif output is not None:
             self.fail(
                 "E904",
-                f"{describe(type(self.module))}.forward returns {type(output).__name__}, "
-                "not one tensor",
+                f"{describe(type(self.module))}.forward returns a "
+                f"{type(output).__name__.removeprefix('immutable_')}, not one tensor",
                 next(iter(n for n in graph.nodes if n.op == "output")),
-                "a spec's network and blocks return one tensor",
+                "a spec's blocks return one tensor, its network one or a tuple (`outputs:`)",
             )
         return Body(self.items, out_name, self.list_input, self.register_order)
 
@@ -352,7 +356,7 @@ class _GraphReader:
             self._repeat_call(node, target, child, inputs)
             return
         self.called.append(target)
-        item = child_item(target, None, child, self.problems)
+        item = child_item(*_name_and_key(target), child, self.problems)
         item.inputs = inputs
         self._add(node, item, target)
 
