@@ -20,6 +20,7 @@ from .catalog import builtin_dir as builtin_dir
 from .catalog import builtin_index as builtin_index
 from .catalog import builtin_specs as builtin_specs
 from .catalog import close_names as close_names
+from .catalog import family_budget as family_budget
 from .catalog import family_of as family_of
 from .catalog import family_variants as family_variants
 from .catalog import list_models as list_models
@@ -35,7 +36,6 @@ from .files import SPEC as SPEC
 from .files import display_path as display_path
 from .files import write_atomic as write_atomic
 from .ir import Graph
-from .limits import family_budget as family_budget
 from .loader import LoadedDoc
 from .lower import MAX_NODES, legacy_errors, lower
 from .ops.base import check_name as check_name

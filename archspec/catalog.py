@@ -4,15 +4,17 @@ family's variant chosen). Split from archspec.api, which re-exports every public
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .compose import compose, variant_names
+from . import limits
+from .compose import compose, one_reading, variant_names
 from .errors import ArchSpecError, LoadError
 from .loaddata import load_data
 from .loader import LoadedDoc, load_yaml, read_spec_text
@@ -150,6 +152,15 @@ def family_of(source: SpecSource) -> tuple[str, list[str]] | None:
     if not (isinstance(name, str) and _FILE_NAME.fullmatch(name)):
         name = stem if _FILE_NAME.fullmatch(stem) else "family"
     return name, variants
+
+
+@contextlib.contextmanager
+def family_budget(max_layers: int | None) -> Iterator[None]:
+    """Lower the variants of one family inside: together they may expand to
+    `limits.FAMILY_FACTOR` * max_layers layer items (E310 past it), and they are composed
+    from one reading of the family's files (`compose.one_reading`)."""
+    with limits.family_budget(max_layers), one_reading():
+        yield
 
 
 def _builtin(name: str) -> tuple[Path, str | None] | None:

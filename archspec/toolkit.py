@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from .dims import Dim, Shape
 from .ir import Graph
-from .limits import family_budget
 
 if TYPE_CHECKING:  # pragma: no cover
     from .catalog import SpecSource
@@ -228,7 +227,7 @@ def family_graphs(
     """Every variant of a family spec lowered with `params`, in the family's order; None for
     a plain spec, a family of one variant or a built-in name (each names one network)."""
     from .api import build_graph
-    from .catalog import family_of
+    from .catalog import family_budget, family_of
 
     found = family_of(source)
     if found is None or len(found[1]) < 2:  # a family of one is that one network

@@ -1,15 +1,19 @@
 """Work the composer keeps between compositions: the parse of an imported file (read, never
 edited, by every spec that imports it) and the index of its spans by block. What is kept
 depends on the file's text alone, so an edited file is read afresh, and a document a caller
-may edit is never indexed for later."""
+may edit is never indexed for later. Inside `family_budget` (the variants of one family
+checked or emitted together) a family is composed once and each variant chosen from it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from archspec.catalog import read_source
+import pytest
+
+import archspec.compose as compose_module
+from archspec.catalog import family_budget, read_source
 from archspec.compose import imports
-from archspec.loader import is_kept, load_yaml
+from archspec.loader import LoadedDoc, is_kept, load_yaml
 
 
 def _write(path: Path, text: str) -> Path:
@@ -65,3 +69,63 @@ def test_a_document_a_caller_may_edit_is_indexed_each_time() -> None:
     fresh.spans[("blocks", "B", "extra")] = fresh.spans[("blocks", "B")]
     after = imports._spans_by_block(fresh)[False]["B"]
     assert len(after) == len(before) + 1
+
+
+FAMILY = """archspec: 1
+name: fam
+input: [1, 3, 8, 8]
+params:
+  width: {type: int, default: 4}
+use: [{from: lib.yaml, blocks: [B]}]
+variants:
+  small: {params: {width: 2}}
+  large: {class_name: Large, params: {width: 16}}
+layers:
+  - {type: B}
+  - {type: conv2d, out_channels: width, kernel_size: 1}
+"""
+
+
+def _same(a: LoadedDoc, b: LoadedDoc) -> None:
+    assert (a.data, a.spans, a.key_spans, a.sources, a.variant) == (
+        b.data,
+        b.spans,
+        b.key_spans,
+        b.sources,
+        b.variant,
+    )
+    for key, span in a.spans.items():  # the import chains too (SourceSpan's == skips them)
+        assert list(span.import_sites()) == list(b.spans[key].import_sites())
+
+
+def test_a_family_read_once_composes_each_variant_as_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = _write(tmp_path / "fam.yaml", FAMILY)
+    _write(tmp_path / "lib.yaml", _lib(4))
+    alone = {v: read_source(spec, v) for v in ("small", "large")}
+    imported: list[str] = []
+    real_imports = compose_module._with_imports
+    monkeypatch.setattr(
+        compose_module,
+        "_with_imports",
+        lambda doc, *a: imported.append(doc.file) or real_imports(doc, *a),
+    )
+    with family_budget(None):
+        together = {v: read_source(spec, v) for v in ("small", "large")}
+        together["small"].data["blocks"]["B"]["layers"][0]["out_channels"] = 99  # its own
+        again = read_source(spec, "small")
+    assert len(imported) == 1  # the family's imports copied in once, for every variant
+    _same(together["large"], alone["large"])
+    _same(again, alone["small"])
+
+
+def test_outside_one_reading_an_edited_family_is_read_afresh(tmp_path: Path) -> None:
+    spec = _write(tmp_path / "fam.yaml", FAMILY)
+    lib = _write(tmp_path / "lib.yaml", _lib(4))
+    with family_budget(None):
+        assert read_source(spec, "small").data["blocks"]["B"]["layers"][0]["out_channels"] == 4
+    _write(lib, _lib(8))
+    assert read_source(spec, "small").data["blocks"]["B"]["layers"][0]["out_channels"] == 8
+    with family_budget(None):
+        assert read_source(spec, "large").data["blocks"]["B"]["layers"][0]["out_channels"] == 8

@@ -10,13 +10,15 @@ imported block names both. Files are reached only within the rules of sources.py
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError, SourceSpan
-from ..loader import MAX_NODES, LoadedDoc
+from ..loader import MAX_NODES, LoadedDoc, fresh_copy
 from .block_params import resolve_block_params
 from .extends import extend, is_file_ref
 from .imports import Importer, materialise
@@ -28,7 +30,34 @@ COMPOSE_KEYS = frozenset({"use", "variants", "extends"})
 #: Finds a built-in spec by name: (its file, the variant the name stands for), or None.
 Builtins = Callable[[str], "tuple[Path, str | None] | None"]
 
-__all__ = ["COMPOSE_KEYS", "LIBRARY_DIR", "compose", "library_modules", "variant_names"]
+__all__ = [
+    "COMPOSE_KEYS",
+    "LIBRARY_DIR",
+    "compose",
+    "library_modules",
+    "one_reading",
+    "variant_names",
+]
+
+#: The compositions made inside `one_reading`, before a variant is chosen, by what they
+#: are made from; None outside one.
+_READ: ContextVar[dict[tuple[str, str, str | None], LoadedDoc] | None] = ContextVar(
+    "archspec_one_reading", default=None
+)
+
+
+@contextlib.contextmanager
+def one_reading() -> Iterator[None]:
+    """Compose the variants of one family inside: the family file (its imports, its base)
+    is composed once, from one reading of its files, and each variant is chosen from that.
+
+    Outside, every `compose` reads the files again (a file may change between two calls);
+    inside, the files are taken as read once, as one call composing every variant would."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
 
 
 def compose(
@@ -50,14 +79,36 @@ def compose(
     if not isinstance(data, dict) or not COMPOSE_KEYS & data.keys():
         return resolve_block_params(select_variant(doc, variant))
     real = Path(os.path.realpath(path)) if path is not None else None
+    kept = _READ.get() if not _stack and "variants" in data else None
+    if kept is not None:  # a family inside `one_reading`: its imports and base done once
+        key = (doc.text, doc.file, str(real) if real is not None else None)
+        base = kept.get(key)
+        if base is None:
+            base = kept[key] = _imported_and_extended(doc, real, builtins, ())
+        # the variant, copied: the caller may edit it, and nothing kept may change
+        doc = fresh_copy(select_variant(base, variant))
+    else:
+        doc = select_variant(_imported_and_extended(doc, real, builtins, _stack, _shared), variant)
+    doc = resolve_block_params(doc)
+    _check_size(doc)
+    return doc
+
+
+def _imported_and_extended(
+    doc: LoadedDoc,
+    real: Path | None,
+    builtins: Builtins | None,
+    _stack: tuple[str, ...],
+    _shared: Shared | None = None,
+) -> LoadedDoc:
+    """`doc` with its imports copied in and its base extended (no variant chosen yet)."""
+    data = doc.data
     stack = _stack or ((str(real),) if real is not None else ())
     shared = _shared or Shared(total_bytes=len(doc.text.encode("utf-8", "surrogatepass")))
     if "use" in data:
         doc = _with_imports(doc, real, shared)
     if "extends" in data:
         doc = extend(doc, lambda ref, site: _base(ref, site, real, builtins, stack, shared))
-    doc = resolve_block_params(select_variant(doc, variant))
-    _check_size(doc)
     return doc
 
 
