@@ -498,7 +498,7 @@ def _check(
             diags = _with_accepted_inputs(parsed, params, diags, max_layers)
             name = str(getattr(parsed[1], "name", None) or name)  # the spec's, not the file's
         return CheckResult(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
-    result = run(analysis).check_result()
+    result = run(dataclasses.replace(analysis, symbolic_rows=False)).check_result()
     if result.ok:  # the older layouts a load would build, then compile's size limits
         more = legacy_errors(*parsed, analysis.graph, params, max_layers)
         if more := more + limit_warnings(analysis.graph):

@@ -146,3 +146,43 @@ def test_check_graph_is_the_pipelines_result() -> None:
     direct = check_graph(graph, (1, 3, 224, 224))
     assert direct == analyse(graph, (1, 3, 224, 224)).check_result()
     assert direct.ok and direct.outputs and direct.domain is not None
+
+
+SYMBOLIC_SIZES = """\
+archspec: 1
+name: open
+input: [N, 3, H, W]
+layers:
+  - {type: conv2d, out_channels: 4, kernel_size: 3, stride: 2}
+  - {type: maxpool2d, kernel_size: 2}
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "given"),
+    [
+        ("resnet50", None),
+        ("inception_v3", None),
+        ("inception_v3", (1, 3, 64, 64)),
+        (SYMBOLIC_SIZES, None),
+        (SYMBOLIC_SIZES, (2, 3, 9, 9)),
+        ("alexnet", (1, 3, 64, 64)),
+    ],
+)
+def test_the_symbolic_rows_change_no_result(spec: str, given: tuple[int, ...] | None) -> None:
+    """`check` asks the symbolic walk for no rows: a table nobody reads. Its result is the
+    same, and the rows are still made when `input_shapes` takes that table."""
+    graph = archspec.build_graph(spec)
+    kept = run(pipeline.verified(graph, given))
+    lean = run(dataclasses.replace(pipeline.verified(graph, given), symbolic_rows=False))
+    assert lean.check_result() == kept.check_result()
+    assert lean.diagnostics == kept.diagnostics
+    assert kept.general is not None and lean.general is not None and kept.general.rows
+    made = [
+        [(c.path, c.span, c.train_only, c.describe()) for c in a.general.constraints]  # type: ignore[union-attr]
+        for a in (kept, lean)
+    ]
+    assert made[0] == made[1]
+    read_by_input_shapes = given is None and lean.table is lean.general
+    assert bool(lean.general.rows) == read_by_input_shapes
+    assert read_by_input_shapes == (spec == SYMBOLIC_SIZES and given is None)

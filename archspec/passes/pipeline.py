@@ -49,9 +49,13 @@ class Analysis:
     input: tuple[int, ...] | None = None
     #: names of the passes run so far, in order
     done: tuple[str, ...] = ()
-    #: the input with its batch and spatial dims as symbols, and every shape for it
+    #: the input with its batch and spatial dims as symbols, and every shape for it (the
+    #: table's rows only when `symbolic_rows`, or when `input_shapes` reads them)
     symbolic: SymbolicInput | None = None
     general: ShapeTable | None = None
+    #: keep every node's row of the symbolic walk (a summary shows them; `check` reads the
+    #: requirements, the outputs and the table of the input checked)
+    symbolic_rows: bool = True
     #: the declared input's sizes by symbol, and whether every spatial size is declared
     declared_env: Mapping[str, int] = field(default_factory=dict)
     sizes_declared: bool = False
@@ -124,7 +128,14 @@ def symbolic_shapes(a: Analysis) -> Analysis:
     ((N, 1000),)
     """
     sym = generalise_input(a.graph.input_shape)
-    return dataclasses.replace(a, symbolic=sym, general=infer_shapes(a.graph, sym.shape))
+    # `input_shapes` takes these rows for an input whose sizes are not all declared
+    rows = a.symbolic_rows or (a.input is None and not _sizes_declared(a.graph))
+    return dataclasses.replace(a, symbolic=sym, general=infer_shapes(a.graph, sym.shape, rows=rows))
+
+
+def _sizes_declared(graph: Graph) -> bool:
+    """Whether the declared input gives every spatial size (as `accepted_inputs` finds)."""
+    return all(d.is_const and d.value > 0 for d in graph.input_shape[2:])
 
 
 def accepted_inputs(a: Analysis) -> Analysis:

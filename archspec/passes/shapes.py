@@ -121,7 +121,9 @@ class _Broken(Exception):
         self.diagnostic = diagnostic
 
 
-def infer_shapes(graph: Graph, input_shape: Sequence[int | str | Dim]) -> ShapeTable:
+def infer_shapes(
+    graph: Graph, input_shape: Sequence[int | str | Dim], *, rows: bool = True
+) -> ShapeTable:
     """Run every node's shape rule for this input (numbers, symbols or both).
 
     Symbolic requirements are collected as constraints; a requirement that fails outright
@@ -131,15 +133,15 @@ def infer_shapes(graph: Graph, input_shape: Sequence[int | str | Dim]) -> ShapeT
     """
     inp = tuple(Dim.of(d) for d in input_shape)
     ctx = _Collect()
-    rows: list[NodeShape] = []
+    made: list[NodeShape] | None = [] if rows else None
     failure = None
     outputs: tuple[Shape, ...] = ()
     try:
-        outputs = tuple(s for s in _walk(graph.root, inp, "", 0, ctx, rows) if s is not None)
+        outputs = tuple(s for s in _walk(graph.root, inp, "", 0, ctx, made) if s is not None)
     except _Broken as exc:
         failure = exc.diagnostic
     located = tuple(ctx.located)
-    return ShapeTable(inp, tuple(rows), outputs, located, failure, ctx.train_failure)
+    return ShapeTable(inp, tuple(made or ()), outputs, located, failure, ctx.train_failure)
 
 
 def declared_shapes(graph: Graph) -> ShapeTable:
@@ -169,7 +171,7 @@ def _walk(
     prefix: str,
     depth: int,
     ctx: _Collect,
-    rows: list[NodeShape],
+    rows: list[NodeShape] | None,
     train: bool = False,
 ) -> tuple[Shape | None, ...]:
     """The module's output shapes; None for a training-only one that failed (`ctx`)."""
@@ -210,7 +212,7 @@ def _walk_node(
     ins: tuple[Shape, ...],
     depth: int,
     ctx: _Collect,
-    rows: list[NodeShape],
+    rows: list[NodeShape] | None,
     train: bool,
 ) -> Shape | None:
     """One layer's shape, its row added; None when a training-only layer fails, which is
@@ -228,7 +230,8 @@ def _walk_node(
     finally:
         if len(ctx.constraints) != made:
             ctx._flush()
-    rows.append(_row(path, node, depth, ins, shape))
+    if rows is not None:
+        rows.append(_row(path, node, depth, ins, shape))
     return shape
 
 
@@ -238,7 +241,7 @@ def _walk_child(
     ins: tuple[Shape, ...],
     depth: int,
     ctx: _Collect,
-    rows: list[NodeShape],
+    rows: list[NodeShape] | None,
     train: bool,
 ) -> Shape | None:
     """A child module's shape and rows: a block instance like one walked before is replayed
@@ -248,18 +251,23 @@ def _walk_child(
     key = walk_key(child, ins[0], train) if ctx.train_failure is None else None
     kept = ctx.memo.find(key, child) if key is not None else None
     if kept is not None:
-        rows.append(_row(path, node, depth, ins, kept.shape))
+        if rows is not None:
+            rows.append(_row(path, node, depth, ins, kept.shape))
         replay(kept, child, path, depth + 1, ctx, rows)
         return kept.shape
-    slot, made = len(rows), len(ctx.located)
-    rows.append(_row(path, node, depth, ins, ()))
+    slot, made = len(rows) if rows is not None else 0, len(ctx.located)
+    if rows is not None:
+        rows.append(_row(path, node, depth, ins, ()))
     shape = _walk(child, ins[0], path, depth + 1, ctx, rows, train)[0]
+    if rows is not None:
+        if shape is None:
+            del rows[slot:]
+        else:
+            rows[slot] = _row(path, node, depth, ins, shape)
     if shape is None:
-        del rows[slot:]
         return None
-    rows[slot] = _row(path, node, depth, ins, shape)
     if key is not None and ctx.train_failure is None:
-        found = tuple(rows[slot + 1 :]), tuple(ctx.located[made:])
+        found = tuple(rows[slot + 1 :]) if rows is not None else (), tuple(ctx.located[made:])
         ctx.memo.keep(key, Kept(child, path, depth + 1, shape, *found))
     return shape
 

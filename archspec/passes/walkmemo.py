@@ -63,11 +63,17 @@ class WalkMemo:
         self.kept.setdefault(key, []).append(kept)
 
 
-def replay(kept: Kept, module: Module, path: str, depth: int, ctx: Any, rows: list[Any]) -> None:
-    """Add the rows and requirements of `kept` for `module` (same structure) at `path`."""
+def replay(
+    kept: Kept, module: Module, path: str, depth: int, ctx: Any, rows: list[Any] | None
+) -> None:
+    """Add the rows (None: none are kept) and requirements of `kept` for `module` (same
+    structure) at `path`."""
     old, cut, shift = kept.path, len(kept.path), depth - kept.depth
-    for row, node in zip(kept.rows, _walk_order(module), strict=True):
-        rows.append(replaced(row, path=path + row.path[cut:], node=node, depth=row.depth + shift))
+    if rows is not None:
+        for row, node in zip(kept.rows, _walk_order(module), strict=True):
+            rows.append(
+                replaced(row, path=path + row.path[cut:], node=node, depth=row.depth + shift)
+            )
     for located in kept.located:
         c = located.constraint
         key = (c.kind, c.lhs, c.rhs, located.train_only)
