@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..loader import PathKey
-from ..lowering.context import Child, Item, Named, Site, Skip, synth
+from ..lowering.context import Child, Item, Named, Site, Skip, items_of, synth
 from ..ops import REGISTRY
 from ..ops.base import Final, Int, Name, NodeBase
 from .registry import Construct, NameWalk
@@ -50,7 +50,7 @@ def lower(lw: Lowerer, site: Site) -> str:
 def _branch(lw: Lowerer, site: Site, key: str, branch: Any) -> str | None:
     yp = site.ypath + ("branches", key)
     if isinstance(branch, list):
-        children = [Item(s, yp + (i,)) for i, s in enumerate(branch)]
+        children = items_of(lw, branch, yp)
         at = Site(
             Item(Named(name=key), yp),
             site.scope,

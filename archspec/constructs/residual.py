@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..ir import ABSENT_AS
 from ..loader import PathKey
-from ..lowering.context import Child, Item, Named, Site, channels_env, synth, when_text
+from ..lowering.context import Child, Item, Named, Site, channels_env, items_of, synth, when_text
 from ..lowering.exprs import text_expr
 from ..ops import REGISTRY, ActivationFn
 from ..ops.base import Bool, Final, Name, NodeBase
@@ -90,8 +90,7 @@ def lower(lw: Lowerer, site: Site) -> str:
 def _lower_body(lw: Lowerer, site: Site, entry: str) -> str:
     """The body's nodes in the enclosing scope, the first reading the residual's input."""
     prev = entry
-    for i, body_item in enumerate(site.spec.body):
-        item = Item(body_item, site.item.ypath + ("body", i))
+    for item in items_of(lw, site.spec.body, site.item.ypath + ("body",)):
         prev = lw.lower_item(item, site.scope, site.env, prev) or prev
     return prev
 
@@ -107,7 +106,7 @@ def _lower_shortcut(lw: Lowerer, site: Site, entry: str) -> str:
     if not keep:
         scope.switches.append((sc.name, when_text(sc.when)))
         return entry
-    children = [Item(s, item.ypath + ("shortcut", "layers", i)) for i, s in enumerate(sc.layers)]
+    children = items_of(lw, sc.layers, item.ypath + ("shortcut", "layers"))
     fake = Item(Named(name=sc.name, when=sc.when), item.ypath + ("shortcut",))
     at = dataclasses.replace(site, item=fake, inputs=(entry,), in_shapes=[scope.shapes.get(entry)])
     return lw.lower_child(at, Child(children, "Sequential"))

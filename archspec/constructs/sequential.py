@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from ..lowering.context import Child, Item, Site
+from ..lowering.context import Child, Site, items_of
 from ..ops.base import NodeBase
 from .registry import Construct
 
@@ -21,7 +21,7 @@ class SequentialNode(NodeBase):
 
 def lower(lw: Lowerer, site: Site) -> str:
     """One child module of the listed layers."""
-    items = [Item(s, site.ypath + ("layers", i)) for i, s in enumerate(site.spec.layers)]
+    items = items_of(lw, site.spec.layers, site.ypath + ("layers",))
     return lw.lower_child(site, Child(items, "Sequential"))
 
 

@@ -173,6 +173,18 @@ class Child:
     register_order_ypath: PathKey = ()
 
 
+def items_of(lw: Any, specs: list[Any], ypath: PathKey) -> list[Item]:
+    """The items of a written layer list at `ypath`, one list for all its instances (Items
+    are never changed), so what is kept by list (the walker's `declarations`, the memo's
+    items keys) serves every instance; `lw` is the Lowerer."""
+    kept = lw.item_lists.get(id(specs))
+    if kept is not None and kept[0] is specs and kept[1] == ypath:
+        return kept[2]  # type: ignore[no-any-return]
+    items = [Item(s, ypath + (i,)) for i, s in enumerate(specs)]
+    lw.item_lists[id(specs)] = (specs, ypath, items)
+    return items
+
+
 class Named(BaseModel):
     """A stand-in spec for constructs that create a named child module."""
 

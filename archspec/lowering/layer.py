@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 from ..expr import ExprError
 from ..ir import ABSENT_AS, INPUT, AttrExpr, Node, node_of
 from ..loader import PathKey
-from ..ops import REGISTRY, ShapeFailure
+from ..ops import ShapeFailure
 from ..ops.base import Final, LayerSpec
-from .context import BadValue, Item, Scope, Site, Skip, when_text
+from .context import BadValue, Item, Scope, Site, Skip
 from .exprs import attr_expr, text_expr
+from .itemplan import item_plan
 from .values import bind_value, field_plan
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,14 +25,14 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
     """One layer: its fields bound, its shape rule run, one node; its name, or None for a
     learned tensor, which is not in the flow (the next node reads what arrived before it)."""
     item, scope, spec, inputs = site.item, site.scope, site.spec, site.inputs
-    op = REGISTRY[spec.type]
-    pieces = list(getattr(spec, op.names_field)) if op.names_field else []
+    plan = item_plan(lw, spec)
+    op, pieces = plan.op, plan.own_names
     is_module = op.style == "module" and not (
-        op.functional and item.declared_name and getattr(spec, "key", None) is None
+        op.functional and (plan.spec_name or item.name) and plan.key is None
     )
     name = pieces[0] if pieces else scope.next_name(item, spec.type, is_module)
     if op.arity == 0:
-        if getattr(spec, "from_", None) is not None:
+        if plan.from_ is not None:
             lw.error(
                 "E305",
                 f"{spec.type} reads no input, `from` names {len(inputs)}",
@@ -52,11 +53,11 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
         lw.error(
             "E305",
             f"{spec.type} takes {op.arity} inputs, `from` names {len(inputs)}",
-            item.ypath + (("from",) if getattr(spec, "from_", None) is not None else ()),
+            item.ypath + (("from",) if plan.from_ is not None else ()),
             f"name its {op.arity} inputs in order, e.g. `from: [input, conv2]`",
         )
         raise Skip
-    if op.arity == "many" and getattr(spec, "from_", None) is None:
+    if op.arity == "many" and plan.from_ is None:
         lw.error(
             "E305",
             f"{spec.type} joins several inputs: give them with `from: [a, b]`",
@@ -64,20 +65,20 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
             "name the nodes it joins, e.g. `from: [input, conv2]`",
         )
         raise Skip
-    attrs, plan = bind_fields(lw, spec, site.local, item.ypath)
+    attrs, bound = bind_fields(lw, spec, site.local, item.ypath)
     if any(s is None for s in site.in_shapes):
         raise Skip
     if pieces:
         lw.charge(len(pieces) - 1, item.ypath)
-    when = getattr(spec, "when", None)  # in the node as made, not added by add_node
-    when_src, when_expr = (None, None) if when is None else (when_text(when), text_expr(lw, when))
+    when = plan.when  # in the node as made, not added by add_node
+    when_src, when_expr = (None, None) if when is None else (plan.when_text, text_expr(lw, when))
     for index, piece in enumerate(pieces or [name]):
         lw.ctx.node = scope.qual(piece)
         given = {**attrs, "_index": index} if pieces else attrs
         try:
             res = op.infer(given, site.in_shapes, lw.ctx)  # type: ignore[arg-type]
         except ShapeFailure as exc:
-            _shape_failure(lw, exc, scope.qual(piece), item, plan.src)
+            _shape_failure(lw, exc, scope.qual(piece), item, bound.src)
             raise Skip from None
         node = node_of(
             piece,
@@ -89,12 +90,12 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
             lw.span(item.ypath),
             site.train,
             None,
-            plan.src,
+            bound.src,
             when_src,
             is_module,
-            plan.exprs,
+            bound.exprs,
             when_expr,
-            plan.stated,
+            bound.stated,
         )
         if when is not None:
             node = absent_as_previous(scope, node)

@@ -87,6 +87,8 @@ class InstanceMemo:
     def __init__(self) -> None:
         self.kept: dict[tuple[Any, ...], Lowered] = {}
         self.held: list[Any] = []
+        #: what items_key reads of a list of items, by id of the list (held here)
+        self.items: dict[int, tuple[list[Item], tuple | None, list[str]]] = {}
 
     def key(self, lw: Lowerer, call: tuple[Any, ...], in_shape: Any, axis: Any) -> tuple | None:
         """The full key of an instance: the call (block, arguments, or a child's items_key)
@@ -100,17 +102,13 @@ class InstanceMemo:
         None when a spec holds something unknown or a value cannot be keyed."""
         if child.block is not None or child.args or child.lets or child.register_order:
             return None
-        names: set[str] = set()
-        items = []
-        for it in child.items:
-            read = spec_names(lw, it.spec)
-            copy_env = args_key(it.env) if it.env else ()
-            if read is None or copy_env is None:
-                return None
-            names |= read
-            items.append((id(it.spec), it.ypath, it.name, copy_env))
+        kept = self.items.get(id(child.items))
+        if kept is None or kept[0] is not child.items:
+            kept = self.items[id(child.items)] = (child.items, *_items_part(lw, child.items))
+        items, ordered = kept[1], kept[2]
+        if items is None:
+            return None
         # the value of each name in scope, and the names that are not (text, or an error)
-        ordered = sorted(names)
         values = args_key({n: env[n] for n in ordered if n in env})
         if values is None:
             return None
@@ -118,7 +116,7 @@ class InstanceMemo:
         shape = (child.class_name, tuple(child.outputs or ()), tuple(child.switches))
         return (
             "items",
-            tuple(items),
+            items,
             shape,
             child.state_dict_version,
             child.checkpoint,
@@ -178,6 +176,22 @@ def lower_instance(
     if child.call is None:  # its key holds its specs' ids: they live as long as the memo
         memo.held.append(child.items)
     return memo.lower(lw, key, lambda: lw.lower_scope(child, env, in_shape, path, span, axis), path)
+
+
+def _items_part(lw: Lowerer, items: list[Item]) -> tuple[tuple | None, list[str]]:
+    """The part of an items key fixed by the list itself: each item's spec, place, forced
+    name and copy env, and the names its specs could read (sorted); None for a list that
+    cannot be keyed."""
+    names: set[str] = set()
+    out = []
+    for it in items:
+        read = spec_names(lw, it.spec)
+        copy_env = args_key(it.env) if it.env else ()
+        if read is None or copy_env is None:
+            return None, []
+        names |= read
+        out.append((id(it.spec), it.ypath, it.name, copy_env))
+    return tuple(out), sorted(names)
 
 
 def spec_names(lw: Lowerer, spec: Any) -> frozenset[str] | None:

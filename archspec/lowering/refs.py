@@ -9,10 +9,11 @@ from ..expr import ExprError
 from ..ir import INPUT, Output
 from ..loader import PathKey
 from ..ops.base import Final
-from .context import Child, Item, Scope, Skip, refs_of, when_text
-from .values import bind_value, parsed
+from .context import Child, Item, Scope, Skip
+from .values import bind_value
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .itemplan import ItemPlan
     from .walker import Lowerer
 
 _BOOL = Final("bool")
@@ -43,57 +44,52 @@ def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[st
     return tuple(names)
 
 
-def off_with_its_input(lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any]) -> bool:
+def off_with_its_input(
+    lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any], plan: ItemPlan
+) -> bool:
     """True (and the switch recorded) when `item` reads a node that a `when` switched off and
     its own `when`, evaluated before its input is known, switches it off too: a reader with
     the same condition as what it reads is simply not there. E305 stays for a reader that
     is kept, or whose `when` needs its input's sizes (`in_channels`)."""
-    when = getattr(item.spec, "when", None)
-    if when is None or not any(
-        n in scope.removed and n not in scope.shapes for n in refs_of(item.spec)
-    ):
+    when = plan.when
+    if when is None or not any(n in scope.removed and n not in scope.shapes for n in plan.refs):
         return False
     try:
         if bind_value(when, _BOOL, env):
             return False
     except (ExprError, ValueError):
         return False
-    switch_off(lw, item, scope, when)
+    switch_off(lw, item, scope, plan)
     return True
 
 
 def switched_off_early(
-    lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any]
+    lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any], plan: ItemPlan
 ) -> bool | None:
     """False (and the switch recorded) for an item without `from` whose `when` is false and
     reads no input size: what the walker's dispatch finds, without making the site first
     (of a block's alternatives, `act == 'relu'` ..., one is kept and the others are not);
     True when that `when` holds, which the dispatch then need not evaluate again; None
     when it is left to the dispatch (no `when`, or one that reads `from` or the input's
-    sizes, or that fails: the dispatch reports it)."""
-    when = getattr(item.spec, "when", None)
-    if when is None or getattr(item.spec, "from_", None) is not None:
+    sizes, or that fails: the dispatch reports it). `plan.early` holds the names it reads
+    when it can be decided here."""
+    names = plan.early
+    if names is None or not names <= env.keys():
         return None
-    if isinstance(when, str):
-        try:
-            names = parsed(when).names
-        except ExprError:
-            return None
-        if "in_channels" in names or "in_features" in names or not names <= env.keys():
-            return None
     try:
-        if bind_value(when, _BOOL, env):
+        if bind_value(plan.when, _BOOL, env):
             return True
     except (ExprError, ValueError):
         return None
-    switch_off(lw, item, scope, when)
+    switch_off(lw, item, scope, plan)
     return False
 
 
-def switch_off(lw: Lowerer, item: Item, scope: Scope, when: Any) -> None:
-    """Record that `when` switched `item` off in `scope`."""
-    scope.removed.update(item.declared_names)
-    scope.switches.append((item.declared_name or "", when_text(when)))
+def switch_off(lw: Lowerer, item: Item, scope: Scope, plan: ItemPlan) -> None:
+    """Record that the item's `when` switched it off in `scope`."""
+    own = plan.spec_name or item.name
+    scope.removed.update(([own] if own else []) + plan.own_names)
+    scope.switches.append((own or "", plan.when_text))
     scope.switch_spans[len(scope.switches) - 1] = lw.span(item.ypath)
 
 

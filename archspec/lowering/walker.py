@@ -17,7 +17,6 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError, once_per_place
 from ..expr import ExprError
 from ..ir import INPUT, InitStep, Let, Module, Node, Switch, node_of
@@ -45,6 +44,7 @@ from .context import (
     when_text,
 )
 from .exprs import text_expr
+from .itemplan import ItemPlan, item_plan
 from .keys import keyed_site
 from .layer import absent_as_previous, lower_op
 from .memo import InstanceMemo, lower_instance
@@ -89,8 +89,12 @@ class Lowerer:
         #: bodies, defaults, how each layer and call binds (layer.Binding, block_call.CallPlan)
         self.declared: dict[int, tuple[list[Item], dict[str, int], dict[str, list[str]]]] = {}
         self.block_items: dict[str, list[Item]] = {}
+        #: the items of each written layer list, by id of the list (items_of)
+        self.item_lists: dict[int, tuple[Any, PathKey, list[Item]]] = {}
         self.block_defaults: dict[tuple[str, str], Any] = {}
         self.plans: dict[tuple[Any, ...], Any] = {}
+        #: what the walk reads of each item spec, by id (itemplan.py)
+        self.item_plans: dict[int, ItemPlan] = {}
         #: block instances lowered so far, by call and context (lowering/memo.py)
         self.memo = InstanceMemo()
         #: each block's least expansion, so E310 is known before a block is expanded
@@ -246,41 +250,41 @@ class Lowerer:
         try:
             if item.env:
                 env = {**env, **item.env}
-            held = switched_off_early(self, item, scope, env)
-            if held is False or off_with_its_input(self, item, scope, env):
+            plan = item_plan(self, item.spec)
+            held = switched_off_early(self, item, scope, env, plan)
+            if held is False or off_with_its_input(self, item, scope, env, plan):
                 return None
-            return self._dispatch(self._site(item, scope, env, prev), held)
+            return self._dispatch(self._site(item, scope, env, prev, plan), plan, held)
         finally:
             self.depth -= 1
 
-    def _site(self, item: Item, scope: Scope, env: Mapping[str, Any], prev: str) -> Site:
-        inputs = resolve_inputs(self, item, scope, prev)
+    def _site(
+        self, item: Item, scope: Scope, env: Mapping[str, Any], prev: str, plan: ItemPlan
+    ) -> Site:
+        inputs = (prev,) if plan.from_ is None else resolve_inputs(self, item, scope, prev)
         in_shapes = [scope.shapes[n] for n in inputs]
-        train = bool(getattr(item.spec, "train_only", False)) or any(
-            scope.train.get(n, False) for n in inputs
-        )
+        train = plan.train_only or any(scope.train.get(n, False) for n in inputs)
         axis = scope.axes.get(inputs[0], 1) if inputs else 1
         local = channels_env(env, in_shapes[0] if in_shapes else None, axis, None in in_shapes)
         return Site(item, scope, env, local, inputs, in_shapes, train)
 
-    def _dispatch(self, site: Site, held: bool | None = None) -> str | None:
+    def _dispatch(self, site: Site, plan: ItemPlan, held: bool | None = None) -> str | None:
         """A layer kind to `lower_op`, a construct to its own lowering, anything else to a
-        block call; `when` first (unless `held`: it was found true already), since a
-        switched-off item is not lowered at all."""
-        kind = site.spec.type
-        construct = CONSTRUCTS.get(kind) if kind not in REGISTRY else None
-        when = getattr(site.spec, "when", None)
+        block call (`plan.lower`); `when` first (unless `held`: it was found true already),
+        since a switched-off item is not lowered at all."""
+        when = plan.when
         if when is not None:
             ok = held or self.eval_value(when, _BOOL, site.local, site.ypath + ("when",))
             if not ok:
-                switch_off(self, site.item, site.scope, when)
+                switch_off(self, site.item, site.scope, plan)
                 return None
-            if construct is not None and not construct.makes_module:
+            if plan.construct is not None and not plan.construct.makes_module:
                 # its nodes do not carry the `when`: the scope records it
-                site.scope.switches.append(("", when_text(when)))
-        site = keyed_site(self, site, construct)
-        lower = lower_op if kind in REGISTRY else (construct or BLOCK_CALL).lower
-        return lower(self, site)
+                site.scope.switches.append(("", plan.when_text))  # type: ignore[arg-type]
+        if plan.key is not None:
+            site = keyed_site(self, site, plan.construct)
+        lower = lower_op if plan.lower is None else plan.lower
+        return lower(self, site)  # type: ignore[no-any-return]
 
     def lower_child(self, site: Site, child: Child) -> str:
         """One child module (a node of kind "module") made of `child.items`."""

@@ -1,0 +1,96 @@
+"""What the walk reads of an item's spec, read once per spec object.
+
+Every copy of a repeat and every instance of a block lowers the same spec objects: their
+kind, what lowers them, their `when` (its text, its expression and the names it reads),
+their `from`, `train_only` and `key` are the same each time. The walker asks for them here
+(one dict lookup per item) instead of reading and working them out again per instance.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..constructs import BLOCK_CALL, CONSTRUCTS
+from ..expr import ExprError
+from ..ops import REGISTRY
+from .context import when_text
+from .values import parsed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .walker import Lowerer
+
+#: `ItemPlan.early` when a `when` is left to the dispatch (see refs.switched_off_early)
+LATE = None
+
+
+class ItemPlan:
+    """An item spec's fixed facts, for the walk (see the module docstring)."""
+
+    __slots__ = (
+        "construct",
+        "early",
+        "from_",
+        "key",
+        "kind",
+        "lower",
+        "op",
+        "own_names",
+        "refs",
+        "spec",
+        "spec_name",
+        "train_only",
+        "when",
+        "when_text",
+    )
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec  # held: the plan is found by id(spec)
+        self.kind: str = spec.type
+        self.op = REGISTRY.get(self.kind)
+        #: a registered construct (None for a layer kind and for a block call)
+        self.construct = CONSTRUCTS.get(self.kind) if self.op is None else None
+        #: what lowers a construct or a block call (None for a layer kind: layer.lower_op)
+        self.lower = None if self.op is not None else (self.construct or BLOCK_CALL).lower
+        self.from_ = getattr(spec, "from_", None)
+        #: the names `from` reads (none without it)
+        self.refs: tuple[str, ...] = (
+            ()
+            if self.from_ is None
+            else (self.from_,)
+            if isinstance(self.from_, str)
+            else tuple(self.from_)
+        )
+        self.train_only = bool(getattr(spec, "train_only", False))
+        self.key = getattr(spec, "key", None)
+        self.spec_name: str | None = getattr(spec, "name", None)
+        self.when = getattr(spec, "when", None)
+        self.when_text = None if self.when is None else when_text(self.when)
+        self.early = _early(self.when, self.from_)
+        field = self.op.names_field if self.op is not None else None
+        #: the names the spec gives its nodes besides its own name (a chunk's `names`)
+        self.own_names: list[str] = list(getattr(spec, field, None) or []) if field else []
+
+
+def _early(when: Any, from_: Any) -> frozenset[str] | None:
+    """The names a `when` reads when it can be decided before the item's site is made (no
+    `from`, no input size read, an expression that parses; a literal reads none); LATE
+    otherwise."""
+    if when is None or from_ is not None:
+        return LATE
+    if not isinstance(when, str):
+        return frozenset()
+    try:
+        names = parsed(when).names
+    except ExprError:
+        return LATE
+    if "in_channels" in names or "in_features" in names:
+        return LATE
+    return frozenset(names)
+
+
+def item_plan(lw: Lowerer, spec: Any) -> ItemPlan:
+    """The spec's ItemPlan, made at its first item."""
+    kept = lw.item_plans.get(id(spec))
+    if kept is None or kept.spec is not spec:
+        kept = lw.item_plans[id(spec)] = ItemPlan(spec)
+    return kept
