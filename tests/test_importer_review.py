@@ -248,3 +248,38 @@ def test_children_keyed_by_numbers_and_negative_mean_dims_round_trip() -> None:
         archspec.from_module(StagesWithOwnTensors(keep_unread=True), torch.zeros(1, 4, 6, 6))
     (diag,) = info.value.diagnostics
     assert diag.code == "E904" and _line_of(diag.span, "class StagesWithOwnTensors")
+
+
+class ReturnsNothing(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> None:
+        self.fc(x)  # a twin returning fc's output would not be the same model
+
+
+def test_a_forward_returning_none_is_refused() -> None:
+    with pytest.raises(ImportFailure, match="returns None, not one tensor") as info:
+        archspec.from_module(ReturnsNothing(), torch.zeros(1, 8))
+    assert info.value.error_code == "E904" and info.value.span is not None
+
+
+def _scripted() -> torch.nn.Module:
+    return torch.jit.script(Training())
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize(
+    ("make", "example", "words"),
+    [
+        (lambda: lambda x: x, torch.zeros(1, 8), "the model is a function, not an nn.Module"),
+        (TiedPair, (torch.zeros(1, 8),), "the example input is a tuple"),
+        (TiedPair, torch.tensor(1.0), "the example input is a 0-d tensor"),
+        (_scripted, torch.zeros(1, 4), "scripted"),
+    ],
+)
+def test_wrong_arguments_are_import_failures_not_attribute_errors(make, example, words) -> None:
+    with pytest.raises(ImportFailure, match=words) as info:
+        archspec.from_module(make(), example)
+    assert info.value.error_code == "E901"

@@ -40,6 +40,7 @@ def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = 
             raise ImportFailure(
                 str(exc), hint="--name is the spec's name: an identifier", code="E901"
             ) from None
+    _check_arguments(model, example_input)
     was_training = model.training
     model.eval()
     try:
@@ -70,6 +71,34 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
     ) from None
 
 
+def _check_arguments(model: Any, example_input: Any) -> None:
+    """from_module's arguments, said plainly rather than as an AttributeError deep inside."""
+    import torch
+
+    hint = "call archspec.from_module(model, example_input): an nn.Module and one tensor"
+    if not isinstance(model, torch.nn.Module):
+        raise ImportFailure(
+            f"the model is a {type(model).__name__}, not an nn.Module", hint=hint, code="E901"
+        )
+    if isinstance(model, torch.jit.ScriptModule):
+        raise ImportFailure(
+            "the model is scripted (torch.jit): it has no Python forward to trace",
+            hint="import the module before scripting it",
+            code="E901",
+        )
+    if not isinstance(example_input, torch.Tensor) or example_input.dim() == 0:
+        what = (
+            "a 0-d tensor"
+            if isinstance(example_input, torch.Tensor)
+            else "a " + type(example_input).__name__
+        )
+        raise ImportFailure(
+            f"the example input is {what}, not one tensor with a batch dim",
+            hint=hint,
+            code="E901",
+        )
+
+
 def _state_dict_entries(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
     return [(k, tuple(v.shape)) for k, v in module.state_dict().items()]
 
@@ -81,6 +110,7 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
     from .tying import refuse_shared_tensors
     from .where import span_of_class
 
+    _check_arguments(model, example_input)
     refuse_shared_tensors(model)
     text = spec_text(model, example_input, name)
     try:

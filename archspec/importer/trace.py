@@ -290,11 +290,12 @@ class _GraphReader:
             out_name = self.names[output]
         elif isinstance(output, tuple | list) and output and all(o in self.names for o in output):
             out_name = [self.names[o] for o in output]
-        elif output is not None:
+        else:  # None, a dict, a number
+            kind = type(output).__name__.removeprefix("immutable_")
             self.fail(
                 "E904",
-                f"{describe(type(self.module))}.forward returns a "
-                f"{type(output).__name__.removeprefix('immutable_')}, not one tensor",
+                f"{describe(type(self.module))}.forward returns "
+                f"{'None' if output is None else 'a ' + kind}, not one tensor",
                 next(iter(n for n in graph.nodes if n.op == "output")),
                 "a spec's blocks return one tensor, its network one or a tuple (`outputs:`)",
             )
