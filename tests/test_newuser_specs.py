@@ -346,3 +346,84 @@ def test_a_failed_unnamed_item_is_not_followed_by_errors_about_its_guessed_outpu
     assert d.code == "E302" and d.span is not None and (d.span.line, d.span.col) == (11, 39)
     fixed = text.replace("in_channels // 2", "in_features // 2")
     assert archspec.check(fixed).ok
+
+
+# PoolFormer's block: GroupNorm(1, C), the token mixer pool(x) - x, learned layer scales of
+# shape (C,) unsqueezed to (C, 1, 1), an MLP of 1x1 convs.
+POOLFORMER = _spec(
+    "poolformer_block",
+    """
+    input: [N, 8, 7, 7]
+    blocks:
+      Pooling:
+        layers:
+          - {name: pool, type: avgpool2d, kernel_size: 3, stride: 1, padding: 1,
+             count_include_pad: false}
+          - {name: out, type: sub, from: [pool, input]}
+      Block:
+        params: {dim: int}
+        layers:
+          - {name: norm1, type: group_norm, num_groups: 1}
+          - {name: token_mixer, type: Pooling}
+          - {name: layer_scale_1, type: parameter, shape: [dim], value: 1.0e-5}
+          - {name: ls1, type: reshape, shape: [0, 1, 1], from: layer_scale_1}
+          - {name: mixed, type: mul, from: [ls1, token_mixer]}
+          - {name: x1, type: add, from: [input, mixed]}
+          - {name: norm2, type: group_norm, num_groups: 1}
+          - name: mlp
+            type: sequential
+            layers:
+              - {type: conv2d, out_channels: 4 * dim, kernel_size: 1}
+              - {type: gelu}
+              - {type: conv2d, out_channels: dim, kernel_size: 1}
+          - {name: layer_scale_2, type: parameter, shape: [dim], value: 1.0e-5}
+          - {name: ls2, type: reshape, shape: [0, 1, 1], from: layer_scale_2}
+          - {name: mlp_out, type: mul, from: [ls2, mlp]}
+          - {name: x2, type: add, from: [x1, mlp_out]}
+    layers:
+      - {name: block, type: Block, dim: 8}
+    """,
+)
+
+
+class _Pooling(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x) - x
+
+
+class _PoolFormerBlock(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm1 = nn.GroupNorm(1, dim)
+        self.token_mixer = _Pooling()
+        self.norm2 = nn.GroupNorm(1, dim)
+        self.mlp = nn.Sequential(nn.Conv2d(dim, 4 * dim, 1), nn.GELU(), nn.Conv2d(4 * dim, dim, 1))
+        self.layer_scale_1 = nn.Parameter(1e-5 * torch.ones(dim))
+        self.layer_scale_2 = nn.Parameter(1e-5 * torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.layer_scale_1.unsqueeze(-1).unsqueeze(-1) * self.token_mixer(self.norm1(x))
+        return x + self.layer_scale_2.unsqueeze(-1).unsqueeze(-1) * self.mlp(self.norm2(x))
+
+
+class _PoolFormer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = _PoolFormerBlock(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+def test_sub_is_the_elementwise_difference_poolformer_mixes_tokens_with() -> None:
+    x = torch.randn(2, 8, 7, 7)
+    _same(archspec.compile(POOLFORMER), _PoolFormer(), x)
+    _same(_emitted(POOLFORMER, "PoolformerBlock"), _PoolFormer(), x)
+    assert "x = pool - x" in archspec.emit(POOLFORMER)
+    bad = POOLFORMER.replace("from: [pool, input]}", "from: [pool, input, pool]}")
+    (d,) = archspec.check(bad).diagnostics
+    assert d.code == "E305" and "sub takes 2 inputs" in d.message

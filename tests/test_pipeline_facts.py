@@ -39,7 +39,7 @@ OLD_CATEGORY = {
 }
 #: Kinds added since (issue 14), each with the category it declares.
 NEWER_CATEGORY = {
-    "mul": "merge",
+    **dict.fromkeys(("mul", "sub"), "merge"),
     **dict.fromkeys(("permute", "reshape", "channel_shuffle", "zero_pad2d"), "reshape"),
     **dict.fromkeys(("chunk", "split"), "reshape"),
     **dict.fromkeys(("hardswish", "hardsigmoid", "elu", "mish", "prelu"), "act"),
@@ -76,10 +76,10 @@ def test_window_dims_match_the_kinds_w402_checked() -> None:
     assert windowed == OLD_WINDOWED
 
 
-def test_only_activation_is_labelled_by_a_field_and_only_add_and_mul_have_a_sign() -> None:
+def test_only_activation_is_labelled_by_a_field_and_only_elementwise_joins_have_a_sign() -> None:
     assert {k for k, op in _builtins().items() if op.label_field} == {"activation"}
     signs = {k: op.join_sign for k, op in _builtins().items() if op.join_sign}
-    assert signs == {"add": "+", "mul": "*"}
+    assert signs == {"add": "+", "mul": "*", "sub": "-"}
 
 
 class _ToySpec(LayerSpec):

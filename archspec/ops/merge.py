@@ -1,5 +1,5 @@
-"""Merge ops that join several inputs: elementwise add (residuals), elementwise multiply
-(gates, layer scale) and concatenation.
+"""Merge ops that join several inputs: elementwise add (residuals), subtract (PoolFormer's
+token mixer), multiply (gates, layer scale) and concatenation.
 
 MACs: the joins count 0, as torchvision's published `_ops` figures count only the
 multiply-accumulates of convolutions and linear layers; a `mul` gate is one multiply per
@@ -85,6 +85,33 @@ class Mul(_FunctionOp):
         return " * ".join(a["_inputs"])
 
 
+class SubSpec(LayerSpec):
+    """sub: the elementwise difference of two inputs, `from: [a, b]` giving `a - b`, with
+    broadcasting: PoolFormer's token mixer `pool(x) - x`."""
+
+    type: Literal["sub"]
+
+
+@register
+class Sub(_FunctionOp):
+    kind = "sub"
+    spec = SubSpec
+    style = "function"
+    arity = 2
+    summary = "elementwise difference `a - b` with broadcasting (PoolFormer's pool(x) - x)"
+    category = "merge"
+    join_sign = "-"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        return Inferred(attrs, broadcast_all(_SUB, inputs, ctx))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return operator.sub, {}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return " - ".join(a["_inputs"])
+
+
 @dataclass(frozen=True)
 class _Join:
     """What an elementwise join's broadcasting errors say: its kind, sign and fix."""
@@ -100,6 +127,12 @@ _ADD = _Join(
     "add a projection shortcut (1x1 conv, and stride if the size differs) so both sides match",
 )
 
+
+_SUB = _Join(
+    "sub",
+    "-",
+    "make both sides the same shape, or one of them 1 where it should broadcast",
+)
 
 _MUL = _Join(
     "mul",
