@@ -427,3 +427,38 @@ def test_sub_is_the_elementwise_difference_poolformer_mixes_tokens_with() -> Non
     bad = POOLFORMER.replace("from: [pool, input]}", "from: [pool, input, pool]}")
     (d,) = archspec.check(bad).diagnostics
     assert d.code == "E305" and "sub takes 2 inputs" in d.message
+
+
+# MLP-Mixer's token MLP reads (N, D, L) tokens: its linear fixes L to its in-features, so the
+# residual add after it cannot broadcast a 1 and the domain is what the reference accepts.
+MIXER = _spec(
+    "mixer",
+    """
+    input: [N, 3, 32, 32]
+    layers:
+      - {name: proj, type: conv2d, out_channels: 8, kernel_size: 8, stride: 8}
+      - {name: tokens, type: flatten, start_dim: 2}
+      - {name: nlc, type: permute, dims: [0, 2, 1]}
+      - {name: t1, type: permute, dims: [0, 2, 1]}
+      - {name: mlp_tokens, type: linear, out_features: 16}
+      - {name: fc2, type: linear, out_features: 16}
+      - {name: t2, type: permute, dims: [0, 2, 1]}
+      - {name: mixed, type: add, from: [nlc, t2]}
+    """,
+)
+
+
+def test_a_dim_an_earlier_layer_fixed_is_no_broadcast_and_the_domain_is_exact() -> None:
+    result = archspec.check(MIXER)
+    assert result.ok and not result.diagnostics
+    domain = result.domain_text
+    assert domain is not None and "32 <= H <= 39 and 32 <= W <= 39" in domain
+    model = archspec.compile(MIXER).eval()
+    for hw in [(32, 39), (8, 128), (135, 8), (40, 32), (16, 16), (8, 8)]:
+        fits = (hw[0] // 8) * (hw[1] // 8) == 16
+        assert archspec.check(MIXER, input=(1, 3, *hw)).ok == fits, hw
+        if fits:
+            assert model(torch.randn(1, 3, *hw)).shape == (1, 16, 8)
+        else:
+            with pytest.raises(RuntimeError):
+                model(torch.randn(1, 3, *hw))

@@ -190,7 +190,7 @@ def _broadcast(
             out.append(y)
         else:
             what = "channels" if i == 1 else f"dim {i}"
-            if not (x - y).is_const and (_may_be_one(x) or _may_be_one(y)):
+            if not (x - y).is_const and (_one_here(x, ctx) or _one_here(y, ctx)):
                 # torch broadcasts a 1 against anything: the result is x or y depending on
                 # the input size, which one shape cannot say (a concrete input can)
                 raise ShapeFailure(
@@ -216,6 +216,13 @@ def _ambiguous_message(join: _Join, what: str, x: Dim, y: Dim, inputs: tuple[Sha
         f"them is 1 it broadcasts, so the {result}'s shape depends on the size "
         f"({f' {join.sign} '.join(map(fmt, inputs))})"
     )
+
+
+def _one_here(d: Dim, ctx: ShapeContext) -> bool:
+    """Can `d` be 1 where this join runs? Not if an earlier requirement fixed it to another
+    number (a linear's in-features), nor if no input size makes it 1."""
+    pinned = ctx.pinned(d) if not d.is_const else None
+    return pinned == 1 if pinned is not None else _may_be_one(d)
 
 
 @lru_cache(maxsize=1024)

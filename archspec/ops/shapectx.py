@@ -104,6 +104,21 @@ class ShapeContext:
         every one; a RecordOnce keeps each once)."""
         return True
 
+    def pinned(self, d: Dim) -> int | None:
+        """The number a requirement made so far fixes `d` to, or None: after MLP-Mixer's
+        token MLP reads (N, D, L) with 196 in-features, L is 196 for every accepted input."""
+        for c in self.in_force():
+            if c.kind == "eq" and c.rhs is not None:
+                if c.lhs == d and c.rhs.is_const:
+                    return c.rhs.value
+                if c.rhs == d and c.lhs.is_const:
+                    return c.lhs.value
+        return None
+
+    def in_force(self) -> list[Constraint]:
+        """The requirements that hold where the current node runs (here: every one)."""
+        return self.constraints
+
 
 class RecordOnce(ShapeContext):
     """A context that records each requirement once: a stage's extent is required positive

@@ -110,6 +110,17 @@ class _Collect(RecordOnce):
         """Equal requirements in the same mode (eval, or training only) are one."""
         return (kind, lhs, rhs, self.train)
 
+    def in_force(self) -> list[Constraint]:
+        """A training-only layer's requirements do not hold for eval mode's nodes."""
+        if self.train:
+            return self.constraints
+        located = self.located
+        return [
+            c
+            for i, c in enumerate(self.constraints)
+            if i >= len(located) or not located[i].train_only
+        ]
+
     def _flush(self) -> None:
         for c in self.constraints[len(self.located) :]:
             self.located.append(LocatedConstraint(c, self.span, self.train))
