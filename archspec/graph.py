@@ -151,7 +151,7 @@ def _mermaid_item(
 
 def _mq(text: str, breaks: bool = False) -> str:
     """A Mermaid quoted label; entity codes keep quotes and brackets from ending it."""
-    for raw, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
+    for raw, code in (("#", "#35;"), ("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
         text = text.replace(raw, code)
     if breaks:
         text = text.replace("#lt;br/#gt;", "<br/>")

@@ -231,6 +231,11 @@ def table(s: Summary) -> Table:
     return t
 
 
+def _md_cell(text: str) -> str:
+    """A `|` ends a GitHub table cell even inside backticks (a key like `a|b`) unless escaped."""
+    return text.replace("|", "\\|")
+
+
 def markdown(s: Summary) -> str:
     """A GitHub table with a bold totals line."""
     from .summaries import _cell, _macs_cell
@@ -246,7 +251,7 @@ def markdown(s: Summary) -> str:
         kind = r.type + (" (train)" if r.train_only else "")
         last = (r.trainable or "") if s.module is not None else _cell(r.connections)
         lines.append(
-            f"| `{r.path}` | {kind} | `{r.shape_text}` | "
+            f"| `{_md_cell(r.path)}` | {kind} | `{r.shape_text}` | "
             f"{_cell(r.params)} | {_macs_cell(r, code=True)} | {last} |"
         )
     total = macs_total_cell(s)

@@ -101,3 +101,27 @@ def test_compile_of_a_layer_larger_than_torch_can_count(tmp_path: Path) -> None:
     assert f"{spec}:7:5: error[E501]" in result.stderr
     assert "frame #" not in result.stderr and "bug in archspec" not in result.stderr
     assert not out.exists()
+
+
+KEYS_SPEC = """archspec: 1
+name: keys
+input: [N, 3, 16, 16]
+layers:
+  - {key: "a|b", type: conv2d, out_channels: 4, kernel_size: 3}
+  - {key: "<b>&amp;</b>", type: relu}
+"""
+
+
+def test_keys_stay_text_in_markdown_and_mermaid(tmp_path: Path) -> None:
+    """A key may hold `|`, `<`, `>` and `&`: the `|` split the Markdown table's row into an
+    extra column, and Mermaid showed `&amp;` as `&` (its entity codes were not escaped)."""
+    spec = tmp_path / "keys.yaml"
+    spec.write_text(KEYS_SPEC)
+    table = runner.invoke(app, ["summary", str(spec), "-f", "markdown"])
+    assert table.exit_code == 0, table.output
+    row = next(line for line in table.stdout.splitlines() if "a\\|b" in line)
+    assert row.replace("\\|", "").count("|") == 7  # six cells
+    out = tmp_path / "keys.mmd"
+    picture = runner.invoke(app, ["graph", str(spec), "-o", str(out)])
+    assert picture.exit_code == 0, picture.output
+    assert '"#lt;b#gt;#amp;amp;#lt;/b#gt;: relu"' in out.read_text()
