@@ -6,6 +6,8 @@ Each test names the failure it guards against: what the input did before it was 
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -125,3 +127,45 @@ def test_keys_stay_text_in_markdown_and_mermaid(tmp_path: Path) -> None:
     picture = runner.invoke(app, ["graph", str(spec), "-o", str(out)])
     assert picture.exit_code == 0, picture.output
     assert '"#lt;b#gt;#amp;amp;#lt;/b#gt;: relu"' in out.read_text()
+
+
+PARAM_TEXT_SPEC = """archspec: 1
+name: t
+input: [N, 3, 16, 16]
+params:
+  s: relu
+  rows: [a]
+layers:
+  - {type: conv2d, out_channels: 4, kernel_size: 3}
+"""
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"s": "x" * (MAX_TEXT + 1)}, {"rows": ["x" * 10_000] * (MAX_TEXT // 10_000 + 1)}],
+    ids=["one_text", "many_texts"],
+)
+def test_param_text_from_python_meets_the_text_limit(params: dict) -> None:
+    """A str param given from Python was unbounded: 10 MB of it took 12 s to emit (written
+    twice into the module), 100 MB minutes. It is E309, as the same text in a file would be
+    refused (E104)."""
+    with pytest.raises(ArchSpecError) as info:
+        archspec.emit(PARAM_TEXT_SPEC, **params)
+    assert info.value.codes == ["E309"]
+    assert "characters of text" in str(info.value)
+
+
+@pytest.mark.parametrize("command", [["emit", "lenet5"], ["summary", "lenet5"], ["list"]])
+def test_a_full_stdout_is_one_line_and_exit_1(command: list[str]) -> None:
+    """`archspec emit lenet5 > /dev/full` was "internal error (OSError)", exit 3: a full
+    device is no bug of archspec's. It says so in one line and exits 1, as `cat` does."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "archspec", *command],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == "archspec: cannot write the output: No space left on device\n"

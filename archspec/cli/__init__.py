@@ -1,12 +1,14 @@
 """The `archspec` command line. Commands are grouped by module; all go through archspec.api.
 
-Exit status: 0 ok, 1 spec error, 2 usage error, 3 internal error; 130 after Ctrl-C (one line
-on stderr, no traceback, no temporary file left), 141 (128 + SIGPIPE) when the reader of
-stdout went away (`archspec list | head -1`): a quiet stop, as Unix tools do.
+Exit status: 0 ok, 1 spec error (or stdout cannot be written: a full device), 2 usage error,
+3 internal error; 130 after Ctrl-C (one line on stderr, no traceback, no temporary file
+left), 141 (128 + SIGPIPE) when the reader of stdout went away (`archspec list | head -1`):
+a quiet stop, as Unix tools do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import os
@@ -51,7 +53,7 @@ from . import analyse, build, diff, tools  # noqa: E402, F401  (each registers i
 
 # isort: split
 from . import importer  # noqa: E402, F401  (registered last: listed last in --help)
-from .app import app  # noqa: E402
+from .app import WRITE_FAILURES, app  # noqa: E402
 
 # isort: split
 import typer  # noqa: E402
@@ -86,6 +88,10 @@ def main() -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         _closed_pipe()
+    except OSError as exc:  # the last of stdout met a full device (`> /dev/full`)
+        if exc.errno not in WRITE_FAILURES:
+            raise
+        _write_failed(exc)
     if code not in _EXIT_CODES and code is not None:
         code = 2 if isinstance(code, int) else 1
     sys.exit(code or 0)
@@ -117,6 +123,13 @@ def _command_name(info: typer.models.CommandInfo) -> str | None:
     if info.name is not None:
         return info.name
     return typer.main.get_command_name(info.callback.__name__) if info.callback else None
+
+
+def _write_failed(exc: OSError) -> NoReturn:
+    """Say why stdout could not be written, then exit 1 without flushing it again."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"archspec: cannot write the output: {exc.strerror or exc}\n".encode())
+    os._exit(1)
 
 
 def _closed_pipe() -> NoReturn:

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 spec error (an ArchSpecError), 2 usage error, 3 internal err
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -14,7 +15,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -192,20 +193,44 @@ def report_errors(fn: F) -> F:
             raise
         except BrokenPipeError:
             raise  # stdout's reader went away: a quiet exit (see archspec.cli.main)
+        except OSError as exc:
+            if exc.errno not in WRITE_FAILURES:
+                _internal_error()
+            write_failed(exc)
         except Exception:
-            if STATE["debug"]:
-                traceback.print_exc()
-            else:
-                exc_type = sys.exc_info()[0]
-                name = exc_type.__name__ if exc_type else "error"
-                print(
-                    f"archspec: internal error ({name}); please report it with the spec that "
-                    "caused it. Run again with --debug to see the traceback.",
-                    file=sys.stderr,
-                )
-            raise typer.Exit(3) from None
+            _internal_error()
 
     return wrapper  # type: ignore[return-value]
+
+
+#: What a write to stdout or stderr meets on a full or failing device (`> /dev/full`): no
+#: bug of archspec's, so no "internal error"; files archspec writes report these as E60x.
+WRITE_FAILURES = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EIO", "EFBIG", "EDQUOT") if hasattr(errno, name)
+)
+
+
+def write_failed(exc: OSError) -> NoReturn:
+    """The output could not be written: say why on stderr (if it can be written) and exit 1,
+    as `cat` and other tools do."""
+    with contextlib.suppress(OSError):
+        print(f"archspec: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+    raise typer.Exit(1) from None
+
+
+def _internal_error() -> NoReturn:
+    """An exception no command expected: one line (the traceback with --debug), exit 3."""
+    if STATE["debug"]:
+        traceback.print_exc()
+    else:
+        exc_type = sys.exc_info()[0]
+        name = exc_type.__name__ if exc_type else "error"
+        print(
+            f"archspec: internal error ({name}); please report it with the spec that "
+            "caused it. Run again with --debug to see the traceback.",
+            file=sys.stderr,
+        )
+    raise typer.Exit(3) from None
 
 
 def version_callback(value: bool) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ..expr import ExprError, parse_expr
-from ..loader import MAX_INT
+from ..loader import MAX_INT, MAX_TEXT
 from ..ops.base import META_FIELDS, Final
 from .context import MAX_NODES
 
@@ -166,11 +166,11 @@ MAX_LIST_DEPTH = 32
 
 
 def check_numbers(value: Any) -> None:
-    """Params from Python or --set meet the bounds YAML values meet (see loader.MAX_INT);
+    """Params from Python or --set meet the bounds YAML values meet (loader.MAX_INT, MAX_TEXT);
     a list is walked without recursion and within MAX_LIST_ITEMS / MAX_LIST_DEPTH, so a
     list that holds itself, or a million rows, is refused rather than walked."""
     stack: list[tuple[Any, int]] = [(value, 0)]
-    seen = 0
+    seen = text = 0
     while stack:
         v, depth = stack.pop()
         if isinstance(v, list):
@@ -180,6 +180,10 @@ def check_numbers(value: Any) -> None:
             if seen > MAX_LIST_ITEMS:
                 raise ValueError(f"a list param holds more than {MAX_LIST_ITEMS:,} items")
             stack.extend((item, depth + 1) for item in v)
+        elif isinstance(v, str):
+            text += len(v)  # what a file could hold: a 100 MB text took minutes to emit
+            if text > MAX_TEXT:
+                raise ValueError(f"a param holds more than {MAX_TEXT:,} characters of text")
         elif isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{v} is not a finite number")
         elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
