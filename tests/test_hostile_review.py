@@ -169,3 +169,33 @@ def test_a_full_stdout_is_one_line_and_exit_1(command: list[str]) -> None:
         )
     assert done.returncode == 1, done.stderr
     assert done.stderr == "archspec: cannot write the output: No space left on device\n"
+
+
+FAMILY_SPEC = """archspec: 1
+name: fam
+input: [N, 3, 16, 16]
+blocks:
+  Blk:
+    params:
+      w: {type: int, default: 4}
+    layers: [{type: conv2d, out_channels: w, kernel_size: 1}]
+variants:
+  a: {}
+  b: {class_name: Blk}
+layers:
+  - {type: Blk}
+"""
+
+
+def test_a_variant_class_named_like_a_block(tmp_path: Path) -> None:
+    """A variant whose class name is a block's (`b: {class_name: Blk}` beside a block `Blk`,
+    or a variant `blk`): the family module gave both classes the name, and compile failed
+    with E601 ("differs from the class of that name"), an emitter bug report. A single
+    variant already renamed the block (`Blk_2`); the family module does too."""
+    spec = tmp_path / "fam.yaml"
+    spec.write_text(FAMILY_SPEC)
+    out = tmp_path / "fam.py"
+    result = runner.invoke(app, ["compile", str(spec), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    classes = [line.split("(")[0] for line in out.read_text().splitlines() if line[:6] == "class "]
+    assert classes == ["class Blk_2", "class A", "class Blk"]

@@ -82,9 +82,10 @@ def _merge(graphs: Sequence[Graph], names: Namespace) -> tuple[str, tuple[str, .
     helpers: list[str] = []
     plugins: list[str] = []
     roots: list[Graph] = []
+    networks = frozenset(g.class_name for g in graphs)
     for graph in graphs:
         parts = _parts(graph, {})
-        renames = _renames(parts.classes, keys, names)
+        renames = _renames(parts.classes, keys, names, networks)
         if renames:  # render again, laid out with the names the file gives
             parts = _parts(graph, renames)
         helpers += [h for h in parts.helpers if h not in helpers]
@@ -121,23 +122,34 @@ def _parts(graph: Graph, renames: Mapping[str, str]) -> Parts:
 
 
 def _renames(
-    rendered: Sequence[RenderedClass], keys: Mapping[str, tuple[str, ...]], names: Namespace
+    rendered: Sequence[RenderedClass],
+    keys: Mapping[str, tuple[str, ...]],
+    names: Namespace,
+    networks: frozenset[str],
 ) -> dict[str, str]:
     """The names one variant's block classes take in the file: a class already there (by
     its tokens) is used under its name; a new class whose name the file has given to
-    another class gets a fresh one (`MBConv_2`)."""
+    another class, or that another variant's network class has (`class_name: Blk` beside
+    a block `Blk`), gets a fresh one (`MBConv_2`)."""
     renames: dict[str, str] = {}
     own = {c.name for c in rendered}
     for name in own:
         names.reserve(name)  # a fresh name must not be one this variant uses itself
     for cls in rendered[:-1]:  # the last is the network class, named apart already
         key = _key(cls.text, renames)
-        if keys.get(cls.name) == key:
+        if keys.get(cls.name) == key and cls.name not in networks:
             continue
-        same = next((n for n in keys if _key(cls.text, {**renames, cls.name: n}) == keys[n]), None)
+        same = next(
+            (
+                n
+                for n in keys
+                if n not in networks and _key(cls.text, {**renames, cls.name: n}) == keys[n]
+            ),
+            None,
+        )
         if same is not None:
             renames[cls.name] = same
-        elif cls.name in keys:
+        elif cls.name in keys or cls.name in networks:
             renames[cls.name] = names.create(re.sub(r"(_[0-9]+)+$", "", cls.name))
     return renames
 
