@@ -283,3 +283,76 @@ def test_wrong_arguments_are_import_failures_not_attribute_errors(make, example,
     with pytest.raises(ImportFailure, match=words) as info:
         archspec.from_module(make(), example)
     assert info.value.error_code == "E901"
+
+
+class AliasedSum(nn.Module):
+    """`y += x` changes the tensor `identity` also names: torch.fx's graph shows `y + x`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        identity = y
+        y += x
+        return y + identity
+
+
+class AliasedRelu(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        z = F.relu(y, inplace=True)
+        return z + y
+
+
+class InPlaceChain(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        y += x
+        return self.conv2(F.relu(y, inplace=True))
+
+
+@pytest.mark.parametrize(
+    ("model", "statement"), [(AliasedSum, "y += x"), (AliasedRelu, "z = F.relu(y, inplace=True)")]
+)
+def test_an_in_place_step_on_a_tensor_read_again_is_refused(model, statement) -> None:
+    with pytest.raises(ImportFailure, match="changes `conv` in place") as info:
+        archspec.from_module(model(), torch.zeros(1, 4, 6, 6))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904" and _line_of(diag.span, statement)
+
+
+def test_in_place_steps_in_a_chain_import() -> None:
+    roundtrip(InPlaceChain(), (2, 4, 6, 6))
+
+
+class LeNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 4 * 4, 120)
+        self.fc2 = nn.Linear(120, 10)
+        self.fc3 = nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), (2, 2))
+        x = x.view(-1, 16 * 4 * 4)
+        return F.log_softmax(self.fc2(F.relu(self.fc1(x))), dim=1) + self.fc3(x.relu()).softmax(-1)
+
+
+def test_lenet_with_literal_view_sizes_and_functional_softmax_round_trips() -> None:
+    text = roundtrip(LeNet(), (2, 1, 28, 28))
+    assert "{name: reshape, type: reshape, shape: [-1, 256]}" in text
+    assert "type: log_softmax" in text and "type: softmax, from: fc3, dim: -1" in text

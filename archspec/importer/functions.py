@@ -250,6 +250,23 @@ def _permute(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return Call("permute", {"dims": list(dims)}, (x.node,))
 
 
+def _softmax(kind: str) -> Reader:
+    """`F.softmax(x, dim=1)`, `x.log_softmax(-1)`: the kinds of nn.Softmax and nn.LogSoftmax
+    (no tensors), with the dim given; an implicit dim or a dtype has no equivalent."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        x = args[0] if args else None
+        dim = _arg(args, kwargs, 1, "dim", None)
+        rest = set(kwargs) - {"dim"}
+        if kwargs.get("_stacklevel", 3) == 3 and kwargs.get("dtype") is None:
+            rest -= {"_stacklevel", "dtype"}
+        if len(args) > 2 or rest or not isinstance(x, Ref) or type(dim) is not int:
+            return None
+        return Call(kind, {"dim": dim}, (x.node,))
+
+    return read
+
+
 def _torch_functions() -> dict[Any, Reader]:
     import torch
     import torch.nn.functional as F
@@ -267,6 +284,10 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.mean: _mean,
         torch.chunk: _chunk,
         torch.split: _split,
+        F.softmax: _softmax("softmax"),
+        F.log_softmax: _softmax("log_softmax"),
+        torch.softmax: _softmax("softmax"),
+        torch.log_softmax: _softmax("log_softmax"),
         torch.permute: _permute,
         F.adaptive_avg_pool2d: _adaptive_pool("adaptive_avgpool2d"),
         F.adaptive_max_pool2d: _adaptive_pool("adaptive_maxpool2d"),
@@ -306,6 +327,8 @@ _METHODS: dict[str, Reader] = {
     "contiguous": _alias,
     "chunk": _chunk,
     "split": _split,
+    "softmax": _softmax("softmax"),
+    "log_softmax": _softmax("log_softmax"),
     "permute": _permute,
 }
 

@@ -100,7 +100,12 @@ def read_size_node(reader: Any, node: Any) -> bool:
     if node.target in ("reshape", "view") or node.target is torch.reshape:
         sizes = list(args[1]) if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
         if not any(s in syms for s in sizes):
-            return False
+            # literal sizes (LeNet's `x.view(-1, 16 * 4 * 4)`): torch's meaning is the kind's
+            # but for 0, which the kind reads as "keep this dim"
+            literal = all(type(s) is int and (s > 0 or s == -1) for s in sizes)
+            if not sizes or not literal or list(sizes).count(-1) > 1 or node.kwargs:
+                return False
+            return reader.emit(node, "reshape", {"shape": list(sizes)}, (args[0],))
         shape = reshape_sizes(list(sizes), syms)
         return shape is not None and reader.emit(node, "reshape", {"shape": shape}, (args[0],))
     if node.target == "expand" and len(args) >= 2 and is_batch(syms.get(args[1])):

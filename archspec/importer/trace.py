@@ -194,6 +194,11 @@ def _traced(module: nn.Module, problems: Problems) -> Body:
         graph, train_only = with_training(module, graph, problems, _trace)
     if graph is None:
         return Body([], None)
+    from .inplace import in_place_aliases
+    from .order import unread_tensors
+
+    for diag in [*in_place_aliases(module, graph), *unread_tensors(module, graph)]:
+        problems.add(diag)
     return _GraphReader(module, problems, train_only).read(graph)
 
 
@@ -281,10 +286,6 @@ class _GraphReader:
         if getattr(self, "failed", False):  # what follows would only repeat it
             return Body(self.items, None, self.list_input, self.register_order)
         self._check_order()
-        from .order import unread_tensors
-
-        for diag in unread_tensors(self.module, graph):
-            self.problems.add(diag)
         out_name: str | list[str] | None = None
         if output is not None and output in self.names:
             out_name = self.names[output]

@@ -1,0 +1,92 @@
+"""In-place steps on a tensor that forward reads again afterwards (`identity = y; y += x;
+return y + identity`): torch.fx records no aliasing, so the traced graph reads the value
+from before the change while the model reads the one after. A spec's joins and functions
+compute out of place, so such a step is refused at its statement (E904) rather than
+imported as a different computation. An in-place step whose input nothing reads later
+(`out += identity` on a fresh output, `F.relu(x, inplace=True)` in a chain) is exact."""
+
+from __future__ import annotations
+
+import ast
+import linecache
+import operator
+from typing import Any
+
+from ..errors import Diagnostic
+from .where import describe, diagnostic, span_from_stack, span_of_class
+
+_IN_PLACE_OPERATORS = frozenset(
+    {
+        operator.iadd,
+        operator.isub,
+        operator.imul,
+        operator.itruediv,
+        operator.ifloordiv,
+        operator.imod,
+        operator.ipow,
+        operator.iand,
+        operator.ior,
+        operator.ixor,
+        operator.ilshift,
+        operator.irshift,
+        operator.imatmul,
+    }
+)
+
+
+_BINARY = frozenset(
+    {operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.pow}
+)
+
+
+def _augmented(node: Any) -> bool:
+    """`y += x` on a tensor: torch.fx's proxies have no `__iadd__`, so Python falls back to
+    `y = y + x` and the graph shows an `add`; the statement itself says it is in place."""
+    span = span_from_stack(node.stack_trace)
+    if span is None:
+        return False
+    text = linecache.getline(span.file, span.line).strip()
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return False
+    return len(tree.body) == 1 and isinstance(tree.body[0], ast.AugAssign)
+
+
+def _in_place(module: Any, node: Any) -> bool:
+    if node.op == "call_method":
+        name = str(node.target)
+        return name.endswith("_") and not name.startswith("_")
+    if node.op == "call_function":
+        if node.target in _BINARY:
+            return _augmented(node)
+        return node.target in _IN_PLACE_OPERATORS or node.kwargs.get("inplace") is True
+    if node.op == "call_module":
+        child = module.get_submodule(str(node.target)) if node.target else None
+        return getattr(child, "inplace", False) is True
+    return False
+
+
+def in_place_aliases(module: Any, graph: Any) -> list[Diagnostic]:
+    """One located E904 per in-place step whose input is read again after it."""
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    out = []
+    for node in graph.nodes:
+        first = node.args[0] if node.args else None
+        if not hasattr(first, "users") or not _in_place(module, node):
+            continue
+        later = [u for u in first.users if u is not node and order[u] > order[node]]
+        if not later:
+            continue
+        span = span_from_stack(node.stack_trace) or span_of_class(type(module))
+        out.append(
+            diagnostic(
+                "E904",
+                f"{describe(type(module))}.forward changes `{first.name}` in place "
+                f"(`{node.name}`) and reads it again afterwards (`{later[0].name}`)",
+                span,
+                "a spec computes out of place, so the later read would see the value from "
+                "before the change; write the step out of place (`y = y + x`)",
+            )
+        )
+    return out
