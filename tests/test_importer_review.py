@@ -356,3 +356,24 @@ def test_lenet_with_literal_view_sizes_and_functional_softmax_round_trips() -> N
     text = roundtrip(LeNet(), (2, 1, 28, 28))
     assert "{name: reshape, type: reshape, shape: [-1, 256]}" in text
     assert "type: log_softmax" in text and "type: softmax, from: fc3, dim: -1" in text
+
+
+def _doubled(module: nn.Module, inputs: tuple[torch.Tensor], output: torch.Tensor) -> torch.Tensor:
+    return output * 2  # changes what the layer computes: a twin without it differs
+
+
+def test_hooks_and_per_instance_forwards_are_refused_at_their_source() -> None:
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    handle = model[0].register_forward_hook(_doubled)
+    with pytest.raises(
+        ImportFailure, match=r"`0` \(torch.nn.modules.linear.Linear\) has a forward hook"
+    ) as info:
+        archspec.from_module(model, torch.zeros(1, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904" and _line_of(diag.span, "def _doubled(")
+    handle.remove()
+    model[2].forward = lambda x: nn.Linear.forward(model[2], x) * 2
+    with pytest.raises(ImportFailure, match="has a forward of its own instance"):
+        archspec.from_module(model, torch.zeros(1, 8))
+    del model[2].forward
+    roundtrip(model, (2, 8))

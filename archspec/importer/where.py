@@ -45,13 +45,17 @@ def span_from_traceback(tb: TracebackType | None) -> SourceSpan | None:
 
 
 def span_of_class(cls: type) -> SourceSpan | None:
-    """The `class` statement of a module class, when its source is known."""
-    try:
-        path = inspect.getsourcefile(cls)
-        _, line = inspect.getsourcelines(cls)
-    except (OSError, TypeError):
-        return None
-    return SourceSpan(path, max(1, line), 1) if path else None
+    """The `class` statement of a module class, when its source is known; for a class made
+    at run time (torch's `ParametrizedLinear`), that of the first base written in a file."""
+    for klass in cls.__mro__:
+        try:
+            path = inspect.getsourcefile(klass)
+            _, line = inspect.getsourcelines(klass)
+        except (OSError, TypeError):
+            continue
+        if path:
+            return SourceSpan(path, max(1, line), 1)
+    return None
 
 
 def describe(cls: type) -> str:

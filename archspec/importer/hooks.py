@@ -1,0 +1,67 @@
+"""Hooks and per-instance forwards: code that changes what a module computes without being
+its class's `forward` (`module.register_forward_hook(lambda m, i, o: o * 2)`, a
+`module.forward = ...` assignment, torch's global module hooks). torch.fx traces past them
+and a spec states none, so a model holding one is refused (E904) at the hook's own source,
+never imported as the model without it."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Diagnostic, ImportFailure, SourceSpan
+from .where import describe, diagnostic, source_lines, span_of_class
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+_KINDS = (
+    ("_forward_pre_hooks", "forward pre-hook"),
+    ("_forward_hooks", "forward hook"),
+    ("_backward_pre_hooks", "backward pre-hook"),
+    ("_backward_hooks", "backward hook"),
+)
+_HINT = (
+    "a spec states what the module classes' forwards compute, and no hooks; remove the "
+    "hook (or the per-instance forward) before importing, or write its step in a forward"
+)
+
+
+def _span_of(fn: Any) -> SourceSpan | None:
+    target = inspect.unwrap(getattr(fn, "__func__", fn))
+    try:
+        path = inspect.getsourcefile(target)
+        line = target.__code__.co_firstlineno
+    except (TypeError, AttributeError, OSError):
+        return None
+    return SourceSpan(path, line, 1) if path else None
+
+
+def _label(name: str, module: nn.Module) -> str:
+    return f"`{name}` ({describe(type(module))})" if name else describe(type(module))
+
+
+def refuse_hooks(model: nn.Module) -> None:
+    """ImportFailure listing every hook and per-instance forward in `model`."""
+    from torch.nn.modules import module as torch_module
+
+    diags: list[Diagnostic] = []
+    for name, module in model.named_modules():
+        for attr, what in _KINDS:
+            for hook in (getattr(module, attr, None) or {}).values():
+                span = _span_of(hook) or span_of_class(type(module))
+                message = f"{_label(name, module)} has a {what}"
+                diags.append(diagnostic("E904", message, span, _HINT))
+        if "forward" in vars(module):
+            span = _span_of(vars(module)["forward"]) or span_of_class(type(module))
+            message = f"{_label(name, module)} has a forward of its own instance"
+            diags.append(diagnostic("E904", message, span, _HINT))
+    for attr, what in (
+        ("_global_forward_pre_hooks", "forward pre-hook"),
+        ("_global_forward_hooks", "forward hook"),
+    ):
+        for hook in (getattr(torch_module, attr, None) or {}).values():
+            message = f"torch has a global module {what} (every module's output changes)"
+            diags.append(diagnostic("E904", message, _span_of(hook), _HINT))
+    if diags:
+        raise ImportFailure(diagnostics=diags, sources=source_lines(diags))
