@@ -1,4 +1,5 @@
-"""The binding plans (lowering/layer.py `Binding`, constructs/block_call.py `CallPlan`): what a
+"""The binding plans (lowering/layer.py `Binding`, constructs/block_call.py `CallPlan`,
+lowering/itemplan.py `ItemPlan`, the items of a layer list, context.items_of): what a
 layer spec or a block call binds the same way in every copy is worked out at its first
 instance, and nothing downstream can tell: the graph and every diagnostic are those of
 binding each instance from scratch."""
@@ -13,18 +14,29 @@ from typing import Any
 import pytest
 
 import archspec
-from archspec.constructs import block_call
+from archspec.constructs import block_call, parallel, residual, sequential
 from archspec.errors import ArchSpecError
 from archspec.ir import Node, node_of
-from archspec.lowering import layer
+from archspec.lowering import layer, walker
+from archspec.lowering.context import Item
+from archspec.lowering.itemplan import ItemPlan
 
 from .conftest import spec_source
 
 
 def _fresh_plans(m: pytest.MonkeyPatch) -> None:
-    """Every instance binds from scratch: a plan is made for each and never kept."""
+    """Every instance binds from scratch: a plan is made for each and never kept, and each
+    written layer list gets new items (so nothing kept by list is found again)."""
     m.setattr(layer, "binding", lambda lw, spec: layer.Binding(lw, spec))
     m.setattr(block_call, "call_plan", lambda lw, spec, bdef: block_call.CallPlan(lw, spec, bdef))
+    for module in (walker, layer):
+        m.setattr(module, "item_plan", lambda lw, spec: ItemPlan(spec))
+    for module in (sequential, residual, parallel):
+        m.setattr(module, "items_of", _fresh_items)
+
+
+def _fresh_items(lw: Any, specs: list[Any], ypath: Any) -> list[Item]:
+    return [Item(s, ypath + (i,)) for i, s in enumerate(specs)]
 
 
 def _outcome(source: Any, **kw: Any) -> Any:

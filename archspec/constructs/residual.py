@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..ir import ABSENT_AS
+from ..ir import ABSENT_AS, replaced
 from ..loader import PathKey
 from ..lowering.context import Child, Item, Named, Site, channels_env, items_of, synth, when_text
 from ..lowering.exprs import text_expr
@@ -108,7 +108,7 @@ def _lower_shortcut(lw: Lowerer, site: Site, entry: str) -> str:
         return entry
     children = items_of(lw, sc.layers, item.ypath + ("shortcut", "layers"))
     fake = Item(Named(name=sc.name, when=sc.when), item.ypath + ("shortcut",))
-    at = dataclasses.replace(site, item=fake, inputs=(entry,), in_shapes=[scope.shapes.get(entry)])
+    at = replaced(site, item=fake, inputs=(entry,), in_shapes=[scope.shapes.get(entry)])
     return lw.lower_child(at, Child(children, "Sequential"))
 
 
@@ -175,7 +175,7 @@ def _conditional_add(lw: Lowerer, site: Site, add_spec: Any, entry_env: Any) -> 
     node = scope.nodes[-1]
     if name is not None and node.name == name:
         attrs = {**node.attrs, ABSENT_AS: 0}  # without the add, the output is the body's
-        scope.nodes[-1] = dataclasses.replace(
+        scope.nodes[-1] = replaced(
             node, attrs=attrs, when=when_text(when), when_expr=text_expr(lw, when)
         )
     return name

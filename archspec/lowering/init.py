@@ -128,10 +128,7 @@ def check_init_targets(lw: Lowerer, step: InitStep, ypath: PathKey, root: Module
     for which, fn in (("weight", step.weight), ("bias", step.bias)):
         if fn is None or fn[0] not in FAN_BASED:
             continue
-        for path, node in nodes_of_kinds(root, step.kinds):
-            if step.globs and not any(fnmatch.fnmatchcase(path, g) for g in step.globs):
-                continue
-            rank = tensor_rank(node, which)
+        for path, node, rank in _thin_tensors(root, step, which):
             if rank is not None and rank < 2:
                 lw.error(
                     "E313",
@@ -143,3 +140,41 @@ def check_init_targets(lw: Lowerer, step: InitStep, ypath: PathKey, root: Module
                     "`layers`/`paths`",
                 )
                 break
+
+
+def _thin_tensors(root: Module, step: InitStep, which: str) -> Any:
+    """(path, node, rank of its `which`) for the nodes a rule touches, in iter_nodes order,
+    until the first of fewer than two dims: without `paths` globs, a walk that makes the path
+    of that node alone (a net's every convolution is looked at, most of them copies sharing
+    their attributes, whose rank is worked out once)."""
+    if step.globs:
+        for path, node in nodes_of_kinds(root, step.kinds):
+            if any(fnmatch.fnmatchcase(path, g) for g in step.globs):
+                yield path, node, tensor_rank(node, which)
+        return
+    ranks: dict[tuple[str, int], int | None] = {}
+    found = _first_thin(root.nodes, step.kinds, which, ranks)
+    if found is not None:
+        names, node = found
+        yield ".".join(reversed(names)), node, tensor_rank(node, which)
+
+
+def _first_thin(
+    nodes: Any, kinds: Any, which: str, ranks: dict[tuple[str, int], int | None]
+) -> tuple[list[str], Node] | None:
+    """The first node of `kinds` (all when none) whose `which` has fewer than two dims, and
+    its path's names, last first."""
+    for node in nodes:
+        if not kinds or node.kind in kinds:
+            key = (node.kind, id(node.attrs))
+            if key not in ranks:
+                ranks[key] = tensor_rank(node, which)
+            rank = ranks[key]
+            if rank is not None and rank < 2:
+                return [node.name], node
+        if node.child is not None:
+            found = _first_thin(node.child.nodes, kinds, which, ranks)
+            if found is not None:
+                found[0].append(node.name)
+                return found
+    return None

@@ -10,10 +10,10 @@ stage of copies can be keyed as torchvision's `f"block{stage_index}-{i}"`.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
+from ..ir import replaced
 from ..ops import REGISTRY
 from ..ops.base import TEMPLATE_PART
 from ..ops.names import key_problem
@@ -56,7 +56,7 @@ def keyed_site(lw: Lowerer, site: Site, construct: Any) -> Site:
     if problem is not None:
         lw.error("E204", f"`key` gives {key[:80]!r} here: {problem}", yp, _HINT)
         raise Skip
-    return dataclasses.replace(site, item=dataclasses.replace(site.item, name=key))
+    return replaced(site, item=replaced(site.item, name=key))
 
 
 def _makes_module(spec: Any, construct: Any) -> bool:

@@ -3,12 +3,11 @@ piece for a kind with several outputs, `Op.names_field`)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
-from ..ir import ABSENT_AS, INPUT, AttrExpr, Node, node_of
+from ..ir import ABSENT_AS, INPUT, AttrExpr, Node, node_of, replaced
 from ..loader import PathKey
 from ..ops import ShapeFailure
 from ..ops.base import Final, LayerSpec
@@ -40,7 +39,7 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
                 "a learned tensor is read by the nodes that use it: drop its `from`",
             )
             raise Skip
-        inputs, site = (), dataclasses.replace(site, inputs=(), in_shapes=[])
+        inputs, site = (), replaced(site, inputs=(), in_shapes=[])
     if op.arity == 1 and len(inputs) != 1:
         lw.error(
             "E305",
@@ -110,7 +109,7 @@ def absent_as_previous(scope: Scope, node: Node) -> Node:
     prev = scope.nodes[-1].name if scope.nodes else INPUT
     if len(node.inputs) < 2 or prev not in node.inputs:
         return node
-    return dataclasses.replace(node, attrs={**node.attrs, ABSENT_AS: node.inputs.index(prev)})
+    return replaced(node, attrs={**node.attrs, ABSENT_AS: node.inputs.index(prev)})
 
 
 def _shape_failure(lw: Lowerer, exc: ShapeFailure, qual: str, item: Item, src: Any) -> None:
@@ -142,15 +141,17 @@ class Binding:
         self.bound: list[tuple[str, str, Any, Final]] = []
         self.src: dict[str, Any] = {}
         self.exprs: dict[str, AttrExpr] = {}
-        given = spec.model_fields_set
-        for fname, key, final in field_plan(type(spec)):
+        given, model = spec.model_fields_set, type(spec)
+        for fname, key, final in field_plan(model):
             raw = getattr(spec, fname)
             if fname in given:
                 self.src[fname] = raw
                 expr = attr_expr(lw, raw, final)
                 if expr is not None:
                     self.exprs[fname] = expr
-            self.template[fname] = raw if final is None else _literal(raw, final)
+                self.template[fname] = raw if final is None else _literal(raw, final)
+            else:  # the model's default, the same object for every spec of the kind
+                self.template[fname] = raw if final is None else _default(model, fname, raw, final)
             if self.template[fname] is _PER_INSTANCE:
                 self.bound.append((fname, key, raw, final))  # type: ignore[arg-type]
         self.stated = frozenset(self.src)
@@ -168,6 +169,21 @@ def _literal(raw: Any, final: Final) -> Any:
         return bind_value(raw, final, {})
     except (ExprError, ValueError):
         return _PER_INSTANCE
+
+
+#: each layer model's field defaults, bound: (model, field) -> (the default, its _literal)
+_DEFAULTS: dict[tuple[type, str], tuple[Any, Any]] = {}
+
+
+def _default(model: type[LayerSpec], fname: str, raw: Any, final: Final) -> Any:
+    """`_literal(raw, final)`, worked out once per model and field for its default value
+    (the same object in every spec that leaves the field out)."""
+    kept = _DEFAULTS.get((model, fname))
+    if kept is not None and kept[0] is raw:
+        return kept[1]
+    value = _literal(raw, final)
+    _DEFAULTS[(model, fname)] = (raw, value)
+    return value
 
 
 def binding(lw: Lowerer, spec: LayerSpec) -> Binding:

@@ -43,6 +43,7 @@ _NO_AXIS = object()
 #: fields no lowering evaluates: the kind (a layer kind, construct or block), the node's
 #: name and the nodes it reads (`from`)
 _NEVER_READ = frozenset({"type", "name", "from_"})
+_NONE_FAILED: frozenset[str] = frozenset()
 #: `{expression}` parts of a name or key template
 _PART = re.compile(r"\{([^{}]*)\}")
 
@@ -60,11 +61,23 @@ class Lowered:
 def args_key(args: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """Bound block arguments as a hashable key that tells apart what `==` would merge
     (`1`, `1.0` and `True`; `0.0` and `-0.0`); None when a value cannot be keyed."""
-    try:
-        key = tuple([(name, _frozen(value)) for name, value in args.items()])
-        hash(key)
-    except TypeError:
-        return None
+    out = []
+    plain = True
+    for name, value in args.items():
+        kind = type(value)
+        if kind is int or kind is str or kind is bool:  # the common cases, without a call
+            out.append((name, kind, value))
+        elif kind is float:
+            out.append((name, kind, repr(value)))
+        else:
+            out.append((name, _frozen(value)))
+            plain = False
+    key = tuple(out)
+    if not plain:
+        try:
+            hash(key)
+        except TypeError:
+            return None
     return key
 
 
@@ -95,7 +108,8 @@ class InstanceMemo:
         and its context."""
         if in_shape is None:
             return None
-        return (call, tuple(in_shape), axis, lw.depth, tuple(lw.block_stack), frozenset(lw.failed))
+        failed = frozenset(lw.failed) if lw.failed else _NONE_FAILED
+        return (call, tuple(in_shape), axis, lw.depth, tuple(lw.block_stack), failed)
 
     def items_key(self, lw: Lowerer, child: Any, env: Mapping[str, Any]) -> tuple | None:
         """What a child module that is no block call is made of (see the module docstring);

@@ -12,14 +12,13 @@ quietly, so one run reports every independent mistake.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError, once_per_place
 from ..expr import ExprError
-from ..ir import INPUT, InitStep, Let, Module, Node, Switch, node_of
+from ..ir import INPUT, InitStep, Let, Module, Node, Switch, node_of, replaced
 from ..limits import FAMILY_HINT, spend_family
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY
@@ -95,6 +94,7 @@ class Lowerer:
         self.plans: dict[tuple[Any, ...], Any] = {}
         #: what the walk reads of each item spec, by id (itemplan.py)
         self.item_plans: dict[int, ItemPlan] = {}
+        self.spans: dict[PathKey, SourceSpan | None] = {}
         #: block instances lowered so far, by call and context (lowering/memo.py)
         self.memo = InstanceMemo()
         #: each block's least expansion, so E310 is known before a block is expanded
@@ -107,7 +107,12 @@ class Lowerer:
 
     # -- diagnostics -------------------------------------------------------------------
     def span(self, ypath: PathKey, key: bool = False) -> SourceSpan | None:
-        return self.doc.span_of(ypath, key=key)
+        if key:
+            return self.doc.span_of(ypath, key=True)
+        span = self.spans.get(ypath, self)  # every instance of a block asks the same
+        if span is self:
+            span = self.spans[ypath] = self.doc.span_of(ypath)
+        return span  # type: ignore[return-value]
 
     def error(
         self, code: str, message: str, ypath: PathKey, hint: str | None = None, key: bool = False
@@ -195,7 +200,7 @@ class Lowerer:
             raise Skip
         when = getattr(item.spec, "when", None)
         if when is not None and node.when is None:
-            node = dataclasses.replace(node, when=when_text(when), when_expr=text_expr(self, when))
+            node = replaced(node, when=when_text(when), when_expr=text_expr(self, when))
             node = absent_as_previous(scope, node)
         scope.nodes.append(node)
         scope.shapes[node.name] = node.shape
@@ -296,9 +301,8 @@ class Lowerer:
         axis = scope.axes.get(site.inputs[0], 1)
         module = lower_instance(self, child, env, site.in_shapes[0], path, span, axis)
         # an output whose node failed has no shape (and no node): the parent skips quietly
-        by_name = {n.name: n.shape for n in module.nodes}
         first = module.outputs[0].name if module.outputs else None
-        shape = module.in_shape if first == INPUT else by_name.get(first)  # type: ignore[arg-type]
+        shape = module.in_shape if first == INPUT else _shape_of(module, first)
         if len(module.outputs) > 1:
             self.error(
                 "E305",
@@ -366,6 +370,14 @@ def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[s
     return declared_at, refs
 
 
+def _shape_of(module: Module, name: str | None) -> Any:
+    """The shape of the last node of `module` named `name` (None without one)."""
+    for node in reversed(module.nodes):
+        if node.name == name:
+            return node.shape
+    return None
+
+
 def _module_node(
     name: str, site: Site, shape: Any, span: SourceSpan | None, module: Module, child: Child
 ) -> Node:
@@ -415,4 +427,4 @@ def registering(lw: Lowerer, module: Module, child: Child) -> Module:
             ypath,
             "drop register_order, or give the block a layer that is not in the chain",
         )
-    return dataclasses.replace(module, register_order=tuple(child.register_order))
+    return replaced(module, register_order=tuple(child.register_order))
