@@ -8,6 +8,7 @@ import contextlib
 import difflib
 import fnmatch
 import functools
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -183,11 +184,9 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     if "\n" in source or source.lstrip().startswith(("{", "archspec:")):
         return compose(load_yaml(source, "<string>"), None, variant=variant, builtins=_builtin)
     path = Path(source)
-    try:
-        exists = path.exists()
-    except OSError:  # a name too long for the file system, ...: not a file we can read
-        exists = False
-    if exists:
+    # lexists: a link to nothing (or a loop) is a file named, which read_spec_text refuses
+    # with its reason; it is False for a name too long for the file system, or with a NUL.
+    if os.path.lexists(source):
         doc = load_yaml(read_spec_text(path), source)
         return compose(doc, path, variant=variant, builtins=_builtin)
     builtins = builtin_index()

@@ -199,3 +199,14 @@ def test_a_variant_class_named_like_a_block(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     classes = [line.split("(")[0] for line in out.read_text().splitlines() if line[:6] == "class "]
     assert classes == ["class Blk_2", "class A", "class Blk"]
+
+
+@pytest.mark.parametrize("target", ["nowhere.yaml", "loop.yaml"])
+def test_a_link_to_nothing_says_why_it_cannot_be_read(tmp_path: Path, target: str) -> None:
+    """A spec path that is a symbolic link to nothing, or a loop, was "no spec file or
+    built-in spec named 'loop.yaml'" (the link is there); it is the reason the OS gives."""
+    link = tmp_path / "loop.yaml"
+    link.symlink_to(tmp_path / target)
+    result = runner.invoke(app, ["check", str(link)])
+    assert result.exit_code == 1, result.output
+    assert f"error[E100]: cannot read {link}: " in result.stderr
