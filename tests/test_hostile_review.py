@@ -210,3 +210,11 @@ def test_a_link_to_nothing_says_why_it_cannot_be_read(tmp_path: Path, target: st
     result = runner.invoke(app, ["check", str(link)])
     assert result.exit_code == 1, result.output
     assert f"error[E100]: cannot read {link}: " in result.stderr
+
+
+def test_a_factory_that_calls_exit_is_e901() -> None:
+    """`archspec import sys:exit`: the factory's SystemExit ended archspec with status 0 and
+    nothing printed, as if all went well. It is E901, as any factory that raises."""
+    result = runner.invoke(app, ["import", "sys:exit"])
+    assert result.exit_code == 1, result.output
+    assert "error[E901]: sys:exit() raised SystemExit" in result.stderr

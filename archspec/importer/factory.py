@@ -59,7 +59,7 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
     module_name, _, attr = path.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a module or factory calling exit() says so too
         raise _fail(
             f"cannot import {module_name!r}: {type(exc).__name__}: {exc}",
             "check the module path, and that it is importable from here (PYTHONPATH)",
@@ -73,7 +73,7 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
     try:
         with torch.device("meta"):
             model = target(**kwargs)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise _fail(
             f"{path}({', '.join(f'{k}={reprlib.repr(v)}' for k, v in kwargs.items())}) raised "
             f"{type(exc).__name__}: {str(exc)[:300]}",
