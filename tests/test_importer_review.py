@@ -377,3 +377,32 @@ def test_hooks_and_per_instance_forwards_are_refused_at_their_source() -> None:
         archspec.from_module(model, torch.zeros(1, 8))
     del model[2].forward
     roundtrip(model, (2, 8))
+
+
+class FunctionalSettings(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.fc2 = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.gelu(self.fc(x), approximate="tanh")
+        return F.elu(F.leaky_relu(self.fc2(y), 0.2), alpha=0.5)
+
+
+class PositionalInPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        return F.relu(y, True) + y
+
+
+def test_functional_activations_with_settings_read_as_their_module_kinds() -> None:
+    text = roundtrip(FunctionalSettings(), (2, 8))
+    assert "{name: gelu, type: gelu, approximate: tanh}" in text
+    assert "type: leaky_relu, negative_slope: 0.2}" in text and "type: elu, alpha: 0.5}" in text
+    with pytest.raises(ImportFailure, match="changes `fc` in place"):  # inplace by position
+        archspec.from_module(PositionalInPlace(), torch.zeros(1, 8))

@@ -75,8 +75,12 @@ def _activation(fn: str, **fixed: Any) -> Reader:
             return None
         rest = dict(zip(fixed, args[1:], strict=False)) | kwargs
         rest.pop("inplace", None)
-        if any(rest.get(k, v) != v for k, v in fixed.items()) or set(rest) - set(fixed):
+        if set(rest) - set(fixed) or any(isinstance(v, Ref) for v in rest.values()):
             return None
+        if any(rest.get(k, v) != v for k, v in fixed.items()):
+            # `F.gelu(x, approximate="tanh")`, `F.leaky_relu(x, 0.2)`: the module kind of
+            # that name states the value (it holds no tensors)
+            return Call(fn, {k: rest.get(k, v) for k, v in fixed.items()}, (args[0].node,))
         return Call("activation", {"fn": fn}, (args[0].node,))
 
     return read

@@ -8,6 +8,7 @@ imported as a different computation. An in-place step whose input nothing reads 
 from __future__ import annotations
 
 import ast
+import inspect
 import linecache
 import operator
 from typing import Any
@@ -53,6 +54,17 @@ def _augmented(node: Any) -> bool:
     return len(tree.body) == 1 and isinstance(tree.body[0], ast.AugAssign)
 
 
+def _inplace_argument(node: Any) -> bool:
+    """`inplace=True`, by keyword or by position (`F.relu(x, True)`)."""
+    if node.kwargs.get("inplace") is True:
+        return True
+    try:
+        bound = inspect.signature(node.target).bind_partial(*node.args, **node.kwargs)
+    except (TypeError, ValueError):
+        return False
+    return bound.arguments.get("inplace") is True
+
+
 def _in_place(module: Any, node: Any) -> bool:
     if node.op == "call_method":
         name = str(node.target)
@@ -60,7 +72,7 @@ def _in_place(module: Any, node: Any) -> bool:
     if node.op == "call_function":
         if node.target in _BINARY:
             return _augmented(node)
-        return node.target in _IN_PLACE_OPERATORS or node.kwargs.get("inplace") is True
+        return node.target in _IN_PLACE_OPERATORS or _inplace_argument(node)
     if node.op == "call_module":
         child = module.get_submodule(str(node.target)) if node.target else None
         return getattr(child, "inplace", False) is True
