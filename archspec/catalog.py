@@ -177,7 +177,7 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     if isinstance(source, Mapping):
         return compose(load_data(source), None, variant=variant, builtins=_builtin)
     if isinstance(source, Path):
-        doc = load_yaml(read_spec_text(source), str(source))
+        doc = load_yaml(read_spec_text(source), str(source), copy=False)  # compose copies it
         return compose(doc, source, variant=variant, builtins=_builtin)
     if not isinstance(source, str):
         raise LoadError(f"cannot read a spec from {type(source).__name__}", code="E100")
@@ -187,7 +187,7 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     # lexists: a link to nothing (or a loop) is a file named, which read_spec_text refuses
     # with its reason; it is False for a name too long for the file system, or with a NUL.
     if os.path.lexists(source):
-        doc = load_yaml(read_spec_text(path), source)
+        doc = load_yaml(read_spec_text(path), source, copy=False)
         return compose(doc, path, variant=variant, builtins=_builtin)
     builtins = builtin_index()
     if source in builtins:
@@ -198,7 +198,7 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
                 code="E113",
                 hint=f"name the family's file ({_display(file)}) with --variant, or drop it",
             )
-        doc = load_yaml(read_spec_text(file), str(_display(file)))
+        doc = load_yaml(read_spec_text(file), str(_display(file)), copy=False)
         return compose(doc, file, variant=member or variant, builtins=_builtin)
     close = difflib.get_close_matches(source, list(builtins), n=3)
     hint = (

@@ -6,6 +6,7 @@ checked or emitted together) a family is composed once and each variant chosen f
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 import archspec.compose as compose_module
 from archspec.catalog import family_budget, read_source
 from archspec.compose import imports
-from archspec.loader import LoadedDoc, is_kept, load_yaml
+from archspec.loader import LoadedDoc, copy_data, is_kept, load_yaml
 
 
 def _write(path: Path, text: str) -> Path:
@@ -129,3 +130,37 @@ def test_outside_one_reading_an_edited_family_is_read_afresh(tmp_path: Path) -> 
     assert read_source(spec, "small").data["blocks"]["B"]["layers"][0]["out_channels"] == 8
     with family_budget(None):
         assert read_source(spec, "large").data["blocks"]["B"]["layers"][0]["out_channels"] == 8
+
+
+EXTENDED = """archspec: 1
+extends: net.yaml
+name: child
+"""
+
+
+@pytest.mark.parametrize("name", ["net.yaml", "fam.yaml", "child.yaml"])
+@pytest.mark.parametrize("together", [False, True])
+def test_a_composed_spec_is_the_callers_own(tmp_path: Path, name: str, together: bool) -> None:
+    """read_source composes from the kept parse of the file (no copy of it when a variant
+    is chosen from a family read once): editing what it returns edits no kept parse."""
+    _write(tmp_path / "net.yaml", SPEC)
+    _write(tmp_path / "fam.yaml", FAMILY)
+    _write(tmp_path / "child.yaml", EXTENDED)
+    _write(tmp_path / "lib.yaml", _lib(4))
+    variant = "small" if name == "fam.yaml" else None
+    text = (tmp_path / name).read_text(encoding="utf-8")
+    kept = load_yaml(text, str(tmp_path / name), copy=False)
+    before = (copy_data(kept.data), dict(kept.spans), dict(kept.key_spans))
+    with family_budget(None) if together else contextlib.nullcontext():
+        for _ in range(2):
+            doc = read_source(tmp_path / name, variant)
+            for key, value in list(doc.data.items()):
+                if isinstance(value, (list, dict)):
+                    value.clear()  # what the data holds, not only the mapping itself
+                doc.data[key] = "edited"
+            doc.spans.clear()
+            doc.key_spans.clear()
+    assert load_yaml(text, str(tmp_path / name), copy=False) is kept
+    assert (kept.data, kept.spans, kept.key_spans) == before
+    again = read_source(tmp_path / name, variant)
+    assert again.data["name"] != "edited" and again.spans

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError, SourceSpan
-from ..loader import MAX_NODES, LoadedDoc, fresh_copy
+from ..loader import MAX_NODES, LoadedDoc, fresh_copy, is_kept
 from .block_params import resolve_block_params
 from .extends import extend, is_file_ref
 from .imports import Importer, materialise
 from .sources import LIBRARY_DIR, MAX_IMPORT_DEPTH, Reader, Shared, library_modules, refused
-from .variants import select_variant, variant_names
+from .variants import FamilySpans, select_variant, variant_names
 
 #: Top-level keys that make a spec composed rather than plain.
 COMPOSE_KEYS = frozenset({"use", "variants", "extends"})
@@ -39,11 +39,10 @@ __all__ = [
     "variant_names",
 ]
 
-#: The compositions made inside `one_reading`, before a variant is chosen, by what they
-#: are made from; None outside one.
-_READ: ContextVar[dict[tuple[str, str, str | None], LoadedDoc] | None] = ContextVar(
-    "archspec_one_reading", default=None
-)
+#: The compositions made inside `one_reading`, before a variant is chosen, with their spans
+#: sorted for choosing one, by what they are made from; None outside one.
+_Kept = dict[tuple[str, str, str | None], tuple[LoadedDoc, FamilySpans]]
+_READ: ContextVar[_Kept | None] = ContextVar("archspec_one_reading", default=None)
 
 
 @contextlib.contextmanager
@@ -73,25 +72,34 @@ def compose(
 
     `path` is the file `doc` was read from (None for YAML text or a mapping, which may then
     import only from the built-in library); its folder is the tree imports may reach.
-    `builtins` finds the built-in specs an `extends:` may name.
+    `builtins` finds the built-in specs an `extends:` may name. `doc` may be a kept parse
+    (`loader.load_yaml(copy=False)`): it is copied before anything edits it, and a family's
+    variant inside `one_reading` needs no copy of it at all.
     """
     data = doc.data
     if not isinstance(data, dict) or not COMPOSE_KEYS & data.keys():
-        return resolve_block_params(select_variant(doc, variant))
+        return resolve_block_params(select_variant(_own(doc), variant))
     real = Path(os.path.realpath(path)) if path is not None else None
     kept = _READ.get() if not _stack and "variants" in data else None
     if kept is not None:  # a family inside `one_reading`: its imports and base done once
         key = (doc.text, doc.file, str(real) if real is not None else None)
-        base = kept.get(key)
-        if base is None:
-            base = kept[key] = _imported_and_extended(doc, real, builtins, ())
+        found = kept.get(key)
+        if found is None:
+            base = _imported_and_extended(_own(doc), real, builtins, ())
+            found = kept[key] = (base, FamilySpans.of(base))
         # the variant, copied: the caller may edit it, and nothing kept may change
-        doc = fresh_copy(select_variant(base, variant))
+        doc = fresh_copy(select_variant(found[0], variant, found[1]))
     else:
-        doc = select_variant(_imported_and_extended(doc, real, builtins, _stack, _shared), variant)
+        doc = _imported_and_extended(_own(doc), real, builtins, _stack, _shared)
+        doc = select_variant(doc, variant)
     doc = resolve_block_params(doc)
     _check_size(doc)
     return doc
+
+
+def _own(doc: LoadedDoc) -> LoadedDoc:
+    """`doc`, copied if it is a kept parse (`load_yaml(copy=False)`), which nothing edits."""
+    return fresh_copy(doc) if is_kept(doc) else doc
 
 
 def _imported_and_extended(

@@ -16,6 +16,7 @@ the defaults of the family's params (still overridable with `--set`), and `class
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import LoadError, SourceSpan
@@ -38,9 +39,39 @@ def variant_names(data: Any) -> list[str]:
     return [k for k in found if isinstance(k, str)] if isinstance(found, dict) else []
 
 
-def select_variant(doc: LoadedDoc, variant: str | None) -> LoadedDoc:
+@dataclass(frozen=True)
+class FamilySpans:
+    """A family's spans sorted once for all of its variants (`compose.one_reading` keeps
+    them with the family): those outside `variants:`, which each variant starts from a copy
+    of, their `_head` index, and each variant's own spans by its name."""
+
+    spans: dict[PathKey, SourceSpan]
+    key_spans: dict[PathKey, SourceSpan]
+    heads: dict[PathKey, list[PathKey]]
+    own: dict[Any, list[tuple[PathKey, SourceSpan]]]
+
+    @classmethod
+    def of(cls, doc: LoadedDoc) -> FamilySpans:
+        spans: dict[PathKey, SourceSpan] = {}
+        own: dict[Any, list[tuple[PathKey, SourceSpan]]] = {}
+        for path, span in doc.spans.items():
+            if path[:1] != ("variants",):
+                spans[path] = span
+            elif len(path) >= 2:
+                own.setdefault(path[1], []).append((path, span))
+        key_spans = {p: s for p, s in doc.key_spans.items() if p[:1] != ("variants",)}
+        heads: dict[PathKey, list[PathKey]] = {}
+        for path in spans:
+            if path[:1] in _TARGETS:
+                heads.setdefault(_head(path), []).append(path)
+        return cls(spans, key_spans, heads, own)
+
+
+def select_variant(
+    doc: LoadedDoc, variant: str | None, spans: FamilySpans | None = None
+) -> LoadedDoc:
     """`doc` as the plain spec of `variant` (doc unchanged when it is no family and no variant
-    is asked for)."""
+    is asked for); `spans`: `FamilySpans.of(doc)`, when the caller keeps it."""
     data = doc.data
     family = isinstance(data, dict) and "variants" in data
     if not family:
@@ -80,10 +111,10 @@ def select_variant(doc: LoadedDoc, variant: str | None) -> LoadedDoc:
             f"{lead}variants: {', '.join(names)}",
             doc,
         )
-    return _apply(doc, variant, variants[variant])
+    return _apply(doc, variant, variants[variant], spans or FamilySpans.of(doc))
 
 
-def _apply(doc: LoadedDoc, variant: str, body: Any) -> LoadedDoc:
+def _apply(doc: LoadedDoc, variant: str, body: Any, family: FamilySpans) -> LoadedDoc:
     base: PathKey = ("variants", variant)
     if body is None:
         body = {}
@@ -103,8 +134,8 @@ def _apply(doc: LoadedDoc, variant: str, body: Any) -> LoadedDoc:
                 doc,
             )
     data = {k: v for k, v in doc.data.items() if k != "variants"}
-    spans = _Spans.of_variant(doc, base)
-    key_spans = {p: s for p, s in doc.key_spans.items() if p[:1] != ("variants",)}
+    spans = _Spans.of_variant(family, variant)
+    key_spans = dict(family.key_spans)
     data["name"] = variant
     spans.set(("name",), doc.span_of(base, key=True) or doc.span_of(("name",)))
     data.pop("class_name", None)
@@ -134,19 +165,26 @@ class _Spans:
     (a family's spans, imported blocks included, number thousands, and each of a variant's
     params is a move)."""
 
-    def __init__(self, table: dict[PathKey, SourceSpan], own: list[Any]) -> None:
+    def __init__(
+        self,
+        table: dict[PathKey, SourceSpan],
+        own: list[Any],
+        heads: dict[PathKey, list[PathKey]] | None = None,
+    ) -> None:
         self.table = table
         self.own: list[tuple[PathKey, SourceSpan]] = own
-        self.heads: dict[PathKey, list[PathKey]] = {}
-        for path in table:
-            if path[:1] in _TARGETS:
-                self.heads.setdefault(_head(path), []).append(path)
+        if heads is None:
+            heads = {}
+            for path in table:
+                if path[:1] in _TARGETS:
+                    heads.setdefault(_head(path), []).append(path)
+        self.heads = heads
 
     @classmethod
-    def of_variant(cls, doc: LoadedDoc, base: PathKey) -> _Spans:
-        """The family's spans less `variants:`; moves read the variant's own entry."""
-        table = {p: s for p, s in doc.spans.items() if p[:1] != ("variants",)}
-        return cls(table, [(p, s) for p, s in doc.spans.items() if p[:2] == base])
+    def of_variant(cls, family: FamilySpans, variant: str) -> _Spans:
+        """The family's spans less `variants:` (copied); moves read the variant's own entry."""
+        heads = {head: list(paths) for head, paths in family.heads.items()}
+        return cls(dict(family.spans), family.own.get(variant, []), heads)
 
     def set(self, path: PathKey, span: SourceSpan | None) -> None:
         if path not in self.table and path[:1] in _TARGETS:
