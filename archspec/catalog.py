@@ -115,11 +115,19 @@ def _builtin_variants(path: Path, mtime_ns: int) -> tuple[str, ...]:
     return tuple(variant_names(load_yaml(read_spec_text(path), copy=False).data))
 
 
+def is_spec_text(source: str) -> bool:
+    """Whether a str source is YAML text, not a path or a built-in name: it holds a line break
+    or starts as a spec does, and names no file (a file may be called `a<newline>b.yaml`)."""
+    if "\n" not in source and not source.lstrip().startswith(("{", "archspec:")):
+        return False
+    return len(source) > 4096 or not os.path.lexists(source)
+
+
 def family_variants(source: SpecSource) -> list[str]:
     """The variants of a family file named by path, which `archspec check` then checks one by
     one; [] for anything else (a plain spec, a built-in name, text, a file that fails to load:
     checking it reports why). As in read_source, an existing file wins over a built-in name."""
-    if not isinstance(source, (str, Path)) or (isinstance(source, str) and "\n" in source):
+    if not isinstance(source, (str, Path)) or (isinstance(source, str) and is_spec_text(source)):
         return []
     try:
         is_file = Path(source).is_file()
@@ -139,7 +147,7 @@ def family_of(source: SpecSource) -> tuple[str, list[str]] | None:
     try:
         if isinstance(source, Mapping):
             data = source
-        elif isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
+        elif isinstance(source, str) and is_spec_text(source):
             data = load_yaml(source, copy=False).data  # only read here: the kept parse
         elif isinstance(source, (str, Path)) and Path(source).is_file():
             data = load_yaml(read_spec_text(source), str(source), copy=False).data
@@ -181,7 +189,7 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
         return compose(doc, source, variant=variant, builtins=_builtin)
     if not isinstance(source, str):
         raise LoadError(f"cannot read a spec from {type(source).__name__}", code="E100")
-    if "\n" in source or source.lstrip().startswith(("{", "archspec:")):
+    if is_spec_text(source):
         return compose(load_yaml(source, "<string>"), None, variant=variant, builtins=_builtin)
     path = Path(source)
     # lexists: a link to nothing (or a loop) is a file named, which read_spec_text refuses

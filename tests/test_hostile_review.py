@@ -218,3 +218,18 @@ def test_a_factory_that_calls_exit_is_e901() -> None:
     result = runner.invoke(app, ["import", "sys:exit"])
     assert result.exit_code == 1, result.output
     assert "error[E901]: sys:exit() raised SystemExit" in result.stderr
+
+
+def test_a_file_whose_name_holds_a_line_break_is_read(tmp_path: Path) -> None:
+    """A spec file named `a<newline>b.yaml` was read as YAML text (its name), and refused as
+    "this file holds a string" (E202). A str that names a file is that file; its name in
+    the emitted header stays a comment."""
+    spec = tmp_path / "a\nimport os\n#.yaml"
+    spec.write_text(
+        "archspec: 1\nname: t\ninput: [N, 3, 16, 16]\n"
+        "layers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n"
+    )
+    assert archspec.check(str(spec)).ok
+    source = archspec.emit(str(spec))
+    assert "import os" not in source.splitlines()[0].split("#", 1)[0]
+    assert "\nimport os" not in source
