@@ -590,11 +590,9 @@ def import_factory(
     with `args` (`key=value` texts) on the meta device. This imports and runs the Python
     code `path` names: the caller's explicit choice, as loading a plugin is; nothing in a
     spec ever reaches it."""
-    import torch
-
-    from .importer.factory import build_factory, parse_args
+    from .importer.factory import build_factory, example_input, parse_args
 
     model = build_factory(path, parse_args(args))
-    example = torch.empty(*input_shape(tuple(input)), device="meta")
+    example = example_input(input_shape(tuple(input)))
     default = path.partition(":")[2].rpartition(".")[2]
     return from_module(model, example, name=name or default)

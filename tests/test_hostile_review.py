@@ -233,3 +233,13 @@ def test_a_file_whose_name_holds_a_line_break_is_read(tmp_path: Path) -> None:
     source = archspec.emit(str(spec))
     assert "import os" not in source.splitlines()[0].split("#", 1)[0]
     assert "\nimport os" not in source
+
+
+def test_an_import_example_input_larger_than_a_tensor_is_e901() -> None:
+    """`archspec import ... --input 1,3,10^15,10^15`: each dim is below 2**62 but not their
+    product, and torch.empty on the meta device failed: internal error, exit 3."""
+    shape = "1,3,1000000000000000,1000000000000000"
+    result = runner.invoke(app, ["import", "torch.nn:Identity", "--input", shape])
+    assert result.exit_code == 1, result.output
+    assert "error[E901]: the example input (1, 3, 1000000000000000" in result.stderr
+    assert "more elements than a tensor can hold" in result.stderr

@@ -7,6 +7,7 @@ explicit choice on the command line or in a call, never something a spec can ask
 from __future__ import annotations
 
 import importlib
+import math
 import re
 import reprlib
 from collections.abc import Sequence
@@ -82,3 +83,16 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
     if not isinstance(model, nn.Module):
         raise _fail(f"{path} returned {type(model).__name__}, not an nn.Module")
     return model
+
+
+def example_input(shape: tuple[int, ...]) -> Any:
+    """The meta tensor a model is traced with. A shape of more elements than a tensor can
+    hold is E901 here; torch said "Storage size calculation overflowed" (an internal error)."""
+    import torch
+
+    if math.prod(shape) >= 2**62:
+        raise _fail(
+            f"the example input {shape} has more elements than a tensor can hold (2**62)",
+            "give a smaller --input, such as the default 1,3,224,224",
+        )
+    return torch.empty(*shape, device="meta")
