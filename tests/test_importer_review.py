@@ -406,3 +406,32 @@ def test_functional_activations_with_settings_read_as_their_module_kinds() -> No
     assert "type: leaky_relu, negative_slope: 0.2}" in text and "type: elu, alpha: 0.5}" in text
     with pytest.raises(ImportFailure, match="changes `fc` in place"):  # inplace by position
         archspec.from_module(PositionalInPlace(), torch.zeros(1, 8))
+
+
+class Permute(nn.Module):
+    """Named like torchvision's Permute (which a kind rebuilds), but scales its output."""
+
+    def __init__(self, dims: list[int], scale: float = 1.0) -> None:
+        super().__init__()
+        self.dims, self.scale = dims, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims) * self.scale
+
+
+def test_a_class_sharing_a_mirrored_library_class_name_is_not_read_as_it() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), Permute([0, 2, 3, 1], 3.0))
+    with pytest.raises(ImportFailure, match="operator `mul`"):  # traced as a class of its own
+        archspec.from_module(model, torch.zeros(1, 3, 8, 8))
+
+    class Permute2(nn.Module):  # a copy of torchvision's forward reads as the kind
+        def __init__(self, dims: list[int]) -> None:
+            super().__init__()
+            self.dims = dims
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.permute(x, self.dims)
+
+    Permute2.__name__ = "Permute"
+    text = roundtrip(nn.Sequential(nn.Conv2d(3, 4, 3), Permute2([0, 2, 3, 1])), (2, 3, 8, 8))
+    assert "{type: permute, dims: [0, 2, 3, 1]}" in text

@@ -87,9 +87,38 @@ def _same_code(base: type, cls: type) -> bool:
         return True
     if issubclass(cls, base):
         return all(_constructs_only(c) for c in cls.__mro__[: cls.__mro__.index(base)])
-    if base.__module__.startswith("torch."):
+    if base.__module__.startswith("torch.") or base.__name__ != cls.__name__:
         return False
-    return base.__name__ == cls.__name__
+    # the same name: archspec's copy of a library's class (torchvision's Permute), or a
+    # user's class that only shares the name (refused unless its forward reads the same)
+    return cls.__module__.split(".")[0] in MIRRORED_LIBRARIES or _same_forward(base, cls)
+
+
+#: Libraries whose classes archspec's kinds rebuild under the same names (torchvision's
+#: Permute, LayerNorm2d, StochasticDepth, Swin's and MaxViT's attention and partitions).
+MIRRORED_LIBRARIES = frozenset({"torchvision"})
+
+
+def _same_forward(base: type, cls: type) -> bool:
+    """Both forwards are the same code, docstrings aside (a copy of a library class)."""
+    import ast
+    import textwrap
+
+    def body(klass: type) -> str | None:
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass.forward)))
+        except (OSError, TypeError, SyntaxError):
+            return None
+        fn = tree.body[0]
+        if not isinstance(fn, ast.FunctionDef):
+            return None
+        stmts = fn.body
+        if stmts and isinstance(stmts[0], ast.Expr) and isinstance(stmts[0].value, ast.Constant):
+            stmts = stmts[1:]
+        return ast.dump(ast.Module(body=stmts, type_ignores=[]), annotate_fields=False)
+
+    ours = body(base)
+    return ours is not None and ours == body(cls)
 
 
 def _constructs_only(cls: type) -> bool:
