@@ -198,6 +198,8 @@ def _side(
     summary = summarise_analysis(at, 1)
     macs = summary.macs.value if summary.concrete else summary.example_macs
     example = summary.input_shape if summary.concrete else summary.example_input
+    if example is not None and not all(d.is_const for d in example):
+        example = None  # sizes left symbolic, with MACs that do not depend on them (all 0)
     shape = None if example is None else tuple(d.value for d in example)  # N = 1
     api.check_limits(graph, max_params=None, max_activations=None)
     module = build_module(graph, "meta")

@@ -243,3 +243,16 @@ def test_an_import_example_input_larger_than_a_tensor_is_e901() -> None:
     assert result.exit_code == 1, result.output
     assert "error[E901]: the example input (1, 3, 1000000000000000" in result.stderr
     assert "more elements than a tensor can hold" in result.stderr
+
+
+def test_diff_of_a_symbolic_spec_without_macs(tmp_path: Path) -> None:
+    """A spec with symbolic sizes whose MACs are 0 whatever they are (only poolings): its
+    MACs count as concrete, so diff read the symbolic input as numbers: internal error."""
+    spec = tmp_path / "pools.yaml"
+    spec.write_text(
+        "archspec: 1\nname: pools\ninput: [N, 3, H, W]\n"
+        "layers:\n  - {type: maxpool2d, kernel_size: 3}\n"
+    )
+    result = runner.invoke(app, ["diff", str(spec), str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "MACs per sample: 0 -> 0 (0)" in result.stdout
