@@ -256,3 +256,18 @@ def test_diff_of_a_symbolic_spec_without_macs(tmp_path: Path) -> None:
     result = runner.invoke(app, ["diff", str(spec), str(spec)])
     assert result.exit_code == 0, result.output
     assert "MACs per sample: 0 -> 0 (0)" in result.stdout
+
+
+def test_a_family_over_the_variant_limit_is_one_error(tmp_path: Path) -> None:
+    """A family of 300 variants (the limit is 256): check listed each variant and reported
+    the same E113 300 times (1,200 lines); it is one error, once."""
+    spec = tmp_path / "many.yaml"
+    variants = "".join(f"  v{i}: {{params: {{w: {i % 7 + 1}}}}}\n" for i in range(300))
+    spec.write_text(
+        "archspec: 1\nname: many\ninput: [N, 3, 16, 16]\nparams: {w: 4}\n"
+        f"variants:\n{variants}layers:\n  - {{type: conv2d, out_channels: w, kernel_size: 3}}\n"
+    )
+    result = runner.invoke(app, ["check", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("error[E113]") == 1
+    assert f"{spec}:5:1: error[E113]" in result.stderr

@@ -34,9 +34,12 @@ def _error(message: str, span: SourceSpan | None, hint: str, doc: LoadedDoc) -> 
 
 
 def variant_names(data: Any) -> list[str]:
-    """The variants a family's data declares (none for a plain spec)."""
+    """The variants a family's data declares (none for a plain spec, nor for more than
+    MAX_VARIANTS: reading the file reports that once, not once per variant)."""
     found = data.get("variants") if isinstance(data, dict) else None
-    return [k for k in found if isinstance(k, str)] if isinstance(found, dict) else []
+    if not isinstance(found, dict) or len(found) > MAX_VARIANTS:
+        return []
+    return [k for k in found if isinstance(k, str)]
 
 
 @dataclass(frozen=True)
