@@ -8,10 +8,8 @@ Nothing here imports torch at module level; `compile` imports the torch backend 
 from __future__ import annotations
 
 import dataclasses
-import gc
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +53,7 @@ from .toolkit import emit_family as emit_family
 from .toolkit import emit_family_named as emit_family_named
 from .toolkit import emit_graph as emit_graph
 from .toolkit import family_graphs as family_graphs
+from .toolkit import gc_paused as _gc_paused
 from .toolkit import human as human
 from .toolkit import input_shape as input_shape
 from .toolkit import json_schema_text as json_schema_text
@@ -90,23 +89,6 @@ DEFAULT_MAX_ACTIVATIONS = 10**10
 DEFAULT_MAX_LAYERS = MAX_NODES
 #: torch indexes tensors with int64: no limit may be raised past this.
 MAX_TENSOR_ELEMENTS = 2**62
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause CPython's cyclic collector while the passes build the IR or the module.
-
-    The passes make many small long-lived objects and no garbage cycles worth collecting;
-    every full collection would walk them all, so a 10x bigger spec cost 13x more time
-    (benchmarks/results.md, scaling). The collector resumes, if it was on, at the end.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def build_graph(
@@ -183,19 +165,22 @@ def compile(  # noqa: A001  (the public name the docs promise)
     max_activations: int | None = DEFAULT_MAX_ACTIVATIONS,
     max_layers: int = DEFAULT_MAX_LAYERS,
     variant: str | None = None,
-    **params: Any,
+    params: Mapping[str, Any] | None = None,
+    **keywords: Any,
 ) -> nn.Module:
     """Compile a spec (path, built-in name, YAML text or mapping) into a plain nn.Module.
 
-    Keyword arguments set the spec's params (`num_classes=10`). `device="meta"` builds
-    without allocating weights. The limits are checked from the IR before any tensor
-    exists (see `check_limits`): `max_params` and `max_activations` are element counts, or
-    None for no limit of archspec's own (torch's int64 indexing still bounds them);
-    `max_layers` bounds expansion (E310) and is always a positive int; `variant` names a
-    variant of a family spec. Raises ArchSpecError (with file:line:col) on a bad spec;
-    TypeError or ValueError on a bad limit argument.
+    Keyword arguments set the spec's params (`num_classes=10`), as does `params=`, a mapping
+    that also reaches a param named like an argument (`params={"device": 2}`).
+    `device="meta"` builds without allocating weights. The limits are checked from the IR
+    before any tensor exists (see `check_limits`): `max_params` and `max_activations` are
+    element counts, or None for no limit of archspec's own (torch's int64 indexing still
+    bounds them); `max_layers` bounds expansion (E310) and is always a positive int;
+    `variant` names a variant of a family spec. Raises ArchSpecError (with file:line:col) on
+    a bad spec; TypeError or ValueError on a bad limit argument.
     """
-    return _compile(source, params, device, max_params, max_activations, max_layers, variant)
+    spec_args = spec_params(params, keywords)
+    return _compile(source, spec_args, device, max_params, max_activations, max_layers, variant)
 
 
 def _compile(
@@ -253,7 +238,8 @@ def load(
     weights: Any = None,
     strict: bool = True,
     base_url: str | None = None,
-    **params: Any,
+    params: Mapping[str, Any] | None = None,
+    **keywords: Any,
 ) -> nn.Module:
     """Compile a built-in spec by name (`archspec.load("resnet50", num_classes=10)`),
     with pretrained weights if asked (`weights="IMAGENET1K_V2"`).
@@ -288,9 +274,10 @@ def load(
             + "to compile a spec file or YAML text, use archspec.compile(path)",
         )
     file, variant = builtins[name]
+    spec_args = spec_params(params, keywords)
     if weights is None:
-        return compile(file, variant=variant, **params)
-    return _load_pretrained(name, file, variant, weights, strict, base_url, params)
+        return compile(file, variant=variant, params=spec_args)
+    return _load_pretrained(name, file, variant, weights, strict, base_url, spec_args)
 
 
 def _load_pretrained(
@@ -429,13 +416,16 @@ def emit(
     *,
     max_layers: int = DEFAULT_MAX_LAYERS,
     variant: str | None = None,
-    **params: Any,
+    params: Mapping[str, Any] | None = None,
+    **keywords: Any,
 ) -> str:
-    """Readable PyTorch source for a spec: one module that depends on torch alone.
+    """Readable PyTorch source for a spec: one module that depends on torch alone. Its params
+    are keywords or `params=`, as for `compile`.
 
     A family spec without `variant` gives one module for all its variants: each block class
     once, a class per variant and a constructor function per variant (`resnet50()`).
     """
+    params = spec_params(params, keywords)
     family = family_graphs(source, params, max_layers=max_layers) if variant is None else None
     if family is not None:
         with _gc_paused():

@@ -9,8 +9,10 @@ module level.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -239,10 +241,28 @@ def family_graphs(
     return Family(name, family_classes(graphs))
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause CPython's cyclic collector while the passes build the IR or the module.
+
+    The passes make many small long-lived objects and no garbage cycles worth collecting;
+    every full collection would walk them all, so a 10x bigger spec cost 13x more time
+    (benchmarks/results.md, scaling). The collector resumes, if it was on, at the end.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def spec_params(params: Mapping[str, Any] | None, keywords: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec's params of a `check` or `summary` call: its keywords, and `params=`, a
-    mapping that also reaches a param named like one of the function's own arguments
-    (`depth`, `variant`: the CLI's `--set depth=50`). A name given both ways is a TypeError.
+    """The spec's params of a `compile`, `load`, `emit`, `check` or `summary` call: its
+    keywords, and `params=`, a mapping that also reaches a param named like one of the
+    function's own arguments (`device`, `depth`, `variant`: the CLI's `--set depth=50`).
+    A name given both ways is a TypeError.
     """
     if params is None:
         return dict(keywords)

@@ -462,3 +462,19 @@ def test_a_dim_an_earlier_layer_fixed_is_no_broadcast_and_the_domain_is_exact() 
         else:
             with pytest.raises(RuntimeError):
                 model(torch.randn(1, 3, *hw))
+
+
+def test_compile_emit_and_load_take_params_as_a_mapping_too() -> None:
+    """A spec param named like an argument of compile (`device`, `variant`) is set through
+    `params=`; keywords and the mapping together give the same module."""
+    spec = DEPTH.replace("variant: plain", "device: 4")
+    spec = spec.replace("out_channels: 4", "out_channels: device")
+    model = archspec.compile(spec, params={"device": 6}, depth=1)
+    assert [m.out_channels for m in model.body] == [6]
+    source = archspec.emit(spec, params={"depth": 5, "device": 3})
+    assert "Emitted with depth=5" in source and "range(4)" in source
+    assert "device: int = 3" in source
+    lenet = archspec.load("lenet5", params={"num_classes": 7})
+    assert lenet.state_dict()["classifier.output.weight"].shape[0] == 7
+    with pytest.raises(TypeError, match="'depth' is given both"):
+        archspec.compile(spec, params={"depth": 1}, depth=2)
