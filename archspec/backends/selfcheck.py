@@ -127,6 +127,18 @@ def load_emitted(source: str, name: str) -> types.ModuleType:
     return module
 
 
+#: The source checked last and its module: a family's file is checked once per variant, and
+#: running the whole file again for each (parse, compile, exec) made that quadratic (a
+#: 64-variant family took 23 s to compile, 256 variants more than 5 minutes).
+_LAST_LOADED: list[tuple[str, types.ModuleType]] = []
+
+
+def _loaded(source: str, name: str) -> types.ModuleType:
+    if not (_LAST_LOADED and _LAST_LOADED[0][0] == source):
+        _LAST_LOADED[:] = [(source, load_emitted(source, f"_archspec_emitted_{name}"))]
+    return _LAST_LOADED[0][1]
+
+
 def check_emitted_source(source: str, graph: Graph) -> tuple[int, int]:
     """Run emitted source and compare its class with the compiled graph on the meta device.
 
@@ -138,7 +150,7 @@ def check_emitted_source(source: str, graph: Graph) -> tuple[int, int]:
     from .torch_module import build_module
 
     try:
-        module = load_emitted(source, f"_archspec_emitted_{graph.name}")
+        module = _loaded(source, graph.name)
         with torch.device("meta"):
             emitted = getattr(module, graph.class_name)()
     except EmitError as exc:
