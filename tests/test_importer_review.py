@@ -100,6 +100,27 @@ def test_tied_weights_are_refused_not_untied() -> None:
     assert diag.span is not None and _line_of(diag.span, "class TiedPair")
 
 
+class Head(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+
+def test_a_model_of_another_dtype_is_refused_not_imported_as_float32() -> None:
+    # the spec would compile to float32: a float64 model's twin would be less precise
+    with pytest.raises(ImportFailure, match=r"`conv\.weight` is float64") as info:
+        archspec.from_module(Head().double(), torch.zeros(1, 3, 8, 8, dtype=torch.float64))
+    (diag,) = info.value.diagnostics  # one per dtype, not one per tensor
+    assert diag.code == "E904" and "float32" in diag.message and ".double()" in diag.hint
+    assert diag.span is not None and _line_of(diag.span, "class Head")
+    # the integer counter of BatchNorm is no other dtype: the float32 model imports
+    assert "type: batchnorm2d" in archspec.from_module(Head(), torch.zeros(1, 3, 8, 8))
+
+
 class Conv2d(nn.Conv2d):
     """Weight standardisation (BiT) under torch's own class name and repr."""
 

@@ -107,6 +107,7 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
     """`spec_text`, and the spec compiled (on the meta device) has the model's state_dict
     keys, shapes and order, or ImportFailure (E904) says where they part."""
     from ..api import compile as compile_spec
+    from .dtypes import refuse_other_dtypes
     from .hooks import refuse_hooks
     from .tying import refuse_shared_tensors
     from .where import span_of_class
@@ -114,6 +115,7 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
     _check_arguments(model, example_input)
     refuse_hooks(model)
     refuse_shared_tensors(model)
+    refuse_other_dtypes(model)
     text = spec_text(model, example_input, name)
     try:
         built = compile_spec(text, device="meta", max_params=None, max_activations=None)
