@@ -209,7 +209,9 @@ class Summary:
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_csv(self) -> str:
-        """One line per row (headings have empty counts); the totals are the column sums."""
+        """One line per row (headings have empty counts); the totals are the column sums.
+        A text cell a spreadsheet would run as a formula (a key `=1+2`) is written with a
+        leading `'`, as OWASP's advice on CSV injection has it."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(
@@ -218,11 +220,11 @@ class Summary:
         for r in self.rows:
             w.writerow(
                 [
-                    r.path,
-                    r.name,
-                    r.type,
+                    _inert(r.path),
+                    _inert(r.name),
+                    _inert(r.type),
                     r.depth,
-                    r.shape_text,
+                    _inert(r.shape_text),
                     "" if r.params is None else r.params,
                     "" if r.macs is None else _plain(r),
                     "" if r.connections is None else _dim_plain(r.connections),
@@ -259,6 +261,12 @@ def _per_output(macs: Dim, shape: Shape) -> int | None:
         return None
     k = macs.evaluate(env) // size
     return k if out * k == macs else None
+
+
+def _inert(text: str) -> str:
+    """`text` as a spreadsheet shows it, never a formula: `'` before a leading = + - @ or
+    a tab or carriage return (which spreadsheets also read as the start of a formula)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _dim_plain(d: Dim) -> int | str:

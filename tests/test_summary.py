@@ -151,3 +151,23 @@ def test_summary_refuses_an_input_the_network_cannot_take() -> None:
     with pytest.raises(archspec.ArchSpecError) as info:
         archspec.summary("vgg16", input=(1, 3, 16, 16))
     assert info.value.error_code == "E405"
+
+
+def test_csv_cells_never_start_a_spreadsheet_formula() -> None:
+    """Keys are the spec's text: `=1+2` or `+SUM(A1)` in a CSV cell would run as a formula
+    when the file is opened in a spreadsheet (CSV injection); they get a leading `'`."""
+    spec = """
+archspec: 1
+name: inj
+input: [N, 4]
+layers:
+  - {type: linear, out_features: 3, key: "=1+2"}
+  - {type: relu, key: "+SUM(A1)"}
+  - {type: relu, key: "-x"}
+  - {type: relu, key: "@x"}
+  - {type: relu, key: "plain=1"}
+"""
+    rows = list(csv.DictReader(io.StringIO(archspec.summary(spec).to_csv())))
+    assert [r["path"] for r in rows] == ["'=1+2", "'+SUM(A1)", "'-x", "'@x", "plain=1"]
+    assert all(r["name"] == r["path"] for r in rows)
+    assert rows[0]["params"] == "15" and rows[0]["macs"] == "12*N"
