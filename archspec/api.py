@@ -79,6 +79,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
     from pydantic import BaseModel
 
+    from .backends.selfcheck import SelfCheck as SelfCheck  # check_emitted's result
     from .passes.shapes import CheckResult
 
 #: Default refusal threshold for compile (parameter and buffer elements); max_params=.

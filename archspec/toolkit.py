@@ -21,6 +21,7 @@ from .dims import Dim, Shape
 from .ir import Graph
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .backends.selfcheck import SelfCheck
     from .catalog import SpecSource
 
 
@@ -164,11 +165,12 @@ def family_classes(graphs: Sequence[Graph]) -> list[Graph]:
     return distinct_classes(graphs)
 
 
-def check_emitted(source: str, graph: Graph) -> tuple[int, int]:
+def check_emitted(source: str, graph: Graph) -> SelfCheck:
     """The self-check of `compile`: run the rendered source and compare it with the graph.
 
     It checks the very string that is written (archspec.backends.selfcheck), never a file
-    that someone could change in between. Returns (parameters, state_dict entries).
+    that someone could change in between. Returns the parameters and state_dict entries
+    compared, and why no forward pass was compared (None: one was).
     """
     from .api import MAX_TENSOR_ELEMENTS, check_limits
     from .backends.selfcheck import check_emitted_source

@@ -519,10 +519,11 @@ def test_an_untaken_branch_never_crashes_the_emitter(value: str) -> None:
 def test_check_emitted_source_counts_what_compile_builds() -> None:
     graph = build_graph(BASE)
     source = render_module(graph)
-    n_params, n_tensors = check_emitted_source(source, graph)
+    n_params, n_tensors, skipped = check_emitted_source(source, graph)
     ref = archspec.compile(BASE)
     assert n_params == sum(p.numel() for p in ref.parameters()) == 3 * 4 * 9 + 4
     assert n_tensors == len(ref.state_dict()) == 2
+    assert skipped is None  # the forward pass was compared too
 
 
 def test_check_emitted_source_checks_the_string_not_a_file(tmp_path: Path) -> None:

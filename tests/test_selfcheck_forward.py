@@ -111,3 +111,28 @@ def test_compile_cli_says_the_forward_was_checked(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["compile", str(spec), "-o", str(tmp_path / "net.py")])
     assert result.exit_code == 0, result.output
     assert "state_dict tensors and the forward pass match archspec.compile" in result.stdout
+
+
+def test_compile_cli_says_when_no_forward_pass_was_compared(tmp_path: Path) -> None:
+    """Every input this network accepts is larger than a tensor can hold: the self-check
+    compares the state_dicts only, and compile must not claim the forward pass matched."""
+    spec = tmp_path / "big.yaml"
+    side = 10**15
+    spec.write_text(
+        "archspec: 1\nname: big\n"
+        f"input: [N, 3, {side}, {side}]\n"
+        "layers:\n"
+        f"  - {{type: check_size, size: [{side}, {side}]}}\n"
+        "  - {type: relu}\n"
+    )
+    from typer.testing import CliRunner
+
+    from archspec.cli import app
+
+    result = CliRunner().invoke(app, ["compile", str(spec), "-o", str(tmp_path / "big.py")])
+    assert result.exit_code == 0, result.output
+    assert "forward pass match" not in result.stdout
+    assert "no forward pass ran: every accepted input is larger than a tensor" in result.stdout
+    graph = archspec.build_graph(spec)
+    checked = check_emitted_source(archspec.emit(spec), graph)
+    assert checked.forward_skipped is not None and checked.tensors == 0

@@ -18,7 +18,7 @@ import ast
 import math
 import re
 import types
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import EmitError
 from ..ir import Graph
@@ -43,6 +43,17 @@ ALLOWED_IMPORTS = frozenset(
 #: Tensors hold fewer elements than this (torch counts them in an int64); a larger input
 #: cannot even be described on the meta device.
 TORCH_NUMEL = 2**62
+
+
+class SelfCheck(NamedTuple):
+    """What the self-check compared: the parameter count and the number of state_dict
+    entries (equal in both modules), and why no forward pass was compared (None: it was,
+    at an input the network accepts), so nobody reports a comparison that did not run."""
+
+    params: int
+    tensors: int
+    forward_skipped: str | None = None
+
 
 _BUG_HINT = "this is a bug in archspec's source emitter; please report it with the spec"
 
@@ -139,11 +150,11 @@ def _loaded(source: str, name: str) -> types.ModuleType:
     return _LAST_LOADED[0][1]
 
 
-def check_emitted_source(source: str, graph: Graph) -> tuple[int, int]:
+def check_emitted_source(source: str, graph: Graph) -> SelfCheck:
     """Run emitted source and compare its class with the compiled graph on the meta device.
 
-    Returns (parameter count, number of state_dict entries); raises EmitError on any
-    difference, naming the first one. No memory is allocated for weights.
+    Returns what was compared (SelfCheck); raises EmitError on any difference, naming the
+    first one. No memory is allocated for weights.
     """
     import torch
 
@@ -177,14 +188,13 @@ def check_emitted_source(source: str, graph: Graph) -> tuple[int, int]:
         raise _at_root(
             EmitError(f"the emitted module has {n_got:,} parameters, not {n_want:,}"), graph
         )
-    _compare_forward(emitted, reference, graph)
-    return n_got, len(got)
+    return SelfCheck(n_got, len(got), _compare_forward(emitted, reference, graph))
 
 
-def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> None:
+def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> str | None:
     """Both modules run on the meta device (no memory, no arithmetic) in eval mode, and in
     training mode too when some node runs only in training, and agree on the output shapes:
-    code that only `forward` reaches is run too."""
+    code that only `forward` reaches is run too. Returns why no forward ran (None: one did)."""
     import torch
 
     from ..ir import iter_nodes
@@ -192,17 +202,17 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> None:
 
     shape = example_input(graph)
     if shape is None:
-        return  # no input is accepted: check has said so; there is nothing to run
+        return "no input size is accepted"  # check says so; there is nothing to run
     train_only = any(node.train_only for _, node in iter_nodes(graph.root))
     if math.prod(shape) >= TORCH_NUMEL:
-        return  # every accepted input is larger than a tensor can be: nothing can run
+        return "every accepted input is larger than a tensor can hold"
     for training in (False, True) if train_only else (False,):
         x = torch.empty(shape, device="meta")
         try:
             with MetaShortcuts():
                 want = _shapes(reference.train(training)(x))
         except Exception:  # the compiled module itself refuses: not the emitter's doing
-            return
+            return f"archspec.compile's module refuses the input {shape}"
         try:
             with MetaShortcuts():
                 got = _shapes(emitted.train(training)(x))
@@ -223,6 +233,7 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> None:
                 ),
                 graph,
             )
+    return None
 
 
 def example_input(graph: Graph) -> tuple[int, ...] | None:

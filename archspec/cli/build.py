@@ -138,7 +138,7 @@ def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
             force=force,
         )
     assert counts is not None
-    n_params, n_tensors = counts
+    n_params, n_tensors, skipped = counts
     out = console()
     shapes = ", ".join(api.format_shape(s) for s in api.output_shapes(graph) if s is not None)
     out.print(
@@ -147,19 +147,21 @@ def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
         markup=False,
     )
     out.print(f"  input {api.format_shape(graph.input_shape)} -> output {shapes}", markup=False)
-    out.print(
-        f"  checked on the meta device: {n_tensors} state_dict tensors and the forward pass "
-        "match archspec.compile",
-        markup=False,
+    compared = (
+        f"{n_tensors} state_dict tensors and the forward pass match archspec.compile"
+        if skipped is None
+        else f"{n_tensors} state_dict tensors match archspec.compile (no forward pass ran: "
+        f"{skipped})"
     )
+    out.print(f"  checked on the meta device: {compared}", markup=False)
 
 
 def _compile_family(family: api.Family, output: str | None, force: bool) -> None:
     """`compile` of a family file: one module, every variant's class checked before writing."""
     _warn(family.graphs)
-    checked: list[tuple[api.Graph, tuple[int, int]]] = []
+    checked: list[tuple[api.Graph, api.SelfCheck]] = []
 
-    def check() -> tuple[int, int]:
+    def check() -> api.SelfCheck:
         checked.clear()
         for graph in family.graphs:
             checked.append((graph, api.check_emitted(source, graph)))
@@ -173,15 +175,17 @@ def _compile_family(family: api.Family, output: str | None, force: bool) -> None
     out = console()
     out.print(f"wrote {api.display_path(target)}: {n} variants", markup=False)
     width = max(len(g.class_name) for g in family.graphs)
-    for function, (graph, (n_params, _)) in zip(functions, checked):
+    for function, (graph, (n_params, _, _)) in zip(functions, checked):
         out.print(
             f"  {function}(): class {graph.class_name:<{width}}  {n_params:>13,} parameters, "
             f"{_macs_text(graph)}",
             markup=False,
         )
+    skipped = [f"{g.class_name} ({c.forward_skipped})" for g, c in checked if c.forward_skipped]
     out.print(
         "  checked on the meta device: each variant's state_dict tensors and forward pass "
-        "match archspec.compile",
+        "match archspec.compile"
+        + (f"; no forward pass ran for {', '.join(skipped)}" if skipped else ""),
         markup=False,
     )
 
