@@ -12,7 +12,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from ..dims import Dim, Shape, total
 from .base import Inferred, Int, LayerSpec, Op, ShapeContext, ShapeFailure, fmt, register
@@ -28,88 +28,6 @@ class _FunctionOp(Op):
 
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()
-
-
-class AddSpec(LayerSpec):
-    """add: elementwise sum of two or more inputs (`from: [a, b]`), with broadcasting."""
-
-    type: Literal["add"]
-
-
-@register
-class Add(_FunctionOp):
-    kind = "add"
-    spec = AddSpec
-    style = "function"
-    arity = "many"
-    summary = "elementwise sum (residual join)"
-    category = "merge"
-    join_sign = "+"
-
-    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        if len(inputs) < 2:
-            raise ShapeFailure("E401", "add needs at least two inputs (`from: [a, b]`)", None)
-        return Inferred(attrs, broadcast_all(_ADD, inputs, ctx))
-
-    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return operator.add, {}
-
-    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        return " + ".join(a["_inputs"])
-
-
-class MulSpec(LayerSpec):
-    """mul: elementwise product of two or more inputs (`from: [a, b]`), with broadcasting:
-    a squeeze-excitation gate `x * scale` with scale (N, C, 1, 1), a layer scale."""
-
-    type: Literal["mul"]
-
-
-@register
-class Mul(_FunctionOp):
-    kind = "mul"
-    spec = MulSpec
-    style = "function"
-    arity = "many"
-    summary = "elementwise product with broadcasting (gate, layer scale)"
-    category = "merge"
-    join_sign = "*"
-
-    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        return Inferred(attrs, broadcast_all(_MUL, inputs, ctx))
-
-    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return operator.mul, {}
-
-    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        return " * ".join(a["_inputs"])
-
-
-class SubSpec(LayerSpec):
-    """sub: the elementwise difference of two inputs, `from: [a, b]` giving `a - b`, with
-    broadcasting: PoolFormer's token mixer `pool(x) - x`."""
-
-    type: Literal["sub"]
-
-
-@register
-class Sub(_FunctionOp):
-    kind = "sub"
-    spec = SubSpec
-    style = "function"
-    arity = 2
-    summary = "elementwise difference `a - b` with broadcasting (PoolFormer's pool(x) - x)"
-    category = "merge"
-    join_sign = "-"
-
-    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        return Inferred(attrs, broadcast_all(_SUB, inputs, ctx))
-
-    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return operator.sub, {}
-
-    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        return " - ".join(a["_inputs"])
 
 
 @dataclass(frozen=True)
@@ -142,6 +60,82 @@ _MUL = _Join(
     "`in_channels` is each layer's own input, so give the gate's last conv the block's "
     "width through a let (`let: {channels: in_channels}`)",
 )
+
+
+class _Elementwise(_FunctionOp):
+    """A join of inputs broadcast against each other (`from: [a, b]`), computed in forward
+    by one Python operator: its shape rule is `broadcast_all`, its code `a + b`."""
+
+    arity = "many"
+    category = "merge"
+    join: ClassVar[_Join]
+    #: the operator forward applies (operator.add, ...)
+    apply: ClassVar[Callable[[Any, Any], Any]]
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        return Inferred(attrs, broadcast_all(self.join, inputs, ctx))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return type(self).apply, {}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return f" {self.join_sign} ".join(a["_inputs"])
+
+
+class AddSpec(LayerSpec):
+    """add: elementwise sum of two or more inputs (`from: [a, b]`), with broadcasting."""
+
+    type: Literal["add"]
+
+
+@register
+class Add(_Elementwise):
+    kind = "add"
+    spec = AddSpec
+    summary = "elementwise sum (residual join)"
+    join_sign = "+"
+    join = _ADD
+    apply = operator.add
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        if len(inputs) < 2:
+            raise ShapeFailure("E401", "add needs at least two inputs (`from: [a, b]`)", None)
+        return super().infer(attrs, inputs, ctx)
+
+
+class MulSpec(LayerSpec):
+    """mul: elementwise product of two or more inputs (`from: [a, b]`), with broadcasting:
+    a squeeze-excitation gate `x * scale` with scale (N, C, 1, 1), a layer scale."""
+
+    type: Literal["mul"]
+
+
+@register
+class Mul(_Elementwise):
+    kind = "mul"
+    spec = MulSpec
+    summary = "elementwise product with broadcasting (gate, layer scale)"
+    join_sign = "*"
+    join = _MUL
+    apply = operator.mul
+
+
+class SubSpec(LayerSpec):
+    """sub: the elementwise difference of two inputs, `from: [a, b]` giving `a - b`, with
+    broadcasting: PoolFormer's token mixer `pool(x) - x`."""
+
+    type: Literal["sub"]
+
+
+@register
+class Sub(_Elementwise):
+    kind = "sub"
+    spec = SubSpec
+    arity = 2
+    summary = "elementwise difference `a - b` with broadcasting (PoolFormer's pool(x) - x)"
+    join_sign = "-"
+    join = _SUB
+    apply = operator.sub
 
 
 #: The fix when the last dim of (N, F) features or (N, L, D) tokens differs: a 1x1 conv
