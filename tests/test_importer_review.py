@@ -456,3 +456,39 @@ def test_a_class_sharing_a_mirrored_library_class_name_is_not_read_as_it() -> No
     Permute2.__name__ = "Permute"
     text = roundtrip(nn.Sequential(nn.Conv2d(3, 4, 3), Permute2([0, 2, 3, 1])), (2, 3, 8, 8))
     assert "{type: permute, dims: [0, 2, 3, 1]}" in text
+
+
+class Grandchild(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features[0](x)
+
+
+class QuantAdd(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.skip_add = torch.ao.nn.quantized.FloatFunctional()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.skip_add.add(self.conv(x), x)
+
+
+@pytest.mark.parametrize(
+    ("model", "reached", "statement"),
+    [
+        (Grandchild, "self.features.0", "return self.features[0](x)"),
+        (QuantAdd, "self.skip_add.activation_post_process", "return self.skip_add.add("),
+    ],
+)
+def test_reaching_inside_a_child_names_the_child_and_the_statement(
+    model: type[nn.Module], reached: str, statement: str
+) -> None:
+    with pytest.raises(ImportFailure, match=f"reaches `{reached}` inside its child") as info:
+        archspec.from_module(model(), torch.zeros(1, 3, 8, 8))
+    diag = info.value.diagnostics[0]
+    assert diag.code == "E904" and "call the child itself" in (diag.hint or "")
+    assert diag.span is not None and _line_of(diag.span, statement)

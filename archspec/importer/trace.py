@@ -325,11 +325,17 @@ class _GraphReader:
                 self.fail("E904", f"{cls}.forward {interleaved}", node, INTERLEAVED_HINT)
             return
         if "." in target:
+            child = target.split(".", 1)[0]
             self.fail(
                 "E904",
-                f"{cls}.forward calls `self.{target}`, a module inside a child",
+                f"{cls}.forward reaches `self.{target}` inside its child `self.{child}`: it "
+                f"calls a grandchild directly, or a method of `self.{child}` other than its "
+                "forward (quantization's FloatFunctional `.add` runs its "
+                "`activation_post_process`)",
                 node,
-                "a spec's items are a module's own children; call the child itself",
+                "a spec's items are a module's own children, each called as a whole: call "
+                "the child itself (its forward), or import the float model without "
+                "quantization stubs",
             )
             return
         args = [a for a in node.args]
