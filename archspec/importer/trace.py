@@ -218,6 +218,24 @@ def _unpacked(value: Any) -> Any:
     return value
 
 
+#: How to go on when a forward reaches inside one of its children.
+_INSIDE_HINT = (
+    "a spec's items are a module's own children, each called as a whole: call the child "
+    "itself (its forward), or import the float model without quantization stubs"
+)
+
+
+def _inside_child(target: str) -> str:
+    """What a forward does when fx records a call of `self.a.b`: it called a grandchild, or
+    a method of the child `a` other than its forward that calls `b`."""
+    child = target.split(".", 1)[0]
+    return (
+        f"reaches `self.{target}` inside its child `self.{child}`: it calls a grandchild "
+        f"directly, or a method of `self.{child}` other than its forward (quantization's "
+        "FloatFunctional `.add` runs its `activation_post_process`)"
+    )
+
+
 class _GraphReader:
     """Walks one traced graph in order, making an item per node."""
 
@@ -325,18 +343,7 @@ class _GraphReader:
                 self.fail("E904", f"{cls}.forward {interleaved}", node, INTERLEAVED_HINT)
             return
         if "." in target:
-            child = target.split(".", 1)[0]
-            self.fail(
-                "E904",
-                f"{cls}.forward reaches `self.{target}` inside its child `self.{child}`: it "
-                f"calls a grandchild directly, or a method of `self.{child}` other than its "
-                "forward (quantization's FloatFunctional `.add` runs its "
-                "`activation_post_process`)",
-                node,
-                "a spec's items are a module's own children, each called as a whole: call "
-                "the child itself (its forward), or import the float model without "
-                "quantization stubs",
-            )
+            self.fail("E904", f"{cls}.forward {_inside_child(target)}", node, _INSIDE_HINT)
             return
         args = [a for a in node.args]
         if len(args) == 1 and isinstance(args[0], list | tuple) and not node.kwargs:
