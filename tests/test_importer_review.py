@@ -121,6 +121,17 @@ def test_a_model_of_another_dtype_is_refused_not_imported_as_float32() -> None:
     assert "type: batchnorm2d" in archspec.from_module(Head(), torch.zeros(1, 3, 8, 8))
 
 
+def test_what_no_spec_states_is_listed_at_once() -> None:
+    # a hook and another dtype: both are said in one failure, not the second after a fix
+    model = Head().double()
+    model.conv.register_forward_hook(lambda module, args, out: out * 2)
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(model, torch.zeros(1, 3, 8, 8, dtype=torch.float64))
+    messages = [d.message for d in info.value.diagnostics]
+    assert len(messages) == 2
+    assert "has a forward hook" in messages[0] and "is float64" in messages[1]
+
+
 class Conv2d(nn.Conv2d):
     """Weight standardisation (BiT) under torch's own class name and repr."""
 

@@ -40,7 +40,6 @@ def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = 
             raise ImportFailure(
                 str(exc), hint="--name is the spec's name: an identifier", code="E901"
             ) from None
-    _check_arguments(model, example_input)
     was_training = model.training
     model.eval()
     try:
@@ -107,15 +106,16 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
     """`spec_text`, and the spec compiled (on the meta device) has the model's state_dict
     keys, shapes and order, or ImportFailure (E904) says where they part."""
     from ..api import compile as compile_spec
-    from .dtypes import refuse_other_dtypes
-    from .hooks import refuse_hooks
-    from .tying import refuse_shared_tensors
-    from .where import span_of_class
+    from .dtypes import dtype_problems
+    from .hooks import hook_problems
+    from .tying import shared_tensor_problems
+    from .where import source_lines, span_of_class
 
     _check_arguments(model, example_input)
-    refuse_hooks(model)
-    refuse_shared_tensors(model)
-    refuse_other_dtypes(model)
+    # what no spec states, all listed at once: hooks, tied tensors, another dtype
+    problems = [*hook_problems(model), *shared_tensor_problems(model), *dtype_problems(model)]
+    if problems:
+        raise ImportFailure(diagnostics=problems, sources=source_lines(problems))
     text = spec_text(model, example_input, name)
     try:
         built = compile_spec(text, device="meta", max_params=None, max_activations=None)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ImportFailure
-from .where import describe, diagnostic, source_lines, span_of_class
+from ..errors import Diagnostic
+from .where import describe, diagnostic, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -24,9 +24,9 @@ def _user_owner(model: nn.Module, key: str) -> nn.Module:
     return model
 
 
-def refuse_other_dtypes(model: nn.Module) -> None:
-    """ImportFailure (E904) naming, once per dtype, a floating or complex tensor whose dtype
-    is not torch's default (integer buffers such as BatchNorm's counter are the spec's too)."""
+def dtype_problems(model: nn.Module) -> list[Diagnostic]:
+    """An E904 naming, once per dtype, a floating or complex tensor whose dtype is not
+    torch's default (integer buffers such as BatchNorm's counter are the spec's too)."""
     import torch
 
     default = torch.get_default_dtype()
@@ -39,7 +39,7 @@ def refuse_other_dtypes(model: nn.Module) -> None:
             if tensor.dtype != default and tensor.dtype not in first:
                 key = f"{owner_name}.{name}" if owner_name else name
                 first[tensor.dtype] = (key, _user_owner(model, key))
-    diags = [
+    return [
         diagnostic(
             "E904",
             f"`{key}` is {str(dtype).removeprefix('torch.')} (in {describe(type(owner))}); a "
@@ -51,5 +51,3 @@ def refuse_other_dtypes(model: nn.Module) -> None:
         )
         for dtype, (key, owner) in first.items()
     ]
-    if diags:
-        raise ImportFailure(diagnostics=diags, sources=source_lines(diags))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Diagnostic, ImportFailure, SourceSpan
-from .where import describe, diagnostic, source_lines, span_of_class
+from ..errors import Diagnostic, SourceSpan
+from .where import describe, diagnostic, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -41,8 +41,8 @@ def _label(name: str, module: nn.Module) -> str:
     return f"`{name}` ({describe(type(module))})" if name else describe(type(module))
 
 
-def refuse_hooks(model: nn.Module) -> None:
-    """ImportFailure listing every hook and per-instance forward in `model`."""
+def hook_problems(model: nn.Module) -> list[Diagnostic]:
+    """An E904 for every hook and per-instance forward in `model`."""
     from torch.nn.modules import module as torch_module
 
     diags: list[Diagnostic] = []
@@ -63,5 +63,4 @@ def refuse_hooks(model: nn.Module) -> None:
         for hook in (getattr(torch_module, attr, None) or {}).values():
             message = f"torch has a global module {what} (every module's output changes)"
             diags.append(diagnostic("E904", message, _span_of(hook), _HINT))
-    if diags:
-        raise ImportFailure(diagnostics=diags, sources=source_lines(diags))
+    return diags

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ImportFailure
-from .where import describe, diagnostic, source_lines, span_of_class
+from ..errors import Diagnostic
+from .where import describe, diagnostic, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -24,10 +24,10 @@ def _owner(model: nn.Module, first: str, second: str) -> nn.Module:
     return model.get_submodule(".".join(common)) if common else model
 
 
-def refuse_shared_tensors(model: nn.Module) -> None:
-    """ImportFailure (E904) listing every tensor reached under two names."""
+def shared_tensor_problems(model: nn.Module) -> list[Diagnostic]:
+    """An E904 for every tensor reached under two names."""
     seen: dict[int, str] = {}
-    diags = []
+    diags: list[Diagnostic] = []
     named = [
         *model.named_parameters(remove_duplicate=False),
         *model.named_buffers(remove_duplicate=False),
@@ -50,5 +50,4 @@ def refuse_shared_tensors(model: nn.Module) -> None:
                 "after compiling",
             )
         )
-    if diags:
-        raise ImportFailure(diagnostics=diags, sources=source_lines(diags))
+    return diags
