@@ -51,6 +51,7 @@ def drop_defaulted(graph: Any, module: nn.Module, names: list[str]) -> None:
     placeholders = [n for n in graph.nodes if n.op == "placeholder"][1:]
     if len(params) != len(placeholders):  # *args or **kwargs: left as they are
         return
+    order = {n: i for i, n in enumerate(graph.nodes)}
     for param, node in zip(params, placeholders, strict=True):
         if param not in names:
             continue
@@ -62,10 +63,6 @@ def drop_defaulted(graph: Any, module: nn.Module, names: list[str]) -> None:
                 todo.extend(user.users)
         if not all(_is_check(u) for u in users):
             continue
-        for user in sorted(users, key=lambda u: -_index(graph, u)):
+        for user in sorted(users, key=lambda u: -order[u]):
             graph.erase_node(user)
         graph.erase_node(node)
-
-
-def _index(graph: Any, node: Any) -> int:
-    return next(i for i, n in enumerate(graph.nodes) if n is node)

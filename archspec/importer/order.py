@@ -19,7 +19,7 @@ from .where import describe, diagnostic, span_of_class
 def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
     """`items` reordered so the modules named in `holders` come in that order, each after
     everything it reads; other items keep their order. Unchanged when no such order exists."""
-    by_name = {item.name or item.key: item for item in items if (item.name or item.key)}
+    by_name = {item.ref: item for item in items if item.ref}
     for item in items:  # the pieces of a chunk or split are read by their names
         for piece in item.fields.get("names", []) if item.kind in ("chunk", "split") else []:
             by_name[piece] = item
@@ -47,7 +47,7 @@ def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
             return items
     for item in items:
         emit(item, frozenset())
-    held = [i.name or i.key for i in out if (i.name or i.key) in holders]
+    held = [i.ref for i in out if i.ref in holders]
     return out if held == [h for h in holders if h in by_name] else items
 
 
@@ -62,7 +62,7 @@ def unstated_order(items: list[Item], called: list[str], holders: list[str]) -> 
     for item in items:
         if not item.is_module or item.train_only or item.inputs not in ((), (prev,)):
             return None
-        prev = item.name or item.key or ""
+        prev = item.ref or ""
     return ", in a plain chain (an nn.Sequential registers its entries in the order it calls them)"
 
 

@@ -39,6 +39,11 @@ class Item:
     is_module: bool = True  # takes a position (a child module)
     train_only: bool = False  # traced only in training mode (GoogLeNet's aux heads)
 
+    @property
+    def ref(self) -> str | None:
+        """What other items read it by: its name, or its module key (`block1-0`)."""
+        return self.name or self.key
+
 
 @dataclass
 class Body:
@@ -300,7 +305,7 @@ class _GraphReader:
             unfinished_lists(self)
 
         self.items = registration_order(self.items, _holders(self.module))
-        self.called = [i.name or i.key for i in self.items if (i.name or i.key) in self.called]
+        self.called = [i.ref for i in self.items if i.ref in self.called]
         if getattr(self, "failed", False):  # what follows would only repeat it
             return Body(self.items, None, self.list_input, self.register_order)
         self._check_order()
