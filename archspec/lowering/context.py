@@ -67,10 +67,7 @@ class Item:
     def declared_names(self) -> list[str]:
         """Every name the item gives a node: its own, or its pieces' (a chunk's `names`)."""
         own = self.declared_name
-        op = REGISTRY.get(getattr(self.spec, "type", ""))
-        field = op.names_field if op is not None else None
-        pieces = list(getattr(self.spec, field, None) or []) if field else []
-        return ([own] if own else []) + pieces
+        return ([own] if own else []) + piece_names(self.spec)
 
 
 @dataclass
@@ -204,6 +201,13 @@ def synth(model: type[LayerSpec], **fields: Any) -> LayerSpec:
 def when_text(when: Any) -> str:
     """A `when` as expression text (a literal true/false becomes `True`/`False`)."""
     return repr(when) if isinstance(when, bool) else str(when)
+
+
+def piece_names(spec: Any) -> list[str]:
+    """The names a spec gives its pieces besides its own (a chunk's `names`)."""
+    op = REGISTRY.get(getattr(spec, "type", ""))
+    field = op.names_field if op is not None else None
+    return list(getattr(spec, field, None) or []) if field else []
 
 
 def refs_of(spec: Any) -> list[str]:

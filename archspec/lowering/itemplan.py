@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..expr import ExprError
 from ..ops import REGISTRY
-from .context import when_text
+from .context import piece_names, refs_of, when_text
 from .values import parsed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,22 +53,15 @@ class ItemPlan:
         self.lower = None if self.op is not None else (self.construct or BLOCK_CALL).lower
         self.from_ = getattr(spec, "from_", None)
         #: the names `from` reads (none without it)
-        self.refs: tuple[str, ...] = (
-            ()
-            if self.from_ is None
-            else (self.from_,)
-            if isinstance(self.from_, str)
-            else tuple(self.from_)
-        )
+        self.refs: tuple[str, ...] = tuple(refs_of(spec))
         self.train_only = bool(getattr(spec, "train_only", False))
         self.key = getattr(spec, "key", None)
         self.spec_name: str | None = getattr(spec, "name", None)
         self.when = getattr(spec, "when", None)
         self.when_text = None if self.when is None else when_text(self.when)
         self.early = _early(self.when, self.from_)
-        field = self.op.names_field if self.op is not None else None
         #: the names the spec gives its nodes besides its own name (a chunk's `names`)
-        self.own_names: list[str] = list(getattr(spec, field, None) or []) if field else []
+        self.own_names = piece_names(spec)
 
 
 def _early(when: Any, from_: Any) -> frozenset[str] | None:
