@@ -34,6 +34,7 @@ from .files import SPEC as SPEC
 from .files import display_path as display_path
 from .files import write_atomic as write_atomic
 from .ir import Graph
+from .limits import MAX_TENSOR_ELEMENTS as MAX_TENSOR_ELEMENTS
 from .loader import LoadedDoc
 from .lower import MAX_NODES, legacy_errors, lower
 from .ops.base import check_name as check_name
@@ -88,8 +89,6 @@ DEFAULT_MAX_PARAMS = 10**10
 DEFAULT_MAX_ACTIVATIONS = 10**10
 #: Default bound on layer items a spec may expand to (E310); max_layers=, --max-layers.
 DEFAULT_MAX_LAYERS = MAX_NODES
-#: torch indexes tensors with int64: no limit may be raised past this.
-MAX_TENSOR_ELEMENTS = 2**62
 
 
 def build_graph(

@@ -10,6 +10,10 @@ from contextvars import ContextVar
 #: ResNet-152 expands to under 600. A repeat count is bounded by the same figure.
 MAX_NODES = 10_000
 
+#: torch counts a tensor's elements in an int64: no tensor holds this many, and no limit
+#: of archspec's may be raised past it.
+MAX_TENSOR_ELEMENTS = 2**62
+
 #: The variants of a family checked or emitted together (`archspec check family.yaml`, a
 #: family module) share FAMILY_FACTOR times `max_layers`: 256 variants of 10,000 items each
 #: would otherwise take minutes; the zoo's largest family, EfficientNet's 8, uses under 8,000.

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from ..errors import EmitError
 from ..ir import Graph
+from ..limits import MAX_TENSOR_ELEMENTS
 
 #: The file name emitted code is compiled under (tracebacks name it; nothing is read from it).
 EMITTED_FILENAME = "<archspec emitted module>"
@@ -39,10 +40,6 @@ ALLOWED_IMPORTS = frozenset(
         "typing",
     }
 )
-
-#: Tensors hold fewer elements than this (torch counts them in an int64); a larger input
-#: cannot even be described on the meta device.
-TORCH_NUMEL = 2**62
 
 
 class SelfCheck(NamedTuple):
@@ -204,7 +201,7 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> str | None:
     if shape is None:
         return "no input size is accepted"  # check says so; there is nothing to run
     train_only = any(node.train_only for _, node in iter_nodes(graph.root))
-    if math.prod(shape) >= TORCH_NUMEL:
+    if math.prod(shape) >= MAX_TENSOR_ELEMENTS:
         return "every accepted input is larger than a tensor can hold"
     for training in (False, True) if train_only else (False,):
         x = torch.empty(shape, device="meta")
@@ -244,7 +241,7 @@ def example_input(graph: Graph) -> tuple[int, ...] | None:
     from ..passes.shapes import batch_of_one
 
     declared = batch_of_one(graph.input_shape)
-    if declared is not None and math.prod(declared) < TORCH_NUMEL:
+    if declared is not None and math.prod(declared) < MAX_TENSOR_ELEMENTS:
         return declared
 
     a = accepted_inputs(symbolic_shapes(Analysis(graph)))

@@ -53,7 +53,7 @@ from . import analyse, build, diff, tools  # noqa: E402, F401  (each registers i
 
 # isort: split
 from . import importer  # noqa: E402, F401  (registered last: listed last in --help)
-from .app import WRITE_FAILURES, app  # noqa: E402
+from .app import WRITE_FAILURES, app, cannot_write  # noqa: E402
 
 # isort: split
 import typer  # noqa: E402
@@ -128,7 +128,7 @@ def _command_name(info: typer.models.CommandInfo) -> str | None:
 def _write_failed(exc: OSError) -> NoReturn:
     """Say why stdout could not be written, then exit 1 without flushing it again."""
     with contextlib.suppress(OSError):
-        os.write(2, f"archspec: cannot write the output: {exc.strerror or exc}\n".encode())
+        os.write(2, (cannot_write(exc) + "\n").encode())
     os._exit(1)
 
 

@@ -210,11 +210,16 @@ WRITE_FAILURES = frozenset(
 )
 
 
+def cannot_write(exc: OSError) -> str:
+    """The line that says why the output could not be written."""
+    return f"archspec: cannot write the output: {exc.strerror or exc}"
+
+
 def write_failed(exc: OSError) -> NoReturn:
     """The output could not be written: say why on stderr (if it can be written) and exit 1,
     as `cat` and other tools do."""
     with contextlib.suppress(OSError):
-        print(f"archspec: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        print(cannot_write(exc), file=sys.stderr)
     raise typer.Exit(1) from None
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ImportFailure, LoadError
+from ..limits import MAX_TENSOR_ELEMENTS
 from ..loader import load_yaml
 
 _PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -90,7 +91,7 @@ def example_input(shape: tuple[int, ...]) -> Any:
     hold is E901 here; torch said "Storage size calculation overflowed" (an internal error)."""
     import torch
 
-    if math.prod(shape) >= 2**62:
+    if math.prod(shape) >= MAX_TENSOR_ELEMENTS:
         raise _fail(
             f"the example input {shape} has more elements than a tensor can hold (2**62)",
             "give a smaller --input, such as the default 1,3,224,224",
