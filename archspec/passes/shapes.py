@@ -266,20 +266,19 @@ def _walk_child(
             rows.append(_row(path, node, depth, ins, kept.shape))
         replay(kept, child, path, depth + 1, ctx, rows)
         return kept.shape
-    slot, made = len(rows) if rows is not None else 0, len(ctx.located)
-    if rows is not None:
+    slot, made = len(rows or ()), len(ctx.located)
+    if rows is not None:  # the child's own row comes before its nodes' rows
         rows.append(_row(path, node, depth, ins, ()))
     shape = _walk(child, ins[0], path, depth + 1, ctx, rows, train)[0]
-    if rows is not None:
-        if shape is None:
-            del rows[slot:]
-        else:
-            rows[slot] = _row(path, node, depth, ins, shape)
     if shape is None:
+        if rows is not None:
+            del rows[slot:]
         return None
+    if rows is not None:
+        rows[slot] = _row(path, node, depth, ins, shape)
     if key is not None and ctx.train_failure is None:
-        found = tuple(rows[slot + 1 :]) if rows is not None else (), tuple(ctx.located[made:])
-        ctx.memo.keep(key, Kept(child, path, depth + 1, shape, *found))
+        inner = tuple(rows[slot + 1 :]) if rows is not None else ()
+        ctx.memo.keep(key, Kept(child, path, depth + 1, shape, inner, tuple(ctx.located[made:])))
     return shape
 
 
