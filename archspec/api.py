@@ -21,6 +21,7 @@ from .catalog import close_names as close_names
 from .catalog import family_budget as family_budget
 from .catalog import family_of as family_of
 from .catalog import family_variants as family_variants
+from .catalog import is_spec_text
 from .catalog import list_models as list_models
 from .catalog import read_source as read_source
 from .compose import library_modules as library_modules
@@ -479,7 +480,7 @@ def _check(
     except ArchSpecError as exc:
         if isinstance(source, Mapping):
             name, file = str(source.get("name", "<mapping>")), "<mapping>"
-        elif isinstance(source, str) and "\n" in source:
+        elif isinstance(source, str) and is_spec_text(source):
             name = file = "<string>"
         else:
             name, file = Path(str(source)).stem, str(source)

@@ -297,3 +297,15 @@ def test_a_family_module_is_run_once_for_all_its_variants(
     result = runner.invoke(app, ["compile", str(spec), "-o", str(tmp_path / "six.py")])
     assert result.exit_code == 0, result.output
     assert "6 variants" in result.stdout and len(calls) == 1
+
+
+def test_a_broken_file_whose_name_holds_a_line_break_is_named_as_that_file(
+    tmp_path: Path,
+) -> None:
+    """check's result names the file it read, as reading it did (catalog.is_spec_text), not
+    `<string>` because the path holds a line break."""
+    path = tmp_path / "odd\nname.yaml"
+    path.write_text("archspec: 1\nname: odd\ninput: [N, 3]\nlayers: [{type: nosuch}]\n")
+    result = archspec.check(str(path))
+    assert not result.ok
+    assert result.file == str(path) and result.name == "odd"
