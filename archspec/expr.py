@@ -1,9 +1,10 @@
 """The safe expression language of spec values (`planes * 4`, `stride != 1 or in_channels != c`).
 
-Expressions are parsed with `ast` into a whitelisted tree and interpreted here; nothing is
-ever passed to `eval`. Only arithmetic, comparisons, boolean logic, conditional expressions,
-calls of the functions of `exprfuncs` (`min`, `max`, `round`, `make_divisible`, ...), indexing
-of list params (`stages[i][2]`), names of params and literals are accepted.
+Expressions are parsed with `ast` into a whitelisted tree here and run by `exprrun` as
+closures; nothing is ever passed to `eval`. Only arithmetic, comparisons, boolean logic,
+conditional expressions, calls of the functions of `exprfuncs` (`min`, `max`, `round`,
+`make_divisible`, ...), indexing of list params (`stages[i][2]`), names of params and literals
+are accepted.
 
 Evaluation raises ExprError and nothing else, whatever the values: every operator is checked
 before Python computes it (division by zero, `0 ** -1`, a negative base to a fractional power,
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SpecError
-from .exprfuncs import ARITY, NOT_NUMERIC, CallError, arity_text, call, index
+from .exprfuncs import ARITY, NOT_NUMERIC, arity_text
 
 MAX_EXPR_LEN = 500
 MAX_ABS_VALUE = 10**15
@@ -277,7 +278,9 @@ def _check_static(node: ast.AST, whole: ast.AST) -> Any:
     values = [_check_static(c, whole) for c in children]
     if all(v is not _NOT_CONSTANT for v in values):
         try:
-            return _eval(node, {})
+            from .exprrun import closure  # the evaluator, beside the parser it reads
+
+            return closure(node)({})
         except ExprError as exc:
             if node is whole:
                 raise
@@ -366,95 +369,6 @@ def _power(left: Any, right: Any) -> Any:
     if abs(left) not in (0, 1) and right * math.log2(abs(left)) > 53:
         raise ExprError("exponent too large in expression", code="E309")
     return operator.pow(left, right)
-
-
-def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.Name):
-        if node.id in env:
-            return env[node.id]
-        if node.id in ("True", "False"):
-            return node.id == "True"
-        known = ", ".join(sorted(k for k in env if not k.startswith("_"))) or "none"
-        raise ExprError(
-            f"unknown name {node.id!r} in expression",
-            hint=f"names in scope here: {known}",
-            code="E302",
-        )
-    if isinstance(node, ast.BinOp):
-        left = _num(_eval(node.left, env), "arithmetic")
-        right = _num(_eval(node.right, env), "arithmetic")
-        op = type(node.op)
-        if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
-            raise ExprError("division by zero in expression")
-        try:
-            result = _power(left, right) if op is ast.Pow else _BINOPS[op](left, right)
-        except (ArithmeticError, ValueError) as exc:  # float overflow: a value past any bound
-            raise ExprError(
-                f"`{_BINOP_TEXT[op]}` of {_short(left)} and {_short(right)} cannot be "
-                f"computed ({type(exc).__name__})",
-                code="E309",
-            ) from None
-        return _check_range(result)
-    if isinstance(node, ast.UnaryOp):
-        v = _eval(node.operand, env)
-        if isinstance(node.op, ast.Not):
-            return not v
-        v = _num(v, "a sign")
-        return -v if isinstance(node.op, ast.USub) else +v
-    if isinstance(node, ast.BoolOp):
-        is_and = isinstance(node.op, ast.And)
-        result: Any = None
-        for value in node.values:
-            result = _eval(value, env)
-            if bool(result) != is_and:
-                return result
-        return result
-    if isinstance(node, ast.Compare):
-        left = _eval(node.left, env)
-        for op, comp in zip(node.ops, node.comparators):
-            right = _eval(comp, env)
-            try:
-                ok = _CMPOPS[type(op)](left, right)
-            except TypeError:
-                raise ExprError(
-                    f"cannot compare {_typename(left)} with {_typename(right)}"
-                ) from None
-            if not ok:
-                return False
-            left = right
-        return True
-    if isinstance(node, ast.IfExp):
-        return _eval(node.body if _eval(node.test, env) else node.orelse, env)
-    if isinstance(node, ast.Call):
-        assert isinstance(node.func, ast.Name)
-        fn = node.func.id
-        args = [_eval(a, env) for a in node.args]
-        if fn not in NOT_NUMERIC:
-            args = [_num(a, fn + "()") for a in args]
-        try:
-            return _check_range(call(fn, args))
-        except CallError as exc:
-            raise ExprError(str(exc), code=exc.code) from None
-        except (ArithmeticError, ValueError) as exc:  # ceil(1e300): past any bound
-            raise ExprError(
-                f"{fn}() cannot be computed ({type(exc).__name__})", code="E309"
-            ) from None
-    if isinstance(node, ast.List):  # `[w // 2, 0]`: Swin's shift sizes
-        return [_eval(e, env) for e in node.elts]
-    if isinstance(node, ast.Subscript):
-        return _index(node, env)
-    raise ExprError(f"unsupported expression element {type(node).__name__}")  # pragma: no cover
-
-
-def _index(node: ast.Subscript, env: Mapping[str, Any]) -> Any:
-    """`table[i]`: an item of a list."""
-    container = _eval(node.value, env)
-    try:
-        return index(container, _eval(node.slice, env))
-    except CallError as exc:
-        raise ExprError(str(exc), hint="check the table and the index it is read at") from None
 
 
 _PREC = {

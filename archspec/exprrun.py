@@ -1,6 +1,6 @@
-"""Expressions run as nested closures: the tree is dispatched on once per expression, not at
-every evaluation (a block's fields are evaluated once per instance). The values, checks and
-errors are `expr._eval`'s, which the closures call for the rare node kinds.
+"""The evaluator of expressions: nested closures, so the tree is dispatched on once per
+expression, not at every evaluation (a block's fields are evaluated once per instance). Every
+operator is checked before Python computes it; errors are ExprError and nothing else.
 """
 
 from __future__ import annotations
@@ -15,20 +15,18 @@ from .expr import (
     _CMPOPS,
     ExprError,
     _check_range,
-    _eval,
     _num,
     _power,
     _short,
     _typename,
 )
-from .exprfuncs import NOT_NUMERIC, CallError, call
+from .exprfuncs import NOT_NUMERIC, CallError, call, index
 
 Closure = Callable[[Mapping[str, Any]], Any]
 
 
 def closure(node: ast.AST) -> Closure:
-    """`_eval` of `node` as nested closures: the tree is dispatched on once, not at every
-    evaluation; the values, checks and errors are `_eval`'s (it is called for the rare ones)."""
+    """`node` (of a tree `expr.parse_expr` accepted) as a function of the names' values."""
     kind = type(node)
     if kind is ast.Constant:
         value = node.value  # type: ignore[attr-defined]
@@ -37,7 +35,7 @@ def closure(node: ast.AST) -> Closure:
         name = node.id  # type: ignore[attr-defined]
 
         def read(env: Mapping[str, Any]) -> Any:
-            return env[name] if name in env else _eval(node, env)
+            return env[name] if name in env else _unbound(name, env)
 
         return read
     if kind is ast.BinOp:
@@ -62,7 +60,51 @@ def closure(node: ast.AST) -> Closure:
         return boolop
     if kind is ast.Call:
         return _callclosure(node)  # type: ignore[arg-type]
-    return lambda env: _eval(node, env)
+    if kind is ast.UnaryOp:
+        return _unaryclosure(node)  # type: ignore[arg-type]
+    if kind is ast.List:  # `[w // 2, 0]`: Swin's shift sizes
+        items = [closure(e) for e in node.elts]  # type: ignore[attr-defined]
+        return lambda env: [item(env) for item in items]
+    if kind is ast.Subscript:
+        return _indexclosure(node)  # type: ignore[arg-type]
+    raise ExprError(f"unsupported expression element {kind.__name__}")  # pragma: no cover
+
+
+def _unbound(name: str, env: Mapping[str, Any]) -> Any:
+    """A name the environment lacks: Python's two constants, else E302 with the names known."""
+    if name in ("True", "False"):
+        return name == "True"
+    known = ", ".join(sorted(k for k in env if not k.startswith("_"))) or "none"
+    raise ExprError(
+        f"unknown name {name!r} in expression", hint=f"names in scope here: {known}", code="E302"
+    )
+
+
+def _unaryclosure(node: ast.UnaryOp) -> Closure:
+    operand = closure(node.operand)
+    if isinstance(node.op, ast.Not):
+        return lambda env: not operand(env)
+    negate = isinstance(node.op, ast.USub)
+
+    def sign(env: Mapping[str, Any]) -> Any:
+        v = _num(operand(env), "a sign")
+        return -v if negate else +v
+
+    return sign
+
+
+def _indexclosure(node: ast.Subscript) -> Closure:
+    """`table[i]`: an item of a list."""
+    container_of, index_of = closure(node.value), closure(node.slice)
+
+    def item(env: Mapping[str, Any]) -> Any:
+        container = container_of(env)
+        try:
+            return index(container, index_of(env))
+        except CallError as exc:
+            raise ExprError(str(exc), hint="check the table and the index it is read at") from None
+
+    return item
 
 
 def _binopclosure(node: ast.BinOp) -> Closure:
