@@ -47,6 +47,13 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
     """
     url = weights.url(base_url)
     cached = cache_dir() / weights.file
+    if os.path.lexists(cached) and not cached.is_file():  # a folder, a FIFO, a dangling link
+        raise WeightsError(
+            f"cannot read {cached}: it is not a regular file",
+            code="E802",
+            hint="torch.hub's cache holds this name as something else: remove it, and the "
+            "file is downloaded again (or put torchvision's file there)",
+        )
     try:
         state = torch.hub.load_state_dict_from_url(
             url,
@@ -58,10 +65,14 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
         )
     except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
         if "invalid hash value" not in str(exc):
+            # torch's message advises weights_only=False, which runs the file's code: never
+            # passed on (read_file says the same of a path)
             raise WeightsError(
-                f"cannot read {cached}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                f"cannot read {cached} as a checkpoint ({type(exc).__name__})",
                 code="E802",
-                hint="the cached file is damaged: delete it, and it is downloaded again",
+                hint="the cached file is damaged, truncated or holds more than tensors (which "
+                "archspec never unpickles: it could run code): delete it, and it is "
+                "downloaded again",
             ) from None
         got = re.search(r'got "([0-9a-f]+)"', str(exc))
         raise WeightsError(

@@ -157,6 +157,48 @@ def test_a_damaged_cached_file_says_so(hub: Path) -> None:
     assert err.value.error_code == "E802" and "delete it" in str(err.value.hint)
 
 
+class _RunsCode:
+    """A pickle that would create a file when unpickled with weights_only=False."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_cached_file_with_code_is_refused_unrun_and_never_advised(
+    hub: Path, tmp_path: Path, offline: list[str]
+) -> None:
+    marker = tmp_path / "ran"
+    hub.mkdir(parents=True)
+    torch.save({"x": _RunsCode(marker)}, hub / archspec.get_weights(SPEC).file)
+    with pytest.raises(archspec.ArchSpecError) as err:
+        archspec.load(SPEC, weights="DEFAULT")
+    assert err.value.error_code == "E802" and "delete it" in str(err.value.hint)
+    # torch's message tells how to load the file anyway (weights_only=False, which runs the
+    # code), with terminal escapes: never repeated
+    message = str(err.value)
+    assert "Weights only load failed" not in message and "weights_only" not in message
+    assert "\x1b" not in message and "as a checkpoint (UnpicklingError)" in message
+    assert not marker.exists() and offline == []
+
+
+def test_a_cache_entry_that_is_no_file_is_named_not_fetched(
+    hub: Path, tmp_path: Path, offline: list[str]
+) -> None:
+    name = archspec.get_weights(SPEC).file
+    (hub / name).mkdir(parents=True)
+    with pytest.raises(archspec.ArchSpecError) as err:
+        archspec.load(SPEC, weights="DEFAULT")
+    assert err.value.error_code == "E802" and "not a regular file" in str(err.value)
+    (hub / name).rmdir()
+    (hub / name).symlink_to(tmp_path / "missing.pth")  # a dangling link
+    with pytest.raises(archspec.ArchSpecError) as err:
+        archspec.load(SPEC, weights="DEFAULT")
+    assert "not a regular file" in str(err.value) and offline == []
+
+
 def test_strict_load_names_the_tensors_that_do_not_fit(hub: Path) -> None:
     state = _checkpoint()
     hub.mkdir(parents=True)
