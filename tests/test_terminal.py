@@ -122,3 +122,20 @@ def test_progress_stays_silent_for_quick_work_and_off_a_terminal(
     with progress("slow", delay=0.0):
         time.sleep(0.3)
     assert pipe.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, True), ({"NO_COLOR": "1"}, False), ({"TERM": "dumb"}, False), ({"TERM": "xterm"}, True)],
+)
+def test_colour_on_a_terminal_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: bool
+) -> None:
+    from archspec.cli.app import use_color
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TERM", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert use_color(_Terminal()) is expected
+    assert use_color(io.StringIO()) is False  # never in a pipe

@@ -55,8 +55,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def use_color(stream: Any = None) -> bool:
-    """Colour only on a TTY and never when NO_COLOR is set (https://no-color.org)."""
-    if os.environ.get("NO_COLOR"):
+    """Colour only on a TTY, never when NO_COLOR is set (https://no-color.org) nor on a
+    terminal that says it cannot show it (TERM=dumb: Emacs' shell, some CI logs)."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
     stream = stream or sys.stdout
     return bool(getattr(stream, "isatty", lambda: False)())
