@@ -76,7 +76,9 @@ def _load_one(ep: importlib.metadata.EntryPoint) -> None:
             if type(REGISTRY.get(op_cls.kind)) is not op_cls:  # importing may have registered it
                 register(op_cls)
         _check_specs_build(before)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit or a BaseException of its own: still E701
         if isinstance(exc, _UnbuildableSpec):
             _forget(ep.module, before)  # so that the next try reports it again
         raise PluginError(
@@ -239,7 +241,10 @@ def _import_file(given: str, real: str, name: str) -> types.ModuleType:
     before = dict(REGISTRY)
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:  # Ctrl-C while it ran: the person stopped it, exit 130
+        _forget(name, before)
+        raise
+    except BaseException as exc:  # SystemExit, a BaseException of its own: still E701
         _forget(name, before)
         raise _import_failure(given, real, exc) from exc
     finally:

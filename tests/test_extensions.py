@@ -204,6 +204,29 @@ def test_broken_plugin_is_a_clear_error_naming_it(
     assert archspec.build_graph("lenet5").name == "lenet5"
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("raise SystemExit(2)\n", "SystemExit: 2"),
+        ("class Odd(BaseException):\n    pass\n\n\nraise Odd('x')\n", "Odd: x"),
+    ],
+)
+def test_an_entry_point_raising_past_exception_is_e701(
+    isolated: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, message: str
+) -> None:
+    """An installed plugin that raises SystemExit or a BaseException of its own on import is
+    E701 naming it (exit 1), not a traceback or the plugin's own exit status."""
+    (tmp_path / "leaving_plugin.py").write_text(body)
+    _fake_distribution(tmp_path, "leaving = leaving_plugin:Op", name="leaving_pkg")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError) as info:
+        archspec.build_graph("lenet5")
+    assert "`leaving = leaving_plugin:Op` from leaving_pkg 1.0" in str(info.value)
+    assert message in str(info.value)
+    result = CliRunner().invoke(app, ["check", "lenet5"])
+    assert result.exit_code == 1 and "error[E701]" in result.stderr, result.output
+
+
 def test_a_plugin_spec_pydantic_cannot_validate_is_e701_at_load(
     isolated: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

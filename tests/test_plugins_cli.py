@@ -292,6 +292,11 @@ def _bad_files(tmp: Path) -> dict[str, tuple[str, str, str]]:
         ),
         "syntax": (_write(tmp, "syntax.py", "def (:\n"), "SyntaxError: invalid syntax", "fix"),
         "exits": (_write(tmp, "exits.py", "import sys\nsys.exit(3)\n"), "SystemExit: 3", "fix"),
+        "raises a BaseException": (  # was a traceback: only Exception and SystemExit were caught
+            _write(tmp, "odd.py", "class Odd(BaseException):\n    pass\n\n\nraise Odd('x')\n"),
+            "failed to import: Odd: x",
+            "fix the file",
+        ),
         "taken kind": (
             _write(tmp, "taken.py", OP.format(cls="Conv", kind="conv2d")),
             "already registered",
