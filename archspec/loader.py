@@ -242,6 +242,8 @@ def read_spec_text(path: str | Path) -> str:
         else f"{path} is {size} bytes; specs are limited to {MAX_BYTES} bytes",
         span=SourceSpan(str(path), 1, 1),
         code="E104",
+        hint=f"a spec, with the files it imports, is at most {MAX_BYTES // 2**20} MiB: write "
+        "stacks of layers as `repeat`, `for_each` and blocks rather than one by one",
     )
     if size > MAX_BYTES:
         raise too_big

@@ -11,6 +11,7 @@ imported block names both. Files are reached only within the rules of sources.py
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -79,18 +80,37 @@ def compose(
     data = doc.data
     if not isinstance(data, dict) or not COMPOSE_KEYS & data.keys():
         return resolve_block_params(select_variant(_own(doc), variant))
+    shared = _shared or Shared(total_bytes=len(doc.text.encode("utf-8", "surrogatepass")))
+    try:
+        return _composed(doc, path, variant, builtins, _stack, shared)
+    except LoadError as err:
+        if not _stack:  # the texts of every file read, so the error shows its line
+            for name, text in {**doc.sources, **shared.sources}.items():
+                err.sources.setdefault(name, text)
+        raise
+
+
+def _composed(
+    doc: LoadedDoc,
+    path: Path | None,
+    variant: str | None,
+    builtins: Builtins | None,
+    _stack: tuple[str, ...],
+    shared: Shared,
+) -> LoadedDoc:
+    """`compose` of a spec that has composition keys."""
     real = Path(os.path.realpath(path)) if path is not None else None
-    kept = _READ.get() if not _stack and "variants" in data else None
+    kept = _READ.get() if not _stack and "variants" in doc.data else None
     if kept is not None:  # a family inside `one_reading`: its imports and base done once
         key = (doc.text, doc.file, str(real) if real is not None else None)
         found = kept.get(key)
         if found is None:
-            base = _imported_and_extended(_own(doc), real, builtins, ())
+            base = _imported_and_extended(_own(doc), real, builtins, (), shared)
             found = kept[key] = (base, FamilySpans.of(base))
         # the variant, copied: the caller may edit it, and nothing kept may change
         doc = fresh_copy(select_variant(found[0], variant, found[1]))
     else:
-        doc = _imported_and_extended(_own(doc), real, builtins, _stack, _shared)
+        doc = _imported_and_extended(_own(doc), real, builtins, _stack, shared)
         doc = select_variant(doc, variant)
     doc = resolve_block_params(doc)
     _check_size(doc)
@@ -107,12 +127,11 @@ def _imported_and_extended(
     real: Path | None,
     builtins: Builtins | None,
     _stack: tuple[str, ...],
-    _shared: Shared | None = None,
+    shared: Shared,
 ) -> LoadedDoc:
     """`doc` with its imports copied in and its base extended (no variant chosen yet)."""
     data = doc.data
     stack = _stack or ((str(real),) if real is not None else ())
-    shared = _shared or Shared(total_bytes=len(doc.text.encode("utf-8", "surrogatepass")))
     if "use" in data:
         doc = _with_imports(doc, real, shared)
     if "extends" in data:
@@ -128,10 +147,10 @@ def _base(
     stack: tuple[str, ...],
     shared: Shared,
 ) -> LoadedDoc:
-    """The composed spec an `extends:` names: a file in the tree, or a built-in spec."""
+    """The composed spec an `extends:` names: a file in the tree, or a built-in spec; the
+    mapping form `{from: family.yaml, variant: small}` names one variant of a family."""
     hint = "name a built-in spec (`resnet50`) or a .yaml file next to this one"
-    if not isinstance(ref, str) or not ref:
-        raise refused("`extends` names one spec", site, hint, code="E114")
+    ref, variant = _base_ref(ref, site)
     reader = Reader(root=importer.parent if importer is not None else None, shared=shared)
     member = None
     if is_file_ref(ref) or ":" in ref:
@@ -142,17 +161,79 @@ def _base(
             raise refused(f"no built-in spec named `{ref}` to extend", site, hint, code="E114")
         path, member = found
         path = Path(os.path.realpath(path))
+    if variant is not None and member is not None and variant != member:
+        raise refused(
+            f"`{ref}` is already a variant of a family: it has no variant `{variant}`",
+            site,
+            f"extend `{variant}` by its own name (`extends: {variant}`)",
+            code="E114",
+        )
     if str(path) in stack:
         chain = " -> ".join(Path(k).name for k in (*stack, str(path)))
         raise refused(f"`extends` cycle: {chain}", site, "a spec cannot extend itself", "E111")
     if len(stack) >= MAX_IMPORT_DEPTH:
         raise refused(
-            f"`extends` is nested deeper than {MAX_IMPORT_DEPTH} specs", site, hint, "E111"
+            f"`extends` is nested deeper than {MAX_IMPORT_DEPTH} specs",
+            site,
+            "extend the spec nearer the root of the chain, or copy what the chain sets into "
+            "fewer files",
+            "E111",
         )
     base = reader.read(path, site)
+    if member is None:
+        member = _chosen_member(base, ref, variant, site)
     return compose(
         base, path, variant=member, builtins=builtins, _stack=(*stack, str(path)), _shared=shared
     )
+
+
+def _base_ref(ref: Any, site: SourceSpan | None) -> tuple[str, str | None]:
+    """(what `extends:` names, the variant it picks): `extends: NAME` or
+    `extends: {from: NAME, variant: VARIANT}`; anything else is a located E114."""
+    hint = (
+        "write `extends: resnet50`, `extends: base.yaml`, or `extends: {from: family.yaml, "
+        "variant: small}` for one variant of a family file"
+    )
+    variant = None
+    if isinstance(ref, dict):
+        unknown = sorted(str(k) for k in ref if k not in ("from", "variant"))
+        if unknown or not isinstance(ref.get("variant", ""), str):
+            what = f"unknown key `{unknown[0]}`" if unknown else "`variant` is not a name"
+            raise refused(f"`extends`: {what}", site, hint, code="E114")
+        ref, variant = ref.get("from"), ref.get("variant")
+    if not isinstance(ref, str) or not ref or variant == "":
+        raise refused("`extends` names one spec", site, hint, code="E114")
+    return ref, variant
+
+
+def _chosen_member(
+    base: LoadedDoc, ref: str, variant: str | None, site: SourceSpan | None
+) -> str | None:
+    """The variant of the file `ref` an `extends:` takes, checked where the choice is written
+    (at `extends:`, not as the family's own "choose one"): a family of several variants is
+    extended one variant at a time, and only a family has variants to choose."""
+    variants = base.data.get("variants") if isinstance(base.data, dict) else None
+    names = [str(v) for v in variants] if isinstance(variants, dict) else []
+    if variant is None and len(names) <= 1:
+        return None
+    shown = ", ".join(names[:8]) + (f" (and {len(names) - 8} more)" if len(names) > 8 else "")
+    if variant is None:
+        raise refused(
+            f"`{ref}` is a family of {len(names)} variants: extend one of them",
+            site,
+            f"write `extends: {{from: {ref}, variant: {names[0]}}}`; variants: {shown}",
+            code="E113",
+        )
+    if variant not in names:
+        close = difflib.get_close_matches(variant, names, n=1)
+        lead = f"did you mean `{close[0]}`? " if close else ""
+        raise refused(
+            f"`{ref}` has no variant `{variant}`",
+            site,
+            f"{lead}variants: {shown}" if names else f"`{ref}` is no family: drop `variant`",
+            code="E113",
+        )
+    return variant
 
 
 def _with_imports(doc: LoadedDoc, real: Path | None, shared: Shared) -> LoadedDoc:

@@ -53,7 +53,19 @@ def add_composition_keys(schema: dict[str, Any]) -> dict[str, Any]:
             },
         },
     }
-    props["extends"] = {"type": "string", "description": "a built-in spec or a .yaml file"}
+    base_ref = {"type": "string", "description": "a built-in spec or a .yaml file"}
+    props["extends"] = {
+        "anyOf": [
+            base_ref,
+            {
+                "type": "object",
+                "description": "one variant of a family: {from: family.yaml, variant: small}",
+                "additionalProperties": False,
+                "required": ["from"],
+                "properties": {"from": base_ref, "variant": _NAME},
+            },
+        ]
+    }
     props["replace"] = {"type": "object", "additionalProperties": {"type": "object"}}
     props["remove"] = {"type": "array", "items": _NAME}
     anchor = {"type": "string"}

@@ -171,7 +171,9 @@ class Reader:
                 first.message.replace(str(path), _shown(path)),
                 span=site,
                 code=first.code,
-                hint=first.hint,
+                # a path, a directory, a FIFO: the hints for a spec named on the command line
+                # do not fit an import
+                hint=_READ_HINT if first.code == "E100" else first.hint,
                 sources=exc.sources,
             ) from None
         shared.total_bytes += len(text.encode("utf-8", "surrogatepass"))
@@ -189,6 +191,10 @@ class Reader:
         return fresh_copy(doc) if copy else doc
 
 
+_READ_HINT = (
+    "name a regular .yaml file by its path from the folder of the file that names it "
+    "(`lib/blocks.yaml`)"
+)
 _HINT = (
     "import a file in the spec's own folder tree by a relative path (`blocks.yaml`, "
     "`lib/blocks.yaml`) or a module of the built-in library (`archspec:blocks/resnet`)"

@@ -1,0 +1,191 @@
+"""`extends: {from: family.yaml, variant: NAME}`: a spec, or a family, built on one variant of
+a family file; and composition errors shown with their line, as every other error is."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+from archspec.errors import ArchSpecError
+
+runner = CliRunner()
+
+FAMILY = """\
+archspec: 1
+name: fam
+input: [N, 3, 16, 16]
+params:
+  width: {type: int, default: 8, ge: 1}
+  depth: {type: int, default: 1, ge: 1}
+  stages: [[8, 1]]
+variants:
+  fam_s: {class_name: FamS, params: {width: 4}}
+  fam_l: {class_name: FamL, params: {width: 16, depth: 3, stages: [[16, 1], [24, 2]]}}
+layers:
+  - {name: body, type: repeat, count: depth,
+     layer: {type: conv2d, out_channels: width, kernel_size: 3, padding: 1}}
+  - {name: stages, type: for_each, rows: stages, fields: [ch, s],
+     layer: {type: conv2d, out_channels: ch, kernel_size: 3, stride: s, padding: 1}}
+  - {name: pool, type: adaptive_avgpool2d, output_size: 1}
+  - {name: flatten, type: flatten}
+  - {name: fc, type: linear, out_features: 10}
+"""
+
+CHILD = """\
+archspec: 1
+extends: {from: fam.yaml, variant: fam_l}
+name: kid
+params: {width: 12}
+variants:
+  kid_a: {params: {depth: 2}}
+  kid_b: {class_name: KidB, params: {stages: [[20, 2]]}}
+replace:
+  fc: {type: linear, out_features: 5}
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def error_of(source: object, **kwargs: object) -> ArchSpecError:
+    with pytest.raises(ArchSpecError) as info:
+        archspec.compile(source, device="meta", **kwargs)  # type: ignore[arg-type]
+    return info.value
+
+
+class _Reference(torch.nn.Module):
+    """What kid_a and kid_b are, in plain torch."""
+
+    def __init__(self, depth: int, stages: list[tuple[int, int]]) -> None:
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            *[torch.nn.Conv2d(3 if i == 0 else 12, 12, 3, padding=1) for i in range(depth)]
+        )
+        convs, cin = [], 12
+        for ch, s in stages:
+            convs.append(torch.nn.Conv2d(cin, ch, 3, stride=s, padding=1))
+            cin = ch
+        self.stages = torch.nn.Sequential(*convs)
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+        self.fc = torch.nn.Linear(cin, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.stages(self.body(x))), 1))
+
+
+@pytest.mark.parametrize(
+    ("variant", "depth", "stages", "cls"),
+    [("kid_a", 2, [(16, 1), (24, 2)], "KidA"), ("kid_b", 3, [(20, 2)], "KidB")],
+)
+def test_a_family_built_on_one_variant_of_a_family_file(
+    tmp_path: Path, variant: str, depth: int, stages: list[tuple[int, int]], cls: str
+) -> None:
+    """The base variant's defaults, then the extending spec's, then its own variant's."""
+    write(tmp_path / "fam.yaml", FAMILY)
+    spec = write(tmp_path / "kid.yaml", CHILD)
+    model = archspec.compile(spec, variant=variant).eval()
+    ref = _Reference(depth, stages).eval()
+    assert type(model).__name__ == cls
+    assert [(k, v.shape) for k, v in model.state_dict().items()] == [
+        (k, v.shape) for k, v in ref.state_dict().items()
+    ]
+    model.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model(x), ref(x))
+    # `archspec show` prints one plain spec that compiles to the same module
+    shown = runner.invoke(app, ["show", str(spec), "--variant", variant])
+    assert shown.exit_code == 0 and "extends" not in shown.stdout and "variants" not in shown.stdout
+    again = archspec.compile(write(tmp_path / "shown.yaml", shown.stdout)).eval()
+    again.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        assert type(again).__name__ == cls and torch.equal(again(x), ref(x))
+    assert archspec.check(spec, variant=variant).ok
+
+
+def test_a_plain_spec_on_a_family_variant_and_a_builtin_variant(tmp_path: Path) -> None:
+    write(tmp_path / "fam.yaml", FAMILY)
+    spec = write(tmp_path / "one.yaml", "archspec: 1\nextends: {from: fam.yaml, variant: fam_s}\n")
+    assert archspec.compile(spec).body[0].out_channels == 4
+    same = write(tmp_path / "r.yaml", "archspec: 1\nextends: {from: resnet18, variant: resnet18}\n")
+    assert archspec.compile(same, device="meta").fc.in_features == 512
+    result = runner.invoke(app, ["check", str(spec)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("extends", "code", "message", "hint"),
+    [
+        ("fam.yaml", "E113", "`fam.yaml` is a family of 2 variants", "variant: fam_s}"),
+        ("{from: fam.yaml}", "E113", "extend one of them", "variants: fam_s, fam_l"),
+        ("{from: fam.yaml, variant: fam_m}", "E113", "has no variant `fam_m`", "variants:"),
+        ("{from: plain.yaml, variant: a}", "E113", "has no variant `a`", "drop `variant`"),
+        ("{from: lenet5, variant: a}", "E113", "has no variant `a`", "drop `variant`"),
+        ("{from: resnet50, variant: resnet18}", "E114", "already a variant", "extends: resnet18"),
+        ("{from: fam.yaml, variant: fam_s, x: 1}", "E114", "unknown key `x`", "variant: small"),
+        ("{from: fam.yaml, variant: 3}", "E114", "`variant` is not a name", "variant: small"),
+        ("{variant: fam_s}", "E114", "names one spec", "variant: small"),
+        ("[fam.yaml]", "E114", "names one spec", "variant: small"),
+    ],
+)
+def test_a_bad_choice_of_base_is_located_at_extends(
+    tmp_path: Path, extends: str, code: str, message: str, hint: str
+) -> None:
+    """Located at the `extends:` that chose it (where the fix is written), with a hint; the
+    family's own "choose one" (whose hint is `--variant`) is not what a user of it reads."""
+    write(tmp_path / "fam.yaml", FAMILY)
+    write(tmp_path / "plain.yaml", "archspec: 1\nname: p\ninput: [N, 3]\nlayers: [{type: relu}]\n")
+    spec = write(tmp_path / "kid.yaml", f"archspec: 1\nextends: {extends}\nname: kid\n")
+    err = error_of(spec)
+    assert err.error_code == code and message in str(err), err.render()
+    assert err.span is not None and (err.span.file, err.span.line, err.span.col) == (
+        str(spec),
+        2,
+        10,
+    )
+    assert hint in (err.hint or "") and "--variant" not in (err.hint or "")
+    result = runner.invoke(app, ["check", str(spec)])
+    assert result.exit_code == 1 and f"error[{code}]" in result.stderr
+
+
+def test_composition_errors_show_their_line_and_hint(tmp_path: Path) -> None:
+    """An import or base that cannot be used is shown as every error is: the line, a caret
+    under the `from`, a hint; in the file that names it, the spec's or an imported one's."""
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "big.yaml").write_text("archspec: 1\n" + "#" * (1 << 20) + "\n")
+    write(tmp_path / "lib.yaml", "archspec: 1\nuse:\n  - {from: /etc/passwd, blocks: [B]}\n")
+    cases = {
+        "folder.yaml": ("E100", "  - {from: folder.yaml, blocks: [B]}", "regular .yaml file"),
+        "big.yaml": ("E104", "  - {from: big.yaml, blocks: [B]}", "at most 1 MiB"),
+        "lib.yaml": ("E110", "  - {from: /etc/passwd, blocks: [B]}", "relative path"),
+    }
+    for target, (code, line, hint) in cases.items():
+        spec = write(
+            tmp_path / "net.yaml",
+            f"archspec: 1\nname: net\ninput: [N, 3, 8, 8]\nuse:\n  - {{from: {target}, "
+            "blocks: [B]}\nlayers:\n  - {type: B}\n",
+        )
+        result = runner.invoke(app, ["check", str(spec)])
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.splitlines()
+        assert f"error[{code}]" in lines[0], result.stderr
+        assert lines[1].endswith(line) and lines[2].strip().startswith("|") and "^" in lines[2]
+        assert lines[3].startswith("  = hint:") and hint in lines[3], result.stderr
+        assert "Traceback" not in result.output
+
+
+def test_a_chain_of_bases_too_deep_says_how_to_shorten_it(tmp_path: Path) -> None:
+    write(tmp_path / "e70.yaml", "archspec: 1\nname: e\ninput: [N, 3]\nlayers: [{type: relu}]\n")
+    for i in range(70):
+        write(tmp_path / f"e{i}.yaml", f"archspec: 1\nextends: e{i + 1}.yaml\n")
+    err = error_of(tmp_path / "e0.yaml")
+    assert err.error_code == "E111" and "nested deeper than 64" in str(err)
+    assert "chain" in (err.hint or "") and "built-in" not in (err.hint or "")
