@@ -52,6 +52,8 @@ NEWER_CATEGORY = {
     "buffer": "linear",
     **dict.fromkeys(("multihead_attention", "shifted_window_attention", "patch_merging"), "linear"),
     **dict.fromkeys(("select", "check_size", "expand"), "reshape"),
+    **dict.fromkeys(("matmul", "scaled_dot_product_attention"), "linear"),
+    "scale": "merge",
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

@@ -5,7 +5,18 @@ from __future__ import annotations
 from . import conv, layers, merge, tensor  # noqa: F401  (registration side effects)
 
 # isort: split
-from . import activations, affine, attention, norms, parameter, partition, resize, split, window  # noqa: F401  (registered after the kinds above)
+from . import (  # noqa: F401  (registered after the kinds above)
+    activations,
+    affine,
+    attention,
+    norms,
+    parameter,
+    partition,
+    products,
+    resize,
+    split,
+    window,
+)
 from .base import (
     REGISTRY,
     Bool,

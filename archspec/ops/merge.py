@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, ClassVar, Literal, get_args
 
-from ..dims import Dim, Shape, total
+from ..dims import Dim, Floor, Shape, total
 from .base import Inferred, Int, LayerSpec, Op, ShapeContext, ShapeFailure, fmt, register
 
 
@@ -216,7 +216,12 @@ def _one_here(d: Dim, ctx: ShapeContext) -> bool:
     """Can `d` be 1 where this join runs? Not if an earlier requirement fixed it to another
     number (a linear's in-features), nor if no input size makes it 1."""
     pinned = ctx.pinned(d) if not d.is_const else None
-    return pinned == 1 if pinned is not None else _may_be_one(d)
+    if pinned is not None:
+        return pinned == 1
+    least = None if d.is_const else least_value(d, lower_bounds(d.symbols, ctx))
+    if least is not None and least > 1:
+        return False  # a ViT's (H // 16) * (W // 16) + 1 tokens, once its patch conv fits
+    return _may_be_one(d)
 
 
 @lru_cache(maxsize=1024)
@@ -238,6 +243,49 @@ def _may_be_one(d: Dim) -> bool:
 
 
 _ONE_BUDGET = 5_000
+
+
+def lower_bounds(symbols: frozenset[str], ctx: ShapeContext) -> dict[str, int]:
+    """The least value of each size the requirements so far allow (a patch conv of kernel 16
+    needs H >= 16), read from the requirements on that size alone that grow with it; 1 for
+    a size none bounds."""
+    bounds = dict.fromkeys(symbols, 1)
+    for c in ctx.in_force():
+        if c.kind != "ge1" or len(c.lhs.symbols) != 1 or not c.lhs.symbols <= symbols:
+            continue
+        (s,) = c.lhs.symbols
+        if least_value(c.lhs, {s: 1}) is None:
+            continue  # not growing: its least size is not where it first holds
+        low, high = 1, 1
+        while c.lhs.evaluate({s: high}) < 1:
+            if high > 2**40:
+                break
+            low, high = high + 1, high * 2
+        else:
+            while low < high:  # the least size where the requirement holds
+                mid = (low + high) // 2
+                low, high = (mid + 1, high) if c.lhs.evaluate({s: mid}) < 1 else (low, mid)
+            bounds[s] = max(bounds[s], low)
+    return bounds
+
+
+def least_value(d: Dim, lows: Mapping[str, int]) -> int | None:
+    """The least value of `d` over sizes at least `lows` when it grows with every size (its
+    terms have no negative coefficient and every floor in them is of such a sum, at least 0
+    at `lows`), so its value at `lows` is its least; None otherwise."""
+
+    def grows(x: Dim) -> bool:
+        for mono, coeff in x.terms:
+            if coeff < 0:
+                return False
+            for atom in mono:
+                if isinstance(atom, Floor) and not (
+                    grows(atom.inner) and atom.inner.evaluate(lows) >= 0
+                ):
+                    return False
+        return True
+
+    return d.evaluate(lows) if grows(d) else None
 
 
 class ConcatSpec(LayerSpec):

@@ -1,0 +1,208 @@
+"""Products of tensors computed in forward: `matmul`, `scaled_dot_product_attention` and
+`scale` (a constant factor). No parameters, no module.
+
+They let a spec write attention the way timm and most papers' code do, out of its own
+`linear` layers: `qkv = self.qkv(x)`, a reshape into heads, then
+`F.scaled_dot_product_attention(q, k, v)` (timm's fused path) or `q * scale`,
+`q @ k.transpose(-2, -1)`, a softmax and `attn @ v` (its explicit path, which talking-heads
+attention needs to reach the scores), and `proj`. The keys are then the spec's own names
+(`attn.qkv.weight`, `attn.proj.weight`), where `multihead_attention` has
+nn.MultiheadAttention's (`in_proj_weight`, `out_proj`).
+
+MACs, as torch's FlopCounterMode counts the matrix products (bmm): `matmul` of (..., M, K)
+and (..., K, N) is `batch * M * K * N`; attention is its two products,
+`batch * Lq * Lk * (E + Ev)`; the softmax and the scaling count 0, as in
+`multihead_attention`.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..dims import Dim, Shape, product
+from .base import Bool, Float, Inferred, LayerSpec, ShapeContext, ShapeFailure, fmt, register
+from .merge import _FunctionOp, _Join, broadcast_all
+
+
+def _matrices(kind: str, shapes: Sequence[Shape], names: str) -> None:
+    for name, x in zip(names.split(), shapes):
+        if len(x) < 2:
+            raise ShapeFailure(
+                "E401",
+                f"{kind} needs {name} of rank 2 or more (..., rows, columns), got {fmt(x)}",
+                "reshape the tokens into heads first, (N, heads, L, head_dim)",
+            )
+
+
+def _batch(kind: str, shapes: Sequence[Shape], ctx: ShapeContext) -> Shape:
+    """The leading (batch) dims of the operands, broadcast as torch.matmul does."""
+    join = _Join(kind, ",", "give both operands the same batch dims (N, heads)")
+    return broadcast_all(join, [x[:-2] or (Dim.of(1),) for x in shapes], ctx)[
+        : max(len(x) for x in shapes) - 2
+    ]
+
+
+def _inner_message(kind: str, what: str, shapes: tuple[Shape, ...]) -> str:
+    return f"{kind} {what} differ: {{a}} vs {{b}} ({', '.join(map(fmt, shapes))})"
+
+
+class MatmulSpec(LayerSpec):
+    """matmul: the matrix product of two inputs, `from: [a, b]` giving `a @ b` over their
+    last two dims (the dims before them broadcast); `transpose: true` gives
+    `a @ b.transpose(-2, -1)`, attention's scores `q @ k.transpose(-2, -1)`."""
+
+    type: Literal["matmul"]
+    transpose: Bool = Field(False, description="transpose the last two dims of b first")
+
+
+@register
+class Matmul(_FunctionOp):
+    kind = "matmul"
+    spec = MatmulSpec
+    arity = 2
+    category = "linear"
+    summary = "matrix product `a @ b` of two inputs (attention's scores and weighted sum)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        a, b = inputs
+        _matrices(self.kind, inputs, "a b")
+        if attrs["transpose"]:
+            b = (*b[:-2], b[-1], b[-2])
+        shapes = (tuple(a), tuple(b))
+        ctx.require_equal(
+            a[-1],
+            b[-2],
+            "E404",
+            partial(_inner_message, self.kind, "a's columns and b's rows", shapes),
+            "a @ b needs a's last dim equal to b's second last (transpose: true for q k^T)",
+        )
+        return Inferred(attrs, (*_batch(self.kind, shapes, ctx), a[-2], b[-1]))
+
+    def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        return product(out) * inputs[0][-1]
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return (matmul_transposed if attrs["transpose"] else operator.matmul), {}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        x, y = a["_inputs"]
+        return f"{x} @ {y}.transpose(-2, -1)" if a["transpose"] else f"{x} @ {y}"
+
+
+def matmul_transposed(a: Any, b: Any) -> Any:
+    """`a @ b.transpose(-2, -1)` (the same code as emitted files write)."""
+    return a @ b.transpose(-2, -1)
+
+
+class ScaledDotProductAttentionSpec(LayerSpec):
+    """scaled_dot_product_attention: `F.scaled_dot_product_attention(q, k, v)` of three
+    inputs, `from: [q, k, v]`, each (..., L, E): softmax(q k^T * scale) v, as timm's
+    Attention computes it."""
+
+    type: Literal["scaled_dot_product_attention"]
+    scale: Float(gt=0) | None = Field(  # type: ignore[valid-type]
+        None, description="the factor of the scores; default 1 / sqrt(E), torch's"
+    )
+    is_causal: Bool = Field(False, description="mask each query from the keys after it")
+
+
+@register
+class ScaledDotProductAttention(_FunctionOp):
+    kind = "scaled_dot_product_attention"
+    spec = ScaledDotProductAttentionSpec
+    arity = 3
+    category = "linear"
+    summary = "softmax(q k^T * scale) v of three inputs (F.scaled_dot_product_attention)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        q, k, v = inputs
+        _matrices(self.kind, inputs, "q k v")
+        shapes = (tuple(q), tuple(k), tuple(v))
+        if not len(q) == len(k) == len(v):
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} needs q, k and v of one rank, got {', '.join(map(fmt, shapes))}",
+                "reshape the three alike, (N, heads, L, head_dim)",
+            )
+        ctx.require_equal(
+            q[-1],
+            k[-1],
+            "E404",
+            partial(_inner_message, self.kind, "q's and k's features", shapes),
+            "q and k need the same head_dim",
+        )
+        ctx.require_equal(
+            k[-2],
+            v[-2],
+            "E404",
+            partial(_inner_message, self.kind, "k's and v's lengths", shapes),
+            "k and v need one token per key",
+        )
+        for i, (x, y) in enumerate(zip(q[:-2], k[:-2])):
+            for other in (y, v[i]):
+                ctx.require_equal(
+                    x,
+                    other,
+                    "E404",
+                    partial(_inner_message, self.kind, f"batch dims ({i})", shapes),
+                    "give q, k and v the same batch dims (N, heads)",
+                )
+        return Inferred(attrs, (*q[:-1], v[-1]))
+
+    def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        q, k, _ = inputs
+        return product(out[:-1]) * k[-2] * (q[-1] + out[-1])
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch.nn.functional as F
+
+        kwargs: dict[str, Any] = {}
+        if attrs["scale"] is not None:
+            kwargs["scale"] = attrs["scale"]
+        if attrs["is_causal"]:
+            kwargs["is_causal"] = True
+        return F.scaled_dot_product_attention, kwargs
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        args = list(a["_inputs"])
+        if a["scale"] is not None:
+            args.append(f"scale={lit(a['scale'])}")
+        if a["is_causal"] is not False:
+            args.append(f"is_causal={lit(a['is_causal'])}")
+        return f"F.scaled_dot_product_attention({', '.join(args)})"
+
+
+class ScaleSpec(LayerSpec):
+    """scale: the input times a constant `factor` (`q * self.scale`, or DeiT's average of its
+    two heads, `(x + x_dist) / 2`, as `factor: 0.5`)."""
+
+    type: Literal["scale"]
+    factor: Float() = Field(description="the constant the input is multiplied by")  # type: ignore[valid-type]
+
+
+@register
+class Scale(_FunctionOp):
+    kind = "scale"
+    spec = ScaleSpec
+    category = "merge"
+    summary = "the input times a constant (`x * factor`)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        return Inferred(attrs, tuple(x))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return scale_by, {"factor": attrs["factor"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return f"{a['_inputs'][0]} * {lit(a['factor'])}"
+
+
+def scale_by(x: Any, factor: float) -> Any:
+    """`x * factor` (the same code as emitted files write)."""
+    return x * factor
