@@ -24,7 +24,7 @@ def joined(reader: Any, node: Any, target: str, values: Any) -> Any:
     if body is None or body.list_input is None or not inputs:
         reader.fail(
             "E904",
-            f"{describe(type(reader.module))}.forward passes `reader.{target}` a list",
+            f"{describe(type(reader.module))}.forward passes `self.{target}` a list",
             node,
             "a spec's layers and blocks read one tensor; a list is stated only when the "
             "child's forward starts by concatenating it (torch.cat(inputs, dim))",

@@ -83,8 +83,15 @@ def _tidy(nodes: list[dict[str, Any]], blocks: dict[str, Block]) -> list[dict[st
         if "layers" in node:
             node["layers"] = _tidy(node["layers"], blocks)
         out.append(node)
-        prev = node
+        if not _out_of_flow(node):  # the node after a learned tensor reads what came before it
+            prev = node
     return out
+
+
+def _out_of_flow(node: dict[str, Any]) -> bool:
+    """A `parameter` or `buffer` (a kind that reads no input) is not in the flow."""
+    op = REGISTRY.get(node.get("type"))  # type: ignore[arg-type]
+    return op is not None and op.arity == 0
 
 
 def _positional(node: dict[str, Any]) -> bool:
