@@ -40,7 +40,8 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from torch.utils._pytree import tree_leaves
+from torch.nn.parameter import is_lazy
+from torch.utils._pytree import tree_leaves, tree_map
 
 from .dims import Dim, Shape
 from .meta_kernels import MetaShortcuts, macs
@@ -111,6 +112,14 @@ class _Trace:
 def _meta_stand_ins(model: nn.Module) -> dict[str, torch.Tensor] | None:
     """Meta tensors for a model's real parameters and buffers; None when all are meta."""
     named = [*model.named_parameters(), *model.named_buffers()]
+    lazy = [name for name, t in named if is_lazy(t)]
+    if lazy:  # no shape yet: its first forward would create (and so change) the model
+        raise ModuleSummaryError(
+            f"{type(model).__name__} has parameters whose shapes are not known yet "
+            f"({', '.join(lazy[:3])}{', ...' if len(lazy) > 3 else ''}: a lazy module's, "
+            "such as nn.LazyLinear's); run the model once on a real input "
+            "(model(torch.zeros(...))) so that they exist, then summarise it"
+        )
     if all(t.device.type == "meta" for _, t in named):
         return None
     return {
@@ -168,15 +177,33 @@ def _mode(model: nn.Module, train: bool) -> Iterator[None]:
             m.training = flag
 
 
+def meta_call(data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """torchinfo's `input_data` as forward's arguments, every tensor in them (nested in
+    lists, tuples, dicts) replaced by a meta tensor of its shape and dtype: a tensor is the
+    one argument, a list or tuple the positional ones, a dict the keyword ones."""
+
+    def meta(v: Any) -> Any:
+        return torch.empty_like(v, device="meta") if isinstance(v, torch.Tensor) else v
+
+    data = tree_map(meta, data)
+    if isinstance(data, dict):
+        return (), data
+    return (tuple(data) if isinstance(data, (list, tuple)) else (data,)), {}
+
+
 def trace(
     model: nn.Module,
     shapes: Sequence[tuple[int, ...]],
     dtypes: Sequence[torch.dtype],
     train: bool = True,
+    call: tuple[tuple[Any, ...], dict[str, Any]] | None = None,
 ) -> tuple[_Trace, dict[str, torch.Tensor] | None]:
-    """Run the forward once on meta tensors of `shapes`, watching it (see the module doc)."""
+    """Run the forward once on meta tensors of `shapes` (or on `call`'s arguments, from
+    `meta_call`), watching it (see the module doc)."""
     seen = _Trace()
-    inputs = [torch.empty(s, dtype=d, device="meta") for s, d in zip(shapes, dtypes, strict=True)]
+    if call is None:
+        made = [torch.empty(s, dtype=d, device="meta") for s, d in zip(shapes, dtypes, strict=True)]
+        call = (tuple(made), {})
     stand_ins = _meta_stand_ins(model)
     handles = seen.hooks(model)
     try:
@@ -187,18 +214,26 @@ def trace(
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(seen.pack, lambda t: t))
             stack.enter_context(_Counter(seen.stack, seen.macs))
             if stand_ins is None:
-                model(*inputs)
+                model(*call[0], **call[1])
             else:
-                torch.func.functional_call(model, stand_ins, tuple(inputs))
+                torch.func.functional_call(model, stand_ins, call[0], call[1])
     except Exception as exc:  # the user's forward: anything it raises is reported as such
         what = ", ".join(str(tuple(s)) for s in shapes)
-        hint = (
-            "a batch of 2, or mode='eval': batch norm in train mode needs more than one value "
-            "per channel"
-            if "more than 1 value per channel" in str(exc)
-            else "a forward that reads tensor values, such as .item() or .tolist(), cannot "
-            "be summarised without data; check the input size"
-        )
+        if "more than 1 value per channel" in str(exc):
+            hint = (
+                "a batch of 2, or mode='eval': batch norm in train mode needs more than one "
+                "value per channel"
+            )
+        elif "device meta" in str(exc) or "meta device" in str(exc):
+            hint = (
+                "the forward makes a tensor on a device of its own (torch.zeros(...) without "
+                "device=x.device, .cpu(), .cuda()), which cannot meet meta tensors"
+            )
+        else:
+            hint = (
+                "a forward that reads tensor values, such as .item() or .tolist(), cannot "
+                "be summarised without data; check the input size"
+            )
         raise ModuleSummaryError(
             f"the forward of {type(model).__name__} ({'train' if train else 'eval'} mode) "
             f"fails on meta tensors of shape {what}: {type(exc).__name__}: "
@@ -262,24 +297,31 @@ def _rows_in_order(model: nn.Module, seen: _Trace) -> tuple[list[Row | _Leaf], l
     order: list[Row | _Leaf] = []
     leaves: list[_Leaf] = []
 
-    def add(path: str, kind: str, level: int, shape: Shape, ps: list[Any], macs: int) -> None:
+    def add(
+        path: str, kind: str, level: int, shape: Shape | None, ps: list[Any], macs: int
+    ) -> None:
         row = Row(
             path=path,
             name=path.rsplit(".", 1)[-1],
             type=kind,
             depth=level,
-            shape=shape,
+            shape=shape or (),
             params=sum(p.numel() for p in ps),
             macs=Dim.of(macs),
             trainable=_trainable(ps),
+            no_output=shape is None,
         )
         leaves.append(_Leaf(row, macs, ps))
         order.append(leaves[-1])
 
+    ran = {path.rsplit(".", k)[0] for path in seen.calls for k in range(path.count(".") + 1)}
     for path, module in model.named_modules():
         level = path.count(".") + 1 if path else 0
-        kind = type(module).__name__ + ("" if path == "" or seen.calls.get(path) else " (not run)")
-        shape = tuple(Dim.of(d) for d in seen.shapes.get(path, ()))
+        # a ModuleList is never called, but its layers are: only a module none of whose
+        # layers ran is "(not run)"
+        kind = type(module).__name__ + ("" if path == "" or path in ran else " (not run)")
+        got = seen.shapes.get(path)
+        shape = None if got is None else tuple(Dim.of(d) for d in got)
         ps = [p for p in module.parameters(recurse=False) if id(p) not in counted]
         counted.update(id(p) for p in ps)
         if path and next(iter(module.children()), None) is None:
@@ -294,7 +336,7 @@ def _rows_in_order(model: nn.Module, seen: _Trace) -> tuple[list[Row | _Leaf], l
                 add(sub, "Parameter", level, tuple(Dim.of(d) for d in p.shape), [p], 0)
         if seen.macs.get(path, 0):  # products in the module's own forward, outside children
             sub = f"{path}.(self)" if path else "(self)"
-            add(sub, f"{type(module).__name__} ops", level, (), [], seen.macs[path])
+            add(sub, f"{type(module).__name__} ops", level, None, [], seen.macs[path])
     return order, leaves
 
 
@@ -334,12 +376,23 @@ def summarise_module(
     dtypes: Sequence[torch.dtype],
     depth: int | None = None,
     mode: str = "train",
+    data: Any = None,
 ) -> Summary:
     """The summary of `model` at inputs of `shapes` (see the module doc for how it is taken),
-    its forward run in train mode (as a training step runs it) or, `mode="eval"`, eval."""
+    its forward run in train mode (as a training step runs it) or, `mode="eval"`, eval.
+    With `data` (torchinfo's `input_data`, see `meta_call`) the forward takes those
+    arguments, and `shapes` and `dtypes` are read from its tensors."""
     if mode not in ("train", "eval"):
         raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
-    seen, stand_ins = trace(model, shapes, dtypes, train=mode == "train")
+    call = None
+    if data is not None:
+        call = meta_call(data)
+        tensors = [t for t in tree_leaves(call) if isinstance(t, torch.Tensor)]
+        if not tensors:
+            raise TypeError("input_data holds no tensor: give forward's tensors (or input_size=)")
+        shapes = [tuple(t.shape) for t in tensors]
+        dtypes = [t.dtype for t in tensors]
+    seen, stand_ins = trace(model, shapes, dtypes, train=mode == "train", call=call)
     order, leaves = _rows_in_order(model, seen)
     params = [p for leaf in leaves for p in leaf.params]
     trainable = sum(p.numel() for p in params if p.requires_grad)
@@ -362,15 +415,16 @@ def summarise_module(
     )
 
 
-def _heading(path: str, kind: str, level: int, shape: Shape) -> Row:
+def _heading(path: str, kind: str, level: int, shape: Shape | None) -> Row:
     return Row(
         path=path,
         name=path.rsplit(".", 1)[-1],
         type=kind,
         depth=level,
-        shape=shape,
+        shape=shape or (),
         params=None,
         macs=None,
+        no_output=shape is None,
     )
 
 

@@ -38,6 +38,9 @@ class Row:
     connections: Dim | None = None
     #: a module summary's Trainable column (torchinfo's words): "True", "False", "Partial"
     trainable: str | None = None
+    #: no output to show: a module that never ran or returned no tensor, a container's own
+    #: products; its shape cell is empty, never `()` (which is a 0-d tensor's shape)
+    no_output: bool = False
 
     @property
     def is_heading(self) -> bool:
@@ -45,7 +48,7 @@ class Row:
 
     @property
     def shape_text(self) -> str:
-        return shape_text(self.shape)
+        return "" if self.no_output else shape_text(self.shape)
 
     @property
     def macs_text(self) -> str:

@@ -42,7 +42,10 @@ def summary(
     column, the trainable/frozen split and a memory estimate of a training step (see
     `archspec.modsummary`). A module takes `input_size=` (torchinfo's name; `input=` works
     too), a list of shapes for a forward with several inputs, `dtypes=` (one torch dtype
-    per input, float32 by default) and `mode=` ("train", the default, as a training step
+    per input, float32 by default), or instead `input_data=`, forward's arguments as
+    torchinfo takes them (a tensor; a list of the positional arguments; a dict of the
+    keyword ones; tensors may sit in nested lists and dicts, and only their shapes and
+    dtypes are used), and `mode=` ("train", the default, as a training step
     runs it and as a spec's summary counts training-only branches; or "eval"); it raises
     ModuleSummaryError (a RuntimeError) when its forward cannot run on meta tensors.
 
@@ -93,18 +96,24 @@ def _module_summary(
     size = options.pop("input_size", None)
     dtypes = options.pop("dtypes", None)
     mode = options.pop("mode", "train")
+    data = options.pop("input_data", None)
     if options:
         raise TypeError(
-            f"summary of an nn.Module takes input_size=, dtypes=, mode= and depth=, "
-            f"not {', '.join(sorted(options))}"
+            f"summary of an nn.Module takes input_size=, input_data=, dtypes=, mode= and "
+            f"depth=, not {', '.join(sorted(options))} (arguments of forward go in "
+            "input_data=: a list of the positional ones, a dict of the keyword ones)"
         )
     if size is not None and given is not None:
         raise TypeError("give input_size= or input=, not both")
     size = given if size is None else size
+    if data is not None:
+        if size is not None or dtypes is not None:
+            raise TypeError("input_data= gives the shapes and dtypes: no input_size= or dtypes=")
+        return summarise_module(model, [], [], depth, mode, data=data)
     if size is None:
         raise TypeError(
-            f"summary of an nn.Module needs input_size= (e.g. (1, 3, 224, 224)): "
-            f"{type(model).__name__} does not declare its input as a spec does"
+            f"summary of an nn.Module needs input_size= (e.g. (1, 3, 224, 224)) or "
+            f"input_data=: {type(model).__name__} does not declare its input as a spec does"
         )
     many = (
         isinstance(size, Sequence)

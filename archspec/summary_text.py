@@ -250,8 +250,9 @@ def markdown(s: Summary) -> str:
     for r in s.rows:
         kind = r.type + (" (train)" if r.train_only else "")
         last = (r.trainable or "") if s.module is not None else _cell(r.connections)
+        shape = f"`{r.shape_text}`" if r.shape_text else ""
         lines.append(
-            f"| `{_md_cell(r.path)}` | {kind} | `{r.shape_text}` | "
+            f"| `{_md_cell(r.path)}` | {kind} | {shape} | "
             f"{_cell(r.params)} | {_macs_cell(r, code=True)} | {last} |"
         )
     total = macs_total_cell(s)

@@ -394,3 +394,89 @@ def test_train_mode_by_default_eval_on_request() -> None:
     assert archspec.summary(model, input_size=(1, 4), mode="eval").params == 40 + 16 + 18
     with pytest.raises(ValueError, match="mode must be"):
         archspec.summary(model, input_size=(2, 4), mode="training")
+
+
+class _Keywords(nn.Module):
+    """A forward with a dict argument, keyword arguments and a non-tensor option."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(8, 16)
+        self.b = nn.Linear(5, 16)
+
+    def forward(
+        self, batch: dict[str, torch.Tensor], scale: float = 1.0, mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        out = (self.a(batch["x"]) + self.b(batch["y"])) * scale
+        return {"out": out if mask is None else out * mask, "x": batch["x"]}
+
+
+def test_input_data_takes_forwards_arguments_as_torchinfo_does() -> None:
+    x, y, mask = torch.randn(3, 8), torch.randn(3, 5), torch.ones(3, 16, dtype=torch.bool)
+    model = _Keywords()
+    reference = model({"x": x, "y": y}, scale=2.0, mask=mask)["out"]  # torch runs it as given
+    as_list = archspec.summary(model, input_data=[{"x": x, "y": y}, 2.0, mask])
+    as_dict = archspec.summary(model, input_data={"batch": {"x": x, "y": y}, "mask": mask})
+    for s in (as_list, as_dict):
+        assert s.params == 8 * 16 + 16 + 5 * 16 + 16
+        assert s.macs.value == 3 * (8 * 16 + 5 * 16)
+        rows = {r.path: r for r in s.rows}
+        assert rows["a"].shape_text == rows["b"].shape_text == str(tuple(reference.shape))
+        assert s.module is not None and s.module.dtypes == ("float32", "float32", "bool")
+    assert "input (3, 8), (3, 5), (3, 16) (float32, float32, bool)" in str(as_list)
+    one = archspec.summary(nn.Linear(8, 2), input_data=x)  # a tensor: the one argument
+    assert one.macs.value == 3 * 8 * 2 and one.input_shape == (3, 8)
+
+
+def test_input_data_errors_say_where_forwards_arguments_go() -> None:
+    with pytest.raises(TypeError, match=r"not mask \(arguments of forward go in input_data="):
+        archspec.summary(_Keywords(), input_size=(3, 8), mask=torch.ones(3, 16))
+    with pytest.raises(TypeError, match="holds no tensor"):
+        archspec.summary(_Keywords(), input_data={"scale": 2.0})
+    with pytest.raises(TypeError, match="no input_size= or dtypes="):
+        archspec.summary(nn.Linear(8, 2), input_data=torch.zeros(1, 8), input_size=(1, 8))
+    with pytest.raises(ModuleSummaryError, match="missing 1 required positional argument"):
+        archspec.summary(_Keywords(), input_data={"scale": 2.0, "mask": torch.ones(3, 16)})
+
+
+def test_a_lazy_module_is_a_clean_error_and_stays_lazy() -> None:
+    model = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(ModuleSummaryError, match=r"0\.weight, 0\.bias: a lazy module's"):
+        archspec.summary(model, input_size=(1, 8))
+    assert type(model[0]) is nn.LazyLinear  # nothing was materialised
+    model(torch.zeros(1, 8))  # the way out the message gives
+    assert archspec.summary(model, input_size=(1, 8)).params == 8 * 4 + 4 + 4 * 2 + 2
+
+
+def test_rows_without_an_output_show_no_shape() -> None:
+    class Stack(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])
+            self.unused = nn.Linear(4, 4)
+            self.loss = nn.MSELoss()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for layer in self.layers:
+                x = layer(x)
+            return self.loss(x @ x.T, x.new_zeros(2, 2))  # a 0-d output
+
+    s = archspec.summary(Stack(), input_size=(2, 4))
+    rows = {r.path: r for r in s.rows}
+    assert rows["layers"].type == "ModuleList" and rows["layers"].shape_text == ""
+    assert rows["layers.0"].shape_text == "(2, 4)"
+    assert rows["unused"].type == "Linear (not run)" and rows["unused"].shape_text == ""
+    assert rows["(self)"].shape_text == "" and rows["(self)"].macs.value == 2 * 2 * 4
+    assert rows["loss"].shape_text == "()"  # a 0-d tensor's shape, shown as such
+    assert "| `unused` | Linear (not run) |  |" in s.to_markdown()
+    shapes = {r["path"]: r["output_shape"] for r in s.to_dict()["rows"]}
+    assert shapes["layers"] == shapes["unused"] == "" and shapes["layers.0"] == "(2, 4)"
+
+
+def test_a_tensor_made_off_the_meta_device_is_named_as_the_cause() -> None:
+    class MakesItsOwn(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + torch.arange(x.shape[-1])  # no device=x.device
+
+    with pytest.raises(ModuleSummaryError, match=r"without device=x\.device"):
+        archspec.summary(MakesItsOwn(), input_size=(2, 4))
