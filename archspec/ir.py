@@ -311,6 +311,9 @@ class Graph:
     init_rules: tuple[InitStep, ...] = ()
     #: where `input:` is written, for errors about the input itself
     input_span: SourceSpan | None = None
+    #: where the class name comes from (`class_name:`, else the `name:` or variant it is
+    #: made from), for errors about the name itself
+    class_name_span: SourceSpan | None = None
     #: the variant of a family file this graph was built from (None for a plain spec)
     variant: str | None = None
     #: the blocks whose instances are FSDP units (the spec's `shard:`); None: the outermost

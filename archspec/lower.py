@@ -113,6 +113,7 @@ def lower_graph(lw: Lowerer) -> Graph:
         blocks={name: tuple(param_infos(b.params)) for name, b in spec.blocks.items()},
         block_docs={name: b.doc for name, b in spec.blocks.items()},
         input_span=lw.span(("input",)),
+        class_name_span=lw.span(("class_name",) if spec.class_name else ("name",)),
         shard=shard,
         legacy_formats=legacy,
     )

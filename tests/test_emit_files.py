@@ -36,7 +36,7 @@ from archspec.api import build_graph, family_of
 from archspec.backends.pycode import LINE_LENGTH, docstring_lines, lit
 from archspec.backends.pylayout import Group, Prefixed, Text, condition_lines, format_doc
 from archspec.backends.pysource import HEADER_PREFIX, render_module
-from archspec.errors import EmitError, SchemaError
+from archspec.errors import ArchSpecError, EmitError, SchemaError
 
 from .conftest import ROOT, SPECS, spec_source, zoo_params
 from .emit_helpers import (
@@ -248,6 +248,34 @@ def test_class_name_that_would_shadow_is_rejected(class_name: str) -> None:
         render_module(build_graph(spec))
     assert info.value.error_code == "E602"
     assert "class_name" in (info.value.hint or "")
+    span = info.value.span  # at the `class_name:` that names it, not at line 1
+    assert span is not None and span.line == PROBE.splitlines().index("name: init_probe") + 2
+
+
+@pytest.mark.parametrize(
+    ("spec", "line", "col"),
+    [
+        # a class name made from the spec's name (`f` -> `F`): at `name:`
+        ("archspec: 1\nname: f\ninput: [N, 3]\nlayers: [{type: relu}]\n", 2, 7),
+        # made from a variant's name (`true` -> `True`): at the variant
+        (
+            "archspec: 1\nname: fam\ninput: [N, 3]\nparams: {w: 1}\nvariants:\n"
+            "  a: {params: {w: 2}}\n  'true': {params: {w: 3}}\nlayers: [{type: relu}]\n",
+            7,
+            3,
+        ),
+    ],
+)
+def test_a_class_name_made_from_a_name_is_refused_where_that_name_is(
+    spec: str, line: int, col: int
+) -> None:
+    """`check` accepts these (the compiled class may be called `F`); emitted source cannot
+    define it, and the error points at what the name was made from."""
+    with pytest.raises(ArchSpecError) as info:
+        archspec.emit(spec)
+    span = info.value.span
+    assert info.value.error_code == "E602" and span is not None
+    assert (span.line, span.col) == (line, col), info.value.render()
 
 
 @pytest.mark.parametrize("bad", ["a-b", "x; import os", "class", "__init__", "caf\u00e9", "1x"])

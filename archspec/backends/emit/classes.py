@@ -72,7 +72,7 @@ class Classes(Scope):
                 f"class name `{root_name}` would shadow a Python builtin or a name the emitted "
                 "code uses",
                 code="E602",
-                span=self.graph.root.span,
+                span=self.graph.class_name_span or self.graph.root.span,
                 hint="set `class_name:` in the spec to another name",
             )
         self.class_names.reserve(root_name)
