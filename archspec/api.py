@@ -483,7 +483,7 @@ def _check(
         elif isinstance(source, str) and is_spec_text(source):
             name = file = "<string>"
         else:
-            name, file = Path(str(source)).stem, str(source)
+            name, file = variant or Path(str(source)).stem, str(source)  # a variant: its name
         diags = exc.diagnostics
         if parsed is not None:  # lowering broke: the spec itself reads and validates
             diags = _with_accepted_inputs(parsed, params, diags, max_layers)

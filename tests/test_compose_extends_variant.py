@@ -189,3 +189,34 @@ def test_a_chain_of_bases_too_deep_says_how_to_shorten_it(tmp_path: Path) -> Non
     err = error_of(tmp_path / "e0.yaml")
     assert err.error_code == "E111" and "nested deeper than 64" in str(err)
     assert "chain" in (err.hint or "") and "built-in" not in (err.hint or "")
+
+
+def test_a_family_error_every_variant_shares_is_printed_once(tmp_path: Path) -> None:
+    """Each variant is reported by its own name, also when the spec does not validate; an
+    error in a layer every variant has is shown once, a variant's own error where it is."""
+    spec = write(tmp_path / "fam.yaml", FAMILY.replace("fields: [ch, s]", "as: [ch, s]"))
+    result = runner.invoke(app, ["check", str(spec)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[:2] == [
+        f"fam_s ({spec}): 2 errors",
+        f"fam_l ({spec}): 2 errors (2 shown above)",
+    ]
+    assert result.stderr.count("error[E201]: unknown field `as`") == 1
+    assert result.stderr.count("error[E203]") == 1
+    assert [d["name"] for d in _json(runner.invoke(app, ["check", str(spec), "--json"]))] == [
+        "fam_s",
+        "fam_l",
+    ]
+    assert archspec.check(spec, variant="fam_l").name == "fam_l"
+    # a variant's own error is its own: shown, and no "shown above"
+    spec.write_text(FAMILY.replace("{width: 16, depth: 3,", "{width: 0, depth: 3,"))
+    result = runner.invoke(app, ["check", str(spec)])
+    lines = result.stdout.splitlines()
+    assert f"fam_s ({spec}): ok" in lines and f"fam_l ({spec}): 1 error" in lines
+    assert result.stderr.count("error[E309]") == 1 and "shown above" not in result.stdout
+
+
+def _json(result: object) -> list[dict[str, object]]:
+    import json
+
+    return json.loads(result.stdout)  # type: ignore[attr-defined]

@@ -132,12 +132,14 @@ def check(
         print(json.dumps(dicts, indent=2))
     else:  # plain lines: names and files are escaped text, so rich would add nothing
         color = use_color(sys.stderr)
+        shown: set[tuple[str, str]] = set()  # a family's variants share most of their layers
         for r, line in zip(results, weights):
-            if r.diagnostics:
-                print(r.render(color=color), file=sys.stderr)
+            repeated = _print_diagnostics(r, shown, color)
             status = "ok" if r.ok else f"{len(r.errors)} error{'s' if len(r.errors) > 1 else ''}"
             if r.warnings:
                 status += f", {len(r.warnings)} warning{'s' if len(r.warnings) > 1 else ''}"
+            if repeated:
+                status += f" ({repeated} shown above)"
             name, file = api.escape_text(r.name), api.escape_text(str(r.file))
             print(f"{name} ({file}): {status}")
             if r.input_shape is not None and r.ok:
@@ -165,6 +167,22 @@ def check(
             )
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _print_diagnostics(result: api.CheckResult, shown: set[tuple[str, str]], color: bool) -> int:
+    """Print the result's diagnostics to stderr, except those an earlier result of the same
+    file printed word for word (an error in a layer every variant of a family has is shown
+    once, not once per variant); return how many were left out."""
+    sources = dict(result.sources)
+    repeated = 0
+    for diag in result.diagnostics:
+        text = diag.render(sources, color)
+        if (str(result.file), text) in shown:
+            repeated += 1
+            continue
+        shown.add((str(result.file), text))
+        print(text, file=sys.stderr)
+    return repeated
 
 
 def _shape(shape: tuple[object, ...]) -> str:
