@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import archspec
@@ -65,3 +66,48 @@ def test_a_list_given_to_a_child_is_refused_naming_the_child_as_the_source_does(
     assert first.span is not None and first.span.file == __file__
     with open(__file__, encoding="utf-8") as fh:
         assert "self.features([x])" in fh.read().splitlines()[first.span.line - 1]
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """timm's LayerNorm2d: a LayerNorm subclass whose forward tests a flag set at construction
+    before computing what torchvision's LayerNorm2d computes (its source is not that code)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__(c, eps=1e-6)
+        self._fast = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        if self._fast:
+            x = F.layer_norm(x.float(), self.normalized_shape, self.weight, self.bias, 1e-3)
+        else:
+            x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class LayerNorm(nn.LayerNorm):
+    """timm's LayerNorm: nn.LayerNorm's computation behind a flag."""
+
+    def __init__(self, c: int, fast: bool = False) -> None:
+        super().__init__(c)
+        self._fast = fast
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._fast:
+            return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, 1e-3)
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+
+def test_a_layer_subclass_whose_forward_traces_to_the_kinds_graph_is_read_as_the_kind() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), LayerNorm2d(8), nn.Flatten(2), nn.Conv1d(8, 4, 1))
+    text = roundtrip(model, (2, 3, 5, 4))
+    assert "{type: layer_norm2d, eps: 1.0e-06}" in text
+    text = roundtrip(nn.Sequential(nn.Linear(4, 6), LayerNorm(6)), (2, 3, 4))
+    assert "{type: layer_norm}" in text
+
+
+def test_a_layer_subclass_whose_forward_computes_otherwise_is_not_read_as_the_kind() -> None:
+    """The same class taking the other branch (another eps) traces to another graph."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(nn.Sequential(LayerNorm(6, fast=True)), torch.zeros(1, 6))
+    assert all("layer_norm" in d.message for d in info.value.diagnostics)

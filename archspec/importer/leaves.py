@@ -10,6 +10,7 @@ the module unread, and the importer reports it (E902) instead of approximating i
 from __future__ import annotations
 
 import inspect
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +69,10 @@ def _builds_same(op: Op, attrs: dict[str, Any], module: nn.Module) -> bool:
     except Exception:
         return False
     return (
-        _same_code(type(built), type(module))
-        and _after_name(repr(built)) == _after_name(repr(module))
+        _after_name(repr(built)) == _after_name(repr(module))
         and _tensors(built) == _tensors(module)
         and _same_common(dict(_fingerprint(built)[3]), dict(_fingerprint(module)[3]))
+        and (_same_code(type(built), type(module)) or _same_graph(built, module))
     )
 
 
@@ -121,6 +122,52 @@ def _same_forward(base: type, cls: type) -> bool:
     return ours is not None and ours == body(cls)
 
 
+def _same_graph(built: nn.Module, module: nn.Module) -> bool:
+    """A class named as the kind's class or one of its bases (timm's `LayerNorm2d(nn.LayerNorm)`,
+    whose forward tests a fast-norm flag first) whose forward, traced with torch.fx in eval and
+    in training mode, makes the same graph as the kind's module: the same calls of the same
+    functions, methods and attributes, with equal constant arguments. A forward that computes
+    anything else (weight standardisation, an extra step, another mode) traces otherwise."""
+    names = [c.__name__ for c in type(module).__mro__]
+    if type(built).__name__ not in names and not any(
+        c.__name__ in names for c in type(built).__mro__[1:] if c.__module__.startswith("torch.")
+    ):
+        return False
+    try:
+        return all(_graph_of(built, mode) == _graph_of(module, mode) for mode in (False, True))
+    except Exception:  # a forward fx cannot trace is not shown to be the same
+        return False
+
+
+def _graph_of(module: nn.Module, training: bool) -> list[tuple[Any, ...]]:
+    """One forward as comparable data: per node its op, target and arguments (nodes by index)."""
+    import torch.fx as fx
+
+    was = module.training
+    module.train(training)
+    try:
+        graph = fx.Tracer().trace(module)
+    finally:
+        module.train(was)
+    index = {node: i for i, node in enumerate(graph.nodes)}
+
+    def value(v: Any) -> Any:
+        if isinstance(v, fx.Node):
+            return ("node", index[v])
+        if isinstance(v, list | tuple):
+            return (type(v).__name__, tuple(value(x) for x in v))
+        if isinstance(v, dict):
+            return ("dict", tuple(sorted((k, value(x)) for k, x in v.items())))
+        if v is None or isinstance(v, bool | int | float | str | type):
+            return (type(v).__name__, v)
+        return ("object", type(v).__qualname__, repr(v))
+
+    return [
+        (n.op, n.target if n.op != "placeholder" else None, value(n.args), value(n.kwargs))
+        for n in graph.nodes
+    ]
+
+
 def _constructs_only(cls: type) -> bool:
     """A class that defines no method but `__init__` (static and class methods aside)."""
     return not any(
@@ -157,8 +204,17 @@ def _candidates(module: nn.Module) -> list[Op]:
     return named + [op for op in others if type(op).read_module is not Op.read_module]
 
 
+#: Readings of modules whose class has a forward of its own outside torch: what it computes
+#: may hang on any attribute (a flag the fingerprint does not show), so one per instance.
+_OWN_FORWARD: weakref.WeakKeyDictionary[Any, Leaf | None] = weakref.WeakKeyDictionary()
+
+
 def read_leaf(module: nn.Module) -> Leaf | None:
     """The layer kind and fields that build `module` exactly, or None."""
+    if not type(module).forward.__module__.startswith("torch."):
+        if module not in _OWN_FORWARD:
+            _OWN_FORWARD[module] = _read(module)
+        return _OWN_FORWARD[module]
     key = _fingerprint(module)
     if key not in _CACHE:
         _CACHE[key] = _read(module)
