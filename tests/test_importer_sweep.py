@@ -111,3 +111,36 @@ def test_a_layer_subclass_whose_forward_computes_otherwise_is_not_read_as_the_ki
     with pytest.raises(ImportFailure) as info:
         archspec.from_module(nn.Sequential(LayerNorm(6, fast=True)), torch.zeros(1, 6))
     assert all("layer_norm" in d.message for d in info.value.diagnostics)
+
+
+class Stage(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+
+class WalksSequential(nn.Module):
+    """timm's FastVit walks its nn.Sequential of stages item by item in forward_features."""
+
+    def __init__(self, between: bool) -> None:
+        super().__init__()
+        self.between = between
+        self.stages = nn.Sequential(Stage(3, 4), Stage(4, 4), Stage(4, 6))
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            x = stage(x)
+            if self.between:
+                x = F.relu(x)
+        return self.head(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("between", [False, True])
+def test_a_sequential_walked_item_by_item_round_trips(between: bool) -> None:
+    text = roundtrip(WalksSequential(between), (2, 3, 6, 5))
+    assert "name: stages" in text

@@ -65,14 +65,12 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     """`for block in self.blocks: x = block(x)`, traced as calls of `blocks.0`, `blocks.1`,
     ...: each item of an nn.ModuleList called once, in order, each reading the one before,
     is that list as a sequence (same state_dict keys: `blocks.0.weight`). False: not such a
-    call (the caller reports it)."""
-    import torch.nn as nn
-
+    call (the caller reports it). A plain nn.Sequential walked so reads the same."""
     from .trace import child_item
 
     head, _, index = target.partition(".")
     holder = getattr(reader.module, head, None) if head in reader.taken else None
-    if not isinstance(holder, nn.ModuleList) or not index.isdigit() or str(int(index)) != index:
+    if not _walkable(holder) or not index.isdigit() or str(int(index)) != index:
         return False
     if len(node.args) != 1 or node.kwargs or not hasattr(node.args[0], "op"):
         return False
@@ -102,6 +100,18 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     reader.names[node] = head
     reader.module_lists[head] = (run[0], node)
     return True
+
+
+def _walkable(holder: Any) -> bool:
+    """An nn.ModuleList, or a plain nn.Sequential walked item by item (timm's FastVit:
+    `for block in self.stages: x = block(x)`), whose items keep the keys `stages.0....`."""
+    import torch.nn as nn
+
+    from .trace import is_plain_sequential
+
+    return isinstance(holder, nn.ModuleList) or (
+        isinstance(holder, nn.Module) and is_plain_sequential(holder)
+    )
 
 
 def _items(seq: Item) -> int:
@@ -135,10 +145,23 @@ def _steps_between(reader: Any, last: Any, arg: Any) -> list[tuple[Any, Item]] |
 
 
 def unfinished_lists(reader: Any) -> None:
-    """A ModuleList whose items were called in part: a sequence would hold them all."""
+    """A ModuleList whose items were called in part: a sequence would hold them all. An
+    nn.Sequential so called was meant to be called whole: the forward reached inside it."""
+    import torch.nn as nn
+
+    from .trace import _INSIDE_HINT, _inside_child
+
     for head, (seq, node) in reader.module_lists.items():
-        count = len(getattr(reader.module, head))
-        if _items(seq) != count:
+        holder = getattr(reader.module, head)
+        count = len(holder)
+        if _items(seq) != count and not isinstance(holder, nn.ModuleList):
+            reader.fail(
+                "E904",
+                f"{describe(type(reader.module))}.forward {_inside_child(head + '.0')}",
+                node,
+                _INSIDE_HINT,
+            )
+        elif _items(seq) != count:
             reader.fail(
                 "E904",
                 f"{describe(type(reader.module))}.forward calls {_items(seq)} of the "
@@ -159,11 +182,10 @@ INTERLEAVED_HINT = (
 def interleaved_list(reader: Any, target: str) -> str | None:
     """What is wrong with a call of an item of a ModuleList that another call interrupted
     (`for down, stage in zip(self.downs, self.stages)`), None for any other call."""
-    import torch.nn as nn
 
     head, _, index = target.partition(".")
     run = reader.module_lists.get(head)
-    if not index.isdigit() or not isinstance(getattr(reader.module, head, None), nn.ModuleList):
+    if not index.isdigit() or not _walkable(getattr(reader.module, head, None)):
         return None
     if run is None:  # its first item failed already (reported): the rest would only repeat it
         return "" if getattr(reader, "failed", False) else None
