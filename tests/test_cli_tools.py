@@ -116,6 +116,24 @@ def test_new_from_builtin_keeps_the_network(tmp_path: Path) -> None:
     assert graph_cost(g).params == graph_cost(archspec.build_graph("resnet18")).params
 
 
+def test_new_from_a_family_file_copies_the_family(tmp_path: Path) -> None:
+    """A family file (one with `variants:`) is copied whole; it used to be E113 whose hint,
+    `--variant`, names an option `new` does not have."""
+    fam = tmp_path / "fam.yaml"
+    fam.write_text(
+        "archspec: 1\nname: fam\ninput: [N, 3, 8, 8]\nparams: {w: 4}\n"
+        "variants:\n  fam_s: {params: {w: 2}}\n  fam_l: {params: {w: 8}}\n"
+        "layers: [{name: conv, type: conv2d, out_channels: w, kernel_size: 1}]\n"
+    )
+    out = tmp_path / "mine.yaml"
+    code, _, err = run("new", "mine", "--from", str(fam), "-o", str(out))
+    assert code == 0, err
+    text = out.read_text()
+    assert "# mine: a copy of the `fam` spec" in text and "archspec's" not in text
+    assert "\nname: mine\n" in text and "fam_l: {params: {w: 8}}" in text
+    assert archspec.compile(out, variant="fam_l").conv.out_channels == 8
+
+
 def test_new_rejects_a_bad_name() -> None:
     code, _, err = run("new", "my-net")
     assert code == 2 and "not a valid name" in err

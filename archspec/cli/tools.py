@@ -335,12 +335,15 @@ def scaffold(name: str, source: str | None = None) -> str:
         raise typer.BadParameter(str(exc), param_hint="NAME") from None
     if source is None:
         return MODELINE + TEMPLATE.replace("__NAME__", name)
-    doc = api.read_source(source)
+    # a family file is copied whole, its variants with it; one of them is read to check it
+    variants = api.family_variants(source)
+    doc = api.read_source(source, variant=variants[0] if variants else None)
     if not doc.text:
         raise typer.BadParameter(f"{source!r} is not a spec file", param_hint="--from")
     if not isinstance(doc.data, dict):
         api.validate_spec(doc)  # not a spec at all: the located E202 `check` gives
-    old = doc.data.get("name")
+    found = api.family_of(source) if variants else None
+    old = found[0] if found else doc.data.get("name")  # a family's own name, not its variant's
     if not isinstance(old, str) or not _legal_name(old):
         old = None  # a stranger's text never reaches the comment the copy starts with
     text = doc.text
@@ -355,7 +358,8 @@ def scaffold(name: str, source: str | None = None) -> str:
         elif line.startswith("class_name:"):
             continue
         body.append(line)
-    copied = f"archspec's `{old}` spec" if old else "a spec"
+    builtin = source in api.builtin_index() and not os.path.lexists(source)
+    copied = (f"archspec's `{old}` spec" if builtin else f"the `{old}` spec") if old else "a spec"
     header = (
         f"# {name}: a copy of {copied}, to change as you like.\n"
         "# Layers name their `type` (a layer kind, or a block from `blocks:`); fields may be\n"
