@@ -8,7 +8,7 @@ Every node keeps the span of the YAML that made it, so any later pass can point 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -361,28 +361,57 @@ def iter_nodes(module: Module, prefix: str = "") -> Iterator[tuple[str, Node]]:
             stack.append((path, iter(node.child.nodes)))
 
 
-def shard_unit_paths(graph: Graph) -> tuple[str, ...]:
+def shard_unit_paths(
+    graph: Graph, params_of: Callable[[Module], int] | None = None
+) -> tuple[str, ...]:
     """The module paths of the block instances that are FSDP units, each after the units
     inside it (the order `fully_shard` is applied in: children before parents).
 
     With no `shard:` the units are the outermost block instances (ResNet-50's Bottlenecks,
     not their convs); `shard: [A, B]` makes every instance of A and B one, nested or not.
+    Given `params_of` (a module's parameter count), a block with an instance holding more
+    than half of the model's parameters and blocks of its own is no default unit, its inner
+    blocks are: a unit is gathered whole, so one that is nearly the model (ViT's Encoder,
+    around its 12 EncoderBlocks) would save nothing.
     """
     named = None if graph.shard is None else frozenset(graph.shard)
-    out: list[str] = []
+    passed: set[str] = set()  # blocks too large to be units: their inner blocks are
 
-    def visit(module: Module, prefix: str, inside: bool) -> None:
+    def visit(module: Module, prefix: str, inside: bool, out: list[str]) -> None:
         for node in module.nodes:
             child = node.child
             if child is None:
                 continue
             path = f"{prefix}.{node.name}" if prefix else node.name
-            unit = child.block is not None and (
-                child.block in named if named is not None else not inside
-            )
-            visit(child, path, inside or child.block is not None)
+            block = child.block
+            opaque = block is not None and block not in passed
+            unit = opaque and (block in named if named is not None else not inside)
+            visit(child, path, inside or opaque, out)
             if unit:
                 out.append(path)
 
-    visit(graph.root, "", False)
-    return tuple(out)
+    while True:
+        out: list[str] = []
+        visit(graph.root, "", False, out)
+        if named is not None or params_of is None:
+            return tuple(out)
+        modules = dict(_block_instances(graph.root, ""))
+        half = params_of(graph.root) / 2
+        large = {
+            modules[path].block
+            for path in out
+            if params_of(modules[path]) > half and _holds_blocks(modules[path])
+        }
+        if not large:
+            return tuple(out)
+        passed.update(b for b in large if b is not None)
+
+
+def _block_instances(module: Module, prefix: str) -> Iterator[tuple[str, Module]]:
+    for path, node in iter_nodes(module, prefix):
+        if node.child is not None and node.child.block is not None:
+            yield path, node.child
+
+
+def _holds_blocks(module: Module) -> bool:
+    return any(True for _ in _block_instances(module, ""))

@@ -699,13 +699,7 @@ class MaxVit(nn.Module):
         attention_dropout: float
     """
 
-    _archspec_shard = (
-        "ConvBNAct",
-        "MaxVitBlock",
-        "MaxVitBlock_2",
-        "MaxVitBlock_3",
-        "MaxVitBlock_4",
-    )
+    _archspec_shard = ("ConvBNAct", "MaxVitLayer")
 
     def __init__(
         self,

@@ -662,7 +662,7 @@ class VitB16(nn.Module):
         num_classes: int
     """
 
-    _archspec_shard = ("Encoder",)
+    _archspec_shard = ("EncoderBlock",)
 
     def __init__(
         self,
@@ -711,7 +711,7 @@ class VitB32(nn.Module):
         num_classes: int
     """
 
-    _archspec_shard = ("Encoder",)
+    _archspec_shard = ("EncoderBlock",)
 
     def __init__(
         self,
@@ -760,7 +760,7 @@ class VitL16(nn.Module):
         num_classes: int
     """
 
-    _archspec_shard = ("Encoder_2",)
+    _archspec_shard = ("EncoderBlock_2",)
 
     def __init__(
         self,
@@ -809,7 +809,7 @@ class VitL32(nn.Module):
         num_classes: int
     """
 
-    _archspec_shard = ("Encoder_2",)
+    _archspec_shard = ("EncoderBlock_2",)
 
     def __init__(
         self,
@@ -858,7 +858,7 @@ class VitH14(nn.Module):
         num_classes: int
     """
 
-    _archspec_shard = ("Encoder_3",)
+    _archspec_shard = ("EncoderBlock_3",)
 
     def __init__(
         self,

@@ -195,7 +195,7 @@ class VitB16(nn.Module):
         num_classes: int
     """
 
-    _archspec_shard = ("Encoder",)
+    _archspec_shard = ("EncoderBlock",)
 
     def __init__(
         self,

@@ -315,7 +315,7 @@ class VitH14(nn.Module):
         num_classes: int
     """
 
-    _archspec_shard = ("Encoder",)
+    _archspec_shard = ("EncoderBlock",)
 
     def __init__(
         self,

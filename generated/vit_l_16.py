@@ -267,7 +267,7 @@ class VitL16(nn.Module):
         num_classes: int
     """
 
-    _archspec_shard = ("Encoder",)
+    _archspec_shard = ("EncoderBlock",)
 
     def __init__(
         self,

@@ -262,6 +262,60 @@ def test_emitted_resnet50_units_are_its_bottlenecks() -> None:
     assert unit_paths(model) == unit_paths(compiled) and len(unit_paths(model)) == 16
 
 
+#: A ViT in small: one Encoder instance holding most of the parameters around a repeat of
+#: Layer blocks, and a big Head block with no block inside.
+STACKED = """\
+archspec: 1
+name: stacked_net
+input: [N, 8, 16]
+blocks:
+  Layer:
+    layers:
+      - {name: fc1, type: linear, out_features: 64}
+      - {name: fc2, type: linear, out_features: 16}
+  Encoder:
+    params: {depth: int}
+    layers:
+      - {name: layers, type: repeat, count: depth, layer: {type: Layer}}
+      - {name: norm, type: layer_norm, normalized_shape: 16}
+  Head:
+    layers:
+      - {name: fc, type: linear, out_features: 16}
+layers:
+  - {name: embed, type: linear, out_features: 16}
+  - {name: encoder, type: Encoder, depth: 3}
+  - {name: head, type: Head}
+"""
+
+
+def test_a_block_holding_most_of_the_model_gives_its_inner_blocks() -> None:
+    """FSDP gathers a unit whole: one that is nearly the whole model (ViT's Encoder) would
+    save nothing, so its inner blocks are the units instead."""
+    compiled = archspec.compile(STACKED)
+    params = {n: sum(p.numel() for p in m.parameters()) for n, m in compiled.named_modules()}
+    assert params["encoder"] > params[""] / 2  # the premise: the Encoder is most of it
+    inner = ["encoder.layers.0", "encoder.layers.1", "encoder.layers.2"]
+    assert unit_paths(compiled) == [*inner, "head"]
+    module = types.ModuleType("emitted_stacked")
+    exec(compile(archspec.emit(STACKED), "<emitted stacked>", "exec"), module.__dict__)
+    assert unit_paths(module.StackedNet()) == unit_paths(compiled)
+    # a block as large with no block inside stays a unit; `shard:` is taken as it is written
+    wide = STACKED.replace("depth: 3}", "depth: 1}").replace(
+        "out_features: 16}\nlayers", "out_features: 4096}\nlayers"
+    )
+    assert "head" in unit_paths(archspec.compile(wide))
+    named = STACKED.replace(
+        "layers:\n  - {name: embed", "shard: [Encoder]\nlayers:\n  - {name: embed"
+    )
+    assert unit_paths(archspec.compile(named)) == ["encoder"]
+
+
+def test_vit_units_are_its_encoder_blocks() -> None:
+    model = archspec.compile("vit_b_16", device="meta")
+    assert len(unit_paths(model)) == 12
+    assert {type(m).__name__ for m in archspec.shard_units(model)} == {"EncoderBlock"}
+
+
 # -- checkpoint: emitted source -------------------------------------------------------------
 
 

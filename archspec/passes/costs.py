@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..dims import Dim, ExpressionTooLarge, Shape, evaluate_shape, total
 from ..errors import ShapeError
-from ..ir import Graph, Module, Node
+from ..ir import Graph, Module, Node, iter_nodes
 from ..ops import REGISTRY, Op, node_style
 from ..ops.base import TOO_LARGE_HINT
 
@@ -87,6 +87,16 @@ def connections(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> Dim:
         return Dim.of(REGISTRY[node.kind].connections(node.attrs, in_shapes, shape))
     except ExpressionTooLarge as exc:
         raise CostTooLarge(node, exc) from None
+
+
+def module_params(module: Module) -> int:
+    """A module's parameter count, its children included (what `node_cost` counts, without
+    the MACs): the size `shard_unit_paths` weighs a training unit by."""
+    count = 0
+    for _, node in iter_nodes(module):
+        if node.child is None and node.shape is not None and node_style(node) != "function":
+            count += REGISTRY[node.kind].params(node.attrs)
+    return count
 
 
 def module_cost(module: Module) -> Cost:
