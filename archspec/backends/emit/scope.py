@@ -9,7 +9,7 @@ values a shape rule fills in come from running the rule on traced numbers (`rule
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -95,6 +95,9 @@ class Scope(EmitContext):
                 if node_style(node) != "function":
                     step = Step(node, attr, self.emit_op(op, node, attrs, env), None, when, out)
                 else:
+                    # forward sees no argument of __init__: a value its call reads from one
+                    # (`x.split([reg_tokens, 16], 1)`) is the instance's, fixing those names
+                    env.lost |= _read_names(attrs.values())
                     step = Step(node, None, None, code, when, out)
             vals[node.name] = step.out
             if when is not None and step.ctor is not None:
@@ -388,3 +391,12 @@ def _int_fields_of(spec: type) -> frozenset[str]:
 
     plan = _field_plan(spec)
     return frozenset(f for f, _, final in plan if final and final.kind in ("int", "ints"))
+
+
+def _read_names(vals: Iterable[Val]) -> set[str]:
+    """The names the values' code reads (a list's items' too)."""
+    out: set[str] = set()
+    for v in vals:
+        out |= set(v.names) if v.symbolic else set()
+        out |= _read_names(v.items or ())
+    return out
