@@ -409,3 +409,25 @@ def test_compile_says_the_output_check_says(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["compile", str(spec), "-o", str(tmp_path / "u.py")])
     assert result.exit_code == 0, result.output
     assert "input (N, 3, H, W) -> output (N, 2, H, W)" in result.output
+
+
+def test_a_dropped_piece_of_a_split_is_no_warning() -> None:
+    """timm's `x[:, 4:]` is the second piece of a split; the first, unread, is no mistake.
+    A split none of whose pieces is read still warns."""
+    kept = spec(
+        """
+        layers:
+          - {type: split, split_size: [1, 2], dim: 1, names: [prefix, rest]}
+          - {name: conv, type: conv2d, out_channels: 8, kernel_size: 1, from: rest}
+        """
+    )
+    assert not [d for d in archspec.build_graph(kept).diagnostics if d.code == "W401"]
+    unread = spec(
+        """
+        layers:
+          - {type: split, split_size: [1, 2], dim: 1, names: [prefix, rest]}
+          - {name: conv, type: conv2d, out_channels: 8, kernel_size: 1, from: input}
+        """
+    )
+    codes = [d.code for d in archspec.build_graph(unread).diagnostics]
+    assert codes == ["W401"]  # once per place: the pieces share the split's line

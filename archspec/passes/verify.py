@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, iter_modules
@@ -70,7 +72,9 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
         if flat is not None:
             warnings.append(flat)
         unread = node.name not in consumers and node.name not in outputs
-        if unread and not _placeholder(node) and not _saved_state(node):
+        if unread and not (
+            _placeholder(node) or _saved_state(node) or _dropped_piece(node, consumers, outputs)
+        ):
             warnings.append(
                 Diagnostic(
                     "W401",
@@ -87,6 +91,16 @@ def _placeholder(node: Node) -> bool:
     placeholder (ShuffleNetV2 at stride 1), kept for its place in the module tree; it
     computes nothing, so leaving it unread is not a mistake worth a warning."""
     return node.kind == "module" and node.child is not None and not node.child.nodes
+
+
+def _dropped_piece(node: Node, consumers: Mapping[str, Any], outputs: set[str]) -> bool:
+    """A piece of a split that another piece of it is read: the split is how a spec keeps
+    part of a tensor (timm's `x[:, num_prefix_tokens:]`), so the part left is no mistake."""
+    op = REGISTRY.get(node.kind) if node.child is None else None
+    if op is None or op.names_field is None:
+        return False
+    pieces = node.attrs.get(op.names_field) or ()
+    return any(p != node.name and (p in consumers or p in outputs) for p in pieces)
 
 
 def _saved_state(node: Node) -> bool:
