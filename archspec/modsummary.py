@@ -191,6 +191,47 @@ def meta_call(data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     return (tuple(data) if isinstance(data, (list, tuple)) else (data,)), {}
 
 
+def _check_wrappers(model: nn.Module) -> None:
+    """Modules whose forward hooks and meta stand-ins cannot watch, named with the way out."""
+    for path, module in model.named_modules():
+        where = f" (at {path})" if path else ""
+        if isinstance(module, torch.jit.ScriptModule):
+            raise ModuleSummaryError(
+                f"{type(module).__name__}{where} is TorchScript: its compiled graph takes no "
+                "hooks and no meta stand-ins; summarise the nn.Module you scripted or traced"
+            )
+        if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            raise ModuleSummaryError(
+                f"{type(module).__name__}{where} wraps the network to run it on devices; "
+                "summarise the network it wraps, its `.module`"
+            )
+
+
+def _failure_hint(exc: Exception) -> str:
+    """What most likely stopped a forward on meta tensors, from torch's exception."""
+    text = str(exc)
+    if "more than 1 value per channel" in text:
+        return (
+            "a batch of 2, or mode='eval': batch norm in train mode needs more than one value "
+            "per channel"
+        )
+    if "device meta" in text or "meta device" in text:
+        return (
+            "the forward makes a tensor on a device of its own (torch.zeros(...) without "
+            "device=x.device, .cpu(), .cuda()), which cannot meet meta tensors"
+        )
+    if isinstance(exc, NotImplementedError):
+        return (
+            "an operator whose output shape depends on tensor values (nonzero, masking: "
+            "detection models' box selection) or that has no meta implementation (quantized "
+            "or custom operators) cannot run without data"
+        )
+    return (
+        "a forward that reads tensor values, such as .item() or .tolist(), cannot be "
+        "summarised without data; check the input size"
+    )
+
+
 def trace(
     model: nn.Module,
     shapes: Sequence[tuple[int, ...]],
@@ -204,6 +245,7 @@ def trace(
     if call is None:
         made = [torch.empty(s, dtype=d, device="meta") for s, d in zip(shapes, dtypes, strict=True)]
         call = (tuple(made), {})
+    _check_wrappers(model)
     stand_ins = _meta_stand_ins(model)
     handles = seen.hooks(model)
     try:
@@ -219,21 +261,7 @@ def trace(
                 torch.func.functional_call(model, stand_ins, call[0], call[1])
     except Exception as exc:  # the user's forward: anything it raises is reported as such
         what = ", ".join(str(tuple(s)) for s in shapes)
-        if "more than 1 value per channel" in str(exc):
-            hint = (
-                "a batch of 2, or mode='eval': batch norm in train mode needs more than one "
-                "value per channel"
-            )
-        elif "device meta" in str(exc) or "meta device" in str(exc):
-            hint = (
-                "the forward makes a tensor on a device of its own (torch.zeros(...) without "
-                "device=x.device, .cpu(), .cuda()), which cannot meet meta tensors"
-            )
-        else:
-            hint = (
-                "a forward that reads tensor values, such as .item() or .tolist(), cannot "
-                "be summarised without data; check the input size"
-            )
+        hint = _failure_hint(exc)
         raise ModuleSummaryError(
             f"the forward of {type(model).__name__} ({'train' if train else 'eval'} mode) "
             f"fails on meta tensors of shape {what}: {type(exc).__name__}: "

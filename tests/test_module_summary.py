@@ -480,3 +480,22 @@ def test_a_tensor_made_off_the_meta_device_is_named_as_the_cause() -> None:
 
     with pytest.raises(ModuleSummaryError, match=r"without device=x\.device"):
         archspec.summary(MakesItsOwn(), input_size=(2, 4))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit, deprecated in 2.13
+def test_wrappers_and_operators_meta_tensors_cannot_run_say_what_to_do() -> None:
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(4, 4)))
+    with pytest.raises(ModuleSummaryError, match=r"TorchScript.*summarise the nn\.Module you"):
+        archspec.summary(scripted, input_size=(1, 4))
+    inner = nn.Sequential(nn.Linear(4, 4), torch.jit.trace(nn.Linear(4, 2), torch.zeros(1, 4)))
+    with pytest.raises(ModuleSummaryError, match=r"\(at 1\) is TorchScript"):
+        archspec.summary(inner, input_size=(1, 4))
+    with pytest.raises(ModuleSummaryError, match=r"summarise the network it wraps, its `\.module`"):
+        archspec.summary(nn.DataParallel(nn.Linear(4, 4)), input_size=(1, 4))
+
+    class Selects(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[x > 0]  # a shape only the values decide
+
+    with pytest.raises(ModuleSummaryError, match="output shape depends on tensor values"):
+        archspec.summary(Selects(), input_size=(2, 4))
