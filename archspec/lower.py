@@ -24,6 +24,7 @@ from .lowering.lets import bind_lets
 from .lowering.training import training_units
 from .lowering.values import bind_value, coerce_param, decl_of, field_plan, final_of, param_hint
 from .lowering.walker import Lowerer
+from .ops import REGISTRY
 from .ops.base import check_name
 from .schema import models
 
@@ -62,6 +63,7 @@ def lower(
 def lower_graph(lw: Lowerer) -> Graph:
     """The whole spec: params, the root module, init rules; SpecError on any error."""
     spec = lw.spec
+    _blocks_named_like_kinds(lw)
     info = bind_params(lw)
     switches: list[tuple[str, str]] = []
     try:
@@ -196,6 +198,24 @@ def bind_params(lw: Lowerer) -> list[ParamInfo]:
             continue
         lw.failed.discard(name)
     return param_infos(decls)
+
+
+def _blocks_named_like_kinds(lw: Lowerer) -> None:
+    """E304 for a block (of the spec's own, or imported under that name) named like a layer
+    kind or construct: `type: relu` always means the kind, so the block could never be
+    called, and a spec that meant to call it would silently get the kind instead."""
+    for bname in lw.spec.blocks:
+        what = "layer kind" if bname in REGISTRY else "construct" if bname in CONSTRUCTS else ""
+        if what:
+            lw.error(
+                "E304",
+                f"block `{bname}` has the name of a {what}: `type: {bname}` calls the {what}, "
+                "never this block",
+                ("blocks", bname),
+                "rename the block; an imported one is named where `use:` lists it "
+                "(`{Bottleneck: MyBottleneck}`)",
+                key=True,
+            )
 
 
 def _class_name(name: str) -> str:

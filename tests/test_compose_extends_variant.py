@@ -220,3 +220,23 @@ def _json(result: object) -> list[dict[str, object]]:
     import json
 
     return json.loads(result.stdout)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("alias", ["relu", "conv2d", "repeat", "residual"])
+def test_a_block_imported_under_a_layer_kinds_name_is_refused(tmp_path: Path, alias: str) -> None:
+    """`{Net: relu}` made a block `type: relu` could never call (the layer kind won, and the
+    model silently lacked the block): E304, with the import site."""
+    write(
+        tmp_path / "lib.yaml",
+        "archspec: 1\nblocks:\n  Wide: {layers: [{type: conv2d, "
+        "out_channels: 5, kernel_size: 1}]}\n",
+    )
+    spec = write(
+        tmp_path / "net.yaml",
+        "archspec: 1\nname: net\ninput: [N, 3, 8, 8]\nuse:\n"
+        f"  - {{from: lib.yaml, blocks: [{{Wide: {alias}}}]}}\nlayers:\n  - {{type: relu}}\n",
+    )
+    result = archspec.check(spec)
+    assert [d.code for d in result.diagnostics] == ["E304"], result.render()
+    assert f"block `{alias}` has the name of a" in result.render()
+    assert f"imported at {spec}:5:" in result.render()
