@@ -14,10 +14,12 @@ import dataclasses
 import os
 import pickle
 import re
+import socket
 import sys
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -28,6 +30,21 @@ from torch import nn
 from .api import SpecDiff  # through the facade: archspec.diffs is a part of archspec.api
 from .diffs import Entry, Side, compare_states
 from .weights import Weights, WeightsError, builder_rule
+
+#: Seconds a download may wait for the server's next bytes (torch.hub sets no timeout, so a
+#: mirror or proxy that accepts the connection and never answers would hang forever).
+FETCH_TIMEOUT = 60.0
+
+
+@contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """The default timeout of new sockets, for torch.hub's urlopen, which takes none."""
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(before)
 
 
 class WeightsWarning(UserWarning):
@@ -55,14 +72,15 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
             "file is downloaded again (or put torchvision's file there)",
         )
     try:
-        state = torch.hub.load_state_dict_from_url(
-            url,
-            map_location="cpu",
-            progress=sys.stderr.isatty(),
-            check_hash=True,
-            file_name=weights.file,
-            weights_only=True,
-        )
+        with _socket_timeout(FETCH_TIMEOUT):
+            state = torch.hub.load_state_dict_from_url(
+                url,
+                map_location="cpu",
+                progress=sys.stderr.isatty(),
+                check_hash=True,
+                file_name=weights.file,
+                weights_only=True,
+            )
     except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
         if "invalid hash value" not in str(exc):
             # torch's message advises weights_only=False, which runs the file's code: never

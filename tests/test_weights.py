@@ -199,6 +199,28 @@ def test_a_cache_entry_that_is_no_file_is_named_not_fetched(
     assert "not a regular file" in str(err.value) and offline == []
 
 
+def test_a_server_that_never_answers_is_an_error_not_a_hang(
+    hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mirror or proxy that accepts the connection and sends nothing: torch.hub's urlopen
+    has no timeout of its own, so without archspec's the load would wait forever."""
+    import socket
+    import time
+
+    import archspec.hub
+
+    monkeypatch.setattr(archspec.hub, "FETCH_TIMEOUT", 0.5)
+    with socket.create_server(("127.0.0.1", 0)) as server:  # listens, never accepts
+        port = server.getsockname()[1]
+        start = time.monotonic()
+        with pytest.raises(archspec.ArchSpecError) as err:
+            archspec.load(SPEC, weights="DEFAULT", base_url=f"http://127.0.0.1:{port}/models")
+    assert time.monotonic() - start < 30
+    assert err.value.error_code == "E802" and "timed out" in str(err.value)
+    assert not hub.exists() or list(hub.iterdir()) == []  # no partial file left
+    assert socket.getdefaulttimeout() is None  # the process's default is restored
+
+
 def test_strict_load_names_the_tensors_that_do_not_fit(hub: Path) -> None:
     state = _checkpoint()
     hub.mkdir(parents=True)
