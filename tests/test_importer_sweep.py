@@ -144,3 +144,20 @@ class WalksSequential(nn.Module):
 def test_a_sequential_walked_item_by_item_round_trips(between: bool) -> None:
     text = roundtrip(WalksSequential(between), (2, 3, 6, 5))
     assert "name: stages" in text
+
+
+class AssertsRank(nn.Module):
+    """timm's norm layers start with `_assert(x.ndim == 4, ...)`, as others with x.dim()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch._assert(x.ndim == 4, "expected an NCHW tensor")
+        return self.conv(x)
+
+
+def test_an_assertion_of_the_rank_read_as_ndim_is_left_to_the_shape_rules() -> None:
+    text = roundtrip(nn.Sequential(AssertsRank(), nn.ReLU()), (2, 3, 4, 4))
+    assert "check_size" not in text

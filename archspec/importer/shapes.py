@@ -39,6 +39,8 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
             return Sym("dim", args[0], args[1])
     if node.op == "call_method" and node.target == "dim" and len(args) == 1:
         return Sym("rank", args[0])
+    if node.op == "call_function" and node.target is getattr and args[1:] == ("ndim",):
+        return Sym("rank", args[0])  # `x.ndim`, as timm's norm layers assert it
     if node.op != "call_function":
         return None
     first = syms.get(args[0]) if args else None
