@@ -119,6 +119,10 @@ class CallPlan:
             if isinstance(raw, str):
                 self.params.append((pname, decl, _STR if decl.type == "str" else _EXPR, raw))
                 continue
+            if isinstance(raw, list) and _has_text(raw):
+                # items may be names of the caller (`[window, window]`): bound per instance
+                self.params.append((pname, decl, _ITEMS, raw))
+                continue
             try:
                 self.params.append((pname, decl, _BOUND, coerce_param(raw, decl)))
             except ValueError:
@@ -150,7 +154,26 @@ class CallPlan:
 
 
 #: how an argument binds (CallPlan.params)
-_DEFAULT, _STR, _EXPR, _BOUND, _LITERAL = range(5)
+_DEFAULT, _STR, _EXPR, _BOUND, _LITERAL, _ITEMS = range(6)
+
+
+def _has_text(items: list[Any]) -> bool:
+    """Whether a list written in place holds text at any depth."""
+    return any(isinstance(v, str) or (isinstance(v, list) and _has_text(v)) for v in items)
+
+
+def list_items(raw: list[Any], env: Mapping[str, Any]) -> list[Any]:
+    """A list argument's items, each text item read as `str_expression` reads a `str`
+    argument: an expression over the caller's names (`[window, window]`) is its value, other
+    text (a table's `HS`) stays text."""
+    return [
+        list_items(v, env)
+        if isinstance(v, list)
+        else parsed(v).evaluate(env)
+        if isinstance(v, str) and str_expression(v, None, env)
+        else v
+        for v in raw
+    ]
 
 
 def call_plan(lw: Lowerer, spec: Any, bdef: Any) -> CallPlan:
@@ -278,6 +301,8 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) ->
                     how == _STR and str_expression(raw, decl.choices, site.local)
                 )
                 value = parsed(raw).evaluate(site.local) if text else raw
+                if how == _ITEMS:
+                    value = list_items(raw, site.local)
                 args[pname] = coerce_param(value, decl)
             except ExprError as exc:
                 if not (
