@@ -240,3 +240,20 @@ def test_a_block_imported_under_a_layer_kinds_name_is_refused(tmp_path: Path, al
     assert [d.code for d in result.diagnostics] == ["E304"], result.render()
     assert f"block `{alias}` has the name of a" in result.render()
     assert f"imported at {spec}:5:" in result.render()
+
+
+@pytest.mark.parametrize(("alias", "says"), [("class", "Python keyword"), ("forward", "reserved")])
+def test_an_import_alias_that_is_no_name_is_refused_where_it_is_written(
+    tmp_path: Path, alias: str, says: str
+) -> None:
+    """The alias written in `use:` is what is wrong (it was reported at the block's line in
+    the library file, which is right as it stands)."""
+    write(tmp_path / "lib.yaml", "archspec: 1\nblocks:\n  Wide: {layers: [{type: relu}]}\n")
+    spec = write(
+        tmp_path / "net.yaml",
+        "archspec: 1\nname: net\ninput: [N, 3, 8, 8]\nuse:\n"
+        f"  - {{from: lib.yaml, blocks: [{{Wide: {alias}}}]}}\nlayers:\n  - {{type: relu}}\n",
+    )
+    err = error_of(spec)
+    assert err.error_code == "E204" and says in str(err) and "another name" in (err.hint or "")
+    assert err.span is not None and (err.span.file, err.span.line) == (str(spec), 5)

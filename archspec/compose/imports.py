@@ -186,6 +186,13 @@ class Importer:
             raise refused("an imported block is written `Name` or `{Name: Alias}`", site, _USE_HINT)
         if not isinstance(alias, str) or not alias.isidentifier():
             raise refused(f"{alias!r} is not a block name", site, _USE_HINT)
+        from ..ops.names import check_name
+
+        try:  # the name written here (`{Net: class}`): refused here, not at the block's file
+            check_name(alias)
+        except ValueError as exc:
+            hint = "import it under another name: `{Name: MyName}`"
+            raise refused(f"imported block name: {exc}", site, hint, code="E204") from None
         found = source.scope.get(name)
         if found is None:
             listed = ", ".join(sorted(source.scope)) or "none"

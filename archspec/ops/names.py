@@ -102,7 +102,7 @@ def check_name(name: str) -> str:
             "not starting with a digit"
         )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        raise ValueError(f"{name!r} is a Python keyword and cannot name a layer")
+        raise ValueError(f"{name!r} is a Python keyword and cannot be a name")
     if name.startswith("__") or name in RESERVED_NAMES:
         raise ValueError(f"{name!r} is reserved (it would shadow an nn.Module attribute)")
     if len(name) > 64:
