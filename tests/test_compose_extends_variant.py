@@ -257,3 +257,25 @@ def test_an_import_alias_that_is_no_name_is_refused_where_it_is_written(
     err = error_of(spec)
     assert err.error_code == "E204" and says in str(err) and "another name" in (err.hint or "")
     assert err.span is not None and (err.span.file, err.span.line) == (str(spec), 5)
+
+
+@pytest.mark.parametrize(
+    ("ref", "what"),
+    [
+        ("C:/x.yaml", "an absolute path"),  # was "a URL": a drive letter reads as a scheme
+        ("'\\\\\\\\srv\\\\x.yaml'", "an absolute path"),
+        ("'lib\\\\x.yaml'", "a path written with `\\`"),  # was "an absolute path"
+        ("https://example.com/x.yaml", "a URL"),
+        ("~/x.yaml", "an absolute path"),
+    ],
+)
+def test_an_import_from_outside_the_tree_says_what_it_is(
+    tmp_path: Path, ref: str, what: str
+) -> None:
+    spec = write(
+        tmp_path / "net.yaml",
+        f"archspec: 1\nname: net\ninput: [N, 3]\nuse:\n  - from: {ref}\n    blocks: [B]\n"
+        "layers:\n  - {type: relu}\n",
+    )
+    err = error_of(spec)
+    assert err.error_code == "E110" and f"is {what}" in str(err), str(err)

@@ -92,7 +92,7 @@ class Reader:
         if ref.startswith(LIBRARY_PREFIX):
             return self._library(ref, site)
         if _SCHEME.match(ref) or "\\" in ref or ref.startswith(("/", "~")):
-            what = "a URL" if "://" in ref or _SCHEME.match(ref) else "an absolute path"
+            what = _what_path(ref)
             raise refused(
                 f"`{ref}` is {what}: a spec imports only files in its own folder tree",
                 site,
@@ -199,6 +199,15 @@ _HINT = (
     "import a file in the spec's own folder tree by a relative path (`blocks.yaml`, "
     "`lib/blocks.yaml`) or a module of the built-in library (`archspec:blocks/resnet`)"
 )
+
+
+def _what_path(ref: str) -> str:
+    """What kind of name outside the tree `ref` is, for E110's message."""
+    if re.match(r"[A-Za-z]:", ref) or ref.startswith(("/", "~", "\\")):  # `C:/x`, `\\srv\x`
+        return "an absolute path"
+    if _SCHEME.match(ref):
+        return "a URL"
+    return "a path written with `\\` (write `/`)"
 
 
 def _shown(path: Path) -> str:
