@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
+from urllib.request import Request
 
 import torch
 from torch import nn
@@ -64,6 +65,15 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
     """
     url = weights.url(base_url)
     cached = cache_dir() / weights.file
+    try:  # torch.hub creates its .partial file before it parses the URL, and leaks it
+        Request(url)
+    except ValueError as exc:
+        raise WeightsError(
+            f"cannot fetch {weights.full_name} from {url}: not a URL ({exc})",
+            code="E802",
+            hint="base_url= and $ARCHSPEC_WEIGHTS_URL take a URL: https://host/folder, or "
+            "file:///path/to/folder for a folder (pathlib.Path(folder).as_uri())",
+        ) from None
     if os.path.lexists(cached) and not cached.is_file():  # a folder, a FIFO, a dangling link
         raise WeightsError(
             f"cannot read {cached}: it is not a regular file",

@@ -221,6 +221,20 @@ def test_a_server_that_never_answers_is_an_error_not_a_hang(
     assert socket.getdefaulttimeout() is None  # the process's default is restored
 
 
+@pytest.mark.parametrize("base", ["{folder}", "relative/folder", "http://[::1"])
+def test_a_base_url_that_is_no_url_is_refused_and_leaves_no_partial_file(
+    hub: Path, tmp_path: Path, offline: list[str], base: str
+) -> None:
+    """torch.hub opens its `.partial` file before it parses the URL, and leaks it when the
+    URL does not parse (a folder's path given for a file:// URL)."""
+    with pytest.raises(archspec.ArchSpecError) as err:
+        archspec.load(SPEC, weights="DEFAULT", base_url=base.format(folder=tmp_path))
+    assert err.value.error_code == "E802" and "not a URL" in str(err.value)
+    assert "as_uri()" in str(err.value.hint)
+    assert not hub.exists() or list(hub.iterdir()) == []  # no .partial file
+    assert offline == []
+
+
 def test_strict_load_names_the_tensors_that_do_not_fit(hub: Path) -> None:
     state = _checkpoint()
     hub.mkdir(parents=True)
