@@ -279,3 +279,34 @@ def test_an_import_from_outside_the_tree_says_what_it_is(
     )
     err = error_of(spec)
     assert err.error_code == "E110" and f"is {what}" in str(err), str(err)
+
+
+def test_an_error_in_a_block_the_base_imports_names_the_extending_spec(tmp_path: Path) -> None:
+    """The notes follow the whole chain: the library file's line, each import site, then the
+    `extends:` of the spec that was checked (which the notes used to leave out)."""
+    (tmp_path / "lib").mkdir()
+    write(
+        tmp_path / "lib" / "deep.yaml",
+        "archspec: 1\nblocks:\n  Deep: {layers: [{type: conv2d, out_channels: 4, kernel_sise: 3}]}\n",
+    )
+    write(
+        tmp_path / "lib" / "mid.yaml",
+        "archspec: 1\nuse:\n  - {from: deep.yaml, blocks: [Deep]}\nblocks:\n"
+        "  Mid: {layers: [{type: Deep}]}\n",
+    )
+    top = write(
+        tmp_path / "top.yaml",
+        "archspec: 1\nname: top\ninput: [N, 3, 8, 8]\nuse:\n"
+        "  - {from: lib/mid.yaml, blocks: [Mid]}\nlayers:\n  - {type: Mid}\n",
+    )
+    kid = write(tmp_path / "kid.yaml", "archspec: 1\nextends: top.yaml\nname: kid\n")
+    mid = write(tmp_path / "mid2.yaml", f"archspec: 1\nextends: {kid.name}\nname: kid2\n")
+    err = error_of(mid)
+    assert err.error_code == "E201" and Path(err.span.file).name == "deep.yaml"
+    sites = [str(s) for s in err.span.import_sites()]
+    assert sites == [
+        f"{tmp_path / 'lib' / 'mid.yaml'}:3:32",
+        f"{top}:5:35",
+        f"{kid}:2:10",
+        f"{mid}:2:10",
+    ], sites

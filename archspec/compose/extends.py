@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import replace as replace_span
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +67,38 @@ def _graft(out: Spans, dst: PathKey, table: Spans, src: PathKey) -> None:
             out[(*dst, *path[m:])] = span
 
 
+class _Reroot:
+    """A base's span with the `extends:` site at the end of its import chain: a span the base
+    imported keeps its import sites and gains the extends site after them (it used to keep
+    only the import sites, so an error in a block the base imports never named the spec
+    that extends it)."""
+
+    def __init__(self, site: SourceSpan | None) -> None:
+        self.site = site
+        self.chains: dict[int, tuple[SourceSpan, SourceSpan]] = {}  # spans share their chains
+
+    def __call__(self, span: SourceSpan) -> SourceSpan:
+        if self.site is None:
+            return span
+        return span.with_via(self._chain(span.via) if span.via is not None else self.site)
+
+    def _chain(self, via: SourceSpan) -> SourceSpan:
+        found = self.chains.get(id(via))
+        if found is None:
+            tail = self._chain(via.via) if via.via is not None else self.site
+            found = self.chains[id(via)] = (via, via.with_via(tail))  # keeps `via` alive: id
+        return found[1]
+
+
 class Merge:
     """The base's plain spec with the extending spec's overrides applied."""
 
     def __init__(self, base: LoadedDoc, child: LoadedDoc, site: SourceSpan | None) -> None:
         self.child = child
         self.data: dict[str, Any] = dict(base.data) if isinstance(base.data, dict) else {}
-        self.spans = {p: s if s.via else replace_span(s, via=site) for p, s in base.spans.items()}
-        self.key_spans = {
-            p: s if s.via else replace_span(s, via=site) for p, s in base.key_spans.items()
-        }
+        reroot = _Reroot(site)
+        self.spans = {p: reroot(s) for p, s in base.spans.items()}
+        self.key_spans = {p: reroot(s) for p, s in base.key_spans.items()}
         items = self.data.get("layers")
         base_spans, base_keys = dict(self.spans), dict(self.key_spans)
         #: Top-level layers as (data, spans table, key spans table, path there).
