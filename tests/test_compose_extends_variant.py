@@ -287,7 +287,8 @@ def test_an_error_in_a_block_the_base_imports_names_the_extending_spec(tmp_path:
     (tmp_path / "lib").mkdir()
     write(
         tmp_path / "lib" / "deep.yaml",
-        "archspec: 1\nblocks:\n  Deep: {layers: [{type: conv2d, out_channels: 4, kernel_sise: 3}]}\n",
+        "archspec: 1\nblocks:\n"
+        "  Deep: {layers: [{type: conv2d, out_channels: 4, kernel_sise: 3}]}\n",
     )
     write(
         tmp_path / "lib" / "mid.yaml",
