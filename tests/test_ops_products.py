@@ -204,3 +204,95 @@ def test_position_embedding_without_size_check_gives_a_domain() -> None:
         else:
             with pytest.raises(RuntimeError):
                 model(torch.randn(1, 3, h, w))
+
+
+GRN = """\
+archspec: 1
+name: grn_net
+input: [N, 8, H, W]
+blocks:
+  GlobalResponseNorm:
+    params: {dim: int, eps: 1.0e-6}
+    layers:
+      - {name: weight, type: parameter, shape: [dim], init: normal}
+      - {name: bias, type: parameter, shape: [dim], init: normal}
+      - {name: x_g, type: vector_norm, dim: [2, 3], keepdim: true, from: input}
+      - {name: g_mean, type: mean, dim: [1], keepdim: true}
+      - {name: denom, type: scale, offset: eps}
+      - {name: x_n, type: div, from: [x_g, denom]}
+      - {name: normed, type: mul, from: [input, x_n]}
+      - {name: w, type: reshape, shape: [-1, 1, 1], from: weight}
+      - {name: b, type: reshape, shape: [-1, 1, 1], from: bias}
+      - {name: shifted, type: addcmul, from: [b, w, normed]}
+      - {name: out, type: add, from: [input, shifted]}
+layers:
+  - {name: fc1, type: conv2d, out_channels: 16, kernel_size: 1}
+  - {name: grn, type: GlobalResponseNorm, dim: 16}
+"""
+
+
+class GlobalResponseNorm(nn.Module):
+    """timm's GlobalResponseNorm (layers/grn.py) over NCHW."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.zeros(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_g = x.norm(p=2, dim=(2, 3), keepdim=True)
+        x_n = x_g / (x_g.mean(dim=1, keepdim=True) + self.eps)
+        shape = (1, -1, 1, 1)
+        return x + torch.addcmul(self.bias.view(shape), self.weight.view(shape), x * x_n)
+
+
+def test_global_response_norm_is_timms_bit_for_bit() -> None:
+    reference = nn.Sequential()
+    reference.add_module("fc1", nn.Conv2d(8, 16, 1))
+    reference.add_module("grn", GlobalResponseNorm(16))
+    ours = archspec.compile(GRN).eval()
+    assert list(ours.state_dict()) == list(reference.state_dict())
+    reference.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(2, 8, 5, 7)
+    with torch.no_grad():
+        assert torch.equal(ours(x), reference(x))
+    source = archspec.emit(GRN)
+    for text in (".mean([1], keepdim=True)", " + 1e-06", "x_g / ", ".norm(p=2.0, dim=[2, 3]"):
+        assert text in source, text
+    assert "torch.addcmul(" in source
+    same_as_emitted(GRN, x)
+    assert archspec.check(GRN).ok
+
+
+def test_scale_writes_only_what_changes_x() -> None:
+    def net(fields: str) -> str:
+        return f"archspec: 1\nname: s\ninput: [N, 4]\nlayers:\n  - {{type: scale{fields}}}\n"
+
+    x = torch.randn(3, 4)
+    for fields, want, text in [
+        (", factor: 0.5", x * 0.5, "x * 0.5"),
+        (", offset: 2", x + 2.0, "x + 2.0"),
+        (", factor: 3, offset: -1", x * 3.0 - 1.0, "x * 3.0 + -1.0"),
+    ]:
+        with torch.no_grad():
+            assert torch.equal(archspec.compile(net(fields))(x), want)
+        assert text in archspec.emit(net(fields))
+
+
+@pytest.mark.parametrize(
+    ("layer", "code"),
+    [
+        ("{type: vector_norm, dim: [4]}", "E401"),
+        ("{type: vector_norm, dim: [2, 2]}", "E409"),
+        ("{name: d, type: div, from: [input, p]}", "E402"),
+    ],
+    ids=["norm-range", "norm-repeat", "div-broadcast"],
+)
+def test_norm_and_div_errors_are_located(layer: str, code: str) -> None:
+    text = (
+        "archspec: 1\nname: bad\ninput: [N, 4, 6, 6]\nlayers:\n"
+        "  - {name: p, type: parameter, shape: [5]}\n"
+        f"  - {layer}\n"
+    )
+    assert_located(text, code)

@@ -54,6 +54,9 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("select", "check_size", "expand"), "reshape"),
     **dict.fromkeys(("matmul", "scaled_dot_product_attention"), "linear"),
     "scale": "merge",
+    "div": "merge",
+    "addcmul": "merge",
+    "vector_norm": "pool",
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}
@@ -81,7 +84,7 @@ def test_window_dims_match_the_kinds_w402_checked() -> None:
 def test_only_activation_is_labelled_by_a_field_and_only_elementwise_joins_have_a_sign() -> None:
     assert {k for k, op in _builtins().items() if op.label_field} == {"activation"}
     signs = {k: op.join_sign for k, op in _builtins().items() if op.join_sign}
-    assert signs == {"add": "+", "mul": "*", "sub": "-"}
+    assert signs == {"add": "+", "mul": "*", "sub": "-", "div": "/"}
 
 
 class _ToySpec(LayerSpec):

@@ -138,6 +138,32 @@ class Sub(_Elementwise):
     apply = operator.sub
 
 
+_DIV = _Join(
+    "div",
+    "/",
+    "make both sides the same shape, or one of them 1 where it should broadcast (a norm "
+    "with keepdim: true keeps its dims as 1)",
+)
+
+
+class DivSpec(LayerSpec):
+    """div: the elementwise quotient of two inputs, `from: [a, b]` giving `a / b`, with
+    broadcasting: ConvNeXt V2's GRN divides each channel's norm by their mean."""
+
+    type: Literal["div"]
+
+
+@register
+class Div(_Elementwise):
+    kind = "div"
+    spec = DivSpec
+    arity = 2
+    summary = "elementwise quotient `a / b` with broadcasting (GRN's x_g / mean)"
+    join_sign = "/"
+    join = _DIV
+    apply = operator.truediv
+
+
 #: The fix when the last dim of (N, F) features or (N, L, D) tokens differs: a 1x1 conv
 #: means nothing there, and the usual cause is `in_features` read deeper in a block.
 _FEATURES_HINT = (

@@ -1,5 +1,5 @@
-"""Products of tensors computed in forward: `matmul`, `scaled_dot_product_attention` and
-`scale` (a constant factor). No parameters, no module.
+"""Products of tensors computed in forward: `matmul`, `scaled_dot_product_attention`,
+`scale` (a constant factor and offset) and `vector_norm`. No parameters, no module.
 
 They let a spec write attention the way timm and most papers' code do, out of its own
 `linear` layers: `qkv = self.qkv(x)`, a reshape into heads, then
@@ -27,6 +27,7 @@ from pydantic import Field
 from ..dims import Dim, Shape, product
 from .base import Bool, Float, Inferred, LayerSpec, ShapeContext, ShapeFailure, fmt, register
 from .merge import _FunctionOp, _Join, broadcast_all
+from .tensor import DimList, Mean
 
 
 def _matrices(kind: str, shapes: Sequence[Shape], names: str) -> None:
@@ -178,11 +179,13 @@ class ScaledDotProductAttention(_FunctionOp):
 
 
 class ScaleSpec(LayerSpec):
-    """scale: the input times a constant `factor` (`q * self.scale`, or DeiT's average of its
-    two heads, `(x + x_dist) / 2`, as `factor: 0.5`)."""
+    """scale: the input times a constant `factor`, plus a constant `offset` (`q * self.scale`;
+    DeiT's average of its two heads, `(x + x_dist) / 2`, as `factor: 0.5`; GRN's
+    `mean + eps` as `offset: 1.0e-6`)."""
 
     type: Literal["scale"]
-    factor: Float() = Field(description="the constant the input is multiplied by")  # type: ignore[valid-type]
+    factor: Float() = Field(1.0, description="the constant the input is multiplied by")  # type: ignore[valid-type]
+    offset: Float() = Field(0.0, description="the constant added after")  # type: ignore[valid-type]
 
 
 @register
@@ -190,19 +193,86 @@ class Scale(_FunctionOp):
     kind = "scale"
     spec = ScaleSpec
     category = "merge"
-    summary = "the input times a constant (`x * factor`)"
+    summary = "the input times a constant, plus a constant (`x * factor + offset`)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
         return Inferred(attrs, tuple(x))
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return scale_by, {"factor": attrs["factor"]}
+        return scale_by, {"factor": attrs["factor"], "offset": attrs["offset"]}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        return f"{a['_inputs'][0]} * {lit(a['factor'])}"
+        text = a["_inputs"][0]
+        if a["factor"] != 1:
+            text = f"{text} * {lit(a['factor'])}"
+        return f"{text} + {lit(a['offset'])}" if a["offset"] != 0 else text
 
 
-def scale_by(x: Any, factor: float) -> Any:
-    """`x * factor` (the same code as emitted files write)."""
-    return x * factor
+def scale_by(x: Any, factor: float, offset: float) -> Any:
+    """`x * factor + offset`, each part only where it changes x (as emitted files write it)."""
+    if factor != 1:
+        x = x * factor
+    return x + offset if offset != 0 else x
+
+
+class VectorNormSpec(LayerSpec):
+    """vector_norm: the `ord`-norm over `dim` (`x.norm(p=2, dim=(2, 3), keepdim=True)`:
+    ConvNeXt V2's GRN), as `mean` averages."""
+
+    type: Literal["vector_norm"]
+    dim: DimList = Field(description="the dims the norm runs over, e.g. [2, 3] for H and W")
+    keepdim: Bool = False
+    ord: Float(gt=0) = Field(2.0, description="the norm's p: 2 is Euclidean")  # type: ignore[valid-type]
+
+
+@register
+class VectorNorm(Mean):
+    kind = "vector_norm"
+    spec = VectorNormSpec
+    category = "pool"
+    summary = "p-norm over dims (`x.norm(p=2, dim=[2, 3], keepdim=True)`: GRN)"
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return torch.Tensor.norm, {
+            "p": attrs["ord"],
+            "dim": list(attrs["dim"]),
+            "keepdim": attrs["keepdim"],
+        }
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        keep = ", keepdim=True" if a["keepdim"] is True else ""
+        return f"{a['_inputs'][0]}.norm(p={lit(a['ord'])}, dim={lit(a['dim'])}{keep})"
+
+
+class AddcmulSpec(LayerSpec):
+    """addcmul: `torch.addcmul(a, b, c, value=value)`, a + value * b * c in one fused step,
+    of three inputs `from: [a, b, c]` with broadcasting (GRN's bias + weight * x): bit for
+    bit what torch computes, where an add after a mul may round differently."""
+
+    type: Literal["addcmul"]
+    value: Float() = Field(1.0, description="the factor of the product")  # type: ignore[valid-type]
+
+
+@register
+class Addcmul(_FunctionOp):
+    kind = "addcmul"
+    spec = AddcmulSpec
+    arity = 3
+    category = "merge"
+    summary = "a + value * b * c in one step (`torch.addcmul`: GRN's bias + weight * x)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        join = _Join(self.kind, ",", "each dim of the three inputs must be equal or 1")
+        return Inferred(attrs, broadcast_all(join, inputs, ctx))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return torch.addcmul, {"value": attrs["value"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        value = f", value={lit(a['value'])}" if a["value"] != 1 else ""
+        return f"torch.addcmul({', '.join(a['_inputs'])}{value})"
