@@ -77,6 +77,7 @@ class _Trace:
         self.calls: dict[str, int] = {}
         self.saved: dict[int, tuple[torch.dtype, int]] = {}
         self.keep: list[torch.Tensor] = []  # saved tensors stay alive: storage ids stay unique
+        self.outputs: tuple[tuple[int, ...], ...] = ()  # the model's, every tensor of them
 
     def hooks(self, model: nn.Module) -> list[Any]:
         handles = []
@@ -96,9 +97,11 @@ class _Trace:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if self.stack and self.stack[-1] == path:
                 self.stack.pop()
-            first = next((t for t in tree_leaves(output) if isinstance(t, torch.Tensor)), None)
-            if first is not None:
-                self.shapes[path] = tuple(int(d) for d in first.shape)
+            shapes = [tuple(int(d) for d in t.shape) for t in tree_leaves(output) if _tensor(t)]
+            if shapes:
+                self.shapes[path] = shapes[0]
+            if path == "":
+                self.outputs = tuple(shapes)
 
         return hook
 
@@ -107,6 +110,10 @@ class _Trace:
         self.saved[storage._cdata] = (t.dtype, storage.nbytes())
         self.keep.append(t)
         return t
+
+
+def _tensor(value: object) -> bool:
+    return isinstance(value, torch.Tensor)
 
 
 def _meta_stand_ins(model: nn.Module) -> dict[str, torch.Tensor] | None:
@@ -439,6 +446,7 @@ def summarise_module(
             frozen=total - trainable,
             memory=_memory(model, seen, stand_ins, shapes[0][0] if shapes[0] else 1),
             mode=mode,
+            outputs=tuple(tuple(Dim.of(d) for d in o) for o in seen.outputs),
         ),
     )
 

@@ -115,6 +115,8 @@ class ModuleFacts:
     memory: MemoryEstimate
     #: the modules' mode during the forward: "train" (the default) or "eval"
     mode: str = "train"
+    #: the shapes of the tensors the forward returned, in order (nested ones flattened)
+    outputs: tuple[Shape, ...] = ()
 
 
 @dataclass(frozen=True, repr=False)
@@ -200,6 +202,7 @@ class Summary:
         assert m is not None
         return {
             "inputs": [format_shape(s) for s in m.inputs],
+            "outputs": [format_shape(s) for s in m.outputs],
             "dtypes": list(m.dtypes),
             "trainable_params": m.trainable,
             "frozen_params": m.frozen,

@@ -185,11 +185,24 @@ def size_text(n: int) -> str:
 
 
 def title(s: Summary) -> str:
+    """`name  input (...)`; a module's adds its dtypes and `-> output (...)`, which no row
+    may show (a leaf module summarised alone, a tuple or dict of outputs)."""
+    out = _outputs_text(s)
+    return f"{s.name}  input {_inputs_text(s)}" + (f" -> output {out}" if out else "")
+
+
+def _inputs_text(s: Summary) -> str:
     if s.module is None:
-        return f"{s.name}  input {format_shape(s.input_shape)}"
+        return format_shape(s.input_shape)
     shapes = ", ".join(format_shape(i) for i in s.module.inputs)
     dtypes = "" if set(s.module.dtypes) == {"float32"} else f" ({', '.join(s.module.dtypes)})"
-    return f"{s.name}  input {shapes}{dtypes}"
+    return f"{shapes}{dtypes}"
+
+
+def _outputs_text(s: Summary, most: int = 4) -> str:
+    outs = () if s.module is None else s.module.outputs
+    text = ", ".join(format_shape(o) for o in outs[:most])
+    return text + (f", ... ({len(outs)} tensors)" if len(outs) > most else "")
 
 
 def _cells(s: Summary, r: Row) -> list[str]:
@@ -242,7 +255,8 @@ def markdown(s: Summary) -> str:
 
     cells = _headers(s)
     lines = [
-        f"**{s.name}** at input `{title(s).split('  input ', 1)[1]}`",
+        f"**{s.name}** at input `{_inputs_text(s)}`"
+        + (f", output `{_outputs_text(s)}`" if _outputs_text(s) else ""),
         "",
         "| " + " | ".join(cells) + " |",
         "|---|---|---|---:|---:|" + ("---|" if _align(s, 5) == "left" else "---:|"),

@@ -241,7 +241,7 @@ def test_print_shows_the_table_within_80_columns() -> None:
     text = str(s)
     assert repr(s) == text  # not the dataclass's repr
     lines = text.splitlines()
-    assert lines[0] == "ResNet18  input (1, 3, 224, 224)"
+    assert lines[0] == "ResNet18  input (1, 3, 224, 224) -> output (1, 1000)"
     assert max(len(line) for line in lines) <= 80
     assert re.search(r"│ Total +│ +│ +│ 11,689,512 │ 1,814,073,344 │", text)
     flat = " ".join(text.split())
@@ -499,3 +499,23 @@ def test_wrappers_and_operators_meta_tensors_cannot_run_say_what_to_do() -> None
 
     with pytest.raises(ModuleSummaryError, match="output shape depends on tensor values"):
         archspec.summary(Selects(), input_size=(2, 4))
+
+
+def test_the_title_gives_the_models_outputs_which_no_row_may_show() -> None:
+    leaf = archspec.summary(nn.Linear(8, 4), input_size=(2, 8))  # rows: its parameters only
+    assert str(leaf).splitlines()[0] == "Linear  input (2, 8) -> output (2, 4)"
+    reference = _Keywords()({"x": torch.zeros(3, 8), "y": torch.zeros(3, 5)})
+    s = archspec.summary(_Keywords(), input_data=[{"x": torch.zeros(3, 8), "y": torch.zeros(3, 5)}])
+    expected = [str(tuple(t.shape)) for t in reference.values()]  # a dict: its values in order
+    assert s.to_dict()["module"]["outputs"] == expected == ["(3, 16)", "(3, 8)"]
+    assert s.to_markdown().splitlines()[0] == (
+        "**_Keywords** at input `(3, 8), (3, 5)`, output `(3, 16), (3, 8)`"
+    )
+
+    class Many(nn.Module):
+        def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+            return [x] * 6
+
+    assert str(archspec.summary(Many(), input_size=(1, 2))).splitlines()[0] == (
+        "Many  input (1, 2) -> output (1, 2), (1, 2), (1, 2), (1, 2), ... (6 tensors)"
+    )
