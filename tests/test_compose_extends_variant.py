@@ -311,3 +311,27 @@ def test_an_error_in_a_block_the_base_imports_names_the_extending_spec(tmp_path:
         f"{kid}:2:10",
         f"{mid}:2:10",
     ], sites
+
+
+@pytest.mark.parametrize("layers", ["", "layers: [{type: relu}]\n"])
+def test_blocks_are_not_imported_from_a_spec_that_extends_another(
+    tmp_path: Path, layers: str
+) -> None:
+    """Its blocks would be its base's and its own: without `layers` it was 'unknown key
+    `extends` in a block library', with them the base's blocks were silently missing (E112)."""
+    write(
+        tmp_path / "base.yaml",
+        "archspec: 1\nname: b\ninput: [N, 3]\nblocks:\n"
+        "  B: {layers: [{type: relu}]}\nlayers: [{type: B}]\n",
+    )
+    write(tmp_path / "kid.yaml", f"archspec: 1\nextends: base.yaml\nname: k\n{layers}")
+    spec = write(
+        tmp_path / "net.yaml",
+        "archspec: 1\nname: net\ninput: [N, 3]\nuse:\n  - {from: kid.yaml, blocks: [B]}\n"
+        "layers:\n  - {type: B}\n",
+    )
+    err = error_of(spec)
+    assert err.error_code == "E110" and "extends another spec" in str(err), err.render()
+    assert err.span is not None and (Path(err.span.file).name, err.span.line) == ("kid.yaml", 2)
+    assert [str(s) for s in err.span.import_sites()] == [f"{spec}:5:12"]
+    assert "file that defines them" in (err.hint or "")

@@ -170,7 +170,7 @@ class Importer:
                 code="E111",
             )
         doc = self.reader.read(path, site, copy=False)  # read only: blocks are copied out
-        _check_module_file(doc)
+        _check_module_file(doc, site)
         found = self.module(doc, path, key)
         found.ref = ref if isinstance(ref, str) else doc.file
         self.modules[key] = found
@@ -220,15 +220,29 @@ _USE_HINT = (
 )
 
 
-def _check_module_file(doc: LoadedDoc) -> None:
+def _check_module_file(doc: LoadedDoc, site: SourceSpan | None) -> None:
     """An imported file is a mapping; one without `layers` is a block library and may hold
-    only library keys (a typo such as `blcoks:` would otherwise hide every block)."""
+    only library keys (a typo such as `blcoks:` would otherwise hide every block). Errors
+    are located in the file, with a note naming the import `site`."""
+
+    def at(span: SourceSpan | None) -> SourceSpan | None:
+        return span.with_via(site) if span is not None and span.via is None else span
+
     if not isinstance(doc.data, dict):
         raise LoadError(
             f"{doc.file} holds no mapping of blocks",
-            span=doc.span_of(()),
+            span=at(doc.span_of(())),
             code="E110",
             hint="a block library is a mapping with `archspec: 1` and `blocks:`",
+            sources=doc.sources,
+        )
+    if "extends" in doc.data:  # its blocks would be its base's and its own, composed
+        raise LoadError(
+            f"{doc.file} extends another spec, so blocks cannot be imported from it",
+            span=at(doc.span_of(("extends",), key=True)),
+            code="E110",
+            hint="import the blocks from the file that defines them (the base, or a file of "
+            "blocks both import)",
             sources=doc.sources,
         )
     if "layers" in doc.data:
@@ -237,7 +251,7 @@ def _check_module_file(doc: LoadedDoc) -> None:
         if key not in MODULE_KEYS:
             raise LoadError(
                 f"unknown key `{key}` in a block library",
-                span=doc.span_of((key,), key=True),
+                span=at(doc.span_of((key,), key=True)),
                 code="E110",
                 hint="a block library holds " + ", ".join(f"`{k}`" for k in sorted(MODULE_KEYS)),
                 sources=doc.sources,
