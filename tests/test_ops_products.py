@@ -296,3 +296,30 @@ def test_norm_and_div_errors_are_located(layer: str, code: str) -> None:
         f"  - {layer}\n"
     )
     assert_located(text, code)
+
+
+def test_a_residual_after_heads_keeps_the_token_layout() -> None:
+    """`attn + x` joins tensors whose channel dims coincide: the residual knows its features
+    are last from `x` even though the attention lost track through its reshapes, so every
+    copy of the block is one emitted class with (N, L, in_channels) comments (before: the
+    first copy and the rest were two classes, the second commenting its features as `L`)."""
+    block = (
+        HEADS
+        + TAIL
+        + (
+            "  Block:\n    params: {dim: int}\n    layers:\n"
+            "      - {name: norm1, type: layer_norm}\n"
+            "      - {name: attn, type: Heads, dim: dim, num_heads: 3}\n"
+            "      - {name: res, type: add, from: [attn, input]}\n"
+        )
+    )
+    text = (
+        f"archspec: 1\nname: blocks\ninput: [N, 12, 10]\nblocks:\n{block}"
+        "layers:\n  - {name: tokens, type: permute, dims: [0, 2, 1]}\n"
+        "  - {name: blocks, type: repeat, count: 3, layer: {type: Block, dim: 12}}\n"
+    )
+    source = archspec.emit(text)
+    assert "class Block(" in source and "class Block_2(" not in source
+    block_class = source[source.index("class Block(") : source.index("class Blocks(")]
+    assert "# x: (N, L, in_channels)" in block_class
+    same_as_emitted(text, torch.randn(2, 12, 10))

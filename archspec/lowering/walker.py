@@ -218,6 +218,16 @@ class Lowerer:
         op = REGISTRY.get(node.kind)
         if op is None or node.shape is None:
             return axis
+        if axis is None and op.join_sign:
+            # an elementwise join of same-rank tensors: their channel dims coincide, so one
+            # input that knows it tells (a residual `attn + x` after attention reshaped its
+            # heads, which loses it on that side)
+            same = [
+                scope.axes.get(i)
+                for i, shape in zip(node.inputs, node.in_shapes)
+                if len(shape) == len(node.shape)
+            ]
+            axis = next((a for a in same if a is not None), None)
         return op.channel_axis(node.attrs, axis, node.in_shapes, node.shape)
 
     # -- items ----------------------------------------------------------------------------
