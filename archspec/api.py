@@ -240,10 +240,12 @@ def load(
     strict: bool = True,
     base_url: str | None = None,
     params: Mapping[str, Any] | None = None,
+    device: Any = None,
     **keywords: Any,
 ) -> nn.Module:
     """Compile a built-in spec by name (`archspec.load("resnet50", num_classes=10)`),
-    with pretrained weights if asked (`weights="IMAGENET1K_V2"`).
+    with pretrained weights if asked (`weights="IMAGENET1K_V2"`), on `device` as `compile`
+    builds (`"meta"` allocates nothing, so it takes no weights: a ValueError).
 
     Only the names `builtin_specs()` lists are accepted, never a path: a file (or YAML
     text) goes through `archspec.compile`, so that a name from elsewhere cannot make
@@ -277,8 +279,11 @@ def load(
     file, variant = builtins[name]
     spec_args = spec_params(params, keywords)
     if weights is None:
-        return compile(file, variant=variant, params=spec_args)
-    return _load_pretrained(name, file, variant, weights, strict, base_url, spec_args)
+        return compile(file, variant=variant, params=spec_args, device=device)
+    if str(device) == "meta":
+        raise ValueError("weights cannot be loaded on the meta device; load without weights=")
+    model = _load_pretrained(name, file, variant, weights, strict, base_url, spec_args)
+    return model if device is None else model.to(device)
 
 
 def _load_pretrained(
