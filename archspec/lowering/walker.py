@@ -219,15 +219,7 @@ class Lowerer:
         if op is None or node.shape is None:
             return axis
         if axis is None and op.join_sign:
-            # an elementwise join of same-rank tensors: their channel dims coincide, so one
-            # input that knows it tells (a residual `attn + x` after attention reshaped its
-            # heads, which loses it on that side)
-            same = [
-                scope.axes.get(i)
-                for i, shape in zip(node.inputs, node.in_shapes)
-                if len(shape) == len(node.shape)
-            ]
-            axis = next((a for a in same if a is not None), None)
+            axis = join_axis(scope, node)
         return op.channel_axis(node.attrs, axis, node.in_shapes, node.shape)
 
     # -- items ----------------------------------------------------------------------------
@@ -438,3 +430,16 @@ def registering(lw: Lowerer, module: Module, child: Child) -> Module:
             "drop register_order, or give the block a layer that is not in the chain",
         )
     return replaced(module, register_order=tuple(child.register_order))
+
+
+def join_axis(scope: Scope, node: Node) -> int | None:
+    """The channel axis of an elementwise join of same-rank tensors, whose channel dims
+    coincide: one input that knows it tells (a residual `attn + x` after an attention that
+    reshaped its heads, which loses it on that side)."""
+    assert node.shape is not None
+    same = [
+        scope.axes.get(i)
+        for i, shape in zip(node.inputs, node.in_shapes)
+        if len(shape) == len(node.shape)
+    ]
+    return next((a for a in same if a is not None), None)
