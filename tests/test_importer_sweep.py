@@ -161,3 +161,32 @@ class AssertsRank(nn.Module):
 def test_an_assertion_of_the_rank_read_as_ndim_is_left_to_the_shape_rules() -> None:
     text = roundtrip(nn.Sequential(AssertsRank(), nn.ReLU()), (2, 3, 4, 4))
     assert "check_size" not in text
+
+
+class PoolMixer(nn.Module):
+    """PoolFormer's token mixer (timm's metaformer `Pooling`): `self.pool(x) - x`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pool(x)
+        return y - x
+
+
+class SubMethods(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.sub(self.conv(x), x)
+        y = y.sub(x)
+        y -= x  # in place on a tensor nothing reads again
+        return y
+
+
+def test_a_difference_in_forward_is_a_sub() -> None:
+    text = roundtrip(nn.Sequential(nn.Conv2d(3, 4, 1), PoolMixer(), SubMethods()), (2, 3, 5, 6))
+    assert text.count("type: sub") == 4

@@ -478,7 +478,7 @@ class _GraphReader:
                 "E903",
                 f"no layer kind computes {what} as called here",
                 node,
-                "archspec imports joins (add, mul, torch.cat), flatten, mean, adaptive "
+                "archspec imports joins (add, sub, mul, torch.cat), flatten, mean, adaptive "
                 "pooling, dropout and activations; write other steps as modules a kind reads",
             )
             return
