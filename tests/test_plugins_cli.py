@@ -102,6 +102,16 @@ def test_a_typo_of_a_known_kind_still_gets_did_you_mean() -> None:
     assert err.code == "E205" and err.hint == "did you mean `batchnorm2d`?"
 
 
+def test_a_loose_match_of_a_known_kind_also_says_how_to_load_a_plugin() -> None:
+    """`channel_scale` (a plugin's kind, not loaded) was only told `did you mean
+    channel_shuffle?`: the way to load a plugin now follows the guess."""
+    text = "archspec: 1\nname: t\ninput: [N, 3, 8, 8]\nlayers:\n  - {type: channel_scale}\n"
+    (err,) = archspec.check(text).errors
+    assert err.code == "E205" and err.hint is not None
+    assert err.hint.startswith("did you mean `channel_shuffle`? If `channel_scale` is a plugin")
+    assert "--plugins FILE.py" in err.hint and "archspec.load_plugin_files" in err.hint
+
+
 @pytest.mark.parametrize(
     ("command", "expect"),
     [

@@ -230,12 +230,24 @@ def _block_lets(
     return bind_lets(lw, bdef.let, scope, ("blocks", bname, "let"), taken)
 
 
+#: The ways a plugin's layer kinds are loaded, for E205's hints.
+PLUGIN_WAYS = (
+    "`--plugins FILE.py` or ARCHSPEC_PLUGINS (command line), archspec.load_plugin_files "
+    "(Python), or an installed `archspec.layers` entry point"
+)
 #: E205's hint for a name that is no typo of a known one: it may be a plugin's layer kind.
 UNKNOWN_KIND_HINT = (
     "define it under `blocks:` or use a layer kind (`archspec list --layers`); a plugin's kind "
-    "is loaded first: `--plugins FILE.py` or ARCHSPEC_PLUGINS (command line), "
-    "archspec.load_plugin_files (Python), or an installed `archspec.layers` entry point"
+    "is loaded first: " + PLUGIN_WAYS
 )
+
+
+def _near_typo(name: str, known: str) -> bool:
+    """Whether `name` is so close to `known` (`reluu`, `batchnorm2`) that a typo is the only
+    likely reading; a looser match leaves room for a plugin's kind not loaded."""
+    import difflib
+
+    return difflib.SequenceMatcher(None, name.lower(), known.lower()).ratio() >= 0.85
 
 
 def _check_callable(lw: Lowerer, site: Site, bname: str) -> None:
@@ -250,6 +262,9 @@ def _check_callable(lw: Lowerer, site: Site, bname: str) -> None:
             else lw.close_matches(bname, sorted({*REGISTRY, *blocks, *CONSTRUCTS}))
         )
         hint = f"did you mean `{close[0]}`?" if close else UNKNOWN_KIND_HINT
+        if close and not spelled and not _near_typo(bname, close[0]):
+            # `channel_scale` for `channel_shuffle`: as likely a plugin's kind not loaded
+            hint += f" If `{bname}` is a plugin's layer kind, load it first: " + PLUGIN_WAYS
         lw.error("E205", f"unknown layer type or block `{bname}`", where, hint)
         raise Skip
     if bname in lw.block_stack:
