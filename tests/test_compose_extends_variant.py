@@ -335,3 +335,15 @@ def test_blocks_are_not_imported_from_a_spec_that_extends_another(
     assert err.span is not None and (Path(err.span.file).name, err.span.line) == ("kid.yaml", 2)
     assert [str(s) for s in err.span.import_sites()] == [f"{spec}:5:12"]
     assert "file that defines them" in (err.hint or "")
+
+
+@pytest.mark.parametrize("ref", ['"archspec:blocks/resnet"', "lib.yaml"])
+def test_extending_a_file_of_blocks_says_to_import_from_it(tmp_path: Path, ref: str) -> None:
+    """Was E203 `missing input` located in the library file (an absolute path inside the
+    installed package for a library module), with no word of the `extends:`."""
+    write(tmp_path / "lib.yaml", "archspec: 1\nblocks:\n  B: {layers: [{type: relu}]}\n")
+    spec = write(tmp_path / "kid.yaml", f"archspec: 1\nextends: {ref}\nname: kid\n")
+    err = error_of(spec)
+    assert err.error_code == "E114" and "a file of blocks, not a spec" in str(err)
+    assert err.span is not None and (err.span.file, err.span.line) == (str(spec), 2)
+    assert "use: [{from: " in (err.hint or "")

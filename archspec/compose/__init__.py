@@ -180,6 +180,16 @@ def _base(
             "E111",
         )
     base = reader.read(path, site)
+    if (
+        isinstance(base.data, dict)
+        and not {"layers", "extends", "name", "input"} & base.data.keys()
+    ):
+        raise refused(
+            f"`{ref}` is a file of blocks, not a spec: there is no network to extend",
+            site,
+            f"import its blocks instead: `use: [{{from: {ref}, blocks: [...]}}]`",
+            code="E114",
+        )
     if member is None:
         member = _chosen_member(base, ref, variant, site)
     return compose(
