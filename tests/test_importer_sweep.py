@@ -5,6 +5,8 @@ in the source."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -190,3 +192,44 @@ class SubMethods(nn.Module):
 def test_a_difference_in_forward_is_a_sub() -> None:
     text = roundtrip(nn.Sequential(nn.Conv2d(3, 4, 1), PoolMixer(), SubMethods()), (2, 3, 5, 6))
     assert text.count("type: sub") == 4
+
+
+class Scale(nn.Module):
+    """timm's metaformer `Scale`: a learned per-channel scale viewed as (dim, 1, 1)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.shape = (dim, 1, 1)
+        self.scale = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale.view(self.shape)
+
+
+def test_a_reshape_whose_sizes_differ_between_instances_gets_a_param_per_size() -> None:
+    """`reshape`'s `shape` is a list of expressions, not one: the size that varies is a param."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), Scale(4), nn.Conv2d(4, 6, 1), Scale(6))
+    text = roundtrip(model, (2, 3, 5, 4))
+    assert "shape: [shape_0, 1, 1]" in text
+
+
+class CallsHeadByName(nn.Module):
+    """timm's MetaFormer calls its head's children one by one: `self.head.global_pool(x)`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Conv2d(3, 4, 1)
+        self.head = nn.Sequential(
+            OrderedDict(pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(4, 2))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.body(x)
+        x = self.head.pool(x)
+        x = self.head.flatten(x)
+        return self.head.fc(x)
+
+
+def test_a_sequential_whose_named_children_are_called_in_turn_round_trips() -> None:
+    text = roundtrip(CallsHeadByName(), (2, 3, 5, 4))
+    assert "name: fc" in text

@@ -235,11 +235,53 @@ def merge_instances(
                     vector = _as_lists(vector)
                     if vector is None:
                         return None
-                value = params.related(vector) or params.name_for(vector, _value_hint(key, path))
+                hint = _value_hint(key, path)
+                if _kind_of(vector) == "list" and not _takes_expression(node, path):
+                    value = _by_element(params, vector, hint)
+                    if value is None:
+                        return None
+                else:
+                    value = params.related(vector) or params.name_for(vector, hint)
                 set_path(node, path, value)
             layers.append(node)
     declared, args = params.declare()
     return Block(name, declared, layers, args, None)
+
+
+def _takes_expression(node: dict[str, Any], path: tuple[Any, ...]) -> bool:
+    """Whether the field at `path` of a layer kind's node takes one expression for the
+    whole list (`parameter`'s `shape: shape`), or only a list of them (`reshape`'s `shape`)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from ..ops.base import REGISTRY
+
+    op = REGISTRY.get(node.get("type"))  # type: ignore[arg-type]
+    field = op.spec.model_fields.get(str(path[-1])) if op is not None and len(path) == 1 else None
+    if field is None:
+        return True  # a block call's argument: a param takes any value
+    try:
+        TypeAdapter(field.annotation).validate_python("a_param")
+    except ValidationError:
+        return False
+    return True
+
+
+def _by_element(params: _Params, vector: list[Any], hint: list[str]) -> list[Any] | None:
+    """Lists of one length that differ as one list whose differing elements are params
+    (`shape: [1, scale_shape_1, 1, 1]`), for a field that takes no whole-list expression."""
+    given = [v for v in vector if v is not _MISSING]
+    if len({len(v) for v in given}) != 1:
+        return None
+    out: list[Any] = []
+    for j in range(len(given[0])):
+        column = [v[j] if v is not _MISSING else _MISSING for v in vector]
+        present = [x for x in column if x is not _MISSING]
+        if all(type(x) is type(present[0]) and x == present[0] for x in present):
+            out.append(present[0])
+            continue
+        names = [f"{h}_{j}" for h in hint]
+        out.append(params.related(column) or params.name_for(column, names))
+    return out
 
 
 def _as_lists(vector: list[Any]) -> list[Any] | None:

@@ -66,17 +66,23 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     ...: each item of an nn.ModuleList called once, in order, each reading the one before,
     is that list as a sequence (same state_dict keys: `blocks.0.weight`). False: not such a
     call (the caller reports it). A plain nn.Sequential walked so reads the same."""
-    from .trace import child_item
+    from .trace import _name_and_key, child_item
 
     head, _, index = target.partition(".")
     holder = getattr(reader.module, head, None) if head in reader.taken else None
-    if not _walkable(holder) or not index.isdigit() or str(int(index)) != index:
+    if not _walkable(holder):
+        return False
+    keys = [key for key, _ in holder.named_children()]
+    if index not in keys:  # a grandchild deeper down (`head.a.b`)
         return False
     if len(node.args) != 1 or node.kwargs or not hasattr(node.args[0], "op"):
         return False
     run = reader.module_lists.get(head)
-    k = int(index)
-    item = child_item(None, None, holder[k], reader.problems)
+    k = keys.index(index)
+    child = holder.get_submodule(index)
+    # a Sequential's named children (timm's classifier heads) keep their names and keys
+    named = _name_and_key(index) if index != str(k) else (None, None)
+    item = child_item(*named, child, reader.problems)
     if run is None and k == 0 and head not in reader.called:
         inputs = reader._inputs((node.args[0],))
         if inputs is None:
@@ -185,18 +191,21 @@ def interleaved_list(reader: Any, target: str) -> str | None:
 
     head, _, index = target.partition(".")
     run = reader.module_lists.get(head)
-    if not index.isdigit() or not _walkable(getattr(reader.module, head, None)):
+    holder = getattr(reader.module, head, None)
+    keys = [key for key, _ in holder.named_children()] if _walkable(holder) else []
+    if index not in keys:
         return None
+    before = keys[keys.index(index) - 1]
     if run is None:  # its first item failed already (reported): the rest would only repeat it
         return "" if getattr(reader, "failed", False) else None
     others = sorted(h for h in reader.module_lists if h != head)
     if others:
         return (
             f"walks `self.{head}` and `self.{others[0]}` together (item {index} of "
-            f"`self.{head}` does not read item {int(index) - 1}'s output)"
+            f"`self.{head}` does not read item {before}'s output)"
         )
     return (
         f"calls the items of `self.{head}` with other steps between them (item {index} "
-        f"does not read item {int(index) - 1}'s output through parameter-free steps alone, "
+        f"does not read item {before}'s output through parameter-free steps alone, "
         "as a U-Net encoder's pool and skip do)"
     )
