@@ -264,6 +264,13 @@ def test_class_name_that_would_shadow_is_rejected(class_name: str) -> None:
             7,
             3,
         ),
+        # a family's variant named `Any` (its file imports typing.Any): at its class_name
+        (
+            "archspec: 1\nname: fam\ninput: [N, 3]\nparams: {w: 1}\nvariants:\n"
+            "  a: {params: {w: 2}}\n  b: {class_name: Any}\nlayers: [{type: relu}]\n",
+            7,
+            19,
+        ),
     ],
 )
 def test_a_class_name_made_from_a_name_is_refused_where_that_name_is(

@@ -46,7 +46,7 @@ def render_family_named(graphs: Sequence[Graph]) -> tuple[str, tuple[str, ...]]:
                 raise EmitError(
                     "class name `Any` would hide `typing.Any`, which a family's file imports",
                     code="E602",
-                    span=graph.root.span,
+                    span=graph.class_name_span or graph.root.span,
                     hint="give the variant another `class_name:`",
                 )
             clash = roots.get(graph.class_name)
@@ -55,7 +55,7 @@ def render_family_named(graphs: Sequence[Graph]) -> tuple[str, tuple[str, ...]]:
                     f"variants `{clash.variant}` and `{graph.variant}` both have class name "
                     f"`{graph.class_name}`",
                     code="E602",
-                    span=graph.root.span,
+                    span=graph.class_name_span or graph.root.span,
                     hint="give each variant its own `class_name:`",
                 )
             roots[graph.class_name] = graph
