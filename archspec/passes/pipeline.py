@@ -207,16 +207,7 @@ def input_shapes(a: Analysis) -> Analysis:
     if table.failure is not None:
         diags.append(_with_domain_hint(table.failure, graph, domain, sym))
     elif env is not None and domain and not domain.is_empty and not domain.contains(env):
-        # every layer passed, yet the solver says no: they disagree, which is a bug
-        diags.append(
-            Diagnostic(
-                "E410",
-                f"the input {format_shape(table.input_shape)} passes every layer but is "
-                "outside the solved domain",
-                graph.input_span,
-                "this is an archspec bug: please report it with the spec",
-            )
-        )
+        diags.append(_outside_domain(graph, table, general, sym, env, domain))
     return dataclasses.replace(a, table=table, env=env, diagnostics=(*a.diagnostics, *diags))
 
 
@@ -311,6 +302,36 @@ def _training_only(failure: Diagnostic, train_domain: Domain | None) -> Diagnost
         if failure.hint
         else f"the layer runs only in training mode, so eval mode takes this input; {needs}",
         Severity.WARNING,
+    )
+
+
+def _outside_domain(
+    graph: Graph,
+    table: ShapeTable,
+    general: ShapeTable,
+    sym: SymbolicInput,
+    env: Mapping[str, int],
+    domain: Domain,
+) -> Diagnostic:
+    """Every layer passed at these sizes, yet no input of them is in the domain: a layer's
+    requirement left free (on the batch N: `4 == 256*N`) fails for all of them, named at its
+    layer; if none does, the walk and the solver disagree, which is a bug."""
+    culprit = first_impossible(general, sym, env)
+    shown = format_shape(table.input_shape)
+    if culprit is None:
+        return Diagnostic(
+            "E410",
+            f"the input {shown} passes every layer but is outside the solved domain",
+            graph.input_span,
+            "this is an archspec bug: please report it with the spec",
+        )
+    accepts = f"{graph.name} accepts {format_shape(sym.shape)} with {domain.describe(limit=3)}"
+    c = culprit.constraint
+    return Diagnostic(
+        c.code,
+        f"the input {shown} fails at {culprit.path}: {culprit.describe()}",
+        culprit.span or graph.input_span,
+        f"{accepts}. {c.hint[:1].upper()}{c.hint[1:]}" if c.hint else accepts,
     )
 
 

@@ -372,11 +372,18 @@ def training_domain(
     )
 
 
-def first_impossible(table: ShapeTable, sym: SymbolicInput) -> LocatedConstraint | None:
-    """The eval constraint after which no input is left (one pass over them in order)."""
+def first_impossible(
+    table: ShapeTable, sym: SymbolicInput, at: Mapping[str, int] | None = None
+) -> LocatedConstraint | None:
+    """The eval constraint after which no input is left (one pass over them in order); with
+    `at`, no input of those sizes (the batch N may stay free: `4 == 256*N` holds for none)."""
     located = [lc for lc in table.constraints if not lc.train_only]
-    index = first_emptying([lc.constraint for lc in located], sym.symbols)
-    return None if index is None else located[index]
+    pins = [
+        Constraint("eq", Dim.of(name), Dim.of(value), "E410", "", None, "")
+        for name, value in (at or {}).items()
+    ]
+    index = first_emptying([*pins, *(lc.constraint for lc in located)], sym.symbols)
+    return None if index is None or index < len(pins) else located[index - len(pins)]
 
 
 # --------------------------------------------------------------------------------------
