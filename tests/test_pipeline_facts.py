@@ -40,7 +40,10 @@ OLD_CATEGORY = {
 #: Kinds added since (issue 14), each with the category it declares.
 NEWER_CATEGORY = {
     **dict.fromkeys(("mul", "sub"), "merge"),
-    **dict.fromkeys(("permute", "reshape", "channel_shuffle", "zero_pad2d"), "reshape"),
+    **dict.fromkeys(
+        ("permute", "reshape", "channel_shuffle", "zero_pad2d", "zero_pad1d", "zero_pad3d"),
+        "reshape",
+    ),
     **dict.fromkeys(("chunk", "split"), "reshape"),
     **dict.fromkeys(("hardswish", "hardsigmoid", "elu", "mish", "prelu"), "act"),
     "stochastic_depth": "dropout",

@@ -1,5 +1,5 @@
 """Layers that change the spatial size upward or by padding: transposed convolution,
-upsampling (`upsample` module, `interpolate` in forward) and zero padding.
+upsampling (`upsample` module, `interpolate` in forward) and zero padding of 1, 2 or 3 dims.
 
 Transposed convolution: each output extent is `(X - 1)s - 2p + d(k - 1) + op + 1` exactly,
 and torch wants the output padding `op` below the stride or below the dilation. Its MACs
@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from functools import partial
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -177,6 +177,15 @@ class ConvTranspose2d(Op):
         )
 
 
+class ZeroPad1dSpec(LayerSpec):
+    """zero_pad1d: pads the last dim with zeros (causal padding is `[k - 1, 0]`)."""
+
+    type: Literal["zero_pad1d"]
+    padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
+        ..., description="one int for both sides, or [left, right]"
+    )
+
+
 class ZeroPad2dSpec(LayerSpec):
     """zero_pad2d: pads the last two dims with zeros."""
 
@@ -186,33 +195,46 @@ class ZeroPad2dSpec(LayerSpec):
     )
 
 
-@register
-class ZeroPad2d(Op):
-    kind = "zero_pad2d"
-    spec = ZeroPad2dSpec
-    torch_name = "ZeroPad2d"
+class ZeroPad3dSpec(LayerSpec):
+    """zero_pad3d: pads the last three dims with zeros."""
+
+    type: Literal["zero_pad3d"]
+    padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
+        ..., description="one int for every side, or [left, right, top, bottom, front, back]"
+    )
+
+
+class _ZeroPad(Op):
+    """nn.ZeroPad1d/2d/3d: `padding` lists (before, after) pairs from the last dim backwards,
+    as torch's `F.pad` reads them; the input is batched or not, as torch allows."""
+
     category = "reshape"
-    summary = "zero padding of the last two dims"
+    #: spatial dims padded, the input layouts named in errors, the names of the padded sides
+    padded_dims: ClassVar[int]
+    layouts: ClassVar[str]
+    sides: ClassVar[str]
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
-        if len(x) not in (3, 4):
+        nd = self.padded_dims
+        if len(x) not in (nd + 1, nd + 2):
             raise ShapeFailure(
-                "E401", f"zero_pad2d needs a (C, H, W) or (N, C, H, W) input, got {fmt(x)}", None
+                "E401", f"{self.kind} needs a {self.layouts} input, got {fmt(x)}", None
             )
         pad = attrs["padding"]
-        if isinstance(pad, (list, tuple)) and len(pad) != 4:
+        if isinstance(pad, (list, tuple)) and len(pad) != 2 * nd:
             raise ShapeFailure(
                 "E409",
-                f"zero_pad2d padding has {len(pad)} values; give one or four "
-                "(left, right, top, bottom)",
+                f"{self.kind} padding has {len(pad)} values; give one or {_COUNT[2 * nd]} "
+                f"({self.sides})",
                 None,
                 "padding",
             )
-        left, right, top, bottom = pad if isinstance(pad, (list, tuple)) else (pad,) * 4
-        out = [x[-2] + (top + bottom), x[-1] + (left + right)]
+        pads = list(pad) if isinstance(pad, (list, tuple)) else [pad] * (2 * nd)
+        # pairs run from the last dim backwards: (left, right) pads dim -1, (top, bottom) -2
+        out = [x[-1 - i] + (pads[2 * i] + pads[2 * i + 1]) for i in reversed(range(nd))]
         _require_extents(self.kind, out, x, ctx)
-        return Inferred(attrs, (*x[:-2], *out))
+        return Inferred(attrs, (*x[:-nd], *out))
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {}
@@ -223,10 +245,41 @@ class ZeroPad2d(Op):
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
-        return nn.ZeroPad2d(_tup(a["padding"]))
+        return getattr(nn, self.torch_name)(_tup(a["padding"]))
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        return emit_call("nn.ZeroPad2d", [_tup(a["padding"])], {}, lit)
+        return emit_call(f"nn.{self.torch_name}", [_tup(a["padding"])], {}, lit)
+
+
+_COUNT = {2: "two", 4: "four", 6: "six"}
+
+
+@register
+class ZeroPad1d(_ZeroPad):
+    kind = "zero_pad1d"
+    spec = ZeroPad1dSpec
+    torch_name = "ZeroPad1d"
+    summary = "zero padding of the last dim"
+    padded_dims, layouts, sides = 1, "(C, L) or (N, C, L)", "left, right"
+
+
+@register
+class ZeroPad2d(_ZeroPad):
+    kind = "zero_pad2d"
+    spec = ZeroPad2dSpec
+    torch_name = "ZeroPad2d"
+    summary = "zero padding of the last two dims"
+    padded_dims, layouts, sides = 2, "(C, H, W) or (N, C, H, W)", "left, right, top, bottom"
+
+
+@register
+class ZeroPad3d(_ZeroPad):
+    kind = "zero_pad3d"
+    spec = ZeroPad3dSpec
+    torch_name = "ZeroPad3d"
+    summary = "zero padding of the last three dims"
+    padded_dims, layouts = 3, "(C, D, H, W) or (N, C, D, H, W)"
+    sides = "left, right, top, bottom, front, back"
 
 
 _Mode = Literal["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area"]
