@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ..errors import ArchSpecError, ImportFailure
 from ..ops.names import check_name
 from .model import import_model
+from .modes import kept_modes
 from .render import render
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,12 +41,9 @@ def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = 
             raise ImportFailure(
                 str(exc), hint="--name is the spec's name: an identifier", code="E901"
             ) from None
-    was_training = model.training
-    model.eval()
-    try:
+    with kept_modes(model):
+        model.eval()
         imported = import_model(model)
-    finally:
-        model.train(was_training)
     shape: list[Any] = ["N", *[int(d) for d in example_input.shape[1:]]]
     return render(imported, name or _snake(type(model).__name__), shape)
 
@@ -103,11 +101,13 @@ def _state_dict_entries(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | None = None) -> str:
-    """`spec_text`, and the spec compiled (on the meta device) has the model's state_dict
-    keys, shapes and order, or ImportFailure (E904) says where they part."""
+    """`spec_text`, and the spec compiled has the model's state_dict keys, shapes and order
+    and computes its eval outputs on the example input (outputs.check_outputs), or
+    ImportFailure (E904) says where they part."""
     from ..api import compile as compile_spec
     from .dtypes import dtype_problems
     from .hooks import hook_problems
+    from .outputs import check_outputs
     from .tying import shared_tensor_problems
     from .where import source_lines, span_of_class
 
@@ -136,4 +136,5 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
             hint="please report this model: the import should have refused it",
             code="E904",
         )
+    check_outputs(model, text, example_input)
     return text

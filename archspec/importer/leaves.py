@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..ops.base import META_FIELDS, REGISTRY, Op
+from .modes import kept_modes
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -143,12 +144,9 @@ def _graph_of(module: nn.Module, training: bool) -> list[tuple[Any, ...]]:
     """One forward as comparable data: per node its op, target and arguments (nodes by index)."""
     import torch.fx as fx
 
-    was = module.training
-    module.train(training)
-    try:
+    with kept_modes(module):
+        module.train(training)
         graph = fx.Tracer().trace(module)
-    finally:
-        module.train(was)
     index = {node: i for i, node in enumerate(graph.nodes)}
 
     def value(v: Any) -> Any:

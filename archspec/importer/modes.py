@@ -11,8 +11,9 @@ compute something else in training, so it is refused at the statement (E902).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .where import describe, diagnostic, span_from_stack, span_of_class
@@ -21,6 +22,19 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
 
     from .trace import Problems
+
+
+@contextlib.contextmanager
+def kept_modes(model: nn.Module) -> Iterator[None]:
+    """Every submodule's training flag as it was, after the block: `model.train(was)` would
+    set a whole mixed model (a frozen norm in eval inside a training model) to one mode."""
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
 
 _HINT = (
     "a spec states one graph for training and eval: use a module whose own behaviour "

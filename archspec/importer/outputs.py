@@ -1,0 +1,83 @@
+"""An imported spec must compute what the model computes, not only hold its tensors: the
+spec, built with the model's own weights, runs the example input in eval mode beside the
+model, and the outputs must agree (on the meta device, where nothing holds a value, their
+shapes must). A difference is an ImportFailure, never a spec that silently computes another
+function."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ImportFailure
+from .modes import kept_modes
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    import torch.nn as nn
+
+#: float32 sums in another order differ in the last bits; a wrong graph differs far more
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def check_outputs(model: nn.Module, text: str, example_input: torch.Tensor) -> None:
+    """Refuse (E904) an imported spec whose eval outputs differ from the model's."""
+    import torch
+
+    from ..api import compile as compile_spec
+
+    state = model.state_dict()
+    device = next(iter(state.values())).device if state else example_input.device
+    built = compile_spec(text, device=device, max_params=None, max_activations=None)
+    if device.type != "meta":
+        built.load_state_dict(state, strict=True)
+    try:
+        with kept_modes(model), torch.no_grad():
+            model.eval()
+            built.eval()
+            theirs = model(example_input.clone())
+            ours = built(example_input.clone())
+    except Exception as exc:  # the model's own code: whatever it raises
+        raise ImportFailure(
+            f"running the model and its imported spec on the example input failed "
+            f"({type(exc).__name__}: {str(exc)[:200]})",
+            span=_span(model),
+            hint="give an example input the model accepts; if it does, please report this model",
+            code="E904",
+        ) from None
+    problem = _difference(ours, theirs)
+    if problem is not None:
+        raise ImportFailure(
+            f"the imported spec computes other outputs than the model: {problem}",
+            span=_span(model),
+            hint="please report this model: the import should have refused it",
+            code="E904",
+        )
+
+
+def _difference(ours: Any, theirs: Any) -> str | None:
+    """Where the two outputs part (leaves in order, a list and a tuple alike), or None."""
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    mine, want = tree_flatten(ours)[0], tree_flatten(theirs)[0]
+    if len(mine) != len(want):
+        return f"{len(mine)} output values where the model gives {len(want)}"
+    for i, (a, b) in enumerate(zip(mine, want)):
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+            if a != b:
+                return f"output {i} is {a!r:.60} where the model gives {b!r:.60}"
+            continue
+        if a.shape != b.shape:
+            return f"output {i} has shape {tuple(a.shape)} where the model's has {tuple(b.shape)}"
+        if a.is_meta or b.is_meta:
+            continue
+        if a.dtype != b.dtype or not torch.allclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True):
+            gap = (a.double() - b.double()).abs().max().item() if a.dtype == b.dtype else "dtype"
+            return f"output {i} differs (largest difference {gap})"
+    return None
+
+
+def _span(model: nn.Module) -> Any:
+    from .where import span_of_class
+
+    return span_of_class(type(model))
