@@ -160,6 +160,15 @@ def param_infos(decls: Mapping[str, Any]) -> list[ParamInfo]:
     return out
 
 
+#: keywords of archspec's functions that reach a spec as params when passed to another one
+_NOT_PARAMS = {
+    "variant": "archspec.load takes a family's variant by its own name "
+    "(archspec.load('resnet18')); compile and check take variant=",
+    "input": "the input size is the spec's `input:`; check and summary take input=",
+    "max_layers": "max_layers is an argument of compile and check, not of load",
+}
+
+
 def bind_params(lw: Lowerer) -> list[ParamInfo]:
     """Bind the spec's params (overrides first, then defaults) into `lw.globals`."""
     decls = lw.spec.params
@@ -171,6 +180,8 @@ def bind_params(lw: Lowerer) -> list[ParamInfo]:
                 if close
                 else (f"this spec's params: {', '.join(decls) or 'none'}")
             )
+            if key in _NOT_PARAMS:  # a keyword of another call, passed on as a param
+                hint = f"{hint}; {_NOT_PARAMS[key]}"
             lw.error("E302", f"unknown param `{key}`", ("params",), hint)
     for name, entry in decls.items():
         decl = decl_of(entry)
