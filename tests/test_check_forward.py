@@ -138,9 +138,10 @@ def _field_strategy(kind: str, name: str, nd: int) -> st.SearchStrategy[Any] | N
 
 
 @functools.cache
-def _ranks(kind: str) -> list[int]:
-    """The input ranks a kind takes with its smallest arguments, found by asking check: the
-    strategy draws these mostly (any rank sometimes), so most cases reach the size rules."""
+def _ranks(kind: str, pinned: tuple[str, Any] | None = None) -> list[int]:
+    """The input ranks a kind takes with its smallest arguments and the pinned choice (a
+    trilinear mode takes rank 5 only), found by asking check: the strategy draws these
+    mostly (any rank sometimes), so most cases reach the size rules."""
     op = REGISTRY[kind]
     layer: dict[str, Any] = {"type": kind}
     for name, field in op.spec.model_fields.items():
@@ -151,6 +152,8 @@ def _ranks(kind: str) -> list[int]:
         layer[name] = literals[0] if literals and final is None else 1
         if name == op.names_field:
             layer[name] = ["p0", "p1"]
+    if pinned is not None:
+        layer[pinned[0]] = pinned[1]
     out = []
     for rank in range(1, 6):
         layers = [layer]
@@ -176,7 +179,7 @@ def cases(
     `pinned` fixes one field (a choice such as padding_mode) for the whole run."""
     op = REGISTRY[kind]
     fits = draw(st.sampled_from([True, True, True, True, False]))
-    rank = draw(st.sampled_from(_ranks(kind)) if fits else st.integers(1, 5))
+    rank = draw(st.sampled_from(_ranks(kind, pinned)) if fits else st.integers(1, 5))
     shape = tuple(draw(st.lists(SIZE, min_size=rank, max_size=rank)))
     nd = min(max(max(_ranks(kind)) - 2, 1), 3)  # the kind's spatial dims, as far as known
     layer: dict[str, Any] = {"type": kind}

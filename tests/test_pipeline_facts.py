@@ -49,7 +49,7 @@ NEWER_CATEGORY = {
     "stochastic_depth": "dropout",
     **dict.fromkeys(("group_norm", "instance_norm2d", "layer_norm", "layer_norm2d"), "norm"),
     "conv_transpose2d": "conv",
-    **dict.fromkeys(("upsample", "interpolate", "mean"), "pool"),
+    **dict.fromkeys(("upsample", "interpolate", "interpolate_as", "mean"), "pool"),
     **dict.fromkeys(("partition", "departition"), "reshape"),
     "relative_attention": "linear",
     "buffer": "linear",

@@ -329,23 +329,7 @@ class _Resize(Op):
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
-        mode = attrs["mode"]
-        if len(x) not in _MODE_RANKS[mode]:
-            ranks = " or ".join(map(str, _MODE_RANKS[mode]))
-            raise ShapeFailure(
-                "E401",
-                f"{self.kind} mode '{mode}' needs an input of rank {ranks}, got {fmt(x)}",
-                "bilinear and bicubic take (N, C, H, W), linear (N, C, L), trilinear "
-                "(N, C, D, H, W)",
-                "mode",
-            )
-        if attrs["align_corners"] is not None and mode in ("nearest", "nearest-exact", "area"):
-            raise ShapeFailure(
-                "E409",
-                f"{self.kind} align_corners applies to interpolating modes, not '{mode}'",
-                "drop align_corners, or use mode linear, bilinear, bicubic or trilinear",
-                "align_corners",
-            )
+        _check_mode(self.kind, attrs, x)
         size, scale = attrs["size"], attrs["scale_factor"]
         if (size is None) == (scale is None):
             raise ShapeFailure(
@@ -375,6 +359,26 @@ class _Resize(Op):
             "mode": (a["mode"], "nearest"),
             "align_corners": (a["align_corners"], None if a["align_corners"] is not None else ...),
         }
+
+
+def _check_mode(kind: str, attrs: Mapping[str, Any], x: Shape) -> None:
+    """The input rank the mode takes, and align_corners only for interpolating modes."""
+    mode = attrs["mode"]
+    if len(x) not in _MODE_RANKS[mode]:
+        ranks = " or ".join(map(str, _MODE_RANKS[mode]))
+        raise ShapeFailure(
+            "E401",
+            f"{kind} mode '{mode}' needs an input of rank {ranks}, got {fmt(x)}",
+            "bilinear and bicubic take (N, C, H, W), linear (N, C, L), trilinear (N, C, D, H, W)",
+            "mode",
+        )
+    if attrs["align_corners"] is not None and mode in ("nearest", "nearest-exact", "area"):
+        raise ShapeFailure(
+            "E409",
+            f"{kind} align_corners applies to interpolating modes, not '{mode}'",
+            "drop align_corners, or use mode linear, bilinear, bicubic or trilinear",
+            "align_corners",
+        )
 
 
 def _scaled(d: Dim, scale: float, kind: str, x: Shape) -> Dim:
@@ -442,3 +446,61 @@ class Interpolate(_Resize):
         inner = call[len("F.interpolate(") :]
         sep = ", " if inner != ")" else ""
         return f"F.interpolate({a['_inputs'][0]}{sep}{inner}"
+
+
+class InterpolateAsSpec(LayerSpec):
+    """interpolate_as: F.interpolate of the first input to the spatial size of the second,
+    `from: [x, like]` (DeepLabV3's ASPP pooling, upsampled back to its input's size)."""
+
+    type: Literal["interpolate_as"]
+    mode: _Mode = "nearest"
+    align_corners: Bool | None = Field(
+        None, description="only for linear, bilinear, bicubic and trilinear"
+    )
+
+
+@register
+class InterpolateAs(Op):
+    kind = "interpolate_as"
+    spec = InterpolateAsSpec
+    style = "function"
+    arity = 2
+    category = "pool"
+    summary = "resizes the first input to the spatial size of the second (F.interpolate)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        x, like = inputs
+        _check_mode(self.kind, attrs, x)
+        if len(like) != len(x):
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} resizes {fmt(x)} to the spatial size of {fmt(like)}: the two "
+                "need the same rank",
+                "the second input gives only its size: read a tensor of the first one's layout",
+            )
+        return Inferred(attrs, (x[0], x[1], *like[2:]))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return interpolate_as, {"mode": a["mode"], "align_corners": a["align_corners"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        x, like = a["_inputs"]
+        kwargs = {
+            "mode": (a["mode"], None),
+            "align_corners": (a["align_corners"], None if a["align_corners"] is not None else ...),
+        }
+        call = emit_call("F.interpolate", [], _present(kwargs), lit)
+        return f"F.interpolate({x}, size={like}.shape[2:], {call[len('F.interpolate(') :]}"
+
+
+def interpolate_as(x: Any, like: Any, mode: str, align_corners: bool | None) -> Any:
+    """`F.interpolate(x, size=like.shape[2:], ...)`, the same call emitted files write."""
+    from torch.nn.functional import interpolate
+
+    return interpolate(x, size=like.shape[2:], mode=mode, align_corners=align_corners)
