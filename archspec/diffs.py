@@ -10,7 +10,7 @@ compared key by key; the params and MACs come from the same analyses.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,13 @@ class SpecDiff:
     removed: tuple[tuple[str, Entry], ...]
 
     @property
+    def renamed(self) -> tuple[tuple[str, str, int], ...]:
+        """Likely renames among `removed` and `added`: (module in a, module in b, tensors)
+        where a module's tensors vanish and another's appear with the same names, shapes
+        and dtypes, in order. A guess to check, not a verdict: it changes no count."""
+        return likely_renames(self.removed, self.added)
+
+    @property
     def compatible(self) -> bool:
         """True when a checkpoint of `a` loads strictly into `b`."""
         return not (self.changed or self.added or self.removed)
@@ -76,6 +83,7 @@ class SpecDiff:
             "changed": [{"key": k, "a": entry(x), "b": entry(y)} for k, x, y in self.changed],
             "added": [{"key": k} | entry(e) for k, e in self.added],
             "removed": [{"key": k} | entry(e) for k, e in self.removed],
+            "renamed": [{"a": x, "b": y, "tensors": n} for x, y, n in self.renamed],
             "params_delta": self.b.params - self.a.params,
             "macs_delta": None
             if self.a.macs is None or self.b.macs is None
@@ -98,6 +106,11 @@ class SpecDiff:
         lines += [f"  changed  {k}  {_entry(x)} -> {_entry(y)}" for k, x, y in self.changed]
         lines += [f"  added    {k}  {_entry(e)}" for k, e in self.added]
         lines += [f"  removed  {k}  {_entry(e)}" for k, e in self.removed]
+        lines += [
+            f"  renamed? {x} -> {y}  ({n} tensor{'s' * (n != 1)} of the same names and "
+            "shapes: a checkpoint loads with its keys renamed)"
+            for x, y, n in self.renamed
+        ]
         lines.append(f"params: {_delta(self.a.params, self.b.params)}")
         if self.a.macs is not None and self.b.macs is not None:
             at = "" if self.a.input == self.b.input else " (each at its own input)"
@@ -181,6 +194,29 @@ def compare_states(
     return unchanged, changed, added, removed
 
 
+def likely_renames(
+    removed: Sequence[tuple[str, Entry]], added: Sequence[tuple[str, Entry]]
+) -> tuple[tuple[str, str, int], ...]:
+    """(old module, new module, tensors) for each module of `removed` whose tensors match, in
+    order, name for name and entry for entry, the first free module of `added` that does."""
+
+    def modules(entries: Sequence[tuple[str, Entry]]) -> dict[str, tuple[tuple[str, Entry], ...]]:
+        grouped: dict[str, list[tuple[str, Entry]]] = {}
+        for key, entry in entries:
+            module, _, leaf = key.rpartition(".")
+            grouped.setdefault(module, []).append((leaf, entry))
+        return {m: tuple(t) for m, t in grouped.items() if m}  # a root tensor has no module
+
+    free = modules(added)
+    pairs = []
+    for old, tensors in modules(removed).items():
+        new = next((m for m, t in free.items() if t == tensors), None)
+        if new is not None:
+            pairs.append((old, new, len(tensors)))
+            del free[new]
+    return tuple(pairs)
+
+
 def _side(
     source: api.SpecSource,
     params: Mapping[str, Any] | None,
@@ -211,4 +247,4 @@ def _side(
     return side, state
 
 
-__all__ = ["Entry", "Side", "SpecDiff", "compare_states", "diff", "shown_file"]
+__all__ = ["Entry", "Side", "SpecDiff", "compare_states", "diff", "likely_renames", "shown_file"]

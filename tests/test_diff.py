@@ -163,3 +163,22 @@ def test_every_pair_of_a_familys_variants_diffs_quickly(family: str, names: list
         d, seconds = cpu_seconds(lambda a=a, b=b: archspec.diff(a, b))
         assert seconds < GUARD, (a, b, seconds)
         assert (d.a.name, d.b.name) == (a, b) and d.a.params != d.b.params
+
+
+def test_a_renamed_module_is_named_as_a_likely_rename_and_changes_no_count() -> None:
+    renamed = SMALL.replace("name: small", "name: renamed").replace("name: bn,", "name: norm,")
+    d = archspec.diff(SMALL, renamed)
+    assert d.renamed == (("bn", "norm", 5),)
+    assert len(d.removed) == len(d.added) == 5 and not d.compatible
+    assert "  renamed? bn -> norm  (5 tensors of the same names and shapes" in d.text()
+    assert d.to_dict()["renamed"] == [{"a": "bn", "b": "norm", "tensors": 5}]
+    # the keys renamed, a checkpoint of a loads strictly into b: the guess is right
+    state = archspec.compile(SMALL).state_dict()
+    moved = {k.replace("bn.", "norm.", 1): v for k, v in state.items()}
+    archspec.compile(renamed).load_state_dict(moved, strict=True)
+
+
+def test_tensors_of_other_shapes_or_names_are_no_rename() -> None:
+    wider = SMALL.replace("name: bn,", "name: norm,").replace("default: 8", "default: 16")
+    assert archspec.diff(SMALL, wider).renamed == ()
+    assert archspec.diff(SMALL, SMALL, params_b={"extra": True}).renamed == ()
