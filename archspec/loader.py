@@ -483,7 +483,13 @@ class _Builder:
         if id(node) in self.seen:
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
-                raise self._fail(node, "E104", f"more than {MAX_ALIASES} YAML alias expansions")
+                raise self._fail(
+                    node,
+                    "E104",
+                    f"more than {MAX_ALIASES} YAML alias expansions",
+                    "write the repeated value once: a block's `repeat:` or a param repeats it "
+                    "without copying the YAML",
+                )
         self.seen.add(id(node))
         self.doc.spans.setdefault(path, self._span(node))
         if isinstance(node, yaml.ScalarNode):
@@ -502,7 +508,13 @@ class _Builder:
             if node.tag != "tag:yaml.org,2002:seq":
                 raise self._unsafe_tag(node)
             if len(node.value) > MAX_LIST:
-                raise self._fail(node, "E104", f"a list longer than {MAX_LIST} items")
+                raise self._fail(
+                    node,
+                    "E104",
+                    f"a list longer than {MAX_LIST} items",
+                    "a spec states structure, not data: describe the list with an expression "
+                    "or `repeat:`",
+                )
             return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
         finally:
             self.open.discard(id(node))
@@ -570,7 +582,12 @@ class _Builder:
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             raise self._fail(node, "E101", f"cannot read scalar {node.value!r}: {exc}") from None
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
-            raise self._fail(node, "E104", f"integer {node.value} is out of range (|n| <= 10^15)")
+            raise self._fail(
+                node,
+                "E104",
+                f"integer {node.value} is out of range (|n| <= 10^15)",
+                "sizes, counts and seeds fit in 10^15; write a smaller number",
+            )
         if isinstance(value, float) and not math.isfinite(value):
             raise self._fail(
                 node, "E104", f"{node.value} is not a finite number", "use a finite value"

@@ -60,3 +60,29 @@ def test_list_argument_items_are_the_callers_values() -> None:
     with torch.no_grad():
         assert torch.equal(ours(x), reference(x))
     same_as_emitted(SPEC, x)
+
+
+NESTED = """\
+archspec: 1
+name: nested_list_args
+input: [N, 4, 9, 9]
+params: {w: 3}
+blocks:
+  Conv:
+    params: {table: list}
+    layers:
+      - {name: conv, type: conv2d, out_channels: 6, kernel_size: "table[1][0]", padding: 1}
+layers:
+  - {name: a, type: Conv, table: [w, [w, [w]]]}
+"""
+
+
+def test_a_nested_list_argument_reads_the_callers_names_at_every_depth() -> None:
+    """`[w, [w, [w]]]`: the items of the inner lists are the caller's w as well (the
+    expression kept for the emitter raised TypeError on the inner list, exit 3)."""
+    graph = archspec.build_graph(NESTED)
+    (call,) = [n.child for n in graph.root.nodes if n.child is not None]
+    assert call.args["table"] == [3, [3, [3]]]
+    model = archspec.compile(NESTED)
+    assert model.a.conv.kernel_size == (3, 3)
+    same_as_emitted(NESTED, torch.randn(2, 4, 9, 9))

@@ -35,8 +35,7 @@ def attr_expr(lw: Lowerer, raw: Any, final: Final | None) -> AttrExpr | None:
 
 
 def _attr_expr(lw: Lowerer, raw: Any, final: Final) -> AttrExpr | None:
-    parts = raw if isinstance(raw, list) else [raw]
-    texts = [p for p in parts if isinstance(p, str) and not (final.choices and p in final.choices)]
+    texts = [t for t in _texts(raw) if not (final.choices and t in final.choices)]
     if not texts:
         return None
     try:
@@ -44,9 +43,21 @@ def _attr_expr(lw: Lowerer, raw: Any, final: Final) -> AttrExpr | None:
     except ExprError:
         return None
     names = sorted({n for e in exprs.values() for n in e.names})
-    written = [canonical(p) if p in exprs else repr(p) for p in parts]
-    text = f"[{', '.join(written)}]" if isinstance(raw, list) else written[0]
-    return AttrExpr(text, tuple((n, name_origin(lw, n)) for n in names))
+    return AttrExpr(_written(raw, exprs), tuple((n, name_origin(lw, n)) for n in names))
+
+
+def _texts(raw: Any) -> list[str]:
+    """The text items of a value, at any depth of a list (a block argument `[w, [w, w]]`)."""
+    if isinstance(raw, list):
+        return [t for item in raw for t in _texts(item)]
+    return [raw] if isinstance(raw, str) else []
+
+
+def _written(raw: Any, exprs: dict[str, Any]) -> str:
+    """A value as Python text: its expressions canonical, lists nested as they are written."""
+    if isinstance(raw, list):
+        return f"[{', '.join(_written(item, exprs) for item in raw)}]"
+    return canonical(raw) if isinstance(raw, str) and raw in exprs else repr(raw)
 
 
 def text_expr(lw: Lowerer, raw: Any) -> AttrExpr:

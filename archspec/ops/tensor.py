@@ -285,13 +285,16 @@ class Mean(StatelessOp):
         (x,) = inputs
         dims = _as_list(attrs["dim"], self.kind, "dim")
         r = len(x)
-        if not dims or any(not -r <= d < r for d in dims):
+        hint = f"list the dims to reduce, each once, from 0 to {r - 1} (or -{r} to -1)"
+        if not dims:
+            raise ShapeFailure("E401", f"{self.kind} dims are empty", hint, "dim")
+        if any(not -r <= d < r for d in dims):
             raise ShapeFailure(
-                "E401", f"mean dims {dims} are out of range for {fmt(x)}", None, "dim"
+                "E401", f"{self.kind} dims {dims} are out of range for {fmt(x)}", hint, "dim"
             )
         norm = {d % r for d in dims}
         if len(norm) != len(dims):
-            raise ShapeFailure("E409", f"mean dims {dims} repeat a dim", None, "dim")
+            raise ShapeFailure("E409", f"{self.kind} dims {dims} repeat a dim", hint, "dim")
         if attrs["keepdim"]:
             return Inferred(attrs, tuple(Dim.of(1) if i in norm else d for i, d in enumerate(x)))
         return Inferred(attrs, tuple(d for i, d in enumerate(x) if i not in norm))
