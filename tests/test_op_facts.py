@@ -31,6 +31,7 @@ input: [N, 4, 32]
 layers:
   - {type: conv1d, out_channels: 6, kernel_size: 3, bias: false}
   - {type: zero_pad1d, padding: [2, 0]}
+  - {type: conv_transpose1d, out_channels: 6, kernel_size: 2, stride: 2, bias: false}
   - {type: batchnorm1d, affine: false}
   - {type: relu6}
   - {type: maxpool1d, kernel_size: 2}
@@ -50,6 +51,7 @@ input: [N, 2, 8, 8, 8]
 layers:
   - {type: conv3d, out_channels: 4, kernel_size: 3, padding: 1}
   - {type: zero_pad3d, padding: [1, 0, 0, 1, 0, 0]}
+  - {type: conv_transpose3d, out_channels: 4, kernel_size: 2, stride: 2, groups: 2}
   - {type: batchnorm3d}
   - {type: silu}
   - {type: maxpool3d, kernel_size: 2}

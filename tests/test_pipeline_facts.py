@@ -48,7 +48,7 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("hardswish", "hardsigmoid", "elu", "mish", "prelu"), "act"),
     "stochastic_depth": "dropout",
     **dict.fromkeys(("group_norm", "instance_norm2d", "layer_norm", "layer_norm2d"), "norm"),
-    "conv_transpose2d": "conv",
+    **dict.fromkeys(("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"), "conv"),
     **dict.fromkeys(("upsample", "interpolate", "interpolate_as", "mean"), "pool"),
     **dict.fromkeys(("partition", "departition"), "reshape"),
     "relative_attention": "linear",

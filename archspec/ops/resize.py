@@ -1,5 +1,5 @@
-"""Layers that change the spatial size upward or by padding: transposed convolution,
-upsampling (`upsample` module, `interpolate` in forward) and zero padding of 1, 2 or 3 dims.
+"""Layers that change the spatial size upward or by padding: transposed convolution and zero
+padding of 1, 2 or 3 dims, upsampling (`upsample` module, `interpolate` in forward).
 
 Transposed convolution: each output extent is `(X - 1)s - 2p + d(k - 1) + op + 1` exactly,
 and torch wants the output padding `op` below the stride or below the dilation. Its MACs
@@ -63,10 +63,7 @@ def _require_extents(kind: str, out: Sequence[Dim], x: Shape, ctx: ShapeContext)
         )
 
 
-class ConvTranspose2dSpec(LayerSpec):
-    """conv_transpose2d: transposed convolution; in_channels is inferred from the input."""
-
-    type: Literal["conv_transpose2d"]
+class _ConvTransposeSpec(LayerSpec):
     out_channels: Int(ge=1)  # type: ignore[valid-type]
     kernel_size: Ints(ge=1)  # type: ignore[valid-type]
     stride: Ints(ge=1) = 1  # type: ignore[valid-type]
@@ -80,28 +77,47 @@ class ConvTranspose2dSpec(LayerSpec):
     )
 
 
-@register
-class ConvTranspose2d(Op):
-    kind = "conv_transpose2d"
-    spec = ConvTranspose2dSpec
+class ConvTranspose1dSpec(_ConvTransposeSpec):
+    """conv_transpose1d: transposed convolution over (N, C, L); in_channels is inferred."""
+
+    type: Literal["conv_transpose1d"]
+
+
+class ConvTranspose2dSpec(_ConvTransposeSpec):
+    """conv_transpose2d: transposed convolution; in_channels is inferred from the input."""
+
+    type: Literal["conv_transpose2d"]
+
+
+class ConvTranspose3dSpec(_ConvTransposeSpec):
+    """conv_transpose3d: transposed convolution over (N, C, D, H, W); in_channels inferred."""
+
+    type: Literal["conv_transpose3d"]
+
+
+class _ConvTranspose(Op):
+    """nn.ConvTranspose1d/2d/3d: one shape rule, count and constructor for 1, 2 or 3 dims."""
+
     inferred = ("in_channels",)
-    torch_name = "ConvTranspose2d"
     category = "conv"
     optional_tensors = ("bias",)
-    summary = "2-d transposed convolution"
+    #: spatial dims, and the input layout named in errors
+    nd: ClassVar[int]
+    layout: ClassVar[str]
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
-        if len(x) != 4:
+        nd = self.nd
+        if len(x) != nd + 2:
             raise ShapeFailure(
-                "E401", f"conv_transpose2d needs an (N, C, H, W) input, got {fmt(x)}", None
+                "E401", f"{self.kind} needs an {self.layout} input, got {fmt(x)}", None
             )
         c_in = channels(x, self.kind)
         given = attrs.get("in_channels")
         if given is not None and given != c_in:
             raise ShapeFailure(
                 "E402",
-                f"conv_transpose2d declares in_channels={given} but receives {c_in} channels",
+                f"{self.kind} declares in_channels={given} but receives {c_in} channels",
                 "drop in_channels: archspec infers it",
                 "in_channels",
             )
@@ -114,33 +130,35 @@ class ConvTranspose2d(Op):
                 "groups",
             )
         k, s, p, op, d = (
-            ntuple(attrs[f], 2, f)
+            ntuple(attrs[f], nd, f)
             for f in ("kernel_size", "stride", "padding", "output_padding", "dilation")
         )
-        for i in range(2):
+        for i in range(nd):
             if op[i] >= s[i] and op[i] >= d[i]:
                 raise ShapeFailure(
                     "E409",
-                    f"conv_transpose2d output_padding {op[i]} must be smaller than the stride "
+                    f"{self.kind} output_padding {op[i]} must be smaller than the stride "
                     f"({s[i]}) or the dilation ({d[i]})",
                     "PyTorch refuses an output padding at least both stride and dilation",
                     "output_padding",
                 )
-        out = [(x[2 + i] - 1) * s[i] + (d[i] * (k[i] - 1) + op[i] + 1 - 2 * p[i]) for i in range(2)]
+        out = [
+            (x[2 + i] - 1) * s[i] + (d[i] * (k[i] - 1) + op[i] + 1 - 2 * p[i]) for i in range(nd)
+        ]
         _require_extents(self.kind, out, x, ctx)
         return Inferred(dict(attrs, in_channels=c_in), (x[0], Dim.of(c_out), *out))
 
     def params(self, a: Mapping[str, Any]) -> int:
-        k = ntuple(a["kernel_size"], 2, "kernel_size")
+        k = ntuple(a["kernel_size"], self.nd, "kernel_size")
         w = a["in_channels"] * (a["out_channels"] // a["groups"]) * math.prod(k)
         return w + (a["out_channels"] if a["bias"] else 0)
 
     def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
-        k = ntuple(a["kernel_size"], 2, "kernel_size")
+        k = ntuple(a["kernel_size"], self.nd, "kernel_size")
         return product(inputs[0]) * ((a["out_channels"] // a["groups"]) * math.prod(k))
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {"weight": 4, **({"bias": 1} if a.get("bias", True) else {})}
+        return {"weight": self.nd + 2, **({"bias": 1} if a.get("bias", True) else {})}
 
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()
@@ -148,7 +166,7 @@ class ConvTranspose2d(Op):
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
-        return nn.ConvTranspose2d(
+        return getattr(nn, self.torch_name)(
             a["in_channels"],
             a["out_channels"],
             kernel_size=_tup(a["kernel_size"]),
@@ -162,7 +180,7 @@ class ConvTranspose2d(Op):
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         return emit_call(
-            "nn.ConvTranspose2d",
+            f"nn.{self.torch_name}",
             [a["in_channels"], a["out_channels"]],
             {
                 "kernel_size": (_tup(a["kernel_size"]), None),
@@ -175,6 +193,33 @@ class ConvTranspose2d(Op):
             },
             lit,
         )
+
+
+@register
+class ConvTranspose1d(_ConvTranspose):
+    kind = "conv_transpose1d"
+    spec = ConvTranspose1dSpec
+    torch_name = "ConvTranspose1d"
+    summary = "1-d transposed convolution"
+    nd, layout = 1, "(N, C, L)"
+
+
+@register
+class ConvTranspose2d(_ConvTranspose):
+    kind = "conv_transpose2d"
+    spec = ConvTranspose2dSpec
+    torch_name = "ConvTranspose2d"
+    summary = "2-d transposed convolution"
+    nd, layout = 2, "(N, C, H, W)"
+
+
+@register
+class ConvTranspose3d(_ConvTranspose):
+    kind = "conv_transpose3d"
+    spec = ConvTranspose3dSpec
+    torch_name = "ConvTranspose3d"
+    summary = "3-d transposed convolution"
+    nd, layout = 3, "(N, C, D, H, W)"
 
 
 class ZeroPad1dSpec(LayerSpec):
