@@ -199,7 +199,7 @@ def _agree(case: Case) -> None:
 def test_products_agree_across_check_summary_compile_and_emit() -> None:
     ran: Counter[str] = Counter()
 
-    @settings(max_examples=EXAMPLES * len(KINDS))
+    @settings(max_examples=EXAMPLES * len(KINDS), deadline=None)
     @given(case=CASES)
     def run(case: Case) -> None:
         # a spec over the sizes a check may refuse by design (none here) is not a verdict

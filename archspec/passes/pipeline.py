@@ -28,6 +28,7 @@ from ..ir import Graph
 from .domain import Domain
 from .shapes import (
     CheckResult,
+    LocatedConstraint,
     ShapeTable,
     SymbolicInput,
     declared_shapes,
@@ -206,8 +207,10 @@ def input_shapes(a: Analysis) -> Analysis:
         diags.append(_training_only(table.train_failure, a.train_domain))
     if table.failure is not None:
         diags.append(_with_domain_hint(table.failure, graph, domain, sym))
-    elif env is not None and domain and not domain.is_empty and not domain.contains(env):
-        diags.append(_outside_domain(graph, table, general, sym, env, domain))
+    elif env is not None and domain and not domain.is_empty:
+        culprit = _fails_at_batch_one(general, sym, env, domain)
+        if culprit is not None or not domain.contains(env):
+            diags.append(_outside_domain(graph, table, general, sym, env, domain, culprit))
     return dataclasses.replace(a, table=table, env=env, diagnostics=(*a.diagnostics, *diags))
 
 
@@ -305,6 +308,24 @@ def _training_only(failure: Diagnostic, train_domain: Domain | None) -> Diagnost
     )
 
 
+def _fails_at_batch_one(
+    general: ShapeTable, sym: SymbolicInput, env: Mapping[str, int], domain: Domain
+) -> LocatedConstraint | None:
+    """A requirement left unsolved that reads the batch N and fails at these sizes with N = 1
+    (`4 == 12*N`: a matmul of (N, 3, 4, 4) and its reshape to (12*N, 4)): `contains` leaves
+    N free, and the declared input must work for a batch of one."""
+    batch = sym.batch
+    if not batch or batch in env:
+        return None
+    at = {**env, batch: 1}
+    for r in domain.unsolved:
+        if batch in r.symbols and r.symbols <= at.keys() and not r.holds(at):
+            for lc in general.constraints:
+                if lc.constraint == r.constraint:
+                    return lc
+    return None
+
+
 def _outside_domain(
     graph: Graph,
     table: ShapeTable,
@@ -312,11 +333,12 @@ def _outside_domain(
     sym: SymbolicInput,
     env: Mapping[str, int],
     domain: Domain,
+    culprit: LocatedConstraint | None = None,
 ) -> Diagnostic:
     """Every layer passed at these sizes, yet no input of them is in the domain: a layer's
     requirement left free (on the batch N: `4 == 256*N`) fails for all of them, named at its
     layer; if none does, the walk and the solver disagree, which is a bug."""
-    culprit = first_impossible(general, sym, env)
+    culprit = culprit or first_impossible(general, sym, env)
     shown = format_shape(table.input_shape)
     if culprit is None:
         return Diagnostic(
