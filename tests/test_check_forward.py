@@ -267,11 +267,13 @@ def _forward(spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[bool, Any]:
 
 
 def _torch_unreliable(result: Any) -> bool:
-    """The one place check refuses more than PyTorch does, on purpose: a conv stride of 2**31
-    or more with a padded extent reaching 2**31. PyTorch then computes the output size in
+    """The places check refuses more than PyTorch does, on purpose: a conv stride of 2**31
+    or more with a padded extent reaching 2**31, where PyTorch computes the output size in
     32-bit ints: some such inputs fail, some run with a shape other than its own formula's
     (tests/test_trust_bounds.py shows one), some happen to come out right. No exact rule
-    is documented, so check refuses the whole regime rather than guess."""
+    is documented, so check refuses the whole regime rather than guess. Likewise a
+    transposed convolution's size of 2**31 or more, which torch truncates to 32 bits
+    (stride 2**31 fails, 2**32 + 1 runs as 1)."""
     return all(d.code == "E409" and "32-bit ints" in d.message for d in result.errors)
 
 

@@ -121,3 +121,19 @@ def test_waveform_decoder_is_the_torch_network() -> None:
             torch.testing.assert_close(out, reference(x), rtol=0, atol=0)
         assert out.shape == (3, 1, 8 * length)
     assert archspec.check(DECODER).domain_text == "wave_decoder accepts (N, 32, L) with L >= 1"
+
+
+@pytest.mark.parametrize("kind", ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d"])
+@pytest.mark.parametrize(("field", "value"), [("stride", 2**31), ("dilation", 2**32 + 1)])
+def test_sizes_torch_reads_as_32_bit_ints_are_refused(kind: str, field: str, value: int) -> None:
+    """torch truncates: stride 2**31 fails, dilation 2**32 + 1 runs as dilation 1; check,
+    which would use the value written, refuses both at the field."""
+    nd = int(kind[-2])
+    layer = {"type": kind, "out_channels": 2, "kernel_size": 1, field: value}
+    error = assert_located(spec([layer], ("N", 4, *([1] * nd))), "E409", str(value))
+    assert "32-bit ints" in error.diagnostics[0].message
+    reference = getattr(nn, f"ConvTranspose{nd}d")(4, 2, 1, **{field: 2**31})
+    with pytest.raises(RuntimeError, match="greater than zero"):
+        reference(torch.randn(1, 4, *([1] * nd)))
+    ok = {**layer, field: 2**31 - 1}
+    assert archspec.check(spec([ok], ("N", 4, *([1] * nd)))).ok

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from ..dims import SPATIAL_NAMES, Dim, Shape, product
 from .base import (
+    INT32_MAX,
     Bool,
     Float,
     Inferred,
@@ -61,6 +62,24 @@ def _require_extents(kind: str, out: Sequence[Dim], x: Shape, ctx: ShapeContext)
             partial(_extent_message, kind, axis, x),
             "the output would be empty: use a larger input or other sizes for this layer",
         )
+
+
+_TRANSPOSED_FIELDS = ("kernel_size", "stride", "padding", "output_padding", "dilation")
+
+
+def _below_int32(kind: str, what: str, values: Sequence[int]) -> None:
+    """E409 for a size of 2**31 or more: torch's transposed convolutions read their sizes as
+    32-bit ints, so such a value fails (stride 2**31 becomes negative) or runs as another
+    value (2**32 + 1 as 1), where the shape rule would use the value written."""
+    for v in values:
+        if v > INT32_MAX:
+            raise ShapeFailure(
+                "E409",
+                f"{kind} {what} {v:,} is 2**31 or more: PyTorch reads it as one of its "
+                "32-bit ints, and fails or uses another value",
+                "use a value below 2**31",
+                what,
+            )
 
 
 class _ConvTransposeSpec(LayerSpec):
@@ -129,10 +148,9 @@ class _ConvTranspose(Op):
                 None,
                 "groups",
             )
-        k, s, p, op, d = (
-            ntuple(attrs[f], nd, f)
-            for f in ("kernel_size", "stride", "padding", "output_padding", "dilation")
-        )
+        k, s, p, op, d = (ntuple(attrs[f], nd, f) for f in _TRANSPOSED_FIELDS)
+        for what, values in zip(_TRANSPOSED_FIELDS, (k, s, p, op, d)):
+            _below_int32(self.kind, what, values)
         for i in range(nd):
             if op[i] >= s[i] and op[i] >= d[i]:
                 raise ShapeFailure(
