@@ -193,6 +193,8 @@ class Importer:
         except ValueError as exc:
             hint = "import it under another name: `{Name: MyName}`"
             raise refused(f"imported block name: {exc}", site, hint, code="E204") from None
+        if alias != name:  # a rename to a kind's name is wrong here, not in the library
+            _refuse_kind_alias(alias, site)
         found = source.scope.get(name)
         if found is None:
             listed = ", ".join(sorted(source.scope)) or "none"
@@ -213,6 +215,23 @@ class Importer:
                 code="E112",
             )
         mod.scope[alias] = bound
+
+
+def _refuse_kind_alias(alias: str, site: SourceSpan | None) -> None:
+    """E304 at the alias in `use:` for a block renamed to a layer kind's or construct's name
+    (`{Wide: relu}`): `type: relu` would call the kind, never the block."""
+    from ..constructs import CONSTRUCTS
+    from ..ops import REGISTRY
+
+    what = "layer kind" if alias in REGISTRY else "construct" if alias in CONSTRUCTS else ""
+    if what:
+        raise refused(
+            f"block `{alias}` has the name of a {what}: `type: {alias}` calls the {what}, "
+            "never this block",
+            site,
+            "import it under another name: `{Name: MyName}`",
+            code="E304",
+        )
 
 
 _USE_HINT = (
