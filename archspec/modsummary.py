@@ -192,7 +192,13 @@ def meta_call(data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     def meta(v: Any) -> Any:
         return torch.empty_like(v, device="meta") if isinstance(v, torch.Tensor) else v
 
-    data = tree_map(meta, data)
+    try:
+        data = tree_map(meta, data)
+    except RecursionError:  # a list that holds itself, or thousands of levels of nesting
+        raise TypeError(
+            "input_data nests too deeply or holds itself: give forward's arguments as a "
+            "tensor, a list of them or a dict of them"
+        ) from None
     if isinstance(data, dict):
         return (), data
     return (tuple(data) if isinstance(data, (list, tuple)) else (data,)), {}

@@ -439,6 +439,21 @@ def test_input_data_errors_say_where_forwards_arguments_go() -> None:
         archspec.summary(_Keywords(), input_data={"scale": 2.0, "mask": torch.ones(3, 16)})
 
 
+def test_input_data_that_holds_itself_or_nests_too_deep_is_a_type_error() -> None:
+    """A list that contains itself, a dict that does, or thousands of levels of lists: a
+    TypeError that says what input_data takes (it was a RecursionError from tree_map)."""
+    looped: list[object] = [torch.zeros(1, 8)]
+    looped.append(looped)
+    cyclic: dict[str, object] = {"x": torch.zeros(1, 8)}
+    cyclic["self"] = cyclic
+    deep: object = torch.zeros(1, 8)
+    for _ in range(5000):
+        deep = [deep]
+    for data in (looped, cyclic, deep):
+        with pytest.raises(TypeError, match="nests too deeply or holds itself"):
+            archspec.summary(nn.Linear(8, 2), input_data=data)
+
+
 def test_a_lazy_module_is_a_clean_error_and_stays_lazy() -> None:
     model = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.Linear(4, 2))
     with pytest.raises(ModuleSummaryError, match=r"0\.weight, 0\.bias: a lazy module's"):
