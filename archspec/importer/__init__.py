@@ -68,6 +68,32 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
     ) from None
 
 
+def _model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
+    """E904 when the model itself cannot run on the example input: the spec, whose first
+    layers infer their widths from that input, then differs from the model (a generator's
+    ConvTranspose2d(100, ...) under the default (1, 3, 224, 224)), and the input is at fault,
+    not the import. Run only where the state_dicts already differ; on the meta device some
+    kernels (transposed convolutions) do not check the channels, so the hint of the
+    state_dict's difference names the example input too."""
+    import torch
+
+    from .where import describe, span_of_class
+
+    try:
+        with kept_modes(model), torch.no_grad():
+            model.eval()
+            model(example_input)
+    except Exception as exc:  # torch's refusal of the input, whatever its type
+        shape = ", ".join(str(int(d)) for d in example_input.shape)
+        raise ImportFailure(
+            f"{describe(type(model))} refuses the example input ({shape}): "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
+            span=span_of_class(type(model)),
+            hint="give an input the model accepts (--input, or example_input=)",
+            code="E904",
+        ) from None
+
+
 def _check_arguments(model: Any, example_input: Any) -> None:
     """from_module's arguments, said plainly rather than as an AttributeError deep inside."""
     import torch
@@ -129,11 +155,15 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
         )
         mine = ours[at] if at < len(ours) else "nothing"
         want = theirs[at] if at < len(theirs) else "nothing"
+        _model_refuses(model, example_input)
+        shape = ", ".join(str(int(d)) for d in example_input.shape)
         raise ImportFailure(
             f"the imported spec's state_dict differs from the model's at entry {at}: "
             f"{mine} where the model has {want}",
             span=span_of_class(type(model)),
-            hint="please report this model: the import should have refused it",
+            hint=f"the spec infers every layer's input width from the example input ({shape}):"
+            " give the shape the model takes (--input); if the model runs on this input, "
+            "please report it",
             code="E904",
         )
     check_outputs(model, text, example_input)

@@ -1,0 +1,63 @@
+"""An example input of the wrong width for the model (the CLI's default (1, 3, 224, 224)
+under a DCGAN generator that takes (N, 100, 1, 1)) is said to be the input's fault, not
+reported as an importer bug; with the right input the generator imports exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from archspec.errors import ImportFailure
+
+
+class Generator(nn.Module):
+    """pytorch/examples' DCGAN generator, small."""
+
+    def __init__(self, nz: int = 100, ngf: int = 4) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 2, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, 3, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+def test_a_model_that_refuses_the_example_input_says_so() -> None:
+    with pytest.raises(ImportFailure, match=r"refuses the example input \(1, 3, 8, 8\)") as info:
+        archspec.from_module(Generator(), torch.zeros(1, 3, 8, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904" and diag.span is not None
+    assert "100 channels" in diag.message and "--input" in (diag.hint or "")
+
+
+def test_on_meta_the_difference_names_the_example_input() -> None:
+    """torch's meta kernel of a transposed convolution does not check the channels, so the
+    model runs; the state_dicts differ, and the hint names the input, not an importer bug."""
+    with torch.device("meta"):
+        model = Generator()
+    with pytest.raises(ImportFailure, match="state_dict differs") as info:
+        archspec.from_module(model, torch.empty(1, 3, 224, 224, device="meta"))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904"
+    assert "example input (1, 3, 224, 224)" in (diag.hint or "")
+    assert "--input" in (diag.hint or "")
+
+
+def test_with_its_input_the_generator_imports_exactly() -> None:
+    model = Generator().eval()
+    text = archspec.from_module(model, torch.zeros(1, 100, 1, 1))
+    twin = archspec.compile(text).eval()
+    assert [(k, v.shape) for k, v in twin.state_dict().items()] == [
+        (k, v.shape) for k, v in model.state_dict().items()
+    ]
+    twin.load_state_dict(model.state_dict(), strict=True)
+    z = torch.randn(2, 100, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(z), model(z), rtol=0, atol=0)
