@@ -296,12 +296,20 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.softmax: _softmax("softmax"),
         torch.log_softmax: _softmax("log_softmax"),
         torch.permute: _permute,
-        F.adaptive_avg_pool2d: _adaptive_pool("adaptive_avgpool2d"),
-        F.adaptive_max_pool2d: _adaptive_pool("adaptive_maxpool2d"),
+        # the 1-d and 3-d forms of audio and video networks, as the 2-d ones
+        **{
+            getattr(F, f"adaptive_{op}_pool{n}d"): _adaptive_pool(f"adaptive_{op}pool{n}d")
+            for op in ("avg", "max")
+            for n in (1, 2, 3)
+        },
         F.dropout: _dropout,
         F.interpolate: _interpolate,
+        F.avg_pool1d: _pool("avgpool1d", _AVG),
         F.avg_pool2d: _pool("avgpool2d", _AVG),
+        F.avg_pool3d: _pool("avgpool3d", _AVG),
+        F.max_pool1d: _pool("maxpool1d", _MAX),
         F.max_pool2d: _pool("maxpool2d", _MAX),
+        F.max_pool3d: _pool("maxpool3d", _MAX),
         torch.sigmoid: _activation("sigmoid"),
         torch.tanh: _activation("tanh"),
         torch.relu: _activation("relu"),
