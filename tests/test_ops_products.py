@@ -323,3 +323,22 @@ def test_a_residual_after_heads_keeps_the_token_layout() -> None:
     block_class = source[source.index("class Block(") : source.index("class Blocks(")]
     assert "# x: (N, L, in_channels)" in block_class
     same_as_emitted(text, torch.randn(2, 12, 10))
+
+
+def test_inner_sizes_that_agree_for_no_batch_are_an_error_of_check_and_compile() -> None:
+    """(N, 3, 4, 4) @ its reshape to (12*N, 4): 4 == 12*N holds for no batch. The solver
+    keeps the relation unsolved and `contains` leaves N free, so check said ok and compile
+    built a model whose forward raised; now both name the matmul, at a batch of one."""
+    text = (
+        "archspec: 1\nname: rows\ninput: [N, 3, 4, 4]\nlayers:\n"
+        "  - {name: b, type: reshape, shape: [-1, 4]}\n"
+        "  - {name: a, type: matmul, from: [input, b]}\n"
+    )
+    result = archspec.check(text)
+    assert [d.code for d in result.diagnostics] == ["E404"], result.render()
+    (diag,) = result.diagnostics
+    assert "the input (N, 3, 4, 4) with N = 1 fails at a: matmul" in diag.message
+    assert diag.span is not None and diag.span.line == 6
+    with pytest.raises(archspec.ArchSpecError) as err:
+        archspec.compile(text, device="meta")
+    assert err.value.error_code == "E404"

@@ -338,8 +338,10 @@ def _outside_domain(
     """Every layer passed at these sizes, yet no input of them is in the domain: a layer's
     requirement left free (on the batch N: `4 == 256*N`) fails for all of them, named at its
     layer; if none does, the walk and the solver disagree, which is a bug."""
-    culprit = culprit or first_impossible(general, sym, env)
     shown = format_shape(table.input_shape)
+    if culprit is not None:  # found at a batch of one: say so
+        shown += f" with {sym.batch} = 1"
+    culprit = culprit or first_impossible(general, sym, env)
     if culprit is None:
         return Diagnostic(
             "E410",
