@@ -3,8 +3,10 @@
 ViT's forward reads its input's shape to assert the image size (`torch._assert(h == 224)`),
 to reshape its patches (`x.reshape(n, hidden_dim, n_h * n_w)`) and to expand its class token
 over the batch (`class_token.expand(n, -1, -1)`). Those uses have kinds: `check_size`,
-`reshape` (0 keeps the batch dim, one -1 takes what is left), `expand`. Sizes are tracked as
-symbols here; any other use of one stays unreadable (E903 at the statement).
+`reshape` (0 keeps the batch dim, one -1 takes what is left), `expand`; DeepLabV3's ASPP
+pooling resizes to its input's spatial size (`F.interpolate(x, size=y.shape[-2:])`), which is
+`interpolate_as`. Sizes are tracked as symbols here; any other use of one stays unreadable
+(E903 at the statement).
 """
 
 from __future__ import annotations
@@ -45,12 +47,43 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
         return None
     first = syms.get(args[0]) if args else None
     if node.target is operator.getitem and first is not None and first.what == "shape":
+        if _spatial_slice(args[1]):
+            return Sym("spatial", first.src)  # `x.shape[2:]`, `x.shape[-2:]`: its spatial size
         return Sym("dim", first.src, args[1]) if isinstance(args[1], int) else None
     if node.target is operator.eq and first is not None and isinstance(args[1], int):
         return Sym("eq", value=(first, args[1]))
     if node.target in _ARITH and any(a in syms for a in args):
         return Sym("derived")
     return None
+
+
+def _spatial_slice(index: Any) -> bool:
+    """`[2:]`, or `[-k:]` (which F.interpolate's check holds to the input's spatial dims)."""
+    if not isinstance(index, slice) or index.stop is not None or index.step is not None:
+        return False
+    return index.start == 2 or (type(index.start) is int and index.start < 0)
+
+
+def _interpolate_as(reader: Any, node: Any) -> bool:
+    """`F.interpolate(x, size=y.shape[-2:], ...)`, DeepLabV3's ASPP pooling brought back to
+    its input's size: the kind `interpolate_as` reading x and y."""
+    from .functions import _MODES
+
+    names = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")
+    given = dict(zip(names, node.args[1:], strict=False)) | dict(node.kwargs)
+    size = reader.syms.get(given.pop("size", None))
+    if size is None or size.what != "spatial" or not node.args:
+        return False
+    if given.pop("scale_factor", None) is not None or given.pop("recompute_scale_factor", None):
+        return False
+    if given.pop("antialias", False) or set(given) - {"mode", "align_corners"}:
+        return False
+    fields: dict[str, Any] = {"mode": given.get("mode", "nearest")}
+    if fields["mode"] not in _MODES:
+        return False
+    if given.get("align_corners") is not None:
+        fields["align_corners"] = bool(given["align_corners"])
+    return reader.emit(node, "interpolate_as", fields, (node.args[0], size.src))
 
 
 def is_batch(sym: Any) -> bool:
@@ -110,6 +143,8 @@ def read_size_node(reader: Any, node: Any) -> bool:
             return reader.emit(node, "reshape", {"shape": list(sizes)}, (args[0],))
         shape = reshape_sizes(list(sizes), syms)
         return shape is not None and reader.emit(node, "reshape", {"shape": shape}, (args[0],))
+    if node.op == "call_function" and node.target is torch.nn.functional.interpolate:
+        return _interpolate_as(reader, node)
     if node.target == "expand" and len(args) >= 2 and is_batch(syms.get(args[1])):
         if all(a == -1 for a in args[2:]) and not node.kwargs:
             return reader.emit(node, "expand", {}, (args[0], syms[args[1]].src))
