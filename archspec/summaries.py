@@ -168,7 +168,8 @@ class Summary:
             "input": format_shape(self.input_shape),
             "depth": self.depth,
             "convention": "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out, "
-            "others 0; batch included. Connections: per sample, inputs plus bias of every unit "
+            "matmul and attention their matrix products, others 0; batch included. "
+            "Connections: per sample, inputs plus bias of every unit "
             "(LeCun et al. 1998)",
             "rows": [
                 {

@@ -59,7 +59,8 @@ Examples:
 
 \b
 MACs: a conv counts C_out*H_out*W_out*C_in/groups*k_h*k_w per sample, a linear in*out per
-row, other layers 0; the batch N is included. Column sums equal the totals.
+row, a matmul or attention its matrix products (batch*M*K*N), other layers 0; the batch N
+is included. Column sums equal the totals.
 """
 
 
