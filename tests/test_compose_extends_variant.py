@@ -350,3 +350,25 @@ def test_extending_a_file_of_blocks_says_to_import_from_it(tmp_path: Path, ref: 
     assert err.error_code == "E114" and "a file of blocks, not a spec" in str(err)
     assert err.span is not None and (err.span.file, err.span.line) == (str(spec), 2)
     assert "use: [{from: " in (err.hint or "")
+
+
+def test_variant_asked_of_a_spec_that_extends_one_is_located_in_that_spec(
+    tmp_path: Path,
+) -> None:
+    """`--variant big` of a spec that extends a family's variant: the spec itself has no
+    variants, so the error is at its own first line (it was at line 1 of the family file,
+    the merged text's root, blaming the base)."""
+    write(
+        tmp_path / "fam.yaml",
+        "archspec: 1\nname: fam\ninput: [N, 3, 8, 8]\nparams: {c: 4}\n"
+        "layers:\n  - {type: conv2d, out_channels: c, kernel_size: 1}\n"
+        "variants:\n  small: {params: {c: 2}}\n  big: {params: {c: 8}}\n",
+    )
+    spec = write(
+        tmp_path / "net.yaml",
+        "archspec: 1\nextends: {from: fam.yaml, variant: small}\nname: net\n",
+    )
+    result = archspec.check(spec, variant="big")
+    (diag,) = result.diagnostics
+    assert diag.code == "E113" and "has no variants" in diag.message
+    assert diag.span is not None and (diag.span.file, diag.span.line) == (str(spec), 1)

@@ -70,6 +70,15 @@ class FamilySpans:
         return cls(spans, key_spans, heads, own)
 
 
+def _own_start(doc: LoadedDoc) -> SourceSpan | None:
+    """The start of `doc`'s own file: a spec that extends another has its base's root span
+    (the merged text begins there), which would blame the base for what this file lacks."""
+    root = doc.span_of(())
+    if root is None or root.file == doc.file:
+        return root
+    return SourceSpan(doc.file, 1, 1)
+
+
 def select_variant(
     doc: LoadedDoc, variant: str | None, spans: FamilySpans | None = None
 ) -> LoadedDoc:
@@ -81,7 +90,7 @@ def select_variant(
         if variant is not None:
             raise _error(
                 f"{doc.file} has no variants, so it has no variant `{variant}`",
-                doc.span_of(()),
+                _own_start(doc),
                 "drop --variant (variant=), or add `variants:` to the spec",
                 doc,
             )
