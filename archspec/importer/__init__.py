@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ..errors import ArchSpecError, ImportFailure
 from ..ops.names import check_name
 from .model import import_model
-from .modes import kept_modes
+from .modes import eval_forward, kept_modes
 from .render import render
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,7 +57,7 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
     first = exc.diagnostics[0]
     cls = describe(type(model))
     if first.code.startswith("E4"):
-        shape = ", ".join(str(int(d)) for d in example_input.shape)
+        shape = _shape_text(example_input)
         message = f"the imported spec of {cls} refuses the example input ({shape}): "
         hint = "give an input the model accepts (--input); if the model runs on it, report this"
     else:
@@ -68,6 +68,11 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
     ) from None
 
 
+def _shape_text(example_input: torch.Tensor) -> str:
+    """The example input's sizes as messages write them: `1, 3, 224, 224`."""
+    return ", ".join(str(int(d)) for d in example_input.shape)
+
+
 def _model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
     """E904 when the model itself cannot run on the example input: the spec, whose first
     layers infer their widths from that input, then differs from the model (a generator's
@@ -75,18 +80,13 @@ def _model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
     not the import. Run only where the state_dicts already differ; on the meta device some
     kernels (transposed convolutions) do not check the channels, so the hint of the
     state_dict's difference names the example input too."""
-    import torch
-
     from .where import describe, span_of_class
 
     try:
-        with kept_modes(model), torch.no_grad():
-            model.eval()
-            model(example_input)
+        eval_forward(model, example_input)
     except Exception as exc:  # torch's refusal of the input, whatever its type
-        shape = ", ".join(str(int(d)) for d in example_input.shape)
         raise ImportFailure(
-            f"{describe(type(model))} refuses the example input ({shape}): "
+            f"{describe(type(model))} refuses the example input ({_shape_text(example_input)}): "
             f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
             span=span_of_class(type(model)),
             hint="give an input the model accepts (--input, or example_input=)",
@@ -156,7 +156,7 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
         mine = ours[at] if at < len(ours) else "nothing"
         want = theirs[at] if at < len(theirs) else "nothing"
         _model_refuses(model, example_input)
-        shape = ", ".join(str(int(d)) for d in example_input.shape)
+        shape = _shape_text(example_input)
         raise ImportFailure(
             f"the imported spec's state_dict differs from the model's at entry {at}: "
             f"{mine} where the model has {want}",

@@ -36,6 +36,15 @@ def kept_modes(model: nn.Module) -> Iterator[None]:
             module.training = training
 
 
+def eval_forward(model: nn.Module, example_input: Any) -> Any:
+    """`model(example_input)` in eval mode without gradients, every training flag kept."""
+    import torch
+
+    with kept_modes(model), torch.no_grad():
+        model.eval()
+        return model(example_input)
+
+
 _HINT = (
     "a spec states one graph for training and eval: use a module whose own behaviour "
     "follows the mode (nn.Dropout), or pass the mode on (`training=self.training`)"

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ImportFailure
-from .modes import kept_modes
+from .modes import eval_forward
+from .where import span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -21,7 +22,6 @@ RTOL, ATOL = 1e-4, 1e-5
 
 def check_outputs(model: nn.Module, text: str, example_input: torch.Tensor) -> None:
     """Refuse (E904) an imported spec whose eval outputs differ from the model's."""
-    import torch
 
     from ..api import compile as compile_spec
 
@@ -31,16 +31,13 @@ def check_outputs(model: nn.Module, text: str, example_input: torch.Tensor) -> N
     if device.type != "meta":
         built.load_state_dict(state, strict=True)
     try:
-        with kept_modes(model), torch.no_grad():
-            model.eval()
-            built.eval()
-            theirs = model(example_input.clone())
-            ours = built(example_input.clone())
+        theirs = eval_forward(model, example_input.clone())
+        ours = eval_forward(built, example_input.clone())
     except Exception as exc:  # the model's own code: whatever it raises
         raise ImportFailure(
             f"running the model and its imported spec on the example input failed "
             f"({type(exc).__name__}: {str(exc)[:200]})",
-            span=_span(model),
+            span=span_of_class(type(model)),
             hint="give an example input the model accepts; if it does, please report this model",
             code="E904",
         ) from None
@@ -48,7 +45,7 @@ def check_outputs(model: nn.Module, text: str, example_input: torch.Tensor) -> N
     if problem is not None:
         raise ImportFailure(
             f"the imported spec computes other outputs than the model: {problem}",
-            span=_span(model),
+            span=span_of_class(type(model)),
             hint="please report this model: the import should have refused it",
             code="E904",
         )
@@ -75,9 +72,3 @@ def _difference(ours: Any, theirs: Any) -> str | None:
             gap = (a.double() - b.double()).abs().max().item() if a.dtype == b.dtype else "dtype"
             return f"output {i} differs (largest difference {gap})"
     return None
-
-
-def _span(model: nn.Module) -> Any:
-    from .where import span_of_class
-
-    return span_of_class(type(model))
