@@ -27,7 +27,7 @@ from .catalog import read_source as read_source
 from .compose import library_modules as library_modules
 from .dims import Dim
 from .dims import format_shape as format_shape
-from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity, ShapeError
+from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity
 from .errors import escape_text as escape_text
 from .files import MODULE as MODULE
 from .files import SCHEMA as SCHEMA
@@ -40,7 +40,13 @@ from .loader import LoadedDoc
 from .lower import MAX_NODES, legacy_errors, lower
 from .ops.base import check_name as check_name
 from .passes.costs import Footprint, footprint
-from .passes.pipeline import Analysis, accepted_inputs, input_shapes, run, verify_graph
+from .passes.pipeline import (
+    Analysis,
+    accepted_inputs,
+    require_some_input,
+    run,
+    verify_graph,
+)
 from .plugins import env_plugin_files as env_plugin_files
 from .plugins import load_plugin_files as load_plugin_files
 from .summarising import summary as summary
@@ -152,10 +158,14 @@ def _analysis(
     input_shape: tuple[int, ...] | None = None,
     variant: str | None = None,
 ) -> Analysis:
-    """Read, validate, lower and verify a spec: the analysis each command takes on from."""
+    """Read, validate, lower and verify a spec: the analysis each command takes on from. A
+    spec that no input can run is refused here (E404/E410, as `check` reports it), so that
+    compile, emit, summary and diff never accept what check refuses."""
     check_max_layers(max_layers)
     with _gc_paused():
-        return _lowered(_parse(source, variant), params, max_layers, input_shape)
+        analysis = _lowered(_parse(source, variant), params, max_layers, input_shape)
+        require_some_input(analysis)
+    return analysis
 
 
 def compile(  # noqa: A001  (the public name the docs promise)
@@ -210,7 +220,6 @@ def _build(
     """The module of an analysed spec, after the resource limits and the input check."""
     graph = analysis.graph
     figures = check_limits(graph, max_params, max_activations)
-    _require_some_input(analysis)
     from .backends.torch_module import build_module
 
     with _gc_paused():
@@ -220,17 +229,6 @@ def _build(
 
         watch_versions(model)
     return model
-
-
-def _require_some_input(analysis: Analysis) -> None:
-    """Refuse a graph that no input size can run (E410), which lowering alone cannot see
-    when the declared input is symbolic: the check's passes run on as far as the input."""
-    graph = analysis.graph
-    if not graph.constraints:
-        return
-    errors = run(analysis, through=input_shapes).errors
-    if errors:
-        raise ShapeError(diagnostics=errors, sources=dict(graph.sources))
 
 
 def load(

@@ -542,3 +542,20 @@ def test_a_message_quoting_a_huge_name_stays_short(tmp_path: Path) -> None:
         assert result.exit_code == 1 and re.search(r"long\.yaml:5:\d+: error\[E", result.output)
         assert len(result.output) < 2 * MAX_MESSAGE + 1_000, len(result.output)
         assert "..." in result.output
+
+
+@pytest.mark.usefixtures("tripwires")
+def test_what_check_refuses_emit_and_summary_refuse_with_the_same_code() -> None:
+    """compile, emit, summary (and the CLI commands over them) refuse every case check
+    refuses, with its code: none writes or prints a network that no input can run."""
+    checked = 0
+    for path in CASES:
+        code, _, _ = expectation(path)
+        if code in COMPILE_STAGE:
+            continue
+        for command in (api.emit, archspec.summary):
+            with pytest.raises(ArchSpecError) as info:
+                command(path)  # type: ignore[operator]
+            assert code in info.value.codes, (path.name, command.__name__, info.value.codes)
+        checked += 1
+    assert checked >= 150

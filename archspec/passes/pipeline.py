@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..dims import Dim, Shape, format_shape
-from ..errors import Diagnostic, Severity
+from ..errors import Diagnostic, Severity, ShapeError
 from ..ir import Graph
 from .domain import Domain
 from .shapes import (
@@ -255,6 +255,18 @@ def analyse(
 ) -> Analysis:
     """Run the passes after `verify_graph` over a verified graph, up to `through`."""
     return run(verified(graph, input_shape), through)
+
+
+def require_some_input(analysis: Analysis) -> None:
+    """Refuse a graph that no input size can run (E404/E410), which lowering alone cannot
+    see when the declared input is symbolic: the passes run on as far as the input, as
+    `check` runs them, so every command refuses what check refuses."""
+    graph = analysis.graph
+    if not graph.constraints:
+        return
+    errors = run(analysis, through=input_shapes).errors
+    if errors:
+        raise ShapeError(diagnostics=errors, sources=dict(graph.sources))
 
 
 def _input_mismatch(graph: Graph, given: tuple[int, ...]) -> Diagnostic | None:
