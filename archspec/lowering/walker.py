@@ -406,13 +406,16 @@ def _module_node(
 
 def registering(lw: Lowerer, module: Module, child: Child) -> Module:
     """`module` with its block's `register_order:`, each name checked: a child module or a
-    tensor of this block (E305 otherwise), listed once, in a block that is not a plain chain
+    tensor of this block, or a layer its `when` leaves out of this instance (E305 otherwise),
+    listed once, in a block that is not a plain chain
     (an nn.Sequential registers its entries in the order it calls them)."""
     held = {n.name for n in module.nodes if n.is_module or REGISTRY[n.kind].style == "tensor"}
+    # a layer its `when` leaves out of this instance (ResNeSt's `avd_last`, at stride 1 only)
+    switched_off = set(declarations(lw, child.items)[0]) - {n.name for n in module.nodes}
     ypath = child.register_order_ypath
     seen: set[str] = set()
     for j, name in enumerate(child.register_order):
-        if name in seen or name not in held:
+        if name in seen or name not in held | switched_off:
             lw.error(
                 "E305",
                 f"register_order names `{name}`, "

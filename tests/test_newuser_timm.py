@@ -1,0 +1,105 @@
+"""Networks of timm written from the docs alone by a new user (issue 14's independent check:
+ResNeSt, SK-ResNet, ...), each case here against a reference module written in plain torch:
+what broke on the way. A block's `register_order:` could not name a layer its `when` leaves
+out of some instances (ResNeSt's `avd_last`, an average pool only in the strided block): E305
+in every instance without it, so the registration order of the others was not expressible."""
+
+from __future__ import annotations
+
+import textwrap
+import types
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+import archspec
+
+
+def _spec(name: str, body: str) -> str:
+    return f"archspec: 1\nname: {name}\n" + textwrap.dedent(body).lstrip("\n")
+
+
+def _emitted(text: str, cls: str) -> nn.Module:
+    """The emitted source's network class, built (the source is archspec's own output)."""
+    module = types.ModuleType("emitted_newuser_timm")
+    exec(compile(archspec.emit(text), "<emitted>", "exec"), module.__dict__)
+    return getattr(module, cls)()
+
+
+def _same(ours: nn.Module, ref: nn.Module, x: torch.Tensor) -> None:
+    """Keys, shapes and order, and the per-module metadata in order; strict loads both ways;
+    equal eval outputs."""
+    theirs, mine = ref.state_dict(), ours.state_dict()
+    assert [(k, v.shape) for k, v in mine.items()] == [(k, v.shape) for k, v in theirs.items()]
+    assert list(mine._metadata.items()) == list(theirs._metadata.items())
+    torch.manual_seed(1)
+    weights = OrderedDict(
+        (k, 0.2 * torch.randn_like(v) if v.is_floating_point() else v) for k, v in theirs.items()
+    )
+    for k in weights:
+        if k.endswith("running_var"):
+            weights[k] = weights[k].abs() + 1.0
+    ref.load_state_dict(weights, strict=True)
+    ours.load_state_dict(weights, strict=True)
+    ref.load_state_dict(ours.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(ours.eval()(x), ref.eval()(x))
+
+
+AVD_BLOCK = _spec(
+    "avd_net",
+    """
+    input: [N, 8, 16, 16]
+    blocks:
+      Bottleneck:
+        params: {planes: int, stride: 1}
+        register_order: [conv1, avd_last, conv3, act3, downsample]
+        layers:
+          - {name: conv1, type: conv2d, out_channels: planes, kernel_size: 1, bias: false}
+          - {name: avd_last, type: avgpool2d, kernel_size: 3, stride: stride, padding: 1,
+             when: stride > 1}
+          - {name: conv3, type: conv2d, out_channels: planes * 2, kernel_size: 1, bias: false}
+          - {name: downsample, type: conv2d, out_channels: planes * 2, kernel_size: 1,
+             stride: stride, bias: false, from: input}
+          - {name: sum, type: add, from: [conv3, downsample]}
+          - {name: act3, type: relu}
+    layers:
+      - {name: layer1, type: Bottleneck, planes: 8}
+      - {name: layer2, type: Bottleneck, planes: 16, stride: 2}
+    """,
+)
+
+
+class _Bottleneck(nn.Module):
+    """timm's ResNestBottleneck in brief: `avd_last` exists only at stride 2, `act3` is
+    registered before `downsample` although it runs after the sum."""
+
+    def __init__(self, cin: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.avd_last = nn.AvgPool2d(3, stride, padding=1) if stride > 1 else None
+        self.conv3 = nn.Conv2d(planes, planes * 2, 1, bias=False)
+        self.act3 = nn.ReLU()
+        self.downsample = nn.Conv2d(cin, planes * 2, 1, stride=stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(x)
+        if self.avd_last is not None:
+            out = self.avd_last(out)
+        return self.act3(self.conv3(out) + self.downsample(x))
+
+
+def test_register_order_names_a_layer_that_when_leaves_out_of_some_instances() -> None:
+    ref = nn.Sequential(OrderedDict(layer1=_Bottleneck(8, 8), layer2=_Bottleneck(16, 16, 2)))
+    assert archspec.check(AVD_BLOCK).ok
+    x = torch.randn(2, 8, 16, 16)
+    _same(archspec.compile(AVD_BLOCK), ref, x)
+    _same(_emitted(AVD_BLOCK, "AvdNet"), ref, x)
+
+
+def test_register_order_still_refuses_a_name_no_layer_of_the_block_declares() -> None:
+    text = AVD_BLOCK.replace("[conv1, avd_last,", "[conv1, avd_lats,")
+    (d,) = archspec.check(text).diagnostics
+    assert d.code == "E305" and "avd_lats" in d.message and d.span is not None
+    assert (d.span.line, d.span.col) == (7, 29)
