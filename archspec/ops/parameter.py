@@ -61,7 +61,16 @@ def _dims(attrs: Mapping[str, Any]) -> list[Any]:
 
 
 def _bounded_shape(attrs: Mapping[str, Any], what: str) -> Shape:
+    """The tensor's declared shape: at least one size (a 0-d tensor has none to write, and
+    emitted code would call `torch.ones()` or `torch.full((,), ...)`), at most MAX_NUMEL."""
     dims = _dims(attrs)
+    if not dims:
+        raise ShapeFailure(
+            "E409",
+            f"a {what} needs at least one size in its shape, got []",
+            "give its shape as a list of sizes, e.g. `shape: [1]` for a single number",
+            "shape",
+        )
     numel = math.prod(dims)
     if numel > MAX_NUMEL:
         raise ShapeFailure(
