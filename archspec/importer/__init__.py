@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import ArchSpecError, ImportFailure
+from ..errors import ArchSpecError, Diagnostic, ImportFailure
 from ..ops.names import check_name
 from .model import import_model
 from .modes import eval_forward, kept_modes
@@ -120,6 +120,42 @@ def _check_arguments(model: Any, example_input: Any) -> None:
             hint=hint,
             code="E901",
         )
+    if (path := _module_cycle(model)) is not None:
+        from .where import span_of_class
+
+        raise ImportFailure(
+            f"the model holds itself: its child `{path}` is the module that holds it or one "
+            "of that module's parents, so walking its modules never ends",
+            span=span_of_class(type(model)),
+            hint="a model is a tree (modules may be shared, never their own ancestors); "
+            "keep the back reference out of the module's children (a plain attribute "
+            "set with object.__setattr__, or a weakref)",
+            code="E901",
+        )
+
+
+def _module_cycle(model: nn.Module) -> str | None:
+    """The dotted path of a child that is one of its own ancestors, else None: a depth-first
+    walk of the module graph (iterative: the point is that a recursive one would not end)."""
+    done: set[int] = set()
+    open_: set[int] = {id(model)}
+    stack = [(model, "", iter(model._modules.items()))]
+    while stack:
+        module, path, children = stack[-1]
+        for key, child in children:
+            if child is None or id(child) in done:
+                continue
+            where = f"{path}.{key}" if path else key
+            if id(child) in open_:
+                return where
+            open_.add(id(child))
+            stack.append((child, where, iter(child._modules.items())))
+            break
+        else:
+            stack.pop()
+            open_.discard(id(module))
+            done.add(id(module))
+    return None
 
 
 def _state_dict_entries(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
@@ -129,7 +165,36 @@ def _state_dict_entries(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
 def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | None = None) -> str:
     """`spec_text`, and the spec compiled has the model's state_dict keys, shapes and order
     and computes its eval outputs on the example input (outputs.check_outputs), or
-    ImportFailure (E904) says where they part."""
+    ImportFailure (E904) says where they part.
+
+    The model's own methods (an overridden `state_dict`, `named_modules`, ...) run while it
+    is read: an exception raised in the model's code, rather than archspec's, is E904 at
+    the line of the model's source that raised it, not an internal error."""
+    from .where import describe, model_code_span
+
+    _check_arguments(model, example_input)
+    try:
+        return _verified_text(model, example_input, name)
+    except ArchSpecError:
+        raise
+    except Exception as exc:
+        span = model_code_span(exc.__traceback__)
+        if span is None:
+            raise
+        from .where import source_lines
+
+        diag = Diagnostic(
+            "E904",
+            f"{describe(type(model))}'s own code raised {type(exc).__name__} while archspec "
+            f"read the model: {str(exc).splitlines()[0][:200] if str(exc) else '(no message)'}",
+            span,
+            "archspec reads a model through torch's nn.Module API (state_dict, "
+            "named_modules, forward); make those work on the meta device",
+        )
+        raise ImportFailure(diagnostics=[diag], sources=source_lines([diag])) from None
+
+
+def _verified_text(model: nn.Module, example_input: torch.Tensor, name: str | None) -> str:
     from ..api import compile as compile_spec
     from .dtypes import dtype_problems
     from .hooks import hook_problems
@@ -137,7 +202,6 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
     from .tying import shared_tensor_problems
     from .where import source_lines, span_of_class
 
-    _check_arguments(model, example_input)
     # what no spec states, all listed at once: hooks, tied tensors, another dtype
     problems = [*hook_problems(model), *shared_tensor_problems(model), *dtype_problems(model)]
     if problems:

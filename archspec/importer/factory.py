@@ -61,7 +61,9 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
     module_name, _, attr = path.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
-    except (Exception, SystemExit) as exc:  # a module or factory calling exit() says so too
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # exit(), GeneratorExit...: the user's code says so, located
         raise _fail(
             f"cannot import {module_name!r}: {type(exc).__name__}: {exc}",
             "check the module path, and that it is importable from here (PYTHONPATH)",
@@ -75,7 +77,9 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
     try:
         with torch.device("meta"):
             model = target(**kwargs)
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         raise _fail(
             f"{path}({', '.join(f'{k}={reprlib.repr(v)}' for k, v in kwargs.items())}) raised "
             f"{type(exc).__name__}: {str(exc)[:300]}",

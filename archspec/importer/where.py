@@ -44,6 +44,22 @@ def span_from_traceback(tb: TracebackType | None) -> SourceSpan | None:
     return SourceSpan(frames[-1].filename, frames[-1].lineno or 1, 1)
 
 
+def model_code_span(tb: TracebackType | None) -> SourceSpan | None:
+    """Where an exception came from the model's own code: the innermost frame outside torch
+    (torch's frames are skipped, a model's method often fails through them), when it is
+    neither archspec's nor the standard library's; None when archspec raised it (a bug)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    stdlib = os.path.dirname(os.path.abspath(os.__file__)) + os.sep
+    for frame in reversed(traceback.extract_tb(tb)):
+        full = os.path.abspath(frame.filename)
+        if full.startswith(_torch_dir()):
+            continue
+        if full.startswith(package) or full.startswith(stdlib) or frame.filename.startswith("<"):
+            return None
+        return SourceSpan(frame.filename, frame.lineno or 1, 1)
+    return None
+
+
 def span_of_class(cls: type) -> SourceSpan | None:
     """The `class` statement of a module class, when its source is known; for a class made
     at run time (torch's `ParametrizedLinear`), that of the first base written in a file."""

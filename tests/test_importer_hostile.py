@@ -1,0 +1,94 @@
+"""archspec import of factories and models that misbehave while they are read: each is a
+located ImportFailure (exit 1), never a traceback or an internal error (exit 3).
+
+The factories are this module's own functions, named as `tests.test_importer_hostile:NAME`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+from archspec.errors import ImportFailure
+
+runner = CliRunner()
+
+
+class Small(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class StateDictFails(Small):
+    def state_dict(self, *args: object, **kwargs: object) -> dict:  # type: ignore[override]
+        raise RuntimeError("state_dict is not available here")
+
+
+class HoldsItself(Small):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Sequential(nn.ReLU())
+        self.inner.add_module("back", self)  # a child whose child is the model
+
+
+def generator_exit() -> nn.Module:
+    raise GeneratorExit
+
+
+def _refusal(factory: str) -> ImportFailure:
+    try:
+        archspec.import_factory(f"tests.test_importer_hostile:{factory}", input=(1, 3, 8, 8))
+    except ImportFailure as exc:
+        return exc
+    raise AssertionError(f"{factory} was imported")
+
+
+def test_a_factory_raising_a_base_exception_is_e901() -> None:
+    """GeneratorExit is no Exception: it passed `except (Exception, SystemExit)` and
+    reached the terminal as a traceback."""
+    err = _refusal("generator_exit")
+    assert err.codes == ["E901"] and "GeneratorExit" in str(err)
+
+
+def test_an_exception_in_the_models_own_method_is_e904_at_its_line() -> None:
+    """An overridden state_dict that raises was an internal error (exit 3)."""
+    err = _refusal("StateDictFails")
+    diag = err.diagnostics[0]
+    assert diag.code == "E904" and "RuntimeError" in diag.message
+    assert diag.span is not None and diag.span.file == __file__
+    with open(__file__, encoding="utf-8") as fh:
+        line = fh.read().splitlines()[diag.span.line - 1]
+    assert 'raise RuntimeError("state_dict is not available here")' in line
+
+
+def test_a_model_that_holds_itself_is_e901_not_a_recursion_error() -> None:
+    err = _refusal("HoldsItself")
+    assert err.codes == ["E901"] and "inner.back" in str(err)
+    assert err.diagnostics[0].span is not None
+
+
+def test_a_model_that_shares_a_module_is_no_cycle() -> None:
+    """A module used twice (a DAG, not a cycle) is still read: the walk marks what is done."""
+    from archspec.importer import _module_cycle
+
+    shared = nn.ReLU()
+    model = nn.Sequential(nn.Sequential(shared), nn.Sequential(shared), shared)
+    assert _module_cycle(model) is None
+    model[0].add_module("loop", model)
+    assert _module_cycle(model) == "0.loop"
+
+
+def test_cli_exits_1_for_each() -> None:
+    for factory in ("generator_exit", "StateDictFails", "HoldsItself"):
+        res = runner.invoke(
+            app, ["import", f"tests.test_importer_hostile:{factory}", "--input", "1,3,8,8"]
+        )
+        assert res.exit_code == 1, (factory, res.output)
+        assert "Traceback" not in res.output and "internal error" not in res.output
