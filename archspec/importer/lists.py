@@ -66,6 +66,7 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     ...: each item of an nn.ModuleList called once, in order, each reading the one before,
     is that list as a sequence (same state_dict keys: `blocks.0.weight`). False: not such a
     call (the caller reports it). A plain nn.Sequential walked so reads the same."""
+    from .fused import in_sequence
     from .trace import _name_and_key, child_item
 
     head, _, index = target.partition(".")
@@ -82,12 +83,13 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     child = holder.get_submodule(index)
     # a Sequential's named children (timm's classifier heads) keep their names and keys
     named = _name_and_key(index) if index != str(k) else (None, None)
-    item = child_item(*named, child, reader.problems)
+    taken = set(keys) | {i.ref for i in run[0].body or () if i.ref} if run else set(keys)
+    items = in_sequence(child_item(*named, child, reader.problems), reader.problems, taken)
     if run is None and k == 0 and head not in reader.called:
         inputs = reader._inputs((node.args[0],))
         if inputs is None:
             return True
-        seq = Item(head, "sequential", body=[item], inputs=inputs)
+        seq = Item(head, "sequential", body=items, inputs=inputs)
         reader.called.append(head)
         reader._add(node, seq, head)
         reader.module_lists[head] = (seq, node)
@@ -102,7 +104,7 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
         reader.items.remove(step)
         step.inputs = ()
         run[0].body.append(step)
-    run[0].body.append(item)
+    run[0].body.extend(items)
     reader.names[node] = head
     reader.module_lists[head] = (run[0], node)
     return True

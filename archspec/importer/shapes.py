@@ -86,6 +86,25 @@ def _interpolate_as(reader: Any, node: Any) -> bool:
     return reader.emit(node, "interpolate_as", fields, (node.args[0], size.src))
 
 
+def size_read_before(tracer: Any) -> str | None:
+    """Where a trace that failed read a size of a tensor other than its rank (the graph the
+    tracer made so far): `x.size()` at file:line, for a refusal to name; None if it did not."""
+    from .where import span_from_stack
+
+    graph = getattr(tracer, "graph", None)
+    syms: dict[Any, Sym] = {}
+    for node in getattr(graph, "nodes", ()):
+        sym = size_of(node, syms)
+        if sym is None:
+            continue
+        syms[node] = sym
+        if sym.what in ("shape", "dim"):
+            span = span_from_stack(node.stack_trace)
+            what = "`.shape`" if node.target is getattr else f"`.{node.target}()`"
+            return f"{what} at {span.file.rsplit('/', 1)[-1]}:{span.line}" if span else what
+    return None
+
+
 def is_batch(sym: Any) -> bool:
     return isinstance(sym, Sym) and sym.what == "dim" and sym.index == 0
 

@@ -55,6 +55,8 @@ class Body:
     #: children holding tensors in registration order, when forward calls them in another
     #: (Swin V2's post-norm block calls `attn` before `norm1`): the block's `register_order:`
     register_order: list[str] | None = None
+    #: the item that is the module's own layer, when it is fused (fused.py)
+    fused: str | None = None
 
 
 def is_plain_sequential(module: nn.Module) -> bool:
@@ -100,6 +102,10 @@ def child_item(name: str | None, key: str | None, child: nn.Module, problems: Pr
             )
         )
         return Item(name, "unknown", module=child, key=key)
+    from .fused import fused_item, fused_reading
+
+    if fused_reading(child) is not None:
+        return fused_item(name, key, child, problems)
     return Item(name, "block", module=child, key=key)
 
 
@@ -122,13 +128,13 @@ def _name_and_key(key: str) -> tuple[str | None, str | None]:
 
 def sequential_items(module: nn.Module, problems: Problems) -> list[Item]:
     """A Sequential's children in order, each reading the one before."""
-    items = []
+    from .fused import in_sequence
+
+    items: list[Item] = []
+    taken = {key for key, _ in module.named_children()}
     for i, (key, child) in enumerate(module.named_children()):
-        if key == str(i):
-            items.append(child_item(None, None, child, problems))
-        else:
-            name, odd = _name_and_key(key)
-            items.append(child_item(name, odd, child, problems))
+        name, odd = _name_and_key(key) if key != str(i) else (None, None)
+        items.extend(in_sequence(child_item(name, odd, child, problems), problems, taken))
     return items
 
 
@@ -164,23 +170,36 @@ def _autowrapped() -> tuple[Any, ...]:
 
 def _trace(module: nn.Module, problems: Problems) -> Any:
     from .defaulted import defaulted, drop_defaulted
+    from .shapes import size_read_before
 
     cls = type(module)
     concrete = defaulted(module)
+    tracer = _tracer()
     try:
-        graph = _tracer().trace(module, concrete_args=concrete or None)
+        graph = tracer.trace(module, concrete_args=concrete or None)
         drop_defaulted(graph, module, list(concrete))
         return graph
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = (
+            "a spec states a fixed graph: a forward whose steps depend on tensor values "
+            "(an `if` or loop on a tensor, a shape read as a number) has none; rewrite "
+            "the statement without reading tensor values"
+        )
+        sized = size_read_before(tracer)  # `ih, iw = x.size()[-2:]`, then arithmetic on them
+        if sized:
+            first += f" (after reading a size of a tensor as a number, {sized})"
+            hint = (
+                "a spec states a fixed graph, and a value worked out from the input's size "
+                "as each input comes (a 'same' padding for a stride of 2, a size compared "
+                "with a limit) has none: build the layer with fixed sizes"
+            )
         problems.add(
             diagnostic(
                 "E902",
-                f"cannot trace {describe(cls)}.forward: {first[:300]}",
+                f"cannot trace {describe(cls)}.forward: {first[:400]}",
                 span_from_traceback(exc.__traceback__) or span_of_class(cls),
-                "a spec states a fixed graph: a forward whose steps depend on tensor values "
-                "(an `if` or loop on a tensor, a shape read as a number) has none; rewrite "
-                "the statement without reading tensor values",
+                hint,
             )
         )
         return None
@@ -191,18 +210,22 @@ def _holders(module: nn.Module) -> list[str]:
     return [key for key, child in module.named_children() if _stateful(child)]
 
 
-def _traced(module: nn.Module, problems: Problems) -> Body:
+def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
+    """The body of a traced forward; `fused`: the module's layer is one call (fused.py)."""
+    from .fused import fused_trace
     from .modes import with_training
 
-    graph = _trace(module, problems)
+    trace = fused_trace if fused else _trace
+    graph = trace(module, problems)
     if graph is not None:  # and the same in training, or stating both modes (modes.py)
-        graph, train_only = with_training(module, graph, problems, _trace)
+        graph, train_only = with_training(module, graph, problems, trace)
     if graph is None:
         return Body([], None)
     from .inplace import in_place_aliases
     from .order import unread_tensors
 
-    for diag in [*in_place_aliases(module, graph), *unread_tensors(module, graph)]:
+    unread = [] if fused else unread_tensors(module, graph)  # the layer reads its own
+    for diag in [*in_place_aliases(module, graph), *unread]:
         problems.add(diag)
     return _GraphReader(module, problems, train_only).read(graph)
 
@@ -263,6 +286,7 @@ class _GraphReader:
         self.register_order: list[str] | None = None
         self.module_lists: dict[str, tuple[Item, Any]] = {}  # ModuleList -> (sequence, last)
         self.partitions: dict[str, dict[Any, Any]] = {}  # MaxViT's (partitions.py)
+        self.fused: str | None = None  # the module's own layer's item (fused.py)
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_from_stack(node.stack_trace) or span_of_class(type(self.module))
@@ -307,7 +331,7 @@ class _GraphReader:
         self.items = registration_order(self.items, _holders(self.module))
         self.called = [i.ref for i in self.items if i.ref in self.called]
         if getattr(self, "failed", False):  # what follows would only repeat it
-            return Body(self.items, None, self.list_input, self.register_order)
+            return Body(self.items, None, self.list_input, self.register_order, self.fused)
         self._check_order()
         out_name: str | list[str] | None = None
         if output is not None and output in self.names:
@@ -323,7 +347,7 @@ class _GraphReader:
                 next(iter(n for n in graph.nodes if n.op == "output")),
                 "a spec's blocks return one tensor, its network one or a tuple (`outputs:`)",
             )
-        return Body(self.items, out_name, self.list_input, self.register_order)
+        return Body(self.items, out_name, self.list_input, self.register_order, self.fused)
 
     def _inputs(self, nodes: tuple[Any, ...]) -> tuple[str, ...] | None:
         names = []
@@ -378,6 +402,11 @@ class _GraphReader:
         self.called.append(target)
         item = child_item(*_name_and_key(target), child, self.problems)
         item.inputs = inputs
+        if item.kind == "fused":
+            from .fused import splice_call
+
+            splice_call(self, node, item)
+            return
         self._add(node, item, target)
 
     def emit(self, node: Any, kind: str, fields: dict[str, Any], sources: tuple[Any, ...]) -> bool:
@@ -451,10 +480,11 @@ class _GraphReader:
         self.items.append(item)
 
     def _call(self, node: Any) -> None:
+        from .fused import read_fused
         from .lists import concatenates_input
         from .shapes import read_size_node
 
-        if concatenates_input(self, node) or read_size_node(self, node):
+        if concatenates_input(self, node) or read_size_node(self, node) or read_fused(self, node):
             return
         if node.target is operator.getitem and node.args[0] in self.pieces:
             pieces, index = self.pieces[node.args[0]], node.args[1]
