@@ -7,6 +7,7 @@ eval and in training, running statistics included) or is refused at its place in
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import pytest
@@ -176,3 +177,29 @@ def test_a_step_that_is_a_module_in_a_numbered_sequential_is_refused() -> None:
     called = nn.Sequential(ConvNormAct(3, 8, LeakyNorm), nn.Conv2d(8, 4, 1))
     text = roundtrip(called, (2, 3, 5, 5))
     assert "type: leaky_relu" in text
+
+
+class ConvSame(nn.Conv2d):
+    """TensorFlow's 'same' padding worked out from each input's size (timm's Conv2dSame)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ih, iw = x.size()[-2:]
+        s, k = self.stride[0], self.kernel_size[0]
+        ph = max((math.ceil(ih / s) - 1) * s + k - ih, 0)
+        pw = max((math.ceil(iw / s) - 1) * s + k - iw, 0)
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def test_a_padding_worked_out_from_the_input_size_is_refused_naming_the_size_read() -> None:
+    model = nn.Sequential(ConvSame(3, 8, 3, stride=2), nn.ReLU())
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.randn(1, 3, 16, 16))
+    (diag,) = err.value.diagnostics
+    assert diag.code == "E902" and diag.span.file == __file__
+    with open(__file__, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    assert "ph = max(" in lines[diag.span.line - 1]
+    read_at = next(i for i, t in enumerate(lines, 1) if "ih, iw = x.size()[-2:]" in t)
+    assert f"`.size()` at test_importer_fused.py:{read_at}" in diag.message
+    assert "worked out from the input's size" in diag.hint
