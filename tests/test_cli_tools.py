@@ -217,3 +217,27 @@ def test_write_atomic_keeps_the_old_file_when_interrupted(
     monkeypatch.undo()
     write_atomic(target, "new", force=True)
     assert target.read_text() == "new"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compile", "lenet5"],
+        ["schema"],
+        ["new", "tiny"],
+        ["graph", "lenet5"],
+        ["import", "torch.nn:Identity", "--input", "1,2"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_an_empty_output_path_is_a_usage_error_naming_o(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-o ''` names no file: a usage error about -o, not "cannot write .: a directory"
+    (Path("") is the current directory); nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [*argv, "-o", ""])
+    assert result.exit_code == 2, result.output
+    assert "an empty path names no file" in result.output
+    assert "directory" not in result.output
+    assert list(tmp_path.iterdir()) == []

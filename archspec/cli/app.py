@@ -15,6 +15,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -143,6 +144,21 @@ def parse_sets(items: list[str] | None) -> dict[str, str]:
             )
         out[key] = value
     return out
+
+
+def output_path(text: str) -> Path:
+    """An -o/--output value: an empty one names no file (Path("") would be ".", the
+    current directory, and the error would say so), so it is a usage error naming -o."""
+    if not text:
+        raise typer.BadParameter("an empty path names no file: give a file name")
+    return Path(text)
+
+
+def output_given(text: str | None) -> str | None:
+    """`output_path`'s check for an -o kept as text (compile's, which may name a directory)."""
+    if text is not None:
+        output_path(text)
+    return text
 
 
 def parse_input(text: str | None) -> tuple[int, ...] | None:

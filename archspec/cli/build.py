@@ -25,6 +25,7 @@ from .app import (
     app,
     complete_spec,
     console,
+    output_given,
     parse_sets,
     progress,
     report_errors,
@@ -79,6 +80,7 @@ def compile_(
             metavar="PATH",
             help="Where to write the module (a .py file, or a directory to write "
             "<name>.py in). Default: generated/<name>.py.",
+            callback=output_given,
         ),
     ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", metavar=SET_METAVAR, help=SET_HELP)] = (

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .. import api
-from .app import app, console, parse_input, report_errors
+from .app import app, console, output_path, parse_input, report_errors
 
 _HELP = """Write a spec for an existing PyTorch model: archspec import MODULE_PATH:FACTORY.
 
@@ -64,7 +64,13 @@ def import_(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Write the spec here (default: print it)."),
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write the spec here (default: print it).",
+            parser=output_path,
+            metavar="PATH",
+        ),
     ] = None,
     force: Annotated[
         bool,

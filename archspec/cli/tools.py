@@ -24,6 +24,7 @@ from .app import (
     app,
     complete_spec,
     console,
+    output_path,
     parse_sets,
     print_table,
     progress,
@@ -191,7 +192,13 @@ def _literal(value: object) -> str:
 def schema(
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Write the schema here (default: print it)."),
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write the schema here (default: print it).",
+            parser=output_path,
+            metavar="PATH",
+        ),
     ] = None,
     force: Annotated[
         bool,
@@ -390,7 +397,13 @@ def new(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Where to write it (default: NAME.yaml)."),
+        typer.Option(
+            "-o",
+            "--output",
+            help="Where to write it (default: NAME.yaml).",
+            parser=output_path,
+            metavar="PATH",
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing file, even one `new` wrote.")
@@ -489,6 +502,8 @@ def graph(
             "--output",
             help="Picture file: .svg, .png, .pdf (need Graphviz), .dot or .mmd (Mermaid). "
             "Default: DOT on stdout.",
+            parser=output_path,
+            metavar="PATH",
         ),
     ] = None,
     depth: Annotated[
