@@ -144,6 +144,15 @@ layers:
   - {type: multihead_attention, num_heads: 2}
   - {type: multihead_attention, num_heads: 1, bias: false}
 """
+STD_CONV = """\
+archspec: 1
+name: facts_std_conv
+input: [N, 4, 8, 8]
+layers:
+  - {type: std_conv2d, out_channels: 6, kernel_size: 3, padding: 1, scaled: true, gamma: 1.7}
+  - {type: std_conv2d, out_channels: 6, kernel_size: 1, groups: 2, bias: false}
+"""
+
 EXTRA = {
     "facts_1d": ONE_D,
     "facts_3d": THREE_D,
@@ -153,6 +162,7 @@ EXTRA = {
     "facts_tokens": TOKENS,
     "facts_window": WINDOW,
     "facts_vit_tokens": VIT_TOKENS,
+    "facts_std_conv": STD_CONV,
 }
 
 

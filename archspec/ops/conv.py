@@ -17,6 +17,7 @@ from ..dims import SPATIAL_NAMES, Dim, Shape, product
 from .base import (
     INT32_MAX,
     Bool,
+    Float,
     Inferred,
     Int,
     Ints,
@@ -31,6 +32,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
+from .support import support_class, support_source
 
 _INT32_WHY = "PyTorch's pooling kernels take sizes below 2**31"
 
@@ -229,6 +231,107 @@ class _ConvBase(Op):
                 "groups": (a["groups"], 1),
                 "bias": (a["bias"], True),
                 "padding_mode": (a["padding_mode"], "zeros"),
+            },
+            lit,
+        )
+
+
+class StdConv2dSpec(LayerSpec):
+    """std_conv2d: a conv2d whose weight is standardised per output channel in forward."""
+
+    type: Literal["std_conv2d"]
+    out_channels: Int(ge=1) = Field(..., description="number of filters")  # type: ignore[valid-type]
+    kernel_size: Ints(ge=1)  # type: ignore[valid-type]
+    stride: Ints(ge=1) = 1  # type: ignore[valid-type]
+    padding: Ints(ge=0, choices=("same", "valid")) = 0  # type: ignore[valid-type]
+    dilation: Ints(ge=1) = 1  # type: ignore[valid-type]
+    groups: Int(ge=1) = 1  # type: ignore[valid-type]
+    bias: Bool = True
+    eps: Float(gt=0) = 1e-6  # type: ignore[valid-type]
+    scaled: Bool = False
+    gamma: Float(gt=0) = 1.0  # type: ignore[valid-type]
+    in_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+        None, description="optional; checked if given"
+    )
+
+
+@register
+class StdConv2d(_ConvBase):
+    """Weight standardisation (timm's StdConv2d; `scaled`: ScaledStdConv2d, NFNets'): each
+    filter is normalised to zero mean and unit variance over its fan-in, as F.batch_norm of
+    the weight computes it, then convolved. `scaled` multiplies it by a learned per-filter
+    `gain` (starting at 1) times gamma / sqrt(fan_in)."""
+
+    kind = "std_conv2d"
+    spec = StdConv2dSpec
+    nd = 2
+    window_dims = 2
+    torch_name = "StdConv2d"
+    summary = "2-d convolution of a standardised weight (BiT's StdConv2d, NFNets' ScaledStdConv2d)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        if not attrs["scaled"] and attrs["gamma"] != 1.0:
+            raise ShapeFailure(
+                "E409",
+                f"gamma={attrs['gamma']} scales the learned gain, which only `scaled: true` has",
+                "set scaled: true (ScaledStdConv2d), or drop gamma",
+                "gamma",
+            )
+        done = super().infer(dict(attrs, padding_mode="zeros"), inputs, ctx)
+        fields = {k: v for k, v in done.attrs.items() if k != "padding_mode"}
+        fan_in = (
+            fields["in_channels"]
+            // fields["groups"]
+            * _prod(ntuple(fields["kernel_size"], 2, "kernel_size"))
+        )
+        if fan_in < 2:
+            raise ShapeFailure(
+                "E409",
+                f"std_conv2d standardises each filter over its {fan_in} weight: it needs at "
+                "least 2 (torch's batch_norm refuses one value per channel)",
+                "use a larger kernel, fewer groups, or conv2d",
+                "kernel_size",
+            )
+        return Inferred(fields, done.shape)
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        return super().params(a) + (a["out_channels"] if a["scaled"] else 0)
+
+    def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        return Dim.of(0)
+
+    def emit_support(self) -> str:
+        return support_source("StdConv2d")
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        return support_class("StdConv2d")(
+            a["in_channels"],
+            a["out_channels"],
+            kernel_size=_tup(a["kernel_size"]),
+            stride=_tup(a["stride"]),
+            padding=_tup(a["padding"]),
+            dilation=_tup(a["dilation"]),
+            groups=a["groups"],
+            bias=a["bias"],
+            eps=a["eps"],
+            scaled=a["scaled"],
+            gamma=a["gamma"],
+        )
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            "StdConv2d",
+            [a["in_channels"], a["out_channels"]],
+            {
+                "kernel_size": (_tup(a["kernel_size"]), None),
+                "stride": (_tup(a["stride"]), 1),
+                "padding": (_tup(a["padding"]), 0),
+                "dilation": (_tup(a["dilation"]), 1),
+                "groups": (a["groups"], 1),
+                "bias": (a["bias"], True),
+                "eps": (a["eps"], 1e-6),
+                "scaled": (a["scaled"], False),
+                "gamma": (a["gamma"], 1.0),
             },
             lit,
         )

@@ -46,3 +46,47 @@ class LayerNorm2d(nn.LayerNorm):
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         x = x.permute(0, 3, 1, 2)
         return x
+
+
+class StdConv2d(nn.Conv2d):
+    """A Conv2d whose weight is standardised per output channel in forward (timm's StdConv2d);
+    `scaled`: times a learned per-filter gain and gamma / sqrt(fan_in) (ScaledStdConv2d)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | str | tuple[int, ...] = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        eps: float = 1e-6,
+        scaled: bool = False,
+        gamma: float = 1.0,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias
+        )
+        self.eps = eps
+        self.scaled = scaled
+        self.gamma = gamma
+        self.scale = gamma * self.weight[0].numel() ** -0.5
+        self.gain = nn.Parameter(torch.ones(out_channels, 1, 1, 1)) if scaled else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gain = None if self.gain is None else (self.gain * self.scale).view(-1)
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            weight=gain,
+            training=True,
+            momentum=0.0,
+            eps=self.eps,
+        ).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, eps={self.eps}, scaled={self.scaled}, gamma={self.gamma}"
