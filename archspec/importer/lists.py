@@ -111,13 +111,14 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
 
 
 def _walkable(holder: Any) -> bool:
-    """An nn.ModuleList, or a plain nn.Sequential walked item by item (timm's FastVit:
-    `for block in self.stages: x = block(x)`), whose items keep the keys `stages.0....`."""
+    """An nn.ModuleList or nn.ModuleDict (`self.layers["conv"](x)`), or a plain
+    nn.Sequential walked item by item (timm's FastVit: `for block in self.stages: x =
+    block(x)`), whose items keep their keys (`stages.0....`, `layers.conv....`)."""
     import torch.nn as nn
 
     from .trace import is_plain_sequential
 
-    return isinstance(holder, nn.ModuleList) or (
+    return isinstance(holder, nn.ModuleList | nn.ModuleDict) or (
         isinstance(holder, nn.Module) and is_plain_sequential(holder)
     )
 
@@ -162,7 +163,7 @@ def unfinished_lists(reader: Any) -> None:
     for head, (seq, node) in reader.module_lists.items():
         holder = getattr(reader.module, head)
         count = len(holder)
-        if _items(seq) != count and not isinstance(holder, nn.ModuleList):
+        if _items(seq) != count and not isinstance(holder, nn.ModuleList | nn.ModuleDict):
             reader.fail(
                 "E904",
                 f"{describe(type(reader.module))}.forward {_inside_child(head + '.0')}",
@@ -180,8 +181,9 @@ def unfinished_lists(reader: Any) -> None:
 
 
 INTERLEAVED_HINT = (
-    "a spec reads an nn.ModuleList as one sequence, its items called in a row, and cannot "
-    "state a list whose items are called one by one; hold each step's modules in one child "
+    "a spec reads an nn.ModuleList (or ModuleDict) as one sequence, its items called in a "
+    "row in the order they are registered, and cannot state a list whose items are called "
+    "one by one or in another order; hold each step's modules in one child "
     "instead (an nn.Sequential(down, stage) per stage, as timm's stages hold their "
     "downsample), or give each item an attribute of its own (self.down1, self.down2, ...)"
 )
@@ -198,8 +200,10 @@ def interleaved_list(reader: Any, target: str) -> str | None:
     if index not in keys:
         return None
     before = keys[keys.index(index) - 1]
-    if run is None:  # its first item failed already (reported): the rest would only repeat it
-        return "" if getattr(reader, "failed", False) else None
+    if run is None and getattr(reader, "failed", False):
+        return ""  # its first item failed already (reported): the rest would only repeat it
+    if run is None:
+        return f"calls item `{index}` of `self.{head}` before item `{keys[0]}`, registered first"
     others = sorted(h for h in reader.module_lists if h != head)
     if others:
         return (

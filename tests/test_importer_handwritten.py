@@ -1,0 +1,151 @@
+"""archspec import of models written by hand the way users write them (no library): each
+imports exactly (tests/test_importer.py's `roundtrip`) or is refused at its statement with a
+message that says what to change."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import archspec
+from archspec.errors import ImportFailure
+from tests.test_importer import roundtrip
+
+
+class CifarNet(nn.Module):
+    """The tutorial CIFAR-10 net: F.* calls, a view by the batch size, dropout by mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
+        self.fc1 = nn.Linear(16 * 4 * 4, 32)
+        self.fc2 = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.view(x.size(0), -1)
+        x = F.dropout(x, p=0.25, training=self.training)
+        return F.log_softmax(self.fc2(F.relu(self.fc1(x))), dim=1)
+
+
+class DictNet(nn.Module):
+    """Layers held in an nn.ModuleDict, called by key in the order they are registered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleDict(
+            {"conv": nn.Conv2d(3, 8, 3, padding=1), "bn": nn.BatchNorm2d(8), "act": nn.ReLU()}
+        )
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layers["act"](self.layers["bn"](self.layers["conv"](x)))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+class PosNet(nn.Module):
+    """A learned position embedding added in forward (`x = x + self.pos`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.pos = nn.Parameter(torch.zeros(1, 8, 2, 2))
+        self.fc = nn.Linear(8 * 2 * 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch(x)
+        x = x + self.pos
+        return self.fc(x.flatten(1))
+
+
+class OrderedNet(nn.Module):
+    """nn.Sequential(OrderedDict(...)), then `x.flatten(1)` and `self.fc`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            OrderedDict(
+                conv1=nn.Conv2d(3, 8, 3, padding=1),
+                bn1=nn.BatchNorm2d(8),
+                relu1=nn.ReLU(inplace=True),
+                pool=nn.AdaptiveAvgPool2d(1),
+            )
+        )
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).flatten(1))
+
+
+@pytest.mark.parametrize(
+    ("make", "size"), [(CifarNet, 16), (DictNet, 16), (PosNet, 8), (OrderedNet, 16)]
+)
+def test_hand_written_models_round_trip(make, size) -> None:
+    text = roundtrip(make(), (2, 3, size, size))
+    if make is DictNet:  # the dict's keys are the sequence's names: `layers.conv.weight`
+        assert "- {name: conv, type: conv2d" in text
+
+
+class DictOutOfOrder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleDict({"conv": nn.Conv2d(8, 8, 1), "bn": nn.BatchNorm2d(8)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers["conv"](self.layers["bn"](x))
+
+
+class BranchCat(nn.Module):
+    """Branches in a ModuleList, each called on the input, their outputs concatenated."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList([nn.Conv2d(8, 4, k, padding=k // 2) for k in (1, 3)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for branch in self.branches:
+            outs.append(F.relu(branch(x)))
+        return torch.cat(outs, dim=1)
+
+
+class ChannelsFirstNorm(nn.Module):
+    """A layer norm written with mean and var (ConvNeXt's first LayerNorm)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        x = (x - u) / torch.sqrt(s + 1e-6)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+
+@pytest.mark.parametrize(
+    ("model", "statement", "words"),
+    [
+        (DictOutOfOrder(), 'return self.layers["conv"]', "before item `conv`, registered first"),
+        (BranchCat(), "outs.append(F.relu(branch(x)))", "an attribute of its own"),
+        (nn.Sequential(ChannelsFirstNorm(8)), "s = (x - u).pow(2)", "modules a kind reads"),
+    ],
+)
+def test_hand_written_models_refused_at_the_statement_with_what_to_do(
+    model, statement, words
+) -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.randn(1, 8, 4, 4))
+    first = err.value.diagnostics[0]
+    assert first.span is not None and first.span.file == __file__
+    with open(__file__, encoding="utf-8") as fh:
+        assert statement in fh.read().splitlines()[first.span.line - 1]
+    assert words in (first.hint or "") + first.message
