@@ -15,6 +15,7 @@ import os
 import pickle
 import re
 import socket
+import stat
 import sys
 import warnings
 from collections import OrderedDict
@@ -23,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
-from urllib.request import Request
+from urllib.parse import unquote, urlsplit
+from urllib.request import Request, url2pathname
 
 import torch
 from torch import nn
@@ -74,6 +76,7 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
             hint="base_url= and $ARCHSPEC_WEIGHTS_URL take a URL: https://host/folder, or "
             "file:///path/to/folder for a folder (pathlib.Path(folder).as_uri())",
         ) from None
+    _check_mirror_file(url, weights)
     if os.path.lexists(cached) and not cached.is_file():  # a folder, a FIFO, a dangling link
         raise WeightsError(
             f"cannot read {cached}: it is not a regular file",
@@ -119,6 +122,28 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
             "mirror (a file:// folder works)",
         ) from None
     return _renamed(state, weights)
+
+
+def _check_mirror_file(url: str, weights: Weights) -> None:
+    """A `file://` mirror's file must be a regular file before torch.hub opens it: opening a
+    FIFO waits for a writer forever, and a device such as /dev/zero (or a link to one) never
+    ends, so the download filled the disk. A missing file is left to torch.hub's message."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "file":
+        return
+    path = url2pathname(unquote(parts.path))
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISREG(mode):
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO or a device)"
+        raise WeightsError(
+            f"cannot fetch {weights.full_name} from {url}: it is {what}",
+            code="E802",
+            hint=f"a file:// mirror holds {weights.file} as a plain file (torchvision's); "
+            "nothing was read or written",
+        )
 
 
 def _renamed(state: dict[str, Any], weights: Weights) -> dict[str, Any]:

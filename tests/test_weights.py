@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import urllib.request
 import warnings
 from collections import OrderedDict
@@ -505,3 +506,33 @@ def test_check_and_summary_list_the_weights(tmp_path: Path) -> None:
         'pretrained weights: IMAGENET1K_V1 (default); in Python: archspec.load("squeezenet1_1"'
         in " ".join(table.split())
     )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_a_file_mirror_entry_that_is_no_regular_file_is_refused_unread(
+    hub: Path, tmp_path: Path, kind: str
+) -> None:
+    """torch.hub opened a FIFO and waited for a writer forever, and copied a link to
+    /dev/zero into the cache until the disk was full; the alarm bounds a regression."""
+    import signal
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    entry = mirror / archspec.get_weights(SPEC).file
+    {"fifo": os.mkfifo, "device": lambda p: p.symlink_to("/dev/zero"), "folder": Path.mkdir}[kind](
+        entry
+    )
+
+    def stop(*_: object) -> None:
+        raise TimeoutError("the fetch did not end")
+
+    before = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 10)
+    try:
+        with pytest.raises(archspec.ArchSpecError) as err:
+            archspec.load(SPEC, weights="DEFAULT", base_url=mirror.as_uri())
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    assert err.value.error_code == "E802" and "nothing was read" in str(err.value.hint)
+    assert not hub.exists() or list(hub.iterdir()) == []  # no .partial file
