@@ -233,3 +233,29 @@ class CallsHeadByName(nn.Module):
 def test_a_sequential_whose_named_children_are_called_in_turn_round_trips() -> None:
     text = roundtrip(CallsHeadByName(), (2, 3, 5, 4))
     assert "name: fc" in text
+
+
+class PreAct(nn.Module):
+    """timm's PreActBottleneck: `downsample`, registered first, only where the shape changes,
+    called after `norm1`, which it reads."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.downsample = nn.Conv2d(cin, cout, 1, stride) if stride != 1 or cin != cout else None
+        self.norm1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.norm2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = F.relu(self.norm1(x))
+        shortcut = x if self.downsample is None else self.downsample(pre)
+        x = self.conv2(F.relu(self.norm2(self.conv1(pre))))
+        return x + shortcut
+
+
+def test_instances_registering_a_child_only_some_hold_first_share_one_register_order() -> None:
+    model = nn.Sequential(PreAct(3, 8, 2), PreAct(8, 8, 1), PreAct(8, 16, 2))
+    text = roundtrip(model, (2, 3, 16, 16))
+    assert "register_order: [downsample, norm1, conv1, norm2, conv2]" in text
+    assert text.count("PreAct:") == 1

@@ -142,7 +142,8 @@ def import_model(model: nn.Module) -> Imported:
                     span=span_of_class(cls),
                     code="E904",
                 )
-            block.register_order = _register_order(cls, [collector.bodies[id(m)] for m in members])
+            bodies = [collector.bodies[id(m)] for m in members]
+            block.register_order = _register_order(cls, bodies, members)
             blocks.append(block)
             for member, args in zip(members, block.args, strict=True):
                 calls[id(member)] = (name, args)
@@ -150,18 +151,27 @@ def import_model(model: nn.Module) -> Imported:
     return Imported(type(model).__name__, blocks, layers, root.output, describe(type(model)), calls)
 
 
-def _register_order(cls: type, bodies: list[Body]) -> list[str] | None:
-    """The one `register_order:` of a block's instances (None: execution order)."""
+def _register_order(cls: type, bodies: list[Body], members: list[Any]) -> list[str] | None:
+    """The one `register_order:` of a block's instances (None: execution order). Instances
+    that differ by children only some hold (timm's PreActBottleneck registers `downsample`
+    first, in its strided instances only) take the order of the one that holds them all,
+    when every other instance registers its own children in that order."""
+    from .trace import _holders
+
     orders = {tuple(b.register_order or ()) for b in bodies}
-    if len(orders) > 1:
-        raise ImportFailure(
-            f"the instances of {describe(cls)} register their children in different orders",
-            span=span_of_class(cls),
-            hint="a block has one `register_order:`; register the children alike",
-            code="E904",
-        )
-    (order,) = orders
-    return list(order) or None
+    if len(orders) == 1:
+        (order,) = orders
+        return list(order) or None
+    registered = [_holders(m) for m in members]
+    full = max(registered, key=len)
+    if all(set(r) <= set(full) and r == [k for k in full if k in r] for r in registered):
+        return full
+    raise ImportFailure(
+        f"the instances of {describe(cls)} register their children in different orders",
+        span=span_of_class(cls),
+        hint="a block has one `register_order:`; register the children alike",
+        code="E904",
+    )
 
 
 def _groups(instances: list[Any], trees: list[Any], outputs: list[Any]) -> list[list[int]]:
