@@ -2,7 +2,9 @@
 ResNeSt, SK-ResNet, ...), each case here against a reference module written in plain torch:
 what broke on the way. A block's `register_order:` could not name a layer its `when` leaves
 out of some instances (ResNeSt's `avd_last`, an average pool only in the strided block): E305
-in every instance without it, so the registration order of the others was not expressible."""
+in every instance without it, so the registration order of the others was not expressible.
+A list given to an int block param (a (1, 7) kernel) had a hint that did not say how to
+pass a size a layer takes either as one number or one per dim."""
 
 from __future__ import annotations
 
@@ -103,3 +105,33 @@ def test_register_order_still_refuses_a_name_no_layer_of_the_block_declares() ->
     (d,) = archspec.check(text).diagnostics
     assert d.code == "E305" and "avd_lats" in d.message and d.span is not None
     assert (d.span.line, d.span.col) == (7, 29)
+
+
+KERNEL_PARAM = _spec(
+    "kernel_param",
+    """
+    input: [N, 8, 16, 16]
+    blocks:
+      ConvBN:
+        params: {out: int, k: 1}
+        layers:
+          - {name: conv, type: conv2d, out_channels: out, kernel_size: k, bias: false}
+          - {name: bn, type: batchnorm2d}
+    layers:
+      - {name: a, type: ConvBN, out: 8, k: 3}
+      - {name: b, type: ConvBN, out: 8, k: [1, 7]}
+    """,
+)
+
+
+def test_a_per_dim_kernel_given_to_an_int_param_says_how_a_block_passes_one() -> None:
+    """Inception-ResNet's (1, 7) convs through a ConvBN block whose `k` is an int: the
+    hint said only 'give a value that fits'; a layer field takes either form, a param one."""
+    (d,) = archspec.check(KERNEL_PARAM).diagnostics
+    assert d.code == "E309" and d.hint is not None and "declare a `list` param" in d.hint
+    as_list = KERNEL_PARAM.replace("{out: int, k: 1}", "{out: int, k: [1, 1]}")
+    (d,) = archspec.check(as_list).diagnostics
+    assert d.code == "E309" and "expected a list, got 3" in d.message
+    assert d.hint is not None and "two `int` params" in d.hint
+    written_out = as_list.replace("k: 3}", "k: [3, 3]}")
+    assert archspec.check(written_out).ok

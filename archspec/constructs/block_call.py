@@ -310,7 +310,7 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) ->
             continue
         yp = site.ypath + (pname,)
         if how != _DEFAULT:
-            raw = given
+            raw = value = given
             try:
                 text = how == _EXPR or (
                     how == _STR and str_expression(raw, decl.choices, site.local)
@@ -326,7 +326,7 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) ->
                     lw.error(exc.code, f"{bname}.{pname}: {exc.message}", yp, exc.hint)
                 bad = True
             except ValueError as exc:
-                lw.error("E309", f"{bname}.{pname}: {exc}", yp, param_hint(decl))
+                lw.error("E309", f"{bname}.{pname}: {exc}", yp, param_hint(decl, value))
                 bad = True
         elif decl.default is not None:
             try:

@@ -288,13 +288,23 @@ def text_value_hint(raw: Any, env: Mapping[str, Any]) -> str | None:
     )
 
 
-def param_hint(decl: ParamDecl) -> str:
-    """What a param takes, for a value it refused."""
+def param_hint(decl: ParamDecl, value: Any = None) -> str:
+    """What a param takes, for a value it refused; for a number given to a `list` param or
+    a list to an `int` one, how a block passes a size that a layer takes either way (one
+    `kernel_size` for every dim, or one per dim)."""
     bounds = [f"{k}: {v}" for k, v in (("ge", decl.ge), ("le", decl.le)) if v is not None]
     if decl.choices is not None:
         bounds.append(f"choices: {decl.choices}")
     where = f" with {', '.join(bounds)}" if bounds else ""
-    return f"the param is declared `type: {decl.type}`{where}; give a value that fits"
+    hint = f"the param is declared `type: {decl.type}`{where}; give a value that fits"
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if (decl.type == "int" and isinstance(value, list)) or (decl.type == "list" and number):
+        hint += (
+            ". A param holds one type: for a size a layer takes as one number or one per dim "
+            "(kernel_size: [1, 7]), declare a `list` param and pass every dim ([3, 3]), or "
+            "two `int` params the block writes as [kh, kw]"
+        )
+    return hint
 
 
 _FIELD_PLANS: dict[type[BaseModel], tuple[tuple[str, str, Final | None], ...]] = {}
