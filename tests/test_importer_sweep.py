@@ -259,3 +259,32 @@ def test_instances_registering_a_child_only_some_hold_first_share_one_register_o
     text = roundtrip(model, (2, 3, 16, 16))
     assert "register_order: [downsample, norm1, conv1, norm2, conv2]" in text
     assert text.count("PreAct:") == 1
+
+
+class Eca(nn.Module):
+    """timm's ECA gate: `x * y.expand_as(x)`, which broadcasting computes as `x * y`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.mean((2, 3)).view(x.shape[0], 1, -1)
+        y = torch.sigmoid(self.conv(y)).view(x.shape[0], -1, 1, 1)
+        return x * y.expand_as(x)
+
+
+class ExpandedElsewhere(nn.Module):
+    """`y.expand_as(x)` read by a join with another tensor than x: not the same."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.mean((2, 3), keepdim=True)
+        return torch.flatten(y.expand_as(x), 1) + 1
+
+
+def test_expand_as_read_only_by_joins_with_its_target_is_the_tensor_itself() -> None:
+    text = roundtrip(nn.Sequential(nn.Conv2d(3, 8, 1), Eca()), (2, 3, 5, 4))
+    assert "expand" not in text and "type: mul" in text
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(nn.Sequential(ExpandedElsewhere()), torch.randn(1, 3, 4, 4))
+    assert "expand_as" in err.value.diagnostics[0].message

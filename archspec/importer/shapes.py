@@ -164,6 +164,10 @@ def read_size_node(reader: Any, node: Any) -> bool:
         return shape is not None and reader.emit(node, "reshape", {"shape": shape}, (args[0],))
     if node.op == "call_function" and node.target is torch.nn.functional.interpolate:
         return _interpolate_as(reader, node)
+    if node.target == "expand_as" and _broadcast_anyway(node):
+        if args[0] in reader.names:  # ECA's `x * y.expand_as(x)` is `x * y`
+            reader.names[node] = reader.names[args[0]]
+        return True
     if node.target == "expand" and len(args) >= 2 and is_batch(syms.get(args[1])):
         if all(a == -1 for a in args[2:]) and not node.kwargs:
             return reader.emit(node, "expand", {}, (args[0], syms[args[1]].src))
@@ -180,6 +184,23 @@ def read_size_node(reader: Any, node: Any) -> bool:
         if len(lead) == len(index) - 1 >= 1 and isinstance(last, int) and hasattr(args[0], "op"):
             return reader.emit(node, "select", {"dim": len(lead), "index": last}, (args[0],))
     return False
+
+
+def _broadcast_anyway(node: Any) -> bool:
+    """`a.expand_as(b)` read only by elementwise joins of it and `b` itself: broadcasting
+    gives `a` the shape of `b` there as it is, so the node is `a`."""
+    import torch
+
+    joins = {operator.add, operator.mul, operator.sub, torch.add, torch.mul, torch.sub}
+    if len(node.args) != 2 or node.kwargs or not node.users:
+        return False
+    return all(
+        ((u.op == "call_function" and u.target in joins) or u.target in ("add", "mul", "sub"))
+        and len(u.args) == 2
+        and not u.kwargs
+        and set(u.args) == {node, node.args[1]}
+        for u in node.users
+    )
 
 
 def _assertion(reader: Any, node: Any) -> bool:
