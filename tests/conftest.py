@@ -65,10 +65,20 @@ def root() -> Path:
 
 
 #: Zoo members the default run leaves to `--all`: each costs seconds of CPU per forward pass
-#: and shares its structure with a sampled sibling (vgg11 and vgg11_bn for VGG's plain and
-#: batch-norm stacks, resnet50 for the bottleneck ResNets).
+#: and shares its structure with a sampled sibling (vgg11_bn for VGG's stacks, plain and with
+#: batch norm alike; resnet50 for the bottleneck ResNets).
 HEAVY_ZOO = frozenset(
-    {"vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "resnet101", "resnet152"}
+    {
+        "vgg11",
+        "vgg13",
+        "vgg13_bn",
+        "vgg16",
+        "vgg16_bn",
+        "vgg19",
+        "vgg19_bn",
+        "resnet101",
+        "resnet152",
+    }
 )
 
 

@@ -45,12 +45,12 @@ def summaries() -> list[archspec.Summary]:
 def test_the_text_without_rich_is_riches(monkeypatch) -> None:
     written = 0
     for s in summaries():
-        for width in range(30, 200, 9):
+        for width in range(30, 200, 17):  # 30 (narrow) .. 200 (wide), ten widths
             plain = st._plain_text(s, width)
             if plain is not None:
                 written += 1
                 assert plain == by_rich(s, width, monkeypatch), (s.name, width)
-    assert written > 60  # most cases are written without rich, narrow and wide
+    assert written > 35  # most cases are written without rich, narrow and wide
 
 
 def test_what_it_declines_rich_writes() -> None:
