@@ -203,3 +203,50 @@ def test_a_padding_worked_out_from_the_input_size_is_refused_naming_the_size_rea
     read_at = next(i for i, t in enumerate(lines, 1) if "ih, iw = x.size()[-2:]" in t)
     assert f"`.size()` at test_importer_fused.py:{read_at}" in diag.message
     assert "worked out from the input's size" in diag.hint
+
+
+class OwnConv(nn.Module):
+    """No subclass of nn.Conv2d: its own weight and bias given to F.conv2d, then F.relu."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, 3, 3) * 0.1)
+        self.bias = nn.Parameter(torch.zeros(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(F.conv2d(x, self.weight, self.bias, padding=1))
+
+
+class OwnNorm2d(nn.Module):
+    """A channels-first layer norm as a plain module: permute, F.layer_norm, permute back."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.c = c
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x.permute(0, 2, 3, 1), (self.c,), self.weight, self.bias, 1e-6)
+        return x.permute(0, 3, 1, 2)
+
+
+class OwnLinear(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(5, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight)
+
+
+def test_a_plain_module_giving_its_tensors_to_a_layer_function_round_trips() -> None:
+    """The fields come from the call (F.conv2d's padding, the weight's shape); the kind's
+    module must make the same call, `padding=1` being nn.Conv2d's `(1, 1)`."""
+    model = nn.Sequential(
+        OwnConv(3, 8), OwnNorm2d(8), nn.AdaptiveAvgPool2d(1), nn.Flatten(), OwnLinear()
+    )
+    text = roundtrip(model, (2, 3, 6, 6))
+    assert "- {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}" in text
+    assert "- {type: layer_norm, eps: 1.0e-06}" in text
+    assert "- {type: linear, out_features: 5, bias: false}" in text

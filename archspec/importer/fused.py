@@ -15,7 +15,7 @@ constants, in eval and in training mode (a batch norm counts its batches in trai
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .leaves import Leaf, _candidates, _scalars, defaults
@@ -23,6 +23,7 @@ from .leaves import Leaf, _candidates, _scalars, defaults
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
 
+    from ..ops.base import Op
     from .trace import Body, Item
 
 
@@ -55,15 +56,7 @@ def _find(module: nn.Module) -> Leaf | None:
     own = _own(module)
     if not own or any(_stateful(child) for child in module.children()):
         return None
-    for op in _candidates(module):
-        if op.style != "module":
-            continue
-        try:
-            fields = op.read_module(module)
-        except Exception:
-            continue
-        if fields is None:
-            continue
+    for op, fields in _readings(module):
         base = defaults(op)
         for attempt in (_scalars(fields), fields):
             given = {**base, **attempt}
@@ -78,6 +71,30 @@ def _find(module: nn.Module) -> Leaf | None:
                 shown = {k: v for k, v in full.items() if k not in base or v != base[k]}
                 return Leaf(op.kind, shown, full)
     return None
+
+
+def _readings(module: nn.Module) -> Iterator[tuple[Op, dict[str, Any]]]:
+    """Candidate readings: a kind's `read_module` of the module (a subclass of its torch
+    class), else the fields of the functional call that reads its tensors (fused_calls.py)."""
+    from ..ops.base import REGISTRY
+    from .fused_calls import call_readings
+
+    found = False
+    for op in _candidates(module):
+        try:
+            fields = op.read_module(module) if op.style == "module" else None
+        except Exception:
+            continue
+        if fields is not None:
+            found = True
+            yield op, fields
+    if found:
+        return
+    graph = _module_graph(module)
+    if graph is not None:
+        names = {name for name, _ in _own(module)}
+        for kind, fields in call_readings(module, graph, names):
+            yield REGISTRY[kind], fields
 
 
 def _same_use(built: nn.Module, module: nn.Module) -> bool:
@@ -183,7 +200,14 @@ def _calls(graph: Any, names: set[str]) -> list[tuple[Any, ...]] | None:
     def plain(v: Any) -> Any:
         return map_arg(v, lambda n: ("attr", n.target) if n in attrs else ("data",))
 
-    return [(n.op, n.target, plain(n.args), plain(n.kwargs)) for n in reads]
+    from .fused_calls import bound
+
+    return [
+        (n.op, n.target, bound(n.target, plain(n.args), plain(n.kwargs)))
+        if n.op == "call_function" and bound(n.target, n.args, n.kwargs) is not None
+        else (n.op, n.target, plain(n.args), plain(n.kwargs))
+        for n in reads
+    ]
 
 
 def _only_calls(graph: Any, names: set[str]) -> bool:
