@@ -188,6 +188,7 @@ class _Plan:
     through: bool = False  # open for writing instead of renaming over it
     fd: int | None = None  # through this process's stdout (1) or stderr (2)
     mode: int | None = None  # the mode of the file replaced
+    owner: tuple[int, int] | None = None  # its user and group
 
 
 def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
@@ -217,7 +218,7 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
                 code="E603",
                 hint=FORCE_HINT,
             )
-        return _Plan(path, mode=mode & 0o777)
+        return _Plan(path, mode=mode & 0o777, owner=(st.st_uid, st.st_gid))
     if _writable_through(st):
         # Opened by the name given: /dev/fd/N names a pipe that has no path of its own.
         return _Plan(target, through=True)
@@ -322,6 +323,7 @@ def _replace(
             now = _plan(target, kind, force)
             if now.through or now.path != plan.path:
                 raise _cannot_write(target, "it changed while archspec was writing it")
+            _keep_owner(name, now.owner)
             os.chmod(name, now.mode if now.mode is not None else _new_file_mode())
             with _signals_blocked():
                 os.replace(name, plan.path)
@@ -333,6 +335,18 @@ def _replace(
                 _PENDING.discard(name)
             raise
     return result
+
+
+def _keep_owner(name: str, owner: tuple[int, int] | None) -> None:
+    """The replacement keeps the replaced file's user and group where this process may set
+    them (root may; a user may set a group of its own): `sudo archspec compile --force` over
+    a user's file must not leave it owned by root."""
+    if owner is None or not hasattr(os, "chown"):
+        return
+    st = os.stat(name)
+    if (st.st_uid, st.st_gid) != owner:
+        with contextlib.suppress(OSError):
+            os.chown(name, *owner)
 
 
 def _new_temporary(directory: Path) -> tuple[int, str]:
