@@ -280,7 +280,9 @@ def _one(
             else f"`type` must name a layer kind or a block, got {_typename(given)} "
             f"{_short(given)}",
             doc.span_of(path + ("type",) if given is not None else path),
-            "each layer needs a `type`: a layer kind (conv2d, linear, ...) or a block name",
+            "a list is no layer: nest layers as `{type: sequential, layers: [...]}`"
+            if isinstance(item, list)
+            else "each layer needs a `type`: a layer kind (conv2d, linear, ...) or a block name",
         )
     # A value of the right type that breaks a bound (`input: [N, 0]`, an empty list) says
     # more than the type errors of the union's other alternatives.

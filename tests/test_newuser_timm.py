@@ -4,7 +4,8 @@ what broke on the way. A block's `register_order:` could not name a layer its `w
 out of some instances (ResNeSt's `avd_last`, an average pool only in the strided block): E305
 in every instance without it, so the registration order of the others was not expressible.
 A list given to an int block param (a (1, 7) kernel) had a hint that did not say how to
-pass a size a layer takes either as one number or one per dim."""
+pass a size a layer takes either as one number or one per dim; a list written as a layer
+(MobileViT's stages as lists of lists) did not say how to nest layers."""
 
 from __future__ import annotations
 
@@ -135,3 +136,12 @@ def test_a_per_dim_kernel_given_to_an_int_param_says_how_a_block_passes_one() ->
     assert d.hint is not None and "two `int` params" in d.hint
     written_out = as_list.replace("k: 3}", "k: [3, 3]}")
     assert archspec.check(written_out).ok
+
+
+def test_a_list_written_as_a_layer_says_how_to_nest_layers() -> None:
+    """MobileViT's stages as lists of lists (`- - {type: ...}`): the hint said only that each
+    layer needs a `type`, which the inner items have."""
+    text = _spec("nested", "input: [N, 3, 8, 8]\nlayers:\n  - - {type: relu}\n")
+    (d,) = archspec.check(text).diagnostics
+    assert d.code == "E205" and d.span is not None and (d.span.line, d.span.col) == (5, 5)
+    assert d.hint is not None and "{type: sequential, layers: [...]}" in d.hint
