@@ -288,3 +288,32 @@ def test_expand_as_read_only_by_joins_with_its_target_is_the_tensor_itself() -> 
     with pytest.raises(ImportFailure) as err:
         archspec.from_module(nn.Sequential(ExpandedElsewhere()), torch.randn(1, 3, 4, 4))
     assert "expand_as" in err.value.diagnostics[0].message
+
+
+class SumFromZero(nn.Module):
+    """timm's MobileOne: a sum started at 0 where a branch is absent, `x * 1` alike."""
+
+    def __init__(self, branch: bool) -> None:
+        super().__init__()
+        self.branch = nn.Conv2d(4, 4, 1) if branch else None
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = 0
+        if self.branch is not None:
+            out = self.branch(x)
+        out = out + self.conv(x)
+        return (out - 0) * 1
+
+
+def test_a_join_with_its_neutral_number_is_its_other_input() -> None:
+    text = roundtrip(nn.Sequential(SumFromZero(False), SumFromZero(True)), (2, 4, 5, 5))
+    assert text.count("type: add") == 1  # only where the branch is present
+    assert "type: sub" not in text and "type: mul" not in text
+    with pytest.raises(ImportFailure):  # `x + 1` changes the values: no equivalent here
+        archspec.from_module(nn.Sequential(Plus1()), torch.randn(1, 3, 4, 4))
+
+
+class Plus1(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 1

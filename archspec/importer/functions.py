@@ -40,12 +40,24 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], i: int, name: str, defau
     return args[i] if len(args) > i else kwargs.get(name, default)
 
 
+#: The number a join leaves its other input unchanged by: `x + 0` (timm's MobileOne starts
+#: a sum at 0 when a branch is absent), `x - 0`, `x * 1`; which sides it may stand on.
+_NEUTRAL = {"add": (0, (0, 1)), "sub": (0, (1,)), "mul": (1, (0, 1))}
+
+
 def _join(kind: str) -> Reader:
     def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
         if kwargs or len(args) != 2:
             return None
         refs = _refs(args)
-        return Call(kind, {}, refs) if refs else None
+        if refs:
+            return Call(kind, {}, refs)
+        value, sides = _NEUTRAL[kind]
+        for side in sides:
+            other = args[1 - side]
+            if type(args[side]) in (int, float) and args[side] == value and isinstance(other, Ref):
+                return Call("identity_alias", {}, (other.node,))
+        return None
 
     return read
 
