@@ -136,7 +136,7 @@ class ChannelsFirstNorm(nn.Module):
     [
         (DictOutOfOrder(), 'return self.layers["conv"]', "before item `conv`, registered first"),
         (BranchCat(), "outs.append(F.relu(branch(x)))", "an attribute of its own"),
-        (nn.Sequential(ChannelsFirstNorm(8)), "s = (x - u).pow(2)", "modules a kind reads"),
+        (nn.Sequential(ChannelsFirstNorm(8)), "s = (x - u).pow(2)", "F.layer_norm(x, shape"),
     ],
 )
 def test_hand_written_models_refused_at_the_statement_with_what_to_do(

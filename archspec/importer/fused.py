@@ -383,3 +383,15 @@ def splice_call(reader: Any, node: Any, item: Item) -> None:
             reader.used.add(step.ref)
         reader.items.append(step)
     reader.names[node] = output
+
+
+def own_tensors_hint(module: nn.Module) -> str:
+    """More of the hint of a call no kind computes, in a module holding tensors of its own
+    (a norm written with mean and var): the form in which such a module imports."""
+    if not _own(module):
+        return ""
+    return (
+        "; a module holding its own tensors imports as a layer when its forward gives them to "
+        "the function the layer calls (F.layer_norm(x, shape, self.weight, self.bias, eps), "
+        "F.group_norm, F.batch_norm, F.conv2d, F.linear), with steps before and after it"
+    )

@@ -480,7 +480,7 @@ class _GraphReader:
         self.items.append(item)
 
     def _call(self, node: Any) -> None:
-        from .fused import read_fused
+        from .fused import own_tensors_hint, read_fused
         from .lists import concatenates_input
         from .shapes import read_size_node
 
@@ -509,7 +509,8 @@ class _GraphReader:
                 f"no layer kind computes {what} as called here",
                 node,
                 "archspec imports joins (add, sub, mul, torch.cat), flatten, mean, adaptive "
-                "pooling, dropout and activations; write other steps as modules a kind reads",
+                "pooling, dropout and activations; write other steps as modules a kind reads"
+                + own_tensors_hint(self.module),
             )
             return
         inputs = self._inputs(call.inputs)
