@@ -5,7 +5,8 @@ out of some instances (ResNeSt's `avd_last`, an average pool only in the strided
 in every instance without it, so the registration order of the others was not expressible.
 A list given to an int block param (a (1, 7) kernel) had a hint that did not say how to
 pass a size a layer takes either as one number or one per dim; a list written as a layer
-(MobileViT's stages as lists of lists) did not say how to nest layers."""
+(MobileViT's stages as lists of lists) did not say how to nest layers; a reshape whose -1
+cannot be inferred reported the -1's floor ("0 vs 25088") instead of what it gets."""
 
 from __future__ import annotations
 
@@ -145,3 +146,20 @@ def test_a_list_written_as_a_layer_says_how_to_nest_layers() -> None:
     (d,) = archspec.check(text).diagnostics
     assert d.code == "E205" and d.span is not None and (d.span.line, d.span.col) == (5, 5)
     assert d.hint is not None and "{type: sequential, layers: [...]}" in d.hint
+
+
+def test_a_reshape_whose_minus_one_cannot_be_inferred_says_what_it_gets() -> None:
+    """MobileViT's patch unfolding at a map size it was not written for: the message said
+    'the sizes do not multiply out (0 vs 25088)', the 0 being the -1's floor."""
+    text = _spec(
+        "unfold", "input: [2, 16, 28, 28]\nlayers:\n  - {type: reshape, shape: [-1, 64, 256, 4]}\n"
+    )
+    (d,) = archspec.check(text).diagnostics
+    assert d.code == "E404"
+    assert "the -1 gets 25088 elements, not a multiple of 65536" in d.message, d.message
+    try:
+        torch.zeros(2, 16, 28, 28).reshape(-1, 64, 256, 4)
+    except RuntimeError as exc:
+        assert "invalid for input of size 25088" in str(exc)
+    else:
+        raise AssertionError("torch reshaped what check refuses")

@@ -181,7 +181,7 @@ class Reshape(StatelessOp):
         given = 1
         for s in sizes:
             given *= s if s > 0 else 1
-        message = _size_message(sizes, x)
+        message = _size_message(sizes, x, given)
         if -1 in sizes:
             inferred = rest.floordiv(given)
             ctx.require_equal(inferred * given, rest, "E404", message, _SIZE_HINT)
@@ -213,12 +213,18 @@ _SIZE_HINT = (
 )
 
 
-def _size_message(sizes: list[int], x: Shape) -> Callable[[], str]:
+def _size_message(sizes: list[int], x: Shape, given: int) -> Callable[[], str]:
+    """The E404 text; with a -1, the size left for it that the other sizes do not divide
+    (`{a}`, `{b}`: the two sides of the requirement, filled in where it fails)."""
+
     def message() -> str:
-        return (
-            f"reshape to {sizes} does not fit the input {fmt(x)}: the sizes do not multiply "
-            f"out ({{a}} vs {{b}})"
-        )
+        head = f"reshape to {sizes} does not fit the input {fmt(x)}: "
+        if -1 in sizes:
+            return (
+                head
+                + f"the -1 gets {{b}} elements, not a multiple of {given}, the other sizes' product"
+            )
+        return head + "the sizes do not multiply out ({a} vs {b})"
 
     return message
 
