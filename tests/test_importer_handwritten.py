@@ -149,3 +149,32 @@ def test_hand_written_models_refused_at_the_statement_with_what_to_do(
     with open(__file__, encoding="utf-8") as fh:
         assert statement in fh.read().splitlines()[first.span.line - 1]
     assert words in (first.hint or "") + first.message
+
+
+class TokenNet(nn.Module):
+    """Patches as tokens: `x.flatten(2).transpose(1, 2)`, a LayerNorm, a mean over tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.norm = nn.LayerNorm(8)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        return self.fc(self.norm(x).mean(1))
+
+
+class Swapped(nn.Module):
+    """A transpose of a tensor whose rank no step before it states."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2)
+
+
+def test_a_transpose_after_a_step_stating_the_rank_is_a_permute() -> None:
+    text = roundtrip(TokenNet(), (2, 3, 8, 12))
+    assert "type: permute, dims: [0, 2, 1]" in text
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(nn.Sequential(Swapped()), torch.randn(1, 3, 4, 4))
+    assert "transpose" in err.value.diagnostics[0].message

@@ -266,6 +266,37 @@ def _permute(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return Call("permute", {"dims": list(dims)}, (x.node,))
 
 
+def _rank(node: Any) -> int | None:
+    """The rank of a traced value where the step that made it states it: a flatten to the
+    end (`x.flatten(2)` of any input has rank 3), or a view or reshape of literal sizes."""
+    import torch
+
+    target, args = getattr(node, "target", None), getattr(node, "args", ())
+    if target in ("flatten", torch.flatten):
+        start = args[1] if len(args) > 1 else node.kwargs.get("start_dim", 0)
+        end = args[2] if len(args) > 2 else node.kwargs.get("end_dim", -1)
+        return start + 1 if type(start) is int and start >= 0 and end == -1 else None
+    if target in ("view", "reshape", torch.reshape) and len(args) >= 2:
+        sizes = args[1] if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
+        return len(sizes) if all(type(v) is int for v in sizes) else None
+    return None
+
+
+def _transpose(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`x.flatten(2).transpose(1, 2)` (a patch embedding's tokens): a `permute` swapping the
+    two dims, when the step before states the rank."""
+    x = args[0] if args else None
+    a, b = _arg(args, kwargs, 1, "dim0", None), _arg(args, kwargs, 2, "dim1", None)
+    rank = _rank(x.node) if isinstance(x, Ref) else None
+    if rank is None or type(a) is not int or type(b) is not int or len(args) + len(kwargs) != 3:
+        return None
+    if not (-rank <= a < rank and -rank <= b < rank):
+        return None
+    dims = list(range(rank))
+    dims[a % rank], dims[b % rank] = dims[b % rank], dims[a % rank]
+    return Call("permute", {"dims": dims}, (x.node,))
+
+
 def _softmax(kind: str) -> Reader:
     """`F.softmax(x, dim=1)`, `x.log_softmax(-1)`: the kinds of nn.Softmax and nn.LogSoftmax
     (no tensors), with the dim given; an implicit dim or a dtype has no equivalent."""
@@ -308,6 +339,7 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.softmax: _softmax("softmax"),
         torch.log_softmax: _softmax("log_softmax"),
         torch.permute: _permute,
+        torch.transpose: _transpose,
         # the 1-d and 3-d forms of audio and video networks, as the 2-d ones
         **{
             getattr(F, f"adaptive_{op}_pool{n}d"): _adaptive_pool(f"adaptive_{op}pool{n}d")
@@ -359,6 +391,7 @@ _METHODS: dict[str, Reader] = {
     "softmax": _softmax("softmax"),
     "log_softmax": _softmax("log_softmax"),
     "permute": _permute,
+    "transpose": _transpose,
 }
 
 _FUNCTIONS: dict[Any, Reader] = {}
