@@ -541,7 +541,13 @@ class _Builder:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise self._fail(key_node, "E101", "mapping keys must be plain strings")
+                raise self._fail(
+                    key_node,
+                    "E101",
+                    "mapping keys must be plain strings",
+                    "write a key as a plain word (`out_channels:`); `? ...` and `[...]:` or "
+                    "`{...}:` make a YAML complex key, which a spec never has",
+                )
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise self._fail(
                     key_node,

@@ -8,6 +8,7 @@ one message, so a user reads one error per mistake, at its line and column.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -254,7 +255,11 @@ def _one(
         hint = (
             f"did you mean `{close[0]}`?"
             if close
-            else (f"allowed here: {', '.join(sorted(allowed))}" if allowed else None)
+            else (
+                f"allowed here: {', '.join(sorted(allowed))}"
+                if allowed
+                else "remove it; docs/spec-language.md lists the fields each item takes"
+            )
         )
         if field.rstrip().endswith((")", "]")):  # the tail of `f: max(8, c)` inside {...}
             hint = (
@@ -292,17 +297,21 @@ def _one(
         msg = b["msg"].replace(" after validation", "")
         if msg.startswith("Input should"):
             msg = f"{_short(b.get('input'))} should" + msg.removeprefix("Input should")
-        return Diagnostic("E204", f"{where}: {msg}", doc.span_of(path))
+        return Diagnostic("E204", f"{where}: {msg}", doc.span_of(path), _bound_hint(b["type"]))
     value_errors = [e for e in errs if e["type"] in ("value_error", "assertion_error")]
     if value_errors:
         return _value_error(path, value_errors[0], tags, doc)
     if "literal_error" in kinds and len(kinds) <= 2:
         lit = next(e for e in errs if e["type"] == "literal_error")
         expected = lit.get("ctx", {}).get("expected", "")
+        given = lit.get("input")
+        choices = re.findall(r"'([^']*)'", expected)
+        close = difflib.get_close_matches(given, choices, n=1) if isinstance(given, str) else []
         return Diagnostic(
             "E204",
-            f"{where}: {_short(lit.get('input'))} is not allowed here; expected {expected}",
+            f"{where}: {_short(given)} is not allowed here; expected {expected}",
             doc.span_of(path),
+            f"did you mean `{close[0]}`?" if close else "use one of the values listed",
         )
     words = []
     for e in errs:
@@ -317,8 +326,34 @@ def _one(
             "E202",
             f"{where}: expected {' or '.join(words)}, got {_typename(got)} {_short(got)}",
             doc.span_of(path),
+            _type_hint(words, got),
         )
     return Diagnostic("E204", f"{where}: {first['msg']}", doc.span_of(path))
+
+
+def _bound_hint(kind: str) -> str:
+    """What to do about a value of the right type outside the language's bounds."""
+    if kind.startswith("string"):
+        return "shorten it: the limit keeps a spec, and the code emitted from it, readable"
+    if kind in ("too_short", "too_long"):
+        return "change the number of items to one the message allows"
+    return "use a value within the bound the message names (docs/spec-language.md)"
+
+
+def _type_hint(words: list[str], got: Any) -> str:
+    """What to write instead of a value of the wrong type."""
+    quoted = any("expression" in w for w in words)
+    if isinstance(got, float) and any("integer" in w for w in words):
+        return "sizes and counts are whole numbers: write 8, or an expression that gives one" + (
+            ' in quotes ("c // 2")' if quoted else ""
+        )
+    if isinstance(got, (list, dict)) and not any(
+        w.startswith(("a list", "a mapping")) for w in words
+    ):
+        return f"one value here, not a {_typename(got)}; see docs/spec-language.md for this field"
+    if quoted:
+        return 'write a value of that type, or an expression in quotes ("2 * c")'
+    return "see docs/spec-language.md for what this field takes"
 
 
 def _value_error(
@@ -342,6 +377,8 @@ def _value_error(
             "rename it: a name is an ASCII identifier (letters, digits, _) that is no "
             "Python keyword and no nn.Module attribute"
         )
+    if hint is None:
+        hint = "docs/spec-language.md says what this field takes"
     # `[key]`: the mapping key itself is wrong (a block or param name), point at it
     return Diagnostic(code, f"{where}: {msg}", doc.span_of(path, key="[key]" in tags), hint)
 

@@ -431,3 +431,31 @@ def test_a_dropped_piece_of_a_split_is_no_warning() -> None:
     )
     codes = [d.code for d in archspec.build_graph(unread).diagnostics]
     assert codes == ["W401"]  # once per place: the pieces share the split's line
+
+
+CORPORA = Path(__file__).resolve().parent
+
+
+def test_every_error_of_the_broken_and_hostile_corpora_says_what_to_do() -> None:
+    """Each diagnostic `check` gives for the broken and hostile files carries a hint: a type
+    error (E202), a bound or choice (E204), an unknown field (E201), a complex key (E101)."""
+    seen = 0
+    for path in sorted([*CORPORA.glob("broken/*.yaml"), *CORPORA.glob("hostile/*.yaml")]):
+        for d in archspec.check(path).diagnostics:
+            assert d.hint, (path.name, d.code, d.message)
+            seen += 1
+    assert seen >= 190
+
+
+@pytest.mark.parametrize(
+    ("layer", "hint"),
+    [
+        ("{type: conv2d, out_channels: 4.5, kernel_size: 3}", "whole numbers"),
+        ("{type: conv2d, out_channels: 4, kernel_size: 3, padding_mode: zero}", "`zeros`"),
+        ("{type: conv2d, out_channels: [4], kernel_size: 3}", "not a list"),
+    ],
+)
+def test_type_and_choice_errors_hint_at_the_fix(layer: str, hint: str) -> None:
+    result = archspec.check(f"archspec: 1\nname: t\ninput: [N, 3, 8, 8]\nlayers:\n  - {layer}\n")
+    (d,) = result.errors
+    assert hint in d.hint, d.render() if hasattr(d, "render") else d
