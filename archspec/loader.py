@@ -31,6 +31,8 @@ MAX_NODES = 20_000
 MAX_ALIASES = 1_000
 MAX_LIST = 10_000
 MAX_INT = 10**15
+#: E101's hint: a key is a plain word; `? ...` or `[...]:` make a YAML complex key.
+_KEY_HINT = "write a key as a plain word (`out_channels:`), never `? ...` or `[...]:`"
 #: Characters of keys and values after alias expansion: no more than a file can hold.
 MAX_TEXT = MAX_BYTES
 
@@ -541,13 +543,7 @@ class _Builder:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise self._fail(
-                    key_node,
-                    "E101",
-                    "mapping keys must be plain strings",
-                    "write a key as a plain word (`out_channels:`); `? ...` and `[...]:` or "
-                    "`{...}:` make a YAML complex key, which a spec never has",
-                )
+                raise self._fail(key_node, "E101", "mapping keys must be plain strings", _KEY_HINT)
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise self._fail(
                     key_node,

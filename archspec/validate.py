@@ -249,24 +249,7 @@ def _one(
     kinds = {e["type"] for e in errs}
     first = errs[0]
     if "extra_forbidden" in kinds:
-        field = str(path[-1]) if path else "?"
-        allowed = _allowed_fields(path[:-1], tags, doc)
-        close = difflib.get_close_matches(field, allowed, n=1)
-        hint = (
-            f"did you mean `{close[0]}`?"
-            if close
-            else (
-                f"allowed here: {', '.join(sorted(allowed))}"
-                if allowed
-                else "remove it; docs/spec-language.md lists the fields each item takes"
-            )
-        )
-        if field.rstrip().endswith((")", "]")):  # the tail of `f: max(8, c)` inside {...}
-            hint = (
-                f"`{field}` looks like the end of an expression cut at its comma: inside "
-                '`{...}`, quote an expression with a comma (`out_channels: "max(8, c // 4)"`)'
-            )
-        return Diagnostic("E201", f"unknown field `{field}`", doc.span_of(path, key=True), hint)
+        return _unknown_field(path, tags, doc)
     if "missing" in kinds:
         field = str(path[-1]) if path else "?"
         return Diagnostic(
@@ -329,6 +312,28 @@ def _one(
             _type_hint(words, got),
         )
     return Diagnostic("E204", f"{where}: {first['msg']}", doc.span_of(path))
+
+
+def _unknown_field(path: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> Diagnostic:
+    """E201, with the field meant, the fields allowed, or an expression cut at a comma."""
+    field = str(path[-1]) if path else "?"
+    allowed = _allowed_fields(path[:-1], tags, doc)
+    close = difflib.get_close_matches(field, allowed, n=1)
+    hint = (
+        f"did you mean `{close[0]}`?"
+        if close
+        else (
+            f"allowed here: {', '.join(sorted(allowed))}"
+            if allowed
+            else "remove it; docs/spec-language.md lists the fields each item takes"
+        )
+    )
+    if field.rstrip().endswith((")", "]")):  # the tail of `f: max(8, c)` inside {...}
+        hint = (
+            f"`{field}` looks like the end of an expression cut at its comma: inside "
+            '`{...}`, quote an expression with a comma (`out_channels: "max(8, c // 4)"`)'
+        )
+    return Diagnostic("E201", f"unknown field `{field}`", doc.span_of(path, key=True), hint)
 
 
 def _bound_hint(kind: str) -> str:
