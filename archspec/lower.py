@@ -26,6 +26,7 @@ from .lowering.values import bind_value, coerce_param, decl_of, field_plan, fina
 from .lowering.walker import Lowerer
 from .ops import REGISTRY
 from .ops.base import check_name
+from .ops.names import is_free_name
 from .schema import models
 
 #: Former names, kept for the modules and tests that import them from here.
@@ -73,6 +74,14 @@ def lower_graph(lw: Lowerer) -> Graph:
         pass
     in_shape = tuple(Dim.of(d) for d in spec.input)
     class_name = spec.class_name or _class_name(spec.name)
+    if not is_free_name(class_name):  # emit and `archspec compile` could not define it
+        lw.error(
+            "E602",
+            f"class name `{class_name}` would shadow a Python builtin or a name the emitted "
+            "code uses",
+            ("class_name",) if spec.class_name else ("name",),
+            "set `class_name:` in the spec to another name",
+        )
     items = [Item(s, ("layers", i)) for i, s in enumerate(spec.layers)]
     top = Child(
         items,

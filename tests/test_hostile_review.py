@@ -309,3 +309,22 @@ def test_a_broken_file_whose_name_holds_a_line_break_is_named_as_that_file(
     result = archspec.check(str(path))
     assert not result.ok
     assert result.file == str(path) and result.name == "odd"
+
+
+def test_a_class_name_emitted_code_cannot_define_is_refused_by_every_command() -> None:
+    """A variant named `F` (its class `F` would hide torch.nn.functional in the emitted
+    file): `archspec check` and archspec.compile said ok, emit and the CLI compile said
+    E602. The rule is now the lowering's, so every command gives the same error."""
+    text = (
+        "archspec: 1\nname: fam\ninput: [N, 3, 8, 8]\n"
+        "variants:\n  F: {}\n  g: {}\n"
+        "layers:\n  - {name: c, type: conv2d, out_channels: 2, kernel_size: 1}\n"
+    )
+    result = archspec.check(text, variant="F")
+    assert [d.code for d in result.errors] == ["E602"]
+    assert (result.errors[0].span.line, result.errors[0].span.col) == (5, 3)
+    for command in (archspec.compile, archspec.emit, archspec.summary):
+        with pytest.raises(ArchSpecError) as info:
+            command(text, variant="F")
+        assert info.value.codes == ["E602"], command
+    assert archspec.check(text, variant="g").ok

@@ -12,8 +12,6 @@ Line breaking (the `Doc` model, `format_doc`, `condition_lines`) is in `pylayout
 from __future__ import annotations
 
 import ast
-import builtins
-import keyword
 import math
 import re
 import unicodedata
@@ -24,6 +22,7 @@ from typing import Any
 from ..errors import EmitError
 from ..expr import Expr, ExprError
 from ..expr import unparse as expr_unparse
+from ..ops.names import is_free_name
 
 LINE_LENGTH = 100
 INDENT = "    "
@@ -111,22 +110,10 @@ def _escape_char(ch: str) -> str:
 # --------------------------------------------------------------------------------------
 # Names
 
-#: Names emitted code itself relies on at module level or in every function.
-MODULE_NAMES = frozenset({"torch", "nn", "F", "fnmatch", "math", "OrderedDict", "self"})
-BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
+# `is_free_name` (with MODULE_NAMES and BUILTIN_NAMES) lives with the spec's other name
+# rules in ops/names.py, so that lowering, and so `archspec check`, refuses a class name
+# the emitted module could not define.
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def is_free_name(name: str) -> bool:
-    """True when `name` can be bound in emitted code without shadowing anything it uses."""
-    return (
-        bool(IDENT_RE.match(name))
-        and not keyword.iskeyword(name)
-        and not keyword.issoftkeyword(name)
-        and name not in BUILTIN_NAMES
-        and name not in MODULE_NAMES
-        and not name.startswith("__")
-    )
 
 
 class Namespace:

@@ -6,6 +6,7 @@ are ASCII identifiers that no keyword, dunder or nn.Module attribute takes.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 from collections.abc import Iterable
@@ -87,6 +88,23 @@ RESERVED_NAMES = frozenset(
         "zero_grad",
     ]
 )
+
+
+#: Names emitted code itself relies on at module level or in every function.
+MODULE_NAMES = frozenset({"torch", "nn", "F", "fnmatch", "math", "OrderedDict", "self"})
+BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
+
+
+def is_free_name(name: str) -> bool:
+    """True when `name` can be bound in emitted code without shadowing anything it uses."""
+    return (
+        bool(NAME_RE.match(name))
+        and not keyword.iskeyword(name)
+        and not keyword.issoftkeyword(name)
+        and name not in BUILTIN_NAMES
+        and name not in MODULE_NAMES
+        and not name.startswith("__")
+    )
 
 
 def check_name(name: str) -> str:
