@@ -74,14 +74,7 @@ def lower_graph(lw: Lowerer) -> Graph:
         pass
     in_shape = tuple(Dim.of(d) for d in spec.input)
     class_name = spec.class_name or _class_name(spec.name)
-    if not is_free_name(class_name):  # emit and `archspec compile` could not define it
-        lw.error(
-            "E602",
-            f"class name `{class_name}` would shadow a Python builtin or a name the emitted "
-            "code uses",
-            ("class_name",) if spec.class_name else ("name",),
-            "set `class_name:` in the spec to another name",
-        )
+    _check_class_name(lw, class_name)
     items = [Item(s, ("layers", i)) for i, s in enumerate(spec.layers)]
     top = Child(
         items,
@@ -236,6 +229,28 @@ def _blocks_named_like_kinds(lw: Lowerer) -> None:
                 "(`{Bottleneck: MyBottleneck}`)",
                 key=True,
             )
+
+
+def _check_class_name(lw: Lowerer, class_name: str) -> None:
+    """E602 for a class name the emitted module could not define, so that `archspec check`
+    says what emit and `archspec compile` would: a builtin or a name the file uses, and for
+    a family's variant `Any`, which a family's file imports from typing."""
+    where = ("class_name",) if lw.spec.class_name else ("name",)
+    if not is_free_name(class_name):
+        lw.error(
+            "E602",
+            f"class name `{class_name}` would shadow a Python builtin or a name the emitted "
+            "code uses",
+            where,
+            "set `class_name:` in the spec to another name",
+        )
+    elif class_name == "Any" and lw.doc.variant is not None:
+        lw.error(
+            "E602",
+            "class name `Any` would hide `typing.Any`, which a family's file imports",
+            where,
+            "give the variant another `class_name:`",
+        )
 
 
 def _class_name(name: str) -> str:

@@ -328,3 +328,9 @@ def test_a_class_name_emitted_code_cannot_define_is_refused_by_every_command() -
             command(text, variant="F")
         assert info.value.codes == ["E602"], command
     assert archspec.check(text, variant="g").ok
+    # a variant `any` is class `Any`, which a family's file imports from typing
+    family = text.replace("  F: {}", "  any: {}")
+    assert [d.code for d in archspec.check(family, variant="any").errors] == ["E602"]
+    with pytest.raises(ArchSpecError) as info:
+        archspec.emit(family)
+    assert info.value.codes == ["E602"]
