@@ -317,3 +317,43 @@ def test_a_join_with_its_neutral_number_is_its_other_input() -> None:
 class Plus1(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + 1
+
+
+class Down(nn.Module):
+    def __init__(self, cin: int, cout: int, pool: bool) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2d(3, 1, 1) if pool else nn.Identity()
+        self.conv = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pool(x))
+
+
+class DownBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, pool: bool | None) -> None:
+        super().__init__()
+        self.down = Down(cin, cout, pool) if pool is not None else None
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.down is None else self.down(x)
+        return self.conv(x) + shortcut
+
+
+class PoolStage(nn.Module):
+    """timm's ResNetV2 stage: the first block's downsample pools in some stages only."""
+
+    def __init__(self, cin: int, cout: int, pool: bool) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(
+            DownBlock(cin, cout, pool), DownBlock(cout, cout, None), DownBlock(cout, cout, None)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+def test_a_flag_a_repeat_passes_on_to_its_first_copy_only_is_an_expression() -> None:
+    """`pool_v1: pool_v1 if i == 0 else True`: YAML's `true` is no name in an expression."""
+    text = roundtrip(nn.Sequential(PoolStage(3, 8, False), PoolStage(8, 16, True)), (2, 3, 6, 6))
+    assert "pool_v1: pool_v1 if i == 0 else True" in text

@@ -141,8 +141,17 @@ def _indexed(head: dict[str, Any], rest: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(v, bool) and isinstance(h, bool):
             layer[k] = "i == 0" if h else "i != 0"
         else:
-            layer[k] = f"{_scalar(h)} if i == 0 else {_scalar(v)}"
+            layer[k] = f"{_operand(h)} if i == 0 else {_operand(v)}"
     return layer
+
+
+def _operand(value: Any) -> str:
+    """A value as an operand of the index's conditional: a bool as the expression language
+    writes it (`False`: YAML's `false` is no name there), a conditional in parentheses."""
+    if isinstance(value, bool):
+        return str(value)
+    text = _scalar(value)
+    return f"({text})" if isinstance(value, str) and " if " in value else text
 
 
 def _unflat(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:

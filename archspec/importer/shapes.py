@@ -87,22 +87,23 @@ def _interpolate_as(reader: Any, node: Any) -> bool:
 
 
 def size_read_before(tracer: Any) -> str | None:
-    """Where a trace that failed read a size of a tensor other than its rank (the graph the
-    tracer made so far): `x.size()` at file:line, for a refusal to name; None if it did not."""
+    """Where a trace that failed last read a size of a tensor other than its rank (the graph
+    the tracer made so far): `x.size()` at file:line, for a refusal to name; None if none."""
     from .where import span_from_stack
 
     graph = getattr(tracer, "graph", None)
     syms: dict[Any, Sym] = {}
+    found = None
     for node in getattr(graph, "nodes", ()):
         sym = size_of(node, syms)
         if sym is None:
             continue
         syms[node] = sym
-        if sym.what in ("shape", "dim"):
+        if sym.what in ("shape", "dim"):  # the last: the nearest to the failure
             span = span_from_stack(node.stack_trace)
             what = "`.shape`" if node.target is getattr else f"`.{node.target}()`"
-            return f"{what} at {span.file.rsplit('/', 1)[-1]}:{span.line}" if span else what
-    return None
+            found = f"{what} at {span.file.rsplit('/', 1)[-1]}:{span.line}" if span else what
+    return found
 
 
 def is_batch(sym: Any) -> bool:
