@@ -241,3 +241,33 @@ def test_buffer_errors_are_located(layer: str, code: str) -> None:
         archspec.compile(text, device="meta")
     diag = info.value.diagnostics[0]
     assert diag.code == code and diag.span is not None and diag.span.line == 5
+
+
+def test_an_int64_buffer_is_read_only_where_torch_computes_with_it() -> None:
+    """The dtype is followed: joins with a float tensor promote, moves keep int64, and a
+    layer computing in floating point is E401 at check time (it failed in forward)."""
+    import torch
+
+    head = (
+        "archspec: 1\nname: ints\ninput: [N, 3, 4, 4]\nlayers:\n"
+        "  - {name: b, type: buffer, shape: [4, 4], dtype: int64, fill: arange}\n"
+        "  - {name: flat, type: reshape, shape: [1, 1, 4, 4], from: b}\n"
+    )
+    fine = head + (
+        "  - {name: m, type: mul, from: [input, flat]}\n"
+        "  - {name: d, type: div, from: [m, b]}\n"
+        "  - {name: s, type: add, from: [flat, flat]}\n"
+        "  - {name: c, type: concat, from: [s, s, s]}\n"
+        "  - {name: f, type: add, from: [d, c]}\n"
+        "  - {name: conv, type: conv2d, out_channels: 2, kernel_size: 1}\n"
+    )
+    assert archspec.check(fine).ok
+    assert archspec.compile(fine)(torch.randn(2, 3, 4, 4)).shape == (2, 2, 4, 4)
+    assert archspec.check(fine).shapes["c"][1] == 3  # concat of int64 tensors stays int64
+    refused = (
+        head
+        + "  - {name: s, type: add, from: [flat, flat]}\n  - {name: a, type: softmax, dim: -1}\n"
+    )
+    errors = archspec.check(refused).errors
+    assert [(d.code, d.span.line) for d in errors] == [("E401", 8)]
+    assert "int64" in errors[0].message and "dtype: float32" in errors[0].hint

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, iter_modules
 from ..ops import REGISTRY
+from .dtypes import int64_readers
 
 
 def verify(graph: Graph) -> Graph:
@@ -21,6 +22,7 @@ def verify(graph: Graph) -> Graph:
     warnings: list[Diagnostic] = list(graph.diagnostics)
     for module in iter_modules(graph.root):
         _check_module(module, errors, warnings)
+    errors += int64_readers(graph.root)
     # a block's or repeat's copies share their spans: one diagnostic per place, with a count
     if errors:
         raise SpecError(diagnostics=once_per_place(errors), sources=dict(graph.sources))

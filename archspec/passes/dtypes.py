@@ -1,0 +1,64 @@
+"""Where an int64 tensor flows: an `int64` buffer (an index, position ids) is state a spec
+keeps for its state_dict, and only a few layers compute on it as torch does.
+
+Every other kind computes in floating point with float weights (a conv, a linear, a matmul
+with a float operand, softmax, a norm), and torch refuses an int64 input at run time
+("expected m1 and m2 to have the same dtype"): `check` would say ok and every forward fail.
+So a node that reads an int64 tensor is E401 here, unless it is one of the kinds below.
+"""
+
+from __future__ import annotations
+
+from ..errors import Diagnostic
+from ..ir import INPUT, Module, Node
+
+#: Kinds that move or combine values without arithmetic of their own: int64 in, int64 out.
+_KEEP = frozenset({"reshape", "permute", "flatten", "chunk", "split", "select", "expand"})
+#: Elementwise joins: int64 when every input is, else torch promotes to float.
+_PROMOTE = frozenset({"add", "sub", "mul", "concat"})
+#: True division: always float.
+_TO_FLOAT = frozenset({"div"})
+
+
+def int64_readers(root: Module) -> list[Diagnostic]:
+    """E401 for each node that reads an int64 tensor and computes in floating point."""
+    errors: list[Diagnostic] = []
+    _walk(root, False, errors)
+    return errors
+
+
+def _is_int_buffer(node: Node) -> bool:
+    return node.kind == "buffer" and node.attrs.get("dtype") == "int64"
+
+
+def _walk(module: Module, input_is_int: bool, errors: list[Diagnostic]) -> bool:
+    """Mark the module's int64 tensors (its input one when `input_is_int`); return whether
+    its output is one."""
+    ints = {INPUT} if input_is_int else set()
+    for node in module.nodes:
+        read = [i in ints for i in node.inputs]
+        if node.child is not None:
+            if _walk(node.child, bool(read) and read[0], errors):
+                ints.add(node.name)
+            continue
+        if _is_int_buffer(node):
+            ints.add(node.name)
+        elif not any(read) or node.kind in _TO_FLOAT:
+            continue
+        elif node.kind in _KEEP or (node.kind in _PROMOTE and all(read)):
+            ints.add(node.name)
+        elif node.kind not in _PROMOTE:
+            source = next(i for i, r in zip(node.inputs, read, strict=True) if r)
+            errors.append(
+                Diagnostic(
+                    "E401",
+                    f"{node.name}: {node.kind} reads `{source}`, an int64 tensor, and "
+                    "computes in floating point: torch refuses it at run time",
+                    node.span,
+                    "an int64 buffer is state for the state_dict (an index); give the buffer "
+                    "`dtype: float32` to compute with it, or reach it only through add, sub, "
+                    "mul, div or concat with a float tensor",
+                )
+            )
+    names = [o.name for o in module.outputs] or [n.name for n in module.nodes[-1:]] or [INPUT]
+    return all(n in ints for n in names)
