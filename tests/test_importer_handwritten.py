@@ -178,3 +178,26 @@ def test_a_transpose_after_a_step_stating_the_rank_is_a_permute() -> None:
     with pytest.raises(ImportFailure) as err:
         archspec.from_module(nn.Sequential(Swapped()), torch.randn(1, 3, 4, 4))
     assert "transpose" in err.value.diagnostics[0].message
+
+
+class DroppedBetween(nn.Module):
+    """F.dropout between a ModuleList's items: a named `dropout` is a module in a spec, which
+    would take a position in the sequence and move `blocks.1` to `blocks.2`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Conv2d(3, 8, 1), nn.Conv2d(8, 8, 1)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = F.dropout(block(x), 0.1, self.training)
+        return x
+
+
+def test_a_step_that_would_take_a_position_between_list_items_is_refused_at_it() -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(DroppedBetween(), torch.randn(1, 3, 4, 4))
+    first = err.value.diagnostics[0]
+    assert first.code == "E904" and "calls the items of `self.blocks`" in first.message
+    with open(__file__, encoding="utf-8") as fh:
+        assert "x = F.dropout(block(x)" in fh.read().splitlines()[first.span.line - 1]

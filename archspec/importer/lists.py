@@ -148,9 +148,20 @@ def _steps_between(reader: Any, last: Any, arg: Any) -> list[tuple[Any, Item]] |
                 return None
             if step.kind in ("chunk", "split", "parameter") or step.inputs not in ((before,),):
                 return None
+            if _takes_position(step.kind):  # a named `dropout` is a module: `blocks.1` moves
+                return None
             steps.append((node, step))
         node = ins[0]
     return steps[::-1]
+
+
+def _takes_position(kind: str) -> bool:
+    """A step of this kind, named, is a submodule in a numbered list (a module kind with no
+    functional form: `dropout`), so it would move the keys of the items after it."""
+    from ..ops.base import REGISTRY
+
+    op = REGISTRY.get(kind)
+    return op is not None and op.style == "module" and not op.functional
 
 
 def unfinished_lists(reader: Any) -> None:
