@@ -75,9 +75,10 @@ def _unbound(name: str, env: Mapping[str, Any]) -> Any:
     if name in ("True", "False"):
         return name == "True"
     known = ", ".join(sorted(k for k in env if not k.startswith("_"))) or "none"
-    raise ExprError(
-        f"unknown name {name!r} in expression", hint=f"names in scope here: {known}", code="E302"
-    )
+    hint = f"names in scope here: {known}"
+    if name in ("true", "false"):  # YAML's spelling, which an expression (Python's) lacks
+        hint = f"inside an expression write `{name.capitalize()}`; {hint}"
+    raise ExprError(f"unknown name {name!r} in expression", hint=hint, code="E302")
 
 
 def _unaryclosure(node: ast.UnaryOp) -> Closure:

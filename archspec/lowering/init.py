@@ -87,7 +87,15 @@ def lower_init(lw: Lowerer, root: Module | None) -> list[InitStep]:
 def _check_kinds(lw: Lowerer, kinds: list[str], yp: PathKey) -> None:
     """E205 for a rule's layer kind that is unknown or makes no module."""
     for j, kind in enumerate(kinds):
-        if kind not in REGISTRY or REGISTRY[kind].style != "module":
+        if kind in REGISTRY and REGISTRY[kind].style != "module":
+            lw.error(
+                "E205",
+                f"init rule names layer kind `{kind}`, which makes no module to initialise",
+                yp + ("layers", j),
+                "`init` rules apply to module kinds with weights (conv2d, linear, "
+                "batchnorm2d, ...); drop this one",
+            )
+        elif kind not in REGISTRY:
             spelled = kind_spelled_like(kind, REGISTRY)
             close = [spelled] if spelled else lw.close_matches(kind, list(REGISTRY))
             lw.error(

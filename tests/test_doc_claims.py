@@ -1,0 +1,148 @@
+"""Claims the docs make in prose (not in runnable examples), held against the code: the limits
+table of spec-language.md, which commands take which common option, and errors a user meets
+by following the docs' words."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer.main
+
+import archspec
+from archspec import api, limits, loader
+from archspec.cli.app import app
+from archspec.compose import sources, variants
+from archspec.lowering import context, values
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _number(token: str) -> int:
+    """`1 MiB`, `10^15`, `10,000` as the int they stand for."""
+    token = token.strip()
+    if token.endswith("MiB"):
+        return int(token[:-3].replace(",", "")) << 20
+    if "^" in token:
+        base, exp = token.split("^")
+        return int(base) ** int(exp)
+    return int(token.replace(",", ""))
+
+
+def _limits_table() -> dict[str, list[int]]:
+    """The `## Limits` table of spec-language.md: its first column -> the numbers of its second."""
+    page = (DOCS / "spec-language.md").read_text(encoding="utf-8")
+    section = page.split("\n## Limits\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, list[int]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) != 3 or cells[0] in ("what", "---"):
+            continue
+        found = re.findall(r"\d+ MiB|10\^\d+|\d[\d,]*", cells[1])
+        rows[cells[0]] = [_number(t) for t in found]
+    return rows
+
+
+#: a row of the limits table (its start) -> the constants its figures state, in order
+_LIMIT_CONSTANTS = {
+    "spec file size": [loader.MAX_BYTES],
+    "YAML nesting depth": [loader.MAX_DEPTH],
+    "YAML nodes after alias expansion": [loader.MAX_NODES, loader.MAX_ALIASES],
+    "text (keys and values)": [loader.MAX_TEXT],
+    "list length, integer size": [loader.MAX_LIST, loader.MAX_INT],
+    "expression length": [archspec.expr.MAX_EXPR_LEN],
+    "files a composed spec reads": [
+        sources.MAX_FILES,
+        sources.MAX_TOTAL_BYTES,
+        sources.MAX_IMPORT_DEPTH,
+    ],
+    "variants of one family": [variants.MAX_VARIANTS],
+    "`repeat` count": [
+        limits.MAX_NODES,
+        limits.MAX_NODES,
+        limits.MAX_NODES,
+        context.MAX_BLOCK_DEPTH,
+        context.MAX_NESTING,
+    ],
+    "layers after expansion of a family's": [
+        limits.FAMILY_FACTOR,
+        limits.FAMILY_FACTOR * limits.MAX_NODES,
+    ],
+    "a list param": [values.MAX_LIST_ITEMS, values.MAX_LIST_DEPTH],
+    "parameters of a compiled model": [api.DEFAULT_MAX_PARAMS],
+    "activation elements": [api.DEFAULT_MAX_ACTIVATIONS],
+}
+
+
+def test_the_limits_table_states_the_limits_the_code_enforces() -> None:
+    table = _limits_table()
+    checked = 0
+    for start, constants in _LIMIT_CONSTANTS.items():
+        rows = [figures for what, figures in table.items() if what.startswith(start)]
+        assert len(rows) == 1, f"spec-language.md's limits table has no single row {start!r}"
+        assert rows[0] == constants, f"limits table, {start!r}: says {rows[0]}, code {constants}"
+        checked += 1
+    assert checked == len(_LIMIT_CONSTANTS)
+
+
+def _options() -> dict[str, set[str]]:
+    """Each command of the CLI -> its option names."""
+    group = typer.main.get_command(app)
+    return {
+        name: {opt for param in command.params for opt in param.opts}
+        for name, command in group.commands.items()  # type: ignore[attr-defined]
+    }
+
+
+def _bullet(title: str) -> str:
+    page = (DOCS / "cli.md").read_text(encoding="utf-8")
+    return page.split(f"- **{title}.**", 1)[1].split("\n- **", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("title", "option"), [("Families", "--variant"), ("Size limit", "--max-layers")]
+)
+def test_cli_md_names_the_commands_that_take_a_common_option(title: str, option: str) -> None:
+    listed = set(re.findall(r"`(\w+)`", _bullet(title).split(")", 1)[0]))
+    having = {name for name, opts in _options().items() if option in opts}
+    assert listed == having, f"cli.md: {option} on {sorted(listed)}; it is on {sorted(having)}"
+
+
+def test_cli_md_names_the_commands_without_plugins() -> None:
+    said = re.search(r"\(on every command but ([^,]+),", _bullet("Plugins"))
+    assert said is not None
+    without = set(re.findall(r"`(\w+)`", said.group(1)))
+    lacking = {name for name, opts in _options().items() if "--plugins" not in opts}
+    assert without == lacking
+
+
+def _errors(text: str) -> list[tuple[str, str, str]]:
+    result = archspec.check(text)
+    return [(d.code, d.message, d.hint or "") for d in result.diagnostics]
+
+
+_NET = "archspec: 1\nname: t\ninput: [N, 8]\nlayers:\n  - {type: linear, out_features: 4%s}\n"
+
+
+def test_true_and_false_in_expressions_are_pythons() -> None:
+    """spec-language.md: `True`/`False` in an expression; YAML's `true` there is an unknown
+    name, and the hint says how to spell it."""
+    assert archspec.check(_NET % ', bias: "not False"').ok
+    ((code, message, hint),) = _errors(_NET % ', bias: "not false"')
+    assert code == "E302" and "'false'" in message
+    assert "write `False`" in hint
+
+
+def test_an_init_rule_on_a_kind_without_a_module_says_so() -> None:
+    """`layers:` of an init rule takes module kinds only: `add` is a kind, but not one to
+    initialise (it once read "unknown layer kind `add`", hint "did you mean `add`?")."""
+    text = (
+        "archspec: 1\nname: t\ninput: [N, 8]\nlayers: [{type: linear, out_features: 4}]\n"
+        "init:\n  - {layers: [add], weight: zeros}\n"
+    )
+    ((code, message, hint),) = _errors(text)
+    assert code == "E205"
+    assert "makes no module" in message and "did you mean" not in hint
+    ((code, message, _),) = _errors(text.replace("[add]", "[lineer]"))
+    assert code == "E205" and "unknown layer kind `lineer`" in message
