@@ -250,3 +250,37 @@ def test_a_plain_module_giving_its_tensors_to_a_layer_function_round_trips() -> 
     assert "- {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}" in text
     assert "- {type: layer_norm, eps: 1.0e-06}" in text
     assert "- {type: linear, out_features: 5, bias: false}" in text
+
+
+def test_a_fused_module_changed_after_an_import_is_read_again() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), BatchNormAct(8))
+    x = torch.randn(2, 3, 4, 4)
+    assert "eps" not in archspec.from_module(model, x)
+    model[1].eps = 0.25
+    assert "{type: batchnorm2d, eps: 0.25}" in archspec.from_module(model, x)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Named as the kind's class and read as `layer_norm2d` while its private flag is off
+    (timm's `_fast_norm`)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__(c)
+        self._scaled = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        x = x.permute(0, 3, 1, 2)
+        return x + 1e-7 if self._scaled else x  # within the output check's tolerance
+
+
+def test_a_leaf_read_as_a_kind_and_changed_after_an_import_is_read_again() -> None:
+    """The reading of a class with a forward of its own is kept per instance; a flag or a
+    value changed since must not be answered from that cache."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), LayerNorm2d(8))
+    x = torch.randn(2, 3, 4, 4)
+    assert "- {type: layer_norm2d}" in archspec.from_module(model, x)
+    model[1]._scaled = True
+    with pytest.raises(ImportFailure):  # `x + 1e-7` is no step a spec states
+        archspec.from_module(model, x)

@@ -32,7 +32,7 @@ def fused_layer(x: Any) -> Any:
     return x
 
 
-_READINGS: weakref.WeakKeyDictionary[Any, Leaf | None] = weakref.WeakKeyDictionary()
+_READINGS: weakref.WeakKeyDictionary[Any, tuple[Any, Leaf | None]] = weakref.WeakKeyDictionary()
 
 
 def _own(module: nn.Module) -> tuple[tuple[str, tuple[int, ...]], ...]:
@@ -43,9 +43,13 @@ def _own(module: nn.Module) -> tuple[tuple[str, tuple[int, ...]], ...]:
 def fused_reading(module: nn.Module) -> Leaf | None:
     """The layer kind whose module computes what `module` computes with its own tensors, when
     it holds tensors of its own, its children none, and its forward uses them only so."""
-    if module not in _READINGS:
-        _READINGS[module] = _find(module)
-    return _READINGS[module]
+    from .leaves import instance_key
+
+    key = instance_key(module)  # a module changed since (its eps) is read again
+    cached = _READINGS.get(module)
+    if cached is None or cached[0] != key:
+        cached = _READINGS[module] = (key, _find(module))
+    return cached[1]
 
 
 def _find(module: nn.Module) -> Leaf | None:

@@ -204,19 +204,32 @@ def _candidates(module: nn.Module) -> list[Op]:
 
 #: Readings of modules whose class has a forward of its own outside torch: what it computes
 #: may hang on any attribute (a flag the fingerprint does not show), so one per instance.
-_OWN_FORWARD: weakref.WeakKeyDictionary[Any, Leaf | None] = weakref.WeakKeyDictionary()
+_OWN_FORWARD: weakref.WeakKeyDictionary[Any, tuple[Any, Leaf | None]] = weakref.WeakKeyDictionary()
 
 
 def read_leaf(module: nn.Module) -> Leaf | None:
     """The layer kind and fields that build `module` exactly, or None."""
-    if not type(module).forward.__module__.startswith("torch."):
-        if module not in _OWN_FORWARD:
-            _OWN_FORWARD[module] = _read(module)
-        return _OWN_FORWARD[module]
     key = _fingerprint(module)
+    if not type(module).forward.__module__.startswith("torch."):
+        cached = _OWN_FORWARD.get(module)
+        if cached is None or cached[0] != instance_key(module):  # changed since: read again
+            cached = _OWN_FORWARD[module] = (instance_key(module), _read(module))
+        return cached[1]
     if key not in _CACHE:
         _CACHE[key] = _read(module)
     return _CACHE[key]
+
+
+def instance_key(module: nn.Module) -> tuple[Any, ...]:
+    """What a reading of one instance hangs on: its fingerprint and every plain attribute,
+    private flags included (timm's `_fast_norm`), so a module changed after an import (its
+    `eps`, a flag) is read again rather than from a cache."""
+    flags = tuple(
+        (k, repr(v))
+        for k, v in sorted(vars(module).items())
+        if v is None or isinstance(v, bool | int | float | str | tuple | list)
+    )
+    return (_fingerprint(module), flags)
 
 
 def _read(module: nn.Module) -> Leaf | None:
