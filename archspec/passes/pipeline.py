@@ -351,7 +351,8 @@ def _outside_domain(
     requirement left free (on the batch N: `4 == 256*N`) fails for all of them, named at its
     layer; if none does, the walk and the solver disagree, which is a bug."""
     shown = format_shape(table.input_shape)
-    if culprit is not None:  # found at a batch of one: say so
+    at_one = culprit is not None
+    if at_one:  # found at a batch of one: say so
         shown += f" with {sym.batch} = 1"
     culprit = culprit or first_impossible(general, sym, env)
     if culprit is None:
@@ -363,9 +364,15 @@ def _outside_domain(
         )
     accepts = f"{graph.name} accepts {format_shape(sym.shape)} with {domain.describe(limit=3)}"
     c = culprit.constraint
+    why = culprit.describe()
+    if at_one:  # and say it in the sizes of that batch of one
+        at = {**env, sym.batch: 1}
+        failure = infer_shapes(graph, tuple(d.evaluate(at) for d in sym.shape)).failure
+        if failure is not None and failure.span == culprit.span:
+            why = failure.message.removeprefix(f"{culprit.path}: ")
     return Diagnostic(
         c.code,
-        f"the input {shown} fails at {culprit.path}: {culprit.describe()}",
+        f"the input {shown} fails at {culprit.path}: {why}",
         culprit.span or graph.input_span,
         f"{accepts}. {c.hint[:1].upper()}{c.hint[1:]}" if c.hint else accepts,
     )
