@@ -11,9 +11,10 @@ import pytest
 import typer.main
 
 import archspec
-from archspec import api, limits, loader
+from archspec import api, limits, loader, schema
 from archspec.cli.app import app
 from archspec.compose import sources, variants
+from archspec.constructs.registry import META_FIELDS
 from archspec.lowering import context, values
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -146,3 +147,24 @@ def test_an_init_rule_on_a_kind_without_a_module_says_so() -> None:
     assert "makes no module" in message and "did you mean" not in hint
     ((code, message, _),) = _errors(text.replace("[add]", "[lineer]"))
     assert code == "E205" and "unknown layer kind `lineer`" in message
+
+
+def _table_keys(section: str, required: bool = False) -> set[str]:
+    page = (DOCS / "spec-language.md").read_text(encoding="utf-8")
+    text = page.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `(\w+)` \| yes" if required else r"^\| `(\w+)` \|", text, re.M))
+
+
+def test_the_header_table_lists_the_specs_keys_and_which_are_required() -> None:
+    """Every top-level key is documented and no documented one is unknown (E201); `use`,
+    `variants` and `extends` are resolved by composition, before the model sees the spec."""
+    model = schema.spec_model()
+    fields = {info.alias or name: info for name, info in model.model_fields.items()}
+    assert _table_keys("The header") == set(fields) | {"use", "variants", "extends"}
+    required = {name for name, info in fields.items() if info.is_required()}
+    assert _table_keys("The header", required=True) == required
+
+
+def test_the_fields_every_node_has_are_the_constructs_meta_fields() -> None:
+    documented = _table_keys("Fields every node has")
+    assert documented == {"from" if f == "from_" else f for f in META_FIELDS}
