@@ -4,6 +4,7 @@ by following the docs' words."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -168,3 +169,20 @@ def test_the_header_table_lists_the_specs_keys_and_which_are_required() -> None:
 def test_the_fields_every_node_has_are_the_constructs_meta_fields() -> None:
     documented = _table_keys("Fields every node has")
     assert documented == {"from" if f == "from_" else f for f in META_FIELDS}
+
+
+def test_e310_names_every_command_and_function_that_takes_the_layer_limit() -> None:
+    """errors.md's fix for E310 lists where the limit is raised: every one of them, no other."""
+    page = (DOCS / "errors.md").read_text(encoding="utf-8")
+    fix = page.split("\n### E310\n", 1)[1].split("\n### ", 1)[0].split("**Fix.**", 1)[1]
+    on_cli, in_api = fix.split("`max_layers=N`", 1)
+    listed = set(re.findall(r"`(\w+)`", on_cli.split("--max-layers N", 1)[1]))
+    assert listed == {name for name, opts in _options().items() if "--max-layers" in opts}
+    functions = set(re.findall(r"`(?:archspec\.)?(\w+)`", in_api.split("(", 1)[0]))
+    taking = {
+        name
+        for name in archspec.__all__
+        if inspect.isfunction(getattr(archspec, name, None))
+        and "max_layers" in inspect.signature(getattr(archspec, name)).parameters
+    }
+    assert functions == taking
