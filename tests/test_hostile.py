@@ -113,6 +113,7 @@ def test_hostile_spec_is_refused_with_code_and_position(path: Path) -> None:
     assert diag.span is not None
     assert (diag.span.file, diag.span.line, diag.span.col) == (str(path), line, col), diag
     assert all(d.span is not None for d in err.diagnostics), "every diagnostic has a location"
+    assert all(d.hint for d in err.diagnostics), "every diagnostic has a hint"
     assert f"{path}:{line}:{col}: error[{code}]: " in err.render()
     assert seconds < GUARD, f"took {seconds:.2f} s of CPU"
 

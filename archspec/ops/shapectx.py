@@ -24,6 +24,23 @@ def _filled(message: Message, values: dict[str, Dim]) -> str:
     return _template(message).format(**values)
 
 
+#: The hint of a rule's failure that states none, by code: every error says what to look at
+#: (a rule's own hint, which knows the layer, is always preferred).
+DEFAULT_HINTS = {
+    "E204": "see the layer kind's fields in docs/spec-language.md (the layer vocabulary)",
+    "E401": "check the layers before it: this layer takes another rank or layout of input "
+    "(docs/spec-language.md lists what each kind takes)",
+    "E402": "make the joined tensors agree in that dim, or broadcast one of them from size 1",
+    "E403": "make the joined tensors agree in every dim but the one they are joined along",
+    "E404": "check the layers before it, and the sizes this layer states",
+    "E405": "use a larger input, less downsampling before it, or padding",
+    "E406": "declare a concrete input size (--input), or give sizes that do not depend on it",
+    "E409": "make the layer's arguments agree with each other and with its input "
+    "(docs/errors.md, E409)",
+    "E412": "give the layer an input whose size, after the layers before it, fits its sizes",
+}
+
+
 class ShapeFailure(Exception):
     """A shape rule found the input impossible; becomes a diagnostic with the node's span.
 
@@ -38,7 +55,7 @@ class ShapeFailure(Exception):
         super().__init__(code)
         self.code = code
         self._message = message
-        self.hint = hint
+        self.hint = hint or DEFAULT_HINTS.get(code)
         self.field = field
 
     @property
