@@ -365,3 +365,37 @@ def test_no_input_size_at_all_is_an_error_at_the_layer_that_rules_it_out() -> No
     assert (err.span.line, err.span.col) == (8, 5)
     assert err.message.startswith("no input size works for t: fc: linear expects 40")
     assert result.domain is not None and result.domain.is_empty
+
+
+PATCHES = """\
+archspec: 1
+name: patches
+input: [N, 16, H, W]
+layers:
+  - {name: p, type: maxpool2d, kernel_size: 8, stride: 8, ceil_mode: true}
+  - {name: r, type: reshape, shape: [-1, 16, 4, 4]}
+  - {name: s, type: concat, from: [p, r]}
+"""
+
+
+def test_a_requirement_true_at_every_size_of_a_small_box_is_not_listed() -> None:
+    """MobileViT's patch reshapes: once 25 <= H, W <= 32, `(16*N*h*w)//256 == N` holds for
+    every batch, so the domain is the box alone (it listed both requirements after
+    `where also`), and it is what torch runs, at the edges and for other batches."""
+    import torch
+
+    result = archspec.check(PATCHES)
+    assert result.ok, result.render()
+    assert result.domain is not None and result.domain.exact
+    assert result.domain_text.endswith("with 25 <= H <= 32 and 25 <= W <= 32"), result.domain_text
+    model = archspec.compile(PATCHES).eval()
+    for n in (1, 3):
+        for h, w in ((25, 25), (32, 25), (24, 30), (30, 33)):
+            accepted = result.domain.contains({"N": n, "H": h, "W": w})
+            try:
+                with torch.no_grad():
+                    model(torch.zeros(n, 16, h, w))
+                ran = True
+            except RuntimeError:
+                ran = False
+            assert accepted == ran == (25 <= h <= 32 and 25 <= w <= 32), (n, h, w)

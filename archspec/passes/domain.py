@@ -37,7 +37,7 @@ from ..ops.base import Constraint
 from .intset import EMPTY, EVERYTHING, MAX_PERIOD, MAX_PIECES, SEARCH_CAP, IntSet
 from .multiples import holds_everywhere, on_multiples
 from .primes import count_ordered_factorisations, factorise
-from .work import OutOfWork, Unsolvable, budget, left, spend
+from .work import WORK, OutOfWork, Unsolvable, budget, left, spend
 
 __all__ = [
     "EMPTY",
@@ -564,7 +564,8 @@ def solve_domain(
     boxes = solve.boxes
     if prefer:
         boxes.sort(key=lambda b: not all(v in b[s] for s, v in prefer.items() if s in b))
-    unsolved = [r for r in solve.unsolved if not holds_everywhere(r.constraint, boxes)]
+    with budget(WORK // 4):  # trying requirements at the sizes of small boxes is bounded
+        unsolved = [r for r in solve.unsolved if not holds_everywhere(r.constraint, boxes)]
     return Domain(tuple(symbols), tuple(boxes), tuple(unsolved), tuple(shown))
 
 

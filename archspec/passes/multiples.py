@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from ..dims import Dim, Floor
 from ..ops.base import Constraint
 from .intset import IntSet
+from .work import OutOfWork, spend
 
 
 def on_multiples(d: Dim, s: str, period: int) -> Dim:
@@ -31,9 +32,21 @@ def on_multiples(d: Dim, s: str, period: int) -> Dim:
     return d
 
 
+#: Sizes a requirement is tried at, at most, to show it true on small boxes.
+_MOST_POINTS = 256
+
+
 def holds_everywhere(c: Constraint, boxes: Sequence[Mapping[str, IntSet]]) -> bool:
-    """`e >= 1` with `e` never decreasing in any symbol, true at each box's smallest input:
-    true on every input (group_norm's `16*N*(H//4)*(W//4) - 1 >= 1`), so not worth a word."""
+    """A requirement true on every accepted input, so not worth a word of the domain: on
+    boxes that bound its sizes to a few values, true at each of them whatever the others
+    (MobileViT's patches: `65536*((64*N*((H + 7)//8)**2)//65536) == ...` holds for every N
+    once 249 <= H <= 256); or `e >= 1` with `e` never decreasing in any symbol, true at
+    each box's smallest input (group_norm's `16*N*(H//4)*(W//4) - 1 >= 1`)."""
+    try:
+        if boxes and all(_holds_at_each_point(c, box) for box in boxes):
+            return True
+    except OutOfWork:  # stated, then: the words name it instead
+        pass
     if c.kind != "ge1" or not c.lhs.is_monotone():
         return False
     for box in boxes:
@@ -53,4 +66,29 @@ def _floors_non_negative(e: Dim, env: Mapping[str, int]) -> bool:
                 or not _floors_non_negative(atom.inner, env)
             ):
                 return False
+    return True
+
+
+def _holds_at_each_point(c: Constraint, box: Mapping[str, IntSet]) -> bool:
+    """Whether `c` is an identity at each combination of the values the box leaves its
+    bounded symbols (the others, such as the batch N, stay symbols): False when there are
+    none, or too many to try."""
+    symbols = c.lhs.symbols | (c.rhs.symbols if c.rhs is not None else frozenset())
+    finite = sorted(s for s in symbols if s in box and box[s].is_finite)
+    if not finite:
+        return False
+    points: list[dict[str, int | Dim]] = [{}]
+    for s in finite:
+        values = list(box[s].members(_MOST_POINTS + 1))
+        if not values or len(points) * len(values) > _MOST_POINTS:
+            return False
+        points = [{**p, s: v} for p in points for v in values]
+    spend(len(points) * (c.lhs.size + (c.rhs.size if c.rhs is not None else 0)))
+    for env in points:
+        lhs = c.lhs.subs(env)
+        if c.kind == "ge1":
+            if not (lhs.is_const and lhs.value >= 1):
+                return False
+        elif c.rhs is None or lhs != c.rhs.subs(env):
+            return False
     return True
