@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import typer.main
+from typer.testing import CliRunner
 
 import archspec
 from archspec import api, limits, loader, schema
@@ -186,3 +187,19 @@ def test_e310_names_every_command_and_function_that_takes_the_layer_limit() -> N
         and "max_layers" in inspect.signature(getattr(archspec, name)).parameters
     }
     assert functions == taking
+
+
+def test_the_output_shown_in_check_help_is_checks_output() -> None:
+    """`archspec check --help` shows what `archspec check vgg16` prints: the same lines."""
+    runner = CliRunner()
+    helptext = runner.invoke(app, ["check", "--help"], terminal_width=100).output
+    lines = helptext.split("archspec check vgg16\n", 1)[1].splitlines()
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    shown = []
+    for line in lines:
+        if len(line) - len(line.lstrip()) < indent:
+            break
+        shown.append(line[indent:].rstrip())
+    done = runner.invoke(app, ["check", "vgg16"])
+    assert done.exit_code == 0
+    assert shown == [line.rstrip() for line in done.output.splitlines()]

@@ -36,6 +36,7 @@ CHECK_EPILOG = """\b
 Examples:
   archspec check vgg16
       vgg16 (specs/vgg.yaml): ok
+        input   (N, 3, 224, 224)
         output  (N, 1000)
         domain  vgg16 accepts (N, 3, H, W) with H, W >= 32
         weights IMAGENET1K_V1 (default), IMAGENET1K_FEATURES
