@@ -38,12 +38,13 @@ def _emitted(text: str, cls: str) -> nn.Module:
     return getattr(module, cls)()
 
 
-def _same(ours: nn.Module, ref: nn.Module, x: torch.Tensor) -> None:
-    """Keys, shapes and order; strict loads both ways; equal eval outputs."""
-    theirs = ref.state_dict()
-    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
-        (k, v.shape) for k, v in theirs.items()
-    ]
+def _same(ours: nn.Module, ref: nn.Module, x: torch.Tensor, metadata: bool = False) -> None:
+    """Keys, shapes and order (and with `metadata`, the per-module metadata in order); strict
+    loads both ways; equal eval outputs."""
+    theirs, mine = ref.state_dict(), ours.state_dict()
+    assert [(k, v.shape) for k, v in mine.items()] == [(k, v.shape) for k, v in theirs.items()]
+    if metadata:
+        assert list(mine._metadata.items()) == list(theirs._metadata.items())  # type: ignore[attr-defined]
     torch.manual_seed(1)
     weights = OrderedDict(
         (k, 0.2 * torch.randn_like(v) if v.is_floating_point() else v) for k, v in theirs.items()

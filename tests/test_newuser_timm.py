@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import archspec
+from tests.test_newuser_specs import _same as same
 
 
 def _spec(name: str, body: str) -> str:
@@ -32,23 +33,8 @@ def _emitted(text: str, cls: str) -> nn.Module:
 
 
 def _same(ours: nn.Module, ref: nn.Module, x: torch.Tensor) -> None:
-    """Keys, shapes and order, and the per-module metadata in order; strict loads both ways;
-    equal eval outputs."""
-    theirs, mine = ref.state_dict(), ours.state_dict()
-    assert [(k, v.shape) for k, v in mine.items()] == [(k, v.shape) for k, v in theirs.items()]
-    assert list(mine._metadata.items()) == list(theirs._metadata.items())
-    torch.manual_seed(1)
-    weights = OrderedDict(
-        (k, 0.2 * torch.randn_like(v) if v.is_floating_point() else v) for k, v in theirs.items()
-    )
-    for k in weights:
-        if k.endswith("running_var"):
-            weights[k] = weights[k].abs() + 1.0
-    ref.load_state_dict(weights, strict=True)
-    ours.load_state_dict(weights, strict=True)
-    ref.load_state_dict(ours.state_dict(), strict=True)
-    with torch.no_grad():
-        assert torch.equal(ours.eval()(x), ref.eval()(x))
+    """test_newuser_specs's comparison, with the per-module metadata in order too."""
+    same(ours, ref, x, metadata=True)
 
 
 AVD_BLOCK = _spec(

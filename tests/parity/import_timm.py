@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import re
 import time
 import traceback
@@ -33,6 +32,8 @@ import torch
 
 import archspec
 from archspec.errors import ArchSpecError
+
+from .records import load_records, save_records
 
 HERE = Path(__file__).resolve().parent
 IMPORT_TIMM_JSON = HERE / "import_timm.json"
@@ -145,24 +146,12 @@ def check_model(name: str) -> dict[str, Any]:
     return {**record, "status": status, **({"why": problems} if problems else {})}
 
 
-def _load() -> dict[str, dict[str, Any]]:
-    if not IMPORT_TIMM_JSON.exists():
-        return {}
-    return {r["model"]: r for r in json.loads(IMPORT_TIMM_JSON.read_text(encoding="utf-8"))}
-
-
-def _save(records: dict[str, dict[str, Any]]) -> None:
-    rows = [records[m] for m in MODELS if m in records]
-    body = ",\n".join(json.dumps(r, sort_keys=True) for r in rows)
-    IMPORT_TIMM_JSON.write_text(f"[\n{body}\n]\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated model names")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else MODELS
-    records = _load()
+    records = load_records(IMPORT_TIMM_JSON)
     torch.set_num_threads(1)
     for name in names:
         start = time.perf_counter()
@@ -170,7 +159,7 @@ def main() -> None:
         rec = records[name]
         seconds = time.perf_counter() - start
         print(f"{name:32} {rec['status']:9} {seconds:6.1f}s {(rec.get('why') or [''])[0][:140]}")
-        _save(records)
+        save_records(IMPORT_TIMM_JSON, records, MODELS)
         gc.collect()
     counts: dict[str, int] = {}
     for rec in records.values():

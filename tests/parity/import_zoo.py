@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import re
 import time
 from collections import OrderedDict
@@ -35,6 +34,7 @@ import archspec
 from archspec.errors import ArchSpecError
 
 from .make_zoo import _FAMILIES, build_meta
+from .records import load_records, save_records
 from .weights import deterministic_input, fill_deterministic
 
 HERE = Path(__file__).resolve().parent
@@ -117,24 +117,12 @@ def check_model(name: str) -> dict[str, Any]:
     return {**record, "status": status, **({"why": problems} if problems else {})}
 
 
-def _load() -> dict[str, dict[str, Any]]:
-    if not IMPORT_ZOO_JSON.exists():
-        return {}
-    return {r["model"]: r for r in json.loads(IMPORT_ZOO_JSON.read_text(encoding="utf-8"))}
-
-
-def _save(records: dict[str, dict[str, Any]]) -> None:
-    rows = [records[m] for m in MODELS if m in records]
-    body = ",\n".join(json.dumps(r, sort_keys=True) for r in rows)
-    IMPORT_ZOO_JSON.write_text(f"[\n{body}\n]\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated model names")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else MODELS
-    records = _load()
+    records = load_records(IMPORT_ZOO_JSON)
     torch.set_num_threads(1)
     for name in names:
         start = time.perf_counter()
@@ -145,7 +133,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         rec = records[name]
         print(f"{name:24} {rec['status']:4} {seconds:6.1f}s {(rec.get('why') or [''])[0][:150]}")
-        _save(records)
+        save_records(IMPORT_ZOO_JSON, records, MODELS)
         gc.collect()
     passed = sum(r["status"] == "pass" for r in records.values())
     print(f"{passed}/{len(records)} pass; torchvision {torchvision.__version__}")
