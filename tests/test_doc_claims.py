@@ -203,3 +203,20 @@ def test_the_output_shown_in_check_help_is_checks_output() -> None:
     done = runner.invoke(app, ["check", "vgg16"])
     assert done.exit_code == 0
     assert shown == [line.rstrip() for line in done.output.splitlines()]
+
+
+def test_the_python_habits_e206_names_are_e206() -> None:
+    """errors.md's typical causes of E206 are refused as E206; indexing a list param is not
+    among them: it is part of the language (config tables)."""
+    page = (DOCS / "errors.md").read_text(encoding="utf-8")
+    section = page.split("\n### E206\n", 1)[1].split("\n### ", 1)[0]
+    habits = re.findall(r"`([^`]+)`", section.split("**Typical cause.**", 1)[1].split(";")[0])
+    assert len(habits) >= 3
+    spec = (
+        "archspec: 1\nname: t\ninput: [N, 8]\nparams: {cfg: [4, 8], x: 3}\n"
+        "layers:\n  - {type: linear, out_features: %r}\n"
+    )
+    for habit in habits:
+        ((code, _, _),) = _errors(spec % habit)
+        assert code == "E206", habit
+    assert archspec.check(spec % "cfg[0]").ok
