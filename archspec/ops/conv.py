@@ -31,8 +31,21 @@ from .base import (
     ntuple,
     register,
 )
-from .emitting import emit_call
+from .emitting import emit_call, module_arguments, module_values
 from .support import support_class, support_source
+
+#: A convolution module's fields after its two channel counts, in its signature's order,
+#: with torch's defaults (None: required).
+CONV_FIELDS = (
+    ("kernel_size", None),
+    ("stride", 1),
+    ("padding", 0),
+    ("dilation", 1),
+    ("groups", 1),
+    ("bias", True),
+)
+#: std_conv2d's: a conv's, then the standardisation's.
+STD_CONV_FIELDS = (*CONV_FIELDS, ("eps", 1e-6), ("scaled", False), ("gamma", 1.0))
 
 _INT32_WHY = "PyTorch's pooling kernels take sizes below 2**31"
 
@@ -207,29 +220,15 @@ class _ConvBase(Op):
         import torch.nn as nn
 
         cls = getattr(nn, f"Conv{self.nd}d")
-        return cls(
-            a["in_channels"],
-            a["out_channels"],
-            kernel_size=_tup(a["kernel_size"]),
-            stride=_tup(a["stride"]),
-            padding=_tup(a["padding"]),
-            dilation=_tup(a["dilation"]),
-            groups=a["groups"],
-            bias=a["bias"],
-            padding_mode=a["padding_mode"],
-        )
+        kw = module_values(module_arguments(a, CONV_FIELDS))
+        return cls(a["in_channels"], a["out_channels"], **kw, padding_mode=a["padding_mode"])
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         return emit_call(
             f"nn.Conv{self.nd}d",
             [a["in_channels"], a["out_channels"]],
             {
-                "kernel_size": (_tup(a["kernel_size"]), None),
-                "stride": (_tup(a["stride"]), 1),
-                "padding": (_tup(a["padding"]), 0),
-                "dilation": (_tup(a["dilation"]), 1),
-                "groups": (a["groups"], 1),
-                "bias": (a["bias"], True),
+                **module_arguments(a, CONV_FIELDS),
                 "padding_mode": (a["padding_mode"], "zeros"),
             },
             lit,
@@ -304,35 +303,14 @@ class StdConv2d(_ConvBase):
         return support_source("StdConv2d")
 
     def build(self, a: Mapping[str, Any]) -> Any:
-        return support_class("StdConv2d")(
-            a["in_channels"],
-            a["out_channels"],
-            kernel_size=_tup(a["kernel_size"]),
-            stride=_tup(a["stride"]),
-            padding=_tup(a["padding"]),
-            dilation=_tup(a["dilation"]),
-            groups=a["groups"],
-            bias=a["bias"],
-            eps=a["eps"],
-            scaled=a["scaled"],
-            gamma=a["gamma"],
-        )
+        kw = module_values(module_arguments(a, STD_CONV_FIELDS))
+        return support_class("StdConv2d")(a["in_channels"], a["out_channels"], **kw)
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         return emit_call(
             "StdConv2d",
             [a["in_channels"], a["out_channels"]],
-            {
-                "kernel_size": (_tup(a["kernel_size"]), None),
-                "stride": (_tup(a["stride"]), 1),
-                "padding": (_tup(a["padding"]), 0),
-                "dilation": (_tup(a["dilation"]), 1),
-                "groups": (a["groups"], 1),
-                "bias": (a["bias"], True),
-                "eps": (a["eps"], 1e-6),
-                "scaled": (a["scaled"], False),
-                "gamma": (a["gamma"], 1.0),
-            },
+            module_arguments(a, STD_CONV_FIELDS),
             lit,
         )
 

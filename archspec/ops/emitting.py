@@ -29,3 +29,17 @@ def _same(value: Any, default: Any) -> bool:
     if isinstance(value, (tuple, list)) and not isinstance(default, (tuple, list)):
         return all(v == default and type(v) is type(default) for v in value)
     return value == default and type(value) is type(default)
+
+
+def module_arguments(
+    a: Mapping[str, Any], fields: Sequence[tuple[str, Any]]
+) -> dict[str, tuple[Any, Any]]:
+    """Each field's value (a list as a tuple, as torch's modules hold it) with the default
+    torch gives it (None: required), in the order the module's signature has them: what
+    `emit_call` writes, and `module_values` hands to the module's constructor."""
+    return {k: (tuple(a[k]) if isinstance(a[k], list) else a[k], default) for k, default in fields}
+
+
+def module_values(arguments: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """The keyword arguments of the constructor call `module_arguments` describes."""
+    return {k: value for k, (value, _) in arguments.items()}

@@ -39,7 +39,18 @@ from .base import (
     ntuple,
     register,
 )
-from .emitting import emit_call
+from .emitting import emit_call, module_arguments, module_values
+
+#: A transposed convolution's fields after its channel counts, in ConvTranspose2d's order.
+TRANSPOSED_FIELDS = (
+    ("kernel_size", None),
+    ("stride", 1),
+    ("padding", 0),
+    ("output_padding", 0),
+    ("groups", 1),
+    ("bias", True),
+    ("dilation", 1),
+)
 
 
 def _tup(v: Any) -> Any:
@@ -184,31 +195,14 @@ class _ConvTranspose(Op):
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
-        return getattr(nn, self.torch_name)(
-            a["in_channels"],
-            a["out_channels"],
-            kernel_size=_tup(a["kernel_size"]),
-            stride=_tup(a["stride"]),
-            padding=_tup(a["padding"]),
-            output_padding=_tup(a["output_padding"]),
-            groups=a["groups"],
-            bias=a["bias"],
-            dilation=_tup(a["dilation"]),
-        )
+        kw = module_values(module_arguments(a, TRANSPOSED_FIELDS))
+        return getattr(nn, self.torch_name)(a["in_channels"], a["out_channels"], **kw)
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         return emit_call(
             f"nn.{self.torch_name}",
             [a["in_channels"], a["out_channels"]],
-            {
-                "kernel_size": (_tup(a["kernel_size"]), None),
-                "stride": (_tup(a["stride"]), 1),
-                "padding": (_tup(a["padding"]), 0),
-                "output_padding": (_tup(a["output_padding"]), 0),
-                "groups": (a["groups"], 1),
-                "bias": (a["bias"], True),
-                "dilation": (_tup(a["dilation"]), 1),
-            },
+            module_arguments(a, TRANSPOSED_FIELDS),
             lit,
         )
 
