@@ -7,11 +7,12 @@ summary's data and text. The spec path imports the API when it runs, and never t
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .limits import MAX_NODES
+from .limits import MAX_NODES, MAX_TENSOR_ELEMENTS
 from .toolkit import input_shape, spec_params
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -122,6 +123,12 @@ def _module_summary(
         and all(isinstance(s, (Sequence, str)) for s in size)
     )
     shapes = [input_shape(s) for s in (size if many else [size])]
+    for shape in shapes:  # each dim is below 2**62, their product may not be: torch overflows
+        if shape is not None and math.prod(shape) >= MAX_TENSOR_ELEMENTS:
+            raise ValueError(
+                f"input {shape} has more elements than a tensor can hold (2**62): give the "
+                "shape of one real input"
+            )
     return summarise_module(
         model, [s for s in shapes if s is not None], input_dtypes(dtypes, len(shapes)), depth, mode
     )

@@ -534,3 +534,14 @@ def test_the_title_gives_the_models_outputs_which_no_row_may_show() -> None:
     assert str(archspec.summary(Many(), input_size=(1, 2))).splitlines()[0] == (
         "Many  input (1, 2) -> output (1, 2), (1, 2), (1, 2), (1, 2), ... (6 tensors)"
     )
+
+
+def test_an_input_size_of_more_elements_than_a_tensor_holds_is_a_value_error() -> None:
+    """Each dim below 2**62, the product past it: torch's "Storage size calculation
+    overflowed" RuntimeError came out of the meta forward."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    with pytest.raises(ValueError, match="more elements than a tensor can hold"):
+        archspec.summary(model, input_size=(10**12, 3, 10**6, 10**6))
+    with pytest.raises(ValueError, match="more elements"):
+        archspec.summary(model, input_size=[(1, 3, 8, 8), (2**31, 2**31, 2**31)])
+    assert archspec.summary(model, input_size=(2**20, 3, 8, 8)).params == 112
