@@ -220,3 +220,15 @@ def test_the_python_habits_e206_names_are_e206() -> None:
         ((code, _, _),) = _errors(spec % habit)
         assert code == "E206", habit
     assert archspec.check(spec % "cfg[0]").ok
+
+
+def test_the_keys_e101_names_are_e101() -> None:
+    """errors.md: `true:`, `null:`, `0.5:` as keys are E101; an integer key is text."""
+    page = (DOCS / "errors.md").read_text(encoding="utf-8")
+    section = page.split("\n### E101\n", 1)[1].split("\n### ", 1)[0]
+    keys = re.findall(r"`([^`\s]+):`", section.split("a key such as", 1)[1].split("(", 1)[0])
+    assert len(keys) >= 3
+    spec = "archspec: 1\nname: t\ninput: [N, 8]\nlayers: [{type: relu}]\nparams: {%s: 1}\n"
+    for key in keys:
+        assert [code for code, _, _ in _errors(spec % key)] == ["E101"], key
+    assert "E101" not in [code for code, _, _ in _errors(spec % "1")]
