@@ -232,3 +232,27 @@ def test_the_keys_e101_names_are_e101() -> None:
     for key in keys:
         assert [code for code, _, _ in _errors(spec % key)] == ["E101"], key
     assert "E101" not in [code for code, _, _ in _errors(spec % "1")]
+
+
+@pytest.mark.parametrize("source", [None, "resnet18"])
+def test_the_commands_a_new_spec_suggests_take_the_options_they_are_given(
+    source: str | None, tmp_path: Path
+) -> None:
+    """The comments `archspec new` writes are a new user's first lesson: every `archspec`
+    command line in them names a command and options that command has."""
+    out = tmp_path / "mynet.yaml"
+    args = ["new", "mynet", "-o", str(out)] + (["--from", source] if source else [])
+    assert CliRunner().invoke(app, args).exit_code == 0
+    commands = _options()
+    seen = 0
+    for line in out.read_text().splitlines():
+        if not re.match(r"#\s+archspec ", line):
+            continue
+        for run in re.split(r"(?<!\S)archspec ", line)[1:]:
+            words = run.split("  ")[0].split()  # a description follows two spaces
+            assert words[0] in commands, line
+            for word in words[1:]:
+                if word.startswith("-"):
+                    assert word in commands[words[0]], f"{line!r}: {word} is no option"
+            seen += 1
+    assert seen >= 3

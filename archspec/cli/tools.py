@@ -237,7 +237,7 @@ TEMPLATE = """\
 #   archspec check __NAME__.yaml                  shapes and errors, in milliseconds
 #   archspec summary __NAME__.yaml                layers, output shapes, params, MACs
 #   archspec graph __NAME__.yaml -o __NAME__.svg  a picture (.dot/.mmd need no Graphviz)
-#   archspec emit __NAME__.yaml -o __NAME__.py    readable PyTorch source
+#   archspec compile __NAME__.yaml -o __NAME__.py readable PyTorch source, checked
 #   python -c "import archspec; print(archspec.compile('__NAME__.yaml'))"
 #
 # All layer kinds and their fields: `archspec list --layers`.
