@@ -255,3 +255,25 @@ def test_lets_join_the_bases(tmp_path: Path) -> None:
     )
     diag = archspec.check(bad).diagnostics[0]
     assert diag.span is not None and (diag.span.file, diag.span.line) == (str(bad), 4)
+
+
+@pytest.mark.parametrize(
+    ("edits", "words"),
+    [
+        ("remove: [maxpool, maxpool]", "`maxpool` is listed twice in `remove`"),
+        (
+            "replace:\n  fc: {type: linear, out_features: 10}\nremove: [fc]",
+            "`fc` is both replaced (`replace:`) and removed",
+        ),
+        (
+            "remove: [maxpool]\ninsert:\n  - {after: maxpool, layers: [{type: relu}]}",
+            "`maxpool` is removed (`remove:`)",
+        ),
+    ],
+)
+def test_edits_that_contradict_each_other_say_so(edits: str, words: str) -> None:
+    """They said the base had no such layer (it has), or, for a layer both replaced and
+    removed, nothing: the replacement was dropped."""
+    result = archspec.check(f"archspec: 1\nextends: resnet18\n{edits}\n")
+    assert [d.code for d in result.errors] == ["E114"]
+    assert words in result.errors[0].message and result.errors[0].hint

@@ -101,6 +101,8 @@ class Merge:
         self.key_spans = {p: reroot(s) for p, s in base.key_spans.items()}
         items = self.data.get("layers")
         base_spans, base_keys = dict(self.spans), dict(self.key_spans)
+        #: Names `remove:` took out, so later edits naming one say so.
+        self.removed: set[str] = set()
         #: Top-level layers as (data, spans table, key spans table, path there).
         self.layers: list[tuple[Any, Spans, Spans, PathKey]] = [
             (item, base_spans, base_keys, ("layers", i))
@@ -238,6 +240,16 @@ class Merge:
         names = [item.get("name") if isinstance(item, dict) else None for item, *_ in self.layers]
         if name in names:
             return names.index(name)
+        if isinstance(name, str) and name in self.removed:
+            twice = path[0] == "remove"
+            raise _error(
+                f"`{name}` is listed twice in `remove`"
+                if twice
+                else f"`{name}` is removed (`remove:`): there is no layer to insert beside",
+                self._at(path),
+                "list each layer once" if twice else "anchor the insertion at a layer that stays",
+                self.child,
+            )
         known = [n for n in names if isinstance(n, str)]
         close = difflib.get_close_matches(str(name), known, n=1)
         raise _error(
@@ -275,8 +287,18 @@ class Merge:
                 "write `remove: [maxpool]`",
                 self.child,
             )
+        replaced = self.child.data.get("replace") if isinstance(self.child.data, dict) else None
         for j, name in enumerate(names):
+            if isinstance(replaced, dict) and isinstance(name, str) and name in replaced:
+                raise _error(
+                    f"`{name}` is both replaced (`replace:`) and removed (`remove:`)",
+                    self._at(("remove", j)),
+                    "keep one of the two edits: the replacement would be dropped unseen",
+                    self.child,
+                )
             del self.layers[self._index(name, ("remove", j))]
+            if isinstance(name, str):
+                self.removed.add(name)
 
     def _insert(self, inserts: Any) -> None:
         if inserts is None:
