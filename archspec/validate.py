@@ -294,7 +294,7 @@ def _one(
             "E204",
             f"{where}: {_short(given)} is not allowed here; expected {expected}",
             doc.span_of(path),
-            f"did you mean `{close[0]}`?" if close else "use one of the values listed",
+            f"did you mean `{close[0]}`?" if close else _literal_hint(given),
         )
     words = []
     for e in errs:
@@ -334,6 +334,17 @@ def _unknown_field(path: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> Diag
             '`{...}`, quote an expression with a comma (`out_channels: "max(8, c // 4)"`)'
         )
     return Diagnostic("E201", f"unknown field `{field}`", doc.span_of(path, key=True), hint)
+
+
+def _literal_hint(given: Any) -> str:
+    """A word field takes its word as written: a param's name there is not read (a new user's
+    `fn: act`), so say how a spec chooses by a param."""
+    if isinstance(given, str) and given.isidentifier():
+        return (
+            "use one of the values listed, as written: a word field reads no param or "
+            "expression; to choose by a param, write one layer per value, each with a `when`"
+        )
+    return "use one of the values listed"
 
 
 def _bound_hint(kind: str) -> str:

@@ -256,3 +256,17 @@ def test_the_commands_a_new_spec_suggests_take_the_options_they_are_given(
                     assert word in commands[words[0]], f"{line!r}: {word} is no option"
             seen += 1
     assert seen >= 3
+
+
+def test_a_param_named_in_a_word_field_is_told_how_to_choose() -> None:
+    """A word field takes its word as written (spec-language.md, layer vocabulary); a param's
+    name there is E204 whose hint says how to choose by a param, a typo gets "did you mean"."""
+    text = (
+        "archspec: 1\nname: t\ninput: [N, 8, 4, 4]\nparams: {m: bilinear}\n"
+        "layers: [{type: upsample, scale_factor: 2, mode: %s}]\n"
+    )
+    ((code, _, hint),) = _errors(text % "m")
+    assert code == "E204" and "`when`" in hint
+    ((code, _, hint),) = _errors(text % "bilinea")
+    assert code == "E204" and hint == "did you mean `bilinear`?"
+    assert archspec.check(text % "bilinear").ok
