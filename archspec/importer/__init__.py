@@ -43,7 +43,7 @@ def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = 
             ) from None
     with kept_modes(model):
         model.eval()
-        imported = import_model(model)
+        imported = import_model(model, example_input)
     shape: list[Any] = ["N", *[int(d) for d in example_input.shape[1:]]]
     return render(imported, name or _snake(type(model).__name__), shape)
 

@@ -73,9 +73,10 @@ def _block_name(cls: type, taken: set[str]) -> str:
     return name
 
 
-def import_model(model: nn.Module) -> Imported:
+def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     """The spec data of `model` (in its current mode), or ImportFailure listing every
-    construct that has no exact equivalent, each at its place in the Python source."""
+    construct that has no exact equivalent, each at its place in the Python source; the
+    example input gives the sizes a constant slice needs (slices.py)."""
     from .leaves import read_leaf
 
     if read_leaf(model) is not None:
@@ -87,6 +88,7 @@ def import_model(model: nn.Module) -> Imported:
             code="E904",
         )
     collector = _Collector()
+    collector.problems.example = (model, example_input) if example_input is not None else None
     collector.visit(model)
     root = collector.bodies[id(model)]
     if root.register_order:  # only a block has `register_order:`

@@ -76,6 +76,8 @@ class Problems:
         self.items: list[Diagnostic] = []
         self._seen: set[tuple[Any, ...]] = set()
         self.bodies: dict[int, Body] = {}  # id(module) -> its body, traced once
+        self.example: tuple[Any, Any] | None = None  # (model, example input): slices.py
+        self.input_shapes: dict[int, tuple[Any, ...]] | None = None  # found when needed
 
     def add(self, diag: Diagnostic) -> None:
         key = (diag.code, diag.message, diag.span)
@@ -483,8 +485,9 @@ class _GraphReader:
         from .fused import own_tensors_hint, read_fused
         from .lists import concatenates_input
         from .shapes import read_size_node
+        from .slices import read_slice
 
-        if concatenates_input(self, node) or read_size_node(self, node) or read_fused(self, node):
+        if any(r(self, node) for r in (concatenates_input, read_size_node, read_fused, read_slice)):
             return
         if node.target is operator.getitem and node.args[0] in self.pieces:
             pieces, index = self.pieces[node.args[0]], node.args[1]

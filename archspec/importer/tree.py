@@ -15,6 +15,7 @@ from .trace import Item
 #: Keys of a node mapping that are structure, not values.
 STRUCTURE = frozenset(
     {"name", "key", "type", "from", "when", "layers", "layer", "count", "flat", "train_only"}
+    | {"names"}  # the pieces a split makes: sizes that leave none are another node
 )
 
 

@@ -1,0 +1,143 @@
+"""A constant slice of one dim in a forward (GhostNet's `out[:, :self.oup]`, ReXNet's partial
+residual, DPN's two channel slices, `torch.narrow`) imports as a `split` whose piece is the
+slice, sized from the traced shapes; a step, a tensor index or a slice of two dims is refused
+(E903) at its statement."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from archspec.errors import ImportFailure
+from tests.test_importer import roundtrip
+
+
+class Ghost(nn.Module):
+    """GhostNet's module: two convs concatenated, cut back to `oup` channels."""
+
+    def __init__(self, inp: int, oup: int) -> None:
+        super().__init__()
+        self.oup = oup
+        init = (oup + 1) // 2
+        self.primary = nn.Conv2d(inp, init, 1, bias=False)
+        self.cheap = nn.Conv2d(init, init, 3, padding=1, groups=init, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.primary(x)
+        out = torch.cat([x1, self.cheap(x1)], dim=1)
+        return out[:, : self.oup, :, :]
+
+
+class GhostNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = Ghost(3, 15), Ghost(15, 16), Ghost(16, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c(self.b(self.a(x)))
+
+
+def test_a_ghost_module_slice_imports_as_a_split() -> None:
+    """Sizes that leave a remainder (15 of 16) and that keep the whole dim (16 of 16) in
+    instances of one class: the split is there only where it cuts."""
+    text = roundtrip(GhostNet(), (2, 3, 8, 8))
+    assert "type: split" in text and "[15, 1]" in text and "[7, 1]" in text
+
+
+class PartialResidual(nn.Module):
+    """ReXNet's `out[:, 0:c] += x`, written without the in-place add."""
+
+    def __init__(self, c: int, out: int) -> None:
+        super().__init__()
+        self.c = c
+        self.conv = nn.Conv2d(c, out, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x)
+        return torch.cat([out[:, 0 : self.c] + x, out[:, self.c :]], 1)
+
+
+def test_a_partial_residual_imports() -> None:
+    text = roundtrip(nn.Sequential(PartialResidual(4, 6), PartialResidual(6, 9)), (2, 4, 8, 8))
+    assert text.count("type: split") >= 2
+
+
+class DualPath(nn.Module):
+    """DPN's split of the channels into a residual and a dense part."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.num_1x1_c = 5
+        self.conv = nn.Conv2d(3, 8, 1)
+        self.res = nn.Conv2d(5, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        x_s1 = x[:, : self.num_1x1_c, :, :]
+        x_s2 = x[:, self.num_1x1_c :, :, :]
+        return torch.cat([self.res(x_s1), x_s2], 1)
+
+
+def test_two_slices_of_the_channels_import() -> None:
+    text = roundtrip(DualPath(), (2, 3, 8, 8))
+    assert "split_size: [5, 3]" in text
+
+
+class Narrowed(nn.Module):
+    def __init__(self, negative: bool) -> None:
+        super().__init__()
+        self.negative = negative
+        self.conv = nn.Conv2d(3, 10, 1)
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.negative:
+            return self.head(x[..., -7:-3, :, :])  # channels 3..6 of 10, from the end
+        return self.head(torch.narrow(x, 1, 3, 4))
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_narrow_and_a_negative_bound_import(negative: bool) -> None:
+    text = roundtrip(Narrowed(negative), (2, 3, 8, 8))
+    assert "split_size: [3, 4, 3]" in text
+
+
+class Refused(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.how == "step":
+            return x[:, ::2]  # refused: step
+        if self.how == "tensor":
+            return x[:, x.argmax(1)]  # refused: tensor index
+        if self.how == "size":
+            return x[:, : x.shape[1] // 2]  # refused: size
+        return x[:, :4, 1:]  # refused: two dims
+
+
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("step", "a step"),
+        ("tensor", "with a tensor"),
+        ("size", "from a size"),
+        ("two", "2 dims at once"),
+    ],
+)
+def test_other_indexing_is_refused_at_its_statement(how: str, says: str) -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(Refused(how).eval(), torch.rand(1, 3, 8, 8))
+    (diag,) = [d for d in info.value.diagnostics if "x[...]" in d.message]
+    assert diag.code == "E903" and says in diag.message
+    assert diag.span is not None and diag.span.file == __file__
+    with open(__file__, encoding="utf-8") as fh:
+        line = fh.read().splitlines()[diag.span.line - 1]
+    assert f"# refused: {'two dims' if how == 'two' else says.split()[-1]}" in line
+    assert "split" in (diag.hint or "")
