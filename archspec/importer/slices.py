@@ -25,7 +25,7 @@ def _is_node(value: Any) -> bool:
 
 
 def input_shapes(model: Any, example_input: Any) -> dict[int, tuple[Any, ...]]:
-    """id(module) -> (shape, dtype) of the first tensor each module received when `model`
+    """id(module) -> (shape, dtype, device) of the first tensor each module received when `model`
     ran once on `example_input` in eval mode; {} when it does not run."""
     import torch
 
@@ -35,7 +35,7 @@ def input_shapes(model: Any, example_input: Any) -> dict[int, tuple[Any, ...]]:
 
     def record(module: Any, args: tuple[Any, ...]) -> None:
         if args and isinstance(args[0], torch.Tensor) and id(module) not in seen:
-            seen[id(module)] = (tuple(args[0].shape), args[0].dtype)
+            seen[id(module)] = (tuple(args[0].shape), args[0].dtype, args[0].device)
 
     hooks = [m.register_forward_pre_hook(record) for m in model.modules()]
     try:
@@ -74,8 +74,11 @@ def _node_shapes(reader: Any) -> dict[Any, tuple[int, ...]]:
             return value
 
     try:
+        shape, dtype, device = given
         with torch.no_grad():
-            Recorder(reader.module, graph=reader.graph).run(torch.zeros(given[0], dtype=given[1]))
+            Recorder(reader.module, graph=reader.graph).run(
+                torch.zeros(shape, dtype=dtype, device=device)
+            )
     except Exception:  # a graph that does not run as traced: its sizes stay unknown
         pass
     return shapes
