@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import archspec
@@ -141,3 +142,28 @@ def test_other_indexing_is_refused_at_its_statement(how: str, says: str) -> None
         line = fh.read().splitlines()[diag.span.line - 1]
     assert f"# refused: {'two dims' if how == 'two' else says.split()[-1]}" in line
     assert "split" in (diag.hint or "")
+
+
+class GatedBySize(nn.Module):
+    """GhostNetV2's gate, resized to sizes read one by one from a tensor's shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        g = F.avg_pool2d(x, 2)
+        return x * F.interpolate(g, size=(x.shape[-2], x.shape[-1]))  # refused: sizes
+
+
+def test_an_interpolate_to_sizes_read_one_by_one_is_refused_at_its_statement() -> None:
+    """The size tuple of fx nodes was written into the spec, which YAML then could not
+    represent (E904 at yaml/representer.py); it is E903 at the statement."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(GatedBySize().eval(), torch.rand(1, 3, 8, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E903" and "interpolate" in diag.message
+    assert diag.span is not None and diag.span.file == __file__
+    with open(__file__, encoding="utf-8") as fh:
+        assert "# refused: sizes" in fh.read().splitlines()[diag.span.line - 1]

@@ -182,6 +182,9 @@ def _interpolate(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
             return None
     if (size is None) == (scale is None) or any(isinstance(v, Ref) for v in given.values()):
         return None
+    sizes = size if isinstance(size, tuple | list) else [size]
+    if size is not None and not all(type(s) is int for s in sizes):
+        return None  # `size=(x.shape[-2], x.shape[-1])`: sizes read from a tensor, no data
     fields: dict[str, Any] = {"mode": given.get("mode", "nearest")}
     if size is not None:
         fields["size"] = list(size) if isinstance(size, tuple | list) else size

@@ -132,8 +132,8 @@ def read_slice(reader: Any, node: Any) -> bool:
     from .trace import Item
 
     found = _bounds(node)
-    if found == "":
-        return False
+    if found == "" or (not isinstance(found, str) and found[0] not in reader.names):
+        return False  # no slice, or of what is no tensor node read so far (refused before)
     what = "torch.narrow" if node.target != operator.getitem else "a tensor index `x[...]`"
     if isinstance(found, str):
         reader.fail("E903", f"{what} {found}", node, _HINT)
