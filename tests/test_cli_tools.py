@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from typer.testing import CliRunner
 
 import archspec
 from archspec.api import human
+from archspec.backends.pysource import render_module
 from archspec.cli import app
 from archspec.cli.tools import first_sentence, scaffold
 from archspec.passes.costs import graph_cost
@@ -240,4 +244,33 @@ def test_an_empty_output_path_is_a_usage_error_naming_o(
     assert result.exit_code == 2, result.output
     assert "an empty path names no file" in result.output
     assert "directory" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [["schema"], ["graph", "lenet5"]], ids=lambda a: a[0])
+def test_dash_output_prints_as_no_output_does(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-o -` is standard output, as for most tools: it prints; no file named `-`."""
+    monkeypatch.chdir(tmp_path)
+    printed = runner.invoke(app, argv)
+    dashed = runner.invoke(app, [*argv, "-o", "-"])
+    assert dashed.exit_code == 0 == printed.exit_code, dashed.output
+    assert dashed.stdout == printed.stdout and dashed.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compile_to_dash_writes_the_checked_module_to_stdout(tmp_path: Path) -> None:
+    """`archspec compile SPEC -o -` writes the module, checked as ever, through standard
+    output (as -o /dev/stdout does), not to a file named `-`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "archspec", "compile", "lenet5", "-o", "-"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == render_module(archspec.build_graph("lenet5"))
     assert list(tmp_path.iterdir()) == []

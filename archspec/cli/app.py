@@ -146,19 +146,30 @@ def parse_sets(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+#: What `-o -` writes to: this process's standard output, whatever it is connected to.
+STDOUT = "/dev/stdout"
+
+
 def output_path(text: str) -> Path:
     """An -o/--output value: an empty one names no file (Path("") would be ".", the
     current directory, and the error would say so), so it is a usage error naming -o."""
     if not text:
         raise typer.BadParameter("an empty path names no file: give a file name")
+    if text == "-":  # the usual name of standard output, written through as /dev/stdout is
+        if not os.path.exists(STDOUT):
+            raise typer.BadParameter(f"-o - writes to {STDOUT}, which this system has not")
+        return Path(STDOUT)
     return Path(text)
 
 
+def output_or_print(text: str) -> Path | None:
+    """`output_path` for a command that prints without -o: `-o -` prints, as no -o does."""
+    return None if text == "-" else output_path(text)
+
+
 def output_given(text: str | None) -> str | None:
-    """`output_path`'s check for an -o kept as text (compile's, which may name a directory)."""
-    if text is not None:
-        output_path(text)
-    return text
+    """`output_path` for an -o kept as text (compile's, which may name a directory)."""
+    return text if text is None else str(output_path(text))
 
 
 def parse_input(text: str | None) -> tuple[int, ...] | None:

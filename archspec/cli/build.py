@@ -78,8 +78,8 @@ def compile_(
             "-o",
             "--output",
             metavar="PATH",
-            help="Where to write the module (a .py file, or a directory to write "
-            "<name>.py in). Default: generated/<name>.py.",
+            help="Where to write the module (a .py file, a directory to write <name>.py "
+            "in, or - for standard output). Default: generated/<name>.py.",
             callback=output_given,
         ),
     ] = None,
@@ -126,6 +126,16 @@ def compile_(
     )
 
 
+def _report_console(target: Path) -> Any:
+    """Where compile says what it wrote: stdout, unless the module itself went there
+    (`-o -`, `-o /dev/stdout`, or a file stdout is redirected to): then stderr."""
+    try:
+        written_to_stdout = os.path.samestat(os.stat(target), os.fstat(1))
+    except OSError:
+        written_to_stdout = False
+    return console(stderr=written_to_stdout)
+
+
 def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
     """`compile` of one network: write the module once it is checked, then say what it is."""
     _warn([graph])
@@ -141,7 +151,7 @@ def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
         )
     assert counts is not None
     n_params, n_tensors, skipped = counts
-    out = console()
+    out = _report_console(target)
     shapes = ", ".join(api.format_shape(s) for s in api.output_shapes(graph) if s is not None)
     out.print(
         f"wrote {api.display_path(target)}: class {graph.class_name}, {n_params:,} parameters, "
@@ -174,7 +184,7 @@ def _compile_family(family: api.Family, output: str | None, force: bool) -> None
         source, functions = api.emit_family_named(family.graphs)
         target = _target(output, family.name)
         api.write_atomic(target, source, check=check, kind=api.MODULE, force=force)
-    out = console()
+    out = _report_console(target)
     out.print(f"wrote {api.display_path(target)}: {n} variants", markup=False)
     width = max(len(g.class_name) for g in family.graphs)
     for function, (graph, (n_params, _, _)) in zip(functions, checked):

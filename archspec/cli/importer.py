@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .. import api
-from .app import app, console, output_path, parse_input, report_errors
+from .app import app, console, output_or_print, parse_input, report_errors
 
 _HELP = """Write a spec for an existing PyTorch model: archspec import MODULE_PATH:FACTORY.
 
@@ -67,8 +67,8 @@ def import_(
         typer.Option(
             "-o",
             "--output",
-            help="Write the spec here (default: print it).",
-            parser=output_path,
+            help="Write the spec here (default, or -: print it).",
+            parser=output_or_print,
             metavar="PATH",
         ),
     ] = None,
