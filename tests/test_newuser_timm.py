@@ -10,26 +10,14 @@ cannot be inferred reported the -1's floor ("0 vs 25088") instead of what it get
 
 from __future__ import annotations
 
-import textwrap
-import types
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
 import archspec
+from tests.test_newuser_specs import _emitted, _spec
 from tests.test_newuser_specs import _same as same
-
-
-def _spec(name: str, body: str) -> str:
-    return f"archspec: 1\nname: {name}\n" + textwrap.dedent(body).lstrip("\n")
-
-
-def _emitted(text: str, cls: str) -> nn.Module:
-    """The emitted source's network class, built (the source is archspec's own output)."""
-    module = types.ModuleType("emitted_newuser_timm")
-    exec(compile(archspec.emit(text), "<emitted>", "exec"), module.__dict__)
-    return getattr(module, cls)()
 
 
 def _same(ours: nn.Module, ref: nn.Module, x: torch.Tensor) -> None:
