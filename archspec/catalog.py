@@ -97,11 +97,12 @@ def close_names(pattern: str, n: int = 3) -> list[str]:
     start with its text before the first wildcard, else difflib's closest."""
     names = list(builtin_index())
     head = re.split(r"[*?\[]", pattern, maxsplit=1)[0].lower()
+    bare = re.sub(r"[*?\[\]]", "", pattern).lower()
     for size in range(len(head), 2, -1):
         close = [m for m in names if m.lower().startswith(head[:size])]
-        if close:
+        if close:  # the closest to the whole text first: resnt50 -> resnet50, then the others
+            close.sort(key=lambda m: -difflib.SequenceMatcher(None, bare, m.lower()).ratio())
             return close[:n]
-    bare = re.sub(r"[*?\[\]]", "", pattern).lower()
     return difflib.get_close_matches(bare, names, n=n)
 
 

@@ -274,3 +274,11 @@ def test_compile_to_dash_writes_the_checked_module_to_stdout(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert done.stdout == render_module(archspec.build_graph("lenet5"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_misspelt_name_is_first_among_its_suggestions() -> None:
+    """Names sharing the typed start come closest first: resnt50 suggests resnet50 before
+    resnet18 (it listed them in catalog order)."""
+    result = runner.invoke(app, ["list", "resnt50"])
+    assert result.exit_code == 1
+    assert "did you mean resnet50," in result.output, result.output
