@@ -282,3 +282,26 @@ def test_a_misspelt_name_is_first_among_its_suggestions() -> None:
     result = runner.invoke(app, ["list", "resnt50"])
     assert result.exit_code == 1
     assert "did you mean resnet50," in result.output, result.output
+
+
+def test_new_to_stdout_redirected_to_a_file_writes_nothing_beside_dev(tmp_path: Path) -> None:
+    """`archspec new tiny -o - > tiny.yaml`: stdout is a regular file whose path is
+    /dev/stdout, so the schema `new` writes beside a spec would land in /dev (it did, as
+    root); only the spec is written, and no `next: archspec check /dev/stdout`."""
+    before = os.path.lexists("/dev/archspec.schema.json")
+    out = tmp_path / "tiny.yaml"
+    with out.open("w") as f:
+        done = subprocess.run(
+            [sys.executable, "-m", "archspec", "new", "tiny", "-o", "-"],
+            stdout=f,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )
+    assert done.returncode == 0, done.stderr
+    assert os.path.lexists("/dev/archspec.schema.json") == before
+    assert "next:" not in done.stderr
+    assert archspec.check(out).ok
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]

@@ -25,6 +25,7 @@ from .app import (
     app,
     complete_spec,
     console,
+    is_stdout,
     output_given,
     parse_sets,
     progress,
@@ -129,11 +130,7 @@ def compile_(
 def _report_console(target: Path) -> Any:
     """Where compile says what it wrote: stdout, unless the module itself went there
     (`-o -`, `-o /dev/stdout`, or a file stdout is redirected to): then stderr."""
-    try:
-        written_to_stdout = os.path.samestat(os.stat(target), os.fstat(1))
-    except OSError:
-        written_to_stdout = False
-    return console(stderr=written_to_stdout)
+    return console(stderr=is_stdout(target))
 
 
 def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:

@@ -24,6 +24,7 @@ from .app import (
     app,
     complete_spec,
     console,
+    is_stdout,
     output_or_print,
     output_path,
     parse_sets,
@@ -429,10 +430,17 @@ def new(
     err.print(f"wrote {api.display_path(path)}")
     schema_path = path.parent / SCHEMA_FILE
     # Beside a spec file only (not beside /dev/null), and never over anything already there.
-    if shared is None and os.path.isfile(path) and not os.path.lexists(schema_path):
+    # (stdout redirected to a file is a file, but its folder is /dev: no schema there)
+    if (
+        shared is None
+        and os.path.isfile(path)
+        and not is_stdout(path)
+        and not os.path.lexists(schema_path)
+    ):
         api.write_atomic(schema_path, api.json_schema_text(), kind=api.SCHEMA)
         err.print(f"wrote {api.display_path(schema_path)} (editor completion)")
-    err.print(f"next: archspec check {api.display_path(path)}")
+    if os.path.isfile(path) and not is_stdout(path):  # a file the user can check next
+        err.print(f"next: archspec check {api.display_path(path)}")
 
 
 def _nearest_schema(folder: Path) -> Path | None:
