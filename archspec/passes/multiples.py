@@ -37,16 +37,22 @@ _MOST_POINTS = 256
 
 
 def holds_everywhere(c: Constraint, boxes: Sequence[Mapping[str, IntSet]]) -> bool:
-    """A requirement true on every accepted input, so not worth a word of the domain: on
-    boxes that bound its sizes to a few values, true at each of them whatever the others
+    """A requirement true on every accepted input, so not worth a word of the domain:
+    `e >= 1` with `e` never decreasing in any symbol, true at each box's smallest input
+    (group_norm's `16*N*(H//4)*(W//4) - 1 >= 1`); or, tried after that cheaper test, one
+    true at each size of boxes that bound its sizes to a few values, whatever the others
     (MobileViT's patches: `65536*((64*N*((H + 7)//8)**2)//65536) == ...` holds for every N
-    once 249 <= H <= 256); or `e >= 1` with `e` never decreasing in any symbol, true at
-    each box's smallest input (group_norm's `16*N*(H//4)*(W//4) - 1 >= 1`)."""
+    once 249 <= H <= 256)."""
+    if _grows_from_true(c, boxes):
+        return True
     try:
-        if boxes and all(_holds_at_each_point(c, box) for box in boxes):
-            return True
+        return bool(boxes) and all(_holds_at_each_point(c, box) for box in boxes)
     except OutOfWork:  # stated, then: the words name it instead
-        pass
+        return False
+
+
+def _grows_from_true(c: Constraint, boxes: Sequence[Mapping[str, IntSet]]) -> bool:
+    """`e >= 1`, `e` non-decreasing in every symbol, and true at each box's least input."""
     if c.kind != "ge1" or not c.lhs.is_monotone():
         return False
     for box in boxes:
