@@ -225,6 +225,15 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
     raise _cannot_write(target, f"it is {_what(st)}; archspec writes no file there")
 
 
+def is_stdout(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is this process's standard output (`-o -`, `-o /dev/stdout`, or the
+    file stdout is redirected to): a command then says what it wrote on stderr, if at all."""
+    try:
+        return _own_stream(os.stat(path)) == 1
+    except OSError:
+        return False
+
+
 def _own_stream(st: os.stat_result) -> int | None:
     """1 or 2 when `st` is the file this process's stdout or stderr is connected to."""
     for fd in (1, 2):

@@ -162,15 +162,6 @@ def output_path(text: str) -> Path:
     return Path(text)
 
 
-def is_stdout(path: Path) -> bool:
-    """Whether `path` is this process's standard output (`-o -`, `-o /dev/stdout`, or the
-    file stdout is redirected to): a command then says what it wrote on stderr, if at all."""
-    try:
-        return os.path.samestat(os.stat(path), os.fstat(1))
-    except OSError:
-        return False
-
-
 def output_or_print(text: str) -> Path | None:
     """`output_path` for a command that prints without -o: `-o -` prints, as no -o does."""
     return None if text == "-" else output_path(text)

@@ -25,7 +25,6 @@ from .app import (
     app,
     complete_spec,
     console,
-    is_stdout,
     output_given,
     parse_sets,
     progress,
@@ -130,7 +129,7 @@ def compile_(
 def _report_console(target: Path) -> Any:
     """Where compile says what it wrote: stdout, unless the module itself went there
     (`-o -`, `-o /dev/stdout`, or a file stdout is redirected to): then stderr."""
-    return console(stderr=is_stdout(target))
+    return console(stderr=api.is_stdout(target))
 
 
 def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:

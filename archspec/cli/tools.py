@@ -24,7 +24,6 @@ from .app import (
     app,
     complete_spec,
     console,
-    is_stdout,
     output_or_print,
     output_path,
     parse_sets,
@@ -434,12 +433,12 @@ def new(
     if (
         shared is None
         and os.path.isfile(path)
-        and not is_stdout(path)
+        and not api.is_stdout(path)
         and not os.path.lexists(schema_path)
     ):
         api.write_atomic(schema_path, api.json_schema_text(), kind=api.SCHEMA)
         err.print(f"wrote {api.display_path(schema_path)} (editor completion)")
-    if os.path.isfile(path) and not is_stdout(path):  # a file the user can check next
+    if os.path.isfile(path) and not api.is_stdout(path):  # a file the user can check next
         err.print(f"next: archspec check {api.display_path(path)}")
 
 
