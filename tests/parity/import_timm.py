@@ -20,9 +20,7 @@ returns a spec or raises. The verdict, one line per model in `import_timm.json`:
 from __future__ import annotations
 
 import argparse
-import gc
 import re
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ import torch
 import archspec
 from archspec.errors import ArchSpecError
 
-from .records import load_records, save_records
+from .records import sweep
 
 HERE = Path(__file__).resolve().parent
 IMPORT_TIMM_JSON = HERE / "import_timm.json"
@@ -151,16 +149,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated model names")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else MODELS
-    records = load_records(IMPORT_TIMM_JSON)
     torch.set_num_threads(1)
-    for name in names:
-        start = time.perf_counter()
-        records[name] = check_model(name)
-        rec = records[name]
-        seconds = time.perf_counter() - start
-        print(f"{name:32} {rec['status']:9} {seconds:6.1f}s {(rec.get('why') or [''])[0][:140]}")
-        save_records(IMPORT_TIMM_JSON, records, MODELS)
-        gc.collect()
+    records = sweep(IMPORT_TIMM_JSON, MODELS, names, check_model)
     counts: dict[str, int] = {}
     for rec in records.values():
         counts[rec["status"]] = counts.get(rec["status"], 0) + 1

@@ -19,9 +19,7 @@ tests/test_importer.py reads it without torchvision.
 from __future__ import annotations
 
 import argparse
-import gc
 import re
-import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ import archspec
 from archspec.errors import ArchSpecError
 
 from .make_zoo import _FAMILIES, build_meta
-from .records import load_records, save_records
+from .records import sweep
 from .weights import deterministic_input, fill_deterministic
 
 HERE = Path(__file__).resolve().parent
@@ -122,19 +120,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated model names")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else MODELS
-    records = load_records(IMPORT_ZOO_JSON)
     torch.set_num_threads(1)
-    for name in names:
-        start = time.perf_counter()
-        try:
-            records[name] = check_model(name)
-        except Exception as exc:
-            records[name] = {"model": name, "status": "fail", "why": [f"crash: {exc!r}"[:400]]}
-        seconds = time.perf_counter() - start
-        rec = records[name]
-        print(f"{name:24} {rec['status']:4} {seconds:6.1f}s {(rec.get('why') or [''])[0][:150]}")
-        save_records(IMPORT_ZOO_JSON, records, MODELS)
-        gc.collect()
+    records = sweep(IMPORT_ZOO_JSON, MODELS, names, check_model, crash="fail")
     passed = sum(r["status"] == "pass" for r in records.values())
     print(f"{passed}/{len(records)} pass; torchvision {torchvision.__version__}")
 
