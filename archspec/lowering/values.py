@@ -166,7 +166,8 @@ MAX_LIST_DEPTH = 32
 
 
 def check_numbers(value: Any) -> None:
-    """Params from Python or --set meet the bounds YAML values meet (loader.MAX_INT, MAX_TEXT);
+    """Params from Python or --set meet the bounds YAML values meet (loader.MAX_INT, MAX_TEXT)
+    and hold only what emitted source can write (no mapping, tuple or object in a table);
     a list is walked without recursion and within MAX_LIST_ITEMS / MAX_LIST_DEPTH, so a
     list that holds itself, or a million rows, is refused rather than walked."""
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -190,6 +191,12 @@ def check_numbers(value: Any) -> None:
             bits = v.bit_length()
             text = str(v) if bits < 128 else f"an integer of {bits} bits"
             raise ValueError(f"{text} is out of range (|n| <= 10^15)")
+        elif v is not None and not isinstance(v, (int, float)):
+            # a mapping in a table (`[{a: 1}]`) was checked clean and then failed to emit
+            raise ValueError(
+                "a table holds numbers, booleans, text and lists of them, "
+                f"not {'a mapping' if isinstance(v, dict) else type(v).__name__}"
+            )
 
 
 def parse_text(text: str, t: str) -> Any:
