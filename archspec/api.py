@@ -254,9 +254,10 @@ def load(
     `"IMAGENET1K_V2"`, `"ResNet50_Weights.IMAGENET1K_V2"`; `archspec.list_weights(name)`),
     whose params are set as torchvision's builder sets them, or a state_dict or its file.
     The file comes from torch.hub's cache or is downloaded from `base_url` (default:
-    $ARCHSPEC_WEIGHTS_URL, else torchvision's address) and checked against its hash. The
-    load is strict (WeightsError E803 names what does not fit); with strict=False the
-    tensors that fit are loaded and a WeightsWarning gives the state_dict diff. A checkpoint
+    $ARCHSPEC_WEIGHTS_URL, else torchvision's address; within a time and a size limit) and
+    checked against its hash. The load is strict (WeightsError E803 names what does not
+    fit); with strict=False the tensors that fit are loaded and a WeightsWarning gives the
+    state_dict diff. A checkpoint
     saved by an older version of the network class that the spec lists under
     `legacy_versions:` (MNASNet's version 1) is loaded into that older layout, with its warning.
     """

@@ -1,11 +1,11 @@
 """Fetch pretrained weights as torchvision does, and load them into a model, reporting what
 did not fit in `archspec.diff`'s terms.
 
-Files go through torch.hub: the cache is `torch.hub.get_dir()/checkpoints` (so a file that
-torchvision already downloaded is used, offline), a download is checked against the sha256
-prefix in its file name and a file that does not match is deleted, never cached
-(`load_state_dict_from_url(check_hash=True)`). Files are read with `weights_only=True`:
-a checkpoint holds tensors, not code.
+Files go through torch.hub's cache, `torch.hub.get_dir()/checkpoints` (so a file that
+torchvision already downloaded is used, offline); a download (archspec/download.py: torch.hub's
+own has no timeout, time or size limit) is checked against the sha256 prefix in its file name
+as torch.hub checks it, and a file that does not match is deleted, never cached. Files are
+read with `weights_only=True`: a checkpoint holds tensors, not code.
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ import dataclasses
 import os
 import pickle
 import re
-import socket
 import stat
 import sys
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.error import URLError
 from urllib.parse import unquote, urlsplit
 from urllib.request import Request, url2pathname
 
@@ -32,22 +29,8 @@ from torch import nn
 
 from .api import SpecDiff  # through the facade: archspec.diffs is a part of archspec.api
 from .diffs import Entry, Side, compare_states
+from .download import TRANSFER_ERRORS, download
 from .weights import Weights, WeightsError, builder_rule
-
-#: Seconds a download may wait for the server's next bytes (torch.hub sets no timeout, so a
-#: mirror or proxy that accepts the connection and never answers would hang forever).
-FETCH_TIMEOUT = 60.0
-
-
-@contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    """The default timeout of new sockets, for torch.hub's urlopen, which takes none."""
-    before = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(before)
 
 
 class WeightsWarning(UserWarning):
@@ -85,35 +68,31 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
             "file is downloaded again (or put torchvision's file there)",
         )
     try:
-        with _socket_timeout(FETCH_TIMEOUT):
-            state = torch.hub.load_state_dict_from_url(
+        if not os.path.lexists(cached):
+            download(
                 url,
-                map_location="cpu",
+                cached,
+                name=weights.full_name,
+                hash_prefix=weights.hash_prefix,
+                size_mb=weights.file_size_mb,
                 progress=sys.stderr.isatty(),
-                check_hash=True,
-                file_name=weights.file,
-                weights_only=True,
             )
+        state = torch.hub.load_state_dict_from_url(  # the cached file, read as torch.hub reads it
+            url, map_location="cpu", file_name=weights.file, weights_only=True
+        )
+    except WeightsError:
+        raise
     except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
-        if "invalid hash value" not in str(exc):
-            # torch's message advises weights_only=False, which runs the file's code: never
-            # passed on (read_file says the same of a path)
-            raise WeightsError(
-                f"cannot read {cached} as a checkpoint ({type(exc).__name__})",
-                code="E802",
-                hint="the cached file is damaged, truncated or holds more than tensors (which "
-                "archspec never unpickles: it could run code): delete it, and it is "
-                "downloaded again",
-            ) from None
-        got = re.search(r'got "([0-9a-f]+)"', str(exc))
+        # torch's message advises weights_only=False, which runs the file's code: never
+        # passed on (read_file says the same of a path)
         raise WeightsError(
-            f"refused {url}: its sha256 is {got.group(1)[:16] if got else '?'}..., not "
-            f"{weights.hash_prefix}... as its file name says; nothing was written to the cache",
+            f"cannot read {cached} as a checkpoint ({type(exc).__name__})",
             code="E802",
-            hint="the file is damaged or not torchvision's; fetch it again, or check the "
-            "mirror named by base_url= or $ARCHSPEC_WEIGHTS_URL",
+            hint="the cached file is damaged, truncated or holds more than tensors (which "
+            "archspec never unpickles: it could run code): delete it, and it is "
+            "downloaded again",
         ) from None
-    except (URLError, OSError, ValueError) as exc:
+    except TRANSFER_ERRORS as exc:
         raise WeightsError(
             f"cannot fetch {weights.full_name} from {url}: {exc}",
             code="E802",

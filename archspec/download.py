@@ -1,0 +1,202 @@
+"""One download into torch.hub's cache, with the limits torch.hub does not set.
+
+`torch.hub.download_url_to_file` opens the URL without a timeout and reads until the server
+stops: a server that never answers, that trickles a byte a minute, or that sends forever held
+a load forever or filled the disk. Here the connection waits at most `READ_TIMEOUT` seconds
+for any bytes (a timeout on the connection: the process's socket default is never touched),
+the whole download ends within a time limit (`TIME_LIMIT`, or $ARCHSPEC_FETCH_TIME_LIMIT
+seconds), and the server may send no more than the file's size plus a margin. As torch.hub
+does, the bytes go to a `.partial` file beside the cache entry, the sha256 prefix in the file
+name is checked, and only a whole, verified file is renamed into place.
+
+The transfer runs in a daemon thread and the caller waits for it with the time limit: a
+blocking call (a DNS lookup, a status line sent a byte at a time) cannot hold the caller past
+it. A transfer given up on stops at its next read, and never renames its file into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.request import Request, urlopen
+
+from .weights import WeightsError
+
+#: Seconds the connection waits for the server's next bytes (torch.hub sets no timeout, so a
+#: mirror or proxy that accepts the connection and never answers would hang forever).
+READ_TIMEOUT = 60.0
+#: Seconds a whole download may take, unless $ARCHSPEC_FETCH_TIME_LIMIT says otherwise.
+TIME_LIMIT = 3600.0
+TIME_LIMIT_ENV = "ARCHSPEC_FETCH_TIME_LIMIT"
+#: The most a server may send for a file whose size is not known.
+MAX_BYTES = 8 * 2**30
+_CHUNK = 1 << 16
+#: What a transfer raises of its own (URLError is an OSError), for the caller to word
+TRANSFER_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, http.client.HTTPException)
+
+
+def size_limit(size_mb: float) -> int:
+    """Bytes a download may bring: torchvision's file size (in MiB, rounded) plus 5% and
+    1 MiB, or MAX_BYTES for a file of no known size."""
+    return int(size_mb * 2**20 * 1.05) + 2**20 if size_mb > 0 else MAX_BYTES
+
+
+def time_limit() -> float:
+    """The time limit of one download: $ARCHSPEC_FETCH_TIME_LIMIT seconds, else TIME_LIMIT."""
+    text = os.environ.get(TIME_LIMIT_ENV)
+    if not text:
+        return TIME_LIMIT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise WeightsError(
+            f"${TIME_LIMIT_ENV} is {text!r}, not a number of seconds",
+            code="E802",
+            hint=f"set it to the seconds a download may take (the default is {TIME_LIMIT:g}), "
+            "or unset it",
+        )
+    return seconds
+
+
+def download(
+    url: str, dest: Path, *, name: str, hash_prefix: str | None, size_mb: float, progress: bool
+) -> None:
+    """Download `url` to `dest` within the limits, checked against `hash_prefix`; a WeightsError
+    (E802) for a transfer over a limit or of the wrong hash, the transfer's own exception
+    (URLError, OSError, http.client.HTTPException) otherwise. Nothing is left beside `dest`."""
+    limit = time_limit()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f"{dest.name}.{uuid.uuid4().hex}.partial")
+    transfer = _Transfer(url, partial, dest, hash_prefix, size_limit(size_mb), progress)
+    sys.stdout.write(f'Downloading: "{url}" to {dest}\n')  # torch.hub's words, where it wrote them
+    worker = threading.Thread(target=transfer.run, name="archspec-download", daemon=True)
+    start = time.monotonic()
+    worker.start()
+    try:
+        worker.join(limit)
+    finally:
+        with transfer.lock:  # after the time limit, or on Ctrl-C: the transfer is given up
+            transfer.cancelled = worker.is_alive()
+        if transfer.cancelled:
+            partial.unlink(missing_ok=True)
+    if transfer.cancelled:
+        raise WeightsError(
+            f"cannot fetch {name} from {url}: the download took more than {limit:g} seconds "
+            f"({_mb(transfer.received)} received in {time.monotonic() - start:.0f} s); nothing "
+            "was written to the cache",
+            code="E802",
+            hint=f"a stalled or slow server; on a slow link, raise the limit with "
+            f"${TIME_LIMIT_ENV}=SECONDS, or put {dest.name} in {dest.parent} (torch.hub's "
+            "cache, where torchvision also looks)",
+        )
+    if transfer.error is not None:
+        raise transfer.error
+
+
+class _Transfer:
+    """The download's state, shared by the worker thread and the caller waiting for it."""
+
+    def __init__(
+        self,
+        url: str,
+        partial: Path,
+        dest: Path,
+        hash_prefix: str | None,
+        max_bytes: int,
+        progress: bool,
+    ) -> None:
+        self.url, self.partial, self.dest = url, partial, dest
+        self.hash_prefix, self.max_bytes, self.progress = hash_prefix, max_bytes, progress
+        self.lock = threading.Lock()
+        self.cancelled = False
+        self.received = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        """The worker: fetch, check, rename; any failure kept for the caller."""
+        try:
+            with open(self.partial, "xb") as file:
+                digest = self._copy(file)
+            if digest is not None and self.hash_prefix and not digest.startswith(self.hash_prefix):
+                raise WeightsError(
+                    f"refused {self.url}: its sha256 is {digest[:16]}..., not "
+                    f"{self.hash_prefix}... as its file name says; nothing was written to the "
+                    "cache",
+                    code="E802",
+                    hint="the file is damaged or not torchvision's; fetch it again, or check the "
+                    "mirror named by base_url= or $ARCHSPEC_WEIGHTS_URL",
+                )
+            with self.lock:
+                if digest is not None and not self.cancelled:
+                    os.replace(self.partial, self.dest)
+        except BaseException as exc:  # handed to the caller's thread, Ctrl-C's too
+            self.error = exc
+        finally:
+            self.partial.unlink(missing_ok=True)
+
+    def _copy(self, file: Any) -> str | None:
+        """The bytes of the URL into `file`; their sha256, or None when given up on."""
+        request = Request(self.url, headers={"User-Agent": "torch.hub"})
+        sha256 = hashlib.sha256()
+        with urlopen(request, timeout=READ_TIMEOUT) as response:
+            declared = response.headers.get("Content-Length")
+            total = int(declared) if declared and declared.isdigit() else None
+            if total is not None and total > self.max_bytes:
+                raise self._too_big(f"the server announces {_mb(total)}")
+            read = getattr(response, "read1", response.read)  # one read of the socket at a time
+            shown = 0.0
+            while chunk := read(_CHUNK):
+                if self.cancelled:
+                    return None
+                self.received += len(chunk)
+                if self.received > self.max_bytes:
+                    raise self._too_big(f"the server sent more than {_mb(self.max_bytes)}")
+                file.write(chunk)
+                sha256.update(chunk)
+                if self.progress and time.monotonic() - shown > 0.2:
+                    shown = time.monotonic()
+                    _show(self.received, total)
+        if self.progress:
+            _show(self.received, total, end="\n")
+        return sha256.hexdigest()
+
+    def _too_big(self, what: str) -> WeightsError:
+        return WeightsError(
+            f"cannot fetch {self.url}: {what}, and the file is at most {_mb(self.max_bytes)}; "
+            "nothing was written to the cache",
+            code="E802",
+            hint="the server sends something other than torchvision's file (an endless or "
+            "wrong response); check the mirror named by base_url= or $ARCHSPEC_WEIGHTS_URL",
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def _show(received: int, total: int | None, end: str = "") -> None:
+    """A progress line on stderr (a terminal's), as torch.hub's bar was."""
+    of = f" of {_mb(total)}" if total else ""
+    sys.stderr.write(f"\r{_mb(received)}{of}{end}")
+    sys.stderr.flush()
+
+
+__all__ = [
+    "MAX_BYTES",
+    "READ_TIMEOUT",
+    "TIME_LIMIT",
+    "TIME_LIMIT_ENV",
+    "TRANSFER_ERRORS",
+    "download",
+    "size_limit",
+    "time_limit",
+]
