@@ -186,3 +186,28 @@ def test_the_symbolic_rows_change_no_result(spec: str, given: tuple[int, ...] | 
     read_by_input_shapes = given is None and lean.table is lean.general
     assert bool(lean.general.rows) == read_by_input_shapes
     assert read_by_input_shapes == (spec == SYMBOLIC_SIZES and given is None)
+
+
+def test_check_makes_the_declared_rows_only_when_they_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`check` of a declared input reads the IR's rows of the layers with a window (W402)
+    alone: the table of every node is made when the result's shapes are read (`--json`),
+    and then it is the table the IR holds."""
+    from archspec.passes import shapes
+
+    graph = archspec.build_graph("googlenet")
+    whole = list(shapes.declared_shapes(graph).rows)
+    made: list[str] = []
+    real = shapes._declared_rows
+    monkeypatch.setattr(
+        shapes, "_declared_rows", lambda m, *rest: (made.append(m.path), real(m, *rest))[1]
+    )
+    result = run(dataclasses.replace(pipeline.verified(graph), symbolic_rows=False))
+    checked = result.check_result()
+    assert checked.ok and checked.domain_text and made == []
+    assert checked.shapes == {r.path: r.shape for r in whole} and made.count("") == 1
+    assert result.table is not None and list(result.table.rows) == whole
+    assert result.table.rows == tuple(whole) and made.count("") == 1  # made once
+    with_rows = dataclasses.replace(result.table, rows=tuple(whole))
+    assert shapes.window_warnings(with_rows) == shapes.window_warnings(result.table)

@@ -19,7 +19,7 @@ they cannot take is a warning (W404), not an error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +73,8 @@ class ShapeTable:
     """Shapes of every node for one input, parents before children (registration order)."""
 
     input_shape: Shape
-    rows: tuple[NodeShape, ...]
+    #: a tuple, or the declared input's rows as `DeclaredRows` reads them from the IR
+    rows: Sequence[NodeShape]
     outputs: tuple[Shape, ...]
     constraints: tuple[LocatedConstraint, ...]
     failure: Diagnostic | None = None
@@ -157,10 +158,53 @@ def infer_shapes(
 
 def declared_shapes(graph: Graph) -> ShapeTable:
     """The table for the declared input, read from the IR (lowering computed it already)."""
-    rows: list[NodeShape] = []
-    _declared_rows(graph.root, "", 0, rows)
     outputs = tuple(s for s in graph.output_shapes if s is not None)
-    return ShapeTable(graph.input_shape, tuple(rows), outputs, ())
+    return ShapeTable(graph.input_shape, DeclaredRows(graph.root), outputs, ())
+
+
+class DeclaredRows(Sequence[NodeShape]):
+    """The declared input's rows, made from the IR the first time they are read: `check`
+    of a declared input reads only the layers that have a window (W402), and the table of
+    every node only for `--json`, so the rows of the other nodes are never made there."""
+
+    __slots__ = ("_root", "_rows")
+    __hash__ = None  # type: ignore[assignment]  # equal to a tuple of the same rows
+
+    def __init__(self, root: Module) -> None:
+        self._root = root
+        self._rows: tuple[NodeShape, ...] | None = None
+
+    def _all(self) -> tuple[NodeShape, ...]:
+        if self._rows is None:
+            rows: list[NodeShape] = []
+            _declared_rows(self._root, "", 0, rows)
+            self._rows = tuple(rows)
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[NodeShape]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DeclaredRows):
+            other = other._all()
+        return isinstance(other, tuple) and self._all() == other
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+    def of_kinds(self, kinds: Collection[str]) -> list[NodeShape]:
+        """The rows of the layers of these kinds, in table order, made for them alone."""
+        if self._rows is not None:
+            return [r for r in self._rows if r.node.kind in kinds and r.node.child is None]
+        rows: list[NodeShape] = []
+        _declared_of_kinds(self._root, "", 0, kinds, rows)
+        return rows
 
 
 def _declared_rows(module: Module, prefix: str, depth: int, rows: list[NodeShape]) -> None:
@@ -174,6 +218,20 @@ def _declared_rows(module: Module, prefix: str, depth: int, rows: list[NodeShape
         rows.append(_row(path, node, depth, tuple(node.in_shapes), node.shape))
         if node.child is not None:
             _declared_rows(node.child, path, depth + 1, rows)
+
+
+def _declared_of_kinds(
+    module: Module, prefix: str, depth: int, kinds: Collection[str], rows: list[NodeShape]
+) -> None:
+    """`DeclaredRows.of_kinds` under `module`: a layer's path is written only for a match."""
+    for node in module.nodes:
+        if node.child is not None:
+            path = f"{prefix}.{node.name}" if prefix else node.name
+            _declared_of_kinds(node.child, path, depth + 1, kinds, rows)
+        elif node.kind in kinds:
+            assert node.shape is not None  # a lowered graph has every shape
+            path = f"{prefix}.{node.name}" if prefix else node.name
+            rows.append(_row(path, node, depth, tuple(node.in_shapes), node.shape))
 
 
 def _walk(
@@ -476,7 +534,8 @@ def window_warnings(table: ShapeTable) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     # the op declares its window (0: none); a child module's kind is no op's
     windows = {kind: op.window_dims for kind, op in REGISTRY.items() if op.window_dims}
-    for row in table.rows:
+    rows = table.rows
+    for row in rows.of_kinds(windows) if isinstance(rows, DeclaredRows) else rows:
         nd = windows.get(row.node.kind)
         if nd is None or row.node.child is not None or not row.in_shapes:
             continue
