@@ -66,3 +66,21 @@ def test_one_command_parses_helps_and_fails_as_in_the_whole_app(args: list[str])
     whole = CliRunner().invoke(app, args, prog_name="archspec")
     alone = CliRunner().invoke(_app_for(args), args, prog_name="archspec")
     assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output)
+
+
+def test_check_of_a_file_without_weights_reads_no_other_spec(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The index of built-in names (every built-in file read) only serves a spec that has
+    pretrained weights: checking specs/lenet5.yaml reads lenet5 and what it imports."""
+    from archspec import api
+
+    def no_index() -> None:
+        raise AssertionError("the built-in index was read")
+
+    monkeypatch.setattr(api, "builtin_index", no_index)
+    result = CliRunner().invoke(app, ["check", str(SPECS / "lenet5.yaml")])
+    assert result.exit_code == 0 and "lenet5" in result.output, result.output
+    monkeypatch.undo()
+    result = CliRunner().invoke(app, ["check", str(SPECS / "vgg.yaml")])
+    assert "weights IMAGENET1K_V1 (default), IMAGENET1K_FEATURES" in result.output
