@@ -8,6 +8,7 @@ Nothing here imports torch at module level; `compile` imports the torch backend 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -50,9 +51,6 @@ from .passes.pipeline import (
 )
 from .plugins import env_plugin_files as env_plugin_files
 from .plugins import load_plugin_files as load_plugin_files
-from .summarising import summary as summary
-from .summary_text import fit_table as fit_table
-from .summary_text import print_summary as print_summary
 from .toolkit import Family as Family
 from .toolkit import LayerKind as LayerKind
 from .toolkit import ShapeTextError as ShapeTextError
@@ -89,7 +87,32 @@ if TYPE_CHECKING:  # pragma: no cover
     from pydantic import BaseModel
 
     from .backends.selfcheck import SelfCheck as SelfCheck  # check_emitted's result
+    from .diffs import SpecDiff as SpecDiff
+    from .diffs import diff as diff
     from .passes.shapes import CheckResult
+    from .summarising import summary as summary
+    from .summary_text import fit_table as fit_table
+    from .summary_text import print_summary as print_summary
+
+#: Names re-exported from modules that only some commands need (`check` needs none: the
+#: summaries' rows and text, spec diffs, which build on the functions below), imported on
+#: first use (PEP 562), as the package's own public names are.
+_ON_FIRST_USE = {
+    **dict.fromkeys(("SpecDiff", "diff"), "diffs"),
+    "summary": "summarising",
+    **dict.fromkeys(("fit_table", "print_summary"), "summary_text"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a re-exported name's module on first use and keep the name here."""
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __package__), name)
+    globals()[name] = value
+    return value
+
 
 #: Default refusal threshold for compile (parameter and buffer elements); max_params=.
 DEFAULT_MAX_PARAMS = 10**10
@@ -401,9 +424,6 @@ def check_limits(
             )
     return fp
 
-
-# Spec diffs (archspec/diffs.py) build on the functions above; the CLI reaches them here.
-from .diffs import SpecDiff, diff  # noqa: E402
 
 __all__ = [
     "ArchSpecError",

@@ -26,7 +26,6 @@ from ..api import (
     builtin_index,
     env_plugin_files,
     family_variants,
-    fit_table,
     load_plugin_files,
     parse_shape_text,
 )
@@ -129,6 +128,8 @@ def _is_terminal(stream: Any) -> bool:
 def print_table(out: Console, table: Table, droppable: Sequence[str] = ()) -> None:
     """Print a table within the console's width (the terminal's, COLUMNS, or 80 when piped),
     leaving out the `droppable` columns while it cannot fit (`archspec.api.fit_table`)."""
+    from ..api import fit_table  # the summaries' text module: not for `check`
+
     fit_table(out, table, droppable)
 
 
