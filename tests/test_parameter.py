@@ -271,3 +271,27 @@ def test_an_int64_buffer_is_read_only_where_torch_computes_with_it() -> None:
     errors = archspec.check(refused).errors
     assert [(d.code, d.span.line) for d in errors] == [("E401", 8)]
     assert "int64" in errors[0].message and "dtype: float32" in errors[0].hint
+
+
+def test_the_int64_walk_runs_only_on_a_graph_with_an_int64_buffer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """verify finds the int64 buffers as it checks each module, in a block too, and follows
+    the dtype only through a graph that has one (most have none)."""
+    from archspec.passes import dtypes
+
+    walked: list[str] = []
+    real = dtypes._walk
+    monkeypatch.setattr(
+        dtypes, "_walk", lambda m, *rest: (walked.append(m.path), real(m, *rest))[1]
+    )
+    assert archspec.check("resnet18").ok and walked == []
+    nested = (
+        "archspec: 1\nname: ints\ninput: [N, 3, 4, 4]\n"
+        "blocks:\n  Ids:\n    layers:\n"
+        "      - {name: b, type: buffer, shape: [1, 1, 4, 4], dtype: int64, fill: arange}\n"
+        "      - {name: a, type: softmax, dim: -1, from: b}\n"
+        "layers:\n  - {name: ids, type: Ids}\n"
+    )
+    errors = archspec.check(nested).errors
+    assert [(d.code, d.span.line) for d in errors] == [("E401", 8)] and "" in walked

@@ -27,7 +27,8 @@ def int64_readers(root: Module) -> list[Diagnostic]:
     return errors
 
 
-def _is_int_buffer(node: Node) -> bool:
+def is_int_buffer(node: Node) -> bool:
+    """An `int64` buffer: where every int64 tensor of a graph starts."""
     return node.kind == "buffer" and node.attrs.get("dtype") == "int64"
 
 
@@ -41,7 +42,7 @@ def _walk(module: Module, input_is_int: bool, errors: list[Diagnostic]) -> bool:
             if _walk(node.child, bool(read) and read[0], errors):
                 ints.add(node.name)
             continue
-        if _is_int_buffer(node):
+        if is_int_buffer(node):
             ints.add(node.name)
         elif not any(read) or node.kind in _TO_FLOAT:
             continue

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import Diagnostic, Severity, SpecError, once_per_place
-from ..ir import INPUT, Graph, Module, Node, iter_modules
+from ..ir import INPUT, Graph, Module, Node
 from ..ops import REGISTRY
-from .dtypes import int64_readers
+from .dtypes import int64_readers, is_int_buffer
 
 
 def verify(graph: Graph) -> Graph:
@@ -20,19 +20,33 @@ def verify(graph: Graph) -> Graph:
     """
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = list(graph.diagnostics)
-    for module in iter_modules(graph.root):
-        _check_module(module, errors, warnings)
-    errors += int64_readers(graph.root)
+    if _check_tree(graph.root, errors, warnings):  # only an int64 buffer makes int64 tensors
+        errors += int64_readers(graph.root)
     # a block's or repeat's copies share their spans: one diagnostic per place, with a count
     if errors:
         raise SpecError(diagnostics=once_per_place(errors), sources=dict(graph.sources))
     return dataclasses.replace(graph, diagnostics=tuple(once_per_place(warnings)))
 
 
-def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> None:
+def _check_tree(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> bool:
+    """Check `module` and the modules under it, in registration order (a recursion, not
+    `ir.iter_modules`: its generators cost as much as the checks); whether any holds an
+    int64 buffer."""
+    ints = _check_module(module, errors, warnings)
+    for node in module.nodes:
+        if node.child is not None:
+            ints = _check_tree(node.child, errors, warnings) or ints
+    return ints
+
+
+def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> bool:
+    """Check one module's nodes (their children aside); whether it holds an int64 buffer."""
     seen = {INPUT}
     consumers: dict[str, list[str]] = {}
+    ints = False
     for node in module.nodes:
+        if node.kind == "buffer" and is_int_buffer(node):
+            ints = True
         if node.name in seen:
             errors.append(Diagnostic("E304", f"duplicate name `{node.name}`", node.span))
         for i in node.inputs:
@@ -86,6 +100,8 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                     Severity.WARNING,
                 )
             )
+
+    return ints
 
 
 def _placeholder(node: Node) -> bool:
