@@ -138,7 +138,8 @@ def legacy_errors(
             continue
         try:
             # its errors, as check reports them: the pass after input_shapes adds warnings
-            lowered = Analysis(lower(spec, doc, {**params, **older.params}, max_layers))
+            graph_then = lower(spec, doc, {**params, **older.params}, max_layers)
+            lowered = Analysis(graph_then, symbolic_rows=False)  # check reads no rows
             errors = run(lowered, through=input_shapes).errors
         except ArchSpecError as exc:
             errors = [d for d in exc.diagnostics if d.severity is Severity.ERROR]

@@ -203,3 +203,19 @@ def test_check_validates_an_entrys_params_as_set_params_are() -> None:
     assert diag.span is not None and diag.span.line == 13  # the layer it breaks
     assert archspec.check(broken).ok  # width 4: the entry's `when` does not hold, no such load
     assert archspec.check(SPEC, width=6).ok
+
+
+def test_check_walks_the_older_layout_without_a_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """check lowers and checks the older layout a load would build (its errors are check's),
+    and, as for the spec itself, asks the symbolic walk for no rows nobody reads."""
+    from archspec.passes import pipeline
+
+    asked: list[bool] = []
+    real = pipeline.infer_shapes
+    monkeypatch.setattr(
+        pipeline,
+        "infer_shapes",
+        lambda graph, shape, rows=True: (asked.append(rows), real(graph, shape, rows=rows))[1],
+    )
+    assert archspec.check("mnasnet0_5").ok
+    assert asked == [False, False]  # the spec, then its version-1 layout
