@@ -25,6 +25,8 @@ from .catalog import family_variants as family_variants
 from .catalog import is_spec_text
 from .catalog import list_models as list_models
 from .catalog import read_source as read_source
+from .catalog import resolve as resolve
+from .catalog import resolved_text as resolved_text
 from .compose import library_modules as library_modules
 from .dims import Dim
 from .dims import format_shape as format_shape
@@ -87,30 +89,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from pydantic import BaseModel
 
     from .backends.selfcheck import SelfCheck as SelfCheck  # check_emitted's result
-    from .diffs import SpecDiff as SpecDiff
-    from .diffs import diff as diff
+    from .diffs import SpecDiff, diff
     from .passes.shapes import CheckResult
-    from .summarising import summary as summary
-    from .summary_text import fit_table as fit_table
-    from .summary_text import print_summary as print_summary
 
-#: Names re-exported from modules that only some commands need (`check` needs none: the
-#: summaries' rows and text, spec diffs, which build on the functions below), imported on
-#: first use (PEP 562), as the package's own public names are.
-_ON_FIRST_USE = {
-    **dict.fromkeys(("SpecDiff", "diff"), "diffs"),
-    "summary": "summarising",
-    **dict.fromkeys(("fit_table", "print_summary"), "summary_text"),
-}
+#: Names from modules only some commands need (`check`: none), imported on first use.
+_LATER = dict.fromkeys(("SpecDiff", "diff"), "diffs") | {"summary": "summarising"}
+_LATER |= dict.fromkeys(("fit_table", "print_summary"), "summary_text")
 
 
 def __getattr__(name: str) -> Any:
-    """Import a re-exported name's module on first use and keep the name here."""
-    module = _ON_FIRST_USE.get(name)
-    if module is None:
+    """PEP 562: a name of `_LATER` is imported when first asked for, and then kept."""
+    if name not in _LATER:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __package__), name)
-    globals()[name] = value
+    value = globals()[name] = getattr(
+        importlib.import_module(f".{_LATER[name]}", __package__), name
+    )
     return value
 
 
@@ -141,27 +134,6 @@ def _parse(source: SpecSource, variant: str | None = None) -> tuple[LoadedDoc, B
     # seam callers (and tests) wrap.
     doc = read_source(source) if variant is None else read_source(source, variant)
     return doc, validate_spec(doc)
-
-
-def resolve(source: SpecSource, *, variant: str | None = None) -> dict[str, Any]:
-    """The fully resolved spec as plain data (imports copied in, base extended, the variant
-    chosen), as `archspec show` prints it; compiling it gives the same module as `source`."""
-    doc = read_source(source, variant)
-    validate_spec(doc)
-    return doc.data  # type: ignore[no-any-return]
-
-
-def resolved_text(source: SpecSource, *, variant: str | None = None) -> str:
-    """`resolve(source)` as YAML text: a plain spec (no `use:`, no `variants:`), ASCII only
-    (other characters written as escapes, so no control character reaches a terminal)."""
-    import yaml
-
-    data = resolve(source, variant=variant)
-    order = ("archspec", "name", "class_name", "description", "input", "params", "blocks")
-    data = {k: data[k] for k in (*order, *data) if k in data}
-    return yaml.safe_dump(
-        data, sort_keys=False, allow_unicode=False, width=100, default_flow_style=None
-    )
 
 
 def _lowered(

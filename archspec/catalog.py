@@ -20,6 +20,7 @@ from .errors import ArchSpecError, LoadError
 from .loaddata import load_data
 from .loader import LoadedDoc, load_yaml, read_spec_text
 from .spec_plugins import check_spec_name, spec_folders
+from .validate import validate_spec
 
 SpecSource = str | Path | Mapping[str, Any]
 
@@ -215,6 +216,27 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     )
     shown = repr(source) if len(source) <= 200 else repr(source[:200]) + "..."
     raise LoadError(f"no spec file or built-in spec named {shown}", code="E100", hint=hint)
+
+
+def resolve(source: SpecSource, *, variant: str | None = None) -> dict[str, Any]:
+    """The fully resolved spec as plain data (imports copied in, base extended, the variant
+    chosen), as `archspec show` prints it; compiling it gives the same module as `source`."""
+    doc = read_source(source, variant)
+    validate_spec(doc)
+    return doc.data  # type: ignore[no-any-return]
+
+
+def resolved_text(source: SpecSource, *, variant: str | None = None) -> str:
+    """`resolve(source)` as YAML text: a plain spec (no `use:`, no `variants:`), ASCII only
+    (other characters written as escapes, so no control character reaches a terminal)."""
+    import yaml
+
+    data = resolve(source, variant=variant)
+    order = ("archspec", "name", "class_name", "description", "input", "params", "blocks")
+    data = {k: data[k] for k in (*order, *data) if k in data}
+    return yaml.safe_dump(
+        data, sort_keys=False, allow_unicode=False, width=100, default_flow_style=None
+    )
 
 
 def _display(path: Path) -> Path:
