@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import core_schema
+from typing_extensions import TypeAliasType
 
 from .constructs import BLOCK_CALL, CONSTRUCTS, on_change
 from .ops import REGISTRY
@@ -315,6 +316,9 @@ def _build(inline: bool = False) -> dict[str, Any]:
             custom_error_message="each layer needs a `type` (a layer kind or a block name)",
         ),
     ]
+    if not inline:  # one definition that every layer list refers to: the union's ~90
+        # members are generated once, not again for the spec, blocks and each construct
+        node = TypeAliasType("Node", node)  # type: ignore[misc]
 
     class BlockDef(BaseModel):
         """A reusable, parameterised module; instances are written `{type: BlockName, ...}`."""

@@ -115,3 +115,19 @@ def test_expression_checks_are_kept_by_their_text() -> None:
             lazy.model_validate(bad)
         assert [e["loc"][1] for e in exc.value.errors() if e["type"] == "value_error"] == [0, 1]
     lazy.model_validate(_spec([{"type": "linear", "out_features": "2 * (3)"}]))
+
+
+def _node_unions(value: Any) -> int:
+    """How many times a core schema holds the node union (a tagged union with every kind)."""
+    if isinstance(value, list):
+        return sum(_node_unions(v) for v in value)
+    if not isinstance(value, dict):
+        return 0
+    own = value.get("type") == "tagged-union" and "conv2d" in value.get("choices", {})
+    return own + sum(_node_unions(v) for v in value.values())
+
+
+def test_the_node_union_is_generated_once() -> None:
+    """The spec, a block and every construct hold layer lists: the lazy model refers to one
+    definition of the node union (its ~90 members were generated again at each place)."""
+    assert _node_unions(schema.spec_model().__pydantic_core_schema__) == 1
