@@ -306,12 +306,9 @@ def _layer_members(inline: bool) -> list[Any]:
     ]
 
 
-def _build(inline: bool = False) -> dict[str, Any]:
-    """Build the node union and the spec model from the current registry (`inline`: with
-    the layer models inline, for the JSON Schema)."""
-
+def _node_union(inline: bool, compound: dict[str, type[BaseModel]]) -> Any:
+    """The union of every layer kind, construct and the block call, chosen by `type`."""
     members = _layer_members(inline)
-    compound = {kind: c.schema for kind, c in CONSTRUCTS.items()}
     members += [Annotated[m, Tag(k)] for k, m in compound.items()]
     members.append(Annotated[BLOCK_CALL.schema, Tag("block")])
     node = Annotated[
@@ -322,9 +319,19 @@ def _build(inline: bool = False) -> dict[str, Any]:
             custom_error_message="each layer needs a `type` (a layer kind or a block name)",
         ),
     ]
-    if not inline:  # one definition that every layer list refers to: the union's ~90
-        # members are generated once, not again for the spec, blocks and each construct
-        node = TypeAliasType("Node", node)  # type: ignore[misc]
+    if inline:
+        return node
+    # One definition that every layer list refers to: the union's ~90 members are generated
+    # once, not again for the spec, blocks and each construct.
+    return TypeAliasType("Node", node)
+
+
+def _build(inline: bool = False) -> dict[str, Any]:
+    """Build the node union and the spec model from the current registry (`inline`: with
+    the layer models inline, for the JSON Schema)."""
+
+    compound = {kind: c.schema for kind, c in CONSTRUCTS.items()}
+    node = _node_union(inline, compound)
 
     class BlockDef(BaseModel):
         """A reusable, parameterised module; instances are written `{type: BlockName, ...}`."""
