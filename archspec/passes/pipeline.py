@@ -19,7 +19,7 @@ analysis). Each command runs the passes it needs and no pass twice:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..dims import Dim, Shape, format_shape
@@ -28,6 +28,7 @@ from ..ir import Graph
 from .domain import Domain
 from .shapes import (
     CheckResult,
+    DeclaredRows,
     LocatedConstraint,
     NodeShape,
     ShapeTable,
@@ -98,38 +99,19 @@ class Analysis:
         table = self.table
         return CheckResult(
             input_shape=table.input_shape,
-            shapes=_ShapesByPath(table.rows),
+            shapes=_by_path(table.rows),
             outputs=_on_domain(table.outputs, self.domain) if table.failure is None else (),
             **base,  # type: ignore[arg-type]
         )
 
 
-class _ShapesByPath(Mapping[str, Shape]):
-    """Each row's shape by its path, made the first time it is read: `check` prints it only
-    for `--json`, and a table of thousands of rows is not worth making for nothing."""
-
-    __slots__ = ("_rows", "_shapes")
-
-    def __init__(self, rows: Sequence[NodeShape]) -> None:
-        self._rows = rows
-        self._shapes: dict[str, Shape] | None = None
-
-    def _all(self) -> dict[str, Shape]:
-        if self._shapes is None:
-            self._shapes = {r.path: r.shape for r in self._rows}
-        return self._shapes
-
-    def __getitem__(self, path: str) -> Shape:
-        return self._all()[path]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-    def __repr__(self) -> str:
-        return repr(self._all())
+def _by_path(rows: Sequence[NodeShape]) -> dict[str, Shape]:
+    """Each row's shape by its path (the declared ones straight from the IR: no row made). A
+    plain dict, not a view that makes it when read: that would keep every graph checked
+    alive (the CLI keeps the results of all its specs), which costs the collector more."""
+    if isinstance(rows, DeclaredRows):
+        return rows.shapes()
+    return {r.path: r.shape for r in rows}
 
 
 def _on_domain(shapes: tuple[Shape, ...], domain: Domain | None) -> tuple[Shape, ...]:

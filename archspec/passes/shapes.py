@@ -164,8 +164,8 @@ def declared_shapes(graph: Graph) -> ShapeTable:
 
 class DeclaredRows(Sequence[NodeShape]):
     """The declared input's rows, made from the IR the first time they are read: `check`
-    of a declared input reads only the layers that have a window (W402), and the table of
-    every node only for `--json`, so the rows of the other nodes are never made there."""
+    of a declared input reads only the layers that have a window (W402) and each node's
+    shape by its path, so it makes no row of the others."""
 
     __slots__ = ("_root", "_rows")
     __hash__ = None  # type: ignore[assignment]  # equal to a tuple of the same rows
@@ -198,6 +198,14 @@ class DeclaredRows(Sequence[NodeShape]):
     def __repr__(self) -> str:
         return repr(self._all())
 
+    def shapes(self) -> dict[str, Shape]:
+        """Each node's shape by its path (its row's), made from the IR without the rows."""
+        if self._rows is not None:
+            return {r.path: r.shape for r in self._rows}
+        out: dict[str, Shape] = {}
+        _declared_by_path(self._root, "", out)
+        return out
+
     def of_kinds(self, kinds: Collection[str]) -> list[NodeShape]:
         """The rows of the layers of these kinds, in table order, made for them alone."""
         if self._rows is not None:
@@ -218,6 +226,17 @@ def _declared_rows(module: Module, prefix: str, depth: int, rows: list[NodeShape
         rows.append(_row(path, node, depth, tuple(node.in_shapes), node.shape))
         if node.child is not None:
             _declared_rows(node.child, path, depth + 1, rows)
+
+
+def _declared_by_path(module: Module, prefix: str, out: dict[str, Shape]) -> None:
+    """`DeclaredRows.shapes` under `module`."""
+    dot = prefix + "." if prefix else ""
+    for node in module.nodes:
+        path = dot + node.name
+        assert node.shape is not None  # a lowered graph has every shape
+        out[path] = node.shape
+        if node.child is not None:
+            _declared_by_path(node.child, path, out)
 
 
 def _declared_of_kinds(
