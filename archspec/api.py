@@ -35,8 +35,10 @@ from .errors import escape_text as escape_text
 from .files import MODULE as MODULE
 from .files import SCHEMA as SCHEMA
 from .files import SPEC as SPEC
+from .files import check_target as check_target
 from .files import display_path as display_path
 from .files import is_stdout as is_stdout
+from .files import output_file as output_file
 from .files import write_atomic as write_atomic
 from .ir import Graph
 from .limits import MAX_TENSOR_ELEMENTS as MAX_TENSOR_ELEMENTS

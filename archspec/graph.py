@@ -11,10 +11,14 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ToolError
 from .ir import Graph
 from .picture import DEFAULT_DEPTH, Box, Cluster, Edge, Picture, picture
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .files import OutputKind
 
 FORMATS: dict[str, str] = {
     ".dot": "dot",
@@ -217,12 +221,35 @@ def write_graph(
     The write follows archspec.files' one rule for every writer: an existing file that is not
     an archspec picture of that format is replaced only with `force` (E603 otherwise).
     """
-    from .files import DOT, MERMAID, PICTURE, write_atomic
+    from .files import write_atomic
 
-    fmt = format_for(path)
+    fmt = output_format(path)
     data = render(graph, fmt, depth, fold)
-    write_atomic(path, data, kind={"dot": DOT, "mermaid": MERMAID}.get(fmt, PICTURE), force=force)
+    write_atomic(path, data, kind=_output_kind(fmt), force=force)
     return fmt
+
+
+def output_format(path: str | Path, *, force: bool = True) -> str:
+    """The format a picture written to `path` takes: its suffix's, or DOT for a stream with
+    none (stdout, a FIFO, the null device: what `archspec graph` prints). Refuses what the
+    write would, before any drawing: E604 (a directory, a device), E702 (an unknown suffix),
+    and without `force` E603 (a file archspec did not draw)."""
+    from .files import check_target
+
+    through = check_target(path, force=True)
+    if through and Path(path).suffix.lower() not in FORMATS:
+        fmt = "dot"
+    else:
+        fmt = format_for(path)
+    if not force:
+        check_target(path, kind=_output_kind(fmt), force=False)
+    return fmt
+
+
+def _output_kind(fmt: str) -> OutputKind:
+    from .files import DOT, MERMAID, PICTURE
+
+    return {"dot": DOT, "mermaid": MERMAID}.get(fmt, PICTURE)
 
 
 __all__ = [
@@ -233,6 +260,7 @@ __all__ = [
     "Edge",
     "Picture",
     "format_for",
+    "output_format",
     "picture",
     "render",
     "run_dot",

@@ -191,11 +191,13 @@ def json_schema_text() -> str:
     return text()
 
 
-def picture_format(path: str | Path) -> str:
-    """The picture format a file name asks for by its suffix (ToolError if none)."""
-    from .graph import format_for
+def picture_format(path: str | Path, *, force: bool = True) -> str:
+    """The picture format a write to `path` takes (its suffix's; DOT for a stream, such as
+    stdout, with none), refusing what the write would before any drawing (see
+    `graph.output_format`)."""
+    from .graph import output_format
 
-    return format_for(path)
+    return output_format(path, force=force)
 
 
 def render_picture(graph: Graph, fmt: str, depth: int | None = None, fold: bool = True) -> bytes:

@@ -60,7 +60,6 @@ def test_compile_refuses_a_file_it_did_not_write(tmp_path: Path) -> None:
 def test_compile_never_leaves_a_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import archspec.cli.build as build
 
     target = tmp_path / "lenet.py"
     target.write_text(_source("lenet5").replace("10", "11"))  # ours, to be replaced
@@ -68,7 +67,7 @@ def test_compile_never_leaves_a_partial_file(
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(build.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     result = runner.invoke(app, ["compile", "lenet5", "-o", str(target)])
     assert result.exit_code == 1
     assert "E604" in result.output and "No space left" in result.output
@@ -81,7 +80,6 @@ def test_interrupted_compile_leaves_the_old_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     """Ctrl-C while the temporary file is half written, or while it is being checked."""
-    import archspec.cli.build as build
 
     old = _source("lenet5").replace("10", "11")
     target = tmp_path / "lenet.py"
@@ -104,7 +102,7 @@ def test_interrupted_compile_leaves_the_old_file(
             f.write = write  # type: ignore[method-assign]
             return f
 
-        monkeypatch.setattr(build.os, "fdopen", half_then_interrupt)
+        monkeypatch.setattr(os, "fdopen", half_then_interrupt)
     else:
         from archspec.backends import selfcheck
 

@@ -15,7 +15,6 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -151,26 +150,27 @@ def parse_sets(items: list[str] | None) -> dict[str, str]:
 STDOUT = "/dev/stdout"
 
 
-def output_path(text: str) -> Path:
-    """An -o/--output value: an empty one names no file (Path("") would be ".", the
-    current directory, and the error would say so), so it is a usage error naming -o."""
+def output_path(text: str) -> str:
+    """An -o/--output value, kept as written (`out/`, a trailing separator, names a folder:
+    see `api.output_file`). An empty one names no file (Path("") would be ".", the current
+    directory, and the error would say so), so it is a usage error naming -o."""
     if not text:
         raise typer.BadParameter("an empty path names no file: give a file name")
     if text == "-":  # the usual name of standard output, written through as /dev/stdout is
         if not os.path.exists(STDOUT):
             raise typer.BadParameter(f"-o - writes to {STDOUT}, which this system has not")
-        return Path(STDOUT)
-    return Path(text)
+        return STDOUT
+    return text
 
 
-def output_or_print(text: str) -> Path | None:
+def output_or_print(text: str) -> str | None:
     """`output_path` for a command that prints without -o: `-o -` prints, as no -o does."""
     return None if text == "-" else output_path(text)
 
 
 def output_given(text: str | None) -> str | None:
-    """`output_path` for an -o kept as text (compile's, which may name a directory)."""
-    return text if text is None else str(output_path(text))
+    """`output_path` as a callback, for an -o that may be left out."""
+    return text if text is None else output_path(text)
 
 
 def parse_input(text: str | None) -> tuple[int, ...] | None:

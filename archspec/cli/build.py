@@ -9,7 +9,6 @@ target may be, and when an existing file is replaced (--force), is archspec.file
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -135,9 +134,9 @@ def _report_console(target: Path) -> Any:
 def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
     """`compile` of one network: write the module once it is checked, then say what it is."""
     _warn([graph])
+    target = _target(output, graph.name, force)
     with progress(f"emitting {graph.name} and checking it against archspec.compile"):
         source = api.emit_graph(graph)
-        target = _target(output, graph.name)
         counts = api.write_atomic(
             target,
             source,
@@ -176,9 +175,9 @@ def _compile_family(family: api.Family, output: str | None, force: bool) -> None
         return checked[0][1]
 
     n = len(family.graphs)
+    target = _target(output, family.name, force)
     with progress(f"emitting the {n} variants of {family.name} and checking each"):
         source, functions = api.emit_family_named(family.graphs)
-        target = _target(output, family.name)
         api.write_atomic(target, source, check=check, kind=api.MODULE, force=force)
     out = _report_console(target)
     out.print(f"wrote {api.display_path(target)}: {n} variants", markup=False)
@@ -266,15 +265,14 @@ def _warn(graphs: list[api.Graph]) -> None:
                 print(text, file=sys.stderr)
 
 
-def _target(output: str | None, name: str) -> Path:
-    """Where compile writes: -o as given, <dir>/<name>.py for a directory, or generated/."""
-    if output is None:
-        return Path("generated") / f"{name}.py"
-    path = Path(output)
-    # os.path.isdir is False for any error (a name too long, say): write_atomic reports it.
-    if os.path.isdir(output) or output.endswith(("/", os.sep)):
-        return path / f"{name}.py"
-    return path
+def _target(output: str | None, name: str, force: bool) -> Path:
+    """Where compile writes: -o as given, <dir>/<name>.py for a directory (`out/` is one,
+    made if missing), or generated/; refused (E603, E604) before any emitting."""
+    target = Path("generated") / f"{name}.py"
+    if output is not None:
+        target = api.output_file(output, f"{name}.py", into=True)
+    api.check_target(target, kind=api.MODULE, force=force)
+    return target
 
 
 def _macs_text(graph: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -63,7 +62,7 @@ def import_(
         typer.Option("--name", metavar="NAME", help="The spec's name (default: FACTORY)."),
     ] = None,
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "-o",
             "--output",
@@ -78,13 +77,17 @@ def import_(
     ] = False,
 ) -> None:
     shape = parse_input(input_text)
+    target = None
+    if output is not None:  # refused before the import, which may take a while
+        target = api.output_file(output, f"{name or factory.rpartition(':')[2]}.yaml")
+        api.check_target(target, kind=api.SPEC, force=force)
     text = api.import_factory(factory, args or [], input=shape or (1, 3, 224, 224), name=name)
     result = api.check(text)
     err = console(stderr=True)
-    if output is None:
+    if target is None:
         sys.stdout.write(text)
     else:
-        api.write_atomic(output, text, kind=api.SPEC, force=force)
-        err.print(f"wrote {api.display_path(output)}", highlight=False)
+        api.write_atomic(target, text, kind=api.SPEC, force=force)
+        err.print(f"wrote {api.display_path(target)}", highlight=False)
     if result.domain_text:
         err.print(f"domain  {result.domain_text}", highlight=False, markup=False)

@@ -192,7 +192,7 @@ def _literal(value: object) -> str:
 @report_errors
 def schema(
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "-o",
             "--output",
@@ -214,12 +214,15 @@ def schema(
     `# yaml-language-server: $schema=...` first line.
     """
     use_plugins(plugins)
+    target = None if output is None else api.output_file(output, SCHEMA_FILE)
+    if target is not None:
+        api.check_target(target, kind=api.SCHEMA, force=force)
     text = api.json_schema_text()
-    if output is None:
+    if target is None:
         sys.stdout.write(text)
         return
-    api.write_atomic(output, text, kind=api.SCHEMA, force=force)
-    console(stderr=True).print(f"wrote {api.display_path(output)}")
+    api.write_atomic(target, text, kind=api.SCHEMA, force=force)
+    console(stderr=True).print(f"wrote {api.display_path(target)}")
 
 
 # --------------------------------------------------------------------------------------
@@ -397,7 +400,7 @@ def new(
         ),
     ] = None,
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "-o",
             "--output",
@@ -418,7 +421,8 @@ def new(
     above it (up to the repository's root), else one written next to the spec.
     """
     use_plugins(plugins)
-    path = output or Path(f"{name}.yaml")
+    path = Path(f"{name}.yaml") if output is None else api.output_file(output, f"{name}.yaml")
+    api.check_target(path, kind=api.SPEC, force=force)
     shared = _nearest_schema(path.parent)
     text = scaffold(name, from_)
     if shared is not None:  # point at the one schema there is, not a copy per folder
@@ -504,7 +508,7 @@ def graph(
         ),
     ],
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "-o",
             "--output",
@@ -541,14 +545,15 @@ def graph(
     Every edge is labelled with the shape of the tensor it carries.
     """
     use_plugins(plugins)
-    if output is not None:
-        api.picture_format(output)  # an unknown suffix is refused before any work
+    target = None if output is None else api.output_file(output, f"{Path(spec).stem}.svg")
+    if target is not None:  # a path, a suffix or a file that is refused, before any work
+        api.picture_format(target, force=force)
     g = api.build_graph(spec, parse_sets(sets), max_layers=max_layers, variant=variant)
-    if output is None:
+    if target is None:
         sys.stdout.write(api.render_picture(g, "dot", depth, fold).decode())
         return
-    api.write_picture(g, output, depth, fold, force=force)
-    console(stderr=True).print(f"wrote {api.display_path(output)}")
+    api.write_picture(g, target, depth, fold, force=force)
+    console(stderr=True).print(f"wrote {api.display_path(target)}")
 
 
 __all__ = ["first_sentence", "scaffold"]
