@@ -96,3 +96,46 @@ def test_check_of_a_file_without_weights_reads_no_other_spec(
     monkeypatch.undo()
     result = CliRunner().invoke(app, ["check", str(SPECS / "vgg.yaml")])
     assert "weights IMAGENET1K_V1 (default), IMAGENET1K_FEATURES" in result.output
+
+
+def _run(code: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_version_loads_no_command() -> None:
+    """`archspec --version` prints before any command would run: none is imported, nor the
+    API they use (pydantic's models of every layer kind, the lowering, the passes)."""
+    out = _run(
+        """
+        import sys
+        from archspec.cli import main
+        sys.argv = ["archspec", "--version"]
+        try:
+            main()
+        except SystemExit as exc:
+            status = exc.code
+        heavy = ("archspec.api", "archspec.cli.analyse", "pydantic")
+        loaded = sorted(m for m in sys.modules if m in heavy)
+        print("loaded:", loaded, "status:", status)
+        """
+    )
+    from archspec import __version__
+
+    assert out.splitlines()[-2:] == [f"archspec {__version__}", "loaded: [] status: 0"], out
+
+
+def test_commands_keep_their_order_whichever_module_loads_first() -> None:
+    """--help lists the commands in one order, also when a command's module was imported
+    before the others (a test importing archspec.cli.build, say)."""
+    code = """
+        {first}
+        from archspec.cli import app
+        print(" ".join(c.callback.__name__ for c in app.registered_commands))
+        """
+    alone = _run(code.format(first=""))
+    assert alone == _run(code.format(first="import archspec.cli.tools")), alone
+    assert alone.split()[:2] == ["check", "summary"]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import archspec
 from archspec import api, limits, loader, schema
-from archspec.cli.app import app
+from archspec.cli import app
 from archspec.compose import sources, variants
 from archspec.constructs.registry import META_FIELDS
 from archspec.lowering import context, values

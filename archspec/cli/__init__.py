@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import gc
+import importlib
 import os
 import signal
 import sys
@@ -18,15 +20,7 @@ import threading
 from pathlib import Path
 from typing import NoReturn
 
-# The imports of the commands (pydantic's models of every layer kind, typer, rich) make
-# several hundred thousand objects that live as long as the process and no garbage: the
-# collector would walk them again and again while they are made, and at every full
-# collection after (~80 ms CPU of a cold `archspec check` of every shipped spec). It is
-# paused until they are done, and then they are moved out of its sight (gc.freeze).
-_COLLECTING = gc.isenabled()
-gc.disable()
-
-from ..files import exit_on_signal  # noqa: E402
+from ..files import exit_on_signal
 
 
 def _install_interrupt_handler() -> None:
@@ -49,20 +43,57 @@ def _install_interrupt_handler() -> None:
 if Path(sys.argv[0] if sys.argv else "").stem == "archspec":
     _install_interrupt_handler()
 
-from . import analyse, build, diff, tools  # noqa: E402, F401  (each registers its commands on `app`)
-
-# isort: split
-from . import importer  # noqa: E402, F401  (registered last: listed last in --help)
-from .app import WRITE_FAILURES, app, cannot_write  # noqa: E402
-
 # isort: split
 import typer  # noqa: E402
 import typer.main  # noqa: E402
 import typer.models  # noqa: E402
 
-gc.freeze()
-if _COLLECTING:
-    gc.enable()
+from . import app as _app_module  # noqa: E402
+from .app import WRITE_FAILURES, cannot_write  # noqa: E402
+
+# `app` is the Typer app with every command (`from archspec.cli import app`), which
+# `__getattr__` gives once the commands are loaded; the submodule of that name stays
+# `archspec.cli.app` in sys.modules.
+del app  # type: ignore[name-defined]  # noqa: F821
+
+#: The modules of the commands, in the order --help lists them (each registers its own).
+COMMAND_MODULES = ("analyse", "build", "diff", "tools", "importer")
+
+
+@functools.cache
+def _commands() -> typer.Typer:
+    """The app with every command registered: their modules imported, in a fixed order.
+
+    They import the whole API (pydantic's models of every layer kind, the lowering, the
+    passes): several hundred thousand objects that live as long as the process and no
+    garbage. The collector would walk them again and again while they are made, and at every
+    full collection after (~80 ms CPU of a cold `archspec check` of every shipped spec), so
+    it is paused until they are made, and then they are moved out of its sight (gc.freeze).
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for name in COMMAND_MODULES:
+            importlib.import_module(f".{name}", __name__)
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
+    typer_app = _app_module.app
+    order = {f"{__name__}.{name}": i for i, name in enumerate(COMMAND_MODULES)}
+    typer_app.registered_commands.sort(
+        key=lambda c: order.get(getattr(c.callback, "__module__", ""), len(order))
+    )
+    return typer_app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """`app`: the Typer app, its commands loaded on first use (PEP 562)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()["app"] = _commands()
+    return globals()["app"]
+
 
 #: Exit codes passed on as they are; any other becomes 2 (a usage error) or 1.
 _EXIT_CODES = frozenset(
@@ -104,11 +135,15 @@ def _app_for(args: list[str]) -> typer.Typer:
     signature and its annotations) before it runs one: ~25 ms CPU of every run, of which the
     one command run needs a tenth. The one command parses, helps and fails exactly as in
     `app`; anything else (no command, a name no command has, a global option other than
-    --debug first: --help, --version, completion) gets `app` itself.
+    --debug first: --help, --version, completion) gets `app` itself. `--version` alone
+    loads no command at all: it prints before any would run.
     """
     i = 0
     while i < len(args) and args[i] == "--debug":
         i += 1
+    if args[i:] == ["--version"] and not os.environ.get("_ARCHSPEC_COMPLETE"):
+        return _app_module.app
+    app = _commands()
     if i == len(args) or os.environ.get("_ARCHSPEC_COMPLETE"):
         return app
     chosen = [c for c in app.registered_commands if _command_name(c) == args[i]]

@@ -1,6 +1,8 @@
 """The shared Typer app, option parsing and error reporting for every CLI command.
 
-Commands live in sibling modules (build, analyse, tools) and use only `archspec.api`.
+Commands live in sibling modules (build, analyse, tools) and use only `archspec.api`; this
+module imports the API only where a function here needs it, so that `archspec --version`
+(which loads no command: see archspec.cli) imports no more than typer.
 Exit codes: 0 ok, 1 spec error (an ArchSpecError), 2 usage error, 3 internal error.
 """
 
@@ -18,16 +20,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-
-from ..api import (
-    ArchSpecError,
-    ShapeTextError,
-    builtin_index,
-    env_plugin_files,
-    family_variants,
-    load_plugin_files,
-    parse_shape_text,
-)
 
 if TYPE_CHECKING:  # rich is imported when a command prints through it (`check` does not)
     from rich.console import Console
@@ -175,6 +167,8 @@ def output_given(text: str | None) -> str | None:
 
 def parse_input(text: str | None) -> tuple[int, ...] | None:
     """`--input 1,3,224,224` (also `1x3x224x224`)."""
+    from ..api import ShapeTextError, parse_shape_text
+
     if text is None:
         return None
     shown = _clipped(text)
@@ -210,6 +204,8 @@ def report_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..api import ArchSpecError
+
         try:
             return fn(*args, **kwargs)
         except ArchSpecError as exc:
@@ -292,6 +288,8 @@ INPUT_HELP = "Concrete input shape, e.g. 1,3,224,224 (default: the spec's input)
 def complete_spec(incomplete: str) -> list[str]:
     """Shell completion of a SPEC: the built-in names (variants included) that start with what
     is typed. Nothing for a path (`specs/`, `net.yaml`), so the shell completes file names."""
+    from ..api import builtin_index
+
     if "/" in incomplete or incomplete.startswith(".") or incomplete.endswith((".yaml", ".yml")):
         return []
     try:
@@ -302,6 +300,8 @@ def complete_spec(incomplete: str) -> list[str]:
 
 def complete_variant(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of --variant: the variants of the family file the command names."""
+    from ..api import family_variants
+
     spec = ctx.params.get("spec") or ctx.params.get("specs")
     if isinstance(spec, (list, tuple)):
         spec = spec[0] if spec else None
@@ -355,6 +355,8 @@ def use_plugins(files: list[str] | None) -> None:
     The person running the command names them; nothing in a spec can add one. Without any,
     nothing is loaded here (installed entry points still load when a spec is read).
     """
+    from ..api import env_plugin_files, load_plugin_files
+
     paths = [*env_plugin_files(), *(files or [])]
     if paths:
         load_plugin_files(paths)
