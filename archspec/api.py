@@ -74,6 +74,7 @@ from .toolkit import parse_shape_text as parse_shape_text
 from .toolkit import picture_format as picture_format
 from .toolkit import render_picture as render_picture
 from .toolkit import sample_cost as sample_cost
+from .toolkit import shown_text as shown_text
 from .toolkit import spec_params
 from .toolkit import write_picture as write_picture
 from .validate import validate_spec

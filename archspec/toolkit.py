@@ -280,6 +280,42 @@ def spec_params(params: Mapping[str, Any] | None, keywords: Mapping[str, Any]) -
     return {**params, **keywords}
 
 
+def shown_text(
+    source: SpecSource, *, variant: str | None = None, params: Mapping[str, Any] | None = None
+) -> str:
+    """What `archspec show` prints: the resolved spec (`catalog.resolved_text`), with `params`
+    (as compile takes them: `--set` text is parsed by each param's type) written as their
+    params' defaults, so that the text compiles as the spec does with them. A param the
+    spec has not, or a value that does not fit, is compile's error (E302, E309, located); a
+    required param not given stays required, as written."""
+    from .catalog import read_source, resolved_text
+
+    if not params:
+        return resolved_text(source, variant=variant)
+    from .errors import SpecError
+    from .lower import bind_params
+    from .lowering.values import decl_of
+    from .lowering.walker import Lowerer
+    from .validate import validate_spec
+
+    doc = read_source(source, variant)
+    lowerer = Lowerer(validate_spec(doc), doc, params)
+    bind_params(lowerer)
+    errors = [d for d in lowerer.bag.errors if d.code != "E303"]  # E303: a param not given
+    if errors:
+        raise SpecError(diagnostics=errors, sources=doc.sources)
+    declared = dict(doc.data["params"])
+    for name in params:
+        entry, value = declared[name], lowerer.globals[name]
+        # a short form (`width: 32`, `depth: int`) is written in full: its type stays the same
+        declared[name] = (
+            {**entry, "default": value}
+            if isinstance(entry, Mapping)
+            else {"type": decl_of(entry).type, "default": value}
+        )
+    return resolved_text({**doc.data, "params": declared})
+
+
 def input_shape(value: Any) -> tuple[int, ...] | None:
     """The `input=` argument of `check` and `summary` as a shape, checked strictly.
 

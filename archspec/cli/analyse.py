@@ -17,9 +17,9 @@ import typer
 from .. import api
 from .app import (
     INPUT_HELP,
-    SET_HELP,
     MaxLayers,
     Plugins,
+    Sets,
     Variant,
     app,
     complete_spec,
@@ -98,7 +98,7 @@ def check(
             metavar="SPEC", help="Spec files or built-in spec names.", autocompletion=complete_spec
         ),
     ],
-    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    set_: Sets = None,
     input_: Annotated[str | None, typer.Option("--input", help=INPUT_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
@@ -202,7 +202,7 @@ def summary(
             metavar="SPEC", help="A spec file or built-in spec name.", autocompletion=complete_spec
         ),
     ],
-    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    set_: Sets = None,
     input_: Annotated[
         str | None,
         typer.Option("--input", help="Concrete input shape, e.g. 1,3,224,224 (default: symbolic)."),

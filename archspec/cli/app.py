@@ -282,6 +282,7 @@ def _root(
 
 
 SET_HELP = "Set a spec param, e.g. --set num_classes=10 (repeatable)."
+SET_METAVAR = "KEY=VALUE"
 INPUT_HELP = "Concrete input shape, e.g. 1,3,224,224 (default: the spec's input)."
 
 
@@ -315,6 +316,9 @@ def complete_variant(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 #: --variant, on every command that reads a spec.
+#: `--set KEY=VALUE`, as every command that builds a spec takes it
+Sets = Annotated[list[str] | None, typer.Option("--set", metavar=SET_METAVAR, help=SET_HELP)]
+
 Variant = Annotated[
     str | None,
     typer.Option(

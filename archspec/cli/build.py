@@ -17,9 +17,9 @@ import typer
 
 from .. import api
 from .app import (
-    SET_HELP,
     MaxLayers,
     Plugins,
+    Sets,
     Variant,
     app,
     complete_spec,
@@ -48,8 +48,6 @@ The written module imports torch and nothing else; use it as
   from generated.resnet50 import ResNet50
   model = ResNet50(num_classes=10)
 """
-
-SET_METAVAR = "KEY=VALUE"
 
 EMIT_EPILOG = """\b
 Examples:
@@ -82,9 +80,7 @@ def compile_(
             callback=output_given,
         ),
     ] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", metavar=SET_METAVAR, help=SET_HELP)] = (
-        None
-    ),
+    set_: Sets = None,
     force: Annotated[
         bool,
         typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
@@ -208,9 +204,7 @@ def emit(
             autocompletion=complete_spec,
         ),
     ],
-    set_: Annotated[list[str] | None, typer.Option("--set", metavar=SET_METAVAR, help=SET_HELP)] = (
-        None
-    ),
+    set_: Sets = None,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
     plugins: Plugins = None,

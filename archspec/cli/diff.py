@@ -10,6 +10,7 @@ import typer
 
 from .. import api
 from .app import (
+    SET_METAVAR,
     MaxLayers,
     Plugins,
     app,
@@ -54,7 +55,8 @@ def diff(
         typer.Argument(metavar="B", help="The spec to load it into.", autocompletion=complete_spec),
     ],
     set_b: Annotated[
-        list[str] | None, typer.Option("--set", help="Set a param of B (repeatable).")
+        list[str] | None,
+        typer.Option("--set", metavar=SET_METAVAR, help="Set a param of B (repeatable)."),
     ] = None,
     set_a: Annotated[
         list[str] | None, typer.Option("--set-a", help="Set a param of A (repeatable).")

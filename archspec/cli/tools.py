@@ -17,9 +17,9 @@ import typer
 
 from .. import api
 from .app import (
-    SET_HELP,
     MaxLayers,
     Plugins,
+    Sets,
     Variant,
     app,
     complete_spec,
@@ -468,7 +468,8 @@ def _nearest_schema(folder: Path) -> Path | None:
 
 @app.command(
     epilog="\b\nExamples:\n  archspec show my_net.yaml > resolved.yaml\n"
-    "  archspec show specs/family.yaml --variant small",
+    "  archspec show specs/family.yaml --variant small\n"
+    "  archspec show resnet50 --set num_classes=10   the params given become their defaults",
 )
 @report_errors
 def show(
@@ -480,15 +481,17 @@ def show(
             autocompletion=complete_spec,
         ),
     ],
+    sets: Sets = None,
     variant: Variant = None,
     plugins: Plugins = None,
 ) -> None:
     """Print the fully resolved spec as YAML: imports copied in, base and variant applied.
 
-    The output is a plain spec that compiles to the same module.
+    The output is a plain spec that compiles to the same module. Params given with --set
+    are checked as compile checks them and written as their defaults.
     """
     use_plugins(plugins)
-    sys.stdout.write(api.resolved_text(spec, variant=variant))
+    sys.stdout.write(api.shown_text(spec, variant=variant, params=parse_sets(sets)))
 
 
 @app.command(
@@ -531,7 +534,7 @@ def graph(
         bool,
         typer.Option("--fold/--no-fold", help="Draw a run of identical blocks once, then one box."),
     ] = True,
-    sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    sets: Sets = None,
     force: Annotated[
         bool,
         typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
