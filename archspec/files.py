@@ -33,7 +33,6 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 import signal
 import stat
 import sys
@@ -425,6 +424,8 @@ _STEM_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
 def _random_stem() -> str:
     """Eight characters, as tempfile names its files."""
+    import secrets  # with hashlib and OpenSSL behind it: only for a command that writes
+
     return "".join(secrets.choice(_STEM_CHARS) for _ in range(8))
 
 

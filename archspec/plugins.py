@@ -22,7 +22,6 @@ Set ARCHSPEC_NO_PLUGINS=1 to skip them (e.g. to get past a broken one).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import inspect
@@ -221,6 +220,8 @@ def _checked_path(given: str) -> str:
 
 def _module_name(real: str) -> str:
     """A module name of its own for each file: two `layers.py` in two folders never meet."""
+    import hashlib  # OpenSSL's: only when a plugin file is named
+
     stem = re.sub(r"\W", "_", Path(real).stem, flags=re.ASCII)
     digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:10]
     return f"archspec_plugin_{stem}_{digest}"
