@@ -383,6 +383,8 @@ def _value_error(
     expr_error = _expression_error(err.get("input"))
     if expr_error is not None and expr_error.message == msg:  # E308 for `2 // 0`, ...
         code, hint = expr_error.code, expr_error.hint
+    elif path == ("init",):  # too many rules or patterns
+        hint = "merge rules: a rule's `layers:` and `paths:` each take several kinds and patterns"
     elif path[:1] == ("init",):
         hint = (
             "torch.nn.init takes std >= 0 (trunc_normal: std > 0), a <= b, gain >= 0, "

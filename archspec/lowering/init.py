@@ -157,7 +157,7 @@ def _thin_tensors(root: Module, step: InitStep, which: str) -> Any:
     their attributes, whose rank is worked out once)."""
     if step.globs:
         for path, node in nodes_of_kinds(root, step.kinds):
-            if any(fnmatch.fnmatchcase(path, g) for g in step.globs):
+            if step.path_matches(path):
                 yield path, node, tensor_rank(node, which)
         return
     ranks: dict[tuple[str, int], int | None] = {}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import fnmatch
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -73,7 +72,7 @@ def resolve_exprs(lw: Lowerer, step: InitStep, yp: PathKey, root: Module) -> Ini
     for path, node in nodes_of_kinds(root, step.kinds):
         if not node.is_module or node.child is not None:
             continue
-        if step.globs and not any(fnmatch.fnmatchcase(path, g) for g in step.globs):
+        if step.globs and not step.path_matches(path):
             continue
         sizes = {k: node.attrs[k] for k in LAYER_SIZES if isinstance(node.attrs.get(k), int)}
         resolved: list[Any] = []

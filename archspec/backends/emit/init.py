@@ -9,7 +9,6 @@ or the spec is refused (E6xx) rather than emitted wrong.
 from __future__ import annotations
 
 import ast
-import fnmatch
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -159,7 +158,7 @@ class InitRules(EmitContext):
             if e.kind != "module"
             and e.node is not None
             and (not rule.kinds or e.kind in rule.kinds)
-            and (not rule.globs or any(fnmatch.fnmatchcase(e.path, p) for p in rule.globs))
+            and (not rule.globs or rule.path_matches(e.path))
         ]
         if not matched:
             return None
@@ -240,7 +239,7 @@ class InitRules(EmitContext):
             for e in pool:
                 if cls_list and not e.classes.intersection(cls_list):
                     continue
-                if globs and not any(fnmatch.fnmatchcase(e.path, p) for p in globs):
+                if globs and not rule.path_matches(e.path):
                     continue
                 out.append(e)
             return out
