@@ -32,3 +32,20 @@ def test_scalars_are_what_the_safe_loader_makes() -> None:
     mine = load_yaml(TEXT).data
     assert mine == yaml.safe_load(TEXT)
     assert type(mine["tagged"]) is str and type(mine["number"]) is int
+
+
+def test_spans_are_what_sourcespan_makes() -> None:
+    """The loader makes its spans without SourceSpan.__init__ (there is one per key and per
+    value): each must be the span __init__ makes of its fields, field for field."""
+    import dataclasses
+
+    from archspec.errors import SourceSpan
+
+    doc = load_yaml(TEXT, "t.yaml")
+    names = [f.name for f in dataclasses.fields(SourceSpan)]
+    spans = [*doc.spans.values(), *doc.key_spans.values()]
+    assert len(spans) > 40
+    for span in spans:
+        made = SourceSpan(**{n: getattr(span, n) for n in names})
+        assert list(vars(span)) == list(vars(made)) and span == made, span
+        assert (span.file, span.via, repr(span)) == ("t.yaml", None, repr(made))
