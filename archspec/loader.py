@@ -12,7 +12,6 @@ import math
 import os
 import re
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,15 +89,9 @@ _YAML_HINT = "check indentation, colons and brackets near this point"
 _COLON_HINT = 'text holding `: ` is quoted (`description: "A: b"`); else check the indentation'
 
 
-def _events(text: str) -> Iterator[yaml.Event]:
-    """The YAML event stream: libyaml's when available (several times faster), else PyYAML's."""
-    if _CLoader is not None:
-        return yaml.parse(text, Loader=_CLoader)  # type: ignore[no-any-return]
-    return yaml.parse(text, Loader=yaml.SafeLoader)  # type: ignore[no-any-return]
-
-
 def _make_loader(text: str) -> yaml.SafeLoader:
-    """The composer for a document that passed `_check_structure`."""
+    """The parser and composer of `text`: libyaml's when available (several times faster),
+    else PyYAML's."""
     if _CLoader is not None:
         return _CLoader(text)  # type: ignore[no-any-return]
     return yaml.SafeLoader(text)
@@ -127,26 +120,42 @@ def _check_structure(text: str, file: str) -> None:
                 _scan_events(text[:stop], text, file)
 
 
+#: The events of a node that holds no other: each counts one node.
+_LEAF_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent)
+
+
 def _scan_events(part: str, text: str, file: str) -> None:
-    """Count depth and nodes over the events of `part` (a prefix of `text`)."""
+    """Count depth and nodes over the events of `part` (a prefix of `text`).
+
+    libyaml's events when available (several times faster), else PyYAML's, asked of the
+    parser one at a time (yaml.parse's generator asks twice for each)."""
     depth = nodes = 0
-    for event in _events(part):
-        if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
-            nodes += 1  # bounded before the composer builds (and we convert) them all
-            if nodes > MAX_NODES:
-                raise _too_many_nodes(file, event.start_mark, text)
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise LoadError(
-                    f"the document is nested deeper than {MAX_DEPTH} levels",
-                    span=_mark_span(file, event.start_mark),
-                    code="E104",
-                    hint="specs are shallow; flatten the structure or use blocks",
-                    sources={file: text},
-                )
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+    parser = _make_loader(part)
+    try:
+        event = parser.get_event()
+        while event is not None:
+            if isinstance(event, _LEAF_EVENTS):
+                nodes += 1  # bounded before the composer builds (and we convert) them all
+                if nodes > MAX_NODES:
+                    raise _too_many_nodes(file, event.start_mark, text)
+            elif isinstance(event, yaml.CollectionStartEvent):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    raise _too_many_nodes(file, event.start_mark, text)
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise LoadError(
+                        f"the document is nested deeper than {MAX_DEPTH} levels",
+                        span=_mark_span(file, event.start_mark),
+                        code="E104",
+                        hint="specs are shallow; flatten the structure or use blocks",
+                        sources={file: text},
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            event = parser.get_event()
+    finally:
+        parser.dispose()
 
 
 def _check_characters(text: str, file: str) -> None:
