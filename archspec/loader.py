@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import LoadError, SourceSpan
-from .specbytes import decode_spec_bytes
+from .specbytes import MAX_BYTES as MAX_BYTES
+from .specbytes import read_spec_text as read_spec_text
 
 #: Limits for untrusted input; generous for real specs, fatal for hostile ones. The shipped
 #: specs have 100-600 YAML nodes; reading 20,000 takes about a quarter of a second, and no
 #: spec can lower more than `lower.MAX_NODES` (10,000) layers anyway.
-MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
 MAX_NODES = 20_000
 MAX_ALIASES = 1_000
@@ -198,103 +195,6 @@ def _mark_span(file: str, mark: Any, end: Any = None) -> SourceSpan:
     if end is not None:
         return SourceSpan(file, mark.line + 1, mark.column + 1, end.line + 1, end.column + 1)
     return SourceSpan(file, mark.line + 1, mark.column + 1)
-
-
-#: What a path can be besides a regular file, for the message that refuses it.
-_NOT_FILES = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-#: Open without waiting: O_NONBLOCK makes opening a FIFO that has no writer return at once
-#: (a regular file ignores it), O_NOCTTY keeps a terminal from becoming ours.
-_OPEN_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_NOCTTY", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_BINARY", 0)
-)
-
-
-def _refuse_non_file(path: str | Path, mode: int) -> None:
-    """A spec is read from a regular file only: a pipe or a device may never end, or never
-    start (open() of a FIFO waits for a writer), and a directory is not text."""
-    if stat.S_ISREG(mode):
-        return
-    kind = next((name for test, name in _NOT_FILES if test(mode)), "not a regular file")
-    raise LoadError(
-        f"{path} is {kind}, not a spec file",
-        span=SourceSpan(str(path), 1, 1),
-        code="E100",
-        hint="a spec is read from a regular file; save the spec to a file and pass its path",
-    )
-
-
-def read_spec_text(path: str | Path) -> str:
-    """Read a spec file as UTF-8 text, refusing non-files, binary, oversized and undecodable
-    input; never blocks (see `_refuse_non_file`)."""
-    try:
-        info = os.stat(path)  # follows symlinks: the file that open() would read
-    except (OSError, ValueError) as exc:
-        raise LoadError(
-            f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
-            code="E100",
-            hint="check the path; built-in specs can be named without a path",
-        ) from None
-    _refuse_non_file(path, info.st_mode)
-    size = info.st_size
-    too_big = LoadError(
-        f"{path} is larger than {MAX_BYTES} bytes, the limit for a spec"
-        if size <= MAX_BYTES  # it grew after stat
-        else f"{path} is {size} bytes; specs are limited to {MAX_BYTES} bytes",
-        span=SourceSpan(str(path), 1, 1),
-        code="E104",
-        hint=f"a spec, with the files it imports, is at most {MAX_BYTES // 2**20} MiB: write "
-        "stacks of layers as `repeat`, `for_each` and blocks rather than one by one",
-    )
-    if size > MAX_BYTES:
-        raise too_big
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as exc:
-        raise LoadError(
-            f"cannot read {path}: {exc.strerror or exc}",
-            code="E100",
-            hint="check the file's permissions",
-        ) from None
-    try:
-        # The path may have been swapped for a FIFO or a device since the stat above: what
-        # counts is what was opened.
-        _refuse_non_file(path, os.fstat(fd).st_mode)
-        raw = _read_at_most(fd, MAX_BYTES + 1)
-    except OSError as exc:
-        raise LoadError(
-            f"cannot read {path}: {exc.strerror or exc}",
-            code="E100",
-            hint="check the file's permissions",
-        ) from None
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_BYTES:
-        raise too_big
-    return decode_spec_bytes(raw, str(path))
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    """Up to `limit` bytes from `fd`, however the file grows while it is read."""
-    chunks: list[bytes] = []
-    got = 0
-    while got < limit:
-        chunk = os.read(fd, min(limit - got, 1 << 16))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 #: Parsed documents by (text, file name): a process that reads one file many times (each

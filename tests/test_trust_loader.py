@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import archspec
-from archspec import api, loader
+from archspec import api, loader, specbytes
 from archspec.cli import app
 from archspec.errors import ArchSpecError, Diagnostic, LoadError, SourceSpan, escape_text
 from archspec.loader import MAX_DEPTH, load_yaml, read_spec_text
@@ -335,7 +335,7 @@ def test_a_fifo_swapped_in_after_stat_is_refused(
     def stale_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
         return real_stat(regular if Path(path) == fifo else path, *args, **kwargs)
 
-    monkeypatch.setattr(loader.os, "stat", stale_stat)
+    monkeypatch.setattr(specbytes.os, "stat", stale_stat)
     with pytest.raises(LoadError) as info:
         bounded(lambda: read_spec_text(fifo), release=fifo)
     assert_refused(info.value, fifo, "a FIFO (named pipe)")
@@ -364,8 +364,8 @@ def test_a_file_longer_than_stat_said_is_read_only_to_the_limit(
         got.append(len(data))
         return data
 
-    monkeypatch.setattr(loader.os, "stat", small_stat)
-    monkeypatch.setattr(loader.os, "read", counting_read)
+    monkeypatch.setattr(specbytes.os, "stat", small_stat)
+    monkeypatch.setattr(specbytes.os, "read", counting_read)
     with pytest.raises(LoadError) as info:
         read_spec_text(path)
     assert info.value.codes == ["E104"] and "larger than" in str(info.value)
