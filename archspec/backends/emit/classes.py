@@ -11,6 +11,7 @@ network param that decides structure is fixed at its bound value and named in th
 
 from __future__ import annotations
 
+import ast
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -426,15 +427,29 @@ def combine(
     return bodies, result, optional | set(only_a) | set(only_b)
 
 
+#: The most expression nodes `inline_lets` writes out: lets that each read the one before
+#: several times (`a2: a1 - a1 + a1`) grow it exponentially (12 such lets took 20 s to emit,
+#: 59 ran for ever), and a value that large is written as its number anyway (MAX_TEXT).
+MAX_INLINE_NODES = 1000
+
+
 def inline_lets(val: Val, env: Env) -> Val:
     """`val` with the class's let locals written out (`hidden_dim` is
-    `round(in_channels * expand_ratio)`): a caller reads it in terms of arguments only."""
+    `round(in_channels * expand_ratio)`): a caller reads it in terms of arguments only; the
+    instance's number when that would pass MAX_INLINE_NODES."""
     texts = env.let_texts()
     if not val.symbolic or not texts:
         return val
     tree = expr_tree(val.text)
     for name in reversed(list(texts)):  # a let reads only the ones before it
-        tree = substitute(tree, {name: expr_tree(texts[name])})
+        nodes = list(ast.walk(tree))
+        uses = sum(isinstance(n, ast.Name) and n.id == name for n in nodes)
+        if not uses:
+            continue
+        let_tree = expr_tree(texts[name])
+        if len(nodes) + uses * sum(1 for _ in ast.walk(let_tree)) > MAX_INLINE_NODES:
+            return inexact(val.value, val.names)
+        tree = substitute(tree, {name: let_tree})
     return Val(unparse(fold(tree)), val.value, val.names, val.exact, val.items)
 
 
