@@ -60,8 +60,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     # Graphviz `dot`, found on PATH, run with a fixed argument list and no shell; the DOT
     # text made from the spec goes to its stdin as data.
     ("graph.py", "subprocess.run"): "fixed argv, spec-derived text only on stdin",
-    # The loader's libyaml fast path: `_CLoader` is `yaml.CSafeLoader` (or None), used to
-    # stream events for the depth and size pre-scan.
 }
 
 _BUILTINS = {"eval", "exec", "compile", "__import__", "breakpoint"}
