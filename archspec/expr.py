@@ -181,6 +181,8 @@ def parse_expr(text: str) -> Expr:
             f"invalid expression {_short(text)}: {msg}", hint=hint, code="E206"
         ) from None
     _check_depth(tree, text)
+    if not text.isascii():
+        _check_ascii_names(tree, text.strip())
     names: set[str] = set()
     callees: set[int] = set()
     for node in ast.walk(tree):
@@ -225,6 +227,22 @@ def parse_expr(text: str) -> Expr:
             names.add(node.id)
     _check_static(tree.body, tree.body)
     return Expr(text.strip(), tree, frozenset(names))
+
+
+def _check_ascii_names(tree: ast.AST, source: str) -> None:
+    """Refuse a name written with other than ASCII letters: Python reads identifiers in NFKC
+    form, so a fullwidth or bold w (U+FF57, U+1D430) or the ligature fi (U+FB01) silently
+    read the params `w` and `fi`, while every name a spec declares is ASCII."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            written = ast.get_source_segment(source, node)
+            if written is not None and written != node.id:
+                raise ExprError(
+                    f"name {written!r} in expression {_short(source)} is not ASCII "
+                    f"(Python would read it as {node.id!r})",
+                    hint="names are ASCII letters, digits and _: type the name itself",
+                    code="E206",
+                )
 
 
 def _check_depth(tree: ast.AST, text: str) -> None:

@@ -92,3 +92,19 @@ def test_block_lets_that_reread_each_other_emit_fast() -> None:
     assert time.process_time() - start < GUARD
     assert "a13 = a12 - a12 + a12" in source
     assert 'self.add_module("2", nn.Conv2d(5, 3, kernel_size=1))' in source
+
+
+@pytest.mark.parametrize(("written", "read"), [("\U0001d430", "w"), ("\ufb01", "fi")])
+def test_an_expression_name_that_is_not_ascii_is_refused(written: str, read: str) -> None:
+    """Python reads identifiers in NFKC form: a bold w (U+1D430) and the ligature fi
+    (U+FB01) in an expression silently read the params `w` and `fi`; in a `when` and a key
+    template too."""
+    head = "archspec: 1\nname: t\ninput: [N, 3, 8, 8]\nparams: {w: 4, fi: 3}\nlayers:\n"
+    for item in (
+        f"  - {{type: conv2d, out_channels: '{written} + 1', kernel_size: 1}}\n",
+        f"  - {{type: relu, when: '{written} > 1'}}\n",
+        f"  - {{type: conv2d, key: 'k{{{written}}}', out_channels: 3, kernel_size: 1}}\n",
+    ):
+        errors = archspec.check(head + item).errors
+        assert [d.code for d in errors] == ["E206"], (item, errors)
+        assert f"read it as {read!r}" in errors[0].message
