@@ -27,6 +27,7 @@ from .catalog import list_models as list_models
 from .catalog import read_source as read_source
 from .catalog import resolve as resolve
 from .catalog import resolved_text as resolved_text
+from .check_report import CheckReport as CheckReport
 from .compose import library_modules as library_modules
 from .dims import Dim
 from .dims import format_shape as format_shape
@@ -93,7 +94,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .backends.selfcheck import SelfCheck as SelfCheck  # check_emitted's result
     from .diffs import SpecDiff, diff
-    from .passes.shapes import CheckResult
 
 #: Names from modules only some commands need (`check`: none), imported on first use.
 _LATER = dict.fromkeys(("SpecDiff", "diff"), "diffs") | {"summary": "summarising"}
@@ -444,7 +444,7 @@ def check(
     variant: str | None = None,
     params: Mapping[str, Any] | None = None,
     **keywords: Any,
-) -> CheckResult:
+) -> CheckReport:
     """Shape-check a spec for every input size, and for `input` if given; never imports torch.
 
     Nothing in the spec makes `check` raise: every problem of the spec, its params (keywords,
@@ -469,10 +469,8 @@ def _check(
     max_layers: int,
     variant: str | None,
     params: Mapping[str, Any],
-) -> CheckResult:
+) -> CheckReport:
     """`check` after its arguments are checked, with the collector paused."""
-    from .passes.shapes import CheckResult
-
     parsed = None
     try:
         parsed = _parse(source, variant)
@@ -488,8 +486,10 @@ def _check(
         if parsed is not None:  # lowering broke: the spec itself reads and validates
             diags = _with_accepted_inputs(parsed, params, diags, max_layers)
             name = str(getattr(parsed[1], "name", None) or name)  # the spec's, not the file's
-        return CheckResult(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
-    result = run(dataclasses.replace(analysis, symbolic_rows=False)).check_result()
+        return CheckReport(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
+    result = CheckReport.of(
+        run(dataclasses.replace(analysis, symbolic_rows=False)).check_result(), analysis.graph
+    )
     if result.ok:  # the older layouts a load would build, then compile's size limits
         more = legacy_errors(*parsed, analysis.graph, params, max_layers)
         if more := more + limit_warnings(analysis.graph):

@@ -147,9 +147,8 @@ def check(
             name, file = api.escape_text(r.name), api.escape_text(str(r.file))
             print(f"{name} ({file}): {status}")
             if r.input_shape is not None and r.ok:
-                outs = ", ".join(_shape(s) for s in r.outputs)
                 print(f"  input   {_shape(r.input_shape)}")
-                print(f"  output  {outs}")
+                _print_outputs(r)
             if r.domain is not None and len(r.domain.boxes) > 2 and r.symbolic_input:
                 head = f"{r.name} accepts {_shape(r.symbolic_input)} with one of:"
                 print(f"  domain  {head}")
@@ -173,7 +172,18 @@ def check(
         raise typer.Exit(1)
 
 
-def _print_diagnostics(result: api.CheckResult, shown: set[tuple[str, str]], color: bool) -> int:
+def _print_outputs(result: api.CheckReport) -> None:
+    """The output shapes on one line; one line each, the training-only ones labelled, when
+    the model returns some in training mode only (eval mode returns the others)."""
+    if not any(result.training_only):
+        print(f"  output  {', '.join(_shape(s) for s in result.outputs)}")
+        return
+    for shape, name in zip(result.outputs, result.training_only):
+        label = f"  {api.escape_text(name)}, training only" if name else ""
+        print(f"  output  {_shape(shape)}{label}")
+
+
+def _print_diagnostics(result: api.CheckReport, shown: set[tuple[str, str]], color: bool) -> int:
     """Print the result's diagnostics to stderr, except those an earlier result of the same
     file printed word for word (an error in a layer every variant of a family has is shown
     once, not once per variant); return how many were left out."""

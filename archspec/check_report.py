@@ -1,0 +1,42 @@
+"""What `archspec.check` returns: the shape passes' result, and what the facade adds from the
+IR. A module of its own because `toolkit.py` is imported by a module's summary, which loads no
+part of the spec pipeline (the passes import the layer kinds, and they pydantic)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .ir import Graph
+from .passes.shapes import CheckResult
+
+
+@dataclass(frozen=True)
+class CheckReport(CheckResult):
+    """What `archspec.check` returns: the shape passes' CheckResult, and which outputs the
+    model returns in training mode only (GoogLeNet's and Inception v3's aux logits), from
+    the IR's outputs, so that a report can say so rather than list them as plain outputs."""
+
+    #: per output, in the order of `outputs`: the output's name when it is training-only,
+    #: else None
+    training_only: tuple[str | None, ...] = ()
+
+    @classmethod
+    def of(cls, result: CheckResult, graph: Graph) -> CheckReport:
+        """`result` of `graph`, with its outputs' training-only names."""
+        named = tuple(o.name if o.train_only else None for o in graph.root.outputs)
+        return cls(**{f.name: getattr(result, f.name) for f in fields(result)}, training_only=named)
+
+    def to_dict(self) -> dict[str, Any]:
+        """CheckResult's plain data, and `training_only` after `outputs` when any output is
+        (a list beside `outputs`: a name, or null for an output eval mode returns too)."""
+        data = super().to_dict()
+        if not any(self.training_only) or not (self.outputs or self.symbolic_outputs):
+            return data
+        keys = list(data)
+        at = keys.index("outputs") + 1
+        extra = {"training_only": list(self.training_only)}
+        return {k: data[k] for k in keys[:at]} | extra | {k: data[k] for k in keys[at:]}
+
+
+__all__ = ["CheckReport"]
