@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ..dims import Shape
 from ..ir import AttrExpr, Node
@@ -183,7 +183,11 @@ def items_of(lw: Any, specs: list[Any], ypath: PathKey) -> list[Item]:
 
 
 class Named(BaseModel):
-    """A stand-in spec for constructs that create a named child module."""
+    """A stand-in spec for constructs that create a named child module (built on its first
+    use: only parallel branches and residual shortcuts make one, and a command that never
+    lowers one need not pay for the model's validator)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     name: str
     type: str = "sequential"
