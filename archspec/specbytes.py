@@ -100,27 +100,28 @@ def read_spec_text(path: str | Path) -> str:
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
-        raise LoadError(
-            f"cannot read {path}: {exc.strerror or exc}",
-            code="E100",
-            hint="check the file's permissions",
-        ) from None
+        raise _unreadable(path, exc) from None
     try:
         # The path may have been swapped for a FIFO or a device since the stat above: what
         # counts is what was opened.
         _refuse_non_file(path, os.fstat(fd).st_mode)
         raw = _read_at_most(fd, MAX_BYTES + 1)
     except OSError as exc:
-        raise LoadError(
-            f"cannot read {path}: {exc.strerror or exc}",
-            code="E100",
-            hint="check the file's permissions",
-        ) from None
+        raise _unreadable(path, exc) from None
     finally:
         os.close(fd)
     if len(raw) > MAX_BYTES:
         raise too_big
     return decode_spec_bytes(raw, str(path))
+
+
+def _unreadable(path: str | Path, exc: OSError) -> LoadError:
+    """E100 for a file that exists but cannot be opened or read."""
+    return LoadError(
+        f"cannot read {path}: {exc.strerror or exc}",
+        code="E100",
+        hint="check the file's permissions",
+    )
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:
