@@ -92,3 +92,20 @@ def test_cli_exits_1_for_each() -> None:
         )
         assert res.exit_code == 1, (factory, res.output)
         assert "Traceback" not in res.output and "internal error" not in res.output
+
+
+def test_a_child_name_a_key_cannot_hold_is_e903_saying_why() -> None:
+    # `{...}` in a key is a template part (an expression), so `{1/0}` failed as "division by
+    # zero" in a spec the model never wrote; a space failed on the key's rules unexplained
+    for key, why in (("{1/0}", "expression"), ("{7}", "expression"), ("a b", "spaces")):
+        model = nn.Sequential()
+        model.add_module(key, nn.Linear(4, 4))
+        model.add_module("act", nn.ReLU())
+        try:
+            archspec.from_module(model, torch.zeros(1, 4))
+        except ImportFailure as exc:
+            (diag,) = exc.diagnostics
+            assert diag.code == "E903" and repr(key) in diag.message and why in diag.message
+            assert "add_module" in (diag.hint or "")
+        else:
+            raise AssertionError(f"{key!r} was imported")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic
-from ..ops.names import NAME_RE, RESERVED_NAMES
+from ..ops.names import NAME_RE, RESERVED_NAMES, literal_key_problem
 from .functions import Ref, describe_target, read_call
 from .leaves import read_leaf
 from .where import describe, diagnostic, span_from_stack, span_from_traceback, span_of_class
@@ -88,6 +88,17 @@ class Problems:
 
 def child_item(name: str | None, key: str | None, child: nn.Module, problems: Problems) -> Item:
     """The item a child module becomes: a layer, a nested list or a block call."""
+    if key is not None and (why := literal_key_problem(key)):
+        problems.add(
+            diagnostic(
+                "E903",
+                f"a child registered as {key[:40]!r} ({describe(type(child))}): {why}",
+                span_of_class(type(child)),
+                "register the child under a name without `{`, `}`, spaces, dots or quotes "
+                "(add_module), so that its state_dict keys can be a spec's",
+            )
+        )
+        return Item(name, "unknown", module=child, key=key)
     leaf = read_leaf(child)
     if leaf is not None:
         return Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), key=key)

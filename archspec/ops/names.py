@@ -162,6 +162,15 @@ def key_problem(key: str) -> str | None:
     return None
 
 
+def literal_key_problem(key: str) -> str | None:
+    """Why `key`, as written, cannot be a spec's `key:` (None when it can): key_problem's
+    rules, and no `{` or `}`, since a spec reads a key's `{...}` parts as expressions (an
+    importer writes a model's registered names, which are never templates)."""
+    if "{" in key or "}" in key:
+        return "a spec reads `{...}` in a key as an expression"
+    return key_problem(key)
+
+
 def kind_spelled_like(name: str, kinds: Iterable[str]) -> str | None:
     """The layer kind `name` spells another way, as PyTorch's class names do: `ReLU` is
     `relu`, `AdaptiveAvgPool2d` is `adaptive_avgpool2d` (case and `_` aside), and a class
