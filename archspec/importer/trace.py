@@ -89,37 +89,43 @@ class Problems:
 def child_item(name: str | None, key: str | None, child: nn.Module, problems: Problems) -> Item:
     """The item a child module becomes: a layer, a nested list or a block call."""
     if key is not None and (why := literal_key_problem(key)):
-        problems.add(
-            diagnostic(
-                "E903",
-                f"a child registered as {key[:40]!r} ({describe(type(child))}): {why}",
-                span_of_class(type(child)),
-                "register the child under a name without `{`, `}`, spaces, dots or quotes "
-                "(add_module), so that its state_dict keys can be a spec's",
-            )
+        return _refused(
+            name,
+            key,
+            child,
+            problems,
+            f"a child registered as {key[:40]!r} ({describe(type(child))}): {why}",
+            "register the child under a name without `{`, `}`, spaces, dots or quotes "
+            "(add_module), so that its state_dict keys can be a spec's",
         )
-        return Item(name, "unknown", module=child, key=key)
     leaf = read_leaf(child)
     if leaf is not None:
         return Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), key=key)
     if type(child).__name__ == "Sequential" and is_plain_sequential(child):
         return Item(name, "sequential", body=sequential_items(child, problems), key=key)
     if _is_torch_class(child) or (not list(child.children()) and not _has_forward(child)):
-        problems.add(
-            diagnostic(
-                "E903",
-                f"no layer kind builds {describe(type(child))} ({_short_repr(child)})",
-                span_of_class(type(child)),
-                "archspec imports torch.nn modules that a layer kind reads back exactly; "
-                "register a layer kind for it (a plugin: docs/plugins.md) with a `read_module`",
-            )
+        return _refused(
+            name,
+            key,
+            child,
+            problems,
+            f"no layer kind builds {describe(type(child))} ({_short_repr(child)})",
+            "archspec imports torch.nn modules that a layer kind reads back exactly; "
+            "register a layer kind for it (a plugin: docs/plugins.md) with a `read_module`",
         )
-        return Item(name, "unknown", module=child, key=key)
     from .fused import fused_item, fused_reading
 
     if fused_reading(child) is not None:
         return fused_item(name, key, child, problems)
     return Item(name, "block", module=child, key=key)
+
+
+def _refused(
+    name: str | None, key: str | None, child: nn.Module, problems: Problems, why: str, hint: str
+) -> Item:
+    """E903 at the child's class, and the item that stands for it (never written)."""
+    problems.add(diagnostic("E903", why, span_of_class(type(child)), hint))
+    return Item(name, "unknown", module=child, key=key)
 
 
 def _has_forward(module: nn.Module) -> bool:
