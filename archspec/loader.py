@@ -117,8 +117,8 @@ def _check_structure(text: str, file: str) -> None:
                 _scan_events(text[:stop], text, file)
 
 
-#: The events of a node that holds no other: each counts one node.
-_LEAF_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent)
+#: The events that each open one node: a scalar, an alias, or a collection.
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)
 
 
 def _scan_events(part: str, text: str, file: str) -> None:
@@ -131,23 +131,20 @@ def _scan_events(part: str, text: str, file: str) -> None:
     try:
         event = parser.get_event()
         while event is not None:
-            if isinstance(event, _LEAF_EVENTS):
+            if isinstance(event, _NODE_EVENTS):
                 nodes += 1  # bounded before the composer builds (and we convert) them all
                 if nodes > MAX_NODES:
                     raise _too_many_nodes(file, event.start_mark, text)
-            elif isinstance(event, yaml.CollectionStartEvent):
-                nodes += 1
-                if nodes > MAX_NODES:
-                    raise _too_many_nodes(file, event.start_mark, text)
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise LoadError(
-                        f"the document is nested deeper than {MAX_DEPTH} levels",
-                        span=_mark_span(file, event.start_mark),
-                        code="E104",
-                        hint="specs are shallow; flatten the structure or use blocks",
-                        sources={file: text},
-                    )
+                if isinstance(event, yaml.CollectionStartEvent):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        raise LoadError(
+                            f"the document is nested deeper than {MAX_DEPTH} levels",
+                            span=_mark_span(file, event.start_mark),
+                            code="E104",
+                            hint="specs are shallow; flatten the structure or use blocks",
+                            sources={file: text},
+                        )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
             event = parser.get_event()
