@@ -236,13 +236,12 @@ def output_format(path: str | Path, *, force: bool = True) -> str:
     and without `force` E603 (a file archspec did not draw)."""
     from .files import check_target
 
-    through = check_target(path, force=True)
-    if through and Path(path).suffix.lower() not in FORMATS:
-        fmt = "dot"
-    else:
-        fmt = format_for(path)
-    if not force:
-        check_target(path, kind=_output_kind(fmt), force=False)
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:  # a stream is drawn as DOT; a file, by its suffix (E702)
+        fmt = "dot" if check_target(path, force=True) else format_for(path)
+        if force:
+            return fmt
+    check_target(path, kind=_output_kind(fmt), force=force)
     return fmt
 
 
