@@ -214,6 +214,12 @@ class Module:
     #: `register_order:`: torchvision's SwinTransformerBlockV2 registers norm1 before attn
     #: but calls attn first); the rest follow in node order
     register_order: tuple[str, ...] = ()
+    #: the module this one is a re-rooted copy of (lowering/memo.py): the same nodes, each
+    #: with the same fields but its child, which is a copy of the original's child, at
+    #: another path. A pass keys what it found in a subtree on it, so it looks at the
+    #: copies of one block instance once. Not compared: a copy equals what it would be
+    #: lowered to. Whoever makes a module with other nodes from this one clears it.
+    copy_of: Module | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_chain(self) -> bool:

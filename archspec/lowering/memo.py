@@ -269,7 +269,8 @@ def _rerooted(module: Module, old: str, new: str) -> Module:
         for n in module.nodes
     )
     path = new + module.path[len(old) :]
-    return replaced(module, path=path, nodes=nodes, args=dict(module.args))
+    origin = module.copy_of or module  # what the passes key their findings on
+    return replaced(module, path=path, nodes=nodes, args=dict(module.args), copy_of=origin)
 
 
 __all__ = ["InstanceMemo", "Lowered", "args_key", "lower_instance"]

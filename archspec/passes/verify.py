@@ -20,7 +20,8 @@ def verify(graph: Graph) -> Graph:
     """
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = list(graph.diagnostics)
-    if _check_tree(graph.root, errors, warnings):  # only an int64 buffer makes int64 tensors
+    # only an int64 buffer makes int64 tensors
+    if _check_tree(graph.root, errors, warnings, {}):
         errors += int64_readers(graph.root)
     # a block's or repeat's copies share their spans: one diagnostic per place, with a count
     if errors:
@@ -28,14 +29,27 @@ def verify(graph: Graph) -> Graph:
     return dataclasses.replace(graph, diagnostics=tuple(once_per_place(warnings)))
 
 
-def _check_tree(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> bool:
+def _check_tree(
+    module: Module,
+    errors: list[Diagnostic],
+    warnings: list[Diagnostic],
+    clean: dict[int, tuple[Module, bool]],
+) -> bool:
     """Check `module` and the modules under it, in registration order (a recursion, not
     `ir.iter_modules`: its generators cost as much as the checks); whether any holds an
-    int64 buffer."""
+    int64 buffer. A copy of a subtree found clean (`Module.copy_of`) is clean too, the
+    same nodes at another path: it is not checked again (`clean`: by id of the original)."""
+    origin = module.copy_of or module
+    found = clean.get(id(origin))
+    if found is not None and found[0] is origin:
+        return found[1]
+    made = len(errors) + len(warnings)
     ints = _check_module(module, errors, warnings)
     for node in module.nodes:
         if node.child is not None:
-            ints = _check_tree(node.child, errors, warnings) or ints
+            ints = _check_tree(node.child, errors, warnings, clean) or ints
+    if len(errors) + len(warnings) == made:  # a diagnostic names the copy's path: each its own
+        clean[id(origin)] = (origin, ints)
     return ints
 
 
