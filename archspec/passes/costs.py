@@ -171,11 +171,8 @@ class _FootprintWalk:
     """The running totals of one `footprint` (a class, not a recursive closure: that would
     be a reference cycle keeping the graph alive until the next full collection).
 
-    A layer's counts depend on its kind, its style (a call in forward holds no parameters),
-    its attributes and its input and output shapes, nothing else: they are kept for the
-    walk under those (the objects by identity, which the graph keeps alive meanwhile), so
-    the copies of one block instance (lowering/memo.py), which share those objects, are
-    counted once.
+    The copies of one block instance (lowering/memo.py) are counted once: a subtree's
+    counts are kept under the module it copies (`Module.copy_of`).
     """
 
     def __init__(self, env: dict[str, int]) -> None:
@@ -184,24 +181,48 @@ class _FootprintWalk:
         self.activations: int | None = 0
         #: (the node's module path, node, elements) of the node holding the most
         self.largest: tuple[str, Node, int] | None = None
-        #: kind -> (op, its activations are the product of its shape, it has scratch)
-        self.facts: dict[str, tuple[Op, bool, bool]] = {}
-        #: a layer's counts by what they are computed from (see the class)
-        self.counted: dict[tuple[object, ...], tuple[int | None, int, int | None]] = {}
+        #: kind -> (op, its activations are the product of its shape, it has scratch, it
+        #: is a learned tensor: it holds its elements even when not a module)
+        self.facts: dict[str, tuple[Op, bool, bool, bool]] = {}
+        #: by id of a shape: it, and its sizes and their product (`sized`)
+        self.sizes: dict[int, tuple[Shape, tuple[list[int], int] | None]] = {}
+        #: by id of a module walked (the original of a copy, `Module.copy_of`): it, and
+        #: what its subtree added to the params, the buffers and the activations
+        self.subtrees: dict[int, tuple[Module, int, int, int | None]] = {}
 
     def module(self, module: Module, prefix: str) -> None:
-        counted = self.counted
+        """Add the counts of the layers under `module`. A copy of a subtree walked before
+        adds what that one added: the same layers, and it cannot hold the most, as the
+        first of those that hold the most is the one named."""
+        origin = module.copy_of or module
+        seen = self.subtrees.get(id(origin))
+        if seen is not None and seen[0] is origin:
+            self.params += seen[1]
+            self.buffers += seen[2]
+            if self.activations is not None:
+                self.activations = None if seen[3] is None else self.activations + seen[3]
+            return
+        before = (self.params, self.buffers, self.activations)
+        self._nodes(module, prefix)
+        if before[2] is None or self.activations is None:
+            added = None
+        else:
+            added = self.activations - before[2]
+        self.subtrees[id(origin)] = (
+            origin,
+            self.params - before[0],
+            self.buffers - before[1],
+            added,
+        )
+
+    def _nodes(self, module: Module, prefix: str) -> None:
         for node in module.nodes:
             if node.child is not None:
                 self.module(node.child, f"{prefix}.{node.name}" if prefix else node.name)
                 continue
             if node.shape is None:
                 continue
-            key = (node.kind, node.is_module, id(node.attrs), id(node.shape), id(node.in_shapes))
-            counts = counted.get(key)
-            if counts is None:
-                counts = counted[key] = self.count(node, self.activations is not None)
-            p, b, numel = counts
+            p, b, numel = self.count(node, self.activations is not None)
             if p is not None:
                 self.params += p
                 self.buffers += b
@@ -221,33 +242,48 @@ class _FootprintWalk:
                 op,
                 kind.activation_numel is Op.activation_numel,
                 kind.scratch_numel is not Op.scratch_numel,
+                op.style == "tensor",
             )
-        op, plain, scratch = facts
+        op, plain, scratch, tensor = facts
         p: int | None = None
         b = 0
-        if node_style(node) != "function":
+        if node.is_module or tensor:  # as `node_style(node) != "function"`
             p, b = op.params(node.attrs), op.buffers(node.attrs)
         if not activations:  # an earlier layer left a symbol: no total to add to
             return p, b, None
-        try:
-            sizes = evaluate_shape(node.shape, self.env)  # type: ignore[arg-type]
-        except KeyError:  # a symbol other than the batch: no figure
+        shape: Shape = node.shape  # type: ignore[assignment]  (a layer with a shape)
+        sized = self.sized(shape)
+        if sized is None:  # a symbol other than the batch: no figure
             return p, b, None
-        if plain:  # the product, minus Dims
-            numel = 1
-            for size in sizes:
-                numel *= size
-        else:
+        sizes, numel = sized
+        if not plain:
             numel = op.activation_numel(tuple(Dim.of(v) for v in sizes)).value
         if scratch:
-            try:  # a dim without symbols is its own value: only the others are made again
-                ins = [
-                    tuple(d if d.is_const else Dim.of(d.evaluate(self.env)) for d in s)
-                    for s in node.in_shapes
-                ]
-            except KeyError:
-                return p, b, None
-            shape: Shape = node.shape  # type: ignore[assignment]  (a layer with a shape)
+            ins = []
+            for s in node.in_shapes:
+                if self.sized(s) is None:
+                    return p, b, None
+                # a dim without symbols is its own value: only the others are made again
+                ins.append(tuple(d if d.is_const else Dim.of(d.evaluate(self.env)) for d in s))
             out = tuple(d if d.is_const else Dim.of(v) for d, v in zip(shape, sizes))
             numel += op.scratch_numel(node.attrs, ins, out).value
         return p, b, numel
+
+    def sized(self, shape: Shape) -> tuple[list[int], int] | None:
+        """The shape's sizes and their product with the batch bound, None when another
+        symbol is left; kept by the shape's id (a layer's output is often the next one's,
+        the very same tuple: a conv's, read by its norm and its activation)."""
+        kept = self.sizes.get(id(shape))
+        if kept is not None and kept[0] is shape:
+            return kept[1]
+        try:
+            sizes = evaluate_shape(shape, self.env)
+        except KeyError:
+            found = None
+        else:
+            numel = 1
+            for size in sizes:
+                numel *= size
+            found = (sizes, numel)
+        self.sizes[id(shape)] = (shape, found)
+        return found
