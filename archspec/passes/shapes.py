@@ -19,7 +19,7 @@ they cannot take is a warning (W404), not an error.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from ..ops import REGISTRY, Constraint, ShapeFailure
 from ..ops.shapectx import RecordOnce
 from .domain import Domain, first_emptying, solve_domain
 from .walkmemo import Kept, WalkMemo, replay, walk_key
+from .windows import declared_window_warnings, window_warning, windowed_kinds
 
 BATCH_NAME = "N"
 
@@ -164,8 +165,8 @@ def declared_shapes(graph: Graph) -> ShapeTable:
 
 class DeclaredRows(Sequence[NodeShape]):
     """The declared input's rows, made from the IR the first time they are read: `check`
-    of a declared input reads only the layers that have a window (W402) and each node's
-    shape by its path, so it makes no row of the others."""
+    of a declared input reads each node's shape by its path, and its window lint walks the
+    IR itself (`root`), so it makes no row."""
 
     __slots__ = ("_root", "_rows")
     __hash__ = None  # type: ignore[assignment]  # equal to a tuple of the same rows
@@ -206,13 +207,10 @@ class DeclaredRows(Sequence[NodeShape]):
         _declared_by_path(self._root, "", out)
         return out
 
-    def of_kinds(self, kinds: Collection[str]) -> list[NodeShape]:
-        """The rows of the layers of these kinds, in table order, made for them alone."""
-        if self._rows is not None:
-            return [r for r in self._rows if r.node.kind in kinds and r.node.child is None]
-        rows: list[NodeShape] = []
-        _declared_of_kinds(self._root, "", 0, kinds, rows)
-        return rows
+    @property
+    def root(self) -> Module:
+        """The module the rows are read from."""
+        return self._root
 
 
 def _declared_rows(module: Module, prefix: str, depth: int, rows: list[NodeShape]) -> None:
@@ -237,20 +235,6 @@ def _declared_by_path(module: Module, prefix: str, out: dict[str, Shape]) -> Non
         out[path] = node.shape
         if node.child is not None:
             _declared_by_path(node.child, path, out)
-
-
-def _declared_of_kinds(
-    module: Module, prefix: str, depth: int, kinds: Collection[str], rows: list[NodeShape]
-) -> None:
-    """`DeclaredRows.of_kinds` under `module`: a layer's path is written only for a match."""
-    for node in module.nodes:
-        if node.child is not None:
-            path = f"{prefix}.{node.name}" if prefix else node.name
-            _declared_of_kinds(node.child, path, depth + 1, kinds, rows)
-        elif node.kind in kinds:
-            assert node.shape is not None  # a lowered graph has every shape
-            path = f"{prefix}.{node.name}" if prefix else node.name
-            rows.append(_row(path, node, depth, tuple(node.in_shapes), node.shape))
 
 
 def _walk(
@@ -545,56 +529,18 @@ def check_graph(graph: Graph, input_shape: Sequence[int] | None = None) -> Check
 
 
 def window_warnings(table: ShapeTable) -> list[Diagnostic]:
-    """W402: a conv or pool that reduces a dim to 1 with a window larger than its input.
-
-    Such a layer still produces an output only thanks to padding or ceil_mode, which is
-    almost never what the author meant: the window mostly covers padding.
-    """
-    out: list[Diagnostic] = []
-    # the op declares its window (0: none); a child module's kind is no op's
-    windows = {kind: op.window_dims for kind, op in REGISTRY.items() if op.window_dims}
+    """W402: a conv or pool that reduces a dim to 1 with a window larger than its input
+    (passes/windows.py); for the declared input, read from the IR with no row made."""
+    windows = windowed_kinds()
     rows = table.rows
-    for row in rows.of_kinds(windows) if isinstance(rows, DeclaredRows) else rows:
+    out: list[Diagnostic] = []
+    if isinstance(rows, DeclaredRows):
+        declared_window_warnings(rows.root, "", windows, out)
+        return out
+    for row in rows:
         nd = windows.get(row.node.kind)
-        if nd is None or row.node.child is not None or not row.in_shapes:
-            continue
-        if 1 not in row.shape[-nd:]:  # only a window that leaves an extent of 1 is one
-            continue
-        extents = row.in_shapes[0][-nd:]
-        if not all(e.is_const for e in extents):
-            continue
-        attrs = row.node.attrs
-        k = _expand(attrs["kernel_size"], nd)
-        d = _expand(attrs.get("dilation", 1), nd)
-        window = [di * (ki - 1) + 1 for ki, di in zip(k, d)]
-        sizes = [e.value for e in extents]
-        outs = [e.value if e.is_const else 0 for e in row.shape[-nd:]]
-        if any(w > s and o == 1 < s for w, s, o in zip(window, sizes, outs)):
-            why = (
-                "ceil_mode"
-                if attrs.get("ceil_mode") and not _any(attrs["padding"])
-                else ("padding")
-            )
-            out.append(
-                Diagnostic(
-                    "W402",
-                    f"{row.path}: its {'x'.join(map(str, window))} window is larger than its "
-                    f"{'x'.join(map(str, sizes))} input; it reduces it to "
-                    f"{'x'.join(map(str, outs))} only thanks to {why}",
-                    row.node.span,
-                    "the window mostly covers padding: use a larger input, downsample less "
-                    "before it, or remove the layer",
-                    Severity.WARNING,
-                )
-            )
+        if nd is not None and row.node.child is None:
+            found = window_warning(row.path, row.node, row.in_shapes, row.shape, nd)
+            if found is not None:
+                out.append(found)
     return out
-
-
-def _expand(value: Any, nd: int) -> list[int]:
-    return list(value) if isinstance(value, (list, tuple)) else [value] * nd
-
-
-def _any(padding: Any) -> bool:
-    if isinstance(padding, str):
-        return padding == "same"
-    return any(_expand(padding, 1))
