@@ -9,7 +9,8 @@ it runs only in training. So a walk is kept under (block, first node's attribute
 shape, training flag) and replayed for a module of the same structure, checked node by
 node: names, kinds, inputs, flags, spans (with their import chains) equal and the very same
 attribute dicts, which the copies of one lowering share (an equal dict made apart is not
-worth comparing). A replay adds the same rows and the same requirements in the same order,
+worth comparing); a memo copy of the module walked (`Module.copy_of`) is that structure
+without a look. A replay adds the same rows and the same requirements in the same order,
 re-rooted at the new path, as walking it would (less those made already: passes/shapes.py
 records each once). A walk that failed, or that ran while a training-only failure was
 recorded, is never kept, so every diagnostic comes from a real walk.
@@ -53,8 +54,15 @@ class WalkMemo:
         self.kept: dict[tuple[Any, ...], list[Kept]] = {}
 
     def find(self, key: tuple[Any, ...], module: Module) -> Kept | None:
-        """A kept walk of a module with the same structure as `module`, if any."""
-        for kept in self.kept.get(key, ()):
+        """A kept walk of a module with the same structure as `module`, if any: one of
+        what it copies, or of another copy of that (`Module.copy_of`), without a look."""
+        kepts = self.kept.get(key, ())
+        origin = module.copy_of
+        if origin is not None:
+            for kept in kepts:
+                if kept.module is origin or kept.module.copy_of is origin:
+                    return kept
+        for kept in kepts:
             if same_structure(kept.module, module):
                 return kept
         return None
