@@ -18,13 +18,12 @@ analysis). Each command runs the passes it needs and no pass twice:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..dims import Dim, Shape, format_shape
 from ..errors import Diagnostic, Severity, ShapeError
-from ..ir import Graph
+from ..ir import Graph, replaced
 from .domain import Domain
 from .shapes import (
     CheckResult,
@@ -130,7 +129,7 @@ def verify_graph(a: Analysis) -> Analysis:
 
     >>> verify_graph(Analysis(lowered)).graph.diagnostics  # doctest: +SKIP
     """
-    return dataclasses.replace(a, graph=verify(a.graph))
+    return replaced(a, graph=verify(a.graph))
 
 
 def symbolic_shapes(a: Analysis) -> Analysis:
@@ -142,7 +141,7 @@ def symbolic_shapes(a: Analysis) -> Analysis:
     sym = generalise_input(a.graph.input_shape)
     # `input_shapes` takes these rows for an input whose sizes are not all declared
     rows = a.symbolic_rows or (a.input is None and not _sizes_declared(a.graph))
-    return dataclasses.replace(a, symbolic=sym, general=infer_shapes(a.graph, sym.shape, rows=rows))
+    return replaced(a, symbolic=sym, general=infer_shapes(a.graph, sym.shape, rows=rows))
 
 
 def _sizes_declared(graph: Graph) -> bool:
@@ -182,7 +181,7 @@ def accepted_inputs(a: Analysis) -> Analysis:
         train_domain = training_domain(table, sym, env if sizes_declared else None)
         if train_domain is not None and train_domain.describe() == domain.describe():
             train_domain = None
-    return dataclasses.replace(
+    return replaced(
         a,
         declared_env=env,
         sizes_declared=sizes_declared,
@@ -206,7 +205,7 @@ def input_shapes(a: Analysis) -> Analysis:
     if a.input is not None:
         bad = _input_mismatch(graph, a.input)
         if bad is not None:
-            return dataclasses.replace(a, mismatch=bad, diagnostics=(*a.diagnostics, bad))
+            return replaced(a, mismatch=bad, diagnostics=(*a.diagnostics, bad))
         table = infer_shapes(graph, a.input)
         env = sym.bind(a.input)
     elif general.failure is None and not a.sizes_declared:
@@ -222,7 +221,7 @@ def input_shapes(a: Analysis) -> Analysis:
         culprit = _fails_at_batch_one(general, sym, env, domain)
         if culprit is not None or not domain.contains(env):
             diags.append(_outside_domain(graph, table, general, sym, env, domain, culprit))
-    return dataclasses.replace(a, table=table, env=env, diagnostics=(*a.diagnostics, *diags))
+    return replaced(a, table=table, env=env, diagnostics=(*a.diagnostics, *diags))
 
 
 def window_lint(a: Analysis) -> Analysis:
@@ -233,7 +232,7 @@ def window_lint(a: Analysis) -> Analysis:
     """
     if a.table is None:
         return a
-    return dataclasses.replace(a, diagnostics=(*a.diagnostics, *window_warnings(a.table)))
+    return replaced(a, diagnostics=(*a.diagnostics, *window_warnings(a.table)))
 
 
 #: The passes, in the order they run.
@@ -251,7 +250,7 @@ def run(a: Analysis, through: Pass = RULES[-1]) -> Analysis:
     if through not in RULES:
         raise ValueError(f"{getattr(through, '__name__', through)!r} is not one of the RULES")
     for rule in RULES[len(a.done) : RULES.index(through) + 1]:
-        a = dataclasses.replace(rule(a), done=(*a.done, rule.__name__))
+        a = replaced(rule(a), done=(*a.done, rule.__name__))
     return a
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import Diagnostic, Severity, SpecError, once_per_place
-from ..ir import INPUT, Graph, Module, Node
+from ..ir import INPUT, Graph, Module, Node, replaced
 from ..ops import REGISTRY
 from .dtypes import int64_readers, is_int_buffer
 
@@ -26,7 +25,7 @@ def verify(graph: Graph) -> Graph:
     # a block's or repeat's copies share their spans: one diagnostic per place, with a count
     if errors:
         raise SpecError(diagnostics=once_per_place(errors), sources=dict(graph.sources))
-    return dataclasses.replace(graph, diagnostics=tuple(once_per_place(warnings)))
+    return replaced(graph, diagnostics=tuple(once_per_place(warnings)))
 
 
 def _check_tree(
