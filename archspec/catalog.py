@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import limits
-from .compose import compose, one_reading, variant_names
+from .compose import compose, one_reading, read_once, variant_names
 from .errors import ArchSpecError, LoadError
 from .loaddata import load_data
 from .loader import LoadedDoc, load_yaml, read_spec_text
@@ -188,7 +188,8 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     if isinstance(source, Mapping):
         return compose(load_data(source), None, variant=variant, builtins=_builtin)
     if isinstance(source, Path):
-        doc = load_yaml(read_spec_text(source), str(source), copy=False)  # compose copies it
+        # the kept parse: compose copies it
+        doc = load_yaml(read_once(source, read_spec_text), str(source), copy=False)
         return compose(doc, source, variant=variant, builtins=_builtin)
     if not isinstance(source, str):
         raise LoadError(f"cannot read a spec from {type(source).__name__}", code="E100")
@@ -198,7 +199,7 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     # lexists: a link to nothing (or a loop) is a file named, which read_spec_text refuses
     # with its reason; it is False for a name too long for the file system, or with a NUL.
     if os.path.lexists(source):
-        doc = load_yaml(read_spec_text(path), source, copy=False)
+        doc = load_yaml(read_once(path, read_spec_text), source, copy=False)
         return compose(doc, path, variant=variant, builtins=_builtin)
     builtins = builtin_index()
     if source in builtins:
@@ -209,7 +210,7 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
                 code="E113",
                 hint=f"name the family's file ({_display(file)}) with --variant, or drop it",
             )
-        doc = load_yaml(read_spec_text(file), str(_display(file)), copy=False)
+        doc = load_yaml(read_once(file, read_spec_text), str(_display(file)), copy=False)
         return compose(doc, file, variant=member or variant, builtins=_builtin)
     close = difflib.get_close_matches(source, list(builtins), n=3)
     hint = (

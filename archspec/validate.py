@@ -13,10 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .compose import family_store
 from .constructs import CONSTRUCTS, NameWalk
 from .errors import Diagnostic, SchemaError
 from .expr import ExprError, parse_expr
-from .loader import LoadedDoc, PathKey
+from .loader import LoadedDoc, PathKey, copy_data
 from .ops import REGISTRY
 from .schema import EXPRESSION_NAMES, check_name, models, module_name_problem, spec_model
 
@@ -46,6 +47,10 @@ _BOUND_ERRORS = {
 }
 
 
+#: The parts of a spec its family's variants have in common (a block param's choice aside).
+SHARED_PARTS = ("blocks", "layers")
+
+
 def validate_spec(doc: LoadedDoc) -> BaseModel:
     """The validated Spec model, or a SchemaError listing every problem with its location."""
     if not isinstance(doc.data, dict):
@@ -57,6 +62,56 @@ def validate_spec(doc: LoadedDoc) -> BaseModel:
             hint="start from `archspec new NAME`",
             sources=doc.sources,
         )
+    store = family_store(doc)
+    if store is None:
+        return _validated(doc)
+    model, data = spec_model(), doc.data
+    given, kept = dict(data), []
+    for part in SHARED_PARTS:
+        found = store.get(("validated", part))
+        if part in data and found and found[0] is model and same_data(data[part], found[1]):
+            given[part] = found[2]  # pydantic takes each model instance as it is
+            kept.append(part)
+    spec = _with_kept_parts(doc, given, kept) if kept else None
+    if spec is None:
+        spec, kept = _validated(doc), []
+    for part in SHARED_PARTS:
+        if part in data and part not in kept:  # copied: the caller may edit doc.data
+            store[("validated", part)] = (model, copy_data(data[part]), getattr(spec, part))
+    return spec
+
+
+def _with_kept_parts(doc: LoadedDoc, given: dict[str, Any], kept: list[str]) -> BaseModel | None:
+    """A variant validated with the parts (`kept`) an earlier variant of its family validated
+    from the same data: the same model objects (which the lowering memo's keys can then hold
+    by id), and pydantic checks only the rest. None when the rest has a problem: validating
+    the whole spec then reports it as ever."""
+    try:
+        spec = spec_model().model_validate(given)
+    except (ValidationError, RecursionError):
+        return None
+    # the names the kept parts give were checked with them; the rest's are checked here
+    rest = {k: v for k, v in doc.data.items() if k not in kept}
+    return None if name_diagnostics(LoadedDoc(rest, doc.file, doc.text)) else spec
+
+
+def same_data(a: Any, b: Any) -> bool:
+    """Whether two pieces of plain spec data are the same, types and key order included
+    (`==` takes 1, 1.0 and True, or 0.0 and -0.0, for one value)."""
+    if a is b:
+        return True
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is dict:
+        return list(a) == list(b) and all(same_data(v, b[k]) for k, v in a.items())
+    if kind is list:
+        return len(a) == len(b) and all(map(same_data, a, b))
+    return bool(a == b) and (kind is not float or repr(a) == repr(b))
+
+
+def _validated(doc: LoadedDoc) -> BaseModel:
+    """`validate_spec` of the whole spec."""
     try:
         spec = spec_model().model_validate(doc.data)
     except ValidationError as exc:

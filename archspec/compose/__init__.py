@@ -15,6 +15,7 @@ import difflib
 import os
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,29 @@ __all__ = [
     "LIBRARY_DIR",
     "compose",
     "library_modules",
+    "family_store",
     "one_reading",
+    "read_once",
     "variant_names",
 ]
 
-#: The compositions made inside `one_reading`, before a variant is chosen, with their spans
-#: sorted for choosing one, by what they are made from; None outside one.
-_Kept = dict[tuple[str, str, str | None], tuple[LoadedDoc, FamilySpans]]
-_READ: ContextVar[_Kept | None] = ContextVar("archspec_one_reading", default=None)
+
+@dataclass
+class _Reading:
+    """What `one_reading` keeps while it lasts."""
+
+    #: the compositions made, before a variant is chosen, with their spans sorted for
+    #: choosing one and what later stages keep for the whole family (family_store), by what
+    #: they are made from
+    kept: dict[tuple[str, str, str | None], tuple[LoadedDoc, FamilySpans, dict[Any, Any]]]
+    #: each variant composed (by id, held) -> its family's store
+    stores: dict[int, tuple[LoadedDoc, dict[Any, Any]]]
+    #: the texts of the spec files read (`read_once`) and their real paths, by path as named
+    texts: dict[str, str]
+    reals: dict[str, Path]
+
+
+_READ: ContextVar[_Reading | None] = ContextVar("archspec_one_reading", default=None)
 
 
 @contextlib.contextmanager
@@ -53,11 +69,33 @@ def one_reading() -> Iterator[None]:
 
     Outside, every `compose` reads the files again (a file may change between two calls);
     inside, the files are taken as read once, as one call composing every variant would."""
-    token = _READ.set({})
+    token = _READ.set(_Reading({}, {}, {}, {}))
     try:
         yield
     finally:
         _READ.reset(token)
+
+
+def read_once(path: str | Path, read: Callable[[str | Path], str]) -> str:
+    """`read(path)`, the text of a spec file: inside `one_reading`, read once for all the
+    variants of its family (a failed read is not kept: each raises its error)."""
+    reading = _READ.get()
+    if reading is None:
+        return read(path)
+    text = reading.texts.get(str(path))
+    if text is None:
+        text = reading.texts[str(path)] = read(path)
+    return text
+
+
+def family_store(doc: LoadedDoc) -> dict[Any, Any] | None:
+    """A store shared by every variant of one family composed in this `one_reading` (the
+    validated blocks and layers, the lowering memo), for `doc` as `compose` returned it;
+    None for any other document, or outside `one_reading`. It lives as long as the reading:
+    nothing in it reaches another family, another reading or another call."""
+    reading = _READ.get()
+    found = reading.stores.get(id(doc)) if reading is not None else None
+    return found[1] if found is not None and found[0] is doc else None
 
 
 def compose(
@@ -99,22 +137,37 @@ def _composed(
     shared: Shared,
 ) -> LoadedDoc:
     """`compose` of a spec that has composition keys."""
-    real = Path(os.path.realpath(path)) if path is not None else None
-    kept = _READ.get() if not _stack and "variants" in doc.data else None
-    if kept is not None:  # a family inside `one_reading`: its imports and base done once
+    reading = _READ.get() if not _stack and "variants" in doc.data else None
+    real = _real(path, reading)
+    store = None
+    if reading is not None:  # a family inside `one_reading`: its imports and base done once
         key = (doc.text, doc.file, str(real) if real is not None else None)
-        found = kept.get(key)
+        found = reading.kept.get(key)
         if found is None:
             base = _imported_and_extended(_own(doc), real, builtins, (), shared)
-            found = kept[key] = (base, FamilySpans.of(base))
+            found = reading.kept[key] = (base, FamilySpans.of(base), {})
         # the variant, copied: the caller may edit it, and nothing kept may change
-        doc = fresh_copy(select_variant(found[0], variant, found[1]))
+        doc, store = fresh_copy(select_variant(found[0], variant, found[1])), found[2]
     else:
         doc = _imported_and_extended(_own(doc), real, builtins, _stack, shared)
         doc = select_variant(doc, variant)
     doc = resolve_block_params(doc)
     _check_size(doc)
+    if reading is not None and store is not None:  # held: the id stays this document's
+        reading.stores[id(doc)] = (doc, store)
     return doc
+
+
+def _real(path: Path | None, reading: _Reading | None) -> Path | None:
+    """`path` with symlinks followed (once per path inside `one_reading`)."""
+    if path is None:
+        return None
+    if reading is None:
+        return Path(os.path.realpath(path))
+    real = reading.reals.get(str(path))
+    if real is None:
+        real = reading.reals[str(path)] = Path(os.path.realpath(path))
+    return real
 
 
 def _own(doc: LoadedDoc) -> LoadedDoc:
