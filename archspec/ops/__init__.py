@@ -1,4 +1,9 @@
-"""Layer kinds: the registry and the built-in ops (importing this registers them)."""
+"""Layer kinds: the registry and the built-in ops (importing this registers them).
+
+The modules that define layer models do without `from __future__ import annotations`: their
+fields' annotations are then objects when pydantic collects them, not strings it compiles and
+evaluates one by one (~170 fields, ~5 ms of every start-up); tests/test_ops_import.py checks.
+"""
 
 from __future__ import annotations
 

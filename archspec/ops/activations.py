@@ -6,8 +6,6 @@ training it scales each sample (`row`) or the whole batch (`batch`) by 0 or 1 / 
 in eval it is the identity.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 

@@ -6,8 +6,6 @@ and the channels concatenated again. The op computes it the same way, one channe
 time, so the result is bit for bit torchvision's.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 

@@ -14,8 +14,6 @@ of attention (scores Q K^T and their weighted sum of V: L * L * D each) and the 
 projection (L * D * D), as torchvision's `_ops` counts them; the softmax is not counted.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal

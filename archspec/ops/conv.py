@@ -5,8 +5,6 @@ The output extent of one spatial dim is `floor((X + 2p - d(k-1) - 1) / s) + 1`; 
 `floor((X + min(2p - d(k-1) - 1 + s - 1, p - 1)) / s) + 1` exactly.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Literal

@@ -1,7 +1,5 @@
 """Linear, normalisation, activations, dropout, flatten, identity."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 

@@ -6,8 +6,6 @@ multiply-accumulates of convolutions and linear layers; a `mul` gate is one mult
 output element, which those figures leave out too, so totals stay comparable with them.
 """
 
-from __future__ import annotations
-
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass

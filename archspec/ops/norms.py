@@ -6,8 +6,6 @@ group, instance and layer_norm2d; prod(normalized_shape) for layer_norm); MACs a
 batch norm (only convolutions and linear layers count multiply-accumulates).
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Mapping, Sequence
 from functools import partial

@@ -12,8 +12,6 @@ computed again at construction), filled with a constant, `arange` (position ids)
 `relative_position_index`, the offset table of window attention (Swin's and MaxViT's).
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -113,7 +111,7 @@ class ParameterOp(Op):
     def submodules(self, attrs: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()
 
-    def build(self, attrs: Mapping[str, Any]) -> torch.nn.Parameter:
+    def build(self, attrs: Mapping[str, Any]) -> "torch.nn.Parameter":
         import torch
 
         dims = _dims(attrs)
@@ -252,7 +250,7 @@ class BufferOp(Op):
     def submodules(self, attrs: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()
 
-    def build(self, attrs: Mapping[str, Any]) -> torch.Tensor:
+    def build(self, attrs: Mapping[str, Any]) -> "torch.Tensor":
         import torch
 
         dims, dtype = _dims(attrs), getattr(torch, attrs["dtype"])

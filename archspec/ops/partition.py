@@ -15,8 +15,6 @@ keys (`to_qkv`, `merge`, `relative_position_bias_table` and the persistent buffe
 attention matmuls (q k^T and the weights times v: 2 P D per token, P tokens per group).
 """
 
-from __future__ import annotations
-
 import ast
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache

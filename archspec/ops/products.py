@@ -15,8 +15,6 @@ and (..., K, N) is `batch * M * K * N`; attention is its two products,
 `multihead_attention`.
 """
 
-from __future__ import annotations
-
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial

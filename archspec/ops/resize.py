@@ -12,8 +12,6 @@ most 21 bits (2, 1.5, 0.25, 1.75, ...); other factors (0.3, 1.1) need a concrete
 or `size`.
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction

@@ -12,8 +12,6 @@ of sizes needs them to add up to the dim, with one size `s` it makes pieces of `
 last one of `1..s`. A size that depends on the input is a constraint of the derived domain.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -50,7 +48,7 @@ class _PiecesSpec(LayerSpec):
     dim: Int() = 1  # type: ignore[valid-type]
 
     @model_validator(mode="after")
-    def _named_by_names(self) -> _PiecesSpec:
+    def _named_by_names(self) -> "_PiecesSpec":
         if self.name is not None:
             raise ValueError(
                 f"{self.type} makes one node per piece, named by `names`; drop `name: {self.name}`"

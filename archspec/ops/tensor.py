@@ -9,8 +9,6 @@ ShuffleNetV2's `channel_shuffle(x, 2)`), and hold no `state_dict` entry either w
 `mean` (MNASNet's `x.mean([2, 3])`, a global average pool and flatten with no module call).
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal

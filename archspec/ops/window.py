@@ -12,8 +12,6 @@ coordinates, `(2Wh-1)(2Ww-1) * 512 * (2 + heads)`, once per forward whatever the
 Patch merging counts its Linear, `N * H' * W' * 4C * 2C`.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
