@@ -26,7 +26,14 @@ from ..lowering.context import (
 from ..lowering.exprs import attr_expr
 from ..lowering.lets import bind_lets
 from ..lowering.memo import args_key
-from ..lowering.values import coerce_param, decl_of, param_hint, parsed, reads_failed
+from ..lowering.values import (
+    coerce_param,
+    decl_of,
+    param_hint,
+    parsed,
+    reads_failed,
+    reads_input,
+)
 from ..ops import REGISTRY
 from ..ops.base import Final, NodeBase
 from ..ops.names import kind_spelled_like
@@ -61,7 +68,10 @@ def lower(lw: Lowerer, site: Site) -> str:
     call = call_plan(lw, spec, bdef)
     args = bind_args(lw, site, bname, bdef, call)
     _check_size(lw, site, bname)
-    exprs = call.exprs if not call.str_args else call.exprs_at(lw, site.local)
+    if call.str_args:
+        exprs = call.exprs_at(lw, site.local if call.reads_input else site.env)
+    else:
+        exprs = call.exprs
     lw.block_stack.append(bname)
     try:
         env = {**lw.globals, **lw.lets, **args}  # lw.spec_env and the arguments, in one dict
@@ -102,12 +112,14 @@ class CallPlan:
     to each instance, which reports it); expressions are evaluated per instance, and a
     `str` param's text is an expression or not by the names in scope there."""
 
-    __slots__ = ("exprs", "given", "params", "spec", "str_args", "unknown")
+    __slots__ = ("exprs", "given", "params", "reads_input", "spec", "str_args", "unknown")
 
     def __init__(self, lw: Lowerer, spec: Any, bdef: Any) -> None:
         self.spec = spec  # held: the plan is found by id(spec)
         self.given: dict[str, Any] = dict(spec.model_extra or {})
         self.unknown = any(key not in bdef.params for key in self.given)
+        #: whether an argument could read `in_channels` or `in_features` (its texts' names)
+        self.reads_input = any(reads_input(raw) for raw in self.given.values())
         #: (param, decl, how it binds, the literal's value or the raw argument)
         self.params: list[tuple[str, Any, int, Any]] = []
         for pname, entry in bdef.params.items():
@@ -301,9 +313,19 @@ def str_expression(raw: str, choices: list[Any] | None, env: Mapping[str, Any]) 
 
 
 def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) -> dict:
-    """The block's params bound from the call (expressions read the caller's names)."""
+    """The block's params bound from the call (expressions read the caller's names). A call
+    whose arguments read no size of its input by name is bound in the site's `env` (the
+    same values as in its `local`, without making that); one that fails is bound again in
+    `local`, whose names its messages list, and reported."""
+    if not call.unknown and not call.reads_input:
+        try:
+            args = _args_in(lw, bname, call, site.env)
+        except (ExprError, ValueError):
+            args = None
+        if args is not None:
+            return args
     bad = call.unknown and _unknown_args(lw, site, bname, bdef, call.given)
-    args: dict[str, Any] = {}
+    args = {}
     for pname, decl, how, given in call.params:
         if how == _BOUND:
             args[pname] = given
@@ -312,12 +334,7 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) ->
         if how != _DEFAULT:
             raw = value = given
             try:
-                text = how == _EXPR or (
-                    how == _STR and str_expression(raw, decl.choices, site.local)
-                )
-                value = parsed(raw).evaluate(site.local) if text else raw
-                if how == _ITEMS:
-                    value = list_items(raw, site.local)
+                value = _evaluated(how, raw, decl, site.local)
                 args[pname] = coerce_param(value, decl)
             except ExprError as exc:
                 if not (
@@ -346,6 +363,32 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) ->
     if bad:
         raise Skip
     return args
+
+
+def _args_in(lw: Lowerer, bname: str, call: CallPlan, env: Mapping[str, Any]) -> dict | None:
+    """bind_args where nothing fails (ExprError or ValueError otherwise; None for a param
+    with no argument and no default)."""
+    args: dict[str, Any] = {}
+    for pname, decl, how, given in call.params:
+        if how == _BOUND:
+            args[pname] = given
+        elif how != _DEFAULT:
+            args[pname] = coerce_param(_evaluated(how, given, decl, env), decl)
+        elif decl.default is not None:
+            args[pname] = _default(lw, bname, pname, decl)
+        else:
+            return None
+    return args
+
+
+def _evaluated(how: int, raw: Any, decl: Any, env: Mapping[str, Any]) -> Any:
+    """An argument the call writes, evaluated where `env` is in scope: an expression's
+    value, a list's items (list_items), text as written (ExprError)."""
+    if how == _ITEMS:
+        return list_items(raw, env)
+    if how == _EXPR or (how == _STR and str_expression(raw, decl.choices, env)):
+        return parsed(raw).evaluate(env)
+    return raw
 
 
 def _default(lw: Lowerer, bname: str, pname: str, decl: Any) -> Any:

@@ -55,10 +55,11 @@ def _branch(lw: Lowerer, site: Site, key: str, branch: Any) -> str | None:
             Item(Named(name=key), yp),
             site.scope,
             site.env,
-            site.local,
             site.inputs,
             site.in_shapes,
             site.train,
+            site.axis,
+            site.made_local,
         )
         return lw.lower_child(at, Child(children, "Sequential"))
     if getattr(branch, "name", None) not in (None, key):

@@ -125,10 +125,23 @@ class Site:
     item: Item
     scope: Scope
     env: Mapping[str, Any]
-    local: Mapping[str, Any]
     inputs: tuple[str, ...]
     in_shapes: list[Shape | None]
     train: bool
+    #: the dim of the first input holding its channels (None: unknown)
+    axis: int | None = 1
+    #: `local`, once made (see there)
+    made_local: dict[str, Any] | None = None
+
+    @property
+    def local(self) -> dict[str, Any]:
+        """`env` and the input's sizes (channels_env), made when first read: most layers
+        read no size of their input by name."""
+        if self.made_local is None:
+            shapes = self.in_shapes
+            first = shapes[0] if shapes else None
+            self.made_local = channels_env(self.env, first, self.axis, None in shapes)
+        return self.made_local
 
     @property
     def spec(self) -> Any:

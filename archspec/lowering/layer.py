@@ -3,18 +3,16 @@ piece for a kind with several outputs, `Op.names_field`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
 from ..ir import ABSENT_AS, INPUT, AttrExpr, Node, node_of, replaced
-from ..loader import PathKey
 from ..ops import ShapeFailure
 from ..ops.base import Final, LayerSpec
 from .context import BadValue, Item, Scope, Site, Skip
 from .exprs import attr_expr, text_expr
-from .itemplan import item_plan
-from .values import bind_value, field_plan
+from .itemplan import ItemPlan, item_plan
+from .values import bind_value, field_plan, reads_input
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -30,41 +28,13 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
         op.functional and (plan.spec_name or item.name) and plan.key is None
     )
     name = pieces[0] if pieces else scope.next_name(item, spec.type, is_module)
+    if op.arity != 1 or len(inputs) != 1:  # one input, the common case, is right
+        _check_inputs(lw, plan, item, inputs)
     if op.arity == 0:
-        if plan.from_ is not None:
-            lw.error(
-                "E305",
-                f"{spec.type} reads no input, `from` names {len(inputs)}",
-                item.ypath + ("from",),
-                "a learned tensor is read by the nodes that use it: drop its `from`",
-            )
-            raise Skip
-        inputs, site = (), replaced(site, inputs=(), in_shapes=[])
-    if op.arity == 1 and len(inputs) != 1:
-        lw.error(
-            "E305",
-            f"{spec.type} takes one input, `from` names {len(inputs)}",
-            item.ypath + ("from",),
-            "only merge layers (add, mul, concat) and layers made for it take several inputs",
-        )
-        raise Skip
-    if isinstance(op.arity, int) and op.arity > 1 and len(inputs) != op.arity:
-        lw.error(
-            "E305",
-            f"{spec.type} takes {op.arity} inputs, `from` names {len(inputs)}",
-            item.ypath + (("from",) if plan.from_ is not None else ()),
-            f"name its {op.arity} inputs in order, e.g. `from: [input, conv2]`",
-        )
-        raise Skip
-    if op.arity == "many" and plan.from_ is None:
-        lw.error(
-            "E305",
-            f"{spec.type} joins several inputs: give them with `from: [a, b]`",
-            item.ypath,
-            "name the nodes it joins, e.g. `from: [input, conv2]`",
-        )
-        raise Skip
-    attrs, bound = bind_fields(lw, spec, site.local, item.ypath)
+        # what it binds still sees the input before it (`in_channels`)
+        inputs, site = (), replaced(site, inputs=(), in_shapes=[], made_local=site.local)
+    bound = binding(lw, spec)
+    attrs = bind_fields(lw, bound, site)
     if any(s is None for s in site.in_shapes):
         raise Skip
     if pieces:
@@ -102,6 +72,43 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
     return None if op.arity == 0 else out
 
 
+def _check_inputs(lw: Lowerer, plan: ItemPlan, item: Item, inputs: tuple[str, ...]) -> None:
+    """E305 (and Skip) unless the layer reads as many inputs as its kind takes."""
+    op, kind = plan.op, plan.kind
+    if op.arity == 0 and plan.from_ is not None:
+        lw.error(
+            "E305",
+            f"{kind} reads no input, `from` names {len(inputs)}",
+            item.ypath + ("from",),
+            "a learned tensor is read by the nodes that use it: drop its `from`",
+        )
+        raise Skip
+    if op.arity == 1 and len(inputs) != 1:
+        lw.error(
+            "E305",
+            f"{kind} takes one input, `from` names {len(inputs)}",
+            item.ypath + ("from",),
+            "only merge layers (add, mul, concat) and layers made for it take several inputs",
+        )
+        raise Skip
+    if isinstance(op.arity, int) and op.arity > 1 and len(inputs) != op.arity:
+        lw.error(
+            "E305",
+            f"{kind} takes {op.arity} inputs, `from` names {len(inputs)}",
+            item.ypath + (("from",) if plan.from_ is not None else ()),
+            f"name its {op.arity} inputs in order, e.g. `from: [input, conv2]`",
+        )
+        raise Skip
+    if op.arity == "many" and plan.from_ is None:
+        lw.error(
+            "E305",
+            f"{kind} joins several inputs: give them with `from: [a, b]`",
+            item.ypath,
+            "name the nodes it joins, e.g. `from: [input, conv2]`",
+        )
+        raise Skip
+
+
 def absent_as_previous(scope: Scope, node: Node) -> Node:
     """A join under a `when` that reads the node before it: where the `when` leaves it out,
     what follows reads that node, so one emitted class writes the join under an `if`
@@ -131,7 +138,7 @@ class Binding:
     evaluated per instance. A literal is bound here once; one its field refuses is left
     to each instance, which reports it."""
 
-    __slots__ = ("bound", "exprs", "spec", "src", "stated", "template")
+    __slots__ = ("bound", "exprs", "reads_input", "spec", "src", "stated", "template")
 
     def __init__(self, lw: Lowerer, spec: LayerSpec) -> None:
         self.spec = spec  # held: the plan is found by id(spec)
@@ -155,6 +162,8 @@ class Binding:
             if self.template[fname] is _PER_INSTANCE:
                 self.bound.append((fname, key, raw, final))  # type: ignore[arg-type]
         self.stated = frozenset(self.src)
+        #: whether a field bound per instance could read `in_channels` or `in_features`
+        self.reads_input = any(reads_input(raw) for *_, raw, _f in self.bound)
 
 
 #: a field's value that depends on where the layer is (or whose error each instance reports)
@@ -195,19 +204,29 @@ def binding(lw: Lowerer, spec: LayerSpec) -> Binding:
     return kept
 
 
-def bind_fields(
-    lw: Lowerer, spec: LayerSpec, env: Mapping[str, Any], ypath: PathKey
-) -> tuple[dict[str, Any], Binding]:
-    """A layer's attributes evaluated, and its Binding: the spec text of the fields it
-    states and the expressions among them (see exprs.py)."""
-    plan = binding(lw, spec)
+def bind_fields(lw: Lowerer, plan: Binding, site: Site) -> dict[str, Any]:
+    """A layer's attributes evaluated at `site` (Skip when one fails, reported). A layer
+    whose fields read no size of its input by name is bound in the site's `env`: the same
+    values as in its `local`, without making that; a failure is bound again in `local`,
+    whose names its messages list."""
     attrs = plan.template.copy()
+    env = site.local if plan.reads_input else site.env
+    try:
+        for fname, _, raw, final in plan.bound:
+            attrs[fname] = bind_value(raw, final, env)
+    except (ExprError, ValueError):
+        _report_fields(lw, plan, site, attrs)
+    return attrs
+
+
+def _report_fields(lw: Lowerer, plan: Binding, site: Site, attrs: dict[str, Any]) -> None:
+    """Bind every field again in the site's `local`, reporting each that fails; Skip."""
     failed = False
     for fname, key, raw, final in plan.bound:
+        yp = site.ypath + (key,)
         try:
-            attrs[fname] = lw.eval_value(raw, final, env, ypath + (key,), raise_skip=False)
+            attrs[fname] = lw.eval_value(raw, final, site.local, yp, raise_skip=False)
         except BadValue:
             failed = True
     if failed:
         raise Skip
-    return attrs, plan

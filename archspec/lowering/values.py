@@ -247,6 +247,22 @@ def canonical(text: str) -> str:
     return parse_expr(text).to_python()
 
 
+#: the names of an input's sizes (context.channels_env: a site's `local`, not its `env`)
+INPUT_SIZES = frozenset(("in_channels", "in_features"))
+
+
+def reads_input(raw: Any) -> bool:
+    """Whether a written value could read `in_channels` or `in_features`: a text, or a list
+    holding one at any depth, whose expression names one (text that does not parse cannot
+    be evaluated, so reads nothing)."""
+    if isinstance(raw, list):
+        return any(reads_input(v) for v in raw)
+    try:
+        return isinstance(raw, str) and not INPUT_SIZES.isdisjoint(parsed(raw).names)
+    except ExprError:
+        return False
+
+
 def reads_failed(text: str, failed: set[str]) -> bool:
     """True when an expression reads a param whose own binding already failed."""
     try:

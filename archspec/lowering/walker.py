@@ -36,7 +36,6 @@ from .context import (
     Scope,
     Site,
     Skip,
-    channels_env,
     moved_channels_hint,
     quiet_names,
     refs_of,
@@ -272,8 +271,7 @@ class Lowerer:
         in_shapes = [scope.shapes[n] for n in inputs]
         train = plan.train_only or any(scope.train.get(n, False) for n in inputs)
         axis = scope.axes.get(inputs[0], 1) if inputs else 1
-        local = channels_env(env, in_shapes[0] if in_shapes else None, axis, None in in_shapes)
-        return Site(item, scope, env, local, inputs, in_shapes, train)
+        return Site(item, scope, env, inputs, in_shapes, train, axis)
 
     def _dispatch(self, site: Site, plan: ItemPlan, held: bool | None = None) -> str | None:
         """A layer kind to `lower_op`, a construct to its own lowering, anything else to a
