@@ -27,10 +27,9 @@ from .conftest import spec_source
 def _fresh_plans(m: pytest.MonkeyPatch) -> None:
     """Every instance binds from scratch: a plan is made for each and never kept, and each
     written layer list gets new items (so nothing kept by list is found again)."""
-    m.setattr(layer, "binding", lambda lw, spec: layer.Binding(lw, spec))
+    m.setattr(layer, "binding", lambda lw, plan: layer.Binding(lw, plan.spec))
     m.setattr(block_call, "call_plan", lambda lw, spec, bdef: block_call.CallPlan(lw, spec, bdef))
-    for module in (walker, layer):
-        m.setattr(module, "item_plan", lambda lw, spec: ItemPlan(spec))
+    m.setattr(walker, "item_plan", lambda lw, spec: ItemPlan(spec))
     for module in (sequential, residual, parallel):
         m.setattr(module, "items_of", _fresh_items)
 

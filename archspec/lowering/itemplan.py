@@ -27,6 +27,7 @@ class ItemPlan:
     """An item spec's fixed facts, for the walk (see the module docstring)."""
 
     __slots__ = (
+        "binding",
         "construct",
         "early",
         "from_",
@@ -62,6 +63,8 @@ class ItemPlan:
         self.early = _early(self.when, self.from_)
         #: the names the spec gives its nodes besides its own name (a chunk's `names`)
         self.own_names = piece_names(spec)
+        #: a layer's layer.Binding, in the block it was made for (layer.binding)
+        self.binding: Any = None
 
 
 def _early(when: Any, from_: Any) -> frozenset[str] | None:

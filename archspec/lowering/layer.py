@@ -11,18 +11,18 @@ from ..ops import ShapeFailure
 from ..ops.base import Final, LayerSpec
 from .context import BadValue, Item, Scope, Site, Skip
 from .exprs import attr_expr, text_expr
-from .itemplan import ItemPlan, item_plan
 from .values import bind_value, field_plan, reads_input
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .itemplan import ItemPlan
     from .walker import Lowerer
 
 
-def lower_op(lw: Lowerer, site: Site) -> str | None:
-    """One layer: its fields bound, its shape rule run, one node; its name, or None for a
-    learned tensor, which is not in the flow (the next node reads what arrived before it)."""
+def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
+    """One layer (`plan`: its spec's ItemPlan): its fields bound, its shape rule run, one
+    node; its name, or None for a learned tensor, which is not in the flow (the next node
+    reads what arrived before it)."""
     item, scope, spec, inputs = site.item, site.scope, site.spec, site.inputs
-    plan = item_plan(lw, spec)
     op, pieces = plan.op, plan.own_names
     is_module = op.style == "module" and not (
         op.functional and (plan.spec_name or item.name) and plan.key is None
@@ -33,7 +33,7 @@ def lower_op(lw: Lowerer, site: Site) -> str | None:
     if op.arity == 0:
         # what it binds still sees the input before it (`in_channels`)
         inputs, site = (), replaced(site, inputs=(), in_shapes=[], made_local=site.local)
-    bound = binding(lw, spec)
+    bound = binding(lw, plan)
     attrs = bind_fields(lw, bound, site)
     if any(s is None for s in site.in_shapes):
         raise Skip
@@ -138,10 +138,10 @@ class Binding:
     evaluated per instance. A literal is bound here once; one its field refuses is left
     to each instance, which reports it."""
 
-    __slots__ = ("bound", "exprs", "reads_input", "spec", "src", "stated", "template")
+    __slots__ = ("block", "bound", "exprs", "reads_input", "src", "stated", "template")
 
     def __init__(self, lw: Lowerer, spec: LayerSpec) -> None:
-        self.spec = spec  # held: the plan is found by id(spec)
+        self.block = lw.block_stack[-1] if lw.block_stack else None
         #: every attribute in field order; those in `bound` hold a placeholder
         self.template: dict[str, Any] = {}
         #: (field, YAML key, raw value, Final) of the fields evaluated per instance
@@ -195,13 +195,14 @@ def _default(model: type[LayerSpec], fname: str, raw: Any, final: Final) -> Any:
     return value
 
 
-def binding(lw: Lowerer, spec: LayerSpec) -> Binding:
-    """The spec's Binding in the enclosing block, made at its first instance."""
-    key = ("layer", id(spec), lw.block_stack[-1] if lw.block_stack else None)
-    kept = lw.plans.get(key)
-    if kept is None or kept.spec is not spec:
-        kept = lw.plans[key] = Binding(lw, spec)
-    return kept
+def binding(lw: Lowerer, plan: ItemPlan) -> Binding:
+    """The layer's Binding in the enclosing block, made at its first instance there and
+    kept on its ItemPlan."""
+    block = lw.block_stack[-1] if lw.block_stack else None
+    kept = plan.binding
+    if kept is None or kept.block != block:
+        kept = plan.binding = Binding(lw, plan.spec)
+    return kept  # type: ignore[no-any-return]
 
 
 def bind_fields(lw: Lowerer, plan: Binding, site: Site) -> dict[str, Any]:

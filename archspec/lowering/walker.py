@@ -22,7 +22,7 @@ from ..ir import INPUT, InitStep, Let, Module, Node, Switch, node_of, replaced
 from ..limits import FAMILY_HINT, spend_family
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY
-from ..ops.base import Final
+from ..ops.base import Final, Op
 from .bound import LeastItems
 from .context import (
     MAX_NESTING,
@@ -50,6 +50,8 @@ from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off,
 from .values import bind_value, reads_failed, text_value_hint, value_hint
 
 _BOOL = Final("bool")
+#: Op.channel_axis, which keeps the channels at dim 1 (an op that moves them overrides it)
+_KEEPS_AXIS = Op.channel_axis
 
 
 class Lowerer:
@@ -203,23 +205,11 @@ class Lowerer:
             node = absent_as_previous(scope, node)
         scope.nodes.append(node)
         scope.shapes[node.name] = node.shape
-        scope.axes[node.name] = self._out_axis(scope, node)
+        scope.axes[node.name] = out_axis(self, scope, node)
         scope.train[node.name] = node.train_only
         if node.is_module:
             scope.position += 1
         return node.name
-
-    def _out_axis(self, scope: Scope, node: Node) -> int | None:
-        """The dim of the node's output holding the channels (see Op.channel_axis)."""
-        if node.child is not None:
-            return self.out_axes.pop(node.child.path, 1)
-        axis = scope.axes.get(node.inputs[0], 1) if node.inputs else 1
-        op = REGISTRY.get(node.kind)
-        if op is None or node.shape is None:
-            return axis
-        if axis is None and op.join_sign:
-            axis = join_axis(scope, node)
-        return op.channel_axis(node.attrs, axis, node.in_shapes, node.shape)
 
     # -- items ----------------------------------------------------------------------------
     def charge(self, units: int, ypath: PathKey, *, reserve: bool = False) -> None:
@@ -257,9 +247,11 @@ class Lowerer:
             if item.env:
                 env = {**env, **item.env}
             plan = item_plan(self, item.spec)
-            held = switched_off_early(self, item, scope, env, plan)
-            if held is False or off_with_its_input(self, item, scope, env, plan):
-                return None
+            held = None
+            if plan.when is not None:
+                held = switched_off_early(self, item, scope, env, plan)
+                if held is False or off_with_its_input(self, item, scope, env, plan):
+                    return None
             return self._dispatch(self._site(item, scope, env, prev, plan), plan, held)
         finally:
             self.depth -= 1
@@ -267,9 +259,13 @@ class Lowerer:
     def _site(
         self, item: Item, scope: Scope, env: Mapping[str, Any], prev: str, plan: ItemPlan
     ) -> Site:
-        inputs = (prev,) if plan.from_ is None else resolve_inputs(self, item, scope, prev)
-        in_shapes = [scope.shapes[n] for n in inputs]
-        train = plan.train_only or any(scope.train.get(n, False) for n in inputs)
+        if plan.from_ is None:  # the common case: it reads the node before it
+            inputs, in_shapes = (prev,), [scope.shapes[prev]]
+            train = plan.train_only or scope.train.get(prev, False)
+        else:
+            inputs = resolve_inputs(self, item, scope, prev)
+            in_shapes = [scope.shapes[n] for n in inputs]
+            train = plan.train_only or any(scope.train.get(n, False) for n in inputs)
         axis = scope.axes.get(inputs[0], 1) if inputs else 1
         return Site(item, scope, env, inputs, in_shapes, train, axis)
 
@@ -288,8 +284,9 @@ class Lowerer:
                 site.scope.switches.append(("", plan.when_text))  # type: ignore[arg-type]
         if plan.key is not None:
             site = keyed_site(self, site, plan.construct)
-        lower = lower_op if plan.lower is None else plan.lower
-        return lower(self, site)  # type: ignore[no-any-return]
+        if plan.lower is None:
+            return lower_op(self, site, plan)
+        return plan.lower(self, site)  # type: ignore[no-any-return]
 
     def lower_child(self, site: Site, child: Child) -> str:
         """One child module (a node of kind "module") made of `child.items`."""
@@ -431,6 +428,21 @@ def registering(lw: Lowerer, module: Module, child: Child) -> Module:
             "drop register_order, or give the block a layer that is not in the chain",
         )
     return replaced(module, register_order=tuple(child.register_order))
+
+
+def out_axis(lw: Lowerer, scope: Scope, node: Node) -> int | None:
+    """The dim of the node's output holding the channels (see Op.channel_axis)."""
+    if node.child is not None:
+        return lw.out_axes.pop(node.child.path, 1)
+    axis = scope.axes.get(node.inputs[0], 1) if node.inputs else 1
+    op = REGISTRY.get(node.kind)
+    if op is None or node.shape is None:
+        return axis
+    if axis == 1 and type(op).channel_axis is _KEEPS_AXIS:
+        return 1  # what the default does with channels at dim 1
+    if axis is None and op.join_sign:
+        axis = join_axis(scope, node)
+    return op.channel_axis(node.attrs, axis, node.in_shapes, node.shape)
 
 
 def join_axis(scope: Scope, node: Node) -> int | None:
