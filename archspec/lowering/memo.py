@@ -17,6 +17,17 @@ path (fresh Module and Node objects, sharing their frozen contents), with the wa
 bookkeeping replayed: the layer items it charged and the shape requirements it recorded,
 renamed to the new path. An instance that reported anything (an error or a warning) is
 never kept, so every diagnostic comes from a real lowering.
+
+The variants of one family read once (`compose.family_store`) share one memo when what a
+block body can see is the same in each: the blocks (the same objects), the names of the
+spec's params and lets, the checkpointed blocks and the value of every spec-level name a
+block could read that its own params and lets do not hide (`--set` and a variant's params
+included). Their block instances are then hits across variants (ResNet-101 takes
+ResNet-50's Bottlenecks), with two more checks, since the walk before an instance differs
+between variants: a requirement the instance found already recorded must be recorded in the
+new walk too (it is not replayed), and an instance that read the requirements in force
+(`pinned`), or was lowered after an E411 (reported once per place), is kept for its own
+walk only.
 """
 
 from __future__ import annotations
@@ -28,13 +39,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..compose import family_store
 from ..expr import ExprError
 from ..ir import Module, replaced
 from ..limits import spend_family
-from .context import Item
+from .context import Item, RequireOnce
 from .values import parsed
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..dims import Dim
     from ..ops.base import Constraint
     from .walker import Lowerer
 
@@ -44,18 +57,56 @@ _NO_AXIS = object()
 #: name and the nodes it reads (`from`)
 _NEVER_READ = frozenset({"type", "name", "from_"})
 _NONE_FAILED: frozenset[str] = frozenset()
+_NONE_SEEN: frozenset[Any] = frozenset()
 #: `{expression}` parts of a name or key template
 _PART = re.compile(r"\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
 class Lowered:
-    """One lowered instance and what lowering it did besides making the module."""
+    """One lowered instance and what lowering it did besides making the module: `walk` is
+    the context of the walk that lowered it; `seen` the requirements it met already
+    recorded before it; `portable`: whether another variant's walk may take it."""
 
     module: Module
     charged: int
     constraints: tuple[Constraint, ...]
     out_axis: Any
+    walk: Any = None
+    seen: frozenset[Any] = _NONE_SEEN
+    portable: bool = True
+
+
+class _Log:
+    """What the walk's context saw while one instance was lowered for real."""
+
+    __slots__ = ("portable", "seen")
+
+    def __init__(self) -> None:
+        self.seen: set[Any] = set()
+        self.portable = True
+
+
+class MemoContext(RequireOnce):
+    """Lowering's shape context, noting for the instance being lowered (innermost log) the
+    requirements it found recorded already and whether it read those in force: what decides
+    if another walk may take the instance (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logs: list[_Log] = []
+
+    def wants(self, kind: str, lhs: Dim, rhs: Dim | None) -> bool:
+        if super().wants(kind, lhs, rhs):
+            return True
+        if self.logs:
+            self.logs[-1].seen.add(self.once_key(kind, lhs, rhs))
+        return False
+
+    def pinned(self, d: Dim) -> int | None:
+        for log in self.logs:  # its answer depends on the walk so far
+            log.portable = False
+        return super().pinned(d)
 
 
 def args_key(args: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -102,6 +153,24 @@ class InstanceMemo:
         self.held: list[Any] = []
         #: what items_key reads of a list of items, by id of the list (held here)
         self.items: dict[int, tuple[list[Item], tuple | None, list[str]]] = {}
+        #: whether a walk took this memo for its own (`attached`); a new walk's starts False
+        self.attached = False
+
+    def attached_to(self, lw: Lowerer) -> InstanceMemo:
+        """The memo `lw` lowers with (asked at its first child module, its params and lets
+        bound): its family's shared one for what its blocks see, else this one."""
+        store = family_store(lw.doc) if isinstance(lw.ctx, MemoContext) else None
+        key = None if store is None else _family_key(lw, store)
+        memo = self
+        if store is not None and key is not None:
+            try:
+                memo = store.setdefault(("lowering memo", key), self)
+            except TypeError:  # a value that cannot be hashed: this walk's own memo
+                memo = self
+            if memo is self:  # its key holds the blocks' ids: they live as long as it
+                self.held.append(getattr(lw.spec, "blocks", None))
+        memo.attached = True
+        return memo
 
     def key(self, lw: Lowerer, call: tuple[Any, ...], in_shape: Any, axis: Any) -> tuple | None:
         """The full key of an instance: the call (block, arguments, or a child's items_key)
@@ -143,11 +212,19 @@ class InstanceMemo:
         kept = self.kept.get(key)
         if kept is None or lw.count + kept.charged > lw.max_layers:
             return None  # lowering it for real stops at the right item (E310)
+        ctx = lw.ctx
+        if kept.walk is not ctx and not (kept.portable and kept.seen <= ctx.seen):
+            return None  # another variant's walk: this one would record it differently
         if spend_family(kept.charged) is not None:  # a copy is charged like a lowering
             return None  # the family's shared budget is spent: E310 at the right item
         old = kept.module.path
         lw.count += kept.charged
-        ctx = lw.ctx
+        logs = getattr(ctx, "logs", None)
+        if logs:  # an enclosing instance met what this one met
+            if kept.seen:
+                logs[-1].seen |= kept.seen
+            if not kept.portable:
+                logs[-1].portable = False
         for c in kept.constraints:  # each is recorded once (none, when kept in this walk)
             if ctx.wants(c.kind, c.lhs, c.rhs):
                 ctx.constraints.append(replaced(c, node=path + c.node[len(old) :]))
@@ -163,14 +240,40 @@ class InstanceMemo:
         path: str,
     ) -> Module:
         """`lower()` (the instance's real lowering), kept under `key` when it was clean."""
-        count, reported, required = lw.count, len(lw.bag.diagnostics), len(lw.ctx.constraints)
-        module = lower()
+        ctx = lw.ctx
+        count, reported, required = lw.count, len(lw.bag.diagnostics), len(ctx.constraints)
+        logs: list[_Log] | None = getattr(ctx, "logs", None)
+        if logs is None:
+            module = lower()
+            log = _Log()
+            log.portable = False
+        else:
+            log = _Log()
+            logs.append(log)
+            try:
+                module = lower()
+            finally:
+                logs.pop()
+                if logs:  # what an instance inside met, its enclosing instance met
+                    if log.seen:
+                        logs[-1].seen |= log.seen
+                    if not log.portable:
+                        logs[-1].portable = False
         if len(lw.bag.diagnostics) == reported:
+            made = tuple(ctx.constraints[required:])
+            seen = _NONE_SEEN
+            if log.seen:  # those it recorded itself are replayed
+                seen = frozenset(log.seen - {ctx.once_key(c.kind, c.lhs, c.rhs) for c in made})
             self.kept[key] = Lowered(
                 module,
                 lw.count - count,
-                tuple(lw.ctx.constraints[required:]),
+                made,
                 lw.out_axes.get(path, _NO_AXIS),
+                ctx,
+                seen,
+                # after an E411, the same growth elsewhere fails quietly (layer.py): only
+                # this walk, which reported it, may take such an instance
+                log.portable and not lw.too_large_at,
             )
         return module
 
@@ -180,6 +283,8 @@ def lower_instance(
 ) -> Module:
     """`lw.lower_scope` of a child module, through the memo when it can be keyed."""
     memo = lw.memo
+    if not memo.attached:
+        memo = lw.memo = memo.attached_to(lw)
     call = child.call if child.call is not None else memo.items_key(lw, child, env)
     key = None if call is None else memo.key(lw, call, in_shape, axis)
     if key is None:
@@ -259,6 +364,39 @@ def _names_in(lw: Lowerer, value: Any, out: set[str]) -> bool:
         return False
     out |= names
     return True
+
+
+def _family_key(lw: Lowerer, store: dict[Any, Any]) -> tuple[Any, ...] | None:
+    """What every block body of `lw`'s spec can see besides its call and input (see the
+    module docstring); None when some of it cannot be keyed. The blocks are told apart by
+    object: a family's variants share theirs when they are the same (validate.py)."""
+    spec = lw.spec
+    blocks = getattr(spec, "blocks", None) or {}
+    names: set[str] = set()
+    for bdef in blocks.values():
+        kept = store.get(("block names", id(bdef)))
+        if kept is None or kept[0] is not bdef:
+            read = spec_names(lw, bdef)
+            # its params (every one bound per call, a default being a literal) and its lets
+            # (which no spec param or let may share a name with) hide the spec's names
+            read = None if read is None else read - bdef.params.keys() - bdef.let.keys()
+            kept = store[("block names", id(bdef))] = (bdef, read)
+        if kept[1] is None:
+            return None
+        names |= kept[1]
+    env = lw.spec_env
+    ordered = sorted(names)
+    values = args_key({n: env[n] for n in ordered if n in env})
+    if values is None:
+        return None
+    return (
+        tuple((name, id(bdef)) for name, bdef in blocks.items()),
+        tuple(getattr(spec, "params", None) or ()),
+        tuple(getattr(spec, "let", None) or ()),
+        tuple(getattr(spec, "checkpoint", None) or ()),
+        values,
+        tuple(n for n in ordered if n not in env),
+    )
 
 
 def _rerooted(module: Module, old: str, new: str) -> Module:

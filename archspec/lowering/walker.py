@@ -32,7 +32,6 @@ from .context import (
     BadValue,
     Child,
     Item,
-    RequireOnce,
     Scope,
     Site,
     Skip,
@@ -45,7 +44,7 @@ from .exprs import text_expr
 from .itemplan import ItemPlan, item_plan
 from .keys import keyed_site
 from .layer import absent_as_previous, lower_op
-from .memo import InstanceMemo, lower_instance
+from .memo import InstanceMemo, MemoContext, lower_instance
 from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off, switched_off_early
 from .values import bind_value, reads_failed, text_value_hint, value_hint
 
@@ -69,7 +68,7 @@ class Lowerer:
         self.doc = doc
         self.overrides = dict(overrides or {})
         self.bag = DiagnosticBag()
-        self.ctx = RequireOnce()
+        self.ctx = MemoContext()
         self.count = 0
         self.depth = 0
         self.block_stack: list[str] = []
