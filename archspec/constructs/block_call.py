@@ -337,9 +337,7 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) ->
                 value = _evaluated(how, raw, decl, site.local)
                 args[pname] = coerce_param(value, decl)
             except ExprError as exc:
-                if not (
-                    isinstance(raw, str) and reads_failed(raw, quiet_names(lw.failed, site.local))
-                ):
+                if not reads_failed(raw, quiet_names(lw.failed, site.local)):
                     lw.error(exc.code, f"{bname}.{pname}: {exc.message}", yp, exc.hint)
                 bad = True
             except ValueError as exc:

@@ -58,7 +58,7 @@ def bind_lets(
                 value = raw
             check_numbers(value)
         except ExprError as exc:
-            if not (isinstance(raw, str) and reads_failed(raw, quiet_names(lw.failed, scope))):
+            if not reads_failed(raw, quiet_names(lw.failed, scope)):
                 hint = exc.hint
                 if exc.code == "E302":
                     later = [n for n in lets if n not in out and n in parsed(raw).names]

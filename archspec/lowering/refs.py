@@ -119,6 +119,18 @@ def unknown_ref(
             )
         return
     known = [n for n in scope.shapes if n != INPUT]
+    owner = name.split(".", 1)[0]
+    if "." in name and owner in scope.shapes:
+        # a state_dict-like path (`enc3.5`, `layer1.0.conv1`): the reader wants a node
+        # inside another module, which `from` cannot reach
+        lw.error(
+            "E305",
+            f"`{name}` reaches into `{owner}`: `from` reads only the nodes of this layer list",
+            ypath,
+            f"read `{owner}` itself (what it returns), or move the reader into the block or "
+            "list that makes the node; a block returns another of its nodes with `outputs:`",
+        )
+        return
     close = lw.close_matches(name, known)
     hint = (
         f"did you mean `{close[0]}`?"
@@ -148,11 +160,26 @@ def scope_outputs(lw: Lowerer, scope: Scope, prev: str, child: Child) -> tuple[O
     if not child.outputs:
         return (Output(prev, scope.train.get(prev, False)),)
     outs = []
+    failed = False
     for j, oname in enumerate(child.outputs):
         if oname in scope.removed and oname not in scope.shapes:
             continue
         if oname not in scope.shapes:
             unknown_ref(lw, oname, scope, child.outputs_ypath + (j,))
+            failed = True
             continue
         outs.append(Output(oname, scope.train.get(oname, False)))
+    if not outs and not failed:
+        # a module returns a value: with every output switched off it would return nothing,
+        # and its readers would fail far from the cause
+        names = ", ".join(f"`{o}`" for o in child.outputs)
+        lw.error(
+            "E305",
+            f"every output ({names}) is switched off by its `when` here",
+            child.outputs_ypath + (0,),
+            "a module must return a node that is there: list one that every case keeps, or "
+            "give two nodes one name under complementary `when`s",
+        )
+    if not outs:  # reported: the readers go on from the last node, not a second error
+        return (Output(prev, scope.train.get(prev, False)),)
     return tuple(outs)

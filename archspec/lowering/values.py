@@ -263,10 +263,15 @@ def reads_input(raw: Any) -> bool:
         return False
 
 
-def reads_failed(text: str, failed: set[str]) -> bool:
-    """True when an expression reads a param whose own binding already failed."""
+def reads_failed(raw: Any, failed: set[str]) -> bool:
+    """True when an expression, or an item of a list written in place (a parameter's
+    `shape: [1, in_channels]`), reads a name whose own binding already failed."""
+    if isinstance(raw, list):
+        return any(reads_failed(item, failed) for item in raw)
+    if not isinstance(raw, str):
+        return False
     try:
-        return bool(parsed(text).names & failed)
+        return bool(parsed(raw).names & failed)
     except ExprError:
         return False
 

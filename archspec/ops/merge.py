@@ -164,6 +164,11 @@ class Div(_Elementwise):
 
 #: The fix when the last dim of (N, F) features or (N, L, D) tokens differs: a 1x1 conv
 #: means nothing there, and the usual cause is `in_features` read deeper in a block.
+_DIM1_HINT = (
+    "dim 1 holds the channels of an (N, C, L) map or the tokens of an (N, L, D) sequence: make "
+    "both sides the same size there, or 1 where one should broadcast (a position embedding "
+    "has one row per token, a class token included)"
+)
 _FEATURES_HINT = (
     "make the last layer of one side give the other's width (`out_features`); in a block, "
     "`in_features` is each layer's own input (an MLP's second linear reads the hidden "
@@ -189,8 +194,24 @@ def _join_message(join: _Join, what: str, inputs: tuple[Shape, ...]) -> str:
 
 
 def _concat_message(i: int, inputs: tuple[Shape, ...]) -> str:
+    # require_equal's `a` is the later input's size, `b` the first's: in the inputs' order
     return (
-        f"concat joins inputs whose dim {i} differ: {{a}} vs {{b}} ({', '.join(map(fmt, inputs))})"
+        f"concat joins inputs whose dim {i} differ: {{b}} vs {{a}} ({', '.join(map(fmt, inputs))})"
+    )
+
+
+def _concat_hint(i: int, d: int, rank: int) -> str:
+    """What to check when dim `i` of a concat along `d` differs: the spatial sizes of maps
+    joined on their channels, else each input's layout and sizes."""
+    if rank >= 4 and i >= 2:
+        return (
+            "every branch must keep the same spatial size: check strides, padding and "
+            "ceil_mode in each branch"
+        )
+    return (
+        f"a concat along dim {d} needs its inputs equal in every other dim: check that each "
+        "input has the same layout (a `permute` puts the dims in the same places) and the "
+        "same sizes there"
     )
 
 
@@ -207,7 +228,8 @@ def _broadcast(
         elif x == 1:
             out.append(y)
         else:
-            what = "channels" if i == 1 else f"dim {i}"
+            # dim 1 is the channels of a map; of a rank-3 tensor it may be a sequence's tokens
+            what = "channels" if i == 1 and n >= 4 else f"dim {i}"
             if not (x - y).is_const and (_one_here(x, ctx) or _one_here(y, ctx)):
                 # torch broadcasts a 1 against anything: the result is x or y depending on
                 # the input size, which one shape cannot say (a concrete input can)
@@ -221,7 +243,9 @@ def _broadcast(
                 y,
                 "E402",
                 partial(_join_message, join, what, tuple(inputs)),
-                _FEATURES_HINT if n in (2, 3) and i == n - 1 else join.hint,
+                _FEATURES_HINT
+                if n in (2, 3) and i == n - 1
+                else (_DIM1_HINT if n == 3 and i == 1 else join.hint),
             )
             out.append(x)
     return out
@@ -353,8 +377,7 @@ class Concat(_FunctionOp):
                         first[i],
                         "E403",
                         partial(_concat_message, i, tuple(inputs)),
-                        "every branch must keep the same spatial size: check strides, "
-                        "padding and ceil_mode in each branch",
+                        _concat_hint(i, d, rank),
                     )
         out = list(first)
         out[d] = total(s[d] for s in inputs)

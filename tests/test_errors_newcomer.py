@@ -1,0 +1,175 @@
+"""Errors met while writing networks from the docs alone (a GhostNet module, a U-Net, a ViT):
+each points at its cause, once, and its hint fits the tensor it is about. Before, a block
+whose only output a `when` left out failed far away ("output `fc` is not a node" at 1:1),
+a parameter's `shape: [1, in_channels]` after a failed node was a second error, a ViT's
+token count was called "channels" with a hint to add a 1x1 conv, and a concat of two token
+tensors was told to check its strides."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+import archspec
+from archspec.errors import ArchSpecError
+
+
+def spec(body: str, header: str = "input: [N, 8, 16, 16]") -> str:
+    return f"archspec: 1\nname: t\n{header}\n" + textwrap.dedent(body).lstrip("\n")
+
+
+def err(text: str) -> ArchSpecError:
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    return info.value
+
+
+CUT = spec(
+    """
+    blocks:
+      Cut:
+        params: {cut: bool}
+        layers:
+          - {name: conv, type: conv2d, out_channels: 8, kernel_size: 1}
+          - {type: split, split_size: [6, 2], names: [head, tail], when: cut}
+        outputs: [head]
+    layers:
+      - {name: a, type: Cut, cut: true}
+      - {name: b, type: Cut, cut: false}
+      - {name: fc, type: conv2d, out_channels: 4, kernel_size: 1}
+    """
+)
+
+
+def test_a_block_whose_only_output_is_switched_off_is_one_error_at_its_outputs() -> None:
+    e = err(CUT)
+    assert e.codes == ["E305"], e.render()
+    d = e.diagnostics[0]
+    assert "every output (`head`) is switched off by its `when`" in d.message
+    assert (d.span.line, d.span.col) == (10, 15)  # `head` in `outputs: [head]`
+    assert "complementary `when`s" in (d.hint or "")
+
+
+def test_a_network_whose_outputs_are_all_switched_off_is_not_called_train_only() -> None:
+    text = spec(
+        """
+        params: {aux: false}
+        layers:
+          - {name: conv, type: conv2d, out_channels: 8, kernel_size: 1}
+          - {name: head, type: conv2d, out_channels: 8, kernel_size: 1, when: aux}
+        outputs: [head]
+        """
+    )
+    e = err(text)
+    assert e.codes == ["E305"], e.render()
+    assert "train_only" not in e.render()
+    assert archspec.build_graph(text, {"aux": True}).root.outputs[0].name == "head"
+
+
+def test_the_output_named_under_complementary_whens_builds() -> None:
+    """The form the hint suggests: GhostNet's `cat(x1, x2)[:, :out]` cut only when needed."""
+    text = CUT.replace(
+        "      - {type: split, split_size: [6, 2], names: [head, tail], when: cut}\n",
+        "      - {name: head, type: identity, when: not cut}\n"
+        "      - {type: split, split_size: [6, 2], names: [head, tail], when: cut}\n",
+    )
+    model = archspec.compile(text)
+    assert model(torch.randn(2, 8, 16, 16)).shape == (2, 4, 16, 16)
+
+
+def test_a_parameter_shape_list_reading_a_failed_input_is_no_second_error() -> None:
+    text = spec(
+        """
+        blocks:
+          B:
+            layers:
+              - {name: p, type: parameter, shape: [1, in_channels, 1, 1]}
+              - {name: c, type: conv2d, out_channels: in_channels, kernel_size: 1}
+              - {name: s, type: add, from: [c, p]}
+        layers:
+          - {name: a, type: conv2d, out_channels: 8, kernel_size: 1}
+          - {name: b, type: conv2d, out_channels: 4, kernel_size: 1, from: input}
+          - {name: j, type: concat, from: [a, b], dim: 2}
+          - {name: d, type: B}
+        """
+    )
+    e = err(text)
+    assert e.codes == ["E403"], e.render()
+
+
+def test_a_concat_names_its_sizes_in_the_order_of_its_inputs() -> None:
+    text = spec(
+        """
+        layers:
+          - {name: a, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, stride: 2}
+          - {name: j, type: concat, from: [a, input]}
+        """
+    )
+    msg = err(text).diagnostics[0].message
+    assert "dim 2 differ: 8 vs 16 ((N, 8, 8, 8), (N, 8, 16, 16))" in msg, msg
+    assert "spatial size" in (err(text).diagnostics[0].hint or "")
+
+
+def test_a_concat_of_tokens_is_told_about_layout_not_strides() -> None:
+    text = spec(
+        """
+        layers:
+          - {name: conv, type: conv2d, out_channels: 16, kernel_size: 8, stride: 8}
+          - {name: tokens, type: flatten, start_dim: 2}
+          - {name: cls, type: parameter, shape: [1, 1, 16]}
+          - {name: token, type: expand, from: [cls, tokens]}
+          - {name: joined, type: concat, from: [token, tokens]}
+        """
+    )
+    d = err(text).diagnostics[0]
+    assert d.code == "E403"
+    assert "permute" in (d.hint or "") and "strides" not in (d.hint or "")
+
+
+def test_a_position_embedding_of_the_wrong_length_is_about_tokens() -> None:
+    text = spec(
+        """
+        layers:
+          - {name: conv, type: conv2d, out_channels: 16, kernel_size: 4, stride: 4}
+          - {name: patches, type: flatten, start_dim: 2}
+          - {name: tokens, type: permute, dims: [0, 2, 1]}
+          - {name: pos, type: parameter, shape: [1, 15, 16]}
+          - {name: embedded, type: add, from: [tokens, pos]}
+        """
+    )
+    d = err(text).diagnostics[0]
+    assert "dim 1 differ: 16 vs 15" in d.message, d.message
+    assert "channels" not in d.message
+    assert "tokens" in (d.hint or "") and "projection shortcut" not in (d.hint or "")
+
+
+def test_maps_still_speak_of_channels() -> None:
+    text = spec(
+        """
+        layers:
+          - {name: a, type: conv2d, out_channels: 4, kernel_size: 1}
+          - {name: s, type: add, from: [a, input]}
+        """
+    )
+    assert "channels differ: 4 vs 8" in err(text).diagnostics[0].message
+
+
+def test_from_into_another_module_says_names_are_local() -> None:
+    text = spec(
+        """
+        layers:
+          - name: enc
+            type: sequential
+            layers:
+              - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+              - {type: relu}
+          - {name: j, type: concat, from: [enc, enc.0]}
+        """
+    )
+    d = err(text).diagnostics[0]
+    assert d.code == "E305"
+    assert "`enc.0` reaches into `enc`" in d.message
+    assert (d.span.line, d.span.col) == (10, 41)
+    assert "did you mean" not in (d.hint or "")
