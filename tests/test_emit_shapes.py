@@ -151,3 +151,30 @@ def test_network_comments_are_numbers_where_a_param_is_named_like_a_size() -> No
     assert "# x:" not in forward
     assert "x = self.conv(x)  # (N, 4, 6, 6)" in forward
     assert "x = self.pool(x)  # (N, 4, 3, 3)" in forward
+
+
+TOKENS = """\
+archspec: 1
+name: tokens
+input: [N, 3, 32, 32]
+params: {width: 64, num_classes: 10}
+layers:
+  - {name: conv_proj, type: conv2d, out_channels: width, kernel_size: 8, stride: 8}
+  - {name: patches, type: flatten, start_dim: 2}
+  - {name: tokens, type: permute, dims: [0, 2, 1]}
+  - {name: ln, type: layer_norm}
+  - {name: first, type: select, dim: 1, index: 0}
+  - {name: head, type: linear, out_features: num_classes}
+"""
+
+
+def test_network_comments_write_an_argument_moved_off_dim_1_as_the_argument() -> None:
+    """After a permute the channels (a constructor argument) are last: the comment says
+    `width`, not the 64 of the default, which a `Tokens(width=32)` would not have."""
+    source = archspec.emit(TOKENS)
+    assert "width: int = 64" in source
+    assert "x.permute(0, 2, 1)  # (N, (H//8)*(W//8), width)" in source
+    assert "x = self.ln(x)  # (N, (H//8)*(W//8), width)" in source
+    assert ", 64)" not in source
+    model = _load(source, "tokens").Tokens(width=32)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)

@@ -40,7 +40,8 @@ def class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
         if table.failure is not None or any(s in taken for d in sym_in for s in d.symbols):
             return graph.input_shape, network_comments(cls)
         simplify = on_accepted_inputs(graph, table)
-        return sym_in, _comments(cls, [{k: simplify(s) for k, s in _rows(table).items()}])
+        rows = {k: simplify(s) for k, s in _rows(table).items()}
+        return sym_in, _comments(cls, [rows], network=True)
     per_body: list[dict[str, Shape]] = []
     for body in cls.bodies:
         sym_in = input_symbols(body.module.in_shape or (), body.module.in_axis)
@@ -78,11 +79,16 @@ def input_symbols(body_in: Shape, axis: int | None = 1) -> Shape:
     return tuple(out)
 
 
-def _comments(cls: ClassInfo, per_body: list[dict[str, Shape]]) -> dict[str, str]:
+def _comments(
+    cls: ClassInfo, per_body: list[dict[str, Shape]], network: bool = False
+) -> dict[str, str]:
     """A comment per step: the dims every body of the class gives alike."""
     out: dict[str, str] = {}
-    # the dims the class's code computes: the channels (dim 1), and any dim of a class whose
-    # input is channels-last (Swin's (N, H, W, in_channels) blocks)
+    # the dims the class's code computes: the channels (dim 1), any dim of a block whose
+    # input is channels-last (Swin's (N, H, W, in_channels) blocks), and in the network
+    # class (one body, its other dims exact) wherever a permute moved them (ViT's tokens
+    # (N, L, hidden_dim)); a block's other dims may hold numbers its instances share
+    # (MaxViT's `H//7` windows for its `partition_size`), beside which no argument is written
     last = cls.bodies[0].module.in_axis not in (None, 1)
     for step in cls.steps:
         name = step.node.name
@@ -95,12 +101,12 @@ def _comments(cls: ClassInfo, per_body: list[dict[str, Shape]]) -> dict[str, str
             texts = {str(s[j]) if j < len(s) else None for s in shapes}
             template = step.out[j] if j < len(step.out) else None
             if (
-                (j == 1 or (last and j > 1))
+                (network or j == 1 or (last and j > 1))
                 and template is not None
                 and template.symbolic
                 and _known(cls, template)
             ):
-                dims.append(template.text)  # the channels as the class's code computes them
+                dims.append(template.text)  # as the class's code computes it
             elif len(texts) == 1 and None not in texts:
                 dims.append(texts.pop() or "")
             else:
