@@ -173,3 +173,31 @@ def test_from_into_another_module_says_names_are_local() -> None:
     assert "`enc.0` reaches into `enc`" in d.message
     assert (d.span.line, d.span.col) == (10, 41)
     assert "did you mean" not in (d.hint or "")
+
+
+TOKENS = spec(
+    """
+    layers:
+      - {name: conv_proj, type: conv2d, out_channels: 16, kernel_size: 8, stride: 8}
+      - {name: patches, type: flatten, start_dim: 2}
+      - {name: tokens, type: permute, dims: [0, 2, 1]}
+      - {name: class_token, type: parameter, shape: [1, 1, 16]}
+      - {name: batch_class_token, type: expand, from: [class_token, tokens]}
+      - {name: joined, type: concat, from: [batch_class_token, tokens]}
+    """,
+    "input: [N, 3, 32, 32]",
+)
+
+
+def test_a_layer_that_ties_the_batch_to_one_is_a_warning_at_it() -> None:
+    """The class token's expand with its inputs swapped runs in torch at batch 1 only: the
+    check passed it silently, with `N = 1` in the domain and an output of batch 1."""
+    swapped = TOKENS.replace("from: [class_token, tokens]", "from: [tokens, class_token]")
+    result = archspec.check(swapped)
+    assert result.ok
+    warned = [d for d in result.diagnostics if d.code == "W406"]
+    assert len(warned) == 1, result.diagnostics
+    assert warned[0].span.line == 9
+    assert "runs only at a batch of N = 1" in warned[0].message
+    assert "N = 1" in result.domain_text
+    assert not [d for d in archspec.check(TOKENS).diagnostics if d.code == "W406"]

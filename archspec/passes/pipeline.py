@@ -178,6 +178,8 @@ def accepted_inputs(a: Analysis) -> Analysis:
         domain = input_domain(table, sym, env if sizes_declared else None)
         if domain.is_empty:
             diags.append(_empty_domain(graph, table, sym))
+        else:
+            diags.extend(_batch_tied(graph, table, sym, domain))
         train_domain = training_domain(table, sym, env if sizes_declared else None)
         if train_domain is not None and train_domain.describe() == domain.describe():
             train_domain = None
@@ -399,3 +401,38 @@ def _empty_domain(graph: Graph, table: ShapeTable, sym: SymbolicInput) -> Diagno
         f"no {', '.join(sym.spatial) or 'input'} satisfies this layer together with the "
         "ones before it: check its sizes, strides and in_features",
     )
+
+
+#: batch sizes tried to tell a network that takes any batch from one that takes some
+_BATCHES = (1, 2, 3, 5, 8)
+
+
+def _batch_tied(
+    graph: Graph, table: ShapeTable, sym: SymbolicInput, domain: Domain
+) -> list[Diagnostic]:
+    """W406 when a layer ties the batch N to some sizes (`N = 1`): torch would run the
+    network at those batches only, which is almost never meant (an `expand` given its two
+    inputs the other way round, a `reshape` that writes the batch as a number); named at
+    the first layer that refuses a batch the others take."""
+    batch = sym.batch
+    if not batch:
+        return []
+    taken = [n for n in _BATCHES if domain.contains({batch: n})]
+    refused = [n for n in _BATCHES if n not in taken]
+    if not taken or not refused:
+        return []
+    culprit = first_impossible(table, sym, {batch: refused[0]})
+    where = culprit.span if culprit is not None else graph.input_span
+    what = f"{culprit.path}: {culprit.describe()}; " if culprit is not None else ""
+    only = f"{batch} = {taken[0]}" if len(taken) == 1 else f"{batch} in {taken} of {_BATCHES}"
+    return [
+        Diagnostic(
+            "W406",
+            f"{what}{graph.name} runs only at a batch of {only}",
+            where,
+            "a layer here makes the batch dim meet a fixed size: give a learned tensor "
+            "batch 1 and broadcast or `expand` it over the batch (`from: [token, x]`, the "
+            "token first), and write the batch of a `reshape` as 0",
+            Severity.WARNING,
+        )
+    ]
