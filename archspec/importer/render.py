@@ -176,6 +176,11 @@ def _params_lines(params: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+def _ref(node: dict[str, Any]) -> Any:
+    """What `from:` and `outputs:` call a node: its name, or its key (`'0'`, `block1-0`)."""
+    return node.get("name") or node.get("key")
+
+
 def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
     """The spec text of an imported model."""
     by_name = {b.name: b for b in imported.blocks}
@@ -195,15 +200,15 @@ def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
             lines.extend(_params_lines(block.params))
         if block.register_order:
             lines.append(f"    register_order: {_scalar(block.register_order)}")
-        if block.output and block.layers and block.layers[-1].get("name") != block.output:
-            lines.append(f"    outputs: [{block.output}]")
+        if block.output and block.layers and _ref(block.layers[-1]) != block.output:
+            lines.append(f"    outputs: {_scalar([block.output])}")
         lines.append("    layers:")
         lines.extend(_lines(_unflat(_tidy(copy.deepcopy(block.layers), by_name)), 6))
     lines.append("layers:")
     lines.extend(_lines(_unflat(_tidy(copy.deepcopy(imported.layers), by_name)), 2))
-    last = imported.layers[-1].get("name") if imported.layers else None
+    last = _ref(imported.layers[-1]) if imported.layers else None
     if isinstance(imported.output, list):
         lines.append(f"outputs: {_scalar(imported.output)}")
     elif imported.output and imported.output != last:
-        lines.append(f"outputs: [{imported.output}]")
+        lines.append(f"outputs: {_scalar([imported.output])}")
     return "\n".join(lines) + "\n"

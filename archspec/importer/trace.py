@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic
-from ..ops.names import NAME_RE, RESERVED_NAMES, literal_key_problem
+from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
 from .functions import Ref, describe_target, read_call
 from .leaves import read_leaf
 from .where import describe, diagnostic, span_from_stack, span_from_traceback, span_of_class
@@ -140,9 +140,12 @@ def _short_repr(module: nn.Module) -> str:
 
 
 def _name_and_key(key: str) -> tuple[str | None, str | None]:
-    if NAME_RE.match(key) and key not in RESERVED_NAMES:
-        return key, None
-    return None, key
+    """A child's attribute name as a node's `name` when a spec's names take it, else as its
+    `key` (`block1-0`, `0`, a Python keyword such as `class`, which torch registers)."""
+    try:
+        return check_name(key), None
+    except ValueError:
+        return None, key
 
 
 def sequential_items(module: nn.Module, problems: Problems) -> list[Item]:
@@ -347,7 +350,10 @@ class _GraphReader:
         if not getattr(self, "failed", False):  # else: a list cut short by that failure
             unfinished_lists(self)
 
+        from .tensors import in_registration_order
+
         self.items = registration_order(self.items, _holders(self.module))
+        self.items = in_registration_order(self.items, self.module)
         self.called = [i.ref for i in self.items if i.ref in self.called]
         if getattr(self, "failed", False):  # what follows would only repeat it
             return Body(self.items, None, self.list_input, self.register_order, self.fused)
@@ -463,23 +469,15 @@ class _GraphReader:
         )
 
     def _tensor(self, node: Any) -> None:
-        """`self.layer_scale`: a learned tensor of the module itself, a `parameter` node."""
-        import torch.nn as nn
+        """`self.layer_scale`, `self.mean`: a tensor of the module itself (tensors.py)."""
+        from .tensors import Refusal, own_tensor
 
         target = str(node.target)
-        tensor = getattr(self.module, target, None) if "." not in target else None
-        if not isinstance(tensor, nn.Parameter) or target in self.used or tensor.dim() == 0:
-            self.fail(
-                "E903",
-                f"forward reads the tensor `self.{target}`, which is not a parameter of "
-                "this module itself",
-                node,
-                "a spec's `parameter` is a learned tensor of its module; buffers and "
-                "tensors of other modules cannot be stated",
-            )
+        reading = own_tensor(self.module, target, target in self.used)
+        if isinstance(reading, Refusal):
+            self.fail(reading.code, reading.message, node, reading.hint)
             return
-        fields = {"shape": list(tensor.shape)}
-        item = Item(target, "parameter", dict(fields), dict(fields), is_module=False)
+        item = Item(target, reading[0], dict(reading[1]), dict(reading[1]), is_module=False)
         self._add(node, item, target)
 
     def _fresh(self, base: str) -> str:

@@ -1,0 +1,137 @@
+"""A module's own tensors read in its forward: `parameter` and `buffer` nodes.
+
+ConvNeXt's `self.layer_scale` is a `parameter`; a normalising block's
+`register_buffer("mean", ...)` a `buffer`, persistent or not. The values of a parameter or
+a persistent buffer come with the model's weights (the state_dict), so the node states
+their shape alone; a non-persistent buffer is in no state_dict, so the spec must make its
+values itself: a constant or 0, 1, 2, ... (`fill: arange`), read from the model's tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a tensor read in forward has no node: E903 or E904 with its message and hint."""
+
+    code: str
+    message: str
+    hint: str
+
+
+_OTHER_HINT = (
+    "a spec's `parameter` and `buffer` nodes are tensors of the module that reads them; read "
+    "a child's tensors through the child's own forward"
+)
+
+
+def own_tensor(module: Any, target: str, taken: bool) -> tuple[str, dict[str, Any]] | Refusal:
+    """The (kind, fields) of the node for `self.<target>` read in `module`'s forward;
+    `taken`: a node of the forward already has the tensor's name."""
+    if "." in target:
+        owner = target.rsplit(".", 1)[0]
+        return Refusal(
+            "E903",
+            f"forward reads the tensor `self.{target}`, which belongs to `self.{owner}`, not "
+            "to this module itself",
+            _OTHER_HINT,
+        )
+    if target in module._parameters and module._parameters[target] is not None:
+        tensor, kind = module._parameters[target], "parameter"
+    elif target in module._buffers and module._buffers[target] is not None:
+        tensor, kind = module._buffers[target], "buffer"
+    else:
+        return Refusal(
+            "E903",
+            f"forward reads the tensor `self.{target}`, which is neither a parameter nor a "
+            "buffer of this module (a plain tensor attribute is in no state_dict)",
+            "register it: `nn.Parameter(...)`, or `self.register_buffer(name, tensor)`",
+        )
+    if taken:
+        return Refusal(
+            "E904",
+            f"forward reads the {kind} `self.{target}`, whose name a step before it has",
+            "rename the tensor: a spec's node is named after it, so its state_dict key stays",
+        )
+    if tensor.dim() == 0:
+        return Refusal(
+            "E904",
+            f"forward reads the {kind} `self.{target}`, a 0-d tensor (one number): a spec's "
+            f"{kind} has at least one size",
+            "hold it with shape (1,) (`torch.tensor([value])`), which broadcasts the same",
+        )
+    fields: dict[str, Any] = {"shape": [int(d) for d in tensor.shape]}
+    if kind == "parameter":
+        return kind, fields
+    return _buffer_fields(module, target, tensor, fields)
+
+
+def _buffer_fields(
+    module: Any, target: str, tensor: torch.Tensor, fields: dict[str, Any]
+) -> tuple[str, dict[str, Any]] | Refusal:
+    import torch
+
+    if tensor.dtype not in (torch.float32, torch.int64):
+        return Refusal(
+            "E904",
+            f"forward reads the buffer `self.{target}` of dtype "
+            f"{str(tensor.dtype).removeprefix('torch.')}: a spec's buffer is float32 or int64",
+            "register the buffer as float32 or int64 (`.float()`, `.long()`)",
+        )
+    if tensor.dtype == torch.int64:
+        fields["dtype"] = "int64"
+    if target not in module._non_persistent_buffers_set:
+        return "buffer", fields  # its values come with the weights
+    fields["persistent"] = False
+    fill = _fill(tensor)
+    if fill is None:
+        known = "holds no values (the meta device)" if tensor.is_meta else "holds other values"
+        return Refusal(
+            "E904",
+            f"forward reads the non-persistent buffer `self.{target}`, which no state_dict "
+            f"holds and which {known}: a spec makes such a buffer's values itself, a constant "
+            "or 0, 1, 2, ... only",
+            "register it as persistent (the weights then carry its values); or import the "
+            "model with its values (archspec.from_module on a CPU model) if they are a "
+            "constant or 0, 1, 2, ...",
+        )
+    fields.update(fill)
+    return "buffer", fields
+
+
+def _fill(tensor: torch.Tensor) -> dict[str, Any] | None:
+    """The `fill` (and `value`) that make the tensor's values, or None."""
+    import torch
+
+    if tensor.is_meta or tensor.numel() == 0:
+        return None
+    flat = tensor.detach().reshape(-1)
+    if bool((flat == flat[0]).all()):
+        value = flat[0].item()
+        return {} if value == 0 else {"value": value}
+    steps = torch.arange(flat.numel(), dtype=flat.dtype, device=flat.device)
+    if bool((flat == steps).all()):
+        return {"fill": "arange"}
+    return None
+
+
+def in_registration_order(items: list[Any], module: Any) -> list[Any]:
+    """`items` with the module's own tensor nodes first when forward reads its parameters
+    (or its buffers) in another order than they are registered: they read nothing, so they
+    may stand anywhere, and a spec registers them in the order it lists them."""
+    tensors = [i for i in items if i.kind in ("parameter", "buffer") and i.name is not None]
+    for kind, registered in (("parameter", module._parameters), ("buffer", module._buffers)):
+        read = [i.name for i in tensors if i.kind == kind]
+        if read != [name for name in registered if name in read]:
+            break
+    else:
+        return items
+    order = {name: i for i, name in enumerate([*module._parameters, *module._buffers])}
+    ranked = sorted(tensors, key=lambda i: order.get(i.name, -1))
+    return [*ranked, *(i for i in items if all(i is not t for t in tensors))]
