@@ -192,13 +192,15 @@ def _autowrapped() -> tuple[Any, ...]:
 
 def _trace(module: nn.Module, problems: Problems) -> Any:
     from .defaulted import defaulted, drop_defaulted
+    from .gradmode import watching_autograd
     from .shapes import size_read_before
 
     cls = type(module)
     concrete = defaulted(module)
     tracer = _tracer()
     try:
-        graph = tracer.trace(module, concrete_args=concrete or None)
+        with watching_autograd(module, problems):  # what fx runs through unrecorded
+            graph = tracer.trace(module, concrete_args=concrete or None)
         drop_defaulted(graph, module, list(concrete))
         return graph
     except Exception as exc:

@@ -1,0 +1,71 @@
+"""What torch.fx runs through without recording it: a change of grad mode in forward
+(`with torch.no_grad():`, `torch.set_grad_enabled(False)`, `torch.inference_mode()`) and a
+custom `torch.autograd.Function`, whose `apply` fx follows into its `forward`.
+
+The graph fx gives keeps the values and drops the gradients: a layer run under `no_grad`
+would train in the spec, and a straight-through estimator's own `backward` would become
+torch's. A spec states neither (its gradients are torch's own, everywhere), so the import
+watches for both while it traces and refuses them (E904) at the statement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import SourceSpan
+from .where import _ours, describe, diagnostic
+
+_HINT = (
+    "a spec's gradients are torch's own everywhere: import the model without the custom "
+    "gradient (its plain forward), and stop gradients (`.requires_grad_(False)`, a "
+    "frozen copy) on the compiled module instead"
+)
+
+
+def _forward_span() -> SourceSpan | None:
+    """The innermost frame of the model's code inside the forward fx is tracing; None when
+    the call comes from elsewhere (archspec's or torch's own machinery)."""
+    stack = traceback.extract_stack()
+    fx = [i for i, f in enumerate(stack) if f.filename.endswith(f"fx{os.sep}_symbolic_trace.py")]
+    user = [f for f in stack[fx[-1] + 1 :] if _ours(f.filename)] if fx else []
+    return SourceSpan(user[-1].filename, user[-1].lineno or 1, 1) if user else None
+
+
+@contextlib.contextmanager
+def watching_autograd(module: Any, problems: Any) -> Iterator[None]:
+    """Trace under this: each grad-mode change or autograd.Function call that the forward
+    of `module` makes is an E904 in `problems`, at its statement."""
+    import torch
+
+    C, Function = torch._C, torch.autograd.function.Function
+    set_grad, inference, apply = C._set_grad_enabled, C._InferenceMode, Function.__dict__["apply"]
+    cls = describe(type(module))
+
+    def found(what: str) -> None:
+        span = _forward_span()
+        if span is not None:
+            problems.add(diagnostic("E904", f"{cls}.forward {what}", span, _HINT))
+
+    def watched_set_grad(mode: bool) -> Any:
+        found("changes the grad mode (`torch.no_grad`, `torch.set_grad_enabled`)")
+        return set_grad(mode)
+
+    def watched_inference(*args: Any) -> Any:
+        found("enters `torch.inference_mode`")
+        return inference(*args)
+
+    def watched_apply(fn: type, *args: Any, **kwargs: Any) -> Any:
+        found(f"calls the autograd.Function `{fn.__qualname__}`, whose backward is its own")
+        return apply.__func__(fn, *args, **kwargs)
+
+    C._set_grad_enabled, C._InferenceMode = watched_set_grad, watched_inference
+    Function.apply = classmethod(watched_apply)  # type: ignore[assignment,method-assign]
+    try:
+        yield
+    finally:
+        C._set_grad_enabled, C._InferenceMode = set_grad, inference
+        Function.apply = apply  # type: ignore[method-assign]
