@@ -7,6 +7,7 @@ no exact equivalent (the importer then reports it, E903).
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,14 @@ class Call:
     inputs: tuple[Any, ...]  # fx nodes
 
 
+#: What a call no reader takes can be written as instead.
+UNKNOWN_CALL_HINT = (
+    "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times or plus a number "
+    "(`x * 0.5 + 3`; divided only by a power of two, as `x / 6` is not `x * (1 / 6)` to the "
+    "last bit: write the product), flatten, mean, pooling, dropout and activations; write "
+    "other steps as modules a kind reads"
+)
+
 Reader = Callable[[tuple[Any, ...], dict[str, Any]], Call | None]
 
 
@@ -42,7 +51,7 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], i: int, name: str, defau
 
 #: The number a join leaves its other input unchanged by: `x + 0` (timm's MobileOne starts
 #: a sum at 0 when a branch is absent), `x - 0`, `x * 1`; which sides it may stand on.
-_NEUTRAL = {"add": (0, (0, 1)), "sub": (0, (1,)), "mul": (1, (0, 1))}
+_NEUTRAL = {"add": (0, (0, 1)), "sub": (0, (1,)), "mul": (1, (0, 1)), "div": (1, (1,))}
 
 
 def _join(kind: str) -> Reader:
@@ -57,9 +66,33 @@ def _join(kind: str) -> Reader:
             other = args[1 - side]
             if type(args[side]) in (int, float) and args[side] == value and isinstance(other, Ref):
                 return Call("identity_alias", {}, (other.node,))
-        return None
+        return _by_number(kind, args)
 
     return read
+
+
+def _by_number(kind: str, args: tuple[Any, ...]) -> Call | None:
+    """`x * 0.5`, `x + 3`, `1 - x`, `x / 4` (a hard-swish written out): a `scale`, the input
+    times a constant plus a constant, where that computes the same floats; so a division
+    only by a power of two, whose reciprocal is exact (`x / 6` is not `x * (1 / 6)`)."""
+    a, b = args
+    left = isinstance(b, Ref)  # the number stands on the left: `1 - x`
+    x, c = (b, a) if left else (a, b)
+    if not isinstance(x, Ref) or type(c) not in (int, float) or not math.isfinite(c):
+        return None
+    if kind == "add":
+        fields: dict[str, Any] = {"offset": c}
+    elif kind == "mul":
+        fields = {"factor": c}
+    elif kind == "sub":
+        fields = {"factor": -1, "offset": c} if left else {"offset": -c}
+    elif kind == "div" and not left and c != 0 and math.frexp(c)[0] in (0.5, -0.5):
+        if not 2.0**-126 <= abs(c) <= 2.0**126:  # 1 / c a normal float32
+            return None
+        fields = {"factor": 1 / c}
+    else:
+        return None
+    return Call("scale", fields, (x.node,))
 
 
 def _cat(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
@@ -331,6 +364,10 @@ def _torch_functions() -> dict[Any, Reader]:
         operator.sub: _join("sub"),
         operator.isub: _join("sub"),
         torch.sub: _join("sub"),
+        operator.truediv: _join("div"),
+        operator.itruediv: _join("div"),
+        torch.div: _join("div"),
+        torch.true_divide: _join("div"),
         torch.cat: _cat,
         torch.concat: _cat,
         torch.flatten: _flatten,
@@ -382,6 +419,8 @@ _METHODS: dict[str, Reader] = {
     "mul_": _join("mul"),
     "sub": _join("sub"),
     "sub_": _join("sub"),
+    "div": _join("div"),
+    "div_": _join("div"),
     "flatten": _flatten,
     "mean": _mean,
     "relu": _activation("relu"),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
-from .functions import Ref, describe_target, read_call
+from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
 from .leaves import read_leaf
 from .where import describe, diagnostic, span_from_stack, span_from_traceback, span_of_class
 
@@ -528,9 +528,7 @@ class _GraphReader:
                 "E903",
                 f"no layer kind computes {what} as called here",
                 node,
-                "archspec imports joins (add, sub, mul, torch.cat), flatten, mean, adaptive "
-                "pooling, dropout and activations; write other steps as modules a kind reads"
-                + own_tensors_hint(self.module),
+                UNKNOWN_CALL_HINT + own_tensors_hint(self.module),
             )
             return
         inputs = self._inputs(call.inputs)
