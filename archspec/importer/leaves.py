@@ -251,3 +251,31 @@ def _read(module: nn.Module) -> Leaf | None:
                 shown = {k: v for k, v in full.items() if k not in base or v != base[k]}
                 return Leaf(op.kind, shown, full)
     return None
+
+
+def unread_settings(module: nn.Module) -> str | None:
+    """Why the kind named after `module`'s class does not read it, as words: the settings
+    it builds otherwise (`batch_first=True where the model has False`); None if unknown."""
+    import torch
+
+    for op in _candidates(module):
+        if op.style != "module" or op.torch_name.removeprefix("nn.") != type(module).__name__:
+            continue
+        try:
+            fields = op.read_module(module)
+            given = {**defaults(op), **(fields or {})}
+            with torch.device("meta"):
+                built = op.build({k: given[k] for k in op.spec.model_fields if k in given})
+        except Exception:
+            continue
+        ours, theirs = dict(_fingerprint(built)[3]), dict(_fingerprint(module)[3])
+        odd = [
+            f"{k}={v} where the model has {theirs[k]}"
+            for k, v in ours.items()
+            if theirs.get(k, v) != v
+        ]
+        if not odd and _tensors(built) != _tensors(module):
+            odd = ["other tensors (an option the kind does not state)"]
+        if odd:
+            return f"the kind `{op.kind}` builds it with {', '.join(odd[:3])}"
+    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .trace import Item, body_of
-from .where import describe
+from .where import describe, span_from_stack
 
 
 def joined(reader: Any, node: Any, target: str, values: Any) -> Any:
@@ -84,7 +84,8 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     # a Sequential's named children (timm's classifier heads) keep their names and keys
     named = _name_and_key(index) if index != str(k) else (None, None)
     taken = set(keys) | {i.ref for i in run[0].body or () if i.ref} if run else set(keys)
-    items = in_sequence(child_item(*named, child, reader.problems), reader.problems, taken)
+    where = span_from_stack(node.stack_trace)
+    items = in_sequence(child_item(*named, child, reader.problems, where), reader.problems, taken)
     if run is None and k == 0 and head not in reader.called:
         inputs = reader._inputs((node.args[0],))
         if inputs is None:

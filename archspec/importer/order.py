@@ -85,3 +85,36 @@ def unread_tensors(module: Any, graph: Any) -> list[Diagnostic]:
         for name in own
         if name not in read and getattr(module, name, None) is not None
     ]
+
+
+def check_order(reader: Any, holders: list[str]) -> None:
+    """Children holding tensors must be called in the order they were registered (the
+    state_dict's order), each once: a spec registers its layers in execution order."""
+    called = [t for t in reader.called if t in holders]
+    cls = type(reader.module)
+    missing = [k for k in holders if k not in called]
+    if missing:
+        reader.problems.add(
+            diagnostic(
+                "E904",
+                f"{describe(cls)}.forward never calls `{missing[0]}`, which holds weights "
+                "(in eval mode)",
+                span_of_class(cls),
+                "a spec holds only the weights its forward uses; remove the child, or call it",
+            )
+        )
+    elif called != holders:
+        why = unstated_order(reader.items, called, holders)
+        if why is None:  # each called once, in another order: a block's `register_order:`
+            reader.register_order = holders
+            return
+        reader.problems.add(
+            diagnostic(
+                "E904",
+                f"{describe(cls)}.forward calls its children in another order than "
+                f"they are registered ({', '.join(called)} vs {', '.join(holders)}){why}",
+                span_of_class(cls),
+                "a spec registers layers in the order they run unless a block states "
+                "`register_order:`; register the children in the order forward calls them",
+            )
+        )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Diagnostic
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
-from .leaves import read_leaf
+from .leaves import read_leaf, unread_settings
 from .where import describe, diagnostic, span_from_stack, span_from_traceback, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,8 +86,13 @@ class Problems:
             self.items.append(diag)
 
 
-def child_item(name: str | None, key: str | None, child: nn.Module, problems: Problems) -> Item:
-    """The item a child module becomes: a layer, a nested list or a block call."""
+def child_item(
+    name: str | None, key: str | None, child: nn.Module, problems: Problems, where: Any = None
+) -> Item:
+    """The item a child module becomes: a layer, a nested list or a block call; `where`: the
+    statement that calls it or the class that holds it, where a refusal of torch's own class
+    points (its source in torch tells a user nothing)."""
+    where = where if _is_torch_class(child) else None
     if key is not None and (why := literal_key_problem(key)):
         return _refused(
             name,
@@ -97,21 +102,24 @@ def child_item(name: str | None, key: str | None, child: nn.Module, problems: Pr
             f"a child registered as {key[:40]!r} ({describe(type(child))}): {why}",
             "register the child under a name without `{`, `}`, spaces, dots or quotes "
             "(add_module), so that its state_dict keys can be a spec's",
+            where,
         )
     leaf = read_leaf(child)
     if leaf is not None:
         return Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), key=key)
     if type(child).__name__ == "Sequential" and is_plain_sequential(child):
-        return Item(name, "sequential", body=sequential_items(child, problems), key=key)
+        return Item(name, "sequential", body=sequential_items(child, problems, where), key=key)
     if _is_torch_class(child) or (not list(child.children()) and not _has_forward(child)):
         return _refused(
             name,
             key,
             child,
             problems,
-            f"no layer kind builds {describe(type(child))} ({_short_repr(child)})",
+            f"no layer kind builds {describe(type(child))} ({_short_repr(child)})"
+            + (f": {why}" if (why := unread_settings(child)) else ""),
             "archspec imports torch.nn modules that a layer kind reads back exactly; "
             "register a layer kind for it (a plugin: docs/plugins.md) with a `read_module`",
+            where,
         )
     from .fused import fused_item, fused_reading
 
@@ -121,10 +129,16 @@ def child_item(name: str | None, key: str | None, child: nn.Module, problems: Pr
 
 
 def _refused(
-    name: str | None, key: str | None, child: nn.Module, problems: Problems, why: str, hint: str
+    name: str | None,
+    key: str | None,
+    child: nn.Module,
+    problems: Problems,
+    why: str,
+    hint: str,
+    where: Any,
 ) -> Item:
-    """E903 at the child's class, and the item that stands for it (never written)."""
-    problems.add(diagnostic("E903", why, span_of_class(type(child)), hint))
+    """E903 at `where` or the child's class, and the item that stands for it (never written)."""
+    problems.add(diagnostic("E903", why, where or span_of_class(type(child)), hint))
     return Item(name, "unknown", module=child, key=key)
 
 
@@ -136,6 +150,7 @@ def _has_forward(module: nn.Module) -> bool:
 
 def _short_repr(module: nn.Module) -> str:
     text = repr(module).splitlines()[0]
+    text = text + "...)" if text.endswith("(") else text  # `MultiheadAttention(` and children
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -148,7 +163,7 @@ def _name_and_key(key: str) -> tuple[str | None, str | None]:
         return None, key
 
 
-def sequential_items(module: nn.Module, problems: Problems) -> list[Item]:
+def sequential_items(module: nn.Module, problems: Problems, where: Any = None) -> list[Item]:
     """A Sequential's children in order, each reading the one before."""
     from .fused import in_sequence
 
@@ -156,7 +171,8 @@ def sequential_items(module: nn.Module, problems: Problems) -> list[Item]:
     taken = {key for key, _ in module.named_children()}
     for i, (key, child) in enumerate(module.named_children()):
         name, odd = _name_and_key(key) if key != str(i) else (None, None)
-        items.extend(in_sequence(child_item(name, odd, child, problems), problems, taken))
+        item = child_item(name, odd, child, problems, where)
+        items.extend(in_sequence(item, problems, taken))
     return items
 
 
@@ -311,11 +327,21 @@ class _GraphReader:
         self.module_lists: dict[str, tuple[Item, Any]] = {}  # ModuleList -> (sequence, last)
         self.partitions: dict[str, dict[Any, Any]] = {}  # MaxViT's (partitions.py)
         self.fused: str | None = None  # the module's own layer's item (fused.py)
+        self.refused: set[Any] = set()  # nodes refused, and those reading them: reported once
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_from_stack(node.stack_trace) or span_of_class(type(self.module))
         self.problems.add(diagnostic(code, message, span, hint))
         self.failed = True
+        self.refused.add(node)
+
+    def _after_refused(self, node: Any) -> bool:
+        """An item taken from a refused node's result (`out, _ = self.rnn(x)`, `out[:, -1]`):
+        its problem would only follow from that one. Other steps are still read, so that
+        what else no spec states is listed at once."""
+        if node.target is operator.getitem and node.args[0] in self.refused:
+            self.refused.add(node)
+        return node in self.refused
 
     def read(self, graph: Any) -> Body:
         from .shapes import size_of
@@ -338,6 +364,8 @@ class _GraphReader:
             self.names[placeholders[0]] = "input"
         output = None
         for node in graph.nodes:
+            if self._after_refused(node):
+                continue
             if node.op == "call_module":
                 self._module_call(node)
             elif node.op in ("call_function", "call_method") and not _is_packing(node):
@@ -359,7 +387,9 @@ class _GraphReader:
         self.called = [i.ref for i in self.items if i.ref in self.called]
         if getattr(self, "failed", False):  # what follows would only repeat it
             return Body(self.items, None, self.list_input, self.register_order, self.fused)
-        self._check_order()
+        from .order import check_order
+
+        check_order(self, _holders(self.module))
         out_name: str | list[str] | None = None
         if output is not None and output in self.names:
             out_name = self.names[output]
@@ -387,6 +417,7 @@ class _GraphReader:
     def _module_call(self, node: Any) -> None:
         target = str(node.target)
         cls = describe(type(self.module))
+        from .attention import ATTENTION_HINT, attention_call
         from .lists import INTERLEAVED_HINT, interleaved_list, module_list_call
         from .partitions import partition_call
 
@@ -408,8 +439,14 @@ class _GraphReader:
             args = [joined(self, node, target, args[0])]
             if args[0] is None:
                 return
-        if _attention_call(self.module, target, args, node.kwargs):
-            args = args[:1]  # `x, _ = self.attn(x, x, x, need_weights=False)`
+        attention = attention_call(self.module, target, node, args)
+        if isinstance(attention, str):
+            self.fail(
+                "E904", f"{cls}.forward calls `self.{target}` {attention}", node, ATTENTION_HINT
+            )
+            return
+        if attention:
+            args = args[:1]  # `x, _ = self.attn(x, x, x)`
             self.tuples[node] = target
         elif node.kwargs or len(args) != 1 or not hasattr(args[0], "op"):
             self.fail(
@@ -427,8 +464,12 @@ class _GraphReader:
             self._repeat_call(node, target, child, inputs)
             return
         self.called.append(target)
-        item = child_item(*_name_and_key(target), child, self.problems)
+        where = span_from_stack(node.stack_trace)
+        item = child_item(*_name_and_key(target), child, self.problems, where)
         item.inputs = inputs
+        if item.kind == "unknown":  # refused where child_item read it
+            self.refused.add(node)
+            self.failed = True
         if item.kind == "fused":
             from .fused import splice_call
 
@@ -546,52 +587,6 @@ class _GraphReader:
         item = Item(name, call.kind, dict(call.fields), dict(call.fields), inputs)
         item.is_module = False
         self._add(node, item, name)
-
-    def _check_order(self) -> None:
-        """Children holding tensors must be called in the order they were registered (the
-        state_dict's order), each once: a spec registers its layers in execution order."""
-        holders = _holders(self.module)
-        called = [t for t in self.called if t in holders]
-        cls = type(self.module)
-        missing = [k for k in holders if k not in called]
-        if missing:
-            self.problems.add(
-                diagnostic(
-                    "E904",
-                    f"{describe(cls)}.forward never calls `{missing[0]}`, which holds weights "
-                    "(in eval mode)",
-                    span_of_class(cls),
-                    "a spec holds only the weights its forward uses; remove the child, or call it",
-                )
-            )
-        elif called != holders:
-            from .order import unstated_order
-
-            why = unstated_order(self.items, called, holders)
-            if why is None:  # each called once, in another order: a block's `register_order:`
-                self.register_order = holders
-                return
-            self.problems.add(
-                diagnostic(
-                    "E904",
-                    f"{describe(cls)}.forward calls its children in another order than "
-                    f"they are registered ({', '.join(called)} vs {', '.join(holders)}){why}",
-                    span_of_class(cls),
-                    "a spec registers layers in the order they run unless a block states "
-                    "`register_order:`; register the children in the order forward calls them",
-                )
-            )
-
-
-def _attention_call(module: nn.Module, target: str, args: list[Any], kwargs: Any) -> bool:
-    """nn.MultiheadAttention called as self-attention without its weights."""
-    child = getattr(module, target, None) if "." not in target else None
-    return (
-        type(child).__name__ == "MultiheadAttention"
-        and len(args) == 3
-        and args[0] is args[1] is args[2]
-        and dict(kwargs) == {"need_weights": False}
-    )
 
 
 def _stateful(module: nn.Module) -> bool:

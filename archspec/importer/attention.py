@@ -1,0 +1,48 @@
+"""`nn.MultiheadAttention` called in a forward: the kind `multihead_attention` is
+self-attention over one tensor, giving its output alone (`out, _ = self.attn(x, x, x)`, as
+ViT's `need_weights=False` call or as the default call whose weights nothing reads: the
+output is the same). Other calls (cross-attention, a mask, the weights read) are refused
+saying which, not as a call "with other than one tensor"."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+#: Keyword arguments of the call that leave self-attention's output as the kind computes it.
+_NEUTRAL = {
+    "need_weights": (True, False),
+    "average_attn_weights": (True, False),
+    "attn_mask": (None,),
+    "key_padding_mask": (None,),
+    "is_causal": (False,),
+}
+
+ATTENTION_HINT = (
+    "a spec's multihead_attention is self-attention on one tensor, without a mask, giving "
+    "its output alone: call it as `out, _ = self.attn(x, x, x)`, or import a model that does"
+)
+
+
+def attention_call(module: Any, target: str, node: Any, args: list[Any]) -> bool | str:
+    """True when the fx `node` calls the child `target`, an nn.MultiheadAttention, as
+    self-attention whose weights nothing reads; a reason (words after "calls `self.attn`")
+    when it calls one otherwise; False when the child is no nn.MultiheadAttention."""
+    child = getattr(module, target, None) if "." not in target else None
+    if type(child).__name__ != "MultiheadAttention":
+        return False
+    kwargs = dict(node.kwargs)
+    if len(args) != 3 or not (args[0] is args[1] is args[2]) or not hasattr(args[0], "op"):
+        return "with other than one tensor as query, key and value (not self-attention)"
+    odd = [k for k, v in kwargs.items() if k not in _NEUTRAL or not _among(v, _NEUTRAL[k])]
+    if odd:
+        return f"with `{odd[0]}={kwargs[odd[0]]!r}`"
+    for user in node.users:
+        index = user.args[1] if user.target is operator.getitem else None
+        if index not in (0, 1) or (index == 1 and user.users):
+            return "and reads its attention weights (or its result as a tuple)"
+    return True
+
+
+def _among(value: Any, allowed: tuple[Any, ...]) -> bool:
+    return any(value is a or (type(value) is type(a) and value == a) for a in allowed)

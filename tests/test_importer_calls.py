@@ -1,0 +1,63 @@
+"""archspec import of torch modules called in a forward: nn.MultiheadAttention called as
+most code calls it (`y, _ = self.attn(y, y, y)`) imports; other calls of it, and a torch
+module no kind reads (an LSTM), are refused once, at the statement of the model that calls
+it, saying why (not at torch's own source, not as a call "with other than one tensor",
+not followed by errors about the tuple it returns)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from archspec.errors import ImportFailure
+from tests.test_importer import roundtrip
+
+
+class Attention(nn.Module):
+    def __init__(self, how: str = "self", batch_first: bool = True) -> None:
+        super().__init__()
+        self.how = how
+        self.norm = nn.LayerNorm(8)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=batch_first)
+        self.rnn = nn.LSTM(8, 8, batch_first=True) if how == "lstm" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm(x)
+        if self.how == "cross":
+            y, _ = self.attn(y, x, x)  # the statement
+        elif self.how == "weights":
+            y, w = self.attn(y, y, y)  # the statement
+            y = y * w  # (N, L, L) weights; L == D here
+        elif self.how == "lstm":
+            y, _ = self.rnn(y)  # the statement
+        else:
+            y, _ = self.attn(y, y, y)  # the statement
+        return x + y
+
+
+def test_self_attention_called_with_its_default_need_weights_round_trips() -> None:
+    text = roundtrip(Attention(), (2, 5, 8))
+    assert "{name: attn, type: multihead_attention, num_heads: 2}" in text
+
+
+@pytest.mark.parametrize(
+    ("how", "batch_first", "says"),
+    [
+        ("cross", True, "not self-attention"),
+        ("weights", True, "reads its attention weights"),
+        ("self", False, "batch_first=True where the model has False"),
+        ("lstm", True, "no layer kind builds torch.nn.modules.rnn.LSTM"),
+    ],
+)
+def test_other_calls_are_refused_once_at_the_statement(how, batch_first, says) -> None:
+    model = Attention(how, batch_first).eval()
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(model, torch.zeros(2, 8, 8))
+    (diag,) = info.value.diagnostics
+    assert says in diag.message and "(...)" not in diag.message.replace("(...))", "")
+    lines, first = inspect.getsourcelines(Attention.forward)
+    assert diag.span.file == __file__ and "# the statement" in lines[diag.span.line - first]
