@@ -86,6 +86,40 @@ _YAML_HINT = "check indentation, colons and brackets near this point"
 _COLON_HINT = 'text holding `: ` is quoted (`description: "A: b"`); else check the indentation'
 
 
+def _yaml_hint(problem: str, text: str, mark: Any) -> str:
+    """E101's hint: a `: ` in plain text, a value with brackets or commas inside a flow
+    collection (`{out: widths[0]}`: the `[` starts a list there), else the general one."""
+    if "mapping values are not" in problem:
+        return _COLON_HINT
+    if "did not find expected ','" not in problem or mark is None:
+        return _YAML_HINT
+    lines = text.splitlines()
+    line = lines[mark.line] if 0 <= mark.line < len(lines) else ""
+    col = mark.column
+    if not (0 < col < len(line) and line[col] in "[{" and line[col - 1] not in " ,:[{"):
+        return _YAML_HINT  # not a bracket glued to a word, as in `widths[0]`
+    start = line.rfind(": ", 0, col)
+    value = _flow_value(line, start + 2) if start >= 0 else ""
+    key = line[:start].rstrip().rsplit("{", 1)[-1].rsplit(",", 1)[-1].strip() if value else ""
+    quoted = f'`{key}: "{value}"`' if key and value and '"' not in value else '`out: "widths[0]"`'
+    return (
+        "inside `{...}` or `[...]`, a value holding brackets, braces or commas is quoted: " + quoted
+    )
+
+
+def _flow_value(line: str, start: int) -> str:
+    """The value of a flow mapping's entry from `start`: up to a `,` or `}` outside brackets."""
+    depth, end = 0, start
+    for end, ch in enumerate(line[start:], start):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch in ",}" and depth <= 0:
+            return line[start:end].strip()
+    return line[start:].strip()
+
+
 def _make_loader(text: str) -> yaml.SafeLoader:
     """The parser and composer of `text`: libyaml's when available (several times faster),
     else PyYAML's."""
@@ -286,7 +320,7 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
             f"invalid YAML: {what}",
             span=_mark_span(file, mark) if mark else SourceSpan(file, 1, 1),
             code="E101",
-            hint=_COLON_HINT if "mapping values are not" in what else _YAML_HINT,
+            hint=_yaml_hint(what, text, mark),
             sources={file: text},
         ) from None
     except yaml.reader.ReaderError as exc:

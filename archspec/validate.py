@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -360,11 +361,18 @@ def _one(
             words.append(w)
     if words:
         got = first.get("input")
+        hint = _type_hint(words, got)
+        if isinstance(got, list) and "a mapping" in words and _takes_layers(path, doc):
+            name = path[-1]  # `shortcut: [...]` for `shortcut: {layers: [...]}`
+            hint = (
+                f"`{name}` is a mapping: its list of layers goes under `layers:` "
+                f"(`{name}: {{layers: [...]}}`)"
+            )
         return Diagnostic(
             "E202",
             f"{where}: expected {' or '.join(words)}, got {_typename(got)} {_short(got)}",
             doc.span_of(path),
-            _type_hint(words, got),
+            hint,
         )
     return Diagnostic("E204", f"{where}: {first['msg']}", doc.span_of(path))
 
@@ -482,6 +490,31 @@ def _typename(v: Any) -> str:
 def _short(v: Any) -> str:
     text = repr(v)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _takes_layers(path: PathKey, doc: LoadedDoc) -> bool:
+    """Whether the field at `path` of a typed item is a model with a `layers` list (a
+    residual's `shortcut`), so that a list written there belongs under its `layers:`."""
+    if not path or not isinstance(path[-1], str):
+        return False
+    cur: Any = doc.data
+    for p in path[:-1]:
+        try:
+            cur = cur[p]
+        except (KeyError, IndexError, TypeError):
+            return False
+    t = cur.get("type") if isinstance(cur, dict) else None
+    if not isinstance(t, str):
+        return False
+    model = REGISTRY[t].spec if t in REGISTRY else models()["compound"].get(t)
+    field = None if model is None else model.model_fields.get(path[-1])
+    if field is None:
+        return False
+    inner = [field.annotation, *typing.get_args(field.annotation)]
+    return any(
+        isinstance(a, type) and issubclass(a, BaseModel) and "layers" in a.model_fields
+        for a in inner
+    )
 
 
 def _allowed_fields(parent: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> list[str]:

@@ -126,14 +126,13 @@ def _table(lw: Lowerer, site: Site) -> list[list[Any]]:
     width = len(spec.fields)
     for r, row in enumerate(table):
         if not isinstance(row, list) or len(row) != width:
-            got = f"{len(row)} values" if isinstance(row, list) else repr(row)[:40]
-            lw.error(
-                "E309",
-                f"row {r} of the table has {got}; `fields` names {width} "
-                f"({', '.join(spec.fields)})",
-                yp + ((r,) if not isinstance(spec.rows, str) else ()),
-                _ROWS_HINT,
-            )
+            names = f"`fields` names {width} ({', '.join(spec.fields)})"
+            if isinstance(row, list):
+                message, hint = f"row {r} of the table has {len(row)} values; {names}", _ROWS_HINT
+            else:  # a flat list of values, not of rows
+                message = f"row {r} of the table is {repr(row)[:40]}, not a list; {names}"
+                hint = "each row is a list, even of one value: [[16], [32]], not [16, 32]"
+            lw.error("E309", message, yp + ((r,) if not isinstance(spec.rows, str) else ()), hint)
             raise Skip
     return table
 
