@@ -22,6 +22,7 @@ from .app import (
     Sets,
     Variant,
     app,
+    collector_off,
     complete_spec,
     console,
     parse_input,
@@ -117,6 +118,19 @@ def check(
     use_plugins(plugins)
     params = parse_sets(set_)
     shape = parse_input(input_)
+    with collector_off():  # checks keep their results, and make little garbage
+        _check_command(specs, params, shape, as_json, max_layers, variant)
+
+
+def _check_command(
+    specs: list[str],
+    params: dict[str, str],
+    shape: tuple[int, ...] | None,
+    as_json: bool,
+    max_layers: int,
+    variant: str | None,
+) -> None:
+    """`archspec check` once its options are read."""
     # a family file without --variant: every variant, each reported by its own name
     targets = [
         (spec, v)
