@@ -9,7 +9,9 @@ compared key by key; the params and MACs come from the same analyses.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 from . import api
 from .catalog import builtin_dir
+from .errors import ArchSpecError
 from .passes.pipeline import Analysis
 from .passes.shapes import batch_of_one
 from .report import summarise_analysis
@@ -167,8 +170,8 @@ def diff(
     Both are built on the meta device, so no weight is allocated. Raises ArchSpecError
     (located) when either spec is wrong.
     """
-    side_a, state_a = _side(a, params_a, variant_a, max_layers)
-    side_b, state_b = _side(b, params_b, variant_b, max_layers)
+    side_a, state_a = _side(a, params_a, variant_a, max_layers, "a")
+    side_b, state_b = _side(b, params_b, variant_b, max_layers, "b")
     unchanged, changed, added, removed = compare_states(state_a, state_b)
     return SpecDiff(side_a, side_b, tuple(unchanged), tuple(changed), tuple(added), tuple(removed))
 
@@ -222,10 +225,14 @@ def _side(
     params: Mapping[str, Any] | None,
     variant: str | None,
     max_layers: int,
+    which: str,
 ) -> tuple[Side, dict[str, Entry]]:
     from .backends.torch_module import build_module
 
-    analysis: Analysis = api._analysis(source, dict(params or {}), max_layers, variant=variant)
+    try:
+        analysis: Analysis = api._analysis(source, dict(params or {}), max_layers, variant=variant)
+    except ArchSpecError as err:
+        raise _naming_the_side(err, which) from None
     graph = analysis.graph
     # the MACs at the declared input with N = 1: a concrete run of the shape rules, far
     # cheaper than the symbolic table; a spec declaring symbolic sizes gets the symbolic one
@@ -245,6 +252,21 @@ def _side(
     }
     side = Side(graph.name, shown_file(str(graph.file)), summary.params, macs, shape)
     return side, state
+
+
+#: How each side of a diff chooses a family's variant: the CLI's option, the keyword of `diff`.
+_VARIANT_OPTIONS = {"a": ("--variant-a", "variant_a="), "b": ("--variant", "variant_b=")}
+
+
+def _naming_the_side(err: ArchSpecError, which: str) -> ArchSpecError:
+    """`err` with its variant hints (E113) naming this side's option: a hint that said
+    `--variant` about spec A would have the user choose B's variant instead."""
+    option, keyword = _VARIANT_OPTIONS[which]
+    for i, diag in enumerate(err.diagnostics):
+        if diag.code == "E113" and diag.hint:
+            hint = re.sub(r"--variant\b(?!-)", option, diag.hint).replace("variant=", keyword)
+            err.diagnostics[i] = dataclasses.replace(diag, hint=hint)
+    return err
 
 
 __all__ = ["Entry", "Side", "SpecDiff", "compare_states", "diff", "likely_renames", "shown_file"]

@@ -182,3 +182,30 @@ def test_tensors_of_other_shapes_or_names_are_no_rename() -> None:
     wider = SMALL.replace("name: bn,", "name: norm,").replace("default: 8", "default: 16")
     assert archspec.diff(SMALL, wider).renamed == ()
     assert archspec.diff(SMALL, SMALL, params_b={"extra": True}).renamed == ()
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["specs/resnet.yaml", "resnet50"], "--variant-a NAME (variant_a= in Python)"),
+        (["resnet50", "specs/resnet.yaml"], "--variant NAME (variant_b= in Python)"),
+        (["lenet5", "resnet50", "--variant-a", "x"], "drop --variant-a (variant_a=)"),
+        (["resnet50", "lenet5", "--variant", "x"], "drop --variant (variant_b=)"),
+    ],
+)
+def test_a_variant_hint_names_the_option_of_its_side(args: list[str], option: str) -> None:
+    """`--variant` picks B's variant: a hint about A that named it would have the user change
+    the other spec (the message, the code and the place stay as elsewhere)."""
+    root = Path(__file__).resolve().parent.parent
+    result = runner.invoke(app, ["diff", *[str(root / a) if "/" in a else a for a in args]])
+    assert result.exit_code == 1
+    assert "error[E113]" in result.output
+    assert option in result.output
+
+
+def test_a_malformed_set_a_is_a_usage_error_naming_set_a() -> None:
+    result = runner.invoke(app, ["diff", "lenet5", "lenet5", "--set-a", "num_classes"])
+    assert result.exit_code == 2
+    assert "Invalid value for --set-a: 'num_classes' is not key=value" in result.output
+    help_text = runner.invoke(app, ["diff", "--help"], env={"COLUMNS": "200"}).output
+    assert "--set-a KEY=VALUE" in help_text

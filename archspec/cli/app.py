@@ -143,15 +143,16 @@ def print_table(out: Console, table: Table, droppable: Sequence[str] = ()) -> No
     fit_table(out, table, droppable)
 
 
-def parse_sets(items: list[str] | None) -> dict[str, str]:
-    """`--set key=value` pairs; values stay text and are parsed by the param's declared type."""
+def parse_sets(items: list[str] | None, option: str = "--set") -> dict[str, str]:
+    """`--set key=value` pairs (`option` names the flag in a usage error); values stay text
+    and are parsed by the param's declared type."""
     out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise typer.BadParameter(
-                f"{item!r} is not key=value (e.g. --set num_classes=10)", param_hint="--set"
+                f"{item!r} is not key=value (e.g. {option} num_classes=10)", param_hint=option
             )
         out[key] = value
     return out

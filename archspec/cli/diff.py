@@ -59,7 +59,8 @@ def diff(
         typer.Option("--set", metavar=SET_METAVAR, help="Set a param of B (repeatable)."),
     ] = None,
     set_a: Annotated[
-        list[str] | None, typer.Option("--set-a", help="Set a param of A (repeatable).")
+        list[str] | None,
+        typer.Option("--set-a", metavar=SET_METAVAR, help="Set a param of A (repeatable)."),
     ] = None,
     variant_b: Annotated[
         str | None, typer.Option("--variant", metavar="NAME", help="Variant of B's family.")
@@ -83,7 +84,7 @@ def diff(
     result = api.diff(
         a,
         b,
-        params_a=parse_sets(set_a),
+        params_a=parse_sets(set_a, "--set-a"),
         params_b=parse_sets(set_b),
         variant_a=variant_a,
         variant_b=variant_b,
