@@ -31,6 +31,7 @@ spares a summary that cost when dynamo is not loaded yet (see there).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
 import types
 from collections.abc import Iterable, Iterator, Sequence
@@ -220,8 +221,27 @@ def _check_wrappers(model: nn.Module) -> None:
             )
 
 
-def _failure_hint(exc: Exception) -> str:
+def _signature_misfit(model: nn.Module, call: tuple[tuple[Any, ...], dict[str, Any]]) -> str | None:
+    """Why forward cannot take these arguments (a TypeError of its signature), or None."""
+    try:
+        signature = inspect.signature(model.forward)
+    except (TypeError, ValueError):  # a forward without a signature Python can read
+        return None
+    try:
+        signature.bind(*call[0], **call[1])
+    except TypeError as misfit:
+        return f"{type(model).__name__}.forward{signature} cannot take them: {misfit}"
+    return None
+
+
+def _failure_hint(exc: Exception, misfit: str | None = None) -> str:
     """What most likely stopped a forward on meta tensors, from torch's exception."""
+    if misfit is not None:
+        return (
+            f"{misfit}; input_size= gives one positional tensor per shape (a list of shapes "
+            "for several), input_data= a list of the positional arguments (`[batch]` for one "
+            "dict argument) or a dict of the keyword ones"
+        )
     text = str(exc)
     if "more than 1 value per channel" in text:
         return (
@@ -274,7 +294,8 @@ def trace(
                 torch.func.functional_call(model, stand_ins, call[0], call[1])
     except Exception as exc:  # the user's forward: anything it raises is reported as such
         what = ", ".join(str(tuple(s)) for s in shapes)
-        hint = _failure_hint(exc)
+        misfit = _signature_misfit(model, call) if isinstance(exc, TypeError) else None
+        hint = _failure_hint(exc, misfit)
         raise ModuleSummaryError(
             f"the forward of {type(model).__name__} ({'train' if train else 'eval'} mode) "
             f"fails on meta tensors of shape {what}: {type(exc).__name__}: "

@@ -1,0 +1,72 @@
+"""`archspec.summary` of an nn.Module given inputs its forward cannot take: the error says
+what does not fit and how to give them, rather than guessing at the forward's code."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+import archspec
+from archspec.modsummary import ModuleSummaryError
+
+
+class _TwoInputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.fc(a) + b
+
+
+class _KeywordOnly(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, *, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+class _Inner(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
+class _CallsInnerWrongly(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = _Inner()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)  # a bug of the model, not of the inputs given
+
+
+@pytest.mark.parametrize(
+    ("model", "given", "misfit"),
+    [
+        (_TwoInputs(), {"input_size": (2, 4)}, "missing a required argument: 'b'"),
+        (_KeywordOnly(), {"input_size": (2, 4)}, "too many positional arguments"),
+        (_TwoInputs(), {"input_data": {"x": torch.zeros(2, 4)}}, "missing a required argument"),
+    ],
+)
+def test_inputs_that_do_not_fit_forwards_signature_say_so(
+    model: nn.Module, given: dict, misfit: str
+) -> None:
+    """The hint names forward's signature and how input_size= and input_data= map to its
+    arguments; it used to blame a forward that reads tensor values (`.item()`)."""
+    with pytest.raises(ModuleSummaryError) as caught:
+        archspec.summary(model, **given)
+    text = str(caught.value)
+    assert f"{type(model).__name__}.forward(" in text
+    assert misfit in text
+    assert "input_data= a list of the positional arguments" in text
+    assert ".item()" not in text
+
+
+def test_a_type_error_inside_the_forward_keeps_the_general_hint() -> None:
+    """The inputs fit the root's forward: what failed is the model's own call."""
+    with pytest.raises(ModuleSummaryError, match=r"\.item\(\)") as caught:
+        archspec.summary(_CallsInnerWrongly(), input_size=(2, 4))
+    assert "cannot take them" not in str(caught.value)
