@@ -12,7 +12,9 @@ things are watched during that forward:
   halved), charged to the innermost module running. On conv and linear layers this is the
   spec summary's convention exactly (conv `C_out*H_out*W_out*C_in/groups*k_h*k_w`, linear
   `in*out` per row, bias adds not counted), so a hand-written twin of a spec has the spec's
-  MACs; a matrix product in a module's own forward (attention scores) is counted too;
+  MACs; a matrix product in a module's own forward (attention scores) is counted too. Its
+  operands must share one dtype, as on a real device (meta kernels do not check it), so a
+  float16 model given float32 inputs is refused rather than summarised;
 * `saved_tensors_hooks` see every tensor autograd keeps for the backward pass: their
   storages, counted once each, less parameters and buffers, are the activation memory of a
   training step at the given batch.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import sys
 import types
 from collections.abc import Iterable, Iterator, Sequence
@@ -53,13 +56,46 @@ class ModuleSummaryError(RuntimeError):
     """The module's forward cannot run on meta tensors (data-dependent code, a wrong input)."""
 
 
+class DtypeMismatch(RuntimeError):
+    """A matrix product or convolution of tensors of two dtypes, which torch's CPU and CUDA
+    kernels refuse and its meta kernels let pass (a float16 model given float32 inputs)."""
+
+
+#: aten.mm, bmm, addmm, baddbmm and convolution: their first three arguments (the operands,
+#: a bias or the added matrix) must share one dtype on every device but meta.
+_ONE_DTYPE = frozenset(
+    getattr(torch.ops.aten, name) for name in ("mm", "bmm", "addmm", "baddbmm", "convolution")
+)
+
+
+def _check_one_dtype(func: Any, args: tuple[Any, ...]) -> None:
+    """Raise DtypeMismatch where a real device's kernel would refuse `func`'s operands."""
+    if func._overloadpacket not in _ONE_DTYPE:
+        return
+    dtypes = {a.dtype for a in args[:3] if isinstance(a, torch.Tensor)}
+    if len(dtypes) > 1:
+        names = " and ".join(sorted(str(d).removeprefix("torch.") for d in dtypes))
+        raise DtypeMismatch(
+            f"{func._overloadpacket.__name__} of {names} tensors, which a real device refuses "
+            "(meta tensors do not check dtypes)"
+        )
+
+
 class _Counter(MetaShortcuts):
     """MACs of each matrix product and convolution, charged to the module on top of `stack`."""
 
-    def __init__(self, stack: list[str], macs: dict[str, int]) -> None:
+    def __init__(self, stack: list[str], macs: dict[str, int], autocast: list[bool]) -> None:
         super().__init__()
         self.stack = stack
         self.macs = macs
+        self.autocast = autocast
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        # before torch's meta kernel, which checks some cases; not in a module run under
+        # autocast, which casts the operands on a real device (not on meta, and unseen here)
+        if not (self.autocast and self.autocast[-1]):
+            _check_one_dtype(func, args)
+        return super().__torch_dispatch__(func, types, args, kwargs)
 
     def seen(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         n = macs(func, args, kwargs, out)
@@ -73,6 +109,7 @@ class _Trace:
 
     def __init__(self) -> None:
         self.stack: list[str] = []
+        self.autocast: list[bool] = []  # per module on `stack`: entered under autocast
         self.macs: dict[str, int] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.calls: dict[str, int] = {}
@@ -90,6 +127,7 @@ class _Trace:
     def _enter(self, path: str) -> Any:
         def hook(module: nn.Module, args: Any) -> None:
             self.stack.append(path)
+            self.autocast.append(torch._C._is_any_autocast_enabled())
             self.calls[path] = self.calls.get(path, 0) + 1
 
         return hook
@@ -98,6 +136,7 @@ class _Trace:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if self.stack and self.stack[-1] == path:
                 self.stack.pop()
+                self.autocast.pop()
             shapes = [tuple(int(d) for d in t.shape) for t in tree_leaves(output) if _tensor(t)]
             if shapes:
                 self.shapes[path] = shapes[0]
@@ -234,6 +273,10 @@ def _signature_misfit(model: nn.Module, call: tuple[tuple[Any, ...], dict[str, A
     return None
 
 
+#: torch's own words for operands of two dtypes, where its meta kernels check them.
+_DTYPE_TEXT = re.compile(r"type .* should be the same|the same dtype|expected scalar type", re.I)
+
+
 def _failure_hint(exc: Exception, misfit: str | None = None) -> str:
     """What most likely stopped a forward on meta tensors, from torch's exception."""
     if misfit is not None:
@@ -241,6 +284,11 @@ def _failure_hint(exc: Exception, misfit: str | None = None) -> str:
             f"{misfit}; input_size= gives one positional tensor per shape (a list of shapes "
             "for several), input_data= a list of the positional arguments (`[batch]` for one "
             "dict argument) or a dict of the keyword ones"
+        )
+    if isinstance(exc, DtypeMismatch) or _DTYPE_TEXT.search(str(exc)):
+        return (
+            "give inputs of the dtype of the model's weights: dtypes=[torch.float16] for a "
+            "half-precision model (float32 by default), or convert the model with .float()"
         )
     text = str(exc)
     if "more than 1 value per channel" in text:
@@ -287,7 +335,7 @@ def trace(
             stack.enter_context(_without_dynamo())
             stack.enter_context(torch.enable_grad())
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(seen.pack, lambda t: t))
-            stack.enter_context(_Counter(seen.stack, seen.macs))
+            stack.enter_context(_Counter(seen.stack, seen.macs, seen.autocast))
             if stand_ins is None:
                 model(*call[0], **call[1])
             else:
@@ -508,4 +556,4 @@ def is_module(value: object) -> bool:
     return isinstance(value, nn.Module)
 
 
-__all__ = ["ModuleSummaryError", "input_dtypes", "is_module", "summarise_module"]
+__all__ = ["DtypeMismatch", "ModuleSummaryError", "input_dtypes", "is_module", "summarise_module"]

@@ -70,3 +70,41 @@ def test_a_type_error_inside_the_forward_keeps_the_general_hint() -> None:
     with pytest.raises(ModuleSummaryError, match=r"\.item\(\)") as caught:
         archspec.summary(_CallsInnerWrongly(), input_size=(2, 4))
     assert "cannot take them" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "size"),
+    [
+        (nn.Linear(4, 4).half(), (2, 4)),
+        (nn.Sequential(nn.Linear(4, 4, bias=False)).bfloat16(), (2, 4)),
+        (nn.Sequential(nn.Conv2d(3, 4, 3, bias=False)).half(), (2, 3, 8, 8)),
+        (nn.Conv2d(3, 4, 3).bfloat16(), (2, 3, 8, 8)),  # torch's meta kernel checks the bias
+    ],
+)
+def test_inputs_of_another_dtype_than_the_weights_are_refused_as_a_device_would(
+    model: nn.Module, size: tuple[int, ...]
+) -> None:
+    """torch's CPU and CUDA kernels refuse a float32 input to a float16 layer, and its meta
+    kernels mostly do not check: the summary used to succeed for a model that cannot run."""
+    with pytest.raises(RuntimeError):  # the real forward, on the CPU
+        model(torch.zeros(size))
+    with pytest.raises(ModuleSummaryError, match=r"dtype of the model's weights: dtypes="):
+        archspec.summary(model, input_size=size)
+    dtype = next(model.parameters()).dtype
+    assert archspec.summary(model, input_size=size, dtypes=[dtype]).macs.value > 0
+
+
+def test_under_autocast_operands_of_two_dtypes_are_left_to_it() -> None:
+    """Autocast casts the operands on a real device (not on meta): no refusal there."""
+
+    class _Autocast(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4).bfloat16()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self.fc(x)
+
+    _Autocast()(torch.zeros(2, 4))  # runs on the CPU
+    assert archspec.summary(_Autocast(), input_size=(2, 4)).macs.value == 2 * 4 * 4
