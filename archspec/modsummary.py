@@ -138,8 +138,8 @@ class _Trace:
                 self.stack.pop()
                 self.autocast.pop()
             shapes = [tuple(int(d) for d in t.shape) for t in tree_leaves(output) if _tensor(t)]
-            if shapes:
-                self.shapes[path] = shapes[0]
+            if shapes:  # a module run several times: its first output, as the order is
+                self.shapes.setdefault(path, shapes[0])
             if path == "":
                 self.outputs = tuple(shapes)
 
@@ -430,6 +430,9 @@ def _rows_in_order(model: nn.Module, seen: _Trace) -> tuple[list[Row | _Leaf], l
         # a ModuleList is never called, but its layers are: only a module none of whose
         # layers ran is "(not run)"
         kind = type(module).__name__ + ("" if path == "" or path in ran else " (not run)")
+        runs = seen.calls.get(path, 0)
+        if runs > 1:  # its MACs are those of every run, its output shape the first run's
+            kind += f" ({runs} runs)"
         got = seen.shapes.get(path)
         shape = None if got is None else tuple(Dim.of(d) for d in got)
         ps = [p for p in module.parameters(recurse=False) if id(p) not in counted]

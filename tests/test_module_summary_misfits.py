@@ -108,3 +108,27 @@ def test_under_autocast_operands_of_two_dtypes_are_left_to_it() -> None:
 
     _Autocast()(torch.zeros(2, 4))  # runs on the CPU
     assert archspec.summary(_Autocast(), input_size=(2, 4)).macs.value == 2 * 4 * 4
+
+
+class _RunsTwice(nn.Module):
+    """One conv run on the full input and on a pooled one: 2 runs of different shapes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.conv(x), self.conv(self.pool(x))
+
+
+def test_a_module_run_several_times_says_so_beside_the_mac_total_of_its_runs() -> None:
+    """Its row adds the MACs of every run; without a word of it, the row's shape (one run's)
+    and its MACs (all runs') did not agree, as a reader checking one against the other finds."""
+    table = archspec.summary(_RunsTwice(), input_size=(1, 3, 16, 16))
+    rows = {r.path: r for r in table.rows}
+    assert rows["conv"].type == "Conv2d (2 runs)"
+    assert rows["conv"].shape_text == "(1, 3, 16, 16)"  # the first run's output
+    assert rows["conv"].macs.value == 3 * 27 * (16 * 16 + 4 * 4)
+    assert rows["pool"].type == "AdaptiveAvgPool2d"  # one run: no count
+    assert "Conv2d (2 runs)" in table.to_text(width=120)
