@@ -31,7 +31,7 @@ from .check_report import CheckReport as CheckReport
 from .compose import library_modules as library_modules
 from .dims import Dim
 from .dims import format_shape as format_shape
-from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity
+from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity, close_names_to
 from .errors import escape_text as escape_text
 from .files import MODULE as MODULE
 from .files import SCHEMA as SCHEMA
@@ -263,10 +263,8 @@ def load(
         raise TypeError(f"archspec.load() takes a built-in spec's name, got {type(name).__name__}")
     builtins = builtin_index()
     if name not in builtins:
-        import difflib
-
         shown = repr(name) if len(name) <= 60 else repr(name[:60]) + "..."
-        close = difflib.get_close_matches(name, list(builtins), n=3)
+        close = close_names_to(name, list(builtins), n=3)
         listed = ", ".join(list(builtins)[:8]) + (" and more" if len(builtins) > 8 else "")
         raise LoadError(
             f"archspec.load() takes the name of a built-in spec; {shown} is not one",

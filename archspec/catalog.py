@@ -16,7 +16,7 @@ from typing import Any
 
 from . import limits
 from .compose import compose, one_reading, read_once, variant_names
-from .errors import ArchSpecError, LoadError
+from .errors import ArchSpecError, LoadError, close_names_to
 from .loaddata import load_data
 from .loader import LoadedDoc, load_yaml, read_spec_text
 from .spec_plugins import check_spec_name, spec_folders
@@ -105,7 +105,7 @@ def close_names(pattern: str, n: int = 3) -> list[str]:
         if close:  # the closest to the whole text first: resnt50 -> resnet50, then the others
             close.sort(key=lambda m: -difflib.SequenceMatcher(None, bare, m.lower()).ratio())
             return close[:n]
-    return difflib.get_close_matches(bare, names, n=n)
+    return close_names_to(bare, names, n=n)
 
 
 @functools.lru_cache(maxsize=512)
@@ -212,7 +212,7 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
             )
         doc = load_yaml(read_once(file, read_spec_text), str(_display(file)), copy=False)
         return compose(doc, file, variant=member or variant, builtins=_builtin)
-    close = difflib.get_close_matches(source, list(builtins), n=3)
+    close = close_names_to(source, list(builtins), n=3)
     hint = (
         f"did you mean {', '.join(close)}?" if close else "run `archspec list` for built-in specs"
     )

@@ -11,9 +11,10 @@ rendering escapes file names and quoted source lines, whatever produced them.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 #: Unicode categories shown as escapes: controls (C0, DEL, C1), format characters (bidi
@@ -331,3 +332,11 @@ class DiagnosticBag:
     @property
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+
+
+def close_names_to(text: str, names: Sequence[str], n: int = 1) -> list[str]:
+    """Names to suggest for a mistyped `text`: difflib's closest, else those whose last
+    `_`-separated parts are the text (`b0` names `efficientnet_b0`, which difflib misses)."""
+    close = difflib.get_close_matches(text, list(names), n=n)
+    tail = f"_{text.lower()}"
+    return close or [m for m in names if text and m.lower().endswith(tail)][:n]

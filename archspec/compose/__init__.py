@@ -11,7 +11,6 @@ imported block names both. Files are reached only within the rules of sources.py
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import LoadError, SourceSpan
+from ..errors import LoadError, SourceSpan, close_names_to
 from ..loader import MAX_NODES, LoadedDoc, fresh_copy, is_kept
 from .block_params import resolve_block_params
 from .extends import extend, is_file_ref
@@ -288,7 +287,7 @@ def _chosen_member(
             code="E113",
         )
     if variant not in names:
-        close = difflib.get_close_matches(variant, names, n=1)
+        close = close_names_to(variant, names)
         lead = f"did you mean `{close[0]}`? " if close else ""
         raise refused(
             f"`{ref}` has no variant `{variant}`",

@@ -19,7 +19,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import LoadError, SourceSpan
+from ..errors import LoadError, SourceSpan, close_names_to
 from ..loader import LoadedDoc, PathKey
 
 #: The keys one variant may set.
@@ -115,7 +115,7 @@ def select_variant(
             doc,
         )
     if variant not in variants:
-        close = difflib.get_close_matches(variant, names, n=1)
+        close = close_names_to(variant, names)
         lead = f"did you mean `{close[0]}`? " if close else ""
         raise _error(
             f"{doc.file} has no variant `{variant}`",
