@@ -121,6 +121,15 @@ class ImageClassification(nn.Module):
                 f"ImageClassification takes an image tensor, got {type(img).__name__}; "
                 "decode a file with torchvision.io.decode_image or convert a PIL image first"
             )
+        if img.dim() < 3 or img.shape[-3] != len(self.mean):
+            shape = tuple(img.shape)
+            raise ValueError(
+                f"ImageClassification takes a (C, H, W) image tensor, or a batch of them, with "
+                f"C = {len(self.mean)} channels (one per mean), got shape {shape}: give a "
+                "grayscale image its channel dim and the weights' colour channels with "
+                "img.expand(3, -1, -1) (after .unsqueeze(0) for an (H, W) one), and drop an "
+                "alpha channel with img[..., :3, :, :]"
+            )
         img = resize(img, self.resize_size[0], self.interpolation)
         img = center_crop(img, self.crop_size[0])
         return normalize(to_float(img), self.mean, self.std)

@@ -99,3 +99,17 @@ def test_the_steps_as_torchvision_does_them() -> None:
         t([[0]])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="interpolation"):
         ImageClassification(crop_size=224, interpolation="nearest")
+
+
+@pytest.mark.parametrize("shape", [(300, 400), (4, 300, 400), (1, 300, 400), (2, 1, 300, 400)])
+def test_an_image_without_the_weights_channels_is_a_value_error_saying_how_to_fix_it(
+    shape: tuple[int, ...],
+) -> None:
+    """A grayscale (H, W) or (1, H, W) image, or an RGBA one: torch's broadcast error
+    ("output with shape [224, 224] doesn't match the broadcast shape") said neither what the
+    transform takes nor how to get there."""
+    preset = archspec.get_weights("resnet50", "DEFAULT").transforms()
+    with pytest.raises(ValueError, match=r"C = 3 channels \(one per mean\), got shape") as caught:
+        preset(torch.zeros(shape, dtype=torch.uint8))
+    assert str(shape) in str(caught.value)
+    assert preset(torch.zeros(2, 3, 300, 400, dtype=torch.uint8)).shape == (2, 3, 224, 224)
