@@ -97,7 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Names from modules only some commands need (`check`: none), imported on first use.
 _LATER = dict.fromkeys(("SpecDiff", "diff"), "diffs") | {"summary": "summarising"}
-_LATER |= dict.fromkeys(("fit_table", "print_summary"), "summary_text")
+_LATER |= dict.fromkeys(("fit_table", "print_summary", "print_wrapped"), "summary_text")
 
 
 def __getattr__(name: str) -> Any:

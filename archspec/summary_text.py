@@ -305,9 +305,17 @@ def fit_table(out: Console, t: Table, droppable: Sequence[str] = ()) -> None:
 def print_summary(out: Console, s: Summary) -> None:
     """The table, its footer and (for a module) the memory line: what the CLI prints."""
     fit_table(out, table(s), droppable=DROPPABLE)
-    out.print(footer(s), markup=False, soft_wrap=False)
+    print_wrapped(out, footer(s))
     if s.module is not None:
-        out.print(memory_text(s.module.memory, s.module.mode), markup=False, soft_wrap=False)
+        print_wrapped(out, memory_text(s.module.memory, s.module.mode))
+
+
+def print_wrapped(out: Console, text: str) -> None:
+    """`text` wrapped at the console's width as rich wraps it, less the space rich leaves at
+    the end of each line it breaks (trailing blanks in a file, a diff, a terminal copy)."""
+    for paragraph in text.splitlines() or [""]:
+        for line in textwrap.wrap(paragraph, out.width, break_on_hyphens=False) or [""]:
+            out.print(line, markup=False, soft_wrap=True)
 
 
 def _words_broken(text: str, width: int) -> list[str]:

@@ -28,7 +28,7 @@ def by_rich(s: archspec.Summary, width: int, monkeypatch: pytest.MonkeyPatch) ->
 def summaries() -> list[archspec.Summary]:
     with torch.device("meta"):
         resnet, lenet = ResNet18(), LeNet5()
-        frozen = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 5))
+        frozen = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 5)).double()  # float64 inputs
     frozen[0].requires_grad_(False)
     long_name = type("Wide" * 25, (nn.Sequential,), {})(nn.Linear(3, 4))
     return [
@@ -74,3 +74,23 @@ def test_a_module_summary_printed_does_not_import_rich() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.split() == ["True", "False"], out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("columns", ["80", "100"])
+def test_the_clis_table_lines_end_without_blanks(columns: str) -> None:
+    """The footer and the weights line are wrapped at the width; rich's own wrap left the
+    space it broke at on each line (trailing blanks in a saved table or a diff of two)."""
+    from typer.testing import CliRunner
+
+    from archspec.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["summary", "googlenet", "--input", "1,3,224,224", "--depth", "1"],
+        env={"NO_COLOR": "1", "COLUMNS": columns},
+    )
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert any(line.startswith("pretrained weights:") for line in lines)
+    assert len([line for line in lines if "MACs" in line]) >= 2  # the footer wraps
+    assert [line for line in lines if line != line.rstrip()] == []

@@ -264,11 +264,10 @@ def summary(
         api.print_summary(out, result)
         line = api.weights_line_for(spec, result.name)
         if line is not None:
-            out.print(
+            api.print_wrapped(  # wrapped at the width, as the footer is
+                out,
                 f"pretrained weights: {line}; in Python: "
                 f'archspec.load("{result.name}", weights="DEFAULT")',
-                markup=False,
-                soft_wrap=False,  # wrapped at the width, as the footer is
             )
     elif fmt is SummaryFormat.markdown:
         sys.stdout.write(result.to_markdown())
