@@ -214,3 +214,30 @@ def test_a_linear_that_forgot_its_flatten_is_a_warning(layers: str, warned: bool
     assert result.ok
     codes = [d.code for d in archspec.build_graph(text).diagnostics]
     assert ("W405" in codes) == warned, codes
+
+
+INIT_READS_PARAMS = """\
+archspec: 1
+name: initfail
+input: [N, 3, 8, 8]
+params:
+  flag: {type: bool, default: false}
+  scale: {type: float, default: 0.5}
+layers:
+  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 3}
+init:
+  - {layers: [conv2d], when: flag, weight: zeros}
+  - {layers: [conv2d], weight: {normal: {std: scale * 2}}}
+"""
+
+
+def test_an_init_rule_reading_a_param_that_failed_adds_no_error() -> None:
+    """`--set zero_init_residual=maybe` on resnet50 gave its E309 and then an "unknown name"
+    E308 for each init rule's `when` that reads it, as if the spec were wrong there too."""
+    with pytest.raises(ArchSpecError) as caught:
+        archspec.build_graph(INIT_READS_PARAMS, {"flag": "maybe", "scale": "abc"})
+    assert caught.value.codes == ["E309", "E309"]
+    with pytest.raises(ArchSpecError) as caught:
+        archspec.build_graph("resnet50", {"zero_init_residual": "maybe"})
+    assert caught.value.codes == ["E309"]
+    assert archspec.build_graph(INIT_READS_PARAMS).name == "initfail"  # as it was, unbroken

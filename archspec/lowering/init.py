@@ -14,7 +14,7 @@ from ..ops.names import kind_spelled_like
 from .context import when_text
 from .exprs import text_expr
 from .initexprs import nodes_of_kinds, resolve_exprs
-from .values import bind_value
+from .values import bind_value, reads_failed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -52,6 +52,8 @@ def lower_init(lw: Lowerer, root: Module | None) -> list[InitStep]:
             try:
                 active = bool(bind_value(rule.when, Final("bool"), lw.spec_env))
             except (ExprError, ValueError) as exc:
+                if isinstance(rule.when, str) and reads_failed(rule.when, lw.failed):
+                    continue  # a param it reads failed, and has said so
                 lw.error(
                     "E308",
                     str(getattr(exc, "message", exc)),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..expr import ExprError, unparse
 from ..ir import InitStep, Module, Node
 from ..loader import PathKey
-from .values import parsed
+from .values import parsed, reads_failed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -66,7 +66,8 @@ def resolve_exprs(lw: Lowerer, step: InitStep, yp: PathKey, root: Module) -> Ini
         try:
             written[(which, key)] = _over_sizes(raw, lw.spec_env)
         except ExprError as exc:
-            lw.error(exc.code, f"init argument `{key}`: {exc.message}", where, exc.hint)
+            if not (isinstance(raw, str) and reads_failed(raw, lw.failed)):  # else: said so
+                lw.error(exc.code, f"init argument `{key}`: {exc.message}", where, exc.hint)
             return step
     per: dict[str, tuple[Any, Any]] = {}
     for path, node in nodes_of_kinds(root, step.kinds):
