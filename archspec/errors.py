@@ -232,6 +232,27 @@ class ArchSpecError(Exception):
     def codes(self) -> list[str]:
         return [d.code for d in self.diagnostics]
 
+    @property
+    def __notes__(self) -> list[str]:
+        """PEP 678 notes, which Python and IPython print under an uncaught error: the
+        rendered diagnostics (code, source line, caret, hint, the other errors), all of which
+        `str(err)`, only the first message, leaves out. Computed when read, so a hint changed
+        after raising shows; notes added with `add_note` stay after it."""
+        notes = self.__dict__.setdefault("_notes", [])
+        added = notes[self.__dict__.get("_rendered_notes", 0) :]
+        try:
+            rendered = [self.render()]
+        except Exception:  # a traceback being printed must not fail here
+            rendered = []
+        notes[:] = [*rendered, *added]
+        self.__dict__["_rendered_notes"] = len(rendered)
+        return notes  # type: ignore[no-any-return]
+
+    @__notes__.setter
+    def __notes__(self, value: list[str]) -> None:
+        self.__dict__["_notes"] = list(value)
+        self.__dict__["_rendered_notes"] = 0
+
     def render(self, color: bool = False, limit: int = 20) -> str:
         """All diagnostics, compiler-style, with "... and N more" past `limit`."""
         errs = [d for d in self.diagnostics]
