@@ -61,3 +61,19 @@ def test_other_calls_are_refused_once_at_the_statement(how, batch_first, says) -
     assert says in diag.message and "(...)" not in diag.message.replace("(...))", "")
     lines, first = inspect.getsourcelines(Attention.forward)
     assert diag.span.file == __file__ and "# the statement" in lines[diag.span.line - first]
+
+
+class SizeGate(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x) if x.shape[-1] > 10 else x
+
+
+def test_a_size_read_for_control_flow_is_named_as_the_source_writes_it() -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(SizeGate(), torch.zeros(1, 3, 16, 16))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E902" and "`.shape[-1]` at test_importer_calls.py:" in diag.message

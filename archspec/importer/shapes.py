@@ -101,9 +101,23 @@ def size_read_before(tracer: Any) -> str | None:
         syms[node] = sym
         if sym.what in ("shape", "dim"):  # the last: the nearest to the failure
             span = span_from_stack(node.stack_trace)
-            what = "`.shape`" if node.target is getattr else f"`.{node.target}()`"
+            what = f"`{_size_text(node)}`"
             found = f"{what} at {span.file.rsplit('/', 1)[-1]}:{span.line}" if span else what
     return found
+
+
+def _size_text(node: Any) -> str:
+    """A size read as the source writes it: `.shape[-1]`, `.size(2)`, `.shape`."""
+    if node.target is getattr:
+        return f".{node.args[1]}"
+    if node.target is operator.getitem and hasattr(node.args[0], "target"):
+        index = node.args[1]
+        if isinstance(index, slice):  # `x.shape[-2:]`
+            parts = [index.start, index.stop] + ([index.step] if index.step is not None else [])
+            index = ":".join("" if p is None else repr(p) for p in parts)
+        return f"{_size_text(node.args[0])}[{index if isinstance(index, str) else repr(index)}]"
+    args = ", ".join(repr(a) for a in node.args[1:] if not hasattr(a, "op"))
+    return f".{getattr(node.target, '__name__', node.target)}({args})"
 
 
 def is_batch(sym: Any) -> bool:
