@@ -77,3 +77,25 @@ def test_a_size_read_for_control_flow_is_named_as_the_source_writes_it() -> None
         archspec.from_module(SizeGate(), torch.zeros(1, 3, 16, 16))
     (diag,) = info.value.diagnostics
     assert diag.code == "E902" and "`.shape[-1]` at test_importer_calls.py:" in diag.message
+
+
+class DropsInTraining(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.training:
+            x = self.drop(x)  # the statement
+        return x
+
+
+def test_a_step_only_training_returns_is_refused_at_it() -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(DropsInTraining(), torch.zeros(1, 3, 4, 4))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E902" and "(`drop`, a step eval does not take)" in diag.message
+    lines, first = inspect.getsourcelines(DropsInTraining.forward)
+    assert "# the statement" in lines[diag.span.line - first]

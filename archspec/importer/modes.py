@@ -140,9 +140,15 @@ def with_training(
         passed_on = passed_on or agree is None
     if not _first_eval_output(graph, train):
         out = next(n for n in train.nodes if n.op == "output")
-        span = span_from_stack(out.stack_trace) or span_of_class(type(module))
+        names = {n.name for n in graph.nodes}
+        # the step only training takes that it returns (`if self.training: x = self.drop(x)`)
+        only = [a for a in out.all_input_nodes if a.name not in names]
+        what = f" (`{only[0].name}`, a step eval does not take)" if only else ""
+        span = span_from_stack((only or [out])[0].stack_trace) or span_of_class(type(module))
         problems.add(
-            diagnostic("E902", f"{cls}.forward returns another value in training mode", span, _HINT)
+            diagnostic(
+                "E902", f"{cls}.forward returns another value in training mode{what}", span, _HINT
+            )
         )
         return None, set()
     extra = {n.name for n in train.nodes if n.op != "output"} - {n.name for n in graph.nodes}
