@@ -99,3 +99,30 @@ def test_a_step_only_training_returns_is_refused_at_it() -> None:
     assert diag.code == "E902" and "(`drop`, a step eval does not take)" in diag.message
     lines, first = inspect.getsourcelines(DropsInTraining.forward)
     assert "# the statement" in lines[diag.span.line - first]
+
+
+class ListApart(nn.Module):
+    """A dense list (every item's output kept) or parallel branches (ASPP: all read x)."""
+
+    def __init__(self, parallel: bool) -> None:
+        super().__init__()
+        self.parallel = parallel
+        self.layers = nn.ModuleList([nn.Conv2d(4, 4, 1) for _ in range(2)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for layer in self.layers:
+            y = layer(x)
+            outs.append(y)
+            x = x if self.parallel else y
+        return torch.cat(outs, 1)
+
+
+@pytest.mark.parametrize(
+    ("parallel", "says"), [(False, "item 0's output is read by `cat` too"), (True, "reads `x`")]
+)
+def test_list_items_apart_say_what_reads_what(parallel: bool, says: str) -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(ListApart(parallel), torch.zeros(1, 4, 4, 4))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904" and says in diag.message, diag.message

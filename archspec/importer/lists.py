@@ -201,7 +201,7 @@ INTERLEAVED_HINT = (
 )
 
 
-def interleaved_list(reader: Any, target: str) -> str | None:
+def interleaved_list(reader: Any, node: Any, target: str) -> str | None:
     """What is wrong with a call of an item of a ModuleList that another call interrupted
     (`for down, stage in zip(self.downs, self.stages)`), None for any other call."""
 
@@ -223,7 +223,26 @@ def interleaved_list(reader: Any, target: str) -> str | None:
             f"`self.{head}` does not read item {before}'s output)"
         )
     return (
-        f"calls the items of `self.{head}` with other steps between them (item {index} "
-        f"does not read item {before}'s output through parameter-free steps alone, "
-        "as a U-Net encoder's pool and skip do)"
+        f"calls the items of `self.{head}` with other steps between them "
+        f"({_why_apart(run[1], node, index, before)})"
     )
+
+
+def _why_apart(last: Any, node: Any, index: str, before: str) -> str:
+    """Why item `index` (the fx `node`) does not go on from the item before it, whose call
+    is `last`: it reads something else (ASPP's branches all read `x`), or what it reads is
+    read elsewhere too (a dense block's list of features, a U-Net's skip)."""
+    arg = node.args[0] if node.args else None
+    path, cur = [], arg
+    while getattr(cur, "op", None) in ("call_function", "call_method") and cur is not last:
+        if len(cur.all_input_nodes) != 1:
+            break
+        path.append(cur)
+        cur = cur.all_input_nodes[0]
+    if cur is not last:
+        return f"item {index} reads `{getattr(arg, 'name', arg)}`, not item {before}'s output"
+    on_path = {last, *path}
+    extra = [u for n in on_path for u in n.users if u not in on_path and u is not node]
+    if extra:
+        return f"item {before}'s output is read by `{extra[0].name}` too"
+    return f"item {index} reads item {before}'s output through steps other than activations"

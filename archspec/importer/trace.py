@@ -425,7 +425,7 @@ class _GraphReader:
             return
         if partition_call(self, node, target):
             return
-        if "." in target and (interleaved := interleaved_list(self, target)) is not None:
+        if "." in target and (interleaved := interleaved_list(self, node, target)) is not None:
             if interleaved:
                 self.fail("E904", f"{cls}.forward {interleaved}", node, INTERLEAVED_HINT)
             return
