@@ -99,3 +99,23 @@ def test_children_keyed_by_a_number_or_a_keyword_round_trip() -> None:
         seq.add_module(key, layer)
     text = roundtrip(seq, (1, 3, 4, 4))
     assert "{key: class, type: conv2d" in text and "{key: match, type: relu}" in text
+
+
+class ReturnsEarly(nn.Module):
+    """Returns its first child's output; the second child's nothing reads (a probe head)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_module("0", nn.Conv2d(4, 4, 1))
+        self.probe = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = getattr(self, "0")(x)
+        self.probe(y)
+        return y
+
+
+def test_a_block_returning_a_node_before_its_last_states_outputs() -> None:
+    # was "cannot merge the instances" of a class with one instance
+    text = roundtrip(nn.Sequential(ReturnsEarly(), nn.ReLU(), ReturnsEarly()), (1, 4, 3, 3))
+    assert "    outputs: ['0']" in text

@@ -193,9 +193,9 @@ def merge_instances(
     order = _merged_order(orders)
     if order is None:
         return None
-    for keys, out in zip(orders, outputs, strict=True):
-        if out is not None and out != keys[-1]:
-            return None  # a block returns its last node that is there
+    output = _returned(orders, outputs)
+    if output is False:
+        return None
     by_key = [dict(zip(keys, tree, strict=True)) for keys, tree in zip(orders, trees, strict=True)]
     reserved = {"in_channels", "in_features", "i"}
     params = _Params(instances, reserved)
@@ -245,7 +245,19 @@ def merge_instances(
                 set_path(node, path, value)
             layers.append(node)
     declared, args = params.declare()
-    return Block(name, declared, layers, args, None)
+    return Block(name, declared, layers, args, output)
+
+
+def _returned(orders: list[list[Any]], outputs: list[str | None]) -> str | bool | None:
+    """What the block returns: None, its last node (in every instance); a node every
+    instance has and returns, with nodes after it that nothing reads (`outputs:`); or
+    False: the instances return different nodes."""
+    if all(out is None or out == keys[-1] for keys, out in zip(orders, outputs, strict=True)):
+        return None
+    first = outputs[0]
+    if isinstance(first, str) and all(o == first and first in k for k, o in zip(orders, outputs)):
+        return first
+    return False
 
 
 def _takes_expression(node: dict[str, Any], path: tuple[Any, ...]) -> bool:
