@@ -201,3 +201,50 @@ def test_a_layer_that_ties_the_batch_to_one_is_a_warning_at_it() -> None:
     assert "runs only at a batch of N = 1" in warned[0].message
     assert "N = 1" in result.domain_text
     assert not [d for d in archspec.check(TOKENS).diagnostics if d.code == "W406"]
+
+
+SIZED = spec(
+    """
+    params: {image_size: 32}
+    layers:
+      - {name: check, type: check_size, size: [image_size, image_size]}
+      - {name: conv_proj, type: conv2d, out_channels: 16, kernel_size: 8, stride: 8}
+    """,
+    "input: [N, 3, 32, 32]",
+)
+
+
+def test_a_size_param_against_a_stated_input_says_to_write_symbols() -> None:
+    """The hint named "its image_size param", a name only the built-in ViT has, and did not
+    say why setting the param alone fails: the spec's input states 32."""
+    d = err(SIZED.replace("image_size: 32}", "image_size: 48}")).diagnostics[0]
+    assert d.code == "E413"
+    assert "[N, 3, H, W]" in (d.hint or "")
+    symbolic = SIZED.replace("input: [N, 3, 32, 32]", "input: [N, 3, H, W]")
+    result = archspec.check(symbolic, image_size=48)
+    assert result.ok and "H = 48 and W = 48" in result.domain_text
+
+
+def test_names_under_group_rows_that_name_rows_get_the_repeat_form() -> None:
+    """`names: "layer{r + 1}"` with `group_rows` gives two copies of a row one name: the
+    hint said only to read the copy's index, not how to name the rows' Sequentials."""
+    text = spec(
+        """
+        params: {stages: [[16, 2], [32, 1]]}
+        layers:
+          - type: for_each
+            rows: stages
+            fields: [c, n]
+            count: n
+            group_rows: true
+            flat: true
+            row_index: r
+            names: "layer{r + 1}"
+            layer: {type: conv2d, out_channels: c, kernel_size: 3, padding: 1}
+        """
+    )
+    d = err(text).diagnostics[0]
+    assert d.code == "E304"
+    assert "Stages with names of their own" in (d.hint or "")
+    plain = text.replace("            group_rows: true\n", "").replace("{r + 1}", "{r}_{i}")
+    assert archspec.build_graph(plain) is not None

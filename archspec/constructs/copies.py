@@ -28,6 +28,12 @@ if TYPE_CHECKING:  # pragma: no cover
 _PART = re.compile(r"\{([^{}]*)\}")
 MAX_TEMPLATE_LEN = 200
 
+#: how to name the rows' Sequentials, which `names` under `group_rows` does not
+_GROUP_NAMES = (
+    "to name those (`layer1`, `layer2`, RegNet's `block1`), loop over the rows with a `repeat` "
+    "whose `names` names them"
+)
+
 
 class RowCopies(NodeBase):
     """One table row's copies grouped in a Sequential (`group_rows: true`); made by lowering,
@@ -111,9 +117,9 @@ def lower_copies(
             # RegNet's trunk_output.block1 holding block1-0, ...: `names` meant for the groups
             hint = (
                 "with `group_rows`, `names` names the copies too, not the rows' Sequentials; "
-                "to name those (RegNet's `block1` holding `block1-0`), loop over the rows with "
-                "a `repeat` whose `names` names them and an inner `repeat` whose layer has the "
-                "`key` (docs/spec-language.md, 'Stages with names of their own')"
+                + _GROUP_NAMES
+                + " and an inner `repeat` whose layer has the `key` "
+                "(docs/spec-language.md, 'Stages with names of their own')"
             )
         lw.error(
             "E204",
@@ -145,13 +151,7 @@ def lower_copies(
             if spec.names is not None:
                 name = copy_name(lw, spec.names, {**site.env, **env}, item.ypath + ("names",))
                 if name in given:
-                    lw.error(
-                        "E304",
-                        f"name template {spec.names!r} gives `{name}` to two copies",
-                        item.ypath + ("names",),
-                        "make the template read the copy's index (`block{i + 1}`)",
-                    )
-                    raise Skip
+                    _same_name(lw, spec.names, name, item.ypath + ("names",), grouped)
                 given.add(name)
             out += [Item(alt, yp, env, name) for alt, yp in alternatives]
         return out
@@ -169,6 +169,19 @@ def lower_copies(
     if not spec.flat:
         return lw.lower_child(site, Child(items, "Sequential"))
     return splice(lw, site, items)
+
+
+def _same_name(lw: Lowerer, template: str, name: str, ypath: PathKey, grouped: bool) -> None:
+    """E304 (and Skip) for a `names` template that gives two copies one name; under
+    `group_rows` it was likely meant for the rows' Sequentials, which it does not name."""
+    hint = "make the template read the copy's index (`block{i + 1}`)"
+    if grouped:
+        hint += (
+            "; with `group_rows` it names each row's copies, not the rows' Sequentials: "
+            f"{_GROUP_NAMES} (docs/spec-language.md, 'Stages with names of their own')"
+        )
+    lw.error("E304", f"name template {template!r} gives `{name}` to two copies", ypath, hint)
+    raise Skip
 
 
 def splice(lw: Lowerer, site: Site, items: list[Item]) -> str:

@@ -273,7 +273,9 @@ class CheckSize(_Functional):
                 "E413",
                 f"the model takes an input of spatial size {tuple(size)} only, got {fmt(x)} "
                 f"({{a}} where it needs {{b}})",
-                "give the input the size the model was built for (its image_size param)",
+                "give the input the size stated here (`--input`), or build the model for "
+                "the input's size (the param that sets `size`); a spec's `input` that states "
+                "numbers is checked at them: write symbols (`[N, 3, H, W]`) to follow the param",
             )
         # past the check the sizes are known: what follows is checked at them
         return Inferred(attrs, (*x[:2], *(Dim.of(s) for s in size)))
