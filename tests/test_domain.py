@@ -318,6 +318,22 @@ def test_flatten_product_is_split_over_every_factorisation() -> None:
     assert solve_domain([_c("eq", flat, 401)], ["H", "W"]).is_empty
 
 
+def test_a_product_plus_a_number_is_solved_as_the_product() -> None:
+    """A ViT without its size check: its patches and class token, `(H//8)*(W//8) + 1`, must
+    be the position embedding's 17. Before, the sum was left unsolved ("where also ...")."""
+    tokens = H.floordiv(8) * W.floordiv(8) + 1
+    dom = solve_domain([_c("ge1", H.floordiv(8)), _c("ge1", W.floordiv(8)), _c("eq", tokens, 17)],
+                       ["H", "W"], ["H", "W"])  # fmt: skip
+    assert dom.exact, dom.describe()
+    assert "32 <= H <= 39 and 32 <= W <= 39" in dom.box_texts()
+    for x in range(1, 140, 3):
+        for y in (8, 16, 33, 64, 131):
+            ok = x >= 8 and y >= 8 and (x // 8) * (y // 8) + 1 == 17
+            assert dom.contains({"H": x, "W": y}) == ok, (x, y)
+    reversed_sides = solve_domain([_c("eq", Dim.of(17), tokens)], ["H", "W"])
+    assert reversed_sides.exact and not reversed_sides.is_empty
+
+
 def test_unsolvable_shapes_are_kept_and_still_decide_membership() -> None:
     dom = solve_domain([_c("ge1", H - 3), _c("eq", H.floordiv(2), W.floordiv(3))], ["H", "W"])
     assert not dom.exact

@@ -192,10 +192,13 @@ layers:
 def test_position_embedding_without_size_check_gives_a_domain() -> None:
     """(H // 8) * (W // 8) + 1 tokens are never 1, so adding a (1, 17, 8) embedding needs
     them equal to 17: a relation of the domain (which a forward pass confirms), where archspec
-    used to give up (W403, 'the accepted inputs are unknown')."""
+    used to give up (W403, 'the accepted inputs are unknown'), and then to leave it unsolved
+    ('where also (H//8)*(W//8) + 1 == 17'): it is the size ranges of 16 = (H//8)*(W//8)."""
     result = archspec.check(VIT_NO_CHECK)
     assert result.ok and not result.warnings
-    assert "(H//8)*(W//8) + 1 == 17" in result.domain_text
+    assert "where also" not in result.domain_text
+    assert "32 <= H <= 39 and 32 <= W <= 39" in result.domain_text
+    assert "8 <= H <= 15 and 128 <= W <= 135" in result.domain_text
     model = archspec.compile(VIT_NO_CHECK)
     for h, w, fits in [(32, 39, True), (8, 135, True), (40, 32, False), (31, 32, False)]:
         assert archspec.check(VIT_NO_CHECK, input=(1, 3, h, w)).ok is fits

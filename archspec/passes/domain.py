@@ -300,9 +300,15 @@ def alternatives(c: Constraint) -> list[Box]:
         (name,) = syms
         return [{name: solve_one(e, v, op)}]  # type: ignore[arg-type]
     if op == "eq":
+        # a product plus a number (a ViT's patches and its class token, `(H//16)*(W//16) + 1
+        # == 197`) is the product equal to what is left
         factors = _factor_list(e)
         if factors is not None:
             return _solve_product(factors, v)
+        shift = e.const
+        factors = _factor_list(e - shift) if shift else None
+        if factors is not None:
+            return _solve_product(factors, v - shift)
     raise _Unsolvable(f"{e} mixes symbols")
 
 
