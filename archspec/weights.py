@@ -94,8 +94,11 @@ class Weights:
 
     def url(self, base_url: str | None = None) -> str:
         """Where the file is fetched from: `base_url`, else $ARCHSPEC_WEIGHTS_URL, else
-        torchvision's address; the file name is always torchvision's (the cache key)."""
-        base = base_url or os.environ.get(BASE_URL_ENV) or _table()["base_url"]
+        torchvision's address; the file name is always torchvision's (the cache key). An
+        empty `base_url=""` is no URL (fetch refuses it), not "use the default": a mirror left
+        blank must not turn into a download from the internet. An empty variable is unset."""
+        given = base_url if base_url is not None else os.environ.get(BASE_URL_ENV)
+        base = given if base_url is not None or given else _table()["base_url"]
         return base.rstrip("/") + "/" + self.file
 
     def transforms(self) -> ImageClassification:

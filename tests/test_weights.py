@@ -222,7 +222,7 @@ def test_a_server_that_never_answers_is_an_error_not_a_hang(
     assert socket.getdefaulttimeout() is None  # the process's default is never set
 
 
-@pytest.mark.parametrize("base", ["{folder}", "relative/folder", "http://[::1"])
+@pytest.mark.parametrize("base", ["{folder}", "relative/folder", "http://[::1", ""])
 def test_a_base_url_that_is_no_url_is_refused_and_leaves_no_partial_file(
     hub: Path, tmp_path: Path, offline: list[str], base: str
 ) -> None:
