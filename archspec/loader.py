@@ -109,7 +109,7 @@ def _yaml_hint(problem: str, text: str, mark: Any) -> str:
 
 def _flow_value(line: str, start: int) -> str:
     """The value of a flow mapping's entry from `start`: up to a `,` or `}` outside brackets."""
-    depth, end = 0, start
+    depth = 0
     for end, ch in enumerate(line[start:], start):
         if ch in "[(":
             depth += 1

@@ -492,21 +492,27 @@ def _short(v: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _typed_model(parent: PathKey, doc: LoadedDoc) -> type[BaseModel] | None:
+    """The model of the item at `parent`, found through its `type` key (a layer kind's or
+    a construct's); None when the path or the kind leads nowhere."""
+    cur: Any = doc.data
+    for p in parent:
+        try:
+            cur = cur[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    t = cur.get("type") if isinstance(cur, dict) else None
+    if not isinstance(t, str):
+        return None
+    return REGISTRY[t].spec if t in REGISTRY else models()["compound"].get(t)
+
+
 def _takes_layers(path: PathKey, doc: LoadedDoc) -> bool:
     """Whether the field at `path` of a typed item is a model with a `layers` list (a
     residual's `shortcut`), so that a list written there belongs under its `layers:`."""
     if not path or not isinstance(path[-1], str):
         return False
-    cur: Any = doc.data
-    for p in path[:-1]:
-        try:
-            cur = cur[p]
-        except (KeyError, IndexError, TypeError):
-            return False
-    t = cur.get("type") if isinstance(cur, dict) else None
-    if not isinstance(t, str):
-        return False
-    model = REGISTRY[t].spec if t in REGISTRY else models()["compound"].get(t)
+    model = _typed_model(path[:-1], doc)
     field = None if model is None else model.model_fields.get(path[-1])
     if field is None:
         return False
@@ -519,17 +525,9 @@ def _takes_layers(path: PathKey, doc: LoadedDoc) -> bool:
 
 def _allowed_fields(parent: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> list[str]:
     """Field names of the model at `parent`, found through the tag or the `type` key."""
-    cur: Any = doc.data
-    for p in parent:
-        try:
-            cur = cur[p]
-        except (KeyError, IndexError, TypeError):
-            return []
-    if isinstance(cur, dict) and isinstance(cur.get("type"), str):
-        t = cur["type"]
-        model = REGISTRY[t].spec if t in REGISTRY else models()["compound"].get(t)
-        if model is not None:
-            return [f.alias or k for k, f in model.model_fields.items()]
+    model = _typed_model(parent, doc)
+    if model is not None:
+        return [f.alias or k for k, f in model.model_fields.items()]
     if not parent:
         return [f.alias or k for k, f in spec_model().model_fields.items()]
     return []

@@ -52,7 +52,7 @@ def lower_init(lw: Lowerer, root: Module | None) -> list[InitStep]:
             try:
                 active = bool(bind_value(rule.when, Final("bool"), lw.spec_env))
             except (ExprError, ValueError) as exc:
-                if isinstance(rule.when, str) and reads_failed(rule.when, lw.failed):
+                if reads_failed(rule.when, lw.failed):
                     continue  # a param it reads failed, and has said so
                 lw.error(
                     "E308",

@@ -66,7 +66,7 @@ def resolve_exprs(lw: Lowerer, step: InitStep, yp: PathKey, root: Module) -> Ini
         try:
             written[(which, key)] = _over_sizes(raw, lw.spec_env)
         except ExprError as exc:
-            if not (isinstance(raw, str) and reads_failed(raw, lw.failed)):  # else: said so
+            if not reads_failed(raw, lw.failed):  # else: said so
                 lw.error(exc.code, f"init argument `{key}`: {exc.message}", where, exc.hint)
             return step
     per: dict[str, tuple[Any, Any]] = {}

@@ -340,7 +340,7 @@ class Lowerer:
         try:
             return bind_value(raw, final, env)
         except ExprError as exc:
-            if not (reads_failed(raw, quiet_names(self.failed, env))):
+            if not reads_failed(raw, quiet_names(self.failed, env)):
                 self.error(exc.code, exc.message, ypath, moved_channels_hint(exc, env))
         except ValueError as exc:
             self.error("E309", str(exc), ypath, text_value_hint(raw, env) or value_hint(final))
