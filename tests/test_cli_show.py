@@ -112,3 +112,25 @@ def test_a_param_that_does_not_fit_is_compiles_error_at_its_place(
 def test_set_text_is_usage_checked_as_elsewhere(family: Path) -> None:
     code, text = cli("show", str(family), "--set", "width")
     assert code == 2 and "is not key=value" in text
+
+
+@pytest.mark.parametrize("name", ["residual_channels", "cycle", "several_errors"])
+def test_a_spec_check_refuses_is_shown_and_refused_alike(name: str, tmp_path: Path) -> None:
+    """show checks form, not shapes (as its help says): a broken spec is shown with exit 0,
+    and the text shown is refused by check with the same error codes."""
+    broken = Path(__file__).parent / "broken" / f"{name}.yaml"
+    code, text = cli("show", str(broken))
+    assert code == 0 and "error[" not in text
+    shown = tmp_path / "shown.yaml"
+    shown.write_text(text)
+    codes = []
+    for path in (broken, shown):
+        checked_code, checked = cli("check", str(path))
+        assert checked_code == 1
+        codes.append(sorted(w for w in checked.split() if w.startswith("error[E")))
+    assert codes[0] == codes[1] and codes[0], codes
+
+
+def test_show_help_says_it_does_not_check_shapes() -> None:
+    code, text = cli("show", "--help")
+    assert code == 0 and "not its shapes" in " ".join(text.split())

@@ -488,7 +488,9 @@ def show(
     """Print the fully resolved spec as YAML: imports copied in, base and variant applied.
 
     The output is a plain spec that compiles to the same module. Params given with --set
-    are checked as compile checks them and written as their defaults.
+    are checked as compile checks them and written as their defaults. Like a preprocessor,
+    show checks the spec's form, not its shapes: a spec check refuses is shown all the same
+    (exit 0), so you can see what it amounts to; run check for its errors.
     """
     use_plugins(plugins)
     sys.stdout.write(api.shown_text(spec, variant=variant, params=parse_sets(sets)))
