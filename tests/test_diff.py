@@ -209,3 +209,19 @@ def test_a_malformed_set_a_is_a_usage_error_naming_set_a() -> None:
     assert "Invalid value for --set-a: 'num_classes' is not key=value" in result.output
     help_text = runner.invoke(app, ["diff", "--help"], env={"COLUMNS": "200"}).output
     assert "--set-a KEY=VALUE" in help_text
+
+
+@pytest.mark.parametrize("option", ["--set", "--set-a"])
+def test_a_param_given_twice_with_two_values_is_refused(option: str) -> None:
+    """Which of two values was meant is a guess: the usage error says both (the same value
+    twice is harmless)."""
+    twice = [option, "num_classes=3", option, "num_classes=5"]
+    result = runner.invoke(app, ["diff", "lenet5", "lenet5", *twice])
+    assert result.exit_code == 2
+    assert "num_classes is given twice ('3' and '5')" in " ".join(result.output.split())
+    same = [option, "num_classes=3", option, "num_classes=3"]
+    assert runner.invoke(app, ["diff", "lenet5", "lenet5", *same]).exit_code in (0, 1)
+    check = runner.invoke(
+        app, ["check", "lenet5", "--set", "num_classes=3", "--set", "num_classes=5"]
+    )
+    assert check.exit_code == 2 and "given twice" in check.output

@@ -61,3 +61,11 @@ def test_with_its_input_the_generator_imports_exactly() -> None:
     z = torch.randn(2, 100, 1, 1)
     with torch.no_grad():
         torch.testing.assert_close(twin(z), model(z), rtol=0, atol=0)
+
+
+def test_an_argument_given_twice_with_two_values_is_refused() -> None:
+    from archspec.importer.factory import parse_args
+
+    assert parse_args(["depth=3", "depth=3"]) == {"depth": 3}
+    with pytest.raises(ImportFailure, match=r"--args depth is given twice \('3' and '4'\)"):
+        parse_args(["depth=3", "depth=4"])

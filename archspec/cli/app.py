@@ -145,7 +145,8 @@ def print_table(out: Console, table: Table, droppable: Sequence[str] = ()) -> No
 
 def parse_sets(items: list[str] | None, option: str = "--set") -> dict[str, str]:
     """`--set key=value` pairs (`option` names the flag in a usage error); values stay text
-    and are parsed by the param's declared type."""
+    and are parsed by the param's declared type. A key given twice with two values is a usage
+    error, not the last one silently (the same value twice is harmless)."""
     out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -153,6 +154,11 @@ def parse_sets(items: list[str] | None, option: str = "--set") -> dict[str, str]
         if not sep or not key:
             raise typer.BadParameter(
                 f"{item!r} is not key=value (e.g. {option} num_classes=10)", param_hint=option
+            )
+        if key in out and out[key] != value:  # which one was meant is a guess: ask
+            raise typer.BadParameter(
+                f"{key} is given twice ({out[key]!r} and {value!r}): give it once",
+                param_hint=option,
             )
         out[key] = value
     return out

@@ -28,12 +28,19 @@ def _fail(message: str, hint: str = _HINT) -> ImportFailure:
 def parse_args(args: Sequence[str]) -> dict[str, Any]:
     """`key=value` texts as keyword arguments; values read as YAML (`10`, `true`, `[1, 2]`)
     by the spec loader, so within its limits (no tags, no alias bombs or cycles, no integer
-    of thousands of digits); a value that is not YAML at all stays text."""
+    of thousands of digits); a value that is not YAML at all stays text. A key given twice
+    with two values is refused, not the last one taken silently."""
     out: dict[str, Any] = {}
+    seen: dict[str, str] = {}
     for text in args:
         key, sep, value = text.partition("=")
         if not sep or not key.isidentifier():
             raise _fail(f"argument {text!r} is not key=value", "pass --args num_classes=10")
+        if key in seen and seen[key] != value:  # which one was meant is a guess: ask
+            raise _fail(
+                f"--args {key} is given twice ({seen[key]!r} and {value!r})", "give it once"
+            )
+        seen[key] = value
         if not value:
             out[key] = ""
             continue
