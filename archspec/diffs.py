@@ -227,12 +227,19 @@ def _side(
     max_layers: int,
     which: str,
 ) -> tuple[Side, dict[str, Entry]]:
-    from .backends.torch_module import build_module
-
+    """One side of a diff; its errors say which side they are about."""
     try:
-        analysis: Analysis = api._analysis(source, dict(params or {}), max_layers, variant=variant)
+        return _read_side(source, params, variant, max_layers)
     except ArchSpecError as err:
         raise _naming_the_side(err, which) from None
+
+
+def _read_side(
+    source: api.SpecSource, params: Mapping[str, Any] | None, variant: str | None, max_layers: int
+) -> tuple[Side, dict[str, Entry]]:
+    from .backends.torch_module import build_module
+
+    analysis: Analysis = api._analysis(source, dict(params or {}), max_layers, variant=variant)
     graph = analysis.graph
     # the MACs at the declared input with N = 1: a concrete run of the shape rules, far
     # cheaper than the symbolic table; a spec declaring symbolic sizes gets the symbolic one
@@ -259,13 +266,20 @@ _VARIANT_OPTIONS = {"a": ("--variant-a", "variant_a="), "b": ("--variant", "vari
 
 
 def _naming_the_side(err: ArchSpecError, which: str) -> ArchSpecError:
-    """`err` with its variant hints (E113) naming this side's option: a hint that said
-    `--variant` about spec A would have the user choose B's variant instead."""
+    """`err` with each message saying which spec it is about ("in A: ..."; A and B may be one
+    file, with other params), and its variant hints (E113) naming this side's option: a hint
+    that said `--variant` about spec A would have the user choose B's variant instead."""
     option, keyword = _VARIANT_OPTIONS[which]
+    side = which.upper()
     for i, diag in enumerate(err.diagnostics):
-        if diag.code == "E113" and diag.hint:
-            hint = re.sub(r"--variant\b(?!-)", option, diag.hint).replace("variant=", keyword)
-            err.diagnostics[i] = dataclasses.replace(diag, hint=hint)
+        hint = diag.hint
+        if diag.code == "E113" and hint:
+            hint = re.sub(r"--variant\b(?!-)", option, hint).replace("variant=", keyword)
+        err.diagnostics[i] = dataclasses.replace(
+            diag, message=f"in {side}: {diag.message}", hint=hint
+        )
+    first = err.diagnostics[0]
+    err.args = (f"{first.span}: {first.message}" if first.span else first.message,)
     return err
 
 

@@ -121,7 +121,7 @@ def test_a_broken_side_is_a_located_error(tmp_path: Path) -> None:
     bad.write_text(SMALL.replace("out_features: classes", "out_features: clases"))
     result = runner.invoke(app, ["diff", "resnet18", str(bad)])
     assert result.exit_code == 1
-    assert f"{bad}:14:44: error[E302]" in result.stderr
+    assert f"{bad}:14:44: error[E302]: in B: unknown" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -225,3 +225,28 @@ def test_a_param_given_twice_with_two_values_is_refused(option: str) -> None:
         app, ["check", "lenet5", "--set", "num_classes=3", "--set", "num_classes=5"]
     )
     assert check.exit_code == 2 and "given twice" in check.output
+
+
+@pytest.mark.parametrize(
+    ("args", "side"),
+    [
+        (["--set-a", "num_clases=3"], "A"),
+        (["--set", "num_clases=3"], "B"),
+        (["--set-a", "num_classes=0"], "A"),
+        (["--variant-a", "x"], "A"),
+    ],
+)
+def test_an_error_says_which_side_it_is_about(args: list[str], side: str) -> None:
+    """A and B may be one file with other params: the place alone cannot tell them apart."""
+    result = runner.invoke(app, ["diff", "lenet5", "lenet5", *args])
+    assert result.exit_code == 1
+    assert (
+        f": in {side}: " in result.stderr and f"in {'AB'.replace(side, '')}:" not in result.stderr
+    )
+
+
+def test_an_error_of_a_side_names_it_in_python_too() -> None:
+    with pytest.raises(archspec.ArchSpecError) as info:
+        archspec.diff("lenet5", "lenet5", params_b={"num_classes": 0})
+    assert "in B: param `num_classes`" in str(info.value)
+    assert info.value.diagnostics[0].message.startswith("in B: ")
