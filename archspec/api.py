@@ -61,6 +61,7 @@ from .toolkit import LayerKind as LayerKind
 from .toolkit import ShapeTextError as ShapeTextError
 from .toolkit import check_emitted as check_emitted
 from .toolkit import construct_kinds as construct_kinds
+from .toolkit import default_picture_suffix as default_picture_suffix
 from .toolkit import emit_family as emit_family
 from .toolkit import emit_family_named as emit_family_named
 from .toolkit import emit_graph as emit_graph

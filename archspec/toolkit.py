@@ -200,6 +200,14 @@ def picture_format(path: str | Path, *, force: bool = True) -> str:
     return output_format(path, force=force)
 
 
+def default_picture_suffix() -> str:
+    """What a picture's file is called when only its folder is given: `.svg` where Graphviz's
+    `dot` is installed to draw it, else `.mmd` (Mermaid text, which needs nothing)."""
+    import shutil
+
+    return ".svg" if shutil.which("dot") else ".mmd"
+
+
 def render_picture(graph: Graph, fmt: str, depth: int | None = None, fold: bool = True) -> bytes:
     """A picture of the graph as file content: DOT or Mermaid text, or what `dot` makes."""
     from .graph import render

@@ -26,7 +26,11 @@ runner = CliRunner()
 #: would hold (compile writes it there; the others name it in their hint).
 WRITERS: dict[str, tuple[Callable[[str], list[str]], str, str]] = {
     "compile": (lambda p: ["compile", "lenet5", "-o", p], ".py", "lenet5.py"),
-    "graph": (lambda p: ["graph", "lenet5", "-o", p], ".dot", "lenet5.svg"),
+    "graph": (
+        lambda p: ["graph", "lenet5", "-o", p],
+        ".dot",
+        "lenet5" + archspec.api.default_picture_suffix(),
+    ),
     "schema": (lambda p: ["schema", "-o", p], ".json", "archspec.schema.json"),
     "new": (lambda p: ["new", "mynet", "-o", p], ".yaml", "mynet.yaml"),
     "import": (lambda p: ["import", "tiny_factory_p14:net", "-o", p], ".yaml", "net.yaml"),
@@ -149,3 +153,17 @@ def test_graph_writes_dot_to_a_stream_with_no_picture_suffix(tmp_path: Path) -> 
     with pytest.raises(archspec.api.ArchSpecError) as err:
         archspec.api.picture_format(tmp_path / "d.svg")
     assert err.value.error_code == "E604"
+
+
+@pytest.mark.parametrize(("dot", "suffix"), [("/usr/bin/dot", ".svg"), (None, ".mmd")])
+def test_graph_s_folder_hint_names_a_picture_this_machine_can_draw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dot: str | None, suffix: str
+) -> None:
+    """An .svg needs Graphviz: without `dot` the hint names Mermaid text, which needs nothing
+    (following the hint must not lead to E702)."""
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: dot if name == "dot" else None)
+    (tmp_path / "out").mkdir()
+    result = cli("graph", "lenet5", "-o", "out")
+    assert result.exit_code == 1 and f"-o {Path('out') / ('lenet5' + suffix)}" in result.output

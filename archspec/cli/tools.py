@@ -550,7 +550,8 @@ def graph(
     Every edge is labelled with the shape of the tensor it carries.
     """
     use_plugins(plugins)
-    target = None if output is None else api.output_file(output, f"{Path(spec).stem}.svg")
+    name = Path(spec).stem + api.default_picture_suffix()
+    target = None if output is None else api.output_file(output, name)
     if target is not None:  # a path, a suffix or a file that is refused, before any work
         api.picture_format(target, force=force)
     g = api.build_graph(spec, parse_sets(sets), max_layers=max_layers, variant=variant)
