@@ -28,6 +28,7 @@ from .catalog import read_source as read_source
 from .catalog import resolve as resolve
 from .catalog import resolved_text as resolved_text
 from .check_report import CheckReport as CheckReport
+from .check_report import written_name
 from .compose import library_modules as library_modules
 from .dims import Dim
 from .dims import format_shape as format_shape
@@ -481,6 +482,8 @@ def _check(
             name = file = "<string>"
         else:
             name, file = variant or Path(str(source)).stem, str(source)  # a variant: its name
+            if parsed is None and variant is None:  # its `name:`, when the YAML reads
+                name = written_name(exc.sources.get(file), file) or name
         diags = exc.diagnostics
         if parsed is not None:  # lowering broke: the spec itself reads and validates
             diags = _with_accepted_inputs(parsed, params, diags, max_layers)

@@ -4,6 +4,7 @@ part of the spec pipeline (the passes import the layer kinds, and they pydantic)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -39,4 +40,21 @@ class CheckReport(CheckResult):
         return {k: data[k] for k in keys[:at]} | extra | {k: data[k] for k in keys[at:]}
 
 
-__all__ = ["CheckReport"]
+def written_name(text: str | None, file: str) -> str | None:
+    """The `name:` a spec that failed to validate declares, when its YAML reads and the name
+    is one (a report says the spec's name, as it does once a spec validates)."""
+    from .errors import ArchSpecError
+    from .loader import load_yaml
+    from .ops.names import NAME_RE
+
+    if text is None:
+        return None
+    try:
+        data = load_yaml(text, file, copy=False).data
+    except ArchSpecError:
+        return None
+    name = data.get("name") if isinstance(data, Mapping) else None
+    return name if isinstance(name, str) and len(name) <= 100 and NAME_RE.match(name) else None
+
+
+__all__ = ["CheckReport", "written_name"]

@@ -222,3 +222,24 @@ def test_check_escapes_control_characters_of_a_file_name(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
     assert "a\\x1b]0;pwn\\x07.yaml): ok" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("name_line", "shown"),
+    [("name: my_net", "my_net"), ("name: 'not a name'", "wrongly"), ("name: [1]", "wrongly")],
+)
+def test_a_spec_that_fails_to_validate_is_reported_by_its_name(
+    tmp_path: Path, name_line: str, shown: str
+) -> None:
+    """The status line says the spec's `name:` (as it does once a spec validates), not the
+    file's stem, when the YAML reads and the name is one; else the stem."""
+    spec = tmp_path / "wrongly.yaml"
+    spec.write_text(
+        f"archspec: 1\n{name_line}\ninput: [N, 3, 8, 8]\n"
+        "layers:\n  - {name: conv, type: conv2d, out_channels: 8.5, kernel_size: 3}\n"
+    )
+    result = CliRunner().invoke(app, ["check", str(spec)])
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"{shown} ({spec}): ")
+    data = json.loads(CliRunner().invoke(app, ["check", "--json", str(spec)]).stdout)
+    assert data[0]["name"] == shown and not data[0]["ok"]
