@@ -277,3 +277,28 @@ def test_edits_that_contradict_each_other_say_so(edits: str, words: str) -> None
     result = archspec.check(f"archspec: 1\nextends: resnet18\n{edits}\n")
     assert [d.code for d in result.errors] == ["E114"]
     assert words in result.errors[0].message and result.errors[0].hint
+
+
+def test_every_bad_override_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    """One run shows each edit that cannot be made, in the file's order, each at its place;
+    the edits that can be made still are (no cascade: `drop` is inserted after `avgpool`)."""
+    spec = write(
+        tmp_path / "mine.yaml",
+        "archspec: 1\nextends: resnet18\nremove: [maxpol, avgpol]\n"
+        "replace:\n  conv: {type: relu}\n"
+        "insert:\n  - {after: nope, layers: [{type: relu}]}\n"
+        "  - {after: avgpool, layers: [{name: drop, type: dropout}]}\n"
+        "blocks: {BasicBlock: Nope}\n",
+    )
+    err = error_of(spec)
+    where = [(d.code, d.span.line, d.span.col) for d in err.diagnostics if d.span]
+    assert where == [
+        ("E114", 3, 10),
+        ("E114", 3, 18),
+        ("E114", 5, 9),
+        ("E114", 7, 13),
+        ("E114", 9, 22),
+    ], err.render()
+    assert "did you mean `maxpool`?" in err.render() and "there is no block `Nope`" in err.render()
+    result = CliRunner().invoke(app, ["check", str(spec)])
+    assert result.exit_code == 1 and "5 errors" in result.output

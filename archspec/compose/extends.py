@@ -109,6 +109,8 @@ class Merge:
             for i, item in enumerate(items if isinstance(items, list) else [])
         ]
         self.sources = {**base.sources, **child.sources}
+        #: The edits that could not be made: all are reported, each at its place.
+        self.failed: list[LoadError] = []
 
     def apply(self) -> LoadedDoc:
         child = self.child.data
@@ -132,10 +134,22 @@ class Merge:
             _graft(self.key_spans, (key,), self.child.key_spans, (key,))
         self._params(child.get("params"))
         self._lets(child.get("let"))
-        self._blocks(child.get("blocks"))
-        self._replace(child.get("replace"))
-        self._remove(child.get("remove"))
-        self._insert(child.get("insert"))
+        for edit, key in (
+            (self._blocks, "blocks"),
+            (self._replace, "replace"),
+            (self._remove, "remove"),
+            (self._insert, "insert"),
+        ):
+            try:
+                edit(child.get(key))
+            except LoadError as err:  # a whole table of the wrong shape: its one error
+                self.failed.append(err)
+        if self.failed:  # each edit that failed, not only the first: one run shows them all
+            diagnostics = sorted(  # in the order of the file, as validation reports
+                (d for err in self.failed for d in err.diagnostics),
+                key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0),
+            )
+            raise LoadError(diagnostics=diagnostics, sources=self.child.sources)
         self._rebuild_layers()
         other = {k: v for k, v in self.sources.items() if k != self.child.file}
         return LoadedDoc(
@@ -203,12 +217,17 @@ class Merge:
             for name, what in ((old, "the base has no block"), (new, "there is no block")):
                 if name not in merged:
                     close = difflib.get_close_matches(name, list(merged), n=1)
-                    raise _error(
-                        f"cannot swap `{old}` for `{new}`: {what} `{name}`",
-                        where,
-                        f"did you mean `{close[0]}`?" if close else "blocks: " + ", ".join(merged),
-                        self.child,
+                    self.failed.append(
+                        _error(
+                            f"cannot swap `{old}` for `{new}`: {what} `{name}`",
+                            where,
+                            f"did you mean `{close[0]}`?"
+                            if close
+                            else "blocks: " + ", ".join(merged),
+                            self.child,
+                        )
                     )
+                    break
         if swaps:
             self._swap(swaps)
 
@@ -235,6 +254,14 @@ class Merge:
     # -- layer edits ------------------------------------------------------------------
     def _at(self, path: PathKey, key: bool = False) -> SourceSpan | None:
         return self.child.span_of(path, key=key)
+
+    def _found(self, name: Any, path: PathKey) -> int | None:
+        """`_index`, or None with its error kept (the other edits still run and report)."""
+        try:
+            return self._index(name, path)
+        except LoadError as err:
+            self.failed.append(err)
+            return None
 
     def _index(self, name: Any, path: PathKey) -> int:
         names = [item.get("name") if isinstance(item, dict) else None for item, *_ in self.layers]
@@ -270,7 +297,9 @@ class Merge:
                 self.child,
             )
         for name, node in edits.items():
-            i = self._index(name, ("replace", name))
+            i = self._found(name, ("replace", name))
+            if i is None:
+                continue
             spans, keys = dict(self.child.spans), dict(self.child.key_spans)
             if isinstance(node, dict) and "name" not in node:
                 node = {"name": name, **node}
@@ -290,13 +319,19 @@ class Merge:
         replaced = self.child.data.get("replace") if isinstance(self.child.data, dict) else None
         for j, name in enumerate(names):
             if isinstance(replaced, dict) and isinstance(name, str) and name in replaced:
-                raise _error(
-                    f"`{name}` is both replaced (`replace:`) and removed (`remove:`)",
-                    self._at(("remove", j)),
-                    "keep one of the two edits: the replacement would be dropped unseen",
-                    self.child,
+                self.failed.append(
+                    _error(
+                        f"`{name}` is both replaced (`replace:`) and removed (`remove:`)",
+                        self._at(("remove", j)),
+                        "keep one of the two edits: the replacement would be dropped unseen",
+                        self.child,
+                    )
                 )
-            del self.layers[self._index(name, ("remove", j))]
+                continue
+            i = self._found(name, ("remove", j))
+            if i is None:
+                continue
+            del self.layers[i]
             if isinstance(name, str):
                 self.removed.add(name)
 
@@ -315,13 +350,18 @@ class Merge:
                 or set(edit) != {anchors[0], "layers"}
                 or not isinstance(edit["layers"], list)
             ):
-                raise _error(
-                    "each insertion has `before` or `after` (a layer's name) and `layers`",
-                    self._at(path),
-                    hint,
-                    self.child,
+                self.failed.append(
+                    _error(
+                        "each insertion has `before` or `after` (a layer's name) and `layers`",
+                        self._at(path),
+                        hint,
+                        self.child,
+                    )
                 )
-            at = self._index(edit[anchors[0]], (*path, anchors[0]))
+                continue
+            at = self._found(edit[anchors[0]], (*path, anchors[0]))
+            if at is None:
+                continue
             at += anchors[0] == "after"
             new = [
                 (item, self.child.spans, self.child.key_spans, (*path, "layers", k))
