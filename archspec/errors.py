@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -317,6 +318,11 @@ class ImportFailure(ArchSpecError):
     code = "E901"
 
 
+#: Numbers in a message: instances differing only in these (their path `stage.1`, a
+#: width) say the same thing.
+_DIGITS = re.compile(r"\d+")
+
+
 def once_per_place(diags: list[Diagnostic]) -> list[Diagnostic]:
     """One diagnostic per code and place: a mistake inside a block or a `repeat` is made in
     every instance, at the same line, and is reported once, at its first instance, with how
@@ -329,7 +335,13 @@ def once_per_place(diags: list[Diagnostic]) -> list[Diagnostic]:
     for same in groups.values():
         first = same[0]
         if len(same) > 1:
-            first = replace(first, message=f"{first.message} (in {len(same):,} instances)")
+            note = f"in {len(same):,} instances"
+            kind = _DIGITS.sub("#", first.message)
+            other = [d for d in same if _DIGITS.sub("#", d.message) != kind]
+            if other:  # they differ in more than numbers (the copy's path, a width): say so
+                says = "says" if len(other) == 1 else "say"
+                note += f"; {len(other):,} {says} otherwise, first: {other[0].message}"
+            first = replace(first, message=f"{first.message} ({note})")
         out.append(first)
     return out
 

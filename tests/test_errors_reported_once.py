@@ -241,3 +241,29 @@ def test_an_init_rule_reading_a_param_that_failed_adds_no_error() -> None:
         archspec.build_graph("resnet50", {"zero_init_residual": "maybe"})
     assert caught.value.codes == ["E309"]
     assert archspec.build_graph(INIT_READS_PARAMS).name == "initfail"  # as it was, unbroken
+
+
+def test_copies_that_fail_differently_at_one_place_say_so() -> None:
+    """One place, one error; when the copies' messages differ in more than numbers (a
+    table's rows holding 2.5 and 'x'), the count says how many say otherwise and the first
+    of them, not only the first copy's words (it was "got 2.5 (in 3 instances)")."""
+    body = """
+    params:
+      setting: [[16, 1], [2.5, 2], [x, 1]]
+    blocks:
+      B:
+        params: {out: int}
+        layers:
+          - {type: conv2d, out_channels: out, kernel_size: 1}
+    layers:
+      - {type: for_each, name: body, rows: setting, fields: [c, n], count: n,
+         layer: {type: B, out: c}}
+    """
+    (diag,) = err(spec(body)).diagnostics
+    assert diag.code == "E309" and "got 2.5 (in 3 instances; 1 says otherwise, first: " in (
+        diag.message
+    )
+    assert diag.message.endswith("got 'x')"), diag.message
+    same = spec(body.replace("[x, 1]", "[3.5, 1]"))  # numbers only: the kind is the same
+    (diag,) = err(same).diagnostics
+    assert diag.message.endswith("got 2.5 (in 3 instances)"), diag.message
