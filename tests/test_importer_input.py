@@ -69,3 +69,22 @@ def test_an_argument_given_twice_with_two_values_is_refused() -> None:
     assert parse_args(["depth=3", "depth=3"]) == {"depth": 3}
     with pytest.raises(ImportFailure, match=r"--args depth is given twice \('3' and '4'\)"):
         parse_args(["depth=3", "depth=4"])
+
+
+class StarForward(nn.Module):
+    """Inputs taken as `*xs`: several inputs, which a spec does not state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 1)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self.a(xs[0])
+
+
+def test_a_forward_taking_star_args_is_several_inputs_not_an_operator() -> None:
+    """It was "no layer kind computes the operator `getitem`" at `xs[0]`."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(StarForward(), torch.zeros(1, 3, 8, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904" and "takes several inputs ('*xs')" in diag.message

@@ -352,7 +352,9 @@ class _GraphReader:
             if sym is not None:
                 self.syms[node] = sym
         placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-        for n in placeholders[1:]:
+        for n in placeholders:  # the first is the input, unless it is `*xs` (several)
+            if n is placeholders[0] and not str(n.target).startswith("*"):
+                continue
             self.fail(
                 "E904",
                 f"{describe(type(self.module))}.forward takes several inputs ({n.target!r})",
