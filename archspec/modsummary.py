@@ -273,6 +273,8 @@ def _signature_misfit(model: nn.Module, call: tuple[tuple[Any, ...], dict[str, A
     return None
 
 
+#: torch's own words for a float tensor where indices go (nn.Embedding, gather, index_select).
+_INDEX_TEXT = re.compile(r"scalar types?: Long|expected .*index.* to have .*(Long|Int)", re.I)
 #: torch's own words for operands of two dtypes, where its meta kernels check them.
 _DTYPE_TEXT = re.compile(r"type .* should be the same|the same dtype|expected scalar type", re.I)
 
@@ -291,6 +293,11 @@ def _failure_hint(exc: Exception, misfit: str | None = None) -> str:
             "half-precision model (float32 by default), or convert the model with .float()"
         )
     text = str(exc)
+    if _INDEX_TEXT.search(text):
+        return (
+            "this input is read as indices (an nn.Embedding's, a gather's): give it an integer "
+            "dtype, dtypes=[torch.long] (float32 by default), or input_data= a LongTensor"
+        )
     if "more than 1 value per channel" in text:
         return (
             "a batch of 2, or mode='eval': batch norm in train mode needs more than one value "

@@ -132,3 +132,23 @@ def test_a_module_run_several_times_says_so_beside_the_mac_total_of_its_runs() -
     assert rows["conv"].macs.value == 3 * 27 * (16 * 16 + 4 * 4)
     assert rows["pool"].type == "AdaptiveAvgPool2d"  # one run: no count
     assert "Conv2d (2 runs)" in table.to_text(width=120)
+
+
+class _Embedder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(100, 8)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.emb(tokens))
+
+
+def test_float_indices_say_to_give_an_integer_dtype() -> None:
+    """input_size's tensors are float32 by default; an embedding reads indices. The hint said
+    "a forward that reads tensor values ... check the input size", which is not the fix."""
+    with pytest.raises(ModuleSummaryError) as info:
+        archspec.summary(_Embedder(), input_size=(2, 7))
+    assert "dtypes=[torch.long]" in str(info.value) and ".item()" not in str(info.value)
+    done = archspec.summary(_Embedder(), input_size=(2, 7), dtypes=[torch.long])
+    assert done.params == 100 * 8 + 8 * 2 + 2
