@@ -415,3 +415,52 @@ def test_a_requirement_true_at_every_size_of_a_small_box_is_not_listed() -> None
             except RuntimeError:
                 ran = False
             assert accepted == ran == (25 <= h <= 32 and 25 <= w <= 32), (n, h, w)
+
+
+GROUP_NORM_AFTER_CONV = """\
+archspec: 1
+name: gn
+input: [N, 3, H, W]
+layers:
+  - {name: conv, type: conv2d, out_channels: CH, kernel_size: 3, stride: 2}
+  - {name: gn, type: group_norm, num_groups: 2}
+"""
+
+
+@pytest.mark.parametrize(("channels", "words"), [
+    (4, "gn accepts (N, 3, H, W) with H, W >= 3"),
+    (2, "gn accepts (N, 3, H, W) with H, W >= 3, where also "),
+])  # fmt: skip
+def test_a_growing_requirement_with_negative_terms_is_left_out_where_it_always_holds(
+    channels: int, words: str
+) -> None:
+    """group_norm after an unpadded conv needs `2*N*h*w >= 2` with h = (H + 1)//2 - 1: expanded,
+    the product has negative terms, and the words listed it (`where also 2*N*((H + 1)//2)*...
+    - 1 >= 1`) although every H, W >= 3 meets it. With one channel per group (N*h*w >= 2) it
+    does not always hold (N = 1 at H = W = 3), so it is still stated, and decides membership."""
+    import torch
+
+    text = GROUP_NORM_AFTER_CONV.replace("CH", str(channels))
+    result = archspec.check(text)
+    assert result.ok and result.domain is not None, result.render()
+    assert result.domain_text.startswith(words), result.domain_text
+    assert result.domain.exact == (channels == 4)
+    model = archspec.compile(text).eval()
+    for n, h, w in ((1, 3, 3), (2, 3, 3), (1, 3, 5), (1, 2, 9), (1, 4, 4)):
+        try:
+            with torch.no_grad():
+                model(torch.zeros(n, 3, h, w))
+            ran = True
+        except (RuntimeError, ValueError):
+            ran = False
+        assert result.domain.contains({"N": n, "H": h, "W": w}) == ran, (n, h, w)
+
+
+def test_growth_from_a_point_is_tested_through_each_atoms_coefficient() -> None:
+    from archspec.passes.multiples import _grows_from
+
+    h, w = H.floordiv(2) - 1, W.floordiv(2) - 1
+    assert _grows_from(h * w - 1, {"H": 2, "W": 2}, {})  # (H//2 - 1)*(W//2 - 1): factors >= 0
+    assert not _grows_from(h * w - 1, {"H": 1, "W": 4}, {})  # a negative factor: it falls
+    assert not _grows_from(H * H - H * 3, {"H": 1}, {})  # a square: beyond the test
+    assert not _grows_from(Dim.of(5) - H, {"H": 1}, {})

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..dims import Dim, Floor
 from ..ops.base import Constraint
@@ -53,15 +54,62 @@ def holds_everywhere(c: Constraint, boxes: Sequence[Mapping[str, IntSet]]) -> bo
 
 def _grows_from_true(c: Constraint, boxes: Sequence[Mapping[str, IntSet]]) -> bool:
     """`e >= 1`, `e` non-decreasing in every symbol, and true at each box's least input."""
-    if c.kind != "ge1" or not c.lhs.is_monotone():
+    if c.kind != "ge1":
         return False
+    syntactic = c.lhs.is_monotone()
     for box in boxes:
         least = {s: next(iter(box[s].members(1)), 1) if s in box else 1 for s in c.lhs.symbols}
+        if c.lhs.evaluate(least) < 1:
+            return False
         # products grow with their factors only while no factor is negative: every floor
         # (each non-decreasing) must be >= 0 at the least input, so at every larger one
-        if c.lhs.evaluate(least) < 1 or not _floors_non_negative(c.lhs, least):
+        if syntactic and _floors_non_negative(c.lhs, least):
+            continue
+        # a product expanded has negative terms once a factor is `h - 1` (group_norm after
+        # an unpadded conv: `2*N*(h - 1)*(w - 1) - 1`); it still grows from `least`
+        try:
+            if not _grows_from(c.lhs, least, {}):
+                return False
+        except OutOfWork:
             return False
     return True
+
+
+def _grows_from(e: Dim, least: Mapping[str, int], seen: dict[Dim, bool]) -> bool:
+    """Whether `e` never decreases as any symbol grows from `least` (a sufficient test).
+
+    Read as a polynomial in its atoms, each of which never decreases (a floor's inner is
+    tested the same way), `e = a*Q + R` with `a` of degree one: raising `a` by d adds d*Q,
+    so `e` grows with `a` where Q >= 0, which holds from `least` on when Q is >= 0 there and
+    itself grows (tested the same way, on a polynomial of one atom fewer per term).
+    """
+    if e in seen:
+        return seen[e]
+    spend(e.size)
+    atoms = {atom for mono, _ in e.terms for atom in mono}
+    ok = True
+    for a in sorted(atoms, key=lambda atom: atom.key()):
+        if isinstance(a, Floor) and not _grows_from(a.inner, least, seen):
+            ok = False
+            break
+        coeff_terms: dict[tuple[Any, ...], int] = {}
+        for mono, k in e.terms:
+            n = mono.count(a)
+            if n > 1:  # a square: its steps grow with it, beyond this test
+                ok = False
+                break
+            if n == 1:
+                rest = tuple(x for x in mono if x != a)
+                coeff_terms[rest] = coeff_terms.get(rest, 0) + k
+        if not ok:
+            break
+        const = coeff_terms.pop((), 0)
+        q = Dim(coeff_terms, const)
+        if q.evaluate(least) < 0 or (not q.is_const and not _grows_from(q, least, seen)):
+            ok = False
+            break
+    seen[e] = ok
+    return ok
 
 
 def _floors_non_negative(e: Dim, env: Mapping[str, int]) -> bool:
