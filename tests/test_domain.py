@@ -464,3 +464,37 @@ def test_growth_from_a_point_is_tested_through_each_atoms_coefficient() -> None:
     assert not _grows_from(h * w - 1, {"H": 1, "W": 4}, {})  # a negative factor: it falls
     assert not _grows_from(H * H - H * 3, {"H": 1}, {})  # a square: beyond the test
     assert not _grows_from(Dim.of(5) - H, {"H": 1}, {})
+
+
+PIXELS_AS_A_SEQUENCE = """\
+archspec: 1
+name: pixels
+input: [N, 4, 28, 21]
+layers:
+  - {name: rows, type: flatten, start_dim: 2}
+  - {name: mix, type: conv1d, out_channels: 16, kernel_size: 1}
+  - {name: flat, type: flatten}
+  - {name: fc, type: linear, out_features: 5}
+"""
+
+
+def test_a_product_whose_factor_is_a_product_of_two_symbols_is_solved() -> None:
+    """The map flattened to (N, 4, H*W), then again for a linear layer: 16 * (H*W) == 9408.
+    The remembered factors are 16 and H*W, and H*W is split into H and W, so the words are
+    the 18 factorisations of 588 (they were `where also 16*(H*W) == 9408`), which torch runs."""
+    import torch
+
+    result = archspec.check(PIXELS_AS_A_SEQUENCE)
+    assert result.ok and result.domain is not None, result.render()
+    assert result.domain.exact, result.domain_text
+    assert len(result.domain.boxes) == 18
+    assert "or H = 1 and W = 588" in result.domain_text
+    model = archspec.compile(PIXELS_AS_A_SEQUENCE).eval()
+    for h, w in ((28, 21), (21, 28), (588, 1), (27, 21), (28, 22)):
+        try:
+            with torch.no_grad():
+                model(torch.zeros(2, 4, h, w))
+            ran = True
+        except RuntimeError:
+            ran = False
+        assert result.domain.contains({"N": 2, "H": h, "W": w}) == ran == (h * w == 588), (h, w)

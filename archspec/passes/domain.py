@@ -215,10 +215,19 @@ def _intersect_box(a: Mapping[str, IntSet], b: Mapping[str, IntSet]) -> Box | No
 
 
 def _factor_list(d: Dim) -> list[Dim] | None:
-    """The factors of a product: remembered by dims.product, or the atoms of one monomial."""
+    """The factors of a product: remembered by dims.product, or the atoms of one monomial.
+
+    A factor over several symbols is split the same way where it is itself a product (a
+    flatten of (N, C, H*W) after a flatten of the map: `16*(H*W)`), so that each factor
+    the solver splits the target over has one symbol.
+    """
     factors = d.__dict__.get("factors")
     if factors:
-        return list(factors)
+        out: list[Dim] = []
+        for f in factors:
+            inner = _factor_list(f) if len(f.symbols) > 1 else None
+            out.extend(inner if inner is not None else [f])
+        return out
     if d.terms_count == 1 and d.const == 0:
         ((mono, coeff),) = d.terms
         return [Dim.of(coeff), *(Dim({(a,): 1}) for a in mono)]
