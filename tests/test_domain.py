@@ -342,6 +342,16 @@ def test_unsolvable_shapes_are_kept_and_still_decide_membership() -> None:
     assert not dom.contains({"H": 2, "W": 3})
 
 
+def test_a_number_on_both_sides_of_a_stated_requirement_is_cancelled() -> None:
+    """A grid partition of a map padded by 2 rows and 4 columns needs W + 2 == H + 4: said
+    `W == H + 2` (it said `W + 2 == H + 4`); a product keeps its factored words."""
+    padded = solve_domain([_c("eq", W + 2, H + 4)], ["H", "W"], ["H", "W"])
+    assert padded.describe().endswith("where also W == H + 2"), padded.describe()
+    assert padded.contains({"H": 3, "W": 5}) and not padded.contains({"H": 5, "W": 5})
+    same = solve_domain([_c("eq", W + 6, H + 6)], ["H", "W"], ["H", "W"])
+    assert same.describe().endswith("where also W == H"), same.describe()
+
+
 def spec(body: str, header: str) -> str:
     return f"archspec: 1\nname: t\n{header}\n" + textwrap.dedent(body)
 

@@ -285,7 +285,16 @@ class Requirement:
 
     def text(self) -> str:
         c = self.constraint
-        return f"{c.lhs} >= 1" if c.kind == "ge1" else f"{c.lhs} == {c.rhs}"
+        if c.kind == "ge1":
+            return f"{c.lhs} >= 1"
+        assert c.rhs is not None
+        lhs, rhs = c.lhs, c.rhs
+        # a number on both sides says nothing: `W + 6 == H + 6` (a grid partition of a
+        # padded map) reads `W == H`, and `W + 2 == H - 2` reads `W == H - 4`; a remembered
+        # product keeps its factored words instead
+        if lhs.const and not rhs.is_const and not (_factors_of(lhs) or _factors_of(rhs)):
+            lhs, rhs = lhs - lhs.const, rhs - lhs.const
+        return f"{lhs} == {rhs}"
 
 
 def alternatives(c: Constraint) -> list[Box]:
