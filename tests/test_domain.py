@@ -508,3 +508,35 @@ def test_a_product_whose_factor_is_a_product_of_two_symbols_is_solved() -> None:
         except RuntimeError:
             ran = False
         assert result.domain.contains({"N": 2, "H": h, "W": w}) == ran == (h * w == 588), (h, w)
+
+
+NEVER = """\
+archspec: 1
+name: never
+input: [N, 1, H, W]
+layers:
+  - {name: pad, type: zero_pad2d, padding: [3, 3, 2, 2]}
+  - {name: seq, type: flatten, start_dim: 2}
+  - {name: down, type: upsample, mode: linear, scale_factor: 0.25}
+  - {name: joined, type: add, from: [down, seq]}
+"""
+
+
+def test_a_stated_requirement_no_input_meets_leaves_no_input() -> None:
+    """L // 4 == L for the flattened padded map, L = (H + 4)*(W + 6): no H, W meets it, yet
+    the solver kept it as stated and check said ok (`where also (H*W + 2*H)//4 + W + H + 6
+    == (H + 4)*(W + 6)`). L - L // 4 >= 1 from H = W = 1 on (the floor taken at L / 4), so
+    no input is left: E410 at the join. Relations that do hold somewhere stay stated."""
+    result = archspec.check(NEVER)
+    assert not result.ok
+    (err,) = result.errors
+    assert err.code == "E410" and err.span is not None and err.span.line == 8, err
+    assert result.domain is not None and result.domain.is_empty
+    from archspec.passes.intset import EVERYTHING
+    from archspec.passes.multiples import never_holds
+
+    box = {"H": EVERYTHING, "W": EVERYTHING}
+    assert not never_holds(_c("eq", H.floordiv(2), W.floordiv(3)), [box])
+    assert not never_holds(_c("eq", (H * W).floordiv(4) + 1, H * W), [box])  # H*W = 1
+    assert never_holds(_c("eq", (H * W).floordiv(4) + 1, H * W + 1), [box])
+    assert never_holds(_c("ge1", Dim.of(0) - H * W), [box])

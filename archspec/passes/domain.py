@@ -26,8 +26,7 @@ solving it.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from math import gcd, lcm
 from typing import Literal
@@ -35,8 +34,8 @@ from typing import Literal
 from ..dims import Dim, Floor, Sym
 from ..ops.base import Constraint
 from .intset import EMPTY, EVERYTHING, MAX_PERIOD, MAX_PIECES, SEARCH_CAP, IntSet
-from .multiples import holds_everywhere, on_multiples
-from .primes import count_ordered_factorisations, factorise
+from .multiples import holds_everywhere, never_holds, on_multiples
+from .primes import ordered_factorisations
 from .work import WORK, OutOfWork, Unsolvable, budget, left, spend
 
 __all__ = [
@@ -234,37 +233,6 @@ def _factor_list(d: Dim) -> list[Dim] | None:
     return None
 
 
-def _compositions(e: int, k: int) -> Iterator[tuple[int, ...]]:
-    """Every way to write e as an ordered sum of k non-negative integers."""
-    if k == 1:
-        yield (e,)
-        return
-    for first in range(e + 1):
-        for rest in _compositions(e - first, k - 1):
-            yield (first, *rest)
-
-
-def _ordered_factorisations(n: int, k: int) -> list[tuple[int, ...]]:
-    """Every ordered k-tuple of positive integers whose product is n, in increasing order.
-
-    Built from n's prime factorisation (each prime's exponent split k ways), so the work is
-    the number of tuples, bounded by MAX_FACTORISATIONS before any is listed.
-    """
-    factors = factorise(n)
-    if count_ordered_factorisations(factors, k) > MAX_FACTORISATIONS:
-        raise _Unsolvable(f"{n} has too many factorisations into {k} factors")
-    per_prime = [[(p, c) for c in _compositions(e, k)] for p, e in factors.items()]
-    out = []
-    for choice in itertools.product(*per_prime):
-        parts = [1] * k
-        for p, split in choice:
-            for i, exp in enumerate(split):
-                parts[i] *= p**exp
-        out.append(tuple(parts))
-    spend(len(out) * k)
-    return sorted(out)
-
-
 @dataclass(frozen=True)
 class Requirement:
     """A constraint to solve, in the normal form `lhs == rhs` or `lhs >= 1`."""
@@ -346,7 +314,7 @@ def _solve_product(factors: Sequence[Dim], v: int) -> list[Box]:
     target = v // const
     cache: dict[tuple[int, int], IntSet] = {}
     out: list[Box] = []
-    for split in _ordered_factorisations(target, len(moving)):
+    for split in ordered_factorisations(target, len(moving), MAX_FACTORISATIONS):
         box: Box | None = {}
         for i, (f, d) in enumerate(zip(moving, split)):
             if (i, d) not in cache:
@@ -544,6 +512,9 @@ class _Solve:
         try:
             alts = _solved(c)
         except Unsolvable:  # out of the solver's reach: kept as stated, still exact to test
+            if never_holds(c, self.boxes):  # unless no input meets it: then none is left
+                self.boxes = []
+                return
             self.unsolved.append(Requirement(c))
             return
         if len(alts) == 1 or unions is None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from math import gcd
 from typing import Any
 
 from ..dims import Dim, Floor
@@ -146,3 +147,57 @@ def _holds_at_each_point(c: Constraint, box: Mapping[str, IntSet]) -> bool:
         elif c.rhs is None or lhs != c.rhs.subs(env):
             return False
     return True
+
+
+def never_holds(c: Constraint, boxes: Sequence[Mapping[str, IntSet]]) -> bool:
+    """A requirement the solver keeps as stated that no input of the boxes meets: `e1 == e2`
+    with one side above the other from each box's least input on (an `add` of a flattened
+    map's L and L // 4: `(H*W + 2*H)//4 + W + H + 6 == (H + 4)*(W + 6)`), or `e >= 1` with
+    `e` at most 0 there. Then no input works, which check reports (E410) instead of stating
+    an equation nothing solves."""
+    if not boxes:
+        return False
+    if c.kind == "ge1":
+        sides = [1 - c.lhs]
+    else:
+        assert c.rhs is not None
+        sides = [c.lhs - c.rhs, c.rhs - c.lhs]
+    try:
+        return any(all(_positive_from(d, box) for box in boxes) for d in sides)
+    except OutOfWork:
+        return False
+
+
+def _positive_from(e: Dim, box: Mapping[str, IntSet]) -> bool:
+    """`e >= 1` at every input of the box: a floor that counts negatively taken at its
+    largest, inner / q, gives r <= M*e (M the common multiple of those divisors); r >= 1 at
+    the box's least input and growing from there makes the integer e positive everywhere."""
+    least = {s: next(iter(box[s].members(1)), 1) if s in box else 1 for s in e.symbols}
+    _, relaxed = _relax_negative_floors(e)
+    if relaxed is None:
+        return False
+    return relaxed.evaluate(least) >= 1 and _grows_from(relaxed, least, {})
+
+
+def _relax_negative_floors(e: Dim) -> tuple[int, Dim | None]:
+    """(M, r) with M * e >= r for every input: each term `k * (x // q)` with k < 0 is replaced
+    by `k * M / q * x` (x // q <= x / q); None when a negative floor multiplies other atoms."""
+    divisors = []
+    for mono, k in e.terms:
+        if k < 0 and any(isinstance(a, Floor) for a in mono):
+            if len(mono) != 1:
+                return 1, None
+            divisors.append(mono[0].divisor)  # type: ignore[union-attr]
+    if not divisors:
+        return 1, e
+    scale = 1
+    for q in divisors:
+        scale = scale * q // gcd(scale, q)
+    out = Dim.of(e.const * scale)
+    for mono, k in e.terms:
+        if k < 0 and isinstance(mono[0], Floor):
+            atom = mono[0]
+            out = out + atom.inner * (k * (scale // atom.divisor))
+        else:
+            out = out + Dim({mono: k * scale})
+    return scale, out

@@ -16,6 +16,8 @@ rho splits the rest in about F^(1/4) steps. Every step spends from the solver's 
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from math import comb, gcd, isqrt
 
 from .work import Unsolvable, spend
@@ -146,3 +148,34 @@ def count_ordered_factorisations(factors: dict[int, int], k: int) -> int:
     for e in factors.values():
         total *= comb(e + k - 1, k - 1)
     return total
+
+
+def _compositions(e: int, k: int) -> Iterator[tuple[int, ...]]:
+    """Every way to write e as an ordered sum of k non-negative integers."""
+    if k == 1:
+        yield (e,)
+        return
+    for first in range(e + 1):
+        for rest in _compositions(e - first, k - 1):
+            yield (first, *rest)
+
+
+def ordered_factorisations(n: int, k: int, most: int) -> list[tuple[int, ...]]:
+    """Every ordered k-tuple of positive integers whose product is n, in increasing order.
+
+    Built from n's prime factorisation (each prime's exponent split k ways), so the work is
+    the number of tuples, bounded by `most` before any is listed.
+    """
+    factors = factorise(n)
+    if count_ordered_factorisations(factors, k) > most:
+        raise Unsolvable(f"{n} has too many factorisations into {k} factors")
+    per_prime = [[(p, c) for c in _compositions(e, k)] for p, e in factors.items()]
+    out = []
+    for choice in itertools.product(*per_prime):
+        parts = [1] * k
+        for p, split in choice:
+            for i, exp in enumerate(split):
+                parts[i] *= p**exp
+        out.append(tuple(parts))
+    spend(len(out) * k)
+    return sorted(out)
