@@ -403,13 +403,31 @@ def _one_atom(atom: Atom) -> Dim:
     return out
 
 
+def _flat_factors(d: Dim) -> list[Dim]:
+    """A remembered product's factors, a factor that is itself one expanded into its own
+    (a flatten of a flattened map: 16*(H*W) is written 16*H*W, not 16*(H*W))."""
+    out: list[Dim] = []
+    for f in d.__dict__.get("factors", ()):
+        out.extend(_flat_factors(f) if f.__dict__.get("factors") else [f])
+    return out
+
+
+def _plain_product(d: Dim) -> bool:
+    """One term of symbols with a positive coefficient (`H*W`), which needs no parentheses
+    among other factors; a floor (`H//2`) or a sum does."""
+    if d._const or len(d._terms) != 1:
+        return False
+    ((mono, coeff),) = d._terms
+    return coeff > 0 and all(isinstance(a, Sym) for a in mono)
+
+
 def _render(self: Dim) -> str:
     """The text of a Dim (`str` keeps it)."""
     if not self._terms:
         return str(self._const)
-    factors = [f for f in self.__dict__.get("factors", ()) if f != 1]
+    factors = [f for f in _flat_factors(self) if f != 1]
     if factors:  # a flatten's product reads better unexpanded: 4*(H - 2)*(W - 2)
-        return "*".join(str(f) if f.is_const or f._is_symbol() else f"({f})" for f in factors)
+        return "*".join(str(f) if f.is_const or _plain_product(f) else f"({f})" for f in factors)
     parts: list[str] = []
     for mono, coeff in reversed(self._terms):
         factors = [str(a) for a in mono]

@@ -471,3 +471,15 @@ def test_random_2d_stacks_domain_is_where_pytorch_succeeds() -> None:
 
     prop()
     assert len(checked) >= MIN_CHECKED, len(checked)
+
+
+def test_a_product_of_products_is_written_once_without_nested_parentheses() -> None:
+    """A flatten of a flattened map joined with a padded one printed `((H + 4)*(W + 6))` and
+    `16*(H*W)`: a remembered factor that is itself a product is written out in place, a plain
+    product of symbols needs no parentheses, a floor or a sum still does."""
+    from archspec.dims import Dim, product
+
+    h, w = Dim.of("H"), Dim.of("W")
+    assert str(product([Dim.of(1), product([h + 4, w + 6])])) == "(H + 4)*(W + 6)"
+    assert str(product([Dim.of(16), product([h, w])])) == "16*H*W"
+    assert str(product([Dim.of(2), h.floordiv(2), w - 1])) == "2*(H//2)*(W - 1)"
