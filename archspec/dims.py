@@ -413,12 +413,12 @@ def _flat_factors(d: Dim) -> list[Dim]:
 
 
 def _plain_product(d: Dim) -> bool:
-    """One term of symbols with a positive coefficient (`H*W`), which needs no parentheses
-    among other factors; a floor (`H//2`) or a sum does."""
+    """A product of symbols alone (`H*W`), which needs no parentheses among other factors;
+    a floor (`H//2`), a sum or a coefficient (`3*H`: `(3*H)*(3*W)`, not `3*H*3*W`) does."""
     if d._const or len(d._terms) != 1:
         return False
     ((mono, coeff),) = d._terms
-    return coeff > 0 and all(isinstance(a, Sym) for a in mono)
+    return coeff == 1 and all(isinstance(a, Sym) for a in mono)
 
 
 def _render(self: Dim) -> str:

@@ -483,3 +483,4 @@ def test_a_product_of_products_is_written_once_without_nested_parentheses() -> N
     assert str(product([Dim.of(1), product([h + 4, w + 6])])) == "(H + 4)*(W + 6)"
     assert str(product([Dim.of(16), product([h, w])])) == "16*H*W"
     assert str(product([Dim.of(2), h.floordiv(2), w - 1])) == "2*(H//2)*(W - 1)"
+    assert str(product([Dim.of(8), product([h * 3, w * 3])])) == "8*(3*H)*(3*W)"
