@@ -216,6 +216,9 @@ def test_cycles_and_forward_references() -> None:
     assert e.error_code == "E306" and "a -> b -> a" in str(e)
     e = err(spec("layers:\n  - {name: a, type: relu, from: b}\n  - {name: b, type: relu}\n"))
     assert e.error_code == "E305" and "declared later" in str(e)
+    # a node reading itself exists: it was "unknown reference `b`", hinting the names before
+    e = err(spec("layers:\n  - {name: a, type: relu}\n  - {name: b, type: add, from: [a, b]}\n"))
+    assert e.error_code == "E306" and "`b` reads itself" in str(e)
 
 
 def test_recursive_blocks_are_refused() -> None:

@@ -97,6 +97,14 @@ def unknown_ref(
     lw: Lowerer, name: str, scope: Scope, ypath: PathKey, current: str | None = None
 ) -> None:
     """E305/E306 for a name this scope does not have (yet): later, a cycle, or unknown."""
+    if name == current and not scope.is_later(name):  # `{name: b, from: [a, b]}`: it exists
+        lw.error(
+            "E306",
+            f"cycle in references: `{name}` reads itself",
+            ypath,
+            "a node cannot depend on itself: read the node before it (or `input`)",
+        )
+        return
     if scope.is_later(name):
         cycle = find_cycle(name, scope.refs)
         if cycle and current in cycle:
