@@ -4,6 +4,7 @@ expressions of its constructor arguments, and it builds what `archspec.compile` 
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import pytest
@@ -373,3 +374,50 @@ def test_three_cases_are_an_if_elif_else_between_what_they_share() -> None:
     forward = mixer[mixer.index("def forward") :]
     assert "if self.mode == " in forward and "elif self.mode == " in forward
     assert forward.count("self.pre(x)") == 1 and forward.count("return") == 1
+
+
+#: A block fed tokens whose features the emitter cannot name as the block's `in_channels`
+#: (channels moved last, then a mean over the tokens): its class holds the width as a
+#: number, so the network must not take the width (`dim`) as an argument it cannot honour.
+POOLED_TOKENS = """archspec: 1
+name: pooled_tokens
+input: [N, 3, 8, 8]
+params: {dim: 32, hidden: 16}
+blocks:
+  Head:
+    params: {out: int}
+    layers:
+      - {name: fc, type: linear, out_features: out}
+  Tokens:
+    params: {hidden: int}
+    layers:
+      - {name: fc, type: linear, out_features: hidden}
+layers:
+  - {name: stem, type: conv2d, out_channels: dim, kernel_size: 1}
+  - {name: flat, type: flatten, start_dim: 2}
+  - {name: tok, type: permute, dims: [0, 2, 1]}
+  - {name: mix, type: Tokens, hidden: hidden}
+  - {name: pooled, type: mean, dim: [1]}
+  - {name: head, type: Head, out: 10}
+"""
+
+
+@pytest.mark.parametrize("variant", ["dim", "channels"])
+def test_a_class_that_fixes_a_size_of_its_input_fixes_the_callers_params(variant: str) -> None:
+    text = POOLED_TOKENS
+    if variant == "channels":  # a width the class cannot write in terms of `in_channels`
+        text = text.replace(
+            "out_features: hidden}", "out_features: 'make_divisible(in_features * 2, 8)'}"
+        )
+    graph = build_graph(text)
+    module = _load(render_module(graph), graph.name)
+    cls = getattr(module, graph.class_name)
+    args = inspect.signature(cls.__init__).parameters
+    for name, value in (("dim", 48), ("hidden", 24)):
+        if name not in args:
+            continue
+        ours = cls(**{name: value})
+        ref = archspec.compile(text, **{name: value})
+        assert _layout(ours) == _layout(ref), name
+        ours(torch.randn(1, 3, 8, 8))
+    _matches_compile(text)

@@ -138,6 +138,7 @@ class Classes(Scope):
                 pinned=pinned,
                 pynames=pynames,
                 escaped=frozenset(escaped),
+                fixed_inputs=_fixed_inputs(att, att.bodies if att.conds else part_bodies),
                 out=tuple(inline_lets(v, first.env) for v in first.vals[out_name]),
                 doc=(self.graph.block_docs.get(block, "") if block else "")
                 or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
@@ -322,6 +323,7 @@ class Classes(Scope):
             pinned=frozenset(),
             pynames=pynames,
             escaped=frozenset(),
+            fixed_inputs=frozenset(),
             out=vals[out_name],
             doc=g.description,
             state_dict_version=root.state_dict_version,
@@ -558,6 +560,18 @@ def _structural_names(
             elif not sw.name or (sw.name, sw.expr.text) not in shortcuts:
                 out |= names_of(sw.expr)
     return out
+
+
+def _fixed_inputs(att: Attempt, bodies: Sequence[Body]) -> frozenset[int]:
+    """The dims of a class's input whose numbers it writes as they are (a linear's
+    in_features read after the channels left dim 1; `in_channels` where the block's class
+    cannot take it): a caller that computes such a dim from its own arguments fixes them."""
+    lost = set().union(*(b.env.lost for b in bodies))
+    dims = {int(n[3:]) for n in lost if n.startswith("#in")}
+    axis = channel_axis(bodies[0].module)
+    if IN not in att.symbolic and axis is not None:
+        dims.add(axis)
+    return frozenset(dims)
 
 
 def channel_axis(module: Module) -> int | None:

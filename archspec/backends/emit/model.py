@@ -110,6 +110,8 @@ class ClassInfo:
     pinned: frozenset[str]
     pynames: dict[str, str]
     escaped: frozenset[str]
+    #: the dims of its input the class writes as numbers: the caller fixes what gives them
+    fixed_inputs: frozenset[int]
     out: tuple[Val, ...]
     doc: str
     note: str = ""

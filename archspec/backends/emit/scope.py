@@ -309,6 +309,9 @@ class Scope(EmitContext):
                 v = render_expr(node.exprs[name], child.args[name], env, in_ch)
                 env.lost |= v.names
         env.lost |= cls.escaped
+        for d in cls.fixed_inputs:  # a size the class holds as a number is no argument here
+            if d < len(in_val):
+                env.lost |= in_val[d].names
         shape = node.shape or ()
         out = tuple(_subst(cv, mapping, cls, d) for cv, d in zip(cls.out, shape))
         doc = call(cls.name, positional, keywords)
