@@ -302,3 +302,33 @@ def test_every_bad_override_is_reported_not_only_the_first(tmp_path: Path) -> No
     assert "did you mean `maxpool`?" in err.render() and "there is no block `Nope`" in err.render()
     result = CliRunner().invoke(app, ["check", str(spec)])
     assert result.exit_code == 1 and "5 errors" in result.output
+
+
+def test_a_name_an_insert_duplicates_points_at_both_files(tmp_path: Path) -> None:
+    """The duplicate is found at the base's layer (the later one in the list); the hint
+    names the inserted one, in the extending file, which is the one to rename."""
+    write(
+        tmp_path / "base.yaml",
+        """\
+        archspec: 1
+        name: base
+        input: [N, 8]
+        layers:
+          - {name: fc, type: linear, out_features: 4}
+          - {name: head, type: linear, out_features: 2}
+        """,
+    )
+    spec = write(
+        tmp_path / "mine.yaml",
+        """\
+        archspec: 1
+        extends: base.yaml
+        name: mine
+        insert:
+          - {after: fc, layers: [{name: head, type: relu}]}
+        """,
+    )
+    err = error_of(spec)
+    assert err.error_code == "E304" and err.span is not None
+    assert (Path(err.span.file).name, err.span.line) == ("base.yaml", 6)
+    assert f"the other `head` is at {spec}:5:" in err.render()

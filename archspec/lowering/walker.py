@@ -191,11 +191,13 @@ class Lowerer:
 
     def add_node(self, scope: Scope, node: Node, item: Item) -> str:
         if node.name in scope.shapes:
+            hint = "names become attribute names and state_dict keys; make them unique"
+            other = next((n.span for n in scope.nodes if n.name == node.name), None)
+            if other is not None and other != node.span:
+                # the other one may be in another file (a base's layer, an `insert:`)
+                hint += f" (the other `{node.name}` is at {other})"
             self.error(
-                "E304",
-                f"duplicate name `{node.name}` in this module",
-                item.ypath + ("name",),
-                "names become attribute names and state_dict keys; make them unique",
+                "E304", f"duplicate name `{node.name}` in this module", item.ypath + ("name",), hint
             )
             raise Skip
         when = getattr(item.spec, "when", None)
