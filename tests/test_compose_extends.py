@@ -332,3 +332,46 @@ def test_a_name_an_insert_duplicates_points_at_both_files(tmp_path: Path) -> Non
     assert err.error_code == "E304" and err.span is not None
     assert (Path(err.span.file).name, err.span.line) == ("base.yaml", 6)
     assert f"the other `head` is at {spec}:5:" in err.render()
+
+
+@pytest.mark.parametrize("how", ["use", "blocks"])
+def test_a_base_call_of_a_block_the_extension_replaced_names_the_new_block(
+    tmp_path: Path, how: str
+) -> None:
+    """The base's call is right for the base's block; the errors say which block it now
+    calls and where that came from, since the call's own line cannot show it."""
+    write(
+        tmp_path / "base.yaml",
+        """\
+        archspec: 1
+        name: base
+        input: [N, 8]
+        blocks:
+          Head:
+            params: {out: int}
+            layers: [{name: fc, type: linear, out_features: out}]
+        layers:
+          - {name: head, type: Head, out: 2}
+        """,
+    )
+    write(
+        tmp_path / "heads.yaml",
+        """\
+        archspec: 1
+        blocks:
+          Head:
+            params: {hidden: int}
+            layers: [{name: fc, type: linear, out_features: hidden}]
+        """,
+    )
+    override = {
+        "use": "use:\n  - {from: heads.yaml, blocks: [Head]}\n",
+        "blocks": "blocks:\n  Head:\n    params: {hidden: int}\n    layers: [{type: relu}]\n",
+    }[how]
+    spec = write(tmp_path / "mine.yaml", "archspec: 1\nextends: base.yaml\nname: mine\n" + override)
+    with pytest.raises(ArchSpecError) as info:
+        archspec.compile(spec, device="meta")
+    text = info.value.render()
+    assert "block Head has no param `out`" in text and "block Head needs param `hidden`" in text
+    where = "heads.yaml:3:3, imported at " if how == "use" else "mine.yaml:5:3"
+    assert text.count(f"(`Head` here is the block at {tmp_path / where}") == 2, text

@@ -355,7 +355,7 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) ->
                 "E303",
                 f"block {bname} needs param `{pname}`",
                 site.ypath,
-                f"add `{pname}: ...` to this layer",
+                f"add `{pname}: ...` to this layer" + _defined_elsewhere(lw, site, bname),
             )
             bad = True
     if bad:
@@ -408,12 +408,26 @@ def _unknown_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[st
                 f"did you mean `{close[0]}`?"
                 if close
                 else (f"{bname} takes: {', '.join(bdef.params) or 'no params'}")
-            )
+            ) + _defined_elsewhere(lw, site, bname)
             lw.error(
                 "E302", f"block {bname} has no param `{key}`", site.ypath + (key,), hint, key=True
             )
             bad = True
     return bad
+
+
+def _defined_elsewhere(lw: Lowerer, site: Site, bname: str) -> str:
+    """Where the block a call names is written, when that is another file than the call:
+    an import or an `extends:` may have put a block of that name in place of the one the
+    caller was written for (an extending spec's `use:` replaces a base's block)."""
+    defined, called = lw.span(("blocks", bname), key=True), lw.span(site.ypath)
+    if defined is None or called is None or defined.file == called.file:
+        return ""
+    via = next(defined.import_sites(), None)
+    if via is not None and via.file == called.file:
+        return ""  # the caller's own file imports it: the block it was written for
+    brought = "" if via is None else f", imported at {via}"
+    return f" (`{bname}` here is the block at {defined}{brought})"
 
 
 CONSTRUCT = fallback(
