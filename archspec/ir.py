@@ -28,6 +28,10 @@ INPUT = "input"
 #: where its `when` leaves it out (a residual's `add_when`: the body's), so one emitted class
 #: can write the join under an `if` (`if self.use_res_connect:`).
 ABSENT_AS = "_absent_as"
+#: A node's private attribute: where its `when` leaves it out, the node that reads it reads
+#: nothing in its place (a `parallel` branch: the join takes the other branches), so no
+#: emitted class can write it as an item that passes its input on (`if ...:` around it).
+DROPPED_WHEN_ABSENT = "_dropped_when_absent"
 
 
 @dataclass(frozen=True)

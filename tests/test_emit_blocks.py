@@ -421,3 +421,46 @@ def test_a_class_that_fixes_a_size_of_its_input_fixes_the_callers_params(variant
         assert _layout(ours) == _layout(ref), name
         ours(torch.randn(1, 3, 8, 8))
     _matches_compile(text)
+
+
+#: RepVGG's block: an identity branch (a batch norm) joins the sum only where the stride is
+#: 1 and the width is kept. Where its `when` is false the branch is not in the sum at all,
+#: so the class cannot write it as an item that passes its input on where it is left out.
+REPVGG = """archspec: 1
+name: repvgg_like
+input: [N, 8, 4, 4]
+blocks:
+  Rep:
+    params: {out: int, stride: 1}
+    layers:
+      - name: branches
+        type: parallel
+        join: add
+        branches:
+          rbr_identity: {type: batchnorm2d, when: "stride == 1 and in_channels == out"}
+          rbr_dense: {type: conv2d, out_channels: out, kernel_size: 3, stride: stride, padding: 1}
+          rbr_1x1: {type: conv2d, out_channels: out, kernel_size: 1, stride: stride}
+layers:
+  - {name: a, type: Rep, out: 8}
+  - {name: b, type: Rep, out: 8}
+"""
+
+
+def test_an_optional_branch_of_a_join_is_no_item_that_passes_its_input_on() -> None:
+    graph = build_graph(REPVGG)
+    module = _load(render_module(graph), graph.name)
+    other = REPVGG.replace(
+        "{name: b, type: Rep, out: 8}", "{name: b, type: Rep, out: 8, stride: 2}"
+    )
+    ref = archspec.compile(other).eval()
+    for name in re.findall(r"^class (Rep\w*)\(", render_module(graph), re.M):
+        cls = getattr(module, name)
+        if "stride" not in inspect.signature(cls.__init__).parameters:
+            continue  # the class is built for stride 1 only: nothing to build wrongly
+        ours = cls(8, 8, stride=2).eval()
+        assert _layout(ours) == _layout(ref.b)
+        ours.load_state_dict(ref.b.state_dict())
+        x = torch.randn(2, 8, 1, 1)  # stride 2 keeps a 1x1 map: adding x would broadcast
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), ref.b(x))
+    _matches_compile(REPVGG.replace("[N, 8, 4, 4]", "[N, 3, 32, 32]"))

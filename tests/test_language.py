@@ -125,6 +125,34 @@ def test_parallel_branches_concat_and_add() -> None:
     assert y.shape == (1, 5, 16, 16)
 
 
+@pytest.mark.parametrize("use_id", [True, False])
+def test_a_parallel_branch_under_when_is_left_out_of_the_join(use_id: bool) -> None:
+    """RepVGG's identity branch: present, it is one more term of the sum; absent, the sum
+    is the other branches'. Where one branch alone would be left, the error says so."""
+    body = """
+        params: {use_id: true, third: true}
+        layers:
+          - name: p
+            type: parallel
+            join: add
+            branches:
+              ident: {type: batchnorm2d, when: use_id}
+              dense: {type: conv2d, out_channels: 3, kernel_size: 3, padding: 1}
+              one: {type: conv2d, out_channels: 3, kernel_size: 1, when: third}
+        """
+    m = archspec.compile(spec(body), use_id=use_id).eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        want = m.dense(x) + m.one(x) + (m.ident(x) if use_id else 0)
+        torch.testing.assert_close(m(x), want)
+    assert hasattr(m, "ident") == use_id
+    if use_id:
+        return
+    e = err(spec(body), use_id=False, third=False)
+    assert e.error_code == "E305" and e.span is not None and e.span.line == 10, e.render()
+    assert "parallel `p` has `dense` alone to join; the `when`s of `ident`, `one`" in e.render()
+
+
 def test_dag_references_and_train_only_outputs() -> None:
     text = spec(
         """

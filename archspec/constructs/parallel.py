@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..ir import DROPPED_WHEN_ABSENT, replaced
 from ..loader import PathKey
 from ..lowering.context import Child, Item, Named, Site, Skip, items_of, synth
 from ..ops import REGISTRY
@@ -37,8 +38,10 @@ def lower(lw: Lowerer, site: Site) -> str:
             failed = True
     if failed:
         raise Skip
-    outs = [o for o in outs if o is not None]
     base = getattr(spec, "name", None)
+    if sum(o is not None for o in outs) < 2:
+        _too_few(lw, site, list(spec.branches), outs, base)
+    outs = [o for o in outs if o is not None]
     if spec.join == "concat":
         dim = lw.eval_value(spec.dim, Final("int"), site.env, item.ypath + ("dim",))
         join = synth(REGISTRY["concat"].spec, type="concat", name=base, dim=dim, from_=outs)
@@ -73,7 +76,43 @@ def _branch(lw: Lowerer, site: Site, key: str, branch: Any) -> str | None:
     if getattr(branch, "from_", None) is not None:
         lw.error("E305", "a branch reads the parallel input; drop `from`", yp + ("from",))
         raise Skip
-    return lw.lower_item(Item(branch, yp, name=key), site.scope, site.env, site.inputs[0])
+    out = lw.lower_item(Item(branch, yp, name=key), site.scope, site.env, site.inputs[0])
+    if out is not None and getattr(branch, "when", None) is not None:
+        _mark_dropped(site.scope.nodes, out)
+    return out
+
+
+def _too_few(lw: Lowerer, site: Site, keys: list[str], outs: list[Any], base: Any) -> None:
+    """E305 for a parallel left with fewer than two branches (written so, or `when`s leaving
+    out the others): there is nothing to join, and the join's error would only say that an
+    `add` or `concat` needs two inputs."""
+    kept = [f"`{k}`" for k, o in zip(keys, outs) if o is not None]
+    gone = [f"`{k}`" for k, o in zip(keys, outs) if o is None]
+    what = f"parallel `{base}`" if base else "parallel"
+    where = ""
+    if len(gone) == 1:
+        where = f"; the `when` of {gone[0]} leaves it out here"
+    elif gone:
+        where = f"; the `when`s of {', '.join(gone)} leave them out here"
+    lw.error(
+        "E305",
+        f"{what} has {' and '.join(kept) or 'no branch'} alone to join{where}",
+        site.item.ypath + ("branches",),
+        "a parallel joins two or more branches; where one is left, write that case as its "
+        "own item under the complementary `when`, with the parallel's name (`from` reads the "
+        "one kept)",
+        key=True,
+    )
+    raise Skip
+
+
+def _mark_dropped(nodes: list[Any], name: str) -> None:
+    """A branch under a `when` is left out of the join where the `when` is false: the join
+    reads nothing in its place, which the node records for emitted classes."""
+    for k in range(len(nodes) - 1, -1, -1):
+        if nodes[k].name == name:
+            nodes[k] = replaced(nodes[k], attrs={**nodes[k].attrs, DROPPED_WHEN_ABSENT: True})
+            return
 
 
 def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:

@@ -23,14 +23,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ...ir import ABSENT_AS, Graph, Module
+from ...ir import Graph, Module
 from ...ops.base import RESERVED_NAMES
 from ..pycode import INDENT, Namespace, expr_tree, unparse
 from ..pylayout import Text, condition_lines, format_doc
 from ..pyvalues import Val, names_of, truth
 from .ctor import init_statements
 from .forward import forward_lines, forward_statements, is_free_attr
-from .model import Body, Case, ClassInfo, Step
+from .model import Body, Case, ClassInfo, Step, switchable
 from .optional import phi
 from .shapes import class_shapes
 
@@ -49,7 +49,7 @@ def case_names(instances: Sequence[Module]) -> frozenset[str]:
         for n in inst.nodes:
             if n.when_expr is None:
                 continue
-            if (n.name in readers and len(n.inputs) == 1) or n.attrs.get(ABSENT_AS) is not None:
+            if switchable(n, readers):
                 shortcuts.add((n.name, n.when_expr.text))
             else:
                 names |= names_of(n.when_expr)

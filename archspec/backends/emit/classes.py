@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import EmitError
-from ...ir import ABSENT_AS, INPUT, Module
+from ...ir import INPUT, Module
 from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, lit, substitute, unparse
 from ..pyvalues import IN, Env, Val, inexact, literal, names_of, render_expr, truth
 from .cases import Part, case_names, case_order, cased_info
 from .init import init_names
 from .loops import NoLoop, loop_switches, writable
-from .model import Body, ClassInfo, Param, Step, fallback_input
+from .model import Body, ClassInfo, Param, Step, fallback_input, switchable
 from .optional import layers_doc
 from .scope import Scope
 
@@ -546,7 +546,7 @@ def _structural_names(
         for n in inst.nodes:
             if n.when_expr is None or names_of(n.when_expr) & cases:
                 continue
-            if (n.name in readers and len(n.inputs) == 1) or n.attrs.get(ABSENT_AS) is not None:
+            if switchable(n, readers):
                 shortcuts.add((n.name, n.when_expr.text))
             else:
                 out |= names_of(n.when_expr)

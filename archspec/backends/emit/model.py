@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ...ir import ABSENT_AS, Module, Node
+from ...ir import ABSENT_AS, DROPPED_WHEN_ABSENT, Module, Node
 from ...ops import REGISTRY
 from ..pycode import lit
 from ..pylayout import Doc, flat
@@ -43,6 +43,16 @@ class Step:
         n = self.node
         inputs = tuple((rename or {}).get(i, i) for i in n.inputs)
         return (n.name, n.kind, self.attr, code, when, inputs, n.train_only, self.loop)
+
+
+def switchable(node: Node, readers: set[str]) -> bool:
+    """Whether one class can write a node its `when` switches as an `if`: a node others read
+    whose absence passes its input on (a shortcut), or a join that stands for one of its
+    inputs where it is absent (`ABSENT_AS`); never a `parallel` branch, which the join then
+    leaves out (DROPPED_WHEN_ABSENT)."""
+    if node.attrs.get(DROPPED_WHEN_ABSENT):
+        return False
+    return (node.name in readers and len(node.inputs) == 1) or node.attrs.get(ABSENT_AS) is not None
 
 
 def fallback_input(node: Node) -> int | None:

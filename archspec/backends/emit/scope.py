@@ -33,7 +33,7 @@ from ..pyvalues import (
 )
 from .context import EmitContext
 from .loops import render_loop
-from .model import ClassInfo, Step
+from .model import ClassInfo, Step, switchable
 from .optional import Optional, layers_doc, phis
 from .rules import rule_values
 
@@ -74,9 +74,7 @@ class Scope(EmitContext):
                 case = render_expr(node.when_expr, True, env, in_ch)
                 env.use(case)
                 self.case_conds.append(case)
-            elif node.when_expr is not None and (
-                join or (node.name in readers and len(node.inputs) == 1)
-            ):
+            elif node.when_expr is not None and switchable(node, readers):
                 cond_in = ins[-1][1] if join and len(ins[-1]) >= 2 else in_ch
                 when = render_expr(node.when_expr, True, env, cond_in)
                 env.use(when)
