@@ -540,3 +540,33 @@ def test_a_stated_requirement_no_input_meets_leaves_no_input() -> None:
     assert not never_holds(_c("eq", (H * W).floordiv(4) + 1, H * W), [box])  # H*W = 1
     assert never_holds(_c("eq", (H * W).floordiv(4) + 1, H * W + 1), [box])
     assert never_holds(_c("ge1", Dim.of(0) - H * W), [box])
+
+
+TOKENS = """\
+archspec: 1
+name: tokens
+input: [N, L, 32]
+layers:
+  - {name: ln, type: layer_norm}
+  - {name: attn, type: multihead_attention, num_heads: 4}
+  - {name: fc, type: linear, out_features: 8}
+"""
+
+
+@pytest.mark.parametrize(
+    ("declared", "domain"),
+    [
+        ("[N, L, 32]", "tokens accepts (N, L, 32) with L >= 1"),
+        ("[N, H, W, 32]", "tokens accepts (N, H, W, 32) with H, W >= 1"),
+    ],
+)
+def test_a_channels_last_input_varies_the_sizes_it_names(declared: str, domain: str) -> None:
+    """Tokens (N, L, D) and NHWC maps keep their features, the last dim, as written: the
+    sizes are the dims the spec names as symbols (with a number last). Generalising the
+    features instead left a multihead_attention with no known D (W403, no domain)."""
+    text = TOKENS.replace("[N, L, 32]", declared)
+    if declared.startswith("[N, H"):
+        text = text.replace("{name: attn, type: multihead_attention, num_heads: 4}", "{type: gelu}")
+    result = archspec.check(text)
+    assert result.ok and not result.warnings, result
+    assert result.domain_text == domain

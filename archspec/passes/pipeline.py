@@ -37,6 +37,7 @@ from .shapes import (
     generalise_input,
     infer_shapes,
     input_domain,
+    size_dims,
     training_domain,
     window_warnings,
 )
@@ -146,7 +147,8 @@ def symbolic_shapes(a: Analysis) -> Analysis:
 
 def _sizes_declared(graph: Graph) -> bool:
     """Whether the declared input gives every spatial size (as `accepted_inputs` finds)."""
-    return all(d.is_const and d.value > 0 for d in graph.input_shape[2:])
+    shape = graph.input_shape
+    return all(shape[i].is_const and shape[i].value > 0 for i in size_dims(shape))
 
 
 def accepted_inputs(a: Analysis) -> Analysis:

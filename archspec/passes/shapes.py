@@ -376,15 +376,28 @@ def batch_of_one(declared: Shape) -> tuple[int, ...] | None:
     return None
 
 
-def generalise_input(declared: Shape) -> SymbolicInput:
-    """`(N, 3, 224, 224)` -> `(N, 3, H, W)`: batch and spatial dims become symbols.
+def size_dims(declared: Shape) -> range:
+    """The dims of an input that are sizes, not the batch or the channels: 2 .. rank-1 for
+    `(N, C, H, W)`; 1 .. rank-2 for an input whose dim 1 the spec names as a symbol and whose
+    last dim is a number, the channels-last layout of tokens (`(N, L, 64)`: L tokens of 64
+    features) and of NHWC maps."""
+    rank = len(declared)
+    if rank >= 3 and not declared[1].is_const and declared[-1].is_const:
+        return range(1, rank - 1)
+    return range(2, rank)
 
-    A dim the spec already names keeps its name; the channel dim (index 1) is left alone,
-    since layer widths depend on it. Rank 2 inputs (`(N, features)`) have no spatial dims.
+
+def generalise_input(declared: Shape) -> SymbolicInput:
+    """`(N, 3, 224, 224)` -> `(N, 3, H, W)`: batch and size dims (`size_dims`) become symbols.
+
+    A dim the spec already names keeps its name; the channel dim (index 1, or the last one of
+    a channels-last input) is left alone, since layer widths depend on it. Rank 2 inputs
+    (`(N, features)`) have no spatial dims.
     """
     rank = len(declared)
     taken = {str(d) for d in declared if not d.is_const}
-    n_spatial = max(rank - 2, 0)
+    sizes = size_dims(declared)
+    n_spatial = len(sizes)
     defaults = SPATIAL_NAMES.get(n_spatial, tuple(f"S{i + 1}" for i in range(n_spatial)))
 
     def fresh(want: str) -> str:
@@ -400,9 +413,9 @@ def generalise_input(declared: Shape) -> SymbolicInput:
         batch = str(declared[0]) if not declared[0].is_const else fresh(BATCH_NAME)
         out[0] = Dim.of(batch)
     spatial: list[str] = []
-    for i in range(2, rank):
+    for k, i in enumerate(sizes):
         d = declared[i]
-        name = str(d) if not d.is_const else fresh(defaults[i - 2])
+        name = str(d) if not d.is_const else fresh(defaults[k])
         out[i] = Dim.of(name)
         spatial.append(name)
     return SymbolicInput(tuple(out), batch, tuple(spatial))
