@@ -434,3 +434,67 @@ def test_check_with_a_torch_free_plugin_imports_no_torch(spec: Path) -> None:
     )
     assert "b (" in out.stdout and ": ok" in out.stdout, out.stderr
     assert out.stdout.strip().endswith("torch imported: False status: 0"), out.stderr
+
+
+BUGGY = """\
+from typing import Literal
+
+from torch import nn
+
+import archspec
+
+
+class BuggySpec(archspec.LayerSpec):
+    type: Literal["buggy"]
+
+
+class BuggyOp(archspec.Op):
+    kind = "buggy"
+    spec = BuggySpec
+
+    def infer(self, attrs, inputs, ctx):
+        if METHOD == "infer":
+            raise KeyError("oops")
+        return archspec.Inferred(dict(attrs), tuple(inputs[0]))
+
+    def params(self, a):
+        if METHOD == "params":
+            raise ValueError("boom")
+        return 0
+
+    def build(self, a):
+        if METHOD == "build":
+            raise ValueError("boom")
+        return nn.Identity()
+
+    def emit(self, a, lit):
+        return "nn.Identity()"
+"""
+
+
+@pytest.mark.parametrize(
+    ("method", "command", "located"),
+    [("infer", "check", True), ("params", "summary", False), ("build", "compile", False)],
+)
+def test_a_plugin_whose_code_raises_is_its_error_not_an_internal_one(
+    tmp_path: Path, method: str, command: str, located: bool
+) -> None:
+    """A plugin's bug was 'internal error, please report it' (exit 3), pointing at
+    archspec; it is E701 naming the kind, the plugin file, the method and the exception."""
+    plugin = tmp_path / f"buggy_{method}.py"
+    plugin.write_text(
+        BUGGY.replace("import archspec\n", f"import archspec\n\nMETHOD = {method!r}\n")
+    )
+    net = tmp_path / "net.yaml"
+    net.write_text(
+        "archspec: 1\nname: net\ninput: [N, 4, 8, 8]\nlayers:\n"
+        "  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1}\n"
+        "  - {name: odd, type: buggy}\n"
+    )
+    extra = ["-o", str(tmp_path / "net.py")] if command == "compile" else []
+    code, out, err = run(command, "--plugins", str(plugin), str(net), *extra)
+    assert code == 1, out + err
+    text = out + err
+    assert "error[E701]: " in text and "internal error" not in text, text
+    assert f"layer kind `buggy` (plugin {plugin}) failed in its `{method}`" in text, text
+    assert ("net.yaml:6:5: error[E701]" in text) == located, text

@@ -428,6 +428,10 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
         raise ValueError(f"layer kind {kind!r} is already registered")
     op = op_cls()
     op.infer = _bounded(op)  # type: ignore[method-assign]
+    from .guard import guard, is_foreign
+
+    if is_foreign(op):  # a plugin's exceptions name the plugin (E701), not archspec
+        guard(op)
     REGISTRY[kind] = op
     for listener in _listeners:
         listener()
