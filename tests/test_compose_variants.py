@@ -254,3 +254,57 @@ def test_vgg_custom_extends_the_vgg_family() -> None:
     assert convs == [64, 64, 64, 128, 128, 128, 256, 256, 256]
     assert custom.classifier[0].in_features == 256 * 7 * 7
     assert [str(m) for m in custom.classifier][1:] == [str(m) for m in vgg11.classifier][1:]
+
+
+BLOCK_FAMILY = """\
+archspec: 1
+name: units
+input: [N, 8, 8, 8]
+params:
+  unit: {type: block, default: Plain}
+variants:
+  units_plain: {}
+  units_res: {params: {unit: Res}}
+blocks:
+  Plain:
+    layers: [{name: conv, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}]
+  Res:
+    layers:
+      - {name: conv, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: out, type: add, from: [conv, input]}
+layers:
+  - {name: b1, type: unit}
+  - {name: b2, type: unit}
+"""
+
+
+@pytest.mark.parametrize(
+    ("override", "want"),
+    [
+        ("params: {unit: Res}", "Res"),  # a value for the base's block param
+        ("params: {unit: {type: block, default: Res}}", "Res"),  # a declaration
+        ("blocks: {Plain: Res}", "Res"),  # a swap moves the choice too
+        ("description: no change", "Plain"),
+    ],
+)
+def test_an_extends_chooses_the_block_of_a_block_param(
+    tmp_path: Path, override: str, want: str
+) -> None:
+    """The docs: the choice is made by the default, a variant or an `extends:`. The base was
+    resolved before the extension applied, so `params: {unit: Res}` was E309 "not one of
+    ['Plain']" with a hint that the param is `type: str`."""
+    (tmp_path / "units.yaml").write_text(BLOCK_FAMILY, encoding="utf-8")
+    spec = tmp_path / "mine.yaml"
+    head = "archspec: 1\nextends: {from: units.yaml, variant: units_plain}\nname: mine\n"
+    spec.write_text(head + override + "\n", encoding="utf-8")
+    model = archspec.compile(spec)
+    assert [type(model.b1).__name__, type(model.b2).__name__] == [want, want]
+    assert api.build_graph(spec).params["unit"] == want
+    spec.write_text(head + "params: {unit: Rez}\n", encoding="utf-8")
+    with pytest.raises(ArchSpecError) as info:
+        archspec.compile(spec)
+    assert info.value.error_code == "E115" and "did you mean `Res`" in info.value.render()
+    assert info.value.span is not None and (info.value.span.file, info.value.span.line) == (
+        str(spec),
+        4,
+    )

@@ -105,6 +105,7 @@ def compose(
     builtins: Builtins | None = None,
     _stack: tuple[str, ...] = (),
     _shared: Shared | None = None,
+    _resolve: bool = True,
 ) -> LoadedDoc:
     """The plain spec `doc` stands for: imports resolved, its base extended, `variant` chosen.
 
@@ -115,11 +116,12 @@ def compose(
     variant inside `one_reading` needs no copy of it at all.
     """
     data = doc.data
+    resolve = resolve_block_params if _resolve else _as_is
     if not isinstance(data, dict) or not COMPOSE_KEYS & data.keys():
-        return resolve_block_params(select_variant(_own(doc), variant))
+        return resolve(select_variant(_own(doc), variant))
     shared = _shared or Shared(total_bytes=len(doc.text.encode("utf-8", "surrogatepass")))
     try:
-        return _composed(doc, path, variant, builtins, _stack, shared)
+        return _composed(doc, path, variant, builtins, _stack, shared, resolve)
     except LoadError as err:
         if not _stack:  # the texts of every file read, so the error shows its line
             for name, text in {**doc.sources, **shared.sources}.items():
@@ -134,6 +136,7 @@ def _composed(
     builtins: Builtins | None,
     _stack: tuple[str, ...],
     shared: Shared,
+    resolve: Callable[[LoadedDoc], LoadedDoc] = resolve_block_params,
 ) -> LoadedDoc:
     """`compose` of a spec that has composition keys."""
     reading = _READ.get() if not _stack and "variants" in doc.data else None
@@ -150,10 +153,16 @@ def _composed(
     else:
         doc = _imported_and_extended(_own(doc), real, builtins, _stack, shared)
         doc = select_variant(doc, variant)
-    doc = resolve_block_params(doc)
+    doc = resolve(doc)
     _check_size(doc)
     if reading is not None and store is not None:  # held: the id stays this document's
         reading.stores[id(doc)] = (doc, store)
+    return doc
+
+
+def _as_is(doc: LoadedDoc) -> LoadedDoc:
+    """A base an `extends:` reads keeps its `block` params unresolved: the extending spec
+    may choose another block (`params: {block: Bottleneck}`), or swap the chosen one."""
     return doc
 
 
@@ -245,7 +254,13 @@ def _base(
     if member is None:
         member = _chosen_member(base, ref, variant, site)
     return compose(
-        base, path, variant=member, builtins=builtins, _stack=(*stack, str(path)), _shared=shared
+        base,
+        path,
+        variant=member,
+        builtins=builtins,
+        _stack=(*stack, str(path)),
+        _shared=shared,
+        _resolve=False,
     )
 
 

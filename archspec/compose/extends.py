@@ -246,6 +246,7 @@ class Merge:
             return out
 
         self.layers = [(rewrite(item, None), *rest) for item, *rest in self.layers]
+        _move_block_choices(self.data.get("params"), swaps)
         blocks = self.data["blocks"]
         for name, body in list(blocks.items()):
             if isinstance(body, dict) and "layers" in body:
@@ -387,6 +388,15 @@ class Merge:
                 for path, span in table.items():
                     if path[:m] == src:
                         out[("layers", i, *path[m:])] = span
+
+
+def _move_block_choices(params: Any, swaps: dict[str, str]) -> None:
+    """A `block` param (the base's are not resolved yet) that chooses a swapped block
+    chooses the block it is swapped for."""
+    for name, entry in (params if isinstance(params, dict) else {}).items():
+        block = isinstance(entry, dict) and entry.get("type") == "block"
+        if block and entry.get("default") in swaps:
+            params[name] = {**entry, "default": swaps[entry["default"]]}
 
 
 def extend(
