@@ -208,10 +208,23 @@ def bind_params(lw: Lowerer) -> list[ParamInfo]:
         try:
             lw.globals[name] = coerce_param(raw, decl, from_text=from_text)
         except ValueError as exc:
-            lw.error("E309", f"{what}: {exc}", yp, param_hint(decl))
+            lw.error("E309", f"{what}: {exc}", yp, _param_hint(lw, name, decl))
             continue
         lw.failed.discard(name)
     return param_infos(decls)
+
+
+def _param_hint(lw: Lowerer, name: str, decl: Any) -> str:
+    """param_hint, or for a `block` param (composing made it a `str` whose one choice is the
+    block it chose) what chooses a block instead: its declaration said `type: block`."""
+    chosen = decl.choices[0] if decl.choices and len(decl.choices) == 1 else None
+    if decl.type != "str" or chosen != decl.default or chosen not in lw.spec.blocks:
+        return param_hint(decl)
+    return (
+        f"`{name}` is a block param: its block (`{chosen}`) is chosen when the spec is "
+        "composed, by its default, a variant or an `extends:` (`params: "
+        f"{{{name}: OtherBlock}}`), and --set cannot switch blocks"
+    )
 
 
 def _blocks_named_like_kinds(lw: Lowerer) -> None:

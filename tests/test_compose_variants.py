@@ -308,3 +308,15 @@ def test_an_extends_chooses_the_block_of_a_block_param(
         str(spec),
         4,
     )
+
+
+def test_set_of_a_block_param_says_what_chooses_a_block(tmp_path: Path) -> None:
+    """--set cannot switch blocks (documented); the hint said the param was declared
+    `type: str`, which the spec never wrote."""
+    family = tmp_path / "units.yaml"
+    family.write_text(BLOCK_FAMILY, encoding="utf-8")
+    result = archspec.check(family, variant="units_plain", unit="Res")
+    (diag,) = result.diagnostics
+    assert diag.code == "E309" and "'Res' is not one of ['Plain']" in diag.message
+    assert diag.hint is not None and "type: str" not in diag.hint
+    assert "`unit` is a block param" in diag.hint and "--set cannot switch blocks" in diag.hint
