@@ -350,6 +350,10 @@ def test_a_number_on_both_sides_of_a_stated_requirement_is_cancelled() -> None:
     assert padded.contains({"H": 3, "W": 5}) and not padded.contains({"H": 5, "W": 5})
     same = solve_domain([_c("eq", W + 6, H + 6)], ["H", "W"], ["H", "W"])
     assert same.describe().endswith("where also W == H"), same.describe()
+    n = Dim.of("N")  # group_norm's more than one value per group: N*H*W - 1 >= 1
+    per_group = solve_domain([_c("ge1", n * H * W - 1)], ["N", "H", "W"], ["H", "W"])
+    assert per_group.describe().endswith("where also H*N*W >= 2"), per_group.describe()
+    assert not per_group.contains({"N": 1, "H": 1, "W": 1})
 
 
 def spec(body: str, header: str) -> str:

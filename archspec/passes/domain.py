@@ -253,8 +253,9 @@ class Requirement:
 
     def text(self) -> str:
         c = self.constraint
-        if c.kind == "ge1":
-            return f"{c.lhs} >= 1"
+        if c.kind == "ge1":  # `H*N*W - 1 >= 1` (group_norm) reads `H*N*W >= 2`
+            k = c.lhs.const if not c.lhs.is_const and not _factors_of(c.lhs) else 0
+            return f"{c.lhs - k} >= {1 - k}"
         assert c.rhs is not None
         lhs, rhs = c.lhs, c.rhs
         # a number on both sides says nothing: `W + 6 == H + 6` (a grid partition of a
