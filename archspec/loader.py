@@ -33,6 +33,14 @@ _KEY_HINT = "write a key as a plain word (`out_channels:`), never `? ...` or `[.
 MAX_TEXT = MAX_BYTES
 
 PathKey = tuple[str | int, ...]
+#: Characters of the longest integer within MAX_INT in any base YAML reads (`0b` and 50
+#: binary digits), so a longer one is out of range before it is converted.
+_MAX_INT_CHARS = 2 + MAX_INT.bit_length()
+
+
+def _shown(text: str) -> str:
+    """`text` quoted for a message, cut short: a scalar may be a whole file long."""
+    return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
 
 _ALLOWED_SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
@@ -530,11 +538,35 @@ class _Builder:
             out[key] = self.build(value_node, path + (key,))
         return out
 
+    def _plain_number(self, node: yaml.Node) -> None:
+        """Refuse, before Python converts it, a number no spec means: YAML 1.1's base 60
+        (`1:20` is 80, a silent surprise) and an integer too long to be within MAX_INT,
+        which Python would spend time on or refuse with its own words (4,300 digits)."""
+        if node.tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+            return
+        text = node.value
+        if ":" in text:
+            raise self._fail(
+                node,
+                "E101",
+                f"{_shown(text)} is a number in YAML 1.1's base 60 (sexagesimal), not the text it looks like",
+                "write the number in decimal, or quote it (`'1:20'`) for text",
+            )
+        digits = text.replace("_", "").lstrip("+-")
+        if node.tag.endswith(":int") and len(digits) > _MAX_INT_CHARS:
+            raise self._fail(
+                node,
+                "E104",
+                f"integer {_shown(text)} is out of range (|n| <= 10^15)",
+                "sizes, counts and seeds fit in 10^15; write a smaller number",
+            )
+
     def _scalar(self, node: yaml.Node) -> Any:
         if node.tag == "tag:yaml.org,2002:str":
             return node.value  # what SafeConstructor makes of it, without its dispatch
         if node.tag not in _ALLOWED_SCALAR_TAGS:
             raise self._unsafe_tag(node)
+        self._plain_number(node)
         try:
             value = self.loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:

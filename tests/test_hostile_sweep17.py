@@ -1,0 +1,47 @@
+"""Hostile inputs found by the session-17 acceptance sweep, beyond the corpus of tests/hostile/.
+
+Each test names what the input did before it was fixed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import archspec
+
+NUMBER = (
+    "archspec: 1\nname: t\ninput: [N, 3, 8, 8]\n"
+    "params:\n  n: {{type: {kind}, default: {value}}}\nlayers:\n  - {{type: flatten}}\n"
+)
+
+
+@pytest.mark.parametrize("value", ["1" * 5000, "-" + "9" * 4301, "1_" * 3000 + "1"])
+def test_an_integer_of_thousands_of_digits_is_out_of_range(value: str) -> None:
+    """A decimal integer of 4,301 digits or more was E101 `cannot read scalar '111...'` with
+    Python's own words ('Exceeds the limit (4300 digits) for integer string conversion') and
+    no hint, where a hexadecimal one of the same size was E104 out of range."""
+    errors = archspec.check(NUMBER.format(kind="int", value=value)).errors
+    assert [(d.code, d.span.line, d.span.col) for d in errors] == [("E104", 5, 27)], errors
+    assert "out of range (|n| <= 10^15)" in errors[0].message
+    assert len(errors[0].message) < 120 and "4300" not in errors[0].message
+    assert "write a smaller number" in (errors[0].hint or "")
+
+
+@pytest.mark.parametrize(
+    "value", ["0b11100011010111111010100100110001101000000000000000", "1_000_000_000_000_000"]
+)
+def test_the_largest_integer_in_any_form_is_still_read(value: str) -> None:
+    assert archspec.check(NUMBER.format(kind="int", value=value)).ok
+
+
+@pytest.mark.parametrize(("kind", "value"), [("int", "1:20"), ("float", "1:20.5")])
+def test_a_base_60_number_is_refused_not_read_as_another_number(kind: str, value: str) -> None:
+    """YAML 1.1 reads `1:20` as the integer 80 (and `1:20.5` as 80.5): a spec's value became
+    a number it never showed, silently."""
+    text = NUMBER.format(kind=kind, value=value)
+    errors = archspec.check(text).errors
+    col = text.splitlines()[4].index(value) + 1
+    assert [(d.code, d.span.line, d.span.col) for d in errors] == [("E101", 5, col)], errors
+    assert "base 60" in errors[0].message and "quote it" in (errors[0].hint or "")
+    quoted = NUMBER.format(kind="str", value=f"'{value}'")
+    assert archspec.check(quoted).ok
