@@ -42,6 +42,7 @@ def _shown(text: str) -> str:
     """`text` quoted for a message, cut short: a scalar may be a whole file long."""
     return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
 
+
 _ALLOWED_SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -549,7 +550,8 @@ class _Builder:
             raise self._fail(
                 node,
                 "E101",
-                f"{_shown(text)} is a number in YAML 1.1's base 60 (sexagesimal), not the text it looks like",
+                f"{_shown(text)} is a number in YAML 1.1's base 60 (sexagesimal), "
+                "not the text it looks like",
                 "write the number in decimal, or quote it (`'1:20'`) for text",
             )
         digits = text.replace("_", "").lstrip("+-")

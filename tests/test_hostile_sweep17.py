@@ -5,6 +5,8 @@ Each test names what the input did before it was fixed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import archspec
@@ -45,3 +47,44 @@ def test_a_base_60_number_is_refused_not_read_as_another_number(kind: str, value
     assert "base 60" in errors[0].message and "quote it" in (errors[0].hint or "")
     quoted = NUMBER.format(kind="str", value=f"'{value}'")
     assert archspec.check(quoted).ok
+
+
+SET_SPEC = (
+    "archspec: 1\nname: t\ninput: [N, 3, 8, 8]\n"
+    "params:\n  n: {type: int, default: 4}\n  p: {type: float, default: 0.5}\n"
+    "layers:\n  - {type: conv2d, out_channels: n, kernel_size: 3}\n  - {type: dropout, p: p}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("n=\uff14", "expected an integer, got '\uff14'"),
+        ("n=\u0663", "expected an integer, got '\u0663'"),
+        ("p=\uff11.\uff15", "expected a number, got '\uff11.\uff15'"),
+        ("n=" + "[n=" * 20, "expected an integer, got '[n=[n="),
+        ("p=" + "x" * 50, "expected a number, got 'xxx"),
+        ("n=" + "9" * 50, "out of range (|n| <= 10^15)"),
+    ],
+)
+def test_set_reads_numbers_as_a_spec_writes_them(setting: str, words: str, tmp_path: Path) -> None:
+    """`--set n=` a fullwidth 4 (U+FF14) built a network of 4 channels, as Python's int() reads
+    any script's digits while a spec's YAML and expressions take ASCII only; and a long value
+    that is no number at all (`--set n=[n=[n=...`) was called out of range (|n| <= 10^15)."""
+    from typer.testing import CliRunner
+
+    from archspec.cli import app
+
+    path = tmp_path / "t.yaml"
+    path.write_text(SET_SPEC)
+    result = CliRunner().invoke(app, ["check", str(path), "--set", setting])
+    assert result.exit_code == 1, result.output
+    assert "error[E309]" in result.output and words in result.output, result.output
+
+
+@pytest.mark.parametrize(("setting", "value"), [("n=1_000", 1000), ("n= -0 ", 0), ("p=.25", 0.25)])
+def test_set_still_reads_python_and_yaml_number_forms(setting: str, value: float) -> None:
+    from archspec.lowering.values import parse_text
+
+    name, text = setting.split("=")
+    assert parse_text(text, "int" if name == "n" else "float") == value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import typing
 from collections.abc import Mapping
 from functools import lru_cache
@@ -199,22 +200,32 @@ def check_numbers(value: Any) -> None:
             )
 
 
+#: What `--set` reads as a number: ASCII decimal, as a spec's YAML writes it (Python's int()
+#: and float() also take other scripts' digits).
+_DIGITS = r"[0-9]+(?:_[0-9]+)*"
+_INT_TEXT = re.compile(rf"[+-]?{_DIGITS}")
+_FLOAT_TEXT = re.compile(
+    rf"[+-]?(?:(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?|inf|infinity|nan)",
+    re.IGNORECASE,
+)
+
+
 def parse_text(text: str, t: str) -> Any:
     """A `--set name=text` value read as the declared type (YAML for lists)."""
     s = text.strip()
     shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
-    if t in ("int", "float") and len(s) > 40:  # before Python parses thousands of digits
-        raise ValueError(f"{shown} is out of range (|n| <= 10^15)")
     if t == "int":
-        try:
-            return int(s, 10)
-        except ValueError:
-            raise ValueError(f"expected an integer, got {shown}") from None
+        if not _INT_TEXT.fullmatch(s):  # Python's int() also takes U+FF14, U+0663
+            raise ValueError(f"expected an integer, got {shown}")
+        if len(s) > 40:  # before Python parses thousands of digits
+            raise ValueError(f"{shown} is out of range (|n| <= 10^15)")
+        return int(s, 10)
     if t == "float":
-        try:
-            v = float(s)
-        except ValueError:
-            raise ValueError(f"expected a number, got {shown}") from None
+        if not _FLOAT_TEXT.fullmatch(s):
+            raise ValueError(f"expected a number, got {shown}")
+        if len(s) > 40:
+            raise ValueError(f"{shown} is out of range (|n| <= 10^15)")
+        v = float(s)
         if v != v or v in (float("inf"), float("-inf")):
             raise ValueError(f"expected a finite number, got {text!r}")
         return v
