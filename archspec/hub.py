@@ -194,10 +194,51 @@ def _checked_metadata(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return meta
 
 
+#: The dtype text of a checkpoint entry torch cannot load into a tensor (a number, a text,
+#: a meta or sparse tensor): never a model's, so such an entry never counts as fitting.
+_UNLOADABLE = "unloadable: "
+
+
 def _entry(t: Any) -> Entry:
     if not isinstance(t, torch.Tensor):
-        return ((), type(t).__name__)
+        kind = type(t).__name__
+        return ((), f"{_UNLOADABLE}{'an' if kind[:1] in 'aeiou' else 'a'} {kind}, not a tensor")
+    if t.is_meta or t.layout is not torch.strided:
+        what = "a meta tensor, with no data" if t.is_meta else f"a {t.layout} tensor, not dense"
+        return (tuple(t.shape), _UNLOADABLE + what.replace("torch.", ""))
     return (tuple(t.shape), str(t.dtype).removeprefix("torch."))
+
+
+def _text_keys(state: Mapping[Any, Any]) -> None:
+    """A state_dict's keys are module paths as text; a stranger's file may hold others
+    (torch.load with weights_only=True reads int, None or tuple keys), which nothing after
+    this could name: refused (E801)."""
+    for key in state:
+        if not isinstance(key, str):
+            shown = repr(key)
+            raise WeightsError(
+                f"the checkpoint has a key {shown[:60]}{'...' if len(shown) > 60 else ''} "
+                f"({type(key).__name__}): a state_dict's keys are module paths as text",
+                code="E801",
+                hint="save model.state_dict() with torch.save, from a source you trust",
+            )
+
+
+def _compared(
+    state: Mapping[str, Any], ours: Mapping[str, Any]
+) -> tuple[list[str], list[tuple[str, Entry, Entry]], list[tuple[str, Entry]], list[Any]]:
+    """`compare_states` of a checkpoint and a model by shape, an entry that holds no tensor
+    torch can copy counted among the changed whatever its shape (a float at a 0-d buffer's
+    key was 'unchanged', and torch's load_state_dict then raised its own RuntimeError)."""
+    entries = {k: _entry(v) for k, v in state.items()}
+    own = {k: _entry(v) for k, v in ours.items()}
+    unchanged, changed, added, removed = compare_states(entries, own, shapes_only=True)
+    if any(entries[k][1].startswith(_UNLOADABLE) for k in unchanged):
+        moved = {k for k in unchanged if entries[k][1].startswith(_UNLOADABLE)}
+        unchanged = [k for k in unchanged if k not in moved]
+        at = {k: (k, entries[k], own[k]) for k in moved} | {c[0]: c for c in changed}
+        changed = [at[k] for k in entries if k in at]
+    return unchanged, changed, added, removed
 
 
 #: the buffers of torch's norms, not parameters, in a checkpoint's keys the model lacks
@@ -222,16 +263,13 @@ def load_state(
     the checkpoint lacks; `removed` the checkpoint's tensors the model has no place for.
     Keys under a `drop` prefix are discarded first (torchvision's builder discards them too).
     """
+    _text_keys(state)
     meta = _checked_metadata(state)
     saved_by = state_version(state)
     _older_layout(model, saved_by)
     state = {k: v for k, v in state.items() if not k.startswith(drop)}
     ours = model.state_dict()
-    unchanged, changed, added, removed = compare_states(
-        {k: _entry(v) for k, v in state.items()},
-        {k: _entry(v) for k, v in ours.items()},
-        shapes_only=True,
-    )
+    unchanged, changed, added, removed = _compared(state, ours)
     added = [(k, e) for k, e in added if not _filled_by_torch(k, state, meta)]
     buffers = {k for k, _ in model.named_buffers()}
     a_params = sum(
@@ -356,6 +394,8 @@ def _listing(diff: SpecDiff, limit: int = 8) -> str:
 
 
 def _shape(e: Entry) -> str:
+    if e[1].startswith(_UNLOADABLE):
+        return f"({e[1].removeprefix(_UNLOADABLE)})"
     return "(" + ", ".join(str(d) for d in e[0]) + ")"
 
 

@@ -100,3 +100,49 @@ def test_torch_s_own_metadata_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "ok.pt"
     torch.save(model.state_dict(), path)
     assert archspec.load_weights(archspec.compile(SPEC), path).compatible
+
+
+@pytest.mark.parametrize("key", [1, None, ("bn", "weight"), b"bn.weight"])
+def test_a_key_that_is_not_text_is_e801(key: object, tmp_path: Path) -> None:
+    """torch.load(weights_only=True) reads int, None, tuple or bytes keys; each raised
+    AttributeError (`'int' object has no attribute 'startswith'`) or TypeError."""
+    model = archspec.compile(SPEC)
+    path = tmp_path / "keys.pt"
+    torch.save({**model.state_dict(), key: torch.zeros(1)}, path)
+    for weights in (path, torch.load(path, weights_only=True)):
+        with pytest.raises(WeightsError, match="keys are module paths as text") as info:
+            archspec.load_weights(archspec.compile(SPEC), weights)
+        assert info.value.code == "E801"
+
+
+def _unloadable(state: dict[str, torch.Tensor]) -> dict[str, dict[str, object]]:
+    """Checkpoints holding an entry torch cannot load, by the words that name it."""
+    return {
+        "(a float, not a tensor) -> ()": {**state, "bn.num_batches_tracked": 3.5},
+        "(a list, not a tensor)": {**state, "conv.weight": [1.0] * 4},
+        "(a meta tensor, with no data)": {
+            k: torch.empty_like(v, device="meta") for k, v in state.items()
+        },
+        "(a sparse_coo tensor, not dense)": {
+            **state,
+            "conv.weight": state["conv.weight"].to_sparse(),
+        },
+    }
+
+
+def test_an_entry_torch_cannot_load_is_a_tensor_that_does_not_fit(tmp_path: Path) -> None:
+    """A float at `bn.num_batches_tracked` (shape () like the buffer), meta tensors or a
+    sparse one passed the shape comparison and torch's load_state_dict raised its own
+    RuntimeError; each is now a tensor that does not fit: E803 strict, skipped otherwise."""
+    model = archspec.compile(SPEC)
+    for what, state in _unloadable(model.state_dict()).items():
+        path = tmp_path / "odd.pt"
+        torch.save(state, path)
+        with pytest.raises(WeightsError, match="does not fit") as info:
+            archspec.load_weights(archspec.compile(SPEC), path)
+        assert info.value.diagnostics[0].code == "E803", what
+        assert what in str(info.value), str(info.value)
+        fresh = archspec.compile(SPEC)
+        with pytest.warns(archspec.WeightsWarning):
+            diff = archspec.load_weights(fresh, state, strict=False)
+        assert not diff.compatible and diff.changed, what
