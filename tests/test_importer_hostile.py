@@ -109,3 +109,33 @@ def test_a_child_name_a_key_cannot_hold_is_e903_saying_why() -> None:
             assert "add_module" in (diag.hint or "")
         else:
             raise AssertionError(f"{key!r} was imported")
+
+
+def test_any_class_name_becomes_a_block_name_a_spec_takes() -> None:
+    """A block is named after its class; a class named `Résumé` (legal Python), one longer
+    than 64 letters, or a keyword (made with type()) gave a spec that did not compile, so the
+    import failed (E904 'the imported spec ... does not compile'); others were cleaned up."""
+    for name in NAMES:
+        cls = type(name, (Small,), {})
+        model = nn.Sequential(cls(), nn.ReLU())
+        text = archspec.from_module(model, torch.zeros(1, 3, 9, 9))
+        twin = archspec.compile(text)
+        assert list(twin.state_dict()) == list(model.state_dict()), name
+    model = nn.Sequential(type("Résumé", (Small,), {})())
+    assert "  Resume:\n" in archspec.from_module(model, torch.zeros(1, 3, 9, 9))
+
+
+#: class names a spec cannot take as they are
+NAMES = ["Résumé", "x" * 200, "class", "forward", "É" * 70, "Weird\nName: !!x", "F", "nn"]
+
+
+def test_any_class_name_of_the_model_gives_a_spec_that_emits() -> None:
+    """The model's own class gives the spec's `name:` and `class_name:`: `Résumé` raised a
+    bare ValueError out of from_module (exit 3 from `archspec import`), and `F`, `nn`,
+    `print`, a keyword or a name over 64 letters failed the import (E904)."""
+    for name in [*NAMES, "print"]:
+        model = type(name, (Small,), {})()
+        text = archspec.from_module(model, torch.zeros(1, 3, 9, 9))
+        source = archspec.emit(text)
+        assert "class Resume(nn.Module)" in source or name != "Résumé", source
+        assert list(archspec.compile(text).state_dict()) == list(model.state_dict()), name

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import ArchSpecError, Diagnostic, ImportFailure
 from ..ops.names import check_name
-from .model import import_model
+from .model import ascii_word, import_model
 from .modes import eval_forward, kept_modes
 from .render import render
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def _snake(name: str) -> str:
     """The spec's default name from the class name; a name a spec cannot take (`Training`
     gives `training`, an nn.Module attribute) gets a prefix."""
-    text = re.sub(r"\W", "_", name.lower()).strip("_")[:60] or "imported"
+    text = ascii_word(re.sub(r"\W", "_", name.lower()), 60).strip("_") or "imported"
     try:
         return check_name(text)
     except ValueError:

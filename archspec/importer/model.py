@@ -7,6 +7,8 @@ arguments, which must be known first); the root's forward becomes the spec's `la
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,17 +62,57 @@ class _Collector:
         return self.height[key]
 
 
+def ascii_word(text: str, limit: int = 56) -> str:
+    """`text` (a class's name: any identifier, `Résumé`, 200 letters, a keyword made with
+    type()) as ASCII letters, digits and `_`, accents dropped, within `limit` characters,
+    never starting with `_` (empty when nothing is left)."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"\W", "", plain).lstrip("_")[:limit]
+
+
+def _first_free(base: str, free: Callable[[str], bool]) -> str:
+    """`base`, or `base_2`, `base_3`, ... : the first that `free` takes."""
+    name, n = base, 2
+    while not free(name):
+        name, n = f"{base}_{n}", n + 1
+    return name
+
+
+def _takes(name: str) -> bool:
+    """Whether a spec takes `name` as a block's or class's name."""
+    from ..ops.names import check_name
+
+    try:
+        check_name(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _block_name(cls: type, taken: set[str]) -> str:
     from ..ops.base import CONSTRUCT_KINDS, REGISTRY
 
-    base = re.sub(r"\W", "", cls.__name__).lstrip("_") or "Block"
+    base = ascii_word(cls.__name__) or "Block"
     if base[0].isdigit():
         base = "B" + base
-    name, n = base, 2
-    while name in taken or name in REGISTRY or name in CONSTRUCT_KINDS:
-        name, n = f"{base}_{n}", n + 1
+    name = _first_free(
+        base,
+        lambda n: n not in taken and n not in REGISTRY and n not in CONSTRUCT_KINDS and _takes(n),
+    )
     taken.add(name)
     return name
+
+
+def _class_name(cls: type) -> str:
+    """The spec's `class_name:`: the model's class name when emitted code can define it (not
+    `F`, `nn`, a builtin, a keyword or an nn.Module attribute), else the nearest name that it
+    can."""
+    from ..ops.names import is_free_name
+
+    base = ascii_word(cls.__name__) or "Net"
+    if base[0].isdigit():
+        base = "Net" + base
+    return _first_free(base, lambda n: is_free_name(n) and _takes(n))
 
 
 def import_model(model: nn.Module, example_input: Any = None) -> Imported:
@@ -150,7 +192,9 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
             for member, args in zip(members, block.args, strict=True):
                 calls[id(member)] = (name, args)
     layers = [node_of(i, call) for i in root.items]
-    return Imported(type(model).__name__, blocks, layers, root.output, describe(type(model)), calls)
+    return Imported(
+        _class_name(type(model)), blocks, layers, root.output, describe(type(model)), calls
+    )
 
 
 def _register_order(cls: type, bodies: list[Body], members: list[Any]) -> list[str] | None:
