@@ -245,8 +245,14 @@ def table(s: Summary) -> Table:
 
 
 def _md_cell(text: str) -> str:
-    """A `|` ends a GitHub table cell even inside backticks (a key like `a|b`) unless escaped."""
-    return text.replace("|", "\\|")
+    """`text` as a code span in a table cell: a `|` ends a GitHub table cell even inside
+    backticks (a key like `a|b`) unless escaped, and a key holding a backtick (`a`b`) is
+    fenced by a longer run of them, as CommonMark reads code spans."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    cell = text.replace("|", "\\|")
+    return f"{fence}{pad}{cell}{pad}{fence}"
 
 
 def markdown(s: Summary) -> str:
@@ -266,7 +272,7 @@ def markdown(s: Summary) -> str:
         last = (r.trainable or "") if s.module is not None else _cell(r.connections)
         shape = f"`{r.shape_text}`" if r.shape_text else ""
         lines.append(
-            f"| `{_md_cell(r.path)}` | {kind} | {shape} | "
+            f"| {_md_cell(r.path)} | {kind} | {shape} | "
             f"{_cell(r.params)} | {_macs_cell(r, code=True)} | {last} |"
         )
     total = macs_total_cell(s)

@@ -88,3 +88,27 @@ def test_set_still_reads_python_and_yaml_number_forms(setting: str, value: float
 
     name, text = setting.split("=")
     assert parse_text(text, "int" if name == "n" else "float") == value
+
+
+def test_a_key_with_backticks_stays_one_code_span_in_markdown(tmp_path: Path) -> None:
+    """`summary -f markdown` wrote a key as `` `a`b` ``, which Markdown reads as the code
+    `a` and the text b`: the key was cut, and a key of backticks could open a span that
+    swallowed the rest of the row."""
+    from markdown_it import MarkdownIt
+
+    from archspec.summary_text import _md_cell
+
+    for key in ["a`b", "``x", "a|b`", "`", "plain"]:
+        cell = _md_cell(key)
+        tokens = MarkdownIt("commonmark").parseInline(cell)[0].children or []
+        assert [t.type for t in tokens] == ["code_inline"], (key, cell)
+        assert tokens[0].content.replace("\\|", "|") == key, (key, cell)
+    spec = tmp_path / "k.yaml"
+    spec.write_text(
+        "archspec: 1\nname: k\ninput: [N, 3, 8, 8]\n"
+        "layers:\n  - {type: conv2d, key: 'a`b', out_channels: 4, kernel_size: 3}\n"
+    )
+    summary = archspec.summary(str(spec))
+    from archspec.summary_text import markdown
+
+    assert "| ``a`b`` | Conv2d |" in markdown(summary)
