@@ -46,6 +46,7 @@ from .ir import Graph
 from .limits import MAX_TENSOR_ELEMENTS as MAX_TENSOR_ELEMENTS
 from .loader import LoadedDoc
 from .lower import MAX_NODES, legacy_errors, lower
+from .lower import spec_class_name as spec_class_name
 from .ops.base import check_name as check_name
 from .passes.costs import Footprint, footprint
 from .passes.pipeline import (

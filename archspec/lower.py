@@ -267,6 +267,13 @@ def _check_class_name(lw: Lowerer, class_name: str) -> None:
         )
 
 
+def spec_class_name(name: str, class_name: str | None = None) -> tuple[str, bool]:
+    """The class a spec named `name` defines (`class_name:` when given, else one made from
+    the name: `my_net` gives `MyNet`), and whether emitted code can define it (E602)."""
+    chosen = class_name or _class_name(name)
+    return chosen, is_free_name(chosen)
+
+
 def _class_name(name: str) -> str:
     parts = [p for p in name.replace("-", "_").split("_") if p]
     out = "".join(p[:1].upper() + p[1:] for p in parts) or "Net"

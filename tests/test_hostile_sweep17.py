@@ -112,3 +112,26 @@ def test_a_key_with_backticks_stays_one_code_span_in_markdown(tmp_path: Path) ->
     from archspec.summary_text import markdown
 
     assert "| ``a`b`` | Conv2d |" in markdown(summary)
+
+
+@pytest.mark.parametrize("name", ["true", "null", "yes", "f", "none", "exception", "mynet"])
+@pytest.mark.parametrize("source", [None, "resnet18"])
+def test_new_writes_a_spec_that_checks_whatever_its_name(
+    name: str, source: str | None, tmp_path: Path
+) -> None:
+    """`archspec new true` wrote `name: true`, a boolean (E202 at its own first check), and
+    `archspec new f` (or `none`, `exception`) a spec whose class F shadows torch's functional
+    module (E602): the name is quoted where YAML reads it otherwise, and a class_name is
+    written where the one made from the name is taken."""
+    from typer.testing import CliRunner
+
+    from archspec.cli import app
+
+    out = tmp_path / f"{name}.yaml"
+    made = CliRunner().invoke(
+        app, ["new", name, "-o", str(out), *(["--from", source] * bool(source))]
+    )
+    assert made.exit_code == 0, made.output
+    result = archspec.check(str(out))
+    assert result.ok, result.errors
+    assert result.name == name

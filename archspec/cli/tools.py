@@ -334,6 +334,21 @@ def _legal_name(text: str) -> bool:
     return True
 
 
+def _name_scalar(name: str) -> str:
+    """`name` as the new spec's YAML writes it: quoted where YAML would read it as other than
+    text (`true`, `null`, `yes`), so the spec `new` writes loads."""
+    import yaml
+
+    return name if yaml.safe_load(name) == name else repr(name)
+
+
+def _class_line(name: str) -> str:
+    """A `class_name:` line where the class made from `name` is one emitted code cannot
+    define (`f` gives `F`, `none` gives `None`: E602), so the spec `new` writes checks."""
+    made, free = api.spec_class_name(name)
+    return "" if free else f"class_name: {made}Net        # `{made}` is taken in emitted code\n"
+
+
 def scaffold(name: str, source: str | None = None) -> str:
     """The text of a new spec named `name`: the teaching template, or a copy of a built-in.
 
@@ -345,7 +360,11 @@ def scaffold(name: str, source: str | None = None) -> str:
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="NAME") from None
     if source is None:
-        return MODELINE + TEMPLATE.replace("__NAME__", name)
+        line = next(x for x in TEMPLATE.splitlines(keepends=True) if x.startswith("name:"))
+        text = TEMPLATE.replace(
+            line, line.replace("__NAME__", _name_scalar(name)) + _class_line(name)
+        )
+        return MODELINE + text.replace("__NAME__", name)
     # a family file is copied whole, its variants with it; one of them is read to check it
     variants = api.family_variants(source)
     doc = api.read_source(source, variant=variants[0] if variants else None)
@@ -365,7 +384,7 @@ def scaffold(name: str, source: str | None = None) -> str:
         if line.startswith("# yaml-language-server:"):
             continue
         if line.startswith("name:"):
-            line = f"name: {name}\n"
+            line = f"name: {_name_scalar(name)}\n{_class_line(name)}"
         elif line.startswith("class_name:"):
             continue
         body.append(line)
