@@ -139,3 +139,28 @@ def test_any_class_name_of_the_model_gives_a_spec_that_emits() -> None:
         source = archspec.emit(text)
         assert "class Resume(nn.Module)" in source or name != "Résumé", source
         assert list(archspec.compile(text).state_dict()) == list(model.state_dict()), name
+
+
+class _Strided(nn.Module):
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.on = stride  # the attribute that names the block's param
+        self.conv = nn.Conv2d(3, 3, 3, stride=stride, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def test_names_yaml_reads_otherwise_stay_text() -> None:
+    """A class, block or param named `null`, `true`, `yes` or `on` was written bare (`name:
+    null`, `  on: {type: int ...}`), which YAML reads as None or a boolean: the import failed
+    with E904 'does not compile: mapping key 'on' is not a string'."""
+    for name in ["null", "true", "yes", "on", "NULL"]:
+        cls = type(name, (Small,), {})
+        for model in (cls(), nn.Sequential(cls(), nn.ReLU())):
+            text = archspec.from_module(model, torch.zeros(1, 3, 9, 9))
+            assert archspec.check(text).ok, text
+    model = nn.Sequential(_Strided(1), _Strided(2))
+    text = archspec.from_module(model, torch.zeros(1, 3, 8, 8))
+    assert "'on': {type: int, default: 1}" in text
+    assert list(archspec.compile(text).state_dict()) == list(model.state_dict())

@@ -18,6 +18,8 @@ _FIRST_KEYS = ("name", "key", "type", "count", "flat", "when", "train_only", "fr
 
 
 def _scalar(value: Any) -> str:
+    """`value` as YAML reads it back: every name goes through here too, so a class, block or
+    attribute called `true`, `null` or `on` stays text (unquoted, YAML read a boolean)."""
     text = yaml.safe_dump(value, default_flow_style=True, width=10**6, sort_keys=False)
     text = text.strip()
     if text.endswith("\n..."):
@@ -27,7 +29,7 @@ def _scalar(value: Any) -> str:
 
 def _flow(node: dict[str, Any]) -> str:
     keys = [k for k in _FIRST_KEYS if k in node] + [k for k in node if k not in _FIRST_KEYS]
-    return "{" + ", ".join(f"{k}: {_scalar(node[k])}" for k in keys) + "}"
+    return "{" + ", ".join(f"{_scalar(k)}: {_scalar(node[k])}" for k in keys) + "}"
 
 
 def _lines(nodes: list[dict[str, Any]], indent: int) -> list[str]:
@@ -42,7 +44,7 @@ def _lines(nodes: list[dict[str, Any]], indent: int) -> list[str]:
         keys = [k for k in _FIRST_KEYS if k in head] + [k for k in head if k not in _FIRST_KEYS]
         first = True
         for k in keys:
-            out.append(f"{pad}{'- ' if first else '  '}{k}: {_scalar(head[k])}")
+            out.append(f"{pad}{'- ' if first else '  '}{_scalar(k)}: {_scalar(head[k])}")
             first = False
         if "layers" in nested and not nested["layers"]:  # an empty nn.Sequential
             out.append(f"{pad}  layers: []")
@@ -172,7 +174,9 @@ def _unflat(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _params_lines(params: dict[str, dict[str, Any]]) -> list[str]:
     out = []
     for name, p in params.items():
-        out.append(f"      {name}: {{type: {p['type']}, default: {_scalar(p['default'])}}}")
+        out.append(
+            f"      {_scalar(name)}: {{type: {p['type']}, default: {_scalar(p['default'])}}}"
+        )
     return out
 
 
@@ -186,15 +190,15 @@ def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
     by_name = {b.name: b for b in imported.blocks}
     lines = [
         "archspec: 1",
-        f"name: {name}",
-        f"class_name: {imported.class_name}",
+        f"name: {_scalar(name)}",
+        f"class_name: {_scalar(imported.class_name)}",
         f"description: {_scalar('imported from ' + imported.origin + ' by archspec import')}",
         f"input: {_scalar(input_shape)}",
     ]
     if imported.blocks:
         lines.append("blocks:")
     for block in imported.blocks:
-        lines.append(f"  {block.name}:")
+        lines.append(f"  {_scalar(block.name)}:")
         if block.params:
             lines.append("    params:")
             lines.extend(_params_lines(block.params))
