@@ -430,6 +430,13 @@ def _type_hint(words: list[str], got: Any) -> str:
         w.startswith(("a list", "a mapping")) for w in words
     ):
         return f"one value here, not a {_typename(got)}; see docs/spec-language.md for this field"
+    text_only = bool(words) and all(w.startswith("a string") for w in words)
+    if (isinstance(got, bool) or got is None) and text_only:
+        # `name: yes`, `{name: off}`: the writer meant the word
+        return (
+            "YAML reads a bare yes, no, on, off, true, false or null as a boolean or null: "
+            "quote the word ('off') to mean text"
+        )
     if quoted:
         return 'write a value of that type, or an expression in quotes ("2 * c")'
     return "see docs/spec-language.md for what this field takes"

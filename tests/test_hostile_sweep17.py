@@ -135,3 +135,18 @@ def test_new_writes_a_spec_that_checks_whatever_its_name(
     result = archspec.check(str(out))
     assert result.ok, result.errors
     assert result.name == name
+
+
+@pytest.mark.parametrize(("field", "word"), [("name", "yes"), ("layer", "off"), ("name", "null")])
+def test_a_bare_yaml_word_in_a_text_field_is_told_to_be_quoted(field: str, word: str) -> None:
+    """`name: yes` or `{name: off, ...}` is a boolean to YAML: the hint said 'write a value of
+    that type, or an expression in quotes ("2 * c")', which does not say why `yes` is no text."""
+    spec = (
+        f"archspec: 1\nname: {word if field == 'name' else 'x'}\ninput: [N, 3, 8, 8]\n"
+        f"layers:\n  - {{name: {word if field == 'layer' else 'a'}, type: relu}}\n"
+    )
+    errors = archspec.check(spec).errors
+    assert [d.code for d in errors] == ["E202"], errors
+    assert "quote the word" in (errors[0].hint or ""), errors[0]
+    quoted = spec.replace(f" {word}", f" '{word}'")
+    assert archspec.check(quoted).ok
