@@ -32,7 +32,8 @@ class Call:
 UNKNOWN_CALL_HINT = (
     "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times or plus a number "
     "(`x * 0.5 + 3`; divided only by a power of two, as `x / 6` is not `x * (1 / 6)` to the "
-    "last bit: write the product), flatten, mean, pooling, dropout and activations; write "
+    "last bit: write the product), flatten, mean, p-norms over dims, addcmul, pooling, "
+    "dropout and activations; write "
     "other steps as modules a kind reads"
 )
 
@@ -141,6 +142,45 @@ def _mean(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     if not all(isinstance(d, int) for d in dims):
         return None
     return Call("mean", {"dim": dims, "keepdim": keepdim}, (x.node,))
+
+
+def _norm(first: str) -> Reader:
+    """`x.norm(p=2, dim=(1, 2), keepdim=True)` (GRN), `torch.norm(...)` and
+    `torch.linalg.vector_norm(x, ord, dim, keepdim)`: a `vector_norm` over the dims given
+    (`first`: the name of the second positional argument, `p` or `ord`); a norm over every
+    dim, a matrix norm or a dtype has no kind."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        kwargs = {k: v for k, v in kwargs.items() if not (k in ("out", "dtype") and v is None)}
+        x = args[0] if args else None
+        p = _arg(args, kwargs, 1, first, 2)
+        p = 2 if p is None else p  # p=None means 2 (Frobenius of a vector)
+        dim = _arg(args, kwargs, 2, "dim", None)
+        keepdim = _arg(args, kwargs, 3, "keepdim", False)
+        if not isinstance(x, Ref) or kwargs.keys() - {first, "dim", "keepdim"} or len(args) > 4:
+            return None
+        if type(p) not in (int, float) or not p > 0 or math.isinf(p) or dim is None:
+            return None
+        dims = list(dim) if isinstance(dim, list | tuple) else [dim]
+        if not dims or not all(type(d) is int for d in dims) or not isinstance(keepdim, bool):
+            return None
+        return Call("vector_norm", {"dim": dims, "keepdim": keepdim, "ord": float(p)}, (x.node,))
+
+    return read
+
+
+def _addcmul(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`torch.addcmul(a, b, c, value=v)`: a + v * b * c, fused as torch computes it."""
+    value = kwargs.get("value", 1)
+    refs = _refs(args)
+    if (
+        refs is None
+        or len(refs) != 3
+        or kwargs.keys() - {"value"}
+        or type(value) not in (int, float)
+    ):
+        return None
+    return Call("addcmul", {"value": float(value)}, refs)
 
 
 def _adaptive_pool(kind: str) -> Reader:
@@ -372,6 +412,9 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.concat: _cat,
         torch.flatten: _flatten,
         torch.mean: _mean,
+        torch.norm: _norm("p"),
+        torch.linalg.vector_norm: _norm("ord"),
+        torch.addcmul: _addcmul,
         torch.chunk: _chunk,
         torch.split: _split,
         F.softmax: _softmax("softmax"),
@@ -423,6 +466,8 @@ _METHODS: dict[str, Reader] = {
     "div_": _join("div"),
     "flatten": _flatten,
     "mean": _mean,
+    "norm": _norm("p"),
+    "addcmul": _addcmul,
     "relu": _activation("relu"),
     "relu_": _activation("relu"),
     "sigmoid": _activation("sigmoid"),
