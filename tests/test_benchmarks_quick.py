@@ -19,11 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _quick_run(out: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return early.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
         cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=300,
         env=env,
     )

@@ -248,11 +248,9 @@ def _run_page(where: Path, env: dict[str, str] | None = None) -> subprocess.Comp
     """The page's Python blocks in a fresh interpreter, in `where` (see _RUNNER); `env`, the
     environment as it was when the run was asked for (a test running meanwhile may change
     this process's)."""
-    return subprocess.run(
+    return early.run(
         [sys.executable, "-c", _RUNNER, "_blocks.json", "_outputs.json"],
         cwd=where,
-        capture_output=True,
-        text=True,
         timeout=900,
         env=env,
     )
