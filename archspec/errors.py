@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 #: Unicode categories shown as escapes: controls (C0, DEL, C1), format characters (bidi
 #: overrides and isolates, zero-width characters, BOM), surrogates, private use, unassigned,
@@ -91,6 +92,9 @@ class SourceSpan:
     #: Where the text was imported from (a `use:` or `extends:` of another spec), for spans
     #: of a composed spec that lie in an imported file; each import site may have its own.
     via: SourceSpan | None = field(default=None, compare=False, repr=False)
+    #: How this span's file was brought in where it is a `via` site: "imported" (`use:`) or
+    #: "extended" (`extends:`), for the note under an error ("extended at child.yaml:2:10").
+    how: ClassVar[str] = "imported"
 
     def __str__(self) -> str:
         return f"{escape_text(str(self.file))}:{self.line}:{self.col}"
@@ -152,7 +156,7 @@ class Diagnostic:
         if self.hint:
             lines.append(f"  = hint: {self.hint}")
         if self.span is not None:
-            lines.extend(f"  = note: imported at {site}" for site in self.span.import_sites())
+            lines.extend(f"  = note: {site.how} at {site}" for site in self.span.import_sites())
         return "\n".join(lines)
 
     @staticmethod

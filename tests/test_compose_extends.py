@@ -153,7 +153,8 @@ def test_a_file_base_and_cycles(tmp_path: Path) -> None:
     spec = write(tmp_path / "child.yaml", "archspec: 1\nextends: base.yaml\nname: child\n")
     err = error_of(spec)
     assert err.error_code == "E201" and Path(err.span.file).name == "base.yaml"
-    assert err.span.line == 5 and f"imported at {spec}:2:10" in err.render()
+    assert err.span.line == 5 and f"= note: extended at {spec}:2:10" in err.render()
+    assert "imported at" not in err.render()  # an extends is no use:
     write(tmp_path / "base.yaml", "archspec: 1\nextends: child.yaml\n")
     err = error_of(spec)
     assert err.error_code == "E111" and "cycle" in str(err)
@@ -375,3 +376,24 @@ def test_a_base_call_of_a_block_the_extension_replaced_names_the_new_block(
     assert "block Head has no param `out`" in text and "block Head needs param `hidden`" in text
     where = "heads.yaml:3:3, imported at " if how == "use" else "mine.yaml:5:3"
     assert text.count(f"(`Head` here is the block at {tmp_path / where}") == 2, text
+
+
+def test_a_note_says_how_each_file_came_in(tmp_path: Path) -> None:
+    """A base's error is under "extended at" (the child's `extends:`), a block the base
+    imports under "imported at" (the base's `use:`) and then "extended at"."""
+    write(
+        tmp_path / "lib.yaml",
+        "archspec: 1\nblocks:\n  Unit:\n    layers:\n"
+        "      - {type: conv2d, out_channels: 4, kernel_size: 3, paddin: 1}\n",
+    )
+    write(
+        tmp_path / "base.yaml",
+        "archspec: 1\nname: base\ninput: [N, 3, 8, 8]\nuse: [{from: lib.yaml, blocks: [Unit]}]\n"
+        "layers:\n  - {type: Unit}\n",
+    )
+    spec = write(tmp_path / "child.yaml", "archspec: 1\nextends: base.yaml\nname: child\n")
+    notes = [line for line in error_of(spec).render().splitlines() if "= note:" in line]
+    assert notes == [
+        f"  = note: imported at {tmp_path / 'base.yaml'}:4:33",
+        f"  = note: extended at {spec}:2:10",
+    ], notes

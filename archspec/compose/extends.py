@@ -74,6 +74,9 @@ class _Reroot:
     that extends it)."""
 
     def __init__(self, site: SourceSpan | None) -> None:
+        if site is not None:  # a copy, marked: the note under an error says "extended at"
+            site = site.with_via(site.via)
+            site.__dict__["how"] = "extended"
         self.site = site
         self.chains: dict[int, tuple[SourceSpan, SourceSpan]] = {}  # spans share their chains
 

@@ -426,7 +426,7 @@ def _defined_elsewhere(lw: Lowerer, site: Site, bname: str) -> str:
     via = next(defined.import_sites(), None)
     if via is not None and via.file == called.file:
         return ""  # the caller's own file imports it: the block it was written for
-    brought = "" if via is None else f", imported at {via}"
+    brought = "" if via is None else f", {via.how} at {via}"
     return f" (`{bname}` here is the block at {defined}{brought})"
 
 
