@@ -326,9 +326,25 @@ def substitute(node: ast.AST, values: Mapping[str, ast.expr]) -> ast.expr:
         def visit_Name(self, name: ast.Name) -> ast.AST:
             return values.get(name.id, name)
 
-    import copy
+    return _Sub().visit(copy_tree(node))
 
-    return _Sub().visit(copy.deepcopy(node))
+
+def copy_tree(node: Any) -> Any:
+    """A deep copy of an expression tree: its nodes new, its leaves (names, numbers,
+    operators' singletons) shared. copy.deepcopy took ~10 ms a tree of a long expression,
+    a hostile spec's thousands of them a minute of emit."""
+    if isinstance(node, list):
+        return [copy_tree(item) for item in node]
+    if not isinstance(node, ast.AST) or not node._fields or isinstance(node, _SHARED):
+        return node
+    new = node.__class__()
+    for name in node._fields:
+        setattr(new, name, copy_tree(getattr(node, name, None)))
+    return new
+
+
+#: Field-less or singleton nodes (operators, contexts): shared, as ast itself shares them.
+_SHARED = (ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.expr_context)
 
 
 def has_names(node: ast.AST) -> bool:
@@ -385,9 +401,35 @@ def may_be_text(node: ast.expr) -> bool:
 
 def fold(node: ast.expr) -> ast.expr:
     """Replace every name-free subexpression by its value (`2 if 0 == 0 else 1` -> `2`)."""
+    free: set[int] = set()
+    kept: list[ast.AST] = []  # the original nodes stay alive while their ids are looked up
+    _name_free(node, free, kept)
+    return _fold(node, free)
+
+
+def _name_free(node: ast.AST, free: set[int], kept: list[ast.AST]) -> bool:
+    """Note in `free` the id of each node of the tree that reads no variable (a call's
+    callee does not count, as in `has_names`), in one pass: asking `has_names` of every
+    node walked each subtree again, quadratic in a long expression's length."""
+    kept.append(node)
+    if isinstance(node, ast.Name):
+        return False
+    ok = True
+    for fname, child in ast.iter_fields(node):
+        if isinstance(node, ast.Call) and fname == "func" and isinstance(child, ast.Name):
+            continue
+        for c in child if isinstance(child, list) else (child,):
+            if isinstance(c, ast.AST) and not _name_free(c, free, kept):
+                ok = False
+    if ok:
+        free.add(id(node))
+    return ok
+
+
+def _fold(node: ast.expr, free: set[int]) -> ast.expr:
     if isinstance(node, ast.Constant):
         return node
-    if not has_names(node):
+    if id(node) in free:
         try:
             value = Expr("", ast.Expression(body=node), frozenset()).evaluate({})
         except Exception:
@@ -397,9 +439,9 @@ def fold(node: ast.expr) -> ast.expr:
                 return ast.Constant(value)
     for fname, child in ast.iter_fields(node):
         if isinstance(child, ast.expr) and not (isinstance(node, ast.Call) and fname == "func"):
-            setattr(node, fname, fold(child))
+            setattr(node, fname, _fold(child, free))
         elif isinstance(child, list):
-            setattr(node, fname, [fold(c) if isinstance(c, ast.expr) else c for c in child])
+            setattr(node, fname, [_fold(c, free) if isinstance(c, ast.expr) else c for c in child])
     return _short_circuit(node)
 
 
