@@ -21,6 +21,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .errors import SpecError
@@ -158,6 +159,14 @@ _CUT_HINT = (
     "written unquoted inside a `{...}` mapping, an expression ends at its first comma: "
     'quote an expression with a comma or brackets (`out_channels: "max(8, c // 4)"`)'
 )
+
+
+@lru_cache(maxsize=16384)
+def parse_kept(text: str) -> Expr:
+    """parse_expr, kept per text (an error is raised again each time): the schema's check of
+    a field, lowering and its canonical text read the same texts, and each parsed them anew
+    (a long expression costs milliseconds to parse and check)."""
+    return parse_expr(text)
 
 
 def parse_expr(text: str) -> Expr:

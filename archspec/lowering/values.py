@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from ..expr import ExprError, parse_expr
+from ..expr import ExprError, parse_expr, parse_kept
 from ..loader import MAX_INT, MAX_TEXT
 from ..ops.base import META_FIELDS, Final
 from .context import MAX_NODES
@@ -246,16 +246,15 @@ def parse_text(text: str, t: str) -> Any:
     return text
 
 
-@lru_cache(maxsize=4096)
-def parsed(text: str) -> Any:
-    """The parsed expression of `text`, cached: a repeated block reads the same texts."""
-    return parse_expr(text)
+#: The parsed expression of a text, kept: a repeated block reads the same texts, and the
+#: schema parsed them first (expr.parse_kept).
+parsed = parse_kept
 
 
 @lru_cache(maxsize=4096)
 def canonical(text: str) -> str:
     """An expression's canonical Python text (`planes*4` -> `planes * 4`)."""
-    return parse_expr(text).to_python()
+    return parse_kept(text).to_python()
 
 
 #: the names of an input's sizes (context.channels_env: a site's `local`, not its `env`)

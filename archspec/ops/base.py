@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from ..dims import Dim, ExpressionTooLarge, Shape
-from ..expr import ExprError, parse_expr
+from ..expr import ExprError, parse_kept
 from .names import NAME_RE as NAME_RE
 from .names import RESERVED_NAMES as RESERVED_NAMES
 from .names import check_name as check_name
@@ -69,7 +69,7 @@ def _expr_problem(text: str) -> str | None:
     kept: a family's variants and the library blocks every spec imports repeat the same
     expressions, each checked once per process."""
     try:
-        parse_expr(text)
+        parse_kept(text)
     except ExprError as exc:
         return exc.message
     return None
@@ -143,7 +143,7 @@ def check_key_template(text: str) -> str:
     parts = TEMPLATE_PART.findall(text)
     for part in parts:
         try:
-            parse_expr(part)
+            parse_kept(part)
         except ExprError as exc:
             raise ValueError(f"in key {text[:60]!r}: {exc.message}") from None
     problem = None if parts else key_problem(text)
