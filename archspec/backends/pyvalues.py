@@ -18,7 +18,7 @@ from typing import Any
 
 from ..dims import Dim
 from ..errors import EmitError
-from ..expr import Expr, ExprError, parse_expr
+from ..expr import ExprError, parse_kept
 from ..ir import AttrExpr
 from .pycode import (
     Code,
@@ -120,9 +120,8 @@ class Env:
         return {self.pynames[n]: v.text for n, v in self.lets.items() if v.symbolic}
 
 
-@lru_cache(maxsize=4096)
-def parse(text: str) -> Expr:
-    return parse_expr(text)
+#: An emitted text's expression, parsed once per text for every user (expr.parse_kept).
+parse = parse_kept
 
 
 @lru_cache(maxsize=4096)
