@@ -278,8 +278,6 @@ def _naming_the_side(err: ArchSpecError, which: str) -> ArchSpecError:
         err.diagnostics[i] = dataclasses.replace(
             diag, message=f"in {side}: {diag.message}", hint=hint
         )
-    first = err.diagnostics[0]
-    err.args = (f"{first.span}: {first.message}" if first.span else first.message,)
     return err
 
 

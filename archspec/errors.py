@@ -221,6 +221,12 @@ class ArchSpecError(Exception):
         first = self.diagnostics[0]
         super().__init__(f"{first.span}: " + first.message if first.span else first.message)
 
+    def __str__(self) -> str:
+        """The first diagnostic, where and what, as it is now: a caller may restate the
+        diagnostics after raising (`diff` says which side each is about)."""
+        first = self.diagnostics[0]
+        return f"{first.span}: {first.message}" if first.span else first.message
+
     @property
     def span(self) -> SourceSpan | None:
         return self.diagnostics[0].span
