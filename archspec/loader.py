@@ -38,8 +38,9 @@ PathKey = tuple[str | int, ...]
 _MAX_INT_CHARS = 2 + MAX_INT.bit_length()
 
 
-def _shown(text: str) -> str:
-    """`text` quoted for a message, cut short: a scalar may be a whole file long."""
+def shown_scalar(text: str) -> str:
+    """`text` quoted for a message, cut short: a scalar (or a `--set` value) may be a whole
+    file long."""
     return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
 
 
@@ -550,7 +551,7 @@ class _Builder:
             raise self._fail(
                 node,
                 "E101",
-                f"{_shown(text)} is a number in YAML 1.1's base 60 (sexagesimal), "
+                f"{shown_scalar(text)} is a number in YAML 1.1's base 60 (sexagesimal), "
                 "not the text it looks like",
                 "write the number in decimal, or quote it (`'1:20'`) for text",
             )
@@ -559,7 +560,7 @@ class _Builder:
             raise self._fail(
                 node,
                 "E104",
-                f"integer {_shown(text)} is out of range (|n| <= 10^15)",
+                f"integer {shown_scalar(text)} is out of range (|n| <= 10^15)",
                 "sizes, counts and seeds fit in 10^15; write a smaller number",
             )
 

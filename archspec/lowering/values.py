@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ..expr import ExprError, parse_expr, parse_kept
-from ..loader import MAX_INT, MAX_TEXT
+from ..loader import MAX_INT, MAX_TEXT, shown_scalar
 from ..ops.base import META_FIELDS, Final
 from .context import MAX_NODES
 
@@ -213,7 +213,7 @@ _FLOAT_TEXT = re.compile(
 def parse_text(text: str, t: str) -> Any:
     """A `--set name=text` value read as the declared type (YAML for lists)."""
     s = text.strip()
-    shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+    shown = shown_scalar(text)
     if t == "int":
         if not _INT_TEXT.fullmatch(s):  # Python's int() also takes U+FF14, U+0663
             raise ValueError(f"expected an integer, got {shown}")
