@@ -33,8 +33,7 @@ UNKNOWN_CALL_HINT = (
     "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times or plus a number "
     "(`x * 0.5 + 3`; divided only by a power of two, as `x / 6` is not `x * (1 / 6)` to the "
     "last bit: write the product), flatten, mean, p-norms over dims, addcmul, pooling, "
-    "dropout and activations; write "
-    "other steps as modules a kind reads"
+    "dropout and activations; write other steps as modules a kind reads"
 )
 
 Reader = Callable[[tuple[Any, ...], dict[str, Any]], Call | None]
