@@ -430,11 +430,8 @@ def emit(
     params = spec_params(params, keywords)
     family = family_graphs(source, params, max_layers=max_layers) if variant is None else None
     if family is not None:
-        with _gc_paused():
-            return emit_family(family.graphs)
-    graph = build_graph(source, params, max_layers=max_layers, variant=variant)
-    with _gc_paused():
-        return emit_graph(graph)
+        return emit_family(family.graphs)
+    return emit_graph(build_graph(source, params, max_layers=max_layers, variant=variant))
 
 
 def check(

@@ -126,10 +126,12 @@ def construct_kinds() -> list[tuple[str, str]]:
 
 
 def emit_graph(graph: Graph) -> str:
-    """Readable PyTorch source for a lowered graph (what `archspec.emit` returns)."""
+    """Readable PyTorch source for a lowered graph (what `archspec.emit` returns), rendered
+    with the collector paused (see `gc_paused`: a 3,000-layer spec took 4x longer without)."""
     from .backends.pysource import render_module
 
-    return render_module(graph)
+    with gc_paused():
+        return render_module(graph)
 
 
 def output_shapes(graph: Graph) -> tuple[Shape | None, ...]:
@@ -144,10 +146,12 @@ def output_shapes(graph: Graph) -> tuple[Shape | None, ...]:
 
 
 def emit_family(graphs: Sequence[Graph]) -> str:
-    """One module for a family's variants (`archspec.emit` of a family without a variant)."""
+    """One module for a family's variants (`archspec.emit` of a family without a variant),
+    rendered with the collector paused, as `emit_graph`."""
     from .backends.emit.family import render_family
 
-    return render_family(graphs)
+    with gc_paused():
+        return render_family(graphs)
 
 
 def emit_family_named(graphs: Sequence[Graph]) -> tuple[str, tuple[str, ...]]:
@@ -155,7 +159,8 @@ def emit_family_named(graphs: Sequence[Graph]) -> tuple[str, tuple[str, ...]]:
     graphs' order): a variant named like a builtin or module name gets another (`torch_`)."""
     from .backends.emit.family import render_family_named
 
-    return render_family_named(graphs)
+    with gc_paused():
+        return render_family_named(graphs)
 
 
 def family_classes(graphs: Sequence[Graph]) -> list[Graph]:
