@@ -31,7 +31,7 @@ from typing_extensions import TypeAliasType
 
 from .constructs import BLOCK_CALL, CONSTRUCTS, on_change
 from .ops import REGISTRY
-from .ops.base import RESERVED_NAMES, Bool, ExprStr, Name, check_name, on_register
+from .ops.base import RESERVED_NAMES, Bool, ExprStr, Name, Op, check_name, on_register
 from .plugins import load_plugins
 
 FORMAT_VERSION = 1
@@ -310,20 +310,24 @@ class _ValidatedBy:
     models inline.
     """
 
-    def __init__(self, model: type[BaseModel]) -> None:
-        self.model = model
+    def __init__(self, op: Op) -> None:
+        self.op = op
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
-        return core_schema.no_info_plain_validator_function(self.model.model_validate)
+        op = self.op
+
+        def validate(value: Any) -> Any:
+            # read at each use: a built-in kind's model is made the first time (LazySpec)
+            return op.spec.model_validate(value)
+
+        return core_schema.no_info_plain_validator_function(validate)
 
 
 def _layer_members(inline: bool) -> list[Any]:
     """One node union member per layer kind, tagged with its kind: the layer model inline
     (the JSON Schema), or validated by the model's own validator (`_ValidatedBy`)."""
     return [
-        Annotated[op.spec, Tag(kind)]
-        if inline
-        else Annotated[Any, _ValidatedBy(op.spec), Tag(kind)]
+        Annotated[op.spec, Tag(kind)] if inline else Annotated[Any, _ValidatedBy(op), Tag(kind)]
         for kind, op in sorted(REGISTRY.items())
     ]
 

@@ -7,6 +7,7 @@ in eval it is the identity.
 """
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import create_model
@@ -19,6 +20,7 @@ from .base import (
     Inferred,
     Int,
     LayerSpec,
+    LazySpec,
     Op,
     ShapeContext,
     ShapeFailure,
@@ -38,12 +40,15 @@ def _elementwise(
     category: Category = "act",
 ) -> None:
     """Register a shape-preserving kind whose fields are torch's keyword arguments."""
-    spec = create_model(
-        f"{torch_name}Spec",
-        __base__=LayerSpec,
-        __doc__=f"{kind}: {summary}.",
-        type=(Literal[kind], ...),
-        **fields,
+    spec = LazySpec(
+        partial(
+            create_model,
+            f"{torch_name}Spec",
+            __base__=LayerSpec,
+            __doc__=f"{kind}: {summary}.",
+            type=(Literal[kind], ...),
+            **fields,
+        )
     )
     register(
         type(
@@ -73,18 +78,21 @@ _elementwise(
 _elementwise("mish", "Mish", "x * tanh(softplus(x))", {"inplace": (Bool, False)})
 
 
-class PReLUSpec(LayerSpec):
-    """prelu: leaky ReLU with a learned slope, shared (num_parameters 1) or one per channel."""
+def _p_re_lu_spec() -> type[LayerSpec]:
+    class PReLUSpec(LayerSpec):
+        """prelu: leaky ReLU with a learned slope, shared (num_parameters 1) or one per channel."""
 
-    type: Literal["prelu"]
-    num_parameters: Int(ge=1) = 1  # type: ignore[valid-type]
-    init: Float() = 0.25  # type: ignore[valid-type]
+        type: Literal["prelu"]
+        num_parameters: Int(ge=1) = 1  # type: ignore[valid-type]
+        init: Float() = 0.25  # type: ignore[valid-type]
+
+    return PReLUSpec
 
 
 @register
 class PReLU(Op):
     kind = "prelu"
-    spec = PReLUSpec
+    spec = LazySpec(_p_re_lu_spec)
     torch_name = "PReLU"
     category = "act"
     summary = "leaky ReLU with learned slopes"
@@ -132,18 +140,21 @@ class PReLU(Op):
         )
 
 
-class StochasticDepthSpec(LayerSpec):
-    """stochastic_depth: drops the input per sample (`row`) or per batch in training."""
+def _stochastic_depth_spec() -> type[LayerSpec]:
+    class StochasticDepthSpec(LayerSpec):
+        """stochastic_depth: drops the input per sample (`row`) or per batch in training."""
 
-    type: Literal["stochastic_depth"]
-    p: Float(ge=0, le=1)  # type: ignore[valid-type]
-    mode: Literal["row", "batch"]
+        type: Literal["stochastic_depth"]
+        p: Float(ge=0, le=1)  # type: ignore[valid-type]
+        mode: Literal["row", "batch"]
+
+    return StochasticDepthSpec
 
 
 @register
 class StochasticDepth(Op):
     kind = "stochastic_depth"
-    spec = StochasticDepthSpec
+    spec = LazySpec(_stochastic_depth_spec)
     torch_name = "StochasticDepth"
     category = "dropout"
     summary = "drops residual branches in training (torchvision.ops.StochasticDepth)"

@@ -10,16 +10,19 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from ..dims import Shape
-from .base import Floats, Inferred, LayerSpec, ShapeContext, ShapeFailure, fmt, register
+from .base import Floats, Inferred, LayerSpec, LazySpec, ShapeContext, ShapeFailure, fmt, register
 from .merge import _FunctionOp
 
 
-class ChannelAffineSpec(LayerSpec):
-    """channel_affine: `x[:, c] * scale[c] + shift[c]` for every channel c (no parameters)."""
+def _channel_affine_spec() -> type[LayerSpec]:
+    class ChannelAffineSpec(LayerSpec):
+        """channel_affine: `x[:, c] * scale[c] + shift[c]` for every channel c (no parameters)."""
 
-    type: Literal["channel_affine"]
-    scale: Floats()  # type: ignore[valid-type]
-    shift: Floats()  # type: ignore[valid-type]
+        type: Literal["channel_affine"]
+        scale: Floats()  # type: ignore[valid-type]
+        shift: Floats()  # type: ignore[valid-type]
+
+    return ChannelAffineSpec
 
 
 def channel_affine(x: Any, scale: Sequence[float], shift: Sequence[float]) -> Any:
@@ -41,7 +44,7 @@ def channel_affine(
 @register
 class ChannelAffine(_FunctionOp):
     kind = "channel_affine"
-    spec = ChannelAffineSpec
+    spec = LazySpec(_channel_affine_spec)
     summary = "fixed per-channel scale and shift (torchvision's transform_input)"
     category = "norm"
 

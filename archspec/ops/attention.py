@@ -27,6 +27,7 @@ from .base import (
     Inferred,
     Int,
     LayerSpec,
+    LazySpec,
     Op,
     ShapeContext,
     ShapeFailure,
@@ -56,24 +57,27 @@ def _tokens(x: Shape, kind: str) -> None:
         )
 
 
-class MultiheadAttentionSpec(LayerSpec):
-    """multihead_attention: self-attention of `num_heads` heads over (N, L, D) tokens, with
-    nn.MultiheadAttention's state_dict (`in_proj_weight`, `in_proj_bias`, `out_proj`);
-    `embed_dim` is inferred from D."""
+def _multihead_attention_spec() -> type[LayerSpec]:
+    class MultiheadAttentionSpec(LayerSpec):
+        """multihead_attention: self-attention of `num_heads` heads over (N, L, D) tokens, with
+        nn.MultiheadAttention's state_dict (`in_proj_weight`, `in_proj_bias`, `out_proj`);
+        `embed_dim` is inferred from D."""
 
-    type: Literal["multihead_attention"]
-    num_heads: Int(ge=1)  # type: ignore[valid-type]
-    dropout: Float(ge=0, le=1) = Field(0.0, description="dropout on the attention weights")  # type: ignore[valid-type]
-    bias: Bool = True
-    embed_dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; checked against the input's D if given"
-    )
+        type: Literal["multihead_attention"]
+        num_heads: Int(ge=1)  # type: ignore[valid-type]
+        dropout: Float(ge=0, le=1) = Field(0.0, description="dropout on the attention weights")  # type: ignore[valid-type]
+        bias: Bool = True
+        embed_dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; checked against the input's D if given"
+        )
+
+    return MultiheadAttentionSpec
 
 
 @register
 class MultiheadAttention(Op):
     kind = "multihead_attention"
-    spec = MultiheadAttentionSpec
+    spec = LazySpec(_multihead_attention_spec)
     inferred = ("embed_dim",)
     torch_name = "MultiheadAttention"
     category = "linear"
@@ -142,18 +146,21 @@ class _Functional(StatelessOp):
     style = "function"
 
 
-class SelectSpec(LayerSpec):
-    """select: one token (`x[:, 0]`, ViT's class token): `index` along `dim`, which goes."""
+def _select_spec() -> type[LayerSpec]:
+    class SelectSpec(LayerSpec):
+        """select: one token (`x[:, 0]`, ViT's class token): `index` along `dim`, which goes."""
 
-    type: Literal["select"]
-    dim: Int(ge=1) = Field(1, description="the dim to index; the batch dim 0 stays")  # type: ignore[valid-type]
-    index: Int() = Field(0, description="the position taken; negative counts from the end")  # type: ignore[valid-type]
+        type: Literal["select"]
+        dim: Int(ge=1) = Field(1, description="the dim to index; the batch dim 0 stays")  # type: ignore[valid-type]
+        index: Int() = Field(0, description="the position taken; negative counts from the end")  # type: ignore[valid-type]
+
+    return SelectSpec
 
 
 @register
 class Select(_Functional):
     kind = "select"
-    spec = SelectSpec
+    spec = LazySpec(_select_spec)
     summary = "one position of a dim, which goes (`x[:, 0]`: ViT's class token)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
@@ -186,20 +193,23 @@ class Select(_Functional):
         return f"{x}.select({lit(dim)}, {lit(a['index'])})"
 
 
-class ExpandSpec(LayerSpec):
-    """expand: the first input (a learned token, (1, ...)) repeated over the batch of the
-    second, as ViT's `class_token.expand(n, -1, -1)`; `from: [token, x]`."""
+def _expand_spec() -> type[LayerSpec]:
+    class ExpandSpec(LayerSpec):
+        """expand: the first input (a learned token, (1, ...)) repeated over the batch of the
+        second, as ViT's `class_token.expand(n, -1, -1)`; `from: [token, x]`."""
 
-    type: Literal["expand"]
-    ndim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; the first input's rank, checked if given"
-    )
+        type: Literal["expand"]
+        ndim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; the first input's rank, checked if given"
+        )
+
+    return ExpandSpec
 
 
 @register
 class Expand(_Functional):
     kind = "expand"
-    spec = ExpandSpec
+    spec = LazySpec(_expand_spec)
     arity = 2
     inferred = ("ndim",)
     summary = "a (1, ...) tensor viewed over the batch of another (`t.expand(n, -1, -1)`)"
@@ -241,18 +251,23 @@ def expand_batch(t: Any, x: Any) -> Any:
     return t.expand(x.shape[0], *([-1] * (t.dim() - 1)))
 
 
-class CheckSizeSpec(LayerSpec):
-    """check_size: asserts the input's spatial size (dims 2, 3, ...) is `size` and passes the
-    input on, as torchvision's ViT asserts its image size before its patch embedding."""
+def _check_size_spec() -> type[LayerSpec]:
+    class CheckSizeSpec(LayerSpec):
+        """check_size: asserts the input's spatial size (dims 2, 3, ...) is `size` and passes the
+        input on, as torchvision's ViT asserts its image size before its patch embedding."""
 
-    type: Literal["check_size"]
-    size: IntList = Field(description="the one size each spatial dim must have, e.g. [224, 224]")
+        type: Literal["check_size"]
+        size: IntList = Field(
+            description="the one size each spatial dim must have, e.g. [224, 224]"
+        )
+
+    return CheckSizeSpec
 
 
 @register
 class CheckSize(_Functional):
     kind = "check_size"
-    spec = CheckSizeSpec
+    spec = LazySpec(_check_size_spec)
     summary = "asserts the spatial size of its input (ViT's image-size check)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:

@@ -26,6 +26,8 @@ from pydantic import (
 
 from ..dims import Dim, ExpressionTooLarge, Shape
 from ..expr import ExprError, parse_kept
+from .lazyspec import LazySpec as LazySpec
+from .lazyspec import is_lazy
 from .names import NAME_RE as NAME_RE
 from .names import RESERVED_NAMES as RESERVED_NAMES
 from .names import check_name as check_name
@@ -401,12 +403,8 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
     kind = getattr(op_cls, "kind", None)
     if not isinstance(kind, str) or not NAME_RE.match(kind):
         raise TypeError(f"{op_cls.__name__}: `kind` must be an identifier string")
-    spec = getattr(op_cls, "spec", None)
-    if not (isinstance(spec, type) and issubclass(spec, LayerSpec)):
-        raise TypeError(f"{op_cls.__name__}: `spec` must subclass archspec.ops.LayerSpec")
-    type_field = spec.model_fields.get("type")
-    if type_field is None or type_field.annotation != Literal[kind]:  # type: ignore[valid-type]
-        raise TypeError(f"{op_cls.__name__}: spec needs `type: Literal[{kind!r}]`")
+    # a lazy built-in model is checked when it is made (lazyspec.LazySpec)
+    spec = None if is_lazy(op_cls) else _checked_spec(op_cls, kind)
     if op_cls.infer is Op.infer:
         raise TypeError(f"{op_cls.__name__} ({kind}): no shape rule (`infer`) defined")
     if op_cls.style in ("module", "tensor") and op_cls.build is Op.build:
@@ -438,19 +436,36 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
     return op_cls
 
 
-def _check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec]) -> None:
-    """The per-kind facts the passes read are valid, or the kind is refused now."""
+def _checked_spec(op_cls: type[Op], kind: str) -> type[LayerSpec]:
+    spec = getattr(op_cls, "spec", None)
+    if not (isinstance(spec, type) and issubclass(spec, LayerSpec)):
+        raise TypeError(f"{op_cls.__name__}: `spec` must subclass archspec.ops.LayerSpec")
+    type_field = spec.model_fields.get("type")
+    if type_field is None or type_field.annotation != Literal[kind]:  # type: ignore[valid-type]
+        raise TypeError(f"{op_cls.__name__}: spec needs `type: Literal[{kind!r}]`")
+    return spec
+
+
+def check_made_spec(op_cls: type[Op], kind: str) -> None:
+    """What `register` checks of a spec model, for one made after registration."""
+    _check_facts(op_cls, kind, _checked_spec(op_cls, kind))
+
+
+def _check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec] | None) -> None:
+    """The per-kind facts the passes read are valid, or the kind is refused now (those
+    that read the spec model, once there is one)."""
+    fields = {} if spec is None else spec.model_fields
     where = f"{op_cls.__name__} ({kind})"
     if op_cls.category not in CATEGORIES:
         raise TypeError(f"{where}: `category` must be one of {', '.join(CATEGORIES)}")
     nd = op_cls.window_dims
     if isinstance(nd, bool) or not isinstance(nd, int) or not 0 <= nd <= 3:
         raise TypeError(f"{where}: `window_dims` must be 0, 1, 2 or 3")
-    missing = [f for f in ("kernel_size", "padding") if f not in spec.model_fields]
-    if nd and missing:
+    missing = [f for f in ("kernel_size", "padding") if f not in fields]
+    if nd and missing and spec is not None:
         raise TypeError(f"{where}: a windowed layer needs the spec field(s) {', '.join(missing)}")
     label = op_cls.label_field
-    if label is not None and label not in spec.model_fields:
+    if label is not None and label not in fields and spec is not None:
         raise TypeError(f"{where}: `label_field` {label!r} is not a field of its spec")
     if not isinstance(op_cls.join_sign, str):
         raise TypeError(f"{where}: `join_sign` must be a string")
@@ -460,7 +475,8 @@ def _check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec]) -> None:
             raise TypeError(f"{where}: a tensor op reads no input: `arity` must be 0")
     elif arity != "many" and (isinstance(arity, bool) or not isinstance(arity, int) or arity < 1):
         raise TypeError(f"{where}: `arity` must be a positive int or 'many'")
-    if (f := op_cls.names_field) and (f not in spec.model_fields or op_cls.style != "function"):
+    f = op_cls.names_field
+    if f and spec is not None and (f not in fields or op_cls.style != "function"):
         raise TypeError(f"{where}: `names_field` must name a field of a function op's spec")
     optional = op_cls.optional_tensors
     if not isinstance(optional, tuple) or not set(optional) <= {"weight", "bias"}:

@@ -20,6 +20,7 @@ from .base import (
     Int,
     Ints,
     LayerSpec,
+    LazySpec,
     Op,
     ShapeContext,
     ShapeFailure,
@@ -233,23 +234,26 @@ class _ConvBase(Op):
         )
 
 
-class StdConv2dSpec(LayerSpec):
-    """std_conv2d: a conv2d whose weight is standardised per output channel in forward."""
+def _std_conv2d_spec() -> type[LayerSpec]:
+    class StdConv2dSpec(LayerSpec):
+        """std_conv2d: a conv2d whose weight is standardised per output channel in forward."""
 
-    type: Literal["std_conv2d"]
-    out_channels: Int(ge=1) = Field(..., description="number of filters")  # type: ignore[valid-type]
-    kernel_size: Ints(ge=1)  # type: ignore[valid-type]
-    stride: Ints(ge=1) = 1  # type: ignore[valid-type]
-    padding: Ints(ge=0, choices=("same", "valid")) = 0  # type: ignore[valid-type]
-    dilation: Ints(ge=1) = 1  # type: ignore[valid-type]
-    groups: Int(ge=1) = 1  # type: ignore[valid-type]
-    bias: Bool = True
-    eps: Float(gt=0) = 1e-6  # type: ignore[valid-type]
-    scaled: Bool = False
-    gamma: Float(gt=0) = 1.0  # type: ignore[valid-type]
-    in_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; checked if given"
-    )
+        type: Literal["std_conv2d"]
+        out_channels: Int(ge=1) = Field(..., description="number of filters")  # type: ignore[valid-type]
+        kernel_size: Ints(ge=1)  # type: ignore[valid-type]
+        stride: Ints(ge=1) = 1  # type: ignore[valid-type]
+        padding: Ints(ge=0, choices=("same", "valid")) = 0  # type: ignore[valid-type]
+        dilation: Ints(ge=1) = 1  # type: ignore[valid-type]
+        groups: Int(ge=1) = 1  # type: ignore[valid-type]
+        bias: Bool = True
+        eps: Float(gt=0) = 1e-6  # type: ignore[valid-type]
+        scaled: Bool = False
+        gamma: Float(gt=0) = 1.0  # type: ignore[valid-type]
+        in_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; checked if given"
+        )
+
+    return StdConv2dSpec
 
 
 @register
@@ -260,7 +264,7 @@ class StdConv2d(_ConvBase):
     `gain` (starting at 1) times gamma / sqrt(fan_in)."""
 
     kind = "std_conv2d"
-    spec = StdConv2dSpec
+    spec = LazySpec(_std_conv2d_spec)
     nd = 2
     window_dims = 2
     torch_name = "StdConv2d"
@@ -520,7 +524,7 @@ def _register_family() -> None:
                 (_ConvBase,),
                 {
                     "kind": kind,
-                    "spec": _conv_spec(kind),
+                    "spec": LazySpec(partial(_conv_spec, kind)),
                     "nd": nd,
                     "window_dims": nd,
                     "torch_name": f"Conv{nd}d",
@@ -536,7 +540,7 @@ def _register_family() -> None:
                     (_PoolBase,),
                     {
                         "kind": kind,
-                        "spec": _pool_spec(kind, avg),
+                        "spec": LazySpec(partial(_pool_spec, kind, avg)),
                         "nd": nd,
                         "avg": avg,
                         "window_dims": nd,
@@ -552,7 +556,7 @@ def _register_family() -> None:
                     (_AdaptiveBase,),
                     {
                         "kind": kind,
-                        "spec": _adaptive_spec(kind),
+                        "spec": LazySpec(partial(_adaptive_spec, kind)),
                         "nd": nd,
                         "avg": avg,
                         "torch_name": f"Adaptive{'Avg' if avg else 'Max'}Pool{nd}d",

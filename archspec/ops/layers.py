@@ -1,6 +1,7 @@
 """Linear, normalisation, activations, dropout, flatten, identity."""
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field, create_model
@@ -14,6 +15,7 @@ from .base import (
     Inferred,
     Int,
     LayerSpec,
+    LazySpec,
     Op,
     ShapeContext,
     ShapeFailure,
@@ -25,21 +27,24 @@ from .base import (
 from .emitting import emit_call
 
 
-class LinearSpec(LayerSpec):
-    """linear: fully connected; in_features is inferred from the last input dim."""
+def _linear_spec() -> type[LayerSpec]:
+    class LinearSpec(LayerSpec):
+        """linear: fully connected; in_features is inferred from the last input dim."""
 
-    type: Literal["linear"]
-    out_features: Int(ge=1)  # type: ignore[valid-type]
-    bias: Bool = True
-    in_features: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; checked against the input if given"
-    )
+        type: Literal["linear"]
+        out_features: Int(ge=1)  # type: ignore[valid-type]
+        bias: Bool = True
+        in_features: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; checked against the input if given"
+        )
+
+    return LinearSpec
 
 
 @register
 class Linear(Op):
     kind = "linear"
-    spec = LinearSpec
+    spec = LazySpec(_linear_spec)
     inferred = ("in_features",)
     torch_name = "Linear"
     category = "linear"
@@ -196,7 +201,7 @@ for _nd, _ranks in ((1, (2, 3)), (2, (4,)), (3, (5,))):
             (_BatchNorm,),
             {
                 "kind": f"batchnorm{_nd}d",
-                "spec": _bn_spec(f"batchnorm{_nd}d"),
+                "spec": LazySpec(partial(_bn_spec, f"batchnorm{_nd}d")),
                 "ranks": _ranks,
                 "torch_name": f"BatchNorm{_nd}d",
                 "summary": f"batch normalisation over {'features' if _nd == 1 else 'channels'}",
@@ -205,20 +210,23 @@ for _nd, _ranks in ((1, (2, 3)), (2, (4,)), (3, (5,))):
     )
 
 
-class LrnSpec(LayerSpec):
-    """local_response_norm: AlexNet's normalisation across nearby channels."""
+def _lrn_spec() -> type[LayerSpec]:
+    class LrnSpec(LayerSpec):
+        """local_response_norm: AlexNet's normalisation across nearby channels."""
 
-    type: Literal["local_response_norm"]
-    size: Int(ge=1)  # type: ignore[valid-type]
-    alpha: Float(ge=0) = 1e-4  # type: ignore[valid-type]
-    beta: Float(ge=0) = 0.75  # type: ignore[valid-type]
-    k: Float() = 1.0  # type: ignore[valid-type]
+        type: Literal["local_response_norm"]
+        size: Int(ge=1)  # type: ignore[valid-type]
+        alpha: Float(ge=0) = 1e-4  # type: ignore[valid-type]
+        beta: Float(ge=0) = 0.75  # type: ignore[valid-type]
+        k: Float() = 1.0  # type: ignore[valid-type]
+
+    return LrnSpec
 
 
 @register
 class LocalResponseNorm(Op):
     kind = "local_response_norm"
-    spec = LrnSpec
+    spec = LazySpec(_lrn_spec)
     torch_name = "LocalResponseNorm"
     category = "norm"
     summary = "local response normalisation (AlexNet)"
@@ -305,12 +313,15 @@ def _simple(
     *,
     category: Category,
 ) -> None:
-    spec = create_model(
-        f"{torch_name}Spec",
-        __base__=LayerSpec,
-        __doc__=f"{kind}: {summary}.",
-        type=(Literal[kind], ...),
-        **fields,
+    spec = LazySpec(
+        partial(
+            create_model,
+            f"{torch_name}Spec",
+            __base__=LayerSpec,
+            __doc__=f"{kind}: {summary}.",
+            type=(Literal[kind], ...),
+            **fields,
+        )
     )
     defaults = {k: (None if v[1] is ... else v[1]) for k, v in fields.items()}
     register(
@@ -381,18 +392,21 @@ _simple(
 _simple("identity", "Identity", "passes its input through", {}, category="reshape")
 
 
-class FlattenSpec(LayerSpec):
-    """flatten: merges dims start_dim..end_dim (default: all but the batch)."""
+def _flatten_spec() -> type[LayerSpec]:
+    class FlattenSpec(LayerSpec):
+        """flatten: merges dims start_dim..end_dim (default: all but the batch)."""
 
-    type: Literal["flatten"]
-    start_dim: Int() = 1  # type: ignore[valid-type]
-    end_dim: Int() = -1  # type: ignore[valid-type]
+        type: Literal["flatten"]
+        start_dim: Int() = 1  # type: ignore[valid-type]
+        end_dim: Int() = -1  # type: ignore[valid-type]
+
+    return FlattenSpec
 
 
 @register
 class Flatten(Op):
     kind = "flatten"
-    spec = FlattenSpec
+    spec = LazySpec(_flatten_spec)
     torch_name = "Flatten"
     category = "reshape"
     summary = "flattens dims into one (named: `torch.flatten` in forward)"

@@ -13,7 +13,7 @@ from functools import lru_cache, partial
 from typing import Any, ClassVar, Literal, get_args
 
 from ..dims import Dim, Floor, Shape, total
-from .base import Inferred, Int, LayerSpec, Op, ShapeContext, ShapeFailure, fmt, register
+from .base import Inferred, Int, LayerSpec, LazySpec, Op, ShapeContext, ShapeFailure, fmt, register
 
 
 class _FunctionOp(Op):
@@ -80,16 +80,19 @@ class _Elementwise(_FunctionOp):
         return f" {self.join_sign} ".join(a["_inputs"])
 
 
-class AddSpec(LayerSpec):
-    """add: elementwise sum of two or more inputs (`from: [a, b]`), with broadcasting."""
+def _add_spec() -> type[LayerSpec]:
+    class AddSpec(LayerSpec):
+        """add: elementwise sum of two or more inputs (`from: [a, b]`), with broadcasting."""
 
-    type: Literal["add"]
+        type: Literal["add"]
+
+    return AddSpec
 
 
 @register
 class Add(_Elementwise):
     kind = "add"
-    spec = AddSpec
+    spec = LazySpec(_add_spec)
     summary = "elementwise sum (residual join)"
     join_sign = "+"
     join = _ADD
@@ -101,34 +104,40 @@ class Add(_Elementwise):
         return super().infer(attrs, inputs, ctx)
 
 
-class MulSpec(LayerSpec):
-    """mul: elementwise product of two or more inputs (`from: [a, b]`), with broadcasting:
-    a squeeze-excitation gate `x * scale` with scale (N, C, 1, 1), a layer scale."""
+def _mul_spec() -> type[LayerSpec]:
+    class MulSpec(LayerSpec):
+        """mul: elementwise product of two or more inputs (`from: [a, b]`), with broadcasting:
+        a squeeze-excitation gate `x * scale` with scale (N, C, 1, 1), a layer scale."""
 
-    type: Literal["mul"]
+        type: Literal["mul"]
+
+    return MulSpec
 
 
 @register
 class Mul(_Elementwise):
     kind = "mul"
-    spec = MulSpec
+    spec = LazySpec(_mul_spec)
     summary = "elementwise product with broadcasting (gate, layer scale)"
     join_sign = "*"
     join = _MUL
     apply = operator.mul
 
 
-class SubSpec(LayerSpec):
-    """sub: the elementwise difference of two inputs, `from: [a, b]` giving `a - b`, with
-    broadcasting: PoolFormer's token mixer `pool(x) - x`."""
+def _sub_spec() -> type[LayerSpec]:
+    class SubSpec(LayerSpec):
+        """sub: the elementwise difference of two inputs, `from: [a, b]` giving `a - b`, with
+        broadcasting: PoolFormer's token mixer `pool(x) - x`."""
 
-    type: Literal["sub"]
+        type: Literal["sub"]
+
+    return SubSpec
 
 
 @register
 class Sub(_Elementwise):
     kind = "sub"
-    spec = SubSpec
+    spec = LazySpec(_sub_spec)
     arity = 2
     summary = "elementwise difference `a - b` with broadcasting (PoolFormer's pool(x) - x)"
     join_sign = "-"
@@ -144,17 +153,20 @@ _DIV = _Join(
 )
 
 
-class DivSpec(LayerSpec):
-    """div: the elementwise quotient of two inputs, `from: [a, b]` giving `a / b`, with
-    broadcasting: ConvNeXt V2's GRN divides each channel's norm by their mean."""
+def _div_spec() -> type[LayerSpec]:
+    class DivSpec(LayerSpec):
+        """div: the elementwise quotient of two inputs, `from: [a, b]` giving `a / b`, with
+        broadcasting: ConvNeXt V2's GRN divides each channel's norm by their mean."""
 
-    type: Literal["div"]
+        type: Literal["div"]
+
+    return DivSpec
 
 
 @register
 class Div(_Elementwise):
     kind = "div"
-    spec = DivSpec
+    spec = LazySpec(_div_spec)
     arity = 2
     summary = "elementwise quotient `a / b` with broadcasting (GRN's x_g / mean)"
     join_sign = "/"
@@ -336,17 +348,20 @@ def least_value(d: Dim, lows: Mapping[str, int]) -> int | None:
     return d.evaluate(lows) if grows(d) else None
 
 
-class ConcatSpec(LayerSpec):
-    """concat: joins inputs along `dim` (default 1, channels); `from: [a, b, ...]`."""
+def _concat_spec() -> type[LayerSpec]:
+    class ConcatSpec(LayerSpec):
+        """concat: joins inputs along `dim` (default 1, channels); `from: [a, b, ...]`."""
 
-    type: Literal["concat"]
-    dim: Int() = 1  # type: ignore[valid-type]
+        type: Literal["concat"]
+        dim: Int() = 1  # type: ignore[valid-type]
+
+    return ConcatSpec
 
 
 @register
 class Concat(_FunctionOp):
     kind = "concat"
-    spec = ConcatSpec
+    spec = LazySpec(_concat_spec)
     style = "function"
     arity = "many"
     summary = "concatenation along a dim (Inception join)"
@@ -457,17 +472,20 @@ if not set(ACTIVATION_FNS) == set(_ACTIVATIONS) == set(_EMITTED_ACT) == set(_MOD
     raise TypeError("activation: every fn needs a torch function, an emitted call, a module kind")
 
 
-class ActivationSpec(LayerSpec):
-    """activation: a parameter-free function applied in forward (no submodule is created)."""
+def _activation_spec() -> type[LayerSpec]:
+    class ActivationSpec(LayerSpec):
+        """activation: a parameter-free function applied in forward (no submodule is created)."""
 
-    type: Literal["activation"]
-    fn: ActivationFn
+        type: Literal["activation"]
+        fn: ActivationFn
+
+    return ActivationSpec
 
 
 @register
 class Activation(_FunctionOp):
     kind = "activation"
-    spec = ActivationSpec
+    spec = LazySpec(_activation_spec)
     style = "function"
     summary = "activation function computed in forward (e.g. after a residual add)"
     category = "act"

@@ -21,6 +21,7 @@ from .base import (
     Int,
     Ints,
     LayerSpec,
+    LazySpec,
     Op,
     ShapeContext,
     ShapeFailure,
@@ -53,16 +54,19 @@ def _check_given(kind: str, field: str, given: Any, actual: Any) -> None:
         )
 
 
-class GroupNormSpec(LayerSpec):
-    """group_norm: normalises groups of channels; num_channels is inferred."""
+def _group_norm_spec() -> type[LayerSpec]:
+    class GroupNormSpec(LayerSpec):
+        """group_norm: normalises groups of channels; num_channels is inferred."""
 
-    type: Literal["group_norm"]
-    num_groups: Int(ge=1)  # type: ignore[valid-type]
-    eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
-    affine: Bool = True
-    num_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; checked if given"
-    )
+        type: Literal["group_norm"]
+        num_groups: Int(ge=1)  # type: ignore[valid-type]
+        eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
+        affine: Bool = True
+        num_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; checked if given"
+        )
+
+    return GroupNormSpec
 
 
 def _group_message(x: Shape, g: int, per_group: Dim) -> str:
@@ -75,7 +79,7 @@ def _group_message(x: Shape, g: int, per_group: Dim) -> str:
 @register
 class GroupNorm(_Norm):
     kind = "group_norm"
-    spec = GroupNormSpec
+    spec = LazySpec(_group_norm_spec)
     inferred = ("num_channels",)
     torch_name = "GroupNorm"
     summary = "group normalisation over channels (dim 1)"
@@ -122,17 +126,20 @@ class GroupNorm(_Norm):
         )
 
 
-class InstanceNorm2dSpec(LayerSpec):
-    """instance_norm2d: normalises each channel of each sample; num_features is inferred."""
+def _instance_norm2d_spec() -> type[LayerSpec]:
+    class InstanceNorm2dSpec(LayerSpec):
+        """instance_norm2d: normalises each channel of each sample; num_features is inferred."""
 
-    type: Literal["instance_norm2d"]
-    eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
-    momentum: Float(ge=0, le=1) | None = 0.1  # type: ignore[valid-type]
-    affine: Bool = False
-    track_running_stats: Bool = False
-    num_features: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; checked if given"
-    )
+        type: Literal["instance_norm2d"]
+        eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
+        momentum: Float(ge=0, le=1) | None = 0.1  # type: ignore[valid-type]
+        affine: Bool = False
+        track_running_stats: Bool = False
+        num_features: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; checked if given"
+        )
+
+    return InstanceNorm2dSpec
 
 
 def _spatial_message(x: Shape, spatial: Dim) -> str:
@@ -142,7 +149,7 @@ def _spatial_message(x: Shape, spatial: Dim) -> str:
 @register
 class InstanceNorm2d(_Norm):
     kind = "instance_norm2d"
-    spec = InstanceNorm2dSpec
+    spec = LazySpec(_instance_norm2d_spec)
     inferred = ("num_features",)
     torch_name = "InstanceNorm2d"
     summary = "instance normalisation of each channel of each sample"
@@ -201,19 +208,22 @@ class InstanceNorm2d(_Norm):
         )
 
 
-class LayerNormSpec(LayerSpec):
-    """layer_norm: normalises over the input's last `dims` dims (or `normalized_shape`)."""
+def _layer_norm_spec() -> type[LayerSpec]:
+    class LayerNormSpec(LayerSpec):
+        """layer_norm: normalises over the input's last `dims` dims (or `normalized_shape`)."""
 
-    type: Literal["layer_norm"]
-    dims: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="how many trailing dims to normalise over (default 1)"
-    )
-    normalized_shape: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; the trailing dims, checked against the input if given"
-    )
-    eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
-    elementwise_affine: Bool = True
-    bias: Bool = True
+        type: Literal["layer_norm"]
+        dims: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="how many trailing dims to normalise over (default 1)"
+        )
+        normalized_shape: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; the trailing dims, checked against the input if given"
+        )
+        eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
+        elementwise_affine: Bool = True
+        bias: Bool = True
+
+    return LayerNormSpec
 
 
 def _last_dims_message(x: Shape, shape: tuple[int, ...]) -> str:
@@ -223,7 +233,7 @@ def _last_dims_message(x: Shape, shape: tuple[int, ...]) -> str:
 @register
 class LayerNorm(_Norm):
     kind = "layer_norm"
-    spec = LayerNormSpec
+    spec = LazySpec(_layer_norm_spec)
     inferred = ("normalized_shape",)
     torch_name = "LayerNorm"
     summary = "layer normalisation over the last dims"
@@ -323,22 +333,25 @@ class LayerNorm(_Norm):
         )
 
 
-class LayerNorm2dSpec(LayerSpec):
-    """layer_norm2d: LayerNorm over the channels of an (N, C, H, W) tensor."""
+def _layer_norm2d_spec() -> type[LayerSpec]:
+    class LayerNorm2dSpec(LayerSpec):
+        """layer_norm2d: LayerNorm over the channels of an (N, C, H, W) tensor."""
 
-    type: Literal["layer_norm2d"]
-    eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
-    elementwise_affine: Bool = True
-    bias: Bool = True
-    num_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; checked if given"
-    )
+        type: Literal["layer_norm2d"]
+        eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
+        elementwise_affine: Bool = True
+        bias: Bool = True
+        num_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; checked if given"
+        )
+
+    return LayerNorm2dSpec
 
 
 @register
 class LayerNorm2d(_Norm):
     kind = "layer_norm2d"
-    spec = LayerNorm2dSpec
+    spec = LazySpec(_layer_norm2d_spec)
     inferred = ("num_channels",)
     torch_name = "LayerNorm2d"
     summary = "layer normalisation over NCHW channels (ConvNeXt's LayerNorm2d)"

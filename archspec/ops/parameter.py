@@ -25,6 +25,7 @@ from .base import (
     Inferred,
     Ints,
     LayerSpec,
+    LazySpec,
     Op,
     ShapeContext,
     ShapeFailure,
@@ -38,19 +39,22 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_NUMEL = 10**10
 
 
-class ParameterSpec(LayerSpec):
-    """parameter: a learned tensor of `shape`, registered on the enclosing module under the
-    node's name (or `key`), initialised to `value` (`init: constant`) or drawn from a
-    normal or truncated normal distribution."""
+def _parameter_spec() -> type[LayerSpec]:
+    class ParameterSpec(LayerSpec):
+        """parameter: a learned tensor of `shape`, registered on the enclosing module under the
+        node's name (or `key`), initialised to `value` (`init: constant`) or drawn from a
+        normal or truncated normal distribution."""
 
-    type: Literal["parameter"]
-    shape: Ints(ge=1) = Field(..., description="the tensor's shape, e.g. `[in_channels, 1, 1]`")  # type: ignore[valid-type]
-    init: Literal["constant", "normal", "trunc_normal"] = Field(
-        "constant", description="how the tensor starts: every element `value`, or random"
-    )
-    value: Float() = Field(0.0, description="the constant (`init: constant`)")  # type: ignore[valid-type]
-    mean: Float() = 0.0  # type: ignore[valid-type]
-    std: Float(ge=0) = Field(1.0, description="of `normal` and `trunc_normal`")  # type: ignore[valid-type]
+        type: Literal["parameter"]
+        shape: Ints(ge=1) = Field(..., description="the tensor's shape, e.g. `[in_channels, 1, 1]`")  # type: ignore[valid-type]
+        init: Literal["constant", "normal", "trunc_normal"] = Field(
+            "constant", description="how the tensor starts: every element `value`, or random"
+        )
+        value: Float() = Field(0.0, description="the constant (`init: constant`)")  # type: ignore[valid-type]
+        mean: Float() = 0.0  # type: ignore[valid-type]
+        std: Float(ge=0) = Field(1.0, description="of `normal` and `trunc_normal`")  # type: ignore[valid-type]
+
+    return ParameterSpec
 
 
 def _dims(attrs: Mapping[str, Any]) -> list[Any]:
@@ -83,7 +87,7 @@ def _bounded_shape(attrs: Mapping[str, Any], what: str) -> Shape:
 @register
 class ParameterOp(Op):
     kind = "parameter"
-    spec = ParameterSpec
+    spec = LazySpec(_parameter_spec)
     style = "tensor"
     arity = 0
     torch_name = "nn.Parameter"
@@ -148,27 +152,30 @@ class ParameterOp(Op):
         return f"nn.Parameter({data})"
 
 
-class BufferSpec(LayerSpec):
-    """buffer: a non-learned tensor of `shape`, registered on the enclosing module under the
-    node's name (or `key`), in the state_dict unless `persistent: false`."""
+def _buffer_spec() -> type[LayerSpec]:
+    class BufferSpec(LayerSpec):
+        """buffer: a non-learned tensor of `shape`, registered on the enclosing module under the
+        node's name (or `key`), in the state_dict unless `persistent: false`."""
 
-    type: Literal["buffer"]
-    shape: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
-        None,
-        description="the tensor's shape; required but for a relative_position_index, whose "
-        "shape is [h * w, h * w] for its window",
-    )
-    fill: Literal["constant", "arange", "relative_position_index"] = Field(
-        "constant",
-        description="every element `value`; 0, 1, ... in order; or, for shape [h * w, h * w], "
-        "the row of each pair's offset in an h x w window's bias table (`window`)",
-    )
-    value: Float() = Field(0.0, description="the constant (`fill: constant`)")  # type: ignore[valid-type]
-    window: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="[h, w] of the window (`fill: relative_position_index`)"
-    )
-    dtype: Literal["float32", "int64"] = "float32"
-    persistent: Bool = True
+        type: Literal["buffer"]
+        shape: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
+            None,
+            description="the tensor's shape; required but for a relative_position_index, whose "
+            "shape is [h * w, h * w] for its window",
+        )
+        fill: Literal["constant", "arange", "relative_position_index"] = Field(
+            "constant",
+            description="every element `value`; 0, 1, ... in order; or, for shape [h * w, h * w], "
+            "the row of each pair's offset in an h x w window's bias table (`window`)",
+        )
+        value: Float() = Field(0.0, description="the constant (`fill: constant`)")  # type: ignore[valid-type]
+        window: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="[h, w] of the window (`fill: relative_position_index`)"
+        )
+        dtype: Literal["float32", "int64"] = "float32"
+        persistent: Bool = True
+
+    return BufferSpec
 
 
 def _window(attrs: Mapping[str, Any]) -> tuple[int, int]:
@@ -207,7 +214,7 @@ def _check_value(attrs: Mapping[str, Any]) -> None:
 @register
 class BufferOp(Op):
     kind = "buffer"
-    spec = BufferSpec
+    spec = LazySpec(_buffer_spec)
     style = "tensor"
     arity = 0
     inferred = ("shape",)

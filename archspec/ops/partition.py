@@ -29,6 +29,7 @@ from .base import (
     Inferred,
     Int,
     LayerSpec,
+    LazySpec,
     Op,
     ShapeContext,
     ShapeFailure,
@@ -91,13 +92,16 @@ def _square(ctx: ShapeContext, x: Shape, kind: str) -> None:
     )
 
 
-class PartitionSpec(LayerSpec):
-    """partition: an (N, C, H, W) map cut into (N, G, size * size, C) groups of tokens: windows
-    of neighbours, or (`grid: true`) pixels spread H // size apart over the map."""
+def _partition_spec() -> type[LayerSpec]:
+    class PartitionSpec(LayerSpec):
+        """partition: an (N, C, H, W) map cut into (N, G, size * size, C) groups of tokens: windows
+        of neighbours, or (`grid: true`) pixels spread H // size apart over the map."""
 
-    type: Literal["partition"]
-    size: Int(ge=1) = Field(description="the side of a group: size x size tokens")  # type: ignore[valid-type]
-    grid: Bool = Field(False, description="grid partition (MaxViT's grid attention)")
+        type: Literal["partition"]
+        size: Int(ge=1) = Field(description="the side of a group: size x size tokens")  # type: ignore[valid-type]
+        grid: Bool = Field(False, description="grid partition (MaxViT's grid attention)")
+
+    return PartitionSpec
 
 
 def _grid_arg(a: Mapping[str, Any], lit: Callable[[Any], str]) -> str:
@@ -107,7 +111,7 @@ def _grid_arg(a: Mapping[str, Any], lit: Callable[[Any], str]) -> str:
 @register
 class Partition(StatelessOp):
     kind = "partition"
-    spec = PartitionSpec
+    spec = LazySpec(_partition_spec)
     torch_name = "MaxVitPartition"
     summary = "a map cut into windows or grids of tokens (MaxViT)"
 
@@ -137,19 +141,22 @@ class Partition(StatelessOp):
         return support_source("maxvit_partition", "MaxVitPartition")
 
 
-class DepartitionSpec(LayerSpec):
-    """departition: groups of tokens (N, G, size * size, C) back into the (N, C, H, W) map of
-    the second input (`from: [tokens, map]`), undoing a partition of the same size and kind."""
+def _departition_spec() -> type[LayerSpec]:
+    class DepartitionSpec(LayerSpec):
+        """departition: groups of tokens (N, G, size * size, C) back into the (N, C, H, W) map of
+        the second input (`from: [tokens, map]`), undoing a partition of the same size and kind."""
 
-    type: Literal["departition"]
-    size: Int(ge=1) = Field(description="the side of a group, as the partition's")  # type: ignore[valid-type]
-    grid: Bool = Field(False, description="undo a grid partition")
+        type: Literal["departition"]
+        size: Int(ge=1) = Field(description="the side of a group, as the partition's")  # type: ignore[valid-type]
+        grid: Bool = Field(False, description="undo a grid partition")
+
+    return DepartitionSpec
 
 
 @register
 class Departition(StatelessOp):
     kind = "departition"
-    spec = DepartitionSpec
+    spec = LazySpec(_departition_spec)
     torch_name = "MaxVitDepartition"
     arity = 2
     summary = "groups of tokens back into the map they were cut from (MaxViT)"
@@ -195,17 +202,20 @@ class Departition(StatelessOp):
         return support_source("maxvit_departition", "MaxVitDepartition")
 
 
-class RelativeAttentionSpec(LayerSpec):
-    """relative_attention: multi-head self-attention within each group of (N, G, P, D) tokens
-    (P = size * size), plus a learned bias per head and relative offset in the size x size
-    window, as torchvision's MaxViT RelativePositionalMultiHeadAttention (same keys)."""
+def _relative_attention_spec() -> type[LayerSpec]:
+    class RelativeAttentionSpec(LayerSpec):
+        """relative_attention: multi-head self-attention within each group of (N, G, P, D) tokens
+        (P = size * size), plus a learned bias per head and relative offset in the size x size
+        window, as torchvision's MaxViT RelativePositionalMultiHeadAttention (same keys)."""
 
-    type: Literal["relative_attention"]
-    head_dim: Int(ge=1) = Field(description="features per head; heads = D / head_dim")  # type: ignore[valid-type]
-    size: Int(ge=1) = Field(description="the side of a group's window: size * size tokens")  # type: ignore[valid-type]
-    feat_dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; the token features D, checked if given"
-    )
+        type: Literal["relative_attention"]
+        head_dim: Int(ge=1) = Field(description="features per head; heads = D / head_dim")  # type: ignore[valid-type]
+        size: Int(ge=1) = Field(description="the side of a group's window: size * size tokens")  # type: ignore[valid-type]
+        feat_dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; the token features D, checked if given"
+        )
+
+    return RelativeAttentionSpec
 
 
 def _heads(a: Mapping[str, Any]) -> int:
@@ -215,7 +225,7 @@ def _heads(a: Mapping[str, Any]) -> int:
 @register
 class RelativeAttention(Op):
     kind = "relative_attention"
-    spec = RelativeAttentionSpec
+    spec = LazySpec(_relative_attention_spec)
     inferred = ("feat_dim",)
     torch_name = "RelativePositionalMultiHeadAttention"
     category = "linear"

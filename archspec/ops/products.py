@@ -23,7 +23,17 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..dims import Dim, Shape, product
-from .base import Bool, Float, Inferred, LayerSpec, ShapeContext, ShapeFailure, fmt, register
+from .base import (
+    Bool,
+    Float,
+    Inferred,
+    LayerSpec,
+    LazySpec,
+    ShapeContext,
+    ShapeFailure,
+    fmt,
+    register,
+)
 from .merge import _FunctionOp, _Join, broadcast_all
 from .tensor import DimList, Mean
 
@@ -50,19 +60,22 @@ def _inner_message(kind: str, what: str, shapes: tuple[Shape, ...]) -> str:
     return f"{kind} {what} differ: {{a}} vs {{b}} ({', '.join(map(fmt, shapes))})"
 
 
-class MatmulSpec(LayerSpec):
-    """matmul: the matrix product of two inputs, `from: [a, b]` giving `a @ b` over their
-    last two dims (the dims before them broadcast); `transpose: true` gives
-    `a @ b.transpose(-2, -1)`, attention's scores `q @ k.transpose(-2, -1)`."""
+def _matmul_spec() -> type[LayerSpec]:
+    class MatmulSpec(LayerSpec):
+        """matmul: the matrix product of two inputs, `from: [a, b]` giving `a @ b` over their
+        last two dims (the dims before them broadcast); `transpose: true` gives
+        `a @ b.transpose(-2, -1)`, attention's scores `q @ k.transpose(-2, -1)`."""
 
-    type: Literal["matmul"]
-    transpose: Bool = Field(False, description="transpose the last two dims of b first")
+        type: Literal["matmul"]
+        transpose: Bool = Field(False, description="transpose the last two dims of b first")
+
+    return MatmulSpec
 
 
 @register
 class Matmul(_FunctionOp):
     kind = "matmul"
-    spec = MatmulSpec
+    spec = LazySpec(_matmul_spec)
     arity = 2
     category = "linear"
     summary = "matrix product `a @ b` of two inputs (attention's scores and weighted sum)"
@@ -98,22 +111,25 @@ def matmul_transposed(a: Any, b: Any) -> Any:
     return a @ b.transpose(-2, -1)
 
 
-class ScaledDotProductAttentionSpec(LayerSpec):
-    """scaled_dot_product_attention: `F.scaled_dot_product_attention(q, k, v)` of three
-    inputs, `from: [q, k, v]`, each (..., L, E): softmax(q k^T * scale) v, as timm's
-    Attention computes it."""
+def _scaled_dot_product_attention_spec() -> type[LayerSpec]:
+    class ScaledDotProductAttentionSpec(LayerSpec):
+        """scaled_dot_product_attention: `F.scaled_dot_product_attention(q, k, v)` of three
+        inputs, `from: [q, k, v]`, each (..., L, E): softmax(q k^T * scale) v, as timm's
+        Attention computes it."""
 
-    type: Literal["scaled_dot_product_attention"]
-    scale: Float(gt=0) | None = Field(  # type: ignore[valid-type]
-        None, description="the factor of the scores; default 1 / sqrt(E), torch's"
-    )
-    is_causal: Bool = Field(False, description="mask each query from the keys after it")
+        type: Literal["scaled_dot_product_attention"]
+        scale: Float(gt=0) | None = Field(  # type: ignore[valid-type]
+            None, description="the factor of the scores; default 1 / sqrt(E), torch's"
+        )
+        is_causal: Bool = Field(False, description="mask each query from the keys after it")
+
+    return ScaledDotProductAttentionSpec
 
 
 @register
 class ScaledDotProductAttention(_FunctionOp):
     kind = "scaled_dot_product_attention"
-    spec = ScaledDotProductAttentionSpec
+    spec = LazySpec(_scaled_dot_product_attention_spec)
     arity = 3
     category = "linear"
     summary = "softmax(q k^T * scale) v of three inputs (F.scaled_dot_product_attention)"
@@ -176,20 +192,23 @@ class ScaledDotProductAttention(_FunctionOp):
         return f"F.scaled_dot_product_attention({', '.join(args)})"
 
 
-class ScaleSpec(LayerSpec):
-    """scale: the input times a constant `factor`, plus a constant `offset` (`q * self.scale`;
-    DeiT's average of its two heads, `(x + x_dist) / 2`, as `factor: 0.5`; GRN's
-    `mean + eps` as `offset: 1.0e-6`)."""
+def _scale_spec() -> type[LayerSpec]:
+    class ScaleSpec(LayerSpec):
+        """scale: the input times a constant `factor`, plus a constant `offset` (`q * self.scale`;
+        DeiT's average of its two heads, `(x + x_dist) / 2`, as `factor: 0.5`; GRN's
+        `mean + eps` as `offset: 1.0e-6`)."""
 
-    type: Literal["scale"]
-    factor: Float() = Field(1.0, description="the constant the input is multiplied by")  # type: ignore[valid-type]
-    offset: Float() = Field(0.0, description="the constant added after")  # type: ignore[valid-type]
+        type: Literal["scale"]
+        factor: Float() = Field(1.0, description="the constant the input is multiplied by")  # type: ignore[valid-type]
+        offset: Float() = Field(0.0, description="the constant added after")  # type: ignore[valid-type]
+
+    return ScaleSpec
 
 
 @register
 class Scale(_FunctionOp):
     kind = "scale"
-    spec = ScaleSpec
+    spec = LazySpec(_scale_spec)
     category = "merge"
     summary = "the input times a constant, plus a constant (`x * factor + offset`)"
 
@@ -214,20 +233,23 @@ def scale_by(x: Any, factor: float, offset: float) -> Any:
     return x + offset if offset != 0 else x
 
 
-class VectorNormSpec(LayerSpec):
-    """vector_norm: the `ord`-norm over `dim` (`x.norm(p=2, dim=(2, 3), keepdim=True)`:
-    ConvNeXt V2's GRN), as `mean` averages."""
+def _vector_norm_spec() -> type[LayerSpec]:
+    class VectorNormSpec(LayerSpec):
+        """vector_norm: the `ord`-norm over `dim` (`x.norm(p=2, dim=(2, 3), keepdim=True)`:
+        ConvNeXt V2's GRN), as `mean` averages."""
 
-    type: Literal["vector_norm"]
-    dim: DimList = Field(description="the dims the norm runs over, e.g. [2, 3] for H and W")
-    keepdim: Bool = False
-    ord: Float(gt=0) = Field(2.0, description="the norm's p: 2 is Euclidean")  # type: ignore[valid-type]
+        type: Literal["vector_norm"]
+        dim: DimList = Field(description="the dims the norm runs over, e.g. [2, 3] for H and W")
+        keepdim: Bool = False
+        ord: Float(gt=0) = Field(2.0, description="the norm's p: 2 is Euclidean")  # type: ignore[valid-type]
+
+    return VectorNormSpec
 
 
 @register
 class VectorNorm(Mean):
     kind = "vector_norm"
-    spec = VectorNormSpec
+    spec = LazySpec(_vector_norm_spec)
     category = "pool"
     summary = "p-norm over dims (`x.norm(p=2, dim=[2, 3], keepdim=True)`: GRN)"
 
@@ -245,19 +267,22 @@ class VectorNorm(Mean):
         return f"{a['_inputs'][0]}.norm(p={lit(a['ord'])}, dim={lit(a['dim'])}{keep})"
 
 
-class AddcmulSpec(LayerSpec):
-    """addcmul: `torch.addcmul(a, b, c, value=value)`, a + value * b * c in one fused step,
-    of three inputs `from: [a, b, c]` with broadcasting (GRN's bias + weight * x): bit for
-    bit what torch computes, where an add after a mul may round differently."""
+def _addcmul_spec() -> type[LayerSpec]:
+    class AddcmulSpec(LayerSpec):
+        """addcmul: `torch.addcmul(a, b, c, value=value)`, a + value * b * c in one fused step,
+        of three inputs `from: [a, b, c]` with broadcasting (GRN's bias + weight * x): bit for
+        bit what torch computes, where an add after a mul may round differently."""
 
-    type: Literal["addcmul"]
-    value: Float() = Field(1.0, description="the factor of the product")  # type: ignore[valid-type]
+        type: Literal["addcmul"]
+        value: Float() = Field(1.0, description="the factor of the product")  # type: ignore[valid-type]
+
+    return AddcmulSpec
 
 
 @register
 class Addcmul(_FunctionOp):
     kind = "addcmul"
-    spec = AddcmulSpec
+    spec = LazySpec(_addcmul_spec)
     arity = 3
     category = "merge"
     summary = "a + value * b * c in one step (`torch.addcmul`: GRN's bias + weight * x)"

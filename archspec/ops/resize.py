@@ -15,7 +15,7 @@ or `size`.
 import math
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
-from functools import partial
+from functools import cache, partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -29,6 +29,7 @@ from .base import (
     Int,
     Ints,
     LayerSpec,
+    LazySpec,
     Op,
     ShapeContext,
     ShapeFailure,
@@ -91,36 +92,49 @@ def _below_int32(kind: str, what: str, values: Sequence[int]) -> None:
             )
 
 
-class _ConvTransposeSpec(LayerSpec):
-    out_channels: Int(ge=1)  # type: ignore[valid-type]
-    kernel_size: Ints(ge=1)  # type: ignore[valid-type]
-    stride: Ints(ge=1) = 1  # type: ignore[valid-type]
-    padding: Ints(ge=0) = 0  # type: ignore[valid-type]
-    output_padding: Ints(ge=0) = 0  # type: ignore[valid-type]
-    groups: Int(ge=1) = 1  # type: ignore[valid-type]
-    bias: Bool = True
-    dilation: Ints(ge=1) = 1  # type: ignore[valid-type]
-    in_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; checked if given"
-    )
+@cache
+def _conv_transpose_spec() -> type[LayerSpec]:
+    class _ConvTransposeSpec(LayerSpec):
+        out_channels: Int(ge=1)  # type: ignore[valid-type]
+        kernel_size: Ints(ge=1)  # type: ignore[valid-type]
+        stride: Ints(ge=1) = 1  # type: ignore[valid-type]
+        padding: Ints(ge=0) = 0  # type: ignore[valid-type]
+        output_padding: Ints(ge=0) = 0  # type: ignore[valid-type]
+        groups: Int(ge=1) = 1  # type: ignore[valid-type]
+        bias: Bool = True
+        dilation: Ints(ge=1) = 1  # type: ignore[valid-type]
+        in_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; checked if given"
+        )
+
+    return _ConvTransposeSpec
 
 
-class ConvTranspose1dSpec(_ConvTransposeSpec):
-    """conv_transpose1d: transposed convolution over (N, C, L); in_channels is inferred."""
+def _conv_transpose1d_spec() -> type[LayerSpec]:
+    class ConvTranspose1dSpec(_conv_transpose_spec()):
+        """conv_transpose1d: transposed convolution over (N, C, L); in_channels is inferred."""
 
-    type: Literal["conv_transpose1d"]
+        type: Literal["conv_transpose1d"]
 
-
-class ConvTranspose2dSpec(_ConvTransposeSpec):
-    """conv_transpose2d: transposed convolution; in_channels is inferred from the input."""
-
-    type: Literal["conv_transpose2d"]
+    return ConvTranspose1dSpec
 
 
-class ConvTranspose3dSpec(_ConvTransposeSpec):
-    """conv_transpose3d: transposed convolution over (N, C, D, H, W); in_channels inferred."""
+def _conv_transpose2d_spec() -> type[LayerSpec]:
+    class ConvTranspose2dSpec(_conv_transpose_spec()):
+        """conv_transpose2d: transposed convolution; in_channels is inferred from the input."""
 
-    type: Literal["conv_transpose3d"]
+        type: Literal["conv_transpose2d"]
+
+    return ConvTranspose2dSpec
+
+
+def _conv_transpose3d_spec() -> type[LayerSpec]:
+    class ConvTranspose3dSpec(_conv_transpose_spec()):
+        """conv_transpose3d: transposed convolution over (N, C, D, H, W); in_channels inferred."""
+
+        type: Literal["conv_transpose3d"]
+
+    return ConvTranspose3dSpec
 
 
 class _ConvTranspose(Op):
@@ -208,7 +222,7 @@ class _ConvTranspose(Op):
 @register
 class ConvTranspose1d(_ConvTranspose):
     kind = "conv_transpose1d"
-    spec = ConvTranspose1dSpec
+    spec = LazySpec(_conv_transpose1d_spec)
     torch_name = "ConvTranspose1d"
     summary = "1-d transposed convolution"
     nd, layout = 1, "(N, C, L)"
@@ -217,7 +231,7 @@ class ConvTranspose1d(_ConvTranspose):
 @register
 class ConvTranspose2d(_ConvTranspose):
     kind = "conv_transpose2d"
-    spec = ConvTranspose2dSpec
+    spec = LazySpec(_conv_transpose2d_spec)
     torch_name = "ConvTranspose2d"
     summary = "2-d transposed convolution"
     nd, layout = 2, "(N, C, H, W)"
@@ -226,37 +240,46 @@ class ConvTranspose2d(_ConvTranspose):
 @register
 class ConvTranspose3d(_ConvTranspose):
     kind = "conv_transpose3d"
-    spec = ConvTranspose3dSpec
+    spec = LazySpec(_conv_transpose3d_spec)
     torch_name = "ConvTranspose3d"
     summary = "3-d transposed convolution"
     nd, layout = 3, "(N, C, D, H, W)"
 
 
-class ZeroPad1dSpec(LayerSpec):
-    """zero_pad1d: pads the last dim with zeros (causal padding is `[k - 1, 0]`)."""
+def _zero_pad1d_spec() -> type[LayerSpec]:
+    class ZeroPad1dSpec(LayerSpec):
+        """zero_pad1d: pads the last dim with zeros (causal padding is `[k - 1, 0]`)."""
 
-    type: Literal["zero_pad1d"]
-    padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
-        ..., description="one int for both sides, or [left, right]"
-    )
+        type: Literal["zero_pad1d"]
+        padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
+            ..., description="one int for both sides, or [left, right]"
+        )
 
-
-class ZeroPad2dSpec(LayerSpec):
-    """zero_pad2d: pads the last two dims with zeros."""
-
-    type: Literal["zero_pad2d"]
-    padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
-        ..., description="one int for every side, or [left, right, top, bottom]"
-    )
+    return ZeroPad1dSpec
 
 
-class ZeroPad3dSpec(LayerSpec):
-    """zero_pad3d: pads the last three dims with zeros."""
+def _zero_pad2d_spec() -> type[LayerSpec]:
+    class ZeroPad2dSpec(LayerSpec):
+        """zero_pad2d: pads the last two dims with zeros."""
 
-    type: Literal["zero_pad3d"]
-    padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
-        ..., description="one int for every side, or [left, right, top, bottom, front, back]"
-    )
+        type: Literal["zero_pad2d"]
+        padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
+            ..., description="one int for every side, or [left, right, top, bottom]"
+        )
+
+    return ZeroPad2dSpec
+
+
+def _zero_pad3d_spec() -> type[LayerSpec]:
+    class ZeroPad3dSpec(LayerSpec):
+        """zero_pad3d: pads the last three dims with zeros."""
+
+        type: Literal["zero_pad3d"]
+        padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
+            ..., description="one int for every side, or [left, right, top, bottom, front, back]"
+        )
+
+    return ZeroPad3dSpec
 
 
 class _ZeroPad(Op):
@@ -312,7 +335,7 @@ _COUNT = {2: "two", 4: "four", 6: "six"}
 @register
 class ZeroPad1d(_ZeroPad):
     kind = "zero_pad1d"
-    spec = ZeroPad1dSpec
+    spec = LazySpec(_zero_pad1d_spec)
     torch_name = "ZeroPad1d"
     summary = "zero padding of the last dim"
     padded_dims, layouts, sides = 1, "(C, L) or (N, C, L)", "left, right"
@@ -321,7 +344,7 @@ class ZeroPad1d(_ZeroPad):
 @register
 class ZeroPad2d(_ZeroPad):
     kind = "zero_pad2d"
-    spec = ZeroPad2dSpec
+    spec = LazySpec(_zero_pad2d_spec)
     torch_name = "ZeroPad2d"
     summary = "zero padding of the last two dims"
     padded_dims, layouts, sides = 2, "(C, H, W) or (N, C, H, W)", "left, right, top, bottom"
@@ -330,7 +353,7 @@ class ZeroPad2d(_ZeroPad):
 @register
 class ZeroPad3d(_ZeroPad):
     kind = "zero_pad3d"
-    spec = ZeroPad3dSpec
+    spec = LazySpec(_zero_pad3d_spec)
     torch_name = "ZeroPad3d"
     summary = "zero padding of the last three dims"
     padded_dims, layouts = 3, "(C, D, H, W) or (N, C, D, H, W)"
@@ -354,29 +377,39 @@ _EXACT_MANTISSA = 2**21
 _SCALE_MAX = 2**16
 
 
-class _ResizeSpec(LayerSpec):
-    size: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="the output's spatial size: one int, or one per spatial dim"
-    )
-    scale_factor: Float(gt=0, le=_SCALE_MAX) | None = Field(  # type: ignore[valid-type]
-        None, description="multiplies every spatial extent (torch rounds down)"
-    )
-    mode: _Mode = "nearest"
-    align_corners: Bool | None = Field(
-        None, description="only for linear, bilinear, bicubic and trilinear"
-    )
+@cache
+def _resize_spec() -> type[LayerSpec]:
+    class _ResizeSpec(LayerSpec):
+        size: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="the output's spatial size: one int, or one per spatial dim"
+        )
+        scale_factor: Float(gt=0, le=_SCALE_MAX) | None = Field(  # type: ignore[valid-type]
+            None, description="multiplies every spatial extent (torch rounds down)"
+        )
+        mode: _Mode = "nearest"
+        align_corners: Bool | None = Field(
+            None, description="only for linear, bilinear, bicubic and trilinear"
+        )
+
+    return _ResizeSpec
 
 
-class UpsampleSpec(_ResizeSpec):
-    """upsample: resizes the spatial dims (nn.Upsample); give `size` or `scale_factor`."""
+def _upsample_spec() -> type[LayerSpec]:
+    class UpsampleSpec(_resize_spec()):
+        """upsample: resizes the spatial dims (nn.Upsample); give `size` or `scale_factor`."""
 
-    type: Literal["upsample"]
+        type: Literal["upsample"]
+
+    return UpsampleSpec
 
 
-class InterpolateSpec(_ResizeSpec):
-    """interpolate: F.interpolate in forward; give `size` or `scale_factor`."""
+def _interpolate_spec() -> type[LayerSpec]:
+    class InterpolateSpec(_resize_spec()):
+        """interpolate: F.interpolate in forward; give `size` or `scale_factor`."""
 
-    type: Literal["interpolate"]
+        type: Literal["interpolate"]
+
+    return InterpolateSpec
 
 
 class _Resize(Op):
@@ -461,7 +494,7 @@ def _present(kw: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
 @register
 class Upsample(_Resize):
     kind = "upsample"
-    spec = UpsampleSpec
+    spec = LazySpec(_upsample_spec)
     torch_name = "Upsample"
     summary = "resizes the spatial dims (nearest, bilinear, ...)"
 
@@ -482,7 +515,7 @@ class Upsample(_Resize):
 @register
 class Interpolate(_Resize):
     kind = "interpolate"
-    spec = InterpolateSpec
+    spec = LazySpec(_interpolate_spec)
     style = "function"
     summary = "resizes the spatial dims in forward (F.interpolate)"
 
@@ -503,21 +536,24 @@ class Interpolate(_Resize):
         return f"F.interpolate({a['_inputs'][0]}{sep}{inner}"
 
 
-class InterpolateAsSpec(LayerSpec):
-    """interpolate_as: F.interpolate of the first input to the spatial size of the second,
-    `from: [x, like]` (DeepLabV3's ASPP pooling, upsampled back to its input's size)."""
+def _interpolate_as_spec() -> type[LayerSpec]:
+    class InterpolateAsSpec(LayerSpec):
+        """interpolate_as: F.interpolate of the first input to the spatial size of the second,
+        `from: [x, like]` (DeepLabV3's ASPP pooling, upsampled back to its input's size)."""
 
-    type: Literal["interpolate_as"]
-    mode: _Mode = "nearest"
-    align_corners: Bool | None = Field(
-        None, description="only for linear, bilinear, bicubic and trilinear"
-    )
+        type: Literal["interpolate_as"]
+        mode: _Mode = "nearest"
+        align_corners: Bool | None = Field(
+            None, description="only for linear, bilinear, bicubic and trilinear"
+        )
+
+    return InterpolateAsSpec
 
 
 @register
 class InterpolateAs(Op):
     kind = "interpolate_as"
-    spec = InterpolateAsSpec
+    spec = LazySpec(_interpolate_as_spec)
     style = "function"
     arity = 2
     category = "pool"

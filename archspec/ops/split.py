@@ -13,6 +13,7 @@ last one of `1..s`. A size that depends on the input is a constraint of the deri
 """
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -23,6 +24,7 @@ from .base import (
     Int,
     Ints,
     LayerSpec,
+    LazySpec,
     Name,
     Op,
     ShapeContext,
@@ -41,21 +43,26 @@ _NAMES = Field(
 )
 
 
-class _PiecesSpec(LayerSpec):
-    """What chunk and split share: the pieces are named by `names`, not `name`."""
+@cache
+def _pieces_spec() -> type[LayerSpec]:
+    class _PiecesSpec(LayerSpec):
+        """What chunk and split share: the pieces are named by `names`, not `name`."""
 
-    names: list[Name] = _NAMES
-    dim: Int() = 1  # type: ignore[valid-type]
+        names: list[Name] = _NAMES
+        dim: Int() = 1  # type: ignore[valid-type]
 
-    @model_validator(mode="after")
-    def _named_by_names(self) -> "_PiecesSpec":
-        if self.name is not None:
-            raise ValueError(
-                f"{self.type} makes one node per piece, named by `names`; drop `name: {self.name}`"
-            )
-        if len(set(self.names)) != len(self.names):
-            raise ValueError(f"{self.type} names {self.names} repeat a name")
-        return self
+        @model_validator(mode="after")
+        def _named_by_names(self) -> "_PiecesSpec":
+            if self.name is not None:
+                raise ValueError(
+                    f"{self.type} makes one node per piece, named by `names`; "
+                    f"drop `name: {self.name}`"
+                )
+            if len(set(self.names)) != len(self.names):
+                raise ValueError(f"{self.type} names {self.names} repeat a name")
+            return self
+
+    return _PiecesSpec
 
 
 class _Pieces(Op):
@@ -91,18 +98,21 @@ def _with(x: Shape, d: int, size: Dim) -> Shape:
     return tuple(size if i == d else s for i, s in enumerate(x))
 
 
-class ChunkSpec(_PiecesSpec):
-    """chunk: cuts its input along `dim` (default 1, the channels) into as many pieces as
-    `names` names, as `x1, x2 = x.chunk(2, dim=1)`; `chunks`, if given, must be that count."""
+def _chunk_spec() -> type[LayerSpec]:
+    class ChunkSpec(_pieces_spec()):
+        """chunk: cuts its input along `dim` (default 1, the channels) into as many pieces as
+        `names` names, as `x1, x2 = x.chunk(2, dim=1)`; `chunks`, if given, must be that count."""
 
-    type: Literal["chunk"]
-    chunks: Int(ge=1) | None = Field(None, description="optional; the number of names")  # type: ignore[valid-type]
+        type: Literal["chunk"]
+        chunks: Int(ge=1) | None = Field(None, description="optional; the number of names")  # type: ignore[valid-type]
+
+    return ChunkSpec
 
 
 @register
 class Chunk(_Pieces):
     kind = "chunk"
-    spec = ChunkSpec
+    spec = LazySpec(_chunk_spec)
     inferred = ("chunks",)
     summary = "cuts a dim into named pieces (torch.chunk; ShuffleNetV2's split)"
 
@@ -145,21 +155,24 @@ class Chunk(_Pieces):
         return f"{a['_inputs'][0]}.chunk({lit(a['chunks'])}, dim={lit(a['dim'])})"
 
 
-class SplitSpec(_PiecesSpec):
-    """split: cuts its input along `dim` (default 1) into pieces of the sizes `split_size`
-    lists (they add up to the dim), or of one size with a smaller last piece, as
-    `a, b = x.split([16, 48], dim=1)`; `names` names the pieces."""
+def _split_spec() -> type[LayerSpec]:
+    class SplitSpec(_pieces_spec()):
+        """split: cuts its input along `dim` (default 1) into pieces of the sizes `split_size`
+        lists (they add up to the dim), or of one size with a smaller last piece, as
+        `a, b = x.split([16, 48], dim=1)`; `names` names the pieces."""
 
-    type: Literal["split"]
-    split_size: Ints(ge=1) = Field(  # type: ignore[valid-type]
-        description="one size (pieces of it, the last smaller) or the size of each piece"
-    )
+        type: Literal["split"]
+        split_size: Ints(ge=1) = Field(  # type: ignore[valid-type]
+            description="one size (pieces of it, the last smaller) or the size of each piece"
+        )
+
+    return SplitSpec
 
 
 @register
 class Split(_Pieces):
     kind = "split"
-    spec = SplitSpec
+    spec = LazySpec(_split_spec)
     summary = "cuts a dim into named pieces of given sizes (torch.split)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:

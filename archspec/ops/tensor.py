@@ -23,6 +23,7 @@ from .base import (
     Inferred,
     Int,
     LayerSpec,
+    LazySpec,
     Op,
     Reuse,
     ShapeContext,
@@ -60,17 +61,20 @@ def _as_list(value: Any, kind: str, field: str) -> list[int]:
     return value
 
 
-class PermuteSpec(LayerSpec):
-    """permute: reorders the dims of its input, `dims: [0, 2, 3, 1]` (NCHW -> NHWC)."""
+def _permute_spec() -> type[LayerSpec]:
+    class PermuteSpec(LayerSpec):
+        """permute: reorders the dims of its input, `dims: [0, 2, 3, 1]` (NCHW -> NHWC)."""
 
-    type: Literal["permute"]
-    dims: DimList = Field(description="the input dim each output dim takes, a permutation")
+        type: Literal["permute"]
+        dims: DimList = Field(description="the input dim each output dim takes, a permutation")
+
+    return PermuteSpec
 
 
 @register
 class Permute(StatelessOp):
     kind = "permute"
-    spec = PermuteSpec
+    spec = LazySpec(_permute_spec)
     torch_name = "Permute"
     summary = "reorders dims (torchvision's ops.misc.Permute; named: `x.permute` in forward)"
     functional = True
@@ -139,18 +143,23 @@ def support_source() -> str:
     return text[start:end].strip() + "\n"
 
 
-class ReshapeSpec(LayerSpec):
-    """reshape: gives the input a new shape of the same size; in `shape`, `0` keeps the
-    input's dim at that position and one `-1` takes what is left (`[0, -1]`: flatten)."""
+def _reshape_spec() -> type[LayerSpec]:
+    class ReshapeSpec(LayerSpec):
+        """reshape: gives the input a new shape of the same size; in `shape`, `0` keeps the
+        input's dim at that position and one `-1` takes what is left (`[0, -1]`: flatten)."""
 
-    type: Literal["reshape"]
-    shape: IntList = Field(description="sizes; 0 keeps the input's dim there, one -1 is inferred")
+        type: Literal["reshape"]
+        shape: IntList = Field(
+            description="sizes; 0 keeps the input's dim there, one -1 is inferred"
+        )
+
+    return ReshapeSpec
 
 
 @register
 class Reshape(StatelessOp):
     kind = "reshape"
-    spec = ReshapeSpec
+    spec = LazySpec(_reshape_spec)
     style = "function"
     summary = "new shape of the same size (0 keeps a dim, -1 is inferred)"
 
@@ -227,17 +236,20 @@ def _size_message(sizes: list[int], x: Shape, given: int) -> Callable[[], str]:
     return message
 
 
-class ChannelShuffleSpec(LayerSpec):
-    """channel_shuffle: ShuffleNet's interleaving of the channels of `groups` groups."""
+def _channel_shuffle_spec() -> type[LayerSpec]:
+    class ChannelShuffleSpec(LayerSpec):
+        """channel_shuffle: ShuffleNet's interleaving of the channels of `groups` groups."""
 
-    type: Literal["channel_shuffle"]
-    groups: Int(ge=1)  # type: ignore[valid-type]
+        type: Literal["channel_shuffle"]
+        groups: Int(ge=1)  # type: ignore[valid-type]
+
+    return ChannelShuffleSpec
 
 
 @register
 class ChannelShuffle(StatelessOp):
     kind = "channel_shuffle"
-    spec = ChannelShuffleSpec
+    spec = LazySpec(_channel_shuffle_spec)
     style = "function"
     summary = "interleaves channel groups (ShuffleNet), as nn.ChannelShuffle computes"
 
@@ -269,18 +281,21 @@ class ChannelShuffle(StatelessOp):
         return f"F.channel_shuffle({a['_inputs'][0]}, {lit(a['groups'])})"
 
 
-class MeanSpec(LayerSpec):
-    """mean: the average over `dim` (MNASNet's and ShuffleNetV2's `x.mean([2, 3])`)."""
+def _mean_spec() -> type[LayerSpec]:
+    class MeanSpec(LayerSpec):
+        """mean: the average over `dim` (MNASNet's and ShuffleNetV2's `x.mean([2, 3])`)."""
 
-    type: Literal["mean"]
-    dim: DimList = Field(description="the dims to average over, e.g. [2, 3] for H and W")
-    keepdim: Bool = False
+        type: Literal["mean"]
+        dim: DimList = Field(description="the dims to average over, e.g. [2, 3] for H and W")
+        keepdim: Bool = False
+
+    return MeanSpec
 
 
 @register
 class Mean(StatelessOp):
     kind = "mean"
-    spec = MeanSpec
+    spec = LazySpec(_mean_spec)
     style = "function"
     category = "pool"
     summary = "average over dims (`x.mean([2, 3])`: a global average pool and flatten)"

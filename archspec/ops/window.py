@@ -26,6 +26,7 @@ from .base import (
     Int,
     Ints,
     LayerSpec,
+    LazySpec,
     Op,
     ShapeContext,
     ShapeFailure,
@@ -86,25 +87,28 @@ class _Window(Op):
         return support_source()
 
 
-class ShiftedWindowAttentionSpec(LayerSpec):
-    """shifted_window_attention: Swin's window multi-head self-attention on (N, H, W, C)."""
+def _shifted_window_attention_spec() -> type[LayerSpec]:
+    class ShiftedWindowAttentionSpec(LayerSpec):
+        """shifted_window_attention: Swin's window multi-head self-attention on (N, H, W, C)."""
 
-    type: Literal["shifted_window_attention"]
-    num_heads: Int(ge=1)  # type: ignore[valid-type]
-    window_size: Ints(ge=1) = Field(description="the window's (height, width), or one int")  # type: ignore[valid-type]
-    shift_size: Ints(ge=0) = Field(  # type: ignore[valid-type]
-        0, description="the cyclic shift (height, width); 0: not shifted"
-    )
-    version: Int(ge=1, le=2) = Field(  # type: ignore[valid-type]
-        1, description="1: a learned bias table (Swin); 2: cosine attention, cpb_mlp (Swin V2)"
-    )
-    qkv_bias: Bool = True
-    proj_bias: Bool = True
-    attention_dropout: Float(ge=0, le=1) = 0.0  # type: ignore[valid-type]
-    dropout: Float(ge=0, le=1) = 0.0  # type: ignore[valid-type]
-    dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; the channels (last dim), checked if given"
-    )
+        type: Literal["shifted_window_attention"]
+        num_heads: Int(ge=1)  # type: ignore[valid-type]
+        window_size: Ints(ge=1) = Field(description="the window's (height, width), or one int")  # type: ignore[valid-type]
+        shift_size: Ints(ge=0) = Field(  # type: ignore[valid-type]
+            0, description="the cyclic shift (height, width); 0: not shifted"
+        )
+        version: Int(ge=1, le=2) = Field(  # type: ignore[valid-type]
+            1, description="1: a learned bias table (Swin); 2: cosine attention, cpb_mlp (Swin V2)"
+        )
+        qkv_bias: Bool = True
+        proj_bias: Bool = True
+        attention_dropout: Float(ge=0, le=1) = 0.0  # type: ignore[valid-type]
+        dropout: Float(ge=0, le=1) = 0.0  # type: ignore[valid-type]
+        dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; the channels (last dim), checked if given"
+        )
+
+    return ShiftedWindowAttentionSpec
 
 
 def _windows(a: Mapping[str, Any]) -> tuple[int, int]:
@@ -115,7 +119,7 @@ def _windows(a: Mapping[str, Any]) -> tuple[int, int]:
 @register
 class ShiftedWindowAttentionOp(_Window):
     kind = "shifted_window_attention"
-    spec = ShiftedWindowAttentionSpec
+    spec = LazySpec(_shifted_window_attention_spec)
     inferred = ("dim",)
     torch_name = "ShiftedWindowAttention"
     summary = "Swin's (shifted) window self-attention with relative position bias, NHWC"
@@ -262,23 +266,26 @@ def _pair(value: Any) -> Any:
     return [value, value] if isinstance(value, int) else value
 
 
-class PatchMergingSpec(LayerSpec):
-    """patch_merging: Swin's 2x downsampling of (N, H, W, C) to (N, ceil(H/2), ceil(W/2), 2C)."""
+def _patch_merging_spec() -> type[LayerSpec]:
+    class PatchMergingSpec(LayerSpec):
+        """patch_merging: Swin's 2x downsampling of (N, H, W, C) to (N, ceil(H/2), ceil(W/2), 2C)."""  # noqa: E501
 
-    type: Literal["patch_merging"]
-    version: Int(ge=1, le=2) = Field(  # type: ignore[valid-type]
-        1, description="1: norm over 4C then the Linear (Swin); 2: Linear, then norm over 2C"
-    )
-    eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
-    dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
-        None, description="optional; the input channels (last dim), checked if given"
-    )
+        type: Literal["patch_merging"]
+        version: Int(ge=1, le=2) = Field(  # type: ignore[valid-type]
+            1, description="1: norm over 4C then the Linear (Swin); 2: Linear, then norm over 2C"
+        )
+        eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
+        dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; the input channels (last dim), checked if given"
+        )
+
+    return PatchMergingSpec
 
 
 @register
 class PatchMergingOp(_Window):
     kind = "patch_merging"
-    spec = PatchMergingSpec
+    spec = LazySpec(_patch_merging_spec)
     inferred = ("dim",)
     torch_name = "PatchMerging"
     summary = "Swin's patch merging: 2x2 patches to 2C channels, NHWC, odd sizes padded"

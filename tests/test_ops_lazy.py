@@ -1,0 +1,103 @@
+"""Built-in layer kinds make their spec models on first use (ops/lazyspec.py): a check makes
+those its specs use, and a made model is checked as `register` checks a plugin's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from typing import Any, Literal
+
+import pytest
+
+from archspec.ops import REGISTRY, LayerSpec, Op, register, unregister
+from archspec.ops.base import LazySpec
+
+from .conftest import ROOT
+
+
+class _Toy(Op):
+    def infer(self, attrs: Any, inputs: Any, ctx: Any) -> Any:
+        raise NotImplementedError
+
+    def build(self, attrs: Any) -> Any:
+        raise NotImplementedError
+
+    def emit(self, a: Any, lit: Any) -> str:
+        return ""
+
+
+def test_a_check_makes_only_the_models_its_specs_use() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        from archspec.cli import main
+        from archspec.ops import REGISTRY
+        from archspec.ops.base import LazySpec
+        sys.argv = ["archspec", "check", "specs/lenet5.yaml"]
+        try:
+            main()
+        except SystemExit:
+            pass
+        lazy = [k for k, op in REGISTRY.items() if isinstance(vars(type(op)).get("spec"), LazySpec)]
+        print(len(lazy), len(REGISTRY), "conv2d" in lazy, "conv3d" in lazy)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    left, total, conv2d, conv3d = out.stdout.split()[-4:]
+    assert int(left) > int(total) // 2 and (conv2d, conv3d) == ("False", "True"), out.stdout
+
+
+def test_every_builtin_model_is_made_checked_and_kept() -> None:
+    for kind, op in REGISTRY.items():
+        spec = type(op).spec
+        assert issubclass(spec, LayerSpec) and spec.model_fields["type"].annotation == Literal[kind]
+        assert type(op).spec is spec and vars(type(op)).get("spec", spec) is spec, kind
+
+
+def test_a_wrong_lazy_model_is_refused_when_made_and_each_time_after() -> None:
+    class WrongSpec(LayerSpec):
+        type: Literal["not_lazy_toy"]
+
+    class LazyToy(_Toy):
+        kind = "lazy_toy"
+        spec = LazySpec(lambda: WrongSpec)
+
+    register(LazyToy)  # the model is not made yet: nothing to refuse
+    try:
+        for _ in range(2):
+            with pytest.raises(TypeError, match=r"spec needs `type: Literal\['lazy_toy'\]`"):
+                REGISTRY["lazy_toy"].spec  # noqa: B018
+    finally:
+        unregister("lazy_toy")
+
+
+def test_a_windowed_lazy_model_needs_its_window_fields_when_made() -> None:
+    class WindowSpec(LayerSpec):
+        type: Literal["lazy_window"]
+
+    class LazyWindow(_Toy):
+        kind = "lazy_window"
+        spec = LazySpec(lambda: WindowSpec)
+        window_dims = 2
+
+    register(LazyWindow)
+    try:
+        with pytest.raises(TypeError, match="needs the spec field"):
+            LazyWindow.spec  # noqa: B018
+    finally:
+        unregister("lazy_window")
+
+
+def test_a_subclass_inheriting_a_lazy_model_is_refused_at_registration() -> None:
+    """A lazy model is its own class's: a kind that inherits one is checked when it is
+    registered, as before, and refused for the other kind's `type`."""
+    conv = type(REGISTRY["conv2d"])
+
+    class MyConv(conv):  # type: ignore[misc, valid-type]
+        kind = "my_lazy_conv"
+
+    with pytest.raises(TypeError, match=r"spec needs `type: Literal\['my_lazy_conv'\]`"):
+        register(MyConv)
+    assert "my_lazy_conv" not in REGISTRY
