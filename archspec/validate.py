@@ -48,6 +48,9 @@ _BOUND_ERRORS = {
 }
 
 
+#: a bare item that reads as a layer kind or block name (`- relu`)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+
 #: The parts of a spec its family's variants have in common (a block param's choice aside).
 SHARED_PARTS = ("blocks", "layers")
 
@@ -298,6 +301,16 @@ def _where(path: PathKey) -> str:
     return out or "the spec"
 
 
+def _no_type_hint(item: Any) -> str:
+    """E205's hint: a bare word (`- relu`, as torch's Sequential reads) is a layer written
+    without its mapping; a list is layers without a container."""
+    if isinstance(item, list):
+        return "a list is no layer: nest layers as `{type: sequential, layers: [...]}`"
+    if isinstance(item, str) and _WORD.fullmatch(item):
+        return f"a layer is a mapping: write `{{type: {item}}}`"
+    return "each layer needs a `type`: a layer kind (conv2d, linear, ...) or a block name"
+
+
 def _one(
     path: PathKey, errs: list[dict[str, Any]], tags: tuple[str, ...], doc: LoadedDoc
 ) -> Diagnostic:
@@ -324,9 +337,7 @@ def _one(
             else f"`type` must name a layer kind or a block, got {_typename(given)} "
             f"{_short(given)}",
             doc.span_of(path + ("type",) if given is not None else path),
-            "a list is no layer: nest layers as `{type: sequential, layers: [...]}`"
-            if isinstance(item, list)
-            else "each layer needs a `type`: a layer kind (conv2d, linear, ...) or a block name",
+            _no_type_hint(item),
         )
     # A value of the right type that breaks a bound (`input: [N, 0]`, an empty list) says
     # more than the type errors of the union's other alternatives.

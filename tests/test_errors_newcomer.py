@@ -248,3 +248,15 @@ def test_names_under_group_rows_that_name_rows_get_the_repeat_form() -> None:
     assert "Stages with names of their own" in (d.hint or "")
     plain = text.replace("            group_rows: true\n", "").replace("{r + 1}", "{r}_{i}")
     assert archspec.build_graph(plain) is not None
+
+
+def test_a_bare_word_item_is_told_to_be_a_mapping() -> None:
+    """`- relu` (torch's Sequential and VGG's cfg read that way) is a layer without its
+    mapping: the hint writes it for the user; other bare items keep the general hint."""
+    e = err(spec("layers:\n  - relu\n  - 3\n  - [relu]\n"))
+    assert e.codes == ["E205"] * 3, e.render()
+    hints = [d.hint for d in e.diagnostics]
+    assert hints[0] == "a layer is a mapping: write `{type: relu}`"
+    assert "a layer kind (conv2d, linear, ...) or a block name" in (hints[1] or "")
+    assert "{type: sequential, layers: [...]}" in (hints[2] or "")
+    assert [d.span.line for d in e.diagnostics] == [5, 6, 7]
