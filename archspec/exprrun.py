@@ -13,6 +13,7 @@ from .expr import (
     _BINOP_TEXT,
     _BINOPS,
     _CMPOPS,
+    MAX_ABS_VALUE,
     ExprError,
     _check_range,
     _num,
@@ -23,6 +24,8 @@ from .expr import (
 from .exprfuncs import NOT_NUMERIC, CallError, call, index
 
 Closure = Callable[[Mapping[str, Any]], Any]
+#: the types `_num` lets through as they are
+_REAL = (int, float, bool)
 
 
 def closure(node: ast.AST) -> Closure:
@@ -35,7 +38,11 @@ def closure(node: ast.AST) -> Closure:
         name = node.id  # type: ignore[attr-defined]
 
         def read(env: Mapping[str, Any]) -> Any:
-            return env[name] if name in env else _unbound(name, env)
+            try:
+                return env[name]
+            except KeyError:
+                pass
+            return _unbound(name, env)
 
         return read
     if kind is ast.BinOp:
@@ -114,8 +121,14 @@ def _binopclosure(node: ast.BinOp) -> Closure:
     divides = op in (ast.Div, ast.FloorDiv, ast.Mod)
 
     def binop(env: Mapping[str, Any]) -> Any:
-        left = _num(left_of(env), "arithmetic")
-        right = _num(right_of(env), "arithmetic")
+        # _num and _check_range, called only where their checks could fail (a number in
+        # range is the common case: each expression of a block runs once per instance)
+        left = left_of(env)
+        if type(left) not in _REAL:
+            _num(left, "arithmetic")
+        right = right_of(env)
+        if type(right) not in _REAL:
+            _num(right, "arithmetic")
         if divides and right == 0:
             raise ExprError("division by zero in expression")
         try:
@@ -126,6 +139,8 @@ def _binopclosure(node: ast.BinOp) -> Closure:
                 f"computed ({type(exc).__name__})",
                 code="E309",
             ) from None
+        if type(result) is int and -MAX_ABS_VALUE <= result <= MAX_ABS_VALUE:
+            return result
         return _check_range(result)
 
     return binop
@@ -162,7 +177,9 @@ def _callclosure(node: ast.Call) -> Closure:
     def call_fn(env: Mapping[str, Any]) -> Any:
         args = [a(env) for a in args_of]
         if numeric:
-            args = [_num(a, fn + "()") for a in args]
+            for a in args:
+                if type(a) not in _REAL:
+                    _num(a, fn + "()")
         try:
             return _check_range(call(fn, args))
         except CallError as exc:

@@ -8,6 +8,7 @@ Every node keeps the span of the YAML that made it, so any later pass can point 
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -254,6 +255,22 @@ class Module:
     def out_shapes(self) -> tuple[Shape | None, ...]:
         by_name = {n.name: n.shape for n in self.nodes}
         return tuple(self.in_shape if o.name == INPUT else by_name[o.name] for o in self.outputs)
+
+
+def module_of(**fields: Any) -> Module:
+    """Module(**fields) without the frozen __init__ (see node_of): lowering makes one per
+    scope of every instance. The caller gives every field without a default (and `args`);
+    the others take their defaults. Same object, same field order."""
+    module = object.__new__(Module)
+    module.__dict__.update(_MODULE_FIELDS, **fields)
+    return module
+
+
+#: Module's fields in order, with their defaults (None for the fields module_of's caller gives)
+_MODULE_FIELDS: dict[str, Any] = {
+    f.name: None if f.default is dataclasses.MISSING else f.default
+    for f in dataclasses.fields(Module)
+}
 
 
 @dataclass(frozen=True)

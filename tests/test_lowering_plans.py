@@ -16,7 +16,7 @@ import pytest
 import archspec
 from archspec.constructs import block_call, parallel, residual, sequential
 from archspec.errors import ArchSpecError
-from archspec.ir import Node, node_of
+from archspec.ir import Module, Node, module_of, node_of
 from archspec.lowering import layer, walker
 from archspec.lowering.context import Item
 from archspec.lowering.itemplan import ItemPlan
@@ -124,3 +124,16 @@ def test_node_of_makes_the_node_the_constructor_makes() -> None:
     assert made == constructed and list(vars(made)) == list(vars(constructed)) == fields
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.name = "other"  # type: ignore[misc]
+
+
+def test_module_of_makes_the_module_the_constructor_makes() -> None:
+    """ir.module_of (lowering's Module without the frozen __init__) makes an equal module
+    with its fields in the same order, the ones it is not given at their defaults."""
+    given = {"class_name": "Net", "path": "a.b", "nodes": (), "outputs": (), "in_shape": None}
+    given["args"] = {"k": 1}
+    made, constructed = module_of(**given), Module(**given)
+    fields = [f.name for f in dataclasses.fields(Module)]
+    assert made == constructed and list(vars(made)) == list(vars(constructed)) == fields
+    assert made.copy_of is None and made.in_axis == 1 and made.switches == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.path = "other"  # type: ignore[misc]

@@ -33,9 +33,11 @@ def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
     if op.arity == 0:
         # what it binds still sees the input before it (`in_channels`)
         inputs, site = (), replaced(site, inputs=(), in_shapes=[], made_local=site.local)
-    bound = binding(lw, plan)
+    bound = plan.binding  # binding(lw, plan), without its call once made in this block
+    if bound is None or bound.block != (lw.block_stack[-1] if lw.block_stack else None):
+        bound = binding(lw, plan)
     attrs = bind_fields(lw, bound, site)
-    if any(s is None for s in site.in_shapes):
+    if None in site.in_shapes:
         raise Skip
     if pieces:
         lw.charge(len(pieces) - 1, item.ypath)

@@ -115,8 +115,13 @@ def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
     """Check (and for CLI text, parse) a param value against its declaration."""
     if from_text:
         value = parse_text(value, decl.type)
-    if type(value) is int and decl.type == "int" and abs(value) <= MAX_INT:
-        check_bounds(value, ge=decl.ge, le=decl.le)  # the common case of the checks below
+    kind = type(value)
+    if (
+        (kind is int and decl.type == "int" and abs(value) <= MAX_INT)
+        or (kind is float and decl.type == "float" and math.isfinite(value))
+        or (kind is bool and decl.type == "bool")
+    ):
+        check_bounds(value, ge=decl.ge, le=decl.le)  # the common cases of the checks below
         if decl.choices is not None and value not in decl.choices:
             raise ValueError(f"{value!r} is not one of {decl.choices}")
         return value
@@ -129,6 +134,8 @@ def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
 
 
 _INT_KINDS = frozenset(("int", "ints", "any"))
+#: the kinds that take a float as it is (`floats` wants a list, `int` a whole number)
+_FLOAT_KINDS = frozenset(("float", "any"))
 _ITEM_KIND = {"ints": "int", "floats": "float"}
 
 
@@ -147,6 +154,9 @@ def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
         check_bounds(raw, ge=final.ge, gt=final.gt, le=final.le)
         return raw
     if type(raw) is bool and kind in ("bool", "any"):
+        return raw
+    if type(raw) is float and kind in _FLOAT_KINDS and math.isfinite(raw):
+        check_bounds(raw, ge=final.ge, gt=final.gt, le=final.le)  # as the ladder has it
         return raw
     if kind in ("ints", "floats") and isinstance(raw, list):
         item = Final("int" if kind == "ints" else "float", ge=final.ge)

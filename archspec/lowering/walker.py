@@ -18,8 +18,8 @@ from typing import Any
 
 from ..errors import Diagnostic, DiagnosticBag, SourceSpan, SpecError, once_per_place
 from ..expr import ExprError
-from ..ir import INPUT, InitStep, Let, Module, Node, Switch, node_of, replaced
-from ..limits import FAMILY_HINT, spend_family
+from ..ir import INPUT, InitStep, Let, Module, Node, Switch, module_of, node_of, replaced
+from ..limits import FAMILY_BUDGET, FAMILY_HINT, spend_family
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY
 from ..ops.base import Final, Op
@@ -70,6 +70,9 @@ class Lowerer:
         self.bag = DiagnosticBag()
         self.ctx = MemoContext()
         self.count = 0
+        #: the family's shared budget (limits.FAMILY_BUDGET) as it stands for this whole
+        #: lowering: lower_item charges it without a call per item
+        self.family = FAMILY_BUDGET.get()
         self.depth = 0
         self.block_stack: list[str] = []
         self.globals: dict[str, Any] = {}
@@ -165,26 +168,7 @@ class Lowerer:
         outputs = scope_outputs(self, scope, prev, child)
         if outputs:
             self.out_axes[path] = scope.axes.get(outputs[0].name, 1)
-        module = Module(
-            class_name=child.class_name,
-            path=path,
-            nodes=tuple(scope.nodes),
-            outputs=outputs,
-            in_shape=in_shape,
-            span=span,
-            block=child.block,
-            args=dict(child.args or {}),
-            switches=tuple(scope.switches),
-            switch_exprs=tuple(
-                Switch(n, text_expr(self, t), scope.switch_spans.get(i))
-                for i, (n, t) in enumerate(scope.switches)
-            ),
-            lets=tuple(Let(n, text_expr(self, raw), v) for n, raw, v in child.lets),
-            state_dict_version=child.state_dict_version,
-            checkpoint=child.checkpoint,
-            loops=tuple(scope.loops),
-            in_axis=in_axis,
-        )
+        module = scope_module(self, child, scope, outputs, in_shape, span, in_axis)
         if child.register_order:
             module = registering(self, module, child)
         return module
@@ -233,7 +217,12 @@ class Lowerer:
 
     def lower_item(self, item: Item, scope: Scope, env: Mapping[str, Any], prev: str) -> str | None:
         """Lower one item (and what it expands to); its name, or None when `when` drops it."""
-        self.charge(1, item.ypath)
+        family = self.family  # charge(1), without its call when the item fits
+        if self.count >= self.max_layers or (family is not None and family[0] < 1):
+            self.charge(1, item.ypath)  # E310 (Abort)
+        self.count += 1
+        if family is not None:
+            family[0] -= 1
         if self.depth >= MAX_NESTING:
             self.error(
                 "E310",
@@ -247,7 +236,10 @@ class Lowerer:
         try:
             if item.env:
                 env = {**env, **item.env}
-            plan = item_plan(self, item.spec)
+            spec = item.spec
+            plan = self.item_plans.get(id(spec))  # item_plan, without its call once made
+            if plan is None or plan.spec is not spec:
+                plan = item_plan(self, spec)
             held = None
             if plan.when is not None:
                 held = switched_off_early(self, item, scope, env, plan)
@@ -349,6 +341,40 @@ class Lowerer:
         if raise_skip:
             raise Skip
         raise BadValue
+
+
+def scope_module(
+    lw: Lowerer,
+    child: Child,
+    scope: Scope,
+    outputs: tuple[Any, ...],
+    in_shape: Any,
+    span: SourceSpan | None,
+    in_axis: int | None,
+) -> Module:
+    """The Module of a lowered scope (lower_scope), made without the frozen __init__."""
+    return module_of(
+        class_name=child.class_name,
+        path=scope.path,
+        nodes=tuple(scope.nodes),
+        outputs=outputs,
+        in_shape=in_shape,
+        span=span,
+        block=child.block,
+        args=dict(child.args or {}),
+        switches=tuple(scope.switches),
+        switch_exprs=tuple(
+            Switch(n, text_expr(lw, t), scope.switch_spans.get(i))
+            for i, (n, t) in enumerate(scope.switches)
+        )
+        if scope.switches
+        else (),
+        lets=tuple(Let(n, text_expr(lw, raw), v) for n, raw, v in child.lets) if child.lets else (),
+        state_dict_version=child.state_dict_version,
+        checkpoint=child.checkpoint,
+        loops=tuple(scope.loops),
+        in_axis=in_axis,
+    )
 
 
 def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[str, list[str]]]:
