@@ -101,3 +101,26 @@ def test_a_subclass_inheriting_a_lazy_model_is_refused_at_registration() -> None
     with pytest.raises(TypeError, match=r"spec needs `type: Literal\['my_lazy_conv'\]`"):
         register(MyConv)
     assert "my_lazy_conv" not in REGISTRY
+
+
+def test_a_kept_field_schema_is_copied_as_deepcopy_copies_it() -> None:
+    """Reuse hands pydantic a copy of the kept schema: equal to copy.deepcopy's, with no
+    dict or list shared (pydantic edits what it is given), functions and strings shared,
+    and any other leaf deep-copied."""
+    import copy
+
+    from archspec.ops.lazyspec import schema_copy
+
+    class Leaf:
+        def __init__(self) -> None:
+            self.items: list[int] = []
+
+    leaf = Leaf()
+    kept = {"type": "union", "choices": [{"type": "int", "strict": True}, {"f": len}], "x": leaf}
+    made = schema_copy(kept)
+    assert made == {**copy.deepcopy({k: v for k, v in kept.items() if k != "x"}), "x": made["x"]}
+    assert made["choices"] is not kept["choices"] and made["choices"][0] is not kept["choices"][0]
+    assert made["choices"][1]["f"] is len and made["x"] is not leaf
+    made["choices"][0]["strict"] = False
+    made["choices"].append({})
+    assert kept["choices"] == [{"type": "int", "strict": True}, {"f": len}]

@@ -7,7 +7,6 @@ way; a subclass that forgets a rule fails at registration (import) time, never s
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pydantic import (
 from ..dims import Dim, ExpressionTooLarge, Shape
 from ..expr import ExprError, parse_kept
 from .lazyspec import LazySpec as LazySpec
-from .lazyspec import is_lazy
+from .lazyspec import Reuse, is_lazy
 from .names import NAME_RE as NAME_RE
 from .names import RESERVED_NAMES as RESERVED_NAMES
 from .names import check_name as check_name
@@ -75,23 +74,6 @@ def _expr_problem(text: str) -> str | None:
     except ExprError as exc:
         return exc.message
     return None
-
-
-class Reuse:
-    """Annotation marker: generate the annotated type's core schema once, then copy it.
-
-    Pydantic regenerates a field type's schema for every field of every model; the layer
-    models repeat a handful of types (int-or-expression, ...) hundreds of times, which was
-    most of archspec's import time. A copy per use keeps pydantic free to edit its own.
-    """
-
-    def __init__(self) -> None:
-        self._schema: Any = None
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
-        if self._schema is None:
-            self._schema = handler(source)
-        return copy.deepcopy(self._schema)
 
 
 ExprStr = Annotated[

@@ -1,4 +1,5 @@
-"""A built-in layer kind's spec model, made the first time it is read (`Op.spec`).
+"""Making the layer models cheaply: a built-in kind's spec model is made the first time it is
+read (`Op.spec`), and the field types they repeat are generated once (`Reuse`).
 
 Creating a Pydantic model class collects and checks every field's annotation, even with
 `defer_build`: doing it for each of the ~110 built-in models was a third of archspec's
@@ -11,7 +12,9 @@ their model class itself, checked when registered, as ever.
 
 from __future__ import annotations
 
+import copy
 import threading
+import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -47,3 +50,38 @@ def is_lazy(op_cls: type) -> bool:
     """Whether the class itself holds a maker not yet used (an inherited one is not its own:
     `register` reads, and so checks, a spec the class inherits)."""
     return isinstance(op_cls.__dict__.get("spec"), LazySpec)
+
+
+class Reuse:
+    """Annotation marker: generate the annotated type's core schema once, then copy it.
+
+    Pydantic regenerates a field type's schema for every field of every model; the layer
+    models repeat a handful of types (int-or-expression, ...) hundreds of times, which was
+    most of archspec's import time. A copy per use keeps pydantic free to edit its own.
+    """
+
+    def __init__(self) -> None:
+        self._schema: Any = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        if self._schema is None:
+            self._schema = handler(source)
+        return schema_copy(self._schema)
+
+
+#: Leaves a copy shares, as copy.deepcopy does (it returns these very objects).
+_SHARED = (str, int, float, type(None), types.FunctionType, types.BuiltinFunctionType, type)
+
+
+def schema_copy(value: Any) -> Any:
+    """A copy of a core schema with every dict and list new: what copy.deepcopy makes of one
+    (a tree of dicts and lists over strings, numbers and functions), without deepcopy's
+    bookkeeping, which was a third of making a layer model. Any other leaf is deep-copied."""
+    kind = type(value)
+    if kind is dict:
+        return {k: schema_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [schema_copy(v) for v in value]
+    if isinstance(value, _SHARED):
+        return value
+    return copy.deepcopy(value)
