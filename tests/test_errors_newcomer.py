@@ -260,3 +260,68 @@ def test_a_bare_word_item_is_told_to_be_a_mapping() -> None:
     assert "a layer kind (conv2d, linear, ...) or a block name" in (hints[1] or "")
     assert "{type: sequential, layers: [...]}" in (hints[2] or "")
     assert [d.span.line for d in e.diagnostics] == [5, 6, 7]
+
+
+def test_a_reference_to_a_node_inside_an_earlier_module_names_where_it_is() -> None:
+    """A U-Net whose encoder is a `sequential` reads the encoder's conv for its skip: the
+    name exists, out of `from`'s reach; saying "unknown" with the list's names sent the
+    writer looking for a typo."""
+    e = err(
+        spec(
+            """
+            layers:
+              - name: enc
+                type: sequential
+                layers:
+                  - {name: c1, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+                  - {name: p1, type: maxpool2d, kernel_size: 2}
+              - {name: up, type: upsample, scale_factor: 2}
+              - {name: cat, type: concat, from: [up, c1]}
+            """
+        )
+    )
+    assert e.codes == ["E305"], e.render()
+    d = e.diagnostics[0]
+    assert "`c1` is a node inside `enc` (`enc.c1`)" in d.message
+    assert (d.span.line, d.span.col) == (11, 42)
+    assert "read `enc` itself" in (d.hint or "")
+
+
+def test_a_reference_into_a_block_instance_names_the_path_and_a_typo_still_gets_its_match() -> None:
+    text = spec(
+        """
+        blocks:
+          Down:
+            layers:
+              - {name: conv, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+              - {name: pool, type: maxpool2d, kernel_size: 2}
+        layers:
+          - {name: stage, type: sequential, layers: [{name: down1, type: Down}]}
+          - {name: up, type: upsample, scale_factor: 2}
+          - {name: cat, type: concat, from: [up, conv]}
+          - {name: cat2, type: concat, from: [up, stagee]}
+        """
+    )
+    e = err(text)
+    assert e.codes == ["E305", "E305"], e.render()
+    assert "`conv` is a node inside `stage` (`stage.down1.conv`)" in e.diagnostics[0].message
+    assert e.diagnostics[1].hint == "did you mean `stage`?"
+
+
+def test_many_references_into_modules_stay_fast() -> None:
+    """The nested names are indexed once per list, not walked again for each bad reference."""
+    from tests.cpu import GUARD, cpu_seconds
+
+    n = 1000
+    body = "layers:\n" + "".join(
+        f"  - {{name: s{i}, type: sequential, layers: [{{name: r{i}, type: relu}}]}}\n"
+        for i in range(n)
+    )
+    body += "".join(f"  - {{type: add, from: [s0, r{i}]}}\n" for i in range(n))
+
+    def attempt() -> ArchSpecError:
+        return err(f"archspec: 1\nname: t\ninput: [1, 3, 4, 4]\n{body}")
+
+    e, seconds = cpu_seconds(attempt)
+    assert len(e.codes) == n and "`r999` is a node inside `s999`" in e.diagnostics[-1].message
+    assert seconds < GUARD, seconds

@@ -93,6 +93,10 @@ class Scope:
     switch_spans: dict[int, Any] = field(default_factory=dict)
     #: the flat, named repeats spliced into this list (`ir.Loop`)
     loops: list[Any] = field(default_factory=list)
+    #: names of nodes inside the modules of this list -> their paths, and how many of
+    #: `nodes` are indexed (refs.py builds it on a reference's failure only)
+    nested: dict[str, str] = field(default_factory=dict)
+    nested_done: int = 0
 
     def qual(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name

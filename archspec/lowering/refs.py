@@ -139,6 +139,19 @@ def unknown_ref(
             "list that makes the node; a block returns another of its nodes with `outputs:`",
         )
         return
+    inner = _nested_path(name, scope)
+    if inner is not None:
+        # a U-Net reading an encoder's conv inside `enc` (a sequential or a block)
+        lw.error(
+            "E305",
+            f"`{name}` is a node inside `{inner.split('.', 1)[0]}` (`{inner}`): `from` reads "
+            "only the nodes of this layer list",
+            ypath,
+            f"read `{inner.split('.', 1)[0]}` itself (what it returns), or write its layers "
+            "in this list so the reader can name them; a block returns another of its nodes "
+            "with `outputs:`",
+        )
+        return
     close = lw.close_matches(name, known)
     hint = (
         f"did you mean `{close[0]}`?"
@@ -146,6 +159,31 @@ def unknown_ref(
         else (f"names defined before this point: {', '.join(known[-8:]) or 'none'} (and `input`)")
     )
     lw.error("E305", f"unknown reference `{name}`", ypath, hint)
+
+
+def _nested_path(name: str, scope: Scope) -> str | None:
+    """The path (`enc.c1`) of a node called `name` inside a module this list made before the
+    reader, or None: a name that exists, out of `from`'s reach. The index of the nested
+    names is extended as the list grows, so a thousand bad references cost one walk of the
+    modules, not one each."""
+    for node in scope.nodes[scope.nested_done :]:
+        if node.child is not None:
+            _index_module(node.name, node.child, scope.nested)
+    scope.nested_done = len(scope.nodes)
+    return scope.nested.get(name)
+
+
+def _index_module(path: str, module: Any, paths: dict[str, str]) -> None:
+    """Every node name inside `module`, breadth first, with its path (the first kept)."""
+    level = [(path, module)]
+    while level:
+        deeper = []
+        for prefix, mod in level:
+            for node in mod.nodes:
+                paths.setdefault(node.name, f"{prefix}.{node.name}")
+                if node.child is not None:
+                    deeper.append((f"{prefix}.{node.name}", node.child))
+        level = deeper
 
 
 def find_cycle(start: str, refs: Mapping[str, list[str]]) -> list[str] | None:
