@@ -96,7 +96,8 @@ def test_a_gate_with_the_wrong_channels_is_located_with_a_hint() -> None:
 
 def test_a_size_that_broadcasts_only_sometimes_is_refused() -> None:
     """(N, 16, H, W) * (N, 16, H // 2, W // 2): for H = 2 or 3 torch broadcasts, for larger H
-    it fails; one shape cannot say which, so archspec refuses (E402) at the mul's line."""
+    it fails; the domain cannot state "equal, or H // 2 at 1", so archspec refuses (E402) at
+    the mul's line, saying which side broadcasts to which."""
     text = spec(
         """
         layers:
@@ -107,7 +108,8 @@ def test_a_size_that_broadcasts_only_sometimes_is_refused() -> None:
     (err,) = archspec.check(text).errors
     assert err.code == "E402" and err.span is not None
     assert err.span.line == _line(text, "name: scaled")
-    assert "broadcasts, so the result's shape depends on the size" in err.message
+    assert "are H and H//2: torch takes them equal, or H//2 at 1 (broadcast to H)" in err.message
+    assert "depends on the size" not in err.message  # it does not: it is H either way
     # a concrete input decides: equal sizes never, so E402 with both shapes named
     concrete = text.replace("[N, 16, H, W]", "[2, 16, 8, 8]")
     (err,) = archspec.check(concrete).errors
@@ -205,3 +207,41 @@ def test_mul_of_three_inputs_folds_left_to_right() -> None:
         expected = model.a(x) * nn.functional.adaptive_avg_pool2d(x, 1) * x
         torch.testing.assert_close(model(x), expected)
         torch.testing.assert_close(emitted(x), expected)
+
+
+def test_a_join_where_either_side_may_be_1_says_the_shape_depends_on_the_size() -> None:
+    """(N, 16, W, H) * (N, 16, H, W): at H = 1 dim 2 is W, at W = 1 it is H."""
+    text = spec(
+        """
+        layers:
+          - {name: swapped, type: permute, dims: [0, 1, 3, 2]}
+          - {name: scaled, type: mul, from: [input, swapped]}
+        """
+    )
+    (err,) = archspec.check(text).errors
+    assert err.code == "E402"
+    assert "are H and W: for input sizes where one of them is 1 it broadcasts, so the " in (
+        err.message
+    )
+    assert "result's shape depends on the size" in err.message
+
+
+def test_an_hrnet_exchange_with_a_concrete_input_warns_with_the_either_or() -> None:
+    """HRNet adds a map and its half-size neighbour upsampled: equal for most sizes, and a
+    1-row map broadcasts against the 2-row upsampled one; with a declared input that is
+    checked, and the warning says what stops the general check."""
+    text = """archspec: 1
+name: hr
+input: [N, 8, 64, 64]
+layers:
+  - {name: lo, type: conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+  - {name: up, type: upsample, scale_factor: 2}
+  - {name: fused, type: add, from: [input, up]}
+"""
+    result = archspec.check(text)
+    assert result.ok and not result.errors
+    (warning,) = result.warnings
+    assert warning.code == "W403"
+    assert "are H and 2*((H + 1)//2): torch takes them equal, or H at 1 (broadcast to " in (
+        warning.message
+    )

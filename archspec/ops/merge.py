@@ -243,11 +243,13 @@ def _broadcast(
             # dim 1 is the channels of a map; of a rank-3 tensor it may be a sequence's tokens
             what = "channels" if i == 1 and n >= 4 else f"dim {i}"
             if not (x - y).is_const and (_one_here(x, ctx) or _one_here(y, ctx)):
-                # torch broadcasts a 1 against anything: the result is x or y depending on
-                # the input size, which one shape cannot say (a concrete input can)
+                # torch broadcasts a 1 against anything: the sizes torch takes are "equal, or
+                # one of them 1", an either-or the domain's constraints (each an equation or
+                # a bound, all of which hold) cannot state (a concrete input can)
+                ones = tuple(d for d in (x, y) if _one_here(d, ctx))
                 raise ShapeFailure(
                     "E402",
-                    partial(_ambiguous_message, join, what, x, y, tuple(inputs)),
+                    partial(_ambiguous_message, join, what, x, y, ones, tuple(inputs)),
                     "declare a concrete input size, or make both sides the same size",
                 )
             ctx.require_equal(
@@ -263,12 +265,25 @@ def _broadcast(
     return out
 
 
-def _ambiguous_message(join: _Join, what: str, x: Dim, y: Dim, inputs: tuple[Shape, ...]) -> str:
+def _ambiguous_message(
+    join: _Join, what: str, x: Dim, y: Dim, ones: tuple[Dim, ...], inputs: tuple[Shape, ...]
+) -> str:
+    """Why archspec cannot say which input sizes such a join takes. Where only one side can
+    be 1 (an upsampled map against one a stride halved, `H` against `H // 2`) the result is
+    the other side's size either way: what cannot be stated is the either-or."""
+    shapes = f" {join.sign} ".join(map(fmt, inputs))
+    head = f"{join.kind} joins inputs whose {what} are {x} and {y}"
+    if len(ones) == 1:
+        (one,) = ones
+        other = y if one == x else x
+        return (
+            f"{head}: torch takes them equal, or {one} at 1 (broadcast to {other}), and "
+            f"archspec cannot state such an either-or as input sizes ({shapes})"
+        )
     result = "sum" if join.kind == "add" else "result"
     return (
-        f"{join.kind} joins inputs whose {what} are {x} and {y}: for input sizes where one of "
-        f"them is 1 it broadcasts, so the {result}'s shape depends on the size "
-        f"({f' {join.sign} '.join(map(fmt, inputs))})"
+        f"{head}: for input sizes where one of them is 1 it broadcasts, so the {result}'s "
+        f"shape depends on the size ({shapes})"
     )
 
 
