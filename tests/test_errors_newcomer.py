@@ -285,6 +285,19 @@ def test_a_reference_to_a_node_inside_an_earlier_module_names_where_it_is() -> N
     assert "`c1` is a node inside `enc` (`enc.c1`)" in d.message
     assert (d.span.line, d.span.col) == (11, 42)
     assert "read `enc` itself" in (d.hint or "")
+    outputs = err(
+        spec(
+            """
+            layers:
+              - {name: enc, type: sequential, layers: [{name: c1, type: relu}]}
+              - {name: up, type: upsample, scale_factor: 2}
+            outputs: [up, c1]
+            """
+        )
+    )
+    assert "`c1` is a node inside `enc` (`enc.c1`): `from` and `outputs` name only" in (
+        outputs.diagnostics[0].message
+    )
 
 
 def test_a_reference_into_a_block_instance_names_the_path_and_a_typo_still_gets_its_match() -> None:

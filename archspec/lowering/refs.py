@@ -144,8 +144,8 @@ def unknown_ref(
         # a U-Net reading an encoder's conv inside `enc` (a sequential or a block)
         lw.error(
             "E305",
-            f"`{name}` is a node inside `{inner.split('.', 1)[0]}` (`{inner}`): `from` reads "
-            "only the nodes of this layer list",
+            f"`{name}` is a node inside `{inner.split('.', 1)[0]}` (`{inner}`): `from` and "
+            "`outputs` name only the nodes of this layer list",
             ypath,
             f"read `{inner.split('.', 1)[0]}` itself (what it returns), or write its layers "
             "in this list so the reader can name them; a block returns another of its nodes "
