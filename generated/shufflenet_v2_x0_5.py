@@ -78,9 +78,10 @@ class InvertedResidual(nn.Module):
             branch2 = self.branch2(x)  # (N, out // 2, (H + 1)//2, (W + 1)//2)
             x = torch.cat([branch1, branch2], 1)  # (N, out // 2 * 2, (H + 1)//2, (W + 1)//2)
         else:
-            x1, x2 = x.chunk(2, dim=1)  # (N, in_channels // 2, H, W)
+            # (N, (in_channels + 1) // 2, H, W); (N, in_channels // 2, H, W)
+            x1, x2 = x.chunk(2, dim=1)
             branch2 = self.branch2(x2)  # (N, out // 2, H, W)
-            x = torch.cat([x1, branch2], 1)  # (N, in_channels // 2 + out // 2, H, W)
+            x = torch.cat([x1, branch2], 1)  # (N, (in_channels + 1) // 2 + out // 2, H, W)
         x = F.channel_shuffle(x, 2)
         return x
 

@@ -9,13 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
+import archspec
 import archspec.backends.pyvalues as pyvalues
 from archspec.api import build_graph
 from archspec.backends.emit.rules import Traced, TracedFloat, _Log, _val, rule_values
 from archspec.backends.pyvalues import Val, literal
 from archspec.dims import Dim
 from archspec.ir import Node
+
+from .emit_helpers import _load
 
 EMIT = Path(pyvalues.__file__).parent
 
@@ -174,3 +178,38 @@ def test_an_expression_python_cannot_write_is_the_instances_literal(text: str) -
     text = "make_divisible(c * 2, 8)"
     kept = pyvalues.render_expr(AttrExpr(text, (("c", "block"),)), 8, env, None)
     assert kept == Val(text, 8, frozenset({"c"}))
+
+
+CHUNK_FREE = """archspec: 1
+name: chunk_free
+input: [N, 8, H, W]
+blocks:
+  B:
+    params: {w: int, e: int, s: 1}
+    let:
+      down: s == 2
+    layers:
+      - {name: expand, type: conv2d, out_channels: 2 * w + e, kernel_size: 1, bias: false}
+      - {type: chunk, chunks: 2, dim: 1, names: [a, b]}
+      - {name: ca, type: conv2d, out_channels: w, kernel_size: 3, padding: 1, stride: s, from: a}
+      - {name: cb, type: conv2d, out_channels: w, kernel_size: 3, padding: 1, stride: s, from: b}
+      - {name: pool, type: maxpool2d, kernel_size: 3, stride: 2, padding: 1, when: down, from: ca}
+      - {name: cat, type: concat, from: [ca, cb], when: not down}
+      - {name: cat, type: concat, from: [pool, cb], when: down}
+layers:
+  - {name: b1, type: B, w: 3, e: 0}
+  - {name: b2, type: B, w: 5, e: 0}
+  - {name: b3, type: B, w: 6, e: 0, s: 2}
+"""
+
+
+def test_each_piece_of_a_chunk_has_its_own_size_in_a_class_with_free_arguments() -> None:
+    """The rule was run without the piece's `_index`, so every piece got the last one's size:
+    `(2 * w + e) // 2` for `a` too, right for the instances (e = 0) but not for the class's
+    other arguments (`B(8, 3, 1)`: `a` has 4 channels, its conv was built for 3)."""
+    source = archspec.emit(CHUNK_FREE)
+    assert "def __init__(self, in_channels: int, w: int, e: int) -> None:" in source
+    assert "self.ca = nn.Conv2d((2 * w + e + 1) // 2, w, kernel_size=3, padding=1)" in source
+    assert "self.cb = nn.Conv2d((2 * w + e) // 2, w, kernel_size=3, padding=1)" in source
+    block = _load(source, "chunk_free").B(8, 3, 1)
+    assert block(torch.randn(1, 8, 4, 4)).shape == (1, 6, 4, 4)

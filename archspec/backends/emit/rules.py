@@ -325,9 +325,13 @@ def _rule_values(
     for dims in ins:
         all_names = all_names.union(*(v.names for v in dims))
 
+    # what lowering told the rule beside the spec's fields (`_index`: which piece of a
+    # chunk or split this node is, whose size differs from the last piece's)
+    private = {f: v for f, v in node.attrs.items() if f.startswith("_") and f not in given}
+
     def attempt(flip: int | None) -> tuple[Any, _Log, dict[str, Any]]:
         log = _Log(flip)
-        attrs = {f: _traced(v, log) for f, v in given.items()} | defaults
+        attrs = {f: _traced(v, log) for f, v in given.items()} | defaults | private
         shapes = []
         for i, dims in enumerate(ins):
             in_shape = node.in_shapes[i] if i < len(node.in_shapes) else ()
