@@ -318,7 +318,12 @@ def test_instances_taking_different_paths_are_one_class_with_an_if() -> None:
     assert "        self.stride = stride\n        if stride > 1:\n            self.b1 = " in unit
     assert "        else:\n            self.b1 = None\n            self.b2 = nn.Conv2d(" in unit
     assert "        if self.stride > 1:\n            b1 = self.b1(x)" in unit
-    assert "        else:\n            x1, x2 = x.chunk(2, dim=1)" in unit
+    # each piece's own size: the first of an odd count of channels has the extra one
+    assert (
+        "        else:\n"
+        "            # (N, (in_channels + 1) // 2, H, W); (N, in_channels // 2, H, W)\n"
+        "            x1, x2 = x.chunk(2, dim=1)"
+    ) in unit
     # what both cases do after the `if` is written once, after it
     assert unit.count("F.channel_shuffle") == 1 and unit.count("return") == 1
     assert "self.u2 = Unit(16, 16)" in source and "self.u3 = Unit(16, 32, stride=2)" in source
