@@ -340,3 +340,15 @@ class PartitionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.grid(self.window(x))
+
+
+class TwoResolutions(nn.Module):
+    """HRNet's exchange: a map plus its half-size neighbour upsampled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(3, 3, 3, stride=2, padding=1)
+        self.up = nn.Upsample(scale_factor=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.up(self.down(x))

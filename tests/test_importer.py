@@ -194,6 +194,17 @@ def test_cli_writes_the_spec_and_prints_the_domain(tmp_path) -> None:
     assert archspec.check(out).ok
 
 
+def test_cli_says_why_the_accepted_inputs_are_unknown(tmp_path) -> None:
+    """The check of the written spec warned (W403) and only "unknown" was printed."""
+    out = tmp_path / "hr.yaml"
+    factory = "tests.importer_models:TwoResolutions"
+    res = runner.invoke(app, ["import", factory, "--input", "1,3,8,8", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "domain  TwoResolutions: the accepted inputs are unknown" in res.stderr
+    assert f"{out}:" in res.stderr and ": warning[W403]: archspec cannot check" in res.stderr
+    assert "torch takes them equal, or H at 1" in res.stderr
+
+
 @pytest.mark.parametrize(
     ("factory", "words"),
     [

@@ -17,7 +17,7 @@ the meta device, so no weights are needed. Each module class becomes a block wit
 repeated blocks become `repeat`, leaf modules become layer kinds, and the forward's adds,
 concatenations and products become joins; names are the model's attribute names, so the
 spec's state_dict keys are the model's. The spec is checked, and its state_dict compared,
-before it is written; the inputs it accepts are printed.
+before it is written; the inputs it accepts, and what its check warns of, are printed.
 
 What a spec cannot state exactly (a forward that branches on tensor values, a module no
 layer kind reads, an unsupported call) is refused with its file:line in the model's source
@@ -91,3 +91,13 @@ def import_(
         err.print(f"wrote {api.display_path(target)}", highlight=False)
     if result.domain_text:
         err.print(f"domain  {result.domain_text}", highlight=False, markup=False)
+    for warning in result.warnings:  # what the check of the written spec warns of: why the
+        # accepted inputs are unknown (W403), a branch whose output nothing reads, ...
+        span = warning.span
+        where = (
+            f"{api.display_path(target)}:{span.line}:{span.col}: "
+            if target is not None and span is not None
+            else ""
+        )
+        text = f"{where}warning[{warning.code}]: {warning.message}"
+        err.print(text, highlight=False, markup=False, soft_wrap=True)
