@@ -88,6 +88,62 @@ def test_a_reader_with_a_true_when_still_may_not_read_a_left_out_node() -> None:
     assert (e.error_code, e.span.line, e.span.col) == ("E305", 7, 33)
 
 
+BRANCHES = spec(
+    """
+    blocks:
+      MobileOneBlock:
+        params: {branches: int}
+        layers:
+          - name: conv_kxk
+            type: sequential
+            layers:
+              - type: repeat
+                count: branches
+                flat: true
+                layer: {type: conv2d, key: "{i}", out_channels: 8, kernel_size: 3, padding: 1,
+                        from: input}
+              - {type: add, from: ["0", "1", "2"], when: branches == 3}
+              - {type: identity, when: branches == 1}
+          - {name: act, type: relu}
+    layers:
+      - {name: one, type: MobileOneBlock, branches: 1}
+      - {name: three, type: MobileOneBlock, branches: 3}
+    """
+)
+
+
+def test_a_reader_left_out_with_names_this_instance_never_made_is_not_there() -> None:
+    """timm's MobileOne sums `conv_kxk.0` to `conv_kxk.{n-1}`: with one branch the sum of
+    three is switched off, and its `from` naming copies the repeat did not make was E305
+    ("unknown reference `1`"), though a reader left out is simply not there."""
+    model = archspec.compile(BRANCHES)
+    assert list(model.one.conv_kxk.state_dict()) == ["0.weight", "0.bias"]
+    c = dict(model.three.conv_kxk.named_children())
+    assert list(c) == ["0", "1", "2"]
+    x = torch.randn(2, 8, 16, 16)
+    with torch.no_grad():
+        y = model.one(x)
+        ref = torch.relu(c["0"](y) + c["1"](y) + c["2"](y))
+        torch.testing.assert_close(model(x), ref)
+    emitted_equals_compiled(BRANCHES)
+
+
+def test_a_reader_left_out_still_may_not_read_a_later_node_nor_a_kept_one_a_missing_one() -> None:
+    later = err(
+        spec(
+            """
+            params: {flag: false}
+            layers:
+              - {name: a, type: add, from: [b, input], when: flag}
+              - {name: b, type: relu}
+            """
+        )
+    )
+    assert later.error_code == "E305" and "declared later" in later.render()
+    typo = err(BRANCHES.replace('from: ["0", "1", "2"]', 'from: ["0", "1", "22"]'))
+    assert typo.codes == ["E305"] and "unknown reference `22`" in typo.render()
+
+
 def test_a_node_read_by_a_later_alternative_is_the_one_that_is_there() -> None:
     text = spec(
         """

@@ -47,12 +47,17 @@ def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[st
 def off_with_its_input(
     lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any], plan: ItemPlan
 ) -> bool:
-    """True (and the switch recorded) when `item` reads a node that a `when` switched off and
-    its own `when`, evaluated before its input is known, switches it off too: a reader with
-    the same condition as what it reads is simply not there. E305 stays for a reader that
-    is kept, or whose `when` needs its input's sizes (`in_channels`)."""
+    """True (and the switch recorded) when `item` reads a node that is not there (a `when`
+    switched it off, or this instance made no node of that name: a repeat of `branches`
+    copies made `0` only, where another instance makes `0` to `3`) and its own `when`,
+    evaluated before its input is known, switches it off too: a reader with the same
+    condition as what it reads is simply not there. E305 stays for a reader that is kept,
+    one whose `when` needs its input's sizes (`in_channels`), and a name declared later in
+    the list (an order that is wrong whatever the params)."""
     when = plan.when
-    if when is None or not any(n in scope.removed and n not in scope.shapes for n in plan.refs):
+    if when is None or not any(
+        n not in scope.shapes and (n in scope.removed or not scope.is_later(n)) for n in plan.refs
+    ):
         return False
     try:
         if bind_value(when, _BOOL, env):
