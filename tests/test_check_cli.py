@@ -243,3 +243,36 @@ def test_a_spec_that_fails_to_validate_is_reported_by_its_name(
     assert result.stdout.startswith(f"{shown} ({spec}): ")
     data = json.loads(CliRunner().invoke(app, ["check", "--json", str(spec)]).stdout)
     assert data[0]["name"] == shown and not data[0]["ok"]
+
+
+def test_a_directory_is_checked_as_its_yaml_files(tmp_path: Path) -> None:
+    """`archspec check DIR` checks DIR's .yaml and .yml files in name order, as the glob
+    does; subdirectories and other files are left out."""
+    spec = "archspec: 1\nname: {}\ninput: [N, 3, 8, 8]\nlayers:\n  - {{type: relu}}\n"
+    (tmp_path / "b.yml").write_text(spec.format("b"))
+    (tmp_path / "a.yaml").write_text(spec.format("a"))
+    (tmp_path / "notes.txt").write_text("not a spec")
+    (tmp_path / "sub.yaml").mkdir()  # a directory, whatever its name
+    (tmp_path / "sub.yaml" / "c.yaml").write_text(spec.format("c"))
+    code, out, _ = run("check", str(tmp_path))
+    assert code == 0, out
+    named = [line.split(" (")[0] for line in out.splitlines() if line.endswith(": ok")]
+    assert named == ["a", "b"]
+    assert out.splitlines()[-1] == "checked 2 specs: 2 ok"
+    files = [str(tmp_path / "a.yaml"), str(tmp_path / "b.yml")]
+    assert run("check", *files)[1] == out
+
+
+def test_a_directory_of_no_specs_is_e100(tmp_path: Path) -> None:
+    (tmp_path / "readme.md").write_text("# not a spec")
+    code, _, err = run("check", str(tmp_path))
+    assert code == 1
+    assert "error[E100]: the directory" in err and "holds no spec file (*.yaml, *.yml)" in err
+    assert "hint: pass spec files" in err
+
+
+def test_text_that_is_no_path_is_not_taken_for_a_directory() -> None:
+    """A name longer than the system allows is no directory (os.path.isdir, never OSError)."""
+    code, _, err = run("check", "x" * 5000)
+    assert code == 1
+    assert "E100" in err and "Traceback" not in err

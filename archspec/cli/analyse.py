@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import itertools
 import json
+import os
 import sys
 from typing import Annotated, Any
 
@@ -43,6 +44,8 @@ Examples:
         weights IMAGENET1K_V1 (default), IMAGENET1K_FEATURES
   archspec check specs/*.yaml                      check every spec in one run
                                                    (each variant of a family file)
+  archspec check specs/                            the same: a directory stands for its
+                                                   .yaml and .yml files
   archspec check alexnet --input 1,3,224,224       which layer breaks at 224x224, and why
   archspec check resnet50 --set num_classes=10 --json
   archspec check --plugins examples/se_layer.py examples/se_resnet18.yaml
@@ -96,7 +99,9 @@ def check(
     specs: Annotated[
         list[str],
         typer.Argument(
-            metavar="SPEC", help="Spec files or built-in spec names.", autocompletion=complete_spec
+            metavar="SPEC",
+            help="Spec files, built-in spec names, or directories (their .yaml and .yml files).",
+            autocompletion=complete_spec,
         ),
     ],
     set_: Sets = None,
@@ -119,7 +124,36 @@ def check(
     params = parse_sets(set_)
     shape = parse_input(input_)
     with collector_off():  # checks keep their results, and make little garbage
-        _check_command(specs, params, shape, as_json, max_layers, variant)
+        _check_command(spec_files(specs), params, shape, as_json, max_layers, variant)
+
+
+def spec_files(specs: list[str]) -> list[str]:
+    """`check DIR`, as linters take a folder: a directory stands for its `*.yaml` and `*.yml`
+    entries (not its subdirectories), in name order; E100 for one that holds none. Anything
+    else (a file, a built-in name) is passed on as given."""
+    out: list[str] = []
+    for spec in specs:
+        if not os.path.isdir(spec):  # False, never an error, for text that is no path
+            out.append(spec)
+            continue
+        shown = api.escape_text(spec)
+        try:
+            names = sorted(e.name for e in os.scandir(spec) if not e.is_dir())
+        except OSError as exc:
+            raise api.LoadError(
+                f"cannot list the directory {shown}: {exc.strerror or exc}",
+                code="E100",
+                hint="check its permissions, or pass the spec files themselves",
+            ) from None
+        found = [os.path.join(spec, n) for n in names if n.endswith((".yaml", ".yml"))]
+        if not found:
+            raise api.LoadError(
+                f"the directory {shown} holds no spec file (*.yaml, *.yml)",
+                code="E100",
+                hint="pass spec files, built-in names (`archspec list`), or a directory of specs",
+            )
+        out += found
+    return out
 
 
 def _check_command(
