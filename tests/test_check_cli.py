@@ -276,3 +276,20 @@ def test_text_that_is_no_path_is_not_taken_for_a_directory() -> None:
     code, _, err = run("check", "x" * 5000)
     assert code == 1
     assert "E100" in err and "Traceback" not in err
+
+
+def test_a_directorys_odd_entries_are_each_refused_at_their_path(tmp_path: Path) -> None:
+    """A FIFO, a symlink loop and a dangling link named *.yaml are listed (is_dir of a loop
+    raised, and the whole directory was 'cannot list'), then refused unopened, each E100."""
+    import os
+
+    (tmp_path / "ok.yaml").write_text(
+        "archspec: 1\nname: ok\ninput: [N, 3, 8, 8]\nlayers:\n  - {type: relu}\n"
+    )
+    os.mkfifo(tmp_path / "fifo.yaml")
+    (tmp_path / "loop.yaml").symlink_to("loop.yaml")
+    (tmp_path / "gone.yaml").symlink_to("missing.yaml")
+    code, out, err = run("check", str(tmp_path))
+    assert code == 1
+    assert out.splitlines()[-1] == "checked 4 specs: 1 ok, 3 with errors"
+    assert err.count("error[E100]") == 3 and "FIFO" in err and "symbolic links" in err

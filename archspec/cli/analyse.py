@@ -138,7 +138,7 @@ def spec_files(specs: list[str]) -> list[str]:
             continue
         shown = api.escape_text(spec)
         try:
-            names = sorted(e.name for e in os.scandir(spec) if not e.is_dir())
+            names = sorted(e.name for e in os.scandir(spec) if not _is_dir(e))
         except OSError as exc:
             raise api.LoadError(
                 f"cannot list the directory {shown}: {exc.strerror or exc}",
@@ -154,6 +154,15 @@ def spec_files(specs: list[str]) -> list[str]:
             )
         out += found
     return out
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """A directory entry that is (or links to) a directory; an entry that cannot be looked at
+    (a symlink loop) is not one: the reader then reports it at its own path."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _check_command(
