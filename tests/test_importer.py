@@ -205,6 +205,21 @@ def test_cli_says_why_the_accepted_inputs_are_unknown(tmp_path) -> None:
     assert "torch takes them equal, or H at 1" in res.stderr
 
 
+def test_a_size_that_fails_the_trace_is_the_one_the_failing_line_reads() -> None:
+    """`torch.ones(T, T)` fails with `T` from `B, T, C = x.shape`; the note named the last
+    size read before it (`k.size(-1)`, a line that traces), not the one the line uses."""
+    import inspect
+
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(hm.CausalMask(), torch.zeros(1, 5, 8))
+    (d,) = info.value.diagnostics
+    lines, first = inspect.getsourcelines(hm.CausalMask.forward)
+    unpack = first + next(i for i, text in enumerate(lines) if "= x.shape" in text)
+    assert d.code == "E902" and d.span is not None and d.span.line == unpack + 3
+    note = "(after reading a size of a tensor as a number, `.shape[1]` at importer_models.py:"
+    assert f"{note}{unpack})" in d.message
+
+
 @pytest.mark.parametrize(
     ("factory", "words"),
     [

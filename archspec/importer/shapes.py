@@ -11,8 +11,12 @@ pooling resizes to its input's spatial size (`F.interpolate(x, size=y.shape[-2:]
 
 from __future__ import annotations
 
+import linecache
 import operator
+import re
+import traceback
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 
@@ -86,24 +90,45 @@ def _interpolate_as(reader: Any, node: Any) -> bool:
     return reader.emit(node, "interpolate_as", fields, (node.args[0], size.src))
 
 
-def size_read_before(tracer: Any) -> str | None:
-    """Where a trace that failed last read a size of a tensor other than its rank (the graph
-    the tracer made so far): `x.size()` at file:line, for a refusal to name; None if none."""
+def size_read_before(tracer: Any, tb: TracebackType | None = None) -> str | None:
+    """Where a trace that failed read the size of a tensor that failed it (the graph the
+    tracer made so far): `x.size()` at file:line, for a refusal to name; None if none. The
+    size is one a name on the failing line holds (`torch.ones(T, T)` after `B, T, C =
+    x.shape`), else the last read, the nearest to the failure."""
     from .where import span_from_stack
 
     graph = getattr(tracer, "graph", None)
     syms: dict[Any, Sym] = {}
+    texts: dict[Any, str] = {}
     found = None
     for node in getattr(graph, "nodes", ()):
         sym = size_of(node, syms)
         if sym is None:
             continue
         syms[node] = sym
-        if sym.what in ("shape", "dim"):  # the last: the nearest to the failure
+        if sym.what in ("shape", "dim"):
             span = span_from_stack(node.stack_trace)
             what = f"`{_size_text(node)}`"
             found = f"{what} at {span.file.rsplit('/', 1)[-1]}:{span.line}" if span else what
-    return found
+            texts[node] = found
+    return _read_on_failing_line(tb, texts) or found
+
+
+def _read_on_failing_line(tb: TracebackType | None, texts: dict[Any, str]) -> str | None:
+    """The size (of `texts`) that a variable named on the failing line of the model's code
+    holds: the innermost frame of the user's code, its line's names looked up in its
+    locals (a traced size is a Proxy of the node that read it)."""
+    from .where import _ours
+
+    frames = [(f, line) for f, line in traceback.walk_tb(tb) if _ours(f.f_code.co_filename)]
+    if not frames or not texts:
+        return None
+    frame, line = frames[-1]
+    for name in re.findall(r"[A-Za-z_]\w*", linecache.getline(frame.f_code.co_filename, line)):
+        node = getattr(frame.f_locals.get(name), "node", None)
+        if node is not None and node in texts:
+            return texts[node]
+    return None
 
 
 def _size_text(node: Any) -> str:

@@ -226,7 +226,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
             "(an `if` or loop on a tensor, a shape read as a number) has none; rewrite "
             "the statement without reading tensor values"
         )
-        sized = size_read_before(tracer)  # `ih, iw = x.size()[-2:]`, then arithmetic on them
+        sized = size_read_before(tracer, exc.__traceback__)  # `ih, iw = x.size()[-2:]`, ...
         if sized:
             first += f" (after reading a size of a tensor as a number, {sized})"
             hint = (
