@@ -64,11 +64,12 @@ COMMAND_MODULES = ("analyse", "build", "diff", "tools", "importer")
 def _commands() -> typer.Typer:
     """The app with every command registered: their modules imported, in a fixed order.
 
-    They import the whole API (pydantic's models of every layer kind, the lowering, the
-    passes): several hundred thousand objects that live as long as the process and no
-    garbage. The collector would walk them again and again while they are made, and at every
-    full collection after (~80 ms CPU of a cold `archspec check` of every shipped spec), so
-    it is paused until they are made, and then they are moved out of its sight (gc.freeze).
+    They import the whole API (the layer kinds, the lowering, the passes; a kind's pydantic
+    model is made on first use): several hundred thousand objects that live as long as the
+    process and no garbage. The collector would walk them again and again while they are
+    made, and at every full collection after (~80 ms CPU of a cold `archspec check` of every
+    shipped spec), so it is paused until they are made, and then they are moved out of its
+    sight (gc.freeze).
     """
     collecting = gc.isenabled()
     gc.disable()
