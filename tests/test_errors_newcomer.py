@@ -338,3 +338,34 @@ def test_many_references_into_modules_stay_fast() -> None:
     e, seconds = cpu_seconds(attempt)
     assert len(e.codes) == n and "`r999` is a node inside `s999`" in e.diagnostics[-1].message
     assert seconds < GUARD, seconds
+
+
+def test_a_join_kept_by_a_when_on_in_channels_is_told_whose_channels_it_read() -> None:
+    """A TCN block's two adds under `when: in_channels != out` / `== out`: at the add,
+    `in_channels` is its own first input's (the body's `out`), so the identity add was kept
+    and failed; the hint now says why before the general one."""
+    body = """
+        blocks:
+          Temporal:
+            params: {out: int}
+            layers:
+              - {name: conv, type: conv2d, out_channels: out, kernel_size: 1}
+              - {name: downsample, type: conv2d, out_channels: out, kernel_size: 1,
+                 from: input, when: WHEN != out}
+              - {name: sum, type: add, from: [conv, downsample], when: WHEN != out}
+              - {name: sum, type: add, from: [conv, input], when: WHEN == out}
+        layers:
+          - {name: t, type: Temporal, out: 16}
+        """
+    e = err(spec(body.replace("WHEN", "in_channels")))
+    assert e.codes == ["E402"], e.render()
+    d = e.diagnostics[0]
+    assert d.span.line == 12 and "t.sum: add joins inputs whose channels differ" in d.message
+    assert (d.hint or "").startswith(
+        "this node's `when` (in_channels == out) reads `in_channels`, which here is the "
+        "channels of its own first input, not the block's: bind the block's once"
+    )
+    let = "params: {out: int}\n            let: {cin: in_channels}"
+    fixed = spec(body.replace("params: {out: int}", let))
+    model = archspec.compile(fixed.replace("WHEN", "cin"))
+    assert model(torch.randn(1, 8, 4, 4)).shape == (1, 16, 4, 4)

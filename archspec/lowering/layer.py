@@ -3,6 +3,7 @@ piece for a kind with several outputs, `Op.names_field`)."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
@@ -49,7 +50,7 @@ def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
         try:
             res = op.infer(given, site.in_shapes, lw.ctx)  # type: ignore[arg-type]
         except ShapeFailure as exc:
-            _shape_failure(lw, exc, scope.qual(piece), item, bound.src)
+            _shape_failure(lw, exc, scope.qual(piece), item, bound.src, plan.when_text)
             raise Skip from None
         node = node_of(
             piece,
@@ -121,16 +122,31 @@ def absent_as_previous(scope: Scope, node: Node) -> Node:
     return replaced(node, attrs={**node.attrs, ABSENT_AS: node.inputs.index(prev)})
 
 
-def _shape_failure(lw: Lowerer, exc: ShapeFailure, qual: str, item: Item, src: Any) -> None:
+def _shape_failure(
+    lw: Lowerer, exc: ShapeFailure, qual: str, item: Item, src: Any, when: str | None = None
+) -> None:
     """A shape rule's error at its field; E411 once per spec position (repeat copies and
-    block instances grow the same expression past the same bound)."""
+    block instances grow the same expression past the same bound). A join kept by a `when`
+    on `in_channels` is the trap of a block's two adds (`from: [conv2, downsample]` when
+    `in_channels != out`, `from: [conv2, input]` otherwise): there `in_channels` is the
+    join's own first input's, so the wrong add was kept; the hint says so."""
     yp = item.ypath + ((exc.field,) if exc.field and exc.field in src else ())
     if exc.code == "E411":
         span = lw.span(yp)
         if span in lw.too_large_at:
             return
         lw.too_large_at.add(span)
-    lw.error(exc.code, f"{qual}: {exc.message}", yp, exc.hint)
+    hint = exc.hint
+    if exc.code in ("E402", "E403") and when is not None and _READS_IN.search(when):
+        hint = (
+            f"this node's `when` ({when}) reads `in_channels`, which here is the channels of "
+            "its own first input, not the block's: bind the block's once (`let: {cin: "
+            f"in_channels}}`) and test `cin`. Otherwise: {hint}"
+        )
+    lw.error(exc.code, f"{qual}: {exc.message}", yp, hint)
+
+
+_READS_IN = re.compile(r"\bin_channels\b")
 
 
 class Binding:
