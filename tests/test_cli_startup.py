@@ -174,3 +174,29 @@ def test_check_of_many_specs_runs_no_collection_between_them() -> None:
     checks = sum(1 for _ in specs)  # at least one check per file, more for a family
     assert out.strip().endswith("'collections': 0} True 0"), out[-300:]
     assert int(out.split("'checks': ")[1].split(",")[0]) > checks
+
+
+@pytest.mark.parametrize("command", ["graph", "summary", "emit"])
+def test_every_command_runs_without_a_collection_and_ends_frozen(command: str) -> None:
+    """`main` pauses the collector for whatever command it runs and freezes what it made at
+    the end: on a 1 MiB spec the collections of `graph` (and the last one at exit) took
+    11 of its 14 s CPU, `summary` 16 of 20 s, `emit` 13 of 21 s."""
+    spec = str(SPECS / "resnet.yaml")
+    out = _run(
+        f"""
+        import gc, sys
+        from archspec.cli import main
+        seen = {{"collections": 0}}
+        def count(phase, info):
+            if phase == "start":
+                seen["collections"] += 1
+        gc.callbacks.append(count)
+        sys.argv = ["archspec", "{command}", {spec!r}, "--variant", "resnet18"]
+        try:
+            main()
+        except SystemExit as exc:
+            status = exc.code
+        print("RESULT", seen, gc.isenabled(), gc.get_freeze_count() > 0, status)
+        """
+    )
+    assert "RESULT {'collections': 0} True True 0" in out, out[-300:]

@@ -111,7 +111,9 @@ def main() -> None:
     _install_interrupt_handler()
     try:
         try:
-            _app_for(sys.argv[1:])(prog_name="archspec")
+            # the process ends with its one command: see collector_off
+            with _app_module.collector_off():
+                _app_for(sys.argv[1:])(prog_name="archspec")
             code: int | str | None = 0
         except SystemExit as exc:
             code = exc.code

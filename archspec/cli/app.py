@@ -112,12 +112,17 @@ def progress(message: str, delay: float = 1.0) -> Iterator[None]:
 
 @contextmanager
 def collector_off() -> Iterator[None]:
-    """Pause CPython's cyclic collector for the rest of a command that makes many
-    long-lived objects and little garbage (`check` of many specs: each resumption between
-    two checks walked what the checks before had kept, ~10% of a check of every shipped
-    spec, with nothing to collect). At the end they are moved out of its sight (gc.freeze,
-    as after the imports): the process ends with the command, so a last walk of them all
-    would be spent for nothing."""
+    """Pause CPython's cyclic collector for the rest of a command: commands make many
+    long-lived objects (the IR, parsed expressions, a module) and little cyclic garbage.
+    `main` runs every command inside; `check` opens its own too, for a caller of `app`
+    without `main`. At the end they are moved out of its sight (gc.freeze, as after the
+    imports): the process ends with the command, so a last walk of them all at exit would be
+    spent for nothing.
+
+    Each resumption between two checks walked what the checks before had kept (~10% of a
+    check of every shipped spec); on a 1 MiB spec, `graph` took 14 s CPU (3 s paused) and
+    `summary` 20 s (4 s); `compile efficientnet_b7` 3.7 -> 2.5 s and `import` of
+    torchvision's vit_h_14 4.9 -> 3.2 s, each for ~4% more peak memory."""
     collecting = gc.isenabled()
     gc.disable()
     try:
