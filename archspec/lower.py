@@ -72,6 +72,9 @@ def lower_graph(lw: Lowerer) -> Graph:
         lw.lets, switches = bind_lets(lw, spec.let, lw.globals, ("let",), taken)
     except Skip:
         pass
+    # the memo (a family's shared one) now, its params and lets bound: the plans of the
+    # items before the first child module are the shared ones too (memo.lend_plans)
+    lw.memo = lw.memo.attached_to(lw)
     in_shape = tuple(Dim.of(d) for d in spec.input)
     class_name = spec.class_name or _class_name(spec.name)
     _check_class_name(lw, class_name)

@@ -13,6 +13,7 @@ import pytest
 
 from archspec import api
 from archspec.ir import Graph
+from archspec.lowering.layer import Binding
 from archspec.lowering.walker import Lowerer
 
 #: `scale` is read inside the block, `width` only outside it
@@ -85,6 +86,31 @@ def test_variants_read_once_share_their_block_instances(
     # is read outside the block); scaled reads `scale` = 2 inside the block, so its instances
     # are its own (the second takes 16 channels)
     assert lowered == ["small", "scaled", "scaled"]
+
+
+def test_variants_that_share_the_memo_share_their_layer_plans(
+    family: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How each layer binds (layer.Binding, and the ItemPlan holding it) is worked out by
+    the first variant of those that share a memo; scaled has a memo (and plans) of its
+    own, and a reading of each variant alone shares nothing."""
+    made: list[str | None] = []
+    real = Binding.__init__
+
+    def counting(self: Binding, lw: Lowerer, spec: Any) -> None:
+        made.append(lw.doc.variant)
+        real(self, lw, spec)
+
+    monkeypatch.setattr(Binding, "__init__", counting)
+    with api.family_budget(api.DEFAULT_MAX_LAYERS):
+        for v in VARIANTS:
+            api.build_graph(family, variant=v)
+    # stem, the Unit's conv and relu, head: once in small, once more in scaled
+    assert sorted(made) == ["scaled"] * 4 + ["small"] * 4
+    made.clear()
+    for v in ("small", "large"):
+        api.build_graph(family, variant=v)
+    assert made == ["small"] * 4 + ["large"] * 4
 
 
 def test_a_reading_of_each_variant_alone_shares_nothing(

@@ -27,7 +27,9 @@ ResNet-50's Bottlenecks), with two more checks, since the walk before an instanc
 between variants: a requirement the instance found already recorded must be recorded in the
 new walk too (it is not replayed), and an instance that read the requirements in force
 (`pinned`), or was lowered after an E411 (reported once per place), is kept for its own
-walk only.
+walk only. Variants that share a memo share the walk's plans too (what it works out once
+per spec object, list or block: ItemPlans and Bindings, call plans, the expressions' name
+origins, declarations), which depend on nothing the key does not fix.
 """
 
 from __future__ import annotations
@@ -60,6 +62,17 @@ _NONE_FAILED: frozenset[str] = frozenset()
 _NONE_SEEN: frozenset[Any] = frozenset()
 #: `{expression}` parts of a name or key template
 _PART = re.compile(r"\{([^{}]*)\}")
+#: the Lowerer's caches of what is worked out once per spec object, list or block (its
+#: ItemPlans and layer Bindings, call plans, expressions' name origins, declarations ...)
+_PLANS = (
+    "item_plans",
+    "plans",
+    "expr_cache",
+    "declared",
+    "block_items",
+    "item_lists",
+    "block_defaults",
+)
 
 
 @dataclass(frozen=True)
@@ -153,12 +166,14 @@ class InstanceMemo:
         self.held: list[Any] = []
         #: what items_key reads of a list of items, by id of the list (held here)
         self.items: dict[int, tuple[list[Item], tuple | None, list[str]]] = {}
+        #: a family's shared memo: the plans of the walk that made it, by Lowerer attribute
+        self.plans: dict[str, dict[Any, Any]] = {}
         #: whether a walk took this memo for its own (`attached`); a new walk's starts False
         self.attached = False
 
     def attached_to(self, lw: Lowerer) -> InstanceMemo:
-        """The memo `lw` lowers with (asked at its first child module, its params and lets
-        bound): its family's shared one for what its blocks see, else this one."""
+        """The memo `lw` lowers with (asked once its params and lets are bound): its
+        family's shared one for what its blocks see, else this one."""
         store = family_store(lw.doc) if isinstance(lw.ctx, MemoContext) else None
         key = None if store is None else _family_key(lw, store)
         memo = self
@@ -169,8 +184,21 @@ class InstanceMemo:
                 memo = self
             if memo is self:  # its key holds the blocks' ids: they live as long as it
                 self.held.append(getattr(lw.spec, "blocks", None))
+                self.plans = {name: getattr(lw, name) for name in _PLANS}
+            else:
+                memo.lend_plans(lw)
         memo.attached = True
         return memo
+
+    def lend_plans(self, lw: Lowerer) -> None:
+        """Give `lw` the plans of the walk that made this (shared) memo, with its own
+        added: what a walk works out once per spec object, list or block depends on
+        nothing `_family_key` does not fix (the blocks, the names of the spec's params and
+        lets), so a family's variants that share the memo work each out once."""
+        for name, shared in self.plans.items():
+            for k, v in getattr(lw, name).items():
+                shared.setdefault(k, v)
+            setattr(lw, name, shared)
 
     def key(self, lw: Lowerer, call: tuple[Any, ...], in_shape: Any, axis: Any) -> tuple | None:
         """The full key of an instance: the call (block, arguments, or a child's items_key)

@@ -120,6 +120,7 @@ def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
         (kind is int and decl.type == "int" and abs(value) <= MAX_INT)
         or (kind is float and decl.type == "float" and math.isfinite(value))
         or (kind is bool and decl.type == "bool")
+        or (kind is str and decl.type == "str" and len(value) <= MAX_TEXT)
     ):
         check_bounds(value, ge=decl.ge, le=decl.le)  # the common cases of the checks below
         if decl.choices is not None and value not in decl.choices:
