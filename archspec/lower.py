@@ -117,7 +117,7 @@ def lower_graph(lw: Lowerer) -> Graph:
         constraints=tuple(lw.ctx.constraints),
         diagnostics=tuple(lw.bag.warnings),
         sources=lw.doc.sources,
-        blocks={name: tuple(param_infos(b.params)) for name, b in spec.blocks.items()},
+        blocks={name: _block_infos(lw, b) for name, b in spec.blocks.items()},
         block_docs={name: b.doc for name, b in spec.blocks.items()},
         input_span=lw.span(("input",)),
         class_name_span=lw.span(("class_name",) if spec.class_name else ("name",)),
@@ -154,6 +154,15 @@ def legacy_errors(
             for d in errors
         ]
     return out
+
+
+def _block_infos(lw: Lowerer, bdef: Any) -> tuple[ParamInfo, ...]:
+    """A block's param_infos, worked out once per block object (in the walk's plans, which
+    a family's variants share: lowering/memo.py)."""
+    kept = lw.plans.get(("param infos", id(bdef)))
+    if kept is None or kept[0] is not bdef:
+        kept = lw.plans[("param infos", id(bdef))] = (bdef, tuple(param_infos(bdef.params)))
+    return kept[1]  # type: ignore[no-any-return]
 
 
 def param_infos(decls: Mapping[str, Any]) -> list[ParamInfo]:

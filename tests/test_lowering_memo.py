@@ -243,3 +243,33 @@ def test_child_modules_are_kept_by_what_their_text_reads(
     assert {"1", "5"} <= set(lowered) and not {"1.body", "5.body"} & set(lowered)
     assert not {"1.2.downsample", "1.downsample"} & set(lowered)
     assert {"2.body", "3.body", "4.body"} <= set(lowered)
+
+
+def test_a_fan_based_init_rule_looks_at_each_copied_instance_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """E313's search for a thin tensor (init._first_thin) skips the copies of an instance
+    it found none in (the same kinds and attributes), and still finds the first one."""
+    from archspec.lowering import init
+
+    searched: list[int] = []
+    real = init._first_thin
+
+    def counting(nodes: Any, *args: Any) -> Any:
+        searched.append(len(nodes))
+        return real(nodes, *args)
+
+    monkeypatch.setattr(init, "_first_thin", counting)
+    text = SYMBOLIC.replace("count: 4", "count: 30") + textwrap.dedent(
+        """\
+        init:
+          - {layers: [conv2d], weight: {kaiming_normal: {}}}
+        """
+    )
+    archspec.build_graph(text)
+    # the root, the stage, its first instance (the other 29 are copies of it)
+    assert len(searched) == 3
+    searched.clear()
+    bad = text.replace("weight: {kaiming_normal: {}}", "bias: {kaiming_normal: {}}")
+    with pytest.raises(ArchSpecError, match=r"kaiming_normal cannot initialise the bias of `stem`"):
+        archspec.build_graph(bad)

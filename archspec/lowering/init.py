@@ -163,17 +163,22 @@ def _thin_tensors(root: Module, step: InitStep, which: str) -> Any:
                 yield path, node, tensor_rank(node, which)
         return
     ranks: dict[tuple[str, int], int | None] = {}
-    found = _first_thin(root.nodes, step.kinds, which, ranks)
+    found = _first_thin(root.nodes, step.kinds, which, ranks, set())
     if found is not None:
         names, node = found
         yield ".".join(reversed(names)), node, tensor_rank(node, which)
 
 
 def _first_thin(
-    nodes: Any, kinds: Any, which: str, ranks: dict[tuple[str, int], int | None]
+    nodes: Any,
+    kinds: Any,
+    which: str,
+    ranks: dict[tuple[str, int], int | None],
+    clean: set[int],
 ) -> tuple[list[str], Node] | None:
     """The first node of `kinds` (all when none) whose `which` has fewer than two dims, and
-    its path's names, last first."""
+    its path's names, last first. `clean`: the ids of the modules searched in vain, whose
+    copies (the same kinds and attributes: Module.copy_of) are not searched again."""
     for node in nodes:
         if not kinds or node.kind in kinds:
             key = (node.kind, id(node.attrs))
@@ -182,9 +187,14 @@ def _first_thin(
             rank = ranks[key]
             if rank is not None and rank < 2:
                 return [node.name], node
-        if node.child is not None:
-            found = _first_thin(node.child.nodes, kinds, which, ranks)
+        child = node.child
+        if child is not None:
+            origin = id(child.copy_of or child)
+            if origin in clean:
+                continue
+            found = _first_thin(child.nodes, kinds, which, ranks, clean)
             if found is not None:
                 found[0].append(node.name)
                 return found
+            clean.add(origin)
     return None

@@ -182,6 +182,11 @@ def check_numbers(value: Any) -> None:
     and hold only what emitted source can write (no mapping, tuple or object in a table);
     a list is walked without recursion and within MAX_LIST_ITEMS / MAX_LIST_DEPTH, so a
     list that holds itself, or a million rows, is refused rather than walked."""
+    kind = type(value)
+    if (kind is int and -MAX_INT <= value <= MAX_INT) or kind is bool or value is None:
+        return  # the common cases of the walk below, without it
+    if kind is float and math.isfinite(value):
+        return
     stack: list[tuple[Any, int]] = [(value, 0)]
     seen = text = 0
     while stack:
