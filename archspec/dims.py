@@ -289,8 +289,8 @@ class Dim:
             raise ValueError("divisor must be a positive integer")
         if d == 1:
             return self
-        if not self._terms:
-            return Dim(None, self._const // d)
+        if not self._terms:  # a constant, as Dim(None, ...) makes it (an int stays as it is)
+            return Dim._canonical((), self._const // d)
         q_terms: list[tuple[Monomial, int]] = []
         r_terms: list[tuple[Monomial, int]] = []
         for m, c in self._terms:

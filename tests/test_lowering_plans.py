@@ -137,3 +137,41 @@ def test_module_of_makes_the_module_the_constructor_makes() -> None:
     assert made.copy_of is None and made.in_axis == 1 and made.switches == ()
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.path = "other"  # type: ignore[misc]
+
+
+def test_a_call_runs_its_expression_arguments_as_its_plan_parsed_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An argument written as an expression for a non-`str` param is evaluated by the
+    evaluator its CallPlan kept (no parse, no `_evaluated` per call); one that does not
+    parse still fails per call, as written."""
+    evaluated: list[Any] = []
+    real = block_call._evaluated
+
+    def counting(how: int, raw: Any, decl: Any, env: Any) -> Any:
+        evaluated.append(raw)
+        return real(how, raw, decl, env)
+
+    monkeypatch.setattr(block_call, "_evaluated", counting)
+    text = textwrap.dedent(
+        """\
+        archspec: 1
+        name: calls
+        input: [1, 4, 8, 8]
+        params: {width: {type: int, default: 4}}
+        blocks:
+          B:
+            params: {c: int}
+            layers: [{name: conv, type: conv2d, out_channels: c, kernel_size: 1}]
+        layers:
+          - {name: stage, type: repeat, count: 3, layer: {type: B, c: "width * (i + 1)"}}
+        """
+    )
+    graph = archspec.build_graph(text)
+    stage = graph.root.node("stage").child
+    assert stage is not None
+    widths = [n.child.node("conv").attrs["out_channels"] for n in stage.nodes if n.child]
+    assert widths == [4, 8, 12] and evaluated == []
+    with pytest.raises(ArchSpecError, match="E206"):
+        archspec.build_graph(text.replace("width * (i + 1)", "width * (i + "))
+    assert evaluated and set(evaluated) == {"width * (i + "}

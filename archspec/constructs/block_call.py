@@ -6,6 +6,7 @@ registered construct is a block call, and an unknown block name is E205 here.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +113,7 @@ class CallPlan:
     to each instance, which reports it); expressions are evaluated per instance, and a
     `str` param's text is an expression or not by the names in scope there."""
 
-    __slots__ = ("exprs", "given", "params", "reads_input", "spec", "str_args", "unknown")
+    __slots__ = ("exprs", "given", "params", "reads_input", "runs", "spec", "str_args", "unknown")
 
     def __init__(self, lw: Lowerer, spec: Any, bdef: Any) -> None:
         self.spec = spec  # held: the plan is found by id(spec)
@@ -122,6 +123,8 @@ class CallPlan:
         self.reads_input = any(reads_input(raw) for raw in self.given.values())
         #: (param, decl, how it binds, the literal's value or the raw argument)
         self.params: list[tuple[str, Any, int, Any]] = []
+        #: the evaluator of each argument that is an expression and parses (_EXPR)
+        self.runs: dict[str, Any] = {}
         for pname, entry in bdef.params.items():
             decl = decl_of(entry)
             if pname not in self.given:
@@ -130,6 +133,9 @@ class CallPlan:
             raw = self.given[pname]
             if isinstance(raw, str):
                 self.params.append((pname, decl, _STR if decl.type == "str" else _EXPR, raw))
+                if decl.type != "str":
+                    with contextlib.suppress(ExprError):  # evaluated (and reported) per call
+                        self.runs[pname] = parsed(raw).evaluate
                 continue
             if isinstance(raw, list) and _has_text(raw):
                 # items may be names of the caller (`[window, window]`): bound per instance
@@ -367,9 +373,12 @@ def _args_in(lw: Lowerer, bname: str, call: CallPlan, env: Mapping[str, Any]) ->
     """bind_args where nothing fails (ExprError or ValueError otherwise; None for a param
     with no argument and no default)."""
     args: dict[str, Any] = {}
+    runs = call.runs
     for pname, decl, how, given in call.params:
         if how == _BOUND:
             args[pname] = given
+        elif how == _EXPR and pname in runs:  # _evaluated's, without its calls
+            args[pname] = coerce_param(runs[pname](env), decl)
         elif how != _DEFAULT:
             args[pname] = coerce_param(_evaluated(how, given, decl, env), decl)
         elif decl.default is not None:

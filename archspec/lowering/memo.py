@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -75,19 +74,31 @@ _PLANS = (
 )
 
 
-@dataclass(frozen=True)
 class Lowered:
     """One lowered instance and what lowering it did besides making the module: `walk` is
     the context of the walk that lowered it; `seen` the requirements it met already
-    recorded before it; `portable`: whether another variant's walk may take it."""
+    recorded before it; `portable`: whether another variant's walk may take it. (A plain
+    class: one is made per distinct instance, and nothing changes it once made.)"""
 
-    module: Module
-    charged: int
-    constraints: tuple[Constraint, ...]
-    out_axis: Any
-    walk: Any = None
-    seen: frozenset[Any] = _NONE_SEEN
-    portable: bool = True
+    __slots__ = ("charged", "constraints", "module", "out_axis", "portable", "seen", "walk")
+
+    def __init__(
+        self,
+        module: Module,
+        charged: int,
+        constraints: tuple[Constraint, ...],
+        out_axis: Any,
+        walk: Any = None,
+        seen: frozenset[Any] = _NONE_SEEN,
+        portable: bool = True,
+    ) -> None:
+        self.module = module
+        self.charged = charged
+        self.constraints = constraints
+        self.out_axis = out_axis
+        self.walk = walk
+        self.seen = seen
+        self.portable = portable
 
 
 class _Log:

@@ -52,6 +52,10 @@ _INT32_WHY = "PyTorch's pooling kernels take sizes below 2**31"
 def conv_extent(x: Dim, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> Dim:
     """Exact output extent of one spatial dim of a conv or pool."""
     span = d * (k - 1) + 1
+    if x.is_const and type(s) is int and s > 0 and type(p) is int and type(span) is int:
+        # a concrete extent (the common case): the arithmetic below, on ints
+        c = 2 * p - span if not ceil_mode else min(2 * p - span + s - 1, p - 1)
+        return Dim.of((x.const + c) // s + 1)
     if not ceil_mode:
         return (x + (2 * p - span)).floordiv(s) + 1
     return (x + min(2 * p - span + s - 1, p - 1)).floordiv(s) + 1
