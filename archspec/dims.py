@@ -391,6 +391,12 @@ class Dim:
         return text
 
 
+def shape_key(shape: Iterable[Dim]) -> tuple[int | Dim, ...]:
+    """A shape as part of a dict key: each constant dim as its int (hashed without a call
+    of Dim.__hash__; a constant Dim equals its int), anything else as itself."""
+    return tuple([d._const if type(d) is Dim and not d._terms else d for d in shape])
+
+
 def _one_atom(atom: Atom) -> Dim:
     """`atom` as a Dim (one term, coefficient 1), bounded as `Dim({(atom,): 1})` is."""
     size = 2 + _mono_size((atom,))

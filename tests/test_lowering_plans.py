@@ -175,3 +175,15 @@ def test_a_call_runs_its_expression_arguments_as_its_plan_parsed_them(
     with pytest.raises(ArchSpecError, match="E206"):
         archspec.build_graph(text.replace("width * (i + 1)", "width * (i + "))
     assert evaluated and set(evaluated) == {"width * (i + "}
+
+
+def test_a_scope_switch_is_the_switch_the_constructor_makes() -> None:
+    """walker._switch (a Switch without the frozen __init__): equal, fields in order."""
+    from archspec.ir import AttrExpr, Switch
+
+    expr = AttrExpr("act == 'relu'", (("act", "block"),))
+    made, constructed = walker._switch("relu", expr, None), Switch("relu", expr, None)
+    fields = [f.name for f in dataclasses.fields(Switch)]
+    assert made == constructed and list(vars(made)) == list(vars(constructed)) == fields
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.name = "other"  # type: ignore[misc]

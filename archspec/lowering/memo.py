@@ -41,8 +41,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..compose import family_store
+from ..dims import shape_key
 from ..expr import ExprError
-from ..ir import Module, replaced
+from ..ir import Module, Node, replaced
 from ..limits import spend_family
 from .context import Item, RequireOnce
 from .values import parsed
@@ -59,6 +60,8 @@ _NO_AXIS = object()
 _NEVER_READ = frozenset({"type", "name", "from_"})
 _NONE_FAILED: frozenset[str] = frozenset()
 _NONE_SEEN: frozenset[Any] = frozenset()
+#: the types of argument args_key keys by name, type and value (float by its repr)
+_SCALARS = frozenset((int, str, bool, float))
 #: `{expression}` parts of a name or key template
 _PART = re.compile(r"\{([^{}]*)\}")
 #: the Lowerer's caches of what is worked out once per spec object, list or block (its
@@ -136,6 +139,12 @@ class MemoContext(RequireOnce):
 def args_key(args: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """Bound block arguments as a hashable key that tells apart what `==` would merge
     (`1`, `1.0` and `True`; `0.0` and `-0.0`); None when a value cannot be keyed."""
+    values = tuple(args.values())
+    kinds = tuple(map(type, values))
+    if _SCALARS.issuperset(kinds):  # the common case: names, types and values, no loop
+        if float in kinds:  # its repr tells 0.0 from -0.0
+            values = tuple([repr(v) if k is float else v for v, k in zip(values, kinds)])
+        return ("scalars", tuple(args), kinds, values)
     out = []
     plain = True
     for name, value in args.items():
@@ -217,7 +226,7 @@ class InstanceMemo:
         if in_shape is None:
             return None
         failed = frozenset(lw.failed) if lw.failed else _NONE_FAILED
-        return (call, tuple(in_shape), axis, lw.depth, tuple(lw.block_stack), failed)
+        return (call, shape_key(in_shape), axis, lw.depth, tuple(lw.block_stack), failed)
 
     def items_key(self, lw: Lowerer, child: Any, env: Mapping[str, Any]) -> tuple | None:
         """What a child module that is no block call is made of (see the module docstring);
@@ -441,13 +450,16 @@ def _family_key(lw: Lowerer, store: dict[Any, Any]) -> tuple[Any, ...] | None:
 def _rerooted(module: Module, old: str, new: str) -> Module:
     """`module` (lowered at path `old`) as it is at path `new`: every module's path renamed,
     new objects throughout, so nothing downstream sees one node in two places."""
-    nodes = tuple(
-        replaced(n) if n.child is None else replaced(n, child=_rerooted(n.child, old, new))
-        for n in module.nodes
-    )
+    nodes = []
+    for n in module.nodes:  # replaced(n), without its call per node
+        copy = object.__new__(Node)
+        copy.__dict__.update(n.__dict__)
+        if n.child is not None:
+            copy.__dict__["child"] = _rerooted(n.child, old, new)
+        nodes.append(copy)
     path = new + module.path[len(old) :]
     origin = module.copy_of or module  # what the passes key their findings on
-    return replaced(module, path=path, nodes=nodes, args=dict(module.args), copy_of=origin)
+    return replaced(module, path=path, nodes=tuple(nodes), args=dict(module.args), copy_of=origin)
 
 
 __all__ = ["InstanceMemo", "Lowered", "args_key", "lower_instance"]

@@ -122,7 +122,9 @@ def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
         or (kind is bool and decl.type == "bool")
         or (kind is str and decl.type == "str" and len(value) <= MAX_TEXT)
     ):
-        check_bounds(value, ge=decl.ge, le=decl.le)  # the common cases of the checks below
+        ge, le = decl.ge, decl.le  # the common cases of the checks below
+        if (ge is not None and value < ge) or (le is not None and value > le):
+            check_bounds(value, ge=ge, le=le)
         if decl.choices is not None and value not in decl.choices:
             raise ValueError(f"{value!r} is not one of {decl.choices}")
         return value
@@ -151,13 +153,15 @@ def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
             return raw
         raw = parsed(raw).evaluate(env)
     kind = final.kind
-    if type(raw) is int and kind in _INT_KINDS:  # the common case, as the ladder below has it
-        check_bounds(raw, ge=final.ge, gt=final.gt, le=final.le)
+    if (type(raw) is int and kind in _INT_KINDS) or (
+        type(raw) is float and kind in _FLOAT_KINDS and math.isfinite(raw)
+    ):  # the common cases, as the ladder below has them (check_bounds only to refuse)
+        ge, gt, le = final.ge, final.gt, final.le
+        if (ge is None or raw >= ge) and (gt is None or raw > gt) and (le is None or raw <= le):
+            return raw
+        check_bounds(raw, ge=ge, gt=gt, le=le)
         return raw
     if type(raw) is bool and kind in ("bool", "any"):
-        return raw
-    if type(raw) is float and kind in _FLOAT_KINDS and math.isfinite(raw):
-        check_bounds(raw, ge=final.ge, gt=final.gt, le=final.le)  # as the ladder has it
         return raw
     if kind in ("ints", "floats") and isinstance(raw, list):
         item = Final("int" if kind == "ints" else "float", ge=final.ge)

@@ -364,7 +364,7 @@ def scope_module(
         args=dict(child.args or {}),
         switches=tuple(scope.switches),
         switch_exprs=tuple(
-            Switch(n, text_expr(lw, t), scope.switch_spans.get(i))
+            _switch(n, text_expr(lw, t), scope.switch_spans.get(i))
             for i, (n, t) in enumerate(scope.switches)
         )
         if scope.switches
@@ -375,6 +375,14 @@ def scope_module(
         loops=tuple(scope.loops),
         in_axis=in_axis,
     )
+
+
+def _switch(name: str, expr: Any, span: SourceSpan | None) -> Switch:
+    """Switch(name, expr, span) without the frozen __init__ (see ir.node_of): a block's
+    switched-off alternatives make one per instance."""
+    switch = object.__new__(Switch)
+    switch.__dict__.update(name=name, expr=expr, span=span)
+    return switch
 
 
 def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[str, list[str]]]:
