@@ -116,9 +116,17 @@ def _indexclosure(node: ast.Subscript) -> Closure:
 
 
 def _binopclosure(node: ast.BinOp) -> Closure:
-    left_of, right_of, op = closure(node.left), closure(node.right), type(node.op)
+    op = type(node.op)
     fn = _BINOPS[op]
     divides = op in (ast.Div, ast.FloorDiv, ast.Mod)
+    right_node = node.right
+    if (
+        type(right_node) is ast.Constant
+        and type(right_node.value) in _REAL
+        and not (divides and right_node.value == 0)
+    ):  # `c * 4`, `k // 2`: the common form, its number's checks done once here
+        return _binop_by_number(closure(node.left), op, right_node.value)
+    left_of, right_of = closure(node.left), closure(node.right)
 
     def binop(env: Mapping[str, Any]) -> Any:
         # _num and _check_range, called only where their checks could fail (a number in
@@ -146,7 +154,35 @@ def _binopclosure(node: ast.BinOp) -> Closure:
     return binop
 
 
+def _binop_by_number(left_of: Closure, op: type, right: Any) -> Closure:
+    """`left <op> right` for a number written in the expression (not a zero divisor):
+    _binopclosure's binop with the right side's evaluation and checks done already."""
+    fn = _BINOPS[op]
+    power = op is ast.Pow
+
+    def binop_by_number(env: Mapping[str, Any]) -> Any:
+        left = left_of(env)
+        if type(left) not in _REAL:
+            _num(left, "arithmetic")
+        try:
+            result = _power(left, right) if power else fn(left, right)
+        except (ArithmeticError, ValueError) as exc:
+            raise ExprError(
+                f"`{_BINOP_TEXT[op]}` of {_short(left)} and {_short(right)} cannot be "
+                f"computed ({type(exc).__name__})",
+                code="E309",
+            ) from None
+        if type(result) is int and -MAX_ABS_VALUE <= result <= MAX_ABS_VALUE:
+            return result
+        return _check_range(result)
+
+    return binop_by_number
+
+
 def _compareclosure(node: ast.Compare) -> Closure:
+    if len(node.ops) == 1 and type(node.comparators[0]) is ast.Constant:
+        # `act == 'relu'`, `i == 0`: one comparison with a value written in it
+        return _compare_to_value(closure(node.left), _CMPOPS[type(node.ops[0])], node)
     first = closure(node.left)
     rest = [(_CMPOPS[type(op)], closure(c)) for op, c in zip(node.ops, node.comparators)]
 
@@ -166,6 +202,21 @@ def _compareclosure(node: ast.Compare) -> Closure:
         return True
 
     return compare
+
+
+def _compare_to_value(first: Closure, fn: Any, node: ast.Compare) -> Closure:
+    """_compareclosure's compare of one operator and a constant right side."""
+    right = node.comparators[0].value  # type: ignore[attr-defined]
+
+    def compare_to_value(env: Mapping[str, Any]) -> Any:
+        left = first(env)
+        try:
+            ok = fn(left, right)
+        except TypeError:
+            raise ExprError(f"cannot compare {_typename(left)} with {_typename(right)}") from None
+        return bool(ok)
+
+    return compare_to_value
 
 
 def _callclosure(node: ast.Call) -> Closure:

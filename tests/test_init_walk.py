@@ -18,3 +18,38 @@ def test_the_nodes_of_kinds_are_iter_nodes_narrowed(name: str, kinds: tuple[str,
     got = nodes_of_kinds(root, kinds)
     assert [p for p, _ in got] == [p for p, _ in every] and len(got) > 0
     assert all(a is b for (_, a), (_, b) in zip(got, every, strict=True))
+
+
+def test_the_copies_of_a_module_without_those_kinds_are_not_walked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A module that holds no node of the kinds is not walked again in its copies (the
+    same nodes: Module.copy_of); the nodes found are still every one of those kinds."""
+    from archspec.lowering import initexprs
+
+    text = """\
+archspec: 1
+name: copies
+input: [1, 8, 8, 8]
+blocks:
+  Unit:
+    layers: [{name: conv, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}]
+layers:
+  - {name: stage, type: repeat, count: 30, layer: {type: Unit}}
+  - {type: flatten}
+  - {name: fc, type: linear, out_features: 2}
+"""
+    root = archspec.build_graph(text).root
+    walked: list[int] = []
+    real = initexprs._collect
+
+    def counting(nodes: object, *args: object) -> None:
+        walked.append(1)
+        real(nodes, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(initexprs, "_collect", counting)
+    assert [p for p, _ in nodes_of_kinds(root, ("linear",))] == ["fc"]
+    assert len(walked) == 3  # the root, the stage, its first instance
+    walked.clear()
+    assert len(nodes_of_kinds(root, ("conv2d",))) == 30
+    assert len(walked) == 32

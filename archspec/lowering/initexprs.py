@@ -210,13 +210,19 @@ def nodes_of_kinds(root: Module, kinds: Sequence[str]) -> list[tuple[str, Node]]
     check) read every such node, so a list, made by plain loops (no generator to resume
     per node)."""
     out: list[tuple[str, Node]] = []
-    _collect(root.nodes, "", kinds, out)
+    _collect(root.nodes, "", kinds, out, set())
     return out
 
 
 def _collect(
-    nodes: Sequence[Node], outer: str, kinds: Sequence[str], out: list[tuple[str, Node]]
+    nodes: Sequence[Node],
+    outer: str,
+    kinds: Sequence[str],
+    out: list[tuple[str, Node]],
+    without: set[int],
 ) -> None:
+    """`without`: the ids of the modules found to hold no node of `kinds`, whose copies
+    (the same nodes at another path: Module.copy_of) are not walked again."""
     for node in nodes:
         child = node.child
         wanted = not kinds or node.kind in kinds
@@ -225,4 +231,10 @@ def _collect(
             if wanted:
                 out.append((path, node))
             if child is not None:
-                _collect(child.nodes, path, kinds, out)
+                origin = id(child.copy_of or child)
+                if origin in without:
+                    continue
+                found = len(out)
+                _collect(child.nodes, path, kinds, out, without)
+                if len(out) == found:
+                    without.add(origin)
