@@ -169,6 +169,8 @@ def test_errors_inside_instances_are_those_of_lowering_each(
 def test_arguments_that_compare_equal_are_different_calls() -> None:
     assert len({args_key({"x": v}) for v in (1, 1.0, True, 0.0, -0.0, [1], (1,))}) == 7
     assert args_key({"x": [1, 2]}) == args_key({"x": [1, 2]})
+    keys = {args_key({"a": 0.5, "b": b, "c": 3}) for b in (0.0, -0.0, 0, False, 0.25)}
+    assert len(keys) == 5 and args_key({"a": 0.5}) == args_key({"a": 0.5})
 
 
 #: child modules that are no block call (a `sequential` inside a block, a repeat's

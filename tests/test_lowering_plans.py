@@ -187,3 +187,52 @@ def test_a_scope_switch_is_the_switch_the_constructor_makes() -> None:
     assert made == constructed and list(vars(made)) == list(vars(constructed)) == fields
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.name = "other"  # type: ignore[misc]
+
+
+def test_an_early_when_runs_as_its_plan_parsed_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `when` decided before its item's site (refs.switched_off_early) is run by the
+    evaluator its ItemPlan kept, not bound through the ladder; a value that is not true or
+    false still goes to the ladder, and the dispatch reports it."""
+    from archspec.lowering import refs
+
+    laddered: list[Any] = []
+    real = refs.bind_value
+
+    def counting(raw: Any, final: Any, env: Any) -> Any:
+        laddered.append(raw)
+        return real(raw, final, env)
+
+    monkeypatch.setattr(refs, "bind_value", counting)
+    text = textwrap.dedent(
+        """\
+        archspec: 1
+        name: alts
+        input: [1, 4, 8, 8]
+        params: {act: {type: str, default: relu}, n: {type: int, default: 2}}
+        layers:
+          - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1}
+          - {type: relu, when: "act == 'relu'"}
+          - {type: gelu, when: "act == 'gelu'"}
+        """
+    )
+    kinds = [n.kind for n in archspec.build_graph(text).root.nodes]
+    assert kinds == ["conv2d", "relu"] and laddered == []
+    bad = text.replace("act == 'gelu'", "n + 1")
+    with pytest.raises(ArchSpecError, match="expected true or false"):
+        archspec.build_graph(bad)
+    assert laddered == ["n + 1"]
+
+
+def test_lets_bound_in_the_callers_own_env_are_added_to_it() -> None:
+    """bind_lets(own_env=True) binds into the dict it is given (a block call's own copy of
+    its names), not a copy of it; without it the caller's env is left as it is."""
+    from archspec.lowering.lets import bind_lets
+
+    class Walk:
+        failed: set[str] = set()
+
+    env = {"c": 4}
+    lets, _ = bind_lets(Walk(), {"d": "c * 2"}, env, ("let",), {})  # type: ignore[arg-type]
+    assert lets == {"d": 8} and env == {"c": 4}
+    lets, _ = bind_lets(Walk(), {"d": "c * 2"}, env, ("let",), {}, own_env=True)  # type: ignore[arg-type]
+    assert lets == {"d": 8} and env == {"c": 4, "d": 8}

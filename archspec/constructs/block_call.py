@@ -245,7 +245,7 @@ def _block_lets(
         taken |= {p: "a param of the spec" for p in lw.spec.params}
         taken |= {p: "a let of the spec" for p in lw.spec.let}
         lw.plans[("taken", bname)] = taken
-    return bind_lets(lw, bdef.let, scope, ("blocks", bname, "let"), taken)
+    return bind_lets(lw, bdef.let, scope, ("blocks", bname, "let"), taken, own_env=True)
 
 
 #: The ways a plugin's layer kinds are loaded, for E205's hints.

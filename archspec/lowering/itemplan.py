@@ -41,6 +41,7 @@ class ItemPlan:
         "spec_name",
         "train_only",
         "when",
+        "when_run",
         "when_text",
     )
 
@@ -61,6 +62,12 @@ class ItemPlan:
         self.when = getattr(spec, "when", None)
         self.when_text = None if self.when is None else when_text(self.when)
         self.early = _early(self.when, self.from_)
+        #: the evaluator of an early `when` written as an expression (refs.switched_off_early)
+        self.when_run = (
+            parsed(self.when).evaluate
+            if self.early is not LATE and isinstance(self.when, str)
+            else None
+        )
         #: the names the spec gives its nodes besides its own name (a chunk's `names`)
         self.own_names = piece_names(spec)
         #: a layer's layer.Binding, in the block it was made for (layer.binding)

@@ -27,14 +27,16 @@ def bind_lets(
     env: Mapping[str, Any],
     ypath: PathKey,
     taken: Mapping[str, str],
+    own_env: bool = False,
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The lets' values (in order, each in scope for the next) and the switches to record.
 
     `taken` maps names already bound here (params) to what binds them: a let may not hide
     one (E304). A let that fails is recorded and left out; expressions reading it then fail
     quietly, and Skip is raised at the end so the module is not built on a missing value.
+    `own_env`: `env` is the caller's own copy, which the lets may be added to.
     """
-    scope = dict(env)
+    scope = env if own_env and isinstance(env, dict) else dict(env)
     out: dict[str, Any] = {}
     switches: list[tuple[str, str]] = []
     bad = False

@@ -60,7 +60,7 @@ _NO_AXIS = object()
 _NEVER_READ = frozenset({"type", "name", "from_"})
 _NONE_FAILED: frozenset[str] = frozenset()
 _NONE_SEEN: frozenset[Any] = frozenset()
-#: the types of argument args_key keys by name, type and value (float by its repr)
+#: the types of argument args_key keys by name, type and value
 _SCALARS = frozenset((int, str, bool, float))
 #: `{expression}` parts of a name or key template
 _PART = re.compile(r"\{([^{}]*)\}")
@@ -142,7 +142,7 @@ def args_key(args: Mapping[str, Any]) -> tuple[Any, ...] | None:
     values = tuple(args.values())
     kinds = tuple(map(type, values))
     if _SCALARS.issuperset(kinds):  # the common case: names, types and values, no loop
-        if float in kinds:  # its repr tells 0.0 from -0.0
+        if float in kinds and 0 in values:  # a float zero: its repr tells 0.0 from -0.0
             values = tuple([repr(v) if k is float else v for v, k in zip(values, kinds)])
         return ("scalars", tuple(args), kinds, values)
     out = []

@@ -82,7 +82,12 @@ def switched_off_early(
     if names is None or not names <= env.keys():
         return None
     try:
-        if bind_value(plan.when, _BOOL, env):
+        # bind_value(plan.when, _BOOL, env), its expression run at once when it is true
+        # or false (the ladder, for a literal, or for another value, which it refuses)
+        held = None if plan.when_run is None else plan.when_run(env)
+        if type(held) is not bool:
+            held = bind_value(plan.when, _BOOL, env)
+        if held:
             return True
     except (ExprError, ValueError):
         return None
