@@ -142,16 +142,21 @@ def _binopclosure(node: ast.BinOp) -> Closure:
         try:
             result = _power(left, right) if op is ast.Pow else fn(left, right)
         except (ArithmeticError, ValueError) as exc:
-            raise ExprError(
-                f"`{_BINOP_TEXT[op]}` of {_short(left)} and {_short(right)} cannot be "
-                f"computed ({type(exc).__name__})",
-                code="E309",
-            ) from None
+            raise _not_computed(op, left, right, exc) from None
         if type(result) is int and -MAX_ABS_VALUE <= result <= MAX_ABS_VALUE:
             return result
         return _check_range(result)
 
     return binop
+
+
+def _not_computed(op: type, left: Any, right: Any, exc: Exception) -> ExprError:
+    """E309 for an operation on two values that Python cannot carry out (an overflow)."""
+    return ExprError(
+        f"`{_BINOP_TEXT[op]}` of {_short(left)} and {_short(right)} cannot be "
+        f"computed ({type(exc).__name__})",
+        code="E309",
+    )
 
 
 def _binop_by_number(left_of: Closure, op: type, right: Any) -> Closure:
@@ -167,11 +172,7 @@ def _binop_by_number(left_of: Closure, op: type, right: Any) -> Closure:
         try:
             result = _power(left, right) if power else fn(left, right)
         except (ArithmeticError, ValueError) as exc:
-            raise ExprError(
-                f"`{_BINOP_TEXT[op]}` of {_short(left)} and {_short(right)} cannot be "
-                f"computed ({type(exc).__name__})",
-                code="E309",
-            ) from None
+            raise _not_computed(op, left, right, exc) from None
         if type(result) is int and -MAX_ABS_VALUE <= result <= MAX_ABS_VALUE:
             return result
         return _check_range(result)

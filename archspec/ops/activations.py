@@ -7,10 +7,7 @@ in eval it is the identity.
 """
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any, Literal
-
-from pydantic import create_model
 
 from ..dims import Shape
 from .base import (
@@ -28,7 +25,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
-from .layers import _Elementwise
+from .layers import _Elementwise, simple_spec
 from .support import support_class, support_source
 
 
@@ -40,16 +37,7 @@ def _elementwise(
     category: Category = "act",
 ) -> None:
     """Register a shape-preserving kind whose fields are torch's keyword arguments."""
-    spec = LazySpec(
-        partial(
-            create_model,
-            f"{torch_name}Spec",
-            __base__=LayerSpec,
-            __doc__=f"{kind}: {summary}.",
-            type=(Literal[kind], ...),
-            **fields,
-        )
-    )
+    spec = simple_spec(kind, torch_name, summary, fields)
     register(
         type(
             torch_name,

@@ -304,16 +304,12 @@ class _Elementwise(Op):
         return emit_call(f"nn.{self.torch_name}", args, kw, lit)
 
 
-def _simple(
-    kind: str,
-    torch_name: str,
-    summary: str,
-    fields: dict[str, tuple[Any, Any]],
-    positional: tuple[str, ...] = (),
-    *,
-    category: Category,
-) -> None:
-    spec = LazySpec(
+def simple_spec(
+    kind: str, torch_name: str, summary: str, fields: dict[str, tuple[Any, Any]]
+) -> LazySpec:
+    """The spec model, made on first use, of a kind whose fields are torch's keyword
+    arguments (`_simple` here and in activations.py)."""
+    return LazySpec(
         partial(
             create_model,
             f"{torch_name}Spec",
@@ -323,6 +319,18 @@ def _simple(
             **fields,
         )
     )
+
+
+def _simple(
+    kind: str,
+    torch_name: str,
+    summary: str,
+    fields: dict[str, tuple[Any, Any]],
+    positional: tuple[str, ...] = (),
+    *,
+    category: Category,
+) -> None:
+    spec = simple_spec(kind, torch_name, summary, fields)
     defaults = {k: (None if v[1] is ... else v[1]) for k, v in fields.items()}
     register(
         type(
