@@ -83,6 +83,8 @@ layers:
   - {name: back, type: permute, dims: [0, 3, 1, 2]}
   - {name: gate, type: mul, from: [input, back]}
   - {type: channel_shuffle, groups: 2}
+  - {type: pixel_unshuffle, downscale_factor: 2}
+  - {type: pixel_shuffle, upscale_factor: 2}
   - {type: reshape, shape: [0, -1]}
 """
 #: The kinds of issue 14 (ops/activations.py, norms.py, resize.py), switches flipped.

@@ -45,6 +45,7 @@ NEWER_CATEGORY = {
         "reshape",
     ),
     **dict.fromkeys(("chunk", "split"), "reshape"),
+    **dict.fromkeys(("pixel_shuffle", "pixel_unshuffle"), "reshape"),
     **dict.fromkeys(("hardswish", "hardsigmoid", "elu", "mish", "prelu"), "act"),
     "stochastic_depth": "dropout",
     **dict.fromkeys(("group_norm", "instance_norm2d", "layer_norm", "layer_norm2d"), "norm"),

@@ -309,6 +309,20 @@ def _channel_shuffle(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | No
     return Call("channel_shuffle", {"groups": groups}, (x.node,))
 
 
+def _pixel_shuffling(kind: str, field: str) -> Reader:
+    """`F.pixel_shuffle(x, 2)`, `F.pixel_unshuffle(x, downscale_factor=2)`: the kinds of
+    nn.PixelShuffle and nn.PixelUnshuffle (no tensors), with the factor given as a number."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        x = _arg(args, kwargs, 0, "input", None)
+        r = _arg(args, kwargs, 1, field, None)
+        if len(args) + len(kwargs) != 2 or not isinstance(x, Ref) or type(r) is not int:
+            return None
+        return Call(kind, {field: r}, (x.node,)) if r >= 1 else None
+
+    return read
+
+
 #: Functions of model libraries that a kind computes exactly, traced as one call (their
 #: bodies read sizes as numbers): qualified name -> reader. Only modules already imported
 #: (by the model's own code) are looked at; archspec imports nothing for them.
@@ -422,6 +436,8 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.log_softmax: _softmax("log_softmax"),
         torch.permute: _permute,
         torch.transpose: _transpose,
+        F.pixel_shuffle: _pixel_shuffling("pixel_shuffle", "upscale_factor"),
+        F.pixel_unshuffle: _pixel_shuffling("pixel_unshuffle", "downscale_factor"),
         # the 1-d and 3-d forms of audio and video networks, as the 2-d ones
         **{
             getattr(F, f"adaptive_{op}_pool{n}d"): _adaptive_pool(f"adaptive_{op}pool{n}d")

@@ -1,5 +1,5 @@
-"""Layout ops: permute, reshape and channel_shuffle, and the reduction `mean` (no parameters,
-no MACs).
+"""Layout ops: permute, reshape, channel_shuffle, pixel_shuffle and pixel_unshuffle, and the
+reduction `mean` (no parameters, no MACs).
 
 `permute` is a module (torchvision's `ops.misc.Permute`, which ConvNeXt puts inside an
 `nn.Sequential`, so it takes a position there like any module) where it is unnamed, and
@@ -7,11 +7,13 @@ no MACs).
 `channel_shuffle` are computed in `forward`, as torchvision writes them (`x.reshape(...)`,
 ShuffleNetV2's `channel_shuffle(x, 2)`), and hold no `state_dict` entry either way; so is
 `mean` (MNASNet's `x.mean([2, 3])`, a global average pool and flatten with no module call).
+`pixel_shuffle` and `pixel_unshuffle` are torch's `nn.PixelShuffle` and `nn.PixelUnshuffle`
+modules (a sub-pixel convolution's tail, ESPCN's), which hold no `state_dict` entry either.
 """
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StrictInt
 
@@ -326,3 +328,101 @@ class Mean(StatelessOp):
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         keep = ", keepdim=True" if a["keepdim"] is True else ""
         return f"{a['_inputs'][0]}.mean({lit(a['dim'])}{keep})"
+
+
+def _pixel_shuffle_spec() -> type[LayerSpec]:
+    class PixelShuffleSpec(LayerSpec):
+        """pixel_shuffle: (*, C * r^2, H, W) -> (*, C, H * r, W * r), nn.PixelShuffle(r)."""
+
+        type: Literal["pixel_shuffle"]
+        upscale_factor: Int(ge=1) = Field(  # type: ignore[valid-type]
+            description="r: each group of r^2 channels becomes an r x r block of pixels"
+        )
+
+    return PixelShuffleSpec
+
+
+def _pixel_unshuffle_spec() -> type[LayerSpec]:
+    class PixelUnshuffleSpec(LayerSpec):
+        """pixel_unshuffle: (*, C, H, W) -> (*, C * r^2, H / r, W / r), nn.PixelUnshuffle(r)."""
+
+        type: Literal["pixel_unshuffle"]
+        downscale_factor: Int(ge=1) = Field(  # type: ignore[valid-type]
+            description="r: each r x r block of pixels becomes r^2 channels"
+        )
+
+    return PixelUnshuffleSpec
+
+
+def _image_rank(x: Shape, kind: str) -> None:
+    """torch's pixel (un)shuffle reads the last three dims as C, H, W, after any batch dims."""
+    if len(x) < 3:
+        raise ShapeFailure(
+            "E401",
+            f"{kind} needs an input of rank >= 3 (*, C, H, W), got {fmt(x)}",
+            "shuffle a conv's output (N, C, H, W), before any flatten",
+        )
+
+
+class _PixelShuffling(StatelessOp):
+    """nn.PixelShuffle and nn.PixelUnshuffle: a module of one int field, `factor_field`."""
+
+    factor_field: ClassVar[str]
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return getattr(nn, self.torch_name)(a[self.factor_field])
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(f"nn.{self.torch_name}", [a[self.factor_field]], {}, lit)
+
+
+@register
+class PixelShuffle(_PixelShuffling):
+    kind = "pixel_shuffle"
+    spec = LazySpec(_pixel_shuffle_spec)
+    torch_name = "PixelShuffle"
+    factor_field = "upscale_factor"
+    summary = "r^2 channels into r x r pixels (sub-pixel convolution, ESPCN)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        _image_rank(x, self.kind)
+        r = attrs["upscale_factor"]
+        *batch, c, h, w = x
+        ctx.require_equal(
+            c.floordiv(r * r) * (r * r),
+            c,
+            "E409",
+            f"pixel_shuffle upscale_factor={r} takes a multiple of {r * r} (r^2) channels, "
+            "the input has {b}",
+            f"give it a multiple of {r * r} channels (the conv before it: out_channels "
+            f"{r * r} * C for C channels out)",
+        )
+        return Inferred(attrs, (*batch, c.floordiv(r * r), h * r, w * r))
+
+
+@register
+class PixelUnshuffle(_PixelShuffling):
+    kind = "pixel_unshuffle"
+    spec = LazySpec(_pixel_unshuffle_spec)
+    torch_name = "PixelUnshuffle"
+    factor_field = "downscale_factor"
+    summary = "r x r pixels into r^2 channels (the inverse of pixel_shuffle)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        _image_rank(x, self.kind)
+        r = attrs["downscale_factor"]
+        *batch, c, h, w = x
+        for side, which in ((h, "height"), (w, "width")):
+            ctx.require_equal(
+                side.floordiv(r) * r,
+                side,
+                "E412",
+                f"pixel_unshuffle downscale_factor={r} does not divide the map's {which} ({{b}})",
+                f"give the network an input whose size, after the layers before this one, is "
+                f"a multiple of {r} (archspec check prints the sizes it accepts)",
+            )
+        return Inferred(attrs, (*batch, c * (r * r), h.floordiv(r), w.floordiv(r)))
