@@ -574,3 +574,22 @@ def test_a_channels_last_input_varies_the_sizes_it_names(declared: str, domain: 
     result = archspec.check(text)
     assert result.ok and not result.warnings, result
     assert result.domain_text == domain
+
+
+@pytest.mark.parametrize(
+    ("layer", "words", "accepted"),
+    [
+        ("{type: pixel_shuffle, upscale_factor: 2}", "C % 4 == 0", lambda c: c % 4 == 0),
+        ("{type: channel_shuffle, groups: 2}", "even C", lambda c: c % 2 == 0),
+    ],
+)
+def test_a_channel_count_named_by_a_symbol_is_part_of_the_domain(layer, words, accepted) -> None:
+    """`input: [N, C, H, W]` under layers that keep any width: their requirements on C are
+    solved and stated like those on H and W. The domain said `H, W >= 1` alone while
+    `--input 1,3,4,4` was E409."""
+    text = f"archspec: 1\nname: t\ninput: [N, C, H, W]\nlayers:\n  - {layer}\n"
+    report = archspec.check(text)
+    assert report.ok and words in report.domain_text, report.domain_text
+    for c in range(1, 13):
+        at = archspec.check(text, input=(1, c, 4, 4)).ok
+        assert at == accepted(c) == report.domain.contains({"N": 1, "C": c, "H": 4, "W": 4})

@@ -354,10 +354,13 @@ class SymbolicInput:
     shape: Shape
     batch: str | None
     spatial: tuple[str, ...]
+    #: any other dim the spec names by a symbol (a channel count `C` that only
+    #: shape-keeping layers read): solved with the others, named only where constrained
+    others: tuple[str, ...] = ()
 
     @property
     def symbols(self) -> tuple[str, ...]:
-        return ((self.batch,) if self.batch else ()) + self.spatial
+        return ((self.batch,) if self.batch else ()) + self.spatial + self.others
 
     def bind(self, concrete: Sequence[int]) -> dict[str, int]:
         """Symbol -> value for a concrete input of the same rank."""
@@ -418,7 +421,13 @@ def generalise_input(declared: Shape) -> SymbolicInput:
         name = str(d) if not d.is_const else fresh(defaults[k])
         out[i] = Dim.of(name)
         spatial.append(name)
-    return SymbolicInput(tuple(out), batch, tuple(spatial))
+    named = {batch, *spatial}
+    others = tuple(
+        str(d)
+        for d in out
+        if not d.is_const and len(d.symbols) == 1 and str(d) in d.symbols and str(d) not in named
+    )
+    return SymbolicInput(tuple(out), batch, tuple(spatial), tuple(dict.fromkeys(others)))
 
 
 def input_domain(
