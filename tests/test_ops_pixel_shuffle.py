@@ -275,3 +275,16 @@ def test_import_reads_the_functional_calls() -> None:
     assert "type: pixel_unshuffle, downscale_factor: 2}" in text
     assert text.count("type: pixel_shuffle, upscale_factor: 2}") == 2
     assert "even H and even W" in archspec.check(text.replace("8, 6]", "H, W]")).domain_text
+
+
+@pytest.mark.parametrize("kind", sorted(FIELD))
+@pytest.mark.parametrize("shape", [("N", 3, "H", "W"), ("N", 3, 2**32, 2**32)])
+def test_a_factor_of_2_to_the_31_or_more_is_e409_for_every_input(kind: str, shape) -> None:
+    """r >= 2**31 needs r^2 >= 2**62 input elements (channels or pixels): no tensor holds
+    them. check said ok with a domain of H, W >= 2**31 and output channels past int64."""
+    text = spec([{"name": "p", "type": kind, FIELD[kind]: 2**31}], shape)
+    (err,) = archspec.check(text).errors
+    assert err.code == "E409" and "more than any tensor holds" in err.message
+    assert err.hint == "use a factor below 2**31"
+    below = spec([{"name": "p", "type": kind, FIELD[kind]: 2**31 - 1}], ("N", 3, "H", "W"))
+    assert all("more than any tensor holds" not in d.message for d in archspec.check(below).errors)

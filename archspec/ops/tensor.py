@@ -19,6 +19,7 @@ from pydantic import Field, StrictInt
 
 from ..dims import Dim, Shape, product
 from .base import (
+    INT32_MAX,
     Bool,
     ExprStr,
     Final,
@@ -354,13 +355,24 @@ def _pixel_unshuffle_spec() -> type[LayerSpec]:
     return PixelUnshuffleSpec
 
 
-def _image_rank(x: Shape, kind: str) -> None:
-    """torch's pixel (un)shuffle reads the last three dims as C, H, W, after any batch dims."""
+def _image_rank(x: Shape, kind: str, field: str, r: int) -> None:
+    """torch's pixel (un)shuffle reads the last three dims as C, H, W, after any batch dims.
+    A factor r of 2**31 or more needs r^2 >= 2**62 elements in the input (C for a shuffle,
+    H * W for an unshuffle): no tensor holds that many, so no input works (E409, as a stride
+    or window that large is)."""
     if len(x) < 3:
         raise ShapeFailure(
             "E401",
             f"{kind} needs an input of rank >= 3 (*, C, H, W), got {fmt(x)}",
             "shuffle a conv's output (N, C, H, W), before any flatten",
+        )
+    if r > INT32_MAX:
+        raise ShapeFailure(
+            "E409",
+            f"{kind} {field}={r} takes an input of at least r^2 = 2**62 elements, "
+            "more than any tensor holds",
+            "use a factor below 2**31",
+            field,
         )
 
 
@@ -388,8 +400,8 @@ class PixelShuffle(_PixelShuffling):
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
-        _image_rank(x, self.kind)
         r = attrs["upscale_factor"]
+        _image_rank(x, self.kind, "upscale_factor", r)
         *batch, c, h, w = x
         ctx.require_equal(
             c.floordiv(r * r) * (r * r),
@@ -413,8 +425,8 @@ class PixelUnshuffle(_PixelShuffling):
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
-        _image_rank(x, self.kind)
         r = attrs["downscale_factor"]
+        _image_rank(x, self.kind, "downscale_factor", r)
         *batch, c, h, w = x
         for side, which in ((h, "height"), (w, "width")):
             ctx.require_equal(
