@@ -354,21 +354,27 @@ class SymbolicInput:
     shape: Shape
     batch: str | None
     spatial: tuple[str, ...]
-    #: any other dim the spec names by a symbol (a channel count `C` that only
-    #: shape-keeping layers read): solved with the others, named only where constrained
-    others: tuple[str, ...] = ()
 
     @property
     def symbols(self) -> tuple[str, ...]:
-        return ((self.batch,) if self.batch else ()) + self.spatial + self.others
+        """The batch, the sizes, then any other dim the spec names by a symbol (a channel
+        count `C` that only shape-keeping layers read): solved with the others, named in
+        the domain's words only where constrained."""
+        named = ((self.batch,) if self.batch else ()) + self.spatial
+        others = (s for _, s in self._named_dims() if s not in named)
+        return named + tuple(dict.fromkeys(others))
 
     def bind(self, concrete: Sequence[int]) -> dict[str, int]:
         """Symbol -> value for a concrete input of the same rank."""
-        return {
-            str(d): v
-            for d, v in zip(self.shape, concrete)
+        return {s: concrete[i] for i, s in self._named_dims() if i < len(concrete)}
+
+    def _named_dims(self) -> list[tuple[int, str]]:
+        """(index, name) of each dim that is a symbol by itself (`C`, not `2*H`)."""
+        return [
+            (i, str(d))
+            for i, d in enumerate(self.shape)
             if not d.is_const and len(d.symbols) == 1 and str(d) in d.symbols
-        }
+        ]
 
 
 def batch_of_one(declared: Shape) -> tuple[int, ...] | None:
@@ -421,13 +427,7 @@ def generalise_input(declared: Shape) -> SymbolicInput:
         name = str(d) if not d.is_const else fresh(defaults[k])
         out[i] = Dim.of(name)
         spatial.append(name)
-    named = {batch, *spatial}
-    others = tuple(
-        str(d)
-        for d in out
-        if not d.is_const and len(d.symbols) == 1 and str(d) in d.symbols and str(d) not in named
-    )
-    return SymbolicInput(tuple(out), batch, tuple(spatial), tuple(dict.fromkeys(others)))
+    return SymbolicInput(tuple(out), batch, tuple(spatial))
 
 
 def input_domain(
