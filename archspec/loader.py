@@ -18,6 +18,8 @@ import yaml
 from .errors import LoadError, SourceSpan
 from .specbytes import MAX_BYTES as MAX_BYTES
 from .specbytes import read_spec_text as read_spec_text
+from .yaml_hints import key_hint as _key_hint
+from .yaml_hints import yaml_hint as _yaml_hint
 
 #: Limits for untrusted input; generous for real specs, fatal for hostile ones. The shipped
 #: specs have 100-600 YAML nodes; reading 20,000 takes about a quarter of a second, and no
@@ -85,49 +87,35 @@ class LoadedDoc:
         return self.spans.get((), None)
 
 
-_CLoader = getattr(yaml, "CSafeLoader", None)
+class _MemoResolver:
+    """A loader whose implicit tag resolution is remembered per value: libyaml's composer
+    asks PyYAML's resolver (Python, a regex per candidate) for every scalar, and a spec
+    repeats its keys and values (`type`, `out_channels`, `3`) hundreds of times. The tag
+    depends only on the node kind, the value and `implicit` while the loader has no path
+    resolvers (SafeLoader has none), so a remembered answer is the resolver's own."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)  # type: ignore[call-arg]
+        self._tags: dict[Any, str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if self.yaml_path_resolvers:  # type: ignore[attr-defined]
+            return super().resolve(kind, value, implicit)  # type: ignore[misc, no-any-return]
+        key = (kind, value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)  # type: ignore[misc]
+        return tag
+
+
+_CSafe = getattr(yaml, "CSafeLoader", None)
+_CLoader = type("_CLoader", (_MemoResolver, _CSafe), {}) if _CSafe is not None else None
 
 #: The characters YAML 1.1 refuses (PyYAML's reader and libyaml's agree on this set). Found
 #: here, in the text, because libyaml reports their position in bytes and PyYAML in characters.
 _NOT_YAML_CHAR = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
-_YAML_HINT = "check indentation, colons and brackets near this point"
-_COLON_HINT = 'text holding `: ` is quoted (`description: "A: b"`); else check the indentation'
-
-
-def _yaml_hint(problem: str, text: str, mark: Any) -> str:
-    """E101's hint: a `: ` in plain text, a value with brackets or commas inside a flow
-    collection (`{out: widths[0]}`: the `[` starts a list there), else the general one."""
-    if "mapping values are not" in problem:
-        return _COLON_HINT
-    if "did not find expected ','" not in problem or mark is None:
-        return _YAML_HINT
-    lines = text.splitlines()
-    line = lines[mark.line] if 0 <= mark.line < len(lines) else ""
-    col = mark.column
-    if not (0 < col < len(line) and line[col] in "[{" and line[col - 1] not in " ,:[{"):
-        return _YAML_HINT  # not a bracket glued to a word, as in `widths[0]`
-    start = line.rfind(": ", 0, col)
-    value = _flow_value(line, start + 2) if start >= 0 else ""
-    key = line[:start].rstrip().rsplit("{", 1)[-1].rsplit(",", 1)[-1].strip() if value else ""
-    quoted = f'`{key}: "{value}"`' if key and value and '"' not in value else '`out: "widths[0]"`'
-    return (
-        "inside `{...}` or `[...]`, a value holding brackets, braces or commas is quoted: " + quoted
-    )
-
-
-def _flow_value(line: str, start: int) -> str:
-    """The value of a flow mapping's entry from `start`: up to a `,` or `}` outside brackets."""
-    depth = 0
-    for end, ch in enumerate(line[start:], start):
-        if ch in "[(":
-            depth += 1
-        elif ch in "])":
-            depth -= 1
-        elif ch in ",}" and depth <= 0:
-            return line[start:end].strip()
-    return line[start:].strip()
 
 
 def _make_loader(text: str) -> yaml.SafeLoader:
@@ -371,22 +359,6 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
     return doc
 
 
-def _key_hint(node: yaml.MappingNode, path: PathKey, key: str) -> str:
-    """How to fix a key that is not a string. `p: {0.5}` is a mapping whose key is 0.5 (YAML
-    braces make a mapping, `{x}` one key with no value): the value was meant, so quoting
-    the key would be the wrong fix."""
-    braced = node.flow_style and all(
-        isinstance(v, yaml.ScalarNode) and v.tag.endswith(":null") and not v.value
-        for _, v in node.value
-    )
-    if braced and path and isinstance(path[-1], str):
-        return (
-            f"braces make a YAML mapping: write `{path[-1]}: {key}` without them, or quote "
-            f'the whole value (`{path[-1]}: "{{{key}}}"`) if the braces are meant as text'
-        )
-    return "quote the key"
-
-
 def path_text(path: PathKey) -> str:
     """A key path as `layers[0].type`, for messages about a value that has no line."""
     out = ""
@@ -406,6 +378,10 @@ def _with_file(exc: LoadError, file: str, text: str) -> LoadError:
 
 
 _new_span = object.__new__
+#: An int SafeConstructor reads as Python does (no `_`, base prefix, leading 0 or `:`).
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]{0,17})\Z")
+#: The words SafeConstructor reads as booleans (lowercased).
+_BOOLS = frozenset(yaml.constructor.SafeConstructor.bool_values)
 
 
 class _Builder:
@@ -565,11 +541,23 @@ class _Builder:
             )
 
     def _scalar(self, node: yaml.Node) -> Any:
-        if node.tag == "tag:yaml.org,2002:str":
+        tag = node.tag
+        if tag == "tag:yaml.org,2002:str":
             return node.value  # what SafeConstructor makes of it, without its dispatch
-        if node.tag not in _ALLOWED_SCALAR_TAGS:
+        if tag == "tag:yaml.org,2002:int" and _DECIMAL.match(node.value):
+            value = int(node.value)  # SafeConstructor's value for a plain decimal
+            if abs(value) <= MAX_INT:
+                return value
+        if tag not in _ALLOWED_SCALAR_TAGS:
             raise self._unsafe_tag(node)
         self._plain_number(node)
+        if tag == "tag:yaml.org,2002:bool" and node.value.lower() not in _BOOLS:
+            raise self._fail(  # SafeConstructor's KeyError (`!!bool maybe`)
+                node,
+                "E101",
+                f"cannot read scalar {shown_scalar(node.value)}: not a YAML boolean",
+                "write true or false",
+            )
         try:
             value = self.loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
+from archspec.errors import LoadError
 from archspec.loader import load_yaml
 
 TEXT = """\
@@ -49,3 +51,41 @@ def test_spans_are_what_sourcespan_makes() -> None:
         made = SourceSpan(**{n: getattr(span, n) for n in names})
         assert list(vars(span)) == list(vars(made)) and span == made, span
         assert (span.file, span.via, repr(span)) == ("t.yaml", None, repr(made))
+
+
+#: Every form of YAML 1.1 integer SafeConstructor reads (sign, base, `_`), and the words and
+#: numbers next to them: the loader reads plain decimals itself, the rest through PyYAML.
+NUMBERS = (
+    "[0, -0, +0, 7, +7, -7, 010, 0o7, 0b101, 0x1F, -0x1F, 1_000, 999999999999999, "
+    "1000000000000000, -1000000000000000, 0.5, -0.0, 1e3, 1.5e+3, .5, +.5, 1_0.5, .nan_not, "
+    "true, False, ON, off, Yes, no, ~, Null, 12abc, 00, 08]"
+)
+
+
+def test_numbers_and_words_are_what_the_safe_loader_makes() -> None:
+    mine = load_yaml(f"x: {NUMBERS}\n").data["x"]
+    theirs = yaml.safe_load(f"x: {NUMBERS}\n")["x"]
+    assert [(type(v), repr(v)) for v in mine] == [(type(v), repr(v)) for v in theirs]
+
+
+def test_each_parse_resolves_tags_as_pyyaml_does() -> None:
+    """The loader remembers the tag of each (kind, value) it resolved: the same text read
+    twice, and texts whose values repeat in other positions, read as PyYAML reads them."""
+    text = "a: [1, '1', 1.0, yes, 'yes', x, null, '']\nb: {x: yes, '1': 1}\nc: [[1, yes], x]\n"
+    for _ in range(2):
+        assert load_yaml(text).data == yaml.safe_load(text)
+
+
+def test_an_integer_past_the_bound_is_refused_in_any_form() -> None:
+    for text in ("1000000000000001", "-1000000000000001", "1_000_000_000_000_001"):
+        with pytest.raises(LoadError) as info:
+            load_yaml(f"x: {text}\n", "f.yaml")
+        assert info.value.codes == ["E104"] and str(info.value.span) == "f.yaml:1:4", text
+
+
+def test_a_bool_tag_on_a_word_that_is_no_boolean_is_a_located_error() -> None:
+    """`!!bool maybe`: SafeConstructor raises KeyError, which was an internal error (exit 3)."""
+    with pytest.raises(LoadError) as info:
+        load_yaml("archspec: 1\nflag: !!bool maybe\n", "f.yaml")
+    assert info.value.codes == ["E101"] and str(info.value.span) == "f.yaml:2:7"
+    assert "not a YAML boolean" in str(info.value)

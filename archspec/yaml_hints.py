@@ -1,0 +1,61 @@
+"""The hints of the loader's E101 errors: what a YAML syntax error most likely means, read
+from the text around it (kept apart from the loader, which reads every spec)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+_YAML_HINT = "check indentation, colons and brackets near this point"
+_COLON_HINT = 'text holding `: ` is quoted (`description: "A: b"`); else check the indentation'
+
+
+def yaml_hint(problem: str, text: str, mark: Any) -> str:
+    """E101's hint: a `: ` in plain text, a value with brackets or commas inside a flow
+    collection (`{out: widths[0]}`: the `[` starts a list there), else the general one."""
+    if "mapping values are not" in problem:
+        return _COLON_HINT
+    if "did not find expected ','" not in problem or mark is None:
+        return _YAML_HINT
+    lines = text.splitlines()
+    line = lines[mark.line] if 0 <= mark.line < len(lines) else ""
+    col = mark.column
+    if not (0 < col < len(line) and line[col] in "[{" and line[col - 1] not in " ,:[{"):
+        return _YAML_HINT  # not a bracket glued to a word, as in `widths[0]`
+    start = line.rfind(": ", 0, col)
+    value = _flow_value(line, start + 2) if start >= 0 else ""
+    key = line[:start].rstrip().rsplit("{", 1)[-1].rsplit(",", 1)[-1].strip() if value else ""
+    quoted = f'`{key}: "{value}"`' if key and value and '"' not in value else '`out: "widths[0]"`'
+    return (
+        "inside `{...}` or `[...]`, a value holding brackets, braces or commas is quoted: " + quoted
+    )
+
+
+def _flow_value(line: str, start: int) -> str:
+    """The value of a flow mapping's entry from `start`: up to a `,` or `}` outside brackets."""
+    depth = 0
+    for end, ch in enumerate(line[start:], start):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch in ",}" and depth <= 0:
+            return line[start:end].strip()
+    return line[start:].strip()
+
+
+def key_hint(node: yaml.MappingNode, path: tuple[str | int, ...], key: str) -> str:
+    """How to fix a key that is not a string. `p: {0.5}` is a mapping whose key is 0.5 (YAML
+    braces make a mapping, `{x}` one key with no value): the value was meant, so quoting
+    the key would be the wrong fix."""
+    braced = node.flow_style and all(
+        isinstance(v, yaml.ScalarNode) and v.tag.endswith(":null") and not v.value
+        for _, v in node.value
+    )
+    if braced and path and isinstance(path[-1], str):
+        return (
+            f"braces make a YAML mapping: write `{path[-1]}: {key}` without them, or quote "
+            f'the whole value (`{path[-1]}: "{{{key}}}"`) if the braces are meant as text'
+        )
+    return "quote the key"
