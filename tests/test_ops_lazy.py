@@ -124,3 +124,35 @@ def test_a_kept_field_schema_is_copied_as_deepcopy_copies_it() -> None:
     made["choices"][0]["strict"] = False
     made["choices"].append({})
     assert kept["choices"] == [{"type": "int", "strict": True}, {"f": len}]
+
+
+def test_the_fields_every_layer_model_shares_are_generated_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`name`, `from`, `key` and `when` (NodeBase) are in every layer model: a new one copies
+    their schemas (`Reuse`) instead of generating their unions again, and the copies are
+    what generating them gives (the layer models' core schemas are unchanged)."""
+    from pydantic import create_model
+    from pydantic._internal._generate_schema import GenerateSchema
+
+    def model(kind: str) -> Any:
+        return create_model(f"Toy{kind}Spec", __base__=LayerSpec, type=(Literal[kind], ...))
+
+    model("first").model_rebuild()  # the shared fields generated (or already, by a kind)
+    unions: list[Any] = []
+    union_schema = GenerateSchema._union_schema
+
+    def counted(self: Any, union_type: Any) -> Any:
+        unions.append(union_type)
+        return union_schema(self, union_type)
+
+    monkeypatch.setattr(GenerateSchema, "_union_schema", counted)
+    second = model("second")
+    second.model_rebuild()
+    assert unions == []
+    fields = second.__pydantic_core_schema__["schema"]["fields"]
+    assert set(fields) == {"name", "from_", "key", "when", "train_only", "type"}
+    assert fields["from_"]["validation_alias"] == "from"
+    for bad, where in (({"name": 3}, "name"), ({"from": [1]}, "from"), ({"when": 2}, "when")):
+        with pytest.raises(ValueError, match=where):
+            second.model_validate({"type": "second", **bad})

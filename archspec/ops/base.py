@@ -154,17 +154,20 @@ class NodeBase(BaseModel):
     # building all of them was most of archspec's import time.
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
-    name: Name | None = Field(
+    # Reuse: every layer model repeats these fields, whose types are generated once.
+    name: Annotated[Name | None, Reuse()] = Field(
         None, description="module/attribute name; unnamed items are named by index"
     )
-    from_: str | list[str] | None = Field(
+    from_: Annotated[str | list[str] | None, Reuse()] = Field(
         None,
         alias="from",
         description="input node name(s) in this scope; default: the previous node, "
         "`input` is the scope's input",
     )
-    key: KeyText | None = None
-    when: Bool | None = Field(None, description="include the node only when this is true")
+    key: Annotated[KeyText | None, Reuse()] = None
+    when: Annotated[Bool | None, Reuse()] = Field(
+        None, description="include the node only when this is true"
+    )
     train_only: bool = Field(False, description="compute this node only in training mode")
 
 
