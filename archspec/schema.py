@@ -332,32 +332,56 @@ def _layer_members(inline: bool) -> list[Any]:
     ]
 
 
-def _node_union(inline: bool, compound: dict[str, type[BaseModel]]) -> Any:
-    """The union of every layer kind, construct and the block call, chosen by `type`."""
+#: The error of a node whose `type` is missing or no str (pydantic error type, message).
+_NO_TYPE = ("missing_layer_type", "each layer needs a `type` (a layer kind or a block name)")
+
+
+class _Nodes:
+    """The validating spec model's node union, made as a core schema directly: what pydantic
+    makes of `_node_union`'s union of tagged members with its `Discriminator` (a tagged
+    union of the same members, in the same order), without running its annotation handling
+    over the ~90 members, a fifth of building the spec model that every command builds
+    (tests/test_schema_lazy.py compares the two)."""
+
+    def __init__(self, compound: dict[str, type[BaseModel]]) -> None:
+        self.compound = compound
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        choices: dict[str, Any] = {}
+        for kind, op in sorted(REGISTRY.items()):
+            choices[kind] = _ValidatedBy(op).__get_pydantic_core_schema__(Any, handler)
+        for kind, model in [*self.compound.items(), ("block", BLOCK_CALL.schema)]:
+            choices[kind] = handler.generate_schema(model)
+        for kind, choice in choices.items():  # as Tag(kind) marks its member
+            choice.setdefault("metadata", {})["pydantic_internal_union_tag_key"] = kind
+        return core_schema.tagged_union_schema(
+            choices, _tag_of, custom_error_type=_NO_TYPE[0], custom_error_message=_NO_TYPE[1]
+        )
+
+
+def _node_union(inline: bool, compound: dict[str, type[BaseModel]], direct: bool = True) -> Any:
+    """The union of every layer kind, construct and the block call, chosen by `type`
+    (`direct`: the validating union made by `_Nodes`)."""
+    if not inline and direct:
+        # One definition that every layer list refers to: the union's ~90 members are
+        # generated once, not again for the spec, blocks and each construct.
+        return TypeAliasType("Node", Annotated[Any, _Nodes(compound)])
     members = _layer_members(inline)
     members += [Annotated[m, Tag(k)] for k, m in compound.items()]
     members.append(Annotated[BLOCK_CALL.schema, Tag("block")])
     node = Annotated[
         _union(members),
-        Discriminator(
-            _tag_of,
-            custom_error_type="missing_layer_type",
-            custom_error_message="each layer needs a `type` (a layer kind or a block name)",
-        ),
+        Discriminator(_tag_of, custom_error_type=_NO_TYPE[0], custom_error_message=_NO_TYPE[1]),
     ]
-    if inline:
-        return node
-    # One definition that every layer list refers to: the union's ~90 members are generated
-    # once, not again for the spec, blocks and each construct.
-    return TypeAliasType("Node", node)
+    return node if inline else TypeAliasType("Node", node)
 
 
-def _build(inline: bool = False) -> dict[str, Any]:
+def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
     """Build the node union and the spec model from the current registry (`inline`: with
-    the layer models inline, for the JSON Schema)."""
+    the layer models inline, for the JSON Schema; `direct`: see `_node_union`)."""
 
     compound = {kind: c.schema for kind, c in CONSTRUCTS.items()}
-    node = _node_union(inline, compound)
+    node = _node_union(inline, compound, direct)
 
     class BlockDef(BaseModel):
         """A reusable, parameterised module; instances are written `{type: BlockName, ...}`."""
