@@ -15,6 +15,7 @@ from ..errors import ShapeError
 from ..ir import Graph, Module, Node, iter_nodes
 from ..ops import REGISTRY, Op, node_style
 from ..ops.base import TOO_LARGE_HINT
+from .family import family_memo
 
 
 @dataclass(frozen=True)
@@ -167,12 +168,19 @@ def footprint(graph: Graph, batch: int = 1) -> Footprint:
     return Footprint(walk.params, walk.buffers, walk.activations, largest)
 
 
+#: What the layers under a module hold: it, the path they were counted at, parameter and
+#: buffer elements, activation elements (None: a symbol is left) and the heaviest layer
+#: (module path, node, elements: the first of those holding the most), or None.
+_Subtree = tuple[Module, str, int, int, int | None, tuple[str, Node, int] | None]
+
+
 class _FootprintWalk:
     """The running totals of one `footprint` (a class, not a recursive closure: that would
     be a reference cycle keeping the graph alive until the next full collection).
 
     The copies of one block instance (lowering/memo.py) are counted once: a subtree's
-    counts are kept under the module it copies (`Module.copy_of`).
+    counts are kept under the module it copies (`Module.copy_of`), for the graph and, when
+    the variants of a family are checked together, for the others (passes/family.py).
     """
 
     def __init__(self, env: dict[str, int]) -> None:
@@ -186,34 +194,53 @@ class _FootprintWalk:
         self.facts: dict[str, tuple[Op, bool, bool, bool]] = {}
         #: by id of a shape: it, and its sizes and their product (`sized`)
         self.sizes: dict[int, tuple[Shape, tuple[list[int], int] | None]] = {}
-        #: by id of a module walked (the original of a copy, `Module.copy_of`): it, and
-        #: what its subtree added to the params, the buffers and the activations
-        self.subtrees: dict[int, tuple[Module, int, int, int | None]] = {}
+        #: by id of a module walked (the original of a copy, `Module.copy_of`): it, the
+        #: path it was counted at, what its subtree added to the params, the buffers and
+        #: the activations, and its heaviest layer; the family's by id and batch bound
+        #: (passes/family.py), when its activations were known before it
+        self.subtrees: dict[int, _Subtree] = {}
+        self.family: dict[tuple[int, tuple[tuple[str, int], ...]], _Subtree] | None = family_memo(
+            "footprint"
+        )
+        self.bound = tuple(env.items())
 
     def module(self, module: Module, prefix: str) -> None:
         """Add the counts of the layers under `module`. A copy of a subtree walked before
-        adds what that one added: the same layers, and it cannot hold the most, as the
-        first of those that hold the most is the one named."""
+        adds what that one added, and its heaviest layer at this path when it holds more
+        than the heaviest so far (the first of equals is the one named)."""
         origin = module.copy_of or module
         seen = self.subtrees.get(id(origin))
+        if seen is None and self.family is not None:
+            seen = self.family.get((id(origin), self.bound))
         if seen is not None and seen[0] is origin:
-            self.params += seen[1]
-            self.buffers += seen[2]
+            self.params += seen[2]
+            self.buffers += seen[3]
             if self.activations is not None:
-                self.activations = None if seen[3] is None else self.activations + seen[3]
+                self.activations = None if seen[4] is None else self.activations + seen[4]
+            held = seen[5]
+            if held is not None and (self.largest is None or held[2] > self.largest[2]):
+                self.largest = (prefix + held[0][len(seen[1]) :], held[1], held[2])
             return
-        before = (self.params, self.buffers, self.activations)
-        self._nodes(module, prefix)
-        if before[2] is None or self.activations is None:
-            added = None
-        else:
-            added = self.activations - before[2]
-        self.subtrees[id(origin)] = (
-            origin,
-            self.params - before[0],
-            self.buffers - before[1],
-            added,
+        params, buffers, activations, largest = (
+            self.params,
+            self.buffers,
+            self.activations,
+            self.largest,
         )
+        self.largest = None
+        self._nodes(module, prefix)
+        held = self.largest
+        if held is None or (largest is not None and held[2] <= largest[2]):
+            self.largest = largest
+        added = (
+            None
+            if activations is None or self.activations is None
+            else self.activations - activations
+        )
+        sub = (origin, prefix, self.params - params, self.buffers - buffers, added, held)
+        self.subtrees[id(origin)] = sub
+        if self.family is not None and activations is not None:  # its activations known
+            self.family[(id(origin), self.bound)] = sub
 
     def _nodes(self, module: Module, prefix: str) -> None:
         for node in module.nodes:

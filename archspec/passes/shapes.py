@@ -29,8 +29,9 @@ from ..ir import INPUT, Graph, Module, Node
 from ..ops import REGISTRY, Constraint, ShapeFailure
 from ..ops.shapectx import RecordOnce
 from .domain import Domain, first_emptying, solve_domain
+from .family import family_memo
 from .walkmemo import Kept, WalkMemo, replay, walk_key
-from .windows import declared_window_warnings, window_warning, windowed_kinds
+from .windows import clean_subtrees, declared_window_warnings, window_warning, windowed_kinds
 
 BATCH_NAME = "N"
 
@@ -106,14 +107,29 @@ class _Collect(RecordOnce):
         self.span: SourceSpan | None = None
         self.train = False
         self.train_failure: Diagnostic | None = None
-        self.memo = WalkMemo()
+        self.memo = WalkMemo(family_memo("walks"))
+        #: this walk, as the kept child walks name it (passes/walkmemo.py)
+        self.walk = object()
+        #: the once-keys of requirements made again, in order; whether a rule read the
+        #: requirements in force (a kept walk says both: another walk may replay it)
+        self.rejected: list[tuple[object, ...]] = []
+        self.forced = False
 
     def once_key(self, kind: str, lhs: Dim, rhs: Dim | None) -> tuple[object, ...]:
         """Equal requirements in the same mode (eval, or training only) are one."""
         return (kind, lhs, rhs, self.train)
 
+    def wants(self, kind: str, lhs: Dim, rhs: Dim | None) -> bool:
+        key = self.once_key(kind, lhs, rhs)
+        if key in self.seen:
+            self.rejected.append(key)
+            return False
+        self.seen.add(key)
+        return True
+
     def in_force(self) -> list[Constraint]:
         """A training-only layer's requirements do not hold for eval mode's nodes."""
+        self.forced = True
         if self.train:
             return self.constraints
         located = self.located
@@ -320,17 +336,19 @@ def _walk_child(
     (passes/walkmemo.py), any other walked and, when clean, kept."""
     child = node.child
     assert child is not None
-    key = walk_key(child, ins[0], train) if ctx.train_failure is None else None
-    kept = ctx.memo.find(key, child) if key is not None else None
+    key = walk_key(child, ins[0], train, rows is not None) if ctx.train_failure is None else None
+    kept = ctx.memo.find(key, child, ctx) if key is not None else None
     if kept is not None:
         if rows is not None:
             rows.append(_row(path, node, depth, ins, kept.shape))
         replay(kept, child, path, depth + 1, ctx, rows)
         return kept.shape
-    slot, made = len(rows or ()), len(ctx.located)
+    slot, made, again, forced = len(rows or ()), len(ctx.located), len(ctx.rejected), ctx.forced
     if rows is not None:  # the child's own row comes before its nodes' rows
         rows.append(_row(path, node, depth, ins, ()))
+    ctx.forced = False
     shape = _walk(child, ins[0], path, depth + 1, ctx, rows, train)[0]
+    read, ctx.forced = ctx.forced, forced or ctx.forced
     if shape is None:
         if rows is not None:
             del rows[slot:]
@@ -339,7 +357,10 @@ def _walk_child(
         rows[slot] = _row(path, node, depth, ins, shape)
     if key is not None and ctx.train_failure is None:
         inner = tuple(rows[slot + 1 :]) if rows is not None else ()
-        ctx.memo.keep(key, Kept(child, path, depth + 1, shape, inner, tuple(ctx.located[made:])))
+        located = tuple(ctx.located[made:])
+        again_made = tuple(ctx.rejected[again:])
+        kept = Kept(child, path, depth + 1, shape, inner, located, again_made, ctx.walk, read)
+        ctx.memo.keep(key, kept)
     return shape
 
 
@@ -557,7 +578,7 @@ def window_warnings(table: ShapeTable) -> list[Diagnostic]:
     rows = table.rows
     out: list[Diagnostic] = []
     if isinstance(rows, DeclaredRows):
-        declared_window_warnings(rows.root, "", windows, out)
+        declared_window_warnings(rows.root, "", windows, out, clean_subtrees(windows))
         return out
     for row in rows:
         nd = windows.get(row.node.kind)

@@ -14,6 +14,13 @@ without a look. A replay adds the same rows and the same requirements in the sam
 re-rooted at the new path, as walking it would (less those made already: passes/shapes.py
 records each once). A walk that failed, or that ran while a training-only failure was
 recorded, is never kept, so every diagnostic comes from a real walk.
+
+The variants of a family checked together keep their walks for each other (passes/family.py:
+ResNet-101's Bottlenecks are copies of ResNet-50's). Another graph's walk made before it
+differ: a walk kept there is replayed only if every requirement it found made already is
+made in this walk too (`Kept.pre_seen`: those it would not make again, and a replay
+does not add), and if no rule in it read the requirements in force (`forced`: a join asks
+whether an earlier one pinned a size), which another walk holds otherwise.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from ..dims import Shape
 from ..ir import Module, Node, replaced
 
 
-@dataclass(frozen=True)
+@dataclass
 class Kept:
     """One walked instance: its module, path and depth, and what walking it added."""
 
@@ -36,34 +43,61 @@ class Kept:
     shape: Shape
     rows: tuple[Any, ...]  # NodeShape rows of its nodes, in walk order
     located: tuple[Any, ...]  # LocatedConstraint, in the order they were made
+    #: the once-keys of the requirements its rules made again: recorded before it, or by
+    #: a rule of its own before them
+    again: tuple[tuple[Any, ...], ...]
+    #: the walk (a shape table's) that kept it, and whether a rule in it read the
+    #: requirements in force: it is then replayed in that walk only
+    walk: object
+    forced: bool
+    _pre_seen: frozenset[tuple[Any, ...]] | None = None
+
+    def fits(self, ctx: Any) -> bool:
+        """Whether a replay in the walk `ctx` adds what walking the module would."""
+        return self.walk is ctx.walk or (not self.forced and self.pre_seen() <= ctx.seen)
+
+    def pre_seen(self) -> frozenset[tuple[Any, ...]]:
+        """The once-keys of the requirements its rules made that were recorded before it
+        (worked out when another walk asks: a walk replays its own kept walks freely)."""
+        if self._pre_seen is None:
+            made = {
+                (lc.constraint.kind, lc.constraint.lhs, lc.constraint.rhs, lc.train_only)
+                for lc in self.located
+            }
+            self._pre_seen = frozenset(k for k in self.again if k not in made)
+        return self._pre_seen
 
 
-def walk_key(module: Module, in_shape: Shape, train: bool) -> tuple[Any, ...] | None:
+def walk_key(
+    module: Module, in_shape: Shape, train: bool, rows: bool = False
+) -> tuple[Any, ...] | None:
     """The key a child module's walk is kept under (None for an empty one): its block, its
     first node's attribute dict, which copies share (by identity: the kept module holds it
-    alive), and its input. It only sorts the kept walks: `same_structure` decides."""
+    alive), its input, and whether the walk keeps rows. It only sorts the kept walks:
+    `same_structure` decides."""
     if not module.nodes:
         return None
-    return (module.block, id(module.nodes[0].attrs), in_shape, train)
+    return (module.block, id(module.nodes[0].attrs), in_shape, train, rows)
 
 
 class WalkMemo:
-    """The kept walks of one shape-pass run, by key."""
+    """The kept walks of one shape-pass run, or of a family's (`family_memo`), by key."""
 
-    def __init__(self) -> None:
-        self.kept: dict[tuple[Any, ...], list[Kept]] = {}
+    def __init__(self, kept: dict[tuple[Any, ...], list[Kept]] | None = None) -> None:
+        self.kept: dict[tuple[Any, ...], list[Kept]] = {} if kept is None else kept
 
-    def find(self, key: tuple[Any, ...], module: Module) -> Kept | None:
-        """A kept walk of a module with the same structure as `module`, if any: one of
-        what it copies, or of another copy of that (`Module.copy_of`), without a look."""
+    def find(self, key: tuple[Any, ...], module: Module, ctx: Any) -> Kept | None:
+        """A kept walk of a module with the same structure as `module` that fits the walk
+        `ctx`, if any: one of what it copies, or of another copy of that
+        (`Module.copy_of`), without a look."""
         kepts = self.kept.get(key, ())
         origin = module.copy_of
         if origin is not None:
             for kept in kepts:
-                if kept.module is origin or kept.module.copy_of is origin:
+                if (kept.module is origin or kept.module.copy_of is origin) and kept.fits(ctx):
                     return kept
         for kept in kepts:
-            if same_structure(kept.module, module):
+            if same_structure(kept.module, module) and kept.fits(ctx):
                 return kept
         return None
 
@@ -86,12 +120,15 @@ def replay(
         c = located.constraint
         key = (c.kind, c.lhs, c.rhs, located.train_only)
         if key in ctx.seen:  # made by the walk kept (or before it): each is recorded once
+            ctx.rejected.append(key)
             continue
         ctx.seen.add(key)
         assert c.node.startswith(old)
         moved = replaced(c, node=path + c.node[cut:])
         ctx.constraints.append(moved)
         ctx.located.append(replaced(located, constraint=moved))
+    ctx.rejected.extend(kept.again)
+    ctx.forced = ctx.forced or kept.forced
 
 
 def _walk_order(module: Module) -> Iterator[Node]:

@@ -15,6 +15,7 @@ from ..errors import Diagnostic, Severity
 from ..ir import Module, Node
 from ..ops import REGISTRY
 from ..ops.base import on_register
+from .family import family_memo
 
 #: kind -> window dims of each registered op that has a window (None: not made yet, or the
 #: registry changed since)
@@ -120,6 +121,20 @@ def declared_window_warnings(
             out.append(_warning(path, node, *found))
     if len(out) == made:
         clean[id(origin)] = origin
+
+
+def clean_subtrees(windows: Mapping[str, int]) -> dict[int, Module] | None:
+    """The subtrees found without W402 for the whole family checked together (None: for
+    one graph; passes/family.py): a copy one variant made of another's block instance is
+    not looked at again. Kept for one set of windowed kinds (`windowed_kinds`)."""
+    store = family_memo("windows")
+    if store is None:
+        return None
+    if store.get("kinds") is not windows:
+        store.clear()
+        store["kinds"] = windows
+        store["clean"] = {}
+    return store["clean"]  # type: ignore[no-any-return]
 
 
 def _expand(value: Any, nd: int) -> list[int]:
