@@ -28,8 +28,9 @@ from ..errors import Diagnostic, Severity, SourceSpan
 from ..ir import INPUT, Graph, Module, Node
 from ..ops import REGISTRY, Constraint, ShapeFailure
 from ..ops.shapectx import RecordOnce
-from .domain import Domain, first_emptying, solve_domain
+from .domain import Domain, first_emptying
 from .family import family_memo
+from .solved import solved_domain
 from .walkmemo import Kept, WalkMemo, replay, walk_key
 from .windows import clean_subtrees, declared_window_warnings, window_warning, windowed_kinds
 
@@ -456,7 +457,7 @@ def input_domain(
 ) -> Domain:
     """Solve the table's constraints over the input symbols: the inputs eval mode accepts
     (constraints of training-only layers left out)."""
-    return solve_domain(
+    return solved_domain(
         [lc.constraint for lc in table.constraints if not lc.train_only],
         sym.symbols,
         shown=sym.spatial,
@@ -471,7 +472,7 @@ def training_domain(
     runs only in training or none of those constrains the input."""
     if not any(lc.train_only for lc in table.constraints):
         return None
-    return solve_domain(
+    return solved_domain(
         [lc.constraint for lc in table.constraints], sym.symbols, shown=sym.spatial, prefer=prefer
     )
 
