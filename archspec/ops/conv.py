@@ -56,9 +56,29 @@ def conv_extent(x: Dim, k: int, s: int, p: int, d: int, ceil_mode: bool = False)
         # a concrete extent (the common case): the arithmetic below, on ints
         c = 2 * p - span if not ceil_mode else min(2 * p - span + s - 1, p - 1)
         return Dim.of((x.const + c) // s + 1)
+    key = None
+    if type(x) is Dim and type(s) is int and type(p) is int and type(span) is int:
+        key = (x, span, s, p, ceil_mode is True)
+        found = _EXTENTS.get(key)
+        if found is not None:
+            return found
     if not ceil_mode:
-        return (x + (2 * p - span)).floordiv(s) + 1
-    return (x + min(2 * p - span + s - 1, p - 1)).floordiv(s) + 1
+        out = (x + (2 * p - span)).floordiv(s) + 1
+    else:
+        out = (x + min(2 * p - span + s - 1, p - 1)).floordiv(s) + 1
+    if key is not None:
+        if len(_EXTENTS) >= _EXTENTS_SIZE:
+            _EXTENTS.clear()
+        _EXTENTS[key] = out
+    return out
+
+
+#: Symbolic extents made before, by (input extent, window span, stride, padding, ceil_mode):
+#: the convs of a stage all read one extent (a ResNet's H//4) with the same few windows,
+#: and each floor division re-sorts its terms. Only plain ints: the emitter passes ints
+#: that record the arithmetic done with them (backends/emit/rules.py).
+_EXTENTS: dict[tuple[object, ...], Dim] = {}
+_EXTENTS_SIZE = 4096
 
 
 def _extent_message(kind: str, axis: str, inp: Shape, ksize: tuple[int, ...]) -> str:
