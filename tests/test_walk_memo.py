@@ -18,8 +18,8 @@ def _tables(name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[ShapeTable, Sha
     found = []
     real_find = walkmemo.WalkMemo.find
 
-    def counting_find(self: walkmemo.WalkMemo, key: tuple, module: object, ctx: object) -> object:
-        kept = real_find(self, key, module, ctx)  # type: ignore[arg-type]
+    def counting_find(self: walkmemo.WalkMemo, *args: object) -> object:
+        kept = real_find(self, *args)  # type: ignore[arg-type]
         found.append(kept is not None)
         return kept
 

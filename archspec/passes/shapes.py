@@ -337,8 +337,8 @@ def _walk_child(
     (passes/walkmemo.py), any other walked and, when clean, kept."""
     child = node.child
     assert child is not None
-    key = walk_key(child, ins[0], train, rows is not None) if ctx.train_failure is None else None
-    kept = ctx.memo.find(key, child, ctx) if key is not None else None
+    key = walk_key(child, train, rows is not None) if ctx.train_failure is None else None
+    kept = ctx.memo.find(key, child, ins[0], ctx) if key is not None else None
     if kept is not None:
         if rows is not None:
             rows.append(_row(path, node, depth, ins, kept.shape))
@@ -360,7 +360,9 @@ def _walk_child(
         inner = tuple(rows[slot + 1 :]) if rows is not None else ()
         located = tuple(ctx.located[made:])
         again_made = tuple(ctx.rejected[again:])
-        kept = Kept(child, path, depth + 1, shape, inner, located, again_made, ctx.walk, read)
+        kept = Kept(
+            child, path, depth + 1, shape, inner, located, again_made, ctx.walk, read, ins[0]
+        )
         ctx.memo.keep(key, kept)
     return shape
 

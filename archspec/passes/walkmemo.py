@@ -50,6 +50,8 @@ class Kept:
     #: requirements in force: it is then replayed in that walk only
     walk: object
     forced: bool
+    #: the module's input shape
+    in_shape: Shape = ()
     _pre_seen: frozenset[tuple[Any, ...]] | None = None
 
     def fits(self, ctx: Any) -> bool:
@@ -68,16 +70,14 @@ class Kept:
         return self._pre_seen
 
 
-def walk_key(
-    module: Module, in_shape: Shape, train: bool, rows: bool = False
-) -> tuple[Any, ...] | None:
+def walk_key(module: Module, train: bool, rows: bool = False) -> tuple[Any, ...] | None:
     """The key a child module's walk is kept under (None for an empty one): its block, its
     first node's attribute dict, which copies share (by identity: the kept module holds it
-    alive), its input, and whether the walk keeps rows. It only sorts the kept walks:
-    `same_structure` decides."""
+    alive), and whether the walk keeps rows. It only sorts the kept walks: the input
+    shape (not hashed: its dims' hashes are Python calls) and `same_structure` decide."""
     if not module.nodes:
         return None
-    return (module.block, id(module.nodes[0].attrs), in_shape, train, rows)
+    return (module.block, id(module.nodes[0].attrs), train, rows)
 
 
 class WalkMemo:
@@ -86,11 +86,11 @@ class WalkMemo:
     def __init__(self, kept: dict[tuple[Any, ...], list[Kept]] | None = None) -> None:
         self.kept: dict[tuple[Any, ...], list[Kept]] = {} if kept is None else kept
 
-    def find(self, key: tuple[Any, ...], module: Module, ctx: Any) -> Kept | None:
-        """A kept walk of a module with the same structure as `module` that fits the walk
-        `ctx`, if any: one of what it copies, or of another copy of that
+    def find(self, key: tuple[Any, ...], module: Module, in_shape: Shape, ctx: Any) -> Kept | None:
+        """A kept walk of a module with the same structure as `module`, at the same input,
+        that fits the walk `ctx`, if any: one of what it copies, or of another copy of that
         (`Module.copy_of`), without a look."""
-        kepts = self.kept.get(key, ())
+        kepts = [k for k in self.kept.get(key, ()) if k.in_shape == in_shape]
         origin = module.copy_of
         if origin is not None:
             for kept in kepts:
