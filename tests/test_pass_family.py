@@ -184,3 +184,28 @@ def test_a_subtree_counted_after_a_symbol_is_counted_again_for_the_family() -> N
     alone.module(body, "body")
     assert counted.activations == alone.activations is not None
     assert (counted.params, counted.largest) == (alone.params, alone.largest)
+
+
+def test_the_lint_checks_a_module_another_variant_found_clean_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from archspec.passes import verify
+
+    path = SPECS / "resnet.yaml"
+    variants = api.family_variants(path)
+    checked: list[object] = []
+    real = verify._check_module
+
+    def counting(module: Any, *args: Any) -> bool:
+        checked.append(module.copy_of or module)
+        return real(module, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(verify, "_check_module", counting)
+    with api.family_budget(api.DEFAULT_MAX_LAYERS):
+        graphs = [api.build_graph(path, variant=v) for v in variants]
+    together = len(checked)
+    assert len({id(m) for m in checked}) == together  # no original checked twice
+    checked.clear()
+    for graph in graphs:
+        verify.verify(graph)
+    assert together < len(checked)

@@ -9,6 +9,7 @@ from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, replaced
 from ..ops import REGISTRY
 from .dtypes import int64_readers, is_int_buffer
+from .family import family_memo
 
 
 def verify(graph: Graph) -> Graph:
@@ -19,8 +20,10 @@ def verify(graph: Graph) -> Graph:
     """
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = list(graph.diagnostics)
-    # only an int64 buffer makes int64 tensors
-    if _check_tree(graph.root, errors, warnings, {}):
+    # only an int64 buffer makes int64 tensors; a family checked together shares the
+    # subtrees found clean (passes/family.py: its variants share block instances)
+    clean = family_memo("verify")
+    if _check_tree(graph.root, errors, warnings, {} if clean is None else clean):
         errors += int64_readers(graph.root)
     # a block's or repeat's copies share their spans: one diagnostic per place, with a count
     if errors:
