@@ -645,7 +645,7 @@ class Encoder_3(nn.Module):
         return x
 
 
-class VitB16(nn.Module):
+class VisionTransformerVitB16(nn.Module):
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
@@ -694,7 +694,7 @@ class VitB16(nn.Module):
         return x
 
 
-class VitB32(nn.Module):
+class VisionTransformerVitB32(nn.Module):
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
@@ -743,7 +743,7 @@ class VitB32(nn.Module):
         return x
 
 
-class VitL16(nn.Module):
+class VisionTransformerVitL16(nn.Module):
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
@@ -792,7 +792,7 @@ class VitL16(nn.Module):
         return x
 
 
-class VitL32(nn.Module):
+class VisionTransformerVitL32(nn.Module):
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
@@ -841,7 +841,7 @@ class VitL32(nn.Module):
         return x
 
 
-class VitH14(nn.Module):
+class VisionTransformerVitH14(nn.Module):
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).
@@ -890,26 +890,26 @@ class VitH14(nn.Module):
         return x
 
 
-def vit_b_16(**kwargs: Any) -> VitB16:
+def vit_b_16(**kwargs: Any) -> VisionTransformerVitB16:
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys."""
-    return VitB16(**kwargs)
+    return VisionTransformerVitB16(**kwargs)
 
 
-def vit_b_32(**kwargs: Any) -> VitB32:
+def vit_b_32(**kwargs: Any) -> VisionTransformerVitB32:
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys."""
-    return VitB32(**kwargs)
+    return VisionTransformerVitB32(**kwargs)
 
 
-def vit_l_16(**kwargs: Any) -> VitL16:
+def vit_l_16(**kwargs: Any) -> VisionTransformerVitL16:
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys."""
-    return VitL16(**kwargs)
+    return VisionTransformerVitL16(**kwargs)
 
 
-def vit_l_32(**kwargs: Any) -> VitL32:
+def vit_l_32(**kwargs: Any) -> VisionTransformerVitL32:
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys."""
-    return VitL32(**kwargs)
+    return VisionTransformerVitL32(**kwargs)
 
 
-def vit_h_14(**kwargs: Any) -> VitH14:
+def vit_h_14(**kwargs: Any) -> VisionTransformerVitH14:
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys."""
-    return VitH14(**kwargs)
+    return VisionTransformerVitH14(**kwargs)

@@ -250,7 +250,7 @@ class Encoder(nn.Module):
         return x
 
 
-class VitL32(nn.Module):
+class VisionTransformer(nn.Module):
     """Vision Transformer (Dosovitskiy et al., 2021), torchvision's layout and keys.
 
     Input: (N, 3, 224, 224). Output: (N, 1000).

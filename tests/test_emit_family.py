@@ -74,7 +74,6 @@ def test_each_constructor_builds_the_compiled_variant(resnet_source: str, varian
 STACKS = """\
 archspec: 1
 name: stacks
-class_name: Stacks
 description: Two nets whose blocks differ in depth.
 input: [N, 3, 16, 16]
 params:

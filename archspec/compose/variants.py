@@ -150,7 +150,6 @@ def _apply(doc: LoadedDoc, variant: str, body: Any, family: FamilySpans) -> Load
     key_spans = dict(family.key_spans)
     data["name"] = variant
     spans.set(("name",), doc.span_of(base, key=True) or doc.span_of(("name",)))
-    data.pop("class_name", None)
     for key in ("class_name", "description", "input"):
         if key in body:
             data[key] = body[key]
