@@ -369,3 +369,38 @@ def test_a_join_kept_by_a_when_on_in_channels_is_told_whose_channels_it_read() -
     fixed = spec(body.replace("params: {out: int}", let))
     model = archspec.compile(fixed.replace("WHEN", "cin"))
     assert model(torch.randn(1, 8, 4, 4)).shape == (1, 16, 4, 4)
+
+
+# timm's XceptionModule: a projection shortcut where the width or stride changes, and the sum
+# reading it under the same condition. The sum's `in_channels` is its own input's (the stack's
+# output), so its `when` cannot follow the shortcut's: the hint says why and what to write,
+# rather than asking for the `when` the node already has, and the complementary `sum` is not
+# called a duplicate of the one that failed.
+SHORTCUT = spec(
+    """
+    blocks:
+      Block:
+        params: {out: int}
+        layers:
+          - {name: shortcut, type: conv2d, out_channels: out, kernel_size: 1,
+             when: in_channels != out}
+          - {name: stack, type: conv2d, out_channels: out, kernel_size: 3, padding: 1, from: input}
+          - {name: sum, type: add, from: [stack, shortcut], when: in_channels != out}
+          - {name: sum, type: add, from: [stack, input], when: in_channels == out}
+    layers:
+      - {name: a, type: Block, out: 8}
+    """
+)
+
+
+def test_a_reader_whose_when_reads_its_own_input_width_is_told_to_bind_it_in_a_let() -> None:
+    e = err(SHORTCUT)
+    # one error: the second `sum` (its complement) is no duplicate of the one that failed
+    assert e.codes == ["E305"], e.render()
+    d = e.diagnostics[0]
+    assert (d.span.line, d.span.col) == (11, 46)  # `shortcut` in the sum's `from`
+    assert "same `when`" not in (d.hint or "") and "let" in (d.hint or "")
+    assert "in_channels" in (d.hint or "")
+    let = "params: {out: int}\n    let: {cin: in_channels}"
+    fixed = SHORTCUT.replace("params: {out: int}", let).replace("when: in_channels", "when: cin")
+    assert archspec.build_graph(fixed).root is not None

@@ -10,7 +10,7 @@ from ..ir import INPUT, Output
 from ..loader import PathKey
 from ..ops.base import Final
 from .context import Child, Item, Scope, Skip
-from .values import bind_value
+from .values import bind_value, parsed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .itemplan import ItemPlan
@@ -30,18 +30,31 @@ def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[st
         if n not in scope.shapes:  # a name another item defines is that item's output
             yp = item.ypath + ("from",) + ((j,) if not isinstance(raw, str) else ())
             if n in scope.removed:
-                lw.error(
-                    "E305",
-                    f"`{n}` is switched off by its `when` here",
-                    yp,
-                    "give this node the same `when`, or read another node",
-                )
+                lw.error("E305", f"`{n}` is switched off by its `when` here", yp, _off_hint(item))
             else:
                 unknown_ref(lw, n, scope, yp, getattr(item.spec, "name", None) or item.name)
             bad = True
     if bad:
         raise Skip
     return tuple(names)
+
+
+def _off_hint(item: Item) -> str:
+    """E305's hint for a read of a switched-off node: a `when` over the reader's own input
+    width cannot follow the one it reads (that input is what is missing)."""
+    when = getattr(item.spec, "when", None)
+    try:
+        names = parsed(when).names if isinstance(when, str) else frozenset()
+    except ExprError:
+        names = frozenset()
+    own = sorted(names & {"in_channels", "in_features"})
+    if not own:
+        return "give this node the same `when`, or read another node"
+    return (
+        f"this node's `when` reads `{own[0]}` of its own input (not the block's), which is not "
+        "known while a node it reads is not there: bind the block's input width in its `let` "
+        f"(`cin: {own[0]}`) and write both `when`s over `cin`"
+    )
 
 
 def off_with_its_input(

@@ -175,6 +175,10 @@ class Lowerer:
 
     def add_node(self, scope: Scope, node: Node, item: Item) -> str:
         if node.name in scope.shapes:
+            if scope.shapes[node.name] is None and all(n.name != node.name for n in scope.nodes):
+                # the name's other holder failed and said why (it may have been meant as
+                # this one's complement under another `when`): one mistake, one error
+                raise Skip
             hint = "names become attribute names and state_dict keys; make them unique"
             other = next((n.span for n in scope.nodes if n.name == node.name), None)
             if other is not None and other != node.span:
