@@ -286,6 +286,34 @@ def test_inplace_on_a_shared_tensor_is_refused() -> None:
     assert e.error_code == "E311"
 
 
+def test_inplace_first_layer_of_a_sequential_whose_input_is_read_again_is_refused() -> None:
+    """timm's XceptionModule: a `stack` Sequential opening with a ReLU, its input also the
+    skip. An in-place ReLU there overwrites the skip in the parent (timm's `act1` is not in
+    place for this reason); the chain alone cannot see it, its parent does."""
+    text = spec(
+        """
+        layers:
+          - {name: a, type: conv2d, out_channels: 3, kernel_size: 1}
+          - name: stack
+            type: sequential
+            layers:
+              - name: inner
+                type: sequential
+                layers:
+                  - {name: act1, type: relu, inplace: true}
+                  - {name: conv1, type: conv2d, out_channels: 3, kernel_size: 1}
+          - {name: s, type: add, from: [stack, a]}
+        """
+    )
+    e = err(text)
+    assert e.error_code == "E311", e.render()
+    d = e.diagnostics[0]
+    assert d.span.line == 13 and "stack.inner.act1" in d.message and "`a`" in d.message
+    # read by nothing else, an in-place first layer is fine (torchvision's Sequentials)
+    archspec.build_graph(text.replace("from: [stack, a]", "from: [stack, stack]"))
+    archspec.build_graph(text.replace("inplace: true", "inplace: false"))
+
+
 def test_a_repeated_layer_whose_size_grows_too_large_is_reported_once() -> None:
     """E411 once, at the layer's spec position, not once per repeat copy after it."""
     e = err(

@@ -78,7 +78,8 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
             errors.append(Diagnostic("E305", f"output `{o}` is not a node", module.span))
     where = f"{module.path}." if module.path else ""
     for node in module.nodes:
-        if node.attrs.get("inplace") and node.inputs:
+        writer = _in_place(node) if node.inputs else None
+        if writer is not None:
             src = node.inputs[0]
             # a few readers by name, never a copy or a list of all: a tensor read by n
             # in-place layers would cost n^2 time and text
@@ -94,9 +95,9 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                 errors.append(
                     Diagnostic(
                         "E311",
-                        f"{where}{node.name} works in place on `{src}`, which "
+                        f"{where}{writer[0]} works in place on `{src}`, which "
                         f"{', '.join(others)} also read(s)",
-                        node.span,
+                        writer[1],
                         "set inplace: false, or apply it to a tensor nobody else reads",
                     )
                 )
@@ -118,6 +119,20 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
             )
 
     return ints
+
+
+def _in_place(node: Node) -> tuple[str, Any] | None:
+    """The layer (its path from `node`, its span) that overwrites `node`'s input: `node`
+    itself with `inplace: true`, or the first layer of a Sequential child that does (a chain
+    may work in place on its input; whether another node reads that input is its parent's
+    to see: timm's XceptionModule reads its block input in its `stack` and in its skip)."""
+    if node.attrs.get("inplace"):
+        return node.name, node.span
+    child = node.child
+    if child is None or not child.nodes or not child.is_chain:
+        return None
+    inner = _in_place(child.nodes[0])
+    return None if inner is None else (f"{node.name}.{inner[0]}", inner[1])
 
 
 def _placeholder(node: Node) -> bool:
