@@ -142,3 +142,29 @@ def test_a_param_cannot_take_an_input_name(name: str) -> None:
     text = spec(f"params: {{{name}: 3}}\nlayers:\n  - {{type: relu}}\n")
     (err,) = archspec.check(text).errors
     assert err.code == "E204" and f"cannot be named `{name}`" in err.message
+
+
+@pytest.mark.parametrize("conv", ["conv2d", "conv_transpose2d", "std_conv2d"])
+def test_a_conv_puts_the_channels_at_dim_1_whatever_came_before(conv: str) -> None:
+    """TResNet's SpaceToDepth (a view to rank 6, a permute, a reshape back to rank 4) loses
+    the channel dim; the conv after it makes its `out_channels` at dim 1, so what follows
+    reads `in_channels` again (it was E302 with only `in_features` in scope)."""
+    text = spec(
+        f"""
+        blocks:
+          Same:
+            let: {{w: in_channels}}
+            layers:
+              - {{name: conv, type: conv2d, out_channels: w, kernel_size: 1}}
+        layers:
+          - {{name: view, type: reshape, shape: [0, 0, 7, 2, 5, 2]}}
+          - {{name: perm, type: permute, dims: [0, 3, 5, 1, 2, 4]}}
+          - {{name: s2d, type: reshape, shape: [0, -1, 7, 5]}}
+          - {{name: stem, type: {conv}, out_channels: 16, kernel_size: 1}}
+          - {{name: block, type: Same}}
+          - {{name: head, type: conv2d, out_channels: in_channels * 2, kernel_size: 1}}
+        """
+    )
+    root = build_graph(text).root
+    shapes = {n.name: n.shape for n in root.nodes}
+    assert shapes["block"][1].value == 16 and shapes["head"][1].value == 32

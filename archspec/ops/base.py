@@ -572,3 +572,12 @@ def fmt(shape: Shape) -> str:
     from ..dims import format_shape
 
     return format_shape(shape)
+
+
+def channels_at_dim_1(
+    self: Op, attrs: Mapping[str, Any], axis: int | None, inputs: Sequence[Shape], out: Shape
+) -> int:
+    """`Op.channel_axis` of a convolution: its output's dim 1 is its `out_channels`, whatever
+    layout its input came in (a space-to-depth's reshapes lose the axis; the conv after
+    them makes it again)."""
+    return 1

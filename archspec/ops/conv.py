@@ -26,6 +26,7 @@ from .base import (
     ShapeFailure,
     at_most,
     channels,
+    channels_at_dim_1,
     fmt,
     ntuple,
     register,
@@ -134,6 +135,7 @@ def _conv_spec(kind: str) -> type[LayerSpec]:
 
 class _ConvBase(Op):
     nd: int = 2
+    channel_axis = channels_at_dim_1
     inferred = ("in_channels",)
     category = "conv"
     optional_tensors = ("bias",)

@@ -34,6 +34,7 @@ from .base import (
     ShapeContext,
     ShapeFailure,
     channels,
+    channels_at_dim_1,
     fmt,
     ntuple,
     register,
@@ -140,6 +141,7 @@ def _conv_transpose3d_spec() -> type[LayerSpec]:
 class _ConvTranspose(Op):
     """nn.ConvTranspose1d/2d/3d: one shape rule, count and constructor for 1, 2 or 3 dims."""
 
+    channel_axis = channels_at_dim_1
     inferred = ("in_channels",)
     category = "conv"
     optional_tensors = ("bias",)
