@@ -168,3 +168,65 @@ def test_a_conv_puts_the_channels_at_dim_1_whatever_came_before(conv: str) -> No
     root = build_graph(text).root
     shapes = {n.name: n.shape for n in root.nodes}
     assert shapes["block"][1].value == 16 and shapes["head"][1].value == 32
+
+
+def test_a_block_called_where_the_channel_dim_is_unknown_is_emitted() -> None:
+    """TResNet's stem `conv1` (a ConvNormAct block) reads the space-to-depth's reshape,
+    which leaves no dim known to hold the channels, and the same block class serves NCHW
+    instances: its constructor's in_channels is the input's dim 1, which its conv reads.
+    The emitter asserted (E601 "AssertionError:")."""
+    text = spec(
+        """
+        blocks:
+          ConvBn:
+            params: {out: int, act: none}
+            layers:
+              - {name: conv, type: conv2d, out_channels: out, kernel_size: 3, padding: 1}
+              - {name: bn, type: batchnorm2d}
+              - {type: activation, fn: leaky_relu, when: "act == 'leaky'"}
+        layers:
+          - {name: view, type: reshape, shape: [0, 0, 7, 2, 5, 2]}
+          - {name: perm, type: permute, dims: [0, 3, 5, 1, 2, 4]}
+          - {name: s2d, type: reshape, shape: [0, -1, 7, 5]}
+          - {name: stem, type: ConvBn, out: 16, act: leaky}
+          - {name: next, type: ConvBn, out: 24}
+        """
+    )
+    torch.manual_seed(0)
+    model = archspec.compile(text).eval()
+    emitted = _load(render_module(build_graph(text)), "s2d").T().eval()
+    emitted.load_state_dict(model.state_dict())
+    x = torch.randn(2, 32, 14, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(emitted(x), model(x), rtol=0, atol=0)
+
+
+def test_a_case_without_a_positional_child_registers_none_under_its_number() -> None:
+    """A block whose unnamed `leaky_relu` (child "2") exists in some cases only: the cases
+    that lack it register None under "2" (`self.2 = None` did not parse, E601)."""
+    text = spec(
+        """
+        blocks:
+          ConvAct:
+            params: {out: int, stride: 1, act: none}
+            layers:
+              - {name: conv, type: conv2d, out_channels: out, kernel_size: 3, padding: 1}
+              - {name: bn, type: batchnorm2d}
+              - {type: activation, fn: relu, when: "act == 'functional'"}
+              - {type: leaky_relu, negative_slope: 0.001, when: "act == 'leaky'"}
+              - {name: aa, type: maxpool2d, kernel_size: 2, when: stride > 1}
+        layers:
+          - {name: a, type: ConvAct, out: 16, act: functional}
+          - {name: b, type: ConvAct, out: 16, act: leaky, stride: 2}
+          - {name: c, type: ConvAct, out: 16, act: leaky}
+          - {name: d, type: ConvAct, out: 8}
+        """
+    )
+    torch.manual_seed(0)
+    model = archspec.compile(text).eval()
+    emitted = _load(render_module(build_graph(text)), "cases").T().eval()
+    assert list(emitted.state_dict()) == list(model.state_dict())
+    emitted.load_state_dict(model.state_dict())
+    x = torch.randn(2, 32, 14, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(emitted(x), model(x), rtol=0, atol=0)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ...ir import Graph, Module
 from ...ops.base import RESERVED_NAMES
-from ..pycode import INDENT, Namespace, expr_tree, unparse
+from ..pycode import INDENT, Namespace, expr_tree, lit, unparse
 from ..pylayout import Text, condition_lines, format_doc
 from ..pyvalues import Val, names_of, truth
 from .ctor import init_statements
@@ -183,10 +183,17 @@ def cased_init(cls: ClassInfo) -> list[str]:
                 pred = other[i - 1] if i else None
                 at = order.index(pred) + 1 if pred in order else 0
                 order.insert(at, attr)
-                outer.insert(at, [f"{INDENT * 2}self.{attr} = None"])
-                inner.insert(at, [f"{INDENT * 3}self.{attr} = None"])
+                # a positional child ("2") or a key ("block1-0") is no attribute name
+                none = f"self.{attr} = None" if is_free_attr(attr) else _add_none(attr)
+                outer.insert(at, [f"{INDENT * 2}{none}"])
+                inner.insert(at, [f"{INDENT * 3}{none}"])
     texts = [CaseText(o, i, [tuple(s) for s in o]) for o, i in zip(outers, inners)]
     return lines + merge_cases([c.cond for c in cls.cases], texts, 2)
+
+
+def _add_none(attr: str) -> str:
+    """The statement that registers no module under a key that is no attribute name."""
+    return f"self.add_module({lit(attr)}, None)"
 
 
 def _target(stmt: list[str]) -> str | None:

@@ -283,6 +283,10 @@ class Scope(EmitContext):
     ) -> tuple[Doc, tuple[Val, ...]]:
         """`Block(in_channels, first, key=value, ...)` in the caller's terms, and its output."""
         axis = child.in_axis
+        if axis is None and cls.in_arg:
+            # a layout change left no dim known to hold this instance's channels (TResNet's
+            # space-to-depth reshape): the class reads them where its other instances do
+            axis = next((b.module.in_axis for b in cls.bodies if b.module.in_axis), None)
         in_ch = in_val[axis] if axis is not None and 0 < axis < len(in_val) else None
         mapping: dict[str, Val] = {f"#in{d}": v for d, v in enumerate(in_val)}
         if in_ch is not None:
