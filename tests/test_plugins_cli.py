@@ -498,3 +498,24 @@ def test_a_plugin_whose_code_raises_is_its_error_not_an_internal_one(
     assert "error[E701]: " in text and "internal error" not in text, text
     assert f"layer kind `buggy` (plugin {plugin}) failed in its `{method}`" in text, text
     assert ("net.yaml:6:5: error[E701]" in text) == located, text
+
+
+def test_a_plugins_support_code_that_fails_in_the_emitted_file_is_the_plugins_e701(
+    tmp_path: Path,
+) -> None:
+    """The emitted file imports torch, nn and F only: a support class that reads a name its
+    plugin file imported fails there. That is the plugin's error, named with its kind and
+    file, not "a bug in archspec's source emitter"."""
+    net = tmp_path / "net.yaml"
+    net.write_text(
+        "archspec: 1\nname: net\ninput: [N, 3, 8, 8]\n"
+        "layers:\n  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1}\n"
+        "  - {name: halved, type: binomial}\n"
+    )
+    plugin = HERE / "plugins" / "needs_import.py"
+    target = str(tmp_path / "n.py")
+    code, _out, err = run("compile", "--plugins", str(plugin), str(net), "-o", target)
+    assert code == 1, err
+    assert "error[E701]" in err and "`binomial`" in err and "needs_import.py" in err, err
+    assert "NameError" in err and "emit_support" in err and "bug in archspec" not in err, err
+    assert not (tmp_path / "n.py").exists()

@@ -20,7 +20,7 @@ import re
 import types
 from typing import Any, NamedTuple
 
-from ..errors import EmitError
+from ..errors import EmitError, PluginError
 from ..ir import Graph
 from ..limits import MAX_TENSOR_ELEMENTS
 
@@ -164,6 +164,7 @@ def check_emitted_source(source: str, graph: Graph) -> SelfCheck:
     except EmitError as exc:
         raise _at_root(exc, graph) from None
     except Exception as exc:
+        _raise_if_plugin_support(exc, source, graph)
         raise _at_root(
             EmitError(f"the emitted module fails to build: {type(exc).__name__}: {exc}"), graph
         ) from None
@@ -185,10 +186,10 @@ def check_emitted_source(source: str, graph: Graph) -> SelfCheck:
         raise _at_root(
             EmitError(f"the emitted module has {n_got:,} parameters, not {n_want:,}"), graph
         )
-    return SelfCheck(n_got, len(got), _compare_forward(emitted, reference, graph))
+    return SelfCheck(n_got, len(got), _compare_forward(emitted, reference, graph, source))
 
 
-def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> str | None:
+def _compare_forward(emitted: Any, reference: Any, graph: Graph, source: str) -> str | None:
     """Both modules run on the meta device (no memory, no arithmetic) in eval mode, and in
     training mode too when some node runs only in training, and agree on the output shapes:
     code that only `forward` reaches is run too. Returns why no forward ran (None: one did)."""
@@ -214,6 +215,7 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph) -> str | None:
             with MetaShortcuts():
                 got = _shapes(emitted.train(training)(x))
         except Exception as exc:
+            _raise_if_plugin_support(exc, source, graph)
             raise _at_root(
                 EmitError(
                     f"the emitted module's forward fails at input {shape}: "
@@ -259,6 +261,52 @@ def _shapes(out: Any) -> Any:
     if isinstance(out, (tuple, list)):
         return tuple(_shapes(o) for o in out)
     return tuple(out.shape)
+
+
+def _raise_if_plugin_support(exc: Exception, source: str, graph: Graph) -> None:
+    """E701 when the emitted code that raised is a plugin kind's `emit_support` (a name its
+    file imported, which the emitted file, importing torch alone, lacks): the plugin's
+    mistake, named with its kind and file, not a bug of archspec's emitter."""
+    from ..ir import iter_nodes
+    from ..ops import REGISTRY
+    from ..ops.guard import _message, is_foreign
+
+    lines = []
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == EMITTED_FILENAME:
+            lines.append(tb.tb_lineno)
+        tb = tb.tb_next
+    try:
+        tree = ast.parse(source) if lines else None
+    except SyntaxError:
+        tree = None
+    if tree is None:
+        return
+    line = lines[-1]
+    where = next(
+        (
+            n.name
+            for n in tree.body
+            if isinstance(n, (ast.ClassDef, ast.FunctionDef))
+            and n.lineno <= line <= (n.end_lineno or n.lineno)
+        ),
+        None,
+    )
+    kinds = sorted({node.kind for _, node in iter_nodes(graph.root)})
+    for op in (REGISTRY[k] for k in kinds if k in REGISTRY and where is not None):
+        try:
+            support = op.emit_support() if is_foreign(op) else ""
+        except Exception:  # the emitter called it already: it did not raise then
+            support = ""
+        if re.search(rf"^(class|def) {where}\b", support, re.M):
+            raise PluginError(
+                _message(op, "emit_support", exc) + " (run in the emitted file)",
+                hint="emitted files import only torch, `nn` and `F`: the source `emit_support` "
+                "returns must need nothing else its plugin file imports or defines; fix the "
+                "plugin",
+                sources=dict(graph.sources),
+            ) from None
 
 
 def _at_root(exc: EmitError, graph: Graph) -> EmitError:
