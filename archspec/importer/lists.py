@@ -66,6 +66,7 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     ...: each item of an nn.ModuleList called once, in order, each reading the one before,
     is that list as a sequence (same state_dict keys: `blocks.0.weight`). False: not such a
     call (the caller reports it). A plain nn.Sequential walked so reads the same."""
+    from .fans import fan_call
     from .fused import in_sequence
     from .trace import _name_and_key, child_item
 
@@ -97,6 +98,8 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
         return True
     if run is None or _items(run[0]) != k:
         return False
+    if fan_call(reader, node, head, k, items):  # ASPP's `[conv(x) for conv in self.convs]`
+        return True
     steps = _steps_between(reader, run[1], node.args[0])
     first = steps[0][0] if steps else node
     if steps is None or list(run[1].users) != [first]:  # an item's output read elsewhere
@@ -170,8 +173,10 @@ def unfinished_lists(reader: Any) -> None:
     nn.Sequential so called was meant to be called whole: the forward reached inside it."""
     import torch.nn as nn
 
+    from .fans import open_fans
     from .trace import _INSIDE_HINT, _inside_child
 
+    open_fans(reader)
     for head, (seq, node) in reader.module_lists.items():
         holder = getattr(reader.module, head)
         count = len(holder)
@@ -201,31 +206,50 @@ INTERLEAVED_HINT = (
 )
 
 
-def interleaved_list(reader: Any, node: Any, target: str) -> str | None:
-    """What is wrong with a call of an item of a ModuleList that another call interrupted
-    (`for down, stage in zip(self.downs, self.stages)`), None for any other call."""
-
+def interleaved_list(reader: Any, node: Any, target: str) -> bool:
+    """A call of an item of a ModuleList that module_list_call could not take (another call
+    interrupted it: `for down, stage in zip(self.downs, self.stages)`), reported here;
+    False for any other call."""
     head, _, index = target.partition(".")
-    run = reader.module_lists.get(head)
     holder = getattr(reader.module, head, None)
     keys = [key for key, _ in holder.named_children()] if _walkable(holder) else []
     if index not in keys:
-        return None
+        return False
+    why = _list_call_problem(reader, node, head, index, keys)
+    if why is not None:
+        reader.fail("E904", f"{describe(type(reader.module))}.forward {why[0]}", node, why[1])
+    return True
+
+
+_ONE_TENSOR_HINT = "a spec's layers and blocks read one tensor (joins read several: add, concat)"
+
+
+def _list_call_problem(
+    reader: Any, node: Any, head: str, index: str, keys: list[str]
+) -> tuple[str, str] | None:
+    """What is wrong with this call of item `index` of `self.{head}`, and the hint; None
+    when an earlier failure (reported) explains it."""
+    run = reader.module_lists.get(head)
     before = keys[keys.index(index) - 1]
+    if len(node.args) != 1 or node.kwargs or not hasattr(node.args[0], "op"):
+        # CaiT's `for blk in self.blocks_token_only: cls = blk(x, cls)`
+        why = f"calls item `{index}` of `self.{head}` with other than one tensor"
+        return why, _ONE_TENSOR_HINT
     if run is None and getattr(reader, "failed", False):
-        return ""  # its first item failed already (reported): the rest would only repeat it
+        return None  # its first item failed already (reported): the rest would only repeat it
     if run is None:
-        return f"calls item `{index}` of `self.{head}` before item `{keys[0]}`, registered first"
-    others = sorted(h for h in reader.module_lists if h != head)
-    if others:
-        return (
+        why = f"calls item `{index}` of `self.{head}` before item `{keys[0]}`, registered first"
+    elif others := sorted(h for h in reader.module_lists if h != head):
+        why = (
             f"walks `self.{head}` and `self.{others[0]}` together (item {index} of "
             f"`self.{head}` does not read item {before}'s output)"
         )
-    return (
-        f"calls the items of `self.{head}` with other steps between them "
-        f"({_why_apart(run[1], node, index, before)})"
-    )
+    else:
+        why = (
+            f"calls the items of `self.{head}` with other steps between them "
+            f"({_why_apart(run[1], node, index, before)})"
+        )
+    return why, INTERLEAVED_HINT
 
 
 def _why_apart(last: Any, node: Any, index: str, before: str) -> str:

@@ -325,6 +325,7 @@ class _GraphReader:
         self.list_input: int | None = None
         self.register_order: list[str] | None = None
         self.module_lists: dict[str, tuple[Item, Any]] = {}  # ModuleList -> (sequence, last)
+        self.fans: dict[str, Any] = {}  # ModuleList -> what its items all read (fans.py)
         self.partitions: dict[str, dict[Any, Any]] = {}  # MaxViT's (partitions.py)
         self.fused: str | None = None  # the module's own layer's item (fused.py)
         self.refused: set[Any] = set()  # nodes refused, and those reading them: reported once
@@ -420,16 +421,14 @@ class _GraphReader:
         target = str(node.target)
         cls = describe(type(self.module))
         from .attention import ATTENTION_HINT, attention_call
-        from .lists import INTERLEAVED_HINT, interleaved_list, module_list_call
+        from .lists import interleaved_list, module_list_call
         from .partitions import partition_call
 
         if "." in target and module_list_call(self, node, target):
             return
         if partition_call(self, node, target):
             return
-        if "." in target and (interleaved := interleaved_list(self, node, target)) is not None:
-            if interleaved:
-                self.fail("E904", f"{cls}.forward {interleaved}", node, INTERLEAVED_HINT)
+        if "." in target and interleaved_list(self, node, target):
             return
         if "." in target:
             self.fail("E904", f"{cls}.forward {_inside_child(target)}", node, _INSIDE_HINT)
@@ -542,12 +541,16 @@ class _GraphReader:
         self.items.append(item)
 
     def _call(self, node: Any) -> None:
+        from .fans import fan_join
         from .fused import own_tensors_hint, read_fused
         from .lists import concatenates_input
         from .shapes import read_size_node
         from .slices import read_slice
 
-        if any(r(self, node) for r in (concatenates_input, read_size_node, read_fused, read_slice)):
+        if any(
+            r(self, node)
+            for r in (concatenates_input, fan_join, read_size_node, read_fused, read_slice)
+        ):
             return
         if node.target is operator.getitem and node.args[0] in self.pieces:
             pieces, index = self.pieces[node.args[0]], node.args[1]

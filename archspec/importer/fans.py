@@ -1,0 +1,125 @@
+"""A ModuleList whose items all read one tensor, their outputs concatenated (a fan).
+
+torchvision's DeepLabV3 `ASPP` runs each of `self.convs` on its input and concatenates the
+results (`torch.cat([conv(x) for conv in self.convs], dim=1)`), as a text CNN runs its
+convolutions of several widths. A spec states it as the list's `sequential` whose items,
+keyed by position (`convs.0`, `convs.1`: the model's state_dict keys), each read the list's
+`input`, followed by the parameter-free steps each output goes through (`F.relu`) and the
+`concat` of the outputs, in the items' order, which is the sequential's output.
+These functions work on a trace._GraphReader (`reader`) while lists.py reads the items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .trace import Item
+from .where import describe
+
+FAN_HINT = (
+    "a spec states a ModuleList whose items each read the same tensor when one torch.cat "
+    "joins all their outputs in the items' order, each output reaching it alone (through "
+    "activations at most); give each branch an attribute of its own (self.branch1, ...) "
+    "for anything else"
+)
+
+
+def fan_call(reader: Any, node: Any, head: str, k: int, items: list[Item]) -> bool:
+    """Item `k` of `self.{head}` (an nn.ModuleList) reading what item 0 read: the items are
+    branches of a fan (item 0, read so far as the list's output, becomes branch `0`). False:
+    not such a call."""
+    import torch.nn as nn
+
+    seq, last = reader.module_lists[head]
+    arg = node.args[0]
+    if head not in reader.fans:
+        holder = getattr(reader.module, head)
+        if k != 1 or not isinstance(holder, nn.ModuleList) or last.args[0] is not arg:
+            return False
+        if len(seq.body or ()) != 1 or len(items) != 1:  # a fused child: several items
+            return False
+        seq.body[0].key, seq.body[0].inputs = "0", ("input",)
+        for item in reader.items:  # what read item 0's output read the list's: branch `0`
+            item.inputs = tuple("0" if s == head else s for s in item.inputs)
+        reader.names[last] = "0"
+        reader.fans[head] = arg
+    if reader.fans[head] is not arg or len(items) != 1:
+        return False
+    items[0].key, items[0].inputs = str(k), ("input",)
+    seq.body.append(items[0])
+    reader.names[node] = str(k)
+    reader.module_lists[head] = (seq, node)
+    return True
+
+
+def fan_join(reader: Any, node: Any) -> bool:
+    """`torch.cat(outs, dim)` of every branch of one fan, in order: the fan's `concat`, the
+    output of its sequential; the steps each branch went through join the sequential too.
+    False for any other node."""
+    import torch
+
+    if not reader.fans or node.op != "call_function" or node.target not in (torch.cat,):
+        return False
+    tensors = node.args[0] if node.args else node.kwargs.get("tensors")
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    if not isinstance(tensors, list | tuple) or not isinstance(dim, int) or len(node.args) > 2:
+        return False
+    ends = [_branch(reader, t) for t in tensors]
+    heads = {end[0] for end in ends if end is not None}
+    if any(end is None for end in ends) or len(heads) != 1:
+        return False
+    head = heads.pop()
+    if [end[1] for end in ends] != list(range(len(getattr(reader.module, head)))):
+        return False
+    seq, _ = reader.module_lists[head]
+    steps = {id(step) for end in ends for step in end[2]}
+    seq.body.extend(item for item in reader.items if id(item) in steps)  # in graph order
+    reader.items = [item for item in reader.items if id(item) not in steps]
+    inputs = tuple(reader.names[t] for t in tensors)
+    seq.body.append(Item(None, "concat", {"dim": dim}, {"dim": dim}, inputs, is_module=False))
+    reader.names[node] = head
+    del reader.fans[head]
+    return True
+
+
+def _branch(reader: Any, tensor: Any) -> tuple[str, int, list[Item]] | None:
+    """The fan, branch index and steps (parameter-free, read by nothing else) that lead
+    to `tensor` from a branch's call; None when it is not so made."""
+    from .lists import _takes_position
+
+    by_name = {item.name: item for item in reader.items if item.name is not None}
+    steps: list[Item] = []
+    while True:
+        name = reader.names.get(tensor)
+        if name is None or len(tensor.users) != 1:
+            return None
+        head, _, index = str(tensor.target).partition(".")
+        if tensor.op == "call_module" and head in reader.fans and name == index:
+            return head, int(index), steps
+        ins = list(getattr(tensor, "all_input_nodes", ()))
+        if tensor.op not in ("call_function", "call_method") or len(ins) != 1:
+            return None
+        if reader.names.get(ins[0]) != name:  # not an alias (`x.contiguous()`)
+            step = by_name.get(name)
+            if step is None or step.is_module or step.body is not None or step.train_only:
+                return None
+            if step.inputs != (reader.names.get(ins[0]),) or _takes_position(step.kind):
+                return None
+            if step.kind in ("chunk", "split", "parameter", "buffer"):
+                return None
+            steps.append(step)
+        tensor = ins[0]
+
+
+def open_fans(reader: Any) -> None:
+    """A fan whose outputs no concat took whole: its branches' outputs were read otherwise."""
+    for head in reader.fans:
+        _, last = reader.module_lists[head]
+        reader.fail(
+            "E904",
+            f"{describe(type(reader.module))}.forward calls the items of `self.{head}` each "
+            "on the same tensor, and their outputs are not one torch.cat of them all, in "
+            "order, each reaching it alone through activations at most",
+            last,
+            FAN_HINT,
+        )

@@ -1,0 +1,156 @@
+"""A ModuleList whose items all read one tensor and whose outputs one torch.cat joins (a
+fan: torchvision's DeepLabV3 ASPP, a text CNN's convolutions of several widths) imports as
+the list's `sequential` of branches keyed by position, each reading its `input`, and the
+`concat`; any other use of the branches is refused at the statement (fans.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import archspec
+from archspec.errors import ImportFailure
+from tests.emit_helpers import _load
+from tests.test_importer import roundtrip
+
+
+class Pooled(nn.Sequential):
+    """ASPP's image pooling branch: pool, 1x1 conv, then back to the input's size."""
+
+    def __init__(self, c: int, out: int) -> None:
+        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, out, 1, bias=False), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        for mod in self:
+            x = mod(x)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class Atrous(nn.Sequential):
+    def __init__(self, c: int, out: int, rate: int) -> None:
+        super().__init__(nn.Conv2d(c, out, 3, padding=rate, dilation=rate, bias=False), nn.ReLU())
+
+
+class ASPP(nn.Module):
+    """torchvision's DeepLabV3 ASPP, written as it writes it."""
+
+    def __init__(self, c: int, rates: tuple[int, ...]) -> None:
+        super().__init__()
+        mods = [nn.Sequential(nn.Conv2d(c, 4, 1, bias=False), nn.ReLU())]
+        mods += [Atrous(c, 4, r) for r in rates]
+        self.convs = nn.ModuleList([*mods, Pooled(c, 4)])
+        self.project = nn.Sequential(nn.Conv2d(4 * len(self.convs), 4, 1), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _res = []
+        for conv in self.convs:
+            _res.append(conv(x))
+        res = torch.cat(_res, dim=1)
+        return self.project(res)
+
+
+class Branches(nn.Module):
+    """Branches, each through an activation, concatenated; then a chain walked in turn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList([nn.Conv2d(8, 4, k, padding=k // 2) for k in (1, 3, 5)])
+        self.chain = nn.ModuleList([nn.Conv2d(12, 12, 1), nn.Conv2d(12, 6, 1)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([F.relu(b(x)) for b in self.branches], 1)
+        for layer in self.chain:
+            x = layer(x)
+        return x
+
+
+def test_aspp_imports_as_a_sequential_of_keyed_branches_and_their_concat() -> None:
+    model = nn.Sequential(ASPP(8, (1, 2)), ASPP(4, (3,)))
+    text = roundtrip(model, (2, 8, 9, 11))
+    assert "- {type: concat, from: ['0', '1', '2', '3']}" in text
+    assert "- {type: concat, from: ['0', '1', '2']}" in text
+    assert "- {key: '2', type: Atrous, from: input, padding: 2}" in text
+    assert list(archspec.compile(text).state_dict())[:2] == [
+        "0.convs.0.0.weight",
+        "0.convs.1.0.weight",
+    ]
+    emitted = _load(archspec.emit(text), "fan").Sequential().eval()
+    emitted.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 8, 9, 11)
+    with torch.no_grad():
+        torch.testing.assert_close(emitted(x), model(x))
+
+
+def test_branches_through_activations_import_beside_a_list_walked_in_turn() -> None:
+    text = roundtrip(Branches(), (2, 8, 6, 6))
+    assert "- {type: concat, from: [relu, relu_1, relu_2]}" in text
+    assert "- {name: relu_1, type: activation, from: '1', fn: relu}" in text
+
+
+class ReadTwice(Branches):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [b(x) for b in self.branches]
+        return torch.cat(outs, 1), F.relu(outs[0])
+
+
+class Reversed(Branches):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([b(x) for b in self.branches][::-1], 1)
+
+
+class Summed(Branches):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(b(x) for b in self.branches)
+
+
+class Pooling(Branches):
+    """A step that is a module in a spec (adaptive pooling) would take a position."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([F.adaptive_max_pool2d(b(x), 1) for b in self.branches], 1)
+
+
+@pytest.mark.parametrize("cls", [ReadTwice, Reversed, Summed, Pooling])
+def test_branches_used_otherwise_are_refused_at_the_calls(cls) -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(cls(), torch.randn(1, 8, 6, 6))
+    first = err.value.diagnostics[0]
+    assert first.code == "E904" and first.span is not None and first.span.file == __file__
+    with open(__file__, encoding="utf-8") as fh:
+        assert "b(x)" in fh.read().splitlines()[first.span.line - 1]
+    assert "each on the same tensor" in first.message
+    assert "self.branch1" in (first.hint or "")
+
+
+class TwoArgs(nn.Module):
+    """CaiT's class-attention blocks: `for blk in self.blocks: cls = blk(x, cls)`."""
+
+    class Blk(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) + c
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([self.Blk(), self.Blk()])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x
+        for blk in self.blocks:
+            c = blk(x, c)
+        return c
+
+
+def test_a_list_item_called_with_two_tensors_is_refused_as_that() -> None:
+    """It said `calls item 0 of self.blocks before item 0, registered first`."""
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(TwoArgs(), torch.randn(1, 4))
+    first = err.value.diagnostics[0]
+    assert first.message.endswith("calls item `0` of `self.blocks` with other than one tensor")
+    assert "read one tensor" in (first.hint or "")
