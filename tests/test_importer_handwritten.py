@@ -206,3 +206,34 @@ def test_a_step_that_would_take_a_position_between_list_items_is_refused_at_it()
     assert first.code == "E904" and "calls the items of `self.blocks`" in first.message
     with open(__file__, encoding="utf-8") as fh:
         assert "x = F.dropout(block(x)" in fh.read().splitlines()[first.span.line - 1]
+
+
+class MaybeDrop(nn.Module):
+    """timm's `DropPath(0.0)`: a module whose forward returns its input untouched."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0:
+            return x
+        return F.dropout(x, self.p, self.training)
+
+
+class Gated(nn.Module):
+    """A child used by some instances only; the others pass their input through."""
+
+    def __init__(self, use: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1) if use else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.conv is None else self.conv(x)
+
+
+def test_a_module_that_returns_its_input_is_an_identity_node() -> None:
+    """It was an IndexError (a block of no layers): rdnet keeps `DropPath(0.0)`."""
+    model = nn.Sequential(nn.Conv2d(3, 3, 1), MaybeDrop(0.0), Gated(True), Gated(False))
+    text = roundtrip(model, (2, 3, 5, 5))
+    assert text.count("{type: identity}") == 2 and "MaybeDrop" not in text

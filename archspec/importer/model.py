@@ -148,22 +148,16 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     problems = collector.problems.items
     if problems:
         raise ImportFailure(diagnostics=problems, sources=source_lines(problems))
-    by_class: dict[type, list[Any]] = {}
-    order: list[Any] = []
-    for module in model.modules():
-        if id(module) in collector.bodies and module is not model:
-            if type(module) not in by_class:
-                order.append(type(module))
-            by_class.setdefault(type(module), []).append(module)
-    heights = {cls: max(collector.height[id(m)] for m in ms) for cls, ms in by_class.items()}
     calls: dict[int, tuple[str, dict[str, Any]]] = {}
+    by_class = _by_class(model, collector.bodies, calls)
+    heights = {cls: max(collector.height[id(m)] for m in ms) for cls, ms in by_class.items()}
     blocks: list[Block] = []
     taken: set[str] = set()
 
     def call(module: Any) -> tuple[str, dict[str, Any]]:
         return calls[id(module)]
 
-    for cls in sorted(order, key=lambda c: heights[c]):
+    for cls in sorted(by_class, key=lambda c: heights[c]):
         instances = by_class[cls]
         trees = [[node_of(i, call) for i in collector.bodies[id(m)].items] for m in instances]
         outputs = [collector.bodies[id(m)].output for m in instances]
@@ -195,6 +189,23 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     return Imported(
         _class_name(type(model)), blocks, layers, root.output, describe(type(model)), calls
     )
+
+
+def _by_class(model: Any, bodies: dict[int, Body], calls: dict[int, Any]) -> dict[type, list]:
+    """The submodules with traced bodies by class, in model order. Those whose forward
+    returns its input untouched (timm's `DropPath(0.0)`, which rdnet keeps where other
+    models put `nn.Identity()`) are `identity` nodes (in `calls`), not blocks: a block has
+    at least one layer."""
+    by_class: dict[type, list[Any]] = {}
+    for module in model.modules():
+        if id(module) not in bodies or module is model:
+            continue
+        body = bodies[id(module)]
+        if not body.items and body.output == "input":
+            calls[id(module)] = ("identity", {})
+        else:
+            by_class.setdefault(type(module), []).append(module)
+    return by_class
 
 
 def _register_order(cls: type, bodies: list[Body], members: list[Any]) -> list[str] | None:
