@@ -126,3 +126,44 @@ def test_list_items_apart_say_what_reads_what() -> None:
     assert diag.code == "E904" and says in diag.message, diag.message
     # parallel branches (ASPP's: all read x), concatenated, import (fans.py)
     assert "- {type: concat, from: ['0', '1']}" in roundtrip(ListApart(True), (2, 4, 4, 4))
+
+
+class Embed(nn.Module):
+    """A child whose forward takes more than its input, with defaults (timm's PatchEmbed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(3, 4, 2, 2)
+
+    def forward(self, x: torch.Tensor, mask=None, scale: float = 1.0) -> torch.Tensor:
+        if mask is not None:
+            x = x * mask
+        return self.proj(x) * scale
+
+
+class PassesDefaults(nn.Module):
+    def __init__(self, given: str = "defaults") -> None:
+        super().__init__()
+        self.given = given
+        self.embed = Embed()
+        self.embed2 = Embed()
+
+    def forward(self, x: torch.Tensor, mask=None) -> torch.Tensor:
+        if self.given == "scale":
+            return self.embed(x, scale=2.0)
+        if self.given == "mask":
+            return self.embed(x, mask=x)
+        return self.embed(x, mask=mask) + self.embed2(x, None, 1.0)
+
+
+def test_a_child_given_its_own_defaults_besides_its_input_is_a_one_tensor_call() -> None:
+    """`self.patch_embed(x, mask=None)` (timm's Hiera) was refused as `other than one
+    tensor`, though the child is traced with exactly those defaults."""
+    text = roundtrip(PassesDefaults(), (2, 3, 8, 8))
+    assert "- {name: add, type: add, from: [embed, embed2]}" in text
+    for given in ("scale", "mask"):
+        with pytest.raises(ImportFailure) as info:
+            archspec.from_module(PassesDefaults(given), torch.zeros(1, 3, 8, 8))
+        (diag,) = info.value.diagnostics
+        assert diag.message.endswith("calls `self.embed` with other than one tensor")
+        assert "at the child's default" in (diag.hint or "")

@@ -66,3 +66,20 @@ def drop_defaulted(graph: Any, module: nn.Module, names: list[str]) -> None:
         for user in sorted(users, key=lambda u: -order[u]):
             graph.erase_node(user)
         graph.erase_node(node)
+
+
+def one_tensor_call(child: nn.Module, args: list[Any], kwargs: dict[str, Any]) -> bool:
+    """Whether a child is called with one tensor and, besides it, only the values its own
+    defaulted arguments take (timm's `self.patch_embed(x, mask=None)`): the child's body is
+    traced with those (above), so the call is the one-tensor call a spec makes."""
+    if not args or not hasattr(args[0], "op"):
+        return False
+    given = defaulted(child)
+    try:
+        names = list(inspect.signature(child.forward).parameters)[1:]
+    except (TypeError, ValueError):
+        return False
+    if len(args) - 1 > len(names) or set(names[: len(args) - 1]) & set(kwargs):
+        return False
+    extra = {**dict(zip(names, args[1:], strict=False)), **kwargs}
+    return all(k in given and type(v) is type(given[k]) and v == given[k] for k, v in extra.items())

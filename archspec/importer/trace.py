@@ -421,6 +421,7 @@ class _GraphReader:
         target = str(node.target)
         cls = describe(type(self.module))
         from .attention import ATTENTION_HINT, attention_call
+        from .defaulted import one_tensor_call
         from .lists import interleaved_list, module_list_call
         from .partitions import partition_call
 
@@ -449,12 +450,13 @@ class _GraphReader:
         if attention:
             args = args[:1]  # `x, _ = self.attn(x, x, x)`
             self.tuples[node] = target
-        elif node.kwargs or len(args) != 1 or not hasattr(args[0], "op"):
+        elif not one_tensor_call(self.module.get_submodule(target), args, node.kwargs):
             self.fail(
                 "E904",
                 f"{cls}.forward calls `self.{target}` with other than one tensor",
                 node,
-                "a spec's layers and blocks read one tensor (joins read several: add, concat)",
+                "a spec's layers and blocks read one tensor, any other argument at the child's "
+                "default (joins read several tensors: add, concat)",
             )
             return
         inputs = self._inputs((args[0],)) if args[0] not in self.joins else self.joins[args[0]]
