@@ -167,3 +167,42 @@ def test_a_child_given_its_own_defaults_besides_its_input_is_a_one_tensor_call()
         (diag,) = info.value.diagnostics
         assert diag.message.endswith("calls `self.embed` with other than one tensor")
         assert "at the child's default" in (diag.hint or "")
+
+
+class Flattened(nn.Module):
+    """`b, c, h, w = y.shape; y.view(b, c, h * w)`, as non-local and attention blocks write
+    it, and `y.view(y.size(0), y.size(1), -1)`; then a view by two sizes from elsewhere."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        b, c, h, w = y.shape
+        if self.how == "hw":
+            return y.view(b, c, h * w).mean(2)
+        if self.how == "size":
+            return y.view(y.size(0), y.size(1), -1).mean(-1)
+        return y.view(b, w, -1)  # the statement: w is not dim 1 of y
+
+
+@pytest.mark.parametrize("how", ["hw", "size"])
+def test_a_view_keeping_dims_read_from_the_tensor_itself_is_a_reshape_with_0(how: str) -> None:
+    """It was refused: each size read became a -1, and a reshape takes one."""
+    text = roundtrip(Flattened(how), (2, 3, 6, 5))
+    assert "type: reshape, shape: [0, 0, -1]}" in text
+    twin = archspec.compile(text).eval()
+    model = Flattened(how).eval()
+    twin.load_state_dict(model.state_dict())
+    x = torch.randn(3, 3, 7, 9)  # another size: the 0s keep what the model's view keeps
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), model(x))
+
+
+def test_a_view_by_a_size_of_another_position_stays_refused() -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(Flattened("other"), torch.zeros(1, 3, 6, 5))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E903" and "`.view()`" in diag.message

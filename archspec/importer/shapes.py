@@ -149,20 +149,28 @@ def is_batch(sym: Any) -> bool:
     return isinstance(sym, Sym) and sym.what == "dim" and sym.index == 0
 
 
-def reshape_sizes(values: list[Any], syms: dict[Any, Sym]) -> list[int] | None:
-    """A reshape's sizes as `reshape` writes them: numbers, 0 for the batch dim in front,
-    one -1 for a size computed from the input's; None when they say more than that."""
+def reshape_sizes(values: list[Any], syms: dict[Any, Sym], src: Any = None) -> list[int] | None:
+    """A reshape's sizes as `reshape` writes them: numbers, 0 for the batch dim in front
+    or for a dim of `src` (the tensor reshaped) read at the same position (`c` in
+    `x.view(b, c, h * w)`), one -1 for a size computed from the input's; None when they
+    say more than that."""
     out: list[int] = []
     for i, v in enumerate(values):
+        sym = syms.get(v) if not isinstance(v, int) else None
         if isinstance(v, int) and not isinstance(v, bool):
             out.append(v)
-        elif i == 0 and is_batch(syms.get(v)):
+        elif (i == 0 and is_batch(sym)) or _kept(sym, src, i):
             out.append(0)
         elif v in syms and syms[v].what in ("dim", "derived"):
             out.append(-1)
         else:
             return None
     return out if out.count(-1) <= 1 else None
+
+
+def _kept(sym: Sym | None, src: Any, i: int) -> bool:
+    """Whether `sym` is dim `i` of `src` itself, which a 0 at position `i` keeps."""
+    return sym is not None and sym.what == "dim" and sym.src is src and sym.index == i
 
 
 def size_asserts(graph: Any, syms: dict[Any, Sym], src: Any) -> dict[Any, tuple[int, int]]:
@@ -200,7 +208,7 @@ def read_size_node(reader: Any, node: Any) -> bool:
             if not sizes or not literal or list(sizes).count(-1) > 1 or node.kwargs:
                 return False
             return reader.emit(node, "reshape", {"shape": list(sizes)}, (args[0],))
-        shape = reshape_sizes(list(sizes), syms)
+        shape = reshape_sizes(list(sizes), syms, args[0])
         return shape is not None and reader.emit(node, "reshape", {"shape": shape}, (args[0],))
     if node.op == "call_function" and node.target is torch.nn.functional.interpolate:
         return _interpolate_as(reader, node)
