@@ -90,6 +90,40 @@ def test_branches_through_activations_import_beside_a_list_walked_in_turn() -> N
     assert "- {name: relu_1, type: activation, from: '1', fn: relu}" in text
 
 
+class PPM(nn.Module):
+    """PSPNet's pyramid pooling (hszhao/semseg): the input itself and each branch resized
+    back to the input's size (`x_size[2:]`, read before the loop), concatenated."""
+
+    def __init__(self, c: int, bins: tuple[int, ...]) -> None:
+        super().__init__()
+        self.features = nn.ModuleList(
+            [nn.Sequential(nn.AdaptiveAvgPool2d(b), nn.Conv2d(c, 2, 1), nn.ReLU()) for b in bins]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_size = x.size()
+        out = [x]
+        for f in self.features:
+            out.append(F.interpolate(f(x), x_size[2:], mode="bilinear", align_corners=True))
+        return torch.cat(out, 1)
+
+
+def test_pspnet_pyramid_pooling_reads_the_input_in_its_concat_and_its_resizes() -> None:
+    text = roundtrip(nn.Sequential(nn.Conv2d(3, 4, 1), PPM(4, (1, 2, 3))), (2, 3, 9, 7))
+    assert (
+        "- {type: concat, from: [input, interpolate_as, interpolate_as_1, interpolate_as_2]}"
+        in text
+    )
+    assert "from: ['0', input]" in text  # the first branch resized to the input
+    twin = archspec.compile(text).eval()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), PPM(4, (1, 2, 3))).eval()
+    twin.load_state_dict(model.state_dict())
+    x = torch.randn(1, 3, 12, 16)  # another size: the resizes follow the input
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), model(x))
+
+
 class ReadTwice(Branches):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [b(x) for b in self.branches]
@@ -113,7 +147,15 @@ class Pooling(Branches):
         return torch.cat([F.adaptive_max_pool2d(b(x), 1) for b in self.branches], 1)
 
 
-@pytest.mark.parametrize("cls", [ReadTwice, Reversed, Summed, Pooling])
+class OtherTensor(Branches):
+    """A step that reads a tensor other than the one the branches read."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.mean(1, keepdim=True)
+        return torch.cat([b(x) * m for b in self.branches], 1)
+
+
+@pytest.mark.parametrize("cls", [ReadTwice, Reversed, Summed, Pooling, OtherTensor])
 def test_branches_used_otherwise_are_refused_at_the_calls(cls) -> None:
     with pytest.raises(ImportFailure) as err:
         archspec.from_module(cls(), torch.randn(1, 8, 6, 6))

@@ -53,9 +53,10 @@ def fan_call(reader: Any, node: Any, head: str, k: int, items: list[Item]) -> bo
 
 
 def fan_join(reader: Any, node: Any) -> bool:
-    """`torch.cat(outs, dim)` of every branch of one fan, in order: the fan's `concat`, the
-    output of its sequential; the steps each branch went through join the sequential too.
-    False for any other node."""
+    """`torch.cat(outs, dim)` of every branch of one fan, in order, and possibly of the
+    tensor they all read (PSPNet's `torch.cat([x] + [up(f(x)) for f in self.features])`):
+    the fan's `concat`, the output of its sequential; the steps each branch went through
+    join the sequential too. False for any other node."""
     import torch
 
     if not reader.fans or node.op != "call_function" or node.target not in (torch.cat,):
@@ -66,49 +67,69 @@ def fan_join(reader: Any, node: Any) -> bool:
         return False
     ends = [_branch(reader, t) for t in tensors]
     heads = {end[0] for end in ends if end is not None}
-    if any(end is None for end in ends) or len(heads) != 1:
+    if len(heads) != 1:
         return False
     head = heads.pop()
-    if [end[1] for end in ends] != list(range(len(getattr(reader.module, head)))):
+    arg = reader.fans[head]
+    if any(end is None and t is not arg for end, t in zip(ends, tensors, strict=True)):
+        return False
+    if any(end is not None and not end[3] <= {arg} for end in ends):
+        return False  # a step reads another fan's input
+    if [end[1] for end in ends if end] != list(range(len(getattr(reader.module, head)))):
         return False
     seq, _ = reader.module_lists[head]
-    steps = {id(step) for end in ends for step in end[2]}
-    seq.body.extend(item for item in reader.items if id(item) in steps)  # in graph order
+    outer = reader.names.get(arg)
+    steps = {id(step) for end in ends if end for step in end[2]}
+    for item in reader.items:  # in graph order; what they read of the fan's input is `input`
+        if id(item) in steps:
+            item.inputs = tuple("input" if s == outer else s for s in item.inputs)
+            seq.body.append(item)
     reader.items = [item for item in reader.items if id(item) not in steps]
-    inputs = tuple(reader.names[t] for t in tensors)
+    inputs = tuple("input" if e is None else reader.names[t] for e, t in zip(ends, tensors))
     seq.body.append(Item(None, "concat", {"dim": dim}, {"dim": dim}, inputs, is_module=False))
     reader.names[node] = head
     del reader.fans[head]
     return True
 
 
-def _branch(reader: Any, tensor: Any) -> tuple[str, int, list[Item]] | None:
+def _branch(reader: Any, tensor: Any) -> tuple[str, int, list[Item], set[Any]] | None:
     """The fan, branch index and steps (parameter-free, read by nothing else) that lead
-    to `tensor` from a branch's call; None when it is not so made."""
+    to `tensor` from a branch's call, and what else those steps read (the tensor the fan
+    reads, as `F.interpolate(f(x), x.shape[2:])` does); None when it is not so made."""
     from .lists import _takes_position
 
     by_name = {item.name: item for item in reader.items if item.name is not None}
+    fanned = set(reader.fans.values())
     steps: list[Item] = []
+    others: set[Any] = set()
     while True:
         name = reader.names.get(tensor)
         if name is None or len(tensor.users) != 1:
             return None
         head, _, index = str(tensor.target).partition(".")
         if tensor.op == "call_module" and head in reader.fans and name == index:
-            return head, int(index), steps
-        ins = list(getattr(tensor, "all_input_nodes", ()))
-        if tensor.op not in ("call_function", "call_method") or len(ins) != 1:
+            return head, int(index), steps, others
+        ins = [n for n in getattr(tensor, "all_input_nodes", ()) if n not in reader.syms]
+        chain = [n for n in ins if n not in fanned]
+        if tensor.op not in ("call_function", "call_method") or len(chain) != 1:
             return None
-        if reader.names.get(ins[0]) != name:  # not an alias (`x.contiguous()`)
-            step = by_name.get(name)
-            if step is None or step.is_module or step.body is not None or step.train_only:
-                return None
-            if step.inputs != (reader.names.get(ins[0]),) or _takes_position(step.kind):
-                return None
-            if step.kind in ("chunk", "split", "parameter", "buffer"):
-                return None
-            steps.append(step)
-        tensor = ins[0]
+        before = reader.names.get(chain[0])
+        if len(ins) == 1 and before == name:  # an alias (`x.contiguous()`)
+            tensor = chain[0]
+            continue
+        step = by_name.get(name)
+        if step is None or step.is_module or step.body is not None or step.train_only:
+            return None
+        read = {a for a in fanned if reader.names.get(a) in step.inputs}  # sizes: `x.shape`
+        if before not in step.inputs or set(step.inputs) - {before} - {
+            reader.names.get(a) for a in read
+        }:
+            return None
+        if _takes_position(step.kind) or step.kind in ("chunk", "split", "parameter", "buffer"):
+            return None
+        steps.append(step)
+        others.update(read)
+        tensor = chain[0]
 
 
 def open_fans(reader: Any) -> None:
