@@ -196,3 +196,17 @@ def test_a_list_item_called_with_two_tensors_is_refused_as_that() -> None:
     first = err.value.diagnostics[0]
     assert first.message.endswith("calls item `0` of `self.blocks` with other than one tensor")
     assert "read one tensor" in (first.hint or "")
+
+
+class CalledTwice(Branches):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([b(x) + b(x) for b in self.branches], 1)
+
+
+def test_an_item_called_twice_says_so() -> None:
+    """It said `item 0 reads x, not item 2's output`: the item before item 0 wrapped round."""
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(CalledTwice(), torch.randn(1, 8, 6, 6))
+    first = err.value.diagnostics[0]
+    assert first.message.endswith("calls item `0` of `self.branches` a second time")
+    assert "weights shared" in (first.hint or "")

@@ -235,6 +235,9 @@ def _list_call_problem(
         # CaiT's `for blk in self.blocks_token_only: cls = blk(x, cls)`
         why = f"calls item `{index}` of `self.{head}` with other than one tensor"
         return why, _ONE_TENSOR_HINT
+    if run is not None and keys.index(index) < _items(run[0]):  # `conv(x).shape[2]`
+        why = f"calls item `{index}` of `self.{head}` a second time"
+        return why, "a spec makes one module per use: weights shared by two calls cannot be stated"
     if run is None and getattr(reader, "failed", False):
         return None  # its first item failed already (reported): the rest would only repeat it
     if run is None:
