@@ -18,7 +18,7 @@ from . import limits
 from .compose import compose, one_reading, read_once, variant_names
 from .errors import ArchSpecError, LoadError, close_names_to
 from .loaddata import load_data
-from .loader import LoadedDoc, load_yaml, read_spec_text
+from .loader import LoadedDoc, kept_data, load_yaml, read_spec_text
 from .spec_plugins import check_spec_name, spec_folders
 from .validate import validate_spec
 
@@ -115,7 +115,7 @@ def _builtin_variants(path: Path, mtime_ns: int) -> tuple[str, ...]:
     family file again."""
     if not _is_family(path):
         return ()
-    return tuple(variant_names(load_yaml(read_spec_text(path), copy=False).data))
+    return tuple(variant_names(kept_data(read_spec_text(path))))
 
 
 def is_spec_text(source: str) -> bool:

@@ -247,6 +247,16 @@ def load_yaml(text: str, file: str = "<string>", *, copy: bool = True) -> Loaded
     return fresh_copy(doc) if copy else doc
 
 
+def kept_data(text: str) -> Any:
+    """The plain data of `text` (never edited), from a kept parse of it under any file name:
+    for a caller that reads the data alone (a built-in file's variant names), which parsing
+    `text` again, or renaming a kept parse's spans, would only repeat."""
+    for (kept_text, _), doc in _PARSED.items():
+        if kept_text == text:
+            return doc.data
+    return load_yaml(text, copy=False).data
+
+
 def is_kept(doc: LoadedDoc) -> bool:
     """Whether `doc` is a kept parse that `load_yaml(copy=False)` hands out (never edited)."""
     return _PARSED.get((doc.text, doc.file)) is doc

@@ -4,6 +4,8 @@ a document that fails is refused every time."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from archspec import loader
@@ -58,3 +60,35 @@ def test_a_text_kept_under_another_name_reads_as_a_fresh_parse(
     assert renamed.spans == fresh.spans and renamed.key_spans == fresh.key_spans
     assert all(s.file == "second.yaml" for s in renamed.spans.values())
     assert all(s.via is None for s in renamed.spans.values())
+
+
+def test_the_built_in_index_reads_the_kept_parses_of_its_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`archspec check specs/*.yaml` has parsed every built-in file when it lists the built-in
+    names (for the weights lines): the index takes their variant names from those parses,
+    neither parsing them again nor keeping renamed copies of their spans."""
+    from archspec import catalog
+
+    monkeypatch.setattr(loader, "_PARSED", {})
+    catalog._builtin_variants.cache_clear()
+    monkeypatch.setattr(catalog, "_builtin_variants", catalog._builtin_variants.__wrapped__)
+    files = sorted(catalog.builtin_dir().glob("*.yaml"))
+    for path in files:  # read as `check` names them
+        loader.load_yaml(loader.read_spec_text(path), f"specs/{path.name}", copy=False)
+    kept = dict(loader._PARSED)
+    parses: list[Any] = []
+    monkeypatch.setattr(loader, "_parse_yaml", lambda *a: parses.append(a))
+    index = catalog.builtin_index()
+    assert parses == [] and kept == loader._PARSED
+    assert index["resnet50"] == (catalog.builtin_dir() / "resnet.yaml", "resnet50")
+    assert index["lenet5"] == (catalog.builtin_dir() / "lenet5.yaml", None)
+
+
+def test_the_data_of_a_text_not_kept_is_parsed_once_and_kept() -> None:
+    text = "archspec: 1\nname: only_data\nvariants: {a: {}, b: {}}\n"
+    data = loader.kept_data(text)
+    assert data == loader.load_yaml(text).data and loader.kept_data(text) is data
+    with pytest.raises(LoadError) as info:
+        loader.kept_data("name: [unclosed\n")
+    assert info.value.codes == ["E101"] and info.value.span.file == "<string>"
