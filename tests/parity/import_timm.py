@@ -60,6 +60,10 @@ selecsls42b gernet_s mobileone_s0 fastvit_t8 efficientvit_b0 efficientvit_m0 poo
 mobilevit_xxs mobilevitv2_050 edgenext_xx_small levit_128s pit_ti_224 inception_v3 vgg11
 hgnet_tiny hgnetv2_b0 coat_tiny resmlp_12_224 mixer_s16_224 gmlp_ti16_224 visformer_tiny
 tresnet_m inception_next_tiny starnet_s1 poolformerv2_s12 bat_resnext26ts regnetv_040
+rdnet_tiny inception_v4 inception_resnet_v2 xception41 resnet33ts regnetz_d8 legacy_seresnet18
+sedarknet21 fbnetv3_b repvit_m0_9 mambaout_femto cs3edgenet_x regnety_040_sgn inception_next_atto
+seresnext26t_32x4d cait_xxs24_224 coat_lite_tiny efficientformer_l1 convit_tiny ghostnetv3_050
+focalnet_tiny_srf hiera_tiny_224 gcvit_xxtiny
 """
 MODELS = _NAMES.split()
 
