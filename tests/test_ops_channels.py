@@ -83,6 +83,28 @@ def test_in_channels_after_a_permute_is_e302_with_where_the_channels_went(
     assert err.hint is not None and where in err.hint and "in_features" in err.hint
 
 
+def test_a_block_let_reading_in_channels_after_a_permute_says_where_they_went() -> None:
+    """The same E302 in a block's `let` (`w: in_channels` after a space-to-depth's
+    permute and reshape) gets the same hint; it listed `in_features` alone."""
+    text = spec(
+        """
+        blocks:
+          Wide:
+            let: {w: in_channels}
+            layers:
+              - {name: conv, type: conv2d, out_channels: w, kernel_size: 1}
+        layers:
+          - {name: view, type: reshape, shape: [0, 0, 7, 2, 5, 2]}
+          - {name: perm, type: permute, dims: [0, 3, 5, 1, 2, 4]}
+          - {name: s2d, type: reshape, shape: [0, -1, 7, 5]}
+          - {name: wide, type: Wide}
+        """
+    )
+    (err,) = archspec.check(text).errors
+    assert err.code == "E302" and err.message.startswith("let `w`")
+    assert err.hint is not None and "left no dim known to hold the channels" in err.hint
+
+
 def test_layers_that_keep_dim_1_keep_in_channels() -> None:
     """A permute that leaves dim 1 in place, a flatten, a reshape keeping dim 1, a block and a
     residual all leave `in_channels` at dim 1, as before."""

@@ -16,6 +16,7 @@ from ..expr import ExprError
 from ..lowering.context import (
     FAILED_INPUT,
     MAX_BLOCK_DEPTH,
+    MOVED_CHANNELS,
     RAISE_LIMIT,
     Abort,
     Child,
@@ -237,8 +238,9 @@ def _block_lets(
     for size in ("in_channels", "in_features"):  # a token block's width is its last dim
         if size in site.local:
             scope[size] = site.local[size]
-    if FAILED_INPUT in site.local:
-        scope[FAILED_INPUT] = True
+    for mark in (FAILED_INPUT, MOVED_CHANNELS):  # why a size is missing, for the errors
+        if mark in site.local:
+            scope[mark] = site.local[mark]
     taken = lw.plans.get(("taken", bname))
     if taken is None:  # the same for every instance
         taken = {p: f"a param of block {bname}" for p in bdef.params}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
 from ..loader import PathKey
-from .context import Skip, quiet_names
+from .context import Skip, moved_channels_hint, quiet_names
 from .values import check_numbers, parsed, reads_failed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,7 +61,7 @@ def bind_lets(
             check_numbers(value)
         except ExprError as exc:
             if not reads_failed(raw, quiet_names(lw.failed, scope)):
-                hint = exc.hint
+                hint = moved_channels_hint(exc, scope)
                 if exc.code == "E302":
                     later = [n for n in lets if n not in out and n in parsed(raw).names]
                     if later:
