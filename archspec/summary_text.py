@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 SPEC_CONVENTION = "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out."
 #: What an attention layer adds to it (said only where a summary has one).
 ATTENTION_CONVENTION = " Attention: its projections plus both matmuls (Q K^T, weights V)."
+#: What products written out of their own nodes add (`matmul`, `scaled_dot_product_attention`).
+PRODUCTS_CONVENTION = " Products: matmul batch*M*K*N, attention batch*Lq*Lk*(E+Ev)."
+_PRODUCT_KINDS = frozenset({"matmul", "scaled_dot_product_attention"})
 MODULE_CONVENTION = (
     "MACs: every matrix product and convolution the forward runs "
     "(conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out)."
@@ -147,8 +150,14 @@ def footer(s: Summary) -> str:
                     f"; at {format_shape(example)}: {s.example_macs:,} MACs "
                     f"({human(s.example_macs, early=True)})"
                 )
-    attention = any("Attention" in r.type for r in s.rows if not r.is_heading)
-    return f"{text}. {SPEC_CONVENTION}" + (ATTENTION_CONVENTION if attention else "")
+    types = {r.type for r in s.rows if not r.is_heading}
+    attention = any("Attention" in t for t in types)
+    products = not types.isdisjoint(_PRODUCT_KINDS)
+    return (
+        f"{text}. {SPEC_CONVENTION}"
+        + (ATTENTION_CONVENTION if attention else "")
+        + (PRODUCTS_CONVENTION if products else "")
+    )
 
 
 def _short(n: int) -> str:
