@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .compose import family_store
+from .compose.imports import MODULE_KEYS
 from .constructs import CONSTRUCTS, NameWalk
 from .errors import Diagnostic, SchemaError
 from .expr import ExprError, parse_expr
@@ -66,6 +67,8 @@ def validate_spec(doc: LoadedDoc) -> BaseModel:
             hint="start from `archspec new NAME`",
             sources=doc.sources,
         )
+    if "blocks" in doc.data and doc.data.keys() <= MODULE_KEYS:
+        raise _library_error(doc)
     store = family_store(doc)
     if store is None:
         return _validated(doc)
@@ -83,6 +86,20 @@ def validate_spec(doc: LoadedDoc) -> BaseModel:
         if part in data and part not in kept:  # copied: the caller may edit doc.data
             store[("validated", part)] = (model, copy_data(data[part]), getattr(spec, part))
     return spec
+
+
+def _library_error(doc: LoadedDoc) -> SchemaError:
+    """E116 for a file of blocks checked as a spec: one error that says what the file is,
+    rather than `name`, `input` and `layers` missing, as if it were a broken network."""
+    return SchemaError(
+        f"{doc.file} is a block library (`blocks:` without `layers`), not a spec: it "
+        "builds no network of its own",
+        span=doc.span_of(("blocks",), key=True),
+        code="E116",
+        hint="its blocks are checked in the specs that import them (`use: [{from: FILE, "
+        "blocks: [...]}]`): check those; `archspec check DIR` passes over block libraries",
+        sources=doc.sources,
+    )
 
 
 def _with_kept_parts(doc: LoadedDoc, given: dict[str, Any], kept: list[str]) -> BaseModel | None:

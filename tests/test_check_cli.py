@@ -293,3 +293,46 @@ def test_a_directorys_odd_entries_are_each_refused_at_their_path(tmp_path: Path)
     assert code == 1
     assert out.splitlines()[-1] == "checked 4 specs: 1 ok, 3 with errors"
     assert err.count("error[E100]") == 3 and "FIFO" in err and "symbolic links" in err
+
+
+LIBRARY = (
+    "archspec: 1\nblocks:\n  Stem:\n    layers:\n"
+    "      - {type: conv2d, out_channels: 4, kernel_size: 3}\n"
+)
+
+
+def test_a_block_library_in_a_directory_is_passed_over(tmp_path: Path) -> None:
+    """A folder may keep the blocks its specs import beside them: `check DIR` names the
+    library on stderr and checks the rest (it was three E203s, `name`, `input` and
+    `layers` missing, and exit 1 for a folder of sound files)."""
+    (tmp_path / "lib.yaml").write_text(LIBRARY)
+    (tmp_path / "net.yaml").write_text(
+        "archspec: 1\nname: net\ninput: [N, 3, 8, 8]\n"
+        "use:\n  - {from: lib.yaml, blocks: [Stem]}\nlayers:\n  - {name: stem, type: Stem}\n"
+    )
+    code, out, err = run("check", str(tmp_path))
+    assert code == 0, err
+    assert out.startswith(f"net ({tmp_path / 'net.yaml'}): ok")
+    assert f"{tmp_path / 'lib.yaml'}: a block library, passed over" in err
+    assert "error" not in err and "E203" not in err
+    data = json.loads(run("check", "--json", str(tmp_path))[1])
+    assert [d["name"] for d in data] == ["net"]
+
+
+def test_a_block_library_named_as_a_spec_is_one_located_e116(tmp_path: Path) -> None:
+    lib = tmp_path / "lib.yaml"
+    lib.write_text(LIBRARY)
+    for command in ("check", "show", "summary"):
+        code, _, err = run(command, str(lib))
+        assert code == 1, command
+        assert err.count("error[") == 1, err
+        assert f"{lib}:2:1: error[E116]: {lib} is a block library" in err
+        assert "hint: its blocks are checked in the specs that import them" in err
+
+
+def test_a_broken_block_library_in_a_directory_is_still_an_error(tmp_path: Path) -> None:
+    """Passed over is only a library that reads: one whose import fails is reported."""
+    (tmp_path / "lib.yaml").write_text(LIBRARY + "use:\n  - {from: gone.yaml, blocks: [X]}\n")
+    code, _, err = run("check", str(tmp_path))
+    assert code == 1
+    assert "passed over" not in err and "error[E1" in err

@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import sys
+from collections.abc import Collection
 from typing import Annotated, Any
 
 import typer
@@ -123,15 +124,18 @@ def check(
     use_plugins(plugins)
     params = parse_sets(set_)
     shape = parse_input(input_)
+    files, listed = spec_files(specs)
     with collector_off():  # checks keep their results, and make little garbage
-        _check_command(spec_files(specs), params, shape, as_json, max_layers, variant)
+        _check_command(files, params, shape, as_json, max_layers, variant, listed)
 
 
-def spec_files(specs: list[str]) -> list[str]:
+def spec_files(specs: list[str]) -> tuple[list[str], set[str]]:
     """`check DIR`, as linters take a folder: a directory stands for its `*.yaml` and `*.yml`
     entries (not its subdirectories), in name order; E100 for one that holds none. Anything
-    else (a file, a built-in name) is passed on as given."""
+    else (a file, a built-in name) is passed on as given. Also returns the files found in
+    directories: a block library among them is passed over, not an error."""
     out: list[str] = []
+    listed: set[str] = set()
     for spec in specs:
         if not os.path.isdir(spec):  # False, never an error, for text that is no path
             out.append(spec)
@@ -153,7 +157,8 @@ def spec_files(specs: list[str]) -> list[str]:
                 hint="pass spec files, built-in names (`archspec list`), or a directory of specs",
             )
         out += found
-    return out
+        listed.update(found)
+    return out, listed
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -172,8 +177,9 @@ def _check_command(
     as_json: bool,
     max_layers: int,
     variant: str | None,
+    listed: Collection[str] = (),
 ) -> None:
-    """`archspec check` once its options are read."""
+    """`archspec check` once its options are read; `listed`: the files a directory stood for."""
     # a family file without --variant: every variant, each reported by its own name
     targets = [
         (spec, v)
@@ -181,6 +187,7 @@ def _check_command(
         for v in (api.family_variants(spec) if variant is None else []) or [variant]
     ]
     results = _check_all(targets, shape, max_layers, params)
+    targets, results = _without_libraries(targets, results, listed)
     # The index of built-in names reads every built-in file (~40 ms): only a result that has
     # pretrained weights needs it, to tell the built-in spec from a file of the same name.
     index = api.builtin_index() if any(api.weights_line(r.name) for r in results) else {}
@@ -227,6 +234,23 @@ def _check_command(
             )
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _without_libraries(
+    targets: list[tuple[str, str | None]], results: list[Any], listed: Collection[str]
+) -> tuple[list[tuple[str, str | None]], list[Any]]:
+    """The targets and results but the block libraries a directory held (their only error
+    E116): a folder of specs may keep the blocks its specs import beside them. Each one
+    passed over is named on stderr, so that the count of specs checked adds up."""
+    kept = []
+    for target, result in zip(targets, results):
+        errors = result.errors
+        if target[0] in listed and errors and all(d.code == "E116" for d in errors):
+            shown = api.escape_text(target[0])
+            print(f"{shown}: a block library, passed over (no network of its own)", file=sys.stderr)
+            continue
+        kept.append((target, result))
+    return [t for t, _ in kept], [r for _, r in kept]
 
 
 def _print_outputs(result: api.CheckReport) -> None:
