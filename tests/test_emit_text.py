@@ -16,6 +16,7 @@ import ast
 import base64
 import builtins
 import re
+import shlex
 import subprocess
 import sys
 import types
@@ -253,10 +254,12 @@ def _check_module(source: str, texts: list[str], override: str, tag: str) -> Non
     defaults = [ast.literal_eval(d) for d in init.args.defaults]
     assert override in defaults and model is not None
     assert {glob, when} <= _constants(tree)
-    # the header comment names an override (normalised, like all comment text)
+    # the header comment names an override (normalised, like all comment text, and quoted
+    # as one word of the shell command)
     lines = source.splitlines()
     header = " ".join(_comments("\n".join(lines[: lines.index("")])))
-    assert (_normalised(f"--set tag={override}") in header) == (override != texts[5])
+    setting = "--set " + shlex.quote(_normalised(f"tag={override}"))
+    assert (setting in header) == (override != texts[5])
 
 
 # -- the property ------------------------------------------------------------------------------
@@ -448,6 +451,8 @@ def test_description_starting_with_args_is_a_paragraph() -> None:
         "Args:\nx: y.yaml",
         "#{{ x }}.yaml",
         f"{CODING_PAYLOAD}.yaml",
+        "x; touch pwned #.yaml",
+        "$(touch pwned) `id` it's.yaml",
     ],
 )
 def test_spec_file_name_is_data_in_the_header(tmp_path: Path, name: str) -> None:
@@ -461,7 +466,16 @@ def test_spec_file_name_is_data_in_the_header(tmp_path: Path, name: str) -> None
     shown = f"{tmp_path.name}/{name}".replace("\\", "/")  # the header writes `/` for `\\`
     assert _normalised(shown) in _comments(lines[0])[0]
     regenerate = " ".join(_comments("\n".join(lines[1 : lines.index("")])))
-    assert _normalised(f"Regenerate: archspec compile {shown}") == regenerate
+    # the command, pasted into a shell, is archspec's alone: the file is one quoted word
+    assert shlex.split(regenerate) == ["Regenerate:", "archspec", "compile", _normalised(shown)]
+
+
+def test_the_regenerate_command_quotes_set_values() -> None:
+    """`--set cfg=[64,M]` unquoted is a glob pattern (zsh: 'no matches found')."""
+    source = archspec.emit("vgg11", params={"cfg": "[64, M, 128]"})
+    regenerate = " ".join(_comments("\n".join(source.splitlines()[1:3])))
+    assert "--set 'cfg=[64,M,128]'" in regenerate
+    assert shlex.split(regenerate)[-2:] == ["--set", "cfg=[64,M,128]"]
 
 
 # -- render_module checks what it hands out ----------------------------------------------------
