@@ -70,33 +70,54 @@ class Item:
         return ([own] if own else []) + piece_names(self.spec)
 
 
-@dataclass
 class Scope:
-    """One layer list being lowered: the nodes made so far and what is known of them."""
+    """One layer list being lowered: the nodes made so far and what is known of them (a
+    plain class with slots: one is made per module lowered, and the walk reads its fields
+    at every item)."""
 
-    path: str
-    nodes: list[Node] = field(default_factory=list)
-    shapes: dict[str, Shape | None] = field(default_factory=dict)
-    train: dict[str, bool] = field(default_factory=dict)
-    removed: set[str] = field(default_factory=set)
-    #: where each name of the layer list is declared (its last index) and what it reads
-    declared_at: dict[str, int] = field(default_factory=dict)
-    refs: dict[str, list[str]] = field(default_factory=dict)
-    index: int = 0
-    position: int = 0
-    auto: dict[str, int] = field(default_factory=dict)
-    switches: list[tuple[str, str]] = field(default_factory=list)
-    #: the dim holding the channels in each name's output (None: unknown after a layout
-    #: change); a name not listed has them at dim 1
-    axes: dict[str, int | None] = field(default_factory=dict)
-    #: index in `switches` -> where the item it switched off is written
-    switch_spans: dict[int, Any] = field(default_factory=dict)
-    #: the flat, named repeats spliced into this list (`ir.Loop`)
-    loops: list[Any] = field(default_factory=list)
-    #: names of nodes inside the modules of this list -> their paths, and how many of
-    #: `nodes` are indexed (refs.py builds it on a reference's failure only)
-    nested: dict[str, str] = field(default_factory=dict)
-    nested_done: int = 0
+    __slots__ = (
+        "auto",
+        "axes",
+        "declared_at",
+        "index",
+        "loops",
+        "nested",
+        "nested_done",
+        "nodes",
+        "path",
+        "position",
+        "refs",
+        "removed",
+        "shapes",
+        "switch_spans",
+        "switches",
+        "train",
+    )
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.nodes: list[Node] = []
+        self.shapes: dict[str, Shape | None] = {}
+        self.train: dict[str, bool] = {}
+        self.removed: set[str] = set()
+        #: where each name of the layer list is declared (its last index) and what it reads
+        self.declared_at: dict[str, int] = {}
+        self.refs: dict[str, list[str]] = {}
+        self.index = 0
+        self.position = 0
+        self.auto: dict[str, int] = {}
+        self.switches: list[tuple[str, str]] = []
+        #: the dim holding the channels in each name's output (None: unknown after a layout
+        #: change); a name not listed has them at dim 1
+        self.axes: dict[str, int | None] = {}
+        #: index in `switches` -> where the item it switched off is written
+        self.switch_spans: dict[int, Any] = {}
+        #: the flat, named repeats spliced into this list (`ir.Loop`)
+        self.loops: list[Any] = []
+        #: names of nodes inside the modules of this list -> their paths, and how many of
+        #: `nodes` are indexed (refs.py builds it on a reference's failure only)
+        self.nested: dict[str, str] = {}
+        self.nested_done = 0
 
     def qual(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name

@@ -306,7 +306,7 @@ class Lowerer:
                 "give its `outputs` one name, or join them with add or concat first",
             )
             raise Skip
-        node = _module_node(name, site, shape, self.span(item.ypath), module, child)
+        node = _module_node(name, site, shape, span, module, child)
         out = self.add_node(scope, node, item)
         if shape is None:
             raise Skip
