@@ -305,3 +305,19 @@ def test_new_to_stdout_redirected_to_a_file_writes_nothing_beside_dev(tmp_path: 
     assert "next:" not in done.stderr
     assert archspec.check(out).ok
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]
+
+
+def test_new_from_a_block_library_is_e116(tmp_path: Path) -> None:
+    """A file of blocks is no spec to start from: its copy was written, and `check` of it
+    was then E116 (three E203s before that); a spec without layers yet is copied as ever."""
+    lib = tmp_path / "lib.yaml"
+    lib.write_text("archspec: 1\nblocks:\n  B:\n    layers: [{type: relu}]\n")
+    out = tmp_path / "mine.yaml"
+    code, _, err = run("new", "mine", "--from", str(lib), "-o", str(out))
+    assert code == 1 and not out.exists()
+    assert f"{lib}:2:1: error[E116]" in err
+    half = tmp_path / "half.yaml"
+    half.write_text("archspec: 1\nname: half\nparams: {a: 1}\n")
+    code, _, err = run("new", "mine", "--from", str(half), "-o", str(out))
+    assert code == 0, err
+    assert "\nname: mine\n" in out.read_text()

@@ -349,6 +349,16 @@ def _class_line(name: str) -> str:
     return "" if free else f"class_name: {made}Net        # `{made}` is taken in emitted code\n"
 
 
+def _no_library(doc: api.LoadedDoc) -> None:
+    """A block library is no spec to start from: its copy, named as a spec, is E116 at once
+    in `check`; the same E116 here. A spec half written (no layers yet) is copied as ever."""
+    try:
+        api.validate_spec(doc)
+    except api.ArchSpecError as err:
+        if err.codes == ["E116"]:
+            raise
+
+
 def scaffold(name: str, source: str | None = None) -> str:
     """The text of a new spec named `name`: the teaching template, or a copy of a built-in.
 
@@ -372,6 +382,8 @@ def scaffold(name: str, source: str | None = None) -> str:
         raise typer.BadParameter(f"{source!r} is not a spec file", param_hint="--from")
     if not isinstance(doc.data, dict):
         api.validate_spec(doc)  # not a spec at all: the located E202 `check` gives
+    if not {"layers", "extends"} & doc.data.keys():
+        _no_library(doc)
     found = api.family_of(source) if variants else None
     old = found[0] if found else doc.data.get("name")  # a family's own name, not its variant's
     if not isinstance(old, str) or not _legal_name(old):
