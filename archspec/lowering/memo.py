@@ -30,10 +30,6 @@ new walk too (it is not replayed), and an instance that read the requirements in
 walk only. Variants that share a memo share the walk's plans too (what it works out once
 per spec object, list or block: ItemPlans and Bindings, call plans, the expressions' name
 origins, declarations), which depend on nothing the key does not fix.
-
-A block call that misses may still be a kept instance with a few layers bound again, when
-it differs from it only in params that nothing but those layers' fields read (a stochastic
-depth rate per block): swap.py.
 """
 
 from __future__ import annotations
@@ -50,7 +46,6 @@ from ..expr import ExprError
 from ..ir import Module, Node, replaced
 from ..limits import spend_family
 from .context import Item, RequireOnce
-from .swap import Swappable, swap_key, swappable, swapped, swapped_attrs
 from .values import parsed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,8 +55,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: `out_axes` had no entry for the instance's path (its outputs failed).
 _NO_AXIS = object()
-#: _rerooted keeps the module's own span
-_NO_SPAN = object()
 #: fields no lowering evaluates: the kind (a layer kind, construct or block), the node's
 #: name and the nodes it reads (`from`)
 _NEVER_READ = frozenset({"type", "name", "from_"})
@@ -195,11 +188,6 @@ class InstanceMemo:
         self.items: dict[int, tuple[list[Item], tuple | None, list[str]]] = {}
         #: a family's shared memo: the plans of the walk that made it, by Lowerer attribute
         self.plans: dict[str, dict[Any, Any]] = {}
-        #: the key of a kept block instance by its swap key (swap.py: its key without the
-        #: values of the params only some of its layers read)
-        self.swaps: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        #: each block's swap.Swappable, by id of the block (held there)
-        self.swappable: dict[int, Swappable] = {}
         #: whether a walk took this memo for its own (`attached`); a new walk's starts False
         self.attached = False
 
@@ -290,42 +278,7 @@ class InstanceMemo:
                 ctx.constraints.append(replaced(c, node=path + c.node[len(old) :]))
         if kept.out_axis is not _NO_AXIS:
             lw.out_axes[path] = kept.out_axis
-        return _rerooted(kept.module, old, path, span)
-
-    def swapped(
-        self,
-        lw: Lowerer,
-        key: tuple[Any, ...],
-        swap: tuple[Any, ...],
-        plan: Swappable,
-        child: Any,
-        env: Mapping[str, Any],
-        path: str,
-        span: Any,
-    ) -> Module | None:
-        """The instance at `path` as a kept one that differs from it only in swappable
-        params, its layers that read them bound again (swap.py); None when there is none
-        or a real lowering must decide."""
-        like = self.swaps.get(swap)
-        if like is None:
-            return None
-        kept = self.kept[like]
-        attrs = swapped_attrs(lw, plan, kept.module, env)
-        if attrs is None:
-            return None
-        module = self.lookup(lw, like, path, span)
-        if module is None:
-            return None
-        module = swapped(module, child, attrs)
-        # kept as a real lowering would be: its rebound layers recorded nothing, so it
-        # requires what the kept instance requires, and another walk may take it when that
-        # one may
-        old = kept.module.path
-        made = tuple(replaced(c, node=path + c.node[len(old) :]) for c in kept.constraints)
-        self.kept[key] = Lowered(
-            module, kept.charged, made, kept.out_axis, lw.ctx, kept.seen, kept.portable
-        )
-        return module
+        return replaced(_rerooted(kept.module, old, path), span=span)
 
     def lower(
         self,
@@ -387,22 +340,9 @@ def lower_instance(
     kept = memo.lookup(lw, key, path, span)
     if kept is not None:
         return kept
-    swap = plan = None
-    if child.call is not None:  # one like it but for params only some layers read (swap.py)
-        plan = swappable(lw, lw.spec.blocks[child.call[0]], child.items, memo.swappable)
-        swap = swap_key(plan, key)
-        if swap is not None and (
-            module := memo.swapped(lw, key, swap, plan, child, env, path, span)
-        ):
-            return module
     if child.call is None:  # its key holds its specs' ids: they live as long as the memo
         memo.held.append(child.items)
-    module = memo.lower(
-        lw, key, lambda: lw.lower_scope(child, env, in_shape, path, span, axis), path
-    )
-    if swap is not None and key in memo.kept:
-        memo.swaps.setdefault(swap, key)
-    return module
+    return memo.lower(lw, key, lambda: lw.lower_scope(child, env, in_shape, path, span, axis), path)
 
 
 def _items_part(lw: Lowerer, items: list[Item]) -> tuple[tuple | None, list[str]]:
@@ -507,10 +447,9 @@ def _family_key(lw: Lowerer, store: dict[Any, Any]) -> tuple[Any, ...] | None:
     )
 
 
-def _rerooted(module: Module, old: str, new: str, span: Any = _NO_SPAN) -> Module:
-    """`module` (lowered at path `old`) as it is at path `new` (and at `span`, when given):
-    every module's path renamed, new objects throughout, so nothing downstream sees one node
-    in two places."""
+def _rerooted(module: Module, old: str, new: str) -> Module:
+    """`module` (lowered at path `old`) as it is at path `new`: every module's path renamed,
+    new objects throughout, so nothing downstream sees one node in two places."""
     nodes = []
     for n in module.nodes:  # replaced(n), without its call per node
         copy = object.__new__(Node)
@@ -520,11 +459,7 @@ def _rerooted(module: Module, old: str, new: str, span: Any = _NO_SPAN) -> Modul
         nodes.append(copy)
     path = new + module.path[len(old) :]
     origin = module.copy_of or module  # what the passes key their findings on
-    if span is _NO_SPAN:
-        span = module.span
-    return replaced(
-        module, path=path, nodes=tuple(nodes), args=dict(module.args), copy_of=origin, span=span
-    )
+    return replaced(module, path=path, nodes=tuple(nodes), args=dict(module.args), copy_of=origin)
 
 
 __all__ = ["InstanceMemo", "Lowered", "args_key", "lower_instance"]
