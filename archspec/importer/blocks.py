@@ -326,5 +326,5 @@ def _flag_hint(key: Any, variant: int, count: int) -> str:
 def _value_hint(key: Any, path: tuple[Any, ...]) -> list[str]:
     field_name = str(path[-1])
     base = _base(key)
-    inner = [str(p) for p in path[:-1] if p != "layers"]
+    inner = [str(p) for p in path[:-1] if p not in ("layers", "body")]
     return [field_name, "_".join([base, *inner, field_name])]

@@ -35,6 +35,20 @@ def _forward_span() -> SourceSpan | None:
     return SourceSpan(user[-1].filename, user[-1].lineno or 1, 1) if user else None
 
 
+#: Set while the importer itself runs modules in the middle of a trace.
+_PAUSED: list[bool] = []
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """What runs under this is the importer's, not the traced forward's: not watched."""
+    _PAUSED.append(True)
+    try:
+        yield
+    finally:
+        _PAUSED.pop()
+
+
 @contextlib.contextmanager
 def watching_autograd(module: Any, problems: Any) -> Iterator[None]:
     """Trace under this: each grad-mode change or autograd.Function call that the forward
@@ -46,6 +60,8 @@ def watching_autograd(module: Any, problems: Any) -> Iterator[None]:
     cls = describe(type(module))
 
     def found(what: str) -> None:
+        if _PAUSED:  # the importer runs the graph so far (ranks.py), not the forward
+            return
         span = _forward_span()
         if span is not None:
             problems.add(diagnostic("E904", f"{cls}.forward {what}", span, _HINT))

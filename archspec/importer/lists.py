@@ -87,6 +87,9 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     taken = set(keys) | {i.ref for i in run[0].body or () if i.ref} if run else set(keys)
     where = span_from_stack(node.stack_trace)
     items = in_sequence(child_item(*named, child, reader.problems, where), reader.problems, taken)
+    res = _residual_add(node)  # `x = x + block(x)`: the item with its sum, a `residual`
+    if res is not None:
+        items = [_residual(items)]
     if run is None and k == 0 and head not in reader.called:
         inputs = reader._inputs((node.args[0],))
         if inputs is None:
@@ -94,15 +97,17 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
         seq = Item(head, "sequential", body=items, inputs=inputs)
         reader.called.append(head)
         reader._add(node, seq, head)
-        reader.module_lists[head] = (seq, node)
+        reader.module_lists[head] = (seq, _absorb(reader, node, res, head))
         return True
     if run is None or _items(run[0]) != k:
         return False
-    if fan_call(reader, node, head, k, items):  # ASPP's `[conv(x) for conv in self.convs]`
+    residual = any(i.kind == "residual" for i in run[0].body or ())
+    if not residual and fan_call(reader, node, head, k, items):  # ASPP's `conv(x) for ...`
         return True
-    steps = _steps_between(reader, run[1], node.args[0])
+    steps = _steps_between(reader, run[1], node.args[0], res)
     first = steps[0][0] if steps else node
-    if steps is None or list(run[1].users) != [first]:  # an item's output read elsewhere
+    # an item's output read elsewhere (the residual's sum reads the input it gives the item)
+    if steps is None or set(run[1].users) - {first} - ({res} if first is node else set()):
         return False
     for _, step in steps:  # `x = F.relu(block(x))`: the steps join the sequence
         reader.items.remove(step)
@@ -110,8 +115,47 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
         run[0].body.append(step)
     run[0].body.extend(items)
     reader.names[node] = head
-    reader.module_lists[head] = (run[0], node)
+    reader.module_lists[head] = (run[0], _absorb(reader, node, res, head))
     return True
+
+
+def _residual_add(node: Any) -> Any:
+    """The sum of an item's output and the input it read (`x = x + block(x)`, `x =
+    block(x) + x`), when nothing else reads that output; None otherwise."""
+    import operator
+
+    import torch
+
+    users = list(node.users)
+    if len(users) != 1 or not node.args:
+        return None
+    (add,) = users
+    adds = (operator.add, operator.iadd, torch.add)
+    if not (add.op == "call_function" and add.target in adds) and not (
+        add.op == "call_method" and add.target == "add"
+    ):
+        return None
+    if add.kwargs or len(add.args) != 2 or set(add.args) != {node, node.args[0]}:
+        return None
+    return add
+
+
+def _residual(items: list[Item]) -> Item:
+    """A list item's items as the body of a `residual` (its layers stay children of the
+    list, at the item's position: `blocks.0....`), which adds the input to their output."""
+    for item in items:
+        item.inputs = ()
+    return Item(None, "residual", body=items)
+
+
+def _absorb(reader: Any, node: Any, res: Any, head: str) -> Any:
+    """The node the sequence ends at so far: the item's call, or its residual sum, which
+    the `residual` item computes (the reader leaves the sum's node alone)."""
+    if res is None:
+        return node
+    reader.names[res] = head
+    reader.absorbed.add(res)
+    return res
 
 
 def _walkable(holder: Any) -> bool:
@@ -132,10 +176,13 @@ def _items(seq: Item) -> int:
     return sum(1 for item in seq.body or () if item.is_module)
 
 
-def _steps_between(reader: Any, last: Any, arg: Any) -> list[tuple[Any, Item]] | None:
+def _steps_between(
+    reader: Any, last: Any, arg: Any, res: Any = None
+) -> list[tuple[Any, Item]] | None:
     """The parameter-free steps (activations, dropout: items computed in forward) that lead
     from one item's output (`last`) to the next item's input (`arg`), each reading only the
-    one before and read only by the next; None when the way between is anything else."""
+    one before and read only by the next (and `arg` by that item's residual sum `res`, if
+    any); None when the way between is anything else."""
     by_name = {item.name: item for item in reader.items if item.name is not None}
     steps: list[tuple[Any, Item]] = []
     node = arg
@@ -143,7 +190,8 @@ def _steps_between(reader: Any, last: Any, arg: Any) -> list[tuple[Any, Item]] |
         ins = list(getattr(node, "all_input_nodes", ()))
         if node.op not in ("call_function", "call_method") or len(ins) != 1:
             return None
-        if len(node.users) != 1 or node not in reader.names:
+        readers = len(node.users) - (node is arg and res is not None and res in node.users)
+        if readers != 1 or node not in reader.names:
             return None
         name, before = reader.names[node], reader.names.get(ins[0])
         if name != before:  # not an alias (`x.contiguous()`): an item of its own
@@ -266,6 +314,11 @@ def _why_apart(last: Any, node: Any, index: str, before: str) -> str:
             break
         path.append(cur)
         cur = cur.all_input_nodes[0]
+    if cur is not last and (steps := _steps_to_sum(cur, last)):
+        return (
+            f"item {before}'s output reaches its sum with its input through `{steps}`: a "
+            "residual adds the item's own output (`x = x + block(x)`)"
+        )
     if cur is not last:
         return f"item {index} reads `{getattr(arg, 'name', arg)}`, not item {before}'s output"
     on_path = {last, *path}
@@ -273,3 +326,20 @@ def _why_apart(last: Any, node: Any, index: str, before: str) -> str:
     if extra:
         return f"item {before}'s output is read by `{extra[0].name}` too"
     return f"item {index} reads item {before}'s output through steps other than activations"
+
+
+def _steps_to_sum(node: Any, last: Any) -> str | None:
+    """The steps (`relu`) by which the output of an item's call `last` reaches the sum
+    `node` of two tensors (`x + F.relu(block(x))`), None when it does not."""
+    if getattr(node, "op", None) not in ("call_function", "call_method") or len(node.args) != 2:
+        return None
+    for arg in node.args:
+        names, cur = [], arg
+        while getattr(cur, "op", None) in ("call_function", "call_method"):
+            if len(cur.all_input_nodes) != 1:
+                break
+            names.append(cur.name)
+            cur = cur.all_input_nodes[0]
+        if cur is last and names:
+            return ", ".join(reversed(names))
+    return None

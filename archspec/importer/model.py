@@ -32,6 +32,8 @@ class Imported:
     output: str | list[str] | None
     origin: str
     calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the example input fixed
+    fixed: list[tuple[Any, str]] = field(default_factory=list)  # (span, why): sizes
 
 
 def _walk_items(items: list[Item]) -> list[Item]:
@@ -186,9 +188,15 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
             for member, args in zip(members, block.args, strict=True):
                 calls[id(member)] = (name, args)
     layers = [node_of(i, call) for i in root.items]
-    return Imported(
-        _class_name(type(model)), blocks, layers, root.output, describe(type(model)), calls
-    )
+    output = root.output
+    if not layers and output in (None, "input"):
+        # forward returns its input (an empty nn.Sequential, a pass-through): a spec's network
+        # has at least one layer, and `identity` is one that holds nothing
+        layers, output = [{"type": "identity"}], None
+    found, cls = collector.problems, type(model)
+    imported = Imported(_class_name(cls), blocks, layers, output, describe(cls), calls)
+    imported.notes, imported.fixed = found.notes, found.fixed
+    return imported
 
 
 def _by_class(model: Any, bodies: dict[int, Body], calls: dict[int, Any]) -> dict[type, list]:

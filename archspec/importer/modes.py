@@ -99,12 +99,18 @@ def with_training(
     its training-only nodes; (None, set()) after a located refusal."""
     from .trace import Problems
 
-    quiet = Problems()
+    quiet = Problems()  # the example input's shapes and notes are the same in training
+    quiet.example, quiet.input_shapes, quiet.notes = (
+        problems.example,
+        problems.input_shapes,
+        problems.notes,
+    )
     module.training = True
     try:
         train = trace(module, quiet)
     finally:
         module.training = False
+    problems.input_shapes = quiet.input_shapes
     cls = describe(type(module))
     if train is None:
         for diag in quiet.items:

@@ -36,7 +36,7 @@ def _lines(nodes: list[dict[str, Any]], indent: int) -> list[str]:
     pad = " " * indent
     out = []
     for node in nodes:
-        nested = {k: v for k, v in node.items() if k in ("layers", "layer")}
+        nested = {k: v for k, v in node.items() if k in ("layers", "layer", "body")}
         if not nested:
             out.append(f"{pad}- {_flow(node)}")
             continue
@@ -51,6 +51,9 @@ def _lines(nodes: list[dict[str, Any]], indent: int) -> list[str]:
         elif "layers" in nested:
             out.append(f"{pad}  layers:")
             out.extend(_lines(nested["layers"], indent + 4))
+        if "body" in nested:  # a residual's
+            out.append(f"{pad}  body:")
+            out.extend(_lines(nested["body"], indent + 4))
         if "layer" in nested:
             out.append(f"{pad}  layer: {_flow(nested['layer'])}")
     return out
@@ -75,6 +78,8 @@ def _tidy(nodes: list[dict[str, Any]], blocks: dict[str, Block]) -> list[dict[st
         node = _drop_defaults(dict(node), blocks)
         if "layer" in node:
             node["layer"] = _drop_defaults(node["layer"], blocks)
+            if "body" in node["layer"]:  # a repeat of residuals
+                node["layer"]["body"] = _tidy(node["layer"]["body"], blocks)
         src = node.get("from")
         if src is not None:
             before = "input" if prev is None else (prev.get("name") or prev.get("key"))
@@ -82,8 +87,9 @@ def _tidy(nodes: list[dict[str, Any]], blocks: dict[str, Block]) -> list[dict[st
                 del node["from"]
             elif len(src) == 1:
                 node["from"] = src[0]
-        if "layers" in node:
-            node["layers"] = _tidy(node["layers"], blocks)
+        for inner in ("layers", "body"):
+            if inner in node:
+                node[inner] = _tidy(node[inner], blocks)
         out.append(node)
         if not _out_of_flow(node):  # the node after a learned tensor reads what came before it
             prev = node
@@ -195,6 +201,9 @@ def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
         f"description: {_scalar('imported from ' + imported.origin + ' by archspec import')}",
         f"input: {_scalar(input_shape)}",
     ]
+    if imported.notes:  # what holds for the example input's rank or sizes only
+        lines.append("# the example input fixed what follows; another input needs another import:")
+        lines.extend(f"#   {note}" for note in imported.notes)
     if imported.blocks:
         lines.append("blocks:")
     for block in imported.blocks:

@@ -1,18 +1,24 @@
-"""A constant slice of one dim in a forward (`out[:, :self.oup]`, `x[:, c:]`,
-`torch.narrow(x, 1, start, length)`) as a `split` item whose named piece is the slice.
+"""A constant slice in a forward (`out[:, :self.oup]`, `x[:, c:]`, a crop `y[:, :, 1:-1,
+1:-1]`, `torch.narrow(x, 1, start, length)`) as a `split` item per sliced dim whose named
+piece is the slice.
 
 A spec's `split` needs every piece's size, so the size of the sliced dim must be known:
 it is read from the shapes the module's graph computes on the input its instance received
 when the model ran once on the example input (recorded lazily, only when a forward slices).
-The pieces before and after the slice are named too and read by nothing. Anything else (a
-step, a tensor index, slices of two dims, a bound worked out from a size, the batch dim) is
-refused at the statement (E903) with what to write instead.
+The pieces before and after the slice are named too and read by nothing. A split states
+sizes, not bounds counted from the end, so where the sliced dim's size follows the input's
+(a crop of a feature map: a run on an input of doubled sizes tells), the spec fits the
+example input's size only: a located warning and a note in the spec say so. Anything else
+(a step, a tensor index, a bound worked out from a size, the batch dim) is refused at the
+statement (E903) with what to write instead.
 """
 
 from __future__ import annotations
 
 import operator
 from typing import Any
+
+from .trace import Item
 
 _HINT = (
     "a spec's `split` states a slice of one dim with constant bounds and step 1 "
@@ -48,21 +54,46 @@ def input_shapes(model: Any, example_input: Any) -> dict[int, tuple[Any, ...]]:
     return seen
 
 
-def _node_shapes(reader: Any) -> dict[Any, tuple[int, ...]]:
-    """The shape of every tensor node of the reader's graph, run on its module's input."""
-    import torch
-    import torch.fx as fx
-
-    cached = getattr(reader, "slice_shapes", None)
-    if cached is not None:
-        return cached
-    shapes: dict[Any, tuple[int, ...]] = {}
-    reader.slice_shapes = shapes
-    problems = reader.problems
+def given_input(problems: Any, module: Any, other: bool = False) -> tuple[Any, ...] | None:
+    """(shape, dtype, device) of the tensor `module` received when the model ran on the
+    example input (the model runs once, when first asked); None when it received none.
+    `other`: on the example input with its sizes (dims after the channels) doubled, which
+    tells the sizes that follow the input's from those that do not."""
     if problems.input_shapes is None:
         model, example = problems.example or (None, None)
         problems.input_shapes = {} if model is None else input_shapes(model, example)
-    given = problems.input_shapes.get(id(reader.module))
+    if not other:
+        return problems.input_shapes.get(id(module))
+    if problems.other_shapes is None:
+        model, example = problems.example or (None, None)
+        bigger = _doubled(example) if model is not None else None
+        problems.other_shapes = {} if bigger is None else input_shapes(model, bigger)
+    return problems.other_shapes.get(id(module))
+
+
+def _doubled(example: Any) -> Any:
+    """The example input with every dim after the channels twice as long; None when it has
+    none (an (N, F) input: no size to follow)."""
+    import torch
+
+    if example.dim() < 3:
+        return None
+    shape = [d if i < 2 else 2 * d for i, d in enumerate(example.shape)]
+    return torch.zeros(shape, dtype=example.dtype, device=example.device)
+
+
+def _node_shapes(reader: Any, other: bool = False) -> dict[Any, tuple[int, ...]]:
+    """The shape of every tensor node of the reader's graph, run on its module's input
+    (`other`: the input it gets from an example input of doubled sizes, given_input)."""
+    import torch
+    import torch.fx as fx
+
+    cache = reader.__dict__.setdefault("slice_shapes", {})
+    if other in cache:
+        return cache[other]
+    shapes: dict[Any, tuple[int, ...]] = {}
+    cache[other] = shapes
+    given = given_input(reader.problems, reader.module, other)
     if given is None:
         return shapes
 
@@ -105,9 +136,9 @@ def _bounds(node: Any) -> tuple[Any, Any, Any] | str:
     return args[0], None, index
 
 
-def _slice_dim(index: tuple[Any, ...], rank: int) -> tuple[int, slice] | str | None:
-    """The one dim a getitem index slices and its slice; None when it slices nothing; a
-    reason when it is refused."""
+def _slice_dims(index: tuple[Any, ...], rank: int) -> list[tuple[int, slice]] | str:
+    """The dims a getitem index slices, each with its slice ([] when it slices nothing), or
+    why it is refused."""
     if any(_is_node(i) for i in index):
         return "indexes with a tensor or a size"
     if index.count(Ellipsis) == 1:
@@ -121,16 +152,13 @@ def _slice_dim(index: tuple[Any, ...], rank: int) -> tuple[int, slice] | str | N
         return "slices with a bound worked out from a size of a tensor"
     if any(s.step not in (None, 1) for _, s in cut):
         return "slices with a step"
-    if len(cut) > 1:
-        return f"slices {len(cut)} dims at once ({', '.join(str(d) for d, _ in cut)})"
-    return cut[0] if cut else None
+    return cut
 
 
 def read_slice(reader: Any, node: Any) -> bool:
-    """A constant slice of one dim as a `split` item; True if the node was handled (read,
-    or refused at its statement). `reader` is trace._GraphReader."""
-    from .trace import Item
-
+    """A constant slice of one dim or more (a crop, `y[:, :, 1:-1, 1:-1]`) as a `split` item
+    per dim; True if the node was handled (read, or refused at its statement). `reader` is
+    trace._GraphReader."""
     found = _bounds(node)
     if found == "" or (not isinstance(found, str) and found[0] not in reader.names):
         return False  # no slice, or of what is no tensor node read so far (refused before)
@@ -144,40 +172,86 @@ def read_slice(reader: Any, node: Any) -> bool:
         reader.fail("E903", f"{what}: the size of the tensor it slices is not known", node, _HINT)
         return True
     if dim is None:
-        cut = _slice_dim(index, len(shape))
-        if cut is None or isinstance(cut, str):
-            if cut is None and src in reader.names:  # `x[:, :]`: x itself
-                reader.names[node] = reader.names[src]
-                return True
-            reader.fail("E903", f"{what} {cut}", node, _HINT)
+        cuts = _slice_dims(index, len(shape))
+        if isinstance(cuts, str):
+            reader.fail("E903", f"{what} {cuts}", node, _HINT)
             return True
-        dim, piece = cut
-        start, stop, _ = piece.indices(shape[dim])
+        bounds = [(d, *s.indices(shape[d])[:2]) for d, s in cuts]
     else:
-        dim = dim % len(shape)
-        start = index[1] + shape[dim] if index[1] < 0 else index[1]
-        stop = start + index[2]
-    dim = dim % len(shape)
-    if dim == 0 or stop <= start or stop > shape[dim] or start < 0:
-        why = "slices the batch dim" if dim == 0 else f"slices nothing of dim {dim}"
-        reader.fail("E903", f"{what} {why}", node, _HINT)
-        return True
+        start = index[1] + shape[dim % len(shape)] if index[1] < 0 else index[1]
+        bounds = [(dim % len(shape), start, start + index[2])]
+    for d, start, stop in bounds:
+        if d == 0 or stop <= start or stop > shape[d] or start < 0:
+            why = "slices the batch dim" if d == 0 else f"slices nothing of dim {d}"
+            reader.fail("E903", f"{what} {why}", node, _HINT)
+            return True
     inputs = reader._inputs((src,))
     if inputs is None:
         return True
-    sizes = [s for s in (start, stop - start, shape[dim] - stop) if s]
-    if len(sizes) == 1:  # the whole dim: the tensor itself
-        reader.names[node] = inputs[0]
-    else:
-        names = [reader._fresh(f"{node.name}_{i}") for i in range(len(sizes))]
-        reader.used.update(names)
-        fields = {"dim": dim, "names": names, "split_size": sizes}
-        item = Item(None, "split", dict(fields), dict(fields), inputs, is_module=False)
-        item.train_only = node.name in reader.train_only
-        reader.items.append(item)
-        reader.names[node] = names[1 if start else 0]
+    piece = inputs[0]  # a slice of a whole dim: the tensor itself
+    if not bounds:  # `x[:, :]`
+        reader.names[node] = piece
+        return True
+    for d, start, stop in bounds:
+        piece = _split(reader, node, piece, d, start, stop, shape[d])
+    reader.names[node] = piece
+    sized = [d for d, start, stop in bounds if _follows_input(reader, src, d, stop - start)]
+    if sized:
+        _fixed_size(reader, node, sized, shape)
     if any(u.op == "output" for u in node.users):
         name = reader._fresh(node.name)  # a block returns its last node, not a piece before
         out = Item(name, "identity", {}, {}, (reader.names[node],), is_module=False)
         reader._add(node, out, name)
     return True
+
+
+def _split(reader: Any, node: Any, src: str, dim: int, start: int, stop: int, size: int) -> str:
+    """The `split` of `src` whose middle piece is `start:stop` of `dim` (of `size`): that
+    piece's name (`src` itself when the slice is the whole dim)."""
+    sizes = [s for s in (start, stop - start, size - stop) if s]
+    if len(sizes) == 1:
+        return src
+    names = [reader._fresh(f"{node.name}_{i}") for i in range(len(sizes))]
+    reader.used.update(names)
+    fields = {"dim": dim, "names": names, "split_size": sizes}
+    item = Item(None, "split", dict(fields), dict(fields), (src,), is_module=False)
+    item.train_only = node.name in reader.train_only
+    reader.items.append(item)
+    return names[1 if start else 0]
+
+
+def _follows_input(reader: Any, src: Any, dim: int, kept: int) -> bool:
+    """Whether the sliced dim's size follows the input's (a spatial crop, the tokens of an
+    image): its split's sizes, the example input's, then fit that input size only. Known
+    from a run on an input of doubled sizes; where that run is refused, dims after the
+    channels are taken to follow."""
+    other = _node_shapes(reader, other=True).get(src)
+    if other is None:
+        return dim >= 2
+    return other[dim] != _node_shapes(reader)[src][dim]
+
+
+def _fixed_size(reader: Any, node: Any, dims: list[int], shape: tuple[int, ...]) -> None:
+    """A located warning, and a note in the spec: this slice fits the example's size only."""
+    from .where import span_from_stack
+
+    span = span_from_stack(node.stack_trace)
+    if span is None:
+        return
+    sizes = ", ".join(f"dim {d} of {shape[d]}" for d in dims)
+    message = (
+        f"the slice here is stated with the sizes of the example input ({sizes}): the spec "
+        "is fixed to the example input's size (a spec's split states each piece's size; "
+        "import again with --input for another size)"
+    )
+    reader.problems.fixed.append((span, message))
+    import linecache
+    import os
+
+    text = " ".join(linecache.getline(span.file, span.line).split())[:100]
+    note = (
+        f"{os.path.basename(span.file)}:{span.line} slices {sizes}, "
+        f"fixed to the example input's size: `{text}`"
+    )
+    if note not in reader.problems.notes:
+        reader.problems.notes.append(note)

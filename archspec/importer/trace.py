@@ -78,6 +78,9 @@ class Problems:
         self.bodies: dict[int, Body] = {}  # id(module) -> its body, traced once
         self.example: tuple[Any, Any] | None = None  # (model, example input): slices.py
         self.input_shapes: dict[int, tuple[Any, ...]] | None = None  # found when needed
+        self.other_shapes: dict[int, tuple[Any, ...]] | None = None  # doubled sizes
+        self.notes: list[str] = []  # what the example input decided: the spec's header says
+        self.fixed: list[tuple[Any, str]] = []  # (span, why) fixed to the example's sizes
 
     def add(self, diag: Diagnostic) -> None:
         key = (diag.code, diag.message, diag.span)
@@ -186,38 +189,20 @@ def body_of(module: nn.Module, problems: Problems) -> Body:
     return problems.bodies[id(module)]
 
 
-def _tracer() -> Any:
-    import torch.fx as fx
-
-    class KeepChildren(fx.Tracer):
-        """Every child module stays one call in the parent's graph."""
-
-        def is_leaf_module(self, m: Any, module_qualified_name: str) -> bool:
-            return True
-
-    tracer = KeepChildren(autowrap_functions=_autowrapped())
-    tracer.record_stack_traces = True
-    return tracer
-
-
-def _autowrapped() -> tuple[Any, ...]:
-    from .functions import library_functions
-
-    return library_functions()
-
-
 def _trace(module: nn.Module, problems: Problems) -> Any:
     from .defaulted import defaulted, drop_defaulted
     from .gradmode import watching_autograd
+    from .ranks import drop_decided, keep_children_tracer
     from .shapes import size_read_before
 
     cls = type(module)
     concrete = defaulted(module)
-    tracer = _tracer()
+    tracer = keep_children_tracer(module, problems)  # ranks read in forward: ranks.py
     try:
         with watching_autograd(module, problems):  # what fx runs through unrecorded
             graph = tracer.trace(module, concrete_args=concrete or None)
         drop_defaulted(graph, module, list(concrete))
+        drop_decided(tracer, graph)
         return graph
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -329,6 +314,7 @@ class _GraphReader:
         self.partitions: dict[str, dict[Any, Any]] = {}  # MaxViT's (partitions.py)
         self.fused: str | None = None  # the module's own layer's item (fused.py)
         self.refused: set[Any] = set()  # nodes refused, and those reading them: reported once
+        self.absorbed: set[Any] = set()  # nodes an item made already computes (lists.py)
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_from_stack(node.stack_trace) or span_of_class(type(self.module))
@@ -367,7 +353,7 @@ class _GraphReader:
             self.names[placeholders[0]] = "input"
         output = None
         for node in graph.nodes:
-            if self._after_refused(node):
+            if self._after_refused(node) or node in self.absorbed:
                 continue
             if node.op == "call_module":
                 self._module_call(node)

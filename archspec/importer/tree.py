@@ -15,8 +15,11 @@ from .trace import Item
 #: Keys of a node mapping that are structure, not values.
 STRUCTURE = frozenset(
     {"name", "key", "type", "from", "when", "layers", "layer", "count", "flat", "train_only"}
+    | {"body"}  # a residual's layers
     | {"names"}  # the pieces a split makes: sizes that leave none are another node
 )
+#: Keys of a node mapping that hold a list of nodes.
+_LISTS = ("layers", "body")
 
 
 def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -30,9 +33,10 @@ def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> di
         block, args = call(item.module)
         node["type"] = block
         node.update(args)
-    elif item.kind == "sequential":
-        node["type"] = "sequential"
-        node["layers"] = [node_of(i, call) for i in item.body or []]
+    elif item.kind in ("sequential", "residual"):
+        node["type"] = item.kind
+        inner = "layers" if item.kind == "sequential" else "body"
+        node[inner] = [node_of(i, call) for i in item.body or []]
     else:
         node["type"] = item.kind
         node.update(item.full)
@@ -44,11 +48,12 @@ def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> di
 
 
 def value_paths(node: dict[str, Any], prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """Paths of a node's values: (field,) or ("layers", i, ..., field) inside a sequential."""
+    """Paths of a node's values: (field,) or ("layers", i, ..., field) inside a sequential
+    (("body", i, ...) inside a residual)."""
     for key, value in node.items():
-        if key == "layers":
+        if key in _LISTS:
             for i, sub in enumerate(value):
-                yield from value_paths(sub, (*prefix, "layers", i))
+                yield from value_paths(sub, (*prefix, key, i))
         elif key not in STRUCTURE and not isinstance(value, str):
             yield (*prefix, key)
 
@@ -73,7 +78,7 @@ def shape_of(node: dict[str, Any]) -> Any:
     def blank(obj: Any, key: str | None) -> Any:
         if isinstance(obj, dict):
             return tuple(sorted((k, blank(v, k)) for k, v in obj.items()))
-        if key == "layers":
+        if key in _LISTS:
             return tuple(blank(v, None) for v in obj)
         if key in STRUCTURE or isinstance(obj, str):
             return repr(obj)
