@@ -42,6 +42,7 @@ from .files import display_path as display_path
 from .files import is_stdout as is_stdout
 from .files import output_file as output_file
 from .files import write_atomic as write_atomic
+from .framestack import on_own_stack
 from .ir import Graph
 from .limits import MAX_TENSOR_ELEMENTS as MAX_TENSOR_ELEMENTS
 from .loader import LoadedDoc
@@ -150,6 +151,16 @@ def _lowered(
 ) -> Analysis:
     """Lower a validated spec and run the first pass (verify): what every command starts from."""
     doc, spec = parsed
+    return on_own_stack(_lower_and_verify, spec, doc, params, max_layers, input_shape)
+
+
+def _lower_and_verify(
+    spec: BaseModel,
+    doc: LoadedDoc,
+    params: Mapping[str, Any] | None,
+    max_layers: int,
+    input_shape: tuple[int, ...] | None,
+) -> Analysis:
     return run(Analysis(lower(spec, doc, params, max_layers), input_shape), through=verify_graph)
 
 
@@ -457,8 +468,8 @@ def check(
     shape, spec_args = input_shape(input), spec_params(params, keywords)
     check_max_layers(max_layers)
     # one pause for the whole check: a collection between the passes would walk the graph
-    with _gc_paused():
-        return _check(source, shape, max_layers, variant, spec_args)
+    with _gc_paused():  # and the walks on a frame stack of their own (archspec.framestack)
+        return on_own_stack(_check, source, shape, max_layers, variant, spec_args)
 
 
 def _check(
