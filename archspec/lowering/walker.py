@@ -244,27 +244,31 @@ class Lowerer:
             plan = self.item_plans.get(id(spec))  # item_plan, without its call once made
             if plan is None or plan.spec is not spec:
                 plan = item_plan(self, spec)
+            if plan.when is None and plan.key is None:
+                # the common case, `_dispatch` without its call: no `when`, no `key`
+                if plan.from_ is None:  # `_site`'s common case, without its call
+                    site = Site(
+                        item,
+                        scope,
+                        env,
+                        (prev,),
+                        [scope.shapes[prev]],
+                        plan.train_only or scope.train.get(prev, False),
+                        scope.axes.get(prev, 1),
+                    )
+                else:
+                    site = _site(self, item, scope, env, prev, plan)
+                if plan.lower is None:
+                    return lower_op(self, site, plan)
+                return plan.lower(self, site)  # type: ignore[no-any-return]
             held = None
             if plan.when is not None:
                 held = switched_off_early(self, item, scope, env, plan)
                 if held is False or off_with_its_input(self, item, scope, env, plan):
                     return None
-            return self._dispatch(self._site(item, scope, env, prev, plan), plan, held)
+            return self._dispatch(_site(self, item, scope, env, prev, plan), plan, held)
         finally:
             self.depth -= 1
-
-    def _site(
-        self, item: Item, scope: Scope, env: Mapping[str, Any], prev: str, plan: ItemPlan
-    ) -> Site:
-        if plan.from_ is None:  # the common case: it reads the node before it
-            inputs, in_shapes = (prev,), [scope.shapes[prev]]
-            train = plan.train_only or scope.train.get(prev, False)
-        else:
-            inputs = resolve_inputs(self, item, scope, prev)
-            in_shapes = [scope.shapes[n] for n in inputs]
-            train = plan.train_only or any(scope.train.get(n, False) for n in inputs)
-        axis = scope.axes.get(inputs[0], 1) if inputs else 1
-        return Site(item, scope, env, inputs, in_shapes, train, axis)
 
     def _dispatch(self, site: Site, plan: ItemPlan, held: bool | None = None) -> str | None:
         """A layer kind to `lower_op`, a construct to its own lowering, anything else to a
@@ -345,6 +349,21 @@ class Lowerer:
         if raise_skip:
             raise Skip
         raise BadValue
+
+
+def _site(
+    lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any], prev: str, plan: ItemPlan
+) -> Site:
+    """The item's Site: the nodes it reads (`from`, else the one before it) and their shapes."""
+    if plan.from_ is None:  # the common case: it reads the node before it
+        inputs, in_shapes = (prev,), [scope.shapes[prev]]
+        train = plan.train_only or scope.train.get(prev, False)
+    else:
+        inputs = resolve_inputs(lw, item, scope, prev)
+        in_shapes = [scope.shapes[n] for n in inputs]
+        train = plan.train_only or any(scope.train.get(n, False) for n in inputs)
+    axis = scope.axes.get(inputs[0], 1) if inputs else 1
+    return Site(item, scope, env, inputs, in_shapes, train, axis)
 
 
 def scope_module(
