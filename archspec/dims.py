@@ -99,7 +99,10 @@ def _mono_size(m: Monomial) -> int:
 class Dim:
     """An exact integer-valued expression; immutable and hashable."""
 
-    __slots__ = ("__dict__", "_const", "_terms")
+    __slots__ = ("__dict__", "_const", "_terms", "is_const")
+    #: no symbol: the Dim is a number (a slot set where a Dim is made, not a property: shape
+    #: rules, passes and the IR's readers ask it of nearly every dim they see)
+    is_const: bool
 
     def __init__(self, terms: Mapping[Monomial, int] | None = None, const: int = 0) -> None:
         if terms:
@@ -118,6 +121,7 @@ class Dim:
             )
         else:
             self._terms = ()
+        self.is_const = not self._terms
         # an int subclass is kept as it is: the emitter passes shape rules ints that record
         # the arithmetic done with them (backends/emit/rules.py)
         self._const = (
@@ -131,6 +135,7 @@ class Dim:
         out = object.__new__(cls)
         out._terms = terms
         out._const = const
+        out.is_const = not terms
         return out
 
     # construction -----------------------------------------------------------------
@@ -141,6 +146,7 @@ class Dim:
             out = object.__new__(Dim)
             out._terms = ()
             out._const = value
+            out.is_const = True
             return out
         if isinstance(value, Dim):
             return value
@@ -153,10 +159,6 @@ class Dim:
         raise TypeError(f"cannot make a dimension of {value!r}")
 
     # inspection -------------------------------------------------------------------
-    @property
-    def is_const(self) -> bool:
-        return not self._terms
-
     @property
     def value(self) -> int:
         """The integer value of a constant Dim."""
@@ -389,6 +391,19 @@ class Dim:
         if text is None:
             text = self.__dict__["_text"] = _render(self)
         return text
+
+
+def const_values(dims: Iterable[Dim]) -> list[int] | None:
+    """The values of `dims` when each is a constant plain int (read without a call per dim:
+    shape rules ask it of every input's extents), else None (a symbol, or an int that
+    records arithmetic: the emitter's, backends/emit/rules.py)."""
+    out = []
+    for d in dims:
+        value = d._const
+        if d._terms or type(value) is not int:
+            return None
+        out.append(value)
+    return out
 
 
 def shape_key(shape: Iterable[Dim]) -> tuple[int | Dim, ...]:

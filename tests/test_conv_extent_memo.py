@@ -1,4 +1,4 @@
-"""`conv_extent` keeps the symbolic extents it made (ops/conv.py `_EXTENTS`): the convs of a
+"""`conv_extent` keeps the symbolic extents it made (ops/extents.py `_EXTENTS`): the convs of a
 stage read one extent with the same few windows. A kept extent is the one computing it
 gives, and an argument that is no plain int (the emitter's recording ints) is computed."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 
 from archspec.dims import Dim
-from archspec.ops import conv
+from archspec.ops import extents
 from archspec.ops.conv import conv_extent
 
 H = Dim.of("H")
@@ -28,7 +28,7 @@ def test_a_kept_extent_is_the_computed_one() -> None:
     ):
         if ceil_mode and p > (d * (k - 1) + 1) // 2:
             continue  # torch refuses padding past half the window
-        conv._EXTENTS.clear()
+        extents._EXTENTS.clear()
         fresh = conv_extent(x, k, s, p, d, ceil_mode)
         kept = conv_extent(x, k, s, p, d, ceil_mode)
         assert kept is fresh  # the second call took the kept one
@@ -43,13 +43,13 @@ class _Recording(int):
 
 
 def test_an_argument_that_is_no_plain_int_is_computed() -> None:
-    conv._EXTENTS.clear()
+    extents._EXTENTS.clear()
     made = conv_extent(H, 3, 2, 1, 1)
-    assert conv._EXTENTS  # kept
+    assert extents._EXTENTS  # kept
     wrong = Dim.of(7)
-    for key in conv._EXTENTS:
-        conv._EXTENTS[key] = wrong
+    for key in extents._EXTENTS:
+        extents._EXTENTS[key] = wrong
     assert conv_extent(H, 3, 2, 1, 1) is wrong  # the kept one is given back ...
     again = conv_extent(H, 3, _Recording(2), 1, 1)  # ... but not for a recording int
     assert again == made and again is not wrong
-    conv._EXTENTS.clear()
+    extents._EXTENTS.clear()

@@ -1,9 +1,5 @@
-"""Convolutions and pooling, in 1, 2 and 3 spatial dimensions.
-
-The output extent of one spatial dim is `floor((X + 2p - d(k-1) - 1) / s) + 1`; with
-`ceil_mode` PyTorch rounds up but never starts a window in the right padding, which is
-`floor((X + min(2p - d(k-1) - 1 + s - 1, p - 1)) / s) + 1` exactly.
-"""
+"""Convolutions and pooling, in 1, 2 and 3 spatial dimensions (the output extent of a window
+along one dim: ops/extents.py)."""
 
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -32,6 +28,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call, module_arguments, module_values
+from .extents import check_spatial, conv_extent, known_extents
 from .support import support_class, support_source
 
 #: A convolution module's fields after its two channel counts, in its signature's order,
@@ -50,69 +47,12 @@ STD_CONV_FIELDS = (*CONV_FIELDS, ("eps", 1e-6), ("scaled", False), ("gamma", 1.0
 _INT32_WHY = "PyTorch's pooling kernels take sizes below 2**31"
 
 
-def conv_extent(x: Dim, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> Dim:
-    """Exact output extent of one spatial dim of a conv or pool."""
-    span = d * (k - 1) + 1
-    if x.is_const and type(s) is int and s > 0 and type(p) is int and type(span) is int:
-        # a concrete extent (the common case): the arithmetic below, on ints
-        c = 2 * p - span if not ceil_mode else min(2 * p - span + s - 1, p - 1)
-        return Dim.of((x.const + c) // s + 1)
-    key = None
-    if type(x) is Dim and type(s) is int and type(p) is int and type(span) is int:
-        key = (x, span, s, p, ceil_mode is True)
-        found = _EXTENTS.get(key)
-        if found is not None:
-            return found
-    if not ceil_mode:
-        out = (x + (2 * p - span)).floordiv(s) + 1
-    else:
-        out = (x + min(2 * p - span + s - 1, p - 1)).floordiv(s) + 1
-    if key is not None:
-        if len(_EXTENTS) >= _EXTENTS_SIZE:
-            _EXTENTS.clear()
-        _EXTENTS[key] = out
-    return out
-
-
-#: Symbolic extents made before, by (input extent, window span, stride, padding, ceil_mode):
-#: the convs of a stage all read one extent (a ResNet's H//4) with the same few windows,
-#: and each floor division re-sorts its terms. Only plain ints: the emitter passes ints
-#: that record the arithmetic done with them (backends/emit/rules.py).
-_EXTENTS: dict[tuple[object, ...], Dim] = {}
-_EXTENTS_SIZE = 4096
-
-
-def _extent_message(kind: str, axis: str, inp: Shape, ksize: tuple[int, ...]) -> str:
-    return f"{kind} makes the {axis} extent {{d}} (input {fmt(inp)}, kernel {ksize})"
-
-
 def _avg3d_message(kind: str, axis: str, x: Shape, k: Sequence[int]) -> str:
     return f"{kind} needs its {axis} extent at least its kernel {tuple(k)} (input {fmt(x)})"
 
 
 def _empty_message(kind: str, x: Shape) -> str:
     return f"{kind} receives an empty extent {{d}} (input {fmt(x)})"
-
-
-def _check_spatial(
-    kind: str,
-    out: list[Dim],
-    inp: Shape,
-    ctx: ShapeContext,
-    name_dims: Sequence[str],
-    ksize: Sequence[int],
-) -> None:
-    for i, extent in enumerate(out):
-        if extent.is_const and extent.value >= 1:
-            continue  # the common case: no need to format a message nobody reads
-        axis = name_dims[i] if len(name_dims) == len(out) else str(i)
-        ctx.require_positive(
-            extent,
-            "E405",
-            partial(_extent_message, kind, axis, inp, tuple(ksize)),
-            "the input is too small for this layer: use a larger input, "
-            "less downsampling before it, or padding",
-        )
 
 
 def _conv_spec(kind: str) -> type[LayerSpec]:
@@ -168,9 +108,11 @@ class _ConvBase(Op):
                 None,
                 "groups",
             )
-        k = ntuple(attrs["kernel_size"], nd, "kernel_size")
-        s = ntuple(attrs["stride"], nd, "stride")
-        d = ntuple(attrs["dilation"], nd, "dilation")
+        k, s, d = attrs["kernel_size"], attrs["stride"], attrs["dilation"]
+        # ntuple of each, without its call for a plain int (the common case)
+        k = (k,) * nd if type(k) is int else ntuple(k, nd, "kernel_size")
+        s = (s,) * nd if type(s) is int else ntuple(s, nd, "stride")
+        d = (d,) * nd if type(d) is int else ntuple(d, nd, "dilation")
         pad = attrs["padding"]
         if pad == "same":
             if any(si != 1 for si in s):
@@ -179,9 +121,16 @@ class _ConvBase(Op):
                 )
             out = list(x[2:])
         else:
-            p = (0,) * nd if pad == "valid" else ntuple(pad, nd, "padding")
-            out = [conv_extent(x[2 + i], k[i], s[i], p[i], d[i]) for i in range(nd)]
-            _check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k)
+            if pad == "valid":
+                p = (0,) * nd
+            else:
+                p = (pad,) * nd if type(pad) is int else ntuple(pad, nd, "padding")
+            known = known_extents(x, 2, k, s, p, d)
+            if known is not None:
+                out = known
+            else:
+                out = [conv_extent(x[2 + i], k[i], s[i], p[i], d[i]) for i in range(nd)]
+                check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k)
             for i in range(nd):
                 if s[i] > INT32_MAX:
                     # measured on torch 2.x: with a stride past int32, an output size whose
@@ -434,10 +383,11 @@ class _PoolBase(Op):
                     "padding",
                 )
         lead = len(x) - nd
-        out = [
-            conv_extent(x[lead + i], k[i], s[i], p[i], d[i], attrs["ceil_mode"]) for i in range(nd)
-        ]
-        _check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k)
+        ceil_mode = attrs["ceil_mode"]
+        out = known_extents(x, lead, k, s, p, d, ceil_mode)  # type: ignore[assignment]
+        if out is None:
+            out = [conv_extent(x[lead + i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(nd)]
+            check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k)
         if self.avg and nd == 3:  # torch's avg_pool3d alone compares the unpadded input
             for i in range(nd):
                 if k[i] > 1:

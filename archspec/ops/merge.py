@@ -194,7 +194,13 @@ def broadcast_all(join: _Join, inputs: Sequence[Shape], ctx: ShapeContext) -> Sh
     input sizes become constraints of the context (so the derived domain stays exact)."""
     if len(inputs) < 2:
         raise ShapeFailure("E401", f"{join.kind} needs at least two inputs (`from: [a, b]`)", None)
-    out = list(inputs[0])
+    first = inputs[0]
+    for other in inputs[1:]:
+        if other != first:
+            break
+    else:  # inputs all alike (a residual's add, the common case): each pair of dims equal
+        return tuple(first)
+    out = list(first)
     for other in inputs[1:]:
         out = _broadcast(out, list(other), ctx, inputs, join)
     return tuple(out)
