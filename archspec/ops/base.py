@@ -190,6 +190,13 @@ class Inferred:
     attrs: dict[str, Any]
     shape: Shape
 
+    def __init__(self, attrs: dict[str, Any], shape: Shape) -> None:
+        # the frozen dataclass's own __init__ sets each field through object.__setattr__:
+        # every layer's rule makes one, in lowering and again in the shape pass
+        fields = self.__dict__
+        fields["attrs"] = attrs
+        fields["shape"] = shape
+
 
 #: How a picture (`archspec graph`) colours a layer: one category per kind, declared by its op.
 Category = Literal["conv", "pool", "norm", "act", "linear", "dropout", "reshape", "merge"]

@@ -129,10 +129,10 @@ def _in_place(node: Node) -> tuple[str, Any] | None:
     if node.attrs.get("inplace"):
         return node.name, node.span
     child = node.child
-    if child is None or not child.nodes or not child.is_chain:
+    if child is None or not child.nodes:
         return None
-    inner = _in_place(child.nodes[0])
-    return None if inner is None else (f"{node.name}.{inner[0]}", inner[1])
+    inner = _in_place(child.nodes[0])  # before is_chain, which walks the child's nodes
+    return None if inner is None or not child.is_chain else (f"{node.name}.{inner[0]}", inner[1])
 
 
 def _placeholder(node: Node) -> bool:
