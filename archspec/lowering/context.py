@@ -129,7 +129,7 @@ class Scope:
     def next_name(self, item: Item, kind: str, is_module: bool) -> str:
         """The item's name: its own, else its position (modules) or `kind_k` (functions),
         as nn.Sequential indexes children and torch.fx names calls."""
-        explicit = item.declared_name
+        explicit = getattr(item.spec, "name", None) or item.name  # item.declared_name
         if explicit:
             return explicit
         if is_module:

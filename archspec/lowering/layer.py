@@ -23,12 +23,12 @@ def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
     """One layer (`plan`: its spec's ItemPlan): its fields bound, its shape rule run, one
     node; its name, or None for a learned tensor, which is not in the flow (the next node
     reads what arrived before it)."""
-    item, scope, spec, inputs = site.item, site.scope, site.spec, site.inputs
+    item, scope, inputs = site.item, site.scope, site.inputs
     op, pieces = plan.op, plan.own_names
     is_module = op.style == "module" and not (
         op.functional and (plan.spec_name or item.name) and plan.key is None
     )
-    name = pieces[0] if pieces else scope.next_name(item, spec.type, is_module)
+    name = pieces[0] if pieces else scope.next_name(item, plan.kind, is_module)
     if op.arity != 1 or len(inputs) != 1:  # one input, the common case, is right
         _check_inputs(lw, plan, item, inputs)
     if op.arity == 0:
@@ -37,15 +37,16 @@ def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
     bound = plan.binding  # binding(lw, plan), without its call once made in this block
     if bound is None or bound.block != (lw.block_stack[-1] if lw.block_stack else None):
         bound = binding(lw, plan)
-    attrs = bind_fields(lw, bound, site)
+    # bind_fields(lw, bound, site), without its call for a layer whose fields bind alike
+    attrs = bind_fields(lw, bound, site) if bound.bound else bound.template.copy()
     if None in site.in_shapes:
         raise Skip
     if pieces:
         lw.charge(len(pieces) - 1, item.ypath)
     when = plan.when  # in the node as made, not added by add_node
     when_src, when_expr = (None, None) if when is None else (plan.when_text, text_expr(lw, when))
-    for index, piece in enumerate(pieces or [name]):
-        lw.ctx.node = scope.qual(piece)
+    for index, piece in enumerate(pieces or (name,)):
+        lw.ctx.node = f"{scope.path}.{piece}" if scope.path else piece  # scope.qual(piece)
         given = {**attrs, "_index": index} if pieces else attrs
         try:
             res = op.infer(given, site.in_shapes, lw.ctx)  # type: ignore[arg-type]
@@ -54,7 +55,7 @@ def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
             raise Skip from None
         node = node_of(
             piece,
-            spec.type,
+            plan.kind,
             res.attrs,
             inputs,
             res.shape,

@@ -22,7 +22,7 @@ from ..ir import INPUT, InitStep, Let, Module, Node, Switch, module_of, node_of,
 from ..limits import FAMILY_BUDGET, FAMILY_HINT, spend_family
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY
-from ..ops.base import Final, Op
+from ..ops.base import Final, Op, channels_at_dim_1
 from .bound import LeastItems
 from .context import (
     MAX_NESTING,
@@ -49,8 +49,9 @@ from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off,
 from .values import bind_value, reads_failed, text_value_hint, value_hint
 
 _BOOL = Final("bool")
-#: Op.channel_axis, which keeps the channels at dim 1 (an op that moves them overrides it)
-_KEEPS_AXIS = Op.channel_axis
+#: Op.channel_axis, which keeps the channels at dim 1 (an op that moves them overrides it),
+#: and a conv's, which puts them at dim 1 whatever its input's layout
+_AXIS_1 = (Op.channel_axis, channels_at_dim_1)
 
 
 class Lowerer:
@@ -496,8 +497,8 @@ def out_axis(lw: Lowerer, scope: Scope, node: Node) -> int | None:
     op = REGISTRY.get(node.kind)
     if op is None or node.shape is None:
         return axis
-    if axis == 1 and type(op).channel_axis is _KEEPS_AXIS:
-        return 1  # what the default does with channels at dim 1
+    if axis == 1 and type(op).channel_axis in _AXIS_1:
+        return 1  # what the default (and a conv's) does with channels at dim 1
     if axis is None and op.join_sign:
         axis = join_axis(scope, node)
     return op.channel_axis(node.attrs, axis, node.in_shapes, node.shape)
