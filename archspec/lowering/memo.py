@@ -30,6 +30,10 @@ new walk too (it is not replayed), and an instance that read the requirements in
 walk only. Variants that share a memo share the walk's plans too (what it works out once
 per spec object, list or block: ItemPlans and Bindings, call plans, the expressions' name
 origins, declarations), which depend on nothing the key does not fix.
+
+A block call that misses may still be a kept instance with a few layers bound again, when
+it differs from it only in value-only params: ones whose value reaches nothing but some
+layers' fields (a stochastic depth rate per block): rebind.py.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from ..expr import ExprError
 from ..ir import Module, Node, replaced
 from ..limits import spend_family
 from .context import Item, RequireOnce
+from .rebind import Rebindable, masked_key, rebindable, rebound_attrs, rebound_module
 from .values import parsed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,6 +193,11 @@ class InstanceMemo:
         self.items: dict[int, tuple[list[Item], tuple | None, list[str]]] = {}
         #: a family's shared memo: the plans of the walk that made it, by Lowerer attribute
         self.plans: dict[str, dict[Any, Any]] = {}
+        #: the key of a kept block instance by its masked key (rebind.py: its key without
+        #: the values of its value-only params)
+        self.masked: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        #: each block's rebind.Rebindable, by id of the block (held there)
+        self.rebindable: dict[int, Rebindable] = {}
         #: whether a walk took this memo for its own (`attached`); a new walk's starts False
         self.attached = False
 
@@ -280,6 +290,41 @@ class InstanceMemo:
             lw.out_axes[path] = kept.out_axis
         return replaced(_rerooted(kept.module, old, path), span=span)
 
+    def rebound(
+        self,
+        lw: Lowerer,
+        key: tuple[Any, ...],
+        masked: tuple[Any, ...],
+        plan: Rebindable,
+        child: Any,
+        env: Mapping[str, Any],
+        path: str,
+        span: Any,
+    ) -> Module | None:
+        """The instance at `path` as a kept one that differs from it only in value-only
+        params, its layers that read them bound again (rebind.py); None when there is none
+        or a real lowering must decide."""
+        like = self.masked.get(masked)
+        if like is None:
+            return None
+        kept = self.kept[like]
+        attrs = rebound_attrs(lw, plan, kept.module, env)
+        if attrs is None:
+            return None
+        module = self.lookup(lw, like, path, span)
+        if module is None:
+            return None
+        module = rebound_module(plan, module, child, attrs)
+        # kept as a real lowering would be: its rebound layers recorded nothing, so it
+        # requires what the kept instance requires, and another walk may take it when that
+        # one may
+        old = kept.module.path
+        made = tuple(replaced(c, node=path + c.node[len(old) :]) for c in kept.constraints)
+        self.kept[key] = Lowered(
+            module, kept.charged, made, kept.out_axis, lw.ctx, kept.seen, kept.portable
+        )
+        return module
+
     def lower(
         self,
         lw: Lowerer,
@@ -340,9 +385,22 @@ def lower_instance(
     kept = memo.lookup(lw, key, path, span)
     if kept is not None:
         return kept
-    if child.call is None:  # its key holds its specs' ids: they live as long as the memo
+    masked = None
+    if child.call is not None:  # one like it but for its value-only params (rebind.py)
+        plan = rebindable(lw, lw.spec.blocks[child.call[0]], child.items, memo.rebindable)
+        masked = masked_key(plan, key)
+        if masked is not None:
+            module = memo.rebound(lw, key, masked, plan, child, env, path, span)
+            if module is not None:
+                return module
+    else:  # its key holds its specs' ids: they live as long as the memo
         memo.held.append(child.items)
-    return memo.lower(lw, key, lambda: lw.lower_scope(child, env, in_shape, path, span, axis), path)
+    module = memo.lower(
+        lw, key, lambda: lw.lower_scope(child, env, in_shape, path, span, axis), path
+    )
+    if masked is not None and key in memo.kept:
+        memo.masked.setdefault(masked, key)
+    return module
 
 
 def _items_part(lw: Lowerer, items: list[Item]) -> tuple[tuple | None, list[str]]:
