@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import LoadError, SourceSpan
+from .loader_events import read_events
 from .specbytes import MAX_BYTES as MAX_BYTES
 from .specbytes import read_spec_text as read_spec_text
 from .yaml_hints import key_hint as _key_hint
@@ -46,13 +47,7 @@ def shown_scalar(text: str) -> str:
     return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
 
 
-_ALLOWED_SCALAR_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-}
+_ALLOWED_SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
 
 
 @dataclass
@@ -304,6 +299,9 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
             f"the spec is larger than {MAX_BYTES} bytes", span=SourceSpan(file, 1, 1), code="E104"
         )
     _check_characters(text, file)
+    plain = _read_plain(text, file)
+    if plain is not None:
+        return plain
     _check_structure(text, file)
     loader = _make_loader(text)
     try:
@@ -366,6 +364,20 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
         doc.data = builder.build(root, ())
     except LoadError as exc:
         raise _with_file(exc, file, text) from None
+    return doc
+
+
+def _read_plain(text: str, file: str) -> LoadedDoc | None:
+    """`text` read in one pass over its events when it is plain (loader_events), else None."""
+    doc, loader = LoadedDoc(None, file, text), _make_loader(text)
+    try:
+        limits = (MAX_DEPTH, MAX_NODES, MAX_LIST, MAX_TEXT, MAX_INT, MAX_ALIASES)
+        read = read_events(loader, file, limits, _DECIMAL.match, _Builder(doc, loader)._scalar)
+    finally:
+        loader.dispose()
+    if read is None:
+        return None
+    doc.data, doc.spans, doc.key_spans = read
     return doc
 
 
