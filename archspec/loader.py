@@ -369,12 +369,10 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
 
 def _read_plain(text: str, file: str) -> LoadedDoc | None:
     """`text` read in one pass over its events when it is plain (loader_events), else None."""
-    doc, loader = LoadedDoc(None, file, text), _make_loader(text)
-    try:
-        limits = (MAX_DEPTH, MAX_NODES, MAX_LIST, MAX_TEXT, MAX_INT, MAX_ALIASES)
-        read = read_events(loader, file, limits, _DECIMAL.match, _Builder(doc, loader)._scalar)
-    finally:
-        loader.dispose()
+    doc = LoadedDoc(None, file, text)
+    limits = (MAX_DEPTH, MAX_NODES, MAX_LIST, MAX_TEXT, MAX_INT, MAX_ALIASES)
+    scalar_reader = lambda loader: _Builder(doc, loader)._scalar  # noqa: E731
+    read = read_events(lambda: _make_loader(text), file, limits, _DECIMAL.match, scalar_reader)
     if read is None:
         return None
     doc.data, doc.spans, doc.key_spans = read

@@ -45,19 +45,26 @@ class _Refused(Exception):
 
 
 def read_events(
-    parser: Any,
+    make_parser: Callable[[], Any],
     file: str,
     limits: Limits,
     decimal: Callable[[str], Any],
-    scalar: Callable[[yaml.ScalarNode], Any],
+    scalar_reader: Callable[[Any], Callable[[yaml.ScalarNode], Any]],
 ) -> tuple[Any, dict[Any, SourceSpan], dict[Any, SourceSpan]] | None:
-    """(data, spans, key spans) of the document `parser` reads, or None when it needs the
-    full reading. `decimal` matches a plain decimal int; `scalar` reads any other scalar as
-    the builder does (raising LoadError where the builder does)."""
+    """(data, spans, key spans) of the document the parser `make_parser` makes reads, or
+    None when it needs the full reading. `decimal` matches a plain decimal int;
+    `scalar_reader(parser)` reads any other scalar as the builder does (raising LoadError
+    where the builder does)."""
     try:
-        return _Reader(parser, file, limits, decimal, scalar).read()
+        parser = make_parser()
+    except yaml.YAMLError:  # the reader's refusal, which the full reading reports
+        return None
+    try:
+        return _Reader(parser, file, limits, decimal, scalar_reader(parser)).read()
     except (_Refused, LoadError, yaml.YAMLError):
         return None
+    finally:
+        parser.dispose()
 
 
 def _span(file: str, start: Any, end: Any) -> SourceSpan:

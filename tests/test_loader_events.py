@@ -150,3 +150,12 @@ def test_specs_and_libraries_take_the_one_pass() -> None:
     assert len(shipped) > 30
     for path in shipped:
         assert _same_reading(loader.read_spec_text(path), str(path)), path
+
+
+@pytest.mark.parametrize("text", [t for t in TEXTS if len(t) < 2000])
+def test_edge_cases_read_alike_with_pyyamls_own_parser(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without libyaml, the one pass reads PyYAML's own events alike."""
+    monkeypatch.setattr(loader, "_CLoader", None)
+    _same_reading(text, "t.yaml")
