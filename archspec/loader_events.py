@@ -100,13 +100,18 @@ class _Reader:
         self.keys: dict[Any, SourceSpan] = {}
         #: the open collections, innermost last: [container, its path, its start mark, the
         #: key read and waiting for its value (_NO_KEY when none), its anchor, and the
-        #: counts and sizes of the span maps where it began]
+        #: counts and the lengths of the logs where it began]
         self.stack: list[list[Any]] = []
         #: what an alias repeats: (data, spans and key spans below it, values built, text)
         self.anchors: dict[str, tuple[Any, list[Any], list[Any], int, int]] = {}
         #: tags of plain scalars by value (the resolver's answer depends on the value alone)
         self.plain: dict[str, str] = {}
         self.root: Any = _NO_KEY
+        #: the paths given spans and key spans while an anchored collection is open (what an
+        #: alias to it repeats is read from here: the span maps hold the whole document)
+        self.anchored = 0
+        self.span_log: list[Any] = []
+        self.key_log: list[Any] = []
         # the scan's count of nodes, the builder's of values built, text and aliases
         self.events = self.built = self.text = self.aliases = 0
 
@@ -174,10 +179,16 @@ class _Reader:
             if event.anchor is not None or read in top[0]:
                 raise _Refused
             top[3] = read
-            self.keys[(*top[1], read)] = span
+            path = (*top[1], read)
+            self.keys[path] = span
+            if self.anchored:
+                self.key_log.append(path)
             return
         self.built += 1
-        self.spans[self.place(read)] = span
+        path = self.place(read)
+        self.spans[path] = span
+        if self.anchored:
+            self.span_log.append(path)
         if event.anchor is not None:
             self.anchor(event.anchor, (read, [((), span)], [], 1, len(value)))
 
@@ -208,7 +219,11 @@ class _Reader:
             raise _Refused
         path = self.place(made)
         self.spans[path] = None  # type: ignore[assignment]  # its place, in the builder's order
-        counts = (self.built - 1, self.text, len(self.spans) - 1, len(self.keys))
+        if event.anchor is not None:
+            self.anchored += 1
+        if self.anchored:
+            self.span_log.append(path)
+        counts = (self.built - 1, self.text, len(self.span_log) - 1, len(self.key_log))
         self.stack.append([made, path, event.start_mark, _NO_KEY, event.anchor, counts])
 
     def end(self, event: Any) -> None:
@@ -217,9 +232,13 @@ class _Reader:
             raise _Refused
         self.spans[path] = _span(self.file, start, event.end_mark)
         if anchor is not None:
-            cut = len(path)
-            below = [(p[cut:], s) for p, s in list(self.spans.items())[counts[2] :]]
-            below_keys = [(p[cut:], s) for p, s in list(self.keys.items())[counts[3] :]]
+            cut, spans, keys = len(path), self.spans, self.keys
+            below = [(p[cut:], spans[p]) for p in self.span_log[counts[2] :]]
+            below_keys = [(p[cut:], keys[p]) for p in self.key_log[counts[3] :]]
+            self.anchored -= 1
+            if not self.anchored:  # no open collection reads the logs any more
+                self.span_log.clear()
+                self.key_log.clear()
             self.anchor(
                 anchor, (made, below, below_keys, self.built - counts[0], self.text - counts[1])
             )
@@ -243,6 +262,9 @@ class _Reader:
             self.spans[(*path, *rel)] = span
         for rel, span in below_keys:
             self.keys[(*path, *rel)] = span
+        if self.anchored:  # repeated inside an anchored collection: part of what it repeats
+            self.span_log += [(*path, *rel) for rel, _ in below]
+            self.key_log += [(*path, *rel) for rel, _ in below_keys]
 
     def anchor(self, name: str, found: tuple[Any, ...]) -> None:
         if name in self.anchors:  # named twice: the composer's to judge

@@ -5,6 +5,7 @@ and it gives nothing at all for a document they refuse, which they then report a
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,8 @@ TEXTS = [
     "a: " + "[" * 2000 + "\n",
     "x: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(f"y{i}: *a\n" for i in range(100)),
     "empty:\nnull_word: null\nquoted: 'it''s'\nesc: \"\\u00e9\"\n",
+    "a: &o [&i [x, {k: &s v}], *s]\nb: [*o, *i]\nc: &p {q: *o}\nd: *p\n",
+    "a:\n" + "".join(f"  - &a{i} [x, {{k: {i}}}]\n" for i in range(300)) + "b: [*a7, *a299]\n",
 ]
 
 
@@ -159,3 +162,12 @@ def test_edge_cases_read_alike_with_pyyamls_own_parser(
     """Without libyaml, the one pass reads PyYAML's own events alike."""
     monkeypatch.setattr(loader, "_CLoader", None)
     _same_reading(text, "t.yaml")
+
+
+def test_many_anchors_read_in_linear_time() -> None:
+    """What an alias repeats is taken from the spans given since its anchor, not from the
+    whole span map: 9,000 anchored lists took 17 s that way (the three passes: 0.1 s)."""
+    text = "a:\n" + "".join(f"  - &a{i} [x]\n" for i in range(9000))
+    start = time.process_time()
+    assert loader._read_plain(text, "t.yaml") is not None
+    assert time.process_time() - start < 3.0
