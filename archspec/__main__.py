@@ -1,10 +1,15 @@
 """`python -m archspec` runs the CLI; Ctrl-C is handled cleanly from the first line here on."""
 
+import gc
 import signal
 
-from archspec.files import exit_on_signal
-
 if __name__ == "__main__":
+    # The process is the command line, and runs its command with the collector off
+    # (archspec.cli.main): it is off from the start, through the imports (archspec.cli.AS_SCRIPT).
+    gc.disable()
+
+    from archspec.files import exit_on_signal
+
     signal.signal(signal.SIGINT, exit_on_signal)  # before the CLI's imports (see archspec.cli)
 
     from archspec.cli import main

@@ -200,3 +200,40 @@ def test_every_command_runs_without_a_collection_and_ends_frozen(command: str) -
         """
     )
     assert "RESULT {'collections': 0} True True 0" in out, out[-300:]
+
+
+_COUNT_COLLECTIONS = """
+    import gc, sys
+    seen = {{"collections": 0}}
+    def count(phase, info):  # from the import of archspec.files on (the first the CLI makes)
+        if phase == "start" and "archspec.files" in sys.modules:
+            seen["collections"] += 1
+    gc.callbacks.append(count)
+    sys.argv = [{argv0!r}, "check", "specs/lenet5.yaml"]
+    {run}
+    print("RESULT", seen, gc.get_freeze_count() > 0)
+    """
+
+
+@pytest.mark.parametrize(
+    ("argv0", "run"),
+    [
+        # python -m archspec
+        (
+            "archspec/__main__.py",
+            "import runpy\n"
+            "    try:\n"
+            "        runpy.run_module('archspec', run_name='__main__', alter_sys=True)\n"
+            "    except SystemExit:\n"
+            "        pass",
+        ),
+        # the console script: its imports, before main runs
+        ("/usr/local/bin/archspec", "import archspec.cli"),
+    ],
+)
+def test_the_command_line_imports_with_the_collector_off(argv0: str, run: str) -> None:
+    """`python -m archspec` turns the collector off before its first import, and the console
+    script pauses it while archspec.cli imports typer and freezes what that made: no
+    collection walks the objects the imports make (some thirty did, ~5 ms of every run)."""
+    out = _run(_COUNT_COLLECTIONS.format(argv0=argv0, run=run))
+    assert out.splitlines()[-1] == "RESULT {'collections': 0} True", out[-300:]
