@@ -5,7 +5,7 @@ part of the spec pipeline (the passes import the layer kinds, and they pydantic)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from .ir import Graph
@@ -24,9 +24,13 @@ class CheckReport(CheckResult):
 
     @classmethod
     def of(cls, result: CheckResult, graph: Graph) -> CheckReport:
-        """`result` of `graph`, with its outputs' training-only names."""
+        """`result` of `graph`, with its outputs' training-only names: its fields as they
+        are, without the frozen __init__ (which sets each through object.__setattr__), as
+        `ir.replaced` copies (`check` makes one per spec checked)."""
         named = tuple(o.name if o.train_only else None for o in graph.root.outputs)
-        return cls(**{f.name: getattr(result, f.name) for f in fields(result)}, training_only=named)
+        report = object.__new__(cls)
+        report.__dict__.update(result.__dict__, training_only=named)
+        return report
 
     def to_dict(self) -> dict[str, Any]:
         """CheckResult's plain data, and `training_only` after `outputs` when any output is

@@ -68,3 +68,22 @@ def test_a_model_whose_outputs_all_run_in_eval_keeps_one_line_and_no_field() -> 
     record = json.loads(cli("check", "resnet18", "--json"))[0]
     assert "training_only" not in record
     assert archspec.check("resnet18").training_only == (None,)
+
+
+def test_the_report_copies_the_check_result_as_its_init_would(tmp_path: Path) -> None:
+    """CheckReport.of copies the passes' result without the frozen __init__: the same
+    report, field for field and in the same order, as CheckReport(**fields) makes."""
+    import dataclasses
+
+    from archspec import api
+    from archspec.passes.pipeline import run
+
+    spec = tmp_path / "two.yaml"
+    spec.write_text(TWO_HEADS)
+    analysis = api._lowered(api._parse(str(spec)), {}, api.DEFAULT_MAX_LAYERS)
+    result = run(dataclasses.replace(analysis, symbolic_rows=False)).check_result()
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    made = api.CheckReport(**fields, training_only=(None, "aux", None))
+    copied = api.CheckReport.of(result, analysis.graph)
+    assert copied == made and repr(copied) == repr(made)
+    assert vars(copied) == vars(made) and list(vars(copied)) == list(vars(made))
