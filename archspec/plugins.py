@@ -37,7 +37,7 @@ from typing import Any
 
 from .errors import PluginError, SourceSpan
 from .ops.base import REGISTRY, Op, register, unregister
-from .spec_plugins import ENTRY_POINT_HINT, describe
+from .spec_plugins import ENTRY_POINT_HINT, describe, forget_scan, installed_entry_points
 
 GROUP = "archspec.layers"
 
@@ -59,7 +59,7 @@ def load_plugins() -> list[str]:
         return []
     _loaded = []  # set first: a plugin importing archspec must not re-enter this loop
     try:
-        for ep in sorted(importlib.metadata.entry_points(group=GROUP), key=lambda e: e.name):
+        for ep in installed_entry_points(GROUP):
             _load_one(ep)
             _loaded.append(ep.name)
     except PluginError:
@@ -102,10 +102,12 @@ def _ops_of(obj: Any) -> list[type[Op]]:
 
 def reset() -> None:
     """Forget which plugins and plugin files were loaded (tests; registered ops stay
-    registered, and a file named again is imported again)."""
+    registered, a file named again is imported again, and the entry points are scanned
+    again)."""
     global _loaded
     _loaded = None
     _files.clear()
+    forget_scan()
 
 
 # --------------------------------------------------------------------------------------

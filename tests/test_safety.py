@@ -43,11 +43,10 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("hub.py", "torch.load"): "a caller-named checkpoint, weights_only=True",
     ("backends/selfcheck.py", "exec"): "runs archspec's own emitted source after parse_emitted",
     # Layer plugins come from installed packages' entry points (the issue: "custom layers
-    # come only from registered Python or entry points"), never from a name in a spec.
-    ("plugins.py", "importlib.metadata.entry_points"): "installed plugins only",
-    # Spec folders come from installed packages' `archspec.specs` entry points in the same
-    # way; the specs found there are read as data, like the built-in ones.
-    ("spec_plugins.py", "importlib.metadata.entry_points"): "installed spec folders only",
+    # come only from registered Python or entry points"), never from a name in a spec. Spec
+    # folders come from installed packages' `archspec.specs` entry points in the same way;
+    # the specs found there are read as data, like the built-in ones. One scan serves both.
+    ("spec_plugins.py", "importlib.metadata.entry_points"): "installed plugins and spec folders",
     # Plugin files are named by the person running archspec (`--plugins FILE`,
     # ARCHSPEC_PLUGINS, archspec.load_plugin_files) as an explicit act of trust, never by a
     # spec: no spec field reaches load_plugin_files (tests/test_plugins_cli.py).
