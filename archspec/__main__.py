@@ -4,14 +4,19 @@ import gc
 import signal
 
 if __name__ == "__main__":
-    # The process is the command line, and runs its command with the collector off
-    # (archspec.cli.main): it is off from the start, through the imports (archspec.cli.AS_SCRIPT).
+    # The process is the command line, which runs its command with the collector off
+    # (archspec.cli.main): it is off from the start, through the imports (see archspec.cli),
+    # and back as it was at the end, for a program that ran this module in its own process.
+    collecting = gc.isenabled()
     gc.disable()
+    try:
+        from archspec.files import exit_on_signal
 
-    from archspec.files import exit_on_signal
+        signal.signal(signal.SIGINT, exit_on_signal)  # before the CLI's imports (see archspec.cli)
 
-    signal.signal(signal.SIGINT, exit_on_signal)  # before the CLI's imports (see archspec.cli)
+        from archspec.cli import main
 
-    from archspec.cli import main
-
-    main()
+        main()
+    finally:
+        if collecting:
+            gc.enable()
