@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import LoadError, SourceSpan
+from .loader_events import copy_data as copy_data
 from .loader_events import read_events
 from .specbytes import MAX_BYTES as MAX_BYTES
 from .specbytes import read_spec_text as read_spec_text
@@ -281,15 +282,6 @@ def _in_file(span: SourceSpan, file: str) -> SourceSpan:
     new.__dict__.update(span.__dict__)
     new.__dict__["file"] = file
     return new
-
-
-def copy_data(value: Any) -> Any:
-    """A copy of plain spec data: its lists and mappings new, its leaves (immutable) shared."""
-    if type(value) is dict:
-        return {k: copy_data(v) for k, v in value.items()}
-    if type(value) is list:
-        return [copy_data(v) for v in value]
-    return value
 
 
 def _parse_yaml(text: str, file: str) -> LoadedDoc:

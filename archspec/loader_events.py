@@ -273,7 +273,8 @@ class _Reader:
 
 
 def copy_data(value: Any) -> Any:
-    """A copy of plain data: its lists and mappings new (each alias is its own value)."""
+    """A copy of plain spec data: its lists and mappings new, its leaves (immutable) shared
+    (each alias read is its own value; loader.py re-exports it)."""
     if type(value) is dict:
         return {k: copy_data(v) for k, v in value.items()}
     if type(value) is list:
