@@ -82,3 +82,26 @@ def test_a_call_inside_is_a_plain_call() -> None:
     depth = on_own_stack(lambda: on_own_stack(lambda: framestack._inside.active))
     assert depth is True
     assert not framestack._inside.active
+
+
+def test_the_cli_runs_its_command_on_its_own_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole command (reading, printing) shares one chunk; the API's calls inside are
+    plain calls on it."""
+    import archspec.cli as cli
+
+    seen = []
+
+    def command(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(framestack._inside.active)
+
+    def app_for(args):  # type: ignore[no-untyped-def]
+        seen.append(framestack._inside.active)  # the commands' imports too
+        return command
+
+    monkeypatch.setattr(cli, "_app_for", app_for)
+    monkeypatch.setattr(sys, "argv", ["archspec", "check", "lenet5"])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == 0
+    assert seen == [True, True]
+    assert not framestack._inside.active

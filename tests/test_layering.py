@@ -2,8 +2,10 @@
 
 Every module of archspec/cli/ is read (ast, nothing imported) and each import of archspec
 resolved to its absolute name: only `archspec`, `archspec.api` and the CLI's own modules may
-appear. One door is kept open, by name: the CLI installs its Ctrl-C handler from
-`archspec.files` before the API loads (tests/test_trust_output.py interrupts that moment).
+appear. Two doors are kept open, by name: the CLI installs its Ctrl-C handler from
+`archspec.files` before the API loads (tests/test_trust_output.py interrupts that moment),
+and runs the command on a frame stack of its own (`archspec.framestack`, a module that
+imports nothing of archspec), which the API's own calls inside then share.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import archspec.cli
 
 CLI_DIR = Path(archspec.cli.__file__).parent
 ALLOWED = {"archspec", "archspec.api"}
-#: (module file, imported module, name): the handler runs before anything heavy is imported.
-EXCEPTIONS = {("__init__.py", "archspec.files", "exit_on_signal")}
+#: (module file, imported module, name): both are read before anything heavy is imported.
+EXCEPTIONS = {
+    ("__init__.py", "archspec.files", "exit_on_signal"),
+    ("__init__.py", "archspec.framestack", "on_own_stack"),
+}
 
 
 def archspec_imports(path: Path) -> list[tuple[int, str, str]]:

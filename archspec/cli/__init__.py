@@ -31,6 +31,7 @@ from pathlib import Path  # noqa: E402
 from typing import NoReturn  # noqa: E402
 
 from ..files import exit_on_signal  # noqa: E402
+from ..framestack import on_own_stack  # noqa: E402
 
 #: Whether this process is the `archspec` console script.
 AS_SCRIPT = Path(sys.argv[0] if sys.argv else "").stem == "archspec"
@@ -129,9 +130,11 @@ def main() -> None:
     _install_interrupt_handler()
     try:
         try:
-            # the process ends with its one command: see collector_off
+            # the process ends with its one command: see collector_off; the command's frames,
+            # its imports, reading and printing included, stay on one chunk of the frame
+            # stack (archspec.framestack)
             with _app_module.collector_off():
-                _app_for(sys.argv[1:])(prog_name="archspec")
+                on_own_stack(lambda: _app_for(sys.argv[1:])(prog_name="archspec"))
             code: int | str | None = 0
         except SystemExit as exc:
             code = exc.code
