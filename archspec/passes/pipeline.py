@@ -105,10 +105,10 @@ class Analysis:
         )
 
 
-def _by_path(rows: Sequence[NodeShape]) -> dict[str, Shape]:
-    """Each row's shape by its path (the declared ones straight from the IR: no row made). A
-    plain dict, not a view that makes it when read: that would keep every graph checked
-    alive (the CLI keeps the results of all its specs), which costs the collector more."""
+def _by_path(rows: Sequence[NodeShape]) -> Mapping[str, Shape]:
+    """Each row's shape by its path; the declared ones straight from the IR (no row made),
+    written out when read (passes/pathshapes.py: `check`'s text reads none). Neither keeps
+    the graph alive with the result (the CLI keeps the results of all its specs)."""
     if isinstance(rows, DeclaredRows):
         return rows.shapes()
     return {r.path: r.shape for r in rows}

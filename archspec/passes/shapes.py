@@ -30,6 +30,7 @@ from ..ops import REGISTRY, Constraint, ShapeFailure
 from ..ops.shapectx import RecordOnce
 from .domain import Domain, first_emptying
 from .family import family_memo
+from .pathshapes import declared_path_shapes
 from .solved import solved_domain
 from .walkmemo import Kept, WalkMemo, replay, walk_key
 from .windows import clean_subtrees, declared_window_warnings, window_warning, windowed_kinds
@@ -216,13 +217,12 @@ class DeclaredRows(Sequence[NodeShape]):
     def __repr__(self) -> str:
         return repr(self._all())
 
-    def shapes(self) -> dict[str, Shape]:
-        """Each node's shape by its path (its row's), made from the IR without the rows."""
+    def shapes(self) -> Mapping[str, Shape]:
+        """Each node's shape by its path (its row's), read from the IR without the rows and
+        written out when read (passes/pathshapes.py)."""
         if self._rows is not None:
             return {r.path: r.shape for r in self._rows}
-        out: dict[str, Shape] = {}
-        _declared_by_path(self._root, "", out)
-        return out
+        return declared_path_shapes(self._root)
 
     @property
     def root(self) -> Module:
@@ -241,17 +241,6 @@ def _declared_rows(module: Module, prefix: str, depth: int, rows: list[NodeShape
         rows.append(_row(path, node, depth, tuple(node.in_shapes), node.shape))
         if node.child is not None:
             _declared_rows(node.child, path, depth + 1, rows)
-
-
-def _declared_by_path(module: Module, prefix: str, out: dict[str, Shape]) -> None:
-    """`DeclaredRows.shapes` under `module`."""
-    dot = prefix + "." if prefix else ""
-    for node in module.nodes:
-        path = dot + node.name
-        assert node.shape is not None  # a lowered graph has every shape
-        out[path] = node.shape
-        if node.child is not None:
-            _declared_by_path(node.child, path, out)
 
 
 def _walk(
