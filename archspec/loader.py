@@ -17,7 +17,7 @@ import yaml
 
 from .errors import LoadError, SourceSpan
 from .loader_events import copy_data as copy_data
-from .loader_events import read_events
+from .loader_events import mark_span, read_events
 from .specbytes import MAX_BYTES as MAX_BYTES
 from .specbytes import read_spec_text as read_spec_text
 from .yaml_hints import key_hint as _key_hint
@@ -389,7 +389,6 @@ def _with_file(exc: LoadError, file: str, text: str) -> LoadError:
     return type(exc)(diagnostics=diags, sources={file: text})
 
 
-_new_span = object.__new__
 #: An int SafeConstructor reads as Python does (no `_`, base prefix, leading 0 or `:`).
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]{0,17})\Z")
 #: The words SafeConstructor reads as booleans (lowercased).
@@ -410,20 +409,8 @@ class _Builder:
         self.open: set[int] = set()
 
     def _span(self, node: yaml.Node) -> SourceSpan:
-        """The node's span, made without SourceSpan.__init__ (a frozen dataclass's sets each
-        field through object.__setattr__): a spec has a span per key and per value, and
-        making them was a fifth of reading it."""
-        start, end = node.start_mark, node.end_mark
-        span = _new_span(SourceSpan)
-        span.__dict__.update(
-            file=self.doc.file,
-            line=start.line + 1,
-            col=start.column + 1,
-            end_line=end.line + 1,
-            end_col=end.column + 1,
-            via=None,
-        )
-        return span
+        """The node's span (made as the one pass makes its spans)."""
+        return mark_span(self.doc.file, node.start_mark, node.end_mark)
 
     def _fail(self, node: yaml.Node, code: str, message: str, hint: str | None = None) -> LoadError:
         return LoadError(

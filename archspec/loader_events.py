@@ -67,8 +67,11 @@ def read_events(
         parser.dispose()
 
 
-def _span(file: str, start: Any, end: Any) -> SourceSpan:
-    """The span from mark `start` to mark `end`, made as the builder makes its spans."""
+def mark_span(file: str, start: Any, end: Any) -> SourceSpan:
+    """The span from mark `start` to mark `end`, made without SourceSpan.__init__ (a frozen
+    dataclass's sets each field through object.__setattr__): a spec has a span per key and
+    per value, and making them was a fifth of reading it (loader.py's builder makes its own
+    with this; a scalar's, the most common, is made inline below, without the call)."""
     span = _new_span(SourceSpan)
     fields = span.__dict__
     fields["file"] = file
@@ -161,7 +164,7 @@ class _Reader:
             read = int(value)
         else:  # as the builder reads it
             read = self.scalar(yaml.ScalarNode(tag, value, start, end, event.style))
-        span = _new_span(SourceSpan)
+        span = _new_span(SourceSpan)  # mark_span(self.file, start, end), without its call
         fields = span.__dict__
         fields["file"] = self.file
         fields["line"] = start.line + 1
@@ -230,7 +233,7 @@ class _Reader:
         made, path, start, _, anchor, counts = self.stack.pop()
         if type(made) is list and len(made) > self.limits[2]:
             raise _Refused
-        self.spans[path] = _span(self.file, start, event.end_mark)
+        self.spans[path] = mark_span(self.file, start, event.end_mark)
         if anchor is not None:
             cut, spans, keys = len(path), self.spans, self.keys
             below = [(p[cut:], spans[p]) for p in self.span_log[counts[2] :]]

@@ -90,15 +90,9 @@ def _commands() -> typer.Typer:
     shipped spec), so it is paused until they are made, and then they are moved out of its
     sight (gc.freeze).
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with _app_module.collector_off():
         for name in COMMAND_MODULES:
             importlib.import_module(f".{name}", __name__)
-    finally:
-        gc.freeze()
-        if collecting:
-            gc.enable()
     typer_app = _app_module.app
     order = {f"{__name__}.{name}": i for i, name in enumerate(COMMAND_MODULES)}
     typer_app.registered_commands.sort(
