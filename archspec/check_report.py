@@ -5,10 +5,10 @@ part of the spec pipeline (the passes import the layer kinds, and they pydantic)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .ir import Graph
+from .lazymethods import dataclass
 from .passes.shapes import CheckResult
 
 

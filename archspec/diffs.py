@@ -13,13 +13,13 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import api
 from .catalog import builtin_dir
 from .errors import ArchSpecError
+from .lazymethods import dataclass
 from .passes.pipeline import Analysis
 from .passes.shapes import batch_of_one
 from .report import summarise_analysis

@@ -15,7 +15,8 @@ located shape error (E411) instead of a hang, a memory blow-up or a RecursionErr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+from .lazymethods import dataclass
 
 Monomial = tuple["Atom", ...]
 

@@ -16,8 +16,10 @@ import enum
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import ClassVar
+
+from .lazymethods import dataclass
 
 #: Unicode categories shown as escapes: controls (C0, DEL, C1), format characters (bidi
 #: overrides and isolates, zero-width characters, BOM), surrogates, private use, unassigned,

@@ -20,12 +20,12 @@ import ast
 import math
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from .errors import SpecError
 from .exprfuncs import ARITY, NOT_NUMERIC, arity_text
+from .lazymethods import dataclass
 
 MAX_EXPR_LEN = 500
 MAX_ABS_VALUE = 10**15

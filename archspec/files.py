@@ -38,11 +38,11 @@ import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from .errors import EmitError, escape_text
+from .lazymethods import dataclass
 
 T = TypeVar("T")
 
@@ -223,6 +223,8 @@ def exit_on_signal(signum: int, frame: object = None) -> NoReturn:
 
 @dataclass(frozen=True)
 class _Plan:
+    """How one output file is written: what `_plan` found the target to be."""
+
     path: Path  # the file to replace or open: the target, or where its symlink leads
     through: bool = False  # open for writing instead of renaming over it
     fd: int | None = None  # through this process's stdout (1) or stderr (2)

@@ -12,12 +12,13 @@ import dataclasses
 import fnmatch
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .dims import Shape
 from .errors import Diagnostic, SourceSpan
+from .lazymethods import dataclass
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ops.base import Constraint
@@ -179,6 +180,8 @@ class Loop:
 
 @dataclass(frozen=True)
 class Output:
+    """A name the spec's forward returns, and whether only training returns it."""
+
     name: str
     train_only: bool = False
 

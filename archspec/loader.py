@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import yaml
 
 from .errors import LoadError, SourceSpan
+from .lazymethods import dataclass
 from .loader_events import copy_data as copy_data
 from .loader_events import mark_span, read_events
 from .specbytes import MAX_BYTES as MAX_BYTES

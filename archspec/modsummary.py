@@ -39,7 +39,6 @@ import sys
 import types
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -48,6 +47,7 @@ from torch.nn.parameter import is_lazy
 from torch.utils._pytree import tree_leaves, tree_map
 
 from .dims import Dim, Shape
+from .lazymethods import dataclass
 from .meta_kernels import MetaShortcuts, macs
 from .summaries import MemoryEstimate, ModuleFacts, Row, Summary
 

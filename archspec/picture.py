@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from .dims import format_shape
 from .ir import INPUT, Graph, Module, Node
+from .lazymethods import dataclass
 from .ops import REGISTRY, node_style
 
 #: Default depth: None opens the blocks that have branches or skips (see `picture`).

@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from .dims import Dim, Shape, format_shape, product
+from .lazymethods import dataclass
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table

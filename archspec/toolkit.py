@@ -13,12 +13,12 @@ import gc
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dims import Dim, Shape
 from .ir import Graph
+from .lazymethods import dataclass
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backends.selfcheck import SelfCheck

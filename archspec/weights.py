@@ -15,11 +15,11 @@ import functools
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArchSpecError
+from .lazymethods import dataclass
 
 if TYPE_CHECKING:  # pragma: no cover
     from .transforms import ImageClassification

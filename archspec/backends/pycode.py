@@ -16,12 +16,12 @@ import math
 import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EmitError
 from ..expr import Expr, ExprError
 from ..expr import unparse as expr_unparse
+from ..lazymethods import dataclass
 from ..ops.names import is_free_name
 
 LINE_LENGTH = 100

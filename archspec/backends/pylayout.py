@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import EmitError
+from ..lazymethods import dataclass
 from .pycode import INDENT, LINE_LENGTH
 
 

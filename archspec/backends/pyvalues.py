@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +20,7 @@ from ..dims import Dim
 from ..errors import EmitError
 from ..expr import ExprError, parse_kept
 from ..ir import AttrExpr
+from ..lazymethods import dataclass
 from .pycode import (
     Code,
     expr_tree,

@@ -14,11 +14,11 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError, SourceSpan, close_names_to
+from ..lazymethods import dataclass
 from ..loader import MAX_NODES, LoadedDoc, fresh_copy, is_kept
 from .block_params import resolve_block_params
 from .extends import extend, is_file_ref

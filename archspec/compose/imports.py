@@ -15,11 +15,12 @@ file it came from, with the import site recorded on it (`SourceSpan.via`).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError, SourceSpan
+from ..lazymethods import dataclass
 from ..loader import LoadedDoc, PathKey, copy_data, is_kept
 from .sources import MAX_IMPORT_DEPTH, Reader, refused
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 from ..errors import LoadError, SourceSpan
+from ..lazymethods import dataclass
 from ..loader import MAX_BYTES, LoadedDoc, fresh_copy, load_yaml, read_spec_text
 
 #: The built-in library of blocks, shipped inside the package.

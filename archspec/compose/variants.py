@@ -16,10 +16,10 @@ the defaults of the family's params (still overridable with `--set`), and `class
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import LoadError, SourceSpan, close_names_to
+from ..lazymethods import dataclass
 from ..loader import LoadedDoc, PathKey
 
 #: The keys one variant may set.

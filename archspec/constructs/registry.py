@@ -10,9 +10,9 @@ construct missing a schema or a lowering fails here, when it is registered (impo
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
+from ..lazymethods import dataclass
 from ..loader import PathKey
 from ..ops.base import CONSTRUCT_KINDS, META_FIELDS, NAME_RE, REGISTRY, NodeBase
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from ..lazymethods import dataclass
 from .tree import get_path, set_path, shape_of, value_paths
 
 _MISSING = object()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from ..lazymethods import dataclass
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..lazymethods import dataclass
 from ..ops.base import META_FIELDS, REGISTRY, Op
 from .modes import kept_modes
 

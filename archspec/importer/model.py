@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ImportFailure
+from ..lazymethods import dataclass
 from .blocks import Block, merge_instances
 from .trace import Body, Item, Problems, body_of
 from .tree import node_of, shape_of

@@ -15,9 +15,10 @@ import linecache
 import operator
 import re
 import traceback
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
+
+from ..lazymethods import dataclass
 
 
 @dataclass(frozen=True)

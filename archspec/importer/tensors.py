@@ -9,8 +9,9 @@ values itself: a constant or 0, 1, 2, ... (`fill: arange`), read from the model'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from ..lazymethods import dataclass
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import keyword
 import operator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic
+from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
 from .leaves import read_leaf, unread_settings

@@ -8,13 +8,14 @@ stands for them; they reach the walker only through its small public surface
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from ..dims import Shape
 from ..ir import AttrExpr, Node
+from ..lazymethods import dataclass
 from ..limits import MAX_NODES as MAX_NODES
 from ..loader import PathKey
 from ..ops import REGISTRY

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
@@ -25,6 +24,7 @@ from pydantic import (
 
 from ..dims import Dim, ExpressionTooLarge, Shape
 from ..expr import ExprError, parse_kept
+from ..lazymethods import dataclass
 from .lazyspec import LazySpec as LazySpec
 from .lazyspec import Reuse, is_lazy
 from .names import NAME_RE as NAME_RE

@@ -8,11 +8,11 @@ output element, which those figures leave out too, so totals stay comparable wit
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, ClassVar, Literal, get_args
 
 from ..dims import Dim, Floor, Shape, total
+from ..lazymethods import dataclass
 from .base import Inferred, Int, LayerSpec, LazySpec, Op, ShapeContext, ShapeFailure, fmt, register
 
 

@@ -5,11 +5,11 @@ declared input and the domain pass collects. Re-exported by ops/base.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Literal
 
 from ..dims import Dim
+from ..lazymethods import dataclass
 
 #: A rule's message template (`{a}`, `{b}`, `{d}` are filled in), or a function making it:
 #: a message that names the whole input shape is then only built if someone reads it.

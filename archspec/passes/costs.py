@@ -8,11 +8,11 @@ dim N, so they are symbolic in N (and in H, W when the input is symbolic).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..dims import Dim, ExpressionTooLarge, Shape, evaluate_shape, total
 from ..errors import ShapeError
 from ..ir import Graph, Module, Node, iter_nodes
+from ..lazymethods import dataclass
 from ..ops import REGISTRY, Op, node_style
 from ..ops.base import TOO_LARGE_HINT
 from .family import family_memo

@@ -27,11 +27,11 @@ solving it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from math import gcd, lcm
 from typing import Literal
 
 from ..dims import Dim, Floor, Sym
+from ..lazymethods import dataclass
 from ..ops.base import Constraint
 from .intset import EMPTY, EVERYTHING, MAX_PERIOD, MAX_PIECES, SEARCH_CAP, IntSet
 from .multiples import holds_everywhere, never_holds, on_multiples

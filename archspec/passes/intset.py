@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from math import lcm
 
+from ..lazymethods import dataclass
 from .primes import factorise
 from .work import Unsolvable, spend
 

@@ -19,11 +19,12 @@ analysis). Each command runs the passes it needs and no pass twice:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..dims import Dim, Shape, format_shape
 from ..errors import Diagnostic, Severity, ShapeError
 from ..ir import Graph, replaced
+from ..lazymethods import dataclass
 from .domain import Domain
 from .shapes import (
     CheckResult,

@@ -20,12 +20,13 @@ they cannot take is a warning (W404), not an error.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from ..dims import SPATIAL_NAMES, Dim, Shape, format_shape
 from ..errors import Diagnostic, Severity, SourceSpan
 from ..ir import INPUT, Graph, Module, Node
+from ..lazymethods import dataclass
 from ..ops import REGISTRY, Constraint, ShapeFailure
 from ..ops.shapectx import RecordOnce
 from .domain import Domain, first_emptying

@@ -26,11 +26,11 @@ whether an earlier one pinned a size), which another walk holds otherwise.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ..dims import Shape
 from ..ir import Module, Node, replaced
+from ..lazymethods import dataclass
 
 
 @dataclass

@@ -14,11 +14,12 @@ from __future__ import annotations
 import ast
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from ...errors import EmitError
 from ...ir import INPUT, Module
+from ...lazymethods import dataclass
 from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, lit, substitute, unparse
 from ..pyvalues import IN, Env, Val, inexact, literal, names_of, render_expr, truth
 from .cases import Part, case_names, case_order, cased_info

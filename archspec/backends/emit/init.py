@@ -11,12 +11,12 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ...errors import EmitError
 from ...expr import precedence
 from ...ir import Graph, InitStep, Module, Node
+from ...lazymethods import dataclass
 from ..pycode import INDENT, LINE_LENGTH, Namespace, expr_tree, lit, truth_fold, unparse
 from ..pylayout import Doc, Group, Text, condition_lines, format_doc
 from ..pyvalues import Env, Val, frozen, literal, render_expr

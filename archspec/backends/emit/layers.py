@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from ...ir import Node
+from ...lazymethods import dataclass
 from ...ops import REGISTRY
 from ..pycode import lit
 from ..pylayout import Group, parse_doc

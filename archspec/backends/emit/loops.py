@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from ...errors import EmitError
 from ...ir import AttrExpr, Loop, Module
+from ...lazymethods import dataclass
 from ..pycode import collect_terms, expr_tree, fold, is_free_name, unparse
 from ..pylayout import flat
 from ..pyvalues import MAX_TEXT, Env, Val, inexact, parse, render_expr

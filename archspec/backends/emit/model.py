@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import Any
 
 from ...ir import ABSENT_AS, DROPPED_WHEN_ABSENT, Module, Node
+from ...lazymethods import dataclass
 from ...ops import REGISTRY
 from ..pycode import lit
 from ..pylayout import Doc, flat

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 
+from ...lazymethods import dataclass
 from ..pycode import expr_tree, fold, int_by_construction, unparse
 from ..pylayout import Doc, Group, Prefixed
 from ..pyvalues import Env, Val, inexact, literal, same
