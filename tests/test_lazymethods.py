@@ -4,10 +4,12 @@ fields, equality, hashing, repr, frozenness, errors and helpers (`fields`, `repl
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,3 +169,23 @@ def test_another_thread_gets_the_standard_methods_meanwhile() -> None:
     assert Meanwhile.__dict__["__eq__"].__code__.co_varnames[:2] == ("a", "k")
     assert made and made[0].__dict__["__eq__"].__code__.co_varnames[:2] == ("self", "other")
     assert Meanwhile() == Meanwhile(0)
+
+
+def test_every_archspec_dataclass_is_made_here() -> None:
+    """archspec's modules take `dataclass` from archspec.lazymethods, not from dataclasses."""
+    package = Path(lazymethods.__file__).parent
+    wrong = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            standard = (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "dataclasses"
+                and any(a.name == "dataclass" for a in node.names)
+            ) or (
+                ast.unparse(node) == "dataclasses.dataclass"
+                if isinstance(node, ast.Attribute)
+                else False
+            )
+            if standard and path.name != "lazymethods.py":
+                wrong.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert not wrong, wrong

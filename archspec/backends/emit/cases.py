@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...ir import Graph, Module
+from ...lazymethods import dataclass
 from ...ops.base import RESERVED_NAMES
 from ..pycode import INDENT, Namespace, expr_tree, lit, unparse
 from ..pylayout import Text, condition_lines, format_doc
@@ -155,7 +156,7 @@ class _SelfNames(ast.NodeTransformer):
 # -- text -------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
+@dataclass
 class CaseText:
     """One case's statements: as written outside the `if` (`outer`) and inside (`inner`),
     and what decides that two cases share one (`keys`: its text without comments)."""
