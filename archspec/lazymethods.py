@@ -7,72 +7,102 @@ calls (a frozen class's `__setattr__` only raises; `__repr__` serves debugging; 
 command it runs makes needs no `__init__`). Here the standard decorator makes the class, and each
 method it writes is made from the same text, defaults and names, only later: its first call
 compiles it, puts it on the class in the stub's place, and runs it. The fields, `fields`,
-`replace`, `asdict`, equality, hashing and what every method does are the standard decorator's;
-what a stub shows before its first call is only its name and `(*args, **kwargs)` to `inspect`.
+`replace`, `asdict`, equality, hashing, what every method does and what `inspect.signature`
+says of the class and its methods are the standard decorator's (a stub's `__wrapped__` gives
+the method's own signature, compiling it); only a stub's code, defaults and annotations (none)
+are its own until its first call.
 
-A class without a docstring gets its `__init__` at once (the standard decorator reads its
-signature for the docstring it writes). On a Python whose dataclasses compile a class's
-methods in one go (3.13: no `_create_fn`), this is the standard decorator.
+`deferring()` does the same for every dataclass this thread makes meanwhile: the command line
+imports its dependencies (typer, pydantic) inside it. On a Python whose dataclasses compile a
+class's methods in one go (3.13: no `_create_fn`), both are the standard decorator.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 _standard: Callable[..., Any] | None = getattr(dataclasses, "_create_fn", None)
-_making = threading.RLock()
-#: The thread making a class here, whether that class's `__init__` is made at once, and the
-#: stubs of its methods (each binds itself to the class made).
-_state: dict[str, Any] = {"thread": None, "init_now": False, "binds": []}
+_lock = threading.Lock()
+#: The threads inside `deferring()` (how deep), and the `_create_fn` it replaced.
+_depth: dict[int, int] = {}
+_replaced: list[Callable[..., Any]] = []
+
+
+class _SignatureOf:
+    """A stub's `__wrapped__`: the signature of the method it stands for (inspect reads it)."""
+
+    def __init__(self, real: Callable[[], Callable[..., Any]]) -> None:
+        self._real = real
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self._real())
 
 
 def _deferred(name: str, args: Any, body: Any, **kwargs: Any) -> Callable[..., Any]:
-    """The method dataclasses asked for, compiled on its first call; other threads' at once."""
-    assert _standard is not None
-    if threading.get_ident() != _state["thread"] or (name == "__init__" and _state["init_now"]):
-        return _standard(name, args, body, **kwargs)
-    real: Callable[..., Any] | None = None
-    owner: type | None = None
+    """The method dataclasses asked for, compiled on its first call (another thread's now)."""
+    create = _replaced[0] if _replaced else _standard
+    assert create is not None
+    if threading.get_ident() not in _depth:
+        return create(name, args, body, **kwargs)
+    made: list[Callable[..., Any]] = []
+
+    def real() -> Callable[..., Any]:
+        if not made:
+            made.append(create(name, args, body, **kwargs))
+            made[0].__qualname__ = method.__qualname__
+        return made[0]
 
     def method(*a: Any, **k: Any) -> Any:
-        nonlocal real
-        if real is None:
-            real = _standard(name, args, body, **kwargs)
-            real.__qualname__ = method.__qualname__
-            if owner is not None and owner.__dict__.get(name) is method:
-                setattr(owner, name, real)
-        return real(*a, **k)
-
-    def bind(cls: type) -> None:
-        nonlocal owner
-        owner = cls
+        fn = real()
+        if a:  # put it on the class in the stub's place (each method's first argument is self)
+            for klass in type(a[0]).__mro__:
+                if klass.__dict__.get(name) is method:
+                    with contextlib.suppress(AttributeError, TypeError):  # a class that refuses
+                        setattr(klass, name, fn)
+                    break
+        return fn(*a, **k)
 
     method.__name__ = name
-    _state["binds"].append(bind)
+    method.__annotations__ = {}
+    method.__wrapped__ = _SignatureOf(real)  # type: ignore[attr-defined]
     return method
+
+
+@contextlib.contextmanager
+def deferring() -> Iterator[None]:
+    """Every dataclass this thread makes inside gets its methods compiled on first call."""
+    if _standard is None:
+        yield
+        return
+    me = threading.get_ident()
+    with _lock:
+        if not _depth:
+            _replaced[:] = [dataclasses._create_fn]  # type: ignore[attr-defined]
+            dataclasses._create_fn = _deferred  # type: ignore[attr-defined]
+        _depth[me] = _depth.get(me, 0) + 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth[me] -= 1
+            if not _depth[me]:
+                del _depth[me]
+            if not _depth:
+                dataclasses._create_fn = _replaced.pop()  # type: ignore[attr-defined]
 
 
 def _dataclass(cls: type | None = None, /, **options: Any) -> Any:
     """`dataclasses.dataclass(cls, **options)`, its methods compiled on first call."""
 
     def wrap(cls: type) -> type:
-        if _standard is None:
+        with deferring():
             return dataclasses.dataclass(cls, **options)
-        with _making:
-            outer, create = dict(_state), dataclasses._create_fn  # type: ignore[attr-defined]
-            _state.update(thread=threading.get_ident(), init_now=not cls.__doc__, binds=[])
-            dataclasses._create_fn = _deferred  # type: ignore[attr-defined]
-            try:
-                made = dataclasses.dataclass(cls, **options)
-                for bind in _state["binds"]:
-                    bind(made)
-            finally:
-                dataclasses._create_fn = create  # type: ignore[attr-defined]
-                _state.update(outer)
-        return made
 
     return wrap if cls is None else wrap(cls)
 
@@ -82,4 +112,4 @@ if TYPE_CHECKING:
 else:
     dataclass = _dataclass
 
-__all__ = ["dataclass"]
+__all__ = ["dataclass", "deferring"]

@@ -2,10 +2,12 @@
 
 Every module of archspec/cli/ is read (ast, nothing imported) and each import of archspec
 resolved to its absolute name: only `archspec`, `archspec.api` and the CLI's own modules may
-appear. Two doors are kept open, by name: the CLI installs its Ctrl-C handler from
+appear. Three doors are kept open, by name: the CLI installs its Ctrl-C handler from
 `archspec.files` before the API loads (tests/test_trust_output.py interrupts that moment),
-and runs the command on a frame stack of its own (`archspec.framestack`, a module that
-imports nothing of archspec), which the API's own calls inside then share.
+runs the command on a frame stack of its own (`archspec.framestack`, a module that
+imports nothing of archspec), which the API's own calls inside then share, and makes the
+dataclasses of the imports before the API's, typer's, with their methods compiled on first
+call (`archspec.lazymethods.deferring`, stdlib only).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ ALLOWED = {"archspec", "archspec.api"}
 EXCEPTIONS = {
     ("__init__.py", "archspec.files", "exit_on_signal"),
     ("__init__.py", "archspec.framestack", "on_own_stack"),
+    ("__init__.py", "archspec.lazymethods", "deferring"),
 }
 
 

@@ -8,6 +8,8 @@ import ast
 import dataclasses
 import inspect
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -189,3 +191,53 @@ def test_every_archspec_dataclass_is_made_here() -> None:
             if standard and path.name != "lazymethods.py":
                 wrong.append(f"{path.relative_to(package)}:{node.lineno}")
     assert not wrong, wrong
+
+
+def _compiled(cls: type, name: str) -> bool:
+    return cls.__dict__[name].__code__.co_varnames[:1] == ("self",)
+
+
+def test_inspect_sees_the_standard_signatures_before_any_call() -> None:
+    standard, lazy = _pair({"frozen": True}, _BODY)
+    assert not _compiled(lazy, "__init__")
+    assert str(inspect.signature(lazy)) == str(inspect.signature(standard))
+    assert str(inspect.signature(lazy.__eq__)) == str(inspect.signature(standard.__eq__))
+    assert lazy(a=1) == lazy(a=1) and _compiled(lazy, "__init__") and _compiled(lazy, "__eq__")
+
+
+def test_deferring_covers_every_dataclass_made_inside_and_none_after() -> None:
+    create = dataclasses._create_fn  # type: ignore[attr-defined]
+    with lazymethods.deferring(), lazymethods.deferring():
+
+        @dataclasses.dataclass(frozen=True)
+        class Inside:
+            """Made inside."""
+
+            a: int
+
+    @dataclasses.dataclass(frozen=True)
+    class After:
+        """Made after."""
+
+        a: int
+
+    assert dataclasses._create_fn is create  # type: ignore[attr-defined]
+    assert not _compiled(Inside, "__eq__") and _compiled(After, "__eq__")
+    assert Inside(1) == Inside(1) and hash(Inside(2)) == hash(After(2))
+    assert _compiled(Inside, "__eq__") and _compiled(Inside, "__hash__")
+    assert not _compiled(Inside, "__setattr__")
+
+
+def test_the_command_line_defers_its_dependencies_methods() -> None:
+    """typer's and pydantic's dataclasses, made while archspec.cli and its commands import,
+    get their methods on first call too; a check's output is the same (the golden tests)."""
+    code = (
+        "import archspec.cli, typer._coercion\n"
+        "archspec.cli._commands()\n"
+        "import annotated_types\n"
+        "print(annotated_types.Gt.__dict__['__setattr__'].__code__.co_varnames[:2],\n"
+        "      typer._coercion.TypeDescriptor.__dict__['__repr__'].__wrapped__.__code__"
+        ".co_varnames[:2])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["('a',", "'k')", "('a',", "'k')"], out.stdout + out.stderr

@@ -32,6 +32,7 @@ from typing import NoReturn  # noqa: E402
 
 from ..files import exit_on_signal  # noqa: E402
 from ..framestack import on_own_stack  # noqa: E402
+from ..lazymethods import deferring  # noqa: E402
 
 #: Whether this process is the `archspec` console script.
 AS_SCRIPT = Path(sys.argv[0] if sys.argv else "").stem == "archspec"
@@ -57,13 +58,16 @@ def _install_interrupt_handler() -> None:
 if AS_SCRIPT:
     _install_interrupt_handler()
 
-# isort: split
-import typer  # noqa: E402
-import typer.main  # noqa: E402
-import typer.models  # noqa: E402
+# The dataclasses these imports make (typer's, and pydantic's when the commands load) get
+# their methods compiled on first call, as archspec's own (archspec.lazymethods): most are
+# never called in a run, and compiling them all was ~15 ms CPU of every start.
+with deferring():
+    import typer
+    import typer.main
+    import typer.models
 
-from . import app as _app_module  # noqa: E402
-from .app import WRITE_FAILURES, cannot_write  # noqa: E402
+    from . import app as _app_module
+    from .app import WRITE_FAILURES, cannot_write
 
 if AS_SCRIPT:
     gc.freeze()
@@ -90,7 +94,7 @@ def _commands() -> typer.Typer:
     shipped spec), so it is paused until they are made, and then they are moved out of its
     sight (gc.freeze).
     """
-    with _app_module.collector_off():
+    with _app_module.collector_off(), deferring():
         for name in COMMAND_MODULES:
             importlib.import_module(f".{name}", __name__)
     typer_app = _app_module.app
