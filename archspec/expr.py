@@ -130,18 +130,25 @@ class Expr:
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
         """Value of the expression with `env` binding its names."""
-        run = self.__dict__.get("_run")
-        if run is None:  # closures made once per expression: a block's fields run per copy
-            from .exprrun import closure
-
-            run = closure(self.tree.body)
-            object.__setattr__(self, "_run", run)
+        run = self.__dict__.get("_run") or self.runner()
         try:
             return run(env)
         except RecursionError:
             raise ExprError(
                 f"expression {_short(self.text)} is nested too deeply to evaluate", code="E206"
             ) from None
+
+    def runner(self) -> Callable[[Mapping[str, Any]], Any]:
+        """The closure `evaluate` runs, made once per expression (a block's fields run per
+        copy): a caller that keeps it saves `evaluate`'s call, and must take a RecursionError
+        (an expression nested too deeply) to `evaluate`, which reports it."""
+        run = self.__dict__.get("_run")
+        if run is None:
+            from .exprrun import closure
+
+            run = closure(self.tree.body)
+            object.__setattr__(self, "_run", run)
+        return run  # type: ignore[no-any-return]
 
     def to_python(self, rename: Mapping[str, str] | None = None) -> str:
         """Canonical Python source of the expression (for emitted code), names renamed."""

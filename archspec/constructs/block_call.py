@@ -124,7 +124,7 @@ class CallPlan:
         self.reads_input = any(reads_input(raw) for raw in self.given.values())
         #: (param, decl, how it binds, the literal's value or the raw argument)
         self.params: list[tuple[str, Any, int, Any]] = []
-        #: the evaluator of each argument that is an expression and parses (_EXPR)
+        #: the closure of each argument that is an expression and parses (_EXPR: Expr.runner)
         self.runs: dict[str, Any] = {}
         for pname, entry in bdef.params.items():
             decl = decl_of(entry)
@@ -136,7 +136,7 @@ class CallPlan:
                 self.params.append((pname, decl, _STR if decl.type == "str" else _EXPR, raw))
                 if decl.type != "str":
                     with contextlib.suppress(ExprError):  # evaluated (and reported) per call
-                        self.runs[pname] = parsed(raw).evaluate
+                        self.runs[pname] = parsed(raw).runner()
                 continue
             if isinstance(raw, list) and _has_text(raw):
                 # items may be names of the caller (`[window, window]`): bound per instance
@@ -328,7 +328,7 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) ->
     if not call.unknown and not call.reads_input:
         try:
             args = _args_in(lw, bname, call, site.env)
-        except (ExprError, ValueError):
+        except (ExprError, ValueError, RecursionError):  # bound again below, and reported
             args = None
         if args is not None:
             return args
@@ -372,8 +372,8 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) ->
 
 
 def _args_in(lw: Lowerer, bname: str, call: CallPlan, env: Mapping[str, Any]) -> dict | None:
-    """bind_args where nothing fails (ExprError or ValueError otherwise; None for a param
-    with no argument and no default)."""
+    """bind_args where nothing fails (ExprError, ValueError or RecursionError otherwise; None
+    for a param with no argument and no default)."""
     args: dict[str, Any] = {}
     runs = call.runs
     for pname, decl, how, given in call.params:

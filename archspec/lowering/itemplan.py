@@ -62,9 +62,10 @@ class ItemPlan:
         self.when = getattr(spec, "when", None)
         self.when_text = None if self.when is None else when_text(self.when)
         self.early = _early(self.when, self.from_)
-        #: the evaluator of an early `when` written as an expression (refs.switched_off_early)
+        #: the closure of an early `when` written as an expression (refs.switched_off_early;
+        #: Expr.runner)
         self.when_run = (
-            parsed(self.when).evaluate
+            parsed(self.when).runner()
             if self.early is not LATE and isinstance(self.when, str)
             else None
         )

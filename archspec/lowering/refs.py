@@ -102,7 +102,7 @@ def switched_off_early(
             held = bind_value(plan.when, _BOOL, env)
         if held:
             return True
-    except (ExprError, ValueError):
+    except (ExprError, ValueError, RecursionError):  # the dispatch reports it
         return None
     switch_off(lw, item, scope, plan)
     return False

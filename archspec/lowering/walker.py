@@ -37,7 +37,6 @@ from .context import (
     Skip,
     moved_channels_hint,
     quiet_names,
-    refs_of,
     when_text,
 )
 from .exprs import text_expr
@@ -418,10 +417,17 @@ def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[s
         return kept[1], kept[2]
     declared_at: dict[str, int] = {}
     refs: dict[str, list[str]] = {}
+    plans = lw.item_plans
     for idx, it in enumerate(items):
-        for declared in it.declared_names:
+        spec = it.spec
+        plan = plans.get(id(spec))  # item_plan, without its call once made
+        if plan is None or plan.spec is not spec:
+            plan = item_plan(lw, spec)
+        # it.declared_names and refs_of(spec), read off the spec's plan
+        own = plan.spec_name or it.name
+        for declared in [own, *plan.own_names] if own else plan.own_names:
             declared_at[declared] = idx
-            refs[declared] = refs_of(it.spec)
+            refs[declared] = list(plan.refs)
     lw.declared[id(items)] = (items, declared_at, refs)
     return declared_at, refs
 
