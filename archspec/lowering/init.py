@@ -124,7 +124,21 @@ def _initialiser(lw: Lowerer, fn: Any, yp: PathKey) -> tuple[str, dict[str, Any]
         return None
     if name == "constant":
         return ("constant", {"val": args if isinstance(args, str) else float(args)})
-    return (name, args.model_dump())
+    return (name, init_args(args))
+
+
+#: what an initialiser's argument holds (schema.InitArgs: a number, an expression, a word)
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def init_args(args: Any) -> dict[str, Any]:
+    """`args.model_dump()` of an initialiser's arguments (schema.InitArgs), read field by
+    field when each holds a scalar, as each does: dumping builds each args model's
+    serializer first (a check dumps four kinds), and the dump returns the same values."""
+    fields = {name: getattr(args, name) for name in type(args).model_fields}
+    if all(isinstance(v, _SCALARS) for v in fields.values()) and not args.model_extra:
+        return fields
+    return args.model_dump()  # type: ignore[no-any-return]
 
 
 def check_init_targets(lw: Lowerer, step: InitStep, ypath: PathKey, root: Module) -> None:

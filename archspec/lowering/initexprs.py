@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError, unparse
@@ -114,19 +115,12 @@ def resolve_exprs(lw: Lowerer, step: InitStep, yp: PathKey, root: Module) -> Ini
 
 def _over_sizes(raw: str, env: dict[str, Any]) -> str:
     """The expression with params and lets replaced by their values: text over the layer's
-    sizes alone (ExprError for a name that is neither, or a call emitted code cannot make)."""
+    sizes alone (ExprError for a name that is neither, or a call emitted code cannot make).
+    Worked out once per text and values read (each variant of a family, each spec of a
+    check, writes EfficientNet's `1 / sqrt(out_features)` again): the values are told apart
+    by type and repr, as the text they become is (`1`, `1.0`; `0.0`, `-0.0`)."""
     expr = parsed(raw)
-    for node in ast.walk(expr.tree):
-        if isinstance(node, ast.Call) and node.func.id not in INIT_FUNCS:  # type: ignore[attr-defined]
-            raise ExprError(
-                f"{node.func.id}() cannot be used in an init argument",  # type: ignore[attr-defined]
-                hint=f"init arguments may call {', '.join(sorted(INIT_FUNCS))}",
-                code="E206",
-            )
-        if isinstance(node, ast.Subscript):
-            raise ExprError(
-                "an init argument cannot index a table: bind it to a let first", code="E206"
-            )
+    _check_calls(raw)
     values: dict[str, Any] = {}
     for name in expr.names:
         if name in LAYER_SIZES:
@@ -143,6 +137,40 @@ def _over_sizes(raw: str, env: dict[str, Any]) -> str:
                 f"init argument reads `{name}`, which is not a number ({value!r})"[:120]
             )
         values[name] = value
+    key = (raw, tuple((n, type(v), repr(v)) for n, v in values.items()))
+    text = _WRITTEN.get(key)
+    if text is None:
+        if len(_WRITTEN) >= 4096:  # a long-lived process: bounded, as the parse caches are
+            _WRITTEN.clear()
+        text = _WRITTEN[key] = _substituted(expr, values)
+    return text
+
+
+#: _over_sizes' texts by (expression text, (name, type, repr) of each value it reads)
+_WRITTEN: dict[tuple[Any, ...], str] = {}
+
+
+@lru_cache(maxsize=1024)
+def _check_calls(raw: str) -> None:
+    """ExprError for a call emitted code cannot make, or an index, in an init argument (an
+    error is raised again each time: lru_cache keeps only what returns)."""
+    for node in ast.walk(parsed(raw).tree):
+        if isinstance(node, ast.Call) and node.func.id not in INIT_FUNCS:  # type: ignore[attr-defined]
+            raise ExprError(
+                f"{node.func.id}() cannot be used in an init argument",  # type: ignore[attr-defined]
+                hint=f"init arguments may call {', '.join(sorted(INIT_FUNCS))}",
+                code="E206",
+            )
+        if isinstance(node, ast.Subscript):
+            raise ExprError(
+                "an init argument cannot index a table: bind it to a let first", code="E206"
+            )
+
+
+def _substituted(expr: Any, values: dict[str, Any]) -> str:
+    """`expr`'s canonical text with the names in `values` replaced by their values."""
+    if not values:  # over the layer's sizes alone: the text as it is
+        return unparse(expr.tree.body)
 
     class _Sub(ast.NodeTransformer):
         def visit_Name(self, node: ast.Name) -> ast.AST:
