@@ -236,3 +236,91 @@ def test_lets_bound_in_the_callers_own_env_are_added_to_it() -> None:
     assert lets == {"d": 8} and env == {"c": 4}
     lets, _ = bind_lets(Walk(), {"d": "c * 2"}, env, ("let",), {}, own_env=True)  # type: ignore[arg-type]
     assert lets == {"d": 8} and env == {"c": 4, "d": 8}
+
+
+def test_a_kept_closure_that_recurses_too_deeply_is_reported_as_evaluate_reports_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A block argument (CallPlan.runs) and an early `when` (ItemPlan.when_run) run the
+    closures their plans kept (Expr.runner), without `evaluate`'s frame; a RecursionError
+    there goes back to `evaluate`, which reports E206 at the argument or the `when`, as for
+    any other expression (not as a spec too deep to lower, E310)."""
+    from archspec.expr import Expr
+
+    deep = {"width * 2 + 0 * 7919", "act == 'relu' and 7919 > 0"}
+    real = Expr.runner
+
+    def runner(self: Expr) -> Any:
+        if self.text not in deep:
+            return real(self)
+
+        def recursing(env: Any) -> Any:
+            raise RecursionError
+
+        return recursing
+
+    monkeypatch.setattr(Expr, "runner", runner)
+    text = textwrap.dedent(
+        """\
+        archspec: 1
+        name: deep
+        input: [1, 4, 8, 8]
+        params: {width: {type: int, default: 4}, act: {type: str, default: relu}}
+        blocks:
+          B:
+            params: {c: int}
+            layers: [{name: conv, type: conv2d, out_channels: c, kernel_size: 1}]
+        layers:
+          - {type: B, c: "width * 2 + 0 * 7919"}
+          - {type: relu, when: "act == 'relu' and 7919 > 0"}
+        """
+    )
+    with pytest.raises(ArchSpecError) as caught:
+        archspec.build_graph(text)
+    rendered = caught.value.render()
+    assert rendered.count("E206") == 2 and "nested too deeply to evaluate" in rendered
+    assert "E310" not in rendered
+
+
+def _declarations_from_items(lw: Any, items: list[Item]) -> tuple[dict, dict]:
+    """walker.declarations as it was before it read the items' ItemPlans."""
+    from archspec.lowering.context import refs_of
+
+    declared_at: dict[str, int] = {}
+    refs: dict[str, list[str]] = {}
+    for idx, it in enumerate(items):
+        for declared in it.declared_names:
+            declared_at[declared] = idx
+            refs[declared] = refs_of(it.spec)
+    return declared_at, refs
+
+
+def test_declarations_read_off_item_plans_are_the_items_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """walker.declarations reads each item's names (its own, a forced one, a chunk's
+    pieces) and `from` off its ItemPlan: the same as reading them off the item, for the
+    graph and for the errors that read them (a later name, a cycle)."""
+    text = textwrap.dedent(
+        """\
+        archspec: 1
+        name: names
+        input: [1, 8, 8, 8]
+        layers:
+          - {name: a, type: conv2d, out_channels: 8, kernel_size: 1}
+          - {type: chunk, chunks: 2, dim: 1, names: [left, right]}
+          - {name: b, type: add, from: [left, right]}
+          - {type: repeat, count: 2, flat: true, names: "c{i}", layer: {type: relu}}
+          - {name: s, type: repeat, count: 2, layer: {type: relu}}
+          - {name: d, type: add, from: [b, c1]}
+        """
+    )
+    later = text.replace("from: [left, right]", "from: [left, s]")
+    cycle = text.replace("from: [left, right]", "from: [left, d]")
+    for source in (text, later, cycle, ROWS, spec_source("googlenet")):
+        kept = _outcome(source)
+        with monkeypatch.context() as m:
+            m.setattr(walker, "declarations", _declarations_from_items)
+            assert _outcome(source) == kept
+    assert not isinstance(_outcome(text), str)
+    assert "E306" in _outcome(cycle) and "declared later" in _outcome(later)
