@@ -14,7 +14,7 @@ from typing import Any
 from .constructs import CONSTRUCTS
 from .dims import Dim, Shape, format_shape
 from .errors import ArchSpecError, Diagnostic, Severity
-from .ir import Graph, ParamInfo
+from .ir import Graph, ParamInfo, replaced
 from .loader import LoadedDoc
 from .lowering.context import MAX_BLOCK_DEPTH, MAX_NESTING, MAX_NODES, Abort, Child, Item, Skip
 from .lowering.init import lower_init, tensor_rank
@@ -92,7 +92,7 @@ def lower_graph(lw: Lowerer) -> Graph:
     shard = training_units(lw)
     legacy = legacy_formats(lw)
     # params an init expression reads are fixed in emitted code (it writes their values)
-    root = dataclasses.replace(root, switches=root.switches + tuple(init_switches(spec)))
+    root = replaced(root, switches=root.switches + tuple(init_switches(spec)))
     if not any(not o.train_only for o in root.outputs):
         lw.error(
             "E312",

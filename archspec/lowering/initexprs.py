@@ -12,14 +12,13 @@ layer's sizes alone, params and lets replaced by their values, for emitted code
 from __future__ import annotations
 
 import ast
-import dataclasses
 import math
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError, unparse
-from ..ir import InitStep, Module, Node
+from ..ir import InitStep, Module, Node, replaced
 from ..loader import PathKey
 from .values import parsed, reads_failed
 
@@ -110,7 +109,7 @@ def resolve_exprs(lw: Lowerer, step: InitStep, yp: PathKey, root: Module) -> Ini
         per[path] = (resolved[0], resolved[1])
     weight = _with_texts(step.weight, written, "weight")
     bias = _with_texts(step.bias, written, "bias")
-    return dataclasses.replace(step, weight=weight, bias=bias, per_module=per)
+    return replaced(step, weight=weight, bias=bias, per_module=per)
 
 
 def _over_sizes(raw: str, env: dict[str, Any]) -> str:
