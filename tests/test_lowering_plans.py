@@ -324,3 +324,38 @@ def test_declarations_read_off_item_plans_are_the_items_own(
             assert _outcome(source) == kept
     assert not isinstance(_outcome(text), str)
     assert "E306" in _outcome(cycle) and "declared later" in _outcome(later)
+
+
+def test_a_scopes_switches_are_the_ones_text_expr_makes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """walker._switch_exprs finds each switch's expression in the walk's cache (where
+    text_expr keeps it) without text_expr's call: the same Switches as one text_expr each,
+    a text that is no string (a construct of a plugin's may record one) included."""
+    from types import SimpleNamespace
+
+    from archspec.lowering.context import Scope
+    from archspec.lowering.exprs import text_expr
+
+    def one_call_each(lw: Any, scope: Any) -> tuple[Any, ...]:
+        return tuple(
+            walker._switch(n, text_expr(lw, t), scope.switch_spans.get(i))
+            for i, (n, t) in enumerate(scope.switches)
+        )
+
+    for source in (ROWS, spec_source("mobilenet_v3_small")):
+        kept = _outcome(source)
+        with monkeypatch.context() as m:
+            m.setattr(walker, "_switch_exprs", one_call_each)
+            assert _outcome(source) == kept
+    spec = SimpleNamespace(params={"act": "relu"}, let={}, blocks={})
+    lw = SimpleNamespace(expr_cache={}, block_stack=[], spec=spec)
+    scope = Scope("")
+    scope.switches += [
+        ("relu", "act == 'relu'"),
+        ("", ["act", 2]),
+        ("", True),
+        ("x", "act == 'relu'"),
+    ]
+    scope.switch_spans[0] = "here"
+    made = walker._switch_exprs(lw, scope)  # type: ignore[arg-type]
+    assert made == one_call_each(lw, scope) and made[0].expr is made[3].expr
+    assert [s.expr.text for s in made[1:3]] == ["['act', 2]", "True"]

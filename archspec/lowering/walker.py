@@ -386,18 +386,28 @@ def scope_module(
         block=child.block,
         args=dict(child.args or {}),
         switches=tuple(scope.switches),
-        switch_exprs=tuple(
-            _switch(n, text_expr(lw, t), scope.switch_spans.get(i))
-            for i, (n, t) in enumerate(scope.switches)
-        )
-        if scope.switches
-        else (),
+        switch_exprs=_switch_exprs(lw, scope) if scope.switches else (),
         lets=tuple(Let(n, text_expr(lw, raw), v) for n, raw, v in child.lets) if child.lets else (),
         state_dict_version=child.state_dict_version,
         checkpoint=child.checkpoint,
         loops=tuple(scope.loops),
         in_axis=in_axis,
     )
+
+
+def _switch_exprs(lw: Lowerer, scope: Scope) -> tuple[Switch, ...]:
+    """The scope's switches as Switches: each text's expression as text_expr tags it, found
+    in the walk's cache without its call once made (a block's switched-off alternatives
+    make these in every instance)."""
+    cache, spans = lw.expr_cache, scope.switch_spans
+    block = lw.block_stack[-1] if lw.block_stack else None
+    out = []
+    for i, (name, text) in enumerate(scope.switches):
+        expr = cache.get(("text", text, block)) if type(text) is str else None
+        if expr is None:  # its first instance, or a text that is no string (text_expr)
+            expr = text_expr(lw, text)
+        out.append(_switch(name, expr, spans.get(i)))
+    return tuple(out)
 
 
 def _switch(name: str, expr: Any, span: SourceSpan | None) -> Switch:
