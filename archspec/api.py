@@ -30,6 +30,7 @@ from .catalog import resolved_text as resolved_text
 from .check_report import CheckReport as CheckReport
 from .check_report import written_name
 from .compose import library_modules as library_modules
+from .compose import only_read
 from .dims import Dim
 from .dims import format_shape as format_shape
 from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity, close_names_to
@@ -50,13 +51,7 @@ from .lower import MAX_NODES, legacy_errors, lower
 from .lower import spec_class_name as spec_class_name
 from .ops.base import check_name as check_name
 from .passes.costs import Footprint, footprint
-from .passes.pipeline import (
-    Analysis,
-    accepted_inputs,
-    require_some_input,
-    run,
-    verify_graph,
-)
+from .passes.pipeline import Analysis, accepted_inputs, require_some_input, run, verify_graph
 from .plugins import env_plugin_files as env_plugin_files
 from .plugins import load_plugin_files as load_plugin_files
 from .toolkit import Family as Family
@@ -138,8 +133,9 @@ def build_graph(
 def _parse(source: SpecSource, variant: str | None = None) -> tuple[LoadedDoc, BaseModel]:
     """The front end's first two stages: read the text (positions kept) and validate it."""
     # read_source(source) alone when no variant is asked for: its one-argument form is the
-    # seam callers (and tests) wrap.
-    doc = read_source(source) if variant is None else read_source(source, variant)
+    # seam callers (and tests) wrap. Only read here (validated, lowered): see `only_read`.
+    with only_read():
+        doc = read_source(source) if variant is None else read_source(source, variant)
     return doc, validate_spec(doc)
 
 

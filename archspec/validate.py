@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .compose import family_store
+from .compose import family_store, shares_family_data
 from .compose.imports import MODULE_KEYS
 from .constructs import CONSTRUCTS, NameWalk
 from .errors import Diagnostic, SchemaError
@@ -82,9 +82,11 @@ def validate_spec(doc: LoadedDoc) -> BaseModel:
     spec = _with_kept_parts(doc, given, kept) if kept else None
     if spec is None:
         spec, kept = _validated(doc), []
+    # copied, unless the data is the family's (never edited): the caller may edit doc.data
+    keep = (lambda part: part) if shares_family_data(doc) else copy_data
     for part in SHARED_PARTS:
-        if part in data and part not in kept:  # copied: the caller may edit doc.data
-            store[("validated", part)] = (model, copy_data(data[part]), getattr(spec, part))
+        if part in data and part not in kept:
+            store[("validated", part)] = (model, keep(data[part]), getattr(spec, part))
     return spec
 
 

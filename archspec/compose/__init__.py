@@ -38,7 +38,9 @@ __all__ = [
     "library_modules",
     "family_store",
     "one_reading",
+    "only_read",
     "read_once",
+    "shares_family_data",
     "variant_names",
 ]
 
@@ -48,17 +50,20 @@ class _Reading:
     """What `one_reading` keeps while it lasts."""
 
     #: the compositions made, before a variant is chosen, with their spans sorted for
-    #: choosing one and what later stages keep for the whole family (family_store), by what
-    #: they are made from
-    kept: dict[tuple[str, str, str | None], tuple[LoadedDoc, FamilySpans, dict[Any, Any]]]
-    #: each variant composed (by id, held) -> its family's store
-    stores: dict[int, tuple[LoadedDoc, dict[Any, Any]]]
+    #: choosing one, what later stages keep for the whole family (family_store) and the
+    #: sizes of its parts, by what they are made from
+    kept: dict[tuple[str, str, str | None], tuple[LoadedDoc, FamilySpans, dict[Any, Any], _Sizes]]
+    #: each variant composed (by id, held) -> its family's store, and whether the variant
+    #: shares the family's data (`only_read`)
+    stores: dict[int, tuple[LoadedDoc, dict[Any, Any], bool]]
     #: the texts of the spec files read (`read_once`) and their real paths, by path as named
     texts: dict[str, str]
     reals: dict[str, Path]
 
 
 _READ: ContextVar[_Reading | None] = ContextVar("archspec_one_reading", default=None)
+#: Set while the caller of `compose` only reads what it returns (`only_read`).
+_ONLY_READ: ContextVar[bool] = ContextVar("archspec_only_read", default=False)
 
 
 @contextlib.contextmanager
@@ -73,6 +78,19 @@ def one_reading() -> Iterator[None]:
         yield
     finally:
         _READ.reset(token)
+
+
+@contextlib.contextmanager
+def only_read() -> Iterator[None]:
+    """Compose for a caller that reads what `compose` returns and never edits it (api's
+    `_parse`: validation and lowering only read a spec): a plain spec is then its kept parse
+    itself, and a family's variant inside `one_reading` shares the family's data, which
+    nothing edits, instead of being a copy of it (`shares_family_data`)."""
+    token = _ONLY_READ.set(True)
+    try:
+        yield
+    finally:
+        _ONLY_READ.reset(token)
 
 
 def read_once(path: str | Path, read: Callable[[str | Path], str]) -> str:
@@ -97,6 +115,15 @@ def family_store(doc: LoadedDoc) -> dict[Any, Any] | None:
     return found[1] if found is not None and found[0] is doc else None
 
 
+def shares_family_data(doc: LoadedDoc) -> bool:
+    """Whether `doc` is a variant composed inside `only_read` and `one_reading`: its data
+    shares the family's, which nothing edits, so a later stage may keep a part of it as it
+    is (a copy of a part is kept of any other document: its caller may edit it)."""
+    reading = _READ.get()
+    found = reading.stores.get(id(doc)) if reading is not None else None
+    return found is not None and found[0] is doc and found[2]
+
+
 def compose(
     doc: LoadedDoc,
     path: Path | None = None,
@@ -118,7 +145,8 @@ def compose(
     data = doc.data
     resolve = resolve_block_params if _resolve else _as_is
     if not isinstance(data, dict) or not COMPOSE_KEYS & data.keys():
-        return resolve(select_variant(_own(doc), variant))
+        plain = doc if not _stack and _ONLY_READ.get() else _own(doc)  # only read: no copy
+        return resolve(select_variant(plain, variant))
     shared = _shared or Shared(total_bytes=len(doc.text.encode("utf-8", "surrogatepass")))
     try:
         return _composed(doc, path, variant, builtins, _stack, shared, resolve)
@@ -141,22 +169,22 @@ def _composed(
     """`compose` of a spec that has composition keys."""
     reading = _READ.get() if not _stack and "variants" in doc.data else None
     real = _real(path, reading)
-    store = None
     if reading is not None:  # a family inside `one_reading`: its imports and base done once
         key = (doc.text, doc.file, str(real) if real is not None else None)
         found = reading.kept.get(key)
         if found is None:
             base = _imported_and_extended(_own(doc), real, builtins, (), shared)
-            found = reading.kept[key] = (base, FamilySpans.of(base), {})
-        # the variant, copied: the caller may edit it, and nothing kept may change
-        doc, store = fresh_copy(select_variant(found[0], variant, found[1])), found[2]
-    else:
-        doc = _imported_and_extended(_own(doc), real, builtins, _stack, shared)
-        doc = select_variant(doc, variant)
-    doc = resolve(doc)
+            found = reading.kept[key] = (base, FamilySpans.of(base), {}, _Sizes(base.data))
+        doc = resolve(select_variant(found[0], variant, found[1]))  # shares the family's data
+        _check_size(doc, found[3])
+        only = _ONLY_READ.get()
+        if not only:  # the variant, copied: the caller may edit it, and nothing kept may change
+            doc = fresh_copy(doc)
+        reading.stores[id(doc)] = (doc, found[2], only)  # held: the id stays this document's
+        return doc
+    doc = _imported_and_extended(_own(doc), real, builtins, _stack, shared)
+    doc = resolve(select_variant(doc, variant))
     _check_size(doc)
-    if reading is not None and store is not None:  # held: the id stays this document's
-        reading.stores[id(doc)] = (doc, store)
     return doc
 
 
@@ -329,21 +357,52 @@ def _with_imports(doc: LoadedDoc, real: Path | None, shared: Shared) -> LoadedDo
     return LoadedDoc(data, doc.file, doc.text, spans, key_spans, {**doc.other_sources, **sources})
 
 
-def _check_size(doc: LoadedDoc) -> None:
-    """The node limit of one file holds for the composed spec (imports included)."""
-    count, stack = 0, [doc.data]
-    while stack:
+def _check_size(doc: LoadedDoc, family: _Sizes | None = None) -> None:
+    """The node limit of one file holds for the composed spec (imports included); `family`:
+    the sizes of the family's parts that a variant of it shares."""
+    data = doc.data
+    if family is not None and type(data) is dict:
+        count = 1 + sum(family.nodes(key, value) for key, value in data.items())
+    else:
+        count = _nodes(data)
+    if count > MAX_NODES:
+        raise LoadError(
+            f"the composed spec has more than {MAX_NODES:,} YAML nodes",
+            span=doc.span_of(("use",)) or doc.span_of(()),
+            code="E104",
+            hint="the size limits of a spec count the blocks it imports too",
+            sources=doc.sources,
+        )
+
+
+def _nodes(value: Any) -> int:
+    """The YAML nodes of `value` (itself, and every value below it), counted as far as just
+    past MAX_NODES."""
+    count, stack = 0, [value]
+    while stack and count <= MAX_NODES:
         node = stack.pop()
         count += 1
-        if count > MAX_NODES:
-            raise LoadError(
-                f"the composed spec has more than {MAX_NODES:,} YAML nodes",
-                span=doc.span_of(("use",)) or doc.span_of(()),
-                code="E104",
-                hint="the size limits of a spec count the blocks it imports too",
-                sources=doc.sources,
-            )
         if isinstance(node, dict):
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+    return count
+
+
+class _Sizes:
+    """The nodes of each top-level value of a family's composed data, counted once for all of
+    its variants: a variant's blocks and layers are the family's own objects (its data is
+    made from the family's before any copy), so only what the variant sets is counted again.
+    The family's data is never edited (`one_reading` keeps it)."""
+
+    def __init__(self, data: Any) -> None:
+        self.data: dict[Any, Any] = data if type(data) is dict else {}
+        self.counts: dict[Any, int] = {}
+
+    def nodes(self, key: Any, value: Any) -> int:
+        if key not in self.data or self.data[key] is not value:  # the variant's own value
+            return _nodes(value)
+        count = self.counts.get(key)
+        if count is None:
+            count = self.counts[key] = _nodes(value)
+        return count
