@@ -86,17 +86,8 @@ def read_spec_text(path: str | Path) -> str:
         ) from None
     _refuse_non_file(path, info.st_mode)
     size = info.st_size
-    too_big = LoadError(
-        f"{path} is larger than {MAX_BYTES} bytes, the limit for a spec"
-        if size <= MAX_BYTES  # it grew after stat
-        else f"{path} is {size} bytes; specs are limited to {MAX_BYTES} bytes",
-        span=SourceSpan(str(path), 1, 1),
-        code="E104",
-        hint=f"a spec, with the files it imports, is at most {MAX_BYTES // 2**20} MiB: write "
-        "stacks of layers as `repeat`, `for_each` and blocks rather than one by one",
-    )
     if size > MAX_BYTES:
-        raise too_big
+        raise _too_big(path, size)
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
@@ -111,8 +102,22 @@ def read_spec_text(path: str | Path) -> str:
     finally:
         os.close(fd)
     if len(raw) > MAX_BYTES:
-        raise too_big
+        raise _too_big(path, size)
     return decode_spec_bytes(raw, str(path))
+
+
+def _too_big(path: str | Path, size: int) -> LoadError:
+    """E104 for a file over the size limit (`size`: its size when it was first looked at;
+    within the limit then, it grew while it was read)."""
+    return LoadError(
+        f"{path} is larger than {MAX_BYTES} bytes, the limit for a spec"
+        if size <= MAX_BYTES  # it grew after stat
+        else f"{path} is {size} bytes; specs are limited to {MAX_BYTES} bytes",
+        span=SourceSpan(str(path), 1, 1),
+        code="E104",
+        hint=f"a spec, with the files it imports, is at most {MAX_BYTES // 2**20} MiB: write "
+        "stacks of layers as `repeat`, `for_each` and blocks rather than one by one",
+    )
 
 
 def _unreadable(path: str | Path, exc: OSError) -> LoadError:
