@@ -108,7 +108,7 @@ class _Reader:
         #: what an alias repeats: (data, spans and key spans below it, values built, text)
         self.anchors: dict[str, tuple[Any, list[Any], list[Any], int, int]] = {}
         #: tags of plain scalars by value (the resolver's answer depends on the value alone)
-        self.plain: dict[str, str] = {}
+        self.plain = plain_tags(parser)
         self.root: Any = _NO_KEY
         #: the paths given spans and key spans while an anchored collection is open (what an
         #: alias to it repeats is read from here: the span maps hold the whole document)
@@ -156,7 +156,9 @@ class _Reader:
         else:
             tag = self.plain.get(value)
             if tag is None:
-                tag = self.plain[value] = self.parser.resolve(yaml.ScalarNode, value, implicit)
+                tag = self.parser.resolve(yaml.ScalarNode, value, implicit)
+                if len(value) <= _TAG_KEPT_LEN and len(self.plain) < _TAGS_KEPT:
+                    self.plain[value] = tag
         start, end = event.start_mark, event.end_mark
         if tag == _STR:
             read: Any = value
@@ -273,6 +275,29 @@ class _Reader:
         if name in self.anchors:  # named twice: the composer's to judge
             raise _Refused
         self.anchors[name] = found
+
+
+#: The plain scalars whose tags are kept: the shortest (keys, kinds, numbers, expressions),
+#: and no more than so many of them.
+_TAG_KEPT_LEN = 100
+_TAGS_KEPT = 20_000
+#: (what the tags depend on, the tags of plain scalars by value) for the documents read
+_KEPT_TAGS: list[Any] = [None, {}]
+
+
+def plain_tags(parser: Any) -> dict[str, str]:
+    """The tags of plain scalars by value, kept for every document read: the resolver's
+    answer for a plain scalar depends only on its value, the parser's class (its implicit
+    resolvers and default tag) and path resolvers (a document with any is refused). Specs
+    repeat their keys and values across files (`type`, `out_channels`, `3`), and asking the
+    resolver (a regex per candidate) was a tenth of reading them. Kept afresh when the
+    resolvers change (`yaml.add_implicit_resolver`)."""
+    cls = type(parser)
+    table = cls.yaml_implicit_resolvers
+    made_of = (cls, cls.DEFAULT_SCALAR_TAG, [(key, tuple(found)) for key, found in table.items()])
+    if _KEPT_TAGS[0] != made_of:
+        _KEPT_TAGS[:] = [made_of, {}]
+    return _KEPT_TAGS[1]  # type: ignore[no-any-return]
 
 
 def copy_data(value: Any) -> Any:

@@ -5,6 +5,7 @@ and it gives nothing at all for a document they refuse, which they then report a
 from __future__ import annotations
 
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,17 @@ def test_many_anchors_read_in_linear_time() -> None:
     start = time.process_time()
     assert loader._read_plain(text, "t.yaml") is not None
     assert time.process_time() - start < 3.0
+
+
+def test_kept_plain_tags_follow_the_resolvers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tags of plain scalars are kept across documents only while the parser's implicit
+    resolvers stay what they were: a resolver added later applies to the next document."""
+    text = "a: wordy\nb: 3\n"
+    assert loader._read_plain(text, "x.yaml").data == {"a": "wordy", "b": 3}
+    cls = type(loader._make_loader(""))
+    table = {key: list(found) for key, found in cls.yaml_implicit_resolvers.items()}
+    table.setdefault("w", []).insert(0, ("tag:yaml.org,2002:null", re.compile(r"wordy\Z")))
+    monkeypatch.setattr(cls, "yaml_implicit_resolvers", table)
+    assert loader._read_plain(text, "x.yaml").data == {"a": None, "b": 3}
+    monkeypatch.undo()
+    assert loader._read_plain(text, "x.yaml").data == {"a": "wordy", "b": 3}
