@@ -175,22 +175,32 @@ class _Reader:
         fields["end_col"] = end.column + 1
         fields["via"] = None
         stack = self.stack
-        if stack and type(stack[-1][0]) is dict and stack[-1][3] is _NO_KEY:  # a key
+        if not stack:
+            path = self.place(read)
+        else:  # `place`, inline: most scalars stand in a collection
             top = stack[-1]
-            if type(read) is not str:
-                if type(read) is not int:  # None, a bool or a float
+            into = top[0]
+            if type(into) is list:
+                path = (*top[1], len(into))
+                into.append(read)
+            elif top[3] is not _NO_KEY:
+                path = (*top[1], top[3])
+                into[top[3]] = read
+                top[3] = _NO_KEY
+            else:  # a key
+                if type(read) is not str:
+                    if type(read) is not int:  # None, a bool or a float
+                        raise _Refused
+                    read = str(read)
+                if event.anchor is not None or read in into:
                     raise _Refused
-                read = str(read)
-            if event.anchor is not None or read in top[0]:
-                raise _Refused
-            top[3] = read
-            path = (*top[1], read)
-            self.keys[path] = span
-            if self.anchored:
-                self.key_log.append(path)
-            return
+                top[3] = read
+                path = (*top[1], read)
+                self.keys[path] = span
+                if self.anchored:
+                    self.key_log.append(path)
+                return
         self.built += 1
-        path = self.place(read)
         self.spans[path] = span
         if self.anchored:
             self.span_log.append(path)
