@@ -359,3 +359,18 @@ def test_a_scopes_switches_are_the_ones_text_expr_makes(monkeypatch: pytest.Monk
     made = walker._switch_exprs(lw, scope)  # type: ignore[arg-type]
     assert made == one_call_each(lw, scope) and made[0].expr is made[3].expr
     assert [s.expr.text for s in made[1:3]] == ["['act', 2]", "True"]
+
+
+def test_a_block_calls_node_holds_its_call_plans_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node of a block instance holds its CallPlan's written arguments (and its
+    expressions, unless a `str` argument makes them per call), shared by the call's
+    instances as a layer's node holds its Binding's: the same graph as binding every
+    instance from scratch."""
+    kept, fresh = _both(ROWS, monkeypatch)
+    assert kept == fresh
+    repeat = [n for n in kept.root.nodes[1].child.nodes if n.child is not None]
+    assert len(repeat) == 2 and repeat[0].src == {"w": "4 + i", "act": "act"}
+    assert repeat[0].src is repeat[1].src and repeat[0].exprs == repeat[1].exprs
+    assert list(repeat[0].exprs) == ["w"]  # `act` is text here: its expressions per call
+    stage = [n for n in kept.root.nodes[0].child.nodes if n.child is not None]
+    assert stage[0].src is stage[1].src and list(stage[0].exprs) == ["w", "act", "p"]

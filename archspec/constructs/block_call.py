@@ -89,7 +89,7 @@ def lower(lw: Lowerer, site: Site) -> str:
             children,
             bname,
             env=env,
-            lets=[(n, bdef.let[n], v) for n, v in lets.items()],
+            lets=[(n, bdef.let[n], v) for n, v in lets.items()] if lets else [],
             block=bname,
             args=args,
             outputs=bdef.outputs,

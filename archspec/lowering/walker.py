@@ -465,10 +465,12 @@ def _module_node(
         span,
         site.train,
         module,
-        dict(child.src or {}) if known else {},
+        # the call plan's dicts, shared by its instances as a layer's node shares its
+        # Binding's (nothing changes a node's)
+        (child.src if child.src is not None else {}) if known else {},
         None,
         True,
-        dict(child.exprs or {}) if known else {},
+        (child.exprs if child.exprs is not None else {}) if known else {},
         None,
         frozenset(),
     )
