@@ -71,3 +71,33 @@ def test_a_node_sharing_some_objects_is_counted_again() -> None:
     fp = footprint(_with(graph, a, called))
     assert fp.params == base.params
     assert fp.activations == 2 * base.activations  # type: ignore[operator]
+
+
+def test_the_family_keeps_counts_per_batch_bound() -> None:
+    """Inside a family's scope the counts of a subtree are kept per batch bound: the same
+    graph at batch 2 is counted again, not given batch 1's activations."""
+    from archspec.passes.family import shared_findings
+
+    graph = archspec.build_graph("resnet18")
+    one, two = footprint(graph), footprint(graph, batch=2)
+    with shared_findings():
+        inside = [footprint(graph), footprint(graph, batch=2), footprint(graph)]
+    assert [fp.activations for fp in inside] == [one.activations, two.activations] + [
+        one.activations
+    ]
+    assert two.activations == 2 * one.activations  # type: ignore[operator]
+    assert {fp.params for fp in inside} == {one.params}
+
+
+def test_scratch_sees_each_input_with_the_batch_bound() -> None:
+    """A padded copy is counted at its input with the batch bound, also when the input is
+    the output of a layer counted before (the bound shape kept by its id)."""
+    graph = archspec.build_graph(SPEC)
+    d = graph.root.nodes[3]
+    twice = dataclasses.replace(d, name="e", in_shapes=(d.shape,), shape=d.shape)
+    fp = footprint(_with(graph, d, twice))
+    alone = footprint(_with(graph, d))
+    copy = alone.activations - _numel(d)  # type: ignore[operator]
+    assert copy == 1 * 6 * 8 * 8  # d pads its (N, 6, 6, 6) input by 1 on each side
+    # e pads d's output, the same size and the very tuple d's count bound: the same copy
+    assert fp.activations == 2 * alone.activations  # type: ignore[operator]

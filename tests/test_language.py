@@ -286,6 +286,27 @@ def test_inplace_on_a_shared_tensor_is_refused() -> None:
     assert e.error_code == "E311"
 
 
+def test_inplace_names_the_readers_in_node_order_each_read_once() -> None:
+    """E311 names the first other readers in node order, a node that reads the tensor twice
+    twice (the lint counts reads, and writes the names only for its errors)."""
+    e = err(
+        spec(
+            """
+            layers:
+              - {name: a, type: conv2d, out_channels: 3, kernel_size: 1}
+              - {name: m, type: mul, from: [a, a]}
+              - {name: r, type: relu, inplace: true, from: a}
+              - {name: s, type: add, from: [m, r]}
+              - {name: t, type: add, from: [s, a]}
+              - {name: u, type: add, from: [t, a]}
+            outputs: [u, a]
+            """
+        )
+    )
+    (d,) = e.diagnostics
+    assert d.message.endswith("works in place on `a`, which m, m, t, 2 more also read(s)")
+
+
 def test_inplace_first_layer_of_a_sequential_whose_input_is_read_again_is_refused() -> None:
     """timm's XceptionModule: a `stack` Sequential opening with a ReLU, its input also the
     skip. An in-place ReLU there overwrites the skip in the parent (timm's `act1` is not in

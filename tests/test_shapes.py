@@ -484,3 +484,22 @@ def test_a_product_of_products_is_written_once_without_nested_parentheses() -> N
     assert str(product([Dim.of(16), product([h, w])])) == "16*H*W"
     assert str(product([Dim.of(2), h.floordiv(2), w - 1])) == "2*(H//2)*(W - 1)"
     assert str(product([Dim.of(8), product([h * 3, w * 3])])) == "8*(3*H)*(3*W)"
+
+
+def test_the_window_lint_reads_a_symbolic_output_as_dims() -> None:
+    """W402 reads the output's extents as ints when each is a number, and as dims when one
+    is a symbol: an extent of 1 beside a symbolic one is still found."""
+    from archspec.passes.windows import window_warning
+
+    graph = archspec.build_graph(
+        "archspec: 1\nname: w\ninput: [1, 1, 3, 3]\nlayers:\n"
+        "  - {name: p, type: maxpool2d, kernel_size: 5, stride: 5, padding: 2}\n"
+    )
+    (node,) = graph.root.nodes
+    assert node.shape is not None and [d.value for d in node.shape] == [1, 1, 1, 1]
+    found = window_warning("p", node, node.in_shapes, node.shape, 2)
+    assert found is not None and "5x5 window is larger than its 3x3 input" in found.message
+    half = (*node.shape[:2], Dim.of("H"), node.shape[3])  # one extent a symbol
+    found = window_warning("p", node, node.in_shapes, half, 2)
+    assert found is not None and "reduces it to 0x1" in found.message
+    assert window_warning("p", node, node.in_shapes, (*half[:3], Dim.of("W")), 2) is None

@@ -8,6 +8,7 @@ dim N, so they are symbolic in N (and in H, W when the input is symbolic).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..dims import Dim, ExpressionTooLarge, Shape, evaluate_shape, total
 from ..errors import ShapeError
@@ -189,20 +190,21 @@ class _FootprintWalk:
         self.activations: int | None = 0
         #: (the node's module path, node, elements) of the node holding the most
         self.largest: tuple[str, Node, int] | None = None
-        #: kind -> (op, its activations are the product of its shape, it has scratch, it
-        #: is a learned tensor: it holds its elements even when not a module)
-        self.facts: dict[str, tuple[Op, bool, bool, bool]] = {}
+        #: kind -> its facts (`_facts`)
+        self.facts: dict[str, tuple[Op, Any, Any, bool, bool, bool]] = {}
         #: by id of a shape: it, and its sizes and their product (`sized`)
         self.sizes: dict[int, tuple[Shape, tuple[list[int], int] | None]] = {}
+        #: by id of a shape: it, and it with the batch bound (`bound_shape`)
+        self.bound_shapes: dict[int, tuple[Shape, Shape]] = {}
         #: by id of a module walked (the original of a copy, `Module.copy_of`): it, the
         #: path it was counted at, what its subtree added to the params, the buffers and
-        #: the activations, and its heaviest layer; the family's by id and batch bound
+        #: the activations, and its heaviest layer; the family's for this batch bound
         #: (passes/family.py), when its activations were known before it
         self.subtrees: dict[int, _Subtree] = {}
-        self.family: dict[tuple[int, tuple[tuple[str, int], ...]], _Subtree] | None = family_memo(
-            "footprint"
+        family = family_memo("footprint")
+        self.family: dict[int, _Subtree] | None = (
+            None if family is None else family.setdefault(tuple(env.items()), {})
         )
-        self.bound = tuple(env.items())
 
     def module(self, module: Module, prefix: str) -> None:
         """Add the counts of the layers under `module`. A copy of a subtree walked before
@@ -211,7 +213,7 @@ class _FootprintWalk:
         origin = module.copy_of or module
         seen = self.subtrees.get(id(origin))
         if seen is None and self.family is not None:
-            seen = self.family.get((id(origin), self.bound))
+            seen = self.family.get(id(origin))
         if seen is not None and seen[0] is origin:
             self.params += seen[2]
             self.buffers += seen[3]
@@ -240,61 +242,87 @@ class _FootprintWalk:
         sub = (origin, prefix, self.params - params, self.buffers - buffers, added, held)
         self.subtrees[id(origin)] = sub
         if self.family is not None and activations is not None:  # its activations known
-            self.family[(id(origin), self.bound)] = sub
+            self.family[id(origin)] = sub
 
     def _nodes(self, module: Module, prefix: str) -> None:
+        """Add the counts of `module`'s own layers, and walk its children. One loop with the
+        kind's facts at hand (`_facts`): it runs for every layer that is not a copy."""
+        facts_of, sizes = self.facts, self.sizes
         for node in module.nodes:
-            if node.child is not None:
-                self.module(node.child, f"{prefix}.{node.name}" if prefix else node.name)
+            child = node.child
+            if child is not None:
+                self.module(child, f"{prefix}.{node.name}" if prefix else node.name)
                 continue
-            if node.shape is None:
+            shape = node.shape
+            if shape is None:
                 continue
-            p, b, numel = self.count(node, self.activations is not None)
-            if p is not None:
+            facts = facts_of.get(node.kind)
+            if facts is None:
+                facts = self._facts(node.kind)
+            op, params, buffers, plain, scratch, tensor = facts
+            if node.is_module or tensor:  # as `node_style(node) != "function"`
+                p = 0 if params is None else params(node.attrs)
+                b = 0 if buffers is None else buffers(node.attrs)
                 self.params += p
                 self.buffers += b
                 if self.largest is None or p + b > self.largest[2]:
                     self.largest = (prefix, node, p + b)
-            if self.activations is not None:
-                self.activations = None if numel is None else self.activations + numel
+            if self.activations is None:  # an earlier layer left a symbol: no total
+                continue
+            kept = sizes.get(id(shape))
+            sized = kept[1] if kept is not None and kept[0] is shape else self.sized(shape)
+            if sized is None:  # a symbol other than the batch: no figure
+                self.activations = None
+                continue
+            numel = sized[1] if plain else op.activation_numel(self.bound_shape(shape)).value
+            if scratch:
+                more = self.scratch(op, node, shape)
+                if more is None:
+                    self.activations = None
+                    continue
+                numel += more
+            self.activations += numel
 
-    def count(self, node: Node, activations: bool) -> tuple[int | None, int, int | None]:
-        """A layer's parameters and buffers (None: computed in forward) and activation
-        elements (None: a symbol other than the batch is left, or not asked for)."""
-        facts = self.facts.get(node.kind)
-        if facts is None:
-            op = REGISTRY[node.kind]
-            kind = type(op)
-            facts = self.facts[node.kind] = (
-                op,
-                kind.activation_numel is Op.activation_numel,
-                kind.scratch_numel is not Op.scratch_numel,
-                op.style == "tensor",
-            )
-        op, plain, scratch, tensor = facts
-        p: int | None = None
-        b = 0
-        if node.is_module or tensor:  # as `node_style(node) != "function"`
-            p, b = op.params(node.attrs), op.buffers(node.attrs)
-        if not activations:  # an earlier layer left a symbol: no total to add to
-            return p, b, None
-        shape: Shape = node.shape  # type: ignore[assignment]  (a layer with a shape)
-        sized = self.sized(shape)
-        if sized is None:  # a symbol other than the batch: no figure
-            return p, b, None
-        sizes, numel = sized
-        if not plain:
-            numel = op.activation_numel(tuple(Dim.of(v) for v in sizes)).value
-        if scratch:
-            ins = []
-            for s in node.in_shapes:
-                if self.sized(s) is None:
-                    return p, b, None
-                # a dim without symbols is its own value: only the others are made again
-                ins.append(tuple(d if d.is_const else Dim.of(d.evaluate(self.env)) for d in s))
-            out = tuple(d if d.is_const else Dim.of(v) for d, v in zip(shape, sizes))
-            numel += op.scratch_numel(node.attrs, ins, out).value
-        return p, b, numel
+    def _facts(self, kind: str) -> tuple[Op, Any, Any, bool, bool, bool]:
+        """A kind's facts, looked up once per walk: its op, its `params` and `buffers`
+        (None: it holds nothing, Op's own), whether its activations are the product of its
+        shape, whether it has scratch, whether it is a learned tensor (it holds its
+        elements even when not a module)."""
+        op = REGISTRY[kind]
+        cls = type(op)
+        found = self.facts[kind] = (
+            op,
+            None if cls.params is Op.params else op.params,
+            None if cls.buffers is Op.buffers else op.buffers,
+            cls.activation_numel is Op.activation_numel,
+            cls.scratch_numel is not Op.scratch_numel,
+            op.style == "tensor",
+        )
+        return found
+
+    def scratch(self, op: Op, node: Node, shape: Shape) -> int | None:
+        """A layer's temporaries (`Op.scratch_numel`) at its shapes with the batch bound;
+        None when an input has a symbol other than the batch."""
+        ins = []
+        sizes = self.sizes
+        for s in node.in_shapes:
+            kept = sizes.get(id(s))
+            if (kept[1] if kept is not None and kept[0] is s else self.sized(s)) is None:
+                return None
+            ins.append(self.bound_shape(s))
+        return op.scratch_numel(node.attrs, ins, self.bound_shape(shape)).value  # type: ignore[no-any-return]
+
+    def bound_shape(self, shape: Shape) -> Shape:
+        """The shape with the batch bound (its sizes known: `sized`): a dim without symbols
+        is its own value, only the others are made again; kept by the shape's id."""
+        kept = self.bound_shapes.get(id(shape))
+        if kept is not None and kept[0] is shape:
+            return kept[1]
+        sizes = self.sized(shape)
+        assert sizes is not None
+        out = tuple([d if d.is_const else Dim.of(v) for d, v in zip(shape, sizes[0])])
+        self.bound_shapes[id(shape)] = (shape, out)
+        return out
 
     def sized(self, shape: Shape) -> tuple[list[int], int] | None:
         """The shape's sizes and their product with the batch bound, None when another

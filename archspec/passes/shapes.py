@@ -328,7 +328,7 @@ def _walk_child(
     child = node.child
     assert child is not None
     key = walk_key(child, train, rows is not None) if ctx.train_failure is None else None
-    kept = ctx.memo.find(key, child, ins[0], ctx) if key is not None else None
+    kept = ctx.memo.find(key, child, ins[0], ctx) if key in ctx.memo.kept else None
     if kept is not None:
         if rows is not None:
             rows.append(_row(path, node, depth, ins, kept.shape))

@@ -58,7 +58,9 @@ def _check_tree(
 def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> bool:
     """Check one module's nodes (their children aside); whether it holds an int64 buffer."""
     seen = {INPUT}
-    consumers: dict[str, list[str]] = {}
+    #: how many times each name is read (a node reading it twice counts twice); who reads
+    #: it is only written out for an error (`_first_readers`)
+    consumers: dict[str, int] = {}
     ints = False
     for node in module.nodes:
         if node.kind == "buffer" and is_int_buffer(node):
@@ -70,23 +72,27 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                 errors.append(
                     Diagnostic("E305", f"`{node.name}` reads `{i}` before it exists", node.span)
                 )
-            consumers.setdefault(i, []).append(node.name)
+            consumers[i] = consumers.get(i, 0) + 1
         seen.add(node.name)
     outputs = {o.name for o in module.outputs}
     for o in outputs:
         if o not in seen:
             errors.append(Diagnostic("E305", f"output `{o}` is not a node", module.span))
     where = f"{module.path}." if module.path else ""
+    readers: dict[str, list[str]] | None = None
     for node in module.nodes:
-        writer = _in_place(node) if node.inputs else None
+        # (a layer that works in place says so, or is a child module: `_in_place`)
+        maybe = node.inputs and (node.child is not None or node.attrs.get("inplace"))
+        writer = _in_place(node) if maybe else None
         if writer is not None:
             src = node.inputs[0]
             # a few readers by name, never a copy or a list of all: a tensor read by n
             # in-place layers would cost n^2 time and text
-            readers = consumers.get(src, [])
-            count = len(readers) + (src in outputs)
+            count = consumers.get(src, 0) + (src in outputs)
             if count > 1 or (src == INPUT and not module.is_chain):
-                others = [r for r in readers[:4] if r != node.name][:3]
+                if readers is None:  # written out once per module, for its errors
+                    readers = _first_readers(module)
+                others = [r for r in readers.get(src, []) if r != node.name][:3]
                 if src in outputs and len(others) < 3:
                     others.append("the module output")
                 others = others or ["the caller"]
@@ -119,6 +125,18 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
             )
 
     return ints
+
+
+def _first_readers(module: Module) -> dict[str, list[str]]:
+    """The first four readers of each name read in `module`, in node order (a node reading
+    a name twice is named twice): what an E311 message names."""
+    out: dict[str, list[str]] = {}
+    for node in module.nodes:
+        for i in node.inputs:
+            found = out.setdefault(i, [])
+            if len(found) < 4:
+                found.append(node.name)
+    return out
 
 
 def _in_place(node: Node) -> tuple[str, Any] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..dims import Shape
+from ..dims import Shape, const_values
 from ..errors import Diagnostic, Severity
 from ..ir import Module, Node
 from ..ops import REGISTRY
@@ -55,7 +55,11 @@ def _too_large(
     node: Node, in_shapes: tuple[Shape, ...], shape: Shape, nd: int
 ) -> tuple[list[int], list[int], list[int]] | None:
     """The layer's window, input sizes and output sizes when its window is too large."""
-    if not in_shapes or 1 not in shape[-nd:]:  # only a window that leaves an extent of 1
+    if not in_shapes:
+        return None
+    last = shape[-nd:]
+    known = const_values(last)  # ints compared in C, not a Dim.__eq__ call per dim
+    if 1 not in (last if known is None else known):  # only a window leaving an extent of 1
         return None
     extents = in_shapes[0][-nd:]
     if not all(e.is_const for e in extents):
