@@ -307,6 +307,33 @@ def test_inplace_names_the_readers_in_node_order_each_read_once() -> None:
     assert d.message.endswith("works in place on `a`, which m, m, t, 2 more also read(s)")
 
 
+def test_inplace_on_a_dag_modules_input_names_the_caller() -> None:
+    """A module that is not a chain must not overwrite its input in place, read once or
+    not: its caller may read it again (the lint looks for the writer there too)."""
+    text = spec(
+        """
+        blocks:
+          Skip:
+            layers:
+              - {name: r, type: relu, inplace: true}
+              - {name: c, type: conv2d, out_channels: 3, kernel_size: 1}
+              - {name: s, type: add, from: [r, c]}
+          Plain:
+            layers:
+              - {name: r, type: relu, inplace: true}
+              - {name: c, type: conv2d, out_channels: 3, kernel_size: 1}
+        layers:
+          - {name: a, type: conv2d, out_channels: 3, kernel_size: 1}
+          - {name: b, type: Skip}
+          - {name: p, type: Plain}
+        """
+    )
+    (d,) = err(text).diagnostics
+    assert d.code == "E311"
+    assert d.message == "b.r works in place on `input`, which the caller also read(s)"
+    archspec.build_graph(text.replace("{name: b, type: Skip}", "{name: b, type: Plain}"))
+
+
 def test_inplace_first_layer_of_a_sequential_whose_input_is_read_again_is_refused() -> None:
     """timm's XceptionModule: a `stack` Sequential opening with a ReLU, its input also the
     skip. An in-place ReLU there overwrites the skip in the parent (timm's `act1` is not in

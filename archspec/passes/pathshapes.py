@@ -36,9 +36,12 @@ def shape_tree(module: Module, memo: dict[int, tuple[Module, Tree]] | None = Non
     found = memo.get(id(origin))
     if found is not None and found[0] is origin:
         return found[1]
-    nodes = module.nodes
-    kids = tuple([None if n.child is None else shape_tree(n.child, memo) for n in nodes])
-    tree = (tuple([n.name for n in nodes]), tuple([n.shape for n in nodes]), kids)  # type: ignore[misc]
+    names, shapes, kids = [], [], []
+    for n in module.nodes:  # one pass over the nodes, each read once
+        names.append(n.name)
+        shapes.append(n.shape)
+        kids.append(None if n.child is None else shape_tree(n.child, memo))
+    tree = (tuple(names), tuple(shapes), tuple(kids))  # type: ignore[misc]
     memo[id(origin)] = (origin, tree)  # type: ignore[assignment]
     return tree  # type: ignore[return-value]
 

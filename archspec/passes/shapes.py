@@ -262,7 +262,7 @@ def _walk(
             one = env[inputs[0]]
             ins = None if one is None else (one,)
         else:
-            ins = tuple([env[i] for i in inputs])
+            ins = tuple(map(env.__getitem__, inputs))  # (no comprehension's frame per node)
             if None in ins:  # a shape is a tuple, never equal to None
                 ins = None
         shape: Shape | None = None
@@ -273,7 +273,10 @@ def _walk(
             else:
                 shape = _walk_node(node, dot + node.name, ins, depth, ctx, rows, node_train)
         env[node.name] = shape
-    return tuple([env[o.name] for o in module.outputs])
+    outputs = module.outputs
+    if len(outputs) == 1:  # most modules have one (a comprehension is a call per module)
+        return (env[outputs[0].name],)
+    return tuple([env[o.name] for o in outputs])
 
 
 def _row(

@@ -74,39 +74,43 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                 )
             consumers[i] = consumers.get(i, 0) + 1
         seen.add(node.name)
-    outputs = {o.name for o in module.outputs}
+    outputs = set()  # (a loop, not a comprehension: its call costs more for one output)
+    for o in module.outputs:
+        outputs.add(o.name)
     for o in outputs:
         if o not in seen:
             errors.append(Diagnostic("E305", f"output `{o}` is not a node", module.span))
     where = f"{module.path}." if module.path else ""
     readers: dict[str, list[str]] | None = None
     for node in module.nodes:
-        # (a layer that works in place says so, or is a child module: `_in_place`)
-        maybe = node.inputs and (node.child is not None or node.attrs.get("inplace"))
-        writer = _in_place(node) if maybe else None
-        if writer is not None:
+        # a layer that works in place says so, or is a child module (`_in_place`); it is
+        # only looked for on a tensor read more than once, or on the module's input
+        writer = None
+        if node.inputs and (node.child is not None or node.attrs.get("inplace")):
             src = node.inputs[0]
-            # a few readers by name, never a copy or a list of all: a tensor read by n
-            # in-place layers would cost n^2 time and text
             count = consumers.get(src, 0) + (src in outputs)
-            if count > 1 or (src == INPUT and not module.is_chain):
-                if readers is None:  # written out once per module, for its errors
-                    readers = _first_readers(module)
-                others = [r for r in readers.get(src, []) if r != node.name][:3]
-                if src in outputs and len(others) < 3:
-                    others.append("the module output")
-                others = others or ["the caller"]
-                if count - 1 > len(others):
-                    others.append(f"{count - 1 - len(others):,} more")
-                errors.append(
-                    Diagnostic(
-                        "E311",
-                        f"{where}{writer[0]} works in place on `{src}`, which "
-                        f"{', '.join(others)} also read(s)",
-                        writer[1],
-                        "set inplace: false, or apply it to a tensor nobody else reads",
-                    )
+            if count > 1 or src == INPUT:
+                writer = _in_place(node)
+        # a few readers by name, never a copy or a list of all: a tensor read by n in-place
+        # layers would cost n^2 time and text
+        if writer is not None and (count > 1 or not module.is_chain):
+            if readers is None:  # written out once per module, for its errors
+                readers = _first_readers(module)
+            others = [r for r in readers.get(src, []) if r != node.name][:3]
+            if src in outputs and len(others) < 3:
+                others.append("the module output")
+            others = others or ["the caller"]
+            if count - 1 > len(others):
+                others.append(f"{count - 1 - len(others):,} more")
+            errors.append(
+                Diagnostic(
+                    "E311",
+                    f"{where}{writer[0]} works in place on `{src}`, which "
+                    f"{', '.join(others)} also read(s)",
+                    writer[1],
+                    "set inplace: false, or apply it to a tensor nobody else reads",
                 )
+            )
         flat = _unflattened(node, module) if node.kind == "linear" else None
         if flat is not None:
             warnings.append(flat)
