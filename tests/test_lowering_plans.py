@@ -284,12 +284,13 @@ def test_a_kept_closure_that_recurses_too_deeply_is_reported_as_evaluate_reports
 
 def _declarations_from_items(lw: Any, items: list[Item]) -> tuple[dict, dict]:
     """walker.declarations as it was before it read the items' ItemPlans."""
-    from archspec.lowering.context import refs_of
+    from archspec.lowering.context import piece_names, refs_of
 
     declared_at: dict[str, int] = {}
     refs: dict[str, list[str]] = {}
     for idx, it in enumerate(items):
-        for declared in it.declared_names:
+        own = getattr(it.spec, "name", None) or it.name  # as Item.declared_names was
+        for declared in ([own] if own else []) + piece_names(it.spec):
             declared_at[declared] = idx
             refs[declared] = refs_of(it.spec)
     return declared_at, refs

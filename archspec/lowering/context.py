@@ -59,17 +59,6 @@ class Item:
     env: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None  # forced name (branches, repeat copies)
 
-    @property
-    def declared_name(self) -> str | None:
-        """The name the spec gives, or the forced one."""
-        return getattr(self.spec, "name", None) or self.name
-
-    @property
-    def declared_names(self) -> list[str]:
-        """Every name the item gives a node: its own, or its pieces' (a chunk's `names`)."""
-        own = self.declared_name
-        return ([own] if own else []) + piece_names(self.spec)
-
 
 class Scope:
     """One layer list being lowered: the nodes made so far and what is known of them (a
@@ -130,7 +119,7 @@ class Scope:
     def next_name(self, item: Item, kind: str, is_module: bool) -> str:
         """The item's name: its own, else its position (modules) or `kind_k` (functions),
         as nn.Sequential indexes children and torch.fx names calls."""
-        explicit = getattr(item.spec, "name", None) or item.name  # item.declared_name
+        explicit = getattr(item.spec, "name", None) or item.name  # its plan's own name
         if explicit:
             return explicit
         if is_module:

@@ -74,6 +74,13 @@ class ItemPlan:
         #: a layer's layer.Binding, in the block it was made for (layer.binding)
         self.binding: Any = None
 
+    def declared_names(self, forced: str | None) -> list[str]:
+        """Every name an item of this spec gives a node (`forced`: the item's forced name,
+        a branch's or a repeat copy's): its own, the spec's or the forced one, and its
+        pieces' (a chunk's `names`)."""
+        own = self.spec_name or forced
+        return [own, *self.own_names] if own else list(self.own_names)
+
 
 def _early(when: Any, from_: Any) -> frozenset[str] | None:
     """The names a `when` reads when it can be decided before the item's site is made (no

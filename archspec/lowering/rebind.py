@@ -88,6 +88,7 @@ def rebindable(lw: Lowerer, bdef: Any, items: list[Item], plans: dict[int, Any])
 
 
 def _rebindable(lw: Lowerer, bdef: Any, items: list[Item]) -> Rebindable:
+    from .itemplan import item_plan
     from .memo import _names_in, spec_names
 
     let_reads: dict[str, set[str]] = {}
@@ -101,7 +102,7 @@ def _rebindable(lw: Lowerer, bdef: Any, items: list[Item]) -> Rebindable:
         return Rebindable(bdef)
     given: dict[str, int] = {}
     for it in items:
-        for name in it.declared_names:
+        for name in item_plan(lw, it.spec).declared_names(it.name):
             given[name] = given.get(name, 0) + 1
     layers = []
     for it in items:

@@ -161,7 +161,8 @@ class Lowerer:
             except Skip:
                 # the readers of a failed item are not checked against a guess: a named
                 # item's name, and for an unnamed one a name no spec can write, hold no shape
-                for name in item.declared_names or [f"<failed item {idx}>"]:
+                declared = item_plan(self, item.spec).declared_names(item.name)
+                for name in declared or [f"<failed item {idx}>"]:
                     scope.shapes[name] = None
                     scope.train[name] = False
                     prev = name
@@ -433,9 +434,7 @@ def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[s
         plan = plans.get(id(spec))  # item_plan, without its call once made
         if plan is None or plan.spec is not spec:
             plan = item_plan(lw, spec)
-        # it.declared_names and refs_of(spec), read off the spec's plan
-        own = plan.spec_name or it.name
-        for declared in [own, *plan.own_names] if own else plan.own_names:
+        for declared in plan.declared_names(it.name):
             declared_at[declared] = idx
             refs[declared] = list(plan.refs)
     lw.declared[id(items)] = (items, declared_at, refs)

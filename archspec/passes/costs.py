@@ -304,10 +304,8 @@ class _FootprintWalk:
         """A layer's temporaries (`Op.scratch_numel`) at its shapes with the batch bound;
         None when an input has a symbol other than the batch."""
         ins = []
-        sizes = self.sizes
         for s in node.in_shapes:
-            kept = sizes.get(id(s))
-            if (kept[1] if kept is not None and kept[0] is s else self.sized(s)) is None:
+            if self.sized(s) is None:
                 return None
             ins.append(self.bound_shape(s))
         return op.scratch_numel(node.attrs, ins, self.bound_shape(shape)).value  # type: ignore[no-any-return]
