@@ -15,6 +15,7 @@ import archspec
 from archspec.errors import ArchSpecError
 from archspec.ir import Graph, iter_modules
 from archspec.lowering import memo as memo_module
+from archspec.lowering import reshape
 from archspec.lowering.walker import Lowerer
 
 from .conftest import spec_source
@@ -80,7 +81,10 @@ def _real_lowerings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _without_rebinding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No rebinding, and no reshaping either (reshape.py), which would take some of the
+    instances a rebinding leaves to a real lowering."""
     monkeypatch.setattr(memo_module, "masked_key", lambda *a: None)
+    monkeypatch.setattr(reshape, "masked_key", lambda *a: None)
 
 
 def _copies(graph: Graph) -> list[tuple[str, bool]]:

@@ -33,7 +33,9 @@ origins, declarations), which depend on nothing the key does not fix.
 
 A block call that misses may still be a kept instance with a few layers bound again, when
 it differs from it only in value-only params: ones whose value reaches nothing but some
-layers' fields (a stochastic depth rate per block): rebind.py.
+layers' fields (a stochastic depth rate per block): rebind.py. One of a block of plain
+layers that takes a kept instance's structure with other widths or input sizes may be that
+instance with every node bound and shaped again: reshape.py.
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ from ..dims import shape_key
 from ..expr import ExprError
 from ..ir import Module, Node, replaced
 from ..limits import spend_family
+from . import reshape
 from .context import Item, RequireOnce
 from .rebind import Rebindable, masked_key, rebindable, rebound_attrs, rebound_module
+from .reshape import Reshapable, reshapable, reshaped_instance
 from .values import parsed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -198,6 +202,10 @@ class InstanceMemo:
         self.masked: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         #: each block's rebind.Rebindable, by id of the block (held there)
         self.rebindable: dict[int, Rebindable] = {}
+        #: the key of a kept block instance that recorded no requirement, by its key
+        #: without its free params and input sizes, and each block's Reshapable (reshape.py)
+        self.shaped: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.reshapable: dict[int, Reshapable] = {}
         #: whether a walk took this memo for its own (`attached`); a new walk's starts False
         self.attached = False
 
@@ -385,12 +393,21 @@ def lower_instance(
     kept = memo.lookup(lw, key, path, span)
     if kept is not None:
         return kept
-    masked = None
+    masked = shaped = None
     if child.call is not None:  # one like it but for its value-only params (rebind.py)
-        plan = rebindable(lw, lw.spec.blocks[child.call[0]], child.items, memo.rebindable)
+        bdef = lw.spec.blocks[child.call[0]]
+        plan = rebindable(lw, bdef, child.items, memo.rebindable)
         masked = masked_key(plan, key)
         if masked is not None:
             module = memo.rebound(lw, key, masked, plan, child, env, path, span)
+            if module is not None:
+                return module
+        # one of the same structure but for its sizes (reshape.py)
+        same = reshapable(lw, bdef, child.items, memo.reshapable)
+        shaped = reshape.masked_key(same, key)
+        if shaped is not None:
+            where = (path, span)
+            module = reshaped_instance(memo, lw, key, shaped, same, child, env, in_shape, where)
             if module is not None:
                 return module
     else:  # its key holds its specs' ids: they live as long as the memo
@@ -400,6 +417,9 @@ def lower_instance(
     )
     if masked is not None and key in memo.kept:
         memo.masked.setdefault(masked, key)
+    made = None if shaped is None else memo.kept.get(key)
+    if made is not None and not made.constraints and not made.seen:
+        memo.shaped[shaped] = key  # the latest: this walk's, if any
     return module
 
 

@@ -155,14 +155,18 @@ def masked_key(plan: Rebindable, key: tuple[Any, ...]) -> tuple[Any, ...] | None
     if not free or (plan.failed > 8 and plan.failed > 2 * plan.won):
         return None
     bname, args = key[0]
+    return ((bname, "value-only", masked_args(free, args)), *key[1:])
+
+
+def masked_args(free: frozenset[str], args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An args_key (memo.py) with the types and values of the params in `free` left out."""
     if args and args[0] == "scalars":
         _, names, kinds, values = args
         kinds = tuple(None if n in free else k for n, k in zip(names, kinds))
         values = tuple(None if n in free else v for n, v in zip(names, values))
-        masked: tuple[Any, ...] = (names, kinds, values)
-    else:  # (name, type, value) or (name, frozen value) per argument
-        masked = tuple((entry[0],) if entry[0] in free else entry for entry in args)
-    return ((bname, "value-only", masked), *key[1:])
+        return (names, kinds, values)
+    # (name, type, value) or (name, frozen value) per argument
+    return tuple((entry[0],) if entry[0] in free else entry for entry in args)
 
 
 class _Probe(ShapeContext):
