@@ -141,7 +141,7 @@ def masked_key(plan: Reshapable, key: tuple[Any, ...]) -> tuple[Any, ...] | None
     if not plan.steps or key[2] != 1 or (plan.failed > 8 and plan.failed > 2 * plan.won):
         return None  # (key[2]: the input's channel axis, which the layers keep)
     bname, args = key[0]
-    shape = tuple(_SIZE if type(d) is int else d for d in key[1])
+    shape = tuple([_SIZE if type(d) is int else d for d in key[1]])
     return ((bname, "reshaped", masked_args(plan.free, args)), shape, *key[2:])
 
 
@@ -160,8 +160,6 @@ def reshaped_instance(
     each node bound and shaped again; None when there is none or a real lowering must
     decide. It is kept under `key` as its real lowering would be: it recorded nothing,
     met nothing recorded and read nothing pinned."""
-    from .memo import _NONE_SEEN, Lowered
-
     like = memo.shaped.get(masked)
     if like is None:
         return None
@@ -174,7 +172,10 @@ def reshaped_instance(
         return None
     module = reshaped_module(module, child, in_shape, made)
     portable = getattr(lw.ctx, "logs", None) is not None and not lw.too_large_at
-    memo.kept[key] = Lowered(module, kept.charged, (), kept.out_axis, lw.ctx, _NONE_SEEN, portable)
+    # a memo.Lowered (without importing memo here); `seen`: the kept one's, empty
+    memo.kept[key] = type(kept)(
+        module, kept.charged, (), kept.out_axis, lw.ctx, kept.seen, portable
+    )
     return module
 
 
@@ -205,12 +206,13 @@ def _reshaped(
     env: Mapping[str, Any],
     in_shape: Any,
 ) -> list[tuple[dict[str, Any], Any, tuple[Any, ...]]] | None:
-    kept = {let.name: let.value for let in module.lets}
-    if len(kept) != len(child.lets):
-        return None
-    for name, _, value in child.lets:  # the lets that decide structure keep their values
-        if name not in kept or (name in plan.held_lets and not _same(kept[name], value)):
+    if module.lets or child.lets:
+        kept = {let.name: let.value for let in module.lets}
+        if len(kept) != len(child.lets):
             return None
+        for name, _, value in child.lets:  # the lets that decide structure keep theirs
+            if name not in kept or (name in plan.held_lets and not _same(kept[name], value)):
+                return None
     nodes = module.nodes
     shapes: dict[str, Any] = {INPUT: in_shape}
     out = []
