@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import random
 from typing import Any
 
 import pytest
@@ -360,3 +361,117 @@ layers:
     assert 0 < len(tried) < 12  # 21 calls could have tried
     assert len(lowered) == 2 * 22
     _same(reshaped, real)
+
+
+#: layers a random Unit is made of: fields that read free params, held ones (`act`,
+#: `flag`), the let `mid`, and rules that fail or record requirements for some values
+_PIECES = (
+    "{{type: conv2d, out_channels: {w}, kernel_size: {k}, padding: {p}, stride: {s}}}",
+    "{{type: batchnorm2d}}",
+    "{{type: relu, when: \"act == 'relu'\"}}",
+    "{{type: silu, when: \"act == 'silu'\"}}",
+    "{{type: maxpool2d, kernel_size: {k}, stride: {s}, padding: {p2}}}",
+    "{{type: dropout, p: rate}}",
+    "{{type: conv2d, out_channels: {w}, kernel_size: 1, groups: {g}}}",
+    "{{type: prelu, num_parameters: {n}}}",
+    "{{type: avgpool2d, kernel_size: {k}, stride: {s}, ceil_mode: true}}",
+    "{{type: identity, train_only: {t}}}",
+)
+
+
+def _random_net(rnd: random.Random) -> str:
+    items = []
+    for i in range(rnd.randint(1, 5)):
+        item = rnd.choice(_PIECES).format(
+            w=rnd.choice(["width", "width * 2", "mid", "8"]),
+            k=rnd.choice(["k", "3", "1"]),
+            p=rnd.choice(["k // 2", "0", "1"]),
+            s=rnd.choice(["1", "stride"]),
+            p2=rnd.choice(["0", "k // 2"]),
+            g=rnd.choice(["1", "groups"]),
+            n=rnd.choice(["1", "n"]),
+            t=rnd.choice(["false", "flag"]),
+        )
+        if rnd.random() < 0.6:
+            item = item.replace("{type", f"{{name: out{i}, type", 1)
+        items.append(f"      - {item}")
+    if rnd.random() < 0.5:  # a join, reading a name the block may not give (an error)
+        items.append(f"      - {{name: cat, type: concat, from: [input, out{len(items) - 1}]}}")
+    calls = []
+    for _ in range(rnd.randint(2, 7)):
+        args = {
+            "width": rnd.choice([1, 2, 3, 4, 6, 8]),
+            "k": rnd.choice([1, 3, 5]),
+            "stride": rnd.choice([1, 2]),
+            "act": rnd.choice(["relu", "silu"]),
+            "rate": rnd.choice([0.0, 0.1, 0.5]),
+            "groups": rnd.choice([1, 2]),
+            "n": rnd.choice([1, 2, 4]),
+            "flag": rnd.choice(["false", "true"]),
+        }
+        if rnd.random() < 0.5:
+            del args["act"]
+        calls.append("  - {type: Unit, " + ", ".join(f"{k}: {v}" for k, v in args.items()) + "}")
+    shapes = ["[2, 4, 16, 16]", "[2, 3, 9, 11]", "[N, 4, 16, 16]", "[2, 4, H, 12]", "[2, C, 6, 6]"]
+    shape = rnd.choice(shapes)
+    body = "\n".join(items)
+    return (
+        f"""\
+archspec: 1
+name: random_units
+input: {shape}
+blocks:
+  Unit:
+    params:
+      width: int
+      k: int
+      stride: int
+      act: {{type: str, default: relu, choices: [relu, silu]}}
+      rate: float
+      groups: int
+      n: int
+      flag: bool
+    let: {{mid: width + k}}
+    layers:
+{body}
+layers:
+"""
+        + "\n".join(calls)
+        + "\n"
+    )
+
+
+def test_random_blocks_lower_alike_with_and_without_reshaping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Random blocks of plain layers and calls of them: the same graph field by field, or
+    the same diagnostics, either way; and some instances are reshaped."""
+    taken: list[bool] = []
+    real_try = reshape.reshaped
+
+    def counting(*args: Any) -> Any:
+        made = real_try(*args)
+        taken.append(made is not None)
+        return made
+
+    monkeypatch.setattr(reshape, "reshaped", counting)
+    rnd = random.Random(22)
+    lowered = 0
+    for _ in range(80):
+        text = _random_net(rnd)
+        outcomes = []
+        for on in (True, False):
+            with monkeypatch.context() as m:
+                if not on:
+                    _without_reshaping(m)
+                try:
+                    outcomes.append((archspec.build_graph(text), None))
+                except ArchSpecError as exc:
+                    outcomes.append((None, repr(exc.diagnostics)))
+        (a, errors), (b, real_errors) = outcomes
+        assert errors == real_errors, text
+        if a is not None:
+            _same(a, b, text)
+            lowered += 1
+    assert lowered > 20
+    assert sum(taken) > 50
