@@ -9,7 +9,10 @@ A spec can still make an expression grow without bound (concatenations of ever m
 or floors of sums of floors whose text doubles at every layer), so every Dim is bounded:
 at most MAX_SIZE terms and atoms counted in full, floors nested at most MAX_DEPTH deep.
 Past either, arithmetic raises ExpressionTooLarge, which the layer registry turns into a
-located shape error (E411) instead of a hang, a memory blow-up or a RecursionError.
+located shape error (E411) instead of a hang, a memory blow-up or a RecursionError. The
+registry also refuses a layer's output size holding a number past MAX_NUMBER
+(`check_numbers`): upsampling or strides repeated thousands of times make numbers of
+thousands of digits, which no tensor has and Python will not print.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ Monomial = tuple["Atom", ...]
 MAX_SIZE = 10_000
 #: The deepest nesting of floors (built-in specs: 1); evaluation and printing recurse on it.
 MAX_DEPTH = 64
+#: The largest number (a constant, coefficient or divisor) the size of a layer's output may
+#: hold: past any tensor torch can hold (2^63 elements), yet room for the product of eight
+#: dims of 10^15 (a flatten of the largest input a spec can declare). Thousands of strided
+#: or upsampling layers in a chain made numbers of thousands of digits, which Python refuses
+#: to print and no float holds.
+MAX_NUMBER = 10**120
 
 
 #: Names given to the spatial dims of an input, by their count (`(N, C, H, W)`): the shape
@@ -498,6 +507,33 @@ def evaluate_shape(shape: Iterable[Dim], env: Mapping[str, int]) -> list[int]:
     """Each dim's integer value with every symbol bound (KeyError names a missing one); a
     constant dim is read, not evaluated: most dims of a lowered graph are constants."""
     return [d._const if not d._terms else d.evaluate(env) for d in shape]
+
+
+def check_numbers(shape: Iterable[Dim]) -> None:
+    """ExpressionTooLarge when a dim of `shape` holds a number past MAX_NUMBER."""
+    for d in shape:
+        big = abs(d._const) if not d._terms else _largest(d)
+        if big > MAX_NUMBER:
+            # not the number itself: its text may be too long for Python to write
+            raise ExpressionTooLarge(
+                f"a size holds a number of {big.bit_length()} bits, past the limit of "
+                f"10^{len(str(MAX_NUMBER)) - 1} (no tensor is that large)"
+            )
+
+
+def _largest(d: Dim) -> int:
+    """The largest magnitude of a number in `d`: its constant, coefficients and floors'
+    divisors (kept in the Dim: floors share their inner expressions)."""
+    known = d.__dict__.get("largest")
+    if known is None:
+        known = abs(d._const)
+        for mono, coeff in d._terms:
+            known = max(known, abs(coeff))
+            for atom in mono:
+                if isinstance(atom, Floor):
+                    known = max(known, atom.divisor, _largest(atom.inner))
+        d.__dict__["largest"] = known
+    return known  # type: ignore[no-any-return]
 
 
 def format_shape(shape: Shape) -> str:

@@ -22,7 +22,7 @@ from pydantic import (
     StrictInt,
 )
 
-from ..dims import Dim, ExpressionTooLarge, Shape
+from ..dims import Dim, ExpressionTooLarge, Shape, check_numbers
 from ..expr import ExprError, parse_kept
 from ..lazymethods import dataclass
 from .lazyspec import LazySpec as LazySpec
@@ -483,13 +483,16 @@ TOO_LARGE_HINT = (
 
 
 def _bounded(op: Op) -> Callable[[dict[str, Any], Sequence[Shape], ShapeContext], Inferred]:
-    """The op's shape rule, failing with E411 when its dims grow past `dims.MAX_SIZE`,
+    """The op's shape rule, failing with E411 when its dims grow past `dims.MAX_SIZE` (or
+    hold a number past `dims.MAX_NUMBER`),
     whoever calls it (lowering, the symbolic check, the emitter): the bound holds for plugins
     too. The rule is looked up on the class at each call, so patching the class still works."""
 
     def infer(attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         try:
-            return type(op).infer(op, attrs, inputs, ctx)
+            out = type(op).infer(op, attrs, inputs, ctx)
+            check_numbers(out.shape)
+            return out
         except ExpressionTooLarge as exc:
             raise ShapeFailure("E411", str(exc), TOO_LARGE_HINT) from None
 
