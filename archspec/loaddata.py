@@ -58,7 +58,8 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
                     out = {}
                     for key, item in value.items():
                         if not isinstance(key, str):
-                            raise fail(path, f"mapping key {key!r} is not a string", "E101")
+                            shown = _shown_int(key) if isinstance(key, int) else repr(key)
+                            raise fail(path, f"mapping key {shown} is not a string", "E101")
                         count_text(key, path)
                         out[key] = copy(item, (*path, key))
                     return out
@@ -74,7 +75,7 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
             return value
         if isinstance(value, int):
             if abs(value) > MAX_INT:
-                raise fail(path, f"integer {value} is out of range (|n| <= 10^15)")
+                raise fail(path, f"integer {_shown_int(value)} is out of range (|n| <= 10^15)")
             return value
         if isinstance(value, float):
             if not math.isfinite(value):
@@ -83,3 +84,10 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
         raise fail(path, f"a {type(value).__name__} cannot appear in a spec", "E103")
 
     return LoadedDoc(data=copy(data, ()), file=file, text="")
+
+
+def _shown_int(n: int) -> str:
+    """An integer as a message shows it: its digits, or its size when it is too long to read
+    (Python refuses to write an int of more than 4,300 digits: a ValueError, not an E104)."""
+    bits = n.bit_length()
+    return str(n) if bits < 128 else f"(an integer of {bits} bits)"

@@ -338,6 +338,9 @@ def _value(value: Any) -> str:
             return "x".join(_value(v) for v in value)
         return f"[{len(value)} items]"
     text = str(value)
+    if not text.isprintable():  # a `str` param's line break or lone surrogate (`--set` of
+        # bytes that are not UTF-8): shown as its escape, so the picture stays one valid line
+        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
     return text if len(text) <= 24 else text[:21] + "..."
 
 

@@ -189,6 +189,8 @@ def size_text(n: int) -> str:
     """`44.6 MiB`: bytes in binary units, as memory is reported."""
     for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
+            if n >= 10**300:  # past what `n / size` can make a float of: whole units
+                return f"{n // size:,} {unit}"
             return f"{n / size:.1f} {unit}"
     return f"{n} B"
 

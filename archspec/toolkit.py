@@ -68,6 +68,8 @@ def human(n: int, *, early: bool = False) -> str:
     """
     for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if abs(n) >= (size // 10 if early else size):
+            if abs(n) >= 10**300:  # past what `n / size` can make a float of: whole units
+                return f"{n // size:,} {unit}"
             return f"{n / size:.2f} {unit}"
     return str(n)
 
@@ -366,6 +368,9 @@ def input_shape(value: Any) -> tuple[int, ...] | None:
         out.append(d.__index__())
     if not 1 <= len(out) <= 8:
         raise ValueError(f"input must have 1 to 8 dims, got {len(out)}")
-    if any(not 1 <= d < 2**62 for d in out):
-        raise ValueError(f"input dims must be >= 1 and below 2**62, got {tuple(out)}")
+    wrong = next((d for d in out if not 1 <= d < 2**62), None)
+    if wrong is not None:  # a dim of thousands of digits is named by its size: Python
+        # refuses to write an int of more than 4,300 digits
+        shown = str(wrong) if wrong.bit_length() < 128 else f"an int of {wrong.bit_length()} bits"
+        raise ValueError(f"input dims must be >= 1 and below 2**62, got {shown}")
     return tuple(out)

@@ -28,11 +28,22 @@ from ..pyvalues import IN, Val
 from .model import ClassInfo
 
 _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+#: The longest shape comment written: a longer one (a concat of hundreds of differently
+#: pooled branches makes a size that is a sum of hundreds of floors) informs no reader, and
+#: escaping and wrapping it again for each of thousands of layers after it took minutes
+#: (the built-in specs' longest is 118 characters).
+MAX_COMMENT = 400
 
 
 def class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
     """The input a class's comments speak of, and node name -> the comment for its output
-    shape ("" where no closed form exists)."""
+    shape ("" where no closed form exists, or where it is longer than MAX_COMMENT)."""
+    sym_in, comments = _class_shapes(cls, graph)
+    return sym_in, {k: v if len(v) <= MAX_COMMENT else "" for k, v in comments.items()}
+
+
+def _class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
+    """`class_shapes`, every comment kept."""
     taken = {p.pyname for p in cls.params} | set(cls.pynames.values())
     if cls.bodies[0].module is graph.root:
         sym_in = generalise_input(graph.input_shape).shape

@@ -1,0 +1,117 @@
+"""Hostile inputs found by the session-22 sweep, beyond the corpus of tests/hostile/.
+
+Each test names what the input did before it was fixed.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+from typer.testing import CliRunner
+
+import archspec
+from archspec.backends.emit.shapes import MAX_COMMENT
+from archspec.cli import app
+from archspec.graph import render
+
+runner = CliRunner()
+
+#: A block whose `str` param only decides a `when`: the picture shows its argument.
+STR_ARG = """archspec: 1
+name: x
+input: [N, 3, 8, 8]
+params:
+  s: {type: str, default: a}
+blocks:
+  B:
+    params: {t: str}
+    layers:
+      - {type: conv2d, out_channels: 4, kernel_size: 1}
+      - {type: relu, when: "t == 'a'"}
+layers:
+  - {type: B, t: s}
+"""
+
+
+@pytest.mark.parametrize("fmt", ["dot", "mermaid"])
+def test_a_picture_shows_a_line_break_or_lone_surrogate_in_an_argument_as_escapes(
+    fmt: str,
+) -> None:
+    """`archspec graph --set s=$'\\xff'` (bytes that are not UTF-8 reach Python as lone
+    surrogates) was an internal error, exit 3: the label held the surrogate and the picture
+    could not be encoded. A line break split Mermaid's label over two lines."""
+    graph = archspec.build_graph(STR_ARG, params={"s": "a\nb\udcff"})
+    text = render(graph, fmt).decode("utf-8")
+    shown = {"dot": r"t=a\\nb\\udcff", "mermaid": r"t=a\nb\udcff"}[fmt]  # DOT doubles `\`
+    assert shown in text
+    assert not any(line.rstrip().endswith("(t=a") or "t=a\n" in line for line in text.split("\n"))
+
+
+def test_graph_of_a_str_argument_that_is_no_text_exits_1_or_0_never_3(tmp_path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(STR_ARG)
+    for extra in ([], ["-o", str(tmp_path / "p.mmd")], ["-o", str(tmp_path / "p.dot")]):
+        result = runner.invoke(app, ["graph", str(spec), "--set", "s=\udcff\udcfe", *extra])
+        assert result.exit_code == 0, result.output
+        assert "internal error" not in result.output
+
+
+def test_a_shape_comment_too_long_to_read_is_left_out() -> None:
+    """A concat of hundreds of differently pooled branches makes a size that is a sum of
+    hundreds of floors; each of 9,000 layers after it wrote that sum again as its comment,
+    escaped and wrapped word by word: `archspec emit` ran past 20 s (398 branches). A comment
+    longer than MAX_COMMENT is left out (the statements stay); a short one is kept."""
+    branches = "".join(
+        f"      b{s}: {{type: maxpool2d, kernel_size: [1, {s}], stride: [1, {s}]}}\n"
+        for s in range(2, 80)
+    )
+    text = (
+        "archspec: 1\nname: x\ninput: [N, 3, H, W]\nlayers:\n"
+        "  - {name: stem, type: conv2d, out_channels: 3, kernel_size: 1}\n"
+        "  - type: parallel\n    join: concat\n    dim: 3\n    branches:\n"
+        f"{branches}"
+        "  - {type: repeat, count: 40, flat: true, layer: {type: relu}}\n"
+    )
+    source = archspec.emit(text)
+    ast.parse(source)
+    notes: list[str] = []  # each statement's comment, its wrapped lines joined
+    last = False
+    for line in source.splitlines():
+        text_of = line.strip()
+        if text_of.startswith("# "):
+            notes[-1:] = [notes[-1] + " " + text_of[2:]] if last else [*notes[-1:], text_of[2:]]
+        last = text_of.startswith("# ")
+    assert max(len(n) for n in notes) <= MAX_COMMENT
+    stem = next(ln for ln in source.splitlines() if "self.stem(x)" in ln)
+    assert "# (N, 3, H, W)" in stem  # a short comment stays
+    relus = [ln for ln in source.splitlines() if ln.strip().startswith("x = getattr(self, ")]
+    assert len(relus) >= 40
+
+
+def test_a_count_past_any_float_is_written_in_whole_units() -> None:
+    """`archspec summary` of a spec upsampled to sizes of a hundred digits stopped with an
+    internal OverflowError (exit 3): `n / 10**12` of a count past 10^308 is no float."""
+    from archspec.summary_text import size_text
+    from archspec.toolkit import human
+
+    assert human(10**400) == f"{10**388:,} T" and human(1234567) == "1.23 M"
+    assert size_text(2**1100) == f"{2**1060:,} TiB" and size_text(3 << 20) == "3.0 MiB"
+
+
+def test_python_data_with_an_integer_too_long_to_print_is_e104_or_e101() -> None:
+    """A mapping holding 10**5000 raised Python's ValueError ('Exceeds the limit (4300
+    digits) for integer string conversion') while its E104 message was written."""
+    spec = {
+        "archspec": 1,
+        "name": "x",
+        "input": ["N", 3, 8, 8],
+        "layers": [{"type": "conv2d", "out_channels": 10**5000, "kernel_size": 3}],
+    }
+    (err,) = archspec.check(spec).errors
+    assert err.code == "E104" and "16610 bits" in err.message
+    plain = {**spec, "layers": [{"type": "relu"}]}
+    (err,) = archspec.check({**plain, 10**5000: 1}).errors
+    assert err.code == "E101" and "16610 bits" in err.message
+    with pytest.raises(ValueError, match="16610 bits"):
+        archspec.check(plain, input=(1, 3, 10**5000, 8))
