@@ -115,3 +115,17 @@ def test_python_data_with_an_integer_too_long_to_print_is_e104_or_e101() -> None
     assert err.code == "E101" and "16610 bits" in err.message
     with pytest.raises(ValueError, match="16610 bits"):
         archspec.check(plain, input=(1, 3, 10**5000, 8))
+
+
+@pytest.mark.parametrize("columns", ["0", "1"])
+def test_summary_prints_whatever_columns_says(columns: str) -> None:
+    """`COLUMNS=0 archspec summary lenet5` was an internal error, exit 3 (textwrap refuses to
+    wrap the footer at width 0), and printed no table: rich took the width as it is. 0 now
+    means no width was set (80 when piped); 1 folds every cell, as asked."""
+    result = runner.invoke(app, ["summary", "lenet5"], env={"COLUMNS": columns})
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.output
+    if columns == "0":
+        assert "│   c1       │ Conv2d" in result.output  # 80 columns, as when piped
+    else:
+        assert len(result.output.splitlines()) > 100

@@ -86,8 +86,20 @@ def console(stderr: bool = False) -> Console:
         markup=False,
         emoji=False,
         soft_wrap=True,
-        width=None,
+        width=_columns_or_none(),
     )
+
+
+def _columns_or_none() -> int | None:
+    """None (rich reads COLUMNS, else the terminal's width, else 80), or the terminal's width
+    (else 80) when COLUMNS is 0: rich took that as a width of 0 and printed nothing, or
+    failed (textwrap refuses width 0); a shell or CI that sets COLUMNS=0 means no width."""
+    columns = os.environ.get("COLUMNS", "")
+    if not (columns.isdigit() and int(columns) == 0):
+        return None
+    import shutil
+
+    return shutil.get_terminal_size((80, 24)).columns
 
 
 @contextmanager
