@@ -129,3 +129,30 @@ def test_summary_prints_whatever_columns_says(columns: str) -> None:
         assert "│   c1       │ Conv2d" in result.output  # 80 columns, as when piped
     else:
         assert len(result.output.splitlines()) > 100
+
+
+def test_text_an_ascii_stdout_cannot_encode_is_escaped_not_an_internal_error(tmp_path) -> None:
+    """On a stdout that is not UTF-8 (PYTHONIOENCODING=ascii, a latin-1 locale), `emit` of a
+    spec described `héllo` and `check` of a file named `ünï.yaml` were internal errors, exit 3
+    (UnicodeEncodeError): such text is now written as its escape, as Python writes stderr."""
+    import os
+    import subprocess
+    import sys
+
+    spec = tmp_path / "\u00fcn\u00ef.yaml"
+    spec.write_text(STR_ARG.replace("name: x\n", "name: x\ndescription: h\u00e9llo\n"))
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "NO_COLOR": "1"}
+    for argv in (
+        ["emit", str(spec)],
+        ["check", str(spec)],
+        ["graph", str(spec), "--set", "s=\u00e9"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "archspec", *argv], capture_output=True, env=env, timeout=120
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+    emitted = subprocess.run(
+        [sys.executable, "-m", "archspec", "emit", str(spec)], capture_output=True, env=env
+    ).stdout.decode("ascii")
+    assert '"""h\\xe9llo' in emitted  # the docstring's escape: the same text to Python
+    ast.parse(emitted)

@@ -126,6 +126,7 @@ CLOSED_PIPE_EXIT = 141
 def main() -> None:
     """Console-script entry point; usage errors exit 2, spec errors 1, internal errors 3."""
     _install_interrupt_handler()
+    _escape_what_stdout_cannot_encode()
     try:
         try:
             # the process ends with its one command: see collector_off; the command's frames,
@@ -148,6 +149,16 @@ def main() -> None:
     if code not in _EXIT_CODES and code is not None:
         code = 2 if isinstance(code, int) else 1
     sys.exit(code or 0)
+
+
+def _escape_what_stdout_cannot_encode() -> None:
+    """Text a strict stdout cannot encode (a latin-1 or ASCII locale, PYTHONIOENCODING=ascii:
+    a spec's `é` or `→`, a file name's `ü`, a lone surrogate of a name that is not UTF-8) is
+    written as its escape, as Python writes stderr; it was an internal error, exit 3. A
+    stdout that already replaces or escapes (UTF-8 mode's surrogateescape) is left as it is."""
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        with contextlib.suppress(Exception):
+            sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def _app_for(args: list[str]) -> typer.Typer:
