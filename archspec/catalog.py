@@ -167,14 +167,15 @@ def family_of(source: SpecSource) -> tuple[str, list[str]] | None:
 
 
 @contextlib.contextmanager
-def family_budget(max_layers: int | None) -> Iterator[None]:
+def family_budget(max_layers: int | None, kept: list[Any] | None = None) -> Iterator[None]:
     """Lower the variants of one family inside: together they may expand to
     `limits.FAMILY_FACTOR` * max_layers layer items (E310 past it), and they are composed
-    from one reading of the family's files (`compose.one_reading`), and the passes keep
-    what they find in a subtree for each other (`passes.family`)."""
+    from one reading of the family's files (`compose.one_reading`, whose reading goes to
+    `kept` at the end if given), and the passes keep what they find in a subtree for each
+    other (`passes.family`)."""
     from .passes.family import shared_findings
 
-    with limits.family_budget(max_layers), one_reading(), shared_findings():
+    with limits.family_budget(max_layers), one_reading(kept), shared_findings():
         yield
 
 

@@ -148,6 +148,8 @@ def main() -> None:
         _write_failed(exc)
     if code not in _EXIT_CODES and code is not None:
         code = 2 if isinstance(code, int) else 1
+    if _app_module.ends_at_once():
+        _end_at_once(code or 0)
     sys.exit(code or 0)
 
 
@@ -159,6 +161,14 @@ def _escape_what_stdout_cannot_encode() -> None:
     if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
         with contextlib.suppress(Exception):
             sys.stdout.reconfigure(errors="backslashreplace")
+
+
+def _end_at_once(code: int) -> NoReturn:
+    """End the process without tearing the interpreter down (see app.ends_at_once): stdout
+    is flushed already, and stderr is flushed here."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _app_for(args: list[str]) -> typer.Typer:

@@ -27,6 +27,7 @@ from .app import (
     collector_off,
     complete_spec,
     console,
+    kept_until_exit,
     parse_input,
     parse_sets,
     progress,
@@ -86,7 +87,7 @@ def _check_all(
     """Check each (spec, variant); the variants of one family share one expansion budget."""
     results = []
     for spec, group in itertools.groupby(targets, key=lambda t: t[0]):
-        with api.family_budget(max_layers):
+        with api.family_budget(max_layers, kept_until_exit()):
             results += [
                 api.check(spec, input=shape, max_layers=max_layers, variant=v, params=params)
                 for _, v in group

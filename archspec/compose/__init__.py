@@ -67,17 +67,23 @@ _ONLY_READ: ContextVar[bool] = ContextVar("archspec_only_read", default=False)
 
 
 @contextlib.contextmanager
-def one_reading() -> Iterator[None]:
+def one_reading(kept: list[Any] | None = None) -> Iterator[None]:
     """Compose the variants of one family inside: the family file (its imports, its base)
     is composed once, from one reading of its files, and each variant is chosen from that.
 
     Outside, every `compose` reads the files again (a file may change between two calls);
-    inside, the files are taken as read once, as one call composing every variant would."""
-    token = _READ.set(_Reading({}, {}, {}, {}))
+    inside, the files are taken as read once, as one call composing every variant would.
+    `kept`: where the reading goes when it ends, rather than being freed there (the command
+    line keeps it for a process that ends right after: see archspec.cli.app.kept_until_exit);
+    nothing reads it again."""
+    reading = _Reading({}, {}, {}, {})
+    token = _READ.set(reading)
     try:
         yield
     finally:
         _READ.reset(token)
+        if kept is not None:
+            kept.append(reading)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,180 @@
+"""How the command line ends its process: without tearing the interpreter down when nothing
+waits for the exit (cli.app.ends_at_once), keeping each checked family's reading until then
+(cli.app.kept_until_exit); an `atexit` handler still runs, and output and status are whole."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from archspec import api
+
+from .conftest import ROOT
+
+# the module (archspec.cli's attribute `app` is the Typer app)
+cli_app = importlib.import_module("archspec.cli.app")
+
+FAMILY = """\
+archspec: 1
+name: tinyfam
+input: [N, 3, 16, 16]
+params: {width: {type: int, default: 4}}
+variants:
+  tinyfam_s: {params: {width: 4}}
+  tinyfam_l: {params: {width: 8}}
+layers:
+  - {name: conv, type: conv2d, out_channels: width, kernel_size: 3}
+  - {name: pool, type: adaptive_avgpool2d, output_size: 1}
+"""
+
+BROKEN = """\
+archspec: 1
+name: broken
+input: [N, 3, 16, 16]
+layers:
+  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 32}
+"""
+
+#: A plugin file (a layer kind of its own) that writes to stderr when the interpreter is torn
+#: down (an audit hook sees it), and with AT_EXIT set registers an atexit handler.
+PLUGIN = """\
+import atexit
+import os
+import sys
+from typing import Any, Literal
+
+import archspec
+
+
+class EchoSpec(archspec.LayerSpec):
+    type: Literal["echo"]
+
+
+class EchoOp(archspec.Op):
+    kind = "echo"
+    spec = EchoSpec
+    style = "function"
+    summary = "the input as it is (test plugin)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Any, ctx: Any) -> archspec.Inferred:
+        return archspec.Inferred(attrs, tuple(inputs[0]))
+
+    def function(self, a: Any) -> Any:
+        return (lambda x: x), {}
+
+    def emit(self, a: Any, lit: Any) -> str:
+        return a["_inputs"][0]
+
+
+def _on_teardown(event: str, args: Any, write: Any = os.write) -> None:
+    if event == "cpython.PyInterpreterState_Clear":  # the interpreter is torn down
+        write(2, b"torn down\\n")
+
+
+sys.addaudithook(_on_teardown)
+if os.environ.get("AT_EXIT"):
+    atexit.register(lambda: os.write(2, b"atexit ran\\n"))
+"""
+
+
+def _cli(tmp_path: Path, *args: str, at_exit: bool = False) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "echo_plugin.py").write_text(PLUGIN)
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("AT_EXIT", None)
+    if at_exit:
+        env["AT_EXIT"] = "1"
+    command = [sys.executable, "-m", "archspec", "check", "--plugins", "echo_plugin.py", *args]
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+
+
+def test_a_family_reading_goes_where_it_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "fam.yaml"
+    path.write_text(FAMILY)
+    variants = api.family_variants(str(path))
+    assert variants == ["tinyfam_s", "tinyfam_l"]
+    with api.family_budget(None):
+        freed = [api.check(str(path), variant=v).to_dict() for v in variants]
+    kept: list[object] = []
+    with api.family_budget(None, kept):
+        held = [api.check(str(path), variant=v).to_dict() for v in variants]
+    assert held == freed
+    assert len(kept) == 1 and str(path) in kept[0].texts  # type: ignore[attr-defined]
+
+
+def test_a_program_calling_the_command_line_keeps_nothing_and_ends_as_usual() -> None:
+    assert not cli_app.runs_archspec()  # pytest's own process
+    assert cli_app.kept_until_exit() is None
+    assert not cli_app.ends_at_once()
+
+
+@pytest.mark.parametrize(
+    ("argv", "ours"),
+    [
+        (["/venv/bin/python", "-m", "archspec", "check", "x.yaml"], True),
+        (["/venv/bin/python", "-X", "importtime", "-m", "archspec", "list"], True),
+        (["/venv/bin/python", "/venv/bin/archspec", "check", "x.yaml"], True),
+        (["/venv/bin/python", "-m", "pytest", "-k", "archspec"], False),
+        (["/venv/bin/python", "prog.py", "archspec"], False),
+        (["/venv/bin/python", "-c", "import archspec"], False),
+    ],
+)
+def test_the_process_is_archspecs_by_the_interpreter_command_line(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], ours: bool
+) -> None:
+    monkeypatch.setattr(sys, "orig_argv", argv)
+    assert cli_app.runs_archspec() is ours
+
+
+def test_what_is_kept_stops_at_the_memory_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_app, "runs_archspec", lambda: True)
+    assert cli_app.kept_until_exit() is cli_app._KEPT
+    monkeypatch.setattr(cli_app, "KEEP_UNTIL_EXIT_BYTES", 1)
+    assert cli_app.kept_until_exit() is None
+
+
+def test_the_command_line_ends_at_once_with_its_output_and_status_whole(tmp_path: Path) -> None:
+    (tmp_path / "fam.yaml").write_text(FAMILY)
+    done = _cli(tmp_path, "fam.yaml")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "checked 2 specs: 2 ok"
+    assert "torn down" not in done.stderr  # ended at once
+    (tmp_path / "broken.yaml").write_text(BROKEN)
+    failed = _cli(tmp_path, "fam.yaml", "broken.yaml")
+    assert failed.returncode == 1
+    assert "error[E4" in failed.stderr and "torn down" not in failed.stderr
+    assert failed.stdout.splitlines()[-1] == "checked 3 specs: 2 ok, 1 with errors"
+
+
+def test_an_atexit_handler_still_runs(tmp_path: Path) -> None:
+    (tmp_path / "fam.yaml").write_text(FAMILY)
+    done = _cli(tmp_path, "fam.yaml", at_exit=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "checked 2 specs: 2 ok"
+    assert "atexit ran" in done.stderr and "torn down" in done.stderr  # the usual teardown
+
+
+def test_the_check_without_ending_at_once_prints_the_same(tmp_path: Path) -> None:
+    """The same command run from a program (which ends as usual) prints the same lines."""
+    (tmp_path / "fam.yaml").write_text(FAMILY)
+    (tmp_path / "echo_plugin.py").write_text(PLUGIN)
+    code = textwrap.dedent(
+        """
+        import sys
+        from archspec.cli import main
+        sys.argv = ["archspec", "check", "--plugins", "echo_plugin.py", "fam.yaml"]
+        main()
+        """
+    )
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("AT_EXIT", None)
+    usual = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert usual.returncode == 0 and "torn down" in usual.stderr
+    assert usual.stdout == _cli(tmp_path, "fam.yaml").stdout
