@@ -194,7 +194,7 @@ def merge_instances(
     order = _merged_order(orders)
     if order is None:
         return None
-    output = _returned(orders, outputs)
+    output = _returned(orders, trees, outputs)
     if output is False:
         return None
     by_key = [dict(zip(keys, tree, strict=True)) for keys, tree in zip(orders, trees, strict=True)]
@@ -249,16 +249,23 @@ def merge_instances(
     return Block(name, declared, layers, args, output)
 
 
-def _returned(orders: list[list[Any]], outputs: list[str | None]) -> str | bool | None:
+def _returned(
+    orders: list[list[Any]], trees: list[list[dict[str, Any]]], outputs: list[str | None]
+) -> str | bool | None:
     """What the block returns: None, its last node (in every instance); a node every
-    instance has and returns, with nodes after it that nothing reads (`outputs:`); or
-    False: the instances return different nodes."""
+    instance has and returns, with nodes after it that nothing reads, or a piece of a
+    `chunk` or `split` (`a, b = x.chunk(2, 1); return b`) every instance names
+    (`outputs:`); or False: the instances return different nodes."""
     if all(out is None or out == keys[-1] for keys, out in zip(orders, outputs, strict=True)):
         return None
     first = outputs[0]
-    if isinstance(first, str) and all(o == first and first in k for k, o in zip(orders, outputs)):
-        return first
-    return False
+    if not isinstance(first, str) or any(o != first for o in outputs):
+        return False
+    for keys, tree in zip(orders, trees, strict=True):
+        pieces = {piece for node in tree for piece in node.get("names", ())}
+        if first not in keys and first not in pieces:
+            return False
+    return first
 
 
 def _takes_expression(node: dict[str, Any], path: tuple[Any, ...]) -> bool:
