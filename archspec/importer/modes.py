@@ -21,6 +21,7 @@ from .where import describe, diagnostic, span_from_stack, span_of_class
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
 
+    from ..errors import Diagnostic
     from .trace import Problems
 
 
@@ -56,6 +57,38 @@ def _plain(value: Any) -> Any:
     from torch.fx.node import map_arg
 
     return map_arg(value, lambda n: ("node", n.name))
+
+
+_EVAL_DROP_HINT = (
+    "F.dropout's `training` defaults to True, so it drops in eval mode too, and a spec's "
+    "dropout is the identity in eval: pass the mode on (`training=self.training`) or use "
+    "nn.Dropout"
+)
+
+
+def drops_in_eval(module: nn.Module, graph: Any) -> list[Diagnostic]:
+    """One located E903 per `F.dropout` that the eval graph calls with `training` True and
+    p > 0 (the default `F.dropout(x, 0.3)`): the model drops in eval, which no kind does,
+    and the trace of training agrees with it, so nothing else would tell."""
+    import inspect
+
+    import torch.nn.functional as F
+
+    out = []
+    for node in graph.nodes:
+        if node.op != "call_function" or node.target is not F.dropout:
+            continue
+        try:
+            bound = inspect.signature(F.dropout).bind(*node.args, **node.kwargs)
+        except TypeError:
+            continue  # the reader refuses the call as it is
+        bound.apply_defaults()
+        training, p = bound.arguments["training"], bound.arguments["p"]
+        if training is True and not (isinstance(p, int | float) and p == 0):
+            span = span_from_stack(node.stack_trace) or span_of_class(type(module))
+            message = f"{describe(type(module))}.forward drops in eval mode (`{node.name}`)"
+            out.append(diagnostic("E903", message, span, _EVAL_DROP_HINT))
+    return out
 
 
 def _agree(ev: Any, tr: Any) -> bool | None:

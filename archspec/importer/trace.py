@@ -239,11 +239,13 @@ def _holders(module: nn.Module) -> list[str]:
 def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
     """The body of a traced forward; `fused`: the module's layer is one call (fused.py)."""
     from .fused import fused_trace
-    from .modes import with_training
+    from .modes import drops_in_eval, with_training
 
     trace = fused_trace if fused else _trace
     graph = trace(module, problems)
     if graph is not None:  # and the same in training, or stating both modes (modes.py)
+        for diag in drops_in_eval(module, graph):
+            problems.add(diag)
         graph, train_only = with_training(module, graph, problems, trace)
     if graph is None:
         return Body([], None)
