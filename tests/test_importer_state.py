@@ -1,6 +1,7 @@
-"""Gaps found importing hand-written models: `F.dropout` left at its default
-`training=True`, and a block that returns one piece of a chunk. Each either round-trips or
-is refused at its statement."""
+"""A forward and the model's state: its own buffers read through a step (`self.g.reshape`),
+buffers changed or assigned in forward, tensors made in forward, `F.dropout` left at its
+default `training=True`, and a block that returns one piece of a chunk. Each either
+round-trips or is refused at its statement, and the import leaves the model as it was."""
 
 from __future__ import annotations
 
@@ -19,6 +20,81 @@ from tests.test_importer import roundtrip
 def _statement(diag, text: str) -> bool:
     with open(diag.span.file, encoding="utf-8") as fh:
         return text in fh.read().splitlines()[diag.span.line - 1]
+
+
+class Scaled(nn.Module):
+    """A per-channel scale held as a buffer and shaped in forward (as FrozenBatchNorm2d
+    shapes its buffers): torch.fx must record the reshape, not run it once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.register_buffer("gain", torch.linspace(0.5, 2.0, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) * self.gain.reshape(1, -1, 1, 1)
+
+
+def test_a_buffer_shaped_in_forward_is_a_buffer_node() -> None:
+    text = roundtrip(Scaled(), (2, 3, 6, 6))
+    assert "{name: gain, type: buffer, shape: [4]}" in text
+    assert "type: reshape, from: gain" in text
+
+
+class Counting(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.register_buffer("count", torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.count.add_(1)  # a counter training keeps
+        return self.conv(x)
+
+
+class Assigning(Counting):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.count += 1  # a counter assigned
+        return self.conv(x)
+
+
+@pytest.mark.parametrize(
+    ("model", "statement", "words"),
+    [
+        (Counting(), "self.count.add_(1)", "changes the tensor `self.count` in place"),
+        (Assigning(), "self.count += 1", "assigns the tensor `self.count`"),
+    ],
+)
+def test_a_forward_that_changes_its_own_buffer_is_refused_and_the_model_kept(
+    model, statement, words
+) -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(model, torch.zeros(1, 3, 4, 4))
+    first = info.value.diagnostics[0]
+    assert first.code == "E904" and words in first.message
+    assert _statement(first, statement)
+    assert type(model.count) is torch.Tensor and model.count.item() == 0  # not traced into
+
+
+class MadeInForward(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) * torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 4, 1, 1)
+
+
+def test_a_tensor_made_in_forward_is_refused_at_it_not_as_a_training_difference() -> None:
+    model = MadeInForward()
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(model, torch.zeros(1, 3, 4, 4))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E903" and "makes a tensor of its own" in diag.message
+    assert "register_buffer" in (diag.hint or "")
+    assert _statement(diag, "torch.tensor([1.0, 2.0, 3.0, 4.0])")
+    assert not [k for k in vars(model) if k.startswith("_tensor_constant")]
 
 
 class AlwaysDrops(nn.Module):

@@ -170,7 +170,9 @@ def _ranked_tracer(rank: int) -> Any:
         def proxy(self, node: Any) -> fx.Proxy:
             return Ranked(node, self) if node.op == "placeholder" else super().proxy(node)
 
-    return RankTracer()
+    tracer = RankTracer()
+    tracer.proxy_buffer_attributes = True  # as the module's forward is traced (ranks.py)
+    return tracer
 
 
 def _module_graph(module: nn.Module) -> Any:

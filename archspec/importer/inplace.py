@@ -14,6 +14,7 @@ import operator
 from typing import Any
 
 from ..errors import Diagnostic
+from .state import changed_in_place
 from .where import describe, diagnostic, span_from_stack, span_of_class
 
 _IN_PLACE_OPERATORS = frozenset(
@@ -80,12 +81,17 @@ def _in_place(module: Any, node: Any) -> bool:
 
 
 def in_place_aliases(module: Any, graph: Any) -> list[Diagnostic]:
-    """One located E904 per in-place step whose input is read again after it."""
+    """One located E904 per in-place step whose input is read again after it, or is a
+    tensor of the model (state.py)."""
     order = {n: i for i, n in enumerate(graph.nodes)}
     out = []
     for node in graph.nodes:
         first = node.args[0] if node.args else None
         if not hasattr(first, "users") or not _in_place(module, node):
+            continue
+        own = changed_in_place(module, node)  # a tensor of the model: its state
+        if own is not None:
+            out.append(own)
             continue
         later = [u for u in first.users if u is not node and order[u] > order[node]]
         if not later:

@@ -94,6 +94,7 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
 
     tracer = KeepChildren(autowrap_functions=library_functions())
     tracer.record_stack_traces = True
+    tracer.proxy_buffer_attributes = True
     tracer.decided = set()  # type: ignore[attr-defined]
     tracer.rank_module = module  # type: ignore[attr-defined]
     tracer.rank_problems = problems  # type: ignore[attr-defined]

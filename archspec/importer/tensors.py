@@ -47,6 +47,14 @@ def own_tensor(module: Any, target: str, taken: bool) -> tuple[str, dict[str, An
         tensor, kind = module._parameters[target], "parameter"
     elif target in module._buffers and module._buffers[target] is not None:
         tensor, kind = module._buffers[target], "buffer"
+    elif not hasattr(module, target):  # torch.fx's own attribute, gone after the trace
+        return Refusal(
+            "E903",
+            "forward makes a tensor of its own (`torch.tensor(...)`, `torch.ones(...)`), "
+            f"which torch.fx holds as a constant (`{target}`) whose values no spec states",
+            "make it in __init__ and register it (`self.register_buffer(name, tensor)`): a "
+            "spec's `buffer` node reads it",
+        )
     else:
         return Refusal(
             "E903",

@@ -195,12 +195,14 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
     from .gradmode import watching_autograd
     from .ranks import drop_decided, keep_children_tracer
     from .shapes import size_read_before
+    from .state import kept_tensors
 
     cls = type(module)
     concrete = defaulted(module)
     tracer = keep_children_tracer(module, problems)  # ranks read in forward: ranks.py
     try:
-        with watching_autograd(module, problems):  # what fx runs through unrecorded
+        # what fx runs through unrecorded, and the model's tensors as they were
+        with watching_autograd(module, problems), kept_tensors(module, problems):
             graph = tracer.trace(module, concrete_args=concrete or None)
         drop_defaulted(graph, module, list(concrete))
         drop_decided(tracer, graph)

@@ -1,0 +1,82 @@
+"""A forward that changes the model's own tensors: a counter `self.count += 1`, a running
+average `self.avg.mul_(0.9).add_(...)`.
+
+A spec's forward keeps no state: its nodes compute out of place and its layers' own
+tensors change only as torch's layers change them. So a forward that assigns or changes
+a tensor of the model is refused (E904) at its statement, never imported as a graph
+that computes the new value and drops it. The trace itself must not change the model
+either: torch.fx records the step, it does not run it, and an assignment it makes
+(`self.count = <traced value>`, `self.last = x`) is undone, as are the attributes torch.fx
+adds itself to hold a tensor made in forward (`torch.tensor([1.0, 2.0])`:
+`self._tensor_constant0`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .where import describe, diagnostic, span_from_stack, span_of_class
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+    from ..errors import Diagnostic
+    from .trace import Problems
+
+_HINT = (
+    "a spec's forward keeps no state of its own: compute the value out of place and "
+    "return it, or keep the state outside the model"
+)
+
+
+@contextlib.contextmanager
+def kept_tensors(module: nn.Module, problems: Problems) -> Iterator[None]:
+    """Trace `module` under this: each parameter or buffer of it (or of its children) that
+    its forward assigns is put back, and is an E904 in `problems` at the statement."""
+    held = [
+        (owner, prefix, store, dict(store))
+        for prefix, owner in module.named_modules()
+        for store in (owner._parameters, owner._buffers)
+    ]
+    attributes = dict(vars(module))  # `self.last = x` too is a traced value afterwards
+    try:
+        yield
+    finally:
+        vars(module).clear()
+        vars(module).update(attributes)
+        for owner, prefix, store, before in held:
+            for key, value in list(store.items()):
+                if key in before and before[key] is value:
+                    continue
+                store.clear()
+                store.update(before)
+                node = getattr(value, "node", None)
+                span = span_from_stack(getattr(node, "stack_trace", None))
+                name = f"{prefix}.{key}" if prefix else key
+                problems.add(
+                    diagnostic(
+                        "E904",
+                        f"{describe(type(module))}.forward assigns the tensor `self.{name}`",
+                        span or span_of_class(type(owner)),
+                        _HINT,
+                    )
+                )
+                break
+
+
+def changed_in_place(module: nn.Module, node: Any) -> Diagnostic | None:
+    """An E904 when the in-place step `node` changes a tensor of the model (its input is a
+    `get_attr`), whatever reads it afterwards."""
+    first = node.args[0] if node.args else None
+    if getattr(first, "op", None) != "get_attr":
+        return None
+    span = span_from_stack(node.stack_trace) or span_of_class(type(module))
+    return diagnostic(
+        "E904",
+        f"{describe(type(module))}.forward changes the tensor `self.{first.target}` in place "
+        f"(`{node.name}`)",
+        span,
+        _HINT,
+    )
