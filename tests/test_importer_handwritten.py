@@ -170,6 +170,17 @@ class TokenNet(nn.Module):
         return self.fc(self.norm(x).mean(1))
 
 
+class SizedTokens(TokenNet):
+    """Tokens by a reshape whose sizes are read from the shape, as hand-written attention
+    does: `x.reshape(b, c, -1)` lists three sizes, so its rank is 3."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch(x)
+        b, c, _, _ = x.shape
+        x = x.reshape(b, c, -1).transpose(1, 2)
+        return self.fc(self.norm(x).mean(1))
+
+
 class Swapped(nn.Module):
     """A transpose of a tensor whose rank no step before it states."""
 
@@ -178,8 +189,9 @@ class Swapped(nn.Module):
 
 
 def test_a_transpose_after_a_step_stating_the_rank_is_a_permute() -> None:
-    text = roundtrip(TokenNet(), (2, 3, 8, 12))
-    assert "type: permute, dims: [0, 2, 1]" in text
+    for model in (TokenNet(), SizedTokens()):
+        text = roundtrip(model, (2, 3, 8, 12))
+        assert "type: permute, dims: [0, 2, 1]" in text
     with pytest.raises(ImportFailure) as err:
         archspec.from_module(nn.Sequential(Swapped()), torch.randn(1, 3, 4, 4))
     assert "transpose" in err.value.diagnostics[0].message

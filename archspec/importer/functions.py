@@ -358,7 +358,8 @@ def _permute(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
 
 def _rank(node: Any) -> int | None:
     """The rank of a traced value where the step that made it states it: a flatten to the
-    end (`x.flatten(2)` of any input has rank 3), or a view or reshape of literal sizes."""
+    end (`x.flatten(2)` of any input has rank 3), or a view or reshape listing its sizes,
+    literal or read from a shape (`x.reshape(b, c, -1)` has rank 3)."""
     import torch
 
     target, args = getattr(node, "target", None), getattr(node, "args", ())
@@ -368,7 +369,9 @@ def _rank(node: Any) -> int | None:
         return start + 1 if type(start) is int and start >= 0 and end == -1 else None
     if target in ("view", "reshape", torch.reshape) and len(args) >= 2:
         sizes = args[1] if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
-        return len(sizes) if all(type(v) is int for v in sizes) else None
+        # one traced value alone may be a whole shape (`x.view(y.shape)`): its length unknown
+        whole = len(sizes) == 1 and type(sizes[0]) is not int
+        return None if whole else len(sizes)
     return None
 
 
