@@ -134,3 +134,43 @@ def test_a_block_returning_a_piece_of_a_chunk_round_trips() -> None:
     model = nn.Sequential(Half(True), Half(False), copy.deepcopy(Half(False)))
     text = roundtrip(model, (2, 4, 5, 5))
     assert "outputs: [chunk_0]" in text and "outputs: [chunk_1]" in text
+
+
+class ReluFirst(nn.Module):
+    """Changes the tensor it is given in place; nothing in its own forward reads it again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(x, inplace=True)
+        return self.conv(x)
+
+
+class ReadsItsInputAfter(nn.Module):
+    def __init__(self, child: nn.Module) -> None:
+        super().__init__()
+        self.pre = nn.Conv2d(4, 4, 1)
+        self.child = child
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pre(x)
+        return self.child(x) + x  # x as the child left it
+
+
+@pytest.mark.parametrize(
+    "child", [ReluFirst(), nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(4, 4, 1))]
+)
+def test_a_child_changing_its_input_read_again_by_the_caller_is_refused(child) -> None:
+    """The caller's graph shows no in-place step; the model, run on the example input, does
+    (on the meta device too, where no outputs are compared)."""
+    for device in ("cpu", "meta"):
+        model = ReadsItsInputAfter(copy.deepcopy(child)).to(device)
+        with pytest.raises(ImportFailure) as info:
+            archspec.from_module(model, torch.zeros(1, 4, 4, 4, device=device))
+        (diag,) = info.value.diagnostics
+        assert diag.code == "E904" and "changes `pre` in place (`child`" in diag.message
+        assert _statement(diag, "return self.child(x) + x")
+    # read by nothing after it, the same child imports (its own step computed out of place)
+    roundtrip(nn.Sequential(nn.Conv2d(4, 4, 1), copy.deepcopy(child)), (2, 4, 4, 4))

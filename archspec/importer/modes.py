@@ -133,10 +133,11 @@ def with_training(
     from .trace import Problems
 
     quiet = Problems()  # the example input's shapes and notes are the same in training
-    quiet.example, quiet.input_shapes, quiet.notes = (
+    quiet.example, quiet.input_shapes, quiet.notes, quiet.changes_input = (
         problems.example,
         problems.input_shapes,
         problems.notes,
+        problems.changes_input,
     )
     module.training = True
     try:

@@ -30,20 +30,33 @@ def _is_node(value: Any) -> bool:
     return hasattr(value, "op") and hasattr(value, "graph")
 
 
-def input_shapes(model: Any, example_input: Any) -> dict[int, tuple[Any, ...]]:
+def input_shapes(
+    model: Any, example_input: Any, changed: set[int] | None = None
+) -> dict[int, tuple[Any, ...]]:
     """id(module) -> (shape, dtype, device) of the first tensor each module received when `model`
-    ran once on `example_input` in eval mode; {} when it does not run."""
+    ran once on `example_input` in eval mode; {} when it does not run. `changed` gets the
+    ids of the modules that changed the tensor they received in place (its version counter
+    moved during their call: `F.relu(x, inplace=True)` on their input, `x += 1`)."""
     import torch
 
     from .modes import eval_forward
 
     seen: dict[int, tuple[Any, ...]] = {}
+    versions: list[tuple[Any, int]] = []
 
     def record(module: Any, args: tuple[Any, ...]) -> None:
-        if args and isinstance(args[0], torch.Tensor) and id(module) not in seen:
-            seen[id(module)] = (tuple(args[0].shape), args[0].dtype, args[0].device)
+        first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        versions.append((first, first._version if first is not None else 0))
+        if first is not None and id(module) not in seen:
+            seen[id(module)] = (tuple(first.shape), first.dtype, first.device)
+
+    def compare(module: Any, args: tuple[Any, ...], output: Any) -> None:
+        first, version = versions.pop()
+        if first is not None and first._version != version and changed is not None:
+            changed.add(id(module))
 
     hooks = [m.register_forward_pre_hook(record) for m in model.modules()]
+    hooks += [m.register_forward_hook(compare) for m in model.modules()]
     try:
         eval_forward(model, example_input)
     except Exception:  # the import reports a model that does not run on its own
@@ -61,7 +74,9 @@ def given_input(problems: Any, module: Any, other: bool = False) -> tuple[Any, .
     tells the sizes that follow the input's from those that do not."""
     if problems.input_shapes is None:
         model, example = problems.example or (None, None)
-        problems.input_shapes = {} if model is None else input_shapes(model, example)
+        problems.input_shapes = (
+            {} if model is None else input_shapes(model, example, problems.changes_input)
+        )
     if not other:
         return problems.input_shapes.get(id(module))
     if problems.other_shapes is None:

@@ -80,6 +80,7 @@ class Problems:
         self.example: tuple[Any, Any] | None = None  # (model, example input): slices.py
         self.input_shapes: dict[int, tuple[Any, ...]] | None = None  # found when needed
         self.other_shapes: dict[int, tuple[Any, ...]] | None = None  # doubled sizes
+        self.changes_input: set[int] = set()  # modules changing their input in place (ids)
         self.notes: list[str] = []  # what the example input decided: the spec's header says
         self.fixed: list[tuple[Any, str]] = []  # (span, why) fixed to the example's sizes
 
@@ -255,7 +256,7 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
     from .order import unread_tensors
 
     unread = [] if fused else unread_tensors(module, graph)  # the layer reads its own
-    for diag in [*in_place_aliases(module, graph), *unread]:
+    for diag in [*in_place_aliases(module, graph, problems), *unread]:
         problems.add(diag)
     return _GraphReader(module, problems, train_only).read(graph)
 
