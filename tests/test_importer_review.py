@@ -479,10 +479,14 @@ class Grandchild(nn.Module):
 
 
 class QuantAdd(nn.Module):
+    """A FloatFunctional join once `prepare` has put an observer in its
+    `activation_post_process` (before, an nn.Identity: it imports, test_importer_quantizable)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 3, 1)
         self.skip_add = torch.ao.nn.quantized.FloatFunctional()
+        self.skip_add.activation_post_process = torch.ao.quantization.MinMaxObserver()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.skip_add.add(self.conv(x), x)

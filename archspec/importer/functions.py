@@ -334,6 +334,18 @@ LIBRARY_FUNCTIONS: dict[str, Reader] = {
 
 def library_functions() -> tuple[Any, ...]:
     """The functions of LIBRARY_FUNCTIONS whose modules are loaded, to trace as leaves."""
+    return tuple(fn for _, fn in _loaded_library_functions())
+
+
+def library_modules() -> tuple[Any, ...]:
+    """The loaded modules that define them: torch.fx wraps a function where a forward's own
+    module names it, so a forward elsewhere that reaches it through its module
+    (`shufflenetv2.channel_shuffle(out, 2)`, torchvision's quantizable ShuffleNet) needs its
+    defining module searched too."""
+    return tuple(dict.fromkeys(module for module, _ in _loaded_library_functions()))
+
+
+def _loaded_library_functions() -> list[tuple[Any, Any]]:
     import sys
 
     found = []
@@ -342,8 +354,8 @@ def library_functions() -> tuple[Any, ...]:
         module = sys.modules.get(module_name)
         fn = getattr(module, name, None) if module is not None else None
         if callable(fn):
-            found.append(fn)
-    return tuple(found)
+            found.append((module, fn))
+    return found
 
 
 def _permute(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:

@@ -44,7 +44,7 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
     example input gives the module's input), one that decides branches on ranks too."""
     import torch.fx as fx
 
-    from .functions import library_functions
+    from .functions import library_functions, library_modules
 
     class ShapeAttribute(fx.proxy.Attribute):
         """`x.shape`, whose `len` is the rank."""
@@ -93,6 +93,9 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
             return rank
 
     tracer = KeepChildren(autowrap_functions=library_functions())
+    search = getattr(tracer, "_autowrap_search", None)  # torch.fx's modules to wrap in
+    if isinstance(search, list):
+        search.extend(library_modules())
     tracer.record_stack_traces = True
     tracer.proxy_buffer_attributes = True
     tracer.decided = set()  # type: ignore[attr-defined]

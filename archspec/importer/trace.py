@@ -19,6 +19,7 @@ from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
 from .leaves import read_leaf, unread_settings
+from .quantizable import float_stub, identity_grandchild
 from .where import describe, diagnostic, span_from_stack, span_from_traceback, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,6 +113,8 @@ def child_item(
     leaf = read_leaf(child)
     if leaf is not None:
         return Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), key=key)
+    if float_stub(child):  # a quantizable model in float mode (quantizable.py)
+        return Item(name, "identity", key=key)
     if type(child).__name__ == "Sequential" and is_plain_sequential(child):
         return Item(name, "sequential", body=sequential_items(child, problems, where), key=key)
     if _is_torch_class(child) or (not list(child.children()) and not _has_forward(child)):
@@ -280,7 +283,7 @@ def _unpacked(value: Any) -> Any:
 #: How to go on when a forward reaches inside one of its children.
 _INSIDE_HINT = (
     "a spec's items are a module's own children, each called as a whole: call the child "
-    "itself (its forward), or import the float model without quantization stubs"
+    "itself (its forward), or import a quantizable model before `prepare` adds observers"
 )
 
 
@@ -422,6 +425,8 @@ class _GraphReader:
         if partition_call(self, node, target):
             return
         if "." in target and interleaved_list(self, node, target):
+            return
+        if identity_grandchild(self, node, target):  # FloatFunctional's (quantizable.py)
             return
         if "." in target:
             self.fail("E904", f"{cls}.forward {_inside_child(target)}", node, _INSIDE_HINT)
