@@ -469,3 +469,61 @@ def test_an_optional_branch_of_a_join_is_no_item_that_passes_its_input_on() -> N
         with torch.no_grad():
             torch.testing.assert_close(ours(x), ref.b(x))
     _matches_compile(REPVGG.replace("[N, 8, 4, 4]", "[N, 3, 32, 32]"))
+
+
+#: Xception's `Block` shape: a leading ReLU under `when: pre`, a projection that reads
+#: `in_channels` (so each class holds its instances' input width as a number), and the only
+#: instance without the ReLU (`a`, 4 channels in) alone in its class.
+KEPT_ELSEWHERE = """archspec: 1
+name: kept_elsewhere
+input: [N, 4, 8, 8]
+blocks:
+  B:
+    params: {out: int, pre: true}
+    let:
+      project: out != in_channels
+    layers:
+      - {name: skip, type: conv2d, out_channels: out, kernel_size: 1, when: project}
+      - name: rep
+        type: sequential
+        from: input
+        layers:
+          - {type: relu, when: pre}
+          - {type: conv2d, out_channels: out, kernel_size: 1}
+      - {name: y, type: add, from: [rep, skip], when: project}
+      - {name: y, type: add, from: [rep, input], when: not project}
+layers:
+  - {name: a, type: B, out: 8, pre: false}
+  - {name: b, type: B, out: 16}
+  - {name: c, type: B, out: 16}
+"""
+
+
+def test_an_item_kept_only_by_instances_of_other_widths_is_not_borrowed() -> None:
+    """`a`'s class wrote the ReLU entry as `c` renders it, 16 channels in, so
+    `B(pre=True)` built `Conv2d(16, 8)` for a 4-channel input: every argument a class
+    takes must build a module that runs where the class is used."""
+    graph = build_graph(KEPT_ELSEWHERE)
+    module = _load(render_module(graph), graph.name)
+    net = getattr(module, graph.class_name)()
+    x = torch.randn(1, 4, 8, 8)
+    for name in ("a", "b", "c"):
+        child = getattr(net, name)
+        for args in _flag_choices(type(child)):
+            with torch.no_grad():
+                y = type(child)(**args)(x)
+            assert y.shape[1] == child(x).shape[1], (name, args)
+            x_next = child(x)
+        x = x_next
+    _matches_compile(KEPT_ELSEWHERE.replace("[N, 4, 8, 8]", "[N, 3, 32, 32]"))
+
+
+def _flag_choices(cls: type) -> list[dict[str, bool]]:
+    """Every combination of a class's bool arguments."""
+    flags = [
+        n for n, p in inspect.signature(cls).parameters.items() if p.annotation in (bool, "bool")
+    ]
+    out: list[dict[str, bool]] = [{}]
+    for flag in flags:
+        out = [{**o, flag: v} for o in out for v in (True, False)]
+    return out

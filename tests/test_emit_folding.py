@@ -26,6 +26,10 @@ def _folded(text: str) -> str:
         ("max(n, 2 * 3)", "max(n, 6)"),
         ("(1 + 2) * n + 4 // 0", "3 * n + 4 // 0"),  # what fails to evaluate stays
         ("n > 0 or 1 + 1 == 2", "n > 0 or True"),
+        # a conditional's test is read for its truth: `flag or False` is `flag`
+        ("128 if g or 1 == 2 else 64", "128 if g else 64"),
+        ("128 if g or 1 == 1 else 64", "128"),
+        ("a if g and 2 > 1 else b", "a if g else b"),
     ],
 )
 def test_fold_replaces_each_name_free_subexpression(text: str, want: str) -> None:

@@ -219,11 +219,12 @@ class Classes(Scope):
         fixed_by_unkept: set[str] = set()
         while True:
             frozen = frozenset(symbolic)
-            self.missing = {}
+            self.missing, self.foreign = {}, {}
             bodies = [self.render_body(inst, frozen, pynames, params, chain) for inst in instances]
             unkept = self.unkept()
             fixed_by_unkept |= unkept & symbolic
             lost = set().union(*(b.env.lost for b in bodies)) | (set() if guard else unkept)
+            lost |= self.foreign_names()
             if lost & symbolic:
                 symbolic -= lost
                 self.optional = {}  # recorded in terms of arguments that are no longer
@@ -296,10 +297,10 @@ class Classes(Scope):
         symbolic -= pre_lost | self.escaped
         in_vals = tuple(literal(d) for d in g.input_shape)
         while True:
-            self.optional, self.missing = {}, {}
+            self.optional, self.missing, self.foreign = {}, {}, {}
             env = Env(frozenset(symbolic), dict(g.params), pynames)
             steps, vals = self.render_scope(root, env, in_vals)
-            lost = env.lost | self.unkept()
+            lost = env.lost | self.unkept() | self.foreign_names()
             if not lost & symbolic:
                 break
             symbolic -= lost

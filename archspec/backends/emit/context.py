@@ -41,11 +41,14 @@ class EmitContext:
         #: id(node) -> the attributes rendered in block-param terms
         self.symbolic_attrs: dict[int, list[str]] = {}
         self.at: SourceSpan | None = None
-        #: chain items a `when` switches, as an instance that kept them renders them, by
+        #: chain items a `when` switches, as the instances that kept them render them, by
         #: where they are written; the spans an instance asked for before any was recorded,
         #: with the names their conditions read (structure, if no instance keeps the item)
-        self.optional: dict[SourceSpan | None, Optional] = {}
+        self.optional: dict[SourceSpan | None, list[Optional]] = {}
         self.missing: dict[SourceSpan | None, Val] = {}
+        #: the spans an instance switched off whose only records came from instances with
+        #: other literals (`Optional.fixed`), with their conditions
+        self.foreign: dict[SourceSpan | None, Val] = {}
         self.chain_depth = 0
         #: while a block is rendered as one class with cases (`cases.py`): the params whose
         #: `when`s pick a case (a node reading one is a case's, not an `if` of its own), and

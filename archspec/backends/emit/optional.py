@@ -14,19 +14,64 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Collection, Mapping
+from dataclasses import field
+from typing import Any
 
+from ...ir import Node
 from ...lazymethods import dataclass
 from ..pycode import expr_tree, fold, int_by_construction, unparse
 from ..pylayout import Doc, Group, Prefixed
-from ..pyvalues import Env, Val, inexact, literal, same
+from ..pyvalues import Env, Val, inexact, literal, names_of, same
 
 
 @dataclass(frozen=True)
 class Optional:
-    """A switched item as an instance that kept it renders it: its constructor and output."""
+    """A switched item as an instance that kept it renders it: its constructor and output,
+    the input it read there (`ins`) and the values of the instance's params it read that the
+    class writes as literals (`fixed`). Another instance may write the item only where
+    those agree (`fits`): Xception's first block (64 channels in, no leading ReLU) took the
+    entry of a block with 728 channels and wrote `SeparableConv2d(728 if start_with_relu
+    else 64, ...)`, right for no value of `start_with_relu`."""
 
     ctor: Doc
     out: tuple[Val, ...]
+    ins: tuple[Val, ...] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+    def fits(self, flow: tuple[Val, ...], env: Env) -> bool:
+        """Whether an instance whose values arriving at the item are `flow` may write it."""
+        if len(flow) != len(self.ins):
+            return False
+        for a, b in zip(self.ins, flow):
+            # a number the keeper wrote for its input is right here only if it is this one's
+            # (texts in terms of arguments are right wherever the class is used)
+            if a.exact and b.exact and not (a.names and b.names) and a.text != b.text:
+                return False
+        return all(
+            n not in env.symbolic and n in env.values and same(env.values[n], v)
+            for n, v in self.fixed.items()
+        )
+
+
+def record(node: Node, ctor: Doc, out: tuple[Val, ...], ins: tuple[Val, ...], env: Env) -> Optional:
+    """The `Optional` of an item `node` that this instance keeps."""
+    fixed = {n: env.values[n] for n in reads(node) if n in env.values and n not in env.symbolic}
+    return Optional(ctor, out, ins, fixed)
+
+
+def reads(node: Node) -> set[str]:
+    """The names an item's expressions read, with those of the modules inside it that the
+    class writes inline or in a class of their own (a block call reads its arguments)."""
+    names = set().union(*(names_of(e) for e in node.exprs.values()))
+    if node.when_expr is not None:
+        names |= names_of(node.when_expr)
+    child = node.child
+    if child is not None and child.block is None:
+        for n in child.nodes:
+            names |= reads(n)
+        for sw in child.switch_exprs:
+            names |= names_of(sw.expr)
+    return names
 
 
 @dataclass(frozen=True)

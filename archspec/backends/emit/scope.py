@@ -34,7 +34,7 @@ from ..pyvalues import (
 from .context import EmitContext
 from .loops import render_loop
 from .model import ClassInfo, Step, switchable
-from .optional import Optional, layers_doc, phis
+from .optional import layers_doc, phis, record
 from .rules import rule_values
 
 
@@ -99,7 +99,9 @@ class Scope(EmitContext):
                     step = Step(node, None, None, code, when, out)
             vals[node.name] = step.out
             if when is not None and step.ctor is not None:
-                self.optional[node.span] = Optional(step.ctor, step.out)
+                self.optional.setdefault(node.span, []).append(
+                    record(node, step.ctor, step.out, ins[0], env)
+                )
                 vals[node.name] = phis(when, step.out, ins[0], env)
             steps.append(step)
         return steps, vals
@@ -124,11 +126,16 @@ class Scope(EmitContext):
                 continue  # the other cases' node: not this instance's code
             flow = vals[prev]
             cond = render_expr(sw.expr, False, env, flow[1] if len(flow) > 1 else None)
-            rec = self.optional.get(sw.span)
             if not cond.symbolic:
                 continue
-            if rec is None:
+            if sw.span not in self.optional:
                 self.missing[sw.span] = cond
+                continue
+            rec = next((r for r in reversed(self.optional[sw.span]) if r.fits(flow, env)), None)
+            if rec is None:
+                # kept only by instances whose literals are not this one's: their entry would
+                # be wrong here, so the names the condition reads decide structure
+                self.foreign[sw.span] = cond
                 continue
             env.use(cond)
             out.append((cond.text, sw.name, rec.ctor))
@@ -139,6 +146,11 @@ class Scope(EmitContext):
         """The names in the conditions of switched-off items that no instance kept: the
         class cannot write such an item, so those names decide its structure."""
         return set().union(*(c.names for s, c in self.missing.items() if s not in self.optional))
+
+    def foreign_names(self) -> set[str]:
+        """The names in the conditions of switched-off items that only instances with other
+        literals kept: they decide structure (a class never writes such an item)."""
+        return set().union(*(c.names for c in self.foreign.values()))
 
     def unkept_conditions(self) -> list[str]:
         """The conditions of the items no instance kept, in the order they are written."""
@@ -260,7 +272,9 @@ class Scope(EmitContext):
                 when = render_expr(node.when_expr, True, env, ins[1] if len(ins) > 1 else None)
             if when is not None and when.symbolic and step.ctor is not None:
                 env.use(when)
-                self.optional[node.span] = Optional(step.ctor, step.out)
+                self.optional.setdefault(node.span, []).append(
+                    record(node, step.ctor, step.out, ins, env)
+                )
                 vals[node.name] = phis(when, step.out, ins, env)
                 entries.append((when.text, node.name, step.ctor))
             else:
