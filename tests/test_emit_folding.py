@@ -30,6 +30,7 @@ def _folded(text: str) -> str:
         ("128 if g or 1 == 2 else 64", "128 if g else 64"),
         ("128 if g or 1 == 1 else 64", "128"),
         ("a if g and 2 > 1 else b", "a if g else b"),
+        ("728 if g else 700 + 28", "728"),
     ],
 )
 def test_fold_replaces_each_name_free_subexpression(text: str, want: str) -> None:

@@ -499,12 +499,15 @@ def _short_circuit(node: ast.expr) -> ast.expr:
     Only leading constants, and conditional expressions with a constant test, are folded:
     those rewrites give the same value for any operands, not just the same truth. A
     conditional's test is read for its truth alone, so it is folded as a condition
-    (`truth_fold`: `a if flag or True else b` is `a`, `a if flag or False else b` reads `flag`).
+    (`truth_fold`: `a if flag or True else b` is `a`, `a if flag or False else b` reads `flag`),
+    and one whose branches are the same expression is that expression.
     """
     if isinstance(node, ast.IfExp):
         node.test = truth_fold(node.test)
         if isinstance(node.test, ast.Constant):
             return node.body if node.test.value else node.orelse
+        if ast.dump(node.body) == ast.dump(node.orelse):  # `728 if grow_first else 728`
+            return node.body
     if isinstance(node, ast.BoolOp):
         is_or = isinstance(node.op, ast.Or)
         values = list(node.values)
