@@ -330,9 +330,9 @@ class ImportFailure(ArchSpecError):
     code = "E901"
 
 
-#: Numbers in a message: instances differing only in these (their path `stage.1`, a
-#: width) say the same thing.
-_DIGITS = re.compile(r"\d+")
+#: Module paths (`stage0.se`, `stage1.0.se`) and numbers in a message: instances differing
+#: only in these (where the copy is, a width) say the same thing.
+_INSTANCE_PARTS = re.compile(r"\b[A-Za-z_][\w-]*(?:\.[\w-]+)+|\d+")
 
 
 def once_per_place(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -348,9 +348,9 @@ def once_per_place(diags: list[Diagnostic]) -> list[Diagnostic]:
         first = same[0]
         if len(same) > 1:
             note = f"in {len(same):,} instances"
-            kind = _DIGITS.sub("#", first.message)
-            other = [d for d in same if _DIGITS.sub("#", d.message) != kind]
-            if other:  # they differ in more than numbers (the copy's path, a width): say so
+            kind = _INSTANCE_PARTS.sub("#", first.message)
+            other = [d for d in same if _INSTANCE_PARTS.sub("#", d.message) != kind]
+            if other:  # they differ in more than the copy's path and numbers: say so
                 says = "says" if len(other) == 1 else "say"
                 note += f"; {len(other):,} {says} otherwise, first: {other[0].message}"
             first = replace(first, message=f"{first.message} ({note})")

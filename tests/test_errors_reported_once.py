@@ -267,3 +267,22 @@ def test_copies_that_fail_differently_at_one_place_say_so() -> None:
     same = spec(body.replace("[x, 1]", "[3.5, 1]"))  # numbers only: the kind is the same
     (diag,) = err(same).diagnostics
     assert diag.message.endswith("got 2.5 (in 3 instances)"), diag.message
+
+
+def test_instances_at_paths_of_other_depths_say_the_same_thing() -> None:
+    """RepVGG's block used once as `stage0` and in repeats as `stage1.0`: the W401 of its
+    unread `se` said "(in 3 instances; 2 say otherwise, first: ... stage1.0.se ...)", as if
+    the other copies disagreed, where only the path differs."""
+    body = """
+    blocks:
+      B:
+        layers:
+          - {name: se, type: identity}
+          - {name: conv, type: conv2d, out_channels: 8, kernel_size: 1, from: input}
+    layers:
+      - {name: stage0, type: B}
+      - {name: stage1, type: repeat, count: 2, layer: {type: B}}
+    """
+    (diag,) = archspec.check(spec(body)).warnings
+    assert diag.code == "W401"
+    assert diag.message == "the output of stage0.se is never used (in 3 instances)"
