@@ -499,14 +499,34 @@ def _value_error(
             "numbers within 10^15"
         )
     elif _name_error(err.get("input")) == msg:
-        hint = (
-            "rename it: a name is an ASCII identifier (letters, digits, _) that is no "
-            "Python keyword and no nn.Module attribute"
-        )
+        hint = _name_hint(err.get("input"), path)
     if hint is None:
         hint = "docs/spec-language.md says what this field takes"
     # `[key]`: the mapping key itself is wrong (a block or param name), point at it
     return Diagnostic(code, f"{where}: {msg}", doc.span_of(path, key="[key]" in tags), hint)
+
+
+def _name_hint(value: Any, path: PathKey) -> str:
+    """How to fix a name; a number (`"0"`: a child numbered as nn.Sequential and
+    nn.ModuleList number theirs) is what an item without a name gets, or `key:` gives."""
+    if not (isinstance(value, str) and value.isdigit()):
+        return (
+            "rename it: a name is an ASCII identifier (letters, digits, _) that is no "
+            "Python keyword and no nn.Module attribute"
+        )
+    hint = (
+        "a numbered child is an item without a `name` (items are numbered by position, as "
+        f'nn.Sequential numbers its children) or one with `key: "{value}"`; `from:` reads '
+        "it by that number"
+    )
+    if "branches" in path:
+        hint += (
+            ". A parallel's branches are named: for numbered ones (an nn.ModuleList of "
+            "branches on one input), write a sequential or block of items with "
+            '`from: input`, joined by a concat or add `from: ["0", "1", ...]` '
+            "(docs/porting.md)"
+        )
+    return hint
 
 
 def _expression_error(value: Any) -> ExprError | None:

@@ -459,3 +459,47 @@ def test_type_and_choice_errors_hint_at_the_fix(layer: str, hint: str) -> None:
     result = archspec.check(f"archspec: 1\nname: t\ninput: [N, 3, 8, 8]\nlayers:\n  - {layer}\n")
     (d,) = result.errors
     assert hint in d.hint, d.render() if hasattr(d, "render") else d
+
+
+def test_a_numbered_name_says_how_children_get_numbers() -> None:
+    """Porting timm's selective kernel (`paths`, an nn.ModuleList of convs on one input,
+    keys `paths.0`, `paths.1`) a new user keyed a parallel's branches "0" and "1": the hint
+    only said to rename them. A number is what an unnamed item or `key:` gives, and numbered
+    branches are items reading `input`, joined by name."""
+    branches = spec(
+        """
+        layers:
+          - name: paths
+            type: parallel
+            join: add
+            branches:
+              "0": {type: conv2d, out_channels: 8, kernel_size: 1}
+              "1": {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+        """
+    )
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(branches)
+    hints = [d.hint or "" for d in info.value.diagnostics]
+    assert len(hints) == 2 and all('`key: "' in h and "`from: input`" in h for h in hints)
+    named = spec('layers:\n  - {name: "0", type: relu}\n')
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(named)
+    (d,) = info.value.diagnostics
+    assert d.code == "E204" and d.hint is not None
+    assert "an item without a `name`" in d.hint and '`key: "0"`' in d.hint
+    assert "parallel" not in d.hint
+    # the way the hint points to builds the keys the ModuleList has
+    fixed = spec(
+        """
+        blocks:
+          Paths:
+            layers:
+              - {type: conv2d, out_channels: 8, kernel_size: 1, from: input}
+              - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, from: input}
+              - {name: out, type: add, from: ["0", "1"]}
+        layers:
+          - {name: paths, type: Paths}
+        """
+    )
+    keys = list(archspec.compile(fixed, device="meta").state_dict())
+    assert keys == ["paths.0.weight", "paths.0.bias", "paths.1.weight", "paths.1.bias"]
