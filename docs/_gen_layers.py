@@ -24,7 +24,9 @@ _GROUPS = {
     "archspec.ops.conv": "Convolution and pooling",
     "archspec.ops.layers": "Linear, normalisation, activations and others",
     "archspec.ops.merge": "Computed in `forward` (no submodule)",
-    "archspec.ops.tensor": "Layout: permute, reshape, channel and pixel shuffles (no parameters)",
+    "archspec.ops.tensor": (
+        "Layout: permute, reshape, channel and pixel shuffles, stack and reductions (no parameters)"
+    ),
     "archspec.ops.activations": "Activations of today's CNNs and stochastic depth",
     "archspec.ops.norms": "Group, instance and layer normalisation",
     "archspec.ops.resize": "Transposed convolution, upsampling and padding",

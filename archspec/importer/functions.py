@@ -96,12 +96,17 @@ def _by_number(kind: str, args: tuple[Any, ...]) -> Call | None:
     return Call("scale", fields, (x.node,))
 
 
-def _cat(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
-    refs = _refs(_arg(args, kwargs, 0, "tensors", None))
-    dim = _arg(args, kwargs, 1, "dim", 0)
-    if refs is None or not isinstance(dim, int) or set(kwargs) - {"tensors", "dim"}:
-        return None
-    return Call("concat", {"dim": dim}, refs)
+def _joining(kind: str) -> Reader:
+    """`torch.cat(tensors, dim)` (concat) and `torch.stack(tensors, dim)` (stack)."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        refs = _refs(_arg(args, kwargs, 0, "tensors", None))
+        dim = _arg(args, kwargs, 1, "dim", 0)
+        if refs is None or not isinstance(dim, int) or set(kwargs) - {"tensors", "dim"}:
+            return None
+        return Call(kind, {"dim": dim}, refs)
+
+    return read
 
 
 def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
@@ -132,16 +137,24 @@ def _activation(fn: str, **fixed: Any) -> Reader:
     return read
 
 
-def _mean(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
-    x = args[0] if args else None
-    dim = _arg(args, kwargs, 1, "dim", None)
-    keepdim = _arg(args, kwargs, 2, "keepdim", False)
-    if not isinstance(x, Ref) or dim is None or not isinstance(keepdim, bool):
-        return None
-    dims = list(dim) if isinstance(dim, list | tuple) else [dim]
-    if not all(isinstance(d, int) for d in dims):
-        return None
-    return Call("mean", {"dim": dims, "keepdim": keepdim}, (x.node,))
+def _reduce(kind: str) -> Reader:
+    """`x.mean(dims)`, `torch.sum(x, 1)`: a reduction over given dims (a dtype or a
+    reduction over every dim is left to the refusal)."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        x = args[0] if args else None
+        dim = _arg(args, kwargs, 1, "dim", None)
+        keepdim = _arg(args, kwargs, 2, "keepdim", False)
+        if not isinstance(x, Ref) or dim is None or not isinstance(keepdim, bool):
+            return None
+        if len(args) > 3 or set(kwargs) - {"input", "dim", "keepdim"}:
+            return None
+        dims = list(dim) if isinstance(dim, list | tuple) else [dim]
+        if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+            return None
+        return Call(kind, {"dim": dims, "keepdim": keepdim}, (x.node,))
+
+    return read
 
 
 def _norm(first: str) -> Reader:
@@ -437,10 +450,12 @@ def _torch_functions() -> dict[Any, Reader]:
         operator.itruediv: _join("div"),
         torch.div: _join("div"),
         torch.true_divide: _join("div"),
-        torch.cat: _cat,
-        torch.concat: _cat,
+        torch.cat: _joining("concat"),
+        torch.concat: _joining("concat"),
+        torch.stack: _joining("stack"),
         torch.flatten: _flatten,
-        torch.mean: _mean,
+        torch.mean: _reduce("mean"),
+        torch.sum: _reduce("sum"),
         torch.norm: _norm("p"),
         torch.linalg.vector_norm: _norm("ord"),
         torch.addcmul: _addcmul,
@@ -496,7 +511,8 @@ _METHODS: dict[str, Reader] = {
     "div": _join("div"),
     "div_": _join("div"),
     "flatten": _flatten,
-    "mean": _mean,
+    "mean": _reduce("mean"),
+    "sum": _reduce("sum"),
     "norm": _norm("p"),
     "addcmul": _addcmul,
     "relu": _activation("relu"),

@@ -1,5 +1,5 @@
-"""Layout ops: permute, reshape, channel_shuffle, pixel_shuffle and pixel_unshuffle, and the
-reduction `mean` (no parameters, no MACs).
+"""Layout ops: permute, reshape, channel_shuffle, pixel_shuffle and pixel_unshuffle, the
+reductions `mean` and `sum`, and `stack` (no parameters, no MACs).
 
 `permute` is a module (torchvision's `ops.misc.Permute`, which ConvNeXt puts inside an
 `nn.Sequential`, so it takes a position there like any module) where it is unnamed, and
@@ -329,6 +329,92 @@ class Mean(StatelessOp):
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         keep = ", keepdim=True" if a["keepdim"] is True else ""
         return f"{a['_inputs'][0]}.mean({lit(a['dim'])}{keep})"
+
+
+def _sum_spec() -> type[LayerSpec]:
+    class SumSpec(LayerSpec):
+        """sum: the sum over `dim` (a selective kernel's paths, `torch.stack(paths, 1).sum(1)`)."""
+
+        type: Literal["sum"]
+        dim: DimList = Field(description="the dims to add up, e.g. [1] for stacked paths")
+        keepdim: Bool = False
+
+    return SumSpec
+
+
+@register
+class Sum(Mean):
+    kind = "sum"
+    spec = LazySpec(_sum_spec)
+    summary = "sum over dims (`x.sum(1)`: stacked paths added up, as timm's SelectiveKernel)"
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return torch.sum, {"dim": list(attrs["dim"]), "keepdim": attrs["keepdim"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        keep = ", keepdim=True" if a["keepdim"] is True else ""
+        return f"{a['_inputs'][0]}.sum({lit(a['dim'])}{keep})"
+
+
+def _stack_spec() -> type[LayerSpec]:
+    class StackSpec(LayerSpec):
+        """stack: inputs of one shape stacked along a new dim `dim`; `from: [a, b, ...]`."""
+
+        type: Literal["stack"]
+        dim: Int() = 1  # type: ignore[valid-type]
+
+    return StackSpec
+
+
+@register
+class Stack(StatelessOp):
+    kind = "stack"
+    spec = LazySpec(_stack_spec)
+    style = "function"
+    arity = "many"
+    category = "merge"
+    summary = "inputs of one shape stacked along a new dim (torch.stack: selective-kernel paths)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        first = inputs[0]
+        rank = len(first)
+        dim = attrs["dim"]
+        if not -rank - 1 <= dim <= rank:
+            raise ShapeFailure(
+                "E401",
+                f"stack dim={dim} is out of range for inputs of rank {rank}",
+                f"the new dim goes at 0 to {rank} (or {-rank - 1} to -1)",
+                "dim",
+            )
+        for s in inputs[1:]:
+            if len(s) != rank:
+                raise ShapeFailure(
+                    "E403",
+                    f"stack joins inputs of different rank: {', '.join(fmt(x) for x in inputs)}",
+                    "stack inputs of one shape",
+                )
+            for i in range(rank):
+                if s[i] != first[i]:
+                    ctx.require_equal(
+                        s[i],
+                        first[i],
+                        "E403",
+                        f"stack joins inputs whose dim {i} differ: {{b}} vs {{a}}",
+                        "stack inputs of one shape: check each input's strides and channels",
+                    )
+        d = dim % (rank + 1)
+        out = (*first[:d], Dim.of(len(inputs)), *first[d:])
+        return Inferred(dict(attrs, dim=d), out)
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return torch.stack, {"dim": attrs["dim"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return f"torch.stack([{', '.join(a['_inputs'])}], {lit(a['dim'])})"
 
 
 def _pixel_shuffle_spec() -> type[LayerSpec]:
