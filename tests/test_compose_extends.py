@@ -397,3 +397,40 @@ def test_a_note_says_how_each_file_came_in(tmp_path: Path) -> None:
         f"  = note: imported at {tmp_path / 'base.yaml'}:4:33",
         f"  = note: extended at {spec}:2:10",
     ], notes
+
+
+FLAT_BASE = """\
+archspec: 1
+name: flat_base
+input: [N, 3, 16, 16]
+layers:
+  - {name: block1, type: conv2d, out_channels: 8, kernel_size: 1}
+  - {type: repeat, count: 3, flat: true, names: "block{i + 2}",
+     layer: {type: conv2d, out_channels: 8, kernel_size: 1}}
+  - {name: head, type: conv2d, out_channels: 4, kernel_size: 1}
+"""
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "insert:\n  - {after: block3, layers: [{type: relu}]}\n",
+        "remove: [block4]\n",
+        "replace:\n  block2: {type: relu}\n",
+    ],
+)
+def test_a_copy_of_a_flat_repeat_is_named_as_such(edit: str, tmp_path: Path) -> None:
+    """Xception's middle flow is a flat repeat named `block{i + 4}`: `insert: {after:
+    block11}` said the base had no `block11` and asked "did you mean `block1`?", though the
+    built model has one. The error now says where the name comes from and what to edit."""
+    write(tmp_path / "base.yaml", FLAT_BASE)
+    spec = write(tmp_path / "mine.yaml", "archspec: 1\nextends: base.yaml\n" + edit)
+    (diag,) = error_of(spec).diagnostics
+    assert diag.code == "E114"
+    assert "is a copy the base's flat `repeat` makes (`names: block{i + 2}`, base.yaml:6)" in (
+        diag.message
+    )
+    assert diag.hint is not None and "(around the copies: `block1`, `head`)" in diag.hint
+    assert "did you mean" not in diag.hint
+    other = write(tmp_path / "other.yaml", "archspec: 1\nextends: base.yaml\nremove: [blok1]\n")
+    assert "did you mean `block1`?" in (error_of(other).diagnostics[0].hint or "")
