@@ -518,6 +518,27 @@ def test_an_item_kept_only_by_instances_of_other_widths_is_not_borrowed() -> Non
     _matches_compile(KEPT_ELSEWHERE.replace("[N, 4, 8, 8]", "[N, 3, 32, 32]"))
 
 
+def test_an_item_reading_a_let_of_other_values_is_not_borrowed() -> None:
+    """The kept item reads a let (`width: out * 2`) that the class writes as a number: `a`
+    (out=4) took `b`'s entry (out=8) and `B(pre=True)` built Conv2d(4, 16) and Conv2d(16, 4),
+    which run but are not the spec's out=4 block (Conv2d(4, 8), Conv2d(8, 4))."""
+    text = KEPT_ELSEWHERE.replace(
+        "project: out != in_channels", "project: out != in_channels\n      width: out * 2"
+    ).replace(
+        "{type: relu, when: pre}", "{type: conv2d, out_channels: width, kernel_size: 1, when: pre}"
+    )
+    text = text.replace(
+        "{name: a, type: B, out: 8, pre: false}", "{name: a, type: B, out: 4, pre: false}"
+    )
+    graph = build_graph(text)
+    module = _load(render_module(graph), graph.name)
+    cls = type(getattr(module, graph.class_name)().a)
+    for args in _flag_choices(cls):
+        flipped = text.replace("pre: false}", f"pre: {str(args.get('pre', False)).lower()}}}")
+        want = _layout(archspec.compile(flipped, device="meta").a)
+        assert _layout(cls(**args)) == want, args
+
+
 def _flag_choices(cls: type) -> list[dict[str, bool]]:
     """Every combination of a class's bool arguments."""
     flags = [

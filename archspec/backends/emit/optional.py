@@ -47,16 +47,28 @@ class Optional:
             # (texts in terms of arguments are right wherever the class is used)
             if a.exact and b.exact and not (a.names and b.names) and a.text != b.text:
                 return False
-        return all(
-            n not in env.symbolic and n in env.values and same(env.values[n], v)
-            for n, v in self.fixed.items()
+        mine = literal_values(env, self.fixed)
+        return mine.keys() == self.fixed.keys() and all(
+            same(mine[n], v) for n, v in self.fixed.items()
         )
 
 
 def record(node: Node, ctor: Doc, out: tuple[Val, ...], ins: tuple[Val, ...], env: Env) -> Optional:
     """The `Optional` of an item `node` that this instance keeps."""
-    fixed = {n: env.values[n] for n in reads(node) if n in env.values and n not in env.symbolic}
-    return Optional(ctor, out, ins, fixed)
+    return Optional(ctor, out, ins, literal_values(env, reads(node)))
+
+
+def literal_values(env: Env, names: Collection[str]) -> dict[str, Any]:
+    """The values `env` writes as numbers for `names`: its lets that are not symbolic, and
+    its params that are no arguments."""
+    out: dict[str, Any] = {}
+    for n in names:
+        if n in env.lets:
+            if not env.lets[n].symbolic:
+                out[n] = env.lets[n].value
+        elif n in env.values and n not in env.symbolic:
+            out[n] = env.values[n]
+    return out
 
 
 def reads(node: Node) -> set[str]:
