@@ -509,7 +509,8 @@ def _value_error(
 def _name_hint(value: Any, path: PathKey) -> str:
     """How to fix a name; a number (`"0"`: a child numbered as nn.Sequential and
     nn.ModuleList number theirs) is what an item without a name gets, or `key:` gives."""
-    if not (isinstance(value, str) and value.isdigit()):
+    child = bool(path) and (path[-1] == "name" or (len(path) > 1 and path[-2] == "branches"))
+    if not (child and isinstance(value, str) and value.isdigit()):
         return (
             "rename it: a name is an ASCII identifier (letters, digits, _) that is no "
             "Python keyword and no nn.Module attribute"

@@ -488,6 +488,20 @@ def test_a_numbered_name_says_how_children_get_numbers() -> None:
     assert d.code == "E204" and d.hint is not None
     assert "an item without a `name`" in d.hint and '`key: "0"`' in d.hint
     assert "parallel" not in d.hint
+    # a number where no child is named (a param, a block, a repeat index) is just renamed
+    others = spec(
+        """
+        params: {"0": 1}
+        blocks:
+          "1": {layers: [{type: relu}]}
+        layers:
+          - {type: repeat, count: 2, index: "2", layer: {type: relu}}
+        """
+    )
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(others)
+    hints = [d.hint or "" for d in info.value.diagnostics]
+    assert len(hints) == 3 and all(h.startswith("rename it") for h in hints), hints
     # the way the hint points to builds the keys the ModuleList has
     fixed = spec(
         """
