@@ -54,6 +54,54 @@ _HANDLED = frozenset({*WHOLE_KEYS, *EDIT_KEYS, "params", "let", "blocks", "use"}
 Spans = dict[PathKey, SourceSpan]
 
 
+def _refuse_copy(
+    layers: list[tuple[Any, Spans, Spans, PathKey]],
+    name: Any,
+    names: list[Any],
+    at: SourceSpan | None,
+    child: LoadedDoc,
+) -> None:
+    """Raise the error for an edit naming a copy that a top-level flat `repeat` or
+    `for_each` names (Xception's `block{i + 4}`): it is no written layer. Any other name
+    passes."""
+    copies = _copies_named(layers, name, names)
+    if copies is None:
+        return
+    kind, template, where, around = copies
+    raise _error(
+        f"`{name}` is a copy the base's flat `{kind}` makes (`names: {template}`{where}), not "
+        "a layer written in the base: `extends` edits written layers, and a flat copy has "
+        "none of its own",
+        at,
+        f"name a written layer instead{around}, or give `layers:` whole (`archspec show` "
+        "prints the base's)",
+        child,
+    )
+
+
+def _copies_named(
+    layers: list[tuple[Any, Spans, Spans, PathKey]], name: Any, names: list[Any]
+) -> tuple[str, str, str, str] | None:
+    """Where a name comes from a top-level flat `repeat` or `for_each` whose `names:`
+    template could make it: its kind, template, location and the written layers around
+    it; None otherwise."""
+    if not isinstance(name, str):
+        return None
+    for i, (item, spans, _keys, where) in enumerate(layers):
+        if not (isinstance(item, dict) and item.get("flat") is True):
+            continue
+        template = item.get("names")
+        if not isinstance(template, str) or not _template_matches(template, name):
+            continue
+        span = spans.get(where)
+        line = f", {Path(span.file).name}:{span.line}" if span is not None else ""
+        around = [n for n in (names[i - 1] if i else None, *names[i + 1 : i + 2]) if n]
+        listed = ", ".join(f"`{n}`" for n in around)
+        beside = f" (around the copies: {listed})" if around else ""
+        return str(item.get("type")), template, line, beside
+    return None
+
+
 def _template_matches(template: str, name: str) -> bool:
     """Whether a `names:` template (`block{i + 4}`) can give `name`: its text outside the
     `{...}` parts as written, each part any text."""
@@ -292,17 +340,7 @@ class Merge:
                 self.child,
             )
         known = [n for n in names if isinstance(n, str)]
-        copies = self._copies_named(name, names)
-        if copies is not None:
-            raise _error(
-                f"`{name}` is a copy the base's flat `{copies[0]}` makes "
-                f"(`names: {copies[1]}`{copies[2]}), not a layer written in the base: `extends` "
-                "edits written layers, and a flat copy has none of its own",
-                self._at(path),
-                f"name a written layer instead{copies[3]}, or give `layers:` whole "
-                "(`archspec show` prints the base's)",
-                self.child,
-            )
+        _refuse_copy(self.layers, name, names, self._at(path), self.child)
         close = difflib.get_close_matches(str(name), known, n=1)
         raise _error(
             f"the base has no top-level layer named `{name}`",
@@ -310,26 +348,6 @@ class Merge:
             f"did you mean `{close[0]}`?" if close else "named layers: " + ", ".join(known),
             self.child,
         )
-
-    def _copies_named(self, name: Any, names: list[Any]) -> tuple[str, str, str, str] | None:
-        """Where a name comes from a top-level flat `repeat` or `for_each` whose `names:`
-        template could make it (Xception's `block{i + 4}`): its kind, template, line and
-        the written layers around it; None otherwise."""
-        if not isinstance(name, str):
-            return None
-        for i, (item, spans, _keys, where) in enumerate(self.layers):
-            if not (isinstance(item, dict) and item.get("flat") is True):
-                continue
-            template = item.get("names")
-            if not isinstance(template, str) or not _template_matches(template, name):
-                continue
-            span = spans.get(where)
-            line = f", {Path(span.file).name}:{span.line}" if span is not None else ""
-            around = [n for n in (names[i - 1] if i else None, *names[i + 1 : i + 2]) if n]
-            listed = ", ".join(f"`{n}`" for n in around)
-            beside = f" (around the copies: {listed})" if around else ""
-            return str(item.get("type")), template, line, beside
-        return None
 
     def _replace(self, edits: Any) -> None:
         if edits is None:
