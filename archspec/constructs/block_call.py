@@ -68,6 +68,8 @@ def lower(lw: Lowerer, site: Site) -> str:
     _check_callable(lw, site, bname)
     bdef = lw.spec.blocks[bname]
     call = call_plan(lw, spec, bdef)
+    if call.weight:
+        lw.charge(call.weight, site.ypath, why=_WEIGHT_WHY)
     args = bind_args(lw, site, bname, bdef, call)
     _check_size(lw, site, bname)
     if call.str_args:
@@ -114,7 +116,17 @@ class CallPlan:
     to each instance, which reports it); expressions are evaluated per instance, and a
     `str` param's text is an expression or not by the names in scope there."""
 
-    __slots__ = ("exprs", "given", "params", "reads_input", "runs", "spec", "str_args", "unknown")
+    __slots__ = (
+        "exprs",
+        "given",
+        "params",
+        "reads_input",
+        "runs",
+        "spec",
+        "str_args",
+        "unknown",
+        "weight",
+    )
 
     def __init__(self, lw: Lowerer, spec: Any, bdef: Any) -> None:
         self.spec = spec  # held: the plan is found by id(spec)
@@ -122,6 +134,8 @@ class CallPlan:
         self.unknown = any(key not in bdef.params for key in self.given)
         #: whether an argument could read `in_channels` or `in_features` (its texts' names)
         self.reads_input = any(reads_input(raw) for raw in self.given.values())
+        #: layer items charged per call for the expression text it evaluates (_WEIGHT_WHY)
+        self.weight = (_text_size(self.given) + _text_size(bdef.let)) // EXPR_CHARS_PER_ITEM
         #: (param, decl, how it binds, the literal's value or the raw argument)
         self.params: list[tuple[str, Any, int, Any]] = []
         #: the closure of each argument that is an expression and parses (_EXPR: Expr.runner)
@@ -205,6 +219,29 @@ def call_plan(lw: Lowerer, spec: Any, bdef: Any) -> CallPlan:
 
 
 _ANY = Final("any")
+
+#: A block call counts one more layer item per this many characters of expression text in
+#: its arguments and its block's lets, which every call evaluates: a few lines of YAML calling
+#: a block of long lets thousands of times would otherwise take minutes, not the half second
+#: `max_layers` keeps a check under. A block's lets and arguments rarely reach 1,000.
+EXPR_CHARS_PER_ITEM = 1000
+_WEIGHT_WHY = (
+    f"a block call counts one more per {EXPR_CHARS_PER_ITEM:,} characters of its arguments' "
+    "and its block's lets' text, which every call evaluates"
+)
+
+
+def _text_size(values: Mapping[str, Any]) -> int:
+    """The characters of text in `values` (lists at any depth included)."""
+    total = 0
+    stack = list(values.values())
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, list):
+            stack.extend(v)
+    return total
 
 
 def _check_size(lw: Lowerer, site: Site, bname: str) -> None:

@@ -202,14 +202,15 @@ class Lowerer:
         return node.name
 
     # -- items ----------------------------------------------------------------------------
-    def charge(self, units: int, ypath: PathKey, *, reserve: bool = False) -> None:
+    def charge(self, units: int, ypath: PathKey, *, reserve: bool = False, why: str = "") -> None:
         """Count expansion work (failed items too; `reserve`: only check that `units` more
-        fit); past `max_layers`, or a family's shared budget, stop lowering."""
+        fit; `why`: what the units are for, when they are not items); past `max_layers`, or
+        a family's shared budget, stop lowering."""
         if self.count + units > self.max_layers:
             self.error(
                 "E310",
                 f"the spec expands to more than {self.max_layers:,} layer items (layers, "
-                "blocks and repeats, counted as they are expanded)",
+                f"blocks and repeats, counted as they are expanded{'; ' if why else ''}{why})",
                 ypath,
                 f"lower the repeat counts or the nesting of repeats and blocks; {RAISE_LIMIT}",
             )
