@@ -88,3 +88,30 @@ def test_a_forward_taking_star_args_is_several_inputs_not_an_operator() -> None:
         archspec.from_module(StarForward(), torch.zeros(1, 3, 8, 8))
     (diag,) = info.value.diagnostics
     assert diag.code == "E904" and "takes several inputs ('*xs')" in diag.message
+
+
+def needs_none(weights: object = None) -> nn.Module:
+    """A factory whose argument takes None or a known name, as torchvision's `weights=`."""
+    if weights is not None and weights != "DEFAULT":
+        raise KeyError(weights)
+    return Generator()
+
+
+def test_python_none_given_to_args_is_said_to_be_text() -> None:
+    """`--args weights=None` passes the text 'None' (YAML's None is `null`), and the factory
+    fails on it far from the cause: the hint says what to write."""
+    path = "tests.test_importer_input:needs_none"
+    with pytest.raises(ImportFailure) as info:
+        archspec.import_factory(path, ["weights=None"], input=(1, 100, 1, 1))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E901" and "weights=null" in (diag.hint or "")
+    assert "null" not in (_refusal_hint(path, "weights=DEFAULTS") or "")
+    assert "type: conv_transpose2d" in archspec.import_factory(
+        path, ["weights=null"], input=(1, 100, 1, 1)
+    )
+
+
+def _refusal_hint(path: str, arg: str) -> str | None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.import_factory(path, [arg], input=(1, 100, 1, 1))
+    return info.value.diagnostics[0].hint

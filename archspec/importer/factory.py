@@ -87,10 +87,17 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
+        texts = [k for k, v in kwargs.items() if isinstance(v, str) and v == "None"]
+        python = (
+            f"; --args values are YAML, where `None` is text: write {texts[0]}=null for "
+            "Python's None"
+            if texts
+            else ""
+        )
         raise _fail(
             f"{path}({', '.join(f'{k}={reprlib.repr(v)}' for k, v in kwargs.items())}) raised "
             f"{type(exc).__name__}: {str(exc)[:300]}",
-            "check the factory's arguments (--args key=value)",
+            "check the factory's arguments (--args key=value)" + python,
         ) from None
     if not isinstance(model, nn.Module):
         raise _fail(f"{path} returned {type(model).__name__}, not an nn.Module")
