@@ -133,8 +133,12 @@ def test_the_process_is_archspecs_by_the_interpreter_command_line(
 
 def test_what_is_kept_stops_at_the_memory_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_app, "runs_archspec", lambda: True)
+    peak = cli_app._peak_memory()
+    assert peak is not None and peak > 0
+    # the ceiling is set against this process's peak, whatever the tests before used
+    monkeypatch.setattr(cli_app, "KEEP_UNTIL_EXIT_BYTES", peak + 2**20)
     assert cli_app.kept_until_exit() is cli_app._KEPT
-    monkeypatch.setattr(cli_app, "KEEP_UNTIL_EXIT_BYTES", 1)
+    monkeypatch.setattr(cli_app, "KEEP_UNTIL_EXIT_BYTES", peak)
     assert cli_app.kept_until_exit() is None
 
 
