@@ -34,6 +34,7 @@ from .compose import only_read
 from .dims import Dim
 from .dims import format_shape as format_shape
 from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity, close_names_to
+from .errors import clipped as clipped
 from .errors import escape_text as escape_text
 from .files import MODULE as MODULE
 from .files import SCHEMA as SCHEMA

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import limits
 from .compose import compose, one_reading, read_once, variant_names
-from .errors import ArchSpecError, LoadError, close_names_to
+from .errors import ArchSpecError, LoadError, clipped, close_names_to
 from .loaddata import load_data
 from .loader import LoadedDoc, kept_data, load_yaml, read_spec_text
 from .spec_plugins import check_spec_name, spec_folders
@@ -210,7 +210,7 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
         file, member = builtins[source]
         if variant is not None and member is not None and variant != member:
             raise LoadError(
-                f"{source!r} is itself a variant; it has no variant {variant!r}",
+                f"{source!r} is itself a variant; it has no variant {clipped(variant)!r}",
                 code="E113",
                 hint=f"name the family's file ({_display(file)}) with --variant, or drop it",
             )

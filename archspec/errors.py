@@ -379,6 +379,12 @@ class DiagnosticBag:
         return [d for d in self.diagnostics if d.severity is Severity.WARNING]
 
 
+def clipped(text: str, limit: int = 60) -> str:
+    """`text` as a message quotes a name it was given: whole up to `limit` characters, else
+    its start and its length (a name from the command line or a spec may be any size)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def close_names_to(text: str, names: Sequence[str], n: int = 1) -> list[str]:
     """Names to suggest for a mistyped `text`: difflib's closest, else those whose last
     `_`-separated parts are the text (`b0` names `efficientnet_b0`, which difflib misses)."""

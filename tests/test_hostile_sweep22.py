@@ -156,3 +156,15 @@ def test_text_an_ascii_stdout_cannot_encode_is_escaped_not_an_internal_error(tmp
     ).stdout.decode("ascii")
     assert '"""h\\xe9llo' in emitted  # the docstring's escape: the same text to Python
     ast.parse(emitted)
+
+
+@pytest.mark.parametrize("spec", ["specs/resnet.yaml", "specs/lenet5.yaml", "resnet50"])
+def test_a_variant_name_of_any_length_is_quoted_by_its_start_and_length(spec: str) -> None:
+    """`--variant` with a 3,000-character name echoed it whole, in the error and in the
+    status line (a 100 KB name printed 200 KB); a name is now quoted up to 60 characters."""
+    result = runner.invoke(app, ["check", spec, "--variant", "v" * 3000])
+    assert result.exit_code == 1, result.output
+    assert "E113" in result.output
+    assert "v" * 60 + "... (3,000 characters)" in result.output
+    assert "v" * 61 not in result.output
+    assert len(result.output) < 1500

@@ -209,7 +209,7 @@ def _check_command(
                 status += f", {len(r.warnings)} warning{'s' if len(r.warnings) > 1 else ''}"
             if repeated:
                 status += f" ({repeated} shown above)"
-            name, file = api.escape_text(r.name), api.escape_text(str(r.file))
+            name, file = api.escape_text(api.clipped(r.name)), api.escape_text(str(r.file))
             print(f"{name} ({file}): {status}")
             if r.input_shape is not None and r.ok:
                 print(f"  input   {_shape(r.input_shape)}")

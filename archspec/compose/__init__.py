@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from ..errors import LoadError, SourceSpan, close_names_to
+from ..errors import LoadError, SourceSpan, clipped, close_names_to
 from ..lazymethods import dataclass
 from ..loader import MAX_NODES, LoadedDoc, fresh_copy, is_kept
 from .block_params import resolve_block_params
@@ -258,7 +258,7 @@ def _base(
         path = Path(os.path.realpath(path))
     if variant is not None and member is not None and variant != member:
         raise refused(
-            f"`{ref}` is already a variant of a family: it has no variant `{variant}`",
+            f"`{ref}` is already a variant of a family: it has no variant `{clipped(variant)}`",
             site,
             f"extend `{variant}` by its own name (`extends: {variant}`)",
             code="E114",
@@ -339,7 +339,7 @@ def _chosen_member(
         close = close_names_to(variant, names)
         lead = f"did you mean `{close[0]}`? " if close else ""
         raise refused(
-            f"`{ref}` has no variant `{variant}`",
+            f"`{ref}` has no variant `{clipped(variant)}`",
             site,
             f"{lead}variants: {shown}" if names else f"`{ref}` is no family: drop `variant`",
             code="E113",

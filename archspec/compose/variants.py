@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from ..errors import LoadError, SourceSpan, close_names_to
+from ..errors import LoadError, SourceSpan, clipped, close_names_to
 from ..lazymethods import dataclass
 from ..loader import LoadedDoc, PathKey
 
@@ -89,7 +89,7 @@ def select_variant(
     if not family:
         if variant is not None:
             raise _error(
-                f"{doc.file} has no variants, so it has no variant `{variant}`",
+                f"{doc.file} has no variants, so it has no variant `{clipped(variant)}`",
                 _own_start(doc),
                 "drop --variant (variant=), or add `variants:` to the spec",
                 doc,
@@ -118,7 +118,7 @@ def select_variant(
         close = close_names_to(variant, names)
         lead = f"did you mean `{close[0]}`? " if close else ""
         raise _error(
-            f"{doc.file} has no variant `{variant}`",
+            f"{doc.file} has no variant `{clipped(variant)}`",
             vspan,
             f"{lead}variants: {', '.join(names)}",
             doc,
