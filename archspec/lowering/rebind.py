@@ -81,25 +81,55 @@ class Rebindable:
 def rebindable(lw: Lowerer, bdef: Any, items: list[Item], plans: dict[int, Any]) -> Rebindable:
     """The block's Rebindable (`items`: its layer items, as the walk lowers them), kept in
     `plans` (its memo's: a family's variants that share the memo share their blocks)."""
+    return block_plan(plans, bdef, _rebindable, lw, items)
+
+
+def block_plan(plans: dict[int, Any], bdef: Any, make: Any, lw: Lowerer, items: list[Item]) -> Any:
+    """`make(lw, bdef, items)`, worked out once per block object and kept in `plans` by
+    `id(bdef)` (the plan holds its block, so a reused id is not taken for it)."""
     kept = plans.get(id(bdef))
     if kept is None or kept.bdef is not bdef:
-        kept = plans[id(bdef)] = _rebindable(lw, bdef, items)
-    return kept  # type: ignore[no-any-return]
+        kept = plans[id(bdef)] = make(lw, bdef, items)
+    return kept
+
+
+def block_reads(lw: Lowerer, bdef: Any) -> tuple[dict[str, set[str]], set[str]] | None:
+    """The names each of the block's lets reads, and those its other fields read (held: their
+    values must be the kept instance's); None when a text cannot be read for its names."""
+    from .memo import _names_in
+
+    let_reads: dict[str, set[str]] = {}
+    for name, raw in bdef.let.items():
+        read: set[str] = set()
+        if not _names_in(lw, raw, read):
+            return None
+        let_reads[name] = read
+    held: set[str] = set()
+    if not all(_names_in(lw, getattr(bdef, f, None), held) for f in _OTHER_FIELDS):
+        return None
+    return let_reads, held
+
+
+def hold_lets(bdef: Any, held: set[str], let_reads: Mapping[str, set[str]]) -> None:
+    """Add to `held` what each held let reads: a let held holds its inputs too."""
+    for name in reversed(bdef.let):  # later lets first: a let reads only those before it
+        if name in held:
+            held |= let_reads[name]
+
+
+def given_up(plan: Any) -> bool:
+    """Whether a block's shortcut has failed often enough, and mostly, to stop trying it."""
+    return bool(plan.failed > 8 and plan.failed > 2 * plan.won)
 
 
 def _rebindable(lw: Lowerer, bdef: Any, items: list[Item]) -> Rebindable:
     from .itemplan import item_plan
     from .memo import _names_in, spec_names
 
-    let_reads: dict[str, set[str]] = {}
-    for name, raw in bdef.let.items():
-        read: set[str] = set()
-        if not _names_in(lw, raw, read):
-            return Rebindable(bdef)
-        let_reads[name] = read
-    held: set[str] = set()  # names whose value must be the kept one's
-    if not all(_names_in(lw, getattr(bdef, f, None), held) for f in _OTHER_FIELDS):
+    reads = block_reads(lw, bdef)
+    if reads is None:
         return Rebindable(bdef)
+    let_reads, held = reads  # held: names whose value must be the kept one's
     given: dict[str, int] = {}
     for it in items:
         for name in item_plan(lw, it.spec).declared_names(it.name):
@@ -115,9 +145,7 @@ def _rebindable(lw: Lowerer, bdef: Any, items: list[Item]) -> Rebindable:
         if not all(_names_in(lw, getattr(it.spec, f, None), held) for f in META_FIELDS):
             return Rebindable(bdef)
         layers.append((it, names))
-    for name in reversed(bdef.let):  # a let held holds what it reads (later lets first)
-        if name in held:
-            held |= let_reads[name]
+    hold_lets(bdef, held, let_reads)
     free = frozenset(bdef.params) - held
     moved = set(free)
     for name, read in let_reads.items():  # in order: a let reads only those before it
@@ -152,7 +180,7 @@ def masked_key(plan: Rebindable, key: tuple[Any, ...]) -> tuple[Any, ...] | None
     out: the key of every instance that differs from it only in those; None when the block
     has none (or is no longer tried)."""
     free = plan.free
-    if not free or (plan.failed > 8 and plan.failed > 2 * plan.won):
+    if not free or given_up(plan):
         return None
     bname, args = key[0]
     return ((bname, "value-only", masked_args(free, args)), *key[1:])

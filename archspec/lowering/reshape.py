@@ -44,7 +44,7 @@ from ..ir import ABSENT_AS, INPUT, Module, replaced
 from ..ops import REGISTRY
 from ..ops.base import META_FIELDS, Final
 from .layer import Binding, binding
-from .rebind import _OTHER_FIELDS, _Probe, masked_args
+from .rebind import _Probe, block_plan, block_reads, given_up, hold_lets, masked_args
 from .values import INPUT_SIZES, bind_value
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,10 +84,7 @@ class Reshapable:
 def reshapable(lw: Lowerer, bdef: Any, items: list[Item], plans: dict[int, Any]) -> Reshapable:
     """The block's Reshapable (`items`: its items, as the walk lowers them), kept in
     `plans` (its memo's: a family's variants that share the memo share their blocks)."""
-    kept = plans.get(id(bdef))
-    if kept is None or kept.bdef is not bdef:
-        kept = plans[id(bdef)] = _reshapable(lw, bdef, items)
-    return kept  # type: ignore[no-any-return]
+    return block_plan(plans, bdef, _reshapable, lw, items)  # type: ignore[no-any-return]
 
 
 def _reshapable(lw: Lowerer, bdef: Any, items: list[Item]) -> Reshapable:
@@ -97,15 +94,10 @@ def _reshapable(lw: Lowerer, bdef: Any, items: list[Item]) -> Reshapable:
 
     if getattr(bdef, "register_order", None):
         return Reshapable(bdef)
-    let_reads: dict[str, set[str]] = {}
-    for name, raw in bdef.let.items():
-        read: set[str] = set()
-        if not _names_in(lw, raw, read):
-            return Reshapable(bdef)
-        let_reads[name] = read
-    held: set[str] = set()
-    if not all(_names_in(lw, getattr(bdef, f, None), held) for f in _OTHER_FIELDS):
+    reads = block_reads(lw, bdef)
+    if reads is None:
         return Reshapable(bdef)
+    let_reads, held = reads
     steps = []
     for it in items:
         spec = it.spec
@@ -127,9 +119,7 @@ def _reshapable(lw: Lowerer, bdef: Any, items: list[Item]) -> Reshapable:
         steps.append((plan.when, plan.when_run, binding(lw, plan)))
     if not held.isdisjoint(INPUT_SIZES):  # a layer's own input's sizes (a let's are the call's)
         return Reshapable(bdef)
-    for name in reversed(bdef.let):  # a let held holds what it reads (later lets first)
-        if name in held:
-            held |= let_reads[name]
+    hold_lets(bdef, held, let_reads)
     free = frozenset(bdef.params) - held
     return Reshapable(bdef, tuple(steps), free, frozenset(held & bdef.let.keys()))
 
@@ -138,7 +128,7 @@ def masked_key(plan: Reshapable, key: tuple[Any, ...]) -> tuple[Any, ...] | None
     """`key` (a block instance's memo key) without its free params' values and its
     input's constant sizes: the key of every instance that takes the same structure; None
     when the block does not qualify (or is no longer tried)."""
-    if not plan.steps or key[2] != 1 or (plan.failed > 8 and plan.failed > 2 * plan.won):
+    if not plan.steps or key[2] != 1 or given_up(plan):
         return None  # (key[2]: the input's channel axis, which the layers keep)
     bname, args = key[0]
     shape = tuple([_SIZE if type(d) is int else d for d in key[1]])
