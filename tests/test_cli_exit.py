@@ -42,7 +42,8 @@ layers:
 """
 
 #: A plugin file (a layer kind of its own) that writes to stderr when the interpreter is torn
-#: down (an audit hook sees it), and with AT_EXIT set registers an atexit handler.
+#: down (an audit hook sees it), and with AT_EXIT set registers atexit handlers (one writes
+#: to stderr's file descriptor, one prints to stdout's buffer).
 PLUGIN = """\
 import atexit
 import os
@@ -80,12 +81,29 @@ def _on_teardown(event: str, args: Any, write: Any = os.write) -> None:
 sys.addaudithook(_on_teardown)
 if os.environ.get("AT_EXIT"):
     atexit.register(lambda: os.write(2, b"atexit ran\\n"))
+    atexit.register(lambda: print("atexit printed"))
+"""
+
+#: A `sitecustomize` module that registers an atexit handler at the interpreter's start, as a
+#: `.pth` file in the interpreter's site-packages may (CI's does; so does `logging`, which an
+#: older typing_extensions imports with pydantic).
+SITE_AT_EXIT = """\
+import atexit
+import os
+atexit.register(lambda: os.write(2, b"site's atexit ran\\n"))
 """
 
 
-def _cli(tmp_path: Path, *args: str, at_exit: bool = False) -> subprocess.CompletedProcess[str]:
+def _cli(
+    tmp_path: Path, *args: str, at_exit: bool = False, site_at_exit: bool = False
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "echo_plugin.py").write_text(PLUGIN)
-    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    paths = [str(ROOT)]
+    if site_at_exit:
+        (tmp_path / "site").mkdir(exist_ok=True)
+        (tmp_path / "site" / "sitecustomize.py").write_text(SITE_AT_EXIT)
+        paths.append(str(tmp_path / "site"))
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(paths)}
     env.pop("AT_EXIT", None)
     if at_exit:
         env["AT_EXIT"] = "1"
@@ -156,11 +174,25 @@ def test_the_command_line_ends_at_once_with_its_output_and_status_whole(tmp_path
 
 
 def test_an_atexit_handler_still_runs(tmp_path: Path) -> None:
+    """A plugin's atexit handlers run, what they print included; the process ends at once."""
     (tmp_path / "fam.yaml").write_text(FAMILY)
     done = _cli(tmp_path, "fam.yaml", at_exit=True)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-2:] == ["checked 2 specs: 2 ok", "atexit printed"]
+    assert done.stderr == "atexit ran\n"  # and not torn down
+    failed = _cli(tmp_path, "nothing.yaml", at_exit=True)
+    assert failed.returncode == 1 and "atexit ran\n" in failed.stderr
+    assert "torn down" not in failed.stderr
+
+
+def test_a_handler_the_interpreter_registered_at_its_start_runs(tmp_path: Path) -> None:
+    """A handler from the interpreter's start (a `.pth` file, `sitecustomize`, `logging`) runs,
+    and the process still ends at once."""
+    (tmp_path / "fam.yaml").write_text(FAMILY)
+    done = _cli(tmp_path, "fam.yaml", site_at_exit=True)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "checked 2 specs: 2 ok"
-    assert "atexit ran" in done.stderr and "torn down" in done.stderr  # the usual teardown
+    assert done.stderr == "site's atexit ran\n"
 
 
 def test_the_check_without_ending_at_once_prints_the_same(tmp_path: Path) -> None:

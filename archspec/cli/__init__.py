@@ -164,10 +164,13 @@ def _escape_what_stdout_cannot_encode() -> None:
 
 
 def _end_at_once(code: int) -> NoReturn:
-    """End the process without tearing the interpreter down (see app.ends_at_once): stdout
-    is flushed already, and stderr is flushed here."""
-    with contextlib.suppress(OSError, ValueError):
-        sys.stderr.flush()
+    """End the process without tearing the interpreter down (see app.ends_at_once): the
+    `atexit` handlers run first, as at the usual end; then stdout and stderr are flushed
+    again (a handler may have written to them)."""
+    _app_module.run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
     os._exit(code)
 
 

@@ -165,14 +165,23 @@ def runs_archspec() -> bool:
 
 
 def ends_at_once() -> bool:
-    """Whether the process may end without tearing the interpreter down (`os._exit` once
-    stdout and stderr are flushed): it runs archspec's command line, nothing is registered
-    to run at exit (`atexit`, which a plugin that must clean up uses) and no other thread
-    runs. Freeing what a command made, object by object, is spent for nothing then: with
-    `kept_until_exit`, ~3% of the CPU of a check of every shipped spec (for ~30 MB more
-    peak memory)."""
-    count = getattr(atexit, "_ncallbacks", None)  # CPython's; elsewhere, the usual exit
-    return count is not None and count() == 0 and threading.active_count() == 1 and runs_archspec()
+    """Whether the process may end without tearing the interpreter down (`end_at_once`:
+    the `atexit` handlers run, then `os._exit` once stdout and stderr are flushed): it runs
+    archspec's command line and no other thread runs. Freeing what a command made, object by
+    object, is spent for nothing then: with `kept_until_exit`, ~3% of the CPU of a check of
+    every shipped spec (for ~30 MB more peak memory)."""
+    return (
+        hasattr(atexit, "_run_exitfuncs")  # CPython's; elsewhere, the usual exit
+        and threading.active_count() == 1
+        and runs_archspec()
+    )
+
+
+def run_exit_handlers() -> None:
+    """Run what is registered with `atexit` (a plugin's clean-up; `logging`'s flush, which an
+    older typing_extensions imports with pydantic), as the interpreter's own end would, before
+    the process ends at once."""
+    atexit._run_exitfuncs()
 
 
 def kept_until_exit() -> list[Any] | None:
