@@ -140,6 +140,16 @@ def test_a_program_calling_the_command_line_keeps_nothing_and_ends_as_usual() ->
         (["/venv/bin/python", "-m", "pytest", "-k", "archspec"], False),
         (["/venv/bin/python", "prog.py", "archspec"], False),
         (["/venv/bin/python", "-c", "import archspec"], False),
+        (["/venv/bin/python", "-Im", "archspec", "check"], True),
+        (["/venv/bin/python", "-marchspec", "check"], True),
+        (["/venv/bin/python", "-W", "error", "-X", "dev", "-m", "archspec", "list"], True),
+        (["/venv/bin/python", "-Wignore", "/venv/bin/archspec", "check", "x.yaml"], True),
+        (["/venv/bin/python", "-m", "cProfile", "-o", "p.prof", "-m", "archspec", "check"], False),
+        (["/venv/bin/python", "-m", "pdb", "-m", "archspec", "check"], False),
+        (["/venv/bin/python", "-X", "archspec", "prog.py"], False),
+        (["/venv/bin/python", "-c", "print()", "-m", "archspec"], False),
+        (["/venv/bin/python", "prog.py", "-m", "archspec"], False),
+        (["/venv/bin/python"], False),
     ],
 )
 def test_the_process_is_archspecs_by_the_interpreter_command_line(
@@ -193,6 +203,19 @@ def test_a_handler_the_interpreter_registered_at_its_start_runs(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "checked 2 specs: 2 ok"
     assert done.stderr == "site's atexit ran\n"
+
+
+def test_a_profiler_running_the_command_line_gets_its_end(tmp_path: Path) -> None:
+    """`python -m cProfile -o OUT -m archspec ...` ends as usual, so the profile is written."""
+    (tmp_path / "fam.yaml").write_text(FAMILY)
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "cProfile", "-o", "out.prof", "-m", "archspec", "check"]
+    done = subprocess.run(
+        [*command, "fam.yaml"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "checked 2 specs: 2 ok"
+    assert (tmp_path / "out.prof").stat().st_size > 0
 
 
 def test_the_check_without_ending_at_once_prints_the_same(tmp_path: Path) -> None:

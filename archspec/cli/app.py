@@ -13,7 +13,6 @@ import contextlib
 import errno
 import functools
 import gc
-import itertools
 import os
 import sys
 import threading
@@ -157,11 +156,41 @@ _KEPT: list[Any] = []
 
 def runs_archspec() -> bool:
     """Whether this interpreter was started to run archspec's command line (the `archspec`
-    script or `python -m archspec`), not a program that calls it in its own process."""
-    argv = list(getattr(sys, "orig_argv", ()))
-    if len(argv) > 1 and os.path.splitext(os.path.basename(argv[1]))[0] == "archspec":
-        return True
-    return any(a == "-m" and b == "archspec" for a, b in itertools.pairwise(argv))
+    script or `python -m archspec`), not a program that calls it in its own process (a
+    profiler or debugger run as `python -m cProfile -m archspec ...` must get its end)."""
+    kind, target = interpreter_target(list(getattr(sys, "orig_argv", ())))
+    if kind == "script":
+        return os.path.splitext(os.path.basename(target))[0] == "archspec"
+    return kind == "module" and target == "archspec"
+
+
+#: The interpreter's own options that take a value (`-X importtime`, `-W error`).
+_VALUED_OPTIONS = frozenset("XW")
+
+
+def interpreter_target(argv: Sequence[str]) -> tuple[str, str]:
+    """What an interpreter's command line (`sys.orig_argv`) runs: ("module", name) for `-m`,
+    ("command", text) for `-c`, ("script", path), or ("stdin", "") with none of them. The
+    interpreter's options before it are skipped, grouped (`-Im`) or with their values
+    (`-X importtime`, `-Wignore`); whatever follows the target is the program's own."""
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-" or not arg.startswith("-"):
+            return ("stdin", "") if arg == "-" else ("script", arg)
+        if arg.startswith("--"):  # --check-hash-based-pycs MODE; other long options are flags
+            i += 2 if arg == "--check-hash-based-pycs" else 1
+            continue
+        for at, flag in enumerate(arg[1:], start=2):
+            value = arg[at:]
+            if flag in "mc":
+                target = value or (argv[i + 1] if i + 1 < len(argv) else "")
+                return ("module" if flag == "m" else "command", target)
+            if flag in _VALUED_OPTIONS:
+                i += 0 if value else 1  # the value is the rest of this word or the next word
+                break
+        i += 1
+    return ("stdin", "")
 
 
 def ends_at_once() -> bool:
