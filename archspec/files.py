@@ -16,7 +16,8 @@ through a symbolic link), before anything is opened, read or renamed:
   nothing (or a loop) is E604;
 - this process's own stdout or stderr (`-o /dev/stdout`, whatever it is connected to), a
   FIFO that a process reads, or the null device: written through, that is opened for writing
-  (never renamed over, never read);
+  (never renamed over, never read), by `check_target` when a command checks it before its
+  work (so a FIFO with no reader is refused then);
 - anything else (a directory, a block device, a socket, any other character device): E604,
   and nothing is changed.
 
@@ -179,7 +180,10 @@ def check_target(
     if os.path.lexists(folder) and not os.path.isdir(folder):
         raise _cannot_write(target, f"{display_path(folder)} is not a directory")
     try:
-        return _plan(target, kind, force).through
+        plan = _plan(target, kind, force)
+        if plan.through and plan.fd is None:
+            _hold(plan.path)
+        return plan.through
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise _cannot_write(target, reason) from None
@@ -450,21 +454,65 @@ def _write_through(plan: _Plan, raw: bytes) -> None:
                 stream.flush()
         _write_all(plan.fd, raw)
         return
-    flags = os.O_WRONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = _take_held(plan.path)
+    if fd is None:
+        fd = _open_through(plan.path)
     try:
-        fd = os.open(plan.path, flags | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        if exc.errno == errno.ENXIO:
-            raise _cannot_write(plan.path, "it is a FIFO that no process is reading") from None
-        raise
-    try:
-        st = os.fstat(fd)  # what was opened is what lstat saw, or nothing is written
-        if not _writable_through(st):
-            raise _cannot_write(plan.path, f"it is {_what(st)}; archspec writes no file there")
         os.set_blocking(fd, True)
         _write_all(fd, raw)
     finally:
         os.close(fd)
+
+
+#: What `check_target` opened of a target written through (a FIFO, the null device), by its
+#: device and inode, for the write to use: a FIFO with no reader is refused before the work,
+#: and opening it once only (a close between the check and the write would be the end of the
+#: output for its reader). A command that fails in between leaves it to the process's end:
+#: the reader then reads nothing and ends.
+_HELD: dict[tuple[int, int], int] = {}
+
+
+def _open_through(path: Path) -> int:
+    """Open a target written through without waiting (a FIFO's reader must be there already)
+    and check that what was opened is one, or raise E604 with nothing opened."""
+    flags = os.O_WRONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise _cannot_write(path, "it is a FIFO that no process is reading") from None
+        raise
+    try:
+        st = os.fstat(fd)  # what was opened is what lstat saw, or nothing is written
+    except OSError:
+        os.close(fd)
+        raise
+    if not _writable_through(st):
+        os.close(fd)
+        raise _cannot_write(path, f"it is {_what(st)}; archspec writes no file there")
+    return fd
+
+
+def _hold(path: Path) -> None:
+    """Open `path` (written through) now and keep it for the write (see _HELD)."""
+    fd = _open_through(path)
+    st = os.fstat(fd)
+    key = (st.st_dev, st.st_ino)
+    if key in _HELD:  # checked twice (graph's format, then its kind): the first stays
+        os.close(fd)
+    else:
+        _HELD[key] = fd
+
+
+def _take_held(path: Path) -> int | None:
+    """The descriptor `check_target` holds for what `path` names now, if any."""
+    if not _HELD:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _HELD.pop((st.st_dev, st.st_ino), None)
 
 
 def _write_all(fd: int, raw: bytes) -> None:

@@ -32,7 +32,7 @@ from archspec import files
 from archspec.backends.pysource import render_module
 from archspec.cli import app
 from archspec.errors import EmitError
-from archspec.files import write_atomic
+from archspec.files import MODULE, check_target, write_atomic
 from archspec.graph import render
 from archspec.schema import json_schema_text
 
@@ -502,7 +502,7 @@ def test_a_temporary_is_listed_for_the_signal_handlers_before_it_exists(
 
 _LIBRARY_WRITE = """
 import signal, sys, time
-from archspec.files import write_atomic
+from archspec.files import MODULE, check_target, write_atomic
 write_atomic(sys.argv[1] + ".first", "data")
 print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)  # restored after a write
 write_atomic(sys.argv[1], "data", lambda: time.sleep(120))
@@ -692,3 +692,24 @@ def test_a_file_replaced_with_force_keeps_its_owner_and_group(tmp_path: Path) ->
     st = os.stat(target)
     assert (st.st_uid, st.st_gid) == owner
     assert target.read_text().endswith("new\n")
+
+
+def test_a_fifo_without_a_reader_is_refused_when_checked_before_the_work(tmp_path: Path) -> None:
+    """check_target opens a FIFO then and holds it: compile refuses before it emits and
+    checks the module (seconds of work), and the write goes through the held descriptor."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(archspec.ArchSpecError, match="no process is reading") as refused:
+        check_target(fifo, kind=MODULE)
+    assert refused.value.error_code == "E604"
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert check_target(fifo, kind=MODULE) is True
+        assert check_target(fifo, kind=MODULE) is True  # checked twice: one descriptor held
+        os.close(reader)  # the reader goes: the held descriptor still takes the write...
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # ...for the next reader
+        write_atomic(fifo, "# held\n", kind=MODULE)
+        assert os.read(reader, 100) == b"# held\n"
+        assert os.read(reader, 100) == b""  # written once, then closed: the end of it
+    finally:
+        os.close(reader)
