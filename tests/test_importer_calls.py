@@ -206,3 +206,27 @@ def test_a_view_by_a_size_of_another_position_stays_refused() -> None:
         archspec.from_module(Flattened("other"), torch.zeros(1, 3, 6, 5))
     (diag,) = info.value.diagnostics
     assert diag.code == "E903" and "`.view()`" in diag.message
+
+
+class Transposed(nn.Module):
+    """Reads a tensor attribute no kind computes; fx records that node with no stack."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        return y.mT  # the statement
+
+
+def test_a_tensor_attribute_no_kind_computes_is_refused_at_its_statement() -> None:
+    """It was located at the class line, and named `builtins.getattr`."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(Transposed(), torch.zeros(2, 4, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E903" and "the tensor attribute `.mT`" in diag.message
+    lines, start = inspect.getsourcelines(Transposed.forward)
+    (offset,) = [i for i, line in enumerate(lines) if "# the statement" in line]
+    assert diag.span is not None and diag.span.line == start + offset
+    assert lines[offset][diag.span.col - 1 :].startswith("mT")

@@ -548,9 +548,12 @@ def read_call(op: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     return reader(args, kwargs) if reader else None
 
 
-def describe_target(op: str, target: Any) -> str:
+def describe_target(op: str, target: Any, args: tuple[Any, ...] = ()) -> str:
+    """How a message names what an fx node calls (`args`: the node's, for `y.mT`)."""
     if op == "call_method":
         return f"the tensor method `.{target}()`"
+    if target is getattr and len(args) > 1 and isinstance(args[1], str):
+        return f"the tensor attribute `.{args[1]}`"
     name = getattr(target, "__name__", repr(target))
     module = getattr(target, "__module__", None) or ""
     if module in ("_operator", "operator"):

@@ -222,7 +222,7 @@ def unfinished_lists(reader: Any) -> None:
     import torch.nn as nn
 
     from .fans import open_fans
-    from .trace import _INSIDE_HINT, _inside_child
+    from .where import INSIDE_HINT, inside_child
 
     open_fans(reader)
     for head, (seq, node) in reader.module_lists.items():
@@ -231,9 +231,9 @@ def unfinished_lists(reader: Any) -> None:
         if _items(seq) != count and not isinstance(holder, nn.ModuleList | nn.ModuleDict):
             reader.fail(
                 "E904",
-                f"{describe(type(reader.module))}.forward {_inside_child(head + '.0')}",
+                f"{describe(type(reader.module))}.forward {inside_child(head + '.0')}",
                 node,
-                _INSIDE_HINT,
+                INSIDE_HINT,
             )
         elif _items(seq) != count:
             reader.fail(

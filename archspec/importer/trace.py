@@ -20,7 +20,16 @@ from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
-from .where import describe, diagnostic, span_from_stack, span_from_traceback, span_of_class
+from .where import (
+    INSIDE_HINT,
+    describe,
+    diagnostic,
+    inside_child,
+    span_from_stack,
+    span_from_traceback,
+    span_of_class,
+    span_of_node,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -280,24 +289,6 @@ def _unpacked(value: Any) -> Any:
     return value
 
 
-#: How to go on when a forward reaches inside one of its children.
-_INSIDE_HINT = (
-    "a spec's items are a module's own children, each called as a whole: call the child "
-    "itself (its forward), or import a quantizable model before `prepare` adds observers"
-)
-
-
-def _inside_child(target: str) -> str:
-    """What a forward does when fx records a call of `self.a.b`: it called a grandchild, or
-    a method of the child `a` other than its forward that calls `b`."""
-    child = target.split(".", 1)[0]
-    return (
-        f"reaches `self.{target}` inside its child `self.{child}`: it calls a grandchild "
-        f"directly, or a method of `self.{child}` other than its forward (quantization's "
-        "FloatFunctional `.add` runs its `activation_post_process`)"
-    )
-
-
 class _GraphReader:
     """Walks one traced graph in order, making an item per node."""
 
@@ -326,7 +317,7 @@ class _GraphReader:
         self.absorbed: set[Any] = set()  # nodes an item made already computes (lists.py)
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
-        span = span_from_stack(node.stack_trace) or span_of_class(type(self.module))
+        span = span_of_node(node, type(self.module))
         self.problems.add(diagnostic(code, message, span, hint))
         self.failed = True
         self.refused.add(node)
@@ -429,7 +420,7 @@ class _GraphReader:
         if identity_grandchild(self, node, target):  # FloatFunctional's (quantizable.py)
             return
         if "." in target:
-            self.fail("E904", f"{cls}.forward {_inside_child(target)}", node, _INSIDE_HINT)
+            self.fail("E904", f"{cls}.forward {inside_child(target)}", node, INSIDE_HINT)
             return
         args = [a for a in node.args]
         if len(args) == 1 and isinstance(args[0], list | tuple) and not node.kwargs:
@@ -567,7 +558,7 @@ class _GraphReader:
         args = tuple(wrap(a) for a in node.args)
         kwargs = {k: wrap(v) for k, v in node.kwargs.items()}
         call = read_call(node.op, node.target, args, kwargs)
-        what = describe_target(node.op, node.target)
+        what = describe_target(node.op, node.target, node.args)
         if call is None:
             self.fail(
                 "E903",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import io
+import itertools
 import os
 import re
+import tokenize
 import traceback
 from types import TracebackType
 from typing import Any
@@ -72,6 +75,53 @@ def span_of_class(cls: type) -> SourceSpan | None:
         if path:
             return SourceSpan(path, max(1, line), 1)
     return None
+
+
+def span_of_node(node: Any, cls: type) -> SourceSpan | None:
+    """Where an fx node of a `cls` module's forward comes from: its recorded stack; for an
+    attribute read (`y.mT`), which fx records only once the value is used, after forward's
+    frame is gone, the first `.name` in `cls`'s forward (or else its class body); else
+    the class statement."""
+    span = span_from_stack(getattr(node, "stack_trace", None))
+    if span is None and getattr(node, "target", None) is getattr and len(node.args) > 1:
+        name = node.args[1]
+        if isinstance(name, str):
+            span = _attribute_span(getattr(cls, "forward", None), name) or _attribute_span(
+                cls, name
+            )
+    return span or span_of_class(cls)
+
+
+def _attribute_span(code: Any, name: str) -> SourceSpan | None:
+    """The first `.name` in the source of `code` (a function or class), at its column."""
+    try:
+        path = inspect.getsourcefile(code)
+        lines, start = inspect.getsourcelines(code)
+        tokens = list(tokenize.generate_tokens(io.StringIO("".join(lines)).readline))
+    except (OSError, TypeError, SyntaxError, tokenize.TokenError):
+        return None
+    for dot, word in itertools.pairwise(tokens):
+        if dot.string == "." and word.type == tokenize.NAME and word.string == name and path:
+            return SourceSpan(path, max(1, start) + word.start[0] - 1, word.start[1] + 1)
+    return None
+
+
+#: How to go on when a forward reaches inside one of its children.
+INSIDE_HINT = (
+    "a spec's items are a module's own children, each called as a whole: call the child "
+    "itself (its forward), or import a quantizable model before `prepare` adds observers"
+)
+
+
+def inside_child(target: str) -> str:
+    """What a forward does when fx records a call of `self.a.b`: it called a grandchild, or
+    a method of the child `a` other than its forward that calls `b`."""
+    child = target.split(".", 1)[0]
+    return (
+        f"reaches `self.{target}` inside its child `self.{child}`: it calls a grandchild "
+        f"directly, or a method of `self.{child}` other than its forward (quantization's "
+        "FloatFunctional `.add` runs its `activation_post_process`)"
+    )
 
 
 def describe(cls: type) -> str:
