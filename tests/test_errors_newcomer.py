@@ -404,3 +404,45 @@ def test_a_reader_whose_when_reads_its_own_input_width_is_told_to_bind_it_in_a_l
     let = "params: {out: int}\n    let: {cin: in_channels}"
     fixed = SHORTCUT.replace("params: {out: int}", let).replace("when: in_channels", "when: cin")
     assert archspec.build_graph(fixed).root is not None
+
+
+def test_a_reference_to_a_node_of_an_enclosing_list_says_the_module_reads_only_its_own() -> None:
+    """Res2Net's convs read the pieces of a chunk made beside them: written in a `sequential`
+    below the chunk, "unknown reference `s0`" with "names defined before this point: none"
+    contradicted the file, where `s0` is two lines up."""
+    e = err(
+        spec(
+            """
+            layers:
+              - {type: chunk, chunks: 2, names: [s0, s1]}
+              - name: convs
+                type: sequential
+                layers:
+                  - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1, from: s0}
+            """
+        )
+    )
+    assert e.codes == ["E305"], e.render()
+    d = e.diagnostics[0]
+    assert "`s0` is a node of an enclosing layer list (`s0`)" in d.message
+    assert (d.span.line, d.span.col) == (9, 75)
+    assert "give the module itself `from: s0`" in (d.hint or "")
+    # the same from inside a block's list, and the hint's way out works
+    block = spec(
+        """
+        blocks:
+          Head:
+            layers:
+              - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1, from: stem}
+        layers:
+          - {name: stem, type: conv2d, out_channels: 8, kernel_size: 1}
+          - {name: head, type: Head}
+        """
+    )
+    e = err(block)
+    assert "`stem` is a node of an enclosing layer list (`stem`)" in e.diagnostics[0].message
+    fixed = block.replace(", from: stem}", "}").replace("type: Head}", "type: Head, from: stem}")
+    assert archspec.check(fixed).ok
+    # a name that is nowhere is still "unknown", with the list's names
+    e = err(spec("layers:\n  - {name: a, type: relu}\n  - {type: concat, from: [a, zz]}\n"))
+    assert "unknown reference `zz`" in e.diagnostics[0].message

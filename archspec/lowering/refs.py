@@ -175,6 +175,18 @@ def unknown_ref(
             "with `outputs:`",
         )
         return
+    outer = _enclosing_path(lw, name, scope)
+    if outer is not None:
+        # Res2Net's split pieces read by convs written in a `sequential` below them
+        lw.error(
+            "E305",
+            f"`{name}` is a node of an enclosing layer list (`{outer}`): a `sequential` or a "
+            "block is a module of its own, and `from` reads only the nodes of its list",
+            ypath,
+            f"give the module itself `from: {name}` (its first layer then reads it as "
+            f"`input`), or write the reader in the list that makes `{name}`",
+        )
+        return
     close = lw.close_matches(name, known)
     hint = (
         f"did you mean `{close[0]}`?"
@@ -182,6 +194,15 @@ def unknown_ref(
         else (f"names defined before this point: {', '.join(known[-8:]) or 'none'} (and `input`)")
     )
     lw.error("E305", f"unknown reference `{name}`", ypath, hint)
+
+
+def _enclosing_path(lw: Lowerer, name: str, scope: Scope) -> str | None:
+    """The path of a node called `name` in a layer list that encloses `scope` (the
+    innermost first), or None."""
+    for outer in reversed(lw.scopes):
+        if outer is not scope and name != INPUT and name in outer.shapes:
+            return outer.qual(name)
+    return None
 
 
 def _nested_path(name: str, scope: Scope) -> str | None:

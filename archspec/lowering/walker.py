@@ -75,6 +75,7 @@ class Lowerer:
         self.family = FAMILY_BUDGET.get()
         self.depth = 0
         self.block_stack: list[str] = []
+        self.scopes: list[Scope] = []  #: the layer lists being lowered, outermost first
         self.globals: dict[str, Any] = {}
         #: the spec's `let:` values (bound after the params, beside them in scope)
         self.lets: dict[str, Any] = {}
@@ -153,19 +154,7 @@ class Lowerer:
         # Computed once per list (not per item): a repeat of 10,000 copies stays linear; and
         # once per block for its instances, which share their block's list of items.
         scope.declared_at, scope.refs = declarations(self, child.items)
-        prev = INPUT
-        for idx, item in enumerate(child.items):
-            scope.index = idx
-            try:
-                prev = self.lower_item(item, scope, env, prev) or prev
-            except Skip:
-                # the readers of a failed item are not checked against a guess: a named
-                # item's name, and for an unnamed one a name no spec can write, hold no shape
-                declared = item_plan(self, item.spec).declared_names(item.name)
-                for name in declared or [f"<failed item {idx}>"]:
-                    scope.shapes[name] = None
-                    scope.train[name] = False
-                    prev = name
+        prev = _lower_items(self, child, scope, env)
         outputs = scope_outputs(self, scope, prev, child)
         if outputs:
             self.out_axes[path] = scope.axes.get(outputs[0].name, 1)
@@ -351,6 +340,30 @@ class Lowerer:
         if raise_skip:
             raise Skip
         raise BadValue
+
+
+def _lower_items(lw: Lowerer, child: Child, scope: Scope, env: Mapping[str, Any]) -> str:
+    """The items of `child`, lowered in order in `scope`; the name of the last. Meanwhile
+    the scope is on `lw.scopes`, where refs.py finds a node of an enclosing list that a
+    reader inside a module names (out of its reach)."""
+    prev = INPUT
+    lw.scopes.append(scope)
+    try:
+        for idx, item in enumerate(child.items):
+            scope.index = idx
+            try:
+                prev = lw.lower_item(item, scope, env, prev) or prev
+            except Skip:
+                # the readers of a failed item are not checked against a guess: a named
+                # item's name, and for an unnamed one a name no spec can write, hold no shape
+                declared = item_plan(lw, item.spec).declared_names(item.name)
+                for name in declared or [f"<failed item {idx}>"]:
+                    scope.shapes[name] = None
+                    scope.train[name] = False
+                    prev = name
+    finally:
+        lw.scopes.pop()
+    return prev
 
 
 def _site(
