@@ -71,6 +71,8 @@ def lower(lw: Lowerer, site: Site) -> str:
     if call.weight:
         lw.charge(call.weight, site.ypath, why=_WEIGHT_WHY)
     args = bind_args(lw, site, bname, bdef, call)
+    if call.lists and (listed := _list_items(args, call.lists)):
+        lw.charge(listed // LIST_ITEMS_PER_ITEM, site.ypath, why=_LIST_WHY)
     _check_size(lw, site, bname)
     if call.str_args:
         exprs = call.exprs_at(lw, site.local if call.reads_input else site.env)
@@ -119,6 +121,7 @@ class CallPlan:
     __slots__ = (
         "exprs",
         "given",
+        "lists",
         "params",
         "reads_input",
         "runs",
@@ -138,10 +141,14 @@ class CallPlan:
         self.weight = (_text_size(self.given) + _text_size(bdef.let)) // EXPR_CHARS_PER_ITEM
         #: (param, decl, how it binds, the literal's value or the raw argument)
         self.params: list[tuple[str, Any, int, Any]] = []
+        #: the `list` params, whose items each call is charged for (LIST_ITEMS_PER_ITEM)
+        self.lists: tuple[str, ...] = ()
         #: the closure of each argument that is an expression and parses (_EXPR: Expr.runner)
         self.runs: dict[str, Any] = {}
         for pname, entry in bdef.params.items():
             decl = decl_of(entry)
+            if decl.type == "list":
+                self.lists += (pname,)
             if pname not in self.given:
                 self.params.append((pname, decl, _DEFAULT, None))
                 continue
@@ -229,6 +236,30 @@ _WEIGHT_WHY = (
     f"a block call counts one more per {EXPR_CHARS_PER_ITEM:,} characters of its arguments' "
     "and its block's lets' text, which every call evaluates"
 )
+
+
+#: A block call counts one layer item more per this many list items in its bound arguments:
+#: each call checks its list arguments and keys its instance by them, so a table of 65,536
+#: nested items passed to a block repeated 2,000 times took minutes under the layer limit.
+LIST_ITEMS_PER_ITEM = 100
+_LIST_WHY = (
+    f"a block call counts one more per {LIST_ITEMS_PER_ITEM:,} list items in its arguments, "
+    "which every call checks"
+)
+
+
+def _list_items(args: Mapping[str, Any], names: tuple[str, ...]) -> int:
+    """The items of the lists `args` holds under `names`, at every depth."""
+    total = 0
+    for name in names:
+        value = args.get(name)
+        if type(value) is list:
+            stack = [value]
+            while stack:
+                v = stack.pop()
+                total += len(v)
+                stack.extend(item for item in v if type(item) is list)
+    return total
 
 
 def _text_size(values: Mapping[str, Any]) -> int:

@@ -1,0 +1,66 @@
+"""Hostile inputs found by the session-23 sweep, beyond the corpus of tests/hostile/.
+
+Each test names what the input did before it was fixed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import archspec
+from archspec.constructs.block_call import LIST_ITEMS_PER_ITEM
+from archspec.errors import SpecError
+from tests.cpu import GUARD, cpu_seconds
+
+HEAD = "archspec: 1\nname: x\ninput: [N, 3, 8, 8]\n"
+#: a block whose only param is a list, which its layer never reads
+LIST_BLOCK = (
+    "blocks:\n  B:\n    params: {t: list}\n    layers:\n"
+    "      - {type: conv2d, out_channels: 4, kernel_size: 1}\n"
+)
+
+
+def _table_spec(levels: int, count: int) -> str:
+    """Lets that double a nested list `levels` times (2**(levels + 2) - 2 items in all, one
+    line each), passed to a block repeated `count` times."""
+    lets = "let:\n  l0: '[1, 1]'\n" + "".join(
+        f"  l{k}: '[l{k - 1}, l{k - 1}]'\n" for k in range(1, levels + 1)
+    )
+    call = f"layers:\n  - {{type: repeat, count: {count}, layer: {{type: B, t: l{levels}}}}}\n"
+    return HEAD + lets + LIST_BLOCK + call
+
+
+def test_a_block_called_again_and_again_with_a_large_table_is_e310_fast() -> None:
+    # 65,534 items per call, 300 calls: each call checked and keyed its table (~0.2 s), a
+    # minute in all under the layer limit, ten minutes at 3,000 calls
+    spec = _table_spec(14, 300)
+    report, seconds = cpu_seconds(lambda: archspec.check(spec))
+    (diag,) = report.diagnostics
+    assert diag.code == "E310"
+    assert "list items" in diag.message
+    assert diag.span is not None and diag.span.line == spec.count("\n")
+    assert seconds < GUARD
+
+
+def test_a_call_counts_one_item_more_per_hundred_list_items_it_binds() -> None:
+    # 3 calls of a 254-item table: the repeat, 3 x (call + conv), 2 more per call
+    spec = _table_spec(6, 3)
+    per_call = 254 // LIST_ITEMS_PER_ITEM
+    assert per_call == 2
+    archspec.build_graph(spec, max_layers=7 + 3 * per_call)
+    with pytest.raises(SpecError) as refused:
+        archspec.build_graph(spec, max_layers=7 + 3 * per_call - 1)
+    assert [d.code for d in refused.value.diagnostics] == ["E310"]
+
+
+def test_a_literal_table_argument_is_counted_as_an_evaluated_one() -> None:
+    # a written list of 9,999 numbers passed to 4,500 calls: 22 s of keying every call
+    table = "[" + ", ".join(["1"] * 9_999) + "]"
+    spec = (
+        HEAD
+        + LIST_BLOCK
+        + (f"layers:\n  - {{type: repeat, count: 4500, layer: {{type: B, t: {table}}}}}\n")
+    )
+    report, seconds = cpu_seconds(lambda: archspec.check(spec))
+    assert [d.code for d in report.diagnostics] == ["E310"]
+    assert seconds < GUARD
