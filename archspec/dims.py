@@ -34,6 +34,10 @@ MAX_DEPTH = 64
 #: or upsampling layers in a chain made numbers of thousands of digits, which Python refuses
 #: to print and no float holds.
 MAX_NUMBER = 10**120
+#: The most dims a layer's output may have (E401, the registry's bounded shape rule): torch
+#: reduces at most 64 (`x.sum(0)` of 65 dims fails), and every later layer's shape holds them
+#: all: a `reshape` to 3,000 dims and 2,000 layers after it took 31 s to summarise.
+MAX_RANK = 64
 
 
 #: Names given to the spatial dims of an input, by their count (`(N, C, H, W)`): the shape

@@ -64,3 +64,50 @@ def test_a_literal_table_argument_is_counted_as_an_evaluated_one() -> None:
     report, seconds = cpu_seconds(lambda: archspec.check(spec))
     assert [d.code for d in report.diagnostics] == ["E310"]
     assert seconds < GUARD
+
+
+def _stacks(count: int) -> str:
+    """A chain of `count` one-input stacks: each adds a dim of 1."""
+    chain = "".join(
+        f"  - {{name: s{k}, type: stack, from: [{f's{k - 1}' if k else 'a'}]}}\n"
+        for k in range(count)
+    )
+    return HEAD + "layers:\n  - {name: a, type: relu}\n" + chain
+
+
+def test_an_output_of_more_than_64_dims_is_e401_at_its_layer() -> None:
+    # 1,000 stacks made outputs of up to 1,004 dims: check printed them, compile took 43 s
+    spec = _stacks(1000)
+    report = archspec.check(spec)
+    (diag,) = report.diagnostics
+    assert diag.code == "E401"
+    assert "65 dims" in diag.message and diag.message.startswith("s60:")
+    assert diag.span is not None and diag.span.line == 4 + 1 + 61
+    # 60 stacks make 64 dims: torch computes with them, and so does archspec
+    report = archspec.check(_stacks(60))
+    assert report.ok
+    (out,) = report.outputs
+    assert len(out) == 64
+
+
+def test_a_reshape_to_thousands_of_dims_is_refused_before_the_layers_after_it() -> None:
+    # a reshape to 3,002 dims and 2,000 layers after it: summary 31 s, emit 15 s
+    shape = "[0, 192" + ", 1" * 3000 + "]"
+    spec = HEAD + (
+        f"layers:\n  - {{name: r, type: reshape, shape: {shape}}}\n"
+        "  - {type: repeat, count: 2000, layer: {type: relu}}\n"
+    )
+    for run in (archspec.check, archspec.emit, archspec.summary):
+        (info, seconds) = cpu_seconds(lambda run=run: _refusal(run, spec))
+        assert info.code == "E401" and "3002 dims" in info.message
+        assert seconds < GUARD
+
+
+def _refusal(run: object, spec: str) -> object:
+    try:
+        result = run(spec)  # type: ignore[operator]
+    except SpecError as exc:
+        (diag,) = exc.diagnostics
+        return diag
+    (diag,) = result.diagnostics
+    return diag

@@ -22,7 +22,7 @@ from pydantic import (
     StrictInt,
 )
 
-from ..dims import Dim, ExpressionTooLarge, Shape, check_numbers
+from ..dims import MAX_RANK, Dim, ExpressionTooLarge, Shape, check_numbers
 from ..expr import ExprError, parse_kept
 from ..lazymethods import dataclass
 from .lazyspec import LazySpec as LazySpec
@@ -484,13 +484,16 @@ TOO_LARGE_HINT = (
 
 def _bounded(op: Op) -> Callable[[dict[str, Any], Sequence[Shape], ShapeContext], Inferred]:
     """The op's shape rule, failing with E411 when its dims grow past `dims.MAX_SIZE` (or
-    hold a number past `dims.MAX_NUMBER`),
+    hold a number past `dims.MAX_NUMBER`) and with E401 past MAX_RANK dims,
     whoever calls it (lowering, the symbolic check, the emitter): the bound holds for plugins
     too. The rule is looked up on the class at each call, so patching the class still works."""
 
     def infer(attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         try:
             out = type(op).infer(op, attrs, inputs, ctx)
+            if len(out.shape) > MAX_RANK:
+                dims = f"the output would have {len(out.shape)} dims, past torch's {MAX_RANK}"
+                raise ShapeFailure("E401", dims, f"keep to {MAX_RANK} dims or fewer")
             check_numbers(out.shape)
             return out
         except ExpressionTooLarge as exc:
