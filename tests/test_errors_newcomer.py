@@ -443,6 +443,26 @@ def test_a_reference_to_a_node_of_an_enclosing_list_says_the_module_reads_only_i
     assert "`stem` is a node of an enclosing layer list (`stem`)" in e.diagnostics[0].message
     fixed = block.replace(", from: stem}", "}").replace("type: Head}", "type: Head, from: stem}")
     assert archspec.check(fixed).ok
+    # a `parallel` branch cannot take a `from`: the hint names the parallel, and that works
+    branch = spec(
+        """
+        layers:
+          - {name: stem, type: conv2d, out_channels: 8, kernel_size: 1}
+          - {name: other, type: relu}
+          - name: mixed
+            type: parallel
+            branches:
+              b1: {type: conv2d, out_channels: 4, kernel_size: 1}
+              b2: [{type: conv2d, out_channels: 4, kernel_size: 1, from: stem}]
+        """
+    )
+    assert "(a `parallel` branch: the parallel, whose branches all read it)" in (
+        err(branch).diagnostics[0].hint or ""
+    )
+    fixed = branch.replace(", from: stem}", "}").replace(
+        "type: parallel", "type: parallel\n    from: stem"
+    )
+    assert archspec.check(fixed).ok, archspec.check(fixed).render()
     # a name that is nowhere is still "unknown", with the list's names
     e = err(spec("layers:\n  - {name: a, type: relu}\n  - {type: concat, from: [a, zz]}\n"))
     assert "unknown reference `zz`" in e.diagnostics[0].message

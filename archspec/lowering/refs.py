@@ -183,8 +183,9 @@ def unknown_ref(
             f"`{name}` is a node of an enclosing layer list (`{outer}`): a `sequential` or a "
             "block is a module of its own, and `from` reads only the nodes of its list",
             ypath,
-            f"give the module itself `from: {name}` (its first layer then reads it as "
-            f"`input`), or write the reader in the list that makes `{name}`",
+            f"give the module itself `from: {name}` (a `parallel` branch: the parallel, "
+            f"whose branches all read it), where its first layer reads it as `input`; or "
+            f"write the reader in the list that makes `{name}`",
         )
         return
     close = lw.close_matches(name, known)
