@@ -497,9 +497,12 @@ def _torch_functions() -> dict[Any, Reader]:
         F.mish: _activation("mish"),
         F.elu: _activation("elu", alpha=1.0),
         F.leaky_relu: _activation("leaky_relu", negative_slope=0.01),
+        getattr: tensor_meta,
     }
     return table
 
+
+from .casts import tensor_meta, to_alike, type_as  # noqa: E402  (casts reads Call, Ref)
 
 _METHODS: dict[str, Reader] = {
     "add": _join("add"),
@@ -520,6 +523,8 @@ _METHODS: dict[str, Reader] = {
     "sigmoid": _activation("sigmoid"),
     "tanh": _activation("tanh"),
     "contiguous": _alias,
+    "to": to_alike,
+    "type_as": type_as,
     "chunk": _chunk,
     "split": _split,
     "softmax": _softmax("softmax"),

@@ -568,7 +568,7 @@ class _GraphReader:
             )
             return
         inputs = self._inputs(call.inputs)
-        if inputs is None:
+        if inputs is None or call.kind == "tensor_meta":  # `x.device`: read by what reads it
             return
         if call.kind == "identity_alias":
             self.names[node] = inputs[0]

@@ -1,0 +1,56 @@
+"""Conversions a spec states as the tensor itself: `self.mean.to(x.device)`,
+`self.scale.to(x.dtype)`, `self.pos.type_as(x)`, `y.to(x)`.
+
+A forward converts a tensor of its own to its input's device or dtype in case the two differ.
+A spec's module moves and casts its tensors with it, and what it computes is the module's
+dtype on the module's device, so there the conversion is the tensor itself. `x.device` and
+`x.dtype` make no item: a step that reads them other than these conversions (`torch.zeros(n,
+device=x.device)`) is refused by its own reader. A conversion to a dtype written out
+(`x.to(torch.float16)`, `x.half()`) changes values, and stays refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .functions import Call, Ref
+
+#: The attributes of a tensor that only say where and in what it is.
+META = frozenset({"device", "dtype"})
+
+#: What `Tensor.to` takes beside where to and in what.
+_TO_FLAGS = frozenset({"non_blocking", "copy"})
+
+
+def is_meta(value: Any) -> bool:
+    """Whether `value` is a traced `x.device` or `x.dtype`."""
+    node = getattr(value, "node", None) if isinstance(value, Ref) else None
+    args = getattr(node, "args", ())
+    return getattr(node, "target", None) is getattr and len(args) == 2 and args[1] in META
+
+
+def tensor_meta(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`x.device`, `x.dtype` (fx's `getattr(x, "device")`): no item of its own."""
+    if not kwargs and len(args) == 2 and isinstance(args[0], Ref) and args[1] in META:
+        return Call("tensor_meta", {}, ())
+    return None
+
+
+def to_alike(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`t.to(x.device)`, `t.to(x.dtype)`, `t.to(x.device, x.dtype)`, `t.to(x)`, their
+    keyword forms, with `non_blocking` or `copy` (a copy holds the same values)."""
+    if not args or not isinstance(args[0], Ref) or set(kwargs) - _TO_FLAGS - META:
+        return None
+    targets = [*args[1:], *(kwargs[k] for k in sorted(META & set(kwargs)))]
+    if not 1 <= len(targets) <= 2 or not all(isinstance(t, Ref) for t in targets):
+        return None
+    if len(targets) == 2 and not all(is_meta(t) for t in targets):
+        return None  # `t.to(x, y.dtype)` is no call torch takes
+    return Call("identity_alias", {}, (args[0].node,))
+
+
+def type_as(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`t.type_as(x)`: `t` in `x`'s dtype, the module's own."""
+    if not kwargs and len(args) == 2 and all(isinstance(a, Ref) for a in args):
+        return Call("identity_alias", {}, (args[0].node,))
+    return None
