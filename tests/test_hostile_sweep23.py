@@ -66,6 +66,35 @@ def test_a_literal_table_argument_is_counted_as_an_evaluated_one() -> None:
     assert seconds < GUARD
 
 
+@pytest.mark.parametrize("last", ["0", "x"], ids=["fits", "fails-last"])
+def test_a_layer_copied_thousands_of_times_with_a_long_list_field_is_e310_fast(last: str) -> None:
+    # a 9,999-item list param as the padding of 9,000 copies: each copy bound the list (and
+    # then failed E409): 16 s; with a text last, each copy walked it twice and failed: longer
+    table = "[" + ", ".join(["0"] * 9_998 + [last]) + "]"
+    spec = (
+        HEAD
+        + f"params:\n  t: {{type: list, default: {table}}}\nlayers:\n"
+        + (
+            "  - {type: repeat, count: 9000, "
+            "layer: {type: conv2d, out_channels: 3, kernel_size: 1, padding: t}}\n"
+        )
+    )
+    report, seconds = cpu_seconds(lambda: archspec.check(spec))
+    (diag,) = [d for d in report.diagnostics if d.code == "E310"]
+    assert "lists its fields hold" in diag.message
+    assert seconds < GUARD
+
+
+def test_a_layer_counts_one_item_more_per_hundred_items_of_its_list_fields() -> None:
+    # 3 copies of a layer whose `dim` list has 250 items: 2 more each (it fails E409 later)
+    dims = "[" + ", ".join(["1"] * 250) + "]"
+    spec = HEAD + f"layers:\n  - {{type: repeat, count: 3, layer: {{type: sum, dim: {dims}}}}}\n"
+    # the repeat and its 3 copies, then 2 more per copy: the last copy's charge is refused
+    codes = [d.code for d in archspec.check(spec, max_layers=4 + 2 * 3 - 1).diagnostics]
+    assert codes.count("E310") == 1
+    assert "E310" not in [d.code for d in archspec.check(spec, max_layers=4 + 2 * 3).diagnostics]
+
+
 def _stacks(count: int) -> str:
     """A chain of `count` one-input stacks: each adds a dim of 1."""
     chain = "".join(

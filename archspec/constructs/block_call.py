@@ -29,6 +29,7 @@ from ..lowering.exprs import attr_expr
 from ..lowering.lets import bind_lets
 from ..lowering.memo import args_key
 from ..lowering.values import (
+    LIST_ITEMS_PER_ITEM,
     coerce_param,
     decl_of,
     param_hint,
@@ -238,10 +239,6 @@ _WEIGHT_WHY = (
 )
 
 
-#: A block call counts one layer item more per this many list items in its bound arguments:
-#: each call checks its list arguments and keys its instance by them, so a table of 65,536
-#: nested items passed to a block repeated 2,000 times took minutes under the layer limit.
-LIST_ITEMS_PER_ITEM = 100
 _LIST_WHY = (
     f"a block call counts one more per {LIST_ITEMS_PER_ITEM:,} list items in its arguments, "
     "which every call checks"

@@ -4,6 +4,7 @@ piece for a kind with several outputs, `Op.names_field`)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
@@ -12,7 +13,7 @@ from ..ops import ShapeFailure
 from ..ops.base import Final, LayerSpec
 from .context import BadValue, Item, Scope, Site, Skip
 from .exprs import attr_expr, text_expr
-from .values import bind_value, field_plan, reads_input
+from .values import LIST_ITEMS_PER_ITEM, bind_value, field_plan, parsed, reads_input
 
 if TYPE_CHECKING:  # pragma: no cover
     from .itemplan import ItemPlan
@@ -157,7 +158,7 @@ class Binding:
     evaluated per instance. A literal is bound here once; one its field refuses is left
     to each instance, which reports it."""
 
-    __slots__ = ("block", "bound", "exprs", "reads_input", "src", "stated", "template")
+    __slots__ = ("block", "bound", "exprs", "lists", "reads_input", "src", "stated", "template")
 
     def __init__(self, lw: Lowerer, spec: LayerSpec) -> None:
         self.block = lw.block_stack[-1] if lw.block_stack else None
@@ -183,6 +184,15 @@ class Binding:
         self.stated = frozenset(self.src)
         #: whether a field bound per instance could read `in_channels` or `in_features`
         self.reads_input = any(reads_input(raw) for *_, raw, _f in self.bound)
+        #: (field, raw) of the fields bound per instance that may hold a list (_LIST_WHY)
+        self.lists = tuple((f, raw) for f, _, raw, final in self.bound if final.kind in _LIST_KINDS)
+
+
+_LIST_KINDS = frozenset(("ints", "floats", "any"))
+_LIST_WHY = (
+    f"a layer counts one more per {LIST_ITEMS_PER_ITEM:,} items of the lists its fields hold, "
+    "which every copy checks"
+)
 
 
 #: a field's value that depends on where the layer is (or whose error each instance reports)
@@ -235,8 +245,34 @@ def bind_fields(lw: Lowerer, plan: Binding, site: Site) -> dict[str, Any]:
         for fname, _, raw, final in plan.bound:
             attrs[fname] = bind_value(raw, final, env)
     except (ExprError, ValueError):
+        if plan.lists:
+            _charge_lists(lw, plan, site, attrs, env)  # before the copy's report (Skip)
         _report_fields(lw, plan, site, attrs)
+        return attrs
+    if plan.lists:
+        _charge_lists(lw, plan, site, attrs, env)
     return attrs
+
+
+def _charge_lists(
+    lw: Lowerer, plan: Binding, site: Site, attrs: dict[str, Any], env: Mapping[str, Any]
+) -> None:
+    """Charge the items of the layer's list fields (E310 past the limit): each bound value,
+    or for a field that failed to bind, the list its text gives (its walk failed late)."""
+    items = 0
+    for fname, raw in plan.lists:
+        value = attrs[fname]
+        if value is _PER_INSTANCE and isinstance(raw, str):
+            try:
+                value = parsed(raw).evaluate(env)
+            except (ExprError, ValueError):
+                continue
+        elif value is _PER_INSTANCE:
+            value = raw
+        if type(value) is list:
+            items += len(value)
+    if items >= LIST_ITEMS_PER_ITEM:
+        lw.charge(items // LIST_ITEMS_PER_ITEM, site.ypath, why=_LIST_WHY)
 
 
 def _report_fields(lw: Lowerer, plan: Binding, site: Site, attrs: dict[str, Any]) -> None:
