@@ -104,13 +104,30 @@ def test_make_divisible_is_defined_where_a_let_calls_it() -> None:
 
 
 def test_a_let_emitted_code_cannot_write_fixes_its_params() -> None:
-    """`ceil` is no Python builtin: the let's params are fixed and the block splits, rather
+    """`sqrt` is no Python builtin: the let's params are fixed and the block splits, rather
     than a class written wrong."""
-    text = DIVISIBLE.replace("make_divisible(in_channels * ratio, 8)", "ceil(in_channels * ratio)")
+    text = DIVISIBLE.replace(
+        "make_divisible(in_channels * ratio, 8)", "round(sqrt(in_channels * ratio * 8))"
+    )
     source = archspec.emit(text)
-    assert "ceil" not in source.split("class ", 1)[1]
+    assert "sqrt" not in source.split("class ", 1)[1]
     assert len(_classes(source)) == 4
     _same_as_compile(text)
+
+
+def test_ceil_and_floor_are_maths_and_keep_the_params_arguments() -> None:
+    """The language's `ceil` and `floor` are `math`'s (whole numbers): the file imports
+    them and the block stays one class taking `ratio`."""
+    for fn in ("ceil", "floor"):
+        text = DIVISIBLE.replace(
+            "make_divisible(in_channels * ratio, 8)", f"{fn}(in_channels * ratio)"
+        )
+        source = archspec.emit(text)
+        assert f"from math import {fn}\n" in source
+        assert f"wide = {fn}(in_channels * ratio)" in source
+        assert _classes(source) == ["Expand", "T"]
+        _same_as_compile(text)
+    assert "from math import" not in archspec.emit(DIVISIBLE)
 
 
 #: A transformer block sized by its tokens' width: the let reads `in_features`, the last dim

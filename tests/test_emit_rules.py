@@ -165,7 +165,7 @@ layers:
     assert [(sw.name, sw.expr.text) for sw in b.switch_exprs] == [("down", text_when)]
 
 
-@pytest.mark.parametrize("text", ["ceil(c * 2.5)", "widths[c]", "c.real"])
+@pytest.mark.parametrize("text", ["round(sqrt(c * 21))", "widths[c]", "c.real"])
 def test_an_expression_python_cannot_write_is_the_instances_literal(text: str) -> None:
     from archspec.ir import AttrExpr
 
@@ -174,6 +174,9 @@ def test_an_expression_python_cannot_write_is_the_instances_literal(text: str) -
     assert got.text == "8" and not got.exact and "c" in got.names
     kept = pyvalues.render_expr(AttrExpr("max(c * 2, 8)", (("c", "block"),)), 8, env, None)
     assert kept == Val("max(c * 2, 8)", 8, frozenset({"c"}))
+    # ceil and floor: the emitted file imports math's
+    kept = pyvalues.render_expr(AttrExpr("ceil(c * 2.5)", (("c", "block"),)), 8, env, None)
+    assert kept == Val("ceil(c * 2.5)", 8, frozenset({"c"}))
     # make_divisible: the emitted file defines it (torchvision's _make_divisible)
     text = "make_divisible(c * 2, 8)"
     kept = pyvalues.render_expr(AttrExpr(text, (("c", "block"),)), 8, env, None)

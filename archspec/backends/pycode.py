@@ -384,8 +384,8 @@ def int_by_construction(node: ast.expr, ints: Collection[str]) -> bool:
     if isinstance(node, ast.BoolOp):
         return all(int_by_construction(v, ints) for v in node.values)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        if node.func.id == "round" and len(node.args) == 1 and not node.keywords:
-            return True  # Python's round of one number is an int, as the language's
+        if node.func.id in ("round", "ceil", "floor") and len(node.args) == 1 and not node.keywords:
+            return True  # of one number, an int in Python as in the language
         if node.func.id == "make_divisible":  # an int when the divisor and minimum are
             return all(int_by_construction(a, ints) for a in node.args[1:])
         return node.func.id in ("min", "max", "abs") and all(

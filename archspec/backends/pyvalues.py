@@ -245,9 +245,11 @@ def _render_tree(
 
 
 #: The functions of the expression language that emitted code can call: Python's builtins
-#: that compute alike, and the helpers an emitted file defines when it calls them
+#: that compute alike, `math`'s whole-number `ceil` and `floor` (imported by the file that
+#: calls them: `MATH_NAMES`), and the helpers an emitted file defines when it calls them
 #: (`HELPERS`: `make_divisible`, torchvision's `_make_divisible` line for line).
-_BUILTINS = frozenset({"min", "max", "abs", "round", "make_divisible"})
+MATH_NAMES = ("ceil", "floor")
+_BUILTINS = frozenset({"min", "max", "abs", "round", "make_divisible", *MATH_NAMES})
 
 #: Functions an emitted file defines for its expressions, by name: their source.
 HELPERS = {

@@ -8,7 +8,7 @@ from typing import Any
 from ...errors import SourceSpan
 from ...ir import Graph
 from ..pycode import Namespace
-from ..pyvalues import HELPERS, Env, Val
+from ..pyvalues import HELPERS, MATH_NAMES, Env, Val
 from .model import ClassInfo
 from .optional import Optional
 
@@ -34,7 +34,7 @@ class EmitContext:
         # Class names and argument names must never meet (a class named like an argument
         # would be shadowed inside __init__): each side avoids the other's candidates.
         self.class_names = Namespace(params | {f"{p}_" for p in params})
-        self.global_names = {graph.class_name, *HELPERS}
+        self.global_names = {graph.class_name, *HELPERS, *MATH_NAMES}
         for block in graph.blocks:
             self.global_names |= {block, block + "Block"}
         self.escaped: set[str] = set()

@@ -34,7 +34,7 @@ from ..pycode import (
     wrap_comment,
 )
 from ..pylayout import Group, Text, format_doc
-from ..pyvalues import HELPERS, IN, same
+from ..pyvalues import HELPERS, IN, MATH_NAMES, same
 from ..selfcheck import parse_emitted
 from .cases import cased_forward, cased_init
 from .classes import Classes, coerce
@@ -292,6 +292,9 @@ def _imports(text: str, extra: Sequence[str] = ()) -> list[str]:
         imports.append("import math")
     if "OrderedDict(" in text:
         imports.append("from collections import OrderedDict")
+    read = names_read(text.splitlines()) if re.search(r"\b(ceil|floor)\(", text) else set()
+    if any(n in read for n in MATH_NAMES):  # the language's ceil and floor, as math's
+        imports.append(f"from math import {', '.join(n for n in MATH_NAMES if n in read)}")
     imports += extra  # `from` imports of modules after `collections`, in order
     if imports:
         imports.append("")

@@ -55,7 +55,7 @@ _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 #: Module-level names of every emitted file, which no local variable may shadow.
-FILE_NAMES = frozenset({"torch", "nn", "F", "OrderedDict", "fnmatch"})
+FILE_NAMES = frozenset({"torch", "nn", "F", "OrderedDict", "fnmatch", "ceil", "floor"})
 
 
 def forward_lines(
