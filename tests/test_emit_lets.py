@@ -130,6 +130,20 @@ def test_ceil_and_floor_are_maths_and_keep_the_params_arguments() -> None:
     assert "from math import" not in archspec.emit(DIVISIBLE)
 
 
+def test_a_block_or_param_named_ceil_or_floor_does_not_hide_maths() -> None:
+    """The names the file imports are taken: a block `ceil` is class `ceilBlock`, a param
+    `floor` the argument `floor_` (a class named `ceil` made `ceil(...)` build itself)."""
+    text = HEADER + (
+        "blocks:\n  ceil:\n    params: {floor: int}\n    let: {w: ceil(floor / 2)}\n"
+        "    layers:\n      - {name: conv, type: conv2d, out_channels: w, kernel_size: 1}\n"
+        "layers:\n  - {type: ceil, floor: 5}\n  - {type: ceil, floor: 6}\n"
+    )
+    source = archspec.emit(text)
+    assert _classes(source) == ["ceilBlock", "T"]
+    assert "w = ceil(floor_ / 2)" in source
+    _same_as_compile(text)
+
+
 #: A transformer block sized by its tokens' width: the let reads `in_features`, the last dim
 #: of the block's input (its channels are last, so `in_channels` is not defined there).
 TOKENS = """

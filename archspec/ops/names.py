@@ -91,7 +91,9 @@ RESERVED_NAMES = frozenset(
 
 
 #: Names emitted code itself relies on at module level or in every function.
-MODULE_NAMES = frozenset({"torch", "nn", "F", "fnmatch", "math", "OrderedDict", "self"})
+MODULE_NAMES = frozenset(
+    {"torch", "nn", "F", "fnmatch", "math", "ceil", "floor", "OrderedDict", "self"}
+)
 BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 
 
