@@ -12,7 +12,10 @@ holds for its instances and for no later case's (`case_order`; the last case is 
 `else`). Each case's `__init__` and `forward` are the class's as its instances alone
 render them, so state_dict keys and order are per case exactly the compiled module's;
 statements all cases share at the start and end are written once, around the `if`
-(`merge_cases`), and a submodule one case lacks is `None` there.
+(`merge_cases`), and a submodule one case lacks is `None` there. What a case's calls in
+`forward` read (GhostNet's `cat.split([self.oup, 1], 1)`) is stored by `__init__` under its
+own name (`stored_reads`). Instances that all take one path are one class of that case
+alone, which refuses the values that would choose another (`case_guards`).
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from typing import Any
 from ...ir import Graph, Module
 from ...lazymethods import dataclass
 from ...ops.base import RESERVED_NAMES
-from ..pycode import INDENT, Namespace, expr_tree, lit, unparse
+from ..pycode import INDENT, Code, Namespace, expr_tree, lit, unparse
 from ..pylayout import Text, condition_lines, format_doc
-from ..pyvalues import Val, names_of, truth
+from ..pyvalues import Env, Val, names_of, render_expr, truth
 from .ctor import init_statements
 from .forward import forward_lines, forward_statements, is_free_attr
 from .model import Body, Case, ClassInfo, Step, switchable
@@ -83,6 +86,46 @@ def case_order(parts: Sequence[Part]) -> list[tuple[Val | None, Part]] | None:
     return out
 
 
+def case_guards(bodies: Sequence[Body], names: frozenset[str]) -> list[str] | None:
+    """What a class of one case refuses: its case nodes' conditions false, or another
+    case node's true (`not (oup % 2 == 0)`, `oup % 2 == 1`), the names they read made
+    arguments; None when a condition cannot be written in the class's arguments."""
+    guards: list[str] = []
+    for b in bodies:
+        absent = [
+            render_expr(sw.expr, False, b.env, None)
+            for sw in b.module.switch_exprs
+            if sw.span is not None and names_of(sw.expr) & names
+        ]
+        for cond, text in [(c, f"not ({c.text})") for c in b.conds] + [(c, c.text) for c in absent]:
+            if not cond.symbolic:
+                return None
+            if text not in guards:
+                guards.append(text)
+            b.env.used |= cond.names  # a param only a guard reads is an argument still
+    return guards
+
+
+def stored(code: dict[str, Any], env: Env, reads: set[str]) -> dict[str, Any]:
+    """A call's attribute codes (`Step.call`) in a class with cases, each argument or let
+    they read as the attribute `__init__` stores it under (`oup` is `self.oup`), added to
+    `reads`."""
+    local = {env.pynames[n] for n in env.symbolic if n in env.pynames}
+    local |= {env.pynames[n] for n, v in env.lets.items() if v.symbolic}
+
+    def one(value: Any) -> Any:
+        if isinstance(value, Code):
+            tree = expr_tree(value.text)
+            read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & local
+            reads.update(read)
+            return Code(unparse(_SelfNames(read).visit(tree))) if read else value
+        if isinstance(value, (list, tuple)):
+            return type(value)(one(v) for v in value)
+        return value
+
+    return {k: one(v) for k, v in code.items()}
+
+
 def _deciding(bodies: Sequence[Body], others: Sequence[Body]) -> Val | None:
     """A condition of the first body's case nodes that holds for all `bodies` and for
     none of `others`."""
@@ -113,7 +156,8 @@ def cased_info(infos: Sequence[ClassInfo], conds: Sequence[Val | None]) -> Class
     )
     state: dict[str, str] = {}
     cases: list[Case] = []
-    flags = Namespace(attrs | set(RESERVED_NAMES))
+    reads = stored_reads(infos)
+    flags = Namespace(attrs | set(RESERVED_NAMES) | reads)
     for cond, info in zip(conds, infos):
         test = None
         if cond is not None and own:
@@ -125,6 +169,7 @@ def cased_info(infos: Sequence[ClassInfo], conds: Sequence[Val | None]) -> Class
             state[flag] = cond.text
             test = f"self.{flag}"
         cases.append(Case(cond.text if cond else None, test, info))
+    state.update((n, n) for n in sorted(reads))
     out = first.out
     for cond, info in reversed(list(zip(conds[:-1], infos[:-1]))):
         assert cond is not None
@@ -138,6 +183,23 @@ def cased_info(infos: Sequence[ClassInfo], conds: Sequence[Val | None]) -> Class
         out=out,
         cases=cases,
         case_state=state,
+    )
+
+
+def stored_reads(infos: Sequence[ClassInfo]) -> set[str]:
+    """The arguments and lets the cases' calls in `forward` read (`self.oup`), which
+    `__init__` stores under their own names."""
+    return {n for info in infos for b in info.bodies for n in b.reads}
+
+
+def reads_stored(parts: Sequence[Part]) -> bool:
+    """Whether every argument or let the calls in `forward` read can be stored under its
+    own name: an attribute name no submodule, flag or nn.Module member takes."""
+    reads = {n for part in parts for b in part[0] for n in b.reads}
+    attrs = {s.attr for part in parts for s in part[1] if s.attr}
+    return all(
+        is_free_attr(n) and n not in attrs and n not in RESERVED_NAMES and not n.startswith("_")
+        for n in reads
     )
 
 
@@ -243,7 +305,7 @@ def merge_cases(tests: Sequence[str | None], texts: Sequence[CaseText], depth: i
     pad = INDENT * depth
     lines = [ln for i in range(pre) for ln in shared(i)]
     middles = [[ln for s in t.inner[pre : len(t.inner) - post] for ln in s] for t in texts]
-    cases = list(zip(tests, middles))
+    cases = list(zip(tests, middles)) if any(middles) else []  # no `if` that does nothing
     while len(cases) > 2 and cases[-1][0] is None and cases[-2][1] == cases[-1][1]:
         del cases[-2]  # a case that does what the `else` does is the `else`'s
     for k, (test, middle) in enumerate(cases):

@@ -22,7 +22,7 @@ from ...ir import INPUT, Module
 from ...lazymethods import dataclass
 from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, lit, substitute, unparse
 from ..pyvalues import IN, Env, Val, inexact, literal, names_of, render_expr, truth
-from .cases import Part, case_names, case_order, cased_info
+from .cases import Part, case_guards, case_names, case_order, cased_info, reads_stored
 from .init import init_names
 from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input, switchable
@@ -179,9 +179,9 @@ class Classes(Scope):
     def attempt_cases(
         self, instances: list[Module], decls: list[Any], pynames: dict[str, str]
     ) -> Attempt | None:
-        """The instances as one class with a case per group of renderings (`cases.py`),
-        the params the cases' `when`s read kept as arguments; None where no condition
-        tells the groups apart."""
+        """The instances as one class with a case per group of renderings (`cases.py`; one
+        group: refusing the others' values), the params the cases' `when`s read kept as
+        arguments; None where no condition tells the groups apart."""
         names = case_names(instances)
         if not names:
             return None
@@ -191,10 +191,10 @@ class Classes(Scope):
         finally:
             self.case_names = frozenset()
         order = case_order(att.parts) if names <= att.symbolic else None
-        if order is None or len(order) < 2:
+        guards = case_guards(att.bodies, names) if order and len(order) < 2 else []
+        if order is None or guards is None or not reads_stored(att.parts):
             return None
-        att.parts = [p for _, p in order]
-        att.conds = [c for c, _ in order]
+        att.parts, att.conds, att.guards = [p for _, p in order], [c for c, _ in order], guards
         return att
 
     def attempt(
@@ -248,7 +248,7 @@ class Classes(Scope):
     ) -> Body:
         """One instance rendered with the params in `symbolic` as arguments."""
         values = {n: v for n, v in inst.args.items() if n in params}
-        self.case_conds = []
+        self.case_conds, self.forward_reads = [], set()
         shape = inst.in_shape or ()
         axis = channel_axis(inst)
         in_vals: list[Val] = []
@@ -279,7 +279,7 @@ class Classes(Scope):
             )
             return Body(inst, env, [], vals, doc)
         steps, vals = self.render_scope(inst, env, tuple(in_vals))
-        return Body(inst, env, steps, vals, conds=self.case_conds)
+        return Body(inst, env, steps, vals, None, self.case_conds, frozenset(self.forward_reads))
 
     def render_root(self) -> ClassInfo:
         """The network class: its params are arguments unless they decide structure."""

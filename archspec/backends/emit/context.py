@@ -55,6 +55,8 @@ class EmitContext:
         #: the conditions of the case nodes the instance being rendered keeps
         self.case_names: frozenset[str] = frozenset()
         self.case_conds: list[Val] = []
+        #: the arguments and lets the calls in `forward` of such a class read (`self.oup`)
+        self.forward_reads: set[str] = set()
         #: whether the class being rendered writes its modules' loops (`loops.py`) as `for`
         #: statements: on for a block whose instances allow it, off after a failed try
         self.loops_on = False

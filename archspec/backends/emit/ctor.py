@@ -60,6 +60,7 @@ def init_lines(cls: ClassInfo, init_call: str | None, body: list[str] | None = N
     given, stands for those assignments (a class with cases: `cases.py`)."""
     head = _signature(cls)
     head.append(INDENT * 2 + "super().__init__()")
+    head += _guard_lines(cls)
     lines = body if body is not None else [ln for s in init_statements(cls) for ln in s]
     if init_call:
         lines = lines + format_doc(Text(init_call), 8)

@@ -78,6 +78,9 @@ class Body:
     #: the conditions of the nodes whose `when` picks this instance's case (`cases.py`),
     #: each true here, in node order
     conds: list[Val] = field(default_factory=list)
+    #: the arguments and lets (pynames) its calls in `forward` read as stored attributes
+    #: (a class with cases: `self.oup`)
+    reads: frozenset[str] = frozenset()
 
     @cached_property
     def nodes(self) -> dict[str, Node]:

@@ -31,6 +31,7 @@ from ..pyvalues import (
     render_expr,
     same,
 )
+from .cases import stored
 from .context import EmitContext
 from .loops import render_loop
 from .model import ClassInfo, Step, switchable
@@ -92,10 +93,10 @@ class Scope(EmitContext):
                 code = self.attr_codes(node, attrs, env)
                 if node_style(node) != "function":
                     step = Step(node, attr, self.emit_op(op, node, attrs, env), None, when, out)
-                else:
-                    # forward sees no argument of __init__: a value its call reads from one
-                    # (`x.split([reg_tokens, 16], 1)`) is the instance's, fixing those names
-                    env.lost |= _read_names(attrs.values())
+                elif self.case_names and not self.chain_depth:  # `self.oup` (cases.py)
+                    step = Step(node, None, None, stored(code, env, self.forward_reads), when, out)
+                else:  # forward sees no argument: a value its call reads is the instance's
+                    env.lost |= _read_names(attrs.values())  # `x.split([reg_tokens, 16], 1)`
                     step = Step(node, None, None, code, when, out)
             vals[node.name] = step.out
             if when is not None and step.ctor is not None:

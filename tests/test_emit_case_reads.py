@@ -1,0 +1,112 @@
+"""A block whose `when`s choose between a concat and a concat cut by a split (GhostNet's
+module: `torch.cat([x1, x2], 1)[:, :self.oup]`) is one emitted class: the split's size is
+the argument `__init__` stores (`self.oup`), `forward` branches on it, and a file whose
+instances all take one path writes one class refusing the values that choose the other."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+import archspec
+from archspec.api import build_graph
+from archspec.backends.pysource import render_module
+
+from .emit_helpers import _layout, _load
+
+GHOST = """archspec: 1
+name: ghosts
+input: [N, 16, 12, 12]
+blocks:
+  GhostModule:
+    params: {oup: int}
+    let:
+      init_channels: ceil(oup / 2)
+    layers:
+      - {name: primary_conv, type: conv2d, out_channels: init_channels, kernel_size: 1}
+      - {name: cheap_operation, type: conv2d, out_channels: init_channels, kernel_size: 3,
+         padding: 1, groups: init_channels}
+      - {name: out, type: concat, from: [primary_conv, cheap_operation], when: oup % 2 == 0}
+      - {name: cat, type: concat, from: [primary_conv, cheap_operation], when: oup % 2 == 1}
+      - {type: split, split_size: [oup, 1], names: [out, rest], when: oup % 2 == 1}
+    outputs: [out]
+layers:
+"""
+
+
+def _spec(*oups: int) -> str:
+    return GHOST + "".join(
+        f"  - {{name: g{i}, type: GhostModule, oup: {o}}}\n" for i, o in enumerate(oups)
+    )
+
+
+def _classes(source: str) -> list[str]:
+    return re.findall(r"^class (\w+)\(", source, re.M)
+
+
+def _matches_compile(text: str) -> str:
+    """The emitted source, its module holding compile's keys and computing its outputs."""
+    graph = build_graph(text)
+    source = render_module(graph)
+    cls = getattr(_load(source, graph.name), graph.class_name)
+    torch.manual_seed(0)
+    ref = archspec.compile(text).eval()
+    ours = cls().eval()
+    assert _layout(ours) == _layout(ref)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 16, 12, 12, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x))
+    return source
+
+
+def test_a_split_sized_by_a_param_is_read_from_self_in_one_class() -> None:
+    source = _matches_compile(_spec(24, 39, 10))
+    assert _classes(source) == ["GhostModule", "Ghosts"]
+    assert "from math import ceil\n" in source
+    module = source[source.index("class GhostModule") : source.index("class Ghosts")]
+    assert "def __init__(self, in_channels: int, oup: int) -> None:" in module
+    assert "        init_channels = ceil(oup / 2)\n        self.oup = oup\n" in module
+    assert "        if self.oup % 2 == 0:\n            x = torch.cat(" in module
+    assert "cat.split([self.oup, 1], dim=1)" in module
+    assert "if oup % 2" not in module  # both cases build the same modules: no `if` there
+    assert "self.g1 = GhostModule(24, 39)" in source
+
+
+@pytest.mark.parametrize("c, oup", [(5, 7), (6, 6), (9, 1)])
+def test_the_class_builds_ghost_modules_the_spec_never_made(c: int, oup: int) -> None:
+    module = _load(render_module(build_graph(_spec(24, 39))), "ghosts_new")
+    text = _spec(oup).replace("input: [N, 16, 12, 12]", f"input: [N, {c}, 12, 12]")
+    ref = archspec.compile(text).eval()
+    ours = module.GhostModule(c, oup).eval()
+    assert _layout(ours) == _layout(ref.g0)
+    ours.load_state_dict(ref.g0.state_dict(), strict=True)
+    x = torch.randn(2, c, 12, 12, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x))
+
+
+def test_instances_of_one_path_are_one_class_refusing_the_other() -> None:
+    source = _matches_compile(_spec(24, 16, 8))
+    assert _classes(source) == ["GhostModule", "Ghosts"]
+    module = source[source.index("class GhostModule") : source.index("class Ghosts")]
+    # the even path only: the odd one's nodes are no code of this file
+    assert "split" not in module and "self.oup" not in module
+    assert "        if not (oup % 2 == 0) or oup % 2 == 1:\n            raise ValueError(" in module
+    loaded = _load(source, "ghosts_even")
+    loaded.GhostModule(16, 12)
+    with pytest.raises(ValueError, match="emitted without the layers"):
+        loaded.GhostModule(16, 13)
+
+
+def test_a_param_named_like_a_submodule_keeps_a_class_per_value() -> None:
+    """`self.out` is the concat's name in no instance but a node's name all the same: the
+    split's size cannot be stored under it, and the classes stay exact, one per value."""
+    text = re.sub(r"\boup\b", "out_ch", _spec(24, 39))
+    text = text.replace("name: cheap_operation", "name: out_ch")
+    text = text.replace("from: [primary_conv, cheap_operation]", "from: [primary_conv, out_ch]")
+    source = _matches_compile(text)
+    assert _classes(source) == ["GhostModule", "GhostModule_2", "Ghosts"]
+    assert "self.out_ch = out_ch" not in source
