@@ -195,6 +195,10 @@ class Dim:
         """`float(summary.macs) / 1e9`: as `int()`."""
         return float(int(self))
 
+    def __format__(self, spec: str) -> str:
+        """`f"{summary.macs:,}"` formats a number as an int; a symbolic Dim's text has none."""
+        return format(int(self), spec) if spec or self.is_const else str(self)
+
     @property
     def terms(self) -> tuple[tuple[Monomial, int], ...]:
         return self._terms

@@ -171,3 +171,14 @@ layers:
     assert [r["path"] for r in rows] == ["'=1+2", "'+SUM(A1)", "'-x", "'@x", "plain=1"]
     assert all(r["name"] == r["path"] for r in rows)
     assert rows[0]["params"] == "15" and rows[0]["macs"] == "12*N"
+
+
+def test_a_count_formats_as_an_int_and_a_symbolic_one_says_it_has_no_value() -> None:
+    """`f"{table.macs:,}"` raised 'unsupported format string passed to Dim.__format__'."""
+    table = archspec.summary("lenet5", input=(2, 1, 32, 32))
+    assert f"{table.macs:,}" == f"{int(table.macs):,}" and "," in f"{table.macs:,}"
+    assert f"{table.macs:>20}" == f"{int(table.macs):>20}"
+    symbolic = archspec.summary("lenet5").macs
+    assert not symbolic.is_const and f"{symbolic}" == str(symbolic)
+    with pytest.raises(TypeError, match="no one value: give a concrete input"):
+        f"{symbolic:,}"
