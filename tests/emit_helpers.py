@@ -45,6 +45,24 @@ def _layout(model: torch.nn.Module) -> list[tuple[str, tuple[int, ...], torch.dt
     return [(k, tuple(v.shape), v.dtype) for k, v in model.state_dict().items()]
 
 
+def matches_compile(text: str, shape: tuple[int, ...]) -> str:
+    """The emitted module of `text`: it holds compile's state_dict keys (dtypes and shapes
+    too) and computes what compile's module computes with the same weights on an input of
+    `shape`. Returns the source."""
+    graph = build_graph(text)
+    source = render_module(graph)
+    cls = getattr(_load(source, graph.name), graph.class_name)
+    torch.manual_seed(0)
+    ref = archspec.compile(text).eval()
+    ours = cls().eval()
+    assert _layout(ours) == _layout(ref)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x))
+    return source
+
+
 def _fill(model: torch.nn.Module, seed: int) -> None:
     """Give an un-initialised (to_empty) model sane random weights, cheaply."""
     gen = torch.Generator().manual_seed(seed)

@@ -18,7 +18,7 @@ from archspec.backends.emit.optional import phi
 from archspec.backends.pysource import render_module
 from archspec.backends.pyvalues import Val
 
-from .emit_helpers import _layout, _load
+from .emit_helpers import _layout, _load, matches_compile
 
 BLOCKS = """archspec: 1
 name: mbtest
@@ -74,20 +74,7 @@ def _classes(source: str) -> list[str]:
 
 
 def _matches_compile(text: str) -> str:
-    """The emitted module: it holds compile's state_dict keys and computes what compile's
-    module computes with the same weights. Returns the source."""
-    graph = build_graph(text)
-    source = render_module(graph)
-    cls = getattr(_load(source, graph.name), graph.class_name)
-    torch.manual_seed(0)
-    ref = archspec.compile(text).eval()
-    ours = cls().eval()
-    assert _layout(ours) == _layout(ref)
-    ours.load_state_dict(ref.state_dict(), strict=True)
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        torch.testing.assert_close(ours(x), ref(x))
-    return source
+    return matches_compile(text, (2, 3, 32, 32))
 
 
 def test_mobile_blocks_are_one_class_each_with_an_if() -> None:

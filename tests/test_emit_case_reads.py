@@ -14,7 +14,7 @@ import archspec
 from archspec.api import build_graph
 from archspec.backends.pysource import render_module
 
-from .emit_helpers import _layout, _load
+from .emit_helpers import _layout, _load, matches_compile
 
 GHOST = """archspec: 1
 name: ghosts
@@ -47,19 +47,7 @@ def _classes(source: str) -> list[str]:
 
 
 def _matches_compile(text: str) -> str:
-    """The emitted source, its module holding compile's keys and computing its outputs."""
-    graph = build_graph(text)
-    source = render_module(graph)
-    cls = getattr(_load(source, graph.name), graph.class_name)
-    torch.manual_seed(0)
-    ref = archspec.compile(text).eval()
-    ours = cls().eval()
-    assert _layout(ours) == _layout(ref)
-    ours.load_state_dict(ref.state_dict(), strict=True)
-    x = torch.randn(2, 16, 12, 12, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        torch.testing.assert_close(ours(x), ref(x))
-    return source
+    return matches_compile(text, (2, 16, 12, 12))
 
 
 def test_a_split_sized_by_a_param_is_read_from_self_in_one_class() -> None:

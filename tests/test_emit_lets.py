@@ -9,7 +9,7 @@ import ast
 import torch
 
 import archspec
-from tests.emit_helpers import _load
+from tests.emit_helpers import _load, matches_compile
 
 HEADER = "archspec: 1\nname: t\ninput: [N, 8, 12, 12]\n"
 
@@ -69,14 +69,7 @@ def _classes(source: str) -> list[str]:
 
 
 def _same_as_compile(text: str) -> None:
-    graph = archspec.build_graph(text)
-    emitted = getattr(_load(archspec.emit(text), "lets"), graph.class_name)()
-    torch.manual_seed(0)
-    compiled = archspec.compile(text)
-    assert list(emitted.state_dict()) == list(compiled.state_dict())
-    emitted.load_state_dict(compiled.state_dict(), strict=True)
-    x = torch.randn(2, 8, 12, 12)
-    torch.testing.assert_close(emitted.eval()(x), compiled.eval()(x))
+    matches_compile(text, (2, 8, 12, 12))
 
 
 def test_lets_and_a_switched_join_make_one_class() -> None:
