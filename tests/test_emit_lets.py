@@ -137,6 +137,23 @@ def test_a_block_or_param_named_ceil_or_floor_does_not_hide_maths() -> None:
     _same_as_compile(text)
 
 
+def test_a_block_named_make_divisible_does_not_hide_the_helper() -> None:
+    """A block `make_divisible` was class `make_divisible`, defined after the helper of that
+    name: another block's `make_divisible(w * 1.3, 8)` then built a module (E601 at compile)."""
+    text = HEADER + (
+        "blocks:\n  make_divisible:\n    params: {w: int}\n"
+        "    layers:\n      - {name: conv, type: conv2d, out_channels: w, kernel_size: 1}\n"
+        "  Other:\n    params: {w: int}\n    layers:\n      - {name: conv, type: conv2d,"
+        " out_channels: 'make_divisible(w * 1.3, 8)', kernel_size: 1}\n"
+        "layers:\n  - {type: make_divisible, w: 8}\n  - {type: Other, w: 8}\n"
+        "  - {type: Other, w: 16}\n"
+    )
+    source = archspec.emit(text)
+    assert _classes(source) == ["make_divisibleBlock", "Other", "T"]
+    assert "def make_divisible(" in source
+    _same_as_compile(text)
+
+
 #: A transformer block sized by its tokens' width: the let reads `in_features`, the last dim
 #: of the block's input (its channels are last, so `in_channels` is not defined there).
 TOKENS = """

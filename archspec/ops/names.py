@@ -90,9 +90,11 @@ RESERVED_NAMES = frozenset(
 )
 
 
-#: Names emitted code itself relies on at module level or in every function.
+#: Names emitted code itself relies on at module level or in every function (with the
+#: helper a file defines when its expressions call it: backends/pyvalues.HELPERS).
 MODULE_NAMES = frozenset(
-    {"torch", "nn", "F", "fnmatch", "math", "ceil", "floor", "OrderedDict", "self"}
+    {"torch", "nn", "F", "fnmatch", "math", "OrderedDict", "self"}
+    | {"ceil", "floor", "make_divisible"}  # what expressions call: math's, and the helper
 )
 BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 
