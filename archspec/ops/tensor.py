@@ -324,11 +324,12 @@ class Mean(StatelessOp):
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
         import torch
 
-        return torch.mean, {"dim": list(attrs["dim"]), "keepdim": attrs["keepdim"]}
+        # the kind is torch's name of the reduction (`mean`, `sum`)
+        return getattr(torch, self.kind), {"dim": list(attrs["dim"]), "keepdim": attrs["keepdim"]}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         keep = ", keepdim=True" if a["keepdim"] is True else ""
-        return f"{a['_inputs'][0]}.mean({lit(a['dim'])}{keep})"
+        return f"{a['_inputs'][0]}.{self.kind}({lit(a['dim'])}{keep})"
 
 
 def _sum_spec() -> type[LayerSpec]:
@@ -347,15 +348,6 @@ class Sum(Mean):
     kind = "sum"
     spec = LazySpec(_sum_spec)
     summary = "sum over dims (`x.sum(1)`: stacked paths added up, as timm's SelectiveKernel)"
-
-    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        import torch
-
-        return torch.sum, {"dim": list(attrs["dim"]), "keepdim": attrs["keepdim"]}
-
-    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        keep = ", keepdim=True" if a["keepdim"] is True else ""
-        return f"{a['_inputs'][0]}.sum({lit(a['dim'])}{keep})"
 
 
 def _stack_spec() -> type[LayerSpec]:
