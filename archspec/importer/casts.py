@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .functions import Call, Ref
+from .calls import Call, Ref, attribute_read
 
 #: The attributes of a tensor that only say where and in what it is.
 META = frozenset({"device", "dtype"})
@@ -24,14 +24,13 @@ _TO_FLAGS = frozenset({"non_blocking", "copy"})
 
 def is_meta(value: Any) -> bool:
     """Whether `value` is a traced `x.device` or `x.dtype`."""
-    node = getattr(value, "node", None) if isinstance(value, Ref) else None
-    args = getattr(node, "args", ())
-    return getattr(node, "target", None) is getattr and len(args) == 2 and args[1] in META
+    node = value.node if isinstance(value, Ref) else None
+    return attribute_read(getattr(node, "target", None), getattr(node, "args", ())) in META
 
 
 def tensor_meta(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     """`x.device`, `x.dtype` (fx's `getattr(x, "device")`): no item of its own."""
-    if not kwargs and len(args) == 2 and isinstance(args[0], Ref) and args[1] in META:
+    if not kwargs and attribute_read(getattr, args) in META and isinstance(args[0], Ref):
         return Call("tensor_meta", {}, ())
     return None
 

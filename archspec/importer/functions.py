@@ -9,25 +9,10 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
 from typing import Any
 
-from ..lazymethods import dataclass
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A traced value (an fx node) standing in a call's arguments."""
-
-    node: Any
-
-
-@dataclass(frozen=True)
-class Call:
-    kind: str
-    fields: dict[str, Any]
-    inputs: tuple[Any, ...]  # fx nodes
-
+from .calls import Call, Reader, Ref, attribute_read
+from .casts import tensor_meta, to_alike, type_as
 
 #: What a call no reader takes can be written as instead.
 UNKNOWN_CALL_HINT = (
@@ -36,8 +21,6 @@ UNKNOWN_CALL_HINT = (
     "last bit: write the product), flatten, mean, p-norms over dims, addcmul, pooling, "
     "dropout and activations; write other steps as modules a kind reads"
 )
-
-Reader = Callable[[tuple[Any, ...], dict[str, Any]], Call | None]
 
 
 def _refs(values: Any) -> tuple[Any, ...] | None:
@@ -502,8 +485,6 @@ def _torch_functions() -> dict[Any, Reader]:
     return table
 
 
-from .casts import tensor_meta, to_alike, type_as  # noqa: E402  (casts reads Call, Ref)
-
 _METHODS: dict[str, Reader] = {
     "add": _join("add"),
     "add_": _join("add"),
@@ -557,8 +538,9 @@ def describe_target(op: str, target: Any, args: tuple[Any, ...] = ()) -> str:
     """How a message names what an fx node calls (`args`: the node's, for `y.mT`)."""
     if op == "call_method":
         return f"the tensor method `.{target}()`"
-    if target is getattr and len(args) > 1 and isinstance(args[1], str):
-        return f"the tensor attribute `.{args[1]}`"
+    name = attribute_read(target, args)
+    if name is not None:
+        return f"the tensor attribute `.{name}`"
     name = getattr(target, "__name__", repr(target))
     module = getattr(target, "__module__", None) or ""
     if module in ("_operator", "operator"):

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import Diagnostic, SourceSpan
+from .calls import attribute_read
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
@@ -83,12 +84,9 @@ def span_of_node(node: Any, cls: type) -> SourceSpan | None:
     frame is gone, the first `.name` in `cls`'s forward (or else its class body); else
     the class statement."""
     span = span_from_stack(getattr(node, "stack_trace", None))
-    if span is None and getattr(node, "target", None) is getattr and len(node.args) > 1:
-        name = node.args[1]
-        if isinstance(name, str):
-            span = _attribute_span(getattr(cls, "forward", None), name) or _attribute_span(
-                cls, name
-            )
+    name = attribute_read(getattr(node, "target", None), getattr(node, "args", ()))
+    if span is None and name is not None:
+        span = _attribute_span(getattr(cls, "forward", None), name) or _attribute_span(cls, name)
     return span or span_of_class(cls)
 
 

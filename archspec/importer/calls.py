@@ -1,0 +1,36 @@
+"""What the importer's call readers take and give: `Ref` (a traced value among a call's
+arguments), `Call` (the layer kind a call is) and `Reader`; and `attribute_read`, fx's record
+of an attribute of a traced value (`y.mT`, `x.device`). Apart from functions.py so that the
+readers kept elsewhere (casts.py) import them as functions.py does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..lazymethods import dataclass
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A traced value (an fx node) standing in a call's arguments."""
+
+    node: Any
+
+
+@dataclass(frozen=True)
+class Call:
+    kind: str
+    fields: dict[str, Any]
+    inputs: tuple[Any, ...]  # fx nodes
+
+
+Reader = Callable[[tuple[Any, ...], dict[str, Any]], Call | None]
+
+
+def attribute_read(target: Any, args: tuple[Any, ...]) -> str | None:
+    """The attribute an fx `call_function` of `target` with `args` reads (`getattr(y, "mT")`
+    for `y.mT`), or None when it is no attribute read."""
+    if target is getattr and len(args) == 2 and isinstance(args[1], str):
+        return args[1]
+    return None
