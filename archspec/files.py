@@ -456,7 +456,7 @@ def _write_through(plan: _Plan, raw: bytes) -> None:
         return
     fd = _take_held(plan.path)
     if fd is None:
-        fd = _open_through(plan.path)
+        fd, _ = _open_through(plan.path)
     try:
         os.set_blocking(fd, True)
         _write_all(fd, raw)
@@ -472,9 +472,10 @@ def _write_through(plan: _Plan, raw: bytes) -> None:
 _HELD: dict[tuple[int, int], int] = {}
 
 
-def _open_through(path: Path) -> int:
+def _open_through(path: Path) -> tuple[int, os.stat_result]:
     """Open a target written through without waiting (a FIFO's reader must be there already)
-    and check that what was opened is one, or raise E604 with nothing opened."""
+    and check that what was opened is one, or raise E604 with nothing opened; the descriptor
+    and what it is."""
     flags = os.O_WRONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
@@ -490,13 +491,12 @@ def _open_through(path: Path) -> int:
     if not _writable_through(st):
         os.close(fd)
         raise _cannot_write(path, f"it is {_what(st)}; archspec writes no file there")
-    return fd
+    return fd, st
 
 
 def _hold(path: Path) -> None:
     """Open `path` (written through) now and keep it for the write (see _HELD)."""
-    fd = _open_through(path)
-    st = os.fstat(fd)
+    fd, st = _open_through(path)
     key = (st.st_dev, st.st_ino)
     if key in _HELD:  # checked twice (graph's format, then its kind): the first stays
         os.close(fd)
