@@ -27,12 +27,13 @@ from typing import Any
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import archspec
 from archspec.api import build_graph
 from archspec.backends import pysource
+from archspec.backends.emit.files import header_lines
 from archspec.backends.pycode import (
     LINE_LENGTH,
     docstring_lines,
@@ -254,12 +255,14 @@ def _check_module(source: str, texts: list[str], override: str, tag: str) -> Non
     defaults = [ast.literal_eval(d) for d in init.args.defaults]
     assert override in defaults and model is not None
     assert {glob, when} <= _constants(tree)
-    # the header comment names an override (normalised, like all comment text, and quoted
-    # as one word of the shell command)
+    # the header's command gives the override exactly, as one word, or says it cannot
     lines = source.splitlines()
-    header = " ".join(_comments("\n".join(lines[: lines.index("")])))
-    setting = "--set " + shlex.quote(_normalised(f"tag={override}"))
-    assert (setting in header) == (override != texts[5])
+    pasted = _pasted(lines[1 : lines.index("")])
+    if pasted.startswith("archspec compile SPEC"):
+        words = shlex.split(pasted.partition(" SPEC: ")[0], comments=True)
+        assert (f"tag={override}" in words) == (override != texts[5]), words
+    else:
+        assert pasted.startswith("no command shown, as the value of tag holds characters")
 
 
 # -- the property ------------------------------------------------------------------------------
@@ -297,6 +300,37 @@ def test_any_text_in_any_field_stays_data() -> None:
     check()
     assert checked.count("mapping") >= 90 and checked.count("yaml") >= 90, len(refused)
     assert refused, "no example held a lone surrogate: the refusal path went untested"
+
+
+def test_the_regenerate_command_is_exact_or_says_why() -> None:
+    """For any spec path, variant and `--set` text, the header's command pasted into a shell
+    gives archspec exactly those arguments, or no command is written and the line says which
+    argument could not be shown; either way the lines are inert comments."""
+    outcomes: list[str] = []
+
+    any_text = TEXT | st.from_regex(r"[\w.,'\[\]/;#$&|*-]{1,20}( [a-z0-9]{1,5})?", fullmatch=True)
+
+    @settings(max_examples=300, deadline=None)
+    @given(path=any_text, variant=st.none() | any_text, values=st.lists(any_text, max_size=3))
+    def check(path: str, variant: str | None, values: list[str]) -> None:
+        assume(path.strip("/") and "\x00" not in path)
+        sets = [f"p{i}={v}" for i, v in enumerate(values)]
+        lines = header_lines(path, variant, sets, [])
+        assert not ast.parse("\n".join(lines) + "\n").body
+        assert all(ln.startswith("# ") for ln in lines)
+        pasted = _pasted(lines[1:])
+        if pasted.startswith("archspec compile "):
+            argv = [path if not path.startswith("-") else f"./{path}"]
+            argv += ["--variant", variant] if variant is not None else []
+            argv += [w for s in sets for w in ("--set", s)]
+            assert shlex.split(pasted, comments=True) == ["archspec", "compile", *argv]
+            outcomes.append("exact")
+        else:
+            assert "characters that a comment cannot show exactly" in pasted
+            outcomes.append("not shown")
+
+    check()
+    assert outcomes.count("exact") >= 20 and outcomes.count("not shown") >= 20, outcomes
 
 
 @settings(max_examples=300, deadline=None)
@@ -440,22 +474,23 @@ def test_description_starting_with_args_is_a_paragraph() -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
+    ("name", "exact"),
     [
-        'evil\n"""\nimport os\n.yaml',
-        'quote\'"""name.yaml',
-        "back\\slash\\N{BULLET}.yaml",
-        "cr\rlf\r\n.yaml",
-        "bidi\u202e\u2066lmay.yaml",
-        "caf\u00e9 \u2192 spec.yaml",
-        "Args:\nx: y.yaml",
-        "#{{ x }}.yaml",
-        f"{CODING_PAYLOAD}.yaml",
-        "x; touch pwned #.yaml",
-        "$(touch pwned) `id` it's.yaml",
+        ('evil\n"""\nimport os\n.yaml', False),
+        ('quote\'"""name.yaml', False),
+        ("back\\slash\\N{BULLET}.yaml", False),
+        ("cr\rlf\r\n.yaml", False),
+        ("bidi\u202e\u2066lmay.yaml", False),
+        ("caf\u00e9 \u2192 spec.yaml", False),
+        ("Args:\nx: y.yaml", False),
+        ("#{{ x }}.yaml", True),
+        (f"{CODING_PAYLOAD}.yaml", False),
+        ("x; touch pwned #.yaml", True),
+        ("$(touch pwned) `id` it's.yaml", True),
+        ("caf\u00e9 au lait.yaml", True),
     ],
 )
-def test_spec_file_name_is_data_in_the_header(tmp_path: Path, name: str) -> None:
+def test_spec_file_name_is_data_in_the_header(tmp_path: Path, name: str, exact: bool) -> None:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(BASE), encoding="utf-8")
     source = archspec.emit(path)
@@ -465,9 +500,76 @@ def test_spec_file_name_is_data_in_the_header(tmp_path: Path, name: str) -> None
     assert lines[0].startswith(HEADER_PREFIX + " ")
     shown = f"{tmp_path.name}/{name}".replace("\\", "/")  # the header writes `/` for `\\`
     assert _normalised(shown) in _comments(lines[0])[0]
-    regenerate = " ".join(_comments("\n".join(lines[1 : lines.index("")])))
-    # the command, pasted into a shell, is archspec's alone: the file is one quoted word
-    assert shlex.split(regenerate) == ["Regenerate:", "archspec", "compile", _normalised(shown)]
+    pasted = _pasted(lines[1 : lines.index("")])
+    if exact:
+        # the command, pasted into a shell, gives archspec the file's path as one word
+        assert shlex.split(pasted, comments=True) == [
+            "archspec",
+            "compile",
+            f"{tmp_path.name}/{name}",
+        ]
+    else:
+        # a command that would paste as another file name is not written: the line says why
+        assert not pasted.startswith("archspec compile ")
+        assert "as the spec's path holds characters that a comment cannot show" in pasted
+
+
+def _pasted(comment_lines: list[str]) -> str:
+    """The Regenerate command as a reader copies it: the comments' text as shown (escapes
+    and all), lines joined by a space, without the `Regenerate:` label."""
+    text = " ".join(line.removeprefix("#").strip() for line in comment_lines)
+    assert text.startswith("Regenerate: ")
+    return text.removeprefix("Regenerate: ")
+
+
+@pytest.mark.parametrize(
+    ("params", "unshown"),
+    [
+        ({"title": "two  spaces"}, "the value of title"),
+        ({"title": "back\\slash"}, "the value of title"),
+        ({"title": "tab\there"}, "the value of title"),
+        ({"title": "\u65e5\u672c"}, "the value of title"),
+        ({"title": "coding:latin-1"}, "the value of title"),
+    ],
+)
+def test_the_regenerate_command_is_exact_or_not_written(
+    tmp_path: Path, params: dict, unshown: str
+) -> None:
+    """A `--set` value a comment shows escaped (a doubled backslash, `\\N{...}`, a run of
+    spaces as one) would paste as another value and write another file: the header says so
+    instead of showing that command."""
+    spec = dict(BASE, params={"title": {"type": "str", "default": "plain"}})
+    spec["layers"] = [*BASE["layers"], {"type": "dropout", "p": 0.5, "when": "title != ''"}]
+    spec["params"]["w"] = BASE["params"]["w"]
+    path = tmp_path / "one.yaml"
+    path.write_text(_yaml(spec), encoding="utf-8")
+
+    def regenerate(values: dict) -> str:
+        lines = archspec.emit(path, params=values).splitlines()
+        return _pasted(lines[1 : lines.index("")])
+
+    pasted = regenerate(params)
+    assert not pasted.startswith("archspec compile ")
+    assert f"as {unshown} holds characters that a comment cannot show exactly" in pasted
+    plain = regenerate({"title": "hello world's [x]"})
+    words = shlex.split(plain, comments=True)
+    assert words == [
+        "archspec",
+        "compile",
+        f"{tmp_path.name}/one.yaml",
+        "--set",
+        "title=hello world's [x]",
+    ]
+
+
+def test_a_spec_given_as_data_names_spec_for_its_file() -> None:
+    for source, name in ((BASE, "<mapping>"), (_yaml(BASE), "<string>")):
+        lines = archspec.emit(source, params={"w": 6}).splitlines()
+        header = lines[1 : lines.index("")]
+        assert header[0] == "# Regenerate: archspec compile SPEC --set w=6"
+        assert header[1:] == [
+            f"# SPEC: a file holding the spec this file was emitted from (given as {name})."
+        ]
 
 
 def test_the_regenerate_command_quotes_set_values() -> None:
