@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from ..lazymethods import dataclass
+from .calls import attribute_read
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ _ARITH = {operator.floordiv, operator.mul, operator.add, operator.sub, operator.
 def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
     """The symbol a size-reading node makes, or None when it reads no size."""
     args = node.args
-    if node.op == "call_function" and node.target is getattr and args[1:] == ("shape",):
+    read = attribute_read(node.target, args) if node.op == "call_function" else None
+    if read == "shape":
         return Sym("shape", args[0])
     if node.op == "call_method" and node.target == "size":
         if len(args) == 1:
@@ -46,7 +48,7 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
             return Sym("dim", args[0], args[1])
     if node.op == "call_method" and node.target == "dim" and len(args) == 1:
         return Sym("rank", args[0])
-    if node.op == "call_function" and node.target is getattr and args[1:] == ("ndim",):
+    if read == "ndim":
         return Sym("rank", args[0])  # `x.ndim`, as timm's norm layers assert it
     if node.op != "call_function":
         return None
@@ -134,8 +136,9 @@ def _read_on_failing_line(tb: TracebackType | None, texts: dict[Any, str]) -> st
 
 def _size_text(node: Any) -> str:
     """A size read as the source writes it: `.shape[-1]`, `.size(2)`, `.shape`."""
-    if node.target is getattr:
-        return f".{node.args[1]}"
+    read = attribute_read(node.target, node.args)
+    if read is not None:
+        return f".{read}"
     if node.target is operator.getitem and hasattr(node.args[0], "target"):
         index = node.args[1]
         if isinstance(index, slice):  # `x.shape[-2:]`

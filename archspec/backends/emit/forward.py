@@ -19,7 +19,7 @@ from ...ops import REGISTRY, Op
 from ...ops.base import META_FIELDS, RESERVED_NAMES
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Doc, Group, call, flat, format_doc, parse_doc
-from ..pyvalues import IN
+from ..pyvalues import IN, MATH_NAMES
 from .model import ClassInfo, Step, fallback_input
 
 _GENERIC_VARS = ("x", "out")
@@ -55,7 +55,7 @@ _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 #: Module-level names of every emitted file, which no local variable may shadow.
-FILE_NAMES = frozenset({"torch", "nn", "F", "OrderedDict", "fnmatch", "ceil", "floor"})
+FILE_NAMES = frozenset({"torch", "nn", "F", "OrderedDict", "fnmatch", *MATH_NAMES})
 
 
 def forward_lines(
