@@ -228,10 +228,25 @@ class Module:
     #: copies of one block instance once. Not compared: a copy equals what it would be
     #: lowered to. Whoever makes a module with other nodes from this one clears it.
     copy_of: Module | None = field(default=None, compare=False, repr=False)
+    #: a block declared with several inputs (`inputs: [x, skip]`): their names in order.
+    #: Nodes read the first as `input`, each other by its name; empty for one input
+    input_names: tuple[str, ...] = ()
+    #: the shapes of the inputs after the first (`input_names[1:]`), in order, and the dim
+    #: of each holding its channels (as `in_axis`)
+    extra_in_shapes: tuple[Shape | None, ...] = ()
+    extra_in_axes: tuple[int | None, ...] = ()
+
+    @property
+    def extra_inputs(self) -> tuple[str, ...]:
+        """The names of the inputs after the first, which its nodes read by name."""
+        return self.input_names[1:]
 
     @property
     def is_chain(self) -> bool:
-        """A plain chain of module nodes: it compiles to nn.Sequential."""
+        """A plain chain of module nodes: it compiles to nn.Sequential (never a module of
+        several inputs, which nn.Sequential cannot take)."""
+        if self.input_names:
+            return False
         prev = INPUT
         for node in self.nodes:
             if not node.is_module or node.inputs != (prev,) or node.train_only:
@@ -257,6 +272,7 @@ class Module:
     @property
     def out_shapes(self) -> tuple[Shape | None, ...]:
         by_name = {n.name: n.shape for n in self.nodes}
+        by_name |= zip(self.extra_inputs, self.extra_in_shapes)  # a block returning one
         return tuple(self.in_shape if o.name == INPUT else by_name[o.name] for o in self.outputs)
 
 

@@ -160,9 +160,11 @@ class _Layout:
         entry: str,
         into: list[Box | Cluster],
         train_only: bool = False,
+        more: Sequence[str] = (),
     ) -> dict[str, str]:
-        """Draw `module`'s nodes into `into`; return node name -> id drawing its output."""
-        refs = {INPUT: entry}
+        """Draw `module`'s nodes into `into`; return node name -> id drawing its output
+        (`more`: the ids drawing a block's inputs after the first, `entry`'s)."""
+        refs = {INPUT: entry, **dict(zip(module.extra_inputs, more))}
         readers = _readers(module)
         prev = INPUT
         run: _Run | None = None  # identical block instances in a row, folded into one box
@@ -187,7 +189,9 @@ class _Layout:
                 cluster = Cluster(f"cluster:{path}", label, _kind(node.child), train_only=train)
                 into.append(cluster)
                 inner_depth = depth - 1 if depth is not None and node.child.block else depth
-                inner = self.module(node.child, path, inner_depth, srcs[0], cluster.items, train)
+                inner = self.module(
+                    node.child, path, inner_depth, srcs[0], cluster.items, train, srcs[1:]
+                )
                 refs[node.name] = inner[node.child.outputs[0].name]
             else:
                 into.append(self.box(node, path, train))

@@ -70,6 +70,25 @@ REGISTER_ORDER_DOC = (
 )
 
 
+#: What a block's `inputs:` is for (schema description), and how many it may name.
+INPUTS_DOC = (
+    "the names of the block's inputs, two or more, in the order a call's `from` gives them; "
+    "inside the block each is a name `from` reads, and the first is also `input`"
+)
+MAX_BLOCK_INPUTS = 16
+
+
+def check_block_inputs(inputs: list[str] | None) -> list[str] | None:
+    """A block's `inputs:` names each input once (`input`, the first's other name, is no
+    legal name: `Name` refuses it)."""
+    if inputs is None:
+        return None
+    for j, name in enumerate(inputs):
+        if name in inputs[:j]:
+            raise ValueError(f"`{name}` is named twice: each input needs its own name")
+    return inputs
+
+
 def state_dict_version_field() -> Any:
     """The `state_dict_version:` field of a block and of the spec: the class's `_version`,
     which torch records per module in `state_dict()._metadata[prefix]["version"]` and hands
@@ -403,6 +422,14 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
         register_order: list[Name] | None = Field(
             None, max_length=256, description=REGISTER_ORDER_DOC
         )
+        inputs: list[Name] | None = Field(
+            None, min_length=2, max_length=MAX_BLOCK_INPUTS, description=INPUTS_DOC
+        )
+
+        @field_validator("inputs", mode="after")
+        @classmethod
+        def _distinct_inputs(cls, inputs: list[str] | None) -> list[str] | None:
+            return check_block_inputs(inputs)
 
     class Spec(BaseModel):
         """An archspec architecture spec."""

@@ -35,6 +35,13 @@ from .pycode import (
 #: A block class's incoming channel count (its `in_channels` argument), as a name.
 IN = "<in>"
 
+
+def more_in(name: str) -> str:
+    """The channel count of a block's input `name` after the first (`inputs: [x, skip]`),
+    as a name: the class's `skip_channels` argument, as IN is its `in_channels`."""
+    return f"<in {name}>"
+
+
 #: The longest expression emitted code writes for a value: a longer one (DenseNet's channels
 #: after three dense blocks and transitions, in terms of growth_rate and num_init_features)
 #: would not fit a line, so the value is written as its number and the params it reads are

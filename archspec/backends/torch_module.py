@@ -40,7 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
 #: kind "module": call child `name`; kind "function": call payload=(op kind, attrs items);
 #: kind "tensor": read the module's own parameter `name`.
 Step = tuple[str, str, tuple[str, ...], Any]
-Program = tuple[tuple[Step, ...], tuple[str, ...]]
+#: (steps, outputs, the names of the inputs after the first: a block's `inputs:`)
+Program = tuple[tuple[Step, ...], tuple[str, ...], tuple[str, ...]]
 
 
 class SpecSequential(NamedBySpec, nn.Sequential):
@@ -77,10 +78,10 @@ class SpecModule(NamedBySpec, nn.Module):
             # an emitted class's forward costs (no dispatch on `training` in between).
             self.forward = types.MethodType(self._fwd_eval, self)
 
-    def forward(self, x: torch.Tensor) -> Any:
+    def forward(self, x: torch.Tensor, *more: torch.Tensor) -> Any:
         if self.training:
-            return self._fwd_train(self, x)
-        return self._fwd_eval(self, x)
+            return self._fwd_train(self, x, *more)
+        return self._fwd_eval(self, x, *more)
 
     def _get_name(self) -> str:
         return self._spec_class
@@ -116,12 +117,12 @@ class CheckpointedModule(SpecModule):
         self._fwd_eval = _compiled(self._programs["eval"])
         self._fwd_train = _compiled(train) if train is not None else self._fwd_eval
 
-    def forward(self, x: torch.Tensor) -> Any:
+    def forward(self, x: torch.Tensor, *more: torch.Tensor) -> Any:
         if not self.training:
-            return self._fwd_eval(self, x)
+            return self._fwd_eval(self, x, *more)
         if torch.is_grad_enabled():
-            return checkpoint(self._fwd_train, self, x, use_reentrant=False)
-        return self._fwd_train(self, x)
+            return checkpoint(self._fwd_train, self, x, *more, use_reentrant=False)
+        return self._fwd_train(self, x, *more)
 
 
 _CODE_CACHE: dict[Program, Callable[..., Any]] = {}
@@ -145,9 +146,11 @@ class _Holder(nn.Module):
 
 
 def _codegen(program: Program) -> Callable[..., Any]:
-    steps, outputs = program
+    steps, outputs, more = program
     graph = torch.fx.Graph()
     env: dict[str, torch.fx.Node] = {INPUT: graph.placeholder("x")}
+    for name in more:  # a block's other inputs, positional after the first
+        env[name] = graph.placeholder(name)
     holder = _Holder()
     #: the one call of each multi-output item (a chunk), which its pieces index
     calls: dict[Any, torch.fx.Node] = {}
@@ -204,7 +207,7 @@ def _program(module: Module, training: bool) -> Program:
             attrs = tuple(sorted((k, _hashable(v)) for k, v in node.attrs.items()))
             steps.append(("function", node.name, node.inputs, (node.kind, attrs)))
     outs = tuple(o.name for o in module.outputs if training or not o.train_only)
-    return tuple(steps), outs
+    return tuple(steps), outs, module.extra_inputs
 
 
 def build_scope(

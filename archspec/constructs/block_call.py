@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field
 
+from ..dims import shape_key
 from ..expr import ExprError
 from ..lowering.context import (
     FAILED_INPUT,
@@ -68,6 +69,7 @@ def lower(lw: Lowerer, site: Site) -> str:
     bname = spec.type
     _check_callable(lw, site, bname)
     bdef = lw.spec.blocks[bname]
+    _check_inputs(lw, site, bname, bdef.inputs)
     call = call_plan(lw, spec, bdef)
     if call.weight:
         lw.charge(call.weight, site.ypath, why=_WEIGHT_WHY)
@@ -103,13 +105,68 @@ def lower(lw: Lowerer, site: Site) -> str:
             exprs=exprs,
             state_dict_version=bdef.state_dict_version,
             checkpoint=bdef.checkpoint or bname in lw.spec.checkpoint,
-            call=None if (key := args_key(args)) is None else (bname, key),
+            call=_call_key(bname, args_key(args), site, bdef.inputs),
             register_order=bdef.register_order or (),
             register_order_ypath=("blocks", bname, "register_order"),
+            input_names=bdef.inputs or (),
+            more_inputs=[
+                (shape, site.scope.axes.get(name, 1))
+                for name, shape in zip(site.inputs[1:], site.in_shapes[1:])
+            ]
+            if bdef.inputs
+            else (),
         )
         return lw.lower_child(site, child)
     finally:
         lw.block_stack.pop()
+
+
+def _check_inputs(lw: Lowerer, site: Site, bname: str, inputs: list[str] | None) -> None:
+    """E305 (and Skip) unless the call gives the block as many inputs as it takes: one, or
+    for a block of several, exactly as many `from` names as its `inputs:` (a call without
+    `from` reads one node)."""
+    if not inputs:
+        if len(site.inputs) != 1:
+            lw.error(
+                "E305",
+                f"block `{bname}` takes one input, `from` names {len(site.inputs)}",
+                site.ypath + ("from",),
+                f"give `from` one name, or declare the block's inputs in order "
+                f"(`inputs: [x, skip]` under `blocks: {bname}:`) to pass it several",
+            )
+            raise Skip
+        return
+    given = len(site.inputs) if getattr(site.spec, "from_", None) is not None else 0
+    if given == len(inputs):
+        return
+    names = ", ".join(inputs)
+    example = ", ".join(f"<{n}>" for n in inputs)
+    lw.error(
+        "E305",
+        f"block `{bname}` takes {len(inputs)} inputs ({names}), "
+        + (f"`from` names {given}" if given else "and this call has no `from`"),
+        site.ypath + (("from",) if given else ()),
+        f"name the nodes it reads in that order: `from: [{example}]`",
+    )
+    raise Skip
+
+
+def _call_key(
+    bname: str, args: tuple[Any, ...] | None, site: Site, inputs: list[str] | None
+) -> tuple[Any, ...] | None:
+    """The instance memo's key of a call (lowering/memo.py): the block and its bound
+    arguments, and for a block of several inputs every input after the first's shape and
+    channel axis (the memo's own key holds the first's); None: lowered every time."""
+    if args is None:
+        return None
+    if not inputs:
+        return (bname, args)
+    more = []
+    for name, shape in zip(site.inputs[1:], site.in_shapes[1:]):
+        if shape is None:
+            return None
+        more.append((shape_key(shape), site.scope.axes.get(name, 1)))
+    return (bname, args, "inputs", tuple(more))
 
 
 class CallPlan:

@@ -443,8 +443,9 @@ class _GraphReader:
                 "E904",
                 f"{cls}.forward calls `self.{target}` with other than one tensor",
                 node,
-                "a spec's layers and blocks read one tensor, any other argument at the child's "
-                "default (joins read several tensors: add, concat)",
+                "import reads a child called with one tensor, any other argument at the "
+                "child's default (joins read several tensors: add, concat); a block of several "
+                "tensors is written by hand, with `inputs: [x, skip]` (docs/spec-language.md)",
             )
             return
         inputs = self._inputs((args[0],)) if args[0] not in self.joins else self.joins[args[0]]

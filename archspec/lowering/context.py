@@ -66,6 +66,7 @@ class Scope:
     at every item)."""
 
     __slots__ = (
+        "aliases",
         "auto",
         "axes",
         "declared_at",
@@ -108,6 +109,8 @@ class Scope:
         #: `nodes` are indexed (refs.py builds it on a reference's failure only)
         self.nested: dict[str, str] = {}
         self.nested_done = 0
+        #: a block's `inputs:`, each the name of what `from` reads by it (the first: `input`)
+        self.aliases: dict[str, str] = {}
 
     def qual(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -196,6 +199,11 @@ class Child:
     #: a block's `register_order:` (children registered in this order first), and its ypath
     register_order: Sequence[str] = ()
     register_order_ypath: PathKey = ()
+    #: a block of several inputs (`inputs: [x, skip]`): their names, and for each input after
+    #: the first its (shape, channel axis) at the call (inside, as the first, none is
+    #: training-only: the call's node is, when one of them is)
+    input_names: Sequence[str] = ()
+    more_inputs: Sequence[tuple[Shape | None, int | None]] = ()
 
 
 def items_of(lw: Any, specs: list[Any], ypath: PathKey) -> list[Item]:

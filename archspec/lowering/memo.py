@@ -31,6 +31,9 @@ walk only. Variants that share a memo share the walk's plans too (what it works 
 per spec object, list or block: ItemPlans and Bindings, call plans, the expressions' name
 origins, declarations), which depend on nothing the key does not fix.
 
+A block of several inputs (`inputs: [x, skip]`) keys its instances on every input's shape
+(its call key holds those after the first) and takes no rebinding or reshaping below.
+
 A block call that misses may still be a kept instance with a few layers bound again, when
 it differs from it only in value-only params: ones whose value reaches nothing but some
 layers' fields (a stochastic depth rate per block): rebind.py. One of a block of plain
@@ -394,7 +397,9 @@ def lower_instance(
     if kept is not None:
         return kept
     masked = shaped = None
-    if child.call is not None:  # one like it but for its value-only params (rebind.py)
+    if child.call is not None and child.input_names:
+        pass  # a block of several inputs: only an instance with every input's shape the same
+    elif child.call is not None:  # one like it but for its value-only params (rebind.py)
         bdef = lw.spec.blocks[child.call[0]]
         plan = rebindable(lw, bdef, child.items, memo.rebindable)
         masked = masked_key(plan, key)

@@ -25,6 +25,8 @@ def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[st
     if raw is None:
         return (prev,)
     names = [raw] if isinstance(raw, str) else list(raw)
+    if scope.aliases:  # the first of a block's `inputs:` is its `input`
+        names = [scope.aliases.get(n, n) for n in names]
     bad = False
     for j, n in enumerate(names):
         if n not in scope.shapes:  # a name another item defines is that item's output
@@ -253,6 +255,7 @@ def scope_outputs(lw: Lowerer, scope: Scope, prev: str, child: Child) -> tuple[O
     outs = []
     failed = False
     for j, oname in enumerate(child.outputs):
+        oname = scope.aliases.get(oname, oname)
         if oname in scope.removed and oname not in scope.shapes:
             continue
         if oname not in scope.shapes:

@@ -151,6 +151,8 @@ class Lowerer:
         scope.shapes[INPUT] = in_shape
         scope.axes[INPUT] = in_axis
         scope.train[INPUT] = False
+        if child.input_names:
+            _block_inputs(scope, child, in_shape, in_axis)
         # Computed once per list (not per item): a repeat of 10,000 copies stays linear; and
         # once per block for its instances, which share their block's list of items.
         scope.declared_at, scope.refs = declarations(self, child.items)
@@ -170,6 +172,8 @@ class Lowerer:
                 # this one's complement under another `when`): one mistake, one error
                 raise Skip
             hint = "names become attribute names and state_dict keys; make them unique"
+            if node.name in scope.aliases:
+                hint = f"`{node.name}` names one of the block's `inputs:`; rename one of them"
             other = next((n.span for n in scope.nodes if n.name == node.name), None)
             if other is not None and other != node.span:
                 # the other one may be in another file (a base's layer, an `insert:`)
@@ -283,7 +287,8 @@ class Lowerer:
     def lower_child(self, site: Site, child: Child) -> str:
         """One child module (a node of kind "module") made of `child.items`."""
         item, scope = site.item, site.scope
-        self.one_input(site, "a module takes one input")
+        if not child.input_names:  # a block call checked its count itself
+            self.one_input(site, "a module takes one input")
         name = scope.next_name(item, "module", True)
         env = site.env if child.env is None else child.env
         path, span = scope.qual(name), self.span(item.ypath)
@@ -340,6 +345,17 @@ class Lowerer:
         if raise_skip:
             raise Skip
         raise BadValue
+
+
+def _block_inputs(scope: Scope, child: Child, in_shape: Any, in_axis: int | None) -> None:
+    """A block of several inputs (`inputs: [x, skip]`): each a name its nodes read, the
+    first standing for `input` (which is no legal name, so no input is called that)."""
+    first = child.input_names[0]
+    scope.aliases[first] = INPUT
+    scope.shapes[first], scope.axes[first], scope.train[first] = in_shape, in_axis, False
+    for name, (shape, axis) in zip(child.input_names[1:], child.more_inputs):
+        scope.shapes[name], scope.axes[name], scope.train[name] = shape, axis, False
+        scope.aliases[name] = name
 
 
 def _lower_items(lw: Lowerer, child: Child, scope: Scope, env: Mapping[str, Any]) -> str:
@@ -403,6 +419,9 @@ def scope_module(
         switches=tuple(scope.switches),
         switch_exprs=_switch_exprs(lw, scope) if scope.switches else (),
         lets=tuple(Let(n, text_expr(lw, raw), v) for n, raw, v in child.lets) if child.lets else (),
+        input_names=tuple(child.input_names),
+        extra_in_shapes=tuple(shape for shape, _ in child.more_inputs),
+        extra_in_axes=tuple(axis for _, axis in child.more_inputs),
         state_dict_version=child.state_dict_version,
         checkpoint=child.checkpoint,
         loops=tuple(scope.loops),
@@ -456,10 +475,13 @@ def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[s
 
 
 def _shape_of(module: Module, name: str | None) -> Any:
-    """The shape of the last node of `module` named `name` (None without one)."""
+    """The shape of the last node of `module` named `name`, or of its input of that name (a
+    block of several inputs may return one: `outputs: [skip]`); None without one."""
     for node in reversed(module.nodes):
         if node.name == name:
             return node.shape
+    if name in module.extra_inputs:
+        return module.extra_in_shapes[module.extra_inputs.index(name)]
     return None
 
 

@@ -32,14 +32,15 @@ def is_int_buffer(node: Node) -> bool:
     return node.kind == "buffer" and node.attrs.get("dtype") == "int64"
 
 
-def _walk(module: Module, input_is_int: bool, errors: list[Diagnostic]) -> bool:
-    """Mark the module's int64 tensors (its input one when `input_is_int`); return whether
-    its output is one."""
-    ints = {INPUT} if input_is_int else set()
+def _walk(module: Module, input_is_int: list[bool] | bool, errors: list[Diagnostic]) -> bool:
+    """Mark the module's int64 tensors (its inputs, in order, where `input_is_int` says);
+    return whether its output is one."""
+    flags = input_is_int if isinstance(input_is_int, list) else [input_is_int]
+    ints = {n for n, f in zip((INPUT, *module.extra_inputs), flags) if f}
     for node in module.nodes:
         read = [i in ints for i in node.inputs]
         if node.child is not None:
-            if _walk(node.child, bool(read) and read[0], errors):
+            if _walk(node.child, read, errors):
                 ints.add(node.name)
             continue
         if is_int_buffer(node):

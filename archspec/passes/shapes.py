@@ -252,9 +252,13 @@ def _walk(
     ctx: _Collect,
     rows: list[NodeShape] | None,
     train: bool = False,
+    more: tuple[Shape, ...] = (),
 ) -> tuple[Shape | None, ...]:
-    """The module's output shapes; None for a training-only one that failed (`ctx`)."""
+    """The module's output shapes; None for a training-only one that failed (`ctx`);
+    `more`: the shapes of a block's inputs after the first (`Module.extra_inputs`)."""
     env: dict[str, Shape | None] = {INPUT: inp}
+    if more:
+        env.update(zip(module.extra_inputs, more))
     dot = prefix + "." if prefix else ""
     for node in module.nodes:
         inputs = node.inputs
@@ -331,7 +335,9 @@ def _walk_child(
     child = node.child
     assert child is not None
     key = walk_key(child, train, rows is not None) if ctx.train_failure is None else None
-    kept = ctx.memo.find(key, child, ins[0], ctx) if key in ctx.memo.kept else None
+    # a block of several inputs is walked again for another shape of any of them
+    walked_in = ins if child.input_names else ins[0]
+    kept = ctx.memo.find(key, child, walked_in, ctx) if key in ctx.memo.kept else None
     if kept is not None:
         if rows is not None:
             rows.append(_row(path, node, depth, ins, kept.shape))
@@ -341,7 +347,7 @@ def _walk_child(
     if rows is not None:  # the child's own row comes before its nodes' rows
         rows.append(_row(path, node, depth, ins, ()))
     ctx.forced = False
-    shape = _walk(child, ins[0], path, depth + 1, ctx, rows, train)[0]
+    shape = _walk(child, ins[0], path, depth + 1, ctx, rows, train, ins[1:])[0]
     read, ctx.forced = ctx.forced, forced or ctx.forced
     if shape is None:
         if rows is not None:
@@ -354,7 +360,7 @@ def _walk_child(
         located = tuple(ctx.located[made:])
         again_made = tuple(ctx.rejected[again:])
         kept = Kept(
-            child, path, depth + 1, shape, inner, located, again_made, ctx.walk, read, ins[0]
+            child, path, depth + 1, shape, inner, located, again_made, ctx.walk, read, walked_in
         )
         ctx.memo.keep(key, kept)
     return shape

@@ -57,7 +57,7 @@ def _check_tree(
 
 def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> bool:
     """Check one module's nodes (their children aside); whether it holds an int64 buffer."""
-    seen = {INPUT}
+    seen = {INPUT, *module.extra_inputs}
     #: how many times each name is read (a node reading it twice counts twice); who reads
     #: it is only written out for an error (`_first_readers`)
     consumers: dict[str, int] = {}
@@ -89,7 +89,7 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
         if node.inputs and (node.child is not None or node.attrs.get("inplace")):
             src = node.inputs[0]
             count = consumers.get(src, 0) + (src in outputs)
-            if count > 1 or src == INPUT:
+            if count > 1 or src == INPUT or src in module.extra_inputs:
                 writer = _in_place(node)
         # a few readers by name, never a copy or a list of all: a tensor read by n in-place
         # layers would cost n^2 time and text
@@ -127,8 +127,26 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                     Severity.WARNING,
                 )
             )
-
+    if module.input_names:
+        _unread_inputs(module, consumers, outputs, warnings)
     return ints
+
+
+def _unread_inputs(
+    module: Module, consumers: dict[str, int], outputs: set[str], warnings: list[Diagnostic]
+) -> None:
+    """W401 at the call for each of a block's `inputs:` that none of its layers reads."""
+    for name, held in zip(module.input_names, (INPUT, *module.extra_inputs)):
+        if held not in consumers and held not in outputs:
+            warnings.append(
+                Diagnostic(
+                    "W401",
+                    f"input `{name}` of {module.path} (block {module.block}) is never used",
+                    module.span,
+                    "read it with `from:` in the block, or drop it from the block's `inputs:`",
+                    Severity.WARNING,
+                )
+            )
 
 
 def _first_readers(module: Module) -> dict[str, list[str]]:

@@ -50,8 +50,8 @@ class Kept:
     #: requirements in force: it is then replayed in that walk only
     walk: object
     forced: bool
-    #: the module's input shape
-    in_shape: Shape = ()
+    #: the module's input shape (for a module of several inputs, the tuple of their shapes)
+    in_shape: Shape | tuple[Shape, ...] = ()
     _pre_seen: frozenset[tuple[Any, ...]] | None = None
 
     def fits(self, ctx: Any) -> bool:
@@ -86,7 +86,9 @@ class WalkMemo:
     def __init__(self, kept: dict[tuple[Any, ...], list[Kept]] | None = None) -> None:
         self.kept: dict[tuple[Any, ...], list[Kept]] = {} if kept is None else kept
 
-    def find(self, key: tuple[Any, ...], module: Module, in_shape: Shape, ctx: Any) -> Kept | None:
+    def find(
+        self, key: tuple[Any, ...], module: Module, in_shape: Shape | tuple[Shape, ...], ctx: Any
+    ) -> Kept | None:
         """A kept walk of a module with the same structure as `module`, at the same input,
         that fits the walk `ctx`, if any: one of what it copies, or of another copy of that
         (`Module.copy_of`), without a look."""

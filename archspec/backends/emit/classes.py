@@ -21,9 +21,10 @@ from ...errors import EmitError
 from ...ir import INPUT, Module
 from ...lazymethods import dataclass
 from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, lit, substitute, unparse
-from ..pyvalues import IN, Env, Val, inexact, literal, names_of, render_expr, truth
+from ..pyvalues import IN, Env, Val, inexact, literal, more_in, names_of, render_expr, truth
 from .cases import Part, case_guards, case_names, case_order, cased_info, reads_stored
 from .init import init_names
+from .inputs import more_pynames, more_vals
 from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input, switchable
 from .optional import layers_doc
@@ -93,6 +94,7 @@ class Classes(Scope):
         ns = Namespace(self.global_names)
         pynames = {p.name: ns.create(p.name) for p in decls}
         pynames[IN] = ns.create("in_channels")
+        pynames |= more_pynames(ns, instances[0])
         for let in instances[0].lets:
             pynames.setdefault(let.name, ns.create(let.name))
         chain = block is not None and _switched_chain(instances)
@@ -136,6 +138,7 @@ class Classes(Scope):
                 optional=optional,
                 params=sig,
                 in_arg=IN in used,
+                more_args=tuple(k for k in map(more_in, first.module.extra_inputs) if k in used),
                 pinned=pinned,
                 pynames=pynames,
                 escaped=frozenset(escaped),
@@ -209,9 +212,7 @@ class Classes(Scope):
         grouped into classes; with `guard`, items no instance keeps are left out of the
         class (which refuses their conditions) rather than fixing the params they read."""
         params = {p.name for p in decls}
-        # a block's list param is an argument too (Swin's window_size, passed on whole); one
-        # the block indexes cannot be written (`_foreign`) and is fixed as any such value
-        symbolic = {p.name for p in decls if p.type in (*_PARAM_TYPES, "list")} | {IN}
+        symbolic = _symbols(decls, instances[0])
         skip = loop_switches(instances) if self.loops_on else []
         pre_lost = _structural_names(instances, guard, skip, self.case_names)
         symbolic -= pre_lost
@@ -260,6 +261,7 @@ class Classes(Scope):
                 )
             else:
                 in_vals.append(inexact(dim, {f"#in{d}"}))
+        more = more_vals(inst, symbolic, pynames, values)
         env = Env(symbolic & (set(values) | {IN}), values, pynames)
         env.fixed = frozenset(_spec_constants(self.graph.params, params, env.values))
         if IN not in values:
@@ -278,7 +280,7 @@ class Classes(Scope):
                 None if all(not n or n.isdigit() for n in names) else names,
             )
             return Body(inst, env, [], vals, doc)
-        steps, vals = self.render_scope(inst, env, tuple(in_vals))
+        steps, vals = self.render_scope(inst, env, tuple(in_vals), more)
         return Body(inst, env, steps, vals, None, self.case_conds, frozenset(self.forward_reads))
 
     def render_root(self) -> ClassInfo:
@@ -325,7 +327,6 @@ class Classes(Scope):
             pinned=frozenset(),
             pynames=pynames,
             escaped=frozenset(),
-            fixed_inputs=frozenset(),
             out=vals[out_name],
             doc=g.description,
             state_dict_version=root.state_dict_version,
@@ -574,6 +575,14 @@ def _fixed_inputs(att: Attempt, bodies: Sequence[Body]) -> frozenset[int]:
     if IN not in att.symbolic and axis is not None:
         dims.add(axis)
     return frozenset(dims)
+
+
+def _symbols(decls: list[Any], inst: Module) -> set[str]:
+    """What a block's class may take as arguments: its params of the types a signature
+    writes (a `list` too: Swin's window_size, passed on whole; one the block indexes cannot
+    be written, `_foreign`, and is fixed as any such value) and its inputs' channel counts."""
+    params = {p.name for p in decls if p.type in (*_PARAM_TYPES, "list")}
+    return params | {IN} | {more_in(n) for n in inst.extra_inputs}
 
 
 def channel_axis(module: Module) -> int | None:

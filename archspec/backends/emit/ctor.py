@@ -46,6 +46,7 @@ def _signature(cls: ClassInfo) -> list[str]:
     items: list[Doc] = [Text("self")]
     if cls.in_arg:
         items.append(Text(f"{cls.pynames[IN]}: int"))
+    items += [Text(f"{cls.pynames[key]}: int") for key in cls.more_args]
     for p in cls.params:
         text = f"{p.pyname}: {p.type}"
         if not p.required:

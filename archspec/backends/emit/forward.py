@@ -9,7 +9,7 @@ name. A switched shortcut is `identity = x` then `if self.downsample is not None
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -75,7 +75,8 @@ def forward_lines(
     ret_type = "torch.Tensor | tuple[torch.Tensor, ...]" if multi else "torch.Tensor"
     if body is None:
         body = [ln for s in forward_statements(cls, comments, globals_) for ln in s]
-    head = [INDENT + f"def forward(self, x: torch.Tensor) -> {ret_type}:"]
+    args = "".join(f", {var}: torch.Tensor" for var in more_args(cls, globals_))
+    head = [INDENT + f"def forward(self, x: torch.Tensor{args}) -> {ret_type}:"]
     if any(comments.values()) and any(not d.is_const for d in sym_in[1:]):
         head += input_comment(cls, sym_in)  # what the comments' symbols stand for
     return head + body
@@ -110,16 +111,29 @@ def forward_statements(
     return stmts
 
 
+def input_vars(cls: ClassInfo, ns: Namespace) -> dict[str, str]:
+    """The variable of each input of a block after the first (`inputs: [x, skip]`): its
+    name, made unique in `ns` first, so `forward`'s signature and body agree."""
+    return {name: ns.create(name) for name in cls.bodies[0].module.extra_inputs}
+
+
+def more_args(cls: ClassInfo, globals_: frozenset[str]) -> list[str]:
+    """`forward`'s arguments after `x` (`input_vars` as the method's body names them)."""
+    return list(input_vars(cls, Namespace((*_GENERIC_VARS, *globals_, *FILE_NAMES))).values())
+
+
 #: The method a checkpointed block's body moves to, as torchvision's ResNet names its own.
 IMPL = "_forward_impl"
 
 
-def checkpointed(forward: list[str] | None) -> list[list[str]]:
+def checkpointed(forward: list[str] | None, more: Sequence[str] = ()) -> list[list[str]]:
     """The methods of a block whose instances run under activation checkpointing: a
     `forward` that calls the body through `torch.utils.checkpoint.checkpoint` in training
     with grad enabled (its activations are recomputed in backward instead of kept), and the
     body itself as `_forward_impl`; for an nn.Sequential subclass (`forward` None), the
-    Sequential's own forward stands for the body."""
+    Sequential's own forward stands for the body. `more`: the variables of a block's inputs
+    after the first (`input_vars`)."""
+    args = "x"
     if forward is None:
         head = INDENT + "def forward(self, x: torch.Tensor) -> torch.Tensor:"
         body, impl = "super().forward", []
@@ -127,11 +141,13 @@ def checkpointed(forward: list[str] | None) -> list[list[str]]:
         head = forward[0]
         body, impl = f"self.{IMPL}", [forward[0].replace("def forward(", f"def {IMPL}(", 1)]
         impl += forward[1:]
+        args = ", ".join(("x", *more))  # a block of several inputs passes them all
     wrapper = [
         head,
         INDENT * 2 + "if self.training and torch.is_grad_enabled():",
-        INDENT * 3 + f"return torch.utils.checkpoint.checkpoint({body}, x, use_reentrant=False)",
-        INDENT * 2 + f"return {body}(x)",
+        INDENT * 3
+        + f"return torch.utils.checkpoint.checkpoint({body}, {args}, use_reentrant=False)",
+        INDENT * 2 + f"return {body}({args})",
     ]
     return [wrapper, impl] if impl else [wrapper]
 
@@ -168,6 +184,9 @@ class _Forward:
         self.ns = Namespace((*_GENERIC_VARS, *taken))
         self.var_of = {INPUT: "x"}
         self.holds: dict[str, str] = {"x": INPUT}
+        for name, var in input_vars(cls, self.ns).items():  # a block's other inputs
+            self.var_of[name], self.holds[var] = var, name
+            readers.setdefault(name, [])
 
     def _spine(self, i: int, slot: int) -> bool:
         if i >= len(self.steps):

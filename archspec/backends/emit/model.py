@@ -124,10 +124,10 @@ class ClassInfo:
     pinned: frozenset[str]
     pynames: dict[str, str]
     escaped: frozenset[str]
-    #: the dims of its input the class writes as numbers: the caller fixes what gives them
-    fixed_inputs: frozenset[int]
     out: tuple[Val, ...]
     doc: str
+    #: the dims of its input the class writes as numbers: the caller fixes what gives them
+    fixed_inputs: frozenset[int] = frozenset()
     note: str = ""
     #: the class's `_version` (written `_version = 2` when it is not torch's default 1)
     state_dict_version: int = 1
@@ -135,6 +135,9 @@ class ClassInfo:
     lets: dict[str, str] = field(default_factory=dict)
     #: an nn.Sequential subclass's entries (`Body.chain`), else None
     chain: Doc | None = None
+    #: the channel counts of a block's inputs after the first that `__init__` takes, after
+    #: `in_channels` (`pyvalues.more_in` names: `skip_channels`)
+    more_args: tuple[str, ...] = ()
     #: conditions `__init__` refuses (items of the block no instance of this file keeps)
     guards: list[str] = field(default_factory=list)
     #: the block's forward runs under activation checkpointing in training (`checkpoint`)

@@ -33,20 +33,24 @@ from ..pyvalues import (
 )
 from .cases import stored
 from .context import EmitContext
+from .inputs import channel_args
 from .loops import render_loop
 from .model import ClassInfo, Step, switchable
 from .optional import layers_doc, phis, record
 from .rules import rule_values
+
+#: Vals by node name: a block's inputs after the first (`Module.extra_inputs`)
+Vals = Mapping[str, tuple[Val, ...]]
 
 
 class Scope(EmitContext):
     """Renders the nodes of one module as steps (a class body, or a chain inline)."""
 
     def render_scope(
-        self, module: Module, env: Env, in_vals: tuple[Val, ...]
+        self, module: Module, env: Env, in_vals: tuple[Val, ...], more: Vals | None = None
     ) -> tuple[list[Step], dict[str, tuple[Val, ...]]]:
-        """Steps for the nodes of one module (a class body, or a chain rendered inline)."""
-        vals: dict[str, tuple[Val, ...]] = {INPUT: in_vals}
+        """Steps for one module's nodes (a class body or an inline chain; `more`: Vals)."""
+        vals: dict[str, tuple[Val, ...]] = {INPUT: in_vals, **(more or {})}
         readers = {i for n in module.nodes for i in n.inputs}
         steps = []
         absent = _absent(module, False)
@@ -84,7 +88,7 @@ class Scope(EmitContext):
             tensor = node.child is None and REGISTRY[node.kind].style == "tensor"
             attr = node.name if node.is_module or tensor else None
             if node.child is not None:
-                ctor, out = self.render_child(node, env, ins[0])
+                ctor, out = self.render_child(node, env, ins)
                 step = Step(node, attr, ctor, None, when, out)
             else:
                 op = REGISTRY[node.kind]
@@ -216,14 +220,14 @@ class Scope(EmitContext):
         return {k: (as_int(v, env) if k in kinds else v).code() for k, v in attrs.items()}
 
     def render_child(
-        self, node: Node, env: Env, in_val: tuple[Val, ...]
+        self, node: Node, env: Env, ins: Sequence[tuple[Val, ...]]
     ) -> tuple[Doc, tuple[Val, ...]]:
-        """A compound child: a chain inline, anything else a call of its class."""
+        """A compound child (`ins`: each input's Vals): a chain inline, else a class's call."""
         child = node.child
         assert child is not None
         if child.block is None and child.is_chain:
-            return self.render_chain(child, env, in_val)
-        return self.render_call(self.class_of[id(child)], child, node, env, in_val)
+            return self.render_chain(child, env, ins[0])
+        return self.render_call(self.class_of[id(child)], child, node, env, ins)
 
     def render_chain(
         self, child: Module, env: Env, in_val: tuple[Val, ...]
@@ -287,16 +291,18 @@ class Scope(EmitContext):
     def chain_step(self, node: Node, env: Env, ins: tuple[Val, ...]) -> Step:
         """One entry of a chain (a module node) rendered like a class body's step."""
         if node.child is not None:
-            ctor, out = self.render_child(node, env, ins)
+            ctor, out = self.render_child(node, env, [ins])
             return Step(node, node.name, ctor, None, None, out)
         op = REGISTRY[node.kind]
         attrs, out = self.render_op(node, env, [ins])
         return Step(node, node.name, self.emit_op(op, node, attrs, env), None, None, out)
 
     def render_call(
-        self, cls: ClassInfo, child: Module, node: Node, env: Env, in_val: tuple[Val, ...]
+        self, cls: ClassInfo, child: Module, node: Node, env: Env, ins: Sequence[tuple[Val, ...]]
     ) -> tuple[Doc, tuple[Val, ...]]:
-        """`Block(in_channels, first, key=value, ...)` in the caller's terms, and its output."""
+        """`Block(in_channels, first, key=value, ...)` in the caller's terms, and its output
+        (`ins`: each input's Vals; the channels of those after the first follow the first's)."""
+        in_val = ins[0]
         axis = child.in_axis
         if axis is None and cls.in_arg:
             # a layout change left no dim known to hold this instance's channels (TResNet's
@@ -308,10 +314,7 @@ class Scope(EmitContext):
             mapping[IN] = in_ch
         positional: list[Doc] = []
         keywords: list[tuple[str, Doc]] = []
-        if cls.in_arg:
-            assert in_ch is not None
-            env.use(in_ch)
-            positional.append(Text(as_int(in_ch, env).text))
+        positional += channel_args(cls, child, ins, in_ch, env, mapping)
         for i, p in enumerate(cls.params):
             v = render_expr(node.exprs.get(p.name), child.args[p.name], env, in_ch)
             env.use(v)

@@ -54,6 +54,11 @@ def _class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
         rows = {k: simplify(s) for k, s in _rows(table).items()}
         return sym_in, _comments(cls, [rows], network=True)
     per_body: list[dict[str, Shape]] = []
+    if cls.bodies[0].module.extra_inputs:
+        # a block of several inputs: the sizes of the others are no symbols of the one
+        # input the comments speak of, so none is written rather than one fitted to them
+        first = cls.bodies[0].module
+        return input_symbols(first.in_shape or (), first.in_axis), {}
     for body in cls.bodies:
         sym_in = input_symbols(body.module.in_shape or (), body.module.in_axis)
         if any(s in taken for d in sym_in for s in d.symbols):

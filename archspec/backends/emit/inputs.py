@@ -1,0 +1,66 @@
+"""A block's inputs after the first (`inputs: [x, skip]`) in emitted classes: each one's
+channel count is a constructor argument named after it (`skip_channels`), as the first's is
+`in_channels`, and the caller passes it after `in_channels` (`Up(256, 128, out_channels)`).
+Their other sizes are each instance's numbers, so a class is one per value of those it
+writes (never a formula fitted to the instances)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...ir import Module
+from ..pycode import Namespace
+from ..pylayout import Doc, Text
+from ..pyvalues import Env, Val, as_int, inexact, more_in
+from .model import ClassInfo
+
+
+def more_pynames(ns: Namespace, inst: Module) -> dict[str, str]:
+    """The argument name of each later input's channel count: `skip_channels` for `skip`."""
+    return {more_in(name): ns.create(f"{name}_channels") for name in inst.extra_inputs}
+
+
+def more_vals(
+    inst: Module, symbolic: frozenset[str], pynames: dict[str, str], values: dict[str, Any]
+) -> dict[str, tuple[Val, ...]]:
+    """The Vals of a block's inputs after the first, by name: each one's channel count an
+    argument of the class (`skip_channels`, its value added to `values`) when it is known
+    and `symbolic` holds it, any other size the instance's number (its class is one per
+    value)."""
+    out: dict[str, tuple[Val, ...]] = {}
+    for name, shape, axis in zip(inst.extra_inputs, inst.extra_in_shapes, inst.extra_in_axes):
+        key, vals = more_in(name), []
+        for d, dim in enumerate(shape or ()):
+            if d == axis and dim.is_const and key in symbolic:
+                values[key] = dim.value
+                vals.append(Val(pynames[key], dim.value, frozenset({key})))
+            else:
+                vals.append(inexact(dim, {f"#more {name} {d}"}))
+        out[name] = tuple(vals)
+    return out
+
+
+def channel_args(
+    cls: ClassInfo,
+    child: Module,
+    ins: Sequence[tuple[Val, ...]],
+    in_ch: Val | None,
+    env: Env,
+    mapping: dict[str, Val],
+) -> list[Doc]:
+    """The channel counts of a block's inputs as the caller passes those its class takes:
+    `in_channels` (`in_ch`), then those of its inputs after the first (`skip_channels`),
+    each one's Val put in `mapping`."""
+    out: list[Doc] = []
+    if cls.in_arg:
+        assert in_ch is not None
+        env.use(in_ch)
+        out.append(Text(as_int(in_ch, env).text))
+    for name, vals, axis in zip(child.extra_inputs, ins[1:], child.extra_in_axes):
+        if axis is not None and 0 < axis < len(vals):
+            mapping[more_in(name)] = vals[axis]
+            if more_in(name) in cls.more_args:
+                env.use(vals[axis])
+                out.append(Text(as_int(vals[axis], env).text))
+    return out
