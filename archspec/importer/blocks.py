@@ -34,6 +34,7 @@ class Block:
     args: list[dict[str, Any]] = field(default_factory=list)  # per instance, every param
     output: str | None = None
     register_order: list[str] | None = None  # children's registration order, when not run order
+    inputs: list[str] | None = None  # the tensors its forward takes, when several
 
 
 def _key(node: dict[str, Any], position: int) -> Any:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ImportFailure
 from ..lazymethods import dataclass
 from .blocks import Block, merge_instances
+from .inputs import network_body
 from .trace import Body, Item, Problems, body_of
 from .tree import node_of, shape_of
 from .where import describe, diagnostic, source_lines, span_of_class
@@ -135,7 +136,7 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     collector = _Collector()
     collector.problems.example = (model, example_input) if example_input is not None else None
     collector.visit(model)
-    root = collector.bodies[id(model)]
+    root = network_body(collector.bodies, model, collector.problems)
     if root.register_order:  # only a block has `register_order:`
         collector.problems.add(
             diagnostic(
@@ -184,7 +185,7 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
                     code="E904",
                 )
             bodies = [collector.bodies[id(m)] for m in members]
-            block.register_order = _register_order(cls, bodies, members)
+            _from_bodies(block, cls, bodies, members)
             blocks.append(block)
             for member, args in zip(members, block.args, strict=True):
                 calls[id(member)] = (name, args)
@@ -215,6 +216,13 @@ def _by_class(model: Any, bodies: dict[int, Body], calls: dict[int, Any]) -> dic
         else:
             by_class.setdefault(type(module), []).append(module)
     return by_class
+
+
+def _from_bodies(block: Block, cls: type, bodies: list[Body], members: list[Any]) -> None:
+    """What a block takes from its instances' traced bodies: one `register_order:`, and its
+    `inputs:` when its forward takes several tensors (inputs.py)."""
+    block.register_order = _register_order(cls, bodies, members)
+    block.inputs = bodies[0].inputs
 
 
 def _register_order(cls: type, bodies: list[Body], members: list[Any]) -> list[str] | None:

@@ -211,6 +211,8 @@ def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
         if block.params:
             lines.append("    params:")
             lines.extend(_params_lines(block.params))
+        if block.inputs:
+            lines.append(f"    inputs: {_scalar(block.inputs)}")
         if block.register_order:
             lines.append(f"    register_order: {_scalar(block.register_order)}")
         if block.output and block.layers and _ref(block.layers[-1]) != block.output:

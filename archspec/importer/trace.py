@@ -18,6 +18,7 @@ from ..errors import Diagnostic
 from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
+from .inputs import read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
 from .where import (
@@ -68,6 +69,8 @@ class Body:
     register_order: list[str] | None = None
     #: the item that is the module's own layer, when it is fused (fused.py)
     fused: str | None = None
+    #: a forward's tensors when it takes several: a block's `inputs:` (inputs.py)
+    inputs: list[str] | None = None
 
 
 def is_plain_sequential(module: nn.Module) -> bool:
@@ -270,7 +273,10 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
     unread = [] if fused else unread_tensors(module, graph)  # the layer reads its own
     for diag in [*in_place_aliases(module, graph, problems), *unread]:
         problems.add(diag)
-    return _GraphReader(module, problems, train_only).read(graph)
+    reader = _GraphReader(module, problems, train_only)
+    body = reader.read(graph)
+    body.inputs = reader.inputs  # a block's tensors, when it takes several (inputs.py)
+    return body
 
 
 def _is_packing(node: Any) -> bool:
@@ -315,6 +321,7 @@ class _GraphReader:
         self.fused: str | None = None  # the module's own layer's item (fused.py)
         self.refused: set[Any] = set()  # nodes refused, and those reading them: reported once
         self.absorbed: set[Any] = set()  # nodes an item made already computes (lists.py)
+        self.inputs: list[str] | None = None  # a forward's tensors, when several (inputs.py)
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_of_node(node, type(self.module))
@@ -338,19 +345,7 @@ class _GraphReader:
             sym = size_of(node, self.syms)
             if sym is not None:
                 self.syms[node] = sym
-        placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-        for n in placeholders:  # the first is the input, unless it is `*xs` (several)
-            if n is placeholders[0] and not str(n.target).startswith("*"):
-                continue
-            self.fail(
-                "E904",
-                f"{describe(type(self.module))}.forward takes several inputs ({n.target!r})",
-                n,
-                "a spec's network and blocks read one tensor; pass the others through a "
-                "parent module's forward",
-            )
-        if placeholders:
-            self.names[placeholders[0]] = "input"
+        self.inputs = read_inputs(self, [n for n in graph.nodes if n.op == "placeholder"])
         output = None
         for node in graph.nodes:
             if self._after_refused(node) or node in self.absorbed:
@@ -430,6 +425,7 @@ class _GraphReader:
             if args[0] is None:
                 return
         attention = attention_call(self.module, target, node, args)
+        several = False
         if isinstance(attention, str):
             self.fail(
                 "E904", f"{cls}.forward calls `self.{target}` {attention}", node, ATTENTION_HINT
@@ -438,6 +434,8 @@ class _GraphReader:
         if attention:
             args = args[:1]  # `x, _ = self.attn(x, x, x)`
             self.tuples[node] = target
+        elif several := tensors_call(self.module.get_submodule(target), args, node.kwargs):
+            pass  # a block of several inputs (inputs.py): it reads them all
         elif not one_tensor_call(self.module.get_submodule(target), args, node.kwargs):
             self.fail(
                 "E904",
@@ -448,7 +446,10 @@ class _GraphReader:
                 "tensors is written by hand, with `inputs: [x, skip]` (docs/spec-language.md)",
             )
             return
-        inputs = self._inputs((args[0],)) if args[0] not in self.joins else self.joins[args[0]]
+        if several:  # a block of several inputs (inputs.py)
+            inputs = self._inputs(tuple(args))
+        else:
+            inputs = self._inputs((args[0],)) if args[0] not in self.joins else self.joins[args[0]]
         if inputs is None:
             return
         child = self.module.get_submodule(target)
