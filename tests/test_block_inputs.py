@@ -417,3 +417,42 @@ def test_a_block_may_return_an_input_and_an_unread_one_is_a_warning() -> None:
     assert "input `y` of u (block Unread) is never used" in said, said
     (unread,) = [d for d in warnings if "input `y`" in d.message]
     assert unread.span is not None and unread.span.line == 15  # at the call
+
+
+ROWS = textwrap.dedent(
+    """\
+    archspec: 1
+    name: rows
+    input: [N, 4, 8, 8]
+    blocks:
+      Gate:
+        inputs: [x, g]
+        params: {width: int}
+        layers:
+          - {name: proj, type: conv2d, out_channels: width, kernel_size: 1, from: g}
+          - {name: conv, type: conv2d, out_channels: width, kernel_size: 1, from: x}
+          - {name: out, type: add, from: [conv, proj]}
+    layers:
+      - name: stages
+        type: for_each
+        rows: [[4], [8]]
+        fields: [w]
+        layer: {type: sequential, layers: [{type: Gate, width: w, from: [input, input]}]}
+    """
+)
+
+
+def test_for_each_copies_of_a_block_of_two_inputs() -> None:
+    source = matches_compile(ROWS, (2, 4, 8, 8))
+    assert source.count("class Gate(nn.Module)") == 1
+    graph = build_graph(ROWS)
+    widths = [
+        n.child.nodes[0].child.node("out").shape[1] for n in graph.root.node("stages").child.nodes
+    ]
+    assert widths == [4, 8]
+    # a copy without `from` reads one node: E305 at the copy's call
+    e = _error(
+        ROWS + "  - {type: for_each, rows: [[5]], fields: [w], layer: {type: Gate, width: w}}\n"
+    )
+    assert e.error_code == "E305" and "this call has no `from`" in e.render(), e.render()
+    assert e.span is not None and (e.span.line, e.span.col) == (18, 55), e.render()
