@@ -113,6 +113,11 @@ def test_a_unet_compiles_emits_and_matches_a_hand_written_one() -> None:
     assert source.count("class Up(nn.Module)") == 1  # one class for the three calls
     assert "def forward(self, x: torch.Tensor, skip: torch.Tensor)" in source
     assert "self.up3(bottom, enc3)" in source
+    # shape comments: the skip's sizes are symbols of its own, the join's requirement aside
+    assert "        # skip: (N, skip_channels, H_skip, W_skip)\n" in source
+    assert "torch.cat([skip, up], 1)  # (N, skip_channels + in_channels // 2, H_skip, W_skip)" in (
+        source
+    )
     compiled = archspec.compile(UNET).eval()
     ref = UNet().eval()
     assert [(k, v.shape) for k, v in ref.state_dict().items()] == [

@@ -154,9 +154,14 @@ class _Broken(Exception):
 
 
 def infer_shapes(
-    graph: Graph, input_shape: Sequence[int | str | Dim], *, rows: bool = True
+    graph: Graph,
+    input_shape: Sequence[int | str | Dim],
+    *,
+    rows: bool = True,
+    more: Sequence[Shape] = (),
 ) -> ShapeTable:
-    """Run every node's shape rule for this input (numbers, symbols or both).
+    """Run every node's shape rule for this input (numbers, symbols or both); `more`: the
+    shapes of the root's inputs after the first, for a block's module (`Module.extra_inputs`).
 
     Symbolic requirements are collected as constraints; a requirement that fails outright
     stops the walk with `failure` set (a diagnostic at the node's line), keeping the rows
@@ -169,7 +174,8 @@ def infer_shapes(
     failure = None
     outputs: tuple[Shape, ...] = ()
     try:
-        outputs = tuple(s for s in _walk(graph.root, inp, "", 0, ctx, made) if s is not None)
+        walked = _walk(graph.root, inp, "", 0, ctx, made, False, tuple(more))
+        outputs = tuple(s for s in walked if s is not None)
     except _Broken as exc:
         failure = exc.diagnostic
     located = tuple(ctx.located)

@@ -19,8 +19,9 @@ from ...ops import REGISTRY, Op
 from ...ops.base import META_FIELDS, RESERVED_NAMES
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Doc, Group, call, flat, format_doc, parse_doc
-from ..pyvalues import IN, MATH_NAMES
+from ..pyvalues import IN, MATH_NAMES, more_in
 from .model import ClassInfo, Step, fallback_input
+from .shapes import more_symbols
 
 _GENERIC_VARS = ("x", "out")
 
@@ -78,7 +79,8 @@ def forward_lines(
     args = "".join(f", {var}: torch.Tensor" for var in more_args(cls, globals_))
     head = [INDENT + f"def forward(self, x: torch.Tensor{args}) -> {ret_type}:"]
     if any(comments.values()) and any(not d.is_const for d in sym_in[1:]):
-        head += input_comment(cls, sym_in)  # what the comments' symbols stand for
+        # what the comments' symbols stand for
+        head += input_comment(cls, sym_in, more_args(cls, globals_))
     return head + body
 
 
@@ -323,17 +325,35 @@ class _Forward:
 # -- shape comments ---------------------------------------------------------------------------
 
 
-def input_comment(cls: ClassInfo, sym_in: Shape) -> list[str]:
-    """`# x: (N, in_channels, H, W)`: the input the shape comments below speak of."""
+def input_comment(cls: ClassInfo, sym_in: Shape, more: Sequence[str] = ()) -> list[str]:
+    """`# x: (N, in_channels, H, W)`: the input the shape comments below speak of, and a
+    block's other inputs (`more`: their variables), `# skip: (N, skip_channels, H_skip, ...)`."""
     if not sym_in:
         return []
-    dims = [str(d) for d in sym_in]
-    axis = cls.bodies[0].module.in_axis
+    module = cls.bodies[0].module
+    out = [_input_line(cls, "x", sym_in, None)]
+    for k, (var, shape) in enumerate(zip(more, more_symbols(module))):
+        out.append(_input_line(cls, var, shape, k))
+    return [ln for ln in out if ln]
+
+
+def _input_line(cls: ClassInfo, var: str, sym: Shape, k: int | None) -> str:
+    """One input's `# var: (...)` line (`k`: which of a block's later inputs, None for the
+    first), its channels the class's argument when it takes one, `C` when its instances
+    differ, else their number."""
+    if not sym:
+        return ""
+    module = cls.bodies[0].module
+    dims = [str(d) for d in sym]
+    axis = module.in_axis if k is None else module.extra_in_axes[k]
     axis = axis if axis is not None and 0 < axis < len(dims) else 1
-    channels = {str((b.module.in_shape or ())[axis : axis + 1]) for b in cls.bodies}
-    if len(dims) >= 2 and (cls.in_arg or len(channels) > 1):
-        dims[axis] = cls.pynames[IN] if cls.in_arg else "C"
-    return [INDENT * 2 + comment_line("x: (" + ", ".join(dims) + ")")]
+    shapes = [b.module.in_shape if k is None else b.module.extra_in_shapes[k] for b in cls.bodies]
+    channels = {str((shape or ())[axis : axis + 1]) for shape in shapes}
+    key = IN if k is None else more_in(module.extra_inputs[k])
+    taken = cls.in_arg if k is None else key in cls.more_args
+    if len(dims) >= 2 and (taken or len(channels) > 1):
+        dims[axis] = cls.pynames[key] if taken else "C"
+    return INDENT * 2 + comment_line(f"{var}: (" + ", ".join(dims) + ")")
 
 
 # -- small helpers ----------------------------------------------------------------------------

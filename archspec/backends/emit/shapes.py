@@ -22,9 +22,9 @@ import dataclasses
 from collections.abc import Callable
 
 from ...dims import Dim, Shape, format_shape
-from ...ir import Graph
+from ...ir import Graph, Module
 from ...passes.shapes import ShapeTable, generalise_input, infer_shapes, input_domain
-from ..pyvalues import IN, Val
+from ..pyvalues import IN, Val, more_in
 from .model import ClassInfo
 
 _SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -54,17 +54,13 @@ def _class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
         rows = {k: simplify(s) for k, s in _rows(table).items()}
         return sym_in, _comments(cls, [rows], network=True)
     per_body: list[dict[str, Shape]] = []
-    if cls.bodies[0].module.extra_inputs:
-        # a block of several inputs: the sizes of the others are no symbols of the one
-        # input the comments speak of, so none is written rather than one fitted to them
-        first = cls.bodies[0].module
-        return input_symbols(first.in_shape or (), first.in_axis), {}
     for body in cls.bodies:
         sym_in = input_symbols(body.module.in_shape or (), body.module.in_axis)
-        if any(s in taken for d in sym_in for s in d.symbols):
+        more = more_symbols(body.module)  # a block's other inputs, sizes of their own
+        if any(s in taken for d in (*sym_in, *(d for m in more for d in m)) for s in d.symbols):
             return sym_in, {}  # a param named like a size symbol: comments could not be read
         module_graph = dataclasses.replace(graph, root=body.module)
-        per_body.append(_rows(infer_shapes(module_graph, sym_in)))
+        per_body.append(_rows(infer_shapes(module_graph, sym_in, more=more)))
     first = cls.bodies[0].module
     return input_symbols(first.in_shape or (), first.in_axis), _comments(cls, per_body)
 
@@ -81,17 +77,29 @@ def on_accepted_inputs(graph: Graph, table: ShapeTable | None = None) -> Callabl
     return lambda s: tuple(domain.simplify(d) for d in s)
 
 
-def input_symbols(body_in: Shape, axis: int | None = 1) -> Shape:
+def more_symbols(module: Module) -> tuple[Shape, ...]:
+    """A block's inputs after the first, each with its sizes as symbols of its own, named
+    after it (`H_skip`, `W_skip`), channels as they are: the comments need not assume how
+    its sizes relate to the first input's (the shape pass records what the block requires)."""
+    return tuple(
+        input_symbols(shape or (), axis, f"_{name}")
+        for name, shape, axis in zip(
+            module.extra_inputs, module.extra_in_shapes, module.extra_in_axes
+        )
+    )
+
+
+def input_symbols(body_in: Shape, axis: int | None = 1, suffix: str = "") -> Shape:
     """A block's input with its sizes as symbols, channels as they are: the dims after the
     channels (NCHW), or between the batch and the channels where they are last (`axis`:
-    tokens (N, L, D), a channels-last map (N, H, W, C))."""
+    tokens (N, L, D), a channels-last map (N, H, W, C)); `suffix` ends each symbol."""
     rank = len(body_in)
     last = rank >= 3 and axis is not None and axis % rank == rank - 1
     sizes = range(1, rank - 1) if last else range(2, rank)
     names = _SPATIAL.get(len(sizes), tuple(f"D{j + 2}" for j in range(len(sizes))))
     out = list(body_in)
     for k, j in enumerate(sizes):
-        out[j] = Dim.of(names[k])
+        out[j] = Dim.of(names[k] + suffix)
     return tuple(out)
 
 
@@ -134,8 +142,10 @@ def _comments(
 
 def _known(cls: ClassInfo, template: Val) -> bool:
     """The class can write the value: it reads no incoming channel count the class does not
-    take (a block of tokens (N, L, D) has no `in_channels` argument: dim 1 is L)."""
-    return cls.in_arg or IN not in template.names
+    take (a block of tokens (N, L, D) has no `in_channels` argument: dim 1 is L; nor one of
+    another input's, `skip_channels`, it holds as a number)."""
+    later = {more_in(n) for n in cls.bodies[0].module.extra_inputs} - set(cls.more_args)
+    return (cls.in_arg or IN not in template.names) and not later & template.names
 
 
 def network_comments(cls: ClassInfo) -> dict[str, str]:
