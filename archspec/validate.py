@@ -21,6 +21,7 @@ from .errors import Diagnostic, SchemaError
 from .expr import ExprError, parse_expr
 from .loader import LoadedDoc, PathKey, copy_data
 from .ops import REGISTRY
+from .ops.fromspec import KEYWORD_FIELDS
 from .schema import EXPRESSION_NAMES, check_name, models, module_name_problem, spec_model
 
 _TYPE_WORDS = {
@@ -269,7 +270,8 @@ def data_path(
     cur = data
     for i, part in enumerate(loc):
         if isinstance(cur, dict) and isinstance(part, str):
-            key = "from" if part == "from_" and "from" in cur else part
+            alias = KEYWORD_FIELDS.get(part)
+            key = alias if alias in cur else part
             if key in cur:
                 path.append(key)
                 cur = cur[key]

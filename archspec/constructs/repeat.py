@@ -76,8 +76,11 @@ def check_index(lw: Lowerer, item: Item) -> None:
         raise Skip
 
 
-def free_name(lw: Lowerer, name: str, where: PathKey, what: str, hint_tail: str = "") -> bool:
-    """False (E304 recorded) when `name`, bound by a construct, would hide a param or let."""
+def free_name(
+    lw: Lowerer, name: str, where: PathKey, what: str, hint_tail: str = "", key: str = ""
+) -> bool:
+    """False (E304 recorded) when `name`, bound by a construct, would hide a param or let
+    (`key`: the field naming it, when not the last word of `what`)."""
     block = lw.block_stack[-1] if lw.block_stack else None
     bdef = lw.spec.blocks[block] if block else None
     block_params = {*bdef.params, *bdef.let} if bdef is not None else set()
@@ -91,7 +94,7 @@ def free_name(lw: Lowerer, name: str, where: PathKey, what: str, hint_tail: str 
     lets = set(lw.spec.let) | (set(bdef.let) if bdef is not None else set())
     kind = "let" if name in lets else "param"
     free = next(n for n in ("k", "j", "idx", "copy", f"{name}_") if n not in taken)
-    key = what.rsplit(" ", 1)[-1]
+    key = key or what.rsplit(" ", 1)[-1]
     lw.error(
         "E304",
         f"{what} `{name}` has the name of a {kind} of {owner}, which it would hide",

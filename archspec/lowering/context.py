@@ -20,6 +20,7 @@ from ..limits import MAX_NODES as MAX_NODES
 from ..loader import PathKey
 from ..ops import REGISTRY
 from ..ops.base import LayerSpec
+from ..ops.fromspec import static_refs
 from ..ops.shapectx import RecordOnce
 
 #: Expansion limits: a spec may not grow past these however its params are set (MAX_NODES,
@@ -251,11 +252,9 @@ def piece_names(spec: Any) -> list[str]:
 
 
 def refs_of(spec: Any) -> list[str]:
-    """The names a node spec reads with `from:`."""
-    raw = getattr(spec, "from_", None)
-    if raw is None:
-        return []
-    return [raw] if isinstance(raw, str) else list(raw)
+    """The names a node spec reads with `from:` as written (a template or a computed entry
+    gives its names where the node is: lowering/fromlist.py)."""
+    return static_refs(getattr(spec, "from_", None))
 
 
 #: A key of `channels_env` no expression can name: the dim holding the channels of an input

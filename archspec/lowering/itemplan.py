@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..expr import ExprError
 from ..ops import REGISTRY
+from ..ops.fromspec import is_computed
 from .context import piece_names, refs_of, when_text
 from .values import parsed
 
@@ -28,6 +29,7 @@ class ItemPlan:
 
     __slots__ = (
         "binding",
+        "computed",
         "construct",
         "early",
         "from_",
@@ -54,14 +56,18 @@ class ItemPlan:
         #: what lowers a construct or a block call (None for a layer kind: layer.lower_op)
         self.lower = None if self.op is not None else (self.construct or BLOCK_CALL).lower
         self.from_ = getattr(spec, "from_", None)
-        #: the names `from` reads (none without it)
+        #: whether `from` has templates or computed entries (lowering/fromlist.py)
+        self.computed = is_computed(self.from_)
+        #: the names `from` reads as written (none without it)
         self.refs: tuple[str, ...] = tuple(refs_of(spec))
         self.train_only = bool(getattr(spec, "train_only", False))
         self.key = getattr(spec, "key", None)
         self.spec_name: str | None = getattr(spec, "name", None)
         self.when = getattr(spec, "when", None)
         self.when_text = None if self.when is None else when_text(self.when)
-        self.early = _early(self.when, self.from_)
+        # a computed `from` names no later node the `when` must not hide (E305 stays for
+        # those): its `when` is decided first, as one without `from`
+        self.early = _early(self.when, None if self.computed else self.from_)
         #: the closure of an early `when` written as an expression (refs.switched_off_early;
         #: Expr.runner)
         self.when_run = (

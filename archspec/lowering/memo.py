@@ -54,6 +54,7 @@ from ..dims import shape_key
 from ..expr import ExprError
 from ..ir import Module, Node, replaced
 from ..limits import spend_family
+from ..ops.fromspec import is_computed
 from . import reshape
 from .context import Item, RequireOnce
 from .rebind import Rebindable, masked_key, rebindable, rebound_attrs, rebound_module
@@ -68,7 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: `out_axes` had no entry for the instance's path (its outputs failed).
 _NO_AXIS = object()
 #: fields no lowering evaluates: the kind (a layer kind, construct or block), the node's
-#: name and the nodes it reads (`from`)
+#: name and the nodes it reads (`from`, unless computed: `_computed_from`)
 _NEVER_READ = frozenset({"type", "name", "from_"})
 _NONE_FAILED: frozenset[str] = frozenset()
 _NONE_SEEN: frozenset[Any] = frozenset()
@@ -458,10 +459,18 @@ def spec_names(lw: Lowerer, spec: Any) -> frozenset[str] | None:
             for v in (
                 *(getattr(spec, f) for f in fields if f not in _NEVER_READ),
                 spec.model_extra or {},
+                _computed_from(spec),
             )
         )
         kept = lw.plans[key] = (spec, frozenset(out) if known else None)
     return kept[1]  # type: ignore[no-any-return]
+
+
+def _computed_from(spec: Any) -> Any:
+    """A spec's `from` when its names are computed where it is (they read names); None
+    when it is names as written, which no lowering evaluates."""
+    raw = getattr(spec, "from_", None)
+    return raw if is_computed(raw) else None
 
 
 @lru_cache(maxsize=4096)

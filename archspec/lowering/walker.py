@@ -40,6 +40,7 @@ from .context import (
     when_text,
 )
 from .exprs import text_expr
+from .fromlist import computed_inputs
 from .itemplan import ItemPlan, item_plan
 from .keys import keyed_site
 from .layer import absent_as_previous, lower_op
@@ -390,7 +391,11 @@ def _site(
         inputs, in_shapes = (prev,), [scope.shapes[prev]]
         train = plan.train_only or scope.train.get(prev, False)
     else:
-        inputs = resolve_inputs(lw, item, scope, prev)
+        inputs = (
+            computed_inputs(lw, item, scope, env)
+            if plan.computed
+            else resolve_inputs(lw, item, scope, prev)
+        )
         in_shapes = [scope.shapes[n] for n in inputs]
         train = plan.train_only or any(scope.train.get(n, False) for n in inputs)
     axis = scope.axes.get(inputs[0], 1) if inputs else 1

@@ -25,6 +25,7 @@ from pydantic import (
 from ..dims import MAX_RANK, Dim, ExpressionTooLarge, Shape, check_numbers
 from ..expr import ExprError, parse_kept
 from ..lazymethods import dataclass
+from .fromspec import FromList
 from .lazyspec import LazySpec as LazySpec
 from .lazyspec import Reuse, is_lazy
 from .names import NAME_RE as NAME_RE
@@ -158,11 +159,12 @@ class NodeBase(BaseModel):
     name: Annotated[Name | None, Reuse()] = Field(
         None, description="module/attribute name; unnamed items are named by index"
     )
-    from_: Annotated[str | list[str] | None, Reuse()] = Field(
+    from_: FromList | None = Field(
         None,
         alias="from",
         description="input node name(s) in this scope; default: the previous node, "
-        "`input` is the scope's input",
+        "`input` is the scope's input; entries may be templates (`layer{k - 1}`) or computed "
+        '(`{each: "conv{j}", for: j, in: n}`)',
     )
     key: Annotated[KeyText | None, Reuse()] = None
     when: Annotated[Bool | None, Reuse()] = Field(

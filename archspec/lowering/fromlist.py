@@ -1,0 +1,198 @@
+"""Computed `from` lists: the names a node reads when its `from` has name templates
+(`"layer{k - 1}"`) or computed entries (`{each: "conv{j}", for: j, in: n, when: ...}`),
+worked out where the node is, with the copy's index, a row's fields and the block's params
+in scope (ops/fromspec.py holds their schema).
+
+Each name is checked as a written one is (E305: not a node of this list made before the
+reader, or switched off), and every error points at the entry that gave the name. The
+names are the node's inputs like any others: emitted code and the passes see a node that
+reads `conv0, conv1, conv2`, never the template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..expr import ExprError
+from ..ir import INPUT
+from ..loader import PathKey
+from ..ops.base import Final
+from ..ops.fromspec import FROM_PART, entries_of, is_template
+from .context import Item, Scope, Skip, quiet_names
+from .refs import _off_hint, unknown_ref
+from .values import LIST_ITEMS_PER_ITEM, parsed, reads_failed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .walker import Lowerer
+
+_BOOL = Final("bool")
+_ANY = Final("any")
+_IN_HINT = "`in` is a count n (the index runs 0 .. n-1) or a list of ints, e.g. `in: n`"
+_LIST_WHY = (
+    f"a computed `from` counts one more per {LIST_ITEMS_PER_ITEM:,} values of its `in`, "
+    "which every reader evaluates"
+)
+
+
+def computed_inputs(
+    lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """The names a computed `from` gives in `env`, each one a node of `scope` made before
+    the reader; E305/E309/E304 at the entry (and Skip) otherwise."""
+    raw = item.spec.from_
+    base = item.ypath + ("from",)
+    listed = isinstance(raw, list)
+    entries = entries_of(raw)
+    #: each name, where it was given, and the template and index that gave it (None, None
+    #: for a name as written)
+    given: list[tuple[str, PathKey, str | None, str | None]] = []
+    for j, entry in enumerate(entries):
+        yp = base + (j,) if listed else base
+        if isinstance(entry, str):
+            name = _fill(lw, entry, env, yp) if is_template(entry) else entry
+            given.append((name, yp, entry if is_template(entry) else None, None))
+        else:
+            given += _each(lw, entry, env, yp)
+    if not given:
+        lw.error(
+            "E305",
+            "`from` gives no input here: every computed entry is left out",
+            base,
+            "a node reads at least one input: add an entry every instance keeps (`input`), or "
+            "give the node a `when` that leaves it out where its entries give none",
+        )
+        raise Skip
+    bad = False
+    for name, yp, template, index in given:
+        if name not in scope.shapes:
+            _missing(lw, item, scope, name, yp, template, index)
+            bad = True
+    if bad:
+        raise Skip
+    return tuple(name for name, _, _, _ in given)
+
+
+def _each(
+    lw: Lowerer, entry: Any, env: Mapping[str, Any], yp: PathKey
+) -> list[tuple[str, PathKey, str | None, str | None]]:
+    """The names of one computed entry: one per value of its index whose `when` holds."""
+    values: Any = [None]
+    if entry.for_ is not None:
+        from ..constructs.repeat import free_name  # constructs import lowering
+
+        if not free_name(lw, entry.for_, yp + ("for",), "`from` entry index", key="for"):
+            raise Skip
+        values = _index_values(lw, entry, env, yp + ("in",))
+    out = []
+    for value in values:
+        local = env if entry.for_ is None else {**env, entry.for_: value}
+        if entry.when is not None and not lw.eval_value(entry.when, _BOOL, local, yp + ("when",)):
+            continue
+        name = _fill(lw, entry.each, local, yp + ("each",))
+        out.append((name, yp + ("each",), entry.each, entry.for_))
+    return out
+
+
+def _index_values(lw: Lowerer, entry: Any, env: Mapping[str, Any], yp: PathKey) -> Sequence[int]:
+    """The values of an entry's index: `range(n)` for a count, the items of a list;
+    E309 (and Skip) for anything else, E310 past the layer limit."""
+    value = lw.eval_value(entry.in_, _ANY, env, yp)
+    values = _as_values(value)
+    if values is None:
+        lw.error(
+            "E309", f"`in` gives {str(value)[:60]!r}, not a count or a list of ints", yp, _IN_HINT
+        )
+        raise Skip
+    if len(values) > lw.max_layers:
+        lw.error(
+            "E310",
+            f"`in` gives {len(values):,} values, over the limit of {lw.max_layers:,} layer "
+            "items: a `from` reads nodes of its list, which cannot hold more",
+            yp,
+            "lower the count",
+        )
+        raise Skip
+    if len(values) >= LIST_ITEMS_PER_ITEM:
+        lw.charge(len(values) // LIST_ITEMS_PER_ITEM, yp, why=_LIST_WHY)
+    return values
+
+
+def _as_values(value: Any) -> Sequence[int] | None:
+    """A count's range or a list of ints; None for anything else."""
+    if type(value) is int:
+        return range(value) if value >= 0 else None
+    if type(value) is list and all(type(v) is int for v in value):
+        return list(value)
+    return None
+
+
+def _text(template: str, env: Mapping[str, Any]) -> str:
+    """The name a template gives in `env` (a plain name as is); ExprError/ValueError."""
+    if not is_template(template):
+        return template
+
+    def part(m: Any) -> str:
+        value = parsed(m.group(1)).evaluate(env)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"`{{{m.group(1)}}}` gives {str(value)[:40]!r}, not an int or text")
+        return str(value)
+
+    return FROM_PART.sub(part, template)
+
+
+def _fill(lw: Lowerer, template: str, env: Mapping[str, Any], yp: PathKey) -> str:
+    """The name a template gives here; E309 (or the expression's error) and Skip."""
+    try:
+        return _text(template, env)
+    except ExprError as exc:
+        if not reads_failed(template, quiet_names(lw.failed, env)):
+            lw.error(exc.code, f"`from` template {template!r}: {exc.message}", yp, exc.hint)
+    except ValueError as exc:
+        lw.error(
+            "E309",
+            f"`from` template {template!r}: {exc}",
+            yp,
+            "each `{...}` part of a name template gives a number or text",
+        )
+    raise Skip
+
+
+def _missing(
+    lw: Lowerer,
+    item: Item,
+    scope: Scope,
+    name: str,
+    yp: PathKey,
+    template: str | None,
+    index: str | None,
+) -> None:
+    """E305 for a name that is no node of this list made before the reader."""
+    if template is None:  # a name as written, beside computed ones: as refs.py says it
+        if name in scope.removed:
+            lw.error("E305", f"`{name}` is switched off by its `when` here", yp, _off_hint(item))
+        else:
+            unknown_ref(lw, name, scope, yp, getattr(item.spec, "name", None) or item.name)
+        return
+    if name in scope.removed:
+        what = "a node its `when` switches off here"
+    elif scope.is_later(name):
+        what = "a node declared later in this layer list"
+    else:
+        what = "no node made before this one in this layer list"
+    if index is not None:
+        hint = f"give the entry a `when` over `{index}` that leaves it out where it names no node"
+    else:
+        hint = (
+            f"write it as an entry with a `when` that leaves it out here "
+            f"(`{{each: {template!r}, when: ...}}`), or give the node a `when`"
+        )
+    close = lw.close_matches(name, [n for n in scope.shapes if n != INPUT])
+    lw.error(
+        "E305",
+        f"`from` template {template!r} gives `{name}` here, {what}",
+        yp,
+        "an entry names nodes made above its reader: "
+        + hint
+        + (f" (did you mean `{close[0]}`?)" if close else ""),
+    )

@@ -1,0 +1,168 @@
+"""The `from:` field every node has, and the entries that let a spec compute it.
+
+A `from` is a node name or a list of entries. An entry is a name, a name template whose
+`{expression}` parts are evaluated where the node is (`"layer{k - 1}"`, the templates of
+`names:`), or a computed entry, `{each: TEMPLATE, for: j, in: COUNT_OR_LIST, when: COND}`,
+which gives one name per value of `j` whose `when` holds. VoVNet's OSA concatenates its
+input and every one of `n` convs (`[input, {each: "conv{j}", for: j, in: n}]`); HarDNet's
+layer k reads layer k - 2**j for each j that divides it. Kept apart from ops/base.py (which
+holds NodeBase) so the entry's model and checks read on their own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    Tag,
+    model_validator,
+)
+
+from ..expr import ExprError, parse_kept
+from .lazyspec import Reuse
+from .names import NAME_RE
+
+#: `{expression}` parts of a template (no nested braces), as in `names:` and `key:`.
+FROM_PART = re.compile(r"\{([^{}]*)\}")
+MAX_FROM_TEMPLATE_LEN = 200
+#: fields whose YAML key is a Python keyword: a node's `from`, an entry's `for` and `in`
+KEYWORD_FIELDS = {"from_": "from", "for_": "for", "in_": "in"}
+#: names an entry's `for` may not take: in expressions they are the input's sizes
+_INPUT_SIZES = ("in_channels", "in_features")
+
+
+def is_template(text: str) -> bool:
+    """Whether a `from` text is a template (a node name never holds a brace)."""
+    return "{" in text or "}" in text
+
+
+def check_ref(text: str) -> str:
+    """A `from` entry's text: a node name as written, or a template of one whose parts
+    parse as expressions (schema validator)."""
+    if not is_template(text):
+        return text
+    if len(text) > MAX_FROM_TEMPLATE_LEN:
+        raise ValueError(f"a `from` template is at most {MAX_FROM_TEMPLATE_LEN} characters")
+    if is_template(FROM_PART.sub("", text)):
+        raise ValueError(f"unbalanced braces in `from` template {text[:60]!r}")
+    for part in FROM_PART.findall(text):
+        try:
+            parse_kept(part)
+        except ExprError as exc:
+            raise ValueError(f"in `from` template {text[:60]!r}: {exc.message}") from None
+    return text
+
+
+def _check_expr(text: str) -> str:
+    try:
+        parse_kept(text)
+    except ExprError as exc:
+        raise ValueError(exc.message) from None
+    return text
+
+
+def _check_for(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise ValueError(f"`for` names the entry's index: {name[:40]!r} is no identifier")
+    if name in _INPUT_SIZES:
+        raise ValueError(f"`{name}` is the input's size in expressions; name the index `j`")
+    return name
+
+
+RefText = Annotated[str, AfterValidator(check_ref), Reuse()]
+_Expr = Annotated[
+    str,
+    AfterValidator(_check_expr),
+    Field(description="an expression over the names in scope, e.g. `n + 1`"),
+]
+
+
+class FromEach(BaseModel):
+    """A computed `from` entry: the names `each` gives for each value of `for` in `in`
+    whose `when` holds (without `for`, one name, when `when` holds)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    each: RefText = Field(
+        description="a node name or a name template (`conv{j}`, `layer{k - 2 ** j}`)"
+    )
+    for_: Annotated[str, AfterValidator(_check_for)] | None = Field(
+        None, alias="for", description="the name of the entry's index, in scope in `each`"
+    )
+    in_: StrictInt | _Expr | list[StrictInt] | None = Field(
+        None,
+        alias="in",
+        description="the index's values: a count n (0 .. n-1) or a list of ints",
+    )
+    when: StrictBool | _Expr | None = Field(
+        None, description="keep this entry (for this index) only when this is true"
+    )
+
+    @model_validator(mode="after")
+    def _for_with_in(self) -> FromEach:
+        if (self.for_ is None) != (self.in_ is None):
+            raise ValueError(
+                '`for` and `in` go together: `{each: "conv{j}", for: j, in: n}` gives '
+                "conv0 .. conv{n-1}"
+            )
+        return self
+
+
+def _form(value: Any) -> str | None:
+    """Which form a `from` (or one entry of its list) is written in: a name, a computed
+    entry, a list; None for anything else (one error that says what it takes)."""
+    if isinstance(value, str):
+        return "name"
+    if isinstance(value, (dict, FromEach)):
+        return "entry"
+    return "list" if isinstance(value, list) else None
+
+
+_WHAT = (
+    "a `from` entry is a node name, a name template (`layer{k - 1}`) or a computed entry "
+    '(`{each: "conv{j}", for: j, in: n}`)'
+)
+_Entry = Annotated[
+    Annotated[RefText, Tag("name")] | Annotated[FromEach, Tag("entry")],
+    Discriminator(_form, custom_error_type="from_entry", custom_error_message=_WHAT),
+]
+#: a `from:` as written: a name (or template), one computed entry, or a list of them
+FromList = Annotated[
+    Annotated[RefText, Tag("name")]
+    | Annotated[FromEach, Tag("entry")]
+    | Annotated[list[_Entry], Tag("list")],
+    Discriminator(
+        _form,
+        custom_error_type="from_entry",
+        custom_error_message="`from` is a node name, a computed entry or a list of them",
+    ),
+]
+
+
+def entries_of(raw: Any) -> list[Any]:
+    """A `from` as validated, as a list of entries (none without it)."""
+    if raw is None:
+        return []
+    return raw if isinstance(raw, list) else [raw]
+
+
+def is_computed(raw: Any) -> bool:
+    """Whether a `from` as validated has a part evaluated where the node is."""
+    if raw is None:
+        return False
+    if isinstance(raw, str):
+        return is_template(raw)
+    return any(not isinstance(e, str) or is_template(e) for e in entries_of(raw))
+
+
+def static_refs(raw: Any) -> list[str]:
+    """The names a `from` reads as written (its templates and computed entries left out)."""
+    return [e for e in entries_of(raw) if isinstance(e, str) and not is_template(e)]
