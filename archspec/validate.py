@@ -270,8 +270,7 @@ def data_path(
     cur = data
     for i, part in enumerate(loc):
         if isinstance(cur, dict) and isinstance(part, str):
-            alias = KEYWORD_FIELDS.get(part)
-            key = alias if alias in cur else part
+            key = KEYWORD_FIELDS[part] if KEYWORD_FIELDS.get(part) in cur else part
             if key in cur:
                 path.append(key)
                 cur = cur[key]

@@ -65,8 +65,8 @@ class ItemPlan:
         self.spec_name: str | None = getattr(spec, "name", None)
         self.when = getattr(spec, "when", None)
         self.when_text = None if self.when is None else when_text(self.when)
-        # a computed `from` names no later node the `when` must not hide (E305 stays for
-        # those): its `when` is decided first, as one without `from`
+        # a computed `from` is worked out only for a node that is there: its `when` is
+        # decided first, as for a node without `from`
         self.early = _early(self.when, None if self.computed else self.from_)
         #: the closure of an early `when` written as an expression (refs.switched_off_early;
         #: Expr.runner)
