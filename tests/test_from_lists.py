@@ -357,3 +357,24 @@ def test_a_count_past_the_layer_limit_is_refused_before_it_is_walked() -> None:
     )
     ((code, line, col, msg, _),) = errors(text)
     assert (code, line, col) == ("E310", 6, 62) and "over the limit" in msg
+
+
+def test_a_table_row_field_names_what_its_copy_reads() -> None:
+    text = spec(
+        """
+        layers:
+          - {name: a, type: conv2d, out_channels: 4, kernel_size: 1}
+          - {name: b, type: conv2d, out_channels: 6, kernel_size: 1, from: input}
+          - type: for_each
+            rows: [[a, 3], [b, 5]]
+            fields: [src, k]
+            flat: true
+            names: "pool_{src}"
+            layer: {type: maxpool2d, kernel_size: k, padding: (k - 1) // 2, stride: 1,
+                    from: "{src}"}
+          - {name: cat, type: concat, from: [pool_a, pool_b]}
+        """
+    )
+    by_name = {n.name: n for n in archspec.build_graph(text).root.nodes}
+    assert by_name["pool_a"].inputs == ("a",) and by_name["pool_b"].inputs == ("b",)
+    assert by_name["cat"].shape[1].value == 10
