@@ -159,7 +159,7 @@ class NodeBase(BaseModel):
     name: Annotated[Name | None, Reuse()] = Field(
         None, description="module/attribute name; unnamed items are named by index"
     )
-    from_: FromList | None = Field(
+    from_: Annotated[FromList | None, Reuse()] = Field(
         None,
         alias="from",
         description="input node name(s) in this scope; default: the previous node, "

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from ..expr import ExprError, parse_kept
-from .lazyspec import Reuse
+from .lazyspec import Reuse, schema_copy
 from .names import NAME_RE
 
 #: `{expression}` parts of a template (no nested braces), as in `names:` and `key:`.
@@ -130,15 +130,35 @@ _WHAT = (
     "a `from` entry is a node name, a name template (`layer{k - 1}`) or a computed entry "
     '(`{each: "conv{j}", for: j, in: n}`)'
 )
+
+
+class _Inline:
+    """FromEach's own core schema, inline (without its `ref`): a `from` schema holding it is
+    self-contained, so every layer model copies it (`Reuse`) rather than generating it, where
+    a reference to the model would point at a definition only its first model holds."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        inline = schema_copy(FromEach.__pydantic_core_schema__)
+        del inline["ref"]
+        return inline
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        # the JSON Schema refers to one definition of the entry (`$defs/FromEach`), as for
+        # any model, through the generator pydantic's handler holds; inline without one
+        generator = getattr(handler, "generate_json_schema", None)
+        if generator is None:  # pragma: no cover - a pydantic without it
+            return handler(schema)
+        return generator.generate_inner(FromEach.__pydantic_core_schema__)
+
+
+_Each = Annotated[FromEach, _Inline(), Tag("entry")]
 _Entry = Annotated[
-    Annotated[RefText, Tag("name")] | Annotated[FromEach, Tag("entry")],
+    Annotated[RefText, Tag("name")] | _Each,
     Discriminator(_form, custom_error_type="from_entry", custom_error_message=_WHAT),
 ]
 #: a `from:` as written: a name (or template), one computed entry, or a list of them
 FromList = Annotated[
-    Annotated[RefText, Tag("name")]
-    | Annotated[FromEach, Tag("entry")]
-    | Annotated[list[_Entry], Tag("list")],
+    Annotated[RefText, Tag("name")] | _Each | Annotated[list[_Entry], Tag("list")],
     Discriminator(
         _form,
         custom_error_type="from_entry",
