@@ -378,3 +378,16 @@ def test_a_table_row_field_names_what_its_copy_reads() -> None:
     by_name = {n.name: n for n in archspec.build_graph(text).root.nodes}
     assert by_name["pool_a"].inputs == ("a",) and by_name["pool_b"].inputs == ("b",)
     assert by_name["cat"].shape[1].value == 10
+
+
+def test_a_template_reading_the_input_size_is_told_why_it_cannot() -> None:
+    text = spec(
+        """
+        layers:
+          - {name: a, type: conv2d, out_channels: 4, kernel_size: 1}
+          - {name: b, type: relu, from: "{'a' if in_channels > 2 else 'input'}"}
+        """
+    )
+    ((code, line, col, msg, hint),) = errors(text)
+    assert (code, line, col) == ("E302", 7, 33) and "in_channels" in msg
+    assert "before its node's input is chosen" in hint

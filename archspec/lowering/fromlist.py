@@ -21,7 +21,7 @@ from ..ops.base import Final
 from ..ops.fromspec import FROM_PART, entries_of, is_template
 from .context import Item, Scope, Skip, quiet_names
 from .refs import _off_hint, unknown_ref
-from .values import LIST_ITEMS_PER_ITEM, parsed, reads_failed
+from .values import INPUT_SIZES, LIST_ITEMS_PER_ITEM, parsed, reads_failed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -147,7 +147,11 @@ def _fill(lw: Lowerer, template: str, env: Mapping[str, Any], yp: PathKey) -> st
         return _text(template, env)
     except ExprError as exc:
         if not reads_failed(template, quiet_names(lw.failed, env)):
-            lw.error(exc.code, f"`from` template {template!r}: {exc.message}", yp, exc.hint)
+            hint = exc.hint
+            if exc.code == "E302" and any(f"'{n}'" in exc.message for n in INPUT_SIZES):
+                hint = "a `from` is worked out before its node's input is chosen, so the input's "
+                hint += "sizes are not in scope there: read params, lets and indices"
+            lw.error(exc.code, f"`from` template {template!r}: {exc.message}", yp, hint)
     except ValueError as exc:
         lw.error(
             "E309",
