@@ -391,3 +391,48 @@ def test_a_template_reading_the_input_size_is_told_why_it_cannot() -> None:
     ((code, line, col, msg, hint),) = errors(text)
     assert (code, line, col) == ("E302", 7, 33) and "in_channels" in msg
     assert "before its node's input is chosen" in hint
+
+
+def test_computed_names_reach_a_block_of_several_inputs_and_its_inputs() -> None:
+    # a U-Net whose decoder is one flat repeat: copy i reads the one before it (the bottom,
+    # first) and the encoder stage of its depth; inside `Up`, computed entries name `skip`
+    # and `x` (the block's first input, its `input`)
+    text = spec(
+        """
+        params: {depth: 2}
+        blocks:
+          Up:
+            inputs: [x, skip]
+            params: {out: int}
+            layers:
+              - {name: up, type: conv_transpose2d, out_channels: out, kernel_size: 2, stride: 2}
+              - {name: cat, type: concat, from: [{each: skip}, "{'up'}"]}
+              - {name: conv, type: conv2d, out_channels: out, kernel_size: 3, padding: 1}
+              - {name: gate, type: adaptive_avgpool2d, output_size: 1, from: "{'x'}"}
+              - {name: out, type: add, from: [conv, gate]}
+        layers:
+          - type: repeat
+            count: depth
+            flat: true
+            names: "enc{i}"
+            layer: {type: conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+          - {name: bottom, type: conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+          - type: repeat
+            count: depth
+            flat: true
+            names: "up{i}"
+            layer:
+              type: Up
+              out: 8
+              from:
+                - "{'bottom' if i == 0 else 'up'}{'' if i == 0 else i - 1}"
+                - "enc{depth - 1 - i}"
+        """
+    )
+    by_name = {n.name: n for n in archspec.build_graph(text).root.nodes}
+    assert by_name["up0"].inputs == ("bottom", "enc1")
+    assert by_name["up1"].inputs == ("up0", "enc0")
+    cat = next(n for n in by_name["up1"].child.nodes if n.name == "cat")
+    gate = next(n for n in by_name["up1"].child.nodes if n.name == "gate")
+    assert cat.inputs == ("skip", "up") and gate.inputs == ("input",)
+    matches_compile(text, (2, 8, 16, 16))

@@ -63,6 +63,8 @@ def computed_inputs(
             "give the node a `when` that leaves it out where its entries give none",
         )
         raise Skip
+    if scope.aliases:  # a block's `inputs:`, the first of which is its `input`
+        given = [(scope.aliases.get(n, n), yp, t, i) for n, yp, t, i in given]
     bad = False
     for name, yp, template, index in given:
         if name not in scope.shapes:
