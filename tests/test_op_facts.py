@@ -154,6 +154,24 @@ layers:
   - {type: std_conv2d, out_channels: 6, kernel_size: 3, padding: 1, scaled: true, gamma: 1.7}
   - {type: std_conv2d, out_channels: 6, kernel_size: 1, groups: 2, bias: false}
 """
+#: The padding families beside zeros (ops/padding.py), each rank.
+PADDING = """\
+archspec: 1
+name: facts_padding
+input: [N, 2, 6, 6, 6]
+layers:
+  - {type: reflection_pad3d, padding: 1}
+  - {type: replication_pad3d, padding: [1, 0, 0, 1, 0, 0]}
+  - {type: constant_pad3d, padding: 1, value: 0.5}
+  - {type: flatten, start_dim: 3}
+  - {type: reflection_pad2d, padding: 2}
+  - {type: replication_pad2d, padding: 1}
+  - {type: constant_pad2d, padding: [1, 0, 0, 0], value: -1.0}
+  - {type: flatten, start_dim: 2}
+  - {type: reflection_pad1d, padding: [2, 0]}
+  - {type: replication_pad1d, padding: 1}
+  - {type: constant_pad1d, padding: 3, value: 2.0}
+"""
 
 EXTRA = {
     "facts_1d": ONE_D,
@@ -165,6 +183,7 @@ EXTRA = {
     "facts_window": WINDOW,
     "facts_vit_tokens": VIT_TOKENS,
     "facts_std_conv": STD_CONV,
+    "facts_padding": PADDING,
 }
 
 

@@ -63,6 +63,11 @@ NEWER_CATEGORY = {
     "addcmul": "merge",
     "vector_norm": "pool",
     "std_conv2d": "conv",
+    **{
+        f"{family}_pad{n}d": "reshape"
+        for family in ("constant", "reflection", "replication")
+        for n in (1, 2, 3)
+    },
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

@@ -1,5 +1,5 @@
-"""Layers that change the spatial size upward or by padding: transposed convolution and zero
-padding of 1, 2 or 3 dims, upsampling (`upsample` module, `interpolate` in forward).
+"""Layers that change the spatial size upward: transposed convolution and upsampling
+(`upsample` module, `interpolate` in forward); padding.py pads.
 
 Transposed convolution: each output extent is `(X - 1)s - 2p + d(k - 1) + op + 1` exactly,
 and torch wants the output padding `op` below the stride or below the dilation. Its MACs
@@ -61,7 +61,8 @@ def _extent_message(kind: str, axis: str, x: Shape) -> str:
     return f"{kind} makes the {axis} extent {{d}} (input {fmt(x)})"
 
 
-def _require_extents(kind: str, out: Sequence[Dim], x: Shape, ctx: ShapeContext) -> None:
+def require_extents(kind: str, out: Sequence[Dim], x: Shape, ctx: ShapeContext) -> None:
+    """E405 (or a requirement on the input's symbols) for an output extent below 1."""
     names = SPATIAL_NAMES.get(len(out), ())
     for i, extent in enumerate(out):
         if extent.is_const and extent.value >= 1:
@@ -188,7 +189,7 @@ class _ConvTranspose(Op):
         out = [
             (x[2 + i] - 1) * s[i] + (d[i] * (k[i] - 1) + op[i] + 1 - 2 * p[i]) for i in range(nd)
         ]
-        _require_extents(self.kind, out, x, ctx)
+        require_extents(self.kind, out, x, ctx)
         return Inferred(dict(attrs, in_channels=c_in), (x[0], Dim.of(c_out), *out))
 
     def params(self, a: Mapping[str, Any]) -> int:
@@ -246,120 +247,6 @@ class ConvTranspose3d(_ConvTranspose):
     torch_name = "ConvTranspose3d"
     summary = "3-d transposed convolution"
     nd, layout = 3, "(N, C, D, H, W)"
-
-
-def _zero_pad1d_spec() -> type[LayerSpec]:
-    class ZeroPad1dSpec(LayerSpec):
-        """zero_pad1d: pads the last dim with zeros (causal padding is `[k - 1, 0]`)."""
-
-        type: Literal["zero_pad1d"]
-        padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
-            ..., description="one int for both sides, or [left, right]"
-        )
-
-    return ZeroPad1dSpec
-
-
-def _zero_pad2d_spec() -> type[LayerSpec]:
-    class ZeroPad2dSpec(LayerSpec):
-        """zero_pad2d: pads the last two dims with zeros."""
-
-        type: Literal["zero_pad2d"]
-        padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
-            ..., description="one int for every side, or [left, right, top, bottom]"
-        )
-
-    return ZeroPad2dSpec
-
-
-def _zero_pad3d_spec() -> type[LayerSpec]:
-    class ZeroPad3dSpec(LayerSpec):
-        """zero_pad3d: pads the last three dims with zeros."""
-
-        type: Literal["zero_pad3d"]
-        padding: Ints(ge=0) = Field(  # type: ignore[valid-type]
-            ..., description="one int for every side, or [left, right, top, bottom, front, back]"
-        )
-
-    return ZeroPad3dSpec
-
-
-class _ZeroPad(Op):
-    """nn.ZeroPad1d/2d/3d: `padding` lists (before, after) pairs from the last dim backwards,
-    as torch's `F.pad` reads them; the input is batched or not, as torch allows."""
-
-    category = "reshape"
-    #: spatial dims padded, the input layouts named in errors, the names of the padded sides
-    padded_dims: ClassVar[int]
-    layouts: ClassVar[str]
-    sides: ClassVar[str]
-
-    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        (x,) = inputs
-        nd = self.padded_dims
-        if len(x) not in (nd + 1, nd + 2):
-            raise ShapeFailure(
-                "E401", f"{self.kind} needs a {self.layouts} input, got {fmt(x)}", None
-            )
-        pad = attrs["padding"]
-        if isinstance(pad, (list, tuple)) and len(pad) != 2 * nd:
-            raise ShapeFailure(
-                "E409",
-                f"{self.kind} padding has {len(pad)} values; give one or {_COUNT[2 * nd]} "
-                f"({self.sides})",
-                None,
-                "padding",
-            )
-        pads = list(pad) if isinstance(pad, (list, tuple)) else [pad] * (2 * nd)
-        # pairs run from the last dim backwards: (left, right) pads dim -1, (top, bottom) -2
-        out = [x[-1 - i] + (pads[2 * i] + pads[2 * i + 1]) for i in reversed(range(nd))]
-        _require_extents(self.kind, out, x, ctx)
-        return Inferred(attrs, (*x[:-nd], *out))
-
-    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {}
-
-    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-        return ()
-
-    def build(self, a: Mapping[str, Any]) -> Any:
-        import torch.nn as nn
-
-        return getattr(nn, self.torch_name)(_tup(a["padding"]))
-
-    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        return emit_call(f"nn.{self.torch_name}", [_tup(a["padding"])], {}, lit)
-
-
-_COUNT = {2: "two", 4: "four", 6: "six"}
-
-
-@register
-class ZeroPad1d(_ZeroPad):
-    kind = "zero_pad1d"
-    spec = LazySpec(_zero_pad1d_spec)
-    torch_name = "ZeroPad1d"
-    summary = "zero padding of the last dim"
-    padded_dims, layouts, sides = 1, "(C, L) or (N, C, L)", "left, right"
-
-
-@register
-class ZeroPad2d(_ZeroPad):
-    kind = "zero_pad2d"
-    spec = LazySpec(_zero_pad2d_spec)
-    torch_name = "ZeroPad2d"
-    summary = "zero padding of the last two dims"
-    padded_dims, layouts, sides = 2, "(C, H, W) or (N, C, H, W)", "left, right, top, bottom"
-
-
-@register
-class ZeroPad3d(_ZeroPad):
-    kind = "zero_pad3d"
-    spec = LazySpec(_zero_pad3d_spec)
-    torch_name = "ZeroPad3d"
-    summary = "zero padding of the last three dims"
-    padded_dims, layouts = 3, "(C, D, H, W) or (N, C, D, H, W)"
-    sides = "left, right, top, bottom, front, back"
 
 
 _Mode = Literal["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area"]
@@ -433,7 +320,7 @@ class _Resize(Op):
             out = [Dim.of(v) for v in ntuple(size, nd, "size")]
         else:
             out = [_scaled(d, scale, self.kind, x) for d in x[2:]]
-            _require_extents(self.kind, out, x, ctx)
+            require_extents(self.kind, out, x, ctx)
         return Inferred(attrs, (x[0], x[1], *out))
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:

@@ -1,0 +1,165 @@
+"""Padding of the last 1, 2 or 3 dims, torch's four families: zeros (`zero_pad2d`), a constant
+(`constant_pad2d`, with `value`), a mirror of the input (`reflection_pad2d`) and a copy of
+its edge (`replication_pad2d`). One shape rule serves all twelve kinds.
+
+`padding` lists (before, after) pairs from the last dim backwards, as torch's `F.pad` reads
+them; the input is batched or not, as torch allows. Reflection mirrors inside the input
+without repeating the edge, so torch needs each side's padding below the extent it pads
+(`pad < X`, checked per side: ReflectionPad1d((3, 0)) refuses a length of 3); the other
+modes take any extent. No kind holds a tensor or counts a MAC.
+"""
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, create_model
+
+from ..dims import SPATIAL_NAMES, Shape
+from .base import (
+    Float,
+    Inferred,
+    Ints,
+    LayerSpec,
+    LazySpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    fmt,
+    register,
+)
+from .emitting import emit_call
+from .resize import require_extents
+
+#: padded dims -> the input layouts named in errors, the names of the padded sides
+_LAYOUTS = {
+    1: ("(C, L) or (N, C, L)", "left, right"),
+    2: ("(C, H, W) or (N, C, H, W)", "left, right, top, bottom"),
+    3: ("(C, D, H, W) or (N, C, D, H, W)", "left, right, top, bottom, front, back"),
+}
+_COUNT = {2: "two", 4: "four", 6: "six"}
+#: family -> (kind prefix, torch class prefix, what fills the border, the summary's word)
+_FAMILIES = {
+    "zeros": ("zero_pad", "ZeroPad", "zeros", "zero"),
+    "constant": ("constant_pad", "ConstantPad", "a constant `value`", "constant"),
+    "reflect": ("reflection_pad", "ReflectionPad", "the input mirrored at its edge", "reflection"),
+    "replicate": ("replication_pad", "ReplicationPad", "copies of the input's edge", "replication"),
+}
+_WHICH = {1: "the last dim", 2: "the last two dims", 3: "the last three dims"}
+
+
+def _pad_spec(kind: str, nd: int, family: str) -> type[LayerSpec]:
+    """The model of one padding kind: `padding`, and a constant pad's `value`."""
+    sides = _LAYOUTS[nd][1]
+    fields: dict[str, Any] = {
+        "type": (Literal[kind], ...),
+        "padding": (
+            Ints(ge=0),
+            Field(..., description=f"one int for every side, or [{sides}]"),
+        ),
+    }
+    if family == "constant":
+        fields["value"] = (Float(), Field(..., description="the number the border holds"))
+    doc = f"{kind}: pads {_WHICH[nd]} with {_FAMILIES[family][2]}."
+    if kind == "zero_pad1d":
+        doc = f"{kind}: pads the last dim with zeros (causal padding is `[k - 1, 0]`)."
+    return create_model(
+        f"{_FAMILIES[family][1]}{nd}dSpec", __base__=LayerSpec, __doc__=doc, **fields
+    )
+
+
+def _tup(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _reflect_message(kind: str, axis: str, x: Shape, pad: int) -> str:
+    return (
+        f"{kind} pads the {axis} extent by {pad}, which needs an extent of at least {pad + 1} "
+        f"(reflection mirrors inside the input; input {fmt(x)})"
+    )
+
+
+class _Pad(Op):
+    """nn.ZeroPad/ConstantPad/ReflectionPad/ReplicationPad 1d/2d/3d."""
+
+    category = "reshape"
+    nd: ClassVar[int]
+    family: ClassVar[str]
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        nd = self.nd
+        layouts, sides = _LAYOUTS[nd]
+        if len(x) not in (nd + 1, nd + 2):
+            raise ShapeFailure("E401", f"{self.kind} needs a {layouts} input, got {fmt(x)}", None)
+        pad = attrs["padding"]
+        if isinstance(pad, (list, tuple)) and len(pad) != 2 * nd:
+            raise ShapeFailure(
+                "E409",
+                f"{self.kind} padding has {len(pad)} values; give one or {_COUNT[2 * nd]} "
+                f"({sides})",
+                None,
+                "padding",
+            )
+        pads = list(pad) if isinstance(pad, (list, tuple)) else [pad] * (2 * nd)
+        names = SPATIAL_NAMES.get(nd, ())
+        out = []
+        # pairs run from the last dim backwards: (left, right) pads dim -1, (top, bottom) -2
+        for i in reversed(range(nd)):
+            extent, before, after = x[-1 - i], pads[2 * i], pads[2 * i + 1]
+            axis = names[nd - 1 - i] if len(names) == nd else str(nd - 1 - i)
+            if self.family == "reflect" and max(before, after) >= 1:
+                widest = max(before, after)
+                ctx.require_positive(
+                    extent - widest,
+                    "E405",
+                    partial(_reflect_message, self.kind, axis, x, widest),
+                    f"use a larger input, less padding, or {_FAMILIES['replicate'][0]}{nd}d "
+                    "(which copies the edge and takes any size)",
+                )
+            out.append(extent + (before + after))
+        require_extents(self.kind, out, x, ctx)
+        return Inferred(attrs, (*x[:-nd], *out))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def _values(self, a: Mapping[str, Any]) -> list[Any]:
+        pad = _tup(a["padding"])
+        return [pad, a["value"]] if self.family == "constant" else [pad]
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return getattr(nn, self.torch_name)(*self._values(a))
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(f"nn.{self.torch_name}", self._values(a), {}, lit)
+
+
+def _register_family(family: str) -> None:
+    prefix, torch_prefix, _, word = _FAMILIES[family]
+    for nd in (1, 2, 3):
+        kind = f"{prefix}{nd}d"
+        register(
+            type(
+                f"{torch_prefix}{nd}d",
+                (_Pad,),
+                {
+                    "__module__": __name__,
+                    "kind": kind,
+                    "spec": LazySpec(partial(_pad_spec, kind, nd, family)),
+                    "torch_name": f"{torch_prefix}{nd}d",
+                    "summary": f"{word} padding of {_WHICH[nd]}",
+                    "nd": nd,
+                    "family": family,
+                },
+            )
+        )
+
+
+for _family in _FAMILIES:
+    _register_family(_family)
