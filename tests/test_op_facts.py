@@ -171,6 +171,7 @@ layers:
   - {type: reflection_pad1d, padding: [2, 0]}
   - {type: replication_pad1d, padding: 1}
   - {type: constant_pad1d, padding: 3, value: 2.0}
+  - {type: unflatten, dim: 1, unflattened_size: [2, -1]}
 """
 
 EXTRA = {

@@ -68,6 +68,7 @@ NEWER_CATEGORY = {
         for family in ("constant", "reflection", "replication")
         for n in (1, 2, 3)
     },
+    "unflatten": "reshape",
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

@@ -1,5 +1,6 @@
-"""Linear, normalisation, activations, dropout, flatten, identity."""
+"""Linear, normalisation, activations, dropout, flatten and unflatten, identity."""
 
+import math
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Literal
@@ -459,3 +460,92 @@ class Flatten(Op):
         end = a["end_dim"]
         tail = "" if end == -1 and type(end) is int else f", {lit(end)}"
         return f"torch.flatten({a['_inputs'][0]}, {lit(a['start_dim'])}{tail})"
+
+
+def _unflatten_spec() -> type[LayerSpec]:
+    from .tensor import IntList
+
+    class UnflattenSpec(LayerSpec):
+        """unflatten: splits one dim into several, keeping every other dim (`dim: 1`,
+        `unflattened_size: [2, -1]` turns (N, 2C, H, W) into (N, 2, C, H, W))."""
+
+        type: Literal["unflatten"]
+        dim: Int()  # type: ignore[valid-type]
+        unflattened_size: IntList = Field(
+            description="the sizes dim becomes; one -1 takes what the others leave"
+        )
+
+    return UnflattenSpec
+
+
+@register
+class Unflatten(Op):
+    kind = "unflatten"
+    spec = LazySpec(_unflatten_spec)
+    torch_name = "Unflatten"
+    category = "reshape"
+    summary = "splits a dim into several (named: `x.unflatten` in forward)"
+    functional = True
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        r, dim, sizes = len(x), attrs["dim"], attrs["unflattened_size"]
+        if not -r <= dim < r:
+            raise ShapeFailure(
+                "E401", f"unflatten dim {dim} is out of range for {fmt(x)}", None, "dim"
+            )
+        d = dim % r
+        if not isinstance(sizes, list) or not sizes:
+            raise ShapeFailure("E401", "unflatten needs a list of sizes", None, "unflattened_size")
+        if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes):
+            raise ShapeFailure(
+                "E409",
+                f"unflatten sizes {sizes} must be positive, with at most one -1",
+                "give every size but one; -1 takes what the others leave",
+                "unflattened_size",
+            )
+        given = math.prod(s for s in sizes if s != -1)
+        whole = x[d]
+        inferred = whole.floordiv(given) if -1 in sizes else Dim.of(given)
+        ctx.require_equal(
+            inferred * given if -1 in sizes else whole,
+            whole if -1 in sizes else Dim.of(given),
+            "E404",
+            partial(_unflatten_message, sizes, d, x, given),
+            "give sizes whose product is that dim's size, or one -1 for the size left",
+        )
+        out = [inferred if s == -1 else Dim.of(s) for s in sizes]
+        return Inferred(attrs, (*x[:d], *out, *x[d + 1 :]))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.Unflatten(a["dim"], tuple(a["unflattened_size"]))
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call("nn.Unflatten", [a["dim"], tuple(a["unflattened_size"])], {}, lit)
+
+    def function(self, a: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        import torch
+
+        return torch.unflatten, {"dim": a["dim"], "sizes": tuple(a["unflattened_size"])}
+
+    def emit_call(self, a: Mapping[str, Any], lit: Any) -> str:
+        """`x.unflatten(1, (2, -1))`, as a forward writes it."""
+        sizes = lit(tuple(a["unflattened_size"]))
+        return f"{a['_inputs'][0]}.unflatten({lit(a['dim'])}, {sizes})"
+
+
+def _unflatten_message(sizes: list[int], d: int, x: Shape, given: int) -> str:
+    if -1 in sizes:
+        return (
+            f"unflatten to {sizes} needs dim {d} of {fmt(x)} ({{b}}) to be a multiple of "
+            f"{given}, the other sizes' product"
+        )
+    return f"unflatten to {sizes} does not fit dim {d} of {fmt(x)}: {{a}} vs {{b}} elements"
