@@ -172,6 +172,15 @@ layers:
   - {type: replication_pad1d, padding: 1}
   - {type: constant_pad1d, padding: 3, value: 2.0}
   - {type: unflatten, dim: 1, unflattened_size: [2, -1]}
+  - {type: softplus, beta: 2.0}
+  - {type: selu}
+  - {type: celu}
+  - {type: hardtanh}
+  - {type: logsigmoid}
+  - {type: softsign}
+  - {type: tanhshrink}
+  - {type: threshold, threshold: 0.5, value: 0.0}
+  - {type: glu, dim: 1}
 """
 
 EXTRA = {
@@ -327,5 +336,12 @@ def test_each_activation_fn_names_a_module_kind_computing_the_same() -> None:
         "hardswish": ("nn.Hardswish()", "nn.Hardswish(inplace=True)"),
         "hardsigmoid": ("nn.Hardsigmoid()", "nn.Hardsigmoid(inplace=True)"),
         "mish": ("nn.Mish()", "nn.Mish(inplace=True)"),
+        "softplus": ("nn.Softplus()",),
+        "selu": ("nn.SELU()", "nn.SELU(inplace=True)"),
+        "celu": ("nn.CELU()", "nn.CELU(inplace=True)"),
+        "hardtanh": ("nn.Hardtanh()", "nn.Hardtanh(inplace=True)"),
+        "logsigmoid": ("nn.LogSigmoid()",),
+        "softsign": ("nn.Softsign()",),
+        "tanhshrink": ("nn.Tanhshrink()",),
     }
     assert module_forms("add", {}) == ()  # a function op with no module twin

@@ -69,6 +69,10 @@ NEWER_CATEGORY = {
         for n in (1, 2, 3)
     },
     "unflatten": "reshape",
+    **dict.fromkeys(
+        ("softplus", "selu", "celu", "hardtanh", "logsigmoid", "softsign", "tanhshrink"), "act"
+    ),
+    **dict.fromkeys(("threshold", "glu"), "act"),
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

@@ -112,6 +112,15 @@ def _unflatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return Call("unflatten", {"dim": dim, "unflattened_size": list(sizes)}, (x.node,))
 
 
+def _glu(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`F.glu(x, dim)`: the glu kind, which halves that dim."""
+    x = _arg(args, kwargs, 0, "input", None)
+    dim = _arg(args, kwargs, 1, "dim", -1)
+    if not isinstance(x, Ref) or type(dim) is not int or set(kwargs) - {"input", "dim"}:
+        return None
+    return Call("glu", {"dim": dim}, (x.node,))
+
+
 def _activation(fn: str, **fixed: Any) -> Reader:
     """`F.relu(x)`, `torch.sigmoid(x)`, `x.relu()`; keyword arguments only at torch's defaults."""
 
@@ -492,6 +501,14 @@ def _torch_functions() -> dict[Any, Reader]:
         F.mish: _activation("mish"),
         F.elu: _activation("elu", alpha=1.0),
         F.leaky_relu: _activation("leaky_relu", negative_slope=0.01),
+        F.softplus: _activation("softplus", beta=1.0, threshold=20.0),
+        F.selu: _activation("selu"),
+        F.celu: _activation("celu", alpha=1.0),
+        F.hardtanh: _activation("hardtanh", min_val=-1.0, max_val=1.0),
+        F.logsigmoid: _activation("logsigmoid"),
+        F.softsign: _activation("softsign"),
+        F.tanhshrink: _activation("tanhshrink"),
+        F.glu: _glu,
         getattr: tensor_meta,
     }
     return table

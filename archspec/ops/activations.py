@@ -1,12 +1,14 @@
-"""Activations of today's CNNs (hardswish, hardsigmoid, elu, mish, prelu) and stochastic depth.
+"""Activations of today's CNNs (hardswish, hardsigmoid, elu, mish, prelu), torch's other
+elementwise ones (softplus, selu, celu, hardtanh, logsigmoid, softsign, tanhshrink,
+threshold), glu, and stochastic depth.
 
 Counts: an activation does no multiply-accumulate (MACs 0, as for relu); prelu holds one
-slope per channel (or one shared). stochastic_depth is torchvision.ops.StochasticDepth: in
-training it scales each sample (`row`) or the whole batch (`batch`) by 0 or 1 / (1 - p),
-in eval it is the identity.
+slope per channel (or one shared). glu halves one dim, which must be even.
+stochastic_depth is torchvision.ops.StochasticDepth: in training it scales each sample
+(`row`) or the whole batch (`batch`) by 0 or 1 / (1 - p), in eval it is the identity.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from ..dims import Shape
@@ -35,20 +37,22 @@ def _elementwise(
     summary: str,
     fields: dict[str, tuple[Any, Any]],
     category: Category = "act",
+    base: type[_Elementwise] = _Elementwise,
 ) -> None:
-    """Register a shape-preserving kind whose fields are torch's keyword arguments."""
+    """Register a shape-preserving kind whose fields are torch's keyword arguments (a field
+    without a default is required, and always written)."""
     spec = simple_spec(kind, torch_name, summary, fields)
     register(
         type(
             torch_name,
-            (_Elementwise,),
+            (base,),
             {
                 "__module__": __name__,
                 "kind": kind,
                 "spec": spec,
                 "torch_name": torch_name,
                 "summary": summary,
-                "defaults": {k: v[1] for k, v in fields.items()},
+                "defaults": {k: (None if v[1] is ... else v[1]) for k, v in fields.items()},
                 "category": category,
             },
         )
@@ -64,6 +68,120 @@ _elementwise(
     {"alpha": (Float(), 1.0), "inplace": (Bool, False)},
 )
 _elementwise("mish", "Mish", "x * tanh(softplus(x))", {"inplace": (Bool, False)})
+
+
+class _Refusing(_Elementwise):
+    """An elementwise kind whose arguments torch refuses in some combinations: each rule is
+    (what must hold of the attributes, the field at fault, the message), E409 when it fails,
+    before torch's assertion or ZeroDivisionError could."""
+
+    rules: tuple[tuple[Callable[[Mapping[str, Any]], bool], str, str], ...] = ()
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        for holds, field, message in self.rules:
+            if not holds(attrs):
+                raise ShapeFailure("E409", f"{self.kind} {message.format(**attrs)}", None, field)
+        return super().infer(attrs, inputs, ctx)
+
+
+class _Softplus(_Refusing):
+    rules = ((lambda a: a["beta"] != 0, "beta", "beta must not be 0: softplus divides by it"),)
+
+
+class _Celu(_Refusing):
+    rules = ((lambda a: a["alpha"] != 0, "alpha", "alpha must not be 0: celu divides by it"),)
+
+
+class _Hardtanh(_Refusing):
+    rules = (
+        (
+            lambda a: a["max_val"] > a["min_val"],
+            "max_val",
+            "max_val ({max_val}) must be greater than min_val ({min_val})",
+        ),
+    )
+
+
+_elementwise(
+    "softplus",
+    "Softplus",
+    "log(1 + exp(beta * x)) / beta, linear past threshold",
+    {"beta": (Float(), 1.0), "threshold": (Float(), 20.0)},
+    base=_Softplus,
+)
+_elementwise("selu", "SELU", "scaled exponential linear unit", {"inplace": (Bool, False)})
+_elementwise(
+    "celu",
+    "CELU",
+    "continuously differentiable ELU",
+    {"alpha": (Float(), 1.0), "inplace": (Bool, False)},
+    base=_Celu,
+)
+_elementwise(
+    "hardtanh",
+    "Hardtanh",
+    "x clamped to [min_val, max_val]",
+    {"min_val": (Float(), -1.0), "max_val": (Float(), 1.0), "inplace": (Bool, False)},
+    base=_Hardtanh,
+)
+_elementwise("logsigmoid", "LogSigmoid", "log(sigmoid(x))", {})
+_elementwise("softsign", "Softsign", "x / (1 + |x|)", {})
+_elementwise("tanhshrink", "Tanhshrink", "x - tanh(x)", {})
+_elementwise(
+    "threshold",
+    "Threshold",
+    "x where x > threshold, else value",
+    {"threshold": (Float(), ...), "value": (Float(), ...), "inplace": (Bool, False)},
+)
+
+
+def _glu_spec() -> type[LayerSpec]:
+    class GLUSpec(LayerSpec):
+        """glu: gated linear unit, the first half of `dim` times the sigmoid of the second."""
+
+        type: Literal["glu"]
+        dim: Int() = -1  # type: ignore[valid-type]
+
+    return GLUSpec
+
+
+@register
+class GLU(Op):
+    kind = "glu"
+    spec = LazySpec(_glu_spec)
+    torch_name = "GLU"
+    category = "act"
+    summary = "gated linear unit: halves a dim, a * sigmoid(b)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        dim = attrs["dim"]
+        if not -len(x) <= dim < len(x):
+            raise ShapeFailure("E401", f"glu dim={dim} is out of range for {fmt(x)}", None, "dim")
+        d = dim % len(x)
+        half = x[d].floordiv(2)
+        ctx.require_equal(
+            half * 2,
+            x[d],
+            "E404",
+            f"glu halves dim {d} of {fmt(x)}, which must be even: it is {{b}}",
+            "give that dim an even size, or choose another dim",
+        )
+        return Inferred(attrs, (*x[:d], half, *x[d + 1 :]))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        return nn.GLU(a["dim"])
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call("nn.GLU", [], {"dim": (a["dim"], -1)}, lit)
 
 
 def _p_re_lu_spec() -> type[LayerSpec]:

@@ -429,8 +429,9 @@ class Concat(_FunctionOp):
 
 
 #: The functions an `activation` layer (and a residual's `activation:`) may apply, each at
-#: torch's defaults (leaky_relu's slope 0.01, elu's alpha 1); prelu, which holds a weight,
-#: is a layer kind only.
+#: torch's defaults (leaky_relu's slope 0.01, elu's alpha 1, softplus's beta 1 and threshold
+#: 20, hardtanh's [-1, 1]); prelu, which holds a weight, glu, which halves a dim, and
+#: threshold, which has no defaults, are layer kinds only.
 ActivationFn = Literal[
     "relu",
     "gelu",
@@ -443,6 +444,13 @@ ActivationFn = Literal[
     "hardswish",
     "hardsigmoid",
     "mish",
+    "softplus",
+    "selu",
+    "celu",
+    "hardtanh",
+    "logsigmoid",
+    "softsign",
+    "tanhshrink",
 ]
 ACTIVATION_FNS: tuple[str, ...] = get_args(ActivationFn)
 
@@ -459,6 +467,13 @@ _ACTIVATIONS = {
     "hardswish": ("torch.nn.functional", "hardswish"),
     "hardsigmoid": ("torch.nn.functional", "hardsigmoid"),
     "mish": ("torch.nn.functional", "mish"),
+    "softplus": ("torch.nn.functional", "softplus"),
+    "selu": ("torch.nn.functional", "selu"),
+    "celu": ("torch.nn.functional", "celu"),
+    "hardtanh": ("torch.nn.functional", "hardtanh"),
+    "logsigmoid": ("torch.nn.functional", "logsigmoid"),
+    "softsign": ("torch.nn.functional", "softsign"),
+    "tanhshrink": ("torch.nn.functional", "tanhshrink"),
 }
 #: fn -> the call emitted source writes.
 _EMITTED_ACT = {
@@ -473,6 +488,13 @@ _EMITTED_ACT = {
     "hardswish": "F.hardswish",
     "hardsigmoid": "F.hardsigmoid",
     "mish": "F.mish",
+    "softplus": "F.softplus",
+    "selu": "F.selu",
+    "celu": "F.celu",
+    "hardtanh": "F.hardtanh",
+    "logsigmoid": "F.logsigmoid",
+    "softsign": "F.softsign",
+    "tanhshrink": "F.tanhshrink",
 }
 #: fn -> the layer kind whose module, at its defaults, computes the same: emitted code
 #: calls a block's `self.relu` for `relu` rather than mix it with `torch.relu`.
@@ -488,6 +510,13 @@ _MODULE_KINDS = {
     "hardswish": "hardswish",
     "hardsigmoid": "hardsigmoid",
     "mish": "mish",
+    "softplus": "softplus",
+    "selu": "selu",
+    "celu": "celu",
+    "hardtanh": "hardtanh",
+    "logsigmoid": "logsigmoid",
+    "softsign": "softsign",
+    "tanhshrink": "tanhshrink",
 }
 if not set(ACTIVATION_FNS) == set(_ACTIVATIONS) == set(_EMITTED_ACT) == set(_MODULE_KINDS):
     raise TypeError("activation: every fn needs a torch function, an emitted call, a module kind")
