@@ -37,6 +37,7 @@ _GROUPS = {
     "archspec.ops.partition": "MaxViT: partitions into groups of tokens, relative attention",
     "archspec.ops.window": "Swin: window attention and patch merging (channels-last)",
     "archspec.ops.attention": "Tokens of vision transformers: attention, class token, checks",
+    "archspec.ops.embedding": "Embedding: learned vectors looked up by int64 indices",
     "archspec.ops.products": "Products computed in `forward`: attention of your own layers",
 }
 

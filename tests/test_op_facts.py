@@ -182,6 +182,16 @@ layers:
   - {type: threshold, threshold: 0.5, value: 0.0}
   - {type: glu, dim: 1}
 """
+#: A learned position embedding (ops/embedding.py), looked up by an int64 buffer.
+EMBEDDING = """\
+archspec: 1
+name: facts_embedding
+input: [N, 5, 8]
+layers:
+  - {name: ids, type: buffer, shape: [5], fill: arange, dtype: int64}
+  - {name: table, type: embedding, num_embeddings: 5, embedding_dim: 8, from: ids}
+  - {name: out, type: add, from: [input, table]}
+"""
 
 EXTRA = {
     "facts_1d": ONE_D,
@@ -194,6 +204,7 @@ EXTRA = {
     "facts_vit_tokens": VIT_TOKENS,
     "facts_std_conv": STD_CONV,
     "facts_padding": PADDING,
+    "facts_embedding": EMBEDDING,
 }
 
 

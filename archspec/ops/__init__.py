@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (registered after the kinds above)
     activations,
     affine,
     attention,
+    embedding,
     norms,
     padding,
     parameter,

@@ -4,7 +4,8 @@ keeps for its state_dict, and only a few layers compute on it as torch does.
 Every other kind computes in floating point with float weights (a conv, a linear, a matmul
 with a float operand, softmax, a norm), and torch refuses an int64 input at run time
 ("expected m1 and m2 to have the same dtype"): `check` would say ok and every forward fail.
-So a node that reads an int64 tensor is E401 here, unless it is one of the kinds below.
+So a node that reads an int64 tensor is E401 here, unless it is one of the kinds below; and
+a kind that looks values up by index (`embedding`) is E401 when it reads a float tensor.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ _KEEP = frozenset({"reshape", "permute", "flatten", "chunk", "split", "select", 
 _PROMOTE = frozenset({"add", "sub", "mul", "concat"})
 #: True division: always float.
 _TO_FLOAT = frozenset({"div"})
+#: Lookups by index: int64 in (torch refuses anything else), float out.
+INDEXED = frozenset({"embedding"})
 
 
 def int64_readers(root: Module) -> list[Diagnostic]:
@@ -45,6 +48,9 @@ def _walk(module: Module, input_is_int: list[bool] | bool, errors: list[Diagnost
             continue
         if is_int_buffer(node):
             ints.add(node.name)
+        elif node.kind in INDEXED:
+            if not all(read):
+                errors.append(_float_indices(node))
         elif not any(read) or node.kind in _TO_FLOAT:
             continue
         elif node.kind in _KEEP or (node.kind in _PROMOTE and all(read)):
@@ -64,3 +70,15 @@ def _walk(module: Module, input_is_int: list[bool] | bool, errors: list[Diagnost
             )
     names = [o.name for o in module.outputs] or [n.name for n in module.nodes[-1:]] or [INPUT]
     return all(n in ints for n in names)
+
+
+def _float_indices(node: Node) -> Diagnostic:
+    source = node.inputs[0] if node.inputs else INPUT
+    return Diagnostic(
+        "E401",
+        f"{node.name}: {node.kind} looks up int64 indices, and `{source}` is a float tensor: "
+        "torch refuses it at run time",
+        node.span,
+        "a spec's input is float: read an int64 buffer (position ids: `type: buffer, "
+        "fill: arange, dtype: int64`)",
+    )

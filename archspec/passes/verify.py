@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, replaced
 from ..ops import REGISTRY
-from .dtypes import int64_readers, is_int_buffer
+from .dtypes import INDEXED, int64_readers, is_int_buffer
 from .family import family_memo
 
 
@@ -39,8 +39,9 @@ def _check_tree(
 ) -> bool:
     """Check `module` and the modules under it, in registration order (a recursion, not
     `ir.iter_modules`: its generators cost as much as the checks); whether any holds an
-    int64 buffer. A copy of a subtree found clean (`Module.copy_of`) is clean too, the
-    same nodes at another path: it is not checked again (`clean`: by id of the original)."""
+    int64 buffer or a lookup by index. A copy of a subtree found clean (`Module.copy_of`) is
+    clean too, the same nodes at another path: it is not checked again (`clean`: by id of the
+    original)."""
     origin = module.copy_of or module
     found = clean.get(id(origin))
     if found is not None and found[0] is origin:
@@ -56,14 +57,16 @@ def _check_tree(
 
 
 def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> bool:
-    """Check one module's nodes (their children aside); whether it holds an int64 buffer."""
+    """Check one module's nodes (their children aside); whether it holds an int64 buffer or
+    a lookup by index (`passes/dtypes.py` then follows the int64 tensors)."""
     seen = {INPUT, *module.extra_inputs}
     #: how many times each name is read (a node reading it twice counts twice); who reads
     #: it is only written out for an error (`_first_readers`)
     consumers: dict[str, int] = {}
     ints = False
     for node in module.nodes:
-        if node.kind == "buffer" and is_int_buffer(node):
+        kind = node.kind
+        if (kind == "buffer" and is_int_buffer(node)) or kind in INDEXED:
             ints = True
         if node.name in seen:
             errors.append(Diagnostic("E304", f"duplicate name `{node.name}`", node.span))

@@ -1,0 +1,127 @@
+"""embedding against torch's nn.Embedding: a learned position embedding looked up by an int64
+buffer of position ids, its values, counts, padding row and seeded initialisation (compiled and
+emitted builds draw the same table); an embedding of a float tensor is E401, as torch refuses
+it; a padding_idx outside the table is E409; the import round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from archspec.ops import REGISTRY
+
+from .ops_cases import assert_located, emitted, param_count, same_as_emitted, spec, symbolic_out
+from .test_importer import roundtrip
+
+POSITIONS = """\
+archspec: 1
+name: positions
+input: [N, 6, 8]
+blocks:
+  PositionEmbedding:
+    params: {length: int, dim: int, pad: int}
+    layers:
+      - {name: position_ids, type: buffer, shape: [length], fill: arange, dtype: int64,
+         persistent: false}
+      - {name: position_embeddings, type: embedding, num_embeddings: length, embedding_dim: dim,
+         padding_idx: pad, from: position_ids}
+      - {name: out, type: add, from: [input, position_embeddings]}
+layers:
+  - {name: proj, type: linear, out_features: 16}
+  - {name: pos, type: PositionEmbedding, length: 6, dim: 16, pad: -1}
+"""
+
+
+def test_position_embedding_is_torchs_lookup() -> None:
+    model = archspec.compile(POSITIONS)
+    table = model.pos.position_embeddings
+    assert repr(table) == repr(nn.Embedding(6, 16, padding_idx=5))
+    assert list(model.state_dict()) == [
+        "proj.weight",
+        "proj.bias",
+        "pos.position_embeddings.weight",
+    ]
+    assert torch.equal(table.weight[5], torch.zeros(16))  # torch zeroes the padding row
+    x = torch.randn(3, 6, 8)
+    want = model.proj(x) + table.weight[torch.arange(6)]
+    torch.testing.assert_close(model(x), want, rtol=0, atol=0)
+    assert tuple(model(x).shape) == symbolic_out(POSITIONS, {"N": 3})
+    counted, numel = param_count(POSITIONS)
+    assert counted == numel == 8 * 16 + 16 + 6 * 16
+    assert archspec.summary(POSITIONS, input=(2, 6, 8)).macs == 2 * 6 * 8 * 16
+    same_as_emitted(POSITIONS, x)
+    assert "self.position_embeddings = nn.Embedding(length, dim, padding_idx=pad)" in (
+        archspec.emit(POSITIONS)
+    )
+
+
+def test_seeded_builds_draw_torchs_table() -> None:
+    """nn.Embedding draws N(0, 1) in reset_parameters: compile and emitted code build it at
+    the same point, so the same seed gives the same table, as torch's own module does."""
+    torch.manual_seed(7)
+    compiled = archspec.compile(POSITIONS)
+    torch.manual_seed(7)
+    written = emitted(POSITIONS)
+    for (k, a), (_, b) in zip(compiled.state_dict().items(), written.state_dict().items()):
+        assert torch.equal(a, b), k
+    torch.manual_seed(7)
+    nn.Linear(8, 16)
+    reference = nn.Embedding(6, 16, padding_idx=5)
+    assert torch.equal(compiled.pos.position_embeddings.weight, reference.weight)
+
+
+def test_an_embedding_of_a_float_tensor_is_refused() -> None:
+    text = spec([{"type": "embedding", "num_embeddings": 10, "embedding_dim": 4}], ("N", 7))
+    exc = assert_located(text, "E401")
+    assert "looks up int64 indices" in exc.diagnostics[0].message
+    assert "fill: arange, dtype: int64" in (exc.diagnostics[0].hint or "")
+    assert not archspec.check(text).ok
+    with pytest.raises(RuntimeError):  # what torch says of the same lookup
+        nn.Embedding(10, 4)(torch.randn(2, 7))
+
+
+@pytest.mark.parametrize(("pad", "ok"), [(-6, True), (5, True), (6, False), (-7, False)])
+def test_padding_idx_must_name_a_row(pad: int, ok: bool) -> None:
+    text = POSITIONS.replace("pad: -1}", f"pad: {pad}}}")
+    if ok:
+        nn.Embedding(6, 16, padding_idx=pad)
+        assert archspec.check(text).ok
+    else:
+        with pytest.raises(AssertionError):
+            nn.Embedding(6, 16, padding_idx=pad)
+        report = archspec.check(text)
+        assert [d.code for d in report.diagnostics] == ["E409"]
+
+
+def test_indices_of_any_shape_gain_the_vector_dim() -> None:
+    op = REGISTRY["embedding"]
+    from archspec.dims import Dim
+    from archspec.ops.shapectx import ShapeContext
+
+    attrs = {"num_embeddings": 4, "embedding_dim": 3, "padding_idx": None}
+    for shape in [(5,), (2, 5), (2, 5, 7)]:
+        dims = tuple(Dim.of(s) for s in shape)
+        got = op.infer(dict(attrs), [dims], ShapeContext()).shape
+        want = nn.Embedding(4, 3)(torch.zeros(shape, dtype=torch.int64)).shape
+        assert tuple(d.value for d in got) == tuple(want)
+
+
+class _Tokens(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(8, 16)
+        self.register_buffer("position_ids", torch.arange(5), persistent=False)
+        self.position_embeddings = nn.Embedding(5, 16, padding_idx=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x) + self.position_embeddings(self.position_ids)
+
+
+def test_embedding_imports_and_round_trips() -> None:
+    text = roundtrip(_Tokens(), (2, 5, 8))
+    assert (
+        "{name: position_embeddings, type: embedding, from: position_ids, num_embeddings: 5, "
+        "embedding_dim: 16, padding_idx: 4}" in text
+    ), text
