@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import archspec
+from archspec.errors import ImportFailure
 
 from .ops_cases import assert_located, param_count, same_as_emitted, spec, symbolic_out
 from .test_importer import roundtrip
@@ -161,3 +163,48 @@ def test_padding_modules_import_and_round_trip() -> None:
     text = roundtrip(volume, (1, 2, 3, 3, 3))
     assert "- {type: reflection_pad3d, padding: 1}" in text
     assert "- {type: replication_pad3d, padding: 2}" in text
+
+
+class _Padded(nn.Module):
+    """Padding written as F.pad calls in forward, as timm's same-padding convolutions do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(F.pad(x, (1, 1, 1, 1), mode="reflect"))
+        x = F.pad(F.pad(x, [0, 1, 2, 0]), (1, 0, 0, 0), value=0.5)
+        x = F.pad(x, (0, 1, 1, 0, 0, 1))
+        return F.pad(x.flatten(2), (2, 1), mode="replicate")
+
+
+def test_pad_calls_import_as_padding_kinds() -> None:
+    text = roundtrip(_Padded(), (2, 3, 6, 7))
+    for line in (
+        "type: reflection_pad2d, padding: 1}",
+        "type: zero_pad2d, padding: [0, 1, 2, 0]}",
+        "type: constant_pad2d, padding: [1, 0, 0, 0], value: 0.5}",
+        "type: replication_pad1d, padding: [2, 1]}",
+        "type: zero_pad3d, padding: [0, 1, 1, 0, 0, 1]}",
+    ):
+        assert line in text, text
+
+
+class _Circular(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (1, 1), mode="circular") * 2
+
+
+def test_circular_and_cropping_pads_are_refused_at_their_line() -> None:
+    for model in (_Circular(), _Cropping()):
+        with pytest.raises(ImportFailure) as info:
+            archspec.from_module(model, torch.randn(1, 2, 5))
+        diag = info.value.diagnostics[0]
+        assert diag.code == "E903" and "pad" in diag.message, diag.message
+        assert diag.span is not None and diag.span.file.endswith("test_ops_padding.py")
+
+
+class _Cropping(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (-1, 0)) * 2

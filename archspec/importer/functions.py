@@ -13,13 +13,14 @@ from typing import Any
 
 from .calls import Call, Reader, Ref, attribute_read
 from .casts import tensor_meta, to_alike, type_as
+from .layer_calls import glu, pad, unflatten
 
 #: What a call no reader takes can be written as instead.
 UNKNOWN_CALL_HINT = (
     "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times or plus a number "
     "(`x * 0.5 + 3`; divided only by a power of two, as `x / 6` is not `x * (1 / 6)` to the "
-    "last bit: write the product), flatten, unflatten, mean, p-norms over dims, addcmul, pooling, "
-    "dropout and activations; write other steps as modules a kind reads"
+    "last bit: write the product), flatten, unflatten, F.pad, mean, p-norms over dims, addcmul, "
+    "pooling, dropout and activations; write other steps as modules a kind reads"
 )
 
 
@@ -99,26 +100,6 @@ def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     if not isinstance(x, Ref) or not isinstance(start, int) or not isinstance(end, int):
         return None
     return Call("flatten", {"start_dim": start, "end_dim": end}, (x.node,))
-
-
-def _unflatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
-    """`x.unflatten(1, (2, -1))`, `torch.unflatten(x, 1, (2, -1))`: sizes written as numbers."""
-    x = _arg(args, kwargs, 0, "input", None)
-    dim = _arg(args, kwargs, 1, "dim", None)
-    sizes = _arg(args, kwargs, 2, "sizes", None)
-    numbers = isinstance(sizes, list | tuple) and all(type(s) is int for s in sizes)
-    if not isinstance(x, Ref) or type(dim) is not int or not numbers:
-        return None
-    return Call("unflatten", {"dim": dim, "unflattened_size": list(sizes)}, (x.node,))
-
-
-def _glu(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
-    """`F.glu(x, dim)`: the glu kind, which halves that dim."""
-    x = _arg(args, kwargs, 0, "input", None)
-    dim = _arg(args, kwargs, 1, "dim", -1)
-    if not isinstance(x, Ref) or type(dim) is not int or set(kwargs) - {"input", "dim"}:
-        return None
-    return Call("glu", {"dim": dim}, (x.node,))
 
 
 def _activation(fn: str, **fixed: Any) -> Reader:
@@ -457,7 +438,7 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.concat: _joining("concat"),
         torch.stack: _joining("stack"),
         torch.flatten: _flatten,
-        torch.unflatten: _unflatten,
+        torch.unflatten: unflatten,
         torch.mean: _reduce("mean"),
         torch.sum: _reduce("sum"),
         torch.norm: _norm("p"),
@@ -508,7 +489,8 @@ def _torch_functions() -> dict[Any, Reader]:
         F.logsigmoid: _activation("logsigmoid"),
         F.softsign: _activation("softsign"),
         F.tanhshrink: _activation("tanhshrink"),
-        F.glu: _glu,
+        F.glu: glu,
+        F.pad: pad,
         getattr: tensor_meta,
     }
     return table
@@ -524,7 +506,7 @@ _METHODS: dict[str, Reader] = {
     "div": _join("div"),
     "div_": _join("div"),
     "flatten": _flatten,
-    "unflatten": _unflatten,
+    "unflatten": unflatten,
     "mean": _reduce("mean"),
     "sum": _reduce("sum"),
     "norm": _norm("p"),

@@ -1,0 +1,71 @@
+"""Forward calls read as the module kinds that compute them: `x.unflatten(1, (2, -1))` as
+`unflatten`, `F.glu(x, 1)` as `glu`, `F.pad(x, (1, 1), mode="reflect")` as a padding kind
+(functions.py's table maps each target here).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .calls import Call, Ref
+
+
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], i: int, name: str, default: Any) -> Any:
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def unflatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`x.unflatten(1, (2, -1))`, `torch.unflatten(x, 1, (2, -1))`: sizes written as numbers."""
+    x = _arg(args, kwargs, 0, "input", None)
+    dim = _arg(args, kwargs, 1, "dim", None)
+    sizes = _arg(args, kwargs, 2, "sizes", None)
+    numbers = isinstance(sizes, list | tuple) and all(type(s) is int for s in sizes)
+    if not isinstance(x, Ref) or type(dim) is not int or not numbers:
+        return None
+    return Call("unflatten", {"dim": dim, "unflattened_size": list(sizes)}, (x.node,))
+
+
+def glu(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`F.glu(x, dim)`: the glu kind, which halves that dim."""
+    x = _arg(args, kwargs, 0, "input", None)
+    dim = _arg(args, kwargs, 1, "dim", -1)
+    if not isinstance(x, Ref) or type(dim) is not int or set(kwargs) - {"input", "dim"}:
+        return None
+    return Call("glu", {"dim": dim}, (x.node,))
+
+
+#: F.pad's mode -> the family of padding kinds computing it (circular has none)
+_PAD_KINDS = {
+    "constant": "constant_pad",
+    "reflect": "reflection_pad",
+    "replicate": "replication_pad",
+}
+
+
+def pad(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`F.pad(x, pad, mode, value)` with 2, 4 or 6 pads of 0 or more: the padding kind of its
+    mode over that many dims (a constant 0 is zero padding); negative pads crop, and no kind
+    does (None: the importer reports the call)."""
+    x = _arg(args, kwargs, 0, "input", None)
+    pads = _arg(args, kwargs, 1, "pad", None)
+    mode = _arg(args, kwargs, 2, "mode", "constant")
+    value = _arg(args, kwargs, 3, "value", None)
+    numbers = isinstance(pads, list | tuple) and all(type(p) is int and p >= 0 for p in pads)
+    if not isinstance(x, Ref) or not numbers or len(pads) not in (2, 4, 6):
+        return None
+    if mode not in _PAD_KINDS or set(kwargs) - {"input", "pad", "mode", "value"}:
+        return None
+    kind = f"{_PAD_KINDS[mode]}{len(pads) // 2}d"
+    same = all(p == pads[0] for p in pads)  # `padding: 1` for (1, 1, 1, 1), as modules read
+    fields: dict[str, Any] = {"padding": pads[0] if same else list(pads)}
+    if mode == "constant":
+        if value is not None and (type(value) not in (int, float) or not math.isfinite(value)):
+            return None
+        if value:
+            fields["value"] = float(value)
+        else:
+            kind = f"zero_pad{len(pads) // 2}d"
+    elif value is not None:
+        return None
+    return Call(kind, fields, (x.node,))
