@@ -34,6 +34,7 @@ import archspec
 from archspec.errors import ArchSpecError
 from archspec.ops import REGISTRY
 from archspec.ops.base import META_FIELDS, Final
+from archspec.passes.dtypes import INDEXED
 
 EXAMPLES = int(os.environ.get("ARCHSPEC_CHECK_FORWARD_EXAMPLES", "60"))
 #: Small limits keep real tensors small: a model over them is not a verdict, only a refusal.
@@ -219,6 +220,13 @@ def cases(
             layers = layers[:1]
         if kind in UNDOES and draw(st.booleans()):  # often: undo what made its input
             layers, layer["from"] = [{"name": "a", **UNDOES[kind](layer)}], ["a", "input"]
+    if kind in INDEXED:  # indices: an int64 buffer of the drawn shape (a spec's input is float)
+        ids = {"name": "ids", "type": "buffer", "dtype": "int64", "shape": list(shape)}
+        ids["fill"] = draw(st.sampled_from(["arange", "constant"]))
+        if ids["fill"] == "constant":
+            ids["value"] = draw(st.integers(-1, 3))
+        layers.append(ids)
+        layer["from"] = "ids"
     layers.append(layer)
     spec = {"archspec": 1, "name": "net", "input": list(shape), "layers": layers}
     return spec, shape

@@ -72,6 +72,7 @@ def test_inplace_is_torchs_switch(kind: str) -> None:
     [
         ({"type": "softplus", "beta": 0}, "0"),
         ({"type": "celu", "alpha": 0.0}, "0.0"),
+        ({"type": "celu", "alpha": 2.9e-39}, "2.9e-39"),
         ({"type": "hardtanh", "min_val": 1.0, "max_val": 1.0}, "1.0}"),
         ({"type": "hardtanh", "min_val": 2.0}, None),
     ],
@@ -82,6 +83,15 @@ def test_arguments_torch_refuses_are_located(layer: dict[str, Any], at: str | No
     if at is not None:
         line = spec([layer]).splitlines()[-1]
         assert line[exc.diagnostics[0].span.col - 1 :].startswith(at.rstrip("}"))
+
+
+def test_celu_takes_the_smallest_alpha_torch_takes() -> None:
+    """torch converts 1 / alpha to a float32: 3e-39 runs, 2.9e-39 overflows."""
+    nn.CELU(3e-39)(torch.randn(3))
+    with pytest.raises(RuntimeError, match="overflow"):
+        nn.CELU(2.9e-39)(torch.randn(3))
+    assert archspec.check(spec([{"type": "celu", "alpha": 3e-39}])).ok
+    assert archspec.check(spec([{"type": "celu", "alpha": -3e-39}])).ok
 
 
 def test_threshold_needs_its_two_values() -> None:

@@ -11,6 +11,7 @@ from torch import nn
 
 import archspec
 from archspec.ops import REGISTRY
+from archspec.ops.partition_modules import maxvit_relative_position_index
 
 from .ops_cases import assert_located, emitted, param_count, same_as_emitted, spec, symbolic_out
 from .test_importer import roundtrip
@@ -125,3 +126,73 @@ def test_embedding_imports_and_round_trips() -> None:
         "{name: position_embeddings, type: embedding, from: position_ids, num_embeddings: 5, "
         "embedding_dim: 16, padding_idx: 4}" in text
     ), text
+
+
+def _lookup(buffer: str, rows: int, between: str = "", src: str = "ids") -> str:
+    return f"""\
+archspec: 1
+name: lookup
+input: [N, 4]
+layers:
+  - {{name: ids, type: buffer, dtype: int64, {buffer}}}
+{between}  - {{name: table, type: embedding, num_embeddings: {rows}, embedding_dim: 3, from: {src}}}
+"""
+
+
+def _runs(ids: torch.Tensor, rows: int) -> bool:
+    """Whether torch's lookup of `ids` in a table of `rows` runs."""
+    try:
+        nn.Embedding(rows, 3)(ids)
+    except (IndexError, RuntimeError):
+        return False
+    return True
+
+
+RESHAPED = (
+    "  - {name: flat, type: reshape, shape: [-1], from: ids}\n"
+    "  - {name: moved, type: permute, dims: [0]}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("buffer", "between", "ids"),
+    [
+        ("shape: [16], fill: arange", "", torch.arange(16)),
+        ("shape: [2, 8], fill: arange", RESHAPED, torch.arange(16).reshape(2, 8).reshape(-1)),
+        ("shape: [3], fill: constant, value: 4", "", torch.full((3,), 4)),
+        ("shape: [9, 9], fill: relative_position_index", "", maxvit_relative_position_index(3, 3)),
+        (
+            "shape: [6, 6], fill: relative_position_index, window: [2, 3]",
+            "",
+            maxvit_relative_position_index(2, 3),
+        ),
+    ],
+)
+def test_indices_a_buffer_holds_must_fit_the_table(
+    buffer: str, between: str, ids: torch.Tensor
+) -> None:
+    """Where the spec knows every index (a buffer's own values, reshaped or permuted), a table
+    without a row for the largest is E409 at the lookup, exactly where torch's lookup fails."""
+    least = int(ids.max()) + 1
+    for rows in (least - 1, least, least + 1):
+        text = _lookup(buffer, rows, between, "moved" if between else "ids")
+        report = archspec.check(text)
+        assert report.ok == (rows >= least) == _runs(ids, rows), (buffer, rows)
+        if report.ok:
+            built = archspec.compile(text)
+            torch.testing.assert_close(built(torch.randn(2, 4)), built.table.weight[ids])
+        if not report.ok:
+            assert [d.code for d in report.diagnostics] == ["E409"]
+            assert f"holds the index {least - 1}" in report.diagnostics[0].message
+
+
+def test_a_negative_index_is_refused_and_unknown_values_are_not() -> None:
+    negative = _lookup("shape: [3], fill: constant, value: -1", 4)
+    assert [d.code for d in archspec.check(negative).diagnostics] == ["E409"]
+    assert not _runs(torch.full((3,), -1), 4)
+    # a select keeps some of the values only: nothing is known, nothing refused
+    # (the arange's 15 is not among them: a table of 9 rows runs)
+    select = "  - {name: first, type: select, dim: 1, index: 0, from: ids}\n"
+    picked = _lookup("shape: [2, 8], fill: arange", 9, select, "first")
+    assert archspec.check(picked).ok and _runs(torch.arange(16).reshape(2, 8)[:, 0], 9)
+    assert archspec.compile(picked)(torch.randn(2, 4)).shape == (2, 3)

@@ -88,8 +88,19 @@ class _Softplus(_Refusing):
     rules = ((lambda a: a["beta"] != 0, "beta", "beta must not be 0: softplus divides by it"),)
 
 
+#: The largest float32: torch converts each scalar it computes with to the input's dtype.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 class _Celu(_Refusing):
-    rules = ((lambda a: a["alpha"] != 0, "alpha", "alpha must not be 0: celu divides by it"),)
+    rules = (
+        (
+            lambda a: a["alpha"] != 0 and abs(1 / a["alpha"]) <= FLOAT32_MAX,
+            "alpha",
+            "alpha {alpha!r} is too close to 0: celu divides by it, and torch refuses a "
+            "1 / alpha past the largest float32",
+        ),
+    )
 
 
 class _Hardtanh(_Refusing):

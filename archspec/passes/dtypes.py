@@ -5,10 +5,13 @@ Every other kind computes in floating point with float weights (a conv, a linear
 with a float operand, softmax, a norm), and torch refuses an int64 input at run time
 ("expected m1 and m2 to have the same dtype"): `check` would say ok and every forward fail.
 So a node that reads an int64 tensor is E401 here, unless it is one of the kinds below; and
-a kind that looks values up by index (`embedding`) is E401 when it reads a float tensor.
+a kind that looks values up by index (`embedding`) is E401 when it reads a float tensor, and
+E409 when the indices it reads are known (a buffer's own values, moved) and fall outside it.
 """
 
 from __future__ import annotations
+
+import math
 
 from ..errors import Diagnostic
 from ..ir import INPUT, Module, Node
@@ -23,8 +26,18 @@ _TO_FLOAT = frozenset({"div"})
 INDEXED = frozenset({"embedding"})
 
 
+#: Kinds whose output holds exactly the values of their input (the same set, moved or
+#: repeated): an index range known before them is known after them.
+_SAME_VALUES = frozenset({"reshape", "permute", "flatten", "expand"})
+
+#: What is known of an int64 tensor's values: their exact least and greatest, or None.
+Range = tuple[int, int] | None
+
+
 def int64_readers(root: Module) -> list[Diagnostic]:
-    """E401 for each node that reads an int64 tensor and computes in floating point."""
+    """E401 for each node that reads an int64 tensor and computes in floating point, or looks
+    indices up in a float tensor; E409 for a lookup whose indices are known to fall outside
+    its table."""
     errors: list[Diagnostic] = []
     _walk(root, False, errors)
     return errors
@@ -35,32 +48,62 @@ def is_int_buffer(node: Node) -> bool:
     return node.kind == "buffer" and node.attrs.get("dtype") == "int64"
 
 
-def _walk(module: Module, input_is_int: list[bool] | bool, errors: list[Diagnostic]) -> bool:
-    """Mark the module's int64 tensors (its inputs, in order, where `input_is_int` says);
-    return whether its output is one."""
-    flags = input_is_int if isinstance(input_is_int, list) else [input_is_int]
-    ints = {n for n, f in zip((INPUT, *module.extra_inputs), flags) if f}
+def buffer_range(node: Node) -> Range:
+    """The least and greatest value an int64 buffer holds as it is built (a state_dict
+    loaded later may hold others: only the spec's own values are checked)."""
+    a = node.attrs
+    if a.get("fill") == "constant":
+        return int(a["value"]), int(a["value"])
+    if any(not d.is_const for d in node.shape):
+        return None
+    numel = math.prod(d.value for d in node.shape)
+    if a.get("fill") == "arange":
+        return 0, numel - 1
+    if a.get("fill") == "relative_position_index":  # the rows of a (2h - 1)(2w - 1) table
+        window = a.get("window")
+        if window is None:  # a square s x s window, shape [s * s, s * s]
+            h = w = math.isqrt(math.isqrt(numel))
+        else:
+            h, w = list(window) if isinstance(window, (list, tuple)) else [window, window]
+        return 0, (2 * h - 1) * (2 * w - 1) - 1
+    return None
+
+
+def _walk(
+    module: Module, inputs: list[Range | bool] | Range | bool, errors: list[Diagnostic]
+) -> Range | bool:
+    """Mark the module's int64 tensors with what is known of their values (its inputs, in
+    order, each False for a float tensor, True for int64 values unknown, or a Range); return
+    the output's, the same way."""
+    given = inputs if isinstance(inputs, list) else [inputs]
+    ints: dict[str, Range] = {
+        n: _values(v) for n, v in zip((INPUT, *module.extra_inputs), given) if v is not False
+    }
     for node in module.nodes:
         read = [i in ints for i in node.inputs]
         if node.child is not None:
-            if _walk(node.child, read, errors):
-                ints.add(node.name)
+            out = _walk(node.child, [ints.get(i, False) for i in node.inputs], errors)
+            if out is not False:
+                ints[node.name] = _values(out)
             continue
+        kind = node.kind
         if is_int_buffer(node):
-            ints.add(node.name)
-        elif node.kind in INDEXED:
+            ints[node.name] = buffer_range(node)
+        elif kind in INDEXED:
             if not all(read):
                 errors.append(_float_indices(node))
-        elif not any(read) or node.kind in _TO_FLOAT:
+            else:
+                _check_indices(node, ints[node.inputs[0]], errors)
+        elif not any(read) or kind in _TO_FLOAT:
             continue
-        elif node.kind in _KEEP or (node.kind in _PROMOTE and all(read)):
-            ints.add(node.name)
-        elif node.kind not in _PROMOTE:
+        elif kind in _KEEP or (kind in _PROMOTE and all(read)):
+            ints[node.name] = ints[node.inputs[0]] if kind in _SAME_VALUES else None
+        elif kind not in _PROMOTE:
             source = next(i for i, r in zip(node.inputs, read, strict=True) if r)
             errors.append(
                 Diagnostic(
                     "E401",
-                    f"{node.name}: {node.kind} reads `{source}`, an int64 tensor, and "
+                    f"{node.name}: {kind} reads `{source}`, an int64 tensor, and "
                     "computes in floating point: torch refuses it at run time",
                     node.span,
                     "an int64 buffer is state for the state_dict (an index); give the buffer "
@@ -69,7 +112,37 @@ def _walk(module: Module, input_is_int: list[bool] | bool, errors: list[Diagnost
                 )
             )
     names = [o.name for o in module.outputs] or [n.name for n in module.nodes[-1:]] or [INPUT]
-    return all(n in ints for n in names)
+    if not all(n in ints for n in names):
+        return False
+    known = ints[names[0]] if len(names) == 1 else None
+    return True if known is None else known
+
+
+def _values(ints: Range | bool) -> Range:
+    """What `_walk` returned of an int64 tensor, as a Range."""
+    return None if isinstance(ints, bool) else ints
+
+
+def _check_indices(node: Node, known: Range, errors: list[Diagnostic]) -> None:
+    """torch's lookup refuses an index below 0 or past the table's last row: when the values
+    are known (a buffer moved by reshapes, permutes, flattens and expands), so is that."""
+    rows = node.attrs.get("num_embeddings")
+    if known is None or not isinstance(rows, int):
+        return
+    lo, hi = known
+    if lo >= 0 and hi < rows:
+        return
+    errors.append(
+        Diagnostic(
+            "E409",
+            f"{node.name}: {node.kind} has {rows:,} rows (0 to {rows - 1:,}), and "
+            f"`{node.inputs[0]}` holds the index {lo if lo < 0 else hi:,}: torch refuses it "
+            "at run time",
+            node.span,
+            "give the table a row for every index (num_embeddings past the largest), or look "
+            "up fewer positions",
+        )
+    )
 
 
 def _float_indices(node: Node) -> Diagnostic:
