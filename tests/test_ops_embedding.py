@@ -196,3 +196,36 @@ def test_a_negative_index_is_refused_and_unknown_values_are_not() -> None:
     picked = _lookup("shape: [2, 8], fill: arange", 9, select, "first")
     assert archspec.check(picked).ok and _runs(torch.arange(16).reshape(2, 8)[:, 0], 9)
     assert archspec.compile(picked)(torch.randn(2, 4)).shape == (2, 3)
+
+
+TWO_INPUTS = """\
+archspec: 1
+name: lookups
+input: [N, 4, 8]
+blocks:
+  AddPositions:
+    inputs: [x, ids]
+    layers:
+      - {name: table, type: embedding, num_embeddings: ROWS, embedding_dim: 8, from: ids}
+      - {name: out, type: add, from: [x, table]}
+layers:
+  - {name: position_ids, type: buffer, shape: [4], fill: arange, dtype: int64}
+  - {name: add_positions, type: AddPositions, from: [input, position_ids]}
+"""
+
+
+def test_indices_passed_to_a_block_of_two_inputs_are_followed() -> None:
+    """The indices reach the lookup as the block's second input: their values go with them
+    (E409 when the table is short), and the block's first, float input stays float."""
+    assert archspec.check(TWO_INPUTS.replace("ROWS", "4")).ok
+    short = archspec.check(TWO_INPUTS.replace("ROWS", "3"))
+    assert [d.code for d in short.diagnostics] == ["E409"]
+    assert "holds the index 3" in short.diagnostics[0].message
+    assert not _runs(torch.arange(4), 3)
+    swapped = TWO_INPUTS.replace("ROWS", "4").replace("from: ids}", "from: x}")
+    swapped = swapped.replace("      - {name: out, type: add, from: [x, table]}\n", "")
+    assert [d.code for d in archspec.check(swapped).diagnostics] == ["E401"]
+    model = archspec.compile(TWO_INPUTS.replace("ROWS", "4"))
+    x = torch.randn(2, 4, 8)
+    table = model.add_positions.table.weight
+    torch.testing.assert_close(model(x), x + table)
