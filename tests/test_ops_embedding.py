@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import archspec
+from archspec.errors import ImportFailure
 from archspec.ops import REGISTRY
 from archspec.ops.partition_modules import maxvit_relative_position_index
 
@@ -229,3 +230,25 @@ def test_indices_passed_to_a_block_of_two_inputs_are_followed() -> None:
     x = torch.randn(2, 4, 8)
     table = model.add_positions.table.weight
     torch.testing.assert_close(model(x), x + table)
+
+
+class _Text(nn.Module):
+    """A text model: token ids looked up, then classified."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(100, 16)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embedding(ids))
+
+
+def test_a_model_of_integer_inputs_is_refused_for_its_input() -> None:
+    """A spec's input is float: the import says so, instead of building a spec whose
+    lookup of its input check then refuses."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(_Text(), torch.randint(0, 100, (2, 7)))
+    diag = info.value.diagnostics[0]
+    assert diag.code == "E901" and "the example input is int64" in diag.message
+    assert "position ids" in (diag.hint or "")

@@ -132,6 +132,16 @@ def _check_arguments(model: Any, example_input: Any) -> None:
             hint=hint,
             code="E901",
         )
+    if not example_input.is_floating_point():
+        dtype = str(example_input.dtype).removeprefix("torch.")
+        raise ImportFailure(
+            f"the example input is {dtype}: a spec's input is a float tensor (no spec states "
+            "an input dtype), so a model of integer inputs (token ids an nn.Embedding looks "
+            "up) has no spec",
+            hint="a spec looks indices up only in an int64 buffer (position ids); import a "
+            "model whose forward takes float tensors",
+            code="E901",
+        )
     if (path := _module_cycle(model)) is not None:
         from .where import span_of_class
 
