@@ -461,3 +461,34 @@ def test_for_each_copies_of_a_block_of_two_inputs() -> None:
     )
     assert e.error_code == "E305" and "this call has no `from`" in e.render(), e.render()
     assert e.span is not None and (e.span.line, e.span.col) == (18, 55), e.render()
+
+
+#: `Up` writes its skip's H and W as numbers (a LayerNorm over them), so the caller that
+#: makes the skip (a pool of `s`) is built for its `s`, as for a first input's sizes
+SIZED_SKIP = textwrap.dedent(
+    """\
+    archspec: 1
+    name: sized_skip
+    input: [N, 4, 16, 16]
+    blocks:
+      Up:
+        inputs: [x, skip]
+        layers:
+          - {name: norm, type: layer_norm, dims: 2, from: skip}
+          - {name: cat, type: concat, from: [norm, skip]}
+      Outer:
+        params: {s: int}
+        layers:
+          - {name: pool, type: maxpool2d, kernel_size: s}
+          - {name: up, type: Up, from: [input, pool]}
+    layers:
+      - {name: outer, type: Outer, s: 2}
+    """
+)
+
+
+def test_a_later_input_size_a_class_holds_fixes_what_gives_it() -> None:
+    source = matches_compile(SIZED_SKIP, (2, 4, 16, 16))
+    assert "self.norm = nn.LayerNorm([8, 8])" in source
+    assert "Built for s=2" in source and "self.pool = nn.MaxPool2d(2)" in source
+    assert "def __init__(self, s: int)" not in source

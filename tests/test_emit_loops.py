@@ -108,3 +108,27 @@ def test_copies_whose_width_reads_in_channels_are_unrolled() -> None:
     assert "for i in range(" not in source
     assert "self.grow1 = nn.Conv2d(in_channels, in_channels + 2, kernel_size=1)" in source
     _same_function(READS_IN_CHANNELS)
+
+
+#: a block that is no chain (a concat of its input and its last copy): `forward` runs the loop
+READ_AFTER = GROWING.replace(
+    "layer: {type: Grow, g: g}}",
+    'layer: {type: Grow, g: g}}\n      - {name: both, type: concat, from: [input, "grow{n}"]}',
+)
+
+
+def test_a_loop_in_a_class_with_a_forward_runs_there() -> None:
+    source, _ = _emitted(READ_AFTER)
+    assert source.count("class Stack(") == 1 and "class Stack_2" not in source
+    assert (
+        'self.add_module(f"grow{i + 1}", Grow(in_channels + g * i, g))\n        self.n = n\n'
+        in source
+    )
+    loop = (
+        "        out = x\n"
+        "        for i in range(self.n):\n"
+        '            out = getattr(self, f"grow{i + 1}")(out)\n'
+        "        x = torch.cat([x, out], 1)  # (N, in_channels * 2 + g * n, H, W)\n"
+    )
+    assert loop in source
+    _same_function(READ_AFTER)

@@ -119,9 +119,33 @@ def test_a_vovnet_osa_stage_is_timms(n: int) -> None:
     same_model(ours, ref, (2, 8, 17, 17))
 
 
-def test_the_osa_stage_emits_what_compile_builds() -> None:
+def test_the_osa_stage_emits_one_class_whose_loop_collects_every_conv() -> None:
     source = matches_compile(OSA, (2, 8, 17, 17))
-    assert "torch.cat([x, conv0, conv1, conv2], 1)" in source
+    assert source.count("class OsaBlock") == 1
+    add = 'self.add_module(f"conv{i}", ConvNormAct(in_channels if i == 0 else mid, mid))'
+    assert f"for i in range(n):\n            {add}\n        self.n = n\n" in source
+    assert "ConvNormAct(in_channels + mid * n, out, k=1)" in source
+    loop = (
+        "        features = []\n"
+        "        for i in range(self.n):\n"
+        '            out = getattr(self, f"conv{i}")(out)  # (N, mid, H, W)\n'
+        "            features.append(out)\n"
+        "        out = torch.cat([x, *features], 1)"
+    )
+    assert loop in source
+
+
+def test_osa_blocks_of_other_lengths_are_the_same_class() -> None:
+    text = OSA.replace("count: 2", "count: 3").replace("n: layers_per_block,", 'n: "1 + 2 * i",')
+    source = matches_compile(text, (2, 8, 17, 17))
+    assert source.count("class OsaBlock") == 1
+    assert "OsaBlock(8, 4, out=12, n=1)" in source and "n=5, residual=True)" in source
+
+
+def test_a_concat_of_some_of_the_convs_keeps_them_unrolled() -> None:
+    text = OSA.replace('{each: "conv{j}", for: j, in: n}', '{each: "conv{j}", for: j, in: n - 1}')
+    source = matches_compile(text, (2, 8, 17, 17))
+    assert "torch.cat([x, conv0, conv1], 1)" in source and "for i in" not in source
 
 
 # --- HarDNet: layer k reads layer k - 2**j for each j with k % 2**j == 0 -----------------

@@ -24,7 +24,7 @@ from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, lit, subst
 from ..pyvalues import IN, Env, Val, inexact, literal, more_in, names_of, render_expr, truth
 from .cases import Part, case_guards, case_names, case_order, cased_info, reads_stored
 from .init import init_names
-from .inputs import more_pynames, more_vals
+from .inputs import fixed_more, more_pynames, more_vals
 from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input, switchable
 from .optional import layers_doc
@@ -143,6 +143,7 @@ class Classes(Scope):
                 pynames=pynames,
                 escaped=frozenset(escaped),
                 fixed_inputs=_fixed_inputs(att, att.bodies if att.conds else part_bodies),
+                fixed_more=fixed_more(att.bodies if att.conds else part_bodies),
                 out=tuple(inline_lets(v, first.env) for v in first.vals[out_name]),
                 doc=(self.graph.block_docs.get(block, "") if block else "")
                 or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
@@ -394,9 +395,13 @@ def combine(
         return tuple(out)
 
     a_outs, b_outs = a_bodies[0].module.outputs, group[0].module.outputs
+    a_loops, b_loops = a_bodies[0].loop_names(), group[0].loop_names()
     outs = [
-        (norm(tuple(o.name for o in x), set(only)), tuple(o.train_only for o in x))
-        for x, only in ((a_outs, only_a), (b_outs, only_b))
+        (
+            norm(tuple(loops.get(o.name, o.name) for o in x), set(only)),
+            tuple(o.train_only for o in x),
+        )
+        for x, only, loops in ((a_outs, only_a, a_loops), (b_outs, only_b, b_loops))
     ]
     if outs[0] != outs[1]:
         return None
@@ -408,9 +413,11 @@ def combine(
         sa, sb = a[name], b[name]
         if sa.sig()[:5] != sb.sig()[:5] or sa.node.train_only != sb.node.train_only:
             return None
-        if norm(sa.node.inputs, set(only_a)) != norm(sb.node.inputs, set(only_b)):
+        a_ins = tuple(a_loops.get(i, i) for i in sa.inputs)
+        b_ins = tuple(b_loops.get(i, i) for i in sb.inputs)
+        if norm(a_ins, set(only_a)) != norm(b_ins, set(only_b)):
             return None
-        merged_common[name] = sb if any(i in only_b for i in sb.node.inputs) else sa
+        merged_common[name] = sb if any(i in only_b for i in sb.inputs) else sa
     for name in only_a:
         if any(truth(a[name].when, body.env) is not False for body in group):
             return None

@@ -16,7 +16,7 @@ from ...ops import REGISTRY
 from ..pycode import INDENT, Namespace, lit
 from ..pylayout import Doc, Group, Text, call, condition_lines, format_doc
 from ..pyvalues import IN, Val
-from .forward import is_free_attr, is_tensor, when_flag
+from .forward import count_attr, is_free_attr, is_tensor, when_flag
 from .model import ClassInfo
 from .optional import Layers
 
@@ -94,6 +94,8 @@ def init_statements(cls: ClassInfo, depth: int = 2) -> list[list[str]]:
             head = [f"{pad}for {st.loop.index} in range({st.loop.count}):"]
             call_doc = call("self.add_module", [Text(st.loop.name), st.ctor])
             stmts.append(head + format_doc(call_doc, ind + 4))
+            if cls.bodies and not cls.bodies[0].module.is_chain:  # `forward` runs the loop
+                stmts.append([f"{pad}self.{count_attr(cls, st)} = {st.loop.count}"])
             continue
         if st.ctor is None or st.attr is None:
             continue

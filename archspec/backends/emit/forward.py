@@ -8,6 +8,7 @@ name. A switched shortcut is `identity = x` then `if self.downsample is not None
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -20,6 +21,7 @@ from ...ops.base import META_FIELDS, RESERVED_NAMES
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Doc, Group, call, flat, format_doc, parse_doc
 from ..pyvalues import IN, MATH_NAMES, more_in
+from .loops import gather_name
 from .model import ClassInfo, Step, fallback_input
 from .shapes import more_symbols
 
@@ -168,7 +170,7 @@ class _Forward:
         readers: dict[str, list[tuple[int, int]]] = {INPUT: []}
         for i, st in enumerate(steps):
             readers.setdefault(st.node.name, [])
-            for slot, name in enumerate(st.node.inputs):
+            for slot, name in enumerate(st.inputs):
                 readers.setdefault(name, []).append((i, slot))
         for o in cls.bodies[0].module.outputs:
             readers.setdefault(o.name, []).append((n_steps, 0))
@@ -227,12 +229,9 @@ class _Forward:
         ):
             solo_join = len(rs) == 1 and rs[0][0] < len(self.steps)
             return self.ns.create("identity" if solo_join and self._joins_only(rs) else node.name)
-        first = self.var_of[node.inputs[0]] if node.inputs else None
-        if (
-            first in _GENERIC_VARS
-            and self.holds.get(first) == node.inputs[0]
-            and self.last.get(node.inputs[0], -1) <= i
-        ):
+        src = st.inputs[0] if st.inputs else None
+        first = self.var_of[src] if src is not None else None
+        if first in _GENERIC_VARS and self.holds.get(first) == src and self.last.get(src, -1) <= i:
             return first
         free = next((g for g in _GENERIC_VARS if self._free(g, i)), None)
         return free or self.ns.create(node.name)
@@ -273,6 +272,36 @@ class _Forward:
         fresh = node.child is None and op is not None and flat(producer.ctor).startswith("nn.")
         return fresh and op is not None and op.params(node.attrs) > 0
 
+    def loop_statement(self, i: int, st: Step) -> list[str]:
+        """A loop's copies run in turn, as timm's OSA module runs its convs: `for i in
+        range(self.n): out = getattr(self, f"conv{i}")(out)`, each output appended to a
+        list where a concat reads them all (`features.append(out)`)."""
+        loop, node = st.loop, st.node
+        src = node.inputs[0]
+        first = self.var_of[src]
+        if first in _GENERIC_VARS and self.holds.get(first) == src and self.last[src] <= i:
+            var = first  # nothing after the loop reads its input: the spine goes on
+        else:
+            var = next((g for g in _GENERIC_VARS if self._free(g, i)), None)
+            var = var or self.ns.create(loop.last)
+        pad = " " * self.indent
+        lines = [f"{pad}{var} = {first}"] if var != first else []
+        index = self.ns.create(loop.index)
+        name = loop.name if index == loop.index else _renamed(loop.name, loop.index, index)
+        if loop.gathered:
+            found = self.ns.create("features")
+            lines.append(f"{pad}{found} = []")
+            self.var_of[gather_name(loop.last)] = "*" + found
+        lines.append(f"{pad}for {index} in range(self.{count_attr(self.cls, st)}):")
+        comment = self.comments.get(node.name, "") if loop.same_width else ""
+        expr = call(f"getattr(self, {name})", [var])
+        lines += _statement(f"{var} = ", expr, comment, self.indent + 4)
+        if loop.gathered:
+            lines.append(f"{pad}{INDENT}{found}.append({var})")
+        self.holds[var] = loop.last
+        self.var_of[loop.last] = var
+        return lines
+
     def pieces(self, i: int, st: Step) -> list[Step]:
         """The steps of a multi-output item (`Op.names_field`) that step `i` begins, all
         written by one statement; [] for any other step."""
@@ -287,7 +316,9 @@ class _Forward:
         if is_tensor(st):  # read where it is used: `self.layer_scale * x`
             self.var_of[node.name] = attr_ref(st.attr or "")
             return []
-        ins = [self.var_of[x] for x in node.inputs]
+        if st.loop is not None:
+            return self.loop_statement(i, st)
+        ins = [self.var_of[x] for x in st.inputs]
         pieces = self.pieces(i, st)
         if node.attrs.get("_index") and not pieces:
             return []  # a later piece: the first one's statement assigned it
@@ -375,6 +406,22 @@ def when_flag(cls: ClassInfo, st: Step) -> str:
     return name
 
 
+def count_attr(cls: ClassInfo, st: Step) -> str:
+    """The attribute `__init__` stores a loop's count in, for `forward`'s `range`: the count's
+    own name when it is one argument (`self.n`), else `num_layers`; never a name a submodule
+    or a flag of the class holds."""
+    assert st.loop is not None
+    taken = {s.attr for s in cls.steps if s.attr} | {
+        when_flag(cls, s) for s in cls.steps if s.ctor is None and s.when is not None
+    }
+    text = st.loop.count
+    own = is_free_attr(text) and text not in RESERVED_NAMES and not text.startswith("_")
+    name = text if own else "num_layers"
+    while name in taken or name in RESERVED_NAMES or not is_free_attr(name):
+        name += "_"
+    return name
+
+
 def is_tensor(st: Step) -> bool:
     """True for a learned tensor of the class (`self.layer_scale`), read, never called."""
     return st.node.child is None and REGISTRY[st.node.kind].style == "tensor"
@@ -390,6 +437,16 @@ def is_free_attr(name: str) -> bool:
     import keyword
 
     return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*\Z", name)) and not keyword.iskeyword(name)
+
+
+def _renamed(fstring: str, old: str, new: str) -> str:
+    """A loop's name f-string reading its index under another name."""
+
+    class _Rename(ast.NodeTransformer):
+        def visit_Name(self, n: ast.Name) -> ast.AST:
+            return ast.Name(new, ast.Load()) if n.id == old else n
+
+    return ast.unparse(_Rename().visit(ast.parse(fstring, mode="eval")))
 
 
 def _statement(prefix: str, expr: Doc, comment: str, indent: int) -> list[str]:

@@ -2,7 +2,8 @@
 channel count is a constructor argument named after it (`skip_channels`), as the first's is
 `in_channels`, and the caller passes it after `in_channels` (`Up(256, 128, out_channels)`).
 Their other sizes are each instance's numbers, so a class is one per value of those it
-writes (never a formula fitted to the instances)."""
+writes (never a formula fitted to the instances), and the caller is built for the values of
+what gives such a size (`ClassInfo.fixed_more`), as for the first input's."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ...ir import Module
 from ..pycode import Namespace
 from ..pylayout import Doc, Text
 from ..pyvalues import Env, Val, as_int, inexact, more_in
-from .model import ClassInfo
+from .model import Body, ClassInfo
 
 
 def more_pynames(ns: Namespace, inst: Module) -> dict[str, str]:
@@ -63,4 +64,26 @@ def channel_args(
             if more_in(name) in cls.more_args:
                 env.use(vals[axis])
                 out.append(Text(as_int(vals[axis], env).text))
+    return out
+
+
+def fixed_more(bodies: Sequence[Body]) -> frozenset[tuple[str, int]]:
+    """The sizes of later inputs that a class's bodies write as numbers (`more_vals` names
+    each `#more <input> <dim>`), as (input, dim): a caller fixes what gives them."""
+    lost = set().union(*(b.env.lost for b in bodies))
+    found = (n.split(" ") for n in lost if n.startswith("#more "))
+    return frozenset((parts[1], int(parts[2])) for parts in found if len(parts) == 3)
+
+
+def held_sizes(cls: ClassInfo, child: Module, ins: Sequence[tuple[Val, ...]]) -> set[str]:
+    """The names that give the sizes of a call's inputs which the class holds as numbers
+    (`fixed_inputs`, `fixed_more`: `skip`'s H): no argument of the caller may give them."""
+    out: set[str] = set()
+    for d in cls.fixed_inputs:
+        if ins and d < len(ins[0]):
+            out |= ins[0][d].names
+    later = dict(zip(child.extra_inputs, ins[1:]))
+    for name, d in cls.fixed_more:
+        if name in later and d < len(later[name]):
+            out |= later[name][d].names
     return out

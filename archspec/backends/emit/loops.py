@@ -6,9 +6,13 @@ A block class does the same when every copy renders alike with the index as a na
 copy's input channels are then `c0 + d * i` (`in_channels + growth_rate * i`), where `d` is
 what one copy adds (found by rendering the first copy on a placeholder input, and required
 to read neither the placeholder nor the index), so the channels after the loop are the
-exact `c0 + d * count`. Anything else (a copy whose width does not grow by a constant step,
-a copy read from outside the loop, a count the class cannot write) keeps the copies
-unrolled, one line each.
+exact `c0 + d * count`. Copies that each give a width of their own (VoVNet's OSA convs,
+`mid`) are `in_channels if i == 0 else mid`, as timm's `next_in_chs`; since the channels
+after such a loop are `mid` only where one copy at least is made, only a concat of the
+loop's every copy in order may read them (`torch.cat([x, *features], 1)`, `mid * n` wide for
+any count). A class with a `forward` runs the loop there too (`forward.py`). Anything else (a
+copy whose width does not grow by a constant step, a copy read from outside the loop in
+another way, a count the class cannot write) keeps the copies unrolled, one line each.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING
 
 from ...errors import EmitError
-from ...ir import AttrExpr, Loop, Module
+from ...ir import AttrExpr, Loop, Module, Node
 from ...lazymethods import dataclass
 from ..pycode import collect_terms, expr_tree, fold, is_free_name, unparse
 from ..pylayout import flat
@@ -44,6 +48,18 @@ class LoopCode:
     name: str
     #: the last copy's node name (what the nodes after the loop read; instances differ)
     last: str = field(compare=False)
+    #: whether a concat after the loop reads every copy in order (VoVNet's OSA module): a
+    #: class with a `forward` then collects them in a list, `torch.cat([x, *features], 1)`
+    gathered: bool = False
+    #: every copy gives the same shape (a copy's own width, or none added): `forward`'s
+    #: line in the loop may say it
+    same_width: bool = field(default=False, compare=False)
+
+
+#: The name a reader's inputs give the list of a loop's copies (`*features` in forward).
+def gather_name(last: str) -> str:
+    """The input name that stands for every copy of the loop whose last copy is `last`."""
+    return "*" + last
 
 
 class NoLoop(Exception):
@@ -51,11 +67,10 @@ class NoLoop(Exception):
 
 
 def writable(instances: Sequence[Module]) -> bool:
-    """True when every instance is a chain holding loops alike (the class may write them)."""
+    """True when every instance holds loops alike (the class may write them)."""
     first = instances[0].loops
     return bool(first) and all(
-        inst.is_chain
-        and len(inst.loops) == len(first)
+        len(inst.loops) == len(first)
         and all(
             (a.index, a.count.text, a.template) == (b.index, b.count.text, b.template)
             for a, b in zip(inst.loops, first)
@@ -73,21 +88,47 @@ def loop_switches(instances: Sequence[Module]) -> list[str]:
     return texts
 
 
+def gathered_reads(node: Node, loop: Loop) -> tuple[str, ...] | None:
+    """A concat's inputs with every copy of `loop`, read in order, as one name
+    (`gather_name`); None when it does not read them so."""
+    run, ins = len(loop.nodes), node.inputs
+    rank = len(node.shape or ())
+    if node.kind != "concat" or node.when_expr is not None or rank < 2:
+        return None
+    if node.attrs.get("dim") not in (1, 1 - rank):  # the copies' widths add up: dim 1
+        return None
+    for at in range(len(ins) - run + 1):
+        if ins[at : at + run] == loop.nodes:
+            rest = (*ins[:at], *ins[at + run :])
+            if set(rest) & set(loop.nodes):
+                return None
+            return (*ins[:at], gather_name(loop.nodes[-1]), *ins[at + run :])
+    return None
+
+
 def render_loop(
     scope: Scope,
     module: Module,
     loop: Loop,
     env: Env,
     vals: dict[str, tuple[Val, ...]],
-) -> Step:
-    """The loop's one step (its constructor in terms of the index); NoLoop when the copies
+) -> tuple[Step, dict[str, tuple[str, ...]]]:
+    """The loop's one step (its constructor in terms of the index), and the concats that
+    read every copy (node name -> its inputs, `gathered_reads`); NoLoop when the copies
     cannot be written as one."""
     copies = [module.node(n) for n in loop.nodes]
     inner = set(loop.nodes[:-1])
     outside = [n for n in module.nodes if n.name not in loop.nodes]
-    if any(set(n.inputs) & inner for n in outside) or any(o.name in inner for o in module.outputs):
+    gathers = {}
+    for n in outside:
+        reads = gathered_reads(n, loop) if not module.is_chain else None
+        if reads is not None:
+            gathers[n.name] = reads
+        elif set(n.inputs) & inner:
+            raise NoLoop
+    if any(o.name in inner for o in module.outputs):
         raise NoLoop
-    if any(n.when_expr is not None or not n.is_module for n in copies):
+    if any(n.when_expr is not None or not n.is_module or n.train_only for n in copies):
         raise NoLoop
     index = loop.index
     if index in env.pynames.values() or index in env.pynames or not is_free_name(index):
@@ -107,21 +148,26 @@ def render_loop(
     env.values = dict(env.values)  # new dicts: a class's instances share the pynames
     env.pynames = {**env.pynames, index: index}
     try:
-        return _render(scope, loop, copies, env, in0, c0)
+        step, packed, gathers = _render(scope, module, loop, copies, env, in0, c0, gathers)
     finally:
         env.symbolic, env.values, env.pynames = saved[0], saved[1], saved[2]
         env.used = saved[3] | (env.used - {index, _PLACEHOLDER_NAME})
         env.lost = saved[4] | (env.lost - {index, _PLACEHOLDER_NAME})
+    if packed is not None:
+        vals[gather_name(loop.nodes[-1])] = packed
+    return step, gathers
 
 
 def _render(
     scope: Scope,
+    module: Module,
     loop: Loop,
     copies: list,
     env: Env,
     in0: tuple[Val, ...],
     c0: Val,
-) -> Step:
+    gathers: dict[str, tuple[str, ...]],
+) -> tuple[Step, tuple[Val, ...] | None, dict[str, tuple[str, ...]]]:
     index = loop.index
     # what one copy adds: its output channels on a placeholder input
     env.values[index] = 0
@@ -133,15 +179,33 @@ def _render(
         raise NoLoop from None  # input channels): the copies are written one by one
     env.used, env.lost = used, lost
     step_tree = _step(out[1], index)
-    if step_tree is None:
+    # a copy whose width is its own (VoVNet's `mid`): copy 0 reads the loop's input, the
+    # others the copy before, `in_channels if i == 0 else mid`; exact for the channels
+    # after the loop only where one copy at least is made, so only a concat of them all
+    # (which sums to `mid * n`, 0 copies too) may read them
+    const = None if step_tree is not None else _own_width(out[1], index)
+    if step_tree is None and const is None:
+        raise NoLoop
+    if _adds(step_tree) and len(copies) == 1:
+        gathers = {}  # one copy that adds channels: a concat of it reads the last copy
+    last_read = any(
+        loop.nodes[-1] in n.inputs for n in module.nodes if n.name not in gathers
+    ) or any(o.name == loop.nodes[-1] for o in module.outputs)
+    if (const is not None and last_read) or (gathers and _adds(step_tree)):
         raise NoLoop
     step_names = out[1].names - {_PLACEHOLDER_NAME}
     texts = set()
     last = None
     for k, node in enumerate(copies):
         env.values[index] = k
-        ch = _closed_form(c0, step_tree, ast.Name(index), node.in_shapes[0][1].value)
-        ch = Val(ch.text, ch.value, c0.names | step_names | {index})
+        actual = node.in_shapes[0][1].value
+        if const is None:
+            ch = _closed_form(c0, step_tree, ast.Name(index), actual)
+            ch = Val(ch.text, ch.value, c0.names | step_names | {index})
+        else:
+            ch = _first_or(c0, const, index, c0.value if k == 0 else const.value)
+        if ch.value != actual:
+            raise NoLoop
         last = scope.chain_step(node, env, (in0[0], ch, *in0[2:]))
         texts.add(flat(last.ctor) if last.ctor is not None else "")
         if len(texts) > 1 or not last.ctor:
@@ -154,13 +218,60 @@ def _render(
     if not count.exact or index in count.names:
         raise NoLoop
     env.use(count)
-    total = _closed_form(c0, step_tree, expr_tree(count.text), copies[-1].shape[1].value)
-    total = Val(total.text, total.value, c0.names | step_names | count.names, total.exact)
+    if const is None:
+        total = _closed_form(c0, step_tree, expr_tree(count.text), copies[-1].shape[1].value)
+        total = Val(total.text, total.value, c0.names | step_names | count.names, total.exact)
+    else:
+        total = const
     if not total.exact:
         total = inexact(total.value, total.names)
     env.use(total)
-    code = LoopCode(index, count.text, _fstring(loop, env, c0), loop.nodes[-1])
-    return Step(copies[0], None, last.ctor, None, None, (last.out[0], total, *last.out[2:]), code)
+    packed = None
+    if gathers:  # what a concat of every copy reads: one copy's width times the count
+        width = const if const is not None else c0
+        value = sum(n.shape[1].value for n in copies)
+        packed_ch = _times(width, count, value)
+        env.use(packed_ch)
+        packed = (last.out[0], packed_ch, *last.out[2:])
+    fstring = _fstring(loop, env, c0)
+    same = const is not None or not _adds(step_tree)
+    code = LoopCode(index, count.text, fstring, loop.nodes[-1], bool(gathers), same)
+    step = Step(copies[0], None, last.ctor, None, None, (last.out[0], total, *last.out[2:]), code)
+    return step, packed, gathers
+
+
+def _adds(tree: ast.expr | None) -> bool:
+    """Whether a copy adds channels (a `_step` other than 0)."""
+    return tree is not None and not (isinstance(tree, ast.Constant) and tree.value == 0)
+
+
+def _own_width(out: Val, index: str) -> Val | None:
+    """A copy's output channels when they read neither its input nor the index (`mid`)."""
+    if not out.exact or out.names & {_PLACEHOLDER_NAME, index}:
+        return None
+    read = {n.id for n in ast.walk(expr_tree(out.text)) if isinstance(n, ast.Name)}
+    return None if read & {_PLACEHOLDER, index} else out
+
+
+def _first_or(c0: Val, width: Val, index: str, value: int) -> Val:
+    """`c0 if index == 0 else width` (just `c0` where both are the same text)."""
+    if c0.text == width.text:
+        return Val(c0.text, value, c0.names)
+    test = ast.Compare(left=ast.Name(index), ops=[ast.Eq()], comparators=[ast.Constant(0)])
+    tree = ast.IfExp(test=test, body=expr_tree(c0.text), orelse=expr_tree(width.text))
+    return Val(unparse(tree), value, c0.names | width.names | {index})
+
+
+def _times(width: Val, count: Val, value: int) -> Val:
+    """`width * count` as emitted code writes it, the concat of every copy's channels."""
+    tree = ast.BinOp(left=expr_tree(width.text), op=ast.Mult(), right=expr_tree(count.text))
+    try:
+        text = unparse(collect_terms(fold(tree)))
+    except EmitError:
+        raise NoLoop from None
+    if len(text) > MAX_TEXT or width.value * count.value != value:
+        raise NoLoop
+    return Val(text, value, width.names | count.names)
 
 
 def _step(out: Val, index: str) -> ast.expr | None:

@@ -30,6 +30,13 @@ class Step:
     #: the copies of a loop written as one `for` statement (`loops.py`), this step their
     #: constructor in terms of the index; None for a plain node
     loop: Any = None
+    #: a concat of every copy of a loop: its inputs, those copies one name (`loops.py`)
+    reads: tuple[str, ...] | None = None
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The node's inputs as the class reads them (`reads`, else the node's)."""
+        return self.reads if self.reads is not None else self.node.inputs
 
     def sig(self, rename: dict[str, str] | None = None) -> tuple[Any, ...]:
         """What two instances' steps must share to be one line of one class (`rename`: the
@@ -38,11 +45,11 @@ class Step:
             code = flat(self.ctor)
         else:
             op = REGISTRY[self.node.kind]
-            holes = [f"_{i}" for i in range(len(self.node.inputs))]
+            holes = [f"_{i}" for i in range(len(self.inputs))]
             code = op.emit_call({**(self.call or {}), "_inputs": holes}, lit)
         when = self.when.text if self.when is not None else None
         n = self.node
-        inputs = tuple((rename or {}).get(i, i) for i in n.inputs)
+        inputs = tuple((rename or {}).get(i, i) for i in self.inputs)
         return (n.name, n.kind, self.attr, code, when, inputs, n.train_only, self.loop)
 
 
@@ -87,9 +94,15 @@ class Body:
         """The instance's nodes by name."""
         return {n.name: n for n in self.module.nodes}
 
+    def loop_names(self) -> dict[str, str]:
+        """The last copy of each loop (and the list of its copies) by a name that instances
+        of another count share (`<loop 0>`)."""
+        rename = {s.loop.last: f"<loop {k}>" for k, s in enumerate(self.steps) if s.loop}
+        return rename | {"*" + last: "*" + name for last, name in rename.items()}
+
     def sig(self) -> tuple[Any, ...]:
         """What two instances must share to be one class as rendered."""
-        rename = {s.loop.last: f"<loop {k}>" for k, s in enumerate(self.steps) if s.loop}
+        rename = self.loop_names()
         outs = tuple((rename.get(o.name, o.name), o.train_only) for o in self.module.outputs)
         lets = tuple(self.env.let_texts().items())
         chain = flat(self.chain) if self.chain is not None else None
@@ -128,6 +141,8 @@ class ClassInfo:
     doc: str
     #: the dims of its input the class writes as numbers: the caller fixes what gives them
     fixed_inputs: frozenset[int] = frozenset()
+    #: the same for a block's inputs after the first: (the input's name, the dim)
+    fixed_more: frozenset[tuple[str, int]] = frozenset()
     note: str = ""
     #: the class's `_version` (written `_version = 2` when it is not torch's default 1)
     state_dict_version: int = 1

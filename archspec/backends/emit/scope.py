@@ -33,7 +33,7 @@ from ..pyvalues import (
 )
 from .cases import stored
 from .context import EmitContext
-from .inputs import channel_args
+from .inputs import channel_args, held_sizes
 from .loops import render_loop
 from .model import ClassInfo, Step, switchable
 from .optional import layers_doc, phis, record
@@ -57,6 +57,7 @@ class Scope(EmitContext):
         prev = INPUT
         loops = {lp.nodes[0]: lp for lp in module.loops} if self.loops_on else {}
         inside: set[str] = set()
+        gathers: dict[str, tuple[str, ...]] = {}  # a concat of a loop's every copy: its reads
         for node in module.nodes:
             if node.name in inside:  # a copy the loop's one step writes
                 prev = node.name
@@ -65,13 +66,15 @@ class Scope(EmitContext):
             before, prev = prev, node.name
             if node.name in loops:
                 loop = loops[node.name]
-                step = render_loop(self, module, loop, env, vals)
+                step, found = render_loop(self, module, loop, env, vals)
+                gathers.update(found)
                 inside |= set(loop.nodes[1:])
                 vals[loop.nodes[-1]] = step.out
                 steps.append(step)
                 continue
             self.at = node.span or self.at
-            ins = [vals[i] for i in node.inputs]
+            reads = gathers.get(node.name)
+            ins = [vals[i] for i in reads or node.inputs]
             in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
             when = None
             join = node.attrs.get(ABSENT_AS) is not None  # its `when` reads the last input
@@ -102,6 +105,7 @@ class Scope(EmitContext):
                 else:  # forward sees no argument: a value its call reads is the instance's
                     env.lost |= _read_names(attrs.values())  # `x.split([reg_tokens, 16], 1)`
                     step = Step(node, None, None, code, when, out)
+            step.reads = reads
             vals[node.name] = step.out
             if when is not None and step.ctor is not None:
                 self.optional.setdefault(node.span, []).append(
@@ -329,9 +333,7 @@ class Scope(EmitContext):
                 v = render_expr(node.exprs[name], child.args[name], env, in_ch)
                 env.lost |= v.names
         env.lost |= cls.escaped
-        for d in cls.fixed_inputs:  # a size the class holds as a number is no argument here
-            if d < len(in_val):
-                env.lost |= in_val[d].names
+        env.lost |= held_sizes(cls, child, ins)
         shape = node.shape or ()
         out = tuple(_subst(cv, mapping, cls, d) for cv, d in zip(cls.out, shape))
         doc = call(cls.name, positional, keywords)
