@@ -1,10 +1,13 @@
 """Children called with several tensors (a U-Net's `self.up1(x, skip)`): blocks of several
 inputs (`inputs: [x, skip]`, docs/spec-language.md).
 
-A child whose own forward takes those tensors as its positional arguments, and holds layers
-of its own (no layer kind, no plain nn.Sequential, which take one tensor), is a block call
-reading every tensor (`from: [a, b]`, in order). Inside, the first is `input` and each other
-one is read by its argument's name. The network's own forward still takes one tensor.
+A child called with tensors for arguments of its own forward, positionally or by keyword,
+and holding layers of its own (no layer kind, no plain nn.Sequential, which take one
+tensor), is a block call reading every tensor (`from: [a, b]`, in the order its forward
+takes them). Inside, the first is `input` and each other one is read by its argument's name.
+An argument with a default may take a tensor (DLA's `self.tree1(x, shortcut)`): the child
+is then traced with it as an input (`Problems.passed`), and its instances called with other
+tensors are other blocks (model.py). The network's own forward still takes one tensor.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from ..ops.names import check_name
+from .defaulted import defaulted
 from .where import describe, diagnostic, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,23 +91,47 @@ def _legal(name: str) -> str | None:
         return None
 
 
-def tensors_call(child: nn.Module, args: list[Any], kwargs: dict[str, Any]) -> bool:
-    """Whether a child is called with two or more traced tensors, positionally, by a
-    forward of its own that takes them (and layers it holds: a block, not a layer)."""
+def tensors_call(
+    child: nn.Module, args: list[Any], kwargs: dict[str, Any]
+) -> list[tuple[str, Any]] | None:
+    """The tensors a child is called with, as (its forward's argument, the traced value) in
+    the order its forward takes them, when there are two or more and the child holds layers
+    (a block, not a layer). Each argument is given positionally or by keyword; those without
+    defaults each take a tensor, and one with a default takes a tensor (DLA's
+    `self.tree1(x, shortcut)` for `shortcut=None`) or its own default. None: not such a call."""
     from .leaves import read_leaf
     from .trace import is_plain_sequential
 
-    if len(args) < 2 or kwargs or not all(hasattr(a, "op") for a in args):
-        return False
+    if not args or not hasattr(args[0], "op"):
+        return None
     if read_leaf(child) is not None or is_plain_sequential(child):
-        return False
+        return None
     try:
         params = list(inspect.signature(child.forward).parameters.values())
     except (TypeError, ValueError):
-        return False
-    positional = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
-    return len(positional) == len(args)
+        return None
+    named = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(args) > len(named) or set(kwargs) & {p.name for p in named[: len(args)]}:
+        return None
+    given = {**{p.name: a for p, a in zip(named, args, strict=False)}, **kwargs}
+    plain = defaulted(child)
+    tensors = []
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue  # nothing passed to it (else `given` keeps it, below)
+        value = given.pop(p.name, p.default)
+        if hasattr(value, "op"):
+            tensors.append((p.name, value))
+        elif not _is_default(value, p.name, plain):
+            return None  # no default, or a value of its own: a call a spec cannot state
+    return tensors if len(tensors) >= 2 and not given else None
+
+
+def _is_default(value: Any, name: str, plain: dict[str, Any]) -> bool:
+    return name in plain and type(value) is type(plain[name]) and value == plain[name]
+
+
+def passed_defaults(child: nn.Module, tensors: list[tuple[str, Any]]) -> frozenset[str]:
+    """The arguments with defaults a call gives tensors (traced as inputs, not defaults)."""
+    plain = defaulted(child)
+    return frozenset(name for name, _ in tensors if name in plain)

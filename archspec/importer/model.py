@@ -172,7 +172,7 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
                 hint="a block returns one tensor; only the whole network returns several",
                 code="E904",
             )
-        for group in _groups(instances, trees, outputs):
+        for group in _by_inputs(instances, trees, outputs, collector.bodies):
             name = _block_name(cls, taken)
             members = [instances[i] for i in group]
             block = merge_instances(
@@ -246,6 +246,22 @@ def _register_order(cls: type, bodies: list[Body], members: list[Any]) -> list[s
         hint="a block has one `register_order:`; register the children alike",
         code="E904",
     )
+
+
+def _by_inputs(
+    instances: list[Any], trees: list[Any], outputs: list[Any], bodies: dict[int, Body]
+) -> list[list[int]]:
+    """`_groups` of the instances whose forward takes the same tensors: one called with a
+    tensor for a defaulted argument (DLA's `self.tree1(x, shortcut)`) is traced with it as an
+    input, and is another block than one called without it (`Tree`, `Tree_2`)."""
+    by: dict[Any, list[int]] = {}
+    for i, module in enumerate(instances):
+        by.setdefault(tuple(bodies[id(module)].inputs or ()), []).append(i)
+    found = []
+    for part in by.values():
+        pick = [instances[i] for i in part], [trees[i] for i in part], [outputs[i] for i in part]
+        found.extend([part[j] for j in group] for group in _groups(*pick))
+    return sorted(found)
 
 
 def _groups(instances: list[Any], trees: list[Any], outputs: list[Any]) -> list[list[int]]:

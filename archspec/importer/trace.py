@@ -18,7 +18,7 @@ from ..errors import Diagnostic
 from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
-from .inputs import read_inputs, tensors_call
+from .inputs import passed_defaults, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
 from .where import (
@@ -96,6 +96,8 @@ class Problems:
         self.changes_input: set[int] = set()  # modules changing their input in place (ids)
         self.notes: list[str] = []  # what the example input decided: the spec's header says
         self.fixed: list[tuple[Any, str]] = []  # (span, why) fixed to the example's sizes
+        #: id(module) -> its forward's defaulted arguments its caller gives tensors (inputs.py)
+        self.passed: dict[int, frozenset[str]] = {}
 
     def add(self, diag: Diagnostic) -> None:
         key = (diag.code, diag.message, diag.span)
@@ -214,7 +216,8 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
     from .state import kept_tensors
 
     cls = type(module)
-    concrete = defaulted(module)
+    passed = problems.passed.get(id(module), frozenset())  # given tensors: inputs.py
+    concrete = {k: v for k, v in defaulted(module).items() if k not in passed}
     tracer = keep_children_tracer(module, problems)  # ranks read in forward: ranks.py
     try:
         # what fx runs through unrecorded, and the model's tensors as they were
@@ -435,15 +438,17 @@ class _GraphReader:
             args = args[:1]  # `x, _ = self.attn(x, x, x)`
             self.tuples[node] = target
         elif several := tensors_call(self.module.get_submodule(target), args, node.kwargs):
-            pass  # a block of several inputs (inputs.py): it reads them all
+            args = [value for _, value in several]  # in the order the child's forward takes
+            passed = passed_defaults(self.module.get_submodule(target), several)
+            self.problems.passed[id(self.module.get_submodule(target))] = passed
         elif not one_tensor_call(self.module.get_submodule(target), args, node.kwargs):
             self.fail(
                 "E904",
                 f"{cls}.forward calls `self.{target}` with other than one tensor",
                 node,
-                "import reads a child called with one tensor, any other argument at the "
-                "child's default (joins read several tensors: add, concat); a block of several "
-                "tensors is written by hand, with `inputs: [x, skip]` (docs/spec-language.md)",
+                "import reads a child called with tensors for arguments of its forward (a "
+                "block of several inputs, `inputs: [x, skip]`) and any other argument at its "
+                "default; a value of its own, a list of tensors or `*xs` is no call a spec states",
             )
             return
         if several:  # a block of several inputs (inputs.py)
