@@ -53,9 +53,9 @@ def test_zero_pad3d_is_torchs(padding: Any) -> None:
 def test_zero_pad_bad_values_are_located() -> None:
     assert_located(spec([{"type": "zero_pad1d", "padding": [1, 2, 3]}], ("N", 4, 8)), "E409")
     assert_located(spec([{"type": "zero_pad1d", "padding": -1}], ("N", 4, 8)), "E309", "-1")
-    assert_located(spec([{"type": "zero_pad1d", "padding": 1}], ("N", 4, 8, 8)), "E401")
+    assert_located(spec([{"type": "zero_pad2d", "padding": 1}], ("N",)), "E401")
     assert_located(spec([{"type": "zero_pad3d", "padding": [1, 1]}], ("N", 2, 3, 3, 3)), "E409")
-    assert_located(spec([{"type": "zero_pad3d", "padding": 1}], ("N", 4, 8)), "E401")
+    assert_located(spec([{"type": "zero_pad3d", "padding": 1}], ("N", 8)), "E401")
 
 
 CAUSAL = """\

@@ -6,6 +6,7 @@ torch's forward starts to fail), counts, located errors and the import round tri
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import pytest
@@ -127,9 +128,58 @@ def test_reflection_too_small_is_located_with_its_hint() -> None:
 def test_padding_bad_values_are_located() -> None:
     assert_located(spec([_layer("reflection", 1, [1, 2, 3])], ("N", 4, 8)), "E409")
     assert_located(spec([_layer("replication", 1, -1)], ("N", 4, 8)), "E309", "-1")
-    assert_located(spec([_layer("constant", 2, 1)], ("N", 8)), "E401")
+    assert_located(spec([_layer("constant", 2, 1)], ("N",)), "E401")
+    assert_located(spec([_layer("reflection", 2, 1)], ("N", 8)), "E401")
     assert_located(spec([_layer("replication", 3, [1, 1])], ("N", 2, 3, 3, 3)), "E409")
     assert_located(spec([{"type": "constant_pad2d", "padding": 1}], ("N", 4, 8, 8)), "E203")
+
+
+def _torch_pads(family: str, nd: int, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """What torch's module of `family` gives on an input of `shape` (None: it refuses)."""
+    pads = [1, 0, 2, 1, 0, 1][: 2 * nd]
+    zero = family == "zero"
+    module = getattr(nn, f"ZeroPad{nd}d")(tuple(pads)) if zero else _reference(family, nd, pads)
+    try:
+        return module(torch.arange(float(math.prod(shape))).reshape(shape))
+    except RuntimeError:
+        return None
+
+
+@pytest.mark.parametrize("family", ["zero", "constant", "reflection", "replication"])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_the_ranks_each_kind_takes_are_torchs(family: str, nd: int) -> None:
+    """Zero and constant padding take any rank from the dims they pad up (torch's constant
+    pad: ZeroPad2d runs on (H, W) and on 5-d volumes, ZeroPad3d on (N, C, L), padding N);
+    reflection and replication only (C, ...) or (N, C, ...). At every rank from 1 to 6 the
+    spec checks exactly when torch's module runs, computes its output, or is E401 located."""
+    pads = [1, 0, 2, 1, 0, 1][: 2 * nd]
+    layer = {"type": f"{family}_pad{nd}d", "padding": pads}
+    if family == "constant":
+        layer["value"] = 0.25
+    for rank in range(1, 7):
+        shape = (2, 3, 4, 5, 3, 4)[:rank]
+        text = spec([layer], shape)
+        want = _torch_pads(family, nd, shape)
+        assert archspec.check(text).ok == (want is not None), (rank, family, nd)
+        if want is None:
+            said = "input of at least" if family in ("zero", "constant") else "or (N, C, "
+            assert said in str(assert_located(text, "E401")), (rank, family, nd)
+            continue
+        x = torch.arange(float(math.prod(shape))).reshape(shape)
+        assert torch.equal(archspec.compile(text)(x), want)
+        assert tuple(want.shape) == symbolic_out(text, {})
+
+
+def test_zero_pad3d_pads_every_dim_of_a_three_dim_input() -> None:
+    """`F.pad(x, (0, 1, 1, 0, 0, 1))` on (N, C, L) pads N, C and L, as torch does."""
+    text = spec([{"type": "zero_pad3d", "padding": [0, 1, 1, 0, 0, 1]}], ("N", 3, "L"))
+    reference = nn.ZeroPad3d((0, 1, 1, 0, 0, 1))
+    for n, length in itertools.product([1, 2], [1, 5]):
+        x = torch.randn(n, 3, length)
+        assert tuple(reference(x).shape) == symbolic_out(text, {"N": n, "L": length})
+        assert torch.equal(archspec.compile(text)(x), reference(x))
+    same_as_emitted(text, torch.randn(2, 3, 4))
+    assert archspec.check(text).ok
 
 
 class _Generator(nn.Module):
@@ -177,6 +227,28 @@ class _Padded(nn.Module):
         x = F.pad(F.pad(x, [0, 1, 2, 0]), (1, 0, 0, 0), value=0.5)
         x = F.pad(x, (0, 1, 1, 0, 0, 1))
         return F.pad(x.flatten(2), (2, 1), mode="replicate")
+
+
+class _PadsEveryDim(nn.Module):
+    """Constant pads of more dims than a kind's batched layout: of N, C and L, and of the
+    last two dims of a volume."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(3, 4, 1)
+        self.mix = nn.Conv2d(1, 2, 1)
+        self.pad = nn.ZeroPad2d((1, 0, 0, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(self.conv(x), (0, 1, 1, 0, 0, 1), value=0.5)  # (N + 1, 5, L + 1)
+        x = self.mix(x.unflatten(1, (1, 5)))  # (N + 1, 2, 5, L + 1)
+        return self.pad(x.unflatten(1, (1, 2)))  # (N + 1, 1, 2, 7, L + 2)
+
+
+def test_constant_pads_of_any_rank_import() -> None:
+    text = roundtrip(_PadsEveryDim(), (2, 3, 6))
+    assert "type: constant_pad3d, padding: [0, 1, 1, 0, 0, 1], value: 0.5}" in text, text
+    assert "{name: pad, type: zero_pad2d, padding: [1, 0, 0, 2]}" in text, text
 
 
 def test_pad_calls_import_as_padding_kinds() -> None:

@@ -3,10 +3,12 @@
 its edge (`replication_pad2d`). One shape rule serves all twelve kinds.
 
 `padding` lists (before, after) pairs from the last dim backwards, as torch's `F.pad` reads
-them; the input is batched or not, as torch allows. Reflection mirrors inside the input
-without repeating the edge, so torch needs each side's padding below the extent it pads
-(`pad < X`, checked per side: ReflectionPad1d((3, 0)) refuses a length of 3); the other
-modes take any extent. No kind holds a tensor or counts a MAC.
+them. Zero and constant padding take any input of at least the dims they pad, as torch's do
+(every dim padded may be any one: ZeroPad3d on (N, C, L) pads all three); reflection and
+replication an input batched or not, (C, ...) or (N, C, ...), as torch allows. Reflection
+mirrors inside the input without repeating the edge, so torch needs each side's padding
+below the extent it pads (`pad < X`, checked per side: ReflectionPad1d((3, 0)) refuses a
+length of 3); the other modes take any extent. No kind holds a tensor or counts a MAC.
 """
 
 from collections.abc import Mapping, Sequence
@@ -46,6 +48,11 @@ _FAMILIES = {
     "replicate": ("replication_pad", "ReplicationPad", "copies of the input's edge", "replication"),
 }
 _WHICH = {1: "the last dim", 2: "the last two dims", 3: "the last three dims"}
+#: the families torch pads at any rank of at least the dims padded (its constant pad, which
+#: ZeroPad and ConstantPad call: nn.ZeroPad2d pads a (H, W) map or a 5-d one's last two
+#: dims, and ZeroPad3d an (N, C, L) input's three); reflection and replication take a
+#: batched or unbatched input only, (C, ...) or (N, C, ...)
+_ANY_RANK = ("zeros", "constant")
 
 
 def _pad_spec(kind: str, nd: int, family: str) -> type[LayerSpec]:
@@ -90,7 +97,14 @@ class _Pad(Op):
         (x,) = inputs
         nd = self.nd
         layouts, sides = _LAYOUTS[nd]
-        if len(x) not in (nd + 1, nd + 2):
+        if self.family in _ANY_RANK and len(x) < nd:
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} pads {_WHICH[nd]} and needs an input of at least {nd} dims, "
+                f"got {fmt(x)}",
+                None,
+            )
+        if self.family not in _ANY_RANK and len(x) not in (nd + 1, nd + 2):
             raise ShapeFailure("E401", f"{self.kind} needs a {layouts} input, got {fmt(x)}", None)
         pad = attrs["padding"]
         if isinstance(pad, (list, tuple)) and len(pad) != 2 * nd:
