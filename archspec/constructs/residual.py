@@ -112,6 +112,14 @@ def _lower_shortcut(lw: Lowerer, site: Site, entry: str) -> str:
     return lw.lower_child(at, Child(children, "Sequential"))
 
 
+def _width(shape: Any, axis: int | None) -> str | None:
+    """A side's width as a hint names it: the size of the dim its channels are at (a
+    `permute` moves them; tokens have theirs last), None when that is not known."""
+    if shape is None or axis is None or not 0 < axis < len(shape):
+        return None
+    return f"{shape[axis]} channels" + ("" if axis == 1 else f" (at dim {axis})")
+
+
 def _retell_join_errors(
     lw: Lowerer, before: int, site: Site, body: str, identity: str, projected: bool
 ) -> None:
@@ -121,15 +129,16 @@ def _retell_join_errors(
     (then the body and the shortcut disagree) or when the shortcut is left out because the
     block keeps its width (then the body's last layer is what is wrong)."""
     spec = site.spec
-    shapes = site.scope.shapes
-    b, x = shapes.get(body), shapes.get(identity)
-    width = f"{b[1]} channels" if b is not None and len(b) > 1 else "its shape"
+    scope = site.scope
+    b = scope.shapes.get(body)
+    width = _width(b, scope.axes.get(body, 1)) or "its shape"
     sc = spec.shortcut
     if projected:
+        other = _width(scope.shapes.get(identity), scope.axes.get(identity, 1))
         hint = (
             f"the body ends with {width} and the shortcut `{sc.name}` with "
-            f"{x[1] if x is not None and len(x) > 1 else 'another shape'}: make the body's last "
-            "layer and the shortcut's give the same shape"
+            f"{other or 'another shape'}: make the body's last layer and the shortcut's give "
+            "the same shape"
         )
     elif spec.add_when is not None:
         hint = (
@@ -142,6 +151,8 @@ def _retell_join_errors(
             f"keep the input's shape, but it ends with {width}: fix the body's last layer, or "
             "the shortcut's `when`"
         )
+    elif b is not None and len(b) in (2, 3):
+        return  # (N, F) features or (N, L, D) tokens: the add's own hint speaks of their dims
     else:
         hint = (
             f"the body ends with {width}: if the block is meant to change the shape, add a "

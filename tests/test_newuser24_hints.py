@@ -1,0 +1,47 @@
+"""Messages a new user met writing networks from the docs (session 24): each test is a
+spec written as the docs teach, with the mistake the user made, and what the message says."""
+
+from __future__ import annotations
+
+import archspec
+
+GMLP_BLOCK = """
+archspec: 1
+name: token_residual
+input: [N, 3, 32, 32]
+blocks:
+  Block:
+    layers:
+      - type: residual
+        body:
+          - {name: norm, type: layer_norm}
+          - {name: proj1, type: linear, out_features: 96}
+          - {name: act, type: gelu}
+          - {name: proj2, type: linear, out_features: in_features}
+layers:
+  - {name: patch, type: conv2d, out_channels: 32, kernel_size: 8, stride: 8}
+  - {name: tokens, type: flatten, start_dim: 2}
+  - {name: to_tokens, type: permute, dims: [0, 2, 1]}
+  - {name: block, type: Block}
+"""
+
+
+def test_a_token_residual_is_told_of_its_features_not_of_a_1x1_conv() -> None:
+    """A gMLP block's residual over (N, L, D) tokens whose last linear read `in_features`
+    (the hidden width) was told "the body ends with 16 channels" (the token count, dim 1)
+    and to add a 1x1 conv; the add's own hint says what is wrong."""
+    (diag,) = archspec.check(GMLP_BLOCK).errors
+    assert diag.code == "E402" and "96 vs 32" in diag.message
+    assert "1x1 conv" not in diag.hint and "16 channels" not in diag.hint
+    assert "let: {dim: in_features}" in diag.hint
+
+
+def test_a_channels_last_map_residual_names_the_width_where_the_channels_are() -> None:
+    """An (N, H, W, C) map (a `permute` put its channels last): the hint gave dim 1, a height."""
+    spec = GMLP_BLOCK.replace("  - {name: tokens, type: flatten, start_dim: 2}\n", "").replace(
+        "dims: [0, 2, 1]", "dims: [0, 2, 3, 1]"
+    )
+    (diag,) = archspec.check(spec).errors
+    assert diag.code == "E402"
+    assert "the body ends with 96 channels (at dim 3)" in diag.hint
+    assert "4 channels" not in diag.hint
