@@ -45,3 +45,29 @@ def test_a_channels_last_map_residual_names_the_width_where_the_channels_are() -
     assert diag.code == "E402"
     assert "the body ends with 96 channels (at dim 3)" in diag.hint
     assert "4 channels" not in diag.hint
+
+
+STR_PREFIX_KEY = """
+archspec: 1
+name: str_prefix_key
+input: [N, 3, 8, 8]
+blocks:
+  ConvNorm:
+    params: {prefix: str}
+    layers:
+      - {key: "{prefix}/conv", type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+      - {key: "{prefix}/norm", type: batchnorm2d}
+layers:
+  - {name: stage, type: repeat, count: 2, layer: {type: ConvNorm, prefix: "OSA2_{i}"}}
+"""
+
+
+def test_a_str_argument_written_as_a_template_is_refused_not_made_a_key() -> None:
+    """VoVNet's keys (`OSA2_1_0/conv`) passed as `prefix: "OSA2_{i}"`: the argument is text
+    as written, so the modules were silently keyed `OSA2_{i}/conv` in both copies."""
+    result = archspec.check(STR_PREFIX_KEY)
+    assert [d.code for d in result.errors] == ["E309", "E309"]
+    message = result.errors[0].message
+    assert "'OSA2_{i}'" in message and "taken as written" in message
+    literal = archspec.compile(STR_PREFIX_KEY.replace('"OSA2_{i}"', "OSA2"), device="meta")
+    assert list(literal.state_dict())[:2] == ["stage.0.OSA2/conv.weight", "stage.0.OSA2/conv.bias"]

@@ -76,6 +76,15 @@ def _fill(lw: Lowerer, template: str, env: Any, yp: Any) -> str:
         value = parsed(m.group(1)).evaluate(env)
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ValueError(f"`{{{m.group(1)}}}` gives {value!r}, not an int or text")
+        if isinstance(value, str) and ("{" in value or "}" in value):
+            # a block's str argument is text as written: `prefix: "{name}_{i}"` reaches
+            # here unfilled, and a key holding its braces would name the module wrongly
+            raise ValueError(
+                f"`{{{m.group(1)}}}` gives {value[:60]!r}, text with braces: a block's `str` "
+                "argument is taken as written, not filled as a template; pass the numbers it "
+                "needs as `int` params and write the whole template in the key "
+                '(`key: "stage{s}_{i}/conv"`)'
+            )
         return str(value)
 
     try:
