@@ -40,7 +40,7 @@ from ..selfcheck import parse_emitted
 from .cases import cased_forward, cased_init
 from .classes import Classes, coerce
 from .ctor import init_lines, names_read, sequential_init_lines
-from .forward import checkpointed, forward_lines, more_args
+from .forward import checkpointed, forward_args, forward_lines
 from .init import InitRules
 from .model import ClassInfo, Parts, RenderedClass
 from .shapes import class_shapes, on_accepted_inputs
@@ -85,7 +85,7 @@ class Emitter(Classes, InitRules):
                 sym_in, comments = class_shapes(cls, self.graph)
                 forward = forward_lines(cls, comments, sym_in, file_names)
             if cls.checkpoint and not is_root:
-                methods += checkpointed(forward, more_args(cls, file_names))
+                methods += checkpointed(forward, forward_args(cls, file_names))
             elif forward is not None:
                 methods.append(forward)
             if is_root and init:

@@ -78,11 +78,12 @@ def forward_lines(
     ret_type = "torch.Tensor | tuple[torch.Tensor, ...]" if multi else "torch.Tensor"
     if body is None:
         body = [ln for s in forward_statements(cls, comments, globals_) for ln in s]
-    args = "".join(f", {var}: torch.Tensor" for var in more_args(cls, globals_))
-    head = [INDENT + f"def forward(self, x: torch.Tensor{args}) -> {ret_type}:"]
+    first, *more = forward_args(cls, globals_)
+    args = "".join(f", {var}: torch.Tensor" for var in more)
+    head = [INDENT + f"def forward(self, {first}: torch.Tensor{args}) -> {ret_type}:"]
     if any(comments.values()) and any(not d.is_const for d in sym_in[1:]):
         # what the comments' symbols stand for
-        head += input_comment(cls, sym_in, more_args(cls, globals_))
+        head += input_comment(cls, sym_in, [first, *more])
     return head + body
 
 
@@ -116,13 +117,17 @@ def forward_statements(
 
 
 def input_vars(cls: ClassInfo, ns: Namespace) -> dict[str, str]:
-    """The variable of each input of a block after the first (`inputs: [x, skip]`): its
-    name, made unique in `ns` first, so `forward`'s signature and body agree."""
-    return {name: ns.create(name) for name in cls.bodies[0].module.extra_inputs}
+    """The variable of each input, by node name (the first is INPUT): `x` for a block of one
+    input, else each input's name as `inputs:` gives it (U-Net's `forward(self, x1, x2)`),
+    made unique in `ns` first, so `forward`'s signature and body agree. A first input named
+    as a generic variable (`x`, `out`) is `x`."""
+    names = cls.bodies[0].module.input_names
+    first = "x" if not names or names[0] in _GENERIC_VARS else ns.create(names[0])
+    return {INPUT: first, **{name: ns.create(name) for name in names[1:]}}
 
 
-def more_args(cls: ClassInfo, globals_: frozenset[str]) -> list[str]:
-    """`forward`'s arguments after `x` (`input_vars` as the method's body names them)."""
+def forward_args(cls: ClassInfo, globals_: frozenset[str]) -> list[str]:
+    """`forward`'s arguments after `self` (`input_vars` as the method's body names them)."""
     return list(input_vars(cls, Namespace((*_GENERIC_VARS, *globals_, *FILE_NAMES))).values())
 
 
@@ -130,13 +135,13 @@ def more_args(cls: ClassInfo, globals_: frozenset[str]) -> list[str]:
 IMPL = "_forward_impl"
 
 
-def checkpointed(forward: list[str] | None, more: Sequence[str] = ()) -> list[list[str]]:
+def checkpointed(forward: list[str] | None, inputs: Sequence[str] = ("x",)) -> list[list[str]]:
     """The methods of a block whose instances run under activation checkpointing: a
     `forward` that calls the body through `torch.utils.checkpoint.checkpoint` in training
     with grad enabled (its activations are recomputed in backward instead of kept), and the
     body itself as `_forward_impl`; for an nn.Sequential subclass (`forward` None), the
-    Sequential's own forward stands for the body. `more`: the variables of a block's inputs
-    after the first (`input_vars`)."""
+    Sequential's own forward stands for the body. `inputs`: the variables of the block's
+    inputs (`forward_args`)."""
     args = "x"
     if forward is None:
         head = INDENT + "def forward(self, x: torch.Tensor) -> torch.Tensor:"
@@ -145,7 +150,7 @@ def checkpointed(forward: list[str] | None, more: Sequence[str] = ()) -> list[li
         head = forward[0]
         body, impl = f"self.{IMPL}", [forward[0].replace("def forward(", f"def {IMPL}(", 1)]
         impl += forward[1:]
-        args = ", ".join(("x", *more))  # a block of several inputs passes them all
+        args = ", ".join(inputs)  # a block of several inputs passes them all
     wrapper = [
         head,
         INDENT * 2 + "if self.training and torch.is_grad_enabled():",
@@ -186,9 +191,9 @@ class _Forward:
         self.readers = readers
         self.last = {name: max((i for i, _ in r), default=-1) for name, r in readers.items()}
         self.ns = Namespace((*_GENERIC_VARS, *taken))
-        self.var_of = {INPUT: "x"}
-        self.holds: dict[str, str] = {"x": INPUT}
-        for name, var in input_vars(cls, self.ns).items():  # a block's other inputs
+        self.var_of: dict[str, str] = {}
+        self.holds: dict[str, str] = {}
+        for name, var in input_vars(cls, self.ns).items():
             self.var_of[name], self.holds[var] = var, name
             readers.setdefault(name, [])
 
@@ -356,13 +361,14 @@ class _Forward:
 # -- shape comments ---------------------------------------------------------------------------
 
 
-def input_comment(cls: ClassInfo, sym_in: Shape, more: Sequence[str] = ()) -> list[str]:
+def input_comment(cls: ClassInfo, sym_in: Shape, args: Sequence[str] = ("x",)) -> list[str]:
     """`# x: (N, in_channels, H, W)`: the input the shape comments below speak of, and a
-    block's other inputs (`more`: their variables), `# skip: (N, skip_channels, H_skip, ...)`."""
+    block's other inputs (`args`: the variables of all), `# skip: (N, skip_channels, ...)`."""
     if not sym_in:
         return []
     module = cls.bodies[0].module
-    out = [_input_line(cls, "x", sym_in, None)]
+    first, *more = args
+    out = [_input_line(cls, first, sym_in, None)]
     for k, (var, shape) in enumerate(zip(more, more_symbols(module))):
         out.append(_input_line(cls, var, shape, k))
     return [ln for ln in out if ln]
