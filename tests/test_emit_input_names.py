@@ -46,15 +46,14 @@ def test_a_checkpointed_block_passes_its_inputs_by_their_names() -> None:
     model(torch.randn(2, 8, 16, 16, requires_grad=True)).sum().backward()
 
 
-def test_a_first_input_named_as_a_file_name_is_renamed_and_one_named_out_is_x() -> None:
+def test_a_first_input_named_as_a_file_name_is_renamed_and_one_named_out_kept() -> None:
     """`F` is torch.nn.functional in an emitted file, so an input called F gets another
-    name; `out`, a variable the body writes, leaves the input `x`."""
-    source = matches_compile(
-        FPN.replace("[top, feat]", "[F, feat]").replace("[top,", "[F,"), (1, 8, 16, 16)
-    )
+    name; `out`, a variable the body may write, stays the input's until nothing reads it."""
+    text = FPN.replace("[top, feat]", "[F, feat]").replace("[top,", "[F,")
+    source = matches_compile(text, (1, 8, 16, 16))
     assert "def forward(self, F_: torch.Tensor, feat: torch.Tensor)" in source
     assert "F.interpolate(F_," in source
-    source = matches_compile(
-        FPN.replace("[top, feat]", "[out, feat]").replace("[top,", "[out,"), (1, 8, 16, 16)
-    )
-    assert "def forward(self, x: torch.Tensor, feat: torch.Tensor)" in source
+    text = FPN.replace("[top, feat]", "[out, feat]").replace("[top,", "[out,")
+    source = matches_compile(text, (1, 8, 16, 16))
+    assert "def forward(self, out: torch.Tensor, feat: torch.Tensor)" in source
+

@@ -119,11 +119,12 @@ def forward_statements(
 def input_vars(cls: ClassInfo, ns: Namespace) -> dict[str, str]:
     """The variable of each input, by node name (the first is INPUT): `x` for a block of one
     input, else each input's name as `inputs:` gives it (U-Net's `forward(self, x1, x2)`),
-    made unique in `ns` first, so `forward`'s signature and body agree. A first input named
-    as a generic variable (`x`, `out`) is `x`."""
-    names = cls.bodies[0].module.input_names
-    first = "x" if not names or names[0] in _GENERIC_VARS else ns.create(names[0])
-    return {INPUT: first, **{name: ns.create(name) for name in names[1:]}}
+    made unique in `ns` first, so `forward`'s signature and body agree. An input named as a
+    generic variable (`x`, `out`: NASNet's `forward(self, x_prev, x)`) keeps its name, which
+    the body reuses only once nothing reads the input any more."""
+    names = cls.bodies[0].module.input_names or ("x",)
+    made = [name if name in _GENERIC_VARS else ns.create(name) for name in names]
+    return dict(zip((INPUT, *names[1:]), made, strict=True))
 
 
 def forward_args(cls: ClassInfo, globals_: frozenset[str]) -> list[str]:
