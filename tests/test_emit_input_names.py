@@ -57,3 +57,35 @@ def test_a_first_input_named_as_a_file_name_is_renamed_and_one_named_out_kept() 
     source = matches_compile(text, (1, 8, 16, 16))
     assert "def forward(self, out: torch.Tensor, feat: torch.Tensor)" in source
 
+
+CELLS = textwrap.dedent(
+    """\
+    archspec: 1
+    name: cells
+    input: [N, 3, 8, 8]
+    blocks:
+      Cell:
+        inputs: [x_prev, x]
+        layers:
+          - {name: prev, type: conv2d, out_channels: 4, kernel_size: 1, from: x_prev}
+          - {name: cur, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1, from: x}
+          - {name: out, type: concat, from: [prev, cur]}
+    layers:
+      - {name: stem, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+      - {name: cell_0, type: Cell, from: [input, stem]}
+      - type: repeat
+        count: 2
+        flat: true
+        names: "cell_{i + 1}"
+        layer: {type: Cell, from: [{each: stem, when: i == 0}, {each: "cell_{i - 1}", when: i > 0},
+                                   "cell_{i}"]}
+    """
+)
+
+
+def test_a_later_input_named_x_compiles_and_keeps_its_name() -> None:
+    """NASNet's cells take (x_prev, x): the compiled forward's fx placeholders were named
+    after the inputs, `x` twice, a SyntaxError in torch.fx (an internal error, exit 3)."""
+    source = matches_compile(CELLS, (2, 3, 8, 8))
+    assert "def forward(self, x_prev: torch.Tensor, x: torch.Tensor)" in source
+    assert "self.cur(x)" in source and "self.cell_2(cell_0, cell_1)" in source

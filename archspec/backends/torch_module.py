@@ -149,8 +149,10 @@ def _codegen(program: Program) -> Callable[..., Any]:
     steps, outputs, more = program
     graph = torch.fx.Graph()
     env: dict[str, torch.fx.Node] = {INPUT: graph.placeholder("x")}
-    for name in more:  # a block's other inputs, positional after the first
-        env[name] = graph.placeholder(name)
+    for k, name in enumerate(more, 1):  # a block's other inputs, positional after the first
+        # numbered, not named: a later input may be called `x` (`inputs: [x_prev, x]`), and
+        # two arguments of one name are a SyntaxError in the forward fx writes
+        env[name] = graph.placeholder(f"x_{k}")
     holder = _Holder()
     #: the one call of each multi-output item (a chunk), which its pieces index
     calls: dict[Any, torch.fx.Node] = {}
