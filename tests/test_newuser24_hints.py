@@ -71,3 +71,28 @@ def test_a_str_argument_written_as_a_template_is_refused_not_made_a_key() -> Non
     assert "'OSA2_{i}'" in message and "taken as written" in message
     literal = archspec.compile(STR_PREFIX_KEY.replace('"OSA2_{i}"', "OSA2"), device="meta")
     assert list(literal.state_dict())[:2] == ["stage.0.OSA2/conv.weight", "stage.0.OSA2/conv.bias"]
+
+
+HR_FUSE = """
+archspec: 1
+name: hr_fuse
+input: [N, 3, H, W]
+layers:
+  - {name: stem, type: conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+  - {name: low, type: conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+  - {name: up, type: upsample, scale_factor: 2}
+  - {name: fused, type: add, from: [stem, up]}
+"""
+
+
+def test_an_either_or_join_says_where_the_concrete_size_goes() -> None:
+    """HRNet's fuse (an upsampled map added to a strided one) told the user to "declare a
+    concrete input size"; `check --input 1,3,64,64` then failed the same way, as the spec's
+    own `input:` is what has to be concrete."""
+    (diag,) = archspec.check(HR_FUSE, input=(1, 3, 64, 64)).errors
+    assert diag.code == "E402" and "spec's `input:`" in diag.hint
+    concrete = archspec.check(HR_FUSE.replace("[N, 3, H, W]", "[N, 3, 64, 64]"))
+    assert concrete.ok and [w.code for w in concrete.warnings] == ["W403"]
+    concrete_text = HR_FUSE.replace("[N, 3, H, W]", "[N, 3, 64, 64]")
+    assert archspec.check(concrete_text, input=(1, 3, 60, 60)).ok
+    assert not archspec.check(concrete_text, input=(1, 3, 62, 62)).ok

@@ -256,7 +256,9 @@ def _broadcast(
                 raise ShapeFailure(
                     "E402",
                     partial(_ambiguous_message, join, what, x, y, ones, tuple(inputs)),
-                    "declare a concrete input size, or make both sides the same size",
+                    "declare a concrete size in the spec's `input:` (`--input` then checks "
+                    "other sizes; with a symbolic `input:` it does not lift this error), or "
+                    "make both sides the same size",
                 )
             ctx.require_equal(
                 x,
