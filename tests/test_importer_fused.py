@@ -284,3 +284,19 @@ def test_a_leaf_read_as_a_kind_and_changed_after_an_import_is_read_again() -> No
     model[1]._scaled = True  # its forward is no longer the kind's: its steps are imported
     text = archspec.from_module(model, x)
     assert "- {type: layer_norm2d}" not in text and "type: scale, offset: 1.0e-07}" in text
+
+
+class CircularPad(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (1, 1, 1, 1), mode="circular")
+
+
+def test_an_f_pad_no_kind_computes_is_refused_saying_which_f_pad_imports() -> None:
+    """The refusal's hint lists F.pad among the calls archspec imports: it says which ones,
+    so a circular or computed pad is not left looking importable."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), CircularPad())
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.randn(1, 3, 8, 8))
+    (diag,) = err.value.diagnostics
+    assert diag.code == "E903" and diag.span.file == __file__
+    assert "F.pad with pads written as numbers (2, 4 or 6 of them, none negative, not" in diag.hint

@@ -19,7 +19,8 @@ from .layer_calls import glu, pad, unflatten
 UNKNOWN_CALL_HINT = (
     "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times or plus a number "
     "(`x * 0.5 + 3`; divided only by a power of two, as `x / 6` is not `x * (1 / 6)` to the "
-    "last bit: write the product), flatten, unflatten, F.pad, mean, p-norms over dims, addcmul, "
+    "last bit: write the product), flatten, unflatten, F.pad with pads written as numbers "
+    "(2, 4 or 6 of them, none negative, not circular), mean, p-norms over dims, addcmul, "
     "pooling, dropout and activations; write other steps as modules a kind reads"
 )
 
