@@ -20,13 +20,10 @@ from ..lowering.exprs import text_expr
 from ..lowering.values import parsed
 from ..ops.base import NodeBase
 from ..ops.names import check_name
+from ..ops.templates import MAX_TEMPLATE_LEN, TEMPLATE_PART, template_parts
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..lowering.walker import Lowerer
-
-#: `{expression}` parts of a name template (no nested braces).
-_PART = re.compile(r"\{([^{}]*)\}")
-MAX_TEMPLATE_LEN = 200
 
 #: how to name the rows' Sequentials, which `names` under `group_rows` does not
 _GROUP_NAMES = (
@@ -45,21 +42,12 @@ class RowCopies(NodeBase):
 
 def check_template(text: str) -> str:
     """A name template's syntax: text with `{expression}` parts (schema validator)."""
-    if len(text) > MAX_TEMPLATE_LEN:
-        raise ValueError(f"a name template is at most {MAX_TEMPLATE_LEN} characters")
-    rest = _PART.sub("", text)
-    if "{" in rest or "}" in rest:
-        raise ValueError(f"unbalanced braces in name template {text!r}")
-    if not _PART.search(text):
+    too_long = f"a name template is at most {MAX_TEMPLATE_LEN} characters"
+    if not template_parts(text, "name template", text, too_long):
         raise ValueError(
             f"name template {text!r} has no `{{expression}}` part: every copy would get the "
             "same name"
         )
-    for part in _PART.findall(text):
-        try:
-            parsed(part)
-        except ExprError as exc:
-            raise ValueError(f"in name template {text!r}: {exc.message}") from None
     return text
 
 
@@ -73,7 +61,7 @@ def copy_name(lw: Lowerer, template: str, env: Mapping[str, Any], ypath: PathKey
         return str(value)
 
     try:
-        name = _PART.sub(part, template)
+        name = TEMPLATE_PART.sub(part, template)
     except ExprError as exc:
         lw.error(exc.code, f"name template: {exc.message}", ypath, exc.hint)
         raise Skip from None
@@ -129,7 +117,7 @@ def lower_copies(
         )
         raise Skip
     # a template's parts decide names, which emitted code writes as they are: structure too
-    parts = _PART.findall(spec.names) if spec.names is not None else []
+    parts = TEMPLATE_PART.findall(spec.names) if spec.names is not None else []
     site.scope.switches += [("", raw) for raw in [*structure, *parts] if isinstance(raw, str)]
     grouped = bool(getattr(spec, "group_rows", False))
     # for_each's `layer` may be a list of alternatives, each switched by its `when`: every
@@ -218,7 +206,7 @@ def record_loop(lw: Lowerer, site: Site, made: Sequence[Node], copies: int) -> N
     if any(n.inputs != (p,) for n, p in zip(made, [site.inputs[0], *(m.name for m in made)])):
         return
     pieces: list[str | AttrExpr] = []
-    for k, text in enumerate(_PART.split(spec.names)):
+    for k, text in enumerate(TEMPLATE_PART.split(spec.names)):
         if text:
             pieces.append(text_expr(lw, text) if k % 2 else text)
     site.scope.loops.append(

@@ -18,7 +18,8 @@ from ..expr import ExprError
 from ..ir import INPUT
 from ..loader import PathKey
 from ..ops.base import Final
-from ..ops.fromspec import FROM_PART, entries_of, is_template
+from ..ops.fromspec import entries_of, is_template
+from ..ops.templates import TEMPLATE_PART
 from .context import Item, Scope, Skip, quiet_names
 from .refs import _off_hint, unknown_ref
 from .values import INPUT_SIZES, LIST_ITEMS_PER_ITEM, parsed, reads_failed
@@ -140,7 +141,7 @@ def _text(template: str, env: Mapping[str, Any]) -> str:
             raise ValueError(f"`{{{m.group(1)}}}` gives {str(value)[:40]!r}, not an int or text")
         return str(value)
 
-    return FROM_PART.sub(part, template)
+    return TEMPLATE_PART.sub(part, template)
 
 
 def _fill(lw: Lowerer, template: str, env: Mapping[str, Any], yp: PathKey) -> str:

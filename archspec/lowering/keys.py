@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from ..expr import ExprError
 from ..ir import replaced
 from ..ops import REGISTRY
-from ..ops.base import TEMPLATE_PART
 from ..ops.names import key_problem
+from ..ops.templates import TEMPLATE_PART
 from .context import Site, Skip
 from .values import parsed
 

@@ -44,7 +44,6 @@ instance with every node bound and shaped again: reshape.py.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -55,6 +54,7 @@ from ..expr import ExprError
 from ..ir import Module, Node, replaced
 from ..limits import spend_family
 from ..ops.fromspec import is_computed
+from ..ops.templates import TEMPLATE_PART
 from . import reshape
 from .context import Item, RequireOnce
 from .rebind import Rebindable, masked_key, rebindable, rebound_attrs, rebound_module
@@ -75,8 +75,6 @@ _NONE_FAILED: frozenset[str] = frozenset()
 _NONE_SEEN: frozenset[Any] = frozenset()
 #: the types of argument args_key keys by name, type and value
 _SCALARS = frozenset((int, str, bool, float))
-#: `{expression}` parts of a name or key template
-_PART = re.compile(r"\{([^{}]*)\}")
 #: the Lowerer's caches of what is worked out once per spec object, list or block (its
 #: ItemPlans and layer Bindings, call plans, expressions' name origins, declarations ...)
 _PLANS = (
@@ -481,7 +479,7 @@ def text_names(text: str) -> frozenset[str]:
         return frozenset(parsed(text).names)
     except ExprError:
         out: set[str] = set()
-        for part in _PART.findall(text):
+        for part in TEMPLATE_PART.findall(text):
             with contextlib.suppress(ExprError):  # it cannot be read at all
                 out |= parsed(part).names
         return frozenset(out)

@@ -7,7 +7,6 @@ way; a subclass that forgets a rule fails at registration (import) time, never s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
@@ -36,6 +35,7 @@ from .shapectx import Constraint as Constraint
 from .shapectx import Message as Message
 from .shapectx import ShapeContext as ShapeContext
 from .shapectx import ShapeFailure as ShapeFailure
+from .templates import MAX_TEMPLATE_LEN, template_parts
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -112,25 +112,12 @@ Bool = Annotated[StrictBool | ExprStr, Reuse(), Final("bool")]
 
 Name = Annotated[str, AfterValidator(check_name), Reuse()]
 
-#: `{expression}` parts of a name or key template (no nested braces).
-TEMPLATE_PART = re.compile(r"\{([^{}]*)\}")
-MAX_KEY_TEMPLATE_LEN = 200
-
 
 def check_key_template(text: str) -> str:
     """A `key:`: a module key, or a template of one with `{expression}` parts evaluated
     where the node is (`block{stage}-{i}`); a key without parts is checked whole here."""
-    if len(text) > MAX_KEY_TEMPLATE_LEN:
-        raise ValueError(f"a key is at most {MAX_KEY_TEMPLATE_LEN} characters with its parts")
-    rest = TEMPLATE_PART.sub("", text)
-    if "{" in rest or "}" in rest:
-        raise ValueError(f"unbalanced braces in key {text[:60]!r}")
-    parts = TEMPLATE_PART.findall(text)
-    for part in parts:
-        try:
-            parse_kept(part)
-        except ExprError as exc:
-            raise ValueError(f"in key {text[:60]!r}: {exc.message}") from None
+    too_long = f"a key is at most {MAX_TEMPLATE_LEN} characters with its parts"
+    parts = template_parts(text, "key", text[:60], too_long)
     problem = None if parts else key_problem(text)
     if problem is not None:
         raise ValueError(problem)

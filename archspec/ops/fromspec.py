@@ -11,7 +11,6 @@ holds NodeBase) so the entry's model and checks read on their own.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -29,10 +28,8 @@ from pydantic import (
 from ..expr import ExprError, parse_kept
 from .lazyspec import Reuse, schema_copy
 from .names import NAME_RE
+from .templates import MAX_TEMPLATE_LEN, template_parts
 
-#: `{expression}` parts of a template (no nested braces), as in `names:` and `key:`.
-FROM_PART = re.compile(r"\{([^{}]*)\}")
-MAX_FROM_TEMPLATE_LEN = 200
 #: fields whose YAML key is a Python keyword: a node's `from`, an entry's `for` and `in`
 KEYWORD_FIELDS = {"from_": "from", "for_": "for", "in_": "in"}
 #: names an entry's `for` may not take: in expressions they are the input's sizes
@@ -49,15 +46,8 @@ def check_ref(text: str) -> str:
     parse as expressions (schema validator)."""
     if not is_template(text):
         return text
-    if len(text) > MAX_FROM_TEMPLATE_LEN:
-        raise ValueError(f"a `from` template is at most {MAX_FROM_TEMPLATE_LEN} characters")
-    if is_template(FROM_PART.sub("", text)):
-        raise ValueError(f"unbalanced braces in `from` template {text[:60]!r}")
-    for part in FROM_PART.findall(text):
-        try:
-            parse_kept(part)
-        except ExprError as exc:
-            raise ValueError(f"in `from` template {text[:60]!r}: {exc.message}") from None
+    too_long = f"a `from` template is at most {MAX_TEMPLATE_LEN} characters"
+    template_parts(text, "`from` template", text[:60], too_long)
     return text
 
 
