@@ -366,7 +366,7 @@ def _path_text(file: str) -> str:
     (a backslash is a separator on Windows only, a character of a name elsewhere)."""
     p = Path(file)
     text = str(Path(*p.parts[-2:])) if p.is_absolute() else file
-    return text.replace(os.sep, "/") if os.sep != "/" else text
+    return text.replace(os.sep, "/")
 
 
 def _support_names(kind: str, source: str) -> list[str]:
