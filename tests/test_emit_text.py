@@ -502,12 +502,9 @@ def test_spec_file_name_is_data_in_the_header(tmp_path: Path, name: str, exact: 
     assert _normalised(shown) in _comments(lines[0])[0]
     pasted = _pasted(lines[1 : lines.index("")])
     if exact:
-        # the command, pasted into a shell, gives archspec the file's path as one word
-        assert shlex.split(pasted, comments=True) == [
-            "archspec",
-            "compile",
-            f"{tmp_path.name}/{name}",
-        ]
+        # the command, pasted into a shell in the spec's folder (the path was absolute),
+        # gives archspec the file's name as one word
+        assert shlex.split(pasted, comments=True) == ["archspec", "compile", name]
     else:
         # a command that would paste as another file name is not written: the line says why
         assert not pasted.startswith("archspec compile ")
@@ -518,6 +515,7 @@ def _pasted(comment_lines: list[str]) -> str:
     """The Regenerate command as a reader copies it: the comments' text as shown (escapes
     and all), lines joined by a space, without the `Regenerate:` label."""
     text = " ".join(line.removeprefix("#").strip() for line in comment_lines)
+    text = text.replace("Regenerate, in the spec's folder: ", "Regenerate: ", 1)
     assert text.startswith("Regenerate: ")
     return text.removeprefix("Regenerate: ")
 
@@ -556,7 +554,7 @@ def test_the_regenerate_command_is_exact_or_not_written(
     assert words == [
         "archspec",
         "compile",
-        f"{tmp_path.name}/one.yaml",
+        "one.yaml",
         "--set",
         "title=hello world's [x]",
     ]
@@ -789,3 +787,23 @@ def test_truth_fold_decides_what_no_name_can_change() -> None:
     assert ast.unparse(truth_fold(fold(expr_tree("z or 1")))) == "True"
     assert ast.unparse(truth_fold(fold(expr_tree("z and 'A' == 'A'")))) == "z"
     assert ast.unparse(truth_fold(fold(expr_tree("(z and y) or False")))) == "z and y"
+
+
+def test_the_regenerate_command_of_an_absolute_path_runs_in_the_spec_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spec named by an absolute path: the header shows no machine's directories, so the
+    command names the file alone and says to run it in the spec's folder. Its last two parts
+    (`specs/net.yaml`) would be another spec wherever a folder of that name is at hand (the
+    project's own `specs/`), and the command would silently write another network."""
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    path = folder / "resnet18.yaml"
+    path.write_text(_yaml(BASE), encoding="utf-8")
+    monkeypatch.chdir(tmp_path.parent)
+    lines = archspec.emit(path.resolve()).splitlines()
+    header = " ".join(ln.removeprefix("#").strip() for ln in lines[1 : lines.index("")])
+    label, _, command = header.partition(": ")
+    assert label == "Regenerate, in the spec's folder"
+    assert shlex.split(command) == ["archspec", "compile", "resnet18.yaml"]
+    assert str(tmp_path) not in "\n".join(lines)
