@@ -98,3 +98,40 @@ def test_a_param_named_like_a_submodule_keeps_a_class_per_value() -> None:
     source = _matches_compile(text)
     assert _classes(source) == ["GhostModule", "GhostModule_2", "Ghosts"]
     assert "self.out_ch = out_ch" not in source
+
+
+PREACT = """archspec: 1
+name: preact
+input: [N, 16, 12, 12]
+blocks:
+  PreAct:
+    params: {planes: int, stride: 1}
+    layers:
+      - {name: pre, type: relu}
+      - name: shortcut
+        type: sequential
+        when: stride != 1
+        layers:
+          - {type: conv2d, out_channels: planes, kernel_size: 1, stride: stride, bias: false}
+      - {name: conv1, type: conv2d, out_channels: planes, kernel_size: 3, stride: stride,
+         padding: 1, bias: false, from: pre}
+      - {name: out, type: add, from: [conv1, shortcut], when: stride != 1}
+      - {name: out, type: add, from: [conv1, input], when: stride == 1}
+layers:
+  - {name: a, type: PreAct, planes: 16}
+  - {name: b, type: PreAct, planes: 32, stride: 2}
+  - {name: c, type: PreAct, planes: 32}
+"""
+
+
+def test_sums_that_share_a_name_under_complementary_whens_are_cases_of_one_class() -> None:
+    """A pre-activation block adds the projection of its pre-activated input, or its input:
+    two `out` sums under complementary `when`s. Each is a join that could stand for its
+    first input where absent, but they are alternatives, so the block is one class that
+    branches on `self.stride` (as ShuffleNetV2's unit), not a class per stride."""
+    source = matches_compile(PREACT, (2, 16, 12, 12))
+    assert _classes(source) == ["PreAct", "Preact"]
+    block = source[source.index("class PreAct(") : source.index("class Preact(")]
+    assert "def __init__(self, in_channels: int, planes: int, stride: int = 1) -> None:" in block
+    assert "        if self.stride == 1:\n" in block
+    assert "            self.shortcut = None\n" in block

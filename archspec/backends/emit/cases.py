@@ -48,12 +48,13 @@ def case_names(instances: Sequence[Module]) -> frozenset[str]:
     switched off likewise; less what decides structure anyway (repeat counts)."""
     shortcuts: set[tuple[str, str]] = set()
     names: set[str] = set()
+    alternatives = _alternatives(instances)
     for inst in instances:
         readers = {i for n in inst.nodes for i in n.inputs}
         for n in inst.nodes:
             if n.when_expr is None:
                 continue
-            if switchable(n, readers):
+            if switchable(n, readers) and n.name not in alternatives:
                 shortcuts.add((n.name, n.when_expr.text))
             else:
                 names |= names_of(n.when_expr)
@@ -65,6 +66,21 @@ def case_names(instances: Sequence[Module]) -> frozenset[str]:
             elif not sw.name or (sw.name, sw.expr.text) not in shortcuts:
                 names |= names_of(sw.expr)
     return frozenset(names - fixed)
+
+
+def _alternatives(instances: Sequence[Module]) -> set[str]:
+    """The names that items under different `when`s share (a pre-activation block's `out`,
+    the sum with a projection or with the input): alternatives, each a case, never an item
+    that one case has and another lacks."""
+    conds: dict[str, set[str]] = {}
+    for inst in instances:
+        for n in inst.nodes:
+            if n.when_expr is not None:
+                conds.setdefault(n.name, set()).add(n.when_expr.text)
+        for sw in inst.switch_exprs:
+            if sw.name:
+                conds.setdefault(sw.name, set()).add(sw.expr.text)
+    return {name for name, texts in conds.items() if len(texts) > 1}
 
 
 def case_order(parts: Sequence[Part]) -> list[tuple[Val | None, Part]] | None:
