@@ -466,3 +466,24 @@ def test_a_reference_to_a_node_of_an_enclosing_list_says_the_module_reads_only_i
     # a name that is nowhere is still "unknown", with the list's names
     e = err(spec("layers:\n  - {name: a, type: relu}\n  - {type: concat, from: [a, zz]}\n"))
     assert "unknown reference `zz`" in e.diagnostics[0].message
+
+
+def test_an_expression_written_as_a_from_entry_is_told_to_go_in_braces() -> None:
+    """ShuffleNetV2's branch2 reads the second half of a chunk at stride 1 and the input at
+    stride 2: a new user wrote the choice as `from: "'x2' if stride == 1 else 'input'"` and
+    got "unknown reference" with a list of node names, nothing about computing a name."""
+    text = spec(
+        "params: {stride: 1}\n"
+        "layers:\n"
+        "  - {type: chunk, chunks: 2, names: [x1, x2]}\n"
+        "  - {name: b, type: relu, from: \"'x2' if stride == 1 else 'input'\"}\n"
+    )
+    e = err(text)
+    assert e.codes == ["E305"], e.render()
+    d = e.diagnostics[0]
+    assert "not an expression" in d.message
+    assert "`\"{'x2' if stride == 1 else 'input'}\"`" in (d.hint or "")
+    fixed = text.replace(
+        "from: \"'x2' if stride == 1 else 'input'\"", "from: \"{'x2' if stride == 1 else 'input'}\""
+    )
+    assert archspec.check(fixed).ok, archspec.check(fixed).render()

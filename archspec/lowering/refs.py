@@ -190,6 +190,23 @@ def unknown_ref(
             f"write the reader in the list that makes `{name}`",
         )
         return
+    unknown_name(lw, name, known, ypath)
+
+
+def unknown_name(lw: Lowerer, name: str, known: list[str], ypath: PathKey) -> None:
+    """E305 for a name that is nowhere: close names or the list's names in the hint; an entry
+    that holds a space or a quote, which no name or key holds, is an expression written where
+    a name goes (`from: "'x2' if stride == 1 else 'input'"`): the hint gives the name template
+    it meant."""
+    if any(c.isspace() or c in "'\"" for c in name):
+        lw.error(
+            "E305",
+            f"unknown reference `{name}`: `from` reads it as a node's name, not an expression",
+            ypath,
+            "to work a name out, write the expression in braces, as a name template: "
+            f'`"{{{name}}}"` (docs/spec-language.md, Computed `from` lists)',
+        )
+        return
     close = lw.close_matches(name, known)
     hint = (
         f"did you mean `{close[0]}`?"
