@@ -50,7 +50,7 @@ NEWER_CATEGORY = {
     "stochastic_depth": "dropout",
     **dict.fromkeys(("group_norm", "instance_norm2d", "layer_norm", "layer_norm2d"), "norm"),
     **dict.fromkeys(("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"), "conv"),
-    **dict.fromkeys(("upsample", "interpolate", "interpolate_as", "mean", "sum"), "pool"),
+    **dict.fromkeys(("upsample", "interpolate", "interpolate_as", "mean", "sum", "amax"), "pool"),
     "stack": "merge",
     **dict.fromkeys(("partition", "departition"), "reshape"),
     "relative_attention": "linear",

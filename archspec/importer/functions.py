@@ -20,7 +20,8 @@ UNKNOWN_CALL_HINT = (
     "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times or plus a number "
     "(`x * 0.5 + 3`; divided only by a power of two, as `x / 6` is not `x * (1 / 6)` to the "
     "last bit: write the product), flatten, unflatten, F.pad with pads written as numbers "
-    "(2, 4 or 6 of them, none negative, not circular), mean, p-norms over dims, addcmul, "
+    "(2, 4 or 6 of them, none negative, not circular), mean, sum, amax, p-norms over dims, "
+    "addcmul, "
     "pooling, dropout and activations; write other steps as modules a kind reads"
 )
 
@@ -442,6 +443,7 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.unflatten: unflatten,
         torch.mean: _reduce("mean"),
         torch.sum: _reduce("sum"),
+        torch.amax: _reduce("amax"),
         torch.norm: _norm("p"),
         torch.linalg.vector_norm: _norm("ord"),
         torch.addcmul: _addcmul,
@@ -510,6 +512,7 @@ _METHODS: dict[str, Reader] = {
     "unflatten": unflatten,
     "mean": _reduce("mean"),
     "sum": _reduce("sum"),
+    "amax": _reduce("amax"),
     "norm": _norm("p"),
     "addcmul": _addcmul,
     "relu": _activation("relu"),

@@ -350,6 +350,24 @@ class Sum(Mean):
     summary = "sum over dims (`x.sum(1)`: stacked paths added up, as timm's SelectiveKernel)"
 
 
+def _amax_spec() -> type[LayerSpec]:
+    class AmaxSpec(LayerSpec):
+        """amax: the largest value over `dim` (CBAM's `x.amax(1, keepdim=True)`)."""
+
+        type: Literal["amax"]
+        dim: DimList = Field(description="the dims to take the maximum over, e.g. [1]")
+        keepdim: Bool = False
+
+    return AmaxSpec
+
+
+@register
+class Amax(Mean):
+    kind = "amax"
+    spec = LazySpec(_amax_spec)
+    summary = "maximum over dims (`x.amax(1, keepdim=True)`: CBAM's channel max)"
+
+
 def _stack_spec() -> type[LayerSpec]:
     class StackSpec(LayerSpec):
         """stack: inputs of one shape stacked along a new dim `dim`; `from: [a, b, ...]`."""
