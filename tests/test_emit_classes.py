@@ -249,3 +249,28 @@ def test_block_reading_spec_params_stays_one_class() -> None:
     ref = archspec.compile(SPEC_PARAM_IN_BLOCK)
     torch.manual_seed(1)
     assert _same_weights(cls(), ref)
+
+
+def test_a_class_per_input_width_says_so_not_that_its_structure_differs() -> None:
+    """A `reshape` sized by a let over the input's width (a global-context block's
+    `shape: [0, 1, c, -1]`, `let: {c: in_channels}`) is written with that width as a number,
+    so each width is a class of its own. Their structure is the same: the docstring says which
+    width each class is for, where it said "(its structure differs)"."""
+    text = """archspec: 1
+name: widths
+input: [N, 16, H, W]
+blocks:
+  Flat:
+    let: {c: in_channels}
+    layers:
+      - {name: r, type: reshape, shape: [0, c, -1]}
+      - {name: back, type: reshape, shape: [0, c, 1, -1]}
+layers:
+  - {name: a, type: Flat}
+  - {name: up, type: conv2d, out_channels: 32, kernel_size: 1}
+  - {name: b, type: Flat}
+"""
+    source = archspec.emit(text)
+    assert "Variant 1 of 2 of block `Flat`, built for an input of 16 channels." in source
+    assert "Variant 2 of 2 of block `Flat`, built for an input of 32 channels." in source
+    assert "its structure differs" not in source

@@ -20,13 +20,13 @@ from typing import Any
 from ...errors import EmitError
 from ...ir import INPUT, Module
 from ...lazymethods import dataclass
-from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, lit, substitute, unparse
+from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, substitute, unparse
 from ..pyvalues import IN, Env, Val, inexact, literal, more_in, names_of, render_expr, truth
 from .cases import Part, case_guards, case_names, case_order, cased_info, reads_stored
 from .init import init_names
 from .inputs import fixed_more, more_pynames, more_vals
 from .loops import NoLoop, loop_switches, writable
-from .model import Body, ClassInfo, Param, Step, fallback_input, switchable
+from .model import Body, ClassInfo, Param, Step, fallback_input, switchable, variant_note
 from .optional import layers_doc
 from .scope import Scope
 
@@ -147,7 +147,7 @@ class Classes(Scope):
                 out=tuple(inline_lets(v, first.env) for v in first.vals[out_name]),
                 doc=(self.graph.block_docs.get(block, "") if block else "")
                 or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
-                note=_variant_note(base, k, count, pinned, part_bodies),
+                note=variant_note(base, k, count, pinned, part_bodies),
                 state_dict_version=first.module.state_dict_version,
                 lets=first.env.let_texts(),
                 chain=first.chain,
@@ -472,24 +472,6 @@ def coerce(value: Any, kind: str) -> Any:
     if kind == "int" and type(value) is float and value.is_integer():
         return int(value)
     return value
-
-
-def _variant_note(
-    block: str, index: int, count: int, pinned: frozenset[str], bodies: list[Body]
-) -> str:
-    """Docstring sentence for a class built for particular values of its block's params."""
-    values = []
-    for name in sorted(pinned):
-        seen = {repr(b.module.args.get(name)) for b in bodies}
-        if len(seen) == 1 and name in bodies[0].module.args:
-            values.append(f"{name}={lit(bodies[0].module.args[name])}")
-    fixed = ", ".join(values)
-    if count > 1:
-        which = f"Variant {index + 1} of {count} of block `{block}`"
-        return f"{which}, built for {fixed}." if fixed else f"{which} (its structure differs)."
-    if fixed:
-        return f"Built for {fixed}: params that decide the block's structure are not arguments."
-    return ""
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import field
 from functools import cached_property
 from typing import Any
 
-from ...ir import ABSENT_AS, DROPPED_WHEN_ABSENT, Module, Node
+from ...ir import ABSENT_AS, DROPPED_WHEN_ABSENT, INPUT, Module, Node
 from ...lazymethods import dataclass
 from ...ops import REGISTRY
 from ..pycode import lit
@@ -197,3 +197,38 @@ class Parts:
     plugins: list[str]
     #: names its classes may not take (helpers and support code define them, and more)
     taken: frozenset[str] = frozenset()
+
+
+def _input_width(bodies: list[Body]) -> int | None:
+    """The channel count every instance of a class is written for, when its class writes it
+    as a number rather than as `in_channels`."""
+    widths = set()
+    for b in bodies:
+        dims = b.vals.get(INPUT, ())
+        if len(dims) < 2 or dims[1].symbolic or type(dims[1].value) is not int:
+            return None
+        widths.add(dims[1].value)
+    return widths.pop() if len(widths) == 1 else None
+
+
+def variant_note(
+    block: str, index: int, count: int, pinned: frozenset[str], bodies: list[Body]
+) -> str:
+    """Docstring sentence for a class built for particular values of its block's params."""
+    values = []
+    for name in sorted(pinned):
+        seen = {repr(b.module.args.get(name)) for b in bodies}
+        if len(seen) == 1 and name in bodies[0].module.args:
+            values.append(f"{name}={lit(bodies[0].module.args[name])}")
+    fixed = ", ".join(values)
+    if count > 1:
+        which = f"Variant {index + 1} of {count} of block `{block}`"
+        if fixed:
+            return f"{which}, built for {fixed}."
+        width = _input_width(bodies)
+        if width is not None:  # a value worked out from the input's width (a let, a reshape)
+            return f"{which}, built for an input of {width} channels."
+        return f"{which} (its structure differs)."
+    if fixed:
+        return f"Built for {fixed}: params that decide the block's structure are not arguments."
+    return ""
