@@ -187,16 +187,74 @@ def test_indices_a_buffer_holds_must_fit_the_table(
             assert f"holds the index {least - 1}" in report.diagnostics[0].message
 
 
-def test_a_negative_index_is_refused_and_unknown_values_are_not() -> None:
+def test_a_negative_index_is_refused() -> None:
     negative = _lookup("shape: [3], fill: constant, value: -1", 4)
     assert [d.code for d in archspec.check(negative).diagnostics] == ["E409"]
     assert not _runs(torch.full((3,), -1), 4)
-    # a select keeps some of the values only: nothing is known, nothing refused
-    # (the arange's 15 is not among them: a table of 9 rows runs)
-    select = "  - {name: first, type: select, dim: 1, index: 0, from: ids}\n"
-    picked = _lookup("shape: [2, 8], fill: arange", 9, select, "first")
-    assert archspec.check(picked).ok and _runs(torch.arange(16).reshape(2, 8)[:, 0], 9)
-    assert archspec.compile(picked)(torch.randn(2, 4)).shape == (2, 3)
+
+
+ARANGE = torch.arange(24).reshape(2, 3, 4)
+#: Steps that keep part of a buffer's values, and the indices torch then looks up.
+PARTS = [
+    ("  - {name: part, type: select, dim: 1, index: 0, from: ids}\n", ARANGE[:, 0]),
+    ("  - {name: part, type: select, dim: 2, index: -2, from: ids}\n", ARANGE[:, :, -2]),
+    ("  - {type: chunk, dim: 0, names: [part, rest], from: ids}\n", ARANGE[:1]),
+    ("  - {type: chunk, dim: 1, chunks: 2, names: [part, tail], from: ids}\n", ARANGE[:, :2]),
+    ("  - {type: split, dim: 2, split_size: 3, names: [part, tail], from: ids}\n", ARANGE[..., :3]),
+    (
+        "  - {type: split, dim: -1, split_size: [1, 2, 1], names: [a, part, c], from: ids}\n",
+        ARANGE[..., 1:3],
+    ),
+    (
+        "  - {name: moved, type: permute, dims: [2, 0, 1], from: ids}\n"
+        "  - {name: part, type: select, dim: 1, index: 0}\n",
+        ARANGE.permute(2, 0, 1)[:, 0],
+    ),
+    (
+        "  - {name: flat, type: reshape, shape: [6, 4], from: ids}\n"
+        "  - {type: split, dim: 0, split_size: [5, 1], names: [part, last]}\n",
+        ARANGE.reshape(6, 4)[:5],
+    ),
+]
+
+
+@pytest.mark.parametrize(("between", "ids"), PARTS)
+def test_indices_kept_in_part_are_followed(between: str, ids: torch.Tensor) -> None:
+    """A select, chunk or split keeps some of a buffer's values: check lists them (a small
+    buffer's values are known), so a table is E409 exactly where torch's lookup of the part
+    fails, not where the whole buffer would."""
+    least = int(ids.max()) + 1
+    assert least < 24  # the part leaves the arange's largest value out
+    for rows in (least - 1, least, least + 1):
+        text = _lookup("shape: [2, 3, 4], fill: arange", rows, between, "part")
+        report = archspec.check(text)
+        assert report.ok == (rows >= least) == _runs(ids, rows), (between, rows)
+        if report.ok:
+            built = archspec.compile(text)
+            torch.testing.assert_close(built(torch.randn(2, 4)), built.table.weight[ids])
+        else:
+            assert [d.code for d in report.diagnostics] == ["E409"]
+            assert f"holds the index {least - 1}" in report.diagnostics[0].message
+
+
+def test_a_part_of_a_window_index_and_a_constant_are_followed() -> None:
+    """The values listed for a relative position index are torch's; a constant's part is the
+    constant."""
+    ids = maxvit_relative_position_index(2, 3).T[:, 4]
+    least = int(ids.max()) + 1
+    assert least < 15
+    window = "shape: [6, 6], fill: relative_position_index, window: [2, 3]"
+    flipped = "  - {name: flipped, type: permute, dims: [1, 0], from: ids}\n"
+    select = "  - {name: part, type: select, dim: 1, index: 4, from: flipped}\n"
+    for rows in (least - 1, least):
+        report = archspec.check(_lookup(window, rows, flipped + select, "part"))
+        assert report.ok == (rows >= least) == _runs(ids, rows)
+    split = "  - {type: split, dim: 0, split_size: 1, names: [one, part], from: ids}\n"
+    for rows in (3, 4):
+        report = archspec.check(
+            _lookup("shape: [2], fill: constant, value: 3", rows, split, "part")
+        )
+        assert report.ok == (rows == 4) == _runs(torch.full((1,), 3), rows)
 
 
 TWO_INPUTS = """\

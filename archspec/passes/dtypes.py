@@ -11,10 +11,14 @@ E409 when the indices it reads are known (a buffer's own values, moved) and fall
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+from collections.abc import Callable, Sequence
 
 from ..errors import Diagnostic
 from ..ir import INPUT, Module, Node
+from ..lazymethods import dataclass
 
 #: Kinds that move or combine values without arithmetic of their own: int64 in, int64 out.
 _KEEP = frozenset({"reshape", "permute", "flatten", "chunk", "split", "select", "expand"})
@@ -29,9 +33,33 @@ INDEXED = frozenset({"embedding"})
 #: Kinds whose output holds exactly the values of their input (the same set, moved or
 #: repeated): an index range known before them is known after them.
 _SAME_VALUES = frozenset({"reshape", "permute", "flatten", "expand"})
+#: Kinds that keep part of their input's values: which part, only the values listed say.
+_PART = frozenset({"select", "chunk", "split"})
+#: The most elements listed to follow values through `_PART` (a buffer of position ids or
+#: a window's relative position index is far smaller).
+MOST_LISTED = 1 << 16
 
 #: What is known of an int64 tensor's values: their exact least and greatest, or None.
 Range = tuple[int, int] | None
+#: An int64 tensor's values: its shape and its elements in row-major order.
+Listed = tuple[tuple[int, ...], list[int]]
+
+
+def _unlisted() -> Listed | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Ints:
+    """An int64 tensor: its values' range (or None), and a way to list them, called only
+    where a `_PART` kind needs them (listing a large arange for nothing would slow every
+    check of a network with position ids)."""
+
+    range: Range
+    listed: Callable[[], Listed | None] = _unlisted
+
+
+UNKNOWN = Ints(None)
 
 
 def int64_readers(root: Module) -> list[Diagnostic]:
@@ -69,35 +97,109 @@ def buffer_range(node: Node) -> Range:
     return None
 
 
+def buffer_listed(node: Node) -> Listed | None:
+    """The values an int64 buffer holds as it is built, or None where its shape is not
+    concrete or it is too large to list."""
+    if any(not d.is_const for d in node.shape):
+        return None
+    shape = tuple(d.value for d in node.shape)
+    numel = math.prod(shape)
+    a = node.attrs
+    if numel > MOST_LISTED:
+        return None
+    if a.get("fill") == "constant":
+        return shape, [int(a["value"])] * numel
+    if a.get("fill") == "arange":
+        return shape, list(range(numel))
+    if a.get("fill") == "relative_position_index" and len(shape) == 2:
+        window = a.get("window")
+        if window is None:
+            h = w = math.isqrt(shape[0])
+        else:
+            h, w = list(window) if isinstance(window, (list, tuple)) else [window, window]
+        cells = [(i, j) for i in range(h) for j in range(w)]
+        return shape, [
+            (ip - iq + h - 1) * (2 * w - 1) + jp - jq + w - 1
+            for ip, jp in cells
+            for iq, jq in cells
+        ]
+    return None
+
+
+def _strided(shape: tuple[int, ...], strides: list[int], offset: int, flat: list[int]) -> list[int]:
+    """The elements of a strided view of `flat`, in row-major order."""
+    return [
+        flat[offset + sum(c * s for c, s in zip(at, strides, strict=True))]
+        for at in itertools.product(*map(range, shape))
+    ]
+
+
+def _row_major(shape: tuple[int, ...]) -> list[int]:
+    strides = [1] * len(shape)
+    for k in range(len(shape) - 2, -1, -1):
+        strides[k] = strides[k + 1] * shape[k + 1]
+    return strides
+
+
+def moved(node: Node, given: Listed, siblings: Sequence[Node]) -> Listed | None:
+    """The values of `node` (a `_SAME_VALUES` or `_PART` kind) from its first input's, as
+    torch computes them; None where a size is not concrete."""
+    if any(not d.is_const for d in node.shape):
+        return None
+    shape, flat = given
+    out = tuple(d.value for d in node.shape)
+    kind, a, strides = node.kind, node.attrs, _row_major(shape)
+    if kind in ("reshape", "flatten"):
+        return out, flat
+    if kind == "permute":
+        dims = [d % len(shape) for d in a["dims"]]
+        return out, _strided(out, [strides[d] for d in dims], 0, flat)
+    if kind == "expand":  # broadcast: a dim of 1 (or a new leading one) repeats
+        lead = len(out) - len(shape)
+        step = [0] * lead + [
+            0 if n == 1 and m != 1 else st
+            for n, m, st in zip(shape, out[lead:], strides, strict=True)
+        ]
+        return out, _strided(out, step, 0, flat)
+    dim = a["dim"] % len(shape)
+    if kind == "select":
+        index = a["index"] % shape[dim]
+        return out, _strided(out, strides[:dim] + strides[dim + 1 :], index * strides[dim], flat)
+    names = list(a["names"])  # chunk, split: the pieces before this one set its start
+    before = set(names[: names.index(node.name)])
+    start = sum(n.shape[dim].value for n in siblings if n.name in before)
+    return out, _strided(out, strides, start * strides[dim], flat)
+
+
 def _walk(
-    module: Module, inputs: list[Range | bool] | Range | bool, errors: list[Diagnostic]
-) -> Range | bool:
+    module: Module, inputs: list[Ints | bool] | Ints | bool, errors: list[Diagnostic]
+) -> Ints | bool:
     """Mark the module's int64 tensors with what is known of their values (its inputs, in
-    order, each False for a float tensor, True for int64 values unknown, or a Range); return
-    the output's, the same way."""
+    order, each False for a float tensor, or what is known of its int64 values); return the
+    output's, the same way."""
     given = inputs if isinstance(inputs, list) else [inputs]
-    ints: dict[str, Range] = {
-        n: _values(v) for n, v in zip((INPUT, *module.extra_inputs), given) if v is not False
+    ints: dict[str, Ints] = {
+        n: _known(v) for n, v in zip((INPUT, *module.extra_inputs), given) if v is not False
     }
     for node in module.nodes:
         read = [i in ints for i in node.inputs]
         if node.child is not None:
             out = _walk(node.child, [ints.get(i, False) for i in node.inputs], errors)
             if out is not False:
-                ints[node.name] = _values(out)
+                ints[node.name] = _known(out)
             continue
         kind = node.kind
         if is_int_buffer(node):
-            ints[node.name] = buffer_range(node)
+            ints[node.name] = Ints(buffer_range(node), functools.partial(buffer_listed, node))
         elif kind in INDEXED:
             if not all(read):
                 errors.append(_float_indices(node))
             else:
-                _check_indices(node, ints[node.inputs[0]], errors)
-        elif not any(read) or kind in _TO_FLOAT:
-            continue
+                _check_indices(node, ints[node.inputs[0]].range, errors)
+        elif not any(read) or kind in _TO_FLOAT or (kind == "expand" and not read[0]):
+            continue  # float out (an expand's values are its first input's)
         elif kind in _KEEP or (kind in _PROMOTE and all(read)):
-            ints[node.name] = ints[node.inputs[0]] if kind in _SAME_VALUES else None
+            ints[node.name] = _follow(node, ints[node.inputs[0]], module.nodes)
         elif kind not in _PROMOTE:
             source = next(i for i, r in zip(node.inputs, read, strict=True) if r)
             errors.append(
@@ -114,18 +216,38 @@ def _walk(
     names = [o.name for o in module.outputs] or [n.name for n in module.nodes[-1:]] or [INPUT]
     if not all(n in ints for n in names):
         return False
-    known = ints[names[0]] if len(names) == 1 else None
-    return True if known is None else known
+    return ints[names[0]] if len(names) == 1 else UNKNOWN
 
 
-def _values(ints: Range | bool) -> Range:
-    """What `_walk` returned of an int64 tensor, as a Range."""
-    return None if isinstance(ints, bool) else ints
+def _follow(node: Node, source: Ints, siblings: Sequence[Node]) -> Ints:
+    """What is known of an int64 node's values from its first input's: the same range
+    through a `_SAME_VALUES` kind (listed only when asked), the range of the values listed
+    through a `_PART` kind, nothing through a join."""
+    if node.kind in _SAME_VALUES:
+
+        def listed() -> Listed | None:
+            given = source.listed()
+            return None if given is None else moved(node, given, siblings)
+
+        return Ints(source.range, listed)
+    if node.kind not in _PART:
+        return UNKNOWN
+    given = source.listed()
+    values = None if given is None else moved(node, given, siblings)
+    if values is None or not values[1]:
+        return UNKNOWN
+    return Ints((min(values[1]), max(values[1])), lambda: values)
+
+
+def _known(ints: Ints | bool) -> Ints:
+    """What `_walk` returned of an int64 tensor, as Ints."""
+    return UNKNOWN if isinstance(ints, bool) else ints
 
 
 def _check_indices(node: Node, known: Range, errors: list[Diagnostic]) -> None:
     """torch's lookup refuses an index below 0 or past the table's last row: when the values
-    are known (a buffer moved by reshapes, permutes, flattens and expands), so is that."""
+    are known (a buffer moved by reshapes, permutes, flattens, expands, selects, chunks and
+    splits), so is that."""
     rows = node.attrs.get("num_embeddings")
     if known is None or not isinstance(rows, int):
         return
