@@ -204,3 +204,29 @@ def test_a_reader_with_the_chunks_when_is_switched_off_with_it() -> None:
     with pytest.raises(ArchSpecError) as exc:
         build_graph(kept)
     assert exc.value.error_code == "E305" and "switched off" in exc.value.render()
+
+
+def test_outside_the_domain_compile_refuses_as_emitted_source_does() -> None:
+    """torch.split returns as many pieces as the size makes; the emitted `a, b = x.split(3,
+    dim=2)` refuses a third when it unpacks, and so does the compiled forward, so check's
+    domain (3 < H <= 6) is where both run: the compiled one gave a piece of 3 at H = 7."""
+    text = spec(
+        """
+        layers:
+          - {type: split, split_size: 3, dim: 2, names: [a, b]}
+          - {name: out, type: softsign, from: a}
+        """
+    )
+    domain = archspec.check(text).domain
+    graph = build_graph(text)
+    emitted = getattr(_load(render_module(graph), "split_count"), graph.class_name)()
+    compiled = archspec.compile(text)
+    for h in range(1, 9):
+        x = torch.randn(2, 8, h, 3)
+        ran = []
+        for model in (compiled, emitted):
+            try:
+                ran.append(tuple(model(x).shape) == (2, 8, 3, 3))
+            except (ValueError, RuntimeError, IndexError):
+                ran.append(False)
+        assert ran == [domain.contains({"N": 2, "H": h, "W": 3})] * 2, h

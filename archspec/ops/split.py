@@ -206,11 +206,12 @@ class Split(_Pieces):
         return Inferred(attrs, _with(x, d, last if index == k - 1 else Dim.of(sizes)))
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        import torch
+        from .torch_support import split_exactly  # the emitted unpacking's count, enforced
 
         sizes = attrs["split_size"]
         sizes = list(sizes) if isinstance(sizes, (list, tuple)) else sizes
-        return torch.split, {"split_size_or_sections": sizes, "dim": attrs["dim"]}
+        keywords = {"split_size_or_sections": sizes, "dim": attrs["dim"]}
+        return split_exactly, {**keywords, "pieces": len(attrs["names"])}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         return f"{a['_inputs'][0]}.split({lit(a['split_size'])}, dim={lit(a['dim'])})"

@@ -90,3 +90,18 @@ class StdConv2d(nn.Conv2d):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, eps={self.eps}, scaled={self.scaled}, gamma={self.gamma}"
+
+
+def split_exactly(
+    x: torch.Tensor, split_size_or_sections: int | list[int], dim: int, pieces: int
+) -> tuple[torch.Tensor, ...]:
+    """torch.split into exactly the `pieces` a spec's `names` names: torch returns however
+    many pieces the size makes, and the emitted `a, b = x.split(3, dim=2)` refuses another
+    count when it unpacks them, so the compiled forward refuses it the same way (and
+    `check`'s domain holds for both)."""
+    out = torch.split(x, split_size_or_sections, dim)
+    if len(out) > pieces:
+        raise ValueError(f"too many values to unpack (expected {pieces})")
+    if len(out) < pieces:
+        raise ValueError(f"not enough values to unpack (expected {pieces}, got {len(out)})")
+    return out
