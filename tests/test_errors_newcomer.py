@@ -372,10 +372,11 @@ def test_a_join_kept_by_a_when_on_in_channels_is_told_whose_channels_it_read() -
 
 
 # timm's XceptionModule: a projection shortcut where the width or stride changes, and the sum
-# reading it under the same condition. The sum's `in_channels` is its own input's (the stack's
-# output), so its `when` cannot follow the shortcut's: the hint says why and what to write,
-# rather than asking for the `when` the node already has, and the complementary `sum` is not
-# called a duplicate of the one that failed.
+# reading it under the same condition. The sum's `in_channels` is its own first input's (the
+# stack's output, always `out` wide), as wherever a `when` reads it: where the shortcut is not
+# there that `when` is read with the stack's width, so the first sum is left out and the
+# second is kept; where the block's width changes, that second sum's join fails, and its hint
+# says what the `when` read and to bind the block's width in a `let`.
 SHORTCUT = spec(
     """
     blocks:
@@ -393,17 +394,24 @@ SHORTCUT = spec(
 )
 
 
-def test_a_reader_whose_when_reads_its_own_input_width_is_told_to_bind_it_in_a_let() -> None:
-    e = err(SHORTCUT)
-    # one error: the second `sum` (its complement) is no duplicate of the one that failed
-    assert e.codes == ["E305"], e.render()
+def test_a_reader_whose_when_reads_its_own_input_width_reads_its_first_inputs() -> None:
+    graph = archspec.build_graph(SHORTCUT)
+    block = graph.root.nodes[0].child
+    assert [(n.name, n.inputs) for n in block.nodes] == [
+        ("stack", ("input",)),
+        ("sum", ("stack", "input")),
+    ]
+    e = err(SHORTCUT.replace("out: 8}", "out: 16}"))
+    assert e.codes == ["E402"], e.render()
     d = e.diagnostics[0]
-    assert (d.span.line, d.span.col) == (11, 46)  # `shortcut` in the sum's `from`
-    assert "same `when`" not in (d.hint or "") and "let" in (d.hint or "")
-    assert "in_channels" in (d.hint or "")
+    assert d.span.line == 12 and "a.sum: add joins inputs whose channels differ" in d.message
+    assert "reads `in_channels`, which here is the channels of its own first input" in d.hint
+    assert "let: {cin: in_channels}" in d.hint
     let = "params: {out: int}\n    let: {cin: in_channels}"
     fixed = SHORTCUT.replace("params: {out: int}", let).replace("when: in_channels", "when: cin")
-    assert archspec.build_graph(fixed).root is not None
+    for out in (8, 16):
+        model = archspec.compile(fixed.replace("out: 8}", f"out: {out}}}"))
+        assert model(torch.randn(1, 8, 4, 4)).shape == (1, out, 4, 4)
 
 
 def test_a_reference_to_a_node_of_an_enclosing_list_says_the_module_reads_only_its_own() -> None:

@@ -355,6 +355,32 @@ def test_each_error_is_at_the_entry_that_caused_it() -> None:
     assert len(found) == 8
 
 
+CYCLES = spec(
+    """
+    params: {n: 2}
+    layers:
+      - {name: a, type: relu, from: "b{0}"}
+      - {name: b0, type: relu, from: a}
+      - {name: c, type: add, from: [input, {each: c}]}
+      - {type: repeat, count: n, flat: true, names: "d{i}",
+         layer: {type: add, from: [input, "d{i}"]}}
+    """
+)
+
+
+def test_a_cycle_through_computed_names_is_a_cycle() -> None:
+    """A computed name that closes a cycle is E306, as the same name written is: the reader
+    itself (a node, a flat copy), or a later node whose `from` leads back to the reader."""
+    found = {(code, line, col): msg for code, line, col, msg, _ in errors(CYCLES)}
+    assert found[("E306", 7, 33)] == "cycle in references: a -> b0 -> a"
+    assert found[("E306", 9, 47)] == "cycle in references: `c` reads itself"
+    assert found[("E306", 11, 39)] == "cycle in references: `d0` reads itself"
+    assert len(found) == 3
+    written = CYCLES.replace('"b{0}"', "b0").replace("{each: c}", "c").replace('"d{i}"]', "d0]")
+    codes = [(code, line) for code, line, *_ in errors(written)]
+    assert codes == [("E306", 7), ("E306", 9), ("E306", 11)]
+
+
 def test_the_schema_refuses_a_malformed_entry_where_it_is() -> None:
     text = spec(
         """
@@ -460,3 +486,35 @@ def test_computed_names_reach_a_block_of_several_inputs_and_its_inputs() -> None
     gate = next(n for n in by_name["up1"].child.nodes if n.name == "gate")
     assert cat.inputs == ("skip", "up") and gate.inputs == ("input",)
     matches_compile(text, (2, 8, 16, 16))
+
+
+MIX = spec(
+    """
+    blocks:
+      Mix:
+        params: {n: int}
+        layers:
+          - {type: repeat, count: n, flat: true, names: "conv{i}",
+             layer: {type: conv2d, out_channels: in_channels, kernel_size: 1, from: input}}
+          - {name: sum, type: add, from: [input, "conv{0}", "conv{1}"], when: in_channels == 16}
+    layers:
+      - {name: a, type: Mix, n: 1}
+      - {name: widen, type: conv2d, out_channels: 16, kernel_size: 1}
+      - {name: b, type: Mix, n: 2}
+    """
+)
+
+
+def test_a_when_over_in_channels_leaves_out_a_reader_of_a_computed_name_not_there() -> None:
+    """`in_channels` in a `when` is the width of the first node `from` names: where that one
+    is there, the `when` is read with it even though a later computed name (`conv1` of a
+    one-copy instance) is not, so the reader is left out rather than refused (E305)."""
+    graph = archspec.build_graph(MIX)
+    a, b = graph.root.nodes[0].child, graph.root.nodes[2].child
+    assert [n.name for n in a.nodes] == ["conv0"]
+    assert [(n.name, n.inputs) for n in b.nodes][-1] == ("sum", ("input", "conv0", "conv1"))
+    model = archspec.compile(MIX)
+    assert model(torch.randn(1, 8, 4, 4)).shape == (1, 16, 4, 4)
+    kept = errors(MIX.replace("in_channels == 16", "in_channels >= 8"))
+    assert {(code, line) for code, line, *_ in kept} == {("E305", 11)}
+    assert any("'conv{1}' gives `conv1` here, no node made before" in e[3] for e in kept)

@@ -43,6 +43,11 @@ class Skip(Exception):
     """A node could not be lowered; its diagnostic is already recorded."""
 
 
+class SwitchedOff(Exception):
+    """A node's `when`, read with the sizes of the first node it reads, left it out while
+    another node it reads is not there (recorded as any switch, no diagnostic)."""
+
+
 class Abort(Exception):
     """Expansion limit hit: stop lowering altogether."""
 

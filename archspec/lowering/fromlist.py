@@ -20,8 +20,9 @@ from ..loader import PathKey
 from ..ops.base import Final
 from ..ops.fromspec import entries_of, is_template
 from ..ops.templates import TEMPLATE_PART
-from .context import Item, Scope, Skip, quiet_names
-from .refs import _off_hint, unknown_ref
+from .context import Item, Scope, Skip, SwitchedOff, quiet_names
+from .itemplan import item_plan
+from .refs import _off_hint, find_cycle, off_by_first_input, unknown_ref
 from .values import INPUT_SIZES, LIST_ITEMS_PER_ITEM, parsed, reads_failed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,14 +67,21 @@ def computed_inputs(
         raise Skip
     if scope.aliases:  # a block's `inputs:`, the first of which is its `input`
         given = [(scope.aliases.get(n, n), yp, t, i) for n, yp, t, i in given]
-    bad = False
-    for name, yp, template, index in given:
-        if name not in scope.shapes:
-            _missing(lw, item, scope, name, yp, template, index)
-            bad = True
-    if bad:
-        raise Skip
-    return tuple(name for name, _, _, _ in given)
+    missing = [g for g in given if g[0] not in scope.shapes]
+    if not missing:
+        return tuple(name for name, _, _, _ in given)
+    plan = item_plan(lw, item.spec)
+    # a name declared later is wrong whatever the params: never left out for it
+    later = any(scope.is_later(g[0]) and g[0] not in scope.removed for g in missing)
+    if (
+        plan.when is not None
+        and not later
+        and off_by_first_input(lw, item, scope, env, plan, given[0][0])
+    ):
+        raise SwitchedOff
+    for name, yp, template, index in missing:
+        _missing(lw, item, scope, name, yp, template, index, name == given[0][0])
+    raise Skip
 
 
 def _each(
@@ -173,13 +181,19 @@ def _missing(
     yp: PathKey,
     template: str | None,
     index: str | None,
+    first: bool,
 ) -> None:
-    """E305 for a name that is no node of this list made before the reader."""
+    """E305 for a name that is no node of this list made before the reader; E306 (as for a
+    written name) when it is the reader itself, or a later node that reads the reader."""
+    current = getattr(item.spec, "name", None) or item.name
+    if template is not None and name not in scope.removed and _cycle(name, scope, current):
+        template = None
     if template is None:  # a name as written, beside computed ones: as refs.py says it
         if name in scope.removed:
-            lw.error("E305", f"`{name}` is switched off by its `when` here", yp, _off_hint(item))
+            hint = _off_hint(item, first)
+            lw.error("E305", f"`{name}` is switched off by its `when` here", yp, hint)
         else:
-            unknown_ref(lw, name, scope, yp, getattr(item.spec, "name", None) or item.name)
+            unknown_ref(lw, name, scope, yp, current)
         return
     if name in scope.removed:
         what = "a node its `when` switches off here"
@@ -203,3 +217,13 @@ def _missing(
         + hint
         + (f" (did you mean `{close[0]}`?)" if close else ""),
     )
+
+
+def _cycle(name: str, scope: Scope, current: str | None) -> bool:
+    """Whether the reader `current`, reading `name`, closes a cycle: `name` is the reader,
+    or a later node whose written `from` leads back to it."""
+    if not current:
+        return False
+    if name == current:
+        return not scope.is_later(name)
+    return scope.is_later(name) and find_cycle(name, {**scope.refs, current: [name]}) is not None

@@ -9,7 +9,7 @@ from ..expr import ExprError
 from ..ir import INPUT, Output
 from ..loader import PathKey
 from ..ops.base import Final
-from .context import Child, Item, Scope, Skip
+from .context import Child, Item, Scope, Skip, channels_env
 from .values import bind_value, parsed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,7 +32,8 @@ def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[st
         if n not in scope.shapes:  # a name another item defines is that item's output
             yp = item.ypath + ("from",) + ((j,) if not isinstance(raw, str) else ())
             if n in scope.removed:
-                lw.error("E305", f"`{n}` is switched off by its `when` here", yp, _off_hint(item))
+                hint = _off_hint(item, j == 0)
+                lw.error("E305", f"`{n}` is switched off by its `when` here", yp, hint)
             else:
                 unknown_ref(lw, n, scope, yp, getattr(item.spec, "name", None) or item.name)
             bad = True
@@ -41,10 +42,11 @@ def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[st
     return tuple(names)
 
 
-def _off_hint(item: Item) -> str:
+def _off_hint(item: Item, first: bool) -> str:
     """E305's hint for a read of a switched-off node: a `when` over the reader's own input
-    width cannot follow the one it reads (that input is what is missing)."""
-    when = getattr(item.spec, "when", None)
+    width cannot follow the one it reads when that is its first input (the one whose width
+    `in_channels` is, which is what is missing)."""
+    when = getattr(item.spec, "when", None) if first else None
     try:
         names = parsed(when).names if isinstance(when, str) else frozenset()
     except ExprError:
@@ -65,17 +67,34 @@ def off_with_its_input(
     """True (and the switch recorded) when `item` reads a node that is not there (a `when`
     switched it off, or this instance made no node of that name: a repeat of `branches`
     copies made `0` only, where another instance makes `0` to `3`) and its own `when`,
-    evaluated before its input is known, switches it off too: a reader with the same
-    condition as what it reads is simply not there. E305 stays for a reader that is kept,
-    one whose `when` needs its input's sizes (`in_channels`), and a name declared later in
-    the list (an order that is wrong whatever the params)."""
+    evaluated with the sizes of its first input if that is there, switches it off too: a
+    reader with the same condition as what it reads is simply not there. E305 stays for a
+    reader that is kept, one whose `when` needs the sizes of a first input that is not
+    there (`in_channels`), and a name declared later in the list (an order that is wrong
+    whatever the params)."""
     when = plan.when
     if when is None or not any(
         n not in scope.shapes and (n in scope.removed or not scope.is_later(n)) for n in plan.refs
     ):
         return False
+    raw = getattr(item.spec, "from_", None)
+    first = raw if isinstance(raw, str) else raw[0] if isinstance(raw, list) and raw else None
+    return off_by_first_input(lw, item, scope, env, plan, first)
+
+
+def off_by_first_input(
+    lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any], plan: ItemPlan, first: Any
+) -> bool:
+    """True (and the switch recorded) when the item's `when` is false, read with the sizes
+    of `first` (`in_channels`, as the dispatch would read them) when `first` is a node that is
+    there: the reader of a node another instance makes is left out by a `when` over its own
+    width as by one over params."""
+    local = env
+    if isinstance(first, str) and scope.shapes.get(scope.aliases.get(first, first)) is not None:
+        first = scope.aliases.get(first, first)
+        local = channels_env(env, scope.shapes[first], scope.axes.get(first, 1))
     try:
-        if bind_value(when, _BOOL, env):
+        if bind_value(plan.when, _BOOL, local):
             return False
     except (ExprError, ValueError):
         return False
@@ -121,7 +140,8 @@ def switch_off(lw: Lowerer, item: Item, scope: Scope, plan: ItemPlan) -> None:
 def unknown_ref(
     lw: Lowerer, name: str, scope: Scope, ypath: PathKey, current: str | None = None
 ) -> None:
-    """E305/E306 for a name this scope does not have (yet): later, a cycle, or unknown."""
+    """E305/E306 for a name this scope does not have (yet): later, a cycle (the reader reads
+    `name` even where its `from` computes it, which no written ref says), or unknown."""
     if name == current and not scope.is_later(name):  # `{name: b, from: [a, b]}`: it exists
         lw.error(
             "E306",
@@ -131,7 +151,7 @@ def unknown_ref(
         )
         return
     if scope.is_later(name):
-        cycle = find_cycle(name, scope.refs)
+        cycle = find_cycle(name, {**scope.refs, current: [name]} if current else scope.refs)
         if cycle and current in cycle:
             # Tell it from the node being lowered: "a -> b -> a".
             k = cycle.index(current)

@@ -35,6 +35,7 @@ from .context import (
     Scope,
     Site,
     Skip,
+    SwitchedOff,
     moved_channels_hint,
     quiet_names,
     when_text,
@@ -262,7 +263,11 @@ class Lowerer:
                 held = switched_off_early(self, item, scope, env, plan)
                 if held is False or off_with_its_input(self, item, scope, env, plan):
                     return None
-            return self._dispatch(_site(self, item, scope, env, prev, plan), plan, held)
+            try:
+                site = _site(self, item, scope, env, prev, plan)
+            except SwitchedOff:  # its `when`, over its first input's sizes (fromlist.py)
+                return None
+            return self._dispatch(site, plan, held)
         finally:
             self.depth -= 1
 
