@@ -332,13 +332,13 @@ class PartitionAttentionLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, in_channels, H, W)
-        partition = self.partition(x)
-        out = self.attn_layer(partition)
-        identity = self.stochastic_dropout(out)
-        attended = partition + identity
+        partition = self.partition(x)  # (N, (H//7)*(W//7), 49, in_channels)
+        out = self.attn_layer(partition)  # (N, (H//7)*(W//7), 49, in_channels)
+        identity = self.stochastic_dropout(out)  # (N, (H//7)*(W//7), 49, in_channels)
+        attended = partition + identity  # (N, (H//7)*(W//7), 49, in_channels)
         out = self.mlp_layer(attended)
         identity_2 = self.mlp_stochastic_dropout(out)
-        mixed = attended + identity_2
+        mixed = attended + identity_2  # (N, (H//7)*(W//7), 49, in_channels)
         x = self.departition(mixed, x)  # (N, in_channels, H, W)
         return x
 

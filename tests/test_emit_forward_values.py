@@ -1,7 +1,9 @@
-"""Emitted `forward` reads no argument of `__init__`: a function node whose value comes from a
-param (a split at `reg_tokens`, a shuffle of `groups`) is written with the instance's value,
-and the param is fixed, as a param that decides structure is. Before, `forward` named the
-param (`x.split([reg_tokens, 16], 1)`) and raised NameError on its first call."""
+"""Emitted `forward` reads no argument of `__init__` by its bare name: a function node whose
+value comes from a block's param (a shuffle of `groups`) reads what `__init__` stores
+(`self.groups`, as timm's SplitAttn reads `self.radix`); one from the network's param (a
+split at `reg_tokens`) is written with its value, and the param is fixed, as a param that
+decides structure is. Before, `forward` named the param (`x.split([reg_tokens, 16], 1)`) and
+raised NameError on its first call."""
 
 from __future__ import annotations
 
@@ -31,10 +33,12 @@ layers:
 """
 
 
-def test_function_values_from_params_are_written_as_the_instances() -> None:
+def test_function_values_from_params_are_stored_or_written_as_the_instances() -> None:
     source = archspec.emit(SPEC)
     assert "split([4, 16], dim=1)" in source
-    assert "F.channel_shuffle(mixed, 2)" in source or "channel_shuffle(x, 2)" in source
+    assert "        self.groups = groups\n" in source
+    assert "F.channel_shuffle(x, self.groups)" in source
+    assert "self.body = Shuffled(2)" in source
     model = emitted(SPEC)  # runs: no name of __init__ in forward
     x = torch.randn(3, 20, 8)
     ours = archspec.compile(SPEC).eval()

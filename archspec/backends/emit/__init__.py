@@ -10,8 +10,10 @@ The stages, in the order `files.Emitter.render` runs them:
 - `scope.py`    each node as its class writes it: constructor expressions, block calls
                 (values the spec wrote from `Node.exprs`; values a shape rule fills in
                 from `rules.py`, the rule run on traced numbers; switched chain items as
-                `if`s from `optional.py`)
+                `if`s from `optional.py`); a call in a block's `forward` reads the
+                arguments it needs as `__init__` stores them (`self.radix`)
 - `classes.py`  which modules become classes, their arguments, variants and `if`s
+                (`root.py`: the network class)
 - `cases.py`    one class for instances that keep different nodes: an `if` per case
 - `init.py`     the init rules as `isinstance` tests in `_init_weights` (what each layer's
                 module holds and its class: `layers.py`, from the op registry)

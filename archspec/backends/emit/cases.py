@@ -205,7 +205,12 @@ def cased_info(infos: Sequence[ClassInfo], conds: Sequence[Val | None]) -> Class
 def stored_reads(infos: Sequence[ClassInfo]) -> set[str]:
     """The arguments and lets the cases' calls in `forward` read (`self.oup`), which
     `__init__` stores under their own names."""
-    return {n for info in infos for b in info.bodies for n in b.reads}
+    return {n for info in infos for n in stored_reads_of(info.bodies)}
+
+
+def stored_reads_of(bodies: Sequence[Body]) -> set[str]:
+    """The arguments and lets one class's calls in `forward` read (`self.radix`)."""
+    return {n for b in bodies for n in b.reads}
 
 
 def reads_stored(parts: Sequence[Part]) -> bool:

@@ -4,9 +4,11 @@ Each instance of a block is rendered on its own (`Scope.render_scope`), every va
 of the block's params. Instances whose renderings agree share a class: a chain item that its
 `when` switches renders alike in every instance, kept or not (`optional.py`: an `if` in the
 class), and a residual shortcut switched on for some instances and off for others becomes
-an `if` too (`combine`). A value that cannot be written in terms of params makes those params fixed:
-the class is then specialised per value (`Inception_2`) rather than written wrong, and a
-network param that decides structure is fixed at its bound value and named in the docstring.
+an `if` too (`combine`). A size a call in `forward` takes from a param (an `unflatten` into
+`radix` paths) reads what `__init__` stores (`self.radix`). A value that cannot be written
+in terms of params makes those params fixed: the class is then specialised per value
+(`Inception_2`) rather than written wrong, and a network param that decides structure is
+fixed at its bound value and named in the docstring (`root.py`).
 """
 
 from __future__ import annotations
@@ -22,15 +24,22 @@ from ...ir import INPUT, Module
 from ...lazymethods import dataclass
 from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, substitute, unparse
 from ..pyvalues import IN, Env, Val, inexact, literal, more_in, names_of, render_expr, truth
-from .cases import Part, case_guards, case_names, case_order, cased_info, reads_stored
-from .init import init_names
+from .cases import (
+    Part,
+    case_guards,
+    case_names,
+    case_order,
+    cased_info,
+    reads_stored,
+    stored_reads_of,
+)
 from .inputs import fixed_more, more_pynames, more_vals
 from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input, switchable, variant_note
 from .optional import layers_doc
 from .scope import Scope
 
-_PARAM_TYPES = ("int", "float", "bool", "str")
+PARAM_TYPES = ("int", "float", "bool", "str")
 
 
 class Classes(Scope):
@@ -98,15 +107,16 @@ class Classes(Scope):
         for let in instances[0].lets:
             pynames.setdefault(let.name, ns.create(let.name))
         chain = block is not None and _switched_chain(instances)
-        att = self.attempt_loops(instances, decls, pynames, chain, block is not None and not chain)
-        if chain and len(att.parts) > 1 and att.unkept:
-            # items no instance keeps split the class per value of what chooses them
-            # (`act`): one class refusing those values instead (`raise ValueError`)
-            guarded = self.attempt(instances, decls, pynames, chain, guard=True)
-            if len(guarded.parts) < len(att.parts):
-                att = guarded
-        if block is not None and not chain and len(att.parts) > 1:
-            att = self.attempt_cases(instances, decls, pynames) or att
+        # a block class's calls in `forward` read its arguments as `self.radix`, unless a
+        # submodule or flag takes such a name: then as the instance's numbers, as before
+        self.store_reads = block is not None and not chain
+        try:
+            att = self.choose(instances, decls, pynames, chain, block)
+            if self.store_reads and not reads_stored(att.parts):
+                self.store_reads = False
+                att = self.choose(instances, decls, pynames, chain, block)
+        finally:
+            self.store_reads = False
         params = {p.name for p in decls}
         escaped = {
             n
@@ -153,6 +163,7 @@ class Classes(Scope):
                 chain=first.chain,
                 guards=att.guards,
                 checkpoint=first.module.checkpoint,
+                case_state={n: n for n in sorted(stored_reads_of(part_bodies))},
             )
             infos.append(info)
         if att.conds:  # one class, a case per group
@@ -161,6 +172,27 @@ class Classes(Scope):
             self.classes.append(info)
             for b in info.bodies:
                 self.class_of[id(b.module)] = info
+
+    def choose(
+        self,
+        instances: list[Module],
+        decls: list[Any],
+        pynames: dict[str, str],
+        chain: bool,
+        block: str | None,
+    ) -> Attempt:
+        """The fewest classes found for a block's instances: loops written as `for`s, a
+        chain's unkept items refused, a case per group of renderings."""
+        att = self.attempt_loops(instances, decls, pynames, chain, block is not None and not chain)
+        if chain and len(att.parts) > 1 and att.unkept:
+            # items no instance keeps split the class per value of what chooses them
+            # (`act`): one class refusing those values instead (`raise ValueError`)
+            guarded = self.attempt(instances, decls, pynames, chain, guard=True)
+            if len(guarded.parts) < len(att.parts):
+                att = guarded
+        if block is not None and not chain and len(att.parts) > 1:
+            att = self.attempt_cases(instances, decls, pynames) or att
+        return att
 
     def attempt_loops(
         self,
@@ -189,11 +221,12 @@ class Classes(Scope):
         names = case_names(instances)
         if not names:
             return None
-        self.case_names = names
+        self.case_names, stores = names, self.store_reads
+        self.store_reads = True  # the cases' calls read what `__init__` stores (`self.oup`)
         try:
             att = self.attempt_loops(instances, decls, pynames, False, True)
         finally:
-            self.case_names = frozenset()
+            self.case_names, self.store_reads = frozenset(), stores
         order = case_order(att.parts) if names <= att.symbolic else None
         guards = case_guards(att.bodies, names) if order and len(order) < 2 else []
         if order is None or guards is None or not reads_stored(att.parts):
@@ -215,7 +248,7 @@ class Classes(Scope):
         params = {p.name for p in decls}
         symbolic = _symbols(decls, instances[0])
         skip = loop_switches(instances) if self.loops_on else []
-        pre_lost = _structural_names(instances, guard, skip, self.case_names)
+        pre_lost = structural_names(instances, guard, skip, self.case_names)
         symbolic -= pre_lost
         self.optional = {}
         fixed_by_unkept: set[str] = set()
@@ -283,55 +316,6 @@ class Classes(Scope):
             return Body(inst, env, [], vals, doc)
         steps, vals = self.render_scope(inst, env, tuple(in_vals), more)
         return Body(inst, env, steps, vals, None, self.case_conds, frozenset(self.forward_reads))
-
-    def render_root(self) -> ClassInfo:
-        """The network class: its params are arguments unless they decide structure."""
-        g = self.graph
-        infos = {p.name: p for p in g.param_info}
-        ns = Namespace(self.global_names)
-        pynames = {name: ns.create(name) for name in g.params}
-        root = g.root
-        pre_lost = _structural_names([root])
-        symbolic = {
-            name
-            for name in g.params
-            if name in infos and infos[name].type in _PARAM_TYPES and not infos[name].fixed
-        }
-        symbolic -= pre_lost | self.escaped
-        in_vals = tuple(literal(d) for d in g.input_shape)
-        while True:
-            self.optional, self.missing, self.foreign = {}, {}, {}
-            env = Env(frozenset(symbolic), dict(g.params), pynames)
-            steps, vals = self.render_scope(root, env, in_vals)
-            lost = env.lost | self.unkept() | self.foreign_names()
-            if not lost & symbolic:
-                break
-            symbolic -= lost
-        body = Body(root, env, steps, vals)
-        self.root_env = env
-        used = set(env.used) | init_names(g, env)
-        params = [
-            Param(name, pynames[name], infos[name].type, g.params[name], False, infos[name].doc)
-            for name in g.params
-            if name in symbolic and name in used and name in infos
-        ]
-        self.root_fixed = {n: v for n, v in g.params.items() if n not in {p.name for p in params}}
-        out_name = root.outputs[0].name if root.outputs else INPUT
-        return ClassInfo(
-            name=g.class_name,
-            block=None,
-            bodies=[body],
-            steps=steps,
-            optional=set(),
-            params=params,
-            in_arg=False,
-            pinned=frozenset(),
-            pynames=pynames,
-            escaped=frozenset(),
-            out=vals[out_name],
-            doc=g.description,
-            state_dict_version=root.state_dict_version,
-        )
 
 
 def _spec_constants(spec: Mapping[str, Any], params: set[str], values: dict[str, Any]) -> set[str]:
@@ -508,7 +492,7 @@ def _switched_chain(instances: Sequence[Module]) -> bool:
     )
 
 
-def _structural_names(
+def structural_names(
     instances: Sequence[Module],
     guard: bool = False,
     skip: Sequence[str] = (),
@@ -570,7 +554,7 @@ def _symbols(decls: list[Any], inst: Module) -> set[str]:
     """What a block's class may take as arguments: its params of the types a signature
     writes (a `list` too: Swin's window_size, passed on whole; one the block indexes cannot
     be written, `_foreign`, and is fixed as any such value) and its inputs' channel counts."""
-    params = {p.name for p in decls if p.type in (*_PARAM_TYPES, "list")}
+    params = {p.name for p in decls if p.type in (*PARAM_TYPES, "list")}
     return params | {IN} | {more_in(n) for n in inst.extra_inputs}
 
 

@@ -55,7 +55,10 @@ class EmitContext:
         #: the conditions of the case nodes the instance being rendered keeps
         self.case_names: frozenset[str] = frozenset()
         self.case_conds: list[Val] = []
-        #: the arguments and lets the calls in `forward` of such a class read (`self.oup`)
+        #: whether the calls in `forward` of the block class being rendered read its
+        #: arguments and lets as attributes `__init__` stores (`self.radix`, `cases.py`),
+        #: and the names they read (`self.oup`)
+        self.store_reads = False
         self.forward_reads: set[str] = set()
         #: whether the class being rendered writes its modules' loops (`loops.py`) as `for`
         #: statements: on for a block whose instances allow it, off after a failed try

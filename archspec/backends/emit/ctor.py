@@ -62,7 +62,14 @@ def init_lines(cls: ClassInfo, init_call: str | None, body: list[str] | None = N
     head = _signature(cls)
     head.append(INDENT * 2 + "super().__init__()")
     head += _guard_lines(cls)
-    lines = body if body is not None else [ln for s in init_statements(cls) for ln in s]
+    if body is None:  # what the calls in `forward` read (`self.radix = radix`), then modules
+        stmts = init_statements(cls)
+        said = {tuple(st) for st in stmts}
+        state = [[f"{INDENT * 2}self.{a} = {t}"] for a, t in cls.case_state.items()]
+        lines = [ln for st in state if tuple(st) not in said for ln in st]
+        lines += [ln for st in stmts for ln in st]
+    else:
+        lines = body
     if init_call:
         lines = lines + format_doc(Text(init_call), 8)
     return head + _let_lines(cls.lets, lines) + lines

@@ -43,6 +43,7 @@ from .ctor import init_lines, names_read, sequential_init_lines
 from .forward import checkpointed, forward_args, forward_lines
 from .init import InitRules
 from .model import ClassInfo, Parts, RenderedClass
+from .root import render_root
 from .shapes import class_shapes, on_accepted_inputs
 
 #: First words of every emitted file; `archspec compile` overwrites only files that start so.
@@ -62,7 +63,7 @@ class Emitter(Classes, InitRules):
         and `family.render_family` merges across a family's variants."""
         helpers = self.support()
         self.collect()
-        root = self.render_root()
+        root = render_root(self)
         self.at = None  # later errors are about the whole spec, not the last layer walked
         init = self.init_method(root)
         self.at = None

@@ -160,7 +160,8 @@ class ClassInfo:
     #: a block whose instances take different paths (`cases.py`): each case's condition
     #: (None: the last, `else`) and the class as its instances alone render it
     cases: list[Case] = field(default_factory=list)
-    #: what `__init__` stores for `forward`'s tests of the cases: attribute -> expression
+    #: what `__init__` stores for `forward`'s tests of the cases and for its calls
+    #: (`self.radix = radix`): attribute -> expression
     case_state: dict[str, str] = field(default_factory=dict)
 
 

@@ -100,7 +100,7 @@ class Scope(EmitContext):
                 code = self.attr_codes(node, attrs, env)
                 if node_style(node) != "function":
                     step = Step(node, attr, self.emit_op(op, node, attrs, env), None, when, out)
-                elif self.case_names and not self.chain_depth:  # `self.oup` (cases.py)
+                elif self.store_reads and not self.chain_depth:  # `self.radix` (cases.py)
                     step = Step(node, None, None, stored(code, env, self.forward_reads), when, out)
                 else:  # forward sees no argument: a value its call reads is the instance's
                     env.lost |= _read_names(attrs.values())  # `x.split([reg_tokens, 16], 1)`

@@ -18,6 +18,7 @@ named like one of the input's symbols.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from collections.abc import Callable
 
@@ -133,6 +134,8 @@ def _comments(
                 dims.append(template.text)  # as the class's code computes it
             elif len(texts) == 1 and None not in texts:
                 dims.append(texts.pop() or "")
+            elif template is not None and _in_arguments(cls, template):
+                dims.append(template.text)  # a size the class's arguments give (`radix`)
             else:
                 dims = []
                 break
@@ -146,6 +149,16 @@ def _known(cls: ClassInfo, template: Val) -> bool:
     another input's, `skip_channels`, it holds as a number)."""
     later = {more_in(n) for n in cls.bodies[0].module.extra_inputs} - set(cls.more_args)
     return (cls.in_arg or IN not in template.names) and not later & template.names
+
+
+def _in_arguments(cls: ClassInfo, template: Val) -> bool:
+    """The class writes the value in its arguments alone (no local of `__init__`, which
+    `forward` does not see): a dim its instances give differently (`(N, radix, out, H, W)`)."""
+    if not template.symbolic or not _known(cls, template):
+        return False
+    tree = ast.parse(template.text, mode="eval")
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return not read & set(cls.lets)
 
 
 def network_comments(cls: ClassInfo) -> dict[str, str]:
