@@ -128,3 +128,26 @@ def test_a_param_named_like_a_submodule_is_the_instances_number() -> None:
     assert "x.unflatten(1, (2, 64))" in _class_text(source, "SplitAttn")
     assert "x.unflatten(1, (4, 32))" in _class_text(source, "SplitAttn_2")
     assert "self.radix = radix" not in source
+
+
+def test_a_param_named_like_a_flag_forward_tests_is_the_instances_number() -> None:
+    text = """archspec: 1
+name: flag_net
+input: [N, 16, 4, 4]
+blocks:
+  B:
+    params: {k: int, use_res_connect: int}
+    layers:
+      - {name: conv, type: conv2d, out_channels: 16, kernel_size: 1}
+      - {name: r, type: reshape, shape: [0, use_res_connect, -1]}
+      - {name: r2, type: reshape, shape: [0, 16, 4, 4]}
+      - {name: sum, type: add, from: [r2, input], when: k > 1}
+layers:
+  - {name: a, type: B, k: 2, use_res_connect: 4}
+  - {name: b, type: B, k: 2, use_res_connect: 2}
+"""
+    source = matches_compile(text, (2, 16, 4, 4))
+    assert _classes(source) == ["B", "B_2", "FlagNet"]
+    assert "self.use_res_connect = k > 1" in source
+    assert "self.use_res_connect = use_res_connect" not in source
+    assert "x.reshape(x.size(0), 4, -1)" in source or "out.reshape(out.size(0), 4, -1)" in source

@@ -218,6 +218,11 @@ def reads_stored(parts: Sequence[Part]) -> bool:
     own name: an attribute name no submodule, flag or nn.Module member takes."""
     reads = {n for part in parts for b in part[0] for n in b.reads}
     attrs = {s.attr for part in parts for s in part[1] if s.attr}
+    for s in (s for part in parts for s in part[1]):  # flags and counts `forward` reads
+        if s.ctor is None and s.when is not None and s.when.text not in reads:
+            attrs |= {"use_" + re.sub(r"\W", "_", s.node.name), "use_res_connect"}
+        if s.loop is not None and s.loop.count not in reads:
+            attrs.add("num_layers")
     return all(
         is_free_attr(n) and n not in attrs and n not in RESERVED_NAMES and not n.startswith("_")
         for n in reads
