@@ -334,11 +334,11 @@ class PartitionAttentionLayer(nn.Module):
         # x: (N, in_channels, H, W)
         partition = self.partition(x)  # (N, (H//7)*(W//7), 49, in_channels)
         out = self.attn_layer(partition)  # (N, (H//7)*(W//7), 49, in_channels)
-        identity = self.stochastic_dropout(out)  # (N, (H//7)*(W//7), 49, in_channels)
-        attended = partition + identity  # (N, (H//7)*(W//7), 49, in_channels)
+        stochastic_dropout = self.stochastic_dropout(out)  # (N, (H//7)*(W//7), 49, in_channels)
+        attended = partition + stochastic_dropout  # (N, (H//7)*(W//7), 49, in_channels)
         out = self.mlp_layer(attended)
-        identity_2 = self.mlp_stochastic_dropout(out)
-        mixed = attended + identity_2  # (N, (H//7)*(W//7), 49, in_channels)
+        mlp_stochastic_dropout = self.mlp_stochastic_dropout(out)
+        mixed = attended + mlp_stochastic_dropout  # (N, (H//7)*(W//7), 49, in_channels)
         x = self.departition(mixed, x)  # (N, in_channels, H, W)
         return x
 

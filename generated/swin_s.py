@@ -363,12 +363,12 @@ class SwinTransformerBlock(nn.Module):
         # x: (N, H, W, in_channels)
         out = self.norm1(x)  # (N, H, W, in_channels)
         out = self.attn(out)  # (N, H, W, in_channels)
-        identity = self.stochastic_depth(out)  # (N, H, W, in_channels)
-        x_2 = x + identity  # (N, H, W, in_channels)
+        stochastic_depth = self.stochastic_depth(out)  # (N, H, W, in_channels)
+        x_2 = x + stochastic_depth  # (N, H, W, in_channels)
         x = self.norm2(x_2)  # (N, H, W, in_channels)
         x = self.mlp(x)  # (N, H, W, dim)
-        identity_2 = self.mlp_depth(x)  # (N, H, W, dim)
-        x = x_2 + identity_2  # (N, H, W, in_channels)
+        mlp_depth = self.mlp_depth(x)  # (N, H, W, dim)
+        x = x_2 + mlp_depth  # (N, H, W, in_channels)
         return x
 
 

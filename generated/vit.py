@@ -66,8 +66,8 @@ class EncoderBlock(nn.Module):
         out = self.dropout(out)  # (N, L, 768)
         attended = out + x  # (N, L, 768)
         x = self.ln_2(attended)  # (N, L, 768)
-        identity = self.mlp(x)  # (N, L, 768)
-        x = attended + identity  # (N, L, 768)
+        mlp = self.mlp(x)  # (N, L, 768)
+        x = attended + mlp  # (N, L, 768)
         return x
 
 
@@ -203,8 +203,8 @@ class EncoderBlock_2(nn.Module):
         out = self.dropout(out)  # (N, L, 1024)
         attended = out + x  # (N, L, 1024)
         x = self.ln_2(attended)  # (N, L, 1024)
-        identity = self.mlp(x)  # (N, L, 1024)
-        x = attended + identity  # (N, L, 1024)
+        mlp = self.mlp(x)  # (N, L, 1024)
+        x = attended + mlp  # (N, L, 1024)
         return x
 
 
@@ -412,8 +412,8 @@ class EncoderBlock_3(nn.Module):
         out = self.dropout(out)  # (N, L, 1280)
         attended = out + x  # (N, L, 1280)
         x = self.ln_2(attended)  # (N, L, 1280)
-        identity = self.mlp(x)  # (N, L, 1280)
-        x = attended + identity  # (N, L, 1280)
+        mlp = self.mlp(x)  # (N, L, 1280)
+        x = attended + mlp  # (N, L, 1280)
         return x
 
 

@@ -65,8 +65,8 @@ class EncoderBlock(nn.Module):
         out = self.dropout(out)  # (N, L, 768)
         attended = out + x  # (N, L, 768)
         x = self.ln_2(attended)  # (N, L, 768)
-        identity = self.mlp(x)  # (N, L, 768)
-        x = attended + identity  # (N, L, 768)
+        mlp = self.mlp(x)  # (N, L, 768)
+        x = attended + mlp  # (N, L, 768)
         return x
 
 

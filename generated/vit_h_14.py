@@ -65,8 +65,8 @@ class EncoderBlock(nn.Module):
         out = self.dropout(out)  # (N, L, 1280)
         attended = out + x  # (N, L, 1280)
         x = self.ln_2(attended)  # (N, L, 1280)
-        identity = self.mlp(x)  # (N, L, 1280)
-        x = attended + identity  # (N, L, 1280)
+        mlp = self.mlp(x)  # (N, L, 1280)
+        x = attended + mlp  # (N, L, 1280)
         return x
 
 

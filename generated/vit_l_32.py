@@ -65,8 +65,8 @@ class EncoderBlock(nn.Module):
         out = self.dropout(out)  # (N, L, 1024)
         attended = out + x  # (N, L, 1024)
         x = self.ln_2(attended)  # (N, L, 1024)
-        identity = self.mlp(x)  # (N, L, 1024)
-        x = attended + identity  # (N, L, 1024)
+        mlp = self.mlp(x)  # (N, L, 1024)
+        x = attended + mlp  # (N, L, 1024)
         return x
 
 

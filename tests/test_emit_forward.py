@@ -119,3 +119,52 @@ def test_a_module_whose_outputs_all_run_in_training_only_returns_an_empty_tuple(
     x = torch.randn(2, 4, 6, 6)
     assert compiled.eval()(x) == () and emitted.eval()(x) == ()
     torch.testing.assert_close(emitted.train()(x), compiled.train()(x))
+
+
+#: An FPN top-down step (the upsampled map added to a lateral conv), a basic block with a
+#: projection shortcut, and a residual whose body is added to the value it forked from.
+JOINS = """archspec: 1
+name: joins
+input: [N, 16, 8, 8]
+blocks:
+  TopDown:
+    inputs: [top, lateral]
+    layers:
+      - {name: up, type: interpolate_as, from: [top, lateral], mode: nearest}
+      - {name: lat, type: conv2d, out_channels: 8, kernel_size: 1, from: lateral}
+      - {name: merged, type: add, from: [lat, up]}
+  Basic:
+    layers:
+      - {name: conv1, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: relu1, type: relu}
+      - {name: conv2, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, from: relu1}
+      - {name: proj, type: conv2d, out_channels: 8, kernel_size: 1, from: input}
+      - {name: sum, type: add, from: [conv2, proj]}
+  PreNorm:
+    layers:
+      - {name: norm, type: batchnorm2d}
+      - {name: mix, type: conv2d, out_channels: 8, kernel_size: 1}
+      - {name: drop, type: dropout, p: 0.1}
+      - {name: sum, type: add, from: [input, drop]}
+layers:
+  - {name: c5, type: conv2d, out_channels: 8, kernel_size: 1, stride: 2}
+  - {name: c4, type: conv2d, out_channels: 4, kernel_size: 1, from: input}
+  - {name: p4, type: TopDown, from: [c5, c4]}
+  - {name: b, type: Basic}
+  - {name: pre, type: PreNorm}
+"""
+
+
+def test_only_a_skip_is_written_identity() -> None:
+    """torchvision's `identity = self.downsample(x)` names the skip of a residual; an FPN's
+    upsampled map or a residual's body added to what it forked from keeps its node's name."""
+    from .emit_helpers import matches_compile
+
+    src = matches_compile(JOINS, (2, 16, 8, 8))
+    top_down = src.split("class TopDown", 1)[1].split("\nclass ", 1)[0]
+    assert "up = F.interpolate(top, size=lateral.shape[2:]" in top_down
+    assert "x = x + up" in top_down and "identity" not in top_down
+    basic = src.split("class Basic", 1)[1].split("\nclass ", 1)[0]
+    assert "identity = self.proj(x)" in basic and "out = out + identity" in basic
+    pre = src.split("class PreNorm", 1)[1].split("\nclass ", 1)[0]
+    assert "drop = self.drop(out)" in pre and "identity" not in pre

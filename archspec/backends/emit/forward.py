@@ -214,6 +214,33 @@ class _Forward:
             r < n_steps and self.steps[r].node.kind == "add" and s > 0 for r, s in rs
         )
 
+    def _is_skip(self, i: int, join: int) -> bool:
+        """Whether node `i`, read only by the join at step `join`, is the skip of a residual,
+        as torchvision's `identity = self.downsample(x)`: its chain of first inputs goes back
+        to a value another reader forks from (the block's input), and the join's other
+        operands come from that value by longer paths. An FPN's upsampled `up` (from an
+        input nothing else reads) or a residual's body (added to the value it forked from,
+        `partition + dropout`) keeps its node's name."""
+        at = {st.node.name: k for k, st in enumerate(self.steps)}
+        length, name = 0, self.steps[i].node.name
+        while True:
+            k = at.get(name)
+            if k is None or not self.steps[k].inputs:
+                break  # an input of the block, or a node that reads none
+            length += 1
+            name = self.steps[k].inputs[0]
+            if len({r for r, _ in self.readers.get(name, [])}) > 1:
+                break
+        dist = {name: 0}
+        for st in self.steps[:join]:
+            near = [dist[x] for x in st.inputs if x in dist]
+            out = st.loop.last if st.loop is not None else st.node.name
+            if near and out not in dist:
+                dist[out] = min(near) + 1
+        here = self.steps[i].node.name
+        others = [x for x in self.steps[join].inputs if x != here]
+        return bool(others) and all(dist.get(x, 0) > length for x in others)
+
     def variable(self, i: int, st: Step) -> str:
         """The variable node `i` writes: `identity` for a join's side, `x`/`out` on the spine."""
         node = st.node
@@ -234,7 +261,8 @@ class _Forward:
             or not all(self._spine(r, s) for r, s in rs)
         ):
             solo_join = len(rs) == 1 and rs[0][0] < len(self.steps)
-            return self.ns.create("identity" if solo_join and self._joins_only(rs) else node.name)
+            skip = solo_join and self._joins_only(rs) and self._is_skip(i, rs[0][0])
+            return self.ns.create("identity" if skip else node.name)
         src = st.inputs[0] if st.inputs else None
         first = self.var_of[src] if src is not None else None
         if first in _GENERIC_VARS and self.holds.get(first) == src and self.last.get(src, -1) <= i:
