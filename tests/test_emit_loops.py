@@ -132,3 +132,105 @@ def test_a_loop_in_a_class_with_a_forward_runs_there() -> None:
     )
     assert loop in source
     _same_function(READ_AFTER)
+
+
+#: copies of a width of their own (`mid`) in a chain, the last read by the conv after them
+CHAIN = """\
+archspec: 1
+name: conv_chain
+input: [N, 16, 8, 8]
+blocks:
+  Chain:
+    params: {mid: int, n: int}
+    layers:
+      - {type: repeat, count: n, flat: true, names: "conv{i}",
+         layer: {type: conv2d, out_channels: mid, kernel_size: 3, padding: 1}}
+      - {name: proj, type: conv2d, out_channels: 16, kernel_size: 1}
+      - {name: sum, type: add, from: [proj, input]}
+layers:
+  - {name: a, type: Chain, mid: 8, n: 2}
+  - {name: b, type: Chain, mid: 12, n: 3}
+"""
+
+
+def _four_channels(text: str) -> str:
+    """The spec on the 4-channel input `_same_function` runs."""
+    return text.replace("[N, 16, 8, 8]", "[N, 4, 8, 8]").replace("16, kernel", "4, kernel")
+
+
+def test_a_chain_of_copies_of_their_own_width_is_one_loop_for_any_count() -> None:
+    """The channels after the loop are `mid` where a copy is made and the loop's input where
+    none is (`in_channels if n == 0 else mid`), so one class serves every count, 0 too."""
+    source, _ = _emitted(CHAIN)
+    assert source.count("class Chain(") == 1 and "class Chain_2" not in source
+    assert 'f"conv{i}", nn.Conv2d(in_channels if i == 0 else mid, mid' in source
+    assert "self.proj = nn.Conv2d(in_channels if n == 0 else mid, 16, kernel_size=1)" in source
+    assert '            out = getattr(self, f"conv{i}")(out)\n' in source  # no comment
+    _same_function(_four_channels(CHAIN))
+    module = _load(render_module(build_graph(CHAIN, {})), "chain_counts")
+    for n in (0, 1, 4):
+        text = CHAIN.replace("n: 2}", f"n: {n}}}")
+        compiled = archspec.compile(text)
+        _fill(compiled, n)
+        ours = module.Chain(16, 8, n=n)
+        ours.load_state_dict(compiled.a.state_dict(), strict=True)
+        x = torch.randn(2, 16, 8, 8)
+        assert torch.equal(ours.eval()(x), compiled.a.eval()(x))
+
+
+def test_a_sequential_chain_of_copies_of_their_own_width_is_one_class() -> None:
+    text = _four_channels(
+        CHAIN.replace("      - {name: sum, type: add, from: [proj, input]}\n", "")
+    )
+    source, _ = _emitted(text)
+    assert "class Chain(nn.Sequential):" in source and "class Chain_2" not in source
+    assert "self.proj = nn.Conv2d(in_channels if n == 0 else mid, 4, kernel_size=1)" in source
+    _same_function(text)
+
+
+def _shuffle_with_loop() -> str:
+    """ShuffleNetV2's unit in small (two cases, `if self.stride > 1:`), then `n` 1x1 convs."""
+    from .test_emit_blocks import SHUFFLE
+
+    text = SHUFFLE.replace("{out: int, stride:", "{out: int, n: int, stride:")
+    text = text.replace(
+        "      - {name: act, type: relu}\n",
+        "      - {name: act, type: relu}\n"
+        '      - {type: repeat, count: n, flat: true, names: "mix{i}",\n'
+        "         layer: {type: conv2d, out_channels: out, kernel_size: 1}}\n",
+    )
+    for old, n in (("16, stride: 2}", 2), ("16}", 1), ("32, stride: 2}", 3), ("32}", 2)):
+        text = text.replace(f"out: {old}", f"out: {old[:2]}, n: {n}{old[2:]}", 1)
+    return text
+
+
+def test_a_loop_in_a_class_with_cases_is_written_in_each_case() -> None:
+    from .emit_helpers import matches_compile
+
+    source = matches_compile(_shuffle_with_loop(), (2, 3, 32, 32))
+    assert source.count("class Unit(") == 1 and "class Unit_2" not in source
+    unit = source[source.index("class Unit") : source.index("class Shuffle")]
+    assert "def __init__(self, in_channels: int, out: int, n: int, stride: int = 1)" in unit
+    assert unit.count("            for i in range(n):\n") == 2  # one per case
+    assert 'f"mix{i}", nn.Conv2d(out // 2 * 2 if i == 0 else out, out' in unit
+    # the module the other case lacks is None where this case's first module is
+    assert "        else:\n            self.b1 = None\n            self.b2 = nn.Conv2d(" in unit
+    assert "        self.n = n\n" in unit
+    assert '        for i in range(self.n):\n            x = getattr(self, f"mix{i}")(x)' in unit
+    assert "self.u3 = Unit(16, 32, n=3, stride=2)" in source
+
+
+def test_a_class_with_cases_and_a_loop_builds_instances_the_spec_never_made() -> None:
+    text = _shuffle_with_loop()
+    module = _load(render_module(build_graph(text, {})), "shuffle_loop_new")
+    for c, out, n, stride in [(4, 8, 0, 2), (12, 12, 4, 1), (6, 10, 1, 3)]:
+        one = text.replace("input: [N, 3, 32, 32]", f"input: [N, {c}, 16, 16]")
+        one = one[: one.index("layers:\n  - {name: stem")]
+        one += f"layers:\n  - {{name: u, type: Unit, out: {out}, n: {n}, stride: {stride}}}\n"
+        compiled = archspec.compile(one)
+        _fill(compiled, c)
+        ours = module.Unit(c, out, n, stride)
+        assert list(ours.state_dict()) == list(compiled.u.state_dict())
+        ours.load_state_dict(compiled.u.state_dict(), strict=True)
+        x = torch.randn(2, c, 16, 16)
+        assert torch.equal(ours.eval()(x), compiled.eval()(x)), (c, out, n, stride)

@@ -269,8 +269,10 @@ def cased_init(cls: ClassInfo) -> list[str]:
             for i, attr in enumerate(other):
                 if attr is None or attr not in own or attr in order:
                     continue
-                pred = other[i - 1] if i else None
-                at = order.index(pred) + 1 if pred in order else 0
+                # after the nearest attribute before it that this case has (a loop's
+                # statement assigns none)
+                prior = [a for a in other[:i] if a is not None and a in order]
+                at = order.index(prior[-1]) + 1 if prior else 0
                 order.insert(at, attr)
                 # a positional child ("2") or a key ("block1-0") is no attribute name
                 none = f"self.{attr} = None" if is_free_attr(attr) else _add_none(attr)

@@ -7,10 +7,11 @@ copy's input channels are then `c0 + d * i` (`in_channels + growth_rate * i`), w
 what one copy adds (found by rendering the first copy on a placeholder input, and required
 to read neither the placeholder nor the index), so the channels after the loop are the
 exact `c0 + d * count`. Copies that each give a width of their own (VoVNet's OSA convs,
-`mid`) are `in_channels if i == 0 else mid`, as timm's `next_in_chs`; since the channels
-after such a loop are `mid` only where one copy at least is made, only a concat of the
-loop's every copy in order may read them (`torch.cat([x, *features], 1)`, `mid * n` wide for
-any count). A class with a `forward` runs the loop there too (`forward.py`). Anything else (a
+`mid`) are `in_channels if i == 0 else mid`, as timm's `next_in_chs`; the channels after
+such a loop are `mid` only where one copy at least is made, so what reads the last copy reads
+`in_channels if n == 0 else mid` (a chain of `n` convs), and a concat of the loop's every copy
+in order reads `mid * n` (`torch.cat([x, *features], 1)`), both exact for any count. A class
+with a `forward` runs the loop there too (`forward.py`). Anything else (a
 copy whose width does not grow by a constant step, a copy read from outside the loop in
 another way, a count the class cannot write) keeps the copies unrolled, one line each.
 """
@@ -169,20 +170,11 @@ def _render(
     gathers: dict[str, tuple[str, ...]],
 ) -> tuple[Step, tuple[Val, ...] | None, dict[str, tuple[str, ...]]]:
     index = loop.index
-    # what one copy adds: its output channels on a placeholder input
-    env.values[index] = 0
-    probe = Val(_PLACEHOLDER, c0.value, frozenset({_PLACEHOLDER_NAME}))
-    used, lost = set(env.used), set(env.lost)
-    try:
-        out = scope.chain_step(copies[0], env, (in0[0], probe, *in0[2:])).out
-    except EmitError:  # a value the probe cannot stand in for (a field that reads the
-        raise NoLoop from None  # input channels): the copies are written one by one
-    env.used, env.lost = used, lost
+    out = _probe(scope, copies[0], env, in0, c0, index)
     step_tree = _step(out[1], index)
     # a copy whose width is its own (VoVNet's `mid`): copy 0 reads the loop's input, the
-    # others the copy before, `in_channels if i == 0 else mid`; exact for the channels
-    # after the loop only where one copy at least is made, so only a concat of them all
-    # (which sums to `mid * n`, 0 copies too) may read them
+    # others the copy before, `in_channels if i == 0 else mid`; the channels after the loop
+    # are `in_channels if n == 0 else mid`, and a concat of every copy reads `mid * n`
     const = None if step_tree is not None else _own_width(out[1], index)
     if step_tree is None and const is None:
         raise NoLoop
@@ -191,28 +183,10 @@ def _render(
     last_read = any(
         loop.nodes[-1] in n.inputs for n in module.nodes if n.name not in gathers
     ) or any(o.name == loop.nodes[-1] for o in module.outputs)
-    if (const is not None and last_read) or (gathers and _adds(step_tree)):
+    if (const is not None and last_read and gathers) or (gathers and _adds(step_tree)):
         raise NoLoop
     step_names = out[1].names - {_PLACEHOLDER_NAME}
-    texts = set()
-    last = None
-    for k, node in enumerate(copies):
-        env.values[index] = k
-        actual = node.in_shapes[0][1].value
-        if const is None:
-            ch = _closed_form(c0, step_tree, ast.Name(index), actual)
-            ch = Val(ch.text, ch.value, c0.names | step_names | {index})
-        else:
-            ch = _first_or(c0, const, index, c0.value if k == 0 else const.value)
-        if ch.value != actual:
-            raise NoLoop
-        last = scope.chain_step(node, env, (in0[0], ch, *in0[2:]))
-        texts.add(flat(last.ctor) if last.ctor is not None else "")
-        if len(texts) > 1 or not last.ctor:
-            raise NoLoop
-        if _copy_name(loop, env, k) != node.name:
-            raise NoLoop
-    assert last is not None
+    last = _each_copy(scope, loop, copies, env, in0, c0, step_tree, const, step_names)
     env.values[index] = 0
     count = render_expr(loop.count, len(copies), env, c0)
     if not count.exact or index in count.names:
@@ -221,6 +195,8 @@ def _render(
     if const is None:
         total = _closed_form(c0, step_tree, expr_tree(count.text), copies[-1].shape[1].value)
         total = Val(total.text, total.value, c0.names | step_names | count.names, total.exact)
+    elif last_read:  # the loop's input where no copy is made: `in_channels if n == 0 else mid`
+        total = _if_made(c0, const, count)
     else:
         total = const
     if not total.exact:
@@ -234,10 +210,63 @@ def _render(
         env.use(packed_ch)
         packed = (last.out[0], packed_ch, *last.out[2:])
     fstring = _fstring(loop, env, c0)
-    same = const is not None or not _adds(step_tree)
+    # (a loop read after it, `in_channels if n == 0 else mid`, says nothing of each copy)
+    same = total.text == const.text if const is not None else not _adds(step_tree)
     code = LoopCode(index, count.text, fstring, loop.nodes[-1], bool(gathers), same)
     step = Step(copies[0], None, last.ctor, None, None, (last.out[0], total, *last.out[2:]), code)
     return step, packed, gathers
+
+
+def _probe(
+    scope: Scope, first: Node, env: Env, in0: tuple[Val, ...], c0: Val, index: str
+) -> tuple[Val, ...]:
+    """What one copy adds: the first copy's output dims on a placeholder input."""
+    env.values[index] = 0
+    probe = Val(_PLACEHOLDER, c0.value, frozenset({_PLACEHOLDER_NAME}))
+    used, lost = set(env.used), set(env.lost)
+    try:
+        out = scope.chain_step(first, env, (in0[0], probe, *in0[2:])).out
+    except EmitError:  # a value the probe cannot stand in for (a field that reads the
+        raise NoLoop from None  # input channels): the copies are written one by one
+    env.used, env.lost = used, lost
+    return out
+
+
+def _each_copy(
+    scope: Scope,
+    loop: Loop,
+    copies: list,
+    env: Env,
+    in0: tuple[Val, ...],
+    c0: Val,
+    step_tree: ast.expr | None,
+    const: Val | None,
+    step_names: frozenset[str],
+) -> Step:
+    """The last copy's step, every copy rendered alike in terms of the index (its input's
+    channels as the loop writes them) and named as the template names it; else NoLoop."""
+    index = loop.index
+    texts = set()
+    last = None
+    for k, node in enumerate(copies):
+        env.values[index] = k
+        actual = node.in_shapes[0][1].value
+        if const is None:
+            assert step_tree is not None
+            ch = _closed_form(c0, step_tree, ast.Name(index), actual)
+            ch = Val(ch.text, ch.value, c0.names | step_names | {index})
+        else:
+            ch = _first_or(c0, const, index, c0.value if k == 0 else const.value)
+        if ch.value != actual:
+            raise NoLoop
+        last = scope.chain_step(node, env, (in0[0], ch, *in0[2:]))
+        texts.add(flat(last.ctor) if last.ctor is not None else "")
+        if len(texts) > 1 or not last.ctor:
+            raise NoLoop
+        if _copy_name(loop, env, k) != node.name:
+            raise NoLoop
+    assert last is not None
+    return last
 
 
 def _adds(tree: ast.expr | None) -> bool:
@@ -260,6 +289,19 @@ def _first_or(c0: Val, width: Val, index: str, value: int) -> Val:
     test = ast.Compare(left=ast.Name(index), ops=[ast.Eq()], comparators=[ast.Constant(0)])
     tree = ast.IfExp(test=test, body=expr_tree(c0.text), orelse=expr_tree(width.text))
     return Val(unparse(tree), value, c0.names | width.names | {index})
+
+
+def _if_made(c0: Val, width: Val, count: Val) -> Val:
+    """`c0 if count == 0 else width`: the channels after a loop of copies of their own
+    width, for any count (just `c0` where both are the same text)."""
+    if c0.text == width.text:
+        return width
+    zero = ast.Compare(left=expr_tree(count.text), ops=[ast.Eq()], comparators=[ast.Constant(0)])
+    tree = ast.IfExp(test=zero, body=expr_tree(c0.text), orelse=expr_tree(width.text))
+    text = unparse(tree)
+    if len(text) > MAX_TEXT:
+        raise NoLoop
+    return Val(text, width.value, c0.names | width.names | count.names)
 
 
 def _times(width: Val, count: Val, value: int) -> Val:
