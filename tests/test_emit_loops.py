@@ -234,3 +234,104 @@ def test_a_class_with_cases_and_a_loop_builds_instances_the_spec_never_made() ->
         ours.load_state_dict(compiled.u.state_dict(), strict=True)
         x = torch.randn(2, c, 16, 16)
         assert torch.equal(ours.eval()(x), compiled.eval()(x)), (c, out, n, stride)
+
+
+#: MixNet's mixed depthwise conv in small (timm's MixedConv2d): one conv per kernel size of
+#: a list argument, each on the block's input, their outputs concatenated
+MIXED = """\
+archspec: 1
+name: mixed
+input: [N, 4, 8, 8]
+blocks:
+  MixConv:
+    params: {ks: list, ch: int}
+    layers:
+      - {type: repeat, count: len(ks), flat: true, names: "conv{i}",
+         layer: {type: conv2d, out_channels: ch, kernel_size: "ks[i]", padding: "ks[i] // 2",
+                 from: input}}
+      - {name: cat, type: concat, from: [{each: "conv{j}", for: j, in: len(ks)}]}
+layers:
+  - {name: a, type: MixConv, ks: [3, 5], ch: 4}
+  - {name: b, type: MixConv, ks: [3, 5, 7], ch: 2}
+  - {name: c, type: MixConv, ks: [1, 3, 5, 7], ch: 1}
+"""
+
+
+def test_lowering_records_copies_of_one_input_as_a_loop() -> None:
+    mix = build_graph(MIXED, {}).root.node("b").child
+    assert mix is not None
+    (loop,) = mix.loops
+    assert loop.nodes == ("conv0", "conv1", "conv2") and loop.count.text == "len(ks)"
+
+
+def test_copies_of_one_input_indexing_a_list_argument_are_one_loop() -> None:
+    """One class for every list of kernel sizes, as timm writes MixedConv2d: the convs added
+    in a loop over `len(ks)`, each reading `ks[i]`, and `forward` calling each on the input."""
+    source, _ = _emitted(MIXED)
+    assert source.count("class MixConv(") == 1 and "class MixConv_2" not in source
+    assert "def __init__(self, in_channels: int, ks: list, ch: int) -> None:" in source
+    assert "for i in range(len(ks)):" in source
+    assert "nn.Conv2d(in_channels, ch, kernel_size=int(ks[i]), padding=int(ks[i] // 2))" in source
+    assert "self.num_layers = len(ks)\n" in source
+    assert (
+        '        features = [getattr(self, f"conv{i}")(x) for i in range(self.num_layers)]\n'
+        "        x = torch.cat([*features], 1)  # (N, ch * len(ks), H, W)\n"
+    ) in source
+    assert "self.b = MixConv(8, [3, 5, 7], ch=2)" in source
+    _same_function(MIXED)
+    module = _load(source, "mixed_new")
+    for ks, ch in (([1, 3, 5, 7, 9], 3), ([3], 2)):
+        text = MIXED[: MIXED.index("layers:\n  - {name: a")]
+        text += f"layers:\n  - {{name: a, type: MixConv, ks: {ks}, ch: {ch}}}\n"
+        compiled = archspec.compile(text)
+        _fill(compiled, ch)
+        ours = module.MixConv(4, ks, ch=ch)
+        ours.load_state_dict(compiled.a.state_dict(), strict=True)
+        x = torch.randn(2, 4, 8, 8)
+        assert torch.equal(ours.eval()(x), compiled.a.eval()(x)), ks
+
+
+def test_a_chain_indexing_a_list_argument_is_one_loop() -> None:
+    text = MIXED.replace("                 from: input}}\n", "}}\n").replace(
+        "out_channels: ch,", "out_channels: 4,"
+    )
+    text = text.replace('[{each: "conv{j}", for: j, in: len(ks)}]', '[input, "conv{len(ks) - 1}"]')
+    source, _ = _emitted(text)
+    assert source.count("class MixConv(") == 1
+    assert (
+        "in_channels if i == 0 else 4, 4, kernel_size=int(ks[i]), padding=int(ks[i] // 2)" in source
+    )
+    assert (
+        'for i in range(self.num_layers):\n            out = getattr(self, f"conv{i}")(out)'
+        in source
+    )
+    _same_function(text)
+
+
+def test_a_list_indexed_by_a_float_is_the_instances() -> None:
+    """The expression language takes `ks[1.0]` as `ks[1]`; Python refuses a float index, so
+    emitted code writes the instance's kernel size."""
+    text = MIXED.replace("{ks: list, ch: int}", "{ks: list, ch: int, at: 1.0}").replace(
+        'kernel_size: "ks[i]", padding: "ks[i] // 2"', 'kernel_size: "ks[at]", padding: 1'
+    )
+    source, _ = _emitted(text)
+    assert "ks[at]" not in source
+    _same_function(text)
+
+
+def test_a_list_the_class_does_not_take_is_indexed_in_its_value() -> None:
+    """The network takes no list argument: `ks[j]` there is the instance's kernel size (and
+    `j` fixed), not `[3, 5][j]`, which the emitter's own check refused (E601)."""
+    text = """\
+archspec: 1
+name: root_list
+input: [N, 4, 8, 8]
+params:
+  ks: [3, 5]
+  j: 1
+layers:
+  - {name: conv, type: conv2d, out_channels: 4, kernel_size: "ks[j]", padding: "ks[j] // 2"}
+"""
+    source, _ = _emitted(text)
+    assert "self.conv = nn.Conv2d(4, 4, kernel_size=5, padding=2)" in source
+    _same_function(text)

@@ -176,6 +176,26 @@ def _facts(text: str, item: int | None) -> tuple[frozenset[str], bool]:
     return frozenset(read), any(_foreign(n) for n in ast.walk(tree))
 
 
+@lru_cache(maxsize=4096)
+def _indexed(text: str, item: int | None) -> frozenset[tuple[str, str]]:
+    """The lists an expression indexes and the names it indexes them by (`ks[i]`)."""
+    tree = _part(text, item)
+    return frozenset(
+        (n.value.id, n.slice.id)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Subscript)
+        and isinstance(n.value, ast.Name)
+        and isinstance(n.slice, ast.Name)
+    )
+
+
+def _writable_index(container: str, index: str, env: Env) -> bool:
+    """Emitted code can write `ks[i]` as the language reads it: `ks` is an argument of the
+    class (a list passed on whole) and `i` an int here (Python refuses `ks[2.0]`)."""
+    value = env.lets[index].value if index in env.lets else env.values.get(index)
+    return container in env.symbolic and container not in env.lets and type(value) is int
+
+
 def _part(text: str, item: int | None) -> ast.expr:
     tree = _tree(text)
     return tree if item is None else tree.elts[item]  # type: ignore[attr-defined]
@@ -205,7 +225,8 @@ def _render_tree(
     read, foreign = _facts(*where)
     if not read:
         return literal(bound)
-    if foreign:  # emitted Python would not define it
+    if foreign or not all(_writable_index(c, i, env) for c, i in _indexed(*where)):
+        # emitted Python would not define it, or would not index a list by a float (2.0)
         return inexact(bound, {IN if origins.get(n) == "input" else n for n in read})
     subst: dict[str, str] = {}
     deps: set[str] = set()
@@ -277,8 +298,10 @@ def _foreign(node: ast.AST) -> bool:
     """A part of an expression that emitted code cannot write as it is: a call of a function
     that is not a builtin of the same meaning, an index or an attribute."""
     if isinstance(node, ast.Call):
-        return not (isinstance(node.func, ast.Name) and node.func.id in _BUILTINS)
-    return isinstance(node, (ast.Subscript, ast.Attribute))
+        return not (isinstance(node.func, ast.Name) and node.func.id in _BUILTINS | {"len"})
+    if isinstance(node, ast.Subscript):  # `ks[i]`: a list argument at a name's index
+        return not (isinstance(node.value, ast.Name) and isinstance(node.slice, ast.Name))
+    return isinstance(node, ast.Attribute)
 
 
 def as_int(val: Val, env: Env) -> Val:

@@ -19,7 +19,7 @@ from ...ir import ABSENT_AS, INPUT
 from ...ops import REGISTRY, Op
 from ...ops.base import META_FIELDS, RESERVED_NAMES
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
-from ..pylayout import Doc, Group, call, flat, format_doc, parse_doc
+from ..pylayout import Comp, Doc, Group, call, flat, format_doc, parse_doc
 from ..pyvalues import IN, MATH_NAMES, more_in
 from .loops import gather_name
 from .model import ClassInfo, Step, fallback_input
@@ -313,6 +313,8 @@ class _Forward:
         loop, node = st.loop, st.node
         src = node.inputs[0]
         first = self.var_of[src]
+        if loop.parallel:
+            return self.parallel_statement(st, first)
         if first in _GENERIC_VARS and self.holds.get(first) == src and self.last[src] <= i:
             var = first  # nothing after the loop reads its input: the spine goes on
         else:
@@ -335,6 +337,20 @@ class _Forward:
         self.holds[var] = loop.last
         self.var_of[loop.last] = var
         return lines
+
+    def parallel_statement(self, st: Step, source: str) -> list[str]:
+        """A loop whose copies each read `source`, only a concat of them all reading them
+        (timm's MixedConv2d): `features = [getattr(self, f"conv{i}")(x) for i in
+        range(self.n)]`."""
+        loop = st.loop
+        index = self.ns.create(loop.index)
+        name = loop.name if index == loop.index else _renamed(loop.name, loop.index, index)
+        found = self.ns.create("features")
+        self.var_of[gather_name(loop.last)] = "*" + found
+        self.var_of[loop.last] = found
+        count = count_attr(self.cls, st)
+        comp = Comp(call(f"getattr(self, {name})", [source]), f"for {index} in range(self.{count})")
+        return _statement(f"{found} = ", comp, "", self.indent)
 
     def pieces(self, i: int, st: Step) -> list[Step]:
         """The steps of a multi-output item (`Op.names_field`) that step `i` begins, all

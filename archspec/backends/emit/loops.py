@@ -10,8 +10,10 @@ exact `c0 + d * count`. Copies that each give a width of their own (VoVNet's OSA
 `mid`) are `in_channels if i == 0 else mid`, as timm's `next_in_chs`; the channels after
 such a loop are `mid` only where one copy at least is made, so what reads the last copy reads
 `in_channels if n == 0 else mid` (a chain of `n` convs), and a concat of the loop's every copy
-in order reads `mid * n` (`torch.cat([x, *features], 1)`), both exact for any count. A class
-with a `forward` runs the loop there too (`forward.py`). Anything else (a
+in order reads `mid * n` (`torch.cat([x, *features], 1)`), both exact for any count. Copies
+that all read one input (MixNet's convs, `kernel_size: ks[i]` of a list argument) are a loop
+too where only such a concat reads them (`features = [... for i in range(self.num_layers)]`).
+A class with a `forward` runs the loop there too (`forward.py`). Anything else (a
 copy whose width does not grow by a constant step, a copy read from outside the loop in
 another way, a count the class cannot write) keeps the copies unrolled, one line each.
 """
@@ -55,6 +57,9 @@ class LoopCode:
     #: every copy gives the same shape (a copy's own width, or none added): `forward`'s
     #: line in the loop may say it
     same_width: bool = field(default=False, compare=False)
+    #: every copy reads the loop's input (MixNet's kernels, timm's MixedConv2d), and only a
+    #: concat of them all reads them: `forward` calls each on it in a list comprehension
+    parallel: bool = False
 
 
 #: The name a reader's inputs give the list of a loop's copies (`*features` in forward).
@@ -178,6 +183,9 @@ def _render(
     const = None if step_tree is not None else _own_width(out[1], index)
     if step_tree is None and const is None:
         raise NoLoop
+    parallel = len(copies) > 1 and all(n.inputs == copies[0].inputs for n in copies)
+    if parallel and (const is None or not gathers):
+        raise NoLoop  # copies of one input that anything but a concat of them all reads
     if _adds(step_tree) and len(copies) == 1:
         gathers = {}  # one copy that adds channels: a concat of it reads the last copy
     last_read = any(
@@ -186,7 +194,8 @@ def _render(
     if (const is not None and last_read and gathers) or (gathers and _adds(step_tree)):
         raise NoLoop
     step_names = out[1].names - {_PLACEHOLDER_NAME}
-    last = _each_copy(scope, loop, copies, env, in0, c0, step_tree, const, step_names)
+    width = None if parallel else const  # each copy of one input reads its channels
+    last = _each_copy(scope, loop, copies, env, in0, c0, step_tree, width, step_names)
     env.values[index] = 0
     count = render_expr(loop.count, len(copies), env, c0)
     if not count.exact or index in count.names:
@@ -212,7 +221,7 @@ def _render(
     fstring = _fstring(loop, env, c0)
     # (a loop read after it, `in_channels if n == 0 else mid`, says nothing of each copy)
     same = total.text == const.text if const is not None else not _adds(step_tree)
-    code = LoopCode(index, count.text, fstring, loop.nodes[-1], bool(gathers), same)
+    code = LoopCode(index, count.text, fstring, loop.nodes[-1], bool(gathers), same, parallel)
     step = Step(copies[0], None, last.ctor, None, None, (last.out[0], total, *last.out[2:]), code)
     return step, packed, gathers
 
@@ -251,7 +260,9 @@ def _each_copy(
     for k, node in enumerate(copies):
         env.values[index] = k
         actual = node.in_shapes[0][1].value
-        if const is None:
+        if const is None and step_tree is None:
+            ch = c0  # copies of one input (`parallel`)
+        elif const is None:
             assert step_tree is not None
             ch = _closed_form(c0, step_tree, ast.Name(index), actual)
             ch = Val(ch.text, ch.value, c0.names | step_names | {index})
