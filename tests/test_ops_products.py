@@ -261,9 +261,10 @@ def test_global_response_norm_is_timms_bit_for_bit() -> None:
     with torch.no_grad():
         assert torch.equal(ours(x), reference(x))
     source = archspec.emit(GRN)
-    for text in (".mean([1], keepdim=True)", " + 1e-06", "x_g / ", ".norm(p=2.0, dim=[2, 3]"):
+    for text in (".mean([1], keepdim=True)", " + self.eps", "x_g / ", ".norm(p=2.0, dim=[2, 3]"):
         assert text in source, text
     assert "torch.addcmul(" in source
+    assert "        self.eps = eps\n" in source  # as timm stores it for forward
     same_as_emitted(GRN, x)
     assert archspec.check(GRN).ok
 
