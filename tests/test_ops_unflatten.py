@@ -143,7 +143,9 @@ def test_resnest_split_attention_is_timms_at_any_size() -> None:
             torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-6)
     assert archspec.check(SPLIT_ATTENTION).domain_text.endswith("with H, W >= 1")
     source = archspec.emit(SPLIT_ATTENTION)
-    assert "paths = x.unflatten(1, (2, 8))" in source, source
+    # one class for any radix, as timm's: what forward reads is stored by __init__
+    assert "        self.radix = radix\n" in source, source
+    assert "paths = x.unflatten(1, (self.radix, self.out))  # (N, radix, 8, H, W)" in source
     same_as_emitted(SPLIT_ATTENTION, torch.randn(2, 16, 6, 5))
 
 
