@@ -29,6 +29,7 @@ from .emit_helpers import (
     _source,
     _train_outputs,
 )
+from .ops_cases import same_as_emitted
 
 # -- torchvision layouts and readability -------------------------------------------------------
 
@@ -251,12 +252,9 @@ def test_block_reading_spec_params_stays_one_class() -> None:
     assert _same_weights(cls(), ref)
 
 
-def test_a_class_per_input_width_says_so_not_that_its_structure_differs() -> None:
-    """A `reshape` sized by a let over the input's width (a global-context block's
-    `shape: [0, 1, c, -1]`, `let: {c: in_channels}`) is written with that width as a number,
-    so each width is a class of its own. Their structure is the same: the docstring says which
-    width each class is for, where it said "(its structure differs)"."""
-    text = """archspec: 1
+#: A `reshape` sized by a let over the input's width (a global-context block's
+#: `shape: [0, 1, c, -1]`, `let: {c: in_channels}`).
+WIDTHS = """archspec: 1
 name: widths
 input: [N, 16, H, W]
 blocks:
@@ -270,6 +268,23 @@ layers:
   - {name: up, type: conv2d, out_channels: 32, kernel_size: 1}
   - {name: b, type: Flat}
 """
+
+
+def test_a_width_forward_reads_is_stored_and_one_class_serves_every_width() -> None:
+    source = archspec.emit(WIDTHS)
+    assert "class Flat_2" not in source and "def __init__(self, in_channels: int)" in source
+    assert "        c = in_channels\n        self.c = c\n" in source
+    assert "x = x.reshape(x.size(0), self.c, -1)" in source
+    assert "self.a = Flat(16)" in source and "self.b = Flat(32)" in source
+    same_as_emitted(WIDTHS, torch.randn(2, 16, 3, 5))
+
+
+def test_a_class_per_input_width_says_so_not_that_its_structure_differs() -> None:
+    """Where `__init__` cannot store the width (a submodule takes the let's name, `self.c`),
+    the reshape writes it as a number, so each width is a class of its own. Their structure
+    is the same: the docstring says which width each class is for, where it said "(its
+    structure differs)"."""
+    text = WIDTHS.replace("    layers:\n", "    layers:\n      - {name: c, type: batchnorm2d}\n", 1)
     source = archspec.emit(text)
     assert "Variant 1 of 2 of block `Flat`, built for an input of 16 channels." in source
     assert "Variant 2 of 2 of block `Flat`, built for an input of 32 channels." in source
