@@ -53,6 +53,40 @@ def _bounded(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
+_END = object()
+
+
+def shown_value(value: object, width: int = 200) -> str:
+    """`repr(value)`, cut to `width` characters with `...`, made without writing out the
+    rest: a message naming a value a let built (a table of 65,534 items, reached in each of
+    thousands of copies) spent seconds per copy on a repr it then cut."""
+    out: list[str] = []
+    size = 0
+    #: [items still to show, whether the next is the first] of each list being written
+    stack: list[list[object]] = [[iter((value,)), True]]
+    while stack and size <= width:
+        frame = stack[-1]
+        item = next(frame[0], _END)  # type: ignore[call-overload]
+        if item is _END:
+            stack.pop()
+            if not stack:
+                break
+            piece = "]"
+        else:
+            piece = "" if frame[1] else ", "
+            frame[1] = False
+            if type(item) is list:
+                piece += "["
+                stack.append([iter(item), True])
+            else:
+                cut = item[: width + 1] if type(item) is str else item  # a long text
+                piece += repr(cut)[: width + 1]
+        out.append(piece)
+        size += len(piece)
+    text = "".join(out)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def escape_text(text: str) -> str:
     """`text` with every non-printable character written as a visible escape (`\\x1b`).
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from .errors import SpecError
+from .errors import SpecError, shown_value
 from .exprfuncs import ARITY, NOT_NUMERIC, arity_text
 from .lazymethods import dataclass
 
@@ -369,8 +369,7 @@ def _typename(v: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shown_value(value, 40)
 
 
 def _short_text(text: str) -> str:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..errors import shown_value
 from ..expr import ExprError
 from ..ir import AttrExpr, Loop, Node
 from ..loader import PathKey
@@ -57,7 +58,9 @@ def copy_name(lw: Lowerer, template: str, env: Mapping[str, Any], ypath: PathKey
     def part(m: re.Match[str]) -> str:
         value = parsed(m.group(1)).evaluate(env)
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError(f"`{{{m.group(1)}}}` gives {value!r}, not an int or text")
+            raise ValueError(
+                f"`{{{m.group(1)}}}` gives {shown_value(value, 60)}, not an int or text"
+            )
         return str(value)
 
     try:

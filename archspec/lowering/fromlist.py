@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import shown_value
 from ..expr import ExprError
 from ..ir import INPUT
 from ..loader import PathKey
@@ -112,7 +113,10 @@ def _index_values(lw: Lowerer, entry: Any, env: Mapping[str, Any], yp: PathKey) 
     values = _as_values(value)
     if values is None:
         lw.error(
-            "E309", f"`in` gives {str(value)[:60]!r}, not a count or a list of ints", yp, _IN_HINT
+            "E309",
+            f"`in` gives {shown_value(value, 60)}, not a count or a list of ints",
+            yp,
+            _IN_HINT,
         )
         raise Skip
     if len(values) > lw.max_layers:
@@ -146,7 +150,9 @@ def _text(template: str, env: Mapping[str, Any]) -> str:
     def part(m: Any) -> str:
         value = parsed(m.group(1)).evaluate(env)
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError(f"`{{{m.group(1)}}}` gives {str(value)[:40]!r}, not an int or text")
+            raise ValueError(
+                f"`{{{m.group(1)}}}` gives {shown_value(value, 60)}, not an int or text"
+            )
         return str(value)
 
     return TEMPLATE_PART.sub(part, template)

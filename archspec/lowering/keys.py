@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..errors import shown_value
 from ..expr import ExprError
 from ..ir import replaced
 from ..ops import REGISTRY
@@ -75,7 +76,9 @@ def _fill(lw: Lowerer, template: str, env: Any, yp: Any) -> str:
     def part(m: Any) -> str:
         value = parsed(m.group(1)).evaluate(env)
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError(f"`{{{m.group(1)}}}` gives {value!r}, not an int or text")
+            raise ValueError(
+                f"`{{{m.group(1)}}}` gives {shown_value(value, 60)}, not an int or text"
+            )
         if isinstance(value, str) and ("{" in value or "}" in value):
             # a block's str argument is text as written: `prefix: "{name}_{i}"` reaches
             # here unfilled, and a key holding its braces would name the module wrongly

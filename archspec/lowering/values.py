@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from ..errors import shown_value
 from ..expr import ExprError, parse_expr, parse_kept
 from ..loader import MAX_INT, MAX_TEXT, shown_scalar
 from ..ops.base import META_FIELDS, Final
@@ -79,21 +80,22 @@ def to_kind(value: Any, kind: str, *, floordiv_hint: bool = False) -> Any:
                 return int(value)
             hint = " (use // for integer division)" if floordiv_hint else ""
             raise ValueError(
-                f"expected an integer, got {value!r}" + (hint if isinstance(value, float) else "")
+                f"expected an integer, got {shown_value(value)}"
+                + (hint if isinstance(value, float) else "")
             )
     elif kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected a number, got {value!r}")
+            raise ValueError(f"expected a number, got {shown_value(value)}")
         return float(value)
     elif kind == "bool":
         if not isinstance(value, bool):
-            raise ValueError(f"expected true or false, got {value!r}")
+            raise ValueError(f"expected true or false, got {shown_value(value)}")
     elif kind == "str":
         if not isinstance(value, str):
-            raise ValueError(f"expected a string, got {value!r}")
+            raise ValueError(f"expected a string, got {shown_value(value)}")
     elif kind == "list":
         if not isinstance(value, list):
-            raise ValueError(f"expected a list, got {value!r}")
+            raise ValueError(f"expected a list, got {shown_value(value)}")
         if len(value) > MAX_NODES:
             raise ValueError("list too long")
     return value
@@ -104,11 +106,11 @@ def check_bounds(
 ) -> None:
     """ValueError when a number is outside its declared bounds."""
     if ge is not None and value < ge:
-        raise ValueError(f"{value!r} is below the minimum {ge}")
+        raise ValueError(f"{shown_value(value)} is below the minimum {ge}")
     if gt is not None and value <= gt:
-        raise ValueError(f"{value!r} must be greater than {gt}")
+        raise ValueError(f"{shown_value(value)} must be greater than {gt}")
     if le is not None and value > le:
-        raise ValueError(f"{value!r} is above the maximum {le}")
+        raise ValueError(f"{shown_value(value)} is above the maximum {le}")
 
 
 def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
@@ -126,13 +128,13 @@ def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
         if (ge is not None and value < ge) or (le is not None and value > le):
             check_bounds(value, ge=ge, le=le)
         if decl.choices is not None and value not in decl.choices:
-            raise ValueError(f"{value!r} is not one of {decl.choices}")
+            raise ValueError(f"{shown_value(value)} is not one of {decl.choices}")
         return value
     check_numbers(value)
     value = to_kind(value, decl.type)
     check_bounds(value, ge=decl.ge, le=decl.le)
     if decl.choices is not None and value not in decl.choices:
-        raise ValueError(f"{value!r} is not one of {decl.choices}")
+        raise ValueError(f"{shown_value(value)} is not one of {decl.choices}")
     return value
 
 

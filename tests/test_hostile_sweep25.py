@@ -1,0 +1,83 @@
+"""Hostile inputs found by the session-25 sweep, beyond the corpus of tests/hostile/.
+
+Each test names what the input did before it was fixed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import archspec
+from archspec.errors import shown_value
+from tests.cpu import GUARD, cpu_seconds
+
+HEAD = "archspec: 1\nname: x\ninput: [N, 3, 8, 8]\n"
+
+
+def _lets(levels: int, name: str = "l") -> str:
+    """Lets `{name}0` .. `{name}{levels}`, each a list of two of the one before: the last
+    holds 2**(levels + 2) - 2 items, from a few lines of YAML."""
+    return f"  {name}0: '[1, 1]'\n" + "".join(
+        f"  {name}{k}: '[{name}{k - 1}, {name}{k - 1}]'\n" for k in range(1, levels + 1)
+    )
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        'dropout, p: "l14 + 1"',  # an expression's E308, its value in the message
+        "dropout, p: l14",  # a field's E309 (expected a number, got ...)
+        "conv2d, out_channels: 3, kernel_size: l14",
+        "flatten, start_dim: l14",
+    ],
+)
+def test_an_error_naming_a_large_table_does_not_write_it_out(field: str) -> None:
+    # each of 2,000 copies wrote the 65,534-item table out whole for its message: 15-30 s
+    spec = (
+        HEAD
+        + "let:\n"
+        + _lets(14)
+        + f"layers:\n  - {{type: repeat, count: 2000, layer: {{type: {field}}}}}\n"
+    )
+    report, seconds = cpu_seconds(lambda: archspec.check(spec))
+    (diag,) = report.diagnostics
+    assert diag.code in ("E308", "E309") and "[[[[" in diag.message
+    assert len(diag.message) < 400
+    assert seconds < GUARD
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ['{each: "c", for: j, in: l14}', '"c{l14}"'],
+    ids=["in", "template"],
+)
+def test_a_computed_entry_refusing_a_large_table_does_not_write_it_out(entry: str) -> None:
+    # `in: l14` and `"c{l14}"` in a block called 2,000 times: 15 s
+    spec = (
+        HEAD
+        + "let:\n"
+        + _lets(14)
+        + "blocks:\n  B:\n    layers:\n"
+        + "      - {name: c, type: conv2d, out_channels: 4, kernel_size: 1}\n"
+        + f"      - {{type: concat, from: [input, {entry}]}}\n"
+        + "layers:\n  - {type: repeat, count: 2000, layer: {type: B}}\n"
+    )
+    report, seconds = cpu_seconds(lambda: archspec.check(spec))
+    (diag,) = report.diagnostics
+    assert diag.code == "E309"
+    assert seconds < GUARD
+
+
+def test_shown_value_is_the_start_of_repr() -> None:
+    values = [1, "a'b", [1, [2, [3]], []], [], [[]], "x" * 300, [1.5, True, None, "q\n"]]
+    values += [list(range(100)), [[1, 2]] * 50, {"a": 1}]
+    for value in values:
+        for width in (40, 200):
+            text = repr(value)
+            assert shown_value(value, width) == (
+                text if len(text) <= width else text[: width - 3] + "..."
+            )
+    deep: list[object] = [1]
+    for _ in range(60):  # 2**60 items as repr would write them
+        deep = [deep, deep]
+    assert shown_value(deep, 40) == "[" * 37 + "..."
