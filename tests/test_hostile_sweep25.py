@@ -22,6 +22,34 @@ def _lets(levels: int, name: str = "l") -> str:
     )
 
 
+def test_a_computed_entry_that_names_no_node_is_reported_once_per_reader() -> None:
+    # each of 9,000 names of each reader was a located E305 with its close matches:
+    # "(in 963,000 instances)", 26 s
+    spec = HEAD + (
+        "blocks:\n  B:\n    layers:\n"
+        "      - {name: c, type: conv2d, out_channels: 4, kernel_size: 1}\n"
+        '      - {type: concat, from: [input, {each: "c{j}", for: j, in: 9000}]}\n'
+        "layers:\n  - {type: repeat, count: 200, layer: {type: B}}\n"
+    )
+    report, seconds = cpu_seconds(lambda: archspec.check(spec))
+    (missing,) = [d for d in report.diagnostics if d.code == "E305"]
+    assert "gives `c0` here" in missing.message
+    assert missing.span is not None and (missing.span.line, missing.span.col) == (8, 45)
+    readers = int(missing.message.rsplit("(in ", 1)[1].split(" ")[0].replace(",", ""))
+    assert readers <= 200  # one per reader, not one per name
+    assert seconds < GUARD
+
+
+def test_a_template_entry_reports_each_entry_it_cannot_find() -> None:
+    # one E305 per entry, however many of its names miss: two entries, two errors
+    spec = HEAD + (
+        "layers:\n  - {name: c0, type: conv2d, out_channels: 4, kernel_size: 1}\n"
+        '  - {type: concat, from: [{each: "c{j}", for: j, in: 3}, {each: "d{j}", for: j, in: 2}]}\n'
+    )
+    codes = [(d.code, d.span.col) for d in archspec.check(spec).diagnostics if d.span]
+    assert codes == [("E305", 34), ("E305", 65)]
+
+
 @pytest.mark.parametrize(
     "field",
     [
@@ -81,3 +109,29 @@ def test_shown_value_is_the_start_of_repr() -> None:
     for _ in range(60):  # 2**60 items as repr would write them
         deep = [deep, deep]
     assert shown_value(deep, 40) == "[" * 37 + "..."
+
+
+def test_a_from_template_giving_a_huge_text_is_e309() -> None:
+    # a template over a text param of 900,000 characters in an entry over `in: 9000` kept
+    # 9,000 such names: a MemoryError (exit 3) or 8 GB; here 50 of them, an E305 before
+    spec = (
+        HEAD
+        + f"params:\n  s: {'a' * 900_000}\n"
+        + "layers:\n  - {name: c, type: conv2d, out_channels: 4, kernel_size: 1}\n"
+        + '  - {type: concat, from: [input, {each: "{s}{j}", for: j, in: 50}]}\n'
+    )
+    (diag,) = archspec.check(spec).diagnostics
+    assert diag.code == "E309" and "900,000 characters" in diag.message
+    assert diag.span is not None and (diag.span.line, diag.span.col) == (8, 41)
+
+
+def test_a_from_template_giving_a_long_name_is_e309() -> None:
+    # parts of 40 characters each make a name longer than any node's
+    spec = (
+        HEAD
+        + f"params:\n  s: {'a' * 40}\n"
+        + "layers:\n  - {name: c, type: conv2d, out_channels: 4, kernel_size: 1}\n"
+        + '  - {type: concat, from: [input, "{s}{s}"]}\n'
+    )
+    (diag,) = archspec.check(spec).diagnostics
+    assert diag.code == "E309" and "the name it gives has 80 characters" in diag.message

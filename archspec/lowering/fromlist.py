@@ -20,6 +20,7 @@ from ..ir import INPUT
 from ..loader import PathKey
 from ..ops.base import Final
 from ..ops.fromspec import entries_of, is_template
+from ..ops.names import MAX_NAME_LEN
 from ..ops.templates import TEMPLATE_PART
 from .context import Item, Scope, Skip, SwitchedOff, quiet_names
 from .itemplan import item_plan
@@ -80,8 +81,14 @@ def computed_inputs(
         and off_by_first_input(lw, item, scope, env, plan, given[0][0])
     ):
         raise SwitchedOff
+    #: the entries already reported: one E305 per entry, not one per name it gives (an
+    #: entry over a large `in` naming no node cost a located error, and its close matches,
+    #: per name: half a minute under the layer limit)
+    reported: set[PathKey] = set()
     for name, yp, template, index in missing:
-        _missing(lw, item, scope, name, yp, template, index, name == given[0][0])
+        if yp not in reported:
+            reported.add(yp)
+            _missing(lw, item, scope, name, yp, template, index, name == given[0][0])
     raise Skip
 
 
@@ -153,9 +160,22 @@ def _text(template: str, env: Mapping[str, Any]) -> str:
             raise ValueError(
                 f"`{{{m.group(1)}}}` gives {shown_value(value, 60)}, not an int or text"
             )
-        return str(value)
+        text = str(value)
+        if len(text) > MAX_NAME_LEN:  # each name is kept: a text param of 10^6 characters
+            # read by an entry over `in: 9000` held gigabytes of names (a MemoryError)
+            raise ValueError(
+                f"`{{{m.group(1)}}}` gives a text of {len(text):,} characters, longer than "
+                f"a node's name (at most {MAX_NAME_LEN})"
+            )
+        return text
 
-    return TEMPLATE_PART.sub(part, template)
+    name = TEMPLATE_PART.sub(part, template)
+    if len(name) > MAX_NAME_LEN:
+        raise ValueError(
+            f"the name it gives has {len(name):,} characters, more than a node's name "
+            f"(at most {MAX_NAME_LEN})"
+        )
+    return name
 
 
 def _fill(lw: Lowerer, template: str, env: Mapping[str, Any], yp: PathKey) -> str:

@@ -127,9 +127,13 @@ def check_name(name: str) -> str:
         raise ValueError(f"{name!r} is a Python keyword and cannot be a name")
     if name.startswith("__") or name in RESERVED_NAMES:
         raise ValueError(f"{name!r} is reserved (it would shadow an nn.Module attribute)")
-    if len(name) > 64:
-        raise ValueError(f"name {name[:20]!r}... is longer than 64 characters")
+    if len(name) > MAX_NAME_LEN:
+        raise ValueError(f"name {name[:20]!r}... is longer than {MAX_NAME_LEN} characters")
     return name
+
+
+#: The longest node or module name.
+MAX_NAME_LEN = 64
 
 
 #: The longest module key (`key:`), like a name's bound.
