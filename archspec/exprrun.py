@@ -191,6 +191,8 @@ def _compareclosure(node: ast.Compare) -> Closure:
         left = first(env)
         for fn, right_of in rest:
             right = right_of(env)
+            if type(left) is list and type(right) is list:
+                _compared_lists(left, right)
             try:
                 ok = fn(left, right)
             except TypeError:
@@ -218,6 +220,30 @@ def _compare_to_value(first: Closure, fn: Any, node: ast.Compare) -> Closure:
         return bool(ok)
 
     return compare_to_value
+
+
+#: The items (at every depth, both sides together) of two lists a comparison compares.
+#: Python compares lists item by item: tables of 65,534 items that lets build in a few lines,
+#: compared in every copy of a repeat, ran for minutes; a stride or a row is a few items.
+MAX_COMPARED_ITEMS = 64
+
+
+def _compared_lists(left: list[Any], right: list[Any]) -> None:
+    """E309 when two lists hold more than MAX_COMPARED_ITEMS items between them (counted
+    without recursion, stopping at the bound)."""
+    stack = [left, right]
+    seen = 0
+    while stack:
+        items = stack.pop()
+        seen += len(items)
+        if seen > MAX_COMPARED_ITEMS:
+            raise ExprError(
+                f"compares lists of more than {MAX_COMPARED_ITEMS} items ({_short(left)} "
+                f"with {_short(right)})",
+                "compare the items that matter (`row[0] == 1`, `len(table) == 3`)",
+                code="E309",
+            )
+        stack.extend(item for item in items if type(item) is list)
 
 
 def _callclosure(node: ast.Call) -> Closure:

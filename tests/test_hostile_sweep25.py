@@ -50,6 +50,33 @@ def test_a_template_entry_reports_each_entry_it_cannot_find() -> None:
     assert codes == [("E305", 34), ("E305", 65)]
 
 
+def test_comparing_two_large_tables_is_e309_not_minutes() -> None:
+    # two equal tables of 65,534 items, compared 7 times in each of 9,000 copies: 22 s and
+    # no error; more comparisons in a 500-character `when` ran for minutes
+    when = " and ".join(["l14 == m14"] * 3)
+    spec = (
+        HEAD
+        + "let:\n"
+        + _lets(14)
+        + _lets(14, "m")
+        + f'layers:\n  - {{type: repeat, count: 9000, layer: {{type: dropout, when: "{when}"}}}}\n'
+    )
+    report, seconds = cpu_seconds(lambda: archspec.check(spec))
+    (diag,) = report.diagnostics
+    assert diag.code == "E309" and "compares lists of more than 64 items" in diag.message
+    assert diag.span is not None and diag.span.line == spec.count("\n")
+    assert seconds < GUARD
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "holds"),
+    [("[1, 2]", "[1, 2]", True), ("[[1, 2], [3]]", "[[1, 2], [3]]", True), ("[1]", "[2]", False)],
+)
+def test_small_lists_still_compare(left: str, right: str, holds: bool) -> None:
+    spec = HEAD + f"layers:\n  - {{type: dropout, when: '{left} == {right}'}}\n"
+    assert ("nn.Dropout" in archspec.emit(spec)) is holds
+
+
 @pytest.mark.parametrize(
     "field",
     [
