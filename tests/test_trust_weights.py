@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -146,3 +147,27 @@ def test_an_entry_torch_cannot_load_is_a_tensor_that_does_not_fit(tmp_path: Path
         with pytest.warns(archspec.WeightsWarning):
             diff = archspec.load_weights(fresh, state, strict=False)
         assert not diff.compatible and diff.changed, what
+
+
+def _deflated(plain: Path, packed: Path) -> None:
+    """`plain`'s zip entries written again, deflated."""
+    with zipfile.ZipFile(plain) as zin, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info))
+
+
+def test_a_compressed_checkpoint_is_e801_before_torch_inflates_it(tmp_path: Path) -> None:
+    # a torch.save'd checkpoint of 2**28 zeros, deflated, is 1 MB that torch.load read into
+    # 1.3 GB (and ten of them into a machine's memory); here 2**20 zeros, 4 KB
+    plain, packed = tmp_path / "plain.pt", tmp_path / "packed.pt"
+    torch.save({"conv.weight": torch.zeros(2**20)}, plain)
+    _deflated(plain, packed)
+    assert packed.stat().st_size < 100_000
+    with pytest.raises(WeightsError) as info:
+        archspec.load_weights(archspec.compile(SPEC), packed)
+    assert info.value.error_code == "E801"
+    assert "expand to" in str(info.value) and "weights_only=False" not in str(info.value)
+    # a checkpoint as torch.save writes it is read: its entries are stored as they are
+    model = archspec.compile(SPEC)
+    torch.save(model.state_dict(), plain)
+    assert archspec.load_weights(archspec.compile(SPEC), plain).compatible
