@@ -543,11 +543,10 @@ class _GraphReader:
         from .lists import concatenates_input
         from .shapes import read_size_node
         from .slices import read_slice
+        from .swaps import read_transpose
 
-        if any(
-            r(self, node)
-            for r in (concatenates_input, fan_join, read_size_node, read_fused, read_slice)
-        ):
+        readers = (concatenates_input, fan_join, read_size_node, read_fused, read_slice)
+        if any(r(self, node) for r in (*readers, read_transpose)):
             return
         if node.target is operator.getitem and node.args[0] in self.pieces:
             pieces, index = self.pieces[node.args[0]], node.args[1]
