@@ -138,3 +138,238 @@ def test_a_transpose_of_a_dim_the_tensor_lacks_is_refused_at_its_statement() -> 
     diag = err.value.diagnostics[0]
     assert diag.code in ("E902", "E903")
     assert diag.span is not None and diag.span.file.endswith("test_importer_timm25.py")
+
+
+# 2. a child given a list it appends its outputs to, then concatenates (timm's vovnet.py)
+
+
+def conv_bn(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()
+    )
+
+
+class SequentialAppendList(nn.Sequential):
+    """timm's: each item reads the one before; the list gets every output; all are joined."""
+
+    def forward(self, x: torch.Tensor, concat_list: list[torch.Tensor]) -> torch.Tensor:
+        for i, module in enumerate(self):
+            if i == 0:
+                concat_list.append(module(x))
+            else:
+                concat_list.append(module(concat_list[-1]))
+        return torch.cat(concat_list, dim=1)
+
+
+class OsaBlock(nn.Module):
+    """VoVNet's one-shot aggregation: the input first in the list, its own item read after."""
+
+    def __init__(self, cin: int, mid: int, cout: int, layers: int, residual: bool) -> None:
+        super().__init__()
+        self.residual = residual
+        convs = [conv_bn(cin if i == 0 else mid, mid) for i in range(layers)]
+        self.conv_mid = SequentialAppendList(*convs)
+        self.conv_concat = conv_bn(cin + layers * mid, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output = [x]
+        x = self.conv_mid(x, output)
+        x = self.conv_concat(x)
+        if self.residual:
+            x = x + output[0]
+        return x
+
+
+class VoVNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = conv_bn(3, 8)
+        self.stages = nn.Sequential(
+            OsaBlock(8, 4, 8, 3, residual=False),
+            OsaBlock(8, 4, 8, 3, residual=True),
+            OsaBlock(8, 6, 12, 3, residual=False),
+        )
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+
+def test_a_list_a_child_appends_to_and_concatenates_is_an_input_per_item() -> None:
+    text = round_trip_and_emit(VoVNet(), (2, 3, 12, 10))
+    # the list's item is an input of the block: the caller gives `x` twice
+    assert "inputs: [x, concat_list_1]" in text
+    assert "from: [input, input]" in text
+    assert "from: [concat_list_1, '0', '1', '2']" in text  # three convs, the input first
+    keys = list(archspec.compile(text).state_dict())
+    assert keys[6] == "stages.0.conv_mid.0.0.weight"  # after the stem's conv and norm
+
+
+# 3. DLA's trees: a list of children passed down, a root concatenating what it is given
+
+
+class Basic(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        shortcut: torch.Tensor | None = None,
+        children: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        if shortcut is None:
+            shortcut = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + shortcut)
+
+
+class Root(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x_children: list[torch.Tensor]) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(torch.cat(x_children, 1))))
+
+
+class Tree(nn.Module):
+    """timm's DlaTree: a tree of trees; the inner one given the outer one's `children`."""
+
+    def __init__(
+        self,
+        levels: int,
+        cin: int,
+        cout: int,
+        stride: int = 1,
+        level_root: bool = False,
+        root_dim: int = 0,
+    ) -> None:
+        super().__init__()
+        root_dim = (root_dim or 2 * cout) + (cin if level_root else 0)
+        self.downsample = nn.MaxPool2d(stride, stride=stride) if stride > 1 else nn.Identity()
+        self.project = nn.Identity()
+        if levels == 1:
+            self.tree1 = Basic(cin, cout, stride)
+            self.tree2 = Basic(cout, cout, 1)
+            if cin != cout:
+                self.project = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout)
+                )
+            self.root: Root | None = Root(root_dim, cout)
+        else:
+            self.tree1 = Tree(levels - 1, cin, cout, stride)
+            self.tree2 = Tree(levels - 1, cout, cout, root_dim=root_dim + cout)
+            self.root = None
+        self.level_root = level_root
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        shortcut: torch.Tensor | None = None,
+        children: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        if children is None:
+            children = []
+        bottom = self.downsample(x)
+        shortcut = self.project(bottom)
+        if self.level_root:
+            children.append(bottom)
+        x1 = self.tree1(x, shortcut)
+        if self.root is not None:
+            x2 = self.tree2(x1)
+            return self.root([x2, x1] + children)
+        children.append(x1)
+        return self.tree2(x1, None, children)
+
+
+class DLA(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU()
+        )
+        self.level2 = Tree(1, 8, 8, 2, level_root=False)
+        self.level3 = Tree(2, 8, 16, 2, level_root=True)
+        self.level4 = Tree(2, 16, 16, 2, level_root=True)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.level4(self.level3(self.level2(self.stem(x)))))
+
+
+def test_dla_trees_of_trees_given_lists_of_children_round_trip() -> None:
+    text = round_trip_and_emit(DLA(), (2, 3, 16, 16))
+    # the inner trees are given the outer one's list: one input per item
+    assert "inputs: [x, children_1, children_2]" in text
+    assert "from: [tree2, tree1, children_1, children_2]" in text
+    # a tree holding trees is another block than those it holds
+    assert "  Tree:" in text and "  Tree_2:" in text
+
+
+# 4. a list read after a child changed it: what the child put there is no output of it
+
+
+class Appends(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.conv2 = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
+        feats.append(self.conv(x))
+        return self.conv2(feats[0] + feats[1])
+
+
+class ReadsAfter(nn.Module):
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.child = Appends()
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = [x]
+        y = self.child(x, feats)
+        return y + feats[self.index]  # -1: the child's conv, in the model; not in torch.fx
+
+
+class Replaces(Appends):
+    def forward(self, x: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
+        feats[0] = self.conv(feats[0])
+        return self.conv2(feats[0])
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_a_list_read_after_a_child_changed_it_is_refused_where_it_is_read(device: str) -> None:
+    model = ReadsAfter(-1).eval().to(device)
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.zeros(1, 3, 4, 4, device=device))
+    (diag,) = err.value.diagnostics
+    assert diag.code == "E904"
+    assert "reads a list after `self.child` changed it" in diag.message
+    assert diag.span is not None and diag.span.file.endswith("test_importer_timm25.py")
+    with open(diag.span.file, encoding="utf-8") as fh:
+        assert "y + feats[self.index]" in fh.read().splitlines()[diag.span.line - 1]
+    assert diag.hint and "returns one tensor" in diag.hint
+
+
+def test_items_of_a_list_a_child_only_appended_to_are_read_as_they_were() -> None:
+    model = ReadsAfter(0)
+    text = round_trip_and_emit(model, (2, 3, 4, 4))
+    assert "- {name: add, type: add, from: [child, input]}" in text
+
+
+def test_a_list_whose_items_a_child_replaced_is_not_read_after() -> None:
+    model = ReadsAfter(0)
+    model.child = Replaces()
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.zeros(1, 3, 4, 4))
+    assert "changed it" in err.value.diagnostics[0].message

@@ -44,17 +44,22 @@ def _is_check(node: Any) -> bool:
     return node.op == "call_function" and node.target in checks
 
 
-def drop_defaulted(graph: Any, module: nn.Module, names: list[str]) -> None:
-    """Remove the placeholders fx kept for `names` (forward's defaulted arguments) with the
-    assertions that read them; a placeholder read by anything else stays."""
-    params = list(inspect.signature(module.forward).parameters)[1:] if names else []
+def drop_defaulted(graph: Any, module: nn.Module, concrete: dict[str, Any]) -> None:
+    """Remove the placeholders fx kept for forward's defaulted arguments (`concrete`, the
+    values they were traced with) with the assertions that read them; a placeholder read by
+    anything else stays, and so do those of an argument given a list (one per item)."""
+    plain_output(graph)
+    params = list(inspect.signature(module.forward).parameters)[1:] if concrete else []
+    widths = [len(v) if isinstance(v := concrete.get(p), list) else 1 for p in params]
     placeholders = [n for n in graph.nodes if n.op == "placeholder"][1:]
-    if len(params) != len(placeholders):  # *args or **kwargs: left as they are
+    if sum(widths) != len(placeholders):  # *args or **kwargs: left as they are
         return
     order = {n: i for i, n in enumerate(graph.nodes)}
-    for param, node in zip(params, placeholders, strict=True):
-        if param not in names:
+    starts = [sum(widths[:i]) for i in range(len(params))]
+    for param, start in zip(params, starts, strict=True):
+        if param not in concrete or isinstance(concrete[param], list):
             continue
+        node = placeholders[start]
         users, todo = [], list(node.users)
         while todo:
             user = todo.pop()
@@ -66,6 +71,23 @@ def drop_defaulted(graph: Any, module: nn.Module, names: list[str]) -> None:
         for user in sorted(users, key=lambda u: -order[u]):
             graph.erase_node(user)
         graph.erase_node(node)
+
+
+def plain_output(graph: Any) -> None:
+    """A graph traced with a list of placeholders (inputs.traced_args) returns its outputs
+    flattened (`[cat]`): they are put back as forward returns them, and the graph's code
+    takes its placeholders one by one."""
+    import torch.utils._pytree as pytree
+    from torch.fx.graph import CodeGen, _PyTreeCodeGen
+
+    codegen = graph._codegen
+    if not isinstance(codegen, _PyTreeCodeGen):
+        return
+    out = next(n for n in reversed(graph.nodes) if n.op == "output")
+    spec = codegen.pytree_info.out_spec
+    if spec is not None:
+        out.args = (pytree.tree_unflatten(list(out.args[0]), spec),)
+    graph._codegen = CodeGen()
 
 
 def one_tensor_call(child: nn.Module, args: list[Any], kwargs: dict[str, Any]) -> bool:

@@ -122,6 +122,8 @@ def tensors_call(
         value = given.pop(p.name, p.default)
         if hasattr(value, "op"):
             tensors.append((p.name, value))
+        elif _tensor_list(value):  # VoVNet's `self.conv_mid(x, [x])`: an input per item
+            tensors.extend((f"{p.name}[{k}]", v) for k, v in enumerate(value))
         elif not _is_default(value, p.name, plain):
             return None  # no default, or a value of its own: a call a spec cannot state
     return tensors if len(tensors) >= 2 and not given else None
@@ -131,7 +133,33 @@ def _is_default(value: Any, name: str, plain: dict[str, Any]) -> bool:
     return name in plain and type(value) is type(plain[name]) and value == plain[name]
 
 
-def passed_defaults(child: nn.Module, tensors: list[tuple[str, Any]]) -> frozenset[str]:
-    """The arguments with defaults a call gives tensors (traced as inputs, not defaults)."""
+def _tensor_list(value: Any) -> bool:
+    """A list or tuple of traced tensors, one at least."""
+    return isinstance(value, list | tuple) and bool(value) and all(hasattr(v, "op") for v in value)
+
+
+def given_args(child: nn.Module, tensors: list[tuple[str, Any]]) -> dict[str, int | None]:
+    """The arguments of the child's forward its trace takes as a call gives them (Problems.
+    passed): one with a default given a tensor (None: an input, not its default) and one
+    given a list of tensors (its length: that many inputs, `children[0]`, ...)."""
     plain = defaulted(child)
-    return frozenset(name for name, _ in tensors if name in plain)
+    given: dict[str, int | None] = {}
+    for name, _ in tensors:
+        arg, _, item = name.partition("[")
+        if item:
+            given[arg] = (given.get(arg) or 0) + 1
+        elif arg in plain:
+            given[arg] = None
+    return given
+
+
+def traced_args(module: nn.Module, problems: Any) -> dict[str, Any]:
+    """fx's `concrete_args` for a module's forward: each defaulted argument its caller gives
+    nothing takes its default (defaulted.py), and an argument given a list of n tensors is a
+    list of n placeholders, so that the forward walks a Python list (`concat_list.append(
+    module(x))`, `torch.cat(concat_list, 1)`: each item an input of the block)."""
+    from torch.fx._symbolic_trace import PH
+
+    passed = problems.passed.get(id(module), {})
+    concrete: dict[str, Any] = {k: v for k, v in defaulted(module).items() if k not in passed}
+    return concrete | {k: [PH] * n for k, n in passed.items() if n is not None}

@@ -153,16 +153,16 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     if problems:
         raise ImportFailure(diagnostics=problems, sources=source_lines(problems))
     calls: dict[int, tuple[str, dict[str, Any]]] = {}
-    by_class = _by_class(model, collector.bodies, calls)
-    heights = {cls: max(collector.height[id(m)] for m in ms) for cls, ms in by_class.items()}
+    by_class = _by_level(_by_class(model, collector.bodies, calls), collector.height)
+    heights = {k: max(collector.height[id(m)] for m in ms) for k, ms in by_class.items()}
     blocks: list[Block] = []
     taken: set[str] = set()
 
     def call(module: Any) -> tuple[str, dict[str, Any]]:
         return calls[id(module)]
 
-    for cls in sorted(by_class, key=lambda c: heights[c]):
-        instances = by_class[cls]
+    for key in sorted(by_class, key=lambda k: heights[k]):
+        cls, instances = key[0], by_class[key]
         trees = [[node_of(i, call) for i in collector.bodies[id(m)].items] for m in instances]
         outputs = [collector.bodies[id(m)].output for m in instances]
         if any(isinstance(o, list) for o in outputs):
@@ -216,6 +216,21 @@ def _by_class(model: Any, bodies: dict[int, Body], calls: dict[int, Any]) -> dic
         else:
             by_class.setdefault(type(module), []).append(module)
     return by_class
+
+
+def _by_level(
+    by_class: dict[type, list[Any]], height: dict[int, int]
+) -> dict[tuple[type, int], list[Any]]:
+    """The instances of each class, those of a class that holds instances of itself (DLA's
+    `DlaTree` of trees) apart by their height: a block cannot call itself, and each is
+    merged after the ones it calls."""
+    groups: dict[tuple[type, int], list[Any]] = {}
+    for cls, instances in by_class.items():
+        ids = {id(m) for m in instances}
+        nested = any(id(d) in ids for m in instances for d in m.modules() if d is not m)
+        for m in instances:
+            groups.setdefault((cls, height[id(m)] if nested else 0), []).append(m)
+    return groups
 
 
 def _from_bodies(block: Block, cls: type, bodies: list[Body], members: list[Any]) -> None:

@@ -140,6 +140,7 @@ def with_training(
         problems.changes_input,
     )
     quiet.passed = problems.passed  # the tensors its caller gives (inputs.py)
+    quiet.list_changes = problems.list_changes  # what calls did to lists (appends.py)
     module.training = True
     try:
         train = trace(module, quiet)

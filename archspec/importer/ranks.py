@@ -44,6 +44,7 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
     example input gives the module's input), one that decides branches on ranks too."""
     import torch.fx as fx
 
+    from .appends import mark_changed_lists
     from .functions import library_functions, library_modules
 
     class ShapeAttribute(fx.proxy.Attribute):
@@ -68,6 +69,11 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
 
         def is_leaf_module(self, m: Any, module_qualified_name: str) -> bool:
             return True
+
+        def call_module(self, m: Any, forward: Any, args: Any, kwargs: Any) -> Any:
+            out = super().call_module(m, forward, args, kwargs)
+            mark_changed_lists(self, m, args, kwargs, out, problems)  # appends.py
+            return out
 
         def proxy(self, node: Any) -> Any:
             return RankProxy(node, self) if module is not None else super().proxy(node)

@@ -31,32 +31,40 @@ def _is_node(value: Any) -> bool:
 
 
 def input_shapes(
-    model: Any, example_input: Any, changed: set[int] | None = None
+    model: Any,
+    example_input: Any,
+    changed: set[int] | None = None,
+    lists: dict[int, list[Any]] | None = None,
 ) -> dict[int, tuple[Any, ...]]:
     """id(module) -> (shape, dtype, device) of the first tensor each module received when `model`
     ran once on `example_input` in eval mode; {} when it does not run. `changed` gets the
     ids of the modules that changed the tensor they received in place (its version counter
-    moved during their call: `F.relu(x, inplace=True)` on their input, `x += 1`)."""
+    moved during their call: `F.relu(x, inplace=True)` on their input, `x += 1`), `lists`
+    what each module's first call did to the lists it was given (appends.py)."""
     import torch
 
+    from .appends import list_changes, watch_lists
     from .modes import eval_forward
 
     seen: dict[int, tuple[Any, ...]] = {}
-    versions: list[tuple[Any, int]] = []
+    versions: list[tuple[Any, int, Any]] = []
 
-    def record(module: Any, args: tuple[Any, ...]) -> None:
+    def record(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         first = args[0] if args and isinstance(args[0], torch.Tensor) else None
-        versions.append((first, first._version if first is not None else 0))
+        watched = watch_lists(args, kwargs) if id(module) not in seen else []
+        versions.append((first, first._version if first is not None else 0, watched))
         if first is not None and id(module) not in seen:
             seen[id(module)] = (tuple(first.shape), first.dtype, first.device)
 
-    def compare(module: Any, args: tuple[Any, ...], output: Any) -> None:
-        first, version = versions.pop()
+    def compare(module: Any, args: Any, kwargs: Any, output: Any) -> None:
+        first, version, watched = versions.pop()
         if first is not None and first._version != version and changed is not None:
             changed.add(id(module))
+        if watched and lists is not None:
+            lists.setdefault(id(module), list_changes(watched))
 
-    hooks = [m.register_forward_pre_hook(record) for m in model.modules()]
-    hooks += [m.register_forward_hook(compare) for m in model.modules()]
+    hooks = [m.register_forward_pre_hook(record, with_kwargs=True) for m in model.modules()]
+    hooks += [m.register_forward_hook(compare, with_kwargs=True) for m in model.modules()]
     try:
         eval_forward(model, example_input)
     except Exception:  # the import reports a model that does not run on its own
@@ -75,7 +83,9 @@ def given_input(problems: Any, module: Any, other: bool = False) -> tuple[Any, .
     if problems.input_shapes is None:
         model, example = problems.example or (None, None)
         problems.input_shapes = (
-            {} if model is None else input_shapes(model, example, problems.changes_input)
+            {}
+            if model is None
+            else input_shapes(model, example, problems.changes_input, problems.list_changes)
         )
     if not other:
         return problems.input_shapes.get(id(module))

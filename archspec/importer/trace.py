@@ -18,7 +18,7 @@ from ..errors import Diagnostic
 from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
-from .inputs import passed_defaults, read_inputs, tensors_call
+from .inputs import given_args, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
 from .where import (
@@ -94,10 +94,11 @@ class Problems:
         self.input_shapes: dict[int, tuple[Any, ...]] | None = None  # found when needed
         self.other_shapes: dict[int, tuple[Any, ...]] | None = None  # doubled sizes
         self.changes_input: set[int] = set()  # modules changing their input in place (ids)
+        self.list_changes: dict[int, list[Any]] = {}  # what calls did to lists: appends.py
         self.notes: list[str] = []  # what the example input decided: the spec's header says
         self.fixed: list[tuple[Any, str]] = []  # (span, why) fixed to the example's sizes
-        #: id(module) -> its forward's defaulted arguments its caller gives tensors (inputs.py)
-        self.passed: dict[int, frozenset[str]] = {}
+        #: id(module) -> its forward's arguments its caller gives tensors (inputs.py)
+        self.passed: dict[int, dict[str, int | None]] = {}
 
     def add(self, diag: Diagnostic) -> None:
         key = (diag.code, diag.message, diag.span)
@@ -209,21 +210,21 @@ def body_of(module: nn.Module, problems: Problems) -> Body:
 
 
 def _trace(module: nn.Module, problems: Problems) -> Any:
-    from .defaulted import defaulted, drop_defaulted
+    from .defaulted import drop_defaulted
     from .gradmode import watching_autograd
+    from .inputs import traced_args
     from .ranks import drop_decided, keep_children_tracer
     from .shapes import size_read_before
     from .state import kept_tensors
 
     cls = type(module)
-    passed = problems.passed.get(id(module), frozenset())  # given tensors: inputs.py
-    concrete = {k: v for k, v in defaulted(module).items() if k not in passed}
+    concrete = traced_args(module, problems)  # defaults, and lists given: inputs.py
     tracer = keep_children_tracer(module, problems)  # ranks read in forward: ranks.py
     try:
         # what fx runs through unrecorded, and the model's tensors as they were
         with watching_autograd(module, problems), kept_tensors(module, problems):
             graph = tracer.trace(module, concrete_args=concrete or None)
-        drop_defaulted(graph, module, list(concrete))
+        drop_defaulted(graph, module, concrete)
         drop_decided(tracer, graph)
         return graph
     except Exception as exc:
@@ -439,8 +440,8 @@ class _GraphReader:
             self.tuples[node] = target
         elif several := tensors_call(self.module.get_submodule(target), args, node.kwargs):
             args = [value for _, value in several]  # in the order the child's forward takes
-            passed = passed_defaults(self.module.get_submodule(target), several)
-            self.problems.passed[id(self.module.get_submodule(target))] = passed
+            child = self.module.get_submodule(target)
+            self.problems.passed[id(child)] = given_args(child, several)
         elif not one_tensor_call(self.module.get_submodule(target), args, node.kwargs):
             self.fail(
                 "E904",
@@ -538,6 +539,7 @@ class _GraphReader:
         self.items.append(item)
 
     def _call(self, node: Any) -> None:
+        from .appends import read_marker
         from .fans import fan_join
         from .fused import own_tensors_hint, read_fused
         from .lists import concatenates_input
@@ -546,7 +548,7 @@ class _GraphReader:
         from .swaps import read_transpose
 
         readers = (concatenates_input, fan_join, read_size_node, read_fused, read_slice)
-        if any(r(self, node) for r in (*readers, read_transpose)):
+        if any(r(self, node) for r in (*readers, read_transpose, read_marker)):
             return
         if node.target is operator.getitem and node.args[0] in self.pieces:
             pieces, index = self.pieces[node.args[0]], node.args[1]
