@@ -373,3 +373,33 @@ def test_a_list_whose_items_a_child_replaced_is_not_read_after() -> None:
     with pytest.raises(ImportFailure) as err:
         archspec.from_module(model, torch.zeros(1, 3, 4, 4))
     assert "changed it" in err.value.diagnostics[0].message
+
+
+class Nested(nn.Module):
+    """A class holding an instance of itself, called with one tensor."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.inner = Nested(depth - 1) if depth > 1 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.inner(torch.relu(self.conv(x)))
+
+
+class NestedNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.body = Nested(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.stem(x))
+
+
+def test_a_class_holding_instances_of_itself_is_a_block_per_depth() -> None:
+    """Each block is merged after the ones it calls (it was a KeyError traceback)."""
+    text = round_trip_and_emit(NestedNet(), (2, 3, 8, 8))
+    assert "{name: inner, type: Nested}" in text  # the middle one calls the innermost
+    assert "{name: inner, type: Nested_2}" in text
+    assert "{name: body, type: Nested_3}" in text
