@@ -403,3 +403,102 @@ def test_a_class_holding_instances_of_itself_is_a_block_per_depth() -> None:
     assert "{name: inner, type: Nested}" in text  # the middle one calls the innermost
     assert "{name: inner, type: Nested_2}" in text
     assert "{name: body, type: Nested_3}" in text
+
+
+# 5. a ModuleList walked in a chain, every output gathered by one torch.cat (timm's hgnet.py)
+
+
+class HighPerfBlock(nn.Module):
+    """HGNet's block: `output = [x]`, each layer's output appended, then concatenated."""
+
+    def __init__(self, cin: int, mid: int, cout: int, layers: int, residual: bool) -> None:
+        super().__init__()
+        self.residual = residual
+        self.layers = nn.ModuleList(conv_bn(cin if i == 0 else mid, mid) for i in range(layers))
+        self.aggregation = conv_bn(cin + layers * mid, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+        output = [x]
+        for layer in self.layers:
+            x = layer(x)
+            output.append(x)
+        x = torch.cat(output, dim=1)
+        x = self.aggregation(x)
+        if self.residual:
+            x = x + identity
+        return x
+
+
+class OutputsOnly(HighPerfBlock):
+    """The items' outputs alone, without the tensor the first one read."""
+
+    def __init__(self, cin: int, mid: int, cout: int, layers: int) -> None:
+        super().__init__(cin, mid, cout, layers, residual=False)
+        self.aggregation = conv_bn(layers * mid, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output = []
+        for layer in self.layers:
+            x = layer(x)
+            output.append(x)
+        return self.aggregation(torch.cat(output, 1))
+
+
+class HGNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = conv_bn(3, 8)
+        self.stages = nn.Sequential(
+            HighPerfBlock(8, 4, 8, 3, residual=False), HighPerfBlock(8, 4, 8, 3, residual=True)
+        )
+        self.tail = OutputsOnly(8, 4, 6, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.stages(self.stem(x))).mean((2, 3))
+
+
+def test_a_chain_whose_outputs_one_concat_gathers_ends_its_sequence_in_that_concat() -> None:
+    text = round_trip_and_emit(HGNet(), (2, 3, 10, 12))
+    assert "- {type: concat, from: [input, '0', '1', '2']}" in text
+    assert "- {type: concat, from: ['0', '1']}" in text
+    keys = list(archspec.compile(text).state_dict())
+    assert "stages.0.layers.2.0.weight" in keys and "tail.layers.1.0.weight" in keys
+
+
+class GathersPart(HighPerfBlock):
+    """The concatenation skips an item: no sequence states it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output = [x]
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i != 1:
+                output.append(x)
+        return self.aggregation(torch.cat(output, dim=1)[:, :8])
+
+
+class GathersFirst(HighPerfBlock):
+    """The concatenation of the first items, made before the last one is called."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output = [x]
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < 2:
+                output.append(x)
+            if i == 1:
+                y = torch.cat(output, dim=1)
+        return x + y[:, :4]
+
+
+@pytest.mark.parametrize("cls", [GathersPart, GathersFirst])
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_a_concat_of_some_items_of_a_chain_stays_refused_at_the_loop(cls, device) -> None:
+    model = cls(8, 4, 8, 3, False).to(device)
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.zeros(1, 8, 6, 6, device=device))
+    diag = err.value.diagnostics[0]
+    assert diag.code == "E904" and "self.layers" in diag.message
+    assert "joins every item's output, in order" in diag.message
+    assert diag.span is not None and diag.span.file.endswith("test_importer_timm25.py")

@@ -106,8 +106,11 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
         return True
     steps = _steps_between(reader, run[1], node.args[0], res)
     first = steps[0][0] if steps else node
-    # an item's output read elsewhere (the residual's sum reads the input it gives the item)
-    if steps is None or set(run[1].users) - {first} - ({res} if first is node else set()):
+    # an item's output read elsewhere (the residual's sum reads the input it gives the item,
+    # the concatenation of every item's output gathers it: HGNet's `output.append(x)`)
+    others = set(run[1].users) - {first} - ({res} if first is node else set())
+    gathered = first is node and _all_gathered(others, head, len(holder))
+    if steps is None or (others and not gathered):
         return False
     for _, step in steps:  # `x = F.relu(block(x))`: the steps join the sequence
         reader.items.remove(step)
@@ -117,6 +120,72 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     reader.names[node] = head
     reader.module_lists[head] = (run[0], _absorb(reader, node, res, head))
     return True
+
+
+def _gathered(cat: Any, head: str) -> tuple[list[Any], int, bool] | None:
+    """The tensors a `torch.cat` joins when they are the calls of every item of
+    `self.{head}` so far, in order, after (possibly: the bool) the tensor the first item
+    read (HGNet's `output = [x]`, each layer's output appended, `torch.cat(output, 1)`),
+    with its dim; None for any other node."""
+    import torch
+
+    if cat.op != "call_function" or cat.target not in (torch.cat, torch.concat):
+        return None
+    tensors = cat.args[0] if cat.args else cat.kwargs.get("tensors")
+    dim = cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)
+    if not isinstance(tensors, list | tuple) or type(dim) is not int or len(cat.args) > 2:
+        return None
+    tensors = list(tensors)
+    lead = bool(tensors) and str(getattr(tensors[0], "target", "")) != f"{head}.0"
+    calls = tensors[1:] if lead else tensors
+    if not calls or any(getattr(c, "op", None) != "call_module" for c in calls):
+        return None
+    if [str(c.target) for c in calls] != [f"{head}.{i}" for i in range(len(calls))]:
+        return None
+    if lead and (len(calls[0].args) != 1 or tensors[0] is not calls[0].args[0]):
+        return None
+    return tensors, dim, lead
+
+
+def _all_gathered(users: set[Any], head: str, count: int) -> bool:
+    """Whether the only other reader of an item's output gathers all `count` items."""
+    found = _gathered(next(iter(users)), head) if len(users) == 1 else None
+    return found is not None and len(found[0]) - found[2] == count
+
+
+def gathering_concat(reader: Any, node: Any) -> bool:
+    """The `torch.cat` of a ModuleList walked in a chain that joins every item's output
+    (and the tensor the first one read) as the last step of its sequence: a `concat` at
+    the end of the list's `sequential`, reading `input` and the items by position; False
+    for any other node. `reader` is trace._GraphReader."""
+    import torch.nn as nn
+
+    from .where import describe
+
+    for head, (seq, last) in list(reader.module_lists.items()):
+        found = _gathered(node, head)
+        holder = getattr(reader.module, head)
+        if head in reader.fans or found is None or not isinstance(holder, nn.ModuleList):
+            continue  # branches that all read one tensor are fans.py's
+        tensors, dim, lead = found
+        items = seq.body or []
+        one_each = len(items) == len(holder) and all(i.is_module for i in items)
+        if not one_each or any(i.kind == "residual" for i in items) or tensors[-1] is not last:
+            reader.fail(
+                "E904",
+                f"{describe(type(reader.module))}.forward concatenates the outputs of "
+                f"`self.{head}`'s items, which it walks with other steps or sums between them",
+                node,
+                "a list's concatenation is stated as the last step of its sequence, whose "
+                "items are called in a row, one module each",
+            )
+            return True
+        inputs = ("input",) * lead + tuple(str(k) for k in range(len(holder)))
+        seq.body.append(Item(None, "concat", {"dim": dim}, {"dim": dim}, inputs, is_module=False))
+        reader.names[node] = head
+        reader.module_lists[head] = (seq, node)
+        return True
+    return False
 
 
 def _residual_add(node: Any) -> Any:
@@ -307,6 +376,8 @@ def _why_apart(last: Any, node: Any, index: str, before: str) -> str:
     """Why item `index` (the fx `node`) does not go on from the item before it, whose call
     is `last`: it reads something else (ASPP's branches all read `x`), or what it reads is
     read elsewhere too (a dense block's list of features, a U-Net's skip)."""
+    import torch
+
     arg = node.args[0] if node.args else None
     path, cur = [], arg
     while getattr(cur, "op", None) in ("call_function", "call_method") and cur is not last:
@@ -323,6 +394,12 @@ def _why_apart(last: Any, node: Any, index: str, before: str) -> str:
         return f"item {index} reads `{getattr(arg, 'name', arg)}`, not item {before}'s output"
     on_path = {last, *path}
     extra = [u for n in on_path for u in n.users if u not in on_path and u is not node]
+    if extra and extra[0].target in (torch.cat, torch.concat):
+        return (
+            f"item {before}'s output is read by `{extra[0].name}` too: a concatenation "
+            "read besides the items joins every item's output, in order, after possibly "
+            "the first one's input"
+        )
     if extra:
         return f"item {before}'s output is read by `{extra[0].name}` too"
     return f"item {index} reads item {before}'s output through steps other than activations"

@@ -542,13 +542,13 @@ class _GraphReader:
         from .appends import read_marker
         from .fans import fan_join
         from .fused import own_tensors_hint, read_fused
-        from .lists import concatenates_input
+        from .lists import concatenates_input, gathering_concat
         from .shapes import read_size_node
         from .slices import read_slice
         from .swaps import read_transpose
 
-        readers = (concatenates_input, fan_join, read_size_node, read_fused, read_slice)
-        if any(r(self, node) for r in (*readers, read_transpose, read_marker)):
+        readers = (concatenates_input, fan_join, gathering_concat, read_size_node, read_fused)
+        if any(r(self, node) for r in (*readers, read_slice, read_transpose, read_marker)):
             return
         if node.target is operator.getitem and node.args[0] in self.pieces:
             pieces, index = self.pieces[node.args[0]], node.args[1]
