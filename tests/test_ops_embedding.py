@@ -194,6 +194,8 @@ def test_a_negative_index_is_refused() -> None:
 
 
 ARANGE = torch.arange(24).reshape(2, 3, 4)
+TWOS = torch.full((1, 4), 2)
+EIGHT = torch.arange(8).reshape(2, 4)
 #: Steps that keep part of a buffer's values, and the indices torch then looks up.
 PARTS = [
     ("  - {name: part, type: select, dim: 1, index: 0, from: ids}\n", ARANGE[:, 0]),
@@ -255,6 +257,39 @@ def test_a_part_of_a_window_index_and_a_constant_are_followed() -> None:
             _lookup("shape: [2], fill: constant, value: 3", rows, split, "part")
         )
         assert report.ok == (rows == 4) == _runs(torch.full((1,), 3), rows)
+
+
+#: Joins of int64 tensors, and the indices torch then looks up: a second buffer `more`
+#: (shape [1, 4], constant 2) joined with the arange `ids` of shape [2, 4] (0 to 7).
+JOINS = [
+    ("{name: part, type: concat, dim: 0, from: [ids, more]}", torch.cat([EIGHT, TWOS])),
+    ("{name: part, type: add, from: [ids, more, more]}", EIGHT + TWOS + TWOS),
+    ("{name: part, type: sub, from: [ids, more]}", EIGHT - TWOS),
+    ("{name: part, type: sub, from: [more, ids]}", TWOS - EIGHT),
+    ("{name: part, type: mul, from: [more, ids]}", TWOS * EIGHT),
+]
+
+
+@pytest.mark.parametrize(("join", "ids"), JOINS)
+def test_indices_joined_are_followed(join: str, ids: torch.Tensor) -> None:
+    """concat, add, sub and mul of int64 tensors compute int64 values that check lists as
+    torch computes them (broadcast, left to right): E409 exactly where the lookup fails,
+    for an index past the table or below 0."""
+    between = (
+        "  - {name: more, type: buffer, shape: [1, 4], fill: constant, value: 2, dtype: int64}\n"
+        f"  - {join}\n"
+    )
+    least = int(ids.max()) + 1
+    for rows in (least - 1, least, least + 1):
+        text = _lookup("shape: [2, 4], fill: arange", max(rows, 1), between, "part")
+        report = archspec.check(text)
+        assert report.ok == _runs(ids, max(rows, 1)), (join, rows)
+        assert report.ok == (int(ids.min()) >= 0 and rows >= least), (join, rows)
+        if report.ok:
+            built = archspec.compile(text)
+            torch.testing.assert_close(built(torch.randn(2, 4)), built.table.weight[ids])
+        else:
+            assert [d.code for d in report.diagnostics] == ["E409"]
 
 
 TWO_INPUTS = """\

@@ -6,7 +6,8 @@ with a float operand, softmax, a norm), and torch refuses an int64 input at run 
 ("expected m1 and m2 to have the same dtype"): `check` would say ok and every forward fail.
 So a node that reads an int64 tensor is E401 here, unless it is one of the kinds below; and
 a kind that looks values up by index (`embedding`) is E401 when it reads a float tensor, and
-E409 when the indices it reads are known (a buffer's own values, moved) and fall outside it.
+E409 when the indices it reads are known (a buffer's own values, moved or joined) and fall
+outside it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import operator
 from collections.abc import Callable, Sequence
 
 from ..errors import Diagnostic
@@ -35,8 +37,8 @@ INDEXED = frozenset({"embedding"})
 _SAME_VALUES = frozenset({"reshape", "permute", "flatten", "expand"})
 #: Kinds that keep part of their input's values: which part, only the values listed say.
 _PART = frozenset({"select", "chunk", "split"})
-#: The most elements listed to follow values through `_PART` (a buffer of position ids or
-#: a window's relative position index is far smaller).
+#: The most elements listed to follow values through `_PART` kinds and joins (a buffer of
+#: position ids or a window's relative position index is far smaller).
 MOST_LISTED = 1 << 16
 
 #: What is known of an int64 tensor's values: their exact least and greatest, or None.
@@ -141,26 +143,62 @@ def _row_major(shape: tuple[int, ...]) -> list[int]:
     return strides
 
 
-def moved(node: Node, given: Listed, siblings: Sequence[Node]) -> Listed | None:
-    """The values of `node` (a `_SAME_VALUES` or `_PART` kind) from its first input's, as
-    torch computes them; None where a size is not concrete."""
+def _listable(node: Node) -> tuple[int, ...] | None:
+    """The node's shape, if it is concrete and small enough to list (a broadcast or an
+    expand may make a large tensor of a small one)."""
     if any(not d.is_const for d in node.shape):
         return None
-    shape, flat = given
     out = tuple(d.value for d in node.shape)
+    return out if math.prod(out) <= MOST_LISTED else None
+
+
+def _broadcast(given: Listed, out: tuple[int, ...]) -> list[int]:
+    """`given`'s values broadcast to `out`: a dim of 1 (or a new leading one) repeats."""
+    shape, flat = given
+    lead = len(out) - len(shape)
+    step = [0] * lead + [
+        0 if n == 1 and m != 1 else st
+        for n, m, st in zip(shape, out[lead:], _row_major(shape), strict=True)
+    ]
+    return _strided(out, step, 0, flat)
+
+
+#: The elementwise joins of int64 tensors, as torch computes them (left to right).
+_JOINS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
+
+
+def joined(node: Node, given: Sequence[Listed]) -> Listed | None:
+    """The values of a join of int64 tensors (concat, add, sub, mul) from its inputs'."""
+    out = _listable(node)
+    if out is None:
+        return None
+    if node.kind != "concat":
+        views = [_broadcast(g, out) for g in given]
+        return out, [functools.reduce(_JOINS[node.kind], v) for v in zip(*views, strict=True)]
+    dim = node.attrs["dim"] % len(out)
+    inner, values = math.prod(out[dim + 1 :]), []
+    for k in range(math.prod(out[:dim])):  # each input's block of rows, in turn
+        for shape, flat in given:
+            block = shape[dim] * inner
+            values += flat[k * block : (k + 1) * block]
+    return out, values
+
+
+def moved(node: Node, given: Listed, siblings: Sequence[Node]) -> Listed | None:
+    """The values of `node` (a `_SAME_VALUES` or `_PART` kind) from its first input's, as
+    torch computes them; None where a size is not concrete or the result too large."""
+    out = _listable(node)
+    if out is None:
+        return None
+    shape, flat = given
     kind, a, strides = node.kind, node.attrs, _row_major(shape)
     if kind in ("reshape", "flatten"):
         return out, flat
     if kind == "permute":
         dims = [d % len(shape) for d in a["dims"]]
         return out, _strided(out, [strides[d] for d in dims], 0, flat)
-    if kind == "expand":  # broadcast: a dim of 1 (or a new leading one) repeats
-        lead = len(out) - len(shape)
-        step = [0] * lead + [
-            0 if n == 1 and m != 1 else st
-            for n, m, st in zip(shape, out[lead:], strides, strict=True)
-        ]
-        return out, _strided(out, step, 0, flat)
+    if kind == "expand":
+        return out, _broadcast(given, out)
     dim = a["dim"] % len(shape)
     if kind == "select":
         index = a["index"] % shape[dim]
@@ -199,7 +237,7 @@ def _walk(
         elif not any(read) or kind in _TO_FLOAT or (kind == "expand" and not read[0]):
             continue  # float out (an expand's values are its first input's)
         elif kind in _KEEP or (kind in _PROMOTE and all(read)):
-            ints[node.name] = _follow(node, ints[node.inputs[0]], module.nodes)
+            ints[node.name] = _follow(node, [ints[i] for i in node.inputs], module.nodes)
         elif kind not in _PROMOTE:
             source = next(i for i, r in zip(node.inputs, read, strict=True) if r)
             errors.append(
@@ -219,10 +257,11 @@ def _walk(
     return ints[names[0]] if len(names) == 1 else UNKNOWN
 
 
-def _follow(node: Node, source: Ints, siblings: Sequence[Node]) -> Ints:
-    """What is known of an int64 node's values from its first input's: the same range
-    through a `_SAME_VALUES` kind (listed only when asked), the range of the values listed
-    through a `_PART` kind, nothing through a join."""
+def _follow(node: Node, sources: list[Ints], siblings: Sequence[Node]) -> Ints:
+    """What is known of an int64 node's values from its inputs': the first one's range
+    through a `_SAME_VALUES` kind (its values listed only when asked), the range of the
+    values listed through a `_PART` kind or a join."""
+    source = sources[0]
     if node.kind in _SAME_VALUES:
 
         def listed() -> Listed | None:
@@ -230,10 +269,11 @@ def _follow(node: Node, source: Ints, siblings: Sequence[Node]) -> Ints:
             return None if given is None else moved(node, given, siblings)
 
         return Ints(source.range, listed)
-    if node.kind not in _PART:
+    given = [s.listed() for s in sources if node.kind in _PROMOTE or s is source]
+    if any(g is None for g in given):
         return UNKNOWN
-    given = source.listed()
-    values = None if given is None else moved(node, given, siblings)
+    known = [g for g in given if g is not None]
+    values = joined(node, known) if node.kind in _PROMOTE else moved(node, known[0], siblings)
     if values is None or not values[1]:
         return UNKNOWN
     return Ints((min(values[1]), max(values[1])), lambda: values)
@@ -247,7 +287,7 @@ def _known(ints: Ints | bool) -> Ints:
 def _check_indices(node: Node, known: Range, errors: list[Diagnostic]) -> None:
     """torch's lookup refuses an index below 0 or past the table's last row: when the values
     are known (a buffer moved by reshapes, permutes, flattens, expands, selects, chunks and
-    splits), so is that."""
+    splits, or joined by concat, add, sub and mul), so is that."""
     rows = node.attrs.get("num_embeddings")
     if known is None or not isinstance(rows, int):
         return
