@@ -135,3 +135,40 @@ def test_sums_that_share_a_name_under_complementary_whens_are_cases_of_one_class
     assert "def __init__(self, in_channels: int, planes: int, stride: int = 1) -> None:" in block
     assert "        if self.stride == 1:\n" in block
     assert "            self.shortcut = None\n" in block
+
+
+CASE_WIDTHS = """archspec: 1
+name: casewidths
+class_name: CaseWidths
+input: [N, 3, 8, 8]
+blocks:
+  Cat:
+    params:
+      extra: {type: bool, default: true}
+      oc: {type: int, default: 4}
+    layers:
+      - {key: '0', type: conv2d, out_channels: oc, kernel_size: 1}
+      - {key: '1', type: conv2d, out_channels: 4, kernel_size: 1, when: extra}
+      - {name: cat, type: concat, when: extra, from: [input, '0', '1']}
+      - {name: cat, type: concat, when: not extra, from: [input, '0']}
+  Outer:
+    params:
+      extra: {type: bool, default: true}
+      oc: {type: int, default: 4}
+    layers:
+      - {name: inner, type: Cat, extra: extra, oc: oc}
+      - {name: c, type: conv2d, out_channels: 3, kernel_size: 1}
+layers:
+  - {type: Outer}
+  - {type: Outer, extra: false}
+"""
+
+
+def test_a_case_class_output_width_is_each_case_s():
+    """A class whose cases end in joins of different widths gives its caller each case's
+    width (`in_channels + oc + 4 if extra else in_channels + oc`): the caller's next conv
+    took the first case's width for every instance, so an instance of the other case was
+    emitted with the wrong in_channels (3, 11) where compile makes (3, 7)."""
+    source = matches_compile(CASE_WIDTHS, (2, 3, 8, 8))
+    assert source.count("class Outer") == 1
+    assert "in_channels + oc + 4 if extra else in_channels + oc" in source

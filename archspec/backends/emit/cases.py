@@ -186,7 +186,7 @@ def cased_info(infos: Sequence[ClassInfo], conds: Sequence[Val | None]) -> Class
             test = f"self.{flag}"
         cases.append(Case(cond.text if cond else None, test, info))
     state.update((n, n) for n in sorted(reads))
-    out = first.out
+    out = infos[-1].out  # the last case is the else of the chain of phis below
     for cond, info in reversed(list(zip(conds[:-1], infos[:-1]))):
         assert cond is not None
         env = info.bodies[0].env
