@@ -65,6 +65,7 @@ def lower_graph(lw: Lowerer) -> Graph:
     """The whole spec: params, the root module, init rules; SpecError on any error."""
     spec = lw.spec
     _blocks_named_like_kinds(lw)
+    _inputs_named_like_values(lw)
     info = bind_params(lw)
     switches: list[tuple[str, str]] = []
     try:
@@ -255,6 +256,22 @@ def _blocks_named_like_kinds(lw: Lowerer) -> None:
                 "(`{Bottleneck: MyBottleneck}`)",
                 key=True,
             )
+
+
+def _inputs_named_like_values(lw: Lowerer) -> None:
+    """E304 for a block input (`inputs:`) named like one of the block's params or lets: `from`
+    would read the tensor and every expression the value, one name meaning two things."""
+    for bname, bdef in lw.spec.blocks.items():
+        for j, name in enumerate(getattr(bdef, "inputs", None) or ()):
+            what = "param" if name in bdef.params else "let" if name in bdef.let else ""
+            if what:
+                lw.error(
+                    "E304",
+                    f"input `{name}` of block `{bname}` has the name of one of its {what}s: "
+                    f"`from` would read the tensor and expressions the {what}'s value",
+                    ("blocks", bname, "inputs", j),
+                    f"rename the input or the {what}",
+                )
 
 
 def _check_class_name(lw: Lowerer, class_name: str) -> None:

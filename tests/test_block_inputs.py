@@ -271,6 +271,36 @@ def test_a_bad_declaration_is_located(inputs, layer, code, said) -> None:
     assert e.span is not None and e.span.line in (6, 7), e.render()
 
 
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        ("params: {skip: {type: int, default: 1}}", "one of its params"),
+        ("let: {skip: 3}", "one of its lets"),
+    ],
+)
+def test_an_input_named_like_a_param_or_let_is_refused(extra, said) -> None:
+    """An input sharing its name with a value of the block: `from: [x, skip]` reads the
+    tensor while `skip * 2` reads the value, one name meaning two things in one block."""
+    text = textwrap.dedent(
+        f"""\
+        archspec: 1
+        name: decl
+        input: [N, 4, 8, 8]
+        blocks:
+          Two:
+            inputs: [x, skip]
+            {extra}
+            layers: [{{type: add, from: [x, skip]}}]
+        layers:
+          - {{name: m, type: Two, from: [input, input]}}
+        """
+    )
+    e = _error(text)
+    assert e.error_code == "E304", e.render()
+    assert said in e.render() and "input `skip` of block `Two`" in e.render(), e.render()
+    assert e.span is not None and (e.span.line, e.span.col) == (6, 17), e.render()
+
+
 NESTED = textwrap.dedent(
     """\
     archspec: 1
