@@ -8,20 +8,17 @@ fields, ...), so lowering, shapes and emitted code treat it like any written nod
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import shown_value
 from ..expr import ExprError
 from ..ir import AttrExpr, Loop, Node
 from ..loader import PathKey
 from ..lowering.context import Child, Item, Site, Skip, when_text
 from ..lowering.exprs import text_expr
-from ..lowering.values import parsed
 from ..ops.base import NodeBase
 from ..ops.names import check_name
-from ..ops.templates import MAX_TEMPLATE_LEN, TEMPLATE_PART, template_parts
+from ..ops.templates import MAX_TEMPLATE_LEN, TEMPLATE_PART, filled, template_parts
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..lowering.walker import Lowerer
@@ -55,16 +52,8 @@ def check_template(text: str) -> str:
 def copy_name(lw: Lowerer, template: str, env: Mapping[str, Any], ypath: PathKey) -> str:
     """The name a template gives one copy; E309/E204 (and Skip) for a bad one."""
 
-    def part(m: re.Match[str]) -> str:
-        value = parsed(m.group(1)).evaluate(env)
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError(
-                f"`{{{m.group(1)}}}` gives {shown_value(value, 60)}, not an int or text"
-            )
-        return str(value)
-
     try:
-        name = TEMPLATE_PART.sub(part, template)
+        name = filled(template, env)
     except ExprError as exc:
         lw.error(exc.code, f"name template: {exc.message}", ypath, exc.hint)
         raise Skip from None

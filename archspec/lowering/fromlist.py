@@ -21,11 +21,11 @@ from ..loader import PathKey
 from ..ops.base import Final
 from ..ops.fromspec import entries_of, is_template
 from ..ops.names import MAX_NAME_LEN
-from ..ops.templates import TEMPLATE_PART
+from ..ops.templates import filled
 from .context import Item, Scope, Skip, SwitchedOff, quiet_names
 from .itemplan import item_plan
 from .refs import _off_hint, find_cycle, off_by_first_input, unknown_ref
-from .values import INPUT_SIZES, LIST_ITEMS_PER_ITEM, parsed, reads_failed
+from .values import INPUT_SIZES, LIST_ITEMS_PER_ITEM, reads_failed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -154,28 +154,24 @@ def _text(template: str, env: Mapping[str, Any]) -> str:
     if not is_template(template):
         return template
 
-    def part(m: Any) -> str:
-        value = parsed(m.group(1)).evaluate(env)
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError(
-                f"`{{{m.group(1)}}}` gives {shown_value(value, 60)}, not an int or text"
-            )
-        text = str(value)
-        if len(text) > MAX_NAME_LEN:  # each name is kept: a text param of 10^6 characters
-            # read by an entry over `in: 9000` held gigabytes of names (a MemoryError)
-            raise ValueError(
-                f"`{{{m.group(1)}}}` gives a text of {len(text):,} characters, longer than "
-                f"a node's name (at most {MAX_NAME_LEN})"
-            )
-        return text
-
-    name = TEMPLATE_PART.sub(part, template)
+    name = filled(template, env, _name_sized)
     if len(name) > MAX_NAME_LEN:
         raise ValueError(
             f"the name it gives has {len(name):,} characters, more than a node's name "
             f"(at most {MAX_NAME_LEN})"
         )
     return name
+
+
+def _name_sized(part: str, value: Any) -> None:
+    """A part's text fits a node's name: each name is kept, and a text param of 10^6
+    characters read by an entry over `in: 9000` held gigabytes of names (a MemoryError)."""
+    text = str(value)
+    if len(text) > MAX_NAME_LEN:
+        raise ValueError(
+            f"`{{{part}}}` gives a text of {len(text):,} characters, longer than "
+            f"a node's name (at most {MAX_NAME_LEN})"
+        )
 
 
 def _fill(lw: Lowerer, template: str, env: Mapping[str, Any], yp: PathKey) -> str:

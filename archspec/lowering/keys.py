@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import shown_value
 from ..expr import ExprError
 from ..ir import replaced
 from ..ops import REGISTRY
 from ..ops.names import key_problem
-from ..ops.templates import TEMPLATE_PART
+from ..ops.templates import filled
 from .context import Site, Skip
-from .values import parsed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -69,29 +67,25 @@ def _makes_module(spec: Any, construct: Any) -> bool:
     return bool(construct.makes_module) and not getattr(spec, "flat", False)
 
 
+def _no_braces(part: str, value: Any) -> None:
+    """A key part's text holds no braces: a block's str argument is text as written
+    (`prefix: "{name}_{i}"` reaches here unfilled), and a key holding them would name the
+    module wrongly."""
+    if isinstance(value, str) and ("{" in value or "}" in value):
+        raise ValueError(
+            f"`{{{part}}}` gives {value[:60]!r}, text with braces: a block's `str` "
+            "argument is taken as written, not filled as a template; pass the numbers it "
+            "needs as `int` params and write the whole template in the key "
+            '(`key: "stage{s}_{i}/conv"`)'
+        )
+
+
 def _fill(lw: Lowerer, template: str, env: Any, yp: Any) -> str:
     """The key a template gives here; E309 (and Skip) for a part that is not a number or
     text, an expression's own error for one that fails."""
 
-    def part(m: Any) -> str:
-        value = parsed(m.group(1)).evaluate(env)
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError(
-                f"`{{{m.group(1)}}}` gives {shown_value(value, 60)}, not an int or text"
-            )
-        if isinstance(value, str) and ("{" in value or "}" in value):
-            # a block's str argument is text as written: `prefix: "{name}_{i}"` reaches
-            # here unfilled, and a key holding its braces would name the module wrongly
-            raise ValueError(
-                f"`{{{m.group(1)}}}` gives {value[:60]!r}, text with braces: a block's `str` "
-                "argument is taken as written, not filled as a template; pass the numbers it "
-                "needs as `int` params and write the whole template in the key "
-                '(`key: "stage{s}_{i}/conv"`)'
-            )
-        return str(value)
-
     try:
-        return TEMPLATE_PART.sub(part, template)
+        return filled(template, env, _no_braces)
     except ExprError as exc:
         lw.error(exc.code, f"key: {exc.message}", yp, exc.hint)
     except ValueError as exc:
