@@ -104,4 +104,10 @@ def one_tensor_call(child: nn.Module, args: list[Any], kwargs: dict[str, Any]) -
     if len(args) - 1 > len(names) or set(names[: len(args) - 1]) & set(kwargs):
         return False
     extra = {**dict(zip(names, args[1:], strict=False)), **kwargs}
-    return all(k in given and type(v) is type(given[k]) and v == given[k] for k, v in extra.items())
+    return all(is_default(v, k, given) for k, v in extra.items())
+
+
+def is_default(value: Any, name: str, plain: dict[str, Any]) -> bool:
+    """Whether `value`, given for the argument `name`, is its default in `plain` (defaulted):
+    the same type and value, so `1` never passes for `True`."""
+    return name in plain and type(value) is type(plain[name]) and value == plain[name]

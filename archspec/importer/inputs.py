@@ -16,7 +16,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from ..ops.names import check_name
-from .defaulted import defaulted
+from .defaulted import defaulted, is_default
 from .where import describe, diagnostic, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -124,13 +124,9 @@ def tensors_call(
             tensors.append((p.name, value))
         elif _tensor_list(value):  # VoVNet's `self.conv_mid(x, [x])`: an input per item
             tensors.extend((f"{p.name}[{k}]", v) for k, v in enumerate(value))
-        elif not _is_default(value, p.name, plain):
+        elif not is_default(value, p.name, plain):
             return None  # no default, or a value of its own: a call a spec cannot state
     return tensors if len(tensors) >= 2 and not given else None
-
-
-def _is_default(value: Any, name: str, plain: dict[str, Any]) -> bool:
-    return name in plain and type(value) is type(plain[name]) and value == plain[name]
 
 
 def _tensor_list(value: Any) -> bool:

@@ -428,6 +428,7 @@ class _GraphReader:
             args = [joined(self, node, target, args[0])]
             if args[0] is None:
                 return
+        child = self.module.get_submodule(target)
         attention = attention_call(self.module, target, node, args)
         several = False
         if isinstance(attention, str):
@@ -438,11 +439,10 @@ class _GraphReader:
         if attention:
             args = args[:1]  # `x, _ = self.attn(x, x, x)`
             self.tuples[node] = target
-        elif several := tensors_call(self.module.get_submodule(target), args, node.kwargs):
+        elif several := tensors_call(child, args, node.kwargs):
             args = [value for _, value in several]  # in the order the child's forward takes
-            child = self.module.get_submodule(target)
             self.problems.passed[id(child)] = given_args(child, several)
-        elif not one_tensor_call(self.module.get_submodule(target), args, node.kwargs):
+        elif not one_tensor_call(child, args, node.kwargs):
             self.fail(
                 "E904",
                 f"{cls}.forward calls `self.{target}` with other than one tensor",
@@ -458,7 +458,6 @@ class _GraphReader:
             inputs = self._inputs((args[0],)) if args[0] not in self.joins else self.joins[args[0]]
         if inputs is None:
             return
-        child = self.module.get_submodule(target)
         if target in self.called:
             self._repeat_call(node, target, child, inputs)
             return
