@@ -447,14 +447,11 @@ def when_flag(cls: ClassInfo, st: Step) -> str:
     writes it), else `use_<node>`; never a name a submodule of the class holds."""
     assert st.when is not None
     taken = {s.attr for s in cls.steps if s.attr}
-    text = st.when.text
-    own = is_free_attr(text) and text not in RESERVED_NAMES and not text.startswith("_")
-    name = text if own else "use_" + re.sub(r"\W", "_", st.node.name)
-    if not own and st.node.attrs.get(ABSENT_AS) is not None:
-        name = "use_res_connect"  # a conditional residual, as torchvision names its flag
-    while name in taken or name in RESERVED_NAMES or not is_free_attr(name):
-        name += "_"
-    return name
+    if st.node.attrs.get(ABSENT_AS) is not None:
+        default = "use_res_connect"  # a conditional residual, as torchvision names its flag
+    else:
+        default = "use_" + re.sub(r"\W", "_", st.node.name)
+    return _own_attr(st.when.text, default, taken)
 
 
 def count_attr(cls: ClassInfo, st: Step) -> str:
@@ -465,9 +462,15 @@ def count_attr(cls: ClassInfo, st: Step) -> str:
     taken = {s.attr for s in cls.steps if s.attr} | {
         when_flag(cls, s) for s in cls.steps if s.ctor is None and s.when is not None
     }
-    text = st.loop.count
+    return _own_attr(st.loop.count, "num_layers", taken)
+
+
+def _own_attr(text: str, default: str, taken: set[str]) -> str:
+    """The attribute a value `forward` reads is stored in: `text` itself when it is one
+    argument's name, else `default`; `_` added until no name in `taken` (a submodule's, a
+    flag's), no nn.Module member and nothing private has it."""
     own = is_free_attr(text) and text not in RESERVED_NAMES and not text.startswith("_")
-    name = text if own else "num_layers"
+    name = text if own else default
     while name in taken or name in RESERVED_NAMES or not is_free_attr(name):
         name += "_"
     return name
