@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pytest
 
@@ -156,3 +156,73 @@ def test_the_fields_every_layer_model_shares_are_generated_once(
     for bad, where in (({"name": 3}, "name"), ({"from": [1]}, "from"), ({"when": 2}, "when")):
         with pytest.raises(ValueError, match=where):
             second.model_validate({"type": "second", **bad})
+
+
+def test_a_computed_from_entry_judges_as_its_model_inline() -> None:
+    """A `from` entry is validated by FromEach's own validator (fromspec._Inline), not by
+    its model's schema written inline into every layer model: the outcomes, errors and
+    their locations included, are those of the inline schema, and the layer models' `from`
+    schemas hold no model schema."""
+    from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+
+    from archspec.ops import fromspec
+    from archspec.ops.fromspec import _WHAT, FromEach, RefText, _form
+    from archspec.ops.lazyspec import schema_copy
+
+    class Inline:
+        def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+            made = schema_copy(FromEach.__pydantic_core_schema__)
+            del made["ref"]
+            return made
+
+    each = Annotated[FromEach, Inline(), Tag("entry")]
+    entry = Annotated[
+        Annotated[RefText, Tag("name")] | each,
+        Discriminator(_form, custom_error_type="from_entry", custom_error_message=_WHAT),
+    ]
+    inline_from = Annotated[
+        Annotated[RefText, Tag("name")] | each | Annotated[list[entry], Tag("list")],
+        Discriminator(
+            _form,
+            custom_error_type="from_entry",
+            custom_error_message="`from` is a node name, a computed entry or a list of them",
+        ),
+    ]
+
+    class Written(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        from_: inline_from | None = Field(None, alias="from")  # type: ignore[valid-type]
+
+    class Made(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        from_: fromspec.FromList | None = Field(None, alias="from")
+
+    def outcome(model: type[BaseModel], value: Any) -> Any:
+        try:
+            return ("ok", model.model_validate({"from": value}).from_)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            for e in errors:  # an exception in ctx compares by identity: compare its repr
+                e["ctx"] = {k: repr(v) for k, v in e.get("ctx", {}).items()}
+            return ("error", errors)
+
+    cases: list[Any] = [
+        *(None, 1, "a", "a{", "x{1 +}", [], [[]], [{}], {}, {"from": 1}, {"each": None}),
+        {"each": "c{j}", "for": "j", "in": 3},
+        [{"each": "c{j}", "for": "j", "in": 3}, "input"],
+        {"each": "c{j}", "for": "j"},
+        {"each": "c", "for": "in_channels", "in": 2},
+        {"each": "c", "when": "n >", "bogus": 1},
+        {"each": "c", "for": "j", "in": [1, "x"]},
+        {"each": "c", "for": "j", "in": 2.5, "when": 3},
+        [{"each": "c{j}", "for": "1j", "in": "n +"}, {"x": 1}, 2.5, None],
+        FromEach(each="a"),
+        [FromEach(each="a"), "b"],
+    ]
+    for case in cases:
+        assert outcome(Made, case) == outcome(Written, case), case
+    assert outcome(Made, cases[-6])[0] == "error"  # the cases judge something
+    conv = REGISTRY["conv2d"].spec
+    conv.model_rebuild()
+    made = str(conv.__pydantic_core_schema__["schema"]["fields"]["from_"])
+    assert "'type': 'model'" not in made and "function-plain" in made

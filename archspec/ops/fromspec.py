@@ -24,9 +24,10 @@ from pydantic import (
     Tag,
     model_validator,
 )
+from pydantic_core import core_schema
 
 from ..expr import ExprError, parse_kept
-from .lazyspec import Reuse, schema_copy
+from .lazyspec import Reuse
 from .names import NAME_RE
 from .templates import MAX_TEMPLATE_LEN, template_parts
 
@@ -123,14 +124,16 @@ _WHAT = (
 
 
 class _Inline:
-    """FromEach's own core schema, inline (without its `ref`): a `from` schema holding it is
+    """A computed entry validated by FromEach's own validator: a `from` schema holding it is
     self-contained, so every layer model copies it (`Reuse`) rather than generating it, where
-    a reference to the model would point at a definition only its first model holds."""
+    a reference to the model would point at a definition only its first model holds. Not
+    FromEach's core schema itself: written twice in every `from` (alone and in a list), it
+    was most of what each layer model copied and compiled; pydantic merges the
+    errors the entry's validator raises with their locations prefixed, as inline
+    (tests/test_ops_lazy.py compares the two)."""
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
-        inline = schema_copy(FromEach.__pydantic_core_schema__)
-        del inline["ref"]
-        return inline
+        return core_schema.no_info_plain_validator_function(FromEach.model_validate)
 
     def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
         # the JSON Schema refers to one definition of the entry (`$defs/FromEach`), as for
