@@ -13,7 +13,15 @@ from ..ops import ShapeFailure
 from ..ops.base import Final, LayerSpec
 from .context import BadValue, Item, Scope, Site, Skip
 from .exprs import attr_expr, text_expr
-from .values import LIST_ITEMS_PER_ITEM, bind_value, field_plan, parsed, reads_input
+from .values import (
+    LIST_ITEMS_PER_ITEM,
+    bind_value,
+    checked_value,
+    field_plan,
+    field_runner,
+    parsed,
+    reads_input,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .itemplan import ItemPlan
@@ -164,8 +172,9 @@ class Binding:
         self.block = lw.block_stack[-1] if lw.block_stack else None
         #: every attribute in field order; those in `bound` hold a placeholder
         self.template: dict[str, Any] = {}
-        #: (field, YAML key, raw value, Final) of the fields evaluated per instance
-        self.bound: list[tuple[str, str, Any, Final]] = []
+        #: (field, YAML key, raw value, Final, its expression's closure or None:
+        #: `field_runner`) of the fields evaluated per instance
+        self.bound: list[tuple[str, str, Any, Final, Any]] = []
         self.src: dict[str, Any] = {}
         self.exprs: dict[str, AttrExpr] = {}
         given, model = spec.model_fields_set, type(spec)
@@ -180,12 +189,13 @@ class Binding:
             else:  # the model's default, the same object for every spec of the kind
                 self.template[fname] = raw if final is None else _default(model, fname, raw, final)
             if self.template[fname] is _PER_INSTANCE:
-                self.bound.append((fname, key, raw, final))  # type: ignore[arg-type]
+                run = field_runner(raw, final)  # type: ignore[arg-type]
+                self.bound.append((fname, key, raw, final, run))  # type: ignore[arg-type]
         self.stated = frozenset(self.src)
         #: whether a field bound per instance could read `in_channels` or `in_features`
-        self.reads_input = any(reads_input(raw) for *_, raw, _f in self.bound)
+        self.reads_input = any(reads_input(b[2]) for b in self.bound)
         #: (field, raw) of the fields bound per instance that may hold a list (_LIST_WHY)
-        self.lists = tuple((f, raw) for f, _, raw, final in self.bound if final.kind in _LIST_KINDS)
+        self.lists = tuple((b[0], b[2]) for b in self.bound if b[3].kind in _LIST_KINDS)
 
 
 _LIST_KINDS = frozenset(("ints", "floats", "any"))
@@ -242,9 +252,11 @@ def bind_fields(lw: Lowerer, plan: Binding, site: Site) -> dict[str, Any]:
     attrs = plan.template.copy()
     env = site.local if plan.reads_input else site.env
     try:
-        for fname, _, raw, final in plan.bound:
-            attrs[fname] = bind_value(raw, final, env)
-    except (ExprError, ValueError):
+        for fname, _, raw, final, run in plan.bound:  # bind_value, its closure run at once
+            attrs[fname] = (
+                bind_value(raw, final, env) if run is None else checked_value(run(env), final, env)
+            )
+    except (ExprError, ValueError, RecursionError):
         if plan.lists:
             _charge_lists(lw, plan, site, attrs, env)  # before the copy's report (Skip)
         _report_fields(lw, plan, site, attrs)
@@ -278,7 +290,7 @@ def _charge_lists(
 def _report_fields(lw: Lowerer, plan: Binding, site: Site, attrs: dict[str, Any]) -> None:
     """Bind every field again in the site's `local`, reporting each that fails; Skip."""
     failed = False
-    for fname, key, raw, final in plan.bound:
+    for fname, key, raw, final, _ in plan.bound:
         yp = site.ypath + (key,)
         try:
             attrs[fname] = lw.eval_value(raw, final, site.local, yp, raise_skip=False)

@@ -154,6 +154,26 @@ def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
         if final.kind == "str":
             return raw
         raw = parsed(raw).evaluate(env)
+    return checked_value(raw, final, env)
+
+
+def field_runner(raw: Any, final: Final) -> Any:
+    """The closure of a field's expression when `bind_value` always evaluates it (text that
+    is no choice, for a field that takes no text, and parses), else None: a layer's fields
+    are bound per instance with `checked_value(run(env), final, env)`, bind_value without
+    its calls. The caller takes a RecursionError (an expression nested too deeply) to
+    bind_value, which reports it, as for any other failure."""
+    if not isinstance(raw, str) or final.kind == "str" or (final.choices and raw in final.choices):
+        return None
+    try:
+        return parsed(raw).runner()
+    except ExprError:
+        return None
+
+
+def checked_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
+    """A field's value (an expression's already evaluated) checked against `final`; `env`
+    evaluates the expressions a list holds."""
     kind = final.kind
     if (type(raw) is int and kind in _INT_KINDS) or (
         type(raw) is float and kind in _FLOAT_KINDS and math.isfinite(raw)
