@@ -33,6 +33,7 @@ from ..lowering.values import (
     LIST_ITEMS_PER_ITEM,
     coerce_param,
     decl_of,
+    param_checker,
     param_hint,
     parsed,
     reads_failed,
@@ -177,6 +178,7 @@ class CallPlan:
     `str` param's text is an expression or not by the names in scope there."""
 
     __slots__ = (
+        "checks",
         "exprs",
         "given",
         "lists",
@@ -203,8 +205,11 @@ class CallPlan:
         self.lists: tuple[str, ...] = ()
         #: the closure of each argument that is an expression and parses (_EXPR: Expr.runner)
         self.runs: dict[str, Any] = {}
+        #: each param's value check (values.param_checker), for the arguments bound per call
+        self.checks: dict[str, Any] = {}
         for pname, entry in bdef.params.items():
             decl = decl_of(entry)
+            self.checks[pname] = param_checker(decl)
             if decl.type == "list":
                 self.lists += (pname,)
             if pname not in self.given:
@@ -497,14 +502,14 @@ def _args_in(lw: Lowerer, bname: str, call: CallPlan, env: Mapping[str, Any]) ->
     """bind_args where nothing fails (ExprError, ValueError or RecursionError otherwise; None
     for a param with no argument and no default)."""
     args: dict[str, Any] = {}
-    runs = call.runs
+    runs, checks = call.runs, call.checks
     for pname, decl, how, given in call.params:
         if how == _BOUND:
             args[pname] = given
         elif how == _EXPR and pname in runs:  # _evaluated's, without its calls
-            args[pname] = coerce_param(runs[pname](env), decl)
+            args[pname] = checks[pname](runs[pname](env))
         elif how != _DEFAULT:
-            args[pname] = coerce_param(_evaluated(how, given, decl, env), decl)
+            args[pname] = checks[pname](_evaluated(how, given, decl, env))
         elif decl.default is not None:
             args[pname] = _default(lw, bname, pname, decl)
         else:

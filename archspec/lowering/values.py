@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import sys
 import typing
 from collections.abc import Mapping
 from functools import lru_cache
@@ -136,6 +137,27 @@ def coerce_param(value: Any, decl: ParamDecl, from_text: bool = False) -> Any:
     if decl.choices is not None and value not in decl.choices:
         raise ValueError(f"{shown_value(value)} is not one of {decl.choices}")
     return value
+
+
+def param_checker(decl: ParamDecl) -> Any:
+    """`coerce_param(value, decl)` as a function of the value, made once per declaration
+    (a block call checks each argument of every instance): an int or float of a param of
+    that type, finite and within its bounds and MAX_INT, is returned at once; anything else
+    goes through coerce_param, which converts or refuses it."""
+    if decl.choices is None and decl.type in ("int", "float"):
+        kind = int if decl.type == "int" else float
+        # the same bounds as coerce_param's: |int| <= MAX_INT, a float finite, ge and le
+        widest = MAX_INT if kind is int else sys.float_info.max
+        lo = -widest if decl.ge is None else max(decl.ge, -widest)
+        hi = widest if decl.le is None else min(decl.le, widest)
+
+        def check(value: Any) -> Any:
+            if type(value) is kind and lo <= value <= hi:
+                return value
+            return coerce_param(value, decl)
+
+        return check
+    return lambda value: coerce_param(value, decl)
 
 
 _INT_KINDS = frozenset(("int", "ints", "any"))
