@@ -241,13 +241,14 @@ def test_lets_bound_in_the_callers_own_env_are_added_to_it() -> None:
 def test_a_kept_closure_that_recurses_too_deeply_is_reported_as_evaluate_reports_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A block argument (CallPlan.runs) and an early `when` (ItemPlan.when_run) run the
-    closures their plans kept (Expr.runner), without `evaluate`'s frame; a RecursionError
-    there goes back to `evaluate`, which reports E206 at the argument or the `when`, as for
-    any other expression (not as a spec too deep to lower, E310)."""
+    """A block argument (CallPlan.runs), an early `when` (ItemPlan.when_run) and a layer's
+    field (Binding.bound, values.field_runner) run the closures their plans kept
+    (Expr.runner), without `evaluate`'s frame; a RecursionError there goes back to
+    `evaluate`, which reports E206 at the argument, the `when` or the field, as for any
+    other expression (not as a spec too deep to lower, E310)."""
     from archspec.expr import Expr
 
-    deep = {"width * 2 + 0 * 7919", "act == 'relu' and 7919 > 0"}
+    deep = {"width * 2 + 0 * 7919", "act == 'relu' and 7919 > 0", "width * 3 + 0 * 7919"}
     real = Expr.runner
 
     def runner(self: Expr) -> Any:
@@ -273,12 +274,14 @@ def test_a_kept_closure_that_recurses_too_deeply_is_reported_as_evaluate_reports
         layers:
           - {type: B, c: "width * 2 + 0 * 7919"}
           - {type: relu, when: "act == 'relu' and 7919 > 0"}
+          - {name: wide, type: conv2d, out_channels: "width * 3 + 0 * 7919", kernel_size: 1}
         """
     )
     with pytest.raises(ArchSpecError) as caught:
         archspec.build_graph(text)
     rendered = caught.value.render()
-    assert rendered.count("E206") == 2 and "nested too deeply to evaluate" in rendered
+    assert rendered.count("E206") == 3 and "nested too deeply to evaluate" in rendered
+    assert 'out_channels: "width * 3 + 0 * 7919"' in rendered  # at the field
     assert "E310" not in rendered
 
 
@@ -375,3 +378,43 @@ def test_a_block_calls_node_holds_its_call_plans_text(monkeypatch: pytest.Monkey
     assert list(repeat[0].exprs) == ["w"]  # `act` is text here: its expressions per call
     stage = [n for n in kept.root.nodes[0].child.nodes if n.child is not None]
     assert stage[0].src is stage[1].src and list(stage[0].exprs) == ["w", "act", "p"]
+
+
+def test_a_params_check_made_once_answers_as_coerce_param() -> None:
+    """values.param_checker (a block call plan's check of each argument) returns what
+    coerce_param returns and refuses what it refuses, with its message: values of the
+    declared type inside and outside the bounds and MAX_INT, non-finite floats, bools and
+    ints given for floats, text; params with and without bounds and choices."""
+    from archspec.loader import MAX_INT
+    from archspec.lowering.values import coerce_param, param_checker
+    from archspec.schema import ParamDecl
+
+    decls = [
+        ParamDecl(type="int"),
+        ParamDecl(type="int", ge=1, le=8),
+        ParamDecl(type="int", ge=0.5),
+        ParamDecl(type="float"),
+        ParamDecl(type="float", ge=0, le=1),
+        ParamDecl(type="float", le=2),
+        ParamDecl(type="int", choices=[1, 2]),
+        ParamDecl(type="bool"),
+        ParamDecl(type="str"),
+    ]
+    values = [0, 1, 8, 9, -3, MAX_INT, MAX_INT + 1, -MAX_INT - 1, 0.0, 0.5, 1.0, 2.5, -0.0]
+    values += [float("inf"), float("-inf"), float("nan"), True, False, "x", 1e308, [1]]
+    for decl in decls:
+        check = param_checker(decl)
+        for value in values:
+            try:
+                expected: Any = ("ok", coerce_param(value, decl))
+            except (ValueError, TypeError) as exc:
+                expected = ("refused", type(exc), str(exc))
+            try:
+                got: Any = ("ok", check(value))
+            except (ValueError, TypeError) as exc:
+                got = ("refused", type(exc), str(exc))
+            if expected[0] == "ok" and got[0] == "ok":
+                same = type(got[1]) is type(expected[1]) and repr(got[1]) == repr(expected[1])
+            else:
+                same = got == expected
+            assert same, (decl, value, got, expected)
