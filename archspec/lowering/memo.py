@@ -208,6 +208,9 @@ class InstanceMemo:
         #: without its free params and input sizes, and each block's Reshapable (reshape.py)
         self.shaped: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.reshapable: dict[int, Reshapable] = {}
+        #: each input shape's shape_key, by id of the shape (held beside it): a block's
+        #: copies pass on the very same shapes, so a stage's instances read the same
+        self.shape_keys: dict[int, tuple[Any, tuple[Any, ...]]] = {}
         #: whether a walk took this memo for its own (`attached`); a new walk's starts False
         self.attached = False
 
@@ -245,8 +248,11 @@ class InstanceMemo:
         and its context."""
         if in_shape is None:
             return None
+        kept = self.shape_keys.get(id(in_shape))  # shape_key, once per shape object
+        if kept is None or kept[0] is not in_shape:
+            kept = self.shape_keys[id(in_shape)] = (in_shape, shape_key(in_shape))
         failed = frozenset(lw.failed) if lw.failed else _NONE_FAILED
-        return (call, shape_key(in_shape), axis, lw.depth, tuple(lw.block_stack), failed)
+        return (call, kept[1], axis, lw.depth, tuple(lw.block_stack), failed)
 
     def items_key(self, lw: Lowerer, child: Any, env: Mapping[str, Any]) -> tuple | None:
         """What a child module that is no block call is made of (see the module docstring);
@@ -259,11 +265,18 @@ class InstanceMemo:
         items, ordered = kept[1], kept[2]
         if items is None:
             return None
-        # the value of each name in scope, and the names that are not (text, or an error)
-        values = args_key({n: env[n] for n in ordered if n in env})
+        # the value of each name in scope, and the names that are not (text, or an error),
+        # in one pass over the names
+        bound: dict[str, Any] = {}
+        unbound: list[str] = []
+        for n in ordered:
+            if n in env:
+                bound[n] = env[n]
+            else:
+                unbound.append(n)
+        values = args_key(bound)
         if values is None:
             return None
-        unbound = tuple(n for n in ordered if n not in env)
         shape = (child.class_name, tuple(child.outputs or ()), tuple(child.switches))
         return (
             "items",
@@ -272,7 +285,7 @@ class InstanceMemo:
             child.state_dict_version,
             child.checkpoint,
             values,
-            unbound,
+            tuple(unbound),
         )
 
     def lookup(self, lw: Lowerer, key: tuple[Any, ...], path: str, span: Any) -> Module | None:
