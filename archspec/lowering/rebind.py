@@ -37,6 +37,7 @@ mostly change a shape (a width that only a linear's field reads) stops being tri
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..ir import Module, replaced
@@ -190,11 +191,17 @@ def masked_args(free: frozenset[str], args: tuple[Any, ...]) -> tuple[Any, ...]:
     """An args_key (memo.py) with the types and values of the params in `free` left out."""
     if args and args[0] == "scalars":
         _, names, kinds, values = args
-        kinds = tuple(None if n in free else k for n, k in zip(names, kinds))
-        values = tuple(None if n in free else v for n, v in zip(names, values))
-        return (names, kinds, values)
+        held = _held_places(free, names)
+        return (names, tuple([kinds[i] for i in held]), tuple([values[i] for i in held]))
     # (name, type, value) or (name, frozen value) per argument
     return tuple((entry[0],) if entry[0] in free else entry for entry in args)
+
+
+@lru_cache(maxsize=1024)
+def _held_places(free: frozenset[str], names: tuple[str, ...]) -> tuple[int, ...]:
+    """The places in `names` of the arguments not in `free` (a block's calls name their
+    arguments in the same order: one answer per block and shortcut)."""
+    return tuple(i for i, n in enumerate(names) if n not in free)
 
 
 class _Probe(ShapeContext):
