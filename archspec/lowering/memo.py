@@ -68,6 +68,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: `out_axes` had no entry for the instance's path (its outputs failed).
 _NO_AXIS = object()
+#: `_rerooted` keeps the module's own span
+_OWN_SPAN = object()
 #: fields no lowering evaluates: the kind (a layer kind, construct or block), the node's
 #: name and the nodes it reads (`from`, unless computed: `_computed_from`)
 _NEVER_READ = frozenset({"type", "name", "from_"})
@@ -311,7 +313,7 @@ class InstanceMemo:
                 ctx.constraints.append(replaced(c, node=path + c.node[len(old) :]))
         if kept.out_axis is not _NO_AXIS:
             lw.out_axes[path] = kept.out_axis
-        return replaced(_rerooted(kept.module, old, path), span=span)
+        return _rerooted(kept.module, old, path, span)
 
     def rebound(
         self,
@@ -550,9 +552,11 @@ def _family_key(lw: Lowerer, store: dict[Any, Any]) -> tuple[Any, ...] | None:
     )
 
 
-def _rerooted(module: Module, old: str, new: str) -> Module:
+def _rerooted(module: Module, old: str, new: str, span: Any = _OWN_SPAN) -> Module:
     """`module` (lowered at path `old`) as it is at path `new`: every module's path renamed,
-    new objects throughout, so nothing downstream sees one node in two places."""
+    new objects throughout, so nothing downstream sees one node in two places; `span`, when
+    given, is the new module's own (the call's: its children keep theirs). Its frozen
+    fields are shared, `args` too (nothing changes a module's)."""
     nodes = []
     for n in module.nodes:  # replaced(n), without its call per node
         copy = object.__new__(Node)
@@ -562,7 +566,9 @@ def _rerooted(module: Module, old: str, new: str) -> Module:
         nodes.append(copy)
     path = new + module.path[len(old) :]
     origin = module.copy_of or module  # what the passes key their findings on
-    return replaced(module, path=path, nodes=tuple(nodes), args=dict(module.args), copy_of=origin)
+    if span is _OWN_SPAN:
+        return replaced(module, path=path, nodes=tuple(nodes), copy_of=origin)
+    return replaced(module, path=path, nodes=tuple(nodes), copy_of=origin, span=span)
 
 
 __all__ = ["InstanceMemo", "Lowered", "args_key", "lower_instance"]
