@@ -520,7 +520,12 @@ def evaluate_shape(shape: Iterable[Dim], env: Mapping[str, int]) -> list[int]:
 def check_numbers(shape: Iterable[Dim]) -> None:
     """ExpressionTooLarge when a dim of `shape` holds a number past MAX_NUMBER."""
     for d in shape:
-        big = abs(d._const) if not d._terms else _largest(d)
+        if not d._terms:  # a number (abs: an emitter's traced int records no comparison)
+            big = abs(d._const)
+        else:  # a symbolic dim's largest number is kept in it once found (_largest)
+            big = d.__dict__.get("largest")
+            if big is None:
+                big = _largest(d)
         if big > MAX_NUMBER:
             # not the number itself: its text may be too long for Python to write
             raise ExpressionTooLarge(
