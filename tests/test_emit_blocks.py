@@ -4,6 +4,7 @@ expressions of its constructor arguments, and it builds what `archspec.compile` 
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 
@@ -491,14 +492,16 @@ def test_an_item_kept_only_by_instances_of_other_widths_is_not_borrowed() -> Non
     `B(pre=True)` built `Conv2d(16, 8)` for a 4-channel input: every argument a class
     takes must build a module that runs where the class is used."""
     graph = build_graph(KEPT_ELSEWHERE)
-    module = _load(render_module(graph), graph.name)
+    source = render_module(graph)
+    module = _load(source, graph.name)
     net = getattr(module, graph.class_name)()
     x = torch.randn(1, 4, 8, 8)
     for name in ("a", "b", "c"):
         child = getattr(net, name)
+        pos, given = _ctor_args(source, name)
         for args in _flag_choices(type(child)):
             with torch.no_grad():
-                y = type(child)(**args)(x)
+                y = type(child)(*pos, **{**given, **args})(x)
             assert y.shape[1] == child(x).shape[1], (name, args)
             x_next = child(x)
         x = x_next
@@ -518,12 +521,30 @@ def test_an_item_reading_a_let_of_other_values_is_not_borrowed() -> None:
         "{name: a, type: B, out: 8, pre: false}", "{name: a, type: B, out: 4, pre: false}"
     )
     graph = build_graph(text)
-    module = _load(render_module(graph), graph.name)
+    source = render_module(graph)
+    module = _load(source, graph.name)
     cls = type(getattr(module, graph.class_name)().a)
+    pos, given = _ctor_args(source, "a")
     for args in _flag_choices(cls):
         flipped = text.replace("pre: false}", f"pre: {str(args.get('pre', False)).lower()}}}")
         want = _layout(archspec.compile(flipped, device="meta").a)
-        assert _layout(cls(**args)) == want, args
+        assert _layout(cls(*pos, **{**given, **args})) == want, args
+
+
+def _ctor_args(source: str, name: str) -> tuple[list[object], dict[str, object]]:
+    """The literal arguments the network's `__init__` passes to its child `name`."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.targets[0], ast.Attribute)
+            and node.targets[0].attr == name
+            and isinstance(node.value, ast.Call)
+        ):
+            call = node.value
+            pos = [ast.literal_eval(a) for a in call.args]
+            return pos, {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+    raise AssertionError(f"no call for {name}")
 
 
 def _flag_choices(cls: type) -> list[dict[str, bool]]:

@@ -172,3 +172,61 @@ def test_a_case_class_output_width_is_each_case_s():
     source = matches_compile(CASE_WIDTHS, (2, 3, 8, 8))
     assert source.count("class Outer") == 1
     assert "in_channels + oc + 4 if extra else in_channels + oc" in source
+
+
+PREACT_LET = """archspec: 1
+name: preact
+input: [N, 16, 12, 12]
+blocks:
+  PreAct:
+    params: {planes: int, stride: 1}
+    let:
+      project: stride != 1 or in_channels != planes
+    layers:
+      - {name: pre, type: relu}
+      - name: shortcut
+        type: sequential
+        when: project
+        layers:
+          - {type: conv2d, out_channels: planes, kernel_size: 1, stride: stride, bias: false}
+      - {name: conv1, type: conv2d, out_channels: planes, kernel_size: 3, stride: stride,
+         padding: 1, bias: false, from: pre}
+      - {name: out, type: add, from: [conv1, shortcut], when: project}
+      - {name: out, type: add, from: [conv1, input], when: not project}
+layers:
+  - {name: a, type: PreAct, planes: 16}
+  - {name: b, type: PreAct, planes: 32, stride: 2}
+  - {name: c, type: PreAct, planes: 32}
+  - {name: d, type: PreAct, planes: 48}
+"""
+
+
+def test_cases_chosen_by_a_let_are_one_class_testing_the_let() -> None:
+    """The E305 hint recommends a let for a `when` that several items share; a `when` over
+    one (`project`, from stride, in_channels and planes) gave a class per instance's values.
+    The let is the case's test, stored as torchvision stores `use_res_connect`."""
+    source = matches_compile(PREACT_LET, (2, 16, 12, 12))
+    assert _classes(source) == ["PreAct", "Preact"]
+    block = source[source.index("class PreAct(") : source.index("class Preact(")]
+    assert "def __init__(self, in_channels: int, planes: int, stride: int = 1) -> None:" in block
+    assert "        project = stride != 1 or in_channels != planes\n" in block
+    assert "        self.project = project\n" in block
+    assert "        if not self.project:\n" in block
+    assert "self.d = PreAct(32, 48)" in source
+
+
+@pytest.mark.parametrize("c, planes, stride", [(8, 8, 1), (8, 12, 1), (12, 12, 2)])
+def test_the_let_cased_class_builds_instances_the_spec_never_made(
+    c: int, planes: int, stride: int
+) -> None:
+    module = _load(render_module(build_graph(PREACT_LET)), "preact_let")
+    head = PREACT_LET.split("layers:\n  - {name: a")[0]
+    text = head.replace("[N, 16, 12, 12]", f"[N, {c}, 12, 12]")
+    text += f"layers:\n  - {{name: a, type: PreAct, planes: {planes}, stride: {stride}}}\n"
+    ref = archspec.compile(text).eval()
+    ours = module.PreAct(c, planes, stride=stride).eval()
+    assert _layout(ours) == _layout(ref.a)
+    ours.load_state_dict(ref.a.state_dict(), strict=True)
+    x = torch.randn(2, c, 12, 12, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x))

@@ -211,8 +211,11 @@ def test_each_piece_of_a_chunk_has_its_own_size_in_a_class_with_free_arguments()
     `(2 * w + e) // 2` for `a` too, right for the instances (e = 0) but not for the class's
     other arguments (`B(8, 3, 1)`: `a` has 4 channels, its conv was built for 3)."""
     source = archspec.emit(CHUNK_FREE)
-    assert "def __init__(self, in_channels: int, w: int, e: int) -> None:" in source
-    assert "self.ca = nn.Conv2d((2 * w + e + 1) // 2, w, kernel_size=3, padding=1)" in source
-    assert "self.cb = nn.Conv2d((2 * w + e) // 2, w, kernel_size=3, padding=1)" in source
+    # one class: its cases (`down`, a let over `s`) are tested in forward (`self.down`)
+    assert "def __init__(self, in_channels: int, w: int, e: int, s: int = 1) -> None:" in source
+    assert (
+        "self.ca = nn.Conv2d((2 * w + e + 1) // 2, w, kernel_size=3, stride=s, padding=1)" in source
+    )
+    assert "self.cb = nn.Conv2d((2 * w + e) // 2, w, kernel_size=3, stride=s, padding=1)" in source
     block = _load(source, "chunk_free").B(8, 3, 1)
     assert block(torch.randn(1, 8, 4, 4)).shape == (1, 6, 4, 4)

@@ -43,9 +43,11 @@ Part = tuple[list[Body], list[Step], set[str]]
 
 
 def case_names(instances: Sequence[Module]) -> frozenset[str]:
-    """The params the `when`s of case nodes read: nodes kept under a `when` that are not a
-    shortcut (one input, read by others) nor a conditional join, and the items instances
-    switched off likewise; less what decides structure anyway (repeat counts)."""
+    """The params and lets the `when`s of case nodes read: nodes kept under a `when` that
+    are not a shortcut (one input, read by others) nor a conditional join, and the items
+    instances switched off likewise; less what decides structure anyway (repeat counts).
+    A let stays a name here (the class tests `self.project`, as torchvision's
+    `self.use_res_connect`); `case_params` says which params it reads."""
     shortcuts: set[tuple[str, str]] = set()
     names: set[str] = set()
     alternatives = _alternatives(instances)
@@ -66,6 +68,17 @@ def case_names(instances: Sequence[Module]) -> frozenset[str]:
             elif not sw.name or (sw.name, sw.expr.text) not in shortcuts:
                 names |= names_of(sw.expr)
     return frozenset(names - fixed)
+
+
+def case_params(names: frozenset[str], instances: Sequence[Module]) -> frozenset[str]:
+    """`names` with each let written as the params it reads (a let reads only the lets
+    before it): what the class must take as arguments to tell its cases apart."""
+    out = set(names)
+    for let in reversed(instances[0].lets):
+        if let.name in out:
+            out.discard(let.name)
+            out |= names_of(let.expr)
+    return frozenset(out)
 
 
 def _alternatives(instances: Sequence[Module]) -> set[str]:

@@ -29,6 +29,7 @@ from .cases import (
     case_guards,
     case_names,
     case_order,
+    case_params,
     cased_info,
     reads_stored,
     stored_reads_of,
@@ -227,7 +228,7 @@ class Classes(Scope):
             att = self.attempt_loops(instances, decls, pynames, False, True)
         finally:
             self.case_names, self.store_reads = frozenset(), stores
-        order = case_order(att.parts) if names <= att.symbolic else None
+        order = case_order(att.parts) if case_params(names, instances) <= att.symbolic else None
         guards = case_guards(att.bodies, names) if order and len(order) < 2 else []
         if order is None or guards is None or not reads_stored(att.parts):
             return None
