@@ -383,6 +383,20 @@ def test_escape_text_reads_back_as_the_text(text: str) -> None:
         assert not re.search(r"coding[:=]", line)  # no comment can declare an encoding
         assert ast.literal_eval('"""' + line + ' """') == text + " "
         assert ast.literal_eval('""" ' + line + '"""') == " " + text
+        inner = escape_text(text, named, start=False, end=False)  # a line between others
+        assert ast.literal_eval('""" ' + inner + ' """') == f" {text} "
+
+
+def test_a_docstring_line_escapes_a_quote_only_where_it_touches_the_docstring_s_quotes() -> None:
+    """A wrapped line began `\\"HS", 2]` (mobilenet_v3's "Emitted with bneck_setting="): every
+    line escaped a quote at either end, though only the first line touches the opening
+    quotes and the closing quotes stand on a line of their own."""
+    text = '"first" ' + "a" * 82 + ' "HS", 2] "end"'
+    lines = docstring_lines([text], 4)
+    assert lines == ['"""\\"first" ' + "a" * 82, '"HS", 2] "end"', '"""']
+    tree = ast.parse("def f():\n" + "\n".join("    " + ln for ln in lines) + "\n    return 1\n")
+    assert ast.get_docstring(tree.body[0]) == text.replace(" " + '"HS"', '\n"HS"')
+    assert wrap_comment('"x" ' * 30, 0)[1].startswith('# "x"')  # a comment closes nothing
 
 
 @settings(max_examples=200, deadline=None)

@@ -197,14 +197,15 @@ def paragraphs(text: str) -> list[list[str]]:
     return [words for para in re.split(r"\n\s*\n", text) if (words := plain_words(para))]
 
 
-def escape_text(text: str, named: bool = True) -> str:
+def escape_text(text: str, named: bool = True, start: bool = True, end: bool = True) -> str:
     """Text as one line that is inert inside a `\"\"\"` docstring and after `#`.
 
     The result holds printable ASCII and plain accented letters only, so never a line break.
     A backslash is doubled; any other character becomes an escape (`\\N{RIGHTWARDS ARROW}`,
     or `\\u2192` when `named` is false, for a line that must not hold spaces); a `"` next
-    to another `"` or at either end is escaped, so no quote run can close a docstring
-    whatever comes before or after the line; a `:` or `=` right after `coding` is escaped,
+    to another `"` is escaped, and one at the start (`start`) or the end (`end`), so no quote
+    run can close a docstring whatever comes before or after the line (a line of a docstring
+    that touches none of its quotes needs neither); a `:` or `=` right after `coding` is escaped,
     so no comment in a file's first two lines can declare its encoding (PEP 263: a spec
     file named `coding:utf-7 +AAo-...` would otherwise turn into code when the file is
     imported). Python reads the escapes back as the text.
@@ -217,7 +218,8 @@ def escape_text(text: str, named: bool = True) -> str:
         elif ch in ":=" and text.endswith("coding", 0, i):
             out.append(_escape_char(ch))
         elif ch == '"':
-            edge = i in (0, last) or text[i - 1] == '"' or text[i + 1] == '"'
+            edge = (start and i == 0) or (end and i == last)
+            edge = edge or (i > 0 and text[i - 1] == '"') or (i < last and text[i + 1] == '"')
             out.append('\\"' if edge else '"')
         elif (ch.isascii() and ch.isprintable()) or ch in _PLAIN_LETTERS:
             out.append(ch)
@@ -231,27 +233,34 @@ def _named_escape(ch: str) -> str:
     return "\\N{" + name + "}" if name else _escape_char(ch)
 
 
-def _escaped_line(words: Sequence[str], width: int) -> str:
-    line = escape_text(" ".join(words))
+def _escaped_line(words: Sequence[str], width: int, start: bool) -> str:
+    line = escape_text(" ".join(words), start=start, end=False)
     if len(line) > width and len(words) == 1:
-        return escape_text(words[0], named=False)  # a lone long word: no spaces inside
+        # a lone long word: no spaces inside
+        return escape_text(words[0], named=False, start=start, end=False)
     return line
 
 
-def wrap_words(words: Sequence[str], width: int, first_width: int | None = None) -> list[str]:
+def wrap_words(
+    words: Sequence[str], width: int, first_width: int | None = None, opening: bool = False
+) -> list[str]:
     """Escaped lines of at most `width` characters (`first_width` for the first), filled
-    greedily; a word is never split, so a word too long for any line is a line of its own."""
+    greedily; a word is never split, so a word too long for any line is a line of its own.
+    No line ends where quotes follow it (a docstring's closing quotes go on a line of their
+    own), and only the first begins after a docstring's opening quotes (`opening`), so a `"`
+    is escaped at that one edge and where it touches another `"`."""
     lines: list[str] = []
     cur: list[str] = []
     for word in words:
         limit = first_width if (first_width is not None and not lines) else width
-        if cur and len(escape_text(" ".join([*cur, word]))) > limit:
-            lines.append(_escaped_line(cur, limit))
+        start = opening and not lines
+        if cur and len(escape_text(" ".join([*cur, word]), start=start, end=False)) > limit:
+            lines.append(_escaped_line(cur, limit, start))
             cur = []
         cur.append(word)
     if cur:
         limit = first_width if (first_width is not None and not lines) else width
-        lines.append(_escaped_line(cur, limit))
+        lines.append(_escaped_line(cur, limit, opening and not lines))
     return lines
 
 
@@ -287,11 +296,11 @@ def docstring_lines(
     for i, words in enumerate(paras):
         if i:
             lines.append("")
-        lines += wrap_words(words, width, first_width=width - 3 if i == 0 else None)
+        lines += wrap_words(words, width, first_width=width - 3 if i == 0 else None, opening=not i)
     if len(lines) == 1 and not args:
         # one line that fits only without its closing quotes: ruff would join the quotes
         # onto it, past the line length, so break it in two
-        lines = wrap_words(paras[0], width, first_width=width - 6)
+        lines = wrap_words(paras[0], width, first_width=width - 6, opening=True)
     lines[0] = '"""' + lines[0]
     if args:
         lines += ["", "Args:"]
