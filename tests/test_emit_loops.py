@@ -335,3 +335,34 @@ layers:
     source, _ = _emitted(text)
     assert "self.conv = nn.Conv2d(4, 4, kernel_size=5, padding=2)" in source
     _same_function(text)
+
+
+def test_a_repeat_of_no_copies_records_a_loop_of_no_nodes() -> None:
+    text = CHAIN.replace("n: 3}", "n: 0}")
+    (loop,) = build_graph(text, {}).root.node("b").child.loops
+    assert loop.nodes == () and loop.count.text == "n"
+
+
+def _chains(*counts: int) -> str:
+    """CHAIN's block called once per count, each with a width of its own."""
+    head = CHAIN[: CHAIN.index("layers:\n  - {name: a")]
+    rows = [
+        f"  - {{name: c{k}, type: Chain, mid: {8 + 4 * k}, n: {n}}}\n" for k, n in enumerate(counts)
+    ]
+    return head + "layers:\n" + "".join(rows)
+
+
+def test_an_instance_of_no_copies_is_an_instance_of_its_siblings_class() -> None:
+    """A count of 0 made no loop in lowering, so its instance was a class of its own and,
+    its loops unlike the others', every class unrolled its copies (3 classes, not 1)."""
+    for counts in ((2, 0, 3), (0, 2, 3)):  # after an instance with copies, or first
+        text = _chains(*counts)
+        source, _ = _emitted(text)
+        assert source.count("class Chain(") == 1 and "class Chain_2" not in source
+        assert f"self.c1 = Chain(16, 12, n={counts[1]})" in source
+        _same_function(_four_channels(text))
+    stack = GROWING.replace("n: 3, g: growth}", "n: 0, g: growth}")
+    source, _ = _emitted(stack)
+    assert source.count("class Stack(") == 1 and "class Stack_2" not in source
+    assert "self.b = Stack(4 + growth * 2, 0, g=growth)" in source
+    _same_function(stack)

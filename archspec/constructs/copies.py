@@ -189,11 +189,12 @@ def splice(lw: Lowerer, site: Site, items: list[Item]) -> str:
 def record_loop(lw: Lowerer, site: Site, made: Sequence[Node], copies: int) -> None:
     """Record a named `repeat`'s copies as an `ir.Loop` of the module they were spliced
     into, when each copy is one node reading the one before, or all of them one input
-    (MixNet's kernels): what a `for` loop of `add_module` calls in emitted code builds."""
+    (MixNet's kernels): what a `for` loop of `add_module` calls in emitted code builds. A
+    count of 0 is a loop of no nodes, so that instance's class is its siblings'."""
     spec = site.spec
     if spec.type != "repeat" or spec.names is None or isinstance(spec.layer, list):
         return
-    if getattr(spec.layer, "when", None) is not None or len(made) != copies or not made:
+    if getattr(spec.layer, "when", None) is not None or len(made) != copies:
         return
     chain = [site.inputs[0], *(m.name for m in made)]
     if any(n.inputs != (p,) for n, p in zip(made, chain)) and any(

@@ -38,7 +38,7 @@ from .inputs import fixed_more, more_pynames, more_vals
 from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input, switchable, variant_note
 from .optional import layers_doc
-from .scope import Scope
+from .scope import Scope, unkept_conditions
 
 PARAM_TYPES = ("int", "float", "bool", "str")
 
@@ -139,7 +139,7 @@ class Classes(Scope):
             ]
             sig.sort(key=lambda p: not p.required)
             first = part_bodies[0]
-            out_name = first.module.outputs[0].name if first.module.outputs else INPUT
+            out_name = first.outputs[0].name if first.outputs else INPUT
             name = infos[0].name if att.conds and infos else base if k == 0 else f"{base}_{k + 1}"
             info = ClassInfo(
                 name=self._class_name(name) if not infos or not att.conds else name,
@@ -251,11 +251,11 @@ class Classes(Scope):
         skip = loop_switches(instances) if self.loops_on else []
         pre_lost = structural_names(instances, guard, skip, self.case_names)
         symbolic -= pre_lost
-        self.optional = {}
+        self.optional, self.loop_records = {}, {}
         fixed_by_unkept: set[str] = set()
         while True:
             frozen = frozenset(symbolic)
-            self.missing, self.foreign = {}, {}
+            self.missing, self.foreign, self.loop_wanted = {}, {}, set()
             bodies = [self.render_body(inst, frozen, pynames, params, chain) for inst in instances]
             unkept = self.unkept()
             fixed_by_unkept |= unkept & symbolic
@@ -263,10 +263,14 @@ class Classes(Scope):
             lost |= self.foreign_names()
             if lost & symbolic:
                 symbolic -= lost
-                self.optional = {}  # recorded in terms of arguments that are no longer
-            elif not self.missing.keys() & self.optional.keys():
+                # recorded in terms of arguments that are no longer
+                self.optional, self.loop_records = {}, {}
+            elif not (
+                self.missing.keys() & self.optional.keys()
+                or self.loop_wanted & self.loop_records.keys()
+            ):
                 break  # else: an instance rendered before the one that records its item
-        guards = self.unkept_conditions() if guard else []
+        guards = unkept_conditions(self) if guard else []
         if guard:
             for b in bodies:
                 b.env.used |= unkept
@@ -284,7 +288,7 @@ class Classes(Scope):
     ) -> Body:
         """One instance rendered with the params in `symbolic` as arguments."""
         values = {n: v for n, v in inst.args.items() if n in params}
-        self.case_conds, self.forward_reads = [], set()
+        self.case_conds, self.forward_reads, self.loop_outputs = [], set(), {}
         shape = inst.in_shape or ()
         axis = channel_axis(inst)
         in_vals: list[Val] = []
@@ -316,7 +320,9 @@ class Classes(Scope):
             )
             return Body(inst, env, [], vals, doc)
         steps, vals = self.render_scope(inst, env, tuple(in_vals), more)
-        return Body(inst, env, steps, vals, None, self.case_conds, frozenset(self.forward_reads))
+        reads = frozenset(self.forward_reads)
+        outs = self.loop_outputs.get(id(inst), {})
+        return Body(inst, env, steps, vals, None, self.case_conds, reads, outs)
 
 
 def _spec_constants(spec: Mapping[str, Any], params: set[str], values: dict[str, Any]) -> set[str]:
@@ -379,7 +385,7 @@ def combine(
             out.append(name)
         return tuple(out)
 
-    a_outs, b_outs = a_bodies[0].module.outputs, group[0].module.outputs
+    a_outs, b_outs = a_bodies[0].outputs, group[0].outputs
     a_loops, b_loops = a_bodies[0].loop_names(), group[0].loop_names()
     outs = [
         (

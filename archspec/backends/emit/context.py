@@ -9,6 +9,7 @@ from ...errors import SourceSpan
 from ...ir import Graph
 from ..pycode import Namespace
 from ..pyvalues import HELPERS, MATH_NAMES, Env, Val
+from .loops import LoopRecord
 from .model import ClassInfo
 from .optional import Optional
 
@@ -49,6 +50,13 @@ class EmitContext:
         #: the spans an instance switched off whose only records came from instances with
         #: other literals (`Optional.fixed`), with their conditions
         self.foreign: dict[SourceSpan | None, Val] = {}
+        #: loops as an instance with copies wrote them, by where they are written, for an
+        #: instance with none (`loops.borrow`); the spans such an instance asked for before
+        #: any was recorded; the outputs of the body being rendered that are such a loop's
+        #: output (by id of the module: position -> the last copy's name of the record)
+        self.loop_records: dict[SourceSpan | None, LoopRecord] = {}
+        self.loop_wanted: set[SourceSpan | None] = set()
+        self.loop_outputs: dict[int, dict[int, str]] = {}
         self.chain_depth = 0
         #: while a block is rendered as one class with cases (`cases.py`): the params whose
         #: `when`s pick a case (a node reading one is a case's, not an `if` of its own), and

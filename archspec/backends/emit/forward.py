@@ -73,7 +73,7 @@ def forward_lines(
     takes a name in `globals_` (the file's classes and support functions). `body`, when
     given, stands for the statements (a class with cases: `cases.py`)."""
     cases = [c.info for c in cls.cases] or [cls]
-    outputs = [c.bodies[0].module.outputs for c in cases]
+    outputs = [c.bodies[0].outputs for c in cases]
     multi = any(len(o) > 1 or sum(not x.train_only for x in o) != 1 for o in outputs)
     ret_type = "torch.Tensor | tuple[torch.Tensor, ...]" if multi else "torch.Tensor"
     if body is None:
@@ -105,7 +105,7 @@ def forward_statements(
         elif lines:
             stmts.append(lines)
         prev_depth = int(st.node.train_only)
-    outputs = cls.bodies[0].module.outputs
+    outputs = cls.bodies[0].outputs
     eval_outs = [writer.var_of[o.name] for o in outputs if not o.train_only]
     all_outs = [writer.var_of[o.name] for o in outputs]
     ret: list[str] = []
@@ -178,7 +178,7 @@ class _Forward:
             readers.setdefault(st.node.name, [])
             for slot, name in enumerate(st.inputs):
                 readers.setdefault(name, []).append((i, slot))
-        for o in cls.bodies[0].module.outputs:
+        for o in cls.bodies[0].outputs:
             readers.setdefault(o.name, []).append((n_steps, 0))
         #: readers a conditional join passes to its fallback (the body it adds to): they read
         #: the same value as the join, so the body stays on the spine (`out = out + x`)

@@ -13,7 +13,9 @@ such a loop are `mid` only where one copy at least is made, so what reads the la
 in order reads `mid * n` (`torch.cat([x, *features], 1)`), both exact for any count. Copies
 that all read one input (MixNet's convs, `kernel_size: ks[i]` of a list argument) are a loop
 too where only such a concat reads them (`features = [... for i in range(self.num_layers)]`).
-A class with a `forward` runs the loop there too (`forward.py`). Anything else (a
+A class with a `forward` runs the loop there too (`forward.py`). An instance whose count
+is 0 (a loop of no nodes) writes the loop as an instance with copies wrote it (`borrow`),
+so it is an instance of the same class: the `for` builds nothing there. Anything else (a
 copy whose width does not grow by a constant step, a copy read from outside the loop in
 another way, a count the class cannot write) keeps the copies unrolled, one line each.
 """
@@ -30,7 +32,7 @@ from ...ir import AttrExpr, Loop, Module, Node
 from ...lazymethods import dataclass
 from ..pycode import collect_terms, expr_tree, fold, is_free_name, unparse
 from ..pylayout import flat
-from ..pyvalues import MAX_TEXT, Env, Val, inexact, parse, render_expr
+from ..pyvalues import MAX_TEXT, Env, Val, inexact, parse, render_expr, truth
 from .model import Step
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -161,6 +163,9 @@ def render_loop(
         env.lost = saved[4] | (env.lost - {index, _PLACEHOLDER_NAME})
     if packed is not None:
         vals[gather_name(loop.nodes[-1])] = packed
+    rec = loop_record(module, loop, step, in0[1])
+    if rec is not None:  # for an instance of the class that makes no copies (`no_copies`)
+        scope.loop_records[loop.span] = rec
     return step, gathers
 
 
@@ -392,3 +397,88 @@ def _fstring(loop: Loop, env: Env, c0: Val) -> str:
         env.use(val)
         out.append("{" + val.text + "}")
     return "".join(out) + '"'
+
+
+@dataclass(frozen=True)
+class LoopRecord:
+    """A loop as an instance that made copies wrote it, for an instance of the same class
+    that made none (`count: n` at 0): lowering records its loop with no nodes, and the
+    class's one `for` builds nothing there, so it borrows this step (`borrow`)."""
+
+    step: Step
+    #: the name the loop reads (its first copy's input) and that name's channels as text
+    source: str
+    c0: str
+    #: the nodes after the loop that read its last copy, with the position they read it at,
+    #: and the positions of the module's outputs that are that copy
+    readers: frozenset[tuple[str, int]]
+    outputs: frozenset[int]
+
+
+def loop_record(module: Module, loop: Loop, step: Step, c0: Val) -> LoopRecord | None:
+    """What an instance of no copies borrows from this instance's loop `step`; None for a
+    loop whose copies a concat gathers or that all read one input (a concat of no copies
+    reads nothing of them, so its inputs would differ anyway)."""
+    code = step.loop
+    if code is None or code.gathered or code.parallel or not c0.exact:
+        return None
+    last = loop.nodes[-1]
+    readers = frozenset(
+        (n.name, k)
+        for n in module.nodes
+        if n.name not in loop.nodes
+        for k, i in enumerate(n.inputs)
+        if i == last
+    )
+    outputs = frozenset(k for k, o in enumerate(module.outputs) if o.name == last)
+    return LoopRecord(step, step.node.inputs[0], c0.text, readers, outputs)
+
+
+def borrow(
+    rec: LoopRecord, module: Module, loop: Loop, env: Env, vals: dict[str, tuple[Val, ...]]
+) -> Step | None:
+    """The loop step of an instance that made no copies (`loop.nodes` empty), as `rec`'s
+    instance wrote it: its count renders as the same text and is 0 here, so the `for`
+    builds nothing, and what reads the loop reads its input's channels, the loop's channels
+    after it (`in_channels if n == 0 else mid`) at a count of 0. `vals` gets the loop's
+    output under the name `rec`'s instance gives its last copy; None where the two differ."""
+    flow = vals.get(rec.source)
+    code = rec.step.loop
+    if loop.nodes or code is None or flow is None or len(flow) < 2 or flow[1].text != rec.c0:
+        return None
+    count = render_expr(loop.count, 0, env, flow[1])
+    total = rec.step.out[1]
+    if not (count.exact and count.text == code.count and count.value == 0 and total.exact):
+        return None
+    if total.symbolic and truth(Val(f"({total.text}) == ({flow[1].text})", True), env) is not True:
+        return None  # (the channels after no copy are the input's, as the formula says)
+    env.use(count)
+    env.use(total)
+    vals[code.last] = (flow[0], Val(total.text, flow[1].value, total.names), *flow[2:])
+    return rec.step
+
+
+def no_copies(
+    scope: Scope,
+    module: Module,
+    loop: Loop,
+    env: Env,
+    vals: dict[str, tuple[Val, ...]],
+    borrowed: dict[tuple[str, int], tuple[str, str]],
+) -> list[Step]:
+    """The step of a loop that made no copies in this instance, as an instance that made
+    some wrote it (`borrow`; none before one did: `Classes.attempt` renders again); what read
+    its last copy there reads its output here (`borrowed`: (reader, position) -> (the loop's
+    input, the last copy's name there))."""
+    rec = scope.loop_records.get(loop.span)
+    step = borrow(rec, module, loop, env, vals) if rec is not None else None
+    if rec is None:
+        scope.loop_wanted.add(loop.span)
+    if rec is None or step is None:
+        return []
+    assert step.loop is not None
+    for name, k in rec.readers:
+        borrowed[(name, k)] = (rec.source, step.loop.last)
+    outs = scope.loop_outputs.setdefault(id(module), {})
+    outs.update((k, step.loop.last) for k in rec.outputs if module.outputs[k].name == rec.source)
+    return [step]

@@ -9,7 +9,7 @@ from dataclasses import field
 from functools import cached_property
 from typing import Any
 
-from ...ir import ABSENT_AS, DROPPED_WHEN_ABSENT, INPUT, Module, Node
+from ...ir import ABSENT_AS, DROPPED_WHEN_ABSENT, INPUT, Module, Node, Output
 from ...lazymethods import dataclass
 from ...ops import REGISTRY
 from ..pycode import lit
@@ -88,6 +88,20 @@ class Body:
     #: the arguments and lets (pynames) its calls in `forward` read as stored attributes
     #: (a class with cases: `self.oup`)
     reads: frozenset[str] = frozenset()
+    #: outputs that read a loop this instance made no copies of, named as the loop's last
+    #: copy where an instance with copies names it (`loops.no_copies`): position -> name
+    loop_outputs: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def outputs(self) -> tuple[Output, ...]:
+        """The module's outputs as the class reads them (`loop_outputs` renamed)."""
+        outs = self.module.outputs
+        if not self.loop_outputs:
+            return outs
+        return tuple(
+            Output(self.loop_outputs[k], o.train_only) if k in self.loop_outputs else o
+            for k, o in enumerate(outs)
+        )
 
     @cached_property
     def nodes(self) -> dict[str, Node]:
@@ -103,7 +117,7 @@ class Body:
     def sig(self) -> tuple[Any, ...]:
         """What two instances must share to be one class as rendered."""
         rename = self.loop_names()
-        outs = tuple((rename.get(o.name, o.name), o.train_only) for o in self.module.outputs)
+        outs = tuple((rename.get(o.name, o.name), o.train_only) for o in self.outputs)
         lets = tuple(self.env.let_texts().items())
         chain = flat(self.chain) if self.chain is not None else None
         if chain is not None:

@@ -34,7 +34,7 @@ from ..pyvalues import (
 from .cases import stored
 from .context import EmitContext
 from .inputs import channel_args, held_sizes
-from .loops import render_loop
+from .loops import no_copies, render_loop
 from .model import ClassInfo, Step, switchable
 from .optional import layers_doc, phis, record
 from .rules import rule_values
@@ -55,7 +55,9 @@ class Scope(EmitContext):
         steps = []
         absent = _absent(module, False)
         prev = INPUT
-        loops = {lp.nodes[0]: lp for lp in module.loops} if self.loops_on else {}
+        loops = {lp.nodes[0]: lp for lp in module.loops if lp.nodes} if self.loops_on else {}
+        empty = [lp for lp in module.loops if not lp.nodes] if self.loops_on else []
+        borrowed: dict[tuple[str, int], tuple[str, str]] = {}  # `loops.no_copies`
         inside: set[str] = set()
         gathers: dict[str, tuple[str, ...]] = {}  # a concat of a loop's every copy: its reads
         for node in module.nodes:
@@ -63,6 +65,8 @@ class Scope(EmitContext):
                 prev = node.name
                 continue
             self.skipped(absent, node, env, vals, prev, cases=True)
+            while empty and _pos(empty[0].span) < _pos(node.span):
+                steps += no_copies(self, module, empty.pop(0), env, vals, borrowed)
             before, prev = prev, node.name
             if node.name in loops:
                 loop = loops[node.name]
@@ -73,7 +77,7 @@ class Scope(EmitContext):
                 steps.append(step)
                 continue
             self.at = node.span or self.at
-            reads = gathers.get(node.name)
+            reads = gathers.get(node.name) or _reading(node, borrowed)
             ins = [vals[i] for i in reads or node.inputs]
             in_ch = ins[0][1] if ins and len(ins[0]) >= 2 else None
             when = None
@@ -113,6 +117,8 @@ class Scope(EmitContext):
                 )
                 vals[node.name] = phis(when, step.out, ins[0], env)
             steps.append(step)
+        for loop in empty:
+            steps += no_copies(self, module, loop, env, vals, borrowed)
         return steps, vals
 
     def skipped(
@@ -160,14 +166,6 @@ class Scope(EmitContext):
         """The names in the conditions of switched-off items that only instances with other
         literals kept: they decide structure (a class never writes such an item)."""
         return set().union(*(c.names for c in self.foreign.values()))
-
-    def unkept_conditions(self) -> list[str]:
-        """The conditions of the items no instance kept, in the order they are written."""
-        out: list[str] = []
-        for span, cond in self.missing.items():
-            if span not in self.optional and cond.text not in out:
-                out.append(cond.text)
-        return out
 
     def render_op(
         self,
@@ -357,6 +355,33 @@ def _absent(module: Module, nested: bool) -> list[Switch]:
         return []
     absent = [sw for sw in module.switch_exprs if sw.span is not None]
     return sorted(absent, key=lambda sw: _pos(sw.span))
+
+
+def unkept_conditions(scope: Scope) -> list[str]:
+    """The conditions of the items no instance kept, in the order they are written (a
+    scope's `missing` items that no instance recorded in its `optional`)."""
+    out: list[str] = []
+    for span, cond in scope.missing.items():
+        if span not in scope.optional and cond.text not in out:
+            out.append(cond.text)
+    return out
+
+
+def _reading(
+    node: Node, borrowed: Mapping[tuple[str, int], tuple[str, str]]
+) -> tuple[str, ...] | None:
+    """`node`'s inputs with its reads of a loop of no copies (its input, where an instance
+    with copies reads the last one) named as that last copy (`loops.no_copies`); None when
+    it reads none."""
+    if not borrowed:
+        return None
+    ins = tuple(
+        borrowed[(node.name, k)][1]
+        if (node.name, k) in borrowed and borrowed[(node.name, k)][0] == i
+        else i
+        for k, i in enumerate(node.inputs)
+    )
+    return ins if ins != node.inputs else None
 
 
 def _pos(span: Any) -> tuple[int, int]:
