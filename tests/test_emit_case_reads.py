@@ -230,3 +230,19 @@ def test_the_let_cased_class_builds_instances_the_spec_never_made(
     x = torch.randn(2, c, 12, 12, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x))
+
+
+def test_a_case_s_comments_hold_for_every_instance_of_its_condition() -> None:
+    """`project` holds at stride 2 and at stride 1 with new widths: the projecting case's
+    instances here (b alone) are all stride 2, and its comments said `(H + 1)//2`, wrong for
+    a PreAct(8, 12) the class builds. A size the stride changes gets no comment."""
+    text = render_module(
+        build_graph(PREACT_LET.replace("  - {name: d, type: PreAct, planes: 48}\n", ""))
+    )
+    forward = text[text.index("    def forward", text.index("class PreAct(")) :]
+    forward = forward[: forward.index("class Preact(")]
+    cases = forward.split("        else:\n")
+    assert "out = self.conv1(out)  # (N, planes, H, W)\n" in cases[0]  # at stride 1 only
+    assert "            x = self.conv1(pre)\n" in cases[1] and "//" not in forward
+    ours = _load(text, "preact_comments").PreAct(8, 12).eval()
+    assert ours(torch.randn(1, 8, 6, 6)).shape == (1, 12, 6, 6)  # what (H + 1)//2 denied

@@ -151,3 +151,13 @@ layers:
     assert "self.use_res_connect = k > 1" in source
     assert "self.use_res_connect = use_res_connect" not in source
     assert "x.reshape(x.size(0), 4, -1)" in source or "out.reshape(out.size(0), 4, -1)" in source
+
+
+def test_a_size_every_instance_shares_is_written_as_the_argument_that_gives_it() -> None:
+    """Instances that all pass out=8 gave `(N, radix, 8, H, W)`: an argument beside one
+    instance's number, wrong for a SplitAttn built with another `out`."""
+    source = matches_compile(_split((8, 2, 4), (8, 4, 4)), (2, 64, 6, 5))
+    cls = _class_text(source, "SplitAttn")
+    assert "paths = x.unflatten(1, (self.radix, self.out))  # (N, radix, out, H, W)" in cls
+    assert "x.unflatten(1, (self.radix, self.out))  # (N, radix, out, 1, 1)" in cls
+    assert "8" not in "".join(ln.split("#")[1] for ln in cls.splitlines() if "  # (" in ln)

@@ -145,7 +145,7 @@ def test_resnest_split_attention_is_timms_at_any_size() -> None:
     source = archspec.emit(SPLIT_ATTENTION)
     # one class for any radix, as timm's: what forward reads is stored by __init__
     assert "        self.radix = radix\n" in source, source
-    assert "paths = x.unflatten(1, (self.radix, self.out))  # (N, radix, 8, H, W)" in source
+    assert "paths = x.unflatten(1, (self.radix, self.out))  # (N, radix, out, H, W)" in source
     same_as_emitted(SPLIT_ATTENTION, torch.randn(2, 16, 6, 5))
 
 

@@ -5,7 +5,10 @@ with their input's sizes as symbols (`(N, in_channels, H, W)`). A dim is
 written as the pass's expression where every instance of the class gives the same one; a
 channel count the class computes from its arguments (`planes * 4`) is written as the code
 computes it. A line whose shape has a dim with no such closed form gets no comment: a
-formula fitted to the instances seen (`H // stride`) would be wrong for other inputs.
+formula fitted to the instances seen (`H // stride`) would be wrong for other inputs. So
+would a number the instances share where the class takes an argument that gives it: it is
+written as that argument (`(N, radix, out, H, W)`, not `out`'s value) or the line gets no
+comment (a case of stride-2 instances whose condition holds at stride 1 too).
 
 The network class's comments are exact the same way, over its input generalised
 (`passes.shapes.generalise_input`: `(N, 3, 224, 224)` -> `(N, 3, H, W)`), so
@@ -21,6 +24,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 from collections.abc import Callable
+from functools import lru_cache
 
 from ...dims import Dim, Shape, format_shape
 from ...ir import Graph, Module
@@ -112,9 +116,10 @@ def _comments(
     # the dims the class's code computes: the channels (dim 1), any dim of a block whose
     # input is channels-last (Swin's (N, H, W, in_channels) blocks), and in the network
     # class (one body, its other dims exact) wherever a permute moved them (ViT's tokens
-    # (N, L, hidden_dim)); a block's other dims may hold numbers its instances share
-    # (MaxViT's `H//7` windows for its `partition_size`), beside which no argument is written
+    # (N, L, hidden_dim)); a block's other dims may hold numbers its instances share, unless
+    # an argument gives them (MaxViT's `H//7` windows are its `partition_size`'s: no comment)
     last = cls.bodies[0].module.in_axis not in (None, 1)
+    args = _argument_names(cls)
     for step in cls.steps:
         name = step.node.name
         shapes = [rows[name] for rows in per_body if name in rows]
@@ -132,6 +137,20 @@ def _comments(
                 and _known(cls, template)
             ):
                 dims.append(template.text)  # as the class's code computes it
+            elif (
+                not network
+                and template is not None
+                and template.names & args
+                and len(texts) == 1
+                and _holds_number(next(iter(texts)))
+            ):
+                # a number the instances share where an argument may give another: written
+                # in the arguments (`out`, not the instances' 8), or not at all (a stride-2
+                # case's `(H + 1)//2`, where its condition holds at stride 1 too)
+                if not _in_arguments(cls, template):
+                    dims = []
+                    break
+                dims.append(template.text)
             elif len(texts) == 1 and None not in texts:
                 dims.append(texts.pop() or "")
             elif template is not None and _in_arguments(cls, template):
@@ -141,6 +160,19 @@ def _comments(
                 break
         out[name] = "(" + ", ".join(dims) + ")" if dims else ""
     return out
+
+
+@lru_cache(maxsize=1024)
+def _holds_number(text: str | None) -> bool:
+    """Whether a dim's text holds a number (`8`, `(H + 1)//2`), not only symbols (`H`)."""
+    if text is None:
+        return False
+    return any(isinstance(n, ast.Constant) for n in ast.walk(ast.parse(text, mode="eval")))
+
+
+def _argument_names(cls: ClassInfo) -> set[str]:
+    """The names (as `Val.names` holds them) of what the class takes as arguments."""
+    return {p.name for p in cls.params} | ({IN} if cls.in_arg else set()) | set(cls.more_args)
 
 
 def _known(cls: ClassInfo, template: Val) -> bool:
