@@ -243,7 +243,7 @@ class MobileNetV3Large(nn.Module):
     40, True, "RE", 1], [40, 5, 120, 40, True, "RE", 1], [40, 3, 240, 80, False, "HS", 2], [80, 3,
     200, 80, False, "HS", 1], [80, 3, 184, 80, False, "HS", 1], [80, 3, 184, 80, False, "HS", 1],
     [80, 3, 480, 112, True, "HS", 1], [112, 3, 672, 112, True, "HS", 1], [112, 5, 672, 160, True,
-    \"HS", 2], [160, 5, 960, 160, True, "HS", 1], [160, 5, 960, 160, True, "HS", 1]],
+    "HS", 2], [160, 5, 960, 160, True, "HS", 1], [160, 5, 960, 160, True, "HS", 1]],
     last_channel=1280. Params that decide the structure (or that nothing uses) are not constructor
     arguments; emit the spec again with `--set` to change them.
 
