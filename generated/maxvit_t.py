@@ -332,13 +332,13 @@ class PartitionAttentionLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, in_channels, H, W)
-        partition = self.partition(x)  # (N, (H//7)*(W//7), 49, in_channels)
-        out = self.attn_layer(partition)  # (N, (H//7)*(W//7), 49, in_channels)
-        stochastic_dropout = self.stochastic_dropout(out)  # (N, (H//7)*(W//7), 49, in_channels)
-        attended = partition + stochastic_dropout  # (N, (H//7)*(W//7), 49, in_channels)
+        partition = self.partition(x)
+        out = self.attn_layer(partition)
+        stochastic_dropout = self.stochastic_dropout(out)
+        attended = partition + stochastic_dropout
         out = self.mlp_layer(attended)
         mlp_stochastic_dropout = self.mlp_stochastic_dropout(out)
-        mixed = attended + mlp_stochastic_dropout  # (N, (H//7)*(W//7), 49, in_channels)
+        mixed = attended + mlp_stochastic_dropout
         x = self.departition(mixed, x)  # (N, in_channels, H, W)
         return x
 

@@ -95,10 +95,9 @@ class ResBottleneckBlock(nn.Module):
         self.f = BottleneckTransform(in_channels, width_out, stride, group_width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
         identity = x
         if self.proj is not None:
-            identity = self.proj(x)  # (N, width_out, (H + 1)//2, (W + 1)//2)
+            identity = self.proj(x)
         out = self.f(x)
         out = out + identity
         out = torch.relu(out)

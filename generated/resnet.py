@@ -28,7 +28,6 @@ class BasicBlock(nn.Module):
             self.downsample = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, in_channels, H, W)
         out = self.conv1(x)
         out = self.bn1(out)
         out = self.relu(out)
@@ -36,7 +35,7 @@ class BasicBlock(nn.Module):
         out = self.bn2(out)
         identity = x
         if self.downsample is not None:
-            identity = self.downsample(x)  # (N, planes, (H + 1)//2, (W + 1)//2)
+            identity = self.downsample(x)
         out = out + identity
         out = self.relu(out)
         return out

@@ -76,9 +76,9 @@ class InvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, in_channels, H, W)
         if self.stride > 1:
-            branch1 = self.branch1(x)  # (N, out // 2, (H + 1)//2, (W + 1)//2)
-            branch2 = self.branch2(x)  # (N, out // 2, (H + 1)//2, (W + 1)//2)
-            x = torch.cat([branch1, branch2], 1)  # (N, out // 2 * 2, (H + 1)//2, (W + 1)//2)
+            branch1 = self.branch1(x)
+            branch2 = self.branch2(x)
+            x = torch.cat([branch1, branch2], 1)
         else:
             # (N, (in_channels + 1) // 2, H, W); (N, in_channels // 2, H, W)
             x1, x2 = x.chunk(2, dim=1)
