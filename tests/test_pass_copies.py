@@ -57,14 +57,14 @@ archspec: 1
 name: copies
 input: [N, 3, 2, 2]
 blocks:
-  squeeze:
+  Squeeze:
     layers:
       - {name: pool, type: maxpool2d, kernel_size: 3, stride: 2, ceil_mode: true}
       - {name: side, type: relu, from: input}
       - {name: out, type: identity, from: pool}
 layers:
-  - {name: a, type: squeeze}
-  - {name: b, type: squeeze, from: input}
+  - {name: a, type: Squeeze}
+  - {name: b, type: Squeeze, from: input}
   - {type: add, from: [a, b]}
 """
     kept, walked = _pair(text)

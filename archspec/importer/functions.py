@@ -13,7 +13,7 @@ from typing import Any
 
 from .calls import Call, Reader, Ref, attribute_read
 from .casts import tensor_meta, to_alike, type_as
-from .layer_calls import glu, pad, unflatten
+from .layer_calls import RANK_CALLS, glu, pad, unflatten
 
 #: What a call no reader takes can be written as instead.
 UNKNOWN_CALL_HINT = (
@@ -21,7 +21,7 @@ UNKNOWN_CALL_HINT = (
     "(`x * 0.5 + 3`; divided only by a power of two, as `x / 6` is not `x * (1 / 6)` to the "
     "last bit: write the product), flatten, unflatten, F.pad with pads written as numbers "
     "(2, 4 or 6 of them, none negative, not circular), mean, sum, amax, p-norms over dims, "
-    "addcmul, "
+    "squeeze and unsqueeze of a dim given, addcmul, "
     "pooling, dropout and activations; write other steps as modules a kind reads"
 )
 
@@ -455,6 +455,7 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.log_softmax: _softmax("log_softmax"),
         torch.permute: _permute,
         torch.transpose: _transpose,
+        **{getattr(torch, name): read for name, read in RANK_CALLS.items()},
         F.pixel_shuffle: _pixel_shuffling("pixel_shuffle", "upscale_factor"),
         F.pixel_unshuffle: _pixel_shuffling("pixel_unshuffle", "downscale_factor"),
         # the 1-d and 3-d forms of audio and video networks, as the 2-d ones
@@ -528,6 +529,7 @@ _METHODS: dict[str, Reader] = {
     "log_softmax": _softmax("log_softmax"),
     "permute": _permute,
     "transpose": _transpose,
+    **RANK_CALLS,
 }
 
 _FUNCTIONS: dict[Any, Reader] = {}

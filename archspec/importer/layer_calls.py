@@ -1,6 +1,6 @@
 """Forward calls read as the module kinds that compute them: `x.unflatten(1, (2, -1))` as
-`unflatten`, `F.glu(x, 1)` as `glu`, `F.pad(x, (1, 1), mode="reflect")` as a padding kind
-(functions.py's table maps each target here).
+`unflatten`, `F.glu(x, 1)` as `glu`, `x.squeeze(-1)` as `squeeze`, `F.pad(x, (1, 1),
+mode="reflect")` as a padding kind (functions.py's table maps each target here).
 """
 
 from __future__ import annotations
@@ -33,6 +33,34 @@ def glu(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     if not isinstance(x, Ref) or type(dim) is not int or set(kwargs) - {"input", "dim"}:
         return None
     return Call("glu", {"dim": dim}, (x.node,))
+
+
+def squeeze(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`y.squeeze(-1)` (ECA), `torch.squeeze(x, (2, 3))`: a `squeeze` of the dims given; with
+    none given, which dims torch drops depends on the sizes, and no kind computes it."""
+    x = _arg(args, kwargs, 0, "input", None)
+    dim = _arg(args, kwargs, 1, "dim", None)
+    if not isinstance(x, Ref) or len(args) > 2 or set(kwargs) - {"input", "dim"}:
+        return None
+    dims = list(dim) if isinstance(dim, list | tuple) else dim
+    if dims == [] or not all(type(d) is int for d in (dims if isinstance(dims, list) else [dims])):
+        return None
+    return Call("squeeze", {"dim": dims}, (x.node,))
+
+
+def unsqueeze(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`x.unsqueeze(1)` (GCNet), `torch.unsqueeze(x, -1)`: an `unsqueeze` at that dim."""
+    x = _arg(args, kwargs, 0, "input", None)
+    dim = _arg(args, kwargs, 1, "dim", None)
+    if not isinstance(x, Ref) or type(dim) is not int or len(args) > 2:
+        return None
+    if set(kwargs) - {"input", "dim"}:
+        return None
+    return Call("unsqueeze", {"dim": dim}, (x.node,))
+
+
+#: The readers of `torch.squeeze` and `x.squeeze` (and unsqueeze), by name.
+RANK_CALLS = {"squeeze": squeeze, "unsqueeze": unsqueeze}
 
 
 #: F.pad's mode -> the family of padding kinds computing it (circular has none)

@@ -22,6 +22,7 @@ from . import (  # noqa: F401  (registered after the kinds above)
     products,
     resize,
     split,
+    squeeze,
     window,
 )
 from .base import (
