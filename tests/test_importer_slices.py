@@ -142,23 +142,40 @@ def test_other_indexing_is_refused_at_its_statement(how: str, says: str) -> None
 
 
 class GatedBySize(nn.Module):
-    """GhostNetV2's gate, resized to sizes read one by one from a tensor's shape."""
+    """GhostNetV2's gate, resized to sizes read one by one from a tensor's shape: in order,
+    `(x.shape[-2], x.shape[-1])`, or (not its spatial size) swapped."""
 
-    def __init__(self) -> None:
+    def __init__(self, swapped: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 1)
+        self.swapped = swapped
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
         g = F.avg_pool2d(x, 2)
-        return x * F.interpolate(g, size=(x.shape[-2], x.shape[-1]))  # refused: sizes
+        if self.swapped:
+            return x * F.interpolate(g, size=(x.shape[-1], x.shape[-2]))  # refused: sizes
+        return x * F.interpolate(g, size=(x.shape[-2], x.shape[-1]))
 
 
-def test_an_interpolate_to_sizes_read_one_by_one_is_refused_at_its_statement() -> None:
+def test_an_interpolate_to_a_tensors_sizes_read_one_by_one_is_interpolate_as() -> None:
+    """GhostNetV2's DFC attention: `(out.shape[-2], out.shape[-1])` is `out.shape[-2:]`, an
+    `interpolate_as` reading the gate and `out` (it was E903), exact on a map of any size."""
+    model = GatedBySize().eval()
+    text = archspec.from_module(model, torch.rand(1, 3, 8, 6))
+    assert "type: interpolate_as" in text
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict(), strict=True)
+    x = torch.rand(2, 3, 8, 6)
+    with torch.no_grad():
+        assert torch.equal(twin(x), model(x))
+
+
+def test_an_interpolate_to_sizes_read_out_of_order_is_refused_at_its_statement() -> None:
     """The size tuple of fx nodes was written into the spec, which YAML then could not
     represent (E904 at yaml/representer.py); it is E903 at the statement."""
     with pytest.raises(ImportFailure) as info:
-        archspec.from_module(GatedBySize().eval(), torch.rand(1, 3, 8, 8))
+        archspec.from_module(GatedBySize(swapped=True).eval(), torch.rand(1, 3, 8, 6))
     (diag,) = info.value.diagnostics
     assert diag.code == "E903" and "interpolate" in diag.message
     assert diag.span is not None and diag.span.file == __file__

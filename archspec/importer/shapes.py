@@ -71,15 +71,33 @@ def _spatial_slice(index: Any) -> bool:
     return index.start == 2 or (type(index.start) is int and index.start < 0)
 
 
+def _spatial_size(syms: dict[Any, Sym], size: Any) -> Sym | None:
+    """The spatial size of a tensor that `size` gives: `y.shape[-2:]`, or the same sizes read
+    one by one, in order, up to the last (GhostNetV2's `(out.shape[-2], out.shape[-1])`)."""
+    if not isinstance(size, tuple | list):
+        sym = syms.get(size) if size is not None else None
+        return sym if sym is not None and sym.what == "spatial" else None
+    dims = [syms.get(s) if hasattr(s, "op") else None for s in size]
+    found = [d for d in dims if d is not None and d.what == "dim"]
+    if not found or len(found) != len(size):
+        return None
+    src = found[0].src
+    in_order = [d.index for d in found] == list(range(-len(found), 0))
+    if not in_order or any(d.src is not src for d in found):
+        return None
+    return Sym("spatial", src)
+
+
 def _interpolate_as(reader: Any, node: Any) -> bool:
     """`F.interpolate(x, size=y.shape[-2:], ...)`, DeepLabV3's ASPP pooling brought back to
-    its input's size: the kind `interpolate_as` reading x and y."""
+    its input's size (or `size=(y.shape[-2], y.shape[-1])`, GhostNetV2's DFC attention): the
+    kind `interpolate_as` reading x and y."""
     from .functions import _MODES
 
     names = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")
     given = dict(zip(names, node.args[1:], strict=False)) | dict(node.kwargs)
-    size = reader.syms.get(given.pop("size", None))
-    if size is None or size.what != "spatial" or not node.args:
+    size = _spatial_size(reader.syms, given.pop("size", None))
+    if size is None or not node.args:
         return False
     if given.pop("scale_factor", None) is not None or given.pop("recompute_scale_factor", None):
         return False
