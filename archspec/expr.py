@@ -42,6 +42,13 @@ _LANGUAGE_HINT = (
 )
 
 
+#: Python functions an expression does not call, and what it writes instead (the hint of
+#: their E206): a new user porting timm writes widths as timm does, `int(dim * mlp_ratio)`.
+_INSTEAD = {
+    "int": "Python's `int(a)` is `floor(a)` for a >= 0 and `ceil(a)` below 0: write "
+    "`floor(dim * mlp_ratio)` for `int(dim * mlp_ratio)`; " + _LANGUAGE_HINT,
+}
+
 #: What to do about an expression error that has no more specific hint, by code.
 _DEFAULT_HINTS = {
     "E206": _LANGUAGE_HINT,
@@ -235,6 +242,7 @@ def parse_expr(text: str) -> Expr:
                 raise ExprError(
                     f"only {', '.join(f'{f}()' for f in ARITY)} may be called (with "
                     f"positional arguments) in an expression: {_short(text)}",
+                    hint=_INSTEAD.get(getattr(node.func, "id", "")),
                     code="E206",
                 )
             _check_arity(node, text)

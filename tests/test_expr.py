@@ -140,3 +140,14 @@ def test_loader_round_trips_and_spans_point_at_keys(data: dict, flow: bool) -> N
                 walk(v, path + (i,))
 
     walk(data, ())
+
+
+def test_pythons_int_is_refused_with_what_to_write() -> None:
+    """A new user porting timm's `int(dim * mlp_ratio)` (FasterNet, InceptionNeXt) got only the
+    list of functions; the hint says which one computes it."""
+    with pytest.raises(ExprError) as info:
+        parse_expr("int(dim * mlp_ratio)")
+    assert info.value.code == "E206"
+    assert "`floor(dim * mlp_ratio)` for `int(dim * mlp_ratio)`" in (info.value.hint or "")
+    for value in (0.0, 2.5, 99.99):
+        assert parse_expr("floor(v)").evaluate({"v": value}) == int(value)
