@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from .constructs import CONSTRUCTS
+from .constructs import CONSTRUCTS, shadowed_block
 from .dims import Dim, Shape, format_shape
 from .errors import ArchSpecError, Diagnostic, Severity
 from .ir import Graph, ParamInfo, replaced
@@ -24,7 +24,6 @@ from .lowering.lets import bind_lets
 from .lowering.training import training_units
 from .lowering.values import bind_value, coerce_param, decl_of, field_plan, final_of, param_hint
 from .lowering.walker import Lowerer
-from .ops import REGISTRY
 from .ops.base import check_name
 from .ops.names import is_free_name
 from .schema import models
@@ -245,17 +244,9 @@ def _blocks_named_like_kinds(lw: Lowerer) -> None:
     kind or construct: `type: relu` always means the kind, so the block could never be
     called, and a spec that meant to call it would silently get the kind instead."""
     for bname in lw.spec.blocks:
-        what = "layer kind" if bname in REGISTRY else "construct" if bname in CONSTRUCTS else ""
-        if what:
-            lw.error(
-                "E304",
-                f"block `{bname}` has the name of a {what}: `type: {bname}` calls the {what}, "
-                "never this block",
-                ("blocks", bname),
-                "rename the block; an imported one is named where `use:` lists it "
-                "(`{Bottleneck: MyBottleneck}`)",
-                key=True,
-            )
+        shadowed = shadowed_block(bname)
+        if shadowed is not None:
+            lw.error("E304", shadowed[0], ("blocks", bname), shadowed[1], key=True)
 
 
 def _inputs_named_like_values(lw: Lowerer) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from .compose import family_store, shares_family_data
 from .compose.imports import MODULE_KEYS
-from .constructs import CONSTRUCTS, NameWalk
+from .constructs import CONSTRUCTS, NameWalk, shadowed_blocks
 from .errors import Diagnostic, SchemaError
 from .expr import ExprError, parse_expr
 from .loader import LoadedDoc, PathKey, copy_data
@@ -147,7 +147,7 @@ def _validated(doc: LoadedDoc) -> BaseModel:
     try:
         spec = spec_model().model_validate(doc.data)
     except ValidationError as exc:
-        diags = errors_to_diagnostics(exc, doc) + name_diagnostics(doc)
+        diags = errors_to_diagnostics(exc, doc) + name_diagnostics(doc) + shadowed_blocks(doc)
         diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
         raise SchemaError(diagnostics=diags, sources=doc.sources) from None
     except RecursionError:

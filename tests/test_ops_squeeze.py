@@ -179,3 +179,17 @@ def test_import_refuses_a_squeeze_without_a_dim() -> None:
         archspec.from_module(Bare(), torch.randn(2, 4, 3, 3))
     (d, *_) = info.value.diagnostics
     assert d.code == "E903" and "`.squeeze()`" in d.message and "of a dim given" in (d.hint or "")
+
+
+def test_a_block_named_like_the_new_kind_is_refused_at_its_name() -> None:
+    """A spec of before this kind with a block `squeeze` (an SE's squeeze step) now calls the
+    kind: validation refused the call for the kind's missing `dim`, and never said why (lowering,
+    which reports a block named like a kind, was not reached). E304 at the block's name too."""
+    text = (
+        "archspec: 1\nname: shadow\ninput: [N, 8, 4, 4]\nblocks:\n  squeeze:\n    layers:\n"
+        "      - {type: adaptive_avgpool2d, output_size: 1}\nlayers:\n  - {type: squeeze}\n"
+    )
+    report = archspec.check(text)
+    found = [(d.code, d.span.line if d.span else None) for d in report.diagnostics]
+    assert found == [("E304", 5), ("E203", 9)]
+    assert "`type: squeeze` calls the layer kind" in report.diagnostics[0].message

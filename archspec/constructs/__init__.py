@@ -8,7 +8,16 @@ its `CONSTRUCT`, here for a built-in or with `register()` from a plugin or a tes
 from __future__ import annotations
 
 from . import block_call, for_each, parallel, repeat, residual, sequential, vgg_cfg
-from .registry import CONSTRUCTS, Construct, NameWalk, on_change, register, unregister
+from .registry import (
+    CONSTRUCTS,
+    Construct,
+    NameWalk,
+    on_change,
+    register,
+    shadowed_block,
+    shadowed_blocks,
+    unregister,
+)
 
 #: The built-ins, in the order the schema lists them.
 for _module in (sequential, repeat, vgg_cfg, residual, parallel, for_each):
@@ -24,5 +33,7 @@ __all__ = [
     "NameWalk",
     "on_change",
     "register",
+    "shadowed_block",
+    "shadowed_blocks",
     "unregister",
 ]

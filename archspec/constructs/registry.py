@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, get_args
 
+from ..errors import Diagnostic
 from ..lazymethods import dataclass
-from ..loader import PathKey
+from ..loader import LoadedDoc, PathKey
 from ..ops.base import CONSTRUCT_KINDS, META_FIELDS, NAME_RE, REGISTRY, NodeBase
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -160,3 +161,32 @@ __all__ = [
     "register",
     "unregister",
 ]
+
+
+def shadowed_block(bname: str) -> tuple[str, str] | None:
+    """(message, hint) of E304 for a block named like a layer kind or construct, else None:
+    `type: squeeze` always means the kind, so the block is never called, and a spec that
+    calls it gets the kind (whose missing fields were all its error said)."""
+    what = "layer kind" if bname in REGISTRY else "construct" if bname in CONSTRUCTS else ""
+    if not what:
+        return None
+    return (
+        f"block `{bname}` has the name of a {what}: `type: {bname}` calls the {what}, never "
+        "this block",
+        "rename the block; an imported one is named where `use:` lists it "
+        "(`{Bottleneck: MyBottleneck}`)",
+    )
+
+
+def shadowed_blocks(doc: LoadedDoc) -> list[Diagnostic]:
+    """E304 at each of a spec's own blocks named like a kind, from its YAML data: reported
+    with the schema's errors, since a call of such a block fails validation as the kind
+    before lowering (which reports the block otherwise) is reached."""
+    blocks = doc.data.get("blocks") if isinstance(doc.data, dict) else None
+    out = []
+    for bname in blocks if isinstance(blocks, dict) else ():
+        found = shadowed_block(bname) if isinstance(bname, str) else None
+        if found is not None:
+            span = doc.span_of(("blocks", bname), key=True)
+            out.append(Diagnostic("E304", found[0], span, found[1]))
+    return out
