@@ -66,7 +66,9 @@ def test_a_squeeze_of_no_dims_is_located() -> None:
 def test_a_squeeze_of_a_dim_known_not_to_be_one_is_located() -> None:
     # torch would return the (N, 4, 5, 1) map unchanged: the spec's next node would have
     # the wrong rank for every input
-    exc = assert_located(spec([{"name": "m", "type": "squeeze", "dim": 2}], ("N", 4, 5, 1)), "E409")
+    # at the `dim` that names it, as squeeze's other errors are
+    text = spec([{"name": "m", "type": "squeeze", "dim": 2}], ("N", 4, 5, 1))
+    exc = assert_located(text, "E409", at="2")
     (d, *_) = exc.diagnostics
     assert "size is 5, not 1" in d.message and "mean, sum or amax" in (d.hint or "")
 

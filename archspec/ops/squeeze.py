@@ -84,16 +84,18 @@ class Squeeze(StatelessOp):
         norm = [d % r for d in dims]
         if len(set(norm)) != len(norm):
             raise ShapeFailure("E409", f"squeeze dims {dim} repeat a dim", hint, "dim")
+        size_hint = (
+            "squeeze only dims of size 1: reduce a dim with mean, sum or amax, or pool it to 1 "
+            "first (adaptive_avgpool2d with output_size 1)"
+        )
         for d in norm:
-            ctx.require_equal(
-                x[d],
-                1,
-                "E409",
+            message = (
                 f"squeeze drops dim {d} of {fmt(x)}, whose size is {{a}}, not 1 (torch would "
-                "leave it, and the output's rank would depend on the input)",
-                "squeeze only dims of size 1: reduce a dim with mean, sum or amax, or pool it "
-                "to 1 first (adaptive_avgpool2d with output_size 1)",
+                "leave it, and the output's rank would depend on the input)"
             )
+            if x[d].is_const and x[d].value != 1:  # at the `dim` naming it, not the node
+                raise ShapeFailure("E409", message.format(a=x[d].value), size_hint, "dim")
+            ctx.require_equal(x[d], 1, "E409", message, size_hint)
         return Inferred(attrs, tuple(s for i, s in enumerate(x) if i not in norm))
 
     def channel_axis(
