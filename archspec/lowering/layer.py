@@ -197,6 +197,15 @@ class Binding:
         #: (field, raw) of the fields bound per instance that may hold a list (_LIST_WHY)
         self.lists = tuple((b[0], b[2]) for b in self.bound if b[3].kind in _LIST_KINDS)
 
+    def fill(self, attrs: dict[str, Any], env: Mapping[str, Any]) -> None:
+        """Bind each field evaluated per instance into `attrs` where `env` is in scope:
+        bind_value, a kept closure run at once (`field_runner`). What is bound before a
+        failure stays in `attrs`, for the caller's report."""
+        for fname, _, raw, final, run in self.bound:
+            attrs[fname] = (
+                bind_value(raw, final, env) if run is None else checked_value(run(env), final, env)
+            )
+
 
 _LIST_KINDS = frozenset(("ints", "floats", "any"))
 _LIST_WHY = (
@@ -252,10 +261,7 @@ def bind_fields(lw: Lowerer, plan: Binding, site: Site) -> dict[str, Any]:
     attrs = plan.template.copy()
     env = site.local if plan.reads_input else site.env
     try:
-        for fname, _, raw, final, run in plan.bound:  # bind_value, its closure run at once
-            attrs[fname] = (
-                bind_value(raw, final, env) if run is None else checked_value(run(env), final, env)
-            )
+        plan.fill(attrs, env)
     except (ExprError, ValueError, RecursionError):
         if plan.lists:
             _charge_lists(lw, plan, site, attrs, env)  # before the copy's report (Skip)

@@ -259,15 +259,10 @@ def rebound_attrs(
 def _rebound(bound: Any, node: Any, env: Mapping[str, Any]) -> dict[str, Any] | None:
     """The node's attributes as its Binding and shape rule make them where `env` is in
     scope, when its shape comes out the same and nothing fails or is recorded."""
-    from .values import bind_value, checked_value
-
     attrs = bound.template.copy()
     probe = _Probe()
     try:
-        for fname, _, raw, final, run in bound.bound:  # as layer.bind_fields binds
-            attrs[fname] = (
-                bind_value(raw, final, env) if run is None else checked_value(run(env), final, env)
-            )
+        bound.fill(attrs, env)
         res = REGISTRY[node.kind].infer(attrs, list(node.in_shapes), probe)
     except Exception:  # a real lowering reports it, at its place
         return None

@@ -45,7 +45,7 @@ from ..ops import REGISTRY
 from ..ops.base import META_FIELDS, Final
 from .layer import Binding, binding
 from .rebind import _Probe, block_plan, block_reads, given_up, hold_lets, masked_args
-from .values import INPUT_SIZES, bind_value, checked_value
+from .values import INPUT_SIZES, bind_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import Child, Item
@@ -223,12 +223,7 @@ def _reshaped(
             if node.src is not bound.src or node.child is not None:
                 return None  # not the node this item made
             attrs = bound.template.copy()
-            for fname, _, raw, final, run in bound.bound:  # as layer.bind_fields binds
-                attrs[fname] = (
-                    bind_value(raw, final, env)
-                    if run is None
-                    else checked_value(run(env), final, env)
-                )
+            bound.fill(attrs, env)
             ins = tuple([shapes[n] for n in node.inputs])
             res = REGISTRY[node.kind].infer(attrs, list(ins), probe)
             if probe.touched or res.shape is None:
