@@ -94,14 +94,22 @@ class ShapeContext:
         self.node: str = ""
 
     def require_equal(
-        self, a: Dim, b: Dim | int, code: str, message: Message, hint: str | None = None
+        self,
+        a: Dim,
+        b: Dim | int,
+        code: str,
+        message: Message,
+        hint: str | None = None,
+        field: str | None = None,
     ) -> None:
+        """`a == b`: a failure now when they differ by a number (at `field`, the field that
+        asked for it, when given, else at the node), else a constraint on the input."""
         a, b = Dim.of(a), Dim.of(b)
         if a == b:
             return
         diff = a - b
         if diff.is_const:
-            raise ShapeFailure(code, partial(_filled, message, {"a": a, "b": b}), hint)
+            raise ShapeFailure(code, partial(_filled, message, {"a": a, "b": b}), hint, field)
         if self.wants("eq", a, b):
             self.constraints.append(Constraint("eq", a, b, code, message, hint, self.node))
 

@@ -93,9 +93,7 @@ class Squeeze(StatelessOp):
                 f"squeeze drops dim {d} of {fmt(x)}, whose size is {{a}}, not 1 (torch would "
                 "leave it, and the output's rank would depend on the input)"
             )
-            if x[d].is_const and x[d].value != 1:  # at the `dim` naming it, not the node
-                raise ShapeFailure("E409", message.format(a=x[d].value), size_hint, "dim")
-            ctx.require_equal(x[d], 1, "E409", message, size_hint)
+            ctx.require_equal(x[d], 1, "E409", message, size_hint, "dim")
         return Inferred(attrs, tuple(s for i, s in enumerate(x) if i not in norm))
 
     def channel_axis(
