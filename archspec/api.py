@@ -33,7 +33,7 @@ from .compose import library_modules as library_modules
 from .compose import only_read
 from .dims import Dim
 from .dims import format_shape as format_shape
-from .errors import ArchSpecError, Diagnostic, LoadError, ResourceError, Severity, close_names_to
+from .errors import ArchSpecError, Diagnostic, LoadError, close_names_to
 from .errors import clipped as clipped
 from .errors import escape_text as escape_text
 from .files import MODULE as MODULE
@@ -51,10 +51,15 @@ from .loader import LoadedDoc
 from .lower import MAX_NODES, legacy_errors, lower
 from .lower import spec_class_name as spec_class_name
 from .ops.base import check_name as check_name
-from .passes.costs import Footprint, footprint
 from .passes.pipeline import Analysis, accepted_inputs, require_some_input, run, verify_graph
 from .plugins import env_plugin_files as env_plugin_files
 from .plugins import load_plugin_files as load_plugin_files
+from .sizecheck import DEFAULT_MAX_ACTIVATIONS as DEFAULT_MAX_ACTIVATIONS
+from .sizecheck import DEFAULT_MAX_PARAMS as DEFAULT_MAX_PARAMS
+from .sizecheck import check_limit_arguments as check_limit_arguments
+from .sizecheck import check_limits as check_limits
+from .sizecheck import check_max_layers as check_max_layers
+from .sizecheck import limit_warnings as limit_warnings
 from .toolkit import Family as Family
 from .toolkit import LayerKind as LayerKind
 from .toolkit import ShapeTextError as ShapeTextError
@@ -110,10 +115,6 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-#: Default refusal threshold for compile (parameter and buffer elements); max_params=.
-DEFAULT_MAX_PARAMS = 10**10
-#: Default bound on activation elements of one forward pass per sample; max_activations=.
-DEFAULT_MAX_ACTIVATIONS = 10**10
 #: Default bound on layer items a spec may expand to (E310); max_layers=, --max-layers.
 DEFAULT_MAX_LAYERS = MAX_NODES
 
@@ -343,72 +344,6 @@ def shard_units(model: nn.Module) -> list[nn.Module]:
     return units(model)
 
 
-def check_max_layers(max_layers: Any) -> None:
-    """`max_layers` is a positive int (TypeError otherwise, as it always was): unlike the size
-    limits it has no "no limit" (None), since expansion without a bound lets a few lines of
-    YAML ask for a billion layers."""
-    if isinstance(max_layers, bool) or not isinstance(max_layers, int) or max_layers < 1:
-        raise TypeError(f"max_layers must be a positive int, got {max_layers!r}")
-
-
-def check_limit_arguments(max_params: Any, max_activations: Any) -> None:
-    """Each limit is an element count (an int >= 0) or None for none; anything else is a
-    programmer's error, raised at once (TypeError for the type, ValueError for the value)."""
-    for what, value in (("max_params", max_params), ("max_activations", max_activations)):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{what} must be an int or None, got {type(value).__name__} {value!r}")
-        if value < 0:
-            raise ValueError(f"{what} must be >= 0 (or None for no limit), got {value}")
-
-
-def check_limits(
-    graph: Graph,
-    max_params: int | None = DEFAULT_MAX_PARAMS,
-    max_activations: int | None = DEFAULT_MAX_ACTIVATIONS,
-) -> Footprint:
-    """Refuse graphs over the limits, before anything is allocated; return the figures.
-
-    `max_params` bounds parameter plus buffer elements (what building the module allocates);
-    `max_activations` bounds the output elements of one forward pass for one sample. None
-    is no bound of archspec's own; either is still capped by what torch can index.
-    """
-    check_limit_arguments(max_params, max_activations)
-    fp = footprint(graph)
-    limit = min(MAX_TENSOR_ELEMENTS if max_params is None else max_params, MAX_TENSOR_ELEMENTS)
-    total = fp.params + fp.buffers
-    if total > limit:
-        what = f"{fp.params:,} parameters" + (
-            f" and {fp.buffers:,} buffer elements" if fp.buffers else ""
-        )
-        path, node, heaviest = fp.largest if fp.largest else ("?", None, 0)
-        raise ResourceError(
-            f"{graph.name} has {what}, over the limit of {limit:,}",
-            code="E501",
-            hint=f"the largest layer is `{path}` with {heaviest:,}; pass "
-            "archspec.compile(..., max_params=N) to allow more, use device='meta' (or "
-            "`archspec summary`) to analyse it without memory, or use smaller layers",
-            span=node.span if node is not None else graph.root.span,
-            sources=dict(graph.sources),
-        )
-    if fp.activations is not None:
-        act_limit = min(
-            MAX_TENSOR_ELEMENTS if max_activations is None else max_activations,
-            MAX_TENSOR_ELEMENTS,
-        )
-        if fp.activations > act_limit:
-            raise ResourceError(
-                f"{graph.name} computes {fp.activations:,} activation elements per sample "
-                f"(~{fp.activations >> 28:,} GiB in float32), over the limit of {act_limit:,}",
-                code="E502",
-                hint="use a smaller input or more downsampling; pass max_activations= to allow it",
-                span=graph.root.span,
-                sources=dict(graph.sources),
-            )
-    return fp
-
-
 __all__ = [
     "ArchSpecError",
     "SpecDiff",
@@ -503,28 +438,6 @@ def _check(
         if more := more + limit_warnings(analysis.graph):
             result = dataclasses.replace(result, diagnostics=(*result.diagnostics, *more))
     return result
-
-
-def limit_warnings(graph: Graph) -> list[Diagnostic]:
-    """W501/W502: what `compile` would refuse with its default limits (E501/E502).
-
-    `check` and the source writers allocate nothing, so a huge spec is only worth a warning
-    there: the user learns before building it that the defaults must be raised, or
-    `device="meta"` used.
-    """
-    try:
-        check_limits(graph)
-    except ResourceError as exc:
-        return [
-            dataclasses.replace(
-                d,
-                code="W" + d.code[1:],
-                message=f"too large to build with archspec.compile's default limits: {d.message}",
-                severity=Severity.WARNING,
-            )
-            for d in exc.diagnostics
-        ]
-    return []
 
 
 #: Errors about sizes, whose fix may be another input size.
