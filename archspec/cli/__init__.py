@@ -80,7 +80,7 @@ if _collecting:
 del app  # type: ignore[name-defined]  # noqa: F821
 
 #: The modules of the commands, in the order --help lists them (each registers its own).
-COMMAND_MODULES = ("analyse", "build", "diff", "tools", "importer")
+COMMAND_MODULES = ("analyse", "build", "diff", "tools", "views", "importer")
 
 
 @functools.cache
