@@ -40,7 +40,7 @@ def test_builtins_are_registered_in_schema_order_with_their_facts() -> None:
         "parallel": False,
         "for_each": True,
     }
-    assert CONSTRUCTS["repeat"].fields == ("count", "index", "flat", "names", "layer")
+    assert CONSTRUCTS["repeat"].fields == ("count", "index", "flat", "names", "layer", "layers")
     assert CONSTRUCTS["residual"].fields == ("body", "shortcut", "activation", "add_when")
     assert BLOCK_CALL.makes_module and BLOCK_CALL.schema is models()["BlockCall"]
     for kind in BUILTINS:

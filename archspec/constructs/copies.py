@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..expr import ExprError
+from ..expr import ExprError, parse_kept
 from ..ir import AttrExpr, Loop, Node
 from ..loader import PathKey
 from ..lowering.context import Child, Item, Site, Skip, when_text
@@ -91,7 +91,8 @@ def lower_copies(
     switches, so emitted code does not take the params they read as arguments).
     """
     spec, item = site.spec, site.item
-    if spec.names is not None and getattr(spec.layer, "key", None) is not None:
+    per_copy = copy_parts(lw, site)
+    if isinstance(spec.names, str) and getattr(spec.layer, "key", None) is not None:
         hint = "keep one: `key` when the names are not identifiers (`block{i}-0`), else `names`"
         if getattr(spec, "group_rows", False):
             # RegNet's trunk_output.block1 holding block1-0, ...: `names` meant for the groups
@@ -109,31 +110,29 @@ def lower_copies(
         )
         raise Skip
     # a template's parts decide names, which emitted code writes as they are: structure too
-    parts = TEMPLATE_PART.findall(spec.names) if spec.names is not None else []
+    templates = [t for _, _, t, _ in per_copy if t is not None]
+    parts = [p for t in dict.fromkeys(templates) for p in TEMPLATE_PART.findall(t)]
     site.scope.switches += [("", raw) for raw in [*structure, *parts] if isinstance(raw, str)]
     grouped = bool(getattr(spec, "group_rows", False))
-    # for_each's `layer` may be a list of alternatives, each switched by its `when`: every
-    # copy tries them all under the copy's name (EfficientNetV2's FusedMBConv or MBConv rows)
-    alternatives = (
-        [(alt, item.ypath + ("layer", j)) for j, alt in enumerate(spec.layer)]
-        if isinstance(spec.layer, list)
-        else [(spec.layer, item.ypath + ("layer",))]
-    )
-
-    # Copies in a Sequential of their own are named 0, 1, ... (whatever `when` leaves
-    # out); flat ones take their place in the enclosing list, as written layers do.
-    numbered = not spec.flat or grouped
+    # Copies of one `layer` in a Sequential of their own are named 0, 1, ... (whatever
+    # `when` leaves out); flat ones, and the items of `layers`, take their place in the
+    # list they join, as written layers do.
+    numbered = (not spec.flat or grouped) and spec.layers is None
 
     def copy_items(row: Sequence[Mapping[str, Any]], first: int, given: set[str]) -> list[Item]:
         out = []
         for k, env in enumerate(row):
-            name = str(first + k) if numbered else None
-            if spec.names is not None:
-                name = copy_name(lw, spec.names, {**site.env, **env}, item.ypath + ("names",))
-                if name in given:
-                    _same_name(lw, spec.names, name, item.ypath + ("names",), grouped)
-                given.add(name)
-            out += [Item(alt, yp, env, name) for alt, yp in alternatives]
+            made: dict[PathKey, str] = {}  # alternatives share their copy's one name
+            for node, yp, template, where in per_copy:
+                name = str(first + k) if numbered else None
+                if template is not None:
+                    if where not in made:
+                        made[where] = copy_name(lw, template, {**site.env, **env}, where)
+                        if made[where] in given:
+                            _same_name(lw, template, made[where], where, grouped)
+                        given.add(made[where])
+                    name = made[where]
+                out.append(Item(node, yp, env, name))
         return out
 
     if grouped:
@@ -149,6 +148,119 @@ def lower_copies(
     if not spec.flat:
         return lw.lower_child(site, Child(items, "Sequential"))
     return splice(lw, site, items)
+
+
+#: what `layers` is, in the schema of `repeat` and `for_each`
+LAYERS_DOC = (
+    "several items each copy makes, in order (HarDNet's concat, then conv); `names` then "
+    "lists one name template per item"
+)
+
+
+def copy_parts(lw: Lowerer, site: Site) -> list[tuple[Any, PathKey, str | None, PathKey]]:
+    """What one copy is made of: (node spec, its path, its name template, the template's
+    path) for `layer` (each alternative, under the copy's one template) or for each item of
+    `layers` (under its own); E203/E204/E304 (and Skip) for a `layer`, `layers` and `names`
+    that do not fit together."""
+    spec, yp = site.spec, site.ypath
+    names = spec.names
+    if spec.layers is None:
+        if spec.layer is None:
+            lw.error(
+                "E203",
+                f"missing required field `layer` in this {spec.type}",
+                yp,
+                "give `layer` (what each copy is) or `layers` (several items each copy "
+                "makes, in order)",
+            )
+            raise Skip
+        if isinstance(names, list):
+            lw.error(
+                "E204",
+                "a list of name templates names the items of `layers`, and this "
+                f"{spec.type} has one `layer`",
+                yp + ("names",),
+                'give one template (`names: "block{i}"`), or write the items as `layers:`',
+            )
+            raise Skip
+        # `layer` may be a list of alternatives, each switched by its `when`: every copy
+        # tries them all under the copy's name (EfficientNetV2's FusedMBConv or MBConv rows)
+        if isinstance(spec.layer, list):
+            alternatives = [(alt, yp + ("layer", j)) for j, alt in enumerate(spec.layer)]
+        else:
+            alternatives = [(spec.layer, yp + ("layer",))]
+        return [(alt, p, names, yp + ("names",)) for alt, p in alternatives]
+    if spec.layer is not None:
+        lw.error(
+            "E204",
+            f"a {spec.type} takes `layer` or `layers`, not both",
+            yp + ("layers",),
+            "`layer` is what each copy is; `layers` the several items each copy makes: keep one",
+        )
+        raise Skip
+    items = [(node, yp + ("layers", j)) for j, node in enumerate(spec.layers)]
+    if names is None:
+        return [(node, p, None, p) for node, p in items]
+    _check_item_names(lw, site, names)
+    return [(node, p, t, yp + ("names", j)) for j, ((node, p), t) in enumerate(zip(items, names))]
+
+
+def _check_item_names(lw: Lowerer, site: Site, names: Any) -> None:
+    """`names` beside `layers`: one template per item, each its own and each reading a
+    name that changes from copy to copy (so no two copies' items share a name)."""
+    spec, yp = site.spec, site.ypath
+    layers = spec.layers
+    if isinstance(names, str):
+        lw.error(
+            "E204",
+            f"each copy makes {len(layers)} items (`layers`), and `names` is one template",
+            yp + ("names",),
+            'list one template per item, in order: `names: ["cat{i}", "conv{i}"]`',
+        )
+        raise Skip
+    if len(names) != len(layers):
+        lw.error(
+            "E204",
+            f"`names` lists {_count(len(names), 'template')} and `layers` "
+            f"{_count(len(layers), 'item')}",
+            yp + ("names",),
+            "give one name template per item of `layers`, in the same order",
+        )
+        raise Skip
+    for j, node in enumerate(layers):
+        if getattr(node, "key", None) is not None:
+            lw.error(
+                "E204",
+                f"item {j} of `layers` is named by `names` and by its `key`",
+                yp + ("layers", j, "key"),
+                "keep one: `key` when the names are not identifiers, else `names`",
+            )
+            raise Skip
+    varying = {spec.index, *getattr(spec, "fields", ())}
+    varying |= {getattr(spec, k, None) for k in ("row_index", "global_index")} - {None}
+    for j, template in enumerate(names):
+        if template in names[:j]:
+            lw.error(
+                "E304",
+                f"name template {template!r} is listed twice in `names`",
+                yp + ("names", j),
+                "each item of a copy needs a name of its own: `cat{i}`, `conv{i}`",
+            )
+            raise Skip
+        read = set().union(*(parse_kept(p).names for p in TEMPLATE_PART.findall(template)))
+        if not read & varying:
+            lw.error(
+                "E304",
+                f"name template {template!r} reads nothing that changes from copy to copy, "
+                "so every copy's item would get one name",
+                yp + ("names", j),
+                f"read the copy's index in it: `{TEMPLATE_PART.sub('', template)}{{{spec.index}}}`",
+            )
+            raise Skip
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _same_name(lw: Lowerer, template: str, name: str, ypath: PathKey, grouped: bool) -> None:
@@ -192,7 +304,9 @@ def record_loop(lw: Lowerer, site: Site, made: Sequence[Node], copies: int) -> N
     (MixNet's kernels): what a `for` loop of `add_module` calls in emitted code builds. A
     count of 0 is a loop of no nodes, so that instance's class is its siblings'."""
     spec = site.spec
-    if spec.type != "repeat" or spec.names is None or isinstance(spec.layer, list):
+    if spec.type != "repeat" or not isinstance(spec.names, str) or spec.layer is None:
+        return
+    if isinstance(spec.layer, list):
         return
     if getattr(spec.layer, "when", None) is not None or len(made) != copies:
         return
@@ -219,3 +333,13 @@ def record_loop(lw: Lowerer, site: Site, made: Sequence[Node], copies: int) -> N
 def lower_row(lw: Lowerer, site: Site) -> str:
     """One grouped row: a Sequential of its copies."""
     return lw.lower_child(site, Child(list(site.spec.copies), "Sequential"))
+
+
+def least_copies(spec: Any, inner: Any) -> int:
+    """The fewest items one copy makes (lowering/bound.py): alternatives may all be switched
+    off, and an item of `layers` under a `when` may be."""
+    if spec.layers is not None:
+        return sum(inner(node) for node in spec.layers if getattr(node, "when", None) is None)
+    if spec.layer is None or isinstance(spec.layer, list):
+        return 0
+    return inner(spec.layer)

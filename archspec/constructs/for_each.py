@@ -17,9 +17,9 @@ from pydantic import Field
 from ..loader import PathKey
 from ..lowering.context import RAISE_LIMIT, Site, Skip
 from ..ops.base import ExprStr, Final, Int, Name, NodeBase
-from .copies import RowCopies, lower_copies, lower_row
+from .copies import LAYERS_DOC, RowCopies, lower_copies, lower_row
 from .registry import Construct, NameWalk
-from .repeat import Template, free_name
+from .repeat import Template, free_name, walk_copy_items
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..lowering.walker import Lowerer
@@ -45,10 +45,15 @@ class ForEachNode(NodeBase):
         False, description="splice the copies into the enclosing list (no Sequential of their own)"
     )
     group_rows: bool = Field(False, description="one nn.Sequential per row")
-    names: Template | None = None
-    layer: Node | list[Node] = Field(  # noqa: F821
-        ...,
+    names: Template | list[Template] | None = Field(
+        None, description="a name template of the copies, or one per item of `layers`"
+    )
+    layer: Node | list[Node] | None = Field(  # noqa: F821
+        None,
         description="the layer each copy is, or a list of alternatives chosen by their `when`",
+    )
+    layers: list[Node] | None = Field(  # noqa: F821
+        None, min_length=1, description=LAYERS_DOC
     )
 
 
@@ -146,11 +151,7 @@ def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
         walk.expression_name(f, path + ("fields", j), "for_each field")
     for key in ("index", *_EXTRA):
         walk.expression_name(item.get(key), path + (key,), f"for_each {key}")
-    layer = item.get("layer")
-    if isinstance(layer, list):
-        walk.nodes(layer, path + ("layer",))
-    else:
-        walk.node(layer, path + ("layer",))
+    walk_copy_items(item, path, walk)
 
 
 CONSTRUCT = Construct(
@@ -164,7 +165,8 @@ CONSTRUCT = Construct(
         "with the row's values, the copy's index in its row (`index`, default `i`) and, "
         "when named, `row_index`, `global_index` and `global_count` in scope. The copies "
         "form one nn.Sequential, one per row (`group_rows`), or join the enclosing list "
-        "(`flat`); `names` is a name template for them."
+        "(`flat`); `names` is a name template for them. `layers` makes several items per "
+        "copy, in order, and `names` then lists one template per item."
     ),
     makes_module=True,
     walk_names=walk_names,

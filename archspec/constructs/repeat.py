@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field
 from ..loader import PathKey
 from ..lowering.context import RAISE_LIMIT, Item, Site, Skip
 from ..ops.base import Final, Int, Name, NodeBase
-from .copies import RowCopies, check_template, lower_copies, lower_row
+from .copies import LAYERS_DOC, RowCopies, check_template, least_copies, lower_copies, lower_row
 from .registry import Construct, NameWalk
 
 #: A name template for copies: text with `{expression}` parts (`denselayer{i + 1}`).
@@ -34,10 +34,15 @@ class RepeatNode(NodeBase):
     flat: bool = Field(
         False, description="splice the copies into the enclosing list (no Sequential of their own)"
     )
-    names: Template | None = None
-    layer: Node | list[Node] = Field(  # noqa: F821
-        ...,
+    names: Template | list[Template] | None = Field(
+        None, description="a name template of the copies, or one per item of `layers`"
+    )
+    layer: Node | list[Node] | None = Field(  # noqa: F821
+        None,
         description="the layer each copy is, or a list of alternatives chosen by their `when`",
+    )
+    layers: list[Node] | None = Field(  # noqa: F821
+        None, min_length=1, description=LAYERS_DOC
     )
 
 
@@ -106,11 +111,17 @@ def free_name(
 
 def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
     walk.expression_name(item.get("index"), path + ("index",), "repeat index")
+    walk_copy_items(item, path, walk)
+
+
+def walk_copy_items(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
+    """The items a copy is made of: `layer` (one, or alternatives) and `layers`."""
     layer = item.get("layer")
     if isinstance(layer, list):
         walk.nodes(layer, path + ("layer",))
     else:
         walk.node(layer, path + ("layer",))
+    walk.nodes(item.get("layers"), path + ("layers",))
 
 
 CONSTRUCT = Construct(
@@ -120,14 +131,13 @@ CONSTRUCT = Construct(
     summary="`count` copies of a layer; `i` is the copy's index",
     # alternatives may all be switched off: they promise nothing
     least=lambda spec, inner: (
-        spec.count * inner(spec.layer)
-        if type(spec.count) is int and not isinstance(spec.layer, list)
-        else 0
+        spec.count * least_copies(spec, inner) if type(spec.count) is int else 0
     ),
     description=(
         "`count` copies of `layer` in an nn.Sequential whose children are named 0, 1, ...; "
         "inside each copy `index` (default `i`) is the copy's number, so a stage's first "
-        "block can differ from the rest (`stride: 2 if i == 0 else 1`)."
+        "block can differ from the rest (`stride: 2 if i == 0 else 1`). `layers` makes "
+        "several items per copy, in order, and `names` then lists one template per item."
     ),
     makes_module=True,
     walk_names=walk_names,
