@@ -177,6 +177,7 @@ class GLU(Op):
             "E404",
             f"glu halves dim {d} of {fmt(x)}, which must be even: it is {{b}}",
             "give that dim an even size, or choose another dim",
+            "dim",
         )
         return Inferred(attrs, (*x[:d], half, *x[d + 1 :]))
 
@@ -231,6 +232,7 @@ class PReLU(Op):
                 "E402",
                 f"prelu has num_parameters={n}, but the input has {{a}} channels {fmt(x)}",
                 "use num_parameters: 1 (one shared slope) or the channel count",
+                "num_parameters",
             )
         return Inferred(attrs, x)
 

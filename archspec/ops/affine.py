@@ -67,6 +67,7 @@ class ChannelAffine(_FunctionOp):
             "E404",
             f"channel_affine has {n} scales, the input has {{a}} channels {fmt(x)}",
             "give one scale and one shift per input channel",
+            "scale",
         )
         return Inferred(attrs, x)
 

@@ -291,6 +291,7 @@ class CheckSize(_Functional):
                 "give the input the size stated here (`--input`), or build the model for "
                 "the input's size (the param that sets `size`); a spec's `input` that states "
                 "numbers is checked at them: write symbols (`[N, 3, H, W]`) to follow the param",
+                "size",
             )
         # past the check the sizes are known: what follows is checked at them
         return Inferred(attrs, (*x[:2], *(Dim.of(s) for s in size)))

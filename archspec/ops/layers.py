@@ -66,6 +66,7 @@ class Linear(Op):
                 # a function: the message names the whole input, worth writing only if read
                 lambda: f"linear expects {given} input features, the input gives {{a}} {fmt(x)}",
                 "change the input size, or put an adaptive pool before the flatten",
+                "in_features",
             )
             n_in = given
         elif last.is_const:
@@ -513,6 +514,7 @@ class Unflatten(Op):
             "E404",
             partial(_unflatten_message, sizes, d, x, given),
             "give sizes whose product is that dim's size, or one -1 for the size left",
+            "unflattened_size",
         )
         out = [inferred if s == -1 else Dim.of(s) for s in sizes]
         return Inferred(attrs, (*x[:d], *out, *x[d + 1 :]))

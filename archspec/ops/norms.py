@@ -287,6 +287,7 @@ class LayerNorm(_Norm):
                     "E402",
                     partial(_last_dims_message, x, shape),
                     "drop normalized_shape (archspec infers it from the input), or fix it",
+                    "normalized_shape",
                 )
         return Inferred(dict(attrs, normalized_shape=list(shape)), x)
 

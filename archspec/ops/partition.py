@@ -78,6 +78,7 @@ def _divides(ctx: ShapeContext, side: Dim, size: int, which: str, kind: str) -> 
         "E412",
         f"{kind} size {size} does not divide the map's {which} ({{b}})",
         _DIVIDE_HINT,
+        "size",
     )
 
 
@@ -177,6 +178,7 @@ class Departition(StatelessOp):
             f"departition of size {size} needs {size * size} tokens per group, the tokens "
             f"{fmt(tokens)} have {{a}}",
             "departition with the size of the partition it undoes",
+            "size",
         )
         ctx.require_equal(
             tokens[1],
@@ -262,6 +264,7 @@ class RelativeAttention(Op):
             f"relative_attention of size {size} needs {size * size} tokens per group, the "
             f"input {fmt(x)} has {{a}}",
             "attend over the groups of a partition of the same size",
+            "size",
         )
         return Inferred(dict(attrs, feat_dim=d.value), x)
 

@@ -196,6 +196,7 @@ class Split(_Pieces):
                     "E404",
                     f"split sizes {sizes} add up to {{b}}, dim {d} of {fmt(x)} has {{a}}",
                     "the sizes must add up to the size of the dim",
+                    "split_size",
                 )
             return Inferred(attrs, _with(x, d, Dim.of(sizes[index])))
         last = x[d] - sizes * (k - 1)

@@ -194,10 +194,10 @@ class Reshape(StatelessOp):
         message = _size_message(sizes, x, given)
         if -1 in sizes:
             inferred = rest.floordiv(given)
-            ctx.require_equal(inferred * given, rest, "E404", message, _SIZE_HINT)
+            ctx.require_equal(inferred * given, rest, "E404", message, _SIZE_HINT, "shape")
         else:
             inferred = Dim.of(1)
-            ctx.require_equal(rest, given, "E404", message, _SIZE_HINT)
+            ctx.require_equal(rest, given, "E404", message, _SIZE_HINT, "shape")
         out = tuple(
             x[i] if s == 0 else inferred if s == -1 else Dim.of(s) for i, s in enumerate(sizes)
         )
@@ -272,6 +272,7 @@ class ChannelShuffle(StatelessOp):
             "E409",
             f"channel_shuffle groups={g} does not divide the {{b}} input channels",
             "use a groups count that divides the channels",
+            "groups",
         )
         return Inferred(attrs, x)
 
@@ -507,6 +508,7 @@ class PixelShuffle(_PixelShuffling):
             "the input has {b}",
             f"give it a multiple of {r * r} channels (the conv before it: out_channels "
             f"{r * r} * C for C channels out)",
+            "upscale_factor",
         )
         return Inferred(attrs, (*batch, c.floordiv(r * r), h * r, w * r))
 
@@ -532,5 +534,6 @@ class PixelUnshuffle(_PixelShuffling):
                 f"pixel_unshuffle downscale_factor={r} does not divide the map's {which} ({{b}})",
                 f"give the network an input whose size, after the layers before this one, is "
                 f"a multiple of {r} (archspec check prints the sizes it accepts)",
+                "downscale_factor",
             )
         return Inferred(attrs, (*batch, c * (r * r), h.floordiv(r), w.floordiv(r)))
