@@ -21,13 +21,13 @@ BROKEN = ROOT / "tests" / "broken"
 #: Every broken spec: the errors it must produce, as (code, line, col), in order.
 EXPECTED = {
     "residual_channels": [("E402", 6, 5)],
-    "linear_features": [("E404", 11, 5)],
+    "linear_features": [("E404", 11, 43)],
     "unknown_type": [("E205", 6, 23)],
     "misspelled_param": [("E201", 5, 49)],
     "bad_type": [("E202", 5, 46)],
     "missing_block": [("E205", 11, 25)],
     "cycle": [("E306", 5, 80)],
-    "several_errors": [("E205", 7, 23), ("E305", 8, 57), ("E404", 10, 5)],
+    "several_errors": [("E205", 7, 23), ("E305", 8, 57), ("E404", 10, 63)],
 }
 
 runner = CliRunner()
