@@ -251,6 +251,8 @@ class Module:
         for node in self.nodes:
             if not node.is_module or node.inputs != (prev,) or node.train_only:
                 return False
+            if "." in node.name:  # a list's entry: the list is registered, never called
+                return False
             prev = node.name
         return (
             len(self.outputs) == 1
@@ -259,9 +261,10 @@ class Module:
         )
 
     def registered(self, names: Sequence[str]) -> list[str]:
-        """`names` (of this module's nodes) in the order the module registers them."""
+        """`names` (of this module's nodes) in the order the module registers them (a
+        list's entries, `convs.0`, with their list, `convs`, in their own order)."""
         first = {n: i for i, n in enumerate(self.register_order)}
-        return sorted(names, key=lambda n: first.get(n, len(first)))
+        return sorted(names, key=lambda n: first.get(n.partition(".")[0], len(first)))
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

@@ -159,7 +159,7 @@ def _codegen(program: Program) -> Callable[..., Any]:
     for kind, name, inputs, payload in steps:
         args = [env[i] for i in inputs]
         if kind == "module":
-            holder.add_module(name, nn.Identity())
+            _add_child(holder, name, nn.Identity())
             env[name] = graph.call_module(name, tuple(args))
         elif kind == "tensor":
             holder.register_parameter(name, nn.Parameter(torch.empty(0, device="meta")))
@@ -253,13 +253,25 @@ def build_scope(
         rank = {n: i for i, n in enumerate(module.registered([t[0] for t in tensors]))}
         tensors.sort(key=lambda t: rank[t[0]])
     for name, m in children:
-        out.add_module(name, m)
+        _add_child(out, name, m)
     for name, t, persistent in tensors:
         if persistent is None:
             out.register_parameter(name, t)
         else:
             out.register_buffer(name, t, persistent=persistent)
     return _versioned(out, module)
+
+
+def _add_child(parent: nn.Module, name: str, child: nn.Module) -> None:
+    """Register `child` as `name`; a list's entry (`convs.0`, numbered in order by lowering)
+    as the next of nn.ModuleList `convs`, registered with its first entry."""
+    prefix, dot, _ = name.partition(".")
+    if not dot:
+        parent.add_module(name, child)
+        return
+    if prefix not in parent._modules:
+        parent.add_module(prefix, nn.ModuleList())
+    parent.get_submodule(prefix).append(child)  # type: ignore[operator]
 
 
 def _versioned(built: nn.Module, module: Module) -> nn.Module:

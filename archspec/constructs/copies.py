@@ -228,17 +228,20 @@ def _check_item_names(lw: Lowerer, site: Site, names: Any) -> None:
         )
         raise Skip
     for j, node in enumerate(layers):
-        if getattr(node, "key", None) is not None:
+        if getattr(node, "key", None) is not None and names[j] is not None:
             lw.error(
                 "E204",
                 f"item {j} of `layers` is named by `names` and by its `key`",
                 yp + ("layers", j, "key"),
-                "keep one: `key` when the names are not identifiers, else `names`",
+                "keep one: `key` when the names are not identifiers (its template in "
+                "`names` null), else `names`",
             )
             raise Skip
     varying = {spec.index, *getattr(spec, "fields", ())}
     varying |= {getattr(spec, k, None) for k in ("row_index", "global_index")} - {None}
     for j, template in enumerate(names):
+        if template is None:  # the item's own key, or its position
+            continue
         if template in names[:j]:
             lw.error(
                 "E304",

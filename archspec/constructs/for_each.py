@@ -45,8 +45,10 @@ class ForEachNode(NodeBase):
         False, description="splice the copies into the enclosing list (no Sequential of their own)"
     )
     group_rows: bool = Field(False, description="one nn.Sequential per row")
-    names: Template | list[Template] | None = Field(
-        None, description="a name template of the copies, or one per item of `layers`"
+    names: Template | list[Template | None] | None = Field(
+        None,
+        description="a name template of the copies, or one per item of `layers` (null: the "
+        "item's own `key`, or its position)",
     )
     layer: Node | list[Node] | None = Field(  # noqa: F821
         None,

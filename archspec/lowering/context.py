@@ -77,6 +77,7 @@ class Scope:
         "axes",
         "declared_at",
         "index",
+        "lists",
         "loops",
         "nested",
         "nested_done",
@@ -109,6 +110,8 @@ class Scope:
         self.axes: dict[str, int | None] = {}
         #: index in `switches` -> where the item it switched off is written
         self.switch_spans: dict[int, Any] = {}
+        #: the lists of module entries keyed `convs.0`, `convs.1`, ...: how many each holds
+        self.lists: dict[str, int] = {}
         #: the flat, named repeats spliced into this list (`ir.Loop`)
         self.loops: list[Any] = []
         #: names of nodes inside the modules of this list -> their paths, and how many of

@@ -6,6 +6,11 @@ and its state_dict key, in compiled modules (`add_module`) and emitted source al
 module (or hold a learned tensor) have one. A key may be a template whose `{expression}`
 parts are evaluated where the node is (a repeat copy's index, a block's params), so a
 stage of copies can be keyed as torchvision's `f"block{stage_index}-{i}"`.
+
+A dotted key, `convs.0`, registers the node as an entry of a list of its module (timm's
+Res2Net registers `self.convs` and `self.bns`, two nn.ModuleLists, and walks them together):
+the node is called where it is written, the list is registered where its first entry is,
+and its entries are numbered in the order the module makes them.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..expr import ExprError
 from ..ir import replaced
 from ..ops import REGISTRY
-from ..ops.names import key_problem
+from ..ops.names import list_key, spec_key_problem
 from ..ops.templates import filled
 from .context import Site, Skip
 
@@ -24,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _HINT = (
     "a key is printable ASCII without spaces, `.`, quotes or backslashes, at most 64 "
-    "characters, e.g. `block1-0`; use `name:` for identifiers"
+    "characters, e.g. `block1-0`, or a list's entry, `convs.0`; use `name:` for identifiers"
 )
 
 
@@ -51,11 +56,67 @@ def keyed_site(lw: Lowerer, site: Site, construct: Any) -> Site:
         )
         raise Skip
     key = _fill(lw, spec.key, site.local, yp)
-    problem = key_problem(key)
+    problem = spec_key_problem(key)
     if problem is not None:
         lw.error("E204", f"`key` gives {key[:80]!r} here: {problem}", yp, _HINT)
         raise Skip
+    entry = list_key(key)
+    if entry is not None:
+        _list_entry(lw, site, spec, construct, entry, yp)
     return replaced(site, item=replaced(site.item, name=key))
+
+
+def _list_entry(
+    lw: Lowerer, site: Site, spec: Any, construct: Any, entry: tuple[str, int], yp: Any
+) -> None:
+    """Check a list entry's key (`convs.2`) where it is made, and count it: its node is a
+    module, the list's name is no node of the module, and the entries come in order."""
+    name, index = entry
+    scope = site.scope
+    op = REGISTRY.get(spec.type)
+    if op is not None and op.style != "module":
+        lw.error(
+            "E204",
+            f"`{name}.{index}` keys an entry of a module list, and a `{spec.type}` holds a "
+            "tensor, not a module",
+            yp,
+            "key it without `.`; a learned tensor is an attribute of its module",
+        )
+        raise Skip
+    if name in scope.shapes:
+        lw.error(
+            "E304",
+            f"`{name}.{index}` puts an entry in a list `{name}`, and `{name}` is a node of "
+            "this module",
+            yp,
+            "rename the node or the list: a module's child is a layer or a list, not both",
+        )
+        raise Skip
+    held = scope.lists.get(name, 0)
+    scope.lists[name] = max(held, index + 1)
+    if index != held:
+        lw.error(
+            "E204",
+            f"`{name}.{index}` here, and the list `{name}` holds {held} "
+            f"entr{'y' if held == 1 else 'ies'} so far: a list numbers its entries in the "
+            "order the module makes them",
+            yp,
+            f"key them `{name}.0`, `{name}.1`, ... in the order they are written (in a "
+            f'repeat, `key: "{name}.{{i}}"`)',
+        )
+        raise Skip
+
+
+def list_taken(lw: Lowerer, name: str, yp: Any) -> None:
+    """E304 (and Skip) for a node named like a list its module's entries made before."""
+    lw.error(
+        "E304",
+        f"`{name}` is a list of this module (its entries are keyed `{name}.0`, ...), and "
+        "this node has its name",
+        yp,
+        "rename the node or the list: a module's child is a layer or a list, not both",
+    )
+    raise Skip
 
 
 def _makes_module(spec: Any, construct: Any) -> bool:

@@ -43,7 +43,7 @@ from .context import (
 from .exprs import text_expr
 from .fromlist import computed_inputs
 from .itemplan import ItemPlan, item_plan
-from .keys import keyed_site
+from .keys import keyed_site, list_taken
 from .layer import absent_as_previous, lower_op
 from .memo import InstanceMemo, MemoContext, lower_instance
 from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off, switched_off_early
@@ -168,6 +168,8 @@ class Lowerer:
         return module
 
     def add_node(self, scope: Scope, node: Node, item: Item) -> str:
+        if scope.lists and node.name in scope.lists:
+            list_taken(self, node.name, item.ypath + ("name",))
         if node.name in scope.shapes:
             if scope.shapes[node.name] is None and all(n.name != node.name for n in scope.nodes):
                 # the name's other holder failed and said why (it may have been meant as
@@ -526,7 +528,12 @@ def registering(lw: Lowerer, module: Module, child: Child) -> Module:
     tensor of this block, or a layer its `when` leaves out of this instance (E305 otherwise),
     listed once, in a block that is not a plain chain
     (an nn.Sequential registers its entries in the order it calls them)."""
-    held = {n.name for n in module.nodes if n.is_module or REGISTRY[n.kind].style == "tensor"}
+    # a list's entries (`convs.0`) are registered with their list, which it may name
+    held = {
+        n.name.partition(".")[0]
+        for n in module.nodes
+        if n.is_module or REGISTRY[n.kind].style == "tensor"
+    }
     # a layer its `when` leaves out of this instance (ResNeSt's `avd_last`, at stride 1 only)
     switched_off = set(declarations(lw, child.items)[0]) - {n.name for n in module.nodes}
     ypath = child.register_order_ypath

@@ -30,7 +30,7 @@ from .lazyspec import Reuse, is_lazy
 from .names import NAME_RE as NAME_RE
 from .names import RESERVED_NAMES as RESERVED_NAMES
 from .names import check_name as check_name
-from .names import key_problem
+from .names import spec_key_problem
 from .shapectx import Constraint as Constraint
 from .shapectx import Message as Message
 from .shapectx import ShapeContext as ShapeContext
@@ -118,7 +118,7 @@ def check_key_template(text: str) -> str:
     where the node is (`block{stage}-{i}`); a key without parts is checked whole here."""
     too_long = f"a key is at most {MAX_TEMPLATE_LEN} characters with its parts"
     parts = template_parts(text, "key", text[:60], too_long)
-    problem = None if parts else key_problem(text)
+    problem = None if parts else spec_key_problem(text)
     if problem is not None:
         raise ValueError(problem)
     return text
@@ -128,8 +128,9 @@ KeyText = Annotated[
     str,
     AfterValidator(check_key_template),
     Field(
-        description="the module's state_dict key when it is not an identifier (`block1-0`); "
-        "`{expression}` parts are evaluated where the node is"
+        description="the module's state_dict key when it is not an identifier (`block1-0`), "
+        "or an entry of a list of the module (`convs.0`); `{expression}` parts are "
+        "evaluated where the node is"
     ),
 ]
 

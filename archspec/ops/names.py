@@ -170,6 +170,36 @@ def key_problem(key: str) -> str | None:
     return None
 
 
+def list_key(key: str) -> tuple[str, int] | None:
+    """`("convs", 0)` for the key of a ModuleList's entry, `convs.0` (None for any other)."""
+    prefix, dot, index = key.partition(".")
+    if not dot or not index.isdecimal() or not index.isascii():
+        return None
+    if index != str(int(index)):
+        return None
+    return prefix, int(index)
+
+
+def spec_key_problem(key: str) -> str | None:
+    """Why `key` cannot be a spec's `key:` (None when it can): key_problem's rules, or for a
+    dotted key the entry of a list of the module (`convs.0`: torch's `self.convs[0]`,
+    timm's Res2Net), a name then an index."""
+    if "." not in key:
+        return key_problem(key)
+    entry = list_key(key)
+    if entry is None:
+        return (
+            f"key {key[:40]!r} holds `.`: a dotted key names an entry of a list of the "
+            "module, `list.N` (`convs.0`), a name then an index without leading zeros"
+        )
+    try:  # the list is an attribute (`self.convs`), so its name is a name
+        check_name(entry[0])
+    except ValueError as exc:
+        return f"in key {key[:40]!r}, the list's name: {exc}"
+    problem = key_problem(entry[0])
+    return None if problem is None else f"in key {key[:40]!r}, the list's name: {problem}"
+
+
 def literal_key_problem(key: str) -> str | None:
     """Why `key`, as written, cannot be a spec's `key:` (None when it can): key_problem's
     rules, and no `{` or `}`, since a spec reads a key's `{...}` parts as expressions (an

@@ -29,6 +29,7 @@ from typing import Any
 from ...ir import Graph, Module
 from ...lazymethods import dataclass
 from ...ops.base import RESERVED_NAMES
+from ...ops.names import list_key
 from ..pycode import INDENT, Code, Namespace, expr_tree, lit, unparse
 from ..pylayout import Text, condition_lines, format_doc
 from ..pyvalues import Env, Val, names_of, render_expr, truth
@@ -275,7 +276,7 @@ def cased_init(cls: ClassInfo) -> list[str]:
         lines += format_doc(Text(text), 8, f"self.{attr} = ")
     outers = [init_statements(c.info, 2) for c in cls.cases]
     inners = [init_statements(c.info, 3) for c in cls.cases]
-    orders = [[_target(st) for st in stmts] for stmts in outers]
+    orders = [_targets(stmts) for stmts in outers]
     owns = [{s.attr for s in c.info.steps if s.attr and s.loop is None} for c in cls.cases]
     for outer, inner, order in zip(outers, inners, orders):
         for other, own in zip(orders, owns):
@@ -288,25 +289,45 @@ def cased_init(cls: ClassInfo) -> list[str]:
                 at = order.index(prior[-1]) + 1 if prior else 0
                 order.insert(at, attr)
                 # a positional child ("2") or a key ("block1-0") is no attribute name
-                none = f"self.{attr} = None" if is_free_attr(attr) else _add_none(attr)
-                outer.insert(at, [f"{INDENT * 2}{none}"])
-                inner.insert(at, [f"{INDENT * 3}{none}"])
+                none = [f"self.{attr} = None"] if is_free_attr(attr) else _add_none(attr)
+                outer.insert(at, [f"{INDENT * 2}{ln}" for ln in none])
+                inner.insert(at, [f"{INDENT * 3}{ln}" for ln in none])
     texts = [CaseText(o, i, [tuple(s) for s in o]) for o, i in zip(outers, inners)]
     return lines + merge_cases([c.cond for c in cls.cases], texts, 2)
 
 
-def _add_none(attr: str) -> str:
-    """The statement that registers no module under a key that is no attribute name."""
-    return f"self.add_module({lit(attr)}, None)"
+def _add_none(attr: str) -> list[str]:
+    """The statement that registers no module under a key that is no attribute name (an
+    entry of a list: None in its place, the list made with its first entry)."""
+    entry = list_key(attr)
+    if entry is None:
+        return [f"self.add_module({lit(attr)}, None)"]
+    made = [f"self.{entry[0]} = nn.ModuleList()"] if entry[1] == 0 else []
+    return made + [f"self.{entry[0]}.append(None)"]
 
 
-def _target(stmt: list[str]) -> str | None:
-    """The attribute an `__init__` statement assigns first, if any."""
-    for line in stmt:
-        found = re.search(r"self\.(\w+) = |self\.add_module\(\"([^\"]+)\"", line)
-        if found:
-            return found.group(1) or found.group(2)
-    return None
+def _targets(stmts: list[list[str]]) -> list[str | None]:
+    """The attribute each `__init__` statement assigns first, if any (a list's entries,
+    `self.convs.append(...)`, counted in order: `convs.0`, `convs.1`, ...)."""
+    entries: dict[str, int] = {}
+    out: list[str | None] = []
+    for stmt in stmts:
+        target = None
+        for line in stmt:
+            found = re.search(r"self\.(\w+)\.append\(", line)
+            if found:
+                k = entries.get(found.group(1), 0)
+                entries[found.group(1)] = k + 1
+                target = f"{found.group(1)}.{k}"
+                break
+            found = re.search(r"self\.(\w+) = |self\.add_module\(\"([^\"]+)\"", line)
+            if found:
+                target = found.group(1) or found.group(2)
+                if line.endswith(" = nn.ModuleList()"):
+                    continue  # the list made with its first entry: the entry is the target
+                break
+        out.append(target)
+    return out
 
 
 def cased_forward(cls: ClassInfo, graph: Graph, taken: frozenset[str]) -> list[str]:

@@ -13,10 +13,11 @@ import tokenize
 from typing import Any
 
 from ...ops import REGISTRY
+from ...ops.names import list_key
 from ..pycode import INDENT, Namespace, lit
 from ..pylayout import Doc, Group, Text, call, condition_lines, format_doc
 from ..pyvalues import IN, Val
-from .forward import count_attr, is_free_attr, is_tensor, when_flag
+from .forward import attr_ref, count_attr, is_free_attr, is_tensor, when_flag
 from .model import ClassInfo
 from .optional import Layers
 
@@ -210,6 +211,10 @@ def _assign(
     if persistent is not None:  # a buffer: an assigned tensor would be a plain attribute
         args = [Text(lit(attr)), ctor] + ([] if persistent else [Text("persistent=False")])
         return format_doc(call("self.register_buffer", args), 4 * depth)
+    entry = list_key(attr)
+    if entry is not None:  # `convs.0`: the list made with its first entry, then appended to
+        made = _assign(entry[0], Text("nn.ModuleList()"), depth) if entry[1] == 0 else []
+        return made + format_doc(call(f"{attr_ref(entry[0])}.append", [ctor]), 4 * depth)
     if is_free_attr(attr):
         return format_doc(ctor, 4 * depth, f"self.{attr} = ")
     register = "self.register_parameter" if tensor else "self.add_module"

@@ -18,6 +18,7 @@ from ...dims import Shape
 from ...ir import ABSENT_AS, INPUT
 from ...ops import REGISTRY, Op
 from ...ops.base import META_FIELDS, RESERVED_NAMES
+from ...ops.names import list_key
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Comp, Doc, Group, call, flat, format_doc, parse_doc
 from ..pyvalues import IN, MATH_NAMES, more_in
@@ -482,7 +483,11 @@ def is_tensor(st: Step) -> bool:
 
 
 def attr_ref(attr: str) -> str:
-    """`self.conv1`, or `getattr(self, "0")` for a name that is not an identifier."""
+    """`self.conv1`, `getattr(self, "0")` for a name that is not an identifier, or
+    `self.convs[0]` for a list's entry (`convs.0`)."""
+    entry = list_key(attr)
+    if entry is not None:
+        return f"{attr_ref(entry[0])}[{entry[1]}]"
     return f"self.{attr}" if is_free_attr(attr) else f"getattr(self, {lit(attr)})"
 
 
