@@ -274,6 +274,14 @@ def _alias(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return None
 
 
+def _clone(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`x.clone()`, `torch.clone(x)` (VAN's `shortcut = x.clone()`): a copy of the same
+    values, so the node is its input; a memory format changes only the layout."""
+    if len(args) == 1 and isinstance(args[0], Ref) and set(kwargs) <= {"memory_format"}:
+        return Call("identity_alias", {}, (args[0].node,))
+    return None
+
+
 def _chunk(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     """`x.chunk(2, dim=1)`: the pieces get names when the graph reader unpacks them."""
     x = args[0] if args else None
@@ -440,6 +448,7 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.concat: _joining("concat"),
         torch.stack: _joining("stack"),
         torch.flatten: _flatten,
+        torch.clone: _clone,
         torch.unflatten: unflatten,
         torch.mean: _reduce("mean"),
         torch.sum: _reduce("sum"),
@@ -521,6 +530,7 @@ _METHODS: dict[str, Reader] = {
     "sigmoid": _activation("sigmoid"),
     "tanh": _activation("tanh"),
     "contiguous": _alias,
+    "clone": _clone,
     "to": to_alike,
     "type_as": type_as,
     "chunk": _chunk,

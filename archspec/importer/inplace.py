@@ -80,6 +80,17 @@ def _in_place(module: Any, node: Any, problems: Any) -> bool:
     return False
 
 
+def _copies(node: Any) -> list[Any]:
+    """The `x.clone()`s of a node: the import reads each as the node itself (a spec makes no
+    copies), so a reader of the copy reads the node."""
+    return [
+        u
+        for u in node.users
+        if (u.op == "call_method" and u.target == "clone")
+        or (u.op == "call_function" and getattr(u.target, "__name__", "") == "clone")
+    ]
+
+
 def _block(child: Any) -> bool:
     """A child whose in-place step is inside its forward, not its `inplace=True`."""
     return child is not None and getattr(child, "inplace", False) is not True
@@ -107,7 +118,8 @@ def in_place_aliases(module: Any, graph: Any, problems: Any = None) -> list[Diag
         first = node.args[0] if node.args else None
         if not hasattr(first, "users"):
             continue
-        later = [u for u in first.users if u is not node and order[u] > order[node]]
+        readers = [*first.users, *(u for c in _copies(first) for u in c.users)]
+        later = [u for u in readers if u is not node and order[u] > order[node]]
         own = changed_in_place(module, node)  # a tensor of the model: its state
         if (own is None and not later) or not _in_place(module, node, problems):
             continue
@@ -117,14 +129,19 @@ def in_place_aliases(module: Any, graph: Any, problems: Any = None) -> list[Diag
         span = span_from_stack(node.stack_trace) or span_of_class(type(module))
         child = module.get_submodule(str(node.target)) if node.op == "call_module" else None
         how = ", whose forward changes what it is given" if _block(child) else ""
+        copy = next((c for c in _copies(first) if later[0] in c.users), None)
+        if copy is None:
+            why = "so the later read would see the value from before the change"
+        else:  # the spec reads the copy as `first`, and its step would change both
+            why = f"and makes no copies: a `clone()` of it (`{copy.name}`) is `{first.name}` there"
         out.append(
             diagnostic(
                 "E904",
                 f"{describe(type(module))}.forward changes `{first.name}` in place "
                 f"(`{node.name}`{how}) and reads it again afterwards (`{later[0].name}`)",
                 span,
-                "a spec computes out of place, so the later read would see the value from "
-                "before the change; write the step out of place (`y = y + x`)",
+                f"a spec computes out of place {why}; write the step out of place "
+                "(`y = y + x`, `inplace=False`)",
             )
         )
     return out
