@@ -426,11 +426,11 @@ def _softmax(kind: str) -> Reader:
     return read
 
 
-def _torch_functions() -> dict[Any, Reader]:
+def _join_functions() -> dict[Any, Reader]:
+    """`+`, `*`, `-` and `/`: the operators, their in-place forms and torch's functions."""
     import torch
-    import torch.nn.functional as F
 
-    table: dict[Any, Reader] = {
+    return {
         operator.add: _join("add"),
         operator.iadd: _join("add"),
         torch.add: _join("add"),
@@ -444,6 +444,15 @@ def _torch_functions() -> dict[Any, Reader]:
         operator.itruediv: _join("div"),
         torch.div: _join("div"),
         torch.true_divide: _join("div"),
+    }
+
+
+def _torch_functions() -> dict[Any, Reader]:
+    import torch
+    import torch.nn.functional as F
+
+    table: dict[Any, Reader] = {
+        **_join_functions(),
         torch.cat: _joining("concat"),
         torch.concat: _joining("concat"),
         torch.stack: _joining("stack"),
