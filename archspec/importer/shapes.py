@@ -54,9 +54,14 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
         return None
     first = syms.get(args[0]) if args else None
     if node.target is operator.getitem and first is not None and first.what == "shape":
-        if _spatial_slice(args[1]):
-            return Sym("spatial", first.src)  # `x.shape[2:]`, `x.shape[-2:]`: its spatial size
+        if _spatial_slice(args[1]):  # `x.shape[2:]`, `x.shape[-2:]`: its spatial size
+            return Sym("spatial", first.src, args[1].start)
         return Sym("dim", first.src, args[1]) if isinstance(args[1], int) else None
+    if node.target is operator.getitem and first is not None and first.what == "spatial":
+        start, i = first.index, args[1]  # `h, w = x.shape[2:]`: dims 2 and 3
+        if isinstance(start, int) and type(i) is int and i >= 0 and (start >= 0 or start + i < 0):
+            return Sym("dim", first.src, start + i)
+        return None
     if node.target is operator.eq and first is not None and isinstance(args[1], int):
         return Sym("eq", value=(first, args[1]))
     if node.target in _ARITH and any(a in syms for a in args):
@@ -171,6 +176,19 @@ def is_batch(sym: Any) -> bool:
     return isinstance(sym, Sym) and sym.what == "dim" and sym.index == 0
 
 
+_UNSTATED_RESHAPE = (
+    "{} takes sizes read from tensor shapes that a spec's `reshape` cannot state: it keeps "
+    "the batch, a dim in its place or one -1, and every other size is a number"
+)
+_UNSTATED_HINT = (
+    "to cut one dim into sizes, `x.unflatten(dim, (-1, 4))` (numbers and one -1) reads as "
+    "`unflatten` for any size; tokens folded back into the map they came from "
+    "(`x.transpose(1, 2).reshape(b, c, h, w)`) are, in a spec, a `departition` of one-token "
+    "groups (docs/spec-language.md, Tokens back into a map); else write the sizes as numbers, "
+    "which fits one input size"
+)
+
+
 def reshape_sizes(values: list[Any], syms: dict[Any, Sym], src: Any = None) -> list[int] | None:
     """A reshape's sizes as `reshape` writes them: numbers, 0 for the batch dim in front
     or for a dim of `src` (the tensor reshaped) read at the same position (`c` in
@@ -215,6 +233,8 @@ def read_size_node(reader: Any, node: Any) -> bool:
     `reader` is trace._GraphReader: its names, items and helpers are used."""
     import torch
 
+    from .functions import describe_target
+
     syms: dict[Any, Sym] = reader.syms
     if node in syms:
         return True
@@ -231,7 +251,11 @@ def read_size_node(reader: Any, node: Any) -> bool:
                 return False
             return reader.emit(node, "reshape", {"shape": list(sizes)}, (args[0],))
         shape = reshape_sizes(list(sizes), syms, args[0])
-        return shape is not None and reader.emit(node, "reshape", {"shape": shape}, (args[0],))
+        if shape is None:
+            what = describe_target(node.op, node.target, node.args)
+            reader.fail("E903", _UNSTATED_RESHAPE.format(what), node, _UNSTATED_HINT)
+            return True
+        return reader.emit(node, "reshape", {"shape": shape}, (args[0],))
     if node.op == "call_function" and node.target is torch.nn.functional.interpolate:
         return _interpolate_as(reader, node)
     if node.target == "expand_as" and _broadcast_anyway(node):
