@@ -132,7 +132,8 @@ def size_read_before(tracer: Any, tb: TracebackType | None = None) -> str | None
         if sym is None:
             continue
         syms[node] = sym
-        if sym.what in ("shape", "dim"):
+        unpacked = bool(node.args) and getattr(syms.get(node.args[0]), "what", "") == "spatial"
+        if sym.what in ("shape", "dim") and not unpacked:  # `ih` of `ih, iw = x.size()[-2:]`
             span = span_from_stack(node.stack_trace)
             what = f"`{_size_text(node)}`"
             found = f"{what} at {span.file.rsplit('/', 1)[-1]}:{span.line}" if span else what
