@@ -22,6 +22,7 @@ from .app import (
     MaxLayers,
     Plugins,
     Sets,
+    SpecArg,
     Variant,
     app,
     collector_off,
@@ -288,12 +289,7 @@ def _shape(shape: tuple[object, ...]) -> str:
 @app.command(epilog=SUMMARY_EPILOG)
 @report_errors
 def summary(
-    spec: Annotated[
-        str,
-        typer.Argument(
-            metavar="SPEC", help="A spec file or built-in spec name.", autocompletion=complete_spec
-        ),
-    ],
+    spec: SpecArg,
     set_: Sets = None,
     input_: Annotated[
         str | None,

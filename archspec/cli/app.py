@@ -447,10 +447,18 @@ def complete_variant(ctx: typer.Context, incomplete: str) -> list[str]:
     return [n for n in names if n.startswith(incomplete)]
 
 
-#: --variant, on every command that reads a spec.
+#: The SPEC argument of every command that reads one spec.
+SpecArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="SPEC",
+        help="A spec file or the name of a built-in spec.",
+        autocompletion=complete_spec,
+    ),
+]
 #: `--set KEY=VALUE`, as every command that builds a spec takes it
 Sets = Annotated[list[str] | None, typer.Option("--set", metavar=SET_METAVAR, help=SET_HELP)]
-
+#: --variant, on every command that reads a spec.
 Variant = Annotated[
     str | None,
     typer.Option(

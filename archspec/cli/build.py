@@ -20,9 +20,9 @@ from .app import (
     MaxLayers,
     Plugins,
     Sets,
+    SpecArg,
     Variant,
     app,
-    complete_spec,
     console,
     output_given,
     parse_sets,
@@ -61,14 +61,7 @@ Examples:
 @app.command("compile", epilog=COMPILE_EPILOG)
 @report_errors
 def compile_(
-    spec: Annotated[
-        str,
-        typer.Argument(
-            metavar="SPEC",
-            help="A spec file or the name of a built-in spec.",
-            autocompletion=complete_spec,
-        ),
-    ],
+    spec: SpecArg,
     output: Annotated[
         str | None,
         typer.Option(
@@ -196,14 +189,7 @@ def _compile_family(family: api.Family, output: str | None, force: bool) -> None
 @app.command("emit", epilog=EMIT_EPILOG)
 @report_errors
 def emit(
-    spec: Annotated[
-        str,
-        typer.Argument(
-            metavar="SPEC",
-            help="A spec file or the name of a built-in spec.",
-            autocompletion=complete_spec,
-        ),
-    ],
+    spec: SpecArg,
     set_: Sets = None,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,

@@ -18,9 +18,9 @@ from .app import (
     MaxLayers,
     Plugins,
     Sets,
+    SpecArg,
     Variant,
     app,
-    complete_spec,
     console,
     output_or_print,
     parse_sets,
@@ -36,14 +36,7 @@ from .app import (
 )
 @report_errors
 def show(
-    spec: Annotated[
-        str,
-        typer.Argument(
-            metavar="SPEC",
-            help="A spec file or a built-in spec name.",
-            autocompletion=complete_spec,
-        ),
-    ],
+    spec: SpecArg,
     sets: Sets = None,
     variant: Variant = None,
     plugins: Plugins = None,
@@ -67,14 +60,7 @@ def show(
 )
 @report_errors
 def graph(
-    spec: Annotated[
-        str,
-        typer.Argument(
-            metavar="SPEC",
-            help="A spec file or a built-in spec name.",
-            autocompletion=complete_spec,
-        ),
-    ],
+    spec: SpecArg,
     output: Annotated[
         str | None,
         typer.Option(
