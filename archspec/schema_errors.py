@@ -1,0 +1,402 @@
+"""Pydantic's validation errors as located diagnostics: its `loc` mixes data keys with union
+tags (`layers.0.conv2d.kernel_size.int`); `data_path` walks it against the data to recover the
+YAML path, and `errors_to_diagnostics` merges the alternatives of a union into one message, so
+a user reads one error per mistake, at its line and column, with a hint (validate.py runs the
+schema; this module words what it refused)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import Diagnostic
+from .expr import ExprError, parse_expr
+from .loader import LoadedDoc, PathKey
+from .ops import REGISTRY
+from .ops.fromspec import KEYWORD_FIELDS
+from .schema import check_name, models, spec_model
+
+_TYPE_WORDS = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "string_type": "a string (an expression)",
+    "bool_type": "true or false",
+    "float_type": "a number",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "literal_error": None,
+    "none_required": "nothing (null)",
+}
+
+
+_BOUND_ERRORS = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "too_short",
+    "too_long",
+    "string_too_long",
+    "string_too_short",
+}
+
+
+#: a bare item that reads as a layer kind or block name (`- relu`)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+
+
+def data_path(
+    loc: tuple[Any, ...], data: Any, missing: bool = False
+) -> tuple[PathKey, tuple[str, ...]]:
+    """Split a Pydantic loc into the YAML path and the union tags passed through.
+
+    A part that is not a key of the data is a union tag (`int`, `list[...]`, a layer kind),
+    except the last part of a `missing` error, which names the absent field.
+    """
+    path: list[str | int] = []
+    tags: list[str] = []
+    cur = data
+    for i, part in enumerate(loc):
+        if isinstance(cur, dict) and isinstance(part, str):
+            key = KEYWORD_FIELDS[part] if KEYWORD_FIELDS.get(part) in cur else part
+            if key in cur:
+                path.append(key)
+                cur = cur[key]
+                continue
+            if missing and i == len(loc) - 1 and part not in REGISTRY:
+                path.append(key)
+                cur = None
+                continue
+            tags.append(part)
+            continue
+        if isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            path.append(part)
+            cur = cur[part]
+            continue
+        tags.append(str(part))
+    return tuple(path), tuple(tags)
+
+
+def errors_to_diagnostics(exc: ValidationError, doc: LoadedDoc) -> list[Diagnostic]:
+    """One diagnostic per YAML place, alternatives of a union merged."""
+    groups: dict[PathKey, list[dict[str, Any]]] = {}
+    tags_at: dict[PathKey, tuple[str, ...]] = {}
+    for err in exc.errors(include_url=False):
+        path, tags = data_path(tuple(err["loc"]), doc.data, err["type"] == "missing")
+        groups.setdefault(path, []).append(err)
+        tags_at.setdefault(path, tags)
+    # When the user wrote a list and an element is wrong, the "expected an int" alternative
+    # at the list itself is noise: keep the deeper error.
+    # (Both passes index the paths first: a file can hold thousands of errors.)
+    has_deeper = {p[:k] for p in groups for k in range(len(p))}
+    for p in list(groups):
+        if p in has_deeper and all(e["type"] in _TYPE_WORDS for e in groups[p]):
+            del groups[p]
+    # A misspelt required field shows up twice (unknown `out_channel`, missing
+    # `out_channels`); the unknown-field error with its "did you mean" says it all.
+    unknown_at: dict[PathKey, list[str]] = {}
+    for q, errs in groups.items():
+        if q and any(e["type"] == "extra_forbidden" for e in errs):
+            unknown_at.setdefault(q[:-1], []).append(str(q[-1]))
+    for p in list(groups):
+        if p and all(e["type"] == "missing" for e in groups[p]):
+            unknown = unknown_at.get(p[:-1], [])
+            if unknown and difflib.get_close_matches(str(p[-1]), unknown, n=1):
+                del groups[p]
+    diags = []
+    for path, errs in groups.items():
+        diags.append(_one(path, errs, tags_at.get(path, ()), doc))
+    diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
+    return diags
+
+
+def path_text(path: PathKey) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "the spec"
+
+
+def _no_type_hint(item: Any) -> str:
+    """E205's hint: a bare word (`- relu`, as torch's Sequential reads) is a layer written
+    without its mapping; a list is layers without a container."""
+    if isinstance(item, list):
+        return "a list is no layer: nest layers as `{type: sequential, layers: [...]}`"
+    if isinstance(item, str) and _WORD.fullmatch(item):
+        return f"a layer is a mapping: write `{{type: {item}}}`"
+    return "each layer needs a `type`: a layer kind (conv2d, linear, ...) or a block name"
+
+
+def _one(
+    path: PathKey, errs: list[dict[str, Any]], tags: tuple[str, ...], doc: LoadedDoc
+) -> Diagnostic:
+    where = path_text(path)
+    kinds = {e["type"] for e in errs}
+    first = errs[0]
+    if "extra_forbidden" in kinds:
+        return _unknown_field(path, tags, doc)
+    if "missing" in kinds:
+        field = str(path[-1]) if path else "?"
+        return Diagnostic(
+            "E203",
+            f"missing required field `{field}` in {path_text(path[:-1])}",
+            doc.span_of(path[:-1]),
+            "add it; see docs/spec-language.md for the fields of each layer",
+        )
+    if "missing_layer_type" in kinds:
+        item = first.get("input")
+        given = item.get("type") if isinstance(item, dict) else None
+        return Diagnostic(
+            "E205",
+            "this item has no `type`"
+            if given is None
+            else f"`type` must name a layer kind or a block, got {type_name(given)} "
+            f"{_short(given)}",
+            doc.span_of(path + ("type",) if given is not None else path),
+            _no_type_hint(item),
+        )
+    # A value of the right type that breaks a bound (`input: [N, 0]`, an empty list) says
+    # more than the type errors of the union's other alternatives.
+    bounds = [e for e in errs if e["type"] in _BOUND_ERRORS]
+    if bounds:
+        b = bounds[0]
+        msg = b["msg"].replace(" after validation", "")
+        if msg.startswith("Input should"):
+            msg = f"{_short(b.get('input'))} should" + msg.removeprefix("Input should")
+        return Diagnostic("E204", f"{where}: {msg}", doc.span_of(path), _bound_hint(b["type"]))
+    value_errors = [e for e in errs if e["type"] in ("value_error", "assertion_error")]
+    if value_errors:
+        return _value_error(path, value_errors[0], tags, doc)
+    if "literal_error" in kinds and len(kinds) <= 2:
+        lit = next(e for e in errs if e["type"] == "literal_error")
+        expected = lit.get("ctx", {}).get("expected", "")
+        given = lit.get("input")
+        choices = re.findall(r"'([^']*)'", expected)
+        close = difflib.get_close_matches(given, choices, n=1) if isinstance(given, str) else []
+        return Diagnostic(
+            "E204",
+            f"{where}: {_short(given)} is not allowed here; expected {expected}",
+            doc.span_of(path),
+            f"did you mean `{close[0]}`?" if close else _literal_hint(given),
+        )
+    words = []
+    for e in errs:
+        w = _TYPE_WORDS.get(e["type"])
+        if e["type"] == "literal_error":
+            w = str(e.get("ctx", {}).get("expected", ""))
+        if w and w not in words:
+            words.append(w)
+    if words:
+        got = first.get("input")
+        hint = _type_hint(words, got)
+        if isinstance(got, list) and "a mapping" in words and _takes_layers(path, doc):
+            name = path[-1]  # `shortcut: [...]` for `shortcut: {layers: [...]}`
+            hint = (
+                f"`{name}` is a mapping: its list of layers goes under `layers:` "
+                f"(`{name}: {{layers: [...]}}`)"
+            )
+        return Diagnostic(
+            "E202",
+            f"{where}: expected {' or '.join(words)}, got {type_name(got)} {_short(got)}",
+            doc.span_of(path),
+            hint,
+        )
+    return Diagnostic("E204", f"{where}: {first['msg']}", doc.span_of(path))
+
+
+def _unknown_field(path: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> Diagnostic:
+    """E201, with the field meant, the fields allowed, or an expression cut at a comma."""
+    field = str(path[-1]) if path else "?"
+    allowed = _allowed_fields(path[:-1], tags, doc)
+    close = difflib.get_close_matches(field, allowed, n=1)
+    hint = (
+        f"did you mean `{close[0]}`?"
+        if close
+        else (
+            f"allowed here: {', '.join(sorted(allowed))}"
+            if allowed
+            else "remove it; docs/spec-language.md lists the fields each item takes"
+        )
+    )
+    if field.rstrip().endswith((")", "]")):  # the tail of `f: max(8, c)` inside {...}
+        hint = (
+            f"`{field}` looks like the end of an expression cut at its comma: inside "
+            '`{...}`, quote an expression with a comma (`out_channels: "max(8, c // 4)"`)'
+        )
+    return Diagnostic("E201", f"unknown field `{field}`", doc.span_of(path, key=True), hint)
+
+
+def _literal_hint(given: Any) -> str:
+    """A word field takes its word as written: a param's name there is not read (a new user's
+    `fn: act`), so say how a spec chooses by a param."""
+    if isinstance(given, str) and given.isidentifier():
+        return (
+            "use one of the values listed, as written: a word field reads no param or "
+            "expression; to choose by a param, write one layer per value, each with a `when`"
+        )
+    return "use one of the values listed"
+
+
+def _bound_hint(kind: str) -> str:
+    """What to do about a value of the right type outside the language's bounds."""
+    if kind.startswith("string"):
+        return "shorten it: the limit keeps a spec, and the code emitted from it, readable"
+    if kind in ("too_short", "too_long"):
+        return "change the number of items to one the message allows"
+    return "use a value within the bound the message names (docs/spec-language.md)"
+
+
+def _type_hint(words: list[str], got: Any) -> str:
+    """What to write instead of a value of the wrong type."""
+    quoted = any("expression" in w for w in words)
+    if isinstance(got, float) and any("integer" in w for w in words):
+        return "sizes and counts are whole numbers: write 8, or an expression that gives one" + (
+            ' in quotes ("c // 2")' if quoted else ""
+        )
+    if isinstance(got, (list, dict)) and not any(
+        w.startswith(("a list", "a mapping")) for w in words
+    ):
+        return f"one value here, not a {type_name(got)}; see docs/spec-language.md for this field"
+    text_only = bool(words) and all(w.startswith("a string") for w in words)
+    if (isinstance(got, bool) or got is None) and text_only:
+        # `name: yes`, `{name: off}`: the writer meant the word
+        return (
+            "YAML reads a bare yes, no, on, off, true, false or null as a boolean or null: "
+            "quote the word ('off') to mean text"
+        )
+    if quoted:
+        return 'write a value of that type, or an expression in quotes ("2 * c")'
+    return "see docs/spec-language.md for what this field takes"
+
+
+def _value_error(
+    path: PathKey, err: dict[str, Any], tags: tuple[str, ...], doc: LoadedDoc
+) -> Diagnostic:
+    """A validator's refusal: an expression (E206, or the evaluator's own code), an init
+    argument, a name, or another value (E204)."""
+    where = path_text(path)
+    msg = err["msg"].removeprefix("Value error, ")
+    code, hint = "E206" if "expression" in msg else "E204", None
+    expr_error = _expression_error(err.get("input"))
+    if expr_error is not None and expr_error.message == msg:  # E308 for `2 // 0`, ...
+        code, hint = expr_error.code, expr_error.hint
+    elif path == ("init",):  # too many rules or patterns
+        hint = "merge rules: a rule's `layers:` and `paths:` each take several kinds and patterns"
+    elif path[:1] == ("init",):
+        hint = (
+            "torch.nn.init takes std >= 0 (trunc_normal: std > 0), a <= b, gain >= 0, "
+            "numbers within 10^15"
+        )
+    elif name_error(err.get("input")) == msg:
+        hint = _name_hint(err.get("input"), path)
+    if hint is None:
+        hint = "docs/spec-language.md says what this field takes"
+    # `[key]`: the mapping key itself is wrong (a block or param name), point at it
+    return Diagnostic(code, f"{where}: {msg}", doc.span_of(path, key="[key]" in tags), hint)
+
+
+def _name_hint(value: Any, path: PathKey) -> str:
+    """How to fix a name; a number (`"0"`: a child numbered as nn.Sequential and
+    nn.ModuleList number theirs) is what an item without a name gets, or `key:` gives."""
+    child = bool(path) and (path[-1] == "name" or (len(path) > 1 and path[-2] == "branches"))
+    if not (child and isinstance(value, str) and value.isdigit()):
+        return (
+            "rename it: a name is an ASCII identifier (letters, digits, _) that is no "
+            "Python keyword and no nn.Module attribute"
+        )
+    hint = (
+        "a numbered child is an item without a `name` (items are numbered by position, as "
+        f'nn.Sequential numbers its children) or one with `key: "{value}"`; `from:` reads '
+        "it by that number"
+    )
+    if "branches" in path:
+        hint += (
+            ". A parallel's branches are named: for numbered ones (an nn.ModuleList of "
+            "branches on one input), write a sequential or block of items with "
+            '`from: input`, joined by a concat or add `from: ["0", "1", ...]` '
+            "(docs/porting.md)"
+        )
+    return hint
+
+
+def _expression_error(value: Any) -> ExprError | None:
+    """Why an expression text was refused, with the code the evaluator gives it."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parse_expr(value)
+    except ExprError as exc:
+        return exc
+    return None
+
+
+def type_name(v: Any) -> str:
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
+        type(None): "null",
+    }.get(type(v), type(v).__name__)
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _typed_model(parent: PathKey, doc: LoadedDoc) -> type[BaseModel] | None:
+    """The model of the item at `parent`, found through its `type` key (a layer kind's or
+    a construct's); None when the path or the kind leads nowhere."""
+    cur: Any = doc.data
+    for p in parent:
+        try:
+            cur = cur[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    t = cur.get("type") if isinstance(cur, dict) else None
+    if not isinstance(t, str):
+        return None
+    return REGISTRY[t].spec if t in REGISTRY else models()["compound"].get(t)
+
+
+def _takes_layers(path: PathKey, doc: LoadedDoc) -> bool:
+    """Whether the field at `path` of a typed item is a model with a `layers` list (a
+    residual's `shortcut`), so that a list written there belongs under its `layers:`."""
+    if not path or not isinstance(path[-1], str):
+        return False
+    model = _typed_model(path[:-1], doc)
+    field = None if model is None else model.model_fields.get(path[-1])
+    if field is None:
+        return False
+    inner = [field.annotation, *typing.get_args(field.annotation)]
+    return any(
+        isinstance(a, type) and issubclass(a, BaseModel) and "layers" in a.model_fields
+        for a in inner
+    )
+
+
+def _allowed_fields(parent: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> list[str]:
+    """Field names of the model at `parent`, found through the tag or the `type` key."""
+    model = _typed_model(parent, doc)
+    if model is not None:
+        return [f.alias or k for k, f in model.model_fields.items()]
+    if not parent:
+        return [f.alias or k for k, f in spec_model().model_fields.items()]
+    return []
+
+
+def name_error(name: Any) -> str | None:
+    """The schema's message refusing `name` as a name, if it does."""
+    try:
+        check_name(name)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None
