@@ -23,20 +23,25 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import field
 from typing import Any
 
-from ..dims import SPATIAL_NAMES, Dim, Shape, format_shape
+from ..dims import Dim, Shape, format_shape
 from ..errors import Diagnostic, Severity, SourceSpan
 from ..ir import INPUT, Graph, Module, Node
 from ..lazymethods import dataclass
 from ..ops import REGISTRY, Constraint, ShapeFailure
 from ..ops.shapectx import RecordOnce
-from .domain import Domain, first_emptying
+from .domain import Domain
 from .family import family_memo
+from .inputdomain import BATCH_NAME as BATCH_NAME
+from .inputdomain import SymbolicInput as SymbolicInput
+from .inputdomain import batch_of_one as batch_of_one
+from .inputdomain import first_impossible as first_impossible
+from .inputdomain import generalise_input as generalise_input
+from .inputdomain import input_domain as input_domain
+from .inputdomain import size_dims as size_dims
+from .inputdomain import training_domain as training_domain
 from .pathshapes import declared_path_shapes
-from .solved import solved_domain
 from .walkmemo import Kept, WalkMemo, replay, walk_key
 from .windows import clean_subtrees, declared_window_warnings, window_warning, windowed_kinds
-
-BATCH_NAME = "N"
 
 #: The one shape formatter, under the name this module always gave it.
 shape_text = format_shape
@@ -370,132 +375,6 @@ def _walk_child(
         )
         ctx.memo.keep(key, kept)
     return shape
-
-
-# --------------------------------------------------------------------------------------
-# The symbolic input and the domain.
-
-
-@dataclass(frozen=True)
-class SymbolicInput:
-    """The declared input with its size dims as symbols, and which symbols are which."""
-
-    shape: Shape
-    batch: str | None
-    spatial: tuple[str, ...]
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        """The batch, the sizes, then any other dim the spec names by a symbol (a channel
-        count `C` that only shape-keeping layers read): solved with the others, named in
-        the domain's words only where constrained."""
-        named = ((self.batch,) if self.batch else ()) + self.spatial
-        others = (s for _, s in self._named_dims() if s not in named)
-        return named + tuple(dict.fromkeys(others))
-
-    def bind(self, concrete: Sequence[int]) -> dict[str, int]:
-        """Symbol -> value for a concrete input of the same rank."""
-        return {s: concrete[i] for i, s in self._named_dims() if i < len(concrete)}
-
-    def _named_dims(self) -> list[tuple[int, str]]:
-        """(index, name) of each dim that is a symbol by itself (`C`, not `2*H`)."""
-        return [
-            (i, str(d))
-            for i, d in enumerate(self.shape)
-            if not d.is_const and len(d.symbols) == 1 and str(d) in d.symbols
-        ]
-
-
-def batch_of_one(declared: Shape) -> tuple[int, ...] | None:
-    """The declared input with batch 1, when every other size is declared: the example a
-    summary totals MACs at and compile's self-check runs; None when a size is symbolic."""
-    if declared and all(d.is_const for d in declared[1:]):
-        return (1, *(d.value for d in declared[1:]))
-    return None
-
-
-def size_dims(declared: Shape) -> range:
-    """The dims of an input that are sizes, not the batch or the channels: 2 .. rank-1 for
-    `(N, C, H, W)`; 1 .. rank-2 for an input whose dim 1 the spec names as a symbol and whose
-    last dim is a number, the channels-last layout of tokens (`(N, L, 64)`: L tokens of 64
-    features) and of NHWC maps."""
-    rank = len(declared)
-    if rank >= 3 and not declared[1].is_const and declared[-1].is_const:
-        return range(1, rank - 1)
-    return range(2, rank)
-
-
-def generalise_input(declared: Shape) -> SymbolicInput:
-    """`(N, 3, 224, 224)` -> `(N, 3, H, W)`: batch and size dims (`size_dims`) become symbols.
-
-    A dim the spec already names keeps its name; the channel dim (index 1, or the last one of
-    a channels-last input) is left alone, since layer widths depend on it. Rank 2 inputs
-    (`(N, features)`) have no spatial dims.
-    """
-    rank = len(declared)
-    taken = {str(d) for d in declared if not d.is_const}
-    sizes = size_dims(declared)
-    n_spatial = len(sizes)
-    defaults = SPATIAL_NAMES.get(n_spatial, tuple(f"S{i + 1}" for i in range(n_spatial)))
-
-    def fresh(want: str) -> str:
-        name, k = want, 2
-        while name in taken:
-            name, k = f"{want}{k}", k + 1
-        taken.add(name)
-        return name
-
-    out: list[Dim] = list(declared)
-    batch = None
-    if rank >= 1:
-        batch = str(declared[0]) if not declared[0].is_const else fresh(BATCH_NAME)
-        out[0] = Dim.of(batch)
-    spatial: list[str] = []
-    for k, i in enumerate(sizes):
-        d = declared[i]
-        name = str(d) if not d.is_const else fresh(defaults[k])
-        out[i] = Dim.of(name)
-        spatial.append(name)
-    return SymbolicInput(tuple(out), batch, tuple(spatial))
-
-
-def input_domain(
-    table: ShapeTable, sym: SymbolicInput, prefer: Mapping[str, int] | None = None
-) -> Domain:
-    """Solve the table's constraints over the input symbols: the inputs eval mode accepts
-    (constraints of training-only layers left out)."""
-    return solved_domain(
-        [lc.constraint for lc in table.constraints if not lc.train_only],
-        sym.symbols,
-        shown=sym.spatial,
-        prefer=prefer,
-    )
-
-
-def training_domain(
-    table: ShapeTable, sym: SymbolicInput, prefer: Mapping[str, int] | None = None
-) -> Domain | None:
-    """The inputs training mode accepts, every constraint included; None when no layer
-    runs only in training or none of those constrains the input."""
-    if not any(lc.train_only for lc in table.constraints):
-        return None
-    return solved_domain(
-        [lc.constraint for lc in table.constraints], sym.symbols, shown=sym.spatial, prefer=prefer
-    )
-
-
-def first_impossible(
-    table: ShapeTable, sym: SymbolicInput, at: Mapping[str, int] | None = None
-) -> LocatedConstraint | None:
-    """The eval constraint after which no input is left (one pass over them in order); with
-    `at`, no input of those sizes (the batch N may stay free: `4 == 256*N` holds for none)."""
-    located = [lc for lc in table.constraints if not lc.train_only]
-    pins = [
-        Constraint("eq", Dim.of(name), Dim.of(value), "E410", "", None, "")
-        for name, value in (at or {}).items()
-    ]
-    index = first_emptying([*pins, *(lc.constraint for lc in located)], sym.symbols)
-    return None if index is None or index < len(pins) else located[index - len(pins)]
 
 
 # --------------------------------------------------------------------------------------
