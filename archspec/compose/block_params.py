@@ -8,9 +8,12 @@
       - {name: layer1, type: repeat, count: layers[0], layer: {type: block, planes: 64}}
 
 The choice is made when the spec is composed (by the default, a variant or an `extends:`):
-every `type:` naming the param calls the chosen block, and the param stays readable in
-expressions as a `str` whose only allowed value is that block's name (`--set` cannot pick
-another block, since the network's structure was fixed by the choice).
+every `type:` naming the param in the spec's own layers and blocks calls the chosen block,
+and the param stays readable in expressions as a `str` whose only allowed value is that
+block's name (`--set` cannot pick another block, since the network's structure was fixed by
+the choice). A block imported by `use:` keeps its own scope: a `type:` inside it names its own
+file's blocks, never the importing spec's param. A param named like a layer kind, a construct
+or one of the spec's own blocks would turn every such `type:` into the chosen block: E304.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ def resolve_block_params(doc: LoadedDoc) -> LoadedDoc:
     blocks = data.get("blocks") if isinstance(data.get("blocks"), dict) else {}
     swaps: dict[str, str] = {}
     params = dict(data["params"])
+    imported = {name for name in blocks if _is_imported(doc, name)}
     for name, entry in chosen.items():
+        _refuse_shadowing(doc, name, blocks, imported)
         value = entry.get("default")
         if not isinstance(value, str) or value not in blocks:
             close = difflib.get_close_matches(str(value), list(blocks), n=1)
@@ -64,12 +69,40 @@ def resolve_block_params(doc: LoadedDoc) -> LoadedDoc:
     if blocks:
         out["blocks"] = {
             name: {**body, "layers": _rewrite(body["layers"], swaps)}
-            if isinstance(body, dict) and "layers" in body
+            if isinstance(body, dict) and "layers" in body and name not in imported
             else body
             for name, body in blocks.items()
         }
     return LoadedDoc(
         out, doc.file, doc.text, doc.spans, doc.key_spans, dict(doc.other_sources), doc.variant
+    )
+
+
+def _is_imported(doc: LoadedDoc, block: str) -> bool:
+    """Whether `block` came in through a `use:` (of this spec, or of a base it extends)."""
+    span = doc.span_of(("blocks", block), key=True) or doc.span_of(("blocks", block))
+    return span is not None and any(site.how == "imported" for site in span.import_sites())
+
+
+def _refuse_shadowing(doc: LoadedDoc, name: str, blocks: Any, imported: set[str]) -> None:
+    """E304 for a block param named like a layer kind, a construct or an own block."""
+    from ..constructs import CONSTRUCTS
+    from ..ops import REGISTRY
+
+    if name in REGISTRY or name in CONSTRUCTS:
+        what = "layer kind" if name in REGISTRY else "construct"
+    elif name in blocks and name not in imported:
+        what = "block of this spec"
+    else:
+        return
+    raise LoadError(
+        f"block param `{name}` has the name of a {what}: every `type: {name}` would call "
+        "the chosen block",
+        span=doc.span_of(("params", name), key=True),
+        code="E304",
+        hint="rename the param (`block` is the usual name); to replace a block a base spec "
+        "calls, swap it with `blocks: {Old: New}` in an `extends:`",
+        sources=doc.sources,
     )
 
 

@@ -1,0 +1,94 @@
+"""Hostile inputs found by the session-27 sweep, beyond the corpus of tests/hostile/.
+
+Each test names what the input did before it was fixed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import archspec
+
+HEAD = "archspec: 1\nname: x\ninput: [N, 3, 8, 8]\n"
+FOO = "  Foo: {layers: [{type: conv2d, out_channels: 4, kernel_size: 1}, {type: relu}]}\n"
+
+
+@pytest.mark.parametrize(
+    ("param", "what", "layers"),
+    [
+        ("relu", "layer kind", "  - {type: Foo}\n  - {type: relu}\n"),
+        ("repeat", "construct", "  - {type: repeat, count: 2, layer: {type: relu}}\n"),
+        ("Foo", "block of this spec", "  - {type: Foo}\n"),
+    ],
+)
+def test_a_block_param_named_like_a_kind_or_block_is_e304(
+    param: str, what: str, layers: str
+) -> None:
+    # every `type: relu` of the spec, the chosen block's own relu included, became a call
+    # of the chosen block: E307 "Foo contains itself" at Foo's relu, or, for a param named
+    # like a block, `type: Foo` silently called the other block
+    spec = (
+        HEAD
+        + f"params:\n  {param}: {{type: block, default: Bar}}\n"
+        + "blocks:\n"
+        + FOO
+        + "  Bar: {layers: [{type: conv2d, out_channels: 2, kernel_size: 1}]}\n"
+        + "layers:\n"
+        + layers
+    )
+    (diag,) = archspec.check(spec).diagnostics
+    assert diag.code == "E304" and f"has the name of a {what}" in diag.message
+    assert diag.span is not None and (diag.span.line, diag.span.col) == (5, 3)
+
+
+def _write(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+LIB = (
+    "archspec: 1\nblocks:\n"
+    "  Unit: {layers: [{type: conv2d, out_channels: 7, kernel_size: 1}]}\n"
+    "  Stage: {layers: [{type: Unit}, {type: Unit}]}\n"
+)
+MINE = "  Mine: {layers: [{type: conv2d, out_channels: 9, kernel_size: 1}]}\n"
+
+
+def test_a_block_param_does_not_reach_into_an_imported_block(tmp_path: Path) -> None:
+    # the library's Stage calls its own Unit (7 channels); the spec's param named Unit
+    # turned those calls into the spec's Mine (9 channels): a silently different network
+    _write(
+        tmp_path,
+        {
+            "lib.yaml": LIB,
+            "net.yaml": HEAD
+            + "params:\n  Unit: {type: block, default: Mine}\n"
+            + "blocks:\n"
+            + MINE
+            + "use:\n  - {from: lib.yaml, blocks: [Stage]}\n"
+            + "layers:\n  - {type: Stage}\n  - {name: last, type: Unit}\n",
+        },
+    )
+    model = archspec.compile(tmp_path / "net.yaml")
+    assert [m.out_channels for m in model.modules() if hasattr(m, "out_channels")] == [7, 7, 9]
+
+
+def test_a_block_param_does_not_reach_into_a_base_specs_import(tmp_path: Path) -> None:
+    # the same through `extends:`: the base imports Stage, the child declares Unit
+    _write(
+        tmp_path,
+        {
+            "lib.yaml": LIB,
+            "base.yaml": HEAD + "use:\n  - {from: lib.yaml, blocks: [Stage]}\n"
+            "layers:\n  - {type: Stage}\n",
+            "child.yaml": "archspec: 1\nextends: base.yaml\nname: child\n"
+            + "params:\n  Unit: {type: block, default: Mine}\n"
+            + "blocks:\n"
+            + MINE
+            + "layers:\n  - {type: Stage}\n  - {type: Unit}\n",
+        },
+    )
+    model = archspec.compile(tmp_path / "child.yaml")
+    assert [m.out_channels for m in model.modules() if hasattr(m, "out_channels")] == [7, 7, 9]
