@@ -11,6 +11,8 @@ import pytest
 
 import archspec
 
+from .emit_helpers import matches_compile
+
 HEAD = "archspec: 1\nname: x\ninput: [N, 3, 8, 8]\n"
 FOO = "  Foo: {layers: [{type: conv2d, out_channels: 4, kernel_size: 1}, {type: relu}]}\n"
 
@@ -92,3 +94,30 @@ def test_a_block_param_does_not_reach_into_a_base_specs_import(tmp_path: Path) -
     )
     model = archspec.compile(tmp_path / "child.yaml")
     assert [m.out_channels for m in model.modules() if hasattr(m, "out_channels")] == [7, 7, 9]
+
+
+def test_classes_joined_for_a_shortcut_keep_each_instances_lets() -> None:
+    # `w` pins planes and kk (the class writes their values); b and c then rendered the
+    # same steps, their `project` lets differing only in kk's value (`... or False`,
+    # `... or True`), and the two groups were joined as differing only in a shortcut: one
+    # class binding b's let, so c (kk=3) was emitted without its projection (E601 at
+    # compile, and `emit` printed the wrong module)
+    spec = HEAD.replace("[N, 3, 8, 8]", "[N, 8, 8, 8]") + (
+        "blocks:\n  B:\n"
+        "    params: {planes: int, stride: {type: int, default: 1}, kk: {type: int, default: 1}}\n"
+        "    let:\n"
+        "      project: stride != 1 or in_channels != planes or kk > 1\n"
+        "      w: max(planes, min(planes, abs(planes))) + round(planes / 2) + kk - kk\n"
+        "    layers:\n"
+        "      - type: residual\n"
+        "        body:\n"
+        "          - {name: c, type: conv2d, out_channels: w, kernel_size: 1}\n"
+        "          - {name: c3, type: conv2d, out_channels: planes, kernel_size: 3,"
+        " stride: stride, padding: 1}\n"
+        "        shortcut: {name: proj, when: project, layers: [{type: conv2d,"
+        " out_channels: planes, kernel_size: 1, stride: stride}]}\n"
+        "layers:\n"
+        "  - {name: b, type: B, planes: 16, stride: 2}\n"
+        "  - {name: c, type: B, planes: 16, kk: 3}\n"
+    )
+    matches_compile(spec, (2, 8, 8, 8))

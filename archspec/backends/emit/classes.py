@@ -363,6 +363,8 @@ def combine(
 ) -> Part | None:
     """One class for two groups that differ only in shortcuts and conditional joins their
     `when`s switch (the outputs of one named through the fallbacks of the other), or None."""
+    if a_bodies[0].env.let_texts() != group[0].env.let_texts():
+        return None  # the class binds its first instance's lets: a pinned value differs
     b_steps = group[0].steps
     a = {s.node.name: s for s in a_steps}
     b = {s.node.name: s for s in b_steps}
