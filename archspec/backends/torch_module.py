@@ -31,6 +31,7 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import ResourceError, SourceSpan, SpecError
 from ..ir import INPUT, Graph, InitStep, Module, Node, shard_unit_paths
 from ..ops import REGISTRY
+from ..ops.reuse import ReuseCall
 from .classes import NamedBySpec, runtime_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,10 +39,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: A step of a module program: (kind, name, inputs, payload).
 #: kind "module": call child `name`; kind "function": call payload=(op kind, attrs items);
-#: kind "tensor": read the module's own parameter `name`.
+#: kind "tensor": read the module's own parameter `name`; kind "call": call child `payload`
+#: again (a `reuse` node: the child's module is the one its first call registered).
 Step = tuple[str, str, tuple[str, ...], Any]
 #: (steps, outputs, the names of the inputs after the first: a block's `inputs:`)
 Program = tuple[tuple[Step, ...], tuple[str, ...], tuple[str, ...]]
+
+
+REUSE = ReuseCall.kind
 
 
 class SpecSequential(NamedBySpec, nn.Sequential):
@@ -161,6 +166,8 @@ def _codegen(program: Program) -> Callable[..., Any]:
         if kind == "module":
             _add_child(holder, name, nn.Identity())
             env[name] = graph.call_module(name, tuple(args))
+        elif kind == "call":
+            env[name] = graph.call_module(payload, tuple(args))
         elif kind == "tensor":
             holder.register_parameter(name, nn.Parameter(torch.empty(0, device="meta")))
             env[name] = graph.get_attr(name)
@@ -205,6 +212,8 @@ def _program(module: Module, training: bool) -> Program:
             steps.append(("module", node.name, node.inputs, None))
         elif REGISTRY[node.kind].style == "tensor":
             steps.append(("tensor", node.name, (), None))
+        elif node.kind == REUSE:
+            steps.append(("call", node.name, node.inputs, node.attrs["node"]))
         else:
             attrs = tuple(sorted((k, _hashable(v)) for k, v in node.attrs.items()))
             steps.append(("function", node.name, node.inputs, (node.kind, attrs)))

@@ -13,6 +13,7 @@ from ..ops import ShapeFailure
 from ..ops.base import Final, LayerSpec
 from .context import BadValue, Item, Scope, Site, Skip
 from .exprs import attr_expr, text_expr
+from .reuse import bind_target
 from .values import (
     LIST_ITEMS_PER_ITEM,
     bind_value,
@@ -50,6 +51,8 @@ def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
     attrs = bind_fields(lw, bound, site) if bound.bound else bound.template.copy()
     if None in site.in_shapes:
         raise Skip
+    if op.reads_nodes:
+        attrs = bind_target(lw, scope, item, attrs)
     if pieces:
         lw.charge(len(pieces) - 1, item.ypath)
     when = plan.when  # in the node as made, not added by add_node

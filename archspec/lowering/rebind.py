@@ -15,7 +15,8 @@ with no list of kinds or field names):
   `train_only`;
 - a let derived from it (one that reads it, or reads such a let) follows the same rule: a
   let whose value something else reads (a `when`, a construct, a nested call, another let
-  that is not derived, the block's `outputs`) holds every name it reads to its kept value.
+  that is not derived, the block's `outputs`) holds every name it reads to its kept value;
+- no item is a `reuse` (`Op.reads_nodes`): it holds the node it calls as that was bound.
 
 Such a param decides no structure, no scope, no name and no nested call: only those layers'
 attributes, the derived lets' values and the instance's `args`. A call whose memo key equals
@@ -135,6 +136,8 @@ def _rebindable(lw: Lowerer, bdef: Any, items: list[Item]) -> Rebindable:
     for it in items:
         for name in item_plan(lw, it.spec).declared_names(it.name):
             given[name] = given.get(name, 0) + 1
+    if any(_reads_nodes(it) for it in items):
+        return Rebindable(bdef)  # a reuse holds the node it calls as that node was bound
     layers = []
     for it in items:
         names = spec_names(lw, it.spec)
@@ -156,6 +159,12 @@ def _rebindable(lw: Lowerer, bdef: Any, items: list[Item]) -> Rebindable:
     if not free or not rebound:
         return Rebindable(bdef)
     return Rebindable(bdef, free, frozenset(moved), rebound)
+
+
+def _reads_nodes(it: Item) -> bool:
+    """A layer standing for another node of the list (`Op.reads_nodes`: a reuse)."""
+    op = REGISTRY.get(getattr(it.spec, "type", None))  # type: ignore[arg-type]
+    return op is not None and op.reads_nodes
 
 
 def _plain_layer(it: Item, given: Mapping[str, int]) -> bool:

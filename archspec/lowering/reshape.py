@@ -10,9 +10,10 @@ lowered before. A block qualifies when this can be read off its text (conservati
 with no list of kinds or field names):
 
 - every item of its `layers:` is a layer of a registered kind (no construct, no block
-  call), with no `key`, no pieces (`Op.names_field`), at least one input, the default
-  channel axis, nothing but the kind's fields, and no field that reads its input's sizes
-  (`in_channels`, `in_features`); the block has no `register_order`;
+  call, no `reuse`, which holds the node it calls: `Op.reads_nodes`), with no `key`, no
+  pieces (`Op.names_field`), at least one input, the default channel axis, nothing but the
+  kind's fields, and no field that reads its input's sizes (`in_channels`, `in_features`);
+  the block has no `register_order`;
 - the names its items' `name`, `key`, `from`, `when` and `train_only` and the block's
   `outputs` read, and every name a let they read reads (later lets first), are *held*;
   none of them is an input size. The block's other params are *free*.
@@ -108,6 +109,7 @@ def _reshapable(lw: Lowerer, bdef: Any, items: list[Item]) -> Reshapable:
             or plan.key is not None
             or op.names_field
             or op.arity == 0
+            or op.reads_nodes
             or type(op).channel_axis not in _AXIS_1
             or spec.model_extra
             or it.env

@@ -247,6 +247,10 @@ class Op:
     #: module, so positions and keys stay what they were. Each node records which
     #: (`Node.is_module`; `node_style` answers for any node).
     functional: ClassVar[bool] = False
+    #: the node stands for another node of its layer list (`reuse` calls that node's
+    #: module again): lowering finds it there, so no shortcut that binds a kept block
+    #: instance's layers again (lowering/rebind.py, reshape.py) takes a block holding one
+    reads_nodes: ClassVar[bool] = False
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         raise NotImplementedError

@@ -65,8 +65,12 @@ def node_cost(node: Node) -> Cost:
     if node.shape is None:
         return ZERO
     params, macs = layer_counts(node, node.in_shapes, node.shape)
+    op = REGISTRY[node.kind]
     try:
-        return Cost(params, macs, REGISTRY[node.kind].activation_numel(node.shape))
+        acts = op.activation_numel(node.shape)
+        if op.reads_nodes:  # a reuse: its call's layers, as a child module's are counted
+            acts += op.scratch_numel(node.attrs, node.in_shapes, node.shape)
+        return Cost(params, macs, acts)
     except ExpressionTooLarge as exc:
         raise CostTooLarge(node, exc) from None
 

@@ -16,6 +16,7 @@ from typing import Any
 from ...errors import EmitError
 from ...ir import ABSENT_AS, INPUT, Module, Node, Switch
 from ...ops import REGISTRY, node_style
+from ...ops.reuse import ReuseCall
 from ..pycode import collect_terms, expr_tree, fold, lit, substitute, unparse
 from ..pylayout import Comp, Doc, Group, Prefixed, Text, call, flat, parse_doc
 from ..pyvalues import (
@@ -97,6 +98,8 @@ class Scope(EmitContext):
             if node.child is not None:
                 ctor, out = self.render_child(node, env, ins)
                 step = Step(node, attr, ctor, None, when, out)
+            elif node.kind == REUSE:  # `self.mlp(x)`: the reused module's attribute
+                step = reused_step(module, node, vals, ins, when)
             else:
                 op = REGISTRY[node.kind]
                 # a tensor reads no input; its `in_channels` is what arrives where it is
@@ -450,3 +453,24 @@ def _read_names(vals: Iterable[Val]) -> set[str]:
         out |= set(v.names) if v.symbolic else set()
         out |= _read_names(v.items or ())
     return out
+
+
+REUSE = ReuseCall.kind
+
+
+def reused_step(
+    module: Module,
+    node: Node,
+    vals: Mapping[str, tuple[Val, ...]],
+    ins: Sequence[tuple[Val, ...]],
+    when: Val | None,
+) -> Step:
+    """A reuse's step, a call of the reused node's attribute; its output dims are the reused
+    node's where it reads what that node read (CBAM's two pooled maps), else this instance's
+    numbers, which then decide the class's structure."""
+    target = module.node(node.attrs["node"])
+    out = vals.get(target.name)
+    if out is None or [vals.get(i) for i in target.inputs] != list(ins):
+        names = frozenset().union(*(v.names for dims in ins for v in dims))
+        out = tuple(inexact(d, names) if d.is_const else literal(d) for d in node.shape or ())
+    return Step(node, None, None, {"node": node.attrs["node"]}, when, out)

@@ -1,0 +1,101 @@
+"""A `reuse` layer's target: the earlier node of its list whose module it calls again.
+
+The name is looked up as `from` names are (this list only, earlier nodes only), and what it
+names must be a module of its own: a layer that is a child module, a `sequential` or a block
+instance of one input. The node found goes into the private attribute `ops.reuse.TARGET`,
+whose rules the reuse's shape rule runs again on the reuse's own input.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..ir import INPUT
+from ..ops.reuse import TARGET
+from .context import Item, Scope, Skip
+from .refs import _enclosing_path, _nested_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .walker import Lowerer
+
+_WHAT = (
+    "`reuse` calls a module again: name a layer that is a module (conv2d, linear, ...), a "
+    "`sequential` or a block instance"
+)
+
+
+def bind_target(lw: Lowerer, scope: Scope, item: Item, attrs: dict[str, Any]) -> dict[str, Any]:
+    """`attrs` with the reused node (E305 for a name it cannot reach, E314 for a node that
+    is no module of its own; Skip after either)."""
+    name = attrs["node"]
+    ypath = item.ypath + ("node",)
+    target = next((n for n in reversed(scope.nodes) if n.name == name), None)
+    if target is None:
+        _unreachable(lw, scope, name, ypath)
+        raise Skip
+    if target.child is not None:
+        bad = "" if not target.child.input_names else "a block of several inputs"
+    else:
+        bad = "" if target.is_module else "computed in forward, with no module"
+    if bad:
+        lw.error(
+            "E314",
+            f"`reuse` names `{name}`, {bad}: there is no module to call again",
+            ypath,
+            _WHAT if target.child is None else "reuse a module of one input",
+        )
+        raise Skip
+    return {**attrs, TARGET: target}
+
+
+def _unreachable(lw: Lowerer, scope: Scope, name: str, ypath: tuple[Any, ...]) -> None:
+    """Why `name` is no earlier module of this list: later, switched off, input, elsewhere."""
+    where = "names the nodes of its own layer list, declared above it"
+    if name == INPUT or name in scope.aliases:
+        lw.error(
+            "E314",
+            f"`reuse` names the input `{name}`: there is no module to call again",
+            ypath,
+            _WHAT,
+        )
+    elif name in scope.removed:
+        lw.error(
+            "E305",
+            f"`reuse` names `{name}`, switched off by its `when` here",
+            ypath,
+            "reuse a module only where its `when` keeps it: give the reuse the same `when`",
+        )
+    elif scope.is_later(name):
+        lw.error(
+            "E305",
+            f"`{name}` is declared later in this layer list",
+            ypath,
+            f"`reuse` {where}: move `{name}` above it (its first call)",
+        )
+    elif (inner := _nested_path(name, scope)) is not None:
+        lw.error(
+            "E305",
+            f"`{name}` is a node inside `{inner.split('.', 1)[0]}` (`{inner}`)",
+            ypath,
+            f"`reuse` {where}: reuse the module holding it, or write the layers "
+            "that call it in the same list",
+        )
+    elif (outer := _enclosing_path(lw, name, scope)) is not None:
+        lw.error(
+            "E305",
+            f"`{name}` is a node of an enclosing layer list (`{outer}`)",
+            ypath,
+            f"`reuse` {where}: a `sequential` or a block is a module of its own; write "
+            f"the reuse in the list that makes `{name}`",
+        )
+    else:
+        known = [n.name for n in scope.nodes if n.is_module or n.child is not None]
+        close = lw.close_matches(name, known)
+        hint = (
+            f"did you mean `{close[0]}`?"
+            if close
+            else f"modules defined before this point: {', '.join(known[-8:]) or 'none'}"
+        )
+        lw.error(
+            "E305", f"`reuse` names `{name}`, which is no node of this layer list", ypath, hint
+        )
