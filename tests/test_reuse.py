@@ -2,8 +2,8 @@
 
 One module, one set of state_dict keys where the first node is, parameters counted once and
 MACs per call; the second call's shapes come from the reused module's rules on its own input;
-compile and emit both call the one submodule twice; every reference that cannot be
-followed is a located error.
+compile and emit both call the one submodule twice; `archspec import` writes the second call
+of a child as a `reuse`; every reference that cannot be followed is a located error.
 """
 
 from __future__ import annotations
@@ -353,6 +353,48 @@ def test_a_reuse_of_a_block_of_several_inputs_is_refused() -> None:
         """,
     )
     assert "several inputs" in _located(text, "E314", "j}").message
+
+
+def test_import_writes_the_second_call_of_a_child_as_a_reuse() -> None:
+    model = ChannelAttention().eval()
+    text = api.from_module(model, torch.randn(1, 64, 8, 8))
+    assert "type: reuse, node: mlp" in text
+    twin = archspec.compile(text)
+    twin.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 64, 4, 4)
+    assert torch.equal(twin(x), model(x))
+
+
+class _KeyedTwice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_module("odd-name", nn.Linear(8, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layer = getattr(self, "odd-name")
+        return layer(torch.relu(layer(x)))
+
+
+def test_import_of_a_keyed_child_called_twice_round_trips() -> None:
+    model = _KeyedTwice().eval()
+    text = api.from_module(model, torch.randn(1, 8))
+    assert "type: reuse, node: odd-name" in text
+    twin = archspec.compile(text)
+    twin.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(3, 8)
+    assert torch.equal(twin(x), model(x))
+
+
+def test_a_second_call_with_no_node_to_reuse_is_still_refused() -> None:
+    from archspec.importer.trace import Item
+    from archspec.importer.tying import reuse_item, second_call
+
+    spliced = [Item("conv_bn", "conv2d_norm", is_module=True)]  # `conv` merged into it
+    assert reuse_item(spliced, "conv", "conv_1", ("x",)) is None
+    made = reuse_item([Item("conv", "conv2d")], "conv", "conv_1", ("x",))
+    assert made is not None and made.kind == "reuse" and made.fields == {"node": "conv"}
+    message, hint = second_call(model=_KeyedTwice(), target="conv")
+    assert "a second time" in message and "reuse" in hint
 
 
 def test_a_reused_key_that_is_no_identifier_is_called_through_getattr() -> None:

@@ -21,6 +21,7 @@ from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
 from .inputs import given_args, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
+from .tying import reuse_item, second_call
 from .where import (
     INSIDE_HINT,
     describe,
@@ -502,12 +503,11 @@ class _GraphReader:
             name = self._fresh(node.name)
             self._add(node, Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), inputs), name)
             return
-        self.fail(
-            "E904",
-            f"{describe(type(self.module))}.forward calls `self.{target}` a second time",
-            node,
-            "a spec makes one module per use: weights shared by two calls cannot be stated",
-        )
+        item = reuse_item(self.items, target, self._fresh(node.name), inputs)
+        if item is not None:  # `{type: reuse, node: mlp}`: one module, called again
+            self._add(node, item, item.ref or "")
+            return
+        self.fail("E904", *second_call(self.module, target), node)
 
     def _tensor(self, node: Any) -> None:
         """`self.layer_scale`, `self.mean`: a tensor of the module itself (tensors.py)."""

@@ -1,6 +1,7 @@
 """Tensors or modules held under two names (tied weights): a spec makes one tensor per
 layer, so a tie cannot be stated and the import refuses it rather than untie it silently
-(the twin would have the same keys and outputs but twice the parameters, trained apart)."""
+(the twin would have the same keys and outputs but twice the parameters, trained apart).
+One child called twice by its parent's forward is stated: the second call is a `reuse`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from .where import describe, diagnostic, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
+
+    from .trace import Item
 
 
 def _owner(model: nn.Module, first: str, second: str) -> nn.Module:
@@ -51,3 +54,25 @@ def shared_tensor_problems(model: nn.Module) -> list[Diagnostic]:
             )
         )
     return diags
+
+
+def reuse_item(items: list[Item], target: str, name: str, inputs: tuple[str, ...]) -> Item | None:
+    """The second call of child `target` as a `reuse` of the item its first call made, when
+    that item is in this list under the child's name or key (not spliced into another);
+    else None."""
+    from .trace import Item
+
+    if not any(it.is_module and it.ref == target for it in items):
+        return None
+    fields = {"node": target}
+    return Item(name, "reuse", fields, dict(fields), inputs, is_module=False)
+
+
+def second_call(model: nn.Module, target: str) -> tuple[str, str]:
+    """The message and hint of E904 for a child called again that no `reuse` can state."""
+    return (
+        f"{describe(type(model))}.forward calls `self.{target}` a second time",
+        f"a `reuse` calls a module again when its first call is a node of the same layer list "
+        f"under the child's name; here `{target}`'s first call is merged into another item: "
+        "call it through a child of its own",
+    )
