@@ -424,6 +424,38 @@ def rewire(rng: random.Random, data: Any, corpus: Corpus) -> None:
         d["outputs"] = rng.choice((names, [], ["nowhere"], "fc"))
 
 
+def reuse_node(rng: random.Random, data: Any, corpus: Corpus) -> None:
+    """Insert a `reuse` into a layer list, of a node written above it (mostly), below it,
+    in another list, of the input, of nothing, or of a number."""
+    lists = [
+        lst
+        for lst in _containers(data, list)
+        if any(isinstance(d, dict) and "type" in d for d in lst)
+    ]
+    if not lists:
+        return
+    lst = rng.choice(lists)
+    at = rng.randrange(len(lst) + 1)
+    names = [d.get("name") for d in lst if isinstance(d, dict)]
+    above = [n for n in names[:at] if isinstance(n, str)]
+    below = [n for n in names[at:] if isinstance(n, str)]
+    target = rng.choice(
+        (
+            *(above[-1:] * 4),
+            *above[:1],
+            *below[:1],
+            rng.choice(corpus.layer_names or ["x"]),
+            "input",
+            "nowhere",
+            5,
+        )
+    )
+    item: dict[str, Any] = {"type": "reuse", "node": target}
+    if rng.random() < 0.5:
+        item["from"] = rng.choice(("input", *above[-2:], *below[:1]))
+    lst.insert(at, item)
+
+
 def mutate_list(rng: random.Random, data: Any, corpus: Corpus) -> None:
     lists = [lst for lst in _containers(data, list) if lst]
     if not lists:
@@ -518,6 +550,7 @@ DATA_MUTATIONS: tuple[Mutation, ...] = (
     splice_subtree,
     rename_type,
     rewire,
+    reuse_node,
     mutate_list,
     repeat_count,
     hostile_text,
