@@ -209,6 +209,9 @@ def cases(
     if op.names_field and "split_size" in layer and draw(st.booleans()):
         _fitting_split(draw, layer, shape)
     layers: list[dict[str, Any]] = []
+    if op.reads_nodes:  # a reuse: of a module written above it, on its output or the input
+        layers.append({"name": "t", "type": "linear", "out_features": draw(st.integers(1, 6))})
+        layer["node"], layer["from"] = "t", draw(st.sampled_from(["t", "input"]))
     if op.arity == "many" or op.arity > 1:
         start, end = draw(st.integers(-rank, rank - 1)), draw(st.integers(-rank, rank - 1))
         layers.append({"name": "a", "type": "identity"})

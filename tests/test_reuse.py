@@ -118,6 +118,9 @@ def test_params_once_macs_and_activations_per_call() -> None:
     rows = {r.path: r for r in summary.rows}
     assert rows["mlp_max"].params == 0 and rows["mlp_max"].macs == Dim.of(512)
     assert summary.params == 512 and summary.macs == Dim.of(1024)
+    # the compiled module's own count (hooks on one forward) sees both calls as well
+    measured = archspec.summary(archspec.compile(CBAM), input=(1, 64, 8, 8))
+    assert (measured.params, str(measured.macs)) == (512, "1024")
 
 
 def test_a_reused_tower_on_a_smaller_map_counts_its_own_macs_and_domain() -> None:
@@ -310,7 +313,13 @@ def test_block_instances_that_differ_in_a_param_do_not_share_a_stale_target() ->
             "- {name: r, type: reuse, node: c}\n- {name: b, type: reuse, node: r}\n",
             "E314",
             "r}",
-            "no module",
+            "itself a reuse",
+        ),
+        (
+            "- {name: p, type: parameter, shape: [8, 1, 1]}\n- {name: b, type: reuse, node: p}\n",
+            "E314",
+            "p}",
+            "a learned tensor",
         ),
         ("- {name: b, type: reuse, node: input}\n", "E314", "input", "input"),
         ("- {name: f, type: flatten}\n- {name: b, type: reuse, node: f}\n", "E314", "f}", ""),

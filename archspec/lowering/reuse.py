@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..ir import INPUT
+from ..ir import INPUT, Node
+from ..ops import REGISTRY
 from ..ops.reuse import TARGET
 from .context import Item, Scope, Skip
 from .refs import _enclosing_path, _nested_path
@@ -33,19 +34,29 @@ def bind_target(lw: Lowerer, scope: Scope, item: Item, attrs: dict[str, Any]) ->
     if target is None:
         _unreachable(lw, scope, name, ypath)
         raise Skip
-    if target.child is not None:
-        bad = "" if not target.child.input_names else "a block of several inputs"
-    else:
-        bad = "" if target.is_module else "computed in forward, with no module"
+    bad, hint = _no_module(target)
     if bad:
         lw.error(
-            "E314",
-            f"`reuse` names `{name}`, {bad}: there is no module to call again",
-            ypath,
-            _WHAT if target.child is None else "reuse a module of one input",
+            "E314", f"`reuse` names `{name}`, {bad}: there is no module to call again", ypath, hint
         )
         raise Skip
     return {**attrs, TARGET: target}
+
+
+def _no_module(target: Node) -> tuple[str, str]:
+    """What `target` is when it has no module of one input to call again, and the hint;
+    ("", "") for a module."""
+    if target.child is not None:
+        several = bool(target.child.input_names)
+        return ("a block of several inputs", "reuse a module of one input") if several else ("", "")
+    if target.is_module:
+        return "", ""
+    if REGISTRY[target.kind].reads_nodes:
+        called = target.attrs.get("node")
+        return "itself a reuse", f"name the module it calls, `node: {called}`"
+    if REGISTRY[target.kind].style == "tensor":
+        return "a learned tensor", _WHAT
+    return "computed in forward, with no module", _WHAT
 
 
 def _unreachable(lw: Lowerer, scope: Scope, name: str, ypath: tuple[Any, ...]) -> None:
