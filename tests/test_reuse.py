@@ -346,6 +346,22 @@ def test_a_reuse_that_cannot_be_made_is_located(
     assert words in diag.message + diag.hint and diag.hint
 
 
+def test_a_reuse_of_a_module_that_failed_reports_only_that_failure() -> None:
+    """Found by the fuzz: the reused module's output failed, the reuse reads another node."""
+    text = _spec(
+        """\
+        - name: seq
+          type: sequential
+          layers:
+            - {type: conv2d, out_channels: 8, kernel_size: 1}
+            - {type: batchnorm1d}
+        - {name: b, type: reuse, node: seq, from: input}
+        """
+    )
+    diags = error_of(text).diagnostics
+    assert [(d.code, d.span.line) for d in diags] == [("E401", 9)]
+
+
 def test_a_reuse_of_a_block_of_several_inputs_is_refused() -> None:
     text = _spec(
         """\

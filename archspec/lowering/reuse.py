@@ -34,6 +34,8 @@ def bind_target(lw: Lowerer, scope: Scope, item: Item, attrs: dict[str, Any]) ->
     if target is None:
         _unreachable(lw, scope, name, ypath)
         raise Skip
+    if target.shape is None:  # it failed, and said why: nothing to call again
+        raise Skip
     bad, hint = _no_module(target)
     if bad:
         lw.error(

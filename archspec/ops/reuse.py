@@ -118,7 +118,8 @@ class ReuseCall(Op):
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         """`self.mlp(x)`: the attribute the reused node is registered under, called."""
         name = a["node"]
-        attr = f"self.{name}" if name.isidentifier() and not iskeyword(name) else None
+        plain = name.isascii() and name.isidentifier() and not iskeyword(name)
+        attr = f"self.{name}" if plain else None
         return f"{attr or f'getattr(self, {lit(name)})'}({a['_inputs'][0]})"
 
 
