@@ -362,6 +362,23 @@ def test_a_reuse_of_a_module_that_failed_reports_only_that_failure() -> None:
     assert [(d.code, d.span.line) for d in diags] == [("E401", 9)]
 
 
+def test_reuses_count_the_layers_they_run_again_against_the_expansion_limit() -> None:
+    """Each reuse runs its module's layers again in every later stage: 200 reuses of a
+    module of 50 layers are 10,000 layer items, past a limit of 5,000 (E310 at the reuse),
+    as 200 copies would be; not a walk of every copy's layers at every stage."""
+    text = _spec(
+        """\
+        - {name: big, type: repeat, count: 50, layer: {type: relu6}}
+        - {type: repeat, count: 200, flat: true, names: "r{i}", layer: {type: reuse, node: big}}
+        """
+    )
+    report = archspec.check(text, max_layers=5000)
+    (diag,) = report.errors
+    assert diag.code == "E310" and diag.span.line == 6
+    assert "reuse" in diag.message
+    assert archspec.check(text, max_layers=20_000).ok
+
+
 def test_a_reuse_of_a_block_of_several_inputs_is_refused() -> None:
     text = _spec(
         """\

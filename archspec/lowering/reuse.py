@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..ir import INPUT, Node
+from ..ir import INPUT, Node, iter_nodes
 from ..ops import REGISTRY
 from ..ops.reuse import TARGET
 from .context import Item, Scope, Skip
@@ -36,6 +36,10 @@ def bind_target(lw: Lowerer, scope: Scope, item: Item, attrs: dict[str, Any]) ->
         raise Skip
     if target.shape is None:  # it failed, and said why: nothing to call again
         raise Skip
+    # every later stage runs the module's layers again for this call: count them as items
+    # (E310), so a reuse of a large module many times over is refused, not a hang
+    layers = 1 if target.child is None else sum(1 for _ in iter_nodes(target.child))
+    lw.charge(layers, item.ypath, why="a `reuse` counts the layers of the module it calls")
     bad, hint = _no_module(target)
     if bad:
         lw.error(
