@@ -379,6 +379,28 @@ def test_reuses_count_the_layers_they_run_again_against_the_expansion_limit() ->
     assert archspec.check(text, max_layers=20_000).ok
 
 
+def test_reuses_of_reuses_count_what_they_run() -> None:
+    """A module holding 20 reuses of a 20-layer one runs 420 layers a call: 20 reuses of it
+    are 8,400 layer items (E310 under 5,000), not the 41 nodes it holds each."""
+    text = _spec(
+        """\
+        - name: outer
+          type: sequential
+          layers:
+            - {name: inner, type: repeat, count: 20, layer: {type: relu6}}
+            - type: repeat
+              count: 20
+              flat: true
+              names: "i{i}"
+              layer: {type: reuse, node: inner}
+        - {type: repeat, count: 20, flat: true, names: "o{i}", layer: {type: reuse, node: outer}}
+        """
+    )
+    (diag,) = archspec.check(text, max_layers=5000).errors
+    assert diag.code == "E310" and diag.span.line == 14
+    assert archspec.check(text, max_layers=20_000).ok
+
+
 def test_a_reuse_of_a_block_of_several_inputs_is_refused() -> None:
     text = _spec(
         """\

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..ir import INPUT, Node, iter_nodes
 from ..ops import REGISTRY
-from ..ops.reuse import TARGET
+from ..ops.reuse import REPLAYED, TARGET
 from .context import Item, Scope, Skip
 from .refs import _enclosing_path, _nested_path
 
@@ -36,9 +36,10 @@ def bind_target(lw: Lowerer, scope: Scope, item: Item, attrs: dict[str, Any]) ->
         raise Skip
     if target.shape is None:  # it failed, and said why: nothing to call again
         raise Skip
-    # every later stage runs the module's layers again for this call: count them as items
-    # (E310), so a reuse of a large module many times over is refused, not a hang
-    layers = 1 if target.child is None else sum(1 for _ in iter_nodes(target.child))
+    # every later stage runs the module's layers again for this call (and those the reuses
+    # inside it run): count them as items (E310), so a reuse of a large module many times
+    # over, or of reuses of reuses, is refused, not a hang
+    layers = _replayed(target)
     lw.charge(layers, item.ypath, why="a `reuse` counts the layers of the module it calls")
     bad, hint = _no_module(target)
     if bad:
@@ -46,7 +47,14 @@ def bind_target(lw: Lowerer, scope: Scope, item: Item, attrs: dict[str, Any]) ->
             "E314", f"`reuse` names `{name}`, {bad}: there is no module to call again", ypath, hint
         )
         raise Skip
-    return {**attrs, TARGET: target}
+    return {**attrs, TARGET: target, REPLAYED: layers}
+
+
+def _replayed(target: Node) -> int:
+    """The layers a call of `target` runs: a reuse inside it counts what it calls."""
+    if target.child is None:
+        return int(target.attrs.get(REPLAYED, 1))
+    return sum(int(n.attrs.get(REPLAYED, 1)) for _, n in iter_nodes(target.child))
 
 
 def _no_module(target: Node) -> tuple[str, str]:

@@ -32,6 +32,8 @@ from .base import (
 
 #: the private attribute holding the node a reuse calls again (as lowering made it)
 TARGET = "_target"
+#: the private attribute holding how many layers a call runs (the expansion limit's count)
+REPLAYED = "_replayed"
 
 #: a visitor of the layers a replay runs: (layer node, its input shapes, its output shape)
 Visit = Callable[[Node, Sequence[Shape], Shape], None]
