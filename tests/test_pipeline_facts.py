@@ -74,6 +74,7 @@ NEWER_CATEGORY = {
     ),
     **dict.fromkeys(("threshold", "glu"), "act"),
     "embedding": "linear",
+    "reuse": "merge",
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}
