@@ -477,6 +477,25 @@ def test_a_reused_key_that_is_no_identifier_is_called_through_getattr() -> None:
     assert torch.equal(module(x), model(x))
 
 
+def test_a_reused_list_entry_is_called_as_its_own_line_calls_it() -> None:
+    """A dotted key registers an entry of an nn.ModuleList: its reuse is `self.convs[0](x)`."""
+    text = _spec(
+        """\
+        - {key: convs.0, type: conv2d, out_channels: 8, kernel_size: 1}
+        - {key: convs.1, type: conv2d, out_channels: 8, kernel_size: 1}
+        - {name: b, type: reuse, node: convs.0}
+        """
+    )
+    assert archspec.emit(text).count("= self.convs[0](x)") == 2
+    model = archspec.compile(text)
+    assert list(model.state_dict())[::2] == ["convs.0.weight", "convs.1.weight"]
+    module = emitted(text)
+    module.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(1, 8, 4, 4)
+    assert torch.equal(module(x), model(x))
+    assert torch.equal(model(x), model.convs[0](model.convs[1](model.convs[0](x))))
+
+
 def test_a_node_text_that_is_code_is_only_a_name_not_found() -> None:
     text = _spec(
         """\

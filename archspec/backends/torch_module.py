@@ -31,22 +31,16 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import ResourceError, SourceSpan, SpecError
 from ..ir import INPUT, Graph, InitStep, Module, Node, shard_unit_paths
 from ..ops import REGISTRY
-from ..ops.reuse import ReuseCall
 from .classes import NamedBySpec, runtime_class
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..passes.costs import Footprint
 
-#: A step of a module program: (kind, name, inputs, payload).
-#: kind "module": call child `name`; kind "function": call payload=(op kind, attrs items);
-#: kind "tensor": read the module's own parameter `name`; kind "call": call child `payload`
-#: again (a `reuse` node: the child's module is the one its first call registered).
+#: A step of a module program, (kind, name, inputs, payload): "module" calls child `name` (a
+#: reuse: child `payload`); "function" payload=(op kind, attrs items); "tensor" reads `name`.
 Step = tuple[str, str, tuple[str, ...], Any]
 #: (steps, outputs, the names of the inputs after the first: a block's `inputs:`)
 Program = tuple[tuple[Step, ...], tuple[str, ...], tuple[str, ...]]
-
-
-REUSE = ReuseCall.kind
 
 
 class SpecSequential(NamedBySpec, nn.Sequential):
@@ -165,9 +159,7 @@ def _codegen(program: Program) -> Callable[..., Any]:
         args = [env[i] for i in inputs]
         if kind == "module":
             _add_child(holder, name, nn.Identity())
-            env[name] = graph.call_module(name, tuple(args))
-        elif kind == "call":
-            env[name] = graph.call_module(payload, tuple(args))
+            env[name] = graph.call_module(payload or name, tuple(args))
         elif kind == "tensor":
             holder.register_parameter(name, nn.Parameter(torch.empty(0, device="meta")))
             env[name] = graph.get_attr(name)
@@ -212,8 +204,8 @@ def _program(module: Module, training: bool) -> Program:
             steps.append(("module", node.name, node.inputs, None))
         elif REGISTRY[node.kind].style == "tensor":
             steps.append(("tensor", node.name, (), None))
-        elif node.kind == REUSE:
-            steps.append(("call", node.name, node.inputs, node.attrs["node"]))
+        elif REGISTRY[node.kind].reads_nodes:  # a reuse: the child it names, called again
+            steps.append(("module", node.name, node.inputs, node.attrs["node"]))
         else:
             attrs = tuple(sorted((k, _hashable(v)) for k, v in node.attrs.items()))
             steps.append(("function", node.name, node.inputs, (node.kind, attrs)))

@@ -118,7 +118,8 @@ class ReuseCall(Op):
         raise TypeError("a reuse node calls its module, not a function")
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        """`self.mlp(x)`: the attribute the reused node is registered under, called."""
+        """`self.mlp(x)`, what tells two reuses apart in a class's lines (the emitter writes
+        the call as the reused node's own line does: `self.convs[0](x)` for a list entry)."""
         name = a["node"]
         plain = name.isascii() and name.isidentifier() and not iskeyword(name)
         attr = f"self.{name}" if plain else None

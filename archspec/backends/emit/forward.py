@@ -19,6 +19,7 @@ from ...ir import ABSENT_AS, INPUT
 from ...ops import REGISTRY, Op
 from ...ops.base import META_FIELDS, RESERVED_NAMES
 from ...ops.names import list_key
+from ...ops.reuse import TARGET
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Comp, Doc, Group, call, flat, format_doc, parse_doc
 from ..pyvalues import IN, MATH_NAMES, more_in
@@ -385,6 +386,8 @@ class _Forward:
             var = ", ".join(self.var_of[p.node.name] for p in pieces)
         if st.ctor is not None:
             expr: Doc = call(attr_ref(st.attr or ""), ins)
+        elif node.attrs.get(TARGET) is not None:  # a reuse: the call its target's line makes
+            expr = call(attr_ref(node.attrs["node"]), ins)
         else:
             op = REGISTRY[node.kind]
             expr = parse_doc(op.emit_call({**(st.call or {}), "_inputs": ins}, lit))
