@@ -354,10 +354,10 @@ def test_parameters_are_measured_in_bytes_against_free_memory(
 ) -> None:
     """8 * 10^9 elements pass the 10^10-element limit but need 32 GB: refused before any
     allocation, at the layer, whatever the machine (its free memory is pinned here)."""
-    from archspec.backends import torch_module
+    from archspec.backends import memory
 
     free = {"cpu": 16 * 2**30, "meta": None}
-    monkeypatch.setattr(torch_module, "available_bytes", lambda device: free[device.type])
+    monkeypatch.setattr(memory, "available_bytes", lambda device: free[device.type])
     with pytest.raises(ArchSpecError) as info:
         archspec.compile(WIDE)
     err = info.value
@@ -382,10 +382,10 @@ def test_parameters_are_measured_in_bytes_against_free_memory(
 def test_an_allocation_refused_while_building_is_located(
     monkeypatch: pytest.MonkeyPatch, failure: BaseException
 ) -> None:
-    from archspec.backends import torch_module
+    from archspec.backends import memory
     from archspec.ops import REGISTRY
 
-    monkeypatch.setattr(torch_module, "available_bytes", lambda device: None)  # unknown
+    monkeypatch.setattr(memory, "available_bytes", lambda device: None)  # unknown
 
     def refuse(self: Any, attrs: Any) -> Any:
         raise failure
