@@ -121,3 +121,23 @@ def test_classes_joined_for_a_shortcut_keep_each_instances_lets() -> None:
         "  - {name: c, type: B, planes: 16, kk: 3}\n"
     )
     matches_compile(spec, (2, 8, 8, 8))
+
+
+def test_a_block_imported_under_a_block_params_name_is_e304(tmp_path: Path) -> None:
+    # `use: [{Unit: blk}]` beside a param `blk: {type: block}`: every `type: blk` called the
+    # param's choice, and the block the spec imported by that name was silently never used
+    _write(
+        tmp_path,
+        {
+            "lib.yaml": LIB,
+            "net.yaml": HEAD
+            + "params:\n  blk: {type: block, default: Mine}\n"
+            + "blocks:\n"
+            + MINE
+            + "use:\n  - {from: lib.yaml, blocks: [{Unit: blk}]}\n"
+            + "layers:\n  - {type: blk}\n",
+        },
+    )
+    (diag,) = archspec.check(tmp_path / "net.yaml").diagnostics
+    assert diag.code == "E304" and "block param" in diag.message
+    assert diag.span is not None and (diag.span.line, diag.span.col) == (9, 31)

@@ -196,6 +196,7 @@ class Importer:
             raise refused(f"imported block name: {exc}", site, hint, code="E204") from None
         if alias != name:  # a rename to a kind's name is wrong here, not in the library
             _refuse_kind_alias(alias, site)
+        _refuse_param_alias(mod, alias, site)
         found = source.scope.get(name)
         if found is None:
             listed = ", ".join(sorted(source.scope)) or "none"
@@ -216,6 +217,22 @@ class Importer:
                 code="E112",
             )
         mod.scope[alias] = bound
+
+
+def _refuse_param_alias(mod: Module, alias: str, site: SourceSpan | None) -> None:
+    """E304 at the name in `use:` of a block imported under the name of a `block` param of
+    the importing spec: every `type:` of that name calls the param's chosen block, so the
+    imported block would silently never be called."""
+    params = mod.doc.data.get("params") if isinstance(mod.doc.data, dict) else None
+    entry = params.get(alias) if isinstance(params, dict) else None
+    if isinstance(entry, dict) and entry.get("type") == "block":
+        raise refused(
+            f"imported block `{alias}` has the name of a block param of this spec: "
+            f"`type: {alias}` calls the block the param chooses, never this one",
+            site,
+            "import it under another name: `{Name: MyName}`",
+            code="E304",
+        )
 
 
 def _refuse_kind_alias(alias: str, site: SourceSpan | None) -> None:
