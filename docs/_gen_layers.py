@@ -35,6 +35,7 @@ _GROUPS = {
     "archspec.ops.parameter": "Tensors of a block: learned parameters and buffers (no submodule)",
     "archspec.ops.split": "Several outputs: chunk and split (views computed in `forward`)",
     "archspec.ops.squeeze": "Rank: squeeze and unsqueeze a dim of size 1 (computed in `forward`)",
+    "archspec.ops.slicing": "A range of one dim (computed in `forward`)",
     "archspec.ops.partition": "MaxViT: partitions into groups of tokens, relative attention",
     "archspec.ops.window": "Swin: window attention and patch merging (channels-last)",
     "archspec.ops.attention": "Tokens of vision transformers: attention, class token, checks",

@@ -267,16 +267,22 @@ class Crop(nn.Module):
         return y[:, :, 1:-1, 1:-1]
 
 
-def test_a_spatial_crop_imports_and_warns_that_the_size_is_the_examples() -> None:
+def test_a_spatial_crop_imports_as_slices_that_fit_any_size() -> None:
+    """A crop of dims whose size follows the input's keeps its bounds as written (`1:-1`):
+    the spec takes any size, as the model does, and says nothing of the example's."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         text = exact(Crop(), (2, 3, 8, 8))
-    assert text.count("type: split") == 2
-    sized = [w for w in caught if "example input" in str(w.message)]
-    assert sized and sized[0].filename.endswith("test_importer_gaps.py")
-    assert "fixed to the example input" in text
-    # the spec takes no other size: the crop's sizes are the example's
-    assert not archspec.check(text, input=(1, 3, 12, 12)).ok
+    assert text.count("type: slice") == 2 and "type: split" not in text
+    assert "dim: 2, start: 1, end: -1}" in text and "dim: 3, start: 1, end: -1}" in text
+    assert not [w for w in caught if "example input" in str(w.message)]
+    model = Crop().eval()
+    built = archspec.compile(text).eval()
+    built.load_state_dict(model.state_dict())
+    for size in (12, 5):  # other sizes than the example's, as the model takes them
+        x = torch.randn(1, 3, size, size)
+        assert archspec.check(text, input=tuple(x.shape)).ok
+        assert torch.equal(built(x), model(x))
 
 
 class ChannelCrop(Crop):
@@ -284,12 +290,9 @@ class ChannelCrop(Crop):
         return self.conv(x)[:, 1:3]
 
 
-def test_a_channel_slice_does_not_warn() -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        text = exact(ChannelCrop(), (2, 3, 8, 8))
-    assert not [w for w in caught if "example input" in str(w.message)]
-    assert "fixed to the example input" not in text
+def test_a_channel_slice_is_a_split_of_stated_sizes() -> None:
+    text = exact(ChannelCrop(), (2, 3, 8, 8))
+    assert "split_size: [1, 2, 1]" in text and "type: slice" not in text
 
 
 # 4. a forward that returns its input

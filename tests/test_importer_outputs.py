@@ -24,7 +24,7 @@ def test_a_spec_with_the_models_tensors_and_another_function_is_refused(
     right = importer.spec_text(_model(), torch.zeros(1, 3, 4, 4))
     assert "type: relu" in right
     wrong = right.replace("type: relu", "type: sigmoid")
-    monkeypatch.setattr(importer, "_imported_text", lambda *args: (wrong, []))
+    monkeypatch.setattr(importer, "_imported_text", lambda *args: wrong)
     with pytest.raises(ImportFailure) as caught:
         archspec.from_module(_model(), torch.randn(2, 3, 4, 4))
     (diag,) = caught.value.diagnostics
@@ -64,7 +64,7 @@ def test_a_forward_that_fails_on_the_example_is_e904_not_a_traceback(
     model = Picky()
     text = importer.spec_text(model, torch.zeros(1, 3, 4, 4))
     model.broken = True
-    monkeypatch.setattr(importer, "_imported_text", lambda *args: (text, []))
+    monkeypatch.setattr(importer, "_imported_text", lambda *args: text)
     with pytest.raises(ImportFailure) as caught:
         archspec.from_module(model, torch.zeros(1, 3, 4, 4))
     (diag,) = caught.value.diagnostics

@@ -52,7 +52,7 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"), "conv"),
     **dict.fromkeys(("upsample", "interpolate", "interpolate_as", "mean", "sum", "amax"), "pool"),
     "stack": "merge",
-    **dict.fromkeys(("partition", "departition", "squeeze", "unsqueeze"), "reshape"),
+    **dict.fromkeys(("partition", "departition", "squeeze", "unsqueeze", "slice"), "reshape"),
     "relative_attention": "linear",
     "buffer": "linear",
     **dict.fromkeys(("multihead_attention", "shifted_window_attention", "patch_merging"), "linear"),

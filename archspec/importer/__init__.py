@@ -9,7 +9,6 @@ params, and the result is checked like any spec. What has no exact equivalent is
 from __future__ import annotations
 
 import re
-import warnings
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import ArchSpecError, Diagnostic, ImportFailure
@@ -33,19 +32,13 @@ def _snake(name: str) -> str:
         return check_name("m_" + text.lstrip("_"))
 
 
-class ExampleSizeWarning(UserWarning):
-    """The imported spec fits the example input's size only (a crop stated in its sizes)."""
-
-
 def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = None) -> str:
     """The YAML text of `model` (in eval mode: the graph an exported model runs)."""
-    return _imported_text(model, example_input, name)[0]
+    return _imported_text(model, example_input, name)
 
 
-def _imported_text(
-    model: nn.Module, example_input: torch.Tensor, name: str | None
-) -> tuple[str, list[tuple[Any, str]]]:
-    """spec_text, and where the spec is fixed to the example input's size: (span, why)."""
+def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | None) -> str:
+    """spec_text, its name checked."""
     if name is not None:
         try:
             check_name(name)
@@ -57,7 +50,7 @@ def _imported_text(
         model.eval()
         imported = import_model(model, example_input)
     shape: list[Any] = ["N", *[int(d) for d in example_input.shape[1:]]]
-    return render(imported, name or _snake(type(model).__name__), shape), imported.fixed
+    return render(imported, name or _snake(type(model).__name__), shape)
 
 
 def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) -> NoReturn:
@@ -228,7 +221,7 @@ def _verified_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     problems = [*hook_problems(model), *shared_tensor_problems(model), *dtype_problems(model)]
     if problems:
         raise ImportFailure(diagnostics=problems, sources=source_lines(problems))
-    text, fixed = _imported_text(model, example_input, name)
+    text = _imported_text(model, example_input, name)
     try:
         built = compile_spec(text, device="meta", max_params=None, max_activations=None)
     except ArchSpecError as exc:
@@ -253,6 +246,4 @@ def _verified_text(model: nn.Module, example_input: torch.Tensor, name: str | No
             code="E904",
         )
     check_outputs(model, text, example_input)
-    for span, why in fixed:  # at the model's statement, as Python's own warnings are
-        warnings.warn_explicit(why, ExampleSizeWarning, span.file, span.line)
     return text

@@ -35,7 +35,6 @@ class Imported:
     origin: str
     calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the example input fixed
-    fixed: list[tuple[Any, str]] = field(default_factory=list)  # (span, why): sizes
 
 
 def _walk_items(items: list[Item]) -> list[Item]:
@@ -197,7 +196,7 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
         layers, output = [{"type": "identity"}], None
     found, cls = collector.problems, type(model)
     imported = Imported(_class_name(cls), blocks, layers, output, describe(cls), calls)
-    imported.notes, imported.fixed = found.notes, found.fixed
+    imported.notes = found.notes
     return imported
 
 

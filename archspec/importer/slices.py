@@ -5,12 +5,12 @@ piece is the slice.
 A spec's `split` needs every piece's size, so the size of the sliced dim must be known:
 it is read from the shapes the module's graph computes on the input its instance received
 when the model ran once on the example input (recorded lazily, only when a forward slices).
-The pieces before and after the slice are named too and read by nothing. A split states
-sizes, not bounds counted from the end, so where the sliced dim's size follows the input's
-(a crop of a feature map: a run on an input of doubled sizes tells), the spec fits the
-example input's size only: a located warning and a note in the spec say so. Anything else
-(a step, a tensor index, a bound worked out from a size, the batch dim) is refused at the
-statement (E903) with what to write instead.
+The pieces before and after the slice are named too and read by nothing. Where the sliced
+dim's size follows the input's (a crop of a feature map, the tokens after a class token: a
+run on an input of doubled sizes tells), sizes would fit the example input only, so the
+slice is a `slice` item with the bounds as written, counted from the end where they are,
+and the spec fits any size. Anything else (a step, a tensor index, a bound worked out from
+a size, the batch dim) is refused at the statement (E903) with what to write instead.
 """
 
 from __future__ import annotations
@@ -181,9 +181,9 @@ def _slice_dims(index: tuple[Any, ...], rank: int) -> list[tuple[int, slice]] | 
 
 
 def read_slice(reader: Any, node: Any) -> bool:
-    """A constant slice of one dim or more (a crop, `y[:, :, 1:-1, 1:-1]`) as a `split` item
-    per dim; True if the node was handled (read, or refused at its statement). `reader` is
-    trace._GraphReader."""
+    """A constant slice of one dim or more (a crop, `y[:, :, 1:-1, 1:-1]`) as a `slice` or a
+    `split` item per dim; True if the node was handled (read, or refused at its statement).
+    `reader` is trace._GraphReader."""
     found = _bounds(node)
     if found == "" or (not isinstance(found, str) and found[0] not in reader.names):
         return False  # no slice, or of what is no tensor node read so far (refused before)
@@ -202,9 +202,12 @@ def read_slice(reader: Any, node: Any) -> bool:
             reader.fail("E903", f"{what} {cuts}", node, _HINT)
             return True
         bounds = [(d, *s.indices(shape[d])[:2]) for d, s in cuts]
+        written = {d: (s.start or 0, s.stop) for d, s in cuts}
     else:
         start = index[1] + shape[dim % len(shape)] if index[1] < 0 else index[1]
         bounds = [(dim % len(shape), start, start + index[2])]
+        end = index[1] + index[2]
+        written = {dim % len(shape): (index[1], None if index[1] < 0 <= end else end)}
     for d, start, stop in bounds:
         if d == 0 or stop <= start or stop > shape[d] or start < 0:
             why = "slices the batch dim" if d == 0 else f"slices nothing of dim {d}"
@@ -217,12 +220,16 @@ def read_slice(reader: Any, node: Any) -> bool:
     if not bounds:  # `x[:, :]`
         reader.names[node] = piece
         return True
+    # a dim whose size follows the input's (a crop, an image's tokens) keeps the bounds as
+    # written, counted from its end where they are, so the spec fits any size; a dim of a
+    # fixed size (channels) is a split, its pieces' sizes stated
+    sized = {d for d, start, stop in bounds if _follows_input(reader, src, d, stop - start)}
     for d, start, stop in bounds:
-        piece = _split(reader, node, piece, d, start, stop, shape[d])
+        if d in sized:
+            piece = _sliced(reader, node, piece, d, *written[d])
+        else:
+            piece = _split(reader, node, piece, d, start, stop, shape[d])
     reader.names[node] = piece
-    sized = [d for d, start, stop in bounds if _follows_input(reader, src, d, stop - start)]
-    if sized:
-        _fixed_size(reader, node, sized, shape)
     if any(u.op == "output" for u in node.users):
         name = reader._fresh(node.name)  # a block returns its last node, not a piece before
         out = Item(name, "identity", {}, {}, (reader.names[node],), is_module=False)
@@ -245,6 +252,23 @@ def _split(reader: Any, node: Any, src: str, dim: int, start: int, stop: int, si
     return names[1 if start else 0]
 
 
+def _sliced(reader: Any, node: Any, src: str, dim: int, start: int, end: int | None) -> str:
+    """The `slice` of `src` from `start` to `end` of `dim`, as the forward writes them: its
+    name."""
+    fields: dict[str, Any] = {"dim": dim}
+    if start:
+        fields["start"] = start
+    if end is not None:
+        fields["end"] = end
+    name = reader._fresh(node.name)
+    item = Item(name, "slice", dict(fields), {"dim": dim, "start": 0, "end": None, **fields}, (src,))
+    item.is_module = False
+    item.train_only = node.name in reader.train_only
+    reader.used.add(name)
+    reader.items.append(item)
+    return name
+
+
 def _follows_input(reader: Any, src: Any, dim: int, kept: int) -> bool:
     """Whether the sliced dim's size follows the input's (a spatial crop, the tokens of an
     image): its split's sizes, the example input's, then fit that input size only. Known
@@ -254,29 +278,3 @@ def _follows_input(reader: Any, src: Any, dim: int, kept: int) -> bool:
     if other is None:
         return dim >= 2
     return other[dim] != _node_shapes(reader)[src][dim]
-
-
-def _fixed_size(reader: Any, node: Any, dims: list[int], shape: tuple[int, ...]) -> None:
-    """A located warning, and a note in the spec: this slice fits the example's size only."""
-    from .where import span_from_stack
-
-    span = span_from_stack(node.stack_trace)
-    if span is None:
-        return
-    sizes = ", ".join(f"dim {d} of {shape[d]}" for d in dims)
-    message = (
-        f"the slice here is stated with the sizes of the example input ({sizes}): the spec "
-        "is fixed to the example input's size (a spec's split states each piece's size; "
-        "import again with --input for another size)"
-    )
-    reader.problems.fixed.append((span, message))
-    import linecache
-    import os
-
-    text = " ".join(linecache.getline(span.file, span.line).split())[:100]
-    note = (
-        f"{os.path.basename(span.file)}:{span.line} slices {sizes}, "
-        f"fixed to the example input's size: `{text}`"
-    )
-    if note not in reader.problems.notes:
-        reader.problems.notes.append(note)

@@ -97,7 +97,6 @@ class Problems:
         self.changes_input: set[int] = set()  # modules changing their input in place (ids)
         self.list_changes: dict[int, list[Any]] = {}  # what calls did to lists: appends.py
         self.notes: list[str] = []  # what the example input decided: the spec's header says
-        self.fixed: list[tuple[Any, str]] = []  # (span, why) fixed to the example's sizes
         #: id(module) -> its forward's arguments its caller gives tensors (inputs.py)
         self.passed: dict[int, dict[str, int | None]] = {}
 

@@ -114,12 +114,14 @@ class ShapeContext:
             self.constraints.append(Constraint("eq", a, b, code, message, hint, self.node))
 
     def require_positive(
-        self, d: Dim, code: str, message: Message, hint: str | None = None
+        self, d: Dim, code: str, message: Message, hint: str | None = None, field: str | None = None
     ) -> None:
+        """`d >= 1`: a failure now when it is a number below 1 (at `field`, when given, as for
+        `require_equal`), else a constraint on the input."""
         d = Dim.of(d)
         if d.is_const:
             if d.value < 1:
-                raise ShapeFailure(code, partial(_filled, message, {"d": d}), hint)
+                raise ShapeFailure(code, partial(_filled, message, {"d": d}), hint, field)
             return
         if self.wants("ge1", d, None):
             self.constraints.append(Constraint("ge1", d, None, code, message, hint, self.node))

@@ -1,0 +1,98 @@
+"""`slice`: a contiguous range of one dim, `x[:, 1:]` (no parameters).
+
+A vision transformer with a class token cuts it off its tokens before folding them back into
+a map (PiT, DeiT's heads, CaiT): `x[:, 1:]` of (N, 1 + L, D) tokens, where L follows the
+image size. `split` takes sizes, which must be numbers; a slice takes positions, which may
+count from the end, so the range keeps a symbolic length (`L - 1`).
+
+torch clamps a slice that runs past its dim, and returns an empty tensor for a range that
+holds nothing; a spec's node has one shape for every input, so the range must lie inside the
+dim and hold one position at least: a number that breaks this is an error at the field, and a
+symbolic size becomes a requirement of the input domain (`x[:, 1:]` of L tokens: L >= 2).
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..dims import Dim, Shape
+from .base import Inferred, Int, LayerSpec, LazySpec, ShapeContext, ShapeFailure, fmt, register
+from .tensor import StatelessOp
+
+_HINT = (
+    "give a range inside the dim, its start before its end (a negative position counts from "
+    "the end: `start: 1` keeps all but the first, `end: -1` all but the last)"
+)
+
+
+def _slice_spec() -> type[LayerSpec]:
+    class SliceSpec(LayerSpec):
+        """slice: positions `start` to `end` (excluded) of dim `dim`, as `x[:, start:end]`."""
+
+        type: Literal["slice"]
+        dim: Int(ge=1) = Field(1, description="the dim to slice; the batch dim 0 stays whole")  # type: ignore[valid-type]
+        start: Int() = Field(0, description="the first position kept; negative counts from the end")  # type: ignore[valid-type]
+        end: Int() | None = Field(  # type: ignore[valid-type]
+            None,
+            description="the position after the last one kept (default: the dim's end); "
+            "negative counts from the end",
+        )
+
+    return SliceSpec
+
+
+def sliced(x: Any, dim: int, start: int, end: int | None) -> Any:
+    """`x[:, start:end]` with `dim` colons before the range (what compile calls)."""
+    return x[(slice(None),) * dim + (slice(start, end),)]
+
+
+def _bound(position: int, size: Dim) -> Dim:
+    """A position as an offset from 0 (a negative one counts from the end)."""
+    return Dim.of(position) if position >= 0 else size + position
+
+
+@register
+class Slice(StatelessOp):
+    kind = "slice"
+    spec = LazySpec(_slice_spec)
+    style = "function"
+    summary = "a range of one dim (`x[:, 1:]`: the tokens after a class token)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        dim, start, end = attrs["dim"], attrs["start"], attrs["end"]
+        if dim >= len(x):
+            raise ShapeFailure(
+                "E401",
+                f"slice dim {dim} is out of range for {fmt(x)}",
+                f"slice one of dims 1 to {len(x) - 1}",
+                "dim",
+            )
+        size = x[dim]
+        first = _bound(start, size)
+        last = size if end is None else _bound(end, size)
+        where = f"slice [{start}:{'' if end is None else end}] of dim {dim} of {fmt(x)}"
+        if start < 0:  # the start inside the dim: size >= -start
+            ctx.require_positive(
+                first + 1, "E405", f"{where} starts before the dim", _HINT, "start"
+            )
+        if end is not None and end >= 0:  # the end inside the dim: size >= end
+            ctx.require_positive(size - end + 1, "E405", f"{where} ends past the dim", _HINT, "end")
+        length = last - first
+        field = "end" if end is not None else "start"
+        ctx.require_positive(
+            length, "E405", f"{where} holds no position (its length is {{d}})", _HINT, field
+        )
+        return Inferred(attrs, (*x[:dim], length, *x[dim + 1 :]))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return sliced, {"dim": attrs["dim"], "start": attrs["start"], "end": attrs["end"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        """`x[:, 1:]`: the range after `dim` colons, its default ends left out."""
+        (x,) = a["_inputs"]
+        start, end = a["start"], a["end"]
+        low = "" if start == 0 else lit(start)
+        high = "" if end is None else lit(end)
+        return f"{x}[{', '.join([':'] * a['dim'] + [f'{low}:{high}'])}]"
