@@ -480,6 +480,12 @@ MaxLayers = Annotated[
     ),
 ]
 
+#: --force, on every command that writes a file it may find there already.
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
+]
+
 #: --plugins, on every command: Python files of layer kinds, loaded before the spec is read.
 Plugins = Annotated[
     list[str] | None,

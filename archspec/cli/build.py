@@ -17,6 +17,7 @@ import typer
 
 from .. import api
 from .app import (
+    Force,
     MaxLayers,
     Plugins,
     Sets,
@@ -74,10 +75,7 @@ def compile_(
         ),
     ] = None,
     set_: Sets = None,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
-    ] = False,
+    force: Force = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
     plugins: Plugins = None,

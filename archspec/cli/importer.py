@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import api
-from .app import app, console, output_or_print, parse_input, report_errors
+from .app import Force, app, console, output_or_print, parse_input, report_errors
 
 _HELP = """Write a spec for an existing PyTorch model: archspec import MODULE_PATH:FACTORY.
 
@@ -71,10 +71,7 @@ def import_(
             metavar="PATH",
         ),
     ] = None,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
-    ] = False,
+    force: Force = False,
 ) -> None:
     shape = parse_input(input_text)
     target = None

@@ -17,6 +17,7 @@ import typer
 
 from .. import api
 from .app import (
+    Force,
     Plugins,
     app,
     complete_spec,
@@ -197,10 +198,7 @@ def schema(
             metavar="PATH",
         ),
     ] = None,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
-    ] = False,
+    force: Force = False,
     plugins: Plugins = None,
 ) -> None:
     """Write the JSON Schema of the spec language, for editor completion and validation.

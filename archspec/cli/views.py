@@ -15,6 +15,7 @@ import typer
 
 from .. import api
 from .app import (
+    Force,
     MaxLayers,
     Plugins,
     Sets,
@@ -86,10 +87,7 @@ def graph(
         typer.Option("--fold/--no-fold", help="Draw a run of identical blocks once, then one box."),
     ] = True,
     sets: Sets = None,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Overwrite the output even if archspec did not write it."),
-    ] = False,
+    force: Force = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
     plugins: Plugins = None,
