@@ -211,3 +211,38 @@ def test_layers_names_and_layer_that_do_not_fit_are_located(
     [(code, line, col, message, hint)] = errors(text)
     assert (code, line, col) == expected[:3], (message, text)
     assert expected[3] in message and expected[4] in hint
+
+
+# for_each rows whose copies' names clash: the hint says what tells the copies apart there
+# (N27's and H27's reproducers: the index restarts in each row; `row_index` read unset)
+ROWS = spec(
+    """
+    params:
+      widths: [[8], [16]]
+    layers:
+      - type: for_each
+        rows: widths
+        fields: [w]
+        index: s
+        flat: true
+    {}
+        layers:
+          - {{type: conv2d, out_channels: w, kernel_size: 1}}
+          - {{type: relu}}
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("names", "message", "hint"),
+    [
+        ('["conv{s + 1}", "act{s + 1}"]', "gives `conv1` to two copies", "`row_index: r`"),
+        ('["c{row_index}", "p{row_index}"]', "reads nothing that changes", "`row_index` names"),
+    ],
+)
+def test_a_name_clash_of_rows_says_what_tells_the_rows_apart(
+    names: str, message: str, hint: str
+) -> None:
+    [(code, _, _, got, got_hint)] = errors(ROWS.format(f"    names: {names}"))
+    assert code == "E304" and message in got, got
+    assert hint in got_hint and "`block{" not in got_hint, got_hint

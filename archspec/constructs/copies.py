@@ -129,7 +129,7 @@ def lower_copies(
                     if where not in made:
                         made[where] = copy_name(lw, template, {**site.env, **env}, where)
                         if made[where] in given:
-                            _same_name(lw, template, made[where], where, grouped)
+                            _same_name(lw, template, made[where], where, spec)
                         given.add(made[where])
                     name = made[where]
                 out.append(Item(node, yp, env, name))
@@ -250,27 +250,48 @@ def _check_item_names(lw: Lowerer, site: Site, names: Any) -> None:
                 "each item of a copy needs a name of its own: `cat{i}`, `conv{i}`",
             )
             raise Skip
-        read = set().union(*(parse_kept(p).names for p in TEMPLATE_PART.findall(template)))
+        read = _reads(template)
         if not read & varying:
+            hint = (
+                f"read the copy's index in it: `{TEMPLATE_PART.sub('', template)}{{{spec.index}}}`"
+            )
+            unset = sorted(k for k in ("row_index", "global_index") if k in read)
+            if unset and hasattr(spec, "rows"):  # the field's name read as if it were the value
+                hint = (
+                    f"`{unset[0]}` names the variable, it is none itself: set `{unset[0]}: r` on "
+                    "the for_each and read `{r}`"
+                )
             lw.error(
                 "E304",
                 f"name template {template!r} reads nothing that changes from copy to copy, "
                 "so every copy's item would get one name",
                 yp + ("names", j),
-                f"read the copy's index in it: `{TEMPLATE_PART.sub('', template)}{{{spec.index}}}`",
+                hint,
             )
             raise Skip
+
+
+def _reads(template: str) -> set[str]:
+    """The names the `{...}` parts of a name template read."""
+    return set().union(*(parse_kept(p).names for p in TEMPLATE_PART.findall(template)))
 
 
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _same_name(lw: Lowerer, template: str, name: str, ypath: PathKey, grouped: bool) -> None:
+def _same_name(lw: Lowerer, template: str, name: str, ypath: PathKey, spec: Any) -> None:
     """E304 (and Skip) for a `names` template that gives two copies one name; under
     `group_rows` it was likely meant for the rows' Sequentials, which it does not name."""
-    hint = "make the template read the copy's index (`block{i + 1}`)"
-    if grouped:
+    index = spec.index
+    hint = f"make the template read the copy's index (`block{{{index} + 1}}`)"
+    if hasattr(spec, "rows") and index in _reads(template):  # restarts at 0 in each row
+        hint = (
+            f"`{index}` counts the copies within a row and starts again at 0 in the next: read "
+            "the row's index too (`row_index: r`, then `{r}`) or the index over all rows "
+            "(`global_index: g`, then `{g}`)"
+        )
+    if getattr(spec, "group_rows", False):
         hint += (
             "; with `group_rows` it names each row's copies, not the rows' Sequentials: "
             f"{_GROUP_NAMES} (docs/spec-language.md, 'Stages with names of their own')"
