@@ -261,7 +261,9 @@ def _sliced(reader: Any, node: Any, src: str, dim: int, start: int, end: int | N
     if end is not None:
         fields["end"] = end
     name = reader._fresh(node.name)
-    item = Item(name, "slice", dict(fields), {"dim": dim, "start": 0, "end": None, **fields}, (src,))
+    item = Item(
+        name, "slice", dict(fields), {"dim": dim, "start": 0, "end": None, **fields}, (src,)
+    )
     item.is_module = False
     item.train_only = node.name in reader.train_only
     reader.used.add(name)
