@@ -261,10 +261,8 @@ def _sliced(reader: Any, node: Any, src: str, dim: int, start: int, end: int | N
     if end is not None:
         fields["end"] = end
     name = reader._fresh(node.name)
-    item = Item(
-        name, "slice", dict(fields), {"dim": dim, "start": 0, "end": None, **fields}, (src,)
-    )
-    item.is_module = False
+    full = {"dim": dim, "start": 0, "end": None, **fields}
+    item = Item(name, "slice", dict(fields), full, (src,), is_module=False)
     item.train_only = node.name in reader.train_only
     reader.used.add(name)
     reader.items.append(item)
@@ -273,7 +271,7 @@ def _sliced(reader: Any, node: Any, src: str, dim: int, start: int, end: int | N
 
 def _follows_input(reader: Any, src: Any, dim: int, kept: int) -> bool:
     """Whether the sliced dim's size follows the input's (a spatial crop, the tokens of an
-    image): its split's sizes, the example input's, then fit that input size only. Known
+    image), so its slice keeps its bounds as written rather than the example's sizes. Known
     from a run on an input of doubled sizes; where that run is refused, dims after the
     channels are taken to follow."""
     other = _node_shapes(reader, other=True).get(src)

@@ -12,6 +12,7 @@ symbolic size becomes a requirement of the input domain (`x[:, 1:]` of L tokens:
 """
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field
@@ -47,6 +48,11 @@ def sliced(x: Any, dim: int, start: int, end: int | None) -> Any:
     return x[(slice(None),) * dim + (slice(start, end),)]
 
 
+def _where(start: int, end: int | None, dim: int, x: Shape, what: str) -> Callable[[], str]:
+    """A message of the range (`slice [1:] of dim 1 of (N, L, 64) ...`), worded when read."""
+    return lambda: f"slice [{start}:{'' if end is None else end}] of dim {dim} of {fmt(x)} {what}"
+
+
 def _bound(position: int, size: Dim) -> Dim:
     """A position as an offset from 0 (a negative one counts from the end)."""
     return Dim.of(position) if position >= 0 else size + position
@@ -72,17 +78,16 @@ class Slice(StatelessOp):
         size = x[dim]
         first = _bound(start, size)
         last = size if end is None else _bound(end, size)
-        where = f"slice [{start}:{'' if end is None else end}] of dim {dim} of {fmt(x)}"
+        # the messages are worded only when one is read (the rule runs on every check)
+        where = partial(_where, start, end, dim, x)
         if start < 0:  # the start inside the dim: size >= -start
-            ctx.require_positive(
-                first + 1, "E405", f"{where} starts before the dim", _HINT, "start"
-            )
+            ctx.require_positive(first + 1, "E405", where("starts before the dim"), _HINT, "start")
         if end is not None and end >= 0:  # the end inside the dim: size >= end
-            ctx.require_positive(size - end + 1, "E405", f"{where} ends past the dim", _HINT, "end")
+            ctx.require_positive(size - end + 1, "E405", where("ends past the dim"), _HINT, "end")
         length = last - first
         field = "end" if end is not None else "start"
         ctx.require_positive(
-            length, "E405", f"{where} holds no position (its length is {{d}})", _HINT, field
+            length, "E405", where("holds no position (its length is {d})"), _HINT, field
         )
         return Inferred(attrs, (*x[:dim], length, *x[dim + 1 :]))
 
