@@ -457,8 +457,8 @@ def _with_accepted_inputs(
         return diags
     from dataclasses import replace
 
+    from .passes.inputdomain import generalise_input
     from .passes.pipeline import verified
-    from .passes.shapes import generalise_input
 
     doc, spec = parsed
     try:

@@ -20,8 +20,8 @@ from . import api
 from .catalog import builtin_dir
 from .errors import ArchSpecError
 from .lazymethods import dataclass
+from .passes.inputdomain import batch_of_one
 from .passes.pipeline import Analysis
-from .passes.shapes import batch_of_one
 from .report import summarise_analysis
 
 #: One state_dict entry as the diff compares it: its shape and dtype.

@@ -26,13 +26,9 @@ from .ir import Graph, Node
 from .ops import REGISTRY, node_style
 from .ops.base import TOO_LARGE_HINT
 from .passes.costs import CostTooLarge, connections, layer_counts, too_large
+from .passes.inputdomain import batch_of_one, generalise_input
 from .passes.pipeline import Analysis, run, symbolic_shapes, verified
-from .passes.shapes import (
-    ShapeTable,
-    batch_of_one,
-    declared_shapes,
-    generalise_input,
-)
+from .passes.shapes import ShapeTable, declared_shapes
 from .summaries import MemoryEstimate as MemoryEstimate
 from .summaries import ModuleFacts as ModuleFacts
 from .summaries import Row as Row

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec.dims import Dim, format_shape, shape_of
-from archspec.passes.shapes import CheckResult, check_graph, generalise_input, infer_shapes
+from archspec.passes.inputdomain import generalise_input
+from archspec.passes.shapes import CheckResult, check_graph, infer_shapes
 
 from .conftest import ROOT, SPECS, spec_names, spec_source, zoo_params
 

@@ -25,8 +25,9 @@ from archspec.dims import MAX_DEPTH, MAX_SIZE, Dim, ExpressionTooLarge, Floor, S
 from archspec.errors import ArchSpecError
 from archspec.passes import domain, work
 from archspec.passes.costs import footprint
+from archspec.passes.inputdomain import generalise_input
 from archspec.passes.primes import count_ordered_factorisations, divisors, factorise, is_prime
-from archspec.passes.shapes import generalise_input, infer_shapes
+from archspec.passes.shapes import infer_shapes
 from tests.cpu import GUARD, cpu_seconds
 
 

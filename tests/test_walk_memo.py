@@ -9,7 +9,8 @@ import pytest
 
 import archspec
 from archspec.passes import shapes, walkmemo
-from archspec.passes.shapes import ShapeTable, generalise_input, infer_shapes
+from archspec.passes.inputdomain import generalise_input
+from archspec.passes.shapes import ShapeTable, infer_shapes
 
 
 def _tables(name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[ShapeTable, ShapeTable, int]:

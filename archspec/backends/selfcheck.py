@@ -239,8 +239,8 @@ def example_input(graph: Graph) -> tuple[int, ...] | None:
     """An input the graph accepts: the declared one with batch 1, or when sizes are left
     symbolic (`[N, 3, H, W]`) or the declared input has more elements than a tensor can hold,
     the smallest member of the derived domain."""
+    from ..passes.inputdomain import batch_of_one
     from ..passes.pipeline import Analysis, accepted_inputs, symbolic_shapes
-    from ..passes.shapes import batch_of_one
 
     declared = batch_of_one(graph.input_shape)
     if declared is not None and math.prod(declared) < MAX_TENSOR_ELEMENTS:

@@ -26,20 +26,22 @@ from ..errors import Diagnostic, Severity, ShapeError
 from ..ir import Graph, replaced
 from ..lazymethods import dataclass
 from .domain import Domain
+from .inputdomain import (
+    SymbolicInput,
+    first_impossible,
+    generalise_input,
+    input_domain,
+    size_dims,
+    training_domain,
+)
 from .shapes import (
     CheckResult,
     DeclaredRows,
     LocatedConstraint,
     NodeShape,
     ShapeTable,
-    SymbolicInput,
     declared_shapes,
-    first_impossible,
-    generalise_input,
     infer_shapes,
-    input_domain,
-    size_dims,
-    training_domain,
     window_warnings,
 )
 from .verify import verify

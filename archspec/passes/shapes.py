@@ -31,14 +31,6 @@ from ..ops import REGISTRY, Constraint, ShapeFailure
 from ..ops.shapectx import RecordOnce
 from .domain import Domain
 from .family import family_memo
-from .inputdomain import BATCH_NAME as BATCH_NAME
-from .inputdomain import SymbolicInput as SymbolicInput
-from .inputdomain import batch_of_one as batch_of_one
-from .inputdomain import first_impossible as first_impossible
-from .inputdomain import generalise_input as generalise_input
-from .inputdomain import input_domain as input_domain
-from .inputdomain import size_dims as size_dims
-from .inputdomain import training_domain as training_domain
 from .pathshapes import declared_path_shapes
 from .walkmemo import Kept, WalkMemo, replay, walk_key
 from .windows import clean_subtrees, declared_window_warnings, window_warning, windowed_kinds

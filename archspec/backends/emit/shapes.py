@@ -11,7 +11,7 @@ written as that argument (`(N, radix, out, H, W)`, not `out`'s value) or the lin
 comment (a case of stride-2 instances whose condition holds at stride 1 too).
 
 The network class's comments are exact the same way, over its input generalised
-(`passes.shapes.generalise_input`: `(N, 3, 224, 224)` -> `(N, 3, H, W)`), so
+(`passes.inputdomain.generalise_input`: `(N, 3, 224, 224)` -> `(N, 3, H, W)`), so
 `self.conv1(x)` reads `(N, 64, (H + 1)//2, (W + 1)//2)` and `forward` first says what H
 and W are. Should the pass fail for the generalised input (a rule needing a size the
 declared input fixes), the network's comments are its shapes at the declared input, which
@@ -28,7 +28,8 @@ from functools import lru_cache
 
 from ...dims import Dim, Shape, format_shape
 from ...ir import Graph, Module
-from ...passes.shapes import ShapeTable, generalise_input, infer_shapes, input_domain
+from ...passes.inputdomain import generalise_input, input_domain
+from ...passes.shapes import ShapeTable, infer_shapes
 from ..pyvalues import IN, Val, more_in
 from .model import ClassInfo
 
