@@ -256,7 +256,7 @@ def _check_item_names(lw: Lowerer, site: Site, names: Any) -> None:
                 f"read the copy's index in it: `{TEMPLATE_PART.sub('', template)}{{{spec.index}}}`"
             )
             unset = sorted(k for k in ("row_index", "global_index") if k in read)
-            if unset and hasattr(spec, "rows"):  # the field's name read as if it were the value
+            if unset and spec.type == "for_each":  # the field's name read as if it were the value
                 hint = (
                     f"`{unset[0]}` names the variable, it is none itself: set `{unset[0]}: r` on "
                     "the for_each and read `{r}`"
@@ -285,7 +285,7 @@ def _same_name(lw: Lowerer, template: str, name: str, ypath: PathKey, spec: Any)
     `group_rows` it was likely meant for the rows' Sequentials, which it does not name."""
     index = spec.index
     hint = f"make the template read the copy's index (`block{{{index} + 1}}`)"
-    if hasattr(spec, "rows") and index in _reads(template):  # restarts at 0 in each row
+    if spec.type == "for_each" and index in _reads(template):  # restarts at 0 in each row
         hint = (
             f"`{index}` counts the copies within a row and starts again at 0 in the next: read "
             "the row's index too (`row_index: r`, then `{r}`) or the index over all rows "
