@@ -86,14 +86,12 @@ def _is_imported(doc: LoadedDoc, block: str) -> bool:
 
 def _refuse_shadowing(doc: LoadedDoc, name: str, blocks: Any, imported: set[str]) -> None:
     """E304 for a block param named like a layer kind, a construct or an own block."""
-    from ..constructs import CONSTRUCTS
-    from ..ops import REGISTRY
+    from ..constructs import kind_named
 
-    if name in REGISTRY or name in CONSTRUCTS:
-        what = "layer kind" if name in REGISTRY else "construct"
-    elif name in blocks and name not in imported:
+    what = kind_named(name)
+    if not what and name in blocks and name not in imported:
         what = "block of this spec"
-    else:
+    if not what:
         return
     raise LoadError(
         f"block param `{name}` has the name of a {what}: every `type: {name}` would call "

@@ -238,18 +238,12 @@ def _refuse_param_alias(mod: Module, alias: str, site: SourceSpan | None) -> Non
 def _refuse_kind_alias(alias: str, site: SourceSpan | None) -> None:
     """E304 at the alias in `use:` for a block renamed to a layer kind's or construct's name
     (`{Wide: relu}`): `type: relu` would call the kind, never the block."""
-    from ..constructs import CONSTRUCTS
-    from ..ops import REGISTRY
+    from ..constructs import shadowed_block
 
-    what = "layer kind" if alias in REGISTRY else "construct" if alias in CONSTRUCTS else ""
-    if what:
-        raise refused(
-            f"block `{alias}` has the name of a {what}: `type: {alias}` calls the {what}, "
-            "never this block",
-            site,
-            "import it under another name: `{Name: MyName}`",
-            code="E304",
-        )
+    shadowed = shadowed_block(alias)
+    if shadowed is not None:
+        hint = "import it under another name: `{Name: MyName}`"
+        raise refused(shadowed[0], site, hint, code="E304")
 
 
 _USE_HINT = (

@@ -163,11 +163,16 @@ __all__ = [
 ]
 
 
+def kind_named(name: str) -> str:
+    """What `type: name` calls other than a block: "layer kind", "construct", or ""."""
+    return "layer kind" if name in REGISTRY else "construct" if name in CONSTRUCTS else ""
+
+
 def shadowed_block(bname: str) -> tuple[str, str] | None:
     """(message, hint) of E304 for a block named like a layer kind or construct, else None:
     `type: squeeze` always means the kind, so the block is never called, and a spec that
     calls it gets the kind (whose missing fields were all its error said)."""
-    what = "layer kind" if bname in REGISTRY else "construct" if bname in CONSTRUCTS else ""
+    what = kind_named(bname)
     if not what:
         return None
     return (
