@@ -66,6 +66,10 @@ def keyed_site(lw: Lowerer, site: Site, construct: Any) -> Site:
     return replaced(site, item=replaced(site.item, name=key))
 
 
+#: the hint of a node and a list of one module with one name (either written first)
+_BOTH_HINT = "rename the node or the list: a module's child is a layer or a list, not both"
+
+
 def _list_entry(
     lw: Lowerer, site: Site, spec: Any, construct: Any, entry: tuple[str, int], yp: Any
 ) -> None:
@@ -89,7 +93,7 @@ def _list_entry(
             f"`{name}.{index}` puts an entry in a list `{name}`, and `{name}` is a node of "
             "this module",
             yp,
-            "rename the node or the list: a module's child is a layer or a list, not both",
+            _BOTH_HINT,
         )
         raise Skip
     held = scope.lists.get(name, 0)
@@ -114,7 +118,7 @@ def list_taken(lw: Lowerer, name: str, yp: Any) -> None:
         f"`{name}` is a list of this module (its entries are keyed `{name}.0`, ...), and "
         "this node has its name",
         yp,
-        "rename the node or the list: a module's child is a layer or a list, not both",
+        _BOTH_HINT,
     )
     raise Skip
 
