@@ -30,6 +30,8 @@ class OutOfMemory(Exception):
 
 
 def is_allocation_failure(exc: BaseException) -> bool:
+    """Whether `exc` is PyTorch refusing memory: CPU allocators raise a RuntimeError, CUDA
+    its own error, Python a MemoryError."""
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
         return True
     text = str(exc)
@@ -50,6 +52,7 @@ def allocating(path: str, span: SourceSpan | None) -> Iterator[None]:
 
 
 def memory_error(graph: Graph, path: str, span: SourceSpan | None, why: str) -> ResourceError:
+    """E503 at the layer being built when memory ran out (`why`: torch's first line)."""
     return ResourceError(
         f"building {graph.name} ran out of memory at `{path}`: {why[:200]}",
         code="E503",
@@ -66,6 +69,7 @@ MEMORY_HINT = (
 
 
 def default_device() -> torch.device:
+    """Where a build without `device=` allocates (torch's default device, if it has one)."""
     get = getattr(torch, "get_default_device", None)
     return get() if get is not None else torch.device("cpu")
 
