@@ -131,6 +131,9 @@ class SourceSpan:
     #: How this span's file was brought in where it is a `via` site: "imported" (`use:`) or
     #: "extended" (`extends:`), for the note under an error ("extended at child.yaml:2:10").
     how: ClassVar[str] = "imported"
+    #: On the span of a block's name in a composed spec: True where a `use:` names the block
+    #: (not where it is copied along because an imported block calls it).
+    named_import: ClassVar[bool] = False
 
     def __str__(self) -> str:
         return f"{escape_text(str(self.file))}:{self.line}:{self.col}"

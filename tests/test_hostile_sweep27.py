@@ -141,3 +141,31 @@ def test_a_block_imported_under_a_block_params_name_is_e304(tmp_path: Path) -> N
     (diag,) = archspec.check(tmp_path / "net.yaml").diagnostics
     assert diag.code == "E304" and "block param" in diag.message
     assert diag.span is not None and (diag.span.line, diag.span.col) == (9, 31)
+
+
+def test_a_block_param_named_like_a_block_a_base_imports_is_e304(tmp_path: Path) -> None:
+    # the base imports Stage by name in `use:`; the child's param named Stage silently made
+    # every `type: Stage` (the base's layers too) call the child's Mine, and the imported
+    # Stage was never called. A block copied along (Unit, which Stage calls) stays allowed:
+    # test_a_block_param_does_not_reach_into_a_base_specs_import
+    _write(
+        tmp_path,
+        {
+            "lib.yaml": LIB,
+            "base.yaml": HEAD + "use:\n  - {from: lib.yaml, blocks: [Stage]}\n"
+            "layers:\n  - {type: Stage}\n",
+            "mid.yaml": "archspec: 1\nextends: base.yaml\nname: mid\n",
+            "child.yaml": "archspec: 1\nextends: mid.yaml\nname: child\n"
+            + "params:\n  Stage: {type: block, default: Mine}\n"
+            + "blocks:\n"
+            + MINE
+            + "layers:\n  - {type: Stage}\n",
+        },
+    )
+    child = tmp_path / "child.yaml"
+    for base in ("mid.yaml", "base.yaml"):  # through a spec between them, and directly
+        child.write_text(child.read_text().replace("extends: mid.yaml", f"extends: {base}"))
+        (diag,) = archspec.check(child).diagnostics
+        assert diag.code == "E304" and "a block a base spec imports" in diag.message, diag
+        assert diag.span is not None and (diag.span.line, diag.span.col) == (5, 3)
+        assert diag.span.file.endswith("child.yaml") and "extends:" in (diag.hint or "")

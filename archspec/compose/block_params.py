@@ -13,7 +13,8 @@ and the param stays readable in expressions as a `str` whose only allowed value 
 block's name (`--set` cannot pick another block, since the network's structure was fixed by
 the choice). A block imported by `use:` keeps its own scope: a `type:` inside it names its own
 file's blocks, never the importing spec's param. A param named like a layer kind, a construct
-or one of the spec's own blocks would turn every such `type:` into the chosen block: E304.
+or one of the spec's own blocks (its base's too, imported by the base's `use:`) would turn
+every such `type:` into the chosen block: E304.
 """
 
 from __future__ import annotations
@@ -84,13 +85,28 @@ def _is_imported(doc: LoadedDoc, block: str) -> bool:
     return span is not None and any(site.how == "imported" for site in span.import_sites())
 
 
+def _named_by_base(doc: LoadedDoc, block: str) -> bool:
+    """Whether `block` is one a base spec names in its `use:` (not one copied along because
+    an imported block calls it), brought in by `extends:`."""
+    span = doc.key_spans.get(("blocks", block))
+    return (
+        span is not None
+        and span.named_import
+        and any(site.how == "extended" for site in span.import_sites())
+    )
+
+
 def _refuse_shadowing(doc: LoadedDoc, name: str, blocks: Any, imported: set[str]) -> None:
-    """E304 for a block param named like a layer kind, a construct or an own block."""
+    """E304 for a block param named like a layer kind, a construct, an own block or a block
+    a base brings in, imported by the base's `use:` (one this spec's own `use:` imports
+    under the param's name is E304 at that import, `compose/imports.py`)."""
     from ..constructs import kind_named
 
     what = kind_named(name)
     if not what and name in blocks and name not in imported:
         what = "block of this spec"
+    elif not what and name in blocks and _named_by_base(doc, name):
+        what = "block a base spec imports (by its `use:`)"
     if not what:
         return
     raise LoadError(

@@ -311,6 +311,7 @@ def materialise(root: Module, reserved: frozenset[str]) -> Imported:
         if entry.sites:
             named.setdefault(entry.key, alias)
             work.append((alias, entry, via_of(None, entry.sites)))
+    listed = set(named.values())  # the names `use:` writes
 
     def name_for(entry: Entry, via: SourceSpan | None) -> str:
         if entry.key not in named:
@@ -348,5 +349,7 @@ def materialise(root: Module, reserved: frozenset[str]) -> Imported:
         for sub, span in entry.module.block_spans(entry.name):
             out.spans[("blocks", final, *sub)] = span.with_via(via)
         for sub, span in entry.module.block_spans(entry.name, key=True):
-            out.key_spans[("blocks", final, *sub)] = span.with_via(via)
+            out.key_spans[("blocks", final, *sub)] = span = span.with_via(via)
+            if not sub and final in listed:  # a spec extending this one cannot take its name
+                span.__dict__["named_import"] = True
     return out
