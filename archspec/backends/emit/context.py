@@ -41,6 +41,10 @@ class EmitContext:
         self.escaped: set[str] = set()
         #: id(node) -> the attributes rendered in block-param terms
         self.symbolic_attrs: dict[int, list[str]] = {}
+        #: id(node) -> what a `reuse` of it works its output out again from
+        #: (`scope.output_again`): a layer's rendered attributes, a block call's class and
+        #: arguments
+        self.rendered: dict[int, Any] = {}
         self.at: SourceSpan | None = None
         #: chain items a `when` switches, as the instances that kept them render them, by
         #: where they are written; the spans an instance asked for before any was recorded,

@@ -13,10 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from ...dims import Shape
 from ...errors import EmitError
-from ...ir import ABSENT_AS, INPUT, Module, Node, Switch
+from ...ir import ABSENT_AS, INPUT, Module, Node, Switch, replaced
 from ...ops import REGISTRY, node_style
-from ...ops.reuse import ReuseCall
+from ...ops.base import ShapeContext
+from ...ops.reuse import ReuseCall, replay
 from ..pycode import collect_terms, expr_tree, fold, lit, substitute, unparse
 from ..pylayout import Comp, Doc, Group, Prefixed, Text, call, flat, parse_doc
 from ..pyvalues import (
@@ -42,6 +44,9 @@ from .rules import rule_values
 
 #: Vals by node name: a block's inputs after the first (`Module.extra_inputs`)
 Vals = Mapping[str, tuple[Val, ...]]
+#: one tensor's dims as Vals; several tensors' sizes
+Dims = tuple[Val, ...]
+Shapes = Sequence[Shape]
 
 
 class Scope(EmitContext):
@@ -99,7 +104,7 @@ class Scope(EmitContext):
                 ctor, out = self.render_child(node, env, ins)
                 step = Step(node, attr, ctor, None, when, out)
             elif node.kind == REUSE:  # `self.mlp(x)`: the reused module's attribute
-                step = reused_step(module, node, vals, ins, when)
+                step = reused_step(self, module, node, vals, ins, when)
             else:
                 op = REGISTRY[node.kind]
                 # a tensor reads no input; its `in_channels` is what arrives where it is
@@ -193,6 +198,7 @@ class Scope(EmitContext):
         }
         for v in attrs.values():
             env.use(v)
+        self.rendered[id(node)] = attrs
         symbolic = [f for f, v in attrs.items() if v.symbolic]
         if symbolic:
             self.symbolic_attrs[id(node)] = symbolic
@@ -337,19 +343,26 @@ class Scope(EmitContext):
         env.lost |= held_sizes(cls, child, ins)
         shape = node.shape or ()
         out = tuple(_subst(cv, mapping, cls, d) for cv, d in zip(cls.out, shape))
-        doc = call(cls.name, positional, keywords)
-        if len(flat(doc)) > CALL_WIDTH:  # too long for a line: required arguments by position
-            required = {p.pyname for p in cls.params if p.required}
-            lead = [t for k, t in keywords if k in required]
-            keywords = [(k, t) for k, t in keywords if k not in required]
-            doc = call(cls.name, positional + lead, keywords)
-        return doc, out
+        self.rendered[id(node)] = (cls, mapping)
+        return block_call(cls, positional, keywords), out
 
 
 #: The longest block call written with keywords for its required arguments: a longer one
 #: would break over several lines, so they go by position (`MBConv(16, 6.0, 3, 2, 24, ...)`),
 #: in the order of the class's signature, as torchvision's model builders call blocks.
 CALL_WIDTH = 72
+
+
+def block_call(cls: ClassInfo, positional: list[Doc], keywords: list[tuple[str, Doc]]) -> Doc:
+    """`Block(in_channels, first, key=value, ...)`; too long for a line (CALL_WIDTH), its
+    required arguments by position."""
+    doc = call(cls.name, positional, keywords)
+    if len(flat(doc)) > CALL_WIDTH:
+        required = {p.pyname for p in cls.params if p.required}
+        lead = [t for k, t in keywords if k in required]
+        keywords = [(k, t) for k, t in keywords if k not in required]
+        doc = call(cls.name, positional + lead, keywords)
+    return doc
 
 
 def _absent(module: Module, nested: bool) -> list[Switch]:
@@ -459,18 +472,67 @@ REUSE = ReuseCall.kind
 
 
 def reused_step(
+    scope: Scope,
     module: Module,
     node: Node,
     vals: Mapping[str, tuple[Val, ...]],
     ins: Sequence[tuple[Val, ...]],
     when: Val | None,
 ) -> Step:
-    """A reuse's step, a call of the reused node's attribute; its output dims are the reused
-    node's where it reads what that node read (CBAM's two pooled maps), else this instance's
-    numbers, which then decide the class's structure."""
+    """A reuse's step, a call of the reused node's attribute. Its output dims are the reused
+    node's where it reads what that node read (CBAM's two pooled maps), else the reused
+    module's output worked out again on this input in the class's terms (a layer's rule on
+    its rendered attributes, a block's class output: its arguments are those of the first
+    call, so one class serves inputs of other sizes); a dim that is neither is the
+    reused node's where no input reaches it, else this instance's number, which then
+    decides the class's structure."""
     target = module.node(node.attrs["node"])
     out = vals.get(target.name)
-    if out is None or [vals.get(i) for i in target.inputs] != list(ins):
+    before = [vals.get(i) for i in target.inputs]
+    if out is None or before != list(ins):
+        again = output_again(scope.rendered, target, ins, node.in_shapes, node.shape or ())
         names = frozenset().union(*(v.names for dims in ins for v in dims))
-        out = tuple(inexact(d, names) if d.is_const else literal(d) for d in node.shape or ())
+        read = frozenset().union(*(v.names for dims in before if dims for v in dims))
+        dims = []
+        for d, dim in enumerate(node.shape or ()):
+            value = dim.value if dim.is_const else dim
+            first = out[d] if out is not None and d < len(out) else None
+            if d < len(again) and again[d].exact and same(again[d].value, value):
+                dims.append(again[d])
+            elif first is not None and first.exact and not first.names & read:
+                if same(first.value, value):
+                    dims.append(first)
+                else:
+                    dims.append(inexact(dim, names) if dim.is_const else literal(dim))
+            else:
+                dims.append(inexact(dim, names) if dim.is_const else literal(dim))
+        out = tuple(dims)
     return Step(node, None, None, {"node": node.attrs["node"]}, when, out)
+
+
+def output_again(
+    rendered: Mapping[int, Any], target: Node, ins: Sequence[Dims], shapes: Shapes, shape: Shape
+) -> Dims:
+    """The output of `target`'s module called again on `ins` (of sizes `shapes`, giving
+    `shape`) in the class's terms: a layer's rule on its attributes as first rendered, a
+    block's class output with the first call's arguments (the dims but the channels the new
+    input's), a sequential's items in turn; () where a part was never rendered."""
+    child, seen = target.child, rendered.get(id(target))
+    if child is not None and child.block is None and child.is_chain:
+        vals: dict[str, Dims] = {INPUT: ins[0]}
+        sizes: dict[str, Shape] = {INPUT: shapes[0]}
+        for n in child.nodes:
+            given = [sizes[i] for i in n.inputs]
+            sizes[n.name] = replay(n, given, ShapeContext(), None)
+            out = output_again(rendered, n, [vals[i] for i in n.inputs], given, sizes[n.name])
+            if not out:
+                return ()
+            vals[n.name] = out
+        return vals[child.outputs[0].name] if child.outputs else ins[0]
+    if seen is None:
+        return ()
+    if child is None:
+        return rule_values(replaced(target, in_shapes=tuple(shapes), shape=shape), seen, ins)[1]
+    cls, mapping = seen
+    again = mapping | {f"#in{d}": v for d, v in enumerate(ins[0])}
+    return tuple(_subst(cv, again, cls, d) for cv, d in zip(cls.out, shape))
