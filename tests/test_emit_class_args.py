@@ -1,10 +1,12 @@
-"""A block's instances share one emitted class where only what they are called with differs.
+"""A block's instances share one emitted class where only what they are called with differs,
+and a class takes no argument it never reads.
 
 A `reuse` of a layer, a `sequential` or a block instance on an input of other sizes (a
 pooled map) gives the same class for every instance: the reused module's output is worked
 out again in the class's terms (channels from its arguments, sizes from the new input),
 not taken as the instance's numbers, which fixed `in_channels` and made a class per
-instance.
+instance. A param read only by the `when` of an item that no instance of a class keeps is
+no argument of that class (it changed nothing): the class is built for its value.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import textwrap
 
 import pytest
 
-from .emit_helpers import matches_compile
+from .emit_helpers import GENERATED, matches_compile
 
 
 def _classes(source: str) -> dict[str, list[str]]:
@@ -24,6 +26,20 @@ def _classes(source: str) -> dict[str, list[str]]:
         if isinstance(node, ast.ClassDef):
             init = next(f for f in node.body if isinstance(f, ast.FunctionDef))
             out[node.name] = [a.arg for a in init.args.args[1:] + init.args.kwonlyargs]
+    return out
+
+
+def unused_arguments(source: str) -> list[tuple[str, str]]:
+    """(class, argument) for each constructor argument its `__init__` never reads."""
+    out = []
+    for cls in ast.parse(source).body:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        for f in cls.body:
+            if isinstance(f, ast.FunctionDef) and f.name == "__init__":
+                read = {n.id for n in ast.walk(f) if isinstance(n, ast.Name)}
+                args = [a.arg for a in f.args.args[1:] + f.args.kwonlyargs]
+                out += [(cls.name, a) for a in args if a not in read]
     return out
 
 
@@ -97,3 +113,43 @@ layers:
 """
     source = matches_compile(text, (2, 4, 8, 8))
     assert "nn.Linear(96, 10)" in source
+
+
+WHEN_ONLY = """\
+archspec: 1
+name: when_only
+input: [N, 8, H, W]
+blocks:
+  B:
+    params: {c: int, n: int, enabled: {type: bool, default: true}}
+    layers:
+      - {name: conv, type: conv2d, out_channels: c, kernel_size: 3, padding: 1}
+      - {name: act, type: relu, when: enabled}
+      - {name: more, type: repeat, count: n, layer: {type: conv2d, out_channels: c, kernel_size: 1}}
+      - {name: s, type: add, from: [conv, more]}
+layers:
+  - {name: a, type: B, c: 8, n: 1}
+  - {name: b, type: B, c: 8, n: 2, enabled: false}
+  - {name: d, type: B, c: 16, n: 3}
+  - {name: e, type: B, c: 16, n: 3, enabled: false}
+"""
+
+
+def test_a_param_only_an_unkept_items_when_reads_is_no_argument() -> None:
+    """`B_2`'s one instance switches `act` off and keeps no `if` for it: `enabled` was its
+    argument all the same, read nowhere (`B_2(8, 8, enabled=True)` built no ReLU). It is
+    now no argument, and the docstring says the class is built for enabled=False; the
+    classes whose instances keep `act` still take it."""
+    source = matches_compile(WHEN_ONLY, (2, 8, 8, 8))
+    assert unused_arguments(source) == []
+    classes = _classes(source)
+    assert classes["B_2"] == ["in_channels", "c"]
+    assert classes["B"] == classes["B_3"] == ["in_channels", "c", "enabled"]
+    assert "built for enabled=False, n=2." in source
+    assert "self.b = B_2(8, 8)" in source and "self.e = B_3(16, 16, enabled=False)" in source
+
+
+def test_no_shipped_module_takes_an_argument_it_never_reads() -> None:
+    files = sorted(GENERATED.rglob("*.py"))
+    assert len(files) > 20
+    assert [(f.name, u) for f in files for u in unused_arguments(f.read_text())] == []

@@ -101,6 +101,9 @@ class Env:
     pynames: dict[str, str]
     lost: set[str] = field(default_factory=set)
     used: set[str] = field(default_factory=set)
+    #: the names read by the conditions of items this instance switched off, which its
+    #: class writes (as an `if`) only where an instance of the class keeps the item
+    switched: set[str] = field(default_factory=set)
     #: the block's lets as rendered, in order: a symbolic one is a local of `__init__`
     #: (its pyname in `pynames`), read as that name; its `names` are the params it reads
     lets: dict[str, Val] = field(default_factory=dict)

@@ -131,7 +131,10 @@ class Classes(Scope):
         count = 1 if att.conds else len(att.parts)
         infos: list[ClassInfo] = []
         for k, (part_bodies, steps, optional) in enumerate(att.parts):
-            used = set().union(*(b.env.used for b in (att.bodies if att.conds else part_bodies)))
+            seen = att.bodies if att.conds else part_bodies
+            used = set().union(*(b.env.used for b in seen))
+            # read only by the `when` of an item no instance here keeps: written nowhere
+            unwritten = frozenset(params & set().union(*(b.env.switched for b in seen)) - used)
             sig = [
                 Param(p.name, pynames[p.name], p.type, coerce(p.default, p.type), p.required, p.doc)
                 for p in decls
@@ -150,7 +153,7 @@ class Classes(Scope):
                 params=sig,
                 in_arg=IN in used,
                 more_args=tuple(k for k in map(more_in, first.module.extra_inputs) if k in used),
-                pinned=pinned,
+                pinned=pinned | unwritten,
                 pynames=pynames,
                 escaped=frozenset(escaped),
                 fixed_inputs=_fixed_inputs(att, att.bodies if att.conds else part_bodies),
@@ -158,7 +161,7 @@ class Classes(Scope):
                 out=tuple(inline_lets(v, first.env) for v in first.vals[out_name]),
                 doc=(self.graph.block_docs.get(block, "") if block else "")
                 or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
-                note=variant_note(base, k, count, pinned, part_bodies),
+                note=variant_note(base, k, count, pinned | unwritten, part_bodies),
                 state_dict_version=first.module.state_dict_version,
                 lets=first.env.let_texts(),
                 chain=first.chain,

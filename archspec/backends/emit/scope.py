@@ -160,7 +160,10 @@ class Scope(EmitContext):
                 # be wrong here, so the names the condition reads decide structure
                 self.foreign[sw.span] = cond
                 continue
-            env.use(cond)
+            if cases:  # a class body: the `if` is the keeping instance's step (`combine`)
+                env.switched |= cond.names
+            else:
+                env.use(cond)
             out.append((cond.text, sw.name, rec.ctor))
             vals[prev] = phis(cond, rec.out, flow, env)
         return out
