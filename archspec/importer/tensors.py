@@ -4,7 +4,8 @@ ConvNeXt's `self.layer_scale` is a `parameter`; a normalising block's
 `register_buffer("mean", ...)` a `buffer`, persistent or not. The values of a parameter or
 a persistent buffer come with the model's weights (the state_dict), so the node states
 their shape alone; a non-persistent buffer is in no state_dict, so the spec must make its
-values itself: a constant or 0, 1, 2, ... (`fill: arange`), read from the model's tensor.
+values itself: a constant, 0, 1, 2, ... (`fill: arange`) or an identity (`fill: eye`), read
+from the model's tensor.
 """
 
 from __future__ import annotations
@@ -104,11 +105,11 @@ def _buffer_fields(
         return Refusal(
             "E904",
             f"forward reads the non-persistent buffer `self.{target}`, which no state_dict "
-            f"holds and which {known}: a spec makes such a buffer's values itself, a constant "
-            "or 0, 1, 2, ... only",
+            f"holds and which {known}: a spec makes such a buffer's values itself, a constant, "
+            "0, 1, 2, ... or an identity only",
             "register it as persistent (the weights then carry its values); or import the "
             "model with its values (archspec.from_module on a CPU model) if they are a "
-            "constant or 0, 1, 2, ...",
+            "constant, 0, 1, 2, ... or an identity",
         )
     fields.update(fill)
     return "buffer", fields
@@ -127,6 +128,10 @@ def _fill(tensor: torch.Tensor) -> dict[str, Any] | None:
     steps = torch.arange(flat.numel(), dtype=flat.dtype, device=flat.device)
     if bool((flat == steps).all()):
         return {"fill": "arange"}
+    if tensor.dim() >= 2:
+        eye = torch.eye(*tensor.shape[-2:], dtype=tensor.dtype, device=tensor.device)
+        if bool((tensor == eye).all()):
+            return {"fill": "eye"}
     return None
 
 

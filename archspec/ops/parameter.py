@@ -8,8 +8,9 @@ A parameter node reads no input: its value is the tensor itself, of the shape it
 
 A `buffer` is the same without learning: `register_buffer(name, tensor)`, in the state_dict
 (`persistent: true`, a relative position index) or not (`persistent: false`, a table that is
-computed again at construction), filled with a constant, `arange` (position ids) or
-`relative_position_index`, the offset table of window attention (Swin's and MaxViT's).
+computed again at construction), filled with a constant, `arange` (position ids), `eye` (the
+identity PointNet's T-Net adds to its learned transform) or `relative_position_index`, the
+offset table of window attention (Swin's and MaxViT's).
 """
 
 import math
@@ -163,10 +164,11 @@ def _buffer_spec() -> type[LayerSpec]:
             description="the tensor's shape; required but for a relative_position_index, whose "
             "shape is [h * w, h * w] for its window",
         )
-        fill: Literal["constant", "arange", "relative_position_index"] = Field(
+        fill: Literal["constant", "arange", "eye", "relative_position_index"] = Field(
             "constant",
-            description="every element `value`; 0, 1, ... in order; or, for shape [h * w, h * w], "
-            "the row of each pair's offset in an h x w window's bias table (`window`)",
+            description="every element `value`; 0, 1, ... in order; ones on the diagonal of the "
+            "last two dims (torch.eye); or, for shape [h * w, h * w], the row of each pair's "
+            "offset in an h x w window's bias table (`window`)",
         )
         value: Float() = Field(0.0, description="the constant (`fill: constant`)")  # type: ignore[valid-type]
         window: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
@@ -232,6 +234,14 @@ class BufferOp(Op):
         shape = _bounded_shape(attrs, "buffer")
         if attrs["fill"] == "constant":
             _check_value(attrs)
+        if attrs["fill"] == "eye" and len(_dims(attrs)) < 2:
+            raise ShapeFailure(
+                "E409",
+                f"fill eye needs a shape of two dims or more (rows, columns), not {_dims(attrs)}",
+                "give `shape: [n, n]` (torch.eye(n)), then `reshape` it if a flat identity is "
+                "wanted, as PointNet's `eye(3).flatten()`",
+                "shape",
+            )
         if attrs["fill"] == "relative_position_index" and _dims(attrs) != [h * w, h * w]:
             raise ShapeFailure(
                 "E409",
@@ -263,6 +273,8 @@ class BufferOp(Op):
         dims, dtype = _dims(attrs), getattr(torch, attrs["dtype"])
         if attrs["fill"] == "arange":
             return torch.arange(math.prod(dims), dtype=dtype).reshape(dims)
+        if attrs["fill"] == "eye":
+            return torch.eye(dims[-2], dims[-1], dtype=dtype).expand(dims).contiguous()
         if attrs["fill"] == "relative_position_index":
             from .partition_modules import maxvit_relative_position_index
 
@@ -274,6 +286,10 @@ class BufferOp(Op):
         dtype = f"dtype=torch.{a['dtype']}"
         if a["fill"] == "arange":
             return f"torch.arange({' * '.join(lit(d) for d in _dims(a))}, {dtype}).reshape({dims})"
+        if a["fill"] == "eye":
+            rows, cols = (lit(d) for d in _dims(a)[-2:])
+            eye = f"torch.eye({rows}, {cols}, {dtype})"
+            return eye if len(_dims(a)) == 2 else f"{eye}.expand({dims}).contiguous()"
         if a["fill"] == "relative_position_index":
             h, w = _window(a)
             return f"maxvit_relative_position_index({lit(h)}, {lit(w)}).to(torch.{a['dtype']})"

@@ -89,6 +89,9 @@ def buffer_range(node: Node) -> Range:
     numel = math.prod(d.value for d in node.shape)
     if a.get("fill") == "arange":
         return 0, numel - 1
+    if a.get("fill") == "eye":  # zeros off the diagonal, unless every element is on it
+        rows, cols = (d.value for d in node.shape[-2:])
+        return (1 if rows == cols == 1 else 0), 1
     if a.get("fill") == "relative_position_index":  # the rows of a (2h - 1)(2w - 1) table
         window = a.get("window")
         if window is None:  # a square s x s window, shape [s * s, s * s]
@@ -113,6 +116,9 @@ def buffer_listed(node: Node) -> Listed | None:
         return shape, [int(a["value"])] * numel
     if a.get("fill") == "arange":
         return shape, list(range(numel))
+    if a.get("fill") == "eye" and len(shape) >= 2:
+        rows, cols = shape[-2:]
+        return shape, [int(k % (rows * cols) // cols == k % cols) for k in range(numel)]
     if a.get("fill") == "relative_position_index" and len(shape) == 2:
         window = a.get("window")
         if window is None:
