@@ -86,6 +86,8 @@ def lower_graph(lw: Lowerer) -> Graph:
         outputs_ypath=("outputs",),
         switches=switches,
         state_dict_version=spec.state_dict_version,
+        register_order=spec.register_order or (),
+        register_order_ypath=("register_order",),
     )
     root = lw.lower_scope(top, lw.spec_env, in_shape, "", lw.span(()))
     init = lower_init(lw, root)

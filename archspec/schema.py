@@ -69,6 +69,9 @@ REGISTER_ORDER_DOC = (
     "when that is not the order of `layers`; names not listed follow in layer order"
 )
 
+#: The same for the spec's own `register_order:`, the network class's.
+_NET_ORDER = REGISTER_ORDER_DOC.replace("block", "network")
+
 
 #: What a block's `inputs:` is for (schema description), and how many it may name.
 INPUTS_DOC = (
@@ -451,6 +454,7 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
         outputs: list[str] | None = None
         init: InitRules = Field(default_factory=_no_items, max_length=MAX_INIT_RULES)
         state_dict_version: StrictInt = state_dict_version_field()
+        register_order: list[Name] | None = Field(None, max_length=256, description=_NET_ORDER)
         legacy_versions: list[LegacyVersion] = Field(default_factory=_no_items, max_length=16)
         shard: list[Name] | None = Field(None, max_length=256, description=SHARD_DOC)
         checkpoint: list[Name] = Field(

@@ -1,14 +1,18 @@
 """Networks written from the docs alone by session 28's new user, against references written
 here in plain torch: what they needed. PointNet's T-Net adds `torch.eye(3)` to its learned
-transform (no buffer fill made an identity)."""
+transform (no buffer fill made an identity), and its classifier registers `fc1, fc2, fc3,
+dropout, bn1, bn2` while calling them interleaved (`register_order:` was a block's field only,
+so the network's own order had no form)."""
 
 from __future__ import annotations
 
 import textwrap
 import types
+from collections import OrderedDict
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import archspec
@@ -23,6 +27,171 @@ def _emitted(text: str, cls: str) -> nn.Module:
     module = types.ModuleType("emitted_newuser28")
     exec(compile(archspec.emit(text), "<emitted>", "exec"), module.__dict__)
     return getattr(module, cls)()
+
+
+def _same(ours: nn.Module, ref: nn.Module, x: torch.Tensor) -> None:
+    """Keys, shapes and order; strict loads both ways; equal eval outputs and params."""
+    theirs, mine = ref.state_dict(), ours.state_dict()
+    assert [(k, v.shape) for k, v in mine.items()] == [(k, v.shape) for k, v in theirs.items()]
+    torch.manual_seed(1)
+    weights = OrderedDict(
+        (k, 0.2 * torch.randn_like(v) if v.is_floating_point() else v) for k, v in theirs.items()
+    )
+    for k in weights:
+        if k.endswith("running_var"):
+            weights[k] = weights[k].abs() + 1.0
+    ref.load_state_dict(weights, strict=True)
+    ours.load_state_dict(weights, strict=True)
+    ref.load_state_dict(ours.state_dict(), strict=True)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
+    with torch.no_grad():
+        assert torch.equal(ours.eval()(x), ref.eval()(x))
+
+
+# PointNet (fxia22/pointnet.pytorch), its widths divided by 16
+POINTNET = _spec(
+    "pointnet_cls",
+    """
+    input: [N, 3, P]
+    blocks:
+      STN3d:
+        register_order: [conv1, conv2, fc1, fc2, relu, bn1, bn2, bn3]
+        layers:
+          - {name: conv1, type: conv1d, out_channels: 8, kernel_size: 1}
+          - {name: bn1, type: batchnorm1d}
+          - {name: relu, type: relu}
+          - {name: conv2, type: conv1d, out_channels: 64, kernel_size: 1}
+          - {name: bn2, type: batchnorm1d}
+          - {name: relu2, type: reuse, node: relu}
+          - {name: pooled, type: amax, dim: [2]}
+          - {name: fc1, type: linear, out_features: 32}
+          - {name: bn3, type: batchnorm1d}
+          - {name: relu3, type: reuse, node: relu}
+          - {name: fc2, type: linear, out_features: 9}
+          - {name: iden, type: buffer, shape: [3, 3], fill: eye, persistent: false}
+          - {name: matrix, type: reshape, shape: [-1, 3, 3], from: fc2}
+          - {name: trans, type: add, from: [matrix, iden]}
+      Feat:
+        register_order: [stn, conv1, conv2, bn1, bn2]
+        layers:
+          - {name: stn, type: STN3d}
+          - {name: points, type: permute, dims: [0, 2, 1], from: input}
+          - {name: moved, type: matmul, from: [points, stn]}
+          - {name: back, type: permute, dims: [0, 2, 1]}
+          - {name: conv1, type: conv1d, out_channels: 8, kernel_size: 1}
+          - {name: bn1, type: batchnorm1d}
+          - {name: relu1, type: activation, fn: relu}
+          - {name: conv2, type: conv1d, out_channels: 64, kernel_size: 1}
+          - {name: bn2, type: batchnorm1d}
+          - {name: pooled, type: amax, dim: [2]}
+    register_order: [feat, fc1, fc2, dropout, bn1]
+    layers:
+      - {name: feat, type: Feat}
+      - {name: fc1, type: linear, out_features: 32}
+      - {name: bn1, type: batchnorm1d}
+      - {name: act1, type: activation, fn: relu}
+      - {name: fc2, type: linear, out_features: 10}
+      - {name: dropout, type: dropout, p: 0.3}
+      - {name: out, type: log_softmax, dim: 1}
+    """,
+)
+
+
+class _STN3d(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv1d(3, 8, 1), nn.Conv1d(8, 64, 1)
+        self.fc1, self.fc2 = nn.Linear(64, 32), nn.Linear(32, 9)
+        self.relu = nn.ReLU()
+        self.bn1, self.bn2, self.bn3 = nn.BatchNorm1d(8), nn.BatchNorm1d(64), nn.BatchNorm1d(32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+        x = torch.max(x, 2, keepdim=True)[0].view(-1, 64)
+        x = self.fc2(self.relu(self.bn3(self.fc1(x))))
+        iden = torch.eye(3, dtype=x.dtype).flatten().view(1, 9).repeat(x.shape[0], 1)
+        return (x + iden).view(-1, 3, 3)
+
+
+class _Feat(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stn = _STN3d()
+        self.conv1, self.conv2 = nn.Conv1d(3, 8, 1), nn.Conv1d(8, 64, 1)
+        self.bn1, self.bn2 = nn.BatchNorm1d(8), nn.BatchNorm1d(64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        trans = self.stn(x)
+        x = torch.bmm(x.transpose(2, 1), trans).transpose(2, 1)
+        x = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return torch.max(x, 2, keepdim=True)[0].view(-1, 64)
+
+
+class _PointNetCls(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.feat = _Feat()
+        self.fc1, self.fc2 = nn.Linear(64, 32), nn.Linear(32, 10)
+        self.dropout = nn.Dropout(p=0.3)
+        self.bn1 = nn.BatchNorm1d(32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.fc1(self.feat(x))))
+        return F.log_softmax(self.fc2(self.dropout(x)), dim=1)
+
+
+@pytest.mark.parametrize("built", ["compiled", "emitted"])
+def test_pointnet_with_an_identity_buffer_and_the_network_s_own_register_order(
+    built: str,
+) -> None:
+    ours = archspec.compile(POINTNET) if built == "compiled" else _emitted(POINTNET, "PointnetCls")
+    assert list(ours._modules)[:5] == ["feat", "fc1", "fc2", "dropout", "bn1"]
+    _same(ours, _PointNetCls(), torch.randn(4, 3, 37))
+
+
+def test_the_network_s_register_order_is_checked_as_a_block_s() -> None:
+    text = _spec(
+        "ro",
+        """
+        input: [N, 4]
+        register_order: [b, nope, b]
+        layers:
+          - {name: a, type: linear, out_features: 4}
+          - {name: b, type: linear, out_features: 4}
+        """,
+    )
+    errors = archspec.check(text).errors
+    assert [e.code for e in errors] == ["E305"] * 3
+    assert "`nope`, which is no module or tensor of this network" in errors[0].message
+    assert (errors[0].span.line, errors[0].span.col) == (4, 21)
+    assert "twice" in errors[1].message
+    assert "a network whose layers are a plain chain" in errors[2].message
+
+
+def test_an_extending_spec_s_register_order_replaces_the_base_s(tmp_path) -> None:
+    base = _spec(
+        "base",
+        """
+        input: [N, 4]
+        register_order: [b, a]
+        layers:
+          - {name: a, type: linear, out_features: 4}
+          - {name: act, type: activation, fn: relu}
+          - {name: b, type: linear, out_features: 4}
+        """,
+    )
+    (tmp_path / "base.yaml").write_text(base)
+    (tmp_path / "child.yaml").write_text(
+        "archspec: 1\nextends: base.yaml\nname: child\nregister_order: [a, b]\n"
+    )
+    assert list(archspec.compile(str(tmp_path / "base.yaml"), device="meta")._modules) == [
+        "b",
+        "a",
+    ]
+    assert list(archspec.compile(str(tmp_path / "child.yaml"), device="meta")._modules) == [
+        "a",
+        "b",
+    ]
 
 
 @pytest.mark.parametrize("shape", [[3, 3], [2, 3], [4, 2], [2, 2, 3], [1, 1]])
@@ -89,3 +258,24 @@ def test_a_non_persistent_identity_buffer_imports_as_an_eye_buffer() -> None:
     x = torch.randn(5, 4)
     with torch.no_grad():
         assert torch.equal(ours(x), model(x))
+
+
+class _Head(nn.Module):
+    """PointNet's classifier head: its layers registered apart from its norms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(16, 32), nn.Linear(32, 10)
+        self.dropout = nn.Dropout(p=0.3)
+        self.bn1 = nn.BatchNorm1d(32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(F.relu(self.bn1(self.fc1(x)))))
+
+
+def test_a_network_that_registers_out_of_call_order_imports_with_its_register_order() -> None:
+    """The network's own order was E904 ('a block may state register_order')."""
+    model = _Head().eval()
+    text = archspec.from_module(model, torch.randn(2, 16))
+    assert "\nregister_order: [fc1, fc2, bn1]\n" in text
+    _same(archspec.compile(text), model, torch.randn(3, 16))

@@ -42,6 +42,7 @@ WHOLE_KEYS = (
     "outputs",
     "init",
     "state_dict_version",
+    "register_order",
     "legacy_versions",
     "shard",
     "checkpoint",

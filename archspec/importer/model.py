@@ -18,7 +18,7 @@ from .blocks import Block, merge_instances
 from .inputs import network_body
 from .trace import Body, Item, Problems, body_of
 from .tree import node_of, shape_of
-from .where import describe, diagnostic, source_lines, span_of_class
+from .where import describe, source_lines, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -35,6 +35,7 @@ class Imported:
     origin: str
     calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the example input fixed
+    register_order: list[str] | None = None  # the network's, when forward calls out of it
 
 
 def _walk_items(items: list[Item]) -> list[Item]:
@@ -136,18 +137,6 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     collector.problems.example = (model, example_input) if example_input is not None else None
     collector.visit(model)
     root = network_body(collector.bodies, model, collector.problems)
-    if root.register_order:  # only a block has `register_order:`
-        collector.problems.add(
-            diagnostic(
-                "E904",
-                f"{describe(type(model))}.forward calls its children in another order than "
-                f"they are registered (registered: {', '.join(root.register_order)})",
-                span_of_class(type(model)),
-                "a spec's network registers its layers in the order they run; register the "
-                "children in that order, or wrap the model in nn.Sequential (a block may "
-                "state `register_order:`)",
-            )
-        )
     problems = collector.problems.items
     if problems:
         raise ImportFailure(diagnostics=problems, sources=source_lines(problems))
@@ -197,6 +186,7 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     found, cls = collector.problems, type(model)
     imported = Imported(_class_name(cls), blocks, layers, output, describe(cls), calls)
     imported.notes = found.notes
+    imported.register_order = root.register_order  # the network's own, as a block's
     return imported
 
 

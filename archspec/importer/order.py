@@ -105,7 +105,7 @@ def check_order(reader: Any, holders: list[str]) -> None:
         )
     elif called != holders:
         why = unstated_order(reader.items, called, holders)
-        if why is None:  # each called once, in another order: a block's `register_order:`
+        if why is None:  # each called once, in another order: `register_order:`
             reader.register_order = holders
             return
         reader.problems.add(
@@ -114,7 +114,8 @@ def check_order(reader: Any, holders: list[str]) -> None:
                 f"{describe(cls)}.forward calls its children in another order than "
                 f"they are registered ({', '.join(called)} vs {', '.join(holders)}){why}",
                 span_of_class(cls),
-                "a spec registers layers in the order they run unless a block states "
-                "`register_order:`; register the children in the order forward calls them",
+                "a spec registers layers in the order they run unless a block (or the "
+                "network) states `register_order:`; register the children in the order "
+                "forward calls them",
             )
         )

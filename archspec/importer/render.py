@@ -219,6 +219,8 @@ def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
             lines.append(f"    outputs: {_scalar([block.output])}")
         lines.append("    layers:")
         lines.extend(_lines(_unflat(_tidy(copy.deepcopy(block.layers), by_name)), 6))
+    if imported.register_order:
+        lines.append(f"register_order: {_scalar(imported.register_order)}")
     lines.append("layers:")
     lines.extend(_lines(_unflat(_tidy(copy.deepcopy(imported.layers), by_name)), 2))
     last = _ref(imported.layers[-1]) if imported.layers else None

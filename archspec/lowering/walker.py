@@ -537,13 +537,14 @@ def registering(lw: Lowerer, module: Module, child: Child) -> Module:
     # a layer its `when` leaves out of this instance (ResNeSt's `avd_last`, at stride 1 only)
     switched_off = set(declarations(lw, child.items)[0]) - {n.name for n in module.nodes}
     ypath = child.register_order_ypath
+    owner = "network" if ypath == ("register_order",) else "block"  # the spec's own, or a block's
     seen: set[str] = set()
     for j, name in enumerate(child.register_order):
         if name in seen or name not in held | switched_off:
             lw.error(
                 "E305",
                 f"register_order names `{name}`, "
-                + ("twice" if name in seen else "which is no module or tensor of this block"),
+                + ("twice" if name in seen else f"which is no module or tensor of this {owner}"),
                 ypath + (j,),
                 f"list each of {', '.join(sorted(held)) or 'its layers'} at most once",
             )
@@ -551,10 +552,10 @@ def registering(lw: Lowerer, module: Module, child: Child) -> Module:
     if module.is_chain:
         lw.error(
             "E305",
-            "register_order in a block whose layers are a plain chain: it becomes an "
+            f"register_order in a {owner} whose layers are a plain chain: it becomes an "
             "nn.Sequential, which registers its entries in the order it calls them",
             ypath,
-            "drop register_order, or give the block a layer that is not in the chain",
+            f"drop register_order, or give the {owner} a layer that is not in the chain",
         )
     return replaced(module, register_order=tuple(child.register_order))
 
