@@ -2,7 +2,8 @@
 here in plain torch: what they needed. PointNet's T-Net adds `torch.eye(3)` to its learned
 transform (no buffer fill made an identity), and its classifier registers `fc1, fc2, fc3,
 dropout, bn1, bn2` while calling them interleaved (`register_order:` was a block's field only,
-so the network's own order had no form)."""
+so the network's own order had no form). A BiFPN node adds an upsampled map to a lateral one,
+an either-or E402 whose hint did not name the resize that holds for every size."""
 
 from __future__ import annotations
 
@@ -258,6 +259,43 @@ def test_a_non_persistent_identity_buffer_imports_as_an_eye_buffer() -> None:
     x = torch.randn(5, 4)
     with torch.no_grad():
         assert torch.equal(ours(x), model(x))
+
+
+def test_an_upsampled_map_added_to_a_lateral_one_names_interpolate_as() -> None:
+    """BiFPN's `w0 * p4 + w1 * upsample(p5)`: the sizes agree only where H % 4 is 0 or 3,
+    and broadcast at H of 1 or 2; `interpolate_as` makes them agree for every size."""
+    text = _spec(
+        "bifpn_node",
+        """
+        input: [N, 3, H, W]
+        layers:
+          - {name: p4, type: conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+          - {name: p5, type: conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+          - {name: up, type: upsample, scale_factor: 2, mode: nearest}
+          - {name: fused, type: add, from: [p4, up]}
+        """,
+    )
+    (err,) = archspec.check(text).errors
+    assert err.code == "E402" and "`interpolate_as` with `from: [x, like]`" in err.hint
+    fixed = text.replace(
+        "{name: up, type: upsample, scale_factor: 2, mode: nearest}",
+        "{name: up, type: interpolate_as, mode: nearest, from: [p5, p4]}",
+    )
+    result = archspec.check(fixed)
+    assert result.ok and "H, W >= 1" in result.domain_text
+    # a dim that is no map's size (the channels) gets no word of resizing
+    gate = _spec(
+        "gate",
+        """
+        input: [N, C, 4, 4]
+        layers:
+          - {name: pooled, type: adaptive_avgpool2d, output_size: 1}
+          - {name: conv, type: conv2d, out_channels: 8, kernel_size: 1, from: pooled}
+          - {name: gated, type: mul, from: [input, conv]}
+        """,
+    )
+    errors = archspec.check(gate).errors
+    assert errors and all("interpolate_as" not in (e.hint or "") for e in errors)
 
 
 class _Head(nn.Module):

@@ -233,6 +233,17 @@ def _concat_hint(i: int, d: int, rank: int) -> str:
     )
 
 
+_AMBIGUOUS_HINT = (
+    "declare a concrete size in the spec's `input:` (`--input` then checks other sizes; with a "
+    "symbolic `input:` it does not lift this error), or make both sides the same size"
+)
+#: For a map's spatial dims (an upsampled map added to a lateral one: FPN, BiFPN, U-Net).
+_RESIZE_HINT = (
+    ": `interpolate_as` with `from: [x, like]` resizes a map to another's size for every input, "
+    "where an `upsample` by a `scale_factor` matches it only at some sizes"
+)
+
+
 def _broadcast(
     a: list[Dim], b: list[Dim], ctx: ShapeContext, inputs: Sequence[Shape], join: _Join
 ) -> list[Dim]:
@@ -256,9 +267,7 @@ def _broadcast(
                 raise ShapeFailure(
                     "E402",
                     partial(_ambiguous_message, join, what, x, y, ones, tuple(inputs)),
-                    "declare a concrete size in the spec's `input:` (`--input` then checks "
-                    "other sizes; with a symbolic `input:` it does not lift this error), or "
-                    "make both sides the same size",
+                    _AMBIGUOUS_HINT + (_RESIZE_HINT if n >= 4 and i >= 2 else ""),
                 )
             ctx.require_equal(
                 x,
