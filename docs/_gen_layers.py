@@ -30,7 +30,7 @@ _GROUPS = {
     "archspec.ops.activations": "Activations of today's CNNs and stochastic depth",
     "archspec.ops.norms": "Group, instance and layer normalisation",
     "archspec.ops.resize": "Transposed convolution and upsampling",
-    "archspec.ops.padding": "Padding: zeros, a constant, reflection, replication",
+    "archspec.ops.padding": "Padding: zeros, a constant, reflection, replication; to a size",
     "archspec.ops.affine": "Fixed per-channel scale and shift (computed in `forward`)",
     "archspec.ops.parameter": "Tensors of a block: learned parameters and buffers (no submodule)",
     "archspec.ops.split": "Several outputs: chunk and split (views computed in `forward`)",

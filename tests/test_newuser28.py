@@ -3,7 +3,9 @@ here in plain torch: what they needed. PointNet's T-Net adds `torch.eye(3)` to i
 transform (no buffer fill made an identity), and its classifier registers `fc1, fc2, fc3,
 dropout, bn1, bn2` while calling them interleaved (`register_order:` was a block's field only,
 so the network's own order had no form). A BiFPN node adds an upsampled map to a lateral one,
-an either-or E402 whose hint did not name the resize that holds for every size."""
+an either-or E402 whose hint did not name the resize that holds for every size. milesial's
+U-Net pads each upsampled map to its skip by the sizes' difference (F.pad in forward), which no
+kind did: the spec held only for sizes every pool divides."""
 
 from __future__ import annotations
 
@@ -317,3 +319,121 @@ def test_a_network_that_registers_out_of_call_order_imports_with_its_register_or
     text = archspec.from_module(model, torch.randn(2, 16))
     assert "\nregister_order: [fc1, fc2, bn1]\n" in text
     _same(archspec.compile(text), model, torch.randn(3, 16))
+
+
+# milesial's Pytorch-UNet (bilinear), two levels: `Up` pads the upsampled map to its skip
+UNET = _spec(
+    "unet",
+    """
+    input: [N, 3, H, W]
+    blocks:
+      DoubleConv:
+        params: {out: int, mid: 0}
+        layers:
+          - name: double_conv
+            type: sequential
+            layers:
+              - {type: conv2d, out_channels: "mid if mid > 0 else out", kernel_size: 3,
+                 padding: 1, bias: false}
+              - {type: batchnorm2d}
+              - {type: relu, inplace: true}
+              - {type: conv2d, out_channels: out, kernel_size: 3, padding: 1, bias: false}
+              - {type: batchnorm2d}
+              - {type: relu, inplace: true}
+      Up:
+        inputs: [x1, x2]
+        params: {out: int}
+        layers:
+          - {name: up, type: upsample, scale_factor: 2, mode: bilinear, align_corners: true}
+          - {name: padded, type: pad_as, from: [up, x2]}
+          - {name: cat, type: concat, from: [x2, padded]}
+          - {name: conv, type: DoubleConv, out: out, mid: in_channels // 2}
+    layers:
+      - {name: inc, type: DoubleConv, out: 8}
+      - {name: down1, type: sequential, layers: [{type: maxpool2d, kernel_size: 2},
+                                                  {type: DoubleConv, out: 16}]}
+      - {name: down2, type: sequential, layers: [{type: maxpool2d, kernel_size: 2},
+                                                  {type: DoubleConv, out: 16}]}
+      - {name: up1, type: Up, out: 8, from: [down2, down1]}
+      - {name: up2, type: Up, out: 8, from: [up1, inc]}
+    """,
+)
+
+
+def _double(i: int, o: int, mid: int | None = None) -> nn.Module:
+    mid = mid or o
+    seq = nn.Sequential(
+        nn.Conv2d(i, mid, 3, padding=1, bias=False),
+        nn.BatchNorm2d(mid),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(mid, o, 3, padding=1, bias=False),
+        nn.BatchNorm2d(o),
+        nn.ReLU(inplace=True),
+    )
+    holder = nn.Module()
+    holder.double_conv = seq
+    holder.forward = seq.forward  # type: ignore[method-assign]
+    return holder
+
+
+class _Up(nn.Module):
+    def __init__(self, i: int, o: int) -> None:
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+        self.conv = _double(i, o, i // 2)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        x1 = self.up(x1)
+        dy, dx = x2.size()[2] - x1.size()[2], x2.size()[3] - x1.size()[3]
+        x1 = F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+        return self.conv(torch.cat([x2, x1], dim=1))
+
+
+class _UNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inc = _double(3, 8)
+        self.down1 = nn.Sequential(nn.MaxPool2d(2), _double(8, 16))
+        self.down2 = nn.Sequential(nn.MaxPool2d(2), _double(16, 16))
+        self.up1, self.up2 = _Up(32, 8), _Up(16, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.inc(x)
+        x2 = self.down1(x1)
+        return self.up2(self.up1(self.down2(x2), x2), x1)
+
+
+@pytest.mark.parametrize("built", ["compiled", "emitted"])
+@pytest.mark.parametrize("size", [(16, 16), (37, 22), (5, 6)])
+def test_a_unet_padding_its_upsampled_maps_to_the_skips_takes_any_size(
+    built: str, size: tuple[int, int]
+) -> None:
+    """A concat of the upsampled map and its skip held only where 4 divides H and W."""
+    assert "H, W >= 4" in archspec.check(UNET).domain_text
+    ours = archspec.compile(UNET) if built == "compiled" else _emitted(UNET, "Unet")
+    _same(ours, _UNet(), torch.randn(2, 3, *size))
+
+
+def test_pad_as_pads_with_its_value_and_only_pads() -> None:
+    text = _spec(
+        "pads",
+        """
+        input: [N, 2, 9, 7]
+        layers:
+          - {name: pooled, type: maxpool2d, kernel_size: 2}
+          - {name: padded, type: pad_as, value: -1.0, from: [pooled, input]}
+        """,
+    )
+    x = torch.randn(1, 2, 9, 7)
+    expected = F.pad(F.max_pool2d(x, 2), [2, 2, 2, 3], value=-1.0)  # (4, 3) to (9, 7)
+    with torch.no_grad():
+        assert torch.equal(archspec.compile(text)(x), expected)
+        assert torch.equal(_emitted(text, "Pads")(x), expected)
+    (err,) = archspec.check(text.replace("from: [pooled, input]", "from: [input, pooled]")).errors
+    assert err.code == "E405" and "is larger than the one it is padded to" in err.message
+    assert err.span.line == 6
+    flat = text.replace(
+        "  - {name: padded", "  - {name: flat, type: flatten, from: input}\n  - {name: padded"
+    ).replace("from: [pooled, input]", "from: [pooled, flat]")
+    (err,) = archspec.check(flat).errors
+    assert err.code == "E401" and "need one rank" in err.message

@@ -177,3 +177,92 @@ def _register_family(family: str) -> None:
 
 for _family in _FAMILIES:
     _register_family(_family)
+
+
+def _pad_as_spec() -> type[LayerSpec]:
+    class PadAsSpec(LayerSpec):
+        """pad_as: pads the first input's spatial dims (2, 3, ...) with `value` to the sizes of
+        the second's, `from: [x, like]`, each difference split as a U-Net's `F.pad(x1,
+        [diffX // 2, diffX - diffX // 2, diffY // 2, diffY - diffY // 2])` does."""
+
+        type: Literal["pad_as"]
+        value: Float() = Field(0.0, description="the number the border holds")  # type: ignore[valid-type]
+
+    return PadAsSpec
+
+
+def _pad_as_message(axis: str, x: Shape, like: Shape) -> str:
+    return (
+        f"pad_as pads {fmt(x)} to the spatial size of {fmt(like)}: its {axis} extent is "
+        "larger than the one it is padded to ({d} is below 1)"
+    )
+
+
+@register
+class PadAs(Op):
+    kind = "pad_as"
+    spec = LazySpec(_pad_as_spec)
+    style = "function"
+    arity = 2
+    category = "reshape"
+    summary = "pads the first input to the spatial size of the second (a U-Net's F.pad to the skip)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        x, like = inputs
+        if len(like) != len(x) or len(x) < 3:
+            raise ShapeFailure(
+                "E401",
+                f"pad_as pads {fmt(x)} to the spatial size of {fmt(like)}: the two need one "
+                "rank, with a spatial dim at least ((N, C, L), (N, C, H, W), ...)",
+                "the second input gives only its size: read a map of the first one's layout",
+            )
+        names = SPATIAL_NAMES.get(len(x) - 2, ())
+        for i in range(2, len(x)):
+            axis = names[i - 2] if len(names) == len(x) - 2 else f"dim {i}"
+            ctx.require_positive(
+                like[i] - x[i] + 1,
+                "E405",
+                partial(_pad_as_message, axis, x, like),
+                "pad_as only pads: make the first input no larger than the second (a crop is a "
+                "`slice`)",
+            )
+        return Inferred(attrs, (x[0], x[1], *like[2:]))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def function(self, a: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        return pad_as, {"value": a["value"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        x, like = a["_inputs"]
+        value = f", value={lit(a['value'])}" if a["value"] else ""
+        return f"pad_as({x}, {like}{value})"
+
+    def emit_support(self) -> str:
+        return PAD_AS_SOURCE
+
+
+PAD_AS_SOURCE = """\
+def pad_as(x: torch.Tensor, like: torch.Tensor, value: float = 0.0) -> torch.Tensor:
+    pads = []
+    for dim in range(x.dim() - 1, 1, -1):  # the last dim first, as F.pad reads pads
+        diff = like.shape[dim] - x.shape[dim]
+        pads += [diff // 2, diff - diff // 2]
+    return F.pad(x, pads, value=value)
+"""
+
+
+def pad_as(x: Any, like: Any, value: float = 0.0) -> Any:
+    """`x` padded to `like`'s spatial sizes, the extra row or column after (the same code as
+    emitted files' `pad_as`)."""
+    from torch.nn.functional import pad
+
+    pads: list[int] = []
+    for dim in range(x.dim() - 1, 1, -1):  # the last dim first, as F.pad reads pads
+        diff = like.shape[dim] - x.shape[dim]
+        pads += [diff // 2, diff - diff // 2]
+    return pad(x, pads, value=value)
