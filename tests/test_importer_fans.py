@@ -200,13 +200,16 @@ def test_a_list_item_called_with_two_tensors_is_refused_as_that() -> None:
 
 class CalledTwice(Branches):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([b(x) + b(x) for b in self.branches], 1)
+        x = torch.cat([b(x) + b(x) for b in self.branches], 1)
+        for layer in self.chain:
+            x = layer(x)
+        return x
 
 
-def test_an_item_called_twice_says_so() -> None:
-    """It said `item 0 reads x, not item 2's output`: the item before item 0 wrapped round."""
-    with pytest.raises(ImportFailure) as err:
-        archspec.from_module(CalledTwice(), torch.randn(1, 8, 6, 6))
-    first = err.value.diagnostics[0]
-    assert first.message.endswith("calls item `0` of `self.branches` a second time")
-    assert "weights shared" in (first.hint or "")
+def test_branches_each_called_twice_are_entries_and_reuses() -> None:
+    """It said `item 0 reads x, not item 2's output`: the item before item 0 wrapped round;
+    then E904 'calls item `0` of `self.branches` a second time'. Each branch is now a node
+    keyed `branches.0` and a `reuse` of it; the chain, walked in turn, is a sequence."""
+    text = roundtrip(CalledTwice(), (1, 8, 6, 6))
+    assert [f"node: branches.{i}" in text for i in range(3)] == [True] * 3
+    assert "{name: chain, type: sequential" in text or "name: chain" in text

@@ -66,10 +66,13 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     ...: each item of an nn.ModuleList called once, in order, each reading the one before,
     is that list as a sequence (same state_dict keys: `blocks.0.weight`). False: not such a
     call (the caller reports it). A plain nn.Sequential walked so reads the same."""
+    from .entries import entry_call
     from .fans import fan_call
     from .fused import in_sequence
     from .trace import _name_and_key, child_item
 
+    if entry_call(reader, node, target):  # entries called one by one (entries.py)
+        return True
     head, _, index = target.partition(".")
     holder = getattr(reader.module, head, None) if head in reader.taken else None
     if not _walkable(holder):
@@ -290,10 +293,12 @@ def unfinished_lists(reader: Any) -> None:
     nn.Sequential so called was meant to be called whole: the forward reached inside it."""
     import torch.nn as nn
 
+    from .entries import unfinished_entries
     from .fans import open_fans
     from .where import INSIDE_HINT, inside_child
 
     open_fans(reader)
+    unfinished_entries(reader)
     for head, (seq, node) in reader.module_lists.items():
         holder = getattr(reader.module, head)
         count = len(holder)
@@ -315,11 +320,11 @@ def unfinished_lists(reader: Any) -> None:
 
 
 INTERLEAVED_HINT = (
-    "a spec reads an nn.ModuleList (or ModuleDict) as one sequence, its items called in a "
-    "row in the order they are registered, and cannot state a list whose items are called "
-    "one by one or in another order; hold each step's modules in one child "
-    "instead (an nn.Sequential(down, stage) per stage, as timm's stages hold their "
-    "downsample), or give each item an attribute of its own (self.down1, self.down2, ...)"
+    "a spec reads an nn.ModuleList walked in turn as one sequence, its items called in a row "
+    "in the order they are registered with activations between them, or entry by entry "
+    "(`key: blocks.0`) when an item is called twice, reads a join or is walked beside "
+    "another list; call the items in the order they are registered, and hold any other "
+    "step between them in the items (an nn.Sequential(block, nn.Dropout(p)) per item)"
 )
 
 

@@ -372,7 +372,8 @@ class _GraphReader:
 
         self.items = registration_order(self.items, _holders(self.module))
         self.items = in_registration_order(self.items, self.module)
-        self.called = [i.ref for i in self.items if i.ref in self.called]
+        heads = dict.fromkeys((i.ref or "").split(".")[0] for i in self.items)  # `convs.0`
+        self.called = [h for h in heads if h in self.called]
         if getattr(self, "failed", False):  # what follows would only repeat it
             return Body(self.items, None, self.list_input, self.register_order, self.fused)
         from .order import check_order

@@ -1,0 +1,141 @@
+"""An nn.ModuleList whose entries a forward calls one by one, as entries (`key: convs.0`).
+
+`lists.py` reads a ModuleList walked in turn as one `sequential` (or a fan of branches).
+A list that is no such run is stated entry by entry instead: each entry's first call is a
+node keyed `convs.0`, registered as entry 0 of the list `convs` and called where the forward
+calls it, and a later call of the same entry is a `reuse` of that node. That is how a spec
+writes timm's Res2Net, which walks `convs` and `bns` together between a split and a concat,
+a list entry called twice (`self.blocks[0](x)` used twice), and an entry that reads a join
+(`self.convs[i](sp + spx[i])`). A list is read so when, in the traced graph, an entry is
+called more than once, its calls interleave with another list's, or an entry after the
+first reads neither the entry before (through steps of one input) nor the first entry's input.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from .trace import _stateful, child_item
+from .where import describe, span_from_stack
+
+
+def _entry(module: Any, target: str) -> tuple[str, int] | None:
+    """(list, index) of a call of an entry of an nn.ModuleList of `module`, else None."""
+    import torch.nn as nn
+
+    head, _, index = target.partition(".")
+    holder = getattr(module, head, None) if head in module._modules else None
+    if not isinstance(holder, nn.ModuleList) or not index.isdigit() or index != str(int(index)):
+        return None
+    return (head, int(index)) if int(index) < len(holder) else None
+
+
+def _reaches(arg: Any, before: Any) -> bool:
+    """Whether `arg` is the call `before`, or computed from it alone by steps of one input
+    (`F.relu(block(x))`), or its residual sum with the input it read (`x + block(x)`)."""
+    node = arg
+    while node is not before:
+        ins = list(getattr(node, "all_input_nodes", ()))
+        if getattr(node, "op", None) not in ("call_function", "call_method"):
+            return False
+        if len(ins) == 2 and set(ins) == {before, *before.all_input_nodes[:1]}:
+            return True
+        if len(ins) != 1:
+            return False
+        node = ins[0]
+    return True
+
+
+def keyed_lists(module: Any, graph: Any) -> set[str]:
+    """The ModuleLists of `module` that its traced `graph` calls entry by entry: an entry
+    called twice, calls interleaved with another list's, or an entry reading a join."""
+    calls: dict[str, list[tuple[int, int, Any]]] = {}
+    for at, node in enumerate(graph.nodes):
+        found = _entry(module, str(node.target)) if node.op == "call_module" else None
+        if found is not None:
+            calls.setdefault(found[0], []).append((at, found[1], node))
+    keyed = set()
+    for head, seen in calls.items():
+        indices = [k for _, k, _ in seen]
+        first, last = seen[0][0], seen[-1][0]
+        others = [a for h, s in calls.items() if h != head for a, _, _ in s]
+        if len(set(indices)) != len(indices) or any(first < a < last for a in others):
+            keyed.add(head)
+            continue
+        start = seen[0][2].args[:1]
+        for (_, _, before), (_, _, node) in itertools.pairwise(seen):
+            arg = node.args[:1]
+            if arg and arg != start and not _reaches(arg[0], before):
+                keyed.add(head)
+                break
+    return keyed
+
+
+def entry_call(reader: Any, node: Any, target: str) -> bool:
+    """A call of an entry of a list read entry by entry: a node keyed `convs.0` at its first
+    call (in the order the entries are registered), a `reuse` of it after; False for any
+    other call. `reader` is trace._GraphReader."""
+    if not hasattr(reader, "keyed_lists"):
+        reader.keyed_lists = keyed_lists(reader.module, reader.graph)
+        reader.entries, reader.entry_calls = {}, {}
+    found = _entry(reader.module, target)
+    if found is None or found[0] not in reader.keyed_lists:
+        return False
+    head, index = found
+    cls = describe(type(reader.module))
+    if len(node.args) != 1 or node.kwargs or not hasattr(node.args[0], "op"):
+        from .lists import _ONE_TENSOR_HINT
+
+        why = f"calls item `{index}` of `self.{head}` with other than one tensor"
+        reader.fail("E904", f"{cls}.forward {why}", node, _ONE_TENSOR_HINT)
+        return True
+    inputs = reader._inputs((node.args[0],))
+    if inputs is None:
+        return True
+    child = reader.module.get_submodule(target)
+    called = reader.entries.setdefault(head, [])
+    reader.entry_calls[head] = node  # the last: where an entry left out is reported
+    if index in called:  # `{type: reuse, node: convs.0}`, or an activation again
+        reader._repeat_call(node, target, child, inputs)
+        return True
+    if index != len(called):
+        reader.fail(
+            "E904",
+            f"{cls}.forward calls item `{index}` of `self.{head}` before item `{len(called)}`",
+            node,
+            "a spec registers a list's entries in the order it first calls them: call "
+            f"`self.{head}[{len(called)}]` first, or register the entries in call order",
+        )
+        return True
+    called.append(index)
+    if head not in reader.called:
+        reader.called.append(head)
+    item = child_item(None, None, child, reader.problems, span_from_stack(node.stack_trace))
+    item.key, item.inputs = target, inputs
+    if item.kind == "unknown":  # refused where child_item read it
+        reader.refused.add(node)
+        reader.failed = True
+    if item.kind == "fused":
+        from .fused import splice_call
+
+        splice_call(reader, node, item)
+        return True
+    reader._add(node, item, target)
+    return True
+
+
+def unfinished_entries(reader: Any) -> None:
+    """A list read entry by entry whose forward leaves entries uncalled: a spec holds only
+    the entries it calls, so the twin's state_dict would lack the others' tensors."""
+    for head, called in getattr(reader, "entries", {}).items():
+        holder = getattr(reader.module, head)
+        unused = [k for k in range(len(holder)) if k not in called and _stateful(holder[k])]
+        if unused:
+            reader.fail(
+                "E904",
+                f"{describe(type(reader.module))}.forward never calls item `{unused[0]}` of "
+                f"`self.{head}`, which holds weights",
+                reader.entry_calls[head],
+                "a spec holds only the weights its forward uses; remove the entry, or call it",
+            )
