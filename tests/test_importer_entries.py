@@ -1,8 +1,9 @@
 """`archspec import` of an nn.ModuleList called entry by entry (an entry called twice, two
-lists walked together, an entry reading a join: nodes keyed `convs.0` and `reuse`s of them)
-and of a split whose pieces a loop indexes (Res2Net's `spx[i]`, `spx[-1]`). Each model
-imports to a spec that checks, compiles, has the model's state_dict keys (strict loads both
-ways) and computes its outputs; what stays refused is located."""
+lists walked together, an entry reading a join: nodes keyed `convs.0` and `reuse`s of them),
+of a split whose pieces a loop indexes (Res2Net's `spx[i]`, `spx[-1]`), and of an index
+mixing ints, slices and `None` (`x[:, 0, 1:]`). Each model imports to a spec that checks,
+compiles, has the model's state_dict keys (strict loads both ways) and computes its outputs;
+what stays refused is located."""
 
 from __future__ import annotations
 
@@ -205,3 +206,58 @@ class SplitByIndex(nn.Module):
 def test_a_split_indexed_from_the_end_takes_its_count_from_the_size() -> None:
     text = exact(SplitByIndex(), (1, 3, 5, 5))
     assert re.search(r"names: \[\w+, \w+, \w+\], split_size: 4\}", text)
+
+
+# 3. an index mixing ints, slices and None
+
+
+class Indexed(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if self.how == "int then slice":
+            return y[:, 0, 1:]
+        if self.how == "slices around an int":
+            return y[:, 1:5, 2, -3:]
+        if self.how == "ellipsis":
+            return y[..., -1] + y[:, :, 0]
+        return y[:, None, 2, :3]  # a new dim, an int, a slice
+
+
+@pytest.mark.parametrize(
+    ("how", "kinds"),
+    [
+        ("int then slice", ["slice", "select"]),
+        ("slices around an int", ["split", "slice", "select"]),
+        ("ellipsis", ["select", "select", "add"]),
+        ("none", ["slice", "select", "unsqueeze"]),
+    ],
+)
+def test_an_index_of_ints_slices_and_none_is_a_select_slice_and_unsqueeze(
+    how: str, kinds: list[str]
+) -> None:
+    """`x[:, 0, 1:]` was E903 'indexes with other than slices (an int, None or several...)'."""
+    text = exact(Indexed(how), (1, 3, 7, 7))
+    assert re.findall(r"type: (\w+)", text)[1:] == kinds
+
+
+class BatchIndex(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)[0, 1:]
+
+
+def test_an_int_index_of_the_batch_dim_says_why_at_its_statement() -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(BatchIndex(), torch.zeros(1, 3, 4, 4))
+    (diag,) = err.value.diagnostics
+    assert diag.code == "E903" and "takes one position of the batch dim" in diag.message
+    assert "a `select` per int" in (diag.hint or "")
+    assert diag.span is not None and diag.span.file == __file__

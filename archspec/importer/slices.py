@@ -21,8 +21,10 @@ from typing import Any
 from .trace import Item
 
 _HINT = (
-    "a spec's `split` states a slice of one dim with constant bounds and step 1 "
-    "(`x[:, a:b]`, `torch.narrow(x, 1, a, n)`): write the slice that way, or as a module"
+    "a spec states an index of ints, slices of constant bounds and step 1, `None` and `...` "
+    "(`x[:, 0, a:b]`, `x[..., None]`, `torch.narrow(x, 1, a, n)`) that keeps the batch dim "
+    "whole: a `select` per int, a `split` or `slice` per sliced dim, an `unsqueeze` per "
+    "`None`; write the index that way, or as a module"
 )
 
 
@@ -156,28 +158,48 @@ def _bounds(node: Any) -> tuple[Any, Any, Any] | str:
     if node.target is not operator.getitem or len(args) != 2 or not _is_node(args[0]):
         return ""
     index = args[1] if isinstance(args[1], tuple) else (args[1],)
-    if not any(isinstance(i, slice) or _is_node(i) for i in index):
+    if not any(isinstance(i, slice) or i is Ellipsis or _is_node(i) for i in index):
         return ""
     return args[0], None, index
 
 
-def _slice_dims(index: tuple[Any, ...], rank: int) -> list[tuple[int, slice]] | str:
-    """The dims a getitem index slices, each with its slice ([] when it slices nothing), or
-    why it is refused."""
+Dims = tuple[list[tuple[int, slice]], list[tuple[int, int]], list[int]]
+
+
+def _slice_dims(index: tuple[Any, ...], rank: int) -> Dims | str:
+    """What a getitem index does to a tensor of `rank` dims: the dims it slices, each with
+    its slice ([] when it slices nothing), those it takes one position of (`x[:, 0, 1:]`),
+    each with its int, and where in the result it adds a dim (`None`); or why it is refused."""
     if any(_is_node(i) for i in index):
         return "indexes with a tensor or a size"
+    if index.count(Ellipsis) > 1:
+        return "indexes with several `...`"
+    kinds = slice | int | None
+    if any(not isinstance(i, kinds) or isinstance(i, bool) for i in index if i is not ...):
+        return "indexes with other than ints, slices, `None` and `...`"
     if index.count(Ellipsis) == 1:
         at = index.index(Ellipsis)
-        fill = (slice(None),) * (rank - len(index) + 1)
+        fill = (slice(None),) * (rank - sum(i is not None for i in index) + 1)
         index = index[:at] + fill + index[at + 1 :]
-    if any(not isinstance(i, slice) for i in index):
-        return "indexes with other than slices (an int, None or several `...`)"
-    cut = [(d, s) for d, s in enumerate(index) if s != slice(None)]
+    cut: list[tuple[int, slice]] = []
+    picks: list[tuple[int, int]] = []
+    news: list[int] = []
+    d = o = 0  # the dim of the tensor indexed, and of the result
+    for i in index:
+        if i is None:
+            news.append(o)
+        elif type(i) is int:
+            picks.append((d, i))
+        elif i != slice(None):
+            cut.append((d, i))
+        d, o = d + (i is not None), o + (type(i) is not int)
     if any(_is_node(v) for _, s in cut for v in (s.start, s.stop, s.step)):
         return "slices with a bound worked out from a size of a tensor"
     if any(s.step not in (None, 1) for _, s in cut):
         return "slices with a step"
-    return cut
+    if any(d == 0 for d, _ in picks) or 0 in news:
+        return "takes one position of the batch dim, or adds a dim before it"
+    return cut, picks, news
 
 
 def read_slice(reader: Any, node: Any) -> bool:
@@ -196,11 +218,14 @@ def read_slice(reader: Any, node: Any) -> bool:
     if shape is None:
         reader.fail("E903", f"{what}: the size of the tensor it slices is not known", node, _HINT)
         return True
+    picks: list[tuple[int, int]] = []
+    news: list[int] = []
     if dim is None:
-        cuts = _slice_dims(index, len(shape))
-        if isinstance(cuts, str):
-            reader.fail("E903", f"{what} {cuts}", node, _HINT)
+        found_dims = _slice_dims(index, len(shape))
+        if isinstance(found_dims, str):
+            reader.fail("E903", f"{what} {found_dims}", node, _HINT)
             return True
+        cuts, picks, news = found_dims
         bounds = [(d, *s.indices(shape[d])[:2]) for d, s in cuts]
         written = {d: (s.start or 0, s.stop) for d, s in cuts}
     else:
@@ -217,7 +242,7 @@ def read_slice(reader: Any, node: Any) -> bool:
     if inputs is None:
         return True
     piece = inputs[0]  # a slice of a whole dim: the tensor itself
-    if not bounds:  # `x[:, :]`
+    if not bounds and not picks and not news:  # `x[:, :]`
         reader.names[node] = piece
         return True
     # a dim whose size follows the input's (a crop, an image's tokens) keeps the bounds as
@@ -229,8 +254,12 @@ def read_slice(reader: Any, node: Any) -> bool:
             piece = _sliced(reader, node, piece, d, *written[d])
         else:
             piece = _split(reader, node, piece, d, start, stop, shape[d])
+    for d, at in sorted(picks, reverse=True):  # the last first: the dims before stay put
+        piece = _step(reader, node, piece, "select", {"dim": d, "index": at})
+    for d in news:  # `None`s, in the order of the dims of the result
+        piece = _step(reader, node, piece, "unsqueeze", {"dim": d})
     reader.names[node] = piece
-    if any(u.op == "output" for u in node.users):
+    if not picks and not news and any(u.op == "output" for u in node.users):
         name = reader._fresh(node.name)  # a block returns its last node, not a piece before
         out = Item(name, "identity", {}, {}, (reader.names[node],), is_module=False)
         reader._add(node, out, name)
@@ -263,6 +292,17 @@ def _sliced(reader: Any, node: Any, src: str, dim: int, start: int, end: int | N
     name = reader._fresh(node.name)
     full = {"dim": dim, "start": 0, "end": None, **fields}
     item = Item(name, "slice", dict(fields), full, (src,), is_module=False)
+    item.train_only = node.name in reader.train_only
+    reader.used.add(name)
+    reader.items.append(item)
+    return name
+
+
+def _step(reader: Any, node: Any, src: str, kind: str, fields: dict[str, Any]) -> str:
+    """A `select` of one position of a dim of `src` (`x[:, 0]`), which drops the dim, or an
+    `unsqueeze` (`x[:, None]`): its name."""
+    name = reader._fresh(node.name)
+    item = Item(name, kind, dict(fields), dict(fields), (src,), is_module=False)
     item.train_only = node.name in reader.train_only
     reader.used.add(name)
     reader.items.append(item)
