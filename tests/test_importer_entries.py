@@ -3,7 +3,7 @@ lists walked together, an entry reading a join: nodes keyed `convs.0` and `reuse
 of a split whose pieces a loop indexes (Res2Net's `spx[i]`, `spx[-1]`), and of an index
 mixing ints, slices and `None` (`x[:, 0, 1:]`). Each model imports to a spec that checks,
 compiles, has the model's state_dict keys (strict loads both ways) and computes its outputs;
-what stays refused is located."""
+what stays refused is located, a child key no spec takes where the child is registered."""
 
 from __future__ import annotations
 
@@ -261,3 +261,50 @@ def test_an_int_index_of_the_batch_dim_says_why_at_its_statement() -> None:
     assert diag.code == "E903" and "takes one position of the batch dim" in diag.message
     assert "a `select` per int" in (diag.hint or "")
     assert diag.span is not None and diag.span.file == __file__
+
+
+# 4. a child key no spec takes is located where it is registered
+
+
+class Inner(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class SpacedKey(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 1)
+        self.add_module("a b", Inner())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self, "a b")(self.stem(x))
+
+
+class SpacedKeyInSequential(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential()
+        self.body.add_module("x{y}", nn.Conv2d(3, 8, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+@pytest.mark.parametrize(
+    ("model", "key"), [(SpacedKey(), '"a b"'), (SpacedKeyInSequential(), '"x{y}"')]
+)
+def test_a_key_no_spec_takes_is_located_at_its_registration(model: nn.Module, key: str) -> None:
+    """The caret stood at column 1 of the child's class (`class Inner`) or of the statement
+    calling the Sequential."""
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.zeros(1, 3, 4, 4))
+    (diag,) = err.value.diagnostics
+    assert diag.code == "E903" and diag.span is not None and diag.span.file == __file__
+    with open(__file__, encoding="utf-8") as fh:
+        line = fh.read().splitlines()[diag.span.line - 1]
+    assert "add_module(" in line and line[diag.span.col - 1 :].startswith(key)

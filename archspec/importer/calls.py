@@ -34,3 +34,19 @@ def attribute_read(target: Any, args: tuple[Any, ...]) -> str | None:
     if target is getattr and len(args) == 2 and isinstance(args[1], str):
         return args[1]
     return None
+
+
+def is_packing(node: Any) -> bool:
+    """A namedtuple made of traced values (`GoogLeNetOutputs(x, aux2, aux1)`)."""
+    target = getattr(node, "target", None)
+    return (
+        getattr(node, "op", None) == "call_function"
+        and isinstance(target, type)
+        and issubclass(target, tuple)
+    )
+
+
+def unpacked(value: Any) -> Any:
+    if is_packing(value):
+        return (*value.args, *value.kwargs.values())
+    return value

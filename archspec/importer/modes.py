@@ -110,10 +110,10 @@ def _agree(ev: Any, tr: Any) -> bool | None:
 
 
 def _output(graph: Any) -> Any:
-    from .trace import _unpacked
+    from .calls import unpacked
 
     (out,) = [n.args[0] for n in graph.nodes if n.op == "output"]
-    return _plain(_unpacked(out))
+    return _plain(unpacked(out))
 
 
 def _first_eval_output(eval_graph: Any, train_graph: Any) -> bool:

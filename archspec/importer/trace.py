@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Diagnostic
 from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
+from .calls import is_packing, unpacked
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
 from .inputs import given_args, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
@@ -27,6 +28,7 @@ from .where import (
     describe,
     diagnostic,
     inside_child,
+    key_span,
     span_from_stack,
     span_from_traceback,
     span_of_class,
@@ -108,13 +110,19 @@ class Problems:
 
 
 def child_item(
-    name: str | None, key: str | None, child: nn.Module, problems: Problems, where: Any = None
+    name: str | None,
+    key: str | None,
+    child: nn.Module,
+    problems: Problems,
+    where: Any = None,
+    owner: type | None = None,
 ) -> Item:
     """The item a child module becomes: a layer, a nested list or a block call; `where`: the
     statement that calls it or the class that holds it, where a refusal of torch's own class
-    points (its source in torch tells a user nothing)."""
-    where = where if _is_torch_class(child) else None
+    points (its source in torch tells a user nothing); `owner`: the innermost class of the
+    model's code that holds it, where a key no spec takes points (where.key_span)."""
     if key is not None and (why := literal_key_problem(key)):
+        where = key_span(key, owner) or where
         return _refused(
             name,
             key,
@@ -123,15 +131,17 @@ def child_item(
             f"a child registered as {key[:40]!r} ({describe(type(child))}): {why}",
             "register the child under a name without `{`, `}`, spaces, dots or quotes "
             "(add_module), so that its state_dict keys can be a spec's",
-            where,
+            where or span_of_class(type(child)),
         )
+    where = where if _is_torch_class(child) else None
     leaf = read_leaf(child)
     if leaf is not None:
         return Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), key=key)
     if float_stub(child):  # a quantizable model in float mode (quantizable.py)
         return Item(name, "identity", key=key)
     if type(child).__name__ == "Sequential" and is_plain_sequential(child):
-        return Item(name, "sequential", body=sequential_items(child, problems, where), key=key)
+        body = sequential_items(child, problems, where, owner)
+        return Item(name, "sequential", body=body, key=key)
     if _is_torch_class(child) or (not list(child.children()) and not _has_forward(child)):
         return _refused(
             name,
@@ -186,15 +196,18 @@ def _name_and_key(key: str) -> tuple[str | None, str | None]:
         return None, key
 
 
-def sequential_items(module: nn.Module, problems: Problems, where: Any = None) -> list[Item]:
-    """A Sequential's children in order, each reading the one before."""
+def sequential_items(
+    module: nn.Module, problems: Problems, where: Any = None, owner: type | None = None
+) -> list[Item]:
+    """A Sequential's children in order, each reading the one before (`owner`: child_item)."""
     from .fused import in_sequence
 
     items: list[Item] = []
     taken = {key for key, _ in module.named_children()}
+    owner = owner if _is_torch_class(module) else type(module)
     for i, (key, child) in enumerate(module.named_children()):
         name, odd = _name_and_key(key) if key != str(i) else (None, None)
-        item = child_item(name, odd, child, problems, where)
+        item = child_item(name, odd, child, problems, where, owner)
         items.extend(in_sequence(item, problems, taken))
     return items
 
@@ -283,22 +296,6 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
     return body
 
 
-def _is_packing(node: Any) -> bool:
-    """A namedtuple made of traced values (`GoogLeNetOutputs(x, aux2, aux1)`)."""
-    target = getattr(node, "target", None)
-    return (
-        getattr(node, "op", None) == "call_function"
-        and isinstance(target, type)
-        and issubclass(target, tuple)
-    )
-
-
-def _unpacked(value: Any) -> Any:
-    if _is_packing(value):
-        return (*value.args, *value.kwargs.values())
-    return value
-
-
 class _GraphReader:
     """Walks one traced graph in order, making an item per node."""
 
@@ -356,12 +353,12 @@ class _GraphReader:
                 continue
             if node.op == "call_module":
                 self._module_call(node)
-            elif node.op in ("call_function", "call_method") and not _is_packing(node):
+            elif node.op in ("call_function", "call_method") and not is_packing(node):
                 self._call(node)
             elif node.op == "get_attr":
                 self._tensor(node)
             elif node.op == "output":
-                output = _unpacked(node.args[0])
+                output = unpacked(node.args[0])
         from .lists import unfinished_lists
         from .order import registration_order
 
@@ -464,7 +461,7 @@ class _GraphReader:
             return
         self.called.append(target)
         where = span_from_stack(node.stack_trace)
-        item = child_item(*_name_and_key(target), child, self.problems, where)
+        item = child_item(*_name_and_key(target), child, self.problems, where, type(self.module))
         item.inputs = inputs
         if item.kind == "unknown":  # refused where child_item read it
             self.refused.add(node)

@@ -104,6 +104,42 @@ def _attribute_span(code: Any, name: str) -> SourceSpan | None:
     return None
 
 
+def key_span(key: str, owner: type | None) -> SourceSpan | None:
+    """Where the module class `owner` (or a base of it written outside torch) registers a
+    child under `key`: the first string literal equal to it (`self.add_module("a b", ...)`),
+    else the first argument of its first `add_module(` or `register_module(` call; None
+    when neither is found."""
+    import ast
+
+    for klass in owner.__mro__ if owner is not None else ():
+        try:
+            path = inspect.getsourcefile(klass)
+            lines, start = inspect.getsourcelines(klass)
+            tokens = list(tokenize.generate_tokens(io.StringIO("".join(lines)).readline))
+        except (OSError, TypeError, SyntaxError, tokenize.TokenError):
+            continue
+        if not path or not _ours(path):
+            continue
+        strings = (t for t in tokens if t.type == tokenize.STRING)
+        literal = (t for t in strings if _literal(ast, t.string) == key)
+        calls = (
+            c
+            for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False)
+            if a.string in ("add_module", "register_module") and b.string == "("
+        )
+        found = next(literal, None) or next(calls, None)
+        if found is not None:
+            return SourceSpan(path, max(1, start) + found.start[0] - 1, found.start[1] + 1)
+    return None
+
+
+def _literal(ast: Any, text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+
+
 #: How to go on when a forward reaches inside one of its children.
 INSIDE_HINT = (
     "a spec's items are a module's own children, each called as a whole: call the child "
