@@ -124,20 +124,9 @@ def test_pspnet_pyramid_pooling_reads_the_input_in_its_concat_and_its_resizes() 
         torch.testing.assert_close(twin(x), model(x))
 
 
-class ReadTwice(Branches):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = [b(x) for b in self.branches]
-        return torch.cat(outs, 1), F.relu(outs[0])
-
-
 class Reversed(Branches):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([b(x) for b in self.branches][::-1], 1)
-
-
-class Summed(Branches):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sum(b(x) for b in self.branches)
 
 
 class Pooling(Branches):
@@ -155,7 +144,7 @@ class OtherTensor(Branches):
         return torch.cat([b(x) * m for b in self.branches], 1)
 
 
-@pytest.mark.parametrize("cls", [ReadTwice, Reversed, Summed, Pooling, OtherTensor])
+@pytest.mark.parametrize("cls", [Reversed, Pooling, OtherTensor])
 def test_branches_used_otherwise_are_refused_at_the_calls(cls) -> None:
     with pytest.raises(ImportFailure) as err:
         archspec.from_module(cls(), torch.randn(1, 8, 6, 6))
@@ -165,6 +154,33 @@ def test_branches_used_otherwise_are_refused_at_the_calls(cls) -> None:
         assert "b(x)" in fh.read().splitlines()[first.span.line - 1]
     assert "each on the same tensor" in first.message
     assert "self.branch1" in (first.hint or "")
+
+
+class ReadTwice(Branches):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [b(x) for b in self.branches]
+        x = torch.cat(outs, 1)
+        for layer in self.chain:
+            x = layer(x)
+        return x + F.relu(outs[0]).mean(1, keepdim=True)
+
+
+class Summed(Branches):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = sum(b(x) for b in self.branches)
+        x = torch.cat([s, s * 2, s], 1)
+        for layer in self.chain:
+            x = layer(x)
+        return x
+
+
+@pytest.mark.parametrize("cls", [ReadTwice, Summed])
+def test_branches_read_otherwise_than_by_one_concat_are_entries(cls) -> None:
+    """Branches on one tensor summed (MobileOne's `out += conv(x)`) or read besides their
+    concat were E904 'each on the same tensor...': they are entries keyed `branches.0`, ...
+    each reading the input, with the joins as written."""
+    text = roundtrip(cls(), (1, 8, 6, 6))
+    assert [f"key: branches.{i}," in text for i in range(3)] == [True] * 3
 
 
 class TwoArgs(nn.Module):

@@ -6,9 +6,11 @@ node keyed `convs.0`, registered as entry 0 of the list `convs` and called where
 calls it, and a later call of the same entry is a `reuse` of that node. That is how a spec
 writes timm's Res2Net, which walks `convs` and `bns` together between a split and a concat,
 a list entry called twice (`self.blocks[0](x)` used twice), and an entry that reads a join
-(`self.convs[i](sp + spx[i])`). A list is read so when, in the traced graph, an entry is
-called more than once, its calls interleave with another list's, or an entry after the
-first reads neither the entry before (through steps of one input) nor the first entry's input.
+(`self.convs[i](sp + spx[i])`), and branches on one tensor summed (MobileOne's `out +=
+self.conv_kxk[ix](x)`). A list is read so when, in the traced graph, an entry is called more
+than once, its calls interleave with another list's, an entry after the first reads neither
+the entry before (through steps of one input) nor the first entry's input, or entries that
+all read one tensor are not joined by one torch.cat (fans.py's fan).
 """
 
 from __future__ import annotations
@@ -69,7 +71,28 @@ def keyed_lists(module: Any, graph: Any) -> set[str]:
             if arg and arg != start and not _reaches(arg[0], before):
                 keyed.add(head)
                 break
+        if len(seen) > 1 and all(n.args[:1] == start for _, _, n in seen) and not _one_cat(seen):
+            keyed.add(head)  # branches on one tensor summed (MobileOne's `out += conv(x)`)
     return keyed
+
+
+def _one_cat(seen: list[tuple[int, int, Any]]) -> bool:
+    """Whether one torch.cat joins the outputs of every call in `seen`, each reaching it
+    through steps on it alone (fans.py reads that fan: DeepLabV3's ASPP)."""
+    import torch
+
+    ends = set()
+    for _, _, node in seen:
+        while len(node.users) == 1:
+            (user,) = node.users
+            if user.op not in ("call_function", "call_method") or user.args[:1] != (node,):
+                break
+            node = user
+        if len(node.users) != 1:
+            return False
+        ends.update(node.users)
+    (end,) = ends if len(ends) == 1 else (None,)
+    return end is not None and end.target in (torch.cat, torch.concat)
 
 
 def entry_call(reader: Any, node: Any, target: str) -> bool:
