@@ -21,7 +21,8 @@ UNKNOWN_CALL_HINT = (
     "(`x * 0.5 + 3`; divided only by a power of two, as `x / 6` is not `x * (1 / 6)` to the "
     "last bit: write the product), flatten, unflatten, F.pad with pads written as numbers "
     "(2, 4 or 6 of them, none negative, not circular), mean, sum, amax, p-norms over dims, "
-    "squeeze and unsqueeze of a dim given, addcmul, "
+    "squeeze and unsqueeze of a dim given, addcmul, matmul (`@`), "
+    "F.scaled_dot_product_attention, "
     "pooling, dropout and activations; write other steps as modules a kind reads"
 )
 

@@ -190,17 +190,26 @@ _UNSTATED_HINT = (
 )
 
 
-def reshape_sizes(values: list[Any], syms: dict[Any, Sym], src: Any = None) -> list[int] | None:
+def reshape_sizes(
+    values: list[Any], syms: dict[Any, Sym], src: Any = None, reader: Any = None
+) -> list[int] | None:
     """A reshape's sizes as `reshape` writes them: numbers, 0 for the batch dim in front
     or for a dim of `src` (the tensor reshaped) read at the same position (`c` in
-    `x.view(b, c, h * w)`), one -1 for a size computed from the input's; None when they
-    say more than that."""
+    `x.view(b, c, h * w)`, or, given the `reader`, N of `B, N, C = x.shape` in
+    `(attn @ v).transpose(1, 2).reshape(B, N, C)`: provenance.py), one -1 for a size
+    computed from the input's; None when they say more than that."""
+    from .provenance import same_dim
+
     out: list[int] = []
     for i, v in enumerate(values):
         sym = syms.get(v) if not isinstance(v, int) else None
         if isinstance(v, int) and not isinstance(v, bool):
             out.append(v)
-        elif (i == 0 and is_batch(sym)) or _kept(sym, src, i):
+        elif (
+            (i == 0 and is_batch(sym))
+            or _kept(sym, src, i)
+            or (reader is not None and same_dim(reader, sym, src, i))
+        ):
             out.append(0)
         elif v in syms and syms[v].what in ("dim", "derived"):
             out.append(-1)
@@ -251,7 +260,7 @@ def read_size_node(reader: Any, node: Any) -> bool:
             if not sizes or not literal or list(sizes).count(-1) > 1 or node.kwargs:
                 return False
             return reader.emit(node, "reshape", {"shape": list(sizes)}, (args[0],))
-        shape = reshape_sizes(list(sizes), syms, args[0])
+        shape = reshape_sizes(list(sizes), syms, args[0], reader)
         if shape is None:
             what = describe_target(node.op, node.target, node.args)
             reader.fail("E903", _UNSTATED_RESHAPE.format(what), node, _UNSTATED_HINT)

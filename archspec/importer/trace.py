@@ -229,6 +229,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
     from .ranks import drop_decided, keep_children_tracer
     from .shapes import size_read_before
     from .state import kept_tensors
+    from .unbinds import unbind_pieces
 
     cls = type(module)
     concrete = traced_args(module, problems)  # defaults, and lists given: inputs.py
@@ -239,6 +240,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
             graph = tracer.trace(module, concrete_args=concrete or None)
         drop_defaulted(graph, module, concrete)
         drop_decided(tracer, graph)
+        unbind_pieces(graph)  # timm's q, k, v: the batch stays in front (unbinds.py)
         return graph
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -542,9 +544,11 @@ class _GraphReader:
         from .shapes import read_size_node
         from .slices import read_slice
         from .swaps import read_transpose
+        from .unbinds import read_attention
 
         readers = (concatenates_input, fan_join, gathering_concat, read_size_node, read_fused)
-        if any(r(self, node) for r in (*readers, read_slice, read_transpose, read_marker)):
+        more = (read_slice, read_transpose, read_marker, read_attention)
+        if any(r(self, node) for r in (*readers, *more)):
             return
         if node.target is operator.getitem and node.args[0] in self.pieces:
             pieces, index = self.pieces[node.args[0]], node.args[1]

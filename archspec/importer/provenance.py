@@ -1,0 +1,129 @@
+"""Which dim of an earlier tensor a dim of a traced tensor is, for every input.
+
+A reshape reads sizes off a tensor's shape (`B, N, C = x.shape`) and may use them on
+another tensor: timm's older attention writes `(attn @ v).transpose(1, 2).reshape(B, N, C)`,
+where N, read off the block's input, is dim 1 of the tensor reshaped too. A spec's
+`reshape` keeps such a dim with a 0, but only when it is the same size for every input,
+not just the example's. `same_dim` proves that from the steps in between, each of which
+says where each of its output dims comes from:
+
+- layers that keep their input's shape (torch.nn's activations, dropout, layer norm,
+  identity and softmax; contiguous, a tensor times or plus a number), and torch.nn's
+  `Linear` for every dim but the last;
+- `permute` and `transpose`, which move dims;
+- `x[:, ..., i]` (a select: the dims after it one lower), `a @ b` (the last dim b's, the one
+  before a's, the leading ones a's when a has the product's rank) and
+  `F.scaled_dot_product_attention(q, k, v)` (q's but the last, which is v's);
+- a reshape that wrote a size read off a shape: that size's dim.
+
+Anything else ends the walk unproven. Ranks come from the example input's run (a tensor's
+rank is the same for every input a spec accepts).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+#: torch.nn's modules whose output has their input's shape, whatever the input's sizes
+_SAME_SHAPE_MODULES = frozenset(
+    {
+        *("Identity", "Dropout", "LayerNorm", "Softmax", "GELU", "ReLU", "ReLU6", "SiLU"),
+        *("Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "LeakyReLU", "Mish", "ELU"),
+    }
+)
+#: tensor methods and functions (by name) whose output has their first input's shape
+_SAME_SHAPE_CALLS = frozenset(
+    {
+        *("contiguous", "clone", "float", "softmax", "log_softmax", "sigmoid", "relu"),
+        *("gelu", "silu", "tanh", "dropout", "layer_norm"),
+    }
+)
+_SCALAR_OPS = frozenset({operator.mul, operator.truediv, operator.add, operator.sub})
+#: how many steps a walk takes at most (a forward's chain between a read and its use)
+_MAX_STEPS = 200
+
+
+def _is_node(value: Any) -> bool:
+    return hasattr(value, "op") and hasattr(value, "graph")
+
+
+def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple[Any, int] | None:
+    """(node', i') where dim i of `node` is dim i' of node', one step back; None if unknown."""
+    import torch.nn.functional as F
+
+    from .shapes import Sym
+    from .unbinds import _is_matmul, _permuted
+
+    args = node.args
+    first = args[0] if args and _is_node(args[0]) else None
+    rank = len(shapes[node]) if node in shapes else None
+    if node.op == "call_module":
+        cls = type(reader.module.get_submodule(node.target))
+        if first is None or len(args) != 1 or not cls.__module__.startswith("torch.nn.modules"):
+            return None  # torch's own classes only: a subclass may reshape in its forward
+        kind = cls.__name__
+        if kind in _SAME_SHAPE_MODULES or (kind == "Linear" and rank is not None and i < rank - 1):
+            return first, i
+        return None
+    name = node.target if node.op == "call_method" else getattr(node.target, "__name__", None)
+    if name in _SAME_SHAPE_CALLS and first is not None:
+        return first, i
+    scalar = len(args) == 2 and not _is_node(args[1])
+    if node.target in _SCALAR_OPS and first is not None and scalar:
+        return first, i
+    found = _permuted(node)
+    if found is not None:
+        return found[0], found[1][i]
+    if name == "transpose" and first is not None and rank is not None and len(args) == 3:
+        a, b = (d % rank if type(d) is int else None for d in args[1:])
+        return (first, b if i == a else a if i == b else i) if None not in (a, b) else None
+    if node.target is operator.getitem and first is not None and isinstance(args[1], tuple):
+        index = args[1]
+        if all(s == slice(None) for s in index[:-1]) and type(index[-1]) is int:
+            return first, i if i < len(index) - 1 else i + 1
+        return None
+    if rank is None:
+        return None
+    if _is_matmul(node) and len(args) == 2 and all(a in shapes for a in args):
+        a, b = args
+        if i == rank - 1:
+            return b, len(shapes[b]) - 1
+        if i == rank - 2 or len(shapes[a]) == rank:
+            return a, i - rank + len(shapes[a])
+        return None
+    if node.target is F.scaled_dot_product_attention and len(args) >= 3:
+        q, v = args[0], args[2]
+        return (v, i) if i == rank - 1 else (q, i)
+    if node.target in ("reshape", "view") and len(args) > i + 1 and not node.kwargs:
+        size = args[i + 1]
+        sym = reader.syms.get(size) if _is_node(size) else None
+        if isinstance(sym, Sym) and sym.what == "dim" and type(sym.index) is int:
+            return sym.src, sym.index
+    return None
+
+
+def same_dim(reader: Any, sym: Any, src: Any, i: int) -> bool:
+    """Whether dim `i` of `src` is, for every input, the dim `sym` reads (`sym.src`'s dim
+    `sym.index`), by the steps between them (see the module docstring)."""
+    from .slices import _node_shapes
+
+    if sym is None or sym.what != "dim" or type(sym.index) is not int:
+        return False
+    shapes = _node_shapes(reader)
+    target = sym.src
+    want = sym.index % len(shapes[target]) if target in shapes else sym.index
+    node, dim = src, i
+    for _ in range(_MAX_STEPS):
+        if node is target:
+            return dim == want
+        step = _source_dim(reader, node, dim, shapes)
+        if step is None:
+            return False
+        node, dim = step
+        if node in shapes and dim < 0:
+            dim %= len(shapes[node])
+    return False
+
+
+__all__ = ["same_dim"]
