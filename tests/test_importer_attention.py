@@ -169,3 +169,22 @@ def test_what_a_spec_cannot_state_stays_refused_at_its_line(
         assert "called with `dropout_p=0.1`" in diag.message and "no dropout" in str(diag.hint)
     with open(diag.span.file) as f:
         assert line in f.read().splitlines()[diag.span.line - 1]
+
+
+class UnbindChannels(nn.Module):
+    """Pieces of a dim after the batch (`a, b = x.unbind(1)`): each a `select`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.fc(x).unbind(1)
+        c = torch.unbind(x, dim=1)[1]
+        return a * b + c
+
+
+def test_an_unbind_after_the_batch_is_a_select_of_each_piece() -> None:
+    text = round_trip_and_emit(UnbindChannels().eval(), (3, 2, 6))
+    selects = [v for v in yaml.safe_load(text)["layers"] if v["type"] == "select"]
+    assert [(v.get("dim", 1), v.get("index", 0)) for v in selects] == [(1, 0), (1, 1), (1, 1)]

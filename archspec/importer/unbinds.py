@@ -13,7 +13,9 @@ of `p`, its dims above p[0] one lower. The values are the same views of the same
 so the spec computes what the model does bit for bit, and the graph the reader reads (and
 runs on the example input) is a plain torch graph still. Only a permute that moves another
 dim than the batch to the front, read by nothing but that unbind or int indexing, is
-rewritten; anything else stays as traced (and is refused as before, saying where).
+rewritten; anything else stays as traced (and is refused as before, saying where). An
+`unbind` of another dim than the batch, `a, b = t.unbind(1)`, is the pieces selected where
+they are, `t[:, 0]` and `t[:, 1]`.
 
 `read_attention` reads `F.scaled_dot_product_attention(q, k, v)` as the kind of that name:
 without a mask, dropout or grouped heads, with torch's `scale` and `is_causal`; and `a @ b`
@@ -62,15 +64,18 @@ def _permuted(node: Any) -> tuple[Any, list[int]] | None:
     return (node.args[0], dims) if sorted(dims) == list(range(rank)) else None
 
 
-def _unbinds_dim0(node: Any) -> bool:
-    """Whether `node` is `t.unbind(0)` / `torch.unbind(t)` (dim 0, the default)."""
+def _unbound_dim(node: Any) -> int | None:
+    """The dim `node` unbinds (`t.unbind(d)`, `torch.unbind(t, d)`; 0 by default) when it
+    is an int, else None (also for any other node)."""
     import torch
 
     method = node.op == "call_method" and node.target == "unbind"
     if not (method or (node.op == "call_function" and node.target is torch.unbind)):
-        return False
+        return None
     given = dict(zip(("input", "dim"), node.args, strict=False)) | dict(node.kwargs)
-    return set(given) <= {"input", "dim"} and given.get("dim", 0) == 0
+    dim = given.get("dim", 0)
+    ok = set(given) <= {"input", "dim"} and _is_node(given.get("input"))
+    return dim if ok and type(dim) is int else None
 
 
 def _int_index(node: Any) -> int | None:
@@ -86,7 +91,7 @@ def _pieces(permute: Any) -> list[tuple[Any, int]] | None:
     an unbind or directly; None when anything else reads it (or its unbind)."""
     out = []
     for user in permute.users:
-        if _unbinds_dim0(user):
+        if _unbound_dim(user) == 0:
             for piece in user.users:
                 index = _int_index(piece)
                 if index is None:
@@ -99,26 +104,44 @@ def _pieces(permute: Any) -> list[tuple[Any, int]] | None:
     return out or None
 
 
+def _selected(graph: Any, piece: Any, src: Any, dim: int, index: int) -> Any:
+    """A node `src[:, ..., index]` (index at `dim`) before `piece`, with its place in the
+    source (`meta`), which reads what `piece` read."""
+    with graph.inserting_before(piece):
+        sel = graph.call_function(operator.getitem, (src, (*(slice(None),) * dim, index)))
+    sel.meta = dict(piece.meta)
+    return sel
+
+
 def unbind_pieces(graph: Any) -> None:
     """Rewrite each `t.permute(p).unbind(0)` (or `[i]`) whose p moves a dim other than the
-    batch to the front into per-piece `t[:, ..., i].permute(rest)` (see the module
-    docstring). Changes `graph` in place."""
+    batch to the front into per-piece `t[:, ..., i].permute(rest)`, and each `t.unbind(d)`
+    of a dim d >= 1 into per-piece `t[:, ..., i]` (see the module docstring). Changes `graph`
+    in place; pieces read otherwise than by an int index are left as traced."""
     for node in list(graph.nodes):
-        found = _permuted(node) if node.op in ("call_method", "call_function") else None
-        if found is None or found[1][0] == 0:
+        if node.op not in ("call_method", "call_function"):
             continue
-        pieces = _pieces(node)
-        if pieces is None:
+        dim = _unbound_dim(node)
+        if dim is not None and dim >= 1:
+            indices = [_int_index(u) for u in node.users]
+            if node.users and None not in indices:
+                for piece, index in zip(list(node.users), indices, strict=True):
+                    piece.replace_all_uses_with(_selected(graph, piece, node.args[0], dim, index))
+                    graph.erase_node(piece)
+                graph.erase_node(node)
+            continue
+        found = _permuted(node)
+        pieces = _pieces(node) if found is not None and found[1][0] != 0 else None
+        if found is None or pieces is None:
             continue
         src, dims = found
         front = dims[0]
         rest = [d - 1 if d > front else d for d in dims[1:]]
-        index_lead = (slice(None),) * front
         for piece, index in pieces:
+            sel = _selected(graph, piece, src, front, index)
             with graph.inserting_before(piece):
-                sel = graph.call_function(operator.getitem, (src, (*index_lead, index)))
                 out = graph.call_method("permute", (sel, *rest))
-            sel.meta, out.meta = dict(piece.meta), dict(piece.meta)
+            out.meta = dict(piece.meta)
             piece.replace_all_uses_with(out)
             graph.erase_node(piece)
         for user in list(node.users):  # the unbinds, read by nothing now
