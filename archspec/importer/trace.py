@@ -22,13 +22,16 @@ from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
 from .inputs import given_args, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
+from .twins import TWIN_HINT, traced_as_twin, twin_call, twin_forward
 from .tying import reuse_item, second_call
+from .unbinds import read_attention, unbind_pieces
 from .where import (
     INSIDE_HINT,
     describe,
     diagnostic,
     inside_child,
     key_span,
+    short_repr,
     span_from_stack,
     span_from_traceback,
     span_of_class,
@@ -142,13 +145,14 @@ def child_item(
     if type(child).__name__ == "Sequential" and is_plain_sequential(child):
         body = sequential_items(child, problems, where, owner)
         return Item(name, "sequential", body=body, key=key)
-    if _is_torch_class(child) or (not list(child.children()) and not _has_forward(child)):
+    torch_class = _is_torch_class(child) and twin_forward(child) is None  # twins.py
+    if torch_class or (not list(child.children()) and not _has_forward(child)):
         return _refused(
             name,
             key,
             child,
             problems,
-            f"no layer kind builds {describe(type(child))} ({_short_repr(child)})"
+            f"no layer kind builds {describe(type(child))} ({short_repr(child)})"
             + (f": {why}" if (why := unread_settings(child)) else ""),
             "archspec imports torch.nn modules that a layer kind reads back exactly; "
             "register a layer kind for it (a plugin: docs/plugins.md) with a `read_module`",
@@ -179,12 +183,6 @@ def _has_forward(module: nn.Module) -> bool:
     import torch.nn as nn
 
     return type(module).forward is not nn.Module.forward
-
-
-def _short_repr(module: nn.Module) -> str:
-    text = repr(module).splitlines()[0]
-    text = text + "...)" if text.endswith("(") else text  # `MultiheadAttention(` and children
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _name_and_key(key: str) -> tuple[str | None, str | None]:
@@ -229,14 +227,15 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
     from .ranks import drop_decided, keep_children_tracer
     from .shapes import size_read_before
     from .state import kept_tensors
-    from .unbinds import unbind_pieces
 
     cls = type(module)
-    concrete = traced_args(module, problems)  # defaults, and lists given: inputs.py
+    with traced_as_twin(module):  # torch's transformer encoder: twins.py
+        concrete = traced_args(module, problems)  # defaults, and lists given: inputs.py
+    twin = traced_as_twin(module)
     tracer = keep_children_tracer(module, problems)  # ranks read in forward: ranks.py
     try:
         # what fx runs through unrecorded, and the model's tensors as they were
-        with watching_autograd(module, problems), kept_tensors(module, problems):
+        with watching_autograd(module, problems), kept_tensors(module, problems), twin:
             graph = tracer.trace(module, concrete_args=concrete or None)
         drop_defaulted(graph, module, concrete)
         drop_decided(tracer, graph)
@@ -431,6 +430,9 @@ class _GraphReader:
         child = self.module.get_submodule(target)
         attention = attention_call(self.module, target, node, args)
         several = False
+        if why := twin_call(child, args, node.kwargs):  # torch's transformer (twins.py)
+            self.fail("E904", f"{cls}.forward calls `self.{target}` {why}", node, TWIN_HINT)
+            return
         if isinstance(attention, str):
             self.fail(
                 "E904", f"{cls}.forward calls `self.{target}` {attention}", node, ATTENTION_HINT
@@ -544,7 +546,6 @@ class _GraphReader:
         from .shapes import read_size_node
         from .slices import read_slice
         from .swaps import read_transpose
-        from .unbinds import read_attention
 
         readers = (concatenates_input, fan_join, gathering_concat, read_size_node, read_fused)
         more = (read_slice, read_transpose, read_marker, read_attention)

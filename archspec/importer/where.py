@@ -162,6 +162,13 @@ def describe(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def short_repr(module: Any) -> str:
+    """A module's repr as a message quotes it: its first line, at most 80 characters."""
+    text = repr(module).splitlines()[0]
+    text = text + "...)" if text.endswith("(") else text  # `MultiheadAttention(` and children
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def diagnostic(code: str, message: str, span: SourceSpan | None, hint: str) -> Diagnostic:
     return Diagnostic(code, message, span, hint)
 

@@ -1,0 +1,135 @@
+"""torch.nn's transformer encoder, imported as the layers it is made of.
+
+`nn.TransformerEncoderLayer` and `nn.TransformerEncoder` hold nothing but layers a kind
+reads (`multihead_attention`, `linear`, `layer_norm`, `dropout`), and torch writes their
+computation out in plain steps: the layer's `_sa_block` and `_ff_block`, added to the input
+before (`norm_first`) or after each norm, and the encoder's loop over its `layers` and its
+optional final `norm`. Their `forward`, though, first decides whether to take torch's fused
+fast path, reading each tensor's device and flags, which torch.fx cannot trace. A twin
+forward, the same steps as torch's own slow path (the one torch runs in training, or with
+gradients), is traced in its place: each class becomes a block whose keys are the module's
+own (`self_attn.in_proj_weight`, `linear1.weight`, `norm1.weight`, `layers.0.linear1.weight`).
+In eval mode under `torch.no_grad`, torch computes the same layer through its fused kernel,
+equal to this within float rounding, not to the last bit.
+
+A twin computes the layers without masks: a caller that passes a mask, a key padding mask
+or `is_causal=True` is refused (E904 at the call, saying which), and a
+`nn.MultiheadAttention` built with `batch_first=False` is refused by its kind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    import torch.nn as nn
+
+
+TWIN_HINT = (
+    "a spec states torch's transformer encoder (layer) without masks, on its input alone: "
+    "call it as `self.encoder(x)`; attention with a mask is written out in the model "
+    "(`q @ k.transpose(-2, -1)`, the mask added as a module's tensor, a softmax, `@ v`)"
+)
+
+
+def twin_call(child: nn.Module, args: Any, kwargs: dict[str, Any]) -> str:
+    """Why a call of a module with a twin is none the twin computes ("" when it is, or when
+    `child` has no twin): the words after "calls `self.enc`"."""
+    if twin_forward(child) is None:
+        return ""
+    odd = [k for k, v in kwargs.items() if v is not None and v is not False]
+    if len(args) != 1 or odd:
+        given = f"`{odd[0]}`" if odd else f"{len(args)} positional arguments"
+        return f"with {given}: the spec computes it on its input alone, without masks"
+    return ""
+
+
+def _plain(**given: Any) -> None:
+    """Refuse (while tracing: E902) what the twins do not compute, if a call gets past
+    `twin_call` (the model itself is the twin's caller)."""
+    odd = [k for k, v in given.items() if v is not None and v is not False]
+    if odd:
+        raise TypeError(
+            f"archspec reads torch's transformer encoder without masks: `{odd[0]}` is given"
+        )
+
+
+def _encoder_layer(
+    self: Any,
+    src: torch.Tensor,
+    src_mask: Any = None,
+    src_key_padding_mask: Any = None,
+    is_causal: bool = False,
+) -> torch.Tensor:
+    """nn.TransformerEncoderLayer.forward's slow path, without masks."""
+    _plain(src_mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
+    x = src
+    if self.norm_first:
+        x = x + _attention(self, self.norm1(x))
+        return x + _feed_forward(self, self.norm2(x))
+    x = self.norm1(x + _attention(self, x))
+    return self.norm2(x + _feed_forward(self, x))
+
+
+def _attention(self: Any, x: torch.Tensor) -> torch.Tensor:
+    """torch's `_sa_block` without masks."""
+    return self.dropout1(self.self_attn(x, x, x, need_weights=False)[0])
+
+
+def _feed_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+    """torch's `_ff_block`."""
+    return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+def _encoder(
+    self: Any,
+    src: torch.Tensor,
+    mask: Any = None,
+    src_key_padding_mask: Any = None,
+    is_causal: Any = None,
+) -> torch.Tensor:
+    """nn.TransformerEncoder.forward without masks or nested tensors."""
+    _plain(mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
+    x = src
+    for layer in self.layers:
+        x = layer(x)
+    return x if self.norm is None else self.norm(x)
+
+
+_TWINS = {
+    "TransformerEncoderLayer": _encoder_layer,
+    "TransformerEncoder": _encoder,
+}
+
+
+def twin_forward(module: nn.Module) -> Any:
+    """The twin forward of one of torch.nn's own classes above (not a subclass, whose
+    forward may be other code); None for any other module."""
+    import torch.nn as nn
+
+    cls = type(module)
+    twin = _TWINS.get(cls.__name__)
+    return twin if twin is not None and getattr(nn, cls.__name__, None) is cls else None
+
+
+@contextlib.contextmanager
+def traced_as_twin(module: nn.Module) -> Iterator[None]:
+    """While tracing, `module` is of a subclass of its class whose forward is its twin
+    (torch.fx traces `type(module).forward`); its class is back after."""
+    twin = twin_forward(module)
+    if twin is None:
+        yield
+        return
+    cls = type(module)
+    attrs = {"forward": twin, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    module.__class__ = type(cls.__name__, (cls,), attrs)
+    try:
+        yield
+    finally:
+        module.__class__ = cls
+
+
+__all__ = ["TWIN_HINT", "traced_as_twin", "twin_call", "twin_forward"]
