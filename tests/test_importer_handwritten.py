@@ -141,7 +141,8 @@ class ChannelsFirstNorm(nn.Module):
     ("model", "statement", "words"),
     [
         (DictOutOfOrder(), 'return self.layers["conv"]', "before item `conv`, registered first"),
-        (nn.Sequential(ChannelsFirstNorm(8)), "s = (x - u).pow(2)", "F.layer_norm(x, shape"),
+        # its square reads as a mul (elementwise.py): the square root is what no kind computes
+        (nn.Sequential(ChannelsFirstNorm(8)), "torch.sqrt(s + 1e-6)", "F.layer_norm(x, shape"),
     ],
 )
 def test_hand_written_models_refused_at_the_statement_with_what_to_do(

@@ -11,6 +11,7 @@ import math
 import operator
 from typing import Any
 
+from . import elementwise
 from .calls import Call, Reader, Ref, attribute_read
 from .casts import tensor_meta, to_alike, type_as
 from .layer_calls import RANK_CALLS, glu, pad, unflatten
@@ -21,7 +22,8 @@ UNKNOWN_CALL_HINT = (
     "(`x * 0.5 + 3`; divided only by a power of two, as `x / 6` is not `x * (1 / 6)` to the "
     "last bit: write the product), flatten, unflatten, F.pad with pads written as numbers "
     "(2, 4 or 6 of them, none negative, not circular), mean, sum, amax, p-norms over dims, "
-    "squeeze and unsqueeze of a dim given, addcmul, matmul (`@`), "
+    "squeeze and unsqueeze of a dim given, addcmul, matmul (`@`), clamp to two bounds or "
+    "at 0, x ** 2, -x, "
     "F.scaled_dot_product_attention, "
     "pooling, dropout and activations; write other steps as modules a kind reads"
 )
@@ -475,6 +477,7 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.permute: _permute,
         torch.transpose: _transpose,
         **{getattr(torch, name): read for name, read in RANK_CALLS.items()},
+        **elementwise.functions(),  # clamp, square, neg
         F.pixel_shuffle: _pixel_shuffling("pixel_shuffle", "upscale_factor"),
         F.pixel_unshuffle: _pixel_shuffling("pixel_unshuffle", "downscale_factor"),
         # the 1-d and 3-d forms of audio and video networks, as the 2-d ones
@@ -550,6 +553,7 @@ _METHODS: dict[str, Reader] = {
     "permute": _permute,
     "transpose": _transpose,
     **RANK_CALLS,
+    **elementwise.METHODS,
 }
 
 _FUNCTIONS: dict[Any, Reader] = {}

@@ -1,0 +1,88 @@
+"""Elementwise steps written with torch's arithmetic that a kind computes to the last bit.
+
+- `torch.clamp(x, a, b)` (`x.clamp(a, b)`, `clamp(min=a, max=b)`) is `hardtanh` with those
+  bounds: torch computes `F.hardtanh` as that clamp; `x.clamp(min=0)` (`clamp_min(0)`) is a
+  `relu`, which torch computes as that clamp too. A clamp of one bound other than 0 below
+  has no kind that treats a NaN as torch does, and stays refused.
+- `x ** 2` (`x.pow(2)`, `torch.pow(x, 2)`, `torch.square(x)`) is `x * x`, a `mul` of the
+  tensor with itself: torch squares so.
+- `-x` (`torch.neg`, `x.neg()`) is a `scale` by -1, exact in floats.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+from .calls import Call, Reader, Ref
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _clamp(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    x = args[0] if args else None
+    given = dict(zip(("min", "max"), args[1:], strict=False)) | kwargs
+    low, high = given.pop("min", None), given.pop("max", None)
+    if not isinstance(x, Ref) or given or len(args) > 3:
+        return None
+    if low is not None and high is not None and _number(low) and _number(high) and low <= high:
+        return Call("hardtanh", {"min_val": float(low), "max_val": float(high)}, (x.node,))
+    if high is None and _number(low) and low == 0:
+        return Call("activation", {"fn": "relu"}, (x.node,))
+    return None
+
+
+def _clamp_min(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    x = args[0] if args else None
+    low = args[1] if len(args) == 2 else kwargs.get("min")
+    if len(args) + len(kwargs) != 2 or not isinstance(x, Ref) or not _number(low) or low != 0:
+        return None
+    return Call("activation", {"fn": "relu"}, (x.node,))
+
+
+def _square(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    x = args[0] if args else None
+    exponent = args[1] if len(args) == 2 else kwargs.get("exponent", 2)
+    if not isinstance(x, Ref) or len(args) > 2 or set(kwargs) - {"exponent"}:
+        return None
+    if type(exponent) not in (int, float) or exponent != 2:
+        return None
+    return Call("mul", {}, (x.node, x.node))
+
+
+def _neg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    if len(args) != 1 or kwargs or not isinstance(args[0], Ref):
+        return None
+    return Call("scale", {"factor": -1}, (args[0].node,))
+
+
+def functions() -> dict[Any, Reader]:
+    """The torch functions and operators read here, for functions.py's table."""
+    import torch
+
+    return {
+        torch.clamp: _clamp,
+        torch.clip: _clamp,
+        torch.clamp_min: _clamp_min,
+        torch.pow: _square,
+        operator.pow: _square,
+        torch.square: _square,
+        torch.neg: _neg,
+        operator.neg: _neg,
+    }
+
+
+#: The tensor methods read here, for functions.py's table.
+METHODS: dict[str, Reader] = {
+    "clamp": _clamp,
+    "clip": _clamp,
+    "clamp_min": _clamp_min,
+    "pow": _square,
+    "square": _square,
+    "neg": _neg,
+}
+
+__all__ = ["METHODS", "functions"]
