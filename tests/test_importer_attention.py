@@ -188,3 +188,70 @@ def test_an_unbind_after_the_batch_is_a_select_of_each_piece() -> None:
     text = round_trip_and_emit(UnbindChannels().eval(), (3, 2, 6))
     selects = [v for v in yaml.safe_load(text)["layers"] if v["type"] == "select"]
     assert [(v.get("dim", 1), v.get("index", 0)) for v in selects] == [(1, 0), (1, 1), (1, 1)]
+
+
+# Reshapes that cut one dim into sizes or join dims, the others kept (provenance.regrouped)
+
+
+def _channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    b, c, h, w = x.size()
+    x = x.view(b, groups, c // groups, h, w)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(b, -1, h, w)
+
+
+class Shuffled(nn.Module):
+    """ShuffleNet's channel shuffle written out, as most ports of it write it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1, groups=3)
+        self.conv2 = nn.Conv2d(12, 12, 1, groups=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(_channel_shuffle(self.conv(x), 3))
+
+
+class RadixSplit(nn.Module):
+    """ResNeSt's split attention: the channels cut into radix groups, summed, re-weighted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)
+        self.fc = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        B, RC, H, W = x.shape
+        x = x.reshape((B, 2, RC // 2, H, W))
+        gap = x.sum(dim=1).mean((2, 3), keepdim=True)
+        attn = torch.sigmoid(self.fc(gap)).view(B, -1, 1, 1)
+        return (x.reshape(B, RC, H, W) * attn).sum(dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize(("model", "reshapes"), [(Shuffled, 0), (RadixSplit, 1)])
+def test_a_dim_cut_or_joined_is_unflatten_or_flatten_for_every_size(
+    model: type, reshapes: int
+) -> None:
+    net = model().eval()
+    text = round_trip_and_emit(net, (2, net.conv.in_channels, 8, 8))
+    got = [v["type"] for v in yaml.safe_load(text)["layers"]]
+    assert got.count("unflatten") == 1 and got.count("flatten") == 1
+    assert got.count("reshape") == reshapes  # RadixSplit's `.view(B, -1, 1, 1)`
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(net.state_dict())
+    x = torch.randn(1, net.conv.in_channels, 6, 10, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), net(x), rtol=1e-5, atol=1e-6)
+
+
+class TwoUnknowns(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[0], x.shape[1]
+        return x.view(b, c // 2, -1)  # two sizes no step keeps: no kind states it for every size
+
+
+def test_a_reshape_of_two_unknown_sizes_stays_refused() -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(TwoUnknowns(), torch.rand(1, 4, 2, 2))
+    assert err.value.diagnostics[0].code == "E903"

@@ -95,8 +95,9 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     if node.target is F.scaled_dot_product_attention and len(args) >= 3:
         q, v = args[0], args[2]
         return (v, i) if i == rank - 1 else (q, i)
-    if node.target in ("reshape", "view") and len(args) > i + 1 and not node.kwargs:
-        size = args[i + 1]
+    if node.target in ("reshape", "view") and len(args) >= 2 and not node.kwargs:
+        sizes = args[1] if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
+        size = sizes[i] if i < len(sizes) else None
         sym = reader.syms.get(size) if _is_node(size) else None
         if isinstance(sym, Sym) and sym.what == "dim" and type(sym.index) is int:
             return sym.src, sym.index
@@ -126,4 +127,52 @@ def same_dim(reader: Any, sym: Any, src: Any, i: int) -> bool:
     return False
 
 
-__all__ = ["same_dim"]
+def _kept_at(reader: Any, syms: dict[Any, Any], value: Any, src: Any, i: int) -> bool:
+    """Whether the reshape size `value` is dim `i` of `src` for every input: the batch in
+    front, or a size read off a shape that the steps between prove to be that dim."""
+    from .shapes import is_batch
+
+    sym = syms.get(value) if hasattr(value, "op") else None
+    return (i == 0 and is_batch(sym)) or same_dim(reader, sym, src, i)
+
+
+def regrouped(
+    reader: Any, values: list[Any], syms: dict[Any, Any], src: Any
+) -> tuple[str, dict[str, Any]] | None:
+    """A reshape that keeps `src`'s leading and trailing dims (each proven, as `same_dim`
+    proves) and cuts the one dim between into sizes, or joins the dims between into one, as
+    the kind and fields that state it for every input: ShuffleNet's channel shuffle written
+    out, `x.view(b, g, c // g, h, w)` (an `unflatten` of dim 1 into `(g, -1)`), and
+    `x.view(b, -1, h, w)` after its transpose (a `flatten` of dims 1 and 2); ResNeSt's
+    `x.reshape(B, radix, RC // radix, H, W)`. None for any other reshape."""
+    from .slices import _node_shapes
+
+    shapes = _node_shapes(reader)
+    if src not in shapes:
+        return None
+    rank, n = len(shapes[src]), len(values)
+    lead = 0
+    while lead < min(n, rank) and _kept_at(reader, syms, values[lead], src, lead):
+        lead += 1
+    tail = 0
+    while tail < min(n, rank) - lead and _kept_at(
+        reader, syms, values[n - 1 - tail], src, rank - 1 - tail
+    ):
+        tail += 1
+    middle = values[lead : n - tail]
+    if rank - lead - tail == 1 and len(middle) >= 2:  # one dim cut into sizes
+        sizes = [v if type(v) is int else -1 for v in middle]
+        if any(type(v) is int and v < 1 and v != -1 for v in middle) or sizes.count(-1) > 1:
+            return None
+        if not all(type(v) is int or v in syms for v in middle):
+            return None
+        return "unflatten", {"dim": lead, "unflattened_size": sizes}
+    if len(middle) == 1 and rank - lead - tail >= 2:  # dims joined: whatever the size says,
+        # torch accepts it only as their product, the rest being kept
+        if not (middle[0] == -1 or middle[0] in syms):
+            return None
+        return "flatten", {"start_dim": lead, "end_dim": rank - tail - 1}
+    return None
+
+
+__all__ = ["regrouped", "same_dim"]

@@ -244,6 +244,7 @@ def read_size_node(reader: Any, node: Any) -> bool:
     import torch
 
     from .functions import describe_target
+    from .provenance import regrouped
 
     syms: dict[Any, Sym] = reader.syms
     if node in syms:
@@ -261,6 +262,8 @@ def read_size_node(reader: Any, node: Any) -> bool:
                 return False
             return reader.emit(node, "reshape", {"shape": list(sizes)}, (args[0],))
         shape = reshape_sizes(list(sizes), syms, args[0], reader)
+        if shape is None and (found := regrouped(reader, list(sizes), syms, args[0])):
+            return reader.emit(node, found[0], found[1], (args[0],))  # provenance.py
         if shape is None:
             what = describe_target(node.op, node.target, node.args)
             reader.fail("E903", _UNSTATED_RESHAPE.format(what), node, _UNSTATED_HINT)
