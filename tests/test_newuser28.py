@@ -9,46 +9,21 @@ kind did: the spec held only for sizes every pool divides."""
 
 from __future__ import annotations
 
-import textwrap
-import types
-from collections import OrderedDict
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import archspec
-
-
-def _spec(name: str, body: str) -> str:
-    return f"archspec: 1\nname: {name}\n" + textwrap.dedent(body).lstrip("\n")
-
-
-def _emitted(text: str, cls: str) -> nn.Module:
-    """The emitted source's network class, built (the source is archspec's own output)."""
-    module = types.ModuleType("emitted_newuser28")
-    exec(compile(archspec.emit(text), "<emitted>", "exec"), module.__dict__)
-    return getattr(module, cls)()
+from tests.test_newuser_specs import _emitted, _spec
+from tests.test_newuser_specs import _same as _same_outputs
 
 
 def _same(ours: nn.Module, ref: nn.Module, x: torch.Tensor) -> None:
-    """Keys, shapes and order; strict loads both ways; equal eval outputs and params."""
-    theirs, mine = ref.state_dict(), ours.state_dict()
-    assert [(k, v.shape) for k, v in mine.items()] == [(k, v.shape) for k, v in theirs.items()]
-    torch.manual_seed(1)
-    weights = OrderedDict(
-        (k, 0.2 * torch.randn_like(v) if v.is_floating_point() else v) for k, v in theirs.items()
-    )
-    for k in weights:
-        if k.endswith("running_var"):
-            weights[k] = weights[k].abs() + 1.0
-    ref.load_state_dict(weights, strict=True)
-    ours.load_state_dict(weights, strict=True)
-    ref.load_state_dict(ours.state_dict(), strict=True)
+    """test_newuser_specs' comparison (keys, shapes and order; strict loads both ways; equal
+    eval outputs), and equal parameter counts."""
+    _same_outputs(ours, ref, x)
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
-    with torch.no_grad():
-        assert torch.equal(ours.eval()(x), ref.eval()(x))
 
 
 # PointNet (fxia22/pointnet.pytorch), its widths divided by 16

@@ -31,6 +31,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
+from .merge import _FunctionOp
 from .resize import require_extents
 
 #: padded dims -> the input layouts named in errors, the names of the padded sides
@@ -199,10 +200,9 @@ def _pad_as_message(axis: str, x: Shape, like: Shape) -> str:
 
 
 @register
-class PadAs(Op):
+class PadAs(_FunctionOp):
     kind = "pad_as"
     spec = LazySpec(_pad_as_spec)
-    style = "function"
     arity = 2
     category = "reshape"
     summary = "pads the first input to the spatial size of the second (a U-Net's F.pad to the skip)"
@@ -227,12 +227,6 @@ class PadAs(Op):
                 "`slice`)",
             )
         return Inferred(attrs, (x[0], x[1], *like[2:]))
-
-    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {}
-
-    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-        return ()
 
     def function(self, a: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         return pad_as, {"value": a["value"]}

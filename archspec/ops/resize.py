@@ -40,6 +40,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call, module_arguments, module_values
+from .merge import _FunctionOp
 
 #: A transposed convolution's fields after its channel counts, in ConvTranspose2d's order.
 TRANSPOSED_FIELDS = (
@@ -440,10 +441,9 @@ def _interpolate_as_spec() -> type[LayerSpec]:
 
 
 @register
-class InterpolateAs(Op):
+class InterpolateAs(_FunctionOp):
     kind = "interpolate_as"
     spec = LazySpec(_interpolate_as_spec)
-    style = "function"
     arity = 2
     category = "pool"
     summary = "resizes the first input to the spatial size of the second (F.interpolate)"
@@ -459,12 +459,6 @@ class InterpolateAs(Op):
                 "the second input gives only its size: read a tensor of the first one's layout",
             )
         return Inferred(attrs, (x[0], x[1], *like[2:]))
-
-    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {}
-
-    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-        return ()
 
     def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
         return interpolate_as, {"mode": a["mode"], "align_corners": a["align_corners"]}
