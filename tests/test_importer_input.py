@@ -115,3 +115,29 @@ def _refusal_hint(path: str, arg: str) -> str | None:
     with pytest.raises(ImportFailure) as info:
         archspec.import_factory(path, [arg], input=(1, 100, 1, 1))
     return info.value.diagnostics[0].hint
+
+
+class TokenMixer(nn.Module):
+    """ResMLP's token mixing: a Linear over 4 tokens, after a transpose whose rank only the
+    example's run tells (the step before states none)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(8)
+        self.mix = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mix(self.norm(x).transpose(1, 2)).transpose(1, 2)
+
+
+def test_a_transpose_that_needed_a_run_the_model_refused_says_why() -> None:
+    """5 tokens where the model mixes 4: the transpose's rank comes from the model's run on
+    the example, which fails; the refusal says so in torch's words and what to give."""
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(TokenMixer(), torch.rand(1, 5, 8))
+    first = err.value.diagnostics[0]
+    assert first.code == "E903" and "`.transpose(1, 2)`" in first.message
+    assert "does not run on (1, 5, 8)" in first.message and "mat1 and mat2" in first.message
+    assert "--input" in first.hint and first.span is not None and first.span.file == __file__
+    text = archspec.from_module(TokenMixer(), torch.rand(1, 4, 8))  # the size it takes
+    assert "permute" in text

@@ -37,12 +37,14 @@ def input_shapes(
     example_input: Any,
     changed: set[int] | None = None,
     lists: dict[int, list[Any]] | None = None,
+    errors: list[str] | None = None,
 ) -> dict[int, tuple[Any, ...]]:
     """id(module) -> (shape, dtype, device) of the first tensor each module received when `model`
     ran once on `example_input` in eval mode; {} when it does not run. `changed` gets the
     ids of the modules that changed the tensor they received in place (its version counter
     moved during their call: `F.relu(x, inplace=True)` on their input, `x += 1`), `lists`
-    what each module's first call did to the lists it was given (appends.py)."""
+    what each module's first call did to the lists it was given (appends.py), `errors` the
+    first line of the model's own error when it does not run."""
     import torch
 
     from .appends import list_changes, watch_lists
@@ -69,7 +71,9 @@ def input_shapes(
     hooks += [m.register_forward_hook(compare, with_kwargs=True) for m in model.modules()]
     try:
         eval_forward(model, example_input)
-    except Exception:  # the import reports a model that does not run on its own
+    except Exception as exc:  # the import reports a model that does not run on its own
+        if errors is not None:
+            errors.append((str(exc).strip().splitlines() or [type(exc).__name__])[0][:300])
         return {}
     finally:
         for hook in hooks:
@@ -84,11 +88,14 @@ def given_input(problems: Any, module: Any, other: bool = False) -> tuple[Any, .
     tells the sizes that follow the input's from those that do not."""
     if problems.input_shapes is None:
         model, example = problems.example or (None, None)
+        errors: list[str] = []
         problems.input_shapes = (
             {}
             if model is None
-            else input_shapes(model, example, problems.changes_input, problems.list_changes)
+            else input_shapes(model, example, problems.changes_input, problems.list_changes, errors)
         )
+        if errors:  # why the steps that need the run's sizes cannot have them (swaps.py)
+            problems.run_error = (tuple(example.shape), errors[0])
     if not other:
         return problems.input_shapes.get(id(module))
     if problems.other_shapes is None:

@@ -44,6 +44,19 @@ def read_transpose(reader: Any, node: Any) -> bool:
     if read_call(node.op, node.target, (Ref(x), a, b), {}) is not None:
         return False  # the step before states the rank
     shape = _node_shapes(reader).get(x)
+    if shape is None and reader.problems.run_error is not None:
+        given, why = reader.problems.run_error
+        size = ", ".join(str(int(d)) for d in given)
+        reader.fail(
+            "E903",
+            f"`.transpose({a}, {b})` of a tensor whose rank no step before it states: the "
+            f"model's run on the example input tells it, and the model does not run on "
+            f"({size}): {why}",
+            node,
+            "give an example input of a size the model takes (`--input`; timm's models state "
+            "theirs in `model.pretrained_cfg['input_size']`)",
+        )
+        return True
     if shape is None:
         return False
     rank = len(shape)

@@ -99,6 +99,7 @@ class Problems:
         self.example: tuple[Any, Any] | None = None  # (model, example input): slices.py
         self.input_shapes: dict[int, tuple[Any, ...]] | None = None  # found when needed
         self.other_shapes: dict[int, tuple[Any, ...]] | None = None  # doubled sizes
+        self.run_error: tuple[Any, str] | None = None  # (example shape, why it did not run)
         self.changes_input: set[int] = set()  # modules changing their input in place (ids)
         self.list_changes: dict[int, list[Any]] = {}  # what calls did to lists: appends.py
         self.notes: list[str] = []  # what the example input decided: the spec's header says
