@@ -36,6 +36,19 @@ def attribute_read(target: Any, args: tuple[Any, ...]) -> str | None:
     return None
 
 
+def is_node(value: Any) -> bool:
+    """Whether `value` is an fx node (a traced value), not a constant among a call's args."""
+    return hasattr(value, "op") and hasattr(value, "graph")
+
+
+def listed(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The sizes or dims a call lists after its tensor, written out (`x.view(b, c, -1)`,
+    `x.permute(0, 2, 1)`) or as one list or tuple (`x.view((b, c, -1))`)."""
+    if len(args) == 2 and isinstance(args[1], list | tuple):
+        return tuple(args[1])
+    return tuple(args[1:])
+
+
 def is_packing(node: Any) -> bool:
     """A namedtuple made of traced values (`GoogLeNetOutputs(x, aux2, aux1)`)."""
     target = getattr(node, "target", None)

@@ -35,14 +35,6 @@ def _clamp(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return None
 
 
-def _clamp_min(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
-    x = args[0] if args else None
-    low = args[1] if len(args) == 2 else kwargs.get("min")
-    if len(args) + len(kwargs) != 2 or not isinstance(x, Ref) or not _number(low) or low != 0:
-        return None
-    return Call("activation", {"fn": "relu"}, (x.node,))
-
-
 def _square(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     x = args[0] if args else None
     exponent = args[1] if len(args) == 2 else kwargs.get("exponent", 2)
@@ -66,7 +58,7 @@ def functions() -> dict[Any, Reader]:
     return {
         torch.clamp: _clamp,
         torch.clip: _clamp,
-        torch.clamp_min: _clamp_min,
+        torch.clamp_min: _clamp,  # (x, min): the clamp of its lower bound
         torch.pow: _square,
         operator.pow: _square,
         torch.square: _square,
@@ -79,7 +71,7 @@ def functions() -> dict[Any, Reader]:
 METHODS: dict[str, Reader] = {
     "clamp": _clamp,
     "clip": _clamp,
-    "clamp_min": _clamp_min,
+    "clamp_min": _clamp,
     "pow": _square,
     "square": _square,
     "neg": _neg,

@@ -12,7 +12,7 @@ import operator
 from typing import Any
 
 from . import elementwise
-from .calls import Call, Reader, Ref, attribute_read
+from .calls import Call, Reader, Ref, attribute_read, listed
 from .casts import tensor_meta, to_alike, type_as
 from .layer_calls import RANK_CALLS, glu, pad, unflatten
 
@@ -371,7 +371,7 @@ def _loaded_library_functions() -> list[tuple[Any, Any]]:
 def _permute(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     """`x.permute(0, 2, 1)`, `x.permute([0, 2, 1])`, `torch.permute(x, (0, 2, 1))`."""
     x = args[0] if args else None
-    dims = args[1] if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
+    dims = listed(args)
     dims = kwargs.get("dims", dims)
     if not isinstance(x, Ref) or not dims or not all(type(d) is int for d in dims):
         return None
@@ -390,7 +390,7 @@ def _rank(node: Any) -> int | None:
         end = args[2] if len(args) > 2 else node.kwargs.get("end_dim", -1)
         return start + 1 if type(start) is int and start >= 0 and end == -1 else None
     if target in ("view", "reshape", torch.reshape) and len(args) >= 2:
-        sizes = args[1] if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
+        sizes = listed(args)
         # one traced value alone may be a whole shape (`x.view(y.shape)`): its length unknown
         whole = len(sizes) == 1 and type(sizes[0]) is not int
         return None if whole else len(sizes)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from .calls import is_node, listed
+
 #: torch.nn's modules whose output has their input's shape, whatever the input's sizes
 _SAME_SHAPE_MODULES = frozenset(
     {
@@ -44,10 +46,6 @@ _SCALAR_OPS = frozenset({operator.mul, operator.truediv, operator.add, operator.
 _MAX_STEPS = 200
 
 
-def _is_node(value: Any) -> bool:
-    return hasattr(value, "op") and hasattr(value, "graph")
-
-
 def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple[Any, int] | None:
     """(node', i') where dim i of `node` is dim i' of node', one step back; None if unknown."""
     import torch.nn.functional as F
@@ -56,7 +54,7 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     from .unbinds import _is_matmul, _permuted
 
     args = node.args
-    first = args[0] if args and _is_node(args[0]) else None
+    first = args[0] if args and is_node(args[0]) else None
     rank = len(shapes[node]) if node in shapes else None
     if node.op == "call_module":
         cls = type(reader.module.get_submodule(node.target))
@@ -69,7 +67,7 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     name = node.target if node.op == "call_method" else getattr(node.target, "__name__", None)
     if name in _SAME_SHAPE_CALLS and first is not None:
         return first, i
-    scalar = len(args) == 2 and not _is_node(args[1])
+    scalar = len(args) == 2 and not is_node(args[1])
     if node.target in _SCALAR_OPS and first is not None and scalar:
         return first, i
     found = _permuted(node)
@@ -96,9 +94,9 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
         q, v = args[0], args[2]
         return (v, i) if i == rank - 1 else (q, i)
     if node.target in ("reshape", "view") and len(args) >= 2 and not node.kwargs:
-        sizes = args[1] if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
+        sizes = listed(args)
         size = sizes[i] if i < len(sizes) else None
-        sym = reader.syms.get(size) if _is_node(size) else None
+        sym = reader.syms.get(size) if is_node(size) else None
         if isinstance(sym, Sym) and sym.what == "dim" and type(sym.index) is int:
             return sym.src, sym.index
     return None
@@ -111,6 +109,8 @@ def same_dim(reader: Any, sym: Any, src: Any, i: int) -> bool:
 
     if sym is None or sym.what != "dim" or type(sym.index) is not int:
         return False
+    if sym.src is src and sym.index == i:  # the dim itself (`c` in `x.view(b, c, h * w)`)
+        return True
     shapes = _node_shapes(reader)
     target = sym.src
     want = sym.index % len(shapes[target]) if target in shapes else sym.index
@@ -127,12 +127,13 @@ def same_dim(reader: Any, sym: Any, src: Any, i: int) -> bool:
     return False
 
 
-def _kept_at(reader: Any, syms: dict[Any, Any], value: Any, src: Any, i: int) -> bool:
-    """Whether the reshape size `value` is dim `i` of `src` for every input: the batch in
-    front, or a size read off a shape that the steps between prove to be that dim."""
+def kept_at(reader: Any, syms: dict[Any, Any], value: Any, src: Any, i: int) -> bool:
+    """Whether the reshape size `value` is dim `i` of `src` for every input, which a 0 at
+    position `i` keeps: the batch in front, or a size read off a shape that is that dim of
+    `src` itself or that the steps between prove to be it."""
     from .shapes import is_batch
 
-    sym = syms.get(value) if hasattr(value, "op") else None
+    sym = syms.get(value) if is_node(value) else None
     return (i == 0 and is_batch(sym)) or same_dim(reader, sym, src, i)
 
 
@@ -152,10 +153,10 @@ def regrouped(
         return None
     rank, n = len(shapes[src]), len(values)
     lead = 0
-    while lead < min(n, rank) and _kept_at(reader, syms, values[lead], src, lead):
+    while lead < min(n, rank) and kept_at(reader, syms, values[lead], src, lead):
         lead += 1
     tail = 0
-    while tail < min(n, rank) - lead and _kept_at(
+    while tail < min(n, rank) - lead and kept_at(
         reader, syms, values[n - 1 - tail], src, rank - 1 - tail
     ):
         tail += 1
@@ -175,4 +176,4 @@ def regrouped(
     return None
 
 
-__all__ = ["regrouped", "same_dim"]
+__all__ = ["kept_at", "regrouped", "same_dim"]

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from ..lazymethods import dataclass
-from .calls import attribute_read
+from .calls import attribute_read, listed
 
 
 @dataclass(frozen=True)
@@ -191,36 +191,26 @@ _UNSTATED_HINT = (
 
 
 def reshape_sizes(
-    values: list[Any], syms: dict[Any, Sym], src: Any = None, reader: Any = None
+    values: list[Any], syms: dict[Any, Sym], src: Any, reader: Any
 ) -> list[int] | None:
-    """A reshape's sizes as `reshape` writes them: numbers, 0 for the batch dim in front
-    or for a dim of `src` (the tensor reshaped) read at the same position (`c` in
-    `x.view(b, c, h * w)`, or, given the `reader`, N of `B, N, C = x.shape` in
-    `(attn @ v).transpose(1, 2).reshape(B, N, C)`: provenance.py), one -1 for a size
-    computed from the input's; None when they say more than that."""
-    from .provenance import same_dim
+    """A reshape's sizes as `reshape` writes them: numbers, 0 for a size that is the same
+    dim of `src` (the tensor reshaped) for every input (the batch in front, `c` in
+    `x.view(b, c, h * w)`, N of `B, N, C = x.shape` in `(attn @ v).transpose(1, 2).reshape(B,
+    N, C)`: provenance.kept_at), one -1 for a size computed from the input's; None when they
+    say more than that. `reader` is trace._GraphReader."""
+    from .provenance import kept_at
 
     out: list[int] = []
     for i, v in enumerate(values):
-        sym = syms.get(v) if not isinstance(v, int) else None
         if isinstance(v, int) and not isinstance(v, bool):
             out.append(v)
-        elif (
-            (i == 0 and is_batch(sym))
-            or _kept(sym, src, i)
-            or (reader is not None and same_dim(reader, sym, src, i))
-        ):
+        elif kept_at(reader, syms, v, src, i):
             out.append(0)
         elif v in syms and syms[v].what in ("dim", "derived"):
             out.append(-1)
         else:
             return None
     return out if out.count(-1) <= 1 else None
-
-
-def _kept(sym: Sym | None, src: Any, i: int) -> bool:
-    """Whether `sym` is dim `i` of `src` itself, which a 0 at position `i` keeps."""
-    return sym is not None and sym.what == "dim" and sym.src is src and sym.index == i
 
 
 def size_asserts(graph: Any, syms: dict[Any, Sym], src: Any) -> dict[Any, tuple[int, int]]:
@@ -253,7 +243,7 @@ def read_size_node(reader: Any, node: Any) -> bool:
     if node.op == "call_function" and node.target is torch._assert:
         return _assertion(reader, node)
     if node.target in ("reshape", "view") or node.target is torch.reshape:
-        sizes = list(args[1]) if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
+        sizes = listed(args)
         if not any(s in syms for s in sizes):
             # literal sizes (LeNet's `x.view(-1, 16 * 4 * 4)`): torch's meaning is the kind's
             # but for 0, which the kind reads as "keep this dim"

@@ -18,7 +18,9 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from .calls import is_node
 from .trace import Item
+from .where import first_line
 
 _HINT = (
     "a spec states an index of ints, slices of constant bounds and step 1, `None` and `...` "
@@ -26,10 +28,6 @@ _HINT = (
     "whole: a `select` per int, a `split` or `slice` per sliced dim, an `unsqueeze` per "
     "`None`; write the index that way, or as a module"
 )
-
-
-def _is_node(value: Any) -> bool:
-    return hasattr(value, "op") and hasattr(value, "graph")
 
 
 def input_shapes(
@@ -73,7 +71,7 @@ def input_shapes(
         eval_forward(model, example_input)
     except Exception as exc:  # the import reports a model that does not run on its own
         if errors is not None:
-            errors.append((str(exc).strip().splitlines() or [type(exc).__name__])[0][:300])
+            errors.append(first_line(exc)[:300])
         return {}
     finally:
         for hook in hooks:
@@ -95,7 +93,9 @@ def given_input(problems: Any, module: Any, other: bool = False) -> tuple[Any, .
             else input_shapes(model, example, problems.changes_input, problems.list_changes, errors)
         )
         if errors:  # why the steps that need the run's sizes cannot have them (swaps.py)
-            problems.run_error = (tuple(example.shape), errors[0])
+            from . import _shape_text
+
+            problems.run_error = (_shape_text(example), errors[0])
     if not other:
         return problems.input_shapes.get(id(module))
     if problems.other_shapes is None:
@@ -162,10 +162,10 @@ def _bounds(node: Any) -> tuple[Any, Any, Any] | str:
         if not all(type(v) is int for v in (dim, start, length)):
             return "narrows by a bound that is not a constant (one worked out from a size?)"
         return given.get("input"), dim, ("narrow", start, length)
-    if node.target is not operator.getitem or len(args) != 2 or not _is_node(args[0]):
+    if node.target is not operator.getitem or len(args) != 2 or not is_node(args[0]):
         return ""
     index = args[1] if isinstance(args[1], tuple) else (args[1],)
-    if not any(isinstance(i, slice) or i is Ellipsis or _is_node(i) for i in index):
+    if not any(isinstance(i, slice) or i is Ellipsis or is_node(i) for i in index):
         return ""
     return args[0], None, index
 
@@ -177,7 +177,7 @@ def _slice_dims(index: tuple[Any, ...], rank: int) -> Dims | str:
     """What a getitem index does to a tensor of `rank` dims: the dims it slices, each with
     its slice ([] when it slices nothing), those it takes one position of (`x[:, 0, 1:]`),
     each with its int, and where in the result it adds a dim (`None`); or why it is refused."""
-    if any(_is_node(i) for i in index):
+    if any(is_node(i) for i in index):
         return "indexes with a tensor or a size"
     if index.count(Ellipsis) > 1:
         return "indexes with several `...`"
@@ -200,7 +200,7 @@ def _slice_dims(index: tuple[Any, ...], rank: int) -> Dims | str:
         elif i != slice(None):
             cut.append((d, i))
         d, o = d + (i is not None), o + (type(i) is not int)
-    if any(_is_node(v) for _, s in cut for v in (s.start, s.stop, s.step)):
+    if any(is_node(v) for _, s in cut for v in (s.start, s.stop, s.step)):
         return "slices with a bound worked out from a size of a tensor"
     if any(s.step not in (None, 1) for _, s in cut):
         return "slices with a step"

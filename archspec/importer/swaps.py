@@ -45,8 +45,7 @@ def read_transpose(reader: Any, node: Any) -> bool:
         return False  # the step before states the rank
     shape = _node_shapes(reader).get(x)
     if shape is None and reader.problems.run_error is not None:
-        given, why = reader.problems.run_error
-        size = ", ".join(str(int(d)) for d in given)
+        size, why = reader.problems.run_error
         reader.fail(
             "E903",
             f"`.transpose({a}, {b})` of a tensor whose rank no step before it states: the "

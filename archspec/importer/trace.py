@@ -29,6 +29,7 @@ from .where import (
     INSIDE_HINT,
     describe,
     diagnostic,
+    first_line,
     inside_child,
     key_span,
     short_repr,
@@ -99,7 +100,7 @@ class Problems:
         self.example: tuple[Any, Any] | None = None  # (model, example input): slices.py
         self.input_shapes: dict[int, tuple[Any, ...]] | None = None  # found when needed
         self.other_shapes: dict[int, tuple[Any, ...]] | None = None  # doubled sizes
-        self.run_error: tuple[Any, str] | None = None  # (example shape, why it did not run)
+        self.run_error: tuple[str, str] | None = None  # (example's sizes, why it did not run)
         self.changes_input: set[int] = set()  # modules changing their input in place (ids)
         self.list_changes: dict[int, list[Any]] = {}  # what calls did to lists: appends.py
         self.notes: list[str] = []  # what the example input decided: the spec's header says
@@ -243,7 +244,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
         unbind_pieces(graph)  # timm's q, k, v: the batch stays in front (unbinds.py)
         return graph
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         hint = (
             "a spec states a fixed graph: a forward whose steps depend on tensor values "
             "(an `if` or loop on a tensor, a shape read as a number) has none; rewrite "

@@ -28,6 +28,8 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from .calls import is_node, listed
+
 #: `F.scaled_dot_product_attention`'s parameters, in order
 _SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
 #: the values of its other arguments the kind computes
@@ -39,10 +41,6 @@ _SDPA_HINT = (
 )
 
 
-def _is_node(value: Any) -> bool:
-    return hasattr(value, "op") and hasattr(value, "graph")
-
-
 def _permuted(node: Any) -> tuple[Any, list[int]] | None:
     """(tensor, dims) of a permute node given every dim as an int, dims made non-negative."""
     import torch
@@ -50,10 +48,8 @@ def _permuted(node: Any) -> tuple[Any, list[int]] | None:
     method = node.op == "call_method" and node.target == "permute"
     if not (method or (node.op == "call_function" and node.target is torch.permute)):
         return None
-    args = node.args[1:]
-    dims = args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else args
-    dims = node.kwargs.get("dims", dims)
-    if not node.args or not _is_node(node.args[0]) or not dims:
+    dims = node.kwargs.get("dims", listed(node.args))
+    if not node.args or not is_node(node.args[0]) or not dims:
         return None
     if not all(type(d) is int for d in dims):
         return None
@@ -74,7 +70,7 @@ def _unbound_dim(node: Any) -> int | None:
         return None
     given = dict(zip(("input", "dim"), node.args, strict=False)) | dict(node.kwargs)
     dim = given.get("dim", 0)
-    ok = set(given) <= {"input", "dim"} and _is_node(given.get("input"))
+    ok = set(given) <= {"input", "dim"} and is_node(given.get("input"))
     return dim if ok and type(dim) is int else None
 
 
@@ -164,7 +160,7 @@ def _read_sdpa(reader: Any, node: Any) -> bool:
         odd.append("is_causal")
     if scale is not None and (type(scale) not in (int, float) or not scale > 0):
         odd.append("scale")
-    if not all(_is_node(t) for t in (q, k, v)):
+    if not all(is_node(t) for t in (q, k, v)):
         return False
     if odd:
         reader.fail(
@@ -196,7 +192,7 @@ def read_attention(reader: Any, node: Any) -> bool:
     dropout, grouped heads, an `out=`), which the reader then refuses as a call no kind
     computes. `reader` is trace._GraphReader."""
     if _is_matmul(node):
-        if len(node.args) != 2 or node.kwargs or not all(_is_node(a) for a in node.args):
+        if len(node.args) != 2 or node.kwargs or not all(is_node(a) for a in node.args):
             return False
         return reader.emit(node, "matmul", {}, tuple(node.args))
     return _read_sdpa(reader, node)

@@ -162,6 +162,11 @@ def describe(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message as a diagnostic quotes it: its first line, else its type."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def short_repr(module: Any) -> str:
     """A module's repr as a message quotes it: its first line, at most 80 characters."""
     text = repr(module).splitlines()[0]
