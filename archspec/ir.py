@@ -439,35 +439,40 @@ def shard_unit_paths(
     """
     named = None if graph.shard is None else frozenset(graph.shard)
     passed: set[str] = set()  # blocks too large to be units: their inner blocks are
-
-    def visit(module: Module, prefix: str, inside: bool, out: list[str]) -> None:
-        for node in module.nodes:
-            child = node.child
-            if child is None:
-                continue
-            path = f"{prefix}.{node.name}" if prefix else node.name
-            block = child.block
-            opaque = block is not None and block not in passed
-            unit = opaque and (block in named if named is not None else not inside)
-            visit(child, path, inside or opaque, out)
-            if unit:
-                out.append(path)
-
     while True:
-        out: list[str] = []
-        visit(graph.root, "", False, out)
+        units: list[tuple[str, Module]] = []
+        _visit_units(graph.root, "", False, named, passed, units)
         if named is not None or params_of is None:
-            return tuple(out)
-        modules = dict(_block_instances(graph.root, ""))
+            return tuple(path for path, _ in units)
         half = params_of(graph.root) / 2
-        large = {
-            modules[path].block
-            for path in out
-            if params_of(modules[path]) > half and _holds_blocks(modules[path])
-        }
+        large = {m.block for _, m in units if params_of(m) > half and _holds_blocks(m)}
         if not large:
-            return tuple(out)
+            return tuple(path for path, _ in units)
         passed.update(b for b in large if b is not None)
+
+
+def _visit_units(
+    module: Module,
+    prefix: str,
+    inside: bool,
+    named: frozenset[str] | None,
+    passed: set[str],
+    out: list[tuple[str, Module]],
+) -> None:
+    """Append (path, module) of the units under `module` to `out`, children first (a
+    function of its own, not a closure in `shard_unit_paths`: a recursive closure is a
+    reference cycle, garbage only the collector frees)."""
+    for node in module.nodes:
+        child = node.child
+        if child is None:
+            continue
+        path = f"{prefix}.{node.name}" if prefix else node.name
+        block = child.block
+        opaque = block is not None and block not in passed
+        unit = opaque and (block in named if named is not None else not inside)
+        _visit_units(child, path, inside or opaque, named, passed, out)
+        if unit:
+            out.append((path, child))
 
 
 def _block_instances(module: Module, prefix: str) -> Iterator[tuple[str, Module]]:

@@ -62,3 +62,42 @@ def test_every_renderer_runs_with_the_collector_paused(monkeypatch) -> None:
     assert {name for name, _ in seen} == {"module", "family", "named"}
     assert [on for _, on in seen] == [False] * len(seen)
     assert gc.isenabled()  # resumed
+
+
+def test_shard_units_leave_no_cycle_and_count_each_subtree_once(monkeypatch) -> None:
+    """The FSDP units of a compile are found without a recursive closure (a reference cycle
+    per compile, garbage for the collector), and the parameter counts they are weighed by
+    read a copied block instance's count instead of walking it again."""
+    from archspec import api
+    from archspec.ir import iter_nodes, shard_unit_paths
+    from archspec.ops import REGISTRY
+    from archspec.passes.costs import ParamCounter
+
+    graph = api.build_graph("resnet50")
+    conv = REGISTRY["conv2d"]
+    counted: list[object] = []
+    real_params = conv.params
+    monkeypatch.setattr(conv, "params", lambda attrs: counted.append(attrs) or real_params(attrs))
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        units = shard_unit_paths(graph, ParamCounter())
+        gc.collect()
+        garbage = list(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if was_enabled:
+            gc.enable()
+    assert garbage == []
+    assert len(units) == 16 and units[0] == "layer1.0"  # the Bottlenecks
+    convs = [n for _, n in iter_nodes(graph.root) if n.kind == "conv2d"]
+    assert 0 < len(counted) < len(convs)  # copies (layer1.1, layer1.2, ...) read, not walked
+    every = ParamCounter()
+    assert every(graph.root) == sum(
+        REGISTRY[n.kind].params(n.attrs)
+        for _, n in iter_nodes(graph.root)
+        if n.child is None and n.is_module and n.shape is not None
+    )

@@ -414,9 +414,9 @@ def build_module(
         if target.type != "meta" and init:
             with allocating("init", None):
                 apply_init(model, graph.init, kinds, graph.sources)
-        from ..passes.costs import module_params
+        from ..passes.costs import ParamCounter
 
-        for path in shard_unit_paths(graph, module_params):
+        for path in shard_unit_paths(graph, ParamCounter()):
             model.get_submodule(path)._shard_unit = True
         if graph.legacy_formats and os.path.isfile(graph.file):
             # what archspec.load_weights needs to build an older layout (`legacy_versions:`)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..dims import Dim, ExpressionTooLarge, Shape, evaluate_shape, total
 from ..errors import ShapeError
-from ..ir import Graph, Module, Node, iter_nodes
+from ..ir import Graph, Module, Node
 from ..lazymethods import dataclass
 from ..ops import REGISTRY, Op, node_style
 from ..ops.base import TOO_LARGE_HINT
@@ -95,14 +95,32 @@ def connections(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> Dim:
         raise CostTooLarge(node, exc) from None
 
 
-def module_params(module: Module) -> int:
+class ParamCounter:
     """A module's parameter count, its children included (what `node_cost` counts, without
-    the MACs): the size `shard_unit_paths` weighs a training unit by."""
-    count = 0
-    for _, node in iter_nodes(module):
-        if node.child is None and node.shape is not None and node_style(node) != "function":
-            count += REGISTRY[node.kind].params(node.attrs)
-    return count
+    the MACs), for many modules of one graph: `shard_unit_paths` weighs a training unit by
+    it, the root and every unit. Each subtree is counted once: a copy of one
+    (`Module.copy_of`) and a module asked for again read what it added, so the questions
+    cost one walk of the graph's distinct subtrees, not one walk each. A class, not a
+    recursive closure: that would be a reference cycle keeping the graph alive until the
+    next full collection."""
+
+    def __init__(self) -> None:
+        #: by id of a module counted (the original of a copy): it, and its parameter count
+        self.counted: dict[int, tuple[Module, int]] = {}
+
+    def __call__(self, module: Module) -> int:
+        origin = module.copy_of or module
+        kept = self.counted.get(id(origin))
+        if kept is not None and kept[0] is origin:
+            return kept[1]
+        count = 0
+        for node in module.nodes:
+            if node.child is not None:
+                count += self(node.child)
+            elif node.shape is not None and node_style(node) != "function":
+                count += REGISTRY[node.kind].params(node.attrs)
+        self.counted[id(origin)] = (origin, count)
+        return count
 
 
 def module_cost(module: Module) -> Cost:

@@ -150,11 +150,11 @@ class Emitter(Classes, InitRules):
         """The network class's `_archspec_shard`: the classes whose instances are its FSDP
         units (`archspec.shard_units` reads it), and `_archspec_shard_nested = True` when
         the spec's `shard:` makes nested instances units too (else only the outermost)."""
-        from ...passes.costs import module_params
+        from ...passes.costs import ParamCounter
 
         modules = {path: node.child for path, node in iter_nodes(self.graph.root) if node.child}
         names: list[str] = []
-        for path in shard_unit_paths(self.graph, module_params):
+        for path in shard_unit_paths(self.graph, ParamCounter()):
             info = self.class_of.get(id(modules[path]))
             if info is not None and info.name not in names:
                 names.append(info.name)
