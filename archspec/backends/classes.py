@@ -32,11 +32,11 @@ def runtime_class(base: type, spec: str, name: str) -> type:
     A name that is no identifier (which validation never lets through) gives `base` itself,
     so no text from a spec becomes anything but an identifier.
     """
-    if not is_class_name(name) or not is_class_name(spec):
-        return base
     key = (base, spec, name)
-    cls = _CLASSES.get(key)
+    cls = _CLASSES.get(key)  # a key is only kept once its names were found identifiers
     if cls is None:
+        if not is_class_name(name) or not is_class_name(spec):
+            return base
         with _LOCK:
             cls = _CLASSES.get(key)
             if cls is None:

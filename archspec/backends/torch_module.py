@@ -13,10 +13,8 @@ compiled modules.
 
 from __future__ import annotations
 
-import fnmatch
 import operator
 import os
-import re
 import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,7 +25,7 @@ import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import SourceSpan, SpecError
-from ..ir import INPUT, Graph, InitStep, Module, Node, shard_unit_paths
+from ..ir import INPUT, Graph, InitStep, Module, Node, glob_matcher, shard_unit_paths
 from ..ops import REGISTRY
 from .classes import NamedBySpec, runtime_class
 from .memory import (
@@ -333,20 +331,23 @@ def apply_init(
         return
     # One regex per rule for all its globs: matching each glob in turn costs modules x globs
     # Python calls, seconds for a spec with thousands of both.
-    matchers = [
-        re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in step.globs)).match
-        if step.globs
-        else None
-        for step in steps
-    ]
+    matchers = [glob_matcher(step.globs) if step.globs else None for step in steps]
+    #: kind -> the rules that name it or no kind, in order, with their matchers (a module
+    #: meets only the rules of its kind: most rules name one kind, most modules meet one)
+    by_kind: dict[str, list[tuple[InitStep, Callable[[str], Any] | None]]] = {}
     with torch.no_grad():
         for path, mod in model.named_modules():
             kind = kinds.get(path)
             if kind is None or kind == "module":
                 continue
-            for step, matches in zip(steps, matchers):
-                if step.kinds and kind not in step.kinds:
-                    continue
+            rules = by_kind.get(kind)
+            if rules is None:
+                rules = by_kind[kind] = [
+                    (step, matches)
+                    for step, matches in zip(steps, matchers)
+                    if not step.kinds or kind in step.kinds
+                ]
+            for step, matches in rules:
                 if matches is not None and not matches(path):
                     continue
                 fns = step.per_module.get(path, (step.weight, step.bias))
