@@ -217,8 +217,14 @@ def _compile(
 ) -> nn.Module:
     """`compile`, and `init=False` skips the spec's init rules (weights are to be loaded)."""
     check_limit_arguments(max_params, max_activations)
-    analysis = _analysis(source, params, max_layers, variant=variant)
-    return _build(analysis, device, max_params, max_activations, init)
+    # One pause for the whole compile, the IR let go inside it: the collector resumes with
+    # only the module left of what the compile made, where a pause per stage had it walk
+    # the IR (all still held then) when the first one ended.
+    with _gc_paused():
+        analysis = _analysis(source, params, max_layers, variant=variant)
+        model = _build(analysis, device, max_params, max_activations, init)
+        del analysis
+    return model
 
 
 def _build(

@@ -64,6 +64,40 @@ def test_every_renderer_runs_with_the_collector_paused(monkeypatch) -> None:
     assert gc.isenabled()  # resumed
 
 
+def test_compile_lets_the_ir_go_before_the_collector_resumes(monkeypatch) -> None:
+    """`compile` pauses the collector once, for reading, lowering and building, and drops the
+    IR inside the pause: when the collector resumes, the first collection walks only the
+    module, not the graph it was built from (a pause per stage resumed it with the IR held)."""
+    import weakref
+
+    import torch
+
+    from archspec import api
+    from archspec.backends import torch_module
+
+    graphs: list[weakref.ref] = []
+    real_build = torch_module.build_module
+
+    def build(graph, *args, **kwargs):
+        graphs.append(weakref.ref(graph))
+        return real_build(graph, *args, **kwargs)
+
+    alive_at_resume: list[bool] = []
+    real_enable = gc.enable
+
+    def enable() -> None:
+        alive_at_resume.append(any(ref() is not None for ref in graphs))
+        real_enable()
+
+    monkeypatch.setattr(torch_module, "build_module", build)
+    monkeypatch.setattr(gc, "enable", enable)
+    assert gc.isenabled()
+    model = api.compile("lenet5")
+    assert isinstance(model, torch.nn.Module) and len(graphs) == 1
+    assert alive_at_resume == [False]  # resumed once, the graph gone by then
+    assert gc.isenabled()
+
+
 def test_shard_units_leave_no_cycle_and_count_each_subtree_once(monkeypatch) -> None:
     """The FSDP units of a compile are found without a recursive closure (a reference cycle
     per compile, garbage for the collector), and the parameter counts they are weighed by
