@@ -54,7 +54,7 @@ class SpecSequential(NamedBySpec, nn.Sequential):
         self, class_name: str, *modules: nn.Module, names: list[str] | None = None
     ) -> None:
         super().__init__()
-        self._spec_class = class_name
+        _plain_attr(self, "_spec_class", class_name)
         for name, m in zip(names or [str(i) for i in range(len(modules))], modules):
             self.add_module(name, m)
 
@@ -67,19 +67,19 @@ class SpecModule(NamedBySpec, nn.Module):
 
     def __init__(self, class_name: str, programs: Mapping[str, Program]) -> None:
         super().__init__()
-        self._spec_class = class_name
-        self._programs = dict(programs)
+        _plain_attr(self, "_spec_class", class_name)
+        _plain_attr(self, "_programs", dict(programs))
         self._install()
 
     def _install(self) -> None:
         train = self._programs.get("train")
-        eval_ = self._programs["eval"]
-        self._fwd_eval = _compiled(eval_)
-        self._fwd_train = _compiled(train) if train is not None else self._fwd_eval
+        fwd_eval = _compiled(self._programs["eval"])
+        _plain_attr(self, "_fwd_eval", fwd_eval)
+        _plain_attr(self, "_fwd_train", _compiled(train) if train is not None else fwd_eval)
         if train is None:
             # One program for both modes: it is the instance's forward, so a call costs what
             # an emitted class's forward costs (no dispatch on `training` in between).
-            self.forward = types.MethodType(self._fwd_eval, self)
+            _plain_attr(self, "forward", types.MethodType(fwd_eval, self))
 
     def forward(self, x: torch.Tensor, *more: torch.Tensor) -> Any:
         if self.training:
@@ -117,8 +117,9 @@ class CheckpointedModule(SpecModule):
 
     def _install(self) -> None:
         train = self._programs.get("train")
-        self._fwd_eval = _compiled(self._programs["eval"])
-        self._fwd_train = _compiled(train) if train is not None else self._fwd_eval
+        fwd_eval = _compiled(self._programs["eval"])
+        _plain_attr(self, "_fwd_eval", fwd_eval)
+        _plain_attr(self, "_fwd_train", _compiled(train) if train is not None else fwd_eval)
 
     def forward(self, x: torch.Tensor, *more: torch.Tensor) -> Any:
         if not self.training:
@@ -127,6 +128,11 @@ class CheckpointedModule(SpecModule):
             return checkpoint(self._fwd_train, self, x, *more, use_reentrant=False)
         return self._fwd_train(self, x, *more)
 
+
+#: object.__setattr__: what nn.Module.__setattr__ ends in for a value that is no Parameter,
+#: module or tensor under a name no parameter, child or buffer has (the runtime classes' own
+#: attributes), without its isinstance checks (through Parameter's metaclass, in Python)
+_plain_attr = object.__setattr__
 
 _CODE_CACHE: dict[Program, Callable[..., Any]] = {}
 
