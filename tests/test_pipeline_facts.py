@@ -51,6 +51,7 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("group_norm", "instance_norm2d", "layer_norm", "layer_norm2d"), "norm"),
     **dict.fromkeys(("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"), "conv"),
     **dict.fromkeys(("upsample", "interpolate", "interpolate_as", "mean", "sum", "amax"), "pool"),
+    "amin": "pool",
     "stack": "merge",
     **dict.fromkeys(("partition", "departition", "squeeze", "unsqueeze", "slice"), "reshape"),
     "relative_attention": "linear",
@@ -61,6 +62,7 @@ NEWER_CATEGORY = {
     "scale": "merge",
     "div": "merge",
     "addcmul": "merge",
+    "normalize": "merge",
     "vector_norm": "pool",
     "std_conv2d": "conv",
     **{

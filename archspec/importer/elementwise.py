@@ -7,6 +7,7 @@
 - `x ** 2` (`x.pow(2)`, `torch.pow(x, 2)`, `torch.square(x)`) is `x * x`, a `mul` of the
   tensor with itself: torch squares so.
 - `-x` (`torch.neg`, `x.neg()`) is a `scale` by -1, exact in floats.
+- `F.normalize(x, p, dim, eps)` is the `normalize` kind, which calls it.
 """
 
 from __future__ import annotations
@@ -51,11 +52,33 @@ def _neg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return Call("scale", {"factor": -1}, (args[0].node,))
 
 
+def _normalize(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    names = ("input", "p", "dim", "eps")
+    given = dict(zip(names, args, strict=False)) | kwargs
+    if given.get("out") is None:
+        given.pop("out", None)
+    x = given.pop("input", None)
+    fields = {"p": given.pop("p", 2.0), "dim": given.pop("dim", 1), "eps": given.pop("eps", 1e-12)}
+    if not isinstance(x, Ref) or given or len(args) > 4 or type(fields["dim"]) is not int:
+        return None
+    if (
+        not (_number(fields["p"]) and _number(fields["eps"]))
+        or fields["p"] <= 0
+        or fields["eps"] <= 0
+    ):
+        return None
+    return Call(
+        "normalize", {k: float(v) if k != "dim" else v for k, v in fields.items()}, (x.node,)
+    )
+
+
 def functions() -> dict[Any, Reader]:
     """The torch functions and operators read here, for functions.py's table."""
     import torch
+    import torch.nn.functional as F
 
     return {
+        F.normalize: _normalize,
         torch.clamp: _clamp,
         torch.clip: _clamp,
         torch.clamp_min: _clamp,  # (x, min): the clamp of its lower bound

@@ -545,12 +545,13 @@ class _GraphReader:
         from .fans import fan_join
         from .fused import own_tensors_hint, read_fused
         from .lists import concatenates_input, gathering_concat
+        from .reductions import read_reduction
         from .shapes import read_size_node
         from .slices import read_slice
         from .swaps import read_transpose
 
         readers = (concatenates_input, fan_join, gathering_concat, read_size_node, read_fused)
-        more = (read_slice, read_transpose, read_marker, read_attention)
+        more = (read_slice, read_transpose, read_marker, read_attention, read_reduction)
         if any(r(self, node) for r in (*readers, *more)):
             return
         if node.target is operator.getitem and node.args[0] in self.pieces:

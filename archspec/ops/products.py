@@ -27,6 +27,7 @@ from .base import (
     Bool,
     Float,
     Inferred,
+    Int,
     LayerSpec,
     LazySpec,
     ShapeContext,
@@ -265,6 +266,53 @@ class VectorNorm(Mean):
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         keep = ", keepdim=True" if a["keepdim"] is True else ""
         return f"{a['_inputs'][0]}.norm(p={lit(a['ord'])}, dim={lit(a['dim'])}{keep})"
+
+
+def _normalize_spec() -> type[LayerSpec]:
+    class NormalizeSpec(LayerSpec):
+        """normalize: the input divided by its `p`-norm over `dim`, at least `eps`
+        (`F.normalize(x, dim=1)`: an embedding put on the unit sphere)."""
+
+        type: Literal["normalize"]
+        p: Float(gt=0) = Field(2.0, description="the norm's p: 2 is Euclidean")  # type: ignore[valid-type]
+        dim: Int() = Field(1, description="the dim the norm runs over")  # type: ignore[valid-type]
+        eps: Float(gt=0) = Field(1e-12, description="the smallest norm divided by")  # type: ignore[valid-type]
+
+    return NormalizeSpec
+
+
+@register
+class Normalize(_FunctionOp):
+    kind = "normalize"
+    spec = LazySpec(_normalize_spec)
+    category = "merge"
+    summary = "the input over its p-norm along a dim (`F.normalize(x, dim=1)`: unit embeddings)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        r, dim = len(x), attrs["dim"]
+        if not -r <= dim < r:
+            raise ShapeFailure(
+                "E401",
+                f"normalize dim={dim} is out of range for {fmt(x)}",
+                f"name a dim from 0 to {r - 1} (or -{r} to -1)",
+                "dim",
+            )
+        return Inferred(attrs, tuple(x))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch.nn.functional as F
+
+        return F.normalize, {"p": attrs["p"], "dim": attrs["dim"], "eps": attrs["eps"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        args = [a["_inputs"][0]]
+        if a["p"] != 2:
+            args.append(f"p={lit(a['p'])}")
+        args.append(f"dim={lit(a['dim'])}")
+        if a["eps"] != 1e-12:
+            args.append(f"eps={lit(a['eps'])}")
+        return f"F.normalize({', '.join(args)})"
 
 
 def _addcmul_spec() -> type[LayerSpec]:

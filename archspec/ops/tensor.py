@@ -369,6 +369,24 @@ class Amax(Mean):
     summary = "maximum over dims (`x.amax(1, keepdim=True)`: CBAM's channel max)"
 
 
+def _amin_spec() -> type[LayerSpec]:
+    class AminSpec(LayerSpec):
+        """amin: the smallest value over `dim` (`torch.min(x, 2)[0]`, its values)."""
+
+        type: Literal["amin"]
+        dim: DimList = Field(description="the dims to take the minimum over, e.g. [2]")
+        keepdim: Bool = False
+
+    return AminSpec
+
+
+@register
+class Amin(Mean):
+    kind = "amin"
+    spec = LazySpec(_amin_spec)
+    summary = "minimum over dims (`x.amin(2)`: the values of `torch.min(x, 2)`)"
+
+
 def _stack_spec() -> type[LayerSpec]:
     class StackSpec(LayerSpec):
         """stack: inputs of one shape stacked along a new dim `dim`; `from: [a, b, ...]`."""
