@@ -255,3 +255,26 @@ def test_a_reshape_of_two_unknown_sizes_stays_refused() -> None:
     with pytest.raises(ImportFailure) as err:
         archspec.from_module(TwoUnknowns(), torch.rand(1, 4, 2, 2))
     assert err.value.diagnostics[0].code == "E903"
+
+
+class TokensToMap(nn.Module):
+    """SwiftFormer's additive attention ends by folding its tokens back into the map with
+    sizes read off the block's input: dims the permuted rank-3 tensor does not have."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.final = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        tokens = x.flatten(2).permute(0, 2, 1)
+        return self.final(tokens).permute(0, 2, 1).reshape(b, -1, h, w)
+
+
+def test_sizes_of_dims_a_tensor_lacks_are_refused_not_a_traceback() -> None:
+    """provenance.same_dim was asked for dim 3 of a rank-3 permute and raised IndexError
+    (timm's swiftformer_xs: a traceback from `archspec import`)."""
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(TokensToMap(), torch.rand(1, 4, 3, 5))
+    assert err.value.diagnostics[0].code == "E903"
+    assert "reshape" in err.value.diagnostics[0].message

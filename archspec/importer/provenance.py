@@ -72,7 +72,7 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
         return first, i
     found = _permuted(node)
     if found is not None:
-        return found[0], found[1][i]
+        return (found[0], found[1][i]) if 0 <= i < len(found[1]) else None
     if name == "transpose" and first is not None and rank is not None and len(args) == 3:
         a, b = (d % rank if type(d) is int else None for d in args[1:])
         return (first, b if i == a else a if i == b else i) if None not in (a, b) else None
@@ -112,6 +112,8 @@ def same_dim(reader: Any, sym: Any, src: Any, i: int) -> bool:
     if sym.src is src and sym.index == i:  # the dim itself (`c` in `x.view(b, c, h * w)`)
         return True
     shapes = _node_shapes(reader)
+    if src in shapes and not -len(shapes[src]) <= i < len(shapes[src]):
+        return False  # `src` has no dim i (a reshape to more dims than it has)
     target = sym.src
     want = sym.index % len(shapes[target]) if target in shapes else sym.index
     node, dim = src, i
