@@ -10,6 +10,7 @@ from collections import OrderedDict
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 
 import archspec
@@ -132,3 +133,34 @@ def test_refused_at_check_time(layer: str, field: str, words: str) -> None:
         conv = ScaledStdConv2d(4, 4, 1, groups=4, eps=1e-6, gamma=1.0, gain=False)
         with pytest.raises(ValueError, match="more than 1 value per channel"):
             conv(torch.randn(1, 4, 8, 8))
+
+
+def test_a_weight_standardised_conv_imports_as_std_conv2d() -> None:
+    """timm's classes as plain torch writes them (no repr of their own: a Conv2d's): the
+    forward graph decides, and gamma is read back from `scale` to the last bit."""
+    from tests.test_importer_timm25 import round_trip_and_emit
+
+    ref = _reference().eval()
+    text = round_trip_and_emit(ref, (2, 4, 13, 11))
+    layers = [v for v in yaml.safe_load(text)["layers"] if v["type"] != "relu"]
+    assert [v["type"] for v in layers] == ["std_conv2d"] * 3
+    stem, grouped, proj = layers
+    assert stem["scaled"] is True and stem["gamma"] == 1.7139588594436646 and stem["eps"] == 1e-5
+    assert "scaled" not in grouped and grouped["padding"] == "same" and grouped["dilation"] == 2
+    assert proj["scaled"] is True and "gamma" not in proj  # 1.0, the default
+
+
+class OtherOrder(ScaledStdConv2d):
+    """The same numbers computed in another order: not shown to be the kind's module."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                         training=True, momentum=0.0, eps=self.eps * 2)  # fmt: skip
+        return F.conv2d(x, w.reshape_as(self.weight), self.bias, self.stride, self.padding)
+
+
+def test_another_forward_is_not_read_as_std_conv2d() -> None:
+    from archspec.importer.leaves import read_leaf
+
+    assert read_leaf(OtherOrder(4, 8, 3, eps=1e-6, gamma=1.0, gain=False)) is None
+    assert read_leaf(ScaledStdConv2d(4, 8, 3, eps=1e-6, gamma=1.0, gain=False)) is not None

@@ -273,6 +273,15 @@ class StdConv2d(_ConvBase):
     def params(self, a: Mapping[str, Any]) -> int:
         return super().params(a) + (a["out_channels"] if a["scaled"] else 0)
 
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        """A module named StdConv2d (the default reading), or a Conv2d that standardises its
+        weight with a learned per-filter `gain` and a `scale` of gamma / sqrt(fan_in) (timm's
+        ScaledStdConv2d): gamma is the number whose scale is the module's to the last bit."""
+        fields = super().read_module(module)
+        if fields is not None:
+            return fields
+        return _scaled_reading(module)
+
     def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         return Dim.of(0)
 
@@ -290,6 +299,48 @@ class StdConv2d(_ConvBase):
             module_arguments(a, STD_CONV_FIELDS),
             lit,
         )
+
+
+def _scaled_reading(module: Any) -> dict[str, Any] | None:
+    """A Conv2d with a float `eps` read as std_conv2d: scaled when it has a `gain` (the
+    importer compares the forward graphs before it takes a reading)."""
+    import math
+
+    import torch.nn as nn
+
+    gain, scale, eps = (getattr(module, k, None) for k in ("gain", "scale", "eps"))
+    if not isinstance(module, nn.Conv2d) or type(eps) is not float or eps <= 0:
+        return None
+    if module.padding_mode != "zeros":
+        return None
+    if gain is None:
+        return _conv_fields(module) | {"eps": eps, "scaled": False, "gamma": 1.0}
+    if not isinstance(gain, nn.Parameter) or tuple(gain.shape) != (module.out_channels, 1, 1, 1):
+        return None
+    if type(scale) is not float or not math.isfinite(scale) or scale <= 0:
+        return None
+    fan_in = module.weight[0].numel()
+    guess = scale * fan_in**0.5
+    for gamma in (round(guess, 12), guess):
+        for _ in range(4):  # a neighbour of the quotient may be the one that gives it back
+            if gamma * fan_in**-0.5 == scale:
+                return _conv_fields(module) | {"eps": eps, "scaled": True, "gamma": gamma}
+            gamma = math.nextafter(gamma, math.inf if gamma * fan_in**-0.5 < scale else 0.0)
+    return None
+
+
+def _conv_fields(module: Any) -> dict[str, Any]:
+    """The conv fields of a torch Conv2d, as spec data."""
+    return {
+        "out_channels": module.out_channels,
+        "kernel_size": list(module.kernel_size),
+        "stride": list(module.stride),
+        "padding": module.padding if isinstance(module.padding, str) else list(module.padding),
+        "dilation": list(module.dilation),
+        "groups": module.groups,
+        "bias": module.bias is not None,
+        "in_channels": module.in_channels,
+    }
 
 
 def _side_padding(a: Mapping[str, Any], nd: int) -> list[tuple[int, int]]:

@@ -76,12 +76,11 @@ class StdConv2d(nn.Conv2d):
         self.gain = nn.Parameter(torch.ones(out_channels, 1, 1, 1)) if scaled else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gain = None if self.gain is None else (self.gain * self.scale).view(-1)
-        weight = F.batch_norm(
+        weight = F.batch_norm(  # the weight read before the gain, as timm's forward reads
             self.weight.reshape(1, self.out_channels, -1),
             None,
             None,
-            weight=gain,
+            weight=None if self.gain is None else (self.gain * self.scale).view(-1),
             training=True,
             momentum=0.0,
             eps=self.eps,
