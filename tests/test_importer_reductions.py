@@ -172,3 +172,35 @@ layers:
     assert "normalize dim=2 is out of range" in result.errors[0].message
     fine = archspec.check(spec.replace("{type: normalize, dim: 2}", "{type: amin, dim: [1]}"))
     assert fine.ok and fine.outputs[0][1:] == ()
+
+
+class Maths(nn.Module):
+    """A VAE's scale, a Box-Muller term, a hand-written norm's root: each fn, both forms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        a = torch.exp(0.5 * y) + y.exp() + torch.log(abs(y) + 1) + (y.abs() + 1).log()
+        b = torch.sqrt(y * y + 1) + (y * y + 1).rsqrt() + torch.reciprocal(y * y + 2)
+        return a + b + torch.sin(y) * y.cos() + (y * y + 1).reciprocal()
+
+
+def test_math_functions_are_elementwise_of_that_fn_to_the_last_bit() -> None:
+    model = Maths().eval()
+    text = round_trip_and_emit(model, (3, 8))
+    fns = [v["fn"] for v in yaml.safe_load(text)["layers"] if v["type"] == "elementwise"]
+    assert sorted(set(fns)) == ["abs", "cos", "exp", "log", "reciprocal", "rsqrt", "sin", "sqrt"]
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict())
+    x = torch.randn(4, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(twin(x), model(x))
+
+
+def test_an_unknown_fn_is_refused_with_the_list() -> None:
+    spec = "archspec: 1\nname: e\ninput: [N, 4]\nlayers:\n  - {type: elementwise, fn: tan}\n"
+    (d,) = archspec.check(spec).diagnostics
+    assert d.code == "E204" and "'exp'" in d.message and d.span is not None and d.span.line == 5

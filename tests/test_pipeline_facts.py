@@ -63,6 +63,7 @@ NEWER_CATEGORY = {
     "div": "merge",
     "addcmul": "merge",
     "normalize": "merge",
+    "elementwise": "merge",
     "vector_norm": "pool",
     "std_conv2d": "conv",
     **{
@@ -103,8 +104,11 @@ def test_window_dims_match_the_kinds_w402_checked() -> None:
     assert windowed == {**OLD_WINDOWED, **NEWER_WINDOWED}
 
 
-def test_only_activation_is_labelled_by_a_field_and_only_elementwise_joins_have_a_sign() -> None:
-    assert {k for k, op in _builtins().items() if op.label_field} == {"activation"}
+def test_only_kinds_of_a_fn_are_labelled_by_a_field_and_only_elementwise_joins_have_a_sign() -> (
+    None
+):
+    labelled = {k: op.label_field for k, op in _builtins().items() if op.label_field}
+    assert labelled == {"activation": "fn", "elementwise": "fn"}
     signs = {k: op.join_sign for k, op in _builtins().items() if op.join_sign}
     assert signs == {"add": "+", "mul": "*", "sub": "-", "div": "/"}
 

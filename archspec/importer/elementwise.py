@@ -7,7 +7,8 @@
 - `x ** 2` (`x.pow(2)`, `torch.pow(x, 2)`, `torch.square(x)`) is `x * x`, a `mul` of the
   tensor with itself: torch squares so.
 - `-x` (`torch.neg`, `x.neg()`) is a `scale` by -1, exact in floats.
-- `F.normalize(x, p, dim, eps)` is the `normalize` kind, which calls it.
+- `F.normalize(x, p, dim, eps)` is the `normalize` kind, and `torch.exp(x)` (`x.sqrt()`,
+  `abs(x)`, ...) the `elementwise` kind of that fn: each calls the same torch function.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import operator
 from typing import Any
 
+from ..ops.products import ELEMENTWISE_FNS
 from .calls import Call, Reader, Ref
 
 
@@ -72,12 +74,23 @@ def _normalize(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     )
 
 
+def _unary(fn: str) -> Reader:
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        if len(args) != 1 or kwargs or not isinstance(args[0], Ref):
+            return None
+        return Call("elementwise", {"fn": fn}, (args[0].node,))
+
+    return read
+
+
 def functions() -> dict[Any, Reader]:
     """The torch functions and operators read here, for functions.py's table."""
     import torch
     import torch.nn.functional as F
 
     return {
+        **{getattr(torch, fn): _unary(fn) for fn in ELEMENTWISE_FNS},
+        operator.abs: _unary("abs"),
         F.normalize: _normalize,
         torch.clamp: _clamp,
         torch.clip: _clamp,
@@ -92,6 +105,7 @@ def functions() -> dict[Any, Reader]:
 
 #: The tensor methods read here, for functions.py's table.
 METHODS: dict[str, Reader] = {
+    **{fn: _unary(fn) for fn in ELEMENTWISE_FNS},
     "clamp": _clamp,
     "clip": _clamp,
     "clamp_min": _clamp,

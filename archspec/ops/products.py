@@ -315,6 +315,46 @@ class Normalize(_FunctionOp):
         return f"F.normalize({', '.join(args)})"
 
 
+#: The functions `elementwise` computes, each torch's function of that name.
+ELEMENTWISE_FNS = ("exp", "log", "sqrt", "rsqrt", "abs", "reciprocal", "sin", "cos")
+
+
+def _elementwise_spec() -> type[LayerSpec]:
+    class ElementwiseSpec(LayerSpec):
+        """elementwise: a math function of each value, computed in forward (`torch.exp(x)`,
+        `x.sqrt()`): no module, the input's shape."""
+
+        type: Literal["elementwise"]
+        fn: Literal[ELEMENTWISE_FNS] = Field(  # type: ignore[valid-type]
+            description="the torch function applied to each value"
+        )
+
+    return ElementwiseSpec
+
+
+@register
+class Elementwise(_FunctionOp):
+    kind = "elementwise"
+    spec = LazySpec(_elementwise_spec)
+    category = "merge"
+    label_field = "fn"
+    summary = "a math function of each value (`torch.exp(x)`, `x.sqrt()`, `x.abs()`)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        return Inferred(attrs, tuple(x))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return getattr(torch, attrs["fn"]), {}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        if a["fn"] not in ELEMENTWISE_FNS:  # validated already: only a known name is written
+            raise ValueError(f"elementwise fn {a['fn']!r}")
+        return f"torch.{a['fn']}({a['_inputs'][0]})"
+
+
 def _addcmul_spec() -> type[LayerSpec]:
     class AddcmulSpec(LayerSpec):
         """addcmul: `torch.addcmul(a, b, c, value=value)`, a + value * b * c in one fused step,
