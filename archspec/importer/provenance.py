@@ -50,6 +50,7 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     """(node', i') where dim i of `node` is dim i' of node', one step back; None if unknown."""
     import torch.nn.functional as F
 
+    from .einsums import einsum_product
     from .shapes import Sym
     from .unbinds import _is_matmul, _permuted
 
@@ -76,6 +77,9 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     if name == "transpose" and first is not None and rank is not None and len(args) == 3:
         a, b = (d % rank if type(d) is int else None for d in args[1:])
         return (first, b if i == a else a if i == b else i) if None not in (a, b) else None
+    piece = _piece_of(first, args[1]) if node.target is operator.getitem and first else None
+    if piece is not None and rank is not None:  # a chunk's piece: every dim but the cut one
+        return (piece[0], i) if i % rank != piece[1] % rank else None
     if node.target is operator.getitem and first is not None and isinstance(args[1], tuple):
         index = args[1]
         if all(s == slice(None) for s in index[:-1]) and type(index[-1]) is int:
@@ -90,6 +94,12 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
         if i == rank - 2 or len(shapes[a]) == rank:
             return a, i - rank + len(shapes[a])
         return None
+    product = einsum_product(node)
+    if product is not None:  # an einsum that is `a @ b` (or `a @ b^T`): as matmul's
+        a, b, transpose = product
+        if i == rank - 1:
+            return b, rank - 2 if transpose else rank - 1
+        return a, i
     if node.target is F.scaled_dot_product_attention and len(args) >= 3:
         q, v = args[0], args[2]
         return (v, i) if i == rank - 1 else (q, i)
@@ -100,6 +110,21 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
         if isinstance(sym, Sym) and sym.what == "dim" and type(sym.index) is int:
             return sym.src, sym.index
     return None
+
+
+def _piece_of(cut: Any, index: Any) -> tuple[Any, int] | None:
+    """(tensor, dim) when `cut` chunks or splits a tensor along dim and `index` picks one
+    of its pieces (`q, k, v = x.chunk(3, dim=-1)`): the piece has every other dim of it."""
+    import torch
+
+    if type(index) is not int or not is_node(cut) or not cut.args or not is_node(cut.args[0]):
+        return None
+    method = cut.op == "call_method" and cut.target in ("chunk", "split")
+    function = cut.op == "call_function" and cut.target in (torch.chunk, torch.split)
+    if not (method or function):
+        return None
+    dim = cut.kwargs.get("dim", cut.args[2] if len(cut.args) > 2 else 0)
+    return (cut.args[0], dim) if type(dim) is int else None
 
 
 def same_dim(reader: Any, sym: Any, src: Any, i: int) -> bool:

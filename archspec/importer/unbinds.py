@@ -195,7 +195,9 @@ def read_attention(reader: Any, node: Any) -> bool:
         if len(node.args) != 2 or node.kwargs or not all(is_node(a) for a in node.args):
             return False
         return reader.emit(node, "matmul", {}, tuple(node.args))
-    return _read_sdpa(reader, node)
+    from .einsums import read_einsum
+
+    return _read_sdpa(reader, node) or read_einsum(reader, node)
 
 
 __all__ = ["read_attention", "unbind_pieces"]
