@@ -30,7 +30,7 @@ CONVERSIONS: dict[str, Conversion] = {
 
 REFUSED: dict[str, Conversion] = {
     "half": lambda g, x: g.to(torch.float16).float(),  # the statement
-    "zeros": lambda g, x: g + torch.zeros(4, device=x.device),  # the statement
+    "rand": lambda g, x: g + torch.rand(4, device=x.device),  # the statement (random values)
 }
 
 

@@ -4,9 +4,14 @@
 A forward converts a tensor of its own to its input's device or dtype in case the two differ.
 A spec's module moves and casts its tensors with it, and what it computes is the module's
 dtype on the module's device, so there the conversion is the tensor itself. `x.device` and
-`x.dtype` make no item: a step that reads them other than these conversions (`torch.zeros(n,
-device=x.device)`) is refused by its own reader. A conversion to a dtype written out
-(`x.to(torch.float16)`, `x.half()`) changes values, and stays refused.
+`x.dtype` make no item: a step that reads them other than these conversions is refused by its
+own reader. A conversion to a dtype written out (`x.to(torch.float16)`, `x.half()`) changes
+values, and stays refused.
+
+So is a tensor a forward makes where its input is: `torch.eye(3, dtype=x.dtype,
+device=x.device)` (PointNet's T-Net adds it), `torch.zeros(2, 4, device=x.device)`,
+`torch.ones(...)`, with sizes written as numbers: a `buffer` with that fill that no
+state_dict holds (`persistent: false`), made by the module with it.
 """
 
 from __future__ import annotations
@@ -53,3 +58,43 @@ def type_as(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     if not kwargs and len(args) == 2 and all(isinstance(a, Ref) for a in args):
         return Call("identity_alias", {}, (args[0].node,))
     return None
+
+
+def _sizes(args: tuple[Any, ...]) -> list[int] | None:
+    sizes = list(args[0]) if len(args) == 1 and isinstance(args[0], list | tuple) else list(args)
+    return sizes if sizes and all(type(n) is int and n >= 1 for n in sizes) else None
+
+
+def _made_alike(kwargs: dict[str, Any]) -> bool:
+    """Only where and in what: `x.device`, `x.dtype` (the module's), or torch.float32."""
+    import torch
+
+    for key, value in kwargs.items():
+        if key not in META and key != "requires_grad":
+            return False
+        if key == "requires_grad" and value is not False:
+            return False
+        if key == "dtype" and not (is_meta(value) or value is torch.float32 or value is None):
+            return False
+        if key == "device" and not (is_meta(value) or value is None):
+            return False
+    return True
+
+
+def made_tensor(fill: str) -> Any:
+    """`torch.eye(n[, m])` (fill `eye`), `torch.zeros(*sizes)` and `torch.ones(*sizes)`
+    (a `constant` of 0 or 1) as a non-persistent float32 buffer of that shape."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        sizes = _sizes(args)
+        if sizes is None or not _made_alike(kwargs):
+            return None
+        if fill == "eye":
+            if len(sizes) > 2:
+                return None
+            shape, fields = sizes * (3 - len(sizes)), {"fill": "eye"}
+        else:
+            shape, fields = sizes, ({"value": 1.0} if fill == "ones" else {})
+        return Call("buffer", {"shape": shape, **fields, "persistent": False}, ())
+
+    return read

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import elementwise
 from .calls import Call, Reader, Ref, attribute_read, listed
-from .casts import tensor_meta, to_alike, type_as
+from .casts import made_tensor, tensor_meta, to_alike, type_as
 from .layer_calls import RANK_CALLS, glu, pad, unflatten
 
 #: What a call no reader takes can be written as instead.
@@ -518,6 +518,7 @@ def _torch_functions() -> dict[Any, Reader]:
         F.glu: glu,
         F.pad: pad,
         getattr: tensor_meta,
+        **{getattr(torch, fill): made_tensor(fill) for fill in ("eye", "zeros", "ones")},
     }
     return table
 

@@ -269,6 +269,8 @@ def read_size_node(reader: Any, node: Any) -> bool:
         if all(a == -1 for a in args[2:]) and not node.kwargs:
             return reader.emit(node, "expand", {}, (args[0], syms[args[1]].src))
         return False
+    if node.target == "repeat" and len(args) >= 2 and is_batch(syms.get(args[1])):
+        return _repeat_over_batch(reader, node)
     if node.op == "call_function" and node.target is operator.getitem and args[0] in reader.tuples:
         if args[1] == 0:
             reader.names[node] = reader.tuples[args[0]]
@@ -281,6 +283,39 @@ def read_size_node(reader: Any, node: Any) -> bool:
         if len(lead) == len(index) - 1 >= 1 and isinstance(last, int) and hasattr(args[0], "op"):
             return reader.emit(node, "select", {"dim": len(lead), "index": last}, (args[0],))
     return False
+
+
+def _repeat_over_batch(reader: Any, node: Any) -> bool:
+    """`t.repeat(x.size(0), 1)` of a `t` the input does not reach, with one row: each sample
+    gets the same rows, what `expand` gives (PointNet's identity added to its T-Net's output)."""
+    from .slices import _node_shapes
+
+    t, repeats = node.args[0], node.args[2:]
+    shape = _node_shapes(reader).get(t)
+    if node.kwargs or shape is None or len(repeats) != len(shape) - 1 or shape[0] != 1:
+        return False
+    if any(r != 1 for r in repeats) or not _input_free(t):
+        return False
+    return reader.emit(node, "expand", {}, (t, reader.syms[node.args[1]].src))
+
+
+def _input_free(node: Any) -> bool:
+    """Whether no input of the forward reaches `node` (its shape is then every run's), but
+    for where and in what it is made (`device=x.device`, `dtype=x.dtype`)."""
+    from .casts import META
+
+    seen, todo = set(), [node]
+    while todo:
+        n = todo.pop()
+        if n.op == "placeholder":
+            return False
+        if n.op == "call_function" and attribute_read(n.target, n.args) in META:
+            continue
+        for m in n.all_input_nodes:
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
+    return True
 
 
 def _broadcast_anyway(node: Any) -> bool:

@@ -54,7 +54,8 @@ def own_tensor(module: Any, target: str, taken: bool) -> tuple[str, dict[str, An
             "forward makes a tensor of its own (`torch.tensor(...)`, `torch.ones(...)`), "
             f"which torch.fx holds as a constant (`{target}`) whose values no spec states",
             "make it in __init__ and register it (`self.register_buffer(name, tensor)`): a "
-            "spec's `buffer` node reads it",
+            "spec's `buffer` node reads it; an identity, zeros or ones made where the input "
+            "is (`torch.eye(3, device=x.device)`) import as a buffer too",
         )
     else:
         return Refusal(
