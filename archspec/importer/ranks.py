@@ -190,7 +190,7 @@ def _value_of(tracer: Any, node: Any) -> Any:
     if node in env:
         return env[node]
     first = next((n for n in tracer.graph.nodes if n.op == "placeholder"), None)
-    shape, dtype, device = given
+    shape, dtype, device = given[:3]
     if node is first:
         return torch.empty(shape, dtype=dtype, device="meta")  # its rank: no run needed
     runner = fx.Interpreter(module, graph=tracer.graph)

@@ -37,7 +37,8 @@ def input_shapes(
     lists: dict[int, list[Any]] | None = None,
     errors: list[str] | None = None,
 ) -> dict[int, tuple[Any, ...]]:
-    """id(module) -> (shape, dtype, device) of the first tensor each module received when `model`
+    """id(module) -> (shape, dtype, device, others) of the first tensor each module received
+    (`others`: those of the tensors after it, when it was given only tensors) when `model`
     ran once on `example_input` in eval mode; {} when it does not run. `changed` gets the
     ids of the modules that changed the tensor they received in place (its version counter
     moved during their call: `F.relu(x, inplace=True)` on their input, `x += 1`), `lists`
@@ -56,7 +57,10 @@ def input_shapes(
         watched = watch_lists(args, kwargs) if id(module) not in seen else []
         versions.append((first, first._version if first is not None else 0, watched))
         if first is not None and id(module) not in seen:
-            seen[id(module)] = (tuple(first.shape), first.dtype, first.device)
+            # and the others, when every argument is a tensor (a U-Net's Up(x1, x2))
+            more = args[1:] if all(isinstance(a, torch.Tensor) for a in args) else ()
+            others = tuple((tuple(t.shape), t.dtype, t.device) for t in more)
+            seen[id(module)] = (tuple(first.shape), first.dtype, first.device, others)
 
     def compare(module: Any, args: Any, kwargs: Any, output: Any) -> None:
         first, version, watched = versions.pop()
@@ -80,8 +84,9 @@ def input_shapes(
 
 
 def given_input(problems: Any, module: Any, other: bool = False) -> tuple[Any, ...] | None:
-    """(shape, dtype, device) of the tensor `module` received when the model ran on the
-    example input (the model runs once, when first asked); None when it received none.
+    """(shape, dtype, device, others) of the tensor `module` received when the model ran on
+    the example input (the model runs once, when first asked), `others` those of the tensors
+    after it when it received only tensors; None when it received none.
     `other`: on the example input with its sizes (dims after the channels) doubled, which
     tells the sizes that follow the input's from those that do not."""
     if problems.input_shapes is None:
@@ -139,11 +144,14 @@ def _node_shapes(reader: Any, other: bool = False) -> dict[Any, tuple[int, ...]]
             return value
 
     try:
-        shape, dtype, device = given
+        given_all = (given[:3], *given[3])
+        places = [n for n in reader.graph.nodes if n.op == "placeholder"]
+        if len(places) > 1 and len(given_all) == len(places):
+            args = [torch.zeros(s, dtype=t, device=d) for s, t, d in given_all]
+        else:
+            args = [torch.zeros(given[0], dtype=given[1], device=given[2])]
         with torch.no_grad():
-            Recorder(reader.module, graph=reader.graph).run(
-                torch.zeros(shape, dtype=dtype, device=device)
-            )
+            Recorder(reader.module, graph=reader.graph).run(*args)
     except Exception:  # a graph that does not run as traced: its sizes stay unknown
         pass
     return shapes
