@@ -158,7 +158,10 @@ def _ranks(kind: str, pinned: tuple[str, Any] | None = None) -> list[int]:
     out = []
     for rank in range(1, 6):
         layers = [layer]
-        if op.arity == "many" or op.arity > 1:
+        if kind in FEEDS:
+            fed, picks = FEEDS[kind](rank)
+            layers = [*fed, {**layer, "from": picks}]
+        elif op.arity == "many" or op.arity > 1:
             picks = ["a", "input"] + ["input"] * (0 if op.arity == "many" else op.arity - 2)
             first = UNDOES[kind](layer) if kind in UNDOES else {"type": "identity"}
             layers = [{"name": "a", **first}, {**layer, "from": picks}]
@@ -223,6 +226,8 @@ def cases(
             layers = layers[:1]
         if kind in UNDOES and draw(st.booleans()):  # often: undo what made its input
             layers, layer["from"] = [{"name": "a", **UNDOES[kind](layer)}], ["a", "input"]
+        if kind in FEEDS and draw(st.booleans()):  # often: inputs made to fit from the input
+            layers, layer["from"] = FEEDS[kind](rank)
     if kind in INDEXED:  # indices: an int64 buffer of the drawn shape (a spec's input is float)
         ids = {"name": "ids", "type": "buffer", "dtype": "int64", "shape": list(shape)}
         ids["fill"] = draw(st.sampled_from(["arange", "constant"]))
@@ -242,6 +247,27 @@ UNDOES = {
         "size": layer.get("size", 1),
         "grid": layer.get("grid", False),
     },
+}
+
+
+def _theta(rank: int) -> list[dict[str, Any]]:
+    """Layers making an affine theta from the input: (N, 2, 3), or (N, 3, 4) for rank 5."""
+    nd = 3 if rank == 5 else 2
+    return [
+        {"name": "t", "type": "flatten"},
+        {"name": "th", "type": "linear", "out_features": nd * (nd + 1)},
+        {"name": "theta", "type": "reshape", "shape": [-1, nd, nd + 1]},
+    ]
+
+
+#: kinds of two inputs that random pairs seldom fit: layers making fitting ones from the
+#: input, and what the kind reads
+FEEDS: dict[str, Any] = {
+    "affine_grid": lambda rank: (_theta(rank), ["theta", "input"]),
+    "grid_sample": lambda rank: (
+        [*_theta(rank), {"name": "g", "type": "affine_grid", "from": ["theta", "input"]}],
+        ["input", "g"],
+    ),
 }
 
 

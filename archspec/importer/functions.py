@@ -11,7 +11,7 @@ import math
 import operator
 from typing import Any
 
-from . import elementwise
+from . import elementwise, sampling
 from .calls import Call, Reader, Ref, attribute_read, listed
 from .casts import made_tensor, tensor_meta, to_alike, type_as
 from .layer_calls import RANK_CALLS, glu, pad, unflatten
@@ -478,6 +478,7 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.transpose: _transpose,
         **{getattr(torch, name): read for name, read in RANK_CALLS.items()},
         **elementwise.functions(),  # clamp, square, neg
+        **sampling.functions(),  # F.grid_sample
         F.pixel_shuffle: _pixel_shuffling("pixel_shuffle", "upscale_factor"),
         F.pixel_unshuffle: _pixel_shuffling("pixel_unshuffle", "downscale_factor"),
         # the 1-d and 3-d forms of audio and video networks, as the 2-d ones

@@ -261,6 +261,10 @@ def read_size_node(reader: Any, node: Any) -> bool:
         return reader.emit(node, "reshape", {"shape": shape}, (args[0],))
     if node.op == "call_function" and node.target is torch.nn.functional.interpolate:
         return _interpolate_as(reader, node)
+    if node.op == "call_function" and node.target is torch.nn.functional.affine_grid:
+        from .sampling import read_affine_grid
+
+        return read_affine_grid(reader, node)
     if node.op == "call_function" and node.target is torch.nn.functional.pad:
         from .padas import read_pad_as
 

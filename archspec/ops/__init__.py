@@ -22,6 +22,7 @@ from . import (  # noqa: F401  (registered after the kinds above)
     products,
     resize,
     reuse,
+    sampling,
     slicing,
     split,
     squeeze,
