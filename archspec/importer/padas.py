@@ -79,6 +79,7 @@ def _half_of(node: Any) -> Any:
 def _difference(reader: Any, d: Any, x: Any, dim: int) -> Any:
     """The tensor `like` when `d` is `like.size(dim) - t.size(dim)` with t's dim `x`'s."""
     from .provenance import same_dim
+    from .slices import _node_shapes
 
     if d.op != "call_function" or d.target is not operator.sub or len(d.args) != 2:
         return None
@@ -87,8 +88,6 @@ def _difference(reader: Any, d: Any, x: Any, dim: int) -> Any:
         return None
     if not same_dim(reader, small, x, dim):
         return None
-    from .slices import _node_shapes
-
     shapes = _node_shapes(reader)
     if big.src not in shapes or big.index % len(shapes[big.src]) != dim:
         return None

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any
 
@@ -29,6 +30,8 @@ _PART_WINDOW_HINT = (
     "a pool over the whole input is `F.adaptive_avg_pool2d(x, 1)` (or a window of "
     "`x.shape[2:]`, read as one); any other window is a number"
 )
+#: the tensor methods of the values over a dim, and the kinds of those values
+_EXTREMA = {"max": "amax", "min": "amin"}
 #: what each of the two parts of torch.max's and torch.min's result is called
 _PARTS = {0: "values", 1: "indices"}
 
@@ -63,8 +66,8 @@ def _extremum_kind(node: Any) -> str | None:
     import torch
 
     if node.op == "call_function":
-        return {torch.max: "amax", torch.min: "amin"}.get(node.target)
-    return {"max": "amax", "min": "amin"}.get(node.target)
+        return "amax" if node.target is torch.max else "amin" if node.target is torch.min else None
+    return _EXTREMA.get(node.target)
 
 
 def _extremum(reader: Any, node: Any, kind: str) -> bool:
@@ -106,22 +109,27 @@ def _reads_part(user: Any) -> int | None:
 
 def _pool_kind(node: Any) -> tuple[str, int, tuple[str, ...]] | None:
     """The adaptive kind, the number of spatial dims and the argument names of a pool."""
+    return _pools().get(node.target) if node.op == "call_function" else None
+
+
+@functools.cache
+def _pools() -> dict[Any, tuple[str, int, tuple[str, ...]]]:
+    """F's pools by function: the names functions.py reads their arguments by, with the
+    ones it sets apart (`divisor_override`, `return_indices`)."""
     import torch.nn.functional as F
 
-    if node.op != "call_function":
-        return None
-    avg = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
-    avg2 = (*avg, "divisor_override")
-    most = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
-    table = {
-        F.avg_pool1d: ("adaptive_avgpool1d", 1, avg),
+    from .functions import _AVG, _MAX
+
+    avg2 = (*_AVG, "divisor_override")  # not avg_pool1d's: it has no divisor
+    most = (*_MAX, "return_indices")
+    return {
+        F.avg_pool1d: ("adaptive_avgpool1d", 1, _AVG),
         F.avg_pool2d: ("adaptive_avgpool2d", 2, avg2),
         F.avg_pool3d: ("adaptive_avgpool3d", 3, avg2),
         F.max_pool1d: ("adaptive_maxpool1d", 1, most),
         F.max_pool2d: ("adaptive_maxpool2d", 2, most),
         F.max_pool3d: ("adaptive_maxpool3d", 3, most),
     }
-    return table.get(node.target)
 
 
 def _global_pool(reader: Any, node: Any, kind: str, n: int, names: tuple[str, ...]) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ops.sampling import GRID_MODES, GRID_PADDING
 from .calls import Call, Reader, Ref
 
 
@@ -18,17 +19,9 @@ def read_affine_grid(reader: Any, node: Any) -> bool:
     theta, size = given.pop("theta", None), given.pop("size", None)
     corners = given.pop("align_corners", None)
     sym = reader.syms.get(size) if size is not None and hasattr(size, "op") else None
-    if (
-        given
-        or theta is None
-        or sym is None
-        or sym.what != "shape"
-        or type(corners)
-        not in (
-            bool,
-            type(None),
-        )
-    ):
+    if given or theta is None or sym is None or sym.what != "shape":
+        return False
+    if corners is not None and type(corners) is not bool:
         return False
     fields = {"align_corners": True} if corners else {}
     return reader.emit(node, "affine_grid", fields, (theta, sym.src))
@@ -45,9 +38,7 @@ def _grid_sample(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     }
     if given or not isinstance(x, Ref) or not isinstance(grid, Ref):
         return None
-    if fields["mode"] not in ("bilinear", "nearest", "bicubic"):
-        return None
-    if fields["padding_mode"] not in ("zeros", "border", "reflection"):
+    if fields["mode"] not in GRID_MODES or fields["padding_mode"] not in GRID_PADDING:
         return None
     return Call("grid_sample", fields, (x.node, grid.node))
 

@@ -280,7 +280,7 @@ class StdConv2d(_ConvBase):
         fields = super().read_module(module)
         if fields is not None:
             return fields
-        return _scaled_reading(module)
+        return _scaled_reading(self, module)
 
     def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         return Dim.of(0)
@@ -301,20 +301,23 @@ class StdConv2d(_ConvBase):
         )
 
 
-def _scaled_reading(module: Any) -> dict[str, Any] | None:
+def _scaled_reading(op: Op, module: Any) -> dict[str, Any] | None:
     """A Conv2d with a float `eps` read as std_conv2d: scaled when it has a `gain` (the
     importer compares the forward graphs before it takes a reading)."""
     import math
 
     import torch.nn as nn
 
+    from .reading import read_attributes
+
     gain, scale, eps = (getattr(module, k, None) for k in ("gain", "scale", "eps"))
     if not isinstance(module, nn.Conv2d) or type(eps) is not float or eps <= 0:
         return None
-    if module.padding_mode != "zeros":
+    fields = read_attributes(op, module) if module.padding_mode == "zeros" else None
+    if fields is None:
         return None
     if gain is None:
-        return _conv_fields(module) | {"eps": eps, "scaled": False, "gamma": 1.0}
+        return fields | {"scaled": False, "gamma": 1.0}
     if not isinstance(gain, nn.Parameter) or tuple(gain.shape) != (module.out_channels, 1, 1, 1):
         return None
     if type(scale) is not float or not math.isfinite(scale) or scale <= 0:
@@ -324,23 +327,9 @@ def _scaled_reading(module: Any) -> dict[str, Any] | None:
     for gamma in (round(guess, 12), guess):
         for _ in range(4):  # a neighbour of the quotient may be the one that gives it back
             if gamma * fan_in**-0.5 == scale:
-                return _conv_fields(module) | {"eps": eps, "scaled": True, "gamma": gamma}
+                return fields | {"scaled": True, "gamma": gamma}
             gamma = math.nextafter(gamma, math.inf if gamma * fan_in**-0.5 < scale else 0.0)
     return None
-
-
-def _conv_fields(module: Any) -> dict[str, Any]:
-    """The conv fields of a torch Conv2d, as spec data."""
-    return {
-        "out_channels": module.out_channels,
-        "kernel_size": list(module.kernel_size),
-        "stride": list(module.stride),
-        "padding": module.padding if isinstance(module.padding, str) else list(module.padding),
-        "dilation": list(module.dilation),
-        "groups": module.groups,
-        "bias": module.bias is not None,
-        "in_channels": module.in_channels,
-    }
 
 
 def _side_padding(a: Mapping[str, Any], nd: int) -> list[tuple[int, int]]:

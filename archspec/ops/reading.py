@@ -44,6 +44,13 @@ def read_fields(op: Op, module: nn.Module) -> dict[str, Any] | None:
     names = {cls.__name__ for cls in type(module).__mro__}
     if not op.torch_name or op.torch_name.removeprefix("nn.") not in names:
         return None
+    return read_attributes(op, module)
+
+
+def read_attributes(op: Op, module: nn.Module) -> dict[str, Any] | None:
+    """Each spec field of `op` from the module attribute of that name, whatever its class
+    (a kind that reads a class of another name checks the class itself); None when a
+    required one is missing or one is no plain value."""
     out: dict[str, Any] = {}
     for name, field in op.spec.model_fields.items():
         if name in META_FIELDS:

@@ -79,14 +79,19 @@ def affine_grid_as(theta: Any, x: Any, align_corners: bool) -> Any:
     return affine_grid(theta, x.size(), align_corners=align_corners)
 
 
+#: grid_sample's modes and padding modes, torch's
+GRID_MODES = ("bilinear", "nearest", "bicubic")
+GRID_PADDING = ("zeros", "border", "reflection")
+
+
 def _grid_sample_spec() -> type[LayerSpec]:
     class GridSampleSpec(LayerSpec):
         """grid_sample: the first input read at the points of the second, `from: [x, grid]`
         (`F.grid_sample(x, grid)`): (N, C, H, W) at (N, Ho, Wo, 2) gives (N, C, Ho, Wo)."""
 
         type: Literal["grid_sample"]
-        mode: Literal["bilinear", "nearest", "bicubic"] = "bilinear"
-        padding_mode: Literal["zeros", "border", "reflection"] = "zeros"
+        mode: Literal[GRID_MODES] = "bilinear"  # type: ignore[valid-type]
+        padding_mode: Literal[GRID_PADDING] = "zeros"  # type: ignore[valid-type]
         align_corners: Bool = Field(False, description="as F.grid_sample's (torch's default)")
 
     return GridSampleSpec
