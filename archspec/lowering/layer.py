@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..expr import ExprError
 from ..ir import ABSENT_AS, INPUT, AttrExpr, Node, node_of, replaced
 from ..ops import ShapeFailure
 from ..ops.base import Final, LayerSpec
-from .context import BadValue, Item, Scope, Site, Skip
+from .context import BadValue, Item, Scope, Site, Skip, when_text
 from .exprs import attr_expr, text_expr
 from .reuse import bind_target
 from .values import (
@@ -160,6 +160,50 @@ def _shape_failure(
 
 
 _READS_IN = re.compile(r"\bin_channels\b")
+
+
+def duplicate_name(lw: Lowerer, scope: Scope, node: Node, item: Item) -> NoReturn:
+    """E304 for a node whose name another node of its module has, and Skip: the hint says
+    where the other one is (maybe another file: a base's layer, an `insert:`) and, when both
+    have `when`s, that both held (`both_kept_hint`)."""
+    hint = "names become attribute names and state_dict keys; make them unique"
+    other = next((n for n in scope.nodes if n.name == node.name), None)
+    if node.name in scope.aliases:
+        hint = f"`{node.name}` names one of the block's `inputs:`; rename one of them"
+    elif other is not None:
+        when = getattr(item.spec, "when", None)
+        if when is not None and node.when is None:  # add_node gives a child module's its own
+            node = replaced(node, when=when_text(when))
+        hint = both_kept_hint(other, node) or hint
+    if other is not None and other.span is not None and other.span != node.span:
+        hint += f" (the other `{node.name}` is at {other.span})"
+    lw.error("E304", f"duplicate name `{node.name}` in this module", item.ypath + ("name",), hint)
+    raise Skip
+
+
+def both_kept_hint(first: Node, second: Node) -> str | None:
+    """The hint of the E304 of two nodes of one name that each have a `when`: both held
+    here. Complementary `when`s on `in_channels` are the usual cause (a block's `project`
+    conv when `in_channels != out`, an identity of that name when `in_channels == out`):
+    there each reads the channels of its own input, and the first node changed them for the
+    second, so the hint gives both values and the cure. None when either has no `when`."""
+    if first.when is None or second.when is None:
+        return None
+    held = f"both `when`s hold here (`{first.when}` and `{second.when}`)"
+    if not _READS_IN.search(f"{first.when} {second.when}"):
+        return f"{held}: two nodes of one name need `when`s that never hold together"
+    seen = [_channels_in(first), _channels_in(second)]
+    values = f" ({seen[0]} at the first, {seen[1]} here)" if None not in seen else ""
+    return (
+        f"{held}: `in_channels` is the channel count of each node's own input{values}, not "
+        "the block's; bind the block's once (`let: {cin: in_channels}`) and test `cin`"
+    )
+
+
+def _channels_in(node: Node) -> Any:
+    """Dim 1 of the node's first input, or None where it has none."""
+    shape = node.in_shapes[0] if node.in_shapes else None
+    return shape[1] if shape is not None and len(shape) > 1 else None
 
 
 class Binding:

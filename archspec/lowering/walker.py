@@ -44,7 +44,7 @@ from .exprs import text_expr
 from .fromlist import computed_inputs
 from .itemplan import ItemPlan, item_plan
 from .keys import keyed_site, list_taken
-from .layer import absent_as_previous, lower_op
+from .layer import absent_as_previous, duplicate_name, lower_op
 from .memo import InstanceMemo, MemoContext, lower_instance
 from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off, switched_off_early
 from .values import bind_value, reads_failed, text_value_hint, value_hint
@@ -175,17 +175,7 @@ class Lowerer:
                 # the name's other holder failed and said why (it may have been meant as
                 # this one's complement under another `when`): one mistake, one error
                 raise Skip
-            hint = "names become attribute names and state_dict keys; make them unique"
-            if node.name in scope.aliases:
-                hint = f"`{node.name}` names one of the block's `inputs:`; rename one of them"
-            other = next((n.span for n in scope.nodes if n.name == node.name), None)
-            if other is not None and other != node.span:
-                # the other one may be in another file (a base's layer, an `insert:`)
-                hint += f" (the other `{node.name}` is at {other})"
-            self.error(
-                "E304", f"duplicate name `{node.name}` in this module", item.ypath + ("name",), hint
-            )
-            raise Skip
+            duplicate_name(self, scope, node, item)  # E304, Skip
         when = getattr(item.spec, "when", None)
         if when is not None and node.when is None:
             node = replaced(node, when=when_text(when), when_expr=text_expr(self, when))
