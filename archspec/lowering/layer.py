@@ -48,7 +48,7 @@ def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
     if bound is None or bound.block != (lw.block_stack[-1] if lw.block_stack else None):
         bound = binding(lw, plan)
     # bind_fields(lw, bound, site), without its call for a layer whose fields bind alike
-    attrs = bind_fields(lw, bound, site) if bound.bound else bound.template.copy()
+    attrs = bind_fields(lw, bound, site, name) if bound.bound else bound.template.copy()
     if None in site.in_shapes:
         raise Skip
     if op.reads_nodes:
@@ -300,8 +300,9 @@ def binding(lw: Lowerer, plan: ItemPlan) -> Binding:
     return kept  # type: ignore[no-any-return]
 
 
-def bind_fields(lw: Lowerer, plan: Binding, site: Site) -> dict[str, Any]:
-    """A layer's attributes evaluated at `site` (Skip when one fails, reported). A layer
+def bind_fields(lw: Lowerer, plan: Binding, site: Site, name: str) -> dict[str, Any]:
+    """A layer's attributes evaluated at `site` (Skip when one fails, reported, the node
+    `name` and the field beginning a message about a value). A layer
     whose fields read no size of its input by name is bound in the site's `env`: the same
     values as in its `local`, without making that; a failure is bound again in `local`,
     whose names its messages list."""
@@ -312,7 +313,7 @@ def bind_fields(lw: Lowerer, plan: Binding, site: Site) -> dict[str, Any]:
     except (ExprError, ValueError, RecursionError):
         if plan.lists:
             _charge_lists(lw, plan, site, attrs, env)  # before the copy's report (Skip)
-        _report_fields(lw, plan, site, attrs)
+        _report_fields(lw, plan, site, attrs, site.scope.qual(name))
         return attrs
     if plan.lists:
         _charge_lists(lw, plan, site, attrs, env)
@@ -340,13 +341,17 @@ def _charge_lists(
         lw.charge(items // LIST_ITEMS_PER_ITEM, site.ypath, why=_LIST_WHY)
 
 
-def _report_fields(lw: Lowerer, plan: Binding, site: Site, attrs: dict[str, Any]) -> None:
-    """Bind every field again in the site's `local`, reporting each that fails; Skip."""
+def _report_fields(
+    lw: Lowerer, plan: Binding, site: Site, attrs: dict[str, Any], qual: str
+) -> None:
+    """Bind every field again in the site's `local`, reporting each that fails (`qual`, the
+    node's path, names the instance); Skip."""
     failed = False
     for fname, key, raw, final, _ in plan.bound:
         yp = site.ypath + (key,)
+        field = f"{qual}: {key}"
         try:
-            attrs[fname] = lw.eval_value(raw, final, site.local, yp, raise_skip=False)
+            attrs[fname] = lw.eval_value(raw, final, site.local, yp, False, field)
         except BadValue:
             failed = True
     if failed:

@@ -330,16 +330,22 @@ class Lowerer:
         env: Mapping[str, Any],
         ypath: PathKey,
         raise_skip: bool = True,
+        field: str = "",
     ) -> Any:
         """`raw` evaluated and checked against `final`; on failure the error is recorded and
-        Skip (or BadValue) raised. Expressions reading a failed param fail quietly."""
+        Skip (or BadValue) raised. Expressions reading a failed param fail quietly. `field`
+        (`b.conv: out_channels`) begins the message of a value this instance gave (E308,
+        E309): one line of a block or a repeat binds in every instance, and the place alone
+        does not say which one the value came from."""
         try:
             return bind_value(raw, final, env)
         except ExprError as exc:
             if not reads_failed(raw, quiet_names(self.failed, env)):
-                self.error(exc.code, exc.message, ypath, moved_channels_hint(exc, env))
+                message = f"{field}: {exc.message}" if field and exc.code == "E308" else exc.message
+                self.error(exc.code, message, ypath, moved_channels_hint(exc, env))
         except ValueError as exc:
-            self.error("E309", str(exc), ypath, text_value_hint(raw, env) or value_hint(final))
+            message = f"{field}: {exc}" if field else str(exc)
+            self.error("E309", message, ypath, text_value_hint(raw, env) or value_hint(final))
         if raise_skip:
             raise Skip
         raise BadValue
