@@ -347,6 +347,8 @@ def _check_static(node: ast.AST, whole: ast.AST) -> Any:
         if node.func.id not in NOT_NUMERIC:
             numeric_operands, what = values, f"{node.func.id}()"
     elif isinstance(node, ast.Subscript) and values[0] is not _NOT_CONSTANT:
+        if isinstance(values[0], list):  # a list written in place, read at a name's index
+            return _NOT_CONSTANT
         raise ExprError(
             f"only a list can be indexed, not {_typename(values[0])} {_short(values[0])}: "
             f"{_short_text(unparse(node))} fails whatever the params are",
