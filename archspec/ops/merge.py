@@ -242,6 +242,14 @@ _RESIZE_HINT = (
     ": `interpolate_as` with `from: [x, like]` resizes a map to another's size for every input, "
     "where an `upsample` by a `scale_factor` matches it only at some sizes"
 )
+#: For the spatial dims of maps an `add` joins: sides that downsample differently (DLA's
+#: tree adds a strided conv's output to a max-pooled shortcut: equal for even sizes only).
+_ADD_SIZES_HINT = (
+    "both sides must reach the same size: a side that skips the other's downsampling needs the "
+    "same stride (a projection shortcut, or a pool); sides that both downsample must round an "
+    "odd size alike (a stride-2 conv with padding rounds it up, a 2x2 pool down unless "
+    "`ceil_mode: true`), or the network does not take this input size"
+)
 
 
 def _broadcast(
@@ -276,10 +284,16 @@ def _broadcast(
                 partial(_join_message, join, what, tuple(inputs)),
                 _FEATURES_HINT
                 if n in (2, 3) and i == n - 1
-                else (_DIM1_HINT if n == 3 and i == 1 else join.hint),
+                else (_DIM1_HINT if n == 3 and i == 1 else _join_hint(join, n, i)),
             )
             out.append(x)
     return out
+
+
+def _join_hint(join: _Join, n: int, i: int) -> str:
+    """The hint of a join whose dim `i` (of `n`) differs: for a spatial dim of maps an
+    `add` joins, how two sides come to different sizes; else the join's own."""
+    return _ADD_SIZES_HINT if join.kind == "add" and n >= 4 and i >= 2 else join.hint
 
 
 def _ambiguous_message(
