@@ -50,3 +50,16 @@ def test_tokens_and_channels_keep_their_hints() -> None:
     (err,) = archspec.check(text).errors
     assert "channels differ: 4 vs 8" in err.message
     assert err.hint is not None and err.hint.startswith("add a projection shortcut")
+
+
+def test_the_w403_of_a_check_at_another_input_speaks_of_that_input() -> None:
+    """The same tree leaves the accepted sizes unknown (a side may be 1 and broadcast): W403.
+    Checked at an input given with `--input`, its hint spoke of "the declared input"."""
+    (declared,) = archspec.check(TREE).warnings
+    assert declared.code == "W403"
+    assert declared.hint == "shapes are checked for the declared input only"
+    (given,) = archspec.check(TREE, input=(1, 8, 34, 34)).warnings
+    assert given.code == "W403"
+    assert given.hint == (
+        "shapes are checked for the input given only: which others the network takes is not known"
+    )
