@@ -226,6 +226,10 @@ def _entry(t: Any) -> Entry:
     if not isinstance(t, torch.Tensor):
         kind = type(t).__name__
         return ((), f"{_UNLOADABLE}{'an' if kind[:1] in 'aeiou' else 'a'} {kind}, not a tensor")
+    if t.is_nested and t.layout is torch.strided:  # its parts' sizes differ: it has no shape
+        return ((), _UNLOADABLE + "a nested tensor, not dense")
+    if t.is_quantized:  # torch copies no quantized tensor into a float one
+        return (tuple(t.shape), f"{_UNLOADABLE}a quantized tensor ({t.dtype}), not float")
     if t.is_meta or t.layout is not torch.strided:
         what = "a meta tensor, with no data" if t.is_meta else f"a {t.layout} tensor, not dense"
         return (tuple(t.shape), _UNLOADABLE + what.replace("torch.", ""))

@@ -128,13 +128,22 @@ def _unloadable(state: dict[str, torch.Tensor]) -> dict[str, dict[str, object]]:
             **state,
             "conv.weight": state["conv.weight"].to_sparse(),
         },
+        "(a quantized tensor (torch.qint8), not float)": {
+            **state,
+            "conv.weight": torch.quantize_per_tensor(state["conv.weight"], 0.1, 0, torch.qint8),
+        },
+        "(a nested tensor, not dense) -> (": {
+            **state,
+            "conv.weight": torch.nested.nested_tensor([torch.zeros(2, 3), torch.zeros(1, 3)]),
+        },
     }
 
 
 def test_an_entry_torch_cannot_load_is_a_tensor_that_does_not_fit(tmp_path: Path) -> None:
     """A float at `bn.num_batches_tracked` (shape () like the buffer), meta tensors or a
     sparse one passed the shape comparison and torch's load_state_dict raised its own
-    RuntimeError; each is now a tensor that does not fit: E803 strict, skipped otherwise."""
+    RuntimeError (a quantized one too; a nested one raised reading its shape); each is now
+    a tensor that does not fit: E803 strict, skipped otherwise."""
     model = archspec.compile(SPEC)
     for what, state in _unloadable(model.state_dict()).items():
         path = tmp_path / "odd.pt"
