@@ -235,14 +235,12 @@ def resolve(source: SpecSource, *, variant: str | None = None) -> dict[str, Any]
 def resolved_text(source: SpecSource, *, variant: str | None = None) -> str:
     """`resolve(source)` as YAML text: a plain spec (no `use:`, no `variants:`), ASCII only
     (other characters written as escapes, so no control character reaches a terminal)."""
-    import yaml
+    from .yaml_floats import dump
 
     data = resolve(source, variant=variant)
     order = ("archspec", "name", "class_name", "description", "input", "params", "blocks")
     data = {k: data[k] for k in (*order, *data) if k in data}
-    return yaml.safe_dump(
-        data, sort_keys=False, allow_unicode=False, width=100, default_flow_style=None
-    )
+    return dump(data, sort_keys=False, allow_unicode=False, width=100, default_flow_style=None)
 
 
 def _display(path: Path) -> Path:

@@ -21,6 +21,7 @@ from .loader_events import copy_data as copy_data
 from .loader_events import mark_span, read_events
 from .specbytes import MAX_BYTES as MAX_BYTES
 from .specbytes import read_spec_text as read_spec_text
+from .yaml_floats import PyLoader, with_exponent_floats
 from .yaml_hints import key_hint as _key_hint
 from .yaml_hints import yaml_hint as _yaml_hint
 
@@ -106,7 +107,11 @@ class _MemoResolver:
 
 
 _CSafe = getattr(yaml, "CSafeLoader", None)
-_CLoader = type("_CLoader", (_MemoResolver, _CSafe), {}) if _CSafe is not None else None
+_CLoader = (
+    with_exponent_floats(type("_CLoader", (_MemoResolver, _CSafe), {}))
+    if _CSafe is not None
+    else None
+)
 
 #: The characters YAML 1.1 refuses (PyYAML's reader and libyaml's agree on this set). Found
 #: here, in the text, because libyaml reports their position in bytes and PyYAML in characters.
@@ -120,7 +125,7 @@ def _make_loader(text: str) -> yaml.SafeLoader:
     else PyYAML's."""
     if _CLoader is not None:
         return _CLoader(text)  # type: ignore[no-any-return]
-    return yaml.SafeLoader(text)
+    return PyLoader(text)
 
 
 def _check_structure(text: str, file: str) -> None:

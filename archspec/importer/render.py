@@ -7,9 +7,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import yaml
-
 from ..ops.base import REGISTRY
+from ..yaml_floats import dump
 from .blocks import Block
 from .leaves import defaults
 from .model import Imported
@@ -20,7 +19,7 @@ _FIRST_KEYS = ("name", "key", "type", "count", "flat", "when", "train_only", "fr
 def _scalar(value: Any) -> str:
     """`value` as YAML reads it back: every name goes through here too, so a class, block or
     attribute called `true`, `null` or `on` stays text (unquoted, YAML read a boolean)."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10**6, sort_keys=False)
+    text = dump(value, default_flow_style=True, width=10**6, sort_keys=False)
     text = text.strip()
     if text.endswith("\n..."):
         text = text[: -len("\n...")]
