@@ -149,6 +149,8 @@ def load_plugin_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     is on sys.path (at the end, so it shadows nothing installed) only while it is imported:
     a plugin may import modules beside it at its top level, not later from its functions.
     """
+    if isinstance(paths, (str, bytes, os.PathLike)):  # one path: not the files named by its letters
+        raise TypeError(f"load_plugin_files takes a list of paths, got {type(paths).__name__}")
     load_plugins()
     added: list[str] = []
     for path in paths:

@@ -322,3 +322,18 @@ def test_a_plugin_that_declares_its_tensors_gets_e313_from_check(isolated: None)
     (err,) = [d for d in report.diagnostics if d.code == "E313"]
     assert "the weight of `0` (toy_norm)" in err.message and "1 dim" in err.message
     assert err.span is not None and err.span.line == 7
+
+
+def test_register_and_load_plugin_files_refuse_what_they_do_not_take(
+    se: type[archspec.Op], isolated: None
+) -> None:
+    """register(3) raised AttributeError (`'int' object has no attribute '__name__'`), an
+    instance of the Op or a class that is none likewise; load_plugin_files("p.py") named the
+    files `p`, `.`, ... by the path's letters (E701 "plugin file 'p' does not exist").
+    Both are TypeErrors, as docs/plugins.md says a wrong call from Python is."""
+    for wrong in (3, se(), dict, "squeeze_excite"):
+        with pytest.raises(TypeError, match=r"subclass of archspec\.Op"):
+            archspec.register(wrong)  # type: ignore[arg-type]
+    for one in ("se_layer.py", EXAMPLES / "se_layer.py", b"se_layer.py"):
+        with pytest.raises(TypeError, match="a list of paths"):
+            archspec.load_plugin_files(one)  # type: ignore[arg-type]

@@ -386,6 +386,9 @@ CONSTRUCT_KINDS: set[str] = set()
 
 def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
     """Add a layer kind. Usable as a class decorator; fails loudly on anything incomplete."""
+    if not (isinstance(op_cls, type) and issubclass(op_cls, Op)):
+        what = f"an instance of {type(op_cls).__name__}" if not isinstance(op_cls, type) else ""
+        raise TypeError(f"register takes a subclass of archspec.Op, got {what or op_cls.__name__}")
     kind = getattr(op_cls, "kind", None)
     if not isinstance(kind, str) or not NAME_RE.match(kind):
         raise TypeError(f"{op_cls.__name__}: `kind` must be an identifier string")
