@@ -158,6 +158,30 @@ def test_text_an_ascii_stdout_cannot_encode_is_escaped_not_an_internal_error(tmp
     ast.parse(emitted)
 
 
+def test_text_the_c_locale_cannot_encode_is_escaped_not_an_internal_error(tmp_path) -> None:
+    """In the C locale without UTF-8 mode (LC_ALL=C PYTHONUTF8=0) stdout is ASCII with
+    surrogateescape, which only restores a file name's undecodable bytes: `emit` of a spec
+    described `h\u00e9llo` was an internal error, exit 3 (UnicodeEncodeError). It is escaped as
+    on a strict ASCII stdout."""
+    import os
+    import subprocess
+    import sys
+
+    spec = tmp_path / "\u00fcn\u00ef.yaml"
+    spec.write_text(STR_ARG.replace("name: x\n", "name: x\ndescription: h\u00e9llo\n"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIO"))}
+    env |= {"LC_ALL": "C", "PYTHONUTF8": "0", "NO_COLOR": "1"}
+    for argv in (["emit", str(spec)], ["check", str(spec)], ["summary", str(spec)]):
+        done = subprocess.run(
+            [sys.executable, "-m", "archspec", *argv], capture_output=True, env=env, timeout=120
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        if argv[0] == "emit":
+            emitted = done.stdout.decode("ascii")
+            assert '"""h\\xe9llo' in emitted
+            ast.parse(emitted)
+
+
 @pytest.mark.parametrize("spec", ["specs/resnet.yaml", "specs/lenet5.yaml", "resnet50"])
 def test_a_variant_name_of_any_length_is_quoted_by_its_start_and_length(spec: str) -> None:
     """`--variant` with a 3,000-character name echoed it whole, in the error and in the

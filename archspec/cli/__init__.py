@@ -19,6 +19,7 @@ _collecting = gc.isenabled()
 gc.disable()
 
 # isort: split
+import codecs  # noqa: E402
 import contextlib  # noqa: E402
 import copy  # noqa: E402
 import functools  # noqa: E402
@@ -156,9 +157,16 @@ def main() -> None:
 def _escape_what_stdout_cannot_encode() -> None:
     """Text a strict stdout cannot encode (a latin-1 or ASCII locale, PYTHONIOENCODING=ascii:
     a spec's `é` or `→`, a file name's `ü`, a lone surrogate of a name that is not UTF-8) is
-    written as its escape, as Python writes stderr; it was an internal error, exit 3. A
-    stdout that already replaces or escapes (UTF-8 mode's surrogateescape) is left as it is."""
-    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+    written as its escape, as Python writes stderr; it was an internal error, exit 3. So is
+    one whose surrogateescape restores only a file name's bytes, on an encoding that is not
+    UTF-8 (the C locale with PYTHONUTF8=0: ASCII). A UTF-8 stdout that already replaces or
+    escapes (UTF-8 mode's surrogateescape) is left as it is."""
+    errors = getattr(sys.stdout, "errors", None)
+    encoding = str(getattr(sys.stdout, "encoding", None) or "ascii")
+    with contextlib.suppress(LookupError):
+        encoding = codecs.lookup(encoding).name
+    escapes = errors == "strict" or (errors == "surrogateescape" and encoding != "utf-8")
+    if escapes and hasattr(sys.stdout, "reconfigure"):
         with contextlib.suppress(Exception):
             sys.stdout.reconfigure(errors="backslashreplace")
 
