@@ -289,6 +289,11 @@ def spec_params(params: Mapping[str, Any] | None, keywords: Mapping[str, Any]) -
         raise TypeError(
             f"params must be a mapping of param names to values, got {type(params).__name__}"
         )
+    for name in params:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"params must be keyed by param names (str), got a {type(name).__name__}"
+            )
     twice = sorted(set(params) & set(keywords))
     if twice:
         raise TypeError(f"param {twice[0]!r} is given both in params= and as a keyword")
