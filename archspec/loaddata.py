@@ -58,8 +58,9 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
                     out = {}
                     for key, item in value.items():
                         if not isinstance(key, str):
-                            shown = _shown_int(key) if isinstance(key, int) else repr(key)
+                            shown = _shown_int(key) if isinstance(key, int) else _shown(key)
                             raise fail(path, f"mapping key {shown} is not a string", "E101")
+                        key = str.__str__(key)  # a StrEnum's or other subclass's text
                         count_text(key, path)
                         out[key] = copy(item, (*path, key))
                     return out
@@ -68,22 +69,46 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
                 return [copy(item, (*path, i)) for i, item in enumerate(value)]
             finally:
                 on_path.discard(id(value))
+        # a subclass (StrEnum, IntEnum) becomes the plain value it holds: its own __eq__,
+        # __hash__ or __repr__ never reach a lookup, a message, emitted code or `show`'s YAML
         if isinstance(value, str):
+            value = str.__str__(value)
             count_text(value, path)
             return value
         if isinstance(value, bool) or value is None:
             return value
         if isinstance(value, int):
+            value = int.__int__(value)
             if abs(value) > MAX_INT:
                 raise fail(path, f"integer {_shown_int(value)} is out of range (|n| <= 10^15)")
             return value
         if isinstance(value, float):
+            value = float.__float__(value)
             if not math.isfinite(value):
                 raise fail(path, f"{value} is not a finite number")
             return value
-        raise fail(path, f"a {type(value).__name__} cannot appear in a spec", "E103")
+        kind = type(value).__qualname__
+        if type(value).__module__ != "builtins":  # numpy's `bool` is no Python bool
+            kind = f"{type(value).__module__}.{kind}"
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        raise fail(
+            path,
+            f"{article} {kind} cannot appear in a spec (convert it to int, float, "
+            "bool, str, list or dict)",
+            "E103",
+        )
 
     return LoadedDoc(data=copy(data, ()), file=file, text="")
+
+
+def _shown(key: object) -> str:
+    """A key that is not text, as a message shows it: its repr cut short, or its type when
+    its repr fails (an object of the caller's own)."""
+    try:
+        text = repr(key)
+    except Exception:
+        return f"of type {type(key).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _shown_int(n: int) -> str:
