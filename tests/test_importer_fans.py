@@ -229,3 +229,60 @@ def test_branches_each_called_twice_are_entries_and_reuses() -> None:
     text = roundtrip(CalledTwice(), (1, 8, 6, 6))
     assert [f"node: branches.{i}" in text for i in range(3)] == [True] * 3
     assert "{name: chain, type: sequential" in text or "name: chain" in text
+
+
+class Heads(nn.Module):
+    """A multi-task net: a trunk held in an nn.ModuleDict walked in turn, then heads held
+    by name, each on the pooled features, their outputs concatenated."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trunk = nn.ModuleDict({"conv": nn.Conv2d(3, 8, 3), "act": nn.ReLU()})
+        self.heads = nn.ModuleDict({"age": nn.Linear(8, 1), "sex": nn.Linear(8, 2)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.trunk.values():
+            x = layer(x)
+        x = x.mean((2, 3))
+        return torch.cat([self.heads["age"](x), F.relu(self.heads["sex"](x))], 1)
+
+
+def test_a_module_dict_of_branches_is_a_fan_named_by_its_keys() -> None:
+    """It was E904 'walks `self.heads` and `self.trunk` together': a fan was a ModuleList's
+    only; a dict's branches keep their keys as names (`heads.age.weight`)."""
+    text = roundtrip(Heads(), (2, 3, 8, 8))
+    assert "- {name: sex, type: linear, from: input, out_features: 2}" in text
+    assert "- {type: concat, from: [age, relu]}" in text
+
+
+class HeadsApart(Heads):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for layer in self.trunk.values():
+            x = layer(x)
+        x = x.mean((2, 3))
+        return self.heads["age"](x), self.heads["sex"](x * 2)
+
+
+class HeadsTuple(Heads):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for layer in self.trunk.values():
+            x = layer(x)
+        x = x.mean((2, 3))
+        return self.heads["age"](x), self.heads["sex"](x)
+
+
+@pytest.mark.parametrize(
+    ("cls", "why"),
+    [
+        (HeadsApart, "calls the items of `self.heads` with other steps between them (item sex"),
+        (HeadsTuple, "calls the items of `self.heads` each on the same tensor"),
+    ],
+)
+def test_a_module_dict_walked_after_another_is_not_walked_together(cls, why) -> None:
+    """A list walked whole before another is not walked with it: the message said `walks
+    `self.heads` and `self.trunk` together`."""
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(cls(), torch.randn(1, 3, 8, 8))
+    first = err.value.diagnostics[0]
+    assert first.code == "E904" and why in first.message and "together" not in first.message
+    assert first.span is not None and first.span.file == __file__

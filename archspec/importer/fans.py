@@ -1,11 +1,14 @@
-"""A ModuleList whose items all read one tensor, their outputs concatenated (a fan).
+"""A ModuleList (or ModuleDict) whose items all read one tensor, their outputs concatenated
+(a fan).
 
 torchvision's DeepLabV3 `ASPP` runs each of `self.convs` on its input and concatenates the
 results (`torch.cat([conv(x) for conv in self.convs], dim=1)`), as a text CNN runs its
-convolutions of several widths. A spec states it as the list's `sequential` whose items,
-keyed by position (`convs.0`, `convs.1`: the model's state_dict keys), each read the list's
-`input`, followed by the parameter-free steps each output goes through (`F.relu`) and the
-`concat` of the outputs, in the items' order, which is the sequential's output.
+convolutions of several widths, or a multi-task net its heads held by name
+(`torch.cat([self.heads["age"](x), self.heads["sex"](x)], 1)`). A spec states it as the
+list's `sequential` whose items, keyed by position or named by their keys (`convs.0`,
+`heads.age`: the model's state_dict keys), each read the list's `input`, followed by the
+parameter-free steps each output goes through (`F.relu`) and the `concat` of the outputs,
+in the items' order, which is the sequential's output.
 These functions work on a trace._GraphReader (`reader`) while lists.py reads the items.
 """
 
@@ -17,39 +20,48 @@ from .trace import Item
 from .where import describe
 
 FAN_HINT = (
-    "a spec states a ModuleList whose items each read the same tensor when one torch.cat "
-    "joins all their outputs in the items' order, each output reaching it alone (through "
-    "activations at most); give each branch an attribute of its own (self.branch1, ...) "
-    "for anything else"
+    "a spec states a ModuleList or ModuleDict whose items each read the same tensor when "
+    "one torch.cat joins all their outputs in the items' order, each output reaching it "
+    "alone (through activations at most); give each branch an attribute of its own "
+    "(self.branch1, ...) for anything else"
 )
 
 
 def fan_call(reader: Any, node: Any, head: str, k: int, items: list[Item]) -> bool:
-    """Item `k` of `self.{head}` (an nn.ModuleList) reading what item 0 read: the items are
-    branches of a fan (item 0, read so far as the list's output, becomes branch `0`). False:
-    not such a call."""
+    """Item `k` of `self.{head}` (an nn.ModuleList or nn.ModuleDict) reading what item 0
+    read: the items are branches of a fan (item 0, read so far as the list's output, becomes
+    branch `0`, or the dict's first key). False: not such a call."""
     import torch.nn as nn
 
     seq, last = reader.module_lists[head]
     arg = node.args[0]
+    holder = getattr(reader.module, head)
+    keys = [key for key, _ in holder.named_children()]
     if head not in reader.fans:
-        holder = getattr(reader.module, head)
-        if k != 1 or not isinstance(holder, nn.ModuleList) or last.args[0] is not arg:
+        if k != 1 or not isinstance(holder, nn.ModuleList | nn.ModuleDict):
             return False
-        if len(seq.body or ()) != 1 or len(items) != 1:  # a fused child: several items
-            return False
-        seq.body[0].key, seq.body[0].inputs = "0", ("input",)
-        for item in reader.items:  # what read item 0's output read the list's: branch `0`
-            item.inputs = tuple("0" if s == head else s for s in item.inputs)
-        reader.names[last] = "0"
+        if last.args[0] is not arg or len(seq.body or ()) != 1 or len(items) != 1:
+            return False  # a fused child: several items
+        _branch_item(seq.body[0], keys[0])
+        for item in reader.items:  # what read item 0's output read the list's: its branch
+            item.inputs = tuple(keys[0] if s == head else s for s in item.inputs)
+        reader.names[last] = keys[0]
         reader.fans[head] = arg
     if reader.fans[head] is not arg or len(items) != 1:
         return False
-    items[0].key, items[0].inputs = str(k), ("input",)
+    _branch_item(items[0], keys[k])
     seq.body.append(items[0])
-    reader.names[node] = str(k)
+    reader.names[node] = keys[k]
     reader.module_lists[head] = (seq, node)
     return True
+
+
+def _branch_item(item: Item, key: str) -> None:
+    """A branch of a fan, read by its key: a list's position (`key: '0'`) or the name a
+    dict's item has already (`name: age`; a key that is no name is its `key:`)."""
+    if item.name is None:
+        item.key = key
+    item.inputs = ("input",)
 
 
 def fan_join(reader: Any, node: Any) -> bool:
@@ -108,7 +120,8 @@ def _branch(reader: Any, tensor: Any) -> tuple[str, int, list[Item], set[Any]] |
             return None
         head, _, index = str(tensor.target).partition(".")
         if tensor.op == "call_module" and head in reader.fans and name == index:
-            return head, int(index), steps, others
+            keys = [key for key, _ in getattr(reader.module, head).named_children()]
+            return head, keys.index(index), steps, others
         ins = [n for n in getattr(tensor, "all_input_nodes", ()) if n not in reader.syms]
         chain = [n for n in ins if n not in fanned]
         if tensor.op not in ("call_function", "call_method") or len(chain) != 1:

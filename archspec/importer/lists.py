@@ -364,7 +364,7 @@ def _list_call_problem(
         return None  # its first item failed already (reported): the rest would only repeat it
     if run is None:
         why = f"calls item `{index}` of `self.{head}` before item `{keys[0]}`, registered first"
-    elif others := sorted(h for h in reader.module_lists if h != head):
+    elif others := _walked_since(reader, head, run[1], node):
         why = (
             f"walks `self.{head}` and `self.{others[0]}` together (item {index} of "
             f"`self.{head}` does not read item {before}'s output)"
@@ -375,6 +375,19 @@ def _list_call_problem(
             f"({_why_apart(run[1], node, index, before)})"
         )
     return why, INTERLEAVED_HINT
+
+
+def _walked_since(reader: Any, head: str, last: Any, node: Any) -> list[str]:
+    """The other lists whose items the forward called between the call of `self.{head}`'s
+    item `last` and this call `node` (timm's Res2Net walks `convs` and `bns` together); a
+    list walked whole before is not one."""
+    order = {n: at for at, n in enumerate(reader.graph.nodes)}
+    start, end = order.get(last, -1), order.get(node, -1)
+    return sorted(
+        h
+        for h, (_, end_of_h) in reader.module_lists.items()
+        if h != head and start < order.get(end_of_h, -1) < end
+    )
 
 
 def _why_apart(last: Any, node: Any, index: str, before: str) -> str:
