@@ -165,6 +165,49 @@ def test_an_assertion_of_the_rank_read_as_ndim_is_left_to_the_shape_rules() -> N
     assert "check_size" not in text
 
 
+class AssertsPaths(nn.Module):
+    """timm's SelectiveKernelAttn: `_assert(x.shape[1] == self.num_paths)` on (N, paths, C,
+    H, W), then its channels (`x.shape[-3] == c`), sizes no input of a spec changes."""
+
+    def __init__(self, c: int = 4, paths: int = 2) -> None:
+        super().__init__()
+        self.num_paths, self.c = paths, c
+        self.paths = nn.Conv2d(c, c * paths, 3, padding=1)
+        self.fc = nn.Conv2d(c, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.paths(x).unflatten(1, (self.num_paths, self.c))
+        torch._assert(y.shape[1] == self.num_paths, "")
+        torch._assert(y.shape[-3] == self.c, "")
+        return self.fc(y.sum(1)) + x
+
+
+class AssertsTokens(nn.Module):
+    """A token count asserted: it follows the input's size, so no spec states it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(2).transpose(1, 2)
+        torch._assert(x.shape[1] == 16, "expected 16 tokens")
+        return self.proj(x)
+
+
+def test_an_assertion_of_a_size_no_input_changes_is_no_step() -> None:
+    """It was E903 'no layer kind computes `torch._assert`' (timm's SKNets): a size the
+    example input and one of doubled sizes agree on holds for every input of the spec."""
+    text = roundtrip(nn.Sequential(nn.Conv2d(3, 4, 1), AssertsPaths()), (2, 3, 5, 6))
+    assert "check_size" not in text and "assert" not in text
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(AssertsTokens(), torch.randn(1, 3, 4, 4))
+    first = err.value.diagnostics[0]
+    assert first.code == "E903" and "torch._assert" in first.message
+    with open(__file__, encoding="utf-8") as fh:
+        assert "16 tokens" in fh.read().splitlines()[first.span.line - 1]
+
+
 class PoolMixer(nn.Module):
     """PoolFormer's token mixer (timm's metaformer `Pooling`): `self.pool(x) - x`."""
 

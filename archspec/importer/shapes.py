@@ -343,14 +343,32 @@ def _broadcast_anyway(node: Any) -> bool:
     )
 
 
+def _fixed_size(reader: Any, dim: Sym, size: Any) -> bool:
+    """Whether `torch._assert(x.shape[d] == size)` holds for every input a spec takes: `d`
+    is no batch dim, and `x` has that size there both on the example input and on one of
+    doubled sizes (timm's SelectiveKernel asserts its paths, `x.shape[1] == self.num_paths`;
+    a spec's channels do not follow the input), so the assertion is no step of the spec.
+    A size that follows the input is `check_size`'s to state, or refused."""
+    from .slices import _node_shapes
+
+    if dim.what != "dim" or not isinstance(dim.index, int) or type(size) is not int:
+        return False
+    here = _node_shapes(reader).get(dim.src)
+    there = _node_shapes(reader, other=True).get(dim.src)
+    if here is None or there is None or len(here) != len(there):
+        return False
+    at = dim.index + len(here) if dim.index < 0 else dim.index
+    return 1 <= at < len(here) and here[at] == there[at] == size
+
+
 def _assertion(reader: Any, node: Any) -> bool:
     cond = reader.syms.get(node.args[0]) if node.args else None
     if cond is None or cond.what != "eq":
         return False
-    dim, _ = cond.value
+    dim, size = cond.value
     if dim.what == "rank":
         return True  # the rank is the layers' shape rules' to check
-    if node in reader.asserted:
+    if node in reader.asserted or _fixed_size(reader, dim, size):
         return True
     if dim.what != "dim" or not isinstance(dim.index, int) or dim.index < 2:
         return False
