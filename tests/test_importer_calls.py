@@ -7,6 +7,7 @@ not followed by errors about the tuple it returns)."""
 from __future__ import annotations
 
 import inspect
+import math
 
 import pytest
 import torch
@@ -77,6 +78,23 @@ def test_a_size_read_for_control_flow_is_named_as_the_source_writes_it() -> None
         archspec.from_module(SizeGate(), torch.zeros(1, 3, 16, 16))
     (diag,) = info.value.diagnostics
     assert diag.code == "E902" and "`.shape[-1]` at test_importer_calls.py:" in diag.message
+
+
+class SquareGrid(nn.Module):
+    """timm's NesT: `grid_size = int(math.sqrt(T))` of a token count."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        side = int(math.sqrt(x.shape[1]))
+        return x.reshape(x.shape[0], side, side, -1)
+
+
+def test_a_size_turned_into_a_number_names_torch_fx_proxy_not_ours() -> None:
+    """It said `..., not 'RankProxy'`: the importer's tracer class, named nowhere else."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(SquareGrid(), torch.zeros(1, 16, 3))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E902" and "not 'Proxy'" in diag.message
+    assert "RankProxy" not in diag.message
 
 
 class DropsInTraining(nn.Module):

@@ -64,6 +64,9 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
             rank = self.tracer.rank_of(n.args[0], True) if sized else None  # type: ignore[attr-defined]
             return super().__len__() if rank is None else rank
 
+    # torch.fx's name in what a forward raises on it (`int() argument must be ..., not 'Proxy'`)
+    RankProxy.__name__ = RankProxy.__qualname__ = "Proxy"
+
     class KeepChildren(fx.Tracer):
         """Every child module stays one call in the parent's graph."""
 
