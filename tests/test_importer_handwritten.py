@@ -193,6 +193,27 @@ def test_a_transpose_after_a_step_stating_the_rank_is_a_permute() -> None:
     # a transpose of a tensor whose rank no step states: tests/test_importer_timm25.py
 
 
+class ScratchLinear(nn.Module):
+    """A linear layer written from scratch: `x @ self.weight.t() + self.bias`."""
+
+    def __init__(self, i: int, o: int, method: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(o, i))
+        self.bias = nn.Parameter(torch.zeros(o))
+        self.method = method
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.t() if self.method else torch.t(self.weight)
+        return x @ w + self.bias
+
+
+def test_a_matrix_transposed_by_t_is_a_permute() -> None:
+    """It was E903 'no layer kind computes the tensor method `.t()`' (then `matmul`)."""
+    model = nn.Sequential(ScratchLinear(8, 16), nn.Tanh(), ScratchLinear(16, 3, method=False))
+    text = roundtrip(model, (2, 8))
+    assert text.count("type: permute, from: weight, dims: [1, 0]") == 1  # one block
+
+
 class DroppedBetween(nn.Module):
     """F.dropout between a ModuleList's items: a named `dropout` is a module in a spec, which
     would take a position in the sequence and move `blocks.1` to `blocks.2`."""

@@ -1,5 +1,6 @@
 """`x.transpose(a, b)` of a tensor whose rank no step before states (ResMLP's
-`self.norm1(x).transpose(1, 2)`, gMLP's `v.transpose(-1, -2)`) as a `permute`.
+`self.norm1(x).transpose(1, 2)`, gMLP's `v.transpose(-1, -2)`), and a matrix's `x.t()` (a
+linear layer written from scratch, `x @ self.weight.t()`), as a `permute`.
 
 functions.py reads a transpose whose input's rank the step that made it states (`x.flatten(2)`
 has rank 3). Otherwise the rank is the one the tensor has when the module's graph runs on
@@ -16,9 +17,15 @@ from .functions import Ref, read_call
 
 
 def _dims(node: Any) -> tuple[Any, Any, Any] | None:
-    """(tensor, dim0, dim1) of a `transpose` node given two ints; None for any other node."""
+    """(tensor, dim0, dim1) of a `transpose` node given two ints, or of `x.t()` (dims 0 and
+    1: a matrix transposed, `x @ self.weight.t()`); None for any other node."""
     import torch
 
+    t = (node.op == "call_method" and node.target == "t") or (
+        node.op == "call_function" and node.target is torch.t
+    )
+    if t and len(node.args) == 1 and not node.kwargs and hasattr(node.args[0], "op"):
+        return node.args[0], 0, 1
     method = node.op == "call_method" and node.target == "transpose"
     if not (method or (node.op == "call_function" and node.target is torch.transpose)):
         return None
@@ -29,6 +36,13 @@ def _dims(node: Any) -> tuple[Any, Any, Any] | None:
     if not hasattr(x, "op") or type(a) is not int or type(b) is not int:
         return None
     return x, a, b
+
+
+def _written(node: Any, a: int, b: int) -> str:
+    """The transpose as the forward wrote it (`.t()`, `.transpose(1, 2)`)."""
+    import torch
+
+    return ".t()" if node.target == "t" or node.target is torch.t else f".transpose({a}, {b})"
 
 
 def read_transpose(reader: Any, node: Any) -> bool:
@@ -48,7 +62,7 @@ def read_transpose(reader: Any, node: Any) -> bool:
         size, why = reader.problems.run_error
         reader.fail(
             "E903",
-            f"`.transpose({a}, {b})` of a tensor whose rank no step before it states: the "
+            f"`{_written(node, a, b)}` of a tensor whose rank no step before it states: the "
             f"model's run on the example input tells it, and the model does not run on "
             f"({size}): {why}",
             node,
