@@ -1,7 +1,8 @@
 """A constant slice of one dim in a forward (GhostNet's `out[:, :self.oup]`, ReXNet's partial
 residual, DPN's two channel slices, `torch.narrow`) imports as a `split` whose piece is the
 slice, sized from the traced shapes (a slice of several dims, a split per dim:
-tests/test_importer_gaps.py); a step or a tensor index is refused (E903) at its statement."""
+tests/test_importer_gaps.py); a step is a `slice` too; a tensor index is refused (E903) at its
+statement."""
 
 from __future__ import annotations
 
@@ -114,8 +115,6 @@ class Refused(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
-        if self.how == "step":
-            return x[:, ::2]  # refused: step
         if self.how == "tensor":
             return x[:, x.argmax(1)]  # refused: tensor index
         return x[:, : x.shape[1] // 2]  # refused: size
@@ -124,7 +123,6 @@ class Refused(nn.Module):
 @pytest.mark.parametrize(
     ("how", "says"),
     [
-        ("step", "a step"),
         ("tensor", "with a tensor"),
         ("size", "from a size"),
     ],
@@ -139,6 +137,32 @@ def test_other_indexing_is_refused_at_its_statement(how: str, says: str) -> None
         line = fh.read().splitlines()[diag.span.line - 1]
     assert f"# refused: {says.split()[-1]}" in line
     assert "split" in (diag.hint or "")
+
+
+class OptionA(nn.Module):
+    """The CIFAR ResNet's option-A shortcut (akamaster's resnet20, written with a lambda):
+    `F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))` beside a stride-2 conv; and odd channels."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, 2 * c, 3, stride=2, padding=1)
+        self.shortcut = lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, c // 2, c // 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv(x) + self.shortcut(x))[:, 1::2]
+
+
+def test_a_slice_with_a_step_imports_for_any_size() -> None:
+    """It was E903 'a tensor index `x[...]` slices with a step'."""
+    model = nn.Sequential(OptionA(4), OptionA(4))
+    text = roundtrip(model, (2, 4, 8, 8))
+    assert "- {name: getitem, type: slice, from: input, dim: 2, step: 2}" in text
+    assert "type: slice, start: 1, step: 2}" in text  # channels too
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict())
+    x = torch.randn(1, 4, 11, 6)  # odd sizes: ceil(11 / 2) rows from both paths
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), model.eval()(x))
 
 
 class GatedBySize(nn.Module):

@@ -20,15 +20,28 @@ from .ops_cases import assert_located, same_as_emitted, spec
 
 
 @pytest.mark.parametrize(
-    ("dim", "start", "end"),
-    [(1, 1, None), (1, 0, 2), (2, -3, -1), (3, 2, 5), (1, -1, None), (2, 0, -4), (3, -6, 6)],
+    ("dim", "start", "end", "step"),
+    [
+        (1, 1, None, 1),
+        (1, 0, 2, 1),
+        (2, -3, -1, 1),
+        (3, 2, 5, 1),
+        (1, -1, None, 1),
+        (2, 0, -4, 1),
+        (3, -6, 6, 1),
+        (2, 0, None, 2),
+        (3, 0, None, 2),
+        (3, 1, -1, 3),
+        (1, -4, None, 4),
+        (2, 1, 3, 5),
+    ],
 )
-def test_slice_is_torch_indexing(dim: int, start: int, end: int | None) -> None:
+def test_slice_is_torch_indexing(dim: int, start: int, end: int | None, step: int) -> None:
     shape = (2, 5, 6, 7)
-    attrs = {"dim": dim, "start": start, "end": end}
+    attrs = {"dim": dim, "start": start, "end": end, "step": step}
     out = REGISTRY["slice"].infer(dict(attrs), [shape_of(shape)], ShapeContext())
     x = torch.randn(shape)
-    want = x[(slice(None),) * dim + (slice(start, end),)]
+    want = x[(slice(None),) * dim + (slice(start, end, step),)]
     assert tuple(d.value for d in out.shape) == tuple(want.shape)
     fn, kwargs = REGISTRY["slice"].function(attrs)
     assert torch.equal(fn(x, **kwargs), want)
@@ -41,6 +54,8 @@ def test_slice_is_torch_indexing(dim: int, start: int, end: int | None) -> None:
         ({"type": "slice", "start": -3, "end": -1}, "L >= 3"),
         ({"type": "slice", "end": 4}, "L >= 4"),
         ({"type": "slice", "start": 2, "end": -2}, "L >= 5"),
+        ({"type": "slice", "start": 1, "step": 2}, "L >= 2"),
+        ({"type": "slice", "end": -1, "step": 3}, "L >= 2"),
     ],
 )
 def test_a_symbolic_length_joins_the_domain(layer: dict, domain: str) -> None:
@@ -50,9 +65,10 @@ def test_a_symbolic_length_joins_the_domain(layer: dict, domain: str) -> None:
     lowest = int(domain.split(">= ")[1])
     model = archspec.compile(spec([layer], ("N", "L", 8)))
     start, end = layer.get("start", 0), layer.get("end")
-    for n in (lowest, lowest + 3):  # the domain's edge and past it: torch's shapes
+    step = layer.get("step", 1)
+    for n in (lowest, lowest + 3, lowest + 4):  # the domain's edge and past it: torch's shapes
         x = torch.randn(2, n, 8)
-        assert torch.equal(model(x), x[:, start:end])
+        assert torch.equal(model(x), x[:, start:end:step])
     # just below the edge torch empties the range, or clamps it off the rule's length
     n = lowest - 1
     first = start if start >= 0 else n + start
@@ -81,11 +97,12 @@ def test_compile_and_emit_agree_with_torch() -> None:
             {"name": "rest", "type": "slice", "start": 1},
             {"name": "head", "type": "linear", "out_features": 3},
             {"name": "edges", "type": "slice", "from": "input", "dim": 2, "start": 2, "end": -2},
+            {"name": "odd", "type": "slice", "dim": 2, "start": 1, "step": 2},
         ],
         ("N", "L", 8),
     )
     emitted = archspec.emit(text)
-    assert "x[:, 1:]" in emitted and "[:, :, 2:-2]" in emitted
+    assert "x[:, 1:]" in emitted and "[:, :, 2:-2]" in emitted and "[:, :, 1::2]" in emitted
     same_as_emitted(text, torch.randn(2, 6, 8))
 
 

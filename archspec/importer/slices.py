@@ -9,8 +9,10 @@ The pieces before and after the slice are named too and read by nothing. Where t
 dim's size follows the input's (a crop of a feature map, the tokens after a class token: a
 run on an input of doubled sizes tells), sizes would fit the example input only, so the
 slice is a `slice` item with the bounds as written, counted from the end where they are,
-and the spec fits any size. Anything else (a step, a tensor index, a bound worked out from
-a size, the batch dim) is refused at the statement (E903) with what to write instead.
+and the spec fits any size; so is a slice with a step (`x[:, :, ::2, ::2]`, the CIFAR
+ResNet's option-A shortcut), whatever its dim. Anything else (a tensor index, a bound
+worked out from a size, the batch dim) is refused at the statement (E903) with what to write
+instead.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .trace import Item
 from .where import first_line
 
 _HINT = (
-    "a spec states an index of ints, slices of constant bounds and step 1, `None` and `...` "
+    "a spec states an index of ints, slices of constant bounds and steps, `None` and `...` "
     "(`x[:, 0, a:b]`, `x[..., None]`, `torch.narrow(x, 1, a, n)`) that keeps the batch dim "
     "whole: a `select` per int, a `split` or `slice` per sliced dim, an `unsqueeze` per "
     "`None`; write the index that way, or as a module"
@@ -210,8 +212,8 @@ def _slice_dims(index: tuple[Any, ...], rank: int) -> Dims | str:
         d, o = d + (i is not None), o + (type(i) is not int)
     if any(is_node(v) for _, s in cut for v in (s.start, s.stop, s.step)):
         return "slices with a bound worked out from a size of a tensor"
-    if any(s.step not in (None, 1) for _, s in cut):
-        return "slices with a step"
+    if any(type(s.step) is int and s.step < 1 for _, s in cut):
+        return "slices with a step below 1"
     if any(d == 0 for d, _ in picks) or 0 in news:
         return "takes one position of the batch dim, or adds a dim before it"
     return cut, picks, news
@@ -242,12 +244,12 @@ def read_slice(reader: Any, node: Any) -> bool:
             return True
         cuts, picks, news = found_dims
         bounds = [(d, *s.indices(shape[d])[:2]) for d, s in cuts]
-        written = {d: (s.start or 0, s.stop) for d, s in cuts}
+        written = {d: (s.start or 0, s.stop, s.step or 1) for d, s in cuts}
     else:
         start = index[1] + shape[dim % len(shape)] if index[1] < 0 else index[1]
         bounds = [(dim % len(shape), start, start + index[2])]
         end = index[1] + index[2]
-        written = {dim % len(shape): (index[1], None if index[1] < 0 <= end else end)}
+        written = {dim % len(shape): (index[1], None if index[1] < 0 <= end else end, 1)}
     for d, start, stop in bounds:
         if d == 0 or stop <= start or stop > shape[d] or start < 0:
             why = "slices the batch dim" if d == 0 else f"slices nothing of dim {d}"
@@ -263,7 +265,8 @@ def read_slice(reader: Any, node: Any) -> bool:
     # a dim whose size follows the input's (a crop, an image's tokens) keeps the bounds as
     # written, counted from its end where they are, so the spec fits any size; a dim of a
     # fixed size (channels) is a split, its pieces' sizes stated
-    sized = {d for d, start, stop in bounds if _follows_input(reader, src, d, stop - start)}
+    # a step, which no split states, too
+    sized = {d for d, _, _ in bounds if written[d][2] != 1 or _follows_input(reader, src, d)}
     for d, start, stop in bounds:
         if d in sized:
             piece = _sliced(reader, node, piece, d, *written[d])
@@ -296,16 +299,20 @@ def _split(reader: Any, node: Any, src: str, dim: int, start: int, stop: int, si
     return names[1 if start else 0]
 
 
-def _sliced(reader: Any, node: Any, src: str, dim: int, start: int, end: int | None) -> str:
-    """The `slice` of `src` from `start` to `end` of `dim`, as the forward writes them: its
-    name."""
+def _sliced(
+    reader: Any, node: Any, src: str, dim: int, start: int, end: int | None, step: int
+) -> str:
+    """The `slice` of `src` from `start` to `end` of `dim` by `step`, as the forward writes
+    them: its name."""
     fields: dict[str, Any] = {"dim": dim}
     if start:
         fields["start"] = start
     if end is not None:
         fields["end"] = end
+    if step != 1:
+        fields["step"] = step
     name = reader._fresh(node.name)
-    full = {"dim": dim, "start": 0, "end": None, **fields}
+    full = {"dim": dim, "start": 0, "end": None, "step": 1, **fields}
     item = Item(name, "slice", dict(fields), full, (src,), is_module=False)
     item.train_only = node.name in reader.train_only
     reader.used.add(name)
@@ -324,7 +331,7 @@ def _step(reader: Any, node: Any, src: str, kind: str, fields: dict[str, Any]) -
     return name
 
 
-def _follows_input(reader: Any, src: Any, dim: int, kept: int) -> bool:
+def _follows_input(reader: Any, src: Any, dim: int) -> bool:
     """Whether the sliced dim's size follows the input's (a spatial crop, the tokens of an
     image), so its slice keeps its bounds as written rather than the example's sizes. Known
     from a run on an input of doubled sizes; where that run is refused, dims after the

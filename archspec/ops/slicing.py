@@ -1,4 +1,5 @@
-"""`slice`: a contiguous range of one dim, `x[:, 1:]` (no parameters).
+"""`slice`: a range of one dim, `x[:, 1:]`, every `step`-th position of it, `x[:, :, ::2]`
+(no parameters).
 
 A vision transformer with a class token cuts it off its tokens before folding them back into
 a map (PiT, DeiT's heads, CaiT): `x[:, 1:]` of (N, 1 + L, D) tokens, where L follows the
@@ -9,6 +10,8 @@ torch clamps a slice that runs past its dim, and returns an empty tensor for a r
 holds nothing; a spec's node has one shape for every input, so the range must lie inside the
 dim and hold one position at least: a number that breaks this is an error at the field, and a
 symbolic size becomes a requirement of the input domain (`x[:, 1:]` of L tokens: L >= 2).
+A step keeps the first position of the range and every `step`-th after it (the CIFAR ResNet's
+option-A shortcut subsamples its map so, `x[:, :, ::2, ::2]`): ceil(length / step) positions.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -39,13 +42,16 @@ def _slice_spec() -> type[LayerSpec]:
             description="the position after the last one kept (default: the dim's end); "
             "negative counts from the end",
         )
+        step: Int(ge=1) = Field(  # type: ignore[valid-type]
+            1, description="keep every step-th position of the range, from its start"
+        )
 
     return SliceSpec
 
 
-def sliced(x: Any, dim: int, start: int, end: int | None) -> Any:
-    """`x[:, start:end]` with `dim` colons before the range (what compile calls)."""
-    return x[(slice(None),) * dim + (slice(start, end),)]
+def sliced(x: Any, dim: int, start: int, end: int | None, step: int = 1) -> Any:
+    """`x[:, start:end:step]` with `dim` colons before the range (what compile calls)."""
+    return x[(slice(None),) * dim + (slice(start, end, step),)]
 
 
 def _where(start: int, end: int | None, dim: int, x: Shape, what: str) -> Callable[[], str]:
@@ -89,15 +95,19 @@ class Slice(StatelessOp):
         ctx.require_positive(
             length, "E405", where("holds no position (its length is {d})"), _HINT, field
         )
+        if attrs["step"] != 1:
+            length = length.ceildiv(attrs["step"])
         return Inferred(attrs, (*x[:dim], length, *x[dim + 1 :]))
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return sliced, {"dim": attrs["dim"], "start": attrs["start"], "end": attrs["end"]}
+        names = ("dim", "start", "end", "step")
+        return sliced, {k: attrs[k] for k in names}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        """`x[:, 1:]`: the range after `dim` colons, its default ends left out."""
+        """`x[:, 1:]`: the range after `dim` colons, its defaults left out (`x[:, ::2]`)."""
         (x,) = a["_inputs"]
-        start, end = a["start"], a["end"]
+        start, end, step = a["start"], a["end"], a["step"]
         low = "" if start == 0 else lit(start)
         high = "" if end is None else lit(end)
-        return f"{x}[{', '.join([':'] * a['dim'] + [f'{low}:{high}'])}]"
+        by = "" if step == 1 else f":{lit(step)}"
+        return f"{x}[{', '.join([':'] * a['dim'] + [f'{low}:{high}{by}'])}]"
