@@ -214,6 +214,41 @@ def test_a_matrix_transposed_by_t_is_a_permute() -> None:
     assert text.count("type: permute, from: weight, dims: [1, 0]") == 1  # one block
 
 
+class SquarePooled(nn.Module):
+    """The CIFAR ResNet's head (akamaster's resnet20): a pool by the map's width, square
+    inputs only (refused), then the usual `out.view(out.size(0), -1)`; or a sort (no kind),
+    a mean of it, then the view. Then transposes, whose rank the refused step would tell."""
+
+    def __init__(self, sort: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.linear = nn.Linear(8, 10)
+        self.sort = sort
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x)
+        if self.sort:
+            out = torch.sort(out, 1)[0].mean((2, 3), keepdim=True)  # refused: sort
+        else:
+            out = F.avg_pool2d(out, out.size()[3])  # refused: pool
+        out = out.view(out.size(0), -1)
+        return self.linear(out.transpose(0, 1).transpose(0, 1))
+
+
+@pytest.mark.parametrize("sort", [False, True])
+def test_a_step_after_a_refused_one_is_not_reported_as_unknown(sort: bool) -> None:
+    """The view was reported too, 'no layer kind computes the tensor method `.view()`', and
+    so was a transpose, though their kinds are known: they read the refused step, which is
+    the one problem."""
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(SquarePooled(sort), torch.randn(1, 3, 8, 8))
+    (diag,) = err.value.diagnostics
+    assert diag.code == "E903" and diag.span is not None
+    with open(__file__, encoding="utf-8") as fh:
+        line = fh.read().splitlines()[diag.span.line - 1]
+    assert line.endswith("# refused: sort" if sort else "# refused: pool")
+
+
 class DroppedBetween(nn.Module):
     """F.dropout between a ModuleList's items: a named `dropout` is a module in a spec, which
     would take a position in the sequence and move `blocks.1` to `blocks.2`."""

@@ -63,3 +63,19 @@ def unpacked(value: Any) -> Any:
     if is_packing(value):
         return (*value.args, *value.kwargs.values())
     return value
+
+
+def after_refused(refused: set[Any], names: dict[Any, str], sources: tuple[Any, ...]) -> bool:
+    """Whether the `sources` a step reads that no name stands for are so for reading a node
+    refused already, at any distance (`x.view(x.size(0), -1)` after a refused pool, or after
+    a mean of it): the step is then left out unreported, not reported as a call no kind
+    computes."""
+    todo, seen = [s for s in sources if s not in names], set()
+    while todo:
+        node = todo.pop()
+        if node in refused:
+            return True
+        if node not in seen:
+            seen.add(node)
+            todo.extend(n for n in getattr(node, "all_input_nodes", ()) if n not in names)
+    return False

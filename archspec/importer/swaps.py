@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .calls import after_refused
 from .functions import Ref, read_call
 
 
@@ -52,8 +53,10 @@ def read_transpose(reader: Any, node: Any) -> bool:
     from .slices import _node_shapes
 
     found = _dims(node)
-    if found is None or found[0] not in reader.names:
+    if found is None:
         return False
+    if found[0] not in reader.names:  # after a refused step (reported there): gone with it
+        return after_refused(reader.refused, reader.names, (found[0],))
     x, a, b = found
     if read_call(node.op, node.target, (Ref(x), a, b), {}) is not None:
         return False  # the step before states the rank

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Diagnostic
 from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
-from .calls import is_packing, unpacked
+from .calls import after_refused, is_packing, unpacked
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
 from .inputs import given_args, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
@@ -482,8 +482,8 @@ class _GraphReader:
     def emit(self, node: Any, kind: str, fields: dict[str, Any], sources: tuple[Any, ...]) -> bool:
         """A function node of `kind` reading `sources` (fx nodes); False if one is unknown."""
         inputs = self._inputs(sources)
-        if inputs is None:
-            return False
+        if inputs is None:  # one refused (reported there) is the reason: the node goes too
+            return after_refused(self.refused, self.names, sources)
         name = self._fresh(kind)
         item = Item(name, kind, dict(fields), dict(fields), inputs, is_module=False)
         self._add(node, item, name)
