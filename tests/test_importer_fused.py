@@ -300,3 +300,20 @@ def test_an_f_pad_no_kind_computes_is_refused_saying_which_f_pad_imports() -> No
     (diag,) = err.value.diagnostics
     assert diag.code == "E903" and diag.span.file == __file__
     assert "F.pad with pads written as numbers (2, 4 or 6 of them, none negative, not" in diag.hint
+
+
+class GroupNorm1NoBias(nn.GroupNorm):
+    """timm's PoolFormerV2 norm: one group, a weight and no bias, `F.group_norm` in forward."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__(1, c, eps=1e-6, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+
+def test_a_group_norm_without_a_bias_imports() -> None:
+    """It was E903 'the kind `group_norm` builds it with other tensors': no `bias` field."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), GroupNorm1NoBias(4), nn.GroupNorm(2, 4, bias=False))
+    text = roundtrip(model, (2, 3, 5, 5))
+    assert text.count("bias: false") == 2

@@ -22,6 +22,8 @@ CASES: list[tuple[dict[str, Any], nn.Module]] = [
         {"type": "group_norm", "num_groups": 4, "eps": 1e-3, "affine": False},
         nn.GroupNorm(4, 4, eps=1e-3, affine=False),
     ),
+    # timm's PoolFormerV2 norm (GroupNorm1NoBias): a weight, no bias
+    ({"type": "group_norm", "num_groups": 1, "bias": False}, nn.GroupNorm(1, 4, bias=False)),
     ({"type": "instance_norm2d"}, nn.InstanceNorm2d(4)),
     (
         {"type": "instance_norm2d", "affine": True, "track_running_stats": True},

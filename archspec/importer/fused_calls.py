@@ -84,6 +84,7 @@ def _group_norm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Fie
         "num_channels": int(weight.shape[0]),
         "eps": g.get("eps", 1e-5),
         "affine": True,
+        "bias": g.get("bias") is not None,
     }
     return "group_norm", fields
 

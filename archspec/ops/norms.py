@@ -2,8 +2,9 @@
 channels (ConvNeXt's LayerNorm2d).
 
 Counts: an affine norm holds a weight and a bias per normalised element (per channel for
-group, instance and layer_norm2d; prod(normalized_shape) for layer_norm); MACs are 0, as for
-batch norm (only convolutions and linear layers count multiply-accumulates).
+group, instance and layer_norm2d; prod(normalized_shape) for layer_norm), or a weight alone
+with `bias: false`; MACs are 0, as for batch norm (only convolutions and linear layers count
+multiply-accumulates).
 """
 
 import math
@@ -62,6 +63,7 @@ def _group_norm_spec() -> type[LayerSpec]:
         num_groups: Int(ge=1)  # type: ignore[valid-type]
         eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
         affine: Bool = True
+        bias: Bool = Field(True, description="with affine, a learned bias besides the weight")
         num_channels: Int(ge=1) | None = Field(  # type: ignore[valid-type]
             None, description="optional; checked if given"
         )
@@ -107,21 +109,24 @@ class GroupNorm(_Norm):
         return Inferred(dict(attrs, num_channels=c), x)
 
     def params(self, a: Mapping[str, Any]) -> int:
-        return 2 * a["num_channels"] if a["affine"] else 0
+        return (2 if a["bias"] else 1) * a["num_channels"] if a["affine"] else 0
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {"weight": 1, "bias": 1} if a.get("affine", True) else {}
+        if not a.get("affine", True):
+            return {}
+        return {"weight": 1, **({"bias": 1} if a.get("bias", True) else {})}
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
-        return nn.GroupNorm(a["num_groups"], a["num_channels"], eps=a["eps"], affine=a["affine"])
+        g, c = a["num_groups"], a["num_channels"]
+        return nn.GroupNorm(g, c, eps=a["eps"], affine=a["affine"], bias=a["bias"])
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         return emit_call(
             "nn.GroupNorm",
             [a["num_groups"], a["num_channels"]],
-            {"eps": (a["eps"], 1e-5), "affine": (a["affine"], True)},
+            {"eps": (a["eps"], 1e-5), "affine": (a["affine"], True), "bias": (a["bias"], True)},
             lit,
         )
 
