@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import archspec
@@ -95,6 +96,27 @@ def test_a_size_turned_into_a_number_names_torch_fx_proxy_not_ours() -> None:
     (diag,) = info.value.diagnostics
     assert diag.code == "E902" and "not 'Proxy'" in diag.message
     assert "RankProxy" not in diag.message
+
+
+class TwoLayersOwnTensors(nn.Module):
+    """A functional-only model: two layers' tensors held by one module, F.linear on them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(8, 4))
+        self.w2 = nn.Parameter(torch.randn(2, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(F.gelu(F.linear(x, self.w1)), self.w2)
+
+
+def test_a_functional_call_is_named_as_torch_nn_functional() -> None:
+    """It said 'no layer kind computes `torch._C._nn.linear`', where F.linear was called."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(TwoLayersOwnTensors(), torch.zeros(1, 4))
+    says = [d.message for d in info.value.diagnostics]
+    assert any("`torch.nn.functional.linear`" in m for m in says)
+    assert not any("torch._C" in m for m in says)
 
 
 class DropsInTraining(nn.Module):

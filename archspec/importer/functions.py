@@ -589,4 +589,8 @@ def describe_target(op: str, target: Any, args: tuple[Any, ...] = ()) -> str:
     module = getattr(target, "__module__", None) or ""
     if module in ("_operator", "operator"):
         return f"the operator `{name}`"
+    if module == "torch._C._nn":  # F.linear, F.gelu, ...: torch.nn.functional's, as called
+        import torch.nn.functional as F
+
+        module = "torch.nn.functional" if getattr(F, name, None) is target else module
     return f"`{module + '.' if module else ''}{name}`"
