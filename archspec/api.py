@@ -25,6 +25,7 @@ from .catalog import family_variants as family_variants
 from .catalog import is_spec_text
 from .catalog import list_models as list_models
 from .catalog import read_source as read_source
+from .catalog import relative_reads as relative_reads
 from .catalog import resolve as resolve
 from .catalog import resolved_text as resolved_text
 from .check_report import CheckReport as CheckReport

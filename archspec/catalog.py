@@ -243,6 +243,24 @@ def resolved_text(source: SpecSource, *, variant: str | None = None) -> str:
     return dump(data, sort_keys=False, allow_unicode=False, width=100, default_flow_style=None)
 
 
+def relative_reads(source: str | Path, doc: LoadedDoc) -> list[str]:
+    """The files the spec file `source` (read as `doc`) reads by a path from its own folder
+    (`use: [{from: lib/stems.yaml, ...}]`, `extends: base.yaml`): what a copy of its text in
+    another folder would not find. Built-in specs and the block library are found from
+    anywhere, so a file of theirs is none of these."""
+    from .compose.sources import LIBRARY_DIR
+
+    home = Path(source).resolve().parent
+    found = {LIBRARY_DIR.resolve(), builtin_dir()}
+    found |= {p.resolve().parent for p, _ in builtin_index().values()}
+    out = []
+    for name in doc.other_sources:
+        path = Path(name).resolve()
+        if path.is_relative_to(home) and not any(path.is_relative_to(d) for d in found):
+            out.append(name)
+    return out
+
+
 def _display(path: Path) -> Path:
     """How a built-in spec's file is shown (in errors, `check`'s report, emitted headers):
     archspec's own as `specs/NAME.yaml` wherever archspec is installed or run from, so no

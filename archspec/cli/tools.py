@@ -353,11 +353,14 @@ def _no_library(doc: api.LoadedDoc) -> None:
             raise
 
 
-def scaffold(name: str, source: str | None = None) -> str:
+def scaffold(name: str, source: str | None = None, folder: Path | None = None) -> str:
     """The text of a new spec named `name`: the teaching template, or a copy of a built-in.
 
     A copy keeps the built-in's own comments, takes the new name (and a class name made
-    from it) and gains a header that says how to read and use it.
+    from it) and gains a header that says how to read and use it. Written into `folder`
+    (None: wherever it goes, stdout), a copy of a file that reads files by paths from its
+    own folder (`use: [{from: lib/stems.yaml, ...}]`) would not find them from another
+    folder: there it is the resolved spec (`archspec show`), what it reads copied in.
     """
     try:
         api.check_name(name)
@@ -383,7 +386,12 @@ def scaffold(name: str, source: str | None = None) -> str:
     if not isinstance(old, str) or not _legal_name(old):
         old = None  # a stranger's text never reaches the comment the copy starts with
     text = doc.text
-    if api.builtin_index().get(source, (None, None))[1] is not None:
+    reads = api.relative_reads(source, doc) if folder is not None and doc.other_sources else []
+    if reads and Path(source).resolve().parent == folder.resolve():  # type: ignore[union-attr]
+        reads = []  # beside its source, the copy finds them
+    if reads:
+        text = _resolved_copy(source, reads, bool(variants), folder)  # type: ignore[arg-type]
+    elif api.builtin_index().get(source, (None, None))[1] is not None:
         text = api.resolved_text(source)  # a family's variant: that one network, not the family
     body = []
     for line in text.splitlines(keepends=True):
@@ -398,7 +406,8 @@ def scaffold(name: str, source: str | None = None) -> str:
     copied = (f"archspec's `{old}` spec" if builtin else f"the `{old}` spec") if old else "a spec"
     header = (
         f"# {name}: a copy of {copied}, to change as you like.\n"
-        "# Layers name their `type` (a layer kind, or a block from `blocks:`); fields may be\n"
+        + (f"# What it reads from {_shown(reads)} is copied in (resolved).\n" if reads else "")
+        + "# Layers name their `type` (a layer kind, or a block from `blocks:`); fields may be\n"
         "# expressions over `params`; in_channels/in_features are inferred. After editing:\n"
         f"#   archspec check {name}.yaml   archspec summary {name}.yaml\n"
         f"#   archspec graph {name}.yaml -o {name}.svg   archspec emit {name}.yaml\n"
@@ -444,12 +453,17 @@ def new(
     Its first line points editors with a YAML language server at archspec.schema.json, so
     they complete and check fields as you type: the nearest one in this folder or a folder
     above it (up to the repository's root), else one written next to the spec.
+
+    A copy (--from) keeps its source's comments. A spec file that reads files by paths from
+    its own folder (`use:` of lib/blocks.yaml, `extends:` of base.yaml), copied into
+    another folder, is written resolved (as `archspec show` prints it), what it reads copied
+    in, since the copy would not find those files; a family file that does is refused there.
     """
     use_plugins(plugins)
     path = Path(f"{name}.yaml") if output is None else api.output_file(output, f"{name}.yaml")
     api.check_target(path, kind=api.SPEC, force=force)
     shared = _nearest_schema(path.parent)
-    text = scaffold(name, from_)
+    text = scaffold(name, from_, None if api.is_stdout(path) else path.parent)
     if shared is not None:  # point at the one schema there is, not a copy per folder
         relative = Path(os.path.relpath(shared, path.parent)).as_posix()
         text = text.replace(MODELINE, f"# yaml-language-server: $schema={relative}\n", 1)
@@ -469,6 +483,36 @@ def new(
         err.print(f"wrote {api.display_path(schema_path)} (editor completion)")
     if os.path.isfile(path) and not api.is_stdout(path):  # a file the user can check next
         err.print(f"next: archspec check {api.display_path(path)}")
+
+
+def _shown(paths: list[str]) -> str:
+    """File names for a comment or a message: one line, every control character escaped."""
+    return ", ".join(api.escape_text(p) for p in paths)
+
+
+def _resolved_copy(source: str, reads: list[str], family: bool, folder: Path) -> str:
+    """The resolved spec, for a copy written away from the files its source reads by paths
+    from its own folder; a family, whose variants one resolved spec cannot hold, is refused,
+    and so is a spec that does not check (it cannot be resolved)."""
+    why = (
+        f"{api.escape_text(source)} reads {_shown(reads)} by a path from its own folder, "
+        f"which a copy in {api.display_path(folder)} would not find"
+    )
+    cure = f"write the copy beside it (-o {api.display_path(Path(source).parent / 'NAME.yaml')})"
+    if family:
+        raise typer.BadParameter(
+            f"{why}, and a family's variants are not copied resolved: {cure}, or copy the "
+            "files it reads along with it",
+            param_hint="--from",
+        )
+    try:
+        return api.resolved_text(source)
+    except api.ArchSpecError:
+        raise typer.BadParameter(
+            f"{why}, and it does not check, so what it reads cannot be copied in: {cure}, "
+            "or fix it first (archspec check)",
+            param_hint="--from",
+        ) from None
 
 
 def _nearest_schema(folder: Path) -> Path | None:
