@@ -129,6 +129,8 @@ def weights_specs() -> list[str]:
 
 
 def _record(spec: str) -> dict[str, Any]:
+    if not isinstance(spec, str):  # the calling code's mistake, as the api's others
+        raise TypeError(f"spec must be a built-in spec's name (a str), got {type(spec).__name__}")
     models = _table()["models"]
     if spec not in models:
         close = difflib.get_close_matches(spec, list(models), n=3)

@@ -332,6 +332,15 @@ def test_unknown_weights_list_the_ones_there_are() -> None:
         archspec.load(SPEC, weights=3)
 
 
+@pytest.mark.parametrize("spec", [3, b"resnet50", ("resnet50",)])
+def test_a_spec_that_is_no_name_is_a_type_error_that_says_so(spec: object) -> None:
+    """The calling code's mistake, raised before any lookup (was "'int' object is not
+    iterable" from difflib, or AttributeError for bytes)."""
+    for call in (archspec.list_weights, archspec.get_weights):
+        with pytest.raises(TypeError, match="spec must be a built-in spec's name"):
+            call(spec)  # type: ignore[arg-type]
+
+
 def test_default_resolves_as_torchvisions() -> None:
     for model, record in ZOO.items():
         if "@" in model:
