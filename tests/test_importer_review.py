@@ -230,6 +230,9 @@ def test_an_example_input_too_small_is_refused_located_not_raised() -> None:
     (diag,) = info.value.diagnostics
     assert diag.code == "E904" and diag.span is not None
     assert diag.span.file == inspect.getsourcefile(nn.Sequential)
+    # the model itself refuses it: torch's own words, and no "report this" (no importer bug)
+    assert "Kernel size can't be greater than actual input size" in diag.message
+    assert "report" not in (diag.hint or "") and "--input" in (diag.hint or "")
 
 
 class Stepwise(nn.Module):

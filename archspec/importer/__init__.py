@@ -55,13 +55,15 @@ def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | No
 
 def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) -> NoReturn:
     """The imported spec does not compile: a shape error (E4xx) most often means an example
-    input too small for the model; anything else is the importer's fault. Located at the
-    model's class either way, never a traceback."""
+    input too small for the model, which the model itself then refuses too (said so, with
+    torch's words, by `_model_refuses`); anything else is the importer's fault. Located at
+    the model's class either way, never a traceback."""
     from .where import describe, span_of_class
 
     first = exc.diagnostics[0]
     cls = describe(type(model))
     if first.code.startswith("E4"):
+        _model_refuses(model, example_input)
         shape = _shape_text(example_input)
         message = f"the imported spec of {cls} refuses the example input ({shape}): "
         hint = "give an input the model accepts (--input); if the model runs on it, report this"
