@@ -250,9 +250,10 @@ def relative_reads(source: str | Path, doc: LoadedDoc) -> list[str]:
     anywhere, so a file of theirs is none of these."""
     from .compose.sources import LIBRARY_DIR
 
+    if not doc.other_sources:
+        return []
     home = Path(source).resolve().parent
-    found = {LIBRARY_DIR.resolve(), builtin_dir()}
-    found |= {p.resolve().parent for p, _ in builtin_index().values()}
+    found = [LIBRARY_DIR.resolve(), builtin_dir(), *(f.resolve() for _, f in spec_folders())]
     out = []
     for name in doc.other_sources:
         path = Path(name).resolve()

@@ -386,12 +386,12 @@ def scaffold(name: str, source: str | None = None, folder: Path | None = None) -
     if not isinstance(old, str) or not _legal_name(old):
         old = None  # a stranger's text never reaches the comment the copy starts with
     text = doc.text
-    reads = api.relative_reads(source, doc) if folder is not None and doc.other_sources else []
-    if reads and Path(source).resolve().parent == folder.resolve():  # type: ignore[union-attr]
-        reads = []  # beside its source, the copy finds them
-    if reads:
-        text = _resolved_copy(source, reads, bool(variants), folder)  # type: ignore[arg-type]
-    elif api.builtin_index().get(source, (None, None))[1] is not None:
+    reads: list[str] = []
+    if folder is not None and Path(source).resolve().parent != folder.resolve():
+        reads = api.relative_reads(source, doc)  # what the copy there would not find
+        if reads:
+            text = _resolved_copy(source, reads, bool(variants), folder)
+    if not reads and api.builtin_index().get(source, (None, None))[1] is not None:
         text = api.resolved_text(source)  # a family's variant: that one network, not the family
     body = []
     for line in text.splitlines(keepends=True):
