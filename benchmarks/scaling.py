@@ -1,10 +1,12 @@
 """(4) Scaling: check, compile on meta and emit of synthetic specs of growing size.
 
-Each (family, size) runs in its own child process (`python -m benchmarks.scaling FAMILY SIZE`)
-so that one slow size cannot stall the run past its timeout, caches do not leak from one
-size into the next, and the child's peak RSS belongs to that size alone. Times are medians
-of repeated calls after a warm-up on the smallest spec of the family; memory is the peak
-traced by tracemalloc over one more call (Python allocations; meta tensors allocate none).
+Each (family, size) runs in three child processes of its own (`python -m benchmarks.scaling
+FAMILY SIZE`) so that one slow size cannot stall the run past its timeout, caches do not
+leak from one size into the next, and a child's peak RSS belongs to that size alone. Times
+are medians of the repeated calls of all three, each after a warm-up on the smallest spec
+of the family (one process alone swung a growth step over its line about every other run);
+memory is the peak traced by tracemalloc over one more call (Python allocations; meta
+tensors allocate none), the median of the three.
 
 Growth is normalised to a 10x step in IR layers, (t1/t0) ** (1 / log10(L1/L0)), and
 flagged above 11 (linear growth with some slack); nothing is asserted.
@@ -17,6 +19,7 @@ import gc
 import itertools
 import json
 import math
+import statistics
 import sys
 import time
 import tracemalloc
@@ -51,6 +54,9 @@ TRACE_LIMIT_S = 5.0
 #: Call counts are exact, but a fixed part (stem, head) makes them grow a little faster or
 #: slower than the layers; above this a function is called per layer per layer somewhere.
 CALL_GROWTH_FLAG = 15.0
+#: Child processes per size, their calls pooled: one process's layout of the heap (and so
+#: when its collector runs) moves its times by more than a step's margin over its line.
+PROCESSES = 3
 
 
 # -- the worker (runs in the child) -----------------------------------------------------------
@@ -336,12 +342,42 @@ def limit_label(r: dict[str, Any]) -> str:
 def worker(
     cfg: Config, family: str, size: int, reps: int, max_layers: int | None = None
 ) -> dict[str, Any]:
-    """One size's figures: in a child process (full run) or in this process (quick mode)."""
+    """One size's figures: pooled from `PROCESSES` child processes (full run), or measured
+    in this process (quick mode)."""
     if cfg.quick:
         try:
             return measure(family, size, reps, budget_s=5.0, max_layers=max_layers)
         except Exception as exc:
             return {"family": family, "size": size, "error": error_text(exc), "stages": {}}
+    return pooled([child(family, size, reps, max_layers) for _ in range(PROCESSES)])
+
+
+def pooled(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One size's children as one result: every call's times together (a median over all
+    of them), the median traced peak and the largest child RSS; a child that failed, or a
+    stage one child could not time, is the result as that child gave it."""
+    first = results[0]
+    for r in results:
+        if "error" in r or "refused" in r:
+            return r
+    out = {**first, "stages": {}, "child_rss": max(r["child_rss"] for r in results)}
+    for stage in first["stages"]:
+        runs = [r["stages"].get(stage, {}) for r in results]
+        if not all("times" in x for x in runs):
+            out["stages"][stage] = next(x for x in runs if "times" not in x)
+            continue
+        peaks = [x["peak_traced"] for x in runs if x["peak_traced"]]
+        out["stages"][stage] = {
+            "times": [t for x in runs for t in x["times"]],
+            "walls": [t for x in runs for t in x["walls"]],
+            "gc": [t for x in runs for t in x["gc"]],
+            "peak_traced": int(statistics.median(peaks)) if peaks else None,
+        }
+    return out
+
+
+def child(family: str, size: int, reps: int, max_layers: int | None) -> dict[str, Any]:
+    """One size measured in one fresh child process."""
     args = ["-m", "benchmarks.scaling", family, str(size), "--reps", str(reps)]
     res = run_timed(python_cmd(*args, *limit_args(max_layers)), timeout=WORKER_TIMEOUT)
     if res.timed_out:
@@ -390,10 +426,11 @@ def run(cfg: Config) -> Section:
             "shape pass), `archspec.compile(text, device='meta')`, `archspec.emit(text)`. "
             "Times are process CPU time (the stages are single-threaded; CPU time leaves out "
             "waiting for a core on a shared machine). "
-            "Each size in its own child process ("
+            f"Each size in {PROCESSES} child processes of its own, their calls pooled ("
             + ("in-process in quick mode; " if cfg.quick else "")
-            + f"up to {reps} calls or 5 s per stage after a warm-up on the smallest size); peak "
-            "memory is tracemalloc's peak over one more call (skipped when a call takes over "
+            + f"up to {reps} calls or 5 s per stage in each, after a warm-up on the smallest "
+            "size; the median is over every call); peak memory is tracemalloc's peak over one "
+            "more call, the median of the processes' (skipped when a call takes over "
             f"{TRACE_LIMIT_S:.0f} s); 'child RSS' is the whole child "
             "(interpreter, torch and all). Growth per 10x = (t1/t0) ** (1/log10(L1/L0)) over "
             "IR layers L (conv, bn, relu, add... counted in the IR), over each 10x step of "
