@@ -5,6 +5,7 @@ instances all take one path writes one class refusing the values that choose the
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -12,6 +13,7 @@ import torch
 
 import archspec
 from archspec.api import build_graph
+from archspec.backends.emit.cases import negated
 from archspec.backends.pysource import render_module
 
 from .emit_helpers import _layout, _load, matches_compile
@@ -82,7 +84,7 @@ def test_instances_of_one_path_are_one_class_refusing_the_other() -> None:
     module = source[source.index("class GhostModule") : source.index("class Ghosts")]
     # the even path only: the odd one's nodes are no code of this file
     assert "split" not in module and "self.oup" not in module
-    assert "        if not (oup % 2 == 0) or oup % 2 == 1:\n            raise ValueError(" in module
+    assert "        if oup % 2 != 0 or oup % 2 == 1:\n            raise ValueError(" in module
     loaded = _load(source, "ghosts_even")
     loaded.GhostModule(16, 12)
     with pytest.raises(ValueError, match="emitted without the layers"):
@@ -246,3 +248,31 @@ def test_a_case_s_comments_hold_for_every_instance_of_its_condition() -> None:
     assert "            x = self.conv1(pre)\n" in cases[1] and "//" not in forward
     ours = _load(text, "preact_comments").PreAct(8, 12).eval()
     assert ours(torch.randn(1, 8, 6, 6)).shape == (1, 12, 6, 6)  # what (H + 1)//2 denied
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("oup % 2 == 0", "oup % 2 != 0"),
+        ("stride > 1", "stride <= 1"),
+        ("a <= b + 1", "a > b + 1"),
+        ("act == 'relu'", 'act != "relu"'),
+        ("not flag", "flag"),
+        ("flag", "not flag"),
+        ("a < b < c", "not (a < b < c)"),
+        ("a == 1 or b == 2", "not (a == 1 or b == 2)"),
+    ],
+)
+def test_a_guard_negates_a_condition_as_written_by_hand(text: str, expected: str) -> None:
+    """The negation holds exactly when the condition does not, for every value tried."""
+    out = negated(text)
+    assert out == expected
+    checked = 0
+    for a, b, c, oup, stride in itertools.product(
+        range(-1, 3), range(-1, 3), range(3), range(4), range(3)
+    ):
+        for flag, act in itertools.product((True, False), ("relu", "gelu", "silu")):
+            env = dict(a=a, b=b, c=c, oup=oup, stride=stride, flag=flag, act=act)
+            assert eval(out, {}, env) is (not eval(text, {}, env))
+            checked += 1
+    assert checked == 4 * 4 * 3 * 4 * 3 * 6

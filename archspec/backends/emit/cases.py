@@ -118,7 +118,7 @@ def case_order(parts: Sequence[Part]) -> list[tuple[Val | None, Part]] | None:
 
 def case_guards(bodies: Sequence[Body], names: frozenset[str]) -> list[str] | None:
     """What a class of one case refuses: its case nodes' conditions false, or another
-    case node's true (`not (oup % 2 == 0)`, `oup % 2 == 1`), the names they read made
+    case node's true (`oup % 2 != 0`, `oup % 2 == 1`), the names they read made
     arguments; None when a condition cannot be written in the class's arguments."""
     guards: list[str] = []
     for b in bodies:
@@ -127,13 +127,36 @@ def case_guards(bodies: Sequence[Body], names: frozenset[str]) -> list[str] | No
             for sw in b.module.switch_exprs
             if sw.span is not None and names_of(sw.expr) & names
         ]
-        for cond, text in [(c, f"not ({c.text})") for c in b.conds] + [(c, c.text) for c in absent]:
+        for cond, text in [(c, negated(c.text)) for c in b.conds] + [(c, c.text) for c in absent]:
             if not cond.symbolic:
                 return None
             if text not in guards:
                 guards.append(text)
             b.env.used |= cond.names  # a param only a guard reads is an argument still
     return guards
+
+
+#: a comparison's operator (the expression language has these six) and the one that holds
+#: exactly when it does not
+_FLIPPED: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Lt: ast.GtE,
+    ast.GtE: ast.Lt,
+    ast.Gt: ast.LtE,
+    ast.LtE: ast.Gt,
+}
+
+
+def negated(text: str) -> str:
+    """A condition's negation as one would write it: a single comparison with its operator
+    flipped (`oup % 2 != 0`), `not x`'s operand, a name after `not`, else `not (...)`."""
+    tree = expr_tree(text)
+    if isinstance(tree, ast.Compare) and len(tree.ops) == 1 and type(tree.ops[0]) in _FLIPPED:
+        return unparse(ast.Compare(tree.left, [_FLIPPED[type(tree.ops[0])]()], tree.comparators))
+    if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not):
+        return unparse(tree.operand)
+    return f"not {text}" if isinstance(tree, ast.Name) else f"not ({text})"
 
 
 def stored(code: dict[str, Any], env: Env, reads: set[str]) -> dict[str, Any]:
