@@ -95,12 +95,14 @@ def _same_code(base: type, cls: type) -> bool:
         return False
     # the same name: archspec's copy of a library's class (torchvision's Permute), or a
     # user's class that only shares the name (refused unless its forward reads the same)
-    return cls.__module__.split(".")[0] in MIRRORED_LIBRARIES or _same_forward(base, cls)
+    mirrored = MIRRORED.get(cls.__module__.split(".")[0], frozenset())
+    return "*" in mirrored or cls.__name__ in mirrored or _same_forward(base, cls)
 
 
-#: Libraries whose classes archspec's kinds rebuild under the same names (torchvision's
-#: Permute, LayerNorm2d, StochasticDepth, Swin's and MaxViT's attention and partitions).
-MIRRORED_LIBRARIES = frozenset({"torchvision"})
+#: Library classes archspec's kinds rebuild under the same names, by library ("*": all of
+#: them): torchvision's Permute, LayerNorm2d, StochasticDepth, Swin's and MaxViT's attention
+#: and partitions; timm's Conv2dSame (TensorFlow's SAME padding, `padding: same` strided).
+MIRRORED = {"torchvision": frozenset({"*"}), "timm": frozenset({"Conv2dSame"})}
 
 
 def _same_forward(base: type, cls: type) -> bool:

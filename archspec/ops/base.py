@@ -304,6 +304,12 @@ class Op:
         """
         return ""
 
+    def emit_support_for(self, attrs: Mapping[str, Any]) -> str:
+        """`emit_support` for one node of the kind, for a kind whose support code only some
+        of its nodes need (a strided `padding: same` conv2d's Conv2dSame): by default the
+        kind's own."""
+        return self.emit_support()
+
     def persistent(self, attrs: Mapping[str, Any]) -> bool | None:
         """For "tensor" ops: None registers the built tensor as a parameter; True or False as
         a buffer, in the state_dict or left out of it (`register_buffer(..., persistent=False)`,

@@ -75,6 +75,9 @@ def _conv_spec(kind: str) -> type[LayerSpec]:
 
 class _ConvBase(Op):
     nd: int = 2
+    #: the support class of `padding: same` with a stride (TensorFlow's SAME), if the kind
+    #: takes one (samepad.py)
+    same_class: str | None = None
     channel_axis = channels_at_dim_1
     inferred = ("in_channels",)
     category = "conv"
@@ -115,11 +118,27 @@ class _ConvBase(Op):
         d = (d,) * nd if type(d) is int else ntuple(d, nd, "dilation")
         pad = attrs["padding"]
         if pad == "same":
-            if any(si != 1 for si in s):
-                raise ShapeFailure(
-                    "E409", "padding='same' needs stride 1", "give explicit padding", "padding"
-                )
             out = list(x[2:])
+            if any(si != 1 for si in s):
+                if self.same_class is None:
+                    raise ShapeFailure(
+                        "E409",
+                        f"{self.kind} takes padding 'same' with stride 1 only (a strided "
+                        "'same', TensorFlow's, is conv2d's)",
+                        "give explicit padding",
+                        "padding",
+                    )
+                if attrs["padding_mode"] != "zeros":
+                    raise ShapeFailure(
+                        "E409",
+                        "padding 'same' with a stride pads with zeros in forward "
+                        f"(TensorFlow's SAME), not with padding_mode '{attrs['padding_mode']}'",
+                        "use padding_mode 'zeros', or explicit padding",
+                        "padding_mode",
+                    )
+                from .samepad import same_extents
+
+                out = same_extents(self.kind, x, k, s, ctx, SPATIAL_NAMES[nd])
         else:
             if pad == "valid":
                 p = (0,) * nd
@@ -151,7 +170,9 @@ class _ConvBase(Op):
         """`reflect` mirrors inside the input, so it needs padding < extent; `circular` wraps
         around once at most, so padding <= extent (torch.nn.functional.pad's own rules)."""
         mode = attrs["padding_mode"]
-        for i, (left, right) in enumerate(_side_padding(attrs, self.nd)):
+        from .samepad import side_padding
+
+        for i, (left, right) in enumerate(side_padding(attrs, self.nd)):
             need = _PAD_NEEDS[mode](max(left, right))
             if need <= 1:
                 continue
@@ -183,21 +204,53 @@ class _ConvBase(Op):
         return ()
 
     def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
-        # zeros padding is implicit; the other modes pad a copy of the input first (F.pad)
+        # zeros padding is implicit; the other modes, and TensorFlow's SAME, pad a copy of
+        # the input first (F.pad)
+        (x,) = inputs
+        if a["padding"] == "same" and self._strided_same(a):
+            from .samepad import padded_numel
+
+            return padded_numel(a, x, self.nd)
         if a["padding_mode"] == "zeros":
             return Dim.of(0)
-        (x,) = inputs
-        grow = [left + right for left, right in _side_padding(a, self.nd)]
+        from .samepad import side_padding
+
+        grow = [left + right for left, right in side_padding(a, self.nd)]
         return product([x[0], x[1], *(x[2 + i] + grow[i] for i in range(self.nd))])
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
+        if a["padding"] == "same" and self._strided_same(a):
+            kw = module_values(module_arguments(dict(a, padding=0), CONV_FIELDS))
+            return support_class(self.same_class)(a["in_channels"], a["out_channels"], **kw)
         cls = getattr(nn, f"Conv{self.nd}d")
         kw = module_values(module_arguments(a, CONV_FIELDS))
         return cls(a["in_channels"], a["out_channels"], **kw, padding_mode=a["padding_mode"])
 
+    def _strided_same(self, a: Mapping[str, Any]) -> bool:
+        from .samepad import strided_same
+
+        return self.same_class is not None and strided_same(a, self.nd)
+
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        """A module of the kind's class; or one named as its strided `same` class (timm's
+        Conv2dSame, a Conv2d padded in forward), read as `padding: same`."""
+        if self.same_class is None or type(module).__name__ != self.same_class:
+            return super().read_module(module)
+        from .samepad import same_reading
+
+        return same_reading(self, module)
+
+    def emit_support_for(self, attrs: Mapping[str, Any]) -> str:
+        if attrs["padding"] == "same" and self._strided_same(attrs):
+            return support_source(self.same_class)
+        return self.emit_support()
+
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        if a["padding"] == "same" and self._strided_same(a):
+            args = module_arguments(dict(a, padding=0), CONV_FIELDS)
+            return emit_call(self.same_class, [a["in_channels"], a["out_channels"]], args, lit)
         return emit_call(
             f"nn.Conv{self.nd}d",
             [a["in_channels"], a["out_channels"]],
@@ -280,7 +333,9 @@ class StdConv2d(_ConvBase):
         fields = super().read_module(module)
         if fields is not None:
             return fields
-        return _scaled_reading(self, module)
+        from .reading import scaled_std_reading
+
+        return scaled_std_reading(self, module)
 
     def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         return Dim.of(0)
@@ -299,51 +354,6 @@ class StdConv2d(_ConvBase):
             module_arguments(a, STD_CONV_FIELDS),
             lit,
         )
-
-
-def _scaled_reading(op: Op, module: Any) -> dict[str, Any] | None:
-    """A Conv2d with a float `eps` read as std_conv2d: scaled when it has a `gain` (the
-    importer compares the forward graphs before it takes a reading)."""
-    import math
-
-    import torch.nn as nn
-
-    from .reading import read_attributes
-
-    gain, scale, eps = (getattr(module, k, None) for k in ("gain", "scale", "eps"))
-    if not isinstance(module, nn.Conv2d) or type(eps) is not float or eps <= 0:
-        return None
-    fields = read_attributes(op, module) if module.padding_mode == "zeros" else None
-    if fields is None:
-        return None
-    if gain is None:
-        return fields | {"scaled": False, "gamma": 1.0}
-    if not isinstance(gain, nn.Parameter) or tuple(gain.shape) != (module.out_channels, 1, 1, 1):
-        return None
-    if type(scale) is not float or not math.isfinite(scale) or scale <= 0:
-        return None
-    fan_in = module.weight[0].numel()
-    guess = scale * fan_in**0.5
-    for gamma in (round(guess, 12), guess):
-        for _ in range(4):  # a neighbour of the quotient may be the one that gives it back
-            if gamma * fan_in**-0.5 == scale:
-                return fields | {"scaled": True, "gamma": gamma}
-            gamma = math.nextafter(gamma, math.inf if gamma * fan_in**-0.5 < scale else 0.0)
-    return None
-
-
-def _side_padding(a: Mapping[str, Any], nd: int) -> list[tuple[int, int]]:
-    """(left, right) padding per spatial dim, `same` and `valid` resolved as torch's Conv
-    modules do (`same` puts the odd element on the right)."""
-    pad = a["padding"]
-    if pad == "valid":
-        return [(0, 0)] * nd
-    if pad == "same":
-        k = ntuple(a["kernel_size"], nd, "kernel_size")
-        d = ntuple(a["dilation"], nd, "dilation")
-        totals = [di * (ki - 1) for ki, di in zip(k, d)]
-        return [(t // 2, t - t // 2) for t in totals]
-    return [(p, p) for p in ntuple(pad, nd, "padding")]
 
 
 #: The smallest input extent each copying padding mode takes, given the padding on one side.
@@ -545,6 +555,7 @@ def _register_family() -> None:
                     "window_dims": nd,
                     "torch_name": f"Conv{nd}d",
                     "summary": f"{nd}-d convolution",
+                    "same_class": "Conv2dSame" if nd == 2 else None,
                 },
             )
         )

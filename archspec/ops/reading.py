@@ -68,3 +68,32 @@ def read_attributes(op: Op, module: nn.Module) -> dict[str, Any] | None:
                 return None
         out[name] = value
     return out
+
+
+def scaled_std_reading(op: Op, module: Any) -> dict[str, Any] | None:
+    """A Conv2d with a float `eps` read as std_conv2d: scaled when it has a `gain` (the
+    importer compares the forward graphs before it takes a reading)."""
+    import math
+
+    import torch.nn as nn
+
+    gain, scale, eps = (getattr(module, k, None) for k in ("gain", "scale", "eps"))
+    if not isinstance(module, nn.Conv2d) or type(eps) is not float or eps <= 0:
+        return None
+    fields = read_attributes(op, module) if module.padding_mode == "zeros" else None
+    if fields is None:
+        return None
+    if gain is None:
+        return fields | {"scaled": False, "gamma": 1.0}
+    if not isinstance(gain, nn.Parameter) or tuple(gain.shape) != (module.out_channels, 1, 1, 1):
+        return None
+    if type(scale) is not float or not math.isfinite(scale) or scale <= 0:
+        return None
+    fan_in = module.weight[0].numel()
+    guess = scale * fan_in**0.5
+    for gamma in (round(guess, 12), guess):
+        for _ in range(4):  # a neighbour of the quotient may be the one that gives it back
+            if gamma * fan_in**-0.5 == scale:
+                return fields | {"scaled": True, "gamma": gamma}
+            gamma = math.nextafter(gamma, math.inf if gamma * fan_in**-0.5 < scale else 0.0)
+    return None

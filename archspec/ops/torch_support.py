@@ -104,3 +104,18 @@ def split_exactly(
     if len(out) < pieces:
         raise ValueError(f"not enough values to unpack (expected {pieces}, got {len(out)})")
     return out
+
+
+class Conv2dSame(nn.Conv2d):
+    """A strided Conv2d padded as TensorFlow's SAME (timm's Conv2dSame): its output is
+    ceil(size / stride) along each dim, the padding worked out from the input's size in
+    forward, the odd element on the right."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad: list[int] = []
+        for i in (1, 0):  # F.pad takes the last dim first
+            size, s = x.shape[2 + i], self.stride[i]
+            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
+            total = max(((size + s - 1) // s - 1) * s + span - size, 0)
+            pad += [total // 2, total - total // 2]
+        return self._conv_forward(F.pad(x, pad), self.weight, self.bias)

@@ -120,15 +120,23 @@ class Emitter(Classes, InitRules):
     def support(self) -> list[str]:
         """Definitions ops' emitted code needs (`Op.emit_support`), each text once; a
         `functional` kind's (a module class) only where one of its nodes is a module."""
-        kinds: list[str] = []
+        wanted: list[tuple[str, Any]] = []
         for _, node in iter_nodes(self.graph.root):
             used = node.is_module or REGISTRY[node.kind].style != "module"
-            if node.child is None and used and node.kind not in kinds:
-                kinds.append(node.kind)
+            if node.child is None and used:
+                try:
+                    text = REGISTRY[node.kind].emit_support_for(node.attrs)
+                except Exception as exc:
+                    raise EmitError(
+                        f"layer kind `{node.kind}` failed to give its support code: "
+                        f"{type(exc).__name__}: {exc}",
+                        span=node.span,
+                    ) from None
+                if (node.kind, text) not in wanted:
+                    wanted.append((node.kind, text))
         texts: list[str] = []
         defined: dict[str, str] = {}
-        for kind in kinds:
-            text = REGISTRY[kind].emit_support()
+        for kind, text in wanted:
             text = text.strip("\n") if isinstance(text, str) else ""
             if not text or text in texts:
                 continue

@@ -1,0 +1,85 @@
+"""A conv's padding on each side (`side_padding`), and `padding: same` with a stride:
+TensorFlow's SAME (timm's Conv2dSame), whose output extent
+is `ceil(X / s)` and whose padding, worked out in forward from the input's size, is
+`max((ceil(X / s) - 1) * s + d * (k - 1) + 1 - X, 0)`, the odd element on the right. With
+stride 1 that is torch's own `padding='same'`, so only a strided conv builds the class."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..dims import Dim, Shape, product
+from .base import Op, ShapeContext, ntuple
+from .extents import check_spatial
+
+
+def strided_same(a: Mapping[str, Any], nd: int) -> bool:
+    """Whether a conv's fields ask for TensorFlow's SAME: `padding: same` and a stride other
+    than 1. A stride the emitter holds as an expression cannot decide which class to write,
+    so it is a TypeError there (the emitter then writes the instance's own numbers)."""
+    if a["padding"] != "same":
+        return False
+    strides = ntuple(a["stride"], nd, "stride")
+    if not all(type(s) is int for s in strides):
+        raise TypeError("a `same` conv's stride decides its class")
+    return any(s != 1 for s in strides)
+
+
+def same_extents(
+    kind: str,
+    x: Shape,
+    k: Sequence[int],
+    s: Sequence[int],
+    ctx: ShapeContext,
+    names: Sequence[str],
+) -> list[Dim]:
+    """The output extents, `ceil(X / s)` along each spatial dim (at least 1 for X >= 1)."""
+    out = [x[2 + i] if si == 1 else x[2 + i].ceildiv(si) for i, si in enumerate(s)]
+    check_spatial(kind, out, x, ctx, names, k)
+    return out
+
+
+def padded_extent(x: Dim, k: int, s: int, d: int) -> Dim:
+    """The extent F.pad makes before the conv: exact for a number, and for a symbol when the
+    window spans at least the stride (every padding is then `span - remainder`) or one
+    element (no padding); otherwise the most it can be, `X + span - 1`."""
+    span = d * (k - 1) + 1
+    if x.is_const:
+        n = x.value
+        return Dim.of(max(n, (-(n // -s) - 1) * s + span))
+    if span >= s:
+        return (x.ceildiv(s) - 1) * s + span
+    return x if span == 1 else x + (span - 1)
+
+
+def same_reading(op: Op, module: Any) -> dict[str, Any] | None:
+    """A module of the strided `same` class's name (timm's Conv2dSame: a conv built with
+    padding 0 and padded in forward) as `padding: same`; the importer accepts the reading
+    only for a class it knows computes that (importer/leaves.py, MIRRORED)."""
+    from .reading import read_attributes
+
+    fields = read_attributes(op, module)
+    if fields is None or any(fields["padding"]) or all(s == 1 for s in fields["stride"]):
+        return None
+    return fields | {"padding": "same"}
+
+
+def padded_numel(a: Mapping[str, Any], x: Shape, nd: int) -> Dim:
+    """The elements of the padded copy a strided `same` conv convolves (`padded_extent`)."""
+    k, s, d = (ntuple(a[f], nd, f) for f in ("kernel_size", "stride", "dilation"))
+    return product([x[0], x[1], *(padded_extent(x[2 + i], k[i], s[i], d[i]) for i in range(nd))])
+
+
+def side_padding(a: Mapping[str, Any], nd: int) -> list[tuple[int, int]]:
+    """(left, right) padding per spatial dim, `same` and `valid` resolved as torch's Conv
+    modules do (`same` puts the odd element on the right)."""
+    pad = a["padding"]
+    if pad == "valid":
+        return [(0, 0)] * nd
+    if pad == "same":
+        k = ntuple(a["kernel_size"], nd, "kernel_size")
+        d = ntuple(a["dilation"], nd, "dilation")
+        totals = [di * (ki - 1) for ki, di in zip(k, d)]
+        return [(t // 2, t - t // 2) for t in totals]
+    return [(p, p) for p in ntuple(pad, nd, "padding")]
