@@ -54,7 +54,7 @@ def _type_words(model: type, fname: str) -> str:
     ann = model.model_fields[fname].annotation
     literals = _literals(ann)
     if final is None:
-        if not literals and typing.get_origin(ann) is list:
+        if not literals and _holds_list(ann):  # a chunk's `names` may be computed, too
             return "list of names"
         return " \\| ".join(f"`{v}`" for v in literals) if literals else "text"
     words = {
@@ -71,6 +71,13 @@ def _type_words(model: type, fname: str) -> str:
     if final.choices:
         words += " or " + " \\| ".join(f"`{c}`" for c in final.choices)
     return words
+
+
+def _holds_list(ann: Any) -> bool:
+    """Whether a field's type is a list, or a union (annotated or not) with one."""
+    if typing.get_origin(ann) is list:
+        return True
+    return any(_holds_list(a) for a in typing.get_args(ann) if not isinstance(a, str))
 
 
 def _literals(ann: Any) -> list[Any]:

@@ -253,10 +253,15 @@ def when_text(when: Any) -> str:
 
 
 def piece_names(spec: Any) -> list[str]:
-    """The names a spec gives its pieces besides its own (a chunk's `names`)."""
+    """The names a spec gives its pieces besides its own (a chunk's `names`), as written:
+    those a computed entry or a template gives are known only where the node is
+    (lowering/fromlist.py, `piece_names_here`)."""
     op = REGISTRY.get(getattr(spec, "type", ""))
     field = op.names_field if op is not None else None
-    return list(getattr(spec, field, None) or []) if field else []
+    written = getattr(spec, field, None) if field else None
+    if not isinstance(written, list):
+        return []
+    return [n for n in written if isinstance(n, str) and "{" not in n]
 
 
 def refs_of(spec: Any) -> list[str]:

@@ -92,8 +92,56 @@ def computed_inputs(
     raise Skip
 
 
+def piece_names_here(
+    lw: Lowerer, item: Item, scope: Scope, env: Mapping[str, Any], field: str
+) -> list[str]:
+    """The names a chunk's or split's `names` gives in `env` when its entries are computed
+    (`{each: "sp{j}", for: j, in: scale}`) or templates: each a legal name, none twice, two
+    at least; E204/E304/E309 at the entry (and Skip) otherwise."""
+    from ..ops.names import check_name  # ops.split holds the bound, ops.names the rule
+    from ..ops.split import MAX_PIECES
+
+    raw = getattr(item.spec, field)
+    base = item.ypath + (field,)
+    listed = isinstance(raw, list)
+    given: list[tuple[str, PathKey]] = []
+    for j, entry in enumerate(raw if listed else [raw]):
+        yp = base + (j,) if listed else base
+        if isinstance(entry, str):
+            given.append((_fill(lw, entry, env, yp, field) if is_template(entry) else entry, yp))
+        else:
+            given += [(n, y) for n, y, _, _ in _each(lw, entry, env, yp, field)]
+    seen: set[str] = set()
+    failure: tuple[str, str, PathKey, str] | None = None
+    if len(given) > MAX_PIECES:
+        what = f"`{field}` gives {len(given):,} pieces, over the limit of {MAX_PIECES}"
+        failure = ("E309", what, base, "cut the dim into fewer pieces")
+    for name, yp in given:
+        try:
+            check_name(name)
+        except ValueError as exc:
+            failure = failure or ("E204", f"`{field}` gives {name!r} here: {exc}", yp, _HINT)
+            continue
+        if name in seen:
+            failure = failure or ("E304", f"`{field}` gives `{name}` twice here", yp, _HINT)
+        seen.add(name)
+    if failure is None and len(given) < 2:
+        n = len(given)
+        what = f"{n} name{'' if n == 1 else 's'} here: {item.spec.type} makes two pieces at least"
+        failure = ("E309", f"`{field}` gives {what}", base, _HINT)
+    if failure is not None:
+        for name in seen:  # their readers are not checked against a guess (E305)
+            scope.shapes[name], scope.train[name] = None, False
+        lw.error(*failure)
+        raise Skip
+    return [name for name, _ in given]
+
+
+_HINT = 'each piece takes a name of its own, e.g. `{each: "sp{j}", for: j, in: scale}`'
+
+
 def _each(
-    lw: Lowerer, entry: Any, env: Mapping[str, Any], yp: PathKey
+    lw: Lowerer, entry: Any, env: Mapping[str, Any], yp: PathKey, field: str = "from"
 ) -> list[tuple[str, PathKey, str | None, str | None]]:
     """The names of one computed entry: one per value of its index whose `when` holds."""
     values: Any = [None]
@@ -108,7 +156,7 @@ def _each(
         local = env if entry.for_ is None else {**env, entry.for_: value}
         if entry.when is not None and not lw.eval_value(entry.when, _BOOL, local, yp + ("when",)):
             continue
-        name = _fill(lw, entry.each, local, yp + ("each",))
+        name = _fill(lw, entry.each, local, yp + ("each",), field)
         out.append((name, yp + ("each",), entry.each, entry.for_))
     return out
 
@@ -174,7 +222,9 @@ def _name_sized(part: str, value: Any) -> None:
         )
 
 
-def _fill(lw: Lowerer, template: str, env: Mapping[str, Any], yp: PathKey) -> str:
+def _fill(
+    lw: Lowerer, template: str, env: Mapping[str, Any], yp: PathKey, field: str = "from"
+) -> str:
     """The name a template gives here; E309 (or the expression's error) and Skip."""
     try:
         return _text(template, env)
@@ -184,11 +234,11 @@ def _fill(lw: Lowerer, template: str, env: Mapping[str, Any], yp: PathKey) -> st
             if exc.code == "E302" and any(f"'{n}'" in exc.message for n in INPUT_SIZES):
                 hint = "a `from` is worked out before its node's input is chosen, so the input's "
                 hint += "sizes are not in scope there: read params, lets and indices"
-            lw.error(exc.code, f"`from` template {template!r}: {exc.message}", yp, hint)
+            lw.error(exc.code, f"`{field}` template {template!r}: {exc.message}", yp, hint)
     except ValueError as exc:
         lw.error(
             "E309",
-            f"`from` template {template!r}: {exc}",
+            f"`{field}` template {template!r}: {exc}",
             yp,
             "each `{...}` part of a name template gives a number or text",
         )

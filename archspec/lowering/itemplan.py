@@ -14,6 +14,7 @@ from ..constructs import BLOCK_CALL, CONSTRUCTS
 from ..expr import ExprError
 from ..ops import REGISTRY
 from ..ops.fromspec import is_computed
+from ..ops.split import is_computed_names
 from .context import piece_names, refs_of, when_text
 from .values import parsed
 
@@ -30,6 +31,7 @@ class ItemPlan:
     __slots__ = (
         "binding",
         "computed",
+        "computed_names",
         "construct",
         "early",
         "from_",
@@ -77,6 +79,10 @@ class ItemPlan:
         )
         #: the names the spec gives its nodes besides its own name (a chunk's `names`)
         self.own_names = piece_names(spec)
+        #: whether those names are computed where the node is (`{each: "sp{j}", ...}`)
+        self.computed_names = self.op is not None and is_computed_names(
+            getattr(spec, self.op.names_field, None) if self.op.names_field else None
+        )
         #: a layer's layer.Binding, in the block it was made for (layer.binding)
         self.binding: Any = None
 

@@ -33,8 +33,26 @@ def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
     """One layer (`plan`: its spec's ItemPlan): its fields bound, its shape rule run, one
     node; its name, or None for a learned tensor, which is not in the flow (the next node
     reads what arrived before it)."""
+    if not plan.computed_names:
+        return _lower_op(lw, site, plan, plan.own_names)
+    from .fromlist import piece_names_here  # fromlist reads item plans: imported late
+
+    scope = site.scope
+    pieces = piece_names_here(lw, site.item, scope, site.local, plan.op.names_field)  # type: ignore[arg-type]
+    try:
+        return _lower_op(lw, site, plan, pieces)
+    except Skip:
+        # its readers are not checked against a guess: the walk knows written names only
+        for piece in pieces:
+            if piece not in scope.shapes:
+                scope.shapes[piece], scope.train[piece] = None, False
+        raise
+
+
+def _lower_op(lw: Lowerer, site: Site, plan: ItemPlan, pieces: list[str]) -> str | None:
+    """lower_op, the names of its pieces (a chunk's `names`) given."""
     item, scope, inputs = site.item, site.scope, site.inputs
-    op, pieces = plan.op, plan.own_names
+    op = plan.op
     is_module = op.style == "module" and not (
         op.functional and (plan.spec_name or item.name) and plan.key is None
     )
@@ -53,6 +71,8 @@ def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
         raise Skip
     if op.reads_nodes:
         attrs = bind_target(lw, scope, item, attrs)
+    if plan.computed_names:
+        attrs[op.names_field] = pieces  # type: ignore[index]
     if pieces:
         lw.charge(len(pieces) - 1, item.ypath)
     when = plan.when  # in the node as made, not added by add_node

@@ -160,6 +160,12 @@ FromList = Annotated[
 ]
 
 
+#: one computed entry and the form of a value, for other fields that name nodes as `from`
+#: does (a chunk's `names`, ops/split.py)
+ComputedEntry = _Each
+entry_form = _form
+
+
 def entries_of(raw: Any) -> list[Any]:
     """A `from` as validated, as a list of entries (none without it)."""
     if raw is None:

@@ -14,9 +14,9 @@ last one of `1..s`. A size that depends on the input is a constraint of the deri
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from ..dims import Dim, Shape
 from .base import (
@@ -25,22 +25,58 @@ from .base import (
     Ints,
     LayerSpec,
     LazySpec,
-    Name,
     Op,
     ShapeContext,
     ShapeFailure,
+    check_name,
     fmt,
     register,
 )
+from .fromspec import ComputedEntry, entry_form, is_template
+from .templates import MAX_TEMPLATE_LEN, template_parts
 
 #: At most this many pieces: each is a node of the scope and a variable of emitted code.
 MAX_PIECES = 256
 
 _NAMES = Field(
-    min_length=2,
-    max_length=MAX_PIECES,
-    description="the pieces' names, in order: each is a node `from` can read",
+    description="the pieces' names, in order: each is a node `from` can read; entries may be "
+    'computed as `from`\'s are (`{each: "sp{j}", for: j, in: scale}`, a template `"x{i}"`)',
 )
+
+
+def _piece_entry(text: str) -> str:
+    """A written entry of `names`: a name, or a template of one (`"sp{i}"`)."""
+    if not is_template(text):
+        return check_name(text)
+    too_long = f"a `names` template is at most {MAX_TEMPLATE_LEN} characters"
+    template_parts(text, "`names` template", text[:60], too_long)
+    return text
+
+
+_PIECE_WHAT = (
+    'a `names` entry is a name, a name template (`head{i}`) or a computed entry (`{each: "sp{j}", '
+    "for: j, in: scale}`)"
+)
+_Piece = Annotated[
+    Annotated[str, AfterValidator(_piece_entry), Tag("name")] | ComputedEntry,
+    Discriminator(entry_form, custom_error_type="names_entry", custom_error_message=_PIECE_WHAT),
+]
+#: a chunk's or split's `names`: a list of names (or entries computing them), or one entry
+_Names = Annotated[
+    ComputedEntry | Annotated[list[_Piece], Tag("list")],
+    Discriminator(
+        entry_form,
+        custom_error_type="names_list",
+        custom_error_message="`names` is a list of names, or a computed entry giving them",
+    ),
+]
+
+
+def is_computed_names(names: Any) -> bool:
+    """Whether `names` gives its names where the node is (a computed entry or a template)."""
+    if not isinstance(names, list):
+        return names is not None
+    return any(not isinstance(n, str) or is_template(n) for n in names)
 
 
 @cache
@@ -48,8 +84,17 @@ def _pieces_spec() -> type[LayerSpec]:
     class _PiecesSpec(LayerSpec):
         """What chunk and split share: the pieces are named by `names`, not `name`."""
 
-        names: list[Name] = _NAMES
+        names: _Names = _NAMES
         dim: Int() = 1  # type: ignore[valid-type]
+
+        @field_validator("names")
+        @classmethod
+        def _piece_count(cls, names: Any) -> Any:
+            if isinstance(names, list) and not is_computed_names(names) and len(names) < 2:
+                raise ValueError(f"List should have at least 2 items, not {len(names)}")
+            if isinstance(names, list) and len(names) > MAX_PIECES:
+                raise ValueError(f"List should have at most {MAX_PIECES} items")
+            return names
 
         @model_validator(mode="after")
         def _named_by_names(self) -> "_PiecesSpec":
@@ -58,8 +103,10 @@ def _pieces_spec() -> type[LayerSpec]:
                     f"{self.type} makes one node per piece, named by `names`; "
                     f"drop `name: {self.name}`"
                 )
-            if len(set(self.names)) != len(self.names):
-                raise ValueError(f"{self.type} names {self.names} repeat a name")
+            written = self.names if isinstance(self.names, list) else [self.names]
+            plain = [n for n in written if isinstance(n, str)]
+            if len(set(plain)) != len(plain):
+                raise ValueError(f"{self.type} names {plain} repeat a name")
             return self
 
     return _PiecesSpec

@@ -1,0 +1,161 @@
+"""Networks of timm written from the docs alone by a new user (session 31's independent
+check: res2net50_26w_4s, deit_tiny_distilled_patch16_224, cait_xxs24_224, ...): what broke
+on the way. A chunk's or split's `names` had to be written out, so a Res2Net block whose
+`scale` is a param (timm's res2net50_14w_8s cuts 8 pieces, 26w_4s 4) could not say how many
+pieces it cuts: `names: {each: "sp{j}", for: j, in: scale}`, the form a `from` list takes,
+was E202 ("expected a list")."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from archspec.errors import ArchSpecError
+from tests.test_newuser_specs import _emitted, _spec
+from tests.test_newuser_specs import _same as same
+
+# timm's Bottle2neck (res2net.py) without its stride and downsample: conv1, the split into
+# `scale` pieces, conv i on piece i plus the previous output, the last piece passed on.
+RES2NET = _spec(
+    "res2net_scales",
+    """
+    input: [N, 32, 8, 8]
+    blocks:
+      Bottle2neck:
+        params: {planes: int, scale: int}
+        let: {width: floor(planes * 26 / 64)}
+        register_order: [conv1, bn1, convs, bns, conv3, bn3, relu]
+        layers:
+          - {name: conv1, type: conv2d, out_channels: width * scale, kernel_size: 1, bias: false}
+          - {name: bn1, type: batchnorm2d}
+          - {name: relu, type: relu, inplace: true}
+          - {type: split, split_size: width, names: {each: "sp{j}", for: j, in: scale}}
+          - type: repeat
+            count: scale - 1
+            flat: true
+            names: ["sum{i}", null, null, "out{i}"]
+            layers:
+              - {type: add, when: i > 0, from: ["out{i - 1}", "sp{i}"]}
+              - {type: conv2d, key: "convs.{i}", from: "{'sum' if i > 0 else 'sp'}{i}",
+                 out_channels: width, kernel_size: 3, padding: 1, bias: false}
+              - {type: batchnorm2d, key: "bns.{i}"}
+              - {type: reuse, node: relu}
+          - {name: cat, type: concat,
+             from: [{each: "out{j}", for: j, in: scale - 1}, "sp{scale - 1}"]}
+          - {name: conv3, type: conv2d, out_channels: planes * 4, kernel_size: 1, bias: false}
+          - {name: bn3, type: batchnorm2d}
+          - {name: sum, type: add, from: [bn3, input]}
+          - {name: act, type: reuse, node: relu}
+    layers:
+      - {name: four, type: Bottle2neck, planes: 8, scale: 4}
+      - {name: eight, type: Bottle2neck, planes: 8, scale: 8}
+    """,
+)
+
+
+class _Bottle2neck(nn.Module):
+    """timm's Bottle2neck at stride 1 with the input added as it is."""
+
+    def __init__(self, cin: int, planes: int, scale: int) -> None:
+        super().__init__()
+        self.width = width = math.floor(planes * 26 / 64)
+        self.conv1 = nn.Conv2d(cin, width * scale, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width * scale)
+        self.convs = nn.ModuleList(
+            nn.Conv2d(width, width, 3, padding=1, bias=False) for _ in range(scale - 1)
+        )
+        self.bns = nn.ModuleList(nn.BatchNorm2d(width) for _ in range(scale - 1))
+        self.conv3 = nn.Conv2d(width * scale, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spx = torch.split(self.relu(self.bn1(self.conv1(x))), self.width, 1)
+        spo, sp = [], spx[0]
+        for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
+            sp = spx[i] if i == 0 else sp + spx[i]
+            sp = self.relu(bn(conv(sp)))
+            spo.append(sp)
+        out = self.bn3(self.conv3(torch.cat([*spo, spx[-1]], 1)))
+        return self.relu(out + x)
+
+
+def test_split_names_computed_from_a_block_param_cut_as_many_pieces_as_it_says() -> None:
+    ref = nn.Sequential()
+    ref.add_module("four", _Bottle2neck(32, 8, 4))
+    ref.add_module("eight", _Bottle2neck(32, 8, 8))
+    assert archspec.check(RES2NET).ok
+    x = torch.randn(2, 32, 8, 8)
+    same(archspec.compile(RES2NET), ref, x, metadata=True)
+    source = archspec.emit(RES2NET)
+    assert "sp0, sp1, sp2, sp3 = " in source and "sp4, sp5, sp6, sp7 = " in source
+    same(_emitted(RES2NET, "Res2netScales"), ref, x, metadata=True)
+    assert archspec.summary(RES2NET).params == sum(p.numel() for p in ref.parameters())
+
+
+CHUNK = _spec(
+    "computed_pieces",
+    """
+    input: [N, 16, 8, 8]
+    params: {n: 4}
+    layers:
+      - {type: chunk, names: NAMES}
+      - {name: out, type: concat, from: [{each: "p{j}", for: j, in: n}]}
+    """,
+)
+
+
+def test_chunk_names_mix_written_names_templates_and_computed_entries() -> None:
+    text = CHUNK.replace("NAMES", '[p0, {each: "p{j}", for: j, in: [1, 2]}, "p{n - 1}"]')
+    model = archspec.compile(text)
+    x = torch.randn(2, 16, 8, 8)
+    assert torch.equal(model(x), x)
+    assert "p0, p1, p2, p3 = x.chunk(4, dim=1)" in archspec.emit(text)
+
+
+@pytest.mark.parametrize(
+    ("names", "at", "code", "words"),
+    [
+        ('{each: "p", for: j, in: n}', '"p"', "E304", "gives `p` twice"),
+        ('[{each: "p{j}", for: j, in: n}, p1]', "p1]", "E304", "gives `p1` twice"),
+        ('{each: "{j}", for: j, in: n}', '"{j}"', "E204", "'0' is not a valid name"),
+        ('{each: "p{j}", for: j, in: 1}', "{each", "E309", "gives 1 name here"),
+        ('{each: "p{j}", for: j, in: 300}', "{each", "E309", "over the limit of 256"),
+        ('{each: "p{k}", for: j, in: n}', '"p{k}"', "E302", "unknown name 'k'"),
+    ],
+)
+def test_computed_names_that_give_no_pieces_are_located_errors(
+    names: str, at: str, code: str, words: str
+) -> None:
+    text = CHUNK.replace("NAMES", names)
+    line = text.splitlines()[5]
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(text)
+    first = err.value.diagnostics[0]
+    assert (first.code, first.span.line, first.span.col) == (code, 6, line.index(at) + 1)
+    assert words in first.message
+    # the pieces it did name are not reported again where the concat reads them
+    if code == "E304" and "p{j}" in names:
+        assert len(err.value.diagnostics) == 1
+
+
+def test_a_chunk_whose_computed_piece_fails_leaves_its_readers_quiet() -> None:
+    text = CHUNK.replace("NAMES", '{each: "p{j}", for: j, in: n}').replace(
+        "  - {type: chunk",
+        "  - {name: p1, type: conv2d, out_channels: 16, kernel_size: 1}\n  - {type: chunk",
+    )
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(text)
+    assert [(d.code, d.span.line) for d in err.value.diagnostics] == [("E304", 7)]
+
+
+def test_written_names_keep_their_schema_errors() -> None:
+    for names, words in (("[a]", "at least 2 items"), ("[a, a]", "repeat a name")):
+        with pytest.raises(ArchSpecError) as err:
+            archspec.compile(CHUNK.replace("NAMES", names))
+        assert err.value.diagnostics[0].code == "E204"
+        assert words in err.value.diagnostics[0].message
