@@ -159,3 +159,38 @@ def test_written_names_keep_their_schema_errors() -> None:
             archspec.compile(CHUNK.replace("NAMES", names))
         assert err.value.diagnostics[0].code == "E204"
         assert words in err.value.diagnostics[0].message
+
+
+ORDERED = _spec(
+    "ordered",
+    """
+    input: [N, 8, 8, 8]
+    params: {pieces: 2}
+    blocks:
+      B:
+        register_order: [conv1, convs, ORDER]
+        layers:
+          - {name: conv1, type: conv2d, out_channels: 8, kernel_size: 1}
+          - {type: chunk, names: [a, b], chunks: pieces}
+          - {type: conv2d, key: convs.0, from: a, out_channels: 4, kernel_size: 1}
+          - {name: conv3, type: conv2d, out_channels: 8, kernel_size: 1}
+    layers:
+      - {name: blk, type: B}
+    """,
+)
+
+
+def test_register_order_is_not_blamed_for_modules_an_earlier_error_left_unmade() -> None:
+    assert archspec.check(ORDERED.replace("ORDER", "conv3")).ok
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(ORDERED.replace("ORDER", "conv3").replace("pieces: 2", "pieces: 4"))
+    assert [d.code for d in err.value.diagnostics] == ["E409"]
+
+
+def test_register_order_naming_no_module_says_which_ones_it_may_name() -> None:
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(ORDERED.replace("ORDER", "conv4"))
+    (only,) = err.value.diagnostics
+    assert "`conv4`, which is no module or tensor of this block" in only.message
+    assert only.hint is not None and "(here: conv1, conv3, convs)" in only.hint
+    assert "at most once" not in only.hint

@@ -164,7 +164,9 @@ class Lowerer:
             self.out_axes[path] = scope.axes.get(outputs[0].name, 1)
         module = scope_module(self, child, scope, outputs, in_shape, span, in_axis)
         if child.register_order:
-            module = registering(self, module, child)
+            # an item that failed (its error said why) made no module the order could name
+            failed = any(shape is None for shape in scope.shapes.values())
+            module = registering(self, module, child, failed)
         return module
 
     def add_node(self, scope: Scope, node: Node, item: Item) -> str:
@@ -519,10 +521,11 @@ def _module_node(
     )
 
 
-def registering(lw: Lowerer, module: Module, child: Child) -> Module:
+def registering(lw: Lowerer, module: Module, child: Child, failed: bool = False) -> Module:
     """`module` with its block's `register_order:`, each name checked: a child module or a
-    tensor of this block, or a layer its `when` leaves out of this instance (E305 otherwise),
-    listed once, in a block that is not a plain chain
+    tensor of this block, or a layer its `when` leaves out of this instance (E305 otherwise;
+    not where an item of the instance `failed`, whose error is the one to fix), listed once,
+    in a block that is not a plain chain
     (an nn.Sequential registers its entries in the order it calls them)."""
     # a list's entries (`convs.0`) are registered with their list, which it may name
     held = {
@@ -535,14 +538,16 @@ def registering(lw: Lowerer, module: Module, child: Child) -> Module:
     ypath = child.register_order_ypath
     owner = "network" if ypath == ("register_order",) else "block"  # the spec's own, or a block's
     seen: set[str] = set()
+    known = ", ".join(sorted(held)) or "none"
     for j, name in enumerate(child.register_order):
-        if name in seen or name not in held | switched_off:
+        if name in seen:
+            lw.error("E305", f"register_order names `{name}` twice", ypath + (j,), "list each once")
+        elif name not in held | switched_off and not failed:
             lw.error(
                 "E305",
-                f"register_order names `{name}`, "
-                + ("twice" if name in seen else f"which is no module or tensor of this {owner}"),
+                f"register_order names `{name}`, which is no module or tensor of this {owner}",
                 ypath + (j,),
-                f"list each of {', '.join(sorted(held)) or 'its layers'} at most once",
+                f"name its child modules and tensors (here: {known}), each once",
             )
         seen.add(name)
     if module.is_chain:
