@@ -194,3 +194,33 @@ def test_register_order_naming_no_module_says_which_ones_it_may_name() -> None:
     assert "`conv4`, which is no module or tensor of this block" in only.message
     assert only.hint is not None and "(here: conv1, conv3, convs)" in only.hint
     assert "at most once" not in only.hint
+
+
+REUSED_IN_PLACE = _spec(
+    "reused_in_place",
+    """
+    input: [N, 4, 8, 8]
+    layers:
+      - {name: conv0, type: conv2d, out_channels: 4, kernel_size: 1}
+      - {name: relu, type: relu, inplace: true}
+      - {name: act1, type: reuse, node: relu, from: READ}
+      - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1}
+      - {name: sum, type: add, from: [conv, input]}
+    """,
+)
+
+
+def test_a_reuse_of_an_in_place_module_on_a_tensor_others_read_is_e311() -> None:
+    # called on the input the sum adds back, the ReLU overwrote it: a wrong sum, no error
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(REUSED_IN_PLACE.replace("READ", "input"))
+    (only,) = err.value.diagnostics
+    assert (only.code, only.span.line) == ("E311", 7)
+    assert "act1 (a call of relu) works in place on `input`" in only.message
+    assert only.hint is not None and "inplace: false on `relu`" in only.hint
+    # on a tensor nobody else reads it is fine, and computes the relu
+    model = archspec.compile(REUSED_IN_PLACE.replace("READ", "relu")).eval()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        expected = model.conv(torch.relu(model.conv0(x))) + x
+        assert torch.equal(model(x), expected)

@@ -8,6 +8,7 @@ from typing import Any
 from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, replaced
 from ..ops import REGISTRY
+from ..ops.reuse import TARGET
 from .dtypes import INDEXED, int64_readers, is_int_buffer
 from .family import family_memo
 
@@ -86,34 +87,18 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
     where = f"{module.path}." if module.path else ""
     readers: dict[str, list[str]] | None = None
     for node in module.nodes:
-        # a layer that works in place says so, or is a child module (`_in_place`); it is
-        # only looked for on a tensor read more than once, or on the module's input
-        writer = None
-        if node.inputs and (node.child is not None or node.attrs.get("inplace")):
-            src = node.inputs[0]
-            count = consumers.get(src, 0) + (src in outputs)
-            if count > 1 or src == INPUT or src in module.extra_inputs:
-                writer = _in_place(node)
-        # a few readers by name, never a copy or a list of all: a tensor read by n in-place
-        # layers would cost n^2 time and text
-        if writer is not None and (count > 1 or not module.is_chain):
+        # a layer that works in place says so, or is a child module or a reuse (the gate
+        # here, the rest in _overwrites, which most nodes need not call)
+        writer = (
+            _overwrites(node, module, consumers, outputs)
+            if node.inputs
+            and (node.child is not None or node.kind == "reuse" or node.attrs.get("inplace"))
+            else None
+        )
+        if writer is not None:
             if readers is None:  # written out once per module, for its errors
                 readers = _first_readers(module)
-            others = [r for r in readers.get(src, []) if r != node.name][:3]
-            if src in outputs and len(others) < 3:
-                others.append("the module output")
-            others = others or ["the caller"]
-            if count - 1 > len(others):
-                others.append(f"{count - 1 - len(others):,} more")
-            errors.append(
-                Diagnostic(
-                    "E311",
-                    f"{where}{writer[0]} works in place on `{src}`, which "
-                    f"{', '.join(others)} also read(s)",
-                    writer[1],
-                    "set inplace: false, or apply it to a tensor nobody else reads",
-                )
-            )
+            errors.append(_e311(node, writer, readers, consumers, outputs, where))
         flat = _unflattened(node, module) if node.kind == "linear" else None
         if flat is not None:
             warnings.append(flat)
@@ -133,6 +118,54 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
     if module.input_names:
         _unread_inputs(module, consumers, outputs, warnings)
     return ints
+
+
+def _overwrites(
+    node: Node, module: Module, consumers: Mapping[str, int], outputs: set[str]
+) -> tuple[str, Any] | None:
+    """The layer (`_in_place`) by which `node` (one with inputs that may work in place)
+    overwrites its input where another reader, the module's output or its caller also sees
+    that input; None otherwise. It is only looked for on a tensor read more than once, or on
+    the module's input."""
+    src = node.inputs[0]
+    count = consumers.get(src, 0) + (src in outputs)
+    if not (count > 1 or src == INPUT or src in module.extra_inputs):
+        return None
+    writer = _in_place(node)
+    return writer if writer is not None and (count > 1 or not module.is_chain) else None
+
+
+def _e311(
+    node: Node,
+    writer: tuple[str, Any],
+    readers: Mapping[str, list[str]],
+    consumers: Mapping[str, int],
+    outputs: set[str],
+    where: str,
+) -> Diagnostic:
+    """E311 for `writer`, which overwrites `node`'s input: a few of its other readers by
+    name, never a copy or a list of all (a tensor read by n in-place layers would cost n^2
+    time and text)."""
+    src = node.inputs[0]
+    count = consumers.get(src, 0) + (src in outputs)
+    others = [r for r in readers.get(src, []) if r != node.name][:3]
+    if src in outputs and len(others) < 3:
+        others.append("the module output")
+    others = others or ["the caller"]
+    if count - 1 > len(others):
+        others.append(f"{count - 1 - len(others):,} more")
+    hint = (
+        f"set inplace: false on `{node.attrs.get('node')}` (which this reuse calls), or call "
+        "it on a tensor nobody else reads"
+        if node.kind == "reuse"
+        else "set inplace: false, or apply it to a tensor nobody else reads"
+    )
+    return Diagnostic(
+        "E311",
+        f"{where}{writer[0]} works in place on `{src}`, which {', '.join(others)} also read(s)",
+        writer[1],
+        hint,
+    )
 
 
 def _unread_inputs(
@@ -168,9 +201,14 @@ def _in_place(node: Node) -> tuple[str, Any] | None:
     """The layer (its path from `node`, its span) that overwrites `node`'s input: `node`
     itself with `inplace: true`, or the first layer of a Sequential child that does (a chain
     may work in place on its input; whether another node reads that input is its parent's
-    to see: timm's XceptionModule reads its block input in its `stack` and in its skip)."""
+    to see: timm's XceptionModule reads its block input in its `stack` and in its skip), or
+    the module a `reuse` calls again, as it is called on the reuse's input."""
     if node.attrs.get("inplace"):
         return node.name, node.span
+    if node.kind == "reuse":  # the module it calls again, on its own input
+        target = node.attrs.get(TARGET)
+        inner = None if target is None else _in_place(target)
+        return None if inner is None else (f"{node.name} (a call of {inner[0]})", node.span)
     child = node.child
     if child is None or not child.nodes:
         return None
