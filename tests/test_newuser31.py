@@ -224,3 +224,80 @@ def test_a_reuse_of_an_in_place_module_on_a_tensor_others_read_is_e311() -> None
     with torch.no_grad():
         expected = model.conv(torch.relu(model.conv0(x))) + x
         assert torch.equal(model(x), expected)
+
+
+SHARED_MEMORY = _spec(
+    "shared_memory",
+    """
+    input: [N, 4, 8, 8]
+    blocks:
+      Scaled:
+        layers:
+          - {name: w, type: parameter, shape: [6, 1, 1], value: 1.0}
+          - {name: wv, type: reshape, shape: [1, 6, 1, 1], from: w}
+          - {name: act, type: relu, inplace: INPLACE}
+          - {name: out, type: mul, from: [input, act]}
+    layers:
+      - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1}
+      - {type: chunk, names: [a, b]}
+      - {name: act, type: relu, inplace: INPLACE, from: a}
+      - {name: cat, type: concat, from: [act, conv]}
+      - {name: skip, type: identity}
+      - {name: act2, type: relu, inplace: INPLACE}
+      - {name: sum, type: add, from: [act2, cat]}
+      - {name: scaled, type: Scaled}
+    """,
+)
+
+
+def test_in_place_on_a_view_an_identity_or_a_parameter_is_e311() -> None:
+    """A relu in place on a chunk's piece overwrote the conv output the concat read (and in
+    training torch refuses it); on an identity's output, the tensor the sum read; on a
+    reshape of a parameter, the parameter: all silently, with no E311."""
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(SHARED_MEMORY.replace("INPLACE", "true"))
+    found = sorted((d.span.line, d.message) for d in err.value.diagnostics)
+    assert [(d.code) for d in err.value.diagnostics] == ["E311"] * 3
+    assert found == [
+        (
+            9,
+            "scaled.act works in place on `wv`, whose memory is `w`'s: that overwrites the "
+            "block's tensor `w`",
+        ),
+        (14, "act works in place on `a`, whose memory is `conv`'s, which cat also read(s)"),
+        (17, "act2 works in place on `skip`, whose memory is `cat`'s, which sum also read(s)"),
+    ]
+    model = archspec.compile(SHARED_MEMORY.replace("INPLACE", "false")).eval()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        conv = model.conv(x)
+        cat = torch.cat([torch.relu(conv[:, :2]), conv], 1)
+        total = torch.relu(cat) + cat
+        assert torch.equal(model(x), total * torch.relu(model.scaled.w).reshape(1, 6, 1, 1))
+
+
+def test_in_place_on_its_own_tensor_or_a_view_nobody_else_reads_is_fine() -> None:
+    text = _spec(
+        "own_memory",
+        """
+        input: [N, 4, 8, 8]
+        layers:
+          - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1}
+          - {name: flat, type: flatten, start_dim: 2}
+          - {name: act, type: relu, inplace: true}
+          - {name: drop, type: dropout, p: 0.1, inplace: true}
+          - {name: fc, type: linear, out_features: 3}
+        """,
+    )
+    assert archspec.check(text).ok
+
+
+def test_in_place_on_a_parameter_read_directly_is_e311() -> None:
+    text = SHARED_MEMORY.replace("INPLACE", "false").replace(
+        "{name: wv, type: reshape, shape: [1, 6, 1, 1], from: w}",
+        "{name: wv, type: relu, inplace: true, from: w}",
+    )
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(text)
+    (only,) = err.value.diagnostics
+    assert only.message == "scaled.wv works in place on `w`: that overwrites the block's state `w`"

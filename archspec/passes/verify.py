@@ -9,6 +9,7 @@ from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, replaced
 from ..ops import REGISTRY
 from ..ops.reuse import TARGET
+from .aliases import SHARING, Aliases
 from .dtypes import INDEXED, int64_readers, is_int_buffer
 from .family import family_memo
 
@@ -64,11 +65,13 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
     #: how many times each name is read (a node reading it twice counts twice); who reads
     #: it is only written out for an error (`_first_readers`)
     consumers: dict[str, int] = {}
-    ints = False
+    ints = shares = False
     for node in module.nodes:
         kind = node.kind
         if (kind == "buffer" and is_int_buffer(node)) or kind in INDEXED:
             ints = True
+        if kind in SHARING:
+            shares = True
         if node.name in seen:
             errors.append(Diagnostic("E304", f"duplicate name `{node.name}`", node.span))
         for i in node.inputs:
@@ -86,6 +89,7 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
             errors.append(Diagnostic("E305", f"output `{o}` is not a node", module.span))
     where = f"{module.path}." if module.path else ""
     readers: dict[str, list[str]] | None = None
+    aliases: Aliases | None = None
     for node in module.nodes:
         # a layer that works in place says so, or is a child module or a reuse (the gate
         # here, the rest in _overwrites, which most nodes need not call)
@@ -99,6 +103,12 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
             if readers is None:  # written out once per module, for its errors
                 readers = _first_readers(module)
             errors.append(_e311(node, writer, readers, consumers, outputs, where))
+        elif shares and node.inputs and (node.kind == "reuse" or node.attrs.get("inplace")):
+            if aliases is None:  # worked out once per module, for the layers that need it
+                aliases = Aliases(module, consumers)
+            shared = _shared_write(node, aliases, outputs, where)
+            if shared is not None:
+                errors.append(shared)
         flat = _unflattened(node, module) if node.kind == "linear" else None
         if flat is not None:
             warnings.append(flat)
@@ -165,6 +175,33 @@ def _e311(
         f"{where}{writer[0]} works in place on `{src}`, which {', '.join(others)} also read(s)",
         writer[1],
         hint,
+    )
+
+
+def _shared_write(node: Node, aliases: Aliases, outputs: set[str], where: str) -> Diagnostic | None:
+    """E311 for an in-place layer (or reuse of one) whose input shares its memory with a
+    tensor that another node, the module's output or its caller sees (passes/aliases.py)."""
+    writer = _in_place(node)
+    found = None if writer is None else aliases.readers(node, outputs)
+    if writer is None or found is None:
+        return None
+    root, state, others = found
+    src = node.inputs[0]
+    message = f"{where}{writer[0]} works in place on `{src}`"
+    if src != root:
+        message += f", whose memory is `{root}`'s"
+    if state:
+        message += f": that overwrites the block's {'tensor' if src != root else 'state'} "
+        message += f"`{root}`"
+    else:
+        shown = others[:3] + ([f"{len(others) - 3:,} more"] if len(others) > 3 else [])
+        message += f", which {', '.join(shown)} also read(s)"
+    return Diagnostic(
+        "E311",
+        message,
+        writer[1],
+        "set inplace: false: a view (chunk, split, slice, reshape, ...), an identity or a "
+        "dropout passes its input's memory on, and a parameter or buffer is the module's state",
     )
 
 

@@ -1,0 +1,99 @@
+"""Tensors that share memory, for the in-place check of passes/verify.py (E311).
+
+A layer that works in place overwrites its input, and with it every tensor that shares the
+input's memory: the tensor a view was taken of (a `chunk`'s or `split`'s pieces, `slice`,
+`select`, `permute`, `reshape`, ...), the input an `identity` or a dropout in eval returns
+as it is, and a learned `parameter` or a `buffer` a block holds. Where another node reads one
+of them, or the module returns one or received it, it would see the overwritten values
+(torch refuses some of these in training: a piece of a chunk modified in place, a leaf
+parameter). Worked out only for a module that holds such a node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..ir import INPUT, Module, Node
+
+#: kinds whose output is their input's memory: a view of it, or the input itself
+#: (`nn.Identity`, dropout and stochastic depth in eval, `check_size`)
+ALIASING = frozenset(
+    {
+        "identity",
+        "dropout",
+        "dropout2d",
+        "stochastic_depth",
+        "check_size",
+        "chunk",
+        "split",
+        "slice",
+        "select",
+        "permute",
+        "reshape",
+        "flatten",
+        "unflatten",
+        "squeeze",
+        "unsqueeze",
+        "expand",
+    }
+)
+#: kinds whose output is state the module holds, which a layer must not overwrite
+STATE = frozenset({"parameter", "buffer"})
+#: what makes a module worth the alias walk
+SHARING = ALIASING | STATE
+
+
+class Aliases:
+    """Which names of one module share memory, worked out once per module that needs it:
+    each name's root (what a chain of views leads back to: an in-place layer's output is its
+    own root, the written result its readers mean to read), each root's views, and how many
+    reads each root's names get from other than those views."""
+
+    __slots__ = ("module", "outside_reads", "root", "state", "views")
+
+    def __init__(self, module: Module, consumers: Mapping[str, int]) -> None:
+        self.module = module
+        self.root: dict[str, str] = {}
+        self.views: dict[str, list[str]] = {}
+        self.state = {n.name for n in module.nodes if n.kind in STATE}
+        reads: dict[str, int] = {}
+        for n in module.nodes:
+            if n.kind in ALIASING and n.inputs and not n.attrs.get("inplace"):
+                r = self.root.get(n.inputs[0], n.inputs[0])
+                self.views.setdefault(r, []).append(n.name)
+                reads[r] = reads.get(r, 0) - 1  # its read of the group is no use of it
+            else:
+                r = n.name
+            self.root[n.name] = r
+            reads[r] = reads.get(r, 0) + consumers.get(n.name, 0)
+        for name in (INPUT, *module.extra_inputs):
+            reads[name] = reads.get(name, 0) + consumers.get(name, 0)
+        self.outside_reads = reads
+
+    def readers(self, node: Node, outputs: set[str]) -> tuple[str, bool, list[str]] | None:
+        """For `node`, which works in place on its first input, the tensor whose memory that
+        input shares (the base of its views, or the state it is), whether that is a
+        `parameter` or `buffer`, and who else sees it: other readers of that memory (the
+        views taken of it aside), "the module output", "the caller"; None when its memory
+        is its own or nobody else sees it (and it is no state)."""
+        src = node.inputs[0]
+        root = self.root.get(src, src)
+        views = self.views.get(root, ())
+        state = root in self.state
+        if not views and not state:
+            return None  # its own memory: verify's own count of readers decides
+        group = {root, *views}
+        caller = (root == INPUT or root in self.module.extra_inputs) and not self.module.is_chain
+        read = self.outside_reads.get(root, 0) - 1 > 0
+        if not (read or caller or state or group & outputs):
+            return None
+        others = [
+            n.name
+            for n in self.module.nodes
+            if n is not node and n.name not in views and any(i in group for i in n.inputs)
+        ]
+        if group & outputs:
+            others.append("the module output")
+        if caller:
+            others.append("the caller")  # a chain's caller sees its first layer (verify)
+        return root, state, others
