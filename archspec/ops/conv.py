@@ -120,25 +120,9 @@ class _ConvBase(Op):
         if pad == "same":
             out = list(x[2:])
             if any(si != 1 for si in s):
-                if self.same_class is None:
-                    raise ShapeFailure(
-                        "E409",
-                        f"{self.kind} takes padding 'same' with stride 1 only (a strided "
-                        "'same', TensorFlow's, is conv2d's)",
-                        "give explicit padding",
-                        "padding",
-                    )
-                if attrs["padding_mode"] != "zeros":
-                    raise ShapeFailure(
-                        "E409",
-                        "padding 'same' with a stride pads with zeros in forward "
-                        f"(TensorFlow's SAME), not with padding_mode '{attrs['padding_mode']}'",
-                        "use padding_mode 'zeros', or explicit padding",
-                        "padding_mode",
-                    )
                 from .samepad import same_extents
 
-                out = same_extents(self.kind, x, k, s, ctx, SPATIAL_NAMES[nd])
+                out = same_extents(self, attrs, x, k, s, ctx)
         else:
             if pad == "valid":
                 p = (0,) * nd

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..dims import Dim, Shape, product
-from .base import Op, ShapeContext, ntuple
+from ..dims import SPATIAL_NAMES, Dim, Shape, product
+from .base import Op, ShapeContext, ShapeFailure, ntuple
 from .extents import check_spatial
 
 
@@ -27,16 +27,29 @@ def strided_same(a: Mapping[str, Any], nd: int) -> bool:
 
 
 def same_extents(
-    kind: str,
-    x: Shape,
-    k: Sequence[int],
-    s: Sequence[int],
+    op: Any, attrs: Mapping[str, Any], x: Shape, k: Sequence[int], s: Sequence[int],
     ctx: ShapeContext,
-    names: Sequence[str],
-) -> list[Dim]:
-    """The output extents, `ceil(X / s)` along each spatial dim (at least 1 for X >= 1)."""
+) -> list[Dim]:  # fmt: skip
+    """The output extents of a strided `same` conv, `ceil(X / s)` along each spatial dim (at
+    least 1 for X >= 1); E409 for a kind without the class, or another padding_mode."""
+    if op.same_class is None:
+        raise ShapeFailure(
+            "E409",
+            f"{op.kind} takes padding 'same' with stride 1 only (a strided 'same', "
+            "TensorFlow's, is conv2d's)",
+            "give explicit padding",
+            "padding",
+        )
+    if attrs["padding_mode"] != "zeros":
+        raise ShapeFailure(
+            "E409",
+            "padding 'same' with a stride pads with zeros in forward (TensorFlow's SAME), "
+            f"not with padding_mode '{attrs['padding_mode']}'",
+            "use padding_mode 'zeros', or explicit padding",
+            "padding_mode",
+        )
     out = [x[2 + i] if si == 1 else x[2 + i].ceildiv(si) for i, si in enumerate(s)]
-    check_spatial(kind, out, x, ctx, names, k)
+    check_spatial(op.kind, out, x, ctx, SPATIAL_NAMES[op.nd], k)
     return out
 
 
