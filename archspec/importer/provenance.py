@@ -200,7 +200,61 @@ def regrouped(
         if not (middle[0] == -1 or middle[0] in syms):
             return None
         return "flatten", {"start_dim": lead, "end_dim": rank - tail - 1}
+    return _products(reader, values, syms, src, rank)
+
+
+def _covers(reader: Any, syms: dict[Any, Any], value: Any, src: Any, start: int) -> int | None:
+    """The end (exclusive) of the dims of `src` from `start` on whose product the size
+    `value` is for every input: a kept dim (as `kept_at` proves it), or a product of such
+    sizes in order (`x.size(1) * x.size(2)`, `1 * s` as a loop multiplying sizes starts)."""
+    if not is_node(value):
+        return None
+    if kept_at(reader, syms, value, src, start):
+        return start + 1
+    if value.op != "call_function" or value.target is not operator.mul or value.kwargs:
+        return None
+    for a, b in (value.args, value.args[::-1]):
+        if type(a) is int and a == 1:
+            return _covers(reader, syms, b, src, start)
+        middle = _covers(reader, syms, a, src, start)
+        end = _covers(reader, syms, b, src, middle) if middle is not None else None
+        if end is not None:
+            return end
     return None
+
+
+def _products(
+    reader: Any, values: list[Any], syms: dict[Any, Any], src: Any, rank: int
+) -> tuple[str, dict[str, Any]] | None:
+    """A reshape whose sizes are each the product of some of `src`'s dims, in order, but at
+    most one (-1, or a size read off shapes otherwise) that takes the dims left, as one
+    `flatten` of the dims one size joins: the tutorial's `x.view(-1, x.size(1) * x.size(2) *
+    x.size(3))`. None when no size joins dims, or several do."""
+    groups: list[tuple[int, int]] = []
+    at, i = 0, 0
+    while i < len(values) and (end := _covers(reader, syms, values[i], src, at)) is not None:
+        groups.append((at, end))
+        at, i = end, i + 1
+    tail: list[tuple[int, int]] = []
+    stop, j = rank, len(values)
+    while j > i:
+        found = [
+            s
+            for s in range(stop - 1, at - 1, -1)
+            if _covers(reader, syms, values[j - 1], src, s) == stop
+        ]
+        if not found:
+            break
+        tail.insert(0, (found[0], stop))
+        stop, j = found[0], j - 1
+    if j - i == 1 and stop > at and (values[i] == -1 or (is_node(values[i]) and values[i] in syms)):
+        groups.append((at, stop))
+    elif j != i or stop != at:
+        return None
+    wide = [(a, b) for a, b in groups + tail if b - a > 1]
+    if len(wide) != 1:
+        return None
+    return "flatten", {"start_dim": wide[0][0], "end_dim": wide[0][1] - 1}
 
 
 __all__ = ["kept_at", "regrouped", "same_dim"]

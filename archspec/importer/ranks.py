@@ -101,6 +101,12 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
                 _note(problems, _here(), None, rank)
             return rank
 
+        def iter(self, obj: Any) -> Any:
+            """`for s in x.size()[1:]:` (the PyTorch tutorial's `num_flat_features`): a
+            shape, or a slice of one, has as many sizes as the tensor's rank gives it."""
+            length = _sizes_length(self, obj.node)
+            return super().iter(obj) if length is None else iter([obj[i] for i in range(length)])
+
     tracer = KeepChildren(autowrap_functions=library_functions())
     search = getattr(tracer, "_autowrap_search", None)  # torch.fx's modules to wrap in
     if isinstance(search, list):
@@ -166,6 +172,22 @@ def _decided(tracer: Any, node: Any) -> Any:
         values.append(value)
     tracer.decided.add(node)
     return node.target(*values)
+
+
+def _sizes_length(tracer: Any, node: Any) -> int | None:
+    """How many sizes `node` holds when it is a tensor's shape (`x.size()`, `x.shape`) or a
+    slice of one (`x.shape[1:]`) whose rank is known; None otherwise."""
+    if node.op == "call_method" and node.target == "size" and len(node.args) == 1:
+        return tracer.rank_of(node.args[0], True)
+    if node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",):
+        return tracer.rank_of(node.args[0], True)
+    if node.op == "call_function" and node.target is operator.getitem:
+        whole, index = node.args
+        length = _sizes_length(tracer, whole) if hasattr(whole, "op") else None
+        bounds = (index.start, index.stop, index.step) if isinstance(index, slice) else (0.5,)
+        if length is not None and all(b is None or type(b) is int for b in bounds):
+            return len(range(length)[index])
+    return None
 
 
 def drop_decided(tracer: Any, graph: Any) -> None:

@@ -24,7 +24,8 @@ from .calls import attribute_read, listed
 
 @dataclass(frozen=True)
 class Sym:
-    """A size read from a traced tensor: `what` is shape, dim, rank, eq or derived."""
+    """A size read from a traced tensor: `what` is shape, dim, spatial or sizes (a slice of a
+    shape from dim `index` on), rank, eq or derived."""
 
     what: str
     src: Any = None  # the fx node whose size it is
@@ -56,8 +57,10 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
     if node.target is operator.getitem and first is not None and first.what == "shape":
         if _spatial_slice(args[1]):  # `x.shape[2:]`, `x.shape[-2:]`: its spatial size
             return Sym("spatial", first.src, args[1].start)
+        if _tail_slice(args[1]):  # `x.size()[1:]`, whose sizes are read one by one below
+            return Sym("sizes", first.src, args[1].start)
         return Sym("dim", first.src, args[1]) if isinstance(args[1], int) else None
-    if node.target is operator.getitem and first is not None and first.what == "spatial":
+    if node.target is operator.getitem and first is not None and first.what in _SLICED:
         start, i = first.index, args[1]  # `h, w = x.shape[2:]`: dims 2 and 3
         if isinstance(start, int) and type(i) is int and i >= 0 and (start >= 0 or start + i < 0):
             return Sym("dim", first.src, start + i)
@@ -67,6 +70,18 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
     if node.target in _ARITH and any(a in syms for a in args):
         return Sym("derived")
     return None
+
+
+#: a shape's trailing sizes: `x.shape[2:]` (spatial, also a size F.interpolate takes) or
+#: another slice from a dim on (`x.size()[1:]`, iterated by the tutorial's `num_flat_features`)
+_SLICED = ("spatial", "sizes")
+
+
+def _tail_slice(index: Any) -> bool:
+    """`[k:]` with an int k."""
+    if not isinstance(index, slice) or index.stop is not None or index.step is not None:
+        return False
+    return type(index.start) is int
 
 
 def _spatial_slice(index: Any) -> bool:
@@ -132,7 +147,7 @@ def size_read_before(tracer: Any, tb: TracebackType | None = None) -> str | None
         if sym is None:
             continue
         syms[node] = sym
-        unpacked = bool(node.args) and getattr(syms.get(node.args[0]), "what", "") == "spatial"
+        unpacked = bool(node.args) and getattr(syms.get(node.args[0]), "what", "") in _SLICED
         if sym.what in ("shape", "dim") and not unpacked:  # `ih` of `ih, iw = x.size()[-2:]`
             span = span_from_stack(node.stack_trace)
             what = f"`{_size_text(node)}`"
