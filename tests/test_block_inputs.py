@@ -411,7 +411,7 @@ class _Calls(nn.Module):
     ("model", "said"),
     [
         (_TwoInputs(), "_TwoInputs.forward takes several inputs (x, y)"),
-        (_Calls(_Starred()), "calls `self.child` with other than one tensor"),
+        (_Calls(_Starred()), "calls `self.child` with *xs=(x,) besides its tensor"),
     ],
 )
 def test_what_import_cannot_state_of_several_tensors_is_refused(model, said) -> None:

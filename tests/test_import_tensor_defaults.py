@@ -119,7 +119,7 @@ def test_another_value_for_a_defaulted_argument_stays_refused() -> None:
         _imported(_CallsGated("value"))
     (diag,) = info.value.diagnostics
     assert diag.code == "E904", info.value.render()
-    assert "calls `self.child` with other than one tensor" in diag.message
+    assert "calls `self.child` with scale=3 (its default: 2) besides its tensor" in diag.message
     assert diag.span.line == line, info.value.render()
 
 

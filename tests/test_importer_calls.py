@@ -203,7 +203,8 @@ def test_a_child_given_its_own_defaults_besides_its_input_is_a_one_tensor_call()
     with pytest.raises(ImportFailure) as info:
         archspec.from_module(PassesDefaults("scale"), torch.zeros(1, 3, 8, 8))
     (diag,) = info.value.diagnostics
-    assert diag.message.endswith("calls `self.embed` with other than one tensor")
+    said = "calls `self.embed` with scale=2.0 (its default: 1.0) besides its tensor"
+    assert diag.message.endswith(said)
     assert "any other argument at its default" in (diag.hint or "")
     # a tensor for `mask` is an input of the block, traced with it (test_import_tensor_defaults)
     text = roundtrip(PassesDefaults("mask"), (2, 3, 8, 8))

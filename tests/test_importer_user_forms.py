@@ -1,5 +1,6 @@
 """archspec import of forms a user writes from tutorials: sizes multiplied into a flatten
-(the PyTorch tutorial's `num_flat_features`)."""
+(the PyTorch tutorial's `num_flat_features`), `len(x)` for the batch, and layers whose weight
+a parametrization or torch's old weight-norm hook computes (refused with what to do)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,62 @@ def test_other_products_of_sizes_stay_refused(model: nn.Module) -> None:
         archspec.from_module(model, torch.randn(2, 3, 4, 5))
     assert err.value.diagnostics[0].code == "E903"
     assert "`.view()` takes sizes read from tensor shapes" in err.value.diagnostics[0].message
+
+
+class LenView(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(12, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.view(len(x), -1))
+
+
+def test_len_of_a_tensor_is_refused_with_the_size_to_write() -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(LenView(), torch.randn(2, 3, 4))
+    diag = err.value.diagnostics[0]
+    assert diag.code == "E902" and diag.span is not None and diag.span.file == __file__
+    assert "`x.size(0)`" in (diag.hint or "")
+
+
+class WeightNormed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.utils.parametrizations.weight_norm(nn.Conv1d(3, 4, 3))
+        self.fc = nn.utils.parametrizations.spectral_norm(nn.Linear(4, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).mean(-1))
+
+
+def test_a_parametrized_layer_is_refused_as_such_with_what_to_do() -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(WeightNormed(), torch.randn(2, 3, 8))
+    conv, fc = err.value.diagnostics
+    assert conv.code == fc.code == "E904"
+    assert "`conv` (torch.nn.utils.parametrize.ParametrizedConv1d) is parametrized" in conv.message
+    assert "`weight` by _SpectralNorm" in fc.message
+    assert conv.span is not None and conv.span.file == __file__  # the forward's statement
+    assert "plain layer of the same settings" in (conv.hint or "")
+
+
+def test_a_layer_whose_tensors_were_registered_again_says_so() -> None:
+    """What removing a parametrization leaves: the weight registered after the bias."""
+    model = WeightNormed()
+    for layer in (model.conv, model.fc):
+        nn.utils.parametrize.remove_parametrizations(layer, "weight")
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.randn(2, 3, 8))
+    assert "its tensors in another order than the model's (bias, weight" in str(err.value)
+
+
+def test_the_old_weight_norm_hook_is_named_with_the_call_that_folds_it() -> None:
+    model = nn.Sequential(nn.Conv1d(3, 4, 3))
+    with pytest.warns(FutureWarning):
+        nn.utils.weight_norm(model[0])
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.randn(2, 3, 8))
+    diag = err.value.diagnostics[0]
+    assert "has a forward pre-hook (torch.nn.utils.weight_norm.WeightNorm)" in diag.message
+    assert "`torch.nn.utils.remove_weight_norm(module)`" in (diag.hint or "")

@@ -111,3 +111,46 @@ def is_default(value: Any, name: str, plain: dict[str, Any]) -> bool:
     """Whether `value`, given for the argument `name`, is its default in `plain` (defaulted):
     the same type and value, so `1` never passes for `True`."""
     return name in plain and type(value) is type(plain[name]) and value == plain[name]
+
+
+def _shown(value: Any) -> str:
+    """A call's argument as a message writes it: a traced value by its node's name."""
+    if hasattr(value, "op"):
+        return value.name
+    if isinstance(value, list | tuple):
+        inner = ", ".join(_shown(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' * (len(value) == 1)})"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def other_than_one_tensor(child: Any, args: Any, kwargs: dict[str, Any]) -> str:
+    """How a call gives a child other than tensors and its own defaults, for the refusal to
+    say: `with scale=2.0 (its default: 1.0)`, `with *xs=(x,)`, `with c=[x, y]`."""
+    if not args or not hasattr(args[0], "op"):
+        given = ", ".join([*map(_shown, args), *(f"{k}={_shown(v)}" for k, v in kwargs.items())])
+        return f"with ({given}), not a tensor first"
+    try:
+        params = list(inspect.signature(child.forward).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    if params and params[0].kind is not inspect.Parameter.VAR_POSITIONAL:
+        params = params[1:]  # the tensor's own; `*xs` takes the others too
+    extra: list[tuple[str, Any]] = []
+    rest = list(args[1:])
+    for p in params:
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            extra += [(f"*{p.name}", tuple(rest))] if rest else []
+            rest = []
+        elif rest and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            extra.append((p.name, rest.pop(0)))
+    extra += [(f"argument {i}", v) for i, v in enumerate(rest, len(args) - len(rest) + 1)]
+    extra += list(kwargs.items())
+    plain = defaulted(child)
+    parts = []
+    for name, value in extra:
+        if (hasattr(value, "op") and not name.startswith("*")) or is_default(value, name, plain):
+            continue  # a tensor for an argument of its own, or its default: no problem
+        default = f" (its default: {_shown(plain[name])})" if name in plain else ""
+        parts.append(f"{name}={_shown(value)}{default}")
+    return f"with {', '.join(parts)} besides its tensor" if parts else "with other than one tensor"

@@ -108,9 +108,11 @@ def entry_call(reader: Any, node: Any, target: str) -> bool:
     head, index = found
     cls = describe(type(reader.module))
     if len(node.args) != 1 or node.kwargs or not hasattr(node.args[0], "op"):
+        from .defaulted import other_than_one_tensor
         from .lists import _ONE_TENSOR_HINT
 
-        why = f"calls item `{index}` of `self.{head}` with other than one tensor"
+        how = other_than_one_tensor(reader.module.get_submodule(target), node.args, node.kwargs)
+        why = f"calls item `{index}` of `self.{head}` {how}"
         reader.fail("E904", f"{cls}.forward {why}", node, _ONE_TENSOR_HINT)
         return True
     inputs = reader._inputs((node.args[0],))

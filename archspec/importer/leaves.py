@@ -278,7 +278,10 @@ def unread_settings(module: nn.Module) -> str | None:
             for k, v in ours.items()
             if theirs.get(k, v) != v
         ]
-        if not odd and _tensors(built) != _tensors(module):
+        if not odd and sorted(_tensors(built)) == sorted(_tensors(module)) != _tensors(module):
+            order = ", ".join(name for name, _ in _tensors(module))
+            odd = [f"its tensors in another order than the model's ({order}: re-registered?)"]
+        elif not odd and _tensors(built) != _tensors(module):
             odd = ["other tensors (an option the kind does not state)"]
         if odd:
             return f"the kind `{op.kind}` builds it with {', '.join(odd[:3])}"

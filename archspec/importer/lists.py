@@ -355,8 +355,11 @@ def _list_call_problem(
     before = keys[keys.index(index) - 1]
     if len(node.args) != 1 or node.kwargs or not hasattr(node.args[0], "op"):
         # CaiT's `for blk in self.blocks_token_only: cls = blk(x, cls)`
-        why = f"calls item `{index}` of `self.{head}` with other than one tensor"
-        return why, _ONE_TENSOR_HINT
+        from .defaulted import other_than_one_tensor
+
+        item = reader.module.get_submodule(f"{head}.{index}")
+        how = other_than_one_tensor(item, node.args, node.kwargs)
+        return f"calls item `{index}` of `self.{head}` {how}", _ONE_TENSOR_HINT
     if run is not None and keys.index(index) < _items(run[0]):  # `conv(x).shape[2]`
         why = f"calls item `{index}` of `self.{head}` a second time"
         return why, "a spec makes one module per use: weights shared by two calls cannot be stated"

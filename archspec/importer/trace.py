@@ -18,7 +18,9 @@ from ..errors import Diagnostic
 from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
 from .calls import after_refused, is_packing, unpacked
+from .defaulted import other_than_one_tensor
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
+from .hooks import parametrized_problem
 from .inputs import given_args, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
@@ -29,14 +31,13 @@ from .where import (
     INSIDE_HINT,
     describe,
     diagnostic,
-    first_line,
     inside_child,
     key_span,
     short_repr,
     span_from_stack,
-    span_from_traceback,
     span_of_class,
     span_of_node,
+    untraceable,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -139,6 +140,9 @@ def child_item(
             where or span_of_class(type(child)),
         )
     where = where if _is_torch_class(child) else None
+    if (parametrized := parametrized_problem(key or name or "", child, where)) is not None:
+        problems.add(parametrized)  # weight_norm, spectral_norm: hooks.py
+        return Item(name, "unknown", module=child, key=key)
     leaf = read_leaf(child)
     if leaf is not None:
         return Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), key=key)
@@ -227,7 +231,6 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
     from .gradmode import watching_autograd
     from .inputs import traced_args
     from .ranks import drop_decided, keep_children_tracer
-    from .shapes import size_read_before
     from .state import kept_tensors
 
     cls = type(module)
@@ -244,28 +247,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
         unbind_pieces(graph)  # timm's q, k, v: the batch stays in front (unbinds.py)
         return graph
     except Exception as exc:
-        first = first_line(exc)
-        hint = (
-            "a spec states a fixed graph: a forward whose steps depend on tensor values "
-            "(an `if` or loop on a tensor, a shape read as a number) has none; rewrite "
-            "the statement without reading tensor values"
-        )
-        sized = size_read_before(tracer, exc.__traceback__)  # `ih, iw = x.size()[-2:]`, ...
-        if sized:
-            first += f" (after reading a size of a tensor as a number, {sized})"
-            hint = (
-                "a spec states a fixed graph, and a value worked out from the input's size "
-                "as each input comes (a 'same' padding for a stride of 2, a size compared "
-                "with a limit) has none: build the layer with fixed sizes"
-            )
-        problems.add(
-            diagnostic(
-                "E902",
-                f"cannot trace {describe(cls)}.forward: {first[:400]}",
-                span_from_traceback(exc.__traceback__) or span_of_class(cls),
-                hint,
-            )
-        )
+        problems.add(untraceable(cls, exc, tracer))
         return None
 
 
@@ -449,7 +431,8 @@ class _GraphReader:
         elif not one_tensor_call(child, args, node.kwargs):
             self.fail(
                 "E904",
-                f"{cls}.forward calls `self.{target}` with other than one tensor",
+                f"{cls}.forward calls `self.{target}` "
+                + other_than_one_tensor(child, args, node.kwargs),
                 node,
                 "import reads a child called with tensors for arguments of its forward (a "
                 "block of several inputs, `inputs: [x, skip]`) and any other argument at its "

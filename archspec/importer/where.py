@@ -190,3 +190,35 @@ def source_lines(diags: list[Diagnostic]) -> dict[str, str]:
             except (OSError, UnicodeDecodeError):
                 continue
     return out
+
+
+def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
+    """E902 for a forward torch.fx could not trace, at the statement that failed, with the
+    size read before it when one was (a value worked out from the input's size)."""
+    from .shapes import size_read_before
+
+    first = first_line(exc)
+    hint = (
+        "a spec states a fixed graph: a forward whose steps depend on tensor values "
+        "(an `if` or loop on a tensor, a shape read as a number) has none; rewrite "
+        "the statement without reading tensor values"
+    )
+    sized = size_read_before(tracer, exc.__traceback__)  # `ih, iw = x.size()[-2:]`, ...
+    if sized:
+        first += f" (after reading a size of a tensor as a number, {sized})"
+        hint = (
+            "a spec states a fixed graph, and a value worked out from the input's size "
+            "as each input comes (a 'same' padding for a stride of 2, a size compared "
+            "with a limit) has none: build the layer with fixed sizes"
+        )
+    if "'len' is not supported" in first:  # `x.view(len(x), -1)`
+        hint = (
+            "`len(x)` of a tensor is its batch size as each input comes, no number: write "
+            "`x.size(0)` (`x.view(x.size(0), -1)` is a reshape keeping the batch)"
+        )
+    return diagnostic(
+        "E902",
+        f"cannot trace {describe(cls)}.forward: {first[:400]}",
+        span_from_traceback(exc.__traceback__) or span_of_class(cls),
+        hint,
+    )
