@@ -14,6 +14,7 @@ from typing import Any
 from . import elementwise, sampling
 from .calls import Call, Reader, Ref, attribute_read, listed
 from .casts import made_tensor, tensor_meta, to_alike, type_as
+from .inplace import in_place_name
 from .layer_calls import RANK_CALLS, glu, pad, unflatten
 
 #: What a call no reader takes can be written as instead.
@@ -575,6 +576,8 @@ def read_call(op: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         if reader is None:
             qualified = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
             reader = LIBRARY_FUNCTIONS.get(qualified)
+    if reader is None and (twin := in_place_name(op, target)) is not None:  # `x.sigmoid_()`
+        return read_call(op, twin[1] if op == "call_method" else getattr(*twin), args, kwargs)
     return reader(args, kwargs) if reader else None
 
 

@@ -1,6 +1,7 @@
 """In-place steps on a tensor that forward reads again afterwards (`identity = y; y += x;
-return y + identity`): torch.fx records no aliasing, so the traced graph reads the value
-from before the change while the model reads the one after. A spec's joins and functions
+return y + identity`, or through a view taken before, `z = y.view(n, -1); y += 1; fc(z)`):
+torch.fx records no aliasing, so the traced graph reads the value from before the change
+while the model reads the one after. A spec's joins and functions
 compute out of place, so such a step is refused at its statement (E904) rather than
 imported as a different computation. An in-place step whose input nothing reads later
 (`out += identity` on a fresh output, `F.relu(x, inplace=True)` in a chain) is exact."""
@@ -39,6 +40,7 @@ _IN_PLACE_OPERATORS = frozenset(
 _BINARY = frozenset(
     {operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.pow}
 )
+_SIZE_MATH = _BINARY | {operator.mod, operator.neg}
 
 
 def _augmented(node: Any) -> bool:
@@ -66,13 +68,49 @@ def _inplace_argument(node: Any) -> bool:
     return bound.arguments.get("inplace") is True
 
 
+def in_place_name(op: str, target: Any) -> tuple[Any, str] | None:
+    """(where, name) of the out-of-place twin of an in-place call: `x.relu_()` (None,
+    "relu"), `torch.relu_` (torch, "relu"), `F.leaky_relu_` (F, "leaky_relu"); else None."""
+    import torch
+    import torch.nn.functional as F
+
+    name = target if op == "call_method" else getattr(target, "__name__", None)
+    if not isinstance(name, str) or not name.endswith("_") or name.startswith("_"):
+        return None
+    if op == "call_method":
+        return None, name[:-1]
+    for home in (F, torch):
+        if getattr(home, name, None) is target and callable(getattr(home, name[:-1], None)):
+            return home, name[:-1]
+    return None
+
+
+def _is_size(node: Any) -> bool:
+    """A number read off a tensor's shape (`B` of `B, C = x.shape`, `B * 4`), no tensor:
+    `B *= 4` rebinds a name, and `x.shape[0]` shares no storage with `x`."""
+    if not hasattr(node, "op"):
+        return False
+    if node.op == "call_method":
+        return node.target in ("size", "dim", "numel")
+    if node.op != "call_function":
+        return False
+    if node.target is getattr:
+        return node.args[1:] in (("shape",), ("ndim",))
+    if node.target is operator.getitem:
+        return _is_size(node.args[0])
+    ins = node.all_input_nodes
+    return node.target in _SIZE_MATH and bool(ins) and all(_is_size(a) for a in ins)
+
+
 def _in_place(module: Any, node: Any, problems: Any) -> bool:
     if node.op == "call_method":
         name = str(node.target)
         return name.endswith("_") and not name.startswith("_")
     if node.op == "call_function":
         if node.target in _BINARY:
-            return _augmented(node)
+            return _augmented(node) and not _is_size(node)
+        if in_place_name(node.op, node.target) is not None:  # `torch.relu_(y)`
+            return True
         return node.target in _IN_PLACE_OPERATORS or _inplace_argument(node)
     if node.op == "call_module":
         child = module.get_submodule(str(node.target)) if node.target else None
@@ -89,6 +127,49 @@ def _copies(node: Any) -> list[Any]:
         if (u.op == "call_method" and u.target == "clone")
         or (u.op == "call_function" and getattr(u.target, "__name__", "") == "clone")
     ]
+
+
+#: tensor methods and functions (by name) whose output may share its input's storage
+_VIEWS = frozenset(
+    {
+        *("view", "view_as", "reshape", "flatten", "unflatten", "transpose", "permute", "t"),
+        *("squeeze", "unsqueeze", "expand", "expand_as", "narrow", "select", "chunk", "split"),
+        *("unbind", "contiguous", "detach", "movedim", "swapaxes", "diagonal", "unfold"),
+        *("getitem", "dropout"),
+    }
+)
+#: torch.nn modules whose output may be their input or a view of it
+_VIEW_MODULES = frozenset({"Identity", "Flatten", "Unflatten", "Dropout"})
+
+
+def _is_view(module: Any, node: Any) -> bool:
+    """Whether `node` may return its first argument's storage (`y.view(n, -1)`, `y[:, :2]`,
+    `nn.Identity()(y)`): an in-place step on either changes both."""
+    if not node.args or not hasattr(node.args[0], "users") or _is_size(node.args[0]):
+        return False
+    if node.op == "call_module":
+        child = module.get_submodule(str(node.target)) if node.target else None
+        cls = type(child)
+        return cls.__module__.startswith("torch.nn") and cls.__name__ in _VIEW_MODULES
+    if node.op == "call_function" and node.target is getattr:
+        return node.args[1:] in (("T",), ("mT",))
+    name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
+    return node.op in ("call_method", "call_function") and name in _VIEWS
+
+
+def _aliases(module: Any, first: Any) -> set[Any]:
+    """The nodes whose tensors share `first`'s storage: the tensor it is a view of, and
+    every view of those (chunk's and split's pieces through their getitems)."""
+    found, todo = {first}, [first]
+    while todo:
+        node = todo.pop()
+        near = [node.args[0]] if _is_view(module, node) else []
+        near += [u for u in node.users if _is_view(module, u)]
+        for other in near:
+            if other not in found:
+                found.add(other)
+                todo.append(other)
+    return found
 
 
 def _block(child: Any) -> bool:
@@ -118,9 +199,14 @@ def in_place_aliases(module: Any, graph: Any, problems: Any = None) -> list[Diag
         first = node.args[0] if node.args else None
         if not hasattr(first, "users"):
             continue
-        readers = [*first.users, *(u for c in _copies(first) for u in c.users)]
-        later = [u for u in readers if u is not node and order[u] > order[node]]
+        shared = _aliases(module, first)  # a view read later sees the change too
+        readers = {u for a in shared for u in a.users}
+        readers |= {u for c in _copies(first) for u in c.users}
+        later = sorted(
+            (u for u in readers if u is not node and order[u] > order[node]), key=order.get
+        )
         own = changed_in_place(module, node)  # a tensor of the model: its state
+        # last: whether a child changes its input is known from a run of the model
         if (own is None and not later) or not _in_place(module, node, problems):
             continue
         if own is not None:
@@ -130,7 +216,13 @@ def in_place_aliases(module: Any, graph: Any, problems: Any = None) -> list[Diag
         child = module.get_submodule(str(node.target)) if node.op == "call_module" else None
         how = ", whose forward changes what it is given" if _block(child) else ""
         copy = next((c for c in _copies(first) if later[0] in c.users), None)
-        if copy is None:
+        view = next((a for a in shared - {first} if later[0] in a.users), None)
+        if copy is None and view is not None:  # `z = y.view(n, -1)` before `y += 1`
+            why = (
+                f"so the later read of `{view.name}`, which shares the storage of "
+                f"`{first.name}`, would see the value from before the change"
+            )
+        elif copy is None:
             why = "so the later read would see the value from before the change"
         else:  # the spec reads the copy as `first`, and its step would change both
             why = f"and makes no copies: a `clone()` of it (`{copy.name}`) is `{first.name}` there"
