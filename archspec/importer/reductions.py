@@ -26,9 +26,14 @@ _PART_WINDOW = (
     "{} takes a window read off a tensor's size that is not, for every input, the whole "
     "spatial size of the tensor it pools (`x.size(3)` covers a square input only)"
 )
+_OTHER_WINDOW = (
+    "{} takes a window read off the size of {}, not of `{}`, the tensor it pools, and the "
+    "steps between do not prove them the same for every input"
+)
 _PART_WINDOW_HINT = (
-    "a pool over the whole input is `F.adaptive_avg_pool2d(x, 1)` (or a window of "
-    "`x.shape[2:]`, read as one); any other window is a number"
+    "a pool over the whole input is `F.adaptive_avg_pool2d(x, 1)` (or a window read off the "
+    "pooled tensor itself, `x.shape[2:]`, `F.max_pool1d(h, h.size(2))`); any other window is "
+    "a number"
 )
 #: the tensor methods of the values over a dim, and the kinds of those values
 _EXTREMA = {"max": "amax", "min": "amin"}
@@ -148,7 +153,13 @@ def _global_pool(reader: Any, node: Any, kind: str, n: int, names: tuple[str, ..
     if not _whole(reader, kernel, x, n):
         if _reads_sizes(reader, kernel):  # `x.size(3)`: a window of one size, or another's
             what = f"F.{node.target.__name__}"
-            reader.fail("E903", _PART_WINDOW.format(what), node, _PART_WINDOW_HINT)
+            others = _read_off(reader, kernel) - {x}
+            if others:  # `F.max_pool1d(F.relu(c(e)), c(e).shape[2])`: c(e) is another node
+                names = ", ".join(sorted(f"`{o.name}`" for o in others))
+                why = _OTHER_WINDOW.format(what, names, x.name)
+            else:
+                why = _PART_WINDOW.format(what)
+            reader.fail("E903", why, node, _PART_WINDOW_HINT)
             return True
         return False
     stride = given.pop("stride", None)
@@ -192,6 +203,13 @@ def _whole(reader: Any, sizes: Any, x: Any, n: int) -> bool:
     if len(dims) != n:
         return False
     return all(same_dim(reader, d, x, rank - n + i) for i, d in enumerate(dims))
+
+
+def _read_off(reader: Any, sizes: Any) -> set[Any]:
+    """The tensors a pool's window reads sizes off."""
+    found = sizes if isinstance(sizes, list | tuple) else [sizes]
+    syms = reader.syms
+    return {syms[s].src for s in found if is_node(s) and s in syms and syms[s].src is not None}
 
 
 def _reads_sizes(reader: Any, sizes: Any) -> bool:
