@@ -117,3 +117,25 @@ def test_what_the_twin_does_not_compute_is_refused_at_a_line(model: nn.Module) -
     if isinstance(model, Masked):  # at the model's own call, saying what the spec cannot take
         assert diag.code == "E904" and diag.span.file == __file__
         assert "calls `self.enc` with `mask`" in diag.message and "without masks" in diag.hint
+    if isinstance(model, SeqFirst):  # at the call, not at torch's MultiheadAttention class
+        assert diag.code == "E904" and diag.span.file == __file__
+        assert "calls `self.enc` built with batch_first=False" in diag.message
+        assert "`batch_first=True`" in diag.hint
+
+
+class SeqFirstAttention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(32, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+def test_a_module_built_otherwise_than_its_kind_builds_it_hints_to_build_it_so() -> None:
+    """The hint was only to write a plugin, though the message named the setting."""
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(SeqFirstAttention(), torch.randn(2, 7, 32))
+    diag = err.value.diagnostics[0]
+    assert "builds it with batch_first=True where the model has False" in diag.message
+    assert "build this one as the kind does" in (diag.hint or "")

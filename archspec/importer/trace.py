@@ -161,7 +161,8 @@ def child_item(
             f"no layer kind builds {describe(type(child))} ({short_repr(child)})"
             + (f": {why}" if (why := unread_settings(child)) else ""),
             "archspec imports torch.nn modules that a layer kind reads back exactly; "
-            "register a layer kind for it (a plugin: docs/plugins.md) with a `read_module`",
+            + ("build this one as the kind does, where that computes the same, or " if why else "")
+            + "register a layer kind for it (a plugin: docs/plugins.md) with a `read_module`",
             where,
         )
     from .fused import fused_item, fused_reading
