@@ -145,3 +145,23 @@ def test_the_old_weight_norm_hook_is_named_with_the_call_that_folds_it() -> None
     diag = err.value.diagnostics[0]
     assert "has a forward pre-hook (torch.nn.utils.weight_norm.WeightNorm)" in diag.message
     assert "`torch.nn.utils.remove_weight_norm(module)`" in (diag.hint or "")
+
+
+class OwnNorm(nn.Module):
+    """A norm's tensors named `w` and `b`: no LayerNorm's keys, so no `layer_norm`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(8))
+        self.b = nn.Parameter(torch.zeros(8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, (8,), self.w, self.b, 1e-5)
+
+
+def test_a_functional_layer_on_own_tensors_of_other_names_hints_the_names() -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(nn.Sequential(nn.Linear(8, 8), OwnNorm()), torch.randn(2, 8))
+    diag = err.value.diagnostics[0]
+    assert diag.code == "E903" and "torch.nn.functional.layer_norm" in diag.message
+    assert "its tensors named as the layer's (`weight`, `bias`)" in (diag.hint or "")
