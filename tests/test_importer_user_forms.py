@@ -165,3 +165,42 @@ def test_a_functional_layer_on_own_tensors_of_other_names_hints_the_names() -> N
     diag = err.value.diagnostics[0]
     assert diag.code == "E903" and "torch.nn.functional.layer_norm" in diag.message
     assert "its tensors named as the layer's (`weight`, `bias`)" in (diag.hint or "")
+
+
+class Chosen(nn.Module):
+    """`__init__` picks one of its class's methods as the instance's forward (timm's
+    FasterNet: `self.forward = self.forward_split_cat`)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1, bias=False)
+        self.forward = self.first if how == "first" else self.last
+
+    def first(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = torch.split(x, [2, 6], dim=1)
+        return torch.cat((self.conv(a), b), 1)
+
+    def last(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = torch.split(x, [2, 6], dim=1)
+        return torch.cat((b, self.conv(a)), 1) * 0.5
+
+
+class Chooser(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = Chosen("first"), Chosen("first"), Chosen("last")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c(self.b(self.a(x)) + x)
+
+
+def test_a_method_of_its_own_class_made_the_forward_is_traced_as_the_forward() -> None:
+    text = roundtrip(Chooser(), (2, 8, 6, 6))
+    assert text.count("type: Chosen") == 3  # one block, the two methods told apart by a flag
+    model = Chooser()
+    model.a.forward = lambda x: x * 2  # any other callable stays refused
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.randn(2, 8, 6, 6))
+    assert "`a` (tests.test_importer_user_forms.Chosen) has a forward of its own instance" in str(
+        err.value
+    )

@@ -1,6 +1,7 @@
 """Hooks and per-instance forwards: code that changes what a module computes without being
 its class's `forward` (`module.register_forward_hook(lambda m, i, o: o * 2)`, a
-`module.forward = ...` assignment, torch's global module hooks, the old
+`module.forward = ...` assignment other than of a method of its own class, which is traced
+as the forward (twins.own_method_forward), torch's global module hooks, the old
 `torch.nn.utils.weight_norm`'s pre-hook). torch.fx traces past them and a spec states none,
 so a model holding one is refused (E904) at the hook's own source, never imported as the
 model without it. So is a parametrized module (`torch.nn.utils.parametrizations.weight_norm`,
@@ -12,6 +13,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic, SourceSpan
+from .twins import own_method_forward
 from .where import describe, diagnostic, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,7 +92,7 @@ def hook_problems(model: nn.Module) -> list[Diagnostic]:
                 fold = _FOLDS.get(type(hook).__name__, "")
                 hint = _HINT + (f" (this one folds into the weight: `{fold}`)" if fold else "")
                 diags.append(diagnostic("E904", message, span, hint))
-        if "forward" in vars(module):
+        if "forward" in vars(module) and own_method_forward(module) is None:
             span = _span_of(vars(module)["forward"]) or span_of_class(type(module))
             message = f"{_label(name, module)} has a forward of its own instance"
             diags.append(diagnostic("E904", message, span, _HINT))

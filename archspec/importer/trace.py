@@ -24,7 +24,7 @@ from .hooks import parametrized_problem
 from .inputs import given_args, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
-from .twins import TWIN_HINT, traced_as_twin, twin_call, twin_forward
+from .twins import TWIN_HINT, own_method_forward, traced_as_twin, twin_call, twin_forward
 from .tying import reuse_item, second_call
 from .unbinds import read_attention, unbind_pieces
 from .where import (
@@ -189,7 +189,7 @@ def _refused(
 def _has_forward(module: nn.Module) -> bool:
     import torch.nn as nn
 
-    return type(module).forward is not nn.Module.forward
+    return type(module).forward is not nn.Module.forward or own_method_forward(module) is not None
 
 
 def _name_and_key(key: str) -> tuple[str | None, str | None]:

@@ -119,11 +119,24 @@ def twin_forward(module: nn.Module) -> Any:
     return twin if twin is not None and getattr(nn, cls.__name__, None) is cls else None
 
 
+def own_method_forward(module: nn.Module) -> Any:
+    """The function of a method of the module's own class that `__init__` made the instance's
+    forward (timm's FasterNet: `self.forward = self.forward_split_cat`), else None: the
+    instance computes what that method does, which is traced as its forward."""
+    bound = vars(module).get("forward")
+    func = getattr(bound, "__func__", None)
+    if getattr(bound, "__self__", None) is not module or func is None:
+        return None
+    name = getattr(func, "__name__", "")
+    return func if getattr(type(module), name, None) is func else None
+
+
 @contextlib.contextmanager
 def traced_as_twin(module: nn.Module) -> Iterator[None]:
     """While tracing, `module` is of a subclass of its class whose forward is its twin
-    (torch.fx traces `type(module).forward`); its class is back after."""
-    twin = twin_forward(module)
+    (torch.fx traces `type(module).forward`), or the method of its own class its instance
+    forward is; its class is back after."""
+    twin = twin_forward(module) or own_method_forward(module)
     if twin is None:
         yield
         return
@@ -136,4 +149,4 @@ def traced_as_twin(module: nn.Module) -> Iterator[None]:
         module.__class__ = cls
 
 
-__all__ = ["TWIN_HINT", "traced_as_twin", "twin_call", "twin_forward"]
+__all__ = ["TWIN_HINT", "own_method_forward", "traced_as_twin", "twin_call", "twin_forward"]
