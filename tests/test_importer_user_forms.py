@@ -204,3 +204,44 @@ def test_a_method_of_its_own_class_made_the_forward_is_traced_as_the_forward() -
     assert "`a` (tests.test_importer_user_forms.Chosen) has a forward of its own instance" in str(
         err.value
     )
+
+
+class Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor, rel: torch.Tensor | None = None, scale: float = 1.0):
+        y = self.fc(x)
+        if rel is not None:
+            y = y + rel
+        return x + y * scale
+
+
+class ListGivenDefaults(nn.Module):
+    """timm's relative-position ViT: `for blk in self.blocks: x = blk(x, shared_rel_pos=None)`."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.blocks = nn.ModuleList([Block() for _ in range(3)])
+
+    def forward(self, x: torch.Tensor, rel: torch.Tensor | None = None) -> torch.Tensor:
+        if self.how == "entries":  # item 0 called twice: entry by entry
+            x = self.blocks[0](x, None, 1.0)
+            x = self.blocks[1](x, rel=None)
+            x = self.blocks[0](x, scale=1.0)
+            return self.blocks[2](x)
+        for blk in self.blocks:
+            x = blk(x, rel=rel, scale=1.0 if self.how == "walked" else 2.0)
+        return x
+
+
+def test_list_items_given_their_own_defaults_are_one_tensor_calls() -> None:
+    """They were E904 'calls item `0` of `self.blocks` with other than one tensor'."""
+    assert "type: repeat" in roundtrip(ListGivenDefaults("walked"), (2, 5, 8))
+    assert "type: reuse, node: blocks.0}" in roundtrip(ListGivenDefaults("entries"), (2, 5, 8))
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(ListGivenDefaults("scaled"), torch.randn(2, 5, 8))
+    diag = err.value.diagnostics[0]
+    assert "item `0` of `self.blocks` with scale=2.0 (its default: 1.0)" in diag.message

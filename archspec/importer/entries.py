@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from .defaulted import one_tensor_call
 from .trace import _stateful, child_item
 from .where import describe, span_from_stack
 
@@ -107,11 +108,12 @@ def entry_call(reader: Any, node: Any, target: str) -> bool:
         return False
     head, index = found
     cls = describe(type(reader.module))
-    if len(node.args) != 1 or node.kwargs or not hasattr(node.args[0], "op"):
+    item = reader.module.get_submodule(target)
+    if not one_tensor_call(item, list(node.args), node.kwargs):  # its defaults may be given
         from .defaulted import other_than_one_tensor
         from .lists import _ONE_TENSOR_HINT
 
-        how = other_than_one_tensor(reader.module.get_submodule(target), node.args, node.kwargs)
+        how = other_than_one_tensor(item, node.args, node.kwargs)
         why = f"calls item `{index}` of `self.{head}` {how}"
         reader.fail("E904", f"{cls}.forward {why}", node, _ONE_TENSOR_HINT)
         return True

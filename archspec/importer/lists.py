@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .defaulted import one_tensor_call
 from .trace import Item, body_of
 from .where import describe, span_from_stack
 
@@ -80,8 +81,8 @@ def module_list_call(reader: Any, node: Any, target: str) -> bool:
     keys = [key for key, _ in holder.named_children()]
     if index not in keys:  # a grandchild deeper down (`head.a.b`)
         return False
-    if len(node.args) != 1 or node.kwargs or not hasattr(node.args[0], "op"):
-        return False
+    if not one_tensor_call(holder.get_submodule(index), list(node.args), node.kwargs):
+        return False  # besides its tensor, only its own defaults (`blk(x, rel_pos=None)`)
     run = reader.module_lists.get(head)
     k = keys.index(index)
     child = holder.get_submodule(index)
@@ -343,7 +344,10 @@ def interleaved_list(reader: Any, node: Any, target: str) -> bool:
     return True
 
 
-_ONE_TENSOR_HINT = "a spec's layers and blocks read one tensor (joins read several: add, concat)"
+_ONE_TENSOR_HINT = (
+    "a spec's layers and blocks read one tensor (joins read several: add, concat), an item "
+    "of a list any other argument at its default"
+)
 
 
 def _list_call_problem(
@@ -353,11 +357,11 @@ def _list_call_problem(
     when an earlier failure (reported) explains it."""
     run = reader.module_lists.get(head)
     before = keys[keys.index(index) - 1]
-    if len(node.args) != 1 or node.kwargs or not hasattr(node.args[0], "op"):
+    item = reader.module.get_submodule(f"{head}.{index}")
+    if not one_tensor_call(item, list(node.args), node.kwargs):
         # CaiT's `for blk in self.blocks_token_only: cls = blk(x, cls)`
         from .defaulted import other_than_one_tensor
 
-        item = reader.module.get_submodule(f"{head}.{index}")
         how = other_than_one_tensor(item, node.args, node.kwargs)
         return f"calls item `{index}` of `self.{head}` {how}", _ONE_TENSOR_HINT
     if run is not None and keys.index(index) < _items(run[0]):  # `conv(x).shape[2]`
