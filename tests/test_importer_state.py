@@ -59,11 +59,26 @@ class Assigning(Counting):
         return self.conv(x)
 
 
+class Ran(Counting):
+    """A child block whose input is read again: the import runs the model to see whether
+    the block changes it, and that run counts too (the import left `count` at 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(4, 4, 1), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.count.mul_(2).add_(1)  # counted on every run
+        y = self.conv(x)
+        return y + self.block(y)
+
+
 @pytest.mark.parametrize(
     ("model", "statement", "words"),
     [
         (Counting(), "self.count.add_(1)", "changes the tensor `self.count` in place"),
         (Assigning(), "self.count += 1", "assigns the tensor `self.count`"),
+        (Ran(), "self.count.mul_(2).add_(1)", "changes the tensor `self.count` in place"),
     ],
 )
 def test_a_forward_that_changes_its_own_buffer_is_refused_and_the_model_kept(

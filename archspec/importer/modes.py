@@ -37,11 +37,35 @@ def kept_modes(model: nn.Module) -> Iterator[None]:
             module.training = training
 
 
-def eval_forward(model: nn.Module, example_input: Any) -> Any:
-    """`model(example_input)` in eval mode without gradients, every training flag kept."""
+@contextlib.contextmanager
+def kept_buffers(model: nn.Module) -> Iterator[None]:
+    """Every buffer of the model as it was, after the block, the same tensor with the same
+    values: a run of a forward that counts (`self.count += 1`, `self.avg.mul_(0.9)`) leaves
+    the model as the import found it, as docs/import.md promises."""
     import torch
 
-    with kept_modes(model), torch.no_grad():
+    held = [(m._buffers, dict(m._buffers)) for m in model.modules()]
+    values = [
+        (t, t._version, t.clone()) for _, before in held for t in before.values() if t is not None
+    ]
+    try:
+        yield
+    finally:
+        for store, before in held:
+            store.clear()
+            store.update(before)
+        with torch.no_grad():
+            for tensor, version, value in values:
+                if tensor._version != version:
+                    tensor.copy_(value)
+
+
+def eval_forward(model: nn.Module, example_input: Any) -> Any:
+    """`model(example_input)` in eval mode without gradients, every training flag and
+    buffer kept."""
+    import torch
+
+    with kept_modes(model), kept_buffers(model), torch.no_grad():
         model.eval()
         return model(example_input)
 

@@ -204,7 +204,7 @@ def _value_of(tracer: Any, node: Any) -> Any:
     import torch
     import torch.fx as fx
 
-    from .modes import kept_modes
+    from .modes import kept_buffers, kept_modes
     from .slices import given_input
 
     module, problems = tracer.rank_module, tracer.rank_problems
@@ -221,7 +221,7 @@ def _value_of(tracer: Any, node: Any) -> Any:
     runner = fx.Interpreter(module, graph=tracer.graph)
     runner.env = env
     try:
-        with torch.no_grad(), kept_modes(module):
+        with torch.no_grad(), kept_modes(module), kept_buffers(module):
             module.eval()  # a norm in training would update its running statistics
             for n in tracer.graph.nodes:
                 if n in env or n.op == "output":

@@ -129,6 +129,8 @@ def _node_shapes(reader: Any, other: bool = False) -> dict[Any, tuple[int, ...]]
     import torch
     import torch.fx as fx
 
+    from .modes import kept_buffers
+
     cache = reader.__dict__.setdefault("slice_shapes", {})
     if other in cache:
         return cache[other]
@@ -152,7 +154,7 @@ def _node_shapes(reader: Any, other: bool = False) -> dict[Any, tuple[int, ...]]
             args = [torch.zeros(s, dtype=t, device=d) for s, t, d in given_all]
         else:
             args = [torch.zeros(given[0], dtype=given[1], device=given[2])]
-        with torch.no_grad():
+        with torch.no_grad(), kept_buffers(reader.module):  # a counter's `add_` undone
             Recorder(reader.module, graph=reader.graph).run(*args)
     except Exception:  # a graph that does not run as traced: its sizes stay unknown
         pass
