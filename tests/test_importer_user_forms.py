@@ -245,3 +245,24 @@ def test_list_items_given_their_own_defaults_are_one_tensor_calls() -> None:
         archspec.from_module(ListGivenDefaults("scaled"), torch.randn(2, 5, 8))
     diag = err.value.diagnostics[0]
     assert "item `0` of `self.blocks` with scale=2.0 (its default: 1.0)" in diag.message
+
+
+class Unpacked(nn.Module):
+    """A shape's slice unpacked into a reshape, `*x.shape[:2]` (torch.fx asked its `len`)."""
+
+    def __init__(self, front: bool) -> None:
+        super().__init__()
+        self.front = front
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        z = y.view(*y.shape[:2], -1) if self.front else y.reshape(*y.shape[:-2], -1)
+        return z.softmax(-1)
+
+
+@pytest.mark.parametrize("front", [True, False])
+def test_a_shape_slice_unpacked_into_a_reshape_keeps_those_dims(front: bool) -> None:
+    text = roundtrip(Unpacked(front), (2, 3, 5, 6))
+    assert "type: reshape, shape: [0, 0, -1]" in text
+    assert archspec.check(text, input=(1, 3, 7, 4)).ok

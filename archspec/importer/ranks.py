@@ -58,11 +58,9 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
         def __getattr__(self, k: str) -> Any:
             return ShapeAttribute(self, k) if k == "shape" else super().__getattr__(k)
 
-        def __len__(self) -> int:  # `len(x.size())`
-            n = self.node
-            sized = n.op == "call_method" and n.target == "size" and len(n.args) == 1
-            rank = self.tracer.rank_of(n.args[0], True) if sized else None  # type: ignore[attr-defined]
-            return super().__len__() if rank is None else rank
+        def __len__(self) -> int:  # `len(x.size())`, `*x.shape[:2]`
+            length = _sizes_length(self.tracer, self.node)
+            return super().__len__() if length is None else length
 
     # torch.fx's name in what a forward raises on it (`int() argument must be ..., not 'Proxy'`)
     RankProxy.__name__ = RankProxy.__qualname__ = "Proxy"

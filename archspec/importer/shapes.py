@@ -57,8 +57,8 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
     if node.target is operator.getitem and first is not None and first.what == "shape":
         if _spatial_slice(args[1]):  # `x.shape[2:]`, `x.shape[-2:]`: its spatial size
             return Sym("spatial", first.src, args[1].start)
-        if _tail_slice(args[1]):  # `x.size()[1:]`, whose sizes are read one by one below
-            return Sym("sizes", first.src, args[1].start)
+        if _tail_slice(args[1]):  # `x.size()[1:]`, `*x.shape[:2]`: sizes read one by one below
+            return Sym("sizes", first.src, args[1].start or 0)
         return Sym("dim", first.src, args[1]) if isinstance(args[1], int) else None
     if node.target is operator.getitem and first is not None and first.what in _SLICED:
         start, i = first.index, args[1]  # `h, w = x.shape[2:]`: dims 2 and 3
@@ -78,10 +78,10 @@ _SLICED = ("spatial", "sizes")
 
 
 def _tail_slice(index: Any) -> bool:
-    """`[k:]` with an int k."""
-    if not isinstance(index, slice) or index.stop is not None or index.step is not None:
+    """`[k:]`, `[:k]` or `[j:k]` with int bounds (the sizes are read one by one)."""
+    if not isinstance(index, slice) or index.step is not None:
         return False
-    return type(index.start) is int
+    return all(b is None or type(b) is int for b in (index.start, index.stop))
 
 
 def _spatial_slice(index: Any) -> bool:

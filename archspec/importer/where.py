@@ -214,7 +214,8 @@ def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
     if "'len' is not supported" in first:  # `x.view(len(x), -1)`
         hint = (
             "`len(x)` of a tensor is its batch size as each input comes, no number: write "
-            "`x.size(0)` (`x.view(x.size(0), -1)` is a reshape keeping the batch)"
+            "`x.size(0)` (`x.view(x.size(0), -1)` is a reshape keeping the batch); a shape "
+            "or a slice of one (`*x.shape[:2]`) has as many sizes as the tensor's rank"
         )
     return diagnostic(
         "E902",
