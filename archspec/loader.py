@@ -113,11 +113,18 @@ _CLoader = (
     else None
 )
 
-#: The characters YAML 1.1 refuses (PyYAML's reader and libyaml's agree on this set). Found
-#: here, in the text, because libyaml reports their position in bytes and PyYAML in characters.
-_NOT_YAML_CHAR = re.compile(
-    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+#: The characters YAML 1.1 refuses (PyYAML's reader and libyaml's agree on this set), and
+#: the three it reads as line breaks where editors show none (NEL, LINE SEPARATOR, PARAGRAPH
+#: SEPARATOR: every line:col after one would be off by a line, and YAML 1.2 dropped them).
+#: Found here, in the text, because libyaml reports a position in bytes and PyYAML in
+#: characters; the first one found has only plain line breaks before it, so its line is the
+#: editor's.
+_REFUSED_CHAR = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
+#: The line breaks of YAML 1.1 that editors do not break lines at, by name.
+_HIDDEN_BREAK = re.compile("[\x85\u2028\u2029]")
+_HIDDEN_BREAKS = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
 
 
 def _make_loader(text: str) -> yaml.SafeLoader:
@@ -187,16 +194,25 @@ def _scan_events(part: str, text: str, file: str) -> None:
 
 
 def _check_characters(text: str, file: str) -> None:
-    """Refuse a character YAML does not allow (E105), located by character, not by byte."""
-    bad = _NOT_YAML_CHAR.search(text)
+    """Refuse a character YAML does not allow, or one it would read as a line break that an
+    editor does not show (E105), located by character, not by byte."""
+    bad = _REFUSED_CHAR.search(text)
     if bad is None:
         return
     line, col = _line_col(text, bad.start())
+    char = bad.group()
+    hidden = _HIDDEN_BREAKS.get(char)
     raise LoadError(
-        f"the file contains the character U+{ord(bad.group()):04X}, which YAML does not allow",
+        f"the file contains the character U+{ord(char):04X} ({hidden}), which YAML reads as "
+        "a line break where an editor shows none"
+        if hidden
+        else f"the file contains the character U+{ord(char):04X}, which YAML does not allow",
         span=SourceSpan(file, line, col),
         code="E105",
-        hint="remove control characters; a spec is plain UTF-8 text",
+        hint=f"replace it with a plain line break or a space; in a quoted string, write it as "
+        f'"\\u{ord(char):04x}"'
+        if hidden
+        else "remove control characters; a spec is plain UTF-8 text",
         sources={file: text},
     )
 
@@ -367,6 +383,8 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
 
 def _read_plain(text: str, file: str) -> LoadedDoc | None:
     """`text` read in one pass over its events when it is plain (loader_events), else None."""
+    if _HIDDEN_BREAK.search(text):  # the parsers read them as breaks; refused (E105)
+        return None
     doc = LoadedDoc(None, file, text)
     limits = (MAX_DEPTH, MAX_NODES, MAX_LIST, MAX_TEXT, MAX_INT, MAX_ALIASES)
     scalar_reader = lambda loader: _Builder(doc, loader)._scalar  # noqa: E731

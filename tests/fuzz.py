@@ -708,7 +708,13 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _dump(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    """YAML text of `data`, non-ASCII characters raw; escaped all when a text holds one of the
+    line breaks an editor does not show (U+2028, U+2029), which the emitter writes raw in a
+    quoted scalar and archspec refuses (E105)."""
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    if "\u2028" in text or "\u2029" in text or "\x85" in text:
+        return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=False, width=100)
+    return text
 
 
 def make_case(rng: random.Random, corpus: Corpus, compile_fraction: float = 0.1) -> Case:
