@@ -130,7 +130,7 @@ def build_graph(
     """Load, validate and lower a spec to the IR (no torch involved). `max_layers` bounds
     how many layer items the spec may expand to (E310); `variant` names a family's variant.
     """
-    return _analysis(source, params, max_layers, variant=variant).graph
+    return _analysis(source, spec_params(params, {}), max_layers, variant=variant).graph
 
 
 def _parse(source: SpecSource, variant: str | None = None) -> tuple[LoadedDoc, BaseModel]:
@@ -200,7 +200,8 @@ def compile(  # noqa: A001  (the public name the docs promise)
     element counts, or None for no limit of archspec's own (torch's int64 indexing still
     bounds them); `max_layers` bounds expansion (E310) and is always a positive int;
     `variant` names a variant of a family spec. Raises ArchSpecError (with file:line:col) on
-    a bad spec; TypeError or ValueError on a bad limit argument.
+    a bad spec; TypeError or ValueError on a bad limit argument or a `device` torch cannot
+    read or reach, before the spec is read.
     """
     spec_args = spec_params(params, keywords)
     return _compile(source, spec_args, device, max_params, max_activations, max_layers, variant)
@@ -218,6 +219,9 @@ def _compile(
 ) -> nn.Module:
     """`compile`, and `init=False` skips the spec's init rules (weights are to be loaded)."""
     check_limit_arguments(max_params, max_activations)
+    from .backends.memory import device_argument
+
+    device = device_argument(device)
     # One pause for the whole compile, the IR let go inside it: the collector resumes with
     # only the module left of what the compile made, where a pause per stage had it walk
     # the IR (all still held then) when the first one ended.
@@ -295,6 +299,9 @@ def load(
     spec_args = spec_params(params, keywords)
     if weights is None:
         return compile(file, variant=variant, params=spec_args, device=device)
+    from .backends.memory import device_argument
+
+    device = device_argument(device)
     if str(device) == "meta":
         raise ValueError("weights cannot be loaded on the meta device; load without weights=")
     model = _load_pretrained(name, file, variant, weights, strict, base_url, spec_args)

@@ -86,6 +86,11 @@ def list_models(pattern: str | Iterable[str] | None = None) -> list[str]:
     names = list(builtin_index())
     if pattern is None:
         return names
+    if not isinstance(pattern, (str, Iterable)) or isinstance(pattern, bytes):
+        raise TypeError(
+            "list_models() takes a pattern string or an iterable of them, "
+            f"got {type(pattern).__name__}"
+        )
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     if not all(isinstance(p, str) for p in patterns):
         raise TypeError("list_models() takes a pattern string or an iterable of them")

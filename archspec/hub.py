@@ -145,10 +145,10 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A state_dict saved with torch.save (a checkpoint dict with a `state_dict` or `model`
     entry is taken apart); read with weights_only=True."""
     file = Path(path)
-    if not file.is_file():
-        what = "is not a regular file" if file.exists() else "does not exist"
+    if not file.is_file() or not os.fspath(path):  # Path("") is the current folder
+        what = "is not a regular file" if file.exists() and os.fspath(path) else "does not exist"
         raise WeightsError(
-            f"weights file {str(file)!r} {what}",
+            f"weights file {os.fspath(path)!r} {what}",
             code="E801",
             hint="pass a torch.save'd state_dict, a state_dict itself, or the name of "
             "torchvision's weights (archspec.list_weights(spec) lists them)",
@@ -450,6 +450,11 @@ def weights_state(
         return state, (weights.full_name, weights.file), drop
     if isinstance(weights, Mapping):
         return weights, ("the state_dict", "state_dict"), drop
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(
+            "weights must be a Weights (archspec.get_weights), a file path or a state_dict, "
+            f"got {type(weights).__name__}"
+        )
     return read_file(weights), (os.fspath(weights), os.fspath(weights)), drop
 
 
@@ -479,6 +484,8 @@ def load_weights(
     torchvision's builder (GoogLeNet's and Inception's aux heads are in the file; a model
     built without them drops them, as torchvision does).
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"load_weights takes an nn.Module, not {type(model).__name__}")
     state, source, drop = weights_state(weights, base_url=base_url, params=params)
     return load_fetched(model, state, strict=strict, source=source, target=target, drop=drop)
 

@@ -151,6 +151,8 @@ def load_plugin_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """
     if isinstance(paths, (str, bytes, os.PathLike)):  # one path: not the files named by its letters
         raise TypeError(f"load_plugin_files takes a list of paths, got {type(paths).__name__}")
+    if not isinstance(paths, Iterable):
+        raise TypeError(f"load_plugin_files takes a list of paths, got {type(paths).__name__}")
     load_plugins()
     added: list[str] = []
     for path in paths:

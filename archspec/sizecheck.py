@@ -49,6 +49,10 @@ def check_limits(
     `max_activations` bounds the output elements of one forward pass for one sample. None
     is no bound of archspec's own; either is still capped by what torch can index.
     """
+    if not isinstance(graph, Graph):
+        raise TypeError(
+            f"check_limits takes a Graph (archspec.build_graph), got {type(graph).__name__}"
+        )
     check_limit_arguments(max_params, max_activations)
     fp = footprint(graph)
     limit = min(MAX_TENSOR_ELEMENTS if max_params is None else max_params, MAX_TENSOR_ELEMENTS)

@@ -97,6 +97,10 @@ class Weights:
         torchvision's address; the file name is always torchvision's (the cache key). An
         empty `base_url=""` is no URL (fetch refuses it), not "use the default": a mirror left
         blank must not turn into a download from the internet. An empty variable is unset."""
+        if base_url is not None and not isinstance(base_url, str):
+            raise TypeError(
+                f"base_url must be a URL (a str) or None, got {type(base_url).__name__}"
+            )
         given = base_url if base_url is not None else os.environ.get(BASE_URL_ENV)
         base = given if base_url is not None or given else _table()["base_url"]
         return base.rstrip("/") + "/" + self.file

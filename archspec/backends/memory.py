@@ -68,6 +68,30 @@ MEMORY_HINT = (
 )
 
 
+def device_argument(device: object) -> torch.device | None:
+    """`device=` of compile and load as a torch.device (None stays None), checked before the
+    spec is read: a value torch cannot read as a device is a TypeError or ValueError that
+    names the argument, and a device this torch cannot reach (`"cuda"` on a CPU build) a
+    ValueError with torch's reason, rather than torch's own error from deep in the build."""
+    if device is None:
+        return None
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise TypeError(
+            f"device must be a str, an int or a torch.device (or None), got {type(device).__name__}"
+        )
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"device {device!r} is not a device torch knows: {why[:200]}") from None
+    try:  # a zero-size tensor: allocates nothing, but initialises (or refuses) the backend
+        torch.empty(0, device=parsed)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"device {device!r} is not available: {why[:200]}") from None
+    return parsed
+
+
 def default_device() -> torch.device:
     """Where a build without `device=` allocates (torch's default device, if it has one)."""
     get = getattr(torch, "get_default_device", None)

@@ -1,0 +1,76 @@
+"""The hostile-input round of session 31: the calling code's careless arguments to the public
+functions: a TypeError or ValueError naming the argument, never torch's or an internal
+error from deep inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import archspec
+from archspec import api
+from archspec.hub import read_file
+
+from .test_weights import SPEC
+
+
+@pytest.mark.parametrize(
+    ("device", "error", "words"),
+    [
+        ("garbage", ValueError, "device 'garbage' is not a device torch knows"),
+        ("cpu:x", ValueError, "device 'cpu:x' is not a device torch knows"),
+        (-1, ValueError, "device -1"),
+        ("fpga", ValueError, "device 'fpga' is not available"),  # a type no build here has
+        (3.5, TypeError, "device must be a str, an int or a torch.device"),
+        ([], TypeError, "got list"),
+        (True, TypeError, "got bool"),
+    ],
+)
+def test_compile_and_load_refuse_a_device_before_the_spec_is_read(
+    device: object, error: type[Exception], words: str
+) -> None:
+    """It was torch's RuntimeError (or an AssertionError for a device this torch lacks) from
+    the middle of the build, after the whole analysis."""
+    with pytest.raises(error, match="device") as info:
+        archspec.compile("no such spec", device=device)  # the argument comes first
+    assert words in str(info.value)
+    with pytest.raises(error, match="device"):
+        archspec.load("lenet5", device=device)
+    with pytest.raises(error, match="device"):
+        archspec.load("resnet18", weights="DEFAULT", device=device)  # before any fetch
+
+
+def test_compile_takes_the_devices_torch_reads() -> None:
+    for device in ("meta", torch.device("meta"), "cpu"):
+        model = archspec.compile("lenet5", device=device)
+        assert next(model.parameters()).device.type == torch.device(device).type
+
+
+def test_the_other_public_functions_name_the_argument(tmp_path: Path) -> None:
+    """Each was an internal TypeError or AttributeError ("'int' object is not iterable",
+    "'int' object has no attribute 'rstrip'") that named no argument."""
+    cases = [
+        (lambda: archspec.build_graph("lenet5", params=5), "params must be a mapping"),
+        (lambda: archspec.list_models(5), "pattern string or an iterable of them, got int"),
+        (lambda: archspec.list_models(b"res*"), "got bytes"),
+        (lambda: archspec.load(SPEC, weights="DEFAULT", base_url=5), "base_url must be a URL"),
+        (lambda: api.check_limits(None), "check_limits takes a Graph"),
+        (lambda: archspec.load_plugin_files(None), "load_plugin_files takes a list of paths"),
+        (lambda: archspec.load_weights(None, {}), "load_weights takes an nn.Module"),
+        (lambda: archspec.load_weights("lenet5", {}), "load_weights takes an nn.Module"),
+        (lambda: archspec.load_weights(torch.nn.Linear(2, 2), None), "weights must be a"),
+        (lambda: archspec.load_weights(torch.nn.Linear(2, 2), b"x.pth"), "got bytes"),
+    ]
+    for call, words in cases:
+        with pytest.raises(TypeError) as info:
+            call()
+        assert words in str(info.value)
+
+
+def test_an_empty_weights_path_is_named_as_given() -> None:
+    """Path("") is the current folder: the message said `weights file '.'`."""
+    with pytest.raises(archspec.ArchSpecError) as info:
+        read_file("")
+    assert "weights file '' does not exist" in str(info.value)
