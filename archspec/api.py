@@ -345,7 +345,9 @@ def _load_pretrained(
     if older is not None:
         model._version = older.version  # saved again, it is that version (as torchvision)
     target = (name, shown_file(str(file)))
-    load_fetched(model, state, strict=strict, source=origin, target=target, drop=drop)
+    load_fetched(
+        model, state, strict=strict, source=origin, target=target, drop=drop, fetched=pretrained
+    )
     return model
 
 

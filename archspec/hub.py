@@ -11,6 +11,7 @@ read with `weights_only=True`: a checkpoint holds tensors, not code.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import pickle
 import re
@@ -102,6 +103,33 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
             "mirror (a file:// folder works)",
         ) from None
     return _renamed(state, weights)
+
+
+def _cache_note(weights: Weights) -> str:
+    """What is wrong with the cached file of `weights` when its sha256 does not start with
+    the hash in its name (as torch.hub checks a download), else "". A file archspec or
+    torchvision downloaded was checked then; the cache is read as it is, as torchvision
+    reads it, so a file damaged or replaced since is only found when it does not fit."""
+    cached = cache_dir() / weights.file
+    prefix = weights.hash_prefix
+    digest = hashlib.sha256()
+    try:
+        with open(cached, "rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return ""
+    found = digest.hexdigest()
+    if not prefix or found.startswith(prefix):
+        return ""
+    return (
+        f"And {cached} is not {weights.full_name}'s file (its sha256 is {found[:16]}..., not "
+        f"{prefix}... as its name says): it is damaged or another checkpoint saved under "
+        "torchvision's name"
+    )
+
+
+_CACHE_HINT = "delete the cached file, and it is downloaded again and checked"
 
 
 def _check_mirror_file(url: str, weights: Weights) -> None:
@@ -487,7 +515,10 @@ def load_weights(
     if not isinstance(model, nn.Module):
         raise TypeError(f"load_weights takes an nn.Module, not {type(model).__name__}")
     state, source, drop = weights_state(weights, base_url=base_url, params=params)
-    return load_fetched(model, state, strict=strict, source=source, target=target, drop=drop)
+    fetched = weights if isinstance(weights, Weights) else None
+    return load_fetched(
+        model, state, strict=strict, source=source, target=target, drop=drop, fetched=fetched
+    )
 
 
 def load_fetched(
@@ -498,11 +529,28 @@ def load_fetched(
     source: tuple[str, str],
     target: tuple[str, str] | None,
     drop: tuple[str, ...],
+    fetched: Weights | None = None,
 ) -> SpecDiff:
-    """`load_state`, then a WeightsWarning with the diff when it is not compatible."""
-    diff = load_state(model, state, strict=strict, source=source, target=target, drop=drop)
+    """`load_state`, then a WeightsWarning with the diff when it is not compatible. When
+    `state` is the file of `fetched` and does not fit, the cached file is checked against
+    the hash in its name (only then: a file that fits costs no second read), and the E803
+    or the warning says first when it is not that file: damaged on disk or another
+    checkpoint under torchvision's name, which the spec is not to blame for."""
+    try:
+        diff = load_state(model, state, strict=strict, source=source, target=target, drop=drop)
+    except WeightsError as exc:
+        first = exc.diagnostics[0]
+        note = _cache_note(fetched) if fetched is not None and first.code == "E803" else ""
+        if not note:
+            raise
+        told = dataclasses.replace(
+            first, message=f"{first.message}. {note}", hint=f"{_CACHE_HINT}; else {first.hint}"
+        )
+        raise WeightsError(diagnostics=[told]) from None
     if not diff.compatible:
-        warnings.warn(WeightsWarning(diff.text()), stacklevel=_outside_level())
+        note = _cache_note(fetched) if fetched is not None else ""
+        text = diff.text() + (f"\n{note}: {_CACHE_HINT}" if note else "")
+        warnings.warn(WeightsWarning(text), stacklevel=_outside_level())
     return diff
 
 

@@ -1,6 +1,6 @@
 """The hostile-input round of session 31: the calling code's careless arguments to the public
-functions: a TypeError or ValueError naming the argument, never torch's or an internal
-error from deep inside."""
+functions (a TypeError or ValueError naming the argument, never torch's or an internal
+error from deep inside), and a file in torch.hub's cache that is not the one its name says."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import archspec
 from archspec import api
 from archspec.hub import read_file
 
-from .test_weights import SPEC
+from .test_weights import SPEC, _hashed
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,44 @@ def test_an_empty_weights_path_is_named_as_given() -> None:
     with pytest.raises(archspec.ArchSpecError) as info:
         read_file("")
     assert "weights file '' does not exist" in str(info.value)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh torch.hub cache; $ARCHSPEC_WEIGHTS_URL unset."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("ARCHSPEC_WEIGHTS_URL", raising=False)
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def test_a_swapped_cached_file_is_named_not_blamed_on_the_spec(hub: Path) -> None:
+    """Another checkpoint saved under torchvision's name in torch.hub's cache: the E803 said
+    only that torchvision's weights do not fit the spec; it now adds that the cached file is
+    not that file (its hash), and the hint to delete it."""
+    weights = archspec.get_weights(SPEC)
+    torch.save(torch.nn.Linear(2, 2).state_dict(), hub / weights.file)
+    with pytest.raises(archspec.ArchSpecError) as info:
+        archspec.load(SPEC, weights="DEFAULT")
+    err = info.value
+    assert err.error_code == "E803"
+    assert f"{hub / weights.file} is not {weights.full_name}'s file" in str(err)
+    assert f"not {weights.hash_prefix}... as its name says" in str(err)
+    assert str(err.hint).startswith("delete the cached file") and "strict=False" in str(err.hint)
+    with pytest.warns(archspec.WeightsWarning, match="is not .*'s file") as caught:
+        archspec.load_weights(archspec.compile(SPEC), weights, strict=False)
+    assert "delete the cached file" in str(caught[0].message)
+
+
+def test_a_cached_file_of_the_right_hash_that_does_not_fit_has_no_such_note(
+    hub: Path,
+) -> None:
+    """A file that is what its name says (a download was checked) and does not fit is the
+    spec's difference, said as before."""
+    weights = _hashed(torch.nn.Linear(2, 2).state_dict(), hub)
+    with pytest.raises(archspec.ArchSpecError) as info:
+        archspec.load_weights(archspec.compile(SPEC), weights)
+    assert info.value.error_code == "E803"
+    assert "as its name says" not in str(info.value)
+    assert not str(info.value.hint).startswith("delete")
