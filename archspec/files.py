@@ -104,8 +104,7 @@ def write_atomic(
     except BrokenPipeError:
         raise
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise _cannot_write(target, reason) from None
+        raise _failed(target, exc) from None
 
 
 def check_target(
@@ -120,6 +119,9 @@ def check_target(
     while not os.path.lexists(folder) and folder != folder.parent:
         folder = folder.parent
     if os.path.lexists(folder) and not os.path.isdir(folder):
+        link = _broken_link(folder)
+        if link is not None:
+            raise _cannot_write(target, f"{display_path(folder)} {link}", hint=_LINK_HINT)
         raise _cannot_write(target, f"{display_path(folder)} is not a directory")
     try:
         plan = _plan(target, kind, force)
@@ -127,8 +129,7 @@ def check_target(
             _hold(plan.path)
         return plan.through
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise _cannot_write(target, reason) from None
+        raise _failed(target, exc) from None
 
 
 def output_file(target: str, name: str, *, into: bool = False) -> Path:
@@ -188,10 +189,10 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
         return _Plan(target)
     path = target
     if stat.S_ISLNK(st.st_mode):
-        try:
-            st = os.stat(target)
-        except FileNotFoundError:
-            raise _cannot_write(target, "it is a symbolic link to a missing file") from None
+        link = _broken_link(target)
+        if link is not None:
+            raise _cannot_write(target, f"it {link}", hint=_LINK_HINT)
+        st = os.stat(target)
         path = Path(os.path.realpath(target))
     fd = _own_stream(st)
     if fd is not None:
@@ -470,12 +471,47 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _cannot_write(target: Path, reason: str) -> EmitError:
+def _cannot_write(
+    target: Path, reason: str, hint: str = "check the path and its permissions"
+) -> EmitError:
     return EmitError(
         f"cannot write {display_path(target)}: {reason}",
         code="E604",
-        hint="check the path and its permissions; nothing was changed",
+        hint=f"{hint}; nothing was changed",
     )
+
+
+def _failed(target: Path, exc: OSError | ValueError) -> EmitError:
+    """E604 for what the OS (or a NUL byte in the path) refused; a link on the path that leads
+    nowhere is named, since the OS's words for it do not say which link."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ELOOP, errno.ENOENT, errno.ENOTDIR):
+        for path in (target, *target.parents):
+            link = _broken_link(path)
+            if link is not None:
+                where = "it" if path == target else display_path(path)
+                return _cannot_write(target, f"{where} {link}", hint=_LINK_HINT)
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return _cannot_write(target, reason)
+
+
+def _broken_link(path: Path) -> str | None:
+    """What is wrong with a symbolic link that leads nowhere (`is a symbolic link ...`), or
+    None when `path` is no link or leads somewhere. The OS says "Too many levels of symbolic
+    links" for a loop, which reads as a permissions matter beside E604's usual hint."""
+    if not os.path.islink(path):
+        return None
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return "is a symbolic link to a missing file"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link into a loop: its links lead back to one another"
+        return None
+    return None
+
+
+_LINK_HINT = "point the link at a file or folder that exists, or remove it"
 
 
 def _signal_name(signum: int) -> str:

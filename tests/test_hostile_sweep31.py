@@ -76,6 +76,30 @@ def test_an_empty_weights_path_is_named_as_given() -> None:
     assert "weights file '' does not exist" in str(info.value)
 
 
+def test_a_symbolic_link_loop_is_named_as_one(tmp_path: Path) -> None:
+    """E604 said the OS's "Too many levels of symbolic links" with the hint to check
+    permissions, and "self.py is not a directory" for a looping folder on the path."""
+    (tmp_path / "self.py").symlink_to(tmp_path / "self.py")
+    (tmp_path / "a.py").symlink_to(tmp_path / "b.py")
+    (tmp_path / "b.py").symlink_to(tmp_path / "a.py")
+    (tmp_path / "out").symlink_to(tmp_path / "a.py")
+    cases = {
+        "self.py": "self.py: it is a symbolic link into a loop",
+        "a.py": "a.py: it is a symbolic link into a loop",
+        "self.py/x.py": "self.py is a symbolic link into a loop",
+        "out/model.py": "out is a symbolic link into a loop",
+    }
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for name, words in cases.items():
+        for attempt in (api.check_target, lambda t: api.write_atomic(t, "x = 1\n")):
+            with pytest.raises(archspec.ArchSpecError) as info:
+                attempt(tmp_path / name)
+            assert info.value.error_code == "E604" and words in str(info.value), name
+            assert "permissions" not in str(info.value.hint)
+            assert "remove it" in str(info.value.hint)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh torch.hub cache; $ARCHSPEC_WEIGHTS_URL unset."""
