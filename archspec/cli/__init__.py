@@ -1,6 +1,6 @@
 """The `archspec` command line. Commands are grouped by module; all go through archspec.api.
 
-Exit status: 0 ok, 1 spec error (or stdout cannot be written: a full device), 2 usage error,
+Exit status: 0 ok, 1 spec error (or stdout cannot be written: a full device, closed), 2 usage error,
 3 internal error; 130 after Ctrl-C (one line on stderr, no traceback, no temporary file
 left), 141 (128 + SIGPIPE) when the reader of stdout went away (`archspec list | head -1`):
 a quiet stop, as Unix tools do.
@@ -22,8 +22,10 @@ gc.disable()
 import codecs  # noqa: E402
 import contextlib  # noqa: E402
 import copy  # noqa: E402
+import errno  # noqa: E402
 import functools  # noqa: E402
 import importlib  # noqa: E402
+import io  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -127,6 +129,7 @@ CLOSED_PIPE_EXIT = 141
 def main() -> None:
     """Console-script entry point; usage errors exit 2, spec errors 1, internal errors 3."""
     _install_interrupt_handler()
+    _hold_closed_streams()
     _escape_what_stdout_cannot_encode()
     try:
         try:
@@ -152,6 +155,38 @@ def main() -> None:
     if _app_module.ends_at_once():
         _end_at_once(code or 0)
     sys.exit(code or 0)
+
+
+class _ClosedStdout(io.TextIOBase):
+    """sys.stdout when the command started with its stdout closed (`archspec check x >&-`):
+    Python leaves None there, which print ignores and all else fails on (an internal
+    error, exit 3). A write fails as `cat >&-` fails: Bad file descriptor, exit 1."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+
+def _hold_closed_streams() -> None:
+    """A standard stream closed when the command started gets the null device on its file
+    descriptor, so that no file archspec opens (a temporary output, a spec) is given fd 1 or
+    2 and written to as stdout. Stdout's is opened for reading only: a write to it, through
+    sys.stdout (`_ClosedStdout`) or fd 1 (`-o -`), fails as on a closed one. Stderr's
+    diagnostics go nowhere (the exit status still says what happened)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_WRONLY if fd == 2 else os.O_RDONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115  (the null device now)
 
 
 def _escape_what_stdout_cannot_encode() -> None:

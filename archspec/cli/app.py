@@ -360,10 +360,13 @@ def report_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-#: What a write to stdout or stderr meets on a full or failing device (`> /dev/full`): no
-#: bug of archspec's, so no "internal error"; files archspec writes report these as E60x.
+#: What a write to stdout or stderr meets on a full or failing device (`> /dev/full`), or
+#: closed (`>&-`): no bug of archspec's, so no "internal error"; files archspec writes
+#: report these as E60x.
 WRITE_FAILURES = frozenset(
-    getattr(errno, name) for name in ("ENOSPC", "EIO", "EFBIG", "EDQUOT") if hasattr(errno, name)
+    getattr(errno, name)
+    for name in ("ENOSPC", "EIO", "EFBIG", "EDQUOT", "EBADF")
+    if hasattr(errno, name)
 )
 
 
