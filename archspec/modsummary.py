@@ -37,6 +37,7 @@ import inspect
 import re
 import sys
 import types
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -276,6 +277,11 @@ def _signature_misfit(model: nn.Module, call: tuple[tuple[Any, ...], dict[str, A
 #: torch's own words for a float tensor where indices go (nn.Embedding, gather, index_select).
 _INDEX_TEXT = re.compile(r"scalar types?: Long|expected .*index.* to have .*(Long|Int)", re.I)
 #: torch's own words for operands of two dtypes, where its meta kernels check them.
+#: torch's words for reading a meta tensor's values or copying them off the device.
+_VALUES_TEXT = re.compile(
+    r"Cannot copy out of meta tensor|cannot be called on meta tensors"
+    r"|meta device type tensor to numpy"
+)
 _DTYPE_TEXT = re.compile(r"type .* should be the same|the same dtype|expected scalar type", re.I)
 
 
@@ -303,6 +309,17 @@ def _failure_hint(exc: Exception, misfit: str | None = None) -> str:
             "a batch of 2, or mode='eval': batch norm in train mode needs more than one value "
             "per channel"
         )
+    if isinstance(exc, RecursionError):
+        return (
+            "the forward calls itself without end, or a module holds itself among its "
+            "submodules (a cycle, which model.train() and .eval() cannot walk either)"
+        )
+    if _VALUES_TEXT.search(text):
+        return (
+            "the forward reads tensor values (.item(), .tolist(), .numpy(), print(x), "
+            "a branch on a tensor) or copies them off the device (.cpu(), .to('cpu')): meta "
+            "tensors hold none, so such a forward cannot be summarised without data"
+        )
     if "device meta" in text or "meta device" in text:
         return (
             "the forward makes a tensor on a device of its own (torch.zeros(...) without "
@@ -315,8 +332,9 @@ def _failure_hint(exc: Exception, misfit: str | None = None) -> str:
             "or custom operators) cannot run without data"
         )
     return (
-        "a forward that reads tensor values, such as .item() or .tolist(), cannot be "
-        "summarised without data; check the input size"
+        "the error is the forward's own, on inputs of these shapes and dtypes: check them "
+        "against what the forward expects; a forward that reads tensor values (.item(), "
+        ".tolist()) cannot be summarised without data"
     )
 
 
@@ -339,6 +357,10 @@ def trace(
     try:
         with ExitStack() as stack:
             stack.enter_context(_mode(model, train))
+            stack.enter_context(warnings.catch_warnings())
+            # the forward's own error is the one reported; torch's word that our hook's
+            # follow-on error was silenced (a forward that recursed without end) is noise
+            warnings.filterwarnings("ignore", "module forward hook with ``always_call=True``")
             stack.enter_context(_without_dynamo())
             stack.enter_context(torch.enable_grad())
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(seen.pack, lambda t: t))

@@ -191,3 +191,55 @@ def test_a_closed_stderr_loses_only_the_diagnostics(tmp_path: Path) -> None:
     assert _closed(tmp_path, 2, "check", "lenet5").returncode == 0
     done = _closed(tmp_path, 2, "check", "no-such-spec")
     assert done.returncode == 1 and done.stdout.startswith("no-such-spec")
+
+
+class _Reads(torch.nn.Module):
+    """A forward that reads its input's values in one of several ways."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+        self.how = how
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        if self.how == "print":
+            print(y.tolist())
+        elif self.how == "cpu":
+            y = y.to("cpu") + 1
+        elif self.how == "numpy":
+            y = torch.from_numpy(y.numpy())
+        elif self.how == "item" and y.sum().item() > 0:
+            y = -y
+        return y
+
+
+class _Recurses(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)
+
+
+class _Refuses(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("this forward wants images")
+
+
+def test_a_module_forward_that_fails_gets_the_hint_for_its_reason() -> None:
+    """print(x.tolist()), .to('cpu') and .numpy() were told "an operator whose output shape
+    depends on tensor values" or "makes a tensor on a device of its own"; a forward that
+    calls itself, or raises an error of its own, "reads tensor values ... check the input
+    size"."""
+    from archspec.modsummary import ModuleSummaryError
+
+    for how in ("print", "cpu", "numpy", "item"):
+        with pytest.raises(ModuleSummaryError) as info:
+            archspec.summary(_Reads(how), input_size=(2, 4))
+        text = str(info.value)
+        assert "the forward reads tensor values" in text, how
+        assert "output shape depends" not in text and "device of its own" not in text, how
+    with pytest.raises(ModuleSummaryError, match=r"calls itself without end"):
+        archspec.summary(_Recurses(), input_size=(2, 4))
+    with pytest.raises(ModuleSummaryError) as info:
+        archspec.summary(_Refuses(), input_size=(2, 4))
+    assert "ValueError: this forward wants images" in str(info.value)
+    assert "the error is the forward's own, on inputs of these shapes" in str(info.value)
