@@ -225,6 +225,8 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     hint = (
         f"did you mean {', '.join(close)}?" if close else "run `archspec list` for built-in specs"
     )
+    if source == "-":  # `-o -` is stdout, so `check -` looks like stdin: it is not read
+        hint = 'a spec is not read from standard input; pass its text: "$(cat net.yaml)"'
     shown = repr(source) if len(source) <= 200 else repr(source[:200]) + "..."
     raise LoadError(f"no spec file or built-in spec named {shown}", code="E100", hint=hint)
 

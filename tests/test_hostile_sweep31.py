@@ -243,3 +243,28 @@ def test_a_module_forward_that_fails_gets_the_hint_for_its_reason() -> None:
         archspec.summary(_Refuses(), input_size=(2, 4))
     assert "ValueError: this forward wants images" in str(info.value)
     assert "the error is the forward's own, on inputs of these shapes" in str(info.value)
+
+
+def test_a_spec_argument_with_a_line_break_is_the_specs_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What docs/cli.md says of SPEC: YAML text itself when it names no file, errors at
+    `<string>`; a file of that name wins."""
+    from typer.testing import CliRunner
+
+    from archspec.cli import app
+
+    text = "archspec: 1\nname: t\ninput: [N, 3]\nlayers:\n  - {type: linear, out_features: 2}\n"
+    runner = CliRunner()
+    done = runner.invoke(app, ["check", text])
+    assert done.exit_code == 0 and done.stdout.startswith("t (<string>): ok"), done.output
+    bad = runner.invoke(app, ["check", text.replace("linear", "lineer")])
+    assert bad.exit_code == 1 and "<string>:5:12: error[E205]" in bad.stderr, bad.output
+    dash = runner.invoke(app, ["check", "-"])
+    assert dash.exit_code == 1 and "not read from standard input" in dash.stderr
+    named = tmp_path / text
+    named.parent.mkdir(parents=True, exist_ok=True)
+    named.write_text(text.replace("name: t", "name: from_file"))
+    monkeypatch.chdir(tmp_path)
+    done = runner.invoke(app, ["check", text])
+    assert done.exit_code == 0 and done.stdout.startswith("from_file ("), done.output
