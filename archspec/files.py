@@ -491,7 +491,24 @@ def _failed(target: Path, exc: OSError | ValueError) -> EmitError:
                 where = "it" if path == target else display_path(path)
                 return _cannot_write(target, f"{where} {link}", hint=_LINK_HINT)
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        return _cannot_write(target, reason, hint=_FULL[exc.errno])
     return _cannot_write(target, reason)
+
+
+#: Errors of a full disk or a size limit, each with its fix (the old file is kept whole).
+_FULL = {
+    getattr(errno, name): hint
+    for name, hint in (
+        ("ENOSPC", "free space on that disk, or write the file elsewhere"),
+        ("EDQUOT", "free space within your disk quota, or write the file elsewhere"),
+        (
+            "EFBIG",
+            "the file is larger than this process may write (ulimit -f) or the file system holds",
+        ),
+    )
+    if hasattr(errno, name)
+}
 
 
 def _broken_link(path: Path) -> str | None:

@@ -268,3 +268,35 @@ def test_a_spec_argument_with_a_line_break_is_the_specs_text(
     monkeypatch.chdir(tmp_path)
     done = runner.invoke(app, ["check", text])
     assert done.exit_code == 0 and done.stdout.startswith("from_file ("), done.output
+
+
+def test_a_file_size_limit_is_said_with_its_fix_and_leaves_nothing(tmp_path: Path) -> None:
+    """`ulimit -f`: E604 "File too large" had the hint to check the path and its permissions."""
+    import resource
+
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "archspec", "compile", "resnet50", "-o", "big.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)),
+        check=False,
+    )
+    assert done.returncode == 1 and "error[E604]" in done.stderr, done.stderr
+    assert "File too large" in done.stderr and "(ulimit -f)" in done.stderr
+    assert "permissions" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_said_with_its_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(archspec.ArchSpecError) as info:
+        api.write_atomic(tmp_path / "x.py", "x = 1\n")
+    assert "No space left on device" in str(info.value)
+    assert str(info.value.hint).startswith("free space on that disk")
+    assert list(tmp_path.iterdir()) == []
