@@ -23,6 +23,7 @@ from .lazymethods import dataclass
 from .passes.inputdomain import batch_of_one
 from .passes.pipeline import Analysis
 from .report import summarise_analysis
+from .toolkit import spec_params
 
 #: One state_dict entry as the diff compares it: its shape and dtype.
 Entry = tuple[tuple[int, ...], str]
@@ -170,6 +171,11 @@ def diff(
     Both are built on the meta device, so no weight is allocated. Raises ArchSpecError
     (located) when either spec is wrong.
     """
+    for what, given in (("params_a", params_a), ("params_b", params_b)):
+        try:
+            spec_params(given, {})
+        except TypeError as exc:
+            raise TypeError(str(exc).replace("params", what, 1)) from None
     side_a, state_a = _side(a, params_a, variant_a, max_layers, "a")
     side_b, state_b = _side(b, params_b, variant_b, max_layers, "b")
     unchanged, changed, added, removed = compare_states(state_a, state_b)

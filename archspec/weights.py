@@ -179,7 +179,9 @@ def get_weights(spec: str, name: Any = "DEFAULT") -> Weights:
     if not isinstance(name, str) and type(name).__name__ == enum and hasattr(name, "name"):
         name = name.name  # torchvision's own enum member, when the caller has torchvision
     if not isinstance(name, str):
-        raise TypeError(f"weights must be a name, a path or a state_dict, got {type(name)}")
+        raise TypeError(
+            f"weights must be a name, a path or a state_dict, got {type(name).__name__}"
+        )
     short = name.removeprefix(f"{enum}.")
     if short == "DEFAULT":
         short = record["default"]

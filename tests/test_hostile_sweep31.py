@@ -67,6 +67,9 @@ def test_the_other_public_functions_name_the_argument(tmp_path: Path) -> None:
         (lambda: archspec.load_weights("lenet5", {}), "load_weights takes an nn.Module"),
         (lambda: archspec.load_weights(torch.nn.Linear(2, 2), None), "weights must be a"),
         (lambda: archspec.load_weights(torch.nn.Linear(2, 2), b"x.pth"), "got bytes"),
+        (lambda: archspec.diff("lenet5", "lenet5", params_a=5), "params_a must be a mapping"),
+        (lambda: archspec.diff("lenet5", "lenet5", params_b=[1]), "params_b must be a mapping"),
+        (lambda: archspec.get_weights("resnet50", None), "a state_dict, got NoneType"),
     ]
     for call, words in cases:
         with pytest.raises(TypeError) as info:
