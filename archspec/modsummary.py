@@ -370,7 +370,8 @@ def trace(
             else:
                 torch.func.functional_call(model, stand_ins, call[0], call[1])
     except Exception as exc:  # the user's forward: anything it raises is reported as such
-        what = ", ".join(str(tuple(s)) for s in shapes)
+        what = ", ".join(str(tuple(s)) for s in shapes[:8])
+        what += f" and {len(shapes) - 8} more" if len(shapes) > 8 else ""
         misfit = _signature_misfit(model, call) if isinstance(exc, TypeError) else None
         hint = _failure_hint(exc, misfit)
         raise ModuleSummaryError(

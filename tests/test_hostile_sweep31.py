@@ -303,3 +303,13 @@ def test_a_full_disk_is_said_with_its_fix(tmp_path: Path, monkeypatch: pytest.Mo
     assert "No space left on device" in str(info.value)
     assert str(info.value.hint).startswith("free space on that disk")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_forward_of_many_inputs_lists_a_few_shapes() -> None:
+    """input_data of 1000 tensors: the message listed all 1000 shapes."""
+    from archspec.modsummary import ModuleSummaryError
+
+    with pytest.raises(ModuleSummaryError) as info:
+        archspec.summary(torch.nn.Linear(4, 4), input_data=[torch.zeros(1, 4)] * 1000)
+    assert "(1, 4), (1, 4) and 992 more: TypeError" in str(info.value)
+    assert len(str(info.value)) < 1000
