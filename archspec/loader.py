@@ -113,16 +113,17 @@ _CLoader = (
     else None
 )
 
-#: The characters YAML 1.1 refuses (PyYAML's reader and libyaml's agree on this set), and
-#: the three it reads as line breaks where editors show none (NEL, LINE SEPARATOR, PARAGRAPH
-#: SEPARATOR: every line:col after one would be off by a line, and YAML 1.2 dropped them).
-#: Found here, in the text, because libyaml reports a position in bytes and PyYAML in
-#: characters; the first one found has only plain line breaks before it, so its line is the
-#: editor's.
-_REFUSED_CHAR = re.compile(
-    "[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+#: The characters YAML 1.1 refuses: PyYAML's reader's own pattern, character for character,
+#: so `re`'s cache compiles it once per process (a charset up to U+10FFFF costs milliseconds
+#: to compile). Found here, in the text, because libyaml reports a position in bytes and
+#: PyYAML in characters.
+_NOT_YAML_CHAR = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
-#: The line breaks of YAML 1.1 that editors do not break lines at, by name.
+#: The three YAML 1.1 reads as line breaks where editors show none (NEL, LINE SEPARATOR,
+#: PARAGRAPH SEPARATOR: every line:col after one would be off by a line, and YAML 1.2
+#: dropped them), refused too; the first refused character has only plain line breaks
+#: before it, so its line is the editor's.
 _HIDDEN_BREAK = re.compile("[\x85\u2028\u2029]")
 _HIDDEN_BREAKS = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
 
@@ -196,7 +197,9 @@ def _scan_events(part: str, text: str, file: str) -> None:
 def _check_characters(text: str, file: str) -> None:
     """Refuse a character YAML does not allow, or one it would read as a line break that an
     editor does not show (E105), located by character, not by byte."""
-    bad = _REFUSED_CHAR.search(text)
+    bad = _NOT_YAML_CHAR.search(text)
+    end = len(text) if bad is None else bad.start()
+    bad = _HIDDEN_BREAK.search(text, 0, end) or bad
     if bad is None:
         return
     line, col = _line_col(text, bad.start())
@@ -383,8 +386,6 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
 
 def _read_plain(text: str, file: str) -> LoadedDoc | None:
     """`text` read in one pass over its events when it is plain (loader_events), else None."""
-    if _HIDDEN_BREAK.search(text):  # the parsers read them as breaks; refused (E105)
-        return None
     doc = LoadedDoc(None, file, text)
     limits = (MAX_DEPTH, MAX_NODES, MAX_LIST, MAX_TEXT, MAX_INT, MAX_ALIASES)
     scalar_reader = lambda loader: _Builder(doc, loader)._scalar  # noqa: E731
