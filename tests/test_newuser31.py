@@ -276,6 +276,50 @@ def test_in_place_on_a_view_an_identity_or_a_parameter_is_e311() -> None:
         assert torch.equal(model(x), total * torch.relu(model.scaled.w).reshape(1, 6, 1, 1))
 
 
+CHILD_HEAD = """\
+archspec: 1
+name: child_alias
+input: [N, 4, 8, 8]
+blocks:
+  Act:
+    layers:
+      - {type: relu, inplace: INPLACE}
+      - {type: conv2d, out_channels: 4, kernel_size: 1}
+layers:
+  - {name: conv, type: conv2d, out_channels: 8, kernel_size: 1}
+  - {type: chunk, names: [a, b]}
+"""
+CHILD_CALLS = {
+    "sequential": """\
+  - name: seq
+    type: sequential
+    from: a
+    layers:
+      - {type: relu, inplace: INPLACE}
+      - {type: conv2d, out_channels: 4, kernel_size: 1}
+""",
+    "block": "  - {name: seq, type: Act, from: a}\n",
+}
+
+
+@pytest.mark.parametrize("child", sorted(CHILD_CALLS))
+def test_a_child_that_starts_in_place_on_a_view_others_read_is_e311(child: str) -> None:
+    """A sequential (or a block instance) whose first layer works in place, called on a
+    chunk's piece: it overwrote the conv output a concat also read, silently."""
+    text = CHILD_HEAD + CHILD_CALLS[child] + "  - {name: out, type: concat, from: [conv, seq, b]}\n"
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(text.replace("INPLACE", "true"))
+    (only,) = err.value.diagnostics
+    assert only.code == "E311" and only.message.startswith("seq.")
+    assert only.message.endswith(
+        "works in place on `a`, whose memory is `conv`'s, which out also read(s)"
+    )
+    model = archspec.compile(text.replace("INPLACE", "false")).eval()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model(x)[:, :8], model.conv(x))
+
+
 def test_in_place_on_its_own_tensor_or_a_view_nobody_else_reads_is_fine() -> None:
     text = _spec(
         "own_memory",

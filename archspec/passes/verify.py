@@ -103,7 +103,11 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
             if readers is None:  # written out once per module, for its errors
                 readers = _first_readers(module)
             errors.append(_e311(node, writer, readers, consumers, outputs, where))
-        elif shares and node.inputs and (node.kind == "reuse" or node.attrs.get("inplace")):
+        elif (
+            shares
+            and node.inputs
+            and (node.kind == "reuse" or node.child is not None or node.attrs.get("inplace"))
+        ):
             if aliases is None:  # worked out once per module, for the layers that need it
                 aliases = Aliases(module, consumers)
             shared = _shared_write(node, aliases, outputs, where)
