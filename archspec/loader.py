@@ -386,6 +386,8 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
 
 def _read_plain(text: str, file: str) -> LoadedDoc | None:
     """`text` read in one pass over its events when it is plain (loader_events), else None."""
+    if _HIDDEN_BREAK.search(text):  # the parsers read them as breaks; refused (E105)
+        return None
     doc = LoadedDoc(None, file, text)
     limits = (MAX_DEPTH, MAX_NODES, MAX_LIST, MAX_TEXT, MAX_INT, MAX_ALIASES)
     scalar_reader = lambda loader: _Builder(doc, loader)._scalar  # noqa: E731
