@@ -113,17 +113,14 @@ _CLoader = (
     else None
 )
 
-#: The characters YAML 1.1 refuses: PyYAML's reader's own pattern, character for character,
-#: so `re`'s cache compiles it once per process (a charset up to U+10FFFF costs milliseconds
-#: to compile). Found here, in the text, because libyaml reports a position in bytes and
-#: PyYAML in characters.
+#: The characters YAML 1.1 refuses, PyYAML's reader's own pattern (so `re`'s cache compiles
+#: it once), found here as libyaml reports a position in bytes and PyYAML in characters.
 _NOT_YAML_CHAR = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
-#: The three YAML 1.1 reads as line breaks where editors show none (NEL, LINE SEPARATOR,
-#: PARAGRAPH SEPARATOR: every line:col after one would be off by a line, and YAML 1.2
-#: dropped them), refused too; the first refused character has only plain line breaks
-#: before it, so its line is the editor's.
+#: The three YAML 1.1 reads as line breaks where editors show none (YAML 1.2 dropped them),
+#: refused too: the first refused character has only plain breaks before it, so its line
+#: is the editor's.
 _HIDDEN_BREAK = re.compile("[\x85\u2028\u2029]")
 _HIDDEN_BREAKS = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
 
