@@ -108,11 +108,13 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
             and node.inputs
             and (node.kind == "reuse" or node.child is not None or node.attrs.get("inplace"))
         ):
-            if aliases is None:  # worked out once per module, for the layers that need it
-                aliases = Aliases(module, consumers)
-            shared = _shared_write(node, aliases, outputs, where)
-            if shared is not None:
-                errors.append(shared)
+            writer = _in_place(node)
+            if writer is not None:
+                if aliases is None:  # worked out once per module, for the layers that need it
+                    aliases = Aliases(module, consumers)
+                shared = _shared_write(node, writer, aliases, outputs, where)
+                if shared is not None:
+                    errors.append(shared)
         flat = _unflattened(node, module) if node.kind == "linear" else None
         if flat is not None:
             warnings.append(flat)
@@ -182,12 +184,14 @@ def _e311(
     )
 
 
-def _shared_write(node: Node, aliases: Aliases, outputs: set[str], where: str) -> Diagnostic | None:
-    """E311 for an in-place layer (or reuse of one) whose input shares its memory with a
-    tensor that another node, the module's output or its caller sees (passes/aliases.py)."""
-    writer = _in_place(node)
-    found = None if writer is None else aliases.readers(node, outputs)
-    if writer is None or found is None:
+def _shared_write(
+    node: Node, writer: tuple[str, Any], aliases: Aliases, outputs: set[str], where: str
+) -> Diagnostic | None:
+    """E311 for an in-place layer (`writer`: `node`, the first layer of its child or the module
+    a reuse calls) whose input shares its memory with a tensor that another node, the
+    module's output or its caller sees (passes/aliases.py)."""
+    found = aliases.readers(node, outputs)
+    if found is None:
         return None
     root, state, others = found
     src = node.inputs[0]
