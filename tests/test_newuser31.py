@@ -320,6 +320,53 @@ def test_a_child_that_starts_in_place_on_a_view_others_read_is_e311(child: str) 
         assert torch.equal(model(x)[:, :8], model.conv(x))
 
 
+PASS_ON = """\
+archspec: 1
+name: passes_on
+input: [N, 4, 8, 8]
+blocks:
+  Keep:
+    layers:
+      - {type: identity}
+      - {type: dropout, p: 0.1}
+layers:
+  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1}
+  - CHILD
+  - {name: act, type: relu, inplace: true, from: seq}
+  - {name: out, type: concat, from: [conv, act]}
+"""
+
+
+@pytest.mark.parametrize(
+    "child",
+    [
+        "{name: seq, type: sequential, layers: [{type: identity}, {type: flatten, start_dim: 2},"
+        " {type: unflatten, dim: 2, unflattened_size: [8, 8]}]}",
+        "{name: seq, type: Keep}",
+    ],
+)
+def test_in_place_after_a_child_made_of_views_only_is_e311(child: str) -> None:
+    """A sequential (or block) of identities, dropouts and views returns its input's memory:
+    a relu in place after it overwrote the conv output the concat also read."""
+    text = PASS_ON.replace("CHILD", child)
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(text)
+    (only,) = err.value.diagnostics
+    assert only.code == "E311"
+    assert (
+        only.message
+        == "act works in place on `seq`, whose memory is `conv`'s, which out also read(s)"
+    )
+    fixed = archspec.compile(text.replace("inplace: true", "inplace: false")).eval()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(fixed(x)[:, :4], fixed.conv(x))
+    # a child that computes anything makes memory of its own
+    own = child.replace("{type: identity}", "{type: conv2d, out_channels: 4, kernel_size: 1}")
+    if own != child:
+        assert archspec.check(PASS_ON.replace("CHILD", own)).ok
+
+
 def test_in_place_on_its_own_tensor_or_a_view_nobody_else_reads_is_fine() -> None:
     text = _spec(
         "own_memory",

@@ -3,7 +3,8 @@
 A layer that works in place overwrites its input, and with it every tensor that shares the
 input's memory: the tensor a view was taken of (a `chunk`'s or `split`'s pieces, `slice`,
 `select`, `permute`, `reshape`, ...), the input an `identity` or a dropout in eval returns
-as it is, and a learned `parameter` or a `buffer` a block holds. Where another node reads one
+as it is (and a `sequential` or block made of such layers only), and a learned `parameter`
+or a `buffer` a block holds. Where another node reads one
 of them, or the module returns one or received it, it would see the overwritten values
 (torch refuses some of these in training: a piece of a chunk modified in place, a leaf
 parameter). Worked out only for a module that holds such a node.
@@ -43,6 +44,16 @@ STATE = frozenset({"parameter", "buffer"})
 SHARING = ALIASING | STATE
 
 
+def passes_memory(node: Node) -> bool:
+    """Whether `node`'s output is its input's memory: a kind of ALIASING not in place, or a
+    child module (a `sequential`, a block instance) that is a chain of such nodes only, or
+    empty (an `nn.Sequential()` returns its input)."""
+    child = node.child
+    if child is None:
+        return node.kind in ALIASING and not node.attrs.get("inplace")
+    return not child.nodes or (child.is_chain and all(passes_memory(n) for n in child.nodes))
+
+
 class Aliases:
     """Which names of one module share memory, worked out once per module that needs it:
     each name's root (what a chain of views leads back to: an in-place layer's output is its
@@ -58,7 +69,7 @@ class Aliases:
         self.state = {n.name for n in module.nodes if n.kind in STATE}
         reads: dict[str, int] = {}
         for n in module.nodes:
-            if n.kind in ALIASING and n.inputs and not n.attrs.get("inplace"):
+            if n.inputs and passes_memory(n):
                 r = self.root.get(n.inputs[0], n.inputs[0])
                 self.views.setdefault(r, []).append(n.name)
                 reads[r] = reads.get(r, 0) - 1  # its read of the group is no use of it

@@ -9,7 +9,7 @@ from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, replaced
 from ..ops import REGISTRY
 from ..ops.reuse import TARGET
-from .aliases import SHARING, Aliases
+from .aliases import ALIASING, SHARING, Aliases
 from .dtypes import INDEXED, int64_readers, is_int_buffer
 from .family import family_memo
 
@@ -70,7 +70,10 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
         kind = node.kind
         if (kind == "buffer" and is_int_buffer(node)) or kind in INDEXED:
             ints = True
-        if kind in SHARING:
+        child = node.child  # one that is empty or starts with a view may pass its input on
+        if kind in SHARING or (
+            child is not None and (not child.nodes or child.nodes[0].kind in ALIASING)
+        ):
             shares = True
         if node.name in seen:
             errors.append(Diagnostic("E304", f"duplicate name `{node.name}`", node.span))
