@@ -20,7 +20,7 @@ from ..limits import MAX_NODES as MAX_NODES
 from ..loader import PathKey
 from ..ops import REGISTRY
 from ..ops.base import LayerSpec
-from ..ops.fromspec import static_refs
+from ..ops.fromspec import is_template, static_refs
 from ..ops.shapectx import RecordOnce
 
 #: Expansion limits: a spec may not grow past these however its params are set (MAX_NODES,
@@ -261,7 +261,7 @@ def piece_names(spec: Any) -> list[str]:
     written = getattr(spec, field, None) if field else None
     if not isinstance(written, list):
         return []
-    return [n for n in written if isinstance(n, str) and "{" not in n]
+    return [n for n in written if isinstance(n, str) and not is_template(n)]
 
 
 def refs_of(spec: Any) -> list[str]:

@@ -191,7 +191,7 @@ class _ConvBase(Op):
         # zeros padding is implicit; the other modes, and TensorFlow's SAME, pad a copy of
         # the input first (F.pad)
         (x,) = inputs
-        if a["padding"] == "same" and self._strided_same(a):
+        if self._strided_same(a):
             from .samepad import padded_numel
 
             return padded_numel(a, x, self.nd)
@@ -205,7 +205,7 @@ class _ConvBase(Op):
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
-        if a["padding"] == "same" and self._strided_same(a):
+        if self._strided_same(a):
             kw = module_values(module_arguments(dict(a, padding=0), CONV_FIELDS))
             return support_class(self.same_class)(a["in_channels"], a["out_channels"], **kw)
         cls = getattr(nn, f"Conv{self.nd}d")
@@ -213,9 +213,12 @@ class _ConvBase(Op):
         return cls(a["in_channels"], a["out_channels"], **kw, padding_mode=a["padding_mode"])
 
     def _strided_same(self, a: Mapping[str, Any]) -> bool:
+        """`padding: same` with a stride, on a kind that has its class (samepad.py)."""
+        if a["padding"] != "same" or self.same_class is None:
+            return False  # most convs: no import, no ntuple
         from .samepad import strided_same
 
-        return self.same_class is not None and strided_same(a, self.nd)
+        return strided_same(a, self.nd)
 
     def read_module(self, module: Any) -> dict[str, Any] | None:
         """A module of the kind's class; or one named as its strided `same` class (timm's
@@ -227,12 +230,12 @@ class _ConvBase(Op):
         return same_reading(self, module)
 
     def emit_support_for(self, attrs: Mapping[str, Any]) -> str:
-        if attrs["padding"] == "same" and self._strided_same(attrs):
+        if self._strided_same(attrs):
             return support_source(self.same_class)
         return self.emit_support()
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        if a["padding"] == "same" and self._strided_same(a):
+        if self._strided_same(a):
             args = module_arguments(dict(a, padding=0), CONV_FIELDS)
             return emit_call(self.same_class, [a["in_channels"], a["out_channels"]], args, lit)
         return emit_call(

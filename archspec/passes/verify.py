@@ -96,21 +96,15 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
     for node in module.nodes:
         # a layer that works in place says so, or is a child module or a reuse (the gate
         # here, the rest in _overwrites, which most nodes need not call)
-        writer = (
-            _overwrites(node, module, consumers, outputs)
-            if node.inputs
-            and (node.child is not None or node.kind == "reuse" or node.attrs.get("inplace"))
-            else None
+        may_write = node.inputs and (
+            node.child is not None or node.kind == "reuse" or node.attrs.get("inplace")
         )
+        writer = _overwrites(node, module, consumers, outputs) if may_write else None
         if writer is not None:
             if readers is None:  # written out once per module, for its errors
                 readers = _first_readers(module)
             errors.append(_e311(node, writer, readers, consumers, outputs, where))
-        elif (
-            shares
-            and node.inputs
-            and (node.kind == "reuse" or node.child is not None or node.attrs.get("inplace"))
-        ):
+        elif shares and may_write:
             writer = _in_place(node)
             if writer is not None:
                 if aliases is None:  # worked out once per module, for the layers that need it
