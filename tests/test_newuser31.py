@@ -343,6 +343,10 @@ layers:
         "{name: seq, type: sequential, layers: [{type: identity}, {type: flatten, start_dim: 2},"
         " {type: unflatten, dim: 2, unflattened_size: [8, 8]}]}",
         "{name: seq, type: Keep}",
+        # nested: the child's first node is itself a child made of views
+        "{name: seq, type: sequential, layers: [{type: sequential, layers: [{type: identity}]}]}",
+        "{name: seq, type: sequential, layers: [{type: Keep}, {type: flatten, start_dim: 1},"
+        " {type: unflatten, dim: 1, unflattened_size: [4, 8, 8]}]}",
     ],
 )
 def test_in_place_after_a_child_made_of_views_only_is_e311(child: str) -> None:

@@ -71,9 +71,7 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
         if (kind == "buffer" and is_int_buffer(node)) or kind in INDEXED:
             ints = True
         child = node.child  # one that is empty or starts with a view may pass its input on
-        if kind in SHARING or (
-            child is not None and (not child.nodes or child.nodes[0].kind in ALIASING)
-        ):
+        if kind in SHARING or (child is not None and _starts_shared(child)):
             shares = True
         if node.name in seen:
             errors.append(Diagnostic("E304", f"duplicate name `{node.name}`", node.span))
@@ -237,6 +235,20 @@ def _first_readers(module: Module) -> dict[str, list[str]]:
             if len(found) < 4:
                 found.append(node.name)
     return out
+
+
+def _starts_shared(child: Module) -> bool:
+    """Whether a child module may pass its input's memory on, as far as its first node
+    tells (Aliases works out whether it does): it is empty or starts with a view, or with a
+    child like that (a `sequential` of one `sequential` of an `identity`)."""
+    while child.nodes:
+        first = child.nodes[0]
+        if first.kind in ALIASING:
+            return True
+        if first.child is None:
+            return False
+        child = first.child
+    return True
 
 
 def _in_place(node: Node) -> tuple[str, Any] | None:
