@@ -371,6 +371,110 @@ def test_in_place_after_a_child_made_of_views_only_is_e311(child: str) -> None:
         assert archspec.check(PASS_ON.replace("CHILD", own)).ok
 
 
+AFTER_VIEWS = """\
+archspec: 1
+name: after_views
+input: [N, 4, 8, 8]
+blocks:
+  Act:
+    layers:
+      - {type: identity}
+      - {type: relu, inplace: true}
+layers:
+  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1}
+  - CHILD
+  - {name: out, type: add, from: [conv, seq]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("child", "writer"),
+    [
+        (
+            "{name: seq, type: sequential, layers: [{type: identity},"
+            " {type: relu, inplace: true}]}",
+            "seq.1",
+        ),
+        (
+            "{name: seq, type: sequential, layers: [{type: flatten, start_dim: 2},"
+            " {type: unflatten, dim: 2, unflattened_size: [8, 8]}, {type: relu, inplace: true}]}",
+            "seq.2",
+        ),
+        ("{name: seq, type: Act}", "seq.1"),
+        (
+            "{name: seq, type: sequential, layers: [{type: sequential, layers: [{type: identity}]},"
+            " {type: Act}]}",
+            "seq.1.1",
+        ),
+    ],
+)
+def test_a_child_in_place_after_views_of_its_input_is_e311(child: str, writer: str) -> None:
+    """A chain's in-place layer after views and identities of the chain's input overwrites
+    the tensor the chain was called on: here the conv output the add also reads (it was
+    `conv + relu(conv)` computed as `2 * relu(conv)`, silently)."""
+    text = AFTER_VIEWS.replace("CHILD", child)
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(text)
+    (only,) = err.value.diagnostics
+    assert only.code == "E311"
+    assert only.message == f"{writer} works in place on `conv`, which out also read(s)"
+    fixed = archspec.compile(text.replace("inplace: true", "inplace: false")).eval()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        conv = fixed.conv(x)
+        assert torch.equal(fixed(x), conv + conv.relu())
+    # a layer that makes memory of its own first: the chain's in-place layer is fine
+    conv = "{type: conv2d, out_channels: 4, kernel_size: 1}"
+    own = text.replace("layers: [{type:", f"layers: [{conv}, {{type:", 1)
+    own = own.replace("      - {type: identity}\n", f"      - {conv}\n      - {{type: identity}}\n")
+    assert own != text
+    assert archspec.check(own).ok
+
+
+BRANCHES = """\
+archspec: 1
+name: branches
+input: [N, 4, 8, 8]
+layers:
+  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 1}
+  - name: par
+    type: parallel
+    join: JOIN
+    branches:
+      a: BRANCH
+      b: {type: conv2d, out_channels: 4, kernel_size: 1}
+"""
+
+
+@pytest.mark.parametrize(
+    ("join", "branch"),
+    [
+        ("concat", "[{type: identity}, {type: relu, inplace: true}]"),
+        (
+            "add",
+            "[{type: flatten, start_dim: 2}, {type: relu, inplace: true},"
+            " {type: unflatten, dim: 2, unflattened_size: [8, 8]}]",
+        ),
+    ],
+)
+def test_a_branch_in_place_after_views_of_the_shared_input_is_e311(join: str, branch: str) -> None:
+    """Branch `a` overwrote, through a view, the input branch `b` reads after it."""
+    text = BRANCHES.replace("JOIN", join).replace("BRANCH", branch)
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(text)
+    (only,) = err.value.diagnostics
+    assert (only.code, only.message) == (
+        "E311",
+        "a.1 works in place on `conv`, which b also read(s)",
+    )
+    fixed = archspec.compile(text.replace("inplace: true", "inplace: false")).eval()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        conv = fixed.conv(x)
+        a, b = conv.relu(), fixed.b(conv)
+        assert torch.equal(fixed(x), torch.cat([a, b], 1) if join == "concat" else a + b)
+
+
 def test_in_place_on_its_own_tensor_or_a_view_nobody_else_reads_is_fine() -> None:
     text = _spec(
         "own_memory",

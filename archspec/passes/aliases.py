@@ -51,7 +51,10 @@ def passes_memory(node: Node) -> bool:
     child = node.child
     if child is None:
         return node.kind in ALIASING and not node.attrs.get("inplace")
-    return not child.nodes or (child.is_chain and all(passes_memory(n) for n in child.nodes))
+    for n in child.nodes:  # the first that computes anything ends it: before is_chain
+        if not passes_memory(n):
+            return False
+    return not child.nodes or child.is_chain
 
 
 class Aliases:

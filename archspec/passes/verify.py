@@ -9,7 +9,7 @@ from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, replaced
 from ..ops import REGISTRY
 from ..ops.reuse import TARGET
-from .aliases import ALIASING, SHARING, Aliases
+from .aliases import ALIASING, SHARING, Aliases, passes_memory
 from .dtypes import INDEXED, int64_readers, is_int_buffer
 from .family import family_memo
 
@@ -253,7 +253,8 @@ def _starts_shared(child: Module) -> bool:
 
 def _in_place(node: Node) -> tuple[str, Any] | None:
     """The layer (its path from `node`, its span) that overwrites `node`'s input: `node`
-    itself with `inplace: true`, or the first layer of a Sequential child that does (a chain
+    itself with `inplace: true`, or the first layer of a Sequential child that does, or the
+    first after views of the input and identities only (they pass its memory on) (a chain
     may work in place on its input; whether another node reads that input is its parent's
     to see: timm's XceptionModule reads its block input in its `stack` and in its skip), or
     the module a `reuse` calls again, as it is called on the reuse's input."""
@@ -266,8 +267,13 @@ def _in_place(node: Node) -> tuple[str, Any] | None:
     child = node.child
     if child is None or not child.nodes:
         return None
-    inner = _in_place(child.nodes[0])  # before is_chain, which walks the child's nodes
-    return None if inner is None or not child.is_chain else (f"{node.name}.{inner[0]}", inner[1])
+    for inner_node in child.nodes:  # through views of the input, which share its memory
+        inner = _in_place(inner_node)
+        if inner is not None:  # is_chain (which walks the child's nodes) only now
+            return (f"{node.name}.{inner[0]}", inner[1]) if child.is_chain else None
+        if not passes_memory(inner_node):
+            return None
+    return None
 
 
 def _placeholder(node: Node) -> bool:
