@@ -216,6 +216,33 @@ def test_a_linear_that_forgot_its_flatten_is_a_warning(layers: str, warned: bool
     assert ("W405" in codes) == warned, codes
 
 
+@pytest.mark.parametrize(
+    ("input_", "layers", "rank"),
+    [
+        ("[N, 16]", "  - {type: linear, out_features: 8}\n", 2),
+        ("[N, 4, 9]", "  - {type: conv1d, out_channels: 8, kernel_size: 3}\n", 3),
+        ("[N, 3, 4, 8, 8]", "  - {type: conv3d, out_channels: 8, kernel_size: 3}\n", 5),
+        ("[N, 3, 8, 8]", "  - {type: conv2d, out_channels: 8, kernel_size: 3}\n", 4),
+    ],
+)
+def test_a_channel_dropout_off_its_rank_is_a_warning(input_: str, layers: str, rank: int) -> None:
+    """PyTorch runs `dropout2d` on a 2-, 3- or 5-d input with a warning of its own that a
+    future release refuses it (or reads a 3-d one differently): check says so first."""
+    text = spec(
+        "layers:\n" + layers + "  - {name: drop, type: dropout2d, p: 0.2}\n", f"input: {input_}"
+    )
+    assert f"input: {input_}" in text
+    result = archspec.check(text)
+    assert result.ok
+    found = [d for d in result.diagnostics if d.code == "W407"]
+    if rank == 4:
+        assert not found
+    else:
+        (only,) = found
+        assert only.message.startswith(f"dropout2d `drop` takes a {rank}-d input: PyTorch ")
+        assert only.span is not None and only.span.line == text.count("\n")
+
+
 INIT_READS_PARAMS = """\
 archspec: 1
 name: initfail

@@ -110,9 +110,16 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                 shared = _shared_write(node, writer, aliases, outputs, where)
                 if shared is not None:
                     errors.append(shared)
-        flat = _unflattened(node, module) if node.kind == "linear" else None
-        if flat is not None:
-            warnings.append(flat)
+        kind = node.kind
+        odd = (
+            _unflattened(node, module)
+            if kind == "linear"
+            else _channel_dropout(node, where)
+            if kind == "dropout2d"
+            else None
+        )
+        if odd is not None:
+            warnings.append(odd)
         unread = node.name not in consumers and node.name not in outputs
         if unread and not (
             _placeholder(node) or _saved_state(node) or _dropped_piece(node, consumers, outputs)
@@ -330,3 +337,25 @@ def _unflattened(node: Node, module: Module) -> Diagnostic | None:
             return None
         src = by_name.get(src.inputs[0])
     return None
+
+
+def _channel_dropout(node: Node, where: str) -> Diagnostic | None:
+    """W407 for a `dropout2d` whose input is not (N, C, H, W): PyTorch runs it with a
+    warning that a future release changes it (3-d: read as (N, C, L) now, as one unbatched
+    (C, H, W) map then) or refuses it (any other rank)."""
+    if len(node.in_shapes) != 1 or len(node.in_shapes[0]) == 4:
+        return None
+    rank = len(node.in_shapes[0])
+    how = (
+        "drops whole channels of a 3-d input now (read as (N, C, L)) and will read it as "
+        "one unbatched (C, H, W) map"
+        if rank == 3
+        else f"warns that it will refuse a {rank}-d input"
+    )
+    return Diagnostic(
+        "W407",
+        f"dropout2d `{where}{node.name}` takes a {rank}-d input: PyTorch {how}",
+        node.span,
+        "give it an (N, C, H, W) input, or use `dropout` (elementwise)",
+        Severity.WARNING,
+    )
