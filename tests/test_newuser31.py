@@ -153,6 +153,25 @@ def test_a_chunk_whose_computed_piece_fails_leaves_its_readers_quiet() -> None:
     assert [(d.code, d.span.line) for d in err.value.diagnostics] == [("E304", 7)]
 
 
+@pytest.mark.parametrize(
+    "names",
+    ['{each: "p{j}", for: j, in: n}', '[p0, {each: "p{j}", for: j, in: [1, 2]}, "p{n - 1}"]'],
+)
+def test_pieces_a_when_switches_off_are_switched_off_for_their_readers(names: str) -> None:
+    """A chunk whose computed `names` a `when` leaves out: its readers heard "unknown
+    reference" (as if the names were never written), and a reader with the same `when` was
+    an error too, though docs/spec-language.md allows it."""
+    text = CHUNK.replace("NAMES", names).replace("{type: chunk,", "{type: chunk, when: n > 4,")
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(text)
+    messages = [(d.code, d.message) for d in err.value.diagnostics]
+    assert messages == [
+        ("E305", "`from` template 'p{j}' gives `p0` here, a node its `when` switches off here")
+    ]
+    reader = text.replace("{name: out, type: concat,", "{name: out, type: concat, when: n > 4,")
+    assert archspec.check(reader).ok
+
+
 def test_written_names_keep_their_schema_errors() -> None:
     for names, words in (("[a]", "at least 2 items"), ("[a, a]", "repeat a name")):
         with pytest.raises(ArchSpecError) as err:

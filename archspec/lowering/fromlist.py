@@ -25,7 +25,7 @@ from ..ops.templates import filled
 from .context import Item, Scope, Skip, SwitchedOff, quiet_names
 from .itemplan import item_plan
 from .refs import _off_hint, find_cycle, off_by_first_input, unknown_ref
-from .values import INPUT_SIZES, LIST_ITEMS_PER_ITEM, reads_failed
+from .values import INPUT_SIZES, LIST_ITEMS_PER_ITEM, bind_value, reads_failed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -135,6 +135,33 @@ def piece_names_here(
         lw.error(*failure)
         raise Skip
     return [name for name, _ in given]
+
+
+def quiet_piece_names(spec: Any, field: str, env: Mapping[str, Any]) -> list[str]:
+    """The names a switched-off chunk's or split's computed `names` would give in `env`
+    (`piece_names_here` without its errors: the node is not there to be wrong), so that a
+    reader hears they are switched off, not unknown; as many as can be worked out."""
+    from ..ops.split import MAX_PIECES
+
+    raw = getattr(spec, field, None)
+    out: list[str] = []
+    try:
+        for entry in raw if isinstance(raw, list) else [raw]:
+            if isinstance(entry, str):
+                out.append(_text(entry, env))
+                continue
+            values: Sequence[Any] | None = [None]
+            if entry.for_ is not None:
+                values = _as_values(bind_value(entry.in_, _ANY, env))
+                if values is None or len(values) > MAX_PIECES:
+                    break
+            for value in values:
+                local = env if entry.for_ is None else {**env, entry.for_: value}
+                if entry.when is None or bind_value(entry.when, _BOOL, local):
+                    out.append(_text(entry.each, local))
+    except (ExprError, ValueError, TypeError, AttributeError, RecursionError):
+        pass  # the names before it are known
+    return out
 
 
 _HINT = 'each piece takes a name of its own, e.g. `{each: "sp{j}", for: j, in: scale}`'

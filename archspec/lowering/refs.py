@@ -98,7 +98,7 @@ def off_by_first_input(
             return False
     except (ExprError, ValueError):
         return False
-    switch_off(lw, item, scope, plan)
+    switch_off(lw, item, scope, plan, local)
     return True
 
 
@@ -125,14 +125,21 @@ def switched_off_early(
             return True
     except (ExprError, ValueError, RecursionError):  # the dispatch reports it
         return None
-    switch_off(lw, item, scope, plan)
+    switch_off(lw, item, scope, plan, env)
     return False
 
 
-def switch_off(lw: Lowerer, item: Item, scope: Scope, plan: ItemPlan) -> None:
-    """Record that the item's `when` switched it off in `scope`."""
+def switch_off(
+    lw: Lowerer, item: Item, scope: Scope, plan: ItemPlan, env: Mapping[str, Any] | None = None
+) -> None:
+    """Record that the item's `when` switched it off in `scope` (with the names its computed
+    `names` would give in `env`, so that their readers hear it is switched off)."""
     own = plan.spec_name or item.name
     scope.removed.update(([own] if own else []) + plan.own_names)
+    if plan.computed_names and env is not None:
+        from .fromlist import quiet_piece_names  # fromlist imports this module
+
+        scope.removed.update(quiet_piece_names(item.spec, plan.op.names_field, env))
     scope.switches.append((own or "", plan.when_text))
     scope.switch_spans[len(scope.switches) - 1] = lw.span(item.ypath)
 

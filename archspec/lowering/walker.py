@@ -273,7 +273,7 @@ class Lowerer:
         if when is not None:
             ok = held or self.eval_value(when, _BOOL, site.local, site.ypath + ("when",))
             if not ok:
-                switch_off(self, site.item, site.scope, plan)
+                switch_off(self, site.item, site.scope, plan, site.local)
                 return None
             if plan.construct is not None and not plan.construct.makes_module:
                 # its nodes do not carry the `when`: the scope records it
