@@ -65,6 +65,7 @@ def lower_graph(lw: Lowerer) -> Graph:
     spec = lw.spec
     _blocks_named_like_kinds(lw)
     _inputs_named_like_values(lw)
+    misread = _input_dims_named_like_values(lw)
     info = bind_params(lw)
     switches: list[tuple[str, str]] = []
     try:
@@ -75,7 +76,11 @@ def lower_graph(lw: Lowerer) -> Graph:
     # the memo (a family's shared one) now, its params and lets bound: the plans of the
     # items before the first child module are the shared ones too (memo.lend_plans)
     lw.memo = lw.memo.attached_to(lw)
-    in_shape = tuple(Dim.of(d) for d in spec.input)
+    # a dim E304 refused is read as the value it names, so its layers report nothing more
+    values = {**lw.globals, **lw.lets}
+    in_shape = tuple(
+        Dim.of(values[d] if d in misread and _is_size(values.get(d)) else d) for d in spec.input
+    )
     class_name = spec.class_name or _class_name(spec.name)
     _check_class_name(lw, class_name)
     items = [Item(s, ("layers", i)) for i, s in enumerate(spec.layers)]
@@ -265,6 +270,34 @@ def _inputs_named_like_values(lw: Lowerer) -> None:
                     ("blocks", bname, "inputs", j),
                     f"rename the input or the {what}",
                 )
+
+
+def _is_size(value: Any) -> bool:
+    return type(value) is int and value >= 1
+
+
+def _input_dims_named_like_values(lw: Lowerer) -> set[str]:
+    """E304 for a symbol of `input:` named like a param or let of the spec: `input` takes
+    numbers and symbols and reads no params, so `[N, nz, 1, 1]` beside a param `nz` is a
+    symbolic channel count (an E406 at the first conv, naming `nz` as if it had no value).
+    The names refused."""
+    spec = lw.spec
+    misread: set[str] = set()
+    for j, dim in enumerate(spec.input):
+        what = "param" if dim in spec.params else "let" if dim in spec.let else ""
+        if not isinstance(dim, str) or not what:
+            continue
+        default = decl_of(spec.params[dim]).default if what == "param" else None
+        number = f" (`{default}`, its default)" if isinstance(default, int) else ""
+        lw.error(
+            "E304",
+            f"`{dim}` in `input` is a symbol of the input's shape, not the {what} `{dim}`: "
+            "`input` takes numbers and symbols and reads no params or lets",
+            ("input", j),
+            f"write the number{number}, or give the symbol another name to keep the size open",
+        )
+        misread.add(dim)
+    return misread
 
 
 def _check_class_name(lw: Lowerer, class_name: str) -> None:
