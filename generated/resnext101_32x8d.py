@@ -8,11 +8,18 @@ from torch import nn
 class Bottleneck(nn.Module):
     """1x1 reduce, 3x3 (carrying the stride, ResNet v1.5), 1x1 expand by 4, residual, as
     torchvision's Bottleneck; `groups` and `base_width` make ResNeXt (32, 4) and Wide ResNet (1,
-    128).
+    128), and `dilation` the 3x3 of a dilated backbone (replace_stride_with_dilation: FCN,
+    DeepLabV3).
     """
 
     def __init__(
-        self, in_channels: int, planes: int, stride: int = 1, groups: int = 1, base_width: int = 64
+        self,
+        in_channels: int,
+        planes: int,
+        stride: int = 1,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(
@@ -25,7 +32,8 @@ class Bottleneck(nn.Module):
             planes * base_width // 64 * groups,
             kernel_size=3,
             stride=stride,
-            padding=1,
+            padding=dilation,
+            dilation=dilation,
             groups=groups,
             bias=False,
         )

@@ -59,11 +59,13 @@ def test_emitted_class_loads_torchvision_layout_strictly(model_name: str) -> Non
 def test_resnet50_reads_like_torchvision() -> None:
     src = _source("resnet50")
     assert "class Bottleneck(nn.Module):" in src
-    # the library's Bottleneck, as torchvision's: `groups` and `base_width` for ResNeXt
+    # the library's Bottleneck, as torchvision's: `groups` and `base_width` for ResNeXt,
+    # `dilation` for the segmentation backbones
     assert (
-        "self, in_channels: int, planes: int, stride: int = 1, groups: int = 1, base_width: int"
-        " = 64"
+        "        in_channels: int,\n        planes: int,\n        stride: int = 1,\n"
+        "        groups: int = 1,\n        base_width: int = 64,\n        dilation: int = 1,\n"
     ) in src
+    assert "padding=dilation,\n            dilation=dilation," in src
     assert "if stride != 1 or in_channels != planes * 4:" in src
     assert "identity = x\n" in src and "out = out + identity" in src
     for stage in ("layer1", "layer2", "layer3", "layer4"):

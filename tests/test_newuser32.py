@@ -2,15 +2,20 @@
 torchvision's video ResNets and segmentation models, DCGAN, timm's MLP-Mixer, gMLP and
 GhostNet): what broke on the way. A DCGAN generator's `input: [N, nz, 1, 1]` beside a param
 `nz` read `nz` as a symbol, and the first layer's E406 ("got nz", "give the input's channel
-dimension as a number") named a param the user had given a number."""
+dimension as a number") named a param the user had given a number. The block library's
+ResNet `Bottleneck` had no `dilation`, which torchvision's takes and its segmentation
+backbones (FCN, DeepLabV3: replace_stride_with_dilation) use."""
 
 from __future__ import annotations
 
 import pytest
+import torch
+from torch import nn
 
 import archspec
 from archspec.errors import ArchSpecError
-from tests.test_newuser_specs import _spec
+from tests.test_newuser_specs import _emitted, _spec
+from tests.test_newuser_specs import _same as same
 
 GENERATOR = _spec(
     "dcgan_generator",
@@ -49,3 +54,71 @@ def test_input_symbols_of_other_names_and_numbers_still_check() -> None:
     assert archspec.check(GENERATOR.replace("DIM", "100")).ok
     spatial = GENERATOR.replace("[N, DIM, 1, 1]", "[N, 100, H, W]")
     assert archspec.check(spatial).ok
+
+
+class _DilatedBottleneck(nn.Module):
+    """torchvision.models.resnet.Bottleneck (base width 64, groups 1) with its dilation."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int, dilation: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(
+            planes, planes, 3, stride, padding=dilation, dilation=dilation, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or inplanes != planes * 4:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, planes * 4, 1, stride, bias=False), nn.BatchNorm2d(planes * 4)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+class _DilatedStages(nn.Module):
+    """Two stages as torchvision's `_make_layer` builds them with replace_stride_with_dilation
+    (the segmentation backbones): stride 1, the first block at the dilation before, the
+    others at the doubled one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer3 = nn.Sequential(
+            _DilatedBottleneck(16, 8, 1, 1), _DilatedBottleneck(32, 8, 1, 2)
+        )
+        self.layer4 = nn.Sequential(
+            _DilatedBottleneck(32, 16, 1, 2), _DilatedBottleneck(64, 16, 1, 4)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer4(self.layer3(x))
+
+
+DILATED = _spec(
+    "dilated_stages",
+    """
+    input: [N, 16, H, W]
+    use:
+      - {from: "archspec:blocks/resnet", blocks: [Bottleneck]}
+    layers:
+      - {name: layer3, type: repeat, count: 2,
+         layer: {type: Bottleneck, planes: 8, dilation: "1 if i == 0 else 2"}}
+      - {name: layer4, type: repeat, count: 2,
+         layer: {type: Bottleneck, planes: 16, dilation: "2 if i == 0 else 4"}}
+    """,
+)
+
+
+def test_the_library_bottleneck_takes_torchvisions_dilation() -> None:
+    x = torch.randn(2, 16, 11, 13)
+    same(archspec.compile(DILATED), _DilatedStages(), x)
+    same(_emitted(DILATED, "DilatedStages"), _DilatedStages(), x)
+    assert archspec.check(DILATED).domain_text.endswith("with H, W >= 1")
