@@ -8,6 +8,8 @@ backbones (FCN, DeepLabV3: replace_stride_with_dilation) use."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -122,3 +124,39 @@ def test_the_library_bottleneck_takes_torchvisions_dilation() -> None:
     same(archspec.compile(DILATED), _DilatedStages(), x)
     same(_emitted(DILATED, "DilatedStages"), _DilatedStages(), x)
     assert archspec.check(DILATED).domain_text.endswith("with H, W >= 1")
+
+
+def _first_error(text: str) -> Any:
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(text)
+    return err.value.diagnostics[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "means"),
+    [
+        ("transpose", "dim0: 1, dim1: 2", "`permute` here"),
+        ("swapaxes", "axis0: 1, axis1: 2", "`permute` here"),
+        ("view", "shape: [0, 14, -1]", "`reshape` here"),
+        ("unbind", "dim: 0", "`chunk` here"),
+        ("cat", "dim: 1", "`concat` here"),
+        ("bmm", "from: [input, input]", "`matmul` here"),
+    ],
+)
+def test_a_tensor_methods_name_as_a_type_says_which_kind_writes_it(
+    kind: str, fields: str, means: str
+) -> None:
+    # a plain "did you mean" offered `conv_transpose3d` for `transpose`
+    text = _spec("tokens", f"input: [N, 196, 64]\nlayers:\n  - {{type: {kind}, {fields}}}\n")
+    first = _first_error(text)
+    assert (first.code, first.span.line) == ("E205", 5)
+    assert first.hint.startswith(f"PyTorch's `{kind}` is {means}")
+    assert "conv_transpose" not in first.hint
+
+
+def test_every_kind_an_e205_hint_names_is_registered() -> None:
+    from archspec.ops import REGISTRY
+    from archspec.ops.names import TORCH_SPELLINGS
+
+    assert {kind for kind, _ in TORCH_SPELLINGS.values()} <= set(REGISTRY)
+    assert not set(TORCH_SPELLINGS) & set(REGISTRY)

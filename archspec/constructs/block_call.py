@@ -41,7 +41,7 @@ from ..lowering.values import (
 )
 from ..ops import REGISTRY
 from ..ops.base import Final, NodeBase
-from ..ops.names import kind_spelled_like
+from ..ops.names import kind_spelled_like, torch_spelling_hint
 from .registry import CONSTRUCTS, Construct, fallback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -409,7 +409,9 @@ def _check_callable(lw: Lowerer, site: Site, bname: str) -> None:
             else lw.close_matches(bname, sorted({*REGISTRY, *blocks, *CONSTRUCTS}))
         )
         hint = f"did you mean `{close[0]}`?" if close else UNKNOWN_KIND_HINT
-        if close and not spelled and not _near_typo(bname, close[0]):
+        if not spelled and torch_spelling_hint(bname):  # `transpose`: no typo of `conv_transpose3d`
+            hint = str(torch_spelling_hint(bname))
+        elif close and not spelled and not _near_typo(bname, close[0]):
             # `channel_scale` for `channel_shuffle`: as likely a plugin's kind not loaded
             hint += f" If `{bname}` is a plugin's layer kind, load it first: " + PLUGIN_WAYS
         lw.error("E205", f"unknown layer type or block `{bname}`", where, hint)

@@ -218,3 +218,48 @@ def kind_spelled_like(name: str, kinds: Iterable[str]) -> str | None:
     plain = {k.replace("_", "").lower(): k for k in kinds}
     key = name.replace("_", "").lower()
     return plain.get(key) or plain.get(key + "2d")
+
+
+#: PyTorch's names for what a spec writes with another kind, with how to write it (E205's
+#: hint): a port reads `x.transpose(1, 2)` or `x.view(...)` in a forward and writes its name,
+#: where a plain "did you mean" offers `conv_transpose3d` or `reshape`'s neighbours by spelling.
+_PERMUTE = (
+    "permute",
+    "a swap of two dims is a `permute` listing every dim in its new place: "
+    "`x.transpose(1, 2)` of (N, C, L) is `{type: permute, dims: [0, 2, 1]}`",
+)
+_MATMUL = ("matmul", "`{type: matmul, from: [a, b]}` is `a @ b` over the last two dims")
+TORCH_SPELLINGS: dict[str, tuple[str, str]] = {
+    "transpose": _PERMUTE,
+    "swapaxes": _PERMUTE,
+    "swapdims": _PERMUTE,
+    "view": (
+        "reshape",
+        "`x.view(...)` is a `reshape` (`shape:` with `0` keeping a dim and one `-1`), or an "
+        "`unflatten` or `flatten`, which keep the other dims' sizes open",
+    ),
+    "cat": ("concat", "`torch.cat([a, b], 1)` is `{type: concat, from: [a, b], dim: 1}`"),
+    "concatenate": ("concat", "`torch.cat([a, b], 1)` is `{type: concat, from: [a, b], dim: 1}`"),
+    "unbind": (
+        "chunk",
+        "`x.unbind(d)` is a `chunk` of dim `d` into as many named pieces as it has entries, "
+        "each then a `squeeze` of that dim",
+    ),
+    "bmm": _MATMUL,
+    "mm": _MATMUL,
+    "multiply": ("mul", "`a * b` is `{type: mul, from: [a, b]}`"),
+    "subtract": ("sub", "`a - b` is `{type: sub, from: [a, b]}`"),
+    "divide": ("div", "`a / b` is `{type: div, from: [a, b]}`"),
+    "pad": (
+        "zero_pad2d",
+        "`F.pad` is a padding kind (`zero_pad2d`, `constant_pad2d`, `reflection_pad2d`, ... "
+        "with `padding: [left, right, top, bottom]`), or `pad_as` to another input's size",
+    ),
+}
+
+
+def torch_spelling_hint(name: str) -> str | None:
+    """E205's hint for a PyTorch name of something a spec writes with another kind
+    (`transpose` is a `permute`); None for other names."""
+    entry = TORCH_SPELLINGS.get(name.lower())
+    return None if entry is None else f"PyTorch's `{name}` is `{entry[0]}` here: {entry[1]}"
