@@ -160,3 +160,22 @@ def test_every_kind_an_e205_hint_names_is_registered() -> None:
 
     assert {kind for kind, _ in TORCH_SPELLINGS.values()} <= set(REGISTRY)
     assert not set(TORCH_SPELLINGS) & set(REGISTRY)
+
+
+@pytest.mark.parametrize(
+    ("shape", "kind", "fit"),
+    [
+        ("[N, 3, 8, 32, 32]", "batchnorm2d", "batchnorm3d"),
+        ("[N, 3, 32, 32]", "batchnorm3d", "batchnorm2d"),
+        ("[N, 3, 32]", "batchnorm2d", "batchnorm1d"),
+    ],
+)
+def test_a_batch_norm_of_another_rank_names_the_one_that_fits(
+    shape: str, kind: str, fit: str
+) -> None:
+    # the hint said "use batchnorm1d after linear layers, batchnorm2d after 2-d convs" of
+    # a video's (N, C, D, H, W)
+    text = _spec("norms", f"input: {shape}\nlayers:\n  - {{type: {kind}}}\n")
+    first = _first_error(text)
+    assert first.code == "E401"
+    assert first.hint.startswith(f"use `{fit}` for an input of rank {shape.count(',') + 1}")

@@ -121,6 +121,20 @@ def _bn_spec(kind: str) -> type[LayerSpec]:
     )
 
 
+#: The batch norm for each input rank (E401's hint: a video's (N, C, D, H, W) takes batchnorm3d).
+_BN_FOR_RANK = {2: "batchnorm1d", 3: "batchnorm1d", 4: "batchnorm2d", 5: "batchnorm3d"}
+
+
+def _bn_rank_hint(rank: int) -> str:
+    """E401's hint for a batch norm given an input of a rank it does not take."""
+    kinds = (
+        "batchnorm1d after linear layers or on (N, C, L), batchnorm2d on (N, C, H, W), "
+        "batchnorm3d on (N, C, D, H, W)"
+    )
+    fit = _BN_FOR_RANK.get(rank)
+    return f"use `{fit}` for an input of rank {rank} ({kinds})" if fit else f"use {kinds}"
+
+
 class _BatchNorm(Op):
     ranks: tuple[int, ...] = (4,)
     inferred = ("num_features",)
@@ -134,7 +148,7 @@ class _BatchNorm(Op):
                 "E401",
                 f"{self.kind} needs an input of rank {' or '.join(map(str, self.ranks))}, "
                 f"got {fmt(x)}",
-                "use batchnorm1d after linear layers, batchnorm2d after 2-d convs",
+                _bn_rank_hint(len(x)),
             )
         c = channels(x, self.kind)
         given = attrs.get("num_features")
