@@ -85,7 +85,18 @@ def _unbound(name: str, env: Mapping[str, Any]) -> Any:
     hint = f"names in scope here: {known}"
     if name in ("true", "false"):  # YAML's spelling, which an expression (Python's) lacks
         hint = f"inside an expression write `{name.capitalize()}`; {hint}"
-    raise ExprError(f"unknown name {name!r} in expression", hint=hint, code="E302")
+    raise ExprError(f"{_UNKNOWN_NAME}{name!r} in expression", hint=hint, code="E302")
+
+
+_UNKNOWN_NAME = "unknown name "
+
+
+def unknown_name(message: str) -> str | None:
+    """The name an E302 message of `_unbound` reports (None for other messages), for a
+    caller that knows more of the spec than an expression's environment does."""
+    if not message.startswith(_UNKNOWN_NAME + "'") or not message.endswith("' in expression"):
+        return None
+    return message[len(_UNKNOWN_NAME) + 1 : -len("' in expression")]
 
 
 def _unaryclosure(node: ast.UnaryOp) -> Closure:

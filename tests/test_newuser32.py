@@ -179,3 +179,22 @@ def test_a_batch_norm_of_another_rank_names_the_one_that_fits(
     first = _first_error(text)
     assert first.code == "E401"
     assert first.hint.startswith(f"use `{fit}` for an input of rank {shape.count(',') + 1}")
+
+
+def test_an_input_symbol_read_as_a_size_points_at_the_kinds_that_follow_it() -> None:
+    text = _spec(
+        "resize_back",
+        """
+        input: [N, 3, H, W]
+        layers:
+          - {type: conv2d, out_channels: 8, kernel_size: 3, stride: 2}
+          - {type: interpolate, size: [H, W], mode: bilinear}
+        """,
+    )
+    first = _first_error(text)
+    assert (first.code, first.span.line) == ("E302", 6)
+    assert first.hint.startswith("`H` is a symbol of `input:`")
+    assert "`interpolate_as`" in first.hint and first.hint.endswith("in_channels")
+    # a name that is no symbol of the input keeps the plain hint
+    other = _first_error(text.replace("[H, W]", "[K, W]"))
+    assert other.hint == "names in scope here: in_channels"

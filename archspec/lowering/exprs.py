@@ -7,9 +7,11 @@ emitter writes the block's class from the IR, not from the spec text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..expr import ExprError
+from ..exprrun import unknown_name
 from ..ir import AttrExpr
 from ..ops.base import Final
 from .values import canonical, parsed
@@ -95,3 +97,18 @@ def name_origin(lw: Lowerer, name: str) -> str:
     if name in lw.spec.let or (block is not None and name in lw.spec.blocks[block].let):
         return "let"
     return "spec" if name in lw.spec.params else "index"
+
+
+def input_symbol_hint(message: str, input_dims: Sequence[Any], hint: str | None) -> str | None:
+    """E302's hint for an unknown name that is a symbol of the spec's `input:` (`size: [H,
+    W]` to resize to the input): no expression reads a size, kinds that take it from a
+    tensor do. Other messages keep `hint`."""
+    name = unknown_name(message)
+    if name is None or name not in input_dims:
+        return hint
+    return (
+        f"`{name}` is a symbol of `input:`, a size that no expression reads: follow the "
+        "input's size with a kind that takes it from a tensor (`interpolate_as` or `pad_as` "
+        "with `from: [x, input]`, an adaptive pool), or write the number"
+        + (f"; {hint}" if hint else "")
+    )

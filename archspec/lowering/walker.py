@@ -40,7 +40,7 @@ from .context import (
     quiet_names,
     when_text,
 )
-from .exprs import text_expr
+from .exprs import input_symbol_hint, text_expr
 from .fromlist import computed_inputs
 from .itemplan import ItemPlan, item_plan
 from .keys import keyed_site, list_taken
@@ -123,6 +123,8 @@ class Lowerer:
     def error(
         self, code: str, message: str, ypath: PathKey, hint: str | None = None, key: bool = False
     ) -> None:
+        if code == "E302":
+            hint = input_symbol_hint(message, self.spec.input, hint)
         self.bag.add(Diagnostic(code, message, self.span(ypath, key), hint))
 
     def close_matches(self, name: str, candidates: Sequence[str]) -> list[str]:
