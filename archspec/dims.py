@@ -451,7 +451,7 @@ def _flat_factors(d: Dim) -> list[Dim]:
     return out
 
 
-def _plain_product(d: Dim) -> bool:
+def plain_product(d: Dim) -> bool:
     """A product of symbols alone (`H*W`), which needs no parentheses among other factors;
     a floor (`H//2`), a sum or a coefficient (`3*H`: `(3*H)*(3*W)`, not `3*H*3*W`) does."""
     if d._const or len(d._terms) != 1:
@@ -466,7 +466,7 @@ def _render(self: Dim) -> str:
         return str(self._const)
     factors = [f for f in _flat_factors(self) if f != 1]
     if factors:  # a flatten's product reads better unexpanded: 4*(H - 2)*(W - 2)
-        return "*".join(str(f) if f.is_const or _plain_product(f) else f"({f})" for f in factors)
+        return "*".join(str(f) if f.is_const or plain_product(f) else f"({f})" for f in factors)
     parts: list[str] = []
     for mono, coeff in reversed(self._terms):
         factors = [str(a) for a in mono]

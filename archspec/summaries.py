@@ -13,7 +13,7 @@ import json
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
-from .dims import Dim, Shape, format_shape, product
+from .dims import Dim, Shape, format_shape, plain_product, product
 from .lazymethods import dataclass
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,7 +67,8 @@ class Row:
                     if d.is_const:
                         const *= d.value
                     else:
-                        dims.append(str(d) if d.terms_count == 1 and not d.const else f"({d})")
+                        # a floor in parentheses: 216*N*(H + 1)//2 is (216*N*(H + 1))//2
+                        dims.append(str(d) if plain_product(d) else f"({d})")
                 return "*".join([str(const), *dims] if const != 1 else dims)
         return str(self.macs)
 

@@ -198,3 +198,28 @@ def test_an_input_symbol_read_as_a_size_points_at_the_kinds_that_follow_it() -> 
     # a name that is no symbol of the input keeps the plain hint
     other = _first_error(text.replace("[H, W]", "[K, W]"))
     assert other.hint == "names in scope here: in_channels"
+
+
+STRIDED = _spec(
+    "strided",
+    """
+    input: [N, 3, H, W]
+    layers:
+      - {name: down, type: conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+      - {name: pool, type: maxpool2d, kernel_size: 2}
+      - {name: conv, type: conv2d, out_channels: 4, kernel_size: 3}
+      - {name: up, type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}
+    """,
+)
+
+
+@pytest.mark.parametrize(("h", "w"), [(18, 18), (19, 22), (24, 31)])
+def test_a_rows_symbolic_macs_read_as_written_give_its_count_at_each_size(h: int, w: int) -> None:
+    # the row of a strided conv read `216*N*(H + 1)//2*(W + 1)//2`: (216*N*(H + 1))//2*...,
+    # 486 at H = W = 2 where the layer makes 216
+    symbolic = {r.path: r.macs_text for r in archspec.summary(STRIDED).rows}
+    assert symbolic["down"] == "216*N*((H + 1)//2)*((W + 1)//2)"
+    concrete = {r.path: int(r.macs) for r in archspec.summary(STRIDED, input=(2, 3, h, w)).rows}
+    for path, text in symbolic.items():
+        value = eval(text.replace(",", ""), {"__builtins__": {}}, {"N": 2, "H": h, "W": w})
+        assert value == concrete[path], (path, text)
