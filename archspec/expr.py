@@ -42,12 +42,33 @@ _LANGUAGE_HINT = (
 )
 
 
-#: Python functions an expression does not call, and what it writes instead (the hint of
-#: their E206): a new user porting timm writes widths as timm does, `int(dim * mlp_ratio)`.
-_INSTEAD = {
-    "int": "Python's `int(a)` is `floor(a)` for a >= 0 and `ceil(a)` below 0: write "
-    "`floor(dim * mlp_ratio)` for `int(dim * mlp_ratio)`; " + _LANGUAGE_HINT,
-}
+def _instead(call: ast.Call, text: str) -> str | None:
+    """E206's hint for a Python call an expression does not make, written with the call's
+    own arguments: a new user porting timm writes widths as timm does, `int(dim * mlp_ratio)`
+    (`floor(dim * mlp_ratio)` here), `math.ceil(c / 4)` (`ceil(c / 4)`), `pow(2, k)`."""
+    args = [ast.get_source_segment(text, a) or ast.unparse(a) for a in call.args]
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.attr in ARITY:
+        return (
+            f"the functions are called by their names alone: write `{func.attr}("
+            f"{', '.join(args)})` for `{func.value.id}.{func.attr}(...)`; " + _LANGUAGE_HINT
+        )
+    name = getattr(func, "id", "")
+    if name == "int" and len(args) == 1:
+        return (
+            "Python's `int(a)` is `floor(a)` for a >= 0 and `ceil(a)` below 0: write "
+            f"`floor({args[0]})` for `int({args[0]})`; " + _LANGUAGE_HINT
+        )
+    if name == "float" and len(args) == 1:
+        return f"write `{args[0]}` alone: `/` divides as Python's floats do; " + _LANGUAGE_HINT
+    if name == "pow" and len(args) == 2:
+        base, power = (
+            a if isinstance(n, (ast.Name, ast.Constant)) else f"({a})"
+            for a, n in zip(args, call.args)
+        )
+        return f"write `{base} ** {power}`; " + _LANGUAGE_HINT
+    return None
+
 
 #: What to do about an expression error that has no more specific hint, by code.
 _DEFAULT_HINTS = {
@@ -242,7 +263,7 @@ def parse_expr(text: str) -> Expr:
                 raise ExprError(
                     f"only {', '.join(f'{f}()' for f in ARITY)} may be called (with "
                     f"positional arguments) in an expression: {_short(text)}",
-                    hint=_INSTEAD.get(getattr(node.func, "id", "")),
+                    hint=_instead(node, text.strip()),
                     code="E206",
                 )
             _check_arity(node, text)

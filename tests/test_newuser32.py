@@ -223,3 +223,28 @@ def test_a_rows_symbolic_macs_read_as_written_give_its_count_at_each_size(h: int
     for path, text in symbolic.items():
         value = eval(text.replace(",", ""), {"__builtins__": {}}, {"N": 2, "H": h, "W": w})
         assert value == concrete[path], (path, text)
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        # the hint wrote `floor(dim * mlp_ratio)` whatever the call held
+        (
+            "int(mlp_ratio[0] * dim)",
+            "write `floor(mlp_ratio[0] * dim)` for `int(mlp_ratio[0] * dim)`",
+        ),
+        ("math.ceil(c / 4)", "write `ceil(c / 4)` for `math.ceil(...)`"),
+        ("float(c) / 2", "write `c` alone"),
+        ("pow(2, k)", "write `2 ** k`"),
+        ("pow(c + 1, 2)", "write `(c + 1) ** 2`"),
+    ],
+)
+def test_a_python_call_an_expression_does_not_make_is_rewritten_in_the_hint(
+    written: str, hint: str
+) -> None:
+    from archspec.expr import ExprError, parse_expr
+
+    with pytest.raises(ExprError) as err:
+        parse_expr(written)
+    assert err.value.code == "E206"
+    assert hint in (err.value.hint or "")
