@@ -192,6 +192,6 @@ def test_deeplab_head_is_the_torch_network_at_any_size() -> None:
         with torch.no_grad():
             torch.testing.assert_close(model(x), reference(x), rtol=0, atol=0)
     assert archspec.check(DEEPLAB_HEAD).domain_text == (
-        "deeplab_head accepts (N, 16, H, W) with H, W >= 1"
+        "deeplab_head accepts (N, 16, H, W) with H, W >= 1 (in training mode, N >= 2 and H, W >= 1)"
     )
     same_as_emitted(DEEPLAB_HEAD, torch.randn(2, 16, 9, 6))

@@ -169,6 +169,15 @@ class _BatchNorm(Op):
                 f"channel, but the input {fmt(x)} has {values}",
                 "use a larger batch or input, or track_running_stats: true",
             )
+        elif ctx.follows_training and all(d.is_const and d.value == 1 for d in x[2:]):
+            # one value per channel and sample (after a global pool, or on (N, C)): training
+            # mode's batch statistics need two samples at least (eval's are the running ones)
+            ctx.require_in_training(
+                x[0] - 1,
+                f"{self.kind} normalises with the batch's own statistics, which need more "
+                f"than one value per channel, but the input {fmt(x)} has one per sample",
+                "train with a batch of 2 or more",
+            )
         return Inferred(dict(attrs, num_features=c), x)
 
     def params(self, a: Mapping[str, Any]) -> int:

@@ -126,6 +126,16 @@ class ShapeContext:
         if self.wants("ge1", d, None):
             self.constraints.append(Constraint("ge1", d, None, code, message, hint, self.node))
 
+    #: whether `require_in_training` keeps anything (a rule need not work one out otherwise)
+    follows_training = False
+
+    def require_in_training(self, d: Dim, message: Message, hint: str) -> None:
+        """`d >= 1` in training mode only (a batch norm's more than one value per channel,
+        which eval mode, normalising with running statistics, does not need). The shape
+        pass (passes/shapes.py) keeps it for the training-mode domain, and a number below 1
+        is its W404; the declared-input check of lowering is eval mode's, so here it is no
+        requirement at all."""
+
     def wants(self, kind: str, lhs: Dim, rhs: Dim | None) -> bool:
         """Whether to record a requirement the input does not settle (this context keeps
         every one; a RecordOnce keeps each once)."""

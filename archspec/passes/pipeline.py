@@ -328,6 +328,8 @@ def _with_domain_hint(
 def _training_only(failure: Diagnostic, train_domain: Domain | None) -> Diagnostic:
     """W404: a layer that runs only in training mode cannot take this input (eval can)."""
     needs = f"training mode needs {train_domain.describe(limit=3)}; " if train_domain else ""
+    if failure.code == "W404":  # a layer of both modes that needs more in training
+        return replaced(failure, hint=f"eval mode takes this input; {needs}{failure.hint}")
     return Diagnostic(
         "W404",
         f"in training mode, {failure.message}",

@@ -28,7 +28,7 @@ from ..errors import Diagnostic, Severity, SourceSpan
 from ..ir import INPUT, Graph, Module, Node
 from ..lazymethods import dataclass
 from ..ops import REGISTRY, Constraint, ShapeFailure
-from ..ops.shapectx import RecordOnce
+from ..ops.shapectx import Message, RecordOnce
 from .domain import Domain
 from .family import family_memo
 from .pathshapes import declared_path_shapes
@@ -138,6 +138,31 @@ class _Collect(RecordOnce):
             for i, c in enumerate(self.constraints)
             if i >= len(located) or not located[i].train_only
         ]
+
+    follows_training = True
+
+    def require_in_training(self, d: Dim, message: Message, hint: str) -> None:
+        """`d >= 1` kept as a training-only requirement (the training-mode domain); a
+        number below 1 is the walk's training failure (W404), not an error."""
+        d = Dim.of(d)
+        if d.is_const:
+            if d.value < 1 and self.train_failure is None:
+                text = message() if callable(message) else message
+                self.train_failure = Diagnostic(
+                    "W404",
+                    f"in training mode, {self.node}: {text}",
+                    self.span,
+                    hint,
+                    Severity.WARNING,
+                )
+            return
+        train, self.train = self.train, True
+        try:  # made and flushed as a training-only layer's requirement is
+            self._flush()
+            self.require_positive(d, "E405", message, hint)
+            self._flush()
+        finally:
+            self.train = train
 
     def _flush(self) -> None:
         for c in self.constraints[len(self.located) :]:
