@@ -45,11 +45,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 from torch.nn.parameter import is_lazy
-from torch.utils._pytree import tree_leaves, tree_map
 
 from .dims import Dim, Shape
 from .lazymethods import dataclass
 from .meta_kernels import MetaShortcuts, macs
+from .modinputs import meta_call, tensors_in
 from .summaries import MemoryEstimate, ModuleFacts, Row, Summary
 
 
@@ -138,7 +138,7 @@ class _Trace:
             if self.stack and self.stack[-1] == path:
                 self.stack.pop()
                 self.autocast.pop()
-            shapes = [tuple(int(d) for d in t.shape) for t in tree_leaves(output) if _tensor(t)]
+            shapes = [tuple(int(d) for d in t.shape) for t in tensors_in(output)]
             if shapes:  # a module run several times: its first output, as the order is
                 self.shapes.setdefault(path, shapes[0])
             if path == "":
@@ -151,10 +151,6 @@ class _Trace:
         self.saved[storage._cdata] = (t.dtype, storage.nbytes())
         self.keep.append(t)
         return t
-
-
-def _tensor(value: object) -> bool:
-    return isinstance(value, torch.Tensor)
 
 
 def _meta_stand_ins(model: nn.Module) -> dict[str, torch.Tensor] | None:
@@ -223,26 +219,6 @@ def _mode(model: nn.Module, train: bool) -> Iterator[None]:
     finally:
         for m, flag in flags:
             m.training = flag
-
-
-def meta_call(data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """torchinfo's `input_data` as forward's arguments, every tensor in them (nested in
-    lists, tuples, dicts) replaced by a meta tensor of its shape and dtype: a tensor is the
-    one argument, a list or tuple the positional ones, a dict the keyword ones."""
-
-    def meta(v: Any) -> Any:
-        return torch.empty_like(v, device="meta") if isinstance(v, torch.Tensor) else v
-
-    try:
-        data = tree_map(meta, data)
-    except RecursionError:  # a list that holds itself, or thousands of levels of nesting
-        raise TypeError(
-            "input_data nests too deeply or holds itself: give forward's arguments as a "
-            "tensor, a list of them or a dict of them"
-        ) from None
-    if isinstance(data, dict):
-        return (), data
-    return (tuple(data) if isinstance(data, (list, tuple)) else (data,)), {}
 
 
 def _check_wrappers(model: nn.Module) -> None:
@@ -421,6 +397,11 @@ def _memory(
     )
 
 
+def _holder(module: nn.Module) -> bool:
+    """A module without children or a forward of its own: its parameters are its use."""
+    return type(module).forward is nn.Module.forward and next(module.children(), None) is None
+
+
 @dataclass
 class _Leaf:
     """A row with numbers: a module without children, a container's own parameter, or the
@@ -458,8 +439,10 @@ def _rows_in_order(model: nn.Module, seen: _Trace) -> tuple[list[Row | _Leaf], l
     for path, module in model.named_modules():
         level = path.count(".") + 1 if path else 0
         # a ModuleList is never called, but its layers are: only a module none of whose
-        # layers ran is "(not run)"
-        kind = type(module).__name__ + ("" if path == "" or path in ran else " (not run)")
+        # layers ran is "(not run)"; a holder of parameters without a forward (ParameterList,
+        # ParameterDict) cannot be called, its parameters are read by the forward above it
+        idle = path and path not in ran and not _holder(module)
+        kind = type(module).__name__ + (" (not run)" if idle else "")
         runs = seen.calls.get(path, 0)
         if runs > 1:  # its MACs are those of every run, its output shape the first run's
             kind += f" ({runs} runs)"
@@ -530,7 +513,7 @@ def summarise_module(
     call = None
     if data is not None:
         call = meta_call(data)
-        tensors = [t for t in tree_leaves(call) if isinstance(t, torch.Tensor)]
+        tensors = tensors_in(call)
         if not tensors:
             raise TypeError("input_data holds no tensor: give forward's tensors (or input_size=)")
         shapes = [tuple(t.shape) for t in tensors]
@@ -572,21 +555,8 @@ def _heading(path: str, kind: str, level: int, shape: Shape | None) -> Row:
     )
 
 
-def input_dtypes(dtypes: Any, count: int) -> list[torch.dtype]:
-    """`dtypes=` as torch dtypes, one per input (float32 by default, as torchinfo's)."""
-    if dtypes is None:
-        return [torch.float32] * count
-    if isinstance(dtypes, torch.dtype):
-        dtypes = [dtypes]
-    if not isinstance(dtypes, Sequence) or isinstance(dtypes, str) or len(dtypes) != count:
-        raise TypeError(f"dtypes must be a torch.dtype or a list of {count} (one per input)")
-    if not all(isinstance(d, torch.dtype) for d in dtypes):
-        raise TypeError(f"dtypes must be torch dtypes, got {dtypes!r}")
-    return list(dtypes)
-
-
 def is_module(value: object) -> bool:
     return isinstance(value, nn.Module)
 
 
-__all__ = ["DtypeMismatch", "ModuleSummaryError", "input_dtypes", "is_module", "summarise_module"]
+__all__ = ["DtypeMismatch", "ModuleSummaryError", "is_module", "summarise_module"]

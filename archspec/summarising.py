@@ -45,9 +45,10 @@ def summary(
     too), a list of shapes for a forward with several inputs, `dtypes=` (one torch dtype
     per input, float32 by default), or instead `input_data=`, forward's arguments as
     torchinfo takes them (a tensor; a list of the positional arguments; a dict of the
-    keyword ones; tensors may sit in nested lists and dicts, and only their shapes and
-    dtypes are used), and `mode=` ("train", the default, as a training step
-    runs it and as a spec's summary counts training-only branches; or "eval"); it raises
+    keyword ones; tensors may sit in nested lists and dicts, or be an RNN's PackedSequence,
+    and only their shapes and dtypes are used), and `mode=` ("train", the default, as a
+    training step runs it and as a spec's summary counts training-only branches; or
+    "eval"); it raises
     ModuleSummaryError (a RuntimeError) when its forward cannot run on meta tensors.
 
     `print(summary)` shows the table the CLI prints; a notebook shows it as HTML. Modules
@@ -91,7 +92,8 @@ def _module_summary(
     model: nn.Module, given: Any, depth: int | None, options: dict[str, Any]
 ) -> Summary:
     """`summary` of an nn.Module: input sizes and dtypes checked, then archspec.modsummary."""
-    from .modsummary import input_dtypes, summarise_module
+    from .modinputs import input_dtypes
+    from .modsummary import summarise_module
 
     options = dict(options)
     size = options.pop("input_size", None)

@@ -1,0 +1,76 @@
+"""`archspec.summary` of an nn.Module whose inputs or outputs come in the forms models use
+beyond tensors, lists and dicts: an RNN's PackedSequence, an output record (a dataclass),
+and parameters held by a module that has no forward (ParameterList, ParameterDict)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
+
+import archspec
+
+
+def test_a_packed_sequence_is_input_data_as_its_data() -> None:
+    """torch refuses a PackedSequence whose batch sizes are not on the CPU: they stay there,
+    its data becomes meta (it was torch's ValueError, raised from archspec's input handling)."""
+    packed = pack_padded_sequence(torch.randn(5, 3, 4), [5, 3, 2])  # 10 steps in all
+    lstm = nn.LSTM(4, 6)
+    s = archspec.summary(lstm, input_data=[packed])
+    assert s.params == 4 * 6 * (4 + 6 + 2)
+    assert s.module is not None
+    assert s.module.inputs == ((10, 4),)  # the data, not the batch sizes beside it
+    # the output: the packed data (10 steps of 6), then h and c; not the CPU batch sizes
+    assert s.module.outputs == ((10, 6), (1, 3, 6), (1, 3, 6))
+    assert s.macs.value == 10 * 4 * 6 * (4 + 6)  # per step: 4 gates of (in + hidden) x hidden
+    assert packed.data.device.type == "cpu"  # the caller's sequence is untouched
+
+
+@dataclass
+class _Output:
+    logits: torch.Tensor
+    features: torch.Tensor
+    note: str = "not a tensor"
+
+
+class _ReturnsARecord(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(8, 16)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> _Output:
+        features = self.body(x)
+        return _Output(self.head(features), features)
+
+
+def test_an_output_record_shows_its_tensors() -> None:
+    """A dataclass output was one opaque leaf to pytree: the summary showed no output."""
+    s = archspec.summary(_ReturnsARecord(), input_size=(2, 8))
+    assert s.module is not None and s.module.outputs == ((2, 3), (2, 16))
+    assert "-> output (2, 3), (2, 16)" in s.to_text(width=100)
+
+
+class _Weights(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights = nn.ParameterList([nn.Parameter(torch.randn(8, 8)) for _ in range(2)])
+        self.biases = nn.ParameterDict({"out": nn.Parameter(torch.zeros(8))})
+        self.unused = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for w in self.weights:
+            x = F.linear(x, w)
+        return x + self.biases["out"]
+
+
+def test_a_holder_of_parameters_is_not_marked_as_not_run() -> None:
+    """A ParameterList has no forward to run: its parameters were read, so "(not run)" said
+    the opposite of what happened; a module with a forward that never ran keeps the mark."""
+    rows = {r.path: r for r in archspec.summary(_Weights(), input_size=(2, 8)).rows}
+    assert rows["weights"].type == "ParameterList" and rows["weights"].params == 128
+    assert rows["biases"].type == "ParameterDict"
+    assert rows["unused"].type == "Linear (not run)"
