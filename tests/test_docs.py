@@ -20,7 +20,8 @@ nothing (no error, no warning), `archspec.compile(..., device="meta")` must buil
 meta-tensor forward pass checks the output shapes the graph declares. Other YAML (other
 formats, on the comparison page) only has to parse. ```python blocks of a page run in one
 subprocess, each in a fresh namespace, in a temporary directory holding the page's `file:`
-blocks.
+blocks; a `try:` in one shows an error, so its body must raise (the `except` clause's
+asserts are the example's point, and would pass unseen if nothing were raised).
 
 The error catalogue is checked against the package: every code the package can emit
 (a string literal like "E305") has a heading in docs/errors.md.
@@ -202,14 +203,26 @@ def _forward_on_meta(block: Block, graph: archspec.ir.Graph, variant: str | None
 
 
 _RUNNER = r"""
-import contextlib, io, json, sys, traceback
+import ast, contextlib, io, json, sys, traceback
+
+def must_raise(text, where):
+    # a doc example's `try:` shows an error: one that raises nothing fails the block, as
+    # the asserts in its `except` would otherwise never run
+    tree = ast.parse(text, where)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and node.handlers and not node.orelse:
+            said = f"{where}: the try at line {node.lineno} of the block raised nothing"
+            node.orelse = ast.parse(f"raise AssertionError({said!r})").body
+    return ast.fix_missing_locations(tree)
+
 outputs = {}
 for block in json.load(open(sys.argv[1], encoding="utf-8")):
     namespace = {"__name__": "__main__"}
     buffer = io.StringIO()
     try:
         with contextlib.redirect_stdout(buffer):
-            exec(compile(block["text"], block["where"], "exec"), namespace)
+            code = compile(must_raise(block["text"], block["where"]), block["where"], "exec")
+            exec(code, namespace)
     except BaseException:
         print(buffer.getvalue())
         print("FAILED " + block["where"])
