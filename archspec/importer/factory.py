@@ -10,7 +10,8 @@ import importlib
 import math
 import re
 import reprlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ImportFailure, LoadError
@@ -82,8 +83,18 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
     if not callable(target):
         raise _fail(f"{path} is not callable")
     try:
-        with torch.device("meta"):
-            model = target(**kwargs)
+        try:
+            with torch.device("meta"):
+                model = target(**kwargs)
+        except NotImplementedError as exc:
+            if not _READS_VALUES.search(str(exc)):
+                raise
+            # the constructor computes with tensors' values (torchvision's RegNets derive
+            # their widths from a torch.arange): it runs on the CPU, its parameters on meta
+            with _parameters_on_meta():
+                model = target(**kwargs)
+            if isinstance(model, nn.Module):  # its buffers too
+                model.to("meta")
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
@@ -102,6 +113,35 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
     if not isinstance(model, nn.Module):
         raise _fail(f"{path} returned {type(model).__name__}, not an nn.Module")
     return model
+
+
+#: torch's words for reading the values of a meta tensor (`.item()`, `.tolist()`, `int(t)`).
+_READS_VALUES = re.compile(r"Cannot copy out of meta tensor|cannot be called on meta tensors")
+
+
+@contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Each parameter moved to the meta device as its module registers it, before any
+    initialisation writes it: only the constructor's own arithmetic takes memory (as
+    accelerate's `init_empty_weights` does)."""
+    import torch.nn as nn
+
+    register = nn.Module.register_parameter
+
+    def on_meta(module: nn.Module, name: str, param: Any) -> None:
+        register(module, name, param)
+        if param is not None:
+            kept = module._parameters[name]
+            assert kept is not None
+            kind, extra = type(kept), dict(kept.__dict__)
+            extra["requires_grad"] = kept.requires_grad
+            module._parameters[name] = kind(kept.to("meta"), **extra)
+
+    nn.Module.register_parameter = on_meta  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register  # type: ignore[method-assign]
 
 
 def example_input(shape: tuple[int, ...]) -> Any:
