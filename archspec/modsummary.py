@@ -39,7 +39,7 @@ import sys
 import types
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
 import torch
@@ -183,9 +183,12 @@ def _without_dynamo() -> Iterator[None]:
     in a meta forward is compiled, so while no real torch._dynamo is loaded, a stand-in
     answers with the function itself; afterwards the stand-in leaves `sys.modules` and every
     cache it caused is removed, so a later torch.compile meets torch exactly as before.
+    With torch._dynamo loaded, a compiled module (`torch.compile`, `module.compile()`) runs
+    eagerly: compiling its graph for meta tensors would fail, and costs seconds if not.
     """
     if "torch._dynamo" in sys.modules:
-        yield
+        with torch.compiler.set_stance("force_eager"):
+            yield
         return
     touched: list[Any] = []
 
@@ -213,7 +216,8 @@ def _mode(model: nn.Module, train: bool) -> Iterator[None]:
     """Train mode for the forward (dropout, batch statistics, training-only branches such as
     auxiliary heads, which a spec's summary counts), or eval; each module's flag restored."""
     flags = [(m, m.training) for m in model.modules()]
-    model.train(train)
+    with suppress(NotImplementedError):  # torch.export's module: its mode fixed at export
+        model.train(train)
     try:
         yield
     finally:
@@ -398,8 +402,9 @@ def _memory(
 
 
 def _holder(module: nn.Module) -> bool:
-    """A module without children or a forward of its own: its parameters are its use."""
-    return type(module).forward is nn.Module.forward and next(module.children(), None) is None
+    """A module without a forward of its own whose children are such modules too (a
+    ParameterList; an exported program's submodules): its parameters are its use."""
+    return type(module).forward is nn.Module.forward and all(map(_holder, module.children()))
 
 
 @dataclass
@@ -510,6 +515,9 @@ def summarise_module(
     arguments, and `shapes` and `dtypes` are read from its tensors."""
     if mode not in ("train", "eval"):
         raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    dynamo = sys.modules.get("torch._dynamo.eval_frame")
+    if dynamo is not None and isinstance(model, dynamo.OptimizedModule):
+        model = model._orig_mod  # torch.compile's wrapper: the module it compiled, run eagerly
     call = None
     if data is not None:
         call = meta_call(data)

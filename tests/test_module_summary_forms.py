@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -74,3 +75,34 @@ def test_a_holder_of_parameters_is_not_marked_as_not_run() -> None:
     assert rows["weights"].type == "ParameterList" and rows["weights"].params == 128
     assert rows["biases"].type == "ParameterDict"
     assert rows["unused"].type == "Linear (not run)"
+
+
+def _small() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Flatten(), nn.Linear(288, 4))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit's, from dynamo's import
+def test_a_compiled_module_is_summarised_as_it_runs_eagerly() -> None:
+    """torch.compile's wrapper and module.compile() ran the forward through the compiler,
+    which fails on meta tensors (inductor: BackendCompilerFailed) after seconds of work."""
+    plain = archspec.summary(_small(), input_size=(2, 3, 8, 8))
+    wrapped = archspec.summary(torch.compile(_small()), input_size=(2, 3, 8, 8))
+    assert wrapped.name == "Sequential"  # the module it compiled, rows under its own names
+    assert [r.path for r in wrapped.rows] == [r.path for r in plain.rows]
+    in_place = _small()
+    in_place.compile()
+    for s in (wrapped, archspec.summary(in_place, input_size=(2, 3, 8, 8))):
+        assert (s.params, s.macs.value) == (plain.params, plain.macs.value)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_an_exported_program_module_is_summarised() -> None:
+    """torch.export's module refuses train() and eval() (NotImplementedError), which the
+    summary called: it was refused with the hint for data-dependent operators."""
+    model = _small().eval()
+    exported = torch.export.export(model, (torch.randn(2, 3, 8, 8),)).module()
+    s = archspec.summary(exported, input_size=(2, 3, 8, 8))
+    plain = archspec.summary(model, input_size=(2, 3, 8, 8), mode="eval")
+    assert (s.params, s.macs.value) == (plain.params, plain.macs.value)
+    assert s.module is not None and s.module.outputs == ((2, 4),)
+    assert not any("(not run)" in r.type for r in s.rows)  # its submodules hold parameters
