@@ -346,7 +346,8 @@ def load_state(
         raise WeightsError(
             f"{source[0]} does not fit {name}: " + _listing(diff),
             code="E803",
-            hint=_older_hint(saved_by, model)
+            hint=prefix_hint(diff, state, ours)
+            or _older_hint(saved_by, model)
             + "pass strict=False to load the tensors that fit and keep the model's own "
             "values for the others (a new head, say); archspec.diff() shows the same "
             "differences between two specs",
@@ -361,6 +362,31 @@ def load_state(
         missing = tuple((k, _entry(ours[k])) for k in sorted(unforeseen) if k in ours)
         diff = dataclasses.replace(diff, added=diff.added + missing)
     return diff
+
+
+def prefix_hint(diff: SpecDiff, state: Mapping[str, Any], ours: Mapping[str, Any]) -> str:
+    """When no key fits because every checkpoint key starts with a name the model's keys
+    lack (`module.` of DistributedDataParallel, `_orig_mod.` of torch.compile: the wrapper
+    the model was saved in), how to strip it; else "" (strict=False would load nothing)."""
+    if diff.unchanged or diff.changed:
+        return ""
+    keys, prefix = [k for k in state if isinstance(k, str)], ""
+    while keys and "." in keys[0]:
+        head = keys[0].split(".", 1)[0] + "."
+        if not all(k.startswith(head) for k in keys):
+            return ""
+        keys, prefix = [k[len(head) :] for k in keys], prefix + head
+        if not set(keys).isdisjoint(ours):
+            stripped = {str(k)[len(prefix) :]: v for k, v in state.items()}
+            same, *others = _compared(stripped, ours)
+            fit = "it fits" if not any(others) else f"{len(same)} of {len(ours)} tensors fit"
+            return (
+                f"every key of the checkpoint starts with `{prefix}`, which the model's keys "
+                "do not (the name of a wrapper it was saved in: DistributedDataParallel's "
+                f"`module.`, torch.compile's `_orig_mod.`): strip it (then {fit}), "
+                f"{{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}"
+            )
+    return ""
 
 
 def _older_layout(model: nn.Module, version: int | None) -> None:
@@ -550,6 +576,8 @@ def load_fetched(
     if not diff.compatible:
         note = _cache_note(fetched) if fetched is not None else ""
         text = diff.text() + (f"\n{note}: {_CACHE_HINT}" if note else "")
+        prefix = prefix_hint(diff, state, model.state_dict())
+        text += f"\nnothing was loaded: {prefix}" if prefix else ""
         warnings.warn(WeightsWarning(text), stacklevel=_outside_level())
     return diff
 
