@@ -29,6 +29,7 @@ def summary(
     source: SpecSource | nn.Module,
     *,
     input: Sequence[int] | str | None = None,  # noqa: A002
+    input_size: Any = None,
     depth: int | None = None,
     max_layers: int = DEFAULT_MAX_LAYERS,
     variant: str | None = None,
@@ -48,15 +49,16 @@ def summary(
     keyword ones; tensors may sit in nested lists and dicts, or be an RNN's PackedSequence,
     and only their shapes and dtypes are used), and `mode=` ("train", the default, as a
     training step runs it and as a spec's summary counts training-only branches; or
-    "eval"); it raises
-    ModuleSummaryError (a RuntimeError) when its forward cannot run on meta tensors.
+    "eval"); it raises ModuleSummaryError (a RuntimeError) when its forward cannot run on
+    meta tensors. A spec takes `input_size=` for `input=` too.
 
     `print(summary)` shows the table the CLI prints; a notebook shows it as HTML. Modules
     nested deeper than `depth` are folded into one row. A spec's params are keywords
     (`num_classes=10`) or `params=`, a mapping, which also reaches a param named like an
-    argument of this function (`params={"depth": 50}`). Raises ArchSpecError on a bad spec
-    or an input the network cannot take; TypeError or ValueError on an `input` that is no
-    shape (see `input_shape`) or a `depth` that is no int >= 1.
+    argument of this function (`params={"depth": 50}`, `params={"input_size": 7}`). Raises
+    ArchSpecError on a bad spec or an input the network cannot take; TypeError or
+    ValueError on an `input` that is no shape (see `input_shape`) or a `depth` that is no
+    int >= 1.
     """
     if _is_module(source):
         if variant is not None or max_layers != DEFAULT_MAX_LAYERS:
@@ -64,11 +66,15 @@ def summary(
         if params is not None:
             raise TypeError("params= is for specs, not for an nn.Module")
         _check_depth(depth)
+        if input_size is not None:
+            keywords = {**keywords, "input_size": input_size}
         return _module_summary(source, input, depth, keywords)
     from .api import _analysis
     from .report import summarise_analysis
 
-    shape = input_shape(input)
+    if input_size is not None and input is not None:
+        raise TypeError("give input_size= or input=, not both")
+    shape = input_shape(input if input_size is None else input_size)
     _check_depth(depth)
     spec_args = spec_params(params, keywords)
     analysis = _analysis(source, spec_args, max_layers, shape, variant)  # type: ignore[arg-type]

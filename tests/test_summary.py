@@ -182,3 +182,25 @@ def test_a_count_formats_as_an_int_and_a_symbolic_one_says_it_has_no_value() -> 
     assert not symbolic.is_const and f"{symbolic}" == str(symbolic)
     with pytest.raises(TypeError, match="no one value: give a concrete input"):
         f"{symbolic:,}"
+
+
+_SIZED = """
+archspec: 1
+name: sized
+input: [N, 3, 16, 16]
+params:
+  input_size: {type: int, default: 4}
+layers:
+  - {type: conv2d, out_channels: input_size, kernel_size: 3}
+"""
+
+
+def test_input_size_is_the_input_of_a_spec_too() -> None:
+    """torchinfo's name, which a module's summary takes: a spec's summary read it as a spec
+    param, E302 'unknown param `input_size`' pointing at the spec's params as if the spec
+    were wrong. A param of that name is reached through params=, as `depth` is."""
+    assert archspec.summary("resnet50", input_size=(1, 3, 224, 224)).macs.value == 4_089_184_256
+    s = archspec.summary(_SIZED, input_size=(2, 3, 8, 8), params={"input_size": 5})
+    assert s.params == 5 * 3 * 9 + 5 and s.input_shape == (2, 3, 8, 8)
+    with pytest.raises(TypeError, match="input_size= or input=, not both"):
+        archspec.summary("lenet5", input=(1, 1, 32, 32), input_size=(1, 1, 32, 32))
