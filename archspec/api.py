@@ -445,6 +445,7 @@ def _check(
         if parsed is not None:  # lowering broke: the spec itself reads and validates
             diags = _with_accepted_inputs(parsed, params, diags, max_layers)
             name = str(getattr(parsed[1], "name", None) or name)  # the spec's, not the file's
+            file = file if file == "<mapping>" else parsed[0].file  # a built-in name's path
         return CheckReport(name=name, file=file, diagnostics=tuple(diags), sources=exc.sources)
     result = CheckReport.of(
         run(dataclasses.replace(analysis, symbolic_rows=False)).check_result(), analysis.graph

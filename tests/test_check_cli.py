@@ -336,3 +336,15 @@ def test_a_broken_block_library_in_a_directory_is_still_an_error(tmp_path: Path)
     code, _, err = run("check", str(tmp_path))
     assert code == 1
     assert "passed over" not in err and "error[E1" in err
+
+
+def test_a_built_in_spec_that_fails_names_its_file() -> None:
+    """A param the spec lacks, for a spec named by its built-in name: the status line said
+    `lenet5 (lenet5)`, the name where the file goes, as `ok` runs say `specs/lenet5.yaml`."""
+    result = CliRunner().invoke(app, ["check", "lenet5", "--set", "foo=1"])
+    assert result.exit_code == 1
+    assert "lenet5 (specs/lenet5.yaml): 1 error" in result.output
+    shown = json.loads(
+        CliRunner().invoke(app, ["check", "lenet5", "--set", "foo=1", "--json"]).stdout
+    )
+    assert shown[0]["file"] == "specs/lenet5.yaml"
