@@ -309,7 +309,8 @@ def _failure_hint(exc: Exception, misfit: str | None = None) -> str:
         return (
             "an operator whose output shape depends on tensor values (nonzero, masking: "
             "detection models' box selection) or that has no meta implementation (quantized "
-            "or custom operators) cannot run without data"
+            "or custom operators) cannot run without data; summarise the parts before it "
+            "(a detection model's .backbone)"
         )
     return (
         "the error is the forward's own, on inputs of these shapes and dtypes: check them "
@@ -357,12 +358,20 @@ def trace(
         raise ModuleSummaryError(
             f"the forward of {type(model).__name__} ({'train' if train else 'eval'} mode) "
             f"fails on meta tensors of shape {what}: {type(exc).__name__}: "
-            f"{str(exc)[:300]} ({hint})"
+            f"{_clipped(str(exc))} ({hint})"
         ) from exc
     finally:
         for h in handles:
             h.remove()
     return seen, stand_ins
+
+
+def _clipped(text: str, limit: int = 300) -> str:
+    """torch's message, cut at a word's end past `limit` characters (its long advice on
+    settings of its own is not the cause)."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
 
 
 def _trainable(params: Sequence[nn.Parameter]) -> str | None:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import archspec
+import archspec.modsummary
 
 
 def test_a_packed_sequence_is_input_data_as_its_data() -> None:
@@ -106,3 +107,25 @@ def test_an_exported_program_module_is_summarised() -> None:
     assert (s.params, s.macs.value) == (plain.params, plain.macs.value)
     assert s.module is not None and s.module.outputs == ((2, 4),)
     assert not any("(not run)" in r.type for r in s.rows)  # its submodules hold parameters
+
+
+def test_a_value_dependent_forward_is_told_briefly_with_a_way_out() -> None:
+    """torch's nonzero message runs on about a setting of its own: it was cut mid-word at 300
+    characters ("'torch.fx.experimental._con"); it ends at a word now, and the hint says
+    which part of such a model can be summarised."""
+
+    class Boxes(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            scores = self.backbone(x)
+            return scores.nonzero()  # box selection: as many rows as values pass
+
+    with pytest.raises(archspec.modsummary.ModuleSummaryError) as caught:
+        archspec.summary(Boxes(), input_size=(1, 3, 8, 8))
+    told = str(caught.value)
+    torchs = told.split("NotImplementedError: ", 1)[1].split(" (an operator", 1)[0]
+    assert torchs.endswith(" ...") and torchs[:-4].split()[-1].isalpha()
+    assert "a detection model's .backbone" in told
