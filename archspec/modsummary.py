@@ -390,8 +390,26 @@ def _bytes_by_dtype(items: Iterable[tuple[torch.dtype, int]]) -> tuple[tuple[str
     return tuple(sorted(out.items()))
 
 
+#: torch's modules that read (L, N, E) unless built with batch_first=True (a transformer
+#: layer holds an nn.MultiheadAttention, which says it)
+_SEQUENCE_FIRST = (nn.RNNBase, nn.MultiheadAttention, nn.Transformer)
+
+
+def _batch(model: nn.Module, shapes: Sequence[tuple[int, ...]]) -> int | None:
+    """The batch the inputs give: their first size, when every input has the same one and
+    no torch layer in the model reads its input sequence first (an nn.LSTM, nn.Transformer
+    or nn.MultiheadAttention with batch_first=False, whose batch is the second size)."""
+    firsts = {s[0] if s else 1 for s in shapes}
+    if len(firsts) != 1:
+        return None
+    for m in model.modules():
+        if isinstance(m, _SEQUENCE_FIRST) and not getattr(m, "batch_first", True):
+            return None
+    return firsts.pop()
+
+
 def _memory(
-    model: nn.Module, seen: _Trace, stand_ins: dict[str, torch.Tensor] | None, batch: int
+    model: nn.Module, seen: _Trace, stand_ins: dict[str, torch.Tensor] | None, batch: int | None
 ) -> MemoryEstimate:
     params = list(model.parameters())
     buffers = list(model.buffers())
@@ -552,7 +570,7 @@ def summarise_module(
             dtypes=tuple(str(d).removeprefix("torch.") for d in dtypes),
             trainable=trainable,
             frozen=total - trainable,
-            memory=_memory(model, seen, stand_ins, shapes[0][0] if shapes[0] else 1),
+            memory=_memory(model, seen, stand_ins, _batch(model, shapes)),
             mode=mode,
             outputs=tuple(tuple(Dim.of(d) for d in o) for o in seen.outputs),
         ),

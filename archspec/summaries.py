@@ -77,9 +77,10 @@ class Row:
 class MemoryEstimate:
     """Bytes one training step holds at the summary's batch, per dtype name: the weights,
     their gradients (trainable ones only), the buffers, and the activations autograd saves
-    for the backward pass. Optimizer state and the allocator's slack are not included."""
+    for the backward pass. Optimizer state and the allocator's slack are not included.
+    `batch` is None when the inputs do not say it (see `archspec.modsummary`)."""
 
-    batch: int
+    batch: int | None
     parameters: tuple[tuple[str, int], ...]
     gradients: tuple[tuple[str, int], ...]
     buffers: tuple[tuple[str, int], ...]

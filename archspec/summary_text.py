@@ -178,7 +178,8 @@ def memory_text(mem: MemoryEstimate, mode: str = "train") -> str:
         label = "saved activations" if name == "activations" else name
         parts.append(f"{label} {size_text(total)}" + (f" ({dtypes})" if dtypes else ""))
     return (
-        f"Memory of a training step at batch {mem.batch}"
+        "Memory of a training step "
+        + ("at these inputs" if mem.batch is None else f"at batch {mem.batch}")
         + (" (modules in eval mode)" if mode == "eval" else "")
         + f": {', '.join(parts)}; "
         f"{size_text(mem.total)} in all (optimizer state not included)."

@@ -129,3 +129,26 @@ def test_a_value_dependent_forward_is_told_briefly_with_a_way_out() -> None:
     torchs = told.split("NotImplementedError: ", 1)[1].split(" (an operator", 1)[0]
     assert torchs.endswith(" ...") and torchs[:-4].split()[-1].isalpha()
     assert "a detection model's .backbone" in told
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
+def test_the_memory_line_names_a_batch_only_where_the_inputs_give_one() -> None:
+    """nn.Transformer, nn.LSTM and nn.MultiheadAttention read (L, N, E) by default: their
+    memory was said to be 'at batch 10' for a sequence of 10, a batch of 2."""
+    seq_first = archspec.summary(
+        nn.Transformer(16, 2, 1, 1, 32), input_size=[(10, 2, 16), (7, 2, 16)]
+    )
+    assert seq_first.module is not None and seq_first.module.memory.batch is None
+    assert "Memory of a training step at these inputs:" in seq_first.to_text(width=100)
+    lstm = archspec.summary(nn.LSTM(4, 8), input_size=(5, 3, 4)).module
+    assert lstm is not None and lstm.memory.batch is None
+    batch_first = archspec.summary(nn.LSTM(4, 8, batch_first=True), input_size=(3, 5, 4))
+    assert batch_first.module is not None and batch_first.module.memory.batch == 3
+    assert "Memory of a training step at batch 3:" in batch_first.to_text(width=100)
+
+    class Pair(nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return a.sum() + b.sum()
+
+    two = archspec.summary(Pair(), input_size=[(6, 3), (7, 4)]).module
+    assert two is not None and two.memory.batch is None  # inputs of two first sizes
