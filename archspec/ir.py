@@ -435,7 +435,8 @@ def shard_unit_paths(
     Given `params_of` (a module's parameter count), a block with an instance holding more
     than half of the model's parameters and blocks of its own is no default unit, its inner
     blocks are: a unit is gathered whole, so one that is nearly the model (ViT's Encoder,
-    around its 12 EncoderBlocks) would save nothing.
+    around its 12 EncoderBlocks) would save nothing; and a block none of whose instances
+    holds a parameter (a pooling head) is no default unit: FSDP would shard nothing.
     """
     named = None if graph.shard is None else frozenset(graph.shard)
     passed: set[str] = set()  # blocks too large to be units: their inner blocks are
@@ -447,7 +448,8 @@ def shard_unit_paths(
         half = params_of(graph.root) / 2
         large = {m.block for _, m in units if params_of(m) > half and _holds_blocks(m)}
         if not large:
-            return tuple(path for path, _ in units)
+            weighty = {m.block for _, m in units if params_of(m)}
+            return tuple(path for path, m in units if m.block in weighty)
         passed.update(b for b in large if b is not None)
 
 

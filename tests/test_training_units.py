@@ -377,3 +377,39 @@ def test_checkpointed_model_compiles_in_one_graph(build: Any) -> None:
     reference(x).sum().backward()
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
         assert torch.allclose(p.grad, q.grad, rtol=1e-5, atol=1e-6), name
+
+
+#: A stem, a pooling head as a block of its own (no parameters), a linear.
+POOLED = """\
+archspec: 1
+name: pooled_net
+input: [N, 3, 16, 16]
+blocks:
+  ConvBN:
+    params: {c: int}
+    layers:
+      - {name: conv, type: conv2d, out_channels: c, kernel_size: 3, padding: 1, bias: false}
+      - {name: bn, type: batchnorm2d}
+  Pool:
+    layers:
+      - {name: pool, type: adaptive_avgpool2d, output_size: 1}
+      - {name: flatten, type: flatten}
+layers:
+  - {name: stem, type: ConvBN, c: 8}
+  - {name: body, type: ConvBN, c: 16}
+  - {name: head, type: Pool}
+  - {name: fc, type: linear, out_features: 10}
+"""
+
+
+def test_a_block_without_parameters_is_no_default_unit() -> None:
+    """A pooling head as a block of its own (timm's SelectAdaptivePool2d, imported): it was
+    a unit, which FSDP2 wraps to shard nothing, warning of the view it returns. Listed in
+    `shard:` it is one, as asked; the emitted source names the same units."""
+    model = archspec.compile(POOLED)
+    assert unit_paths(model) == ["stem", "body"]  # not head
+    asked = archspec.compile(POOLED.replace("blocks:\n", "shard: [Pool]\nblocks:\n", 1))
+    assert unit_paths(asked) == ["head"]
+    module = types.ModuleType("emitted_pooled")
+    exec(compile(archspec.emit(POOLED), "<emitted pooled>", "exec"), module.__dict__)
+    assert unit_paths(module.PooledNet()) == unit_paths(model)
