@@ -348,3 +348,21 @@ def test_a_built_in_spec_that_fails_names_its_file() -> None:
         CliRunner().invoke(app, ["check", "lenet5", "--set", "foo=1", "--json"]).stdout
     )
     assert shown[0]["file"] == "specs/lenet5.yaml"
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["lenet5", "--variant", "foo"], "lenet5 (specs/lenet5.yaml): 1 error"),
+        (["specs/resnet.yaml", "--variant", "foo"], "resnet (specs/resnet.yaml): 1 error"),
+        (["specs/resnet.yaml", "--variant", "resnet50", "--set", "depth=x"], "resnet50 ("),
+    ],
+)
+def test_a_variant_the_spec_lacks_names_the_spec_not_the_variant(
+    args: list[str], status: str
+) -> None:
+    """`check lenet5 --variant foo` said `foo (lenet5): 1 error`: a network named after the
+    variant that does not exist, where the file goes the built-in name."""
+    result = CliRunner().invoke(app, ["check", *args])
+    assert result.exit_code == 1
+    assert status in result.output
