@@ -27,9 +27,9 @@ DEFAULT_MAX_LAYERS = MAX_NODES
 
 def summary(
     source: SpecSource | nn.Module,
+    input_size: Any = None,
     *,
     input: Sequence[int] | str | None = None,  # noqa: A002
-    input_size: Any = None,
     depth: int | None = None,
     max_layers: int = DEFAULT_MAX_LAYERS,
     variant: str | None = None,
@@ -50,7 +50,9 @@ def summary(
     and only their shapes and dtypes are used), and `mode=` ("train", the default, as a
     training step runs it and as a spec's summary counts training-only branches; or
     "eval"); it raises ModuleSummaryError (a RuntimeError) when its forward cannot run on
-    meta tensors. A spec takes `input_size=` for `input=` too.
+    meta tensors. A spec takes `input_size=` for `input=` too. `input_size` is the one
+    argument that may come second by position, as torchinfo takes it:
+    `summary(model, (1, 3, 224, 224))`.
 
     `print(summary)` shows the table the CLI prints; a notebook shows it as HTML. Modules
     nested deeper than `depth` are folded into one row. A spec's params are keywords

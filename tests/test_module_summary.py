@@ -545,3 +545,18 @@ def test_an_input_size_of_more_elements_than_a_tensor_holds_is_a_value_error() -
     with pytest.raises(ValueError, match="more elements"):
         archspec.summary(model, input_size=[(1, 3, 8, 8), (2**31, 2**31, 2**31)])
     assert archspec.summary(model, input_size=(2**20, 3, 8, 8)).params == 112
+
+
+def test_input_size_may_come_second_by_position_as_in_torchinfo() -> None:
+    """`summary(model, (1, 3, 224, 224))` is how torchinfo is called; it was a TypeError
+    (every argument after the model was keyword-only)."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 30 * 30, 2))
+    by_position = archspec.summary(model, (2, 3, 32, 32))
+    assert summary_text(by_position) == summary_text(
+        archspec.summary(model, input_size=(2, 3, 32, 32))
+    )
+    assert by_position.rows[-1].shape == (2, 2)
+    spec = archspec.summary("lenet5", (1, 1, 32, 32))
+    assert summary_text(spec) == summary_text(archspec.summary("lenet5", input="1,1,32,32"))
+    with pytest.raises(TypeError):
+        archspec.summary(model, (2, 3, 32, 32), 3)  # nothing else comes by position
