@@ -141,8 +141,6 @@ def test_the_scratch_is_the_extent_f_pad_makes(x: int, k: int, s: int, d: int) -
          "padding", "stride 1 only"),
         ("{type: conv3d, out_channels: 4, kernel_size: 3, stride: 2, padding: same}",
          "padding", "stride 1 only"),
-        ("{type: std_conv2d, out_channels: 4, kernel_size: 3, stride: 2, padding: same}",
-         "padding", "stride 1 only"),
         ("{type: conv2d, out_channels: 4, kernel_size: 3, stride: 2, padding: same, "
          "padding_mode: reflect}", "padding_mode", "zeros"),
     ],

@@ -101,8 +101,14 @@ def _same_code(base: type, cls: type) -> bool:
 
 #: Library classes archspec's kinds rebuild under the same names, by library ("*": all of
 #: them): torchvision's Permute, LayerNorm2d, StochasticDepth, Swin's and MaxViT's attention
-#: and partitions; timm's Conv2dSame (TensorFlow's SAME padding, `padding: same` strided).
-MIRRORED = {"torchvision": frozenset({"*"}), "timm": frozenset({"Conv2dSame"})}
+#: and partitions; timm's classes padded as TensorFlow's SAME in forward (`padding: same`:
+#: a strided conv2d or std_conv2d, a 2-d pool).
+MIRRORED = {
+    "torchvision": frozenset({"*"}),
+    "timm": frozenset(
+        {"Conv2dSame", "StdConv2dSame", "ScaledStdConv2dSame", "MaxPool2dSame", "AvgPool2dSame"}
+    ),
+}
 
 
 def _same_forward(base: type, cls: type) -> bool:

@@ -1,5 +1,5 @@
-"""Convolutions and pooling, in 1, 2 and 3 spatial dimensions (the output extent of a window
-along one dim: ops/extents.py)."""
+"""Convolutions in 1, 2 and 3 spatial dimensions (the output extent of a window along one
+dim: ops/extents.py), and the registration of the pools beside them (ops/pools.py)."""
 
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -20,7 +20,6 @@ from .base import (
     Op,
     ShapeContext,
     ShapeFailure,
-    at_most,
     channels,
     channels_at_dim_1,
     fmt,
@@ -29,6 +28,7 @@ from .base import (
 )
 from .emitting import emit_call, module_arguments, module_values
 from .extents import check_spatial, conv_extent, known_extents
+from .pools import _adaptive_spec, _AdaptiveBase, _pool_spec, _PoolBase
 from .support import support_class, support_source
 
 #: A convolution module's fields after its two channel counts, in its signature's order,
@@ -43,16 +43,6 @@ CONV_FIELDS = (
 )
 #: std_conv2d's: a conv's, then the standardisation's.
 STD_CONV_FIELDS = (*CONV_FIELDS, ("eps", 1e-6), ("scaled", False), ("gamma", 1.0))
-
-_INT32_WHY = "PyTorch's pooling kernels take sizes below 2**31"
-
-
-def _avg3d_message(kind: str, axis: str, x: Shape, k: Sequence[int]) -> str:
-    return f"{kind} needs its {axis} extent at least its kernel {tuple(k)} (input {fmt(x)})"
-
-
-def _empty_message(kind: str, x: Shape) -> str:
-    return f"{kind} receives an empty extent {{d}} (input {fmt(x)})"
 
 
 def _conv_spec(kind: str) -> type[LayerSpec]:
@@ -206,8 +196,8 @@ class _ConvBase(Op):
         import torch.nn as nn
 
         if self._strided_same(a):
-            kw = module_values(module_arguments(dict(a, padding=0), CONV_FIELDS))
-            return support_class(self.same_class)(a["in_channels"], a["out_channels"], **kw)
+            name, args = self.same_module(a)
+            return support_class(name)(a["in_channels"], a["out_channels"], **module_values(args))
         cls = getattr(nn, f"Conv{self.nd}d")
         kw = module_values(module_arguments(a, CONV_FIELDS))
         return cls(a["in_channels"], a["out_channels"], **kw, padding_mode=a["padding_mode"])
@@ -220,6 +210,12 @@ class _ConvBase(Op):
 
         return strided_same(a, self.nd)
 
+    def same_module(self, a: Mapping[str, Any]) -> tuple[str, dict[str, tuple[Any, Any]]]:
+        """The support class of a strided `same` node and its constructor's arguments after
+        the two channel counts (`module_arguments`)."""
+        assert self.same_class is not None
+        return self.same_class, module_arguments(dict(a, padding=0), CONV_FIELDS)
+
     def read_module(self, module: Any) -> dict[str, Any] | None:
         """A module of the kind's class; or one named as its strided `same` class (timm's
         Conv2dSame, a Conv2d padded in forward), read as `padding: same`."""
@@ -231,13 +227,13 @@ class _ConvBase(Op):
 
     def emit_support_for(self, attrs: Mapping[str, Any]) -> str:
         if self._strided_same(attrs):
-            return support_source(self.same_class)
+            return support_source(self.same_module(attrs)[0])
         return self.emit_support()
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         if self._strided_same(a):
-            args = module_arguments(dict(a, padding=0), CONV_FIELDS)
-            return emit_call(self.same_class, [a["in_channels"], a["out_channels"]], args, lit)
+            name, args = self.same_module(a)
+            return emit_call(name, [a["in_channels"], a["out_channels"]], args, lit)
         return emit_call(
             f"nn.Conv{self.nd}d",
             [a["in_channels"], a["out_channels"]],
@@ -283,6 +279,7 @@ class StdConv2d(_ConvBase):
     nd = 2
     window_dims = 2
     torch_name = "StdConv2d"
+    same_class = "StdConv2dSame"
     summary = "2-d convolution of a standardised weight (BiT's StdConv2d, NFNets' ScaledStdConv2d)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
@@ -313,28 +310,44 @@ class StdConv2d(_ConvBase):
     def params(self, a: Mapping[str, Any]) -> int:
         return super().params(a) + (a["out_channels"] if a["scaled"] else 0)
 
+    def same_module(self, a: Mapping[str, Any]) -> tuple[str, dict[str, tuple[Any, Any]]]:
+        """StdConv2dSame, or ScaledStdConv2dSame when scaled (timm's two classes), whose
+        padding is worked out in forward."""
+        left = ("padding", "scaled") if a["scaled"] else ("padding", "scaled", "gamma")
+        fields = [f for f in STD_CONV_FIELDS if f[0] not in left]
+        name = "ScaledStdConv2dSame" if a["scaled"] else "StdConv2dSame"
+        return name, module_arguments(a, fields)
+
     def read_module(self, module: Any) -> dict[str, Any] | None:
         """A module named StdConv2d (the default reading), or a Conv2d that standardises its
         weight with a learned per-filter `gain` and a `scale` of gamma / sqrt(fan_in) (timm's
-        ScaledStdConv2d): gamma is the number whose scale is the module's to the last bit."""
-        fields = super().read_module(module)
-        if fields is not None:
-            return fields
-        from .reading import scaled_std_reading
+        ScaledStdConv2d): gamma is the number whose scale is the module's to the last bit.
+        One named as a strided `same` class (timm's StdConv2dSame, ScaledStdConv2dSame) that
+        pads in forward is read as `padding: same`."""
+        from .reading import read_fields, scaled_std_reading
 
-        return scaled_std_reading(self, module)
+        fields = read_fields(self, module) or scaled_std_reading(self, module)
+        if fields is None or type(module).__name__ not in _STD_SAME:
+            return fields
+        from .samepad import same_padded
+
+        return same_padded(fields, module)
 
     def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
-        return Dim.of(0)
+        return super().scratch_numel(a, inputs, out) if self._strided_same(a) else Dim.of(0)
 
     def emit_support(self) -> str:
         return support_source("StdConv2d")
 
     def build(self, a: Mapping[str, Any]) -> Any:
+        if self._strided_same(a):
+            return super().build(a)
         kw = module_values(module_arguments(a, STD_CONV_FIELDS))
         return support_class("StdConv2d")(a["in_channels"], a["out_channels"], **kw)
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        if self._strided_same(a):
+            return super().emit(a, lit)
         return emit_call(
             "StdConv2d",
             [a["in_channels"], a["out_channels"]],
@@ -342,6 +355,9 @@ class StdConv2d(_ConvBase):
             lit,
         )
 
+
+#: The support classes of a strided `same` std_conv2d, named as timm's.
+_STD_SAME = frozenset({"StdConv2dSame", "ScaledStdConv2dSame"})
 
 #: The smallest input extent each copying padding mode takes, given the padding on one side.
 _PAD_NEEDS = {"reflect": lambda p: p + 1, "circular": lambda p: p}
@@ -366,166 +382,6 @@ def _prod(xs: Sequence[int]) -> int:
     for x in xs:
         out *= x
     return out
-
-
-def _tup(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
-
-
-def _pool_spec(kind: str, avg: bool) -> type[LayerSpec]:
-    fields: dict[str, Any] = dict(
-        type=(Literal[kind], ...),
-        kernel_size=(Ints(ge=1), ...),
-        stride=(Ints(ge=1) | None, Field(None, description="default: kernel_size")),
-        padding=(Ints(ge=0), 0),
-        ceil_mode=(Bool, False),
-    )
-    if avg:
-        fields["count_include_pad"] = (Bool, True)
-    else:
-        fields["dilation"] = (Ints(ge=1), 1)
-    return create_model(
-        f"{kind.capitalize()}Spec", __base__=LayerSpec, __doc__=f"{kind} pooling.", **fields
-    )
-
-
-class _PoolBase(Op):
-    nd: int = 2
-    avg: bool = False
-    category = "pool"
-
-    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        (x,) = inputs
-        nd = self.nd
-        if len(x) not in (nd + 1, nd + 2):
-            raise ShapeFailure(
-                "E401",
-                f"{self.kind} needs a rank-{nd + 2} input, got {fmt(x)}",
-                "check the layers before it",
-            )
-        k = ntuple(attrs["kernel_size"], nd, "kernel_size")
-        stride = attrs["stride"] if attrs["stride"] is not None else attrs["kernel_size"]
-        s = ntuple(stride, nd, "stride")
-        p = ntuple(attrs["padding"], nd, "padding")
-        d = ntuple(attrs.get("dilation", 1), nd, "dilation")
-        for what, values in (("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d)):
-            at_most(self.kind, what, values, INT32_MAX, _INT32_WHY)
-        for ki, pi in zip(k, p):
-            # PyTorch checks the kernel size itself, not the dilated window: pad <= k // 2
-            if pi > ki // 2:
-                raise ShapeFailure(
-                    "E409",
-                    f"padding {pi} is more than half the kernel size {ki}",
-                    "PyTorch requires pad <= kernel_size / 2 (whatever the dilation)",
-                    "padding",
-                )
-        lead = len(x) - nd
-        ceil_mode = attrs["ceil_mode"]
-        out = known_extents(x, lead, k, s, p, d, ceil_mode)  # type: ignore[assignment]
-        if out is None:
-            out = [conv_extent(x[lead + i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(nd)]
-            check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k)
-        if self.avg and nd == 3:  # torch's avg_pool3d alone compares the unpadded input
-            for i in range(nd):
-                if k[i] > 1:
-                    ctx.require_positive(
-                        x[lead + i] - (k[i] - 1),
-                        "E405",
-                        partial(_avg3d_message, self.kind, SPATIAL_NAMES[nd][i], x, k),
-                        "use a larger input or a smaller kernel: PyTorch's 3-d average "
-                        "pooling needs every input extent at least the kernel, padding aside",
-                    )
-        return Inferred(dict(attrs, stride=stride), (*x[:lead], *out))
-
-    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {}
-
-    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-        return ()
-
-    def build(self, a: Mapping[str, Any]) -> Any:
-        import torch.nn as nn
-
-        if self.avg:
-            return getattr(nn, f"AvgPool{self.nd}d")(
-                _tup(a["kernel_size"]),
-                stride=_tup(a["stride"]),
-                padding=_tup(a["padding"]),
-                ceil_mode=a["ceil_mode"],
-                count_include_pad=a["count_include_pad"],
-            )
-        return getattr(nn, f"MaxPool{self.nd}d")(
-            _tup(a["kernel_size"]),
-            stride=_tup(a["stride"]),
-            padding=_tup(a["padding"]),
-            dilation=_tup(a["dilation"]),
-            ceil_mode=a["ceil_mode"],
-        )
-
-    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        kw: dict[str, tuple[Any, Any]] = {
-            "stride": (_tup(a["stride"]), _tup(a["kernel_size"])),
-            "padding": (_tup(a["padding"]), 0),
-        }
-        if self.avg:
-            kw["ceil_mode"] = (a["ceil_mode"], False)
-            kw["count_include_pad"] = (a["count_include_pad"], True)
-            name = f"nn.AvgPool{self.nd}d"
-        else:
-            kw["dilation"] = (_tup(a["dilation"]), 1)
-            kw["ceil_mode"] = (a["ceil_mode"], False)
-            name = f"nn.MaxPool{self.nd}d"
-        return emit_call(name, [_tup(a["kernel_size"])], kw, lit)
-
-
-def _adaptive_spec(kind: str) -> type[LayerSpec]:
-    return create_model(
-        f"{kind.capitalize()}Spec",
-        __base__=LayerSpec,
-        __doc__=f"{kind}: pools any input extent to `output_size`.",
-        type=(Literal[kind], ...),
-        output_size=(Ints(ge=1), ...),
-    )
-
-
-class _AdaptiveBase(Op):
-    nd: int = 2
-    avg: bool = True
-    category = "pool"
-
-    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        (x,) = inputs
-        nd = self.nd
-        if len(x) not in (nd + 1, nd + 2):
-            raise ShapeFailure(
-                "E401", f"{self.kind} needs a rank-{nd + 2} input, got {fmt(x)}", None
-            )
-        size = ntuple(attrs["output_size"], nd, "output_size")
-        lead = len(x) - nd
-        for i in range(nd):
-            ctx.require_positive(
-                x[lead + i],
-                "E405",
-                partial(_empty_message, self.kind, x),
-                "the input is too small for the layers before this pool",
-            )
-        return Inferred(attrs, (*x[:lead], *(Dim.of(v) for v in size)))
-
-    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {}
-
-    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-        return ()
-
-    def build(self, a: Mapping[str, Any]) -> Any:
-        import torch.nn as nn
-
-        prefix = "AdaptiveAvgPool" if self.avg else "AdaptiveMaxPool"
-        return getattr(nn, f"{prefix}{self.nd}d")(_tup(a["output_size"]))
-
-    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        prefix = "AdaptiveAvgPool" if self.avg else "AdaptiveMaxPool"
-        return emit_call(f"nn.{prefix}{self.nd}d", [_tup(a["output_size"])], {}, lit)
 
 
 def _register_family() -> None:
@@ -554,12 +410,13 @@ def _register_family() -> None:
                     (_PoolBase,),
                     {
                         "kind": kind,
-                        "spec": LazySpec(partial(_pool_spec, kind, avg)),
+                        "spec": LazySpec(partial(_pool_spec, kind, avg, nd == 2)),
                         "nd": nd,
                         "avg": avg,
                         "window_dims": nd,
                         "torch_name": f"{'Avg' if avg else 'Max'}Pool{nd}d",
                         "summary": f"{nd}-d {'average' if avg else 'max'} pooling",
+                        "same_class": f"{'Avg' if avg else 'Max'}Pool2dSame" if nd == 2 else None,
                     },
                 )
             )

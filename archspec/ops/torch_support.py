@@ -119,3 +119,140 @@ class Conv2dSame(nn.Conv2d):
             total = max(((size + s - 1) // s - 1) * s + span - size, 0)
             pad += [total // 2, total - total // 2]
         return self._conv_forward(F.pad(x, pad), self.weight, self.bias)
+
+
+class StdConv2dSame(nn.Conv2d):
+    """A strided StdConv2d padded as TensorFlow's SAME (timm's StdConv2dSame): the input
+    padded as Conv2dSame pads it, the weight standardised as StdConv2d's."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        eps: float = 1e-6,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, 0, dilation, groups, bias)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad: list[int] = []
+        for i in (1, 0):  # F.pad takes the last dim first
+            size, s = x.shape[2 + i], self.stride[i]
+            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
+            total = max(((size + s - 1) // s - 1) * s + span - size, 0)
+            pad += [total // 2, total - total // 2]
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            training=True,
+            momentum=0.0,
+            eps=self.eps,
+        ).reshape_as(self.weight)
+        return F.conv2d(
+            F.pad(x, pad), weight, self.bias, self.stride, 0, self.dilation, self.groups
+        )
+
+
+class ScaledStdConv2dSame(nn.Conv2d):
+    """A strided scaled StdConv2d padded as TensorFlow's SAME (timm's ScaledStdConv2dSame,
+    NFNets'): the weight standardised, times a learned per-filter gain and gamma / sqrt(fan_in)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        eps: float = 1e-6,
+        gamma: float = 1.0,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, 0, dilation, groups, bias)
+        self.eps = eps
+        self.gamma = gamma
+        self.scale = gamma * self.weight[0].numel() ** -0.5
+        self.gain = nn.Parameter(torch.ones(out_channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad: list[int] = []
+        for i in (1, 0):  # F.pad takes the last dim first
+            size, s = x.shape[2 + i], self.stride[i]
+            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
+            total = max(((size + s - 1) // s - 1) * s + span - size, 0)
+            pad += [total // 2, total - total // 2]
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            weight=(self.gain * self.scale).view(-1),
+            training=True,
+            momentum=0.0,
+            eps=self.eps,
+        ).reshape_as(self.weight)
+        return F.conv2d(
+            F.pad(x, pad), weight, self.bias, self.stride, 0, self.dilation, self.groups
+        )
+
+
+class MaxPool2dSame(nn.MaxPool2d):
+    """A MaxPool2d padded as TensorFlow's SAME (timm's MaxPool2dSame): -inf added around the
+    last two dims, worked out from their sizes in forward, the odd element on the right;
+    the output is ceil(size / stride)."""
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        dilation: int | tuple[int, int] = 1,
+        ceil_mode: bool = False,
+    ) -> None:
+        k = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
+        s = k if stride is None else (stride,) * 2 if isinstance(stride, int) else tuple(stride)
+        d = (dilation,) * 2 if isinstance(dilation, int) else tuple(dilation)
+        super().__init__(k, s, (0, 0), d, ceil_mode=ceil_mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad: list[int] = []
+        for i in (1, 0):  # F.pad takes the last dim first
+            size, s = x.shape[-2 + i], self.stride[i]
+            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
+            total = max(((size + s - 1) // s - 1) * s + span - size, 0)
+            pad += [total // 2, total - total // 2]
+        x = F.pad(x, pad, value=-float("inf"))
+        return F.max_pool2d(x, self.kernel_size, self.stride, 0, self.dilation, self.ceil_mode)
+
+
+class AvgPool2dSame(nn.AvgPool2d):
+    """An AvgPool2d padded as TensorFlow's SAME (timm's AvgPool2dSame): zeros added around
+    the last two dims, worked out from their sizes in forward, the odd element on the right,
+    and counted in each average; the output is ceil(size / stride)."""
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        k = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
+        s = k if stride is None else (stride,) * 2 if isinstance(stride, int) else tuple(stride)
+        super().__init__(k, s, (0, 0), ceil_mode, count_include_pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad: list[int] = []
+        for i in (1, 0):  # F.pad takes the last dim first
+            size, s = x.shape[-2 + i], self.stride[i]
+            total = max(((size + s - 1) // s - 1) * s + self.kernel_size[i] - size, 0)
+            pad += [total // 2, total - total // 2]
+        x = F.pad(x, pad)
+        return F.avg_pool2d(
+            x, self.kernel_size, self.stride, 0, self.ceil_mode, self.count_include_pad
+        )

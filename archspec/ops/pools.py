@@ -1,0 +1,233 @@
+"""Pooling, in 1, 2 and 3 spatial dimensions: windowed (max, average; `padding: same`,
+TensorFlow's SAME, on the 2-d ones: ops/samepad.py) and adaptive. Registered with the
+convolutions in conv.py."""
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any, Literal
+
+from pydantic import Field, create_model
+
+from ..dims import SPATIAL_NAMES, Dim, Shape
+from .base import (
+    INT32_MAX,
+    Bool,
+    Inferred,
+    Ints,
+    LayerSpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    at_most,
+    fmt,
+    ntuple,
+)
+from .emitting import emit_call
+from .extents import check_spatial, conv_extent, known_extents
+
+_INT32_WHY = "PyTorch's pooling kernels take sizes below 2**31"
+
+
+def _avg3d_message(kind: str, axis: str, x: Shape, k: Sequence[int]) -> str:
+    return f"{kind} needs its {axis} extent at least its kernel {tuple(k)} (input {fmt(x)})"
+
+
+def _empty_message(kind: str, x: Shape) -> str:
+    return f"{kind} receives an empty extent {{d}} (input {fmt(x)})"
+
+
+def _tup(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _pool_spec(kind: str, avg: bool, same: bool) -> type[LayerSpec]:
+    fields: dict[str, Any] = dict(
+        type=(Literal[kind], ...),
+        kernel_size=(Ints(ge=1), ...),
+        stride=(Ints(ge=1) | None, Field(None, description="default: kernel_size")),
+        padding=(Ints(ge=0, choices=("same",)) if same else Ints(ge=0), 0),
+        ceil_mode=(Bool, False),
+    )
+    if avg:
+        fields["count_include_pad"] = (Bool, True)
+    else:
+        fields["dilation"] = (Ints(ge=1), 1)
+    return create_model(
+        f"{kind.capitalize()}Spec", __base__=LayerSpec, __doc__=f"{kind} pooling.", **fields
+    )
+
+
+class _PoolBase(Op):
+    nd: int = 2
+    avg: bool = False
+    #: the support class of `padding: same` (TensorFlow's SAME), if the kind takes it
+    same_class: str | None = None
+    category = "pool"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        nd = self.nd
+        if len(x) not in (nd + 1, nd + 2):
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} needs a rank-{nd + 2} input, got {fmt(x)}",
+                "check the layers before it",
+            )
+        if attrs["padding"] == "same":
+            from .samepad import same_pool
+
+            return same_pool(self, attrs, x, ctx)
+        k = ntuple(attrs["kernel_size"], nd, "kernel_size")
+        stride = attrs["stride"] if attrs["stride"] is not None else attrs["kernel_size"]
+        s = ntuple(stride, nd, "stride")
+        p = ntuple(attrs["padding"], nd, "padding")
+        d = ntuple(attrs.get("dilation", 1), nd, "dilation")
+        for what, values in (("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d)):
+            at_most(self.kind, what, values, INT32_MAX, _INT32_WHY)
+        for ki, pi in zip(k, p):
+            # PyTorch checks the kernel size itself, not the dilated window: pad <= k // 2
+            if pi > ki // 2:
+                raise ShapeFailure(
+                    "E409",
+                    f"padding {pi} is more than half the kernel size {ki}",
+                    "PyTorch requires pad <= kernel_size / 2 (whatever the dilation)",
+                    "padding",
+                )
+        lead = len(x) - nd
+        ceil_mode = attrs["ceil_mode"]
+        out = known_extents(x, lead, k, s, p, d, ceil_mode)  # type: ignore[assignment]
+        if out is None:
+            out = [conv_extent(x[lead + i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(nd)]
+            check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k)
+        if self.avg and nd == 3:  # torch's avg_pool3d alone compares the unpadded input
+            for i in range(nd):
+                if k[i] > 1:
+                    ctx.require_positive(
+                        x[lead + i] - (k[i] - 1),
+                        "E405",
+                        partial(_avg3d_message, self.kind, SPATIAL_NAMES[nd][i], x, k),
+                        "use a larger input or a smaller kernel: PyTorch's 3-d average "
+                        "pooling needs every input extent at least the kernel, padding aside",
+                    )
+        return Inferred(dict(attrs, stride=stride), (*x[:lead], *out))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        if a["padding"] == "same":
+            from .samepad import same_pool_arguments
+            from .support import support_class
+
+            kw = {k: v for k, (v, _) in same_pool_arguments(self, a).items()}
+            return support_class(self.same_class)(_tup(a["kernel_size"]), **kw)
+        if self.avg:
+            return getattr(nn, f"AvgPool{self.nd}d")(
+                _tup(a["kernel_size"]),
+                stride=_tup(a["stride"]),
+                padding=_tup(a["padding"]),
+                ceil_mode=a["ceil_mode"],
+                count_include_pad=a["count_include_pad"],
+            )
+        return getattr(nn, f"MaxPool{self.nd}d")(
+            _tup(a["kernel_size"]),
+            stride=_tup(a["stride"]),
+            padding=_tup(a["padding"]),
+            dilation=_tup(a["dilation"]),
+            ceil_mode=a["ceil_mode"],
+        )
+
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        """A module of the kind's class; or one named as its `same` class (timm's
+        MaxPool2dSame, AvgPool2dSame: built with padding 0, padded in forward), read as
+        `padding: same`."""
+        if self.same_class is None or type(module).__name__ != self.same_class:
+            return super().read_module(module)
+        from .reading import read_attributes
+
+        fields = read_attributes(self, module)
+        if fields is None or any(fields["padding"]):
+            return None
+        return fields | {"padding": "same"}
+
+    def emit_support_for(self, attrs: Mapping[str, Any]) -> str:
+        if attrs["padding"] != "same":
+            return ""
+        from .support import support_source
+
+        return support_source(self.same_class)
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        if a["padding"] == "same":
+            from .samepad import same_pool_arguments
+
+            args = same_pool_arguments(self, a)
+            return emit_call(self.same_class, [_tup(a["kernel_size"])], args, lit)
+        kw: dict[str, tuple[Any, Any]] = {
+            "stride": (_tup(a["stride"]), _tup(a["kernel_size"])),
+            "padding": (_tup(a["padding"]), 0),
+        }
+        if self.avg:
+            kw["ceil_mode"] = (a["ceil_mode"], False)
+            kw["count_include_pad"] = (a["count_include_pad"], True)
+            name = f"nn.AvgPool{self.nd}d"
+        else:
+            kw["dilation"] = (_tup(a["dilation"]), 1)
+            kw["ceil_mode"] = (a["ceil_mode"], False)
+            name = f"nn.MaxPool{self.nd}d"
+        return emit_call(name, [_tup(a["kernel_size"])], kw, lit)
+
+
+def _adaptive_spec(kind: str) -> type[LayerSpec]:
+    return create_model(
+        f"{kind.capitalize()}Spec",
+        __base__=LayerSpec,
+        __doc__=f"{kind}: pools any input extent to `output_size`.",
+        type=(Literal[kind], ...),
+        output_size=(Ints(ge=1), ...),
+    )
+
+
+class _AdaptiveBase(Op):
+    nd: int = 2
+    avg: bool = True
+    category = "pool"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        nd = self.nd
+        if len(x) not in (nd + 1, nd + 2):
+            raise ShapeFailure(
+                "E401", f"{self.kind} needs a rank-{nd + 2} input, got {fmt(x)}", None
+            )
+        size = ntuple(attrs["output_size"], nd, "output_size")
+        lead = len(x) - nd
+        for i in range(nd):
+            ctx.require_positive(
+                x[lead + i],
+                "E405",
+                partial(_empty_message, self.kind, x),
+                "the input is too small for the layers before this pool",
+            )
+        return Inferred(attrs, (*x[:lead], *(Dim.of(v) for v in size)))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        prefix = "AdaptiveAvgPool" if self.avg else "AdaptiveMaxPool"
+        return getattr(nn, f"{prefix}{self.nd}d")(_tup(a["output_size"]))
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        prefix = "AdaptiveAvgPool" if self.avg else "AdaptiveMaxPool"
+        return emit_call(f"nn.{prefix}{self.nd}d", [_tup(a["output_size"])], {}, lit)
