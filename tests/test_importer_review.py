@@ -174,6 +174,37 @@ class TrainingStep(nn.Module):
         return self.head(x)
 
 
+class CachedInEval(nn.Module):
+    """LeViT's attention biases: gathered afresh in training, kept per device in eval."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.bias = nn.Parameter(torch.zeros(8))
+        self.cache: dict[str, torch.Tensor] = {}
+
+    def biases(self, device: torch.device) -> torch.Tensor:
+        if self.training:
+            return self.bias * 1
+        key = str(device)
+        if key not in self.cache:  # the device read in eval only
+            self.cache[key] = self.bias * 1
+        return self.cache[key]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) + self.biases(x.device)
+
+
+def test_a_value_cached_in_eval_only_is_named_as_written() -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(CachedInEval(), torch.zeros(1, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E902"
+    assert "only eval takes the tensor attribute `.device`" in diag.message
+    assert "cached in eval only" in diag.hint
+    assert diag.span is not None and _line_of(diag.span, "key = str(device)")
+
+
 class PassesTheMode(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -188,7 +219,7 @@ def test_a_forward_that_differs_in_training_is_refused_at_the_statement() -> Non
     with pytest.raises(ImportFailure, match="another graph in training mode") as info:
         archspec.from_module(TrainingStep(), torch.zeros(1, 8))
     (diag,) = info.value.diagnostics
-    assert diag.code == "E902"
+    assert diag.code == "E902" and "only training takes the operator `mul`" in diag.message
     assert diag.span is not None and _line_of(diag.span, "x = x * 2  # only in training")
     # the mode passed on is a dropout in training too, not the identity eval mode traces
     text = roundtrip(PassesTheMode(), (2, 8))

@@ -105,6 +105,40 @@ def test_len_of_a_tensor_is_refused_with_the_size_to_write() -> None:
     assert "`x.size(0)`" in (diag.hint or "")
 
 
+class Embed(nn.Module):
+    """Twins' patch embedding: the tokens and the map's size, as a tuple."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(3, 8, 2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        x = self.proj(x)
+        size = (x.shape[2], x.shape[3])
+        return x.flatten(2).transpose(1, 2), size
+
+
+class Unpacks(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = Embed()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        x, size = self.embed(x)
+        return x.reshape(b, *size, -1)  # the size a child returned, unpacked
+
+
+def test_unpacking_a_value_computed_in_forward_is_named_so() -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(Unpacks(), torch.randn(1, 3, 8, 8))
+    diag = err.value.diagnostics[0]
+    assert diag.code == "E902" and diag.span is not None and diag.span.file == __file__
+    assert "it iterates a value computed in forward (`*size`" in diag.message
+    assert "Proxy" not in diag.message and "after reading a size" not in diag.message
+    assert "not a tensor, a shape or a tuple a child returns" in (diag.hint or "")
+
+
 class WeightNormed(nn.Module):
     def __init__(self) -> None:
         super().__init__()

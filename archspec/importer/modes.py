@@ -71,9 +71,30 @@ def eval_forward(model: nn.Module, example_input: Any) -> Any:
 
 
 _HINT = (
-    "a spec states one graph for training and eval: use a module whose own behaviour "
-    "follows the mode (nn.Dropout), or pass the mode on (`training=self.training`)"
+    "a spec states one graph for training and eval: compute the same steps in both modes "
+    "(a branch on `self.training`, or a value cached in eval only, is another graph), use a "
+    "module whose own behaviour follows the mode (nn.Dropout), or pass the mode on "
+    "(`training=self.training`)"
 )
+
+#: Which mode takes the step a message names (modes differ where one takes it).
+_STEP_WORDS = {
+    "eval": "only eval takes",
+    "training": "only training takes",
+    "each mode": "the modes compute otherwise",
+}
+
+
+def _written(node: Any) -> str:
+    """A step of an fx graph as the forward writes it (`self.head`, the tensor attribute
+    `.device`, `torch.sigmoid`)."""
+    from .functions import describe_target
+
+    if node.op in ("call_module", "get_attr"):
+        return f"`self.{node.target}`"
+    if node.op in ("call_function", "call_method"):
+        return describe_target(node.op, node.target, node.args)
+    return f"the input `{node.name}`"
 
 
 def _plain(value: Any) -> Any:
@@ -193,11 +214,13 @@ def with_training(
             names = {n.name for n in graph.nodes}
             # the step only training takes, where the twin reads one (`x = x * 2`)
             at = next((a for a in getattr(at, "all_input_nodes", ()) if a.name not in names), at)
+            side = "eval" if twin is None else "training" if at is not twin else "each mode"
             span = span_from_stack(at.stack_trace) or span_of_class(type(module))
             problems.add(
                 diagnostic(
                     "E902",
-                    f"{cls}.forward computes another graph in training mode (`{at.name}`)",
+                    f"{cls}.forward computes another graph in training mode: "
+                    f"{_STEP_WORDS[side]} {_written(at)} (`{at.name}` in torch.fx's graph)",
                     span,
                     _HINT,
                 )

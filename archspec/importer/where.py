@@ -203,8 +203,17 @@ def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
         "(an `if` or loop on a tensor, a shape read as a number) has none; rewrite "
         "the statement without reading tensor values"
     )
-    sized = size_read_before(tracer, exc.__traceback__)  # `ih, iw = x.size()[-2:]`, ...
-    if sized:
+    if "Proxy object cannot be iterated" in first:  # `*size`, `for v in t`: fx's long text
+        first = (
+            "it iterates a value computed in forward (`*size`, `for v in t`, a tuple a "
+            "child returns), whose length torch.fx cannot know"
+        )
+        hint = (
+            "a spec states a fixed graph: iterate only what the module holds as it is built "
+            "(an nn.ModuleList, a tuple of numbers), not a tensor, a shape or a tuple a "
+            "child returns"
+        )
+    elif sized := size_read_before(tracer, exc.__traceback__):  # `ih, iw = x.size()[-2:]`
         first += f" (after reading a size of a tensor as a number, {sized})"
         hint = (
             "a spec states a fixed graph, and a value worked out from the input's size "
