@@ -153,6 +153,7 @@ input: [N, 4, 8, 8]
 layers:
   - {type: std_conv2d, out_channels: 6, kernel_size: 3, padding: 1, scaled: true, gamma: 1.7}
   - {type: std_conv2d, out_channels: 6, kernel_size: 1, groups: 2, bias: false}
+  - {type: blur_pool2d, filt_size: 2, pad_mode: constant}
 """
 #: The padding families beside zeros (ops/padding.py), each rank.
 PADDING = """\

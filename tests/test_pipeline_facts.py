@@ -67,6 +67,7 @@ NEWER_CATEGORY = {
     "elementwise": "merge",
     "vector_norm": "pool",
     "std_conv2d": "conv",
+    "blur_pool2d": "pool",
     **{
         f"{family}_pad{n}d": "reshape"
         for family in ("constant", "reflection", "replication")

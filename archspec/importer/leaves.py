@@ -73,10 +73,29 @@ def _builds_same(op: Op, attrs: dict[str, Any], module: nn.Module) -> bool:
         return False
     if not _same_common(dict(_fingerprint(built)[3]), dict(_fingerprint(module)[3])):
         return False
+    if module._non_persistent_buffers_set and not _same_fixed_values(op, attrs, module):
+        return False
     if _after_name(repr(built)) == _after_name(repr(module)):
         return _same_code(type(built), type(module)) or _same_graph(built, module)
     # a repr of its own (timm's ScaledStdConv2d shows a Conv2d's): the forward decides
     return _same_graph(built, module)
+
+
+def _same_fixed_values(op: Op, attrs: dict[str, Any], module: nn.Module) -> bool:
+    """The module's non-persistent buffers, which no state_dict carries (timm's BlurPool2d
+    filter), hold the values the kind makes (a model on the meta device holds none)."""
+    import torch
+
+    fixed = module._non_persistent_buffers_set
+    theirs = {k: v for k, v in module.named_buffers(recurse=False) if k in fixed}
+    if any(v.is_meta for v in theirs.values()):
+        return True
+    try:
+        with torch.device("cpu"):
+            ours = dict(op.build(attrs).named_buffers(recurse=False))
+    except Exception:
+        return False
+    return all(k in ours and torch.equal(ours[k], v.cpu()) for k, v in theirs.items())
 
 
 def _same_code(base: type, cls: type) -> bool:
@@ -102,11 +121,18 @@ def _same_code(base: type, cls: type) -> bool:
 #: Library classes archspec's kinds rebuild under the same names, by library ("*": all of
 #: them): torchvision's Permute, LayerNorm2d, StochasticDepth, Swin's and MaxViT's attention
 #: and partitions; timm's classes padded as TensorFlow's SAME in forward (`padding: same`:
-#: a strided conv2d or std_conv2d, a 2-d pool).
+#: a strided conv2d or std_conv2d, a 2-d pool) and BlurPool2d (`blur_pool2d`).
 MIRRORED = {
     "torchvision": frozenset({"*"}),
     "timm": frozenset(
-        {"Conv2dSame", "StdConv2dSame", "ScaledStdConv2dSame", "MaxPool2dSame", "AvgPool2dSame"}
+        {
+            "Conv2dSame",
+            "StdConv2dSame",
+            "ScaledStdConv2dSame",
+            "MaxPool2dSame",
+            "AvgPool2dSame",
+            "BlurPool2d",
+        }
     ),
 }
 

@@ -28,7 +28,7 @@ from .base import (
 )
 from .emitting import emit_call, module_arguments, module_values
 from .extents import check_spatial, conv_extent, known_extents
-from .pools import _adaptive_spec, _AdaptiveBase, _pool_spec, _PoolBase
+from .pools import BlurPoolBase, _adaptive_spec, _AdaptiveBase, _pool_spec, _PoolBase
 from .support import support_class, support_source
 
 #: A convolution module's fields after its two channel counts, in its signature's order,
@@ -435,6 +435,8 @@ def _register_family() -> None:
                     },
                 )
             )
+
+    register(type("BlurPool2d", (BlurPoolBase,), {}))  # named here: the pools' table
 
 
 _register_family()

@@ -1,6 +1,6 @@
 """Pooling, in 1, 2 and 3 spatial dimensions: windowed (max, average; `padding: same`,
-TensorFlow's SAME, on the 2-d ones: ops/samepad.py) and adaptive. Registered with the
-convolutions in conv.py."""
+TensorFlow's SAME, on the 2-d ones: ops/samepad.py) and adaptive; and the anti-aliased
+`blur_pool2d`. Registered with the convolutions in conv.py."""
 
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -8,17 +8,20 @@ from typing import Any, Literal
 
 from pydantic import Field, create_model
 
-from ..dims import SPATIAL_NAMES, Dim, Shape
+from ..dims import SPATIAL_NAMES, Dim, Shape, product
 from .base import (
     INT32_MAX,
     Bool,
     Inferred,
+    Int,
     Ints,
     LayerSpec,
+    LazySpec,
     Op,
     ShapeContext,
     ShapeFailure,
     at_most,
+    channels,
     fmt,
     ntuple,
 )
@@ -231,3 +234,103 @@ class _AdaptiveBase(Op):
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         prefix = "AdaptiveAvgPool" if self.avg else "AdaptiveMaxPool"
         return emit_call(f"nn.{prefix}{self.nd}d", [_tup(a["output_size"])], {}, lit)
+
+
+def _blur_pool_spec() -> type[LayerSpec]:
+    return create_model(
+        "BlurPool2dSpec",
+        __base__=LayerSpec,
+        __doc__="blur_pool2d: anti-aliased downsampling by a fixed binomial filter.",
+        type=(Literal["blur_pool2d"], ...),
+        filt_size=(Int(ge=2), 3),
+        stride=(Int(ge=1), 2),
+        pad_mode=(Literal["reflect", "replicate", "constant", "circular"], "reflect"),
+        channels=(Int(ge=1) | None, Field(None, description="optional; checked if given")),
+    )
+
+
+class BlurPoolBase(Op):
+    """Anti-aliased downsampling (Zhang, 2019, "Making convolutional networks shift-invariant
+    again"; timm's BlurPool2d): the input padded by `((stride - 1) + (filt_size - 1)) // 2`
+    on every side with `pad_mode`, then each channel convolved with the outer product of
+    the binomial coefficients of `filt_size` taps (summing to 1), with that stride. The
+    filter is a non-persistent buffer (`filt`, (channels, 1, filt_size, filt_size)): no
+    state_dict holds it. Registered in conv.py as `blur_pool2d`."""
+
+    kind = "blur_pool2d"
+    spec = LazySpec(_blur_pool_spec)
+    inferred = ("channels",)
+    torch_name = "BlurPool2d"
+    summary = "anti-aliased downsampling: a fixed binomial blur with a stride (timm's BlurPool2d)"
+    category = "pool"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) != 4:
+            raise ShapeFailure(
+                "E401", f"blur_pool2d needs a rank-4 input (N, C, H, W), got {fmt(x)}", None
+            )
+        c = channels(x, self.kind)
+        if attrs["channels"] is not None and attrs["channels"] != c:
+            raise ShapeFailure(
+                "E402",
+                f"blur_pool2d declares channels={attrs['channels']} but receives {c} channels",
+                "drop channels: archspec infers it",
+                "channels",
+            )
+        k, s, mode = attrs["filt_size"], attrs["stride"], attrs["pad_mode"]
+        p = (s - 1 + k - 1) // 2
+        # F.pad's own rules: reflect mirrors inside the input (pad < extent), circular
+        # wraps once at most (pad <= extent)
+        need = {"reflect": p, "circular": p - 1}.get(mode, -1)
+        for i, axis in enumerate(SPATIAL_NAMES[2]):
+            if need >= 1:
+                ctx.require_positive(
+                    x[2 + i] - need,
+                    "E405",
+                    partial(_blur_pad_message, axis, x, p, mode, need + 1),
+                    "use a larger input, or pad_mode 'replicate' or 'constant'",
+                )
+        out = [conv_extent(x[2 + i], k, s, p, 1) for i in range(2)]
+        check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[2], (k, k))
+        return Inferred(dict(attrs, channels=c), (x[0], x[1], *out))
+
+    def buffers(self, a: Mapping[str, Any]) -> int:
+        return a["channels"] * a["filt_size"] ** 2
+
+    def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        return product(out) * (a["filt_size"] ** 2)
+
+    def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        (x,) = inputs  # the padded copy F.pad makes
+        grow = 2 * ((a["stride"] - 1 + a["filt_size"] - 1) // 2)
+        return product([x[0], x[1], x[2] + grow, x[3] + grow])
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def emit_support(self) -> str:
+        from .support import support_source
+
+        return support_source("BlurPool2d")
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        from .support import support_class
+
+        kw = {k: a[k] for k in ("filt_size", "stride", "pad_mode")}
+        return support_class("BlurPool2d")(a["channels"], **kw)
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        kw = {"filt_size": (a["filt_size"], 3), "stride": (a["stride"], 2)}
+        kw["pad_mode"] = (a["pad_mode"], "reflect")
+        return emit_call("BlurPool2d", [a["channels"]], kw, lit)
+
+
+def _blur_pad_message(axis: str, x: Shape, pad: int, mode: str, least: int) -> str:
+    return (
+        f"blur_pool2d pads the {axis} extent by {pad} with pad_mode '{mode}', which needs an "
+        f"extent of at least {least} (input {fmt(x)})"
+    )

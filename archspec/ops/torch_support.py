@@ -256,3 +256,28 @@ class AvgPool2dSame(nn.AvgPool2d):
         return F.avg_pool2d(
             x, self.kernel_size, self.stride, 0, self.ceil_mode, self.count_include_pad
         )
+
+
+class BlurPool2d(nn.Module):
+    """Anti-aliased downsampling (timm's BlurPool2d): each channel padded with `pad_mode`,
+    then convolved with a fixed binomial filter (a non-persistent buffer) with a stride."""
+
+    def __init__(
+        self, channels: int, filt_size: int = 3, stride: int = 2, pad_mode: str = "reflect"
+    ) -> None:
+        super().__init__()
+        self.channels = channels
+        self.filt_size = filt_size
+        self.stride = stride
+        self.pad_mode = pad_mode
+        self.padding = [(stride - 1 + filt_size - 1) // 2] * 4
+        row = [1]
+        for _ in range(filt_size - 1):  # the binomial coefficients: Pascal's triangle
+            row = [a + b for a, b in zip([0, *row], [*row, 0])]
+        coeffs = torch.tensor(row, dtype=torch.float32) / 2 ** (filt_size - 1)
+        filt = (coeffs[:, None] * coeffs[None, :])[None, None].repeat(channels, 1, 1, 1)
+        self.register_buffer("filt", filt, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, self.padding, mode=self.pad_mode)
+        return F.conv2d(x, self.filt, stride=self.stride, groups=self.channels)
