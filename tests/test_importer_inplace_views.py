@@ -1,6 +1,7 @@
 """archspec import of in-place steps a user writes: on a tensor whose view was taken before
 (the view shares its storage, so the model reads the changed values through it: refused at
-the step, not left to the final comparison's 'please report this model'), and in their
+the step, not left to the final comparison's 'please report this model'; so does what a
+child that returns its input gives back), and in their
 in-place forms (`x.sigmoid_()`, `torch.relu_(x)`, `F.leaky_relu_(x, 0.2)`), read as their
 out-of-place kinds where nothing reads the input again."""
 
@@ -61,9 +62,42 @@ class ChangedThroughView(nn.Module):
         return y
 
 
+class PassThrough(nn.Module):
+    """timm's `DropPath(0.0)`: returns the tensor it is given, the same storage."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class ThroughAChild(nn.Module):
+    """An in-place ReLU on what a pass-through child returned: `y` itself."""
+
+    def __init__(self, read_again: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.drop_path = PassThrough()
+        self.read_again = read_again
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        out = F.relu(self.drop_path(y), inplace=True)  # changes y too
+        return out + y if self.read_again else out
+
+
+def test_a_child_that_returns_its_input_shares_its_storage() -> None:
+    """Nothing read again afterwards: the step is its out-of-place kind, as before."""
+    text = roundtrip(ThroughAChild(read_again=False), (2, 3, 4, 4))
+    assert "{name: drop_path, type: identity}" in text and "fn: relu}" in text
+
+
 @pytest.mark.parametrize(
     ("model", "statement", "said"),
     [
+        (
+            ThroughAChild(),
+            "out = F.relu(self.drop_path(y), inplace=True)  # changes y too",
+            "the later read of `conv`, which shares the storage of `drop_path`",
+        ),
         (
             ViewedBefore(),
             "y += 1.0",

@@ -142,29 +142,50 @@ _VIEWS = frozenset(
 _VIEW_MODULES = frozenset({"Identity", "Flatten", "Unflatten", "Dropout"})
 
 
-def _is_view(module: Any, node: Any) -> bool:
+def _is_view(module: Any, node: Any, memo: dict[int, bool]) -> bool:
     """Whether `node` may return its first argument's storage (`y.view(n, -1)`, `y[:, :2]`,
-    `nn.Identity()(y)`): an in-place step on either changes both."""
+    `nn.Identity()(y)`, a child that returns what it is given): an in-place step on either
+    changes both."""
     if not node.args or not hasattr(node.args[0], "users") or _is_size(node.args[0]):
         return False
     if node.op == "call_module":
         child = module.get_submodule(str(node.target)) if node.target else None
         cls = type(child)
-        return cls.__module__.startswith("torch.nn") and cls.__name__ in _VIEW_MODULES
+        if cls.__module__.startswith("torch.nn"):
+            return cls.__name__ in _VIEW_MODULES
+        return _returns_input(child, memo)
     if node.op == "call_function" and node.target is getattr:
         return node.args[1:] in (("T",), ("mT",))
     name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
     return node.op in ("call_method", "call_function") and name in _VIEWS
 
 
-def _aliases(module: Any, first: Any) -> set[Any]:
+def _returns_input(child: Any, memo: dict[int, bool]) -> bool:
+    """A parameter-free child of a class of its own whose forward returns the tensor it is
+    given (timm's `DropPath(0.0)`, a pass-through), as torch.fx traces it: its output is its
+    input's storage. Traced once per child (`memo`); one that fx cannot trace is not."""
+    import torch.fx as fx
+
+    if id(child) not in memo:
+        memo[id(child)] = False
+        if child is not None and next(iter(child.state_dict()), None) is None:
+            try:
+                graph = fx.Tracer().trace(child)
+            except Exception:  # not shown to return its input
+                return False
+            out = next(n for n in graph.nodes if n.op == "output").args[0]
+            memo[id(child)] = isinstance(out, fx.Node) and out.op == "placeholder"
+    return memo[id(child)]
+
+
+def _aliases(module: Any, first: Any, memo: dict[int, bool]) -> set[Any]:
     """The nodes whose tensors share `first`'s storage: the tensor it is a view of, and
     every view of those (chunk's and split's pieces through their getitems)."""
     found, todo = {first}, [first]
     while todo:
         node = todo.pop()
-        near = [node.args[0]] if _is_view(module, node) else []
-        near += [u for u in node.users if _is_view(module, u)]
+        near = [node.args[0]] if _is_view(module, node, memo) else []
+        near += [u for u in node.users if _is_view(module, u, memo)]
         for other in near:
             if other not in found:
                 found.add(other)
@@ -195,11 +216,12 @@ def in_place_aliases(module: Any, graph: Any, problems: Any = None) -> list[Diag
     tensor of the model (state.py)."""
     order = {n: i for i, n in enumerate(graph.nodes)}
     out = []
+    memo: dict[int, bool] = {}  # children that return their input (`_returns_input`)
     for node in graph.nodes:
         first = node.args[0] if node.args else None
         if not hasattr(first, "users"):
             continue
-        shared = _aliases(module, first)  # a view read later sees the change too
+        shared = _aliases(module, first, memo)  # a view read later sees the change too
         readers = {u for a in shared for u in a.users}
         readers |= {u for c in _copies(first) for u in c.users}
         later = sorted(
