@@ -173,6 +173,11 @@ def test_from_into_another_module_says_names_are_local() -> None:
     assert "`enc.0` reaches into `enc`" in d.message
     assert (d.span.line, d.span.col) == (10, 41)
     assert "did you mean" not in (d.hint or "")
+    # in `outputs` too, whose message spoke of `from` alone
+    listed = text.replace("from: [enc, enc.0]}", "from: [enc, enc]}") + "outputs: [j, enc.0]\n"
+    d = err(listed).diagnostics[0]
+    assert d.code == "E305" and d.span.line == listed.count("\n")
+    assert "`from` and `outputs` name only the nodes of this layer list" in d.message
 
 
 TOKENS = spec(

@@ -185,7 +185,8 @@ def unknown_ref(
         # inside another module, which `from` cannot reach
         lw.error(
             "E305",
-            f"`{name}` reaches into `{owner}`: `from` reads only the nodes of this layer list",
+            f"`{name}` reaches into `{owner}`: `from` and `outputs` name only the nodes of this "
+            "layer list",
             ypath,
             f"read `{owner}` itself (what it returns), or move the reader into the block or "
             "list that makes the node; a block returns another of its nodes with `outputs:`",
