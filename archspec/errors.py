@@ -21,6 +21,10 @@ from typing import ClassVar
 
 from .lazymethods import dataclass
 
+#: what separates a schema validator's refusal from its hint in its ValueError's text
+#: (schema_errors.py makes the hint of the E204 of it)
+VALIDATOR_HINT = "\nhint: "
+
 #: Unicode categories shown as escapes: controls (C0, DEL, C1), format characters (bidi
 #: overrides and isolates, zero-width characters, BOM), surrogates, private use, unassigned,
 #: and the line/paragraph separators. Letters, marks, symbols and CJK stay as they are.

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import Diagnostic
+from .errors import VALIDATOR_HINT, Diagnostic
 from .expr import ExprError, parse_expr
 from .loader import LoadedDoc, PathKey
 from .ops import REGISTRY
@@ -281,10 +281,14 @@ def _value_error(
     argument, a name, or another value (E204)."""
     where = path_text(path)
     msg = err["msg"].removeprefix("Value error, ")
-    code, hint = "E206" if "expression" in msg else "E204", None
+    # a validator may say how to fix it after VALIDATOR_HINT (ops/split.py's `name:` rule)
+    msg, _, own_hint = msg.partition(VALIDATOR_HINT)
+    code, hint = "E206" if "expression" in msg else "E204", own_hint or None
     expr_error = _expression_error(err.get("input"))
     if expr_error is not None and expr_error.message == msg:  # E308 for `2 // 0`, ...
         code, hint = expr_error.code, expr_error.hint
+    elif hint is not None:
+        pass
     elif path == ("init",):  # too many rules or patterns
         hint = "merge rules: a rule's `layers:` and `paths:` each take several kinds and patterns"
     elif path[:1] == ("init",):

@@ -180,6 +180,18 @@ def test_written_names_keep_their_schema_errors() -> None:
         assert words in err.value.diagnostics[0].message
 
 
+def test_a_name_on_a_chunk_is_refused_with_its_own_hint() -> None:
+    """A validator's refusal may carry its hint (errors.VALIDATOR_HINT): the `name:` of a
+    chunk ended in the generic "docs/spec-language.md says what this field takes"."""
+    text = CHUNK.replace("{type: chunk, names: NAMES}", "{name: parts, type: chunk, names: [a, b]}")
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(text)
+    first = err.value.diagnostics[0]
+    assert first.code == "E204"
+    assert first.message.endswith("named by `names`, and no node of its own")
+    assert first.hint == "drop `name: parts`; its readers read the pieces by their names"
+
+
 ORDERED = _spec(
     "ordered",
     """

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from ..dims import Dim, Shape
+from ..errors import VALIDATOR_HINT
 from .base import (
     Inferred,
     Int,
@@ -100,8 +101,9 @@ def _pieces_spec() -> type[LayerSpec]:
         def _named_by_names(self) -> "_PiecesSpec":
             if self.name is not None:
                 raise ValueError(
-                    f"{self.type} makes one node per piece, named by `names`; "
-                    f"drop `name: {self.name}`"
+                    f"{self.type} makes one node per piece, named by `names`, and no node of "
+                    f"its own{VALIDATOR_HINT}drop `name: {self.name}`; its readers read the "
+                    "pieces by their names"
                 )
             written = self.names if isinstance(self.names, list) else [self.names]
             plain = [n for n in written if isinstance(n, str)]
