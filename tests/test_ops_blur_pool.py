@@ -15,6 +15,7 @@ import yaml
 from torch import nn
 
 import archspec
+from tests.cpu import GUARD, cpu_seconds
 
 SPEC = """\
 archspec: 1
@@ -180,3 +181,21 @@ def test_one_built_without_channels_is_not_read_as_the_kind() -> None:
     with pytest.raises(archspec.ArchSpecError) as info:
         archspec.from_module(AaBlock(channels=None).eval(), torch.randn(1, 3, 16, 16))
     assert all(d.code.startswith("E90") for d in info.value.diagnostics)
+
+
+def test_a_wide_filter_is_built_exactly_and_fast() -> None:
+    """The coefficients are C(n, k) / 2**n computed as exact integers divided once: a filter of
+    more than ~130 taps overflowed float32 (an OverflowError traceback from compile), and
+    Pascal's triangle row by row took minutes at 20,000 taps (check accepts both)."""
+    text = "archspec: 1\nname: wide\ninput: [N, 1, 8, 8]\nlayers:\n  - {name: aa, type: blur_pool2d, filt_size: K, pad_mode: constant}\n"  # noqa: E501
+    wide = text.replace("K", "200")
+    taps = torch.tensor([math.comb(199, k) / 2**199 for k in range(200)], dtype=torch.float32)
+    module = types.ModuleType("emitted_wide")
+    exec(compile(archspec.emit(wide), "<emitted>", "exec"), module.__dict__)
+    for model in (archspec.compile(wide), module.Wide()):
+        assert torch.equal(model.aa.filt[0, 0], torch.outer(taps, taps))
+        assert model(torch.ones(1, 1, 8, 8)).isfinite().all()
+    built, seconds = cpu_seconds(
+        lambda: archspec.compile(text.replace("K", "20000"), device="meta")
+    )
+    assert built.aa.filt.shape == (1, 1, 20000, 20000) and seconds < GUARD

@@ -271,10 +271,11 @@ class BlurPool2d(nn.Module):
         self.stride = stride
         self.pad_mode = pad_mode
         self.padding = [(stride - 1 + filt_size - 1) // 2] * 4
-        row = [1]
-        for _ in range(filt_size - 1):  # the binomial coefficients: Pascal's triangle
-            row = [a + b for a, b in zip([0, *row], [*row, 0])]
-        coeffs = torch.tensor(row, dtype=torch.float32) / 2 ** (filt_size - 1)
+        row = [1]  # the binomial coefficients C(n, k), n = filt_size - 1, in O(filt_size) steps
+        for k in range(filt_size - 1):
+            row.append(row[-1] * (filt_size - 1 - k) // (k + 1))
+        scale = 2 ** (filt_size - 1)  # exact int / int: no float overflow at any filt_size
+        coeffs = torch.tensor([c / scale for c in row], dtype=torch.float32)
         filt = (coeffs[:, None] * coeffs[None, :])[None, None].repeat(channels, 1, 1, 1)
         self.register_buffer("filt", filt, persistent=False)
 
