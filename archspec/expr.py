@@ -46,6 +46,8 @@ def _instead(call: ast.Call, text: str) -> str | None:
     """E206's hint for a Python call an expression does not make, written with the call's
     own arguments: a new user porting timm writes widths as timm does, `int(dim * mlp_ratio)`
     (`floor(dim * mlp_ratio)` here), `math.ceil(c / 4)` (`ceil(c / 4)`), `pow(2, k)`."""
+    if call.keywords or any(isinstance(a, ast.Starred) for a in call.args):
+        return None  # `int(x, base=2)`, `pow(*r)`: no rewrite with positional arguments alone
     args = [ast.get_source_segment(text, a) or ast.unparse(a) for a in call.args]
     func = call.func
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.attr in ARITY:

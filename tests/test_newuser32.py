@@ -248,3 +248,17 @@ def test_a_python_call_an_expression_does_not_make_is_rewritten_in_the_hint(
         parse_expr(written)
     assert err.value.code == "E206"
     assert hint in (err.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    "written", ["int(dim, base=2)", "math.ceil(x=c)", "pow(*r, 2)", "int(*r)", "np.floor(*r)"]
+)
+def test_a_call_with_keywords_or_a_star_gets_no_rewrite_that_misquotes_it(written: str) -> None:
+    """The rewrite keeps positional arguments only: `int(dim, base=2)` was told to write
+    `floor(dim)` for `int(dim)`, `math.ceil(x=c)` to write `ceil()`, `pow(*r, 2)` `(*r) ** 2`."""
+    from archspec.expr import ExprError, parse_expr
+
+    with pytest.raises(ExprError) as err:
+        parse_expr(written)
+    assert err.value.code == "E206"
+    assert (err.value.hint or "").startswith("expressions use params")
