@@ -130,7 +130,7 @@ def piece_names_here(
         what = f"{n} name{'' if n == 1 else 's'} here: {item.spec.type} makes two pieces at least"
         failure = ("E309", f"`{field}` gives {what}", base, _HINT)
     if failure is not None:
-        for name in seen:  # their readers are not checked against a guess (E305)
+        for name, _ in given:  # their readers, of a bad name too, are not checked (E305)
             scope.shapes[name], scope.train[name] = None, False
         lw.error(*failure)
         raise Skip
