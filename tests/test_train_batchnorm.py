@@ -66,3 +66,21 @@ def test_a_batch_norm_over_a_map_or_without_running_statistics_is_as_before() ->
     )
     (error,) = archspec.check(no_stats, input=[1, 16]).errors  # eval mode too: an error
     assert error.code == "E405"
+
+
+@pytest.mark.parametrize(("input_", "layers", "needs"), CASES)
+def test_a_declared_batch_of_one_is_warned_as_the_same_input_given(
+    input_: str, layers: str, needs: str
+) -> None:
+    """`input: [1, 16]` is the claim `--input 1,16` makes: it was checked with no W404 (the
+    declared shapes come from lowering, which checks eval mode only)."""
+    one = input_.replace("[N,", "[1,")
+    text = POOLED.replace("INPUT", one).replace("LAYERS", layers)
+    given = archspec.check(POOLED.replace("INPUT", input_).replace("LAYERS", layers),
+                           input=[int(d) for d in one.strip("[]").split(", ")])  # fmt: skip
+    declared = archspec.check(text)
+    assert declared.ok and [(d.code, d.message) for d in declared.diagnostics] == [
+        (d.code, d.message) for d in given.diagnostics
+    ]
+    assert [d.code for d in declared.diagnostics] == ["W404"]
+    assert archspec.check(text.replace("[1,", "[2,")).diagnostics == ()

@@ -222,6 +222,12 @@ def input_shapes(a: Analysis) -> Analysis:
         table, env = general, None
     else:
         table = declared_shapes(graph)
+        declared = tuple(d.value for d in graph.input_shape if d.is_const)
+        train = a.train_domain
+        if train and env and len(declared) == len(graph.input_shape) and not train.contains(env):
+            # a declared batch of 1 that training mode cannot take: walked as `--input` is,
+            # for its W404 (lowering checked the declared input in eval mode only)
+            table = infer_shapes(graph, declared)
     diags: list[Diagnostic] = []
     if table.train_failure is not None:
         diags.append(_training_only(table.train_failure, a.train_domain))
