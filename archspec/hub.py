@@ -367,11 +367,15 @@ def load_state(
 def prefix_hint(diff: SpecDiff, state: Mapping[str, Any], ours: Mapping[str, Any]) -> str:
     """When no key fits because every checkpoint key starts with a name the model's keys
     lack (`module.` of DistributedDataParallel, `_orig_mod.` of torch.compile: the wrapper
-    the model was saved in), how to strip it; else "" (strict=False would load nothing)."""
+    the model was saved in), how to strip it; else "" (strict=False would load nothing).
+    Wrappers nest a few deep (`module._orig_mod.`): four names at most, so that keys deep
+    in dots cost no more than reading them."""
     if diff.unchanged or diff.changed:
         return ""
     keys, prefix = [k for k in state if isinstance(k, str)], ""
-    while keys and "." in keys[0]:
+    for _ in range(4):
+        if not keys or "." not in keys[0]:
+            break
         head = keys[0].split(".", 1)[0] + "."
         if not all(k.startswith(head) for k in keys):
             return ""
