@@ -48,3 +48,25 @@ def test_the_names_before_a_reader_leave_out_a_failed_unnamed_item() -> None:
         archspec.compile(text)
     hints = [d.hint or "" for d in err.value.diagnostics if d.code == "E305"]
     assert hints and not any("<failed" in h for h in hints), hints
+
+
+@pytest.mark.parametrize(
+    ("class_name", "layer"),
+    [
+        ("BlurPool2d", "{name: aa, type: blur_pool2d}"),
+        ("MaxPool2dSame", "{name: p, type: maxpool2d, kernel_size: 3, stride: 2, padding: same}"),
+    ],
+)
+def test_a_class_name_a_kinds_support_code_defines_is_refused_at_class_name(
+    class_name: str, layer: str
+) -> None:
+    """emit refused it at 1:1 with no hint (the spec's first line)."""
+    text = (
+        f"archspec: 1\nname: net\nclass_name: {class_name}\ninput: [N, 3, 16, 16]\n"
+        f"layers:\n  - {layer}\n"
+    )
+    with pytest.raises(ArchSpecError) as err:
+        archspec.emit(text)
+    (d,) = err.value.diagnostics
+    assert d.code == "E602" and d.span is not None and (d.span.line, d.span.col) == (3, 13)
+    assert d.hint and "class_name:" in d.hint

@@ -142,10 +142,13 @@ class Emitter(Classes, InitRules):
                 continue
             for name in _support_names(kind, text):
                 if name in defined or name == self.graph.class_name:
+                    ours = name not in defined  # the spec's class name: said at its line
                     raise EmitError(
                         f"layer kind `{kind}` defines `{name}` in its emitted support code, "
                         f"which {defined.get(name, 'the network class')} also defines",
                         code="E602",
+                        span=self.graph.class_name_span if ours else None,
+                        hint="set `class_name:` in the spec to another name" if ours else None,
                     )
                 defined[name] = f"layer kind `{kind}`"
                 self.class_names.reserve(name)
