@@ -8,6 +8,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+import torch
 
 import archspec
 from archspec.errors import ArchSpecError
@@ -223,6 +224,7 @@ def test_a_linear_that_forgot_its_flatten_is_a_warning(layers: str, warned: bool
         ("[N, 4, 9]", "  - {type: conv1d, out_channels: 8, kernel_size: 3}\n", 3),
         ("[N, 3, 4, 8, 8]", "  - {type: conv3d, out_channels: 8, kernel_size: 3}\n", 5),
         ("[N, 3, 8, 8]", "  - {type: conv2d, out_channels: 8, kernel_size: 3}\n", 4),
+        ("[N, 3, 8, 8]", "  - {type: flatten, start_dim: 0}\n", 1),
     ],
 )
 def test_a_channel_dropout_off_its_rank_is_a_warning(input_: str, layers: str, rank: int) -> None:
@@ -241,6 +243,16 @@ def test_a_channel_dropout_off_its_rank_is_a_warning(input_: str, layers: str, r
         (only,) = found
         assert only.message.startswith(f"dropout2d `drop` takes a {rank}-d input: PyTorch ")
         assert only.span is not None and only.span.line == text.count("\n")
+        dims = [2 if d == "N" else int(d) for d in input_.strip("[]").split(", ")]
+        model, x = archspec.compile(text), torch.randn(*dims)
+        if rank == 1:  # not a warning to come: torch refuses it in training mode now
+            assert "refuses a 1-d input in training mode" in only.message
+            with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+                model.train()(x)
+        else:
+            with pytest.warns(UserWarning, match="dropout2d"):
+                model.train()(x)
+        model.eval()(x)
 
 
 INIT_READS_PARAMS = """\

@@ -350,6 +350,8 @@ def _channel_dropout(node: Node, where: str) -> Diagnostic | None:
         "drops whole channels of a 3-d input now (read as (N, C, L)) and will read it as "
         "one unbatched (C, H, W) map"
         if rank == 3
+        else "refuses a 1-d input in training mode (eval mode passes it through)"
+        if rank == 1
         else f"warns that it will refuse a {rank}-d input"
     )
     return Diagnostic(
