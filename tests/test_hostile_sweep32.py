@@ -70,3 +70,24 @@ def test_a_class_name_a_kinds_support_code_defines_is_refused_at_class_name(
     (d,) = err.value.diagnostics
     assert d.code == "E602" and d.span is not None and (d.span.line, d.span.col) == (3, 13)
     assert d.hint and "class_name:" in d.hint
+
+
+@pytest.mark.parametrize(
+    ("layer", "padding", "lead"),
+    [
+        ("conv2d, out_channels: 4, kernel_size: 3", "SAME", "write `same`"),
+        ("conv2d, out_channels: 4, kernel_size: 3", "'valid '", "write `valid`"),
+        ("maxpool2d, kernel_size: 3", "Same", "write `same`"),
+        ("maxpool2d, kernel_size: 3", "valid", "besides"),
+    ],
+)
+def test_a_word_a_field_takes_misspelt_says_the_words_it_takes(
+    layer: str, padding: str, lead: str
+) -> None:
+    """`padding: SAME` was "unknown name 'SAME'" with the names in scope as its only hint."""
+    head = "archspec: 1\nname: t\ninput: [N, 4, 8, 8]\nlayers:\n"
+    text = f"{head}  - {{type: {layer}, padding: {padding}}}\n"
+    (error,) = archspec.check(text).errors
+    assert error.code == "E302" and error.span.line == 5
+    assert error.hint.startswith(lead)
+    assert "this field takes `same`" in error.hint

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from ..errors import shown_value
 from ..expr import ExprError, parse_expr, parse_kept
+from ..exprrun import unknown_name
 from ..loader import MAX_INT, MAX_TEXT, shown_scalar
 from ..ops.base import META_FIELDS, Final
 from .context import MAX_NODES
@@ -175,8 +176,26 @@ def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
             return raw
         if final.kind == "str":
             return raw
-        raw = parsed(raw).evaluate(env)
+        try:
+            raw = parsed(raw).evaluate(env)
+        except ExprError as exc:
+            raise _as_choice(exc, raw, final) from None
     return checked_value(raw, final, env)
+
+
+def _as_choice(exc: ExprError, raw: str, final: Final) -> ExprError:
+    """An unknown name in a field that also takes words (`padding: SAME`, `valid` where only
+    `same` is one): say which words it takes, as they are written."""
+    if not final.choices or exc.code != "E302" or unknown_name(exc.message) is None:
+        return exc
+    words = ", ".join(f"`{c}`" for c in final.choices)
+    near = [c for c in final.choices if c == raw.strip().lower()]
+    lead = f"write `{near[0]}`, lower case and without spaces; " if near else ""
+    return ExprError(
+        exc.message,
+        hint=f"{lead}besides a number or an expression this field takes {words}; {exc.hint}",
+        code="E302",
+    )
 
 
 def field_runner(raw: Any, final: Final) -> Any:
