@@ -25,7 +25,7 @@ from .calls import attribute_read, listed
 @dataclass(frozen=True)
 class Sym:
     """A size read from a traced tensor: `what` is shape, dim, spatial or sizes (a slice of a
-    shape from dim `index` on), rank, eq or derived."""
+    shape from dim `index` on), rank, eq, derived, or cond (another comparison of sizes)."""
 
     what: str
     src: Any = None  # the fx node whose size it is
@@ -33,7 +33,32 @@ class Sym:
     value: Any = None  # eq: (Sym, constant)
 
 
-_ARITH = {operator.floordiv, operator.mul, operator.add, operator.sub, operator.truediv}
+_ARITH = {
+    operator.floordiv,
+    operator.mul,
+    operator.add,
+    operator.sub,
+    operator.truediv,
+    operator.mod,
+}
+#: comparisons, by the operator a forward writes (an assertion's condition on sizes)
+_COMPARE = {
+    operator.eq: "==",
+    operator.ne: "!=",
+    operator.lt: "<",
+    operator.le: "<=",
+    operator.gt: ">",
+    operator.ge: ">=",
+}
+_WRITTEN = {
+    operator.floordiv: "//",
+    operator.mul: "*",
+    operator.add: "+",
+    operator.sub: "-",
+    operator.truediv: "/",
+    operator.mod: "%",
+    **_COMPARE,
+}
 
 
 def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
@@ -67,8 +92,13 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
         return None
     if node.target is operator.eq and first is not None and isinstance(args[1], int):
         return Sym("eq", value=(first, args[1]))
-    if node.target in _ARITH and any(a in syms for a in args):
-        return Sym("derived")
+    if node.target not in _ARITH and node.target not in _COMPARE:
+        return None
+    # arithmetic of sizes and numbers only: `y * h` of a tensor `y` is a tensor
+    nodes = node.all_input_nodes
+    if not nodes or not all(a in syms for a in nodes):
+        return None
+    return Sym("derived") if node.target in _ARITH else Sym("cond")
     return None
 
 
@@ -308,6 +338,20 @@ def read_size_node(reader: Any, node: Any) -> bool:
     return False
 
 
+def size_as_tensor(reader: Any, node: Any, call: Any) -> bool:
+    """One E903 at a tensor step that reads a size as an operand (`y * h`, `y + (h > 2)`):
+    no node of a spec holds a size. True if so."""
+    from .functions import UNKNOWN_CALL_HINT, describe_target
+
+    size = next((n for n in call.inputs if n in reader.syms), None)
+    if size is None:
+        return False
+    what = describe_target(node.op, node.target, node.args)
+    message = f"{what} reads `{size.name}`, computed from sizes read in forward, as a tensor"
+    reader.fail("E903", message + ": no node of a spec holds it", node, UNKNOWN_CALL_HINT)
+    return True
+
+
 def _repeat_over_batch(reader: Any, node: Any) -> bool:
     """`t.repeat(x.size(0), 1)` of a `t` the input does not reach, with one row: each sample
     gets the same rows, what `expand` gives (PointNet's identity added to its T-Net's output)."""
@@ -376,22 +420,59 @@ def _fixed_size(reader: Any, dim: Sym, size: Any) -> bool:
     return 1 <= at < len(here) and here[at] == there[at] == size
 
 
+_UNSTATED_ASSERT = (
+    "`torch._assert` of a condition on sizes read in forward ({}) that no kind states: a spec"
+    " asserts only its input's spatial size, as `check_size`"
+)
+_UNSTATED_ASSERT_HINT = (
+    "a spec's shape rules already refuse, at `archspec check`, every input size its layers"
+    " cannot take: remove the assertion from forward (or make it in a module that wraps the"
+    " imported one), or assert one size of the input (`torch._assert(h == 224)`, a"
+    " `check_size`)"
+)
+
+
+def _written(node: Any, syms: dict[Any, Sym]) -> list[str]:
+    """The operators, as written, of the size arithmetic that computes `node` (`%`, `==`)."""
+    seen, todo, found = set(), [node], []
+    while todo:
+        n = todo.pop()
+        if n in seen or n not in syms:
+            continue
+        seen.add(n)
+        op = _WRITTEN.get(getattr(n, "target", None))
+        if op is not None and op not in found:
+            found.append(op)
+        todo.extend(n.all_input_nodes)
+    return found
+
+
+def _unstated_assertion(reader: Any, node: Any) -> bool:
+    """One E903 at an assertion on sizes that no kind states (timm's HaloAttn asserts
+    `H % self.block_size == 0`), naming what it computes, instead of one per operator."""
+    ops = ", ".join(f"`{op}`" for op in reversed(_written(node.args[0], reader.syms)))
+    reader.fail("E903", _UNSTATED_ASSERT.format(ops), node, _UNSTATED_ASSERT_HINT)
+    return True
+
+
 def _assertion(reader: Any, node: Any) -> bool:
     cond = reader.syms.get(node.args[0]) if node.args else None
-    if cond is None or cond.what != "eq":
+    if cond is None:
         return False
+    if cond.what != "eq":
+        return _unstated_assertion(reader, node)
     dim, size = cond.value
     if dim.what == "rank":
         return True  # the rank is the layers' shape rules' to check
     if node in reader.asserted or _fixed_size(reader, dim, size):
         return True
     if dim.what != "dim" or not isinstance(dim.index, int) or dim.index < 2:
-        return False
+        return _unstated_assertion(reader, node)
     found = size_asserts(reader.graph, reader.syms, dim.src)
     by_dim = {d: k for d, k in found.values()}
     dims = sorted(by_dim)
     if dims != list(range(2, 2 + len(dims))):
-        return False
+        return _unstated_assertion(reader, node)
     reader.asserted.update(found)
     src = dim.src
     ok = reader.emit(node, "check_size", {"size": [by_dim[d] for d in dims]}, (src,))

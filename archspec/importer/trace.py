@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Diagnostic
 from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
-from .calls import after_refused, is_packing, unpacked
+from .calls import after_refused, attribute_read, is_packing, unpacked
 from .defaulted import other_than_one_tensor
 from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
 from .hooks import parametrized_problem
@@ -320,7 +320,8 @@ class _GraphReader:
         """An item taken from a refused node's result (`out, _ = self.rnn(x)`, `out[:, -1]`):
         its problem would only follow from that one. Other steps are still read, so that
         what else no spec states is listed at once."""
-        if node.target is operator.getitem and node.args[0] in self.refused:
+        taken = node.target is operator.getitem or attribute_read(node.target, node.args)
+        if taken and node.args and node.args[0] in self.refused:  # `[0]`, `.values`
             self.refused.add(node)
         return node in self.refused
 
@@ -530,7 +531,7 @@ class _GraphReader:
         from .fused import own_tensors_hint, read_fused
         from .lists import concatenates_input, gathering_concat
         from .reductions import read_reduction
-        from .shapes import read_size_node
+        from .shapes import read_size_node, size_as_tensor
         from .slices import read_slice
         from .swaps import read_transpose
 
@@ -564,6 +565,8 @@ class _GraphReader:
             )
             return
         inputs = self._inputs(call.inputs)
+        if inputs is None and call.kind != "tensor_meta" and size_as_tensor(self, node, call):
+            return
         if inputs is None or call.kind == "tensor_meta":  # `x.device`: read by what reads it
             return
         if call.kind == "identity_alias":
