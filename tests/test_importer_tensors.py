@@ -67,7 +67,7 @@ class Tensors(nn.Module):
 @pytest.mark.parametrize(
     ("tensor", "persistent", "says"),
     [
-        (nn.Parameter(torch.tensor(0.5)), True, "a 0-d tensor"),
+        (torch.tensor(0.5), True, "a 0-d tensor"),
         (torch.rand(4, 1, 1), False, "holds other values"),
         (torch.ones(4, 1, 1, device="meta"), False, "the meta device"),
         (torch.ones(4, 1, 1, dtype=torch.int32), True, "int32"),

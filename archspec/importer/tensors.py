@@ -70,7 +70,7 @@ def own_tensor(module: Any, target: str, taken: bool) -> tuple[str, dict[str, An
             f"forward reads the {kind} `self.{target}`, whose name a step before it has",
             "rename the tensor: a spec's node is named after it, so its state_dict key stays",
         )
-    if tensor.dim() == 0:
+    if tensor.dim() == 0 and kind != "parameter":  # a 0-d parameter is `shape: []`
         return Refusal(
             "E904",
             f"forward reads the {kind} `self.{target}`, a 0-d tensor (one number): a spec's "

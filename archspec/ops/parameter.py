@@ -47,7 +47,9 @@ def _parameter_spec() -> type[LayerSpec]:
         normal or truncated normal distribution."""
 
         type: Literal["parameter"]
-        shape: Ints(ge=1) = Field(..., description="the tensor's shape, e.g. `[in_channels, 1, 1]`")  # type: ignore[valid-type]
+        shape: Ints(ge=1) = Field(  # type: ignore[valid-type]
+            ..., description="the tensor's shape, e.g. `[in_channels, 1, 1]`; `[]` for one number"
+        )
         init: Literal["constant", "normal", "trunc_normal"] = Field(
             "constant", description="how the tensor starts: every element `value`, or random"
         )
@@ -63,11 +65,11 @@ def _dims(attrs: Mapping[str, Any]) -> list[Any]:
     return list(shape) if isinstance(shape, (list, tuple)) else [shape]
 
 
-def _bounded_shape(attrs: Mapping[str, Any], what: str) -> Shape:
-    """The tensor's declared shape: at least one size (a 0-d tensor has none to write, and
-    emitted code would call `torch.ones()` or `torch.full((,), ...)`), at most MAX_NUMEL."""
+def _bounded_shape(attrs: Mapping[str, Any], what: str, scalar: bool = False) -> Shape:
+    """The tensor's declared shape, at most MAX_NUMEL elements: `[]` (a 0-d tensor, as
+    `nn.Parameter(torch.tensor(0.))`) only where `scalar`, else at least one size."""
     dims = _dims(attrs)
-    if not dims:
+    if not dims and not scalar:
         raise ShapeFailure(
             "E409",
             f"a {what} needs at least one size in its shape, got []",
@@ -96,7 +98,7 @@ class ParameterOp(Op):
     category = "linear"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        shape = _bounded_shape(attrs, "parameter")
+        shape = _bounded_shape(attrs, "parameter", scalar=True)
         if attrs["init"] == "trunc_normal" and not attrs["std"] > 0:
             raise ShapeFailure("E204", "trunc_normal needs a std above 0", "give `std` > 0", "std")
         return Inferred(attrs, shape)
@@ -119,19 +121,19 @@ class ParameterOp(Op):
     def build(self, attrs: Mapping[str, Any]) -> "torch.nn.Parameter":
         import torch
 
-        dims = _dims(attrs)
+        dims = tuple(_dims(attrs))  # () is a 0-d tensor
         if attrs["init"] == "normal":
-            data = torch.empty(*dims).normal_(mean=attrs["mean"], std=attrs["std"])
+            data = torch.empty(dims).normal_(mean=attrs["mean"], std=attrs["std"])
         elif attrs["init"] == "trunc_normal":
             data = torch.nn.init.trunc_normal_(
-                torch.empty(*dims), mean=attrs["mean"], std=attrs["std"]
+                torch.empty(dims), mean=attrs["mean"], std=attrs["std"]
             )
         else:
-            data = torch.ones(*dims) * attrs["value"]
+            data = torch.ones(dims) * attrs["value"]
         return torch.nn.Parameter(data)
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        dims = ", ".join(lit(d) for d in _dims(a))
+        dims = ", ".join(lit(d) for d in _dims(a)) or "()"  # torch.zeros(()): 0-d
         init, value = a["init"], a["value"]
         if init == "constant":
             literal = isinstance(value, (int, float)) and not isinstance(value, bool)
