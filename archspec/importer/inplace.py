@@ -1,10 +1,13 @@
 """In-place steps on a tensor that forward reads again afterwards (`identity = y; y += x;
 return y + identity`, or through a view taken before, `z = y.view(n, -1); y += 1; fc(z)`):
 torch.fx records no aliasing, so the traced graph reads the value from before the change
-while the model reads the one after. A spec's joins and functions
-compute out of place, so such a step is refused at its statement (E904) rather than
-imported as a different computation. An in-place step whose input nothing reads later
-(`out += identity` on a fresh output, `F.relu(x, inplace=True)` in a chain) is exact."""
+while the model reads the one after. Where nothing else shares the tensor's storage (no
+view, no copy, no tensor of the model) and the step returns the tensor it changed, the later
+reads are made to read the step's result, which is what the model reads. Otherwise a spec's
+joins and functions, which compute out of place, cannot state it: the step is refused at its
+statement (E904) rather than imported as a different computation. An in-place step whose
+input nothing reads later (`out += identity` on a fresh output, `F.relu(x, inplace=True)` in
+a chain) is exact."""
 
 from __future__ import annotations
 
@@ -54,7 +57,11 @@ def _augmented(node: Any) -> bool:
         tree = ast.parse(text)
     except SyntaxError:
         return False
-    return len(tree.body) == 1 and isinstance(tree.body[0], ast.AugAssign)
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.AugAssign):
+        return False
+    # the statement's last step is the one in place: in `y += a * 2`, `a * 2` is not
+    same = [span_from_stack(u.stack_trace) for u in node.users if u.op != "output"]
+    return not any(u is not None and (u.file, u.line) == (span.file, span.line) for u in same)
 
 
 def _inplace_argument(node: Any) -> bool:
@@ -116,6 +123,29 @@ def _in_place(module: Any, node: Any, problems: Any) -> bool:
         child = module.get_submodule(str(node.target)) if node.target else None
         return getattr(child, "inplace", False) is True or _changes_input(child, problems)
     return False
+
+
+def _returns_its_input(module: Any, node: Any) -> bool:
+    """Whether an in-place step returns the tensor it changed (`y.mul_(g)`, `y += x`,
+    `F.relu(y, inplace=True)`, `nn.ReLU(inplace=True)`), so that where nothing else shares
+    that storage, a later read of `y` reads the step's result: timm's NFNet block
+    `out.mul_(self.skipinit_gain); out = out * self.alpha + shortcut`. A child whose forward
+    changes what it is given returns another tensor."""
+    if node.op == "call_module":
+        child = module.get_submodule(str(node.target)) if node.target else None
+        torch_own = type(child).__module__.startswith("torch.nn")
+        return torch_own and getattr(child, "inplace", False) is True
+    return node.op in ("call_method", "call_function")
+
+
+def _reads_first_only(later: list[Any], first: Any, shared: set[Any]) -> bool:
+    """Whether every later reader reads the changed tensor `first` itself: none reads
+    another tensor sharing its storage (a view, or what it is a view of) or a copy of it
+    (which the import reads as `first`, holding the value from before the change)."""
+    copied = {u for c in _copies(first) for u in c.users}
+    return all(
+        u not in copied and {a for a in u.all_input_nodes if a in shared} == {first} for u in later
+    )
 
 
 def _copies(node: Any) -> list[Any]:
@@ -233,6 +263,10 @@ def in_place_aliases(module: Any, graph: Any, problems: Any = None) -> list[Diag
             continue
         if own is not None:
             out.append(own)
+            continue
+        if _reads_first_only(later, first, shared) and _returns_its_input(module, node):
+            for reader in later:  # they read what the step left in `first`'s storage
+                reader.replace_input_with(first, node)
             continue
         span = span_from_stack(node.stack_trace) or span_of_class(type(module))
         child = module.get_submodule(str(node.target)) if node.op == "call_module" else None
