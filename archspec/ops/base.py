@@ -304,10 +304,11 @@ class Op:
         """
         return ""
 
-    def emit_support_for(self, attrs: Mapping[str, Any]) -> str:
+    def emit_support_for(self, attrs: Mapping[str, Any]) -> str | tuple[str, ...]:
         """`emit_support` for one node of the kind, for a kind whose support code only some
         of its nodes need (a strided `padding: same` conv2d's Conv2dSame): by default the
-        kind's own."""
+        kind's own. A tuple of texts is several pieces, each shared as a whole with every
+        op that gives the same text (the padding function the `*Same` classes call)."""
         return self.emit_support()
 
     def persistent(self, attrs: Mapping[str, Any]) -> bool | None:

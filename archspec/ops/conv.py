@@ -29,7 +29,7 @@ from .base import (
 from .emitting import emit_call, module_arguments, module_values
 from .extents import check_spatial, conv_extent, known_extents
 from .pools import BlurPoolBase, _adaptive_spec, _AdaptiveBase, _pool_spec, _PoolBase
-from .support import support_class, support_source
+from .support import support_class, support_code
 
 #: A convolution module's fields after its two channel counts, in its signature's order,
 #: with torch's defaults (None: required).
@@ -225,9 +225,9 @@ class _ConvBase(Op):
 
         return same_reading(self, module)
 
-    def emit_support_for(self, attrs: Mapping[str, Any]) -> str:
+    def emit_support_for(self, attrs: Mapping[str, Any]) -> str | tuple[str, ...]:
         if self._strided_same(attrs):
-            return support_source(self.same_module(attrs)[0])
+            return support_code(self.same_module(attrs)[0])
         return self.emit_support()
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
@@ -336,8 +336,10 @@ class StdConv2d(_ConvBase):
     def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         return super().scratch_numel(a, inputs, out) if self._strided_same(a) else Dim.of(0)
 
-    def emit_support(self) -> str:
-        return support_source("StdConv2d")
+    def emit_support_for(self, attrs: Mapping[str, Any]) -> str | tuple[str, ...]:
+        return support_code(
+            self.same_module(attrs)[0] if self._strided_same(attrs) else "StdConv2d"
+        )
 
     def build(self, a: Mapping[str, Any]) -> Any:
         if self._strided_same(a):

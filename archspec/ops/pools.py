@@ -158,12 +158,12 @@ class _PoolBase(Op):
             return None
         return fields | {"padding": "same"}
 
-    def emit_support_for(self, attrs: Mapping[str, Any]) -> str:
+    def emit_support_for(self, attrs: Mapping[str, Any]) -> str | tuple[str, ...]:
         if attrs["padding"] != "same":
             return ""
-        from .support import support_source
+        from .support import support_code
 
-        return support_source(self.same_class)
+        return support_code(self.same_class)
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         if a["padding"] == "same":

@@ -106,18 +106,31 @@ def split_exactly(
     return out
 
 
+def tf_same_padding(
+    x: torch.Tensor,
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> list[int]:
+    """F.pad's padding of the last two dims for TensorFlow's SAME (timm's pad_same): the
+    output is ceil(size / stride), the odd element on the right. The `*Same` classes below
+    work it out in forward from the input's sizes."""
+    pad: list[int] = []
+    for i in (1, 0):  # F.pad takes the last dim first
+        size, s = x.shape[-2 + i], stride[i]
+        span = dilation[i] * (kernel_size[i] - 1) + 1
+        total = max(((size + s - 1) // s - 1) * s + span - size, 0)
+        pad += [total // 2, total - total // 2]
+    return pad
+
+
 class Conv2dSame(nn.Conv2d):
     """A strided Conv2d padded as TensorFlow's SAME (timm's Conv2dSame): its output is
     ceil(size / stride) along each dim, the padding worked out from the input's size in
     forward, the odd element on the right."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pad: list[int] = []
-        for i in (1, 0):  # F.pad takes the last dim first
-            size, s = x.shape[2 + i], self.stride[i]
-            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
-            total = max(((size + s - 1) // s - 1) * s + span - size, 0)
-            pad += [total // 2, total - total // 2]
+        pad = tf_same_padding(x, self.kernel_size, self.stride, self.dilation)
         return self._conv_forward(F.pad(x, pad), self.weight, self.bias)
 
 
@@ -140,12 +153,7 @@ class StdConv2dSame(nn.Conv2d):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pad: list[int] = []
-        for i in (1, 0):  # F.pad takes the last dim first
-            size, s = x.shape[2 + i], self.stride[i]
-            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
-            total = max(((size + s - 1) // s - 1) * s + span - size, 0)
-            pad += [total // 2, total - total // 2]
+        pad = tf_same_padding(x, self.kernel_size, self.stride, self.dilation)
         weight = F.batch_norm(
             self.weight.reshape(1, self.out_channels, -1),
             None,
@@ -182,12 +190,7 @@ class ScaledStdConv2dSame(nn.Conv2d):
         self.gain = nn.Parameter(torch.ones(out_channels, 1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pad: list[int] = []
-        for i in (1, 0):  # F.pad takes the last dim first
-            size, s = x.shape[2 + i], self.stride[i]
-            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
-            total = max(((size + s - 1) // s - 1) * s + span - size, 0)
-            pad += [total // 2, total - total // 2]
+        pad = tf_same_padding(x, self.kernel_size, self.stride, self.dilation)
         weight = F.batch_norm(
             self.weight.reshape(1, self.out_channels, -1),
             None,
@@ -220,12 +223,7 @@ class MaxPool2dSame(nn.MaxPool2d):
         super().__init__(k, s, (0, 0), d, ceil_mode=ceil_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pad: list[int] = []
-        for i in (1, 0):  # F.pad takes the last dim first
-            size, s = x.shape[-2 + i], self.stride[i]
-            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
-            total = max(((size + s - 1) // s - 1) * s + span - size, 0)
-            pad += [total // 2, total - total // 2]
+        pad = tf_same_padding(x, self.kernel_size, self.stride, self.dilation)
         x = F.pad(x, pad, value=-float("inf"))
         return F.max_pool2d(x, self.kernel_size, self.stride, 0, self.dilation, self.ceil_mode)
 
@@ -247,11 +245,7 @@ class AvgPool2dSame(nn.AvgPool2d):
         super().__init__(k, s, (0, 0), ceil_mode, count_include_pad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pad: list[int] = []
-        for i in (1, 0):  # F.pad takes the last dim first
-            size, s = x.shape[-2 + i], self.stride[i]
-            total = max(((size + s - 1) // s - 1) * s + self.kernel_size[i] - size, 0)
-            pad += [total // 2, total - total // 2]
+        pad = tf_same_padding(x, self.kernel_size, self.stride, (1, 1))
         x = F.pad(x, pad)
         return F.avg_pool2d(
             x, self.kernel_size, self.stride, 0, self.ceil_mode, self.count_include_pad

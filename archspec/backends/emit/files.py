@@ -132,8 +132,9 @@ class Emitter(Classes, InitRules):
                         f"{type(exc).__name__}: {exc}",
                         span=node.span,
                     ) from None
-                if (node.kind, text) not in wanted:
-                    wanted.append((node.kind, text))
+                for piece in text if isinstance(text, tuple) else (text,):
+                    if (node.kind, piece) not in wanted:
+                        wanted.append((node.kind, piece))
         texts: list[str] = []
         defined: dict[str, str] = {}
         for kind, text in wanted:
