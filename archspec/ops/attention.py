@@ -35,6 +35,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
+from .shapectx import check_declared
 from .tensor import IntList, StatelessOp
 
 _MODULES = Path(__file__).with_name("attention_modules.py")
@@ -90,13 +91,7 @@ class MultiheadAttention(Op):
         given = attrs.get("embed_dim")
         if not d.is_const:
             raise ShapeFailure("E406", f"multihead_attention needs a known D, got {fmt(x)}", None)
-        if given is not None and given != d.value:
-            raise ShapeFailure(
-                "E402",
-                f"multihead_attention states embed_dim {given}, the input gives {fmt(x)}",
-                "drop embed_dim: archspec infers it",
-                "embed_dim",
-            )
+        check_declared(self.kind, "embed_dim", given, d.value, "features")
         heads = attrs["num_heads"]
         if d.value % heads:
             raise ShapeFailure(

@@ -29,6 +29,7 @@ from .base import (
 from .emitting import emit_call, module_arguments, module_values
 from .extents import check_spatial, conv_extent, known_extents
 from .pools import BlurPoolBase, _adaptive_spec, _AdaptiveBase, _pool_spec, _PoolBase
+from .shapectx import check_declared
 from .support import support_class, support_code
 
 #: A convolution module's fields after its two channel counts, in its signature's order,
@@ -84,14 +85,7 @@ class _ConvBase(Op):
                 "check the layers before it",
             )
         c_in = channels(x, self.kind)
-        given = attrs.get("in_channels")
-        if given is not None and given != c_in:
-            raise ShapeFailure(
-                "E402",
-                f"{self.kind} declares in_channels={given} but receives {c_in} channels",
-                "drop in_channels: archspec infers it",
-                "in_channels",
-            )
+        check_declared(self.kind, "in_channels", attrs.get("in_channels"), c_in)
         groups = attrs["groups"]
         if c_in % groups or attrs["out_channels"] % groups:
             raise ShapeFailure(

@@ -26,6 +26,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
+from .shapectx import check_declared
 
 
 def _linear_spec() -> type[LayerSpec]:
@@ -151,14 +152,7 @@ class _BatchNorm(Op):
                 _bn_rank_hint(len(x)),
             )
         c = channels(x, self.kind)
-        given = attrs.get("num_features")
-        if given is not None and given != c:
-            raise ShapeFailure(
-                "E402",
-                f"{self.kind} declares num_features={given} but receives {c} channels",
-                "drop num_features: archspec infers it",
-                "num_features",
-            )
+        check_declared(self.kind, "num_features", attrs.get("num_features"), c)
         if not attrs["track_running_stats"]:
             # no running statistics: even eval mode normalises with the batch's own
             values = product([x[0], *x[2:]])

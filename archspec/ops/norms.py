@@ -31,6 +31,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
+from .shapectx import check_declared
 from .support import support_class, support_source
 
 
@@ -43,16 +44,6 @@ class _Norm(Op):
 
     def connections(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         return Dim.of(0)  # as batch norm: no multiply-accumulate, no bias connection
-
-
-def _check_given(kind: str, field: str, given: Any, actual: Any) -> None:
-    if given is not None and given != actual:
-        raise ShapeFailure(
-            "E402",
-            f"{kind} declares {field}={given} but receives {actual}",
-            f"drop {field}: archspec infers it",
-            field,
-        )
 
 
 def _group_norm_spec() -> type[LayerSpec]:
@@ -89,7 +80,7 @@ class GroupNorm(_Norm):
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
         c = channels(x, self.kind)
-        _check_given(self.kind, "num_channels", attrs.get("num_channels"), c)
+        check_declared(self.kind, "num_channels", attrs.get("num_channels"), c)
         g = attrs["num_groups"]
         if c % g:
             raise ShapeFailure(
@@ -166,7 +157,7 @@ class InstanceNorm2d(_Norm):
                 "E401", f"instance_norm2d needs an (N, C, H, W) input, got {fmt(x)}", None
             )
         c = channels(x, self.kind)
-        _check_given(self.kind, "num_features", attrs.get("num_features"), c)
+        check_declared(self.kind, "num_features", attrs.get("num_features"), c)
         if not attrs["track_running_stats"]:
             # the sample's own statistics, even in eval mode: torch refuses a single spatial
             # element (as batch norm without running statistics, training mode is left out)
@@ -371,7 +362,7 @@ class LayerNorm2d(_Norm):
                 "use layer_norm to normalise the last dims of other inputs",
             )
         c = channels(x, self.kind)
-        _check_given(self.kind, "num_channels", attrs.get("num_channels"), c)
+        check_declared(self.kind, "num_channels", attrs.get("num_channels"), c)
         return Inferred(dict(attrs, num_channels=c), x)
 
     def params(self, a: Mapping[str, Any]) -> int:

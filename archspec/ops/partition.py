@@ -36,6 +36,7 @@ from .base import (
     fmt,
     register,
 )
+from .shapectx import check_declared
 from .tensor import StatelessOp
 
 _MODULES = Path(__file__).with_name("partition_modules.py")
@@ -241,14 +242,7 @@ class RelativeAttention(Op):
             raise ShapeFailure(
                 "E406", f"relative_attention needs known features, the input is {fmt(x)}", None
             )
-        given = attrs.get("feat_dim")
-        if given is not None and given != d.value:
-            raise ShapeFailure(
-                "E402",
-                f"relative_attention states feat_dim {given}, the tokens {fmt(x)} have {d.value}",
-                "drop feat_dim (archspec infers it)",
-                "feat_dim",
-            )
+        check_declared(self.kind, "feat_dim", attrs.get("feat_dim"), d.value, "features")
         head_dim, size = attrs["head_dim"], attrs["size"]
         if d.value % head_dim:
             raise ShapeFailure(

@@ -27,6 +27,7 @@ from .base import (
 )
 from .emitting import emit_call
 from .extents import check_spatial, conv_extent, known_extents
+from .shapectx import check_declared
 
 _INT32_WHY = "PyTorch's pooling kernels take sizes below 2**31"
 
@@ -271,13 +272,7 @@ class BlurPoolBase(Op):
                 "E401", f"blur_pool2d needs a rank-4 input (N, C, H, W), got {fmt(x)}", None
             )
         c = channels(x, self.kind)
-        if attrs["channels"] is not None and attrs["channels"] != c:
-            raise ShapeFailure(
-                "E402",
-                f"blur_pool2d declares channels={attrs['channels']} but receives {c} channels",
-                "drop channels: archspec infers it",
-                "channels",
-            )
+        check_declared(self.kind, "channels", attrs["channels"], c)
         k, s, mode = attrs["filt_size"], attrs["stride"], attrs["pad_mode"]
         p = (s - 1 + k - 1) // 2
         # F.pad's own rules: reflect mirrors inside the input (pad < extent), circular

@@ -41,6 +41,7 @@ from .base import (
 )
 from .emitting import emit_call, module_arguments, module_values
 from .merge import _FunctionOp
+from .shapectx import check_declared
 
 #: A transposed convolution's fields after its channel counts, in ConvTranspose2d's order.
 TRANSPOSED_FIELDS = (
@@ -159,14 +160,7 @@ class _ConvTranspose(Op):
                 "E401", f"{self.kind} needs an {self.layout} input, got {fmt(x)}", None
             )
         c_in = channels(x, self.kind)
-        given = attrs.get("in_channels")
-        if given is not None and given != c_in:
-            raise ShapeFailure(
-                "E402",
-                f"{self.kind} declares in_channels={given} but receives {c_in} channels",
-                "drop in_channels: archspec infers it",
-                "in_channels",
-            )
+        check_declared(self.kind, "in_channels", attrs.get("in_channels"), c_in)
         g, c_out = attrs["groups"], attrs["out_channels"]
         if c_in % g or c_out % g:
             raise ShapeFailure(

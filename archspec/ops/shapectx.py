@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from ..dims import Dim
 from ..lazymethods import dataclass
@@ -66,6 +66,18 @@ class ShapeFailure(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def check_declared(kind: str, field: str, given: Any, actual: int, unit: str = "channels") -> None:
+    """E402 when a spec states a size archspec infers (`in_channels`, `num_features`,
+    `embed_dim` ...) and it is not the size the input has: one wording for every kind."""
+    if given is not None and given != actual:
+        raise ShapeFailure(
+            "E402",
+            f"{kind} declares {field}={given} but receives {actual} {unit}",
+            f"drop {field}: archspec infers it",
+            field,
+        )
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
+from .shapectx import check_declared
 
 _MODULES = Path(__file__).with_name("window_modules.py")
 #: cpb_mlp's hidden width in Swin V2 (torchvision's constant)
@@ -67,13 +68,7 @@ def _channels_last(kind: str, x: Shape, given: Any, field: str) -> int:
             f"{kind} needs a known number of channels (the last dim), got {fmt(x)}",
             "give the input's channel dimension as a number",
         )
-    if given is not None and given != c.value:
-        raise ShapeFailure(
-            "E402",
-            f"{kind} declares {field}={given} but receives {c.value} channels",
-            f"drop {field}: archspec infers it",
-            field,
-        )
+    check_declared(kind, field, given, c.value)
     return c.value
 
 
