@@ -61,6 +61,7 @@ from .sizecheck import check_limit_arguments as check_limit_arguments
 from .sizecheck import check_limits as check_limits
 from .sizecheck import check_max_layers as check_max_layers
 from .sizecheck import limit_warnings as limit_warnings
+from .specbytes import recording_reads as recording_reads
 from .toolkit import Family as Family
 from .toolkit import LayerKind as LayerKind
 from .toolkit import ShapeTextError as ShapeTextError

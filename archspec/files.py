@@ -19,7 +19,9 @@ through a symbolic link), before anything is opened, read or renamed:
   (never renamed over, never read), by `check_target` when a command checks it before its
   work (so a FIFO with no reader is refused then);
 - anything else (a directory, a block device, a socket, any other character device): E604,
-  and nothing is changed.
+  and nothing is changed;
+- a file the command reads (specbytes.recording_reads: a spec, the files it imports and
+  extends, a plugin, a model's source), by any name or link: E604, even with `force`.
 
 The temporary file is `.archspec-XXXXXXXX.tmp` in the target's directory, a short name of
 fixed length, so any legal target name works. It stays mode 0600 until the check passed; the
@@ -53,6 +55,7 @@ from .outputkinds import SCHEMA as SCHEMA
 from .outputkinds import SPEC as SPEC
 from .outputkinds import TAIL_BYTES as TAIL_BYTES
 from .outputkinds import OutputKind as OutputKind
+from .specbytes import read_input
 
 T = TypeVar("T")
 
@@ -63,8 +66,9 @@ HEAD_BYTES = 4096
 TMP_PREFIX = ".archspec-"
 TMP_SUFFIX = ".tmp"
 
-#: The hint of an E603 refusal.
+#: The hint of an E603 refusal, and of an E604 for an input of the command.
 FORCE_HINT = "pass --force to replace it, or choose another path with -o"
+_INPUT_HINT = "write the output to another path (--force never replaces an input)"
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -199,6 +203,10 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
         return _Plan(target, through=True, fd=fd)
     mode = st.st_mode
     if stat.S_ISREG(mode):
+        if (read := read_input(st)) is not None:  # an input: --force is for other files
+            same = os.path.abspath(read) == os.path.abspath(target)
+            what = f"{'' if same else display_path(read) + ', '}a file this command reads"
+            raise _cannot_write(target, f"it is {what}", hint=_INPUT_HINT)
         if not force and not _written_by_archspec(path, kind):
             shown = display_path(target)
             if path != target:

@@ -38,6 +38,7 @@ from typing import Any
 from .errors import PluginError, SourceSpan
 from .ops.base import REGISTRY, Op, register, unregister
 from .spec_plugins import ENTRY_POINT_HINT, describe, forget_scan, installed_entry_points
+from .specbytes import note_read
 
 GROUP = "archspec.layers"
 
@@ -221,6 +222,7 @@ def _checked_path(given: str) -> str:
         raise PluginError(f"plugin file {shown} is not a regular file", hint=hint)
     if Path(given).suffix != ".py":
         raise PluginError(f"plugin file {shown} is not a Python file (.py)", hint=hint)
+    note_read(given, st)  # an input of the command: no -o replaces it
     return os.path.realpath(given)
 
 

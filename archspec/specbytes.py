@@ -6,12 +6,50 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from .errors import LoadError, SourceSpan
 
 #: The size limit of a spec file (and of a composed spec, with the files it imports).
 MAX_BYTES = 1 << 20
+
+#: The files read inside `recording_reads`, by (device, inode): the path each was read by.
+_READ: ContextVar[dict[tuple[int, int], str] | None] = ContextVar("_READ", default=None)
+
+
+@contextmanager
+def recording_reads() -> Iterator[None]:
+    """Remember every input file read inside (a spec and the files it imports and extends,
+    the Python file `archspec import` imports a model from), so that a command never
+    writes its output over one of them (files.py asks `read_input`): every command of the
+    CLI runs inside one."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
+def note_read(path: str | os.PathLike[str], info: os.stat_result | None = None) -> None:
+    """Remember `path` (stat'ed as `info`, or now) as an input, inside `recording_reads`."""
+    read = _READ.get()
+    if read is None:
+        return
+    try:
+        info = os.stat(path) if info is None else info
+    except (OSError, ValueError):
+        return
+    read.setdefault((info.st_dev, info.st_ino), os.fspath(path))
+
+
+def read_input(info: os.stat_result) -> str | None:
+    """The path an input was read by, inside `recording_reads`, when `info` (a stat of a
+    regular file) is that file, by any name or link; else None."""
+    read = _READ.get()
+    return None if read is None else read.get((info.st_dev, info.st_ino))
 
 
 def decode_spec_bytes(raw: bytes, file: str) -> str:
@@ -95,7 +133,9 @@ def read_spec_text(path: str | Path) -> str:
     try:
         # The path may have been swapped for a FIFO or a device since the stat above: what
         # counts is what was opened.
-        _refuse_non_file(path, os.fstat(fd).st_mode)
+        opened = os.fstat(fd)
+        _refuse_non_file(path, opened.st_mode)
+        note_read(path, opened)
         raw = _read_at_most(fd, MAX_BYTES + 1)
     except OSError as exc:
         raise _unreadable(path, exc) from None

@@ -336,10 +336,11 @@ def report_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..api import ArchSpecError
+        from ..api import ArchSpecError, recording_reads
 
         try:
-            return fn(*args, **kwargs)
+            with recording_reads():  # no output replaces a spec the command reads
+                return fn(*args, **kwargs)
         except ArchSpecError as exc:
             print(exc.render(color=use_color(sys.stderr)), file=sys.stderr)
             n = len([d for d in exc.diagnostics if d.severity.value == "error"])

@@ -102,6 +102,8 @@ def graph(
     if target is not None:  # a path, a suffix or a file that is refused, before any work
         api.picture_format(target, force=force)
     g = api.build_graph(spec, parse_sets(sets), max_layers=max_layers, variant=variant)
+    if target is not None:  # again, now that the spec's files are read: never over one
+        api.picture_format(target, force=force)
     if target is None:
         sys.stdout.write(api.render_picture(g, "dot", depth, fold).decode())
         return

@@ -6,6 +6,7 @@ explicit choice on the command line or in a call, never something a spec can ask
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import re
@@ -17,6 +18,7 @@ from typing import Any
 from ..errors import ImportFailure, LoadError
 from ..limits import MAX_TENSOR_ELEMENTS
 from ..loader import load_yaml
+from ..specbytes import note_read
 
 _PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _HINT = "name a factory as MODULE_PATH:FACTORY, e.g. torchvision.models:resnet50"
@@ -76,12 +78,14 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
             f"cannot import {module_name!r}: {type(exc).__name__}: {exc}",
             "check the module path, and that it is importable from here (PYTHONPATH)",
         ) from None
+    _note_source(target)
     for part in attr.split("."):
         if not hasattr(target, part):
             raise _fail(f"{module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
     if not callable(target):
         raise _fail(f"{path} is not callable")
+    _note_source(target)
     try:
         try:
             with torch.device("meta"):
@@ -113,6 +117,17 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
     if not isinstance(model, nn.Module):
         raise _fail(f"{path} returned {type(model).__name__}, not an nn.Module")
     return model
+
+
+def _note_source(obj: Any) -> None:
+    """The Python file `obj` (a module, a factory) comes from is an input of the command:
+    `-o` never replaces it (specbytes.recording_reads)."""
+    import inspect
+
+    with contextlib.suppress(TypeError, OSError):
+        source = inspect.getsourcefile(obj)
+        if source is not None:
+            note_read(source)
 
 
 #: torch's words for reading the values of a meta tensor (`.item()`, `.tolist()`, `int(t)`).

@@ -1,0 +1,147 @@
+"""Session 33's independent hostile sweep: careless use of the commands' paths and values,
+each refused at once with a located error (never a file lost, never a misleading line)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import archspec
+from archspec import plugins
+from archspec.cli import app
+from archspec.ops.base import REGISTRY
+
+from .conftest import ROOT
+
+runner = CliRunner()
+
+
+def cli(*args: str) -> Any:
+    return runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+
+
+SPEC = (ROOT / "specs" / "lenet5.yaml").read_text()
+
+MODEL = """\
+import torch.nn as nn
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+
+@pytest.mark.parametrize("how", ["itself", "symlink", "hard link", "base it extends"])
+@pytest.mark.parametrize("command", ["compile", "graph"])
+def test_force_never_writes_the_output_over_a_spec_the_command_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, how: str
+) -> None:
+    """`archspec compile net.yaml -o net.yaml --force` replaced the spec with the module it
+    was compiled to (through a link or a hard link to it, or over the base the spec
+    extends, too): the source was lost. As gcc's 'input file is the same as output file',
+    it is E604 now, --force or not, and the file is left as it was."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.yaml").write_text(SPEC)
+    spec = "base.yaml"
+    out = {"compile": "out.py", "graph": "out.mmd"}[command]
+    if how == "itself":
+        out = "base.yaml"
+        if command == "graph":  # a spec file named like a picture: `graph net.mmd -o net.mmd`
+            os.rename("base.yaml", "net.mmd")
+            os.symlink("net.mmd", "base.yaml")
+            spec = out = "net.mmd"
+    elif how == "symlink":
+        os.symlink("base.yaml", out)
+    elif how == "hard link":
+        os.link("base.yaml", out)
+    else:
+        (tmp_path / "child.yaml").write_text("archspec: 1\nextends: base.yaml\nname: child\n")
+        spec, out = "child.yaml", "base.yaml"
+        if command == "graph":  # a picture's suffix, on a link to the base
+            os.symlink("base.yaml", "base.mmd")
+            out = "base.mmd"
+    result = cli(command, spec, "-o", out, "--force")
+    assert result.exit_code == 1, result.output
+    assert "error[E604]" in result.output
+    assert "a file this command reads" in result.output
+    assert (tmp_path / "base.yaml").read_text() == SPEC
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".archspec-")]
+
+
+def test_import_never_writes_the_spec_over_the_model_s_own_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`archspec import tinymodel33:Tiny -o tinymodel33.py --force` wrote the spec over the
+    Python file the model came from."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = tmp_path / "tinymodel33.py"
+    source.write_text(MODEL)
+    try:
+        result = cli("import", "tinymodel33:Tiny", "--input", "1,4", "-o", str(source), "--force")
+        assert result.exit_code == 1, result.output
+        assert "error[E604]" in result.output
+        assert source.read_text() == MODEL
+        written = cli("import", "tinymodel33:Tiny", "--input", "1,4", "-o", "tiny.yaml")
+        assert written.exit_code == 0, written.output  # another path is written as before
+        assert (tmp_path / "tiny.yaml").read_text().startswith("archspec: 1")
+    finally:
+        sys.modules.pop("tinymodel33", None)
+
+
+def test_force_never_writes_over_a_plugin_file_the_command_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ARCHSPEC_PLUGINS", raising=False)
+    plugin = tmp_path / "blend_copy.py"
+    plugin.write_text((ROOT / "tests" / "plugins" / "blend.py").read_text())
+    before = plugin.read_bytes()
+    plugins.load_plugins()
+    kinds, modules = dict(REGISTRY), set(sys.modules)
+    try:
+        result = cli("compile", "lenet5", "--plugins", str(plugin), "-o", str(plugin), "--force")
+    finally:  # the registry as it was: the plugin's kind leaves with it
+        for kind in set(REGISTRY) - set(kinds):
+            archspec.unregister(kind)
+        plugins.reset()
+        for name in set(sys.modules) - modules:
+            if name.startswith("archspec_plugin_"):
+                del sys.modules[name]
+    assert result.exit_code == 1, result.output
+    assert "error[E604]" in result.output
+    assert plugin.read_bytes() == before
+
+
+def test_force_still_replaces_a_file_that_is_no_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal is of the command's inputs only: a copy of the spec is another file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.yaml").write_text(SPEC)
+    (tmp_path / "copy.yaml").write_text(SPEC)
+    result = cli("compile", "net.yaml", "-o", "copy.yaml", "--force")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "copy.yaml").read_text().startswith("# Generated by archspec")
+
+
+def test_new_never_writes_its_copy_over_the_spec_it_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.yaml").write_text(SPEC)
+    result = cli("new", "net", "--from", "net.yaml", "--force")
+    assert result.exit_code == 1, result.output
+    assert "error[E604]" in result.output
+    assert (tmp_path / "net.yaml").read_text() == SPEC
+
