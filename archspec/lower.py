@@ -227,7 +227,10 @@ def bind_params(lw: Lowerer) -> list[ParamInfo]:
         try:
             lw.globals[name] = coerce_param(raw, decl, from_text=from_text)
         except ValueError as exc:
-            lw.error("E309", f"{what}: {exc}", yp, _param_hint(lw, name, decl))
+            # a value given by --set or in Python is checked against the declaration, whose
+            # name it points at (the default's place may be a variant's value, which is fine)
+            given = name in lw.overrides
+            lw.error("E309", f"{what}: {exc}", yp, _param_hint(lw, name, decl), key=given)
             continue
         lw.failed.discard(name)
     return param_infos(decls)

@@ -145,3 +145,32 @@ def test_new_never_writes_its_copy_over_the_spec_it_copies(
     assert "error[E604]" in result.output
     assert (tmp_path / "net.yaml").read_text() == SPEC
 
+
+FAMILY = """\
+archspec: 1
+name: tiny_family
+input: [N, 3, 32, 32]
+params:
+  width: {type: int, default: 16, ge: 1}
+variants:
+  tiny_s: {params: {width: 8}}
+layers:
+  - {name: conv, type: conv2d, out_channels: width, kernel_size: 3}
+"""
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "1.5"])
+def test_a_bad_set_value_points_at_the_declaration_not_at_a_variant(
+    tmp_path: Path, value: str
+) -> None:
+    """`--set width=abc` on a family's variant was located at the variant's `width: 8`, a
+    line that is right, as if the variant were wrong: it is at the param's declaration now,
+    which states what a value must be (a variant's own bad value stays at the variant)."""
+    spec = tmp_path / "fam.yaml"
+    spec.write_text(FAMILY)
+    result = cli("check", str(spec), "--variant", "tiny_s", "--set", f"width={value}")
+    assert result.exit_code == 1, result.output
+    assert f"{spec}:5:3: error[E309]: param `width`" in result.output
+    spec.write_text(FAMILY.replace("width: 8", "width: 0"))
+    own = cli("check", str(spec), "--variant", "tiny_s")
+    assert f"{spec}:7:28: error[E309]: param `width` default" in own.output
