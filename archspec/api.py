@@ -442,11 +442,13 @@ def _check(
             name, file = variant or Path(str(source)).stem, str(source)  # a variant: its name
             if parsed is None and len(exc.sources) == 1 and file not in exc.sources:
                 file = next(iter(exc.sources))  # a built-in name's path
-            # its `name:`, when the YAML reads (and when the variant asked for is none of it)
+            # its `name:`, when the YAML reads (and when the variant asked for is none of it;
+            # a variant of the file that failed, E113 at its key, keeps its own name)
             if parsed is None and (
                 variant is None or any(d.code == "E113" for d in exc.diagnostics)
             ):
-                name = written_name(exc.sources.get(file), file) or Path(str(source)).stem
+                written = written_name(exc.sources.get(file), file, variant)
+                name = written or Path(str(source)).stem
         diags = exc.diagnostics
         if parsed is not None:  # lowering broke: the spec itself reads and validates
             diags = _with_accepted_inputs(parsed, params, diags, max_layers)

@@ -44,9 +44,10 @@ class CheckReport(CheckResult):
         return {k: data[k] for k in keys[:at]} | extra | {k: data[k] for k in keys[at:]}
 
 
-def written_name(text: str | None, file: str) -> str | None:
+def written_name(text: str | None, file: str, variant: str | None = None) -> str | None:
     """The `name:` a spec that failed to validate declares, when its YAML reads and the name
-    is one (a report says the spec's name, as it does once a spec validates)."""
+    is one (a report says the spec's name, as it does once a spec validates); `variant`, when
+    the file's `variants:` holds it (a variant that failed is reported by its own name)."""
     from .errors import ArchSpecError
     from .loader import load_yaml
     from .ops.names import NAME_RE
@@ -57,7 +58,12 @@ def written_name(text: str | None, file: str) -> str | None:
         data = load_yaml(text, file, copy=False).data
     except ArchSpecError:
         return None
-    name = data.get("name") if isinstance(data, Mapping) else None
+    if not isinstance(data, Mapping):
+        return None
+    variants = data.get("variants")
+    if variant is not None and isinstance(variants, Mapping) and variant in variants:
+        return variant
+    name = data.get("name")
     return name if isinstance(name, str) and len(name) <= 100 and NAME_RE.match(name) else None
 
 

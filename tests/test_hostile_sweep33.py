@@ -174,3 +174,26 @@ def test_a_bad_set_value_points_at_the_declaration_not_at_a_variant(
     spec.write_text(FAMILY.replace("width: 8", "width: 0"))
     own = cli("check", str(spec), "--variant", "tiny_s")
     assert f"{spec}:7:28: error[E309]: param `width` default" in own.output
+
+
+def test_a_variant_that_fails_to_compose_is_reported_by_its_own_name(tmp_path: Path) -> None:
+    """`archspec check` of a family file reports each variant by its name; one whose own
+    entry was wrong (an unknown key, a list instead of a mapping: E113 at the variant) was
+    reported as the family (`tiny_family (fam.yaml): 1 error`, twice for two), which said
+    nothing of which variant failed."""
+    spec = tmp_path / "fam.yaml"
+    spec.write_text(
+        FAMILY.replace(
+            "tiny_s: {params: {width: 8}}", "tiny_s: {params: {width: 8}, extra: 1}"
+        ).replace("variants:\n", "variants:\n  tiny_m: []\n  tiny_l: {params: {width: 32}}\n")
+    )
+    result = cli("check", str(spec))
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if f"({spec})" in line]
+    assert lines == [
+        f"tiny_m ({spec}): 1 error",
+        f"tiny_l ({spec}): ok",
+        f"tiny_s ({spec}): 1 error",
+    ]
+    unknown = cli("check", str(spec), "--variant", "tiny_x")  # none of the file's: its name
+    assert f"tiny_family ({spec}): 1 error" in unknown.output
