@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import archspec
 from archspec import plugins
 from archspec.cli import app
+from archspec.errors import ArchSpecError
 from archspec.ops.base import REGISTRY
 
 from .conftest import ROOT
@@ -197,3 +199,26 @@ def test_a_variant_that_fails_to_compose_is_reported_by_its_own_name(tmp_path: P
     ]
     unknown = cli("check", str(spec), "--variant", "tiny_x")  # none of the file's: its name
     assert f"tiny_family ({spec}): 1 error" in unknown.output
+
+
+class NanScale(torch.nn.Module):
+    """A forward with a NaN constant, the same in both modes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * float("nan")
+
+
+def test_a_nan_constant_is_one_graph_in_both_modes_not_e902() -> None:
+    """import compares the graphs traced in eval and training mode argument by argument; a
+    NaN is not equal to itself, so `x * float("nan")` was E902 'computes another graph in
+    training mode', which sent the user to look for a branch on self.training. The step is
+    refused for what it is (no kind multiplies by NaN: E903)."""
+    with pytest.raises(ArchSpecError) as err:
+        archspec.from_module(NanScale(), torch.zeros(2, 4))
+    diags = err.value.diagnostics
+    assert [d.code for d in diags] == ["E903"], [d.message for d in diags]
+    assert "training mode" not in diags[0].message
