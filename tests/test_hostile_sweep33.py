@@ -222,3 +222,11 @@ def test_a_nan_constant_is_one_graph_in_both_modes_not_e902() -> None:
     diags = err.value.diagnostics
     assert [d.code for d in diags] == ["E903"], [d.message for d in diags]
     assert "training mode" not in diags[0].message
+
+
+@pytest.mark.parametrize("args", ["x=1", {"x": 1}, None, [7], [b"x=1"]])
+def test_import_factory_args_of_another_type_is_a_type_error(args: Any) -> None:
+    """`archspec.import_factory(path, "x=1")` read the text letter by letter ('argument
+    `x` is not key=value'), a list holding a number was an AttributeError from inside."""
+    with pytest.raises(TypeError, match="key=value"):
+        archspec.import_factory("torch.nn:Identity", args, input=(1, 4))

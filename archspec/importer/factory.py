@@ -33,9 +33,13 @@ def parse_args(args: Sequence[str]) -> dict[str, Any]:
     by the spec loader, so within its limits (no tags, no alias bombs or cycles, no integer
     of thousands of digits); a value that is not YAML at all stays text. A key given twice
     with two values is refused, not the last one taken silently."""
+    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+        raise TypeError(f"args takes a list of `key=value` texts, got {type(args).__name__}")
     out: dict[str, Any] = {}
     seen: dict[str, str] = {}
     for text in args:
+        if not isinstance(text, str):
+            raise TypeError(f"args takes `key=value` texts, got {type(text).__name__} {text!r}")
         key, sep, value = text.partition("=")
         if not sep or not key.isidentifier():
             raise _fail(f"argument {text!r} is not key=value", "pass --args num_classes=10")
