@@ -19,18 +19,9 @@ from archspec.ops import Float, Inferred, Int, LayerSpec, Op, ShapeContext, Shap
 from archspec.ops.base import channels, fmt
 from archspec.ops.conv import conv_extent
 from archspec.ops.emitting import emit_call
+from archspec.ops.support import definitions
 
 _MODULES = Path(__file__).with_name("lenet1998_modules.py")
-
-
-def _support_source() -> str:
-    """The torch-only class definitions, for emitted files (imports stripped: the file's own)."""
-    lines = _MODULES.read_text().splitlines()
-    body = [ln for ln in lines if not ln.startswith(("import ", "from "))]
-    text = "\n".join(body)
-    start = text.index("\nclass ") + 1
-    end = text.index("__all__")
-    return text[start:end].strip() + "\n"
 
 
 def _per_sample(total: Dim, out: Shape) -> Dim:
@@ -45,7 +36,7 @@ class _LeNetOp(Op):
     """Shared plumbing: the emitted file needs the torch module classes."""
 
     def emit_support(self) -> str:
-        return _support_source()
+        return definitions(_MODULES)
 
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()  # each module holds tensors and buffers, no modules

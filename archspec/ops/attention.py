@@ -15,7 +15,6 @@ projection (L * D * D), as torchvision's `_ops` counts them; the softmax is not 
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -36,17 +35,8 @@ from .base import (
 )
 from .emitting import emit_call
 from .shapectx import check_declared
+from .support import definitions
 from .tensor import IntList, StatelessOp
-
-_MODULES = Path(__file__).with_name("attention_modules.py")
-
-
-def support_source() -> str:
-    """The torch-only class definitions of attention_modules.py, for emitted files."""
-    text = _MODULES.read_text()
-    start = text.index("\nclass ") + 1
-    end = text.index("__all__")
-    return text[start:end].strip() + "\n"
 
 
 def _tokens(x: Shape, kind: str) -> None:
@@ -132,7 +122,7 @@ class MultiheadAttention(Op):
         )
 
     def emit_support(self) -> str:
-        return support_source()
+        return definitions("attention_modules.py")
 
 
 class _Functional(StatelessOp):

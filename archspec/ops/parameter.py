@@ -298,6 +298,6 @@ class BufferOp(Op):
         return f"torch.full(({dims},), {lit(a['value'])}, {dtype})"
 
     def emit_support(self) -> str:
-        from .partition import support_source
+        from .support import definitions
 
-        return support_source("maxvit_relative_position_index")
+        return definitions("partition_modules.py", "maxvit_relative_position_index")

@@ -15,10 +15,7 @@ keys (`to_qkv`, `merge`, `relative_position_bias_table` and the persistent buffe
 attention matmuls (q k^T and the weights times v: 2 P D per token, P tokens per group).
 """
 
-import ast
 from collections.abc import Callable, Mapping, Sequence
-from functools import cache
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -37,28 +34,13 @@ from .base import (
     register,
 )
 from .shapectx import check_declared
+from .support import definitions
 from .tensor import StatelessOp
-
-_MODULES = Path(__file__).with_name("partition_modules.py")
 
 _DIVIDE_HINT = (
     "give the network an input whose size, after the layers before this one, the partition "
     "size divides (archspec check prints the sizes it accepts)"
 )
-
-
-@cache
-def support_source(*names: str) -> str:
-    """The top-level definitions `names` of partition_modules.py, as emitted files hold them."""
-    text = _MODULES.read_text(encoding="utf-8")
-    found = {}
-    for stmt in ast.parse(text).body:
-        if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)) and stmt.name in names:
-            found[stmt.name] = ast.get_source_segment(text, stmt)
-    missing = [n for n in names if not found.get(n)]
-    if missing:
-        raise LookupError(f"partition_modules.py defines no {missing}")
-    return "\n\n\n".join(found[n] for n in names) + "\n"
 
 
 def _runtime(name: str) -> Any:
@@ -140,7 +122,7 @@ class Partition(StatelessOp):
         return f"MaxVitPartition({lit(a['size'])}{_grid_arg(a, lit)})"
 
     def emit_support(self) -> str:
-        return support_source("maxvit_partition", "MaxVitPartition")
+        return definitions("partition_modules.py", "maxvit_partition", "MaxVitPartition")
 
 
 def _departition_spec() -> type[LayerSpec]:
@@ -202,7 +184,7 @@ class Departition(StatelessOp):
         return f"MaxVitDepartition({lit(a['size'])}{_grid_arg(a, lit)})"
 
     def emit_support(self) -> str:
-        return support_source("maxvit_departition", "MaxVitDepartition")
+        return definitions("partition_modules.py", "maxvit_departition", "MaxVitDepartition")
 
 
 def _relative_attention_spec() -> type[LayerSpec]:
@@ -306,6 +288,8 @@ class RelativeAttention(Op):
         return f"RelativePositionalMultiHeadAttention({args})"
 
     def emit_support(self) -> str:
-        return support_source(
-            "maxvit_relative_position_index", "RelativePositionalMultiHeadAttention"
+        return definitions(
+            "partition_modules.py",
+            "maxvit_relative_position_index",
+            "RelativePositionalMultiHeadAttention",
         )

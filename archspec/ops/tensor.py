@@ -12,7 +12,6 @@ modules (a sub-pixel convolution's tail, ESPCN's), which hold no `state_dict` en
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StrictInt
@@ -35,8 +34,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
-
-_MODULES = Path(__file__).with_name("tensor_modules.py")
+from .support import definitions
 
 #: A list of ints (each possibly an expression), never a single int.
 IntList = Annotated[list[StrictInt | ExprStr], Reuse(), Final("ints", ge=-1)]
@@ -126,7 +124,7 @@ class Permute(StatelessOp):
         return emit_call("Permute", [a["dims"]], {}, lit)
 
     def emit_support(self) -> str:
-        return support_source()
+        return definitions("tensor_modules.py")
 
     def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
         import torch
@@ -136,14 +134,6 @@ class Permute(StatelessOp):
     def emit_call(self, a: Mapping[str, Any], lit: Any) -> str:
         """`x.permute(0, 2, 1)`, as torchvision's ViT writes it in forward."""
         return f"{a['_inputs'][0]}.permute({', '.join(lit(d) for d in a['dims'])})"
-
-
-def support_source() -> str:
-    """The torch-only class definitions of tensor_modules.py, for emitted files."""
-    text = _MODULES.read_text()
-    start = text.index("\nclass ") + 1
-    end = text.index("__all__")
-    return text[start:end].strip() + "\n"
 
 
 def _reshape_spec() -> type[LayerSpec]:

@@ -13,7 +13,6 @@ Patch merging counts its Linear, `N * H' * W' * 4C * 2C`.
 """
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -36,21 +35,12 @@ from .base import (
 )
 from .emitting import emit_call
 from .shapectx import check_declared
+from .support import definitions
 
-_MODULES = Path(__file__).with_name("window_modules.py")
 #: cpb_mlp's hidden width in Swin V2 (torchvision's constant)
 CPB_HIDDEN = 512
 #: The largest relative_position_index (Wh * Ww)^2 a window may need.
 MAX_INDEX = 10**9
-
-
-def support_source() -> str:
-    """The torch-only definitions of window_modules.py, for emitted files (all of them:
-    the classes share the helpers)."""
-    text = _MODULES.read_text(encoding="utf-8")
-    start = text.index("\ndef ") + 1
-    end = text.index("__all__")
-    return text[start:end].strip() + "\n"
 
 
 def _channels_last(kind: str, x: Shape, given: Any, field: str) -> int:
@@ -79,7 +69,7 @@ class _Window(Op):
         return {}
 
     def emit_support(self) -> str:
-        return support_source()
+        return definitions("window_modules.py")
 
 
 def _shifted_window_attention_spec() -> type[LayerSpec]:
