@@ -4,6 +4,7 @@ line and column, before YAML sees anything (archspec.loader re-exports `read_spe
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -117,8 +118,13 @@ def read_spec_text(path: str | Path) -> str:
     try:
         info = os.stat(path)  # follows symlinks: the file that open() would read
     except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        if isinstance(exc, OSError) and os.path.islink(path):  # the OS's words name no link
+            what = {errno.ENOENT: "does not exist", errno.ELOOP: "leads back into a loop of links"}
+            link = f"it is a symbolic link to {os.readlink(path)!r}"
+            why = f"{link}, which {what[exc.errno]}" if exc.errno in what else f"{link}: {why}"
         raise LoadError(
-            f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+            f"cannot read {path}: {why}",
             code="E100",
             hint="check the path; built-in specs can be named without a path",
         ) from None

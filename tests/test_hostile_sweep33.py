@@ -230,3 +230,17 @@ def test_import_factory_args_of_another_type_is_a_type_error(args: Any) -> None:
     `x` is not key=value'), a list holding a number was an AttributeError from inside."""
     with pytest.raises(TypeError, match="key=value"):
         archspec.import_factory("torch.nn:Identity", args, input=(1, 4))
+
+
+def test_a_spec_that_is_a_dangling_link_or_a_loop_says_so(tmp_path: Path) -> None:
+    """A spec path that is a symbolic link to nothing said 'No such file or directory' of a
+    file that is there (the link), and a loop 'Too many levels of symbolic links'."""
+    (tmp_path / "dangling.yaml").symlink_to("moved.yaml")
+    (tmp_path / "a.yaml").symlink_to("b.yaml")
+    (tmp_path / "b.yaml").symlink_to("a.yaml")
+    dangling = cli("check", str(tmp_path / "dangling.yaml"))
+    assert dangling.exit_code == 1
+    assert "it is a symbolic link to 'moved.yaml', which does not exist" in dangling.output
+    loop = cli("check", str(tmp_path / "a.yaml"))
+    assert loop.exit_code == 1
+    assert "symbolic link to 'b.yaml', which leads back into a loop of links" in loop.output
