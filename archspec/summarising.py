@@ -50,7 +50,8 @@ def summary(
     and only their shapes and dtypes are used), and `mode=` ("train", the default, as a
     training step runs it and as a spec's summary counts training-only branches; or
     "eval"); it raises ModuleSummaryError (a RuntimeError) when its forward cannot run on
-    meta tensors. A spec takes `input_size=` for `input=` too. `input_size` is the one
+    meta tensors. A spec takes `input_size=` for `input=` too (or a list of its one
+    shape, as torchinfo's list of a forward's input shapes). `input_size` is the one
     argument that may come second by position, as torchinfo takes it:
     `summary(model, (1, 3, 224, 224))`.
 
@@ -76,11 +77,34 @@ def summary(
 
     if input_size is not None and input is not None:
         raise TypeError("give input_size= or input=, not both")
-    shape = input_shape(input if input_size is None else input_size)
+    shape = input_shape(_one_shape(input if input_size is None else input_size))
     _check_depth(depth)
     spec_args = spec_params(params, keywords)
     analysis = _analysis(source, spec_args, max_layers, shape, variant)  # type: ignore[arg-type]
     return summarise_analysis(analysis, depth)
+
+
+def _one_shape(given: Any) -> Any:
+    """A spec's one input shape, also when given as torchinfo's list of shapes of a forward's
+    inputs (`[(1, 3, 224, 224)]`): a spec's network takes one input."""
+    if _is_shapes(given):
+        if len(given) != 1:
+            raise TypeError(
+                f"a spec's network takes one input, got {len(given)} shapes: give one, "
+                "e.g. input_size=(1, 3, 224, 224)"
+            )
+        return given[0]
+    return given
+
+
+def _is_shapes(size: Any) -> bool:
+    """A list of input shapes (torchinfo's input_size for several inputs), not one shape."""
+    return (
+        isinstance(size, Sequence)
+        and not isinstance(size, str)
+        and len(size) > 0
+        and all(isinstance(s, (Sequence, str)) for s in size)
+    )
 
 
 def _check_depth(depth: Any) -> None:
@@ -126,12 +150,7 @@ def _module_summary(
             f"summary of an nn.Module needs input_size= (e.g. (1, 3, 224, 224)) or "
             f"input_data=: {type(model).__name__} does not declare its input as a spec does"
         )
-    many = (
-        isinstance(size, Sequence)
-        and not isinstance(size, str)
-        and len(size) > 0
-        and all(isinstance(s, (Sequence, str)) for s in size)
-    )
+    many = _is_shapes(size)
     shapes = [input_shape(s) for s in (size if many else [size])]
     for shape in shapes:  # each dim is below 2**62, their product may not be: torch overflows
         if shape is not None and math.prod(shape) >= MAX_TENSOR_ELEMENTS:

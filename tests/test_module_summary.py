@@ -560,3 +560,13 @@ def test_input_size_may_come_second_by_position_as_in_torchinfo() -> None:
     assert summary_text(spec) == summary_text(archspec.summary("lenet5", input="1,1,32,32"))
     with pytest.raises(TypeError):
         archspec.summary(model, (2, 3, 32, 32), 3)  # nothing else comes by position
+
+
+def test_a_spec_takes_torchinfos_list_of_its_one_input_shape() -> None:
+    """torchinfo takes `input_size=[(1, 1, 32, 32)]`, a list of a forward's input shapes;
+    a spec's summary said "input dims must be ints, got tuple" (a spec has one input)."""
+    one = summary_text(archspec.summary("lenet5", input="1,1,32,32"))
+    assert summary_text(archspec.summary("lenet5", [(1, 1, 32, 32)])) == one
+    assert summary_text(archspec.summary("lenet5", input_size=["1,1,32,32"])) == one
+    with pytest.raises(TypeError, match="takes one input, got 2 shapes"):
+        archspec.summary("lenet5", [(1, 1, 32, 32), (1, 1, 32, 32)])
