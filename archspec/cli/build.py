@@ -122,6 +122,7 @@ def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
     """`compile` of one network: write the module once it is checked, then say what it is."""
     _warn([graph])
     target = _target(output, graph.name, force)
+    macs = _macs_text(graph)  # before writing: a plugin's failing `macs` is E701, no file
     with progress(f"emitting {graph.name} and checking it against archspec.compile"):
         source = api.emit_graph(graph)
         counts = api.write_atomic(
@@ -137,7 +138,7 @@ def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
     shapes = ", ".join(api.format_shape(s) for s in api.output_shapes(graph) if s is not None)
     out.print(
         f"wrote {api.display_path(target)}: class {graph.class_name}, {n_params:,} parameters, "
-        f"{_macs_text(graph)}",
+        f"{macs}",
         markup=False,
     )
     out.print(f"  input {api.format_shape(graph.input_shape)} -> output {shapes}", markup=False)
@@ -163,6 +164,7 @@ def _compile_family(family: api.Family, output: str | None, force: bool) -> None
 
     n = len(family.graphs)
     target = _target(output, family.name, force)
+    macs = {graph.name: _macs_text(graph) for graph in family.graphs}
     with progress(f"emitting the {n} variants of {family.name} and checking each"):
         source, functions = api.emit_family_named(family.graphs)
         api.write_atomic(target, source, check=check, kind=api.MODULE, force=force)
@@ -172,7 +174,7 @@ def _compile_family(family: api.Family, output: str | None, force: bool) -> None
     for function, (graph, (n_params, _, _)) in zip(functions, checked):
         out.print(
             f"  {function}(): class {graph.class_name:<{width}}  {n_params:>13,} parameters, "
-            f"{_macs_text(graph)}",
+            f"{macs[graph.name]}",
             markup=False,
         )
     skipped = [f"{g.class_name} ({c.forward_skipped})" for g, c in checked if c.forward_skipped]
@@ -256,7 +258,9 @@ def _target(output: str | None, name: str, force: bool) -> Path:
 def _macs_text(graph: Any) -> str:
     try:
         _, per_sample = api.sample_cost(graph)
-    except api.ArchSpecError:  # E411: the count's expression is too large to write out
+    except api.ArchSpecError as exc:  # E411: the count's expression is too large to write
+        if exc.error_code != "E411":  # a plugin's `macs` that fails is its E701, not a size
+            raise
         return "MACs too large to write out"
     if not per_sample.is_const:
         return f"{per_sample} MACs per sample"

@@ -399,8 +399,10 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
     kind = getattr(op_cls, "kind", None)
     if not isinstance(kind, str) or not NAME_RE.match(kind):
         raise TypeError(f"{op_cls.__name__}: `kind` must be an identifier string")
+    from .facts import check_facts, checked_spec
+
     # a lazy built-in model is checked when it is made (lazyspec.LazySpec)
-    spec = None if is_lazy(op_cls) else _checked_spec(op_cls, kind)
+    spec = None if is_lazy(op_cls) else checked_spec(op_cls, kind)
     if op_cls.infer is Op.infer:
         raise TypeError(f"{op_cls.__name__} ({kind}): no shape rule (`infer`) defined")
     if op_cls.style in ("module", "tensor") and op_cls.build is Op.build:
@@ -415,68 +417,22 @@ def register(op_cls: type[Op], *, replace: bool = False) -> type[Op]:
         )
     if op_cls.emit is Op.emit:
         raise TypeError(f"{op_cls.__name__} ({kind}): no emitted-code rule (`emit`) defined")
-    _check_facts(op_cls, kind, spec)
+    check_facts(op_cls, kind, spec)
     if kind in CONSTRUCT_KINDS:
         raise ValueError(f"{kind!r} is a construct and cannot be a layer kind")
     if kind in REGISTRY and not replace:
         raise ValueError(f"layer kind {kind!r} is already registered")
     op = op_cls()
-    op.infer = _bounded(op)  # type: ignore[method-assign]
-    from .guard import guard, is_foreign
+    from .guard import checked_inferred, guard, is_foreign
 
-    if is_foreign(op):  # a plugin's exceptions name the plugin (E701), not archspec
+    foreign = is_foreign(op)
+    op.infer = _bounded(op, checked_inferred if foreign else None)  # type: ignore[method-assign]
+    if foreign:  # a plugin's exceptions and wrong results name the plugin (E701), not archspec
         guard(op)
     REGISTRY[kind] = op
     for listener in _listeners:
         listener()
     return op_cls
-
-
-def _checked_spec(op_cls: type[Op], kind: str) -> type[LayerSpec]:
-    spec = getattr(op_cls, "spec", None)
-    if not (isinstance(spec, type) and issubclass(spec, LayerSpec)):
-        raise TypeError(f"{op_cls.__name__}: `spec` must subclass archspec.ops.LayerSpec")
-    type_field = spec.model_fields.get("type")
-    if type_field is None or type_field.annotation != Literal[kind]:  # type: ignore[valid-type]
-        raise TypeError(f"{op_cls.__name__}: spec needs `type: Literal[{kind!r}]`")
-    return spec
-
-
-def check_made_spec(op_cls: type[Op], kind: str) -> None:
-    """What `register` checks of a spec model, for one made after registration."""
-    _check_facts(op_cls, kind, _checked_spec(op_cls, kind))
-
-
-def _check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec] | None) -> None:
-    """The per-kind facts the passes read are valid, or the kind is refused now (those
-    that read the spec model, once there is one)."""
-    fields = {} if spec is None else spec.model_fields
-    where = f"{op_cls.__name__} ({kind})"
-    if op_cls.category not in CATEGORIES:
-        raise TypeError(f"{where}: `category` must be one of {', '.join(CATEGORIES)}")
-    nd = op_cls.window_dims
-    if isinstance(nd, bool) or not isinstance(nd, int) or not 0 <= nd <= 3:
-        raise TypeError(f"{where}: `window_dims` must be 0, 1, 2 or 3")
-    missing = [f for f in ("kernel_size", "padding") if f not in fields]
-    if nd and missing and spec is not None:
-        raise TypeError(f"{where}: a windowed layer needs the spec field(s) {', '.join(missing)}")
-    label = op_cls.label_field
-    if label is not None and label not in fields and spec is not None:
-        raise TypeError(f"{where}: `label_field` {label!r} is not a field of its spec")
-    if not isinstance(op_cls.join_sign, str):
-        raise TypeError(f"{where}: `join_sign` must be a string")
-    arity = op_cls.arity
-    if op_cls.style == "tensor":
-        if arity != 0:
-            raise TypeError(f"{where}: a tensor op reads no input: `arity` must be 0")
-    elif arity != "many" and (isinstance(arity, bool) or not isinstance(arity, int) or arity < 1):
-        raise TypeError(f"{where}: `arity` must be a positive int or 'many'")
-    f = op_cls.names_field
-    if f and spec is not None and (f not in fields or op_cls.style != "function"):
-        raise TypeError(f"{where}: `names_field` must name a field of a function op's spec")
-    optional = op_cls.optional_tensors
-    if not isinstance(optional, tuple) or not set(optional) <= {"weight", "bias"}:
-        raise TypeError(f"{where}: `optional_tensors` must be a tuple of 'weight' and 'bias'")
 
 
 #: The hint of E411, which `_bounded` gives every shape rule.
@@ -486,15 +442,20 @@ TOO_LARGE_HINT = (
 )
 
 
-def _bounded(op: Op) -> Callable[[dict[str, Any], Sequence[Shape], ShapeContext], Inferred]:
+def _bounded(
+    op: Op, checked: Callable[[Op, Any], Inferred] | None = None
+) -> Callable[[dict[str, Any], Sequence[Shape], ShapeContext], Inferred]:
     """The op's shape rule, failing with E411 when its dims grow past `dims.MAX_SIZE` (or
     hold a number past `dims.MAX_NUMBER`) and with E401 past MAX_RANK dims,
     whoever calls it (lowering, the symbolic check, the emitter): the bound holds for plugins
-    too. The rule is looked up on the class at each call, so patching the class still works."""
+    too. The rule is looked up on the class at each call, so patching the class still works.
+    `checked` checks what a plugin's rule returns (guard.checked_inferred) before it is read."""
 
     def infer(attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         try:
             out = type(op).infer(op, attrs, inputs, ctx)
+            if checked is not None:
+                out = checked(op, out)
             if len(out.shape) > MAX_RANK:
                 dims = f"the output would have {len(out.shape)} dims, past torch's {MAX_RANK}"
                 raise ShapeFailure("E401", dims, f"keep to {MAX_RANK} dims or fewer")

@@ -31,7 +31,7 @@ class LazySpec:
         self.make = make
 
     def __get__(self, obj: Any, owner: type[Op]) -> type[LayerSpec]:
-        from .base import check_made_spec
+        from .facts import check_made_spec
 
         with self._lock:
             holder = next((k for k in owner.__mro__ if k.__dict__.get("spec") is self), None)

@@ -132,7 +132,15 @@ class Emitter(Classes, InitRules):
                         f"{type(exc).__name__}: {exc}",
                         span=node.span,
                     ) from None
-                for piece in text if isinstance(text, tuple) else (text,):
+                pieces = text if isinstance(text, tuple) else (text,)
+                if not all(isinstance(piece, str) for piece in pieces):
+                    raise EmitError(
+                        f"layer kind `{node.kind}` gave support code of type "
+                        f"{type(text).__name__}: `emit_support` returns source text, a str "
+                        "(`emit_support_for`: a str or a tuple of str)",
+                        span=node.span,
+                    )
+                for piece in pieces:
                     if (node.kind, piece) not in wanted:
                         wanted.append((node.kind, piece))
         texts: list[str] = []
