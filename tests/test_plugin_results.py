@@ -3,7 +3,9 @@ the plugin gave it: a `params` that forgot its `return`, a `macs` computed with 
 rule returning a bare tuple or leaving out an `inferred` attribute, a `build` returning a
 tensor, support code that is None. Each was an internal error (exit 3) in archspec's code one
 step later, a KeyError with no location, or a number silently taken as a symbol; and a
-class declaring a `style` or `inferred` registration cannot use is refused when it loads."""
+class declaring a `style` or `inferred` registration cannot use is refused when it loads.
+A plugin's emitted code that fails compile's self-check gets a hint naming the plugin, not
+"a bug in archspec's source emitter"."""
 
 from __future__ import annotations
 
@@ -218,3 +220,33 @@ def test_a_class_declaring_what_registration_cannot_use_is_refused(
     assert code == 1, text
     assert "error[E701]: plugin file" in text and "cannot be registered" in text, text
     assert f"PairMeanOp (pair_mean): {said}" in text, text
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        # a class name no support code defines
+        ("return f\"PairMean({lit(a['channels'])})\"", "return 'PairMeen(8)'", "NameError"),
+        # a constructor call that builds another module than `build`
+        ("return f\"PairMean({lit(a['channels'])})\"", "return 'PairMean(4)'", "does not match"),
+        ("return inspect.getsource(PairMean)", 'return ""', "NameError: name 'PairMean'"),
+    ],
+)
+def test_a_plugins_emitted_code_that_fails_the_check_names_the_plugin_not_archspec(
+    tmp_path: Path, old: str, new: str, said: str
+) -> None:
+    """The hint was 'this is a bug in archspec's source emitter; please report it' for every
+    plugin mistake `compile`'s self-check found: it names the plugins' kinds and what to
+    check in them first."""
+    plugin, spec = files(tmp_path, old, new)
+    code, text = run("compile", "--plugins", str(plugin), str(spec), "-o", str(tmp_path / "n.py"))
+    assert code == 1 and "error[E601]" in text and said in text, text
+    flat = " ".join(text.split())
+    assert f"hint: plugins' layer kinds wrote part of this module: `pair_mean` ({plugin})" in flat
+    assert "emit_support` defines every class" in flat, text
+
+
+def test_a_self_check_failure_without_plugins_keeps_the_bug_report_hint() -> None:
+    from archspec.backends.selfcheck import _plugins_hint
+
+    assert _plugins_hint(archspec.api.build_graph("lenet5")) is None

@@ -310,11 +310,38 @@ def _raise_if_plugin_support(exc: Exception, source: str, graph: Graph) -> None:
 
 
 def _at_root(exc: EmitError, graph: Graph) -> EmitError:
-    """A self-check failure, located at the spec it came from, with the bug-report hint."""
+    """A self-check failure, located at the spec it came from, with the bug-report hint; or,
+    when plugins' kinds wrote part of the module, a hint that names them first: their `emit`
+    and `emit_support` are the plugin's text, and the usual cause (a class `emit` names that
+    no support code defines, a constructor call that builds another module than `build`)."""
     diag = exc.diagnostics[0]
     span = diag.span or graph.root.span
+    hint = _plugins_hint(graph) or _BUG_HINT
     return EmitError(
-        diag.message, code=diag.code, span=span, hint=_BUG_HINT, sources=dict(graph.sources)
+        diag.message, code=diag.code, span=span, hint=hint, sources=dict(graph.sources)
+    )
+
+
+def _plugins_hint(graph: Graph) -> str | None:
+    """What to check in the plugins whose kinds the graph uses (None: it uses none)."""
+    from ..ir import iter_nodes
+    from ..ops import REGISTRY
+    from ..ops.guard import is_foreign
+    from ..plugins import plugin_file_of
+
+    kinds = sorted({n.kind for _, n in iter_nodes(graph.root) if n.kind in REGISTRY})
+    foreign = [REGISTRY[k] for k in kinds if is_foreign(REGISTRY[k])]
+    if not foreign:
+        return None
+    named = ", ".join(
+        f"`{op.kind}` ({plugin_file_of(type(op).__module__) or type(op).__module__})"
+        for op in foreign
+    )
+    return (
+        f"plugins' layer kinds wrote part of this module: {named}. Check that each `emit` "
+        "returns the constructor call of the module its `build` makes, with every value "
+        "through `lit`, and that `emit_support` defines every class and function it names; "
+        "if they do, this is a bug in archspec's source emitter: please report it"
     )
 
 
