@@ -478,6 +478,8 @@ def test_cli_internal_error_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 3
     assert "internal error (KeyError)" in result.stderr and "--debug" in result.stderr
     assert "Traceback" not in result.stderr
+    # where --debug goes: after the command (`archspec check --debug`) it is a usage error
+    assert "Run again as `archspec --debug check ...` to see the traceback" in result.stderr
     try:
         result = runner.invoke(app, ["--debug", "check", "lenet5"])
         assert result.exit_code == 3

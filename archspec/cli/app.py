@@ -334,6 +334,8 @@ def _clipped(text: str, limit: int = 60) -> str:
 def report_errors(fn: F) -> F:
     """Run a command, turning ArchSpecError into compiler-style output and exit 1."""
 
+    command = fn.__name__.strip("_")  # `compile_` is the command `compile`
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ..api import ArchSpecError, recording_reads
@@ -353,10 +355,10 @@ def report_errors(fn: F) -> F:
             raise  # stdout's reader went away: a quiet exit (see archspec.cli.main)
         except OSError as exc:
             if exc.errno not in WRITE_FAILURES:
-                _internal_error()
+                _internal_error(command)
             write_failed(exc)
         except Exception:
-            _internal_error()
+            _internal_error(command)
 
     return wrapper  # type: ignore[return-value]
 
@@ -384,16 +386,19 @@ def write_failed(exc: OSError) -> NoReturn:
     raise typer.Exit(1) from None
 
 
-def _internal_error() -> NoReturn:
+def _internal_error(command: str | None = None) -> NoReturn:
     """An exception no command expected: one line (the traceback with --debug), exit 3."""
     if STATE["debug"]:
         traceback.print_exc()
     else:
         exc_type = sys.exc_info()[0]
         name = exc_type.__name__ if exc_type else "error"
+        # --debug is the program's option, before the command (`archspec compile --debug`
+        # is a usage error), so the line says where it goes
+        again = f"archspec --debug {command} ..." if command else "archspec --debug ..."
         print(
             f"archspec: internal error ({name}); please report it with the spec that "
-            "caused it. Run again with --debug to see the traceback.",
+            f"caused it. Run again as `{again}` to see the traceback.",
             file=sys.stderr,
         )
     raise typer.Exit(3) from None
