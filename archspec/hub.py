@@ -32,6 +32,7 @@ from torch import nn
 from .api import SpecDiff  # through the facade: archspec.diffs is a part of archspec.api
 from .diffs import Entry, Side, compare_states
 from .download import TRANSFER_ERRORS, download
+from .fit_hints import unmatched_hint
 from .weights import Weights, WeightsError, builder_rule
 
 
@@ -365,11 +366,10 @@ def load_state(
 
 
 def prefix_hint(diff: SpecDiff, state: Mapping[str, Any], ours: Mapping[str, Any]) -> str:
-    """When no key fits because every checkpoint key starts with a name the model's keys
-    lack (`module.` of DistributedDataParallel, `_orig_mod.` of torch.compile: the wrapper
-    the model was saved in), how to strip it; else "" (strict=False would load nothing).
-    Wrappers nest a few deep (`module._orig_mod.`): four names at most, so that keys deep
-    in dots cost no more than reading them."""
+    """When no key fits because every checkpoint key starts with a wrapper's name the model's
+    keys lack (`module.` of DistributedDataParallel, `_orig_mod.` of torch.compile), how to
+    strip it (four names deep at most: keys deep in dots cost no more than reading them);
+    when none fits otherwise, that it is another model's (`unmatched_hint`); else ""."""
     if diff.unchanged or diff.changed:
         return ""
     keys, prefix = [k for k in state if isinstance(k, str)], ""
@@ -378,7 +378,7 @@ def prefix_hint(diff: SpecDiff, state: Mapping[str, Any], ours: Mapping[str, Any
             break
         head = keys[0].split(".", 1)[0] + "."
         if not all(k.startswith(head) for k in keys):
-            return ""
+            break
         keys, prefix = [k[len(head) :] for k in keys], prefix + head
         if not set(keys).isdisjoint(ours):
             stripped = {str(k)[len(prefix) :]: v for k, v in state.items()}
@@ -390,7 +390,7 @@ def prefix_hint(diff: SpecDiff, state: Mapping[str, Any], ours: Mapping[str, Any
                 f"`module.`, torch.compile's `_orig_mod.`): strip it (then {fit}), "
                 f"{{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}"
             )
-    return ""
+    return unmatched_hint(state, ours)
 
 
 def _older_layout(model: nn.Module, version: int | None) -> None:

@@ -63,7 +63,7 @@ def test_a_partial_fit_gets_the_usual_hint() -> None:
 def test_keys_deep_in_dots_cost_no_more_than_reading_them() -> None:
     """The prefix was looked for one name at a time over every key, as deep as the keys go:
     200 keys of 20,000 names each took half a minute of CPU before the E803. A wrapper's
-    prefix holds a few names; deeper is none, and the hint is strict=False's."""
+    prefix holds a few names; deeper is none, and the hint says no key is the model's."""
     from tests.cpu import GUARD, cpu_seconds
 
     state = {"a." * 20_000 + str(i): torch.zeros(1) for i in range(200)}
@@ -81,3 +81,25 @@ def test_keys_deep_in_dots_cost_no_more_than_reading_them() -> None:
     with pytest.raises(archspec.ArchSpecError) as caught:
         archspec.load_weights(model, wrapped)
     assert "starts with `module._orig_mod.`" in caught.value.hint
+
+
+def test_a_checkpoint_of_other_names_is_said_to_be_another_models() -> None:
+    """timm's efficientnet_b0 into torchvision's (`conv_stem.weight` for `features.0.0.weight`):
+    no key fits and no wrapper explains it. The hint said to pass strict=False "to load the
+    tensors that fit", which loads none of them."""
+    ours = archspec.compile(SPEC).state_dict()
+    state = {
+        k.replace("features.", "blocks_").replace("classifier.", "head_"): v
+        for k, v in ours.items()
+    }
+    with pytest.raises(archspec.ArchSpecError) as caught:
+        archspec.load_weights(archspec.compile(SPEC), state)
+    hint = caught.value.hint
+    assert caught.value.error_code == "E803" and "pass strict=False" not in hint, hint
+    assert f"none of the checkpoint's {len(state)} keys is a key of the model" in hint, hint
+    assert "first is `blocks_0.weight`, the model's `features.0.weight`" in hint, hint
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        archspec.load_weights(archspec.compile(SPEC), state, strict=False)
+    (told,) = [w for w in seen if issubclass(w.category, archspec.WeightsWarning)]
+    assert "nothing was loaded: none of the checkpoint's" in str(told.message)
