@@ -250,3 +250,16 @@ def test_a_self_check_failure_without_plugins_keeps_the_bug_report_hint() -> Non
     from archspec.backends.selfcheck import _plugins_hint
 
     assert _plugins_hint(archspec.api.build_graph("lenet5")) is None
+
+
+def test_a_shape_rule_that_recurses_forever_is_its_e701_not_a_deep_spec(tmp_path: Path) -> None:
+    """A rule that calls itself without end was 'E310: the spec nests too deeply to lower'
+    at the spec's first line: the error of a deeply nested spec, of which this one is not."""
+    body = "def again(n):\n            return again(n + 1)\n\n        again(0)"
+    plugin, spec = files(
+        tmp_path, "        (x,) = inputs\n", f"        {body}\n        (x,) = inputs\n"
+    )
+    code, text = run("check", "--plugins", str(plugin), str(spec))
+    assert code == 1 and "E310" not in text, text
+    said = f"{spec}:6:5: error[E701]: pool: layer kind `pair_mean` (plugin {plugin}) failed in its"
+    assert said in text and "RecursionError" in text, text

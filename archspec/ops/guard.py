@@ -57,7 +57,11 @@ def guard(op: Op) -> None:
     def guarded_infer(*args: Any, **kwargs: Any) -> Any:
         try:
             return infer(*args, **kwargs)
-        except (ShapeFailure, MemoryError, RecursionError):
+        except RecursionError as exc:
+            if not _own_recursion(op, exc):  # a deep spec's walk: lowering's E310
+                raise
+            raise ShapeFailure("E701", _message(op, "infer", exc), _hint(op, "infer")) from exc
+        except (ShapeFailure, MemoryError):
             raise
         except _BUGS as exc:
             raise ShapeFailure("E701", _message(op, "infer", exc), _hint(op, "infer")) from exc
@@ -74,7 +78,11 @@ def _guarded(op: Op, name: str, method: Any) -> Any:
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             value = method(*args, **kwargs)
-        except (MemoryError, RecursionError, PluginError):
+        except RecursionError as exc:
+            if not _own_recursion(op, exc):
+                raise
+            raise PluginError(_message(op, name, exc), hint=_hint(op, name)) from exc
+        except (MemoryError, PluginError):
             raise
         except _BUGS as exc:
             if type(exc).__name__ == "OutOfMemoryError":  # torch's: an allocation, not a bug
@@ -88,6 +96,21 @@ def _guarded(op: Op, name: str, method: Any) -> Any:
         return kept
 
     return call
+
+
+def _own_recursion(op: Op, exc: RecursionError) -> bool:
+    """True when the recursion is the plugin's own (its deepest 20 frames are all in the
+    plugin's file: a rule that calls itself), not archspec's walk of a deeply nested spec
+    that reached the limit in a plugin's rule, which lowering reports as E310 ('the spec
+    nests too deeply')."""
+    module = sys.modules.get(type(op).__module__)
+    path = getattr(module, "__file__", None)
+    files = []
+    tb = exc.__traceback__
+    while tb is not None:
+        files.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    return path is not None and len(files) >= 20 and all(f == path for f in files[-20:])
 
 
 #: A checker's answer for a value of the wrong kind.
