@@ -15,7 +15,7 @@ from . import elementwise, sampling
 from .calls import Call, Reader, Ref, attribute_read, listed
 from .casts import made_tensor, tensor_meta, to_alike, type_as
 from .inplace import in_place_name
-from .layer_calls import RANK_CALLS, glu, pad, unflatten
+from .layer_calls import RANK_CALLS, glu, joining, pad, unflatten
 
 #: What a call no reader takes can be written as instead.
 UNKNOWN_CALL_HINT = (
@@ -84,19 +84,6 @@ def _by_number(kind: str, args: tuple[Any, ...]) -> Call | None:
     else:
         return None
     return Call("scale", fields, (x.node,))
-
-
-def _joining(kind: str) -> Reader:
-    """`torch.cat(tensors, dim)` (concat) and `torch.stack(tensors, dim)` (stack)."""
-
-    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
-        refs = _refs(_arg(args, kwargs, 0, "tensors", None))
-        dim = _arg(args, kwargs, 1, "dim", 0)
-        if refs is None or not isinstance(dim, int) or set(kwargs) - {"tensors", "dim"}:
-            return None
-        return Call(kind, {"dim": dim}, refs)
-
-    return read
 
 
 def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
@@ -457,9 +444,9 @@ def _torch_functions() -> dict[Any, Reader]:
 
     table: dict[Any, Reader] = {
         **_join_functions(),
-        torch.cat: _joining("concat"),
-        torch.concat: _joining("concat"),
-        torch.stack: _joining("stack"),
+        torch.cat: joining("concat"),
+        torch.concat: joining("concat"),
+        torch.stack: joining("stack"),
         torch.flatten: _flatten,
         torch.clone: _clone,
         torch.unflatten: unflatten,

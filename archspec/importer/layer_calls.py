@@ -1,11 +1,13 @@
 """Forward calls read as the module kinds that compute them: `x.unflatten(1, (2, -1))` as
-`unflatten`, `F.glu(x, 1)` as `glu`, `x.squeeze(-1)` as `squeeze`, `F.pad(x, (1, 1),
-mode="reflect")` as a padding kind (functions.py's table maps each target here).
+`unflatten`, `F.glu(x, 1)` as `glu`, `torch.cat` and `torch.stack` as joins, `x.squeeze(-1)`
+as `squeeze`, `F.pad(x, (1, 1), mode="reflect")` as a padding kind (functions.py's table maps
+each target here).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from .calls import Call, Ref
@@ -13,6 +15,28 @@ from .calls import Call, Ref
 
 def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], i: int, name: str, default: Any) -> Any:
     return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def joining(kind: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Call | None]:
+    """`torch.cat(tensors, dim)` (concat) and `torch.stack(tensors, dim)` (stack). Of one
+    tensor (a dense block's first `torch.cat(features, 1)` of `features = [x]`) a concat is
+    that tensor and a stack its `unsqueeze(dim)`: a join reads several inputs."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        tensors = _arg(args, kwargs, 0, "tensors", None)
+        dim = _arg(args, kwargs, 1, "dim", 0)
+        if not isinstance(tensors, list | tuple) or not tensors or type(dim) is not int:
+            return None
+        if set(kwargs) - {"tensors", "dim"} or not all(isinstance(t, Ref) for t in tensors):
+            return None
+        refs = tuple(t.node for t in tensors)
+        if len(refs) == 1:
+            if kind == "stack":
+                return Call("unsqueeze", {"dim": dim}, refs)
+            return Call("identity_alias", {}, refs)
+        return Call(kind, {"dim": dim}, refs)
+
+    return read
 
 
 def unflatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
