@@ -531,5 +531,5 @@ def import_factory(
 
     model = build_factory(path, parse_args(args))
     example = example_input(input_shape(tuple(input)))
-    default = path.partition(":")[2].rpartition(".")[2]
+    default = path.rpartition(":")[2].rpartition(".")[2]
     return from_module(model, example, name=name or default)

@@ -56,6 +56,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     # running archspec names a Python module to import and a factory to call, as an explicit
     # act of trust (docs/import.md, `archspec import --help`); no spec field reaches it.
     ("importer/factory.py", "importlib.import_module"): "the module the user names to import",
+    ("importer/factory.py", "importlib.util.spec_from_file_location"): "the .py file named",
+    ("importer/factory.py", "exec_module"): "runs the factory's .py file the user named",
     # Graphviz `dot`, found on PATH, run with a fixed argument list and no shell; the DOT
     # text made from the spec goes to its stdin as data.
     ("graph.py", "subprocess.run"): "fixed argv, spec-derived text only on stdin",

@@ -12,7 +12,8 @@ from .app import Force, app, console, output_or_print, parse_input, report_error
 
 _HELP = """Write a spec for an existing PyTorch model: archspec import MODULE_PATH:FACTORY.
 
-FACTORY (a function or class in the importable module MODULE_PATH) is called with --args on
+FACTORY (a function or class in the module MODULE_PATH, importable from the current directory
+or PYTHONPATH, or in the file MODULE_PATH names: nets/mynet.py:Net) is called with --args on
 the meta device, so no weights are needed. Each module class becomes a block with params,
 repeated blocks become `repeat`, leaf modules become layer kinds, and the forward's adds,
 concatenations and products become joins; names are the model's attribute names, so the
@@ -33,7 +34,8 @@ you trust. Specs never name code to import.
     help=_HELP,
     epilog="\b\nExamples:\n  archspec import torchvision.models:resnet50 -o resnet50.yaml\n"
     "  archspec import torchvision.models:mobilenet_v2 --args num_classes=10\n"
-    "  archspec import mypkg.nets:UNet --args depth=3 --input 1,1,128,128",
+    "  archspec import mypkg.nets:UNet --args depth=3 --input 1,1,128,128\n"
+    "  archspec import nets/mynet.py:Net --input 1,3,32,32",
 )
 @report_errors
 def import_(

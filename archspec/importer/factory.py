@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import math
+import os
 import re
 import reprlib
+import stat
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ..errors import ImportFailure, LoadError
@@ -20,8 +25,11 @@ from ..limits import MAX_TENSOR_ELEMENTS
 from ..loader import load_yaml
 from ..specbytes import note_read
 
-_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-_HINT = "name a factory as MODULE_PATH:FACTORY, e.g. torchvision.models:resnet50"
+_PATH = re.compile(r"^(?:[A-Za-z_][\w.]*|.+\.py):[A-Za-z_][\w.]*$")
+_HINT = (
+    "name a factory as MODULE_PATH:FACTORY (torchvision.models:resnet50) or FILE.py:FACTORY "
+    "(nets/mynet.py:Net)"
+)
 
 
 def _fail(message: str, hint: str = _HINT) -> ImportFailure:
@@ -72,15 +80,16 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
 
     if not isinstance(path, str) or not _PATH.match(path):
         raise _fail(f"{path!r} is not MODULE_PATH:FACTORY")
-    module_name, _, attr = path.partition(":")
+    module_name, _, attr = path.rpartition(":")
     try:
-        target: Any = importlib.import_module(module_name)
+        target: Any = _import(module_name)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # exit(), GeneratorExit...: the user's code says so, located
         raise _fail(
             f"cannot import {module_name!r}: {type(exc).__name__}: {exc}",
-            "check the module path, and that it is importable from here (PYTHONPATH)",
+            "check the module path, and that it is importable from here (the current "
+            "directory or PYTHONPATH), or name its file (nets/mynet.py:Net)",
         ) from None
     _note_source(target)
     for part in attr.split("."):
@@ -132,6 +141,59 @@ def _note_source(obj: Any) -> None:
         source = inspect.getsourcefile(obj)
         if source is not None:
             note_read(source)
+
+
+def _import(name: str) -> Any:
+    """The module `name` names: a `.py` file by its path, else a module importable from the
+    current directory, as `python -m` finds one (the directory appended to sys.path, so it
+    shadows nothing installed, while the module is imported). A file runs as the module of
+    its stem (`nets/mynet.py` as `mynet`, unless another module holds that name), its folder
+    on sys.path while it is imported, so it may import the modules beside it."""
+    if not name.endswith(".py"):
+        with _on_path(os.getcwd()):
+            return importlib.import_module(name)
+    real = os.path.realpath(name)
+    if not stat.S_ISREG(os.stat(real).st_mode):  # a FIFO or a device is never opened
+        raise OSError(f"{name} is not a regular file")
+    stem = Path(real).stem
+    known = sys.modules.get(stem)
+    if known is not None and os.path.realpath(getattr(known, "__file__", "") or "") == real:
+        return known
+    module_name = stem if stem.isidentifier() and known is None else _file_module(real)
+    spec = importlib.util.spec_from_file_location(module_name, real)
+    if spec is None or spec.loader is None:  # pragma: no cover  (a .py path always has one)
+        raise ImportError(f"{name} cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # torch.fx and inspect look classes up there
+    try:
+        with _on_path(os.path.dirname(real)):
+            spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def _file_module(real: str) -> str:
+    """A module name of its own for a file whose stem is taken or no identifier."""
+    import hashlib
+
+    stem = re.sub(r"\W", "_", Path(real).stem, flags=re.ASCII)
+    digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"archspec_factory_{stem}_{digest}"
+
+
+@contextmanager
+def _on_path(folder: str) -> Iterator[None]:
+    """`folder` at the end of sys.path while the block runs, when it is not there already."""
+    added = folder not in sys.path
+    if added:
+        sys.path.append(folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
 
 
 #: torch's words for reading the values of a meta tensor (`.item()`, `.tolist()`, `int(t)`).
