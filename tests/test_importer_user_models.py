@@ -1,12 +1,18 @@
 """archspec import of models as users write them: a dense block whose first layer reads
-`torch.cat(features, 1)` of one tensor, and a stack of one tensor."""
+`torch.cat(features, 1)` of one tensor, a stack of one tensor, and `nn.Softmax()` without
+a dim."""
 
 from __future__ import annotations
 
+import inspect
+
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import archspec
+from archspec.errors import ImportFailure
 from tests.emit_helpers import matches_compile
 from tests.test_importer import roundtrip
 
@@ -53,3 +59,28 @@ def test_a_stack_of_one_tensor_is_its_unsqueeze() -> None:
     assert "type: stack" not in text and "type: concat" not in text
     assert "type: unsqueeze, dim: 2}" in text
     matches_compile(text, (2, 3, 4, 4))
+
+
+class ImplicitDim(nn.Module):
+    """`nn.Softmax()` as old tutorials write it: torch picks the dim from the input's rank."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.softmax = nn.Softmax()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.softmax(self.fc(x))
+
+
+def test_a_module_built_with_a_value_no_spec_states_is_refused_at_its_call() -> None:
+    """Its reading was `dim: null`: "the imported spec does not compile", please report it."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(ImplicitDim(), torch.zeros(2, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E903" and diag.span is not None
+    assert diag.span.line == inspect.getsourcelines(ImplicitDim.forward)[1] + 1
+    assert "the kind `softmax` takes no dim=None: build the module with a dim" in diag.message
+    model = ImplicitDim()
+    model.softmax = nn.Softmax(dim=1)
+    assert "{name: softmax, type: softmax}" in roundtrip(model, (2, 8))  # dim 1: the default

@@ -282,10 +282,26 @@ def _read(module: nn.Module) -> Leaf | None:
         for attempt in (_scalars(fields), fields):
             given = {**base, **attempt}
             attrs = {k: given[k] for k in op.spec.model_fields if k in given}
-            if _builds_same(op, attrs, module):
+            if _builds_same(op, attrs, module) and _refusal(op, attrs) is None:
                 full = {k: v for k, v in attrs.items() if k not in op.inferred}
                 shown = {k: v for k, v in full.items() if k not in base or v != base[k]}
                 return Leaf(op.kind, shown, full)
+    return None
+
+
+def _refusal(op: Op, attrs: dict[str, Any]) -> str | None:
+    """What the kind's spec refuses of a reading, as words (`dim=None`), or None when a spec
+    states it: a module built with a value no spec writes (`nn.Softmax()`, whose dim torch
+    picks from the input's rank) has no reading, however equal the kind's module is."""
+    from pydantic import ValidationError
+
+    try:
+        op.spec.model_validate({**attrs, "type": op.kind})
+    except ValidationError as exc:
+        field = next((str(e["loc"][0]) for e in exc.errors() if e["loc"]), None)
+        if field in attrs:
+            return f"{field}={attrs[field]!r}: build the module with a {field} the kind takes"
+        return "these settings"
     return None
 
 
@@ -304,6 +320,9 @@ def unread_settings(module: nn.Module) -> str | None:
                 built = op.build({k: given[k] for k in op.spec.model_fields if k in given})
         except Exception:
             continue
+        refused = _refusal(op, {k: given[k] for k in op.spec.model_fields if k in given})
+        if refused is not None:
+            return f"the kind `{op.kind}` takes no {refused}"
         ours, theirs = dict(_fingerprint(built)[3]), dict(_fingerprint(module)[3])
         odd = [
             f"{k}={v} where the model has {theirs[k]}"
