@@ -1,6 +1,7 @@
 """archspec import of models as users write them: a dense block whose first layer reads
 `torch.cat(features, 1)` of one tensor, a stack of one tensor, and `nn.Softmax()` without
-a dim."""
+a dim; and the refusals such users meet, said for what they wrote: entries of dicts in a
+list, two dicts walked together, a model of token ids given a float input."""
 
 from __future__ import annotations
 
@@ -84,3 +85,79 @@ def test_a_module_built_with_a_value_no_spec_states_is_refused_at_its_call() -> 
     model = ImplicitDim()
     model.softmax = nn.Softmax(dim=1)
     assert "{name: softmax, type: softmax}" in roundtrip(model, (2, 8))  # dim 1: the default
+
+
+class DictsInAList(nn.Module):
+    """A transformer written without a block class: a list of dicts walked in a loop."""
+
+    def __init__(self, dim: int = 8, depth: int = 2) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.ModuleDict({"norm": nn.LayerNorm(dim), "mlp": nn.Linear(dim, dim)})
+            for _ in range(depth)
+        )
+        self.heads = nn.ModuleDict({"out": nn.ModuleList([nn.Linear(dim, 2)])})
+        self.tail = nn.Sequential(nn.ModuleList([nn.Linear(2, 2)]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for blk in self.blocks:
+            x = x + blk["mlp"](blk["norm"](x))
+        return self.tail[0][0](self.heads["out"][0](x))
+
+
+def test_an_entry_of_a_container_inside_a_child_is_refused_as_such() -> None:
+    """It was "reaches `self.blocks.0.norm` inside its child", with quantization's hint."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(DictsInAList(), torch.zeros(2, 3, 8))
+    messages = [d.message for d in info.value.diagnostics]
+    assert all(d.code == "E904" for d in info.value.diagnostics)
+    entry = "an entry of the ModuleDict inside its child `self.blocks`"
+    assert f'calls `self.blocks[0]["norm"]`, {entry}' in messages[0]
+    assert f'calls `self.blocks[1]["mlp"]`, {entry}' in messages[3]
+    assert 'calls `self.heads["out"][0]`, an entry of the ModuleList' in messages[4]
+    assert "calls `self.tail[0][0]`, an entry of the ModuleList" in messages[5]
+    assert "a class of its own" in info.value.diagnostics[0].hint
+    assert "quantiz" not in info.value.diagnostics[0].hint
+
+
+class TwoDicts(nn.Module):
+    """Two ModuleDicts whose entries the forward calls by key, in turn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleDict({"stem": nn.Conv2d(3, 4, 1), "body": nn.Conv2d(4, 4, 1)})
+        self.acts = nn.ModuleDict({"first": nn.ReLU(), "second": nn.Tanh()})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.acts["first"](self.convs["stem"](x))
+        return self.acts["second"](self.convs["body"](x))
+
+
+def test_a_dict_walked_beside_another_is_refused_with_a_hint_for_dicts() -> None:
+    """Its hint spoke of an nn.ModuleList's entries, `key: blocks.0`, which no dict has."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(TwoDicts(), torch.zeros(2, 3, 4, 4))
+    first = info.value.diagnostics[0]
+    assert first.code == "E904"
+    assert "walks `self.convs` and `self.acts` together" in first.message
+    assert first.hint.startswith("a spec reads an nn.ModuleDict as one sequence")
+    assert "attributes of their own" in first.hint and "key: blocks.0" not in first.hint
+
+
+class BagOfWords(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 8)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embed(ids).mean(1))
+
+
+def test_a_model_of_token_ids_given_a_float_input_says_no_input_would_do() -> None:
+    """`archspec import` gives a float input: the hint said to give another `--input`."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(BagOfWords(), torch.zeros(2, 5))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904" and "refuses the example input (2, 5)" in diag.message
+    assert "looks token ids up (its Embedding `embed`) takes integers" in diag.hint

@@ -96,9 +96,25 @@ def _model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
             f"{describe(type(model))} refuses the example input ({_shape_text(example_input)}): "
             f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
             span=span_of_class(type(model)),
-            hint="give an input the model accepts (--input, or example_input=)",
+            hint="give an input the model accepts (--input, or example_input=)"
+            + _lookup_note(model),
             code="E904",
         ) from None
+
+
+def _lookup_note(model: nn.Module) -> str:
+    """What the refusal's hint adds for a model that looks token ids up: `--input` makes a
+    float tensor, and no float input is ids, so no input it gives would do."""
+    import torch.nn as nn
+
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Embedding | nn.EmbeddingBag):
+            return (
+                f"; a model that looks token ids up (its {type(module).__name__} `{name}`) "
+                "takes integers, and a spec's input is a float tensor: import the part of the "
+                "model after the lookup, whose forward takes float tensors"
+            )
+    return ""
 
 
 def _check_arguments(model: Any, example_input: Any) -> None:

@@ -296,7 +296,7 @@ def unfinished_lists(reader: Any) -> None:
 
     from .entries import unfinished_entries
     from .fans import open_fans
-    from .where import INSIDE_HINT, inside_child
+    from .where import inside_child
 
     open_fans(reader)
     unfinished_entries(reader)
@@ -304,12 +304,8 @@ def unfinished_lists(reader: Any) -> None:
         holder = getattr(reader.module, head)
         count = len(holder)
         if _items(seq) != count and not isinstance(holder, nn.ModuleList | nn.ModuleDict):
-            reader.fail(
-                "E904",
-                f"{describe(type(reader.module))}.forward {inside_child(head + '.0')}",
-                node,
-                INSIDE_HINT,
-            )
+            why, hint = inside_child(reader.module, head + ".0")
+            reader.fail("E904", f"{describe(type(reader.module))}.forward {why}", node, hint)
         elif _items(seq) != count:
             reader.fail(
                 "E904",
@@ -381,7 +377,19 @@ def _list_call_problem(
             f"calls the items of `self.{head}` with other steps between them "
             f"({_why_apart(run[1], node, index, before)})"
         )
+    if type(reader.module.get_submodule(head)).__name__ == "ModuleDict":
+        return why, DICT_HINT
     return why, INTERLEAVED_HINT
+
+
+#: The hint for an nn.ModuleDict whose items no sequence or fan holds: unlike a list's, a
+#: dict's entries are not stated one by one.
+DICT_HINT = (
+    "a spec reads an nn.ModuleDict as one sequence, its items called in a row in the order "
+    "they are registered, or as branches that each read one tensor, joined by one torch.cat; "
+    "give the modules the forward calls one by one attributes of their own (`self.stem = "
+    "...`), or hold them in an nn.ModuleList, whose entries a spec states one by one"
+)
 
 
 def _walked_since(reader: Any, head: str, last: Any, node: Any) -> list[str]:

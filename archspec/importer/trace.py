@@ -28,7 +28,6 @@ from .twins import TWIN_HINT, own_method_forward, traced_as_twin, twin_call, twi
 from .tying import reuse_item, second_call
 from .unbinds import read_attention, unbind_pieces
 from .where import (
-    INSIDE_HINT,
     describe,
     diagnostic,
     inside_child,
@@ -404,7 +403,8 @@ class _GraphReader:
         if identity_grandchild(self, node, target):  # FloatFunctional's (quantizable.py)
             return
         if "." in target:
-            self.fail("E904", f"{cls}.forward {inside_child(target)}", node, INSIDE_HINT)
+            why, hint = inside_child(self.module, target)
+            self.fail("E904", f"{cls}.forward {why}", node, hint)
             return
         args = [a for a in node.args]
         if len(args) == 1 and isinstance(args[0], list | tuple) and not node.kwargs:

@@ -147,14 +147,55 @@ INSIDE_HINT = (
 )
 
 
-def inside_child(target: str) -> str:
-    """What a forward does when fx records a call of `self.a.b`: it called a grandchild, or
-    a method of the child `a` other than its forward that calls `b`."""
+def inside_child(module: Any, target: str) -> tuple[str, str]:
+    """What a forward does when fx records a call of `self.a.b`, and the hint: it called an
+    entry of a container inside the child `a` (container_entry), a grandchild, or a method of
+    the child `a` other than its forward that calls `b`."""
+    entry = container_entry(module, target)
+    if entry is not None:
+        return entry, CONTAINER_HINT
     child = target.split(".", 1)[0]
     return (
         f"reaches `self.{target}` inside its child `self.{child}`: it calls a grandchild "
         f"directly, or a method of `self.{child}` other than its forward (quantization's "
-        "FloatFunctional `.add` runs its `activation_post_process`)"
+        "FloatFunctional `.add` runs its `activation_post_process`)",
+        INSIDE_HINT,
+    )
+
+
+#: How to go on when a forward calls an entry of a container inside one of its children.
+CONTAINER_HINT = (
+    "a spec's items are a module's own children, each called as a whole: hold the modules "
+    "one item uses in a class of its own (an nn.Module whose forward calls them, a block) and "
+    "call the item"
+)
+
+
+def container_entry(module: Any, target: str) -> str | None:
+    """What a forward does when fx records a call of `self.blocks.0.attn` and `blocks.0` is
+    an nn.ModuleDict or nn.ModuleList (a list of dicts walked in a loop, `blk["attn"](x)`),
+    as words: the entry as the forward indexes it; None when the call's holder is no such
+    container, or is the module's own child (lists.py reads those)."""
+    import torch.nn as nn
+
+    parts = target.split(".")
+    if len(parts) < 3:
+        return None
+    holder = module.get_submodule(".".join(parts[:-1]))
+    if not isinstance(holder, nn.ModuleList | nn.ModuleDict):
+        return None
+    shown, at = f"self.{parts[0]}", getattr(module, parts[0])
+    for part in parts[1:]:  # as the forward indexes it: `self.stages[0][1]`, `blk["attn"]`
+        if isinstance(at, nn.ModuleDict):
+            shown += f'["{part}"]'
+        elif isinstance(at, nn.ModuleList | nn.Sequential) and part.isdigit():
+            shown += f"[{part}]"
+        else:
+            shown += f".{part}"
+        at = at.get_submodule(part)
+    return (
+        f"calls `{shown}`, an entry of the {type(holder).__name__} inside its child "
+        f"`self.{parts[0]}`"
     )
 
 
