@@ -1,7 +1,8 @@
 """archspec import of models as users write them: a dense block whose first layer reads
 `torch.cat(features, 1)` of one tensor, a stack of one tensor, and `nn.Softmax()` without
 a dim; and the refusals such users meet, said for what they wrote: entries of dicts in a
-list, two dicts walked together, a model of token ids given a float input."""
+list, two dicts walked together, a model of token ids given a float input, a model that is
+one layer written from its tensors, a batch norm written so."""
 
 from __future__ import annotations
 
@@ -161,3 +162,50 @@ def test_a_model_of_token_ids_given_a_float_input_says_no_input_would_do() -> No
     (diag,) = info.value.diagnostics
     assert diag.code == "E904" and "refuses the example input (2, 5)" in diag.message
     assert "looks token ids up (its Embedding `embed`) takes integers" in diag.hint
+
+
+class ScratchLinear(nn.Module):
+    """A linear layer written from its tensors, imported on its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(5, 8))
+        self.bias = nn.Parameter(torch.zeros(5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+def test_a_model_that_is_one_layer_on_its_own_tensors_is_refused_as_one_layer() -> None:
+    """It was E903 "no layer kind computes F.linear", whose hint said such a module imports."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(ScratchLinear(), torch.zeros(2, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904"
+    assert "the model is one layer (ScratchLinear, a linear on its own tensors)" in diag.message
+    assert "nn.Sequential(layer)" in diag.hint
+    assert "- {type: linear, out_features: 5}" in roundtrip(nn.Sequential(ScratchLinear()), (2, 8))
+
+
+class ScratchBatchNorm(nn.Module):
+    """A batch norm written from its tensors, without the count of batches torch's keeps."""
+
+    def __init__(self, c: int = 4) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+        self.register_buffer("running_mean", torch.zeros(c))
+        self.register_buffer("running_var", torch.ones(c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, self.training
+        )
+
+
+def test_the_hint_of_a_batch_norm_from_scratch_does_not_promise_it_imports() -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(nn.Sequential(ScratchBatchNorm()), torch.zeros(2, 4, 3, 3))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E903" and "computes `torch.nn.functional.batch_norm`" in diag.message
+    assert "F.batch_norm in a subclass of a torch batch norm" in diag.hint

@@ -399,7 +399,8 @@ def own_tensors_hint(module: nn.Module) -> str:
     return (
         "; a module holding its own tensors imports as a layer when its forward gives them to "
         "the function the layer calls (F.layer_norm(x, shape, self.weight, self.bias, eps), "
-        "F.group_norm, F.batch_norm, F.conv2d, F.linear), with steps before and after it: "
+        "F.group_norm, F.conv2d, F.linear; F.batch_norm in a subclass of a torch batch norm, "
+        "which counts its batches), with steps before and after it: "
         "its tensors named as the layer's (`weight`, `bias`), the sizes written as numbers "
         "(`(c,)`, not `x.shape[-1:]`), and no child holding tensors"
     )

@@ -123,11 +123,15 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     """The spec data of `model` (in its current mode), or ImportFailure listing every
     construct that has no exact equivalent, each at its place in the Python source; the
     example input gives the sizes a constant slice needs (slices.py)."""
+    from .fused import fused_reading
     from .leaves import read_leaf
 
-    if read_leaf(model) is not None:
+    if read_leaf(model) is not None or (fused := fused_reading(model)) is not None:
+        what = type(model).__name__
+        if read_leaf(model) is None:  # its own tensors given to F.linear, say, in its forward
+            what += f", a {fused.kind} on its own tensors"
         raise ImportFailure(
-            f"the model is one layer ({type(model).__name__}): its state_dict keys have no "
+            f"the model is one layer ({what}): its state_dict keys have no "
             "module name, and a spec's network is a module of named layers",
             span=span_of_class(type(model)),
             hint="wrap it: nn.Sequential(layer) imports, with keys `0.weight`, ...",
