@@ -2,7 +2,7 @@
 `torch.cat(features, 1)` of one tensor, a stack of one tensor, and `nn.Softmax()` without
 a dim; and the refusals such users meet, said for what they wrote: entries of dicts in a
 list, two dicts walked together, a model of token ids given a float input, a model that is
-one layer written from its tensors, a batch norm written so."""
+one layer written from its tensors, a batch norm written so, a reshape after a refused step."""
 
 from __future__ import annotations
 
@@ -209,3 +209,28 @@ def test_the_hint_of_a_batch_norm_from_scratch_does_not_promise_it_imports() -> 
     (diag,) = info.value.diagnostics
     assert diag.code == "E903" and "computes `torch.nn.functional.batch_norm`" in diag.message
     assert "F.batch_norm in a subclass of a torch batch norm" in diag.hint
+
+
+class ScaleFromSize(nn.Module):
+    """Attention whose scale is computed in forward from a size read off the input."""
+
+    def __init__(self, dim: int = 8, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        attn = (q @ k.transpose(-2, -1)) * (C // self.heads) ** -0.5
+        return (attn.softmax(-1) @ v).transpose(1, 2).reshape(B, N, C)
+
+
+def test_a_reshape_after_a_refused_step_is_not_reported_again() -> None:
+    """The reshape of the refused scale's product was E903 too ("takes sizes read from tensor
+    shapes that a spec's `reshape` cannot state"), which it states once the scale is fixed."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(ScaleFromSize(), torch.zeros(2, 5, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E903" and "the operator `pow`" in diag.message

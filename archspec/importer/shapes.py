@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from ..lazymethods import dataclass
-from .calls import attribute_read, listed
+from .calls import after_refused, attribute_read, listed
 
 
 @dataclass(frozen=True)
@@ -299,6 +299,9 @@ def read_size_node(reader: Any, node: Any) -> bool:
         shape = reshape_sizes(list(sizes), syms, args[0], reader)
         if shape is None and (found := regrouped(reader, list(sizes), syms, args[0])):
             return reader.emit(node, found[0], found[1], (args[0],))  # provenance.py
+        if shape is None and after_refused(reader.refused, reader.names, (args[0],)):
+            reader.refused.add(node)  # its tensor's provenance broke where that was reported
+            return True
         if shape is None:
             what = describe_target(node.op, node.target, node.args)
             reader.fail("E903", _UNSTATED_RESHAPE.format(what), node, _UNSTATED_HINT)
