@@ -179,8 +179,8 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise WeightsError(
             f"weights file {os.fspath(path)!r} {what}",
             code="E801",
-            hint="pass a torch.save'd state_dict, a state_dict itself, or the name of "
-            "torchvision's weights (archspec.list_weights(spec) lists them)",
+            hint="pass a torch.save'd state_dict's path (a URL's folder goes in base_url=), a "
+            "state_dict, or torchvision's weights' name (archspec.list_weights(spec) lists them)",
         )
     if expanded := _expanded_size(file):
         raise WeightsError(

@@ -305,6 +305,9 @@ def test_a_path_or_a_state_dict(tmp_path: Path) -> None:
     with pytest.raises(archspec.ArchSpecError) as err:
         archspec.load(SPEC, weights=str(tmp_path / "nope.pth"))
     assert err.value.error_code == "E801" and "does not exist" in str(err.value)
+    # a file:// URL is no path: the hint says where a URL goes
+    with pytest.raises(archspec.ArchSpecError, match="URL's folder goes in base_url="):
+        archspec.load(SPEC, weights=(tmp_path / "nope.pth").as_uri())
 
 
 def test_old_checkpoints_without_num_batches_tracked_load_strictly() -> None:
