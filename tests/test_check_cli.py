@@ -371,3 +371,10 @@ def test_a_variant_the_spec_lacks_names_the_spec_not_the_variant(
     result = CliRunner().invoke(app, ["check", *args])
     assert result.exit_code == 1
     assert status in result.output
+
+
+def test_an_empty_spec_argument_is_named_as_given() -> None:
+    """`archspec check ''` printed the line ` (): 1 error`, naming nothing."""
+    code, out, err = run("check", "")
+    assert code == 1 and "E100" in err
+    assert out.splitlines()[0] == "'' (''): 1 error"

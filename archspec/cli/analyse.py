@@ -211,7 +211,7 @@ def _check_command(
             if repeated:
                 status += f" ({repeated} shown above)"
             name, file = api.escape_text(api.clipped(r.name)), api.escape_text(str(r.file))
-            print(f"{name} ({file}): {status}")
+            print(f"{name or repr(name)} ({file or repr(file)}): {status}")  # `check ''`
             if r.input_shape is not None and r.ok:
                 print(f"  input   {_shape(r.input_shape)}")
                 _print_outputs(r)
