@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import ArchSpecError
 from .lazymethods import dataclass
@@ -168,20 +168,24 @@ def default_weights(spec: str) -> str:
     return _record(spec)["default"]  # type: ignore[no-any-return]
 
 
+def _wrong_type(name: Any) -> NoReturn:
+    raise TypeError(f"weights must be a name, a path or a state_dict, got {type(name).__name__}")
+
+
 def get_weights(spec: str, name: Any = "DEFAULT") -> Weights:
     """The `Weights` of a built-in spec by torchvision's name: `IMAGENET1K_V2`, `DEFAULT`,
     `ResNet50_Weights.IMAGENET1K_V2`, or torchvision's enum member itself.
 
     An unknown name is a WeightsError (E801) that lists the names there are.
     """
+    if not isinstance(name, str) and not isinstance(getattr(name, "name", None), str):
+        _wrong_type(name)  # the calling code's mistake, whichever spec it names
     record = _record(spec)
     enum = record["enum"]
     if not isinstance(name, str) and type(name).__name__ == enum and hasattr(name, "name"):
         name = name.name  # torchvision's own enum member, when the caller has torchvision
     if not isinstance(name, str):
-        raise TypeError(
-            f"weights must be a name, a path or a state_dict, got {type(name).__name__}"
-        )
+        _wrong_type(name)
     short = name.removeprefix(f"{enum}.")
     if short == "DEFAULT":
         short = record["default"]

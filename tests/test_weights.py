@@ -333,6 +333,9 @@ def test_unknown_weights_list_the_ones_there_are() -> None:
     assert "did you mean resnet50" in str(err.value.hint)
     with pytest.raises(TypeError):
         archspec.load(SPEC, weights=3)
+    # the calling code's mistake whatever the spec (one without weights said it had none)
+    with pytest.raises(TypeError, match="weights must be a name, a path or a state_dict"):
+        archspec.load("lenet5", weights=3)
 
 
 @pytest.mark.parametrize("spec", [3, b"resnet50", ("resnet50",)])
