@@ -57,6 +57,27 @@ def test_a_failed_node_does_not_cascade_into_what_reads_its_size() -> None:
     assert "stage.0.a" in e.render()
 
 
+@pytest.mark.parametrize("count", ["100000", "nope"])
+def test_failed_computed_piece_names_do_not_cascade_into_their_readers(count: str) -> None:
+    """A chunk whose computed `names` fail is one error: its readers' names may be the
+    ones it would give, so none is an "unknown reference" (each was, one per reader); the
+    E310 speaks of `names`, not of a `from`."""
+    text = spec(
+        f"""
+        layers:
+          - {{type: chunk, chunks: 2, dim: 1, names: {{each: "p{{j}}", for: j, in: {count}}}}}
+          - {{type: add, from: [p0, p1]}}
+        """
+    )
+    diagnostics = err(text).diagnostics
+    assert [d.code for d in diagnostics] == ["E310" if count.isdigit() else "E302"]
+    if count.isdigit():
+        assert "a computed `names` counts against them" in diagnostics[0].message
+    # where the names are known, an unknown reader is still reported
+    typo = text.replace(count, "2").replace("p1]", "q1]")
+    assert [d.code for d in err(typo).diagnostics] == ["E305"]
+
+
 def test_a_mistake_in_every_copy_is_reported_once_with_the_count() -> None:
     text = spec(
         """

@@ -23,6 +23,9 @@ from ..ops.base import LayerSpec
 from ..ops.fromspec import is_template, static_refs
 from ..ops.shapectx import RecordOnce
 
+#: A key of a Scope's `shapes` no spec can write: a chunk's or split's computed `names`
+#: failed here, so a name its readers give is no unknown reference (refs.unknown_ref).
+NAMES_FAILED = "<names failed>"
 #: Expansion limits: a spec may not grow past these however its params are set (MAX_NODES,
 #: the default of `max_layers=`, lives in archspec/limits.py).
 #: How an E310 for expansion ends: the setting a user with a network that large needs.

@@ -175,9 +175,9 @@ def _each(
     if entry.for_ is not None:
         from ..constructs.repeat import free_name  # constructs import lowering
 
-        if not free_name(lw, entry.for_, yp + ("for",), "`from` entry index", key="for"):
+        if not free_name(lw, entry.for_, yp + ("for",), f"`{field}` entry index", key="for"):
             raise Skip
-        values = _index_values(lw, entry, env, yp + ("in",))
+        values = _index_values(lw, entry, env, yp + ("in",), field)
     out = []
     for value in values:
         local = env if entry.for_ is None else {**env, entry.for_: value}
@@ -188,7 +188,9 @@ def _each(
     return out
 
 
-def _index_values(lw: Lowerer, entry: Any, env: Mapping[str, Any], yp: PathKey) -> Sequence[int]:
+def _index_values(
+    lw: Lowerer, entry: Any, env: Mapping[str, Any], yp: PathKey, field: str
+) -> Sequence[int]:
     """The values of an entry's index: `range(n)` for a count, the items of a list;
     E309 (and Skip) for anything else, E310 past the layer limit."""
     value = lw.eval_value(entry.in_, _ANY, env, yp)
@@ -205,7 +207,7 @@ def _index_values(lw: Lowerer, entry: Any, env: Mapping[str, Any], yp: PathKey) 
         lw.error(
             "E310",
             f"`in` gives {len(values):,} values, over the limit of {lw.max_layers:,} layer "
-            "items: a `from` reads nodes of its list, which cannot hold more",
+            f"items: a computed `{field}` counts against them",
             yp,
             "lower the count",
         )
@@ -259,7 +261,9 @@ def _fill(
         if not reads_failed(template, quiet_names(lw.failed, env)):
             hint = exc.hint
             if exc.code == "E302" and any(f"'{n}'" in exc.message for n in INPUT_SIZES):
-                hint = "a `from` is worked out before its node's input is chosen, so the input's "
+                hint = (
+                    f"a `{field}` is worked out before its node's input is chosen, so the input's "
+                )
                 hint += "sizes are not in scope there: read params, lets and indices"
             lw.error(exc.code, f"`{field}` template {template!r}: {exc.message}", yp, hint)
     except ValueError as exc:

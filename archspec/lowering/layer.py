@@ -11,7 +11,7 @@ from ..expr import ExprError
 from ..ir import ABSENT_AS, INPUT, AttrExpr, Node, node_of, replaced
 from ..ops import ShapeFailure
 from ..ops.base import Final, LayerSpec
-from .context import BadValue, Item, Scope, Site, Skip, when_text
+from .context import NAMES_FAILED, BadValue, Item, Scope, Site, Skip, when_text
 from .exprs import attr_expr, text_expr
 from .reuse import bind_target
 from .values import (
@@ -38,7 +38,11 @@ def lower_op(lw: Lowerer, site: Site, plan: ItemPlan) -> str | None:
     from .fromlist import piece_names_here  # fromlist reads item plans: imported late
 
     scope = site.scope
-    pieces = piece_names_here(lw, site.item, scope, site.local, plan.op.names_field)  # type: ignore[arg-type]
+    try:
+        pieces = piece_names_here(lw, site.item, scope, site.local, plan.op.names_field)  # type: ignore[arg-type]
+    except Skip:  # its names are not known: a reader's may be one, so none is called unknown
+        scope.shapes[NAMES_FAILED] = None
+        raise
     try:
         return _lower_op(lw, site, plan, pieces)
     except Skip:

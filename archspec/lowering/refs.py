@@ -9,7 +9,7 @@ from ..expr import ExprError
 from ..ir import INPUT, Output
 from ..loader import PathKey
 from ..ops.base import Final
-from .context import Child, Item, Scope, Skip, channels_env
+from .context import NAMES_FAILED, Child, Item, Scope, Skip, channels_env
 from .values import bind_value, parsed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,6 +177,8 @@ def unknown_ref(
                 ypath,
                 "nodes run in the order they are written: move it above, or read an earlier node",
             )
+        return
+    if NAMES_FAILED in scope.shapes:  # a chunk's computed names failed (reported there)
         return
     known = [n for n in scope.shapes if n != INPUT and not n.startswith("<")]  # <failed item 3>
     owner = name.split(".", 1)[0]
