@@ -276,3 +276,44 @@ def test_a_guard_negates_a_condition_as_written_by_hand(text: str, expected: str
             assert eval(out, {}, env) is (not eval(text, {}, env))
             checked += 1
     assert checked == 4 * 4 * 3 * 4 * 3 * 6
+
+
+WRN_STAGES = """archspec: 1
+name: preact
+input: [N, 3, 16, 16]
+blocks:
+  Block:
+    params: {out: int, stride: int}
+    let:
+      equal: in_channels == out
+    layers:
+      - {name: bn1, type: batchnorm2d}
+      - {name: relu1, type: relu}
+      - {name: conv1, type: conv2d, out_channels: out, kernel_size: 3, stride: stride,
+         padding: 1, bias: false}
+      - {name: shortcut, type: conv2d, out_channels: out, kernel_size: 1, stride: stride,
+         bias: false, from: relu1, when: not equal}
+      - {name: sum, type: add, from: [input, conv1], when: equal}
+      - {name: sum, type: add, from: [shortcut, conv1], when: not equal}
+  Stage:
+    params: {out: int, stride: int}
+    layers:
+      - {name: first, type: Block, out: out, stride: stride}
+      - {name: second, type: Block, out: out, stride: 1}
+layers:
+  - {name: stem, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: layer1, type: Stage, out: 8, stride: 1}
+  - {name: layer2, type: Stage, out: 16, stride: 2}
+"""
+
+
+def test_the_channels_after_a_class_of_cases_tested_on_a_let_read_no_let() -> None:
+    """WRN's pre-activation block tests a let (`equal: in_channels == out`): the channels
+    its callers pass on are `out` in either case, never the let, which is a local of the
+    block's `__init__` alone (`Block(out if not equal else in_channels, ...)` was a
+    NameError when the network was built)."""
+    source = matches_compile(WRN_STAGES, (2, 3, 16, 16))
+    assert _classes(source) == ["Block", "Stage", "Preact"]
+    stage = source[source.index("class Stage") : source.index("class Preact")]
+    assert "equal" not in stage
+    assert "self.second = Block(out, out, stride=1)" in stage

@@ -36,7 +36,7 @@ from ..pyvalues import Env, Val, names_of, render_expr, truth
 from .ctor import init_statements
 from .forward import forward_lines, forward_statements, is_free_attr
 from .model import Body, Case, ClassInfo, Step, switchable
-from .optional import phi
+from .optional import inline_lets, phi
 from .shapes import class_shapes
 
 #: One class being built: its instances, its merged steps, the shortcut steps it switches.
@@ -227,6 +227,7 @@ def cased_info(infos: Sequence[ClassInfo], conds: Sequence[Val | None]) -> Class
     for cond, info in reversed(list(zip(conds[:-1], infos[:-1]))):
         assert cond is not None
         env = info.bodies[0].env
+        cond = inline_lets(cond, env)  # `out` is read by callers, where lets are unknown
         out = tuple(phi(cond, a, b, True, env) for a, b in zip(info.out, out))
     return dataclasses.replace(
         first,

@@ -13,7 +13,6 @@ fixed at its bound value and named in the docstring (`root.py`).
 
 from __future__ import annotations
 
-import ast
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import field
@@ -22,7 +21,7 @@ from typing import Any
 from ...errors import EmitError
 from ...ir import INPUT, Module
 from ...lazymethods import dataclass
-from ..pycode import Namespace, camel, expr_tree, fold, is_free_name, substitute, unparse
+from ..pycode import Namespace, camel, is_free_name
 from ..pyvalues import IN, Env, Val, inexact, literal, more_in, names_of, render_expr, truth
 from .cases import (
     Part,
@@ -37,7 +36,7 @@ from .cases import (
 from .inputs import fixed_more, more_pynames, more_vals
 from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input, switchable, variant_note
-from .optional import layers_doc
+from .optional import inline_lets, layers_doc
 from .scope import Scope, unkept_conditions
 
 PARAM_TYPES = ("int", "float", "bool", "str")
@@ -433,32 +432,6 @@ def combine(
     first_b = any(o.name in only_b for o in b_outs)
     bodies = group + a_bodies if first_b else a_bodies + group
     return bodies, result, optional | set(only_a) | set(only_b)
-
-
-#: The most expression nodes `inline_lets` writes out: lets that each read the one before
-#: several times (`a2: a1 - a1 + a1`) grow it exponentially (12 such lets took 20 s to emit,
-#: 59 ran for ever), and a value that large is written as its number anyway (MAX_TEXT).
-MAX_INLINE_NODES = 1000
-
-
-def inline_lets(val: Val, env: Env) -> Val:
-    """`val` with the class's let locals written out (`hidden_dim` is
-    `round(in_channels * expand_ratio)`): a caller reads it in terms of arguments only; the
-    instance's number when that would pass MAX_INLINE_NODES."""
-    texts = env.let_texts()
-    if not val.symbolic or not texts:
-        return val
-    tree = expr_tree(val.text)
-    for name in reversed(list(texts)):  # a let reads only the ones before it
-        nodes = list(ast.walk(tree))
-        uses = sum(isinstance(n, ast.Name) and n.id == name for n in nodes)
-        if not uses:
-            continue
-        let_tree = expr_tree(texts[name])
-        if len(nodes) + uses * sum(1 for _ in ast.walk(let_tree)) > MAX_INLINE_NODES:
-            return inexact(val.value, val.names)
-        tree = substitute(tree, {name: let_tree})
-    return Val(unparse(fold(tree)), val.value, val.names, val.exact, val.items)
 
 
 def coerce(value: Any, kind: str) -> Any:

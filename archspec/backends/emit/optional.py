@@ -19,7 +19,7 @@ from typing import Any
 
 from ...ir import Node
 from ...lazymethods import dataclass
-from ..pycode import expr_tree, fold, int_by_construction, unparse
+from ..pycode import expr_tree, fold, int_by_construction, substitute, unparse
 from ..pylayout import Doc, Group, Prefixed
 from ..pyvalues import Env, Val, inexact, literal, names_of, same
 
@@ -153,7 +153,7 @@ def _implied(
     """`a` when it equals `b` wherever `cond` is false, or `b` when it equals `a` wherever
     `cond` holds, for a condition `name != k` or `name == k`; else None. `lets` are the
     locals' expressions (`hidden_dim` is `in_channels` where `expand_ratio == 1`)."""
-    tree = expr_tree(cond)
+    tree = _negation_pushed(expr_tree(cond))
     if not (isinstance(tree, ast.Compare) and len(tree.ops) == 1):
         return None
     left, right = tree.left, tree.comparators[0]
@@ -170,6 +170,19 @@ def _implied(
     if isinstance(tree.ops[0], ast.Eq) and _at(b, left.id, right, lets, ints) == a:
         return b
     return None
+
+
+def _negation_pushed(tree: ast.expr) -> ast.expr:
+    """`not a == b` as `a != b` and `not a != b` as `a == b` (a case's condition of a let
+    `equal: in_channels == out` tested as `not equal`); any other tree as it is."""
+    if not (isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not)):
+        return tree
+    inner = tree.operand
+    if isinstance(inner, ast.Compare) and len(inner.ops) == 1:
+        flipped = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}.get(type(inner.ops[0]))
+        if flipped is not None:
+            return ast.Compare(left=inner.left, ops=[flipped()], comparators=inner.comparators)
+    return tree
 
 
 def _at(
@@ -221,3 +234,29 @@ def _simplify(node: ast.expr, ints: Collection[str] = ()) -> ast.expr:
     if isinstance(op, ast.FloorDiv) and const(right, 1):
         return left
     return node
+
+
+#: The most expression nodes `inline_lets` writes out: lets that each read the one before
+#: several times (`a2: a1 - a1 + a1`) grow it exponentially (12 such lets took 20 s to emit,
+#: 59 ran for ever), and a value that large is written as its number anyway (MAX_TEXT).
+MAX_INLINE_NODES = 1000
+
+
+def inline_lets(val: Val, env: Env) -> Val:
+    """`val` with the class's let locals written out (`hidden_dim` is
+    `round(in_channels * expand_ratio)`): a caller reads it in terms of arguments only; the
+    instance's number when that would pass MAX_INLINE_NODES."""
+    texts = env.let_texts()
+    if not val.symbolic or not texts:
+        return val
+    tree = expr_tree(val.text)
+    for name in reversed(list(texts)):  # a let reads only the ones before it
+        nodes = list(ast.walk(tree))
+        uses = sum(isinstance(n, ast.Name) and n.id == name for n in nodes)
+        if not uses:
+            continue
+        let_tree = expr_tree(texts[name])
+        if len(nodes) + uses * sum(1 for _ in ast.walk(let_tree)) > MAX_INLINE_NODES:
+            return inexact(val.value, val.names)
+        tree = substitute(tree, {name: let_tree})
+    return Val(unparse(fold(tree)), val.value, val.names, val.exact, val.items)
