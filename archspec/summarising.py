@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,7 @@ def summary(
     _check_depth(depth)
     spec_args = spec_params(params, keywords)
     analysis = _analysis(source, spec_args, max_layers, shape, variant)  # type: ignore[arg-type]
+    _warn_of_the_specs_depth(depth, spec_args, analysis.graph)
     return summarise_analysis(analysis, depth)
 
 
@@ -104,6 +106,20 @@ def _is_shapes(size: Any) -> bool:
         and not isinstance(size, str)
         and len(size) > 0
         and all(isinstance(s, (Sequence, str)) for s in size)
+    )
+
+
+def _warn_of_the_specs_depth(depth: Any, spec_args: Mapping[str, Any], graph: Any) -> None:
+    """Warn where `depth=` folds the table of a spec with a param `depth` that `params=`
+    does not set: a WRN's `summary(spec, depth=16)` meant the network's depth (as compile,
+    check and emit read it) and got the default network's figures, silently."""
+    if depth is None or "depth" in spec_args or "depth" not in graph.params:
+        return
+    warnings.warn(
+        f"depth={depth!r} folds the summary's table: the spec's own param `depth` stays "
+        f"{graph.params['depth']!r}; to set it, give params={{'depth': {depth!r}}}",
+        UserWarning,
+        stacklevel=3,
     )
 
 

@@ -300,6 +300,21 @@ def test_api_takes_params_as_a_mapping_and_refuses_one_given_twice() -> None:
         archspec.summary(nn.Linear(3, 4), input_size=(1, 3), params={"depth": 1})
 
 
+def test_summary_warns_that_its_depth_is_not_the_specs(recwarn: pytest.WarningsRecorder) -> None:
+    """`summary(spec, depth=3)` of a spec with a param `depth` folds the table, as it does for
+    any spec, where a WRN's author meant the network's depth (as compile, check and emit
+    read it) and got the default network's parameters and MACs without a word. It warns,
+    at the caller's line, naming `params=`, which sets the spec's."""
+    with pytest.warns(UserWarning, match=r"param `depth` stays 2; to set it, give params=") as got:
+        assert archspec.summary(DEPTH, depth=3).params == 16 + 20  # the default depth, 2
+    assert got[0].filename == __file__
+    recwarn.clear()
+    assert archspec.summary(DEPTH, params={"depth": 3}).params == 16 + 20 + 20
+    assert archspec.summary(DEPTH, params={"depth": 3}, depth=1).params == 16 + 20 + 20
+    assert archspec.summary("lenet5", depth=1).params == archspec.summary("lenet5").params
+    assert not recwarn.list
+
+
 def test_an_expression_cut_at_its_comma_says_to_quote_it() -> None:
     text = _spec(
         "cut",
