@@ -317,3 +317,33 @@ def test_the_channels_after_a_class_of_cases_tested_on_a_let_read_no_let() -> No
     stage = source[source.index("class Stage") : source.index("class Preact")]
     assert "equal" not in stage
     assert "self.second = Block(out, out, stride=1)" in stage
+
+
+DENSE_OR_SUM = """archspec: 1
+name: dense_or_sum
+input: [N, 8, 16, 16]
+blocks:
+  Blk:
+    params: {out: int}
+    let:
+      same: in_channels == out
+    layers:
+      - {name: conv, type: conv2d, out_channels: out, kernel_size: 3, padding: 1}
+      - {name: o, type: add, from: [conv, input], when: same}
+      - {name: o, type: concat, from: [conv, input], when: not same}
+layers:
+  - {name: a, type: Blk, out: 4}
+  - {name: b, type: Blk, out: 8}
+"""
+
+
+def test_a_guard_that_tests_a_let_reads_it_bound() -> None:
+    """Every instance concatenates (`same` false), so the class refuses `same` with a guard
+    in `__init__`; the guard read the let before the line that binds it (a NameError on
+    every build of the emitted network)."""
+    source = matches_compile(DENSE_OR_SUM, (2, 8, 16, 16))
+    init = source[source.index("class Blk") : source.index("    def forward")]
+    assert init.index("same = in_channels == out") < init.index("if same:")
+    blk = _load(source, "dense_or_sum").Blk
+    with pytest.raises(ValueError, match="emitted without the layers these values choose"):
+        blk(8, 8)

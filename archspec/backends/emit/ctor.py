@@ -62,7 +62,6 @@ def init_lines(cls: ClassInfo, init_call: str | None, body: list[str] | None = N
     given, stands for those assignments (a class with cases: `cases.py`)."""
     head = _signature(cls)
     head.append(INDENT * 2 + "super().__init__()")
-    head += _guard_lines(cls)
     if body is None:  # what the calls in `forward` read (`self.radix = radix`), then modules
         stmts = init_statements(cls)
         said = {tuple(st) for st in stmts}
@@ -73,6 +72,7 @@ def init_lines(cls: ClassInfo, init_call: str | None, body: list[str] | None = N
         lines = body
     if init_call:
         lines = lines + format_doc(Text(init_call), 8)
+    lines = _guard_lines(cls) + lines  # a guard may test a let (`if not equal:`): bound first
     return head + _let_lines(cls.lets, lines) + lines
 
 
