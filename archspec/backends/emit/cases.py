@@ -57,7 +57,7 @@ def case_names(instances: Sequence[Module]) -> frozenset[str]:
         for n in inst.nodes:
             if n.when_expr is None:
                 continue
-            if switchable(n, readers) and n.name not in alternatives:
+            if switchable(n, readers, inst.nodes) and n.name not in alternatives:
                 shortcuts.add((n.name, n.when_expr.text))
             else:
                 names |= names_of(n.when_expr)

@@ -507,7 +507,7 @@ def structural_names(
         for n in inst.nodes:
             if n.when_expr is None or names_of(n.when_expr) & cases:
                 continue
-            if switchable(n, readers):
+            if switchable(n, readers, inst.nodes):
                 shortcuts.add((n.name, n.when_expr.text))
             else:
                 out |= names_of(n.when_expr)

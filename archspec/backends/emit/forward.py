@@ -401,6 +401,13 @@ class _Forward:
                 f"{attr_ref(st.attr)} is not None" if st.attr else f"self.{when_flag(self.cls, st)}"
             )
             kept = ins[fallback_input(node) or 0]
+            if var != kept and var in ins and read:  # the join reads `var`: set it after
+                return [
+                    f"{pad}if {guard}:",
+                    *_statement(target, expr, comment, indent + 4),
+                    f"{pad}else:",
+                    f"{pad}    {var} = {kept}",
+                ]
             lines = [f"{pad}{var} = {kept}"] if var != kept else []
             lines.append(f"{pad}if {guard}:")
             return lines + _statement(target, expr, comment, indent + 4)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import field
 from functools import cached_property
 from typing import Any
@@ -53,14 +54,29 @@ class Step:
         return (n.name, n.kind, self.attr, code, when, inputs, n.train_only, self.loop)
 
 
-def switchable(node: Node, readers: set[str]) -> bool:
+def switchable(node: Node, readers: set[str], nodes: Sequence[Node]) -> bool:
     """Whether one class can write a node its `when` switches as an `if`: a node others read
     whose absence passes its input on (a shortcut), or a join that stands for one of its
     inputs where it is absent (`ABSENT_AS`); never a `parallel` branch, which the join then
-    leaves out (DROPPED_WHEN_ABSENT)."""
+    leaves out (DROPPED_WHEN_ABSENT). `nodes` are those of its module, in order."""
     if node.attrs.get(DROPPED_WHEN_ABSENT):
         return False
-    return (node.name in readers and len(node.inputs) == 1) or node.attrs.get(ABSENT_AS) is not None
+    if node.name in readers and len(node.inputs) == 1:
+        return True
+    k = node.attrs.get(ABSENT_AS)
+    return k is not None and _stands_in(node.inputs[k], nodes)
+
+
+def _stands_in(name: str, nodes: Sequence[Node]) -> bool:
+    """Whether the value a class writes for node `name` where its `when` leaves it out (its
+    input) is what follows it reads there: the node written before it. A join standing for
+    `proj = self.proj(x)` under the join's own `when`, after a conv, is the conv where both
+    are left out, not `x`, so such a join is no `if` of a class."""
+    index = next((k for k, n in enumerate(nodes) if n.name == name), None)
+    if index is None or nodes[index].when_expr is None:
+        return True
+    prev = nodes[index - 1].name if index else INPUT
+    return len(nodes[index].inputs) == 1 and nodes[index].inputs[0] == prev
 
 
 def fallback_input(node: Node) -> int | None:

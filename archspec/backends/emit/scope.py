@@ -92,7 +92,7 @@ class Scope(EmitContext):
                 case = render_expr(node.when_expr, True, env, in_ch)
                 env.use(case)
                 self.case_conds.append(case)
-            elif node.when_expr is not None and switchable(node, readers):
+            elif node.when_expr is not None and switchable(node, readers, module.nodes):
                 cond_in = ins[-1][1] if join and len(ins[-1]) >= 2 else in_ch
                 when = render_expr(node.when_expr, True, env, cond_in)
                 env.use(when)
