@@ -9,6 +9,9 @@ them, so the default run samples each family and `--all` runs every member.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,27 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@contextmanager
+def plugins_restored() -> Iterator[None]:
+    """Plugin files may be loaded inside; afterwards the layer registry, the plugin state and
+    sys.modules are as they were (archspec's own installed plugins are the baseline)."""
+    from archspec import plugins
+    from archspec.ops import REGISTRY
+
+    plugins.load_plugins()
+    before, modules = set(REGISTRY), set(sys.modules)
+    plugins.reset()
+    try:
+        yield
+    finally:
+        for kind in set(REGISTRY) - before:
+            archspec.unregister(kind)
+        plugins.reset()
+        for name in set(sys.modules) - modules:
+            if name.startswith("archspec_plugin_"):
+                del sys.modules[name]
 
 
 def spec_names() -> list[str]:

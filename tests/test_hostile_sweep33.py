@@ -13,12 +13,10 @@ import torch
 from typer.testing import CliRunner
 
 import archspec
-from archspec import plugins
 from archspec.cli import app
 from archspec.errors import ArchSpecError
-from archspec.ops.base import REGISTRY
 
-from .conftest import ROOT
+from .conftest import ROOT, plugins_restored
 
 runner = CliRunner()
 
@@ -109,17 +107,8 @@ def test_force_never_writes_over_a_plugin_file_the_command_loaded(
     plugin = tmp_path / "blend_copy.py"
     plugin.write_text((ROOT / "tests" / "plugins" / "blend.py").read_text())
     before = plugin.read_bytes()
-    plugins.load_plugins()
-    kinds, modules = dict(REGISTRY), set(sys.modules)
-    try:
+    with plugins_restored():  # the registry as it was: the plugin's kind leaves with it
         result = cli("compile", "lenet5", "--plugins", str(plugin), "-o", str(plugin), "--force")
-    finally:  # the registry as it was: the plugin's kind leaves with it
-        for kind in set(REGISTRY) - set(kinds):
-            archspec.unregister(kind)
-        plugins.reset()
-        for name in set(sys.modules) - modules:
-            if name.startswith("archspec_plugin_"):
-                del sys.modules[name]
     assert result.exit_code == 1, result.output
     assert "error[E604]" in result.output
     assert plugin.read_bytes() == before

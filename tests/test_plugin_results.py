@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 import archspec
 from archspec import plugins
 from archspec.cli import app
-from archspec.ops import REGISTRY
+
+from .conftest import plugins_restored
 
 runner = CliRunner()
 
@@ -92,17 +93,8 @@ INFER_RETURN = "return archspec.Inferred(attrs, (x[0], x[1] // 2, x[2], x[3]))"
 @pytest.fixture(autouse=True)
 def isolated() -> Iterator[None]:
     """Each test starts with no plugin file loaded and leaves the registry as it found it."""
-    plugins.load_plugins()
-    before = dict(REGISTRY)
-    modules = set(sys.modules)
-    plugins.reset()
-    yield
-    for kind in set(REGISTRY) - set(before):
-        archspec.unregister(kind)
-    plugins.reset()
-    for name in set(sys.modules) - modules:
-        if name.startswith("archspec_plugin_"):
-            del sys.modules[name]
+    with plugins_restored():
+        yield
 
 
 def files(tmp_path: Path, old: str, new: str) -> tuple[Path, Path]:

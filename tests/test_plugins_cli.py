@@ -23,7 +23,7 @@ from archspec.cli import app
 from archspec.errors import PluginError
 from archspec.ops import REGISTRY
 
-from .conftest import ROOT
+from .conftest import ROOT, plugins_restored
 from .emit_helpers import _load
 
 HERE = Path(__file__).resolve().parent
@@ -53,17 +53,8 @@ runner = CliRunner()
 def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts with no plugin file loaded and leaves the registry as it found it."""
     monkeypatch.delenv("ARCHSPEC_PLUGINS", raising=False)
-    plugins.load_plugins()  # installed plugins (archspec's own contrib) are the baseline
-    before = dict(REGISTRY)
-    modules = set(sys.modules)
-    plugins.reset()
-    yield
-    for kind in set(REGISTRY) - set(before):
-        archspec.unregister(kind)
-    plugins.reset()
-    for name in set(sys.modules) - modules:
-        if name.startswith("archspec_plugin_"):
-            del sys.modules[name]
+    with plugins_restored():
+        yield
 
 
 @pytest.fixture
