@@ -346,10 +346,9 @@ def copy_tree(node: Any) -> Any:
         return [copy_tree(item) for item in node]
     if not isinstance(node, ast.AST) or not node._fields or isinstance(node, _SHARED):
         return node
-    new = node.__class__()
-    for name in node._fields:
-        setattr(new, name, copy_tree(getattr(node, name, None)))
-    return new
+    # every field given to the constructor: Python 3.13 warns of a node made without its
+    # required fields (set afterwards), and 3.15 refuses one
+    return node.__class__(**{name: copy_tree(getattr(node, name, None)) for name in node._fields})
 
 
 #: Field-less or singleton nodes (operators, contexts): shared, as ast itself shares them.
