@@ -198,6 +198,18 @@ _CUT_HINT = (
 )
 
 
+def cut_tail_hint(key: str) -> str | None:
+    """The hint for a key that is the tail of an expression YAML cut at its comma (`{f:
+    max(8, c)}` gives the key `c)`), as E201 for a layer's field and E302 for a block's
+    argument report it; None for any other key."""
+    if not key.rstrip().endswith((")", "]")):
+        return None
+    return (
+        f"`{key}` looks like the end of an expression cut at its comma: inside "
+        '`{...}`, quote an expression with a comma (`out_channels: "max(8, c // 4)"`)'
+    )
+
+
 @lru_cache(maxsize=16384)
 def parse_kept(text: str) -> Expr:
     """parse_expr, kept per text (an error is raised again each time): the schema's check of

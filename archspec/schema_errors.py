@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .errors import VALIDATOR_HINT, Diagnostic
-from .expr import ExprError, parse_expr
+from .expr import ExprError, cut_tail_hint, parse_expr
 from .loader import LoadedDoc, PathKey
 from .ops import REGISTRY
 from .ops.fromspec import KEYWORD_FIELDS
@@ -223,11 +223,7 @@ def _unknown_field(path: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> Diag
             else "remove it; docs/spec-language.md lists the fields each item takes"
         )
     )
-    if field.rstrip().endswith((")", "]")):  # the tail of `f: max(8, c)` inside {...}
-        hint = (
-            f"`{field}` looks like the end of an expression cut at its comma: inside "
-            '`{...}`, quote an expression with a comma (`out_channels: "max(8, c // 4)"`)'
-        )
+    hint = cut_tail_hint(field) or hint  # the tail of `f: max(8, c)` inside {...}
     return Diagnostic("E201", f"unknown field `{field}`", doc.span_of(path, key=True), hint)
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ConfigDict, Field
 
 from ..dims import shape_key
-from ..expr import ExprError
+from ..expr import ExprError, cut_tail_hint
 from ..lowering.context import (
     FAILED_INPUT,
     MAX_BLOCK_DEPTH,
@@ -544,11 +544,14 @@ def _unknown_args(lw: Lowerer, site: Site, bname: str, bdef: Any, given: dict[st
     for key in given:
         if key not in bdef.params:
             close = lw.close_matches(key, list(bdef.params))
-            hint = (
-                f"did you mean `{close[0]}`?"
-                if close
-                else (f"{bname} takes: {', '.join(bdef.params) or 'no params'}")
-            ) + _defined_elsewhere(lw, site, bname)
+            hint = cut_tail_hint(key) or (
+                (
+                    f"did you mean `{close[0]}`?"
+                    if close
+                    else (f"{bname} takes: {', '.join(bdef.params) or 'no params'}")
+                )
+                + _defined_elsewhere(lw, site, bname)
+            )
             lw.error(
                 "E302", f"block {bname} has no param `{key}`", site.ypath + (key,), hint, key=True
             )
