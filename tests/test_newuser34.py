@@ -4,13 +4,19 @@ selecsls42b/60b, efficientnet_b0/lite0, tinynet_a, all exact), each case here ag
 reference written in plain torch where one is needed: what broke on the way. A block
 argument cut at its comma by YAML (`{type: Conv, out: max(8, c), k: 3}`) was E302 "block
 Conv has no param `c)`" with the hint "Conv takes: out, k", where a layer's field of that
-shape says the comma cut the expression."""
+shape says the comma cut the expression. SelecSLS's block concatenates the skip it is
+given except in a stage's first block (`{each: skip, when: not is_first}`): every first
+block was W401 "input `skip` ... is never used", whose hint said to drop the input the
+other blocks read."""
 
 from __future__ import annotations
 
 import textwrap
+import types
 
 import pytest
+import torch
+from torch import nn
 
 import archspec
 from archspec.errors import ArchSpecError
@@ -55,3 +61,94 @@ def test_an_argument_that_is_no_cut_expression_keeps_its_hint() -> None:
         archspec.compile(CUT.replace("out: max(8, c), k: 3", "out: 8, kk: 3"))
     (only,) = err.value.diagnostics
     assert (only.code, only.hint) == ("E302", "did you mean `k`?")
+
+
+SLS = _spec(
+    "sls",
+    """
+    input: [N, 8, 16, 16]
+    blocks:
+      SlsBlock:
+        inputs: [x, skip]
+        params: {mid: int, out: int, is_first: bool, stride: 1}
+        layers:
+          - {name: conv1, type: conv2d, out_channels: mid, kernel_size: 3, stride: stride,
+             padding: 1, from: x}
+          - {name: conv2, type: conv2d, out_channels: mid, kernel_size: 1}
+          - {name: cat, type: concat, from: [conv1, conv2, {each: skip, when: not is_first}]}
+          - {name: conv3, type: conv2d, out_channels: out, kernel_size: 1}
+    layers:
+      - name: features
+        type: sequential
+        layers:
+          - {type: SlsBlock, mid: 8, out: 8, is_first: true, stride: 2, from: [input, input]}
+          - {type: SlsBlock, mid: 8, out: 12, is_first: false, from: ["0", "0"]}
+          - {type: SlsBlock, mid: 8, out: 12, is_first: false, from: ["1", "0"]}
+    """,
+)
+
+
+class _RefSls(nn.Module):
+    """timm's SelecSlsBlock, cut down: its forward takes [x, skip] and returns [out, skip]."""
+
+    def __init__(self, cin: int, mid: int, out: int, skip: int, is_first: bool, stride: int):
+        super().__init__()
+        self.is_first = is_first
+        self.conv1 = nn.Conv2d(cin, mid, 3, stride, padding=1)
+        self.conv2 = nn.Conv2d(mid, mid, 1)
+        self.conv3 = nn.Conv2d(2 * mid + (0 if is_first else skip), out, 1)
+
+    def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
+        d1 = self.conv1(x[0])
+        d2 = self.conv2(d1)
+        if self.is_first:
+            out = self.conv3(torch.cat([d1, d2], 1))
+            return [out, out]
+        return [self.conv3(torch.cat([d1, d2, x[1]], 1)), x[1]]
+
+
+class _RefNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            _RefSls(8, 8, 8, 0, True, 2),
+            _RefSls(8, 8, 12, 8, False, 1),
+            _RefSls(12, 8, 12, 8, False, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features([x, x])[0]  # type: ignore[no-any-return]
+
+
+def test_an_input_another_instance_reads_is_no_warning() -> None:
+    report = archspec.check(SLS)
+    assert report.ok
+    assert [d.code for d in report.diagnostics] == []
+
+
+def test_an_input_no_instance_reads_is_still_w401() -> None:
+    only_first = SLS.replace("is_first: false", "is_first: true")
+    report = archspec.check(only_first)
+    assert [d.message for d in report.diagnostics if d.code == "W401"] == [
+        f"input `skip` of features.{i} (block SlsBlock) is never used" for i in range(3)
+    ]
+
+
+def test_the_block_with_an_optional_input_is_the_reference_compiled_and_emitted() -> None:
+    torch.manual_seed(0)
+    ref = _RefNet().eval()
+    ours = archspec.compile(SLS).eval()
+    module = types.ModuleType("emitted_sls")
+    exec(compile(archspec.emit(SLS), "<emitted>", "exec"), module.__dict__)
+    emitted = module.Sls().eval()
+    theirs = ref.state_dict()
+    x = torch.randn(2, 8, 16, 16)
+    with torch.no_grad():
+        want = ref(x)
+        for net in (ours, emitted):
+            mine = net.state_dict()
+            assert [(k, v.shape) for k, v in mine.items()] == [
+                (k, v.shape) for k, v in theirs.items()
+            ]
+            net.load_state_dict(theirs, strict=True)
+            assert torch.equal(net(x), want)

@@ -13,6 +13,8 @@ from .aliases import ALIASING, SHARING, Aliases, passes_memory
 from .dtypes import INDEXED, int64_readers, is_int_buffer
 from .family import family_memo
 
+Diags = list[Diagnostic]
+
 
 def verify(graph: Graph) -> Graph:
     """Check IR invariants; raise SpecError on a broken graph, else return a copy of it with
@@ -25,8 +27,10 @@ def verify(graph: Graph) -> Graph:
     # only an int64 buffer makes int64 tensors; a family checked together shares the
     # subtrees found clean (passes/family.py: its variants share block instances)
     clean = family_memo("verify")
-    if _check_tree(graph.root, errors, warnings, {} if clean is None else clean):
+    slots = _InputSlots(family_memo("verify_inputs"))
+    if _check_tree(graph.root, errors, warnings, {} if clean is None else clean, slots):
         errors += int64_readers(graph.root)
+    warnings += slots.warnings()
     # a block's or repeat's copies share their spans: one diagnostic per place, with a count
     if errors:
         raise SpecError(diagnostics=once_per_place(errors), sources=dict(graph.sources))
@@ -38,6 +42,7 @@ def _check_tree(
     errors: list[Diagnostic],
     warnings: list[Diagnostic],
     clean: dict[int, tuple[Module, bool]],
+    slots: _InputSlots,
 ) -> bool:
     """Check `module` and the modules under it, in registration order (a recursion, not
     `ir.iter_modules`: its generators cost as much as the checks); whether any holds an
@@ -48,17 +53,18 @@ def _check_tree(
     found = clean.get(id(origin))
     if found is not None and found[0] is origin:
         return found[1]
-    made = len(errors) + len(warnings)
-    ints = _check_module(module, errors, warnings)
+    made = len(errors) + len(warnings) + len(slots.unread)
+    ints = _check_module(module, errors, warnings, slots)
     for node in module.nodes:
         if node.child is not None:
-            ints = _check_tree(node.child, errors, warnings, clean) or ints
-    if len(errors) + len(warnings) == made:  # a diagnostic names the copy's path: each its own
+            ints = _check_tree(node.child, errors, warnings, clean, slots) or ints
+    # a diagnostic names the copy's path: each its own
+    if len(errors) + len(warnings) + len(slots.unread) == made:
         clean[id(origin)] = (origin, ints)
     return ints
 
 
-def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagnostic]) -> bool:
+def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputSlots) -> bool:
     """Check one module's nodes (their children aside); whether it holds an int64 buffer or
     a lookup by index (`passes/dtypes.py` then follows the int64 tensors)."""
     seen = {INPUT, *module.extra_inputs}
@@ -134,7 +140,7 @@ def _check_module(module: Module, errors: list[Diagnostic], warnings: list[Diagn
                 )
             )
     if module.input_names:
-        _unread_inputs(module, consumers, outputs, warnings)
+        _unread_inputs(module, consumers, outputs, slots)
     return ints
 
 
@@ -215,21 +221,39 @@ def _shared_write(
     )
 
 
+class _InputSlots:
+    """The W401s of a block's `inputs:` that an instance leaves unread. An input that
+    another instance of the block reads is no mistake: its reader is under a `when` that
+    holds there (timm's SelecSLS block concatenates the skip it is given, except the first
+    block of a stage), so only an input that no instance reads is reported."""
+
+    def __init__(self, read: dict[Any, Any] | None) -> None:
+        #: (block, input) of each input some instance reads (a family's, when checked together)
+        self.read: dict[Any, Any] = {} if read is None else read
+        self.unread: list[tuple[tuple[str, str], Diagnostic]] = []
+
+    def warnings(self) -> list[Diagnostic]:
+        return [w for slot, w in self.unread if slot not in self.read]
+
+
 def _unread_inputs(
-    module: Module, consumers: dict[str, int], outputs: set[str], warnings: list[Diagnostic]
+    module: Module, consumers: dict[str, int], outputs: set[str], found: _InputSlots
 ) -> None:
-    """W401 at the call for each of a block's `inputs:` that none of its layers reads."""
+    """W401 at the call for each of a block's `inputs:` that none of its layers reads (kept
+    in `found` until every instance is checked: see `_InputSlots`)."""
     for name, held in zip(module.input_names, (INPUT, *module.extra_inputs)):
-        if held not in consumers and held not in outputs:
-            warnings.append(
-                Diagnostic(
-                    "W401",
-                    f"input `{name}` of {module.path} (block {module.block}) is never used",
-                    module.span,
-                    "read it with `from:` in the block, or drop it from the block's `inputs:`",
-                    Severity.WARNING,
-                )
-            )
+        slot = (str(module.block), name)
+        if held in consumers or held in outputs:
+            found.read[slot] = True
+            continue
+        warning = Diagnostic(
+            "W401",
+            f"input `{name}` of {module.path} (block {module.block}) is never used",
+            module.span,
+            "read it with `from:` in the block, or drop it from the block's `inputs:`",
+            Severity.WARNING,
+        )
+        found.unread.append((slot, warning))
 
 
 def _first_readers(module: Module) -> dict[str, list[str]]:
