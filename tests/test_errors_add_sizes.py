@@ -57,7 +57,10 @@ def test_the_w403_of_a_check_at_another_input_speaks_of_that_input() -> None:
     Checked at an input given with `--input`, its hint spoke of "the declared input"."""
     (declared,) = archspec.check(TREE).warnings
     assert declared.code == "W403"
-    assert declared.hint == "shapes are checked for the declared input only"
+    assert declared.hint == (
+        "shapes are checked for the declared input only; `--input` (in Python, `input=`) "
+        "checks another size"
+    )
     (given,) = archspec.check(TREE, input=(1, 8, 34, 34)).warnings
     assert given.code == "W403"
     assert given.hint == (

@@ -175,7 +175,8 @@ def accepted_inputs(a: Analysis) -> Analysis:
                 "W403",
                 f"archspec cannot check other input sizes: {f.message}",
                 f.span,
-                "shapes are checked for the declared input only"
+                "shapes are checked for the declared input only; `--input` (in Python,"
+                " `input=`) checks another size"
                 if a.input is None
                 else "shapes are checked for the input given only: which others the network "
                 "takes is not known",
