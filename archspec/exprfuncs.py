@@ -22,7 +22,7 @@ ARITY: dict[str, tuple[int, int | None]] = {
     "floor": (1, 1),
     "sqrt": (1, 1),
     "log": (1, 1),
-    "make_divisible": (2, 3),
+    "make_divisible": (2, 4),
     "len": (1, 1),
 }
 
@@ -50,15 +50,19 @@ def arity_text(fn: str) -> str:
     return f"{low} to {high} arguments"
 
 
-def make_divisible(v: float, divisor: float, min_value: float | None = None) -> int:
-    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
-    than 10% below `v` and never below `min_value` (default `divisor`)."""
+def make_divisible(
+    v: float, divisor: float, min_value: float | None = None, round_limit: float = 0.9
+) -> int:
+    """torchvision's `_make_divisible` (timm's `make_divisible`): `v` rounded to a multiple
+    of `divisor`, never below `min_value` (default `divisor`), plus one `divisor` when that
+    fell below `round_limit * v` (default 0.9: more than 10% below `v`). timm's SE modules
+    pass `round_limit=0.`: no divisor added back."""
     if divisor <= 0:
         raise CallError(f"make_divisible() needs a divisor above 0, got {divisor!r}")
     if min_value is None:
         min_value = divisor
     new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
+    if new_v < round_limit * v:
         new_v += divisor
     return new_v  # type: ignore[return-value]
 

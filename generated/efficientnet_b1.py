@@ -7,13 +7,16 @@ import torch
 from torch import nn
 
 
-def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
-    """torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor`, never more
-    than 10% below `v` and never below `min_value` (default `divisor`)."""
+def make_divisible(
+    v: float, divisor: int, min_value: int | None = None, round_limit: float = 0.9
+) -> int:
+    """torchvision's `_make_divisible` (timm's `make_divisible`): `v` rounded to a multiple
+    of `divisor`, never below `min_value` (default `divisor`), plus one `divisor` when that
+    fell below `round_limit * v` (default 0.9: more than 10% below `v`)."""
     if min_value is None:
         min_value = divisor
     new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
+    if new_v < round_limit * v:
         new_v += divisor
     return new_v
 

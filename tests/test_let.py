@@ -115,7 +115,7 @@ def test_function_and_index_values(text: str, value: object) -> None:
         ("len(3)", "E308", "len() needs a list"),
         ("ceil(t)", "E308", "needs a number"),
         ("round(1, 2)", "E206", "one argument"),
-        ("make_divisible(1)", "E206", "2 to 3 arguments"),
+        ("make_divisible(1)", "E206", "2 to 4 arguments"),
         ("floor(x=1)", "E206", "positional"),
         ("'abc'[0]", "E308", "only a list can be indexed"),
         ("t[0:2]", "E206", "Slice"),

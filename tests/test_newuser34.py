@@ -152,3 +152,78 @@ def test_the_block_with_an_optional_input_is_the_reference_compiled_and_emitted(
             ]
             net.load_state_dict(theirs, strict=True)
             assert torch.equal(net(x), want)
+
+
+def test_make_divisible_takes_timms_round_limit() -> None:
+    from archspec.exprfuncs import call
+
+    assert call("make_divisible", [144 / 16, 8]) == 16  # 8 is over 10% below 9: one more
+    assert call("make_divisible", [144 / 16, 8, 8, 0]) == 8  # timm's SEModule: none added
+    assert call("make_divisible", [144 / 16, 8, 8, 0.9]) == 16
+    with pytest.raises(Exception, match="2 to 4 arguments"):
+        call("make_divisible", [1, 8, 8, 0, 1])
+
+
+SE = _spec(
+    "se_round_limit",
+    """
+    input: [N, 144, 8, 8]
+    blocks:
+      SEModule:
+        let: {cin: in_channels}
+        layers:
+          - {name: mean, type: mean, dim: [2, 3], keepdim: true}
+          - {name: fc1, type: conv2d, out_channels: "make_divisible(cin / 16, 8, 8, 0)",
+             kernel_size: 1}
+          - {name: act, type: relu, inplace: true}
+          - {name: fc2, type: conv2d, out_channels: cin, kernel_size: 1}
+          - {name: gate, type: sigmoid}
+          - {name: out, type: mul, from: [input, gate]}
+    layers:
+      - {name: se, type: SEModule}
+    """,
+)
+
+
+class _SEModule(nn.Module):
+    """timm's SEModule(channels) with its defaults: rd_ratio 1/16, rd_divisor 8,
+    make_divisible(channels * rd_ratio, rd_divisor, round_limit=0.)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        v, divisor = channels / 16, 8
+        rd = max(divisor, int(v + divisor / 2) // divisor * divisor)  # round_limit 0
+        self.fc1 = nn.Conv2d(channels, rd, 1)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(rd, channels, 1)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
+        return x * self.gate(s)
+
+
+class _SENet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.se = _SEModule(144)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.se(x)  # type: ignore[no-any-return]
+
+
+def test_timms_squeeze_excitation_with_round_limit_compiled_and_emitted() -> None:
+    torch.manual_seed(0)
+    ref = _SENet().eval()
+    assert ref.se.fc1.out_channels == 8
+    module = types.ModuleType("emitted_se")
+    exec(compile(archspec.emit(SE), "<emitted>", "exec"), module.__dict__)
+    x = torch.randn(2, 144, 8, 8)
+    with torch.no_grad():
+        want = ref(x)
+        for net in (archspec.compile(SE).eval(), module.SeRoundLimit().eval()):
+            assert [(k, v.shape) for k, v in net.state_dict().items()] == [
+                (k, v.shape) for k, v in ref.state_dict().items()
+            ]
+            net.load_state_dict(ref.state_dict(), strict=True)
+            assert torch.equal(net(x), want)

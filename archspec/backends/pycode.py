@@ -395,7 +395,7 @@ def int_by_construction(node: ast.expr, ints: Collection[str]) -> bool:
         if node.func.id in ("round", "ceil", "floor") and len(node.args) == 1 and not node.keywords:
             return True  # of one number, an int in Python as in the language
         if node.func.id == "make_divisible":  # an int when the divisor and minimum are
-            return all(int_by_construction(a, ints) for a in node.args[1:])
+            return all(int_by_construction(a, ints) for a in node.args[1:3])
         return node.func.id in ("min", "max", "abs") and all(
             int_by_construction(a, ints) for a in node.args
         )
