@@ -394,7 +394,7 @@ def _check_static(node: ast.AST, whole: ast.AST) -> Any:
             raise ExprError(
                 f"{what} needs a number, got {_typename(v)} {_short(v)} in "
                 f"{_short_text(unparse(node))}",
-                hint="quoted text is only compared (`mode == 'fan_in'`), never computed with",
+                hint=_not_a_number_hint(v),
             )
     return _NOT_CONSTANT
 
@@ -434,7 +434,21 @@ def _check_range(value: Any) -> Any:
 def _num(v: Any, what: str) -> Any:
     if type(v) in (int, float, bool):
         return v
-    raise ExprError(f"{what} needs a number, got {_typename(v)} {_short(v)}")
+    raise ExprError(
+        f"{what} needs a number, got {_typename(v)} {_short(v)}", hint=_not_a_number_hint(v)
+    )
+
+
+def _not_a_number_hint(v: Any) -> str:
+    """What to write instead of arithmetic on a value that is no number: a list is not
+    repeated or joined as in Python (a new user's `ks: "[1] * a"` for timm's `[1] * a`)."""
+    if isinstance(v, list):
+        return (
+            "a list takes no arithmetic (no `[1] * n` or `a + b`): write its items (`[1, 1]`), "
+            "index it (`ks[i]`), or pass a count as an int param and read it where the list "
+            "was repeated"
+        )
+    return "quoted text is only compared (`mode == 'fan_in'`), never computed with"
 
 
 def _power(left: Any, right: Any) -> Any:

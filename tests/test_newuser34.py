@@ -227,3 +227,30 @@ def test_timms_squeeze_excitation_with_round_limit_compiled_and_emitted() -> Non
             ]
             net.load_state_dict(ref.state_dict(), strict=True)
             assert torch.equal(net(x), want)
+
+
+LIST_ARITH = _spec(
+    "list_arith",
+    """
+    input: [N, 8, 16, 16]
+    params: {ks: [3, 5]}
+    blocks:
+      Mixed:
+        params: {ks: list}
+        layers:
+          - {type: conv2d, out_channels: 8, kernel_size: "ks[0]", padding: 1}
+    layers:
+      - {type: Mixed, ks: KS}
+    """,
+)
+
+
+@pytest.mark.parametrize("ks", ['"[1] * 2"', '"ks * 2"', '"ks + [7]"'])
+def test_arithmetic_on_a_list_says_what_to_write_instead(ks: str) -> None:
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(LIST_ARITH.replace("KS", ks))
+    (only,) = err.value.diagnostics
+    assert only.code == "E308" and "needs a number, got list" in only.message
+    assert only.hint is not None and only.hint.startswith("a list takes no arithmetic")
+    assert "write its items (`[1, 1]`)" in only.hint
+    assert archspec.check(LIST_ARITH.replace("KS", "[3, 3]")).ok
