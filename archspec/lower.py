@@ -8,7 +8,9 @@ construct lowers itself in archspec/constructs/.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from .constructs import CONSTRUCTS, shadowed_block
@@ -64,6 +66,7 @@ def lower_graph(lw: Lowerer) -> Graph:
     """The whole spec: params, the root module, init rules; SpecError on any error."""
     spec = lw.spec
     _blocks_named_like_kinds(lw)
+    _blocks_never_called(lw)
     _inputs_named_like_values(lw)
     misread = _input_dims_named_like_values(lw)
     info = bind_params(lw)
@@ -257,6 +260,36 @@ def _blocks_named_like_kinds(lw: Lowerer) -> None:
         shadowed = shadowed_block(bname)
         if shadowed is not None:
             lw.error("E304", shadowed[0], ("blocks", bname), shadowed[1], key=True)
+
+
+def _blocks_never_called(lw: Lowerer) -> None:
+    """W408 for a block the spec's own file defines and no file of the spec names anywhere
+    else: it is never called, so nothing in it was checked (a new user's unused block with a
+    misspelt name passed `check`). Any mention counts as a call (a `type:`, a block param's
+    default or variant value, a comment): a block a variant or an extending spec chooses,
+    or one an importer calls, is never reported."""
+    texts = tuple(lw.doc.sources.values())
+    for bname in lw.spec.blocks:
+        span = lw.span(("blocks", bname), key=True)
+        if span is None or span.file != lw.doc.file:
+            continue  # imported: the file it comes from names it
+        if sum(_mentions(bname, t) for t in texts) <= 1:
+            lw.bag.add(
+                Diagnostic(
+                    "W408",
+                    f"block `{bname}` is never called: nothing in the spec names it, so its "
+                    "layers are not checked",
+                    span,
+                    f"call it as a layer, `{{type: {bname}, ...}}`, or remove it",
+                    Severity.WARNING,
+                )
+            )
+
+
+@lru_cache(maxsize=1024)
+def _mentions(name: str, text: str) -> int:
+    """How often `name` stands as a word in `text` (its definition once)."""
+    return len(re.findall(rf"(?<![\w]){re.escape(name)}(?![\w])", text))
 
 
 def _inputs_named_like_values(lw: Lowerer) -> None:

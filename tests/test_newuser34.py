@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import textwrap
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -254,3 +255,92 @@ def test_arithmetic_on_a_list_says_what_to_write_instead(ks: str) -> None:
     assert only.hint is not None and only.hint.startswith("a list takes no arithmetic")
     assert "write its items (`[1, 1]`)" in only.hint
     assert archspec.check(LIST_ARITH.replace("KS", "[3, 3]")).ok
+
+
+UNCALLED = _spec(
+    "uncalled",
+    """
+    input: [N, 3, 32, 32]
+    blocks:
+      Stem:
+        layers:
+          - {type: conv2d, out_channels: widht, kernel_size: 3}
+    layers:
+      - {name: a, type: conv2d, out_channels: 8, kernel_size: 3}
+    """,
+)
+
+
+def test_a_block_nothing_calls_is_a_warning_at_its_name() -> None:
+    report = archspec.check(UNCALLED)
+    assert report.ok
+    (only,) = report.diagnostics
+    assert only.code == "W408" and only.message.startswith("block `Stem` is never called")
+    assert only.span is not None and (only.span.line, only.span.col) == (5, 3)
+    assert only.hint == "call it as a layer, `{type: Stem, ...}`, or remove it"
+    # called, its misspelt name is found (what the warning is for)
+    called = UNCALLED.replace("type: conv2d, out_channels: 8", "type: Stem")
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(called)
+    assert [d.code for d in err.value.diagnostics] == ["E302"]
+
+
+FAMILY = _spec(
+    "chosen",
+    """
+    input: [N, 3, 32, 32]
+    params:
+      block: {type: block, default: Small}
+    variants:
+      small: {params: {}}
+      large: {params: {block: Large}}
+    blocks:
+      Small:
+        layers:
+          - {type: conv2d, out_channels: 8, kernel_size: 3}
+      Large:
+        layers:
+          - {type: conv2d, out_channels: 16, kernel_size: 3}
+    layers:
+      - {name: body, type: block}
+    """,
+)
+
+
+@pytest.mark.parametrize("variant", ["small", "large"])
+def test_a_block_another_variant_chooses_is_no_warning(variant: str) -> None:
+    report = archspec.check(FAMILY, variant=variant)
+    assert report.ok and report.diagnostics == ()
+
+
+def test_a_block_an_extending_specs_base_calls_is_no_warning(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(
+        _spec(
+            "base",
+            """
+            input: [N, 3, 32, 32]
+            blocks:
+              Stem:
+                layers:
+                  - {type: conv2d, out_channels: 8, kernel_size: 3}
+            layers:
+              - {name: stem, type: Stem}
+            """,
+        )
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        _spec(
+            "child",
+            """
+            extends: base.yaml
+            blocks:
+              Stem:
+                layers:
+                  - {type: conv2d, out_channels: 16, kernel_size: 3}
+            """,
+        )
+    )
+    report = archspec.check(str(child))
+    assert report.ok and report.diagnostics == (), report.diagnostics
+    assert report.outputs[0][1] == 16  # the child's Stem, called by the base's layer
