@@ -420,6 +420,23 @@ class DiagnosticBag:
         return [d for d in self.diagnostics if d.severity is Severity.WARNING]
 
 
+def exception_text(exc: BaseException) -> str:
+    """`str(exc)` of an exception raised by code not archspec's (a plugin file, a model, a
+    factory), or "" when its own `__str__` fails: a plugin raising such an exception ended
+    `archspec check` in an internal error, from the message that quoted it."""
+    try:
+        return str(exc)
+    except Exception:
+        return ""
+
+
+def exception_said(exc: BaseException) -> str:
+    """`Type: text` of a foreign exception as a message quotes it, `Type` when it says
+    nothing (or cannot)."""
+    text = exception_text(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def clipped(text: str, limit: int = 60) -> str:
     """`text` as a message quotes a name it was given: whole up to `limit` characters, else
     its start and its length (a name from the command line or a spec may be any size)."""

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import PluginError, SourceSpan
+from .errors import PluginError, SourceSpan, exception_said, exception_text
 from .ops.base import REGISTRY, Op, register, unregister
 from .spec_plugins import ENTRY_POINT_HINT, describe, forget_scan, installed_entry_points
 from .specbytes import note_read
@@ -82,7 +82,7 @@ def _load_one(ep: importlib.metadata.EntryPoint) -> None:
         if isinstance(exc, _UnbuildableSpec):
             _forget(ep.module, before)  # so that the next try reports it again
         raise PluginError(
-            f"layer plugin {describe(ep)} failed to load: {type(exc).__name__}: {exc}",
+            f"layer plugin {describe(ep)} failed to load: {exception_said(exc)}",
             hint=ENTRY_POINT_HINT,
         ) from exc
 
@@ -275,9 +275,10 @@ def _import_failure(given: str, real: str, exc: BaseException) -> PluginError:
             end = (f.end_colno or 0) + 1 if f.end_lineno == f.lineno else None
             span = SourceSpan(given, f.lineno or 1, col, f.lineno, end)
     text = _source_of(real) if span is not None else None
-    what = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    syntax = isinstance(exc, SyntaxError)
+    what = f"{type(exc).__name__}: {exc.msg}" if syntax else exception_said(exc)
     return PluginError(
-        f"plugin file {given!r} failed to import: {type(exc).__name__}: {what}",
+        f"plugin file {given!r} failed to import: {what}",
         span=span,
         hint="fix the file, or leave it out of --plugins and ARCHSPEC_PLUGINS",
         sources={given: text} if text is not None else None,
@@ -358,7 +359,7 @@ def _check_specs_build(before: dict[str, Op]) -> None:
         try:
             op.spec.model_rebuild(force=True)
         except Exception as exc:  # pydantic's schema errors, unresolvable annotations, ...
-            why = (str(exc).strip().splitlines() or [""])[0]
+            why = (exception_text(exc).strip().splitlines() or [""])[0]
             raise _UnbuildableSpec(
                 f"{type(op).__name__} ({kind}): its spec {op.spec.__name__} cannot be "
                 f"validated: {type(exc).__name__}: {why}"

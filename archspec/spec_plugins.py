@@ -23,7 +23,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from .errors import PluginError
+from .errors import PluginError, exception_said
 from .ops.names import NAME_RE
 
 GROUP = "archspec.specs"
@@ -75,7 +75,7 @@ def _folder_of(ep: importlib.metadata.EntryPoint) -> Path:
         obj = ep.load()
     except Exception as exc:
         raise PluginError(
-            f"spec folder {describe(ep)} failed to load: {type(exc).__name__}: {exc}",
+            f"spec folder {describe(ep)} failed to load: {exception_said(exc)}",
             hint=ENTRY_POINT_HINT,
         ) from None
     folder = _path_of(obj)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import ArchSpecError, Diagnostic, ImportFailure
+from ..errors import ArchSpecError, Diagnostic, ImportFailure, exception_text
 from ..ops.names import check_name
 from .model import ascii_word, import_model
 from .modes import eval_forward, kept_modes
@@ -208,18 +208,19 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
     _check_arguments(model, example_input)
     try:
         return _verified_text(model, example_input, name)
-    except ArchSpecError:
+    except (ArchSpecError, KeyboardInterrupt):
         raise
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit too: `sys.exit()` in forward ended archspec
         span = model_code_span(exc.__traceback__)
         if span is None:
             raise
-        from .where import source_lines
+        from .where import first_line, source_lines
 
+        said = first_line(exc)[:200] if exception_text(exc).strip() else "(no message)"
         diag = Diagnostic(
             "E904",
             f"{describe(type(model))}'s own code raised {type(exc).__name__} while archspec "
-            f"read the model: {str(exc).splitlines()[0][:200] if str(exc) else '(no message)'}",
+            f"read the model: {said}",
             span,
             "archspec reads a model through torch's nn.Module API (state_dict, "
             "named_modules, forward); make those work on the meta device",

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import ImportFailure, LoadError
+from ..errors import ImportFailure, LoadError, exception_said, exception_text
 from ..limits import MAX_TENSOR_ELEMENTS
 from ..loader import load_yaml
 from ..specbytes import note_read
@@ -87,7 +87,7 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
         raise
     except BaseException as exc:  # exit(), GeneratorExit...: the user's code says so, located
         raise _fail(
-            f"cannot import {module_name!r}: {type(exc).__name__}: {exc}",
+            f"cannot import {module_name!r}: {exception_said(exc)}",
             "check the module path, and that it is importable from here (the current "
             "directory or PYTHONPATH), or name its file (nets/mynet.py:Net)",
         ) from None
@@ -104,7 +104,7 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
             with torch.device("meta"):
                 model = target(**kwargs)
         except NotImplementedError as exc:
-            if not _READS_VALUES.search(str(exc)):
+            if not _READS_VALUES.search(exception_text(exc)):
                 raise
             # the constructor computes with tensors' values (torchvision's RegNets derive
             # their widths from a torch.arange): it runs on the CPU, its parameters on meta
@@ -124,7 +124,7 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
         )
         raise _fail(
             f"{path}({', '.join(f'{k}={reprlib.repr(v)}' for k, v in kwargs.items())}) raised "
-            f"{type(exc).__name__}: {str(exc)[:300]}",
+            f"{exception_said(exc)[:300]}",
             "check the factory's arguments (--args key=value)" + python,
         ) from None
     if not isinstance(model, nn.Module):

@@ -12,7 +12,7 @@ import traceback
 from types import TracebackType
 from typing import Any
 
-from ..errors import Diagnostic, SourceSpan
+from ..errors import Diagnostic, SourceSpan, exception_text
 from .calls import attribute_read
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
@@ -205,7 +205,7 @@ def describe(cls: type) -> str:
 
 def first_line(exc: BaseException) -> str:
     """An exception's message as a diagnostic quotes it: its first line, else its type."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (exception_text(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def short_repr(module: Any) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..dims import Dim
-from ..errors import PluginError
+from ..errors import PluginError, exception_text
 from .base import Inferred, Op, ShapeFailure
 
 #: What a plugin's code may raise that is its bug: every exception, and `sys.exit` too (a
@@ -232,10 +232,7 @@ def _shown(value: Any) -> str:
 
 
 def _message(op: Op, method: str, exc: BaseException) -> str:
-    try:
-        said = str(exc)
-    except Exception:  # an exception whose own __str__ fails says nothing more
-        said = ""
+    said = exception_text(exc)  # an exception whose own __str__ fails says nothing more
     text = said.splitlines()[0][:200] if said.strip() else ""
     return (
         f"layer kind `{op.kind}` ({_origin(op)}) failed in its `{method}`: "

@@ -1,0 +1,69 @@
+"""Session 34's independent hostile sweep: code and files the user names (a plugin file, a
+model's module, torch.hub's cache) doing odd things, each said as a located error with exit 1,
+never an internal error, a silent exit or a hang."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from archspec.errors import ArchSpecError
+
+from .conftest import plugins_restored
+
+#: An exception whose own __str__ fails, as a stranger's code may raise.
+MUTE = "class Mute(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n\n\n"
+
+
+def test_a_plugin_raising_an_exception_that_cannot_be_said_is_e701(tmp_path: Path) -> None:
+    """`archspec check s.yaml --plugins p.py`, p.py raising such an exception, was
+    'internal error (RuntimeError)', exit 3: the E701's message quoted str(exc)."""
+    plugin = tmp_path / "mute_plugin34.py"
+    plugin.write_text(MUTE + "raise Mute()\n")
+    with plugins_restored(), pytest.raises(ArchSpecError) as info:
+        archspec.load_plugin_files([plugin])
+    first = info.value.diagnostics[0]
+    assert first.code == "E701"
+    assert first.message.endswith("failed to import: Mute")
+    assert first.span is not None and first.span.line == 6
+
+
+def test_a_factory_raising_an_exception_that_cannot_be_said_is_e901(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`archspec import m.py:Net`, the factory or the module raising it: internal error."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mute_factory34.py").write_text(MUTE + "def Net():\n    raise Mute()\n")
+    (tmp_path / "mute_module34.py").write_text(MUTE + "raise Mute()\n")
+    with pytest.raises(ArchSpecError) as info:
+        archspec.import_factory("mute_factory34.py:Net", [], input=(1, 3))
+    assert info.value.diagnostics[0].message == "mute_factory34.py:Net() raised Mute"
+    with pytest.raises(ArchSpecError) as info:
+        archspec.import_factory("mute_module34.py:Net", [], input=(1, 3))
+    assert info.value.diagnostics[0].message == "cannot import 'mute_module34.py': Mute"
+
+
+class Quits(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sys.exit(3)
+
+
+def test_a_forward_that_calls_exit_is_e904_at_its_line() -> None:
+    """`archspec import m.py:Net` of a forward calling sys.exit(3) ended archspec silently
+    with status 3 (the SystemExit passed through), as if archspec had failed."""
+    with pytest.raises(ArchSpecError) as info:
+        archspec.from_module(Quits(), torch.zeros(1, 3))
+    first = info.value.diagnostics[0]
+    assert first.code == "E904"
+    assert "raised SystemExit" in first.message
+    assert first.span is not None and first.span.file == __file__
+    assert "sys.exit(3)" in Path(__file__).read_text().splitlines()[first.span.line - 1]
