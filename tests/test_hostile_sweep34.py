@@ -67,3 +67,45 @@ def test_a_forward_that_calls_exit_is_e904_at_its_line() -> None:
     assert "raised SystemExit" in first.message
     assert first.span is not None and first.span.file == __file__
     assert "sys.exit(3)" in Path(__file__).read_text().splitlines()[first.span.line - 1]
+
+
+class Chain(nn.Module):
+    """A forward of `steps` elementwise steps, each reading the one before."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(self.steps):
+            x = x + 1
+        return self.fc(x)
+
+
+def test_a_forward_of_a_long_chain_imports() -> None:
+    """1,000 `x = x + 1` before a layer: RecursionError, an internal error (the importer's
+    walk of what a step reads, and of the order its layers are registered in, recursed
+    along the chain)."""
+    text = archspec.from_module(Chain(1000), torch.zeros(1, 3))
+    assert text.count("type: scale, offset: 1}") == 1000
+
+
+def nested(depth: int) -> nn.Module:
+    inner: nn.Module = nn.Linear(3, 3)
+    for _ in range(depth):
+        inner = nn.Sequential(inner)
+    return inner
+
+
+def test_a_model_nested_past_what_a_spec_holds_is_refused_first() -> None:
+    """3,000 nested nn.Sequentials: torch's own named_modules recursed past Python's limit,
+    an internal error; 40 imported a spec that did not compile ('please report this
+    model'). Both are E901 now, naming the depth; 30 levels still import."""
+    for depth in (40, 3000):
+        with pytest.raises(ArchSpecError) as info:
+            archspec.from_module(nested(depth), torch.zeros(1, 3))
+        first = info.value.diagnostics[0]
+        assert first.code == "E901", first.message
+        assert "more than 31 levels deep" in first.message
+    assert "linear" in archspec.from_module(nested(30), torch.zeros(1, 3))

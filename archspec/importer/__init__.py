@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import ArchSpecError, Diagnostic, ImportFailure, exception_text
+from ..loader import MAX_DEPTH
 from ..ops.names import check_name
 from .model import ascii_word, import_model
 from .modes import eval_forward, kept_modes
@@ -117,6 +118,11 @@ def _lookup_note(model: nn.Module) -> str:
     return ""
 
 
+#: How deep a model's modules may nest: its spec's YAML nests two levels for each (a layer's
+#: mapping and its `layers:` list) below the document's two, at most MAX_DEPTH in all.
+MAX_MODULE_DEPTH = (MAX_DEPTH - 2) // 2
+
+
 def _check_arguments(model: Any, example_input: Any) -> None:
     """from_module's arguments, said plainly rather than as an AttributeError deep inside."""
     import torch
@@ -153,9 +159,18 @@ def _check_arguments(model: Any, example_input: Any) -> None:
             "model whose forward takes float tensors",
             code="E901",
         )
-    if (path := _module_cycle(model)) is not None:
-        from .where import span_of_class
+    from .where import span_of_class
 
+    if (deep := _too_deep(model)) is not None:
+        raise ImportFailure(
+            f"the model nests its modules more than {MAX_MODULE_DEPTH} levels deep (at "
+            f"`{deep}`): a spec's YAML nests at most {MAX_DEPTH} levels, two for each module",
+            span=span_of_class(type(model)),
+            hint="import a part of the model, or hold its repeated modules side by side in "
+            "an nn.Sequential or nn.ModuleList rather than each inside the one before",
+            code="E901",
+        )
+    if (path := _module_cycle(model)) is not None:
         raise ImportFailure(
             f"the model holds itself: its child `{path}` is the module that holds it or one "
             "of that module's parents, so walking its modules never ends",
@@ -188,6 +203,26 @@ def _module_cycle(model: nn.Module) -> str | None:
             stack.pop()
             open_.discard(id(module))
             done.add(id(module))
+    return None
+
+
+def _too_deep(model: nn.Module) -> str | None:
+    """The dotted path of a module nested more than MAX_MODULE_DEPTH levels below `model`,
+    else None. Iterative: torch's own walk of 3,000 nested modules (named_modules) recursed
+    past Python's limit, an internal error; a module seen on the way is not entered again,
+    so a cycle (`_module_cycle`'s to report) ends it too."""
+    seen = {id(model)}
+    stack = [(model, "", 0)]
+    while stack:
+        module, path, depth = stack.pop()
+        for key, child in module._modules.items():
+            if child is None or id(child) in seen:
+                continue
+            where = f"{path}.{key}" if path else key
+            if depth + 1 > MAX_MODULE_DEPTH:
+                return where
+            seen.add(id(child))
+            stack.append((child, where, depth + 1))
     return None
 
 

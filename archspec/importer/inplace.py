@@ -92,11 +92,39 @@ def in_place_name(op: str, target: Any) -> tuple[Any, str] | None:
     return None
 
 
+#: Where `_is_size` notes its answer in a node's `meta`, so that each node is worked out once.
+_SIZE_MEMO = "archspec_is_size"
+
+
 def _is_size(node: Any) -> bool:
     """A number read off a tensor's shape (`B` of `B, C = x.shape`, `B * 4`), no tensor:
-    `B *= 4` rebinds a name, and `x.shape[0]` shares no storage with `x`."""
+    `B *= 4` rebinds a name, and `x.shape[0]` shares no storage with `x`. Worked out without
+    recursion and once per node: a forward of 1,000 `x = x + 1` recursed past Python's limit
+    (and 200,000 asked each node about all the nodes before it)."""
     if not hasattr(node, "op"):
         return False
+    stack = [node]
+    while stack:
+        top = stack[-1]
+        if _SIZE_MEMO in top.meta:
+            stack.pop()
+            continue
+        step = _size_step(top)
+        if isinstance(step, bool):
+            top.meta[_SIZE_MEMO] = step
+            stack.pop()
+            continue
+        pending = [a for a in step if hasattr(a, "op") and _SIZE_MEMO not in a.meta]
+        if pending:
+            stack.extend(pending)
+            continue
+        top.meta[_SIZE_MEMO] = all(hasattr(a, "op") and a.meta[_SIZE_MEMO] for a in step)
+        stack.pop()
+    return bool(node.meta[_SIZE_MEMO])
+
+
+def _size_step(node: Any) -> bool | list[Any]:
+    """Whether `node` is a size on its own, or the inputs that must all be sizes for it to be."""
     if node.op == "call_method":
         return node.target in ("size", "dim", "numel")
     if node.op != "call_function":
@@ -104,9 +132,9 @@ def _is_size(node: Any) -> bool:
     if node.target is getattr:
         return node.args[1:] in (("shape",), ("ndim",))
     if node.target is operator.getitem:
-        return _is_size(node.args[0])
+        return [node.args[0]]
     ins = node.all_input_nodes
-    return node.target in _SIZE_MATH and bool(ins) and all(_is_size(a) for a in ins)
+    return list(ins) if node.target in _SIZE_MATH and ins else False
 
 
 def _in_place(module: Any, node: Any, problems: Any) -> bool:

@@ -27,26 +27,38 @@ def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
     done: set[int] = set()
     out: list[Item] = []
 
-    def emit(item: Item, path: frozenset[int]) -> bool:
-        if id(item) in done:
+    def emit(first: Item) -> bool:
+        """Append `first` after the earlier items it reads, depth first without recursion
+        (a forward of 1,000 steps in a chain recursed past Python's limit); False when
+        they read each other in a cycle."""
+        if id(first) in done:
             return True
-        if id(item) in path:
-            return False
-        for src in item.inputs:
-            dep = by_name.get(src)
-            earlier = dep is not None and position[id(dep)] < position[id(item)]
-            if earlier and not emit(dep, path | {id(item)}):
-                return False
-        done.add(id(item))
-        out.append(item)
+        path = {id(first)}
+        stack = [(first, iter(first.inputs))]
+        while stack:
+            item, reads = stack[-1]
+            for src in reads:
+                dep = by_name.get(src)
+                if dep is None or id(dep) in done or position[id(dep)] >= position[id(item)]:
+                    continue
+                if id(dep) in path:
+                    return False
+                path.add(id(dep))
+                stack.append((dep, iter(dep.inputs)))
+                break
+            else:
+                stack.pop()
+                path.discard(id(item))
+                done.add(id(item))
+                out.append(item)
         return True
 
     for name in holders:
         item = by_name.get(name)
-        if item is not None and not emit(item, frozenset()):
+        if item is not None and not emit(item):
             return items
     for item in items:
-        emit(item, frozenset())
+        emit(item)
     held = [i.ref for i in out if i.ref in holders]
     return out if held == [h for h in holders if h in by_name] else items
 
