@@ -13,12 +13,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import pickle
 import re
 import stat
 import sys
 import warnings
-import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +28,7 @@ import torch
 from torch import nn
 
 from .api import SpecDiff  # through the facade: archspec.diffs is a part of archspec.api
+from .checkpoints import read_cached, read_file
 from .diffs import Entry, Side, compare_states
 from .download import TRANSFER_ERRORS, download
 from .fit_hints import unmatched_hint
@@ -46,7 +45,7 @@ def cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
+def fetch(weights: Weights, base_url: str | None = None) -> Mapping[str, Any]:
     """The state_dict of `weights`: the cached file, or a verified download into the cache.
 
     Raises WeightsError (E802) when the file cannot be had or its hash does not match.
@@ -80,21 +79,8 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
                 size_mb=weights.file_size_mb,
                 progress=sys.stderr.isatty(),
             )
-        state = torch.hub.load_state_dict_from_url(  # the cached file, read as torch.hub reads it
-            url, map_location="cpu", file_name=weights.file, weights_only=True
-        )
     except WeightsError:
         raise
-    except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
-        # torch's message advises weights_only=False, which runs the file's code: never
-        # passed on (read_file says the same of a path)
-        raise WeightsError(
-            f"cannot read {cached} as a checkpoint ({type(exc).__name__})",
-            code="E802",
-            hint="the cached file is damaged, truncated or holds more than tensors (which "
-            "archspec never unpickles: it could run code): delete it, and it is "
-            "downloaded again",
-        ) from None
     except TRANSFER_ERRORS as exc:
         raise WeightsError(
             f"cannot fetch {weights.full_name} from {url}: {exc}",
@@ -103,7 +89,7 @@ def fetch(weights: Weights, base_url: str | None = None) -> dict[str, Any]:
             "where torchvision also looks), or set base_url= / $ARCHSPEC_WEIGHTS_URL to a "
             "mirror (a file:// folder works)",
         ) from None
-    return _renamed(state, weights)
+    return _renamed(read_cached(cached), weights)
 
 
 def _cache_note(weights: Weights) -> str:
@@ -155,7 +141,7 @@ def _check_mirror_file(url: str, weights: Weights) -> None:
         )
 
 
-def _renamed(state: dict[str, Any], weights: Weights) -> dict[str, Any]:
+def _renamed(state: Mapping[str, Any], weights: Weights) -> Mapping[str, Any]:
     """DenseNet's checkpoints keep keys of an old layout (`norm.1`); torchvision renames
     them with this pattern before loading, and so does this."""
     rule = builder_rule(weights.spec).rename
@@ -168,59 +154,6 @@ def _renamed(state: dict[str, Any], weights: Weights) -> dict[str, Any]:
     if hasattr(state, "_metadata"):
         out._metadata = state._metadata  # type: ignore[attr-defined]
     return out
-
-
-def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A state_dict saved with torch.save (a checkpoint dict with a `state_dict` or `model`
-    entry is taken apart); read with weights_only=True."""
-    file = Path(path)
-    if not file.is_file() or not os.fspath(path):  # Path("") is the current folder
-        what = "is not a regular file" if file.exists() and os.fspath(path) else "does not exist"
-        raise WeightsError(
-            f"weights file {os.fspath(path)!r} {what}",
-            code="E801",
-            hint="pass a torch.save'd state_dict's path (a URL's folder goes in base_url=), a "
-            "state_dict, or torchvision's weights' name (archspec.list_weights(spec) lists them)",
-        )
-    if expanded := _expanded_size(file):
-        raise WeightsError(
-            f"weights file {str(file)!r} holds compressed entries that expand to "
-            f"{expanded:,} bytes, more than the file's {file.stat().st_size:,}",
-            code="E801",
-            hint="torch.save stores a checkpoint's tensors as they are; a compressed one can "
-            "ask for any amount of memory when read, so it is refused before it is: save a "
-            "plain state_dict with torch.save(model.state_dict(), path)",
-        )
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # whatever torch's unpickler makes of a stranger's file
-        # torch's message advises weights_only=False, which runs the file's code: never passed on
-        raise WeightsError(
-            f"cannot read {str(file)!r} as a checkpoint ({type(exc).__name__})",
-            code="E801",
-            hint="archspec reads checkpoints of tensors only (torch.load(weights_only=True)): "
-            "a file that needs more runs code when loaded; save a plain state_dict with "
-            "torch.save(model.state_dict(), path) from a source you trust",
-        ) from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-    if not isinstance(state, Mapping):
-        raise WeightsError(f"{file} holds a {type(state).__name__}, not a state_dict", code="E801")
-    return state  # type: ignore[return-value]
-
-
-def _expanded_size(file: Path) -> int | None:
-    """What the entries of the zip checkpoint `file` expand to when that is more than the
-    file's size, else None (and for a file that is no zip: torch.load says what it is).
-    torch.save stores entries uncompressed, while torch.load inflates compressed ones: a
-    1 MB file of deflated zeros took 1.3 GB to read, ten of them a machine's memory."""
-    try:
-        with zipfile.ZipFile(file) as zf:
-            expanded = sum(info.file_size for info in zf.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return None
-    return expanded if expanded > file.stat().st_size else None
 
 
 def _checked_metadata(state: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -5,7 +5,9 @@ never an internal error, a silent exit or a hang."""
 from __future__ import annotations
 
 import sys
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -109,3 +111,59 @@ def test_a_model_nested_past_what_a_spec_holds_is_refused_first() -> None:
         assert first.code == "E901", first.message
         assert "more than 31 levels deep" in first.message
     assert "linear" in archspec.from_module(nested(30), torch.zeros(1, 3))
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh torch.hub cache; $ARCHSPEC_WEIGHTS_URL unset (nothing is downloaded: each test
+    puts the file in the cache first)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("ARCHSPEC_WEIGHTS_URL", raising=False)
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def deflated(file: Path, size: int) -> None:
+    """A torch.save'd state_dict whose tensor data is `size` zero bytes, deflated."""
+    torch.save({"w": torch.zeros(4)}, file)
+    with zipfile.ZipFile(file) as zf:
+        entries = [(info, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(file, "w") as zf:
+        for info, data in entries:
+            if info.filename.endswith("/data/0"):
+                zf.writestr(info.filename, bytes(size), compress_type=zipfile.ZIP_DEFLATED)
+            else:
+                zf.writestr(info, data)
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (5, "holds an int, not a state_dict"),
+        (None, "holds a NoneType, not a state_dict"),
+        ([torch.zeros(1)], "holds a list, not a state_dict"),
+        (b"hello", "as a checkpoint (KeyError)"),
+        ("deflated", "holds compressed entries that expand to 67,109,077 bytes"),
+    ],
+)
+def test_a_cached_file_that_is_no_state_dict_is_e802(hub: Path, content: Any, said: str) -> None:
+    """Another file in torch.hub's cache under torchvision's name was read as torch.hub reads
+    it: one holding a number was TypeError "'int' object is not iterable", a text file a
+    KeyError, a list was 'the checkpoint has a key tensor([0.])', and deflated entries were
+    inflated before anything failed (1.5 GB of memory for a 1.5 MB file). Each is E802 now,
+    read as a weights file is (archspec.checkpoints), with the hint to delete it."""
+    weights = archspec.get_weights("resnet18")
+    cached = hub / weights.file
+    if content == "deflated":
+        deflated(cached, 64 * 2**20)
+    elif isinstance(content, bytes):
+        cached.write_bytes(content)
+    else:
+        torch.save(content, cached)
+    with pytest.raises(ArchSpecError) as info:
+        archspec.load("resnet18", weights="DEFAULT")
+    first = info.value.diagnostics[0]
+    assert first.code == "E802"
+    assert said in first.message
+    assert "delete it, and it is downloaded again" in str(first.hint)

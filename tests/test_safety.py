@@ -40,7 +40,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     # weights=PATH)`) or one torch.hub fetched and checked against the hash in its name, read
     # with weights_only=True (torch's restricted unpickler: tensors and containers, no
     # arbitrary objects). A spec cannot name weights: no spec key reaches this call.
-    ("hub.py", "torch.load"): "a caller-named checkpoint, weights_only=True",
+    ("checkpoints.py", "torch.load"): "a caller-named checkpoint or torch.hub's cached file, "
+    "weights_only=True",
     ("backends/selfcheck.py", "exec"): "runs archspec's own emitted source after parse_emitted",
     # Layer plugins come from installed packages' entry points (the issue: "custom layers
     # come only from registered Python or entry points"), never from a name in a spec. Spec

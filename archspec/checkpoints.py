@@ -1,0 +1,111 @@
+"""Reading a checkpoint from disk, a file the user names or one in torch.hub's cache: tensors
+only (`weights_only=True`, never code), in bounded memory (a compressed entry is refused before
+it is inflated), and what it holds said as a WeightsError, whatever the file is."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .weights import WeightsError
+
+#: Why a checkpoint of compressed entries is refused, which both readers say.
+_INFLATES = (
+    "torch.save stores a checkpoint's tensors as they are; a compressed one can ask for any "
+    "amount of memory when read, so it is refused before it is"
+)
+
+
+def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A state_dict saved with torch.save (a checkpoint dict with a `state_dict` or `model`
+    entry is taken apart); read with weights_only=True."""
+    file = Path(path)
+    if not file.is_file() or not os.fspath(path):  # Path("") is the current folder
+        what = "is not a regular file" if file.exists() and os.fspath(path) else "does not exist"
+        raise WeightsError(
+            f"weights file {os.fspath(path)!r} {what}",
+            code="E801",
+            hint="pass a torch.save'd state_dict's path (a URL's folder goes in base_url=), a "
+            "state_dict, or torchvision's weights' name (archspec.list_weights(spec) lists them)",
+        )
+    state = _loaded(
+        file,
+        f"weights file {str(file)!r}",
+        "E801",
+        "archspec reads checkpoints of tensors only (torch.load(weights_only=True)): a file "
+        "that needs more runs code when loaded; save a plain state_dict with "
+        "torch.save(model.state_dict(), path) from a source you trust",
+        f"{_INFLATES}: save a plain state_dict with torch.save(model.state_dict(), path)",
+    )
+    for key in ("state_dict", "model"):
+        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
+            state = state[key]
+    if not isinstance(state, Mapping):
+        raise WeightsError(f"{file} holds {_kind(state)}, not a state_dict", code="E801")
+    return state  # type: ignore[return-value]
+
+
+def read_cached(file: Path) -> Mapping[str, Any]:
+    """The state_dict in torch.hub's cache at `file` (E802 when it is none). It was read as
+    torch.hub reads it, and a file there that was no checkpoint of tensors failed past the
+    errors caught: one holding a number was "'int' object is not iterable", a text file a
+    KeyError, a compressed entry was inflated (1.5 GB for a 1.5 MB file) before it failed."""
+    fix = "delete it, and it is downloaded again"
+    state = _loaded(
+        file,
+        str(file),
+        "E802",
+        "the cached file is damaged, truncated or holds more than tensors (which archspec "
+        f"never unpickles: it could run code): {fix}",
+        f"{_INFLATES}: the cached file is not torchvision's; {fix}",
+    )
+    if not isinstance(state, Mapping):
+        raise WeightsError(
+            f"{file} holds {_kind(state)}, not a state_dict",
+            code="E802",
+            hint=f"torch.hub's cache holds another file under this name: {fix}",
+        )
+    return state
+
+
+def _kind(value: Any) -> str:
+    kind = type(value).__name__
+    return f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
+
+
+def _loaded(file: Path, shown: str, code: str, hint: str, inflate_hint: str) -> Any:
+    if expanded := _expanded_size(file):
+        raise WeightsError(
+            f"{shown} holds compressed entries that expand to {expanded:,} bytes, more than "
+            f"the file's {file.stat().st_size:,}",
+            code=code,
+            hint=inflate_hint,
+        )
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # whatever torch's unpickler makes of a stranger's file
+        # torch's message advises weights_only=False, which runs the file's code: never passed on
+        raise WeightsError(
+            f"cannot read {shown} as a checkpoint ({type(exc).__name__})", code=code, hint=hint
+        ) from None
+
+
+def _expanded_size(file: Path) -> int | None:
+    """What the entries of the zip checkpoint `file` expand to when that is more than the
+    file's size, else None (and for a file that is no zip: torch.load says what it is).
+    torch.save stores entries uncompressed, while torch.load inflates compressed ones: a
+    1 MB file of deflated zeros took 1.3 GB to read, ten of them a machine's memory."""
+    try:
+        with zipfile.ZipFile(file) as zf:
+            expanded = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+    return expanded if expanded > file.stat().st_size else None
+
+
+__all__ = ["read_cached", "read_file"]
