@@ -55,6 +55,7 @@ from .outputkinds import SCHEMA as SCHEMA
 from .outputkinds import SPEC as SPEC
 from .outputkinds import TAIL_BYTES as TAIL_BYTES
 from .outputkinds import OutputKind as OutputKind
+from .pathkinds import broken_link, own_stream, what_it_is, writable_through
 from .specbytes import read_input
 
 T = TypeVar("T")
@@ -123,7 +124,7 @@ def check_target(
     while not os.path.lexists(folder) and folder != folder.parent:
         folder = folder.parent
     if os.path.lexists(folder) and not os.path.isdir(folder):
-        link = _broken_link(folder)
+        link = broken_link(folder)
         if link is not None:
             raise _cannot_write(target, f"{display_path(folder)} {link}", hint=_LINK_HINT)
         raise _cannot_write(target, f"{display_path(folder)} is not a directory")
@@ -193,12 +194,12 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
         return _Plan(target)
     path = target
     if stat.S_ISLNK(st.st_mode):
-        link = _broken_link(target)
+        link = broken_link(target)
         if link is not None:
             raise _cannot_write(target, f"it {link}", hint=_LINK_HINT)
         st = os.stat(target)
         path = Path(os.path.realpath(target))
-    fd = _own_stream(st)
+    fd = own_stream(st)
     if fd is not None:
         return _Plan(target, through=True, fd=fd)
     mode = st.st_mode
@@ -224,58 +225,21 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
                 hint=FORCE_HINT,
             )
         return _Plan(path, mode=mode & 0o777, owner=(st.st_uid, st.st_gid))
-    if _writable_through(st):
+    if stat.S_ISFIFO(mode) and own_stream(st, (0,)) == 0:  # it would fill, then hang
+        raise _cannot_write(target, "it is this command's standard input", hint=_STDIN_HINT)
+    if writable_through(st):
         # Opened by the name given: /dev/fd/N names a pipe that has no path of its own.
         return _Plan(target, through=True)
-    raise _cannot_write(target, f"it is {_what(st)}; archspec writes no file there")
+    raise _cannot_write(target, f"it is {what_it_is(st)}; archspec writes no file there")
 
 
 def is_stdout(path: str | os.PathLike[str]) -> bool:
     """Whether `path` is this process's standard output (`-o -`, `-o /dev/stdout`, or the
     file stdout is redirected to): a command then says what it wrote on stderr, if at all."""
     try:
-        return _own_stream(os.stat(path)) == 1
+        return own_stream(os.stat(path)) == 1
     except OSError:
         return False
-
-
-def _own_stream(st: os.stat_result) -> int | None:
-    """1 or 2 when `st` is the file this process's stdout or stderr is connected to."""
-    for fd in (1, 2):
-        try:
-            own = os.fstat(fd)
-        except OSError:
-            continue
-        if (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino):
-            return fd
-    return None
-
-
-def _writable_through(st: os.stat_result) -> bool:
-    """A FIFO, or the null device: opened for writing, never renamed over."""
-    if stat.S_ISFIFO(st.st_mode):
-        return True
-    if not stat.S_ISCHR(st.st_mode):
-        return False
-    try:
-        null = os.stat(os.devnull)
-    except OSError:
-        return False
-    return stat.S_ISCHR(null.st_mode) and st.st_rdev == null.st_rdev
-
-
-def _what(st: os.stat_result) -> str:
-    mode = st.st_mode
-    for test, name in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISFIFO, "a FIFO"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def _written_by_archspec(path: Path, kind: OutputKind) -> bool:
@@ -439,9 +403,9 @@ def _open_through(path: Path) -> tuple[int, os.stat_result]:
     except OSError:
         os.close(fd)
         raise
-    if not _writable_through(st):
+    if not writable_through(st):
         os.close(fd)
-        raise _cannot_write(path, f"it is {_what(st)}; archspec writes no file there")
+        raise _cannot_write(path, f"it is {what_it_is(st)}; archspec writes no file there")
     return fd, st
 
 
@@ -479,6 +443,11 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
+#: `-o /dev/stdin` of a command whose stdin is a pipe wrote into that pipe, which only the
+#: command itself reads, and hung once the pipe was full.
+_STDIN_HINT = "write to a file, or to standard output with -o -"
+
+
 def _cannot_write(
     target: Path, reason: str, hint: str = "check the path and its permissions"
 ) -> EmitError:
@@ -494,7 +463,7 @@ def _failed(target: Path, exc: OSError | ValueError) -> EmitError:
     nowhere is named, since the OS's words for it do not say which link."""
     if isinstance(exc, OSError) and exc.errno in (errno.ELOOP, errno.ENOENT, errno.ENOTDIR):
         for path in (target, *target.parents):
-            link = _broken_link(path)
+            link = broken_link(path)
             if link is not None:
                 where = "it" if path == target else display_path(path)
                 return _cannot_write(target, f"{where} {link}", hint=_LINK_HINT)
@@ -517,23 +486,6 @@ _FULL = {
     )
     if hasattr(errno, name)
 }
-
-
-def _broken_link(path: Path) -> str | None:
-    """What is wrong with a symbolic link that leads nowhere (`is a symbolic link ...`), or
-    None when `path` is no link or leads somewhere. The OS says "Too many levels of symbolic
-    links" for a loop, which reads as a permissions matter beside E604's usual hint."""
-    if not os.path.islink(path):
-        return None
-    try:
-        os.stat(path)
-    except FileNotFoundError:
-        return "is a symbolic link to a missing file"
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "is a symbolic link into a loop: its links lead back to one another"
-        return None
-    return None
 
 
 _LINK_HINT = "point the link at a file or folder that exists, or remove it"

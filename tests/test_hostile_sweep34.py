@@ -4,6 +4,8 @@ never an internal error, a silent exit or a hang."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -16,7 +18,7 @@ from torch import nn
 import archspec
 from archspec.errors import ArchSpecError
 
-from .conftest import plugins_restored
+from .conftest import ROOT, plugins_restored
 
 #: An exception whose own __str__ fails, as a stranger's code may raise.
 MUTE = "class Mute(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n\n\n"
@@ -167,3 +169,33 @@ def test_a_cached_file_that_is_no_state_dict_is_e802(hub: Path, content: Any, sa
     assert first.code == "E802"
     assert said in first.message
     assert "delete it, and it is downloaded again" in str(first.hint)
+
+
+@pytest.mark.parametrize("target", ["/dev/stdin", "/proc/self/fd/0"])
+@pytest.mark.parametrize(
+    "args", [("schema",), ("compile", "lenet5"), ("graph", "lenet5", "--force")]
+)
+def test_standard_input_is_no_output(tmp_path: Path, target: str, args: tuple[str, ...]) -> None:
+    """`archspec schema -o /dev/stdin < pipe` (a pipe that stays open, as a shell's or a CI
+    runner's) wrote into the pipe that only archspec itself reads, and hung once it was
+    full (the schema is more than a pipe holds). It is E604 before any work."""
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    reader, writer = os.pipe()  # the write end stays open: the pipe never ends
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "archspec", *args, "-o", target],
+            cwd=tmp_path,
+            env=env,
+            stdin=reader,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(reader)
+        os.close(writer)
+    assert done.returncode == 1, done.stderr
+    assert f"cannot write {target}: it is this command's standard input" in done.stderr
+    assert "with -o -" in done.stderr
+    assert list(tmp_path.iterdir()) == []
