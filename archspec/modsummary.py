@@ -47,6 +47,7 @@ import torch.nn as nn
 from torch.nn.parameter import is_lazy
 
 from .dims import Dim, Shape
+from .errors import exception_text
 from .lazymethods import dataclass
 from .meta_kernels import MetaShortcuts, macs
 from .modinputs import meta_call, tensors_in
@@ -273,12 +274,12 @@ def _failure_hint(exc: Exception, misfit: str | None = None) -> str:
             "for several), input_data= a list of the positional arguments (`[batch]` for one "
             "dict argument) or a dict of the keyword ones"
         )
-    if isinstance(exc, DtypeMismatch) or _DTYPE_TEXT.search(str(exc)):
+    if isinstance(exc, DtypeMismatch) or _DTYPE_TEXT.search(exception_text(exc)):
         return (
             "give inputs of the dtype of the model's weights: dtypes=[torch.float16] for a "
             "half-precision model (float32 by default), or convert the model with .float()"
         )
-    text = str(exc)
+    text = exception_text(exc)
     if _INDEX_TEXT.search(text):
         return (
             "this input is read as indices (an nn.Embedding's, a gather's): give it an integer "
@@ -358,7 +359,7 @@ def trace(
         raise ModuleSummaryError(
             f"the forward of {type(model).__name__} ({'train' if train else 'eval'} mode) "
             f"fails on meta tensors of shape {what}: {type(exc).__name__}: "
-            f"{_clipped(str(exc))} ({hint})"
+            f"{_clipped(exception_text(exc))} ({hint})"
         ) from exc
     finally:
         for h in handles:

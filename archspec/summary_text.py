@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .dims import Dim, format_shape
+from .errors import escape_text
 from .toolkit import human
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -200,7 +201,8 @@ def title(s: Summary) -> str:
     """`name  input (...)`; a module's adds its dtypes and `-> output (...)`, which no row
     may show (a leaf module summarised alone, a tuple or dict of outputs)."""
     out = _outputs_text(s)
-    return f"{s.name}  input {_inputs_text(s)}" + (f" -> output {out}" if out else "")
+    name = escape_text(s.name)
+    return f"{name}  input {_inputs_text(s)}" + (f" -> output {out}" if out else "")
 
 
 def _inputs_text(s: Summary) -> str:
@@ -220,9 +222,10 @@ def _outputs_text(s: Summary, most: int = 4) -> str:
 def _cells(s: Summary, r: Row) -> list[str]:
     from .summaries import _cell, _macs_cell
 
-    kind = r.type + (" (train)" if r.train_only else "")
+    kind = escape_text(r.type) + (" (train)" if r.train_only else "")
     last = (r.trainable or "") if s.module is not None else _cell(r.connections)
-    return [r.name, kind, r.shape_text, _cell(r.params), _macs_cell(r), last]
+    # a module's names are any text (add_module): a terminal shows none of them as a control
+    return [escape_text(r.name), kind, r.shape_text, _cell(r.params), _macs_cell(r), last]
 
 
 def _headers(s: Summary) -> list[str]:

@@ -199,3 +199,41 @@ def test_standard_input_is_no_output(tmp_path: Path, target: str, args: tuple[st
     assert f"cannot write {target}: it is this command's standard input" in done.stderr
     assert "with -o -" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+class Named(nn.Module):
+    """A module whose child's name and class name hold terminal controls (and `extra`)."""
+
+    def __init__(self, extra: str) -> None:
+        super().__init__()
+        kind = type(f"Evil{extra}\x1b]0;t\x07", (nn.Linear,), {})
+        self.add_module("fc\x1b[31m\u202e", kind(3, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self, "fc\x1b[31m\u202e")(x)
+
+
+@pytest.mark.parametrize("extra", ["", "\u00e9"])  # archspec's own layout, and rich's
+def test_a_module_summary_shows_controls_in_names_as_escapes(extra: str) -> None:
+    """print(archspec.summary(model)) wrote a child's name (add_module takes any text) and a
+    class name into the table as they were: ESC sequences reached the terminal."""
+    text = archspec.summary(Named(extra), input_size=(1, 3)).to_text(width=100)
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    assert "fc\\x1b[31m\\u202e" in text.replace("\n", "").replace("│", "").replace(" ", "")
+
+
+def test_a_module_forward_raising_an_exception_that_cannot_be_said() -> None:
+    """archspec.summary(model) whose forward raised such an exception raised the
+    RuntimeError of its __str__ instead of the documented ModuleSummaryError."""
+    namespace: dict[str, Any] = {}
+    exec(MUTE, namespace)
+    mute = namespace["Mute"]
+
+    class Fails(nn.Linear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise mute()
+
+    from archspec.modsummary import ModuleSummaryError
+
+    with pytest.raises(ModuleSummaryError, match="fails on meta tensors of shape"):
+        archspec.summary(Fails(3, 3), input_size=(1, 3))
