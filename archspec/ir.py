@@ -307,6 +307,11 @@ class ParamInfo:
     #: only one value is allowed (`choices` of one, as a block param's choice is), so the
     #: param cannot vary: emitted code folds it instead of taking it as an argument
     fixed: bool = False
+    #: the values it may take (`ge`, `le`, `choices`): an emitted class refuses no value
+    #: outside them, which the spec refuses itself
+    ge: float | None = None
+    le: float | None = None
+    choices: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)

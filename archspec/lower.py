@@ -181,7 +181,13 @@ def param_infos(decls: Mapping[str, Any]) -> list[ParamInfo]:
     for name, entry in decls.items():
         decl = decl_of(entry)
         fixed = decl.choices is not None and len(decl.choices) == 1
-        out.append(ParamInfo(name, decl.type, decl.default, decl.doc, decl.default is None, fixed))
+        choices = tuple(decl.choices) if decl.choices is not None else None
+        required = decl.default is None
+        out.append(
+            ParamInfo(
+                name, decl.type, decl.default, decl.doc, required, fixed, decl.ge, decl.le, choices
+            )
+        )
     return out
 
 

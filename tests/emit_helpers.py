@@ -3,15 +3,22 @@ and the small specs several stages' tests use (`PROBE`, `ODD`, `STACKS`)."""
 
 from __future__ import annotations
 
+import inspect
+import random
 import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from functools import cache
 from typing import Any
 
 import torch
+import yaml
 
 import archspec
 from archspec.api import build_graph
 from archspec.backends.pysource import render_module
+from archspec.errors import ArchSpecError
 
 from .conftest import ROOT, spec_names, spec_source
 
@@ -216,3 +223,201 @@ def _grads(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
     out = model(x)
     (out[0] if isinstance(out, tuple) else out).square().sum().backward()
     return {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
+
+
+# --- every value an emitted class takes: what compile builds, or a guard's ValueError -----
+
+GUARD = "emitted without the layers"
+
+
+@dataclass
+class Sweep:
+    """What `sweep_classes` saw: calls that matched compile, calls a guard refused, and
+    values compile itself refuses (no claim is made of the emitted class there)."""
+
+    matched: int = 0
+    refused: int = 0
+    invalid: int = 0
+    cases: list[str] = dc_field(default_factory=list)
+
+
+def emitted(text: str, variant: str | None = None) -> tuple[types.ModuleType, list[Any], str]:
+    """The emitted module of `text` (a family's `variant`), its block classes (`ClassInfo`s)
+    and its source."""
+    from archspec.backends.emit.files import Emitter
+
+    graph = build_graph(text, variant=variant)
+    em = Emitter(graph)
+    source = em.render()
+    return _load(source, graph.name), list(em.classes), source
+
+
+def _wrapper(data: dict[str, Any], block: str, args: dict[str, Any], shape: tuple[int, ...]) -> str:
+    """A spec of the same params and blocks whose network is one call of `block` (`m`)."""
+    out = {k: v for k, v in data.items() if k not in ("outputs", "init", "register_order")}
+    out["input"] = ["N", *shape[1:]]
+    out["layers"] = [{"name": "m", "type": block, **args}]
+    return yaml.safe_dump(out, sort_keys=False)
+
+
+def _candidates(kind: str, seen: Sequence[Any], extra: Sequence[Any] = ()) -> list[Any]:
+    """Values to try for an argument of type `kind`: the instances' and some others."""
+    base: list[Any] = {
+        "int": [1, 2, 3, 4, 8, 16, 33],
+        "float": [0.0, 0.25, 0.5, 1.0, 2.0, 3.0],
+        "bool": [False, True],
+    }.get(kind, [])
+    out: list[Any] = []
+    for v in [*sorted(seen, key=repr), *extra, *base]:
+        if not any(repr(v) == repr(w) for w in out):
+            out.append(v)
+    return out
+
+
+def _declared(decl: Any, values: list[Any]) -> list[Any]:
+    """`values` a block param's declaration allows (`ge`, `le`), its `choices` added."""
+    if not isinstance(decl, dict):
+        return values
+    low, high = decl.get("ge"), decl.get("le")
+    kept = [
+        v
+        for v in values
+        if isinstance(v, bool)
+        or not isinstance(v, (int, float))
+        or ((low is None or v >= low) and (high is None or v <= high))
+    ]
+    return kept + [c for c in decl.get("choices") or [] if c not in kept]
+
+
+def check_call(
+    module: types.ModuleType,
+    cls_name: str,
+    text: str,
+    ctor: tuple[tuple[Any, ...], dict[str, Any]],
+    shape: tuple[int, ...],
+    variant: str | None = None,
+) -> str:
+    """`cls_name(*args, **kwargs)` of the emitted `module` against compile of `text` (a
+    network that is one call of the block with those values, input `shape`): "matched",
+    "refused" (a guard's ValueError) or "invalid" (compile refuses the values)."""
+    try:
+        ref = archspec.compile(text, variant=variant).eval()
+    except ArchSpecError:
+        return "invalid"
+    args, kwargs = ctor
+    try:
+        ours = getattr(module, cls_name)(*args, **kwargs).eval()
+    except ValueError as exc:
+        if GUARD in str(exc):
+            return "refused"
+        raise
+    sub = ref.m
+    assert _layout(ours) == _layout(sub), f"{cls_name}{ctor}: layouts differ from compile's"
+    ours.load_state_dict(sub.state_dict(), strict=True)
+    torch.manual_seed(0)
+    _fill(ours, 7)
+    sub.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), msg=f"{cls_name}{ctor}: outputs differ")
+    return "matched"
+
+
+def sweep_classes(
+    text: str,
+    shape: tuple[int, ...],
+    tries: int = 24,
+    seed: int = 0,
+    widths: Sequence[int] = (1, 2, 3, 4, 6, 8, 16),
+    variant: str | None = None,
+) -> Sweep:
+    """Every block class of the module emitted from `text` (one-input blocks whose input is
+    rank len(shape)), called with up to `tries` random argument values (the instances' and
+    others): each computes what compile of a network of that one call computes, or its guard
+    refuses the values. `shape` is the input of such a network (its channels the class's
+    `in_channels`)."""
+    data = yaml.safe_load(text)
+    module, infos, _ = emitted(text, variant)
+    rng = random.Random(seed)
+    graph = build_graph(text, variant=variant)
+    out = Sweep()
+    for info in infos:
+        if info.block is None or info.more_args or (info.chain is not None and not info.params):
+            continue
+        first = info.bodies[0].module
+        if len(first.in_shape or ()) != len(shape):
+            continue
+        decls = {p.name: p for p in graph.blocks[info.block]}
+        in_seen = [b.module.in_shape[1].value for b in info.bodies if b.module.in_shape[1].is_const]
+        if not in_seen:
+            continue
+        declared = (data.get("blocks") or {}).get(info.block, {}).get("params") or {}
+        options = {
+            p.name: _declared(
+                declared.get(p.name),
+                _candidates(p.type, [b.module.args.get(p.name) for b in info.bodies]),
+            )
+            for p in info.params
+        }
+        ins = _candidates("int", in_seen, widths) if info.in_arg else in_seen[:1]
+        options = {n: vs for n, vs in options.items() if vs}
+        for _ in range(tries):
+            # an instance's values, one or two of them (or its width) changed
+            k = rng.randrange(len(info.bodies))
+            base = info.bodies[k].module
+            chosen = {n: base.args[n] for n in options if n in base.args}
+            c = in_seen[k] if k < len(in_seen) else in_seen[0]
+            keys = [*options, None] if len(ins) > 1 else list(options)
+            for key in rng.sample(keys, min(len(keys), rng.randint(1, 2))):
+                if key is None:
+                    c = rng.choice(ins)
+                else:
+                    chosen[key] = rng.choice(options[key])
+            spec_args = {**{n: v for n, v in base.args.items() if n in decls}, **chosen}
+            spec = _wrapper(data, info.block, spec_args, (shape[0], c, *shape[2:]))
+            pos = [c] if info.in_arg else []
+            kw = {p.pyname: chosen[p.name] for p in info.params if p.name in chosen}
+            call = (tuple(pos), kw)
+            verdict = check_call(module, info.name, spec, call, (shape[0], c, *shape[2:]), variant)
+            setattr(out, verdict, getattr(out, verdict) + 1)
+            out.cases.append(f"{info.name}({c}, {kw}): {verdict}")
+    return out
+
+
+def sweep_network(text: str, shape: tuple[int, ...], tries: int = 12, seed: int = 0) -> Sweep:
+    """The network class emitted from `text` called with up to `tries` random values of its
+    arguments (the spec's params it takes): each builds what `archspec.compile(text,
+    params=...)` builds and computes what it computes on an input of `shape`, or refuses."""
+    graph = build_graph(text)
+    module = _load(render_module(graph), graph.name)
+    cls = getattr(module, graph.class_name)
+    infos = {p.name: p for p in graph.param_info}
+    args = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
+    options = {
+        a.name: _candidates(infos[a.name].type, [a.default]) for a in args if a.name in infos
+    }
+    rng = random.Random(seed)
+    out = Sweep()
+    for _ in range(tries):
+        chosen = {n: rng.choice(vs) for n, vs in options.items() if vs}
+        try:
+            ref = archspec.compile(text, params=chosen).eval()
+        except ArchSpecError:
+            out.invalid += 1
+            continue
+        try:
+            ours = cls(**chosen).eval()
+        except ValueError as exc:
+            if GUARD not in str(exc):
+                raise
+            out.refused += 1
+            continue
+        assert _layout(ours) == _layout(ref), f"{graph.class_name}({chosen}): layouts differ"
+        _fill(ours, 7)
+        ref.load_state_dict(ours.state_dict(), strict=True)
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), ref(x), msg=f"{graph.class_name}({chosen})")
+        out.matched += 1
+        out.cases.append(f"{graph.class_name}({chosen})")
+    return out

@@ -32,7 +32,7 @@ from ...ops.base import RESERVED_NAMES
 from ...ops.names import list_key
 from ..pycode import INDENT, Code, Namespace, expr_tree, lit, unparse
 from ..pylayout import Text, condition_lines, format_doc
-from ..pyvalues import Env, Val, names_of, render_expr, truth
+from ..pyvalues import IN, Env, Val, names_of, render_expr, truth
 from .ctor import init_statements
 from .forward import forward_lines, forward_statements, is_free_attr
 from .model import Body, Case, ClassInfo, Step, switchable
@@ -80,6 +80,17 @@ def case_params(names: frozenset[str], instances: Sequence[Module]) -> frozenset
             out.discard(let.name)
             out |= names_of(let.expr)
     return frozenset(out)
+
+
+def pinned_apart(bodies: Sequence[Body], symbolic: frozenset[str], decls: Sequence[Any]) -> bool:
+    """Whether the instances of a class with cases give a param that is no argument (nor
+    their input width, when the class does not take it) other values: each case would be
+    built for its own (`out=8` in one, 16 in the other), and the class, which takes none of
+    them, would compute for one the other's network."""
+    fixed = [p.name for p in decls if p.name not in symbolic]
+    if IN not in symbolic:
+        fixed.append(IN)
+    return any(len({repr(b.env.values.get(n)) for b in bodies}) > 1 for n in fixed)
 
 
 def _alternatives(instances: Sequence[Module]) -> set[str]:

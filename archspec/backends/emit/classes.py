@@ -19,7 +19,7 @@ from dataclasses import field
 from typing import Any
 
 from ...errors import EmitError
-from ...ir import INPUT, Module
+from ...ir import INPUT, Module, ParamInfo
 from ...lazymethods import dataclass
 from ..pycode import Namespace, camel, is_free_name
 from ..pyvalues import IN, Env, Val, inexact, literal, more_in, names_of, render_expr, truth
@@ -30,16 +30,21 @@ from .cases import (
     case_order,
     case_params,
     cased_info,
+    pinned_apart,
     reads_stored,
     stored_reads_of,
 )
+from .guards import class_guards, never_kept
 from .inputs import fixed_more, more_pynames, more_vals
 from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input, switchable, variant_note
 from .optional import inline_lets, layers_doc
-from .scope import Scope, unkept_conditions
+from .scope import Scope, foreign_names, unkept_conditions
+from .scope import unkept as scope_unkept
 
 PARAM_TYPES = ("int", "float", "bool", "str")
+#: what a class's `in_channels` can be, for the guards that test it (`guards.py`)
+CHANNELS = ParamInfo(IN, "int", None, ge=1)
 
 
 class Classes(Scope):
@@ -128,6 +133,7 @@ class Classes(Scope):
         base = block or camel(key[2])
         base = base if is_free_name(base) else base + "Block"
         count = 1 if att.conds else len(att.parts)
+        guards = _guards(att, instances, decls, pynames)
         infos: list[ClassInfo] = []
         for k, (part_bodies, steps, optional) in enumerate(att.parts):
             seen = att.bodies if att.conds else part_bodies
@@ -164,7 +170,7 @@ class Classes(Scope):
                 state_dict_version=first.module.state_dict_version,
                 lets=first.env.let_texts(),
                 chain=first.chain,
-                guards=att.guards,
+                guards=guards[k],
                 checkpoint=first.module.checkpoint,
                 case_state={n: n for n in sorted(stored_reads_of(part_bodies))},
             )
@@ -186,15 +192,20 @@ class Classes(Scope):
     ) -> Attempt:
         """The fewest classes found for a block's instances: loops written as `for`s, a
         chain's unkept items refused, a case per group of renderings."""
-        att = self.attempt_loops(instances, decls, pynames, chain, block is not None and not chain)
-        if chain and len(att.parts) > 1 and att.unkept:
-            # items no instance keeps split the class per value of what chooses them
-            # (`act`): one class refusing those values instead (`raise ValueError`)
-            guarded = self.attempt(instances, decls, pynames, chain, guard=True)
-            if len(guarded.parts) < len(att.parts):
-                att = guarded
+        loops = block is not None and not chain
+        att = self.attempt_loops(instances, decls, pynames, chain, loops)
         if block is not None and not chain and len(att.parts) > 1:
             att = self.attempt_cases(instances, decls, pynames) or att
+        if (
+            len(att.parts) > 1
+            and not att.conds
+            and (att.unkept if chain else never_kept(instances))
+        ):
+            # items no instance keeps split the class per value of what chooses them
+            # (`act`): one class refusing those values instead (`raise ValueError`)
+            guarded = self.attempt_loops(instances, decls, pynames, chain, loops, guard=True)
+            if len(guarded.parts) < len(att.parts):
+                att = guarded
         return att
 
     def attempt_loops(
@@ -204,14 +215,15 @@ class Classes(Scope):
         pynames: dict[str, str],
         chain: bool,
         loops: bool,
+        guard: bool = False,
     ) -> Attempt:
         """`attempt`, a block's loops written as `for`s where its instances allow it."""
         self.loops_on = loops and writable(instances)
         try:
-            return self.attempt(instances, decls, pynames, chain, guard=False)
+            return self.attempt(instances, decls, pynames, chain, guard)
         except NoLoop:  # the copies are written one by one
             self.loops_on = False
-            return self.attempt(instances, decls, pynames, chain, guard=False)
+            return self.attempt(instances, decls, pynames, chain, guard)
         finally:
             self.loops_on = False
 
@@ -234,6 +246,8 @@ class Classes(Scope):
         guards = case_guards(att.bodies, names) if order and len(order) < 2 else []
         if order is None or guards is None or not reads_stored(att.parts):
             return None
+        if len(order) > 1 and pinned_apart(att.bodies, att.symbolic, decls):
+            return None
         att.parts, att.conds, att.guards = [p for _, p in order], [c for c, _ in order], guards
         return att
 
@@ -251,22 +265,23 @@ class Classes(Scope):
         params = {p.name for p in decls}
         symbolic = _symbols(decls, instances[0])
         skip = loop_switches(instances) if self.loops_on else []
-        pre_lost = structural_names(instances, guard, skip, self.case_names)
+        ignore = never_kept(instances) if guard and not chain else frozenset()
+        pre_lost = structural_names(instances, guard and chain, skip, self.case_names, ignore)
         symbolic -= pre_lost
-        self.optional, self.loop_records = {}, {}
+        self.optional, self.loop_records, self.kept_calls = {}, {}, set()
         fixed_by_unkept: set[str] = set()
         while True:
             frozen = frozenset(symbolic)
             self.missing, self.foreign, self.loop_wanted = {}, {}, set()
             bodies = [self.render_body(inst, frozen, pynames, params, chain) for inst in instances]
-            unkept = self.unkept()
+            unkept = scope_unkept(self)
             fixed_by_unkept |= unkept & symbolic
             lost = set().union(*(b.env.lost for b in bodies)) | (set() if guard else unkept)
-            lost |= self.foreign_names()
+            lost |= foreign_names(self)
             if lost & symbolic:
                 symbolic -= lost
                 # recorded in terms of arguments that are no longer
-                self.optional, self.loop_records = {}, {}
+                self.optional, self.loop_records, self.kept_calls = {}, {}, set()
             elif not (
                 self.missing.keys() & self.optional.keys()
                 or self.loop_wanted & self.loop_records.keys()
@@ -291,6 +306,7 @@ class Classes(Scope):
         """One instance rendered with the params in `symbolic` as arguments."""
         values = {n: v for n, v in inst.args.items() if n in params}
         self.case_conds, self.forward_reads, self.loop_outputs = [], set(), {}
+        self.absent_conds = {}
         shape = inst.in_shape or ()
         axis = channel_axis(inst)
         in_vals: list[Val] = []
@@ -324,7 +340,7 @@ class Classes(Scope):
         steps, vals = self.render_scope(inst, env, tuple(in_vals), more)
         reads = frozenset(self.forward_reads)
         outs = self.loop_outputs.get(id(inst), {})
-        return Body(inst, env, steps, vals, None, self.case_conds, reads, outs)
+        return Body(inst, env, steps, vals, None, self.case_conds, reads, outs, self.absent_conds)
 
 
 def _spec_constants(spec: Mapping[str, Any], params: set[str], values: dict[str, Any]) -> set[str]:
@@ -459,6 +475,20 @@ class Attempt:
     conds: list[Val | None] = field(default_factory=list)
 
 
+def _guards(
+    att: Attempt, instances: list[Module], decls: list[Any], pynames: dict[str, str]
+) -> list[list[str]]:
+    """What each class of `att` refuses (`guards.class_guards`)."""
+    return class_guards(
+        [bodies for bodies, _, _ in att.parts],
+        att.bodies,
+        att.conds,
+        att.guards,
+        case_names(instances) if att.conds else frozenset(),
+        {pynames[p.name]: p for p in decls} | {pynames[IN]: CHANNELS},
+    )
+
+
 def _switched_chain(instances: Sequence[Module]) -> bool:
     """True for a block that is a plain chain of unnamed items (children 0, 1, ...), some of
     which a `when` switches (ConvBNAct's activation): its class is an nn.Sequential built
@@ -482,6 +512,7 @@ def structural_names(
     guard: bool = False,
     skip: Sequence[str] = (),
     cases: frozenset[str] = frozenset(),
+    ignore: frozenset[Any] = frozenset(),
 ) -> set[str]:
     """Names in `when`s that code will not show as an `if`, so they decide structure.
 
@@ -490,7 +521,9 @@ def structural_names(
     (unless `guard`: a chain's class then refuses it). In a chain (`guard` or not) a
     switched item is an `if` of the list the class is built from. The switches in `skip`
     (a written loop's count and name template, `loops.py`) are arguments, not structure,
-    and so are the `when`s that read `cases` (a class with cases tests them: `cases.py`).
+    and so are the `when`s that read `cases` (a class with cases tests them: `cases.py`)
+    and those of the items written at `ignore` (no instance keeps them: the class refuses
+    them, `guards.never_kept`).
     """
     if guard or _switched_chain(instances):  # only what decides no item: repeat counts
         return {
@@ -516,7 +549,7 @@ def structural_names(
         for sw in inst.switch_exprs:
             if not sw.name and sw.span is None and left[sw.expr.text] > 0:
                 left[sw.expr.text] -= 1
-            elif sw.span is not None and names_of(sw.expr) & cases:
+            elif sw.span is not None and (names_of(sw.expr) & cases or sw.span in ignore):
                 continue
             elif not sw.name or (sw.name, sw.expr.text) not in shortcuts:
                 out |= names_of(sw.expr)

@@ -50,6 +50,13 @@ class EmitContext:
         #: where they are written; the spans an instance asked for before any was recorded,
         #: with the names their conditions read (structure, if no instance keeps the item)
         self.optional: dict[SourceSpan | None, list[Optional]] = {}
+        #: the spans of switched items computed in `forward` (a conditional residual's add)
+        #: that an instance kept under a `when` the class writes: an `if` of the class
+        #: (`classes.combine`), so an instance that left one out does not fix what it reads
+        self.kept_calls: set[SourceSpan | None] = set()
+        #: the conditions of the items the class body being rendered left out, by where
+        #: they are written (`Body.absent`)
+        self.absent_conds: dict[SourceSpan | None, Val] = {}
         self.missing: dict[SourceSpan | None, Val] = {}
         #: the spans an instance switched off whose only records came from instances with
         #: other literals (`Optional.fixed`), with their conditions

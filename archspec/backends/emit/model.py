@@ -107,6 +107,9 @@ class Body:
     #: outputs that read a loop this instance made no copies of, named as the loop's last
     #: copy where an instance with copies names it (`loops.no_copies`): position -> name
     loop_outputs: dict[int, str] = field(default_factory=dict)
+    #: the conditions of the items it left out, in the class's terms where they are written
+    #: (by `guards.switch_key`): what a class that keeps none of them refuses (`guards.py`)
+    absent: dict[Any, Val] = field(default_factory=dict)
 
     @property
     def outputs(self) -> tuple[Output, ...]:

@@ -10,6 +10,7 @@ from ..pyvalues import Env, literal
 from .classes import PARAM_TYPES, Classes, structural_names
 from .init import init_names
 from .model import Body, ClassInfo, Param
+from .scope import foreign_names, unkept
 
 
 def render_root(em: Classes) -> ClassInfo:
@@ -28,10 +29,10 @@ def render_root(em: Classes) -> ClassInfo:
     symbolic -= pre_lost | em.escaped
     in_vals = tuple(literal(d) for d in g.input_shape)
     while True:
-        em.optional, em.missing, em.foreign = {}, {}, {}
+        em.optional, em.missing, em.foreign, em.kept_calls = {}, {}, {}, set()
         env = Env(frozenset(symbolic), dict(g.params), pynames)
         steps, vals = em.render_scope(root, env, in_vals)
-        lost = env.lost | em.unkept() | em.foreign_names()
+        lost = env.lost | unkept(em) | foreign_names(em)
         if not lost & symbolic:
             break
         symbolic -= lost

@@ -124,9 +124,12 @@ class Scope(EmitContext):
                     record(node, step.ctor, step.out, ins[0], env)
                 )
                 vals[node.name] = phis(when, step.out, ins[0], env)
+            elif when is not None:
+                self.kept_calls.add(node.span)
             steps.append(step)
         for loop in empty:
             steps += no_copies(self, module, loop, env, vals, borrowed)
+        self.skipped(absent, None, env, vals, prev, cases=True)
         return steps, vals
 
     def skipped(
@@ -145,11 +148,16 @@ class Scope(EmitContext):
         out = []
         while absent and (node is None or _pos(absent[0].span) < _pos(node.span)):
             sw = absent.pop(0)
-            if cases and names_of(sw.expr) & self.case_names:
-                continue  # the other cases' node: not this instance's code
             flow = vals[prev]
             cond = render_expr(sw.expr, False, env, flow[1] if len(flow) > 1 else None)
+            if cases and cond.symbolic:
+                self.absent_conds[sw.span] = cond  # what the class refuses (`guards.py`)
+            if cases and names_of(sw.expr) & self.case_names:
+                continue  # the other cases' node: not this instance's code
             if not cond.symbolic:
+                continue
+            if sw.span in self.kept_calls and sw.span not in self.optional:
+                env.switched |= cond.names  # the keeper's `if` (`classes.combine`)
                 continue
             if sw.span not in self.optional:
                 self.missing[sw.span] = cond
@@ -167,16 +175,6 @@ class Scope(EmitContext):
             out.append((cond.text, sw.name, rec.ctor))
             vals[prev] = phis(cond, rec.out, flow, env)
         return out
-
-    def unkept(self) -> set[str]:
-        """The names in the conditions of switched-off items that no instance kept: the
-        class cannot write such an item, so those names decide its structure."""
-        return set().union(*(c.names for s, c in self.missing.items() if s not in self.optional))
-
-    def foreign_names(self) -> set[str]:
-        """The names in the conditions of switched-off items that only instances with other
-        literals kept: they decide structure (a class never writes such an item)."""
-        return set().union(*(c.names for c in self.foreign.values()))
 
     def render_op(
         self,
@@ -376,12 +374,25 @@ def _absent(module: Module, nested: bool) -> list[Switch]:
     return sorted(absent, key=lambda sw: _pos(sw.span))
 
 
+def unkept(scope: Scope) -> set[str]:
+    """The names in the conditions of switched-off items that no instance kept: the class
+    cannot write such an item, so those names decide its structure."""
+    kept = scope.optional.keys() | scope.kept_calls
+    return set().union(*(c.names for s, c in scope.missing.items() if s not in kept))
+
+
+def foreign_names(scope: Scope) -> set[str]:
+    """The names in the conditions of switched-off items that only instances with other
+    literals kept: they decide structure (a class never writes such an item)."""
+    return set().union(*(c.names for c in scope.foreign.values()))
+
+
 def unkept_conditions(scope: Scope) -> list[str]:
     """The conditions of the items no instance kept, in the order they are written (a
     scope's `missing` items that no instance recorded in its `optional`)."""
     out: list[str] = []
     for span, cond in scope.missing.items():
-        if span not in scope.optional and cond.text not in out:
+        if span not in scope.optional and span not in scope.kept_calls and cond.text not in out:
             out.append(cond.text)
     return out
 
