@@ -405,6 +405,14 @@ def combine(
             out.append(name)
         return tuple(out)
 
+    # two switched nodes reading one value, each kept by one group alone: in the spec one
+    # reads the other where both are kept (no instance here says in which order)
+    starts = [
+        {norm(s.node.inputs[:1], set(only)) for s in steps}
+        for only, steps in ((only_a, [a[n] for n in only_a]), (only_b, [b[n] for n in only_b]))
+    ]
+    if starts[0] & starts[1]:
+        return None
     a_outs, b_outs = a_bodies[0].outputs, group[0].outputs
     a_loops, b_loops = a_bodies[0].loop_names(), group[0].loop_names()
     outs = [

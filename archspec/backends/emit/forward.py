@@ -457,12 +457,39 @@ def when_flag(cls: ClassInfo, st: Step) -> str:
     the condition's own name when it is one param (`self.transform_input`, as torchvision
     writes it), else `use_<node>`; never a name a submodule of the class holds."""
     assert st.when is not None
+    key = (st.when.text, _flag_default(st))
+    flags = _flags(cls)
+    return flags[key] if key in flags else _own_attr(*key, {s.attr for s in cls.steps if s.attr})
+
+
+def _flags(cls: ClassInfo) -> dict[tuple[str, str], str]:
+    """The flags of a class's function nodes by (condition, default name), in step order: a
+    condition another already stores under a name gets a name of its own (two conditional
+    residuals, `in_channels == out` and `in_channels == out and not flag`, were both
+    `self.use_res_connect`, the second add tested with the first's condition)."""
     taken = {s.attr for s in cls.steps if s.attr}
+    out: dict[tuple[str, str], str] = {}
+    holds: dict[str, str] = {}  # flag -> the condition it stores
+    for s in cls.steps:
+        if s.ctor is not None or s.when is None:
+            continue
+        key = (s.when.text, _flag_default(s))
+        if key in out:
+            continue
+        name = _own_attr(*key, taken)
+        while holds.get(name, s.when.text) != s.when.text:
+            taken.add(name)
+            name = _own_attr(*key, taken)
+        out[key] = name
+        holds[name] = s.when.text
+    return out
+
+
+def _flag_default(st: Step) -> str:
+    """A flag's name where its condition is no argument's name."""
     if st.node.attrs.get(ABSENT_AS) is not None:
-        default = "use_res_connect"  # a conditional residual, as torchvision names its flag
-    else:
-        default = "use_" + re.sub(r"\W", "_", st.node.name)
-    return _own_attr(st.when.text, default, taken)
+        return "use_res_connect"  # a conditional residual, as torchvision names its flag
+    return "use_" + re.sub(r"\W", "_", st.node.name)
 
 
 def count_attr(cls: ClassInfo, st: Step) -> str:
