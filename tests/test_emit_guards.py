@@ -213,3 +213,40 @@ def test_a_guard_is_written_unless_no_declared_value_meets_it(text: str, holds: 
         "act": ParamInfo("act", "str", "relu", choices=("relu", "silu", "gelu")),
     }
     assert satisfiable(text, domains) is holds
+
+
+TABLE = """archspec: 1
+name: table
+input: [N, 8, 16, 16]
+params:
+  rows: [[1, 8, 1, 1], [2, 16, 2, 2], [1, 16, 1, 1]]
+blocks:
+  Blk:
+    params: {t: int, out: int, s: int, se: {type: bool, default: false}}
+    let:
+      hidden: in_channels * t
+      use_res: s == 1 and in_channels == out
+    layers:
+      - {name: expand, type: conv2d, out_channels: hidden, kernel_size: 1, when: t != 1}
+      - {name: dw, type: conv2d, out_channels: hidden, kernel_size: 3, stride: s, padding: 1,
+         groups: hidden}
+      - {name: se, type: sigmoid, when: se}
+      - {name: proj, type: conv2d, out_channels: out, kernel_size: 1}
+      - {name: drop, type: dropout, p: 0.1, when: "t > 4"}
+      - {name: residual, type: add, from: [input, proj], when: use_res}
+layers:
+  - {type: for_each, rows: rows, fields: [t, c, n, s], count: n, flat: true,
+     layer: {type: Blk, t: t, out: c, s: "s if i == 0 else 1"}}
+"""
+
+
+def test_a_table_s_block_refuses_what_no_row_takes_once_whatever_the_case() -> None:
+    """Rows of expansion 1 and 2 make a class of two cases (`if self.t != 1`); no row takes
+    `se` or `t > 4`, so the class refuses both, written once (`if se or t > 4`) rather than
+    under each case's test (`t != 1 and se or t == 1 and se or t != 1 and t > 4`)."""
+    _, _, source = emitted(TABLE)
+    assert _classes(source) == ["Blk", "Table"]
+    assert "        if se or t > 4:\n            raise ValueError(" in source
+    assert "if self.use_res:" in source
+    sweep = sweep_classes(TABLE, (2, 8, 16, 16), tries=30)
+    assert sweep.matched >= 10 and sweep.refused >= 3, sweep.cases

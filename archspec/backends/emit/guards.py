@@ -95,9 +95,13 @@ def class_guards(
     out = list(given)
     if len(tests) > 1:  # one case: `cases.case_guards` gave what it refuses
         out += cased_guards(parts, tests, names, domains)
+    everywhere = set.intersection(*({c.text for c in found} for found in per_part))
     for k, found in enumerate(per_part):
         for c in found:
-            text = conjunction([*case_region(tests, k), c.text])
+            # a condition every case refuses is refused whatever the case; a case's test
+            # the condition implies (`t > 4` implies `t != 1`) is not written
+            region = [] if c.text in everywhere else case_region(tests, k)
+            text = conjunction([*implied_out(region, c.text, domains), c.text])
             if text not in out and satisfiable(text, domains):
                 out.append(text)
     return [out] * len(parts)
@@ -185,10 +189,9 @@ def cased_guards(
     what its `when` chose there), or left out an item whose `when` then holds. A value no
     instance takes (`act: gelu` beside instances of relu and silu) ran the `else` case;
     such a guard holds nowhere unless its region is `satisfiable`."""
-    out: list[str] = []
+    found: dict[str, list[int]] = {}  # what a case must not meet -> the cases
     reads: set[str] = set()
     for k, bodies in enumerate(parts):
-        region = case_region(tests, k)
         for b in bodies:
             absent = [
                 b.absent[sw.span]
@@ -198,10 +201,23 @@ def cased_guards(
             wrong = [(negated(c.text), c) for c in b.conds if c.symbolic]
             wrong += [(c.text, c) for c in absent]
             for w, c in wrong:
-                text = conjunction([*region, w])
-                if text not in out and satisfiable(text, domains):
-                    out.append(text)
+                if satisfiable(conjunction([*case_region(tests, k), w]), domains):
+                    found.setdefault(w, []).append(k)
                     reads |= c.names
     for b in (b for bodies in parts for b in bodies):
         b.env.used |= reads  # a param only a guard reads is an argument still
+    out: list[str] = []
+    for w, cases in found.items():
+        if set(cases) == set(range(len(parts))):
+            text = w  # refused whatever the case
+            out += [text] if text not in out else []
+            continue
+        for k in cases:
+            text = conjunction([*implied_out(case_region(tests, k), w, domains), w])
+            out += [text] if text not in out else []
     return least(out, domains)
+
+
+def implied_out(region: Sequence[str], cond: str, domains: Mapping[str, ParamInfo]) -> list[str]:
+    """A case's test without the conjuncts `cond` implies (`t > 4` implies `t != 1`)."""
+    return [r for r in region if satisfiable(conjunction([cond, negated(r)]), domains)]
