@@ -250,3 +250,25 @@ def test_a_table_s_block_refuses_what_no_row_takes_once_whatever_the_case() -> N
     assert "if self.use_res:" in source
     sweep = sweep_classes(TABLE, (2, 8, 16, 16), tries=30)
     assert sweep.matched >= 10 and sweep.refused >= 3, sweep.cases
+
+
+def test_one_guard_of_an_or_is_written_without_parentheses() -> None:
+    """A class's only guard was wrapped whole, `if (not down and (not same or down)):`,
+    which ruff rewrites; parentheses go round a guard only among several."""
+    text = _spec(
+        """
+- {name: conv, type: conv2d, out_channels: out, kernel_size: 3, stride: stride, padding: 1}
+- {name: pool, type: avgpool2d, kernel_size: 2, from: input, when: down}
+- {name: proj, type: conv2d, out_channels: out, kernel_size: 1, from: pool, when: down}
+- {name: proj, type: conv2d, out_channels: out, kernel_size: 1, from: input,
+   when: not down and not same}
+- {name: o, type: add, from: [conv, proj], when: not same or down}
+- {name: o, type: add, from: [conv, input], when: same and not down}
+""",
+        "  - {name: a, type: Blk, out: 16, stride: 2}\n  - {name: b, type: Blk, out: 16}\n",
+        "{out: int, stride: {type: int, default: 1}}",
+        "{down: stride != 1, same: in_channels == out}",
+    )
+    _, _, source = emitted(text)
+    assert "        if not down and (not same or down):\n            raise ValueError(" in source
+    _swept(text)

@@ -37,7 +37,8 @@ def _guard_lines(cls: ClassInfo) -> list[str]:
     """`if <cond>: raise ValueError(...)` for the items the class leaves out."""
     if not cls.guards:
         return []
-    cond = " or ".join(f"({g})" if " or " in g else g for g in cls.guards)
+    several = len(cls.guards) > 1  # one guard is the whole test: no parentheses, as ruff
+    cond = " or ".join(f"({g})" if several and " or " in g else g for g in cls.guards)
     message = Text(lit("this file was emitted without the layers these values choose"))
     raise_lines = format_doc(call("raise ValueError", [message]), 12)
     return [" " * 8 + ln for ln in condition_lines(cond, 8)] + raise_lines
