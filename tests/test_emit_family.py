@@ -193,3 +193,55 @@ def test_cli_compile_names_the_functions_the_file_defines(tmp_path: Path) -> Non
     assert "  torch_(): class Torch " in result.stdout
     assert "  Any_2(): class Big " in result.stdout
     assert "torch(): " not in result.stdout and "Any(): " not in result.stdout
+
+
+def _many_variants(n: int) -> str:
+    """A family whose block reads the spec's `w`: each variant's block is a class of its own."""
+    head = """\
+        archspec: 1
+        name: fam
+        input: [N, 3, 8, 8]
+        params:
+          w: {type: int, default: 1}
+        blocks:
+          Blk:
+            layers:
+              - {type: conv2d, out_channels: w, kernel_size: 3, padding: 1}
+              - {type: relu}
+        layers:
+          - {type: Blk}
+          - {type: flatten}
+          - {type: linear, out_features: 2}
+        variants:
+        """
+    rows = "".join(f"  v{i}: {{params: {{w: {i + 1}}}}}\n" for i in range(n))
+    return textwrap.dedent(head) + rows
+
+
+def test_a_family_of_many_distinct_block_classes_is_merged_in_linear_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each new class is looked up among the file's by its blinded tokens, not compared with
+    every class there: 240 variants took 10 s (quadratic) and 255 past a minute."""
+    from archspec.backends.emit import family
+
+    calls: list[int] = []
+    real = family._key
+
+    def counted(text: str, renames: dict[str, str] | None = None) -> tuple[str, ...]:
+        calls.append(1)
+        return real(text, renames)
+
+    monkeypatch.setattr(family, "_key", counted)
+    counts = []
+    for n in (20, 80):
+        calls.clear()
+        source = archspec.emit(_many_variants(n))
+        classes, _ = _defs(source)
+        assert classes[:3] == ["Blk", "Blk_2", "Blk_3"] and len(classes) == 2 * n
+        counts.append(len(calls))
+    # linear: four times the variants, four times the tokenizations (quadratic was ~16x)
+    assert counts[1] <= 4.5 * counts[0], counts
+    module = load_emitted(source, "_family_many")
+    ours, ref = module.v79(), archspec.compile(_many_variants(80), variant="v79")
+    assert _layout(ours) == _layout(ref)

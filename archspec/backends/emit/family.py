@@ -78,6 +78,7 @@ def _merge(graphs: Sequence[Graph], names: Namespace) -> tuple[str, tuple[str, .
     """Each variant rendered, its classes merged into the file's (see the module docstring);
     with the constructor functions' names."""
     keys: dict[str, tuple[str, ...]] = {}  # class name -> its tokens, as written in the file
+    shapes: dict[tuple[str, ...], list[str]] = {}  # its tokens, blind to its own name -> names
     classes: list[RenderedClass] = []
     helpers: list[str] = []
     plugins: list[str] = []
@@ -85,7 +86,7 @@ def _merge(graphs: Sequence[Graph], names: Namespace) -> tuple[str, tuple[str, .
     networks = frozenset(g.class_name for g in graphs)
     for graph in graphs:
         parts = _parts(graph, {})
-        renames = _renames(parts.classes, keys, names, networks)
+        renames = _renames(parts.classes, keys, shapes, names, networks)
         if renames:  # render again, laid out with the names the file gives
             parts = _parts(graph, renames)
         helpers += [h for h in parts.helpers if h not in helpers]
@@ -102,6 +103,7 @@ def _merge(graphs: Sequence[Graph], names: Namespace) -> tuple[str, tuple[str, .
                     )
                 continue
             keys[cls.name] = key
+            shapes.setdefault(_key(cls.text, {cls.name: _SELF}), []).append(cls.name)
             classes.append(cls)
         roots.append(graph)
     root_names = {g.class_name for g in roots}
@@ -124,13 +126,18 @@ def _parts(graph: Graph, renames: Mapping[str, str]) -> Parts:
 def _renames(
     rendered: Sequence[RenderedClass],
     keys: Mapping[str, tuple[str, ...]],
+    shapes: Mapping[tuple[str, ...], list[str]],
     names: Namespace,
     networks: frozenset[str],
 ) -> dict[str, str]:
     """The names one variant's block classes take in the file: a class already there (by
     its tokens) is used under its name; a new class whose name the file has given to
     another class, or that another variant's network class has (`class_name: Blk` beside
-    a block `Blk`), gets a fresh one (`MBConv_2`)."""
+    a block `Blk`), gets a fresh one (`MBConv_2`).
+
+    The class already there is looked up by its tokens with its own name blinded (`shapes`),
+    not by tokenizing the new class once per class of the file: a family of hundreds of
+    variants whose block classes all differ took minutes (quadratic)."""
     renames: dict[str, str] = {}
     own = {c.name for c in rendered}
     for name in own:
@@ -139,19 +146,37 @@ def _renames(
         key = _key(cls.text, renames)
         if keys.get(cls.name) == key and cls.name not in networks:
             continue
-        same = next(
-            (
-                n
-                for n in keys
-                if n not in networks and _key(cls.text, {**renames, cls.name: n}) == keys[n]
-            ),
-            None,
-        )
+        same = _same_class(cls, renames, key, keys, shapes, networks)
         if same is not None:
             renames[cls.name] = same
         elif cls.name in keys or cls.name in networks:
             renames[cls.name] = names.create(re.sub(r"(_[0-9]+)+$", "", cls.name))
     return renames
+
+
+def _same_class(
+    cls: RenderedClass,
+    renames: Mapping[str, str],
+    key: tuple[str, ...],
+    keys: Mapping[str, tuple[str, ...]],
+    shapes: Mapping[tuple[str, ...], list[str]],
+    networks: frozenset[str],
+) -> str | None:
+    """The first class of the file (in its order) that `cls` is under that class's name. The
+    candidates are those of its blinded tokens, and any class whose name its text holds
+    (there, naming it `n` and blinding `n` differ); each is compared as written."""
+    candidates = set(shapes.get(_key(cls.text, {**renames, cls.name: _SELF}), ()))
+    candidates.update(t for t in key if t in keys)
+    return next(
+        (
+            n
+            for n in keys
+            if n in candidates
+            and n not in networks
+            and _key(cls.text, {**renames, cls.name: n}) == keys[n]
+        ),
+        None,
+    )
 
 
 def _key(text: str, renames: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -167,6 +192,8 @@ def _key(text: str, renames: Mapping[str, str] | None = None) -> tuple[str, ...]
     )
 
 
+#: the name a class's own name is blinded to in `shapes` (compared as written after)
+_SELF = "_archspec_own_class_name_"
 _LAYOUT = frozenset(
     {tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
 )
