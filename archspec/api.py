@@ -89,7 +89,7 @@ from .validate import validate_spec
 from .version import __version__ as __version__
 from .weights import Weights as Weights
 from .weights import WeightsError as WeightsError
-from .weights import builder_rule, named_weights, weights_params
+from .weights import builder_rule, check_strict, named_weights, weights_params
 from .weights import get_weights as get_weights
 from .weights import list_weights as list_weights
 from .weights import weights_line as weights_line
@@ -285,6 +285,7 @@ def load(
     """
     if not isinstance(name, str):
         raise TypeError(f"archspec.load() takes a built-in spec's name, got {type(name).__name__}")
+    check_strict(strict)
     builtins = builtin_index()
     if name not in builtins:
         shown = repr(name) if len(name) <= 60 else repr(name[:60]) + "..."

@@ -32,7 +32,7 @@ from .checkpoints import read_cached, read_file
 from .diffs import Entry, Side, compare_states
 from .download import TRANSFER_ERRORS, download
 from .fit_hints import unmatched_hint
-from .weights import Weights, WeightsError, builder_rule
+from .weights import Weights, WeightsError, builder_rule, check_strict
 
 
 class WeightsWarning(UserWarning):
@@ -477,6 +477,7 @@ def load_weights(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"load_weights takes an nn.Module, not {type(model).__name__}")
+    check_strict(strict)
     state, source, drop = weights_state(weights, base_url=base_url, params=params)
     fetched = weights if isinstance(weights, Weights) else None
     return load_fetched(

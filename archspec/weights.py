@@ -172,6 +172,13 @@ def _wrong_type(name: Any) -> NoReturn:
     raise TypeError(f"weights must be a name, a path or a state_dict, got {type(name).__name__}")
 
 
+def check_strict(strict: Any) -> None:
+    """`strict=` is True or False: a text such as "no" is truthy, so the load it asked to be
+    lenient would be strict; the calling code's mistake is a TypeError before any work."""
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict must be True or False, got {type(strict).__name__} {strict!r}")
+
+
 def get_weights(spec: str, name: Any = "DEFAULT") -> Weights:
     """The `Weights` of a built-in spec by torchvision's name: `IMAGENET1K_V2`, `DEFAULT`,
     `ResNet50_Weights.IMAGENET1K_V2`, or torchvision's enum member itself.

@@ -338,6 +338,16 @@ def test_unknown_weights_list_the_ones_there_are() -> None:
         archspec.load("lenet5", weights=3)
 
 
+@pytest.mark.parametrize("strict", ["no", "False", 0, None])
+def test_strict_that_is_no_bool_is_a_type_error(strict: object) -> None:
+    """strict="no" is truthy: the lenient load it asked for was strict. The calling code's
+    mistake is a TypeError before anything is read or built."""
+    with pytest.raises(TypeError, match="strict must be True or False"):
+        archspec.load(SPEC, weights={}, strict=strict)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="strict must be True or False"):
+        archspec.load_weights(torch.nn.Linear(2, 2), {}, strict=strict)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("spec", [3, b"resnet50", ("resnet50",)])
 def test_a_spec_that_is_no_name_is_a_type_error_that_says_so(spec: object) -> None:
     """The calling code's mistake, raised before any lookup (was "'int' object is not
