@@ -38,6 +38,20 @@ class HoldsItself(Small):
         self.inner.add_module("back", self)  # a child whose child is the model
 
 
+class ListsOthers(Small):
+    def named_modules(self, *args: object, **kwargs: object):  # type: ignore[override]
+        yield ("zz", 5)  # no module: the importer's walks took it for one
+
+
+class ChildListsOthers(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(ListsOthers())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
 def generator_exit() -> nn.Module:
     raise GeneratorExit
 
@@ -74,6 +88,34 @@ def test_a_model_that_holds_itself_is_e901_not_a_recursion_error() -> None:
     assert err.diagnostics[0].span is not None
 
 
+def test_a_class_overriding_a_walk_of_nn_module_is_e901_naming_it() -> None:
+    """named_modules yielding ("zz", 5) was an internal error (TypeError in vars());
+    archspec reads a model through nn.Module's walks, so a class listing others is refused,
+    at its class, whether it is the model or a module inside it."""
+    for factory in ("ListsOthers", "ChildListsOthers"):
+        err = _refusal(factory)
+        assert err.codes == ["E901"], factory
+        assert "ListsOthers overrides nn.Module.named_modules" in str(err)
+        assert err.diagnostics[0].span is not None
+        assert err.diagnostics[0].span.file == __file__
+
+
+def test_torchs_own_wrappers_are_left_to_the_layer_kinds() -> None:
+    """torch's checkpoint wrapper overrides named_parameters within its contract: it stays
+    a module no layer kind builds (E903, with the plugin hint), not a refused override."""
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+        checkpoint_wrapper,
+    )
+
+    model = nn.Sequential(checkpoint_wrapper(nn.Conv2d(3, 4, 3)), nn.ReLU())
+    try:
+        archspec.from_module(model, torch.randn(1, 3, 8, 8))
+    except ImportFailure as exc:
+        assert exc.codes == ["E903"], exc
+    else:
+        raise AssertionError("the checkpoint wrapper was imported")
+
+
 def test_a_model_that_shares_a_module_is_no_cycle() -> None:
     """A module used twice (a DAG, not a cycle) is still read: the walk marks what is done."""
     from archspec.importer import _module_cycle
@@ -86,7 +128,7 @@ def test_a_model_that_shares_a_module_is_no_cycle() -> None:
 
 
 def test_cli_exits_1_for_each() -> None:
-    for factory in ("generator_exit", "StateDictFails", "HoldsItself"):
+    for factory in ("generator_exit", "StateDictFails", "HoldsItself", "ListsOthers"):
         res = runner.invoke(
             app, ["import", f"tests.test_importer_hostile:{factory}", "--input", "1,3,8,8"]
         )

@@ -180,6 +180,50 @@ def _check_arguments(model: Any, example_input: Any) -> None:
             "set with object.__setattr__, or a weakref)",
             code="E901",
         )
+    if (found := _overridden_walk(model)) is not None:
+        cls, method = found
+        raise ImportFailure(
+            f"{cls.__name__} overrides nn.Module.{method}: archspec reads a model's modules "
+            "and tensors as torch lists them, and this class lists others",
+            span=span_of_class(cls),
+            hint=f"import a model whose classes keep nn.Module's {method} (register the "
+            "modules and tensors it should list as attributes, and leave out the others)",
+            code="E901",
+        )
+
+
+#: nn.Module's walks of its modules and tensors, which the importer reads the model through
+_WALKS = (
+    "named_modules",
+    "modules",
+    "named_children",
+    "children",
+    "named_parameters",
+    "parameters",
+    "named_buffers",
+    "buffers",
+)
+
+
+def _overridden_walk(model: nn.Module) -> tuple[type, str] | None:
+    """A class of the model's own modules (torch's wrappers keep the walks' contract) that
+    overrides one of nn.Module's walks, and which: a model whose named_modules yielded other
+    pairs (`("zz", 5)`) was an internal error."""
+    import torch
+
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        module = stack.pop()
+        cls = type(module)
+        for method in () if cls.__module__.partition(".")[0] == "torch" else _WALKS:
+            if getattr(cls, method, None) is not getattr(torch.nn.Module, method):
+                return cls, method
+        for child in module._modules.values():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                stack.append(child)
+    return None
 
 
 def _module_cycle(model: nn.Module) -> str | None:
