@@ -52,6 +52,24 @@ class ChildListsOthers(nn.Module):
         return self.body(x)
 
 
+class LongForward(nn.Module):
+    """A forward of 4,500 steps: its spec would be past the YAML reader's node limit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(4_500):
+            x = x + 1
+        return self.conv(x)
+
+
+def many_layers() -> nn.Module:
+    """10,001 modules in a row: past the layer items any spec may lower to."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3), *[nn.ReLU() for _ in range(10_000)])
+
+
 def generator_exit() -> nn.Module:
     raise GeneratorExit
 
@@ -114,6 +132,19 @@ def test_torchs_own_wrappers_are_left_to_the_layer_kinds() -> None:
         assert exc.codes == ["E903"], exc
     else:
         raise AssertionError("the checkpoint wrapper was imported")
+
+
+def test_a_model_past_a_specs_limits_is_refused_for_its_size() -> None:
+    """Its imported spec past E104's YAML nodes or E310's layer items was E904 'does not
+    compile ... please report this model', as if the importer had failed."""
+    for factory, said in (
+        ("LongForward", "has more YAML nodes than a spec may"),
+        ("many_layers", "lowers to more layers than a spec may"),
+    ):
+        err = _refusal(factory)
+        assert err.codes == ["E901"], (factory, str(err))
+        assert "is larger than a spec can be" in str(err) and said in str(err)
+        assert "please report" not in str(err) and "a part of the model" in str(err.hint)
 
 
 def test_a_model_that_shares_a_module_is_no_cycle() -> None:

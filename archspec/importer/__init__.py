@@ -54,6 +54,13 @@ def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     return render(imported, name or _snake(type(model).__name__), shape)
 
 
+#: The limits of any spec an imported one can reach, and what each says of the model.
+_SIZE_LIMITS = {
+    "E104": "has more YAML nodes than a spec may",
+    "E310": "lowers to more layers than a spec may",
+}
+
+
 def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) -> NoReturn:
     """The imported spec does not compile: a shape error (E4xx) most often means an example
     input too small for the model, which the model itself then refuses too (said so, with
@@ -63,6 +70,15 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
 
     first = exc.diagnostics[0]
     cls = describe(type(model))
+    if first.code in _SIZE_LIMITS:  # a model past what a spec holds: the model's size
+        raise ImportFailure(
+            f"{cls} is larger than a spec can be: its imported spec {_SIZE_LIMITS[first.code]}"
+            f" ({first.message[:200]})",
+            span=span_of_class(type(model)),
+            hint="import a part of the model (one of its submodules), or fewer repeats of its "
+            "layers; the limits keep any spec quick to read and check",
+            code="E901",
+        ) from None
     if first.code.startswith("E4"):
         _model_refuses(model, example_input)
         shape = _shape_text(example_input)
