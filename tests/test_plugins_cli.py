@@ -209,6 +209,48 @@ def test_list_layers_and_schema_include_plugin_kinds(tmp_path: Path) -> None:
     assert "BlendSpec" in (tmp_path / "archspec.schema.json").read_text()
 
 
+ESC_PLUGIN = """\
+from typing import Literal
+
+import archspec
+
+
+class EscSpec(archspec.LayerSpec):
+    type: Literal["esc_kind"]
+
+
+class EscOp(archspec.Op):
+    kind = "esc_kind"
+    spec = EscSpec
+    torch_name = "Identity"
+    summary = "clears \\x1b[2J\\x1b[31mthe screen \\u202e"
+    category = "act"
+
+    def infer(self, attrs, inputs, ctx):
+        return archspec.Inferred(attrs, tuple(inputs[0]))
+
+    def build(self, a):
+        import torch
+
+        return torch.nn.Identity()
+
+    def emit(self, a, lit):
+        return "nn.Identity()"
+"""
+
+
+def test_list_layers_shows_a_plugins_own_text_escaped(tmp_path: Path) -> None:
+    """A plugin's summary reached the terminal as it was: an ESC sequence cleared it and a
+    bidi control reordered the row. It is written as escapes, as diagnostics are."""
+    plugin = tmp_path / "esc.py"
+    plugin.write_text(ESC_PLUGIN, encoding="utf-8")
+    code, out, err = run("list", "--layers", "--plugins", str(plugin))
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if " esc_kind " in line)
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "clears \\x1b[2J\\x1b[31mthe screen \\u202e" in row
+
+
 def test_the_environment_variable_adds_files_and_each_loads_once(spec: Path) -> None:
     env = {"ARCHSPEC_PLUGINS": os.pathsep.join(["", str(PAIR), str(BLEND), ""])}
     code, out, err = run("check", str(spec), env=env)

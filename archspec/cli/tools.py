@@ -149,8 +149,8 @@ def _layers_table(patterns: list[str] | None = None) -> Table:
     table.add_column("what it is", ratio=2)
     table.add_column("fields", ratio=3)
     table.add_column("from")
-    for row in rows:
-        table.add_row(*row)
+    for row in rows:  # a plugin's summary, fields and file are its own text: shown escaped
+        table.add_row(*(api.escape_text(cell) for cell in row))
     return table
 
 
