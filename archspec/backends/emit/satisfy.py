@@ -17,20 +17,12 @@ from itertools import pairwise, product
 from math import prod
 from typing import Any
 
+from ...expr import _CMPOPS as _COMPARE  # the comparisons a spec's expressions run
 from ...ir import ParamInfo
 from ..pycode import expr_tree, unparse
 
 #: the most combinations of values `satisfiable` tries
 MAX_TRIES = 4096
-
-_COMPARE = {
-    ast.Eq: lambda a, b: a == b,
-    ast.NotEq: lambda a, b: a != b,
-    ast.Lt: lambda a, b: a < b,
-    ast.LtE: lambda a, b: a <= b,
-    ast.Gt: lambda a, b: a > b,
-    ast.GtE: lambda a, b: a >= b,
-}
 
 
 def satisfiable(text: str, domains: Mapping[str, ParamInfo] | None = None) -> bool:
