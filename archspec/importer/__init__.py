@@ -19,6 +19,8 @@ from .modes import eval_forward, kept_modes
 from .render import render
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterator
+
     import torch
     import torch.nn as nn
 
@@ -227,18 +229,11 @@ def _overridden_walk(model: nn.Module) -> tuple[type, str] | None:
     pairs (`("zz", 5)`) was an internal error."""
     import torch
 
-    seen: set[int] = set()
-    stack = [model]
-    while stack:
-        module = stack.pop()
+    for _, _, module in _distinct_modules(model):
         cls = type(module)
         for method in () if cls.__module__.partition(".")[0] == "torch" else _WALKS:
             if getattr(cls, method, None) is not getattr(torch.nn.Module, method):
                 return cls, method
-        for child in module._modules.values():
-            if child is not None and id(child) not in seen:
-                seen.add(id(child))
-                stack.append(child)
     return None
 
 
@@ -269,8 +264,19 @@ def _module_cycle(model: nn.Module) -> str | None:
 def _too_deep(model: nn.Module) -> str | None:
     """The dotted path of a module nested more than MAX_MODULE_DEPTH levels below `model`,
     else None. Iterative: torch's own walk of 3,000 nested modules (named_modules) recursed
-    past Python's limit, an internal error; a module seen on the way is not entered again,
-    so a cycle (`_module_cycle`'s to report) ends it too."""
+    past Python's limit, an internal error."""
+    return next(
+        (path for path, depth, _ in _distinct_modules(model) if depth > MAX_MODULE_DEPTH), None
+    )
+
+
+def _distinct_modules(model: nn.Module) -> Iterator[tuple[str, int, nn.Module]]:
+    """(dotted path, depth, module) of `model` and of each distinct module below it, once
+    each, without recursing (torch's named_modules recurses past Python's limit on a deep
+    model); a module seen on the way is not entered again, so a cycle (`_module_cycle`'s to
+    report) ends the walk too. Each is given as it is found, so a walk that stops early
+    (a module too deep) never reads the rest."""
+    yield "", 0, model
     seen = {id(model)}
     stack = [(model, "", 0)]
     while stack:
@@ -279,11 +285,9 @@ def _too_deep(model: nn.Module) -> str | None:
             if child is None or id(child) in seen:
                 continue
             where = f"{path}.{key}" if path else key
-            if depth + 1 > MAX_MODULE_DEPTH:
-                return where
+            yield where, depth + 1, child
             seen.add(id(child))
             stack.append((child, where, depth + 1))
-    return None
 
 
 def _state_dict_entries(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
