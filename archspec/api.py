@@ -33,6 +33,7 @@ from .check_report import written_name
 from .compose import library_modules as library_modules
 from .compose import only_read
 from .dims import Dim
+from .dims import dtype_suffix as dtype_suffix
 from .dims import format_shape as format_shape
 from .errors import ArchSpecError, Diagnostic, LoadError, close_names_to
 from .errors import clipped as clipped
@@ -523,14 +524,15 @@ def import_factory(
     *,
     input: Sequence[int] = (1, 3, 224, 224),  # noqa: A002  (the name the CLI and docs use)
     name: str | None = None,
+    input_dtype: str = "float32",
 ) -> str:
     """`from_module` of the model `MODULE_PATH:FACTORY` builds (`torchvision.models:resnet50`)
     with `args` (`key=value` texts) on the meta device. This imports and runs the Python
     code `path` names: the caller's explicit choice, as loading a plugin is; nothing in a
-    spec ever reaches it."""
+    spec ever reaches it. `input_dtype="int64"` traces it on token ids (an embedding's)."""
     from .importer.factory import build_factory, example_input, parse_args
 
     model = build_factory(path, parse_args(args))
-    example = example_input(input_shape(tuple(input)))
+    example = example_input(input_shape(tuple(input)), input_dtype)
     default = path.rpartition(":")[2].rpartition(".")[2]
     return from_module(model, example, name=name or default)

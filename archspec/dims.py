@@ -554,6 +554,12 @@ def format_shape(shape: Shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
+def dtype_suffix(dtype: str) -> str:
+    """What follows an input's shape where its dtype is not the default: ` int64` (token
+    ids); nothing for float32, every image network's."""
+    return "" if dtype == "float32" else f" {dtype}"
+
+
 def total(dims: Iterable[Dim | int]) -> Dim:
     """The sum, built once (a concat of many branches would otherwise re-sort every partial sum)."""
     terms: dict[Monomial, int] = {}

@@ -389,6 +389,8 @@ class Graph:
     shard: tuple[str, ...] | None = None
     #: older state_dict formats a load reads (the spec's `legacy_versions:`)
     legacy_formats: tuple[LegacyFormat, ...] = ()
+    #: the input's dtype (`input_dtype:`): "float32", or "int64" for indices
+    input_dtype: str = "float32"
 
     @property
     def output_shapes(self) -> tuple[Shape | None, ...]:

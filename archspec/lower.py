@@ -119,6 +119,7 @@ def lower_graph(lw: Lowerer) -> Graph:
         file=lw.doc.file,
         variant=lw.doc.variant,
         input_shape=in_shape,
+        input_dtype=spec.input_dtype,
         params=dict(lw.globals),
         param_info=tuple(info),
         root=root,

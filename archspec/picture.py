@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import field
 from typing import Any, Literal
 
-from .dims import format_shape
+from .dims import dtype_suffix, format_shape
 from .ir import INPUT, Graph, Module, Node
 from .lazymethods import dataclass
 from .ops import REGISTRY, node_style
@@ -124,7 +124,12 @@ def picture(graph: Graph, depth: int | None = DEFAULT_DEPTH, fold: bool = True) 
     layout = _Layout(graph, depth, fold)
     # ":" never occurs in a node path, so these ids cannot meet a layer's
     top: list[Box | Cluster] = [
-        Box(":input", ["input", format_shape(graph.input_shape)], "io", "ellipse")
+        Box(
+            ":input",
+            ["input", format_shape(graph.input_shape) + dtype_suffix(graph.input_dtype)],
+            "io",
+            "ellipse",
+        )
     ]
     refs = layout.module(graph.root, "", depth, ":input", top)
     outputs = graph.root.outputs

@@ -128,6 +128,7 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
         example,
         example_macs,
         total_connections,
+        input_dtype=graph.input_dtype,
     )
 
 

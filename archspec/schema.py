@@ -73,6 +73,11 @@ REGISTER_ORDER_DOC = (
 _NET_ORDER = REGISTER_ORDER_DOC.replace("block", "network")
 
 
+#: What `input_dtype:` is for (schema description).
+INPUT_DTYPE_DOC = (
+    "the input's dtype: float32 (images, features; the module's own float dtype), or int64 "
+    "(token ids or other indices, which only `embedding` and layout kinds may read)"
+)
 #: What a block's `inputs:` is for (schema description), and how many it may name.
 INPUTS_DOC = (
     "the names of the block's inputs, two or more, in the order a call's `from` gives them; "
@@ -445,6 +450,7 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
         input: list[Annotated[StrictInt, Field(ge=1)] | Name] = Field(
             ..., min_length=1, max_length=6, description="e.g. [N, 3, 224, 224]; symbols allowed"
         )
+        input_dtype: Literal["float32", "int64"] = Field("float32", description=INPUT_DTYPE_DOC)
         params: dict[Name, ParamEntry] = Field(default_factory=dict)
         let: dict[Name, LetValue] = Field(
             default_factory=dict, description="derived values, evaluated in order after params"

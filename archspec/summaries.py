@@ -141,6 +141,8 @@ class Summary:
     connections: Dim = field(default_factory=lambda: Dim.of(0))
     #: set for a summary of an nn.Module (None for a spec's)
     module: ModuleFacts | None = None
+    #: a spec's input dtype (`input_dtype:`): "float32", or "int64" for token ids
+    input_dtype: str = "float32"
 
     @property
     def concrete(self) -> bool:
@@ -169,6 +171,7 @@ class Summary:
         return {
             "name": self.name,
             "input": format_shape(self.input_shape),
+            **({} if self.input_dtype == "float32" else {"input_dtype": self.input_dtype}),
             "depth": self.depth,
             "convention": "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out, "
             "matmul and attention their matrix products, others 0; batch included. "

@@ -337,11 +337,11 @@ class _Text(nn.Module):
         return self.fc(self.embedding(ids))
 
 
-def test_a_model_of_integer_inputs_is_refused_for_its_input() -> None:
-    """A spec's input is float: the import says so, instead of building a spec whose
-    lookup of its input check then refuses."""
+def test_a_model_of_int32_inputs_is_refused_for_its_dtype() -> None:
+    """A spec's input is float or int64 (`input_dtype`): int32 ids are refused with a hint
+    to give them as int64, instead of a spec whose lookup of its input check then refuses."""
     with pytest.raises(ImportFailure) as info:
-        archspec.from_module(_Text(), torch.randint(0, 100, (2, 7)))
+        archspec.from_module(_Text(), torch.randint(0, 100, (2, 7), dtype=torch.int32))
     diag = info.value.diagnostics[0]
-    assert diag.code == "E901" and "the example input is int64" in diag.message
-    assert "position ids" in (diag.hint or "")
+    assert diag.code == "E901" and "the example input is int32" in diag.message
+    assert "int64" in (diag.hint or "")

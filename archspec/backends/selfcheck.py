@@ -205,7 +205,7 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph, source: str) ->
     if math.prod(shape) >= MAX_TENSOR_ELEMENTS:
         return "every accepted input is larger than a tensor can hold"
     for training in (False, True) if train_only else (False,):
-        x = torch.empty(shape, device="meta")
+        x = torch.empty(shape, device="meta", dtype=getattr(torch, graph.input_dtype))
         try:
             with MetaShortcuts():
                 want = _shapes(reference.train(training)(x))

@@ -213,10 +213,11 @@ def _check_command(
             name, file = api.escape_text(api.clipped(r.name)), api.escape_text(str(r.file))
             print(f"{name or repr(name)} ({file or repr(file)}): {status}")  # `check ''`
             if r.input_shape is not None and r.ok:
-                print(f"  input   {_shape(r.input_shape)}")
+                print(f"  input   {_shape(r.input_shape)}{api.dtype_suffix(r.input_dtype)}")
                 _print_outputs(r)
             if r.domain is not None and len(r.domain.boxes) > 2 and r.symbolic_input:
-                head = f"{r.name} accepts {_shape(r.symbolic_input)} with one of:"
+                given = _shape(r.symbolic_input) + api.dtype_suffix(r.input_dtype)
+                head = f"{r.name} accepts {given} with one of:"
                 print(f"  domain  {head}")
                 for text in r.domain.box_texts():
                     print(f"            {text}")

@@ -141,7 +141,8 @@ def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
         f"{macs}",
         markup=False,
     )
-    out.print(f"  input {api.format_shape(graph.input_shape)} -> output {shapes}", markup=False)
+    given = api.format_shape(graph.input_shape) + api.dtype_suffix(graph.input_dtype)
+    out.print(f"  input {given} -> output {shapes}", markup=False)
     compared = (
         f"{n_tensors} state_dict tensors and the forward pass match archspec.compile"
         if skipped is None

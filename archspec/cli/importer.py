@@ -59,6 +59,15 @@ def import_(
             "--input", metavar="SHAPE", help="The example input shape (the batch dim becomes N)."
         ),
     ] = "1,3,224,224",
+    input_dtype: Annotated[
+        str,
+        typer.Option(
+            "--input-dtype",
+            metavar="DTYPE",
+            help="float32, or int64 for a model that takes token ids (its spec says "
+            "`input_dtype: int64`).",
+        ),
+    ] = "float32",
     name: Annotated[
         str | None,
         typer.Option("--name", metavar="NAME", help="The spec's name (default: FACTORY)."),
@@ -80,7 +89,9 @@ def import_(
     if output is not None:  # refused before the import, which may take a while
         target = api.output_file(output, f"{name or factory.rpartition(':')[2]}.yaml")
         api.check_target(target, kind=api.SPEC, force=force)
-    text = api.import_factory(factory, args or [], input=shape or (1, 3, 224, 224), name=name)
+    text = api.import_factory(
+        factory, args or [], input=shape or (1, 3, 224, 224), name=name, input_dtype=input_dtype
+    )
     result = api.check(text)
     err = console(stderr=True)
     if target is None:

@@ -53,7 +53,8 @@ def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | No
         model.eval()
         imported = import_model(model, example_input)
     shape: list[Any] = ["N", *[int(d) for d in example_input.shape[1:]]]
-    return render(imported, name or _snake(type(model).__name__), shape)
+    dtype = str(example_input.dtype).removeprefix("torch.")
+    return render(imported, name or _snake(type(model).__name__), shape, dtype)
 
 
 #: The limits of any spec an imported one can reach, and what each says of the model.
@@ -130,8 +131,8 @@ def _lookup_note(model: nn.Module) -> str:
         if isinstance(module, nn.Embedding | nn.EmbeddingBag):
             return (
                 f"; a model that looks token ids up (its {type(module).__name__} `{name}`) "
-                "takes integers, and a spec's input is a float tensor: import the part of the "
-                "model after the lookup, whose forward takes float tensors"
+                "takes integers: give them as int64 (`--input-dtype int64`, or an int64 "
+                "example_input=), which the spec states as `input_dtype: int64`"
             )
     return ""
 
@@ -167,14 +168,12 @@ def _check_arguments(model: Any, example_input: Any) -> None:
             hint=hint,
             code="E901",
         )
-    if not example_input.is_floating_point():
+    if not example_input.is_floating_point() and example_input.dtype != torch.int64:
         dtype = str(example_input.dtype).removeprefix("torch.")
         raise ImportFailure(
-            f"the example input is {dtype}: a spec's input is a float tensor (no spec states "
-            "an input dtype), so a model of integer inputs (token ids an nn.Embedding looks "
-            "up) has no spec",
-            hint="a spec looks indices up only in an int64 buffer (position ids); import a "
-            "model whose forward takes float tensors",
+            f"the example input is {dtype}: a spec's input is a float tensor or int64 "
+            "indices (`input_dtype: int64`, token ids an nn.Embedding looks up)",
+            hint="give the example input as float32, or as int64 (`.long()`) for indices",
             code="E901",
         )
     from .where import span_of_class

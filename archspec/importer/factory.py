@@ -225,14 +225,20 @@ def _parameters_on_meta() -> Iterator[None]:
         nn.Module.register_parameter = register  # type: ignore[method-assign]
 
 
-def example_input(shape: tuple[int, ...]) -> Any:
-    """The meta tensor a model is traced with. A shape of more elements than a tensor can
-    hold is E901 here; torch said "Storage size calculation overflowed" (an internal error)."""
+def example_input(shape: tuple[int, ...], dtype: str = "float32") -> Any:
+    """The meta tensor a model is traced with (`dtype` float32, or int64 for token ids). A
+    shape of more elements than a tensor can hold is E901 here; torch said "Storage size
+    calculation overflowed" (an internal error)."""
     import torch
 
+    if dtype not in ("float32", "int64"):
+        raise _fail(
+            f"the example input's dtype {dtype!r} is none a spec states",
+            "give float32 (the default) or int64 (token ids an embedding looks up)",
+        )
     if math.prod(shape) >= MAX_TENSOR_ELEMENTS:
         raise _fail(
             f"the example input {shape} has more elements than a tensor can hold (2**62)",
             "give a smaller --input, such as the default 1,3,224,224",
         )
-    return torch.empty(*shape, device="meta")
+    return torch.empty(*shape, device="meta", dtype=getattr(torch, dtype))

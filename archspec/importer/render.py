@@ -190,8 +190,10 @@ def _ref(node: dict[str, Any]) -> Any:
     return node.get("name") or node.get("key")
 
 
-def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
-    """The spec text of an imported model."""
+def render(
+    imported: Imported, name: str, input_shape: list[Any], input_dtype: str = "float32"
+) -> str:
+    """The spec text of an imported model (`input_dtype` int64: its input is indices)."""
     by_name = {b.name: b for b in imported.blocks}
     lines = [
         "archspec: 1",
@@ -199,6 +201,7 @@ def render(imported: Imported, name: str, input_shape: list[Any]) -> str:
         f"class_name: {_scalar(imported.class_name)}",
         f"description: {_scalar('imported from ' + imported.origin + ' by archspec import')}",
         f"input: {_scalar(input_shape)}",
+        *(["input_dtype: int64"] if input_dtype == "int64" else []),
     ]
     if imported.notes:  # what holds for the example input's rank or sizes only
         lines.append("# the example input fixed what follows; another input needs another import:")

@@ -64,12 +64,12 @@ class Ints:
 UNKNOWN = Ints(None)
 
 
-def int64_readers(root: Module) -> list[Diagnostic]:
+def int64_readers(root: Module, int_input: bool = False) -> list[Diagnostic]:
     """E401 for each node that reads an int64 tensor and computes in floating point, or looks
     indices up in a float tensor; E409 for a lookup whose indices are known to fall outside
-    its table."""
+    its table. `int_input`: the network's input is int64 (`input_dtype`), values unknown."""
     errors: list[Diagnostic] = []
-    _walk(root, False, errors)
+    _walk(root, UNKNOWN if int_input else False, errors)
     return errors
 
 
@@ -252,9 +252,10 @@ def _walk(
                     f"{node.name}: {kind} reads `{source}`, an int64 tensor, and "
                     "computes in floating point: torch refuses it at run time",
                     node.span,
-                    "an int64 buffer is state for the state_dict (an index); give the buffer "
-                    "`dtype: float32` to compute with it, or reach it only through add, sub, "
-                    "mul, div or concat with a float tensor",
+                    "int64 tensors are indices (an `int64` buffer, or the network's input "
+                    "with `input_dtype: int64`): look them up with `embedding` first; give a "
+                    "buffer `dtype: float32` to compute with it, or reach it only through add, "
+                    "sub, mul, div or concat with a float tensor",
                 )
             )
     names = [o.name for o in module.outputs] or [n.name for n in module.nodes[-1:]] or [INPUT]
@@ -320,6 +321,7 @@ def _float_indices(node: Node) -> Diagnostic:
         f"{node.name}: {node.kind} looks up int64 indices, and `{source}` is a float tensor: "
         "torch refuses it at run time",
         node.span,
-        "a spec's input is float: read an int64 buffer (position ids: `type: buffer, "
-        "fill: arange, dtype: int64`)",
+        "a network whose input is token ids says `input_dtype: int64` (the input is "
+        "float otherwise); or read an int64 buffer (position ids: `type: buffer, fill: "
+        "arange, dtype: int64`)",
     )

@@ -93,6 +93,7 @@ class Analysis:
             else (),
             domain=self.domain,
             train_domain=self.train_domain,
+            input_dtype=graph.input_dtype,
             sources=dict(graph.sources),
             diagnostics=self.diagnostics,
         )

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import field
 from typing import Any
 
-from ..dims import Dim, Shape, format_shape
+from ..dims import Dim, Shape, dtype_suffix, format_shape
 from ..errors import Diagnostic, Severity, SourceSpan
 from ..ir import INPUT, Graph, Module, Node
 from ..lazymethods import dataclass
@@ -415,6 +415,8 @@ class CheckResult:
     #: the inputs training mode accepts, when layers that run only in training narrow
     #: `domain` (the eval-mode inputs); else None
     train_domain: Domain | None = None
+    #: the input's dtype (`input_dtype:`): "float32", or "int64" for token ids
+    input_dtype: str = "float32"
 
     @property
     def ok(self) -> bool:
@@ -435,7 +437,7 @@ class CheckResult:
         if self.domain is None or self.symbolic_input is None:
             return f"{self.name}: the accepted inputs are unknown"
         words = self.domain.describe()
-        template = format_shape(self.symbolic_input)
+        template = format_shape(self.symbolic_input) + dtype_suffix(self.input_dtype)
         if self.domain.is_empty:
             return f"{self.name} accepts no input of the form {template}"
         text = f"{self.name} accepts {template}" + (f" with {words}" if words != "any size" else "")
@@ -454,6 +456,7 @@ class CheckResult:
             "file": self.file,
             "ok": self.ok,
             "input": format_shape(self.input_shape) if self.input_shape else None,
+            **({} if self.input_dtype == "float32" else {"input_dtype": self.input_dtype}),
             "outputs": [format_shape(s) for s in self.outputs],
             "symbolic_input": format_shape(self.symbolic_input) if self.symbolic_input else None,
             "symbolic_outputs": [format_shape(s) for s in self.symbolic_outputs],

@@ -28,8 +28,10 @@ def verify(graph: Graph) -> Graph:
     # subtrees found clean (passes/family.py: its variants share block instances)
     clean = family_memo("verify")
     slots = _InputSlots(family_memo("verify_inputs"))
-    if _check_tree(graph.root, errors, warnings, {} if clean is None else clean, slots):
-        errors += int64_readers(graph.root)
+    int_input = graph.input_dtype == "int64"  # token ids: followed like an int64 buffer
+    has_ints = _check_tree(graph.root, errors, warnings, {} if clean is None else clean, slots)
+    if has_ints or int_input:
+        errors += int64_readers(graph.root, int_input)
     warnings += slots.warnings()
     # a block's or repeat's copies share their spans: one diagnostic per place, with a count
     if errors:
