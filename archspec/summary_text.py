@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .dims import Dim, dtype_suffix, format_shape
+from .dims import Dim, format_shape
 from .errors import escape_text
 from .toolkit import human
 
@@ -207,7 +207,9 @@ def title(s: Summary) -> str:
 
 def _inputs_text(s: Summary) -> str:
     if s.module is None:
-        return format_shape(s.input_shape) + dtype_suffix(s.input_dtype)
+        return format_shape(s.input_shape) + (
+            "" if s.input_dtype == "float32" else f" ({s.input_dtype})"  # as a module's
+        )
     shapes = ", ".join(format_shape(i) for i in s.module.inputs)
     dtypes = "" if set(s.module.dtypes) == {"float32"} else f" ({', '.join(s.module.dtypes)})"
     return f"{shapes}{dtypes}"

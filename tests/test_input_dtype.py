@@ -66,7 +66,7 @@ def test_the_cli_prints_the_dtype_after_the_input_and_in_json(tmp_path) -> None:
     out = runner.invoke(app, ["check", str(path), "--json"])
     assert json.loads(out.stdout)[0]["input_dtype"] == "int64"
     out = runner.invoke(app, ["summary", str(path)], env={"COLUMNS": "200"})
-    assert out.exit_code == 0 and out.stdout.startswith("textcnn  input (N, 64) int64\n")
+    assert out.exit_code == 0 and out.stdout.startswith("textcnn  input (N, 64) (int64)\n")
 
 
 def test_an_embedding_of_a_float_input_names_input_dtype() -> None:
@@ -99,6 +99,7 @@ def test_compile_runs_on_token_ids_and_emit_computes_the_same() -> None:
     model = archspec.compile(TEXTCNN).eval()
     ids = torch.randint(0, 1000, (3, 11), generator=torch.Generator().manual_seed(0))
     source = archspec.emit(TEXTCNN)
+    assert "Input: (N, L) int64. Output: (N, 4)." in source
     emitted = _load(source, "textcnn").Textcnn().eval()
     emitted.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():

@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from ...dims import format_shape
+from ...dims import dtype_suffix, format_shape
 from ...errors import ArchSpecError, Diagnostic, EmitError, SourceSpan
 from ...ir import INPUT, Graph, iter_nodes, shard_unit_paths
 from ...ops import REGISTRY
@@ -211,7 +211,8 @@ class Emitter(Classes, InitRules):
             simplify = on_accepted_inputs(g)
             outs = [(o, simplify(s) if s is not None else None) for o, s in outs]
         main = ", ".join(format_shape(s) for o, s in outs if s is not None and not o.train_only)
-        text = f"Input: {format_shape(g.input_shape)}. Output: {main}"
+        given = format_shape(g.input_shape) + dtype_suffix(g.input_dtype)  # `(N, L) int64`
+        text = f"Input: {given}. Output: {main}"
         extra = [f"{o.name} {format_shape(s)}" for o, s in outs if s is not None and o.train_only]
         if extra:
             text += "; in training mode followed by " + ", ".join(extra)
