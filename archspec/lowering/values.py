@@ -7,6 +7,7 @@ declared param type or a field's `Final`; `parse_text` is the front end for `--s
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 import re
 import sys
@@ -373,8 +374,10 @@ def reads_failed(raw: Any, failed: set[str]) -> bool:
         return False
 
 
-def value_hint(final: Final) -> str:
-    """What a field takes, for a value it refused."""
+def value_hint(final: Final, raw: Any = None) -> str:
+    """What a field takes, for a value it refused (`raw`: as written; a number written out
+    needs no word on what `//` gives), and what the field is where its bounds have a
+    reason (`select`'s dim: the batch dim 0 stays)."""
     kinds = {
         "int": "an integer (// divides whole numbers)",
         "ints": "an integer or a list of integers (// divides whole numbers)",
@@ -388,7 +391,10 @@ def value_hint(final: Final) -> str:
         if v is not None
     ]
     what = kinds.get(final.kind, "a value of its kind")
-    return f"this field takes {what}" + (f", {' and '.join(bounds)}" if bounds else "")
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        what = what.replace(" (// divides whole numbers)", "")
+    text = f"this field takes {what}" + (f", {' and '.join(bounds)}" if bounds else "")
+    return text + (f" ({final.why})" if bounds and final.why else "")
 
 
 def text_value_hint(raw: Any, env: Mapping[str, Any]) -> str | None:
@@ -453,10 +459,11 @@ def field_plan(model: type[BaseModel]) -> tuple[tuple[str, str, Final | None], .
 def final_of(model: type[BaseModel], fname: str) -> Final | None:
     """What field `fname` of a layer model must evaluate to (None: taken as written)."""
     finfo = model.model_fields[fname]
-    for m in finfo.metadata:
-        if isinstance(m, Final):
-            return m
-    return _search_final(finfo.annotation)
+    found = next((m for m in finfo.metadata if isinstance(m, Final)), None)
+    found = found or _search_final(finfo.annotation)
+    if found is None or not finfo.description or found.why == finfo.description:
+        return found
+    return dataclasses.replace(found, why=finfo.description)  # the hint says what it is
 
 
 def _search_final(ann: Any) -> Final | None:

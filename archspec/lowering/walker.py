@@ -349,7 +349,7 @@ class Lowerer:
                 self.error(exc.code, message, ypath, moved_channels_hint(exc, env))
         except ValueError as exc:
             message = f"{field}: {exc}" if field else str(exc)
-            self.error("E309", message, ypath, text_value_hint(raw, env) or value_hint(final))
+            self.error("E309", message, ypath, text_value_hint(raw, env) or value_hint(final, raw))
         if raise_skip:
             raise Skip
         raise BadValue

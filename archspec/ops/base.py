@@ -8,6 +8,7 @@ way; a subclass that forgets a rule fails at registration (import) time, never s
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import field as dc_field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
@@ -56,6 +57,9 @@ class Final:
     le: float | None = None
     gt: float | None = None
     choices: tuple[str, ...] | None = None
+    #: what the field is, from its description, for the hint of a value past a bound
+    #: (`select`'s dim: "the batch dim 0 stays"); not part of the check
+    why: str | None = dc_field(default=None, compare=False)
 
 
 def _check_expr(text: str) -> str:
