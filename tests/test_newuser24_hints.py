@@ -85,14 +85,43 @@ layers:
 """
 
 
-def test_an_either_or_join_says_where_the_concrete_size_goes() -> None:
-    """HRNet's fuse (an upsampled map added to a strided one) told the user to "declare a
-    concrete input size"; `check --input 1,3,64,64` then failed the same way, as the spec's
-    own `input:` is what has to be concrete."""
-    (diag,) = archspec.check(HR_FUSE, input=(1, 3, 64, 64)).errors
-    assert diag.code == "E402" and "spec's `input:`" in diag.hint
-    concrete = archspec.check(HR_FUSE.replace("[N, 3, H, W]", "[N, 3, 64, 64]"))
-    assert concrete.ok and [w.code for w in concrete.warnings] == ["W403"]
+def test_an_either_or_join_is_part_of_the_domain() -> None:
+    """HRNet's fuse (an upsampled map added to a strided one): torch takes the sizes where
+    the two are equal, or where the strided side is 1 and broadcasts. That either-or was an
+    E402 with a symbolic `input:` (and a W403 with a concrete one); it is now a case of the
+    domain, as any requirement is, and a size outside both cases the E402 it always was."""
+    result = archspec.check(HR_FUSE)
+    assert result.ok and not result.warnings
+    assert result.domain_text.endswith(
+        "with (1 <= H <= 2 or H % 4 in {0, 3}) and (1 <= W <= 2 or W % 4 in {0, 3})"
+    )
+    assert archspec.check(HR_FUSE, input=(1, 3, 64, 64)).ok
+    assert archspec.check(HR_FUSE, input=(1, 3, 2, 2)).ok  # a 1x1 stem broadcast to 2x2
     concrete_text = HR_FUSE.replace("[N, 3, H, W]", "[N, 3, 64, 64]")
+    concrete = archspec.check(concrete_text)
+    assert concrete.ok and not concrete.warnings
     assert archspec.check(concrete_text, input=(1, 3, 60, 60)).ok
-    assert not archspec.check(concrete_text, input=(1, 3, 62, 62)).ok
+    (diag,) = archspec.check(concrete_text, input=(1, 3, 62, 62)).errors
+    assert diag.code == "E402" and "interpolate_as" in (diag.hint or "")
+
+
+BOTH_MAY_BE_1 = """
+archspec: 1
+name: both_may_be_1
+input: [N, 3, H, W]
+layers:
+  - {name: strided, type: conv2d, out_channels: 3, kernel_size: 3, stride: 2, padding: 1}
+  - {name: pooled, type: maxpool2d, kernel_size: 2, from: input}
+  - {name: fused, type: add, from: [strided, pooled]}
+"""
+
+
+def test_a_join_whose_sides_may_both_be_1_says_where_the_concrete_size_goes() -> None:
+    """(H + 1) // 2 against H // 2: at H = 3 the pooled side is 1 and broadcasts, at H = 1
+    the strided one would, so the sum's size depends on which: no node shape states it. A
+    symbolic `input:` is refused (E402, the concrete `input:` named), a concrete one checks
+    its own size only (W403)."""
+    (diag,) = archspec.check(BOTH_MAY_BE_1).errors
+    assert diag.code == "E402" and "spec's `input:`" in diag.hint
+    concrete = archspec.check(BOTH_MAY_BE_1.replace("[N, 3, H, W]", "[N, 3, 64, 64]"))
+    assert concrete.ok and [w.code for w in concrete.warnings] == ["W403"]

@@ -240,7 +240,8 @@ def test_a_non_persistent_identity_buffer_imports_as_an_eye_buffer() -> None:
 
 def test_an_upsampled_map_added_to_a_lateral_one_names_interpolate_as() -> None:
     """BiFPN's `w0 * p4 + w1 * upsample(p5)`: the sizes agree only where H % 4 is 0 or 3,
-    and broadcast at H of 1 or 2; `interpolate_as` makes them agree for every size."""
+    and broadcast at H of 1 or 2 (the domain says both); at another size the error's hint
+    names `interpolate_as`, which makes them agree for every size."""
     text = _spec(
         "bifpn_node",
         """
@@ -252,7 +253,11 @@ def test_an_upsampled_map_added_to_a_lateral_one_names_interpolate_as() -> None:
           - {name: fused, type: add, from: [p4, up]}
         """,
     )
-    (err,) = archspec.check(text).errors
+    result = archspec.check(text)
+    assert result.ok and result.domain_text.endswith(
+        "with (1 <= H <= 2 or H % 4 in {0, 3}) and (1 <= W <= 2 or W % 4 in {0, 3})"
+    )
+    (err,) = archspec.check(text, input=(1, 3, 6, 6)).errors
     assert err.code == "E402" and "`interpolate_as` with `from: [x, like]`" in err.hint
     fixed = text.replace(
         "{name: up, type: upsample, scale_factor: 2, mode: nearest}",

@@ -267,11 +267,29 @@ def _broadcast(
         else:
             # dim 1 is the channels of a map; of a rank-3 tensor it may be a sequence's tokens
             what = "channels" if i == 1 and n >= 4 else f"dim {i}"
-            if not (x - y).is_const and (_one_here(x, ctx) or _one_here(y, ctx)):
+            hint = (
+                _FEATURES_HINT
+                if n in (2, 3) and i == n - 1
+                else (_DIM1_HINT if n == 3 and i == 1 else _join_hint(join, n, i))
+            )
+            ones = () if (x - y).is_const else tuple(d for d in (x, y) if _one_here(d, ctx))
+            if len(ones) == 1:
                 # torch broadcasts a 1 against anything: the sizes torch takes are "equal, or
-                # one of them 1", an either-or the domain's constraints (each an equation or
-                # a bound, all of which hold) cannot state (a concrete input can)
-                ones = tuple(d for d in (x, y) if _one_here(d, ctx))
+                # this one 1", and the result is the other side's size either way
+                (one,) = ones
+                other = y if one == x else x
+                ctx.require_equal_or_one(
+                    one,
+                    other,
+                    "E402",
+                    partial(_either_message, join, what, tuple(inputs)),
+                    hint,
+                )
+                out.append(other)
+                continue
+            if ones:
+                # both may be 1: the result's size then depends on which, which no shape of
+                # the node's can state (a concrete input can)
                 raise ShapeFailure(
                     "E402",
                     partial(_ambiguous_message, join, what, x, y, ones, tuple(inputs)),
@@ -282,39 +300,39 @@ def _broadcast(
                 y,
                 "E402",
                 partial(_join_message, join, what, tuple(inputs)),
-                _FEATURES_HINT
-                if n in (2, 3) and i == n - 1
-                else (_DIM1_HINT if n == 3 and i == 1 else _join_hint(join, n, i)),
+                hint,
             )
             out.append(x)
     return out
 
 
+def _either_message(join: _Join, what: str, inputs: tuple[Shape, ...]) -> str:
+    shapes = f" {join.sign} ".join(map(fmt, inputs))
+    return (
+        f"{join.kind} joins inputs whose {what} differ: {{a}} vs {{b}}, and {{a}} is not 1 "
+        f"to broadcast ({shapes})"
+    )
+
+
 def _join_hint(join: _Join, n: int, i: int) -> str:
     """The hint of a join whose dim `i` (of `n`) differs: for a spatial dim of maps an
     `add` joins, how two sides come to different sizes; else the join's own."""
-    return _ADD_SIZES_HINT if join.kind == "add" and n >= 4 and i >= 2 else join.hint
+    if join.kind == "add" and n >= 4 and i >= 2:
+        return f"{_ADD_SIZES_HINT}; or resize one side{_RESIZE_HINT}"
+    return join.hint
 
 
 def _ambiguous_message(
     join: _Join, what: str, x: Dim, y: Dim, ones: tuple[Dim, ...], inputs: tuple[Shape, ...]
 ) -> str:
-    """Why archspec cannot say which input sizes such a join takes. Where only one side can
-    be 1 (an upsampled map against one a stride halved, `H` against `H // 2`) the result is
-    the other side's size either way: what cannot be stated is the either-or."""
+    """Why archspec cannot say which input sizes such a join takes: both sides may be 1, and
+    the result's size depends on which is. (Where only one may be, the result is the other
+    side's either way: `ShapeContext.require_equal_or_one`.)"""
     shapes = f" {join.sign} ".join(map(fmt, inputs))
-    head = f"{join.kind} joins inputs whose {what} are {x} and {y}"
-    if len(ones) == 1:
-        (one,) = ones
-        other = y if one == x else x
-        return (
-            f"{head}: torch takes them equal, or {one} at 1 (broadcast to {other}), and "
-            f"archspec cannot state such an either-or as input sizes ({shapes})"
-        )
     result = "sum" if join.kind == "add" else "result"
     return (
-        f"{head}: for input sizes where one of them is 1 it broadcasts, so the {result}'s "
-        f"shape depends on the size ({shapes})"
+        f"{join.kind} joins inputs whose {what} are {x} and {y}: for input sizes where one of "
+        f"them is 1 it broadcasts, so the {result}'s shape depends on the size ({shapes})"
     )
 
 

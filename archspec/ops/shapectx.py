@@ -82,9 +82,10 @@ def check_declared(kind: str, field: str, given: Any, actual: int, unit: str = "
 
 @dataclass(frozen=True)
 class Constraint:
-    """A requirement on the input symbols: `lhs == rhs` or `lhs >= 1`, and who made it."""
+    """A requirement on the input symbols: `lhs == rhs`, `lhs >= 1`, or `lhs == rhs or lhs
+    == 1` (`eq_or1`: torch broadcasting a size that may be 1), and who made it."""
 
-    kind: Literal["eq", "ge1"]
+    kind: Literal["eq", "ge1", "eq_or1"]
     lhs: Dim
     rhs: Dim | None
     code: str
@@ -124,6 +125,20 @@ class ShapeContext:
             raise ShapeFailure(code, partial(_filled, message, {"a": a, "b": b}), hint, field)
         if self.wants("eq", a, b):
             self.constraints.append(Constraint("eq", a, b, code, message, hint, self.node))
+
+    def require_equal_or_one(self, a: Dim, b: Dim, code: str, message: Message, hint: str) -> None:
+        """`a == b or a == 1`: sizes torch broadcasts where `a` may be 1 (a learned position
+        embedding of L tokens added to (H//8)*(W//8) patch tokens: equal, or one token). A
+        failure now when neither can hold, else a constraint on the input: the inputs that
+        take it are the union of the two cases'."""
+        a, b = Dim.of(a), Dim.of(b)
+        if a == b or (a.is_const and a.value == 1):
+            return
+        if a.is_const or (b.is_const and b.value == 1):  # one case left: a == b
+            self.require_equal(a, b, code, message, hint)
+            return
+        if self.wants("eq_or1", a, b):
+            self.constraints.append(Constraint("eq_or1", a, b, code, message, hint, self.node))
 
     def require_positive(
         self, d: Dim, code: str, message: Message, hint: str | None = None, field: str | None = None

@@ -249,7 +249,8 @@ class Requirement:
         if c.kind == "ge1":
             return c.lhs.evaluate(env) >= 1
         assert c.rhs is not None
-        return c.lhs.evaluate(env) == c.rhs.evaluate(env)
+        lhs = c.lhs.evaluate(env)
+        return lhs == c.rhs.evaluate(env) or (c.kind == "eq_or1" and lhs == 1)
 
     def text(self) -> str:
         c = self.constraint
@@ -261,6 +262,8 @@ class Requirement:
         # a number on both sides says nothing: `W + 6 == H + 6` (a grid partition of a
         # padded map) reads `W == H`, and `W + 2 == H - 2` reads `W == H - 4`; a remembered
         # product keeps its factored words instead
+        if c.kind == "eq_or1":
+            return f"{lhs} == {rhs} or {lhs} == 1"
         if lhs.const and not rhs.is_const and not (_factors_of(lhs) or _factors_of(rhs)):
             lhs, rhs = lhs - lhs.const, rhs - lhs.const
         return f"{lhs} == {rhs}"
@@ -268,6 +271,11 @@ class Requirement:
 
 def alternatives(c: Constraint) -> list[Box]:
     """The constraint as a union of boxes over its symbols; _Unsolvable if out of reach."""
+    if c.kind == "eq_or1":  # either case: the union of the inputs each takes
+        assert c.rhs is not None
+        equal = Constraint("eq", c.lhs, c.rhs, c.code, c.message, c.hint, c.node)
+        one = Constraint("eq", c.lhs, Dim.of(1), c.code, c.message, c.hint, c.node)
+        return alternatives(equal) + alternatives(one)
     if c.kind == "ge1":
         e, v, op = c.lhs, 1, "ge"
     else:

@@ -144,7 +144,7 @@ def _holds_at_each_point(c: Constraint, box: Mapping[str, IntSet]) -> bool:
         if c.kind == "ge1":
             if not (lhs.is_const and lhs.value >= 1):
                 return False
-        elif c.rhs is None or lhs != c.rhs.subs(env):
+        elif c.rhs is None or (lhs != c.rhs.subs(env) and not (c.kind == "eq_or1" and lhs == 1)):
             return False
     return True
 
@@ -155,7 +155,7 @@ def never_holds(c: Constraint, boxes: Sequence[Mapping[str, IntSet]]) -> bool:
     map's L and L // 4: `(H*W + 2*H)//4 + W + H + 6 == (H + 4)*(W + 6)`), or `e >= 1` with
     `e` at most 0 there. Then no input works, which check reports (E410) instead of stating
     an equation nothing solves."""
-    if not boxes:
+    if not boxes or c.kind == "eq_or1":  # either case may hold: kept as stated
         return False
     if c.kind == "ge1":
         sides = [1 - c.lhs]
