@@ -78,6 +78,28 @@ def test_failed_computed_piece_names_do_not_cascade_into_their_readers(count: st
     assert [d.code for d in err(typo).diagnostics] == ["E305"]
 
 
+def test_a_failed_flat_repeat_does_not_cascade_into_readers_of_its_names() -> None:
+    """A flat repeat whose input failed names no node: its copies' `names:` (`c{i}`) and
+    `key:`s (`convs.{i}`), read below it as written or through a template, were three
+    "unknown reference" / "no node made before this one" errors after the one to fix."""
+    text = spec(
+        """
+        layers:
+          - {name: bad, type: conv2d, out_channels: 4, kernel_size: 40}
+          - {type: repeat, count: 2, flat: true, names: ["c{i}"],
+             layers: [{type: conv2d, out_channels: 4, kernel_size: 1}]}
+          - {name: joined, type: concat, from: [c0, "c{1}"]}
+          - {type: repeat, count: 2, flat: true, names: [null],
+             layers: [{type: conv2d, key: "convs.{i}", out_channels: 4, kernel_size: 1}]}
+          - {name: j2, type: add, from: ["convs.{1}", joined]}
+        """
+    )
+    assert [d.code for d in err(text).diagnostics] == ["E405"]
+    # once the repeat's names are known, a reader of a name none gives is still reported
+    typo = text.replace("kernel_size: 40", "kernel_size: 3").replace('"c{1}"', '"c{2}"')
+    assert [d.code for d in err(typo).diagnostics] == ["E305"]
+
+
 def test_a_mistake_in_every_copy_is_reported_once_with_the_count() -> None:
     text = spec(
         """

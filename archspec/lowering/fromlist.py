@@ -22,7 +22,7 @@ from ..ops.base import Final
 from ..ops.fromspec import entries_of, is_template
 from ..ops.names import MAX_NAME_LEN
 from ..ops.templates import filled
-from .context import Item, Scope, Skip, SwitchedOff, quiet_names
+from .context import NAMES_FAILED, Item, Scope, Skip, SwitchedOff, quiet_names
 from .itemplan import item_plan
 from .refs import _off_hint, find_cycle, off_by_first_input, unknown_ref
 from .values import INPUT_SIZES, LIST_ITEMS_PER_ITEM, bind_value, reads_failed
@@ -300,6 +300,8 @@ def _missing(
         return
     if name in scope.removed:
         what = "a node its `when` switches off here"
+    elif NAMES_FAILED in scope.shapes and not scope.is_later(name):
+        return  # an item above failed before its names were known (reported there)
     elif scope.is_later(name):
         what = "a node declared later in this layer list"
     else:

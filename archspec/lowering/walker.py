@@ -27,6 +27,7 @@ from .bound import LeastItems
 from .context import (
     MAX_NESTING,
     MAX_NODES,
+    NAMES_FAILED,
     RAISE_LIMIT,
     Abort,
     BadValue,
@@ -385,6 +386,10 @@ def _lower_items(lw: Lowerer, child: Child, scope: Scope, env: Mapping[str, Any]
                     scope.shapes[name] = None
                     scope.train[name] = False
                     prev = name
+                if getattr(item.spec, "flat", False) is True:
+                    # a flat repeat's copies name nodes of this list (`names:`, `key:`) that
+                    # now have no node: a reader of one is quiet, as for a chunk's pieces
+                    scope.shapes[NAMES_FAILED] = None
     finally:
         lw.scopes.pop()
     return prev
