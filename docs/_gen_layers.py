@@ -41,6 +41,7 @@ _GROUPS = {
     "archspec.ops.window": "Swin: window attention and patch merging (channels-last)",
     "archspec.ops.attention": "Tokens of vision transformers: attention, class token, checks",
     "archspec.ops.embedding": "Embedding: learned vectors looked up by int64 indices",
+    "archspec.ops.recurrent": "Recurrent layers over token sequences: the output sequence",
     "archspec.ops.products": "Products computed in `forward`: attention of your own layers",
     "archspec.ops.reuse": "One module called again on another input (shared weights, no submodule)",
 }

@@ -20,6 +20,7 @@ from . import (  # noqa: F401  (registered after the kinds above)
     parameter,
     partition,
     products,
+    recurrent,
     resize,
     reuse,
     sampling,

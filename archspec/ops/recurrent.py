@@ -1,0 +1,162 @@
+"""Recurrent layers over token sequences: `lstm`, `gru` and `rnn` (torch's nn.LSTM, nn.GRU and
+nn.RNN, batch first), each returning the output sequence (N, L, H * directions), as a text
+model's `out, _ = self.lstm(x)` keeps it; the final states are not returned.
+
+A layer `k` of `num_layers` reads the features D (layer 0) or the previous layer's
+H * directions and keeps, per direction, `weight_ih_l{k}` (G*H, in), `weight_hh_l{k}`
+(G*H, H) and with `bias` `bias_ih_l{k}`, `bias_hh_l{k}` (G*H), the reverse direction's with
+the suffix `_reverse`, where G is the gate count: 4 for an LSTM, 3 for a GRU, 1 for a plain
+RNN. MACs per sample are the gates' matrix products at every step: L * G*H * (in + H) per
+layer and direction; the gates' elementwise products are not counted (as a linear layer's
+activation is not).
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from ..dims import Dim, Shape
+from .base import (
+    Bool,
+    Float,
+    Inferred,
+    Int,
+    LayerSpec,
+    LazySpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    fmt,
+    register,
+)
+from .emitting import emit_call
+from .shapectx import check_declared
+from .support import definitions
+
+#: The gates of each kind: how many (G*H, ...) blocks its weights stack.
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def _recurrent_spec(kind: str) -> type[LayerSpec]:
+    class RecurrentSpec(LayerSpec):
+        """A recurrent layer over (N, L, D) tokens, batch first: the output sequence."""
+
+        type: Literal[kind]  # type: ignore[valid-type]
+        hidden_size: Int(ge=1)  # type: ignore[valid-type]
+        num_layers: Int(ge=1) = Field(1, description="stacked layers, each reading the last")  # type: ignore[valid-type]
+        bias: Bool = True
+        bidirectional: Bool = False
+        dropout: Float(ge=0, le=1) = Field(  # type: ignore[valid-type]
+            0.0, description="dropout on the outputs of each layer but the last, in training"
+        )
+        input_size: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; checked against the input's D if given"
+        )
+
+    if kind == "rnn":
+
+        class RNNSpec(RecurrentSpec):
+            nonlinearity: Literal["tanh", "relu"] = "tanh"
+
+        RNNSpec.__name__ = RNNSpec.__qualname__ = "RnnSpec"
+        return RNNSpec
+    RecurrentSpec.__name__ = RecurrentSpec.__qualname__ = f"{kind.capitalize()}Spec"
+    return RecurrentSpec
+
+
+class _Recurrent(Op):
+    inferred = ("input_size",)
+    category = "linear"
+    module_class: ClassVar[str] = ""
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) != 3:
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} reads tokens (N, L, D), got rank {len(x)} {fmt(x)}",
+                "a sequence is (N, L, D), the features last: an embedding's output, or a "
+                "map's (N, C, L) after a permute [0, 2, 1]",
+            )
+        d = x[2]
+        if not d.is_const:
+            raise ShapeFailure("E406", f"{self.kind} needs a known D, got {fmt(x)}", None)
+        check_declared(self.kind, "input_size", attrs.get("input_size"), d.value, "features")
+        ctx.require_positive(x[1], "E405", f"{self.kind} reads an empty sequence: L is {{d}}")
+        out = attrs["hidden_size"] * (2 if attrs["bidirectional"] else 1)
+        return Inferred(dict(attrs, input_size=d.value), (x[0], x[1], Dim.of(out)))
+
+    def _layers(self, a: Mapping[str, Any]) -> list[int]:
+        """Each layer's input features (every direction of a layer reads the same)."""
+        dirs = 2 if a["bidirectional"] else 1
+        return [a["input_size"]] + [a["hidden_size"] * dirs] * (a["num_layers"] - 1)
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        g, h = _GATES[self.kind] * a["hidden_size"], a["hidden_size"]
+        dirs = 2 if a["bidirectional"] else 1
+        per = sum(g * (d + h) + (2 * g if a["bias"] else 0) for d in self._layers(a))
+        return dirs * per
+
+    def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
+        n, seq, _ = out
+        g, h = _GATES[self.kind] * a["hidden_size"], a["hidden_size"]
+        dirs = 2 if a["bidirectional"] else 1
+        return n * seq * (dirs * sum(g * (d + h) for d in self._layers(a)))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}  # torch initialises each weight_ih/weight_hh/bias uniformly in 1/sqrt(H)
+
+    def _kwargs(self, a: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+        given = {
+            "num_layers": (a["num_layers"], 1),
+            "bias": (a["bias"], True),
+            "batch_first": (True, None),
+            "dropout": (a["dropout"], 0.0),
+            "bidirectional": (a["bidirectional"], False),
+        }
+        if self.kind == "rnn":
+            given["nonlinearity"] = (a["nonlinearity"], "tanh")
+        return given
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        from . import recurrent_modules
+
+        cls = getattr(recurrent_modules, self.module_class)
+        kwargs = {k: v for k, (v, _) in self._kwargs(a).items()}
+        return cls(a["input_size"], a["hidden_size"], **kwargs)
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call(
+            self.module_class, [a["input_size"], a["hidden_size"]], self._kwargs(a), lit
+        )
+
+    def emit_support(self) -> str:
+        return definitions("recurrent_modules.py", self.module_class)
+
+
+@register
+class LSTM(_Recurrent):
+    kind = "lstm"
+    spec = LazySpec(lambda: _recurrent_spec("lstm"))
+    torch_name = "LSTM"
+    module_class = "SequenceLSTM"
+    summary = "LSTM over (N, L, D) tokens, batch first: the output sequence (nn.LSTM's keys)"
+
+
+@register
+class GRU(_Recurrent):
+    kind = "gru"
+    spec = LazySpec(lambda: _recurrent_spec("gru"))
+    torch_name = "GRU"
+    module_class = "SequenceGRU"
+    summary = "GRU over (N, L, D) tokens, batch first: the output sequence (nn.GRU's keys)"
+
+
+@register
+class RNN(_Recurrent):
+    kind = "rnn"
+    spec = LazySpec(lambda: _recurrent_spec("rnn"))
+    torch_name = "RNN"
+    module_class = "SequenceRNN"
+    summary = "Elman RNN over (N, L, D) tokens, batch first: the output sequence (nn.RNN's keys)"
