@@ -46,3 +46,29 @@ def attention_call(module: Any, target: str, node: Any, args: list[Any]) -> bool
 
 def _among(value: Any, allowed: tuple[Any, ...]) -> bool:
     return any(value is a or (type(value) is type(a) and value == a) for a in allowed)
+
+
+#: The recurrent modules a spec's `lstm`, `gru` and `rnn` are, by class name.
+_RECURRENT = frozenset({"LSTM", "GRU", "RNN"})
+
+RECURRENT_HINT = (
+    "a spec's lstm, gru and rnn start from zero states and give the output sequence alone: "
+    "call it as `out, _ = self.lstm(x)` (batch first), or import a model that does"
+)
+
+
+def recurrent_call(module: Any, target: str, node: Any, args: list[Any]) -> bool | str:
+    """True when the fx `node` calls the child `target`, an nn.LSTM, nn.GRU or nn.RNN, on one
+    tensor from zero states and reads only the output sequence (`out, _ = self.lstm(x)`);
+    a reason when it calls one otherwise; False when the child is none of them."""
+    child = getattr(module, target, None) if "." not in target else None
+    if type(child).__name__ not in _RECURRENT:
+        return False
+    given = [v for k, v in node.kwargs.items() if v is not None]
+    if len(args) != 1 or given or not hasattr(args[0], "op"):
+        return "with an initial state (a spec's recurrent layer starts from zeros)"
+    for user in node.users:
+        index = user.args[1] if user.target is operator.getitem else None
+        if index not in (0, 1) or (index == 1 and user.users):
+            return "and reads its final state (or its result as a tuple)"
+    return True

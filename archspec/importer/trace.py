@@ -389,7 +389,7 @@ class _GraphReader:
     def _module_call(self, node: Any) -> None:
         target = str(node.target)
         cls = describe(type(self.module))
-        from .attention import ATTENTION_HINT, attention_call
+        from .attention import ATTENTION_HINT, RECURRENT_HINT, attention_call, recurrent_call
         from .defaulted import one_tensor_call
         from .lists import interleaved_list, module_list_call
         from .partitions import partition_call
@@ -414,18 +414,18 @@ class _GraphReader:
             if args[0] is None:
                 return
         child = self.module.get_submodule(target)
-        attention = attention_call(self.module, target, node, args)
+        attention, hint = attention_call(self.module, target, node, args), ATTENTION_HINT
+        if attention is False:  # `out, _ = self.lstm(x)`: the same pair, read the same way
+            attention, hint = recurrent_call(self.module, target, node, args), RECURRENT_HINT
         several = False
         if why := twin_call(child, args, node.kwargs):  # torch's transformer (twins.py)
             self.fail("E904", f"{cls}.forward calls `self.{target}` {why}", node, TWIN_HINT)
             return
         if isinstance(attention, str):
-            self.fail(
-                "E904", f"{cls}.forward calls `self.{target}` {attention}", node, ATTENTION_HINT
-            )
+            self.fail("E904", f"{cls}.forward calls `self.{target}` {attention}", node, hint)
             return
         if attention:
-            args = args[:1]  # `x, _ = self.attn(x, x, x)`
+            args = args[:1]  # `x, _ = self.attn(x, x, x)`, `x, _ = self.lstm(x)`
             self.tuples[node] = target
         elif several := tensors_call(child, args, node.kwargs):
             args = [value for _, value in several]  # in the order the child's forward takes

@@ -119,6 +119,13 @@ class _Recurrent(Op):
             given["nonlinearity"] = (a["nonlinearity"], "tanh")
         return given
 
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        """torch's module of the kind, batch first and without an LSTM's projection (the
+        layouts a spec's module computes); None for any other."""
+        if not getattr(module, "batch_first", False) or getattr(module, "proj_size", 0):
+            return None
+        return super().read_module(module)
+
     def build(self, a: Mapping[str, Any]) -> Any:
         from . import recurrent_modules
 
