@@ -252,3 +252,75 @@ def test_a_case_without_a_positional_child_registers_none_under_its_number() -> 
     x = torch.randn(2, 32, 14, 10)
     with torch.no_grad():
         torch.testing.assert_close(emitted(x), model(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "name", "size"),
+    [
+        # a linear over a length the input leaves open (a 1-d signal of any length)
+        (
+            "input: [N, 8, L]",
+            "layers:\n  - {name: bad, type: linear, out_features: in_features * 2}",
+            "in_features",
+            "`L`",
+        ),
+        # an MLP-Mixer's token MLP: the token count is a formula of H and W
+        (
+            "input: [N, 3, H, W]",
+            """
+            blocks:
+              TokenMlp:
+                let: {tokens: in_features}
+                layers:
+                  - {name: fc, type: linear, out_features: tokens}
+            layers:
+              - {name: stem, type: conv2d, out_channels: 16, kernel_size: 4, stride: 4}
+              - {name: patches, type: flatten, start_dim: 2}
+              - {name: mix, type: TokenMlp}
+            """,
+            "in_features",
+            "`(H//4)*(W//4)`",
+        ),
+        # a block's let, and a block's argument, over channels the input names by a symbol
+        (
+            "input: [N, C, H, W]",
+            """
+            blocks:
+              Wide:
+                let: {w: in_channels}
+                layers:
+                  - {name: conv, type: conv2d, out_channels: w, kernel_size: 1}
+            layers:
+              - {name: wide, type: Wide}
+            """,
+            "in_channels",
+            "`C`",
+        ),
+        (
+            "input: [N, C, H, W]",
+            """
+            blocks:
+              Conv:
+                params: {w: int}
+                layers:
+                  - {name: conv, type: conv2d, out_channels: w, kernel_size: 1}
+            layers:
+              - {name: wide, type: Conv, w: in_channels * 2}
+            """,
+            "in_channels",
+            "`C`",
+        ),
+    ],
+)
+def test_a_size_the_input_leaves_open_is_e302_saying_so(
+    header: str, body: str, name: str, size: str
+) -> None:
+    """`in_features` or `in_channels` read where that size is a symbol (or a formula of
+    symbols) is E302 whose hint names the size and the input, and says how to make it a
+    number; it listed the names in scope, as if the name were misspelt."""
+    text = spec(body, header)
+    (err,) = archspec.check(text).errors
+    assert err.code == "E302" and f"'{name}'" in err.message
+    assert err.hint is not None
+    assert err.hint.startswith(f"`{name}` is the ") and size in err.hint
+    assert "`input:` leaves open" in err.hint and "names in scope" not in err.hint

@@ -18,12 +18,14 @@ from ..lowering.context import (
     FAILED_INPUT,
     MAX_BLOCK_DEPTH,
     MOVED_CHANNELS,
+    OPEN_SIZES,
     RAISE_LIMIT,
     Abort,
     Child,
     Item,
     Site,
     Skip,
+    moved_channels_hint,
     quiet_names,
 )
 from ..lowering.exprs import attr_expr
@@ -365,7 +367,7 @@ def _block_lets(
     for size in ("in_channels", "in_features"):  # a token block's width is its last dim
         if size in site.local:
             scope[size] = site.local[size]
-    for mark in (FAILED_INPUT, MOVED_CHANNELS):  # why a size is missing, for the errors
+    for mark in (FAILED_INPUT, MOVED_CHANNELS, OPEN_SIZES):  # why a size is missing (errors)
         if mark in site.local:
             scope[mark] = site.local[mark]
     taken = lw.plans.get(("taken", bname))
@@ -475,7 +477,8 @@ def bind_args(lw: Lowerer, site: Site, bname: str, bdef: Any, call: CallPlan) ->
                 args[pname] = coerce_param(value, decl)
             except ExprError as exc:
                 if not reads_failed(raw, quiet_names(lw.failed, site.local)):
-                    lw.error(exc.code, f"{bname}.{pname}: {exc.message}", yp, exc.hint)
+                    hint = moved_channels_hint(exc, site.local)
+                    lw.error(exc.code, f"{bname}.{pname}: {exc.message}", yp, hint)
                 bad = True
             except ValueError as exc:
                 lw.error("E309", f"{bname}.{pname}: {exc}", yp, param_hint(decl, value))

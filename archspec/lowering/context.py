@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..dims import Shape
+from ..dims import Shape, format_shape
 from ..ir import AttrExpr, Node
 from ..lazymethods import dataclass
 from ..limits import MAX_NODES as MAX_NODES
@@ -276,24 +276,43 @@ def refs_of(spec: Any) -> list[str]:
 #: A key of `channels_env` no expression can name: the dim holding the channels of an input
 #: whose dim 1 is not its channel dim, for the E302 of an `in_channels` read there.
 MOVED_CHANNELS = "_ moved channels"
+#: A key of `channels_env` no expression can name: the input's shape, where its channel count
+#: or its last dim is a size the input leaves open (a symbol, or a formula of H and W), for the
+#: E302 of an `in_channels` or `in_features` read there.
+OPEN_SIZES = "_ open sizes"
 
 
 def moved_channels_hint(exc: Any, env: Mapping[str, Any]) -> str | None:
-    """An E302's hint, saying why `in_channels` is not defined where a layout change moved
-    the channels off dim 1 (the expression error's own hint otherwise)."""
-    if exc.code != "E302" or "'in_channels'" not in exc.message or MOVED_CHANNELS not in env:
+    """An E302's hint, saying why `in_channels` or `in_features` is not defined here: a
+    layout change moved the channels off dim 1, or the size is not a number (the expression
+    error's own hint otherwise, which lists the names in scope as if the name were a typo)."""
+    if exc.code != "E302":
         return exc.hint
-    axis = env[MOVED_CHANNELS]
-    moved = (
-        f"a permute before this node moved the channels to dim {axis}"
-        if axis is not None
-        else "a permute and a change of rank before this node left no dim known to hold the "
-        "channels"
-    )
-    return (
-        f"{moved}, so `in_channels` (the channel count, read at dim 1) is not defined here: "
-        "read the last dim as `in_features`, or permute back to channels-first first"
-    )
+    if "'in_channels'" in exc.message and MOVED_CHANNELS in env:
+        axis = env[MOVED_CHANNELS]
+        moved = (
+            f"a permute before this node moved the channels to dim {axis}"
+            if axis is not None
+            else "a permute and a change of rank before this node left no dim known to hold "
+            "the channels"
+        )
+        return (
+            f"{moved}, so `in_channels` (the channel count, read at dim 1) is not defined here: "
+            "read the last dim as `in_features`, or permute back to channels-first first"
+        )
+    shape = env.get(OPEN_SIZES)
+    for name, dim, what in (
+        ("in_channels", 1, "channel count (dim 1)"),
+        ("in_features", -1, "last dim"),
+    ):
+        if f"'{name}'" in exc.message and shape is not None and not shape[dim].is_const:
+            return (
+                f"`{name}` is the {what} of the input here, `{shape[dim]}` (input "
+                f"{format_shape(shape)}): a size the spec's `input:` leaves open, so not a "
+                "number. Write that size as a number in `input:` (`archspec check` still "
+                "states every size that works), or pass the width as a param"
+            )
+    return exc.hint
 
 
 #: A key of `channels_env` no expression can name: the node's input failed (its error is
@@ -318,10 +337,13 @@ def channels_env(
         local[FAILED_INPUT] = True
     if shape is None or len(shape) < 2:
         return local
+    local.pop(OPEN_SIZES, None)  # an outer input's, where a block's env was made from it
     if axis != 1:
         local[MOVED_CHANNELS] = axis
     elif shape[1].is_const:
         local["in_channels"] = shape[1].value
     if shape[-1].is_const:
         local["in_features"] = shape[-1].value
+    if (axis == 1 and not shape[1].is_const) or not shape[-1].is_const:
+        local[OPEN_SIZES] = shape
     return local
