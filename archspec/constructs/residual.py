@@ -31,7 +31,29 @@ class Shortcut(BaseModel):
         description="register the shortcut before the body (torchvision's RegNet registers "
         "`proj` before `f`), so its state_dict keys come first",
     )
-    layers: list[Node]  # noqa: F821
+    layers: list[Node] | None = None  # noqa: F821
+    layer: Node | None = Field(  # noqa: F821
+        None,
+        description="one layer that is the shortcut module itself, in place of `layers` "
+        "(locuslab's TCN: `self.downsample = nn.Conv1d(...)`, keys `downsample.weight`)",
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Shortcut:
+        if (self.layers is None) == (self.layer is None):
+            raise ValueError(
+                "a shortcut takes `layers` (a Sequential of them) or `layer` (one layer that is "
+                "the shortcut module itself): give one of the two"
+            )
+        own = [f for f in ("name", "key", "from_", "when") if getattr(self.layer, f, None)]
+        if own:
+            field = own[0].rstrip("_")
+            raise ValueError(
+                f"a shortcut's `layer` takes no `{field}`: it is named by the shortcut's `name` "
+                "(default `downsample`), reads the residual's input and is kept by the "
+                "shortcut's `when`"
+            )
+        return self
 
 
 class ResidualNode(NodeBase):
@@ -99,6 +121,9 @@ def _lower_shortcut(lw: Lowerer, site: Site, entry: str) -> str:
     """The shortcut's child module (its name) when its `when` holds, else `entry` (the
     switch recorded)."""
     item, scope, sc = site.item, site.scope, site.spec.shortcut
+    if sc.layer is not None:  # the layer is the module: `downsample.weight`
+        at = _named_layer(lw, sc, item.ypath + ("shortcut", "layer"))
+        return lw.lower_item(at, scope, site.env, entry) or entry
     entry_env = channels_env(site.env, scope.shapes.get(entry), scope.axes.get(entry, 1))
     keep = sc.when is None or lw.eval_value(
         sc.when, Final("bool"), entry_env, item.ypath + ("shortcut", "when")
@@ -110,6 +135,18 @@ def _lower_shortcut(lw: Lowerer, site: Site, entry: str) -> str:
     fake = Item(Named(name=sc.name, when=sc.when), item.ypath + ("shortcut",))
     at = replaced(site, item=fake, inputs=(entry,), in_shapes=[scope.shapes.get(entry)])
     return lw.lower_child(at, Child(children, "Sequential"))
+
+
+def _named_layer(lw: Lowerer, sc: Shortcut, ypath: PathKey) -> Item:
+    """The item of a shortcut's `layer`: the layer under the shortcut's name and `when` (made
+    once per shortcut, so every instance of a block lowers the same item, and its `when`
+    reads the residual's input, as the shortcut's does)."""
+    key = ("shortcut layer", id(sc))
+    kept = lw.plans.get(key)
+    if kept is None or kept[0] is not sc:
+        spec = sc.layer.model_copy(update={"name": sc.name, "when": sc.when})  # type: ignore[union-attr]
+        kept = lw.plans[key] = (sc, Item(spec, ypath))
+    return kept[1]  # type: ignore[no-any-return]
 
 
 def _width(shape: Any, axis: int | None) -> str | None:
@@ -199,6 +236,8 @@ def walk_names(item: Mapping[str, Any], path: PathKey, walk: NameWalk) -> None:
         if "name" in shortcut:
             walk.module_name(shortcut["name"], path + ("shortcut", "name"))
         walk.nodes(shortcut.get("layers"), path + ("shortcut", "layers"))
+        if "layer" in shortcut:
+            walk.node(shortcut["layer"], path + ("shortcut", "layer"))
 
 
 CONSTRUCT = Construct(
