@@ -291,3 +291,33 @@ def test_a_class_per_input_width_says_so_not_that_its_structure_differs() -> Non
     assert "Variant 1 of 2 of block `Flat`, built for an input of 16 channels." in source
     assert "Variant 2 of 2 of block `Flat`, built for an input of 32 channels." in source
     assert "its structure differs" not in source
+
+
+TOKEN_MLP = """\
+archspec: 1
+name: mixer
+input: [N, 16, 8]
+blocks:
+  Mlp:
+    let: {width: in_features}
+    layers:
+      - {name: fc1, type: linear, out_features: 2 * width}
+      - {name: act, type: gelu}
+      - {name: fc2, type: linear, out_features: width}
+layers:
+  - {name: t1, type: permute, dims: [0, 2, 1]}
+  - {name: mlp_tokens, type: Mlp}
+  - {name: t2, type: permute, dims: [0, 2, 1]}
+  - {name: mlp_channels, type: Mlp}
+"""
+
+
+def test_a_class_that_takes_its_width_is_not_said_to_be_built_for_one() -> None:
+    """An MLP-Mixer's MLP block over channels-last tokens, (N, L, C), takes C as its
+    `in_channels` argument; its docstring said "built for an input of 8 channels", reading
+    the token count at dim 1 as if it were the width the class was specialised for."""
+    source = archspec.emit(TOKEN_MLP)
+    generic = source[source.index("class Mlp(") : source.index("class Mlp_2(")]
+    assert "def __init__(self, in_channels: int)" in generic
+    assert "built for an input of" not in generic
+    same_as_emitted(TOKEN_MLP, torch.randn(2, 16, 8))

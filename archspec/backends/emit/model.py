@@ -15,7 +15,7 @@ from ...lazymethods import dataclass
 from ...ops import REGISTRY
 from ..pycode import lit
 from ..pylayout import Doc, flat
-from ..pyvalues import Env, Val
+from ..pyvalues import IN, Env, Val
 
 
 @dataclass
@@ -240,6 +240,8 @@ def _input_width(bodies: list[Body]) -> int | None:
     for b in bodies:
         dims = b.vals.get(INPUT, ())
         if len(dims) < 2 or dims[1].symbolic or type(dims[1].value) is not int:
+            return None
+        if any(IN in d.names for d in dims):  # the width is an argument (tokens: at the end)
             return None
         widths.add(dims[1].value)
     return widths.pop() if len(widths) == 1 else None
