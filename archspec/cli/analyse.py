@@ -19,6 +19,7 @@ import typer
 from .. import api
 from .app import (
     INPUT_HELP,
+    JsonFlag,
     MaxLayers,
     Plugins,
     Sets,
@@ -35,6 +36,7 @@ from .app import (
     report_errors,
     use_color,
     use_plugins,
+    with_json,
 )
 
 CHECK_EPILOG = """\b
@@ -304,6 +306,7 @@ def summary(
         SummaryFormat,
         typer.Option("--format", "-f", help="Output format.", case_sensitive=False),
     ] = SummaryFormat.table,
+    as_json: JsonFlag = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
     plugins: Plugins = None,
@@ -314,6 +317,7 @@ def summary(
     declared input with N=1 are given below the table). A built-in spec that is a
     torchvision model ends the table with its pretrained weights.
     """
+    fmt = with_json(fmt, as_json, SummaryFormat.json, SummaryFormat.table)
     use_plugins(plugins)
     with progress("working out the summary"):
         result = api.summary(

@@ -489,6 +489,21 @@ MaxLayers = Annotated[
     ),
 ]
 
+#: --json, on the commands that also take --format (check takes --json alone): one spelling
+#: of JSON output works everywhere.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON: the same as --format json.")]
+
+
+def with_json(fmt: Any, as_json: bool, json_format: Any, default: Any) -> Any:
+    """The format asked for: `json_format` with --json (a usage error beside another
+    --format), else `fmt`."""
+    if not as_json:
+        return fmt
+    if fmt not in (default, json_format):
+        raise typer.BadParameter(f"--json asks for JSON and --format for {fmt}: give one")
+    return json_format
+
+
 #: --force, on every command that writes a file it may find there already.
 Force = Annotated[
     bool,

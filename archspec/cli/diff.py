@@ -11,6 +11,7 @@ import typer
 from .. import api
 from .app import (
     SET_METAVAR,
+    JsonFlag,
     MaxLayers,
     Plugins,
     app,
@@ -19,6 +20,7 @@ from .app import (
     parse_sets,
     report_errors,
     use_plugins,
+    with_json,
 )
 
 DIFF_EPILOG = """\b
@@ -71,6 +73,7 @@ def diff(
     fmt: Annotated[
         DiffFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
     ] = DiffFormat.text,
+    as_json: JsonFlag = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     plugins: Plugins = None,
 ) -> None:
@@ -80,6 +83,7 @@ def diff(
     extra block): which tensors load as they are, which change shape, which appear or
     vanish, and the params and MACs per sample on each side.
     """
+    fmt = with_json(fmt, as_json, DiffFormat.json, DiffFormat.text)
     use_plugins(plugins)
     result = api.diff(
         a,
