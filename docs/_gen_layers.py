@@ -66,7 +66,10 @@ def _type_words(model: type, fname: str) -> str:
         "bool": "bool",
         "str": "text",
         "any": "value",
+        "word": "",
     }[final.kind]
+    if final.kind == "word":  # spec-language.md, "Word fields chosen by a param"
+        return " \\| ".join(f"`{c}`" for c in final.choices or ()) + " or a param"
     if final.kind == "ints" and typing.get_origin(ann) is list:
         words = "list of int"
     if final.choices:

@@ -12,8 +12,9 @@ from ..ir import ABSENT_AS, replaced
 from ..loader import PathKey
 from ..lowering.context import Child, Item, Named, Site, channels_env, items_of, synth, when_text
 from ..lowering.exprs import text_expr
-from ..ops import REGISTRY, ActivationFn
+from ..ops import ACTIVATION_FNS, REGISTRY
 from ..ops.base import Bool, Final, Name, NodeBase
+from ..ops.words import Word
 from .registry import Construct, NameWalk
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,7 +63,7 @@ class ResidualNode(NodeBase):
     type: Literal["residual"]
     body: list[Node]  # noqa: F821
     shortcut: Shortcut | None = None
-    activation: ActivationFn | None = None
+    activation: Word(ACTIVATION_FNS) | None = None  # type: ignore[valid-type]
     add_when: Bool | None = Field(
         None,
         description="add the input only when this holds (it can read the input's "

@@ -14,7 +14,8 @@ from ..expr import ExprError
 from ..exprrun import unknown_name
 from ..ir import AttrExpr
 from ..ops.base import Final
-from .values import canonical, parsed
+from ..ops.templates import TEMPLATE_PART
+from .values import canonical, is_template, parsed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -40,12 +41,32 @@ def _attr_expr(lw: Lowerer, raw: Any, final: Final) -> AttrExpr | None:
     texts = [t for t in _texts(raw) if not (final.choices and t in final.choices)]
     if not texts:
         return None
+    if final.kind == "word" and isinstance(raw, str) and is_template(raw):
+        return _template_expr(lw, raw)
     try:
         exprs = {t: parsed(t) for t in texts}
     except ExprError:
         return None
     names = sorted({n for e in exprs.values() for n in e.names})
     return AttrExpr(_written(raw, exprs), tuple((n, name_origin(lw, n)) for n in names))
+
+
+def _template_expr(lw: Lowerer, text: str) -> AttrExpr | None:
+    """A word field's `{expression}` template as Python: one part alone (`"{act}"`) is that
+    expression; text around parts is a call of the names it reads, which emitted code does
+    not write in a class's terms (`pyvalues._foreign`), so they decide the class (a class
+    per value)."""
+    parts = TEMPLATE_PART.findall(text)
+    try:
+        exprs = [parsed(p) for p in parts]
+    except ExprError:
+        return None
+    names = sorted({n for e in exprs for n in e.names})
+    if len(parts) == 1 and text == f"{{{parts[0]}}}":
+        py = canonical(parts[0])
+    else:
+        py = f"template({', '.join(names)})"
+    return AttrExpr(py, tuple((n, name_origin(lw, n)) for n in names))
 
 
 def _texts(raw: Any) -> list[str]:

@@ -291,6 +291,8 @@ _PER_INSTANCE = object()
 
 def _literal(raw: Any, final: Final) -> Any:
     """A scalar literal's bound value (it reads no names), else _PER_INSTANCE."""
+    if type(raw) is str and final.choices and raw in final.choices:
+        return raw  # a word as written (`mode: row`, `padding: same`)
     if isinstance(raw, (str, list, dict)):
         return _PER_INSTANCE
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import math
 import re
 import sys
@@ -23,6 +24,8 @@ from ..expr import ExprError, parse_expr, parse_kept
 from ..exprrun import unknown_name
 from ..loader import MAX_INT, MAX_TEXT, shown_scalar
 from ..ops.base import META_FIELDS, Final
+from ..ops.templates import filled
+from ..ops.words import WORD_HINT, listed_words
 from .context import MAX_NODES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,18 +180,45 @@ def bind_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
             return raw
         if final.kind == "str":
             return raw
+        text = raw
         try:
-            raw = parsed(raw).evaluate(env)
+            word_template = final.kind == "word" and is_template(raw)
+            raw = filled(raw, env) if word_template else parsed(raw).evaluate(env)
         except ExprError as exc:
-            raise _as_choice(exc, raw, final) from None
+            raise _as_choice(exc, text, final) from None
+        if final.choices and isinstance(raw, str) and raw not in final.choices:
+            raise ValueError(not_a_word(raw, final.choices, text))
     return checked_value(raw, final, env)
+
+
+def is_template(text: str) -> bool:
+    """Whether a word field's text is a template of `{expression}` parts (the schema checked
+    its braces: `ops.words.Word`)."""
+    return "{" in text
+
+
+def not_a_word(value: str, words: tuple[str, ...], text: str | None = None) -> str:
+    """The message of a text value a word field does not take: the value, where it came
+    from (`text`, the field's expression) and the words it takes."""
+    given = f"`{text}` gives {shown_value(value)}" if text and text != value else shown_value(value)
+    return f"{given}, which is not one of the words this field takes: {listed_words(words)}"
 
 
 def _as_choice(exc: ExprError, raw: str, final: Final) -> ExprError:
     """An unknown name in a field that also takes words (`padding: SAME`, `valid` where only
-    `same` is one): say which words it takes, as they are written."""
+    `same` is one): say which words it takes, as they are written. In a word field, a bare
+    word that is neither one of its words nor a name in scope (`padding_mode: mirror`) is
+    E204, the value it is not, as the schema said of it before such a field read names."""
     if not final.choices or exc.code != "E302" or unknown_name(exc.message) is None:
         return exc
+    if final.kind == "word" and raw.strip() == unknown_name(exc.message):
+        close = difflib.get_close_matches(raw.strip(), final.choices, n=1)
+        return ExprError(
+            f"{raw.strip()!r} is not allowed here; expected {listed_words(final.choices)}, "
+            "and no param or let in scope has that name",
+            hint=(f"did you mean `{close[0]}`? " if close else "") + WORD_HINT,
+            code="E204",
+        )
     words = ", ".join(f"`{c}`" for c in final.choices)
     near = [c for c in final.choices if c == raw.strip().lower()]
     lead = f"write `{near[0]}`, lower case and without spaces; " if near else ""
@@ -206,6 +236,8 @@ def field_runner(raw: Any, final: Final) -> Any:
     its calls. The caller takes a RecursionError (an expression nested too deeply) to
     bind_value, which reports it, as for any other failure."""
     if not isinstance(raw, str) or final.kind == "str" or (final.choices and raw in final.choices):
+        return None
+    if final.kind == "word" and is_template(raw):
         return None
     try:
         return parsed(raw).runner()
@@ -227,6 +259,14 @@ def checked_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
         return raw
     if type(raw) is bool and kind in ("bool", "any"):
         return raw
+    if final.choices and type(raw) is str:  # a word a param or an expression gave
+        if raw in final.choices:
+            return raw
+        raise ValueError(not_a_word(raw, final.choices))
+    if kind == "word":
+        raise ValueError(
+            f"expected one of {listed_words(final.choices or ())}, got {shown_value(raw)}"
+        )
     if kind in ("ints", "floats") and isinstance(raw, list):
         item = Final("int" if kind == "ints" else "float", ge=final.ge)
         return [bind_value(v, item, env) for v in raw]
@@ -384,6 +424,8 @@ def value_hint(final: Final, raw: Any = None) -> str:
         "float": "a number",
         "floats": "a list of numbers",
         "bool": "true or false",
+        "word": "one of the words the message lists, as written: a param or expression "
+        "must give one (a param's `choices:` refuses any other where it is given)",
     }
     bounds = [
         f"{word} {v:g}"

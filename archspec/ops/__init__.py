@@ -49,6 +49,7 @@ from .base import (
     unregister,
 )
 from .merge import ACTIVATION_FNS, ActivationFn
+from .words import Word
 
 __all__ = [
     "ACTIVATION_FNS",
@@ -62,6 +63,7 @@ __all__ = [
     "Inferred",
     "Int",
     "Ints",
+    "Word",
     "LayerSpec",
     "Op",
     "ShapeContext",

@@ -29,6 +29,7 @@ from .base import (
 from .emitting import emit_call
 from .layers import _Elementwise, simple_spec
 from .support import support_class, support_source
+from .words import Word
 
 
 def _elementwise(
@@ -265,7 +266,7 @@ def _stochastic_depth_spec() -> type[LayerSpec]:
 
         type: Literal["stochastic_depth"]
         p: Float(ge=0, le=1)  # type: ignore[valid-type]
-        mode: Literal["row", "batch"]
+        mode: Word(("row", "batch"))  # type: ignore[valid-type]
 
     return StochasticDepthSpec
 

@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class Final:
     """What a field's value must be once expressions are evaluated."""
 
-    kind: Literal["int", "float", "bool", "str", "ints", "floats", "any"]
+    kind: Literal["int", "float", "bool", "str", "ints", "floats", "any", "word"]
     ge: float | None = None
     le: float | None = None
     gt: float | None = None
@@ -113,6 +113,7 @@ def Floats() -> Any:
 
 
 Bool = Annotated[StrictBool | ExprStr, Reuse(), Final("bool")]
+
 
 Name = Annotated[str, AfterValidator(check_name), Reuse()]
 

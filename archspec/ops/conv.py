@@ -31,6 +31,7 @@ from .extents import check_spatial, conv_extent, known_extents
 from .pools import BlurPoolBase, _adaptive_spec, _AdaptiveBase, _pool_spec, _PoolBase
 from .shapectx import check_declared
 from .support import support_class, support_code
+from .words import Word
 
 #: A convolution module's fields after its two channel counts, in its signature's order,
 #: with torch's defaults (None: required).
@@ -59,7 +60,7 @@ def _conv_spec(kind: str) -> type[LayerSpec]:
         dilation=(Ints(ge=1), 1),
         groups=(Int(ge=1), 1),
         bias=(Bool, True),
-        padding_mode=(Literal["zeros", "reflect", "replicate", "circular"], "zeros"),
+        padding_mode=(Word(("zeros", "reflect", "replicate", "circular")), "zeros"),
         in_channels=(Int(ge=1) | None, Field(None, description="optional; checked if given")),
     )
 

@@ -27,6 +27,7 @@ from .base import (
 )
 from .emitting import emit_call
 from .shapectx import check_declared
+from .words import Word
 
 
 def _linear_spec() -> type[LayerSpec]:
@@ -383,7 +384,7 @@ _simple(
     "gelu",
     "GELU",
     "Gaussian error linear unit",
-    {"approximate": (Literal["none", "tanh"], "none")},
+    {"approximate": (Word(("none", "tanh")), "none")},
     category="act",
 )
 _simple(

@@ -13,7 +13,18 @@ from typing import Any, ClassVar, Literal, get_args
 
 from ..dims import Dim, Floor, Shape, total
 from ..lazymethods import dataclass
-from .base import Inferred, Int, LayerSpec, LazySpec, Op, ShapeContext, ShapeFailure, fmt, register
+from .base import (
+    Inferred,
+    Int,
+    LayerSpec,
+    LazySpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    fmt,
+    register,
+)
+from .words import Word
 
 
 class _FunctionOp(Op):
@@ -570,7 +581,7 @@ def _activation_spec() -> type[LayerSpec]:
         """activation: a parameter-free function applied in forward (no submodule is created)."""
 
         type: Literal["activation"]
-        fn: ActivationFn
+        fn: Word(ACTIVATION_FNS)  # type: ignore[valid-type]
 
     return ActivationSpec
 

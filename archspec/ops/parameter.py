@@ -32,6 +32,7 @@ from .base import (
     ShapeFailure,
     register,
 )
+from .words import Word
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -50,7 +51,7 @@ def _parameter_spec() -> type[LayerSpec]:
         shape: Ints(ge=1) = Field(  # type: ignore[valid-type]
             ..., description="the tensor's shape, e.g. `[in_channels, 1, 1]`; `[]` for one number"
         )
-        init: Literal["constant", "normal", "trunc_normal"] = Field(
+        init: Word(("constant", "normal", "trunc_normal")) = Field(  # type: ignore[valid-type]
             "constant", description="how the tensor starts: every element `value`, or random"
         )
         value: Float() = Field(0.0, description="the constant (`init: constant`)")  # type: ignore[valid-type]
@@ -166,7 +167,7 @@ def _buffer_spec() -> type[LayerSpec]:
             description="the tensor's shape; required but for a relative_position_index, whose "
             "shape is [h * w, h * w] for its window",
         )
-        fill: Literal["constant", "arange", "eye", "relative_position_index"] = Field(
+        fill: Word(("constant", "arange", "eye", "relative_position_index")) = Field(  # type: ignore[valid-type]
             "constant",
             description="every element `value`; 0, 1, ... in order; ones on the diagonal of the "
             "last two dims (torch.eye); or, for shape [h * w, h * w], the row of each pair's "
@@ -176,7 +177,7 @@ def _buffer_spec() -> type[LayerSpec]:
         window: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
             None, description="[h, w] of the window (`fill: relative_position_index`)"
         )
-        dtype: Literal["float32", "int64"] = "float32"
+        dtype: Word(("float32", "int64")) = "float32"  # type: ignore[valid-type]
         persistent: Bool = True
 
     return BufferSpec

@@ -28,6 +28,7 @@ from .base import (
 from .emitting import emit_call
 from .extents import check_spatial, conv_extent, known_extents
 from .shapectx import check_declared
+from .words import Word
 
 _INT32_WHY = "PyTorch's pooling kernels take sizes below 2**31"
 
@@ -245,7 +246,7 @@ def _blur_pool_spec() -> type[LayerSpec]:
         type=(Literal["blur_pool2d"], ...),
         filt_size=(Int(ge=2), 3),
         stride=(Int(ge=1), 2),
-        pad_mode=(Literal["reflect", "replicate", "constant", "circular"], "reflect"),
+        pad_mode=(Word(("reflect", "replicate", "constant", "circular")), "reflect"),
         channels=(Int(ge=1) | None, Field(None, description="optional; checked if given")),
     )
 

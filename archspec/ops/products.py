@@ -37,6 +37,7 @@ from .base import (
 )
 from .merge import _FunctionOp, _Join, broadcast_all
 from .tensor import DimList, Mean
+from .words import Word
 
 
 def _matrices(kind: str, shapes: Sequence[Shape], names: str) -> None:
@@ -325,7 +326,7 @@ def _elementwise_spec() -> type[LayerSpec]:
         `x.sqrt()`): no module, the input's shape."""
 
         type: Literal["elementwise"]
-        fn: Literal[ELEMENTWISE_FNS] = Field(  # type: ignore[valid-type]
+        fn: Word(ELEMENTWISE_FNS) = Field(  # type: ignore[valid-type]
             description="the torch function applied to each value"
         )
 

@@ -42,6 +42,7 @@ from .base import (
 from .emitting import emit_call, module_arguments, module_values
 from .merge import _FunctionOp
 from .shapectx import check_declared
+from .words import Word
 
 #: A transposed convolution's fields after its channel counts, in ConvTranspose2d's order.
 TRANSPOSED_FIELDS = (
@@ -244,7 +245,7 @@ class ConvTranspose3d(_ConvTranspose):
     nd, layout = 3, "(N, C, D, H, W)"
 
 
-_Mode = Literal["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area"]
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
 #: mode -> the input ranks torch implements it for
 _MODE_RANKS = {
     "nearest": (3, 4, 5),
@@ -270,7 +271,7 @@ def _resize_spec() -> type[LayerSpec]:
         scale_factor: Float(gt=0, le=_SCALE_MAX) | None = Field(  # type: ignore[valid-type]
             None, description="multiplies every spatial extent (torch rounds down)"
         )
-        mode: _Mode = "nearest"
+        mode: Word(_MODES) = "nearest"  # type: ignore[valid-type]
         align_corners: Bool | None = Field(
             None, description="only for linear, bilinear, bicubic and trilinear"
         )
@@ -426,7 +427,7 @@ def _interpolate_as_spec() -> type[LayerSpec]:
         `from: [x, like]` (DeepLabV3's ASPP pooling, upsampled back to its input's size)."""
 
         type: Literal["interpolate_as"]
-        mode: _Mode = "nearest"
+        mode: Word(_MODES) = "nearest"  # type: ignore[valid-type]
         align_corners: Bool | None = Field(
             None, description="only for linear, bilinear, bicubic and trilinear"
         )

@@ -22,6 +22,7 @@ from .base import (
     register,
 )
 from .merge import _FunctionOp
+from .words import Word
 
 
 def _affine_grid_spec() -> type[LayerSpec]:
@@ -90,8 +91,8 @@ def _grid_sample_spec() -> type[LayerSpec]:
         (`F.grid_sample(x, grid)`): (N, C, H, W) at (N, Ho, Wo, 2) gives (N, C, Ho, Wo)."""
 
         type: Literal["grid_sample"]
-        mode: Literal[GRID_MODES] = "bilinear"  # type: ignore[valid-type]
-        padding_mode: Literal[GRID_PADDING] = "zeros"  # type: ignore[valid-type]
+        mode: Word(GRID_MODES) = "bilinear"  # type: ignore[valid-type]
+        padding_mode: Word(GRID_PADDING) = "zeros"  # type: ignore[valid-type]
         align_corners: Bool = Field(False, description="as F.grid_sample's (torch's default)")
 
     return GridSampleSpec

@@ -229,7 +229,10 @@ class Scope(EmitContext):
         """What the op's `emit()` receives; an int field's text that may give a whole float
         is wrapped in `int(...)`, as lowering turns the float into an int."""
         kinds = _int_fields(node.kind)
-        return {k: (as_int(v, env) if k in kinds else v).code() for k, v in attrs.items()}
+        code = {k: (as_int(v, env) if k in kinds else v).code() for k, v in attrs.items()}
+        if node.child is None and node_style(node) == "function":
+            return callable_codes(REGISTRY[node.kind], node, attrs, code, env)
+        return code
 
     def render_child(
         self, node: Node, env: Env, ins: Sequence[tuple[Val, ...]]
@@ -456,6 +459,27 @@ def _compress(docs: list[Doc]) -> list[Doc]:
             out += docs[i:j]
         i = j
     return out
+
+
+def callable_codes(
+    op: Any, node: Node, attrs: Mapping[str, Val], code: dict[str, Any], env: Env
+) -> dict[str, Any]:
+    """What a function node's call in `forward` receives: `code`, or where the op cannot
+    write a value symbolically (the callee an `activation`'s `fn` chooses, `torch.relu` or
+    `F.gelu`) the instance's values, whose names then decide the class (a class per value),
+    as `emit_op` does for a constructor."""
+    if not any(v.symbolic for v in attrs.values()):
+        return code
+    inputs = ["x"] * max(1, len(node.inputs))
+    try:
+        op.emit_call({**code, "_inputs": inputs}, lit)
+    except EmitError:
+        raise
+    except Exception:
+        for v in attrs.values():
+            env.lost |= v.names
+        return {k: v.value for k, v in attrs.items()}
+    return code
 
 
 def _int_fields(kind: str) -> frozenset[str]:
