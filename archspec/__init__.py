@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
             "Op",
             "ShapeContext",
             "ShapeFailure",
+            "Word",
             "register",
             "unregister",
         ),
@@ -89,6 +90,7 @@ if TYPE_CHECKING:
         Op,
         ShapeContext,
         ShapeFailure,
+        Word,
         register,
         unregister,
     )
@@ -121,6 +123,7 @@ __all__ = [
     "Op",
     "ShapeContext",
     "ShapeFailure",
+    "Word",
     "Diagnostic",
     "SourceSpan",
     "Weights",

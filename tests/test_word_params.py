@@ -243,3 +243,54 @@ def test_emitting_twice_is_the_same_text() -> None:
     assert render_module(build_graph(text)) == render_module(build_graph(text))
     _, infos, _ = emitted(text)
     assert [i.name for i in infos if i.block] == ["ConvAct", "ConvAct_2", "ConvAct_3"]
+
+
+TENSORS = """\
+archspec: 1
+name: tensors
+input: [N, 4, 8, 8]
+blocks:
+  Scale:
+    params: {how: str, fill: str, sd: str}
+    layers:
+      - {name: gamma, type: parameter, shape: [1, 4, 1, 1], init: how, value: 2.0}
+      - {name: idx, type: buffer, shape: [4], fill: fill}
+      - {type: mul, from: [input, gamma]}
+      - {type: stochastic_depth, p: 0.2, mode: sd}
+layers:
+  - {name: a, type: Scale, how: constant, fill: arange, sd: row}
+  - {name: b, type: Scale, how: constant, fill: constant, sd: batch}
+"""
+
+
+def test_a_word_emit_cannot_take_as_an_argument_is_the_instances() -> None:
+    """A `parameter`'s `init` and a `buffer`'s `fill` decide the code that makes the tensor:
+    the emitted classes are built for each instance's words (a class that took `fill` as an
+    argument wrote `torch.full(..., 0.0)` for `arange`), so a fresh emitted module holds
+    what compile's holds; stochastic depth's `mode` stays an argument."""
+    module, _, source = emitted(TENSORS)
+    assert 'built for fill="arange", how="constant"' in source
+    assert "StochasticDepth(0.2, sd)" in source
+    ours, ref = module.Tensors(), archspec.compile(TENSORS)
+    for key, value in ref.state_dict().items():
+        torch.testing.assert_close(ours.state_dict()[key], value, msg=key)
+
+
+def test_a_padding_word_that_picks_another_class_is_the_instances() -> None:
+    """`padding: pad` giving `same` with a stride is TensorFlow's SAME (a class of its own,
+    samepad.py), which no argument can choose: the instance's word is written."""
+    text = """\
+archspec: 1
+name: pads
+input: [N, 3, 9, 9]
+blocks:
+  Down:
+    params: {pad: str, s: int}
+    layers:
+      - {type: conv2d, out_channels: 4, kernel_size: 3, stride: s, padding: pad}
+layers:
+  - {type: Down, pad: same, s: 2}
+  - {type: Down, pad: valid, s: 1}
+"""
+    source = matches_compile(text, (2, 3, 9, 9))
+    assert 'built for pad="same"' in source

@@ -277,6 +277,7 @@ class StochasticDepth(Op):
     spec = LazySpec(_stochastic_depth_spec)
     torch_name = "StochasticDepth"
     category = "dropout"
+    emits_words = frozenset({"mode"})
     summary = "drops residual branches in training (torchvision.ops.StochasticDepth)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:

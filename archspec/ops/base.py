@@ -256,6 +256,12 @@ class Op:
     #: module again): lowering finds it there, so no shortcut that binds a kept block
     #: instance's layers again (lowering/rebind.py, reshape.py) takes a block holding one
     reads_nodes: ClassVar[bool] = False
+    #: the fields whose word (`ops.words.Word`, or the word of a number-or-word field such
+    #: as `padding: same`) `emit` writes as it receives it, so that a block's class takes
+    #: it as an argument (`nn.Upsample(scale_factor=2.0, mode=up)`); a word any other field
+    #: reads from a param is written as the instance's, and the params it reads decide the
+    #: class (the callee `activation`'s `fn` chooses, a `parameter`'s `init`)
+    emits_words: ClassVar[frozenset[str]] = frozenset()
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         raise NotImplementedError

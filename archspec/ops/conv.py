@@ -67,6 +67,8 @@ def _conv_spec(kind: str) -> type[LayerSpec]:
 
 class _ConvBase(Op):
     nd: int = 2
+    #: not `padding`: `same` with a stride is another class (samepad.py)
+    emits_words = frozenset({"padding_mode"})
     #: the support class of `padding: same` with a stride (TensorFlow's SAME), if the kind
     #: takes one (samepad.py)
     same_class: str | None = None

@@ -323,6 +323,11 @@ class _Elementwise(Op):
         kw = {k: (a[k], d) for k, d in self.defaults.items() if k not in self.positional}
         return emit_call(f"nn.{self.torch_name}", args, kw, lit)
 
+    @property
+    def emits_words(self) -> frozenset[str]:  # type: ignore[override]
+        """Every field is a keyword of the torch module's call (gelu's `approximate`)."""
+        return frozenset(self.defaults)
+
 
 def simple_spec(
     kind: str, torch_name: str, summary: str, fields: dict[str, tuple[Any, Any]]

@@ -265,6 +265,7 @@ class BlurPoolBase(Op):
     torch_name = "BlurPool2d"
     summary = "anti-aliased downsampling: a fixed binomial blur with a stride (timm's BlurPool2d)"
     category = "pool"
+    emits_words = frozenset({"pad_mode"})
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs

@@ -299,6 +299,7 @@ def _interpolate_spec() -> type[LayerSpec]:
 
 class _Resize(Op):
     category = "pool"
+    emits_words = frozenset({"mode"})
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
@@ -441,6 +442,7 @@ class InterpolateAs(_FunctionOp):
     spec = LazySpec(_interpolate_as_spec)
     arity = 2
     category = "pool"
+    emits_words = frozenset({"mode"})
     summary = "resizes the first input to the spatial size of the second (F.interpolate)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:

@@ -104,6 +104,7 @@ class GridSample(_FunctionOp):
     spec = LazySpec(_grid_sample_spec)
     arity = 2
     category = "pool"
+    emits_words = frozenset({"mode", "padding_mode"})
     summary = "a map read at the points of a grid (F.grid_sample: STN)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:

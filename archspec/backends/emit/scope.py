@@ -189,7 +189,7 @@ class Scope(EmitContext):
         in_ch = seen[0][1] if seen and len(seen[0]) >= 2 else None
         in_last = seen[0][-1] if seen and len(seen[0]) >= 2 else None
         given = {
-            f: render_expr(node.exprs.get(f), v, env, in_ch, in_last)
+            f: written_word(node, f, render_expr(node.exprs.get(f), v, env, in_ch, in_last), env)
             for f, v in node.attrs.items()
             if not f.startswith("_") and (f in node.exprs or f in node.stated)
         }
@@ -229,10 +229,7 @@ class Scope(EmitContext):
         """What the op's `emit()` receives; an int field's text that may give a whole float
         is wrapped in `int(...)`, as lowering turns the float into an int."""
         kinds = _int_fields(node.kind)
-        code = {k: (as_int(v, env) if k in kinds else v).code() for k, v in attrs.items()}
-        if node.child is None and node_style(node) == "function":
-            return callable_codes(REGISTRY[node.kind], node, attrs, code, env)
-        return code
+        return {k: (as_int(v, env) if k in kinds else v).code() for k, v in attrs.items()}
 
     def render_child(
         self, node: Node, env: Env, ins: Sequence[tuple[Val, ...]]
@@ -461,25 +458,16 @@ def _compress(docs: list[Doc]) -> list[Doc]:
     return out
 
 
-def callable_codes(
-    op: Any, node: Node, attrs: Mapping[str, Val], code: dict[str, Any], env: Env
-) -> dict[str, Any]:
-    """What a function node's call in `forward` receives: `code`, or where the op cannot
-    write a value symbolically (the callee an `activation`'s `fn` chooses, `torch.relu` or
-    `F.gelu`) the instance's values, whose names then decide the class (a class per value),
-    as `emit_op` does for a constructor."""
-    if not any(v.symbolic for v in attrs.values()):
-        return code
-    inputs = ["x"] * max(1, len(node.inputs))
-    try:
-        op.emit_call({**code, "_inputs": inputs}, lit)
-    except EmitError:
-        raise
-    except Exception:
-        for v in attrs.values():
-            env.lost |= v.names
-        return {k: v.value for k, v in attrs.items()}
-    return code
+def written_word(node: Node, field: str, val: Val, env: Env) -> Val:
+    """`val`, or where it is a word a param gives to a field whose word its op's `emit` does
+    not write as given (`Op.emits_words`: the callee an `activation`'s `fn` chooses) the
+    instance's word, whose names then decide the class (a class per value)."""
+    if not val.symbolic or type(val.value) is not str:
+        return val
+    if field in REGISTRY[node.kind].emits_words:
+        return val
+    env.lost |= val.names
+    return literal(val.value)
 
 
 def _int_fields(kind: str) -> frozenset[str]:
