@@ -35,8 +35,8 @@ blocks:
     params:
       out: int
       act: {type: str, default: relu, choices: [relu, gelu, silu]}
-      up: {type: str, default: nearest}
-      pad: {type: str, default: zeros}
+      up: {type: str, default: nearest, choices: [nearest, bilinear, bicubic, area]}
+      pad: {type: str, default: zeros, choices: [zeros, reflect, circular, replicate]}
     layers:
       - {name: conv, type: conv2d, out_channels: out, kernel_size: 3, padding: 1,
          padding_mode: pad}
@@ -125,7 +125,8 @@ def test_a_word_the_field_does_not_take_is_located_with_where_it_came_from() -> 
 def test_check_on_the_command_line_reports_it_without_torch(tmp_path: Path) -> None:
     """`archspec check` (which imports no torch) prints the located error and exits 1."""
     path = tmp_path / "bad.yaml"
-    path.write_text((BLOCK % "act").replace("up: bilinear", "up: bilinearr"), encoding="utf-8")
+    text = (BLOCK % "act").replace(", choices: [nearest, bilinear, bicubic, area]", "")
+    path.write_text(text.replace("up: bilinear", "up: bilinearr"), encoding="utf-8")
     code = (
         "import sys\nfrom archspec.cli import main\nsys.argv = ['archspec', 'check', sys.argv[1]]\n"
         "try:\n    main()\nexcept SystemExit:\n"
@@ -205,8 +206,12 @@ def test_emitted_words_are_arguments_and_an_activation_splits_the_class() -> Non
     assert "padding_mode=pad" in source and "mode=self.up" in source
     assert 'built for act="relu"' in source and 'built for act="gelu"' in source
     assert "torch.relu(x)" in source and "F.gelu(x)" in source and "F.silu(x)" in source
-    found = sweep_classes(text, (2, 3, 8, 8), tries=12)
-    assert found.matched >= 12, found.cases
+    found = sweep_classes(text, (2, 3, 8, 8), tries=24)
+    # three classes, 24 calls each, every one matching compile: `up` and `pad` words no
+    # instance has among them
+    assert found.matched == len(found.cases) == 72, found.cases
+    assert any("'up': 'area'" in c for c in found.cases), found.cases
+    assert any("'pad': 'replicate'" in c for c in found.cases), found.cases
 
 
 def test_a_template_with_text_around_its_part_decides_the_class() -> None:
