@@ -117,6 +117,18 @@ def test_invalid_specs_fail(validator: jsonschema.Validator, what: str, spec: An
     assert not validator.is_valid(spec), what
 
 
+def test_a_word_field_takes_its_words_and_a_param_in_the_schema(
+    validator: jsonschema.Validator,
+) -> None:
+    """A word field (spec-language.md, word fields) is its words or text that names a
+    param or is a template (it was the words alone: an editor flagged `fn: act`); a number
+    is neither."""
+    for fn in ("relu", "act", "{act}"):
+        assert validator.is_valid(_with_layer({"type": "activation", "fn": fn})), fn
+    assert not validator.is_valid(_with_layer({"type": "activation", "fn": 3}))
+    assert not validator.is_valid(_with_layer({"type": "upsample", "mode": ["bilinear"]}))
+
+
 def test_schema_and_loader_agree_on_a_misspelt_field() -> None:
     """The editor's verdict is the compiler's: both reject the same spec."""
     import archspec
