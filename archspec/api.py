@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .catalog import SpecSource as SpecSource
+from .catalog import SpecText as SpecText
 from .catalog import builtin_dir as builtin_dir
 from .catalog import builtin_index as builtin_index
 from .catalog import builtin_specs as builtin_specs
@@ -28,6 +29,7 @@ from .catalog import read_source as read_source
 from .catalog import relative_reads as relative_reads
 from .catalog import resolve as resolve
 from .catalog import resolved_text as resolved_text
+from .catalog import stdin_spec as stdin_spec
 from .check_report import CheckReport as CheckReport
 from .check_report import written_name
 from .compose import library_modules as library_modules
@@ -438,6 +440,8 @@ def _check(
     except ArchSpecError as exc:
         if isinstance(source, Mapping):
             name, file = str(source.get("name", "<mapping>")), "<mapping>"
+        elif isinstance(source, SpecText):
+            name = file = source.name
         elif isinstance(source, str) and is_spec_text(source):
             name = file = "<string>"
         else:

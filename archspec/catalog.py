@@ -17,12 +17,30 @@ from typing import Any
 from . import limits
 from .compose import compose, one_reading, read_once, variant_names
 from .errors import ArchSpecError, LoadError, clipped, close_names_to
+from .lazymethods import dataclass
 from .loaddata import load_data
 from .loader import LoadedDoc, kept_data, load_yaml, read_spec_text
 from .spec_plugins import check_spec_name, spec_folders
+from .specbytes import STDIN_NAME, read_spec_stream
 from .validate import validate_spec
 
-SpecSource = str | Path | Mapping[str, Any]
+
+@dataclass(frozen=True)
+class SpecText:
+    """A spec's YAML text under a name of its own, which its errors show (`<stdin>:3:5`):
+    always read as text, never as a path or a built-in name, whatever it holds."""
+
+    text: str
+    name: str = "<string>"
+
+
+def stdin_spec(fd: int = 0) -> SpecText:
+    """The spec piped to this process (`archspec check -`), named `<stdin>`: read to its end
+    within the size limit, a terminal refused (E100), binary input a located E105."""
+    return SpecText(read_spec_stream(fd), STDIN_NAME)
+
+
+SpecSource = str | Path | Mapping[str, Any] | SpecText
 
 
 def builtin_dir() -> Path:
@@ -134,7 +152,11 @@ def is_spec_text(source: str) -> bool:
 def family_variants(source: SpecSource) -> list[str]:
     """The variants of a family file named by path, which `archspec check` then checks one by
     one; [] for anything else (a plain spec, a built-in name, text, a file that fails to load:
-    checking it reports why). As in read_source, an existing file wins over a built-in name."""
+    checking it reports why). As in read_source, an existing file wins over a built-in name.
+    A `SpecText` (a spec piped in) is a file read already: its variants too."""
+    if isinstance(source, SpecText):
+        found = family_of(source)
+        return found[1] if found else []
     if not isinstance(source, (str, Path)) or (isinstance(source, str) and is_spec_text(source)):
         return []
     try:
@@ -155,6 +177,8 @@ def family_of(source: SpecSource) -> tuple[str, list[str]] | None:
     try:
         if isinstance(source, Mapping):
             data = source
+        elif isinstance(source, SpecText):
+            data = load_yaml(source.text, source.name, copy=False).data
         elif isinstance(source, str) and is_spec_text(source):
             data = load_yaml(source, copy=False).data  # only read here: the kept parse
         elif isinstance(source, (str, Path)) and Path(source).is_file():
@@ -196,6 +220,9 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
         raise TypeError(f"variant must be a str or None, got {type(variant).__name__}")
     if isinstance(source, Mapping):
         return compose(load_data(source), None, variant=variant, builtins=_builtin)
+    if isinstance(source, SpecText):  # imports only from the block library, as any text
+        doc = load_yaml(source.text, source.name)
+        return compose(doc, None, variant=variant, builtins=_builtin)
     if isinstance(source, Path):
         # the kept parse: compose copies it
         doc = load_yaml(read_once(source, read_spec_text), str(source), copy=False)
@@ -225,8 +252,8 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     hint = (
         f"did you mean {', '.join(close)}?" if close else "run `archspec list` for built-in specs"
     )
-    if source == "-":  # `-o -` is stdout, so `check -` looks like stdin: it is not read
-        hint = 'a spec is not read from standard input; pass its text: "$(cat net.yaml)"'
+    if source == "-":  # the command line reads it (`archspec check -`); Python passes text
+        hint = "pass the spec's text, or archspec.api.stdin_spec() for a spec piped in"
     shown = repr(source) if len(source) <= 200 else repr(source[:200]) + "..."
     raise LoadError(f"no spec file or built-in spec named {shown}", code="E100", hint=hint)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,6 +153,41 @@ def read_spec_text(path: str | Path) -> str:
     return decode_spec_bytes(raw, str(path))
 
 
+#: How a spec read from standard input is named in its errors (`<stdin>:3:5`).
+STDIN_NAME = "<stdin>"
+
+
+def read_spec_stream(fd: int = 0, name: str = STDIN_NAME) -> str:
+    """A spec piped in (`cat net.yaml | archspec check -`): read from `fd` to its end, never
+    past the size limit, and decoded as a file is, its errors at `name`. A terminal is
+    refused rather than waited on; a regular file redirected in (`< net.yaml`) is recorded
+    as read, so that no output of the command replaces it."""
+    try:
+        if os.isatty(fd):
+            raise LoadError(
+                "standard input is a terminal: `-` reads a spec piped or redirected in",
+                span=SourceSpan(name, 1, 1),
+                code="E100",
+                hint="pipe the spec in (cat net.yaml | archspec check -), or name its file",
+            )
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            note_read(name, info)
+            if info.st_size > MAX_BYTES:
+                raise _too_big(name, info.st_size)
+        raw = _read_at_most(fd, MAX_BYTES + 1)
+    except OSError as exc:
+        raise LoadError(
+            f"cannot read standard input: {exc.strerror or exc}",
+            span=SourceSpan(name, 1, 1),
+            code="E100",
+            hint="pipe a spec in, or name its file",
+        ) from None
+    if len(raw) > MAX_BYTES:
+        raise _too_big(name, MAX_BYTES)
+    return decode_spec_bytes(raw, name)
+
+
 def _too_big(path: str | Path, size: int) -> LoadError:
     """E104 for a file over the size limit (`size`: its size when it was first looked at;
     within the limit then, it grew while it was read)."""
@@ -180,7 +216,11 @@ def _read_at_most(fd: int, limit: int) -> bytes:
     chunks: list[bytes] = []
     got = 0
     while got < limit:
-        chunk = os.read(fd, min(limit - got, 1 << 16))
+        try:
+            chunk = os.read(fd, min(limit - got, 1 << 16))
+        except BlockingIOError:  # a non-blocking pipe with nothing yet: wait for it
+            select.select([fd], [], [])
+            continue
         if not chunk:
             break
         chunks.append(chunk)

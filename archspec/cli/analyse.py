@@ -19,6 +19,7 @@ import typer
 from .. import api
 from .app import (
     INPUT_HELP,
+    STDIN,
     JsonFlag,
     MaxLayers,
     Plugins,
@@ -30,10 +31,12 @@ from .app import (
     complete_spec,
     console,
     kept_until_exit,
+    one_stdin,
     parse_input,
     parse_sets,
     progress,
     report_errors,
+    spec_source,
     use_color,
     use_plugins,
     with_json,
@@ -82,7 +85,7 @@ class SummaryFormat(enum.StrEnum):
 
 
 def _check_all(
-    targets: list[tuple[str, str | None]],
+    targets: list[tuple[Any, str | None]],
     shape: tuple[int, ...] | None,
     max_layers: int | None,
     params: dict[str, str],
@@ -105,7 +108,8 @@ def check(
         list[str],
         typer.Argument(
             metavar="SPEC",
-            help="Spec files, built-in spec names, or directories (their .yaml and .yml files).",
+            help="Spec files, built-in spec names, directories (their .yaml and .yml files), "
+            "or - for a spec piped in.",
             autocompletion=complete_spec,
         ),
     ],
@@ -128,19 +132,24 @@ def check(
     use_plugins(plugins)
     params = parse_sets(set_)
     shape = parse_input(input_)
+    one_stdin(specs)
     files, listed = spec_files(specs)
     with collector_off():  # checks keep their results, and make little garbage
         _check_command(files, params, shape, as_json, max_layers, variant, listed)
 
 
-def spec_files(specs: list[str]) -> tuple[list[str], set[str]]:
+def spec_files(specs: list[str]) -> tuple[list[Any], set[str]]:
     """`check DIR`, as linters take a folder: a directory stands for its `*.yaml` and `*.yml`
     entries (not its subdirectories), in name order; E100 for one that holds none. Anything
-    else (a file, a built-in name) is passed on as given. Also returns the files found in
+    else (a file, a built-in name) is passed on as given, and `-` as the spec piped in
+    (`api.stdin_spec`). Also returns the files found in
     directories: a block library among them is passed over, not an error."""
-    out: list[str] = []
+    out: list[Any] = []
     listed: set[str] = set()
     for spec in specs:
+        if spec == STDIN:  # the spec piped in, read once, where it stands among the others
+            out.append(spec_source(spec))
+            continue
         if not os.path.isdir(spec):  # False, never an error, for text that is no path
             out.append(spec)
             continue
@@ -175,7 +184,7 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 
 
 def _check_command(
-    specs: list[str],
+    specs: list[Any],
     params: dict[str, str],
     shape: tuple[int, ...] | None,
     as_json: bool,
@@ -242,7 +251,7 @@ def _check_command(
 
 
 def _without_libraries(
-    targets: list[tuple[str, str | None]], results: list[Any], listed: Collection[str]
+    targets: list[tuple[Any, str | None]], results: list[Any], listed: Collection[str]
 ) -> tuple[list[tuple[str, str | None]], list[Any]]:
     """The targets and results but the block libraries a directory held (their only error
     E116): a folder of specs may keep the blocks its specs import beside them. Each one
@@ -321,7 +330,7 @@ def summary(
     use_plugins(plugins)
     with progress("working out the summary"):
         result = api.summary(
-            spec,
+            spec_source(spec),
             input=parse_input(input_),
             depth=depth,
             max_layers=max_layers,
@@ -331,7 +340,7 @@ def summary(
     if fmt is SummaryFormat.table:
         out = console()
         api.print_summary(out, result)
-        line = api.weights_line_for(spec, result.name)
+        line = api.weights_line_for(None if spec == STDIN else spec, result.name)
         if line is not None:
             api.print_wrapped(  # wrapped at the width, as the footer is
                 out,

@@ -456,12 +456,33 @@ def complete_variant(ctx: typer.Context, incomplete: str) -> list[str]:
     return [n for n in names if n.startswith(incomplete)]
 
 
+#: The SPEC that stands for standard input (`cat net.yaml | archspec check -`).
+STDIN = "-"
+
+
+def spec_source(spec: str) -> Any:
+    """What the API reads for a SPEC argument: the spec piped in for `-` (its errors at
+    `<stdin>`; a terminal is refused, not waited on), else the argument as given. A file
+    named `-` is `./-`, as for other Unix tools."""
+    from ..api import stdin_spec
+
+    return stdin_spec() if spec == STDIN else spec
+
+
+def one_stdin(specs: Sequence[str], param_hint: str = "SPEC") -> None:
+    """Standard input holds one spec: `-` given twice is a usage error, not an empty spec."""
+    if list(specs).count(STDIN) > 1:
+        raise typer.BadParameter(
+            "`-` (standard input) is given twice: it holds one spec", param_hint=param_hint
+        )
+
+
 #: The SPEC argument of every command that reads one spec.
 SpecArg = Annotated[
     str,
     typer.Argument(
         metavar="SPEC",
-        help="A spec file or the name of a built-in spec.",
+        help="A spec file, the name of a built-in spec, or - for a spec piped in.",
         autocompletion=complete_spec,
     ),
 ]

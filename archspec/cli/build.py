@@ -29,6 +29,7 @@ from .app import (
     parse_sets,
     progress,
     report_errors,
+    spec_source,
     use_color,
     use_plugins,
 )
@@ -103,12 +104,13 @@ def compile_(
         _refuse_weights(spec, weights)
     use_plugins(plugins)
     params = parse_sets(set_)
-    family = api.family_graphs(spec, params, max_layers=max_layers) if variant is None else None
+    source = spec_source(spec)
+    family = api.family_graphs(source, params, max_layers=max_layers) if variant is None else None
     if family is not None:
         _compile_family(family, output, force)
         return
     _compile_one(
-        api.build_graph(spec, params, max_layers=max_layers, variant=variant), output, force
+        api.build_graph(source, params, max_layers=max_layers, variant=variant), output, force
     )
 
 
@@ -203,12 +205,15 @@ def emit(
     """
     use_plugins(plugins)
     params = parse_sets(set_)
-    family = api.family_graphs(spec, params, max_layers=max_layers) if variant is None else None
+    spec_read = spec_source(spec)
+    family = (
+        api.family_graphs(spec_read, params, max_layers=max_layers) if variant is None else None
+    )
     if family is not None:
         _warn(family.graphs)
         source = api.emit_family(family.graphs)
     else:
-        graph = api.build_graph(spec, params, max_layers=max_layers, variant=variant)
+        graph = api.build_graph(spec_read, params, max_layers=max_layers, variant=variant)
         _warn([graph])
         source = api.emit_graph(graph)
     sys.stdout.write(source)

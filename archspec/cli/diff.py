@@ -17,8 +17,10 @@ from .app import (
     app,
     complete_spec,
     console,
+    one_stdin,
     parse_sets,
     report_errors,
+    spec_source,
     use_plugins,
     with_json,
 )
@@ -49,12 +51,18 @@ def diff(
     a: Annotated[
         str,
         typer.Argument(
-            metavar="A", help="The spec a checkpoint comes from.", autocompletion=complete_spec
+            metavar="A",
+            help="The spec a checkpoint comes from (- for a spec piped in).",
+            autocompletion=complete_spec,
         ),
     ],
     b: Annotated[
         str,
-        typer.Argument(metavar="B", help="The spec to load it into.", autocompletion=complete_spec),
+        typer.Argument(
+            metavar="B",
+            help="The spec to load it into (- for a spec piped in).",
+            autocompletion=complete_spec,
+        ),
     ],
     set_b: Annotated[
         list[str] | None,
@@ -85,11 +93,13 @@ def diff(
     """
     fmt = with_json(fmt, as_json, DiffFormat.json, DiffFormat.text)
     use_plugins(plugins)
+    one_stdin([a, b], "A, B")
+    params_a, params_b = parse_sets(set_a, "--set-a"), parse_sets(set_b)
     result = api.diff(
-        a,
-        b,
-        params_a=parse_sets(set_a, "--set-a"),
-        params_b=parse_sets(set_b),
+        spec_source(a),
+        spec_source(b),
+        params_a=params_a,
+        params_b=params_b,
         variant_a=variant_a,
         variant_b=variant_b,
         max_layers=max_layers,

@@ -15,6 +15,7 @@ import typer
 
 from .. import api
 from .app import (
+    STDIN,
     Force,
     MaxLayers,
     Plugins,
@@ -26,6 +27,7 @@ from .app import (
     output_or_print,
     parse_sets,
     report_errors,
+    spec_source,
     use_plugins,
 )
 
@@ -50,7 +52,7 @@ def show(
     (exit 0), so you can see what it amounts to; run check for its errors.
     """
     use_plugins(plugins)
-    sys.stdout.write(api.shown_text(spec, variant=variant, params=parse_sets(sets)))
+    sys.stdout.write(api.shown_text(spec_source(spec), variant=variant, params=parse_sets(sets)))
 
 
 @app.command(
@@ -97,11 +99,11 @@ def graph(
     Every edge is labelled with the shape of the tensor it carries.
     """
     use_plugins(plugins)
-    name = Path(spec).stem + api.default_picture_suffix()
+    name = ("stdin" if spec == STDIN else Path(spec).stem) + api.default_picture_suffix()
     target = None if output is None else api.output_file(output, name)
     if target is not None:  # a path, a suffix or a file that is refused, before any work
         api.picture_format(target, force=force)
-    g = api.build_graph(spec, parse_sets(sets), max_layers=max_layers, variant=variant)
+    g = api.build_graph(spec_source(spec), parse_sets(sets), max_layers=max_layers, variant=variant)
     if target is not None:  # again, now that the spec's files are read: never over one
         api.picture_format(target, force=force)
     if target is None:

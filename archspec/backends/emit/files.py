@@ -267,8 +267,8 @@ class Emitter(Classes, InitRules):
 
 
 #: The file names of a spec given as data: `api` and `load_yaml` / `load_data` name a mapping
-#: or a text that way (a command cannot name them).
-SPEC_DATA_NAMES = ("<mapping>", "<string>")
+#: or a text that way, and a spec piped in is `<stdin>` (a command cannot name them).
+SPEC_DATA_NAMES = ("<mapping>", "<string>", "<stdin>")
 
 
 def header_lines(
