@@ -17,7 +17,11 @@ from .dims import Dim, Shape, format_shape, plain_product, product
 from .lazymethods import dataclass
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Mapping
+
     from rich.table import Table
+
+    from .errors import Diagnostic
 
 shape_text = format_shape
 
@@ -143,6 +147,11 @@ class Summary:
     module: ModuleFacts | None = None
     #: a spec's input dtype (`input_dtype:`): "float32", or "int64" for token ids
     input_dtype: str = "float32"
+    #: a spec's warnings, those `check` gives for it at the same input (W401, W501, ...),
+    #: which the CLI prints on stderr; none is part of the table. `sources`: the texts of
+    #: the spec's files, which a warning's rendering shows its line from
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def concrete(self) -> bool:

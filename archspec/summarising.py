@@ -74,6 +74,7 @@ def summary(
             keywords = {**keywords, "input_size": input_size}
         return _module_summary(source, input, depth, keywords)
     from .api import _analysis
+    from .passes.pipeline import run
     from .report import summarise_analysis
 
     if input_size is not None and input is not None:
@@ -83,7 +84,22 @@ def summary(
     spec_args = spec_params(params, keywords)
     analysis = _analysis(source, spec_args, max_layers, shape, variant)  # type: ignore[arg-type]
     _warn_of_the_specs_depth(depth, spec_args, analysis.graph)
-    return summarise_analysis(analysis, depth)
+    analysis = run(analysis)  # every pass, as check runs them: the summary runs none again
+    return _with_warnings(summarise_analysis(analysis, depth), analysis)
+
+
+def _with_warnings(result: Summary, analysis: Any) -> Summary:
+    """`result` with the spec's warnings, as `check` gives them at the same input: the
+    passes' (lowering's among them), then those of compile's size limits."""
+    import dataclasses
+
+    from .api import limit_warnings
+    from .errors import Severity
+
+    found = [d for d in analysis.diagnostics if d.severity is Severity.WARNING]
+    found += limit_warnings(analysis.graph)
+    sources = dict(analysis.graph.sources)
+    return dataclasses.replace(result, warnings=tuple(found), sources=sources)
 
 
 def _one_shape(given: Any) -> Any:

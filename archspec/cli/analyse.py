@@ -337,6 +337,9 @@ def summary(
             variant=variant,
             params=parse_sets(set_),
         )
+    color = use_color(sys.stderr)  # the spec's warnings, as check prints them
+    for warning in result.warnings:
+        print(warning.render(dict(result.sources), color), file=sys.stderr)
     if fmt is SummaryFormat.table:
         out = console()
         api.print_summary(out, result)
