@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .backends.support import support_errors
 from .catalog import SpecSource as SpecSource
 from .catalog import SpecText as SpecText
 from .catalog import builtin_dir as builtin_dir
@@ -464,8 +465,9 @@ def _check(
     result = CheckReport.of(
         run(dataclasses.replace(analysis, symbolic_rows=False)).check_result(), analysis.graph
     )
-    if result.ok:  # the older layouts a load would build, then compile's size limits
+    if result.ok:  # the older layouts a load would build, what emit refuses, the size limits
         more = legacy_errors(*parsed, analysis.graph, params, max_layers)
+        more += support_errors(analysis.graph)
         if more := more + limit_warnings(analysis.graph):
             result = dataclasses.replace(result, diagnostics=(*result.diagnostics, *more))
     return result

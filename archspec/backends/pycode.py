@@ -15,7 +15,7 @@ import ast
 import math
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import EmitError
@@ -119,8 +119,11 @@ IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 class Namespace:
     """Hands out identifiers that are legal, unique, and shadow no keyword or builtin."""
 
-    def __init__(self, taken: Iterable[str] = ()) -> None:
+    def __init__(
+        self, taken: Iterable[str] = (), on_create: Callable[[str], None] | None = None
+    ) -> None:
         self._taken: set[str] = set(taken)
+        self._on_create = on_create  # told each name handed out (another namespace's taken)
 
     def reserve(self, name: str) -> None:
         self._taken.add(name)
@@ -141,6 +144,8 @@ class Namespace:
             k += 1
             name = f"{base}_{k}"
         self._taken.add(name)
+        if self._on_create is not None:
+            self._on_create(name)
         return name
 
 

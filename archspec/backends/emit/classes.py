@@ -21,7 +21,7 @@ from typing import Any
 from ...errors import EmitError
 from ...ir import INPUT, Module, ParamInfo
 from ...lazymethods import dataclass
-from ..pycode import Namespace, camel, is_free_name
+from ..pycode import camel, is_free_name
 from ..pyvalues import IN, Env, Val, inexact, literal, more_in, names_of, render_expr, truth
 from .cases import (
     Part,
@@ -99,13 +99,14 @@ class Classes(Scope):
     def _class_name(self, candidate: str) -> str:
         """A fresh class name (as a family file renames it, if it does)."""
         name = self.class_names.create(candidate)
-        return self.renames.get(name, name)
+        self.classes_named.add(name := self.renames.get(name, name))
+        return name
 
     def classify(self, key: Any, instances: list[Module]) -> None:
         """The class (or variants) for one block's instances, params fixed where needed."""
         block = key[1] if key[0] == "block" else None
         decls = list(self.graph.blocks.get(block, ())) if block else []
-        ns = Namespace(self.global_names)
+        ns = self.argument_names()
         pynames = {p.name: ns.create(p.name) for p in decls}
         pynames[IN] = ns.create("in_channels")
         pynames |= more_pynames(ns, instances[0])

@@ -36,6 +36,9 @@ class EmitContext:
         # would be shadowed inside __init__): each side avoids the other's candidates.
         self.class_names = Namespace(params | {f"{p}_" for p in params})
         self.global_names = {graph.class_name, *HELPERS, *MATH_NAMES}
+        #: the class names handed out so far: an argument named later avoids them, as a
+        #: class named later avoids the arguments handed out before it (`class_names`)
+        self.classes_named: set[str] = set()
         for block in graph.blocks:
             self.global_names |= {block, block + "Block"}
         self.escaped: set[str] = set()
@@ -87,3 +90,10 @@ class EmitContext:
         self.root_fixed: dict[str, Any] = {}
         #: the support code ops' emitted code needs (`files.Emitter.support`)
         self.support_texts: list[str] = []
+
+    def argument_names(self) -> Namespace:
+        """The namespace of one class's arguments: the file's names and every class named
+        so far taken, and each argument it names taken from the classes named later (a
+        param `Blk` beside a block `Blk`, whose class is `Blk_2`, is `Blk_3`: both were
+        `Blk_2`, and emit refused its own clash, E602)."""
+        return Namespace(self.global_names | self.classes_named, self.class_names.reserve)

@@ -8,7 +8,6 @@ what it rendered before returning it.
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shlex
@@ -22,14 +21,12 @@ import jinja2
 from ...dims import dtype_suffix, format_shape
 from ...errors import ArchSpecError, Diagnostic, EmitError, SourceSpan
 from ...ir import INPUT, Graph, iter_nodes, shard_unit_paths
-from ...ops import REGISTRY
 from ...plugins import plugin_files_for
 from ...version import __version__
 from ..pycode import (
     INDENT,
     docstring_lines,
     escape_text,
-    is_free_name,
     lit,
     plain_words,
     wrap_comment,
@@ -37,6 +34,7 @@ from ..pycode import (
 from ..pylayout import Group, Text, format_doc
 from ..pyvalues import HELPERS, IN, MATH_NAMES, same
 from ..selfcheck import parse_emitted
+from ..support import support_texts
 from .cases import cased_forward, cased_init
 from .classes import Classes, coerce
 from .ctor import init_lines, names_read, sequential_init_lines
@@ -118,51 +116,12 @@ class Emitter(Classes, InitRules):
         )
 
     def support(self) -> list[str]:
-        """Definitions ops' emitted code needs (`Op.emit_support`), each text once; a
-        `functional` kind's (a module class) only where one of its nodes is a module."""
-        wanted: list[tuple[str, Any]] = []
-        for _, node in iter_nodes(self.graph.root):
-            used = node.is_module or REGISTRY[node.kind].style != "module"
-            if node.child is None and used:
-                try:
-                    text = REGISTRY[node.kind].emit_support_for(node.attrs)
-                except Exception as exc:
-                    raise EmitError(
-                        f"layer kind `{node.kind}` failed to give its support code: "
-                        f"{type(exc).__name__}: {exc}",
-                        span=node.span,
-                    ) from None
-                pieces = text if isinstance(text, tuple) else (text,)
-                if not all(isinstance(piece, str) for piece in pieces):
-                    raise EmitError(
-                        f"layer kind `{node.kind}` gave support code of type "
-                        f"{type(text).__name__}: `emit_support` returns source text, a str "
-                        "(`emit_support_for`: a str or a tuple of str)",
-                        span=node.span,
-                    )
-                for piece in pieces:
-                    if (node.kind, piece) not in wanted:
-                        wanted.append((node.kind, piece))
-        texts: list[str] = []
-        defined: dict[str, str] = {}
-        for kind, text in wanted:
-            text = text.strip("\n") if isinstance(text, str) else ""
-            if not text or text in texts:
-                continue
-            for name in _support_names(kind, text):
-                if name in defined or name == self.graph.class_name:
-                    ours = name not in defined  # the spec's class name: said at its line
-                    raise EmitError(
-                        f"layer kind `{kind}` defines `{name}` in its emitted support code, "
-                        f"which {defined.get(name, 'the network class')} also defines",
-                        code="E602",
-                        span=self.graph.class_name_span if ours else None,
-                        hint="set `class_name:` in the spec to another name" if ours else None,
-                    )
-                defined[name] = f"layer kind `{kind}`"
-                self.class_names.reserve(name)
-                self.global_names.add(name)
-            texts.append(text)
+        """Definitions ops' emitted code needs (`Op.emit_support`), each text once
+        (`backends.support`, which `check` asks too); the names they define taken."""
+        texts, names = support_texts(self.graph)
+        for name in names:
+            self.class_names.reserve(name)
+            self.global_names.add(name)
         self.support_texts = texts
         return texts
 
@@ -403,28 +362,6 @@ def _path_text(file: str) -> str:
     p = Path(file)
     text = str(Path(*p.parts[-2:])) if p.is_absolute() else file
     return text.replace(os.sep, "/")
-
-
-def _support_names(kind: str, source: str) -> list[str]:
-    """The names a support text defines; it must hold only class and function definitions."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        raise EmitError(
-            f"layer kind `{kind}`: its emitted support code does not parse: {exc.msg}"
-        ) from None
-    names = []
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
-            continue  # a docstring
-        if not isinstance(stmt, (ast.ClassDef, ast.FunctionDef)) or not is_free_name(stmt.name):
-            raise EmitError(
-                f"layer kind `{kind}`: emitted support code may only define classes and "
-                "functions (imports come from the emitted file)",
-                code="E602",
-            )
-        names.append(stmt.name)
-    return names
 
 
 @lru_cache(maxsize=1)

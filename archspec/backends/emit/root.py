@@ -5,7 +5,6 @@ values and named in its docstring."""
 from __future__ import annotations
 
 from ...ir import INPUT
-from ..pycode import Namespace
 from ..pyvalues import Env, literal
 from .classes import PARAM_TYPES, Classes, structural_names
 from .init import init_names
@@ -17,7 +16,7 @@ def render_root(em: Classes) -> ClassInfo:
     """The network class: its params are arguments unless they decide structure."""
     g = em.graph
     infos = {p.name: p for p in g.param_info}
-    ns = Namespace(em.global_names)
+    ns = em.argument_names()
     pynames = {name: ns.create(name) for name in g.params}
     root = g.root
     pre_lost = structural_names([root])

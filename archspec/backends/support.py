@@ -1,0 +1,106 @@
+"""The support code a graph's emitted module holds (`Op.emit_support`: the classes of layer
+kinds torch does not define), each text once, and the names it defines, refused (E602) where
+two texts, or a text and the network class, define one name.
+
+Apart from the emitter (no Jinja, no torch), so that `archspec check` reports what `emit`
+and `compile` would refuse here at the spec's `class_name:` line, with the same code.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+from typing import Any
+
+from ..errors import Diagnostic, EmitError
+from ..ir import Graph, iter_nodes
+from ..ops import REGISTRY
+from ..ops.names import is_free_name
+
+
+def support_texts(graph: Graph) -> tuple[list[str], list[str]]:
+    """The support texts `graph`'s module holds, in the order its nodes ask for them, and
+    the names they define. EmitError when a kind fails to give its text, gives one that is
+    not only definitions, or when one name is defined twice (E602)."""
+    texts: list[str] = []
+    defined: dict[str, str] = {}
+    for kind, text in _wanted(graph):
+        text = text.strip("\n")
+        if not text or text in texts:
+            continue
+        for name in _support_names(kind, text):
+            if name in defined or name == graph.class_name:
+                ours = name not in defined  # the spec's class name: said at its line
+                raise EmitError(
+                    f"layer kind `{kind}` defines `{name}` in its emitted support code, "
+                    f"which {defined.get(name, 'the network class')} also defines",
+                    code="E602",
+                    span=graph.class_name_span if ours else None,
+                    hint="set `class_name:` in the spec to another name" if ours else None,
+                )
+            defined[name] = f"layer kind `{kind}`"
+        texts.append(text)
+    return texts, list(defined)
+
+
+def support_errors(graph: Graph) -> list[Diagnostic]:
+    """What `support_texts` refuses, as `archspec check` reports it (nothing when fine)."""
+    try:
+        support_texts(graph)
+    except EmitError as exc:
+        return list(exc.diagnostics)
+    return []
+
+
+def _wanted(graph: Graph) -> list[tuple[str, str]]:
+    """(kind, text) of each support text a node asks for, once each; a `functional`
+    kind's (a module class) only where one of its nodes is a module."""
+    wanted: list[tuple[str, str]] = []
+    for _, node in iter_nodes(graph.root):
+        used = node.is_module or REGISTRY[node.kind].style != "module"
+        if node.child is not None or not used:
+            continue
+        try:
+            text: Any = REGISTRY[node.kind].emit_support_for(node.attrs)
+        except Exception as exc:
+            raise EmitError(
+                f"layer kind `{node.kind}` failed to give its support code: "
+                f"{type(exc).__name__}: {exc}",
+                span=node.span,
+            ) from None
+        pieces = text if isinstance(text, tuple) else (text,)
+        if not all(isinstance(piece, str) for piece in pieces):
+            raise EmitError(
+                f"layer kind `{node.kind}` gave support code of type "
+                f"{type(text).__name__}: `emit_support` returns source text, a str "
+                "(`emit_support_for`: a str or a tuple of str)",
+                span=node.span,
+            )
+        for piece in pieces:
+            if (node.kind, piece) not in wanted:
+                wanted.append((node.kind, piece))
+    return wanted
+
+
+@lru_cache(maxsize=256)
+def _support_names(kind: str, source: str) -> tuple[str, ...]:
+    """The names a support text defines; it must hold only class and function definitions
+    (parsed once per text: every spec of a kind asks for the same one)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise EmitError(
+            f"layer kind `{kind}`: its emitted support code does not parse: {exc.msg}"
+        ) from None
+    names = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue  # a docstring
+        if not isinstance(stmt, (ast.ClassDef, ast.FunctionDef)) or not is_free_name(stmt.name):
+            raise EmitError(
+                f"layer kind `{kind}`: emitted support code may only define classes and "
+                "functions (imports come from the emitted file)",
+                code="E602",
+            )
+        names.append(stmt.name)
+    return tuple(names)
