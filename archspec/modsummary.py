@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 import sys
 import types
 import warnings
@@ -50,18 +49,9 @@ from .dims import Dim, Shape
 from .errors import exception_text
 from .lazymethods import dataclass
 from .meta_kernels import MetaShortcuts, macs
+from .modfailures import DtypeMismatch, ModuleSummaryError, failure_hint, too_deep
 from .modinputs import meta_call, tensors_in
 from .summaries import MemoryEstimate, ModuleFacts, Row, Summary
-
-
-class ModuleSummaryError(RuntimeError):
-    """The module's forward cannot run on meta tensors (data-dependent code, a wrong input)."""
-
-
-class DtypeMismatch(RuntimeError):
-    """A matrix product or convolution of tensors of two dtypes, which torch's CPU and CUDA
-    kernels refuse and its meta kernels let pass (a float16 model given float32 inputs)."""
-
 
 #: aten.mm, bmm, addmm, baddbmm and convolution: their first three arguments (the operands,
 #: a bias or the added matrix) must share one dtype on every device but meta.
@@ -255,71 +245,6 @@ def _signature_misfit(model: nn.Module, call: tuple[tuple[Any, ...], dict[str, A
     return None
 
 
-#: torch's own words for a float tensor where indices go (nn.Embedding, gather, index_select).
-_INDEX_TEXT = re.compile(r"scalar types?: Long|expected .*index.* to have .*(Long|Int)", re.I)
-#: torch's own words for operands of two dtypes, where its meta kernels check them.
-#: torch's words for reading a meta tensor's values or copying them off the device.
-_VALUES_TEXT = re.compile(
-    r"Cannot copy out of meta tensor|cannot be called on meta tensors"
-    r"|meta device type tensor to numpy"
-)
-_DTYPE_TEXT = re.compile(r"type .* should be the same|the same dtype|expected scalar type", re.I)
-
-
-def _failure_hint(exc: Exception, misfit: str | None = None) -> str:
-    """What most likely stopped a forward on meta tensors, from torch's exception."""
-    if misfit is not None:
-        return (
-            f"{misfit}; input_size= gives one positional tensor per shape (a list of shapes "
-            "for several), input_data= a list of the positional arguments (`[batch]` for one "
-            "dict argument) or a dict of the keyword ones"
-        )
-    if isinstance(exc, DtypeMismatch) or _DTYPE_TEXT.search(exception_text(exc)):
-        return (
-            "give inputs of the dtype of the model's weights: dtypes=[torch.float16] for a "
-            "half-precision model (float32 by default), or convert the model with .float()"
-        )
-    text = exception_text(exc)
-    if _INDEX_TEXT.search(text):
-        return (
-            "this input is read as indices (an nn.Embedding's, a gather's): give it an integer "
-            "dtype, dtypes=[torch.long] (float32 by default), or input_data= a LongTensor"
-        )
-    if "more than 1 value per channel" in text:
-        return (
-            "a batch of 2, or mode='eval': batch norm in train mode needs more than one value "
-            "per channel"
-        )
-    if isinstance(exc, RecursionError):
-        return (
-            "the forward calls itself without end, or a module holds itself among its "
-            "submodules (a cycle, which model.train() and .eval() cannot walk either)"
-        )
-    if _VALUES_TEXT.search(text):
-        return (
-            "the forward reads tensor values (.item(), .tolist(), .numpy(), print(x), "
-            "a branch on a tensor) or copies them off the device (.cpu(), .to('cpu')): meta "
-            "tensors hold none, so such a forward cannot be summarised without data"
-        )
-    if "device meta" in text or "meta device" in text:
-        return (
-            "the forward makes a tensor on a device of its own (torch.zeros(...) without "
-            "device=x.device, .cpu(), .cuda()), which cannot meet meta tensors"
-        )
-    if isinstance(exc, NotImplementedError):
-        return (
-            "an operator whose output shape depends on tensor values (nonzero, masking: "
-            "detection models' box selection) or that has no meta implementation (quantized "
-            "or custom operators) cannot run without data; summarise the parts before it "
-            "(a detection model's .backbone)"
-        )
-    return (
-        "the error is the forward's own, on inputs of these shapes and dtypes: check them "
-        "against what the forward expects; a forward that reads tensor values (.item(), "
-        ".tolist()) cannot be summarised without data"
-    )
-
-
 def trace(
     model: nn.Module,
     shapes: Sequence[tuple[int, ...]],
@@ -351,11 +276,13 @@ def trace(
                 model(*call[0], **call[1])
             else:
                 torch.func.functional_call(model, stand_ins, call[0], call[1])
-    except Exception as exc:  # the user's forward: anything it raises is reported as such
+    except (Exception, SystemExit) as exc:  # the user's forward: all it raises but Ctrl-C
+        if isinstance(exc, RecursionError) and (deep := too_deep(model)) is not None:
+            raise deep from None
         what = ", ".join(str(tuple(s)) for s in shapes[:8])
         what += f" and {len(shapes) - 8} more" if len(shapes) > 8 else ""
         misfit = _signature_misfit(model, call) if isinstance(exc, TypeError) else None
-        hint = _failure_hint(exc, misfit)
+        hint = failure_hint(exc, misfit)
         raise ModuleSummaryError(
             f"the forward of {type(model).__name__} ({'train' if train else 'eval'} mode) "
             f"fails on meta tensors of shape {what}: {type(exc).__name__}: "
@@ -543,6 +470,23 @@ def summarise_module(
     arguments, and `shapes` and `dtypes` are read from its tensors."""
     if mode not in ("train", "eval"):
         raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    try:
+        return _summarise(model, shapes, dtypes, depth, mode, data)
+    except RecursionError:  # torch's own walks of the modules recurse too (named_modules)
+        deep = too_deep(model)
+        if deep is None:
+            raise
+        raise deep from None
+
+
+def _summarise(
+    model: nn.Module,
+    shapes: Sequence[tuple[int, ...]],
+    dtypes: Sequence[torch.dtype],
+    depth: int | None,
+    mode: str,
+    data: Any,
+) -> Summary:
     dynamo = sys.modules.get("torch._dynamo.eval_frame")
     if dynamo is not None and isinstance(model, dynamo.OptimizedModule):
         model = model._orig_mod  # torch.compile's wrapper: the module it compiled, run eagerly
