@@ -1,10 +1,19 @@
 """Reading a checkpoint from disk, a file the user names or one in torch.hub's cache: tensors
 only (`weights_only=True`, never code), in bounded memory (a compressed entry is refused before
-it is inflated), and what it holds said as a WeightsError, whatever the file is."""
+it is inflated), and what it holds said as a WeightsError, whatever the file is.
+
+torch.hub's cache may also hold a checkpoint in its legacy format (before torch 1.6): a zip of
+one file, the checkpoint itself (torch.hub's `_is_legacy_zip_format`: a zip whose only entry is
+no folder), which torch.hub extracts into its cache folder and loads. archspec reads it as
+torch.hub does, with its own limits: the entry is inflated into a temporary folder of its own
+(under a fixed name, whatever the entry is called), never to more than LEGACY_RATIO times the
+zip's size nor download.MAX_BYTES, then read as any checkpoint (tensors only)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +21,12 @@ from typing import Any
 
 import torch
 
+from .download import MAX_BYTES
 from .weights import WeightsError
+
+#: How many times its zip's size a legacy checkpoint's one entry may inflate to: tensors of
+#: floats compress little (a model's file, by a few percent), a zip bomb by a thousand times.
+LEGACY_RATIO = 8
 
 #: Why a checkpoint of compressed entries is refused, which both readers say.
 _INFLATES = (
@@ -54,16 +68,19 @@ def read_cached(file: Path) -> Mapping[str, Any]:
     """The state_dict in torch.hub's cache at `file` (E802 when it is none). It was read as
     torch.hub reads it, and a file there that was no checkpoint of tensors failed past the
     errors caught: one holding a number was "'int' object is not iterable", a text file a
-    KeyError, a compressed entry was inflated (1.5 GB for a 1.5 MB file) before it failed."""
+    KeyError, a compressed entry was inflated (1.5 GB for a 1.5 MB file) before it failed.
+    A checkpoint in torch.hub's legacy format (a zip of one file) is read from its entry."""
     fix = "delete it, and it is downloaded again"
-    state = _loaded(
-        file,
-        str(file),
-        "E802",
+    hints = (
         "the cached file is damaged, truncated or holds more than tensors (which archspec "
         f"never unpickles: it could run code): {fix}",
         f"{_INFLATES}: the cached file is not torchvision's; {fix}",
     )
+    member = legacy_entry(file)
+    if member is not None:
+        state = _legacy_loaded(file, member, hints, fix)
+    else:
+        state = _loaded(file, str(file), "E802", *hints)
     if not isinstance(state, Mapping):
         raise WeightsError(
             f"{file} holds {_kind(state)}, not a state_dict",
@@ -108,4 +125,57 @@ def _expanded_size(file: Path) -> int | None:
     return expanded if expanded > file.stat().st_size else None
 
 
-__all__ = ["read_cached", "read_file"]
+def legacy_entry(file: Path) -> zipfile.ZipInfo | None:
+    """The one entry of a checkpoint in torch.hub's legacy format, torch.hub's rule: a zip
+    whose only entry is no folder (torch.save's own zip holds several); else None."""
+    try:
+        with zipfile.ZipFile(file) as zf:
+            entries = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+    return entries[0] if len(entries) == 1 and not entries[0].is_dir() else None
+
+
+def _legacy_loaded(file: Path, member: zipfile.ZipInfo, hints: tuple[str, str], fix: str) -> Any:
+    """The checkpoint that is the one entry of `file`, inflated into a temporary folder of
+    its own (bounded: see the module doc) and read as any checkpoint; the folder is removed."""
+    shown = f"{file} (torch.hub's legacy format, its entry {member.filename[:100]!r})"
+    limit = min(LEGACY_RATIO * file.stat().st_size, MAX_BYTES)
+    folder = tempfile.mkdtemp(prefix="archspec-legacy-")
+    try:
+        inner = Path(folder) / "checkpoint.pth"
+        try:
+            copied = _inflate(file, member, inner, limit)
+        except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError) as exc:
+            raise WeightsError(
+                f"cannot read {shown} ({type(exc).__name__})", code="E802", hint=hints[0]
+            ) from None
+        if copied > limit:
+            raise WeightsError(
+                f"{shown} expands to more than {limit:,} bytes, {LEGACY_RATIO} times the "
+                f"file's {file.stat().st_size:,}",
+                code="E802",
+                hint=f"a checkpoint of tensors compresses little; this one may fill any "
+                f"disk, so it is refused before it does: the cached file is not torchvision's; "
+                f"{fix}",
+            )
+        return _loaded(inner, shown, "E802", *hints)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _inflate(file: Path, member: zipfile.ZipInfo, target: Path, limit: int) -> int:
+    """Copy `member` of the zip `file` to `target` (a new file), at most `limit` + 1 bytes
+    whatever its header says; return how many were written."""
+    written = 0
+    with zipfile.ZipFile(file) as zf, zf.open(member) as src, open(target, "xb") as dst:
+        while written <= limit:
+            chunk = src.read(min(1 << 20, limit + 1 - written))
+            if not chunk:
+                break
+            dst.write(chunk)
+            written += len(chunk)
+    return written
+
+
+__all__ = ["legacy_entry", "read_cached", "read_file"]
