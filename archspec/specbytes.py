@@ -54,13 +54,18 @@ def read_input(info: os.stat_result) -> str | None:
     return None if read is None else read.get((info.st_dev, info.st_ino))
 
 
+#: How a spec read from standard input is named in its errors (`<stdin>:3:5`).
+STDIN_NAME = "<stdin>"
+
+
 def decode_spec_bytes(raw: bytes, file: str) -> str:
     """UTF-8 (with optional BOM) or a clear E105."""
+    what = "standard input" if file == STDIN_NAME else "the file"
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw.count(b"\n", 0, nul) + 1
         raise LoadError(
-            "the file contains NUL bytes: it looks binary (or UTF-16), not a YAML spec",
+            f"{what} contains NUL bytes: it looks binary (or UTF-16), not a YAML spec",
             span=SourceSpan(file, line, nul - (raw.rfind(b"\n", 0, nul) + 1) + 1),
             code="E105",
             hint="a spec is UTF-8 text",
@@ -71,7 +76,7 @@ def decode_spec_bytes(raw: bytes, file: str) -> str:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise LoadError(
-            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            f"{what} is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
             span=SourceSpan(file, line, col),
             code="E105",
             hint="save the spec as UTF-8",
@@ -151,10 +156,6 @@ def read_spec_text(path: str | Path) -> str:
     if len(raw) > MAX_BYTES:
         raise _too_big(path, size)
     return decode_spec_bytes(raw, str(path))
-
-
-#: How a spec read from standard input is named in its errors (`<stdin>:3:5`).
-STDIN_NAME = "<stdin>"
 
 
 def read_spec_stream(fd: int = 0, name: str = STDIN_NAME) -> str:

@@ -65,7 +65,7 @@ def test_a_family_piped_in_is_checked_variant_by_variant() -> None:
     ("data", "where"),
     [
         (b"archspec: 1\nname: x\x00\n", "<stdin>:2:8: error[E105]"),
-        (b"archspec: 1\n\xff\xfe\n", "<stdin>:2:1: error[E105]"),
+        (b"archspec: 1\n\xff\xfe\n", "<stdin>:2:1: error[E105]: standard input is not valid"),
         (b"#" * (1 << 20) + b"\n" * 10, "<stdin>:1:1: error[E104]"),
         (b"", "<stdin>"),
     ],
@@ -110,3 +110,11 @@ def test_a_spec_redirected_from_a_file_is_never_replaced(tmp_path: Path) -> None
         done = _run("compile", "-", "-o", "net.yaml", "--force", stdin=f, cwd=tmp_path)
     assert done.returncode == 1 and "error[E604]" in done.stderr, done.stderr
     assert spec.read_bytes() == LENET
+
+
+def test_new_copies_a_spec_piped_in(tmp_path: Path) -> None:
+    done = _run("new", "mine", "--from", "-", "-o", "mine.yaml", stdin=LENET, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "mine.yaml").read_text()
+    assert "# mine: a copy of the `lenet5` spec" in text and "name: mine\n" in text
+    assert _run("check", "mine.yaml", cwd=tmp_path).returncode == 0

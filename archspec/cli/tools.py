@@ -11,7 +11,7 @@ import fnmatch
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +27,7 @@ from .app import (
     print_table,
     progress,
     report_errors,
+    spec_source,
     use_plugins,
 )
 
@@ -353,14 +354,15 @@ def _no_library(doc: api.LoadedDoc) -> None:
             raise
 
 
-def scaffold(name: str, source: str | None = None, folder: Path | None = None) -> str:
+def scaffold(name: str, source: Any = None, folder: Path | None = None) -> str:
     """The text of a new spec named `name`: the teaching template, or a copy of a built-in.
 
     A copy keeps the built-in's own comments, takes the new name (and a class name made
     from it) and gains a header that says how to read and use it. Written into `folder`
     (None: wherever it goes, stdout), a copy of a file that reads files by paths from its
     own folder (`use: [{from: lib/stems.yaml, ...}]`) would not find them from another
-    folder: there it is the resolved spec (`archspec show`), what it reads copied in.
+    folder: there it is the resolved spec (`archspec show`), what it reads copied in. A
+    spec piped in (`api.SpecText`, `--from -`) reads no file by a path: it is copied as is.
     """
     try:
         api.check_name(name)
@@ -376,7 +378,8 @@ def scaffold(name: str, source: str | None = None, folder: Path | None = None) -
     variants = api.family_variants(source)
     doc = api.read_source(source, variant=variants[0] if variants else None)
     if not doc.text:
-        raise typer.BadParameter(f"{source!r} is not a spec file", param_hint="--from")
+        shown = "-" if isinstance(source, api.SpecText) else repr(source)
+        raise typer.BadParameter(f"{shown} is not a spec file", param_hint="--from")
     if not isinstance(doc.data, dict):
         api.validate_spec(doc)  # not a spec at all: the located E202 `check` gives
     if not {"layers", "extends"} & doc.data.keys():
@@ -387,7 +390,8 @@ def scaffold(name: str, source: str | None = None, folder: Path | None = None) -
         old = None  # a stranger's text never reaches the comment the copy starts with
     text = doc.text
     reads: list[str] = []
-    if folder is not None and Path(source).resolve().parent != folder.resolve():
+    piped = isinstance(source, api.SpecText)
+    if not piped and folder is not None and Path(source).resolve().parent != folder.resolve():
         reads = api.relative_reads(source, doc)  # what the copy there would not find
         if reads:
             text = _resolved_copy(source, reads, bool(variants), folder)
@@ -402,7 +406,7 @@ def scaffold(name: str, source: str | None = None, folder: Path | None = None) -
         elif line.startswith("class_name:"):
             continue
         body.append(line)
-    builtin = source in api.builtin_index() and not os.path.lexists(source)
+    builtin = not piped and source in api.builtin_index() and not os.path.lexists(source)
     copied = (f"archspec's `{old}` spec" if builtin else f"the `{old}` spec") if old else "a spec"
     header = (
         f"# {name}: a copy of {copied}, to change as you like.\n"
@@ -429,7 +433,7 @@ def new(
         str | None,
         typer.Option(
             "--from",
-            help="Start from a built-in spec (or a spec file) instead.",
+            help="Start from a built-in spec (or a spec file, or - for one piped in) instead.",
             autocompletion=complete_spec,
         ),
     ] = None,
@@ -463,7 +467,8 @@ def new(
     path = Path(f"{name}.yaml") if output is None else api.output_file(output, f"{name}.yaml")
     api.check_target(path, kind=api.SPEC, force=force)
     shared = _nearest_schema(path.parent)
-    text = scaffold(name, from_, None if api.is_stdout(path) else path.parent)
+    source = None if from_ is None else spec_source(from_)
+    text = scaffold(name, source, None if api.is_stdout(path) else path.parent)
     if shared is not None:  # point at the one schema there is, not a copy per folder
         relative = Path(os.path.relpath(shared, path.parent)).as_posix()
         text = text.replace(MODELINE, f"# yaml-language-server: $schema={relative}\n", 1)
