@@ -111,6 +111,8 @@ def _value(name: str, field: Any, nd: int) -> st.SearchStrategy[Any] | None:
         return st.sampled_from(literals)
     if final is None:
         return None
+    if final.kind == "word":  # one of its words (a param's name is another test's)
+        return st.sampled_from(list(final.choices or ()))
     if final.kind == "bool":
         return st.booleans()
     if final.kind == "float":
@@ -150,7 +152,8 @@ def _ranks(kind: str, pinned: tuple[str, Any] | None = None) -> list[int]:
             continue
         final = _final(field)
         literals = _literals(field.annotation)
-        layer[name] = literals[0] if literals and final is None else 1
+        word = final is None or final.kind == "word"  # a word field: one of its words
+        layer[name] = literals[0] if literals and word else 1
         if name == op.names_field:
             layer[name] = ["p0", "p1"]
     if pinned is not None:
