@@ -113,3 +113,7 @@ def test_what_a_recurrent_layer_refuses() -> None:
     assert diag.code == "E402" and "input_size=10" in diag.message
     (diag,) = archspec.check(_spec("rnn", ", nonlinearity: sigmoid")).errors
     assert diag.code == "E204"
+    # torch makes each layer in a Python loop, even on the meta device: a stack past 1024
+    # layers is refused rather than built for minutes (a fuzz case took 2**31 - 1)
+    (diag,) = archspec.check(_spec("gru", ", num_layers: 2147483647")).errors
+    assert diag.code == "E309" and "1024 at most" in diag.message + (diag.hint or "")

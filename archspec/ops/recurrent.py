@@ -34,6 +34,10 @@ from .emitting import emit_call
 from .shapectx import check_declared
 from .support import definitions
 
+#: The most stacked layers one module takes: torch builds them one by one in Python (even on
+#: the meta device, where compile's self-check builds the emitted module), so a spec's
+#: `num_layers: 2147483647` would be a hang, not a model.
+MAX_LAYERS = 1024
 #: The gates of each kind: how many (G*H, ...) blocks its weights stack.
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
@@ -44,7 +48,11 @@ def _recurrent_spec(kind: str) -> type[LayerSpec]:
 
         type: Literal[kind]  # type: ignore[valid-type]
         hidden_size: Int(ge=1)  # type: ignore[valid-type]
-        num_layers: Int(ge=1) = Field(1, description="stacked layers, each reading the last")  # type: ignore[valid-type]
+        num_layers: Int(ge=1, le=MAX_LAYERS) = Field(  # type: ignore[valid-type]
+            1,
+            description="stacked layers, each reading the last; torch makes each one in a "
+            f"loop, so {MAX_LAYERS} at most",
+        )
         bias: Bool = True
         bidirectional: Bool = False
         dropout: Float(ge=0, le=1) = Field(  # type: ignore[valid-type]
@@ -87,22 +95,23 @@ class _Recurrent(Op):
         out = attrs["hidden_size"] * (2 if attrs["bidirectional"] else 1)
         return Inferred(dict(attrs, input_size=d.value), (x[0], x[1], Dim.of(out)))
 
-    def _layers(self, a: Mapping[str, Any]) -> list[int]:
-        """Each layer's input features (every direction of a layer reads the same)."""
-        dirs = 2 if a["bidirectional"] else 1
-        return [a["input_size"]] + [a["hidden_size"] * dirs] * (a["num_layers"] - 1)
-
-    def params(self, a: Mapping[str, Any]) -> int:
+    def _products(self, a: Mapping[str, Any]) -> tuple[int, int]:
+        """The weights' elements of all layers and directions, and how many of them are
+        biases: the first layer reads D, each later one H * directions (worked out without
+        a list of layers: `num_layers` is a spec's number, as large as it says)."""
         g, h = _GATES[self.kind] * a["hidden_size"], a["hidden_size"]
         dirs = 2 if a["bidirectional"] else 1
-        per = sum(g * (d + h) + (2 * g if a["bias"] else 0) for d in self._layers(a))
-        return dirs * per
+        later = a["num_layers"] - 1
+        weights = dirs * (g * (a["input_size"] + h) + later * g * (h * dirs + h))
+        return weights, dirs * a["num_layers"] * 2 * g
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        weights, biases = self._products(a)
+        return weights + (biases if a["bias"] else 0)
 
     def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         n, seq, _ = out
-        g, h = _GATES[self.kind] * a["hidden_size"], a["hidden_size"]
-        dirs = 2 if a["bidirectional"] else 1
-        return n * seq * (dirs * sum(g * (d + h) for d in self._layers(a)))
+        return n * seq * self._products(a)[0]
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {}  # torch initialises each weight_ih/weight_hh/bias uniformly in 1/sqrt(H)
