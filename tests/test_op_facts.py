@@ -193,6 +193,16 @@ layers:
   - {name: table, type: embedding, num_embeddings: 5, embedding_dim: 8, from: ids}
   - {name: out, type: add, from: [input, table]}
 """
+#: Recurrent layers (ops/recurrent.py), bias switched off once.
+RECURRENT = """\
+archspec: 1
+name: facts_recurrent
+input: [N, 5, 8]
+layers:
+  - {type: lstm, hidden_size: 4, num_layers: 2, bidirectional: true}
+  - {type: gru, hidden_size: 4, bias: false}
+  - {type: rnn, hidden_size: 3, nonlinearity: relu}
+"""
 
 EXTRA = {
     "facts_1d": ONE_D,
@@ -206,6 +216,7 @@ EXTRA = {
     "facts_std_conv": STD_CONV,
     "facts_padding": PADDING,
     "facts_embedding": EMBEDDING,
+    "facts_recurrent": RECURRENT,
 }
 
 

@@ -75,7 +75,6 @@ def _recurrent_spec(kind: str) -> type[LayerSpec]:
 
 class _Recurrent(Op):
     inferred = ("input_size",)
-    category = "linear"
     module_class: ClassVar[str] = ""
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
@@ -115,6 +114,9 @@ class _Recurrent(Op):
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {}  # torch initialises each weight_ih/weight_hh/bias uniformly in 1/sqrt(H)
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()  # a leaf: its tensors are its own, per layer and direction
 
     def _kwargs(self, a: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
         given = {
@@ -156,6 +158,7 @@ class LSTM(_Recurrent):
     kind = "lstm"
     spec = LazySpec(lambda: _recurrent_spec("lstm"))
     torch_name = "LSTM"
+    category = "linear"
     module_class = "SequenceLSTM"
     summary = "LSTM over (N, L, D) tokens, batch first: the output sequence (nn.LSTM's keys)"
 
@@ -165,6 +168,7 @@ class GRU(_Recurrent):
     kind = "gru"
     spec = LazySpec(lambda: _recurrent_spec("gru"))
     torch_name = "GRU"
+    category = "linear"
     module_class = "SequenceGRU"
     summary = "GRU over (N, L, D) tokens, batch first: the output sequence (nn.GRU's keys)"
 
@@ -174,5 +178,6 @@ class RNN(_Recurrent):
     kind = "rnn"
     spec = LazySpec(lambda: _recurrent_spec("rnn"))
     torch_name = "RNN"
+    category = "linear"
     module_class = "SequenceRNN"
     summary = "Elman RNN over (N, L, D) tokens, batch first: the output sequence (nn.RNN's keys)"
