@@ -35,7 +35,8 @@ from .base import (
     fmt,
     register,
 )
-from .merge import _FunctionOp, _Join, broadcast_all
+from .broadcasting import _Join, broadcast_all
+from .merge import _FunctionOp
 from .tensor import DimList, Mean
 from .words import Word
 
