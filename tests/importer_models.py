@@ -354,6 +354,19 @@ class TwoResolutions(nn.Module):
         return x + self.up(self.down(x))
 
 
+class BothMayBeOne(nn.Module):
+    """A map pooled two ways, ceil(H/2) and H//2, and added: both may be 1 (at H = 2), so
+    the sum's size depends on which is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.MaxPool2d(2, ceil_mode=True)
+        self.b = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a(x) + self.b(x)
+
+
 class CausalMask(nn.Module):
     """A GPT attention's mask made from the token count read off the input."""
 

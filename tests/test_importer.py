@@ -195,14 +195,30 @@ def test_cli_writes_the_spec_and_prints_the_domain(tmp_path) -> None:
 
 
 def test_cli_says_why_the_accepted_inputs_are_unknown(tmp_path) -> None:
-    """The check of the written spec warned (W403) and only "unknown" was printed."""
+    """The check of the written spec warned (W403) and only "unknown" was printed. HRNet's
+    exchange (a map plus its half-size neighbour upsampled) has a domain now, both cases of
+    its either-or; a sum whose sides may both be 1 (ceil(H/2) + H//2) is still unknown."""
     out = tmp_path / "hr.yaml"
     factory = "tests.importer_models:TwoResolutions"
     res = runner.invoke(app, ["import", factory, "--input", "1,3,8,8", "-o", str(out)])
     assert res.exit_code == 0, res.output
-    assert "domain  TwoResolutions: the accepted inputs are unknown" in res.stderr
+    assert "(H = 1 or even H) and (W = 1 or even W)" in res.stderr
+    res = runner.invoke(
+        app,
+        [
+            "import",
+            "tests.importer_models:BothMayBeOne",
+            "--input",
+            "1,3,8,8",
+            "-o",
+            str(out),
+            "--force",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "domain  BothMayBeOne: the accepted inputs are unknown" in res.stderr
     assert f"{out}:" in res.stderr and ": warning[W403]: archspec cannot check" in res.stderr
-    assert "torch takes them equal, or H at 1" in res.stderr
+    assert "for input sizes where one of them is 1 it broadcasts" in res.stderr
 
 
 def test_a_size_that_fails_the_trace_is_the_one_the_failing_line_reads() -> None:

@@ -94,10 +94,11 @@ def test_a_gate_with_the_wrong_channels_is_located_with_a_hint() -> None:
     assert err.hint is not None and "(N, C, 1, 1)" in err.hint
 
 
-def test_a_size_that_broadcasts_only_sometimes_is_refused() -> None:
+def test_a_size_that_broadcasts_only_sometimes_is_a_case_of_the_domain() -> None:
     """(N, 16, H, W) * (N, 16, H // 2, W // 2): for H = 2 or 3 torch broadcasts, for larger H
-    it fails; the domain cannot state "equal, or H // 2 at 1", so archspec refuses (E402) at
-    the mul's line, saying which side broadcasts to which."""
+    it fails. The domain states both cases of the either-or, "equal, or H // 2 at 1" (here
+    only the second holds), and the product is H either way; at another size the error is
+    E402 at the mul's line with both shapes named."""
     text = spec(
         """
         layers:
@@ -105,15 +106,14 @@ def test_a_size_that_broadcasts_only_sometimes_is_refused() -> None:
           - {name: scaled, type: mul, from: [input, pooled]}
         """
     )
-    (err,) = archspec.check(text).errors
-    assert err.code == "E402" and err.span is not None
-    assert err.span.line == _line(text, "name: scaled")
-    assert "are H and H//2: torch takes them equal, or H//2 at 1 (broadcast to H)" in err.message
-    assert "depends on the size" not in err.message  # it does not: it is H either way
+    result = archspec.check(text)
+    assert result.ok and result.domain_text.endswith("with 2 <= H <= 3 and 2 <= W <= 3")
+    assert [str(d) for d in result.symbolic_outputs[0]] == ["N", "16", "H", "W"]
     # a concrete input decides: equal sizes never, so E402 with both shapes named
     concrete = text.replace("[N, 16, H, W]", "[2, 16, 8, 8]")
     (err,) = archspec.check(concrete).errors
-    assert err.code == "E402"
+    assert err.code == "E402" and err.span is not None
+    assert err.span.line == _line(text, "name: scaled")
     assert "dim 2 differ: 8 vs 4 ((2, 16, 8, 8) * (2, 16, 4, 4))" in err.message
 
 
@@ -226,10 +226,10 @@ def test_a_join_where_either_side_may_be_1_says_the_shape_depends_on_the_size() 
     assert "result's shape depends on the size" in err.message
 
 
-def test_an_hrnet_exchange_with_a_concrete_input_warns_with_the_either_or() -> None:
-    """HRNet adds a map and its half-size neighbour upsampled: equal for most sizes, and a
-    1-row map broadcasts against the 2-row upsampled one; with a declared input that is
-    checked, and the warning says what stops the general check."""
+def test_an_hrnet_exchange_states_both_cases_of_the_either_or() -> None:
+    """HRNet adds a map and its half-size neighbour upsampled: equal for even sizes, and a
+    1-row map broadcasts against the 2-row upsampled one. The domain says both, with no
+    warning (it was a W403: only the declared input was checked)."""
     text = """archspec: 1
 name: hr
 input: [N, 8, 64, 64]
@@ -239,9 +239,9 @@ layers:
   - {name: fused, type: add, from: [input, up]}
 """
     result = archspec.check(text)
-    assert result.ok and not result.errors
-    (warning,) = result.warnings
-    assert warning.code == "W403"
-    assert "are H and 2*((H + 1)//2): torch takes them equal, or H at 1 (broadcast to " in (
-        warning.message
+    assert result.ok and not result.warnings
+    assert (
+        result.domain_text == "hr accepts (N, 8, H, W) with (H = 1 or even H) and (W = 1 or even W)"
     )
+    assert archspec.check(text, input=(1, 8, 1, 6)).ok
+    assert not archspec.check(text, input=(1, 8, 5, 6)).ok

@@ -542,20 +542,27 @@ def test_avgpool3d_and_batch_norm_need_their_sizes() -> None:
     assert archspec.check(tracked).ok and _runs(tracked, (1, 4, 1, 1))
 
 
-def test_an_add_that_may_broadcast_is_not_guessed() -> None:
-    """H//32 + H//16 runs where one side is 1 (torch broadcasts): the declared input is
-    checked exactly, other sizes are not claimed (W403); a symbolic input is refused."""
+def test_an_add_that_may_broadcast_states_exactly_where_it_runs() -> None:
+    """H//32 + H//16 runs where one side is 1 (torch broadcasts): the domain is exactly those
+    sizes, 32 <= H <= 63, checked against real forwards at its edges; where both sides may be
+    1 (ceil(H/2) against H//2) nothing is guessed: a symbolic input is refused."""
     body = (
         "layers:\n  - {name: a, type: maxpool2d, kernel_size: 32}\n"
         "  - {name: b, type: maxpool2d, kernel_size: 16, from: input}\n"
         "  - {type: add, from: [a, b]}\n"
     )
-    concrete = f"archspec: 1\nname: t\ninput: [1, 1, 40, 40]\n{body}"
-    result = archspec.check(concrete)
-    assert result.ok and result.domain is None and result.warnings[0].code == "W403"
-    assert _runs(concrete, (1, 1, 40, 40))
     symbolic = f"archspec: 1\nname: t\ninput: [N, 1, H, W]\n{body}"
-    assert [d.code for d in archspec.check(symbolic).errors] == ["E402"]
+    result = archspec.check(symbolic)
+    assert result.ok and result.domain_text.endswith("with 32 <= H <= 63 and 32 <= W <= 63")
+    for side in (31, 32, 63, 64):
+        shape = (1, 1, side, side)
+        assert (
+            _runs(symbolic, shape) == (32 <= side <= 63) == archspec.check(symbolic, input=shape).ok
+        )
+    both = body.replace("kernel_size: 32}", "kernel_size: 2, ceil_mode: true}").replace("16", "2")
+    assert [
+        d.code for d in archspec.check(f"archspec: 1\nname: t\ninput: [N, 1, H, W]\n{both}").errors
+    ] == ["E402"]
     same = f"archspec: 1\nname: t\ninput: [N, 1, H, W]\n{body.replace('16', '32')}"
     assert archspec.check(same).ok  # identical sides: nothing to guess
 
