@@ -101,19 +101,28 @@ class _Collect(RecordOnce):
     would keep it (`domain._Solve.add`), and the others are not even made.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, either_or: bool = True) -> None:
         super().__init__()
+        #: False: a join where one side may be 1 fails as ambiguous (the emitter's class
+        #: walks: a shape that holds either way may still be a number one instance's
+        #: argument gives, which a class shared by instances must not write)
+        self.either_or = either_or
         self.located: list[LocatedConstraint] = []
         self.span: SourceSpan | None = None
         self.train = False
         self.train_failure: Diagnostic | None = None
-        self.memo = WalkMemo(family_memo("walks"))
+        self.memo = WalkMemo(family_memo("walks") if either_or else None)
         #: this walk, as the kept child walks name it (passes/walkmemo.py)
         self.walk = object()
         #: the once-keys of requirements made again, in order; whether a rule read the
         #: requirements in force (a kept walk says both: another walk may replay it)
         self.rejected: list[tuple[object, ...]] = []
         self.forced = False
+
+    def require_equal_or_one(self, a: Dim, b: Dim, code: str, message: Message, hint: str) -> None:
+        if not self.either_or and not (a == b or (a.is_const and a.value == 1)):
+            raise ShapeFailure(code, f"{a} against {b}: equal, or {a} broadcast", hint)
+        super().require_equal_or_one(a, b, code, message, hint)
 
     def once_key(self, kind: str, lhs: Dim, rhs: Dim | None) -> tuple[object, ...]:
         """Equal requirements in the same mode (eval, or training only) are one."""
@@ -181,6 +190,7 @@ def infer_shapes(
     *,
     rows: bool = True,
     more: Sequence[Shape] = (),
+    either_or: bool = True,
 ) -> ShapeTable:
     """Run every node's shape rule for this input (numbers, symbols or both); `more`: the
     shapes of the root's inputs after the first, for a block's module (`Module.extra_inputs`).
@@ -188,10 +198,11 @@ def infer_shapes(
     Symbolic requirements are collected as constraints; a requirement that fails outright
     stops the walk with `failure` set (a diagnostic at the node's line), keeping the rows
     computed before it. A training-only layer that fails sets `train_failure` instead, and
-    the walk goes on without it and its readers.
+    the walk goes on without it and its readers. `either_or` False fails a join where one
+    side may be 1 (as `_Collect` says why).
     """
     inp = tuple(Dim.of(d) for d in input_shape)
-    ctx = _Collect()
+    ctx = _Collect(either_or)
     made: list[NodeShape] | None = [] if rows else None
     failure = None
     outputs: tuple[Shape, ...] = ()

@@ -66,7 +66,10 @@ def _class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
         if any(s in taken for d in (*sym_in, *(d for m in more for d in m)) for s in d.symbols):
             return sym_in, {}  # a param named like a size symbol: comments could not be read
         module_graph = dataclasses.replace(graph, root=body.module)
-        per_body.append(_rows(infer_shapes(module_graph, sym_in, more=more)))
+        # a block's either-or joins get no comment: the size they keep may be a number an
+        # argument gives (ViT's Encoder adds a (1, seq_length, D) embedding to (N, L, D))
+        table = infer_shapes(module_graph, sym_in, more=more, either_or=False)
+        per_body.append(_rows(table))
     first = cls.bodies[0].module
     return input_symbols(first.in_shape or (), first.in_axis), _comments(cls, per_body)
 
