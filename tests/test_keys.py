@@ -104,11 +104,11 @@ def test_from_reads_a_keyed_node_by_its_key() -> None:
             ("E204", 5, 11),
             "makes no module",
         ),
-        # a template giving a `.`
+        # a template giving a path with an empty part (`.` alone makes a path of containers)
         (
-            "params:\n  s: a.b\nlayers:\n  - {key: 'x{s}', type: relu}\n",
+            "params:\n  s: a..b\nlayers:\n  - {key: 'x{s}', type: relu}\n",
             ("E204", 7, 11),
-            "`.`",
+            "an empty part",
         ),
         # a template giving a reserved name
         (
@@ -138,7 +138,7 @@ def test_from_reads_a_keyed_node_by_its_key() -> None:
         # a key template giving two copies the same key
         (
             "layers:\n  - type: repeat\n    count: 2\n    layer: {type: relu, key: 'k-0{\"\"}'}\n",
-            ("E304", 7, 12),
+            ("E304", 7, 30),  # at the key that gives it
             "duplicate name `k-0`",
         ),
     ],
@@ -153,7 +153,8 @@ def test_key_errors_are_located(body: str, expected: tuple[str, int, int], words
     "key,words",
     [
         ("", "empty"),
-        ("a.b", "`.`"),
+        ("a..b", "empty part"),
+        ("a.b c", "' '"),
         ("a b", "' '"),
         ('a"b', "'\"'"),
         ("a\\b", "'\\\\'"),

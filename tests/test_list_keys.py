@@ -219,21 +219,28 @@ CONV = "type: conv2d, out_channels: 8, kernel_size: 1"
 @pytest.mark.parametrize(
     ("items", "expected"),
     [
-        ([f"{{key: convs.x, {CONV}}}"], ("E204", 5, 11, "a name then an index")),
-        ([f"{{key: convs.01, {CONV}}}"], ("E204", 5, 11, "without leading zeros")),
-        ([f"{{key: _x.0, {CONV}}}"], ("E204", 5, 11, "the list's name")),
-        ([f"{{key: convs.1, {CONV}}}"], ("E204", 5, 11, "holds 0 entries so far")),
+        ([f"{{key: convs.01, {CONV}}}"], ("E204", 5, 11, "with leading zeros")),
+        ([f"{{key: _x.0, {CONV}}}"], ("E204", 5, 11, "part 1 ('_x')")),
+        ([f"{{key: '0.1', {CONV}}}"], ("E204", 5, 11, "is an index")),
+        ([f"{{key: a..b, {CONV}}}"], ("E204", 5, 11, "an empty part")),
+        ([f"{{key: heads.keys, {CONV}}}"], ("E204", 5, 11, "a method of nn.ModuleDict")),
+        (
+            [f"{{key: convs.1, {CONV}}}", f"{{key: convs.0, {CONV}}}"],
+            ("E204", 6, 11, "holds `convs.1` already"),
+        ),
+        (
+            [f"{{key: f.1.0, {CONV}}}", f"{{key: f.0.2, {CONV}}}"],
+            ("E204", 6, 11, "the list `f` the entry 0, and it holds `f.1` already"),
+        ),
         ([f"{{name: convs, {CONV}}}", f"{{key: convs.0, {CONV}}}"], ("E304", 6, 11, "is a node")),
-        ([f"{{key: convs.0, {CONV}}}", f"{{name: convs, {CONV}}}"], ("E304", 6, 12, "is a list")),
+        ([f"{{key: convs.0, {CONV}}}", f"{{name: convs, {CONV}}}"], ("E304", 6, 12, "container")),
+        ([f"{{key: f.0, {CONV}}}", f"{{key: f.0.1, {CONV}}}"], ("E304", 6, 11, "`f.0` is a node")),
+        ([f"{{key: f.0.1, {CONV}}}", f"{{key: f.0, {CONV}}}"], ("E304", 6, 11, "`f.0` is a cont")),
+        ([f"{{key: f.0, {CONV}}}", f"{{key: f.x, {CONV}}}"], ("E304", 6, 11, "it holds indices")),
+        ([f"{{key: f.x, {CONV}}}", f"{{key: f.0, {CONV}}}"], ("E304", 6, 11, "it holds names")),
+        ([f"{{key: f.0.1, {CONV}}}", f"{{key: f.0.1, {CONV}}}"], ("E304", 6, 11, "duplicate")),
         (["{key: w.0, type: parameter, shape: [8]}"], ("E204", 5, 11, "holds a tensor")),
         (["{key: a.0, type: add, from: [input, input]}"], ("E204", 5, 11, "makes no module")),
-        (
-            [
-                "{type: repeat, count: 3, flat: true, layer: "
-                f'{{key: "convs.{{i}}", {CONV}, when: i != 1}}}}'
-            ],
-            ("E204", 5, 55, "`convs.2` here, and the list `convs` holds 1 entry"),
-        ),
     ],
 )
 def test_keys_of_list_entries_that_cannot_be_are_located(

@@ -27,6 +27,7 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import SourceSpan, SpecError
 from ..ir import INPUT, Graph, InitStep, Module, Node, glob_matcher, shard_unit_paths
 from ..ops import REGISTRY
+from ..ops.names import is_index
 from .classes import NamedBySpec, runtime_class
 from .memory import (
     OutOfMemory,
@@ -274,15 +275,30 @@ def build_scope(
 
 
 def _add_child(parent: nn.Module, name: str, child: nn.Module) -> None:
-    """Register `child` as `name`; a list's entry (`convs.0`, numbered in order by lowering)
-    as the next of nn.ModuleList `convs`, registered with its first entry."""
-    prefix, dot, _ = name.partition(".")
-    if not dot:
-        parent.add_module(name, child)
-        return
-    if prefix not in parent._modules:
-        parent.add_module(prefix, nn.ModuleList())
-    parent.get_submodule(prefix).append(child)  # type: ignore[operator]
+    """Register `child` as `name`; a dotted key (`fuse_layers.0.1`, checked by lowering) in
+    the containers its path names, each made with its first entry: an nn.ModuleList where
+    the next part is an index (an index skipped holds an nn.Identity, as HRNet's
+    `fuse_layers[i][i]`), an nn.ModuleDict where it is a name."""
+    *path, last = name.split(".")
+    holder = parent
+    for k, part in enumerate(path):
+        inner = holder._modules.get(part)
+        if inner is None:
+            inner = nn.ModuleList() if is_index((path + [last])[k + 1]) else nn.ModuleDict()
+            _put(holder, part, inner)
+        holder = inner
+    _put(holder, last, child)
+
+
+def _put(holder: nn.Module, part: str, child: nn.Module) -> None:
+    """`child` as entry `part` of `holder`: a list's next index (after an nn.Identity for
+    each index skipped), else the key `part`."""
+    if isinstance(holder, nn.ModuleList):
+        while len(holder) < int(part):
+            holder.append(nn.Identity())
+        holder.append(child)
+    else:
+        holder.add_module(part, child)
 
 
 def _versioned(built: nn.Module, module: Module) -> nn.Module:

@@ -113,8 +113,9 @@ class Scope:
         self.axes: dict[str, int | None] = {}
         #: index in `switches` -> where the item it switched off is written
         self.switch_spans: dict[int, Any] = {}
-        #: the lists of module entries keyed `convs.0`, `convs.1`, ...: how many each holds
-        self.lists: dict[str, int] = {}
+        #: the containers of module entries keyed `convs.0`, `fuse_layers.0.1`: each path ->
+        #: the keys of its entries, in the order they were made (lowering/keys.py)
+        self.lists: dict[str, list[str]] = {}
         #: the flat, named repeats spliced into this list (`ir.Loop`)
         self.loops: list[Any] = []
         #: names of nodes inside the modules of this list -> their paths, and how many of

@@ -7,10 +7,12 @@ module (or hold a learned tensor) have one. A key may be a template whose `{expr
 parts are evaluated where the node is (a repeat copy's index, a block's params), so a
 stage of copies can be keyed as torchvision's `f"block{stage_index}-{i}"`.
 
-A dotted key, `convs.0`, registers the node as an entry of a list of its module (timm's
-Res2Net registers `self.convs` and `self.bns`, two nn.ModuleLists, and walks them together):
-the node is called where it is written, the list is registered where its first entry is,
-and its entries are numbered in the order the module makes them.
+A dotted key is a path of containers of its module: `convs.0` is entry 0 of the
+nn.ModuleList `convs` (timm's Res2Net registers `self.convs` and `self.bns` and walks them
+together), `fuse_layers.0.1` entry 1 of the list `fuse_layers.0` (HRNet's ModuleList of
+ModuleLists), `heads.cls` the entry `cls` of the nn.ModuleDict `heads`. The node is called
+where it is written; a container is registered where its first entry is; a list's new
+entries come in index order, an index skipped holding an nn.Identity (`Scope.lists`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..expr import ExprError
 from ..ir import replaced
 from ..ops import REGISTRY
-from ..ops.names import list_key, spec_key_problem
+from ..ops.names import is_index, key_path, spec_key_problem
 from ..ops.templates import filled
 from .context import Site, Skip
 
@@ -29,7 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _HINT = (
     "a key is printable ASCII without spaces, `.`, quotes or backslashes, at most 64 "
-    "characters, e.g. `block1-0`, or a list's entry, `convs.0`; use `name:` for identifiers"
+    "characters, e.g. `block1-0`, or a path of containers, `convs.0`, `fuse_layers.0.1`; "
+    "use `name:` for identifiers"
 )
 
 
@@ -60,63 +63,85 @@ def keyed_site(lw: Lowerer, site: Site, construct: Any) -> Site:
     if problem is not None:
         lw.error("E204", f"`key` gives {key[:80]!r} here: {problem}", yp, _HINT)
         raise Skip
-    entry = list_key(key)
-    if entry is not None:
-        _list_entry(lw, site, spec, construct, entry, yp)
+    if "." in key:
+        _path_entry(lw, site, spec, key, yp)
     return replaced(site, item=replaced(site.item, name=key))
 
 
-#: the hint of a node and a list of one module with one name (either written first)
-_BOTH_HINT = "rename the node or the list: a module's child is a layer or a list, not both"
+#: the hint of a node and a container of one module with one key (either written first)
+_BOTH_HINT = (
+    "rename the node or the container: a module's child is a layer or a container of "
+    "entries, not both"
+)
 
 
-def _list_entry(
-    lw: Lowerer, site: Site, spec: Any, construct: Any, entry: tuple[str, int], yp: Any
-) -> None:
-    """Check a list entry's key (`convs.2`) where it is made, and count it: its node is a
-    module, the list's name is no node of the module, and the entries come in order."""
-    name, index = entry
+def _path_entry(lw: Lowerer, site: Site, spec: Any, key: str, yp: Any) -> None:
+    """Check a dotted key (`fuse_layers.0.1`) where it is made, and record it in its
+    module's containers (`Scope.lists`: a container's path -> its entries' keys, in order):
+    the node is a module, no container on its path is a node, a container holds indices or
+    names but not both, and a list's new entry comes after the ones it holds."""
     scope = site.scope
     op = REGISTRY.get(spec.type)
     if op is not None and op.style != "module":
         lw.error(
             "E204",
-            f"`{name}.{index}` keys an entry of a module list, and a `{spec.type}` holds a "
-            "tensor, not a module",
+            f"`{key}` keys an entry of a container, and a `{spec.type}` holds a tensor, "
+            "not a module",
             yp,
             "key it without `.`; a learned tensor is an attribute of its module",
         )
         raise Skip
-    if name in scope.shapes:
-        lw.error(
-            "E304",
-            f"`{name}.{index}` puts an entry in a list `{name}`, and `{name}` is a node of "
-            "this module",
-            yp,
-            _BOTH_HINT,
-        )
-        raise Skip
-    held = scope.lists.get(name, 0)
-    scope.lists[name] = max(held, index + 1)
-    if index != held:
-        lw.error(
-            "E204",
-            f"`{name}.{index}` here, and the list `{name}` holds {held} "
-            f"entr{'y' if held == 1 else 'ies'} so far: a list numbers its entries in the "
-            "order the module makes them",
-            yp,
-            f"key them `{name}.0`, `{name}.1`, ... in the order they are written (in a "
-            f'repeat, `key: "{name}.{{i}}"`)',
-        )
-        raise Skip
+    parts = key_path(key)
+    if key in scope.lists:
+        list_taken(lw, key, yp)
+    for k in range(1, len(parts)):
+        path, part = ".".join(parts[:k]), parts[k]
+        if path in scope.shapes:
+            lw.error(
+                "E304",
+                f"`{key}` puts an entry in a container `{path}`, and `{path}` is a node of "
+                "this module",
+                yp,
+                _BOTH_HINT,
+            )
+            raise Skip
+        held = scope.lists.get(path, [])
+        if part in held:
+            continue  # a container made before (a duplicate node is add_node's E304)
+        if held and is_index(held[0]) != is_index(part):
+            what = "indices" if is_index(held[0]) else "names"
+            lw.error(
+                "E304",
+                f"`{key}` gives the container `{path}` the entry `{part}`, and it holds "
+                f"{what} (`{path}.{held[0]}`): an nn.ModuleList holds indices, an "
+                "nn.ModuleDict names",
+                yp,
+                "key one container's entries all `name.0`, `name.1`, ... or all by name",
+            )
+            raise Skip
+        if held and is_index(part) and int(part) < int(held[-1]):
+            lw.error(
+                "E204",
+                f"`{key}` gives the list `{path}` the entry {part}, and it holds "
+                f"`{path}.{held[-1]}` already: a list numbers its entries in the order the "
+                "module makes them",
+                yp,
+                f"key them `{path}.0`, `{path}.1`, ... in the order they are written (in a "
+                f'repeat, `key: "{path}.{{i}}"`); an index skipped holds an nn.Identity',
+            )
+            raise Skip
+    for k in range(1, len(parts)):  # checked: record
+        held = scope.lists.setdefault(".".join(parts[:k]), [])
+        if parts[k] not in held:
+            held.append(parts[k])
 
 
 def list_taken(lw: Lowerer, name: str, yp: Any) -> None:
-    """E304 (and Skip) for a node named like a list its module's entries made before."""
+    """E304 (and Skip) for a node keyed like a container its module's entries made before."""
     lw.error(
         "E304",
-        f"`{name}` is a list of this module (its entries are keyed `{name}.0`, ...), and "
-        "this node has its name",
+        f"`{name}` is a container of this module (its entries are keyed `{name}.`...), and "
+        "this node has its key",
         yp,
         _BOTH_HINT,
     )

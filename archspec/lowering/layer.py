@@ -201,7 +201,8 @@ def duplicate_name(lw: Lowerer, scope: Scope, node: Node, item: Item) -> NoRetur
         hint = both_kept_hint(other, node) or hint
     if other is not None and other.span is not None and other.span != node.span:
         hint += f" (the other `{node.name}` is at {other.span})"
-    lw.error("E304", f"duplicate name `{node.name}` in this module", item.ypath + ("name",), hint)
+    field = "key" if getattr(item.spec, "key", None) is not None else "name"
+    lw.error("E304", f"duplicate name `{node.name}` in this module", item.ypath + (field,), hint)
     raise Skip
 
 

@@ -170,34 +170,49 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def list_key(key: str) -> tuple[str, int] | None:
-    """`("convs", 0)` for the key of a ModuleList's entry, `convs.0` (None for any other)."""
-    prefix, dot, index = key.partition(".")
-    if not dot or not index.isdecimal() or not index.isascii():
-        return None
-    if index != str(int(index)):
-        return None
-    return prefix, int(index)
+#: What nn.ModuleDict has beyond nn.Module: a named container's entry may not take one
+#: (`add_module` refuses a key that is an attribute of the container).
+MODULE_DICT_NAMES = frozenset({"clear", "items", "keys", "pop", "update", "values"})
+
+
+def is_index(part: str) -> bool:
+    """True for a part of a key path that is an entry's index (`0`, `12`, no leading zeros):
+    its container is an nn.ModuleList."""
+    return part.isdecimal() and part.isascii() and part == str(int(part))
+
+
+def key_path(key: str) -> tuple[str, ...]:
+    """The parts of a module key, `fuse_layers.0.1` -> ("fuse_layers", "0", "1"): the node
+    is entry `1` of the container `fuse_layers.0` of its module (one part: a plain key)."""
+    return tuple(key.split("."))
 
 
 def spec_key_problem(key: str) -> str | None:
     """Why `key` cannot be a spec's `key:` (None when it can): key_problem's rules, or for a
-    dotted key the entry of a list of the module (`convs.0`: torch's `self.convs[0]`,
-    timm's Res2Net), a name then an index."""
+    dotted key a path of containers of the module (`convs.0`: torch's `self.convs[0]`,
+    timm's Res2Net; `fuse_layers.0.1`: HRNet's ModuleList of ModuleLists): each part a key,
+    an index without leading zeros (its container an nn.ModuleList) or a name (an
+    nn.ModuleDict's entry, never one of its methods); the first part is never an index."""
     if "." not in key:
         return key_problem(key)
-    entry = list_key(key)
-    if entry is None:
-        return (
-            f"key {key[:40]!r} holds `.`: a dotted key names an entry of a list of the "
-            "module, `list.N` (`convs.0`), a name then an index without leading zeros"
-        )
-    try:  # the list is an attribute (`self.convs`), so its name is a name
-        check_name(entry[0])
-    except ValueError as exc:
-        return f"in key {key[:40]!r}, the list's name: {exc}"
-    problem = key_problem(entry[0])
-    return None if problem is None else f"in key {key[:40]!r}, the list's name: {problem}"
+    if len(key) > MAX_KEY_LEN:
+        return f"key {key[:20]!r}... is longer than {MAX_KEY_LEN} characters"
+    parts = key_path(key)
+    for k, part in enumerate(parts):
+        where = f"in key {key[:40]!r}, part {k + 1} ({part[:20]!r})"
+        if not part:
+            return f"in key {key[:40]!r}: an empty part (`..`, or `.` at an end)"
+        if is_index(part):
+            if k == 0:
+                return f"{where} is an index: a path starts at a child of the module, a key"
+            continue
+        if part.isdecimal():
+            return f"{where} is an index with leading zeros: write `{int(part)}`"
+        if (problem := key_problem(part)) is not None:
+            return f"{where}: {problem}"
+        if k > 0 and part in MODULE_DICT_NAMES:
+            return f"{where} is a method of nn.ModuleDict, which holds named entries"
+    return None
 
 
 def literal_key_problem(key: str) -> str | None:

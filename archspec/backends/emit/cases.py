@@ -29,11 +29,10 @@ from typing import Any
 from ...ir import Graph, Module
 from ...lazymethods import dataclass
 from ...ops.base import RESERVED_NAMES
-from ...ops.names import list_key
-from ..pycode import INDENT, Code, Namespace, expr_tree, lit, unparse
+from ..pycode import INDENT, Code, Namespace, expr_tree, unparse
 from ..pylayout import Text, condition_lines, format_doc
 from ..pyvalues import IN, Env, Val, names_of, render_expr, truth
-from .ctor import init_statements
+from .ctor import init_statements, init_targets
 from .forward import forward_lines, forward_statements, is_free_attr
 from .model import Body, Case, ClassInfo, Step, switchable
 from .optional import inline_lets, phi
@@ -309,60 +308,21 @@ def cased_init(cls: ClassInfo) -> list[str]:
     lines: list[str] = []
     for attr, text in cls.case_state.items():
         lines += format_doc(Text(text), 8, f"self.{attr} = ")
-    outers = [init_statements(c.info, 2) for c in cls.cases]
-    inners = [init_statements(c.info, 3) for c in cls.cases]
-    orders = [_targets(stmts) for stmts in outers]
+    orders = [init_targets(c.info) for c in cls.cases]
     owns = [{s.attr for s in c.info.steps if s.attr and s.loop is None} for c in cls.cases]
-    for outer, inner, order in zip(outers, inners, orders):
+    for order in orders:
         for other, own in zip(orders, owns):
             for i, attr in enumerate(other):
                 if attr is None or attr not in own or attr in order:
                     continue
                 # after the nearest attribute before it that this case has (a loop's
-                # statement assigns none)
+                # statement assigns none); written as None there (`init_statements`)
                 prior = [a for a in other[:i] if a is not None and a in order]
-                at = order.index(prior[-1]) + 1 if prior else 0
-                order.insert(at, attr)
-                # a positional child ("2") or a key ("block1-0") is no attribute name
-                none = [f"self.{attr} = None"] if is_free_attr(attr) else _add_none(attr)
-                outer.insert(at, [f"{INDENT * 2}{ln}" for ln in none])
-                inner.insert(at, [f"{INDENT * 3}{ln}" for ln in none])
+                order.insert(order.index(prior[-1]) + 1 if prior else 0, attr)
+    outers = [init_statements(c.info, 2, order) for c, order in zip(cls.cases, orders)]
+    inners = [init_statements(c.info, 3, order) for c, order in zip(cls.cases, orders)]
     texts = [CaseText(o, i, [tuple(s) for s in o]) for o, i in zip(outers, inners)]
     return lines + merge_cases([c.cond for c in cls.cases], texts, 2)
-
-
-def _add_none(attr: str) -> list[str]:
-    """The statement that registers no module under a key that is no attribute name (an
-    entry of a list: None in its place, the list made with its first entry)."""
-    entry = list_key(attr)
-    if entry is None:
-        return [f"self.add_module({lit(attr)}, None)"]
-    made = [f"self.{entry[0]} = nn.ModuleList()"] if entry[1] == 0 else []
-    return made + [f"self.{entry[0]}.append(None)"]
-
-
-def _targets(stmts: list[list[str]]) -> list[str | None]:
-    """The attribute each `__init__` statement assigns first, if any (a list's entries,
-    `self.convs.append(...)`, counted in order: `convs.0`, `convs.1`, ...)."""
-    entries: dict[str, int] = {}
-    out: list[str | None] = []
-    for stmt in stmts:
-        target = None
-        for line in stmt:
-            found = re.search(r"self\.(\w+)\.append\(", line)
-            if found:
-                k = entries.get(found.group(1), 0)
-                entries[found.group(1)] = k + 1
-                target = f"{found.group(1)}.{k}"
-                break
-            found = re.search(r"self\.(\w+) = |self\.add_module\(\"([^\"]+)\"", line)
-            if found:
-                target = found.group(1) or found.group(2)
-                if line.endswith(" = nn.ModuleList()"):
-                    continue  # the list made with its first entry: the entry is the target
-                break
-        out.append(target)
-    return out
 
 
 def cased_forward(cls: ClassInfo, graph: Graph, taken: frozenset[str]) -> list[str]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import io
 import tokenize
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from ...ops import REGISTRY
-from ...ops.names import list_key
+from ...ops.names import is_index, key_path
 from ..pycode import INDENT, Namespace, lit
 from ..pylayout import Doc, Group, Text, call, condition_lines, format_doc
 from ..pyvalues import IN, Val
@@ -77,13 +78,46 @@ def init_lines(cls: ClassInfo, init_call: str | None, body: list[str] | None = N
     return head + _let_lines(cls.lets, lines) + lines
 
 
-def init_statements(cls: ClassInfo, depth: int = 2) -> list[list[str]]:
+class Planned(NamedTuple):
+    """One statement of `__init__` as it is planned: what it assigns first (an attribute,
+    a flag; None for a loop), how it is written given the containers made before it, and
+    for a flag that may read its let's local instead, (flag, let)."""
+
+    target: str | None
+    write: Callable[[Containers], list[str]]
+    inlined: tuple[str, str] | None = None
+
+
+def init_statements(
+    cls: ClassInfo, depth: int = 2, order: Sequence[str | None] | None = None
+) -> list[list[str]]:
     """The assignments of `__init__` at `depth` (2: the method's body), each statement its
-    lines: a submodule (under `if` when a `when` switches it), a loop, a flag `forward` reads."""
+    lines: a submodule (under `if` when a `when` switches it), a loop, a flag `forward` reads.
+    `order` (a class with cases: `cases.py`) is `init_targets`' with the submodules other
+    cases have set to None in their places."""
+    planned = _planned(cls, depth)
+    if order is not None:
+        planned = _with_nones(planned, order, depth)
+    containers = Containers()
+    stmts = [p.write(containers) for p in planned]
+    inlined = {i: p.inlined for i, p in enumerate(planned) if p.inlined is not None}
+    read = names_read([ln for i, s in enumerate(stmts) if i not in inlined for ln in s])
+    for i, (flag, let) in inlined.items():
+        if let in read:  # the local is bound anyway: the flag reads it
+            stmts[i] = [f"{INDENT * depth}self.{flag} = {let}"]
+    return stmts
+
+
+def init_targets(cls: ClassInfo) -> list[str | None]:
+    """What each statement of `init_statements` assigns first (None for a loop)."""
+    return [p.target for p in _planned(cls, 2)]
+
+
+def _planned(cls: ClassInfo, depth: int) -> list[Planned]:
+    """The statements of `__init__`, in registration order, each as it is planned."""
     pad, ind = INDENT * depth, 4 * depth
-    stmts: list[list[str]] = []
+    out: list[Planned] = []
     flags: set[str] = set()
-    inlined: dict[int, tuple[str, str]] = {}  # stmt -> (flag, let) of `self.flag = <let's text>`
     steps = cls.steps
     if cls.bodies and (module := cls.bodies[0].module).register_order:
         rank = {n: i for i, n in enumerate(module.registered([s.node.name for s in steps]))}
@@ -95,36 +129,96 @@ def init_statements(cls: ClassInfo, depth: int = 2) -> list[list[str]]:
                 flags.add(flag)
                 text = cls.lets.get(st.when.text, st.when.text)  # a let read only here
                 flag_lines = format_doc(Text(text), ind, f"self.{flag} = ")
-                if st.when.text in cls.lets and len(flag_lines) == 1:
-                    inlined[len(stmts)] = (flag, st.when.text)
-                stmts.append(flag_lines)
+                inline = st.when.text in cls.lets and len(flag_lines) == 1
+                out.append(
+                    Planned(flag, _fixed(flag_lines), (flag, st.when.text) if inline else None)
+                )
             continue
         if st.loop is not None and st.ctor is not None:
             head = [f"{pad}for {st.loop.index} in range({st.loop.count}):"]
             call_doc = call("self.add_module", [Text(st.loop.name), st.ctor])
-            stmts.append(head + format_doc(call_doc, ind + 4))
+            out.append(Planned(None, _fixed(head + format_doc(call_doc, ind + 4))))
             if cls.bodies and not cls.bodies[0].module.is_chain:  # `forward` runs the loop
-                stmts.append([f"{pad}self.{count_attr(cls, st)} = {st.loop.count}"])
+                count = count_attr(cls, st)
+                out.append(Planned(count, _fixed([f"{pad}self.{count} = {st.loop.count}"])))
             continue
-        if st.ctor is None or st.attr is None:
-            continue
+        if st.ctor is not None and st.attr is not None:
+            out.append(Planned(st.attr, _module_writer(st, cls, depth)))
+    return out
+
+
+def _fixed(lines: list[str]) -> Callable[[Containers], list[str]]:
+    return lambda _containers: lines
+
+
+def _module_writer(st: Any, cls: ClassInfo, depth: int) -> Callable[[Containers], list[str]]:
+    """How a submodule's statement is written: the containers its key's path needs first
+    (`Containers.make`), then its assignment (under `if` when a `when` switches it)."""
+    attr, pad = st.attr, INDENT * depth
+
+    def write(containers: Containers) -> list[str]:
+        lines = containers.make(attr, depth)
         if st.when is not None:
-            lines = _if_lines(st.when, depth)
+            lines += _if_lines(st.when, depth)
             if isinstance(st.ctor, Layers):  # a switched chain whose entries are switched too
-                lines += _layers_lines(st.attr, st.ctor, cls, depth + 1)
+                lines += _layers_lines(attr, st.ctor, cls, depth + 1)
             else:
-                lines += _assign(st.attr, st.ctor, depth + 1, is_tensor(st), _persistent(st))
+                lines += _assign(attr, st.ctor, depth + 1, is_tensor(st), _persistent(st))
             lines.append(pad + "else:")
-            stmts.append(lines + _assign(st.attr, Text("None"), depth + 1))
-        elif isinstance(st.ctor, Layers):
-            stmts.append(_layers_lines(st.attr, st.ctor, cls, depth))
+            return lines + _assign(attr, Text("None"), depth + 1)
+        if isinstance(st.ctor, Layers):
+            return lines + _layers_lines(attr, st.ctor, cls, depth)
+        return lines + _assign(attr, st.ctor, depth, is_tensor(st), _persistent(st))
+
+    return write
+
+
+def _with_nones(planned: list[Planned], order: Sequence[str | None], depth: int) -> list[Planned]:
+    """`planned` with a statement setting each attribute of `order` it lacks to None."""
+    own = {p.target for p in planned}
+    it = iter(planned)
+    out: list[Planned] = []
+    for target in order:
+        if target is not None and target not in own:
+            out.append(Planned(target, _none_writer(target, depth)))
         else:
-            stmts.append(_assign(st.attr, st.ctor, depth, is_tensor(st), _persistent(st)))
-    read = names_read([ln for i, s in enumerate(stmts) if i not in inlined for ln in s])
-    for i, (flag, let) in inlined.items():
-        if let in read:  # the local is bound anyway: the flag reads it
-            stmts[i] = [f"{pad}self.{flag} = {let}"]
-    return stmts
+            out.append(next(it))
+    return out
+
+
+def _none_writer(attr: str, depth: int) -> Callable[[Containers], list[str]]:
+    """A submodule a case lacks: None in its place (in its container, made if need be)."""
+    return lambda containers: containers.make(attr, depth) + _assign(attr, Text("None"), depth)
+
+
+class Containers:
+    """The containers of dotted keys `__init__` has made so far, each path -> its entries'
+    keys (`fuse_layers` -> ["0", "1"]), so that each is made once, where its first entry is,
+    and a list's skipped index gets an nn.Identity, as compile's build does."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, list[str]] = {}
+
+    def make(self, attr: str, depth: int) -> list[str]:
+        """The statements that make the containers on `attr`'s path not made yet, and fill
+        the indices its lists skip before it; `attr` is recorded as placed."""
+        parts = key_path(attr)
+        lines: list[str] = []
+        for k in range(1, len(parts)):
+            path, part = ".".join(parts[:k]), parts[k]
+            if path not in self.held:
+                made = "nn.ModuleList()" if is_index(part) else "nn.ModuleDict()"
+                lines += _assign(path, Text(made), depth)
+                self.held[path] = []
+            held = self.held[path]
+            if part in held:
+                continue
+            if is_index(part):
+                while len(held) < int(part):
+                    lines += _assign(f"{path}.{len(held)}", Text("nn.Identity()"), depth)
+                    held.append(str(len(held)))
+            held.append(part)
+        return lines
 
 
 def _let_lines(lets: dict[str, str], body: list[str]) -> list[str]:
@@ -212,10 +306,11 @@ def _assign(
     if persistent is not None:  # a buffer: an assigned tensor would be a plain attribute
         args = [Text(lit(attr)), ctor] + ([] if persistent else [Text("persistent=False")])
         return format_doc(call("self.register_buffer", args), 4 * depth)
-    entry = list_key(attr)
-    if entry is not None:  # `convs.0`: the list made with its first entry, then appended to
-        made = _assign(entry[0], Text("nn.ModuleList()"), depth) if entry[1] == 0 else []
-        return made + format_doc(call(f"{attr_ref(entry[0])}.append", [ctor]), 4 * depth)
+    if "." in attr:  # an entry of a container (`Containers.make` made it): a list's next
+        parent, _, part = attr.rpartition(".")
+        if is_index(part):
+            return format_doc(call(f"{attr_ref(parent)}.append", [ctor]), 4 * depth)
+        return format_doc(ctor, 4 * depth, f"{attr_ref(parent)}[{lit(part)}] = ")
     if is_free_attr(attr):
         return format_doc(ctor, 4 * depth, f"self.{attr} = ")
     register = "self.register_parameter" if tensor else "self.add_module"

@@ -18,7 +18,7 @@ from ...dims import Shape
 from ...ir import ABSENT_AS, INPUT
 from ...ops import REGISTRY, Op
 from ...ops.base import META_FIELDS, RESERVED_NAMES
-from ...ops.names import list_key
+from ...ops.names import is_index, key_path
 from ...ops.reuse import TARGET
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Comp, Doc, Group, call, flat, format_doc, parse_doc
@@ -520,12 +520,12 @@ def is_tensor(st: Step) -> bool:
 
 
 def attr_ref(attr: str) -> str:
-    """`self.conv1`, `getattr(self, "0")` for a name that is not an identifier, or
-    `self.convs[0]` for a list's entry (`convs.0`)."""
-    entry = list_key(attr)
-    if entry is not None:
-        return f"{attr_ref(entry[0])}[{entry[1]}]"
-    return f"self.{attr}" if is_free_attr(attr) else f"getattr(self, {lit(attr)})"
+    """`self.conv1`, `getattr(self, "0")` for a name that is not an identifier, or an entry
+    of a container of the module by its path: `self.convs[0]` (`convs.0`),
+    `self.fuse_layers[0][1]` (`fuse_layers.0.1`), `self.heads["cls"]` (`heads.cls`)."""
+    head, *rest = key_path(attr)
+    out = f"self.{head}" if is_free_attr(head) else f"getattr(self, {lit(head)})"
+    return out + "".join(f"[{p}]" if is_index(p) else f"[{lit(p)}]" for p in rest)
 
 
 def is_free_attr(name: str) -> bool:

@@ -1,0 +1,209 @@
+"""Keys that are paths of containers, `key: fuse_layers.0.1`: a node registered in the
+nn.ModuleLists (indices) and nn.ModuleDicts (names) its key names, as HRNet's fusion layers
+(`self.fuse_layers[i][j]`, a ModuleList of ModuleLists); compiled and emitted modules hold
+the same containers as PyTorch written by hand, and the keys that cannot be are refused
+(tests/test_list_keys.py has the one-level lists and the located errors)."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import torch
+from torch import nn
+
+import archspec
+from archspec.api import build_graph
+
+from .emit_helpers import matches_compile
+
+# An HRNet fusion stage of three branches, as timm's HighResolutionModule fuses them:
+# output i sums fuse_layers[i][j](x_j) over j, where [i][j] is a 1x1 conv, norm and
+# upsample for a lower branch (j > i), an nn.Identity for its own (j == i), and a
+# Sequential of stride-2 3x3 convs for a higher one (j < i).
+HRNET = """
+archspec: 1
+name: hrfuse
+input: [N, 3, 32, 32]
+params: {branches: 3}
+let: {widths: "[8, 16, 32]"}
+layers:
+  - {name: x0, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: x1, type: conv2d, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+  - {name: x2, type: conv2d, out_channels: 32, kernel_size: 3, stride: 2, padding: 1}
+  - type: repeat
+    count: branches
+    flat: true
+    index: i
+    names: [null, "y{i}", "a{i}"]
+    layers:
+      - type: repeat
+        count: branches
+        flat: true
+        index: j
+        layers:
+          - type: sequential
+            key: "fuse_layers.{i}.{j}"
+            when: j > i
+            from: "x{j}"
+            layers:
+              - {type: conv2d, out_channels: "widths[i]", kernel_size: 1, bias: false}
+              - {type: batchnorm2d}
+              - {type: upsample, scale_factor: "2 ** (j - i)", mode: nearest}
+          - {type: identity, key: "fuse_layers.{i}.{j}", when: j == i, from: "x{j}"}
+          - type: repeat
+            key: "fuse_layers.{i}.{j}"
+            when: j < i
+            from: "x{j}"
+            count: i - j
+            index: k
+            layer:
+              type: sequential
+              layers:
+                - {type: conv2d, out_channels: "widths[i] if k == i - j - 1 else widths[j]",
+                   kernel_size: 3, stride: 2, padding: 1, bias: false}
+                - {type: batchnorm2d}
+                - {type: relu, when: k < i - j - 1}
+      - {type: add, from: {each: "fuse_layers.{i}.{j}", for: j, in: branches}}
+      - {type: relu}
+  - {name: u1, type: upsample, scale_factor: 2, mode: nearest, from: a1}
+  - {name: u2, type: upsample, scale_factor: 4, mode: nearest, from: a2}
+  - {name: out, type: concat, from: [a0, u1, u2]}
+"""
+
+WIDTHS = (8, 16, 32)
+
+
+class RefFuse(nn.Module):
+    """The same stage written as timm writes HighResolutionModule's `_make_fuse_layers` and
+    its fusing `forward`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        c = WIDTHS
+        self.x0 = nn.Conv2d(3, c[0], 3, padding=1)
+        self.x1 = nn.Conv2d(c[0], c[1], 3, 2, 1)
+        self.x2 = nn.Conv2d(c[1], c[2], 3, 2, 1)
+        fuse_layers = []
+        for i in range(3):
+            fuse_layer: list[nn.Module] = []
+            for j in range(3):
+                if j > i:
+                    fuse_layer.append(
+                        nn.Sequential(
+                            nn.Conv2d(c[j], c[i], 1, 1, 0, bias=False),
+                            nn.BatchNorm2d(c[i]),
+                            nn.Upsample(scale_factor=2 ** (j - i), mode="nearest"),
+                        )
+                    )
+                elif j == i:
+                    fuse_layer.append(nn.Identity())
+                else:
+                    convs = []
+                    for k in range(i - j):
+                        last = k == i - j - 1
+                        out = c[i] if last else c[j]
+                        layers = [nn.Conv2d(c[j], out, 3, 2, 1, bias=False), nn.BatchNorm2d(out)]
+                        convs.append(nn.Sequential(*layers, *([] if last else [nn.ReLU()])))
+                    fuse_layer.append(nn.Sequential(*convs))
+            fuse_layers.append(nn.ModuleList(fuse_layer))
+        self.fuse_layers = nn.ModuleList(fuse_layers)
+        self.up = nn.ModuleList([nn.Upsample(scale_factor=2**i) for i in (1, 2)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x0 = self.x0(x)
+        x1 = self.x1(x0)
+        xs = [x0, x1, self.x2(x1)]
+        fused = []
+        for fuse_outer in self.fuse_layers:
+            y = None
+            for j, f in enumerate(fuse_outer):
+                y = f(xs[j]) if y is None else y + f(xs[j])
+            fused.append(torch.relu(y))
+        return torch.cat([fused[0], self.up[0](fused[1]), self.up[1](fused[2])], 1)
+
+
+def _randomised(model: nn.Module) -> nn.Module:
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for key, t in model.state_dict().items():
+            if key.endswith("running_var"):
+                t.uniform_(0.5, 1.5, generator=gen)
+            elif t.is_floating_point():
+                t.normal_(0, 0.2, generator=gen)
+    return model.eval()
+
+
+def _containers(model: nn.Module) -> list[tuple[str, str]]:
+    return [(n, type(m).__name__) for n, m in model.named_modules() if n.startswith("fuse")]
+
+
+def test_an_hrnet_fusion_stage_has_timms_nested_lists_and_computes_what_it_does() -> None:
+    ours, ref = _randomised(archspec.compile(HRNET)), _randomised(RefFuse())
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        (k, v.shape) for k, v in ref.state_dict().items()
+    ]
+    assert "fuse_layers.2.0.1.0.weight" in ours.state_dict()
+    # the same containers at the same paths: lists of lists, Identity at [i][i]
+    assert [(n, t.replace("Spec", "")) for n, t in _containers(ours)] == _containers(ref)
+    assert isinstance(ours.fuse_layers[1][1], nn.Identity)
+    ref.load_state_dict(ours.state_dict(), strict=True)
+    ours.load_state_dict(_randomised(RefFuse()).state_dict(), strict=True)
+    ref.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x))
+
+
+def test_the_hrnet_stage_emits_its_lists_and_indexes_them() -> None:
+    source = matches_compile(HRNET, (2, 3, 32, 32))
+    ast.parse(source)
+    assert "self.fuse_layers = nn.ModuleList()" in source
+    assert "self.fuse_layers.append(nn.ModuleList())" in source
+    assert "self.fuse_layers[2].append(nn.Identity())" in source
+    assert "self.fuse_layers[1][0](x0)" in source
+    ns: dict[str, object] = {}
+    exec(compile(source, "<emitted>", "exec"), ns)
+    emitted = ns[build_graph(HRNET).class_name]()  # type: ignore[operator]
+    ref = _randomised(RefFuse())
+    emitted.load_state_dict(ref.state_dict(), strict=True)  # type: ignore[attr-defined]
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(emitted.eval()(x), ref(x))  # type: ignore[attr-defined]
+
+
+def spec(body: str, header: str = "input: [N, 8, 4, 4]") -> str:
+    return f"archspec: 1\nname: t\n{header}\n" + textwrap.dedent(body)
+
+
+CONV = "type: conv2d, out_channels: 8, kernel_size: 1"
+
+
+def test_a_skipped_index_holds_an_identity_and_a_name_makes_a_module_dict() -> None:
+    text = spec(
+        f"""
+        layers:
+          - {{key: fuse.0.1, {CONV}}}
+          - {{key: heads.cls.0, {CONV}, from: input}}
+          - {{key: block1-0.2, {CONV}, from: input}}
+          - {{key: heads.box, {CONV}, from: input}}
+          - {{key: fuse.2.0, {CONV}, from: input}}
+          - {{name: s, type: add, from: [fuse.0.1, heads.cls.0, block1-0.2, heads.box, fuse.2.0]}}
+        """
+    )
+    model = archspec.compile(text)
+    assert [k for k in model.state_dict() if k.endswith("weight")] == [
+        "fuse.0.1.weight",
+        "fuse.2.0.weight",
+        "heads.cls.0.weight",
+        "heads.box.weight",
+        "block1-0.2.weight",
+    ]
+    assert [type(m).__name__ for m in model.fuse] == ["ModuleList", "Identity", "ModuleList"]
+    assert isinstance(model.fuse[0][0], nn.Identity) and isinstance(model.heads, nn.ModuleDict)
+    source = matches_compile(text, (2, 8, 4, 4))
+    assert 'self.heads["cls"] = nn.ModuleList()' in source
+    assert 'self.heads["box"] = nn.Conv2d(' in source
+    assert 'getattr(self, "block1-0").append(nn.Identity())' in source
+    assert "self.fuse.append(nn.Identity())" in source
+    assert 'self.heads["cls"][0](x)' in source
