@@ -81,12 +81,15 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
         raise too_large(graph, exc, path) from None
     # each leaf's costs go to its ancestor at the folding depth, in one pass (a scan of all
     # leaves per folded row was quadratic in the spec's size)
+    # (by the rows' depths, not the dots of a path: a key `fuse_layers.0.1` is one level)
     inside: dict[str, list[tuple[int, Dim, Dim]]] = {}
     if depth is not None:
-        for p, c in costs.items():
-            parts = p.split(".")
-            if len(parts) > depth:
-                inside.setdefault(".".join(parts[:depth]), []).append(c)
+        above: list[str] = []  # the path of the row at each depth above this one
+        for r in table.rows:
+            del above[r.depth :]
+            above.append(r.path)
+            if r.depth >= depth and r.path in costs:
+                inside.setdefault(above[depth - 1], []).append(costs[r.path])
     rows: list[Row] = []
     for r in table.rows:
         if depth is not None and r.depth >= depth:

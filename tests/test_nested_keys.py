@@ -14,6 +14,7 @@ from torch import nn
 
 import archspec
 from archspec.api import build_graph
+from archspec.backends.pysource import render_module
 
 from .emit_helpers import matches_compile
 
@@ -207,3 +208,51 @@ def test_a_skipped_index_holds_an_identity_and_a_name_makes_a_module_dict() -> N
     assert 'getattr(self, "block1-0").append(nn.Identity())' in source
     assert "self.fuse.append(nn.Identity())" in source
     assert 'self.heads["cls"][0](x)' in source
+
+
+def test_a_summary_folded_at_depth_one_counts_what_each_keyed_module_holds() -> None:
+    summary = archspec.summary(HRNET, depth=1)
+    rows = {r.path: r for r in summary.rows}
+    ref = RefFuse()
+    for path in ("fuse_layers.0.1", "fuse_layers.2.0", "fuse_layers.1.1"):
+        held = sum(p.numel() for p in ref.get_submodule(path).parameters())
+        assert rows[path].params == held, path
+    assert summary.params == sum(p.numel() for p in ref.parameters())
+
+
+def test_init_rules_reach_keyed_layers_not_their_containers_in_emitted_source() -> None:
+    text = spec(
+        f"""
+        layers:
+          - {{key: fuse.0.1, {CONV}}}
+          - {{key: fuse.1.0, {CONV}, from: input}}
+          - {{key: heads.cls, {CONV}, from: input}}
+          - {{name: s, type: add, from: [fuse.0.1, fuse.1.0, heads.cls]}}
+        init:
+          - {{layers: [conv2d], weight: zeros, bias: zeros}}
+          - {{paths: ["fuse*"], weight: ones}}
+          - {{paths: ["heads*"], bias: ones}}
+        """
+    )
+    graph = build_graph(text)
+    ns: dict[str, object] = {}
+    exec(compile(render_module(graph), "<emitted>", "exec"), ns)
+    emitted = ns[graph.class_name]()  # type: ignore[operator]
+    ours = archspec.compile(text)
+    sums = {k: float(v.sum()) for k, v in ours.state_dict().items()}
+    assert sums == {k: float(v.sum()) for k, v in emitted.state_dict().items()}  # type: ignore[attr-defined]
+    assert sums["fuse.1.0.weight"] == 64 and sums["heads.cls.bias"] == 8
+
+
+def test_an_entry_a_when_leaves_out_between_two_is_an_identity() -> None:
+    text = spec(
+        f"""
+        layers:
+          - {{type: repeat, count: 3, flat: true,
+             layer: {{key: "convs.{{i}}", {CONV}, when: i != 1}}}}
+        """
+    )
+    model = archspec.compile(text)
+    assert [type(m).__name__ for m in model.convs] == ["Conv2d", "Identity", "Conv2d"]
+    assert "convs.2.weight" in model.state_dict()
+    matches_compile(text, (2, 8, 4, 4))

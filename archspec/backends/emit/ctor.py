@@ -202,23 +202,31 @@ class Containers:
     def make(self, attr: str, depth: int) -> list[str]:
         """The statements that make the containers on `attr`'s path not made yet, and fill
         the indices its lists skip before it; `attr` is recorded as placed."""
-        parts = key_path(attr)
-        lines: list[str] = []
-        for k in range(1, len(parts)):
-            path, part = ".".join(parts[:k]), parts[k]
-            if path not in self.held:
-                made = "nn.ModuleList()" if is_index(part) else "nn.ModuleDict()"
-                lines += _assign(path, Text(made), depth)
-                self.held[path] = []
-            held = self.held[path]
-            if part in held:
-                continue
-            if is_index(part):
-                while len(held) < int(part):
-                    lines += _assign(f"{path}.{len(held)}", Text("nn.Identity()"), depth)
-                    held.append(str(len(held)))
-            held.append(part)
-        return lines
+        made = containers_on_path(self.held, attr)
+        return [ln for path, cls in made for ln in _assign(path, Text(f"{cls}()"), depth)]
+
+
+def containers_on_path(held: dict[str, list[str]], key: str) -> list[tuple[str, str]]:
+    """(path, class) of what a dotted key needs made before it, in order: each container on
+    its path not in `held` yet (`nn.ModuleList` where the next part is an index, else
+    `nn.ModuleDict`), and an `nn.Identity` for each index a list skips; `held` (a container's
+    path -> its entries' keys) records them and the key, as compile's build makes them."""
+    parts = key_path(key)
+    out: list[tuple[str, str]] = []
+    for k in range(1, len(parts)):
+        path, part = ".".join(parts[:k]), parts[k]
+        if path not in held:
+            out.append((path, "nn.ModuleList" if is_index(part) else "nn.ModuleDict"))
+            held[path] = []
+        entries = held[path]
+        if part in entries:
+            continue
+        if is_index(part):
+            while len(entries) < int(part):
+                out.append((f"{path}.{len(entries)}", "nn.Identity"))
+                entries.append(str(len(entries)))
+        entries.append(part)
+    return out
 
 
 def _let_lines(lets: dict[str, str], body: list[str]) -> list[str]:

@@ -21,6 +21,7 @@ from ..pycode import INDENT, LINE_LENGTH, Namespace, expr_tree, lit, truth_fold,
 from ..pylayout import Doc, Group, Text, condition_lines, format_doc
 from ..pyvalues import Env, Val, frozen, literal, render_expr
 from .context import EmitContext
+from .ctor import containers_on_path
 from .forward import is_free_attr
 from .layers import ClassNames, LayerFacts, LayerFactsCache, class_text
 from .model import ClassInfo
@@ -327,10 +328,16 @@ class InitRules(EmitContext):
         yield _Entry("", "module", None, frozenset({self.graph.class_name}), None, "")
 
         def walk(module: Module, prefix: str) -> Iterator[_Entry]:
+            held: dict[str, list[str]] = {}  # the containers of dotted keys made so far
             for node in module.nodes:
                 if not node.is_module:
                     continue
                 path = f"{prefix}.{node.name}" if prefix else node.name
+                for inner, cls in containers_on_path(held, node.name):
+                    # a container (`fuse_layers.0`) or an index a list skips (nn.Identity):
+                    # named_modules() meets them, which no rule may touch
+                    inner_path = f"{prefix}.{inner}" if prefix else inner
+                    yield _Entry(inner_path, "module", None, names.ancestors(cls), None, "")
                 if node.child is not None:
                     chain = node.child.block is None and node.child.is_chain
                     info = None if chain else self.class_of.get(id(node.child))
