@@ -134,8 +134,8 @@ KeyText = Annotated[
     AfterValidator(check_key_template),
     Field(
         description="the module's state_dict key when it is not an identifier (`block1-0`), "
-        "or an entry of a list of the module (`convs.0`); `{expression}` parts are "
-        "evaluated where the node is"
+        "or its path in containers of the module (`convs.0`: an nn.ModuleList's entry; "
+        "`fuse_layers.0.1`, `heads.cls`); `{expression}` parts are evaluated where the node is"
     ),
 ]
 
