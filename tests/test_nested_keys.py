@@ -9,12 +9,14 @@ from __future__ import annotations
 import ast
 import textwrap
 
+import pytest
 import torch
 from torch import nn
 
 import archspec
 from archspec.api import build_graph
 from archspec.backends.pysource import render_module
+from archspec.importer import ImportFailure
 
 from .emit_helpers import matches_compile
 
@@ -256,3 +258,79 @@ def test_an_entry_a_when_leaves_out_between_two_is_an_identity() -> None:
     assert [type(m).__name__ for m in model.convs] == ["Conv2d", "Identity", "Conv2d"]
     assert "convs.2.weight" in model.state_dict()
     matches_compile(text, (2, 8, 4, 4))
+
+
+class DictOfLists(nn.Module):
+    """Heads in an nn.ModuleDict of nn.ModuleLists, each entry called on its own input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(8, 8, 1)
+        self.heads = nn.ModuleDict(
+            {
+                "cls": nn.ModuleList([nn.Conv2d(8, 8, 1), nn.Conv2d(8, 4, 1)]),
+                "box": nn.ModuleList([nn.Conv2d(8, 4, 3, padding=1)]),
+            }
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        cls = self.heads["cls"][1](torch.relu(self.heads["cls"][0](x)))
+        return torch.cat([cls, self.heads["box"][0](x)], 1)
+
+
+def _round_trip(model: nn.Module, shape: tuple[int, ...]) -> str:
+    """The spec `from_module` writes of `model`: its compiled module loads the model's
+    state_dict strictly and back, with the same keys in order, and computes the same."""
+    model = _randomised(model)
+    text = archspec.from_module(model, torch.zeros(shape))
+    ours = _randomised(archspec.compile(text))
+    assert list(ours.state_dict()) == list(model.state_dict())
+    ours.load_state_dict(model.state_dict(), strict=True)
+    model.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), model(x))
+    return text
+
+
+def test_the_importer_states_a_list_of_lists_and_a_dict_of_lists_entry_by_entry() -> None:
+    text = _round_trip(RefFuse(), (1, 3, 32, 32))
+    assert "key: fuse_layers.2.0" in text and "{key: fuse_layers.1.1, type: identity" in text
+    text = _round_trip(DictOfLists(), (1, 8, 6, 6))
+    assert "key: heads.cls.1" in text and "key: heads.box.0" in text
+
+
+class NestedOutOfTurn(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fuse = nn.ModuleList([nn.ModuleList([nn.Conv2d(8, 8, 1)]) for _ in range(2)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fuse[0][0](self.fuse[1][0](x))
+
+
+class NestedLeftOut(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fuse = nn.ModuleList([nn.ModuleList([nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1)])])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fuse[0][0](x)
+
+
+@pytest.mark.parametrize(
+    ("model", "said"),
+    [
+        (NestedOutOfTurn(), "calls item `1` of `self.fuse` before item `0`"),
+        (NestedLeftOut(), "never calls item `1` of `self.fuse[0]`, which holds weights"),
+    ],
+)
+def test_nested_entries_called_out_of_turn_or_left_out_are_refused(
+    model: nn.Module, said: str
+) -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model, torch.zeros(1, 8, 4, 4))
+    first = err.value.diagnostics[0]
+    assert first.code == "E904" and said in first.message, first.message
+    assert first.span is not None and first.span.file == __file__

@@ -18,20 +18,35 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from ..ops.names import is_index
 from .defaulted import one_tensor_call
 from .trace import _stateful, child_item
 from .where import describe, span_from_stack
 
 
-def _entry(module: Any, target: str) -> tuple[str, int] | None:
-    """(list, index) of a call of an entry of an nn.ModuleList of `module`, else None."""
+def _entry(module: Any, target: str) -> tuple[str, str] | None:
+    """(container, entry) of a call of an entry of an nn.ModuleList of `module`
+    (`("convs", "0")`), or of a container nested in one or in an nn.ModuleDict of `module`
+    (`fuse_layers.0.1`, HRNet's list of lists: `("fuse_layers.0", "1")`); else None."""
     import torch.nn as nn
 
-    head, _, index = target.partition(".")
-    holder = getattr(module, head, None) if head in module._modules else None
-    if not isinstance(holder, nn.ModuleList) or not index.isdigit() or index != str(int(index)):
-        return None
-    return (head, int(index)) if int(index) < len(holder) else None
+    parts = target.split(".")
+    at = module
+    for k, part in enumerate(parts[:-1]):
+        at = at._modules.get(part)
+        if not isinstance(at, nn.ModuleList | nn.ModuleDict):
+            return None
+        if isinstance(at, nn.ModuleList) and not is_index(parts[k + 1]):
+            return None
+    if len(parts) < 2 or (len(parts) == 2 and not isinstance(at, nn.ModuleList)):
+        return None  # an nn.ModuleDict of the module's own is a sequence or a fan (lists.py)
+    return (".".join(parts[:-1]), parts[-1]) if parts[-1] in at._modules else None
+
+
+def _shown(path: str) -> str:
+    """A container's path as a forward indexes it: `self.fuse_layers[0]`, `self.heads["cls"]`."""
+    head, *rest = path.split(".")
+    return f"self.{head}" + "".join(f"[{p}]" if is_index(p) else f'["{p}"]' for p in rest)
 
 
 def _reaches(arg: Any, before: Any) -> bool:
@@ -60,6 +75,9 @@ def keyed_lists(module: Any, graph: Any) -> set[str]:
             calls.setdefault(found[0], []).append((at, found[1], node))
     keyed = set()
     for head, seen in calls.items():
+        if "." in head:  # a container nested in another: its entries are keys of their own
+            keyed.add(head)
+            continue
         indices = [k for _, k, _ in seen]
         first, last = seen[0][0], seen[-1][0]
         others = [a for h, s in calls.items() if h != head for a, _, _ in s]
@@ -114,30 +132,22 @@ def entry_call(reader: Any, node: Any, target: str) -> bool:
         from .lists import _ONE_TENSOR_HINT
 
         how = other_than_one_tensor(item, node.args, node.kwargs)
-        why = f"calls item `{index}` of `self.{head}` {how}"
+        why = f"calls item `{index}` of `{_shown(head)}` {how}"
         reader.fail("E904", f"{cls}.forward {why}", node, _ONE_TENSOR_HINT)
         return True
     inputs = reader._inputs((node.args[0],))
     if inputs is None:
         return True
     child = reader.module.get_submodule(target)
-    called = reader.entries.setdefault(head, [])
     reader.entry_calls[head] = node  # the last: where an entry left out is reported
-    if index in called:  # `{type: reuse, node: convs.0}`, or an activation again
+    if index in reader.entries.get(head, ()):  # `{type: reuse, node: convs.0}`, or again
         reader._repeat_call(node, target, child, inputs)
         return True
-    if index != len(called):
-        reader.fail(
-            "E904",
-            f"{cls}.forward calls item `{index}` of `self.{head}` before item `{len(called)}`",
-            node,
-            "a spec registers a list's entries in the order it first calls them: call "
-            f"`self.{head}[{len(called)}]` first, or register the entries in call order",
-        )
+    if _out_of_turn(reader, node, target):
         return True
-    called.append(index)
-    if head not in reader.called:
-        reader.called.append(head)
+    top = target.split(".", 1)[0]
+    if top not in reader.called:
+        reader.called.append(top)
     item = child_item(None, None, child, reader.problems, span_from_stack(node.stack_trace))
     item.key, item.inputs = target, inputs
     if item.kind == "unknown":  # refused where child_item read it
@@ -152,17 +162,50 @@ def entry_call(reader: Any, node: Any, target: str) -> bool:
     return True
 
 
+def _out_of_turn(reader: Any, node: Any, target: str) -> bool:
+    """Record a first call of an entry (and of each container on its path) in its
+    container's entries; True, reported, when it comes before an entry registered before it:
+    a spec registers a container's entries in the order it first calls them."""
+    parts = target.split(".")
+    for k in range(1, len(parts)):
+        path, part = ".".join(parts[:k]), parts[k]
+        called = reader.entries.setdefault(path, [])
+        if part in called:
+            continue
+        keys = list(reader.module.get_submodule(path)._modules)
+        if part != keys[len(called)]:
+            shown = _shown(path)
+            reader.fail(
+                "E904",
+                f"{describe(type(reader.module))}.forward calls item `{part}` of `{shown}` "
+                f"before item `{keys[len(called)]}`",
+                node,
+                "a spec registers a container's entries in the order it first calls them: "
+                f"call `{_shown(f'{path}.{keys[len(called)]}')}` first, or register the "
+                "entries in call order",
+            )
+            return True
+        called.append(part)
+    return False
+
+
 def unfinished_entries(reader: Any) -> None:
     """A list read entry by entry whose forward leaves entries uncalled: a spec holds only
     the entries it calls, so the twin's state_dict would lack the others' tensors."""
     for head, called in getattr(reader, "entries", {}).items():
-        holder = getattr(reader.module, head)
-        unused = [k for k in range(len(holder)) if k not in called and _stateful(holder[k])]
+        holder = reader.module.get_submodule(head)._modules
+        unused = [k for k in holder if k not in called and _stateful(holder[k])]
         if unused:
             reader.fail(
                 "E904",
                 f"{describe(type(reader.module))}.forward never calls item `{unused[0]}` of "
-                f"`self.{head}`, which holds weights",
-                reader.entry_calls[head],
+                f"`{_shown(head)}`, which holds weights",
+                reader.entry_calls.get(head) or reader.entry_calls[_last_under(reader, head)],
                 "a spec holds only the weights its forward uses; remove the entry, or call it",
             )
+
+
+def _last_under(reader: Any, head: str) -> str:
+    """The container under `head` whose entry the forward called last (where a container
+    left out of `head` is reported)."""
+    return [c for c in reader.entry_calls if c.startswith(head + ".")][-1]
