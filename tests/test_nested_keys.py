@@ -16,6 +16,7 @@ from torch import nn
 import archspec
 from archspec.api import build_graph
 from archspec.backends.pysource import render_module
+from archspec.errors import ArchSpecError
 from archspec.importer import ImportFailure
 
 from .emit_helpers import matches_compile
@@ -334,3 +335,26 @@ def test_nested_entries_called_out_of_turn_or_left_out_are_refused(
     first = err.value.diagnostics[0]
     assert first.code == "E904" and said in first.message, first.message
     assert first.span is not None and first.span.file == __file__
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (f"layers:\n  - {{key: convs.999999999, {CONV}}}\n", (5, 11)),
+        (  # each instance's skipped indices count: 3 x 4,000
+            "blocks:\n  B:\n    layers:\n"
+            f"      - {{key: convs.4000, {CONV}}}\n"
+            "layers:\n  - {name: a, type: B}\n  - {name: b, type: B}\n  - {name: c, type: B}\n",
+            (7, 15),
+        ),
+    ],
+)
+def test_indices_a_list_skips_count_against_the_layer_budget(
+    body: str, where: tuple[int, int]
+) -> None:
+    """A key `convs.999999999` would have compile append a billion nn.Identity modules."""
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(spec(body))
+    [diag] = info.value.diagnostics
+    assert diag.code == "E310" and "indices, each an Identity" in diag.message
+    assert diag.span is not None and (diag.span.line, diag.span.col) == where

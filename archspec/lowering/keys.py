@@ -132,8 +132,13 @@ def _path_entry(lw: Lowerer, site: Site, spec: Any, key: str, yp: Any) -> None:
             raise Skip
     for k in range(1, len(parts)):  # checked: record
         held = scope.lists.setdefault(".".join(parts[:k]), [])
-        if parts[k] not in held:
-            held.append(parts[k])
+        if parts[k] in held:
+            continue
+        if is_index(parts[k]):  # each index skipped is an nn.Identity: an item of the budget
+            skipped = int(parts[k]) - (int(held[-1]) + 1 if held else 0)
+            if skipped:
+                lw.charge(skipped, yp, why=f"`{key}` skips {skipped:,} indices, each an Identity")
+        held.append(parts[k])
 
 
 def list_taken(lw: Lowerer, name: str, yp: Any) -> None:
