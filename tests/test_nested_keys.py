@@ -358,3 +358,34 @@ def test_indices_a_list_skips_count_against_the_layer_budget(
     [diag] = info.value.diagnostics
     assert diag.code == "E310" and "indices, each an Identity" in diag.message
     assert diag.span is not None and (diag.span.line, diag.span.col) == where
+
+
+def test_block_instances_keyed_by_paths_are_fsdp_units_checkpointed_and_diffed() -> None:
+    text = spec(
+        f"""
+        shard: [Blk]
+        checkpoint: [Blk]
+        blocks:
+          Blk:
+            params: {{w: 8}}
+            layers:
+              - {{key: f.0.1, {CONV}}}
+              - {{name: out, type: conv2d, out_channels: w, kernel_size: 1}}
+        layers:
+          - {{key: stages.0.0, type: Blk}}
+          - {{key: stages.0.1, type: Blk}}
+          - {{key: stages.1.0, type: Blk, w: 4}}
+        """
+    )
+    model = archspec.compile(text)
+    units = archspec.shard_units(model)
+    assert [id(u) for u in units] == [
+        id(model.stages[0][0]),
+        id(model.stages[0][1]),
+        id(model.stages[1][0]),
+    ]
+    x = torch.randn(2, 8, 4, 4, requires_grad=True)
+    model.train()(x).sum().backward()  # checkpointed instances recompute in backward
+    assert x.grad is not None
+    wider = archspec.diff(text, text.replace("w: 4}", "w: 6}"))
+    assert [k for k, _, _ in wider.changed] == ["stages.1.0.out.weight", "stages.1.0.out.bias"]
