@@ -320,10 +320,20 @@ class NestedLeftOut(nn.Module):
         return self.fuse[0][0](x)
 
 
+class UnkeyableEntry(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.ModuleDict({"_proj": nn.Conv2d(8, 8, 1)})])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks[0]["_proj"](x)
+
+
 @pytest.mark.parametrize(
     ("model", "said"),
     [
         (NestedOutOfTurn(), "calls item `1` of `self.fuse` before item `0`"),
+        (UnkeyableEntry(), 'calls `self.blocks[0]["_proj"]`, whose path no spec key states'),
         (NestedLeftOut(), "never calls item `1` of `self.fuse[0]`, which holds weights"),
     ],
 )

@@ -16,9 +16,10 @@ all read one tensor are not joined by one torch.cat (fans.py's fan).
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
-from ..ops.names import is_index
+from ..ops.names import is_index, spec_key_problem
 from .defaulted import one_tensor_call
 from .trace import _stateful, child_item
 from .where import describe, span_from_stack
@@ -43,10 +44,17 @@ def _entry(module: Any, target: str) -> tuple[str, str] | None:
     return (".".join(parts[:-1]), parts[-1]) if parts[-1] in at._modules else None
 
 
+#: How to go on when a container's entry has a key no spec states.
+_KEY_HINT = (
+    "a spec's key is printable ASCII without spaces, quotes or backslashes, not starting "
+    "with `_`, at most 64 characters with its path: rename the nn.ModuleDict's entry"
+)
+
+
 def _shown(path: str) -> str:
     """A container's path as a forward indexes it: `self.fuse_layers[0]`, `self.heads["cls"]`."""
     head, *rest = path.split(".")
-    return f"self.{head}" + "".join(f"[{p}]" if is_index(p) else f'["{p}"]' for p in rest)
+    return f"self.{head}" + "".join(f"[{p}]" if is_index(p) else f"[{json.dumps(p)}]" for p in rest)
 
 
 def _reaches(arg: Any, before: Any) -> bool:
@@ -126,6 +134,10 @@ def entry_call(reader: Any, node: Any, target: str) -> bool:
         return False
     head, index = found
     cls = describe(type(reader.module))
+    if (problem := spec_key_problem(target)) is not None:  # a dict's key: any text
+        why = f"calls `{_shown(target)}`, whose path no spec key states ({problem})"
+        reader.fail("E904", f"{cls}.forward {why}", node, _KEY_HINT)
+        return True
     item = reader.module.get_submodule(target)
     if not one_tensor_call(item, list(node.args), node.kwargs):  # its defaults may be given
         from .defaulted import other_than_one_tensor
