@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import archspec
@@ -399,3 +401,88 @@ def test_block_instances_keyed_by_paths_are_fsdp_units_checkpointed_and_diffed()
     assert x.grad is not None
     wider = archspec.diff(text, text.replace("w: 4}", "w: 6}"))
     assert [k for k, _, _ in wider.changed] == ["stages.1.0.out.weight", "stages.1.0.out.bias"]
+
+
+def _valid_paths(keys: list[tuple[str, ...]]) -> bool:
+    """Whether torch code appending these entries in this order makes these keys: no key
+    twice, none both an entry and a container, a container's entries all indices or all
+    names, and a list's new index after the ones it holds."""
+    entries: dict[tuple[str, ...], list[str]] = {}
+    leaves = set(keys)
+    if len(leaves) != len(keys):
+        return False
+    for key in keys:
+        for k in range(1, len(key)):
+            if key[:k] in leaves:
+                return False
+            held = entries.setdefault(key[:k], [])
+            part = key[k]
+            if part in held:
+                continue
+            if held and held[0].isdigit() != part.isdigit():
+                return False
+            if held and part.isdigit() and int(part) < int(held[-1]):
+                return False
+            held.append(part)
+    return True
+
+
+def _by_hand(keys: list[tuple[str, ...]]) -> nn.Module:
+    """The model torch code makes appending a conv at each key in order: each container an
+    nn.ModuleList (indices) or nn.ModuleDict (names) made at its first entry, a skipped
+    index an nn.Identity."""
+    root = nn.Module()
+    for key in keys:
+        holder = root
+        for k, part in enumerate(key):
+            child = holder._modules.get(part)
+            if child is None:
+                if k == len(key) - 1:
+                    child = nn.Conv2d(8, 8, 1)
+                else:
+                    child = nn.ModuleList() if key[k + 1].isdigit() else nn.ModuleDict()
+                if isinstance(holder, nn.ModuleList):
+                    while len(holder) < int(part):
+                        holder.append(nn.Identity())
+                    holder.append(child)
+                else:
+                    holder.add_module(part, child)
+            holder = child
+    return root
+
+
+_PART = st.sampled_from(["0", "1", "2", "3", "a", "b"])
+_KEY = st.tuples(st.sampled_from(["f", "g"]), _PART) | st.tuples(
+    st.sampled_from(["f", "g"]), _PART, _PART
+)
+
+
+def test_container_paths_are_refused_or_built_as_torch_code_appending_them() -> None:
+    counts = {"built": 0, "refused": 0}
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(keys=st.lists(_KEY, min_size=1, max_size=6))
+    def run(keys: list[tuple[str, ...]]) -> None:
+        dotted = [".".join(k) for k in keys]
+        assume(len(set(dotted)) > 1 or len(dotted) == 1)  # one key many times: one case
+        items = "".join(f"  - {{key: {d}, {CONV}, from: input}}\n" for d in dotted)
+        joined = ", ".join(f"'{d}'" for d in dotted)
+        join = f"  - {{name: s, type: add, from: [{joined}]}}\n" if len(dotted) > 1 else ""
+        text = spec("layers:\n" + items + join)
+        result = archspec.check(text)
+        if not _valid_paths(keys):
+            assert not result.ok and {d.code for d in result.errors} <= {"E204", "E304"}
+            assert all(d.span is not None and d.span.line >= 5 for d in result.errors)
+            counts["refused"] += 1
+            return
+        assert result.ok, [d.message for d in result.diagnostics]
+        ours, ref = archspec.compile(text), _by_hand(keys)
+        layout = [(k, v.shape) for k, v in ref.state_dict().items()]
+        assert [(k, v.shape) for k, v in ours.state_dict().items()] == layout
+        assert [n for n, _ in ours.named_modules()] == [n for n, _ in ref.named_modules()]
+        ref.load_state_dict(ours.state_dict(), strict=True)
+        matches_compile(text, (1, 8, 2, 2))
+        counts["built"] += 1
+
+    run()
+    assert counts["built"] >= 15 and counts["refused"] >= 10, counts

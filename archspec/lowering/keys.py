@@ -59,12 +59,17 @@ def keyed_site(lw: Lowerer, site: Site, construct: Any) -> Site:
         )
         raise Skip
     key = _fill(lw, spec.key, site.local, yp)
-    problem = spec_key_problem(key)
-    if problem is not None:
-        lw.error("E204", f"`key` gives {key[:80]!r} here: {problem}", yp, _HINT)
-        raise Skip
-    if "." in key:
-        _path_entry(lw, site, spec, key, yp)
+    try:
+        problem = spec_key_problem(key)
+        if problem is not None:
+            lw.error("E204", f"`key` gives {key[:80]!r} here: {problem}", yp, _HINT)
+            raise Skip
+        if "." in key:
+            _path_entry(lw, site, spec, key, yp)
+    except Skip:
+        # a node that reads it is quiet: one mistake, one error (as for a layer that failed)
+        site.scope.shapes.setdefault(key, None)
+        raise
     return replaced(site, item=replaced(site.item, name=key))
 
 
@@ -96,7 +101,7 @@ def _path_entry(lw: Lowerer, site: Site, spec: Any, key: str, yp: Any) -> None:
         list_taken(lw, key, yp)
     for k in range(1, len(parts)):
         path, part = ".".join(parts[:k]), parts[k]
-        if path in scope.shapes:
+        if path in scope.shapes and not _failed(scope, path):
             lw.error(
                 "E304",
                 f"`{key}` puts an entry in a container `{path}`, and `{path}` is a node of "
@@ -139,6 +144,12 @@ def _path_entry(lw: Lowerer, site: Site, spec: Any, key: str, yp: Any) -> None:
             if skipped:
                 lw.charge(skipped, yp, why=f"`{key}` skips {skipped:,} indices, each an Identity")
         held.append(parts[k])
+
+
+def _failed(scope: Any, name: str) -> bool:
+    """Whether `name` is only a node that failed (its error said why), such as a node keyed
+    like a container of the module: its entries are no second mistake."""
+    return scope.shapes[name] is None and all(n.name != name for n in scope.nodes)
 
 
 def list_taken(lw: Lowerer, name: str, yp: Any) -> None:
