@@ -30,9 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
 
 _HINT = (
-    "a key is printable ASCII without spaces, `.`, quotes or backslashes, at most 64 "
-    "characters, e.g. `block1-0`, or a path of containers, `convs.0`, `fuse_layers.0.1`; "
-    "use `name:` for identifiers"
+    "a key is printable ASCII without spaces, quotes or backslashes, at most 64 characters "
+    "(`block1-0`); a `.` makes it a path of containers, each part a key or an index without "
+    "leading zeros (`convs.0`, `fuse_layers.0.1`, `heads.cls`); use `name:` for identifiers"
 )
 
 
