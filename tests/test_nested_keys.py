@@ -486,3 +486,24 @@ def test_container_paths_are_refused_or_built_as_torch_code_appending_them() -> 
 
     run()
     assert counts["built"] >= 15 and counts["refused"] >= 10, counts
+
+
+def test_a_keyed_node_that_fails_leaves_its_readers_quiet_in_every_instance() -> None:
+    """The second instance reads the first's failed output, so its nodes fail quietly; the
+    add reading `f.1` there was E305 'unknown reference `f.1`' besides the one mistake."""
+    text = spec(
+        f"""
+        blocks:
+          Blk:
+            layers:
+              - {{key: f.1, {CONV}}}
+              - {{key: f.0, {CONV}, from: input}}
+              - {{name: j, type: add, from: [f.1, f.0]}}
+        layers:
+          - {{key: stages.0, type: Blk}}
+          - {{key: stages.1, type: Blk}}
+        """
+    )
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    assert [(d.code, d.span.line) for d in info.value.diagnostics if d.span] == [("E204", 9)]

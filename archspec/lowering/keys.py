@@ -73,6 +73,13 @@ def keyed_site(lw: Lowerer, site: Site, construct: Any) -> Site:
     return replaced(site, item=replaced(site.item, name=key))
 
 
+def keyed_failed(site: Site, key: str | None) -> None:
+    """After a keyed node (`key` its spec's key) failed: its readers are quiet, as a named
+    node's are (its key is its name: `site`, keyed_site's, is named by it)."""
+    if key is not None and site.item.name is not None:
+        site.scope.shapes.setdefault(site.item.name, None)
+
+
 #: the hint of a node and a container of one module with one key (either written first)
 _BOTH_HINT = (
     "rename the node or the container: a module's child is a layer or a container of "

@@ -44,7 +44,7 @@ from .context import (
 from .exprs import input_symbol_hint, text_expr
 from .fromlist import computed_inputs
 from .itemplan import ItemPlan, item_plan
-from .keys import keyed_site, list_taken
+from .keys import keyed_failed, keyed_site, list_taken
 from .layer import absent_as_previous, duplicate_name, lower_op
 from .memo import InstanceMemo, MemoContext, lower_instance
 from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off, switched_off_early
@@ -283,9 +283,11 @@ class Lowerer:
                 site.scope.switches.append(("", plan.when_text))  # type: ignore[arg-type]
         if plan.key is not None:
             site = keyed_site(self, site, plan.construct)
-        if plan.lower is None:
-            return lower_op(self, site, plan)
-        return plan.lower(self, site)  # type: ignore[no-any-return]
+        try:
+            return lower_op(self, site, plan) if plan.lower is None else plan.lower(self, site)
+        except Skip:
+            keyed_failed(site, plan.key)
+            raise
 
     def lower_child(self, site: Site, child: Child) -> str:
         """One child module (a node of kind "module") made of `child.items`."""
