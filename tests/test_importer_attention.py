@@ -247,8 +247,8 @@ def test_a_dim_cut_or_joined_is_unflatten_or_flatten_for_every_size(
 
 class TwoUnknowns(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c = x.shape[0], x.shape[1]
-        return x.view(b, c // 2, -1)  # two sizes no step keeps: no kind states it for every size
+        b, h = x.shape[0], x.shape[2]
+        return x.view(b, h // 2, -1)  # two sizes that follow the input's: no kind states both
 
 
 def test_a_reshape_of_two_unknown_sizes_stays_refused() -> None:

@@ -232,7 +232,7 @@ class ScaleFromSize(nn.Module):
 
 def test_a_reshape_after_a_refused_step_is_not_reported_again() -> None:
     """The reshape of the refused scale's product was E903 too ("takes sizes read from tensor
-    shapes that a spec's `reshape` cannot state"), which it states once the scale is fixed."""
+    shapes that no spec step states"), which it states once the scale is fixed."""
     with pytest.raises(ImportFailure) as info:
         archspec.from_module(ScaleFromSize(), torch.zeros(2, 5, 8))
     (diag,) = info.value.diagnostics

@@ -156,12 +156,16 @@ def same_dim(reader: Any, sym: Any, src: Any, i: int) -> bool:
 
 def kept_at(reader: Any, syms: dict[Any, Any], value: Any, src: Any, i: int) -> bool:
     """Whether the reshape size `value` is dim `i` of `src` for every input, which a 0 at
-    position `i` keeps: the batch in front, or a size read off a shape that is that dim of
-    `src` itself or that the steps between prove to be it."""
+    position `i` keeps: the batch in front (unless a reshape before moved more into it,
+    `q.reshape(B * heads, ...)`: regroup.batch_at_front), or a size read off a shape that is
+    that dim of `src` itself or that the steps between prove to be it."""
+    from .regroup import batch_at_front
     from .shapes import is_batch
 
     sym = syms.get(value) if is_node(value) else None
-    return (i == 0 and is_batch(sym)) or same_dim(reader, sym, src, i)
+    if i == 0 and is_batch(sym) and batch_at_front(reader, src):
+        return True
+    return same_dim(reader, sym, src, i)
 
 
 def regrouped(

@@ -223,8 +223,10 @@ def is_batch(sym: Any) -> bool:
 
 
 _UNSTATED_RESHAPE = (
-    "{} takes sizes read from tensor shapes that a spec's `reshape` cannot state: it keeps "
-    "the batch, a dim in its place or one -1, and every other size is a number"
+    "{} takes sizes read from tensor shapes that no spec step states for every input: a "
+    "`reshape` keeps the batch, a dim in its place or one -1, every other size a number, and "
+    "`flatten` and `unflatten` regroup dims when each size is proven a product of the "
+    "input's dims and numbers (or one dim `//` a number)"
 )
 _UNSTATED_HINT = (
     "to cut one dim into sizes, `x.unflatten(dim, (-1, 4))` (numbers and one -1) reads as "
@@ -280,6 +282,7 @@ def read_size_node(reader: Any, node: Any) -> bool:
 
     from .functions import describe_target
     from .provenance import regrouped
+    from .regroup import regroup_steps
 
     syms: dict[Any, Sym] = reader.syms
     if node in syms:
@@ -299,6 +302,11 @@ def read_size_node(reader: Any, node: Any) -> bool:
         shape = reshape_sizes(list(sizes), syms, args[0], reader)
         if shape is None and (found := regrouped(reader, list(sizes), syms, args[0])):
             return reader.emit(node, found[0], found[1], (args[0],))  # provenance.py
+        if shape is None and (steps := regroup_steps(reader, node, list(sizes), args[0])):
+            return all(
+                reader.emit(node, k, f, (args[0] if n == 0 else node,))
+                for n, (k, f) in enumerate(steps)
+            )
         if shape is None and after_refused(reader.refused, reader.names, (args[0],)):
             reader.refused.add(node)  # its tensor's provenance broke where that was reported
             return True

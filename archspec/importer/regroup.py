@@ -1,0 +1,238 @@
+"""A reshape whose sizes are products and quotients of its input's dims, as a chain of
+`flatten` and `unflatten` steps that compute it for every input.
+
+TResNet's space-to-depth writes `x.view(N, C, H // 4, 4, W // 4, 4)`, BoTNet's attention
+`q.reshape(B * heads, dim_head, -1)`: sizes read off shapes and computed with, which a
+spec's `reshape` cannot write (its sizes are numbers, a 0 keeping a dim or one -1). Any
+reshape is a regrouping of its input's dims: runs of input dims joined, then cut into the
+output's sizes. The example run gives the finest such grouping (the runs whose sizes
+multiply to the same number); each group is then proven for every input from what its
+sizes are made of:
+
+- a dim of the input, followed back through the steps before (provenance.py), ends at a
+  size a reshape wrote (its form below), at the batch (dim 0), at a size the input's
+  spatial sizes do not change (a number: the same on the example input and on one of
+  doubled sizes, as channels are), or at a size of its own (a symbol);
+- a size the reshape writes is a number, a size read off a shape (followed back alike),
+  a product of sizes, or a size read off a shape divided (`//`) by a number.
+
+A group holds when its output sizes multiply to its input dims for every input: the same
+symbols on both sides and the same number. A group is a `flatten` of its input dims (when
+more than one) then an `unflatten` into its sizes (when more than one), which states each
+size as a number but at most one (-1): so at most one size of a group is other than a
+number, and a quotient (`H // 4`) must be that size alone, where the `unflatten`'s -1
+requires what torch's view requires, that 4 divides H. Anything else is None (E903, as
+before).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import Counter
+from typing import Any
+
+from .calls import is_node
+
+#: a size's form: the symbols it multiplies (with repeats) and the number it multiplies
+#: them by. A symbol is "batch", ("dim", node, i) or ("quot", symbol, k): symbol // k.
+Form = tuple[Counter, int]
+_MAX_STEPS = 200
+#: how many sizes deep a form is followed (a size read off a reshape of sizes read off ...)
+_MAX_DEPTH = 40
+
+
+def regroup_steps(
+    reader: Any, node: Any, values: list[Any], src: Any
+) -> list[tuple[str, dict[str, Any]]] | None:
+    """The `flatten`/`unflatten` steps (kind, fields), in order, that compute the reshape
+    `node` of `src` to `values` for every input; None when its groups are not proven."""
+    from .slices import _node_shapes
+
+    shapes = _node_shapes(reader)
+    here, out = shapes.get(src), shapes.get(node)
+    if here is None or out is None or len(out) != len(values) or 0 in here or 0 in out:
+        return None
+    groups = _groups(list(here), list(out))
+    if groups is None:
+        return None
+    dims = [_dim_form(reader, src, i) for i in range(len(here))]
+    forms = [None if v == -1 else _size_form(reader, v) for v in values]
+    if any(f is None and v != -1 for f, v in zip(forms, values)):
+        return None
+    steps: list[tuple[str, dict[str, Any]]] = []
+    for (a, b), (c, d) in groups:
+        sizes = _group_sizes(dims[a:b], forms[c:d], -1 in values)
+        if sizes is None:
+            return None
+        if b - a > 1:
+            steps.append(("flatten", {"start_dim": c, "end_dim": c + b - a - 1}))
+        if d - c > 1:
+            steps.append(("unflatten", {"dim": c, "unflattened_size": sizes}))
+    return steps or None
+
+
+def batch_at_front(reader: Any, src: Any) -> bool:
+    """Whether dim 0 of `src` is the batch alone as far as its steps tell: not a dim a
+    reshape wrote as a product with it (`q.reshape(B * heads, ...)`, BoTNet's heads)."""
+    return _dim_form(reader, src, 0) == (Counter(["batch"]), 1)
+
+
+def _groups(here: list[int], out: list[int]) -> list[tuple[tuple[int, int], ...]] | None:
+    """The finest runs of `here`'s dims and `out`'s sizes that multiply to the same number,
+    as ((a, b), (c, d)) ranges; None when the sizes do not pair off so."""
+    groups = []
+    i = j = 0
+    while i < len(here) and j < len(out):
+        a, c = i, j
+        ps, po = here[i], out[j]
+        i, j = i + 1, j + 1
+        while ps != po:
+            if ps < po and i < len(here):
+                ps, i = ps * here[i], i + 1
+            elif po < ps and j < len(out):
+                po, j = po * out[j], j + 1
+            else:
+                return None
+        groups.append(((a, i), (c, j)))
+    return groups if i == len(here) and j == len(out) else None
+
+
+def _group_sizes(dims: list[Form], sizes: list[Form | None], any_rest: bool) -> list[int] | None:
+    """The `unflatten` sizes of one group (numbers, one -1) when its sizes multiply to its
+    dims for every input; None when they are not proven to."""
+    symbolic = [k for k, f in enumerate(sizes) if f is None or f[0]]
+    if len(symbolic) > 1:
+        return None
+    written = [-1 if k in symbolic else f[1] for k, f in enumerate(sizes)]  # type: ignore[index]
+    if symbolic and sizes[symbolic[0]] is None:  # the model's -1 takes what the others leave
+        return written
+    want, number = Counter(), 1
+    for symbols, n in dims:
+        want.update(symbols)
+        number *= n
+    got, given = Counter(), 1
+    for symbols, n in sizes:  # type: ignore[misc]
+        got.update(symbols)
+        given *= n
+    if got == want and given == number:
+        return written
+    quotients = [s for s in got if isinstance(s, tuple) and s[0] == "quot"]
+    if len(quotients) != 1 or len(sizes) < 2 or any_rest:
+        return None
+    (symbol, k), alone = quotients[0][1:], sizes[symbolic[0]] == (Counter(quotients), 1)
+    got = got - Counter(quotients) + Counter([symbol])
+    # `H // 4` a size of its own, the -1 of the unflatten, which requires 4 to divide H
+    return written if alone and got == want and given == number * k else None
+
+
+def _dim_form(reader: Any, node: Any, i: int, depth: int = 0) -> Form:
+    """What dim `i` of `node` is for every input (see the module docstring)."""
+    from .provenance import _source_dim
+    from .slices import _node_shapes
+
+    shapes = _node_shapes(reader)
+    for _ in range(_MAX_STEPS):
+        written = _written_size(reader, node, i, depth + 1) if depth < _MAX_DEPTH else None
+        if written is not None:
+            return written
+        step = _source_dim(reader, node, i, shapes)
+        if step is None:
+            break
+        node, i = step
+        if node in shapes and i < 0:
+            i %= len(shapes[node])
+    if i == 0:
+        return Counter(["batch"]), 1
+    cut = _split_size(node, i)
+    if cut is not None:
+        return Counter(), cut
+    here = shapes.get(node)
+    there = _node_shapes(reader, other=True).get(node)
+    fixed = here is not None and there is not None and len(here) == len(there)
+    if fixed and 0 < i < len(here) and here[i] == there[i]:  # type: ignore[arg-type,index]
+        return Counter(), here[i]  # type: ignore[index]
+    return Counter([("dim", node, i)]), 1
+
+
+def _split_size(node: Any, i: int) -> int | None:
+    """The size of dim `i` of a piece of `torch.split(x, [a, b, c], dim=i)` (or
+    `x.split(...)`), which the sizes given fix for every input; None for anything else."""
+    import torch
+
+    if node.target is not operator.getitem or type(node.args[1]) is not int:
+        return None
+    cut = node.args[0]
+    if not is_node(cut) or len(cut.args) < 2 or not is_node(cut.args[0]):
+        return None
+    if not (cut.target is torch.split or (cut.op == "call_method" and cut.target == "split")):
+        return None
+    sizes, dim = cut.args[1], cut.kwargs.get("dim", cut.args[2] if len(cut.args) > 2 else 0)
+    if not isinstance(sizes, list | tuple) or not all(type(n) is int for n in sizes):
+        return None
+    return sizes[node.args[1]] if dim == i and -len(sizes) <= node.args[1] < len(sizes) else None
+
+
+def _written_size(reader: Any, node: Any, i: int, depth: int) -> Form | None:
+    """The form of size `i` a reshape or view `node` wrote, when it wrote one this module
+    follows (a number, a size computed from shapes, or a -1 that took dims whose form is
+    known); None otherwise."""
+    import torch
+
+    from .calls import listed
+    from .slices import _node_shapes
+
+    method = node.op == "call_method" and node.target in ("reshape", "view")
+    if not (method or node.target is torch.reshape) or node.kwargs or not node.args:
+        return None
+    sizes = listed(node.args)
+    if not 0 <= i < len(sizes):
+        return None
+    if sizes[i] != -1:
+        return _size_form(reader, sizes[i], depth)
+    shapes = _node_shapes(reader)
+    here, out = shapes.get(node.args[0]), shapes.get(node)
+    groups = _groups(list(here), list(out)) if here and out and 0 not in here else None
+    for (a, b), (c, d) in groups or ():
+        if c <= i < d:  # the -1 takes its group's dims but for the group's other sizes
+            others = [_size_form(reader, v, depth) for v in sizes[c:i] + sizes[i + 1 : d]]
+            if any(f is None or f[0] for f in others):
+                return None
+            form = Counter(), 1
+            for k in range(a, b):
+                symbols, n = _dim_form(reader, node.args[0], k, depth)
+                form = form[0] + symbols, form[1] * n
+            given = math.prod(f[1] for f in others)  # type: ignore[index]
+            return (form[0], form[1] // given) if form[1] % given == 0 else None
+    return None
+
+
+def _size_form(reader: Any, value: Any, depth: int = 0) -> Form | None:
+    """The form of a reshape's size: a number, a size read off a shape, a product of
+    sizes, a size over a number (`//`); None for anything else."""
+    if type(value) is int:
+        return (Counter(), value) if value >= 1 else None
+    if not is_node(value) or depth > _MAX_DEPTH:
+        return None
+    sym = reader.syms.get(value)
+    if sym is None:
+        return None
+    if sym.what == "dim" and type(sym.index) is int:
+        return _dim_form(reader, sym.src, sym.index, depth + 1)
+    if value.op != "call_function" or value.kwargs or len(value.args) != 2:
+        return None
+    a, b = (_size_form(reader, v, depth + 1) for v in value.args)
+    if a is None or b is None:
+        return None
+    if value.target is operator.mul:
+        return a[0] + b[0], a[1] * b[1]
+    if value.target is operator.floordiv and not b[0] and b[1] >= 1:
+        if not a[0]:
+            return (Counter(), a[1] // b[1]) if a[1] // b[1] >= 1 else None
+        if a[1] == 1 and sum(a[0].values()) == 1 and b[1] > 1:
+            (symbol,) = a[0]
+            return Counter([("quot", symbol, b[1])]), 1
+    return None
+
+
+__all__ = ["batch_at_front", "regroup_steps"]

@@ -1,0 +1,119 @@
+"""Reshapes whose sizes are products and quotients of the input's dims, through `archspec
+import` (importer/regroup.py): a chain of `flatten` and `unflatten` steps that computes the
+reshape for every input, or E903 where its sizes are not proven. Each model is plain torch,
+as timm (no dependency) writes it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+import archspec
+from archspec.errors import ImportFailure
+from tests.test_importer_timm25 import round_trip_and_emit
+
+
+class SpaceToDepth(nn.Module):
+    """TResNet's stem (timm's space_to_depth.py): each 4x4 block of pixels into channels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(48, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, C, H, W = x.size()
+        x = x.view(N, C, H // 4, 4, W // 4, 4)
+        x = x.permute(0, 3, 5, 1, 2, 4).contiguous()
+        x = x.view(N, C * 4 * 4, H // 4, W // 4)
+        return self.conv(x)
+
+
+class HeadsInBatch(nn.Module):
+    """BoTNet's attention (timm's bottleneck_attn.py): the heads moved into the batch,
+    `q.reshape(B * heads, head_dim, -1)`, and back out of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Conv2d(3, 24, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.qkv(x)
+        B = x.shape[0]
+        q, k, v = torch.split(x, [8, 8, 8], dim=1)
+        q = q.reshape(B * 2, 4, -1).transpose(-1, -2)
+        k = k.reshape(B * 2, 4, -1)
+        v = v.reshape(B * 2, 4, -1).transpose(-1, -2)
+        out = (q @ k).softmax(dim=-1) @ v
+        return out.transpose(-1, -2).reshape(B, 8, -1)
+
+
+class FixedChannels(nn.Module):
+    """`c // 2` of channels that no input changes: a number for every input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[0], x.shape[1]
+        return x.view(b, c // 2, -1)
+
+
+def _twin(text: str, net: nn.Module) -> nn.Module:
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(net.state_dict())
+    return twin
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "other", "steps"),
+    [
+        (SpaceToDepth, (2, 3, 16, 12), (1, 3, 8, 20), ["unflatten", "unflatten", "flatten"]),
+        (HeadsInBatch, (2, 3, 6, 10), (1, 3, 5, 7), ["flatten", "unflatten", "flatten"] * 3),
+        (FixedChannels, (2, 4, 3, 5), (1, 4, 7, 2), ["flatten", "unflatten"]),
+    ],
+)
+def test_a_reshape_of_sizes_computed_from_dims_is_flatten_and_unflatten(
+    model: type, shape: tuple[int, ...], other: tuple[int, ...], steps: list[str]
+) -> None:
+    net = model().eval()
+    text = round_trip_and_emit(net, shape)  # state_dict keys and order, outputs, emitted source
+    kinds = [v["type"] for v in yaml.safe_load(text)["layers"]]
+    assert "reshape" not in kinds
+    assert [k for k in kinds if k in ("flatten", "unflatten")] == steps + (
+        ["flatten", "unflatten"] if model is HeadsInBatch else []
+    )
+    x = torch.randn(other, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():  # another size: the steps hold for every input, not the example's
+        torch.testing.assert_close(_twin(text, net)(x), net(x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_quotient_is_the_unflattens_minus_one_so_the_spec_requires_the_divisor() -> None:
+    text = archspec.from_module(SpaceToDepth().eval(), torch.rand(1, 3, 8, 8))
+    assert "unflattened_size: [-1, 4]" in text
+    assert archspec.check(text, input=[1, 3, 8, 12]).ok
+    assert not archspec.check(text, input=[1, 3, 10, 12]).ok  # torch's view refuses 10 too
+    with pytest.raises(RuntimeError):
+        SpaceToDepth()(torch.rand(1, 3, 10, 12))
+
+
+class QuotientAndRest(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h = x.shape[0], x.shape[1], x.shape[2]
+        return x.view(b, c, h // 2, -1)  # h=5, w=4: torch's -1 is 10, no unflatten of h
+
+
+class TokensBySizesOfAnotherMap(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, _, H, W = x.shape
+        y = self.conv(x).flatten(2)  # H and W of x, not proven to be the conv's
+        return y.reshape(B, 8, H, W)
+
+
+@pytest.mark.parametrize("model", [QuotientAndRest, TokensBySizesOfAnotherMap])
+def test_a_reshape_whose_groups_are_not_proven_stays_refused(model: type) -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(model().eval(), torch.rand(1, 3, 6, 6))
+    assert [d.code for d in err.value.diagnostics] == ["E903"]
