@@ -1,7 +1,8 @@
 """Reshapes whose sizes are products and quotients of the input's dims, through `archspec
 import` (importer/regroup.py): a chain of `flatten` and `unflatten` steps that computes the
-reshape for every input, or E903 where its sizes are not proven. Each model is plain torch,
-as timm (no dependency) writes it."""
+reshape for every input (tokens folded into the map whose H and W they read, a
+`departition`), or E903 where its sizes are not proven. Each model is plain torch, as timm
+(no dependency) writes it."""
 
 from __future__ import annotations
 
@@ -57,6 +58,73 @@ class FixedChannels(nn.Module):
         return x.view(b, c // 2, -1)
 
 
+class HeadsIntoMap(nn.Module):
+    """Visformer's attention (timm's visformer.py): heads merged and folded back into the
+    map whose sizes forward read, `x.permute(0, 1, 3, 2).reshape(B, -1, H, W)`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Conv2d(8, 24, 1)
+        self.proj = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, _, H, W = x.shape
+        x = self.qkv(x).reshape(B, 3, 2, 4, -1).permute(1, 0, 2, 4, 3)
+        q, k, v = x.unbind(0)
+        x = (q @ k.transpose(-2, -1)).softmax(-1) @ v
+        return self.proj(x.permute(0, 1, 3, 2).reshape(B, -1, H, W))
+
+
+class TokensIntoMap(nn.Module):
+    """Tokens (N, L, C) folded into (N, H, W, C) by the sizes of the map they came from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, _, H, W = x.shape
+        return self.fc(x.flatten(2).transpose(1, 2)).reshape(B, H, W, -1)
+
+
+@pytest.mark.parametrize("model", [HeadsIntoMap, TokensIntoMap])
+def test_tokens_folded_into_the_map_whose_sizes_they_read_are_a_departition(
+    model: type,
+) -> None:
+    net = model().eval()
+    text = round_trip_and_emit(net, (2, 8, 6, 10))
+    assert "{name: departition, type: departition, from: [unsqueeze, input], size: 1}" in text
+    assert archspec.check(text, input=[1, 8, 5, 7]).ok
+    x = torch.randn(1, 8, 5, 7, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        torch.testing.assert_close(_twin(text, net)(x), net(x), rtol=1e-5, atol=1e-6)
+
+
+class PositionLambda(nn.Module):
+    """LambdaNet's position lambdas (timm's lambda_layer.py): tokens (B, M, V) folded into
+    (B, 1, H, W, V) for a Conv3d, the size 1 an `unsqueeze` after the fold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Conv2d(8, 4, 1)
+        self.conv = nn.Conv3d(1, 2, (3, 3, 1), padding=(1, 1, 0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, _, H, W = x.shape
+        v = self.qkv(x).reshape(B, 4, H * W).transpose(-1, -2)  # (B, M, 4)
+        return self.conv(v.reshape(B, 1, H, W, 4)).flatten(2, 3)
+
+
+def test_a_size_one_beside_the_runs_is_an_unsqueeze() -> None:
+    net = PositionLambda().eval()
+    text = round_trip_and_emit(net, (2, 8, 6, 10))
+    kinds = [v["type"] for v in yaml.safe_load(text)["layers"]]
+    assert kinds[kinds.index("departition") :][:3] == ["departition", "permute", "unsqueeze"]
+    x = torch.randn(1, 8, 5, 7, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        torch.testing.assert_close(_twin(text, net)(x), net(x), rtol=1e-5, atol=1e-6)
+
+
 def _twin(text: str, net: nn.Module) -> nn.Module:
     twin = archspec.compile(text).eval()
     twin.load_state_dict(net.state_dict())
@@ -101,18 +169,18 @@ class QuotientAndRest(nn.Module):
         return x.view(b, c, h // 2, -1)  # h=5, w=4: torch's -1 is 10, no unflatten of h
 
 
-class TokensBySizesOfAnotherMap(nn.Module):
+class TokensByTwoMaps(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, _, H, W = x.shape
-        y = self.conv(x).flatten(2)  # H and W of x, not proven to be the conv's
-        return y.reshape(B, 8, H, W)
+        y = self.conv(x)
+        H, W = x.shape[2], y.shape[3]  # H and W of two maps: no one map to fold into
+        return y.flatten(2).reshape(x.shape[0], 8, H, W)
 
 
-@pytest.mark.parametrize("model", [QuotientAndRest, TokensBySizesOfAnotherMap])
+@pytest.mark.parametrize("model", [QuotientAndRest, TokensByTwoMaps])
 def test_a_reshape_whose_groups_are_not_proven_stays_refused(model: type) -> None:
     with pytest.raises(ImportFailure) as err:
         archspec.from_module(model().eval(), torch.rand(1, 3, 6, 6))

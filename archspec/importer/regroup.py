@@ -37,39 +37,100 @@ from .calls import is_node
 #: a size's form: the symbols it multiplies (with repeats) and the number it multiplies
 #: them by. A symbol is "batch", ("dim", node, i) or ("quot", symbol, k): symbol // k.
 Form = tuple[Counter, int]
+#: a step of the chain: its kind, its fields and its inputs after the tensor it reshapes
+Step = tuple[str, dict[str, Any], tuple[Any, ...]]
 _MAX_STEPS = 200
 #: how many sizes deep a form is followed (a size read off a reshape of sizes read off ...)
 _MAX_DEPTH = 40
 
 
-def regroup_steps(
-    reader: Any, node: Any, values: list[Any], src: Any
-) -> list[tuple[str, dict[str, Any]]] | None:
-    """The `flatten`/`unflatten` steps (kind, fields), in order, that compute the reshape
-    `node` of `src` to `values` for every input; None when its groups are not proven."""
+def regroup_steps(reader: Any, node: Any, values: list[Any], src: Any) -> list[Step] | None:
+    """The steps (kind, fields, inputs after the tensor), in order, that compute the reshape
+    `node` of `src` to `values` for every input; None when its runs are not proven. Sizes
+    written as 1 that no run takes are `unsqueeze`s after the others (LambdaNet's
+    `v.reshape(B, 1, H, W, dim_v)`)."""
     from .slices import _node_shapes
 
     shapes = _node_shapes(reader)
     here, out = shapes.get(src), shapes.get(node)
     if here is None or out is None or len(out) != len(values) or 0 in here or 0 in out:
         return None
-    groups = _groups(list(here), list(out))
+    steps = _steps(reader, list(here), list(out), values, src)
+    ones = [k for k, v in enumerate(values) if type(v) is int and v == 1]
+    if steps is not None or not ones or len(ones) == len(values):
+        return steps or None
+    kept = [k for k in range(len(values)) if k not in ones]
+    steps = _steps(reader, list(here), [out[k] for k in kept], [values[k] for k in kept], src)
+    if steps is None:
+        return None
+    return steps + [("unsqueeze", {"dim": k}, ()) for k in ones]
+
+
+def _steps(
+    reader: Any, here: list[int], out: list[int], values: list[Any], src: Any
+) -> list[Step] | None:
+    """regroup_steps for the sizes `values` (`out` on the example input); [] when the
+    reshape keeps every dim."""
+    groups = _groups(here, out)
     if groups is None:
         return None
     dims = [_dim_form(reader, src, i) for i in range(len(here))]
     forms = [None if v == -1 else _size_form(reader, v) for v in values]
     if any(f is None and v != -1 for f, v in zip(forms, values)):
         return None
-    steps: list[tuple[str, dict[str, Any]]] = []
+    steps: list[Step] = []
+    fold: tuple[int, Any] | None = None  # (its place, the map) of tokens folded into a map
     for (a, b), (c, d) in groups:
+        at = c - (fold is not None)  # the fold, done last, is one dim until then
         sizes = _group_sizes(dims[a:b], forms[c:d], -1 in values)
-        if sizes is None:
+        folded = _folded_map(reader, values[c:d]) if sizes is None and fold is None else None
+        if sizes is None and folded is None:
             return None
         if b - a > 1:
-            steps.append(("flatten", {"start_dim": c, "end_dim": c + b - a - 1}))
-        if d - c > 1:
-            steps.append(("unflatten", {"dim": c, "unflattened_size": sizes}))
-    return steps or None
+            steps.append(("flatten", {"start_dim": at, "end_dim": at + b - a - 1}, ()))
+        if folded is not None:
+            fold = at, folded
+        elif d - c > 1:
+            steps.append(("unflatten", {"dim": at, "unflattened_size": sizes}, ()))
+    if fold is not None:
+        last = _fold(reader, fold, len(out), forms[0])
+        if last is None:
+            return None
+        steps += last
+    return steps
+
+
+def _folded_map(reader: Any, values: list[Any]) -> Any:
+    """The map (N, C, H, W) whose H and W `values` read, in order, as tokens folded back
+    into it are sized (`x.transpose(1, 2).reshape(B, C, H, W)`); None otherwise."""
+    from .slices import _node_shapes
+
+    syms = [reader.syms.get(v) if is_node(v) else None for v in values]
+    if len(syms) != 2 or any(s is None or s.what != "dim" for s in syms):
+        return None
+    (h, w), shapes = syms, _node_shapes(reader)
+    like = shapes.get(h.src)
+    if h.src is not w.src or like is None or len(like) != 4 or h.src not in reader.names:
+        return None
+    if type(h.index) is not int or type(w.index) is not int:
+        return None
+    if (h.index % 4, w.index % 4) != (2, 3):
+        return None
+    return h.src if batch_at_front(reader, h.src) else None
+
+
+def _fold(reader: Any, fold: tuple[int, Any], rank: int, front: Form | None) -> list[Step] | None:
+    """The steps that fold tokens at dim 1 or 2 of an (N, L, C) or (N, C, L) tensor into
+    the map's H and W, as a spec writes it: a `departition` of one-token groups (its shape
+    rule requires that L be H * W of the map, as the reshape does)."""
+    at, like = fold
+    if rank != 4 or front != (Counter(["batch"]), 1) or at not in (1, 2):
+        return None
+    departition: Step = ("departition", {"size": 1}, (like,))
+    unsqueeze: Step = ("unsqueeze", {"dim": 2}, ())
+    if at == 2:  # (N, C, L) into (N, C, H, W)
+        return [("permute", {"dims": [0, 2, 1]}, ()), unsqueeze, departition]
+    return [unsqueeze, departition, ("permute", {"dims": [0, 2, 3, 1]}, ())]
 
 
 def batch_at_front(reader: Any, src: Any) -> bool:

@@ -223,17 +223,15 @@ def is_batch(sym: Any) -> bool:
 
 
 _UNSTATED_RESHAPE = (
-    "{} takes sizes read from tensor shapes that no spec step states for every input: a "
-    "`reshape` keeps the batch, a dim in its place or one -1, every other size a number, and "
-    "`flatten` and `unflatten` regroup dims when each size is proven a product of the "
-    "input's dims and numbers (or one dim `//` a number)"
+    "{} takes sizes read from tensor shapes that no spec step states for every input"
 )
 _UNSTATED_HINT = (
-    "to cut one dim into sizes, `x.unflatten(dim, (-1, 4))` (numbers and one -1) reads as "
-    "`unflatten` for any size; tokens folded back into the map they came from "
-    "(`x.transpose(1, 2).reshape(b, c, h, w)`) are, in a spec, a `departition` of one-token "
-    "groups (docs/spec-language.md, Tokens back into a map); else write the sizes as numbers, "
-    "which fits one input size"
+    "a `reshape` keeps the batch, a dim in its place (0) or one -1, every other size a "
+    "number; `flatten` and `unflatten` regroup dims whose sizes are products of the input's "
+    "dims and numbers (or one dim `//` a number, an unflatten's -1), and tokens fold back "
+    "into the map whose H and W they read, in that order (a `departition` of one-token "
+    "groups: docs/spec-language.md, Tokens back into a map); else write the sizes as "
+    "numbers, which fits one input size"
 )
 
 
@@ -304,8 +302,8 @@ def read_size_node(reader: Any, node: Any) -> bool:
             return reader.emit(node, found[0], found[1], (args[0],))  # provenance.py
         if shape is None and (steps := regroup_steps(reader, node, list(sizes), args[0])):
             return all(
-                reader.emit(node, k, f, (args[0] if n == 0 else node,))
-                for n, (k, f) in enumerate(steps)
+                reader.emit(node, k, f, (args[0] if n == 0 else node, *more))
+                for n, (k, f, more) in enumerate(steps)
             )
         if shape is None and after_refused(reader.refused, reader.names, (args[0],)):
             reader.refused.add(node)  # its tensor's provenance broke where that was reported
