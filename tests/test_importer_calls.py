@@ -133,12 +133,42 @@ class DropsInTraining(nn.Module):
         return x
 
 
+def test_a_dropout_only_training_calls_is_a_dropout_in_both_modes() -> None:
+    """It was E902 ('returns another value in training mode'): nn.Dropout returns its input
+    in eval, so calling it in both modes is the model in both (importer/modes.py)."""
+    net = DropsInTraining()
+    text = archspec.from_module(net, torch.zeros(1, 3, 4, 4))
+    assert "{name: drop, type: dropout}" in text and "train_only" not in text
+    twin = archspec.compile(text)
+    twin.load_state_dict(net.state_dict())
+    x = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(2))
+    for mode in (True, False):
+        net.train(mode), twin.train(mode)
+        torch.manual_seed(11)
+        want = net(x)
+        torch.manual_seed(11)
+        torch.testing.assert_close(twin(x), want)  # the same elements dropped in training
+    assert not torch.equal(net.train()(x), net.eval()(x))  # training does drop
+
+
+class ActsInTraining(DropsInTraining):
+    def __init__(self) -> None:
+        super().__init__()
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.training:
+            x = self.act(x)  # the statement
+        return x
+
+
 def test_a_step_only_training_returns_is_refused_at_it() -> None:
     with pytest.raises(ImportFailure) as info:
-        archspec.from_module(DropsInTraining(), torch.zeros(1, 3, 4, 4))
+        archspec.from_module(ActsInTraining(), torch.zeros(1, 3, 4, 4))
     (diag,) = info.value.diagnostics
-    assert diag.code == "E902" and "(`drop`, a step eval does not take)" in diag.message
-    lines, first = inspect.getsourcelines(DropsInTraining.forward)
+    assert diag.code == "E902" and "(`act`, a step eval does not take)" in diag.message
+    lines, first = inspect.getsourcelines(ActsInTraining.forward)
     assert "# the statement" in lines[diag.span.line - first]
 
 

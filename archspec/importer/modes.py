@@ -4,9 +4,12 @@ training as in eval.
 A module's forward may read `self.training`. Three cases are exact: the same graph in both
 modes; a mode flag passed on (`F.dropout(x, p, training=self.training)`, traced False in
 eval, True in training, read from the training graph as the kind that follows the mode);
-and nodes only training runs that no eval node reads (GoogLeNet's auxiliary heads, marked
-`train_only`). Any other difference (`if self.training: x = x * 2`) would make the twin
-compute something else in training, so it is refused at the statement (E902).
+nodes only training runs that no eval node reads (GoogLeNet's auxiliary heads, marked
+`train_only`); and torch's dropout modules called in training only (`if self.training: x =
+self.drop(x)`), which return their input in eval, so the call taken in both modes is the
+model's graph in both (a `dropout` node). Any other difference (`if self.training: x = x *
+2`) would make the twin compute something else in training, so it is refused at the
+statement (E902).
 """
 
 from __future__ import annotations
@@ -97,11 +100,17 @@ def _written(node: Any) -> str:
     return f"the input `{node.name}`"
 
 
-def _plain(value: Any) -> Any:
-    """An argument with every fx node replaced by its name (in lists, dicts and slices)."""
+def _plain(value: Any, idle: dict[Any, Any] | None = None) -> Any:
+    """An argument with every fx node replaced by its name (in lists, dicts and slices);
+    a node of `idle` by the name of the node it reads, as eval mode computes it."""
     from torch.fx.node import map_arg
 
-    return map_arg(value, lambda n: ("node", n.name))
+    def name(n: Any) -> tuple[str, str]:
+        while idle and n in idle:
+            n = idle[n]
+        return "node", n.name
+
+    return map_arg(value, name)
 
 
 _EVAL_DROP_HINT = (
@@ -156,17 +165,35 @@ def _agree(ev: Any, tr: Any) -> bool | None:
     return False if False in found else (None if None in found else True)
 
 
-def _output(graph: Any) -> Any:
+def _output(graph: Any, idle: dict[Any, Any] | None = None) -> Any:
     from .calls import unpacked
 
     (out,) = [n.args[0] for n in graph.nodes if n.op == "output"]
-    return _plain(unpacked(out))
+    return _plain(unpacked(out), idle)
 
 
-def _first_eval_output(eval_graph: Any, train_graph: Any) -> bool:
+def _first_eval_output(eval_graph: Any, train_graph: Any, idle: dict[Any, Any]) -> bool:
     """Training returns what eval returns, or that first (`GoogLeNetOutputs(logits, ...)`)."""
-    ev, tr = _output(eval_graph), _output(train_graph)
+    ev, tr = _output(eval_graph), _output(train_graph, idle)
     return ev == tr or (isinstance(tr, tuple | list) and bool(tr) and tr[0] == ev)
+
+
+def _eval_identities(module: nn.Module, train: Any, names: set[str]) -> dict[Any, Any]:
+    """The training graph's calls of torch's dropout modules that eval does not take (`if
+    self.training: x = self.drop(x)`), each -> the node it reads. Such a module returns its
+    input in eval mode, so the call taken in both modes is the model in both: a spec's
+    `dropout` node, which drops in training and is the identity in eval."""
+    import torch.nn as nn
+
+    kinds = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+    idle = {}
+    for node in train.nodes:
+        if node.op != "call_module" or node.name in names or node.kwargs or len(node.args) != 1:
+            continue
+        child = module.get_submodule(str(node.target))
+        if type(child) in (*kinds, nn.FeatureAlphaDropout) and hasattr(node.args[0], "op"):
+            idle[node] = node.args[0]
+    return idle
 
 
 def with_training(
@@ -199,21 +226,22 @@ def with_training(
         for diag in quiet.items:
             problems.add(dataclasses.replace(diag, message=diag.message + " (in training mode)"))
         return None, set()
+    names = {n.name for n in graph.nodes}
+    idle = _eval_identities(module, train, names)
     by_name = {n.name: n for n in train.nodes if n.op != "output"}
-    passed_on = False
+    passed_on = bool(idle)  # the training graph, with its dropouts taken in both modes
     for node in graph.nodes:
         if node.op == "output":
             continue
         twin = by_name.get(node.name)
         same = None if twin is None else (twin.op, twin.target) == (node.op, node.target)
         agree = (
-            _agree(_plain((node.args, node.kwargs)), _plain((twin.args, twin.kwargs)))
+            _agree(_plain((node.args, node.kwargs)), _plain((twin.args, twin.kwargs), idle))
             if same
             else False
         )
         if agree is False:
             at = twin if twin is not None else node
-            names = {n.name for n in graph.nodes}
             # the step only training takes, where the twin reads one (`x = x * 2`)
             at = next((a for a in getattr(at, "all_input_nodes", ()) if a.name not in names), at)
             side = "eval" if twin is None else "training" if at is not twin else "each mode"
@@ -229,9 +257,8 @@ def with_training(
             )
             return None, set()
         passed_on = passed_on or agree is None
-    if not _first_eval_output(graph, train):
+    if not _first_eval_output(graph, train, idle):
         out = next(n for n in train.nodes if n.op == "output")
-        names = {n.name for n in graph.nodes}
         # the step only training takes that it returns (`if self.training: x = self.drop(x)`)
         only = [a for a in out.all_input_nodes if a.name not in names]
         what = f" (`{only[0].name}`, a step eval does not take)" if only else ""
@@ -242,7 +269,7 @@ def with_training(
             )
         )
         return None, set()
-    extra = {n.name for n in train.nodes if n.op != "output"} - {n.name for n in graph.nodes}
+    extra = {n.name for n in train.nodes if n.op != "output" and n not in idle} - names
     if not extra and not passed_on:
         return graph, set()
     return train, extra
