@@ -185,3 +185,44 @@ def test_a_reshape_whose_groups_are_not_proven_stays_refused(model: type) -> Non
     with pytest.raises(ImportFailure) as err:
         archspec.from_module(model().eval(), torch.rand(1, 3, 6, 6))
     assert [d.code for d in err.value.diagnostics] == ["E903"]
+
+
+# Sizes no input changes, computed with in forward: the numbers they are (fixed_value)
+
+
+class ScaledScores(nn.Module):
+    """Attention scaled by its width read in forward, `q.size(-1) ** -0.5`: a Linear's
+    out_features, the same number for every input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q, self.k = nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k = self.q(x), self.k(x)
+        return ((q @ k.transpose(-2, -1)) * q.size(-1) ** -0.5).softmax(-1) @ x
+
+
+class ScaledByTokens(ScaledScores):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k = self.q(x), self.k(x)
+        return ((q @ k.transpose(-2, -1)) * q.size(1) ** -0.5).softmax(-1) @ x  # L: any
+
+
+def test_a_size_no_input_changes_is_a_number_in_a_tensor_step() -> None:
+    """`mul` of the size was E903 'no layer kind computes the operator `pow`'."""
+    net = ScaledScores().eval()
+    text = round_trip_and_emit(net, (2, 5, 8))
+    assert f"type: scale, factor: {8**-0.5}" in text
+    x = torch.randn(1, 9, 8, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        torch.testing.assert_close(_twin(text, net)(x), net(x), rtol=0, atol=0)
+
+
+def test_a_size_that_follows_the_input_stays_refused_as_an_operand() -> None:
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(ScaledByTokens().eval(), torch.rand(2, 5, 8))
+    (diag,) = err.value.diagnostics
+    assert (
+        diag.code == "E903" and "computed from sizes read in forward, as a tensor" in diag.message
+    )

@@ -193,6 +193,8 @@ def _dim_form(reader: Any, node: Any, i: int, depth: int = 0) -> Form:
     from .slices import _node_shapes
 
     shapes = _node_shapes(reader)
+    if i < 0 and node in shapes:
+        i %= len(shapes[node])
     for _ in range(_MAX_STEPS):
         written = _written_size(reader, node, i, depth + 1) if depth < _MAX_DEPTH else None
         if written is not None:
@@ -206,6 +208,8 @@ def _dim_form(reader: Any, node: Any, i: int, depth: int = 0) -> Form:
     if i == 0:
         return Counter(["batch"]), 1
     cut = _split_size(node, i)
+    if cut is None:
+        cut = _module_size(reader, node, i, len(shapes.get(node, ())))
     if cut is not None:
         return Counter(), cut
     here = shapes.get(node)
@@ -232,6 +236,22 @@ def _split_size(node: Any, i: int) -> int | None:
     if not isinstance(sizes, list | tuple) or not all(type(n) is int for n in sizes):
         return None
     return sizes[node.args[1]] if dim == i and -len(sizes) <= node.args[1] < len(sizes) else None
+
+
+def _module_size(reader: Any, node: Any, i: int, rank: int) -> int | None:
+    """The size of dim `i` of a call of torch's own Linear (the last: `out_features`) or
+    convolution (dim 1: `out_channels`), which no input changes; None for anything else."""
+    import torch.nn as nn
+
+    if node.op != "call_module":
+        return None
+    child = reader.module.get_submodule(str(node.target))
+    if type(child) is nn.Linear and rank >= 2 and i == rank - 1:
+        return int(child.out_features)
+    convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    if type(child) in convs and rank == child.weight.dim() and i == 1:
+        return int(child.out_channels)
+    return None
 
 
 def _written_size(reader: Any, node: Any, i: int, depth: int) -> Form | None:
@@ -296,4 +316,40 @@ def _size_form(reader: Any, value: Any, depth: int = 0) -> Form | None:
     return None
 
 
-__all__ = ["batch_at_front", "regroup_steps"]
+_FOLDED = {
+    operator.add: operator.add,
+    operator.sub: operator.sub,
+    operator.mul: operator.mul,
+    operator.truediv: operator.truediv,
+    operator.floordiv: operator.floordiv,
+    operator.mod: operator.mod,
+    operator.pow: operator.pow,
+}
+
+
+def fixed_value(reader: Any, value: Any, depth: int = 0) -> Any:
+    """The number a size computed in forward is for every input, where every size it reads
+    is one no input changes (a head's width: `q.size(-1) ** -0.5`, as the forward computes
+    it); None when it follows the input or is no size arithmetic."""
+    if type(value) in (int, float):
+        return value
+    if not is_node(value) or depth > _MAX_DEPTH or value not in reader.syms:
+        return None
+    sym = reader.syms[value]
+    if sym.what == "dim" and type(sym.index) is int:
+        symbols, n = _dim_form(reader, sym.src, sym.index)
+        return None if symbols else n
+    fold = _FOLDED.get(value.target) if value.op == "call_function" else None
+    if fold is None or value.kwargs or len(value.args) != 2:
+        return None
+    a, b = (fixed_value(reader, v, depth + 1) for v in value.args)
+    if a is None or b is None or (fold is operator.pow and not (abs(b) <= 4 and abs(a) < 2**20)):
+        return None
+    try:
+        out = fold(a, b)
+    except (ArithmeticError, ValueError):
+        return None
+    return out if type(out) in (int, float) and math.isfinite(out) and abs(out) <= 10**15 else None
+
+
+__all__ = ["batch_at_front", "fixed_value", "regroup_steps"]

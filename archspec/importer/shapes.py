@@ -40,6 +40,7 @@ _ARITH = {
     operator.sub,
     operator.truediv,
     operator.mod,
+    operator.pow,  # `q.size(-1) ** -0.5`: a number where the size is one (regroup.fixed_value)
 }
 #: comparisons, by the operator a forward writes (an assertion's condition on sizes)
 _COMPARE = {
@@ -57,6 +58,7 @@ _WRITTEN = {
     operator.sub: "-",
     operator.truediv: "/",
     operator.mod: "%",
+    operator.pow: "**",
     **_COMPARE,
 }
 
@@ -359,6 +361,23 @@ def size_as_tensor(reader: Any, node: Any, call: Any) -> bool:
     message = f"{what} reads `{size.name}`, computed from sizes read in forward, as a tensor"
     reader.fail("E903", message + ": no node of a spec holds it", node, UNKNOWN_CALL_HINT)
     return True
+
+
+def with_fixed_sizes(reader: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A tensor step's arguments with each size computed in forward that is a number for
+    every input (regroup.fixed_value) written as that number, as torch computes it."""
+    from .calls import is_node
+    from .regroup import fixed_value
+
+    def fixed(v: Any) -> Any:
+        if isinstance(v, list | tuple):
+            return type(v)(fixed(x) for x in v)
+        if is_node(v) and v in reader.syms:
+            n = fixed_value(reader, v)
+            return v if n is None else n
+        return v
+
+    return tuple(fixed(a) for a in args)
 
 
 def _repeat_over_batch(reader: Any, node: Any) -> bool:

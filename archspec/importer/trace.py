@@ -531,7 +531,7 @@ class _GraphReader:
         from .fused import own_tensors_hint, read_fused
         from .lists import concatenates_input, gathering_concat
         from .reductions import read_reduction
-        from .shapes import read_size_node, size_as_tensor
+        from .shapes import read_size_node, size_as_tensor, with_fixed_sizes
         from .slices import read_slice
         from .swaps import read_transpose
 
@@ -552,7 +552,7 @@ class _GraphReader:
                 return type(v)(wrap(x) for x in v)
             return v
 
-        args = tuple(wrap(a) for a in node.args)
+        args = tuple(wrap(a) for a in with_fixed_sizes(self, node.args))
         kwargs = {k: wrap(v) for k, v in node.kwargs.items()}
         call = read_call(node.op, node.target, args, kwargs)
         what = describe_target(node.op, node.target, node.args)
