@@ -226,3 +226,22 @@ def test_a_size_that_follows_the_input_stays_refused_as_an_operand() -> None:
     assert (
         diag.code == "E903" and "computed from sizes read in forward, as a tensor" in diag.message
     )
+
+
+class BatchMoved(nn.Module):
+    """The batch moved off dim 0 by a step no walk follows back (a stack, then a permute):
+    the same on the example input and on one of doubled H and W, it is still no number."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = torch.stack([x, x * 2]).permute(1, 0, 2, 3, 4)  # (B, 2, C, H, W)
+        return p.reshape(2, -1, p.shape[3], p.shape[4])  # 2 is the batch of the example only
+
+
+def test_a_batch_off_dim_0_is_no_number_though_doubled_sizes_keep_it() -> None:
+    """Read as the number 2 (the example's batch), the spec kept dim 0 as the batch: at a
+    batch of 3 it computed (3, 2 * C, H, W) where torch computes (2, 3 * C, H, W)."""
+    net = BatchMoved()
+    assert net(torch.rand(3, 4, 5, 6)).shape == (2, 12, 5, 6)
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(net, torch.rand(2, 4, 5, 6))
+    assert [d.code for d in err.value.diagnostics] == ["E903"]

@@ -10,9 +10,10 @@ multiply to the same number); each group is then proven for every input from wha
 sizes are made of:
 
 - a dim of the input, followed back through the steps before (provenance.py), ends at a
-  size a reshape wrote (its form below), at the batch (dim 0), at a size the input's
-  spatial sizes do not change (a number: the same on the example input and on one of
-  doubled sizes, as channels are), or at a size of its own (a symbol);
+  size a reshape wrote (its form below), at the batch (dim 0), at a size no input changes
+  (a number: a torch Linear's out_features, a convolution's channels, a torch.split
+  piece's, or a size the same on the example input, on one of doubled H and W and on one
+  of doubled batch too, as channels are), or at a size of its own (a symbol);
 - a size the reshape writes is a number, a size read off a shape (followed back alike),
   a product of sizes, or a size read off a shape divided (`//`) by a number.
 
@@ -212,11 +213,10 @@ def _dim_form(reader: Any, node: Any, i: int, depth: int = 0) -> Form:
         cut = _module_size(reader, node, i, len(shapes.get(node, ())))
     if cut is not None:
         return Counter(), cut
-    here = shapes.get(node)
-    there = _node_shapes(reader, other=True).get(node)
-    fixed = here is not None and there is not None and len(here) == len(there)
-    if fixed and 0 < i < len(here) and here[i] == there[i]:  # type: ignore[arg-type,index]
-        return Counter(), here[i]  # type: ignore[index]
+    runs = [shapes.get(node)] + [_node_shapes(reader, other=o).get(node) for o in (True, "batch")]
+    sizes = {r[i] if r is not None and len(r) == len(runs[0] or ()) > i else None for r in runs}
+    if len(sizes) == 1 and None not in sizes:  # the same with H, W and then N doubled
+        return Counter(), sizes.pop()
     return Counter([("dim", node, i)]), 1
 
 

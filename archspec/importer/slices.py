@@ -85,12 +85,13 @@ def input_shapes(
     return seen
 
 
-def given_input(problems: Any, module: Any, other: bool = False) -> tuple[Any, ...] | None:
+def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[Any, ...] | None:
     """(shape, dtype, device, others) of the tensor `module` received when the model ran on
     the example input (the model runs once, when first asked), `others` those of the tensors
     after it when it received only tensors; None when it received none.
     `other`: on the example input with its sizes (dims after the channels) doubled, which
-    tells the sizes that follow the input's from those that do not."""
+    tells the sizes that follow the input's from those that do not; "batch": with its batch
+    doubled too, which tells the batch from a number wherever a step moved it."""
     if problems.input_shapes is None:
         model, example = problems.example or (None, None)
         errors: list[str] = []
@@ -105,25 +106,28 @@ def given_input(problems: Any, module: Any, other: bool = False) -> tuple[Any, .
             problems.run_error = (_shape_text(example), errors[0])
     if not other:
         return problems.input_shapes.get(id(module))
-    if problems.other_shapes is None:
+    runs = problems.__dict__.setdefault("other_runs", {})
+    if other not in runs:
         model, example = problems.example or (None, None)
-        bigger = _doubled(example) if model is not None else None
-        problems.other_shapes = {} if bigger is None else input_shapes(model, bigger)
-    return problems.other_shapes.get(id(module))
+        bigger = _doubled(example, other == "batch") if model is not None else None
+        runs[other] = {} if bigger is None else input_shapes(model, bigger)
+    return runs[other].get(id(module))
 
 
-def _doubled(example: Any) -> Any:
-    """The example input with every dim after the channels twice as long; None when it has
-    none (an (N, F) input: no size to follow)."""
+def _doubled(example: Any, batch: bool = False) -> Any:
+    """The example input with every dim after the channels twice as long (and its batch,
+    with `batch`); None when it has none (an (N, F) input: no size to follow)."""
     import torch
 
     if example.dim() < 3:
         return None
-    shape = [d if i < 2 else 2 * d for i, d in enumerate(example.shape)]
+    shape = [
+        d if 0 < i < 2 or (i == 0 and not batch) else 2 * d for i, d in enumerate(example.shape)
+    ]
     return torch.zeros(shape, dtype=example.dtype, device=example.device)
 
 
-def _node_shapes(reader: Any, other: bool = False) -> dict[Any, tuple[int, ...]]:
+def _node_shapes(reader: Any, other: bool | str = False) -> dict[Any, tuple[int, ...]]:
     """The shape of every tensor node of the reader's graph, run on its module's input
     (`other`: the input it gets from an example input of doubled sizes, given_input)."""
     import torch

@@ -99,7 +99,7 @@ class Problems:
         self.bodies: dict[int, Body] = {}  # id(module) -> its body, traced once
         self.example: tuple[Any, Any] | None = None  # (model, example input): slices.py
         self.input_shapes: dict[int, tuple[Any, ...]] | None = None  # found when needed
-        self.other_shapes: dict[int, tuple[Any, ...]] | None = None  # doubled sizes
+        self.other_runs: dict[Any, dict[int, tuple[Any, ...]]] = {}  # doubled sizes, by what
         self.run_error: tuple[str, str] | None = None  # (example's sizes, why it did not run)
         self.changes_input: set[int] = set()  # modules changing their input in place (ids)
         self.list_changes: dict[int, list[Any]] = {}  # what calls did to lists: appends.py
