@@ -245,3 +245,44 @@ def test_a_batch_off_dim_0_is_no_number_though_doubled_sizes_keep_it() -> None:
     with pytest.raises(ImportFailure) as err:
         archspec.from_module(net, torch.rand(2, 4, 5, 6))
     assert [d.code for d in err.value.diagnostics] == ["E903"]
+
+
+class WindowsOfTokens(nn.Module):
+    """Hiera's mask-unit attention (timm's hiera.py): the tokens cut into `N // 4` windows
+    and the -1 beside them, `reshape(B, -1, num_windows, 3, heads, head_dim)`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, _ = x.shape
+        return self.qkv(x).reshape(B, -1, N // 4, 3, 2, 4)
+
+
+def test_a_quotient_beside_the_minus_one_is_the_divisor_and_the_rest() -> None:
+    net = WindowsOfTokens().eval()
+    text = round_trip_and_emit(net, (2, 12, 8))
+    assert "{name: unflatten, type: unflatten, dim: 1, unflattened_size: [4, -1]}" in text
+    x = torch.randn(1, 20, 8, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        torch.testing.assert_close(_twin(text, net)(x), net(x), rtol=1e-5, atol=1e-6)
+    # 4 does not divide 10: the spec refuses it; torch's view takes it, as (5, 2) windows
+    assert not archspec.check(text, input=[1, 10, 8]).ok
+    assert net(torch.rand(1, 10, 8)).shape == (1, 5, 2, 3, 2, 4)
+
+
+class Unrolled(nn.Module):
+    """Hiera's unroll: a 4x4 map's 2x2 strides moved into the batch by a flatten, then the
+    batch read as `B * 4` (flatten's dim 0 is the dims it joined)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, _, C = x.shape  # (B, 16, C)
+        x = x.view(B, 2, 2, 2, 2, C).permute(0, 2, 4, 1, 3, 5).flatten(0, 2)  # (4B, 2, 2, C)
+        return x.view(B * 4, -1)
+
+
+def test_a_flattens_joined_dim_is_the_product_of_the_dims_it_joined() -> None:
+    text = round_trip_and_emit(Unrolled().eval(), (2, 16, 3))
+    assert "{name: flatten_1, type: flatten, end_dim: 3}" in text  # (4B, 2, 2, C) to (4B, 4C)
+    assert archspec.check(text, input=[5, 16, 3]).ok

@@ -22,8 +22,10 @@ symbols on both sides and the same number. A group is a `flatten` of its input d
 more than one) then an `unflatten` into its sizes (when more than one), which states each
 size as a number but at most one (-1): so at most one size of a group is other than a
 number, and a quotient (`H // 4`) must be that size alone, where the `unflatten`'s -1
-requires what torch's view requires, that 4 divides H. Anything else is None (E903, as
-before).
+requires what torch's view requires, that 4 divides H. One exception: a dim N cut into a
+-1 and `N // k` (Hiera's windows) is `(k, -1)`, which the unflatten states where k divides
+N; torch's view also takes some N that k does not divide (65 // 64 = 1: (65, 1)), which the
+spec refuses at `check`, never computing otherwise. Anything else is None (E903, as before).
 """
 
 from __future__ import annotations
@@ -164,6 +166,15 @@ def _group_sizes(dims: list[Form], sizes: list[Form | None], any_rest: bool) -> 
     """The `unflatten` sizes of one group (numbers, one -1) when its sizes multiply to its
     dims for every input; None when they are not proven to."""
     symbolic = [k for k, f in enumerate(sizes) if f is None or f[0]]
+    if len(sizes) == 2 and None in sizes and len(dims) == 1:  # Hiera's `(-1, N // 64)` of N:
+        # (64, N // 64) where 64 divides N, which the unflatten then requires (torch's view
+        # takes some other N too, N = 65 as (65, 1): the spec refuses those at check)
+        quotient = sizes[1 - sizes.index(None)]
+        (symbol, n) = dims[0]
+        if quotient and quotient[1] == 1 and n == 1 and sum(quotient[0].values()) == 1:
+            (q,) = quotient[0]
+            if isinstance(q, tuple) and q[0] == "quot" and Counter([q[1]]) == symbol:
+                return [q[2], -1] if sizes[0] is None else [-1, q[2]]  # k divides N
     if len(symbolic) > 1:
         return None
     written = [-1 if k in symbolic else f[1] for k, f in enumerate(sizes)]  # type: ignore[index]
@@ -189,7 +200,15 @@ def _group_sizes(dims: list[Form], sizes: list[Form | None], any_rest: bool) -> 
 
 
 def _dim_form(reader: Any, node: Any, i: int, depth: int = 0) -> Form:
-    """What dim `i` of `node` is for every input (see the module docstring)."""
+    """What dim `i` of `node` is for every input (see the module docstring); each worked
+    out once per module read (a dim reached by many reshapes' runs is followed back once)."""
+    memo = reader.__dict__.setdefault("dim_forms", {})
+    if (node, i) not in memo:
+        memo[node, i] = _followed(reader, node, i, depth)
+    return memo[node, i]  # type: ignore[no-any-return]
+
+
+def _followed(reader: Any, node: Any, i: int, depth: int) -> Form:
     from .provenance import _source_dim
     from .slices import _node_shapes
 
@@ -200,7 +219,13 @@ def _dim_form(reader: Any, node: Any, i: int, depth: int = 0) -> Form:
         written = _written_size(reader, node, i, depth + 1) if depth < _MAX_DEPTH else None
         if written is not None:
             return written
-        step = _source_dim(reader, node, i, shapes)
+        step = _flattened(node, i, shapes) or _source_dim(reader, node, i, shapes)
+        if step is not None and isinstance(step[1], range):  # the dims a flatten joined
+            form: Form = Counter(), 1
+            for j in step[1]:
+                symbols, n = _dim_form(reader, step[0], j, depth + 1)
+                form = form[0] + symbols, form[1] * n
+            return form
         if step is None:
             break
         node, i = step
@@ -218,6 +243,26 @@ def _dim_form(reader: Any, node: Any, i: int, depth: int = 0) -> Form:
     if len(sizes) == 1 and None not in sizes:  # the same with H, W and then N doubled
         return Counter(), sizes.pop()
     return Counter([("dim", node, i)]), 1
+
+
+def _flattened(node: Any, i: int, shapes: dict[Any, Any]) -> tuple[Any, Any] | None:
+    """For dim `i` of `x.flatten(start, end)` (`torch.flatten`): (x, the dim of x it is), or
+    (x, range of the dims it joins) at `start`; None for any other node."""
+    import torch
+
+    method = node.op == "call_method" and node.target == "flatten"
+    if not (method or node.target is torch.flatten) or not node.args:
+        return None
+    src, rest = node.args[0], list(node.args[1:3])
+    start = node.kwargs.get("start_dim", rest[0] if rest else 0)
+    end = node.kwargs.get("end_dim", rest[1] if len(rest) > 1 else -1)
+    rank = len(shapes.get(src, ()))
+    if not is_node(src) or type(start) is not int or type(end) is not int or not rank:
+        return None
+    start, end = start % rank, end % rank
+    if i == start:
+        return src, range(start, end + 1)
+    return src, i if i < start else i + end - start
 
 
 def _split_size(node: Any, i: int) -> int | None:
