@@ -199,8 +199,16 @@ def container_entry(module: Any, target: str) -> str | None:
     )
 
 
+#: How much of a class's name messages and an imported spec's description quote.
+DESCRIBE_LIMIT = 200
+
+
 def describe(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+    """`module.QualName` as messages and the imported spec's description name a class, cut
+    to DESCRIBE_LIMIT characters: type() takes a name of any length, and a description past
+    the schema's 10,000 characters made the import fail as if the importer had."""
+    text = f"{cls.__module__}.{cls.__qualname__}"
+    return text if len(text) <= DESCRIBE_LIMIT else text[: DESCRIBE_LIMIT - 3] + "..."
 
 
 def first_line(exc: BaseException) -> str:
