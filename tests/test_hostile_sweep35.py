@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from typer.testing import CliRunner
 
 import archspec
+from archspec.cli import app
 from archspec.importer.where import DESCRIBE_LIMIT
 
 
@@ -30,3 +32,13 @@ def test_a_model_class_of_a_very_long_name_imports() -> None:
     assert description.count("a") > DESCRIBE_LIMIT // 2
     rebuilt = archspec.compile(text)
     assert list(rebuilt.state_dict()) == list(model.state_dict())
+
+
+def test_check_of_a_huge_argument_prints_a_short_status_line() -> None:
+    """`archspec check <100,000 letters>` cut the name in its status line but printed the
+    file part, the argument again, whole: 100 KB on stdout for one line."""
+    result = CliRunner().invoke(app, ["check", "x" * 100_000])
+    assert result.exit_code == 1
+    assert "error[E100]" in result.stderr
+    assert len(result.stdout) < 5_000, len(result.stdout)
+    assert "(100,000 characters)" in result.stdout

@@ -42,6 +42,15 @@ from .app import (
     with_json,
 )
 
+#: Linux's PATH_MAX: no path a spec is read from is longer, so a status line cuts only an
+#: argument that names no file (a name of 100,000 characters was printed whole).
+_PATH_SHOWN = 4096
+
+
+def _shown_file(file: object) -> str:
+    return api.escape_text(api.clipped(str(file), _PATH_SHOWN))
+
+
 CHECK_EPILOG = """\b
 Examples:
   archspec check vgg16
@@ -221,7 +230,7 @@ def _check_command(
                 status += f", {len(r.warnings)} warning{'s' if len(r.warnings) > 1 else ''}"
             if repeated:
                 status += f" ({repeated} shown above)"
-            name, file = api.escape_text(api.clipped(r.name)), api.escape_text(str(r.file))
+            name, file = api.escape_text(api.clipped(r.name)), _shown_file(r.file)
             print(f"{name or repr(name)} ({file or repr(file)}): {status}")  # `check ''`
             if r.input_shape is not None and r.ok:
                 print(f"  input   {_shape(r.input_shape)}{api.dtype_suffix(r.input_dtype)}")
