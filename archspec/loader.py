@@ -17,6 +17,7 @@ import yaml
 
 from .errors import LoadError, SourceSpan
 from .lazymethods import dataclass
+from .linebreaks import HIDDEN_NAMES, hidden_break, line_col
 from .loader_events import copy_data as copy_data
 from .loader_events import mark_span, read_events
 from .specbytes import MAX_BYTES as MAX_BYTES
@@ -118,11 +119,6 @@ _CLoader = (
 _NOT_YAML_CHAR = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
-#: The three YAML 1.1 reads as line breaks where editors show none (YAML 1.2 dropped them),
-#: refused too: the first refused character has only plain breaks before it, so its line
-#: is the editor's.
-_HIDDEN_BREAK = re.compile("[\x85\u2028\u2029]")
-_HIDDEN_BREAKS = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
 
 
 def _make_loader(text: str) -> yaml.SafeLoader:
@@ -196,12 +192,12 @@ def _check_characters(text: str, file: str) -> None:
     editor does not show (E105), located by character, not by byte."""
     bad = _NOT_YAML_CHAR.search(text)
     end = len(text) if bad is None else bad.start()
-    bad = _HIDDEN_BREAK.search(text, 0, end) or bad
+    bad = hidden_break(text, end) or bad  # refused too: its line is then the editor's
     if bad is None:
         return
-    line, col = _line_col(text, bad.start())
+    line, col = line_col(text, bad.start())
     char = bad.group()
-    hidden = _HIDDEN_BREAKS.get(char)
+    hidden = HIDDEN_NAMES.get(char)
     raise LoadError(
         f"the file contains the character U+{ord(char):04X} ({hidden}), which YAML reads as "
         "a line break where an editor shows none"
@@ -215,17 +211,6 @@ def _check_characters(text: str, file: str) -> None:
         else "remove control characters; a spec is plain UTF-8 text",
         sources={file: text},
     )
-
-
-_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-
-
-def _line_col(text: str, pos: int) -> tuple[int, int]:
-    """1-based line and column of character `pos`, counting line breaks as YAML marks do."""
-    line, start = 1, 0
-    for brk in _LINE_BREAK.finditer(text, 0, pos):
-        line, start = line + 1, brk.end()
-    return line, pos - start + 1
 
 
 def _too_many_nodes(file: str, mark: Any, text: str | None = None) -> LoadError:
@@ -351,7 +336,7 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
         )
         raise LoadError(
             f"the file contains the character U+{char:04X}, which YAML does not allow",
-            span=SourceSpan(file, *_line_col(text, max(0, min(exc.position, len(text))))),
+            span=SourceSpan(file, *line_col(text, max(0, min(exc.position, len(text))))),
             code="E105",
             hint="remove control characters; a spec is plain UTF-8 text",
             sources={file: text},
@@ -383,7 +368,7 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
 
 def _read_plain(text: str, file: str) -> LoadedDoc | None:
     """`text` read in one pass over its events when it is plain (loader_events), else None."""
-    if _HIDDEN_BREAK.search(text):  # the parsers read them as breaks; refused (E105)
+    if hidden_break(text):  # the parsers read them as breaks; refused (E105)
         return None
     doc = LoadedDoc(None, file, text)
     limits = (MAX_DEPTH, MAX_NODES, MAX_LIST, MAX_TEXT, MAX_INT, MAX_ALIASES)

@@ -3,13 +3,19 @@ hands archspec, each said as a located error or done, never failing as archspec'
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 from torch import nn
 from typer.testing import CliRunner
 
 import archspec
 from archspec.cli import app
+from archspec.errors import ArchSpecError
 from archspec.importer.where import DESCRIBE_LIMIT
+
+from .conftest import ROOT
 
 
 class _Small(nn.Module):
@@ -42,3 +48,36 @@ def test_check_of_a_huge_argument_prints_a_short_status_line() -> None:
     assert "error[E100]" in result.stderr
     assert len(result.stdout) < 5_000, len(result.stdout)
     assert "(100,000 characters)" in result.stdout
+
+
+HIDDEN_LAYER = (
+    "archspec: 1\nname: hid\ninput: [N, 3, 8, 8]\nlayers:\n"
+    "  - {name: c, type: conv2d, out_channels: 4, kernel_size: 1}  # all good"
+    "\r  - {name: x, type: dropout, p: 0.9}\n"
+)
+
+
+def test_a_lone_carriage_return_in_a_file_of_lf_lines_is_e105(tmp_path: Path) -> None:
+    """YAML reads a lone CR as a line break, where a terminal returns to the line's start
+    and an editor of LF lines shows it inside the line (vim's `^M`): a layer written after
+    one in a comment was built, though `cat` and the editor showed it as part of the
+    comment, as U+2028 and U+0085 would (refused since, E105)."""
+    spec = tmp_path / "hidden.yaml"
+    spec.write_bytes(HIDDEN_LAYER.encode())
+    with pytest.raises(ArchSpecError) as info:
+        archspec.compile(spec)
+    first = info.value.diagnostics[0]
+    assert first.code == "E105" and "CARRIAGE RETURN" in first.message
+    before = HIDDEN_LAYER.split("\r")[0].splitlines()[-1]  # the comment's line, to the CR
+    assert (first.span.line, first.span.col) == (5, len(before) + 1)
+    with pytest.raises(ArchSpecError, match="CARRIAGE RETURN"):
+        archspec.compile(HIDDEN_LAYER)  # given as text, read by the same loader
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n"])
+def test_a_file_of_one_kind_of_line_break_still_reads(tmp_path: Path, newline: str) -> None:
+    """CR alone (an old Mac's) and CRLF (Windows') are line breaks, as docs/errors.md says."""
+    spec = tmp_path / "breaks.yaml"
+    text = (ROOT / "specs" / "lenet5.yaml").read_text()
+    spec.write_bytes(text.replace("\n", newline).encode())
+    assert type(archspec.compile(spec)).__name__ == "LeNet5"
