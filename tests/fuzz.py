@@ -11,7 +11,9 @@ Each example starts from one of `specs/*.yaml`, applies one to four random mutat
 data (drop, duplicate, add and rename keys; retype values; perturb numbers; splice subtrees
 from any spec; rename layer types; rewire `from` and `name`; random expressions) and
 sometimes to its text or bytes (duplicated lines, YAML tags and aliases, control bytes,
-truncation), and may override its params as `--set` would; free text (the description, a
+truncation), now and then spreads it over files as `use:` and `extends:` do (some of its
+blocks in a library it imports, or the whole of it the base of a spec that extends it with
+random overrides), and may override its params as `--set` would; free text (the description, a
 block's or a param's doc, a str param's default) and names get hostile strings: docstring
 closers, `Args:` lines, `\\N{...}` escapes, bidi controls, NUL and line breaks around a
 payload that raises a canary flag if it ever runs. A few are passed as Python mappings
@@ -683,6 +685,79 @@ def random_params(rng: random.Random, data: Any, corpus: Corpus) -> dict[str, An
     return out
 
 
+#: The file a case's spec is read from when it comes with files of its own (`Case.files`).
+MAIN_FILE = "fuzz.yaml"
+
+
+def split_files(rng: random.Random, data: Any, corpus: Corpus) -> tuple[str, dict[str, str]]:
+    """The spec spread over files as `use:` and `extends:` spread one: some of its blocks
+    moved to a library it imports (`lib.yaml`, perhaps mutated itself, imported under
+    aliases), or the whole spec made the base (`base.yaml`) of one that extends it (a
+    variant of it, or one it lacks) with random overrides: params, `remove`, `replace`,
+    `insert`, a block swap, lets, variants of its own, hostile text. Returns the text of
+    MAIN_FILE and the other files' texts by name; errors must point into the right file."""
+    files: dict[str, str] = {}
+    blocks = data.get("blocks")
+    if isinstance(blocks, dict) and blocks and rng.random() < 0.8:
+        moved = rng.sample(list(blocks), rng.randint(1, len(blocks)))
+        lib: dict[str, Any] = {"archspec": 1, "blocks": {n: blocks.pop(n) for n in moved}}
+        if rng.random() < 0.3:
+            lib["description"] = _hostile(rng)
+        if rng.random() < 0.3:
+            rng.choice(DATA_MUTATIONS)(rng, lib, corpus)
+        names: list[Any] = [n if rng.random() < 0.8 else {n: f"{n}X"} for n in moved]
+        if rng.random() < 0.1:
+            names.append(rng.choice((*corpus.blocks, *corpus.kinds, "Nope")))
+        uses = data.get("use")
+        data["use"] = [{"from": "lib.yaml", "blocks": names}] + (
+            uses if isinstance(uses, list) else []
+        )
+        if not blocks:
+            del data["blocks"]
+        files["lib.yaml"] = _dump(lib)
+    if files and rng.random() < 0.5:
+        return _dump(data), files
+    files["base.yaml"] = _dump(data)
+    variants = variant_names(data)
+    child: dict[str, Any] = {"archspec": 1, "extends": "base.yaml"}
+    if variants and rng.random() < 0.9:
+        child["extends"] = {"from": "base.yaml", "variant": rng.choice([*variants, "nope"])}
+    layers = data.get("layers")
+    written = (
+        [x.get("name") for x in layers if isinstance(x, dict)] if isinstance(layers, list) else []
+    )
+    names = [n for n in written if isinstance(n, str)] or ["nothing"]
+    params = data.get("params")
+    declared = list(params) if isinstance(params, dict) and params else ["nosuchparam"]
+    for _ in range(rng.randint(1, 3)):
+        what = rng.randrange(8)
+        if what == 0:
+            child.setdefault("params", {})[rng.choice(declared)] = random_value(rng, corpus)
+        elif what == 1:
+            child.setdefault("remove", []).append(rng.choice(names))
+        elif what == 2:
+            child.setdefault("replace", {})[rng.choice(names)] = copy.deepcopy(
+                rng.choice(corpus.subtrees)
+            )
+        elif what == 3:
+            where = {rng.choice(("before", "after")): rng.choice(names)}
+            piece = copy.deepcopy(rng.choice(corpus.subtrees))
+            child.setdefault("insert", []).append({**where, "layers": [piece]})
+        elif what == 4 and corpus.blocks:
+            child.setdefault("blocks", {})[rng.choice(corpus.blocks)] = rng.choice(corpus.blocks)
+        elif what == 5:
+            child["name"] = rng.choice(("child", _hostile(rng)))
+            child["description"] = _hostile(rng)
+        elif what == 6:
+            child.setdefault("let", {})[rng.choice(declared)] = random_expr(rng, corpus)
+        else:
+            child["variants"] = {
+                f"child{i}": {"params": {rng.choice(declared): random_value(rng, corpus)}}
+                for i in range(rng.randint(1, 3))
+            }
+    return _dump(child), files
+
+
 # -- cases ------------------------------------------------------------------------------------
 
 
@@ -701,6 +776,9 @@ class Case:
     #: the variant asked for (a family file's origin: one of its variants, or now and then
     #: none, which must be the located E113)
     variant: str | None = None
+    #: other files the spec reads (`use:`, `extends:`), by name: the spec is then MAIN_FILE
+    #: beside them in a folder of its own
+    files: dict[str, str] = field(default_factory=dict)
 
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -724,6 +802,7 @@ def make_case(rng: random.Random, corpus: Corpus, compile_fraction: float = 0.1)
     # Only a family draws its variant, so plain origins keep the sequence of earlier seeds.
     variants = variant_names(corpus.data[origin])
     variant = rng.choice(variants) if variants and rng.random() < 0.9 else None
+    data: Any = None
     if rng.random() < 0.1:
         text = corpus.texts[origin]  # the original text, comments and flow style kept
     else:
@@ -738,7 +817,8 @@ def make_case(rng: random.Random, corpus: Corpus, compile_fraction: float = 0.1)
             steps.append("as_mapping")
             meta = rng.random() < compile_fraction
             return Case(origin, tuple(steps), text, None, {}, meta, data, variant)
-    if rng.random() < 0.2:
+    text_mutated = rng.random() < 0.2
+    if text_mutated:
         text = mutate_text(rng, text)
         steps.append("mutate_text")
     raw = None
@@ -752,9 +832,16 @@ def make_case(rng: random.Random, corpus: Corpus, compile_fraction: float = 0.1)
         except yaml.YAMLError:
             params = {"nosuchparam": 1}
         steps.append("params")
-    return Case(
-        origin, tuple(steps), text, raw, params, rng.random() < compile_fraction, None, variant
-    )
+    meta = rng.random() < compile_fraction
+    files: dict[str, str] = {}
+    # drawn last, so every case of an earlier seed that is not split stays as it was
+    if rng.random() < 0.1 and isinstance(data, dict) and raw is None and not text_mutated:
+        text, files = split_files(rng, data, corpus)
+        steps.append("split_files")
+        if "base.yaml" in files:
+            variants = variant_names(yaml.load(text, Loader=_Loader))
+            variant = rng.choice(variants) if variants else None
+    return Case(origin, tuple(steps), text, raw, params, meta, None, variant, files)
 
 
 # -- running a case -----------------------------------------------------------------------------
@@ -850,6 +937,11 @@ def _run_once(case: Case, hang_limit: float, self_check_limit: float) -> Result:
         path = Path(tmp.name) / "fuzz.yaml"
         path.write_bytes(case.raw)
         source = path
+    elif case.files:
+        tmp = tempfile.TemporaryDirectory()
+        for name, text in {**case.files, MAIN_FILE: source}.items():
+            (Path(tmp.name) / name).write_text(text, encoding="utf-8")
+        source = Path(tmp.name) / MAIN_FILE
     previous = _arm(hang_limit)
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
@@ -938,6 +1030,7 @@ def warm_up() -> None:
 
 def _describe(case: Case) -> str:
     body = case.text if case.raw is None else repr(case.raw[:2000])
+    body += "".join(f"\n--- {name}\n{text}" for name, text in case.files.items())
     if len(body) > 4000:
         body = body[:4000] + "\n... (truncated)"
     return (

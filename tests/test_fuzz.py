@@ -15,6 +15,7 @@ import signal
 import time
 from collections import Counter
 from functools import cache
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -203,3 +204,26 @@ def test_the_judge_reports_text_that_ran(monkeypatch: pytest.MonkeyPatch) -> Non
     result = fuzz.run_case(fuzz.Case("lenet5", (), text, compile_meta=True))
     assert result.failure == "spec text ran as code"
     assert not hasattr(builtins, fuzz.CANARY)
+
+
+def test_cases_spread_over_files_read_every_file_and_are_judged(tmp_path: Path) -> None:
+    """The `split_files` cases: the spec's blocks in a library it imports, or the spec the
+    base of one that extends it. Each runs clean, and errors are located in each of the
+    files (so the files are read where the spec names them, not skipped)."""
+    checked = 0
+    located: set[str] = set()
+    for seed in range(400):
+        case = fuzz.make_case(fuzz.example_rng(35, seed), corpus())
+        if not case.files:
+            continue
+        checked += 1
+        result = fuzz.run_case(case, time_limit=GUARD)
+        assert result.failure is None, f"35:{seed}: {result.failure}\n{fuzz._describe(case)}"
+        folder = tmp_path / str(seed)
+        folder.mkdir()
+        for name, text in {**case.files, fuzz.MAIN_FILE: case.text}.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        report = archspec.check(folder / fuzz.MAIN_FILE, variant=case.variant)
+        located |= {Path(d.span.file).name for d in report.diagnostics if d.span is not None}
+    assert checked >= 15, checked
+    assert {"fuzz.yaml", "base.yaml", "lib.yaml"} <= located, located
