@@ -49,7 +49,9 @@ def size_limit(size_mb: float) -> int:
 
 
 def time_limit() -> float:
-    """The time limit of one download: $ARCHSPEC_FETCH_TIME_LIMIT seconds, else TIME_LIMIT."""
+    """The time limit of one download: $ARCHSPEC_FETCH_TIME_LIMIT seconds, else TIME_LIMIT;
+    at most threading.TIMEOUT_MAX (292 years), the longest a thread is waited for (a limit
+    of 1e12 seconds, no limit in effect, raised OverflowError from the wait)."""
     text = os.environ.get(TIME_LIMIT_ENV)
     if not text:
         return TIME_LIMIT
@@ -64,7 +66,7 @@ def time_limit() -> float:
             hint=f"set it to the seconds a download may take (the default is {TIME_LIMIT:g}), "
             "or unset it",
         )
-    return seconds
+    return min(seconds, threading.TIMEOUT_MAX)
 
 
 def download(

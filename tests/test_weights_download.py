@@ -204,6 +204,29 @@ def test_a_time_limit_that_is_no_number_of_seconds_is_refused(
     assert not hub.exists() or list(hub.iterdir()) == []
 
 
+def test_a_time_limit_past_what_a_thread_waits_is_no_limit(
+    hub: Path, server: type[_Handler], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ARCHSPEC_FETCH_TIME_LIMIT=1e12 (no limit, in effect) was OverflowError 'timestamp out
+    of range for platform time_t' from the wait for the download's thread, a traceback, and
+    the thread's .partial file was left in the cache as the process ended."""
+    monkeypatch.setenv("ARCHSPEC_FETCH_TIME_LIMIT", "1e12")
+    state = _checkpoint()
+    weights = _hashed(state, tmp_path / "mirror")
+    body = (tmp_path / "mirror" / weights.file).read_bytes()
+
+    def serve(h: _Handler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    server.serve = serve
+    assert _same(_load_within(60, SPEC, weights=weights, base_url=server.base_url), state)
+    assert [p.name for p in hub.iterdir()] == [weights.file]
+    assert archspec.download.time_limit() == threading.TIMEOUT_MAX
+
+
 def test_the_size_limit_follows_the_file_size() -> None:
     assert archspec.download.size_limit(100.0) == int(100 * 2**20 * 1.05) + 2**20
     assert archspec.download.size_limit(0) == archspec.download.MAX_BYTES
