@@ -81,3 +81,23 @@ def test_a_file_of_one_kind_of_line_break_still_reads(tmp_path: Path, newline: s
     text = (ROOT / "specs" / "lenet5.yaml").read_text()
     spec.write_bytes(text.replace("\n", newline).encode())
     assert type(archspec.compile(spec)).__name__ == "LeNet5"
+
+
+@pytest.mark.parametrize("kind", ["add", "mul"])
+def test_a_join_of_thousands_of_inputs_emits_source_python_parses(kind: str) -> None:
+    """`{type: add, from: [c, c, ... 3,000 times]}` checked fine, and emit wrote
+    `x = c + c + ...`, one nesting level of Python's parser per operator: past ~3,000 the
+    emitted module did not parse ('maximum recursion depth exceeded during ast construction'),
+    E601 at 1:1 calling it a bug of the emitter. A long join is a fold over a list now,
+    computed in the same order (left to right), so the module builds what compile does."""
+    from archspec.backends.selfcheck import check_emitted_source
+
+    many = ", ".join(["c"] * 3000)
+    text = (
+        f"archspec: 1\nname: joins\ninput: [N, 3, 8, 8]\nlayers:\n"
+        f"  - {{name: c, type: conv2d, out_channels: 2, kernel_size: 1}}\n"
+        f"  - {{name: j, type: {kind}, from: [{many}]}}\n"
+    )
+    source = archspec.emit(text)
+    assert "functools.reduce(" in source and "import operator" in source
+    check_emitted_source(source, archspec.api.build_graph(text))

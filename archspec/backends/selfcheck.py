@@ -35,7 +35,9 @@ ALLOWED_IMPORTS = frozenset(
         "torch.nn.functional",
         "torch.utils.checkpoint",
         "fnmatch",
+        "functools",
         "math",
+        "operator",
         "collections",
         "typing",
     }

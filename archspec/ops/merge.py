@@ -62,6 +62,12 @@ _MUL = _Join(
 )
 
 
+#: Past this many inputs a join is written as a fold over a list: Python's parser takes one
+#: nesting level per operator of `a + b + ...`, and ~3,000 pass its depth (the emitted
+#: module did not parse: E601, 'a bug in archspec's source emitter').
+FOLD_AT = 100
+
+
 class _Elementwise(_FunctionOp):
     """A join of inputs broadcast against each other (`from: [a, b]`), computed in forward
     by one Python operator: its shape rule is `broadcast_all`, its code `a + b`."""
@@ -79,7 +85,10 @@ class _Elementwise(_FunctionOp):
         return type(self).apply, {}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        return f" {self.join_sign} ".join(a["_inputs"])
+        inputs = a["_inputs"]
+        if len(inputs) > FOLD_AT:  # the same left-to-right order as the operators'
+            return f"functools.reduce(operator.{self.apply.__name__}, [{', '.join(inputs)}])"
+        return f" {self.join_sign} ".join(inputs)
 
 
 def _add_spec() -> type[LayerSpec]:

@@ -321,8 +321,12 @@ def _imports(text: str, extra: Sequence[str] = ()) -> list[str]:
     imports = []
     if "fnmatch." in text:
         imports.append("import fnmatch")
+    if "functools.reduce(" in text:  # a join of many inputs (ops.merge.FOLD_AT)
+        imports.append("import functools")
     if re.search(r"\bmath\.", text):
         imports.append("import math")
+    if re.search(r"\boperator\.(add|mul),", text):  # what such a fold applies
+        imports.append("import operator")
     if "OrderedDict(" in text:
         imports.append("from collections import OrderedDict")
     read = names_read(text.splitlines()) if re.search(r"\b(ceil|floor)\(", text) else set()
