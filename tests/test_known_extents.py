@@ -1,7 +1,7 @@
 """Shortcuts of the shape rules every layer runs twice (lowering at the declared input, the
 shape pass at the symbolic one): a conv's or pool's extents of a concrete input worked out in
 one call (ops/extents.py `known_extents`), a join of inputs all alike without the broadcast
-(ops/merge.py `broadcast_all`), and `Dim.is_const` set where a Dim is made. Each gives what
+(ops/broadcasting.py `broadcast_all`), and `Dim.is_const` set where a Dim is made. Each gives what
 the general path gives, and leaves to it whatever it does not cover."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from archspec.dims import Dim, const_values
 from archspec.lowering.memo import MemoContext
-from archspec.ops import REGISTRY, ShapeFailure, conv, merge
+from archspec.ops import REGISTRY, ShapeFailure, broadcasting, conv
 from archspec.ops.extents import conv_extent, known_extents
 
 N, H = Dim.of("N"), Dim.of("H")
@@ -86,13 +86,13 @@ def test_a_join_of_inputs_alike_skips_the_broadcast(monkeypatch: pytest.MonkeyPa
     want_same = REGISTRY["add"].infer({}, [x, x], MemoContext()).shape
     want_gate = REGISTRY["mul"].infer({}, [x, y], MemoContext()).shape
     calls = []
-    broadcast = merge._broadcast
+    broadcast = broadcasting._broadcast
 
     def counted(*args: object) -> object:
         calls.append(args)
         return broadcast(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(merge, "_broadcast", counted)
+    monkeypatch.setattr(broadcasting, "_broadcast", counted)
     assert REGISTRY["add"].infer({}, [x, tuple(x), x], MemoContext()).shape == want_same == x
     assert not calls
     assert REGISTRY["mul"].infer({}, [x, y], MemoContext()).shape == want_gate == x
