@@ -15,19 +15,26 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
+@cache
+def _body(path: Path) -> list[ast.stmt]:
+    return ast.parse(_text(path)).body
+
+
 def _file(file: Path | str) -> Path:
     """A module file: a path, or the name of one beside this file."""
     return file if isinstance(file, Path) else _SOURCE.with_name(file)
 
 
 @cache
+@cache
 def definitions(file: Path | str, *names: str) -> str:
     """The top-level classes and functions `names` of a torch-only module file, in the
     order given, as emitted files hold them; with no names, every definition from the
-    file's first to its `__all__` (comments between them kept)."""
+    file's first to its `__all__` (comments between them kept). Kept: a file the package
+    ships, the same for the whole run (check asks for the texts of every spec's layers)."""
     path = _file(file)
     text = _text(path)
-    body = ast.parse(text).body
+    body = _body(path)
     if not names:
         defs = [s for s in body if isinstance(s, (ast.ClassDef, ast.FunctionDef))]
         end = next(s for s in body if isinstance(s, ast.Assign) and s.lineno > defs[0].lineno)
