@@ -3,7 +3,10 @@ of names and variants, and spec folders that installed packages register (`archs
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -250,3 +253,20 @@ def test_two_packages_may_not_give_the_same_name(
     with pytest.raises(PluginError) as info:
         archspec.list_models()
     assert "samenet" in str(info.value) and "the spec folder `zoo_a = zoo_a`" in str(info.value)
+
+
+@pytest.mark.parametrize("shell", ["complete_bash", "complete_zsh"])
+def test_completion_without_the_shell_s_variables_says_so(shell: str) -> None:
+    """`_ARCHSPEC_COMPLETE` set by hand, without what the shell passes with it (bash's
+    COMP_WORDS, zsh's _TYPER_COMPLETE_ARGS): typer's KeyError traceback was printed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COMP_WORDS", "COMP_CWORD")}
+    env.pop("_TYPER_COMPLETE_ARGS", None)
+    env["_ARCHSPEC_COMPLETE"] = shell
+    proc = subprocess.run(
+        [sys.executable, "-m", "archspec"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert "Traceback" not in proc.stderr
+    if shell == "complete_bash":  # zsh's reads its variable with a default: nothing to say
+        assert proc.returncode == 1
+        assert "shell completion (complete_bash) found no $COMP_WORDS" in proc.stderr
+        assert "archspec --install-completion" in proc.stderr

@@ -139,6 +139,10 @@ def main() -> None:
             with _app_module.collector_off():
                 on_own_stack(lambda: _app_for(sys.argv[1:])(prog_name="archspec"))
             code: int | str | None = 0
+        except KeyError as exc:
+            if "_ARCHSPEC_COMPLETE" not in os.environ:
+                raise
+            code = _completion_failed(exc)
         except SystemExit as exc:
             code = exc.code
         if type(sys.stdout).__name__ == "PacifyFlushWrapper":
@@ -155,6 +159,19 @@ def main() -> None:
     if _app_module.ends_at_once():
         _end_at_once(code or 0)
     sys.exit(code or 0)
+
+
+def _completion_failed(exc: KeyError) -> int:
+    """Shell completion asked for by `_ARCHSPEC_COMPLETE` without the variables the shell
+    sets for it (`COMP_WORDS` and `COMP_CWORD` for bash, `_TYPER_COMPLETE_ARGS` for zsh and
+    fish): typer read them unchecked and printed its KeyError's traceback."""
+    shell = os.environ.get("_ARCHSPEC_COMPLETE", "")
+    sys.stderr.write(
+        f"archspec: shell completion ({shell}) found no ${exc.args[0]}: the shell sets it when "
+        "it asks for completions. Install completion with `archspec --install-completion`, or "
+        "unset _ARCHSPEC_COMPLETE\n"
+    )
+    return 1
 
 
 class _ClosedStdout(io.TextIOBase):
