@@ -59,10 +59,11 @@ def _wanted(graph: Graph) -> list[tuple[str, str]]:
     wanted: list[tuple[str, str]] = []
     asked: dict[str, Op] = {}  # kinds whose one text is in `wanted` already
     for node in _distinct_nodes(graph.root):
-        used = node.is_module or REGISTRY[node.kind].style != "module"
-        if node.child is not None or not used:
+        if node.child is not None:
             continue
         op = REGISTRY[node.kind]
+        if not node.is_module and op.style == "module":
+            continue
         if node.kind in asked and asked[node.kind] is op:  # the kind's one text: asked for
             continue
         try:

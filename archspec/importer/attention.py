@@ -37,10 +37,18 @@ def attention_call(module: Any, target: str, node: Any, args: list[Any]) -> bool
     odd = [k for k, v in kwargs.items() if k not in _NEUTRAL or not _among(v, _NEUTRAL[k])]
     if odd:
         return f"with `{odd[0]}={kwargs[odd[0]]!r}`"
+    if not _first_read_only(node):
+        return "and reads its attention weights (or its result as a tuple)"
+    return True
+
+
+def _first_read_only(node: Any) -> bool:
+    """Whether the users of a call returning a pair (output, extra) read its first item
+    alone: `out, _ = self.attn(x, x, x)`, `self.lstm(x)[0]`, the second unpacked and unused."""
     for user in node.users:
         index = user.args[1] if user.target is operator.getitem else None
         if index not in (0, 1) or (index == 1 and user.users):
-            return "and reads its attention weights (or its result as a tuple)"
+            return False
     return True
 
 
@@ -67,8 +75,6 @@ def recurrent_call(module: Any, target: str, node: Any, args: list[Any]) -> bool
     given = [v for k, v in node.kwargs.items() if v is not None]
     if len(args) != 1 or given or not hasattr(args[0], "op"):
         return "with an initial state (a spec's recurrent layer starts from zeros)"
-    for user in node.users:
-        index = user.args[1] if user.target is operator.getitem else None
-        if index not in (0, 1) or (index == 1 and user.users):
-            return "and reads its final state (or its result as a tuple)"
+    if not _first_read_only(node):
+        return "and reads its final state (or its result as a tuple)"
     return True

@@ -418,9 +418,15 @@ def value_hint(final: Final, raw: Any = None) -> str:
     """What a field takes, for a value it refused (`raw`: as written; a number written out
     needs no word on what `//` gives), and what the field is where its bounds have a
     reason (`select`'s dim: the batch dim 0 stays)."""
+    # a number written out needs no word on what `//` gives
+    division = (
+        ""
+        if isinstance(raw, int | float) and not isinstance(raw, bool)
+        else (" (// divides whole numbers)")
+    )
     kinds = {
-        "int": "an integer (// divides whole numbers)",
-        "ints": "an integer or a list of integers (// divides whole numbers)",
+        "int": f"an integer{division}",
+        "ints": f"an integer or a list of integers{division}",
         "float": "a number",
         "floats": "a list of numbers",
         "bool": "true or false",
@@ -433,8 +439,6 @@ def value_hint(final: Final, raw: Any = None) -> str:
         if v is not None
     ]
     what = kinds.get(final.kind, "a value of its kind")
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        what = what.replace(" (// divides whole numbers)", "")
     text = f"this field takes {what}" + (f", {' and '.join(bounds)}" if bounds else "")
     return text + (f" ({final.why})" if bounds and final.why else "")
 
@@ -503,7 +507,7 @@ def final_of(model: type[BaseModel], fname: str) -> Final | None:
     finfo = model.model_fields[fname]
     found = next((m for m in finfo.metadata if isinstance(m, Final)), None)
     found = found or _search_final(finfo.annotation)
-    if found is None or not finfo.description or found.why == finfo.description:
+    if found is None or not finfo.description:
         return found
     return dataclasses.replace(found, why=finfo.description)  # the hint says what it is
 

@@ -38,8 +38,6 @@ from .support import definitions
 #: the meta device, where compile's self-check builds the emitted module), so a spec's
 #: `num_layers: 2147483647` would be a hang, not a model.
 MAX_LAYERS = 1024
-#: The gates of each kind: how many (G*H, ...) blocks its weights stack.
-_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
 def _recurrent_spec(kind: str) -> type[LayerSpec]:
@@ -76,6 +74,8 @@ def _recurrent_spec(kind: str) -> type[LayerSpec]:
 class _Recurrent(Op):
     inferred = ("input_size",)
     module_class: ClassVar[str] = ""
+    #: how many (G*H, ...) blocks its weights stack: 4 for an LSTM, 3 for a GRU, 1 for an RNN
+    gates: ClassVar[int] = 1
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
@@ -98,7 +98,7 @@ class _Recurrent(Op):
         """The weights' elements of all layers and directions, and how many of them are
         biases: the first layer reads D, each later one H * directions (worked out without
         a list of layers: `num_layers` is a spec's number, as large as it says)."""
-        g, h = _GATES[self.kind] * a["hidden_size"], a["hidden_size"]
+        g, h = self.gates * a["hidden_size"], a["hidden_size"]
         dirs = 2 if a["bidirectional"] else 1
         later = a["num_layers"] - 1
         weights = dirs * (g * (a["input_size"] + h) + later * g * (h * dirs + h))
@@ -160,6 +160,7 @@ class LSTM(_Recurrent):
     torch_name = "LSTM"
     category = "linear"
     module_class = "SequenceLSTM"
+    gates = 4
     summary = "LSTM over (N, L, D) tokens, batch first: the output sequence (nn.LSTM's keys)"
 
 
@@ -170,6 +171,7 @@ class GRU(_Recurrent):
     torch_name = "GRU"
     category = "linear"
     module_class = "SequenceGRU"
+    gates = 3
     summary = "GRU over (N, L, D) tokens, batch first: the output sequence (nn.GRU's keys)"
 
 

@@ -137,8 +137,12 @@ class ShapeContext:
         if a.is_const or (b.is_const and b.value == 1):  # one case left: a == b
             self.require_equal(a, b, code, message, hint)
             return
-        if self.wants("eq_or1", a, b):
-            self.constraints.append(Constraint("eq_or1", a, b, code, message, hint, self.node))
+        self.record_either_or(Constraint("eq_or1", a, b, code, message, hint, self.node))
+
+    def record_either_or(self, c: Constraint) -> None:
+        """Keep an `eq_or1` requirement (a context that cannot state one refuses it here)."""
+        if self.wants(c.kind, c.lhs, c.rhs):
+            self.constraints.append(c)
 
     def require_positive(
         self, d: Dim, code: str, message: Message, hint: str | None = None, field: str | None = None

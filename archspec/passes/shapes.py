@@ -119,10 +119,10 @@ class _Collect(RecordOnce):
         self.rejected: list[tuple[object, ...]] = []
         self.forced = False
 
-    def require_equal_or_one(self, a: Dim, b: Dim, code: str, message: Message, hint: str) -> None:
-        if not self.either_or and not (a == b or (a.is_const and a.value == 1)):
-            raise ShapeFailure(code, f"{a} against {b}: equal, or {a} broadcast", hint)
-        super().require_equal_or_one(a, b, code, message, hint)
+    def record_either_or(self, c: Constraint) -> None:
+        if not self.either_or:
+            raise ShapeFailure(c.code, f"{c.lhs} against {c.rhs}: equal, or broadcast", c.hint)
+        super().record_either_or(c)
 
     def once_key(self, kind: str, lhs: Dim, rhs: Dim | None) -> tuple[object, ...]:
         """Equal requirements in the same mode (eval, or training only) are one."""
