@@ -83,12 +83,22 @@ class _SequenceFirst(nn.Module):
         return self.gru(x)[0]
 
 
+class _Projected(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(16, 12, batch_first=True, proj_size=6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lstm(x)[0]
+
+
 @pytest.mark.parametrize(
     ("cls", "code", "words"),
     [
         (_FinalState, "E904", "calls `self.lstm` and reads its final state"),
         (_InitialState, "E904", "calls `self.gru` with an initial state"),
-        (_SequenceFirst, "E903", "GRU(16, 12)"),
+        (_SequenceFirst, "E903", "builds it with batch_first=True where the model has False"),
+        (_Projected, "E903", "builds it with proj_size=0 where the model has 6"),
     ],
 )
 def test_what_a_spec_s_recurrent_layer_cannot_state_is_refused(cls, code, words) -> None:

@@ -310,11 +310,15 @@ def unread_settings(module: nn.Module) -> str | None:
     it builds otherwise (`batch_first=True where the model has False`); None if unknown."""
     import torch
 
+    from ..ops.reading import read_fields
+
     for op in _candidates(module):
         if op.style != "module" or op.torch_name.removeprefix("nn.") != type(module).__name__:
             continue
         try:
-            fields = op.read_module(module)
+            # a kind that refuses the module (a sequence-first GRU) is still compared as
+            # its fields read by name build it, so the message says which setting differs
+            fields = op.read_module(module) or read_fields(op, module)
             given = {**defaults(op), **(fields or {})}
             with torch.device("meta"):
                 built = op.build({k: given[k] for k in op.spec.model_fields if k in given})
