@@ -270,36 +270,15 @@ class RegNetY400mf(nn.Module):
                                             104, 208, stride=2, group_width=8, se_channels=26
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            208, 208, stride=1, group_width=8, se_channels=52
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            208, 208, stride=1, group_width=8, se_channels=52
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            208, 208, stride=1, group_width=8, se_channels=52
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            208, 208, stride=1, group_width=8, se_channels=52
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            208, 208, stride=1, group_width=8, se_channels=52
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                208, 208, stride=1, group_width=8, se_channels=52
+                                            ),
+                                        )
+                                        for i in range(1, 6)
+                                    ],
                                 ]
                             )
                         ),
@@ -315,36 +294,15 @@ class RegNetY400mf(nn.Module):
                                             208, 440, stride=2, group_width=8, se_channels=52
                                         ),
                                     ),
-                                    (
-                                        "block4-1",
-                                        ResBottleneckBlock(
-                                            440, 440, stride=1, group_width=8, se_channels=110
-                                        ),
-                                    ),
-                                    (
-                                        "block4-2",
-                                        ResBottleneckBlock(
-                                            440, 440, stride=1, group_width=8, se_channels=110
-                                        ),
-                                    ),
-                                    (
-                                        "block4-3",
-                                        ResBottleneckBlock(
-                                            440, 440, stride=1, group_width=8, se_channels=110
-                                        ),
-                                    ),
-                                    (
-                                        "block4-4",
-                                        ResBottleneckBlock(
-                                            440, 440, stride=1, group_width=8, se_channels=110
-                                        ),
-                                    ),
-                                    (
-                                        "block4-5",
-                                        ResBottleneckBlock(
-                                            440, 440, stride=1, group_width=8, se_channels=110
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block4-{i}",
+                                            ResBottleneckBlock(
+                                                440, 440, stride=1, group_width=8, se_channels=110
+                                            ),
+                                        )
+                                        for i in range(1, 6)
+                                    ],
                                 ]
                             )
                         ),
@@ -456,48 +414,15 @@ class RegNetY800mf(nn.Module):
                                             144, 320, stride=2, group_width=16, se_channels=36
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                320, 320, stride=1, group_width=16, se_channels=80
+                                            ),
+                                        )
+                                        for i in range(1, 8)
+                                    ],
                                 ]
                             )
                         ),
@@ -609,36 +534,15 @@ class RegNetY1_6gf(nn.Module):
                                             48, 120, stride=2, group_width=24, se_channels=12
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            120, 120, stride=1, group_width=24, se_channels=30
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            120, 120, stride=1, group_width=24, se_channels=30
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            120, 120, stride=1, group_width=24, se_channels=30
-                                        ),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(
-                                            120, 120, stride=1, group_width=24, se_channels=30
-                                        ),
-                                    ),
-                                    (
-                                        "block2-5",
-                                        ResBottleneckBlock(
-                                            120, 120, stride=1, group_width=24, se_channels=30
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                120, 120, stride=1, group_width=24, se_channels=30
+                                            ),
+                                        )
+                                        for i in range(1, 6)
+                                    ],
                                 ]
                             )
                         ),
@@ -654,102 +558,15 @@ class RegNetY1_6gf(nn.Module):
                                             120, 336, stride=2, group_width=24, se_channels=30
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-13",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-14",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-15",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-16",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                336, 336, stride=1, group_width=24, se_channels=84
+                                            ),
+                                        )
+                                        for i in range(1, 17)
+                                    ],
                                 ]
                             )
                         ),
@@ -861,30 +678,15 @@ class RegNetY3_2gf(nn.Module):
                                             72, 216, stride=2, group_width=24, se_channels=18
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            216, 216, stride=1, group_width=24, se_channels=54
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            216, 216, stride=1, group_width=24, se_channels=54
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            216, 216, stride=1, group_width=24, se_channels=54
-                                        ),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(
-                                            216, 216, stride=1, group_width=24, se_channels=54
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                216, 216, stride=1, group_width=24, se_channels=54
+                                            ),
+                                        )
+                                        for i in range(1, 5)
+                                    ],
                                 ]
                             )
                         ),
@@ -900,78 +702,15 @@ class RegNetY3_2gf(nn.Module):
                                             216, 576, stride=2, group_width=24, se_channels=54
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                576, 576, stride=1, group_width=24, se_channels=144
+                                            ),
+                                        )
+                                        for i in range(1, 13)
+                                    ],
                                 ]
                             )
                         ),
@@ -1077,24 +816,15 @@ class RegNetY8gf(nn.Module):
                                             224, 448, stride=2, group_width=56, se_channels=56
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=56, se_channels=112
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=56, se_channels=112
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=56, se_channels=112
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                448, 448, stride=1, group_width=56, se_channels=112
+                                            ),
+                                        )
+                                        for i in range(1, 4)
+                                    ],
                                 ]
                             )
                         ),
@@ -1110,60 +840,15 @@ class RegNetY8gf(nn.Module):
                                             448, 896, stride=2, group_width=56, se_channels=112
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                896, 896, stride=1, group_width=56, se_channels=224
+                                            ),
+                                        )
+                                        for i in range(1, 10)
+                                    ],
                                 ]
                             )
                         ),
@@ -1269,24 +954,15 @@ class RegNetY16gf(nn.Module):
                                             224, 448, stride=2, group_width=112, se_channels=56
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=112, se_channels=112
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=112, se_channels=112
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=112, se_channels=112
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                448, 448, stride=1, group_width=112, se_channels=112
+                                            ),
+                                        )
+                                        for i in range(1, 4)
+                                    ],
                                 ]
                             )
                         ),
@@ -1302,66 +978,15 @@ class RegNetY16gf(nn.Module):
                                             448, 1232, 2, group_width=112, se_channels=112
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                1232, 1232, 1, group_width=112, se_channels=308
+                                            ),
+                                        )
+                                        for i in range(1, 11)
+                                    ],
                                 ]
                             )
                         ),
@@ -1467,30 +1092,15 @@ class RegNetY32gf(nn.Module):
                                             232, 696, stride=2, group_width=232, se_channels=58
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            696, 696, stride=1, group_width=232, se_channels=174
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            696, 696, stride=1, group_width=232, se_channels=174
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            696, 696, stride=1, group_width=232, se_channels=174
-                                        ),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(
-                                            696, 696, stride=1, group_width=232, se_channels=174
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                696, 696, stride=1, group_width=232, se_channels=174
+                                            ),
+                                        )
+                                        for i in range(1, 5)
+                                    ],
                                 ]
                             )
                         ),
@@ -1506,72 +1116,15 @@ class RegNetY32gf(nn.Module):
                                             696, 1392, 2, group_width=232, se_channels=174
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                1392, 1392, 1, group_width=232, se_channels=348
+                                            ),
+                                        )
+                                        for i in range(1, 12)
+                                    ],
                                 ]
                             )
                         ),
@@ -1677,42 +1230,15 @@ class RegNetY128gf(nn.Module):
                                             528, 1056, 2, group_width=264, se_channels=132
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
-                                    (
-                                        "block2-5",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
-                                    (
-                                        "block2-6",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                1056, 1056, 1, group_width=264, se_channels=264
+                                            ),
+                                        )
+                                        for i in range(1, 7)
+                                    ],
                                 ]
                             )
                         ),
@@ -1728,102 +1254,15 @@ class RegNetY128gf(nn.Module):
                                             1056, 2904, 2, group_width=264, se_channels=264
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-13",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-14",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-15",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-16",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                2904, 2904, 1, group_width=264, se_channels=726
+                                            ),
+                                        )
+                                        for i in range(1, 17)
+                                    ],
                                 ]
                             )
                         ),
@@ -1931,30 +1370,15 @@ class RegNetX400mf(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock_2(64, 160, stride=2, group_width=16),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock_2(160, 160, stride=1, group_width=16),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock_2(
+                                                160, 160, stride=1, group_width=16
+                                            ),
+                                        )
+                                        for i in range(1, 7)
+                                    ],
                                 ]
                             )
                         ),
@@ -1968,50 +1392,15 @@ class RegNetX400mf(nn.Module):
                                         "block4-0",
                                         ResBottleneckBlock_2(160, 400, stride=2, group_width=16),
                                     ),
-                                    (
-                                        "block4-1",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-2",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-3",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-4",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-5",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-6",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-7",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-8",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-9",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-10",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-11",
-                                        ResBottleneckBlock_2(400, 400, stride=1, group_width=16),
-                                    ),
+                                    *[
+                                        (
+                                            f"block4-{i}",
+                                            ResBottleneckBlock_2(
+                                                400, 400, stride=1, group_width=16
+                                            ),
+                                        )
+                                        for i in range(1, 12)
+                                    ],
                                 ]
                             )
                         ),
@@ -2108,30 +1497,15 @@ class RegNetX800mf(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock_2(128, 288, stride=2, group_width=16),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock_2(288, 288, stride=1, group_width=16),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock_2(
+                                                288, 288, stride=1, group_width=16
+                                            ),
+                                        )
+                                        for i in range(1, 7)
+                                    ],
                                 ]
                             )
                         ),
@@ -2145,22 +1519,15 @@ class RegNetX800mf(nn.Module):
                                         "block4-0",
                                         ResBottleneckBlock_2(288, 672, stride=2, group_width=16),
                                     ),
-                                    (
-                                        "block4-1",
-                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-2",
-                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-3",
-                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-4",
-                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=16),
-                                    ),
+                                    *[
+                                        (
+                                            f"block4-{i}",
+                                            ResBottleneckBlock_2(
+                                                672, 672, stride=1, group_width=16
+                                            ),
+                                        )
+                                        for i in range(1, 5)
+                                    ],
                                 ]
                             )
                         ),
@@ -2240,18 +1607,15 @@ class RegNetX1_6gf(nn.Module):
                                         "block2-0",
                                         ResBottleneckBlock_2(72, 168, stride=2, group_width=24),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock_2(168, 168, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock_2(168, 168, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock_2(168, 168, stride=1, group_width=24),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock_2(
+                                                168, 168, stride=1, group_width=24
+                                            ),
+                                        )
+                                        for i in range(1, 4)
+                                    ],
                                 ]
                             )
                         ),
@@ -2265,42 +1629,15 @@ class RegNetX1_6gf(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock_2(168, 408, stride=2, group_width=24),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock_2(408, 408, stride=1, group_width=24),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock_2(
+                                                408, 408, stride=1, group_width=24
+                                            ),
+                                        )
+                                        for i in range(1, 10)
+                                    ],
                                 ]
                             )
                         ),
@@ -2397,26 +1734,15 @@ class RegNetX3_2gf(nn.Module):
                                         "block2-0",
                                         ResBottleneckBlock_2(96, 192, stride=2, group_width=48),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock_2(192, 192, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock_2(192, 192, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock_2(192, 192, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock_2(192, 192, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block2-5",
-                                        ResBottleneckBlock_2(192, 192, stride=1, group_width=48),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock_2(
+                                                192, 192, stride=1, group_width=48
+                                            ),
+                                        )
+                                        for i in range(1, 6)
+                                    ],
                                 ]
                             )
                         ),
@@ -2430,62 +1756,15 @@ class RegNetX3_2gf(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock_2(192, 432, stride=2, group_width=48),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-13",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-14",
-                                        ResBottleneckBlock_2(432, 432, stride=1, group_width=48),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock_2(
+                                                432, 432, stride=1, group_width=48
+                                            ),
+                                        )
+                                        for i in range(1, 15)
+                                    ],
                                 ]
                             )
                         ),
@@ -2582,22 +1861,15 @@ class RegNetX8gf(nn.Module):
                                         "block2-0",
                                         ResBottleneckBlock_2(80, 240, stride=2, group_width=120),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock_2(240, 240, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock_2(240, 240, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock_2(240, 240, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock_2(240, 240, stride=1, group_width=120),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock_2(
+                                                240, 240, stride=1, group_width=120
+                                            ),
+                                        )
+                                        for i in range(1, 5)
+                                    ],
                                 ]
                             )
                         ),
@@ -2611,62 +1883,15 @@ class RegNetX8gf(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock_2(240, 720, stride=2, group_width=120),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-13",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-14",
-                                        ResBottleneckBlock_2(720, 720, stride=1, group_width=120),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock_2(
+                                                720, 720, stride=1, group_width=120
+                                            ),
+                                        )
+                                        for i in range(1, 15)
+                                    ],
                                 ]
                             )
                         ),
@@ -2759,26 +1984,15 @@ class RegNetX16gf(nn.Module):
                                         "block2-0",
                                         ResBottleneckBlock_2(256, 512, stride=2, group_width=128),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block2-5",
-                                        ResBottleneckBlock_2(512, 512, stride=1, group_width=128),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock_2(
+                                                512, 512, stride=1, group_width=128
+                                            ),
+                                        )
+                                        for i in range(1, 6)
+                                    ],
                                 ]
                             )
                         ),
@@ -2792,54 +2006,15 @@ class RegNetX16gf(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock_2(512, 896, stride=2, group_width=128),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock_2(896, 896, stride=1, group_width=128),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock_2(
+                                                896, 896, stride=1, group_width=128
+                                            ),
+                                        )
+                                        for i in range(1, 13)
+                                    ],
                                 ]
                             )
                         ),
@@ -2932,30 +2107,15 @@ class RegNetX32gf(nn.Module):
                                         "block2-0",
                                         ResBottleneckBlock_2(336, 672, stride=2, group_width=168),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block2-5",
-                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block2-6",
-                                        ResBottleneckBlock_2(672, 672, stride=1, group_width=168),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock_2(
+                                                672, 672, stride=1, group_width=168
+                                            ),
+                                        )
+                                        for i in range(1, 7)
+                                    ],
                                 ]
                             )
                         ),
@@ -2969,54 +2129,15 @@ class RegNetX32gf(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock_2(672, 1344, stride=2, group_width=168),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock_2(1344, 1344, stride=1, group_width=168),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock_2(
+                                                1344, 1344, stride=1, group_width=168
+                                            ),
+                                        )
+                                        for i in range(1, 13)
+                                    ],
                                 ]
                             )
                         ),

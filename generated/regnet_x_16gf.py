@@ -151,26 +151,13 @@ class RegNet(nn.Module):
                                         "block2-0",
                                         ResBottleneckBlock(256, 512, stride=2, group_width=128),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(512, 512, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(512, 512, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(512, 512, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(512, 512, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block2-5",
-                                        ResBottleneckBlock(512, 512, stride=1, group_width=128),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(512, 512, stride=1, group_width=128),
+                                        )
+                                        for i in range(1, 6)
+                                    ],
                                 ]
                             )
                         ),
@@ -184,54 +171,13 @@ class RegNet(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock(512, 896, stride=2, group_width=128),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock(896, 896, stride=1, group_width=128),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(896, 896, stride=1, group_width=128),
+                                        )
+                                        for i in range(1, 13)
+                                    ],
                                 ]
                             )
                         ),

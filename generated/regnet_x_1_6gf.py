@@ -151,18 +151,13 @@ class RegNet(nn.Module):
                                         "block2-0",
                                         ResBottleneckBlock(72, 168, stride=2, group_width=24),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(168, 168, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(168, 168, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(168, 168, stride=1, group_width=24),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(168, 168, stride=1, group_width=24),
+                                        )
+                                        for i in range(1, 4)
+                                    ],
                                 ]
                             )
                         ),
@@ -176,42 +171,13 @@ class RegNet(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock(168, 408, stride=2, group_width=24),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(408, 408, stride=1, group_width=24),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(408, 408, stride=1, group_width=24),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(408, 408, stride=1, group_width=24),
+                                        )
+                                        for i in range(1, 10)
+                                    ],
                                 ]
                             )
                         ),

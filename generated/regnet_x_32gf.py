@@ -151,30 +151,13 @@ class RegNet(nn.Module):
                                         "block2-0",
                                         ResBottleneckBlock(336, 672, stride=2, group_width=168),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(672, 672, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(672, 672, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(672, 672, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(672, 672, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block2-5",
-                                        ResBottleneckBlock(672, 672, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block2-6",
-                                        ResBottleneckBlock(672, 672, stride=1, group_width=168),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(672, 672, stride=1, group_width=168),
+                                        )
+                                        for i in range(1, 7)
+                                    ],
                                 ]
                             )
                         ),
@@ -188,54 +171,15 @@ class RegNet(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock(672, 1344, stride=2, group_width=168),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock(1344, 1344, stride=1, group_width=168),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                1344, 1344, stride=1, group_width=168
+                                            ),
+                                        )
+                                        for i in range(1, 13)
+                                    ],
                                 ]
                             )
                         ),

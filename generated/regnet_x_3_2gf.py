@@ -151,26 +151,13 @@ class RegNet(nn.Module):
                                         "block2-0",
                                         ResBottleneckBlock(96, 192, stride=2, group_width=48),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(192, 192, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(192, 192, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(192, 192, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(192, 192, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block2-5",
-                                        ResBottleneckBlock(192, 192, stride=1, group_width=48),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(192, 192, stride=1, group_width=48),
+                                        )
+                                        for i in range(1, 6)
+                                    ],
                                 ]
                             )
                         ),
@@ -184,62 +171,13 @@ class RegNet(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock(192, 432, stride=2, group_width=48),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-13",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
-                                    (
-                                        "block3-14",
-                                        ResBottleneckBlock(432, 432, stride=1, group_width=48),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(432, 432, stride=1, group_width=48),
+                                        )
+                                        for i in range(1, 15)
+                                    ],
                                 ]
                             )
                         ),

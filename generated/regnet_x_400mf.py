@@ -159,30 +159,13 @@ class RegNet(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock(64, 160, stride=2, group_width=16),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(160, 160, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(160, 160, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(160, 160, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(160, 160, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(160, 160, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(160, 160, stride=1, group_width=16),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(160, 160, stride=1, group_width=16),
+                                        )
+                                        for i in range(1, 7)
+                                    ],
                                 ]
                             )
                         ),
@@ -196,50 +179,13 @@ class RegNet(nn.Module):
                                         "block4-0",
                                         ResBottleneckBlock(160, 400, stride=2, group_width=16),
                                     ),
-                                    (
-                                        "block4-1",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-2",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-3",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-4",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-5",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-6",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-7",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-8",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-9",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-10",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-11",
-                                        ResBottleneckBlock(400, 400, stride=1, group_width=16),
-                                    ),
+                                    *[
+                                        (
+                                            f"block4-{i}",
+                                            ResBottleneckBlock(400, 400, stride=1, group_width=16),
+                                        )
+                                        for i in range(1, 12)
+                                    ],
                                 ]
                             )
                         ),

@@ -163,30 +163,13 @@ class RegNet(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock(128, 288, stride=2, group_width=16),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(288, 288, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(288, 288, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(288, 288, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(288, 288, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(288, 288, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(288, 288, stride=1, group_width=16),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(288, 288, stride=1, group_width=16),
+                                        )
+                                        for i in range(1, 7)
+                                    ],
                                 ]
                             )
                         ),
@@ -200,22 +183,13 @@ class RegNet(nn.Module):
                                         "block4-0",
                                         ResBottleneckBlock(288, 672, stride=2, group_width=16),
                                     ),
-                                    (
-                                        "block4-1",
-                                        ResBottleneckBlock(672, 672, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-2",
-                                        ResBottleneckBlock(672, 672, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-3",
-                                        ResBottleneckBlock(672, 672, stride=1, group_width=16),
-                                    ),
-                                    (
-                                        "block4-4",
-                                        ResBottleneckBlock(672, 672, stride=1, group_width=16),
-                                    ),
+                                    *[
+                                        (
+                                            f"block4-{i}",
+                                            ResBottleneckBlock(672, 672, stride=1, group_width=16),
+                                        )
+                                        for i in range(1, 5)
+                                    ],
                                 ]
                             )
                         ),

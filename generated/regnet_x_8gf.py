@@ -151,22 +151,13 @@ class RegNet(nn.Module):
                                         "block2-0",
                                         ResBottleneckBlock(80, 240, stride=2, group_width=120),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(240, 240, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(240, 240, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(240, 240, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(240, 240, stride=1, group_width=120),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(240, 240, stride=1, group_width=120),
+                                        )
+                                        for i in range(1, 5)
+                                    ],
                                 ]
                             )
                         ),
@@ -180,62 +171,13 @@ class RegNet(nn.Module):
                                         "block3-0",
                                         ResBottleneckBlock(240, 720, stride=2, group_width=120),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-13",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
-                                    (
-                                        "block3-14",
-                                        ResBottleneckBlock(720, 720, stride=1, group_width=120),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(720, 720, stride=1, group_width=120),
+                                        )
+                                        for i in range(1, 15)
+                                    ],
                                 ]
                             )
                         ),

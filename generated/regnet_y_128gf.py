@@ -201,42 +201,15 @@ class RegNet(nn.Module):
                                             528, 1056, 2, group_width=264, se_channels=132
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
-                                    (
-                                        "block2-5",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
-                                    (
-                                        "block2-6",
-                                        ResBottleneckBlock(
-                                            1056, 1056, 1, group_width=264, se_channels=264
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                1056, 1056, 1, group_width=264, se_channels=264
+                                            ),
+                                        )
+                                        for i in range(1, 7)
+                                    ],
                                 ]
                             )
                         ),
@@ -252,102 +225,15 @@ class RegNet(nn.Module):
                                             1056, 2904, 2, group_width=264, se_channels=264
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-13",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-14",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-15",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
-                                    (
-                                        "block3-16",
-                                        ResBottleneckBlock(
-                                            2904, 2904, 1, group_width=264, se_channels=726
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                2904, 2904, 1, group_width=264, se_channels=726
+                                            ),
+                                        )
+                                        for i in range(1, 17)
+                                    ],
                                 ]
                             )
                         ),

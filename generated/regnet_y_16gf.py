@@ -201,24 +201,15 @@ class RegNet(nn.Module):
                                             224, 448, stride=2, group_width=112, se_channels=56
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=112, se_channels=112
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=112, se_channels=112
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=112, se_channels=112
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                448, 448, stride=1, group_width=112, se_channels=112
+                                            ),
+                                        )
+                                        for i in range(1, 4)
+                                    ],
                                 ]
                             )
                         ),
@@ -234,66 +225,15 @@ class RegNet(nn.Module):
                                             448, 1232, 2, group_width=112, se_channels=112
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(
-                                            1232, 1232, 1, group_width=112, se_channels=308
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                1232, 1232, 1, group_width=112, se_channels=308
+                                            ),
+                                        )
+                                        for i in range(1, 11)
+                                    ],
                                 ]
                             )
                         ),

@@ -201,36 +201,15 @@ class RegNet(nn.Module):
                                             48, 120, stride=2, group_width=24, se_channels=12
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            120, 120, stride=1, group_width=24, se_channels=30
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            120, 120, stride=1, group_width=24, se_channels=30
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            120, 120, stride=1, group_width=24, se_channels=30
-                                        ),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(
-                                            120, 120, stride=1, group_width=24, se_channels=30
-                                        ),
-                                    ),
-                                    (
-                                        "block2-5",
-                                        ResBottleneckBlock(
-                                            120, 120, stride=1, group_width=24, se_channels=30
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                120, 120, stride=1, group_width=24, se_channels=30
+                                            ),
+                                        )
+                                        for i in range(1, 6)
+                                    ],
                                 ]
                             )
                         ),
@@ -246,102 +225,15 @@ class RegNet(nn.Module):
                                             120, 336, stride=2, group_width=24, se_channels=30
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-13",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-14",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-15",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
-                                    (
-                                        "block3-16",
-                                        ResBottleneckBlock(
-                                            336, 336, stride=1, group_width=24, se_channels=84
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                336, 336, stride=1, group_width=24, se_channels=84
+                                            ),
+                                        )
+                                        for i in range(1, 17)
+                                    ],
                                 ]
                             )
                         ),

@@ -201,30 +201,15 @@ class RegNet(nn.Module):
                                             232, 696, stride=2, group_width=232, se_channels=58
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            696, 696, stride=1, group_width=232, se_channels=174
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            696, 696, stride=1, group_width=232, se_channels=174
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            696, 696, stride=1, group_width=232, se_channels=174
-                                        ),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(
-                                            696, 696, stride=1, group_width=232, se_channels=174
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                696, 696, stride=1, group_width=232, se_channels=174
+                                            ),
+                                        )
+                                        for i in range(1, 5)
+                                    ],
                                 ]
                             )
                         ),
@@ -240,72 +225,15 @@ class RegNet(nn.Module):
                                             696, 1392, 2, group_width=232, se_channels=174
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(
-                                            1392, 1392, 1, group_width=232, se_channels=348
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                1392, 1392, 1, group_width=232, se_channels=348
+                                            ),
+                                        )
+                                        for i in range(1, 12)
+                                    ],
                                 ]
                             )
                         ),

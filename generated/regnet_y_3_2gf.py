@@ -201,30 +201,15 @@ class RegNet(nn.Module):
                                             72, 216, stride=2, group_width=24, se_channels=18
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            216, 216, stride=1, group_width=24, se_channels=54
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            216, 216, stride=1, group_width=24, se_channels=54
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            216, 216, stride=1, group_width=24, se_channels=54
-                                        ),
-                                    ),
-                                    (
-                                        "block2-4",
-                                        ResBottleneckBlock(
-                                            216, 216, stride=1, group_width=24, se_channels=54
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                216, 216, stride=1, group_width=24, se_channels=54
+                                            ),
+                                        )
+                                        for i in range(1, 5)
+                                    ],
                                 ]
                             )
                         ),
@@ -240,78 +225,15 @@ class RegNet(nn.Module):
                                             216, 576, stride=2, group_width=24, se_channels=54
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-10",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-11",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
-                                    (
-                                        "block3-12",
-                                        ResBottleneckBlock(
-                                            576, 576, stride=1, group_width=24, se_channels=144
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                576, 576, stride=1, group_width=24, se_channels=144
+                                            ),
+                                        )
+                                        for i in range(1, 13)
+                                    ],
                                 ]
                             )
                         ),

@@ -222,36 +222,15 @@ class RegNet(nn.Module):
                                             104, 208, stride=2, group_width=8, se_channels=26
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            208, 208, stride=1, group_width=8, se_channels=52
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            208, 208, stride=1, group_width=8, se_channels=52
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            208, 208, stride=1, group_width=8, se_channels=52
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            208, 208, stride=1, group_width=8, se_channels=52
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            208, 208, stride=1, group_width=8, se_channels=52
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                208, 208, stride=1, group_width=8, se_channels=52
+                                            ),
+                                        )
+                                        for i in range(1, 6)
+                                    ],
                                 ]
                             )
                         ),
@@ -267,36 +246,15 @@ class RegNet(nn.Module):
                                             208, 440, stride=2, group_width=8, se_channels=52
                                         ),
                                     ),
-                                    (
-                                        "block4-1",
-                                        ResBottleneckBlock(
-                                            440, 440, stride=1, group_width=8, se_channels=110
-                                        ),
-                                    ),
-                                    (
-                                        "block4-2",
-                                        ResBottleneckBlock(
-                                            440, 440, stride=1, group_width=8, se_channels=110
-                                        ),
-                                    ),
-                                    (
-                                        "block4-3",
-                                        ResBottleneckBlock(
-                                            440, 440, stride=1, group_width=8, se_channels=110
-                                        ),
-                                    ),
-                                    (
-                                        "block4-4",
-                                        ResBottleneckBlock(
-                                            440, 440, stride=1, group_width=8, se_channels=110
-                                        ),
-                                    ),
-                                    (
-                                        "block4-5",
-                                        ResBottleneckBlock(
-                                            440, 440, stride=1, group_width=8, se_channels=110
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block4-{i}",
+                                            ResBottleneckBlock(
+                                                440, 440, stride=1, group_width=8, se_channels=110
+                                            ),
+                                        )
+                                        for i in range(1, 6)
+                                    ],
                                 ]
                             )
                         ),

@@ -222,48 +222,15 @@ class RegNet(nn.Module):
                                             144, 320, stride=2, group_width=16, se_channels=36
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            320, 320, stride=1, group_width=16, se_channels=80
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                320, 320, stride=1, group_width=16, se_channels=80
+                                            ),
+                                        )
+                                        for i in range(1, 8)
+                                    ],
                                 ]
                             )
                         ),

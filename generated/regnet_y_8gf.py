@@ -201,24 +201,15 @@ class RegNet(nn.Module):
                                             224, 448, stride=2, group_width=56, se_channels=56
                                         ),
                                     ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=56, se_channels=112
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=56, se_channels=112
-                                        ),
-                                    ),
-                                    (
-                                        "block2-3",
-                                        ResBottleneckBlock(
-                                            448, 448, stride=1, group_width=56, se_channels=112
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block2-{i}",
+                                            ResBottleneckBlock(
+                                                448, 448, stride=1, group_width=56, se_channels=112
+                                            ),
+                                        )
+                                        for i in range(1, 4)
+                                    ],
                                 ]
                             )
                         ),
@@ -234,60 +225,15 @@ class RegNet(nn.Module):
                                             448, 896, stride=2, group_width=56, se_channels=112
                                         ),
                                     ),
-                                    (
-                                        "block3-1",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-2",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-3",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-4",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-5",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-6",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-7",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-8",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
-                                    (
-                                        "block3-9",
-                                        ResBottleneckBlock(
-                                            896, 896, stride=1, group_width=56, se_channels=224
-                                        ),
-                                    ),
+                                    *[
+                                        (
+                                            f"block3-{i}",
+                                            ResBottleneckBlock(
+                                                896, 896, stride=1, group_width=56, se_channels=224
+                                            ),
+                                        )
+                                        for i in range(1, 10)
+                                    ],
                                 ]
                             )
                         ),

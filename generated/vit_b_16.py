@@ -91,80 +91,13 @@ class Encoder(nn.Module):
         self.dropout = nn.Dropout(p=dropout)
         self.layers = nn.Sequential(
             OrderedDict(
-                [
-                    (
-                        "encoder_layer_0",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
+                (
+                    f"encoder_layer_{i}",
+                    EncoderBlock(
+                        num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
                     ),
-                    (
-                        "encoder_layer_1",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_2",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_3",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_4",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_5",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_6",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_7",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_8",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_9",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_10",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                    (
-                        "encoder_layer_11",
-                        EncoderBlock(
-                            num_heads, mlp_dim, dropout=dropout, attention_dropout=attention_dropout
-                        ),
-                    ),
-                ]
+                )
+                for i in range(12)
             )
         )
         self.ln = nn.LayerNorm(768, eps=1e-06)

@@ -20,7 +20,7 @@ from ...ops import REGISTRY, node_style
 from ...ops.base import ShapeContext
 from ...ops.reuse import ReuseCall, replay
 from ..pycode import collect_terms, expr_tree, fold, lit, substitute, unparse
-from ..pylayout import Comp, Doc, Group, Prefixed, Text, call, flat, parse_doc
+from ..pylayout import Doc, Text, call, flat, parse_doc
 from ..pyvalues import (
     IN,
     MAX_TEXT,
@@ -41,6 +41,7 @@ from .loops import no_copies, render_loop
 from .model import ClassInfo, Step, switchable
 from .optional import layers_doc, phis, record
 from .rules import rule_values
+from .runs import compress, compress_named, ordered_dict
 
 #: Vals by node name: a block's inputs after the first (`Module.extra_inputs`)
 Vals = Mapping[str, tuple[Val, ...]]
@@ -259,9 +260,9 @@ class Scope(EmitContext):
         if any(c is not None for c, _, _ in entries):
             return layers_doc([c for c, _, _ in entries], docs, None if indexed else names), out
         if indexed:
-            return call("nn.Sequential", _compress(docs)), out
-        pairs = [Group("(", (Text(lit(n)), d), ")") for n, d in zip(names, docs)]
-        return call("nn.Sequential", [call("OrderedDict", [Group("[", tuple(pairs), "]")])]), out
+            return call("nn.Sequential", compress(docs)), out
+        pairs = compress_named([n or "" for n in names], docs)
+        return call("nn.Sequential", [ordered_dict(pairs)]), out
 
     def chain_entries(
         self, child: Module, env: Env, in_val: tuple[Val, ...], nested: bool
@@ -440,22 +441,6 @@ def _subst(cv: Val, mapping: Mapping[str, Val], cls: ClassInfo, value: Any) -> V
         m = mapping.get(n)
         deps |= m.names if m is not None else {n}
     return inexact(value, deps) if deps else literal(value)
-
-
-def _compress(docs: list[Doc]) -> list[Doc]:
-    """Runs of three or more equal constructors as `*[Block(...) for _ in range(k)]`."""
-    out: list[Doc] = []
-    i = 0
-    while i < len(docs):
-        j = i
-        while j < len(docs) and flat(docs[j]) == flat(docs[i]):
-            j += 1
-        if j - i >= 3:
-            out.append(Prefixed("*", Comp(docs[i], f"for _ in range({j - i})")))
-        else:
-            out += docs[i:j]
-        i = j
-    return out
 
 
 def written_word(node: Node, field: str, val: Val, env: Env) -> Val:
