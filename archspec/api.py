@@ -105,9 +105,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .backends.selfcheck import SelfCheck as SelfCheck  # check_emitted's result
     from .diffs import SpecDiff, diff
+    from .summarising import SpecDepthWarning as SpecDepthWarning
 
 #: Names from modules only some commands need (`check`: none), imported on first use.
-_LATER = dict.fromkeys(("SpecDiff", "diff"), "diffs") | {"summary": "summarising"}
+_LATER = dict.fromkeys(("SpecDiff", "diff"), "diffs")
+_LATER |= dict.fromkeys(("summary", "SpecDepthWarning"), "summarising")
 _LATER |= dict.fromkeys(("fit_table", "print_summary", "print_wrapped"), "summary_text")
 
 

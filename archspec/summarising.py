@@ -125,18 +125,28 @@ def _is_shapes(size: Any) -> bool:
     )
 
 
+class SpecDepthWarning(UserWarning):
+    """`summary(depth=...)` folded the table of a spec that has a param `depth` of its own,
+    which keeps `value` (the CLI says it in its own words: `--set depth=N`)."""
+
+    def __init__(self, message: str, depth: int, value: Any) -> None:
+        super().__init__(message)
+        self.depth = depth
+        self.value = value
+
+
 def _warn_of_the_specs_depth(depth: Any, spec_args: Mapping[str, Any], graph: Any) -> None:
     """Warn where `depth=` folds the table of a spec with a param `depth` that `params=`
     does not set: a WRN's `summary(spec, depth=16)` meant the network's depth (as compile,
     check and emit read it) and got the default network's figures, silently."""
     if depth is None or "depth" in spec_args or "depth" not in graph.params:
         return
-    warnings.warn(
+    value = graph.params["depth"]
+    message = (
         f"depth={depth!r} folds the summary's table: the spec's own param `depth` stays "
-        f"{graph.params['depth']!r}; to set it, give params={{'depth': {depth!r}}}",
-        UserWarning,
-        stacklevel=3,
+        f"{value!r}; to set it, give params={{'depth': {depth!r}}}"
     )
+    warnings.warn(SpecDepthWarning(message, depth, value), stacklevel=3)
 
 
 def _check_depth(depth: Any) -> None:

@@ -48,3 +48,37 @@ def test_a_spec_without_warnings_has_a_quiet_summary() -> None:
     assert result.warnings == ()
     done = CliRunner().invoke(app, ["summary", "lenet5"])
     assert done.exit_code == 0 and done.stderr == ""
+
+
+DEEP = """\
+archspec: 1
+name: deep
+input: [N, 3, 8, 8]
+params:
+  depth: {type: int, default: 2}
+layers:
+  - {name: body, type: repeat, count: depth, layer: {type: conv2d, out_channels: 4, kernel_size: 1}}
+"""
+
+
+def test_depth_on_a_spec_with_a_param_depth_is_a_note_in_the_cli_s_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`archspec summary wrn.yaml --depth 1` folds the table and leaves the spec's `depth`:
+    the CLI says so with the option that sets it (`--set depth=1`), where it printed the
+    API's UserWarning with archspec's source path and `params={'depth': 1}`."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deep.yaml").write_text(DEEP)
+    runner = CliRunner()
+    folded = runner.invoke(app, ["summary", "deep.yaml", "--depth", "1"])
+    assert folded.exit_code == 0, folded.output
+    assert folded.stderr == (
+        "note: --depth 1 folds the table; the spec's own param `depth` stays 2 "
+        "(set it with --set depth=1)\n"
+    )
+    for quiet in (["--depth", "1", "--set", "depth=3"], ["--set", "depth=3"]):
+        done = runner.invoke(app, ["summary", "deep.yaml", *quiet])
+        assert done.exit_code == 0 and done.stderr == "", done.stderr
+    with pytest.warns(archspec.api.SpecDepthWarning, match="params=") as got:
+        archspec.summary(str(tmp_path / "deep.yaml"), depth=1)
+    assert (got[0].message.depth, got[0].message.value) == (1, 2)

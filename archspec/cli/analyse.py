@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import sys
+import warnings
 from collections.abc import Collection
 from typing import Annotated, Any
 
@@ -45,6 +46,22 @@ from .app import (
 #: Linux's PATH_MAX: no path a spec is read from is longer, so a status line cuts only an
 #: argument that names no file (a name of 100,000 characters was printed whole).
 _PATH_SHOWN = 4096
+
+
+def _said_again(said: list[warnings.WarningMessage]) -> None:
+    """The warnings `api.summary` gave, in the CLI's words where it has its own: `--depth`
+    on a spec with a param `depth` (a WRN's) folds the table and leaves the network's
+    depth, which `--set depth=N` sets."""
+    for w in said:
+        if isinstance(w.message, api.SpecDepthWarning):
+            d, v = w.message.depth, w.message.value
+            print(
+                f"note: --depth {d} folds the table; the spec's own param `depth` stays {v!r} "
+                f"(set it with --set depth={d})",
+                file=sys.stderr,
+            )
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
 
 
 def _shown_file(file: object) -> str:
@@ -337,7 +354,8 @@ def summary(
     """
     fmt = with_json(fmt, as_json, SummaryFormat.json, SummaryFormat.table)
     use_plugins(plugins)
-    with progress("working out the summary"):
+    with progress("working out the summary"), warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", api.SpecDepthWarning)
         result = api.summary(
             spec_source(spec),
             input=parse_input(input_),
@@ -346,6 +364,7 @@ def summary(
             variant=variant,
             params=parse_sets(set_),
         )
+    _said_again(said)
     color = use_color(sys.stderr)  # the spec's warnings, as check prints them
     for warning in result.warnings:
         print(warning.render(dict(result.sources), color), file=sys.stderr)
