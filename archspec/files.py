@@ -21,7 +21,11 @@ through a symbolic link), before anything is opened, read or renamed:
 - anything else (a directory, a block device, a socket, any other character device): E604,
   and nothing is changed;
 - a file the command reads (specbytes.recording_reads: a spec, the files it imports and
-  extends, a plugin, a model's source), by any name or link: E604, even with `force`.
+  extends, a plugin, a model's source), by any name or link: E604, even with `force`;
+- a path inside archspec's own package (the folder of this module, by any name or link),
+  a file there or not: E604, even with `force`. Nothing archspec writes belongs there, and a
+  module written over one of archspec's own (`-o .../archspec/api.py --force`) would run as
+  archspec the next time it is imported.
 
 The temporary file is `.archspec-XXXXXXXX.tmp` in the target's directory, a short name of
 fixed length, so any legal target name works. It stays mode 0600 until the check passed; the
@@ -191,6 +195,7 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
     try:
         st = os.lstat(target)
     except FileNotFoundError:
+        _refuse_own_package(target)
         return _Plan(target)
     path = target
     if stat.S_ISLNK(st.st_mode):
@@ -202,6 +207,7 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
     fd = own_stream(st)
     if fd is not None:
         return _Plan(target, through=True, fd=fd)
+    _refuse_own_package(path)
     mode = st.st_mode
     if stat.S_ISREG(mode):
         if (read := read_input(st)) is not None:  # an input: --force is for other files
@@ -231,6 +237,22 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
         # Opened by the name given: /dev/fd/N names a pipe that has no path of its own.
         return _Plan(target, through=True)
     raise _cannot_write(target, f"it is {what_it_is(st)}; archspec writes no file there")
+
+
+#: archspec's own package: its modules, built-in specs and templates (no output goes there)
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _refuse_own_package(target: Path) -> None:
+    """E604 for a path inside archspec's package, whatever links lead there."""
+    real = Path(os.path.realpath(target))
+    if real == _PACKAGE or _PACKAGE in real.parents:
+        raise _cannot_write(
+            target,
+            f"it is inside archspec's own package ({display_path(_PACKAGE)})",
+            hint="write the output outside the installed archspec (--force never replaces "
+            "archspec's own files)",
+        )
 
 
 def is_stdout(path: str | os.PathLike[str]) -> bool:
