@@ -10,7 +10,7 @@ import fnmatch
 import functools
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from .lazymethods import dataclass
 from .loaddata import load_data
 from .loader import LoadedDoc, kept_data, load_yaml, read_spec_text
 from .spec_plugins import check_spec_name, spec_folders
-from .specbytes import STDIN_NAME, read_spec_stream
+from .specbytes import IDLE_SECONDS, STDIN_NAME, read_spec_stream
 from .validate import validate_spec
 
 
@@ -34,10 +34,17 @@ class SpecText:
     name: str = "<string>"
 
 
-def stdin_spec(fd: int = 0) -> SpecText:
+def stdin_spec(
+    fd: int = 0,
+    *,
+    idle: float | None = IDLE_SECONDS,
+    waiting: Callable[[], object] | None = None,
+) -> SpecText:
     """The spec piped to this process (`archspec check -`), named `<stdin>`: read to its end
-    within the size limit, a terminal refused (E100), binary input a located E105."""
-    return SpecText(read_spec_stream(fd), STDIN_NAME)
+    within the size limit, a terminal refused (E100), binary input a located E105, a pipe
+    that sends nothing for `idle` seconds (None: no bound) and stays open E100; `waiting`
+    is called once when nothing came for a few seconds."""
+    return SpecText(read_spec_stream(fd, idle=idle, waiting=waiting), STDIN_NAME)
 
 
 SpecSource = str | Path | Mapping[str, Any] | SpecText

@@ -8,7 +8,7 @@ import errno
 import os
 import select
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -17,6 +17,11 @@ from .errors import LoadError, SourceSpan
 
 #: The size limit of a spec file (and of a composed spec, with the files it imports).
 MAX_BYTES = 1 << 20
+
+#: How long a spec piped in may keep archspec waiting for its next byte, and after how long
+#: the CLI says that it is waiting (a pipe that neither sends nor closes).
+IDLE_SECONDS = 30.0
+NOTICE_SECONDS = 3.0
 
 #: The files read inside `recording_reads`, by (device, inode): the path each was read by.
 _READ: ContextVar[dict[tuple[int, int], str] | None] = ContextVar("_READ", default=None)
@@ -158,11 +163,19 @@ def read_spec_text(path: str | Path) -> str:
     return decode_spec_bytes(raw, str(path))
 
 
-def read_spec_stream(fd: int = 0, name: str = STDIN_NAME) -> str:
+def read_spec_stream(
+    fd: int = 0,
+    name: str = STDIN_NAME,
+    *,
+    idle: float | None = IDLE_SECONDS,
+    waiting: Callable[[], object] | None = None,
+) -> str:
     """A spec piped in (`cat net.yaml | archspec check -`): read from `fd` to its end, never
     past the size limit, and decoded as a file is, its errors at `name`. A terminal is
     refused rather than waited on; a regular file redirected in (`< net.yaml`) is recorded
-    as read, so that no output of the command replaces it."""
+    as read, so that no output of the command replaces it. A pipe that sends nothing for
+    `idle` seconds without closing (`sleep 100 | archspec check -`) is E100 (None waits for
+    ever); `waiting` is called once when nothing came for NOTICE_SECONDS (the CLI says so)."""
     try:
         if os.isatty(fd):
             raise LoadError(
@@ -176,7 +189,15 @@ def read_spec_stream(fd: int = 0, name: str = STDIN_NAME) -> str:
             note_read(name, info)
             if info.st_size > MAX_BYTES:
                 raise _too_big(name, info.st_size)
-        raw = _read_at_most(fd, MAX_BYTES + 1)
+        raw = _read_at_most(fd, MAX_BYTES + 1, idle, waiting)
+    except _Silent:
+        raise LoadError(
+            f"standard input sent nothing for {idle:g} s and is still open",
+            span=SourceSpan(name, 1, 1),
+            code="E100",
+            hint="the command that writes the spec must end (or close its output) when the "
+            "spec is written; or name the spec's file",
+        ) from None
     except OSError as exc:
         raise LoadError(
             f"cannot read standard input: {exc.strerror or exc}",
@@ -212,11 +233,32 @@ def _unreadable(path: str | Path, exc: OSError) -> LoadError:
     )
 
 
-def _read_at_most(fd: int, limit: int) -> bytes:
-    """Up to `limit` bytes from `fd`, however the file grows while it is read."""
+class _Silent(Exception):
+    """A pipe sent nothing for the idle bound and is still open."""
+
+
+def _read_at_most(
+    fd: int,
+    limit: int,
+    idle: float | None = None,
+    waiting: Callable[[], object] | None = None,
+) -> bytes:
+    """Up to `limit` bytes from `fd`, however the file grows while it is read; `_Silent`
+    when `idle` seconds pass with nothing to read (`waiting` called once, after
+    NOTICE_SECONDS of them). A regular file is never waited on."""
     chunks: list[bytes] = []
     got = 0
+    if idle is not None and stat.S_ISREG(os.fstat(fd).st_mode):
+        idle = None
+    said: list[object] = []  # the notice is said once per read, not once per wait
+
+    def once() -> None:
+        if waiting is not None and not said:
+            said.append(waiting())
+
     while got < limit:
+        if idle is not None and not _readable(fd, idle, once if waiting is not None else None):
+            raise _Silent
         try:
             chunk = os.read(fd, min(limit - got, 1 << 16))
         except BlockingIOError:  # a non-blocking pipe with nothing yet: wait for it
@@ -227,3 +269,19 @@ def _read_at_most(fd: int, limit: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
+
+
+def _readable(fd: int, idle: float, waiting: Callable[[], object] | None) -> bool:
+    """Whether `fd` has bytes (or its end) within `idle` seconds; `waiting()` is called
+    once NOTICE_SECONDS of them passed. True where select() cannot wait on `fd`
+    (a pipe on Windows): the read then blocks as it always did."""
+    try:
+        first = min(idle, NOTICE_SECONDS) if waiting is not None else idle
+        if select.select([fd], [], [], first)[0]:
+            return True
+        if waiting is None or first >= idle:
+            return False
+        waiting()
+        return bool(select.select([fd], [], [], idle - first)[0])
+    except (OSError, ValueError):
+        return True

@@ -4,6 +4,9 @@ error or done, never failing as archspec's own fault and never replacing what is
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -41,3 +44,75 @@ def test_no_output_lands_in_the_package_by_a_link(tmp_path: Path) -> None:
         assert not (PACKAGE / "ops" / "h36_written.py").exists()
     finally:
         (PACKAGE / "ops" / "h36_written.py").unlink(missing_ok=True)
+
+
+def _pipe_writing(chunks: list[tuple[float, bytes]]) -> tuple[int, threading.Thread]:
+    """A pipe's read end, and the thread that writes each chunk after its pause (the write
+    end closes after the last one)."""
+    read_end, write_end = os.pipe()
+
+    def write() -> None:
+        with os.fdopen(write_end, "wb", buffering=0) as out:
+            for pause, data in chunks:
+                time.sleep(pause)
+                out.write(data)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return read_end, thread
+
+
+def test_a_pipe_that_never_closes_is_e100_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sleep 100 | archspec check -` waited until sleep ended (for ever, for a pipe whose
+    writer neither writes nor closes): now E100 after the idle bound, the notice said once."""
+    monkeypatch.setattr("archspec.specbytes.NOTICE_SECONDS", 0.2)
+    read_end, write_end = os.pipe()
+    said: list[str] = []
+    try:
+        started = time.monotonic()
+        with pytest.raises(ArchSpecError) as caught:
+            archspec.api.stdin_spec(read_end, idle=0.6, waiting=lambda: said.append("waiting"))
+        assert time.monotonic() - started < 5
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert caught.value.error_code == "E100"
+    assert "sent nothing for 0.6 s and is still open" in str(caught.value)
+    assert said == ["waiting"]
+
+
+def test_a_slow_pipe_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pauses shorter than the bound (each, not in sum) are waited out; the notice comes once."""
+    monkeypatch.setattr("archspec.specbytes.NOTICE_SECONDS", 0.1)
+    text = Path(LENET).read_bytes()
+    half = len(text) // 2
+    read_end, thread = _pipe_writing([(0.3, text[:half]), (0.3, b""), (0.3, text[half:])])
+    said: list[str] = []
+    try:
+        spec = archspec.api.stdin_spec(read_end, idle=2.0, waiting=lambda: said.append("w"))
+    finally:
+        os.close(read_end)
+        thread.join()
+    assert spec.text.encode() == text and said == ["w"]
+    assert archspec.check(spec).ok
+
+
+def test_the_cli_says_it_waits_for_a_spec_piped_in(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`archspec check -` says on stderr what it waits for, and for how long at most."""
+    from archspec.cli.app import spec_source
+
+    asked: dict[str, object] = {}
+
+    def fake(**kwargs: object) -> str:
+        asked.update(kwargs)
+        waiting = kwargs["waiting"]
+        assert callable(waiting)
+        waiting()
+        return "read"
+
+    monkeypatch.setattr(archspec.api, "stdin_spec", fake)
+    assert spec_source("-") == "read"
+    said = capsys.readouterr().err
+    assert "waiting for the spec on standard input" in said and "30 s" in said

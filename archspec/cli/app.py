@@ -466,7 +466,21 @@ def spec_source(spec: str) -> Any:
     named `-` is `./-`, as for other Unix tools."""
     from ..api import stdin_spec
 
-    return stdin_spec() if spec == STDIN else spec
+    return stdin_spec(waiting=_say_waiting) if spec == STDIN else spec
+
+
+def _say_waiting() -> None:
+    """One line on stderr while a spec piped in neither comes nor ends."""
+    from ..specbytes import IDLE_SECONDS, NOTICE_SECONDS
+
+    if sys.stderr is not None:
+        print(
+            f"archspec: waiting for the spec on standard input (nothing came in "
+            f"{NOTICE_SECONDS:g} s); it is read until the pipe closes, and refused after "
+            f"{IDLE_SECONDS:g} s without a byte",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def one_stdin(specs: Sequence[str], param_hint: str = "SPEC") -> None:
