@@ -116,3 +116,35 @@ def test_the_cli_says_it_waits_for_a_spec_piped_in(
     assert spec_source("-") == "read"
     said = capsys.readouterr().err
     assert "waiting for the spec on standard input" in said and "30 s" in said
+
+
+LIST_PARAM = """archspec: 1
+name: widths
+input: [N, 3, 8, 8]
+params:
+  widths: {type: list, default: [4, 8]}
+layers:
+  - {name: c1, type: conv2d, out_channels: "widths[0]", kernel_size: 3}
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("[" + "1" * 41 + "]", "out of range (|n| <= 10^15) (at character 2)"),
+        ("[4, *a]", "undefined alias (at character 5)"),
+        ("[4, 2019-01-01]", "tag:yaml.org,2002:timestamp' is not allowed"),
+        ("[4, .nan]", ".nan is not a finite number"),
+        ("[4, 8", "did not find expected ',' or ']' (at its end)"),
+        ("[4, !!python/object/apply:os.system [ls]]", "is not allowed in a spec"),
+    ],
+)
+def test_a_set_list_says_why_it_is_refused(tmp_path: Path, value: str, reason: str) -> None:
+    """`--set widths=[4, *a]` said only "expected a YAML list like [64, 64, M], got ..." of
+    a value that is one, the loader's reason dropped."""
+    spec = tmp_path / "widths.yaml"
+    spec.write_text(LIST_PARAM)
+    result = CliRunner().invoke(app, ["check", str(spec), "--set", f"widths={value}"])
+    assert result.exit_code == 1, result.output
+    assert "widths.yaml:5:3: error[E309]" in result.stderr
+    assert reason in result.stderr.replace("\n", " "), result.stderr

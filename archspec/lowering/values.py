@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from ..errors import shown_value
+from ..errors import ArchSpecError, shown_value
 from ..expr import ExprError, parse_expr, parse_kept
 from ..exprrun import unknown_name
 from ..loader import MAX_INT, MAX_TEXT, shown_scalar
@@ -369,9 +369,22 @@ def parse_text(text: str, t: str) -> Any:
 
         try:
             return load_yaml(s, "<--set>").data
+        except ArchSpecError as exc:  # its reason, where in the value: not only that it failed
+            raise ValueError(
+                f"expected a YAML list like [64, 64, M], got {text!r}: {_set_reason(exc)}"
+            ) from None
         except Exception:
             raise ValueError(f"expected a YAML list like [64, 64, M], got {text!r}") from None
     return text
+
+
+def _set_reason(exc: ArchSpecError) -> str:
+    """Why the loader refused a `--set` list, and where in the value (one line of text)."""
+    first = exc.diagnostics[0]
+    span = first.span
+    if span is None or span.line > 1:
+        return f"{first.message} (at its end)" if span is not None else first.message
+    return f"{first.message} (at character {span.col})"
 
 
 #: The parsed expression of a text, kept: a repeated block reads the same texts, and the
