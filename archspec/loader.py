@@ -25,6 +25,7 @@ from .specbytes import read_spec_text as read_spec_text
 from .yaml_floats import PyLoader, with_exponent_floats
 from .yaml_hints import key_hint as _key_hint
 from .yaml_hints import yaml_hint as _yaml_hint
+from .yaml_hints import yaml_problem as _yaml_problem
 
 #: Limits for untrusted input; generous for real specs, fatal for hostile ones. The shipped
 #: specs have 100-600 YAML nodes; reading 20,000 takes about a quarter of a second, and no
@@ -322,7 +323,7 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or str(exc)
         raise LoadError(
-            f"invalid YAML: {what}",
+            f"invalid YAML: {_yaml_problem(what, text, mark)}",
             span=_mark_span(file, mark) if mark else SourceSpan(file, 1, 1),
             code="E101",
             hint=_yaml_hint(what, text, mark),

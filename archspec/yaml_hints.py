@@ -11,9 +11,36 @@ _YAML_HINT = "check indentation, colons and brackets near this point"
 _COLON_HINT = 'text holding `: ` is quoted (`description: "A: b"`); else check the indentation'
 
 
+_TAB_HINT = (
+    "YAML indents with spaces, never tabs: replace the tab (quoted above as a space) with "
+    "spaces, and set your editor to insert spaces in .yaml files"
+)
+
+
+def at_tab(text: str, mark: Any) -> bool:
+    """Whether a YAML error's mark is at a tab: a tab in a line's indentation, or where a
+    value should start, which the quoted line shows as a space (libyaml's message names
+    no character)."""
+    if mark is None:
+        return False
+    lines = text.splitlines()
+    line = lines[mark.line] if 0 <= mark.line < len(lines) else ""
+    return 0 <= mark.column < len(line) and line[mark.column] == "\t"
+
+
+def yaml_problem(problem: str, text: str, mark: Any) -> str:
+    """E101's message: YAML's own words, or what they mean at a tab."""
+    if at_tab(text, mark) and ("cannot start any token" in problem or "tab" in problem):
+        return "a tab character where YAML expects spaces or a value"
+    return problem
+
+
 def yaml_hint(problem: str, text: str, mark: Any) -> str:
-    """E101's hint: a `: ` in plain text, a value with brackets or commas inside a flow
-    collection (`{out: widths[0]}`: the `[` starts a list there), else the general one."""
+    """E101's hint: a tab where YAML allows none, a `: ` in plain text, a value with brackets
+    or commas inside a flow collection (`{out: widths[0]}`: the `[` starts a list there),
+    else the general one."""
+    if at_tab(text, mark):
+        return _TAB_HINT
     if "mapping values are not" in problem:
         return _COLON_HINT
     if "did not find expected ','" not in problem or mark is None:

@@ -148,3 +148,23 @@ def test_a_set_list_says_why_it_is_refused(tmp_path: Path, value: str, reason: s
     assert result.exit_code == 1, result.output
     assert "widths.yaml:5:3: error[E309]" in result.stderr
     assert reason in result.stderr.replace("\n", " "), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("layers", "where"),
+    [
+        ("layers:\n\t- {name: c1, type: relu}\n", "5:1"),
+        ("layers:\n  - name: c1\n\ttype: relu\n", "6:1"),
+        ("layers:\n  -\t{name: c1, type: relu}\n", "5:4"),
+    ],
+)
+def test_a_tab_in_the_indentation_is_named(layers: str, where: str) -> None:
+    """A tab where YAML wants spaces was "found character that cannot start any token" with
+    the hint to check indentation, colons and brackets, and the quoted line shows a tab as
+    a space: nothing said what was wrong."""
+    text = "archspec: 1\nname: tabs\ninput: [N, 3, 8, 8]\n" + layers
+    result = CliRunner().invoke(app, ["check", text], env={"NO_COLOR": "1"})
+    assert result.exit_code == 1
+    said = result.stderr.replace("\n", " ")
+    assert f"<string>:{where}: error[E101]: invalid YAML: a tab character" in said, said
+    assert "YAML indents with spaces, never tabs" in said
