@@ -313,6 +313,8 @@ def fit_table(out: Console, t: Table, droppable: Sequence[str] = ()) -> None:
 
     While even its narrowest rendering is wider than that, the columns named in `droppable`
     are left out, least important first; long cells fold onto more lines, never cut to `...`.
+    A terminal narrower than `table_floor` (COLUMNS=20) gets the table at that floor, its
+    lines longer than the width: squeezed further, rich empties cells and cuts names short.
     """
     for column in t.columns:
         column.overflow = "fold"
@@ -322,7 +324,31 @@ def fit_table(out: Console, t: Table, droppable: Sequence[str] = ()) -> None:
         if out.measure(t, options=unbounded).minimum <= out.width:
             break
         t.columns = [c for c in t.columns if c.header != header]
-    out.print(t)
+    width = out.width
+    cells = [[str(c.header), *(str(x) for x in c.cells)] for c in t.columns]
+    out.width = max(width, table_floor(cells, [c.no_wrap for c in t.columns]))
+    try:  # (print's own width= is capped at the console's)
+        out.print(t)
+    finally:
+        out.width = width
+
+
+#: The characters a wrapping column keeps (or fewer, if none of its words is longer),
+#: however narrow the terminal: squeezed below that, rich prints a cell as nothing.
+COLUMN_FLOOR = 8
+
+
+def table_floor(columns: Sequence[Sequence[str]], no_wrap: Sequence[bool]) -> int:
+    """The narrowest width a table of these columns (each its cells' texts, header first) is
+    printed at, borders and padding included: a no_wrap column whole (rich cuts it short),
+    a wrapping one COLUMN_FLOOR characters or its longest word."""
+    need = 0
+    for texts, whole in zip(columns, no_wrap, strict=True):
+        if whole:
+            need += max((len(line) for t in texts for line in t.splitlines()), default=0)
+        else:
+            need += min(COLUMN_FLOOR, max((len(w) for t in texts for w in t.split()), default=0))
+    return need + 3 * len(columns) + 1
 
 
 def print_summary(out: Console, s: Summary) -> None:
@@ -337,7 +363,8 @@ def print_wrapped(out: Console, text: str) -> None:
     """`text` wrapped at the console's width as rich wraps it, less the space rich leaves at
     the end of each line it breaks (trailing blanks in a file, a diff, a terminal copy)."""
     for paragraph in text.splitlines() or [""]:
-        for line in textwrap.wrap(paragraph, out.width, break_on_hyphens=False) or [""]:
+        lines = textwrap.wrap(paragraph, out.width, break_on_hyphens=False, break_long_words=False)
+        for line in lines or [""]:
             out.print(line, markup=False, soft_wrap=True)
 
 
@@ -425,7 +452,9 @@ def _plain_text(s: Summary, width: int) -> str | None:
         if header in rows[0]:
             i = rows[0].index(header)
             rows = [row[:i] + row[i + 1 :] for row in rows]
-    widths = _column_widths(rows, width)
+    columns = [list(col) for col in zip(*rows, strict=True)]
+    floor = table_floor(columns, [i == 0 for i in range(len(columns))])
+    widths = _column_widths(rows, max(width, floor))  # as fit_table widens the console
     if widths is None:
         return None
     right = [_align(s, _headers(s).index(h)) == "right" for h in rows[0]]
@@ -445,7 +474,7 @@ def _plain_text(s: Summary, width: int) -> str | None:
     lines += [x for row in rows[1:-1] for x in line(row, "│")]
     lines += [*rule("├", "─", "┼", "┤"), *line(rows[-1], "│"), *rule("└", "─", "┴", "┘")]
     for note in notes:
-        lines += textwrap.wrap(note, width, break_on_hyphens=False) or [""]
+        lines += textwrap.wrap(note, width, break_on_hyphens=False, break_long_words=False) or [""]
     return "\n".join(x.rstrip() for x in lines)
 
 

@@ -168,3 +168,36 @@ def test_a_tab_in_the_indentation_is_named(layers: str, where: str) -> None:
     said = result.stderr.replace("\n", " ")
     assert f"<string>:{where}: error[E101]: invalid YAML: a tab character" in said, said
     assert "YAML indents with spaces, never tabs" in said
+
+
+@pytest.mark.parametrize("columns", ["1", "12", "20", "40"])
+def test_a_narrow_terminal_loses_no_cell(columns: str) -> None:
+    """`COLUMNS=20 archspec summary lenet5` printed the table with its Type, Output shape,
+    Params and MACs cells empty (rich squeezed their columns to nothing), `archspec list`
+    at 40 cut `alexnet_torchvision` to `alexnet_torchvis`, and at 1 the footer was one
+    letter a line. A table is printed no narrower than its columns' floor (its lines then
+    longer than the width), and the text under it wraps between words only."""
+    env = {"COLUMNS": columns, "NO_COLOR": "1"}
+    summary = CliRunner().invoke(app, ["summary", "lenet5"], env=env)
+    assert summary.exit_code == 0, summary.output
+    for word in (
+        "c1",
+        "Conv2d",
+        "Tanh",
+        "Total",
+        "156",
+        "61,706",
+        "C_out*H_out*W_out*C_in/groups*k_h*k_w,",
+    ):
+        assert word in summary.stdout, (columns, word, summary.stdout)
+    listed = CliRunner().invoke(app, ["list", "alexnet*"], env=env)
+    assert listed.exit_code == 0, listed.output
+    for word in ("alexnet_torchvision", "params", "MACs/sample", "61.10"):
+        assert word in listed.stdout, (columns, word, listed.stdout)
+
+
+def test_print_of_a_summary_at_a_narrow_width_keeps_its_cells() -> None:
+    """`archspec.summary(...).to_text(12)` wrote `Tota` for Total and empty cells."""
+    text = archspec.summary("lenet5").to_text(12)
+    for word in ("Conv2d", "Linear", "Total", "61,706", "2,416"):
+        assert word in text, (word, text)
