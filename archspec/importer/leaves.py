@@ -47,7 +47,7 @@ def _fingerprint(module: nn.Module) -> tuple[Any, ...]:
         for k, v in sorted(vars(module).items())
         if not k.startswith("_")
         and k != "training"
-        and isinstance(v, bool | int | float | str | tuple | list)
+        and (v is None or isinstance(v, bool | int | float | str | tuple | list))
     )
     return (type(module), repr(module), _tensors(module), plain)
 

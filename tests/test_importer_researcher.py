@@ -1,0 +1,73 @@
+"""archspec import of small models written as researchers write them (no library), in the
+forms they use: each either imports exactly, in eval and in training mode, or is refused
+at its statement. A module setting that no kind states must never be dropped silently."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import archspec
+from archspec.errors import ImportFailure
+
+
+def _same_in_both_modes(model: nn.Module, text: str, sizes: list[tuple[int, ...]]) -> int:
+    """Compiles `text`, loads the model's weights, compares outputs at every size in eval
+    and in training mode (dropout drawing the same numbers); returns how many compared."""
+    twin = archspec.compile(text)
+    assert list(twin.state_dict()) == list(model.state_dict())
+    twin.load_state_dict(model.state_dict())
+    compared = 0
+    with torch.no_grad():
+        for training in (False, True):
+            model.train(training)
+            twin.train(training)
+            for shape in sizes:
+                x = torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape)))
+                torch.manual_seed(3)
+                want = model(x)
+                torch.manual_seed(3)
+                got = twin(x)
+                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+                compared += 1
+    return compared
+
+
+class Resampled(nn.Module):
+    """A resize by a factor whose output size torch works out again (`recompute_scale_factor`),
+    which samples at another place than the factor given does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=0.6, mode="bilinear", recompute_scale_factor=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(self.conv(x))
+
+
+def test_a_module_setting_its_repr_does_not_show_is_not_dropped() -> None:
+    """nn.Upsample's repr shows no `recompute_scale_factor`: the import read the module as an
+    `upsample` without it, and the spec's outputs differed from the model's by 180% of
+    their largest value, silently."""
+    model = Resampled().eval()
+    try:
+        archspec.from_module(model, torch.zeros(1, 3, 16, 16))
+    except ImportFailure as err:
+        (diag,) = err.diagnostics
+    else:
+        raise AssertionError("imported a resize that samples elsewhere")
+    assert diag.code == "E903" and diag.span is not None and diag.span.file == __file__
+    assert "recompute_scale_factor=None where the model has True" in diag.message
+
+
+def test_a_resize_built_as_the_kind_builds_it_still_imports() -> None:
+    """Settings left at None on both sides compare equal: the stricter reading keeps these."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.Upsample(scale_factor=2, mode="bilinear"),
+        nn.Upsample(size=(8, 8)),
+        nn.BatchNorm2d(4, momentum=None),
+    )
+    text = archspec.from_module(model.eval(), torch.zeros(1, 3, 16, 16))
+    assert _same_in_both_modes(model, text, [(2, 3, 16, 16), (2, 3, 9, 13)]) == 4
