@@ -4,7 +4,9 @@ at its statement. A module setting that no kind states must never be dropped sil
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import archspec
@@ -71,3 +73,49 @@ def test_a_resize_built_as_the_kind_builds_it_still_imports() -> None:
     )
     text = archspec.from_module(model.eval(), torch.zeros(1, 3, 16, 16))
     assert _same_in_both_modes(model, text, [(2, 3, 16, 16), (2, 3, 9, 13)]) == 4
+
+
+class DropInPlace(nn.Module):
+    """Dropout in place, as a module or as the call: in eval it returns the tensor it is
+    given, so its result shares that tensor's storage."""
+
+    def __init__(self, functional: bool) -> None:
+        super().__init__()
+        self.functional = functional
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.drop = nn.Dropout(0.25, inplace=True)
+        self.fc = nn.Conv2d(4, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.functional:
+            x = F.dropout(x, 0.25, self.training, inplace=True)
+        else:
+            x = self.drop(x)
+        return self.fc(x)
+
+
+class DropInPlaceReadAgain(nn.Module):
+    """The dropped tensor read again after the step: the model reads it dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        z = F.dropout(y, 0.25, self.training, inplace=True)
+        return z + y
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: DropInPlace(True), lambda: DropInPlace(False), DropInPlaceReadAgain]
+)
+def test_a_dropout_in_place_imports_in_both_modes(make) -> None:
+    """`nn.Dropout(p, inplace=True)` and `F.dropout(x, p, self.training, inplace=True)` were
+    E904 'changes `conv` in place (`drop`) and reads it again afterwards (`fc`)': the step
+    counted as a view of its own input, so its own reader read that storage again."""
+    model = make().eval()
+    text = archspec.from_module(model, torch.zeros(1, 3, 8, 8))
+    assert text.count("type: dropout") == 1
+    assert _same_in_both_modes(model, text, [(2, 3, 8, 8), (3, 3, 5, 7)]) == 4

@@ -236,10 +236,12 @@ def _returns_input(child: Any, memo: dict[int, bool]) -> bool:
     return memo[id(child)]
 
 
-def _aliases(module: Any, first: Any, memo: dict[int, bool]) -> set[Any]:
+def _aliases(module: Any, first: Any, step: Any, memo: dict[int, bool]) -> set[Any]:
     """The nodes whose tensors share `first`'s storage: the tensor it is a view of, and
-    every view of those (chunk's and split's pieces through their getitems)."""
-    found, todo = {first}, [first]
+    every view of those (chunk's and split's pieces through their getitems). The in-place
+    `step` itself is none: what reads its result (`nn.Dropout(inplace=True)`, which may
+    return its input) reads the changed tensor in the graph as in the model."""
+    found, todo = {first, step}, [first]
     while todo:
         node = todo.pop()
         near = [node.args[0]] if _is_view(module, node, memo) else []
@@ -248,7 +250,7 @@ def _aliases(module: Any, first: Any, memo: dict[int, bool]) -> set[Any]:
             if other not in found:
                 found.add(other)
                 todo.append(other)
-    return found
+    return found - {step}
 
 
 def _block(child: Any) -> bool:
@@ -279,7 +281,7 @@ def in_place_aliases(module: Any, graph: Any, problems: Any = None) -> list[Diag
         first = node.args[0] if node.args else None
         if not hasattr(first, "users"):
             continue
-        shared = _aliases(module, first, memo)  # a view read later sees the change too
+        shared = _aliases(module, first, node, memo)  # a view read later sees the change too
         readers = {u for a in shared for u in a.users}
         readers |= {u for c in _copies(first) for u in c.users}
         later = sorted(
