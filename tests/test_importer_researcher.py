@@ -4,6 +4,8 @@ at its statement. A module setting that no kind states must never be dropped sil
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -119,3 +121,31 @@ def test_a_dropout_in_place_imports_in_both_modes(make) -> None:
     text = archspec.from_module(model, torch.zeros(1, 3, 8, 8))
     assert text.count("type: dropout") == 1
     assert _same_in_both_modes(model, text, [(2, 3, 8, 8), (3, 3, 5, 7)]) == 4
+
+
+class OneBlockTwice(nn.Module):
+    """`[block] * 2` puts one module in the list twice: its weights are shared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.blocks = nn.ModuleList([nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())] * 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def test_weights_shared_inside_a_torch_container_are_refused_at_the_users_class() -> None:
+    """The tie was located at the class statement of torch's `nn.ModuleList`, in torch's
+    own source: the class that built the container is where the tie is written."""
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(OneBlockTwice().eval(), torch.zeros(1, 3, 8, 8))
+    diag = err.value.diagnostics[0]
+    assert diag.code == "E904" and "`blocks.0.0.weight` and `blocks.1.0.weight`" in diag.message
+    assert "set up in tests.test_importer_researcher.OneBlockTwice" in diag.message
+    assert diag.span is not None and diag.span.file == __file__
+    line = Path(__file__).read_text().splitlines()[diag.span.line - 1]
+    assert line.startswith("class OneBlockTwice")

@@ -17,14 +17,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _owner(model: nn.Module, first: str, second: str) -> nn.Module:
-    """The innermost module holding both names: where the tie is usually written."""
+    """The innermost module holding both names whose class is not torch's own: where the tie
+    is usually written (one layer put twice in an `nn.Sequential`, `nn.ModuleList([block] *
+    3)`, is the doing of the class that built the container, not of torch's container)."""
     a, b = first.split(".")[:-1], second.split(".")[:-1]
     common: list[str] = []
     for x, y in zip(a, b, strict=False):
         if x != y:
             break
         common.append(x)
-    return model.get_submodule(".".join(common)) if common else model
+    while common:
+        owner = model.get_submodule(".".join(common))
+        if not type(owner).__module__.startswith("torch."):
+            return owner
+        common.pop()
+    return model
 
 
 def shared_tensor_problems(model: nn.Module) -> list[Diagnostic]:
