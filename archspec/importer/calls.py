@@ -79,3 +79,42 @@ def after_refused(refused: set[Any], names: dict[Any, str], sources: tuple[Any, 
             seen.add(node)
             todo.extend(n for n in getattr(node, "all_input_nodes", ()) if n not in names)
     return False
+
+
+def unstated(call: Call) -> str | None:
+    """What of a call's reading its kind's spec refuses, as words (`output_size=[1, None]`),
+    or None when a spec states it: `F.adaptive_max_pool2d(x, (1, None))` keeps a size that no
+    spec writes, and the spec written would not compile. Kinds of the importer's own
+    (`identity_alias`), readings past the spec's fields and fields a reader fills later are
+    left to their readers."""
+    from pydantic import ValidationError
+
+    from ..ops.base import META_FIELDS, REGISTRY
+
+    op = REGISTRY.get(call.kind)
+    if op is None or not set(call.fields) <= set(op.spec.model_fields) - set(META_FIELDS):
+        return None
+    try:
+        op.spec.model_validate({**call.fields, "type": call.kind})
+    except ValidationError as exc:  # a field the reader leaves to later steps may be missing
+        wrong = [str(e["loc"][0]) for e in exc.errors() if e["loc"] and e["type"] != "missing"]
+        field = next((f for f in wrong if f in call.fields), None)
+        return None if field is None else f"{field}={call.fields[field]!r}"
+    return None
+
+
+def unread_call(call: Call | None, what: str, module: Any) -> tuple[str, str] | None:
+    """The message and hint of E903 for a call no reader takes (`call` None) or read with a
+    value its kind's spec refuses; None when the reading stands. `what` names the call."""
+    from .functions import UNKNOWN_CALL_HINT
+    from .fused import own_tensors_hint
+
+    if call is None:
+        return f"no layer kind computes {what} as called here", UNKNOWN_CALL_HINT + (
+            own_tensors_hint(module)
+        )
+    words = unstated(call)
+    if words is None:
+        return None
+    hint = f"the kind `{call.kind}` computes this call for values it takes: pass one"
+    return f"no layer kind computes {what} with {words}", hint

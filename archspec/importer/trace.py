@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Diagnostic
 from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
-from .calls import after_refused, attribute_read, is_packing, unpacked
+from .calls import after_refused, attribute_read, is_packing, unpacked, unread_call
 from .defaulted import other_than_one_tensor
-from .functions import UNKNOWN_CALL_HINT, Ref, describe_target, read_call
+from .functions import Ref, describe_target, read_call
 from .hooks import parametrized_problem
 from .inputs import given_args, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
@@ -528,7 +528,7 @@ class _GraphReader:
     def _call(self, node: Any) -> None:
         from .appends import read_marker
         from .fans import fan_join
-        from .fused import own_tensors_hint, read_fused
+        from .fused import read_fused
         from .lists import concatenates_input, gathering_concat
         from .reductions import read_reduction
         from .shapes import read_size_node, size_as_tensor, with_fixed_sizes
@@ -556,14 +556,10 @@ class _GraphReader:
         kwargs = {k: wrap(v) for k, v in node.kwargs.items()}
         call = read_call(node.op, node.target, args, kwargs)
         what = describe_target(node.op, node.target, node.args)
-        if call is None:
-            self.fail(
-                "E903",
-                f"no layer kind computes {what} as called here",
-                node,
-                UNKNOWN_CALL_HINT + own_tensors_hint(self.module),
-            )
+        if (why := unread_call(call, what, self.module)) is not None:
+            self.fail("E903", why[0], node, why[1])
             return
+        assert call is not None  # unread_call refuses a call no reader takes
         inputs = self._inputs(call.inputs)
         if inputs is None and call.kind != "tensor_meta" and size_as_tensor(self, node, call):
             return
