@@ -205,12 +205,37 @@ class TwoArgs(nn.Module):
         return c
 
 
-def test_a_list_item_called_with_two_tensors_is_refused_as_that() -> None:
-    """It said `calls item 0 of self.blocks before item 0, registered first`."""
+def test_a_list_item_called_with_two_tensors_is_an_entry_of_two_inputs() -> None:
+    """It said `calls item 0 of self.blocks before item 0, registered first`, then (E904)
+    `calls item 0 of self.blocks with other than one tensor`: each item is an entry, a
+    block of the two inputs its forward takes."""
+    text = roundtrip(TwoArgs(), (2, 4))
+    assert "inputs: [x, c]" in text
+    assert "{key: blocks.1, type: Blk, from: [input, blocks.0]}" in text
+
+
+class ScaledArgs(TwoArgs):
+    class Blk(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+            return self.fc(x) * scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for blk in self.blocks:
+            x = blk(x, 2.0)
+        return x
+
+
+def test_a_list_item_called_with_a_value_other_than_its_default_is_refused_as_that() -> None:
     with pytest.raises(ImportFailure) as err:
-        archspec.from_module(TwoArgs(), torch.randn(1, 4))
+        archspec.from_module(ScaledArgs(), torch.randn(1, 4))
     first = err.value.diagnostics[0]
-    assert first.message.endswith("calls item `0` of `self.blocks` with other than one tensor")
+    assert first.message.endswith(
+        "calls item `0` of `self.blocks` with scale=2.0 (its default: 1.0) besides its tensor"
+    )
     assert "read one tensor" in (first.hint or "")
 
 

@@ -174,3 +174,47 @@ def test_a_call_with_a_value_its_kind_does_not_take_is_refused_at_the_call() -> 
     assert "F.adaptive_max_pool2d(self.conv(x), (1, None))" in line
     assert "with output_size=[1, None]" in diag.message
     assert "`adaptive_maxpool2d`" in (diag.hint or "")
+
+
+class ClassAttentionBlock(nn.Module):
+    """CaiT's class-attention block in small: the class token reads the patch tokens."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc = nn.Linear(dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), 0.5))
+
+    def forward(self, x: torch.Tensor, x_cls: torch.Tensor) -> torch.Tensor:
+        u = torch.cat((x_cls, x), dim=1)
+        return x_cls + self.gamma * self.fc(self.norm(u))[:, :1]
+
+
+class ClassTokenHead(nn.Module):
+    def __init__(self, depth: int = 2) -> None:
+        super().__init__()
+        self.embed = nn.Linear(4, 8)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 8))
+        self.blocks_token_only = nn.ModuleList([ClassAttentionBlock(8) for _ in range(depth)])
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)
+        cls_tokens = self.cls_token.expand(x.shape[0], -1, -1)
+        for blk in self.blocks_token_only:
+            cls_tokens = blk(x, cls_tokens)
+        return self.head(torch.cat((cls_tokens, x), dim=1))
+
+
+def test_list_items_called_with_two_tensors_are_entries_of_several_inputs() -> None:
+    """`for blk in self.blocks_token_only: cls_tokens = blk(x, cls_tokens)` (timm's CaiT)
+    was E904 'calls item `0` of `self.blocks_token_only` with other than one tensor': a
+    child called so is a block of several inputs, and now so is a list's item."""
+    model = ClassTokenHead().eval()
+    with torch.no_grad():
+        model.cls_token.normal_()
+    text = archspec.from_module(model, torch.zeros(1, 5, 4))
+    assert "inputs: [x, x_cls]" in text
+    assert "{key: blocks_token_only.0, type: ClassAttentionBlock, from: [embed, expand]}" in text
+    assert "from: [embed, blocks_token_only.0]}" in text
+    assert _same_in_both_modes(model, text, [(2, 5, 4), (3, 5, 4)]) == 4

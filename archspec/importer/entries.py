@@ -73,6 +73,12 @@ def _reaches(arg: Any, before: Any) -> bool:
     return True
 
 
+def _several(module: Any, node: Any) -> bool:
+    """Whether the call `node` gives its entry tensors besides the one a sequence passes on."""
+    entry = module.get_submodule(str(node.target))
+    return not one_tensor_call(entry, list(node.args), node.kwargs)
+
+
 def keyed_lists(module: Any, graph: Any) -> set[str]:
     """The ModuleLists of `module` that its traced `graph` calls entry by entry: an entry
     called twice, calls interleaved with another list's, or an entry reading a join."""
@@ -90,6 +96,9 @@ def keyed_lists(module: Any, graph: Any) -> set[str]:
         first, last = seen[0][0], seen[-1][0]
         others = [a for h, s in calls.items() if h != head for a, _, _ in s]
         if len(set(indices)) != len(indices) or any(first < a < last for a in others):
+            keyed.add(head)
+            continue
+        if any(_several(module, n) for _, _, n in seen):  # CaiT's `blk(x, cls)`
             keyed.add(head)
             continue
         start = seen[0][2].args[:1]
@@ -138,19 +147,10 @@ def entry_call(reader: Any, node: Any, target: str) -> bool:
         why = f"calls `{_shown(target)}`, whose path no spec key states ({problem})"
         reader.fail("E904", f"{cls}.forward {why}", node, _KEY_HINT)
         return True
-    item = reader.module.get_submodule(target)
-    if not one_tensor_call(item, list(node.args), node.kwargs):  # its defaults may be given
-        from .defaulted import other_than_one_tensor
-        from .lists import _ONE_TENSOR_HINT
-
-        how = other_than_one_tensor(item, node.args, node.kwargs)
-        why = f"calls item `{index}` of `{_shown(head)}` {how}"
-        reader.fail("E904", f"{cls}.forward {why}", node, _ONE_TENSOR_HINT)
-        return True
-    inputs = reader._inputs((node.args[0],))
+    child = reader.module.get_submodule(target)
+    inputs = _entry_inputs(reader, node, child, f"calls item `{index}` of `{_shown(head)}`")
     if inputs is None:
         return True
-    child = reader.module.get_submodule(target)
     reader.entry_calls[head] = node  # the last: where an entry left out is reported
     if index in reader.entries.get(head, ()):  # `{type: reuse, node: convs.0}`, or again
         reader._repeat_call(node, target, child, inputs)
@@ -172,6 +172,29 @@ def entry_call(reader: Any, node: Any, target: str) -> bool:
         return True
     reader._add(node, item, target)
     return True
+
+
+def _entry_inputs(reader: Any, node: Any, child: Any, call: str) -> tuple[str, ...] | None:
+    """What an entry's call reads: its tensor (its own defaults may be given too), or the
+    tensors given for arguments of its forward, a block of several inputs (CaiT's
+    class-attention blocks, `for blk in self.blocks_token_only: cls = blk(x, cls)`); None,
+    reported, for any other call."""
+    from .inputs import given_args, tensors_call
+
+    if one_tensor_call(child, list(node.args), node.kwargs):
+        return reader._inputs((node.args[0],))
+    several = tensors_call(child, list(node.args), node.kwargs)
+    if several:
+        reader.problems.passed[id(child)] = given_args(child, several)
+        return reader._inputs(tuple(value for _, value in several))
+    from .defaulted import other_than_one_tensor
+    from .lists import _ONE_TENSOR_HINT
+
+    how = other_than_one_tensor(child, node.args, node.kwargs)
+    reader.fail(
+        "E904", f"{describe(type(reader.module))}.forward {call} {how}", node, _ONE_TENSOR_HINT
+    )
+    return None
 
 
 def _out_of_turn(reader: Any, node: Any, target: str) -> bool:
