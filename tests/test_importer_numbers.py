@@ -1,10 +1,11 @@
 """archspec import of arithmetic with numbers and of division: `x * 0.5`, `x + 3`, `1 - x`
 and `x / 4` are `scale` nodes (a factor that varies between a block's instances a param),
-`a / b` a `div`; `x / 6`, which no product computes to the last bit, is refused at its
-statement, saying what to write."""
+`a / b` a `div`; `x / 6`, which no product computes to the last bit, a `scale` by its
+`divisor`."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,13 +46,28 @@ class HardSwish(nn.Module):
         return x * F.relu6(x + 3.0) / 6.0  # the statement
 
 
-def test_a_division_no_product_computes_exactly_is_refused_at_it() -> None:
+def test_a_division_by_a_number_is_a_scale_by_that_divisor() -> None:
+    """`x / 6` was E903 ('no product computes it to the last bit: write x * (1 / 6)'), which
+    changed the model to import it: the `scale`'s divisor is torch's own quotient."""
     model = nn.Sequential(nn.Conv2d(3, 4, 1), HardSwish())
-    try:
+    text = roundtrip(model, (2, 3, 4, 4))
+    assert "type: scale, divisor: 6.0}" in text
+
+
+class Reciprocal(nn.Module):
+    def __init__(self, negative: bool) -> None:
+        super().__init__()
+        self.negative = negative
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / -3.0 if self.negative else 6.0 / x  # the statement
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_a_number_over_a_tensor_or_a_negative_divisor_is_refused_at_it(negative: bool) -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), Reciprocal(negative))
+    with pytest.raises(ImportFailure) as err:
         archspec.from_module(model, torch.zeros(1, 3, 4, 4))
-    except ImportFailure as exc:
-        (diag,) = exc.diagnostics
-        assert diag.code == "E903" and "truediv" in diag.message
-        assert "x / 6" in (diag.hint or "") and diag.span.file.endswith(__file__.rsplit("/")[-1])
-    else:
-        raise AssertionError("x / 6 was imported")
+    (diag,) = err.value.diagnostics
+    assert diag.code == "E903" and "truediv" in diag.message
+    assert diag.span is not None and diag.span.file.endswith(__file__.rsplit("/")[-1])

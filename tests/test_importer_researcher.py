@@ -4,6 +4,7 @@ at its statement. A module setting that no kind states must never be dropped sil
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from torch import nn
 
 import archspec
 from archspec.errors import ImportFailure
+from tests.emit_helpers import _load
 
 
 def _same_in_both_modes(model: nn.Module, text: str, sizes: list[tuple[int, ...]]) -> int:
@@ -218,3 +220,53 @@ def test_list_items_called_with_two_tensors_are_entries_of_several_inputs() -> N
     assert "{key: blocks_token_only.0, type: ClassAttentionBlock, from: [embed, expand]}" in text
     assert "from: [embed, blocks_token_only.0]}" in text
     assert _same_in_both_modes(model, text, [(2, 5, 4), (3, 5, 4)]) == 4
+
+
+class SqrtAttention(nn.Module):
+    """Attention as the annotated Transformer writes it: scores over `math.sqrt(d_k)`."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads, self.d_k = heads, dim // heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.o = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.size()
+        q = self.q(x).view(b, n, self.heads, self.d_k).transpose(1, 2)
+        k = self.k(x).view(b, n, self.heads, self.d_k).transpose(1, 2)
+        v = self.v(x).view(b, n, self.heads, self.d_k).transpose(1, 2)
+        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.d_k)
+        out = torch.matmul(F.softmax(scores, dim=-1), v)
+        return self.o(out.transpose(1, 2).contiguous().view(b, n, c))
+
+
+class SqrtEncoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([SqrtAttention(24, h) for h in (2, 3, 4)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = x + layer(x)
+        return x
+
+
+def test_scores_divided_by_the_root_of_the_head_size_import_exactly() -> None:
+    """`/ math.sqrt(self.d_k)` was E903 'no layer kind computes the operator `truediv`'
+    (the hint: write the product, which is not the same number to the last bit); now it is
+    a `scale` by that divisor, a param of the block where the instances' head sizes differ,
+    and the emitted module computes it as the model does."""
+    model = SqrtEncoder().eval()
+    text = archspec.from_module(model, torch.zeros(1, 5, 24))
+    assert "{name: truediv, type: scale, divisor: divisor}" in text  # a param: 3 head sizes
+    assert _same_in_both_modes(model, text, [(2, 5, 24), (3, 5, 24)]) == 4
+    source = archspec.emit(text)
+    assert " / " in source
+    emitted = _load(source, "sqrt_attention").SqrtEncoder()
+    emitted.load_state_dict(model.state_dict())
+    x = torch.randn(2, 5, 24)
+    with torch.no_grad():
+        assert torch.equal(emitted.eval()(x), model(x))

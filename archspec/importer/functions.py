@@ -19,9 +19,8 @@ from .layer_calls import RANK_CALLS, glu, joining, pad, unflatten
 
 #: What a call no reader takes can be written as instead.
 UNKNOWN_CALL_HINT = (
-    "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times or plus a number "
-    "(`x * 0.5 + 3`; divided only by a power of two, as `x / 6` is not `x * (1 / 6)` to the "
-    "last bit: write the product), flatten, unflatten, F.pad with pads written as numbers "
+    "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times, over or plus a "
+    "number (`x * 0.5 + 3`, `x / 6`), flatten, unflatten, F.pad with pads written as numbers "
     "(2, 4 or 6 of them, none negative, not circular), mean, sum, amax, p-norms over dims, "
     "squeeze and unsqueeze of a dim given, addcmul, matmul (`@`), clamp to two bounds or "
     "at 0, x ** 2, -x, "
@@ -64,8 +63,9 @@ def _join(kind: str) -> Reader:
 
 def _by_number(kind: str, args: tuple[Any, ...]) -> Call | None:
     """`x * 0.5`, `x + 3`, `1 - x`, `x / 4` (a hard-swish written out): a `scale`, the input
-    times a constant plus a constant, where that computes the same floats; so a division
-    only by a power of two, whose reciprocal is exact (`x / 6` is not `x * (1 / 6)`)."""
+    times a constant plus a constant, where that computes the same floats; a division by a
+    power of two, whose reciprocal is exact, as a factor, by another positive number
+    (`scores / math.sqrt(d)`: `x / 6` is not `x * (1 / 6)`) as the scale's `divisor`."""
     a, b = args
     left = isinstance(b, Ref)  # the number stands on the left: `1 - x`
     x, c = (b, a) if left else (a, b)
@@ -81,6 +81,8 @@ def _by_number(kind: str, args: tuple[Any, ...]) -> Call | None:
         if not 2.0**-126 <= abs(c) <= 2.0**126:  # 1 / c a normal float32
             return None
         fields = {"factor": 1 / c}
+    elif kind == "div" and not left and c > 0:
+        fields = {"divisor": float(c)}
     else:
         return None
     return Call("scale", fields, (x.node,))

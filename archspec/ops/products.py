@@ -197,12 +197,16 @@ class ScaledDotProductAttention(_FunctionOp):
 
 def _scale_spec() -> type[LayerSpec]:
     class ScaleSpec(LayerSpec):
-        """scale: the input times a constant `factor`, plus a constant `offset` (`q * self.scale`;
-        DeiT's average of its two heads, `(x + x_dist) / 2`, as `factor: 0.5`; GRN's
+        """scale: the input times a constant `factor`, divided by a constant `divisor`, plus a
+        constant `offset` (`q * self.scale`; DeiT's average of its two heads, `(x + x_dist) /
+        2`, as `factor: 0.5`; attention's `scores / math.sqrt(d)` as `divisor`; GRN's
         `mean + eps` as `offset: 1.0e-6`)."""
 
         type: Literal["scale"]
         factor: Float() = Field(1.0, description="the constant the input is multiplied by")  # type: ignore[valid-type]
+        divisor: Float(gt=0) = Field(  # type: ignore[valid-type]
+            1.0, description="the constant the product is divided by (torch's `x / d`)"
+        )
         offset: Float() = Field(0.0, description="the constant added after")  # type: ignore[valid-type]
 
     return ScaleSpec
@@ -213,26 +217,36 @@ class Scale(_FunctionOp):
     kind = "scale"
     spec = LazySpec(_scale_spec)
     category = "merge"
-    summary = "the input times a constant, plus a constant (`x * factor + offset`)"
+    summary = "the input times a constant, plus a constant (`x * factor / divisor + offset`)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
         return Inferred(attrs, tuple(x))
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return scale_by, {"factor": attrs["factor"], "offset": attrs["offset"]}
+        return scale_by, {
+            "factor": attrs["factor"],
+            "offset": attrs["offset"],
+            "divisor": attrs["divisor"],
+        }
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         text = a["_inputs"][0]
         if a["factor"] != 1:
             text = f"{text} * {lit(a['factor'])}"
+        if a["divisor"] != 1:
+            text = f"{text} / {lit(a['divisor'])}"
         return f"{text} + {lit(a['offset'])}" if a["offset"] != 0 else text
 
 
-def scale_by(x: Any, factor: float, offset: float) -> Any:
-    """`x * factor + offset`, each part only where it changes x (as emitted files write it)."""
+def scale_by(x: Any, factor: float, offset: float, divisor: float = 1.0) -> Any:
+    """`x * factor / divisor + offset`, each part only where it changes x (as emitted files
+    write it): a quotient is torch's own, which multiplying by `1 / divisor` is not to the
+    last bit."""
     if factor != 1:
         x = x * factor
+    if divisor != 1:
+        x = x / divisor
     return x + offset if offset != 0 else x
 
 
