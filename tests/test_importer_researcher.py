@@ -270,3 +270,46 @@ def test_scores_divided_by_the_root_of_the_head_size_import_exactly() -> None:
     x = torch.randn(2, 5, 24)
     with torch.no_grad():
         assert torch.equal(emitted.eval()(x), model(x))
+
+
+class GPTAttention(nn.Module):
+    """minGPT's attention without its mask: heads cut by `view`, the scores scaled by
+    `1.0 / math.sqrt(k.size(-1))`, the tokens put back by `view(B, T, C)`."""
+
+    def __init__(self, n_embd: int = 16, n_head: int = 2) -> None:
+        super().__init__()
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.n_head, self.n_embd = n_head, n_embd
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        y = F.softmax(att, dim=-1) @ v
+        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+
+class PatchGPT(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 16, 4, stride=4)
+        self.attn = GPTAttention()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        return x + self.attn(x)
+
+
+def test_a_scale_by_the_root_of_a_size_keeps_the_tokens_for_every_input() -> None:
+    """`math.sqrt(k.size(-1))` was E903 'no layer kind computes `math.sqrt`'; a number
+    computed from sizes then hid the token dim behind the scaled scores, so `view(B, T, C)`
+    was E903 'takes sizes read from tensor shapes that no spec step states'. The head's
+    width is a number, and the scores keep the tokens of any image size."""
+    model = PatchGPT().eval()
+    text = archspec.from_module(model, torch.zeros(1, 3, 16, 16))
+    assert f"type: scale, factor: {1.0 / math.sqrt(8)}" in text
+    assert _same_in_both_modes(model, text, [(2, 3, 16, 16), (2, 3, 8, 12)]) == 4

@@ -8,7 +8,8 @@ not just the example's. `same_dim` proves that from the steps in between, each o
 says where each of its output dims comes from:
 
 - layers that keep their input's shape (torch.nn's activations, dropout, layer norm,
-  identity and softmax; contiguous, a tensor times or plus a number), and torch.nn's
+  identity and softmax; contiguous, a tensor times or plus a number, one computed from
+  sizes too: `att * (1.0 / math.sqrt(k.size(-1)))`), and torch.nn's
   `Linear` for every dim but the last;
 - `permute` and `transpose`, which move dims;
 - `x[:, ..., i]` (a select: the dims after it one lower), `a @ b` (the last dim b's, the one
@@ -68,7 +69,8 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     name = node.target if node.op == "call_method" else getattr(node.target, "__name__", None)
     if name in _SAME_SHAPE_CALLS and first is not None:
         return first, i
-    scalar = len(args) == 2 and not is_node(args[1])
+    # a number, or one computed from sizes (`att * (1.0 / math.sqrt(k.size(-1)))`)
+    scalar = len(args) == 2 and (not is_node(args[1]) or args[1] in reader.syms)
     if node.target in _SCALAR_OPS and first is not None and scalar:
         return first, i
     found = _permuted(node)

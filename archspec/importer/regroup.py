@@ -384,6 +384,9 @@ def fixed_value(reader: Any, value: Any, depth: int = 0) -> Any:
     if sym.what == "dim" and type(sym.index) is int:
         symbols, n = _dim_form(reader, sym.src, sym.index)
         return None if symbols else n
+    if value.op == "call_function" and value.target is math.sqrt and len(value.args) == 1:
+        root = fixed_value(reader, value.args[0], depth + 1)  # `math.sqrt(k.size(-1))`
+        return math.sqrt(root) if root is not None and root >= 0 and not value.kwargs else None
     fold = _FOLDED.get(value.target) if value.op == "call_function" else None
     if fold is None or value.kwargs or len(value.args) != 2:
         return None

@@ -12,6 +12,7 @@ pooling resizes to its input's spatial size (`F.interpolate(x, size=y.shape[-2:]
 from __future__ import annotations
 
 import linecache
+import math
 import operator
 import re
 import traceback
@@ -41,6 +42,7 @@ _ARITH = {
     operator.truediv,
     operator.mod,
     operator.pow,  # `q.size(-1) ** -0.5`: a number where the size is one (regroup.fixed_value)
+    math.sqrt,  # `1.0 / math.sqrt(k.size(-1))`, as minGPT scales its scores
 }
 #: comparisons, by the operator a forward writes (an assertion's condition on sizes)
 _COMPARE = {
