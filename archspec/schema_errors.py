@@ -91,11 +91,12 @@ def errors_to_diagnostics(exc: ValidationError, doc: LoadedDoc) -> list[Diagnost
         groups.setdefault(path, []).append(err)
         tags_at.setdefault(path, tags)
     # When the user wrote a list and an element is wrong, the "expected an int" alternative
-    # at the list itself is noise: keep the deeper error.
+    # at the list itself is noise: keep the deeper error. So is "no `type`" where a list of
+    # alternatives (a repeat's `layer:`) was also a single layer's alternative.
     # (Both passes index the paths first: a file can hold thousands of errors.)
     has_deeper = {p[:k] for p in groups for k in range(len(p))}
     for p in list(groups):
-        if p in has_deeper and all(e["type"] in _TYPE_WORDS for e in groups[p]):
+        if p in has_deeper and all(_other_alternative(e) for e in groups[p]):
             del groups[p]
     # A misspelt required field shows up twice (unknown `out_channel`, missing
     # `out_channels`); the unknown-field error with its "did you mean" says it all.
@@ -113,6 +114,14 @@ def errors_to_diagnostics(exc: ValidationError, doc: LoadedDoc) -> list[Diagnost
         diags.append(_one(path, errs, tags_at.get(path, ()), doc))
     diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
     return diags
+
+
+def _other_alternative(err: dict[str, Any]) -> bool:
+    """An error of a union's alternative that the value's form already rules out: a type
+    the value is not, or a single layer's missing `type` where a list was written."""
+    if err["type"] == "missing_layer_type":
+        return isinstance(err.get("input"), list)
+    return err["type"] in _TYPE_WORDS
 
 
 def path_text(path: PathKey) -> str:
