@@ -31,7 +31,7 @@ _GROUPS = {
     "archspec.ops.norms": "Group, instance and layer normalisation",
     "archspec.ops.resize": "Transposed convolution and upsampling",
     "archspec.ops.padding": "Padding: zeros, a constant, reflection, replication; to a size",
-    "archspec.ops.sampling": "Sampling at computed places: affine_grid and grid_sample",
+    "archspec.ops.sampling": "Sampling at computed places, and sine encodings of them",
     "archspec.ops.affine": "Fixed per-channel scale and shift (computed in `forward`)",
     "archspec.ops.parameter": "Tensors of a block: learned parameters and buffers (no submodule)",
     "archspec.ops.split": "Several outputs: chunk and split (views computed in `forward`)",

@@ -1,16 +1,26 @@
 """Networks of timm written from the docs alone by a new user (session 36's acceptance check:
 lcnet_050, mobileone_s0, repghostnet_050, starnet_s1, inception_next_atto, all exact), each
 case here against a reference written in plain torch as timm writes it, or against facts of
-timm's model recorded here: what broke on the way. One alternative of a `repeat`'s `layer:`
+timm's model recorded here: what broke on the way. EdgeNeXt (as XCiT and DETR) adds to its
+tokens a fixed sine encoding of each pixel's place, made in forward from the map's size:
+no kind made it, so the spec held at one input size at best (`sine_position_encoding`
+now). One alternative of a `repeat`'s `layer:`
 list with a mistake in it (a `name: "0"`, a misspelt field) added a second error at the
 list, E205 "this item has no `type`", whose hint said that "a list is no layer" where a list
 of alternatives is just what the field takes."""
 
 from __future__ import annotations
 
+import math
 import textwrap
+import types
+
+import pytest
+import torch
+from torch import nn
 
 import archspec
+from archspec.errors import ArchSpecError
 
 
 def _spec(name: str, body: str) -> str:
@@ -56,3 +66,105 @@ def test_a_list_where_one_layer_goes_still_says_how_to_nest_layers() -> None:
     (only,) = archspec.check(nested).diagnostics
     assert (only.code, only.message) == ("E205", "this item has no `type`")
     assert only.hint is not None and only.hint.startswith("a list is no layer")
+
+
+POSITIONS = _spec(
+    "positions",
+    """
+    input: [N, 48, H, W]
+    params: {hidden: 32}
+    layers:
+      - name: pos_embd
+        type: sequential
+        layers:
+          - {type: sine_position_encoding, hidden_dim: hidden}
+          - {name: token_projection, type: conv2d, out_channels: 48, kernel_size: 1}
+      - {name: flat, type: flatten, start_dim: 2}
+      - {name: tokens, type: permute, dims: [0, 2, 1]}
+    """,
+)
+
+
+class _PositionalEncodingFourier(nn.Module):
+    """timm's PositionalEncodingFourier (XCiT, EdgeNeXt), its forward as timm writes it."""
+
+    def __init__(self, hidden_dim: int = 32, dim: int = 48) -> None:
+        super().__init__()
+        self.token_projection = nn.Conv2d(hidden_dim * 2, dim, kernel_size=1)
+        self.scale = 2 * math.pi
+        self.temperature = 10000.0
+        self.hidden_dim = hidden_dim
+
+    def forward(self, shape: tuple[int, int, int]) -> torch.Tensor:
+        inv_mask = ~torch.zeros(shape).to(dtype=torch.bool)
+        y_embed = inv_mask.cumsum(1, dtype=torch.float32)
+        x_embed = inv_mask.cumsum(2, dtype=torch.float32)
+        eps = 1e-6
+        y_embed = y_embed / (y_embed[:, -1:, :] + eps) * self.scale
+        x_embed = x_embed / (x_embed[:, :, -1:] + eps) * self.scale
+        dim_t = torch.arange(self.hidden_dim, dtype=torch.int64).to(torch.float32)
+        dim_t = self.temperature ** (
+            2 * torch.div(dim_t, 2, rounding_mode="floor") / self.hidden_dim
+        )
+        pos_x = x_embed[:, :, :, None] / dim_t
+        pos_y = y_embed[:, :, :, None] / dim_t
+        pos_x = torch.stack(
+            (pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4
+        ).flatten(3)
+        pos_y = torch.stack(
+            (pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4
+        ).flatten(3)
+        pos = torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+        return self.token_projection(pos)  # type: ignore[no-any-return]
+
+
+class _RefPositions(nn.Module):
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.pos_embd = _PositionalEncodingFourier(hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        return self.pos_embd((b, h, w)).flatten(2).permute(0, 2, 1)
+
+
+@pytest.mark.parametrize("hidden", [32, 8])
+def test_the_sine_position_encoding_is_timms_compiled_and_emitted(hidden: int) -> None:
+    torch.manual_seed(0)
+    spec = POSITIONS.replace("hidden: 32", f"hidden: {hidden}")
+    ref = _RefPositions(hidden).eval()
+    ours = archspec.compile(spec).eval()
+    module = types.ModuleType("emitted_positions")
+    exec(compile(archspec.emit(spec), "<emitted>", "exec"), module.__dict__)
+    emitted = module.Positions().eval()
+    assert (
+        list(ours.state_dict())
+        == list(ref.state_dict())
+        == [
+            "pos_embd.token_projection.weight",
+            "pos_embd.token_projection.bias",
+        ]
+    )
+    for net in (ours, emitted):
+        net.load_state_dict(ref.state_dict(), strict=True)
+    checked = 0
+    for h, w in ((7, 9), (16, 16), (1, 3)):
+        x = torch.randn(2, 48, h, w)
+        with torch.no_grad():
+            want = ref(x)
+            assert torch.equal(ours(x), want) and torch.equal(emitted(x), want)
+        checked += 1
+    assert checked == 3
+    report = archspec.check(spec)
+    assert report.ok and report.domain_text.endswith("with H, W >= 1")
+
+
+def test_an_odd_hidden_dim_and_tokens_are_refused_where_they_are_written() -> None:
+    with pytest.raises(ArchSpecError) as err:
+        archspec.compile(POSITIONS.replace("hidden: 32", "hidden: 33"))
+    (odd,) = err.value.diagnostics
+    assert odd.code == "E409" and "hidden_dim 33 is odd" in odd.message
+    assert odd.span is not None and (odd.span.line, odd.span.col) == (9, 52)  # `hidden`
+    tokens = POSITIONS.replace("input: [N, 48, H, W]", "input: [N, L, 48]")
+    (flat,) = archspec.check(tokens).diagnostics
+    assert flat.code == "E401" and "(N, C, H, W) map" in flat.message

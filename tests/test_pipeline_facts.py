@@ -52,7 +52,7 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"), "conv"),
     **dict.fromkeys(("upsample", "interpolate", "interpolate_as", "mean", "sum", "amax"), "pool"),
     "amin": "pool",
-    **dict.fromkeys(("affine_grid", "grid_sample"), "pool"),
+    **dict.fromkeys(("affine_grid", "grid_sample", "sine_position_encoding"), "pool"),
     "stack": "merge",
     **dict.fromkeys(("partition", "departition", "squeeze", "unsqueeze", "slice"), "reshape"),
     "relative_attention": "linear",

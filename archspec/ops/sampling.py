@@ -2,7 +2,8 @@
 (Jaderberg et al. 2015; PyTorch's STN tutorial): a small network predicts an affine `theta`
 per sample, `F.affine_grid(theta, x.size())` turns it into a grid of sampling points over x,
 and `F.grid_sample(x, grid)` reads x there. Both are computed in forward, hold no tensors and
-count no MACs (as interpolate counts none).
+count no MACs (as interpolate counts none). `sine_position_encoding` makes coordinates of a
+map's size too: DETR's and XCiT's fixed sine features of each pixel's place.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -10,10 +11,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..dims import Shape
+from ..dims import Dim, Shape
 from .base import (
     Bool,
+    Float,
     Inferred,
+    Int,
     LayerSpec,
     LazySpec,
     ShapeContext,
@@ -150,3 +153,117 @@ class GridSample(_FunctionOp):
             if a[k] != default
         )
         return f"F.grid_sample({x}, {grid}{more}, align_corners={lit(a['align_corners'])})"
+
+
+def _sine_position_spec() -> type[LayerSpec]:
+    class SinePositionEncodingSpec(LayerSpec):
+        """sine_position_encoding: fixed sine and cosine features of each pixel's row and
+        column, (N, 2 * hidden_dim, H, W) for an (N, C, H, W) map whose values it never reads
+        (DETR's `PositionEmbeddingSine`, timm's `PositionalEncodingFourier` in XCiT and
+        EdgeNeXt, before their 1x1 `token_projection`)."""
+
+        type: Literal["sine_position_encoding"]
+        hidden_dim: Int(ge=2) = Field(  # type: ignore[valid-type]
+            32, description="features per axis (even): the rows' first, then the columns'"
+        )
+        temperature: Float(gt=0) = Field(  # type: ignore[valid-type]
+            10000.0, description="the base of the wavelengths, as in a transformer's encoding"
+        )
+        normalize: Bool = Field(
+            True, description="positions scaled to (0, 2 pi], as DETR's normalize=True and timm's"
+        )
+
+    return SinePositionEncodingSpec
+
+
+@register
+class SinePositionEncoding(_FunctionOp):
+    kind = "sine_position_encoding"
+    spec = LazySpec(_sine_position_spec)
+    category = "pool"
+    summary = "sine features of each pixel's position (DETR's, XCiT's and EdgeNeXt's encoding)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) != 4:
+            raise ShapeFailure(
+                "E401",
+                f"sine_position_encoding encodes the places of an (N, C, H, W) map, not {fmt(x)}",
+                "read the map, not its tokens: tokens have lost their rows and columns",
+            )
+        hidden = attrs["hidden_dim"]
+        if hidden % 2:
+            raise ShapeFailure(
+                "E409",
+                f"sine_position_encoding's hidden_dim {hidden} is odd: each position gets a "
+                "sine and a cosine of every other wavelength",
+                f"use an even hidden_dim ({hidden + 1} or {hidden - 1})",
+                "hidden_dim",
+            )
+        return Inferred(attrs, (x[0], Dim.of(2 * hidden), x[2], x[3]))
+
+    def channel_axis(
+        self, attrs: Mapping[str, Any], axis: int | None, inputs: Sequence[Shape], out: Shape
+    ) -> int | None:
+        return 1
+
+    def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return sine_position_encoding, self._arguments(a)
+
+    def _arguments(self, a: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "hidden_dim": a["hidden_dim"],
+            "temperature": float(a["temperature"]),
+            "normalize": a["normalize"],
+        }
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        args = ", ".join(f"{k}={lit(v)}" for k, v in self._arguments(a).items())
+        return f"sine_position_encoding({a['_inputs'][0]}, {args})"
+
+    def emit_support(self) -> str:
+        return SINE_POSITION_SOURCE
+
+
+#: The encoding as timm's `PositionalEncodingFourier.forward` computes it (DETR's without
+#: a mask), so the values are its bit for bit; 2 pi written out, as emitted files import
+#: torch alone (`sine_position_encoding` below is the same code).
+SINE_POSITION_SOURCE = """\
+def sine_position_encoding(
+    x: torch.Tensor, hidden_dim: int, temperature: float, normalize: bool
+) -> torch.Tensor:
+    ones = torch.ones(x.shape[0], x.shape[2], x.shape[3], device=x.device)
+    y_embed = ones.cumsum(1)
+    x_embed = ones.cumsum(2)
+    if normalize:
+        y_embed = y_embed / (y_embed[:, -1:, :] + 1e-06) * 6.283185307179586
+        x_embed = x_embed / (x_embed[:, :, -1:] + 1e-06) * 6.283185307179586
+    dim_t = torch.arange(hidden_dim, device=x.device).to(torch.float32)
+    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / hidden_dim)
+    pos_x = x_embed[:, :, :, None] / dim_t
+    pos_y = y_embed[:, :, :, None] / dim_t
+    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4)
+    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4)
+    pos = torch.cat((pos_y.flatten(3), pos_x.flatten(3)), dim=3).permute(0, 3, 1, 2)
+    return pos.to(x.dtype)
+"""
+
+
+def sine_position_encoding(x: Any, hidden_dim: int, temperature: float, normalize: bool) -> Any:
+    """The encoding of `x`'s places (the same code as emitted files' `sine_position_encoding`)."""
+    import torch
+
+    ones = torch.ones(x.shape[0], x.shape[2], x.shape[3], device=x.device)
+    y_embed = ones.cumsum(1)
+    x_embed = ones.cumsum(2)
+    if normalize:
+        y_embed = y_embed / (y_embed[:, -1:, :] + 1e-06) * 6.283185307179586
+        x_embed = x_embed / (x_embed[:, :, -1:] + 1e-06) * 6.283185307179586
+    dim_t = torch.arange(hidden_dim, device=x.device).to(torch.float32)
+    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / hidden_dim)
+    pos_x = x_embed[:, :, :, None] / dim_t
+    pos_y = y_embed[:, :, :, None] / dim_t
+    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4)
+    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4)
+    pos = torch.cat((pos_y.flatten(3), pos_x.flatten(3)), dim=3).permute(0, 3, 1, 2)
+    return pos.to(x.dtype)
