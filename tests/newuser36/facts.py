@@ -1,0 +1,51 @@
+"""What tests/test_newuser36_models.py compares with timm's record (make_fixture.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tests.parity.weights import fill_deterministic
+
+HERE = Path(__file__).parent
+FIXTURE = HERE / "timm.json"
+
+#: each model's input sizes: the spec's own, then a non-square one
+SIZES: dict[str, list[tuple[int, int]]] = {
+    "lcnet_050": [(224, 224), (160, 200)],
+    "mobileone_s0": [(224, 224), (160, 200)],
+    "repghostnet_050": [(224, 224), (160, 200)],
+    "starnet_s1": [(224, 224), (160, 200)],
+    "inception_next_atto": [(224, 224), (160, 192)],
+    "edgenext_xx_small": [(256, 256), (160, 192)],
+}
+
+#: the factor on every weight of two dims or more (tests/parity/weights.py's scale is for
+#: networks whose blocks normalise their sums): MobileOne adds its branches without one,
+#: StarNet multiplies two, so their outputs grow past 1e10 there, where float32's rounding,
+#: which differs between torch builds, is no longer small beside the values
+GAIN = {"mobileone_s0": 0.5, "starnet_s1": 0.5}
+
+
+def weights(name: str, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The RNG-free weights of tests/parity/weights.py, times the model's `GAIN`."""
+    gain = GAIN.get(name, 1.0)
+    filled = fill_deterministic(state)
+    return {k: v * gain if v.dim() >= 2 else v for k, v in filled.items()}
+
+
+def state_dict_facts(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """The state_dict's keys, shapes and dtypes in order, as their count, sha256 and ends."""
+    listed = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state.items()]
+    text = json.dumps(listed, separators=(",", ":"))
+    return {
+        "state_dict_len": len(listed),
+        "state_dict_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "state_dict_head": listed[:3],
+        "state_dict_tail": listed[-3:],
+    }
