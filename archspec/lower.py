@@ -110,6 +110,7 @@ def lower_graph(lw: Lowerer) -> Graph:
             ("outputs",),
             "list at least one node that runs in eval mode in `outputs`",
         )
+    lw.orders.flush(lw.bag)
     if lw.bag.errors:
         raise lw.fail()
     return Graph(

@@ -4,7 +4,10 @@ case here against a reference written in plain torch as timm writes it, or again
 timm's model recorded here: what broke on the way. EdgeNeXt (as XCiT and DETR) adds to its
 tokens a fixed sine encoding of each pixel's place, made in forward from the map's size:
 no kind made it, so the spec held at one input size at best (`sine_position_encoding`
-now). One alternative of a `repeat`'s `layer:`
+now). timm's MobileOneBlock registers `se` first; FastViT's RepMixer calls it with no conv
+branch, so `register_order: [se, identity, conv_kxk, conv_scale]` was E305 in those
+instances (`conv_kxk`, a repeat of count 0 there, "is no module") and, where the instance is
+a plain chain, E305 again though the order it asks is the chain's. One alternative of a `repeat`'s `layer:`
 list with a mistake in it (a `name: "0"`, a misspelt field) added a second error at the
 list, E205 "this item has no `type`", whose hint said that "a list is no layer" where a list
 of alternatives is just what the field takes."""
@@ -168,3 +171,89 @@ def test_an_odd_hidden_dim_and_tokens_are_refused_where_they_are_written() -> No
     tokens = POSITIONS.replace("input: [N, 48, H, W]", "input: [N, L, 48]")
     (flat,) = archspec.check(tokens).diagnostics
     assert flat.code == "E401" and "(N, C, H, W) map" in flat.message
+
+
+BRANCHES = _spec(
+    "branches",
+    """
+    input: [N, 8, 16, 16]
+    blocks:
+      Branches:
+        params: {branches: int, use_se: bool}
+        register_order: [se, identity, conv_kxk]
+        layers:
+          - {name: identity, type: batchnorm2d}
+          - type: repeat
+            count: branches
+            flat: true
+            layer: {type: conv2d, key: "conv_kxk.{i}", from: input, out_channels: 8,
+                    kernel_size: 3, padding: 1}
+          - {name: sum, type: add, when: branches > 0,
+             from: [identity, {each: "conv_kxk.{j}", for: j, in: branches}]}
+          - {name: se, type: conv2d, out_channels: 8, kernel_size: 1, when: use_se,
+             from: "{'sum' if branches > 0 else 'identity'}"}
+    layers:
+      - {name: norm, type: Branches, branches: 0, use_se: false}
+      - {name: mixer, type: Branches, branches: 2, use_se: true, from: input}
+      - {name: out, type: sub, from: [mixer, norm]}
+    """,
+)
+
+
+class _Branches(nn.Module):
+    """timm's MobileOneBlock in brief: `se` registered first, applied last; `conv_kxk` a
+    ModuleList of `branches` convs (none in FastViT's RepMixer `norm`)."""
+
+    def __init__(self, branches: int, use_se: bool) -> None:
+        super().__init__()
+        self.se = nn.Conv2d(8, 8, 1) if use_se else None
+        self.identity = nn.BatchNorm2d(8)
+        self.conv_kxk = nn.ModuleList([nn.Conv2d(8, 8, 3, padding=1) for _ in range(branches)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.identity(x)
+        for conv in self.conv_kxk:
+            out = out + conv(x)
+        return out if self.se is None else self.se(out)
+
+
+class _RefBranches(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = _Branches(0, False)
+        self.mixer = _Branches(2, True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mixer(x) - self.norm(x)
+
+
+def test_register_order_names_a_list_that_another_instance_of_the_block_holds() -> None:
+    report = archspec.check(BRANCHES)
+    assert report.ok and [d.code for d in report.diagnostics] == []
+    torch.manual_seed(0)
+    ref = _RefBranches().eval()
+    with torch.no_grad():
+        for value in ref.state_dict().values():
+            if value.is_floating_point():
+                value.uniform_(0.5, 1.5)
+    module = types.ModuleType("emitted_branches")
+    exec(compile(archspec.emit(BRANCHES), "<emitted>", "exec"), module.__dict__)
+    x = torch.randn(2, 8, 16, 16)
+    for ours in (archspec.compile(BRANCHES).eval(), module.Branches().eval()):
+        assert list(ours.state_dict()) == list(ref.state_dict())
+        assert list(ours.mixer._modules)[:2] == ["se", "identity"]
+        ours.load_state_dict(ref.state_dict(), strict=True)
+        with torch.no_grad():
+            assert torch.equal(ours(x), ref(x))
+
+
+def test_a_name_no_instance_holds_is_still_e305_and_a_chain_may_not_reorder() -> None:
+    nope = BRANCHES.replace("[se, identity, conv_kxk]", "[se, identity, conv_kxk, nope]")
+    errors = archspec.check(nope).errors
+    assert [e.code for e in errors] == ["E305"]
+    assert errors[0].message.startswith("register_order names `nope`, which is no module")
+    assert errors[0].span is not None and (errors[0].span.line, errors[0].span.col) == (7, 46)
+    # `norm` is a plain chain (identity, then se): an order that swaps them is refused there
+    chain = BRANCHES.replace("branches: 0, use_se: false", "branches: 0, use_se: true")
+    (swapped,) = archspec.check(chain).errors
+    assert swapped.code == "E305" and "a block whose layers are a plain chain" in swapped.message

@@ -47,6 +47,7 @@ from .itemplan import ItemPlan, item_plan
 from .keys import keyed_failed, keyed_site, list_taken
 from .layer import absent_as_previous, duplicate_name, lower_op
 from .memo import InstanceMemo, MemoContext, lower_instance
+from .order import RegisterOrders, registering
 from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off, switched_off_early
 from .values import bind_value, reads_failed, text_value_hint, value_hint
 
@@ -106,6 +107,7 @@ class Lowerer:
         self.memo = InstanceMemo()
         #: each block's least expansion, so E310 is known before a block is expanded
         self.least = LeastItems(getattr(spec, "blocks", {}) or {}, max_layers + 1)
+        self.orders = RegisterOrders()  #: the `register_order:` entries met (order.py)
 
     @property
     def spec_env(self) -> dict[str, Any]:
@@ -137,6 +139,7 @@ class Lowerer:
         return difflib.get_close_matches(name, candidates, n=1)
 
     def fail(self) -> SpecError:
+        self.orders.flush(self.bag)
         return SpecError(diagnostics=once_per_place(self.bag.errors), sources=self.doc.sources)
 
     # -- scopes -------------------------------------------------------------------------
@@ -167,9 +170,7 @@ class Lowerer:
             self.out_axes[path] = scope.axes.get(outputs[0].name, 1)
         module = scope_module(self, child, scope, outputs, in_shape, span, in_axis)
         if child.register_order:
-            # an item that failed (its error said why) made no module the order could name
-            failed = any(shape is None for shape in scope.shapes.values())
-            module = registering(self, module, child, failed)
+            module = registering(self, module, child, scope)
         return module
 
     def add_node(self, scope: Scope, node: Node, item: Item) -> str:
@@ -528,46 +529,6 @@ def _module_node(
         None,
         frozenset(),
     )
-
-
-def registering(lw: Lowerer, module: Module, child: Child, failed: bool = False) -> Module:
-    """`module` with its block's `register_order:`, each name checked: a child module or a
-    tensor of this block, or a layer its `when` leaves out of this instance (E305 otherwise;
-    not where an item of the instance `failed`, whose error is the one to fix), listed once,
-    in a block that is not a plain chain
-    (an nn.Sequential registers its entries in the order it calls them)."""
-    # a list's entries (`convs.0`) are registered with their list, which it may name
-    held = {
-        n.name.partition(".")[0]
-        for n in module.nodes
-        if n.is_module or REGISTRY[n.kind].style == "tensor"
-    }
-    # a layer its `when` leaves out of this instance (ResNeSt's `avd_last`, at stride 1 only)
-    switched_off = set(declarations(lw, child.items)[0]) - {n.name for n in module.nodes}
-    ypath = child.register_order_ypath
-    owner = "network" if ypath == ("register_order",) else "block"  # the spec's own, or a block's
-    seen: set[str] = set()
-    known = ", ".join(sorted(held)) or "none"
-    for j, name in enumerate(child.register_order):
-        if name in seen:
-            lw.error("E305", f"register_order names `{name}` twice", ypath + (j,), "list each once")
-        elif name not in held | switched_off and not failed:
-            lw.error(
-                "E305",
-                f"register_order names `{name}`, which is no module or tensor of this {owner}",
-                ypath + (j,),
-                f"name its child modules and tensors (here: {known}), each once",
-            )
-        seen.add(name)
-    if module.is_chain:
-        lw.error(
-            "E305",
-            f"register_order in a {owner} whose layers are a plain chain: it becomes an "
-            "nn.Sequential, which registers its entries in the order it calls them",
-            ypath,
-            f"drop register_order, or give the {owner} a layer that is not in the chain",
-        )
-    return replaced(module, register_order=tuple(child.register_order))
 
 
 def out_axis(lw: Lowerer, scope: Scope, node: Node) -> int | None:
