@@ -23,13 +23,14 @@ SIZES: dict[str, list[tuple[int, int]]] = {
     "starnet_s1": [(224, 224), (160, 200)],
     "inception_next_atto": [(224, 224), (160, 192)],
     "edgenext_xx_small": [(256, 256), (160, 192)],
+    "fastvit_t8": [(256, 256), (160, 192)],
 }
 
 #: the factor on every weight of two dims or more (tests/parity/weights.py's scale is for
-#: networks whose blocks normalise their sums): MobileOne adds its branches without one,
-#: StarNet multiplies two, so their outputs grow past 1e10 there, where float32's rounding,
-#: which differs between torch builds, is no longer small beside the values
-GAIN = {"mobileone_s0": 0.5, "starnet_s1": 0.5}
+#: networks whose blocks normalise their sums): MobileOne and FastViT add their branches
+#: without one, StarNet multiplies two, so their outputs grow past 1e5 there, where float32's
+#: rounding, which differs between torch builds, is no longer small beside the values
+GAIN = {"mobileone_s0": 0.5, "starnet_s1": 0.5, "fastvit_t8": 0.5}
 
 
 def weights(name: str, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
