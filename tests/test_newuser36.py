@@ -1,16 +1,18 @@
 """Networks of timm written from the docs alone by a new user (session 36's acceptance check:
-lcnet_050, mobileone_s0, repghostnet_050, starnet_s1, inception_next_atto, all exact), each
-case here against a reference written in plain torch as timm writes it, or against facts of
-timm's model recorded here: what broke on the way. EdgeNeXt (as XCiT and DETR) adds to its
-tokens a fixed sine encoding of each pixel's place, made in forward from the map's size:
-no kind made it, so the spec held at one input size at best (`sine_position_encoding`
-now). timm's MobileOneBlock registers `se` first; FastViT's RepMixer calls it with no conv
-branch, so `register_order: [se, identity, conv_kxk, conv_scale]` was E305 in those
-instances (`conv_kxk`, a repeat of count 0 there, "is no module") and, where the instance is
-a plain chain, E305 again though the order it asks is the chain's. One alternative of a `repeat`'s `layer:`
-list with a mistake in it (a `name: "0"`, a misspelt field) added a second error at the
-list, E205 "this item has no `type`", whose hint said that "a list is no layer" where a list
-of alternatives is just what the field takes."""
+lcnet_050, mobileone_s0, repghostnet_050, starnet_s1, inception_next_atto, edgenext_xx_small,
+fastvit_t8, all exact: tests/test_newuser36_models.py), each case here against a reference
+written in plain torch as timm writes it: what broke on the way. EdgeNeXt (as XCiT and DETR)
+adds to its tokens a fixed sine encoding of each pixel's place, made in forward from the
+map's size: no kind made it, so the spec held at one input size at best
+(`sine_position_encoding` now). timm's MobileOneBlock registers `se` first; FastViT's RepMixer
+calls it with no conv branch, so `register_order: [se, identity, conv_kxk, conv_scale]` was
+E305 in those instances (`conv_kxk`, a repeat of count 0 there, "is no module") and, where
+the instance is a plain chain, E305 again though the order it asks is the chain's. One
+alternative of a `repeat`'s `layer:` list with a mistake in it (a `name: "0"`, a misspelt
+field) added a second error at the list, E205 "this item has no `type`", whose hint said
+that "a list is no layer" where a list of alternatives is just what the field takes. A
+`name` on a repeated layer, which every copy takes, was E304 "duplicate name" with the hint
+"make them unique"."""
 
 from __future__ import annotations
 
@@ -257,3 +259,23 @@ def test_a_name_no_instance_holds_is_still_e305_and_a_chain_may_not_reorder() ->
     chain = BRANCHES.replace("branches: 0, use_se: false", "branches: 0, use_se: true")
     (swapped,) = archspec.check(chain).errors
     assert swapped.code == "E305" and "a block whose layers are a plain chain" in swapped.message
+
+
+def test_a_named_repeated_layer_says_every_copy_takes_its_name() -> None:
+    named = _spec(
+        "named",
+        """
+        input: [N, 8, 16, 16]
+        layers:
+          - name: stage
+            type: repeat
+            count: 2
+            layer: {type: conv2d, name: conv, out_channels: 8, kernel_size: 1}
+        """,
+    )
+    (dup,) = archspec.check(named).errors
+    assert (dup.code, dup.message) == ("E304", "duplicate name `conv` in this module")
+    assert dup.hint is not None and dup.hint.startswith("every copy of a repeated layer takes")
+    assert dup.hint.endswith('or name them by the repeat\'s `names: "conv{i}"`')
+    fixed = named.replace("name: conv, ", "").replace("count: 2", 'count: 2\n    names: "conv{i}"')
+    assert archspec.check(fixed).ok

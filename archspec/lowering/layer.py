@@ -199,9 +199,14 @@ def duplicate_name(lw: Lowerer, scope: Scope, node: Node, item: Item) -> NoRetur
         if when is not None and node.when is None:  # add_node gives a child module's its own
             node = replaced(node, when=when_text(when))
         hint = both_kept_hint(other, node) or hint
+    field = "key" if getattr(item.spec, "key", None) is not None else "name"
     if other is not None and other.span is not None and other.span != node.span:
         hint += f" (the other `{node.name}` is at {other.span})"
-    field = "key" if getattr(item.spec, "key", None) is not None else "name"
+    elif other is not None and field == "name" and getattr(item.spec, "name", None):
+        hint = (  # one written layer made both: copies of a repeat or for_each
+            "every copy of a repeated layer takes its `name`: drop it and the copies are "
+            f'numbered 0, 1, ..., or name them by the repeat\'s `names: "{node.name}{{i}}"`'
+        )
     lw.error("E304", f"duplicate name `{node.name}` in this module", item.ypath + (field,), hint)
     raise Skip
 
