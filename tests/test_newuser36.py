@@ -279,3 +279,26 @@ def test_a_named_repeated_layer_says_every_copy_takes_its_name() -> None:
     assert dup.hint.endswith('or name them by the repeat\'s `names: "conv{i}"`')
     fixed = named.replace("name: conv, ", "").replace("count: 2", 'count: 2\n    names: "conv{i}"')
     assert archspec.check(fixed).ok
+
+
+def test_an_encoding_not_normalized_counts_rows_and_columns_from_one() -> None:
+    spec = _spec(
+        "raw_positions",
+        """
+        input: [N, 3, 5, 7]
+        layers:
+          - {name: pos, type: sine_position_encoding, hidden_dim: 4, temperature: 100.0,
+             normalize: false}
+        """,
+    )
+    out = archspec.compile(spec)(torch.zeros(2, 3, 5, 7))
+    assert out.shape == (2, 8, 5, 7)
+    rows = torch.arange(1, 6, dtype=torch.float32)[:, None].expand(5, 7)
+    cols = torch.arange(1, 8, dtype=torch.float32)[None, :].expand(5, 7)
+    # per axis: sin(p / 1), cos(p / 1), sin(p / 10), cos(p / 10) (t_j = 100 ** (2 (j // 2) / 4))
+    want = [f(p / t) for p in (rows, cols) for t in (1.0, 10.0) for f in (torch.sin, torch.cos)]
+    checked = 0
+    for channel, expected in enumerate(want):
+        assert torch.allclose(out[1, channel], expected, atol=1e-6)
+        checked += 1
+    assert checked == 8
