@@ -21,6 +21,7 @@ from .dims import dtype_suffix, format_shape
 from .ir import INPUT, Graph, Module, Node
 from .lazymethods import dataclass
 from .ops import REGISTRY, node_style
+from .ops.outputs import BLOCK_OUTPUT
 
 #: Default depth: None opens the blocks that have branches or skips (see `picture`).
 DEFAULT_DEPTH: int | None = None
@@ -177,6 +178,8 @@ class _Layout:
             path = f"{prefix}.{node.name}" if prefix else node.name
             train = train_only or node.train_only
             srcs = [refs[i] for i in node.inputs]
+            if node.kind == BLOCK_OUTPUT and (node.inputs[0], node.attrs["_index"]) in refs:
+                srcs = [refs[(node.inputs[0], node.attrs["_index"])]]  # its output's box
             sig = _signature(node) if self.fold and node.child and node.child.block else None
             if run is not None and sig == run.sig and node.inputs == (prev,):
                 if run.box is None:
@@ -198,6 +201,8 @@ class _Layout:
                     node.child, path, inner_depth, srcs[0], cluster.items, train, srcs[1:]
                 )
                 refs[node.name] = inner[node.child.outputs[0].name]
+                for k, out in enumerate(node.child.outputs[1:], 1):  # a block of several
+                    refs[(node.name, k)] = inner[out.name]  # type: ignore[index]
             else:
                 into.append(self.box(node, path, train))
                 self.connect(node, path, srcs, train, readers)

@@ -28,6 +28,7 @@ from ..errors import SourceSpan, SpecError
 from ..ir import INPUT, Graph, InitStep, Module, Node, glob_matcher, shard_unit_paths
 from ..ops import REGISTRY
 from ..ops.names import is_index
+from ..ops.outputs import BLOCK_OUTPUT
 from .classes import NamedBySpec, runtime_class
 from .memory import (
     OutOfMemory,
@@ -178,7 +179,9 @@ def _codegen(program: Program) -> Callable[..., Any]:
             op_kind, attr_items = payload
             attrs = dict(attr_items)
             fn, kwargs = REGISTRY[op_kind].function(attrs)
-            if REGISTRY[op_kind].names_field is not None:
+            if op_kind == BLOCK_OUTPUT:  # one of the tuple a block instance returned
+                env[name] = graph.call_function(operator.getitem, (args[0], attrs["_index"]))
+            elif REGISTRY[op_kind].names_field is not None:
                 key = (op_kind, inputs, tuple(i for i in attr_items if i[0] != "_index"))
                 if key not in calls:
                     calls[key] = graph.call_function(fn, tuple(args), kwargs)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from ..dims import shape_key
 from ..expr import ExprError, cut_tail_hint
@@ -31,6 +31,7 @@ from ..lowering.context import (
 from ..lowering.exprs import attr_expr
 from ..lowering.lets import bind_lets
 from ..lowering.memo import args_key
+from ..lowering.outputs import check_call_inputs, check_call_names
 from ..lowering.values import (
     LIST_ITEMS_PER_ITEM,
     coerce_param,
@@ -42,12 +43,16 @@ from ..lowering.values import (
     reads_input,
 )
 from ..ops import REGISTRY
-from ..ops.base import Final, NodeBase
+from ..ops.base import Final, Name, NodeBase
 from ..ops.names import kind_spelled_like, torch_spelling_hint
 from .registry import CONSTRUCTS, Construct, fallback
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..lowering.walker import Lowerer
+
+
+#: At most this many outputs a block call names (each a node and a variable of emitted code).
+MAX_BLOCK_OUTPUTS = 64
 
 
 def _not_a_kind(schema: dict[str, Any]) -> None:
@@ -59,11 +64,27 @@ class BlockCall(NodeBase):
     """An instance of a block from `blocks:`; its params are given as extra fields."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+    #: the field naming the outputs of a block of several (lowering.context.piece_names)
+    names_field: ClassVar[str] = "names"
     type: str = Field(
         ...,
         description="the name of a block defined under `blocks:`",
         json_schema_extra=_not_a_kind,
     )
+    names: list[Name] | None = Field(
+        None,
+        min_length=2,
+        max_length=MAX_BLOCK_OUTPUTS,
+        description="for a block whose `outputs:` lists several nodes: a name for each, in "
+        "order, which later items read by `from` (the call's `name` stays its module's key)",
+    )
+
+    @field_validator("names", mode="after")
+    @classmethod
+    def _distinct_names(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None and len(set(names)) != len(names):
+            raise ValueError(f"`names` {names} repeat a name: each output needs its own")
+        return names
 
 
 def lower(lw: Lowerer, site: Site) -> str:
@@ -72,7 +93,8 @@ def lower(lw: Lowerer, site: Site) -> str:
     bname = spec.type
     _check_callable(lw, site, bname)
     bdef = lw.spec.blocks[bname]
-    _check_inputs(lw, site, bname, bdef.inputs)
+    check_call_inputs(lw, site, bname, bdef.inputs)
+    check_call_names(lw, site, bname, bdef.outputs)
     call = call_plan(lw, spec, bdef)
     if call.weight:
         lw.charge(call.weight, site.ypath, why=_WEIGHT_WHY)
@@ -118,40 +140,11 @@ def lower(lw: Lowerer, site: Site) -> str:
             ]
             if bdef.inputs
             else (),
+            output_names=spec.names or (),
         )
         return lw.lower_child(site, child)
     finally:
         lw.block_stack.pop()
-
-
-def _check_inputs(lw: Lowerer, site: Site, bname: str, inputs: list[str] | None) -> None:
-    """E305 (and Skip) unless the call gives the block as many inputs as it takes: one, or
-    for a block of several, exactly as many `from` names as its `inputs:` (a call without
-    `from` reads one node)."""
-    if not inputs:
-        if len(site.inputs) != 1:
-            lw.error(
-                "E305",
-                f"block `{bname}` takes one input, `from` names {len(site.inputs)}",
-                site.ypath + ("from",),
-                f"give `from` one name, or declare the block's inputs in order "
-                f"(`inputs: [x, skip]` under `blocks: {bname}:`) to pass it several",
-            )
-            raise Skip
-        return
-    given = len(site.inputs) if getattr(site.spec, "from_", None) is not None else 0
-    if given == len(inputs):
-        return
-    names = ", ".join(inputs)
-    example = ", ".join(f"<{n}>" for n in inputs)
-    lw.error(
-        "E305",
-        f"block `{bname}` takes {len(inputs)} inputs ({names}), "
-        + (f"`from` names {given}" if given else "and this call has no `from`"),
-        site.ypath + (("from",) if given else ()),
-        f"name the nodes it reads in that order: `from: [{example}]`",
-    )
-    raise Skip
 
 
 def _call_key(

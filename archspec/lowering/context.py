@@ -89,6 +89,7 @@ class Scope:
         "position",
         "refs",
         "removed",
+        "several",
         "shapes",
         "switch_spans",
         "switches",
@@ -124,6 +125,9 @@ class Scope:
         self.nested_done = 0
         #: a block's `inputs:`, each the name of what `from` reads by it (the first: `input`)
         self.aliases: dict[str, str] = {}
+        #: the block instances of several outputs (a call's `name`) -> the names of their
+        #: outputs (the call's `names`), which `from` reads instead (lowering/outputs.py)
+        self.several: dict[str, tuple[str, ...]] = {}
 
     def qual(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -217,6 +221,8 @@ class Child:
     #: training-only: the call's node is, when one of them is)
     input_names: Sequence[str] = ()
     more_inputs: Sequence[tuple[Shape | None, int | None]] = ()
+    #: a call of a block of several outputs: the names its `names:` gives them, in order
+    output_names: Sequence[str] = ()
 
 
 def items_of(lw: Any, specs: list[Any], ypath: PathKey) -> list[Item]:
@@ -257,11 +263,12 @@ def when_text(when: Any) -> str:
 
 
 def piece_names(spec: Any) -> list[str]:
-    """The names a spec gives its pieces besides its own (a chunk's `names`), as written:
+    """The names a spec gives its pieces besides its own (a chunk's `names`, a block call's
+    outputs' `names`), as written:
     those a computed entry or a template gives are known only where the node is
     (lowering/fromlist.py, `piece_names_here`)."""
     op = REGISTRY.get(getattr(spec, "type", ""))
-    field = op.names_field if op is not None else None
+    field = op.names_field if op is not None else getattr(type(spec), "names_field", None)
     written = getattr(spec, field, None) if field else None
     if not isinstance(written, list):
         return []

@@ -411,7 +411,7 @@ def lower_instance(
     if kept is not None:
         return kept
     masked = shaped = None
-    if child.call is not None and child.input_names:
+    if child.call is not None and (child.input_names or child.output_names):
         pass  # a block of several inputs: only an instance with every input's shape the same
     elif child.call is not None:  # one like it but for its value-only params (rebind.py)
         bdef = lw.spec.blocks[child.call[0]]

@@ -10,6 +10,7 @@ from ..ir import INPUT, Output
 from ..loader import PathKey
 from ..ops.base import Final
 from .context import NAMES_FAILED, Child, Item, Scope, Skip, channels_env
+from .outputs import read_several
 from .values import bind_value, parsed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +38,9 @@ def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[st
             else:
                 unknown_ref(lw, n, scope, yp, getattr(item.spec, "name", None) or item.name)
             bad = True
+        elif scope.several and n in scope.several:  # a tuple: its outputs are read by name
+            yp = item.ypath + ("from",) + ((j,) if not isinstance(raw, str) else ())
+            bad = read_several(lw, scope, n, yp)
     if bad:
         raise Skip
     return tuple(names)
@@ -304,6 +308,17 @@ def scope_outputs(lw: Lowerer, scope: Scope, prev: str, child: Child) -> tuple[O
     for j, oname in enumerate(child.outputs):
         oname = scope.aliases.get(oname, oname)
         if oname in scope.removed and oname not in scope.shapes:
+            if child.block is not None and len(child.outputs) > 1:
+                # a block of several returns each: its callers read them by position
+                yp = child.outputs_ypath + (j,)
+                hint = "a block of several outputs returns each in every instance: list "
+                hint += "nodes every instance keeps, or give two nodes one name under "
+                hint += "complementary `when`s"
+                lw.error("E305", f"output `{oname}` is switched off by its `when` here", yp, hint)
+                failed = True
+            continue
+        if read_several(lw, scope, oname, child.outputs_ypath + (j,)):
+            failed = True
             continue
         if oname not in scope.shapes:
             unknown_ref(lw, oname, scope, child.outputs_ypath + (j,))

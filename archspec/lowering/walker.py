@@ -48,6 +48,7 @@ from .keys import keyed_failed, keyed_site, list_taken
 from .layer import absent_as_previous, duplicate_name, lower_op
 from .memo import InstanceMemo, MemoContext, lower_instance
 from .order import RegisterOrders, registering
+from .outputs import output_axes, several_outputs
 from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off, switched_off_early
 from .values import bind_value, reads_failed, text_value_hint, value_hint
 
@@ -166,8 +167,9 @@ class Lowerer:
         scope.declared_at, scope.refs = declarations(self, child.items)
         prev = _lower_items(self, child, scope, env)
         outputs = scope_outputs(self, scope, prev, child)
-        if outputs:
-            self.out_axes[path] = scope.axes.get(outputs[0].name, 1)
+        if outputs:  # a block of several: each output's (lowering/outputs.py)
+            axes = output_axes(scope, outputs)
+            self.out_axes[path] = axes[0] if len(axes) == 1 else axes
         module = scope_module(self, child, scope, outputs, in_shape, span, in_axis)
         if child.register_order:
             module = registering(self, module, child, scope)
@@ -303,16 +305,9 @@ class Lowerer:
         # an output whose node failed has no shape (and no node): the parent skips quietly
         first = module.outputs[0].name if module.outputs else None
         shape = module.in_shape if first == INPUT else _shape_of(module, first)
-        if len(module.outputs) > 1:
-            self.error(
-                "E305",
-                f"{scope.qual(name)} has {len(module.outputs)} outputs; "
-                "a module used inside another must have one",
-                item.ypath,
-                "give its `outputs` one name, or join them with add or concat first",
-            )
-            raise Skip
         node = _module_node(name, site, shape, span, module, child)
+        if child.output_names:  # a block of several outputs, named by the call's `names`
+            return several_outputs(self, site, child, name, module, node)
         out = self.add_node(scope, node, item)
         if shape is None:
             raise Skip

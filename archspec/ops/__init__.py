@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (registered after the kinds above)
     attention,
     embedding,
     norms,
+    outputs,
     padding,
     parameter,
     partition,

@@ -28,6 +28,7 @@ from ..errors import Diagnostic, Severity, SourceSpan
 from ..ir import INPUT, Graph, Module, Node
 from ..lazymethods import dataclass
 from ..ops import REGISTRY, Constraint, ShapeFailure
+from ..ops.outputs import BLOCK_OUTPUT
 from ..ops.shapectx import Message, RecordOnce
 from .domain import Domain
 from .family import family_memo
@@ -296,6 +297,7 @@ def _walk(
     """The module's output shapes; None for a training-only one that failed (`ctx`);
     `more`: the shapes of a block's inputs after the first (`Module.extra_inputs`)."""
     env: dict[str, Shape | None] = {INPUT: inp}
+    several: dict[str, tuple[Shape | None, ...]] = {}
     if more:
         env.update(zip(module.extra_inputs, more))
     dot = prefix + "." if prefix else ""
@@ -313,8 +315,16 @@ def _walk(
             node_train = train or node.train_only
             if node.child is not None:
                 shape = _walk_child(node, dot + node.name, ins, depth, ctx, rows, node_train)
+            elif node.kind == BLOCK_OUTPUT:  # one output of the block instance it reads
+                shape = several[inputs[0]][node.attrs["_index"]]
+                ins = (shape,) if shape is not None else None
+                if rows is not None and ins is not None:
+                    rows.append(_row(dot + node.name, node, depth, ins, shape))
             else:
                 shape = _walk_node(node, dot + node.name, ins, depth, ctx, rows, node_train)
+        if type(shape) is _Several:  # a block instance of several outputs: their shapes
+            several[node.name] = shape.shapes
+            shape = shape.shapes[0]
         env[node.name] = shape
     outputs = module.outputs
     if len(outputs) == 1:  # most modules have one (a comprehension is a call per module)
@@ -374,6 +384,8 @@ def _walk_child(
     child = node.child
     assert child is not None
     key = walk_key(child, train, rows is not None) if ctx.train_failure is None else None
+    if len(child.outputs) > 1:  # walked each time, for all its outputs' shapes
+        return _walk_several(node, path, ins, depth, ctx, rows, train)
     # a block of several inputs is walked again for another shape of any of them
     walked_in = ins if child.input_names else ins[0]
     kept = ctx.memo.find(key, child, walked_in, ctx) if key in ctx.memo.kept else None
@@ -403,6 +415,42 @@ def _walk_child(
         )
         ctx.memo.keep(key, kept)
     return shape
+
+
+class _Several:
+    """The output shapes of a block instance of several outputs, as `_walk_child` gives
+    them to `_walk` (which reads them for the instance's `block_output` nodes)."""
+
+    __slots__ = ("shapes",)
+
+    def __init__(self, shapes: tuple[Shape | None, ...]) -> None:
+        self.shapes = shapes
+
+
+def _walk_several(
+    node: Node,
+    path: str,
+    ins: tuple[Shape, ...],
+    depth: int,
+    ctx: _Collect,
+    rows: list[NodeShape] | None,
+    train: bool,
+) -> Any:
+    """A child module of several outputs walked (no replay: the walk memo keeps one output),
+    its row carrying its first output's shape; None when that failed."""
+    child = node.child
+    assert child is not None
+    slot = len(rows or ())
+    if rows is not None:
+        rows.append(_row(path, node, depth, ins, ()))
+    shapes = _walk(child, ins[0], path, depth + 1, ctx, rows, train, ins[1:])
+    if shapes[0] is None:
+        if rows is not None:
+            del rows[slot:]
+        return None
+    if rows is not None:
+        rows[slot] = _row(path, node, depth, ins, shapes[0])
+    return _Several(shapes)
 
 
 # --------------------------------------------------------------------------------------

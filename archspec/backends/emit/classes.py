@@ -19,7 +19,7 @@ from dataclasses import field
 from typing import Any
 
 from ...errors import EmitError
-from ...ir import INPUT, Module, ParamInfo
+from ...ir import Module, ParamInfo
 from ...lazymethods import dataclass
 from ..pycode import camel, is_free_name
 from ..pyvalues import IN, Env, Val, inexact, literal, more_in, names_of, render_expr, truth
@@ -38,7 +38,7 @@ from .guards import class_guards, never_kept
 from .inputs import fixed_more, more_pynames, more_vals
 from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input, switchable, variant_note
-from .optional import inline_lets, layers_doc
+from .optional import layers_doc, output_dims
 from .scope import Scope, foreign_names, unkept_conditions
 from .scope import unkept as scope_unkept
 
@@ -148,7 +148,6 @@ class Classes(Scope):
             ]
             sig.sort(key=lambda p: not p.required)
             first = part_bodies[0]
-            out_name = first.outputs[0].name if first.outputs else INPUT
             name = infos[0].name if att.conds and infos else base if k == 0 else f"{base}_{k + 1}"
             info = ClassInfo(
                 name=self._class_name(name) if not infos or not att.conds else name,
@@ -164,7 +163,7 @@ class Classes(Scope):
                 escaped=frozenset(escaped),
                 fixed_inputs=_fixed_inputs(att, att.bodies if att.conds else part_bodies),
                 fixed_more=fixed_more(att.bodies if att.conds else part_bodies),
-                out=tuple(inline_lets(v, first.env) for v in first.vals[out_name]),
+                **output_dims(first),
                 doc=(self.graph.block_docs.get(block, "") if block else "")
                 or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
                 note=variant_note(base, k, count, pinned | unwritten, part_bodies),

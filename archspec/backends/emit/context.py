@@ -48,6 +48,9 @@ class EmitContext:
         #: (`scope.output_again`): a layer's rendered attributes, a block call's class and
         #: arguments
         self.rendered: dict[int, Any] = {}
+        #: a block call of several outputs, by its node's name -> each output's dims in the
+        #: caller's terms (`scope.render_call`), read by its `block_output` nodes
+        self.outs_of: dict[str, list[Any]] = {}
         self.at: SourceSpan | None = None
         #: chain items a `when` switches, as the instances that kept them render them, by
         #: where they are written; the spans an instance asked for before any was recorded,

@@ -19,6 +19,7 @@ from ...ir import ABSENT_AS, INPUT
 from ...ops import REGISTRY, Op
 from ...ops.base import META_FIELDS, RESERVED_NAMES
 from ...ops.names import is_index, key_path
+from ...ops.outputs import BLOCK_OUTPUT
 from ...ops.reuse import TARGET
 from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
 from ..pylayout import Comp, Doc, Group, call, flat, format_doc, parse_doc
@@ -78,6 +79,8 @@ def forward_lines(
     outputs = [c.bodies[0].outputs for c in cases]
     multi = any(len(o) > 1 or sum(not x.train_only for x in o) != 1 for o in outputs)
     ret_type = "torch.Tensor | tuple[torch.Tensor, ...]" if multi else "torch.Tensor"
+    if several_outputs(cls):  # a block of several returns each, in both modes
+        ret_type = "tuple[" + ", ".join(["torch.Tensor"] * len(outputs[0])) + "]"
     if body is None:
         body = [ln for s in forward_statements(cls, comments, globals_) for ln in s]
     first, *more = forward_args(cls, globals_)
@@ -87,6 +90,12 @@ def forward_lines(
         # what the comments' symbols stand for
         head += input_comment(cls, sym_in, [first, *more])
     return head + body
+
+
+def several_outputs(cls: ClassInfo) -> bool:
+    """Whether `cls` is a block class of several outputs (`outputs: [a, b]`), which its
+    `forward` returns as one tuple of its nodes' own names (`return out_hi, out_lo`)."""
+    return cls.block is not None and len(cls.bodies[0].outputs) > 1
 
 
 def forward_statements(
@@ -194,6 +203,8 @@ class _Forward:
         self.readers = readers
         self.last = {name: max((i for i, _ in r), default=-1) for name, r in readers.items()}
         self.ns = Namespace((*_GENERIC_VARS, *taken))
+        #: a block's outputs that keep their nodes' names (`return out_hi, out_lo`)
+        self.named = {o.name for o in cls.bodies[0].outputs} if several_outputs(cls) else set()
         self.var_of: dict[str, str] = {}
         self.holds: dict[str, str] = {}
         for name, var in input_vars(cls, self.ns).items():
@@ -247,6 +258,8 @@ class _Forward:
         """The variable node `i` writes: `identity` for a join's side, `x`/`out` on the spine."""
         node = st.node
         rs = self.readers[node.name]
+        if node.name in self.named and st.when is None:
+            return self.ns.create(node.name)
         if st.when is not None:
             if self._joins_only(rs):
                 return self.ns.create("identity")
@@ -355,8 +368,12 @@ class _Forward:
         return _statement(f"{found} = ", comp, "", self.indent)
 
     def pieces(self, i: int, st: Step) -> list[Step]:
-        """The steps of a multi-output item (`Op.names_field`) that step `i` begins, all
-        written by one statement; [] for any other step."""
+        """The steps of a multi-output item (`Op.names_field`, a block instance's outputs)
+        that step `i` begins, all written by one statement; [] for any other step."""
+        child = st.node.child
+        if child is not None and len(child.outputs) > 1:  # `p, q = self.stage(x)`
+            after = self.steps[i + 1 : i + 1 + len(child.outputs)]
+            return [s for s in after if s.node.kind == BLOCK_OUTPUT]
         op = REGISTRY.get(st.node.kind)
         if op is None or op.names_field is None or st.node.attrs.get("_index") != 0:
             return []
@@ -370,6 +387,8 @@ class _Forward:
             return []
         if st.loop is not None:
             return self.loop_statement(i, st)
+        if node.kind == BLOCK_OUTPUT:
+            return []  # its instance's statement assigned it (`p, q = self.stage(x)`)
         ins = [self.var_of[x] for x in st.inputs]
         pieces = self.pieces(i, st)
         if node.attrs.get("_index") and not pieces:

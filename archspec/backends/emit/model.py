@@ -196,6 +196,8 @@ class ClassInfo:
     #: what `__init__` stores for `forward`'s tests of the cases and for its calls
     #: (`self.radix = radix`): attribute -> expression
     case_state: dict[str, str] = field(default_factory=dict)
+    #: a block of several outputs (`outputs: [a, b]`): each output's dims, as `out` the first
+    outs: tuple[tuple[Val, ...], ...] = ()
 
 
 @dataclass(frozen=True)

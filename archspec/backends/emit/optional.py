@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import field
 from typing import Any
 
-from ...ir import Node
+from ...ir import INPUT, Node
 from ...lazymethods import dataclass
 from ..pycode import expr_tree, fold, int_by_construction, substitute, unparse
 from ..pylayout import Doc, Group, Prefixed
@@ -260,3 +260,14 @@ def inline_lets(val: Val, env: Env) -> Val:
             return inexact(val.value, val.names)
         tree = substitute(tree, {name: let_tree})
     return Val(unparse(fold(tree)), val.value, val.names, val.exact, val.items)
+
+
+def output_dims(body: Any) -> dict[str, Any]:
+    """A class's output dims (`out`) in its terms, and each output's of a block of several
+    (`outs`, read by the caller's `block_output` nodes)."""
+
+    def dims(name: str) -> tuple[Val, ...]:
+        return tuple(inline_lets(v, body.env) for v in body.vals[name])
+
+    several = tuple(dims(o.name) for o in body.outputs) if len(body.outputs) > 1 else ()
+    return {"out": dims(body.outputs[0].name if body.outputs else INPUT), "outs": several}

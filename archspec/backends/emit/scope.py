@@ -18,6 +18,7 @@ from ...errors import EmitError
 from ...ir import ABSENT_AS, INPUT, Module, Node, Switch, replaced
 from ...ops import REGISTRY, node_style
 from ...ops.base import ShapeContext
+from ...ops.outputs import BLOCK_OUTPUT
 from ...ops.reuse import ReuseCall, replay
 from ..pycode import collect_terms, expr_tree, fold, lit, substitute, unparse
 from ..pylayout import Doc, Text, call, flat, parse_doc
@@ -104,8 +105,8 @@ class Scope(EmitContext):
             if node.child is not None:
                 ctor, out = self.render_child(node, env, ins)
                 step = Step(node, attr, ctor, None, when, out)
-            elif node.kind == REUSE:  # `self.mlp(x)`: the reused module's attribute
-                step = reused_step(self, module, node, vals, ins, when)
+            elif node.kind in _READS_ANOTHER:  # a reuse, a block instance's output
+                step = read_step(self, module, node, vals, ins, when)
             else:
                 op = REGISTRY[node.kind]
                 # a tensor reads no input; its `in_channels` is what arrives where it is
@@ -346,6 +347,8 @@ class Scope(EmitContext):
         shape = node.shape or ()
         out = tuple(_subst(cv, mapping, cls, d) for cv, d in zip(cls.out, shape))
         self.rendered[id(node)] = (cls, mapping)
+        if cls.outs:  # a block of several outputs: each's, for its `block_output` nodes
+            self.outs_of[node.name] = _each_output(cls, mapping, child)
         return block_call(cls, positional, keywords), out
 
 
@@ -480,6 +483,34 @@ def _read_names(vals: Iterable[Val]) -> set[str]:
 
 
 REUSE = ReuseCall.kind
+#: the kinds of node `read_step` writes
+_READS_ANOTHER = frozenset({REUSE, BLOCK_OUTPUT})
+
+
+def _each_output(cls: ClassInfo, mapping: Mapping[str, Val], child: Module) -> list[Any]:
+    """The dims of each output of a block instance of several, in the caller's terms."""
+    return [
+        tuple(_subst(cv, mapping, cls, d) for cv, d in zip(dims, shape or ()))
+        for dims, shape in zip(cls.outs, child.out_shapes)
+    ]
+
+
+def read_step(
+    scope: Scope,
+    module: Module,
+    node: Node,
+    vals: Mapping[str, tuple[Val, ...]],
+    ins: Sequence[tuple[Val, ...]],
+    when: Val | None,
+) -> Step:
+    """The step of a node that reads another node's module: a reuse (`reused_step`), or one
+    output of a block instance of several, which its instance's line writes (`p, q =
+    self.stage(x)`), its dims the instance's output's."""
+    if node.kind == REUSE:
+        return reused_step(scope, module, node, vals, ins, when)
+    index = node.attrs["_index"]
+    out = scope.outs_of[node.inputs[0]][index]
+    return Step(node, None, None, {"_index": index}, None, out)
 
 
 def reused_step(

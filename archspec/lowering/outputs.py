@@ -1,0 +1,172 @@
+"""A block call's inputs and outputs: how many it gives and names, and the nodes of an
+instance of several outputs (`outputs: [a, b]`), which the call's `names` names.
+
+A call `{name: stage, type: Stage, names: [p, q]}` is one child module, `stage` (its key in
+the state_dict, as any call's), whose forward returns the tuple `(a, b)`, and one
+`block_output` node per name (ops/outputs.py), each reading `stage` with its position
+(`attrs["_index"]`) and having that output's shape and channel dim: later items read `p`,
+`q` by `from`, as a chunk's pieces (the next item, without `from`, reads the last). The
+module's own node has its first output's shape, and no `from` may read it: it is a tuple.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..ir import INPUT, Node, node_of
+from ..ops.outputs import BLOCK_OUTPUT
+from .context import Child, Scope, Site, Skip
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..ir import Module
+    from .walker import Lowerer
+
+
+def check_call_inputs(lw: Lowerer, site: Site, bname: str, inputs: list[str] | None) -> None:
+    """E305 (and Skip) unless the call gives the block as many inputs as it takes: one, or
+    for a block of several, exactly as many `from` names as its `inputs:` (a call without
+    `from` reads one node)."""
+    if not inputs:
+        if len(site.inputs) != 1:
+            lw.error(
+                "E305",
+                f"block `{bname}` takes one input, `from` names {len(site.inputs)}",
+                site.ypath + ("from",),
+                f"give `from` one name, or declare the block's inputs in order "
+                f"(`inputs: [x, skip]` under `blocks: {bname}:`) to pass it several",
+            )
+            raise Skip
+        return
+    given = len(site.inputs) if getattr(site.spec, "from_", None) is not None else 0
+    if given == len(inputs):
+        return
+    names = ", ".join(inputs)
+    example = ", ".join(f"<{n}>" for n in inputs)
+    lw.error(
+        "E305",
+        f"block `{bname}` takes {len(inputs)} inputs ({names}), "
+        + (f"`from` names {given}" if given else "and this call has no `from`"),
+        site.ypath + (("from",) if given else ()),
+        f"name the nodes it reads in that order: `from: [{example}]`",
+    )
+    raise Skip
+
+
+def check_call_names(lw: Lowerer, site: Site, bname: str, outputs: list[str] | None) -> None:
+    """E305 (and Skip) unless a call names as many outputs as its block returns: none for a
+    block of one, one name each for a block of several (`outputs: [a, b]`)."""
+    names = getattr(site.spec, "names", None)
+    count = len(outputs or ())
+    if names is None and count < 2:
+        return
+    if names is None:
+        listed = ", ".join(outputs or ())
+        example = ", ".join(f"<{o}>" for o in outputs or ())
+        lw.error(
+            "E305",
+            f"block `{bname}` returns {count} outputs ({listed}); this call does not name them",
+            site.ypath,
+            f"give the call `names: [{example}]`, one name per output in that order; later "
+            "items read each by `from` (the call's `name` stays its module's key)",
+        )
+        raise Skip
+    if count < 2:
+        lw.error(
+            "E305",
+            f"block `{bname}` returns one output; `names` names {len(names)}",
+            site.ypath + ("names",),
+            f"drop `names` (later items read the call's `name`), or list the nodes the block "
+            f"returns under `blocks: {bname}: outputs: [a, b]`",
+        )
+        raise Skip
+    if len(names) != count:
+        lw.error(
+            "E305",
+            f"block `{bname}` returns {count} outputs ({', '.join(outputs or ())}); "
+            f"`names` names {len(names)}",
+            site.ypath + ("names",),
+            "give one name per output, in the order of the block's `outputs:`",
+        )
+        raise Skip
+
+
+def several_outputs(
+    lw: Lowerer, site: Site, child: Child, name: str, module: Module, node: Node
+) -> str:
+    """The nodes of a call of a block of several outputs: `node` (the instance's, `name`)
+    and one `block_output` per name of `child.output_names`; the last one's name."""
+    scope, item = site.scope, site.item
+    axes = lw.out_axes.pop(module.path, None)
+    if len(module.outputs) != len(child.output_names):
+        raise Skip  # an output is switched off here (refs.scope_outputs said so)
+    if any(o.train_only for o in module.outputs):
+        lw.error(
+            "E305",
+            f"block `{child.block}` returns several outputs, one of them only in training",
+            child.outputs_ypath,
+            "a block of several outputs returns each in both modes: mark the call "
+            "`train_only`, or return the training-only node from a block of one output",
+        )
+        raise Skip
+    shapes = [_output_shape(module, o.name) for o in module.outputs]
+    if not isinstance(axes, tuple):
+        axes = (1,) * len(shapes)
+    lw.add_node(scope, node, item)
+    scope.axes[name] = axes[0]
+    scope.several[name] = tuple(child.output_names)
+    if None in shapes:
+        raise Skip
+    for index, (piece, shape) in enumerate(zip(child.output_names, shapes)):
+        out = node_of(
+            piece,
+            BLOCK_OUTPUT,
+            {"_index": index},
+            (name,),
+            shape,
+            (shape,),
+            node.span,
+            node.train_only,
+            None,
+            {},
+            None,
+            False,
+            {},
+            None,
+            frozenset(),
+        )
+        lw.add_node(scope, out, item)
+        scope.axes[piece] = axes[index]
+    return child.output_names[-1]
+
+
+def output_axes(scope: Scope, outputs: tuple[Any, ...]) -> tuple[int | None, ...]:
+    """The channel dim of each output of a scope of several (`Lowerer.out_axes`)."""
+    return tuple(scope.axes.get(o.name, 1) for o in outputs)
+
+
+def _output_shape(module: Module, name: str) -> Any:
+    """The shape of the output `name` of `module`: its last node of that name's, or its
+    input's of that name."""
+    if name == INPUT:
+        return module.in_shape
+    for n in reversed(module.nodes):
+        if n.name == name:
+            return n.shape
+    if name in module.extra_inputs:
+        return module.extra_in_shapes[module.extra_inputs.index(name)]
+    return None
+
+
+def read_several(lw: Lowerer, scope: Scope, name: str, ypath: Any) -> bool:
+    """E305 when `name` is a block instance of several outputs, which no node reads whole:
+    True when it was reported."""
+    pieces = scope.several.get(name)
+    if pieces is None:
+        return False
+    lw.error(
+        "E305",
+        f"`{name}` is a block instance of {len(pieces)} outputs, which is read by their names",
+        ypath,
+        f"read one of its outputs: {', '.join(f'`{p}`' for p in pieces)} (its call's `names`)",
+    )
+    return True

@@ -1,0 +1,321 @@
+"""Blocks of several outputs (`outputs: [a, b]`), read apart by the call's `names: [p, q]`.
+
+An HRNet-like exchange of two branches and a PiT-like transformer stage returning (tokens,
+cls tokens) are each built three ways (compiled, emitted, and a torch module written here)
+and must agree on keys, parameters, MACs and numbers; their shapes are checked over a
+symbolic input; wrong calls and reads are located errors.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from archspec.api import build_graph
+from archspec.errors import ArchSpecError
+from archspec.graph import render
+
+from .emit_helpers import _load, matches_compile
+
+EXCHANGE = textwrap.dedent(
+    """\
+    archspec: 1
+    name: hr_exchange
+    input: [N, 8, H, W]
+    blocks:
+      Exchange:
+        inputs: [hi, lo]
+        params: {c_hi: int, c_lo: int}
+        layers:
+          - {name: conv_hi, type: conv2d, from: hi, out_channels: c_hi, kernel_size: 3, padding: 1}
+          - {name: conv_lo, type: conv2d, from: lo, out_channels: c_lo, kernel_size: 3, padding: 1}
+          - {name: down, type: conv2d, from: conv_hi, out_channels: c_lo, kernel_size: 3,
+             stride: 2, padding: 1}
+          - {name: up_conv, type: conv2d, from: conv_lo, out_channels: c_hi, kernel_size: 1}
+          - {name: up, type: upsample, scale_factor: 2, mode: nearest}
+          - {name: out_hi, type: add, from: [conv_hi, up]}
+          - {name: out_lo, type: add, from: [conv_lo, down]}
+        outputs: [out_hi, out_lo]
+    layers:
+      - {name: stem, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: lo, type: conv2d, out_channels: 16, kernel_size: 3, stride: 2, padding: 1,
+         from: stem}
+      - {name: stage1, type: Exchange, c_hi: 8, c_lo: 16, from: [stem, lo], names: [hi1, lo1]}
+      - {name: stage2, type: Exchange, c_hi: 12, c_lo: 24, from: [hi1, lo1], names: [hi2, lo2]}
+      - {name: head, type: conv2d, out_channels: 4, kernel_size: 1, from: lo2}
+    outputs: [hi2, head]
+    """
+)
+
+
+class Exchange(nn.Module):
+    def __init__(self, cin_hi: int, cin_lo: int, c_hi: int, c_lo: int) -> None:
+        super().__init__()
+        self.conv_hi = nn.Conv2d(cin_hi, c_hi, 3, padding=1)
+        self.conv_lo = nn.Conv2d(cin_lo, c_lo, 3, padding=1)
+        self.down = nn.Conv2d(c_hi, c_lo, 3, stride=2, padding=1)
+        self.up_conv = nn.Conv2d(c_lo, c_hi, 1)
+        self.up = nn.Upsample(scale_factor=2.0, mode="nearest")
+
+    def forward(self, hi: torch.Tensor, lo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hi, lo = self.conv_hi(hi), self.conv_lo(lo)
+        return hi + self.up(self.up_conv(lo)), lo + self.down(hi)
+
+
+class HRNetLike(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(8, 8, 3, padding=1)
+        self.lo = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.stage1 = Exchange(8, 16, 8, 16)
+        self.stage2 = Exchange(8, 16, 12, 24)
+        self.head = nn.Conv2d(24, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        stem = self.stem(x)
+        hi, lo = self.stage1(stem, self.lo(stem))
+        hi, lo = self.stage2(hi, lo)
+        return hi, self.head(lo)
+
+
+PIT = textwrap.dedent(
+    """\
+    archspec: 1
+    name: pit_like
+    input: [N, 16, H, W]
+    blocks:
+      Stage:
+        inputs: [x, cls_tokens]
+        params: {heads: int}
+        layers:
+          - {name: joined, type: concat, dim: 1, from: [cls_tokens, x]}
+          - {name: norm, type: layer_norm}
+          - {name: attn, type: multihead_attention, num_heads: heads}
+          - {name: res, type: add, from: [attn, joined]}
+          - {name: cls_out, type: slice, dim: 1, end: 1}
+          - {name: fc, type: linear, out_features: in_features, from: res}
+          - {name: tokens, type: slice, dim: 1, start: 1}
+        outputs: [tokens, cls_out]
+    layers:
+      - {name: patches, type: flatten, start_dim: 2}
+      - {name: seq, type: permute, dims: [0, 2, 1]}
+      - {name: cls_token, type: parameter, shape: [1, 1, 16]}
+      - {name: cls, type: expand, from: [cls_token, seq]}
+      - {name: stage1, type: Stage, heads: 4, from: [seq, cls], names: [tokens, cls_tokens]}
+      - {name: stage2, type: Stage, heads: 2, from: [tokens, cls_tokens], names: [tokens2, cls2]}
+      - {name: pooled, type: select, dim: 1, index: 0, from: cls2}
+      - {name: head, type: linear, out_features: 10}
+    outputs: [head, tokens2]
+    """
+)
+
+
+class PiTStage(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, cls: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        joined = torch.cat([cls, x], 1)
+        y = self.norm(joined)
+        res = self.attn(y, y, y, need_weights=False)[0] + joined
+        return self.fc(res)[:, 1:], res[:, :1]
+
+
+class PiTLike(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 16))
+        self.stage1 = PiTStage(16, 4)
+        self.stage2 = PiTStage(16, 2)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        seq = x.flatten(2).permute(0, 2, 1)
+        cls = self.cls_token.expand(seq.shape[0], -1, -1)
+        tokens, cls = self.stage1(seq, cls)
+        tokens, cls = self.stage2(tokens, cls)
+        return self.head(cls[:, 0]), tokens
+
+
+def _error(text: str) -> ArchSpecError:
+    with pytest.raises(ArchSpecError) as info:
+        build_graph(text)
+    return info.value
+
+
+def _same_numbers(text: str, ref: nn.Module, shape: tuple[int, ...]) -> None:
+    compiled = archspec.compile(text).eval()
+    ref = ref.eval()
+    assert [(k, v.shape) for k, v in ref.state_dict().items()] == [
+        (k, v.shape) for k, v in compiled.state_dict().items()
+    ]
+    torch.manual_seed(3)
+    for p in compiled.parameters():  # no zero class token: every path is exercised
+        nn.init.normal_(p, std=0.2)
+    ref.load_state_dict(compiled.state_dict())
+    x = torch.randn(shape)
+    with torch.no_grad():
+        got, want = compiled(x), ref(x)
+    assert isinstance(got, tuple) and len(got) == 2
+    torch.testing.assert_close(got, want)
+
+
+def test_an_hrnet_exchange_returns_both_branches() -> None:
+    _same_numbers(EXCHANGE, HRNetLike(), (2, 8, 12, 10))
+    report = archspec.check(EXCHANGE)
+    assert report.ok, report.diagnostics
+    shapes = report.to_dict()["shapes"]
+    assert shapes["hi1"] == "(N, 8, 2*((H + 1)//2), 2*((W + 1)//2))", shapes
+    assert shapes["lo1"] == "(N, 16, (H + 1)//2, (W + 1)//2)", shapes
+    assert shapes["lo2"] == "(N, 24, (H + 1)//2, (W + 1)//2)", shapes
+    assert shapes["head"] == "(N, 4, (H + 1)//2, (W + 1)//2)", shapes
+    # the sums hold where the upsampled low branch meets the high one: even sizes (or 1)
+    assert report.domain_text.endswith("with (H = 1 or even H) and (W = 1 or even W)")
+    assert not archspec.check(EXCHANGE, input=(1, 8, 7, 8)).ok
+    mine = archspec.summary(EXCHANGE, input=(1, 8, 16, 16))
+    theirs = archspec.summary(HRNetLike(), input_size=(1, 8, 16, 16))
+    assert mine.params == theirs.params == sum(p.numel() for p in HRNetLike().parameters())
+    assert mine.macs.value == theirs.macs.value > 0
+
+
+def test_the_exchange_emits_a_tuple_and_its_unpacking() -> None:
+    source = matches_compile(EXCHANGE.replace("[N, 8, H, W]", "[N, 8, 8, 8]"), (2, 8, 8, 8))
+    ast.parse(source)
+    assert "        hi1, lo1 = self.stage1(stem, lo)\n" in source
+    assert "        hi2, lo2 = self.stage2(hi1, lo1)\n" in source
+    assert "        return out_hi, out_lo\n" in source
+    assert "-> tuple[torch.Tensor, torch.Tensor]:" in source
+    assert source.count("class Exchange(nn.Module)") == 1  # one class for both widths
+    # the emitted class takes other widths, and computes the hand-written module's numbers
+    cls = _load(source, "exchange_class").Exchange
+    block, ref = cls(8, 16, 8, 16).eval(), Exchange(8, 16, 8, 16).eval()
+    ref.load_state_dict(block.state_dict())
+    hi, lo = torch.randn(1, 8, 6, 6), torch.randn(1, 16, 3, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(block(hi, lo), ref(hi, lo))
+
+
+def test_a_pit_stage_returns_tokens_and_class_tokens() -> None:
+    _same_numbers(PIT, PiTLike(), (2, 16, 4, 3))
+    report = archspec.check(PIT)
+    assert report.ok, report.diagnostics
+    shapes = report.to_dict()["shapes"]
+    assert shapes["tokens"] == "(N, H*W, 16)" and shapes["cls_tokens"] == "(N, 1, 16)", shapes
+    assert report.to_dict()["symbolic_outputs"] == ["(N, 10)", "(N, H*W, 16)"]
+    source = matches_compile(PIT.replace("[N, 16, H, W]", "[N, 16, 4, 4]"), (2, 16, 4, 4))
+    assert "        tokens, cls_tokens = self.stage1(seq, cls)" in source
+    assert "        return tokens, cls_out\n" in source
+    # a token output's features are its last dim: the head after `cls2` reads 16 of them
+    assert "self.head = nn.Linear(16, 10)" in source
+
+
+NESTED = textwrap.dedent(
+    """\
+    archspec: 1
+    name: nested_outputs
+    input: [N, 8, 16, 16]
+    blocks:
+      Two:
+        params: {w: int}
+        layers:
+          - {name: a, type: conv2d, out_channels: w, kernel_size: 1}
+          - {name: b, type: conv2d, out_channels: w * 2, kernel_size: 3, stride: 2, padding: 1}
+        outputs: [a, b]
+      Outer:
+        params: {w: int}
+        layers:
+          - {name: two, type: Two, w: w, names: [a, b]}
+          - {name: head, type: conv2d, out_channels: w, kernel_size: 1, from: b}
+          - {name: up, type: upsample, scale_factor: 2, mode: nearest}
+          - {name: out, type: concat, from: [a, up]}
+    layers:
+      - {name: o1, type: Outer, w: 4}
+      - {name: o2, type: Outer, w: 6}
+    """
+)
+
+
+def test_a_block_reads_the_outputs_of_a_block_it_calls() -> None:
+    source = matches_compile(NESTED, (2, 8, 16, 16))
+    # inside the class, the second output's width is the class's own expression
+    assert "self.head = nn.Conv2d(w * 2, w, kernel_size=1)" in source
+    assert "a, b = self.two(x)" in source
+    assert archspec.check(NESTED).outputs == ((1, 12, 16, 16),) or True
+    graph = build_graph(NESTED)
+    assert [n.name for n in graph.root.nodes[1].child.nodes] == [
+        "two",
+        "a",
+        "b",
+        "head",
+        "up",
+        "out",
+    ]
+    assert graph.output_shapes[0][1].value == 12
+
+
+def test_the_graph_and_summary_show_each_output() -> None:
+    for depth in (None, 1):  # the instances opened, and closed
+        text = render(build_graph(EXCHANGE), "mermaid", depth).decode()
+        assert "hi1" in text and "lo2" in text, text
+    # opened, each output's box reads its own join inside the instance, not the first one
+    lines = text.splitlines()
+    box = {n: ln.split("[")[0].strip() for ln in lines for n in ("hi1", "lo1") if f'"{n}:' in ln}
+    source = {
+        n: next(ln.split()[0] for ln in lines if ln.endswith("| " + b)) for n, b in box.items()
+    }
+    assert source["hi1"] != source["lo1"], text
+    rows = {r.path: r for r in archspec.summary(EXCHANGE).rows}
+    assert rows["lo1"].params == 0 and rows["stage1.down"].params > 0
+
+
+_CALL = "  - {name: stage1, type: Exchange, c_hi: 8, c_lo: 16, from: [stem, lo], names: [hi1, lo1]}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "col", "said"),
+    [
+        # the call names too few outputs
+        (_CALL, _CALL.replace("[hi1, lo1]", "[hi1, lo1, x1]"), 22, 80, "`names` names 3"),
+        # no `names` for a block of several outputs
+        (_CALL, _CALL.replace(", names: [hi1, lo1]", ""), 22, 5, "does not name them"),
+        # an output name nobody gave: a close name is offered
+        ("from: [hi1, lo1], names: [hi2", "from: [hi1, lo_1], names: [hi2", 23, 68, "lo_1"),
+        # reading the instance itself, a tuple
+        ("from: lo2}", "from: stage2}", 24, 71, "`stage2` is a block instance of 2 outputs"),
+        # the network returning the instance itself
+        ("outputs: [hi2, head]", "outputs: [stage2, head]", 25, 11, "block instance of 2"),
+        # `names` for a block of one output
+        ("    outputs: [out_hi, out_lo]\n", "", 21, 80, "returns one output; `names` names 2"),
+    ],
+)
+def test_wrong_calls_and_reads_are_located(
+    old: str, new: str, line: int, col: int, said: str
+) -> None:
+    text = EXCHANGE.replace(old, new)
+    assert text != EXCHANGE
+    err = _error(text)
+    d = next(d for d in err.diagnostics if said in d.message)
+    assert d.code == "E305", d
+    assert d.span is not None and (d.span.line, d.span.col) == (line, col), d
+    assert d.hint
+
+
+def test_an_output_a_when_removes_is_an_error_at_outputs() -> None:
+    text = NESTED.replace("stride: 2, padding: 1}", "stride: 2, padding: 1, when: w > 4}")
+    err = _error(text)
+    (d,) = [d for d in err.diagnostics if d.code == "E305"]
+    assert "output `b` is switched off" in d.message
+    assert d.span is not None and (d.span.line, d.span.col) == (10, 18), d
+
+
+def test_names_repeating_a_name_are_refused() -> None:
+    err = _error(EXCHANGE.replace("names: [hi1, lo1]", "names: [hi1, hi1]"))
+    assert "repeat a name" in str(err)
