@@ -248,7 +248,6 @@ def test_a_block_reads_the_outputs_of_a_block_it_calls() -> None:
     # inside the class, the second output's width is the class's own expression
     assert "self.head = nn.Conv2d(w * 2, w, kernel_size=1)" in source
     assert "a, b = self.two(x)" in source
-    assert archspec.check(NESTED).outputs == ((1, 12, 16, 16),) or True
     graph = build_graph(NESTED)
     assert [n.name for n in graph.root.nodes[1].child.nodes] == [
         "two",
@@ -319,3 +318,47 @@ def test_an_output_a_when_removes_is_an_error_at_outputs() -> None:
 def test_names_repeating_a_name_are_refused() -> None:
     err = _error(EXCHANGE.replace("names: [hi1, lo1]", "names: [hi1, hi1]"))
     assert "repeat a name" in str(err)
+
+
+SWITCHED = textwrap.dedent(
+    """\
+    archspec: 1
+    name: switched_call
+    input: [N, 8, 16, 16]
+    blocks:
+      Two:
+        params: {w: int}
+        layers:
+          - {name: a, type: conv2d, out_channels: w, kernel_size: 1}
+          - {name: b, type: conv2d, out_channels: w, kernel_size: 3, padding: 1, from: input}
+        outputs: [a, b]
+      Outer:
+        params: {use: bool}
+        layers:
+          - {name: pre, type: conv2d, out_channels: 8, kernel_size: 1}
+          - {name: two, type: Two, w: 4, names: [p, q], when: use}
+          - {name: cat, type: concat, from: [p, q], when: use}
+          - {name: out, type: relu}
+    layers:
+      - {name: o1, type: Outer, use: true}
+      - {name: o2, type: Outer, use: false}
+    """
+)
+
+
+def test_a_call_under_when_is_one_class_with_its_unpacking_under_if() -> None:
+    source = matches_compile(SWITCHED, (2, 8, 16, 16))
+    assert "        if self.use:\n            p, q = self.two(x)" in source
+    assert source.count("class Outer(nn.Module)") == 1
+
+
+def test_a_training_only_output_of_several_is_refused() -> None:
+    text = NESTED.replace("- {name: b, type: conv2d", "- {name: b, train_only: true, type: conv2d")
+    err = _error(text)
+    d = next(d for d in err.diagnostics if "only in training" in d.message)
+    assert d.code == "E305" and d.span is not None and d.span.line == 10, d
+
+
+def test_block_output_is_not_written_by_hand() -> None:
+    err = _error(NESTED.replace("  - {name: o2, type: Outer, w: 6}", "  - {type: block_output}"))
+    assert "made by a block call's `names`" in str(err)
