@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 import archspec
+import archspec.passes.shapes as shapes_pass
 from archspec.api import build_graph
 from archspec.errors import ArchSpecError
 from archspec.graph import render
@@ -362,3 +363,45 @@ def test_a_training_only_output_of_several_is_refused() -> None:
 def test_block_output_is_not_written_by_hand() -> None:
     err = _error(NESTED.replace("  - {name: o2, type: Outer, w: 6}", "  - {type: block_output}"))
     assert "made by a block call's `names`" in str(err)
+
+
+AGAIN = textwrap.dedent(
+    """\
+    archspec: 1
+    name: called_again
+    input: [N, 8, H, W]
+    blocks:
+      Two:
+        layers:
+          - {name: a, type: conv2d, out_channels: 8, kernel_size: 1}
+          - {name: b, type: conv2d, out_channels: 6, kernel_size: 3, stride: 2, padding: 1,
+             from: input}
+        outputs: [a, b]
+    layers:
+      - {name: t1, type: Two, names: [p1, q1]}
+      - {name: t2, type: Two, names: [p2, q2], from: p1}
+      - {name: t3, type: Two, names: [p3, q3], from: p2}
+      - {name: cat, type: concat, from: [q1, q2, q3]}
+    """
+)
+
+
+def test_a_copy_of_an_instance_of_several_outputs_gives_each_its_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # t2 and t3 are t1 again (same block, same input): the lowering memo copies them and the
+    # shape pass replays the first walk; each output keeps its own shape through both
+    graph = build_graph(AGAIN)
+    assert graph.root.node("t2").child.copy_of is not None
+    replayed: list[str] = []
+    real = shapes_pass.replay
+    monkeypatch.setattr(
+        shapes_pass, "replay", lambda kept, *a: replayed.append(a[1]) or real(kept, *a)
+    )
+    shapes = archspec.check(AGAIN).to_dict()["shapes"]
+    assert replayed == ["t2", "t3"]
+    for k in (1, 2, 3):
+        assert shapes[f"p{k}"] == "(N, 8, H, W)", shapes
+        assert shapes[f"q{k}"] == "(N, 6, (H + 1)//2, (W + 1)//2)", shapes
+    assert shapes["cat"] == "(N, 18, (H + 1)//2, (W + 1)//2)", shapes
+    matches_compile(AGAIN.replace("[N, 8, H, W]", "[N, 8, 9, 7]"), (2, 8, 9, 7))

@@ -384,28 +384,28 @@ def _walk_child(
     child = node.child
     assert child is not None
     key = walk_key(child, train, rows is not None) if ctx.train_failure is None else None
-    if len(child.outputs) > 1:  # walked each time, for all its outputs' shapes
-        return _walk_several(node, path, ins, depth, ctx, rows, train)
     # a block of several inputs is walked again for another shape of any of them
     walked_in = ins if child.input_names else ins[0]
     kept = ctx.memo.find(key, child, walked_in, ctx) if key in ctx.memo.kept else None
     if kept is not None:
         if rows is not None:
-            rows.append(_row(path, node, depth, ins, kept.shape))
+            rows.append(_row(path, node, depth, ins, _first(kept.shape)))
         replay(kept, child, path, depth + 1, ctx, rows)
         return kept.shape
     slot, made, again, forced = len(rows or ()), len(ctx.located), len(ctx.rejected), ctx.forced
     if rows is not None:  # the child's own row comes before its nodes' rows
         rows.append(_row(path, node, depth, ins, ()))
     ctx.forced = False
-    shape = _walk(child, ins[0], path, depth + 1, ctx, rows, train, ins[1:])[0]
+    walked = _walk(child, ins[0], path, depth + 1, ctx, rows, train, ins[1:])
     read, ctx.forced = ctx.forced, forced or ctx.forced
-    if shape is None:
+    if walked[0] is None:
         if rows is not None:
             del rows[slot:]
         return None
     if rows is not None:
-        rows[slot] = _row(path, node, depth, ins, shape)
+        rows[slot] = _row(path, node, depth, ins, walked[0])
+    # a block of several outputs: all their shapes, for its `block_output` nodes (_walk)
+    shape = walked[0] if len(walked) == 1 else _Several(walked)
     if key is not None and ctx.train_failure is None:
         inner = tuple(rows[slot + 1 :]) if rows is not None else ()
         located = tuple(ctx.located[made:])
@@ -419,7 +419,8 @@ def _walk_child(
 
 class _Several:
     """The output shapes of a block instance of several outputs, as `_walk_child` gives
-    them to `_walk` (which reads them for the instance's `block_output` nodes)."""
+    them to `_walk` (which reads them for the instance's `block_output` nodes) and the
+    walk memo keeps them (`Kept.shape`)."""
 
     __slots__ = ("shapes",)
 
@@ -427,30 +428,9 @@ class _Several:
         self.shapes = shapes
 
 
-def _walk_several(
-    node: Node,
-    path: str,
-    ins: tuple[Shape, ...],
-    depth: int,
-    ctx: _Collect,
-    rows: list[NodeShape] | None,
-    train: bool,
-) -> Any:
-    """A child module of several outputs walked (no replay: the walk memo keeps one output),
-    its row carrying its first output's shape; None when that failed."""
-    child = node.child
-    assert child is not None
-    slot = len(rows or ())
-    if rows is not None:
-        rows.append(_row(path, node, depth, ins, ()))
-    shapes = _walk(child, ins[0], path, depth + 1, ctx, rows, train, ins[1:])
-    if shapes[0] is None:
-        if rows is not None:
-            del rows[slot:]
-        return None
-    if rows is not None:
-        rows[slot] = _row(path, node, depth, ins, shapes[0])
-    return _Several(shapes)
+def _first(shape: Any) -> Shape:
+    """A child module's row's shape: its first output's (`_Several`) or its only one."""
+    return shape.shapes[0] if type(shape) is _Several else shape  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------------------
