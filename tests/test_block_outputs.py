@@ -405,3 +405,35 @@ def test_a_copy_of_an_instance_of_several_outputs_gives_each_its_shape(
         assert shapes[f"q{k}"] == "(N, 6, (H + 1)//2, (W + 1)//2)", shapes
     assert shapes["cat"] == "(N, 18, (H + 1)//2, (W + 1)//2)", shapes
     matches_compile(AGAIN.replace("[N, 8, H, W]", "[N, 8, 9, 7]"), (2, 8, 9, 7))
+
+
+IDS = textwrap.dedent(
+    """\
+    archspec: 1
+    name: ids
+    input: [N, 8]
+    input_dtype: int64
+    blocks:
+      Halves:
+        layers:
+          - {type: split, split_size: [3, 5], names: [head, tail]}
+          - {name: left, type: reshape, shape: [-1, 3], from: head}
+          - {name: right, type: reshape, shape: [-1, 5], from: tail}
+        outputs: [left, right]
+    layers:
+      - {name: halves, type: Halves, names: [l, r]}
+      - {name: el, type: embedding, num_embeddings: 100, embedding_dim: 4, from: l}
+      - {name: er, type: embedding, num_embeddings: 100, embedding_dim: 4, from: r}
+      - {name: both, type: concat, dim: 1, from: [el, er]}
+    """
+)
+
+
+def test_int64_outputs_stay_indices_each_on_its_own() -> None:
+    # both outputs are token ids: each is looked up, nothing computes on ids in float
+    report = archspec.check(IDS)
+    assert report.ok, report.render()
+    # ...and a float layer on one of them is the E401 it would be without the block
+    err = _error(IDS + "  - {name: fl, type: linear, out_features: 2, from: r}\n")
+    (d,) = err.diagnostics
+    assert d.code == "E401" and d.message.startswith("fl: linear reads `r`"), d

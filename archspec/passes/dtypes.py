@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from ..errors import Diagnostic
 from ..ir import INPUT, Module, Node
 from ..lazymethods import dataclass
+from ..ops.outputs import BLOCK_OUTPUT
 
 #: Kinds that move or combine values without arithmetic of their own: int64 in, int64 out.
 _KEEP = frozenset({"reshape", "permute", "flatten", "chunk", "split", "select", "expand"})
@@ -225,14 +226,22 @@ def _walk(
     ints: dict[str, Ints] = {
         n: _known(v) for n, v in zip((INPUT, *module.extra_inputs), given) if v is not False
     }
+    several: dict[str, tuple[Ints | bool, ...]] = {}  # a block instance's outputs, each's
     for node in module.nodes:
         read = [i in ints for i in node.inputs]
         if node.child is not None:
             out = _walk(node.child, [ints.get(i, False) for i in node.inputs], errors)
-            if out is not False:
+            if isinstance(out, tuple):
+                several[node.name] = out
+            elif out is not False:
                 ints[node.name] = _known(out)
             continue
         kind = node.kind
+        if kind == BLOCK_OUTPUT:  # one of them: int64 where the block returned one
+            value = several.get(node.inputs[0], ())[node.attrs["_index"] :][:1]
+            if value and value[0] is not False:
+                ints[node.name] = _known(value[0])
+            continue
         if is_int_buffer(node):
             ints[node.name] = Ints(buffer_range(node), functools.partial(buffer_listed, node))
         elif kind in INDEXED:
@@ -259,9 +268,9 @@ def _walk(
                 )
             )
     names = [o.name for o in module.outputs] or [n.name for n in module.nodes[-1:]] or [INPUT]
-    if not all(n in ints for n in names):
-        return False
-    return ints[names[0]] if len(names) == 1 else UNKNOWN
+    if len(names) > 1:  # each output's, for a caller's `block_output` nodes
+        return tuple(ints.get(n, False) for n in names)  # type: ignore[return-value]
+    return ints.get(names[0], False)
 
 
 def _follow(node: Node, sources: list[Ints], siblings: Sequence[Node]) -> Ints:
