@@ -437,3 +437,14 @@ def test_int64_outputs_stay_indices_each_on_its_own() -> None:
     err = _error(IDS + "  - {name: fl, type: linear, out_features: 2, from: r}\n")
     (d,) = err.diagnostics
     assert d.code == "E401" and d.message.startswith("fl: linear reads `r`"), d
+
+
+def test_an_output_left_unread_beside_one_read_is_no_warning() -> None:
+    # PiT's last stage: the head reads the class token, the tokens are left
+    assert archspec.check(PIT.replace("outputs: [head, tokens2]", "outputs: [head]")).ok
+    report = archspec.check(PIT.replace("outputs: [head, tokens2]", "outputs: [head]"))
+    assert not report.warnings, report.render()
+    # a call none of whose outputs is read is still W401, at the call
+    text = NESTED.replace("from: b}", "from: input}").replace("from: [a, up]", "from: [up, up]")
+    warned = [d for d in archspec.check(text).warnings if d.code == "W401"]
+    assert warned and warned[0].span is not None and warned[0].span.line == 14, warned

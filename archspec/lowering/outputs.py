@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..ir import INPUT, Node, node_of
-from ..ops.outputs import BLOCK_OUTPUT
+from ..ops.outputs import BLOCK_OUTPUT, OUTPUT_NAMES
 from .context import Child, Scope, Site, Skip
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,7 +120,7 @@ def several_outputs(
         out = node_of(
             piece,
             BLOCK_OUTPUT,
-            {"_index": index},
+            {"_index": index, OUTPUT_NAMES: tuple(child.output_names)},
             (name,),
             shape,
             (shape,),

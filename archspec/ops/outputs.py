@@ -2,7 +2,8 @@
 
 A block call with `names: [p, q]` is one child module (the call's `name`, its state_dict
 key) whose forward returns a tuple, and one `block_output` node per name, each reading that
-module's node with its position as `attrs["_index"]`: `p, q = self.stage(x)`. Lowering
+module's node with its position as `attrs["_index"]` (and its siblings' names as
+`attrs["_names"]`): `p, q = self.stage(x)`. Lowering
 (`lowering/outputs.py`) and the shape pass give each its output's shape from the child
 module's outputs (a rule of its input alone could not: the input is the tuple), so `infer`
 only passes a shape through. A piece is the tensor the child returned: no parameters, no
@@ -23,6 +24,8 @@ from .base import Inferred, LayerSpec, LazySpec, Op, ShapeContext, register
 
 #: the kind of a block output's node
 BLOCK_OUTPUT = "block_output"
+#: its private attribute: the names of every output of its instance (its call's `names`)
+OUTPUT_NAMES = "_names"
 
 
 @cache

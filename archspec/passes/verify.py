@@ -8,6 +8,7 @@ from typing import Any
 from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, replaced
 from ..ops import REGISTRY
+from ..ops.outputs import BLOCK_OUTPUT, OUTPUT_NAMES
 from ..ops.reuse import TARGET
 from .aliases import ALIASING, SHARING, Aliases, passes_memory
 from .dtypes import INDEXED, int64_readers, is_int_buffer
@@ -318,11 +319,13 @@ def _placeholder(node: Node) -> bool:
 
 def _dropped_piece(node: Node, consumers: Mapping[str, Any], outputs: set[str]) -> bool:
     """A piece of a split that another piece of it is read: the split is how a spec keeps
-    part of a tensor (timm's `x[:, num_prefix_tokens:]`), so the part left is no mistake."""
+    part of a tensor (timm's `x[:, num_prefix_tokens:]`), so the part left is no mistake;
+    so is an output of a block of several whose other output is read (PiT's last stage
+    returns the tokens and the class token, which alone the head reads)."""
     op = REGISTRY.get(node.kind) if node.child is None else None
-    if op is None or op.names_field is None:
+    if op is None or (op.names_field is None and op.kind != BLOCK_OUTPUT):
         return False
-    pieces = node.attrs.get(op.names_field) or ()
+    pieces = node.attrs.get(op.names_field or OUTPUT_NAMES) or ()
     return any(p != node.name and (p in consumers or p in outputs) for p in pieces)
 
 
