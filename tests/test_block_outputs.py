@@ -448,3 +448,13 @@ def test_an_output_left_unread_beside_one_read_is_no_warning() -> None:
     text = NESTED.replace("from: b}", "from: input}").replace("from: [a, up]", "from: [up, up]")
     warned = [d for d in archspec.check(text).warnings if d.code == "W401"]
     assert warned and warned[0].span is not None and warned[0].span.line == 14, warned
+
+
+def test_a_reuse_of_an_instance_of_several_outputs_is_refused() -> None:
+    # compile's forward would hand the tuple to the next layer (a TypeError at run time)
+    text = AGAIN.replace(
+        "  - {name: cat,", "  - {name: again, type: reuse, node: t3, from: p3}\n  - {name: cat,"
+    )
+    (d,) = _error(text).diagnostics
+    assert d.code == "E314" and "a block of several outputs" in d.message, d
+    assert d.span is not None and (d.span.line, d.span.col) == (15, 38), d

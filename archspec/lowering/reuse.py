@@ -61,6 +61,8 @@ def _no_module(target: Node) -> tuple[str, str]:
     """What `target` is when it has no module of one input to call again, and the hint;
     ("", "") for a module."""
     if target.child is not None:
+        if len(target.child.outputs) > 1:  # its call's `names` read the tuple it returns
+            return "a block of several outputs", "reuse a module of one output"
         several = bool(target.child.input_names)
         return ("a block of several inputs", "reuse a module of one input") if several else ("", "")
     if target.is_module:
