@@ -458,3 +458,13 @@ def test_a_reuse_of_an_instance_of_several_outputs_is_refused() -> None:
     (d,) = _error(text).diagnostics
     assert d.code == "E314" and "a block of several outputs" in d.message, d
     assert d.span is not None and (d.span.line, d.span.col) == (15, 38), d
+
+
+def test_a_computed_from_naming_the_instance_is_refused() -> None:
+    # `from: "t{k}"` gives `t1` where the node is: the tuple, as a written `from: t1` would
+    text = AGAIN.replace("from: p1}", 'from: "t{k}"}').replace(
+        "input: [N, 8, H, W]", "input: [N, 8, H, W]\nparams: {k: 1}"
+    )
+    (d,) = _error(text).diagnostics
+    assert d.code == "E305" and "`t1` is a block instance of 2 outputs" in d.message, d
+    assert d.span is not None and (d.span.line, d.span.col) == (14, 50), d

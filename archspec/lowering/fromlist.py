@@ -24,6 +24,7 @@ from ..ops.names import MAX_NAME_LEN
 from ..ops.templates import filled
 from .context import NAMES_FAILED, Item, Scope, Skip, SwitchedOff, quiet_names
 from .itemplan import item_plan
+from .outputs import read_several
 from .refs import _off_hint, find_cycle, off_by_first_input, unknown_ref
 from .values import INPUT_SIZES, LIST_ITEMS_PER_ITEM, bind_value, reads_failed
 
@@ -70,6 +71,8 @@ def computed_inputs(
     if scope.aliases:  # a block's `inputs:`, the first of which is its `input`
         given = [(scope.aliases.get(n, n), yp, t, i) for n, yp, t, i in given]
     missing = [g for g in given if g[0] not in scope.shapes]
+    if scope.several and any([read_several(lw, scope, n, yp) for n, yp, _, _ in given]):
+        raise Skip  # a block instance of several outputs, read whole (lowering/outputs.py)
     if not missing:
         return tuple(name for name, _, _, _ in given)
     plan = item_plan(lw, item.spec)
