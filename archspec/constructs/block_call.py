@@ -578,7 +578,9 @@ CONSTRUCT = fallback(
         description=(
             "Any `type:` that is neither a layer kind nor a construct calls a block of "
             "`blocks:`: the call's other fields are the block's params, checked against their "
-            "declarations, and the instance is one child module of the block's class."
+            "declarations, and the instance is one child module of the block's class. A "
+            "block whose `outputs:` lists several nodes is called with `names:`, one name per "
+            "output, which later items read by `from`."
         ),
         makes_module=True,
     )
