@@ -468,3 +468,68 @@ def test_a_computed_from_naming_the_instance_is_refused() -> None:
     (d,) = _error(text).diagnostics
     assert d.code == "E305" and "`t1` is a block instance of 2 outputs" in d.message, d
     assert d.span is not None and (d.span.line, d.span.col) == (14, 50), d
+
+
+CHAINED = textwrap.dedent(
+    """\
+    archspec: 1
+    name: chained
+    input: [N, 8, H, W]
+    params: {k: 3}
+    blocks:
+      Exchange:
+        inputs: [hi, lo]
+        params: {c_hi: int, c_lo: int}
+        layers:
+          - {name: conv_hi, type: conv2d, from: hi, out_channels: c_hi, kernel_size: 3, padding: 1}
+          - {name: conv_lo, type: conv2d, from: lo, out_channels: c_lo, kernel_size: 3, padding: 1}
+          - {name: down, type: conv2d, from: conv_hi, out_channels: c_lo, kernel_size: 3,
+             stride: 2, padding: 1}
+          - {name: up_conv, type: conv2d, from: conv_lo, out_channels: c_hi, kernel_size: 1}
+          - {name: up, type: upsample, scale_factor: 2, mode: nearest}
+          - {name: out_hi, type: add, from: [conv_hi, up]}
+          - {name: out_lo, type: add, from: [conv_lo, down]}
+        outputs: [out_hi, out_lo]
+    layers:
+      - {name: hi0, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: lo0, type: conv2d, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+      - type: repeat
+        count: k
+        flat: true
+        names: "module{i}"
+        layer: {type: Exchange, c_hi: 8, c_lo: 16, from: ["hi{i}", "lo{i}"],
+                names: ["hi{i + 1}", "lo{i + 1}"]}
+      - {name: head, type: conv2d, out_channels: 4, kernel_size: 1, from: "lo{k}"}
+    outputs: [hi3, head]
+    """
+)
+
+
+def test_template_names_chain_the_copies_of_a_flat_repeat() -> None:
+    graph = build_graph(CHAINED)
+    names = [n.name for n in graph.root.nodes]
+    assert names[2:8] == ["module0", "hi1", "lo1", "module1", "hi2", "lo2"], names
+    assert archspec.check(CHAINED).ok
+    source = matches_compile(CHAINED.replace("[N, 8, H, W]", "[N, 8, 8, 6]"), (2, 8, 8, 6))
+    assert "        hi3, lo3 = self.module2(hi2, lo2)\n" in source
+    # the modules' keys follow the repeat's names
+    assert "module2.down.weight" in archspec.compile(CHAINED).state_dict()
+
+
+@pytest.mark.parametrize(
+    ("names", "code", "said", "line"),
+    [
+        ('["hi{i + 1}", "hi{i + 1}"]', "E204", "repeat a name", 27),
+        ('["hi{i + 1}", "lo{i + 1}-"]', "E204", "'lo1-' is not a valid name", 27),
+        # a name the list has already: at the call, naming where the other is
+        ('["hi{i + 1}", "lo{i}"]', "E304", "duplicate name `lo0`", 26),
+    ],
+)
+def test_template_names_that_give_bad_names_are_located(
+    names: str, code: str, said: str, line: int
+) -> None:
+    text = CHAINED.replace('names: ["hi{i + 1}", "lo{i + 1}"]', f"names: {names}")
+    assert text != CHAINED
+    err = _error(text)
+    d = next(d for d in err.diagnostics if said in d.message)
+    assert d.code == code and d.span is not None and d.span.line == line, d

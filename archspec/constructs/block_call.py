@@ -31,7 +31,7 @@ from ..lowering.context import (
 from ..lowering.exprs import attr_expr
 from ..lowering.lets import bind_lets
 from ..lowering.memo import args_key
-from ..lowering.outputs import check_call_inputs, check_call_names
+from ..lowering.outputs import call_names, check_call_inputs, check_call_names
 from ..lowering.values import (
     LIST_ITEMS_PER_ITEM,
     coerce_param,
@@ -43,8 +43,9 @@ from ..lowering.values import (
     reads_input,
 )
 from ..ops import REGISTRY
-from ..ops.base import Final, Name, NodeBase
+from ..ops.base import Final, NodeBase
 from ..ops.names import kind_spelled_like, torch_spelling_hint
+from ..ops.split import Names
 from .registry import CONSTRUCTS, Construct, fallback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,19 +72,23 @@ class BlockCall(NodeBase):
         description="the name of a block defined under `blocks:`",
         json_schema_extra=_not_a_kind,
     )
-    names: list[Name] | None = Field(
+    names: Names | None = Field(
         None,
-        min_length=2,
-        max_length=MAX_BLOCK_OUTPUTS,
         description="for a block whose `outputs:` lists several nodes: a name for each, in "
-        "order, which later items read by `from` (the call's `name` stays its module's key)",
+        "order, which later items read by `from` (the call's `name` stays its module's key); "
+        'entries may be templates (`"hi{i}"`) or computed, as a chunk\'s',
     )
 
     @field_validator("names", mode="after")
     @classmethod
-    def _distinct_names(cls, names: list[str] | None) -> list[str] | None:
-        if names is not None and len(set(names)) != len(names):
-            raise ValueError(f"`names` {names} repeat a name: each output needs its own")
+    def _distinct_names(cls, names: Any) -> Any:
+        if not isinstance(names, list):
+            return names
+        if len(names) > MAX_BLOCK_OUTPUTS:
+            raise ValueError(f"List should have at most {MAX_BLOCK_OUTPUTS} items")
+        written = [n for n in names if isinstance(n, str)]
+        if len(set(written)) != len(written):
+            raise ValueError(f"`names` {written} repeat a name: each output needs its own")
         return names
 
 
@@ -94,7 +99,8 @@ def lower(lw: Lowerer, site: Site) -> str:
     _check_callable(lw, site, bname)
     bdef = lw.spec.blocks[bname]
     check_call_inputs(lw, site, bname, bdef.inputs)
-    check_call_names(lw, site, bname, bdef.outputs)
+    names = call_names(lw, site)
+    check_call_names(lw, site, bname, bdef.outputs, names)
     call = call_plan(lw, spec, bdef)
     if call.weight:
         lw.charge(call.weight, site.ypath, why=_WEIGHT_WHY)
@@ -140,7 +146,7 @@ def lower(lw: Lowerer, site: Site) -> str:
             ]
             if bdef.inputs
             else (),
-            output_names=spec.names or (),
+            output_names=names or (),
         )
         return lw.lower_child(site, child)
     finally:

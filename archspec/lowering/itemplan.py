@@ -38,6 +38,7 @@ class ItemPlan:
         "key",
         "kind",
         "lower",
+        "names_field",
         "op",
         "own_names",
         "refs",
@@ -79,9 +80,13 @@ class ItemPlan:
         )
         #: the names the spec gives its nodes besides its own name (a chunk's `names`)
         self.own_names = piece_names(spec)
+        #: the field naming its pieces (a chunk's, a block call's outputs': `names`), and
         #: whether those names are computed where the node is (`{each: "sp{j}", ...}`)
-        self.computed_names = self.op is not None and is_computed_names(
-            getattr(spec, self.op.names_field, None) if self.op.names_field else None
+        self.names_field: str | None = (
+            self.op.names_field if self.op is not None else getattr(type(spec), "names_field", None)
+        )
+        self.computed_names = self.names_field is not None and is_computed_names(
+            getattr(spec, self.names_field, None)
         )
         #: a layer's layer.Binding, in the block it was made for (layer.binding)
         self.binding: Any = None

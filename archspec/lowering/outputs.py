@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..ir import INPUT, Node, node_of
 from ..ops.outputs import BLOCK_OUTPUT, OUTPUT_NAMES
-from .context import Child, Scope, Site, Skip
+from ..ops.split import is_computed_names
+from .context import NAMES_FAILED, Child, Scope, Site, Skip
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..ir import Module
@@ -52,10 +53,26 @@ def check_call_inputs(lw: Lowerer, site: Site, bname: str, inputs: list[str] | N
     raise Skip
 
 
-def check_call_names(lw: Lowerer, site: Site, bname: str, outputs: list[str] | None) -> None:
+def call_names(lw: Lowerer, site: Site) -> list[str] | None:
+    """The names a call's `names` gives its outputs here: as written, or where they are
+    templates (`"hi{i}"`) or computed, worked out as a chunk's (E204/E304/E309 and Skip)."""
+    names = getattr(site.spec, "names", None)
+    if names is None or not is_computed_names(names):
+        return names
+    from .fromlist import piece_names_here  # fromlist reads item plans: imported late
+
+    try:
+        return piece_names_here(lw, site.item, site.scope, site.local, "names")
+    except Skip:  # its names are not known: a reader's may be one, so none is called unknown
+        site.scope.shapes[NAMES_FAILED] = None
+        raise
+
+
+def check_call_names(
+    lw: Lowerer, site: Site, bname: str, outputs: list[str] | None, names: list[str] | None
+) -> None:
     """E305 (and Skip) unless a call names as many outputs as its block returns: none for a
     block of one, one name each for a block of several (`outputs: [a, b]`)."""
-    names = getattr(site.spec, "names", None)
     count = len(outputs or ())
     if names is None and count < 2:
         return

@@ -143,7 +143,7 @@ def switch_off(
     if plan.computed_names and env is not None:
         from .fromlist import quiet_piece_names  # fromlist imports this module
 
-        scope.removed.update(quiet_piece_names(item.spec, plan.op.names_field, env))
+        scope.removed.update(quiet_piece_names(item.spec, plan.names_field, env))
     scope.switches.append((own or "", plan.when_text))
     scope.switch_spans[len(scope.switches) - 1] = lw.span(item.ypath)
 

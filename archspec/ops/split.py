@@ -62,8 +62,9 @@ _Piece = Annotated[
     Annotated[str, AfterValidator(_piece_entry), Tag("name")] | ComputedEntry,
     Discriminator(entry_form, custom_error_type="names_entry", custom_error_message=_PIECE_WHAT),
 ]
-#: a chunk's or split's `names`: a list of names (or entries computing them), or one entry
-_Names = Annotated[
+#: a chunk's or split's `names` (and a block call's, of its outputs): a list of names (or
+#: entries computing them), or one entry
+Names = Annotated[
     ComputedEntry | Annotated[list[_Piece], Tag("list")],
     Discriminator(
         entry_form,
@@ -85,7 +86,7 @@ def _pieces_spec() -> type[LayerSpec]:
     class _PiecesSpec(LayerSpec):
         """What chunk and split share: the pieces are named by `names`, not `name`."""
 
-        names: _Names = _NAMES
+        names: Names = _NAMES
         dim: Int() = 1  # type: ignore[valid-type]
 
         @field_validator("names")
