@@ -65,6 +65,7 @@ from .sizecheck import check_limit_arguments as check_limit_arguments
 from .sizecheck import check_limits as check_limits
 from .sizecheck import check_max_layers as check_max_layers
 from .sizecheck import limit_warnings as limit_warnings
+from .specbytes import IDLE_SECONDS, NOTICE_SECONDS
 from .specbytes import recording_reads as recording_reads
 from .toolkit import Family as Family
 from .toolkit import LayerKind as LayerKind
@@ -122,6 +123,9 @@ def __getattr__(name: str) -> Any:
     )
     return value
 
+
+#: How long `stdin_spec` waits for a spec piped in before it says so, and before it refuses it.
+STDIN_NOTICE_SECONDS, STDIN_IDLE_SECONDS = NOTICE_SECONDS, IDLE_SECONDS
 
 #: Default bound on layer items a spec may expand to (E310); max_layers=, --max-layers.
 DEFAULT_MAX_LAYERS = MAX_NODES

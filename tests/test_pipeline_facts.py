@@ -39,6 +39,7 @@ OLD_CATEGORY = {
 }
 #: Kinds added since (issue 14), each with the category it declares.
 NEWER_CATEGORY = {
+    "block_output": "reshape",  # one output of a block call of several
     **dict.fromkeys(("mul", "sub"), "merge"),
     **dict.fromkeys(
         ("permute", "reshape", "channel_shuffle", "zero_pad2d", "zero_pad1d", "zero_pad3d"),

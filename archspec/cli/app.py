@@ -471,7 +471,8 @@ def spec_source(spec: str) -> Any:
 
 def _say_waiting() -> None:
     """One line on stderr while a spec piped in neither comes nor ends."""
-    from ..specbytes import IDLE_SECONDS, NOTICE_SECONDS
+    from ..api import STDIN_IDLE_SECONDS as IDLE_SECONDS
+    from ..api import STDIN_NOTICE_SECONDS as NOTICE_SECONDS
 
     if sys.stderr is not None:
         print(

@@ -256,6 +256,9 @@ class Op:
     #: module again): lowering finds it there, so no shortcut that binds a kept block
     #: instance's layers again (lowering/rebind.py, reshape.py) takes a block holding one
     reads_nodes: ClassVar[bool] = False
+    #: False for a kind lowering makes and a spec never writes (`block_output`, one output
+    #: of a block call of several): its spec refuses every item written with it
+    written: ClassVar[bool] = True
     #: the fields whose word (`ops.words.Word`, or the word of a number-or-word field such
     #: as `padding: same`) `emit` writes as it receives it, so that a block's class takes
     #: it as an argument (`nn.Upsample(scale_factor=2.0, mode=up)`); a word any other field

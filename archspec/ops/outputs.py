@@ -53,6 +53,7 @@ class BlockOutput(Op):
     spec = LazySpec(_output_spec)
     style = "function"
     category = "reshape"
+    written = False
     summary = "one output of a block call of several (made by the call's `names`)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
