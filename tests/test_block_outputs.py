@@ -533,3 +533,28 @@ def test_template_names_that_give_bad_names_are_located(
     err = _error(text)
     d = next(d for d in err.diagnostics if said in d.message)
     assert d.code == code and d.span is not None and d.span.line == line, d
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "call"),
+    [
+        (HRNetLike, (1, 8, 16, 16), "{name: stage1, type: Exchange, from: [stem, lo], names: "),
+        (PiTLike, (1, 16, 4, 4), "{name: stage1, type: PiTStage, from: [permute, expand], names: "),
+    ],
+)
+def test_import_writes_a_child_returning_several_tensors_as_such_a_block(
+    model: type[nn.Module], shape: tuple[int, ...], call: str
+) -> None:
+    # `hi, lo = self.stage1(...)`: the child's block lists its outputs, the call names them
+    ref = model().eval()
+    torch.manual_seed(5)
+    for p in ref.parameters():
+        nn.init.normal_(p, std=0.2)
+    text = archspec.from_module(ref, torch.randn(shape))
+    assert call in text, text
+    assert "    outputs: [" in text, text
+    built = archspec.compile(text).eval()
+    built.load_state_dict(ref.state_dict())
+    x = torch.randn(shape)
+    with torch.no_grad():
+        torch.testing.assert_close(built(x), ref(x))

@@ -32,7 +32,7 @@ class Block:
     params: dict[str, dict[str, Any]]  # name -> {type, default}
     layers: list[dict[str, Any]]
     args: list[dict[str, Any]] = field(default_factory=list)  # per instance, every param
-    output: str | None = None
+    output: str | list[str] | None = None  # several: `outputs: [a, b]`
     register_order: list[str] | None = None  # children's registration order, when not run order
     inputs: list[str] | None = None  # the tensors its forward takes, when several
 
@@ -251,8 +251,8 @@ def merge_instances(
 
 
 def _returned(
-    orders: list[list[Any]], trees: list[list[dict[str, Any]]], outputs: list[str | None]
-) -> str | bool | None:
+    orders: list[list[Any]], trees: list[list[dict[str, Any]]], outputs: list[Any]
+) -> str | list[str] | bool | None:
     """What the block returns: None, its last node (in every instance); a node every
     instance has and returns, with nodes after it that nothing reads, or a piece of a
     `chunk` or `split` (`a, b = x.chunk(2, 1); return b`) every instance names
@@ -260,13 +260,18 @@ def _returned(
     if all(out is None or out == keys[-1] for keys, out in zip(orders, outputs, strict=True)):
         return None
     first = outputs[0]
-    if not isinstance(first, str) or any(o != first for o in outputs):
+    if not isinstance(first, str | list) or any(o != first for o in outputs):
         return False
     for keys, tree in zip(orders, trees, strict=True):
         pieces = {piece for node in tree for piece in node.get("names", ())}
-        if first not in keys and first not in pieces:
+        if any(o not in keys and o not in pieces for o in _listed(first)):
             return False
     return first
+
+
+def _listed(output: str | list[str]) -> list[str]:
+    """The names a block returns: one, or each of several (`outputs: [a, b]`)."""
+    return output if isinstance(output, list) else [output]
 
 
 def _takes_expression(node: dict[str, Any], path: tuple[Any, ...]) -> bool:

@@ -157,13 +157,6 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
         cls, instances = key[0], by_class[key]
         trees = [[node_of(i, call) for i in collector.bodies[id(m)].items] for m in instances]
         outputs = [collector.bodies[id(m)].output for m in instances]
-        if any(isinstance(o, list) for o in outputs):
-            raise ImportFailure(
-                f"{describe(cls)}.forward returns several tensors",
-                span=span_of_class(cls),
-                hint="a block returns one tensor; only the whole network returns several",
-                code="E904",
-            )
         for group in _by_inputs(instances, trees, outputs, collector.bodies):
             name = _block_name(cls, taken)
             members = [instances[i] for i in group]

@@ -217,7 +217,9 @@ def render(
             lines.append(f"    inputs: {_scalar(block.inputs)}")
         if block.register_order:
             lines.append(f"    register_order: {_scalar(block.register_order)}")
-        if block.output and block.layers and _ref(block.layers[-1]) != block.output:
+        if isinstance(block.output, list):  # a block of several outputs
+            lines.append(f"    outputs: {_scalar(block.output)}")
+        elif block.output and block.layers and _ref(block.layers[-1]) != block.output:
             lines.append(f"    outputs: {_scalar([block.output])}")
         lines.append("    layers:")
         lines.extend(_lines(_unflat(_tidy(copy.deepcopy(block.layers), by_name)), 6))

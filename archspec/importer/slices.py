@@ -144,11 +144,19 @@ def _node_shapes(reader: Any, other: bool | str = False) -> dict[Any, tuple[int,
     if given is None:
         return shapes
 
+    lengths = reader.__dict__.setdefault("tuple_lengths", {})  # a call returning several
+
     class Recorder(fx.Interpreter):
         def run_node(self, n: Any) -> Any:
             value = super().run_node(n)
             if isinstance(value, torch.Tensor):
                 shapes[n] = tuple(value.shape)
+            elif (
+                type(value) is tuple
+                and n.op == "call_module"
+                and all(isinstance(v, torch.Tensor) for v in value)
+            ):
+                lengths[n] = len(value)
             return value
 
     try:

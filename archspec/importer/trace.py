@@ -24,6 +24,7 @@ from .hooks import parametrized_problem
 from .inputs import given_args, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
+from .several import added_call
 from .twins import TWIN_HINT, own_method_forward, traced_as_twin, twin_call, twin_forward
 from .tying import reuse_item, second_call
 from .unbinds import read_attention, unbind_pieces
@@ -57,6 +58,7 @@ class Item:
     key: str | None = None  # a module key that is not an identifier
     is_module: bool = True  # takes a position (a child module)
     train_only: bool = False  # traced only in training mode (GoogLeNet's aux heads)
+    outputs: list[str] | None = None  # a block call's names for the tensors it returns
 
     @property
     def ref(self) -> str | None:
@@ -462,7 +464,7 @@ class _GraphReader:
 
             splice_call(self, node, item)
             return
-        self._add(node, item, target)
+        added_call(self, node, item, target)  # `hi, lo = self.stage1(x, y)` too
 
     def emit(self, node: Any, kind: str, fields: dict[str, Any], sources: tuple[Any, ...]) -> bool:
         """A function node of `kind` reading `sources` (fx nodes); False if one is unknown."""

@@ -33,6 +33,8 @@ def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> di
         block, args = call(item.module)
         node["type"] = block
         node.update(args)
+        if item.outputs:  # a block of several outputs: its tensors' names
+            node["names"] = list(item.outputs)
     elif item.kind in ("sequential", "residual"):
         node["type"] = item.kind
         inner = "layers" if item.kind == "sequential" else "body"
