@@ -67,3 +67,33 @@ def test_grad_mode_outside_the_forward_is_not_the_models() -> None:
     with torch.no_grad():
         text = archspec.from_module(model, torch.zeros(1, 3, 4, 4))
     assert "conv2d" in text
+
+
+class Autocast(nn.Module):
+    def __init__(self, enabled: bool) -> None:
+        super().__init__()
+        self.enabled = enabled
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.enabled):  # the statement
+            return self.conv(x)
+
+
+def test_a_forward_under_autocast_is_refused_at_the_statement() -> None:
+    """fx records no autocast: on the meta device (no outputs to compare) the model, which
+    computes its conv in bfloat16, imported silently as a float32 `conv2d`."""
+    with torch.device("meta"):
+        model = Autocast(True).eval()
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(model, torch.zeros(1, 3, 4, 4, device="meta"))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E904" and "enters `torch.autocast` (cpu, bfloat16)" in diag.message
+    lines, first = inspect.getsourcelines(Autocast.forward)
+    assert "# the statement" in lines[diag.span.line - first]
+    assert "run the compiled module under `torch.autocast`" in (diag.hint or "")
+
+
+def test_autocast_turned_off_keeps_float32_and_imports() -> None:
+    text = archspec.from_module(Autocast(False).eval(), torch.zeros(1, 3, 4, 4))
+    assert "type: conv2d" in text

@@ -1,6 +1,7 @@
 """What torch.fx runs through without recording it: a change of grad mode in forward
-(`with torch.no_grad():`, `torch.set_grad_enabled(False)`, `torch.inference_mode()`) and a
-custom `torch.autograd.Function`, whose `apply` fx follows into its `forward`.
+(`with torch.no_grad():`, `torch.set_grad_enabled(False)`, `torch.inference_mode()`), a
+custom `torch.autograd.Function`, whose `apply` fx follows into its `forward`, and an
+enabled `torch.autocast`, under which the model computes in another dtype.
 
 The graph fx gives keeps the values and drops the gradients: a layer run under `no_grad`
 would train in the spec, and a straight-through estimator's own `backward` would become
@@ -23,6 +24,12 @@ _HINT = (
     "a spec's gradients are torch's own everywhere: import the model without the custom "
     "gradient (its plain forward), and stop gradients (`.requires_grad_(False)`, a "
     "frozen copy) on the compiled module instead"
+)
+
+#: A forward that computes in another dtype under autocast: a spec computes in its module's.
+_AUTOCAST_HINT = (
+    "a spec computes in the dtype of its module, and fx's graph drops the autocast: import "
+    "the model's forward without it, and run the compiled module under `torch.autocast`"
 )
 
 
@@ -59,12 +66,12 @@ def watching_autograd(module: Any, problems: Any) -> Iterator[None]:
     set_grad, inference, apply = C._set_grad_enabled, C._InferenceMode, Function.__dict__["apply"]
     cls = describe(type(module))
 
-    def found(what: str) -> None:
+    def found(what: str, hint: str = _HINT) -> None:
         if _PAUSED:  # the importer runs the graph so far (ranks.py), not the forward
             return
         span = _forward_span()
         if span is not None:
-            problems.add(diagnostic("E904", f"{cls}.forward {what}", span, _HINT))
+            problems.add(diagnostic("E904", f"{cls}.forward {what}", span, hint))
 
     def watched_set_grad(mode: bool) -> Any:
         found("changes the grad mode (`torch.no_grad`, `torch.set_grad_enabled`)")
@@ -78,10 +85,22 @@ def watching_autograd(module: Any, problems: Any) -> Iterator[None]:
         found(f"calls the autograd.Function `{fn.__qualname__}`, whose backward is its own")
         return apply.__func__(fn, *args, **kwargs)
 
+    autocast = torch.amp.autocast_mode.autocast
+    enter = autocast.__enter__
+
+    def watched_autocast(self: Any) -> Any:
+        if getattr(self, "_enabled", False):  # `enabled=False` keeps float32, as a spec does
+            dtype = str(self.fast_dtype).removeprefix("torch.")
+            what = f"enters `torch.autocast` ({self.device}, {dtype}), which fx does not record"
+            found(what, _AUTOCAST_HINT)
+        return enter(self)
+
     C._set_grad_enabled, C._InferenceMode = watched_set_grad, watched_inference
     Function.apply = classmethod(watched_apply)  # type: ignore[assignment,method-assign]
+    autocast.__enter__ = watched_autocast  # type: ignore[method-assign]
     try:
         yield
     finally:
         C._set_grad_enabled, C._InferenceMode = set_grad, inference
         Function.apply = apply  # type: ignore[method-assign]
+        autocast.__enter__ = enter  # type: ignore[method-assign]
