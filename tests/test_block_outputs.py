@@ -558,3 +558,45 @@ def test_import_writes_a_child_returning_several_tensors_as_such_a_block(
     x = torch.randn(shape)
     with torch.no_grad():
         torch.testing.assert_close(built(x), ref(x))
+
+
+PASS_ON = """\
+archspec: 1
+name: pass_on
+input: [N, 4, 8, 8]
+blocks:
+  Pass:
+    layers:
+      - {name: b, type: conv2d, out_channels: 4, kernel_size: 1}
+      - {name: id, type: identity, from: input}
+    outputs: [OUTS]
+layers:
+  - {name: stem, type: conv2d, out_channels: 4, kernel_size: 1}
+  - {name: two, type: Pass, names: [p, q]}
+  - {name: act, type: relu, inplace: true, from: READ}
+  - {name: sum, type: add, from: [stem, act]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("outs", "read", "shared"),
+    [
+        ("input, b", "p", True),  # p is stem itself
+        ("id, b", "p", True),  # through an identity inside the block
+        ("b, input", "q", True),
+        ("input, b", "q", False),  # q is the block's own conv's output
+        ("b, id", "p", False),
+    ],
+)
+def test_an_output_that_is_the_block_s_input_shares_its_memory(
+    outs: str, read: str, shared: bool
+) -> None:
+    """A block that returns its input as one of its outputs hands the caller's tensor back:
+    an in-place layer on that output overwrites the tensor the caller reads again (E311,
+    as for a view); the check passed it, and compile's module added the overwritten values."""
+    text = PASS_ON.replace("OUTS", outs).replace("READ", read)
+    report = archspec.check(text)
+    found = [(d.code, d.span.line if d.span else None) for d in report.errors]
+    assert found == ([("E311", 13)] if shared else []), report.render()
+    if shared:
+        assert "whose memory is `stem`'s" in report.errors[0].message

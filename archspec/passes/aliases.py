@@ -3,7 +3,8 @@
 A layer that works in place overwrites its input, and with it every tensor that shares the
 input's memory: the tensor a view was taken of (a `chunk`'s or `split`'s pieces, `slice`,
 `select`, `permute`, `reshape`, ...), the input an `identity` or a dropout in eval returns
-as it is (and a `sequential` or block made of such layers only), and a learned `parameter`
+as it is (and a `sequential` or block made of such layers only, and the output of a block of
+several that is one of its inputs, `outputs: [input, b]`), and a learned `parameter`
 or a `buffer` a block holds. Where another node reads one
 of them, or the module returns one or received it, it would see the overwritten values
 (torch refuses some of these in training: a piece of a chunk modified in place, a leaf
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..ir import INPUT, Module, Node
+from ..ops.outputs import BLOCK_OUTPUT
 
 #: kinds whose output is their input's memory: a view of it, or the input itself
 #: (`nn.Identity`, dropout and stochastic depth in eval, `check_size`)
@@ -57,6 +59,25 @@ def passes_memory(node: Node) -> bool:
     return not child.nodes or child.is_chain
 
 
+def returned_input(node: Node, by_name: Mapping[str, Node]) -> str | None:
+    """The input of the call that `node` (a `block_output`) is the memory of: where the
+    block returns one of its inputs as that output, as it is or through views (`outputs:
+    [input, b]`); None where the output is memory the block made."""
+    call = by_name.get(node.inputs[0]) if node.inputs else None
+    child = None if call is None else call.child
+    index = node.attrs.get("_index")
+    if child is None or not isinstance(index, int) or index >= len(child.outputs):
+        return None
+    inner = {n.name: n for n in child.nodes}
+    name = child.outputs[index].name
+    while name in inner and inner[name].inputs and passes_memory(inner[name]):
+        name = inner[name].inputs[0]
+    taken = (INPUT, *child.extra_inputs)
+    if name in taken and taken.index(name) < len(call.inputs):  # type: ignore[union-attr]
+        return call.inputs[taken.index(name)]  # type: ignore[union-attr]
+    return None
+
+
 class Aliases:
     """Which names of one module share memory, worked out once per module that needs it:
     each name's root (what a chain of views leads back to: an in-place layer's output is its
@@ -71,9 +92,12 @@ class Aliases:
         self.views: dict[str, list[str]] = {}
         self.state = {n.name for n in module.nodes if n.kind in STATE}
         reads: dict[str, int] = {}
+        by_name = {n.name: n for n in module.nodes}
         for n in module.nodes:
-            if n.inputs and passes_memory(n):
-                r = self.root.get(n.inputs[0], n.inputs[0])
+            base = returned_input(n, by_name) if n.kind == BLOCK_OUTPUT else None
+            if base is not None or (n.inputs and passes_memory(n)):
+                base = n.inputs[0] if base is None else base
+                r = self.root.get(base, base)
                 self.views.setdefault(r, []).append(n.name)
                 reads[r] = reads.get(r, 0) - 1  # its read of the group is no use of it
             else:

@@ -80,7 +80,7 @@ def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputS
         if (kind == "buffer" and is_int_buffer(node)) or kind in INDEXED:
             ints = True
         child = node.child  # one that is empty or starts with a view may pass its input on
-        if kind in SHARING or (child is not None and _starts_shared(child)):
+        if kind in SHARING or kind == BLOCK_OUTPUT or (child is not None and _starts_shared(child)):
             shares = True
         if node.name in seen:
             errors.append(Diagnostic("E304", f"duplicate name `{node.name}`", node.span))
@@ -219,8 +219,9 @@ def _shared_write(
         "E311",
         message,
         writer[1],
-        "set inplace: false: a view (chunk, split, slice, reshape, ...), an identity or a "
-        "dropout passes its input's memory on, and a parameter or buffer is the module's state",
+        "set inplace: false: a view (chunk, split, slice, reshape, ...), an identity, a "
+        "dropout or a block's output that is its input passes the input's memory on, and a "
+        "parameter or buffer is the module's state",
     )
 
 
