@@ -271,6 +271,11 @@ FEEDS: dict[str, Any] = {
         [*_theta(rank), {"name": "g", "type": "affine_grid", "from": ["theta", "input"]}],
         ["input", "g"],
     ),
+    # position 0, which every dim of the input has
+    "index": lambda rank: (
+        [{"name": "pos", "type": "buffer", "shape": [1], "fill": "arange", "dtype": "int64"}],
+        ["input", "pos"],
+    ),
 }
 
 

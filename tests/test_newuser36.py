@@ -12,7 +12,10 @@ alternative of a `repeat`'s `layer:` list with a mistake in it (a `name: "0"`, a
 field) added a second error at the list, E205 "this item has no `type`", whose hint said
 that "a list is no layer" where a list of alternatives is just what the field takes. A
 `name` on a repeated layer, which every copy takes, was E304 "duplicate name" with the hint
-"make them unique"."""
+"make them unique". EfficientFormerV2 adds to its attention scores a learned bias per head
+and distance, `attention_biases[:, attention_bias_idxs]`, the index |dy| * w + |dx| of each
+query (2 apart in its downsampling attention) and key: no buffer fill made that index and no
+kind picked entries at int64 positions (`fill: distance_index` and `index` now)."""
 
 from __future__ import annotations
 
@@ -302,3 +305,80 @@ def test_an_encoding_not_normalized_counts_rows_and_columns_from_one() -> None:
         assert torch.allclose(out[1, channel], expected, atol=1e-6)
         checked += 1
     assert checked == 8
+
+
+BIASES = _spec(
+    "biases",
+    """
+    input: [N, 8, 14, 14]
+    params: {stride: 2}
+    layers:
+      - {name: attention_biases, type: parameter, shape: [8, 196], init: normal}
+      - {name: attention_bias_idxs, type: buffer, fill: distance_index, window: [14, 14],
+         stride: stride, dtype: int64, persistent: false}
+      - {name: bias, type: index, dim: 1, from: [attention_biases, attention_bias_idxs]}
+      - {name: pooled, type: mean, dim: [1], keepdim: true, from: input}   # (N, 1, 14, 14)
+      - {name: flat, type: flatten, start_dim: 2}                          # (N, 1, 196)
+      - {name: keys, type: unsqueeze, dim: 1}                              # (N, 1, 1, 196)
+      - {name: out, type: mul, from: [bias, keys]}                         # (N, 8, 49, 196)
+    """,
+)
+
+
+def _timm_bias_idxs(res: int, stride: int) -> torch.Tensor:
+    """timm's Attention2dDownsample._compute_attention_bias_idxs (ndgrid is meshgrid "ij")."""
+    k_pos = torch.stack(
+        torch.meshgrid(torch.arange(res), torch.arange(res), indexing="ij")
+    ).flatten(1)
+    q_pos = torch.stack(
+        torch.meshgrid(
+            torch.arange(0, res, step=stride), torch.arange(0, res, step=stride), indexing="ij"
+        )
+    ).flatten(1)
+    rel_pos = (q_pos[..., :, None] - k_pos[..., None, :]).abs()
+    return (rel_pos[0] * res) + rel_pos[1]
+
+
+@pytest.mark.parametrize("stride", [2, 1])
+def test_attention_biases_looked_up_at_timms_distance_index(stride: int) -> None:
+    spec = BIASES.replace("stride: 2}", f"stride: {stride}}}")
+    module = types.ModuleType("emitted_biases")
+    exec(compile(archspec.emit(spec), "<emitted>", "exec"), module.__dict__)
+    want_idxs = _timm_bias_idxs(14, stride)
+    x = torch.randn(2, 8, 14, 14)
+    for ours in (archspec.compile(spec).eval(), module.Biases().eval()):
+        assert list(ours.state_dict()) == ["attention_biases"]
+        assert torch.equal(ours.attention_bias_idxs, want_idxs)
+        biases = ours.attention_biases.detach()
+        with torch.no_grad():
+            keys = x.mean(1, keepdim=True).flatten(2).unsqueeze(1)
+            assert torch.equal(ours(x), biases[:, want_idxs] * keys)
+    assert "self.attention_biases[:, self.attention_bias_idxs]" in archspec.emit(spec)
+    assert not archspec.check(spec).diagnostics
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        (("shape: [8, 196]", "shape: [8, 100]"), "E409", "has 100 entries along dim 1"),
+        (("dtype: int64, persistent", "dtype: float32, persistent"), "E401", "a float tensor"),
+        (
+            ("fill: distance_index, window: [14, 14],", "fill: arange, shape: [4],"),
+            "E409",
+            "only `fill: distance_index` takes a stride",
+        ),
+        (("window: [14, 14],", "shape: [49, 196],"), "E204", "needs `window: [h, w]`"),
+        (
+            ("stride: stride, dtype", "shape: [196, 196], stride: stride, dtype"),
+            "E409",
+            "has shape [49, 196], not [196, 196]",
+        ),
+        (("index, dim: 1", "index, dim: 2"), "E401", "index picks along dim 2"),
+    ],
+)
+def test_index_and_distance_index_refuse_what_torch_would(
+    change: tuple[str, str], code: str, words: str
+) -> None:
+    errors = archspec.check(BIASES.replace(*change)).errors
+    assert [e.code for e in errors] == [code], errors
+    assert words in errors[0].message

@@ -60,7 +60,7 @@ NEWER_CATEGORY = {
     "buffer": "linear",
     **dict.fromkeys(("multihead_attention", "shifted_window_attention", "patch_merging"), "linear"),
     **dict.fromkeys(("lstm", "gru", "rnn"), "linear"),
-    **dict.fromkeys(("select", "check_size", "expand", "pad_as"), "reshape"),
+    **dict.fromkeys(("select", "check_size", "expand", "pad_as", "index"), "reshape"),
     **dict.fromkeys(("matmul", "scaled_dot_product_attention"), "linear"),
     "scale": "merge",
     "div": "merge",

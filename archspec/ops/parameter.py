@@ -24,6 +24,7 @@ from .base import (
     Bool,
     Float,
     Inferred,
+    Int,
     Ints,
     LayerSpec,
     LazySpec,
@@ -156,6 +157,10 @@ class ParameterOp(Op):
         return f"nn.Parameter({data})"
 
 
+#: a buffer's fills
+FILLS = ("constant", "arange", "eye", "relative_position_index", "distance_index")
+
+
 def _buffer_spec() -> type[LayerSpec]:
     class BufferSpec(LayerSpec):
         """buffer: a non-learned tensor of `shape`, registered on the enclosing module under the
@@ -167,15 +172,20 @@ def _buffer_spec() -> type[LayerSpec]:
             description="the tensor's shape; required but for a relative_position_index, whose "
             "shape is [h * w, h * w] for its window",
         )
-        fill: Word(("constant", "arange", "eye", "relative_position_index")) = Field(  # type: ignore[valid-type]
+        fill: Word(FILLS) = Field(  # type: ignore[valid-type]
             "constant",
             description="every element `value`; 0, 1, ... in order; ones on the diagonal of the "
-            "last two dims (torch.eye); or, for shape [h * w, h * w], the row of each pair's "
-            "offset in an h x w window's bias table (`window`)",
+            "last two dims (torch.eye); for shape [h * w, h * w], the row of each pair's "
+            "offset in an h x w window's bias table (`window`); or each query's (`stride` "
+            "apart) distance to each key of an h x w map, |dy| * w + |dx| (distance_index)",
         )
         value: Float() = Field(0.0, description="the constant (`fill: constant`)")  # type: ignore[valid-type]
         window: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
-            None, description="[h, w] of the window (`fill: relative_position_index`)"
+            None,
+            description="[h, w] of the window or map (relative_position_index, distance_index)",
+        )
+        stride: Int(ge=1) = Field(  # type: ignore[valid-type]
+            1, description="the queries' step on the map (`fill: distance_index`)"
         )
         dtype: Word(("float32", "int64")) = "float32"  # type: ignore[valid-type]
         persistent: Bool = True
@@ -205,6 +215,28 @@ def _window(attrs: Mapping[str, Any]) -> tuple[int, int]:
     return hw[0], hw[1]
 
 
+def _distance_shape(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A distance_index's attrs with its shape, [queries, h * w]: given, it is checked."""
+    if attrs.get("window") is None:
+        raise ShapeFailure(
+            "E204", "fill distance_index needs `window: [h, w]`, the map's size", None, "fill"
+        )
+    h, w = _window(attrs)
+    s = attrs["stride"]
+    shape = [((h + s - 1) // s) * ((w + s - 1) // s), h * w]
+    if attrs.get("shape") is None:
+        return dict(attrs, shape=shape)
+    if _dims(attrs) != shape:
+        raise ShapeFailure(
+            "E409",
+            f"a distance_index of an {h} x {w} map, queries {s} apart, has shape {shape}, "
+            f"not {_dims(attrs)}",
+            f"give `shape: {shape}`, or leave it out",
+            "shape",
+        )
+    return attrs
+
+
 def _check_value(attrs: Mapping[str, Any]) -> None:
     value = attrs["value"]
     if attrs["dtype"] == "int64" and not (float(value).is_integer() and abs(value) < 2**63):
@@ -228,7 +260,13 @@ class BufferOp(Op):
     category = "linear"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        if attrs["fill"] == "relative_position_index":
+        if attrs["stride"] != 1 and attrs["fill"] != "distance_index":
+            raise ShapeFailure(
+                "E409", "only `fill: distance_index` takes a stride", "drop it", "stride"
+            )
+        if attrs["fill"] == "distance_index":
+            attrs = _distance_shape(attrs)
+        elif attrs["fill"] == "relative_position_index":
             h, w = _window(attrs)
             if attrs.get("shape") is None:
                 attrs = dict(attrs, shape=[h * w, h * w])
@@ -282,6 +320,10 @@ class BufferOp(Op):
             from .partition_modules import maxvit_relative_position_index
 
             return maxvit_relative_position_index(*_window(attrs)).to(dtype)
+        if attrs["fill"] == "distance_index":
+            from .torch_support import attention_distance_index
+
+            return attention_distance_index(*_window(attrs), attrs["stride"]).to(dtype)
         return torch.full(dims, attrs["value"], dtype=dtype)
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
@@ -296,9 +338,22 @@ class BufferOp(Op):
         if a["fill"] == "relative_position_index":
             h, w = _window(a)
             return f"maxvit_relative_position_index({lit(h)}, {lit(w)}).to(torch.{a['dtype']})"
+        if a["fill"] == "distance_index":
+            h, w = _window(a)
+            stride = f", {lit(a['stride'])}" if a["stride"] != 1 else ""
+            index = f"attention_distance_index({lit(h)}, {lit(w)}{stride})"
+            return f"{index}.to(torch.{a['dtype']})"
         return f"torch.full(({dims},), {lit(a['value'])}, {dtype})"
 
     def emit_support(self) -> str:
         from .support import definitions
 
         return definitions("partition_modules.py", "maxvit_relative_position_index")
+
+    def emit_support_for(self, attrs: Mapping[str, Any]) -> str | tuple[str, ...]:
+        """A distance_index calls its own function."""
+        from .support import definitions
+
+        if attrs.get("fill") == "distance_index":
+            return definitions("torch_support.py", "attention_distance_index")
+        return self.emit_support()

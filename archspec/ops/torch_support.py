@@ -276,3 +276,19 @@ class BlurPool2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, self.padding, mode=self.pad_mode)
         return F.conv2d(x, self.filt, stride=self.stride, groups=self.channels)
+
+
+def attention_distance_index(height: int, width: int, stride: int = 1) -> torch.Tensor:
+    """For each query on a grid `stride` apart and each key of a height x width map, the
+    column of their distance |dy| * width + |dx| in a (heads, height * width) bias table
+    (timm's EfficientFormer and LeViT `attention_bias_idxs`)."""
+    keys = torch.stack(
+        torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    ).flatten(1)
+    queries = torch.stack(
+        torch.meshgrid(
+            torch.arange(0, height, stride), torch.arange(0, width, stride), indexing="ij"
+        )
+    ).flatten(1)
+    distance = (queries[..., :, None] - keys[..., None, :]).abs()
+    return distance[0] * width + distance[1]

@@ -16,7 +16,8 @@ import functools
 import itertools
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..errors import Diagnostic
 from ..ir import INPUT, Module, Node
@@ -31,6 +32,8 @@ _PROMOTE = frozenset({"add", "sub", "mul", "concat"})
 _TO_FLOAT = frozenset({"div"})
 #: Lookups by index: int64 in (torch refuses anything else), float out.
 INDEXED = frozenset({"embedding"})
+#: Picks at int64 positions (the second input) from a table of any dtype (the first).
+PICKS = frozenset({"index"})
 
 
 #: Kinds whose output holds exactly the values of their input (the same set, moved or
@@ -100,7 +103,17 @@ def buffer_range(node: Node) -> Range:
         else:
             h, w = list(window) if isinstance(window, (list, tuple)) else [window, window]
         return 0, (2 * h - 1) * (2 * w - 1) - 1
+    if a.get("fill") == "distance_index":  # the columns of a (heads, h * w) table
+        h, w = _map_size(a)
+        return 0, h * w - 1
     return None
+
+
+def _map_size(attrs: Mapping[str, Any]) -> tuple[int, int]:
+    """The (h, w) of a distance_index's map (its `window`, which it requires)."""
+    window = attrs["window"]
+    h, w = list(window) if isinstance(window, (list, tuple)) else [window, window]
+    return h, w
 
 
 def buffer_listed(node: Node) -> Listed | None:
@@ -132,6 +145,12 @@ def buffer_listed(node: Node) -> Listed | None:
             for ip, jp in cells
             for iq, jq in cells
         ]
+    if a.get("fill") == "distance_index" and len(shape) == 2:
+        h, w = _map_size(a)
+        step = a.get("stride", 1)
+        queries = [(i, j) for i in range(0, h, step) for j in range(0, w, step)]
+        keys = [(i, j) for i in range(h) for j in range(w)]
+        return shape, [abs(iq - ik) * w + abs(jq - jk) for iq, jq in queries for ik, jk in keys]
     return None
 
 
@@ -249,6 +268,14 @@ def _walk(
                 errors.append(_float_indices(node))
             else:
                 _check_indices(node, ints[node.inputs[0]].range, errors)
+        elif kind in PICKS:
+            if not read[1]:
+                errors.append(_float_indices(node, node.inputs[1]))
+            else:
+                rows = _size_along(module, node.inputs[0], node.attrs["dim"])
+                _check_indices(node, ints[node.inputs[1]].range, errors, rows, node.inputs[1])
+            if read[0]:
+                ints[node.name] = UNKNOWN
         elif not any(read) or kind in _TO_FLOAT or (kind == "expand" and not read[0]):
             continue  # float out (an expand's values are its first input's)
         elif kind in _KEEP or (kind in _PROMOTE and all(read)):
@@ -300,31 +327,50 @@ def _known(ints: Ints | bool) -> Ints:
     return UNKNOWN if isinstance(ints, bool) else ints
 
 
-def _check_indices(node: Node, known: Range, errors: list[Diagnostic]) -> None:
-    """torch's lookup refuses an index below 0 or past the table's last row: when the values
-    are known (a buffer moved by reshapes, permutes, flattens, expands, selects, chunks and
-    splits, or joined by concat, add, sub and mul), so is that."""
-    rows = node.attrs.get("num_embeddings")
+def _size_along(module: Module, name: str, dim: int) -> int | None:
+    """The size of dim `dim` of the node `name` of `module` (None: not a number)."""
+    shape = next((n.shape for n in module.nodes if n.name == name), None)
+    if shape is None or dim >= len(shape) or not shape[dim].is_const:
+        return None
+    return int(shape[dim].value)
+
+
+def _check_indices(
+    node: Node,
+    known: Range,
+    errors: list[Diagnostic],
+    rows: int | None = None,
+    source: str | None = None,
+) -> None:
+    """torch's lookup refuses an index below 0 or past the table's last row (`rows`, an
+    embedding's `num_embeddings` by default): when the values are known (a buffer moved by
+    reshapes, permutes, flattens, expands, selects, chunks and splits, or joined by concat,
+    add, sub and mul), so is that."""
+    rows = node.attrs.get("num_embeddings") if rows is None else rows
     if known is None or not isinstance(rows, int):
         return
     lo, hi = known
     if lo >= 0 and hi < rows:
         return
+    table = "rows" if source is None else f"entries along dim {node.attrs['dim']}"
     errors.append(
         Diagnostic(
             "E409",
-            f"{node.name}: {node.kind} has {rows:,} rows (0 to {rows - 1:,}), and "
-            f"`{node.inputs[0]}` holds the index {lo if lo < 0 else hi:,}: torch refuses it "
-            "at run time",
+            f"{node.name}: {node.kind} has {rows:,} {table} (0 to {rows - 1:,}), and "
+            f"`{source or node.inputs[0]}` holds the index {lo if lo < 0 else hi:,}: torch "
+            "refuses it at run time",
             node.span,
             "give the table a row for every index (num_embeddings past the largest), or look "
-            "up fewer positions",
+            "up fewer positions"
+            if source is None
+            else f"give the table an entry along dim {node.attrs['dim']} for every position "
+            "(`fill: distance_index` of an h x w map picks from h * w), or pick fewer",
         )
     )
 
 
-def _float_indices(node: Node) -> Diagnostic:
-    source = node.inputs[0] if node.inputs else INPUT
+def _float_indices(node: Node, source: str | None = None) -> Diagnostic:
+    source = source or (node.inputs[0] if node.inputs else INPUT)
     return Diagnostic(
         "E401",
         f"{node.name}: {node.kind} looks up int64 indices, and `{source}` is a float tensor: "

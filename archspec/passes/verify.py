@@ -11,7 +11,7 @@ from ..ops import REGISTRY
 from ..ops.outputs import BLOCK_OUTPUT, OUTPUT_NAMES
 from ..ops.reuse import TARGET
 from .aliases import ALIASING, SHARING, Aliases, passes_memory
-from .dtypes import INDEXED, int64_readers, is_int_buffer
+from .dtypes import INDEXED, PICKS, int64_readers, is_int_buffer
 from .family import family_memo
 
 Diags = list[Diagnostic]
@@ -77,7 +77,7 @@ def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputS
     ints = shares = False
     for node in module.nodes:
         kind = node.kind
-        if (kind == "buffer" and is_int_buffer(node)) or kind in INDEXED:
+        if (kind == "buffer" and is_int_buffer(node)) or kind in INDEXED or kind in PICKS:
             ints = True
         child = node.child  # one that is empty or starts with a view may pass its input on
         if kind in SHARING or kind == BLOCK_OUTPUT or (child is not None and _starts_shared(child)):
