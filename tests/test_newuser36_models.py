@@ -1,10 +1,11 @@
 """The networks of timm that session 36's new user wrote from the docs alone
 (tests/newuser36/*.yaml: lcnet_050, mobileone_s0 and fastvit_t8 in their training form,
-repghostnet_050, starnet_s1, inception_next_atto, edgenext_xx_small), against what timm
-1.0.31 builds, as tests/newuser36/timm.json records it (tests/newuser36/make_fixture.py; timm
-is not needed here): the parameter count, the state_dict's keys, shapes and dtypes in order
-(so a strict load either way), and the eval output under the same RNG-free weights at the
-spec's input size and at a non-square one, compiled and emitted."""
+repghostnet_050, starnet_s1, inception_next_atto, edgenext_xx_small, efficientformerv2_s0),
+against what timm 1.0.31 builds, as tests/newuser36/timm.json records it
+(tests/newuser36/make_fixture.py; timm is not needed here): the parameter count, the
+state_dict's keys, shapes and dtypes in order (so a strict load either way), and the eval
+output under the same RNG-free weights at the spec's input size and at a non-square one,
+compiled and emitted."""
 
 from __future__ import annotations
 

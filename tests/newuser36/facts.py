@@ -24,6 +24,8 @@ SIZES: dict[str, list[tuple[int, int]]] = {
     "inception_next_atto": [(224, 224), (160, 192)],
     "edgenext_xx_small": [(256, 256), (160, 192)],
     "fastvit_t8": [(256, 256), (160, 192)],
+    # its attention reshapes to 7 x 7 tokens: sizes from 209 to 224 (`archspec check`)
+    "efficientformerv2_s0": [(224, 224), (216, 220)],
 }
 
 #: the factor on every weight of two dims or more (tests/parity/weights.py's scale is for
