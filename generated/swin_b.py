@@ -28,6 +28,9 @@ def swin_patch_merging_pad(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x0, x1, x2, x3], -1)  # ... H/2 W/2 4*C
 
 
+torch.fx.wrap("swin_patch_merging_pad")  # one call in a traced graph, as torchvision's
+
+
 def swin_relative_position_bias(
     table: torch.Tensor, index: torch.Tensor, window_size: list[int]
 ) -> torch.Tensor:
@@ -35,6 +38,9 @@ def swin_relative_position_bias(
     n = window_size[0] * window_size[1]
     bias = table[index].view(n, n, -1)
     return bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+
+
+torch.fx.wrap("swin_relative_position_bias")  # one call in a traced graph, as torchvision's
 
 
 def swin_shift_mask(
@@ -127,6 +133,9 @@ def swin_shifted_window_attention(
     if sum(shift) > 0:
         x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
     return x[:, :H, :W, :].contiguous()
+
+
+torch.fx.wrap("swin_shifted_window_attention")  # one call in a traced graph, as torchvision's
 
 
 class ShiftedWindowAttention(nn.Module):

@@ -8,7 +8,7 @@ from torch import nn
 
 
 def check_size(x: torch.Tensor, size: list[int]) -> torch.Tensor:
-    torch._assert(list(x.shape[2:]) == size, f"expected an input of spatial size {size}")
+    torch._assert(x.shape[2:] == torch.Size(size), f"expected an input of spatial size {size}")
     return x
 
 

@@ -66,7 +66,8 @@ def parse_emitted(source: str) -> ast.Module:
     Refused: an encoding declaration in the first two lines (`# coding: utf-7` would make the
     file mean other code than this text), source that does not parse, and any top-level
     statement other than an import of `ALLOWED_IMPORTS`, an undecorated class or function
-    definition whose bases are plain names, or a docstring.
+    definition whose bases are plain names, a docstring, or `torch.fx.wrap("f")` of a
+    function `f` defined above.
     """
     data = emitted_bytes(source)
     if _CODING.search(b"\n".join(data.split(b"\n", 2)[:2])):
@@ -79,8 +80,11 @@ def parse_emitted(source: str) -> ast.Module:
         ) from None
     except ValueError as exc:  # a NUL character in the source
         raise EmitError(f"the emitted module does not parse: {exc}", hint=_BUG_HINT) from None
+    functions: set[str] = set()
     for stmt in tree.body:
-        problem = _top_level_problem(stmt)
+        if isinstance(stmt, ast.FunctionDef):
+            functions.add(stmt.name)
+        problem = None if fx_wrap_target(stmt) in functions else _top_level_problem(stmt)
         if problem:
             raise EmitError(
                 f"the emitted module has {problem} at line {stmt.lineno}; emitted code may only "
@@ -96,6 +100,18 @@ def emitted_bytes(source: str) -> bytes:
         return source.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate: no file can hold it
         raise EmitError(f"the emitted module is not Unicode text: {exc}", hint=_BUG_HINT) from None
+
+
+def fx_wrap_target(stmt: ast.stmt) -> str | None:
+    """The name in `torch.fx.wrap("name")` (a function torch.fx keeps as one call when it
+    traces a model, as torchvision marks its functions with control flow), else None."""
+    if not isinstance(stmt, ast.Expr) or not isinstance(stmt.value, ast.Call):
+        return None
+    call = stmt.value
+    if ast.unparse(call.func) != "torch.fx.wrap" or call.keywords or len(call.args) != 1:
+        return None
+    arg = call.args[0]
+    return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
 
 
 def _top_level_problem(stmt: ast.stmt) -> str | None:

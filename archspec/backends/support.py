@@ -17,6 +17,7 @@ from ..errors import Diagnostic, EmitError
 from ..ir import Graph, Module, Node
 from ..ops import REGISTRY, Op
 from ..ops.names import is_free_name
+from .selfcheck import fx_wrap_target
 
 
 def support_texts(graph: Graph) -> tuple[list[str], list[str]]:
@@ -113,18 +114,21 @@ def _distinct_nodes(root: Module) -> Iterator[Node]:
 
 @lru_cache(maxsize=256)
 def _support_names(kind: str, source: str) -> tuple[str, ...]:
-    """The names a support text defines; it must hold only class and function definitions
-    (parsed once per text: every spec of a kind asks for the same one)."""
+    """The names a support text defines; it must hold only class and function definitions,
+    and `torch.fx.wrap` of those functions (parsed once per text: every spec of a kind asks
+    for the same one)."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         raise EmitError(
             f"layer kind `{kind}`: its emitted support code does not parse: {exc.msg}"
         ) from None
-    names = []
+    names: list[str] = []
     for stmt in tree.body:
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
             continue  # a docstring
+        if fx_wrap_target(stmt) in names:
+            continue  # `torch.fx.wrap("f")` of a function defined above, as torchvision writes
         if not isinstance(stmt, (ast.ClassDef, ast.FunctionDef)) or not is_free_name(stmt.name):
             raise EmitError(
                 f"layer kind `{kind}`: emitted support code may only define classes and "

@@ -83,10 +83,13 @@ class SpecModule(NamedBySpec, nn.Module):
             # an emitted class's forward costs (no dispatch on `training` in between).
             _plain_attr(self, "forward", types.MethodType(fwd_eval, self))
 
-    def forward(self, x: torch.Tensor, *more: torch.Tensor) -> Any:
+    def forward(self, x: torch.Tensor) -> Any:
+        # one input, said in the class's own signature: torch.fx traces a model from its
+        # class's `forward` (torchvision's `create_feature_extractor` does), and `*more`
+        # there is a Proxy it cannot unpack (SpecModuleOfInputs takes several)
         if self.training:
-            return self._fwd_train(self, x, *more)
-        return self._fwd_eval(self, x, *more)
+            return self._fwd_train(self, x)
+        return self._fwd_eval(self, x)
 
     def _get_name(self) -> str:
         return self._spec_class
@@ -123,7 +126,27 @@ class CheckpointedModule(SpecModule):
         _plain_attr(self, "_fwd_eval", fwd_eval)
         _plain_attr(self, "_fwd_train", _compiled(train) if train is not None else fwd_eval)
 
-    def forward(self, x: torch.Tensor, *more: torch.Tensor) -> Any:
+    def forward(self, x: torch.Tensor) -> Any:
+        if not self.training:
+            return self._fwd_eval(self, x)
+        if torch.is_grad_enabled():
+            return checkpoint(self._fwd_train, self, x, use_reentrant=False)
+        return self._fwd_train(self, x)
+
+
+class SpecModuleOfInputs(SpecModule):
+    """A SpecModule of several inputs (a block's `inputs: [x, skip]`)."""
+
+    def forward(self, x: torch.Tensor, *more: torch.Tensor) -> Any:  # type: ignore[override]
+        if self.training:
+            return self._fwd_train(self, x, *more)
+        return self._fwd_eval(self, x, *more)
+
+
+class CheckpointedModuleOfInputs(CheckpointedModule):
+    """A CheckpointedModule of several inputs."""
+
+    def forward(self, x: torch.Tensor, *more: torch.Tensor) -> Any:  # type: ignore[override]
         if not self.training:
             return self._fwd_eval(self, x, *more)
         if torch.is_grad_enabled():
@@ -260,7 +283,12 @@ def build_scope(
     programs = {"eval": _program(module, training=False)}
     if any(n.train_only for n in module.nodes):
         programs["train"] = _program(module, training=True)
-    base = CheckpointedModule if module.checkpoint else SpecModule
+    if module.extra_inputs:
+        base: type[SpecModule] = (
+            CheckpointedModuleOfInputs if module.checkpoint else SpecModuleOfInputs
+        )
+    else:
+        base = CheckpointedModule if module.checkpoint else SpecModule
     out = runtime_class(base, spec, module.class_name)(module.class_name, programs)
     if module.register_order:
         rank = {n: i for i, n in enumerate(module.registered([n for n, _ in children]))}

@@ -223,7 +223,7 @@ class Expand(_Functional):
         return len(out) - 1 if len(out) == 3 else axis
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return expand_batch, {}
+        return expand_batch, {"ndim": attrs["ndim"]}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         t, x = a["_inputs"]
@@ -231,9 +231,10 @@ class Expand(_Functional):
         return f"{t}.expand({x}.shape[0]{rest})"
 
 
-def expand_batch(t: Any, x: Any) -> Any:
-    """`t.expand(n, -1, ...)` for x's batch n."""
-    return t.expand(x.shape[0], *([-1] * (t.dim() - 1)))
+def expand_batch(t: Any, x: Any, ndim: int) -> Any:
+    """`t.expand(n, -1, ...)` for x's batch n (`ndim`: t's rank, known when the spec is
+    lowered, so torch.fx traces the call as emitted code writes it)."""
+    return t.expand(x.shape[0], *([-1] * (ndim - 1)))
 
 
 def _check_size_spec() -> type[LayerSpec]:
@@ -296,7 +297,7 @@ class CheckSize(_Functional):
 
 CHECK_SIZE_SOURCE = """\
 def check_size(x: torch.Tensor, size: list[int]) -> torch.Tensor:
-    torch._assert(list(x.shape[2:]) == size, f"expected an input of spatial size {size}")
+    torch._assert(x.shape[2:] == torch.Size(size), f"expected an input of spatial size {size}")
     return x
 """
 
@@ -306,5 +307,6 @@ def check_size(x: Any, size: list[int]) -> Any:
     spatial dim (the same code as emitted files' `check_size`)."""
     import torch
 
-    torch._assert(list(x.shape[2:]) == size, f"expected an input of spatial size {size}")
+    # sizes compared as one torch.Size: torch.fx traces it (a list of x.shape's items iterates)
+    torch._assert(x.shape[2:] == torch.Size(size), f"expected an input of spatial size {size}")
     return x
