@@ -8,6 +8,7 @@ any later stage sees the document (dagster's yaml_utils does the position half o
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import re
 from dataclasses import field
@@ -22,6 +23,7 @@ from .loader_events import copy_data as copy_data
 from .loader_events import mark_span, read_events
 from .specbytes import MAX_BYTES as MAX_BYTES
 from .specbytes import read_spec_text as read_spec_text
+from .textdirection import BIDI_CONTROLS, check_bidi
 from .yaml_floats import PyLoader, with_exponent_floats
 from .yaml_hints import key_hint as _key_hint
 from .yaml_hints import yaml_hint as _yaml_hint
@@ -247,8 +249,18 @@ def load_yaml(text: str, file: str = "<string>", *, copy: bool = True) -> Loaded
     if doc is None:
         if len(_PARSED) >= PARSED_KEPT:
             del _PARSED[next(iter(_PARSED))]
-        doc = _PARSED[text, file] = _renamed(text, file) or _parse_yaml(text, file)
+        doc = _PARSED[text, file] = _renamed(text, file) or _directed(_parse_yaml(text, file))
     return fresh_copy(doc) if copy else doc
+
+
+def _directed(doc: LoadedDoc) -> LoadedDoc:
+    """`doc`, once no key or value of it holds a raw bidi control (textdirection.py)."""
+    if BIDI_CONTROLS.search(doc.text) is None:
+        return doc
+    parents = {path[:-1] for path in doc.spans}
+    leaves = (span for path, span in doc.spans.items() if path not in parents)
+    check_bidi(doc.text, doc.file, itertools.chain(leaves, doc.key_spans.values()))
+    return doc
 
 
 def kept_data(text: str) -> Any:

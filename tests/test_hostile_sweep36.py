@@ -201,3 +201,50 @@ def test_print_of_a_summary_at_a_narrow_width_keeps_its_cells() -> None:
     text = archspec.summary("lenet5").to_text(12)
     for word in ("Conv2d", "Linear", "Total", "61,706", "2,416"):
         assert word in text, (word, text)
+
+
+BIDI_BASE = (
+    "archspec: 1\nname: bidi\ninput: [N, 3, 8, 8]\n{extra}layers:\n  - {{name: c1, type: relu}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ('params:\n  w: {type: int, doc: "x\u202e", default: 4}\n', "5:25"),
+        ("description: plain \u2067 text\n", "4:20"),
+        ("description: |\n  block\n  te\u202ext\n", "6:5"),
+        ('description: "two\n  li\u2066nes"\n', "5:5"),
+        ('params:\n  "w\u2069": {type: int, default: 4}\n', "5:5"),
+    ],
+)
+def test_a_raw_bidi_control_in_a_key_or_value_is_e105_at_it(
+    tmp_path: Path, extra: str, where: str
+) -> None:
+    """Trojan Source: `w: {type: int, doc: "x<RLO>", default: 4}` displays as
+    `doc: "x}4 :tluafed ,"` in an editor, a diff or a review, and archspec read default 4;
+    a raw override or isolate in a value was taken (and one in a key or a name refused only
+    as a bad name, after the file had been read as the reader never saw it)."""
+    spec = tmp_path / "bidi.yaml"
+    spec.write_text(BIDI_BASE.format(extra=extra), encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(spec)], env={"NO_COLOR": "1"})
+    assert result.exit_code == 1, result.output
+    assert f"bidi.yaml:{where}: error[E105]: the text holds U+" in result.stderr
+    assert "a bidi control" in result.stderr and "\u202e" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "# a comment \u202e may hold one: it reorders only itself\n",
+        'description: "escaped \\u202e: the file shows ASCII"\n',
+        "description: \u0627\u0644\u0639\u0631\u0628\u064a\u0629 \u200f marks reorder nothing\n",
+    ],
+)
+def test_bidi_in_comments_escapes_and_marks_is_read(extra: str) -> None:
+    """What the file shows is what it holds: a comment's control, an escaped one and the
+    implicit marks pass; emitted code shows none of them raw."""
+    text = BIDI_BASE.format(extra=extra)
+    assert archspec.check(text).ok
+    source = archspec.emit(text)
+    assert not any(ch in source for ch in "\u202e\u200f")
