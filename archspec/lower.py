@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -281,7 +282,7 @@ def _blocks_never_called(lw: Lowerer) -> None:
         span = lw.span(("blocks", bname), key=True)
         if span is None or span.file != lw.doc.file:
             continue  # imported: the file it comes from names it
-        if sum(_mentions(bname, t) for t in texts) <= 1:
+        if sum(_words(t)[bname] for t in texts) <= 1:
             lw.bag.add(
                 Diagnostic(
                     "W408",
@@ -294,10 +295,12 @@ def _blocks_never_called(lw: Lowerer) -> None:
             )
 
 
-@lru_cache(maxsize=1024)
-def _mentions(name: str, text: str) -> int:
-    """How often `name` stands as a word in `text` (its definition once)."""
-    return len(re.findall(rf"(?<![\w]){re.escape(name)}(?![\w])", text))
+@lru_cache(maxsize=16)
+def _words(text: str) -> Counter[str]:
+    """How often each word stands in `text` (a block's definition is one mention of its
+    name): counted once per text, not searched once per block (a 1 MiB spec of 2,800
+    blocks took 30 s of CPU in a regex per block)."""
+    return Counter(re.findall(r"\w+", text))
 
 
 def _inputs_named_like_values(lw: Lowerer) -> None:
