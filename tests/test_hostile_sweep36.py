@@ -89,7 +89,7 @@ def test_a_slow_pipe_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     read_end, thread = _pipe_writing([(0.3, text[:half]), (0.3, b""), (0.3, text[half:])])
     said: list[str] = []
     try:
-        spec = archspec.api.stdin_spec(read_end, idle=2.0, waiting=lambda: said.append("w"))
+        spec = archspec.api.stdin_spec(read_end, idle=5.0, waiting=lambda: said.append("w"))
     finally:
         os.close(read_end)
         thread.join()
