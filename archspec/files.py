@@ -8,7 +8,9 @@ through a symbolic link), before anything is opened, read or renamed:
   and renamed into place (atomic on POSIX and Windows: an interrupted or failed run leaves
   the old file or the new one, never a mix, and no temporary file behind);
 - a regular file: replaced the same way, but only if archspec wrote it (its first bytes carry
-  the mark of that kind of output, see `OutputKind`) or `force` is given; else E603. The file
+  the mark of that kind of output, see `OutputKind`) and someone may write it (a mode with no
+  write bit, `chmod a-w`, is a file not to be changed, which a rename would replace all the
+  same), or `force` is given; else E603. The file
   is opened only after lstat says it is a regular file, and at most HEAD_BYTES + TAIL_BYTES of
   it are read. The new file keeps the old one's mode;
 - a symbolic link to a regular file: written through. The same rules apply to the file it
@@ -214,6 +216,14 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
             same = os.path.abspath(read) == os.path.abspath(target)
             what = f"{'' if same else display_path(read) + ', '}a file this command reads"
             raise _cannot_write(target, f"it is {what}", hint=_INPUT_HINT)
+        if not force and not mode & 0o222:  # `chmod a-w`: said before its bytes are read
+            raise EmitError(
+                f"refusing to overwrite {display_path(target)}: it is read-only (mode "
+                f"{stat.filemode(mode)}), which says it is not to be changed",
+                code="E603",
+                hint="pass --force to replace it (the new file keeps its mode), or make it "
+                "writable first (chmod u+w)",
+            )
         if not force and not _written_by_archspec(path, kind):
             shown = display_path(target)
             if path != target:

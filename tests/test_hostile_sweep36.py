@@ -283,3 +283,26 @@ def test_quoting_many_diagnostics_of_one_source_splits_it_once() -> None:
         quoted = Diagnostic("W408", "m", SourceSpan("<s>", line, 1, line, 2)).render({"<s>": text})
         assert f"{line:>5} | x: 1" in quoted
     assert time.process_time() - started < 3
+
+
+@pytest.mark.parametrize("through_link", [False, True])
+def test_a_read_only_output_is_replaced_only_with_force(tmp_path: Path, through_link: bool) -> None:
+    """`chmod a-w out.py; archspec compile net.yaml -o out.py` replaced the read-only file
+    (a rename needs no permission on the file itself) because archspec had written it."""
+    out = tmp_path / "out.py"
+    first = CliRunner().invoke(app, ["compile", LENET, "-o", str(out)])
+    assert first.exit_code == 0, first.output
+    out.write_text(out.read_text() + "# kept\n")
+    out.chmod(0o444)
+    target = out
+    if through_link:
+        target = tmp_path / "link.py"
+        target.symlink_to(out)
+    refused = CliRunner().invoke(app, ["compile", LENET, "-o", str(target)])
+    assert refused.exit_code == 1, refused.output
+    assert "error[E603]" in refused.stderr and "read-only" in refused.stderr
+    assert out.read_text().endswith("# kept\n")
+    forced = CliRunner().invoke(app, ["compile", LENET, "-o", str(target), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert not out.read_text().endswith("# kept\n")
+    assert out.stat().st_mode & 0o777 == 0o444
