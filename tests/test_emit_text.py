@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import archspec
@@ -312,6 +312,8 @@ def test_the_regenerate_command_is_exact_or_says_why() -> None:
 
     @settings(max_examples=300, deadline=None)
     @given(path=any_text, variant=st.none() | any_text, values=st.lists(any_text, max_size=3))
+    @example(path="/0", variant=None, values=[])  # absolute: named by its file alone
+    @example(path="/d/-x", variant="v", values=["a"])
     def check(path: str, variant: str | None, values: list[str]) -> None:
         assume(path.strip("/") and "\x00" not in path)
         sets = [f"p{i}={v}" for i, v in enumerate(values)]
@@ -320,7 +322,9 @@ def test_the_regenerate_command_is_exact_or_says_why() -> None:
         assert all(ln.startswith("# ") for ln in lines)
         pasted = _pasted(lines[1:])
         if pasted.startswith("archspec compile "):
-            argv = [path if not path.startswith("-") else f"./{path}"]
+            # an absolute path is named by its file alone (no machine's folders written)
+            named = Path(path).name if Path(path).is_absolute() else path
+            argv = [named if not named.startswith("-") else f"./{named}"]
             argv += ["--variant", variant] if variant is not None else []
             argv += [w for s in sets for w in ("--set", s)]
             assert shlex.split(pasted, comments=True) == ["archspec", "compile", *argv]
