@@ -25,6 +25,7 @@ from .base import (
     register,
 )
 from .merge import _FunctionOp
+from .support import support_source
 from .words import Word
 
 
@@ -208,6 +209,8 @@ class SinePositionEncoding(_FunctionOp):
         return 1
 
     def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        from .torch_support import sine_position_encoding
+
         return sine_position_encoding, self._arguments(a)
 
     def _arguments(self, a: Mapping[str, Any]) -> dict[str, Any]:
@@ -222,48 +225,4 @@ class SinePositionEncoding(_FunctionOp):
         return f"sine_position_encoding({a['_inputs'][0]}, {args})"
 
     def emit_support(self) -> str:
-        return SINE_POSITION_SOURCE
-
-
-#: The encoding as timm's `PositionalEncodingFourier.forward` computes it (DETR's without
-#: a mask), so the values are its bit for bit; 2 pi written out, as emitted files import
-#: torch alone (`sine_position_encoding` below is the same code).
-SINE_POSITION_SOURCE = """\
-def sine_position_encoding(
-    x: torch.Tensor, hidden_dim: int, temperature: float, normalize: bool
-) -> torch.Tensor:
-    ones = torch.ones(x.shape[0], x.shape[2], x.shape[3], device=x.device)
-    y_embed = ones.cumsum(1)
-    x_embed = ones.cumsum(2)
-    if normalize:
-        y_embed = y_embed / (y_embed[:, -1:, :] + 1e-06) * 6.283185307179586
-        x_embed = x_embed / (x_embed[:, :, -1:] + 1e-06) * 6.283185307179586
-    dim_t = torch.arange(hidden_dim, device=x.device).to(torch.float32)
-    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / hidden_dim)
-    pos_x = x_embed[:, :, :, None] / dim_t
-    pos_y = y_embed[:, :, :, None] / dim_t
-    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4)
-    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4)
-    pos = torch.cat((pos_y.flatten(3), pos_x.flatten(3)), dim=3).permute(0, 3, 1, 2)
-    return pos.to(x.dtype)
-"""
-
-
-def sine_position_encoding(x: Any, hidden_dim: int, temperature: float, normalize: bool) -> Any:
-    """The encoding of `x`'s places (the same code as emitted files' `sine_position_encoding`)."""
-    import torch
-
-    ones = torch.ones(x.shape[0], x.shape[2], x.shape[3], device=x.device)
-    y_embed = ones.cumsum(1)
-    x_embed = ones.cumsum(2)
-    if normalize:
-        y_embed = y_embed / (y_embed[:, -1:, :] + 1e-06) * 6.283185307179586
-        x_embed = x_embed / (x_embed[:, :, -1:] + 1e-06) * 6.283185307179586
-    dim_t = torch.arange(hidden_dim, device=x.device).to(torch.float32)
-    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / hidden_dim)
-    pos_x = x_embed[:, :, :, None] / dim_t
-    pos_y = y_embed[:, :, :, None] / dim_t
-    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4)
-    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4)
-    pos = torch.cat((pos_y.flatten(3), pos_x.flatten(3)), dim=3).permute(0, 3, 1, 2)
-    return pos.to(x.dtype)
+        return support_source("sine_position_encoding")

@@ -292,3 +292,24 @@ def attention_distance_index(height: int, width: int, stride: int = 1) -> torch.
     ).flatten(1)
     distance = (queries[..., :, None] - keys[..., None, :]).abs()
     return distance[0] * width + distance[1]
+
+
+def sine_position_encoding(
+    x: torch.Tensor, hidden_dim: int, temperature: float, normalize: bool
+) -> torch.Tensor:
+    """The fixed sine and cosine encoding of each place of an (N, C, H, W) map, as timm's
+    `PositionalEncodingFourier` (DETR's without a mask) computes it, bit for bit."""
+    ones = torch.ones(x.shape[0], x.shape[2], x.shape[3], device=x.device)
+    y_embed = ones.cumsum(1)
+    x_embed = ones.cumsum(2)
+    if normalize:
+        y_embed = y_embed / (y_embed[:, -1:, :] + 1e-06) * 6.283185307179586
+        x_embed = x_embed / (x_embed[:, :, -1:] + 1e-06) * 6.283185307179586
+    dim_t = torch.arange(hidden_dim, device=x.device).to(torch.float32)
+    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / hidden_dim)
+    pos_x = x_embed[:, :, :, None] / dim_t
+    pos_y = y_embed[:, :, :, None] / dim_t
+    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4)
+    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4)
+    pos = torch.cat((pos_y.flatten(3), pos_x.flatten(3)), dim=3).permute(0, 3, 1, 2)
+    return pos.to(x.dtype)
