@@ -67,6 +67,7 @@ from archspec.lowering.values import decl_of
 from archspec.ops import REGISTRY
 from archspec.ops.base import RESERVED_NAMES
 from archspec.passes.shapes import check_graph
+from archspec.textdirection import BIDI_CONTROLS
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 
@@ -787,10 +788,11 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def _dump(data: Any) -> str:
     """YAML text of `data`, non-ASCII characters raw; escaped all when a text holds one of the
-    line breaks an editor does not show (U+2028, U+2029), which the emitter writes raw in a
-    quoted scalar and archspec refuses (E105)."""
+    line breaks an editor does not show (U+2028, U+2029) or a bidi control, which the emitter
+    writes raw in a quoted scalar and archspec refuses there (E105: a file would show other
+    text than it holds); escaped, they reach the values as the hostile text they are."""
     text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-    if "\u2028" in text or "\u2029" in text or "\x85" in text:
+    if "\u2028" in text or "\u2029" in text or "\x85" in text or BIDI_CONTROLS.search(text):
         return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=False, width=100)
     return text
 
