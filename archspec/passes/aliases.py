@@ -68,10 +68,8 @@ def returned_input(node: Node, by_name: Mapping[str, Node]) -> str | None:
     index = node.attrs.get("_index")
     if child is None or not isinstance(index, int) or index >= len(child.outputs):
         return None
-    inner = {n.name: n for n in child.nodes}
     name = child.outputs[index].name
-    while name in inner and inner[name].inputs and passes_memory(inner[name]):
-        name = inner[name].inputs[0]
+    name = Aliases(child, {}).root.get(name, name)  # back through the block's own views
     taken = (INPUT, *child.extra_inputs)
     if name in taken and taken.index(name) < len(call.inputs):  # type: ignore[union-attr]
         return call.inputs[taken.index(name)]  # type: ignore[union-attr]
