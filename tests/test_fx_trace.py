@@ -109,3 +109,18 @@ def test_emitted_source_may_wrap_only_its_own_functions(line: str, ok: bool) -> 
     else:
         with pytest.raises(EmitError, match="top-level"):
             parse_emitted(source)
+
+
+def test_support_code_may_wrap_only_its_own_functions() -> None:
+    """A kind's support text is held to what parse_emitted lets an emitted file hold: the
+    wrap of a function defined above it, not of a class or of a function defined later."""
+    from archspec.backends.support import _support_names
+
+    ok = 'def f(x):\n    return x\n\n\ntorch.fx.wrap("f")\n'
+    assert _support_names("k", ok) == ("f",)
+    for bad in (
+        'class C:\n    pass\n\n\ntorch.fx.wrap("C")\n',
+        'torch.fx.wrap("f")\n\n\ndef f(x):\n    return x\n',
+    ):
+        with pytest.raises(EmitError, match="may only define classes and functions"):
+            _support_names("k", bad)

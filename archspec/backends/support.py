@@ -124,11 +124,14 @@ def _support_names(kind: str, source: str) -> tuple[str, ...]:
             f"layer kind `{kind}`: its emitted support code does not parse: {exc.msg}"
         ) from None
     names: list[str] = []
+    functions: set[str] = set()
     for stmt in tree.body:
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
             continue  # a docstring
-        if fx_wrap_target(stmt) in names:
-            continue  # `torch.fx.wrap("f")` of a function defined above, as torchvision writes
+        if fx_wrap_target(stmt) in functions:
+            continue  # `torch.fx.wrap("f")` of a function defined above, as parse_emitted
+        if isinstance(stmt, ast.FunctionDef):
+            functions.add(stmt.name)
         if not isinstance(stmt, (ast.ClassDef, ast.FunctionDef)) or not is_free_name(stmt.name):
             raise EmitError(
                 f"layer kind `{kind}`: emitted support code may only define classes and "
