@@ -189,6 +189,7 @@ def read_spec_stream(
             note_read(name, info)
             if info.st_size > MAX_BYTES:
                 raise _too_big(name, info.st_size)
+            idle = None  # a file redirected in is never waited on
         raw = _read_at_most(fd, MAX_BYTES + 1, idle, waiting)
     except _Silent:
         raise LoadError(
@@ -245,11 +246,9 @@ def _read_at_most(
 ) -> bytes:
     """Up to `limit` bytes from `fd`, however the file grows while it is read; `_Silent`
     when `idle` seconds pass with nothing to read (`waiting` called once, after
-    NOTICE_SECONDS of them). A regular file is never waited on."""
+    NOTICE_SECONDS of them)."""
     chunks: list[bytes] = []
     got = 0
-    if idle is not None and stat.S_ISREG(os.fstat(fd).st_mode):
-        idle = None
     said: list[object] = []  # the notice is said once per read, not once per wait
 
     def once() -> None:
