@@ -18,9 +18,11 @@ import yaml
 
 from .errors import LoadError, SourceSpan
 from .lazymethods import dataclass
-from .linebreaks import HIDDEN_NAMES, hidden_break, line_col
+from .linebreaks import line_col
 from .loader_events import copy_data as copy_data
 from .loader_events import mark_span, read_events
+from .loader_text import check_characters as _check_characters
+from .loader_text import hidden_break as _hidden_break
 from .specbytes import MAX_BYTES as MAX_BYTES
 from .specbytes import read_spec_text as read_spec_text
 from .textdirection import BIDI_CONTROLS, check_bidi
@@ -117,12 +119,6 @@ _CLoader = (
     else None
 )
 
-#: The characters YAML 1.1 refuses, PyYAML's reader's own pattern (so `re`'s cache compiles
-#: it once), found here as libyaml reports a position in bytes and PyYAML in characters.
-_NOT_YAML_CHAR = re.compile(
-    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
-
 
 def _make_loader(text: str) -> yaml.SafeLoader:
     """The parser and composer of `text`: libyaml's when available (several times faster),
@@ -190,32 +186,6 @@ def _scan_events(part: str, text: str, file: str) -> None:
         parser.dispose()
 
 
-def _check_characters(text: str, file: str) -> None:
-    """Refuse a character YAML does not allow, or one it would read as a line break that an
-    editor does not show (E105), located by character, not by byte."""
-    bad = _NOT_YAML_CHAR.search(text)
-    end = len(text) if bad is None else bad.start()
-    bad = hidden_break(text, end) or bad  # refused too: its line is then the editor's
-    if bad is None:
-        return
-    line, col = line_col(text, bad.start())
-    char = bad.group()
-    hidden = HIDDEN_NAMES.get(char)
-    raise LoadError(
-        f"the file contains the character U+{ord(char):04X} ({hidden}), which YAML reads as "
-        "a line break where an editor shows none"
-        if hidden
-        else f"the file contains the character U+{ord(char):04X}, which YAML does not allow",
-        span=SourceSpan(file, line, col),
-        code="E105",
-        hint=f"replace it with a plain line break or a space; in a quoted string, write it as "
-        f'"\\u{ord(char):04x}"'
-        if hidden
-        else "remove control characters; a spec is plain UTF-8 text",
-        sources={file: text},
-    )
-
-
 def _too_many_nodes(file: str, mark: Any, text: str | None = None) -> LoadError:
     return LoadError(
         f"the document has more than {MAX_NODES:,} YAML nodes",
@@ -255,7 +225,7 @@ def load_yaml(text: str, file: str = "<string>", *, copy: bool = True) -> Loaded
 
 def _directed(doc: LoadedDoc) -> LoadedDoc:
     """`doc`, once no key or value of it holds a raw bidi control (textdirection.py)."""
-    if BIDI_CONTROLS.search(doc.text) is None:
+    if doc.text.isascii() or BIDI_CONTROLS.search(doc.text) is None:
         return doc
     parents = {path[:-1] for path in doc.spans}
     leaves = (span for path, span in doc.spans.items() if path not in parents)
@@ -381,7 +351,7 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
 
 def _read_plain(text: str, file: str) -> LoadedDoc | None:
     """`text` read in one pass over its events when it is plain (loader_events), else None."""
-    if hidden_break(text):  # the parsers read them as breaks; refused (E105)
+    if _hidden_break(text):  # the parsers read them as breaks; refused (E105)
         return None
     doc = LoadedDoc(None, file, text)
     limits = (MAX_DEPTH, MAX_NODES, MAX_LIST, MAX_TEXT, MAX_INT, MAX_ALIASES)

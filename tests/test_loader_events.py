@@ -7,12 +7,15 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from archspec import loader
+from archspec import linebreaks, loader
 from archspec.errors import LoadError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,3 +190,47 @@ def test_kept_plain_tags_follow_the_resolvers(monkeypatch: pytest.MonkeyPatch) -
     assert loader._read_plain(text, "x.yaml").data == {"a": None, "b": 3}
     monkeypatch.undo()
     assert loader._read_plain(text, "x.yaml").data == {"a": "wordy", "b": 3}
+
+
+_PIECES = ["a: 1", "\n", "\r\n", "\r", " ", "é", "\x85", "\u2028", "\u2029", "- x", "'\u202e'"]
+
+
+@settings(max_examples=300)
+@given(
+    pieces=st.lists(st.sampled_from(_PIECES), max_size=12),
+    cut=st.integers(min_value=0, max_value=40),
+)
+def test_the_ascii_fast_path_finds_the_hidden_breaks_the_pattern_finds(
+    pieces: list[str], cut: int
+) -> None:
+    """`loader._hidden_break` answers None at once for ASCII text without a CR, which it
+    reads twice per file: the same break (or none) as `linebreaks.hidden_break` whatever
+    the text and the end, so no hidden break or lone CR gets past it (E105)."""
+    text = "".join(pieces)
+    end = min(cut, len(text))
+    fast = loader._hidden_break(text, end)
+    slow = linebreaks.hidden_break(text, end)
+    assert (fast and (fast.start(), fast.group())) == (slow and (slow.start(), slow.group()))
+    whole, found = loader._hidden_break(text), linebreaks.hidden_break(text)
+    assert (whole and whole.start()) == (found and found.start())
+    _SEEN["fast" if text.isascii() and "\r" not in text else "pattern"] += 1
+
+
+_SEEN: Counter[str] = Counter()
+
+
+def test_both_paths_of_the_hidden_break_check_were_exercised() -> None:
+    """The property above met texts on either side of the fast path (run after it)."""
+    if not _SEEN:
+        test_the_ascii_fast_path_finds_the_hidden_breaks_the_pattern_finds()
+    assert _SEEN["fast"] >= 20 and _SEEN["pattern"] >= 100, _SEEN
+
+
+def test_a_raw_bidi_control_is_refused_past_the_ascii_fast_path() -> None:
+    """An ASCII spec skips the bidi search; one non-ASCII character brings it back, so a
+    raw override in a value is still refused at its character (E105)."""
+    assert loader.load_yaml("a: 'x'\n", "t.yaml").data == {"a": "x"}
+    with pytest.raises(LoadError) as info:
+        loader.load_yaml("a: 'x\u202e'\n", "t.yaml")
+    assert info.value.codes == ["E105"]
+    assert (info.value.span.line, info.value.span.col) == (1, 6)
