@@ -18,7 +18,6 @@ from . import limits
 from .compose import compose, one_reading, read_once, variant_names
 from .errors import ArchSpecError, LoadError, clipped, close_names_to
 from .lazymethods import dataclass
-from .loaddata import load_data
 from .loader import LoadedDoc, kept_data, load_yaml, read_spec_text
 from .spec_plugins import check_spec_name, spec_folders
 from .specbytes import IDLE_SECONDS, STDIN_NAME, read_spec_stream
@@ -226,6 +225,8 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     if variant is not None and not isinstance(variant, str):
         raise TypeError(f"variant must be a str or None, got {type(variant).__name__}")
     if isinstance(source, Mapping):
+        from .loaddata import load_data  # (a mapping given in Python)
+
         return compose(load_data(source), None, variant=variant, builtins=_builtin)
     if isinstance(source, SpecText):  # imports only from the block library, as any text
         doc = load_yaml(source.text, source.name)

@@ -25,11 +25,7 @@ from .loader_text import check_characters as _check_characters
 from .loader_text import hidden_break as _hidden_break
 from .specbytes import MAX_BYTES as MAX_BYTES
 from .specbytes import read_spec_text as read_spec_text
-from .textdirection import BIDI_CONTROLS, check_bidi
 from .yaml_floats import PyLoader, with_exponent_floats
-from .yaml_hints import key_hint as _key_hint
-from .yaml_hints import yaml_hint as _yaml_hint
-from .yaml_hints import yaml_problem as _yaml_problem
 
 #: Limits for untrusted input; generous for real specs, fatal for hostile ones. The shipped
 #: specs have 100-600 YAML nodes; reading 20,000 takes about a quarter of a second, and no
@@ -225,7 +221,11 @@ def load_yaml(text: str, file: str = "<string>", *, copy: bool = True) -> Loaded
 
 def _directed(doc: LoadedDoc) -> LoadedDoc:
     """`doc`, once no key or value of it holds a raw bidi control (textdirection.py)."""
-    if doc.text.isascii() or BIDI_CONTROLS.search(doc.text) is None:
+    if doc.text.isascii():
+        return doc
+    from .textdirection import BIDI_CONTROLS, check_bidi  # (a spec that is not ASCII)
+
+    if BIDI_CONTROLS.search(doc.text) is None:
         return doc
     parents = {path[:-1] for path in doc.spans}
     leaves = (span for path, span in doc.spans.items() if path not in parents)
@@ -302,13 +302,15 @@ def _parse_yaml(text: str, file: str) -> LoadedDoc:
     except LoadError as exc:
         raise _with_file(exc, file, text) from None
     except yaml.MarkedYAMLError as exc:
+        from .yaml_hints import yaml_hint, yaml_problem  # (what only a broken file needs)
+
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or str(exc)
         raise LoadError(
-            f"invalid YAML: {_yaml_problem(what, text, mark)}",
+            f"invalid YAML: {yaml_problem(what, text, mark)}",
             span=_mark_span(file, mark) if mark else SourceSpan(file, 1, 1),
             code="E101",
-            hint=_yaml_hint(what, text, mark),
+            hint=yaml_hint(what, text, mark),
             sources={file: text},
         ) from None
     except yaml.reader.ReaderError as exc:
@@ -487,6 +489,8 @@ class _Builder:
             self._expand(key_node, 0, len(key_node.value))
             key = self._scalar(key_node)
             if isinstance(key, bool) or key is None or isinstance(key, float):
+                from .yaml_hints import key_hint as _key_hint
+
                 raise self._fail(
                     key_node,
                     "E101",

@@ -16,7 +16,6 @@ from .constructs import CONSTRUCTS, NameWalk, shadowed_blocks
 from .errors import Diagnostic, SchemaError
 from .loader import LoadedDoc, PathKey, copy_data
 from .schema import EXPRESSION_NAMES, check_name, module_name_problem, spec_model
-from .schema_errors import errors_to_diagnostics, path_text, type_name
 
 #: The parts of a spec its family's variants have in common (a block param's choice aside).
 SHARED_PARTS = ("blocks", "layers")
@@ -25,6 +24,8 @@ SHARED_PARTS = ("blocks", "layers")
 def validate_spec(doc: LoadedDoc) -> BaseModel:
     """The validated Spec model, or a SchemaError listing every problem with its location."""
     if not isinstance(doc.data, dict):
+        from .schema_errors import type_name
+
         raise SchemaError(
             f"a spec is a mapping with `archspec`, `name`, `input` and `layers`; "
             f"this file holds a {type_name(doc.data)}",
@@ -112,6 +113,8 @@ def _validated(doc: LoadedDoc) -> BaseModel:
     try:
         spec = spec_model().model_validate(doc.data)
     except ValidationError as exc:
+        from .schema_errors import errors_to_diagnostics  # (what only a broken spec needs)
+
         diags = errors_to_diagnostics(exc, doc) + name_diagnostics(doc) + shadowed_blocks(doc)
         diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
         raise SchemaError(diagnostics=diags, sources=doc.sources) from None
@@ -161,13 +164,18 @@ class _NameChecks(NameWalk):
     def refuse(self, message: str, path: PathKey, hint: str, key: bool = False) -> None:
         self.out.append(Diagnostic("E204", message, self.doc.span_of(path, key=key), hint))
 
+    def path_text(self, path: PathKey) -> str:
+        from .schema_errors import path_text  # (what only a refused name needs)
+
+        return path_text(path)
+
     def module_name(self, name: Any, path: PathKey, key: bool = False) -> None:
         if not _schema_accepts_name(name):
             return
         problem = module_name_problem(name)
         if problem is not None:
             self.refuse(
-                f"{path_text(path)}: {problem}",
+                f"{self.path_text(path)}: {problem}",
                 path,
                 "rename it: names become module attributes and state_dict keys",
                 key,
@@ -177,7 +185,7 @@ class _NameChecks(NameWalk):
         # a name that is not a str (a mapping, a list: unhashable) is the schema's to report
         if isinstance(name, str) and name in EXPRESSION_NAMES:
             self.refuse(
-                f"{path_text(path)}: a {what} cannot be named `{name}`: in expressions "
+                f"{self.path_text(path)}: a {what} cannot be named `{name}`: in expressions "
                 f"`{name}` is always {EXPRESSION_NAMES[name]}",
                 path,
                 f"rename the {what}; read {EXPRESSION_NAMES[name]} as `{name}`",

@@ -15,7 +15,9 @@ from archspec.cli import _app_for, app
 from .conftest import ROOT, SPECS
 
 #: Imported by other commands only (rich prints their tables; check prints plain lines; the
-#: summaries' rows and text, spec diffs, weights' loading and the importer are theirs too).
+#: summaries' rows and text, spec diffs, weights' loading and the importer are theirs too),
+#: or only for a spec that is broken or not ASCII (the hints of a YAML error, pydantic's
+#: errors as diagnostics, the bidi check) or given as a Python mapping.
 NOT_FOR_CHECK = (
     "torch",
     "rich",
@@ -27,6 +29,10 @@ NOT_FOR_CHECK = (
     "archspec.diffs",
     "archspec.hub",
     "archspec.importer",
+    "archspec.schema_errors",
+    "archspec.yaml_hints",
+    "archspec.textdirection",
+    "archspec.loaddata",
 )
 
 
