@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
-from archspec.cli import _app_for, app
+from archspec.cli import COMMAND_MODULE_OF, COMMAND_MODULES, _app_for, _command_name, app
 
 from .conftest import ROOT, SPECS
 
@@ -33,6 +33,7 @@ NOT_FOR_CHECK = (
     "archspec.yaml_hints",
     "archspec.textdirection",
     "archspec.loaddata",
+    *(f"archspec.cli.{name}" for name in ("build", "diff", "tools", "views", "importer")),
 )
 
 
@@ -59,6 +60,16 @@ def test_check_imports_none_of_what_only_other_commands_need() -> None:
 
 def _names(typer_app: object) -> list[str | None]:
     return [c.name or c.callback.__name__ for c in typer_app.registered_commands]  # type: ignore[attr-defined]
+
+
+def test_each_command_is_found_in_the_module_that_registers_it() -> None:
+    """COMMAND_MODULE_OF, which module `_app_for` imports for a command, names every
+    command of the whole app, each with the module that registers it."""
+    registered = {
+        _command_name(c): c.callback.__module__.rpartition(".")[2] for c in app.registered_commands
+    }
+    assert registered == COMMAND_MODULE_OF
+    assert set(COMMAND_MODULE_OF.values()) == set(COMMAND_MODULES)
 
 
 def test_the_command_line_builds_only_the_command_it_runs() -> None:

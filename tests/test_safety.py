@@ -28,7 +28,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     # fixed _EXPORTS table (api, errors, ops); an unknown name is an AttributeError.
     ("__init__.py", "importlib.import_module"): "fixed submodule names from _EXPORTS",
     ("api.py", "importlib.import_module"): "fixed submodule names from _LATER",
-    ("cli/__init__.py", "importlib.import_module"): "the fixed COMMAND_MODULES names",
+    ("cli/__init__.py", "importlib.import_module"): "the fixed COMMAND_MODULES names (a "
+    "command line's command only picks one from the fixed COMMAND_MODULE_OF table)",
     # `archspec compile` runs the module it has just emitted, from the string it rendered
     # (never from a file another user could rewrite), to check it builds the same model
     # before renaming it into place. The string has passed `parse_emitted` (ast.parse plus a

@@ -85,6 +85,18 @@ del app  # type: ignore[name-defined]  # noqa: F821
 #: The modules of the commands, in the order --help lists them (each registers its own).
 COMMAND_MODULES = ("analyse", "build", "diff", "tools", "views", "importer")
 
+#: The module that registers each command: the one a command line that names it imports
+#: (`_app_for`), not the five others (tests/test_cli_startup.py holds it to what each
+#: module registers).
+COMMAND_MODULE_OF = {
+    **dict.fromkeys(("check", "summary"), "analyse"),
+    **dict.fromkeys(("compile", "emit"), "build"),
+    "diff": "diff",
+    **dict.fromkeys(("list", "schema", "new"), "tools"),
+    **dict.fromkeys(("show", "graph"), "views"),
+    "import": "importer",
+}
+
 
 @functools.cache
 def _commands() -> typer.Typer:
@@ -106,6 +118,14 @@ def _commands() -> typer.Typer:
         key=lambda c: order.get(getattr(c.callback, "__module__", ""), len(order))
     )
     return typer_app
+
+
+def _command_module(name: str) -> typer.Typer:
+    """The app with the commands of module `name` registered (and of any imported before),
+    imported as `_commands` imports them all."""
+    with _app_module.collector_off(), deferring():
+        importlib.import_module(f".{name}", __name__)
+    return _app_module.app
 
 
 def __getattr__(name: str) -> typer.Typer:
@@ -240,21 +260,22 @@ def _app_for(args: list[str]) -> typer.Typer:
     Typer makes a click command of every registered command (reading each function's
     signature and its annotations) before it runs one: ~25 ms CPU of every run, of which the
     one command run needs a tenth. The one command parses, helps and fails exactly as in
-    `app`; anything else (no command, a name no command has, a global option other than
-    --debug first: --help, --version, completion) gets `app` itself. `--version` alone
-    loads no command at all: it prints before any would run.
+    `app`, and only its module is imported (COMMAND_MODULE_OF); anything else (no command,
+    a name no command has, a global option other than --debug first: --help, --version,
+    completion) gets `app` itself. `--version` alone loads no command at all: it prints
+    before any would run.
     """
     i = 0
     while i < len(args) and args[i] == "--debug":
         i += 1
     if args[i:] == ["--version"] and not os.environ.get("_ARCHSPEC_COMPLETE"):
         return _app_module.app
-    app = _commands()
-    if i == len(args) or os.environ.get("_ARCHSPEC_COMPLETE"):
-        return app
+    if i == len(args) or os.environ.get("_ARCHSPEC_COMPLETE") or args[i] not in COMMAND_MODULE_OF:
+        return _commands()
+    app = _command_module(COMMAND_MODULE_OF[args[i]])
     chosen = [c for c in app.registered_commands if _command_name(c) == args[i]]
     if len(chosen) != 1:
-        return app
+        return _commands()
     narrow = copy.copy(app)
     narrow.registered_commands = chosen
     return narrow
