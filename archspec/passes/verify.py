@@ -15,6 +15,10 @@ from .dtypes import INDEXED, PICKS, int64_readers, is_int_buffer
 from .family import family_memo
 
 Diags = list[Diagnostic]
+#: kinds that make or look up int64 tensors (an int64 buffer too: `is_int_buffer`)
+_INT_KINDS = INDEXED | PICKS
+#: kinds whose output may share its memory with another tensor (`Aliases` looks closer)
+_SHARES = SHARING | {BLOCK_OUTPUT}
 
 
 def verify(graph: Graph) -> Graph:
@@ -77,10 +81,10 @@ def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputS
     ints = shares = False
     for node in module.nodes:
         kind = node.kind
-        if (kind == "buffer" and is_int_buffer(node)) or kind in INDEXED or kind in PICKS:
+        if not ints and (kind in _INT_KINDS or (kind == "buffer" and is_int_buffer(node))):
             ints = True
         child = node.child  # one that is empty or starts with a view may pass its input on
-        if kind in SHARING or kind == BLOCK_OUTPUT or (child is not None and _starts_shared(child)):
+        if not shares and (kind in _SHARES or (child is not None and _starts_shared(child))):
             shares = True
         if node.name in seen:
             errors.append(Diagnostic("E304", f"duplicate name `{node.name}`", node.span))
@@ -106,13 +110,13 @@ def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputS
         may_write = node.inputs and (
             node.child is not None or node.kind == "reuse" or node.attrs.get("inplace")
         )
-        writer = _overwrites(node, module, consumers, outputs) if may_write else None
+        writer, held = _overwrites(node, module, consumers, outputs) if may_write else _NONE
         if writer is not None:
             if readers is None:  # written out once per module, for its errors
                 readers = _first_readers(module)
             errors.append(_e311(node, writer, readers, consumers, outputs, where))
         elif shares and may_write:
-            writer = _in_place(node)
+            writer = _in_place(node) if held is _NOT_ASKED else held
             if writer is not None:
                 if aliases is None:  # worked out once per module, for the layers that need it
                     aliases = Aliases(module, consumers)
@@ -147,19 +151,28 @@ def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputS
     return ints
 
 
+#: `_overwrites` did not look for the layer that works in place (`_in_place`)
+_NOT_ASKED: Any = object()
+#: what `_overwrites` gives for a node that cannot work in place
+_NONE: tuple[None, Any] = (None, None)
+
+
 def _overwrites(
     node: Node, module: Module, consumers: Mapping[str, int], outputs: set[str]
-) -> tuple[str, Any] | None:
+) -> tuple[tuple[str, Any] | None, Any]:
     """The layer (`_in_place`) by which `node` (one with inputs that may work in place)
     overwrites its input where another reader, the module's output or its caller also sees
-    that input; None otherwise. It is only looked for on a tensor read more than once, or on
-    the module's input."""
+    that input, else None; and `_in_place(node)` when it was looked for (else _NOT_ASKED),
+    which the caller's check of shared memory would otherwise look for again. It is only
+    looked for on a tensor read more than once, or on the module's input."""
     src = node.inputs[0]
     count = consumers.get(src, 0) + (src in outputs)
     if not (count > 1 or src == INPUT or src in module.extra_inputs):
-        return None
+        return None, _NOT_ASKED
     writer = _in_place(node)
-    return writer if writer is not None and (count > 1 or not module.is_chain) else None
+    if writer is not None and (count > 1 or not module.is_chain):
+        return writer, writer
+    return None, writer
 
 
 def _e311(
