@@ -49,7 +49,12 @@ def shape_tree(module: Module, memo: dict[int, tuple[Module, Tree]] | None = Non
 def declared_path_shapes(root: Module) -> PathShapes:
     """The shapes the IR under `root` holds, by path; the trees of the copies a family's
     variants share are made once for all of them (passes/family.py)."""
-    return PathShapes(shape_tree(root, family_memo("path_shapes")))
+    return PathShapes(shape_tree(root, tree_memo()))
+
+
+def tree_memo() -> dict[int, tuple[Module, Tree]] | None:
+    """The trees made for the whole family checked together (None: for one graph)."""
+    return family_memo("path_shapes")
 
 
 class PathShapes(Mapping[str, Shape]):
@@ -116,4 +121,4 @@ def _write(tree: Tree, prefix: str, out: dict[str, Shape]) -> None:
             _write(kid, path, out)
 
 
-__all__ = ["PathShapes", "declared_path_shapes", "shape_tree"]
+__all__ = ["PathShapes", "Tree", "declared_path_shapes", "shape_tree", "tree_memo"]

@@ -32,9 +32,9 @@ from ..ops.outputs import BLOCK_OUTPUT
 from ..ops.shapectx import Message, RecordOnce
 from .domain import Domain
 from .family import family_memo
-from .pathshapes import declared_path_shapes
+from .pathshapes import PathShapes, Tree, declared_path_shapes, tree_memo
 from .walkmemo import Kept, WalkMemo, replay, walk_key
-from .windows import clean_subtrees, declared_window_warnings, window_warning, windowed_kinds
+from .windows import clean_subtrees, declared_warnings_and_tree, window_warning, windowed_kinds
 
 #: The one shape formatter, under the name this module always gave it.
 shape_text = format_shape
@@ -227,12 +227,14 @@ class DeclaredRows(Sequence[NodeShape]):
     of a declared input reads each node's shape by its path, and its window lint walks the
     IR itself (`root`), so it makes no row."""
 
-    __slots__ = ("_root", "_rows")
+    __slots__ = ("_root", "_rows", "_tree")
     __hash__ = None  # type: ignore[assignment]  # equal to a tuple of the same rows
 
     def __init__(self, root: Module) -> None:
         self._root = root
         self._rows: tuple[NodeShape, ...] | None = None
+        #: the names and shapes under root, when the window lint made them (`shapes`)
+        self._tree: Tree | None = None
 
     def _all(self) -> tuple[NodeShape, ...]:
         if self._rows is None:
@@ -263,7 +265,22 @@ class DeclaredRows(Sequence[NodeShape]):
         written out when read (passes/pathshapes.py)."""
         if self._rows is not None:
             return {r.path: r.shape for r in self._rows}
+        if self._tree is not None:  # the window lint walked the IR for it already
+            return PathShapes(self._tree)
         return declared_path_shapes(self._root)
+
+    def lint_windows(self, windows: Mapping[str, int], out: list[Diagnostic]) -> None:
+        """W402 of the layers under root into `out` (`window_warnings`), and the tree of
+        their names and shapes that `shapes` reads, made in the same walk of the IR."""
+        clean, trees = clean_subtrees(windows), tree_memo()
+        self._tree = declared_warnings_and_tree(
+            self._root,
+            "",
+            windows,
+            out,
+            {} if clean is None else clean,
+            {} if trees is None else trees,
+        )
 
     @property
     def root(self) -> Module:
@@ -524,7 +541,7 @@ def window_warnings(table: ShapeTable) -> list[Diagnostic]:
     rows = table.rows
     out: list[Diagnostic] = []
     if isinstance(rows, DeclaredRows):
-        declared_window_warnings(rows.root, "", windows, out, clean_subtrees(windows))
+        rows.lint_windows(windows, out)
         return out
     for row in rows:
         nd = windows.get(row.node.kind)

@@ -3,6 +3,8 @@
 For the declared input it walks the IR itself (which holds every shape already) and writes
 a layer's path only for a warning: a check of 84 specs visits some 15,000 windowed layers
 and warns of a handful, so a row per layer, or a path per layer, is most of the lint's cost.
+The same walk makes the tree of names and shapes that the result of `check` is read from
+(passes/pathshapes.py), which a walk of its own made before.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..ir import Module, Node
 from ..ops import REGISTRY
 from ..ops.base import on_register
 from .family import family_memo
+from .pathshapes import Tree
 
 #: kind -> window dims of each registered op that has a window (None: not made yet, or the
 #: registry changed since)
@@ -92,39 +95,52 @@ def _warning(
     )
 
 
-def declared_window_warnings(
+def declared_warnings_and_tree(
     module: Module,
     prefix: str,
     windows: Mapping[str, int],
     out: list[Diagnostic],
-    clean: dict[int, Module] | None = None,
-) -> None:
-    """Append W402 of the layers under `module` at the shapes the IR holds, in table order;
-    a path is written only for a module or a warning (a module function, not a closure: a
-    recursive closure is a reference cycle). A copy of a subtree that had none
-    (`Module.copy_of`: the same layers at the same shapes) has none: `clean` holds those
-    subtrees by id."""
-    clean = {} if clean is None else clean
+    clean: dict[int, Module],
+    trees: dict[int, tuple[Module, Tree]],
+) -> Tree:
+    """Append W402 of the layers under `module` at the shapes the IR holds, in table order,
+    and give its `pathshapes.shape_tree`: `check` of the declared input asks for both (its
+    window lint, then its result's shapes), which one walk of the IR gives. A path is
+    written only for a module or a warning (a module function, not a closure: a recursive
+    closure is a reference cycle). A copy of a subtree walked before (`Module.copy_of`: the
+    same layers at the same shapes) is given its tree (`trees`, by the id of the module
+    copied, as `shape_tree` keeps them), and walked again only if that subtree had warnings
+    (`clean` holds those that had none), which the copy has at its own path."""
     origin = module.copy_of or module
-    if clean.get(id(origin)) is origin:
-        return
+    found = trees.get(id(origin))
+    if found is not None and found[0] is origin:
+        if clean.get(id(origin)) is not origin:  # its warnings, at this path
+            declared_warnings_and_tree(module, prefix, windows, out, clean, {})
+        return found[1]
     made = len(out)
-    for node in module.nodes:
+    names, shapes, kids = [], [], []
+    for node in module.nodes:  # one pass over the nodes, as shape_tree's and the lint's
+        names.append(node.name)
+        shapes.append(node.shape)
         child = node.child
         if child is not None:
             path = f"{prefix}.{node.name}" if prefix else node.name
-            declared_window_warnings(child, path, windows, out, clean)
+            kids.append(declared_warnings_and_tree(child, path, windows, out, clean, trees))
             continue
+        kids.append(None)
         nd = windows.get(node.kind)
         if nd is None:
             continue
         assert node.shape is not None  # a lowered graph has every shape
-        found = _too_large(node, node.in_shapes, node.shape, nd)
-        if found is not None:
+        too_large = _too_large(node, node.in_shapes, node.shape, nd)
+        if too_large is not None:
             path = f"{prefix}.{node.name}" if prefix else node.name
-            out.append(_warning(path, node, *found))
+            out.append(_warning(path, node, *too_large))
+    tree: Tree = (tuple(names), tuple(shapes), tuple(kids))
+    trees[id(origin)] = (origin, tree)
     if len(out) == made:
         clean[id(origin)] = origin
+    return tree
 
 
 def clean_subtrees(windows: Mapping[str, int]) -> dict[int, Module] | None:
