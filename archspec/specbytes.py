@@ -8,6 +8,7 @@ import errno
 import os
 import select
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -172,10 +173,20 @@ def read_spec_stream(
 ) -> str:
     """A spec piped in (`cat net.yaml | archspec check -`): read from `fd` to its end, never
     past the size limit, and decoded as a file is, its errors at `name`. A terminal is
-    refused rather than waited on; a regular file redirected in (`< net.yaml`) is recorded
+    refused rather than waited on, as is a standard input closed when
+    Python started; a regular file redirected in (`< net.yaml`) is recorded
     as read, so that no output of the command replaces it. A pipe that sends nothing for
     `idle` seconds without closing (`sleep 100 | archspec check -`) is E100 (None waits for
     ever); `waiting` is called once when nothing came for NOTICE_SECONDS (the CLI says so)."""
+    if fd == 0 and sys.stdin is None:
+        # Python found fd 0 closed when it started (`archspec check - <&-`): whatever holds
+        # fd 0 now (often /dev/null, opened since) is no input the user gave
+        raise LoadError(
+            "standard input is closed: `-` reads a spec piped or redirected in",
+            span=SourceSpan(name, 1, 1),
+            code="E100",
+            hint="pipe the spec in (cat net.yaml | archspec check -), or name its file",
+        )
     try:
         if os.isatty(fd):
             raise LoadError(

@@ -118,3 +118,22 @@ def test_new_copies_a_spec_piped_in(tmp_path: Path) -> None:
     text = (tmp_path / "mine.yaml").read_text()
     assert "# mine: a copy of the `lenet5` spec" in text and "name: mine\n" in text
     assert _run("check", "mine.yaml", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("command", ["check", "compile", "emit", "summary"])
+def test_a_closed_stdin_is_refused_not_read_as_an_empty_spec(command: str) -> None:
+    # `archspec check - <&-`: Python starts without fd 0, which a file opened since may hold
+    # (often /dev/null): reading that gave "E107: the spec is empty", which is no spec of the
+    # user's. sh closes the descriptor as a user's shell does.
+    done = subprocess.run(
+        ["sh", "-c", f'"$0" -m archspec {command} - <&-', sys.executable],
+        capture_output=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    err = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 1, err
+    assert "<stdin>:1:1: error[E100]: standard input is closed" in err, err
+    assert "E107" not in err and "Traceback" not in err, err
