@@ -500,6 +500,11 @@ def _failed(target: Path, exc: OSError | ValueError) -> EmitError:
                 where = "it" if path == target else display_path(path)
                 return _cannot_write(target, f"{where} {link}", hint=_LINK_HINT)
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOENT and target.parent.is_dir():
+        # the folder is there, but making the temporary file beside the target failed:
+        # /proc, /sys and the like take no new files ("No such file or directory" misled)
+        folder = display_path(target.parent)
+        return _cannot_write(target, f"{folder} takes no new files", hint=_NO_FILES_HINT)
     if isinstance(exc, OSError) and exc.errno in _FULL:
         return _cannot_write(target, reason, hint=_FULL[exc.errno])
     return _cannot_write(target, reason)
@@ -519,6 +524,9 @@ _FULL = {
     if hasattr(errno, name)
 }
 
+
+#: A folder that exists but refuses a new file (a kernel's /proc or /sys)
+_NO_FILES_HINT = "write the file to a folder on disk"
 
 _LINK_HINT = "point the link at a file or folder that exists, or remove it"
 
