@@ -85,6 +85,17 @@ def test_new_scaffold_checks_clean_and_compiles(tmp_path: Path) -> None:
     assert code == 0, err
 
 
+def test_new_refuses_a_bad_name_before_looking_at_the_target(tmp_path: Path) -> None:
+    # a name no spec can have is the mistake to report, even where a file of that name
+    # exists: E603 ("pass --force") first led to a second refusal after --force
+    out = tmp_path / "ünï.yaml"
+    out.write_text("mine\n")
+    for extra in ((), ("--force",)):
+        code, _, err = run("new", "ünï", "-o", str(out), *extra)
+        assert code == 2 and "is not an ASCII name" in err and "E603" not in err, err
+    assert out.read_text() == "mine\n"
+
+
 def test_new_points_at_the_nearest_schema_instead_of_copying_it(tmp_path: Path) -> None:
     """One schema per project: a spec started in a subfolder points at the one above it; a
     repository's root is as far as the search goes."""

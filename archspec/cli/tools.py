@@ -354,6 +354,14 @@ def _no_library(doc: api.LoadedDoc) -> None:
             raise
 
 
+def _check_new_name(name: str) -> None:
+    """A usage error (exit 2) for a NAME no spec can have."""
+    try:
+        api.check_name(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="NAME") from None
+
+
 def scaffold(name: str, source: Any = None, folder: Path | None = None) -> str:
     """The text of a new spec named `name`: the teaching template, or a copy of a built-in.
 
@@ -364,10 +372,7 @@ def scaffold(name: str, source: Any = None, folder: Path | None = None) -> str:
     folder: there it is the resolved spec (`archspec show`), what it reads copied in. A
     spec piped in (`api.SpecText`, `--from -`) reads no file by a path: it is copied as is.
     """
-    try:
-        api.check_name(name)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="NAME") from None
+    _check_new_name(name)
     if source is None:
         line = next(x for x in TEMPLATE.splitlines(keepends=True) if x.startswith("name:"))
         text = TEMPLATE.replace(
@@ -464,6 +469,7 @@ def new(
     in, since the copy would not find those files; a family file that does is refused there.
     """
     use_plugins(plugins)
+    _check_new_name(name)  # before the target: a name no spec can have makes no file
     path = Path(f"{name}.yaml") if output is None else api.output_file(output, f"{name}.yaml")
     api.check_target(path, kind=api.SPEC, force=force)
     shared = _nearest_schema(path.parent)
