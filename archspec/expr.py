@@ -238,12 +238,12 @@ def parse_expr(text: str) -> Expr:
         raise ExprError(
             f"invalid expression {_short(text)}: {msg}", hint=hint, code="E206"
         ) from None
-    _check_depth(tree, text)
+    nodes = _nodes_within_depth(tree, text)
     if not text.isascii():
         _check_ascii_names(tree, text.strip())
     names: set[str] = set()
     callees: set[int] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if not isinstance(node, _ALLOWED):
             raise ExprError(
                 f"{type(node).__name__} is not allowed in an expression: {_short(text)}",
@@ -304,18 +304,30 @@ def _check_ascii_names(tree: ast.AST, source: str) -> None:
                 )
 
 
-def _check_depth(tree: ast.AST, text: str) -> None:
-    """Refuse operators nested deeper than MAX_EXPR_DEPTH (an explicit stack: no recursion)."""
-    stack = [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
+def _nodes_within_depth(tree: ast.AST, text: str) -> list[ast.AST]:
+    """Every node of `tree` in `ast.walk`'s order (breadth first), refusing operators nested
+    deeper than MAX_EXPR_DEPTH (no recursion): one walk where the depth check and the
+    node checks each walked the tree (two thirds of parsing a short expression)."""
+    out: list[ast.AST] = []
+    level, depth = [tree], 0
+    while level:
         if depth > MAX_EXPR_DEPTH:
             raise ExprError(
                 f"expression {_short(text)} nests operators deeper than {MAX_EXPR_DEPTH} levels",
                 hint="split it: compute parts in params or block params",
                 code="E206",
             )
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        out += level
+        below: list[ast.AST] = []
+        for node in level:
+            for field in node._fields:
+                value = getattr(node, field, None)
+                if isinstance(value, ast.AST):
+                    below.append(value)
+                elif isinstance(value, list):
+                    below += [v for v in value if isinstance(v, ast.AST)]
+        level, depth = below, depth + 1
+    return out
 
 
 def _check_arity(node: ast.Call, text: str) -> None:

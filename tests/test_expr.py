@@ -151,3 +151,29 @@ def test_pythons_int_is_refused_with_what_to_write() -> None:
     assert "`floor(dim * mlp_ratio)` for `int(dim * mlp_ratio)`" in (info.value.hint or "")
     for value in (0.0, 2.5, 99.99):
         assert parse_expr("floor(v)").evaluate({"v": value}) == int(value)
+
+
+def test_operators_nested_past_the_bound_are_refused_before_other_mistakes() -> None:
+    from archspec.expr import MAX_EXPR_DEPTH
+
+    # within the bound (a chain of unary minus: one level each, under Expression and UnaryOp)
+    ok = "-" * (MAX_EXPR_DEPTH - 2) + "x"
+    assert parse_expr(ok).evaluate({"x": 1}) in (1, -1)
+    deep = "-" * MAX_EXPR_DEPTH + "x"
+    with pytest.raises(ExprError, match=f"nests operators deeper than {MAX_EXPR_DEPTH} levels"):
+        parse_expr(deep)
+    # a disallowed part and too deep: the depth is said (as it was checked first)
+    with pytest.raises(ExprError, match="nests operators deeper"):
+        parse_expr("a.b + " + "-" * MAX_EXPR_DEPTH + "x")
+    with pytest.raises(ExprError, match="Attribute is not allowed"):
+        parse_expr("a.b + " + "-" * (MAX_EXPR_DEPTH - 4) + "x")
+
+
+def test_the_checks_see_every_node_in_ast_walk_order() -> None:
+    import ast
+
+    from archspec.expr import _nodes_within_depth
+
+    for text in ("max(a, b[1]) // 8 if c and not d else [e, -f, g < h <= 3]", "'t' + u"):
+        tree = ast.parse(text, mode="eval")
+        assert [id(n) for n in _nodes_within_depth(tree, text)] == [id(n) for n in ast.walk(tree)]
