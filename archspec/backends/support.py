@@ -17,6 +17,7 @@ from ..errors import Diagnostic, EmitError
 from ..ir import Graph, Module, Node
 from ..ops import REGISTRY, Op
 from ..ops.names import is_free_name
+from ..ops.support import DEFINED
 from .selfcheck import fx_wrap_target
 
 
@@ -116,7 +117,11 @@ def _distinct_nodes(root: Module) -> Iterator[Node]:
 def _support_names(kind: str, source: str) -> tuple[str, ...]:
     """The names a support text defines; it must hold only class and function definitions,
     and `torch.fx.wrap` of those functions (parsed once per text: every spec of a kind asks
-    for the same one)."""
+    for the same one; a text `ops.support` cut out of a file the package ships is known to
+    be definitions, whose names it kept: no parse)."""
+    made = DEFINED.get(source)  # a text ops.support cut out of a file the package ships
+    if made is not None and all(is_free_name(name) for name in made):
+        return made
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
