@@ -101,3 +101,33 @@ def test_scratch_sees_each_input_with_the_batch_bound() -> None:
     assert copy == 1 * 6 * 8 * 8  # d pads its (N, 6, 6, 6) input by 1 on each side
     # e pads d's output, the same size and the very tuple d's count bound: the same copy
     assert fp.activations == 2 * alone.activations  # type: ignore[operator]
+
+
+def test_a_conv_said_to_have_no_scratch_has_none_and_the_others_are_counted() -> None:
+    # the count asks a built-in conv `_no_scratch(attrs)` before binding its shapes: it
+    # must agree with scratch_numel for every padding a conv takes
+    from archspec.dims import Dim
+    from archspec.ops import REGISTRY
+
+    spec = """archspec: 1
+name: pads
+input: [N, 3, 16, 16]
+layers:
+  - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1, padding_mode: reflect}
+  - {type: conv2d, out_channels: 4, kernel_size: 3, padding: same}
+  - {type: conv2d, out_channels: 4, kernel_size: 3, stride: 2, padding: same}
+  - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1, padding_mode: circular}
+"""
+    graph = archspec.build_graph(spec)
+    said = []
+    for node in graph.root.nodes:
+        op = REGISTRY[node.kind]
+        scratch = op.scratch_numel(node.attrs, node.in_shapes, node.shape)
+        assert op._no_scratch(node.attrs) == (scratch == Dim.of(0)), node.name
+        said.append(op._no_scratch(node.attrs))
+    assert said == [True, False, True, False, False]
+    fp = footprint(graph)
+    plain = sum(_numel(n) for n in graph.root.nodes)
+    padded = 4 * 18 * 18 + 4 * 17 * 17 + 4 * 10 * 10  # reflect, SAME at stride 2, circular
+    assert fp.activations == plain + padded

@@ -189,6 +189,11 @@ class _ConvBase(Op):
         grow = [left + right for left, right in side_padding(a, self.nd)]
         return product([x[0], x[1], *(x[2 + i] + grow[i] for i in range(self.nd))])
 
+    def _no_scratch(self, a: Mapping[str, Any]) -> bool:
+        """Whether `scratch_numel` is 0 for these attributes, without the shapes (the
+        passes' count of activations asks this first: most convs pad with zeros)."""
+        return a["padding_mode"] == "zeros" and not self._strided_same(a)
+
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
@@ -332,6 +337,9 @@ class StdConv2d(_ConvBase):
 
     def scratch_numel(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         return super().scratch_numel(a, inputs, out) if self._strided_same(a) else Dim.of(0)
+
+    def _no_scratch(self, a: Mapping[str, Any]) -> bool:
+        return not self._strided_same(a)
 
     def emit_support_for(self, attrs: Mapping[str, Any]) -> str | tuple[str, ...]:
         return support_code(

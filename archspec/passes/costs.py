@@ -16,6 +16,7 @@ from ..ir import Graph, Module, Node
 from ..lazymethods import dataclass
 from ..ops import REGISTRY, Op, node_style
 from ..ops.base import TOO_LARGE_HINT
+from ..ops.guard import is_foreign
 from .family import family_memo
 
 
@@ -297,7 +298,7 @@ class _FootprintWalk:
                 self.activations = None
                 continue
             numel = sized[1] if plain else op.activation_numel(self.bound_shape(shape)).value
-            if scratch:
+            if scratch and (scratch is True or not scratch(node.attrs)):
                 more = self.scratch(op, node, shape)
                 if more is None:
                     self.activations = None
@@ -305,7 +306,7 @@ class _FootprintWalk:
                 numel += more
             self.activations += numel
 
-    def _facts(self, kind: str) -> tuple[Op, Any, Any, bool, bool, bool]:
+    def _facts(self, kind: str) -> tuple[Op, Any, Any, bool, Any, bool]:
         """A kind's facts, looked up once per walk: its op, its `params` and `buffers`
         (None: it holds nothing, Op's own), whether its activations are the product of its
         shape, whether it has scratch, whether it is a learned tensor (it holds its
@@ -317,7 +318,12 @@ class _FootprintWalk:
             None if cls.params is Op.params else op.params,
             None if cls.buffers is Op.buffers else op.buffers,
             cls.activation_numel is Op.activation_numel,
-            cls.scratch_numel is not Op.scratch_numel,
+            # scratch: False, or True, or a built-in kind's `_no_scratch(attrs)`, which says
+            # without the shapes that a node has none (a conv padding with zeros); a plugin's
+            # class (a subclass of a built-in one included) is asked for its scratch
+            ((None if is_foreign(op) else getattr(op, "_no_scratch", None)) or True)
+            if cls.scratch_numel is not Op.scratch_numel
+            else False,
             op.style == "tensor",
         )
         return found
