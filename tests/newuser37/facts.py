@@ -1,0 +1,69 @@
+"""What tests/test_newuser37.py compares with timm's record (make_fixture.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tests.parity.weights import fill_deterministic
+
+HERE = Path(__file__).parent
+FIXTURE = HERE / "timm.json"
+
+#: each case: its spec file, the variant and params it is compiled with, the timm model (or
+#: timm class and its arguments) it is compared with, and its input sizes: the spec's own,
+#: then a non-square one where the spec takes one
+CASES: dict[str, dict[str, Any]] = {
+    "rexnet_100": {
+        "spec": "rexnet_100.yaml",
+        "timm": "rexnet_100",
+        "sizes": [(224, 224), (160, 200), (1, 1)],
+    },
+    "hgnetv2_b0": {
+        "spec": "hgnetv2_b0.yaml",
+        "timm": "hgnetv2_b0",
+        "sizes": [(224, 224), (160, 200), (33, 17)],
+    },
+    # the family's layout at a small width and depth (timm's 768_32 is 20 GMACs at 224)
+    "convmixer_small": {
+        "spec": "convmixer.yaml",
+        "variant": "convmixer_1024_20_ks9_p14",
+        "params": {"dim": 64, "depth": 3, "patch_size": 7},
+        "timm_class": "timm.models.convmixer.ConvMixer",
+        "timm_args": {"dim": 64, "depth": 3, "kernel_size": 9, "patch_size": 7, "act": "gelu"},
+        "sizes": [(224, 224), (160, 200), (7, 7)],
+    },
+    # its LSTMs' batches fold back to the map by numbers: one input size (see the test)
+    "sequencer2d_s": {
+        "spec": "sequencer2d_s.yaml",
+        "timm": "sequencer2d_s",
+        "sizes": [(224, 224)],
+    },
+}
+
+
+def weights(name: str, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The RNG-free weights of tests/parity/weights.py; HGNetV2's learnable affine scales
+    (one number each, filled near 0 as biases are) moved to 1 + that, so the signal is not
+    scaled away before the head."""
+    filled = fill_deterministic(state)
+    if name.startswith("hgnetv2"):
+        return {k: v + 1 if k.endswith(".scale") else v for k, v in filled.items()}
+    return dict(filled)
+
+
+def state_dict_facts(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """The state_dict's keys, shapes and dtypes in order, as their count, sha256 and ends."""
+    listed = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state.items()]
+    text = json.dumps(listed, separators=(",", ":"))
+    return {
+        "state_dict_len": len(listed),
+        "state_dict_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "state_dict_head": listed[:3],
+        "state_dict_tail": listed[-3:],
+    }

@@ -1,0 +1,57 @@
+"""Records timm's facts for the specs of this folder (tests/test_newuser37.py reads them
+without timm): the parameter count, the state_dict's keys, shapes and dtypes in order (their
+sha256 and a few of them), and the eval output under the RNG-free weights of
+tests/parity/weights.py (facts.weights) at each case's input sizes.
+
+Regenerate from the repo root in a venv with timm 1.0.31 (torch 2.14.1):
+
+    python -m tests.newuser37.make_fixture
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+from tests.newuser37.facts import CASES, FIXTURE, state_dict_facts, weights
+from tests.parity.weights import deterministic_input, output_summary
+
+
+def build(case: dict[str, Any]) -> nn.Module:
+    """timm's model of the case: by its registered name, or its class and arguments."""
+    if "timm" in case:
+        return timm.create_model(case["timm"])
+    module, _, name = case["timm_class"].rpartition(".")
+    args = dict(case["timm_args"])
+    args["act_layer"] = {"gelu": nn.GELU, "relu": nn.ReLU}[args.pop("act")]
+    return getattr(importlib.import_module(module), name)(**args)
+
+
+def main() -> None:
+    records = {}
+    for name, case in CASES.items():
+        model = build(case).eval()
+        state = model.state_dict()
+        model.load_state_dict(weights(name, state), strict=True)
+        outputs = []
+        with torch.no_grad():
+            for size in case["sizes"]:
+                outputs.append(output_summary(model(deterministic_input((1, 3, *size)))))
+        records[name] = {
+            "timm": timm.__version__,
+            "param_count": sum(p.numel() for p in model.parameters()),
+            **state_dict_facts(state),
+            "outputs": outputs,
+        }
+    lines = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in records.items()]  # a model a line
+    Path(FIXTURE).write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Networks of timm written from the docs alone by a new user (session 37's acceptance check,
+tests/newuser37/*.yaml: rexnet_100, hgnetv2_b0, ConvMixer at a small width, sequencer2d_s),
+against what timm 1.0.31 builds, as tests/newuser37/timm.json records it
+(tests/newuser37/make_fixture.py; timm is not needed here): the parameter count, the
+state_dict's keys, shapes and dtypes in order (so a strict load either way), and the eval
+output under the same RNG-free weights at each case's input sizes (the spec's own, a
+non-square one and one at the edge of the domain `archspec check` derives), compiled and
+emitted."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+import torch
+
+import archspec
+from tests.newuser37.facts import CASES, FIXTURE, HERE, state_dict_facts, weights
+from tests.parity.weights import deterministic_input, output_summary, summary_matches
+
+RECORDS = json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+
+def _options(name: str) -> dict[str, object]:
+    case = CASES[name]
+    options: dict[str, object] = {"params": case.get("params", {})}
+    if "variant" in case:
+        options["variant"] = case["variant"]
+    return options
+
+
+def test_every_spec_of_the_folder_has_a_case_and_every_case_timms_record() -> None:
+    assert sorted(p.name for p in HERE.glob("*.yaml")) == sorted(
+        {c["spec"] for c in CASES.values()}
+    )
+    assert sorted(CASES) == sorted(RECORDS)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_spec_is_timms_network(name: str) -> None:
+    record, spec, options = RECORDS[name], str(HERE / CASES[name]["spec"]), _options(name)
+    report = archspec.check(spec, **options)
+    # sequencer2d_s: W403, its LSTMs' batches are folded back by numbers (one input size)
+    assert report.ok and [d.code for d in report.diagnostics] == (
+        ["W403"] if name == "sequencer2d_s" else []
+    ), report.diagnostics
+    ours = archspec.compile(spec, **options).eval()
+    assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
+    facts = state_dict_facts(ours.state_dict())
+    assert facts == {k: record[k] for k in facts}
+    filled = weights(name, ours.state_dict())
+    ours.load_state_dict(filled, strict=True)
+    module = types.ModuleType(f"emitted_{name}")
+    exec(compile(archspec.emit(spec, **options), "<emitted>", "exec"), module.__dict__)
+    emitted = getattr(module, type(ours).__name__)().eval()  # emitted with the params set
+    emitted.load_state_dict(filled, strict=True)
+    compared = 0
+    for size, expected in zip(CASES[name]["sizes"], record["outputs"], strict=True):
+        x = deterministic_input((1, 3, *size))
+        with torch.no_grad():
+            out = ours(x)
+            assert torch.equal(emitted(x), out)
+        assert summary_matches(output_summary(out), expected, rtol=1e-5) == []
+        compared += 1
+    assert compared == len(CASES[name]["sizes"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("name", "domain"),
+    [
+        ("rexnet_100", "H, W >= 1 (in training mode, N >= 2 and H, W >= 1)"),
+        ("hgnetv2_b0", "H, W >= 1"),
+        ("convmixer_small", "H, W >= 7"),
+    ],
+)
+def test_the_domain_check_derives_is_where_the_network_runs(name: str, domain: str) -> None:
+    spec, options = str(HERE / CASES[name]["spec"]), _options(name)
+    assert archspec.check(spec, **options).domain_text.endswith(f"with {domain}")
+    model = archspec.compile(spec, **options).eval()
+    edge = 7 if name == "convmixer_small" else 1
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, edge, edge)).shape == (1, 1000)
+        if edge > 1:
+            with pytest.raises(RuntimeError):
+                model(torch.zeros(1, 3, edge - 1, edge))
