@@ -35,7 +35,10 @@ _GROUPS = {
     "archspec.ops.affine": "Fixed per-channel scale and shift (computed in `forward`)",
     "archspec.ops.parameter": "Tensors of a block: learned parameters and buffers (no submodule)",
     "archspec.ops.split": "Several outputs: chunk and split (views computed in `forward`)",
-    "archspec.ops.squeeze": "Rank: squeeze and unsqueeze a dim of size 1 (computed in `forward`)",
+    "archspec.ops.squeeze": (
+        "Rank: squeeze and unsqueeze a dim of size 1, unflatten to another tensor's sizes "
+        "(computed in `forward`)"
+    ),
     "archspec.ops.slicing": "A range of one dim (computed in `forward`)",
     "archspec.ops.partition": "MaxViT: partitions into groups of tokens, relative attention",
     "archspec.ops.window": "Swin: window attention and patch merging (channels-last)",

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..dims import Dim, Shape
+from ..dims import Dim, Shape, product
 from .base import (
     Inferred,
     Int,
@@ -152,3 +152,77 @@ class Unsqueeze(StatelessOp):
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         return f"{a['_inputs'][0]}.unsqueeze({lit(a['dim'])})"
+
+
+def _unflatten_as_spec() -> type[LayerSpec]:
+    from .tensor import DimList
+
+    class UnflattenAsSpec(LayerSpec):
+        """unflatten_as: splits dim `dim` of its first input into the sizes of the dims `dims`
+        of its second, `from: [x, like]` (`x.unflatten(0, (like.shape[0], like.shape[1]))`)."""
+
+        type: Literal["unflatten_as"]
+        dim: Int() = Field(description="the dim of the first input to split")  # type: ignore[valid-type]
+        dims: DimList = Field(description="the dims of the second input whose sizes it takes")
+
+    return UnflattenAsSpec
+
+
+@register
+class UnflattenAs(StatelessOp):
+    kind = "unflatten_as"
+    spec = LazySpec(_unflatten_as_spec)
+    style = "function"
+    arity = 2
+    summary = (
+        "splits a dim into the sizes of another tensor's dims (a batch of rows or columns "
+        "folded back after an LSTM, tokens back into a map)"
+    )
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        x, like = inputs
+        dim, dims = attrs["dim"], attrs["dims"]
+        if not -len(x) <= dim < len(x):
+            raise ShapeFailure(
+                "E401", f"unflatten_as dim {dim} is out of range for {fmt(x)}", None, "dim"
+            )
+        if not isinstance(dims, list) or not dims:
+            raise ShapeFailure(
+                "E401", "unflatten_as needs a list of the second input's dims", None, "dims"
+            )
+        if any(not -len(like) <= j < len(like) for j in dims):
+            raise ShapeFailure(
+                "E401",
+                f"unflatten_as dims {dims} are out of range for the second input {fmt(like)}",
+                f"name dims of the second input, from 0 to {len(like) - 1}",
+                "dims",
+            )
+        d = dim % len(x)
+        sizes = [like[j % len(like)] for j in dims]
+        whole = product(sizes)
+        if Dim.of(x[d]) != whole:  # equal for every input, not only where a domain says
+            raise ShapeFailure(
+                "E404",
+                f"unflatten_as splits dim {d} of {fmt(x)}, of size {x[d]}, into dims {dims} of "
+                f"{fmt(like)}, whose sizes multiply to {whole}: they must be equal for every input",
+                "name the dims of the second input that the first one's dim was flattened from "
+                "(a batch of rows after `flatten` of dims 0 and 1 of an (N, H, W, C) map: "
+                "`dims: [0, 1]` of that map)",
+                "dims",
+            )
+        return Inferred(attrs, (*x[:d], *sizes, *x[d + 1 :]))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return unflatten_as, {"dim": attrs["dim"], "dims": tuple(attrs["dims"])}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        """`x.unflatten(0, (like.shape[0], like.shape[1]))`, as a forward writes it."""
+        x, like = a["_inputs"]
+        sizes = ", ".join(f"{like}.shape[{lit(j)}]" for j in a["dims"])
+        return f"{x}.unflatten({lit(a['dim'])}, ({sizes}{',' if len(a['dims']) == 1 else ''}))"
+
+
+def unflatten_as(x: Any, like: Any, dim: int, dims: tuple[int, ...]) -> Any:
+    """`x` with dim `dim` split into the sizes of `like`'s dims `dims` (emitted files write
+    the same call inline)."""
+    return x.unflatten(dim, tuple(like.shape[j] for j in dims))

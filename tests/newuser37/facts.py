@@ -38,11 +38,11 @@ CASES: dict[str, dict[str, Any]] = {
         "timm_args": {"dim": 64, "depth": 3, "kernel_size": 9, "patch_size": 7, "act": "gelu"},
         "sizes": [(224, 224), (160, 200), (7, 7)],
     },
-    # its LSTMs' batches fold back to the map by numbers: one input size (see the test)
+    # its LSTMs' batches of rows and columns fold back to the map by `unflatten_as`
     "sequencer2d_s": {
         "spec": "sequencer2d_s.yaml",
         "timm": "sequencer2d_s",
-        "sizes": [(224, 224)],
+        "sizes": [(224, 224), (160, 200), (14, 14)],
     },
 }
 
