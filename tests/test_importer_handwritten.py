@@ -102,6 +102,19 @@ class DictOutOfOrder(nn.Module):
         return self.layers["conv"](self.layers["bn"](x))
 
 
+class CalledWholeAndItem(nn.Module):
+    """An nn.Sequential called whole, then one of its items again on its own."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+        self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return y + self.body[self.index](y)
+
+
 class BranchCat(nn.Module):
     """Branches in a ModuleList, each called on the input, their outputs concatenated."""
 
@@ -141,6 +154,14 @@ class ChannelsFirstNorm(nn.Module):
     ("model", "statement", "words"),
     [
         (DictOutOfOrder(), 'return self.layers["conv"]', "before item `conv`, registered first"),
+        # both said "calls item `i` of `self.body` before item `0`, registered first", item 0
+        # included, where item 0 had run inside `self.body(x)`
+        (
+            CalledWholeAndItem(0),
+            "return y + self.body",
+            "of `self.body`, which it also calls whole",
+        ),
+        (CalledWholeAndItem(1), "return y + self.body", "the item then runs twice"),
     ],
 )
 def test_hand_written_models_refused_at_the_statement_with_what_to_do(

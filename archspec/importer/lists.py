@@ -365,6 +365,9 @@ def _list_call_problem(
         return why, "a spec makes one module per use: weights shared by two calls cannot be stated"
     if run is None and getattr(reader, "failed", False):
         return None  # its first item failed already (reported): the rest would only repeat it
+    if run is None and _called_whole(reader, head):
+        why = f"calls item `{index}` of `self.{head}`, which it also calls whole (`self.{head}(x)`)"
+        return why, CALLED_WHOLE_HINT
     if run is None:
         why = f"calls item `{index}` of `self.{head}` before item `{keys[0]}`, registered first"
     elif others := _walked_since(reader, head, run[1], node):
@@ -390,6 +393,20 @@ DICT_HINT = (
     "give the modules the forward calls one by one attributes of their own (`self.stem = "
     "...`), or hold them in an nn.ModuleList, whose entries a spec states one by one"
 )
+
+
+#: The hint for an item of a container that the forward also calls whole.
+CALLED_WHOLE_HINT = (
+    "the item then runs twice, once inside the container; a spec calls a module again only "
+    "where the first call is a layer of its own (`reuse`): hold the item as a child of its "
+    "own beside the container, or call it only through the container"
+)
+
+
+def _called_whole(reader: Any, head: str) -> bool:
+    """Whether the forward calls the container `self.{head}` itself (`self.body(x)`), so a
+    call of one of its items is that item's second run, not the start of a walk."""
+    return any(n.op == "call_module" and n.target == head for n in reader.graph.nodes)
 
 
 def _walked_since(reader: Any, head: str, last: Any, node: Any) -> list[str]:
