@@ -1,6 +1,6 @@
 """Networks of timm written from the docs alone by a new user (session 37's acceptance check,
-tests/newuser37/*.yaml: rexnet_100, hgnetv2_b0, ConvMixer at a small width, sequencer2d_s),
-against what timm 1.0.31 builds, as tests/newuser37/timm.json records it
+tests/newuser37/*.yaml: rexnet_100, hgnetv2_b0, nf_resnet26, ConvMixer at a small width,
+sequencer2d_s), against what timm 1.0.31 builds, as tests/newuser37/timm.json records it
 (tests/newuser37/make_fixture.py; timm is not needed here): the parameter count, the
 state_dict's keys, shapes and dtypes in order (so a strict load either way), and the eval
 output under the same RNG-free weights at each case's input sizes (the spec's own, a
@@ -68,6 +68,7 @@ def test_the_spec_is_timms_network(name: str) -> None:
     [
         ("rexnet_100", "H, W >= 1 (in training mode, N >= 2 and H, W >= 1)"),
         ("hgnetv2_b0", "H, W >= 1"),
+        ("nf_resnet26", "H, W >= 1"),
         ("convmixer_small", "H, W >= 7"),
         ("sequencer2d_s", "H, W >= 14"),
     ],

@@ -29,6 +29,11 @@ CASES: dict[str, dict[str, Any]] = {
         "timm": "hgnetv2_b0",
         "sizes": [(224, 224), (160, 200), (33, 17)],
     },
+    "nf_resnet26": {
+        "spec": "nf_resnet26.yaml",
+        "timm": "nf_resnet26",
+        "sizes": [(224, 224), (160, 200), (1, 1)],
+    },
     # the family's layout at a small width and depth (timm's 768_32 is 20 GMACs at 224)
     "convmixer_small": {
         "spec": "convmixer.yaml",
