@@ -164,3 +164,66 @@ def test_at_a_concrete_size_the_products_are_compared_as_numbers() -> None:
     report = archspec.check(wrong)
     assert [d.code for d in report.diagnostics] == ["E404"]
     assert "whose sizes multiply to 128" in report.diagnostics[0].message
+
+
+def test_archspec_import_reads_timms_fold_back_as_unflatten_as_for_any_size() -> None:
+    """`v.reshape(B, W, H, -1)` of the LSTM's (N * W, H, 2 hidden) output, B, H and W read off
+    the input, was E903 ("takes sizes read from tensor shapes that no spec step states for
+    every input"): it is an `unflatten_as` of dims 0 and 2 of the input."""
+    theirs = LSTM2d().eval()
+    text = archspec.from_module(theirs, torch.randn(2, 5, 7, 8))
+    assert "dims: [0, 2]" in text and "dims: [0, 1]" in text
+    # an (N, H, W, C) input as the import writes it, (N, 5, 7, 8): check reads its last two
+    # dims as H and W, so its domain is unknown past the LSTM's D (W403); the sizes it folds
+    # are followed all the same, as the spec's `input: [N, H, W, 8]` above shows
+    assert archspec.check(text).ok
+    symbolic = text.replace("input: [N, 5, 7, 8]", "input: [N, H, W, 8]")
+    assert archspec.check(symbolic).domain_text == "lstm2d accepts (N, H, W, 8) with H, W >= 1"
+    ours = archspec.compile(text).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    sizes = [(2, 5, 7), (3, 4, 2), (1, 1, 1)]
+    for n, h, w in sizes:
+        x = torch.randn(n, h, w, 8)
+        with torch.no_grad():
+            assert torch.equal(ours(x), theirs(x))
+    assert len(sizes) == 3
+
+
+class Regrouped(nn.Module):
+    """H and W swapped in the fold: torch's reshape reads the (N * H, W) rows as (N, W, H),
+    which a `flatten` of them and an `unflatten_as` of dims 0, 2 and 1 compute alike."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(8, 4, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        h, _ = self.rnn(x.reshape(-1, W, C))
+        return h.reshape(B, W, H, -1)
+
+
+class HalfWidth(Regrouped):
+    """A fold whose last run cuts W // 2 and a -1 from W and the LSTM's width: E903."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        h, _ = self.rnn(x.reshape(-1, W, C))
+        return h.reshape(B, H, W // 2, -1)
+
+
+def test_a_regrouping_fold_is_torchs_reshape_and_an_unproven_run_stays_refused() -> None:
+    from archspec.errors import ImportFailure
+
+    theirs = Regrouped().eval()
+    text = archspec.from_module(theirs, torch.randn(2, 5, 7, 8))
+    assert "dims: [0, 2, 1]" in text
+    ours = archspec.compile(text).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(3, 4, 6, 8)
+    with torch.no_grad():
+        assert torch.equal(ours(x), theirs(x))
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(HalfWidth().eval(), torch.randn(2, 5, 8, 8))
+    assert err.value.diagnostics[0].code == "E903"
+    assert "unflatten_as" in (err.value.diagnostics[0].hint or "")

@@ -15,7 +15,9 @@ says where each of its output dims comes from:
 - `x[:, ..., i]` (a select: the dims after it one lower), `a @ b` (the last dim b's, the one
   before a's, the leading ones a's when a has the product's rank) and
   `F.scaled_dot_product_attention(q, k, v)` (q's but the last, which is v's);
-- a reshape that wrote a size read off a shape: that size's dim.
+- a reshape that wrote a size read off a shape: that size's dim;
+- the output sequence of torch's batch-first `nn.LSTM`, `nn.GRU` or `nn.RNN`
+  (`out, _ = self.lstm(x)`): x's dims but the last.
 
 Anything else ends the walk unproven. Ranks come from the example input's run (a tensor's
 rank is the same for every input a spec accepts).
@@ -79,6 +81,9 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     if name == "transpose" and first is not None and rank is not None and len(args) == 3:
         a, b = (d % rank if type(d) is int else None for d in args[1:])
         return (first, b if i == a else a if i == b else i) if None not in (a, b) else None
+    sequence = _sequence_of(reader, first, args[1]) if node.target is operator.getitem else None
+    if sequence is not None and rank is not None:  # `out, _ = self.lstm(x)`, batch first
+        return (sequence, i) if i < rank - 1 else None
     piece = _piece_of(first, args[1]) if node.target is operator.getitem and first else None
     if piece is not None and rank is not None:  # a chunk's piece: every dim but the cut one
         return (piece[0], i) if i % rank != piece[1] % rank else None
@@ -112,6 +117,20 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
         if isinstance(sym, Sym) and sym.what == "dim" and type(sym.index) is int:
             return sym.src, sym.index
     return None
+
+
+def _sequence_of(reader: Any, call: Any, index: Any) -> Any:
+    """The input of torch's own batch-first `nn.LSTM`, `nn.GRU` or `nn.RNN` whose output
+    sequence `call[index]` is (`out, _ = self.lstm(x)`): (N, L, D) in, (N, L, H) out, so
+    every dim but the last is the input's; None for anything else."""
+    import torch.nn as nn
+
+    if index != 0 or not is_node(call) or call.op != "call_module" or len(call.args) != 1:
+        return None
+    rnn = reader.module.get_submodule(str(call.target))
+    if type(rnn) not in (nn.LSTM, nn.GRU, nn.RNN) or not rnn.batch_first or call.kwargs:
+        return None
+    return call.args[0] if is_node(call.args[0]) else None
 
 
 def _piece_of(cut: Any, index: Any) -> tuple[Any, int] | None:

@@ -87,12 +87,15 @@ def _steps(
         at = c - (fold is not None)  # the fold, done last, is one dim until then
         sizes = _group_sizes(dims[a:b], forms[c:d], -1 in values)
         folded = _folded_map(reader, values[c:d]) if sizes is None and fold is None else None
-        if sizes is None and folded is None:
+        like = _sizes_of(reader, dims[a:b], forms[c:d], values[c:d]) if sizes is None else None
+        if sizes is None and folded is None and like is None:
             return None
         if b - a > 1:
             steps.append(("flatten", {"start_dim": at, "end_dim": at + b - a - 1}, ()))
         if folded is not None:
             fold = at, folded
+        elif like is not None:
+            steps.append(("unflatten_as", {"dim": at, "dims": like[1]}, (like[0],)))
         elif d - c > 1:
             steps.append(("unflatten", {"dim": at, "unflattened_size": sizes}, ()))
     if fold is not None:
@@ -120,6 +123,33 @@ def _folded_map(reader: Any, values: list[Any]) -> Any:
     if (h.index % 4, w.index % 4) != (2, 3):
         return None
     return h.src if batch_at_front(reader, h.src) else None
+
+
+def _sizes_of(
+    reader: Any, dims: list[Form], forms: list[Form | None], values: list[Any]
+) -> tuple[Any, list[int]] | None:
+    """(the tensor, its dims) when a group's sizes, two or more, are each a size read off
+    one tensor the spec holds (`v.reshape(B, W, H, -1)` after `B, H, W, C = x.shape`: B and
+    W of x) and multiply to the group's dims for every input: an `unflatten_as` of those
+    dims of that tensor states it for every input (timm's Sequencer folds the batch of
+    columns its LSTM ran on back so); None otherwise."""
+    from .slices import _node_shapes
+
+    syms = [reader.syms.get(v) if is_node(v) else None for v in values]
+    if len(syms) < 2 or any(s is None or s.what != "dim" or type(s.index) is not int for s in syms):
+        return None
+    like = syms[0].src
+    rank = len(_node_shapes(reader).get(like, ()))
+    if not rank or any(s.src is not like for s in syms) or like not in reader.names:
+        return None
+    want, got = (Counter(), 1), (Counter(), 1)
+    for symbols, n in dims:
+        want = want[0] + symbols, want[1] * n
+    for form in forms:
+        if form is None:
+            return None
+        got = got[0] + form[0], got[1] * form[1]
+    return (like, [s.index % rank for s in syms]) if got == want else None
 
 
 def _fold(reader: Any, fold: tuple[int, Any], rank: int, front: Form | None) -> list[Step] | None:

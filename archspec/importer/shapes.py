@@ -234,8 +234,9 @@ _UNSTATED_HINT = (
     "number; `flatten` and `unflatten` regroup dims whose sizes are products of the input's "
     "dims and numbers (or one dim `//` a number, an unflatten's -1), and tokens fold back "
     "into the map whose H and W they read, in that order (a `departition` of one-token "
-    "groups: docs/spec-language.md, Tokens back into a map); else write the sizes as "
-    "numbers, which fits one input size"
+    "groups: docs/spec-language.md, Tokens back into a map) or a dim is split into sizes "
+    "read off one tensor (an `unflatten_as`); else write the sizes as numbers, which fits "
+    "one input size"
 )
 
 
