@@ -322,3 +322,24 @@ def test_a_module_that_returns_its_input_is_an_identity_node() -> None:
     model = nn.Sequential(nn.Conv2d(3, 3, 1), MaybeDrop(0.0), Gated(True), Gated(False))
     text = roundtrip(model, (2, 3, 5, 5))
     assert text.count("{type: identity}") == 2 and "MaybeDrop" not in text
+
+
+class FunctionalShuffle(nn.Module):
+    """ShuffleNet's interleaving written with torch's own function, by position or keyword."""
+
+    def __init__(self, keyword: bool) -> None:
+        super().__init__()
+        self.keyword = keyword
+        self.conv = nn.Conv2d(8, 12, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return torch.channel_shuffle(y, groups=3) if self.keyword else F.channel_shuffle(y, 4)
+
+
+@pytest.mark.parametrize("keyword", [False, True])
+def test_torchs_channel_shuffle_function_is_the_channel_shuffle_kind(keyword: bool) -> None:
+    """E903 'no layer kind computes `torch.channel_shuffle` as called here', though the kind
+    computes exactly that (only torchvision's own `channel_shuffle` was read)."""
+    text = roundtrip(FunctionalShuffle(keyword), (2, 8, 5, 6))
+    assert f"type: channel_shuffle, groups: {3 if keyword else 4}" in text

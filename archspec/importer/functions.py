@@ -469,6 +469,7 @@ def _torch_functions() -> dict[Any, Reader]:
         **{getattr(torch, name): read for name, read in RANK_CALLS.items()},
         **elementwise.functions(),  # clamp, square, neg
         **sampling.functions(),  # F.grid_sample
+        torch.channel_shuffle: _channel_shuffle,  # F.channel_shuffle, as ShuffleNet's kind
         F.pixel_shuffle: _pixel_shuffling("pixel_shuffle", "upscale_factor"),
         F.pixel_unshuffle: _pixel_shuffling("pixel_unshuffle", "downscale_factor"),
         # the 1-d and 3-d forms of audio and video networks, as the 2-d ones
