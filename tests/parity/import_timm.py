@@ -63,7 +63,11 @@ tresnet_m inception_next_tiny starnet_s1 poolformerv2_s12 bat_resnext26ts regnet
 rdnet_tiny inception_v4 inception_resnet_v2 xception41 resnet33ts regnetz_d8 legacy_seresnet18
 sedarknet21 fbnetv3_b repvit_m0_9 mambaout_femto cs3edgenet_x regnety_040_sgn inception_next_atto
 seresnext26t_32x4d cait_xxs24_224 coat_lite_tiny efficientformer_l1 convit_tiny ghostnetv3_050
-focalnet_tiny_srf hiera_tiny_224 gcvit_xxtiny
+focalnet_tiny_srf hiera_tiny_224 gcvit_xxtiny sequencer2d_s convmixer_768_32 res2net50_26w_4s
+resnest26d dm_nfnet_f0 pvt_v2_b0 twins_pcpvt_small nest_tiny xcit_nano_12_p16_224
+deit3_small_patch16_224 swin_tiny_patch4_window7_224 crossvit_tiny_240 tnt_s_patch16_224
+davit_tiny mobilenetv4_hybrid_medium tiny_vit_5m_224 eva02_tiny_patch14_224 ghostnetv2_160
+lcnet_075
 """
 MODELS = _NAMES.split()
 
