@@ -178,3 +178,29 @@ def test_network_comments_write_an_argument_moved_off_dim_1_as_the_argument() ->
     assert ", 64)" not in source
     model = _load(source, "tokens").Tokens(width=32)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+PATCHES = """\
+archspec: 1
+name: patches
+input: [N, 3, 224, 224]
+params: {patch: 7}
+layers:
+  - {name: stem, type: conv2d, out_channels: 8, kernel_size: patch, stride: patch}
+  - {name: conv, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: pool, type: adaptive_avgpool2d, output_size: 1}
+"""
+
+
+def test_a_size_that_follows_the_input_and_an_argument_gets_no_comment() -> None:
+    """`patch` is a constructor argument: the network's comments said `(N, 8, (224 + (0 -
+    (patch - 1 + 1))) // patch + 1, ...)` under `# x: (N, 3, H, W)`, the size of a 224 input
+    where the forward takes any (session 37's ConvMixer, emitted at a small width); no
+    closed form holds for every input and every `patch`, so those lines say nothing."""
+    source = archspec.emit(PATCHES)
+    forward = source[source.index("def forward") :]
+    assert "224" not in forward
+    assert "x = self.stem(x)\n" in forward and "x = self.conv(x)\n" in forward
+    assert "x = self.pool(x)  # (N, 8, 1, 1)" in forward
+    model = _load(source, "patches").Patches(patch=4)
+    assert model(torch.randn(2, 3, 30, 18)).shape == (2, 8, 1, 1)

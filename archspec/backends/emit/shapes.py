@@ -58,7 +58,15 @@ def _class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
             return graph.input_shape, network_comments(cls)
         simplify = on_accepted_inputs(graph, table)
         rows = {k: simplify(s) for k, s in _rows(table).items()}
-        return sym_in, _comments(cls, [rows], network=True)
+        # the sizes the declared input gave as numbers (224 -> H): a dim that follows one
+        # and an argument too has no text here (the class's code computed it at 224)
+        given = {
+            symbol
+            for d, declared in zip(sym_in, graph.input_shape, strict=False)
+            if declared.is_const
+            for symbol in d.symbols
+        }
+        return sym_in, _comments(cls, [rows], network=True, generalised=frozenset(given))
     per_body: list[dict[str, Shape]] = []
     for body in cls.bodies:
         sym_in = input_symbols(body.module.in_shape or (), body.module.in_axis)
@@ -113,9 +121,13 @@ def input_symbols(body_in: Shape, axis: int | None = 1, suffix: str = "") -> Sha
 
 
 def _comments(
-    cls: ClassInfo, per_body: list[dict[str, Shape]], network: bool = False
+    cls: ClassInfo,
+    per_body: list[dict[str, Shape]],
+    network: bool = False,
+    generalised: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
-    """A comment per step: the dims every body of the class gives alike."""
+    """A comment per step: the dims every body of the class gives alike; `generalised`: the
+    network's input symbols that stand for a size its declared input gives as a number."""
     out: dict[str, str] = {}
     # the dims the class's code computes: the channels (dim 1), any dim of a block whose
     # input is channels-last (Swin's (N, H, W, in_channels) blocks), and in the network
@@ -134,6 +146,10 @@ def _comments(
         for j in range(len(shapes[0])):
             texts = {str(s[j]) if j < len(s) else None for s in shapes}
             template = step.out[j] if j < len(step.out) else None
+            follows_input = any(set(s[j].symbols) & generalised for s in shapes if j < len(s))
+            if follows_input and template is not None and template.symbolic:
+                dims = []  # `(224 - patch) // patch + 1` is no size of `x: (N, 3, H, W)`
+                break
             if (
                 (network or j == 1 or (last and j > 1))
                 and template is not None
