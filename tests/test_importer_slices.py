@@ -117,7 +117,7 @@ class Refused(nn.Module):
         x = self.conv(x)
         if self.how == "tensor":
             return x[:, x.argmax(1)]  # refused: tensor index
-        return x[:, : x.shape[1] // 2]  # refused: size
+        return x[:, :, : x.shape[2] // 2]  # refused: size
 
 
 @pytest.mark.parametrize(
@@ -137,6 +137,25 @@ def test_other_indexing_is_refused_at_its_statement(how: str, says: str) -> None
         line = fh.read().splitlines()[diag.span.line - 1]
     assert f"# refused: {says.split()[-1]}" in line
     assert "split" in (diag.hint or "")
+
+
+class HalfChannels(nn.Module):
+    """Half a conv's channels, the bound read off the shape: `x[:, : x.shape[1] // 2]`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        return x[:, : x.shape[1] // 2] * x[:, x.shape[1] // 2 :]
+
+
+def test_a_bound_worked_out_from_sizes_no_input_changes_is_that_number() -> None:
+    """It was E903 ("slices with a bound worked out from a size of a tensor"), as one
+    worked out from H is: the channels are 8 for every input, so the bound is 4."""
+    text = roundtrip(HalfChannels(), (2, 3, 5, 7))
+    assert "split_size: [4, 4]" in text
 
 
 class OptionA(nn.Module):

@@ -197,6 +197,22 @@ def _bounds(node: Any) -> tuple[Any, Any, Any] | str:
 Dims = tuple[list[tuple[int, slice]], list[tuple[int, int]], list[int]]
 
 
+def _fixed_bounds(reader: Any, index: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`index` with each slice bound that is a size no input changes, or arithmetic on such
+    sizes, as its number (`y[:, : y.shape[1] // 2]`, half a conv's channels: `y[:, :4]`);
+    a bound that follows the input stays a node (refused as such)."""
+    from .regroup import fixed_value
+
+    def fixed(v: Any) -> Any:
+        number = fixed_value(reader, v) if is_node(v) else None
+        return number if type(number) is int else v
+
+    return tuple(
+        slice(fixed(i.start), fixed(i.stop), fixed(i.step)) if isinstance(i, slice) else i
+        for i in index
+    )
+
+
 def _slice_dims(index: tuple[Any, ...], rank: int) -> Dims | str:
     """What a getitem index does to a tensor of `rank` dims: the dims it slices, each with
     its slice ([] when it slices nothing), those it takes one position of (`x[:, 0, 1:]`),
@@ -252,7 +268,7 @@ def read_slice(reader: Any, node: Any) -> bool:
     picks: list[tuple[int, int]] = []
     news: list[int] = []
     if dim is None:
-        found_dims = _slice_dims(index, len(shape))
+        found_dims = _slice_dims(_fixed_bounds(reader, index), len(shape))
         if isinstance(found_dims, str):
             reader.fail("E903", f"{what} {found_dims}", node, _HINT)
             return True
