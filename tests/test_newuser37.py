@@ -1,8 +1,8 @@
 """Networks of timm written from the docs alone by a new user (session 37's acceptance check,
-tests/newuser37/*.yaml: rexnet_100, hgnetv2_b0, nf_resnet26, ConvMixer at a small width,
-sequencer2d_s), against what timm 1.0.31 builds, as tests/newuser37/timm.json records it
-(tests/newuser37/make_fixture.py; timm is not needed here): the parameter count, the
-state_dict's keys, shapes and dtypes in order (so a strict load either way), and the eval
+tests/newuser37/*.yaml: rexnet_100, hgnetv2_b0, nf_resnet26, mobilevitv2_050, ConvMixer at a
+small width, sequencer2d_s), against what timm 1.0.31 builds, as tests/newuser37/timm.json
+records it (tests/newuser37/make_fixture.py; timm is not needed here): the parameter count,
+the state_dict's keys, shapes and dtypes in order (so a strict load either way), and the eval
 output under the same RNG-free weights at each case's input sizes (the spec's own, a
 non-square one and one at the edge of the domain `archspec check` derives), compiled and
 emitted."""
@@ -83,3 +83,22 @@ def test_the_domain_check_derives_is_where_the_network_runs(name: str, domain: s
         if edge > 1:
             with pytest.raises(RuntimeError):
                 model(torch.zeros(1, 3, edge - 1, edge))
+
+
+def test_mobilevitv2s_domain_is_the_sizes_its_patches_fold_at() -> None:
+    """timm resizes a map of odd size to even before its 2x2 patches; the spec computes no
+    resize, so it takes the sizes where none happens (57 to 64, modulo 64: the maps at its
+    three MobileViT blocks, H / 8, H / 16 and H / 32 rounded up, even) and refuses the
+    others at `check`, never computing otherwise."""
+    spec = str(HERE / CASES["mobilevitv2_050"]["spec"])
+    report = archspec.check(spec)
+    assert report.domain_text.endswith(
+        "with H % 64 in {0, 57, 58, 59, 60, 61, 62, 63} and W % 64 in {0, 57, 58, 59, 60, 61, "
+        "62, 63}"
+    )
+    assert not archspec.check(spec, input=(1, 3, 56, 64)).ok
+    model = archspec.compile(spec).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 57, 128)).shape == (1, 1000)
+        with pytest.raises(RuntimeError):
+            model(torch.zeros(1, 3, 56, 64))

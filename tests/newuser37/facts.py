@@ -34,6 +34,13 @@ CASES: dict[str, dict[str, Any]] = {
         "timm": "nf_resnet26",
         "sizes": [(224, 224), (160, 200), (1, 1)],
     },
+    # its 2x2 patches unfolded by unflatten and folded back by unflatten_as: every size
+    # whose maps at the three MobileViT blocks are even (57 to 64, modulo 64)
+    "mobilevitv2_050": {
+        "spec": "mobilevitv2_050.yaml",
+        "timm": "mobilevitv2_050",
+        "sizes": [(256, 256), (192, 320), (57, 63)],
+    },
     # the family's layout at a small width and depth (timm's 768_32 is 20 GMACs at 224)
     "convmixer_small": {
         "spec": "convmixer.yaml",
