@@ -1,0 +1,34 @@
+"""What tests/test_newuser37_attn.py compares with timm's record (make_fixture.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+HERE = Path(__file__).parent
+FIXTURE = HERE / "timm.json"
+
+#: each model's input sizes: the spec's own, then another the network takes (LeViT learns
+#: its attention biases for 14 x 14 tokens, so it takes 209 to 224 pixels a side only)
+SIZES: dict[str, list[tuple[int, int]]] = {
+    "pvt_v2_b0": [(224, 224), (160, 200)],
+    "levit_128s": [(224, 224), (209, 217)],
+    "xcit_nano_12_p16_224": [(224, 224), (160, 192)],
+}
+
+
+def state_dict_facts(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """The state_dict's keys, shapes and dtypes in order, as their count, sha256 and ends."""
+    listed = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state.items()]
+    text = json.dumps(listed, separators=(",", ":"))
+    return {
+        "state_dict_len": len(listed),
+        "state_dict_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "state_dict_head": listed[:3],
+        "state_dict_tail": listed[-3:],
+    }

@@ -1,0 +1,79 @@
+"""Attention networks of timm that session 37's new user wrote from the docs alone
+(tests/newuser37attn/*.yaml: pvt_v2_b0's spatial-reduction attention and depthwise conv over
+tokens folded back into their map, levit_128s's attention biases per distance and batch norms
+over tokens with its two heads averaged, xcit_nano_12_p16_224's cross-covariance attention,
+local patch interaction and class attention), against what timm 1.0.31 builds, as
+tests/newuser37attn/timm.json records it (tests/newuser37attn/make_fixture.py; timm is not
+needed here): the parameter count, the state_dict's keys, shapes and dtypes in order (so a
+strict load either way), the eval output under the same RNG-free weights at two input sizes,
+compiled and emitted, and the input sizes `archspec check` states at their edge, where timm's
+forward starts to fail."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+import torch
+
+import archspec
+from tests.newuser37attn.facts import FIXTURE, HERE, SIZES, state_dict_facts
+from tests.parity.weights import (
+    deterministic_input,
+    fill_deterministic,
+    output_summary,
+    summary_matches,
+)
+
+RECORDS = json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+
+def test_every_spec_of_the_folder_has_timms_record() -> None:
+    assert sorted(p.stem for p in HERE.glob("*.yaml")) == sorted(SIZES) == sorted(RECORDS)
+
+
+@pytest.mark.parametrize("name", sorted(SIZES))
+def test_the_spec_is_timms_network(name: str) -> None:
+    record = RECORDS[name]
+    spec = str(HERE / f"{name}.yaml")
+    report = archspec.check(spec)
+    assert report.ok, report.diagnostics
+    ours = archspec.compile(spec).eval()
+    assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
+    facts = state_dict_facts(ours.state_dict())
+    assert facts == {k: record[k] for k in facts}
+    filled = fill_deterministic(ours.state_dict())
+    ours.load_state_dict(filled, strict=True)
+    module = types.ModuleType(f"emitted_{name}")
+    exec(compile(archspec.emit(spec), "<emitted>", "exec"), module.__dict__)
+    emitted = getattr(module, type(ours).__name__)().eval()
+    emitted.load_state_dict(filled, strict=True)
+    compared = 0
+    for size, expected in zip(SIZES[name], record["outputs"], strict=True):
+        x = deterministic_input((1, 3, *size))
+        with torch.no_grad():
+            out = ours(x)
+            assert torch.equal(emitted(x), out)
+        assert summary_matches(output_summary(out), expected, rtol=1e-5) == []
+        compared += 1
+    assert compared == 2
+
+
+#: the smallest side timm's forward takes and the one below it (pvt_v2_b0: the first stage's
+#: 8 x 8 reduction needs 8 tokens a side; levit_128s: 14 tokens a side after the 16x stem),
+#: with the other side at the spec's size
+EDGES = {"pvt_v2_b0": (29, 28), "levit_128s": (209, 208)}
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_check_states_the_edge_where_the_forward_starts_to_fail(name: str) -> None:
+    spec = str(HERE / f"{name}.yaml")
+    takes, refuses = EDGES[name]
+    assert archspec.check(spec, input=(1, 3, takes, 224)).ok
+    assert not archspec.check(spec, input=(1, 3, refuses, 224)).ok
+    model = archspec.compile(spec).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, takes, 224)).shape == (1, 1000)
+        with pytest.raises(RuntimeError):
+            model(torch.zeros(1, 3, refuses, 224))
