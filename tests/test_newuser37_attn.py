@@ -2,7 +2,8 @@
 (tests/newuser37attn/*.yaml: pvt_v2_b0's spatial-reduction attention and depthwise conv over
 tokens folded back into their map, levit_128s's attention biases per distance and batch norms
 over tokens with its two heads averaged, xcit_nano_12_p16_224's cross-covariance attention,
-local patch interaction and class attention), against what timm 1.0.31 builds, as
+local patch interaction and class attention, focalnet_tiny_srf's focal modulation in place of
+attention: gated contexts of growing depthwise convs), against what timm 1.0.31 builds, as
 tests/newuser37attn/timm.json records it (tests/newuser37attn/make_fixture.py; timm is not
 needed here): the parameter count, the state_dict's keys, shapes and dtypes in order (so a
 strict load either way), the eval output under the same RNG-free weights at two input sizes,
@@ -61,9 +62,10 @@ def test_the_spec_is_timms_network(name: str) -> None:
 
 
 #: the smallest side timm's forward takes and the one below it (pvt_v2_b0: the first stage's
-#: 8 x 8 reduction needs 8 tokens a side; levit_128s: 14 tokens a side after the 16x stem),
-#: with the other side at the spec's size
-EDGES = {"pvt_v2_b0": (29, 28), "levit_128s": (209, 208)}
+#: 8 x 8 reduction needs 8 tokens a side; levit_128s: 14 tokens a side after the 16x stem;
+#: focalnet_tiny_srf: a 2 x 2 patch at each of its last three downsamplings), with the other
+#: side at the spec's size
+EDGES = {"pvt_v2_b0": (29, 28), "levit_128s": (209, 208), "focalnet_tiny_srf": (32, 31)}
 
 
 @pytest.mark.parametrize("name", sorted(EDGES))
