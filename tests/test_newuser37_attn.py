@@ -3,10 +3,11 @@
 tokens folded back into their map, levit_128s's attention biases per distance and batch norms
 over tokens with its two heads averaged, xcit_nano_12_p16_224's cross-covariance attention,
 local patch interaction and class attention, focalnet_tiny_srf's focal modulation in place of
-attention: gated contexts of growing depthwise convs), against what timm 1.0.31 builds, as
-tests/newuser37attn/timm.json records it (tests/newuser37attn/make_fixture.py; timm is not
-needed here): the parameter count, the state_dict's keys, shapes and dtypes in order (so a
-strict load either way), the eval output under the same RNG-free weights at two input sizes,
+attention: gated contexts of growing depthwise convs, davit_tiny's window attention and channel
+attention in turn, each after a convolutional position encoding), against what timm 1.0.31
+builds, as tests/newuser37attn/timm.json records it (tests/newuser37attn/make_fixture.py; timm
+is not needed here): the parameter count, the state_dict's keys, shapes and dtypes in order (so
+a strict load either way), the eval output under the same RNG-free weights at two input sizes,
 compiled and emitted, and the input sizes `archspec check` states at their edge, where timm's
 forward starts to fail."""
 
