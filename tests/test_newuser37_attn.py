@@ -80,3 +80,45 @@ def test_check_states_the_edge_where_the_forward_starts_to_fail(name: str) -> No
         assert model(torch.zeros(1, 3, takes, 224)).shape == (1, 1000)
         with pytest.raises(RuntimeError):
             model(torch.zeros(1, 3, refuses, 224))
+
+
+FOLD = """\
+archspec: 1
+name: fold
+input: [N, 3, H, W]
+layers:
+  - {name: proj, type: conv2d, out_channels: 16, kernel_size: 4, stride: 4}
+  - {name: flat, type: flatten, start_dim: 2}
+  - {name: tokens, type: permute, dims: [0, 2, 1]}
+  - {name: t, type: permute, dims: [0, 2, 1]}
+  - FOLD
+"""
+
+
+@pytest.mark.parametrize(
+    "fold",
+    [
+        "{name: back, type: reshape, shape: [0, 16, H // 4, W // 4]}",
+        "{name: back, type: unflatten, dim: 2, unflattened_size: [H // 4, W // 4]}",
+    ],
+)
+def test_a_fold_of_tokens_by_the_inputs_sizes_points_at_the_departition(fold: str) -> None:
+    # PVT's `x.transpose(1, 2).reshape(B, C, H, W)` written with the input's symbols: the
+    # hint named interpolate_as, pad_as and adaptive pools, none of which folds tokens
+    text = FOLD.replace("FOLD", fold)
+    (only,) = archspec.check(text).diagnostics
+    assert (only.code, only.span.line if only.span else 0) == ("E302", 9)
+    assert only.hint is not None and only.hint.startswith("`H` is a symbol of `input:`")
+    assert "`departition` them with `size: 1`" in only.hint
+    assert "interpolate_as" not in only.hint
+    folded = text.replace(
+        fold,
+        "{name: one, type: unsqueeze, dim: 2, from: tokens}\n"
+        "  - {name: back, type: departition, size: 1, from: [one, proj]}",
+    )
+    report = archspec.check(folded)
+    assert report.ok and "H, W >= 4" in report.domain_text
+    # an input symbol read elsewhere keeps the hint of the kinds that take a size
+    resize = text.replace(fold, "{type: interpolate, size: [H, W]}")
+    (other,) = archspec.check(resize).diagnostics
+    assert other.code == "E302" and "`interpolate_as`" in (other.hint or "")

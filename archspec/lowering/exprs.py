@@ -120,16 +120,48 @@ def name_origin(lw: Lowerer, name: str) -> str:
     return "spec" if name in lw.spec.params else "index"
 
 
-def input_symbol_hint(message: str, input_dims: Sequence[Any], hint: str | None) -> str | None:
+#: the fields whose sizes fold tokens back into a map, by the kind that takes them
+_FOLD_FIELDS = {"reshape": "shape", "unflatten": "unflattened_size"}
+
+
+def input_symbol_hint(
+    message: str, input_dims: Sequence[Any], hint: str | None, reader: Any = None
+) -> str | None:
     """E302's hint for an unknown name that is a symbol of the spec's `input:` (`size: [H,
     W]` to resize to the input): no expression reads a size, kinds that take it from a
-    tensor do. Other messages keep `hint`."""
+    tensor do. Read by a `reshape`'s `shape` or an `unflatten`'s sizes (`reader`: the kind
+    and the field), the size is a map's that tokens are folded back into (PVT's
+    `x.transpose(1, 2).reshape(B, C, H, W)`), which a departition of one-token groups takes
+    from that map. Other messages keep `hint`."""
     name = unknown_name(message)
     if name is None or name not in input_dims:
         return hint
+    if reader is not None and _FOLD_FIELDS.get(reader[0]) == reader[1]:
+        follow = (
+            "to fold (N, L, C) tokens back into the map they came from, at any size, "
+            "`unsqueeze` them at dim 2 and `departition` them with `size: 1` and `from: "
+            "[tokens, map]` (docs/spec-language.md, 'Tokens back into a map')"
+        )
+    else:
+        follow = (
+            "follow the input's size with a kind that takes it from a tensor "
+            "(`interpolate_as` or `pad_as` with `from: [x, input]`, an adaptive pool)"
+        )
     return (
-        f"`{name}` is a symbol of `input:`, a size that no expression reads: follow the "
-        "input's size with a kind that takes it from a tensor (`interpolate_as` or `pad_as` "
-        "with `from: [x, input]`, an adaptive pool), or write the number"
-        + (f"; {hint}" if hint else "")
+        f"`{name}` is a symbol of `input:`, a size that no expression reads: {follow}, or "
+        "write the number" + (f"; {hint}" if hint else "")
     )
+
+
+def reader_of(data: Any, ypath: Sequence[Any]) -> tuple[str, str] | None:
+    """The `type` of the node whose field `ypath` names, and the field: where in the spec
+    document an expression was read (None when the path leads to no node's field)."""
+    node = data
+    try:
+        for part in ypath[:-1]:
+            node = node[part]
+    except (KeyError, IndexError, TypeError):
+        return None
+    kind = node.get("type") if isinstance(node, dict) else None
+    field = ypath[-1] if ypath else None
+    return (kind, field) if isinstance(kind, str) and isinstance(field, str) else None

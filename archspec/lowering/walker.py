@@ -41,7 +41,7 @@ from .context import (
     quiet_names,
     when_text,
 )
-from .exprs import input_symbol_hint, text_expr
+from .exprs import input_symbol_hint, reader_of, text_expr
 from .fromlist import computed_inputs
 from .itemplan import ItemPlan, item_plan
 from .keys import keyed_failed, keyed_site, list_taken
@@ -128,7 +128,8 @@ class Lowerer:
         self, code: str, message: str, ypath: PathKey, hint: str | None = None, key: bool = False
     ) -> None:
         if code == "E302":
-            hint = input_symbol_hint(message, self.spec.input, hint)
+            reader = reader_of(self.doc.data, ypath)
+            hint = input_symbol_hint(message, self.spec.input, hint, reader)
         self.bag.add(Diagnostic(code, message, self.span(ypath, key), hint))
 
     def close_matches(self, name: str, candidates: Sequence[str]) -> list[str]:
