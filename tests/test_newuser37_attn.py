@@ -122,3 +122,15 @@ def test_a_fold_of_tokens_by_the_inputs_sizes_points_at_the_departition(fold: st
     resize = text.replace(fold, "{type: interpolate, size: [H, W]}")
     (other,) = archspec.check(resize).diagnostics
     assert other.code == "E302" and "`interpolate_as`" in (other.hint or "")
+
+
+def test_a_departition_of_tokens_not_yet_in_groups_says_to_unsqueeze_them() -> None:
+    # the hint was the generic "check the layers before it: this layer takes another rank"
+    text = FOLD.replace("FOLD", "{name: back, type: departition, size: 1, from: [tokens, proj]}")
+    (only,) = archspec.check(text).diagnostics
+    assert (only.code, only.span.line if only.span else 0) == ("E401", 9)
+    assert only.hint is not None and "`unsqueeze` with `dim: 2`" in only.hint
+    # a partition's other sizes keep the rank message and its hint
+    other = text.replace("size: 1", "size: 2")
+    (rank,) = archspec.check(other).diagnostics
+    assert rank.code == "E401" and "unsqueeze" not in (rank.hint or "")

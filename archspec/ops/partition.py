@@ -147,6 +147,14 @@ class Departition(StatelessOp):
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         tokens, like = inputs
+        if len(tokens) == 3 and attrs["size"] == 1:  # (N, L, C) tokens, a group each
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} needs tokens (N, G, size * size, C) as its first input, got "
+                f"{fmt(tokens)}",
+                "these are (N, L, C) tokens: make each a group of one first, an `unsqueeze` "
+                "with `dim: 2` giving (N, L, 1, C), then departition them with `size: 1`",
+            )
         _rank4(tokens, self.kind, "tokens (N, G, size * size, C) as its first input")
         _rank4(like, self.kind, "the (N, C, H, W) map they came from as its second input")
         size = attrs["size"]
