@@ -4,10 +4,11 @@ tokens folded back into their map, levit_128s's attention biases per distance an
 over tokens with its two heads averaged, xcit_nano_12_p16_224's cross-covariance attention,
 local patch interaction and class attention, focalnet_tiny_srf's focal modulation in place of
 attention: gated contexts of growing depthwise convs, davit_tiny's window attention and channel
-attention in turn, each after a convolutional position encoding), against what timm 1.0.31
-builds, as tests/newuser37attn/timm.json records it (tests/newuser37attn/make_fixture.py; timm
-is not needed here): the parameter count, the state_dict's keys, shapes and dtypes in order (so
-a strict load either way), the eval output under the same RNG-free weights at two input sizes,
+attention in turn, each after a convolutional position encoding, crossvit_tiny_240's two
+branches whose class tokens attend to the other's patches), against what timm 1.0.31 builds, as
+tests/newuser37attn/timm.json records it (tests/newuser37attn/make_fixture.py; timm is not
+needed here): the parameter count, the state_dict's keys, shapes and dtypes in order (so a
+strict load either way), the eval output under the same RNG-free weights at two input sizes,
 compiled and emitted, and the input sizes `archspec check` states at their edge, where timm's
 forward starts to fail."""
 
@@ -73,13 +74,14 @@ EDGES = {"pvt_v2_b0": (29, 28), "levit_128s": (209, 208), "focalnet_tiny_srf": (
 def test_check_states_the_edge_where_the_forward_starts_to_fail(name: str) -> None:
     spec = str(HERE / f"{name}.yaml")
     takes, refuses = EDGES[name]
-    assert archspec.check(spec, input=(1, 3, takes, 224)).ok
-    assert not archspec.check(spec, input=(1, 3, refuses, 224)).ok
+    width = 224
+    assert archspec.check(spec, input=(1, 3, takes, width)).ok
+    assert not archspec.check(spec, input=(1, 3, refuses, width)).ok
     model = archspec.compile(spec).eval()
     with torch.no_grad():
-        assert model(torch.zeros(1, 3, takes, 224)).shape == (1, 1000)
+        assert model(torch.zeros(1, 3, takes, width)).shape == (1, 1000)
         with pytest.raises(RuntimeError):
-            model(torch.zeros(1, 3, refuses, 224))
+            model(torch.zeros(1, 3, refuses, width))
 
 
 FOLD = """\
