@@ -6,12 +6,12 @@ local patch interaction and class attention, focalnet_tiny_srf's focal modulatio
 attention: gated contexts of growing depthwise convs, davit_tiny's window attention and channel
 attention in turn, each after a convolutional position encoding, crossvit_tiny_240's two
 branches whose class tokens attend to the other's patches, tnt_s_patch16_224's inner transformer
-over the pixels of each patch), against what timm 1.0.31 builds, as
-tests/newuser37attn/timm.json records it (tests/newuser37attn/make_fixture.py; timm is not
-needed here): the parameter count, the state_dict's keys, shapes and dtypes in order (so a
-strict load either way), the eval output under the same RNG-free weights at one or two input
-sizes, compiled and emitted, and the input sizes `archspec check` states at their edge, where
-timm's forward starts to fail."""
+over the pixels of each patch, nest_tiny's attention within nested blocks of the map), against
+what timm 1.0.31 builds, as tests/newuser37attn/timm.json records it
+(tests/newuser37attn/make_fixture.py; timm is not needed here): the parameter count, the
+state_dict's keys, shapes and dtypes in order (so a strict load either way), the eval output
+under the same RNG-free weights at one or two input sizes, compiled and emitted, and the input
+sizes `archspec check` states at their edge, where timm's forward starts to fail."""
 
 from __future__ import annotations
 
@@ -66,13 +66,14 @@ def test_the_spec_is_timms_network(name: str) -> None:
 
 #: the smallest side timm's forward takes and the one below it (pvt_v2_b0: the first stage's
 #: 8 x 8 reduction needs 8 tokens a side; levit_128s: 14 tokens a side after the 16x stem;
-#: focalnet_tiny_srf: a 2 x 2 patch at each of its last three downsamplings; tnt_s_patch16_224:
-#: its 224 only, which both assert), with the other side at the spec's size
+#: focalnet_tiny_srf: a 2 x 2 patch at each of its last three downsamplings; tnt_s_patch16_224
+#: and nest_tiny: their 224 only, which both assert), with the other side at the spec's size
 EDGES = {
     "pvt_v2_b0": (29, 28),
     "levit_128s": (209, 208),
     "focalnet_tiny_srf": (32, 31),
     "tnt_s_patch16_224": (224, 223),
+    "nest_tiny": (224, 223),
 }
 
 

@@ -17,7 +17,8 @@ FIXTURE = HERE / "timm.json"
 #: its attention biases for 14 x 14 tokens, so it takes 209 to 224 pixels a side only; the
 #: spec of DaViT partitions its maps into 7 x 7 windows where timm pads them to whole
 #: windows first, so it takes sizes of 224k - 3 to 224k pixels, where timm takes any;
-#: CrossViT resizes any input to each branch's size, 240 and 224; TNT asserts its 224 x 224)
+#: CrossViT resizes any input to each branch's size, 240 and 224; TNT and NesT assert their
+#: 224 x 224)
 SIZES: dict[str, list[tuple[int, int]]] = {
     "pvt_v2_b0": [(224, 224), (160, 200)],
     "levit_128s": [(224, 224), (209, 217)],
@@ -26,6 +27,7 @@ SIZES: dict[str, list[tuple[int, int]]] = {
     "davit_tiny": [(224, 224), (223, 221)],
     "crossvit_tiny_240": [(240, 240), (200, 260)],
     "tnt_s_patch16_224": [(224, 224)],
+    "nest_tiny": [(224, 224)],
 }
 
 
