@@ -313,6 +313,11 @@ def _name_hint(value: Any, path: PathKey) -> str:
     """How to fix a name; a number (`"0"`: a child numbered as nn.Sequential and
     nn.ModuleList number theirs) is what an item without a name gets, or `key:` gives."""
     child = bool(path) and (path[-1] == "name" or (len(path) > 1 and path[-2] == "branches"))
+    if child and isinstance(value, str) and "." in value and path[-1] == "name":
+        return (  # timm's `patch_embed.0`: an entry of a module list, which `key:` makes
+            f'a dotted path into a module list or dict of the module is a key: `key: "{value}"` '
+            "in place of `name:` (docs/spec-language.md, 'Entries of a module list')"
+        )
     if not (child and isinstance(value, str) and value.isdigit()):
         return (
             "rename it: a name is an ASCII identifier (letters, digits, _) that is no "

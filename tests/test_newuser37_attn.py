@@ -143,3 +143,18 @@ def test_a_departition_of_tokens_not_yet_in_groups_says_to_unsqueeze_them() -> N
     other = text.replace("size: 1", "size: 2")
     (rank,) = archspec.check(other).diagnostics
     assert rank.code == "E401" and "unsqueeze" not in (rank.hint or "")
+
+
+def test_a_dotted_name_says_that_a_module_lists_entry_is_a_key() -> None:
+    # CrossViT's `patch_embed.0` written as a name: the hint was "rename it: a name is an
+    # ASCII identifier", where the entry of timm's ModuleList is what `key:` makes
+    text = FOLD.replace("  - FOLD\n", "").replace(
+        "{name: proj, type: conv2d", "{name: patch_embed.0, type: conv2d"
+    )
+    (only,) = archspec.check(text).diagnostics
+    assert (only.code, only.span.line if only.span else 0) == ("E204", 5)
+    assert only.hint is not None and '`key: "patch_embed.0"`' in only.hint
+    assert archspec.check(text.replace("name: patch_embed.0,", "key: patch_embed.0,")).ok
+    # a name that is no path keeps the hint to rename it
+    (other,) = archspec.check(text.replace("patch_embed.0", "patch-embed")).diagnostics
+    assert other.code == "E204" and (other.hint or "").startswith("rename it")
