@@ -215,7 +215,11 @@ def _one(
             doc.span_of(path),
             hint,
         )
-    return Diagnostic("E204", f"{where}: {first['msg']}", doc.span_of(path))
+    got = first.get("input")  # `from: [x, off]`: YAML's boolean where a name was meant
+    hint = _type_hint(["a string"], got) if isinstance(got, bool) or got is None else None
+    return Diagnostic(
+        "E204", f"{where}: {first['msg']}", doc.span_of(path), hint or "see docs/spec-language.md"
+    )
 
 
 def _unknown_field(path: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> Diagnostic:

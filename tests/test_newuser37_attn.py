@@ -158,3 +158,17 @@ def test_a_dotted_name_says_that_a_module_lists_entry_is_a_key() -> None:
     # a name that is no path keeps the hint to rename it
     (other,) = archspec.check(text.replace("patch_embed.0", "patch-embed")).diagnostics
     assert other.code == "E204" and (other.hint or "").startswith("rename it")
+
+
+def test_a_from_entry_that_yaml_reads_as_a_boolean_says_to_quote_it() -> None:
+    # a buffer named `off` (MViTv2's offset of its relative index) read by `from: [diff, off]`:
+    # YAML reads the entry as False, and the error had no hint at all
+    text = FOLD.replace(
+        "  - FOLD\n",
+        "  - {name: 'off', type: buffer, shape: [1], value: 1.0}\n"
+        "  - {name: shifted, type: add, from: [t, off]}\n",
+    )
+    (only,) = archspec.check(text).diagnostics
+    assert (only.code, only.span.line if only.span else 0) == ("E204", 10)
+    assert only.hint is not None and only.hint.startswith("YAML reads a bare yes, no, on, off")
+    assert archspec.check(text.replace("[t, off]", "[t, 'off']")).ok
