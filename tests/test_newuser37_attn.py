@@ -6,12 +6,13 @@ local patch interaction and class attention, focalnet_tiny_srf's focal modulatio
 attention: gated contexts of growing depthwise convs, davit_tiny's window attention and channel
 attention in turn, each after a convolutional position encoding, crossvit_tiny_240's two
 branches whose class tokens attend to the other's patches, tnt_s_patch16_224's inner transformer
-over the pixels of each patch, nest_tiny's attention within nested blocks of the map), against
-what timm 1.0.31 builds, as tests/newuser37attn/timm.json records it
-(tests/newuser37attn/make_fixture.py; timm is not needed here): the parameter count, the
-state_dict's keys, shapes and dtypes in order (so a strict load either way), the eval output
-under the same RNG-free weights at one or two input sizes, compiled and emitted, and the input
-sizes `archspec check` states at their edge, where timm's forward starts to fail."""
+over the pixels of each patch, nest_tiny's attention within nested blocks of the map,
+mvitv2_tiny's pooling attention with decomposed relative positions), against what timm 1.0.31
+builds, as tests/newuser37attn/timm.json records it (tests/newuser37attn/make_fixture.py; timm
+is not needed here): the parameter count, the state_dict's keys, shapes and dtypes in order (so
+a strict load either way), the eval output under the same RNG-free weights at one or two input
+sizes, compiled and emitted, and the input sizes `archspec check` states at their edge, where
+timm's forward starts to fail."""
 
 from __future__ import annotations
 
