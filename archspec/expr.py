@@ -191,10 +191,18 @@ class Expr:
         self.__dict__.update(state)
 
 
-#: An unclosed bracket is most often an expression YAML cut at its comma (`{c: max(8, n)}`).
+#: An unclosed bracket is most often an expression YAML cut at its comma (`{c: max(8, n)}`,
+#: or a flow list's item, `shape: [2 * max(q, k) - 1, d]`).
 _CUT_HINT = (
-    "written unquoted inside a `{...}` mapping, an expression ends at its first comma: "
-    'quote an expression with a comma or brackets (`out_channels: "max(8, c // 4)"`)'
+    "written unquoted inside a `{...}` mapping, an expression ends at its first comma (so "
+    "it does in a `[...]` list): quote an expression with a comma or brackets "
+    '(`out_channels: "max(8, c // 4)"`)'
+)
+#: ... and the bracket that closes it, the start of the next piece (`k) - 1`).
+_TAIL_HINT = (
+    "this looks like the end of an expression cut at its comma, the piece before it its "
+    "start: inside `{...}` or a `[...]` list, quote an expression with a comma "
+    '(`shape: ["2 * max(q, k) - 1", d]`)'
 )
 
 
@@ -234,7 +242,13 @@ def parse_expr(text: str) -> Expr:
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         msg = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
-        hint = _CUT_HINT if "never closed" in msg else _LANGUAGE_HINT
+        hint = (
+            _CUT_HINT
+            if "never closed" in msg
+            else _TAIL_HINT
+            if msg.startswith("unmatched ")
+            else _LANGUAGE_HINT
+        )
         raise ExprError(
             f"invalid expression {_short(text)}: {msg}", hint=hint, code="E206"
         ) from None

@@ -173,3 +173,16 @@ def test_a_from_entry_that_yaml_reads_as_a_boolean_says_to_quote_it() -> None:
     assert (only.code, only.span.line if only.span else 0) == ("E204", 10)
     assert only.hint is not None and only.hint.startswith("YAML reads a bare yes, no, on, off")
     assert archspec.check(text.replace("[t, off]", "[t, 'off']")).ok
+
+
+def test_the_tail_of_an_expression_a_flow_list_cut_says_so() -> None:
+    # MViTv2's `rel_pos_h` of `2 * max(q_size, k_size) - 1` rows, unquoted in a flow list: the
+    # second piece, `k) - 1`, had the generic hint listing what expressions may use
+    text = FOLD.replace(
+        "  - FOLD\n", "  - {name: rel_pos_h, type: parameter, shape: [2 * max(3, 5) - 1, 8]}\n"
+    )
+    head, tail = archspec.check(text).diagnostics
+    assert (head.code, tail.code) == ("E206", "E206")
+    assert head.hint is not None and "ends at its first comma" in head.hint
+    assert tail.hint is not None and tail.hint.startswith("this looks like the end of an")
+    assert archspec.check(text.replace("[2 * max(3, 5) - 1, 8]", '["2 * max(3, 5) - 1", 8]')).ok
