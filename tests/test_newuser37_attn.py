@@ -7,12 +7,12 @@ attention: gated contexts of growing depthwise convs, davit_tiny's window attent
 attention in turn, each after a convolutional position encoding, crossvit_tiny_240's two
 branches whose class tokens attend to the other's patches, tnt_s_patch16_224's inner transformer
 over the pixels of each patch, nest_tiny's attention within nested blocks of the map,
-mvitv2_tiny's pooling attention with decomposed relative positions), against what timm 1.0.31
-builds, as tests/newuser37attn/timm.json records it (tests/newuser37attn/make_fixture.py; timm
-is not needed here): the parameter count, the state_dict's keys, shapes and dtypes in order (so
-a strict load either way), the eval output under the same RNG-free weights at one or two input
-sizes, compiled and emitted, and the input sizes `archspec check` states at their edge, where
-timm's forward starts to fail."""
+mvitv2_tiny's pooling attention with decomposed relative positions, convit_tiny's gated
+positional self-attention), against what timm 1.0.31 builds, as tests/newuser37attn/timm.json
+records it (tests/newuser37attn/make_fixture.py; timm is not needed here): the parameter count,
+the state_dict's keys, shapes and dtypes in order (so a strict load either way), the eval output
+under the same RNG-free weights at one or two input sizes, compiled and emitted, and the input
+sizes `archspec check` states at their edge, where timm's forward starts to fail."""
 
 from __future__ import annotations
 
@@ -68,7 +68,8 @@ def test_the_spec_is_timms_network(name: str) -> None:
 #: the smallest side timm's forward takes and the one below it (pvt_v2_b0: the first stage's
 #: 8 x 8 reduction needs 8 tokens a side; levit_128s: 14 tokens a side after the 16x stem;
 #: focalnet_tiny_srf: a 2 x 2 patch at each of its last three downsamplings; tnt_s_patch16_224
-#: and nest_tiny: their 224 only, which both assert), with the other side at the spec's size
+#: and nest_tiny: their 224 only, which both assert, as convit_tiny does), with the other side
+#: at the spec's size
 EDGES = {
     "pvt_v2_b0": (29, 28),
     "levit_128s": (209, 208),
