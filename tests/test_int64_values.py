@@ -54,3 +54,32 @@ def test_a_large_broadcast_is_listed_in_linear_time() -> None:
     shape = (196, 196)
     out = dtypes._strided(shape, [0, 1], 0, flat)  # a row broadcast down 196 rows
     assert len(out) == 196 * 196 and out[:3] == [0, 1, 2] and out[196:199] == [0, 1, 2]
+
+
+def test_a_float_buffer_of_indices_is_told_to_say_int64() -> None:
+    import archspec
+
+    spec = """archspec: 1
+name: fi
+input: [N, 4, 7, 7]
+layers:
+  - {name: idx, type: buffer, shape: [49, 49], fill: distance_index, window: [7, 7]DTYPE}
+  - {name: bias, type: parameter, shape: [4, 49], init: constant}
+  - {name: picked, type: index, from: [bias, idx], dim: 1}
+"""
+    bad = archspec.check(spec.replace("DTYPE", ""))
+    (error,) = [d for d in bad.diagnostics if d.code == "E401"]
+    assert "`idx` is a float tensor" in error.message
+    assert error.hint is not None and "give the buffer `idx` `dtype: int64`" in error.hint
+    assert archspec.check(spec.replace("DTYPE", ", dtype: int64")).ok
+    # token ids from the input are told about input_dtype, as before
+    ids = archspec.check(
+        """archspec: 1
+name: ids
+input: [N, 12]
+layers:
+  - {type: embedding, num_embeddings: 100, embedding_dim: 8}
+"""
+    )
+    (error,) = [d for d in ids.diagnostics if d.code == "E401"]
+    assert error.hint is not None and "input_dtype: int64" in error.hint

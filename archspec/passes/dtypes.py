@@ -272,12 +272,12 @@ def _walk(
             ints[node.name] = Ints(buffer_range(node), functools.partial(buffer_listed, node))
         elif kind in INDEXED:
             if not all(read):
-                errors.append(_float_indices(node))
+                errors.append(_float_indices(node, None, _buffer_named(module, node, 0)))
             else:
                 _check_indices(node, ints[node.inputs[0]].range, errors)
         elif kind in PICKS:
             if not read[1]:
-                errors.append(_float_indices(node, node.inputs[1]))
+                errors.append(_float_indices(node, node.inputs[1], _buffer_named(module, node)))
             else:
                 rows = _size_along(module, node.inputs[0], node.attrs["dim"])
                 _check_indices(node, ints[node.inputs[1]].range, errors, rows, node.inputs[1])
@@ -376,14 +376,28 @@ def _check_indices(
     )
 
 
-def _float_indices(node: Node, source: str | None = None) -> Diagnostic:
+def _buffer_named(module: Module, node: Node, at: int = 1) -> bool:
+    """Whether the indices `node` reads (its input `at`) are a buffer of `module`: a
+    float one, since it is no int64 tensor."""
+    if len(node.inputs) <= at:
+        return False
+    name = node.inputs[at]
+    return any(n.name == name and n.kind == "buffer" for n in module.nodes)
+
+
+def _float_indices(node: Node, source: str | None = None, buffer: bool = False) -> Diagnostic:
     source = source or (node.inputs[0] if node.inputs else INPUT)
+    hint = (
+        f"give the buffer `{source}` `dtype: int64`: a buffer is float32 unless it says so"
+        if buffer
+        else "a network whose input is token ids says `input_dtype: int64` (the input is "
+        "float otherwise); or read an int64 buffer (position ids: `type: buffer, fill: "
+        "arange, dtype: int64`)"
+    )
     return Diagnostic(
         "E401",
         f"{node.name}: {node.kind} looks up int64 indices, and `{source}` is a float tensor: "
         "torch refuses it at run time",
         node.span,
-        "a network whose input is token ids says `input_dtype: int64` (the input is "
-        "float otherwise); or read an int64 buffer (position ids: `type: buffer, fill: "
-        "arange, dtype: int64`)",
+        hint,
     )
