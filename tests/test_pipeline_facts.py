@@ -76,6 +76,7 @@ NEWER_CATEGORY = {
         for n in (1, 2, 3)
     },
     "unflatten": "reshape",
+    "unflatten_as": "reshape",
     **dict.fromkeys(
         ("softplus", "selu", "celu", "hardtanh", "logsigmoid", "softsign", "tanhshrink"), "act"
     ),

@@ -553,7 +553,8 @@ else:
 
 #: Modules the start-up imports (rich no longer: it loads when a command prints a table, after
 #: its work is done), and torch, which compile imports while a temporary file exists.
-_AFTER_THE_PACKAGE = ["archspec.cli", "typer", "pydantic", "archspec.cli.tools", "torch"]
+#: (`archspec.cli.build`: the module of `compile`, the one command module a compile loads)
+_AFTER_THE_PACKAGE = ["archspec.cli", "typer", "pydantic", "archspec.cli.build", "torch"]
 
 
 #: (how, when) pairs. The console script finds `archspec.cli` before the module's first line

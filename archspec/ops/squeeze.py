@@ -173,6 +173,7 @@ class UnflattenAs(StatelessOp):
     kind = "unflatten_as"
     spec = LazySpec(_unflatten_as_spec)
     style = "function"
+    category = "reshape"
     arity = 2
     summary = (
         "splits a dim into the sizes of another tensor's dims (a batch of rows or columns "
