@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from tests.newuser36.facts import state_dict_facts as state_dict_facts
 from tests.parity.weights import fill_deterministic
 
 HERE = Path(__file__).parent
@@ -67,15 +66,3 @@ def weights(name: str, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
     if name.startswith("hgnetv2"):
         return {k: v + 1 if k.endswith(".scale") else v for k, v in filled.items()}
     return dict(filled)
-
-
-def state_dict_facts(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-    """The state_dict's keys, shapes and dtypes in order, as their count, sha256 and ends."""
-    listed = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state.items()]
-    text = json.dumps(listed, separators=(",", ":"))
-    return {
-        "state_dict_len": len(listed),
-        "state_dict_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "state_dict_head": listed[:3],
-        "state_dict_tail": listed[-3:],
-    }
