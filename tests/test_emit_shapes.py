@@ -204,3 +204,36 @@ def test_a_size_that_follows_the_input_and_an_argument_gets_no_comment() -> None
     assert "x = self.pool(x)  # (N, 8, 1, 1)" in forward
     model = _load(source, "patches").Patches(patch=4)
     assert model(torch.randn(2, 3, 30, 18)).shape == (2, 8, 1, 1)
+
+
+TOKEN_BLOCK = """\
+archspec: 1
+name: tok
+input: [N, 16, 8, 8]
+blocks:
+  LinearNorm:
+    params: {out: int, tokens: int}
+    layers:
+      - {name: tflat, type: flatten, start_dim: 2}
+      - {name: t, type: permute, dims: [0, 2, 1]}
+      - {name: linear, type: linear, out_features: out, bias: false}
+      - {name: f, type: flatten, start_dim: 0, end_dim: 1}
+      - {name: bn, type: batchnorm1d}
+      - {name: back, type: unflatten, dim: 0, unflattened_size: [-1, tokens]}
+layers:
+  - {name: a, type: LinearNorm, out: 32, tokens: 64}
+"""
+
+
+def test_a_block_size_holding_an_instances_argument_gets_no_comment() -> None:
+    """LeViT's LinearNorm folds its batch of tokens back with `unflatten(0, (-1, tokens))`:
+    its comment read `(H*N*W//64, tokens, out)`, the 64 of the one instance's `tokens`
+    where the class takes any (h37d's levit_128s). That line has no comment now; the sizes
+    that are the instances' own numbers keep theirs."""
+    source = archspec.emit(TOKEN_BLOCK)
+    block = source[source.index("class LinearNorm") : source.index("class Tok")]
+    assert "//64" not in block
+    assert "x = x.unflatten(0, (-1, self.tokens))\n" in block
+    assert "x = torch.flatten(x, 0, 1)  # (N*H*W, out)" in block
+    model = _load(source, "tok").Tok()
+    assert model(torch.randn(2, 16, 8, 8)).shape == (2, 64, 32)

@@ -172,7 +172,11 @@ def _comments(
                     break
                 dims.append(template.text)
             elif len(texts) == 1 and None not in texts:
-                dims.append(texts.pop() or "")
+                text = texts.pop() or ""
+                if not network and _argument_number(cls, name, text):
+                    dims = []  # `H*N*W//64` where 64 is this instance's `tokens`
+                    break
+                dims.append(text)
             elif template is not None and _in_arguments(cls, template):
                 dims.append(template.text)  # a size the class's arguments give (`radix`)
             else:
@@ -188,6 +192,41 @@ def _holds_number(text: str | None) -> bool:
     if text is None:
         return False
     return any(isinstance(n, ast.Constant) for n in ast.walk(ast.parse(text, mode="eval")))
+
+
+def _argument_number(cls: ClassInfo, name: str, text: str) -> bool:
+    """Whether the dim `text` (each instance's, alike) follows the input and holds a number
+    one of node `name`'s attributes took from an argument of the class in some instance (an
+    unflatten of `[-1, tokens]` at 64: `H*N*W//64`): the class's code computes it from the
+    argument, so the number is that instance's, not the class's. A size that is only a
+    number (ViT's `768`) is the instances' own, as the class's other comments write it;
+    numbers 0 and 1 say nothing."""
+    numbers = _numbers(text)
+    if not numbers or not any(c.isalpha() for c in text):
+        return False
+    for body in cls.bodies:
+        node = next((n for n in body.module.nodes if n.name == name), None)
+        if node is None:
+            continue
+        args = body.module.args or {}
+        read = {n for e in node.exprs.values() for n, origin in e.names if origin == "block"}
+        given = {args[n] for n in read if type(args.get(n)) is int}
+        if given & numbers:
+            return True
+    return False
+
+
+@lru_cache(maxsize=1024)
+def _numbers(text: str) -> frozenset[int]:
+    """The integers past 1 written in a dim's text."""
+    if not text:
+        return frozenset()
+    tree = ast.parse(text, mode="eval")
+    return frozenset(
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and type(n.value) is int and n.value > 1
+    )
 
 
 def _argument_names(cls: ClassInfo) -> set[str]:
