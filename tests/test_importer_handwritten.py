@@ -343,3 +343,40 @@ def test_torchs_channel_shuffle_function_is_the_channel_shuffle_kind(keyword: bo
     computes exactly that (only torchvision's own `channel_shuffle` was read)."""
     text = roundtrip(FunctionalShuffle(keyword), (2, 8, 5, 6))
     assert f"type: channel_shuffle, groups: {3 if keyword else 4}" in text
+
+
+class _DictBackbone(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"out": self.conv(x)}
+
+
+class _ReadsAKey(nn.Module):
+    """torchvision's segmentation models read their backbone's dict by key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = _DictBackbone()
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x)["out"])
+
+
+def test_a_dict_read_by_its_key_is_said_as_such() -> None:
+    # the first error said "no layer kind computes the operator `getitem`", which names no
+    # dict; the backbone's own E904 (it returns a dict) follows it
+    with pytest.raises(ImportFailure) as err:
+        archspec.from_module(_ReadsAKey(), torch.randn(1, 8, 4, 4))
+    first, *rest = err.value.diagnostics
+    assert first.code == "E903" and "reads the key 'out' of what `self.backbone` returns" in (
+        first.message
+    )
+    assert "getitem" not in first.message
+    assert first.span is not None and first.span.file == __file__
+    with open(__file__, encoding="utf-8") as fh:
+        assert 'self.backbone(x)["out"]' in fh.read().splitlines()[first.span.line - 1]
+    assert any(d.code == "E904" and "returns a dict" in d.message for d in rest)

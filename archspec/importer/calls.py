@@ -5,6 +5,7 @@ readers kept elsewhere (casts.py) import them as functions.py does."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -101,6 +102,25 @@ def unstated(call: Call) -> str | None:
         field = next((f for f in wrong if f in call.fields), None)
         return None if field is None else f"{field}={call.fields[field]!r}"
     return None
+
+
+def key_read(node: Any) -> tuple[str, str] | None:
+    """The message and hint of E903 for `out["key"]`, a read of a dict by its key (what
+    torchvision's segmentation backbones return), which no layer kind computes: said as a
+    dict read, not as the operator `getitem`."""
+    if node.target is not operator.getitem or not isinstance(node.args[1], str):
+        return None
+    source = node.args[0]
+    whose = (
+        f"what `self.{source.target}` returns"
+        if getattr(source, "op", None) == "call_module"
+        else f"`{getattr(source, 'name', source)}`"
+    )
+    return (
+        f"forward reads the key {node.args[1]!r} of {whose}, a dict: a spec's blocks pass "
+        "tensors, not dicts",
+        "return the tensor (or a tuple of tensors) from that forward and read it as such",
+    )
 
 
 def unread_call(call: Call | None, what: str, module: Any) -> tuple[str, str] | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Diagnostic
 from ..lazymethods import dataclass
 from ..ops.names import NAME_RE, RESERVED_NAMES, check_name, literal_key_problem
-from .calls import after_refused, attribute_read, is_packing, unpacked, unread_call
+from .calls import after_refused, attribute_read, is_packing, key_read, unpacked, unread_call
 from .defaulted import other_than_one_tensor
 from .functions import Ref, describe_target, read_call
 from .hooks import parametrized_problem
@@ -558,7 +558,7 @@ class _GraphReader:
         kwargs = {k: wrap(v) for k, v in node.kwargs.items()}
         call = read_call(node.op, node.target, args, kwargs)
         what = describe_target(node.op, node.target, node.args)
-        if (why := unread_call(call, what, self.module)) is not None:
+        if (why := key_read(node) or unread_call(call, what, self.module)) is not None:
             self.fail("E903", why[0], node, why[1])
             return
         assert call is not None  # unread_call refuses a call no reader takes
