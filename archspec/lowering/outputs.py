@@ -125,7 +125,7 @@ def several_outputs(
             "`train_only`, or return the training-only node from a block of one output",
         )
         raise Skip
-    shapes = [_output_shape(module, o.name) for o in module.outputs]
+    shapes = [output_shape(module, o.name) for o in module.outputs]
     if not isinstance(axes, tuple):
         axes = (1,) * len(shapes)
     lw.add_node(scope, node, item)
@@ -161,9 +161,10 @@ def output_axes(scope: Scope, outputs: tuple[Any, ...]) -> tuple[int | None, ...
     return tuple(scope.axes.get(o.name, 1) for o in outputs)
 
 
-def _output_shape(module: Module, name: str) -> Any:
+def output_shape(module: Module, name: str | None) -> Any:
     """The shape of the output `name` of `module`: its last node of that name's, or its
-    input's of that name."""
+    input's of that name (a block of several inputs may return one: `outputs: [skip]`);
+    None without one."""
     if name == INPUT:
         return module.in_shape
     for n in reversed(module.nodes):

@@ -48,7 +48,7 @@ from .keys import keyed_failed, keyed_site, list_taken
 from .layer import absent_as_previous, duplicate_name, lower_op
 from .memo import InstanceMemo, MemoContext, lower_instance
 from .order import RegisterOrders, registering
-from .outputs import output_axes, several_outputs
+from .outputs import output_axes, output_shape, several_outputs
 from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off, switched_off_early
 from .values import bind_value, reads_failed, text_value_hint, value_hint
 
@@ -305,7 +305,7 @@ class Lowerer:
         module = lower_instance(self, child, env, site.in_shapes[0], path, span, axis)
         # an output whose node failed has no shape (and no node): the parent skips quietly
         first = module.outputs[0].name if module.outputs else None
-        shape = module.in_shape if first == INPUT else _shape_of(module, first)
+        shape = output_shape(module, first)
         node = _module_node(name, site, shape, span, module, child)
         if child.output_names:  # a block of several outputs, named by the call's `names`
             return several_outputs(self, site, child, name, module, node)
@@ -488,17 +488,6 @@ def declarations(lw: Lowerer, items: list[Item]) -> tuple[dict[str, int], dict[s
             refs[declared] = list(plan.refs)
     lw.declared[id(items)] = (items, declared_at, refs)
     return declared_at, refs
-
-
-def _shape_of(module: Module, name: str | None) -> Any:
-    """The shape of the last node of `module` named `name`, or of its input of that name (a
-    block of several inputs may return one: `outputs: [skip]`); None without one."""
-    for node in reversed(module.nodes):
-        if node.name == name:
-            return node.shape
-    if name in module.extra_inputs:
-        return module.extra_in_shapes[module.extra_inputs.index(name)]
-    return None
 
 
 def _module_node(
