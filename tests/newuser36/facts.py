@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from tests.parity.weights import fill_deterministic
+from tests.parity.weights import deterministic_input, fill_deterministic, output_summary
 
 HERE = Path(__file__).parent
 FIXTURE = HERE / "timm.json"
@@ -52,3 +52,31 @@ def state_dict_facts(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         "state_dict_head": listed[:3],
         "state_dict_tail": listed[-3:],
     }
+
+
+def record(
+    model: torch.nn.Module,
+    weights: Mapping[str, torch.Tensor],
+    sizes: list[tuple[int, int]],
+    version: str,
+) -> dict[str, Any]:
+    """One model's facts for a new-user fixture (each folder's make_fixture.py): timm's
+    `version`, the parameter count, the state_dict's facts and the eval output under
+    `weights` at each input size."""
+    state = model.state_dict()
+    model.load_state_dict(weights, strict=True)
+    model.eval()
+    with torch.no_grad():
+        outputs = [output_summary(model(deterministic_input((1, 3, *size)))) for size in sizes]
+    return {
+        "timm": version,
+        "param_count": sum(p.numel() for p in model.parameters()),
+        **state_dict_facts(state),
+        "outputs": outputs,
+    }
+
+
+def write_fixture(path: Path, records: Mapping[str, Any]) -> None:
+    """The records as JSON, a model a line."""
+    lines = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in records.items()]
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")

@@ -10,34 +10,18 @@ Regenerate from the repo root in a venv with timm 1.0.31 (torch 2.14.1):
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import timm
-import torch
 
-from tests.newuser36.facts import FIXTURE, SIZES, state_dict_facts, weights
-from tests.parity.weights import deterministic_input, output_summary
+from tests.newuser36.facts import FIXTURE, SIZES, record, weights, write_fixture
 
 
 def main() -> None:
     records = {}
     for name, sizes in SIZES.items():
-        model = timm.create_model(name).eval()
-        state = model.state_dict()
-        model.load_state_dict(weights(name, state), strict=True)
-        outputs = []
-        with torch.no_grad():
-            for size in sizes:
-                outputs.append(output_summary(model(deterministic_input((1, 3, *size)))))
-        records[name] = {
-            "timm": timm.__version__,
-            "param_count": sum(p.numel() for p in model.parameters()),
-            **state_dict_facts(state),
-            "outputs": outputs,
-        }
-    lines = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in records.items()]  # a model a line
-    Path(FIXTURE).write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+        model = timm.create_model(name)
+        filled = weights(name, model.state_dict())
+        records[name] = record(model, filled, sizes, timm.__version__)
+    write_fixture(FIXTURE, records)
 
 
 if __name__ == "__main__":

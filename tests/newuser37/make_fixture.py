@@ -11,16 +11,13 @@ Regenerate from the repo root in a venv with timm 1.0.31 (torch 2.14.1):
 from __future__ import annotations
 
 import importlib
-import json
-from pathlib import Path
 from typing import Any
 
 import timm
-import torch
 from torch import nn
 
-from tests.newuser37.facts import CASES, FIXTURE, state_dict_facts, weights
-from tests.parity.weights import deterministic_input, output_summary
+from tests.newuser36.facts import record, write_fixture
+from tests.newuser37.facts import CASES, FIXTURE, weights
 
 
 def build(case: dict[str, Any]) -> nn.Module:
@@ -36,21 +33,10 @@ def build(case: dict[str, Any]) -> nn.Module:
 def main() -> None:
     records = {}
     for name, case in CASES.items():
-        model = build(case).eval()
-        state = model.state_dict()
-        model.load_state_dict(weights(name, state), strict=True)
-        outputs = []
-        with torch.no_grad():
-            for size in case["sizes"]:
-                outputs.append(output_summary(model(deterministic_input((1, 3, *size)))))
-        records[name] = {
-            "timm": timm.__version__,
-            "param_count": sum(p.numel() for p in model.parameters()),
-            **state_dict_facts(state),
-            "outputs": outputs,
-        }
-    lines = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in records.items()]  # a model a line
-    Path(FIXTURE).write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+        model = build(case)
+        filled = weights(name, model.state_dict())
+        records[name] = record(model, filled, case["sizes"], timm.__version__)
+    write_fixture(FIXTURE, records)
 
 
 if __name__ == "__main__":
