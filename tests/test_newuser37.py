@@ -10,14 +10,13 @@ emitted."""
 from __future__ import annotations
 
 import json
-import types
 
 import pytest
 import torch
 
 import archspec
-from tests.newuser37.facts import CASES, FIXTURE, HERE, state_dict_facts, weights
-from tests.parity.weights import deterministic_input, output_summary, summary_matches
+from tests.newuser36.facts import compare_with_record
+from tests.newuser37.facts import CASES, FIXTURE, HERE, weights
 
 RECORDS = json.loads(FIXTURE.read_text(encoding="utf-8"))
 
@@ -39,28 +38,10 @@ def test_every_spec_of_the_folder_has_a_case_and_every_case_timms_record() -> No
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_spec_is_timms_network(name: str) -> None:
-    record, spec, options = RECORDS[name], str(HERE / CASES[name]["spec"]), _options(name)
-    report = archspec.check(spec, **options)
-    assert report.ok and not report.diagnostics, report.diagnostics
-    ours = archspec.compile(spec, **options).eval()
-    assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
-    facts = state_dict_facts(ours.state_dict())
-    assert facts == {k: record[k] for k in facts}
-    filled = weights(name, ours.state_dict())
-    ours.load_state_dict(filled, strict=True)
-    module = types.ModuleType(f"emitted_{name}")
-    exec(compile(archspec.emit(spec, **options), "<emitted>", "exec"), module.__dict__)
-    emitted = getattr(module, type(ours).__name__)().eval()  # emitted with the params set
-    emitted.load_state_dict(filled, strict=True)
-    compared = 0
-    for size, expected in zip(CASES[name]["sizes"], record["outputs"], strict=True):
-        x = deterministic_input((1, 3, *size))
-        with torch.no_grad():
-            out = ours(x)
-            assert torch.equal(emitted(x), out)
-        assert summary_matches(output_summary(out), expected, rtol=1e-5) == []
-        compared += 1
-    assert compared == len(CASES[name]["sizes"]) >= 1
+    spec, sizes = str(HERE / CASES[name]["spec"]), CASES[name]["sizes"]
+    weigh = lambda state: weights(name, state)  # noqa: E731
+    compared = compare_with_record(spec, RECORDS[name], weigh, sizes, _options(name))
+    assert compared == len(sizes) >= 1
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import types
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from tests.parity.weights import deterministic_input, fill_deterministic, output_summary
+import archspec
+from tests.parity.weights import (
+    deterministic_input,
+    fill_deterministic,
+    output_summary,
+    summary_matches,
+)
 
 HERE = Path(__file__).parent
 FIXTURE = HERE / "timm.json"
@@ -80,3 +87,39 @@ def write_fixture(path: Path, records: Mapping[str, Any]) -> None:
     """The records as JSON, a model a line."""
     lines = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in records.items()]
     path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+
+
+def compare_with_record(
+    spec: str,
+    record: Mapping[str, Any],
+    weigh: Callable[[Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]],
+    sizes: list[tuple[int, int]],
+    options: Mapping[str, Any] | None = None,
+    quiet: bool = True,
+) -> int:
+    """Assert that `spec` (compiled with `options`, and emitted) is the network `record`
+    holds: clean check (`quiet`: no warning either), parameter count, state_dict facts, and
+    eval outputs equal to each other and to the record's under the weights `weigh` makes, at
+    each size; the number of sizes compared."""
+    options = dict(options or {})
+    report = archspec.check(spec, **options)
+    assert report.ok and not (quiet and report.diagnostics), report.diagnostics
+    ours = archspec.compile(spec, **options).eval()
+    assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
+    facts = state_dict_facts(ours.state_dict())
+    assert facts == {k: record[k] for k in facts}
+    filled = weigh(ours.state_dict())
+    ours.load_state_dict(filled, strict=True)
+    module = types.ModuleType(f"emitted_{Path(spec).stem}")
+    exec(compile(archspec.emit(spec, **options), "<emitted>", "exec"), module.__dict__)
+    emitted = getattr(module, type(ours).__name__)().eval()  # emitted with the params set
+    emitted.load_state_dict(filled, strict=True)
+    compared = 0
+    for size, expected in zip(sizes, record["outputs"], strict=True):
+        x = deterministic_input((1, 3, *size))
+        with torch.no_grad():
+            out = ours(x)
+            assert torch.equal(emitted(x), out)
+        assert summary_matches(output_summary(out), expected, rtol=1e-5) == []
+        compared += 1
+    return compared
