@@ -24,9 +24,7 @@ import torch
 import archspec
 from tests.newuser36.facts import compare_with_record
 from tests.newuser37attn.facts import FIXTURE, HERE, SIZES
-from tests.parity.weights import (
-    fill_deterministic,
-)
+from tests.parity.weights import fill_deterministic
 
 RECORDS = json.loads(FIXTURE.read_text(encoding="utf-8"))
 
