@@ -205,7 +205,7 @@ def _argument_number(cls: ClassInfo, name: str, text: str) -> bool:
     if not numbers or not any(c.isalpha() for c in text):
         return False
     for body in cls.bodies:
-        node = next((n for n in body.module.nodes if n.name == name), None)
+        node = body.nodes.get(name)
         if node is None:
             continue
         args = body.module.args or {}
