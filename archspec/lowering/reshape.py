@@ -38,10 +38,10 @@ being tried.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..ir import ABSENT_AS, INPUT, Module, replaced
+from ..ir import ABSENT_AS, INPUT, Module, Node, replaced
 from ..ops import REGISTRY
 from ..ops.base import META_FIELDS, Final
 from .layer import Binding, binding
@@ -91,7 +91,7 @@ def reshapable(lw: Lowerer, bdef: Any, items: list[Item], plans: dict[int, Any])
 def _reshapable(lw: Lowerer, bdef: Any, items: list[Item]) -> Reshapable:
     from .itemplan import item_plan
     from .memo import _names_in
-    from .walker import _AXIS_1
+    from .walker import _AXIS_RULES
 
     if getattr(bdef, "register_order", None):
         return Reshapable(bdef)
@@ -110,7 +110,7 @@ def _reshapable(lw: Lowerer, bdef: Any, items: list[Item]) -> Reshapable:
             or op.names_field
             or op.arity == 0
             or op.reads_nodes
-            or type(op).channel_axis not in _AXIS_1
+            or type(op).channel_axis not in _AXIS_RULES
             or spec.model_extra
             or it.env
             or binding(lw, plan).reads_input
@@ -237,7 +237,25 @@ def _reshaped(
             out.append((new, res.shape, ins))
     except Exception:  # a real lowering reports it, at its place
         return None
-    return out if k == len(nodes) else None
+    if k != len(nodes) or not _axes_agree(nodes, out):
+        return None
+    return out
+
+
+def _axes_agree(nodes: Sequence[Node], made: list[tuple[dict[str, Any], Any, Any]]) -> bool:
+    """Whether each node's channel axis is the kept node's: a layer that changes the rank
+    follows the axis by which dims come through whole (`moved_axis`), which sizes decide."""
+    from .walker import follow_axis
+
+    old: dict[str, int | None] = {INPUT: 1}
+    new: dict[str, int | None] = {INPUT: 1}
+    for node, (attrs, shape, ins) in zip(nodes, made):
+        a = follow_axis(node.kind, node.inputs, node.attrs, node.in_shapes, node.shape, old)
+        b = follow_axis(node.kind, node.inputs, attrs, ins, shape, new)
+        if a != b:
+            return False
+        old[node.name], new[node.name] = a, b
+    return True
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -53,9 +53,12 @@ from .refs import off_with_its_input, resolve_inputs, scope_outputs, switch_off,
 from .values import bind_value, reads_failed, text_value_hint, value_hint
 
 _BOOL = Final("bool")
-#: Op.channel_axis, which keeps the channels at dim 1 (an op that moves them overrides it),
-#: and a conv's, which puts them at dim 1 whatever its input's layout
-_AXIS_1 = (Op.channel_axis, channels_at_dim_1)
+#: Op.channel_axis, which keeps the channels where they are when the rank stays (an op that
+#: moves them overrides it; a reshape follows them: `moved_axis`); a conv's puts them at
+#: dim 1 whatever its input's layout
+_KEEPS = Op.channel_axis
+#: the rules a reshaped instance may meet (reshape.py checks the axes they give agree)
+_AXIS_RULES = (Op.channel_axis, channels_at_dim_1)
 
 
 class Lowerer:
@@ -520,25 +523,33 @@ def out_axis(lw: Lowerer, scope: Scope, node: Node) -> int | None:
     """The dim of the node's output holding the channels (see Op.channel_axis)."""
     if node.child is not None:
         return lw.out_axes.pop(node.child.path, 1)
-    axis = scope.axes.get(node.inputs[0], 1) if node.inputs else 1
-    op = REGISTRY.get(node.kind)
-    if op is None or node.shape is None:
+    return follow_axis(node.kind, node.inputs, node.attrs, node.in_shapes, node.shape, scope.axes)
+
+
+def follow_axis(
+    kind: str,
+    inputs: Sequence[str],
+    attrs: Mapping[str, Any],
+    in_shapes: Sequence[Any],
+    shape: Any,
+    axes: Mapping[str, int | None],
+) -> int | None:
+    """The channel axis of a layer node's output, from its inputs' (`axes`, by name):
+    what `out_axis` records, and what reshape.py checks a reshaped instance keeps."""
+    axis = axes.get(inputs[0], 1) if inputs else 1
+    op = REGISTRY.get(kind)
+    if op is None or shape is None:
         return axis
-    if axis == 1 and type(op).channel_axis in _AXIS_1:
+    rule = type(op).channel_axis
+    if axis == 1 and (
+        rule is channels_at_dim_1
+        or (rule is _KEEPS and bool(in_shapes) and len(shape) == len(in_shapes[0]))
+    ):
         return 1  # what the default (and a conv's) does with channels at dim 1
     if axis is None and op.join_sign:
-        axis = join_axis(scope, node)
-    return op.channel_axis(node.attrs, axis, node.in_shapes, node.shape)
-
-
-def join_axis(scope: Scope, node: Node) -> int | None:
-    """The channel axis of an elementwise join of same-rank tensors, whose channel dims
-    coincide: one input that knows it tells (a residual `attn + x` after an attention that
-    reshaped its heads, which loses it on that side)."""
-    assert node.shape is not None
-    same = [
-        scope.axes.get(i)
-        for i, shape in zip(node.inputs, node.in_shapes)
-        if len(shape) == len(node.shape)
-    ]
-    return next((a for a in same if a is not None), None)
+        # an elementwise join of same-rank tensors, whose channel dims coincide: one input
+        # that knows it tells (a residual `attn + x` after an attention that reshaped its
+        # heads, which loses it on that side)
+        same = [axes.get(i) for i, s in zip(inputs, in_shapes) if len(s) == len(shape)]
+        axis = next((a for a in same if a is not None), None)
+    return op.channel_axis(attrs, axis, in_shapes, shape)

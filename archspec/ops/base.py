@@ -301,11 +301,14 @@ class Op:
         """Which dim of the output holds the channels, given the dim of the first input that
         does (`axis`: 1 for NCHW; None: unknown), so `in_channels` stays the channel count
         after a layout change. A layer that keeps the rank keeps the axis; one that changes
-        the rank (flatten, reshape) keeps dim 1 only if it was dim 1 (`in_channels` after a
-        flatten is, as always, dim 1) and loses any other. `permute` moves it."""
-        if axis == 1 or (axis is not None and inputs and len(out) == len(inputs[0])):
+        the rank (flatten, reshape, unflatten) follows it where its dim comes through whole
+        (`moved_axis`), and keeps dim 1 where dim 1 merges with the dims after it
+        (`in_channels` after a flatten is, as always, dim 1). `permute` moves it."""
+        if axis is None or not inputs:
+            return None
+        if len(out) == len(inputs[0]):
             return axis
-        return None
+        return moved_axis(axis, inputs[0], out)
 
     def emit_support(self) -> str:
         """Module-level source (class definitions, torch-only) that `emit`'s code needs;
@@ -564,6 +567,27 @@ def fmt(shape: Shape) -> str:
     from ..dims import format_shape
 
     return format_shape(shape)
+
+
+def moved_axis(axis: int, before: Shape, after: Shape) -> int | None:
+    """Where dim `axis` of `before` is in `after`, a reshape of it: the dims both shapes
+    start with, and those they end with, come through whole (flatten(0, 1) of tokens
+    (N, L, C) moves C from dim 2 to 1; unflatten(0, ...) moves it back). A dim the reshape
+    merges or splits is lost (None), but dim 1 merged with the dims after it stays dim 1:
+    a flatten of NCHW keeps its channels first."""
+    n_in, n_out = len(before), len(after)
+    head = 0
+    while head < min(n_in, n_out) and before[head] == after[head]:
+        head += 1
+    if axis < head:
+        return axis
+    tail = 0
+    room = min(n_in, n_out) - head
+    while tail < room and before[n_in - 1 - tail] == after[n_out - 1 - tail]:
+        tail += 1
+    if axis >= n_in - tail:
+        return axis + n_out - n_in
+    return 1 if axis == 1 and head == 1 and n_out > 1 else None
 
 
 def channels_at_dim_1(

@@ -35,7 +35,7 @@ from .cases import (
     stored_reads_of,
 )
 from .guards import class_guards, never_kept
-from .inputs import fixed_more, more_pynames, more_vals
+from .inputs import channel_axis, fixed_more, known_axis, more_pynames, more_vals
 from .loops import NoLoop, loop_switches, writable
 from .model import Body, ClassInfo, Param, Step, fallback_input, switchable, variant_note
 from .optional import layers_doc, output_dims
@@ -81,6 +81,7 @@ class Classes(Scope):
             done.add(key)
             for dep in sorted(deps.get(key, ()), key=order.index):
                 make(dep)
+            self.fallback_axis = known_axis(instances[key])
             self.classify(key, instances[key])
 
         root_name = self.graph.class_name
@@ -161,8 +162,9 @@ class Classes(Scope):
                 pinned=pinned | unwritten,
                 pynames=pynames,
                 escaped=frozenset(escaped),
-                fixed_inputs=_fixed_inputs(att, att.bodies if att.conds else part_bodies),
+                fixed_inputs=_fixed_inputs(att, seen, self.fallback_axis),
                 fixed_more=fixed_more(att.bodies if att.conds else part_bodies),
+                fallback_axis=self.fallback_axis,
                 **output_dims(first),
                 doc=(self.graph.block_docs.get(block, "") if block else "")
                 or (f"The `{block}` block." if block else f"The `{key[2]}` module."),
@@ -308,7 +310,7 @@ class Classes(Scope):
         self.case_conds, self.forward_reads, self.loop_outputs = [], set(), {}
         self.absent_conds = {}
         shape = inst.in_shape or ()
-        axis = channel_axis(inst)
+        axis = channel_axis(inst, self.fallback_axis)
         in_vals: list[Val] = []
         for d, dim in enumerate(shape):
             if d == axis and dim.is_const:
@@ -564,13 +566,15 @@ def structural_names(
     return out
 
 
-def _fixed_inputs(att: Attempt, bodies: Sequence[Body]) -> frozenset[int]:
+def _fixed_inputs(
+    att: Attempt, bodies: Sequence[Body], fallback: int | None = None
+) -> frozenset[int]:
     """The dims of a class's input whose numbers it writes as they are (a linear's
     in_features read after the channels left dim 1; `in_channels` where the block's class
     cannot take it): a caller that computes such a dim from its own arguments fixes them."""
     lost = set().union(*(b.env.lost for b in bodies))
     dims = {int(n[3:]) for n in lost if n.startswith("#in")}
-    axis = channel_axis(bodies[0].module)
+    axis = channel_axis(bodies[0].module, fallback)
     if IN not in att.symbolic and axis is not None:
         dims.add(axis)
     return frozenset(dims)
@@ -582,11 +586,3 @@ def _symbols(decls: list[Any], inst: Module) -> set[str]:
     be written, `_foreign`, and is fixed as any such value) and its inputs' channel counts."""
     params = {p.name for p in decls if p.type in (*PARAM_TYPES, "list")}
     return params | {IN} | {more_in(n) for n in inst.extra_inputs}
-
-
-def channel_axis(module: Module) -> int | None:
-    """The dim of the module's input the class reads as `in_channels` (`Module.in_axis`:
-    1 for NCHW, the last dim channels-last), None when it has none."""
-    axis = module.in_axis
-    rank = len(module.in_shape or ())
-    return axis if axis is not None and 0 < axis < rank else None

@@ -79,6 +79,8 @@ class EmitContext:
         #: `when`s pick a case (a node reading one is a case's, not an `if` of its own), and
         #: the conditions of the case nodes the instance being rendered keeps
         self.case_names: frozenset[str] = frozenset()
+        #: the channel axis of a block's instances that know it (`Classes.classify`)
+        self.fallback_axis: int | None = None
         self.case_conds: list[Val] = []
         #: whether the calls in `forward` of the block class being rendered read its
         #: arguments and lets as attributes `__init__` stores (`self.radix`, `cases.py`),

@@ -87,3 +87,18 @@ def held_sizes(cls: ClassInfo, child: Module, ins: Sequence[tuple[Val, ...]]) ->
         if name in later and d < len(later[name]):
             out |= later[name][d].names
     return out
+
+
+def known_axis(instances: Sequence[Module]) -> int | None:
+    """The channel axis of a block's instances that know it: where an instance whose input's
+    channel dim lowering lost (a reshape merged its heads back) reads it, as its call passes."""
+    return next((i.in_axis for i in instances if i.in_axis is not None), None)
+
+
+def channel_axis(module: Module, fallback: int | None = None) -> int | None:
+    """The dim of the module's input the class reads as `in_channels` (`Module.in_axis`:
+    1 for NCHW, the last dim channels-last; `fallback` where lowering lost it), None when
+    it has none."""
+    axis = module.in_axis if module.in_axis is not None else fallback
+    rank = len(module.in_shape or ())
+    return axis if axis is not None and 0 < axis < rank else None

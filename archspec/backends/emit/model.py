@@ -176,6 +176,9 @@ class ClassInfo:
     fixed_inputs: frozenset[int] = frozenset()
     #: the same for a block's inputs after the first: (the input's name, the dim)
     fixed_more: frozenset[tuple[str, int]] = frozenset()
+    #: where the class reads its channels in an instance whose input's channel dim lowering
+    #: lost (the block's other instances' axis), None when none of them knows it
+    fallback_axis: int | None = None
     note: str = ""
     #: the class's `_version` (written `_version = 2` when it is not torch's default 1)
     state_dict_version: int = 1

@@ -322,6 +322,7 @@ class Scope(EmitContext):
             # a layout change left no dim known to hold this instance's channels (TResNet's
             # space-to-depth reshape): the class reads them where its other instances do
             axis = next((b.module.in_axis for b in cls.bodies if b.module.in_axis), None)
+            axis = cls.fallback_axis if axis is None else axis
         in_ch = in_val[axis] if axis is not None and 0 < axis < len(in_val) else None
         mapping: dict[str, Val] = {f"#in{d}": v for d, v in enumerate(in_val)}
         if in_ch is not None:
