@@ -10,7 +10,8 @@ a list entry called twice (`self.blocks[0](x)` used twice), and an entry that re
 self.conv_kxk[ix](x)`). A list is read so when, in the traced graph, an entry is called more
 than once, its calls interleave with another list's, an entry after the first reads neither
 the entry before (through steps of one input) nor the first entry's input, or entries that
-all read one tensor are not joined by one torch.cat (fans.py's fan).
+all read one tensor are not joined by one torch.cat (fans.py's fan), or an entry's output
+is read besides the next entry (a U-Net's skip).
 """
 
 from __future__ import annotations
@@ -73,6 +74,26 @@ def _reaches(arg: Any, before: Any) -> bool:
     return True
 
 
+def _read_aside(arg: Any, before: Any, node: Any, head: str) -> bool:
+    """Whether a tensor on the way from the call `before` to `arg`, what the next call
+    `node` reads, is read by anything else than that way: a U-Net's encoder list, whose
+    outputs the decoder reads again (`blocks.append(x); x = F.max_pool2d(x, 2)`), or a
+    backbone's features returned (`outs.append(x)`). The residual sum of the next item
+    (`x = x + block(x)`) and a torch.cat of every item's output (HGNet's) are read by a
+    sequence, so they are not."""
+    from .lists import _gathered, _residual_add
+
+    way, cur = [before], arg
+    while cur is not before:
+        ins = list(getattr(cur, "all_input_nodes", ()))
+        if len(ins) != 1:  # the residual's sum of the item before: lists.py judges it
+            return False
+        way.append(cur)
+        cur = ins[0]
+    known = {*way, node, _residual_add(node)}
+    return any(u not in known and _gathered(u, head) is None for n in way for u in n.users)
+
+
 def _several(module: Any, node: Any) -> bool:
     """Whether the call `node` gives its entry tensors besides the one a sequence passes on."""
     entry = module.get_submodule(str(node.target))
@@ -106,6 +127,9 @@ def keyed_lists(module: Any, graph: Any) -> set[str]:
             arg = node.args[:1]
             if arg and arg != start and not _reaches(arg[0], before):
                 keyed.add(head)
+                break
+            if arg and arg != start and _read_aside(arg[0], before, node, head):
+                keyed.add(head)  # a U-Net's skip: `blocks.append(x)` read by the decoder
                 break
         if len(seen) > 1 and all(n.args[:1] == start for _, _, n in seen) and not _one_cat(seen):
             keyed.add(head)  # branches on one tensor summed (MobileOne's `out += conv(x)`)
