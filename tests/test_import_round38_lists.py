@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import archspec
+from tests.emit_helpers import matches_compile
 from tests.test_importer import roundtrip
 
 
@@ -105,3 +106,36 @@ def test_a_backbone_returning_each_stages_features_round_trips() -> None:
     with torch.no_grad():
         for got, want in zip(twin(x), model(x), strict=True):
             torch.testing.assert_close(got, want)
+
+
+class MultiTask(nn.Module):
+    """A shared trunk and one head per task in an nn.ModuleDict, every head's output
+    returned (the loop over `.values()` traces as each head called in turn)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
+        self.heads = nn.ModuleDict({"age": nn.Linear(8, 1), "gender": nn.Linear(8, 2)})
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        features = self.backbone(x)
+        return tuple(head(features) for head in self.heads.values())
+
+
+def test_heads_in_a_module_dict_returned_as_a_tuple_are_its_entries() -> None:
+    """It was E904 'calls the items of `self.heads` each on the same tensor, and their
+    outputs are not one torch.cat': a dict's entries were never stated one by one."""
+    model = MultiTask().eval()
+    text = archspec.from_module(model, torch.rand(2, 3, 8, 8))
+    assert "- {key: heads.gender, type: linear, from: backbone, out_features: 2}" in text
+    assert "outputs: [heads.age, heads.gender]" in text
+    twin = archspec.compile(text).eval()
+    assert list(twin.state_dict()) == list(model.state_dict())
+    twin.load_state_dict(model.state_dict())
+    x = torch.rand(3, 3, 8, 8)
+    with torch.no_grad():
+        for got, want in zip(twin(x), model(x), strict=True):
+            torch.testing.assert_close(got, want)
+    assert "self.heads" in matches_compile(text, (2, 3, 8, 8))

@@ -137,15 +137,38 @@ class TwoDicts(nn.Module):
         return self.acts["second"](self.convs["body"](x))
 
 
-def test_a_dict_walked_beside_another_is_refused_with_a_hint_for_dicts() -> None:
-    """Its hint spoke of an nn.ModuleList's entries, `key: blocks.0`, which no dict has."""
+def test_a_dict_walked_beside_another_round_trips_entry_by_entry() -> None:
+    """It was E904 'walks `self.convs` and `self.acts` together': a dict's entries were
+    never stated one by one; they are keyed as a list's are (`key: convs.stem`)."""
+    text = roundtrip(TwoDicts(), (2, 3, 4, 4))
+    assert "- {key: convs.stem, type: conv2d, out_channels: 4, kernel_size: 1}" in text
+    assert "- {key: acts.second, type: tanh}" in text
+
+
+class DroppedDict(nn.Module):
+    """A dict walked in turn with a dropout call between its items."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleDict({"a": nn.Linear(4, 4), "b": nn.Linear(4, 4)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers.values():
+            x = F.dropout(layer(x), 0.1, self.training)
+        return x
+
+
+def test_a_dict_walked_with_steps_between_is_refused_with_a_hint_for_dicts() -> None:
+    """Its hint spoke of an nn.ModuleList's entries, `key: blocks.0`, which no dict has, and
+    then told to hold the items in an nn.ModuleList, which is refused the same way."""
     with pytest.raises(ImportFailure) as info:
-        archspec.from_module(TwoDicts(), torch.zeros(2, 3, 4, 4))
+        archspec.from_module(DroppedDict(), torch.zeros(2, 4))
     first = info.value.diagnostics[0]
     assert first.code == "E904"
-    assert "walks `self.convs` and `self.acts` together" in first.message
-    assert first.hint.startswith("a spec reads an nn.ModuleDict as one sequence")
-    assert "attributes of their own" in first.hint and "key: blocks.0" not in first.hint
+    assert "calls the items of `self.layers` with other steps between them" in first.message
+    assert first.hint.startswith("a spec reads an nn.ModuleDict walked in turn")
+    assert "key: heads.age" in first.hint and "key: blocks.0" not in first.hint
+    assert "nn.ModuleList" not in first.hint
 
 
 class BagOfWords(nn.Module):

@@ -1,4 +1,5 @@
-"""An nn.ModuleList whose entries a forward calls one by one, as entries (`key: convs.0`).
+"""An nn.ModuleList (or nn.ModuleDict) whose entries a forward calls one by one, as entries
+(`key: convs.0`, `key: heads.age`).
 
 `lists.py` reads a ModuleList walked in turn as one `sequential` (or a fan of branches).
 A list that is no such run is stated entry by entry instead: each entry's first call is a
@@ -27,8 +28,8 @@ from .where import describe, span_from_stack
 
 
 def _entry(module: Any, target: str) -> tuple[str, str] | None:
-    """(container, entry) of a call of an entry of an nn.ModuleList of `module`
-    (`("convs", "0")`), or of a container nested in one or in an nn.ModuleDict of `module`
+    """(container, entry) of a call of an entry of an nn.ModuleList or nn.ModuleDict of
+    `module` (`("convs", "0")`, `("heads", "age")`), or of a container nested in one
     (`fuse_layers.0.1`, HRNet's list of lists: `("fuse_layers.0", "1")`); else None."""
     import torch.nn as nn
 
@@ -40,8 +41,8 @@ def _entry(module: Any, target: str) -> tuple[str, str] | None:
             return None
         if isinstance(at, nn.ModuleList) and not is_index(parts[k + 1]):
             return None
-    if len(parts) < 2 or (len(parts) == 2 and not isinstance(at, nn.ModuleList)):
-        return None  # an nn.ModuleDict of the module's own is a sequence or a fan (lists.py)
+    if len(parts) < 2:
+        return None
     return (".".join(parts[:-1]), parts[-1]) if parts[-1] in at._modules else None
 
 

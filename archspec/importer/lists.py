@@ -316,13 +316,19 @@ def unfinished_lists(reader: Any) -> None:
             )
 
 
-INTERLEAVED_HINT = (
-    "a spec reads an nn.ModuleList walked in turn as one sequence, its items called in a row "
-    "in the order they are registered with activations between them, or entry by entry "
-    "(`key: blocks.0`) when an item is called twice, reads a join or is walked beside "
-    "another list; call the items in the order they are registered, and hold any other "
-    "step between them in the items (an nn.Sequential(block, nn.Dropout(p)) per item)"
-)
+def _walk_hint(container: str, key: str) -> str:
+    """How a spec reads a container of this kind walked in turn, and what to change."""
+    return (
+        f"a spec reads an {container} walked in turn as one sequence, its items called in a "
+        "row in the order they are registered with activations between them, or entry by "
+        f"entry (`key: {key}`) when an item is called twice, reads a join, is walked beside "
+        "another container or has its output read again; call the items in the order they "
+        "are registered, and hold any other step between them in the items (an "
+        "nn.Sequential(block, nn.Dropout(p)) per item)"
+    )
+
+
+INTERLEAVED_HINT = _walk_hint("nn.ModuleList", "blocks.0")
 
 
 def interleaved_list(reader: Any, node: Any, target: str) -> bool:
@@ -385,14 +391,8 @@ def _list_call_problem(
     return why, INTERLEAVED_HINT
 
 
-#: The hint for an nn.ModuleDict whose items no sequence or fan holds: unlike a list's, a
-#: dict's entries are not stated one by one.
-DICT_HINT = (
-    "a spec reads an nn.ModuleDict as one sequence, its items called in a row in the order "
-    "they are registered, or as branches that each read one tensor, joined by one torch.cat; "
-    "give the modules the forward calls one by one attributes of their own (`self.stem = "
-    "...`), or hold them in an nn.ModuleList, whose entries a spec states one by one"
-)
+#: The hint for an nn.ModuleDict whose items no sequence, fan or entries hold.
+DICT_HINT = _walk_hint("nn.ModuleDict", "heads.age")
 
 
 #: The hint for an item of a container that the forward also calls whole.
