@@ -34,10 +34,48 @@ def _owner(model: nn.Module, first: str, second: str) -> nn.Module:
     return model
 
 
-def shared_tensor_problems(model: nn.Module) -> list[Diagnostic]:
-    """An E904 for every tensor reached under two names."""
+def _holds_tensors(module: nn.Module) -> bool:
+    """Whether `module` or a module inside it holds a parameter or a buffer."""
+    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+
+
+def _shared_modules(model: nn.Module) -> list[tuple[str, str]]:
+    """(first name, other name) of each module holding tensors that the model holds under
+    two names, outermost only: TCN's `self.conv1` kept beside `self.net =
+    nn.Sequential(self.conv1, ...)`, a list built as `[block] * 2`."""
     seen: dict[int, str] = {}
-    diags: list[Diagnostic] = []
+    pairs: list[tuple[str, str]] = []
+    for name, module in model.named_modules(remove_duplicate=False):
+        first = seen.setdefault(id(module), name)
+        inside = any(name.startswith(other + ".") for _, other in pairs)
+        if first != name and not inside and name and _holds_tensors(module):
+            pairs.append((first, name))
+    return pairs
+
+
+def _module_problem(model: nn.Module, first: str, second: str) -> Diagnostic:
+    """E904 for one module held under two names, where its state_dict keys are written."""
+    owner = _owner(model, first + ".x", second + ".x")
+    kind = type(model.get_submodule(first)).__name__
+    return diagnostic(
+        "E904",
+        f"`{first}` and `{second}` are one module (a {kind}) held under two names, set up in "
+        f"{describe(type(owner))}: the state_dict holds its tensors under both",
+        span_of_class(type(owner)),
+        "a spec registers each module under one name: hold it under one (drop the other "
+        "attribute or list entry; a module the forward runs twice is one child called twice, "
+        "which a spec states as a `reuse`), import that model, and load the checkpoint's "
+        "tensors by the keys it keeps",
+    )
+
+
+def shared_tensor_problems(model: nn.Module) -> list[Diagnostic]:
+    """An E904 for every module held under two names, and for every other tensor reached
+    under two names (weights tied between two layers)."""
+    shared = _shared_modules(model)
+    diags = [_module_problem(model, first, second) for first, second in shared]
+    inside = tuple(second + "." for _, second in shared)
+    seen: dict[int, str] = {}
     named = [
         *model.named_parameters(remove_duplicate=False),
         *model.named_buffers(remove_duplicate=False),
@@ -46,7 +84,7 @@ def shared_tensor_problems(model: nn.Module) -> list[Diagnostic]:
         if tensor is None:
             continue
         first = seen.setdefault(id(tensor), name)
-        if first == name:
+        if first == name or name.startswith(inside):
             continue
         owner = _owner(model, first, name)
         diags.append(
