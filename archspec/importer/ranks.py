@@ -45,6 +45,7 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
     import torch.fx as fx
 
     from .appends import mark_changed_lists
+    from .devices import answer, device_read
     from .functions import library_functions, library_modules
 
     class ShapeAttribute(fx.proxy.Attribute):
@@ -80,6 +81,8 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
             return RankProxy(node, self) if module is not None else super().proxy(node)
 
         def to_bool(self, obj: Any) -> bool:
+            if device_read(obj.node):  # `if x.is_cuda`: devices.py
+                return answer(self, obj.node)
             value = _decided(self, obj.node)
             if value is None:
                 return super().to_bool(obj)
@@ -112,6 +115,7 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
     tracer.record_stack_traces = True
     tracer.proxy_buffer_attributes = True
     tracer.decided = set()  # type: ignore[attr-defined]
+    tracer.on_cuda, tracer.device_reads = False, []  # type: ignore[attr-defined]
     tracer.rank_module = module  # type: ignore[attr-defined]
     tracer.rank_problems = problems  # type: ignore[attr-defined]
     return tracer

@@ -230,6 +230,7 @@ def body_of(module: nn.Module, problems: Problems) -> Body:
 
 def _trace(module: nn.Module, problems: Problems) -> Any:
     from .defaulted import drop_defaulted
+    from .devices import other_device
     from .gradmode import watching_autograd
     from .inputs import traced_args
     from .ranks import drop_decided, keep_children_tracer
@@ -244,6 +245,10 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
         # what fx runs through unrecorded, and the model's tensors as they were
         with watching_autograd(module, problems), kept_tensors(module, problems), twin:
             graph = tracer.trace(module, concrete_args=concrete or None)
+            device = other_device(module, problems, graph, tracer, concrete)
+        if device is not None:  # `if x.is_cuda:` taking other steps there (devices.py)
+            problems.add(device)
+            return None
         drop_defaulted(graph, module, concrete)
         drop_decided(tracer, graph)
         unbind_pieces(graph)  # timm's q, k, v: the batch stays in front (unbinds.py)

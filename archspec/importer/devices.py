@@ -1,0 +1,71 @@
+"""A forward that branches on the device of its input (`x.is_cuda`).
+
+pytorch/examples' DCGAN writes `if input.is_cuda and self.ngpu > 1:` to run its
+`nn.Sequential` through `nn.parallel.data_parallel`, else calls it. torch.fx cannot decide
+the condition. A spec is one graph for every device, so the tracer answers `is_cuda` as a
+CPU tensor would (False) and trace.py traces the forward again answering True: the same
+graph both ways (DCGAN built with `ngpu=1`) is the model on any device, and the branch is no
+step of it; another graph is E902 at the read, which names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import Diagnostic
+from .where import describe, diagnostic, span_from_stack, span_of_class
+
+
+def device_read(node: Any) -> bool:
+    """Whether `node` reads `x.is_cuda` of a tensor of the trace."""
+    return (
+        getattr(node, "op", None) == "call_function"
+        and node.target is getattr
+        and node.args[1:] == ("is_cuda",)
+        and hasattr(node.args[0], "op")
+    )
+
+
+def answer(tracer: Any, node: Any) -> bool:
+    """The tracer's answer to `x.is_cuda` (False unless it traces for a CUDA device); the
+    read is recorded, so the forward is traced for the other device too."""
+    tracer.decided.add(node)
+    tracer.device_reads.append(node)
+    return bool(tracer.on_cuda)
+
+
+def _steps(graph: Any) -> list[tuple[Any, ...]]:
+    """A graph's nodes as comparable values (names, ops, targets, arguments by name)."""
+    from .modes import _plain
+
+    return [(n.name, n.op, n.target, _plain((n.args, n.kwargs))) for n in graph.nodes]
+
+
+def other_device(
+    module: Any, problems: Any, graph: Any, tracer: Any, concrete: Any
+) -> Diagnostic | None:
+    """None when the forward of `module` read no `is_cuda` in `tracer`'s `graph` (traced
+    for the CPU), or when traced again for a CUDA device it is the same graph; else E902 at
+    its first read of `is_cuda`. Run where `graph` was traced (the same contexts)."""
+    from .ranks import keep_children_tracer
+
+    if not tracer.device_reads:
+        return None
+    again = keep_children_tracer(module, problems)
+    again.on_cuda = True
+    try:
+        cuda = again.trace(module, concrete_args=concrete or None)
+    except Exception:  # what that device's steps do fx cannot follow: another graph
+        cuda = None
+    if cuda is not None and _steps(cuda) == _steps(graph):
+        return None
+    read, cls = tracer.device_reads[0], describe(type(module))
+    return diagnostic(
+        "E902",
+        f"{cls}.forward computes another graph on a CUDA device: it branches on a tensor's "
+        "`.is_cuda`",
+        span_from_stack(read.stack_trace) or span_of_class(type(module)),
+        "a spec is one graph for every device: take the same steps on each (build the model "
+        "so that the branch does not change them, as DCGAN's `ngpu=1`; spread a model over "
+        "GPUs with nn.DataParallel around it, not inside its forward)",
+    )
