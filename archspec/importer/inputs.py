@@ -102,8 +102,6 @@ def tensors_call(
     from .leaves import read_leaf
     from .trace import is_plain_sequential
 
-    if not args or not hasattr(args[0], "op"):
-        return None
     if read_leaf(child) is not None or is_plain_sequential(child):
         return None
     try:
@@ -114,6 +112,8 @@ def tensors_call(
     if len(args) > len(named) or set(kwargs) & {p.name for p in named[: len(args)]}:
         return None
     given = {**{p.name: a for p, a in zip(named, args, strict=False)}, **kwargs}
+    if not named or not hasattr(given.get(named[0].name), "op"):
+        return None  # a tensor first, positionally or by keyword (`self.att(g=d, x=e)`)
     plain = defaulted(child)
     tensors = []
     for p in params:
