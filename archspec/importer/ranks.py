@@ -85,6 +85,7 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
                 return answer(self, obj.node)
             value = _decided(self, obj.node)
             if value is None:
+                self.refused_condition = obj.node  # what the refusal's hint reads (where.py)
                 return super().to_bool(obj)
             _note(problems, span_from_stack(obj.node.stack_trace), bool(value))
             return bool(value)

@@ -241,6 +241,45 @@ def source_lines(diags: list[Diagnostic]) -> dict[str, str]:
     return out
 
 
+#: The hint of a test of two tensors' sizes (aladdinpersson's U-Net: `if x.shape !=
+#: skip_connection.shape: x = TF.resize(x, size=skip_connection.shape[2:])`).
+_RESIZE_HINT = (
+    "a spec states a fixed graph, and a test of two tensors' sizes has no one answer for "
+    "every input; where it guards a resize of one to the other's size, resize always: "
+    "`F.interpolate(x, size=skip.shape[2:])` leaves a map of that size as it is, and "
+    "imports as an `interpolate_as`"
+)
+
+
+def _shape_of(node: Any) -> Any:
+    """The tensor whose shape `node` reads (`x.shape`, `x.size()`, a slice of either)."""
+    import operator
+
+    if getattr(node, "op", None) == "call_method" and node.target == "size" and not node.kwargs:
+        return node.args[0] if len(node.args) == 1 else None
+    if getattr(node, "op", None) != "call_function" or len(node.args) != 2:
+        return None
+    if node.target is getattr and node.args[1] == "shape":
+        return node.args[0]
+    if node.target is operator.getitem and isinstance(node.args[1], slice):
+        return _shape_of(node.args[0])
+    return None
+
+
+def _compares_shapes(node: Any) -> bool:
+    """Whether the condition `node` compares the shapes of two tensors (`x.shape != y.shape`,
+    `x.shape[2:] == y.size()[2:]`)."""
+    import operator
+
+    if getattr(node, "op", None) != "call_function" or node.target not in (
+        operator.eq,
+        operator.ne,
+    ):
+        return False
+    tensors = [_shape_of(a) for a in node.args]
+    return len(tensors) == 2 and None not in tensors and tensors[0] is not tensors[1]
+
+
 def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
     """E902 for a forward torch.fx could not trace, at the statement that failed, with the
     size read before it when one was (a value worked out from the input's size)."""
@@ -269,6 +308,8 @@ def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
             "as each input comes (a 'same' padding for a stride of 2, a size compared "
             "with a limit) has none: build the layer with fixed sizes"
         )
+        if _compares_shapes(getattr(tracer, "refused_condition", None)):
+            hint = _RESIZE_HINT
     if "'len' is not supported" in first:  # `x.view(len(x), -1)`
         hint = (
             "`len(x)` of a tensor is its batch size as each input comes, no number: write "
