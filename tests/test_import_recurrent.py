@@ -60,8 +60,8 @@ class _FinalState(nn.Module):
         self.fc = nn.Linear(12, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (h, _c) = self.lstm(x)
-        return self.fc(h[-1])
+        _, (_h, c) = self.lstm(x)  # the cell state (`h[-1]` imports: round38_states)
+        return self.fc(c[-1])
 
 
 class _InitialState(nn.Module):

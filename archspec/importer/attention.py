@@ -60,8 +60,10 @@ def _among(value: Any, allowed: tuple[Any, ...]) -> bool:
 _RECURRENT = frozenset({"LSTM", "GRU", "RNN"})
 
 RECURRENT_HINT = (
-    "a spec's lstm, gru and rnn start from zero states and give the output sequence alone: "
-    "call it as `out, _ = self.lstm(x)` (batch first), or import a model that does"
+    "a spec's lstm, gru and rnn start from zero states and give the output sequence alone, "
+    "which holds the last layer's final hidden state (`h[-1]`, imported as `out[:, -1]`) "
+    "but no cell state nor an earlier layer's: call it as `out, _ = self.lstm(x)` (batch "
+    "first) and read the output, or import a model that does"
 )
 
 

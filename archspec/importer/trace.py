@@ -231,6 +231,7 @@ def body_of(module: nn.Module, problems: Problems) -> Body:
 def _trace(module: nn.Module, problems: Problems) -> Any:
     from .defaulted import drop_defaulted
     from .devices import other_device
+    from .finalstates import final_states
     from .gradmode import watching_autograd
     from .inputs import traced_args
     from .ranks import drop_decided, keep_children_tracer
@@ -252,6 +253,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
         drop_defaulted(graph, module, concrete)
         drop_decided(tracer, graph)
         unbind_pieces(graph)  # timm's q, k, v: the batch stays in front (unbinds.py)
+        final_states(module, graph)  # `_, (h, c) = self.lstm(x)`; `h[-1]` (finalstates.py)
         return graph
     except Exception as exc:
         problems.add(untraceable(cls, exc, tracer))
