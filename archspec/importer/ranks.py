@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SourceSpan
+from .devices import answer, device_read
 from .where import _ours, span_from_stack
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,7 +46,6 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
     import torch.fx as fx
 
     from .appends import mark_changed_lists
-    from .devices import answer, device_read
     from .functions import library_functions, library_modules
 
     class ShapeAttribute(fx.proxy.Attribute):
