@@ -268,6 +268,8 @@ def read_slice(reader: Any, node: Any) -> bool:
     picks: list[tuple[int, int]] = []
     news: list[int] = []
     if dim is None:
+        if _cut_to_size(reader, node, src, _fixed_bounds(reader, index), len(shape)):
+            return True
         found_dims = _slice_dims(_fixed_bounds(reader, index), len(shape))
         if isinstance(found_dims, str):
             reader.fail("E903", f"{what} {found_dims}", node, _HINT)
@@ -314,6 +316,30 @@ def read_slice(reader: Any, node: Any) -> bool:
     return True
 
 
+def _cut_to_size(reader: Any, node: Any, src: Any, index: tuple[Any, ...], rank: int) -> bool:
+    """`pe[:, : x.size(1)]` (a positional table cut to the tokens' length): one dim after
+    the first cut from 0 to a size of the same dim of another tensor read so far, every
+    other dim whole, is a `slice_as` reading both; False for any other index."""
+    cuts = [(d, i) for d, i in enumerate(index) if i != slice(None)]
+    if len(index) > rank or len(cuts) != 1 or not isinstance(cuts[0][1], slice):
+        return False
+    (d, cut), like = cuts[0], None
+    if d == 0 or cut.start not in (None, 0) or cut.step not in (None, 1) or not is_node(cut.stop):
+        return False
+    sym = reader.syms.get(cut.stop)
+    if getattr(sym, "what", None) == "dim" and type(sym.index) is int:
+        shapes = _node_shapes(reader)
+        size = len(shapes[sym.src]) if sym.src in shapes else None
+        like = sym.src if size is not None and sym.index % size == d else None
+    if like is None or like not in reader.names:
+        return False
+    inputs = reader._inputs((src, like))
+    if inputs is None:
+        return True
+    reader.names[node] = _step(reader, node, inputs, "slice_as", {"dim": d})
+    return True
+
+
 def _split(reader: Any, node: Any, src: str, dim: int, start: int, stop: int, size: int) -> str:
     """The `split` of `src` whose middle piece is `start:stop` of `dim` (of `size`): that
     piece's name (`src` itself when the slice is the whole dim)."""
@@ -350,11 +376,14 @@ def _sliced(
     return name
 
 
-def _step(reader: Any, node: Any, src: str, kind: str, fields: dict[str, Any]) -> str:
-    """A `select` of one position of a dim of `src` (`x[:, 0]`), which drops the dim, or an
-    `unsqueeze` (`x[:, None]`): its name."""
+def _step(
+    reader: Any, node: Any, src: str | tuple[str, ...], kind: str, fields: dict[str, Any]
+) -> str:
+    """A `select` of one position of a dim of `src` (`x[:, 0]`), which drops the dim, an
+    `unsqueeze` (`x[:, None]`), or a `slice_as` of the two tensors `src`: its name."""
     name = reader._fresh(node.name)
-    item = Item(name, kind, dict(fields), dict(fields), (src,), is_module=False)
+    srcs = src if isinstance(src, tuple) else (src,)
+    item = Item(name, kind, dict(fields), dict(fields), srcs, is_module=False)
     item.train_only = node.name in reader.train_only
     reader.used.add(name)
     reader.items.append(item)

@@ -111,3 +111,65 @@ class Slice(StatelessOp):
         high = "" if end is None else lit(end)
         by = "" if step == 1 else f":{lit(step)}"
         return f"{x}[{', '.join([':'] * a['dim'] + [f'{low}:{high}{by}'])}]"
+
+
+def _slice_as_spec() -> type[LayerSpec]:
+    class SliceAsSpec(LayerSpec):
+        """slice_as: the first input's positions 0 up to the second's size of dim `dim`,
+        `from: [table, like]`: `table[:, : like.shape[1]]`, a positional table cut to the
+        tokens' length."""
+
+        type: Literal["slice_as"]
+        dim: Int(ge=1) = Field(1, description="the dim cut to the second input's size of it")  # type: ignore[valid-type]
+
+    return SliceAsSpec
+
+
+def sliced_as(x: Any, like: Any, dim: int) -> Any:
+    """`x[:, : like.shape[dim]]` with `dim` colons before the range (what compile calls)."""
+    return x[(slice(None),) * dim + (slice(None, like.shape[dim]),)]
+
+
+def _cut_message(dim: int, x: Shape, like: Shape) -> str:
+    return (
+        f"slice_as cuts dim {dim} of {fmt(x)} to that of {fmt(like)}, which is longer "
+        "({d} is below 1)"
+    )
+
+
+@register
+class SliceAs(StatelessOp):
+    kind = "slice_as"
+    spec = LazySpec(_slice_as_spec)
+    style = "function"
+    arity = 2
+    summary = "the first input cut to the second's size of one dim (`pe[:, : x.size(1)]`)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        x, like = inputs
+        dim = attrs["dim"]
+        if dim >= min(len(x), len(like)):
+            raise ShapeFailure(
+                "E401",
+                f"slice_as dim {dim} is out of range for {fmt(x)} and {fmt(like)}",
+                "cut a dim both inputs have",
+                "dim",
+            )
+        ctx.require_positive(
+            x[dim] - like[dim] + 1,
+            "E405",
+            partial(_cut_message, dim, x, like),
+            "slice_as only cuts: the first input's dim must be as long as the second's at least "
+            "(a longer table, `max_len`)",
+            "dim",
+        )
+        return Inferred(attrs, (*x[:dim], like[dim], *x[dim + 1 :]))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return sliced_as, {"dim": attrs["dim"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        """`pe[:, : x.shape[1]]`, as the model writes it."""
+        x, like = a["_inputs"]
+        dim = a["dim"]
+        return f"{x}[{', '.join([':'] * dim + [f': {like}.shape[{lit(dim)}]'])}]"
