@@ -55,7 +55,9 @@ NEWER_CATEGORY = {
     "amin": "pool",
     **dict.fromkeys(("affine_grid", "grid_sample", "sine_position_encoding"), "pool"),
     "stack": "merge",
-    **dict.fromkeys(("partition", "departition", "squeeze", "unsqueeze", "slice"), "reshape"),
+    **dict.fromkeys(
+        ("partition", "departition", "squeeze", "unsqueeze", "slice", "slice_as"), "reshape"
+    ),
     "relative_attention": "linear",
     "buffer": "linear",
     **dict.fromkeys(("multihead_attention", "shifted_window_attention", "patch_merging"), "linear"),
