@@ -270,6 +270,8 @@ def read_slice(reader: Any, node: Any) -> bool:
     if dim is None:
         if _cut_to_size(reader, node, src, _fixed_bounds(reader, index), len(shape)):
             return True
+        if _own_tensor_unsqueezed(reader, node, src, index):
+            return True
         found_dims = _slice_dims(_fixed_bounds(reader, index), len(shape))
         if isinstance(found_dims, str):
             reader.fail("E903", f"{what} {found_dims}", node, _HINT)
@@ -313,6 +315,21 @@ def read_slice(reader: Any, node: Any) -> bool:
         name = reader._fresh(node.name)  # a block returns its last node, not a piece before
         out = Item(name, "identity", {}, {}, (reader.names[node],), is_module=False)
         reader._add(node, out, name)
+    return True
+
+
+def _own_tensor_unsqueezed(reader: Any, node: Any, src: Any, index: tuple[Any, ...]) -> bool:
+    """`self.gamma[None, :, None, None]`: a module's own parameter or buffer, which has no
+    batch dim, given dims of size 1 (`None`s, every dim whole) is a `reshape` to the shape
+    it then has, as `self.gamma.view(1, -1, 1, 1)` is; False for any other index."""
+    if any(i is not None and i != slice(None) and i is not Ellipsis for i in index):
+        return False
+    by_name = {item.name: item for item in reader.items if item.name is not None}
+    own = by_name.get(reader.names.get(src))
+    out = _node_shapes(reader).get(node)
+    if own is None or own.kind not in ("parameter", "buffer") or out is None:
+        return False
+    reader.names[node] = _step(reader, node, reader.names[src], "reshape", {"shape": list(out)})
     return True
 
 
