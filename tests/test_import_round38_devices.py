@@ -21,9 +21,9 @@ nz, ngf, nc = 8, 4, 3
 class Generator(nn.Module):
     """DCGAN's generator as pytorch/examples writes it (smaller)."""
 
-    def __init__(self, ngpu: int) -> None:
+    def __init__(self, ngpu: int, test: str = "is_cuda") -> None:
         super().__init__()
-        self.ngpu = ngpu
+        self.ngpu, self.test = ngpu, test
         self.main = nn.Sequential(
             nn.ConvTranspose2d(nz, ngf * 2, 4, 1, 0, bias=False),
             nn.BatchNorm2d(ngf * 2),
@@ -36,18 +36,28 @@ class Generator(nn.Module):
         )
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 (as DCGAN)
-        if input.is_cuda and self.ngpu > 1:
+        if self.test == "type":
+            on_gpu = input.device.type == "cuda"
+        elif self.test == "not cpu":
+            on_gpu = input.device.type != "cpu"
+        else:
+            on_gpu = input.is_cuda
+        if on_gpu and self.ngpu > 1:
             output = nn.parallel.data_parallel(self.main, input, range(self.ngpu))
         else:
             output = self.main(input)
         return output
 
 
-def test_dcgans_device_branch_imports_when_it_takes_the_same_steps_on_each_device() -> None:
-    model = Generator(ngpu=1).eval()
+@pytest.mark.parametrize("test", ["is_cuda", "type", "not cpu"])
+def test_dcgans_device_branch_imports_when_it_takes_the_same_steps_on_each_device(
+    test: str,
+) -> None:
+    model = Generator(ngpu=1, test=test).eval()
     x = torch.rand(2, nz, 1, 1)
     text = archspec.from_module(model, x)
-    assert "is_cuda" not in text and "getattr" not in text
+    steps = text.split("layers:", 1)[1]  # the description names this file, `devices`
+    assert "is_cuda" not in steps and "getattr" not in steps and "device" not in steps
     twin = archspec.compile(text).eval()
     assert list(twin.state_dict()) == list(model.state_dict())
     twin.load_state_dict(model.state_dict())
@@ -55,16 +65,17 @@ def test_dcgans_device_branch_imports_when_it_takes_the_same_steps_on_each_devic
         torch.testing.assert_close(twin(x), model(x))
 
 
-def test_a_device_branch_taking_other_steps_on_cuda_is_refused_at_the_read() -> None:
+@pytest.mark.parametrize("test", ["is_cuda", "type", "not cpu"])
+def test_a_device_branch_taking_other_steps_on_cuda_is_refused_at_the_read(test: str) -> None:
     with pytest.raises(ImportFailure) as info:
-        archspec.from_module(Generator(ngpu=2), torch.rand(2, nz, 1, 1))
+        archspec.from_module(Generator(ngpu=2, test=test), torch.rand(2, nz, 1, 1))
     (diag,) = info.value.diagnostics
     assert diag.code == "E902"
     assert "computes another graph on a CUDA device" in diag.message
-    assert "branches on a tensor's `.is_cuda`" in diag.message
+    assert "branches on a tensor's device" in diag.message
     assert diag.span is not None and diag.span.file == __file__
     line = Path(__file__).read_text().splitlines()[diag.span.line - 1]
-    assert "if input.is_cuda" in line
+    assert "on_gpu" in line  # the test itself, or the branch on it
     assert "nn.DataParallel" in diag.hint
 
 

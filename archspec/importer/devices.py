@@ -1,4 +1,4 @@
-"""A forward that branches on the device of its input (`x.is_cuda`).
+"""A forward that branches on the device of its input (`x.is_cuda`, `x.device.type`).
 
 pytorch/examples' DCGAN writes `if input.is_cuda and self.ngpu > 1:` to run its
 `nn.Sequential` through `nn.parallel.data_parallel`, else calls it. torch.fx cannot decide
@@ -16,22 +16,53 @@ from ..errors import Diagnostic
 from .where import describe, diagnostic, span_from_stack, span_of_class
 
 
-def device_read(node: Any) -> bool:
-    """Whether `node` reads `x.is_cuda` of a tensor of the trace."""
+def _attribute(node: Any, name: str) -> bool:
+    """Whether `node` reads the attribute `name` of a node of the trace."""
     return (
         getattr(node, "op", None) == "call_function"
         and node.target is getattr
-        and node.args[1:] == ("is_cuda",)
+        and node.args[1:] == (name,)
         and hasattr(node.args[0], "op")
     )
 
 
+def _chain(node: Any) -> list[Any] | None:
+    """The nodes of a test of the input's device, the test first: `x.is_cuda`, or
+    `x.device.type` compared (`==`, `!=`) with a device type written as a string (`"cuda"`);
+    None for anything else."""
+    import operator
+
+    if _attribute(node, "is_cuda"):
+        return [node]
+    if node.op != "call_function" or node.target not in (operator.eq, operator.ne):
+        return None
+    read = [a for a in node.args if _attribute(a, "type") and _attribute(a.args[0], "device")]
+    words = [a for a in node.args if isinstance(a, str)]
+    if len(read) != 1 or len(words) != 1 or node.kwargs:
+        return None
+    return [node, read[0], read[0].args[0]]
+
+
+def device_read(node: Any) -> bool:
+    """Whether `node` tests the device of a tensor of the trace (`x.is_cuda`,
+    `x.device.type == "cuda"`)."""
+    return _chain(node) is not None
+
+
 def answer(tracer: Any, node: Any) -> bool:
-    """The tracer's answer to `x.is_cuda` (False unless it traces for a CUDA device); the
-    read is recorded, so the forward is traced for the other device too."""
-    tracer.decided.add(node)
+    """The tracer's answer to a test of the device, as on a CPU (unless it traces for a CUDA
+    device); the read is recorded, so the forward is traced for the other device too, and
+    the test's nodes are no steps of the graph."""
+    import operator
+
+    chain = _chain(node) or [node]
+    tracer.decided.update(chain)
     tracer.device_reads.append(node)
-    return bool(tracer.on_cuda)
+    if len(chain) == 1:  # `x.is_cuda`
+        return bool(tracer.on_cuda)
+    word = next(a for a in node.args if isinstance(a, str))
+    same = word == ("cuda" if tracer.on_cuda else "cpu")
+    return same if node.target is operator.eq else not same
 
 
 def _steps(graph: Any) -> list[tuple[Any, ...]]:
@@ -62,8 +93,7 @@ def other_device(
     read, cls = tracer.device_reads[0], describe(type(module))
     return diagnostic(
         "E902",
-        f"{cls}.forward computes another graph on a CUDA device: it branches on a tensor's "
-        "`.is_cuda`",
+        f"{cls}.forward computes another graph on a CUDA device: it branches on a tensor's device",
         span_from_stack(read.stack_trace) or span_of_class(type(module)),
         "a spec is one graph for every device: take the same steps on each (build the model "
         "so that the branch does not change them, as DCGAN's `ngpu=1`; spread a model over "
