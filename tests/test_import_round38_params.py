@@ -45,3 +45,24 @@ class BatchNone(nn.Module):
 def test_a_dim_before_the_batch_of_a_computed_tensor_stays_refused() -> None:
     with pytest.raises(ImportFailure, match="adds a dim before it"):
         archspec.from_module(BatchNone(), torch.rand(2, 3, 8, 8))
+
+
+class Projection(nn.Module):
+    """A projection of its own written with `torch.mm`, as graph-network code writes `XW`."""
+
+    def __init__(self, method: bool) -> None:
+        super().__init__()
+        self.method = method
+        self.fc = nn.Linear(8, 8)
+        self.weight = nn.Parameter(torch.rand(8, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        return h.mm(self.weight) if self.method else torch.mm(h, self.weight)
+
+
+@pytest.mark.parametrize("method", [False, True])
+def test_torch_mm_of_two_matrices_is_a_matmul(method: bool) -> None:
+    """It was E903 'no layer kind computes `torch.mm` as called here', where `@` imported."""
+    text = roundtrip(Projection(method), (3, 8))
+    assert "type: matmul, from: [fc, weight]" in text

@@ -19,7 +19,7 @@ they are, `t[:, 0]` and `t[:, 1]`.
 
 `read_attention` reads `F.scaled_dot_product_attention(q, k, v)` as the kind of that name:
 without a mask, dropout or grouped heads, with torch's `scale` and `is_causal`; and `a @ b`
-(`torch.matmul`, `torch.bmm`) as `matmul`, the scores of attention written out
+(`torch.matmul`, `torch.bmm`, `torch.mm`) as `matmul`, the scores of attention written out
 (`(q @ k.transpose(-2, -1)) * self.scale`, its transpose a `permute`).
 """
 
@@ -181,9 +181,10 @@ def _read_sdpa(reader: Any, node: Any) -> bool:
 def _is_matmul(node: Any) -> bool:
     import torch
 
-    if node.op == "call_method":
-        return node.target in ("matmul", "bmm")
-    return node.op == "call_function" and node.target in (operator.matmul, torch.matmul, torch.bmm)
+    if node.op == "call_method":  # `mm` of two matrices, `bmm` of batches: matmul's own calls
+        return node.target in ("matmul", "bmm", "mm")
+    targets = (operator.matmul, torch.matmul, torch.bmm, torch.mm)
+    return node.op == "call_function" and node.target in targets
 
 
 def read_attention(reader: Any, node: Any) -> bool:
