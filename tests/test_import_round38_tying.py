@@ -2,9 +2,12 @@
 attribute and again in the nn.Sequential its forward calls (`self.conv1 = ...;
 self.net = nn.Sequential(self.conv1, ...)`). The refusal said the weights were tied and told
 to untie them, which leaves `self.conv1` a copy no forward calls; it now names the module
-and its two names, once, and says to hold it under one."""
+and its two names, once, and says to hold it under one. The TCN's old `weight_norm` hook
+is located at the class holding the layer, not in torch's source."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,3 +73,27 @@ def test_the_block_holding_each_module_once_round_trips() -> None:
     x = torch.rand(1, 3, 21)
     with torch.no_grad():
         torch.testing.assert_close(twin(x), model(x))
+
+
+class NormedBlock(nn.Module):
+    """locuslab's TCN wraps its convs in the old `weight_norm`, a hook object of torch's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.utils.weight_norm(nn.Conv1d(3, 8, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv1(x))
+
+
+@pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")
+def test_torchs_own_hook_on_a_layer_is_located_at_the_class_that_holds_the_layer() -> None:
+    """It was located at `class Conv1d` in torch's own source, which says nothing of where
+    the model put the hook."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(nn.Sequential(NormedBlock()), torch.rand(2, 3, 16))
+    (diag,) = info.value.diagnostics
+    assert "`0.conv1`" in diag.message and "WeightNorm" in diag.message
+    assert diag.span is not None and diag.span.file == __file__
+    line = Path(__file__).read_text().splitlines()[diag.span.line - 1]
+    assert line.startswith("class NormedBlock")

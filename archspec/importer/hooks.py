@@ -79,6 +79,18 @@ def _label(name: str, module: nn.Module) -> str:
     return f"`{name}` ({describe(type(module))})" if name else describe(type(module))
 
 
+def _holder_span(model: nn.Module, name: str) -> SourceSpan | None:
+    """The class statement of the innermost module holding `name` whose class is not
+    torch's: where a hook object of torch's own (weight norm's) was put on a torch layer
+    (`self.conv1 = weight_norm(nn.Conv1d(...))` in the user's block), not torch's source."""
+    parts = name.split(".")
+    for k in range(len(parts), -1, -1):
+        holder = model.get_submodule(".".join(parts[:k]))
+        if not type(holder).__module__.startswith("torch."):
+            return span_of_class(type(holder))
+    return None
+
+
 def hook_problems(model: nn.Module) -> list[Diagnostic]:
     """An E904 for every hook and per-instance forward in `model`."""
     from torch.nn.modules import module as torch_module
@@ -87,7 +99,7 @@ def hook_problems(model: nn.Module) -> list[Diagnostic]:
     for name, module in model.named_modules():
         for attr, what in _KINDS:
             for hook in (getattr(module, attr, None) or {}).values():
-                span = _span_of(hook) or span_of_class(type(module))
+                span = _span_of(hook) or _holder_span(model, name) or span_of_class(type(module))
                 message = f"{_label(name, module)} has a {what}{_what(hook)}"
                 fold = _FOLDS.get(type(hook).__name__, "")
                 hint = _HINT + (f" (this one folds into the weight: `{fold}`)" if fold else "")
