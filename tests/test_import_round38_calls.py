@@ -51,3 +51,35 @@ def test_a_block_given_its_tensors_by_keyword_reads_them_in_its_forwards_order(
     text = roundtrip(AttentionUNet(swapped), (2, 3, 8, 8))
     assert "inputs: [g, x]" in text
     assert "- {name: att, type: AttentionGate, from: [up, enc]}" in text
+
+
+class Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + x
+
+
+class ByKeyword(nn.Module):
+    """Children given their one tensor by keyword: a block, a conv, and attention."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = Residual()
+        self.head = nn.Conv2d(3, 4, 1)
+        self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.head(input=self.block(x=x)).flatten(2).transpose(1, 2)
+        out, _ = self.attn(query=y, key=y, value=y)
+        return out
+
+
+def test_a_child_given_its_tensor_by_keyword_is_called_with_it() -> None:
+    """It was E904 'calls `self.block` with (x=x), not a tensor first', with the tensor the
+    block's forward takes given by its name."""
+    text = roundtrip(ByKeyword(), (2, 3, 4, 4))
+    assert "- {name: block, type: Residual}" in text
+    assert "type: multihead_attention" in text

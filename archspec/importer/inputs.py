@@ -129,6 +129,26 @@ def tensors_call(
     return tensors if len(tensors) >= 2 and not given else None
 
 
+def positional_calls(module: nn.Module, graph: Any) -> None:
+    """Give each call of a child the arguments it names for its forward's leading
+    parameters positionally (`self.block(x=x)` as `self.block(x)`; `self.att(g=d, x=e)` as
+    `self.att(d, e)`), the same call, so that what reads calls by position reads it."""
+    for node in graph.nodes:
+        if node.op != "call_module" or not node.kwargs:
+            continue
+        try:
+            child = module.get_submodule(str(node.target))
+            params = list(inspect.signature(child.forward).parameters.values())
+        except (AttributeError, TypeError, ValueError):
+            continue
+        args, kwargs = list(node.args), dict(node.kwargs)
+        for p in params[len(args) :]:
+            if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or p.name not in kwargs:
+                break
+            args.append(kwargs.pop(p.name))
+        node.args, node.kwargs = tuple(args), kwargs
+
+
 def _tensor_list(value: Any) -> bool:
     """A list or tuple of traced tensors, one at least."""
     return isinstance(value, list | tuple) and bool(value) and all(hasattr(v, "op") for v in value)

@@ -21,7 +21,7 @@ from .calls import after_refused, attribute_read, is_packing, key_read, unpacked
 from .defaulted import other_than_one_tensor
 from .functions import Ref, describe_target, read_call
 from .hooks import parametrized_problem
-from .inputs import given_args, read_inputs, tensors_call
+from .inputs import given_args, positional_calls, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
 from .several import added_call
@@ -254,6 +254,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
         drop_decided(tracer, graph)
         unbind_pieces(graph)  # timm's q, k, v: the batch stays in front (unbinds.py)
         final_states(module, graph)  # `_, (h, c) = self.lstm(x)`; `h[-1]` (finalstates.py)
+        positional_calls(module, graph)  # `self.block(x=x)`: by position (inputs.py)
         return graph
     except Exception as exc:
         problems.add(untraceable(cls, exc, tracer))
