@@ -130,11 +130,12 @@ def tensors_call(
 
 
 def positional_calls(module: nn.Module, graph: Any) -> None:
-    """Give each call of a child the arguments it names for its forward's leading
-    parameters positionally (`self.block(x=x)` as `self.block(x)`; `self.att(g=d, x=e)` as
-    `self.att(d, e)`), the same call, so that what reads calls by position reads it."""
+    """Give each call of a child that names all its arguments the tensors it names for its
+    forward's leading parameters positionally (`self.block(x=x)` as `self.block(x)`;
+    `self.att(g=d, x=e)` as `self.att(d, e)`), the same call, so that what reads calls by
+    position reads it; the values after them (`mask=None`) stay named, as they are said."""
     for node in graph.nodes:
-        if node.op != "call_module" or not node.kwargs:
+        if node.op != "call_module" or node.args or not node.kwargs:
             continue
         try:
             child = module.get_submodule(str(node.target))
@@ -143,7 +144,8 @@ def positional_calls(module: nn.Module, graph: Any) -> None:
             continue
         args, kwargs = list(node.args), dict(node.kwargs)
         for p in params[len(args) :]:
-            if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or p.name not in kwargs:
+            plain = p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            if not plain or not hasattr(kwargs.get(p.name), "op"):
                 break
             args.append(kwargs.pop(p.name))
         node.args, node.kwargs = tuple(args), kwargs
