@@ -47,6 +47,7 @@ _GROUPS = {
     "archspec.ops.recurrent": "Recurrent layers over token sequences: the output sequence",
     "archspec.ops.products": "Products computed in `forward`: attention of your own layers",
     "archspec.ops.reuse": "One module called again on another input (shared weights, no submodule)",
+    "archspec.ops.unpool": "Max pooling with its indices, and max unpooling (SegNet, ENet)",
 }
 
 

@@ -204,6 +204,22 @@ layers:
   - {type: rnn, hidden_size: 3, nonlinearity: relu}
 """
 
+#: Max unpooling of each rank (ops/unpool.py), after its pool with indices.
+UNPOOL = """\
+archspec: 1
+name: facts_unpool
+input: [N, 2, 8, 8, 8]
+layers:
+  - {type: maxpool3d_with_indices, kernel_size: 2, names: [v3, i3]}
+  - {name: up3, type: maxunpool3d, kernel_size: 2, from: [v3, i3]}
+  - {name: flat, type: reshape, shape: [-1, 16, 32]}
+  - {type: maxpool2d_with_indices, kernel_size: 2, names: [v2, i2]}
+  - {name: up2, type: maxunpool2d, kernel_size: 2, from: [v2, i2]}
+  - {name: rows, type: reshape, shape: [-1, 16, 32]}
+  - {type: maxpool1d_with_indices, kernel_size: 2, names: [v1, i1]}
+  - {name: up1, type: maxunpool1d, kernel_size: 2, from: [v1, i1]}
+"""
+
 EXTRA = {
     "facts_1d": ONE_D,
     "facts_3d": THREE_D,
@@ -217,6 +233,7 @@ EXTRA = {
     "facts_padding": PADDING,
     "facts_embedding": EMBEDDING,
     "facts_recurrent": RECURRENT,
+    "facts_unpool": UNPOOL,
 }
 
 

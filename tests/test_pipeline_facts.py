@@ -85,11 +85,13 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("threshold", "glu"), "act"),
     "embedding": "linear",
     "reuse": "merge",
+    **{f"maxpool{n}d_with_indices": "pool" for n in (1, 2, 3)},
+    **{f"maxunpool{n}d": "pool" for n in (1, 2, 3)},
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}
 #: Kinds added since that slide a window too.
-NEWER_WINDOWED = {"std_conv2d": 2}
+NEWER_WINDOWED = {"std_conv2d": 2, **{f"maxpool{n}d_with_indices": n for n in (1, 2, 3)}}
 
 
 def _builtins() -> dict[str, Op]:

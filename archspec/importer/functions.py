@@ -11,7 +11,7 @@ import math
 import operator
 from typing import Any
 
-from . import elementwise, sampling
+from . import elementwise, sampling, unpools
 from .calls import Call, Reader, Ref, attribute_read, listed
 from .casts import made_tensor, tensor_meta, to_alike, type_as
 from .inplace import in_place_name
@@ -469,6 +469,7 @@ def _torch_functions() -> dict[Any, Reader]:
         **{getattr(torch, name): read for name, read in RANK_CALLS.items()},
         **elementwise.functions(),  # clamp, square, neg
         **sampling.functions(),  # F.grid_sample
+        **unpools.functions(),  # F.max_pool2d(x, 2, return_indices=True), F.max_unpool2d
         torch.channel_shuffle: _channel_shuffle,  # F.channel_shuffle, as ShuffleNet's kind
         F.pixel_shuffle: _pixel_shuffling("pixel_shuffle", "upscale_factor"),
         F.pixel_unshuffle: _pixel_shuffling("pixel_unshuffle", "downscale_factor"),

@@ -151,6 +151,18 @@ def positional_calls(module: nn.Module, graph: Any) -> None:
         node.args, node.kwargs = tuple(args), kwargs
 
 
+def layer_tensors_call(child: nn.Module, args: list[Any], kwargs: dict[str, Any]) -> bool:
+    """Whether a layer whose kind takes n inputs (nn.MaxUnpool2d's values and indices) is
+    called with n tensors, positionally and nothing else: its item reads them in order."""
+    from ..ops import REGISTRY
+    from .leaves import read_leaf
+
+    if len(args) < 2 or kwargs or not all(hasattr(a, "op") for a in args):
+        return False
+    leaf = read_leaf(child)
+    return leaf is not None and REGISTRY[leaf.kind].arity == len(args)
+
+
 def _tensor_list(value: Any) -> bool:
     """A list or tuple of traced tensors, one at least."""
     return isinstance(value, list | tuple) and bool(value) and all(hasattr(v, "op") for v in value)

@@ -20,8 +20,8 @@ def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
     """`items` reordered so the modules named in `holders` come in that order, each after
     everything it reads; other items keep their order. Unchanged when no such order exists."""
     by_name = {item.ref: item for item in items if item.ref}
-    for item in items:  # the pieces of a chunk or split are read by their names
-        for piece in item.fields.get("names", []) if item.kind in ("chunk", "split") else []:
+    for item in items:  # the pieces of a chunk, split or with_indices pool: by their names
+        for piece in item.fields.get("names", []) if _has_pieces(item.kind) else []:
             by_name[piece] = item
     position = {id(item): i for i, item in enumerate(items)}
     done: set[int] = set()
@@ -61,6 +61,14 @@ def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
         emit(item)
     held = [i.ref for i in out if i.ref in holders]
     return out if held == [h for h in holders if h in by_name] else items
+
+
+def _has_pieces(kind: str) -> bool:
+    """Whether a kind's outputs are named by `names` (`Op.names_field`)."""
+    from ..ops import REGISTRY
+
+    op = REGISTRY.get(kind)
+    return op is not None and op.names_field == "names"
 
 
 def unstated_order(items: list[Item], called: list[str], holders: list[str]) -> str | None:

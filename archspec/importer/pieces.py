@@ -42,7 +42,13 @@ def _dim_size(reader: Any, node: Any, dim: Any) -> int | None:
 
 
 def read_pieces(reader: Any, node: Any, call: Call, inputs: tuple[str, ...]) -> None:
-    """The item of a chunk or split node, its pieces named for the reader's `getitem`s."""
+    """The item of a chunk or split node, its pieces named for the reader's `getitem`s (or
+    of a max pool's values and indices, `y, idx = F.max_pool2d(x, 2, return_indices=True)`)."""
+    if call.kind.endswith("_with_indices"):
+        from .unpools import add_indices_pool
+
+        add_indices_pool(reader, node, call.kind, call.fields)
+        return
     needs_size = call.kind == "split" and not isinstance(call.fields["split_size"], list)
     size = _dim_size(reader, node, call.fields["dim"]) if needs_size else None
     count = piece_count(node, call.fields, size)

@@ -21,7 +21,7 @@ from .calls import after_refused, attribute_read, is_packing, key_read, unpacked
 from .defaulted import other_than_one_tensor
 from .functions import Ref, describe_target, read_call
 from .hooks import parametrized_problem
-from .inputs import given_args, positional_calls, read_inputs, tensors_call
+from .inputs import given_args, layer_tensors_call, positional_calls, read_inputs, tensors_call
 from .leaves import read_leaf, unread_settings
 from .quantizable import float_stub, identity_grandchild
 from .several import added_call
@@ -403,10 +403,11 @@ class _GraphReader:
         from .defaulted import one_tensor_call
         from .lists import interleaved_list, module_list_call
         from .partitions import partition_call
+        from .unpools import indices_pool_call
 
         if "." in target and module_list_call(self, node, target):
             return
-        if partition_call(self, node, target):
+        if partition_call(self, node, target) or indices_pool_call(self, node, target):
             return
         if "." in target and interleaved_list(self, node, target):
             return
@@ -440,6 +441,8 @@ class _GraphReader:
         elif several := tensors_call(child, args, node.kwargs):
             args = [value for _, value in several]  # in the order the child's forward takes
             self.problems.passed[id(child)] = given_args(child, several)
+        elif layer_tensors_call(child, args, node.kwargs):
+            several = True  # a layer of several inputs: `self.unpool(x, indices)`
         elif not one_tensor_call(child, args, node.kwargs):
             self.fail(
                 "E904",
@@ -578,7 +581,7 @@ class _GraphReader:
         if call.kind == "identity_alias":
             self.names[node] = inputs[0]
             return
-        if call.kind in ("chunk", "split"):
+        if call.kind in ("chunk", "split") or call.kind.endswith("_with_indices"):
             from .pieces import read_pieces
 
             read_pieces(self, node, call, inputs)

@@ -81,6 +81,7 @@ def _lower_op(lw: Lowerer, site: Site, plan: ItemPlan, pieces: list[str]) -> str
         lw.charge(len(pieces) - 1, item.ypath)
     when = plan.when  # in the node as made, not added by add_node
     when_src, when_expr = (None, None) if when is None else (plan.when_text, text_expr(lw, when))
+    made: list[str] = []
     for index, piece in enumerate(pieces or (name,)):
         lw.ctx.node = f"{scope.path}.{piece}" if scope.path else piece  # scope.qual(piece)
         given = {**attrs, "_index": index} if pieces else attrs
@@ -108,8 +109,9 @@ def _lower_op(lw: Lowerer, site: Site, plan: ItemPlan, pieces: list[str]) -> str
         )
         if when is not None:
             node = absent_as_previous(scope, node)
-        out = lw.add_node(scope, node, item)
-    return None if op.arity == 0 else out
+        made.append(lw.add_node(scope, node, item))
+    # the next item, without `from`, reads one piece: a chunk's last, a pool's values
+    return None if op.arity == 0 else made[op.flow_piece if pieces else -1]
 
 
 def _check_inputs(lw: Lowerer, plan: ItemPlan, item: Item, inputs: tuple[str, ...]) -> None:

@@ -28,6 +28,7 @@ from . import (  # noqa: F401  (registered after the kinds above)
     slicing,
     split,
     squeeze,
+    unpool,
     window,
 )
 from .base import (

@@ -244,6 +244,9 @@ class Op:
     optional_tensors: ClassVar[tuple[str, ...]] = ()
     #: several outputs (chunk, split): the field naming them, one node each (see ops/split.py)
     names_field: ClassVar[str | None] = None
+    #: which of those outputs the next item reads when it names no `from`: -1, the last
+    #: (a chunk's last piece); 0, the first (a max pool's values, before its indices)
+    flow_piece: ClassVar[int] = -1
     #: a parameter-free "module" op with a functional form, which torchvision writes as a
     #: call in forward where it is a named attribute (`x = torch.flatten(x, 1)`) and as a
     #: module where it holds a position in a numbered sequence (ConvNeXt's `classifier.1`):

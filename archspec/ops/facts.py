@@ -56,6 +56,8 @@ def check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec] | None) -> No
     f = op_cls.names_field
     if f and spec is not None and (f not in fields or op_cls.style != "function"):
         raise TypeError(f"{where}: `names_field` must name a field of a function op's spec")
+    if type(op_cls.flow_piece) is not int or op_cls.flow_piece not in (0, -1):
+        raise TypeError(f"{where}: `flow_piece` must be 0 (the first output) or -1 (the last)")
     optional = op_cls.optional_tensors
     if not isinstance(optional, tuple) or not set(optional) <= {"weight", "bias"}:
         raise TypeError(f"{where}: `optional_tensors` must be a tuple of 'weight' and 'bias'")

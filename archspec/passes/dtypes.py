@@ -33,6 +33,10 @@ _TO_FLOAT = frozenset({"div"})
 INDEXED = frozenset({"embedding"})
 #: Picks at int64 positions (the second input) from a table of any dtype (the first).
 PICKS = frozenset({"index"})
+#: Max pools whose second output holds the int64 index of each maximum (ops/unpool.py).
+WITH_INDICES = frozenset(f"maxpool{n}d_with_indices" for n in (1, 2, 3))
+#: Unpools: values (float) placed at int64 indices (the second input).
+UNPOOLS = frozenset(f"maxunpool{n}d" for n in (1, 2, 3))
 
 
 #: Kinds whose output holds exactly the values of their input (the same set, moved or
@@ -283,6 +287,11 @@ def _walk(
                 _check_indices(node, ints[node.inputs[1]].range, errors, rows, node.inputs[1])
             if read[0]:
                 ints[node.name] = UNKNOWN
+        elif kind in WITH_INDICES and node.attrs["_index"] == 1 and not any(read):
+            ints[node.name] = UNKNOWN  # where each maximum was: data, in no known range
+        elif kind in UNPOOLS:  # float values at int64 indices: float out
+            if read[0] or not read[1]:
+                errors.append(_unpool_inputs(node, read[0]))
         elif not any(read) or kind in _TO_FLOAT or (kind == "expand" and not read[0]):
             continue  # float out (an expand's values are its first input's)
         elif kind in _KEEP or (kind in _PROMOTE and all(read)):
@@ -400,4 +409,22 @@ def _float_indices(node: Node, source: str | None = None, buffer: bool = False) 
         "torch refuses it at run time",
         node.span,
         hint,
+    )
+
+
+def _unpool_inputs(node: Node, int_values: bool) -> Diagnostic:
+    """E401: an unpool places float values at int64 indices, its second input."""
+    values, indices = node.inputs
+    what = (
+        f"`{values}`, its values, is an int64 tensor"
+        if int_values
+        else (f"`{indices}`, its indices, is a float tensor")
+    )
+    return Diagnostic(
+        "E401",
+        f"{node.name}: {node.kind} reads `from: [{values}, {indices}]` and {what}: torch "
+        "refuses it at run time",
+        node.span,
+        f"read `from: [values, indices]` in that order, the indices the second output of a "
+        f"{node.kind.replace('unpool', 'pool')}_with_indices (`names: [out, indices]`)",
     )

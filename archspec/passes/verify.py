@@ -11,12 +11,12 @@ from ..ops import REGISTRY
 from ..ops.outputs import BLOCK_OUTPUT, OUTPUT_NAMES
 from ..ops.reuse import TARGET
 from .aliases import ALIASING, SHARING, Aliases, passes_memory
-from .dtypes import INDEXED, PICKS, int64_readers, is_int_buffer
+from .dtypes import INDEXED, PICKS, UNPOOLS, WITH_INDICES, int64_readers, is_int_buffer
 from .family import family_memo
 
 Diags = list[Diagnostic]
 #: kinds that make or look up int64 tensors (an int64 buffer too: `is_int_buffer`)
-_INT_KINDS = INDEXED | PICKS
+_INT_KINDS = INDEXED | PICKS | WITH_INDICES | UNPOOLS
 #: kinds whose output may share its memory with another tensor (`Aliases` looks closer)
 _SHARES = SHARING | {BLOCK_OUTPUT}
 

@@ -1,0 +1,226 @@
+"""Max pooling that keeps where each maximum came from, and its inverse (SegNet, ENet):
+`maxpool2d_with_indices` names two outputs, the pooled map and the int64 indices
+(`F.max_pool2d(x, 2, return_indices=True)`), as a `chunk` names its pieces (ops/split.py);
+`maxunpool2d` reads `from: [x, indices]` and writes each value back at its index in a
+zeroed map (nn.MaxUnpool2d), in 1, 2 and 3 spatial dimensions.
+
+The pool's shape rule is maxpool's (pools.py), for both outputs. The unpool's is torch's
+default output size, `(in - 1) * stride - 2 * padding + kernel_size` per spatial dim, with
+the indices the shape of the values. Torch also refuses, at run time, an index past the
+output's plane: an unpool whose output is smaller than the pool's input (an odd extent
+pooled by 2) can meet one, which no rule of shapes alone sees (docs/spec-language.md).
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache, partial
+from typing import Any, Literal
+
+from pydantic import Field, create_model, field_validator, model_validator
+
+from ..dims import SPATIAL_NAMES, Shape
+from ..errors import VALIDATOR_HINT
+from .base import (
+    Bool,
+    Inferred,
+    Ints,
+    LayerSpec,
+    LazySpec,
+    Op,
+    ShapeContext,
+    ShapeFailure,
+    fmt,
+    ntuple,
+    register,
+)
+from .emitting import emit_call
+from .pools import _PoolBase, _tup
+from .split import _NAMES, Names, is_computed_names
+
+
+def _tuple_or_int(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@cache
+def _with_indices_spec(kind: str) -> type[LayerSpec]:
+    def two_names(cls: Any, names: Any) -> Any:
+        if isinstance(names, list) and not is_computed_names(names) and len(names) != 2:
+            raise ValueError(
+                f"{kind} names its two outputs, the pooled values and their indices: "
+                f"[out, indices], not {len(names)} names"
+            )
+        return names
+
+    def no_name(self: Any) -> Any:
+        if self.name is not None:
+            raise ValueError(
+                f"{kind} makes one node per output, named by `names`{VALIDATOR_HINT}drop "
+                f"`name: {self.name}`; give `names: [{self.name}, {self.name}_indices]`"
+            )
+        return self
+
+    return create_model(
+        f"{kind.title().replace('_', '')}Spec",
+        __base__=LayerSpec,
+        __doc__=f"{kind}: max pooling that also returns the index of each maximum, as "
+        "`out, indices = F.max_pool2d(x, 2, return_indices=True)`; `names: [out, indices]`.",
+        __validators__={
+            "two_names": field_validator("names")(two_names),
+            "no_name": model_validator(mode="after")(no_name),
+        },
+        type=(Literal[kind], ...),
+        names=(Names, _NAMES),
+        kernel_size=(Ints(ge=1), ...),
+        stride=(Ints(ge=1) | None, Field(None, description="default: kernel_size")),
+        padding=(Ints(ge=0), 0),
+        dilation=(Ints(ge=1), 1),
+        ceil_mode=(Bool, False),
+    )
+
+
+class _WithIndicesBase(_PoolBase):
+    """maxpool's rule for both outputs; computed in forward, its two outputs unpacked."""
+
+    style = "function"
+    names_field = "names"
+    flow_piece = 0  # the values: the indices are read by name, by an unpool
+
+    def activation_numel(self, out: Shape) -> Any:
+        from ..dims import product
+
+        return product(out)  # each output: the values, and as many int64 indices
+
+    def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch.nn.functional as F
+
+        fn = getattr(F, f"max_pool{self.nd}d")
+        keywords = {k: _tuple_or_int(a[k]) for k in ("kernel_size", "stride", "padding")}
+        keywords.update(dilation=_tuple_or_int(a["dilation"]), ceil_mode=a["ceil_mode"])
+        return fn, {**keywords, "return_indices": True}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        kw: dict[str, tuple[Any, Any]] = {
+            "stride": (_tup(a["stride"]), _tup(a["kernel_size"])),
+            "padding": (_tup(a["padding"]), 0),
+            "dilation": (_tup(a["dilation"]), 1),
+            "ceil_mode": (a["ceil_mode"], False),
+            "return_indices": (True, None),
+        }
+        call = emit_call(f"F.max_pool{self.nd}d", [_tup(a["kernel_size"])], kw, lit)
+        head = f"F.max_pool{self.nd}d("
+        return f"{head}{a['_inputs'][0]}, {call[len(head) :]}"
+
+
+@cache
+def _unpool_spec(kind: str) -> type[LayerSpec]:
+    return create_model(
+        f"{kind.title()}Spec",
+        __base__=LayerSpec,
+        __doc__=f"{kind}: puts each value of `from: [x, indices]` back at its index in a "
+        "zeroed map (nn.MaxUnpool); the indices are a max pool's `with_indices` output.",
+        type=(Literal[kind], ...),
+        kernel_size=(Ints(ge=1), ...),
+        stride=(Ints(ge=1) | None, Field(None, description="default: kernel_size")),
+        padding=(Ints(ge=0), 0),
+    )
+
+
+def _unpool_message(kind: str, x: Shape, axis: str) -> str:
+    return f"{kind} makes an empty {axis} extent {{d}} from {fmt(x)}"
+
+
+class _UnpoolBase(Op):
+    """nn.MaxUnpool{nd}d called as `self.unpool(x, indices)`: torch's default output size."""
+
+    nd: int = 2
+    arity = 2
+    category = "pool"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        x, idx = inputs
+        nd, kind = self.nd, self.kind
+        if len(x) not in (nd + 1, nd + 2) or len(idx) != len(x):
+            raise ShapeFailure(
+                "E401",
+                f"{kind} needs values and indices of one rank-{nd + 2} shape, got "
+                f"{fmt(x)} and {fmt(idx)}",
+                f"read `from: [values, indices]`, both outputs of a maxpool{nd}d_with_indices "
+                "(or of the layers after it that keep its shape)",
+            )
+        for i, (a, b) in enumerate(zip(x, idx)):
+            ctx.require_equal(
+                a,
+                b,
+                "E402",
+                f"{kind}'s indices {fmt(idx)} differ from its values {fmt(x)} in dim {i}",
+                "torch needs the indices of the same shape as the values they place",
+            )
+        stride = attrs["stride"] if attrs["stride"] is not None else attrs["kernel_size"]
+        k = ntuple(attrs["kernel_size"], nd, "kernel_size")
+        s = ntuple(stride, nd, "stride")
+        p = ntuple(attrs["padding"], nd, "padding")
+        lead = len(x) - nd
+        out = [(x[lead + i] - 1) * s[i] - 2 * p[i] + k[i] for i in range(nd)]
+        for i, axis in enumerate(SPATIAL_NAMES[nd]):
+            ctx.require_positive(
+                out[i],
+                "E405",
+                partial(_unpool_message, kind, x, axis),
+                "use a larger kernel or stride, or less padding",
+            )
+        return Inferred(dict(attrs, stride=stride), (*x[:lead], *out))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        import torch.nn as nn
+
+        cls = getattr(nn, f"MaxUnpool{self.nd}d")
+        return cls(_tup(a["kernel_size"]), stride=_tup(a["stride"]), padding=_tup(a["padding"]))
+
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        """nn.MaxUnpool's fields; its stride, which it holds as the kernel size when none
+        was given, left out then."""
+        from .reading import read_fields
+
+        fields = read_fields(self, module)
+        if fields is not None and fields.get("stride") == fields.get("kernel_size"):
+            fields["stride"] = None
+        return fields
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        kw = {
+            "stride": (_tup(a["stride"]), _tup(a["kernel_size"])),
+            "padding": (_tup(a["padding"]), 0),
+        }
+        return emit_call(f"nn.MaxUnpool{self.nd}d", [_tup(a["kernel_size"])], kw, lit)
+
+
+def _register() -> None:
+    for nd in (1, 2, 3):
+        kind = f"maxpool{nd}d_with_indices"
+        attrs = {
+            "kind": kind,
+            "spec": LazySpec(partial(_with_indices_spec, kind)),
+            "nd": nd,
+            "window_dims": nd,
+            "summary": f"{nd}-d max pooling that also returns the indices (SegNet)",
+        }
+        register(type(f"MaxPool{nd}dWithIndices", (_WithIndicesBase,), attrs))
+    for nd in (1, 2, 3):
+        kind = f"maxunpool{nd}d"
+        attrs = {
+            "kind": kind,
+            "spec": LazySpec(partial(_unpool_spec, kind)),
+            "nd": nd,
+            "torch_name": f"MaxUnpool{nd}d",
+            "summary": f"{nd}-d max unpooling: values back at a max pool's indices",
+        }
+        register(type(f"MaxUnpool{nd}d", (_UnpoolBase,), attrs))
+
+
+_register()
