@@ -7,6 +7,8 @@
 - `x ** 2` (`x.pow(2)`, `torch.pow(x, 2)`, `torch.square(x)`) is `x * x`, a `mul` of the
   tensor with itself: torch squares so.
 - `-x` (`torch.neg`, `x.neg()`) is a `scale` by -1, exact in floats.
+- `torch.maximum(a, b)` and `torch.minimum(a, b)` (`a.maximum(b)`) are the joins of those
+  kinds.
 - `F.normalize(x, p, dim, eps)` is the `normalize` kind, and `torch.exp(x)` (`x.sqrt()`,
   `abs(x)`, ...) the `elementwise` kind of that fn: each calls the same torch function.
 """
@@ -74,6 +76,18 @@ def _normalize(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     )
 
 
+def _extremum(kind: str) -> Reader:
+    """`torch.maximum(a, b)`, `a.minimum(b)`: the join of that kind, of two tensors."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        given = list(args) + [kwargs[k] for k in ("other",) if k in kwargs]
+        if len(given) != 2 or set(kwargs) - {"other"} or not all(isinstance(a, Ref) for a in given):
+            return None
+        return Call(kind, {}, (given[0].node, given[1].node))
+
+    return read
+
+
 def _unary(fn: str) -> Reader:
     def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
         if len(args) != 1 or kwargs or not isinstance(args[0], Ref):
@@ -100,6 +114,8 @@ def functions() -> dict[Any, Reader]:
         torch.square: _square,
         torch.neg: _neg,
         operator.neg: _neg,
+        torch.maximum: _extremum("maximum"),
+        torch.minimum: _extremum("minimum"),
     }
 
 
@@ -112,6 +128,8 @@ METHODS: dict[str, Reader] = {
     "pow": _square,
     "square": _square,
     "neg": _neg,
+    "maximum": _extremum("maximum"),
+    "minimum": _extremum("minimum"),
 }
 
 __all__ = ["METHODS", "functions"]

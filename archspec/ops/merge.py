@@ -185,6 +185,51 @@ class Div(_Elementwise):
     apply = operator.truediv
 
 
+def _extremum_spec(kind: str) -> type[LayerSpec]:
+    words = "larger" if kind == "maximum" else "smaller"
+
+    class ExtremumSpec(LayerSpec):
+        __doc__ = (
+            f"{kind}: the {words} of two inputs elementwise, `from: [a, b]` giving "
+            f"`torch.{kind}(a, b)`, with broadcasting (a NaN on either side gives NaN)."
+        )
+
+        type: Literal[kind]  # type: ignore[valid-type]
+
+    ExtremumSpec.__name__ = f"{kind.capitalize()}Spec"
+    return ExtremumSpec
+
+
+class _Extremum(_Elementwise):
+    """`torch.maximum(a, b)` and `torch.minimum(a, b)`: a join of two broadcast inputs."""
+
+    arity = 2
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return getattr(torch, self.kind), {}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        first, second = a["_inputs"]
+        return f"torch.{self.kind}({first}, {second})"
+
+
+def _register_extrema() -> None:
+    hint = "make both sides the same shape, or one of them 1 where it should broadcast"
+    for kind, words in (("maximum", "larger"), ("minimum", "smaller")):
+        attrs = {
+            "kind": kind,
+            "spec": LazySpec(partial(_extremum_spec, kind)),
+            "summary": f"the {words} of two inputs elementwise, with broadcasting (torch.{kind})",
+            "join": _Join(kind, ",", hint),
+        }
+        register(type(kind.capitalize(), (_Extremum,), attrs))
+
+
+_register_extrema()
+
+
 def _concat_message(i: int, inputs: tuple[Shape, ...]) -> str:
     # require_equal's `a` is the later input's size, `b` the first's: in the inputs' order
     return (
