@@ -65,3 +65,90 @@ class Extrema(nn.Module):
 def test_maximum_and_minimum_import() -> None:
     text = roundtrip(Extrema(), (2, 3, 8, 8))
     assert "type: maximum, from: [a, b]" in text and "type: minimum, from: [a, b]" in text
+
+
+class Called(nn.Module):
+    """Stateless modules called in forward, each a kind's call or layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.shuffle = nn.ChannelShuffle(3)
+        self.drop = nn.AlphaDropout(0.2)
+        self.feature_drop = nn.FeatureAlphaDropout(0.1)
+        self.softmax = nn.Softmax2d()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.feature_drop(self.drop(self.shuffle(self.conv(x))))
+        return self.softmax(x)
+
+
+def test_channel_shuffle_softmax2d_and_alpha_dropouts_import() -> None:
+    text = roundtrip(Called(), (2, 3, 8, 8))
+    assert "{name: shuffle, type: channel_shuffle, groups: 3}" in text
+    assert "{name: softmax, type: softmax, dim: -3}" in text
+    assert "{name: drop, type: alpha_dropout, p: 0.2}" in text
+    assert "{name: feature_drop, type: feature_alpha_dropout, p: 0.1}" in text
+
+
+def test_dropout1d_imports_and_trains_as_torchs() -> None:
+    model = nn.Sequential(nn.Conv1d(3, 6, 3), nn.Dropout1d(0.3), nn.Conv1d(6, 2, 1))
+    text = roundtrip(model, (2, 3, 10))
+    assert "type: dropout1d, p: 0.3" in text
+    twin = archspec.compile(text)
+    twin.load_state_dict(model.state_dict())
+    twin.train(), model.train()
+    x = torch.rand(4, 3, 10)
+    torch.manual_seed(5)
+    want = model(x)
+    torch.manual_seed(5)
+    torch.testing.assert_close(twin(x), want)  # the same channels dropped
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "needle"),
+    [
+        ("dropout1d", "[N, 3, 4, 4]", "dropout1d needs an (N, C, L) or (C, L) input"),
+        ("feature_alpha_dropout", "[5]", "feature_alpha_dropout drops channels, and (5)"),
+    ],
+)
+def test_a_dropout_torch_refuses_for_the_rank_is_located(
+    layer: str, shape: str, needle: str
+) -> None:
+    text = f"archspec: 1\nname: bad\ninput: {shape}\nlayers:\n  - {{type: {layer}}}\n"
+    with pytest.raises(ArchSpecError) as exc:
+        build_graph(text)
+    assert exc.value.error_code == "E401" and needle in exc.value.render()
+    assert exc.value.span is not None and exc.value.span.line == 5
+
+
+class Shuffled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 6, 1), nn.ChannelShuffle(2), nn.Conv2d(6, 4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class Renormed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 4, max_norm=1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(x)
+
+
+def test_what_stays_refused_says_why_and_what_to_do() -> None:
+    with pytest.raises(ArchSpecError) as exc:
+        archspec.from_module(Shuffled(), torch.rand(1, 3, 4, 4))
+    text = exc.value.render()
+    assert "it computes a `channel_shuffle`, which a spec computes in forward" in text
+    assert "call it in a module's forward (`x = self.m(x)`)" in text
+    assert "test_importer_module_gaps.py" in text  # the class that holds it
+    with pytest.raises(ArchSpecError) as exc:
+        archspec.from_module(Renormed(), torch.randint(0, 10, (2, 5)))
+    text = exc.value.render()
+    assert "max_norm=1.0 renormalises the rows it looks up, in the weight itself" in text
+    assert "drop max_norm" in text and "test_importer_module_gaps.py" in text

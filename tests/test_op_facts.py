@@ -204,7 +204,8 @@ layers:
   - {type: rnn, hidden_size: 3, nonlinearity: relu}
 """
 
-#: Max unpooling of each rank (ops/unpool.py), after its pool with indices.
+#: Max unpooling of each rank (ops/unpool.py), after its pool with indices; then
+#: torch's other dropouts (ops/activations.py).
 UNPOOL = """\
 archspec: 1
 name: facts_unpool
@@ -218,6 +219,9 @@ layers:
   - {name: rows, type: reshape, shape: [-1, 16, 32]}
   - {type: maxpool1d_with_indices, kernel_size: 2, names: [v1, i1]}
   - {name: up1, type: maxunpool1d, kernel_size: 2, from: [v1, i1]}
+  - {type: dropout1d}
+  - {type: alpha_dropout}
+  - {type: feature_alpha_dropout, p: 0.1}
 """
 
 EXTRA = {

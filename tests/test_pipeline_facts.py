@@ -88,6 +88,7 @@ NEWER_CATEGORY = {
     **{f"maxpool{n}d_with_indices": "pool" for n in (1, 2, 3)},
     **{f"maxunpool{n}d": "pool" for n in (1, 2, 3)},
     **dict.fromkeys(("maximum", "minimum"), "merge"),
+    **dict.fromkeys(("dropout1d", "alpha_dropout", "feature_alpha_dropout"), "dropout"),
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

@@ -154,14 +154,18 @@ def child_item(
         return Item(name, "sequential", body=body, key=key)
     torch_class = _is_torch_class(child) and twin_forward(child) is None  # twins.py
     if torch_class or (not list(child.children()) and not _has_forward(child)):
+        from .modulecalls import known_refusal
+
+        why, hint = known_refusal(child) or (unread_settings(child), None)
         return _refused(
             name,
             key,
             child,
             problems,
             f"no layer kind builds {describe(type(child))} ({short_repr(child)})"
-            + (f": {why}" if (why := unread_settings(child)) else ""),
-            "archspec imports torch.nn modules that a layer kind reads back exactly; "
+            + (f": {why}" if why else ""),
+            hint
+            or "archspec imports torch.nn modules that a layer kind reads back exactly; "
             + ("build this one as the kind does, where that computes the same, or " if why else "")
             + "register a layer kind for it (a plugin: docs/plugins.md) with a `read_module`",
             where,
@@ -402,12 +406,12 @@ class _GraphReader:
         from .attention import ATTENTION_HINT, RECURRENT_HINT, attention_call, recurrent_call
         from .defaulted import one_tensor_call
         from .lists import interleaved_list, module_list_call
+        from .modulecalls import function_module_call
         from .partitions import partition_call
-        from .unpools import indices_pool_call
 
         if "." in target and module_list_call(self, node, target):
             return
-        if partition_call(self, node, target) or indices_pool_call(self, node, target):
+        if partition_call(self, node, target) or function_module_call(self, node, target):
             return
         if "." in target and interleaved_list(self, node, target):
             return

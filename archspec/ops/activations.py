@@ -1,6 +1,7 @@
 """Activations of today's CNNs (hardswish, hardsigmoid, elu, mish, prelu), torch's other
 elementwise ones (softplus, selu, celu, hardtanh, logsigmoid, softsign, tanhshrink,
-threshold), glu, and stochastic depth.
+threshold), glu, stochastic depth, and torch's dropouts beside nn.Dropout and nn.Dropout2d
+(Dropout1d, AlphaDropout, FeatureAlphaDropout: the identity in eval).
 
 Counts: an activation does no multiply-accumulate (MACs 0, as for relu); prelu holds one
 slope per channel (or one shared). glu halves one dim, which must be even.
@@ -302,3 +303,58 @@ class StochasticDepth(Op):
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         return emit_call("StochasticDepth", [a["p"], a["mode"]], {}, lit)
+
+
+_DROPOUT_FIELDS = {"p": (Float(ge=0, le=1), 0.5), "inplace": (Bool, False)}
+
+
+class _Dropout1d(_Elementwise):
+    """nn.Dropout1d: drops whole channels of an (N, C, L) or (C, L) input in training; torch
+    refuses any other rank in both modes."""
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) not in (2, 3):
+            raise ShapeFailure(
+                "E401",
+                f"dropout1d needs an (N, C, L) or (C, L) input, got {fmt(x)}",
+                "dropout2d drops the channels of (N, C, H, W) maps, dropout any element",
+            )
+        return Inferred(attrs, x)
+
+
+class _FeatureAlphaDropout(_Elementwise):
+    """nn.FeatureAlphaDropout: alpha dropout of whole channels, which torch refuses for an
+    input without a channel dim in training (eval returns any input: refused here in both
+    modes, since a layer that can only be evaluated drops nothing)."""
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) < 2:
+            raise ShapeFailure(
+                "E401",
+                f"feature_alpha_dropout drops channels, and {fmt(x)} has none: torch "
+                "refuses it in training",
+                "give it an (N, C, ...) input, or use alpha_dropout",
+            )
+        return Inferred(attrs, x)
+
+
+_elementwise(
+    "dropout1d", "Dropout1d", "channel dropout of sequences", _DROPOUT_FIELDS, "dropout", _Dropout1d
+)
+_elementwise(
+    "alpha_dropout",
+    "AlphaDropout",
+    "dropout that keeps a SELU network's mean and variance",
+    _DROPOUT_FIELDS,
+    "dropout",
+)
+_elementwise(
+    "feature_alpha_dropout",
+    "FeatureAlphaDropout",
+    "alpha dropout of whole channels",
+    _DROPOUT_FIELDS,
+    "dropout",
+    _FeatureAlphaDropout,
+)
