@@ -152,3 +152,44 @@ def test_what_stays_refused_says_why_and_what_to_do() -> None:
     text = exc.value.render()
     assert "max_norm=1.0 renormalises the rows it looks up, in the weight itself" in text
     assert "drop max_norm" in text and "test_importer_module_gaps.py" in text
+
+
+BOX = """\
+archspec: 1
+name: box
+input: [N, 4, H, W]
+layers:
+  - {type: avgpool2d, kernel_size: 3, stride: 1, padding: 1, divisor_override: 1}
+  - {type: avgpool3d, kernel_size: [1, 2, 2], divisor_override: 3}
+"""
+
+
+def test_divisor_override_divides_as_torch() -> None:
+    x = torch.randn(2, 4, 7, 6, generator=torch.Generator().manual_seed(3))
+    summed = torch.nn.functional.avg_pool2d(x, 3, 1, 1, divisor_override=1)
+    want = torch.nn.functional.avg_pool3d(summed, (1, 2, 2), divisor_override=3)
+    torch.testing.assert_close(archspec.compile(BOX)(x), want, rtol=0, atol=0)
+    source = matches_compile(BOX, (2, 4, 7, 6))
+    assert "nn.AvgPool2d(3, stride=1, padding=1, divisor_override=1)" in source
+    same = BOX.replace("padding: 1, divisor", "padding: same, divisor")
+    with pytest.raises(ArchSpecError) as exc:
+        build_graph(same)
+    assert exc.value.error_code == "E409" and "takes no divisor_override" in exc.value.render()
+    assert exc.value.span is not None and exc.value.span.line == 5
+
+
+class Divided(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.pool = nn.AvgPool2d(2, divisor_override=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.conv(x))
+        return torch.nn.functional.avg_pool2d(x, 2, divisor_override=5)
+
+
+def test_divisor_override_imports() -> None:
+    text = roundtrip(Divided(), (2, 3, 8, 8))
+    assert "{name: pool, type: avgpool2d, kernel_size: 2, stride: 2, divisor_override: 3}" in text
+    assert "{name: avg_pool2d, type: avgpool2d, kernel_size: 2, divisor_override: 5}" in text

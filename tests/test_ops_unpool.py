@@ -211,3 +211,92 @@ def test_a_pool_read_other_than_by_unpacking_is_refused_where_it_is_called() -> 
     text = exc.value.render()
     assert "E903" in text and "read other than by unpacking them" in text
     assert "test_ops_unpool.py" in text
+
+
+ODD = """\
+archspec: 1
+name: odd_sizes
+input: [N, 3, H, W]
+layers:
+  - {name: enc, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {type: maxpool2d_with_indices, kernel_size: 2, names: [pool, idx]}
+  - {name: dec, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: up, type: maxunpool2d_as, kernel_size: 2, from: [dec, idx, enc]}
+"""
+
+
+class OddSizes(nn.Module):
+    """SegNet's ports: the unpool given the encoder's size, so odd sizes come back whole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.dec = nn.Conv2d(8, 8, 3, padding=1)
+        self.up = nn.MaxUnpool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        enc = self.enc(x)
+        y, idx = self.pool(enc)
+        return self.up(self.dec(y), idx, output_size=enc.size())
+
+
+def test_an_unpool_to_the_pools_input_size_takes_every_size() -> None:
+    report = archspec.check(ODD)
+    assert report.domain_text.endswith("with H, W >= 2"), report.domain_text
+    ours, theirs = archspec.compile(ODD).eval(), OddSizes().eval()
+    ours.load_state_dict(theirs.state_dict())
+    checked = 0
+    for h, w in ((9, 7), (8, 8), (2, 3), (13, 10)):
+        x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(h))
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+        checked += 1
+    assert checked == 4
+    source = matches_compile(ODD, (2, 3, 9, 7))
+    assert "x = F.max_unpool2d(dec, idx, 2, output_size=enc.shape[-2:])" in source
+
+
+def test_an_output_size_torch_refuses_is_located() -> None:
+    # the input's size is twice the pooled one's default size: past the stride either way
+    text = ODD.replace("from: [dec, idx, enc]", "from: [dec, idx, big]").replace(
+        "  - {name: up,",
+        "  - {name: big, type: upsample, scale_factor: 2.0, from: enc}\n  - {name: up,",
+    )
+    with pytest.raises(ArchSpecError) as exc:
+        build_graph(text)
+    assert exc.value.error_code == "E410", exc.value.render()  # no input size works
+    assert "to the H extent 2*H of (N, 8, 2*H, 2*W), which torch takes only strictly between" in (
+        exc.value.render()
+    )
+    assert exc.value.span is not None and exc.value.span.line == 9
+
+
+class FunctionalOddSizes(OddSizes):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        enc = self.enc(x)
+        y, idx = F.max_pool2d(enc, 2, return_indices=True)
+        return F.max_unpool2d(self.dec(y), idx, 2, output_size=enc.shape[-2:])
+
+
+@pytest.mark.parametrize("cls", [OddSizes, FunctionalOddSizes])
+def test_an_unpool_given_output_size_imports(cls: type[nn.Module]) -> None:
+    text = roundtrip(cls(), (2, 3, 9, 7))
+    indices = "pool_indices" if cls is OddSizes else "pool_1_indices"  # `pool`: a child's key
+    assert f"type: maxunpool2d_as, from: [dec, {indices}, enc], kernel_size: 2}}" in text
+
+
+def test_an_output_size_torch_refuses_at_a_concrete_input_is_e404() -> None:
+    text = (
+        ODD.replace("input: [N, 3, H, W]", "input: [1, 3, 8, 8]")
+        .replace("from: [dec, idx, enc]", "from: [dec, idx, input]")
+        .replace(
+            "{name: enc, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}",
+            "{name: enc, type: conv2d, out_channels: 8, kernel_size: 3}",
+        )
+    )
+    with pytest.raises(ArchSpecError) as exc:
+        build_graph(text)
+    assert exc.value.error_code == "E404", exc.value.render()
+    assert "to the H extent 8 of (1, 3, 8, 8)" in exc.value.render()
+    assert "strictly between 4 and 8" in exc.value.render()

@@ -86,7 +86,7 @@ NEWER_CATEGORY = {
     "embedding": "linear",
     "reuse": "merge",
     **{f"maxpool{n}d_with_indices": "pool" for n in (1, 2, 3)},
-    **{f"maxunpool{n}d": "pool" for n in (1, 2, 3)},
+    **{f"maxunpool{n}d{a}": "pool" for n in (1, 2, 3) for a in ("", "_as")},
     **dict.fromkeys(("maximum", "minimum"), "merge"),
     **dict.fromkeys(("dropout1d", "alpha_dropout", "feature_alpha_dropout"), "dropout"),
 }

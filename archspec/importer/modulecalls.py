@@ -26,9 +26,9 @@ def _reading(child: Any) -> tuple[str, dict[str, Any]] | None:
 
 def function_module_call(reader: Any, node: Any, target: str) -> bool:
     """`self.m(x)` of such a module, read as the call; False: not one."""
-    from .unpools import indices_pool_call
+    from .unpools import indices_pool_call, unpool_as_call
 
-    if indices_pool_call(reader, node, target):
+    if indices_pool_call(reader, node, target) or unpool_as_call(reader, node, target):
         return True
     child = getattr(reader.module, target, None) if "." not in target else None
     reading = _reading(child)

@@ -320,6 +320,10 @@ def read_size_node(reader: Any, node: Any) -> bool:
         return reader.emit(node, "reshape", {"shape": shape}, (args[0],))
     if node.op == "call_function" and node.target is torch.nn.functional.interpolate:
         return _interpolate_as(reader, node)
+    if node.op == "call_function" and getattr(node.target, "__name__", "").startswith("max_unp"):
+        from .unpools import read_unpool_as
+
+        return read_unpool_as(reader, node)
     if node.op == "call_function" and node.target is torch.nn.functional.affine_grid:
         from .sampling import read_affine_grid
 

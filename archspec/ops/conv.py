@@ -417,7 +417,7 @@ def _register_family() -> None:
                     (_PoolBase,),
                     {
                         "kind": kind,
-                        "spec": LazySpec(partial(_pool_spec, kind, avg, nd == 2)),
+                        "spec": LazySpec(partial(_pool_spec, kind, avg, nd == 2, nd > 1)),
                         "nd": nd,
                         "avg": avg,
                         "window_dims": nd,

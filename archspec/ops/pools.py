@@ -45,7 +45,7 @@ def _tup(v: Any) -> Any:
     return tuple(v) if isinstance(v, list) else v
 
 
-def _pool_spec(kind: str, avg: bool, same: bool) -> type[LayerSpec]:
+def _pool_spec(kind: str, avg: bool, same: bool, divisor: bool = False) -> type[LayerSpec]:
     fields: dict[str, Any] = dict(
         type=(Literal[kind], ...),
         kernel_size=(Ints(ge=1), ...),
@@ -55,6 +55,8 @@ def _pool_spec(kind: str, avg: bool, same: bool) -> type[LayerSpec]:
     )
     if avg:
         fields["count_include_pad"] = (Bool, True)
+        if divisor:  # nn.AvgPool2d's and 3d's: each window's sum over this, not its size
+            fields["divisor_override"] = (Int(ge=1) | None, None)
     else:
         fields["dilation"] = (Ints(ge=1), 1)
     return create_model(
@@ -77,6 +79,13 @@ class _PoolBase(Op):
                 "E401",
                 f"{self.kind} needs a rank-{nd + 2} input, got {fmt(x)}",
                 "check the layers before it",
+            )
+        if attrs["padding"] == "same" and attrs.get("divisor_override") is not None:
+            raise ShapeFailure(
+                "E409",
+                f"{self.kind} with padding 'same' takes no divisor_override",
+                "give the padding as numbers, or drop divisor_override",
+                "divisor_override",
             )
         if attrs["padding"] == "same":
             from .samepad import same_pool
@@ -132,12 +141,14 @@ class _PoolBase(Op):
             kw = {k: v for k, (v, _) in same_pool_arguments(self, a).items()}
             return support_class(self.same_class)(_tup(a["kernel_size"]), **kw)
         if self.avg:
+            divisor = {"divisor_override": a["divisor_override"]} if self.nd > 1 else {}
             return getattr(nn, f"AvgPool{self.nd}d")(
                 _tup(a["kernel_size"]),
                 stride=_tup(a["stride"]),
                 padding=_tup(a["padding"]),
                 ceil_mode=a["ceil_mode"],
                 count_include_pad=a["count_include_pad"],
+                **divisor,
             )
         return getattr(nn, f"MaxPool{self.nd}d")(
             _tup(a["kernel_size"]),
@@ -180,6 +191,8 @@ class _PoolBase(Op):
         if self.avg:
             kw["ceil_mode"] = (a["ceil_mode"], False)
             kw["count_include_pad"] = (a["count_include_pad"], True)
+            if a.get("divisor_override") is not None:
+                kw["divisor_override"] = (a["divisor_override"], None)
             name = f"nn.AvgPool{self.nd}d"
         else:
             kw["dilation"] = (_tup(a["dilation"]), 1)

@@ -9,6 +9,8 @@ default output size, `(in - 1) * stride - 2 * padding + kernel_size` per spatial
 the indices the shape of the values. Torch also refuses, at run time, an index past the
 output's plane: an unpool whose output is smaller than the pool's input (an odd extent
 pooled by 2) can meet one, which no rule of shapes alone sees (docs/spec-language.md).
+`maxunpool2d_as` reads a third input, the pool's input, and gives its size back (torch's
+`output_size`, which it takes strictly within a stride of the default size).
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -200,6 +202,82 @@ class _UnpoolBase(Op):
         return emit_call(f"nn.MaxUnpool{self.nd}d", [_tup(a["kernel_size"])], kw, lit)
 
 
+def _unpool_as_spec(kind: str) -> type[LayerSpec]:
+    return create_model(
+        f"{kind.title().replace('_', '')}Spec",
+        __base__=LayerSpec,
+        __doc__=f"{kind}: unpools `from: [x, indices, like]` to the spatial size of `like` "
+        "(the pool's input), as `F.max_unpool2d(x, indices, 2, output_size=like.shape[-2:])`.",
+        type=(Literal[kind], ...),
+        kernel_size=(Ints(ge=1), ...),
+        stride=(Ints(ge=1) | None, Field(None, description="default: kernel_size")),
+        padding=(Ints(ge=0), 0),
+    )
+
+
+def _size_message(
+    kind: str, axis: str, like: Shape, x: Shape, want: Any, default: Any, s: int
+) -> str:
+    return (
+        f"{kind} unpools {fmt(x)} to the {axis} extent {want} of {fmt(like)}, which torch "
+        f"takes only strictly between {default - s} and {default + s} (its default size "
+        f"{default}, give or take the stride)"
+    )
+
+
+class _UnpoolAsBase(_UnpoolBase):
+    """`F.max_unpool2d(x, indices, k, output_size=like.shape[-2:])` (SegNet's ports, ENet):
+    computed in forward, its output the last spatial sizes of the third input."""
+
+    arity = 3
+    style = "function"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        x, idx, like = inputs
+        nd = self.nd
+        res = super().infer(attrs, (x, idx), ctx)
+        if len(like) < nd:
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} takes its {nd} output sizes from {fmt(like)}, which has "
+                f"{len(like)} dims",
+                "read the pool's input third: `from: [values, indices, pooled_input]`",
+            )
+        lead = len(x) - nd
+        stride = ntuple(res.attrs["stride"], nd, "stride")
+        for i, axis in enumerate(SPATIAL_NAMES[nd]):
+            default, want = res.shape[lead + i], like[len(like) - nd + i]
+            message = partial(_size_message, self.kind, axis, like, x, want, default, stride[i])
+            hint = "read the pool's input third: the unpool gives back its size"
+            ctx.require_positive(want - (default - stride[i]), "E404", message, hint)
+            ctx.require_positive(default + stride[i] - want, "E404", message, hint)
+        return Inferred(res.attrs, (*x[:lead], *like[len(like) - nd :]))
+
+    def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        keywords = {k: _tuple_or_int(a[k]) for k in ("kernel_size", "stride", "padding")}
+        return max_unpool_as, {"nd": self.nd, **keywords}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        x, idx, like = a["_inputs"]
+        kw = {
+            "stride": (_tup(a["stride"]), _tup(a["kernel_size"])),
+            "padding": (_tup(a["padding"]), 0),
+        }
+        call = emit_call("f", [_tup(a["kernel_size"])], kw, lit)[2:-1]
+        nd = self.nd
+        return f"F.max_unpool{nd}d({x}, {idx}, {call}, output_size={like}.shape[-{nd}:])"
+
+
+def max_unpool_as(
+    x: Any, indices: Any, like: Any, nd: int, kernel_size: Any, stride: Any, padding: Any
+) -> Any:
+    """`F.max_unpool2d(x, indices, ..., output_size=like.shape[-2:])`, as emitted files write."""
+    import torch.nn.functional as F
+
+    unpool = getattr(F, f"max_unpool{nd}d")
+    return unpool(x, indices, kernel_size, stride, padding, output_size=like.shape[-nd:])
+
+
 def _register() -> None:
     for nd in (1, 2, 3):
         kind = f"maxpool{nd}d_with_indices"
@@ -221,6 +299,15 @@ def _register() -> None:
             "summary": f"{nd}-d max unpooling: values back at a max pool's indices",
         }
         register(type(f"MaxUnpool{nd}d", (_UnpoolBase,), attrs))
+    for nd in (1, 2, 3):
+        kind = f"maxunpool{nd}d_as"
+        attrs = {
+            "kind": kind,
+            "spec": LazySpec(partial(_unpool_as_spec, kind)),
+            "nd": nd,
+            "summary": f"{nd}-d max unpooling to the size of a third input (output_size)",
+        }
+        register(type(f"MaxUnpool{nd}dAs", (_UnpoolAsBase,), attrs))
 
 
 _register()

@@ -36,7 +36,7 @@ PICKS = frozenset({"index"})
 #: Max pools whose second output holds the int64 index of each maximum (ops/unpool.py).
 WITH_INDICES = frozenset(f"maxpool{n}d_with_indices" for n in (1, 2, 3))
 #: Unpools: values (float) placed at int64 indices (the second input).
-UNPOOLS = frozenset(f"maxunpool{n}d" for n in (1, 2, 3))
+UNPOOLS = frozenset(f"maxunpool{n}d{a}" for n in (1, 2, 3) for a in ("", "_as"))
 
 
 #: Kinds whose output holds exactly the values of their input (the same set, moved or
@@ -414,7 +414,7 @@ def _float_indices(node: Node, source: str | None = None, buffer: bool = False) 
 
 def _unpool_inputs(node: Node, int_values: bool) -> Diagnostic:
     """E401: an unpool places float values at int64 indices, its second input."""
-    values, indices = node.inputs
+    values, indices = node.inputs[:2]
     what = (
         f"`{values}`, its values, is an int64 tensor"
         if int_values
@@ -426,5 +426,6 @@ def _unpool_inputs(node: Node, int_values: bool) -> Diagnostic:
         "refuses it at run time",
         node.span,
         f"read `from: [values, indices]` in that order, the indices the second output of a "
-        f"{node.kind.replace('unpool', 'pool')}_with_indices (`names: [out, indices]`)",
+        f"{node.kind.replace('unpool', 'pool').removesuffix('_as')}_with_indices (`names: "
+        "[out, indices]`)",
     )
