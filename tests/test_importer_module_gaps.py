@@ -193,3 +193,21 @@ def test_divisor_override_imports() -> None:
     text = roundtrip(Divided(), (2, 3, 8, 8))
     assert "{name: pool, type: avgpool2d, kernel_size: 2, stride: 2, divisor_override: 3}" in text
     assert "{name: avg_pool2d, type: avgpool2d, kernel_size: 2, divisor_override: 5}" in text
+
+
+class KeepsHeight(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d((None, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x)
+
+
+def test_an_adaptive_pool_that_keeps_a_size_is_refused_with_its_reason() -> None:
+    with pytest.raises(ArchSpecError) as exc:
+        archspec.from_module(KeepsHeight(), torch.rand(1, 3, 8, 8))
+    text = exc.value.render()
+    assert "output_size=(None, 3) keeps the input's size where it says None" in text
+    assert "give every output size as a number" in text
+    assert "test_importer_module_gaps.py" in text

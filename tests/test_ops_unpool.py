@@ -300,3 +300,44 @@ def test_an_output_size_torch_refuses_at_a_concrete_input_is_e404() -> None:
     assert exc.value.error_code == "E404", exc.value.render()
     assert "to the H extent 8 of (1, 3, 8, 8)" in exc.value.render()
     assert "strictly between 4 and 8" in exc.value.render()
+
+
+ENET = """\
+archspec: 1
+name: enet_like
+input: [N, 3, H, W]
+blocks:
+  Down:
+    params: {c: int}
+    layers:
+      - {name: conv, type: conv2d, out_channels: c, kernel_size: 3, padding: 1}
+      - {type: maxpool2d_with_indices, kernel_size: 2, names: [out, idx]}
+    outputs: [out, idx]
+  Up:
+    inputs: [x, idx, skip]
+    layers:
+      - {name: conv, type: conv2d, out_channels: 16, kernel_size: 1, from: x}
+      - {name: up, type: maxunpool2d_as, kernel_size: 2, from: [conv, idx, skip]}
+layers:
+  - {name: stem, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: d1, type: Down, c: 16, names: [x1, i1]}
+  - {name: u1, type: Up, from: [x1, i1, stem]}
+"""
+
+
+def test_indices_cross_block_boundaries_as_enet_passes_them() -> None:
+    model = archspec.compile(ENET).eval()
+    x = torch.rand(1, 3, 9, 7, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        stem = model.stem(x)
+        y, idx = F.max_pool2d(model.d1.conv(stem), 2, return_indices=True)
+        want = F.max_unpool2d(model.u1.conv(y), idx, 2, output_size=stem.shape[-2:])
+        torch.testing.assert_close(model(x), want, rtol=0, atol=0)
+    source = matches_compile(ENET, (1, 3, 9, 7))
+    assert "return out_2, idx" in source
+    bad = ENET.replace("from: [x1, i1, stem]", "from: [x1, x1, stem]")
+    with pytest.raises(ArchSpecError) as exc:
+        build_graph(bad)
+    text = exc.value.render()
+    assert ":15:9: error[E401]: up: maxunpool2d_as reads `from: [conv, idx, skip]`" in text
+    assert "`idx`, its indices, is a float tensor" in text

@@ -422,7 +422,7 @@ def _unpool_inputs(node: Node, int_values: bool) -> Diagnostic:
     )
     return Diagnostic(
         "E401",
-        f"{node.name}: {node.kind} reads `from: [{values}, {indices}]` and {what}: torch "
+        f"{node.name}: {node.kind} reads `from: [{', '.join(node.inputs)}]` and {what}: torch "
         "refuses it at run time",
         node.span,
         f"read `from: [values, indices]` in that order, the indices the second output of a "
