@@ -211,3 +211,11 @@ def test_an_adaptive_pool_that_keeps_a_size_is_refused_with_its_reason() -> None
     assert "output_size=(None, 3) keeps the input's size where it says None" in text
     assert "give every output size as a number" in text
     assert "test_importer_module_gaps.py" in text
+
+
+def test_a_channel_dropout_of_a_sequence_is_pointed_at_dropout1d() -> None:
+    text = "archspec: 1\nname: seq\ninput: [N, 8, 50]\nlayers:\n  - {type: dropout2d, p: 0.1}\n"
+    (found,) = [d for d in archspec.check(text).diagnostics if d.code == "W407"]
+    assert "use `dropout1d` (of (N, C, L) sequences)" in (found.hint or "")
+    fixed = text.replace("dropout2d", "dropout1d")
+    assert not archspec.check(fixed).diagnostics

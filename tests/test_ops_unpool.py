@@ -341,3 +341,24 @@ def test_indices_cross_block_boundaries_as_enet_passes_them() -> None:
     text = exc.value.render()
     assert ":15:9: error[E401]: up: maxunpool2d_as reads `from: [conv, idx, skip]`" in text
     assert "`idx`, its indices, is a float tensor" in text
+
+
+def test_w409_warns_where_the_output_may_not_be_the_pools_input() -> None:
+    warned = [d for d in archspec.check(SEGNET).diagnostics if d.code == "W409"]
+    assert [d.span.line for d in warned if d.span is not None] == [11, 14]
+    assert "`unpool1` unpools to (4*(H//4), 4*(W//4)), and its indices `idx1` index the (H, W)" in (
+        warned[1].message
+    )
+    assert "from: [act3, idx1, activation]" in (warned[1].hint or "")
+    assert not [d for d in archspec.check(ODD).diagnostics if d.code == "W409"]
+    divided = SEGNET.replace("input: [N, 3, H, W]", "input: [N, 3, 16, 12]")
+    assert not [d for d in archspec.check(divided).diagnostics if d.code == "W409"]
+    # where it warns at a concrete size, torch can refuse the indices at run time
+    odd = SEGNET.replace("input: [N, 3, H, W]", "input: [1, 3, 8, 5]")
+    found = [d for d in archspec.check(odd).diagnostics if d.code == "W409"]
+    assert [d.span.line for d in found if d.span is not None] == [14]  # unpool2's 2 is pool2's
+    x = torch.zeros(1, 8, 8, 5)
+    x[..., 3] = 1.0  # every maximum in the last column the pool reads, past the output's 4
+    y, idx = F.max_pool2d(x, 2, return_indices=True)
+    with pytest.raises(RuntimeError, match="invalid max index"):
+        F.max_unpool2d(y, idx, 2)

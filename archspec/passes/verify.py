@@ -13,6 +13,7 @@ from ..ops.reuse import TARGET
 from .aliases import ALIASING, SHARING, Aliases, passes_memory
 from .dtypes import INDEXED, PICKS, UNPOOLS, WITH_INDICES, int64_readers, is_int_buffer
 from .family import family_memo
+from .unpools import UNPOOL_DIMS, unpool_extent
 
 Diags = list[Diagnostic]
 #: kinds that make or look up int64 tensors (an int64 buffer too: `is_int_buffer`)
@@ -129,6 +130,8 @@ def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputS
             if kind == "linear"
             else _channel_dropout(node, where)
             if kind == "dropout2d"
+            else unpool_extent(node, module, where)
+            if kind in UNPOOL_DIMS
             else None
         )
         if odd is not None:
@@ -401,6 +404,7 @@ def _channel_dropout(node: Node, where: str) -> Diagnostic | None:
         "W407",
         f"dropout2d `{where}{node.name}` takes a {rank}-d input: PyTorch {how}",
         node.span,
-        "give it an (N, C, H, W) input, or use `dropout` (elementwise)",
+        "give it an (N, C, H, W) input, or use `dropout1d` (of (N, C, L) sequences) or "
+        "`dropout` (elementwise)",
         Severity.WARNING,
     )
