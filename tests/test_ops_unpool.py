@@ -121,6 +121,7 @@ layers:
         ("kernel_size: 2, names: [a, b, c]", "E204", "not 3"),
         ("name: p, kernel_size: 2, names: [a, b]", "E204", "`name: p`"),
         ("kernel_size: 2, padding: same, names: [a, b]", "E302", "same"),
+        ('kernel_size: 2, names: {each: "p{j}", for: j, in: 3}', "E409", "gives 3 names"),
     ],
 )
 def test_mistakes_in_the_pool_are_located(layer: str, code: str, needle: str) -> None:

@@ -87,6 +87,18 @@ class _WithIndicesBase(_PoolBase):
     names_field = "names"
     flow_piece = 0  # the values: the indices are read by name, by an unpool
 
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        names = attrs["names"]
+        if len(names) != 2:  # a computed `names` is counted only where the node is
+            raise ShapeFailure(
+                "E409",
+                f"{self.kind} has two outputs, the values and their indices, and `names` "
+                f"gives {len(names)} names ({', '.join(map(str, names[:4]))})",
+                "name the two outputs: `names: [out, indices]`",
+                "names",
+            )
+        return super().infer(attrs, inputs, ctx)
+
     def activation_numel(self, out: Shape) -> Any:
         from ..dims import product
 
