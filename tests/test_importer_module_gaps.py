@@ -59,12 +59,13 @@ class Extrema(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = self.a(x), self.b(x)
-        return torch.maximum(a, b) + a.minimum(b)
+        return torch.maximum(a, b) + a.minimum(b) + torch.max(a, b) * b.min(a)
 
 
 def test_maximum_and_minimum_import() -> None:
     text = roundtrip(Extrema(), (2, 3, 8, 8))
     assert "type: maximum, from: [a, b]" in text and "type: minimum, from: [a, b]" in text
+    assert text.count("type: maximum") == 2 and "type: minimum, from: [b, a]" in text
 
 
 class Called(nn.Module):

@@ -7,8 +7,8 @@
 - `x ** 2` (`x.pow(2)`, `torch.pow(x, 2)`, `torch.square(x)`) is `x * x`, a `mul` of the
   tensor with itself: torch squares so.
 - `-x` (`torch.neg`, `x.neg()`) is a `scale` by -1, exact in floats.
-- `torch.maximum(a, b)` and `torch.minimum(a, b)` (`a.maximum(b)`) are the joins of those
-  kinds.
+- `torch.maximum(a, b)` and `torch.minimum(a, b)` (`a.maximum(b)`, and `torch.max(a, b)`,
+  `a.min(b)` of two tensors, which torch computes so) are the joins of those kinds.
 - `F.normalize(x, p, dim, eps)` is the `normalize` kind, and `torch.exp(x)` (`x.sqrt()`,
   `abs(x)`, ...) the `elementwise` kind of that fn: each calls the same torch function.
 """
@@ -116,6 +116,8 @@ def functions() -> dict[Any, Reader]:
         operator.neg: _neg,
         torch.maximum: _extremum("maximum"),
         torch.minimum: _extremum("minimum"),
+        torch.max: _extremum("maximum"),  # of two tensors; over a dim: reductions.py
+        torch.min: _extremum("minimum"),
     }
 
 
@@ -130,6 +132,8 @@ METHODS: dict[str, Reader] = {
     "neg": _neg,
     "maximum": _extremum("maximum"),
     "minimum": _extremum("minimum"),
+    "max": _extremum("maximum"),
+    "min": _extremum("minimum"),
 }
 
 __all__ = ["METHODS", "functions"]
