@@ -39,10 +39,6 @@ from .pools import _PoolBase, _tup
 from .split import _NAMES, Names, is_computed_names
 
 
-def _tuple_or_int(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
 @cache
 def _with_indices_spec(kind: str) -> type[LayerSpec]:
     def two_names(cls: Any, names: Any) -> Any:
@@ -99,17 +95,12 @@ class _WithIndicesBase(_PoolBase):
             )
         return super().infer(attrs, inputs, ctx)
 
-    def activation_numel(self, out: Shape) -> Any:
-        from ..dims import product
-
-        return product(out)  # each output: the values, and as many int64 indices
-
     def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
         import torch.nn.functional as F
 
         fn = getattr(F, f"max_pool{self.nd}d")
-        keywords = {k: _tuple_or_int(a[k]) for k in ("kernel_size", "stride", "padding")}
-        keywords.update(dilation=_tuple_or_int(a["dilation"]), ceil_mode=a["ceil_mode"])
+        keywords = {k: _tup(a[k]) for k in ("kernel_size", "stride", "padding")}
+        keywords.update(dilation=_tup(a["dilation"]), ceil_mode=a["ceil_mode"])
         return fn, {**keywords, "return_indices": True}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
@@ -266,7 +257,7 @@ class _UnpoolAsBase(_UnpoolBase):
         return Inferred(res.attrs, (*x[:lead], *like[len(like) - nd :]))
 
     def function(self, a: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        keywords = {k: _tuple_or_int(a[k]) for k in ("kernel_size", "stride", "padding")}
+        keywords = {k: _tup(a[k]) for k in ("kernel_size", "stride", "padding")}
         return max_unpool_as, {"nd": self.nd, **keywords}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
