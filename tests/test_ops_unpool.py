@@ -120,7 +120,7 @@ layers:
     [
         ("kernel_size: 2, names: [a, b, c]", "E204", "not 3"),
         ("name: p, kernel_size: 2, names: [a, b]", "E204", "`name: p`"),
-        ("kernel_size: 2, padding: same, names: [a, b]", "E302", "same"),
+        ("kernel_size: 2, padding: same, names: [a, b]", "E204", "the padded map"),
         ('kernel_size: 2, names: {each: "p{j}", for: j, in: 3}', "E409", "gives 3 names"),
     ],
 )

@@ -49,6 +49,16 @@ def _with_indices_spec(kind: str) -> type[LayerSpec]:
             )
         return names
 
+    def no_same(cls: Any, padding: Any) -> Any:
+        if padding == "same":
+            raise ValueError(
+                f"{kind} takes no padding 'same': TensorFlow's SAME pads the input in forward, "
+                f"and the indices would point into the padded map{VALIDATOR_HINT}give the "
+                "padding as numbers (`padding: 1` with `kernel_size: 3`), as torch's max pools "
+                "take it"
+            )
+        return padding
+
     def no_name(self: Any) -> Any:
         if self.name is not None:
             raise ValueError(
@@ -64,6 +74,7 @@ def _with_indices_spec(kind: str) -> type[LayerSpec]:
         "`out, indices = F.max_pool2d(x, 2, return_indices=True)`; `names: [out, indices]`.",
         __validators__={
             "two_names": field_validator("names")(two_names),
+            "no_same": field_validator("padding")(no_same),
             "no_name": model_validator(mode="after")(no_name),
         },
         type=(Literal[kind], ...),
