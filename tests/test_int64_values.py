@@ -83,3 +83,24 @@ layers:
     )
     (error,) = [d for d in ids.diagnostics if d.code == "E401"]
     assert error.hint is not None and "input_dtype: int64" in error.hint
+
+
+def test_maximum_and_minimum_of_int64_tensors_stay_int64_with_known_values() -> None:
+    import archspec
+
+    spec = """archspec: 1
+name: imax
+input: [N, 4]
+layers:
+  - {name: a, type: buffer, shape: [4], fill: arange, dtype: int64}
+  - {name: b, type: buffer, shape: [4], fill: constant, dtype: int64}
+  - {name: hi, type: KIND, from: [a, b]}
+  - {name: emb, type: embedding, num_embeddings: ROWS, embedding_dim: 2, from: hi}
+"""
+    # max(arange(4), 0) holds 0..3: 3 rows are too few; min(arange(4), 0) holds 0 only
+    text = spec.replace("KIND", "maximum")
+    bad = archspec.check(text.replace("ROWS", "3"))
+    (error,) = [d for d in bad.diagnostics if d.code == "E409"]
+    assert "`hi` holds the index 3" in error.message
+    assert archspec.check(text.replace("ROWS", "4")).ok  # torch computes it in int64
+    assert archspec.check(spec.replace("KIND", "minimum").replace("ROWS", "1")).ok

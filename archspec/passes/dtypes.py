@@ -26,7 +26,7 @@ from ..ops.outputs import BLOCK_OUTPUT
 #: Kinds that move or combine values without arithmetic of their own: int64 in, int64 out.
 _KEEP = frozenset({"reshape", "permute", "flatten", "chunk", "split", "select", "expand"})
 #: Elementwise joins: int64 when every input is, else torch promotes to float.
-_PROMOTE = frozenset({"add", "sub", "mul", "concat"})
+_PROMOTE = frozenset({"add", "sub", "mul", "concat", "maximum", "minimum"})
 #: True division: always float.
 _TO_FLOAT = frozenset({"div"})
 #: Lookups by index: int64 in (torch refuses anything else), float out.
@@ -197,11 +197,13 @@ def _broadcast(given: Listed, out: tuple[int, ...]) -> list[int]:
 
 
 #: The elementwise joins of int64 tensors, as torch computes them (left to right).
-_JOINS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
+_JOINS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "maximum": max}
+_JOINS["minimum"] = min
 
 
 def joined(node: Node, given: Sequence[Listed]) -> Listed | None:
-    """The values of a join of int64 tensors (concat, add, sub, mul) from its inputs'."""
+    """The values of a join of int64 tensors (concat, add, sub, mul, maximum, minimum) from
+    its inputs'."""
     out = _listable(node)
     if out is None:
         return None
