@@ -34,7 +34,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
-from .shapectx import check_declared
+from .shapectx import check_declared, unknown_features
 from .support import definitions
 from .tensor import IntList, StatelessOp
 
@@ -80,7 +80,7 @@ class MultiheadAttention(Op):
         d = x[2]
         given = attrs.get("embed_dim")
         if not d.is_const:
-            raise ShapeFailure("E406", f"multihead_attention needs a known D, got {fmt(x)}", None)
+            raise unknown_features(self.kind, x, "a known D", None)
         check_declared(self.kind, "embed_dim", given, d.value, "features")
         heads = attrs["num_heads"]
         if d.value % heads:

@@ -26,7 +26,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
-from .shapectx import check_declared
+from .shapectx import check_declared, unknown_features
 from .words import Word
 
 
@@ -74,11 +74,14 @@ class Linear(Op):
         elif last.is_const:
             n_in = last.value
         else:
-            raise ShapeFailure(
-                "E406",
-                f"linear needs a known number of input features, but the input is {fmt(x)}",
+            raise unknown_features(
+                "linear",
+                x,
+                "a known number of input features",
                 "declare a concrete input size, put an adaptive pool before the flatten, "
                 "or state in_features",
+                "; for one vector per sample, a global pool and a `flatten` (or a `mean` "
+                "over dim 2)",
             )
         if len(x) < 2:
             raise ShapeFailure(

@@ -31,7 +31,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
-from .shapectx import check_declared
+from .shapectx import check_declared, unknown_features
 from .support import support_class, support_source
 
 
@@ -268,10 +268,10 @@ class LayerNorm(_Norm):
         if given is None:
             unknown = [d for d in tail if not d.is_const]
             if unknown:
-                raise ShapeFailure(
-                    "E406",
-                    f"layer_norm needs known sizes of the dims it normalises, the input is "
-                    f"{fmt(x)}",
+                raise unknown_features(
+                    self.kind,
+                    x,
+                    "known sizes of the dims it normalises",
                     "declare a concrete input size, or state normalized_shape",
                 )
             shape = tuple(d.value for d in tail)

@@ -31,7 +31,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
-from .shapectx import check_declared
+from .shapectx import check_declared, unknown_features
 from .support import definitions
 
 #: The most stacked layers one module takes: torch builds them one by one in Python (even on
@@ -88,7 +88,7 @@ class _Recurrent(Op):
             )
         d = x[2]
         if not d.is_const:
-            raise ShapeFailure("E406", f"{self.kind} needs a known D, got {fmt(x)}", None)
+            raise unknown_features(self.kind, x, "a known D", None)
         check_declared(self.kind, "input_size", attrs.get("input_size"), d.value, "features")
         ctx.require_positive(x[1], "E405", f"{self.kind} reads an empty sequence: L is {{d}}")
         out = attrs["hidden_size"] * (2 if attrs["bidirectional"] else 1)

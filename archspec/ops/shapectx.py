@@ -80,6 +80,26 @@ def check_declared(kind: str, field: str, given: Any, actual: int, unit: str = "
         )
 
 
+def unknown_features(
+    kind: str, x: tuple[Dim, ...], what: str, hint: str | None, instead: str = ""
+) -> ShapeFailure:
+    """E406 for a layer that reads its features from the last dim (a linear, a recurrent
+    layer, attention, a layer norm) when that dim is a size: where the input is a conv's
+    (N, C, L), its channels a number at dim 1, the hint says to permute them last, which
+    a concrete input size would not fix (the layer would read C as the sequence), or to do
+    what `instead` says."""
+    from ..dims import format_shape
+
+    message = f"{kind} needs {what}, got {format_shape(x)}"
+    if len(x) == 3 and x[1].is_const and not x[2].is_const:
+        hint = (
+            f"{kind} reads its features from the last dim, here the length {x[2]}: the input "
+            f"looks like a conv's (N, C, L), its {x[1]} channels at dim 1; put a `permute` "
+            f"with dims [0, 2, 1] before it, so each of the L steps has {x[1]} features{instead}"
+        )
+    return ShapeFailure("E406", message, hint)
+
+
 @dataclass(frozen=True)
 class Constraint:
     """A requirement on the input symbols: `lhs == rhs`, `lhs >= 1`, or `lhs == rhs or lhs

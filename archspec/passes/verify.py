@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..dims import format_shape
 from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, replaced
 from ..ops import REGISTRY
@@ -127,12 +128,12 @@ def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputS
         kind = node.kind
         odd = (
             _unflattened(node, module)
-            if kind == "linear"
+            if kind == "linear" or kind in _TOKEN_READERS
             else _channel_dropout(node, where)
             if kind == "dropout2d"
             else unpool_extent(node, module, where)
             if kind in UNPOOL_DIMS
-            else None
+            else _unbatched_pool(node, where)
         )
         if odd is not None:
             warnings.append(odd)
@@ -358,24 +359,42 @@ def _saved_state(node: Node) -> bool:
 _SAME_LAYOUT = ("act", "norm", "dropout")
 
 
+#: Layers that read (N, L, D) tokens, the features last, which a conv's (N, C, L) is not.
+_TOKEN_READERS = ("lstm", "gru", "rnn", "multihead_attention")
+
+
 def _unflattened(node: Node, module: Module) -> Diagnostic | None:
     """W405 for a `linear` that reads a conv's or pool's NCHW output directly (or through
     activations, norms, dropout): it applies to the last dim (W) alone, which is legal torch
-    but almost always a forgotten `flatten` (a per-pixel linear permutes first, as ConvNeXt)."""
-    if node.kind != "linear" or len(node.in_shapes) != 1 or len(node.in_shapes[0]) < 3:
+    but almost always a forgotten `flatten` (a per-pixel linear permutes first, as ConvNeXt);
+    and for a recurrent layer or attention that reads a conv's (N, C, L) so: it takes the
+    channels as the sequence and the length as the features, almost always a forgotten
+    `permute` (a CRNN's, an audio network's)."""
+    tokens = node.kind in _TOKEN_READERS
+    if len(node.in_shapes) != 1 or not (len(node.in_shapes[0]) == 3 or not tokens):
+        return None
+    if len(node.in_shapes[0]) < 3:
         return None
     by_name = {n.name: n for n in module.nodes}
     src = by_name.get(node.inputs[0])
     while src is not None and src.child is None and len(src.inputs) == 1:
         category = REGISTRY[src.kind].category if src.kind in REGISTRY else None
         if category in ("conv", "pool"):
+            x = node.in_shapes[0]
             return Diagnostic(
                 "W405",
-                f"linear `{node.name}` reads the {len(node.in_shapes[0])}-d output of "
+                f"{node.kind} `{node.name}` reads the (N, C, L) output of {src.kind} "
+                f"`{src.name}` as (N, L, D) tokens: its {x[1]} channels are the sequence and "
+                f"the {x[2]} steps the features"
+                if tokens
+                else f"linear `{node.name}` reads the {len(x)}-d output of "
                 f"{src.kind} `{src.name}`: it applies to the last dim only "
-                f"({node.in_shapes[0][-1]} features), not to the whole feature map",
+                f"({x[-1]} features), not to the whole feature map",
                 node.span,
-                "add a `flatten` before it (or a global pool and a flatten), or `permute` "
+                "put a `permute` with dims [0, 2, 1] before it, so each step's channels are "
+                "its features"
+                if tokens
+                else "add a `flatten` before it (or a global pool and a flatten), or `permute` "
                 "first if a per-position linear is meant",
                 Severity.WARNING,
             )
@@ -383,6 +402,29 @@ def _unflattened(node: Node, module: Module) -> Diagnostic | None:
             return None
         src = by_name.get(src.inputs[0])
     return None
+
+
+def _unbatched_pool(node: Node, where: str) -> Diagnostic | None:
+    """W410 for a 2-d or 3-d pool whose input has one dim fewer than (N, C, ...): PyTorch
+    reads it as one unbatched map, so the pool runs over dim 1 (the channels of a conv's
+    (N, C, L)) as well, which is legal torch but almost always the pool of another rank."""
+    if len(node.in_shapes) != 1 or len(node.in_shapes[0]) not in (3, 4) or node.child:
+        return None
+    op = REGISTRY.get(node.kind)
+    nd = getattr(op, "nd", 0) if op is not None and op.category == "pool" else 0
+    x = node.in_shapes[0]
+    if nd < 2 or len(x) != nd + 1:
+        return None
+    return Diagnostic(
+        "W410",
+        f"{node.kind} `{where}{node.name}` takes a {nd + 1}-d input {format_shape(x)}: "
+        f"PyTorch reads it as one unbatched map and pools its last {nd} dims, dim 1 "
+        f"({x[1]}) among them",
+        node.span,
+        f"for an (N, C, ...) input of {nd + 1} dims use "
+        f"`{node.kind.replace(f'{nd}d', f'{nd - 1}d')}`, which pools the last {nd - 1}",
+        Severity.WARNING,
+    )
 
 
 def _channel_dropout(node: Node, where: str) -> Diagnostic | None:

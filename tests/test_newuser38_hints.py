@@ -1,0 +1,154 @@
+"""What a new user writing 1-d networks from the docs (session 38: M5, a TCN, a CRNN, a
+WaveNet, tests/newuser38) tripped over. A conv1d's (N, C, L) fed to an `lstm` (or a `gru`,
+`multihead_attention`, `linear`, `layer_norm`) without the permute between them was E406
+"needs a known D" with the hint "declare a concrete input size", and with a concrete size the
+spec checked clean while the LSTM read the channels as the sequence. A `maxpool2d` on a
+conv1d's (N, C, L) pooled the channels (torch's unbatched (C, H, W)) with no word."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+import archspec
+from archspec.errors import ArchSpecError
+
+
+def _spec(input_: str, layers: str) -> str:
+    body = textwrap.indent(textwrap.dedent(layers).strip("\n"), "  ")
+    return f"archspec: 1\nname: net\ninput: {input_}\nlayers:\n{body}\n"
+
+
+READERS = [
+    "{type: lstm, hidden_size: 8}",
+    "{type: gru, hidden_size: 8}",
+    "{type: multihead_attention, num_heads: 4}",
+    "{type: linear, out_features: 8}",
+    "{type: layer_norm}",
+]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_features_last_layer_on_a_conv1d_output_says_to_permute(reader: str) -> None:
+    text = _spec("[N, 16, L]", f"- {{type: conv1d, out_channels: 32, kernel_size: 3}}\n- {reader}")
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E406" and diag.hint is not None
+    assert "(N, 32, L - 2)" in diag.message
+    assert "its 32 channels at dim 1" in diag.hint
+    assert "`permute` with dims [0, 2, 1]" in diag.hint
+    assert not diag.hint.startswith("declare a concrete input size")
+    # the fix the hint names checks clean for every L
+    fixed = _spec(
+        "[N, 16, L]",
+        "- {type: conv1d, out_channels: 32, kernel_size: 3}\n"
+        f"- {{type: permute, dims: [0, 2, 1]}}\n- {reader}",
+    )
+    result = archspec.check(fixed)
+    assert result.ok and not result.diagnostics, result.diagnostics
+    assert result.domain_text.endswith("with L >= 3")
+
+
+def test_a_linear_on_a_conv1d_output_names_the_global_pool_too() -> None:
+    text = _spec("[N, 16, L]", "- {type: conv1d, out_channels: 32, kernel_size: 3}\n"
+                 "- {type: linear, out_features: 8}")  # fmt: skip
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    hint = info.value.diagnostics[0].hint
+    assert hint is not None and "global pool and a `flatten`" in hint
+
+
+def test_an_unknown_feature_count_of_another_layout_keeps_its_hint() -> None:
+    """A map (N, C, H, W) into a linear wants a flatten (or a pool), not a permute."""
+    text = _spec("[N, 3, H, W]", "- {type: conv2d, out_channels: 8, kernel_size: 3}\n"
+                 "- {type: linear, out_features: 8}")  # fmt: skip
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E406" and diag.hint is not None
+    assert "adaptive pool before the flatten" in diag.hint and "permute" not in diag.hint
+
+
+@pytest.mark.parametrize("reader", ["lstm", "gru", "rnn"])
+def test_a_recurrent_layer_reading_a_conv_output_of_a_known_length_is_w405(reader: str) -> None:
+    text = _spec(
+        "[N, 16, 100]",
+        "- {name: conv, type: conv1d, out_channels: 32, kernel_size: 3}\n"
+        "- {name: act, type: relu}\n"
+        f"- {{name: seq, type: {reader}, hidden_size: 8}}",
+    )
+    result = archspec.check(text)
+    assert result.ok
+    (warning,) = [d for d in result.diagnostics if d.code == "W405"]
+    assert warning.message == (
+        f"{reader} `seq` reads the (N, C, L) output of conv1d `conv` as (N, L, D) tokens: its "
+        "32 channels are the sequence and the 98 steps the features"
+    )
+    assert warning.hint is not None and "dims [0, 2, 1]" in warning.hint
+    # what the warning says is what torch computes: 32 steps of 98 features
+    model = archspec.compile(text).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(2, 16, 100)).shape == (2, 32, 8)
+    assert model.seq.input_size == 98
+    permuted = text.replace(
+        f"- {{name: seq, type: {reader}",
+        f"- {{type: permute, dims: [0, 2, 1]}}\n- {{name: seq, type: {reader}",
+    )
+    assert not [d for d in archspec.check(permuted).diagnostics if d.code == "W405"]
+
+
+def test_attention_reading_a_pool_output_of_a_known_length_is_w405() -> None:
+    text = _spec(
+        "[N, 16, 64]",
+        "- {name: pool, type: maxpool1d, kernel_size: 2}\n"
+        "- {name: attn, type: multihead_attention, num_heads: 4}",
+    )
+    (warning,) = [d for d in archspec.check(text).diagnostics if d.code == "W405"]
+    assert warning.message.startswith("multihead_attention `attn` reads the (N, C, L) output of")
+
+
+@pytest.mark.parametrize(
+    ("input_", "pool", "out"),
+    [
+        ("[N, 1, L]", "{type: maxpool2d, kernel_size: 2}", (2, 8, 9)),
+        ("[N, 1, L]", "{type: avgpool2d, kernel_size: 2}", (2, 8, 9)),
+        ("[N, 1, L]", "{type: adaptive_avgpool2d, output_size: 1}", (2, 1, 1)),
+        ("[N, 1, H, W]", "{type: maxpool3d, kernel_size: 2}", (2, 8, 9, 9)),
+        ("[N, 1, H, W]", "{type: adaptive_maxpool3d, output_size: 2}", (2, 2, 2, 2)),
+    ],
+)
+def test_a_pool_of_one_rank_more_than_its_input_is_w409(
+    input_: str, pool: str, out: tuple[int, ...]
+) -> None:
+    conv = "conv1d" if input_.count(",") == 2 else "conv2d"
+    text = _spec(input_, f"- {{type: {conv}, out_channels: 16, kernel_size: 3}}\n- {pool}")
+    result = archspec.check(text)
+    assert result.ok
+    (warning,) = [d for d in result.diagnostics if d.code == "W410"]
+    assert "PyTorch reads it as one unbatched map" in warning.message
+    assert "dim 1 (16) among them" in warning.message
+    kind = pool.split("type: ")[1].split(",")[0]
+    nd = int(kind[-2])
+    assert warning.hint is not None and f"`{kind.replace(f'{nd}d', f'{nd - 1}d')}`" in warning.hint
+    # archspec computes what torch does: the channels are pooled too
+    model = archspec.compile(text).eval()
+    size = (2, 1, 20) if conv == "conv1d" else (2, 1, 20, 20)
+    with torch.no_grad():
+        assert model(torch.zeros(size)).shape == out
+
+
+@pytest.mark.parametrize(
+    ("input_", "pool"),
+    [
+        ("[N, 16, L]", "{type: maxpool1d, kernel_size: 2}"),
+        ("[N, 16]", "{type: maxpool1d, kernel_size: 2}"),  # features pooled: torch's 1-d pool
+        ("[N, 3, H, W]", "{type: maxpool2d, kernel_size: 2}"),
+        ("[N, 3, D, H, W]", "{type: avgpool3d, kernel_size: 2}"),
+    ],
+)
+def test_a_pool_of_its_inputs_rank_is_no_w409(input_: str, pool: str) -> None:
+    result = archspec.check(_spec(input_, f"- {pool}"))
+    assert result.ok and not result.diagnostics, result.diagnostics
