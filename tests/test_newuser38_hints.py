@@ -152,3 +152,63 @@ def test_a_pool_of_one_rank_more_than_its_input_is_w409(
 def test_a_pool_of_its_inputs_rank_is_no_w409(input_: str, pool: str) -> None:
     result = archspec.check(_spec(input_, f"- {pool}"))
     assert result.ok and not result.diagnostics, result.diagnostics
+
+
+DARK_BLOCK = """\
+archspec: 1
+name: dark
+input: [N, 64, 16, 16]
+blocks:
+  DarkBlock:
+    params: {mid: int}
+    layers:
+      - type: residual
+        body:
+          - {name: conv1, type: conv2d, out_channels: mid, kernel_size: 1}
+          - {name: act, type: relu, when: in_channels > 0}
+          - {name: conv2, type: conv2d, out_channels: in_channels, kernel_size: 3, padding: 1}
+        SHORTCUT
+layers:
+  - {name: block, type: DarkBlock, mid: 32}
+"""
+
+
+@pytest.mark.parametrize(
+    "shortcut",
+    [
+        "",
+        "shortcut: {when: in_channels != 64, layers: [{type: conv2d, out_channels: 64, "
+        "kernel_size: 1}]}",
+    ],
+)
+def test_a_body_that_reads_in_channels_past_its_first_item_names_the_trap(shortcut: str) -> None:
+    """timm's DarkBlock comes back to its input's width with `out: in_channels` at its second
+    conv, where `in_channels` is the first conv's output: the sum's hint says so."""
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(DARK_BLOCK.replace("SHORTCUT", shortcut))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E402" and diag.hint is not None
+    assert diag.hint.endswith(
+        "`in_channels` in `conv2`'s `out_channels` is the width of that item's own input, not "
+        "the block's: bind the block's once with `let: {cin: in_channels}` and read `cin`"
+    )
+    fixed = DARK_BLOCK.replace("SHORTCUT", shortcut).replace(
+        "    params: {mid: int}\n", "    params: {mid: int}\n    let: {cin: in_channels}\n"
+    )
+    fixed = fixed.replace(
+        "out_channels: in_channels, kernel_size: 3", "out_channels: cin, kernel_size: 3"
+    )
+    assert archspec.check(fixed).ok
+
+
+def test_a_body_that_reads_in_channels_only_where_it_is_the_blocks_has_no_note() -> None:
+    text = DARK_BLOCK.replace("SHORTCUT", "").replace(
+        "out_channels: mid, kernel_size: 1}", "out_channels: in_channels // 2, kernel_size: 1}"
+    )
+    text = text.replace(
+        "out_channels: in_channels, kernel_size: 3", "out_channels: 48, kernel_size: 3"
+    )
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    hint = info.value.diagnostics[0].hint
+    assert hint is not None and "keep the input's shape" in hint and "`in_channels` in" not in hint

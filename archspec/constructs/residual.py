@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -188,7 +189,7 @@ def _retell_join_errors(
             f"the shortcut `{sc.name}` is left out here (its `when` is false), so the body must "
             f"keep the input's shape, but it ends with {width}: fix the body's last layer, or "
             "the shortcut's `when`"
-        )
+        ) + _later_in_channels(spec.body)
     elif b is not None and len(b) in (2, 3):
         return  # (N, F) features or (N, L, D) tokens: the add's own hint speaks of their dims
     else:
@@ -196,11 +197,50 @@ def _retell_join_errors(
             f"the body ends with {width}: if the block is meant to change the shape, add a "
             "projection shortcut (1x1 conv, and stride if the size differs); otherwise make the "
             "body's last layer keep the input's shape"
-        )
+        ) + _later_in_channels(spec.body)
     diags = lw.bag.diagnostics
     for k in range(before, len(diags)):
         if diags[k].code == "E402" and diags[k].span == lw.span(site.ypath):
             diags[k] = dataclasses.replace(diags[k], hint=hint)
+
+
+def _later_in_channels(body: list[Any]) -> str:
+    """A note for a body that does not keep its width while an item after its first reads
+    `in_channels` (`out: in_channels` to come back to the block's width): there it is that
+    item's own input, not the block's, which is the trap of docs/spec-language.md's Blocks."""
+    for node in body[1:]:
+        found = _reads_in_channels(node.model_dump(by_alias=True, exclude_none=True))
+        if found is not None:
+            label = getattr(node, "name", None) or getattr(node, "type", "item")
+            return (
+                f". `in_channels` in `{label}`'s `{found}` is the width of that item's own "
+                "input, not the block's: bind the block's once with `let: {cin: in_channels}` "
+                "and read `cin`"
+            )
+    return ""
+
+
+def _reads_in_channels(value: Any, field: str = "") -> str | None:
+    """The field (a path) of a dumped item whose text reads `in_channels`, `when`s aside."""
+    if isinstance(value, str):
+        return field if _IN_CHANNELS.search(value) else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, inner in items:
+        if key in ("when", "add_when"):
+            continue
+        found = _reads_in_channels(inner, f"{field}.{key}" if field else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+_IN_CHANNELS = re.compile(r"\bin_channels\b")
 
 
 def _conditional_add(lw: Lowerer, site: Site, add_spec: Any, entry_env: Any) -> str | None:
