@@ -6,6 +6,7 @@ schema; this module words what it refused)."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import typing
@@ -111,9 +112,38 @@ def errors_to_diagnostics(exc: ValidationError, doc: LoadedDoc) -> list[Diagnost
                 del groups[p]
     diags = []
     for path, errs in groups.items():
-        diags.append(_one(path, errs, tags_at.get(path, ()), doc))
+        diag = _one(path, errs, tags_at.get(path, ()), doc)
+        if _several_inputs(path, doc):
+            diag = dataclasses.replace(diag, hint=SEVERAL_INPUTS)
+        diags.append(diag)
     diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
     return diags
+
+
+#: The hint of a network's `input:` written as several tensors (a conditional GAN's noise
+#: and label, a Siamese pair), or of a top-level `inputs:` (a block's field).
+SEVERAL_INPUTS = (
+    "a network takes one input tensor, `input: [N, C, H, W]`; several (`inputs: [x, skip]`) "
+    "are a block's: a network of several inputs has no spec form (where they share their "
+    "sizes, concatenate them into one input and `split` it in the spec)"
+)
+
+
+def _several_inputs(path: PathKey, doc: LoadedDoc) -> bool:
+    """A header's `input` (the spec's or a variant's) given as a mapping of shapes, or as a
+    list of them (every element a list): the writer meant a network of several inputs."""
+    at = [i for i, key in enumerate(path) if key == "input"]
+    if not at or len(path) > at[-1] + 2:
+        return False
+    head = path[: at[-1]]
+    if head not in ((), ("variants", head[-1] if head else "")):
+        return False
+    given: Any = doc.data
+    for key in path[: at[-1] + 1]:
+        given = given.get(key) if isinstance(given, dict) else None
+    return isinstance(given, dict) or (
+        isinstance(given, list) and all(isinstance(g, list) for g in given)
+    )
 
 
 def _other_alternative(err: dict[str, Any]) -> bool:
@@ -237,6 +267,8 @@ def _unknown_field(path: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> Diag
         )
     )
     hint = cut_tail_hint(field) or hint  # the tail of `f: max(8, c)` inside {...}
+    if path == ("inputs",):  # a block's field, written at the top
+        hint = SEVERAL_INPUTS
     return Diagnostic("E201", f"unknown field `{field}`", doc.span_of(path, key=True), hint)
 
 
@@ -408,6 +440,9 @@ def _allowed_fields(parent: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> l
         return [f.alias or k for k, f in model.model_fields.items()]
     if not parent:
         return [f.alias or k for k, f in spec_model().model_fields.items()]
+    if len(parent) == 2 and parent[0] == "blocks":  # a block's definition: BlockDef's
+        block = typing.get_args(spec_model().model_fields["blocks"].annotation)[-1]
+        return [f.alias or k for k, f in block.model_fields.items()]
     return []
 
 

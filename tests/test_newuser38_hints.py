@@ -212,3 +212,44 @@ def test_a_body_that_reads_in_channels_only_where_it_is_the_blocks_has_no_note()
         archspec.build_graph(text)
     hint = info.value.diagnostics[0].hint
     assert hint is not None and "keep the input's shape" in hint and "`in_channels` in" not in hint
+
+
+SEVERAL = "a network takes one input tensor, `input: [N, C, H, W]`; several (`inputs: [x, skip]`)"
+
+
+@pytest.mark.parametrize(
+    ("header", "places"),
+    [
+        ("input: {z: [N, 100], label: [N]}", 1),  # a conditional GAN's noise and label
+        ("input: [[N, 3, 64, 64], [N, 3, 64, 64]]", 2),  # a Siamese pair
+        ("input: [N, 3, 64, 64]\ninputs: [a, b]", 1),  # a block's field, at the top
+        ("input: [N, 3, 64, 64]\nvariants:\n  v: {input: {a: [N, 3]}}", 1),
+    ],
+)
+def test_a_network_of_several_inputs_is_told_it_takes_one(header: str, places: int) -> None:
+    text = f"archspec: 1\nname: net\n{header}\nlayers:\n  - {{type: relu}}\n"
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    diags = info.value.diagnostics
+    assert len(diags) == places
+    assert all(d.hint is not None and d.hint.startswith(SEVERAL) for d in diags), diags
+
+
+def test_a_wrong_input_of_one_tensor_keeps_its_hint() -> None:
+    text = "archspec: 1\nname: net\ninput: [N, [3], 8]\nlayers:\n  - {type: relu}\n"
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    (diag,) = info.value.diagnostics
+    assert diag.hint is not None and not diag.hint.startswith(SEVERAL)
+
+
+@pytest.mark.parametrize(("written", "meant"), [("input", "inputs"), ("parms", "params")])
+def test_a_misspelt_field_of_a_block_definition_names_the_field(written: str, meant: str) -> None:
+    text = (
+        "archspec: 1\nname: net\ninput: [N, 3, 8, 8]\nblocks:\n  B:\n"
+        f"    {written}: [x]\n    layers:\n      - {{type: relu}}\nlayers:\n  - {{type: B}}\n"
+    )
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E201" and diag.hint == f"did you mean `{meant}`?"
