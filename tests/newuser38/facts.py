@@ -45,6 +45,8 @@ LOCAL: dict[str, dict[str, Any]] = {
     "tcn": {"spec": "tcn.yaml", "reference": ("TCN", {}), "inputs": [(2, 1, 784), (1, 1, 1)]},
     "crnn": {"spec": "crnn.yaml", "reference": ("CRNN", {}),
              "inputs": [(2, 1, 32, 100), (1, 1, 32, 4)]},
+    "pointnet_seg": {"spec": "pointnet_seg.yaml", "reference": ("PointNetDenseCls", {}),
+                     "inputs": [(2, 3, 500), (2, 3, 1)]},
     "wavenet": {"spec": "wavenet.yaml", "reference": ("WaveNet", {}),
                 "inputs": [(2, 1, 300), (1, 1, 1)]},
 }  # fmt: skip
