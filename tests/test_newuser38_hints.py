@@ -253,3 +253,22 @@ def test_a_misspelt_field_of_a_block_definition_names_the_field(written: str, me
         archspec.build_graph(text)
     (diag,) = info.value.diagnostics
     assert diag.code == "E201" and diag.hint == f"did you mean `{meant}`?"
+
+
+def test_a_size_the_input_declares_beside_a_symbol_stays_a_number_in_check() -> None:
+    """A text recogniser's fixed height, `input: [N, 1, 32, W]`: `check` said `input (N, 1,
+    H, W)` and gave every shape in H, the 32 written in the spec dropped (the domain, of every
+    size, is still stated in H and W)."""
+    text = _spec(
+        "[N, 1, 32, W]",
+        "- {name: conv, type: conv2d, out_channels: 8, kernel_size: 3, stride: 2}\n"
+        "- {name: pool, type: maxpool2d, kernel_size: 3}",
+    )
+    report = archspec.check(text).to_dict()
+    assert report["input"] == "(N, 1, 32, W)"
+    assert report["outputs"] == ["(N, 8, 5, (W + 5)//6 - 1)"]
+    assert report["shapes"]["conv"] == "(N, 8, 15, (W + 1)//2 - 1)"
+    assert report["domain"] == "net accepts (N, 1, H, W) with H, W >= 7"
+    model = archspec.compile(text).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 1, 32, 40)).shape == (1, 8, 5, 6)

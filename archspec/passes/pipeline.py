@@ -155,6 +155,13 @@ def _sizes_declared(graph: Graph) -> bool:
     return all(shape[i].is_const and shape[i].value > 0 for i in size_dims(shape))
 
 
+def _some_size_declared(graph: Graph) -> bool:
+    """Whether the declared input gives a spatial size as a number (a text recogniser's
+    height, `[N, 1, 32, W]`), which its shapes keep."""
+    shape = graph.input_shape
+    return any(shape[i].is_const for i in size_dims(shape))
+
+
 def accepted_inputs(a: Analysis) -> Analysis:
     """Solve the symbolic walk's requirements into the set of inputs that work (the domain);
     W403 when the rules could not run on symbols, E410 when no input is left.
@@ -220,8 +227,10 @@ def input_shapes(a: Analysis) -> Analysis:
             return replaced(a, mismatch=bad, diagnostics=(*a.diagnostics, bad))
         table = infer_shapes(graph, a.input)
         env = sym.bind(a.input)
-    elif general.failure is None and not a.sizes_declared:
+    elif general.failure is None and not a.sizes_declared and not _some_size_declared(graph):
         table, env = general, None
+    elif not a.sizes_declared:  # `[N, 1, 32, W]`: the shapes lowering made, 32 kept
+        table, env = declared_shapes(graph), None
     else:
         table = declared_shapes(graph)
         declared = tuple(d.value for d in graph.input_shape if d.is_const)
