@@ -247,6 +247,11 @@ def _one(
         )
     got = first.get("input")  # `from: [x, off]`: YAML's boolean where a name was meant
     hint = _type_hint(["a string"], got) if isinstance(got, bool) or got is None else None
+    if isinstance(got, int) and not isinstance(got, bool) and "from" in path:
+        hint = (  # `from: 1`, the unnamed item at position 1
+            f'an item without a `name` is read by its position written as text, "{got}" '
+            f"(YAML reads a bare {got} as a number); or give that item a `name` and read it"
+        )
     return Diagnostic(
         "E204", f"{where}: {first['msg']}", doc.span_of(path), hint or "see docs/spec-language.md"
     )

@@ -272,3 +272,24 @@ def test_a_size_the_input_declares_beside_a_symbol_stays_a_number_in_check() -> 
     model = archspec.compile(text).eval()
     with torch.no_grad():
         assert model(torch.zeros(1, 1, 32, 40)).shape == (1, 8, 5, 6)
+
+
+@pytest.mark.parametrize(("reads", "places"), [("from: 1", ["1"]), ("from: [0, 1]", ["0", "1"])])
+def test_an_unnamed_item_read_by_a_bare_position_says_to_quote_it(
+    reads: str, places: list[str]
+) -> None:
+    layers = (
+        "- {type: linear, out_features: 8}\n- {type: linear, out_features: 8}\n"
+        f"- {{name: out, type: {'add' if '[' in reads else 'relu'}, {reads}}}"
+    )
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(_spec("[N, 8]", layers))
+    diags = info.value.diagnostics
+    assert [d.code for d in diags] == ["E204"] * len(places)
+    for diag, place in zip(diags, places, strict=True):
+        assert diag.hint is not None
+        assert diag.hint.startswith(
+            f'an item without a `name` is read by its position written as text, "{place}"'
+        )
+    quoted = _spec("[N, 8]", layers.replace("from: 1", 'from: "1"').replace("[0, 1]", '["0", "1"]'))
+    assert archspec.check(quoted).ok
