@@ -4,12 +4,13 @@ r2plus1d_18, one family file) and S3D on 3-d convolutions, timm's cspdarknet53, 
 U-Net (transposed convolutions, and bilinear upsampling padded to the skips), torchaudio's M5
 on raw waveforms, locuslab's TCN (dilated causal Conv1d, chomped), meijieru's CRNN (a conv
 stack read by bidirectional LSTMs), a WaveNet stack (gated dilated convolutions, their skip
-outputs summed) and fxia22's PointNet segmentation (its global feature beside every point). Each is compared, compiled and emitted, with its reference: the parameter
-count, the state_dict's keys, shapes and dtypes in order (so a strict load either way), and
-the eval outputs under the same RNG-free weights at each case's inputs, the smallest the
-domain `archspec check` derives among them. torchvision and timm are recorded in
-tests/newuser38/reference.json (make_fixture.py); the hand-written references are
-tests/newuser38/references.py, compared directly."""
+outputs summed), fxia22's PointNet segmentation (its global feature beside every point) and a
+time-series classifier on torch's own nn.TransformerEncoder. Each is compared, compiled and
+emitted, with its reference: the parameter count, the state_dict's keys, shapes and dtypes in
+order (so a strict load either way), and the eval outputs under the same RNG-free weights at
+each case's inputs, the smallest the domain `archspec check` derives among them. torchvision
+and timm are recorded in tests/newuser38/reference.json (make_fixture.py); the hand-written
+references are tests/newuser38/references.py, compared directly."""
 
 from __future__ import annotations
 

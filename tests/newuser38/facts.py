@@ -47,6 +47,8 @@ LOCAL: dict[str, dict[str, Any]] = {
              "inputs": [(2, 1, 32, 100), (1, 1, 32, 4)]},
     "pointnet_seg": {"spec": "pointnet_seg.yaml", "reference": ("PointNetDenseCls", {}),
                      "inputs": [(2, 3, 500), (2, 3, 1)]},
+    "seq_transformer": {"spec": "seq_transformer.yaml", "reference": ("SeqTransformer", {}),
+                        "inputs": [(2, 30, 16), (1, 1, 16)]},
     "wavenet": {"spec": "wavenet.yaml", "reference": ("WaveNet", {}),
                 "inputs": [(2, 1, 300), (1, 1, 1)]},
 }  # fmt: skip

@@ -378,3 +378,18 @@ class PointNetDenseCls(nn.Module):
         x = x.transpose(2, 1).contiguous()
         x = F.log_softmax(x.view(-1, self.k), dim=-1)
         return x.view(batchsize, n_pts, self.k)
+
+
+# --- a time-series classifier on torch's own nn.TransformerEncoder (post-norm, batch first) ---
+class SeqTransformer(nn.Module):
+    def __init__(self, n_in: int = 16, d_model: int = 64, n_classes: int = 5, layers: int = 2):
+        super().__init__()
+        self.embed = nn.Linear(n_in, d_model)
+        layer = nn.TransformerEncoderLayer(
+            d_model, nhead=4, dim_feedforward=128, dropout=0.1, batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d_model, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(x)).mean(1))
