@@ -293,3 +293,26 @@ def test_an_unnamed_item_read_by_a_bare_position_says_to_quote_it(
         )
     quoted = _spec("[N, 8]", layers.replace("from: 1", 'from: "1"').replace("[0, 1]", '["0", "1"]'))
     assert archspec.check(quoted).ok
+
+
+class _MaxAfterARefusedStep(torch.nn.Module):
+    """PointNet's `torch.max(x, 2, keepdim=True)[0]` after a step no kind computes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv1d(3, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x).cumsum(2)
+        return torch.max(x, 2, keepdim=True)[0]
+
+
+def test_a_max_over_a_dim_after_a_refused_step_is_left_out_with_it() -> None:
+    """Importing fxia22's PointNetDenseCls was an internal error (KeyError in
+    importer/reductions.py, exit 3): the max read the name of its input, which a refused
+    step before it had left out. Now the max and its `[0]` are left out with it, and the
+    refusal is the one error."""
+    with pytest.raises(ArchSpecError) as info:
+        archspec.from_module(_MaxAfterARefusedStep(), torch.zeros(2, 3, 10))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E903" and "`.cumsum()`" in diag.message

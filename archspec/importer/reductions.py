@@ -98,7 +98,8 @@ def _extremum(reader: Any, node: Any, kind: str) -> bool:
         return True
     if not reader.emit(node, kind, {"dim": [dim], "keepdim": keepdim}, (x,)):
         return False
-    reader.tuples[node] = reader.names[node]
+    if node in reader.names:  # else left out, after a step refused before it
+        reader.tuples[node] = reader.names[node]
     return True
 
 

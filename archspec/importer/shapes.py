@@ -342,6 +342,14 @@ def read_size_node(reader: Any, node: Any) -> bool:
         return False
     if node.target == "repeat" and len(args) >= 2 and is_batch(syms.get(args[1])):
         return _repeat_over_batch(reader, node)
+    if (
+        node.op == "call_function"
+        and node.target is operator.getitem
+        and hasattr(args[0], "op")
+        and args[0] not in reader.names
+        and after_refused(reader.refused, reader.names, (args[0],))
+    ):
+        return True  # `torch.max(x, 2)[0]` of a max left out after a step refused before it
     if node.op == "call_function" and node.target is operator.getitem and args[0] in reader.tuples:
         if args[1] == 0:
             reader.names[node] = reader.tuples[args[0]]
