@@ -316,3 +316,15 @@ def test_a_max_over_a_dim_after_a_refused_step_is_left_out_with_it() -> None:
         archspec.from_module(_MaxAfterARefusedStep(), torch.zeros(2, 3, 10))
     (diag,) = info.value.diagnostics
     assert diag.code == "E903" and "`.cumsum()`" in diag.message
+
+
+def test_a_layer_norm_over_two_dims_of_a_conv1d_output_names_no_permute() -> None:
+    """Over (C, L) a permute would not give it known sizes: the hint stays the general one."""
+    text = _spec("[N, 16, L]", "- {type: conv1d, out_channels: 32, kernel_size: 3}\n"
+                 "- {type: layer_norm, dims: 2}")  # fmt: skip
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E406" and diag.hint == (
+        "declare a concrete input size, or state normalized_shape"
+    )

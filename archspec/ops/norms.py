@@ -267,12 +267,13 @@ class LayerNorm(_Norm):
         tail = x[len(x) - n :]
         if given is None:
             unknown = [d for d in tail if not d.is_const]
-            if unknown:
+            if unknown:  # over one dim, that of a conv's (N, C, L) wants a permute first
                 raise unknown_features(
                     self.kind,
                     x,
                     "known sizes of the dims it normalises",
                     "declare a concrete input size, or state normalized_shape",
+                    permute=n == 1,
                 )
             shape = tuple(d.value for d in tail)
         else:

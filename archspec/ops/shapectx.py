@@ -81,17 +81,22 @@ def check_declared(kind: str, field: str, given: Any, actual: int, unit: str = "
 
 
 def unknown_features(
-    kind: str, x: tuple[Dim, ...], what: str, hint: str | None, instead: str = ""
+    kind: str,
+    x: tuple[Dim, ...],
+    what: str,
+    hint: str | None,
+    instead: str = "",
+    permute: bool = True,
 ) -> ShapeFailure:
     """E406 for a layer that reads its features from the last dim (a linear, a recurrent
     layer, attention, a layer norm) when that dim is a size: where the input is a conv's
     (N, C, L), its channels a number at dim 1, the hint says to permute them last, which
     a concrete input size would not fix (the layer would read C as the sequence), or to do
-    what `instead` says."""
+    what `instead` says (`permute`: False for a layer that reads more than the last dim)."""
     from ..dims import format_shape
 
     message = f"{kind} needs {what}, got {format_shape(x)}"
-    if len(x) == 3 and x[1].is_const and not x[2].is_const:
+    if permute and len(x) == 3 and x[1].is_const and not x[2].is_const:
         hint = (
             f"{kind} reads its features from the last dim, here the length {x[2]}: the input "
             f"looks like a conv's (N, C, L), its {x[1]} channels at dim 1; put a `permute` "
