@@ -328,3 +328,25 @@ def test_a_layer_norm_over_two_dims_of_a_conv1d_output_names_no_permute() -> Non
     assert diag.code == "E406" and diag.hint == (
         "declare a concrete input size, or state normalized_shape"
     )
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        "{type: shifted_window_attention, num_heads: 3, window_size: [8, 7, 7]}",
+        "{type: patch_merging}",
+    ],
+)
+def test_swins_window_kinds_on_a_video_say_they_are_two_dimensional(layer: str) -> None:
+    """torchvision's Swin3D on (N, D, H, W, C): the hint was to permute after the patch conv,
+    which the input already was."""
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(_spec("[N, 8, 56, 56, 96]", f"- {layer}"))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E401" and diag.hint is not None
+    assert "over the two dims of a map: a video's (N, D, H, W, C)" in diag.hint
+    assert "permute" not in diag.hint
+    # another rank keeps the permute hint
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(_spec("[N, 49, 96]", f"- {layer}"))
+    assert "permute after the patch conv" in str(info.value.diagnostics[0].hint)

@@ -49,7 +49,11 @@ def _channels_last(kind: str, x: Shape, given: Any, field: str) -> int:
         raise ShapeFailure(
             "E401",
             f"{kind} needs a channels-last (N, H, W, C) input, got {fmt(x)}",
-            "permute after the patch conv: {type: permute, dims: [0, 2, 3, 1]}",
+            f"{kind} is Swin's, over the two dims of a map: a video's (N, D, H, W, C) "
+            "(torchvision's Swin3D) has no kind of its own, a plugin's layer can hold it "
+            "(docs/plugins.md)"
+            if len(x) == 5 and x[4].is_const
+            else "permute after the patch conv: {type: permute, dims: [0, 2, 3, 1]}",
         )
     c = x[3]
     if not c.is_const:
