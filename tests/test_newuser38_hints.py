@@ -350,3 +350,40 @@ def test_swins_window_kinds_on_a_video_say_they_are_two_dimensional(layer: str) 
     with pytest.raises(ArchSpecError) as info:
         archspec.build_graph(_spec("[N, 49, 96]", f"- {layer}"))
     assert "permute after the patch conv" in str(info.value.diagnostics[0].hint)
+
+
+def test_checking_residuals_leaves_the_json_schema_as_committed() -> None:
+    """The hint above read a body's items through pydantic's `model_dump`, for every
+    residual checked: that built serializers which changed the JSON Schema built later in
+    the process (test_schema.py's comparison with docs/archspec.schema.json failed after
+    it). A fresh process checks a clean residual and the trap, then builds the schema."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    body = (  # sequentials in the body: their dump built the serializers
+        "- type: residual\n  body:\n"
+        "    - {name: conv1, type: sequential, layers: [{type: conv2d, out_channels: 8, "
+        "kernel_size: 1}]}\n"
+        "    - {name: conv2, type: sequential, layers: [{type: conv2d, out_channels: OUT, "
+        "kernel_size: 1}]}"
+    )
+    clean = _spec("[N, 8, 8, 8]", body.replace("OUT", "8"))
+    trap = _spec("[N, 8, 8, 8]", body.replace("OUT", "in_channels * 2"))
+    script = (
+        "import sys, archspec\n"
+        "from archspec.schema import json_schema_text\n"
+        "for text in sys.argv[1:]:\n"
+        "    archspec.check(text)\n"
+        "print(json_schema_text(), end='')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, clean, trap],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout == (root / "docs" / "archspec.schema.json").read_text(encoding="utf-8")

@@ -167,6 +167,12 @@ def _retell_join_errors(
     The add alone would say "add a projection shortcut", which is wrong when there is one
     (then the body and the shortcut disagree) or when the shortcut is left out because the
     block keeps its width (then the body's last layer is what is wrong)."""
+    diags, at = lw.bag.diagnostics, lw.span(site.ypath)
+    found = [
+        k for k in range(before, len(diags)) if diags[k].code == "E402" and diags[k].span == at
+    ]
+    if not found:
+        return
     spec = site.spec
     scope = site.scope
     b = scope.shapes.get(body)
@@ -198,10 +204,8 @@ def _retell_join_errors(
             "projection shortcut (1x1 conv, and stride if the size differs); otherwise make the "
             "body's last layer keep the input's shape"
         ) + _later_in_channels(spec.body)
-    diags = lw.bag.diagnostics
-    for k in range(before, len(diags)):
-        if diags[k].code == "E402" and diags[k].span == lw.span(site.ypath):
-            diags[k] = dataclasses.replace(diags[k], hint=hint)
+    for k in found:
+        diags[k] = dataclasses.replace(diags[k], hint=hint)
 
 
 def _later_in_channels(body: list[Any]) -> str:
@@ -209,7 +213,7 @@ def _later_in_channels(body: list[Any]) -> str:
     `in_channels` (`out: in_channels` to come back to the block's width): there it is that
     item's own input, not the block's, which is the trap of docs/spec-language.md's Blocks."""
     for node in body[1:]:
-        found = _reads_in_channels(node.model_dump(by_alias=True, exclude_none=True))
+        found = _reads_in_channels(node)
         if found is not None:
             label = getattr(node, "name", None) or getattr(node, "type", "item")
             return (
@@ -221,9 +225,13 @@ def _later_in_channels(body: list[Any]) -> str:
 
 
 def _reads_in_channels(value: Any, field: str = "") -> str | None:
-    """The field (a path) of a dumped item whose text reads `in_channels`, `when`s aside."""
+    """The field (a path) of an item whose text reads `in_channels`, `when`s aside, read off
+    its attributes (a `model_dump` would build pydantic serializers that change the JSON
+    Schema `archspec schema` writes later in the process)."""
     if isinstance(value, str):
         return field if _IN_CHANNELS.search(value) else None
+    if isinstance(value, BaseModel):
+        value = {**vars(value), **(value.__pydantic_extra__ or {})}
     items = (
         value.items()
         if isinstance(value, dict)
