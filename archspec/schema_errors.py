@@ -245,16 +245,23 @@ def _one(
             doc.span_of(path),
             hint,
         )
-    got = first.get("input")  # `from: [x, off]`: YAML's boolean where a name was meant
-    hint = _type_hint(["a string"], got) if isinstance(got, bool) or got is None else None
-    if isinstance(got, int) and not isinstance(got, bool) and "from" in path:
-        hint = (  # `from: 1`, the unnamed item at position 1
-            f'an item without a `name` is read by its position written as text, "{got}" '
-            f"(YAML reads a bare {got} as a number); or give that item a `name` and read it"
-        )
+    hint = _other_hint(path, first.get("input"))
     return Diagnostic(
         "E204", f"{where}: {first['msg']}", doc.span_of(path), hint or "see docs/spec-language.md"
     )
+
+
+def _other_hint(path: PathKey, got: Any) -> str | None:
+    """The hint of a value no other rule words: YAML's boolean where a name was meant
+    (`from: [x, off]`), or a bare position where an unnamed item is read (`from: 1`)."""
+    if isinstance(got, bool) or got is None:
+        return _type_hint(["a string"], got)
+    if isinstance(got, int) and "from" in path:
+        return (
+            f'an item without a `name` is read by its position written as text, "{got}" '
+            f"(YAML reads a bare {got} as a number); or give that item a `name` and read it"
+        )
+    return None
 
 
 def _unknown_field(path: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> Diagnostic:
