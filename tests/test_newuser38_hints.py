@@ -387,3 +387,44 @@ def test_checking_residuals_leaves_the_json_schema_as_committed() -> None:
         check=True,
     )
     assert done.stdout == (root / "docs" / "archspec.schema.json").read_text(encoding="utf-8")
+
+
+def test_the_tcn_with_its_weight_norm_through_a_plugin_kind_is_the_reference() -> None:
+    """Weight normalisation has no built-in form (docs/porting.md says to write the wrapped
+    layer as a plugin kind): tests/plugins/wn_conv1d.py, written from docs/plugins.md, makes
+    tests/newuser38/tcn.yaml locuslab's TCN with weight_norm on both convs of each block,
+    keys `net.0.parametrizations.weight.original0` and `original1`, compiled and emitted."""
+    from pathlib import Path
+
+    from tests.newuser38 import references
+
+    from .conftest import plugins_restored
+
+    here = Path(__file__).parent
+    tcn = (here / "newuser38" / "tcn.yaml").read_text(encoding="utf-8")
+    text = tcn.replace(
+        "type: conv1d, out_channels: out, kernel_size: kernel_size",
+        "type: wn_conv1d, out_channels: out, kernel_size: kernel_size",
+    )
+    assert text.count("wn_conv1d") == 2
+    reference = references.TCN().eval()
+    for block in reference.tcn:
+        for i in (0, 4):
+            block.net[i] = torch.nn.utils.parametrizations.weight_norm(block.net[i])
+    with plugins_restored():
+        assert archspec.load_plugin_files([here / "plugins" / "wn_conv1d.py"]) == ["wn_conv1d"]
+        ours = archspec.compile(text).eval()
+        source = archspec.emit(text)
+    keys = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
+    assert keys == [(k, tuple(v.shape)) for k, v in reference.state_dict().items()]
+    assert keys[1] == ("tcn.0.net.0.parametrizations.weight.original0", (25, 1, 1))
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    reference.load_state_dict(ours.state_dict(), strict=True)
+    namespace: dict[str, object] = {}
+    exec(compile(source, "<emitted>", "exec"), namespace)  # runs without the plugin
+    emitted = namespace["TCN"]().eval()  # type: ignore[operator]
+    emitted.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.sin(torch.arange(2 * 300, dtype=torch.float32) * 0.1).reshape(2, 1, 300)
+    with torch.no_grad():
+        expected = reference(x)
+        assert torch.equal(ours(x), expected) and torch.equal(emitted(x), expected)
