@@ -35,6 +35,7 @@ from .check_report import CheckReport as CheckReport
 from .check_report import written_name
 from .compose import library_modules as library_modules
 from .compose import only_read
+from .copying import renamed_text as renamed_text
 from .dims import Dim
 from .dims import dtype_suffix as dtype_suffix
 from .dims import format_shape as format_shape

@@ -402,15 +402,8 @@ def scaffold(name: str, source: Any = None, folder: Path | None = None) -> str:
             text = _resolved_copy(source, reads, bool(variants), folder)
     if not reads and api.builtin_index().get(source, (None, None))[1] is not None:
         text = api.resolved_text(source)  # a family's variant: that one network, not the family
-    body = []
-    for line in text.splitlines(keepends=True):
-        if line.startswith("# yaml-language-server:"):
-            continue
-        if line.startswith("name:"):
-            line = f"name: {_name_scalar(name)}\n{_class_line(name)}"
-        elif line.startswith("class_name:"):
-            continue
-        body.append(line)
+    made, free = api.spec_class_name(name)
+    body = api.renamed_text(text, name, _name_scalar(name), (made, made if free else made + "Net"))
     builtin = not piped and source in api.builtin_index() and not os.path.lexists(source)
     copied = (f"archspec's `{old}` spec" if builtin else f"the `{old}` spec") if old else "a spec"
     header = (
@@ -422,7 +415,7 @@ def scaffold(name: str, source: Any = None, folder: Path | None = None) -> str:
         f"#   archspec graph {name}.yaml -o {name}.svg   archspec emit {name}.yaml\n"
         "# All layer kinds and their fields: `archspec list --layers`.\n"
     )
-    return MODELINE + header + "".join(body)
+    return MODELINE + header + body
 
 
 @app.command(

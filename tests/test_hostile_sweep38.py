@@ -1,0 +1,74 @@
+"""Sweep 38: hostile and odd input an independent reviewer would try, found by red-teaming.
+
+Each test fails without its fix: the reproduction is in its docstring.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+
+runner = CliRunner()
+
+TAIL = "input: [N, 3, 8, 8]\nlayers:\n  - {name: c, type: conv2d, out_channels: 4, kernel_size: 3}\n"
+
+#: Specs that load and check, their `name` (and `class_name`) written in ways YAML allows
+#: that are not a `name: value` line: the class the copy must build beside each.
+COPIED = {
+    "flow": (
+        "{archspec: 1, name: t, class_name: Foo, input: [N, 3, 8, 8], layers: "
+        "[{name: c, type: conv2d, out_channels: 4, kernel_size: 3}]}\n"
+    ),
+    "next_line": "archspec: 1\nname:\n  t\n" + TAIL,
+    "quoted_key": 'archspec: 1\n"name": t\nclass_name: Foo\n' + TAIL,
+    "anchored": "archspec: 1\nname: &nm t\ndescription: *nm\n" + TAIL,
+    "commented": "archspec: 1\nname: t  # the name\nclass_name: Foo  # its class\n" + TAIL,
+}
+
+
+@pytest.mark.parametrize("case", sorted(COPIED))
+def test_new_from_renames_a_spec_however_its_name_is_written(tmp_path: Path, case: str) -> None:
+    """`archspec new copy --from flow.yaml` of `{archspec: 1, name: t, ...}` wrote a copy
+    still named `t` (it renamed lines starting with `name:`); of `name:\\n  t` a copy whose
+    name was `copy t` (E204); of `name: &nm t` with `description: *nm` a copy that did not
+    load (E101, undefined alias). Each exited 0 and said `wrote copy.yaml`."""
+    src = tmp_path / "src.yaml"
+    src.write_text(COPIED[case])
+    assert archspec.check(src).ok, archspec.check(src).render()
+    out = tmp_path / "copy.yaml"
+    result = runner.invoke(app, ["new", "copy", "--from", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    report = archspec.check(out)
+    assert report.ok, report.render()
+    graph = archspec.build_graph(out)
+    assert graph.name == "copy" and graph.class_name == "Copy"
+
+
+def test_new_from_keeps_comments_where_the_name_is_edited_in_place(tmp_path: Path) -> None:
+    """The edit is made at the name's span, so a comment beside it (and every other line) is
+    kept, and a `class_name` line goes with its comment."""
+    src = tmp_path / "src.yaml"
+    src.write_text(COPIED["commented"].replace(TAIL, "# a note\n" + TAIL))
+    out = tmp_path / "copy.yaml"
+    assert runner.invoke(app, ["new", "copy", "--from", str(src), "-o", str(out)]).exit_code == 0
+    text = out.read_text()
+    assert "\nname: copy  # the name\n# a note\n" in text and "class_name" not in text
+
+
+def test_new_from_a_name_whose_class_is_taken_writes_its_class_in_any_layout(
+    tmp_path: Path,
+) -> None:
+    """`new f --from flow.yaml`: the class made from `f` is `F`, which emitted code cannot
+    define; the copy names its class `FNet` in a flow mapping as in a block one."""
+    src = tmp_path / "src.yaml"
+    src.write_text(COPIED["flow"])
+    out = tmp_path / "f.yaml"
+    result = runner.invoke(app, ["new", "f", "--from", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    graph = archspec.build_graph(out)
+    assert graph.name == "f" and graph.class_name == "FNet"
