@@ -15,7 +15,9 @@ from archspec.cli import app
 
 runner = CliRunner()
 
-TAIL = "input: [N, 3, 8, 8]\nlayers:\n  - {name: c, type: conv2d, out_channels: 4, kernel_size: 3}\n"
+TAIL = (
+    "input: [N, 3, 8, 8]\nlayers:\n  - {name: c, type: conv2d, out_channels: 4, kernel_size: 3}\n"
+)
 
 #: Specs that load and check, their `name` (and `class_name`) written in ways YAML allows
 #: that are not a `name: value` line: the class the copy must build beside each.
@@ -27,6 +29,7 @@ COPIED = {
     "next_line": "archspec: 1\nname:\n  t\n" + TAIL,
     "quoted_key": 'archspec: 1\n"name": t\nclass_name: Foo\n' + TAIL,
     "anchored": "archspec: 1\nname: &nm t\ndescription: *nm\n" + TAIL,
+    "extends_unnamed": "archspec: 1\nextends: lenet5\nparams: {num_classes: 3}\n",
     "commented": "archspec: 1\nname: t  # the name\nclass_name: Foo  # its class\n" + TAIL,
 }
 
@@ -36,7 +39,8 @@ def test_new_from_renames_a_spec_however_its_name_is_written(tmp_path: Path, cas
     """`archspec new copy --from flow.yaml` of `{archspec: 1, name: t, ...}` wrote a copy
     still named `t` (it renamed lines starting with `name:`); of `name:\\n  t` a copy whose
     name was `copy t` (E204); of `name: &nm t` with `description: *nm` a copy that did not
-    load (E101, undefined alias). Each exited 0 and said `wrote copy.yaml`."""
+    load (E101, undefined alias); of a spec that extends lenet5 and gives no name, a copy
+    named lenet5. Each exited 0 and said `wrote copy.yaml`."""
     src = tmp_path / "src.yaml"
     src.write_text(COPIED[case])
     assert archspec.check(src).ok, archspec.check(src).render()
