@@ -61,7 +61,6 @@ def fetch(weights: Weights, base_url: str | None = None) -> Mapping[str, Any]:
             hint="base_url= and $ARCHSPEC_WEIGHTS_URL take a URL: https://host/folder, or "
             "file:///path/to/folder for a folder (pathlib.Path(folder).as_uri())",
         ) from None
-    _check_mirror_file(url, weights)
     if os.path.lexists(cached) and not cached.is_file():  # a folder, a FIFO, a dangling link
         raise WeightsError(
             f"cannot read {cached}: it is not a regular file",
@@ -70,7 +69,8 @@ def fetch(weights: Weights, base_url: str | None = None) -> Mapping[str, Any]:
             "file is downloaded again (or put torchvision's file there)",
         )
     try:
-        if not os.path.lexists(cached):
+        if not os.path.lexists(cached):  # the mirror is read only for a file not cached
+            _check_mirror_file(url, weights)
             download(
                 url,
                 cached,

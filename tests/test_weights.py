@@ -561,3 +561,19 @@ def test_a_file_mirror_entry_that_is_no_regular_file_is_refused_unread(
         signal.signal(signal.SIGALRM, before)
     assert err.value.error_code == "E802" and "nothing was read" in str(err.value.hint)
     assert not hub.exists() or list(hub.iterdir()) == []  # no .partial file
+
+
+def test_a_cached_file_is_used_whatever_the_mirror_holds_under_its_name(
+    hub: Path, tmp_path: Path, offline: list[str]
+) -> None:
+    """A file already in torch.hub's cache is used as it is (docs/pretrained.md); a
+    `file://` mirror holding a folder under its name made every load E802 ('it is a
+    directory'), the mirror checked before the cache was looked at."""
+    mirror = tmp_path / "mirror"
+    (mirror / archspec.get_weights(SPEC).file).mkdir(parents=True)
+    hub.mkdir(parents=True)
+    state = _checkpoint()
+    torch.save(state, hub / archspec.get_weights(SPEC).file)
+    model = archspec.load(SPEC, weights="DEFAULT", base_url=mirror.as_uri())
+    key = next(k for k in state if k.endswith("weight"))
+    assert torch.equal(model.state_dict()[key], state[key]) and offline == []
