@@ -76,3 +76,31 @@ def test_new_from_a_name_whose_class_is_taken_writes_its_class_in_any_layout(
     assert result.exit_code == 0, result.output
     graph = archspec.build_graph(out)
     assert graph.name == "f" and graph.class_name == "FNet"
+
+
+NON_ASCII_CHILD = """import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.\u03c9 = nn.Conv2d(3, 4, 3)
+        self.add_module("act", nn.ReLU())
+
+    def forward(self, x):
+        return self.act(self.\u03c9(x))
+"""
+
+
+def test_a_child_attribute_no_key_takes_is_located_at_its_assignment(tmp_path: Path) -> None:
+    """`self.\u03c9 = nn.Conv2d(...)` (a Python identifier, not ASCII: no spec key) was E903 at
+    the first `add_module(` of the class, a line that registers another child."""
+    source = tmp_path / "greek_net.py"
+    source.write_text(NON_ASCII_CHILD, encoding="utf-8")
+    with pytest.raises(archspec.ArchSpecError) as err:
+        archspec.import_factory(f"{source}:Net", input=(1, 3, 8, 8))
+    diag = next(d for d in err.value.diagnostics if d.code == "E903")
+    assert diag.span is not None and diag.span.file == str(source)
+    line = NON_ASCII_CHILD.splitlines()[diag.span.line - 1]
+    assert line[diag.span.col - 1 :].startswith("\u03c9 = nn.Conv2d"), (line, diag.span)

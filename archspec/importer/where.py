@@ -107,8 +107,9 @@ def _attribute_span(code: Any, name: str) -> SourceSpan | None:
 def key_span(key: str, owner: type | None) -> SourceSpan | None:
     """Where the module class `owner` (or a base of it written outside torch) registers a
     child under `key`: the first string literal equal to it (`self.add_module("a b", ...)`),
-    else the first argument of its first `add_module(` or `register_module(` call; None
-    when neither is found."""
+    else an assignment to an attribute of that name (`self.ω = ...`), else the first argument
+    of its first `add_module(` or `register_module(` call (a key it computes); None when none
+    is found."""
     import ast
 
     for klass in owner.__mro__ if owner is not None else ():
@@ -122,12 +123,17 @@ def key_span(key: str, owner: type | None) -> SourceSpan | None:
             continue
         strings = (t for t in tokens if t.type == tokenize.STRING)
         literal = (t for t in strings if _literal(ast, t.string) == key)
+        assigned = (  # `self.ω = ...`: a key that is an identifier, if not ASCII
+            c
+            for a, b, c, d in zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False)
+            if b.string == "." and c.string == key and d.string == "=" and a.type == tokenize.NAME
+        )
         calls = (
             c
             for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False)
             if a.string in ("add_module", "register_module") and b.string == "("
         )
-        found = next(literal, None) or next(calls, None)
+        found = next(literal, None) or next(assigned, None) or next(calls, None)
         if found is not None:
             return SourceSpan(path, max(1, start) + found.start[0] - 1, found.start[1] + 1)
     return None
