@@ -5,6 +5,7 @@ Each test fails without its fix: the reproduction is in its docstring.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,22 @@ def test_a_child_attribute_no_key_takes_is_located_at_its_assignment(tmp_path: P
     assert diag.span is not None and diag.span.file == str(source)
     line = NON_ASCII_CHILD.splitlines()[diag.span.line - 1]
     assert line[diag.span.col - 1 :].startswith("\u03c9 = nn.Conv2d"), (line, diag.span)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "dangling_link"])
+def test_new_says_when_the_schema_name_beside_the_spec_is_no_file(
+    tmp_path: Path, kind: str
+) -> None:
+    """`archspec new x -o d/x.yaml`, with d/archspec.schema.json a FIFO, a folder or a link to
+    nothing, wrote a spec whose schema line points there and said nothing: editors found no
+    schema. It is left alone (never replaced), and a note says so."""
+    (tmp_path / ".git").mkdir()  # the search for a schema above stops here
+    schema = tmp_path / "archspec.schema.json"
+    {"fifo": os.mkfifo, "folder": Path.mkdir, "dangling_link": lambda p: p.symlink_to("gone")}[
+        kind
+    ](schema)
+    out = tmp_path / "x.yaml"
+    result = runner.invoke(app, ["new", "x", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "archspec.schema.json is not a file" in result.stderr
+    assert os.path.lexists(schema) and not schema.is_file() and archspec.check(out).ok

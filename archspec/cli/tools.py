@@ -485,6 +485,13 @@ def new(
     ):
         api.write_atomic(schema_path, api.json_schema_text(), kind=api.SCHEMA)
         err.print(f"wrote {api.display_path(schema_path)} (editor completion)")
+    elif shared is None and os.path.isfile(path) and not api.is_stdout(path):
+        # the name is taken by no file (a folder, a FIFO, a link to nothing): left alone
+        shown = api.display_path(schema_path)
+        err.print(
+            f"note: {shown} is not a file, so editors find no schema there: remove it, then "
+            f"archspec schema -o {shown}"
+        )
     if os.path.isfile(path) and not api.is_stdout(path):  # a file the user can check next
         err.print(f"next: archspec check {api.display_path(path)}")
 
