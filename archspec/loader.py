@@ -157,6 +157,8 @@ def _scan_events(part: str, text: str, file: str) -> None:
     libyaml's events when available (several times faster), else PyYAML's, asked of the
     parser one at a time (yaml.parse's generator asks twice for each)."""
     depth = nodes = 0
+    #: per open collection: [is it a mapping, nodes read in it] (even: the next is a key)
+    open_: list[list[int]] = []
     parser = _make_loader(part)
     try:
         event = parser.get_event()
@@ -165,7 +167,12 @@ def _scan_events(part: str, text: str, file: str) -> None:
                 nodes += 1  # bounded before the composer builds (and we convert) them all
                 if nodes > MAX_NODES:
                     raise _too_many_nodes(file, event.start_mark, text)
+                if open_ and open_[-1][0]:
+                    if open_[-1][1] % 2 == 0 and isinstance(event, yaml.AliasEvent):
+                        raise _alias_key(file, event, text)
+                    open_[-1][1] += 1
                 if isinstance(event, yaml.CollectionStartEvent):
+                    open_.append([isinstance(event, yaml.MappingStartEvent), 0])
                     depth += 1
                     if depth > MAX_DEPTH:
                         raise LoadError(
@@ -177,9 +184,22 @@ def _scan_events(part: str, text: str, file: str) -> None:
                         )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
+                open_.pop()
             event = parser.get_event()
     finally:
         parser.dispose()
+
+
+def _alias_key(file: str, event: Any, text: str) -> LoadError:
+    """A key written as an alias (`*a : 1`): the composer gives it the anchored node, whose
+    place any later error named (the anchor's line), so it is refused here, where it is."""
+    return LoadError(
+        f"a mapping key is the YAML alias *{event.anchor}",
+        span=_mark_span(file, event.start_mark, event.end_mark),
+        code="E101",
+        hint="write the key itself: an alias repeats a value, it does not name a key",
+        sources={file: text},
+    )
 
 
 def _too_many_nodes(file: str, mark: Any, text: str | None = None) -> LoadError:
