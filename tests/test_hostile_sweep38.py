@@ -124,3 +124,39 @@ def test_new_says_when_the_schema_name_beside_the_spec_is_no_file(
     assert result.exit_code == 0, result.output
     assert "archspec.schema.json is not a file" in result.stderr
     assert os.path.lexists(schema) and not schema.is_file() and archspec.check(out).ok
+
+
+GENERATED = sorted((Path(__file__).resolve().parent.parent / "generated").glob("*.py"))
+
+#: Code that spec text turned into code would be: each inside a method or a default, where
+#: the top-level check never looked, and each would run when the module is imported or built.
+PAYLOADS = {
+    "builtin_import": 'return __import__("os").system("id")',
+    "eval": 'return eval("1")',
+    "open": 'return open("/etc/passwd").read()',
+    "nested_import": "import os\n        return os.system('id')",
+    "subclasses": "return ().__class__.__base__.__subclasses__()",
+    "globals": "return self.forward.__globals__",
+}
+
+
+@pytest.mark.parametrize("case", sorted(PAYLOADS))
+def test_emitted_code_holding_code_no_emitter_writes_is_refused_before_it_runs(case: str) -> None:
+    """`parse_emitted` (the gate every rendered module passes before `compile` runs it)
+    looked at top-level statements only: a method body calling `__import__("os")` passed."""
+    from archspec.backends.selfcheck import parse_emitted
+    from archspec.errors import EmitError
+
+    source = (
+        "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+        f"    def forward(self, x):\n        {PAYLOADS[case]}\n"
+    )
+    with pytest.raises(EmitError, match="line 7"):
+        parse_emitted(source)
+
+
+@pytest.mark.parametrize("path", GENERATED, ids=lambda p: p.stem)
+def test_every_generated_module_passes_the_whole_tree_check(path: Path) -> None:
+    from archspec.backends.selfcheck import parse_emitted
+
+    assert parse_emitted(path.read_text(encoding="utf-8")).body

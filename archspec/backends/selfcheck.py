@@ -67,7 +67,9 @@ def parse_emitted(source: str) -> ast.Module:
     file mean other code than this text), source that does not parse, and any top-level
     statement other than an import of `ALLOWED_IMPORTS`, an undecorated class or function
     definition whose bases are plain names, a docstring, or `torch.fx.wrap("f")` of a
-    function `f` defined above.
+    function `f` defined above; and anywhere below it, an import of another module, a name
+    of a builtin that runs code or opens files (`eval`, `__import__`, `open`, ...) or an
+    attribute that reaches the interpreter's internals (`__globals__`, `__subclasses__`).
     """
     data = emitted_bytes(source)
     if _CODING.search(b"\n".join(data.split(b"\n", 2)[:2])):
@@ -91,7 +93,42 @@ def parse_emitted(source: str) -> ast.Module:
                 "import torch and define classes and functions",
                 hint=_BUG_HINT,
             )
+        for node in ast.walk(stmt):
+            if (inner := _inner_problem(node, stmt)) is not None:
+                raise EmitError(
+                    f"the emitted module has {inner} at line {getattr(node, 'lineno', '?')}; "
+                    "emitted code builds modules and computes with torch, nothing else",
+                    hint=_BUG_HINT,
+                )
     return tree
+
+
+#: Builtins that run text as code, import, open files or reach a namespace: no emitted code
+#: names one (the emitter renames a spec's name that would shadow a builtin), so spec text
+#: that reached the module as code would be found here, before anything runs it.
+_RUNNING_NAMES = frozenset(
+    {"eval", "exec", "compile", "__import__", "open", "breakpoint", "globals", "locals"}
+    | {"vars", "input", "exit", "quit", "__builtins__", "__loader__", "__spec__"}
+)
+#: Attributes that lead from any object to the interpreter's internals (the classic way out
+#: of a namespace without builtins: `().__class__.__base__.__subclasses__()`).
+_INTERNAL_ATTRS = frozenset(
+    {"__globals__", "__builtins__", "__subclasses__", "__code__", "__closure__", "__base__"}
+    | {"__bases__", "__mro__", "__getattribute__", "__reduce__", "__reduce_ex__", "__dict__"}
+)
+
+
+def _inner_problem(node: ast.AST, stmt: ast.stmt) -> str | None:
+    """What no emitted code holds anywhere, in the top-level statement `stmt` (a class, a
+    function): an import below the top level of a module not in ALLOWED_IMPORTS, a name of
+    `_RUNNING_NAMES` or an attribute of `_INTERNAL_ATTRS`."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)) and node is not stmt:
+        return _top_level_problem(node)
+    if isinstance(node, ast.Name) and node.id in _RUNNING_NAMES:
+        return f"a use of `{node.id}`"
+    if isinstance(node, ast.Attribute) and node.attr in _INTERNAL_ATTRS:
+        return f"the attribute `{node.attr}`"
+    return None
 
 
 def emitted_bytes(source: str) -> bytes:
