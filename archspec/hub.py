@@ -218,9 +218,13 @@ def _compared(
 ) -> tuple[list[str], list[tuple[str, Entry, Entry]], list[tuple[str, Entry]], list[Any]]:
     """`compare_states` of a checkpoint and a model by shape, an entry that holds no tensor
     torch can copy counted among the changed whatever its shape (a float at a 0-d buffer's
-    key was 'unchanged', and torch's load_state_dict then raised its own RuntimeError)."""
+    key was 'unchanged', and torch's load_state_dict then raised its own RuntimeError), as is
+    a complex tensor at a real one (torch kept its real part, dropping the rest)."""
     entries = {k: _entry(v) for k, v in state.items()}
     own = {k: _entry(v) for k, v in ours.items()}
+    for k, (shape, dtype) in entries.items():  # torch copies its real part, with a warning
+        if dtype.startswith("complex") and k in own and not own[k][1].startswith("complex"):
+            entries[k] = (shape, f"{_UNLOADABLE}a complex tensor ({dtype}), not real")
     unchanged, changed, added, removed = compare_states(entries, own, shapes_only=True)
     if any(entries[k][1].startswith(_UNLOADABLE) for k in unchanged):
         moved = {k for k in unchanged if entries[k][1].startswith(_UNLOADABLE)}

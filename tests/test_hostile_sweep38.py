@@ -160,3 +160,26 @@ def test_every_generated_module_passes_the_whole_tree_check(path: Path) -> None:
     from archspec.backends.selfcheck import parse_emitted
 
     assert parse_emitted(path.read_text(encoding="utf-8")).body
+
+
+def test_a_complex_checkpoint_tensor_at_a_real_key_does_not_fit() -> None:
+    """A checkpoint whose `weight` is complex loaded into the real parameter, torch keeping
+    its real part (a UserWarning only), and load_weights' diff said it loaded unchanged."""
+    import warnings
+
+    import torch
+
+    model = archspec.load("lenet5")
+    state = model.state_dict()
+    key = "features.c1.weight"
+    state[key] = torch.complex(state[key] + 1, torch.ones_like(state[key]))
+    with pytest.raises(archspec.ArchSpecError) as err:
+        archspec.load_weights(archspec.load("lenet5"), state)
+    assert "a complex tensor (complex64), not real" in str(err.value)
+    fresh = archspec.load("lenet5")
+    before = fresh.state_dict()[key].clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        diff = archspec.load_weights(fresh, state, strict=False)
+    assert key in [k for k, _, _ in diff.changed] and key not in diff.unchanged
+    assert torch.equal(fresh.state_dict()[key], before)  # its own initialisation kept
