@@ -183,3 +183,17 @@ def test_a_complex_checkpoint_tensor_at_a_real_key_does_not_fit() -> None:
         diff = archspec.load_weights(fresh, state, strict=False)
     assert key in [k for k, _, _ in diff.changed] and key not in diff.unchanged
     assert torch.equal(fresh.state_dict()[key], before)  # its own initialisation kept
+
+
+def test_a_reuse_of_its_own_name_says_so() -> None:
+    """`{name: r, type: reuse, node: r}` was told `r` "is no node of this layer list", with
+    the modules above as a hint, as for a misspelt name."""
+    spec = (
+        "archspec: 1\nname: t\ninput: [N, 4, 8, 8]\nlayers:\n"
+        "  - {name: c, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}\n"
+        "  - {name: r, type: reuse, node: r}\n"
+    )
+    report = archspec.check(spec)
+    (diag,) = report.diagnostics
+    assert diag.code == "E305" and "its own name" in diag.message
+    assert diag.span is not None and (diag.span.line, diag.span.col) == (6, 34)

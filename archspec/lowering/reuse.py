@@ -31,6 +31,14 @@ def bind_target(lw: Lowerer, scope: Scope, item: Item, attrs: dict[str, Any]) ->
     name = attrs["node"]
     ypath = item.ypath + ("node",)
     target = next((n for n in reversed(scope.nodes) if n.name == name), None)
+    if target is None and name in (item.name, getattr(item.spec, "name", None)):
+        lw.error(
+            "E305",
+            f"`reuse` names `{name}`, its own name: a reuse calls an earlier module again",
+            ypath,
+            "name the module above it whose weights this call shares (`node: mlp`)",
+        )
+        raise Skip
     if target is None:
         _unreachable(lw, scope, name, ypath)
         raise Skip
