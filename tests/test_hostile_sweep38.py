@@ -105,6 +105,7 @@ def test_a_child_attribute_no_key_takes_is_located_at_its_assignment(tmp_path: P
     assert diag.span is not None and diag.span.file == str(source)
     line = NON_ASCII_CHILD.splitlines()[diag.span.line - 1]
     assert line[diag.span.col - 1 :].startswith("\u03c9 = nn.Conv2d"), (line, diag.span)
+    assert "an ASCII name" in (diag.hint or "")
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder", "dangling_link"])

@@ -136,7 +136,7 @@ def child_item(
             child,
             problems,
             f"a child registered as {key[:40]!r} ({describe(type(child))}): {why}",
-            "register the child under a name without `{`, `}`, spaces, dots or quotes "
+            "register the child under an ASCII name without `{`, `}`, spaces, dots or quotes "
             "(add_module), so that its state_dict keys can be a spec's",
             where or span_of_class(type(child)),
         )
