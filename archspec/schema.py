@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -30,6 +31,7 @@ from pydantic_core import core_schema
 from typing_extensions import TypeAliasType
 
 from .constructs import BLOCK_CALL, CONSTRUCTS, on_change
+from .errors import VALIDATOR_HINT
 from .ops import REGISTRY
 from .ops.base import RESERVED_NAMES, Bool, ExprStr, Name, Op, check_name, on_register
 from .plugins import load_plugins
@@ -172,6 +174,21 @@ def _at_least_a(b: float, info: ValidationInfo) -> float:
     if a is not None and not isinstance(a, str) and not isinstance(b, str) and b < a:
         raise ValueError(f"b ({b!r}) is below a ({a!r}): the range [a, b] is empty")
     return b
+
+
+def _written_1(version: Any) -> Any:
+    """The format version as written: YAML's `true` and `1.0` equal 1 in Python, and the
+    literal, compared by equality, took them."""
+    if isinstance(version, (bool, float)):
+        raise ValueError(
+            f"the format version is written 1, not {version!r}"
+            f"{VALIDATOR_HINT}start the spec with `archspec: 1`"
+        )
+    return version
+
+
+#: `archspec: 1`, as written (never `true` or `1.0`).
+FormatVersion = Annotated[Literal[1], BeforeValidator(_written_1)]
 
 
 def _no_items() -> list[Any]:
@@ -443,7 +460,7 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
         """An archspec architecture spec."""
 
         model_config = ConfigDict(extra="forbid", title="archspec spec")
-        archspec: Literal[1] = Field(..., description="spec format version")
+        archspec: FormatVersion = Field(..., description="spec format version")
         name: Name
         class_name: Name | None = Field(None, description="Python class name (default: from name)")
         description: str = Field("", max_length=10_000)

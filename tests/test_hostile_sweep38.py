@@ -198,3 +198,42 @@ def test_a_reuse_of_its_own_name_says_so() -> None:
     (diag,) = report.diagnostics
     assert diag.code == "E305" and "its own name" in diag.message
     assert diag.span is not None and (diag.span.line, diag.span.col) == (6, 34)
+
+
+LIBRARY = "blocks:\n  B:\n    layers:\n      - {name: c, type: relu}\n"
+
+
+@pytest.mark.parametrize(
+    ("header", "shown"),
+    [("archspec: 2\n", "`archspec: 2`"), ("archspec: true\n", "`archspec: True`"), ("", "no")],
+)
+def test_a_file_of_blocks_of_another_format_is_refused_where_it_says_so(
+    tmp_path: Path, header: str, shown: str
+) -> None:
+    """`use: [{from: lib.yaml, ...}]` of a file that says `archspec: 2` (a future format),
+    `archspec: true`, or nothing, read it as format 1 and took its blocks: checked ok."""
+    (tmp_path / "lib.yaml").write_text(header + LIBRARY)
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "archspec: 1\nname: net\ninput: [N, 3, 8, 8]\n"
+        "use:\n  - {from: lib.yaml, blocks: [B]}\nlayers:\n  - {name: b, type: B}\n"
+    )
+    report = archspec.check(spec)
+    (diag,) = report.diagnostics
+    assert diag.code == "E204" and shown in diag.message and diag.span is not None
+    assert (Path(diag.span.file).name, diag.span.line) == ("lib.yaml", 1)
+    assert "imported at" in report.render() and "net.yaml:5:12" in report.render()
+
+
+def test_a_base_of_another_format_is_refused_with_the_extends_site(tmp_path: Path) -> None:
+    """`extends: base.yaml` of a file that says `archspec: 7` extended it as format 1."""
+    (tmp_path / "base.yaml").write_text(
+        "archspec: 7\nname: b\ninput: [N, 3, 8, 8]\nlayers:\n  - {name: c, type: relu}\n"
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text("archspec: 1\nextends: base.yaml\nname: child\n")
+    report = archspec.check(child)
+    (diag,) = report.diagnostics
+    assert diag.code == "E204" and "`archspec: 7`" in diag.message
+    assert diag.span is not None and (diag.span.line, diag.span.col) == (1, 11)
+    assert "extended at" in report.render() and "child.yaml:2:10" in report.render()

@@ -274,7 +274,7 @@ def _base(
             "fewer files",
             "E111",
         )
-    base = reader.read(path, site)
+    base = reader.read(path, site, how="extended")
     if (
         isinstance(base.data, dict)
         and not {"layers", "extends", "name", "input"} & base.data.keys()

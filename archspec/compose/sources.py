@@ -149,10 +149,14 @@ class Reader:
             return real_lib
         return self.root
 
-    def read(self, path: Path, site: SourceSpan | None, *, copy: bool = True) -> LoadedDoc:
+    def read(
+        self, path: Path, site: SourceSpan | None, *, copy: bool = True, how: str = "imported"
+    ) -> LoadedDoc:
         """The parsed file at the real path `path` (parsed once), its errors located at `site`
-        when it cannot be read at all. `copy=False`: the parsed document kept for every
-        reader (loader.load_yaml), for a caller that only reads it."""
+        when it cannot be read at all, and at its `archspec:` when it is of another format
+        (`how` it is read, "imported" or "extended", for the note naming `site`).
+        `copy=False`: the parsed document kept for every reader (loader.load_yaml), for a
+        caller that only reads it."""
         key = str(path)
         shared = self.shared
         if key in shared.cache:
@@ -187,9 +191,37 @@ class Reader:
             )
         shown = shared.shown(path)
         doc = load_yaml(text, shown, copy=False)
+        _check_version(doc, site, how)
         shared.cache[key] = doc
         shared.sources[shown] = text
         return fresh_copy(doc) if copy else doc
+
+
+def _check_version(doc: LoadedDoc, site: SourceSpan | None, how: str) -> None:
+    """A file a spec reads (`use:`, `extends:`) is of this format, `archspec: 1`, as the spec
+    itself must be: a file of another version (`archspec: 2`, a future format), or of none,
+    was read as this one, its blocks or layers taken as they are. Exactly the integer 1:
+    YAML's `true` and `1.0` equal it in Python, and mean no version."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return  # the reader says what the file should hold
+    version = data.get("archspec")
+    if type(version) is int and version == 1:
+        return
+    if site is not None and how != site.how:  # a copy, marked as extends.py marks its sites
+        site = site.with_via(site.via)
+        site.__dict__["how"] = how
+    if "archspec" in data:
+        span, message = doc.span_of(("archspec",)), f"{doc.file} has `archspec: {version!r}`"
+    else:
+        span, message = doc.span_of(()), f"{doc.file} has no `archspec:` format version"
+    raise LoadError(
+        message + "; this archspec reads format 1",
+        span=with_site(span, site) if span is not None else site,
+        code="E204",
+        hint="a spec or a file of blocks starts with `archspec: 1`",
+        sources=doc.sources,
+    )
 
 
 _READ_HINT = (
