@@ -10,7 +10,7 @@ import torch
 
 import archspec
 from archspec.api import build_graph
-from archspec.ops.base import moved_axis
+from archspec.ops.axes import moved_axis
 
 from .ops_cases import same_as_emitted
 

@@ -129,6 +129,8 @@ def _value(name: str, field: Any, nd: int) -> st.SearchStrategy[Any] | None:
         exact = st.lists(one, min_size=nd, max_size=nd)
         lists = st.lists(one, min_size=max(nd - 1, 1), max_size=nd + 1)
         choices = st.sampled_from(list(final.choices or ())) if final.choices else st.nothing()
+        if typing.get_origin(field.annotation) is list:  # a list only (unflattened_size, a
+            return st.one_of(exact, exact, lists, choices)  # norm's dims): no lone int
         return st.one_of(one, one, one, exact, exact, lists, choices)
     return None
 

@@ -59,8 +59,12 @@ def test_in_features_reads_the_last_dim_and_in_channels_comes_back() -> None:
         ("[{type: permute, dims: [0, 2, 3, 1]}]", "moved the channels to dim 3"),
         ("[{type: permute, dims: [0, 3, 1, 2]}]", "moved the channels to dim 2"),
         ("[{type: permute, dims: [0, 2, 3, 1]}, {type: relu}]", "moved the channels to dim 3"),
-        (
+        (  # (N, H, W, C) to (N, H*W, C): the channels come through whole, now at dim 2
             "[{type: permute, dims: [0, 2, 3, 1]}, {type: flatten, start_dim: 1, end_dim: 2}]",
+            "moved the channels to dim 2",
+        ),
+        (  # (N, H, W, C) to (N, H, W*C): merged with W, no dim holds them alone
+            "[{type: permute, dims: [0, 2, 3, 1]}, {type: flatten, start_dim: 2, end_dim: 3}]",
             "left no dim known to hold the channels",
         ),
     ],

@@ -283,10 +283,6 @@ def read_size_node(reader: Any, node: Any) -> bool:
     `reader` is trace._GraphReader: its names, items and helpers are used."""
     import torch
 
-    from .functions import describe_target
-    from .provenance import regrouped
-    from .regroup import regroup_steps
-
     syms: dict[Any, Sym] = reader.syms
     if node in syms:
         return True
@@ -294,30 +290,7 @@ def read_size_node(reader: Any, node: Any) -> bool:
     if node.op == "call_function" and node.target is torch._assert:
         return _assertion(reader, node)
     if node.target in ("reshape", "view") or node.target is torch.reshape:
-        sizes = listed(args)
-        if not any(s in syms for s in sizes):
-            # literal sizes (LeNet's `x.view(-1, 16 * 4 * 4)`): torch's meaning is the kind's
-            # but for 0, which the kind reads as "keep this dim"
-            literal = all(type(s) is int and (s > 0 or s == -1) for s in sizes)
-            if not sizes or not literal or list(sizes).count(-1) > 1 or node.kwargs:
-                return False
-            return reader.emit(node, "reshape", {"shape": list(sizes)}, (args[0],))
-        shape = reshape_sizes(list(sizes), syms, args[0], reader)
-        if shape is None and (found := regrouped(reader, list(sizes), syms, args[0])):
-            return reader.emit(node, found[0], found[1], (args[0],))  # provenance.py
-        if shape is None and (steps := regroup_steps(reader, node, list(sizes), args[0])):
-            return all(
-                reader.emit(node, k, f, (args[0] if n == 0 else node, *more))
-                for n, (k, f, more) in enumerate(steps)
-            )
-        if shape is None and after_refused(reader.refused, reader.names, (args[0],)):
-            reader.refused.add(node)  # its tensor's provenance broke where that was reported
-            return True
-        if shape is None:
-            what = describe_target(node.op, node.target, node.args)
-            reader.fail("E903", _UNSTATED_RESHAPE.format(what), node, _UNSTATED_HINT)
-            return True
-        return reader.emit(node, "reshape", {"shape": shape}, (args[0],))
+        return _read_reshape(reader, node, syms)
     if node.op == "call_function" and node.target is torch.nn.functional.interpolate:
         return _interpolate_as(reader, node)
     if node.op == "call_function" and getattr(node.target, "__name__", "").startswith("max_unp"):
@@ -522,3 +495,37 @@ def _assertion(reader: Any, node: Any) -> bool:
     if ok:
         reader.names[src] = reader.names[node]  # later reads of the input read the check
     return ok
+
+
+def _read_reshape(reader: Any, node: Any, syms: dict[Any, Sym]) -> bool:
+    """A `reshape`/`view` (method or torch.reshape): its sizes literal, read off the input
+    (`reshape_sizes`), regrouped dims, or a located refusal."""
+    from .functions import describe_target
+    from .provenance import regrouped
+    from .regroup import regroup_steps
+
+    args = node.args
+    sizes = listed(args)
+    if not any(s in syms for s in sizes):
+        # literal sizes (LeNet's `x.view(-1, 16 * 4 * 4)`): torch's meaning is the kind's
+        # but for 0, which the kind reads as "keep this dim"
+        literal = all(type(s) is int and (s > 0 or s == -1) for s in sizes)
+        if not sizes or not literal or list(sizes).count(-1) > 1 or node.kwargs:
+            return False
+        return reader.emit(node, "reshape", {"shape": list(sizes)}, (args[0],))
+    shape = reshape_sizes(list(sizes), syms, args[0], reader)
+    if shape is None and (found := regrouped(reader, list(sizes), syms, args[0])):
+        return reader.emit(node, found[0], found[1], (args[0],))  # provenance.py
+    if shape is None and (steps := regroup_steps(reader, node, list(sizes), args[0])):
+        return all(
+            reader.emit(node, k, f, (args[0] if n == 0 else node, *more))
+            for n, (k, f, more) in enumerate(steps)
+        )
+    if shape is None and after_refused(reader.refused, reader.names, (args[0],)):
+        reader.refused.add(node)  # its tensor's provenance broke where that was reported
+        return True
+    if shape is None:
+        what = describe_target(node.op, node.target, node.args)
+        reader.fail("E903", _UNSTATED_RESHAPE.format(what), node, _UNSTATED_HINT)
+        return True
+    return reader.emit(node, "reshape", {"shape": shape}, (args[0],))

@@ -299,7 +299,8 @@ def moved_channels_hint(exc: Any, env: Mapping[str, Any]) -> str | None:
     if "'in_channels'" in exc.message and MOVED_CHANNELS in env:
         axis = env[MOVED_CHANNELS]
         moved = (
-            f"a permute before this node moved the channels to dim {axis}"
+            f"a layout change before this node (a permute, a reshape of the dims before "
+            f"them) moved the channels to dim {axis}"
             if axis is not None
             else "a permute and a change of rank before this node left no dim known to hold "
             "the channels"
