@@ -127,6 +127,15 @@ class _WithIndicesBase(_PoolBase):
         return f"{head}{a['_inputs'][0]}, {call[len(head) :]}"
 
 
+def _window_fields() -> dict[str, Any]:
+    """An unpool's window, as the pool's it undoes (fresh fields for each model)."""
+    return {
+        "kernel_size": (Ints(ge=1), ...),
+        "stride": (Ints(ge=1) | None, Field(None, description="default: kernel_size")),
+        "padding": (Ints(ge=0), 0),
+    }
+
+
 @cache
 def _unpool_spec(kind: str) -> type[LayerSpec]:
     return create_model(
@@ -135,9 +144,7 @@ def _unpool_spec(kind: str) -> type[LayerSpec]:
         __doc__=f"{kind}: puts each value of `from: [x, indices]` back at its index in a "
         "zeroed map (nn.MaxUnpool); the indices are a max pool's `with_indices` output.",
         type=(Literal[kind], ...),
-        kernel_size=(Ints(ge=1), ...),
-        stride=(Ints(ge=1) | None, Field(None, description="default: kernel_size")),
-        padding=(Ints(ge=0), 0),
+        **_window_fields(),
     )
 
 
@@ -223,9 +230,7 @@ def _unpool_as_spec(kind: str) -> type[LayerSpec]:
         __doc__=f"{kind}: unpools `from: [x, indices, like]` to the spatial size of `like` "
         "(the pool's input), as `F.max_unpool2d(x, indices, 2, output_size=like.shape[-2:])`.",
         type=(Literal[kind], ...),
-        kernel_size=(Ints(ge=1), ...),
-        stride=(Ints(ge=1) | None, Field(None, description="default: kernel_size")),
-        padding=(Ints(ge=0), 0),
+        **_window_fields(),
     )
 
 
