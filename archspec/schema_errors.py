@@ -230,6 +230,8 @@ def _one(
             w = str(e.get("ctx", {}).get("expected", ""))
         if w and w not in words:
             words.append(w)
+    if words == [_TYPE_WORDS["string_type"]]:
+        words = ["a string"]  # a text field (`description`, `doc`): no expression either way
     if words:
         got = first.get("input")
         hint = _type_hint(words, got)
