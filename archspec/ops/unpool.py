@@ -27,7 +27,6 @@ from .base import (
     Ints,
     LayerSpec,
     LazySpec,
-    Op,
     ShapeContext,
     ShapeFailure,
     fmt,
@@ -37,6 +36,7 @@ from .base import (
 from .emitting import emit_call
 from .pools import _PoolBase, _tup
 from .split import _NAMES, Names, is_computed_names
+from .tensor import StatelessOp
 
 
 @cache
@@ -152,8 +152,9 @@ def _unpool_message(kind: str, x: Shape, axis: str) -> str:
     return f"{kind} makes an empty {axis} extent {{d}} from {fmt(x)}"
 
 
-class _UnpoolBase(Op):
-    """nn.MaxUnpool{nd}d called as `self.unpool(x, indices)`: torch's default output size."""
+class _UnpoolBase(StatelessOp):
+    """nn.MaxUnpool{nd}d called as `self.unpool(x, indices)`: torch's default output size.
+    It holds no tensors and no modules, as StatelessOp says, but is a pool."""
 
     nd: int = 2
     arity = 2
@@ -192,12 +193,6 @@ class _UnpoolBase(Op):
                 "use a larger kernel or stride, or less padding",
             )
         return Inferred(dict(attrs, stride=stride), (*x[:lead], *out))
-
-    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
-        return {}
-
-    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-        return ()
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
