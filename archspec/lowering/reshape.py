@@ -247,6 +247,10 @@ def _axes_agree(nodes: Sequence[Node], made: list[tuple[dict[str, Any], Any, Any
     follows the axis by which dims come through whole (`moved_axis`), which sizes decide."""
     from .walker import follow_axis
 
+    if all(len(shape) == len(ins[0]) for _, shape, ins in made) and all(
+        len(n.shape) == len(n.in_shapes[0]) for n in nodes
+    ):
+        return True  # the two rules a reshapable block meets read sizes only at a rank change
     old: dict[str, int | None] = {INPUT: 1}
     new: dict[str, int | None] = {INPUT: 1}
     for node, (attrs, shape, ins) in zip(nodes, made):
