@@ -164,8 +164,8 @@ def _ranks(kind: str, pinned: tuple[str, Any] | None = None) -> list[int]:
     for rank in range(1, 6):
         layers = [layer]
         if kind in FEEDS:
-            fed, picks = _mirrored(kind, FEEDS[kind](rank)[0], layer), FEEDS[kind](rank)[1]
-            layers = [*fed, {**layer, "from": picks}]
+            fed, picks = FEEDS[kind](rank)
+            layers = [*_mirrored(kind, fed, layer), {**layer, "from": picks}]
         elif op.arity == "many" or op.arity > 1:
             picks = ["a", "input"] + ["input"] * (0 if op.arity == "many" else op.arity - 2)
             first = UNDOES[kind](layer) if kind in UNDOES else {"type": "identity"}
