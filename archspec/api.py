@@ -53,6 +53,7 @@ from .files import write_atomic as write_atomic
 from .framestack import on_own_stack
 from .ir import Graph
 from .limits import MAX_TENSOR_ELEMENTS as MAX_TENSOR_ELEMENTS
+from .linebreaks import newline_of as newline_of
 from .loader import LoadedDoc
 from .lower import MAX_NODES, legacy_errors, lower
 from .lower import spec_class_name as spec_class_name

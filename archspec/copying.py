@@ -15,6 +15,7 @@ import contextlib
 from typing import Any
 
 from .errors import ArchSpecError
+from .linebreaks import newline_of
 from .loader import LoadedDoc, load_yaml
 
 #: A line of these is the editor's schema line, which the copy writes afresh.
@@ -77,7 +78,7 @@ def _edited(doc: LoadedDoc, scalar: str, classes: tuple[str, str]) -> str | None
     elif target != made:
         if not block:
             return None
-        line = f"class_name: {target}        # `{made}` is taken in emitted code\n"
+        line = f"class_name: {target}        # `{made}` is taken in emitted code{newline_of(text)}"
         edits.append((after_name, after_name, line))
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]

@@ -35,3 +35,10 @@ def line_col(text: str, pos: int) -> tuple[int, int]:
     for brk in _LINE_BREAK.finditer(text, 0, pos):
         line, start = line + 1, brk.end()
     return line, pos - start + 1
+
+
+def newline_of(text: str) -> str:
+    """The line break `text` ends its first line with (LF where it has none): lines added to a
+    user's file (a copy's header) take it, so a CRLF file is not left with mixed breaks."""
+    end = text.find("\n")
+    return "\r\n" if end > 0 and text[end - 1] == "\r" else "\n"

@@ -102,3 +102,18 @@ def test_a_spec_that_does_not_check_is_refused_elsewhere(tmp_path: Path) -> None
     code, err = _new("mine", "--from", str(source), "-o", str(out))
     assert code == 2 and not out.exists()
     assert "does not check" in err and "write the copy beside it" in err
+
+
+def test_a_copy_of_a_crlf_file_keeps_crlf_breaks_throughout(tmp_path: Path) -> None:
+    """Its header, schema line and added `class_name:` line took LF: a file of mixed breaks."""
+    source = tmp_path / "crl.yaml"
+    source.write_bytes(
+        b"archspec: 1\r\nname: crl\r\ninput: [N, 3, 8, 8]\r\n"
+        b"layers:\r\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\r\n"
+    )
+    out = tmp_path / "f.yaml"  # `f` makes class `F`, taken: the copy adds a class_name line
+    code, err = _new("f", "--from", str(source), "-o", str(out))
+    assert code == 0, err
+    raw = out.read_bytes()
+    assert raw.count(b"\n") == raw.count(b"\r\n") > 8
+    assert b"\r\nclass_name: FNet" in raw and archspec.check(out).ok

@@ -316,6 +316,29 @@ def test_new_to_stdout_redirected_to_a_file_writes_nothing_beside_dev(tmp_path: 
     assert "next:" not in done.stderr
     assert archspec.check(out).ok
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]
+    # its schema line names a file nobody wrote: said, with the command that writes it
+    assert out.read_text().startswith("# yaml-language-server: $schema=archspec.schema.json\n")
+    assert "archspec schema -o archspec.schema.json" in done.stderr
+
+
+def test_new_to_stdout_points_at_the_schema_of_the_current_folders(tmp_path: Path) -> None:
+    """Printed, the spec goes where its reader redirects it, most likely the current folder:
+    its schema line names the nearest schema above that (it named `archspec.schema.json`
+    beside the spec, never written), and no note is needed."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "archspec.schema.json").write_text("{}")
+    (tmp_path / "specs").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "archspec", "new", "tiny", "-o", "-"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path / "specs",
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("# yaml-language-server: $schema=../archspec.schema.json\n")
+    assert "note:" not in done.stderr
 
 
 def test_new_from_a_block_library_is_e116(tmp_path: Path) -> None:

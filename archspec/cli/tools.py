@@ -415,7 +415,8 @@ def scaffold(name: str, source: Any = None, folder: Path | None = None) -> str:
         f"#   archspec graph {name}.yaml -o {name}.svg   archspec emit {name}.yaml\n"
         "# All layer kinds and their fields: `archspec list --layers`.\n"
     )
-    return MODELINE + header + body
+    head = MODELINE + header
+    return (head.replace("\n", "\r\n") if api.newline_of(body) == "\r\n" else head) + body
 
 
 @app.command(
@@ -454,7 +455,8 @@ def new(
 
     Its first line points editors with a YAML language server at archspec.schema.json, so
     they complete and check fields as you type: the nearest one in this folder or a folder
-    above it (up to the repository's root), else one written next to the spec.
+    above it (up to the repository's root), else one written next to the spec. Printed
+    (-o -), it points at the nearest one from the current folder, or says how to write one.
 
     A copy (--from) keeps its source's comments. A spec file that reads files by paths from
     its own folder (`use:` of lib/blocks.yaml, `extends:` of base.yaml), copied into
@@ -465,11 +467,14 @@ def new(
     _check_new_name(name)  # before the target: a name no spec can have makes no file
     path = Path(f"{name}.yaml") if output is None else api.output_file(output, f"{name}.yaml")
     api.check_target(path, kind=api.SPEC, force=force)
-    shared = _nearest_schema(path.parent)
+    piped = api.is_stdout(path)
+    # printed, the spec goes wherever its reader redirects it: most likely here
+    here = Path.cwd() if piped else path.parent
+    shared = _nearest_schema(here)
     source = None if from_ is None else spec_source(from_)
-    text = scaffold(name, source, None if api.is_stdout(path) else path.parent)
+    text = scaffold(name, source, None if piped else path.parent)
     if shared is not None:  # point at the one schema there is, not a copy per folder
-        relative = Path(os.path.relpath(shared, path.parent)).as_posix()
+        relative = Path(os.path.relpath(shared, here)).as_posix()
         text = text.replace(MODELINE, f"# yaml-language-server: $schema={relative}\n", 1)
     api.write_atomic(path, text, kind=api.SPEC, force=force)
     err = console(stderr=True)
@@ -491,6 +496,11 @@ def new(
         err.print(
             f"note: {shown} is not a file, so editors find no schema there: remove it, then "
             f"archspec schema -o {shown}"
+        )
+    if piped and shared is None:  # its schema line names a file nobody wrote
+        err.print(
+            f"note: its first line points editors at {SCHEMA_FILE} beside the spec: write "
+            f"one there with archspec schema -o {SCHEMA_FILE}"
         )
     if os.path.isfile(path) and not api.is_stdout(path):  # a file the user can check next
         err.print(f"next: archspec check {api.display_path(path)}")
