@@ -507,6 +507,19 @@ def test_a_long_word_holding_an_escape_name_does_not_crash() -> None:
     assert f"w: {_normalised(word)}" in _words(module.One.__doc__)
 
 
+def test_docstrings_keep_coding_readable_and_the_header_escapes_it(tmp_path: Path) -> None:
+    """`coding:`/`coding=` is escaped only where a comment could declare the file's encoding,
+    its first two lines (the header): a docstring read `encoding\\x3d1`, `coding\\x3a x`."""
+    text = "uses sine_position_encoding=1 and a coding: utf-8 note"
+    source = _emit_with(description=text, params={"w": {"type": "int", "default": 4, "doc": text}})
+    assert "sine_position_encoding=1" in _docstrings(source) and "\\x3" not in source
+    assert _run(source, "coding").One.__doc__.count("coding: utf-8 note") == 2
+    path = tmp_path / "coding:utf-8.yaml"
+    path.write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    header = archspec.emit(path).splitlines()[:2]
+    assert "coding:" not in " ".join(header) and "coding\\x3a" in header[0]
+
+
 def test_description_starting_with_args_is_a_paragraph() -> None:
     text = "Args:\nx: the spec's own words\ny: more"
     module = _run(_emit_with(description=text), "args")

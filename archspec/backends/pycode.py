@@ -202,7 +202,9 @@ def paragraphs(text: str) -> list[list[str]]:
     return [words for para in re.split(r"\n\s*\n", text) if (words := plain_words(para))]
 
 
-def escape_text(text: str, named: bool = True, start: bool = True, end: bool = True) -> str:
+def escape_text(
+    text: str, named: bool = True, start: bool = True, end: bool = True, coding: bool = True
+) -> str:
     """Text as one line that is inert inside a `\"\"\"` docstring and after `#`.
 
     The result holds printable ASCII and plain accented letters only, so never a line break.
@@ -210,17 +212,18 @@ def escape_text(text: str, named: bool = True, start: bool = True, end: bool = T
     or `\\u2192` when `named` is false, for a line that must not hold spaces); a `"` next
     to another `"` is escaped, and one at the start (`start`) or the end (`end`), so no quote
     run can close a docstring whatever comes before or after the line (a line of a docstring
-    that touches none of its quotes needs neither); a `:` or `=` right after `coding` is escaped,
-    so no comment in a file's first two lines can declare its encoding (PEP 263: a spec
-    file named `coding:utf-7 +AAo-...` would otherwise turn into code when the file is
-    imported). Python reads the escapes back as the text.
+    that touches none of its quotes needs neither); a `:` or `=` right after `coding` is escaped
+    (`coding`), so no comment in a file's first two lines can declare its encoding (PEP 263: a
+    spec file named `coding:utf-7 +AAo-...` would otherwise turn into code when the file is
+    imported); a docstring, which comes after the header's two lines, passes `coding=False`
+    and keeps `sine_position_encoding=1` readable. Python reads the escapes back as the text.
     """
     out = []
     last = len(text) - 1
     for i, ch in enumerate(text):
         if ch == "\\":
             out.append("\\\\")
-        elif ch in ":=" and text.endswith("coding", 0, i):
+        elif coding and ch in ":=" and text.endswith("coding", 0, i):
             out.append(_escape_char(ch))
         elif ch == '"':
             edge = (start and i == 0) or (end and i == last)
@@ -238,16 +241,20 @@ def _named_escape(ch: str) -> str:
     return "\\N{" + name + "}" if name else _escape_char(ch)
 
 
-def _escaped_line(words: Sequence[str], width: int, start: bool) -> str:
-    line = escape_text(" ".join(words), start=start, end=False)
+def _escaped_line(words: Sequence[str], width: int, start: bool, coding: bool) -> str:
+    line = escape_text(" ".join(words), start=start, end=False, coding=coding)
     if len(line) > width and len(words) == 1:
         # a lone long word: no spaces inside
-        return escape_text(words[0], named=False, start=start, end=False)
+        return escape_text(words[0], named=False, start=start, end=False, coding=coding)
     return line
 
 
 def wrap_words(
-    words: Sequence[str], width: int, first_width: int | None = None, opening: bool = False
+    words: Sequence[str],
+    width: int,
+    first_width: int | None = None,
+    opening: bool = False,
+    coding: bool = True,
 ) -> list[str]:
     """Escaped lines of at most `width` characters (`first_width` for the first), filled
     greedily; a word is never split, so a word too long for any line is a line of its own.
@@ -259,13 +266,14 @@ def wrap_words(
     for word in words:
         limit = first_width if (first_width is not None and not lines) else width
         start = opening and not lines
-        if cur and len(escape_text(" ".join([*cur, word]), start=start, end=False)) > limit:
-            lines.append(_escaped_line(cur, limit, start))
+        joined = " ".join([*cur, word])
+        if cur and len(escape_text(joined, start=start, end=False, coding=coding)) > limit:
+            lines.append(_escaped_line(cur, limit, start, coding))
             cur = []
         cur.append(word)
     if cur:
         limit = first_width if (first_width is not None and not lines) else width
-        lines.append(_escaped_line(cur, limit, opening and not lines))
+        lines.append(_escaped_line(cur, limit, opening and not lines, coding))
     return lines
 
 
@@ -294,24 +302,25 @@ def docstring_lines(
     paras = [words for text in texts for words in paragraphs(text)] or [["(no description)"]]
     width = LINE_LENGTH - indent
     if len(paras) == 1 and not args:
-        one = escape_text(" ".join(paras[0]))
+        one = escape_text(" ".join(paras[0]), coding=False)
         if len(one) + 6 <= width:
             return [f'"""{one}"""']
     lines: list[str] = []
     for i, words in enumerate(paras):
         if i:
             lines.append("")
-        lines += wrap_words(words, width, first_width=width - 3 if i == 0 else None, opening=not i)
+        first = width - 3 if i == 0 else None
+        lines += wrap_words(words, width, first_width=first, opening=not i, coding=False)
     if len(lines) == 1 and not args:
         # one line that fits only without its closing quotes: ruff would join the quotes
         # onto it, past the line length, so break it in two
-        lines = wrap_words(paras[0], width, first_width=width - 6, opening=True)
+        lines = wrap_words(paras[0], width, first_width=width - 6, opening=True, coding=False)
     lines[0] = '"""' + lines[0]
     if args:
         lines += ["", "Args:"]
         for name, text in args:
             words = [f"{name}:", *(plain_words(text) or ["(no description)"])]
-            entry = wrap_words(words, width - 8, first_width=width - 4)
+            entry = wrap_words(words, width - 8, first_width=width - 4, coding=False)
             lines += [INDENT + entry[0], *(INDENT * 2 + ln for ln in entry[1:])]
     lines.append('"""')
     return lines
