@@ -177,13 +177,16 @@ class Summary:
     # plain data ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data; a symbolic count is a string, a concrete one an int."""
+        from .summary_text import conv_convention
+
         return {
             "name": self.name,
             "input": format_shape(self.input_shape),
             **({} if self.input_dtype == "float32" else {"input_dtype": self.input_dtype}),
             "depth": self.depth,
-            "convention": "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out, "
-            "matmul and attention their matrix products, others 0; batch included. "
+            "convention": f"MACs: {conv_convention([r.type for r in self.rows])}, "
+            "linear in*out, matmul and attention their matrix products, others 0; batch "
+            "included. "
             "Connections: per sample, inputs plus bias of every unit "
             "(LeCun et al. 1998)",
             "rows": [

@@ -26,8 +26,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .summaries import MemoryEstimate, Row, Summary
 
-#: The MAC convention, as the footers state it.
+#: The MAC convention, as the footers state it (a 2-d conv's form; `convention` gives the
+#: forms of the convs a summary has).
 SPEC_CONVENTION = "MACs: conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out."
+#: A conv's MAC formula by its number of spatial dims.
+_CONV_FORMS = {
+    "1": "C_out*L_out*C_in/groups*k",
+    "2": "C_out*H_out*W_out*C_in/groups*k_h*k_w",
+    "3": "C_out*D_out*H_out*W_out*C_in/groups*k_d*k_h*k_w",
+}
+_CONV_TYPE = re.compile(r"Conv(?:Transpose)?([123])d\b")
 #: What an attention layer adds to it (said only where a summary has one).
 ATTENTION_CONVENTION = " Attention: its projections plus both matmuls (Q K^T, weights V)."
 #: What products written out of their own nodes add (`matmul`, `scaled_dot_product_attention`).
@@ -37,6 +45,16 @@ MODULE_CONVENTION = (
     "MACs: every matrix product and convolution the forward runs "
     "(conv C_out*H_out*W_out*C_in/groups*k_h*k_w, linear in*out)."
 )
+
+
+def conv_convention(types: Sequence[str]) -> str:
+    """`conv <formula>` in the dims of the convs among the row types `types`: an audio
+    network's summary said `C_out*H_out*W_out*...*k_h*k_w` of its conv1d layers. One rank
+    (or none: the 2-d form) reads `conv ...`; several name each (`conv1d ..., conv2d ...`)."""
+    ranks = sorted({m.group(1) for t in types if (m := _CONV_TYPE.search(t))}) or ["2"]
+    if len(ranks) == 1:
+        return f"conv {_CONV_FORMS[ranks[0]]}"
+    return ", ".join(f"conv{r}d {_CONV_FORMS[r]}" for r in ranks)
 
 
 def _at_example(s: Summary, count: Dim) -> Dim | None:
@@ -119,7 +137,7 @@ def footer(s: Summary) -> str:
         return (
             f"{s.params:,} parameters{_short(s.params)}: {m.trainable:,} trainable, "
             f"{m.frozen:,} frozen; {macs:,} MACs ({human(macs, early=True)}). "
-            f"{MODULE_CONVENTION}"
+            f"{_conv_form(MODULE_CONVENTION, s)}"
         )
     if s.concrete:
         macs = s.macs.value
@@ -155,10 +173,15 @@ def footer(s: Summary) -> str:
     attention = any("Attention" in t for t in types)
     products = not types.isdisjoint(_PRODUCT_KINDS)
     return (
-        f"{text}. {SPEC_CONVENTION}"
+        f"{text}. {_conv_form(SPEC_CONVENTION, s)}"
         + (ATTENTION_CONVENTION if attention else "")
         + (PRODUCTS_CONVENTION if products else "")
     )
+
+
+def _conv_form(text: str, s: Summary) -> str:
+    """A convention `text` with the conv formula of the convs `s` has."""
+    return text.replace(f"conv {_CONV_FORMS['2']}", conv_convention([r.type for r in s.rows]))
 
 
 def _short(n: int) -> str:

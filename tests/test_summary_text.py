@@ -95,3 +95,32 @@ def test_the_clis_table_lines_end_without_blanks(columns: str) -> None:
     assert any(line.startswith("pretrained weights:") for line in lines)
     assert len([line for line in lines if "MACs" in line]) >= 2  # the footer wraps
     assert [line for line in lines if line != line.rstrip()] == []
+
+
+def _footer_words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_mac_convention_names_the_dims_of_the_convs_a_summary_has() -> None:
+    """A 1-d or 3-d network's footer and JSON stated a 2-d conv's `H_out*W_out*...*k_h*k_w`."""
+    spec = {
+        "archspec": 1,
+        "name": "audio",
+        "input": [1, 1, 64],
+        "layers": [{"type": "conv1d", "out_channels": 4, "kernel_size": 3}],
+    }
+    one = archspec.summary(spec)
+    assert "MACs: conv C_out*L_out*C_in/groups*k, linear" in _footer_words(str(one))
+    assert one.to_dict()["convention"].startswith("MACs: conv C_out*L_out*C_in/groups*k, ")
+    video = archspec.summary(nn.Conv3d(1, 2, 3), input_size=(1, 1, 4, 4, 4))
+    assert "(conv C_out*D_out*H_out*W_out*C_in/groups*k_d*k_h*k_w, linear" in _footer_words(
+        str(video)
+    )
+    mixed = archspec.summary(
+        nn.Sequential(nn.Conv1d(1, 2, 1), nn.Flatten(0, 1)), input_size=(1, 1, 4)
+    )
+    assert "conv C_out*L_out" in _footer_words(str(mixed))
+    assert st.conv_convention(["Conv1d", "ConvTranspose2d", "Linear"]) == (
+        "conv1d C_out*L_out*C_in/groups*k, conv2d C_out*H_out*W_out*C_in/groups*k_h*k_w"
+    )
+    assert st.conv_convention(["Linear"]) == "conv C_out*H_out*W_out*C_in/groups*k_h*k_w"

@@ -97,9 +97,9 @@ Examples:
   archspec summary vgg16 --input 1,3,224,224 --format markdown > vgg16.md
 
 \b
-MACs: a conv counts C_out*H_out*W_out*C_in/groups*k_h*k_w per sample, a linear in*out per
-row, a matmul or attention its matrix products (batch*M*K*N), other layers 0; the batch N
-is included. Column sums equal the totals.
+MACs: a conv counts C_out*H_out*W_out*C_in/groups*k_h*k_w per sample (1-d: L_out and k;
+3-d: D_out and k_d too), a linear in*out per row, a matmul or attention its matrix products
+(batch*M*K*N), other layers 0; the batch N is included. Column sums equal the totals.
 """
 
 
