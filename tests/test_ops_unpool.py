@@ -363,3 +363,21 @@ def test_w409_warns_where_the_output_may_not_be_the_pools_input() -> None:
     y, idx = F.max_pool2d(x, 2, return_indices=True)
     with pytest.raises(RuntimeError, match="invalid max index"):
         F.max_unpool2d(y, idx, 2)
+
+
+class ConvsBetween(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.mid = nn.Conv2d(3, 3, 3, padding=1)
+        self.unpool = nn.MaxUnpool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, idx = self.pool(x)
+        return self.unpool(self.mid(y), idx)
+
+
+def test_the_item_after_a_pool_reads_its_values_without_from() -> None:
+    """The item after an indices pool was written `from: pool`, which the default reads."""
+    text = roundtrip(ConvsBetween(), (2, 3, 8, 8))
+    assert "  - {name: mid, type: conv2d, out_channels: 3, kernel_size: 3, padding: 1}\n" in text

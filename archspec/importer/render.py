@@ -81,7 +81,7 @@ def _tidy(nodes: list[dict[str, Any]], blocks: dict[str, Block]) -> list[dict[st
                 node["layer"]["body"] = _tidy(node["layer"]["body"], blocks)
         src = node.get("from")
         if src is not None:
-            before = "input" if prev is None else (prev.get("name") or prev.get("key"))
+            before = "input" if prev is None else _flow_name(prev)
             if src == [before] and (prev is None or prev.get("when") in (None, node.get("when"))):
                 del node["from"]
             elif len(src) == 1:
@@ -93,6 +93,18 @@ def _tidy(nodes: list[dict[str, Any]], blocks: dict[str, Block]) -> list[dict[st
         if not _out_of_flow(node):  # the node after a learned tensor reads what came before it
             prev = node
     return out
+
+
+def _flow_name(node: dict[str, Any]) -> str | None:
+    """What the next item reads by default: a node of several outputs (`names:`) gives its
+    kind's flow piece (an indices pool its values, `chunk` its last piece, a block call its
+    last output), any other its name or key. The item after an indices pool was written
+    `from: pool` where the default reads just that."""
+    names = node.get("names")
+    if isinstance(names, list) and names:
+        op = REGISTRY.get(node.get("type"))  # type: ignore[arg-type]
+        return str(names[op.flow_piece if op is not None else -1])
+    return node.get("name") or node.get("key")
 
 
 def _out_of_flow(node: dict[str, Any]) -> bool:
