@@ -25,6 +25,7 @@ from .errors import ShapeError
 from .ir import Graph, Node
 from .ops import REGISTRY, node_style
 from .ops.base import TOO_LARGE_HINT
+from .ops.outputs import BLOCK_OUTPUT
 from .passes.costs import CostTooLarge, connections, layer_counts, too_large
 from .passes.inputdomain import batch_of_one, generalise_input
 from .passes.pipeline import Analysis, run, symbolic_shapes, verified
@@ -48,6 +49,21 @@ def _leaf_cost(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[in
     """A layer's row figures: the cost pass's counts, and its connections."""
     params, macs = layer_counts(node, in_shapes, shape)
     return params, macs, connections(node, in_shapes, shape)
+
+
+def _output_shapes(table: ShapeTable) -> dict[str, tuple[Shape, ...]]:
+    """The shapes of every output of each block instance of several, by its path: its row
+    showed its first output's alone. The call's `block_output` rows, which follow its
+    layers at its own depth, read it by its name."""
+    found: dict[str, list[Shape]] = {}
+    latest: dict[tuple[int, str], str] = {}  # the last row of each name at each depth
+    for r in table.rows:
+        if r.node.kind == BLOCK_OUTPUT and r.node.inputs:
+            path = latest.get((r.depth, r.node.inputs[0]))
+            if path is not None:
+                found.setdefault(path, []).append(r.shape)
+        latest[(r.depth, r.node.name)] = r.path
+    return {path: tuple(shapes) for path, shapes in found.items() if len(shapes) > 1}
 
 
 def _sums(
@@ -90,6 +106,7 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
             above.append(r.path)
             if r.depth >= depth and r.path in costs:
                 inside.setdefault(above[depth - 1], []).append(costs[r.path])
+    several = _output_shapes(table)
     rows: list[Row] = []
     for r in table.rows:
         if depth is not None and r.depth >= depth:
@@ -101,6 +118,7 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
             depth=r.depth,
             shape=r.shape,
             train_only=r.node.train_only,
+            shapes=several.get(r.path, ()),
         )
         if r.node.child is None:
             params, macs, conns = costs[r.path]

@@ -46,6 +46,8 @@ class Row:
     #: no output to show: a module that never ran or returned no tensor, a container's own
     #: products; its shape cell is empty, never `()` (which is a 0-d tensor's shape)
     no_output: bool = False
+    #: every output's shape of a block instance of several (`shape` is the first's)
+    shapes: tuple[Shape, ...] = ()
 
     @property
     def is_heading(self) -> bool:
@@ -53,7 +55,9 @@ class Row:
 
     @property
     def shape_text(self) -> str:
-        return "" if self.no_output else shape_text(self.shape)
+        if self.no_output:
+            return ""
+        return ", ".join(shape_text(s) for s in self.shapes or (self.shape,))
 
     @property
     def macs_text(self) -> str:

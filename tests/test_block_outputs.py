@@ -274,6 +274,11 @@ def test_the_graph_and_summary_show_each_output() -> None:
     assert source["hi1"] != source["lo1"], text
     rows = {r.path: r for r in archspec.summary(EXCHANGE).rows}
     assert rows["lo1"].params == 0 and rows["stage1.down"].params > 0
+    # the instance's own row shows every output it returns (it showed its first alone)
+    for depth in (None, 1):
+        rows = {r.path: r for r in archspec.summary(EXCHANGE, depth=depth).rows}
+        assert rows["stage1"].shape_text == f"{rows['hi1'].shape_text}, {rows['lo1'].shape_text}"
+        assert rows["hi1"].shape_text != rows["lo1"].shape_text
 
 
 _CALL = "  - {name: stage1, type: Exchange, c_hi: 8, c_lo: 16, from: [stem, lo], names: [hi1, lo1]}"
