@@ -204,6 +204,35 @@ def test_the_exchange_emits_a_tuple_and_its_unpacking() -> None:
         torch.testing.assert_close(block(hi, lo), ref(hi, lo))
 
 
+GATED = """\
+archspec: 1
+name: gated
+input: [N, 8, 16]
+blocks:
+  Gate:
+    layers:
+      - {name: pad, type: zero_pad1d, padding: [1, 0]}
+      - {name: conv, type: conv1d, out_channels: 16, kernel_size: 2}
+      - {type: chunk, chunks: 2, names: [a, b]}
+      - {name: z, type: mul, from: [a, b]}
+      - {name: out, type: add, from: [input, z]}
+      - {name: skip, type: conv1d, out_channels: 4, kernel_size: 1, from: z}
+    outputs: [out, skip]
+layers:
+  - {name: g, type: Gate, names: [y, s]}
+  - {name: head, type: add, from: [y, y]}
+outputs: [head, s]
+"""
+
+
+def test_an_output_named_out_keeps_its_name_in_emitted_code() -> None:
+    """WaveNet's `outputs: [out, skip]` emitted `out_2 = x + z; return out_2, skip`, the
+    running variable `out` holding the chain before it; the chain now takes node names."""
+    source = matches_compile(GATED, (2, 8, 16))
+    assert "        out = x + z  # (N, in_channels, L)\n" in source, source
+    assert "        return out, skip\n" in source and "out_2" not in source
+
+
 def test_a_pit_stage_returns_tokens_and_class_tokens() -> None:
     _same_numbers(PIT, PiTLike(), (2, 16, 4, 3))
     report = archspec.check(PIT)

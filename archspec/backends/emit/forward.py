@@ -202,9 +202,12 @@ class _Forward:
                     self.passed.setdefault(kept, set()).update(r for r, _ in readers[st.node.name])
         self.readers = readers
         self.last = {name: max((i for i, _ in r), default=-1) for name, r in readers.items()}
-        self.ns = Namespace((*_GENERIC_VARS, *taken))
         #: a block's outputs that keep their nodes' names (`return out_hi, out_lo`)
         self.named = {o.name for o in cls.bodies[0].outputs} if several_outputs(cls) else set()
+        #: the running variables: `out` is not one where an output keeps that name (WaveNet's
+        #: `return out, skip` read `out_2 = x + res`, `out` holding the chain before it)
+        self.generic = ("x",) if "out" in self.named else _GENERIC_VARS
+        self.ns = Namespace((*self.generic, *taken))
         self.var_of: dict[str, str] = {}
         self.holds: dict[str, str] = {}
         for name, var in input_vars(cls, self.ns).items():
@@ -267,7 +270,7 @@ class _Forward:
             first = self.var_of[src]
             others = [r for r in self.readers[src] if r != (i, 0) and r not in rs]
             spine = all(self._spine(r, s) for r, s in rs)
-            if first in _GENERIC_VARS and self.holds.get(first) == src and not others and spine:
+            if first in self.generic and self.holds.get(first) == src and not others and spine:
                 return first  # `if self.expand is not None: x = self.expand(x)`
             return self.ns.create(node.name)
         if (
@@ -280,9 +283,9 @@ class _Forward:
             return self.ns.create("identity" if skip else node.name)
         src = st.inputs[0] if st.inputs else None
         first = self.var_of[src] if src is not None else None
-        if first in _GENERIC_VARS and self.holds.get(first) == src and self.last.get(src, -1) <= i:
+        if first in self.generic and self.holds.get(first) == src and self.last.get(src, -1) <= i:
             return first
-        free = next((g for g in _GENERIC_VARS if self._free(g, i)), None)
+        free = next((g for g in self.generic if self._free(g, i)), None)
         return free or self.ns.create(node.name)
 
     def module_form(self, i: int, st: Step, expr: Doc) -> Doc | None:
@@ -330,10 +333,10 @@ class _Forward:
         first = self.var_of[src]
         if loop.parallel:
             return self.parallel_statement(st, first)
-        if first in _GENERIC_VARS and self.holds.get(first) == src and self.last[src] <= i:
+        if first in self.generic and self.holds.get(first) == src and self.last[src] <= i:
             var = first  # nothing after the loop reads its input: the spine goes on
         else:
-            var = next((g for g in _GENERIC_VARS if self._free(g, i)), None)
+            var = next((g for g in self.generic if self._free(g, i)), None)
             var = var or self.ns.create(loop.last)
         pad = " " * self.indent
         lines = [f"{pad}{var} = {first}"] if var != first else []
