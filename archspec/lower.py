@@ -20,6 +20,7 @@ from .errors import ArchSpecError, Diagnostic, Severity
 from .ir import Graph, ParamInfo, replaced
 from .loader import LoadedDoc
 from .lowering.context import MAX_BLOCK_DEPTH, MAX_NESTING, MAX_NODES, Abort, Child, Item, Skip
+from .lowering.fromlist import computed_outputs
 from .lowering.init import lower_init, tensor_rank
 from .lowering.initexprs import init_switches
 from .lowering.legacy import legacy_formats
@@ -88,11 +89,13 @@ def lower_graph(lw: Lowerer) -> Graph:
     class_name = spec.class_name or _class_name(spec.name)
     _check_class_name(lw, class_name)
     items = [Item(s, ("layers", i)) for i, s in enumerate(spec.layers)]
+    outputs = computed_outputs(lw, spec.outputs, lw.spec_env) if spec.outputs else None
     top = Child(
         items,
         class_name,
-        outputs=spec.outputs,
+        outputs=outputs[0] if outputs else None,
         outputs_ypath=("outputs",),
+        outputs_ypaths=outputs[1] if outputs else (),
         switches=switches,
         state_dict_version=spec.state_dict_version,
         register_order=spec.register_order or (),

@@ -34,6 +34,7 @@ from .constructs import BLOCK_CALL, CONSTRUCTS, on_change
 from .errors import VALIDATOR_HINT
 from .ops import REGISTRY
 from .ops.base import RESERVED_NAMES, Bool, ExprStr, Name, Op, check_name, on_register
+from .ops.fromspec import OutputList
 from .plugins import load_plugins
 
 FORMAT_VERSION = 1
@@ -73,6 +74,11 @@ REGISTER_ORDER_DOC = (
 
 #: The same for the spec's own `register_order:`, the network class's.
 _NET_ORDER = REGISTER_ORDER_DOC.replace("block", "network")
+#: What the network's `outputs:` is for (schema description).
+OUTPUTS_DOC = (
+    "the nodes the network returns, in order (default: the last): names, name templates "
+    '(`"stage{n - 1}"`) or computed entries (`{each: "stage{j}", for: j, in: n}`)'
+)
 
 
 #: What `input_dtype:` is for (schema description).
@@ -474,7 +480,7 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
         )
         blocks: dict[Name, BlockDef] = Field(default_factory=dict)
         layers: list[Node]  # noqa: F821
-        outputs: list[str] | None = None
+        outputs: OutputList | None = Field(None, description=OUTPUTS_DOC)
         init: InitRules = Field(default_factory=_no_items, max_length=MAX_INIT_RULES)
         state_dict_version: StrictInt = state_dict_version_field()
         register_order: list[Name] | None = Field(None, max_length=256, description=_NET_ORDER)

@@ -199,6 +199,8 @@ class Child:
     args: Mapping[str, Any] | None = None
     outputs: Sequence[str] | None = None
     outputs_ypath: PathKey = ()
+    #: where each of `outputs` was given, when computed entries gave them (the network's)
+    outputs_ypaths: Sequence[PathKey] = ()
     src: Mapping[str, Any] | None = None
     #: the expressions among `src` (a block call's arguments), for the child's node
     exprs: Mapping[str, AttrExpr] | None = None

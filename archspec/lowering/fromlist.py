@@ -170,6 +170,39 @@ def quiet_piece_names(spec: Any, field: str, env: Mapping[str, Any]) -> list[str
 _HINT = 'each piece takes a name of its own, e.g. `{each: "sp{j}", for: j, in: scale}`'
 
 
+def computed_outputs(
+    lw: Lowerer, raw: Sequence[Any], env: Mapping[str, Any]
+) -> tuple[list[str], list[PathKey]] | None:
+    """The names the network's `outputs:` gives in `env` (its templates filled, its computed
+    entries expanded: a feature extractor returning each of its `n` stages), and where each
+    was given; None after an error (E309 and the expression's, at the entry; E305 where every
+    entry is left out)."""
+    names: list[str] = []
+    where: list[PathKey] = []
+    try:
+        for j, entry in enumerate(raw):
+            yp: PathKey = ("outputs", j)
+            if isinstance(entry, str):
+                names.append(_fill(lw, entry, env, yp, "outputs") if is_template(entry) else entry)
+                where.append(yp)
+                continue
+            for name, at, _, _ in _each(lw, entry, env, yp, "outputs"):
+                names.append(name)
+                where.append(at)
+    except Skip:
+        return None
+    if raw and not names:
+        lw.error(
+            "E305",
+            "`outputs` gives no node here: every computed entry is left out",
+            ("outputs",),
+            "a network returns at least one node: add an entry every variant keeps, or leave "
+            "`outputs` out to return the last node",
+        )
+        return None
+    return names, where
+
+
 def _each(
     lw: Lowerer, entry: Any, env: Mapping[str, Any], yp: PathKey, field: str = "from"
 ) -> list[tuple[str, PathKey, str | None, str | None]]:

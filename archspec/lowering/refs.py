@@ -233,9 +233,10 @@ def unknown_name(lw: Lowerer, name: str, known: list[str], ypath: PathKey) -> No
     a name goes (`from: "'x2' if stride == 1 else 'input'"`): the hint gives the name template
     it meant."""
     if any(c.isspace() or c in "'\"" for c in name):
+        field = "outputs" if "outputs" in ypath else "from"
         lw.error(
             "E305",
-            f"unknown reference `{name}`: `from` reads it as a node's name, not an expression",
+            f"unknown reference `{name}`: `{field}` reads it as a node's name, not an expression",
             ypath,
             "to work a name out, write the expression in braces, as a name template: "
             f'`"{{{name}}}"` (docs/spec-language.md, Computed `from` lists)',
@@ -305,23 +306,26 @@ def scope_outputs(lw: Lowerer, scope: Scope, prev: str, child: Child) -> tuple[O
         return (Output(prev, scope.train.get(prev, False)),)
     outs = []
     failed = False
+    reported: set[PathKey] = set()
     for j, oname in enumerate(child.outputs):
+        yp = child.outputs_ypaths[j] if child.outputs_ypaths else child.outputs_ypath + (j,)
         oname = scope.aliases.get(oname, oname)
         if oname in scope.removed and oname not in scope.shapes:
             if child.block is not None and len(child.outputs) > 1:
                 # a block of several returns each: its callers read them by position
-                yp = child.outputs_ypath + (j,)
                 hint = "a block of several outputs returns each in every instance: list "
                 hint += "nodes every instance keeps, or give two nodes one name under "
                 hint += "complementary `when`s"
                 lw.error("E305", f"output `{oname}` is switched off by its `when` here", yp, hint)
                 failed = True
             continue
-        if read_several(lw, scope, oname, child.outputs_ypath + (j,)):
+        if read_several(lw, scope, oname, yp):
             failed = True
             continue
         if oname not in scope.shapes:
-            unknown_ref(lw, oname, scope, child.outputs_ypath + (j,))
+            if yp not in reported:  # one error per entry, not per name a computed one gives
+                reported.add(yp)
+                unknown_ref(lw, oname, scope, yp)
             failed = True
             continue
         outs.append(Output(oname, scope.train.get(oname, False)))

@@ -185,3 +185,16 @@ def is_computed(raw: Any) -> bool:
 def static_refs(raw: Any) -> list[str]:
     """The names a `from` reads as written (its templates and computed entries left out)."""
     return [e for e in entries_of(raw) if isinstance(e, str) and not is_template(e)]
+
+
+_OUTPUT_WHAT = (
+    "an `outputs` entry is a node name, a name template (`stage{k}`) or a computed entry "
+    '(`{each: "stage{j}", for: j, in: n}`)'
+)
+#: a network's `outputs:` as written: a list of names, templates and computed entries
+OutputList = list[
+    Annotated[
+        Annotated[RefText, Tag("name")] | _Each,
+        Discriminator(_form, custom_error_type="output_entry", custom_error_message=_OUTPUT_WHAT),
+    ]
+]
