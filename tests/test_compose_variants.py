@@ -69,6 +69,8 @@ def test_a_variant_sets_the_family_params(family: Path) -> None:
         ("tiny_m", None, "has no variant `tiny_m`", 10),
         ("tiny_s", ("width: 8", "widht: 8"), "does not declare", 11),
         ("tiny_s", ("class_name: TinyS", "klass: TinyS"), "unknown key `klass`", 11),
+        # a param set beside `params:`: the hint says where it goes (it listed the keys)
+        ("tiny_s", ("params: {width: 8, depth: 1}", "width: 8"), "set it under the variant", 11),
         ("tiny_s", ("{class_name: TinyS, params: {width: 8, depth: 1}}", "3"), "is a mapping", 11),
     ],
 )
@@ -80,7 +82,7 @@ def test_variant_errors_are_located(
     with pytest.raises(ArchSpecError) as info:
         archspec.compile(family, variant=variant, device="meta")
     err = info.value
-    assert err.error_code == "E113" and message in str(err), err
+    assert err.error_code == "E113" and message in err.render(), err.render()
     assert err.span is not None and (err.span.file, err.span.line) == (str(family), line)
 
 

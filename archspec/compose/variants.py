@@ -126,6 +126,15 @@ def select_variant(
     return _apply(doc, variant, variants[variant], spans or FamilySpans.of(doc))
 
 
+def _unknown_key_hint(doc: LoadedDoc, key: Any) -> str:
+    """What a variant sets; for a key that is one of the spec's params (`pyr_s: {n: 2}`),
+    where it goes (`params: {n: 2}`)."""
+    params = doc.data.get("params")
+    if isinstance(key, str) and isinstance(params, dict) and key in params:
+        return f"`{key}` is a param of the spec: set it under the variant's `params:`"
+    return f"a variant sets {', '.join(VARIANT_KEYS)}"
+
+
 def _apply(doc: LoadedDoc, variant: str, body: Any, family: FamilySpans) -> LoadedDoc:
     base: PathKey = ("variants", variant)
     if body is None:
@@ -142,7 +151,7 @@ def _apply(doc: LoadedDoc, variant: str, body: Any, family: FamilySpans) -> Load
             raise _error(
                 f"unknown key `{key}` in variant `{variant}`",
                 doc.span_of((*base, key), key=True),
-                f"a variant sets {', '.join(VARIANT_KEYS)}",
+                _unknown_key_hint(doc, key),
                 doc,
             )
     data = {k: v for k, v in doc.data.items() if k != "variants"}
