@@ -498,14 +498,17 @@ def _with_accepted_inputs(
         return diags
     from dataclasses import replace
 
-    from .passes.inputdomain import generalise_input
+    from .passes.inputdomain import generalise_inputs
     from .passes.pipeline import verified
+    from .schema_inputs import declared_inputs, with_input_shapes
 
     doc, spec = parsed
     try:
-        sym = generalise_input(tuple(Dim.of(d) for d in spec.input))
-        general = [d.value if d.is_const else str(d) for d in sym.shape]
-        graph = lower(spec.model_copy(update={"input": general}), doc, params, max_layers)
+        declared = [tuple(Dim.of(d) for d in di.dims) for di in declared_inputs(spec)]
+        sym = generalise_inputs(declared)
+        general = [[d.value if d.is_const else str(d) for d in shape] for shape in sym.shapes]
+        update = with_input_shapes(spec, general)
+        graph = lower(spec.model_copy(update=update), doc, params, max_layers)
     except ArchSpecError:  # the error does not depend on the input size
         return diags
     result = run(verified(graph), through=accepted_inputs).check_result()

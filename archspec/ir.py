@@ -358,6 +358,18 @@ class LegacyFormat:
 
 
 @dataclass(frozen=True)
+class NetInput:
+    """One input of a network of several (the spec's `inputs:`), as forward takes them."""
+
+    name: str
+    shape: Shape
+    #: "float32", or "int64" for indices
+    dtype: str = "float32"
+    #: where its shape is written
+    span: SourceSpan | None = None
+
+
+@dataclass(frozen=True)
 class Graph:
     """A whole compiled spec."""
 
@@ -391,6 +403,20 @@ class Graph:
     legacy_formats: tuple[LegacyFormat, ...] = ()
     #: the input's dtype (`input_dtype:`): "float32", or "int64" for indices
     input_dtype: str = "float32"
+    #: a network of several inputs (`inputs:`): each, in forward's order (the first is
+    #: `input_shape` and `input_dtype`; the root module names them, `input_names`); empty
+    #: for a network of one
+    inputs: tuple[NetInput, ...] = ()
+
+    @property
+    def input_shapes(self) -> tuple[Shape, ...]:
+        """Every input's declared shape, in order (one for a network of one input)."""
+        return tuple(i.shape for i in self.inputs) if self.inputs else (self.input_shape,)
+
+    @property
+    def input_dtypes(self) -> tuple[str, ...]:
+        """Every input's dtype, in order."""
+        return tuple(i.dtype for i in self.inputs) if self.inputs else (self.input_dtype,)
 
     @property
     def output_shapes(self) -> tuple[Shape | None, ...]:

@@ -17,7 +17,7 @@ from typing import Any
 from .constructs import CONSTRUCTS, shadowed_block
 from .dims import Dim, Shape, format_shape
 from .errors import ArchSpecError, Diagnostic, Severity
-from .ir import Graph, ParamInfo, replaced
+from .ir import Graph, NetInput, ParamInfo, replaced
 from .loader import LoadedDoc
 from .lowering.context import MAX_BLOCK_DEPTH, MAX_NESTING, MAX_NODES, Abort, Child, Item, Skip
 from .lowering.fromlist import computed_outputs
@@ -31,6 +31,7 @@ from .lowering.walker import Lowerer
 from .ops.base import check_name
 from .ops.names import is_free_name
 from .schema import models
+from .schema_inputs import DeclaredInput, declared_inputs
 
 #: Former names, kept for the modules and tests that import them from here.
 SpecErrorAbort = Abort
@@ -70,7 +71,8 @@ def lower_graph(lw: Lowerer) -> Graph:
     _blocks_named_like_kinds(lw)
     _blocks_never_called(lw)
     _inputs_named_like_values(lw)
-    misread = _input_dims_named_like_values(lw)
+    declared = declared_inputs(spec)
+    misread = _input_dims_named_like_values(lw, declared)
     info = bind_params(lw)
     switches: list[tuple[str, str]] = []
     try:
@@ -81,11 +83,8 @@ def lower_graph(lw: Lowerer) -> Graph:
     # the memo (a family's shared one) now, its params and lets bound: the plans of the
     # items before the first child module are the shared ones too (memo.lend_plans)
     lw.memo = lw.memo.attached_to(lw)
-    # a dim E304 refused is read as the value it names, so its layers report nothing more
-    values = {**lw.globals, **lw.lets}
-    in_shape = tuple(
-        Dim.of(values[d] if d in misread and _is_size(values.get(d)) else d) for d in spec.input
-    )
+    net = _net_inputs(lw, declared, misread)
+    in_shape, several = net[0].shape, len(net) > 1  # several: the root is as a block of them
     class_name = spec.class_name or _class_name(spec.name)
     _check_class_name(lw, class_name)
     items = [Item(s, ("layers", i)) for i, s in enumerate(spec.layers)]
@@ -100,6 +99,8 @@ def lower_graph(lw: Lowerer) -> Graph:
         state_dict_version=spec.state_dict_version,
         register_order=spec.register_order or (),
         register_order_ypath=("register_order",),
+        input_names=tuple(i.name for i in net) if several else (),
+        more_inputs=[(i.shape, 1) for i in net[1:]],
     )
     root = lw.lower_scope(top, lw.spec_env, in_shape, "", lw.span(()))
     init = lower_init(lw, root)
@@ -124,7 +125,7 @@ def lower_graph(lw: Lowerer) -> Graph:
         file=lw.doc.file,
         variant=lw.doc.variant,
         input_shape=in_shape,
-        input_dtype=spec.input_dtype,
+        input_dtype=net[0].dtype,
         params=dict(lw.globals),
         param_info=tuple(info),
         root=root,
@@ -135,7 +136,8 @@ def lower_graph(lw: Lowerer) -> Graph:
         sources=lw.doc.sources,
         blocks={name: _block_infos(lw, b) for name, b in spec.blocks.items()},
         block_docs={name: b.doc for name, b in spec.blocks.items()},
-        input_span=lw.span(("input",)),
+        input_span=net[0].span,
+        inputs=net if several else (),
         class_name_span=lw.span(("class_name",) if spec.class_name else ("name",)),
         shard=shard,
         legacy_formats=legacy,
@@ -322,31 +324,65 @@ def _inputs_named_like_values(lw: Lowerer) -> None:
                 )
 
 
+def _net_inputs(
+    lw: Lowerer, declared: list[DeclaredInput], misread: set[str]
+) -> tuple[NetInput, ...]:
+    """The declared inputs as the IR holds them; a dim E304 refused (`misread`) is read as
+    the value it names, so its layers report nothing more."""
+    values = {**lw.globals, **lw.lets}
+    return tuple(
+        NetInput(
+            di.name,
+            tuple(
+                Dim.of(values[d] if d in misread and _is_size(values.get(d)) else d)
+                for d in di.dims
+            ),
+            di.dtype,
+            lw.span(di.ypath),
+        )
+        for di in declared
+    )
+
+
 def _is_size(value: Any) -> bool:
     return type(value) is int and value >= 1
 
 
-def _input_dims_named_like_values(lw: Lowerer) -> set[str]:
-    """E304 for a symbol of `input:` named like a param or let of the spec: `input` takes
-    numbers and symbols and reads no params, so `[N, nz, 1, 1]` beside a param `nz` is a
-    symbolic channel count (an E406 at the first conv, naming `nz` as if it had no value).
-    The names refused."""
+def _input_dims_named_like_values(lw: Lowerer, declared: list[DeclaredInput]) -> set[str]:
+    """E304 for a symbol of `input:` (or of an entry of `inputs:`) named like a param or let
+    of the spec: `input` takes numbers and symbols and reads no params, so `[N, nz, 1, 1]`
+    beside a param `nz` is a symbolic channel count (an E406 at the first conv, naming `nz`
+    as if it had no value). The names refused. An input of several named like a param or
+    let is E304 too: `from` would read the tensor and expressions the value."""
     spec = lw.spec
     misread: set[str] = set()
-    for j, dim in enumerate(spec.input):
-        what = "param" if dim in spec.params else "let" if dim in spec.let else ""
-        if not isinstance(dim, str) or not what:
-            continue
-        default = decl_of(spec.params[dim]).default if what == "param" else None
-        number = f" (`{default}`, its default)" if isinstance(default, int) else ""
-        lw.error(
-            "E304",
-            f"`{dim}` in `input` is a symbol of the input's shape, not the {what} `{dim}`: "
-            "`input` takes numbers and symbols and reads no params or lets",
-            ("input", j),
-            f"write the number{number}, or give the symbol another name to keep the size open",
-        )
-        misread.add(dim)
+    for di in declared:
+        field = "input" if di.ypath == ("input",) else f"input `{di.name}`"
+        if len(declared) > 1 and (di.name in spec.params or di.name in spec.let):
+            what = "param" if di.name in spec.params else "let"
+            lw.error(
+                "E304",
+                f"input `{di.name}` has the name of a {what} of the spec: `from` would read "
+                f"the tensor and expressions the {what}'s value",
+                ("inputs", di.name),
+                f"rename the input or the {what}",
+                key=True,
+            )
+        for j, dim in enumerate(di.dims):
+            what = "param" if dim in spec.params else "let" if dim in spec.let else ""
+            if not isinstance(dim, str) or not what:
+                continue
+            default = decl_of(spec.params[dim]).default if what == "param" else None
+            number = f" (`{default}`, its default)" if isinstance(default, int) else ""
+            lw.error(
+                "E304",
+                f"`{dim}` in `{field}` is a symbol of the input's shape, not the {what} "
+                f"`{dim}`: an input's shape takes numbers and symbols and reads no params or "
+                "lets",
+                (*di.ypath, j),
+                f"write the number{number}, or give the symbol another name to keep the size open",
+            )
+            misread.add(dim)
     return misread
 
 

@@ -36,6 +36,14 @@ from .ops import REGISTRY
 from .ops.base import RESERVED_NAMES, Bool, ExprStr, Name, Op, check_name, on_register
 from .ops.fromspec import OutputList
 from .plugins import load_plugins
+from .schema_inputs import (
+    INPUT_DOC,
+    INPUT_DTYPE_DOC,
+    InputDtype,
+    InputEntry,
+    InputShape,
+    inputs_field,
+)
 
 FORMAT_VERSION = 1
 
@@ -81,11 +89,6 @@ OUTPUTS_DOC = (
 )
 
 
-#: What `input_dtype:` is for (schema description).
-INPUT_DTYPE_DOC = (
-    "the input's dtype: float32 (images, features; the module's own float dtype), or int64 "
-    "(token ids or other indices, which only `embedding` and layout kinds may read)"
-)
 #: What a block's `inputs:` is for (schema description), and how many it may name.
 INPUTS_DOC = (
     "the names of the block's inputs, two or more, in the order a call's `from` gives them; "
@@ -470,10 +473,9 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
         name: Name
         class_name: Name | None = Field(None, description="Python class name (default: from name)")
         description: str = Field("", max_length=10_000)
-        input: list[Annotated[StrictInt, Field(ge=1)] | Name] = Field(
-            ..., min_length=1, max_length=6, description="e.g. [N, 3, 224, 224]; symbols allowed"
-        )
-        input_dtype: Literal["float32", "int64"] = Field("float32", description=INPUT_DTYPE_DOC)
+        input: InputShape | None = Field(None, description=INPUT_DOC)
+        input_dtype: InputDtype = Field("float32", description=INPUT_DTYPE_DOC)
+        inputs: dict[Name, InputEntry] | None = inputs_field()
         params: dict[Name, ParamEntry] = Field(default_factory=dict)
         let: dict[Name, LetValue] = Field(
             default_factory=dict, description="derived values, evaluated in order after params"

@@ -20,6 +20,7 @@ from .loader import LoadedDoc, PathKey
 from .ops import REGISTRY
 from .ops.fromspec import KEYWORD_FIELDS
 from .schema import check_name, models, spec_model
+from .schema_inputs import NetworkInput
 
 _TYPE_WORDS = {
     "int_type": "an integer",
@@ -115,6 +116,8 @@ def errors_to_diagnostics(exc: ValidationError, doc: LoadedDoc) -> list[Diagnost
         diag = _one(path, errs, tags_at.get(path, ()), doc)
         if _several_inputs(path, doc):
             diag = dataclasses.replace(diag, hint=SEVERAL_INPUTS)
+        elif path == ("inputs",) and any(e["type"] == "too_short" for e in errs):
+            diag = dataclasses.replace(diag, hint=ONE_INPUT)
         diags.append(diag)
     diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
     return diags
@@ -123,15 +126,25 @@ def errors_to_diagnostics(exc: ValidationError, doc: LoadedDoc) -> list[Diagnost
 #: The hint of a network's `input:` written as several tensors (a conditional GAN's noise
 #: and label, a Siamese pair), or of a top-level `inputs:` (a block's field).
 SEVERAL_INPUTS = (
-    "a network takes one input tensor, `input: [N, C, H, W]`; several (`inputs: [x, skip]`) "
-    "are a block's: a network of several inputs has no spec form (where they share their "
-    "sizes, concatenate them into one input and `split` it in the spec)"
+    "`input: [N, C, H, W]` is a network's one input tensor; a network of several names each "
+    "with its shape under `inputs:` (in place of `input`), in the order forward takes them: "
+    "`inputs: {z: [N, 100], label: {shape: [N], dtype: int64}}` (a block's `inputs: [x, "
+    "skip]` lists names only: its caller gives the tensors)"
+)
+
+
+#: The hint of a network's `inputs:` of one entry.
+ONE_INPUT = (
+    "`inputs:` names two or more; a network of one input writes its shape as `input: [N, "
+    "C, H, W]` (and `input_dtype: int64` for indices)"
 )
 
 
 def _several_inputs(path: PathKey, doc: LoadedDoc) -> bool:
     """A header's `input` (the spec's or a variant's) given as a mapping of shapes, or as a
     list of them (every element a list): the writer meant a network of several inputs."""
+    if path[:1] == ("inputs",) and len(path) <= 2:  # the network's, written as a block's
+        return isinstance(doc.data.get("inputs") if isinstance(doc.data, dict) else None, list)
     at = [i for i, key in enumerate(path) if key == "input"]
     if not at or len(path) > at[-1] + 2:
         return False
@@ -454,6 +467,8 @@ def _allowed_fields(parent: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> l
         return [f.alias or k for k, f in model.model_fields.items()]
     if not parent:
         return [f.alias or k for k, f in spec_model().model_fields.items()]
+    if len(parent) == 2 and parent[0] == "inputs":  # an input of several, with its dtype
+        return list(NetworkInput.model_fields)
     if len(parent) == 2 and parent[0] == "blocks":  # a block's definition: BlockDef's
         block = typing.get_args(spec_model().model_fields["blocks"].annotation)[-1]
         return [f.alias or k for k, f in block.model_fields.items()]

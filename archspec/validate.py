@@ -16,6 +16,7 @@ from .constructs import CONSTRUCTS, NameWalk, shadowed_blocks
 from .errors import Diagnostic, SchemaError
 from .loader import LoadedDoc, PathKey, copy_data
 from .schema import EXPRESSION_NAMES, check_name, module_name_problem, spec_model
+from .schema_inputs import header_form_diagnostics
 
 #: The parts of a spec its family's variants have in common (a block param's choice aside).
 SHARED_PARTS = ("blocks", "layers")
@@ -82,6 +83,8 @@ def _with_kept_parts(doc: LoadedDoc, given: dict[str, Any], kept: list[str]) -> 
         return None
     # the names the kept parts give were checked with them; the rest's are checked here
     rest = {k: v for k, v in doc.data.items() if k not in kept}
+    if header_form_diagnostics(doc):
+        return None
     return None if name_diagnostics(LoadedDoc(rest, doc.file, doc.text)) else spec
 
 
@@ -116,13 +119,14 @@ def _validated(doc: LoadedDoc) -> BaseModel:
         from .schema_errors import errors_to_diagnostics  # (what only a broken spec needs)
 
         diags = errors_to_diagnostics(exc, doc) + name_diagnostics(doc) + shadowed_blocks(doc)
+        diags += header_form_diagnostics(doc)
         diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
         raise SchemaError(diagnostics=diags, sources=doc.sources) from None
     except RecursionError:
         raise SchemaError(
             "the spec is nested too deeply to validate", code="E104", span=doc.span_of(())
         ) from None
-    diags = name_diagnostics(doc)
+    diags = header_form_diagnostics(doc) + name_diagnostics(doc)
     if diags:
         raise SchemaError(diagnostics=diags, sources=doc.sources)
     return spec

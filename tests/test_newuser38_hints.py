@@ -214,7 +214,7 @@ def test_a_body_that_reads_in_channels_only_where_it_is_the_blocks_has_no_note()
     assert hint is not None and "keep the input's shape" in hint and "`in_channels` in" not in hint
 
 
-SEVERAL = "a network takes one input tensor, `input: [N, C, H, W]`; several (`inputs: [x, skip]`)"
+SEVERAL = "`input: [N, C, H, W]` is a network's one input tensor; a network of several names each"
 
 
 @pytest.mark.parametrize(

@@ -250,10 +250,13 @@ def _check_command(
             name, file = api.escape_text(api.clipped(r.name)), _shown_file(r.file)
             print(f"{name or repr(name)} ({file or repr(file)}): {status}")  # `check ''`
             if r.input_shape is not None and r.ok:
-                print(f"  input   {_shape(r.input_shape)}{api.dtype_suffix(r.input_dtype)}")
+                for name, text in r.input_texts(symbolic=False):  # a network of several's
+                    print(f"  input   {name} {text}")
+                if not r.input_names:
+                    print(f"  input   {_shape(r.input_shape)}{api.dtype_suffix(r.input_dtype)}")
                 _print_outputs(r)
             if r.domain is not None and len(r.domain.boxes) > 2 and r.symbolic_input:
-                given = _shape(r.symbolic_input) + api.dtype_suffix(r.input_dtype)
+                given = r.inputs_text()
                 head = f"{r.name} accepts {given} with one of:"
                 print(f"  domain  {head}")
                 for text in r.domain.box_texts():

@@ -277,7 +277,7 @@ def _base(
     base = reader.read(path, site, how="extended")
     if (
         isinstance(base.data, dict)
-        and not {"layers", "extends", "name", "input"} & base.data.keys()
+        and not {"layers", "extends", "name", "input", "inputs"} & base.data.keys()
     ):
         raise refused(
             f"`{ref}` is a file of blocks, not a spec: there is no network to extend",

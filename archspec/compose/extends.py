@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import LoadError, SourceSpan
 from ..loader import LoadedDoc, PathKey
-from .variants import _set_default
+from .variants import _set_default, drop_other_form
 
 #: Header keys the extending spec replaces as a whole when it gives them.
 WHOLE_KEYS = (
@@ -38,6 +38,7 @@ WHOLE_KEYS = (
     "class_name",
     "description",
     "input",
+    "inputs",
     "layers",
     "outputs",
     "init",
@@ -178,6 +179,7 @@ class Merge:
         child = self.child.data
         for key in WHOLE_KEYS:
             if key in child:
+                drop_other_form(self.data, key)  # the base's other form of input
                 self.data[key] = child[key]
                 _graft(self.spans, (key,), self.child.spans, (key,))
                 _graft(self.key_spans, (key,), self.child.key_spans, (key,))

@@ -49,6 +49,7 @@ def add_composition_keys(schema: dict[str, Any]) -> dict[str, Any]:
                 "class_name": props["class_name"],
                 "description": {"type": "string"},
                 "input": props["input"],
+                "inputs": props["inputs"],
                 "params": {"type": "object"},
             },
         },
@@ -83,5 +84,13 @@ def add_composition_keys(schema: dict[str, Any]) -> dict[str, Any]:
     param_type = schema["$defs"]["ParamDecl"]["properties"]["type"]
     param_type["enum"] = [*param_type["enum"], "block"]
     required = schema.pop("required", [])
-    schema["anyOf"] = [{"required": ["archspec", "extends"]}, {"required": required}]
+    # a spec of its own gives its input, one (`input`) or several (`inputs`), never both
+    schema["anyOf"] = [
+        {"required": ["archspec", "extends"]},
+        {"required": [*required, "input"], "not": {"required": ["inputs"]}},
+        {
+            "required": [*required, "inputs"],
+            "not": {"anyOf": [{"required": ["input"]}, {"required": ["input_dtype"]}]},
+        },
+    ]
     return schema

@@ -23,7 +23,7 @@ from ..lazymethods import dataclass
 from ..loader import LoadedDoc, PathKey
 
 #: The keys one variant may set.
-VARIANT_KEYS = ("class_name", "description", "input", "params")
+VARIANT_KEYS = ("class_name", "description", "input", "inputs", "params")
 #: Most variants one family may have.
 MAX_VARIANTS = 256
 _TYPE_NAMES = frozenset({"int", "float", "bool", "str", "list"})
@@ -159,8 +159,9 @@ def _apply(doc: LoadedDoc, variant: str, body: Any, family: FamilySpans) -> Load
     key_spans = dict(family.key_spans)
     data["name"] = variant
     spans.set(("name",), doc.span_of(base, key=True) or doc.span_of(("name",)))
-    for key in ("class_name", "description", "input"):
+    for key in ("class_name", "description", "input", "inputs"):
         if key in body:
+            drop_other_form(data, key)  # one input, or several: the variant's form
             data[key] = body[key]
             spans.move((*base, key), (key,))
     for pname, value in _variant_params(doc, body, base).items():
@@ -168,6 +169,17 @@ def _apply(doc: LoadedDoc, variant: str, body: Any, family: FamilySpans) -> Load
     return LoadedDoc(
         data, doc.file, doc.text, spans.table, key_spans, dict(doc.other_sources), variant=variant
     )
+
+
+#: The header keys of the other form of a network's input, which a variant or an extending
+#: spec that gives one form drops from its family's or base's.
+OTHER_FORM = {"input": ("inputs",), "inputs": ("input", "input_dtype")}
+
+
+def drop_other_form(data: dict[str, Any], key: str) -> None:
+    """Before `key` (`input` or `inputs`) is set in `data`, drop the other form's keys."""
+    for other in OTHER_FORM.get(key, ()):
+        data.pop(other, None)
 
 
 #: The heads of every path a move replaces the spans below (`_apply`, `_set_default`).

@@ -195,7 +195,8 @@ def duplicate_name(lw: Lowerer, scope: Scope, node: Node, item: Item) -> NoRetur
     hint = "names become attribute names and state_dict keys; make them unique"
     other = next((n for n in scope.nodes if n.name == node.name), None)
     if node.name in scope.aliases:
-        hint = f"`{node.name}` names one of the block's `inputs:`; rename one of them"
+        whose = "the network's" if scope.path == "" else "the block's"
+        hint = f"`{node.name}` names one of {whose} `inputs:`; rename one of them"
     elif other is not None:
         when = getattr(item.spec, "when", None)
         if when is not None and node.when is None:  # add_node gives a child module's its own

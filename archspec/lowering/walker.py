@@ -23,6 +23,7 @@ from ..limits import FAMILY_BUDGET, FAMILY_HINT, spend_family
 from ..loader import LoadedDoc, PathKey
 from ..ops import REGISTRY
 from ..ops.base import Final, Op, channels_at_dim_1
+from ..schema_inputs import declared_inputs
 from .bound import LeastItems
 from .context import (
     MAX_NESTING,
@@ -132,7 +133,8 @@ class Lowerer:
     ) -> None:
         if code == "E302":
             reader = reader_of(self.doc.data, ypath)
-            hint = input_symbol_hint(message, self.spec.input, hint, reader)
+            dims = [d for di in declared_inputs(self.spec) for d in di.dims]
+            hint = input_symbol_hint(message, dims, hint, reader)
         self.bag.add(Diagnostic(code, message, self.span(ypath, key), hint))
 
     def close_matches(self, name: str, candidates: Sequence[str]) -> list[str]:

@@ -71,12 +71,14 @@ class Ints:
 UNKNOWN = Ints(None)
 
 
-def int64_readers(root: Module, int_input: bool = False) -> list[Diagnostic]:
+def int64_readers(root: Module, int_input: bool | Sequence[bool] = False) -> list[Diagnostic]:
     """E401 for each node that reads an int64 tensor and computes in floating point, or looks
     indices up in a float tensor; E409 for a lookup whose indices are known to fall outside
-    its table. `int_input`: the network's input is int64 (`input_dtype`), values unknown."""
+    its table. `int_input`: the network's input is int64 (`input_dtype`), values unknown;
+    for a network of several inputs, whether each is."""
     errors: list[Diagnostic] = []
-    _walk(root, UNKNOWN if int_input else False, errors)
+    flags = [int_input] if isinstance(int_input, bool) else list(int_input)
+    _walk(root, [UNKNOWN if flag else False for flag in flags], errors)
     return errors
 
 
@@ -401,9 +403,9 @@ def _float_indices(node: Node, source: str | None = None, buffer: bool = False) 
     hint = (
         f"give the buffer `{source}` `dtype: int64`: a buffer is float32 unless it says so"
         if buffer
-        else "a network whose input is token ids says `input_dtype: int64` (the input is "
-        "float otherwise); or read an int64 buffer (position ids: `type: buffer, fill: "
-        "arange, dtype: int64`)"
+        else "a network whose input is token ids says `input_dtype: int64` (one of several "
+        "`inputs:`, `label: {shape: [N], dtype: int64}`; an input is float otherwise); or "
+        "read an int64 buffer (position ids: `type: buffer, fill: arange, dtype: int64`)"
     )
     return Diagnostic(
         "E401",

@@ -26,6 +26,14 @@ class SymbolicInput:
     shape: Shape
     batch: str | None
     spatial: tuple[str, ...]
+    #: a network of several inputs (`inputs:`): the shapes of the inputs after the first,
+    #: generalised alike and with the same batch (a symbol two inputs share is one size)
+    more: tuple[Shape, ...] = ()
+
+    @property
+    def shapes(self) -> tuple[Shape, ...]:
+        """Every input's shape, in order."""
+        return (self.shape, *self.more)
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -33,20 +41,25 @@ class SymbolicInput:
         count `C` that only shape-keeping layers read): solved with the others, named in
         the domain's words only where constrained."""
         named = ((self.batch,) if self.batch else ()) + self.spatial
-        others = (s for _, s in self._named_dims() if s not in named)
+        others = (s for shape in self.shapes for _, s in _named_dims(shape) if s not in named)
         return named + tuple(dict.fromkeys(others))
 
-    def bind(self, concrete: Sequence[int]) -> dict[str, int]:
-        """Symbol -> value for a concrete input of the same rank."""
-        return {s: concrete[i] for i, s in self._named_dims() if i < len(concrete)}
+    def bind(self, concrete: Sequence[int], *more: Sequence[int]) -> dict[str, int]:
+        """Symbol -> value for a concrete input of the same rank (and, for a network of
+        several, each later input's after it)."""
+        out: dict[str, int] = {}
+        for shape, given in zip(self.shapes, (concrete, *more)):
+            out.update((s, given[i]) for i, s in _named_dims(shape) if i < len(given))
+        return out
 
-    def _named_dims(self) -> list[tuple[int, str]]:
-        """(index, name) of each dim that is a symbol by itself (`C`, not `2*H`)."""
-        return [
-            (i, str(d))
-            for i, d in enumerate(self.shape)
-            if not d.is_const and len(d.symbols) == 1 and str(d) in d.symbols
-        ]
+
+def _named_dims(shape: Shape) -> list[tuple[int, str]]:
+    """(index, name) of each dim that is a symbol by itself (`C`, not `2*H`)."""
+    return [
+        (i, str(d))
+        for i, d in enumerate(shape)
+        if not d.is_const and len(d.symbols) == 1 and str(d) in d.symbols
+    ]
 
 
 def batch_of_one(declared: Shape) -> tuple[int, ...] | None:
@@ -68,15 +81,36 @@ def size_dims(declared: Shape) -> range:
     return range(2, rank)
 
 
-def generalise_input(declared: Shape) -> SymbolicInput:
+def generalise_inputs(declared: Sequence[Shape]) -> SymbolicInput:
+    """Every input of a network generalised as `generalise_input` does one: one batch for
+    all (a batch written as a number is the first input's batch symbol), the sizes of each
+    symbols of their own unless the spec names them alike (a Siamese pair's `[N, 3, H, W]`
+    twice is one H and one W), and no symbol made twice."""
+    if len(declared) == 1:
+        return generalise_input(declared[0])
+    taken = {str(d) for shape in declared for d in shape if not d.is_const}
+    first = generalise_input(declared[0], taken)
+    spatial, more = list(first.spatial), []
+    for shape in declared[1:]:
+        one = generalise_input(shape, taken, first.batch)
+        more.append(one.shape)
+        spatial += [s for s in one.spatial if s not in spatial]
+    return SymbolicInput(first.shape, first.batch, tuple(spatial), tuple(more))
+
+
+def generalise_input(
+    declared: Shape, taken: set[str] | None = None, batch_name: str | None = None
+) -> SymbolicInput:
     """`(N, 3, 224, 224)` -> `(N, 3, H, W)`: batch and size dims (`size_dims`) become symbols.
 
     A dim the spec already names keeps its name; the channel dim (index 1, or the last one of
     a channels-last input) is left alone, since layer widths depend on it. Rank 2 inputs
-    (`(N, features)`) have no spatial dims.
+    (`(N, features)`) have no spatial dims. `taken`: the names in use (new ones are added);
+    `batch_name`: the batch of a number (another input's, `generalise_inputs`).
     """
     rank = len(declared)
-    taken = {str(d) for d in declared if not d.is_const}
+    if taken is None:
+        taken = {str(d) for d in declared if not d.is_const}
     sizes = size_dims(declared)
     n_spatial = len(sizes)
     defaults = SPATIAL_NAMES.get(n_spatial, tuple(f"S{i + 1}" for i in range(n_spatial)))
@@ -91,7 +125,10 @@ def generalise_input(declared: Shape) -> SymbolicInput:
     out: list[Dim] = list(declared)
     batch = None
     if rank >= 1:
-        batch = str(declared[0]) if not declared[0].is_const else fresh(BATCH_NAME)
+        if not declared[0].is_const:
+            batch = str(declared[0])
+        else:
+            batch = batch_name or fresh(BATCH_NAME)
         out[0] = Dim.of(batch)
     spatial: list[str] = []
     for k, i in enumerate(sizes):

@@ -29,7 +29,7 @@ from .domain import Domain
 from .inputdomain import (
     SymbolicInput,
     first_impossible,
-    generalise_input,
+    generalise_inputs,
     input_domain,
     size_dims,
     training_domain,
@@ -94,15 +94,23 @@ class Analysis:
             domain=self.domain,
             train_domain=self.train_domain,
             input_dtype=graph.input_dtype,
+            input_names=graph.root.input_names,
+            more_symbolic=sym.more,
+            input_dtypes=graph.input_dtypes if graph.inputs else (),
             sources=dict(graph.sources),
             diagnostics=self.diagnostics,
         )
         if self.mismatch is not None or self.table is None:
             given = tuple(Dim.of(d) for d in self.input or ())
+            if graph.inputs:  # several, checked at the shapes declared (`_input_mismatch`)
+                given, more = graph.input_shape, graph.input_shapes[1:]
+                return CheckResult(input_shape=given, more_inputs=more, **base)  # type: ignore[arg-type]
             return CheckResult(input_shape=given, **base)  # type: ignore[arg-type]
         table = self.table
+        symbolic = table is general  # no size declared: the symbolic walk's
         return CheckResult(
             input_shape=table.input_shape,
+            more_inputs=sym.more if symbolic else graph.input_shapes[1:],
             shapes=_by_path(table.rows),
             outputs=_on_domain(table.outputs, self.domain) if table.failure is None else (),
             **base,  # type: ignore[arg-type]
@@ -143,23 +151,26 @@ def symbolic_shapes(a: Analysis) -> Analysis:
     >>> symbolic_shapes(a).general.outputs  # doctest: +SKIP
     ((N, 1000),)
     """
-    sym = generalise_input(a.graph.input_shape)
+    sym = generalise_inputs(a.graph.input_shapes)
     # `input_shapes` takes these rows for an input whose sizes are not all declared
     rows = a.symbolic_rows or (a.input is None and not _sizes_declared(a.graph))
-    return replaced(a, symbolic=sym, general=infer_shapes(a.graph, sym.shape, rows=rows))
+    general = infer_shapes(a.graph, sym.shape, rows=rows, more=sym.more)
+    return replaced(a, symbolic=sym, general=general)
 
 
 def _sizes_declared(graph: Graph) -> bool:
-    """Whether the declared input gives every spatial size (as `accepted_inputs` finds)."""
-    shape = graph.input_shape
-    return all(shape[i].is_const and shape[i].value > 0 for i in size_dims(shape))
+    """Whether the declared inputs give every spatial size (as `accepted_inputs` finds)."""
+    return all(
+        shape[i].is_const and shape[i].value > 0
+        for shape in graph.input_shapes
+        for i in size_dims(shape)
+    )
 
 
 def _some_size_declared(graph: Graph) -> bool:
     """Whether the declared input gives a spatial size as a number (a text recogniser's
     height, `[N, 1, 32, W]`), which its shapes keep."""
-    shape = graph.input_shape
-    return any(shape[i].is_const for i in size_dims(shape))
+    return any(shape[i].is_const for shape in graph.input_shapes for i in size_dims(shape))
 
 
 def accepted_inputs(a: Analysis) -> Analysis:
@@ -171,8 +182,8 @@ def accepted_inputs(a: Analysis) -> Analysis:
     """
     graph, sym, table = a.graph, a.symbolic, a.general
     assert sym is not None and table is not None
-    declared = [d.value if d.is_const else 0 for d in graph.input_shape]
-    env = {s: v for s, v in sym.bind(declared).items() if v > 0}
+    declared = [[d.value if d.is_const else 0 for d in shape] for shape in graph.input_shapes]
+    env = {s: v for s, v in sym.bind(*declared).items() if v > 0}
     sizes_declared = all(s in env for s in sym.spatial)
     diags = list(graph.diagnostics)
     domain = train_domain = None
@@ -238,7 +249,8 @@ def input_shapes(a: Analysis) -> Analysis:
         if train and env and len(declared) == len(graph.input_shape) and not train.contains(env):
             # a declared batch of 1 that training mode cannot take: walked as `--input` is,
             # for its W404 (lowering checked the declared input in eval mode only)
-            table = infer_shapes(graph, declared)
+            more = [tuple(d.evaluate(env) for d in shape) for shape in sym.more]
+            table = infer_shapes(graph, declared, more=more)
     diags: list[Diagnostic] = []
     if table.train_failure is not None:
         diags.append(_training_only(table.train_failure, a.train_domain))
@@ -307,8 +319,20 @@ def require_some_input(analysis: Analysis) -> None:
 
 
 def _input_mismatch(graph: Graph, given: tuple[int, ...]) -> Diagnostic | None:
-    """A concrete input must keep the declared rank and every declared non-size dim."""
+    """A concrete input must keep the declared rank and every declared non-size dim; a
+    network of several inputs is checked at the shapes it declares (one shape gives one)."""
     declared = graph.input_shape
+    if graph.inputs:
+        names = ", ".join(i.name for i in graph.inputs)
+        return Diagnostic(
+            "E407",
+            f"one input shape was given, but {graph.name} takes {len(graph.inputs)} inputs "
+            f"({names})",
+            graph.input_span,
+            "a network of several inputs is checked at the shapes its `inputs:` declares, with "
+            "every size a symbol leaves open: change them there (or with a variant) to check "
+            "others",
+        )
     if len(given) != len(declared):
         return Diagnostic(
             "E407",
@@ -406,7 +430,8 @@ def _outside_domain(
     why = culprit.describe()
     if at_one:  # and say it in the sizes of that batch of one
         at = {**env, sym.batch: 1}
-        failure = infer_shapes(graph, tuple(d.evaluate(at) for d in sym.shape)).failure
+        more = [tuple(d.evaluate(at) for d in shape) for shape in sym.more]
+        failure = infer_shapes(graph, tuple(d.evaluate(at) for d in sym.shape), more=more).failure
         if failure is not None and failure.span == culprit.span:
             why = failure.message.removeprefix(f"{culprit.path}: ")
     return Diagnostic(

@@ -473,6 +473,30 @@ class CheckResult:
     train_domain: Domain | None = None
     #: the input's dtype (`input_dtype:`): "float32", or "int64" for token ids
     input_dtype: str = "float32"
+    #: a network of several inputs (`inputs:`): their names, the shapes checked and the
+    #: symbolic shapes of those after the first (`input_shape`, `symbolic_input`), and every
+    #: input's dtype; empty for a network of one
+    input_names: tuple[str, ...] = ()
+    more_inputs: tuple[Shape, ...] = ()
+    more_symbolic: tuple[Shape, ...] = ()
+    input_dtypes: tuple[str, ...] = ()
+
+    def inputs_text(self, symbolic: bool = True) -> str:
+        """The input as a sentence names it: `(N, 3, H, W)`, or for a network of several
+        each by name, `z (N, 100), label (N) int64`."""
+        first = self.symbolic_input if symbolic else self.input_shape
+        if not self.input_names:
+            return format_shape(first or ()) + dtype_suffix(self.input_dtype)
+        return ", ".join(f"{name} {text}" for name, text in self.input_texts(symbolic))
+
+    def input_texts(self, symbolic: bool = True) -> list[tuple[str, str]]:
+        """(name, shape and dtype) of each input of a network of several."""
+        first = self.symbolic_input if symbolic else self.input_shape
+        shapes = (first or (), *(self.more_symbolic if symbolic else self.more_inputs))
+        return [
+            (name, format_shape(shape) + dtype_suffix(dtype))
+            for name, shape, dtype in zip(self.input_names, shapes, self.input_dtypes)
+        ]
 
     @property
     def ok(self) -> bool:
@@ -493,7 +517,7 @@ class CheckResult:
         if self.domain is None or self.symbolic_input is None:
             return f"{self.name}: the accepted inputs are unknown"
         words = self.domain.describe()
-        template = format_shape(self.symbolic_input) + dtype_suffix(self.input_dtype)
+        template = self.inputs_text()
         if self.domain.is_empty:
             return f"{self.name} accepts no input of the form {template}"
         text = f"{self.name} accepts {template}" + (f" with {words}" if words != "any size" else "")
@@ -516,9 +540,19 @@ class CheckResult:
             "outputs": [format_shape(s) for s in self.outputs],
             "symbolic_input": format_shape(self.symbolic_input) if self.symbolic_input else None,
             "symbolic_outputs": [format_shape(s) for s in self.symbolic_outputs],
+            **({"inputs": self._inputs_dict()} if self.input_names else {}),
             "domain": self.domain_text if self.domain is not None else None,
             "shapes": {p: format_shape(s) for p, s in self.shapes.items()},
             "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }
+
+    def _inputs_dict(self) -> dict[str, Any]:
+        """Each input of a network of several by name: shape checked, symbolic, dtype."""
+        given = (self.input_shape or (), *self.more_inputs)
+        symbolic = (self.symbolic_input or (), *self.more_symbolic)
+        return {
+            name: {"shape": format_shape(a), "symbolic": format_shape(b), "dtype": dtype}
+            for name, a, b, dtype in zip(self.input_names, given, symbolic, self.input_dtypes)
         }
 
 

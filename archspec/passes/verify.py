@@ -35,11 +35,12 @@ def verify(graph: Graph) -> Graph:
     # subtrees found clean (passes/family.py: its variants share block instances)
     clean = family_memo("verify")
     slots = _InputSlots(family_memo("verify_inputs"))
-    int_input = graph.input_dtype == "int64"  # token ids: followed like an int64 buffer
+    # token ids: followed like an int64 buffer (each input of several by its own dtype)
+    int_input = [dtype == "int64" for dtype in graph.input_dtypes]
     has_ints = _check_tree(graph.root, errors, warnings, {} if clean is None else clean, slots)
-    if has_ints or int_input:
+    if has_ints or any(int_input):
         errors += int64_readers(graph.root, int_input)
-    warnings += slots.warnings()
+    warnings += slots.warnings() + _unread_network_inputs(graph)
     # a block's or repeat's copies share their spans: one diagnostic per place, with a count
     if errors:
         raise SpecError(diagnostics=once_per_place(errors), sources=dict(graph.sources))
@@ -150,7 +151,7 @@ def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputS
                     Severity.WARNING,
                 )
             )
-    if module.input_names:
+    if module.input_names and module.block is not None:  # the network's: verify's
         _unread_inputs(module, consumers, outputs, slots)
     return ints
 
@@ -275,6 +276,25 @@ def _unread_inputs(
             Severity.WARNING,
         )
         found.unread.append((slot, warning))
+
+
+def _unread_network_inputs(graph: Graph) -> list[Diagnostic]:
+    """W401 at an input of a network of several (`inputs:`) that no node reads: forward
+    takes it and does nothing with it, which is seldom meant (a misspelt `from`)."""
+    root = graph.root
+    read = {i for node in root.nodes for i in node.inputs} | {o.name for o in root.outputs}
+    return [
+        Diagnostic(
+            "W401",
+            f"input `{given.name}` of the network is never used",
+            given.span,
+            f"read it with `from: {given.name}`, or drop it from `inputs:` (forward takes "
+            "every input it names, used or not)",
+            Severity.WARNING,
+        )
+        for given, held in zip(graph.inputs, (INPUT, *root.extra_inputs))
+        if held not in read
+    ]
 
 
 def _first_readers(module: Module) -> dict[str, list[str]]:

@@ -1,0 +1,251 @@
+"""A network of several inputs (the header's `inputs:`): a conditional GAN's `G(z, label)` and
+a Siamese pair through one shared tower, checked (every input printed, the domain over all of
+them), compiled against torch modules written here (same keys, same numbers), and refused
+where a spec gets the form wrong, each error at its line."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+from archspec.errors import ArchSpecError
+
+runner = CliRunner()
+
+CGAN = textwrap.dedent(
+    """\
+    archspec: 1
+    name: cgan_generator
+    class_name: Generator
+    inputs:
+      z: [N, 100]
+      label: {shape: [N], dtype: int64}
+    params:
+      num_classes: 10
+    layers:
+      - {name: embed, type: embedding, num_embeddings: num_classes, embedding_dim: num_classes,
+         from: label}
+      - {name: cat, type: concat, from: [z, embed], dim: 1}
+      - {name: fc1, type: linear, out_features: 256}
+      - {type: relu}
+      - {name: fc2, type: linear, out_features: 784}
+      - {type: tanh}
+      - {name: image, type: unflatten, dim: 1, unflattened_size: [1, 28, 28]}
+    """
+)
+
+SIAMESE = textwrap.dedent(
+    """\
+    archspec: 1
+    name: siamese
+    inputs:
+      x1: [N, 3, H, W]
+      x2: [N, 3, H, W]
+    layers:
+      - name: tower
+        type: sequential
+        layers:
+          - {type: conv2d, out_channels: 8, kernel_size: 3, stride: 2}
+          - {type: relu}
+          - {type: adaptive_avgpool2d, output_size: 1}
+          - {type: flatten}
+      - {name: tower2, type: reuse, node: tower, from: x2}
+      - {name: diff, type: sub, from: [tower, tower2]}
+      - {name: head, type: linear, out_features: 1}
+    """
+)
+
+
+# -- check -----------------------------------------------------------------------------------
+
+
+def _file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "net.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_check_prints_every_input_and_the_domain_over_them(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", _file(tmp_path, CGAN)])
+    assert result.exit_code == 0, result.output
+    assert "  input   z (N, 100)\n  input   label (N) int64\n" in result.stdout
+    assert "cgan_generator accepts z (N, 100), label (N) int64" in result.stdout
+    report = archspec.check(CGAN)
+    assert report.input_names == ("z", "label")
+    assert report.outputs == ((archspec.api.Dim.of("N"), *map(archspec.api.Dim.of, (1, 28, 28))),)
+
+
+def test_check_json_carries_each_input_by_name(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", "--json", _file(tmp_path, CGAN)])
+    assert result.exit_code == 0, result.output
+    (data,) = json.loads(result.stdout)
+    assert data["inputs"] == {
+        "z": {"shape": "(N, 100)", "symbolic": "(N, 100)", "dtype": "float32"},
+        "label": {"shape": "(N)", "symbolic": "(N)", "dtype": "int64"},
+    }
+    assert data["input"] == "(N, 100)"  # the first input, which is also `input`
+
+
+def test_a_symbol_two_inputs_share_is_one_size() -> None:
+    """The Siamese pair's H and W are the one pair of sizes both towers take."""
+    report = archspec.check(SIAMESE)
+    assert report.ok, report.render()
+    assert report.domain_text == ("siamese accepts x1 (N, 3, H, W), x2 (N, 3, H, W) with H, W >= 3")
+
+
+def test_the_domain_ties_the_sizes_of_two_inputs_a_layer_joins() -> None:
+    """A mask at half the image's size: the domain says how their sizes must agree, and a
+    declared pair that breaks the join is an error whose hint leads with that domain."""
+    text = textwrap.dedent(
+        """\
+        archspec: 1
+        name: two
+        inputs:
+          img: [N, 3, 64, 64]
+          mask: [N, 1, 32, 32]
+        layers:
+          - {name: pool, type: maxpool2d, kernel_size: 2}
+          - {name: cat, type: concat, from: [pool, mask]}
+          - {type: conv2d, out_channels: 8, kernel_size: 3}
+        """
+    )
+    report = archspec.check(text)
+    assert report.ok, report.render()
+    assert report.domain_text == (
+        "two accepts img (N, 3, H, W), mask (N, 1, H2, W2) with H, W >= 6 and H2, W2 >= 1, "
+        "where also H2 == H//2 and W2 == W//2"
+    )
+    broken = archspec.check(text.replace("[N, 1, 32, 32]", "[N, 1, 31, 32]"))
+    (error,) = broken.errors
+    assert (error.code, error.span.line) == ("E403", 8)
+    assert error.hint.startswith("two accepts img (N, 3, H, W), mask (N, 1, H2, W2) with")
+
+
+def test_one_input_shape_given_to_a_network_of_several_is_refused_at_its_inputs() -> None:
+    report = archspec.check(SIAMESE, input=(1, 3, 32, 32))
+    (error,) = report.errors
+    assert error.code == "E407" and error.span.line == 4
+    assert "takes 2 inputs (x1, x2)" in error.message
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def _error(text: str) -> tuple[str, int, int, str, str]:
+    with pytest.raises(ArchSpecError) as info:
+        archspec.build_graph(text)
+    d = info.value.diagnostics[0]
+    assert d.span is not None
+    return d.code, d.span.line, d.span.col, d.message, d.hint or ""
+
+
+def test_an_input_named_like_a_layer_is_refused_at_the_layer() -> None:
+    text = CGAN.replace("{name: fc1,", "{name: z,")
+    code, line, _, message, hint = _error(text)
+    assert (code, line) == ("E304", 13)
+    assert "duplicate name `z`" in message and "the network's `inputs:`" in hint
+
+
+def test_an_unknown_name_in_from_lists_the_inputs() -> None:
+    text = CGAN.replace("from: [z, embed]", "from: [zz, embed]")
+    code, line, col, message, hint = _error(text)
+    assert (code, line, col) == ("E305", 12, 38)
+    assert message == "unknown reference `zz`" and "did you mean `z`" in hint
+
+
+def test_an_int64_input_into_a_conv_is_refused_where_it_is_read() -> None:
+    text = textwrap.dedent(
+        """\
+        archspec: 1
+        name: net
+        inputs:
+          img: [N, 3, 8, 8]
+          ids: {shape: [N, 3, 8, 8], dtype: int64}
+        layers:
+          - {name: a, type: conv2d, out_channels: 4, kernel_size: 3}
+          - {name: b, type: conv2d, out_channels: 4, kernel_size: 3, from: ids}
+          - {name: s, type: add, from: [a, b]}
+        """
+    )
+    code, line, _, message, _ = _error(text)
+    assert (code, line) == ("E401", 8)
+    assert "reads `ids`, an int64 tensor" in message
+
+
+def test_a_float_input_into_an_embedding_says_how_to_give_its_dtype() -> None:
+    code, line, _, message, hint = _error(CGAN.replace("{shape: [N], dtype: int64}", "[N]"))
+    assert (code, line) == ("E401", 10)
+    assert "`label` is a float tensor" in message
+    assert "`label: {shape: [N], dtype: int64}`" in hint
+
+
+@pytest.mark.parametrize(
+    ("header", "code", "line", "words"),
+    [
+        ("input: [N, 100]\ninputs: {z: [N, 100], y: [N]}", "E204", 3, "`input` and `inputs`"),
+        ("input_dtype: int64\ninputs: {z: [N, 100], y: [N]}", "E204", 3, "`input_dtype` and"),
+        ("inputs: {z: [N, 100]}", "E204", 3, "at least 2 items"),
+        ("description: no input", "E203", 1, "missing required field `input`"),
+        ("inputs: {z: [N, 100], y: {shape: [N], dtype: int32}}", "E204", 3, "int32"),
+        ("inputs: {z: [N, 100], y: [N, 0]}", "E204", 3, "greater than or equal to 1"),
+        ("params: {y: 3}\ninputs: {z: [N, 100], y: [N]}", "E304", 4, "a param of the spec"),
+        ("inputs: {z: [N, 100], y: [N, nz]}\nparams: {nz: 4}", "E304", 3, "not the param"),
+    ],
+)
+def test_a_header_of_the_wrong_form_is_one_located_error(
+    header: str, code: str, line: int, words: str
+) -> None:
+    text = f"archspec: 1\nname: net\n{header}\nlayers:\n  - {{type: relu}}\n"
+    got = _error(text)
+    assert got[:2] == (code, line), got
+    assert words in got[3], got
+
+
+def test_an_input_no_layer_reads_is_a_warning_at_the_input() -> None:
+    text = SIAMESE.replace("from: x2}", "from: x1}")
+    report = archspec.check(text)
+    (warning,) = report.warnings
+    assert (warning.code, warning.span.line) == ("W401", 5)
+    assert warning.message == "input `x2` of the network is never used"
+
+
+def test_a_variant_and_an_extending_spec_change_the_inputs(tmp_path: Path) -> None:
+    folder = tmp_path
+    family = SIAMESE.replace(
+        "layers:\n  - name: tower",
+        "variants:\n  pair: {}\n  fixed:\n    inputs: {x1: [N, 3, 32, 32], x2: [N, 3, 32, 32]}\n"
+        "  one:\n    input: [N, 3, 16, 16]\nlayers:\n  - name: tower",
+        1,
+    )
+    (folder / "siamese.yaml").write_text(family)
+    fixed = archspec.check(folder / "siamese.yaml", variant="fixed")
+    assert fixed.ok and fixed.inputs_text(symbolic=False) == "x1 (N, 3, 32, 32), x2 (N, 3, 32, 32)"
+    one = archspec.check(folder / "siamese.yaml", variant="one")  # x2 is no input any more
+    assert [(d.code, d.message) for d in one.errors] == [("E305", "unknown reference `x2`")]
+    (folder / "big.yaml").write_text(
+        "archspec: 1\nextends: {from: siamese.yaml, variant: pair}\nname: big\n"
+        "inputs: {x1: [N, 3, 64, 64], x2: [N, 3, 64, 64]}\n"
+    )
+    big = archspec.check(folder / "big.yaml")
+    assert big.ok, big.render()
+    assert big.inputs_text(symbolic=False) == "x1 (N, 3, 64, 64), x2 (N, 3, 64, 64)"
+
+
+def test_the_json_schema_takes_one_form_of_input_or_the_other() -> None:
+    import jsonschema
+    import yaml
+
+    from archspec.schema import json_schema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    spec = yaml.safe_load(CGAN)
+    assert validator.is_valid(spec)
+    assert not validator.is_valid({**spec, "input": [1, 100]})
+    assert not validator.is_valid({**spec, "input_dtype": "int64"})
+    assert not validator.is_valid({k: v for k, v in spec.items() if k != "inputs"})
