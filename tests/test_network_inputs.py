@@ -5,11 +5,15 @@ where a spec gets the form wrong, each error at its line."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import pickle
 import textwrap
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 from typer.testing import CliRunner
 
 import archspec
@@ -60,6 +64,45 @@ SIAMESE = textwrap.dedent(
       - {name: head, type: linear, out_features: 1}
     """
 )
+
+
+class Generator(nn.Module):
+    """The conditional GAN's generator as one writes it in torch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 10)
+        self.fc1 = nn.Linear(110, 256)
+        self.fc2 = nn.Linear(256, 784)
+
+    def forward(self, z: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([z, self.embed(label)], 1)
+        x = torch.tanh(self.fc2(torch.relu(self.fc1(x))))
+        return x.unflatten(1, (1, 28, 28))
+
+
+class Siamese(nn.Module):
+    """The Siamese pair: one tower called on each view."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tower = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        return self.head(self.tower(x1) - self.tower(x2))
+
+
+def _same_as(ours: nn.Module, theirs: nn.Module, *inputs: torch.Tensor) -> None:
+    """Same state_dict keys and shapes; with the same weights, the same outputs."""
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        (k, v.shape) for k, v in theirs.state_dict().items()
+    ]
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.eval()(*inputs), theirs.eval()(*inputs))
 
 
 # -- check -----------------------------------------------------------------------------------
@@ -215,6 +258,41 @@ def test_an_input_no_layer_reads_is_a_warning_at_the_input() -> None:
     assert warning.message == "input `x2` of the network is never used"
 
 
+# -- compile -------------------------------------------------------------------------------
+
+
+def test_compile_matches_a_hand_written_conditional_generator() -> None:
+    model = archspec.compile(CGAN)
+    assert list(inspect.signature(model.forward).parameters) == ["z", "label"]
+    assert list(inspect.signature(type(model).forward).parameters) == ["self", "z", "label"]
+    torch.manual_seed(0)
+    z, label = torch.randn(4, 100), torch.tensor([0, 3, 9, 3])
+    _same_as(model, Generator(), z, label)
+    with torch.no_grad():  # called by keyword, as the hand-written one is
+        torch.testing.assert_close(model(z=z, label=label), model(z, label))
+
+
+def test_compile_matches_a_hand_written_siamese_pair() -> None:
+    model = archspec.compile(SIAMESE)
+    torch.manual_seed(0)
+    x1, x2 = torch.randn(2, 3, 17, 17), torch.randn(2, 3, 17, 17)
+    _same_as(model, Siamese(), x1, x2)
+
+
+def test_a_compiled_network_of_several_inputs_pickles_and_traces() -> None:
+    """Its class (named after the spec) comes back with its forward's names; torch.fx
+    traces it, reading `forward(self, z, label)` from the class."""
+    model = archspec.compile(CGAN).eval()
+    z, label = torch.randn(2, 100), torch.tensor([1, 2])
+    again = pickle.loads(pickle.dumps(model))
+    assert list(inspect.signature(again.forward).parameters) == ["z", "label"]
+    traced = torch.fx.symbolic_trace(model)
+    assert "def forward(self, z, label)" in traced.code
+    with torch.no_grad():
+        torch.testing.assert_close(again(z, label), model(z, label))
+        torch.testing.assert_close(traced(z, label), model(z, label))
+
+
 def test_a_variant_and_an_extending_spec_change_the_inputs(tmp_path: Path) -> None:
     folder = tmp_path
     family = SIAMESE.replace(
@@ -235,6 +313,9 @@ def test_a_variant_and_an_extending_spec_change_the_inputs(tmp_path: Path) -> No
     big = archspec.check(folder / "big.yaml")
     assert big.ok, big.render()
     assert big.inputs_text(symbolic=False) == "x1 (N, 3, 64, 64), x2 (N, 3, 64, 64)"
+    assert archspec.compile(folder / "big.yaml")(
+        torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
+    ).shape == (1, 1)
 
 
 def test_the_json_schema_takes_one_form_of_input_or_the_other() -> None:

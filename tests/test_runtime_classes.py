@@ -69,7 +69,7 @@ def test_state_dict_and_outputs_are_those_of_the_base_classes(
 ) -> None:
     torch.manual_seed(0)
     named = archspec.load("resnet18").eval()
-    monkeypatch.setattr(torch_module, "runtime_class", lambda base, spec, name: base)
+    monkeypatch.setattr(torch_module, "runtime_class", lambda base, spec, name, inputs=(): base)
     torch.manual_seed(0)
     plain = archspec.load("resnet18").eval()
     assert type(plain) is SpecModule and type(named) is not SpecModule

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..ops.names import NAME_RE
 
-_CLASSES: dict[tuple[type, str, str], type] = {}
+_CLASSES: dict[tuple[Any, ...], type] = {}
 _LOCK = threading.Lock()
 
 
@@ -26,16 +26,17 @@ def is_class_name(name: object) -> bool:
     return isinstance(name, str) and NAME_RE.match(name) is not None and not keyword.iskeyword(name)
 
 
-def runtime_class(base: type, spec: str, name: str) -> type:
+def runtime_class(base: type, spec: str, name: str, inputs: tuple[str, ...] = ()) -> type:
     """The subclass of `base` named `name` for the spec whose class is `spec` (made once).
 
     A name that is no identifier (which validation never lets through) gives `base` itself,
-    so no text from a spec becomes anything but an identifier.
+    so no text from a spec becomes anything but an identifier. `inputs`: a network of several
+    inputs' names, which its class's `forward` takes (`base.named_forward` writes it).
     """
-    key = (base, spec, name)
+    key: tuple[Any, ...] = (base, spec, name, inputs) if inputs else (base, spec, name)
     cls = _CLASSES.get(key)  # a key is only kept once its names were found identifiers
     if cls is None:
-        if not is_class_name(name) or not is_class_name(spec):
+        if not all(map(is_class_name, (name, spec, *inputs))):
             return base
         with _LOCK:
             cls = _CLASSES.get(key)
@@ -47,14 +48,16 @@ def runtime_class(base: type, spec: str, name: str) -> type:
                     "__doc__": doc,
                     "_spec_key": key,
                 }
+                if inputs:
+                    namespace["forward"] = base.named_forward(inputs)
                 cls = type(base)(name, (base,), namespace)
                 _CLASSES[key] = cls
     return cls
 
 
-def spec_instance(base: type, spec: str, name: str) -> Any:
+def spec_instance(base: type, spec: str, name: str, inputs: tuple[str, ...] = ()) -> Any:
     """An empty instance of the runtime class, for unpickling (state is set after)."""
-    cls = runtime_class(base, spec, name)
+    cls = runtime_class(base, spec, name, inputs)
     return cls.__new__(cls)
 
 

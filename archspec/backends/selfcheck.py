@@ -253,22 +253,26 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph, source: str) ->
     from ..ir import iter_nodes
     from ..meta_kernels import MetaShortcuts  # common ops by their shape rules, not torch's
 
-    shape = example_input(graph)
-    if shape is None:
+    shapes = example_inputs(graph)
+    if shapes is None:
         return "no input size is accepted"  # check says so; there is nothing to run
+    shape = shapes[0] if len(shapes) == 1 else ", ".join(map(str, shapes))
     train_only = any(node.train_only for _, node in iter_nodes(graph.root))
-    if math.prod(shape) >= MAX_TENSOR_ELEMENTS:
+    if any(math.prod(s) >= MAX_TENSOR_ELEMENTS for s in shapes):
         return "every accepted input is larger than a tensor can hold"
     for training in (False, True) if train_only else (False,):
-        x = torch.empty(shape, device="meta", dtype=getattr(torch, graph.input_dtype))
+        x = [
+            torch.empty(s, device="meta", dtype=getattr(torch, dtype))
+            for s, dtype in zip(shapes, graph.input_dtypes)
+        ]
         try:
             with MetaShortcuts():
-                want = _shapes(reference.train(training)(x))
+                want = _shapes(reference.train(training)(*x))
         except Exception:  # the compiled module itself refuses: not the emitter's doing
             return f"archspec.compile's module refuses the input {shape}"
         try:
             with MetaShortcuts():
-                got = _shapes(emitted.train(training)(x))
+                got = _shapes(emitted.train(training)(*x))
         except Exception as exc:
             _raise_if_plugin_support(exc, source, graph)
             raise _at_root(
@@ -291,23 +295,30 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph, source: str) ->
 
 
 def example_input(graph: Graph) -> tuple[int, ...] | None:
-    """An input the graph accepts: the declared one with batch 1, or when sizes are left
-    symbolic (`[N, 3, H, W]`) or the declared input has more elements than a tensor can hold,
-    the smallest member of the derived domain."""
+    """The first input of `example_inputs` (a network's one input)."""
+    shapes = example_inputs(graph)
+    return None if shapes is None else shapes[0]
+
+
+def example_inputs(graph: Graph) -> tuple[tuple[int, ...], ...] | None:
+    """Inputs the graph accepts, one shape per input: the declared ones with batch 1, or
+    when sizes are left symbolic (`[N, 3, H, W]`) or a declared input has more elements than
+    a tensor can hold, the smallest member of the derived domain."""
     from ..passes.inputdomain import batch_of_one
     from ..passes.pipeline import Analysis, accepted_inputs, symbolic_shapes
 
-    declared = batch_of_one(graph.input_shape)
-    if declared is not None and math.prod(declared) < MAX_TENSOR_ELEMENTS:
-        return declared
+    declared = [batch_of_one(shape) for shape in graph.input_shapes]
+    if all(d is not None and math.prod(d) < MAX_TENSOR_ELEMENTS for d in declared):
+        return tuple(d for d in declared if d is not None)
 
     a = accepted_inputs(symbolic_shapes(Analysis(graph)))
     if a.domain is None or a.symbolic is None:
         return None
+    shapes = a.symbolic.shapes
     for env in a.domain.examples(per_box=1):
-        names = {n for d in a.symbolic.shape for n in d.symbols} | set(a.domain.symbols)
+        names = {n for shape in shapes for d in shape for n in d.symbols} | set(a.domain.symbols)
         values = dict.fromkeys(names, 1) | dict(env)
-        return tuple(d.evaluate(values) for d in a.symbolic.shape)
+        return tuple(tuple(d.evaluate(values) for d in shape) for shape in shapes)
     return None
 
 

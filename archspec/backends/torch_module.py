@@ -154,6 +154,36 @@ class CheckpointedModuleOfInputs(CheckpointedModule):
         return self._fwd_train(self, x, *more)
 
 
+class SpecNetworkOfInputs(SpecModuleOfInputs):
+    """The root of a network of several inputs (the spec's `inputs:`): its runtime class's
+    `forward` takes them by name, `forward(self, z, label)` (`named_forward`), as emitted
+    source does, so that a call by keyword, `inspect.signature` and torch.fx's tracing (which
+    reads the class's forward and cannot unpack `*more`) see the spec's inputs."""
+
+    def _install(self) -> None:  # the class's forward always: never the instance's program
+        train = self._programs.get("train")
+        fwd_eval = _compiled(self._programs["eval"])
+        _plain_attr(self, "_fwd_eval", fwd_eval)
+        _plain_attr(self, "_fwd_train", _compiled(train) if train is not None else fwd_eval)
+
+    def _dispatch(self, *xs: torch.Tensor) -> Any:
+        if self.training:
+            return self._fwd_train(self, *xs)
+        return self._fwd_eval(self, *xs)
+
+    @staticmethod
+    def named_forward(names: tuple[str, ...]) -> Callable[..., Any]:
+        """`forward(self, *names)` calling `self._dispatch` with them, written by torch.fx
+        as it writes every program's (a name is an identifier the schema checked; fx gives
+        one that shadows a builtin a suffix)."""
+        graph = torch.fx.Graph()
+        args = tuple(graph.placeholder(name) for name in names)
+        holder = _Holder()
+        holder.add_module("_dispatch", nn.Identity())  # only so that fx writes the call
+        graph.output(graph.call_module("_dispatch", args))
+        return type(torch.fx.GraphModule(holder, graph, class_name="SpecForward")).forward
+
+
 #: object.__setattr__: what nn.Module.__setattr__ ends in for a value that is no Parameter,
 #: module or tensor under a name no parameter, child or buffer has (the runtime classes' own
 #: attributes), without its isinstance checks (through Parameter's metaclass, in Python)
@@ -283,13 +313,15 @@ def build_scope(
     programs = {"eval": _program(module, training=False)}
     if any(n.train_only for n in module.nodes):
         programs["train"] = _program(module, training=True)
-    if module.extra_inputs:
-        base: type[SpecModule] = (
-            CheckpointedModuleOfInputs if module.checkpoint else SpecModuleOfInputs
-        )
+    named: tuple[str, ...] = ()
+    if module.extra_inputs and module.path == "" and module.block is None:
+        base: type[SpecModule] = SpecNetworkOfInputs  # the network's, `inputs:`
+        named = module.input_names
+    elif module.extra_inputs:
+        base = CheckpointedModuleOfInputs if module.checkpoint else SpecModuleOfInputs
     else:
         base = CheckpointedModule if module.checkpoint else SpecModule
-    out = runtime_class(base, spec, module.class_name)(module.class_name, programs)
+    out = runtime_class(base, spec, module.class_name, named)(module.class_name, programs)
     if module.register_order:
         rank = {n: i for i, n in enumerate(module.registered([n for n, _ in children]))}
         children.sort(key=lambda c: rank[c[0]])
