@@ -5,6 +5,7 @@ where a spec gets the form wrong, each error at its line."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import pickle
@@ -17,8 +18,11 @@ from torch import nn
 from typer.testing import CliRunner
 
 import archspec
+from archspec.backends.pysource import render_module
 from archspec.cli import app
 from archspec.errors import ArchSpecError
+
+from .emit_helpers import _load
 
 runner = CliRunner()
 
@@ -330,3 +334,69 @@ def test_the_json_schema_takes_one_form_of_input_or_the_other() -> None:
     assert not validator.is_valid({**spec, "input": [1, 100]})
     assert not validator.is_valid({**spec, "input_dtype": "int64"})
     assert not validator.is_valid({k: v for k, v in spec.items() if k != "inputs"})
+
+
+# -- emit ------------------------------------------------------------------------------------
+
+
+def _emitted(text: str) -> tuple[str, nn.Module]:
+    """The emitted source of `text` (parsed with ast before anything runs it) and an
+    instance of its network class."""
+    graph = archspec.build_graph(text)
+    source = render_module(graph)
+    ast.parse(source)
+    return source, getattr(_load(source, graph.name), graph.class_name)()
+
+
+@pytest.mark.parametrize(
+    ("text", "inputs"),
+    [
+        (CGAN, (torch.randn(3, 100), torch.tensor([4, 0, 9]))),
+        (SIAMESE, (torch.randn(2, 3, 19, 23), torch.randn(2, 3, 19, 23))),
+    ],
+    ids=["cgan", "siamese"],
+)
+def test_emitted_source_computes_what_compile_computes(text: str, inputs: tuple) -> None:
+    _, ours = _emitted(text)
+    reference = archspec.compile(text)
+    _same_as(ours, reference, *inputs)
+    assert list(inspect.signature(ours.forward).parameters) == list(
+        inspect.signature(reference.forward).parameters
+    )
+
+
+def test_emitted_source_reads_like_the_hand_written_one() -> None:
+    source, _ = _emitted(SIAMESE)
+    assert "    Inputs: x1 (N, 3, H, W), x2 (N, 3, H, W). Output: (N, 1).\n" in source
+    assert "    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:\n" in source
+    assert "        # x1: (N, 3, H, W)\n        # x2: (N, 3, H, W)\n" in source
+    assert "        tower = self.tower(x1)  # (N, 8)\n" in source
+    assert "        tower2 = self.tower(x2)  # (N, 8)\n" in source
+    source, _ = _emitted(CGAN)
+    assert "Inputs: z (N, 100), label (N) int64. Output: (N, 1, 28, 28)." in source
+    assert "        embed = self.embed(label)  # (N, num_classes)\n" in source
+    assert "        self.fc1 = nn.Linear(100 + num_classes, 256)\n" in source
+
+
+def test_inputs_named_like_the_files_names_are_renamed_in_emitted_source() -> None:
+    """`torch`, `F` and a builtin as inputs: the compiled forward takes them as written,
+    emitted source with a `_` (as a block's inputs are), and both compute alike."""
+    text = textwrap.dedent(
+        """\
+        archspec: 1
+        name: clash
+        inputs: {torch: [N, 4], F: [N, 4], len: [N, 4], x: [N, 4]}
+        layers:
+          - {name: a, type: add, from: [torch, F]}
+          - {name: b, type: add, from: [len, x]}
+          - {name: c, type: mul, from: [a, b]}
+          - {name: fc, type: linear, out_features: 2}
+        """
+    )
+    source, ours = _emitted(text)
+    assert "def forward(self, torch_: torch.Tensor, F_: torch.Tensor, len_: torch.Tensor, x:" in (
+        source
+    )
+    model = archspec.compile(text)
+    assert list(inspect.signature(model.forward).parameters) == ["torch", "F", "len", "x"]
+    _same_as(ours, model, *(torch.randn(2, 4) for _ in range(4)))

@@ -144,6 +144,10 @@ def _compile_one(graph: api.Graph, output: str | None, force: bool) -> None:
         markup=False,
     )
     given = api.format_shape(graph.input_shape) + api.dtype_suffix(graph.input_dtype)
+    if graph.inputs:  # a network of several: each by name
+        given = ", ".join(
+            f"{i.name} {api.format_shape(i.shape)}{api.dtype_suffix(i.dtype)}" for i in graph.inputs
+        )
     out.print(f"  input {given} -> output {shapes}", markup=False)
     compared = (
         f"{n_tensors} state_dict tensors and the forward pass match archspec.compile"

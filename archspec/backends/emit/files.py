@@ -166,12 +166,15 @@ class Emitter(Classes, InitRules):
         outs = [
             (o, g.input_shape if o.name == INPUT else by_name.get(o.name)) for o in g.root.outputs
         ]
-        if any(not d.is_const for d in g.input_shape[1:]):  # sizes left open: read on the domain
-            simplify = on_accepted_inputs(g)
+        if any(not d.is_const for shape in g.input_shapes for d in shape[1:]):
+            simplify = on_accepted_inputs(g)  # sizes left open: read on the domain
             outs = [(o, simplify(s) if s is not None else None) for o, s in outs]
         main = ", ".join(format_shape(s) for o, s in outs if s is not None and not o.train_only)
         given = format_shape(g.input_shape) + dtype_suffix(g.input_dtype)  # `(N, L) int64`
         text = f"Input: {given}. Output: {main}"
+        if g.inputs:  # `Inputs: z (N, 100), label (N) int64.`
+            named = (f"{i.name} {format_shape(i.shape)}{dtype_suffix(i.dtype)}" for i in g.inputs)
+            text = f"Inputs: {', '.join(named)}. Output: {main}"
         extra = [f"{o.name} {format_shape(s)}" for o, s in outs if s is not None and o.train_only]
         if extra:
             text += "; in training mode followed by " + ", ".join(extra)

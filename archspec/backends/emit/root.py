@@ -27,10 +27,16 @@ def render_root(em: Classes) -> ClassInfo:
     }
     symbolic -= pre_lost | em.escaped
     in_vals = tuple(literal(d) for d in g.input_shape)
+    # a network of several inputs (`inputs:`): the others' sizes, each the declared number
+    more = {
+        name: tuple(literal(d) for d in shape)
+        for name, shape in zip(root.extra_inputs, root.extra_in_shapes)
+        if shape is not None
+    }
     while True:
         em.optional, em.missing, em.foreign, em.kept_calls = {}, {}, {}, set()
         env = Env(frozenset(symbolic), dict(g.params), pynames)
-        steps, vals = em.render_scope(root, env, in_vals)
+        steps, vals = em.render_scope(root, env, in_vals, more)
         lost = env.lost | unkept(em) | foreign_names(em)
         if not lost & symbolic:
             break

@@ -11,7 +11,7 @@ written as that argument (`(N, radix, out, H, W)`, not `out`'s value) or the lin
 comment (a case of stride-2 instances whose condition holds at stride 1 too).
 
 The network class's comments are exact the same way, over its input generalised
-(`passes.inputdomain.generalise_input`: `(N, 3, 224, 224)` -> `(N, 3, H, W)`), so
+(`passes.inputdomain.generalise_inputs`: `(N, 3, 224, 224)` -> `(N, 3, H, W)`), so
 `self.conv1(x)` reads `(N, 64, (H + 1)//2, (W + 1)//2)` and `forward` first says what H
 and W are. Should the pass fail for the generalised input (a rule needing a size the
 declared input fixes), the network's comments are its shapes at the declared input, which
@@ -28,7 +28,7 @@ from functools import lru_cache
 
 from ...dims import Dim, Shape, format_shape
 from ...ir import Graph, Module
-from ...passes.inputdomain import generalise_input, input_domain
+from ...passes.inputdomain import generalise_inputs, input_domain
 from ...passes.shapes import ShapeTable, infer_shapes
 from ..pyvalues import IN, Val, more_in
 from .model import ClassInfo
@@ -52,9 +52,12 @@ def _class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
     """`class_shapes`, every comment kept."""
     taken = {p.pyname for p in cls.params} | set(cls.pynames.values())
     if cls.bodies[0].module is graph.root:
-        sym_in = generalise_input(graph.input_shape).shape
-        table = infer_shapes(graph, sym_in)
-        if table.failure is not None or any(s in taken for d in sym_in for s in d.symbols):
+        sym = generalise_inputs(graph.input_shapes)  # a network of several: each input's
+        sym_in = sym.shape
+        table = infer_shapes(graph, sym_in, more=sym.more)
+        if table.failure is not None or any(
+            s in taken for shape in sym.shapes for d in shape for s in d.symbols
+        ):
             return graph.input_shape, network_comments(cls)
         simplify = on_accepted_inputs(graph, table)
         rows = {k: simplify(s) for k, s in _rows(table).items()}
@@ -62,7 +65,8 @@ def _class_shapes(cls: ClassInfo, graph: Graph) -> tuple[Shape, dict[str, str]]:
         # and an argument too has no text here (the class's code computed it at 224)
         given = {
             symbol
-            for d, declared in zip(sym_in, graph.input_shape, strict=False)
+            for shape, shape_declared in zip(sym.shapes, graph.input_shapes)
+            for d, declared in zip(shape, shape_declared, strict=False)
             if declared.is_const
             for symbol in d.symbols
         }
@@ -86,8 +90,8 @@ def on_accepted_inputs(graph: Graph, table: ShapeTable | None = None) -> Callabl
     """Shapes as they read on the inputs the network accepts (where H must be a multiple of
     16, a U-Net's `16*(H//16)` is `H`), as `archspec check` shows its outputs; `table`: the
     network's shapes over its generalised input, when already walked."""
-    sym = generalise_input(graph.input_shape)
-    table = table if table is not None else infer_shapes(graph, sym.shape)
+    sym = generalise_inputs(graph.input_shapes)
+    table = table if table is not None else infer_shapes(graph, sym.shape, more=sym.more)
     if table.failure is not None:
         return lambda s: s
     domain = input_domain(table, sym, None)
@@ -97,7 +101,11 @@ def on_accepted_inputs(graph: Graph, table: ShapeTable | None = None) -> Callabl
 def more_symbols(module: Module) -> tuple[Shape, ...]:
     """A block's inputs after the first, each with its sizes as symbols of its own, named
     after it (`H_skip`, `W_skip`), channels as they are: the comments need not assume how
-    its sizes relate to the first input's (the shape pass records what the block requires)."""
+    its sizes relate to the first input's (the shape pass records what the block requires).
+    A network's inputs (`inputs:`) are generalised as `archspec check` states them (`H2`),
+    symbols shared where the spec shares them, as its comments read them."""
+    if module.block is None and module.path == "" and module.input_names:
+        return generalise_inputs((module.in_shape or (), *map(_shape, module.extra_in_shapes))).more
     return tuple(
         input_symbols(shape or (), axis, f"_{name}")
         for name, shape, axis in zip(
@@ -264,3 +272,7 @@ def network_comments(cls: ClassInfo) -> dict[str, str]:
 def _rows(table: ShapeTable) -> dict[str, Shape]:
     """The shapes of one module's own nodes (depth 0) in a shape-pass table."""
     return {row.path: row.shape for row in table.rows if row.depth == 0}
+
+
+def _shape(shape: Shape | None) -> Shape:
+    return shape or ()
