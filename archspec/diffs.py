@@ -250,7 +250,8 @@ def _read_side(
     # the MACs at the declared input with N = 1: a concrete run of the shape rules, far
     # cheaper than the symbolic table; a spec declaring symbolic sizes gets the symbolic one
     declared = batch_of_one(graph.input_shape)
-    at = analysis if declared is None else Analysis(graph, declared)
+    # (a network of several inputs is summed at the ones it declares: no `input=` gives them)
+    at = analysis if declared is None or graph.inputs else Analysis(graph, declared)
     summary = summarise_analysis(at, 1)
     macs = summary.macs.value if summary.concrete else summary.example_macs
     example = summary.input_shape if summary.concrete else summary.example_input

@@ -37,16 +37,19 @@ def require_onnx() -> None:
 
 def export_onnx(
     model: nn.Module,
-    example: torch.Tensor,
+    example: torch.Tensor | Sequence[torch.Tensor],
     path: str | Path,
     *,
     dynamic_batch: bool = True,
-    input_names: Sequence[str] = ("input",),
+    input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     force: bool = False,
 ) -> Path:
     """Export `model` (put it in eval mode first) to an ONNX file; dim 0 stays symbolic.
 
+    `example` is one tensor, or for a network of several inputs (`inputs:`) a tuple of one
+    per input, in forward's order; `input_names` defaults to `input` for one, and to the
+    names forward takes for several (`z`, `label`), every input's dim 0 one batch.
     The file is written as every archspec output is (archspec.files.write_atomic): whole or
     not at all, and an existing file is replaced only with `force` (E603 otherwise).
 
@@ -54,19 +57,25 @@ def export_onnx(
     ...             "resnet18.onnx")  # doctest: +SKIP
     """
     require_onnx()
+    import inspect
     import tempfile
 
     import torch
 
     from .files import ONNX, write_atomic
 
+    examples = tuple(example) if isinstance(example, (tuple, list)) else (example,)
+    if input_names is None:
+        names = list(inspect.signature(model.forward).parameters)
+        input_names = names if len(examples) > 1 and len(names) == len(examples) else ["input"]
     shapes = None
     if dynamic_batch:
-        shapes = ({0: torch.export.Dim("batch")},)
+        batch = torch.export.Dim("batch")
+        shapes = tuple({0: batch} for _ in examples)
     path = Path(path)
     program = torch.onnx.export(
         model,
-        (example,),
+        examples,
         None,
         input_names=list(input_names),
         output_names=list(output_names) if output_names else None,

@@ -132,7 +132,15 @@ def picture(graph: Graph, depth: int | None = DEFAULT_DEPTH, fold: bool = True) 
             "ellipse",
         )
     ]
-    refs = layout.module(graph.root, "", depth, ":input", top)
+    more = []
+    if graph.inputs:  # a network of several: one box per input, named as the spec names it
+        first, *later = graph.inputs
+        top[0].lines[0] = f"input {first.name}"
+        for given in later:
+            more.append(f":input:{given.name}")
+            text = format_shape(given.shape) + dtype_suffix(given.dtype)
+            top.append(Box(more[-1], [f"input {given.name}", text], "io", "ellipse"))
+    refs = layout.module(graph.root, "", depth, ":input", top, more=more)
     outputs = graph.root.outputs
     for i, out in enumerate(outputs):
         one = len(outputs) == 1

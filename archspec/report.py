@@ -27,7 +27,7 @@ from .ops import REGISTRY, node_style
 from .ops.base import TOO_LARGE_HINT
 from .ops.outputs import BLOCK_OUTPUT
 from .passes.costs import CostTooLarge, connections, layer_counts, too_large
-from .passes.inputdomain import batch_of_one, generalise_input
+from .passes.inputdomain import batch_of_one, generalise_inputs
 from .passes.pipeline import Analysis, run, symbolic_shapes, verified
 from .passes.shapes import ShapeTable, declared_shapes
 from .summaries import MemoryEstimate as MemoryEstimate
@@ -134,11 +134,22 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
         graph, list(costs.values()), graph.name, graph.root.span
     )
     example, example_macs = None, None
+    sym = generalise_inputs(graph.input_shapes)
     if not total_macs.is_const:
-        values = batch_of_one(graph.input_shape)
-        if values is not None:
-            example = tuple(Dim.of(v) for v in values)
-            example_macs = total_macs.evaluate(generalise_input(graph.input_shape).bind(values))
+        values = [batch_of_one(shape) for shape in graph.input_shapes]
+        if all(v is not None for v in values):
+            example = tuple(Dim.of(v) for v in values[0] or ())
+            more_examples = tuple(tuple(map(Dim.of, v or ())) for v in values[1:])
+            example_macs = total_macs.evaluate(sym.bind(*(v or () for v in values)))
+    several: dict[str, Any] = {}
+    if graph.inputs:  # a network of several: the others' shapes, as the table's first
+        symbolic = table.input_shape == sym.shape
+        several = dict(
+            input_names=graph.root.input_names,
+            more_inputs=sym.more if symbolic else graph.input_shapes[1:],
+            input_dtypes=graph.input_dtypes,
+            more_examples=more_examples if example is not None else (),
+        )
     return Summary(
         graph.name,
         table.input_shape,
@@ -150,6 +161,7 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
         example_macs,
         total_connections,
         input_dtype=graph.input_dtype,
+        **several,
     )
 
 

@@ -151,6 +151,13 @@ class Summary:
     module: ModuleFacts | None = None
     #: a spec's input dtype (`input_dtype:`): "float32", or "int64" for token ids
     input_dtype: str = "float32"
+    #: a spec of several inputs (`inputs:`): their names, the shapes of those after the
+    #: first (`input_shape`) as the table has them, and every input's dtype
+    input_names: tuple[str, ...] = ()
+    more_inputs: tuple[Shape, ...] = ()
+    input_dtypes: tuple[str, ...] = ()
+    #: their declared shapes with batch 1, beside `example_input` (when it is set)
+    more_examples: tuple[Shape, ...] = ()
     #: a spec's warnings, those `check` gives for it at the same input (W401, W501, ...),
     #: which the CLI prints on stderr; none is part of the table. `sources`: the texts of
     #: the spec's files, which a warning's rendering shows its line from
@@ -187,6 +194,7 @@ class Summary:
             "name": self.name,
             "input": format_shape(self.input_shape),
             **({} if self.input_dtype == "float32" else {"input_dtype": self.input_dtype}),
+            **({"inputs": self._inputs_dict()} if self.input_names else {}),
             "depth": self.depth,
             "convention": f"MACs: {conv_convention([r.type for r in self.rows])}, "
             "linear in*out, matmul and attention their matrix products, others 0; batch "
@@ -215,9 +223,28 @@ class Summary:
             },
             "example": None
             if self.example_input is None
-            else {"input": format_shape(self.example_input), "macs": self.example_macs},
+            else {
+                "input": format_shape(self.example_input),
+                **self._more_examples_dict(),
+                "macs": self.example_macs,
+            },
             **({} if self.module is None else {"module": self._module_dict()}),
         }
+
+    def _inputs_dict(self) -> dict[str, Any]:
+        """Each input of a spec of several by name: its shape in the table, its dtype."""
+        shapes = (self.input_shape, *self.more_inputs)
+        return {
+            name: {"shape": format_shape(shape), "dtype": dtype}
+            for name, shape, dtype in zip(self.input_names, shapes, self.input_dtypes)
+        }
+
+    def _more_examples_dict(self) -> dict[str, Any]:
+        """A spec of several inputs' example, each input by name."""
+        if not self.input_names:
+            return {}
+        shapes = (self.example_input or (), *self.more_examples)
+        return {"inputs": {n: format_shape(e) for n, e in zip(self.input_names, shapes)}}
 
     def _module_dict(self) -> dict[str, Any]:
         """A module summary's own data: inputs, the trainable split, per-row and memory."""

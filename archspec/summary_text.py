@@ -62,11 +62,13 @@ def _at_example(s: Summary, count: Dim) -> Dim | None:
     if s.example_input is None or not s.input_shape:
         return None
     env: dict[str, int | Dim] = {}
-    for d, e in zip(s.input_shape[1:], s.example_input[1:], strict=False):
-        if not d.is_const:
-            if d.symbols != {str(d)}:
-                return None
-            env[str(d)] = e.value
+    pairs = [(s.input_shape, s.example_input), *zip(s.more_inputs, s.more_examples)]
+    for shape, example in pairs:
+        for d, e in zip(shape[1:], example[1:], strict=False):
+            if not d.is_const:
+                if d.symbols != {str(d)}:
+                    return None
+                env[str(d)] = e.value
     return count.subs(env)
 
 
@@ -155,7 +157,7 @@ def footer(s: Summary) -> str:
         k = per_batch(s)
         example = s.example_input
         if k is not None and example is not None:
-            at = format_shape((s.input_shape[0], *example[1:]))
+            at = _example_text(s, s.input_shape[0])
             text += (
                 f"{human(k, early=True)} MACs x {s.input_shape[0]} at {at} ({k:,} per "
                 f"sample); MACs are symbolic in {_symbols(s)} (the formula: JSON output)"
@@ -166,7 +168,7 @@ def footer(s: Summary) -> str:
             text += f"MACs are a formula in {_symbols(s)} (in the JSON output)"
             if example is not None and s.example_macs is not None:
                 text += (
-                    f"; at {format_shape(example)}: {s.example_macs:,} MACs "
+                    f"; at {_example_text(s)}: {s.example_macs:,} MACs "
                     f"({human(s.example_macs, early=True)})"
                 )
     types = {r.type for r in s.rows if not r.is_heading}
@@ -182,6 +184,16 @@ def footer(s: Summary) -> str:
 def _conv_form(text: str, s: Summary) -> str:
     """A convention `text` with the conv formula of the convs `s` has."""
     return text.replace(f"conv {_CONV_FORMS['2']}", conv_convention([r.type for r in s.rows]))
+
+
+def _example_text(s: Summary, batch: Dim | None = None) -> str:
+    """The example input (`batch` in place of its batch of 1): `(N, 3, 224, 224)`, or for a
+    spec of several inputs each by name, `x1 (N, 3, 32, 32), x2 (N, 3, 64, 64)`."""
+    examples = (s.example_input or (), *s.more_examples)
+    shown = [format_shape(e if batch is None else (batch, *e[1:])) for e in examples]
+    if not s.input_names:
+        return shown[0]
+    return ", ".join(f"{name} {text}" for name, text in zip(s.input_names, shown))
 
 
 def _short(n: int) -> str:
@@ -229,6 +241,12 @@ def title(s: Summary) -> str:
 
 
 def _inputs_text(s: Summary) -> str:
+    if s.input_names:  # a spec of several inputs: each by name, `z (N, 100), label (N) (int64)`
+        shapes = (s.input_shape, *s.more_inputs)
+        return ", ".join(
+            f"{name} {format_shape(shape)}" + ("" if dtype == "float32" else f" ({dtype})")
+            for name, shape, dtype in zip(s.input_names, shapes, s.input_dtypes)
+        )
     if s.module is None:
         return format_shape(s.input_shape) + (
             "" if s.input_dtype == "float32" else f" ({s.input_dtype})"  # as a module's

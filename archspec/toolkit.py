@@ -141,7 +141,7 @@ def output_shapes(graph: Graph) -> tuple[Shape | None, ...]:
     like `check`'s: a U-Net taking multiples of 16 gives (N, 2, H, W))."""
     from .backends.emit.shapes import on_accepted_inputs
 
-    if all(d.is_const for d in graph.input_shape[1:]):
+    if all(d.is_const for shape in graph.input_shapes for d in shape[1:]):
         return graph.output_shapes
     simplify = on_accepted_inputs(graph)
     return tuple(simplify(s) if s is not None else None for s in graph.output_shapes)

@@ -400,3 +400,61 @@ def test_inputs_named_like_the_files_names_are_renamed_in_emitted_source() -> No
     model = archspec.compile(text)
     assert list(inspect.signature(model.forward).parameters) == ["torch", "F", "len", "x"]
     _same_as(ours, model, *(torch.randn(2, 4) for _ in range(4)))
+
+
+# -- summary, graph, diff, ONNX ----------------------------------------------------------------
+
+
+def test_summary_names_each_input_and_totals_at_all_of_them() -> None:
+    text = archspec.summary(SIAMESE.replace("[N, 3, H, W]", "[N, 3, 32, 32]", 1)).to_text(200)
+    head = text.splitlines()[0]
+    # x1's declared sizes become symbols of their own, which x2's `H`, `W` have taken
+    assert head == "siamese  input x1 (N, 3, H2, W2), x2 (N, 3, H, W)"
+    data = archspec.summary(CGAN).to_dict()
+    assert data["inputs"] == {
+        "z": {"shape": "(N, 100)", "dtype": "float32"},
+        "label": {"shape": "(N)", "dtype": "int64"},
+    }
+    assert data["example"]["inputs"] == {"z": "(1, 100)", "label": "(1)"}
+    cgan = archspec.summary(CGAN).to_text(200)
+    assert "MACs x N at z (N, 100), label (N) (" in cgan.replace("\n", " ")
+
+
+def test_summary_at_declared_sizes_of_both_inputs_counts_both_towers() -> None:
+    """x1 at 32x32, x2 at 64x64: the example's MACs put each input's sizes in its own
+    symbols (x2's `H2`, `W2`), so the total is both towers' at their own sizes."""
+    text = SIAMESE.replace("x1: [N, 3, H, W]", "x1: [N, 3, 32, 32]").replace(
+        "x2: [N, 3, H, W]", "x2: [N, 3, 64, 64]"
+    )
+    summary = archspec.summary(text)
+    tower = 8 * 3 * 3 * 3  # MACs per output position of the conv
+    assert summary.example_macs == tower * (15 * 15 + 31 * 31) + 8
+    assert "at x1 (N, 3, 32, 32), x2 (N, 3, 64, 64)" in summary.to_text(300)
+
+
+def test_graph_draws_one_input_box_per_input(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["graph", _file(tmp_path, CGAN)])
+    assert result.exit_code == 0, result.output
+    assert '":input" [label="input z\\n(N, 100)"' in result.stdout
+    assert '":input:label" [label="input label\\n(N) int64"' in result.stdout
+    assert '":input:label" -> "embed" [label=" (N)"];' in result.stdout
+
+
+def test_diff_of_networks_of_several_inputs(tmp_path: Path) -> None:
+    wider = CGAN.replace("out_features: 256}", "out_features: 512}")
+    result = archspec.diff(CGAN, wider)
+    assert [k for k, _, _ in result.changed] == ["fc1.weight", "fc1.bias", "fc2.weight"]
+    assert result.a.macs == 100 * 0 + 110 * 256 + 256 * 784
+
+
+def test_onnx_export_takes_one_example_per_input(tmp_path: Path) -> None:
+    import onnx
+
+    from archspec.interop import export_onnx
+
+    model = archspec.compile(SIAMESE).eval()
+    views = (torch.randn(2, 3, 16, 16), torch.randn(2, 3, 16, 16))
+    path = export_onnx(model, views, tmp_path / "siamese.onnx")
+    inputs = onnx.load(path).graph.input
+    assert [i.name for i in inputs] == ["x1", "x2"]
+    assert [d.dim_param for d in inputs[0].type.tensor_type.shape.dim][:1] == ["batch"]

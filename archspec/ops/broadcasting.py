@@ -61,7 +61,8 @@ def _join_message(join: _Join, what: str, inputs: tuple[Shape, ...]) -> str:
 
 _AMBIGUOUS_HINT = (
     "declare a concrete size in the spec's `input:` (`--input` then checks other sizes; with a "
-    "symbolic `input:` it does not lift this error), or make both sides the same size"
+    "symbolic `input:` it does not lift this error), or make both sides the same size (inputs "
+    "of several, `inputs:`, of one size give it one symbol: `N` in each)"
 )
 #: For a map's spatial dims (an upsampled map added to a lateral one: FPN, BiFPN, U-Net).
 _RESIZE_HINT = (
