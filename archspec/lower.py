@@ -357,7 +357,7 @@ def _input_dims_named_like_values(lw: Lowerer, declared: list[DeclaredInput]) ->
     spec = lw.spec
     misread: set[str] = set()
     for di in declared:
-        field = "input" if di.ypath == ("input",) else f"input `{di.name}`"
+        field = "`input`" if di.ypath == ("input",) else f"input `{di.name}`"
         if len(declared) > 1 and (di.name in spec.params or di.name in spec.let):
             what = "param" if di.name in spec.params else "let"
             lw.error(
@@ -376,7 +376,7 @@ def _input_dims_named_like_values(lw: Lowerer, declared: list[DeclaredInput]) ->
             number = f" (`{default}`, its default)" if isinstance(default, int) else ""
             lw.error(
                 "E304",
-                f"`{dim}` in `{field}` is a symbol of the input's shape, not the {what} "
+                f"`{dim}` in {field} is a symbol of the input's shape, not the {what} "
                 f"`{dim}`: an input's shape takes numbers and symbols and reads no params or "
                 "lets",
                 (*di.ypath, j),

@@ -102,11 +102,11 @@ def header_form_diagnostics(doc: LoadedDoc) -> list[Diagnostic]:
     data = doc.data
     if not isinstance(data, dict):
         return []
-    if "inputs" in data:
+    if data.get("inputs") is not None:  # (null is no value, as the schema takes it)
         if not isinstance(data["inputs"], dict):  # a block's list: the schema's error says so
             return []
         for other in ("input", "input_dtype"):
-            if other in data:
+            if data.get(other) is not None:
                 return [
                     Diagnostic(
                         "E204",
@@ -117,7 +117,7 @@ def header_form_diagnostics(doc: LoadedDoc) -> list[Diagnostic]:
                     )
                 ]
         return []
-    if "input" not in data:
+    if data.get("input") is None:
         return [
             Diagnostic(
                 "E203",
