@@ -187,13 +187,19 @@ def _forward_on_meta(block: Block, graph: archspec.ir.Graph, variant: str | None
     import torch
 
     model = archspec.compile(block.text, device="meta", variant=variant).eval()
-    dims = graph.input_shape
-    if not all(d.is_const or str(d) == "N" for d in dims):
+    if not all(d.is_const or str(d) == "N" for dims in graph.input_shapes for d in dims):
         return  # symbolic spatial sizes: the shape engine's tests cover those
     batch = 2
-    x = torch.empty(*(d.value if d.is_const else batch for d in dims), device="meta")
+    xs = [  # one tensor per input (a network of several: `inputs:`), of its dtype
+        torch.empty(
+            *(d.value if d.is_const else batch for d in dims),
+            device="meta",
+            dtype=getattr(torch, dtype),
+        )
+        for dims, dtype in zip(graph.input_shapes, graph.input_dtypes)
+    ]
     with torch.no_grad():
-        out = model(x)
+        out = model(*xs)
     outs = out if isinstance(out, tuple) else (out,)
     declared = [s for s, o in zip(graph.output_shapes, graph.root.outputs) if not o.train_only]
     assert len(outs) == len(declared), f"{block.where}: {len(outs)} outputs in eval mode"
