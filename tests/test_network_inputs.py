@@ -458,3 +458,28 @@ def test_onnx_export_takes_one_example_per_input(tmp_path: Path) -> None:
     inputs = onnx.load(path).graph.input
     assert [i.name for i in inputs] == ["x1", "x2"]
     assert [d.dim_param for d in inputs[0].type.tensor_type.shape.dim][:1] == ["batch"]
+
+
+def test_a_packaged_network_of_several_inputs_loads_and_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`archspec.load` of a spec an installed package ships, and `archspec list`'s size line."""
+    from archspec import spec_plugins
+
+    from .test_discovery import install, package
+
+    monkeypatch.delenv("ARCHSPEC_NO_PLUGINS", raising=False)
+    spec_plugins.reset()
+    try:
+        package(tmp_path, "pair_pkg", {"pairnet.yaml": SIAMESE.replace("siamese", "pairnet")})
+        install(tmp_path, "zoo = pair_pkg", name="pair_specs")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        model = archspec.load("pairnet")
+        assert list(inspect.signature(model.forward).parameters) == ["x1", "x2"]
+        x = torch.randn(1, 3, 9, 9)
+        assert model(x, x).shape == (1, 1)
+        result = runner.invoke(app, ["list", "pairnet"])
+        assert result.exit_code == 0, result.output
+        assert "pairnet" in result.stdout
+    finally:
+        spec_plugins.reset()
