@@ -539,17 +539,19 @@ def import_factory(
     path: str,
     args: Sequence[str] = (),
     *,
-    input: Sequence[int] = (1, 3, 224, 224),  # noqa: A002  (the name the CLI and docs use)
+    input: Sequence[int] | Sequence[Sequence[int]] = (1, 3, 224, 224),  # noqa: A002
     name: str | None = None,
-    input_dtype: str = "float32",
+    input_dtype: str | Sequence[str] = "float32",
 ) -> str:
     """`from_module` of the model `MODULE_PATH:FACTORY` builds (`torchvision.models:resnet50`)
     with `args` (`key=value` texts) on the meta device. This imports and runs the Python
     code `path` names: the caller's explicit choice, as loading a plugin is; nothing in a
-    spec ever reaches it. `input_dtype="int64"` traces it on token ids (an embedding's)."""
-    from .importer.factory import build_factory, example_input, parse_args
+    spec ever reaches it. `input_dtype="int64"` traces it on token ids (an embedding's). A
+    forward of several tensors takes a list of shapes, `input=[(1, 100), (1,)]`, and one
+    dtype for all or a list of one per input (`input_dtype=["float32", "int64"]`)."""
+    from .importer.factory import build_factory, example_inputs, parse_args
 
     model = build_factory(path, parse_args(args))
-    example = example_input(input_shape(tuple(input)), input_dtype)
+    example = example_inputs(input, input_dtype, input_shape)
     default = path.rpartition(":")[2].rpartition(".")[2]
     return from_module(model, example, name=name or default)

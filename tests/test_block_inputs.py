@@ -410,7 +410,7 @@ class _Calls(nn.Module):
 @pytest.mark.parametrize(
     ("model", "said"),
     [
-        (_TwoInputs(), "_TwoInputs.forward takes several inputs (x, y)"),
+        (_TwoInputs(), "_TwoInputs.forward takes 2 inputs (x, y), and 1 example was given"),
         (_Calls(_Starred()), "calls `self.child` with *xs=(x,) besides its tensor"),
     ],
 )

@@ -144,8 +144,15 @@ class _TwoInputNet(nn.Module):
         return self.tree(x, residual)
 
 
-def test_a_network_whose_own_forward_takes_several_tensors_stays_refused() -> None:
+def test_a_network_whose_own_forward_takes_several_tensors_takes_one_example_each() -> None:
+    """With one example tensor it is refused (it was refused with any: a spec had no form
+    for it); with one per input it imports to `inputs:`, its residual a block's input."""
     with pytest.raises(ImportFailure) as info:
         _imported(_TwoInputNet())
     assert info.value.error_code == "E904", info.value.render()
-    assert "_TwoInputNet.forward takes several inputs (x, residual)" in str(info.value)
+    said = "_TwoInputNet.forward takes 2 inputs (x, residual), and 1 example was given"
+    assert said in str(info.value)
+    model = _TwoInputNet().eval()
+    text = archspec.from_module(model, (torch.randn(1, 3, 16, 16), torch.randn(1, 3, 16, 16)))
+    assert "inputs:\n  x: [N, 3, 16, 16]\n  residual: [N, 3, 16, 16]\n" in text
+    assert "from: [input, residual]" in text

@@ -483,3 +483,68 @@ def test_a_packaged_network_of_several_inputs_loads_and_lists(
         assert "pairnet" in result.stdout
     finally:
         spec_plugins.reset()
+
+
+# -- import ----------------------------------------------------------------------------------
+
+
+def test_import_writes_a_forward_of_several_tensors_as_inputs() -> None:
+    """`from_module(model, (z, label))`: one example per input, each input by its forward
+    argument's name and shape, the int64 one with its dtype; the spec compiles back to the
+    model's keys and outputs (from_module checks both), and to the same numbers here."""
+    model = Generator().eval()
+    z, label = torch.randn(2, 100), torch.tensor([1, 7])
+    text = archspec.from_module(model, (z, label))
+    assert "inputs:\n  z: [N, 100]\n  label: {shape: [N], dtype: int64}\n" in text
+    assert "from: label" in text
+    _same_as(archspec.compile(text), model, z, label)
+    siamese = Siamese().eval()
+    views = (torch.randn(1, 3, 20, 20), torch.randn(1, 3, 20, 20))
+    text = archspec.from_module(siamese, views)
+    assert "inputs:\n  x1: [N, 3, 20, 20]\n  x2: [N, 3, 20, 20]\n" in text
+    assert "{name: tower_1, type: reuse, from: x2, node: tower}" in text
+    _same_as(archspec.compile(text), siamese, *views)
+
+
+@pytest.mark.parametrize(
+    ("model", "example", "said"),
+    [
+        (Generator(), torch.randn(1, 100), "takes 2 inputs (z, label), and 1 example was given"),
+        (
+            nn.Sequential(nn.Linear(4, 2)),
+            (torch.randn(1, 4), torch.randn(1, 4)),
+            "takes 1 input, and 2 examples were given",
+        ),
+    ],
+)
+def test_import_refuses_another_number_of_examples_than_forward_takes(
+    model: nn.Module, example: object, said: str
+) -> None:
+    from archspec.errors import ImportFailure
+
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(model.eval(), example)
+    assert info.value.error_code == "E904" and said in str(info.value), info.value.render()
+
+
+def test_cli_import_takes_one_input_option_per_input(tmp_path: Path) -> None:
+    (tmp_path / "gan_nets.py").write_text(
+        "import torch\nfrom torch import nn\n\n\n"
+        "class G(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.embed = nn.Embedding(10, 10)\n"
+        "        self.fc = nn.Linear(110, 16)\n\n"
+        "    def forward(self, z, label):\n"
+        "        return self.fc(torch.cat([z, self.embed(label)], 1))\n"
+    )
+    factory = f"{tmp_path / 'gan_nets.py'}:G"
+    args = ["import", factory, "--input", "1,100", "--input", "1"]
+    result = runner.invoke(app, [*args, "--input-dtype", "float32", "--input-dtype", "int64"])
+    assert result.exit_code == 0, result.output
+    assert "  label: {shape: [N], dtype: int64}\n" in result.stdout
+    assert "domain  G accepts z (N, 100), label (N) int64" in result.stderr
+    one = runner.invoke(app, ["import", factory, "--input", "1,100"])
+    assert one.exit_code == 1 and "takes 2 inputs (z, label), and 1 example" in one.output
+    three = runner.invoke(app, [*args, *["--input-dtype", "int64"] * 3])
+    assert three.exit_code == 1 and "2 input shapes and 3 dtypes were given" in three.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,7 +35,8 @@ you trust. Specs never name code to import.
     epilog="\b\nExamples:\n  archspec import torchvision.models:resnet50 -o resnet50.yaml\n"
     "  archspec import torchvision.models:mobilenet_v2 --args num_classes=10\n"
     "  archspec import mypkg.nets:UNet --args depth=3 --input 1,1,128,128\n"
-    "  archspec import nets/mynet.py:Net --input 1,3,32,32",
+    "  archspec import nets/mynet.py:Net --input 1,3,32,32\n"
+    "  archspec import nets/pair.py:Siamese --input 1,3,64,64 --input 1,3,64,64",
 )
 @report_errors
 def import_(
@@ -54,20 +55,23 @@ def import_(
         ),
     ] = None,
     input_text: Annotated[
-        str,
+        list[str] | None,
         typer.Option(
-            "--input", metavar="SHAPE", help="The example input shape (the batch dim becomes N)."
+            "--input",
+            metavar="SHAPE",
+            help="The example input shape (the batch dim becomes N; default 1,3,224,224); "
+            "once per input for a forward that takes several tensors (the spec's `inputs:`).",
         ),
-    ] = "1,3,224,224",
+    ] = None,
     input_dtype: Annotated[
-        str,
+        list[str] | None,
         typer.Option(
             "--input-dtype",
             metavar="DTYPE",
-            help="float32, or int64 for a model that takes token ids (its spec says "
-            "`input_dtype: int64`).",
+            help="float32 (the default), or int64 for a model that takes token ids (its spec says "
+            "`input_dtype: int64`); one for all inputs, or once per `--input`.",
         ),
-    ] = "float32",
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option("--name", metavar="NAME", help="The spec's name (default: FACTORY)."),
@@ -84,14 +88,12 @@ def import_(
     ] = None,
     force: Force = False,
 ) -> None:
-    shape = parse_input(input_text)
+    shapes, dtypes = _examples(input_text, input_dtype)
     target = None
     if output is not None:  # refused before the import, which may take a while
         target = api.output_file(output, f"{name or factory.rpartition(':')[2]}.yaml")
         api.check_target(target, kind=api.SPEC, force=force)
-    text = api.import_factory(
-        factory, args or [], input=shape or (1, 3, 224, 224), name=name, input_dtype=input_dtype
-    )
+    text = api.import_factory(factory, args or [], input=shapes, name=name, input_dtype=dtypes)
     result = api.check(text)
     err = console(stderr=True)
     if target is None:
@@ -111,3 +113,11 @@ def import_(
         )
         text = f"{where}warning[{warning.code}]: {warning.message}"
         err.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def _examples(texts: list[str] | None, dtypes: list[str] | None) -> tuple[Any, Any]:
+    """`--input` and `--input-dtype` as import_factory takes them: one shape and dtype, or
+    (given more than once) a list of each."""
+    shapes = [parse_input(text) or (1, 3, 224, 224) for text in texts or ["1,3,224,224"]]
+    given = dtypes or ["float32"]
+    return (shapes if len(shapes) > 1 else shapes[0]), (given if len(given) > 1 else given[0])

@@ -15,7 +15,7 @@ from ..errors import ArchSpecError, Diagnostic, ImportFailure, exception_text
 from ..loader import MAX_DEPTH
 from ..ops.names import check_name
 from .model import ascii_word, import_model
-from .modes import eval_forward, kept_modes
+from .modes import SeveralInputs, eval_forward, kept_modes
 from .render import render
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,9 +52,12 @@ def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     with kept_modes(model):
         model.eval()
         imported = import_model(model, example_input)
-    shape: list[Any] = ["N", *[int(d) for d in example_input.shape[1:]]]
-    dtype = str(example_input.dtype).removeprefix("torch.")
-    return render(imported, name or _snake(type(model).__name__), shape, dtype)
+    each = [  # each input's shape (the batch N) and dtype: one, or SeveralInputs
+        (["N", *[int(d) for d in t.shape[1:]]], str(t.dtype).removeprefix("torch."))
+        for t in (example_input if isinstance(example_input, SeveralInputs) else [example_input])
+    ]
+    (shape, dtype), *more = each
+    return render(imported, name or _snake(type(model).__name__), shape, dtype, more)
 
 
 #: The limits of any spec an imported one can reach, and what each says of the model.
@@ -95,8 +98,11 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
     ) from None
 
 
-def _shape_text(example_input: torch.Tensor) -> str:
-    """The example input's sizes as messages write them: `1, 3, 224, 224`."""
+def _shape_text(example_input: Any) -> str:
+    """The example input's sizes as messages write them: `1, 3, 224, 224` (several inputs:
+    `1, 100; 1`)."""
+    if isinstance(example_input, SeveralInputs):
+        return "; ".join(map(_shape_text, example_input))
     return ", ".join(str(int(d)) for d in example_input.shape)
 
 
@@ -142,11 +148,15 @@ def _lookup_note(model: nn.Module) -> str:
 MAX_MODULE_DEPTH = (MAX_DEPTH - 2) // 2
 
 
-def _check_arguments(model: Any, example_input: Any) -> None:
-    """from_module's arguments, said plainly rather than as an AttributeError deep inside."""
+def _check_arguments(model: Any, example_input: Any) -> Any:
+    """from_module's arguments, said plainly rather than as an AttributeError deep inside;
+    the example input as the import reads it (a tuple of two or more: SeveralInputs)."""
     import torch
 
-    hint = "call archspec.from_module(model, example_input): an nn.Module and one tensor"
+    hint = (
+        "call archspec.from_module(model, example_input): an nn.Module and one tensor (a "
+        "tuple of one per input for a forward of several)"
+    )
     if not isinstance(model, torch.nn.Module):
         raise ImportFailure(
             f"the model is a {type(model).__name__}, not an nn.Module", hint=hint, code="E901"
@@ -157,25 +167,12 @@ def _check_arguments(model: Any, example_input: Any) -> None:
             hint="import the module before scripting it",
             code="E901",
         )
-    if not isinstance(example_input, torch.Tensor) or example_input.dim() == 0:
-        what = (
-            "a 0-d tensor"
-            if isinstance(example_input, torch.Tensor)
-            else "a " + type(example_input).__name__
-        )
-        raise ImportFailure(
-            f"the example input is {what}, not one tensor with a batch dim",
-            hint=hint,
-            code="E901",
-        )
-    if not example_input.is_floating_point() and example_input.dtype != torch.int64:
-        dtype = str(example_input.dtype).removeprefix("torch.")
-        raise ImportFailure(
-            f"the example input is {dtype}: a spec's input is a float tensor or int64 "
-            "indices (`input_dtype: int64`, token ids an nn.Embedding looks up)",
-            hint="give the example input as float32, or as int64 (`.long()`) for indices",
-            code="E901",
-        )
+    if isinstance(example_input, (tuple, list)) and len(example_input) >= 2:
+        for one in example_input:
+            _check_example(one, hint)
+        example_input = SeveralInputs(example_input)
+    else:
+        _check_example(example_input, hint)
     from .where import span_of_class
 
     if (deep := _too_deep(model)) is not None:
@@ -207,6 +204,7 @@ def _check_arguments(model: Any, example_input: Any) -> None:
             "modules and tensors it should list as attributes, and leave out the others)",
             code="E901",
         )
+    return example_input
 
 
 #: nn.Module's walks of its modules and tensors, which the importer reads the model through
@@ -260,6 +258,31 @@ def _module_cycle(model: nn.Module) -> str | None:
     return None
 
 
+def _check_example(example_input: Any, hint: str) -> None:
+    """E901 unless `example_input` is one tensor with a batch dim, float or int64."""
+    import torch
+
+    if not isinstance(example_input, torch.Tensor) or example_input.dim() == 0:
+        what = (
+            "a 0-d tensor"
+            if isinstance(example_input, torch.Tensor)
+            else "a " + type(example_input).__name__
+        )
+        raise ImportFailure(
+            f"the example input is {what}, not one tensor with a batch dim",
+            hint=hint,
+            code="E901",
+        )
+    if not example_input.is_floating_point() and example_input.dtype != torch.int64:
+        dtype = str(example_input.dtype).removeprefix("torch.")
+        raise ImportFailure(
+            f"the example input is {dtype}: a spec's input is a float tensor or int64 "
+            "indices (`input_dtype: int64`, token ids an nn.Embedding looks up)",
+            hint="give the example input as float32, or as int64 (`.long()`) for indices",
+            code="E901",
+        )
+
+
 def _too_deep(model: nn.Module) -> str | None:
     """The dotted path of a module nested more than MAX_MODULE_DEPTH levels below `model`,
     else None. Iterative: torch's own walk of 3,000 nested modules (named_modules) recursed
@@ -303,7 +326,7 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
     the line of the model's source that raised it, not an internal error."""
     from .where import describe, model_code_span
 
-    _check_arguments(model, example_input)
+    example_input = _check_arguments(model, example_input)
     try:
         return _verified_text(model, example_input, name)
     except (ArchSpecError, KeyboardInterrupt):

@@ -15,7 +15,7 @@ import re
 import reprlib
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -242,3 +242,30 @@ def example_input(shape: tuple[int, ...], dtype: str = "float32") -> Any:
             "give a smaller --input, such as the default 1,3,224,224",
         )
     return torch.empty(*shape, device="meta", dtype=getattr(torch, dtype))
+
+
+def example_inputs(given: Any, dtype: Any, shape_of: Callable[[Any], Any]) -> Any:
+    """The example `import_factory` traces with: one tensor for a shape (`shape_of` reads
+    it), or for a list of shapes (a forward of several tensors) one per shape, as
+    `SeveralInputs`; `dtype` is one for all, or a list of one per input."""
+    from .modes import SeveralInputs
+
+    several = (
+        isinstance(given, (list, tuple))
+        and len(given) >= 2
+        and all(isinstance(g, (list, tuple, str)) for g in given)
+    )
+    count = len(given) if several else 1
+    if not isinstance(dtype, (str, list, tuple)):
+        raise TypeError(
+            f"input_dtype is a {type(dtype).__name__}: give a str, or a list of one per input"
+        )
+    dtypes = [dtype] * count if isinstance(dtype, str) else list(dtype)
+    if len(dtypes) != count:
+        raise _fail(
+            f"{count} input shape{'s' if count > 1 else ''} and {len(dtypes)} dtypes were given",
+            "give one dtype for all inputs, or one per input in the same order",
+        )
+    if not several:
+        return example_input(shape_of(tuple(given)), dtypes[0])
+    return SeveralInputs(example_input(shape_of(g), d) for g, d in zip(given, dtypes))

@@ -7,7 +7,8 @@ tensor), is a block call reading every tensor (`from: [a, b]`, in the order its 
 takes them). Inside, the first is `input` and each other one is read by its argument's name.
 An argument with a default may take a tensor (DLA's `self.tree1(x, shortcut)`): the child
 is then traced with it as an input (`Problems.passed`), and its instances called with other
-tensors are other blocks (model.py). The network's own forward still takes one tensor.
+tensors are other blocks (model.py). The network's own forward may take several too, given
+one example each (`modes.SeveralInputs`): the spec's `inputs:`.
 """
 
 from __future__ import annotations
@@ -39,17 +40,25 @@ def read_inputs(reader: Any, placeholders: list[Any]) -> list[str] | None:
 
 
 def network_body(bodies: dict[int, Any], model: nn.Module, problems: Any) -> Any:
-    """The network's traced body; E904 when its forward takes several tensors (only a
-    block has `inputs:`)."""
+    """The network's traced body; E904 when its forward takes another number of tensors
+    than the examples given (one tensor, or `SeveralInputs`: the spec's `inputs:`)."""
+    from .modes import SeveralInputs
+
     root = bodies[id(model)]
-    if root.inputs:
+    example = problems.example[1] if problems.example is not None else None
+    given = len(example) if isinstance(example, SeveralInputs) else 1
+    taken = len(root.inputs) if root.inputs else 1
+    if given != taken and (root.inputs or example is not None):
+        names = f" ({', '.join(root.inputs)})" if root.inputs else ""
         problems.add(
             diagnostic(
                 "E904",
-                f"{describe(type(model))}.forward takes several inputs ({', '.join(root.inputs)})",
+                f"{describe(type(model))}.forward takes {taken} input"
+                f"{'s' if taken > 1 else ''}{names}, and {given} example"
+                f"{'s were' if given > 1 else ' was'} given",
                 span_of_class(type(model)),
-                "a spec's network reads one tensor; pass the others through a parent "
-                "module's forward",
+                "give one example tensor per input, in forward's order: "
+                "`archspec.from_module(model, (x1, x2))`, or `--input` once per input",
             )
         )
     return root

@@ -36,6 +36,8 @@ class Imported:
     calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the example input fixed
     register_order: list[str] | None = None  # the network's, when forward calls out of it
+    #: the names of the network's inputs when its forward takes several (`inputs:`)
+    inputs: list[str] = field(default_factory=list)
 
 
 def _walk_items(items: list[Item]) -> list[Item]:
@@ -184,6 +186,7 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     imported = Imported(_class_name(cls), blocks, layers, output, describe(cls), calls)
     imported.notes = found.notes
     imported.register_order = root.register_order  # the network's own, as a block's
+    imported.inputs = list(root.inputs or [])
     return imported
 
 

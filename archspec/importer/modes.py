@@ -63,14 +63,34 @@ def kept_buffers(model: nn.Module) -> Iterator[None]:
                     tensor.copy_(value)
 
 
+class SeveralInputs(tuple):  # type: ignore[type-arg]
+    """The example inputs of a network whose forward takes several tensors (the spec's
+    `inputs:`), one per argument, given to it positionally: a tuple of this class, not any
+    tuple, since a forward may take one tuple."""
+
+
+def called(model: Any, example_input: Any) -> Any:
+    """`model(example_input)`, or `model(*example_input)` for SeveralInputs."""
+    if isinstance(example_input, SeveralInputs):
+        return model(*example_input)
+    return model(example_input)
+
+
+def cloned(example_input: Any) -> Any:
+    """A copy of the example input (each of SeveralInputs)."""
+    if isinstance(example_input, SeveralInputs):
+        return SeveralInputs(t.clone() for t in example_input)
+    return example_input.clone()
+
+
 def eval_forward(model: nn.Module, example_input: Any) -> Any:
     """`model(example_input)` in eval mode without gradients, every training flag and
-    buffer kept."""
+    buffer kept (SeveralInputs: each an argument)."""
     import torch
 
     with kept_modes(model), kept_buffers(model), torch.no_grad():
         model.eval()
-        return model(example_input)
+        return called(model, example_input)
 
 
 _HINT = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ImportFailure
-from .modes import eval_forward
+from .modes import SeveralInputs, cloned, eval_forward
 from .where import span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,13 +26,14 @@ def check_outputs(model: nn.Module, text: str, example_input: torch.Tensor) -> N
     from ..api import compile as compile_spec
 
     state = model.state_dict()
-    device = next(iter(state.values())).device if state else example_input.device
+    first = example_input[0] if isinstance(example_input, SeveralInputs) else example_input
+    device = next(iter(state.values())).device if state else first.device
     built = compile_spec(text, device=device, max_params=None, max_activations=None)
     if device.type != "meta":
         built.load_state_dict(state, strict=True)
     try:
-        theirs = eval_forward(model, example_input.clone())
-        ours = eval_forward(built, example_input.clone())
+        theirs = eval_forward(model, cloned(example_input))
+        ours = eval_forward(built, cloned(example_input))
     except Exception as exc:  # the model's own code: whatever it raises
         raise ImportFailure(
             f"running the model and its imported spec on the example input failed "

@@ -5,6 +5,7 @@ left out."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 from ..ops.base import REGISTRY
@@ -203,18 +204,33 @@ def _ref(node: dict[str, Any]) -> Any:
 
 
 def render(
-    imported: Imported, name: str, input_shape: list[Any], input_dtype: str = "float32"
+    imported: Imported,
+    name: str,
+    input_shape: list[Any],
+    input_dtype: str = "float32",
+    more: Sequence[tuple[list[Any], str]] = (),
 ) -> str:
-    """The spec text of an imported model (`input_dtype` int64: its input is indices)."""
+    """The spec text of an imported model (`input_dtype` int64: its input is indices;
+    `more`: the shape and dtype of each input after the first, named `imported.inputs`)."""
     by_name = {b.name: b for b in imported.blocks}
     lines = [
         "archspec: 1",
         f"name: {_scalar(name)}",
         f"class_name: {_scalar(imported.class_name)}",
         f"description: {_scalar('imported from ' + imported.origin + ' by archspec import')}",
-        f"input: {_scalar(input_shape)}",
-        *(["input_dtype: int64"] if input_dtype == "int64" else []),
     ]
+    if imported.inputs:  # a network of several: each by name, in forward's order
+        lines.append("inputs:")
+        for input_name, (shape, dtype) in zip(
+            imported.inputs, [(input_shape, input_dtype), *more], strict=True
+        ):
+            value = (
+                _scalar(shape) if dtype != "int64" else f"{{shape: {_scalar(shape)}, dtype: int64}}"
+            )
+            lines.append(f"  {input_name}: {value}")
+    else:
+        lines.append(f"input: {_scalar(input_shape)}")
+        lines.extend(["input_dtype: int64"] if input_dtype == "int64" else [])
     if imported.notes:  # what holds for the example input's rank or sizes only
         lines.append("# the example input fixed what follows; another input needs another import:")
         lines.extend(f"#   {note}" for note in imported.notes)

@@ -119,6 +119,18 @@ def _doubled(example: Any, batch: bool = False) -> Any:
     with `batch`); None when it has none (an (N, F) input: no size to follow)."""
     import torch
 
+    from .modes import SeveralInputs
+
+    if isinstance(example, SeveralInputs):  # each input's sizes, the batch one for all
+        each = [_doubled(t, batch) for t in example]
+        if all(d is None for d in each):
+            return None
+        out = []
+        for t, d in zip(example, each):
+            if d is None and batch:  # no size to follow, but its batch is the others'
+                d = torch.zeros((2 * t.shape[0], *t.shape[1:]), dtype=t.dtype, device=t.device)
+            out.append(t if d is None else d)
+        return SeveralInputs(out)
     if example.dim() < 3:
         return None
     shape = [
