@@ -82,6 +82,7 @@ from .toolkit import family_graphs as family_graphs
 from .toolkit import gc_paused as _gc_paused
 from .toolkit import human as human
 from .toolkit import input_shape as input_shape
+from .toolkit import input_shapes as input_shapes
 from .toolkit import json_schema_text as json_schema_text
 from .toolkit import layer_kinds as layer_kinds
 from .toolkit import output_shapes as output_shapes
@@ -160,10 +161,12 @@ def _lowered(
     params: Mapping[str, Any] | None,
     max_layers: int,
     input_shape: tuple[int, ...] | None = None,
+    more: tuple[tuple[int, ...], ...] = (),
 ) -> Analysis:
-    """Lower a validated spec and run the first pass (verify): what every command starts from."""
+    """Lower a validated spec and run the first pass (verify): what every command starts from
+    (`more`: the shapes of a network's inputs after the first, given with `input_shape`)."""
     doc, spec = parsed
-    return on_own_stack(_lower_and_verify, spec, doc, params, max_layers, input_shape)
+    return on_own_stack(_lower_and_verify, spec, doc, params, max_layers, input_shape, more)
 
 
 def _lower_and_verify(
@@ -172,8 +175,10 @@ def _lower_and_verify(
     params: Mapping[str, Any] | None,
     max_layers: int,
     input_shape: tuple[int, ...] | None,
+    more: tuple[tuple[int, ...], ...] = (),
 ) -> Analysis:
-    return run(Analysis(lower(spec, doc, params, max_layers), input_shape), through=verify_graph)
+    graph = lower(spec, doc, params, max_layers)
+    return run(Analysis(graph, input_shape, more), through=verify_graph)
 
 
 def _analysis(
@@ -182,13 +187,14 @@ def _analysis(
     max_layers: int,
     input_shape: tuple[int, ...] | None = None,
     variant: str | None = None,
+    more: tuple[tuple[int, ...], ...] = (),
 ) -> Analysis:
     """Read, validate, lower and verify a spec: the analysis each command takes on from. A
     spec that no input can run is refused here (E404/E410, as `check` reports it), so that
     compile, emit, summary and diff never accept what check refuses."""
     check_max_layers(max_layers)
     with _gc_paused():
-        analysis = _lowered(_parse(source, variant), params, max_layers, input_shape)
+        analysis = _lowered(_parse(source, variant), params, max_layers, input_shape, more)
         require_some_input(analysis)
     return analysis
 
@@ -410,7 +416,7 @@ def emit(
 def check(
     source: SpecSource,
     *,
-    input: Sequence[int] | str | None = None,  # noqa: A002  (the name the CLI and docs use)
+    input: Sequence[int] | str | Sequence[Sequence[int] | str] | None = None,  # noqa: A002
     max_layers: int = DEFAULT_MAX_LAYERS,
     variant: str | None = None,
     params: Mapping[str, Any] | None = None,
@@ -422,16 +428,17 @@ def check(
     or `params=`, a mapping that also reaches a param named `variant`) included, is one of
     the result's `diagnostics` (`result.ok` is False).
     `result.domain_text` says which inputs work ("vgg16 accepts (N, 3, H, W) with H, W >= 32").
-    `input` is a sequence of positive ints or text like "1,3,224,224" (see `input_shape`).
+    `input` is a sequence of positive ints or text like "1,3,224,224" (see `input_shape`);
+    for a network of several inputs (`inputs:`), a list of one such shape per input.
     The calling code's own mistakes do raise, before the spec is read: an `input` that is no
     shape (TypeError for a wrong type, ValueError for a wrong value), or a `max_layers` that
     is no positive int (TypeError).
     """
-    shape, spec_args = input_shape(input), spec_params(params, keywords)
+    (shape, more), spec_args = input_shapes(input), spec_params(params, keywords)
     check_max_layers(max_layers)
     # one pause for the whole check: a collection between the passes would walk the graph
     with _gc_paused():  # and the walks on a frame stack of their own (archspec.framestack)
-        return on_own_stack(_check, source, shape, max_layers, variant, spec_args)
+        return on_own_stack(_check, source, shape, max_layers, variant, spec_args, more)
 
 
 def _check(
@@ -440,12 +447,13 @@ def _check(
     max_layers: int,
     variant: str | None,
     params: Mapping[str, Any],
+    more: tuple[tuple[int, ...], ...] = (),
 ) -> CheckReport:
     """`check` after its arguments are checked, with the collector paused."""
     parsed = None
     try:
         parsed = _parse(source, variant)
-        analysis = _lowered(parsed, params, max_layers, shape)
+        analysis = _lowered(parsed, params, max_layers, shape, more)
     except ArchSpecError as exc:
         if isinstance(source, Mapping):
             name, file = str(source.get("name", "<mapping>")), "<mapping>"

@@ -250,7 +250,7 @@ def _read_side(
     # the MACs at the declared input with N = 1: a concrete run of the shape rules, far
     # cheaper than the symbolic table; a spec declaring symbolic sizes gets the symbolic one
     declared = batch_of_one(graph.input_shape)
-    # (a network of several inputs is summed at the ones it declares: no `input=` gives them)
+    # (a network of several inputs is summed at the ones it declares)
     at = analysis if declared is None or graph.inputs else Analysis(graph, declared)
     summary = summarise_analysis(at, 1)
     macs = summary.macs.value if summary.concrete else summary.example_macs

@@ -82,8 +82,14 @@ def _sums(
         ) from None
 
 
-def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -> Summary:
-    """Rows from a shape table, modules deeper than `depth` folded into one row each."""
+def summarise_table(
+    graph: Graph,
+    table: ShapeTable,
+    depth: int | None = None,
+    given: tuple[tuple[int, ...], ...] | None = None,
+) -> Summary:
+    """Rows from a shape table, modules deeper than `depth` folded into one row each;
+    `given`: the shapes of a network's later inputs, when the table is at shapes given."""
     if depth is not None and depth < 1:
         raise ValueError("depth must be at least 1")
     try:
@@ -133,23 +139,6 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
     total_params, total_macs, total_connections = _sums(
         graph, list(costs.values()), graph.name, graph.root.span
     )
-    example, example_macs = None, None
-    sym = generalise_inputs(graph.input_shapes)
-    if not total_macs.is_const:
-        values = [batch_of_one(shape) for shape in graph.input_shapes]
-        if all(v is not None for v in values):
-            example = tuple(Dim.of(v) for v in values[0] or ())
-            more_examples = tuple(tuple(map(Dim.of, v or ())) for v in values[1:])
-            example_macs = total_macs.evaluate(sym.bind(*(v or () for v in values)))
-    several: dict[str, Any] = {}
-    if graph.inputs:  # a network of several: the others' shapes, as the table's first
-        symbolic = table.input_shape == sym.shape
-        several = dict(
-            input_names=graph.root.input_names,
-            more_inputs=sym.more if symbolic else graph.input_shapes[1:],
-            input_dtypes=graph.input_dtypes,
-            more_examples=more_examples if example is not None else (),
-        )
     return Summary(
         graph.name,
         table.input_shape,
@@ -157,19 +146,45 @@ def summarise_table(graph: Graph, table: ShapeTable, depth: int | None = None) -
         total_params,
         total_macs,
         depth,
-        example,
-        example_macs,
-        total_connections,
+        connections=total_connections,
         input_dtype=graph.input_dtype,
-        **several,
+        **_inputs_of(graph, table, total_macs, given),
     )
 
 
+def _inputs_of(
+    graph: Graph, table: ShapeTable, total_macs: Dim, given: tuple[tuple[int, ...], ...] | None
+) -> dict[str, Any]:
+    """The Summary's example (the declared inputs with N = 1, and the MACs there, when the
+    table is symbolic) and, for a network of several inputs, the others' shapes as the
+    table has them (`given`: the shapes given, when it is at those)."""
+    out: dict[str, Any] = {}
+    sym = generalise_inputs(graph.input_shapes)
+    values = [batch_of_one(shape) for shape in graph.input_shapes]
+    if not total_macs.is_const and all(v is not None for v in values):
+        out["example_input"] = tuple(Dim.of(v) for v in values[0] or ())
+        out["example_macs"] = total_macs.evaluate(sym.bind(*(v or () for v in values)))
+        if graph.inputs:
+            out["more_examples"] = tuple(tuple(map(Dim.of, v or ())) for v in values[1:])
+    if graph.inputs:  # a network of several: the others' shapes, as the table's first
+        more = sym.more if table.input_shape == sym.shape else graph.input_shapes[1:]
+        if given is not None:
+            more = tuple(tuple(map(Dim.of, shape)) for shape in given)
+        out |= dict(
+            input_names=graph.root.input_names, more_inputs=more, input_dtypes=graph.input_dtypes
+        )
+    return out
+
+
 def summarise(
-    graph: Graph, input_shape: Sequence[int] | None = None, depth: int | None = None
+    graph: Graph,
+    input_shape: Sequence[int] | None = None,
+    depth: int | None = None,
+    more: Sequence[Sequence[int]] = (),
 ) -> Summary:
-    """The summary of a lowered graph: symbolic, or at `input_shape` (ShapeError if it breaks)."""
-    return summarise_analysis(verified(graph, input_shape), depth)
+    """The summary of a lowered graph: symbolic, or at `input_shape` (and for a network of
+    several inputs, `more`: the others'; ShapeError if it breaks)."""
+    return summarise_analysis(verified(graph, input_shape, more), depth)
 
 
 def summarise_analysis(analysis: Analysis, depth: int | None = None) -> Summary:
@@ -182,7 +197,7 @@ def summarise_analysis(analysis: Analysis, depth: int | None = None) -> Summary:
         if checked.errors:
             raise ShapeError(diagnostics=checked.errors, sources=dict(graph.sources))
         assert checked.table is not None
-        return summarise_table(graph, checked.table, depth)
+        return summarise_table(graph, checked.table, depth, analysis.more_input)
     table = run(analysis, through=symbolic_shapes).general
     if table is not None and table.failure is None:
         try:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .limits import MAX_NODES, MAX_TENSOR_ELEMENTS
-from .toolkit import input_shape, spec_params
+from .toolkit import input_shape, input_shapes, spec_params
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -52,7 +52,8 @@ def summary(
     training step runs it and as a spec's summary counts training-only branches; or
     "eval"); it raises ModuleSummaryError (a RuntimeError) when its forward cannot run on
     meta tensors. A spec takes `input_size=` for `input=` too (or a list of its one
-    shape, as torchinfo's list of a forward's input shapes). `input_size` is the one
+    shape, as torchinfo's list of a forward's input shapes; a network of several inputs,
+    `inputs:`, a list of one shape per input). `input_size` is the one
     argument that may come second by position, as torchinfo takes it:
     `summary(model, (1, 3, 224, 224))`.
 
@@ -79,10 +80,10 @@ def summary(
 
     if input_size is not None and input is not None:
         raise TypeError("give input_size= or input=, not both")
-    shape = input_shape(_one_shape(input if input_size is None else input_size))
+    shape, more = input_shapes(_one_shape(input if input_size is None else input_size))
     _check_depth(depth)
     spec_args = spec_params(params, keywords)
-    analysis = _analysis(source, spec_args, max_layers, shape, variant)  # type: ignore[arg-type]
+    analysis = _analysis(source, spec_args, max_layers, shape, variant, more)  # type: ignore[arg-type]
     _warn_of_the_specs_depth(depth, spec_args, analysis.graph)
     analysis = run(analysis)  # every pass, as check runs them: the summary runs none again
     return _with_warnings(summarise_analysis(analysis, depth), analysis)
@@ -103,14 +104,10 @@ def _with_warnings(result: Summary, analysis: Any) -> Summary:
 
 
 def _one_shape(given: Any) -> Any:
-    """A spec's one input shape, also when given as torchinfo's list of shapes of a forward's
-    inputs (`[(1, 3, 224, 224)]`): a spec's network takes one input."""
-    if _is_shapes(given):
-        if len(given) != 1:
-            raise TypeError(
-                f"a spec's network takes one input, got {len(given)} shapes: give one, "
-                "e.g. input_size=(1, 3, 224, 224)"
-            )
+    """A spec's input shape, also when given as torchinfo's list of shapes of a forward's
+    inputs (`[(1, 3, 224, 224)]`, one shape); a list of several is a network of several
+    inputs' (`inputs:`), one shape each, as `check` takes them."""
+    if _is_shapes(given) and len(given) == 1:
         return given[0]
     return given
 

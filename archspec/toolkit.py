@@ -379,3 +379,18 @@ def input_shape(value: Any) -> tuple[int, ...] | None:
         shown = str(wrong) if wrong.bit_length() < 128 else f"an int of {wrong.bit_length()} bits"
         raise ValueError(f"input dims must be >= 1 and below 2**62, got {shown}")
     return tuple(out)
+
+
+def input_shapes(value: Any) -> tuple[tuple[int, ...] | None, tuple[tuple[int, ...], ...]]:
+    """The `input=` argument of `check` and `summary` as (the first input's shape, those of
+    the others): one shape (see `input_shape`), or for a network of several inputs
+    (`inputs:`) a list of two or more, one per input (`[(1, 100), (1,)]`, or texts)."""
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, (str, bytes, bytearray))
+        and len(value) >= 2
+        and all(isinstance(v, (Sequence, str)) and not isinstance(v, bytes) for v in value)
+    ):
+        first, *more = (input_shape(v) for v in value)
+        return first, tuple(s for s in more if s is not None)
+    return input_shape(value), ()

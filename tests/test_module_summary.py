@@ -568,5 +568,8 @@ def test_a_spec_takes_torchinfos_list_of_its_one_input_shape() -> None:
     one = summary_text(archspec.summary("lenet5", input="1,1,32,32"))
     assert summary_text(archspec.summary("lenet5", [(1, 1, 32, 32)])) == one
     assert summary_text(archspec.summary("lenet5", input_size=["1,1,32,32"])) == one
-    with pytest.raises(TypeError, match="takes one input, got 2 shapes"):
+    # two shapes are a network of several inputs' (`inputs:`): lenet5 takes one
+    with pytest.raises(
+        archspec.ArchSpecError, match="2 input shapes were given, but lenet5 takes 1 input"
+    ):
         archspec.summary("lenet5", [(1, 1, 32, 32), (1, 1, 32, 32)])

@@ -548,3 +548,42 @@ def test_cli_import_takes_one_input_option_per_input(tmp_path: Path) -> None:
     assert one.exit_code == 1 and "takes 2 inputs (z, label), and 1 example" in one.output
     three = runner.invoke(app, [*args, *["--input-dtype", "int64"] * 3])
     assert three.exit_code == 1 and "2 input shapes and 3 dtypes were given" in three.output
+
+
+# -- other input sizes -------------------------------------------------------------------------
+
+
+def test_check_and_summary_take_one_input_shape_per_input(tmp_path: Path) -> None:
+    """`--input` once per input (`input=` a list of shapes in Python): each walked at its
+    own sizes, a join that breaks there located; another count, rank or channel count of
+    one input is E407 naming that input."""
+    text = SIAMESE.replace("x1: [N, 3, H, W]", "x1: [N, 3, 32, 32]").replace(
+        "x2: [N, 3, H, W]", "x2: [N, 3, 32, 32]"
+    )
+    path = _file(tmp_path, text)
+    result = runner.invoke(app, ["check", path, "--input", "2,3,40,40", "--input", "2,3,24,24"])
+    assert result.exit_code == 0, result.output
+    assert "  input   x1 (2, 3, 40, 40)\n  input   x2 (2, 3, 24, 24)\n  output  (2, 1)\n" in (
+        result.stdout
+    )
+    summary = archspec.summary(text, input=[(2, 3, 40, 40), (2, 3, 24, 24)])
+    assert (
+        summary.to_text(200).splitlines()[0]
+        == "siamese  input x1 (2, 3, 40, 40), x2 (2, 3, 24, 24)"
+    )
+    assert summary.macs.value == 2 * (216 * (19 * 19 + 11 * 11) + 8)  # each tower at its size
+    for given, said in [
+        ([(2, 3, 40, 40)], "1 input shape was given, but siamese takes 2 inputs (x1, x2)"),
+        ([(2, 3, 40, 40), (2, 4, 24, 24)], "input `x2`: the input has 4 channels"),
+        ([(2, 3, 40), (2, 3, 24, 24)], "input `x1`: the input (2, 3, 40) has rank 3"),
+    ]:
+        (error,) = archspec.check(text, input=given if len(given) > 1 else given[0]).errors
+        assert error.code == "E407" and said in error.message, error.message
+    (error,) = archspec.check(CGAN, input=[(1, 100), (1, 7)]).errors
+    assert error.code == "E407" and "input `label`: the input (1, 7) has rank 2" in error.message
+    two = archspec.check(
+        "archspec: 1\nname: one\ninput: [N, 4]\nlayers: [{type: relu}]\n", input=[(1, 4), (1, 4)]
+    )
+    (error,) = two.errors
+    assert "2 input shapes were given, but one takes 1 input" in error.message
+    assert error.hint == "give one shape: the network takes one input (`--input` once)"

@@ -33,7 +33,7 @@ from .app import (
     console,
     kept_until_exit,
     one_stdin,
-    parse_input,
+    parse_inputs,
     parse_sets,
     progress,
     report_errors,
@@ -140,7 +140,9 @@ def check(
         ),
     ],
     set_: Sets = None,
-    input_: Annotated[str | None, typer.Option("--input", help=INPUT_HELP)] = None,
+    input_: Annotated[
+        list[str] | None, typer.Option("--input", metavar="SHAPE", help=INPUT_HELP)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     max_layers: MaxLayers = api.DEFAULT_MAX_LAYERS,
     variant: Variant = None,
@@ -157,7 +159,7 @@ def check(
     """
     use_plugins(plugins)
     params = parse_sets(set_)
-    shape = parse_input(input_)
+    shape = parse_inputs(input_)
     one_stdin(specs)
     files, listed = spec_files(specs)
     with collector_off():  # checks keep their results, and make little garbage
@@ -333,8 +335,13 @@ def summary(
     spec: SpecArg,
     set_: Sets = None,
     input_: Annotated[
-        str | None,
-        typer.Option("--input", help="Concrete input shape, e.g. 1,3,224,224 (default: symbolic)."),
+        list[str] | None,
+        typer.Option(
+            "--input",
+            metavar="SHAPE",
+            help="Concrete input shape, e.g. 1,3,224,224 (default: symbolic); once per input "
+            "for a network of several (`inputs:`).",
+        ),
     ] = None,
     depth: Annotated[
         int | None,
@@ -361,7 +368,7 @@ def summary(
         warnings.simplefilter("always", api.SpecDepthWarning)
         result = api.summary(
             spec_source(spec),
-            input=parse_input(input_),
+            input=parse_inputs(input_),
             depth=depth,
             max_layers=max_layers,
             variant=variant,

@@ -424,7 +424,19 @@ def _root(
 
 SET_HELP = "Set a spec param, e.g. --set num_classes=10 (repeatable)."
 SET_METAVAR = "KEY=VALUE"
-INPUT_HELP = "Concrete input shape, e.g. 1,3,224,224 (default: the spec's input)."
+INPUT_HELP = (
+    "Concrete input shape, e.g. 1,3,224,224 (default: the spec's input); once per input "
+    "for a network of several (`inputs:`)."
+)
+
+
+def parse_inputs(texts: list[str] | None) -> Any:
+    """`--input` given once (one shape), once per input of a network of several (a list of
+    shapes, as `check` and `summary` take them), or not at all (None)."""
+    shapes = [parse_input(text) for text in texts or []]
+    if not shapes:
+        return None
+    return shapes[0] if len(shapes) == 1 else shapes
 
 
 def complete_spec(incomplete: str) -> list[str]:

@@ -53,6 +53,8 @@ class Analysis:
 
     graph: Graph
     input: tuple[int, ...] | None = None
+    #: a network of several inputs (`inputs:`): the shapes of those after `input`, given too
+    more_input: tuple[tuple[int, ...], ...] = ()
     #: names of the passes run so far, in order
     done: tuple[str, ...] = ()
     #: the input with its batch and spatial dims as symbols, and every shape for it (the
@@ -102,15 +104,19 @@ class Analysis:
         )
         if self.mismatch is not None or self.table is None:
             given = tuple(Dim.of(d) for d in self.input or ())
-            if graph.inputs:  # several, checked at the shapes declared (`_input_mismatch`)
+            if graph.inputs:  # several: the declared shapes (`_input_mismatch` says which)
                 given, more = graph.input_shape, graph.input_shapes[1:]
                 return CheckResult(input_shape=given, more_inputs=more, **base)  # type: ignore[arg-type]
             return CheckResult(input_shape=given, **base)  # type: ignore[arg-type]
         table = self.table
-        symbolic = table is general  # no size declared: the symbolic walk's
+        more = graph.input_shapes[1:]
+        if self.input is not None:  # the shapes given
+            more = tuple(tuple(map(Dim.of, shape)) for shape in self.more_input)
+        elif table is general:  # no size declared: the symbolic walk's
+            more = sym.more
         return CheckResult(
             input_shape=table.input_shape,
-            more_inputs=sym.more if symbolic else graph.input_shapes[1:],
+            more_inputs=more,
             shapes=_by_path(table.rows),
             outputs=_on_domain(table.outputs, self.domain) if table.failure is None else (),
             **base,  # type: ignore[arg-type]
@@ -233,11 +239,11 @@ def input_shapes(a: Analysis) -> Analysis:
     assert sym is not None and general is not None
     env: Mapping[str, int] | None = a.declared_env
     if a.input is not None:
-        bad = _input_mismatch(graph, a.input)
+        bad = _input_mismatch(graph, a.input, a.more_input)
         if bad is not None:
             return replaced(a, mismatch=bad, diagnostics=(*a.diagnostics, bad))
-        table = infer_shapes(graph, a.input)
-        env = sym.bind(a.input)
+        table = infer_shapes(graph, a.input, more=[tuple(map(Dim.of, s)) for s in a.more_input])
+        env = sym.bind(a.input, *a.more_input)
     elif general.failure is None and not a.sizes_declared and not _some_size_declared(graph):
         table, env = general, None
     elif not a.sizes_declared:  # `[N, 1, 32, W]`: the shapes lowering made, 32 kept
@@ -293,17 +299,26 @@ def run(a: Analysis, through: Pass = RULES[-1]) -> Analysis:
     return a
 
 
-def verified(graph: Graph, input_shape: Sequence[int] | None = None) -> Analysis:
-    """The analysis of a graph `build_graph` returned (verified already), for an input."""
+def verified(
+    graph: Graph,
+    input_shape: Sequence[int] | None = None,
+    more: Sequence[Sequence[int]] = (),
+) -> Analysis:
+    """The analysis of a graph `build_graph` returned (verified already), for an input (and
+    for a network of several, `more`: the shapes of the others)."""
     given = tuple(input_shape) if input_shape is not None else None
-    return Analysis(graph, given, done=(verify_graph.__name__,))
+    extra = tuple(tuple(s) for s in more)
+    return Analysis(graph, given, extra, done=(verify_graph.__name__,))
 
 
 def analyse(
-    graph: Graph, input_shape: Sequence[int] | None = None, through: Pass = RULES[-1]
+    graph: Graph,
+    input_shape: Sequence[int] | None = None,
+    through: Pass = RULES[-1],
+    more: Sequence[Sequence[int]] = (),
 ) -> Analysis:
     """Run the passes after `verify_graph` over a verified graph, up to `through`."""
-    return run(verified(graph, input_shape), through)
+    return run(verified(graph, input_shape, more), through)
 
 
 def require_some_input(analysis: Analysis) -> None:
@@ -318,21 +333,40 @@ def require_some_input(analysis: Analysis) -> None:
         raise ShapeError(diagnostics=errors, sources=dict(graph.sources))
 
 
-def _input_mismatch(graph: Graph, given: tuple[int, ...]) -> Diagnostic | None:
+def _input_mismatch(
+    graph: Graph, given: tuple[int, ...], more: tuple[tuple[int, ...], ...] = ()
+) -> Diagnostic | None:
     """A concrete input must keep the declared rank and every declared non-size dim; a
-    network of several inputs is checked at the shapes it declares (one shape gives one)."""
-    declared = graph.input_shape
-    if graph.inputs:
-        names = ", ".join(i.name for i in graph.inputs)
+    network of several inputs takes one shape per input, each checked so."""
+    count = len(graph.inputs) or 1
+    if 1 + len(more) != count:
+        names = f" ({', '.join(i.name for i in graph.inputs)})" if graph.inputs else ""
         return Diagnostic(
             "E407",
-            f"one input shape was given, but {graph.name} takes {len(graph.inputs)} inputs "
-            f"({names})",
+            f"{1 + len(more)} input shape{'s were' if more else ' was'} given, but "
+            f"{graph.name} takes {count} input{'s' if count > 1 else ''}{names}",
             graph.input_span,
-            "a network of several inputs is checked at the shapes its `inputs:` declares, with "
-            "every size a symbol leaves open: change them there (or with a variant) to check "
-            "others",
+            "give one shape per input, in the order `inputs:` names them (`--input` once "
+            "per input; in Python, `input=[(1, 100), (1,)]`)"
+            if graph.inputs
+            else "give one shape: the network takes one input (`--input` once)",
         )
+    for k, shape in enumerate(more, 1):
+        one = replaced(graph, input_shape=graph.inputs[k].shape, inputs=())
+        bad = _input_mismatch(one, shape)
+        if bad is not None:
+            name = graph.inputs[k].name
+            return replaced(
+                bad, message=f"input `{name}`: {bad.message}", span=graph.inputs[k].span
+            )
+    if graph.inputs:
+        declared_first = replaced(graph, inputs=())
+        bad = _input_mismatch(declared_first, given)
+        if bad is not None:
+            first = graph.inputs[0].name
+            return replaced(bad, message=f"input `{first}`: {bad.message}")
+        return None
+    declared = graph.input_shape
     if len(given) != len(declared):
         return Diagnostic(
             "E407",
