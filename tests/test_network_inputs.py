@@ -587,3 +587,12 @@ def test_check_and_summary_take_one_input_shape_per_input(tmp_path: Path) -> Non
     (error,) = two.errors
     assert "2 input shapes were given, but one takes 1 input" in error.message
     assert error.hint == "give one shape: the network takes one input (`--input` once)"
+
+
+def test_a_batch_written_as_a_number_is_the_batch_another_input_names() -> None:
+    """`[1, 100]` beside `[N]`: one batch, N (it was N2 beside N, two batches, so that the
+    domain read as if the label's batch were another size than the noise's)."""
+    text = CGAN.replace("z: [N, 100]", "z: [1, 100]")
+    report = archspec.check(text)
+    assert report.ok, report.render()
+    assert report.domain_text == "cgan_generator accepts z (N, 100), label (N) int64"

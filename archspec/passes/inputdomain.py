@@ -46,10 +46,13 @@ class SymbolicInput:
 
     def bind(self, concrete: Sequence[int], *more: Sequence[int]) -> dict[str, int]:
         """Symbol -> value for a concrete input of the same rank (and, for a network of
-        several, each later input's after it)."""
+        several, each later input's after it; a symbol two inputs share keeps the first
+        value above 0: a declared input gives 0 for a size it leaves open)."""
         out: dict[str, int] = {}
         for shape, given in zip(self.shapes, (concrete, *more)):
-            out.update((s, given[i]) for i, s in _named_dims(shape) if i < len(given))
+            for i, s in _named_dims(shape):
+                if i < len(given) and out.get(s, 0) <= 0:
+                    out[s] = given[i]
         return out
 
 
@@ -89,7 +92,9 @@ def generalise_inputs(declared: Sequence[Shape]) -> SymbolicInput:
     if len(declared) == 1:
         return generalise_input(declared[0])
     taken = {str(d) for shape in declared for d in shape if not d.is_const}
-    first = generalise_input(declared[0], taken)
+    # the batch: the symbol an input names it by (`[1, 100]` beside `[N]` is one batch N)
+    named = next((str(s[0]) for s in declared if s and not s[0].is_const), None)
+    first = generalise_input(declared[0], taken, named)
     spatial, more = list(first.spatial), []
     for shape in declared[1:]:
         one = generalise_input(shape, taken, first.batch)
