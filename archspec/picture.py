@@ -145,7 +145,8 @@ def picture(graph: Graph, depth: int | None = DEFAULT_DEPTH, fold: bool = True) 
     for i, out in enumerate(outputs):
         one = len(outputs) == 1
         oid = ":output" if one else f":output:{out.name}"
-        name = "output" if one else f"output {i}: {out.name}"
+        shown = graph.inputs[0].name if out.name == INPUT and graph.inputs else out.name
+        name = "output" if one else f"output {i}: {shown}"
         top.append(Box(oid, [name], "io", "ellipse", out.train_only))
         shape = graph.root.out_shapes[i]
         layout.edges.append(Edge(refs[out.name], oid, _shape(shape), out.train_only))

@@ -596,3 +596,11 @@ def test_a_batch_written_as_a_number_is_the_batch_another_input_names() -> None:
     report = archspec.check(text)
     assert report.ok, report.render()
     assert report.domain_text == "cgan_generator accepts z (N, 100), label (N) int64"
+
+
+def test_graph_names_an_output_that_is_an_input_by_its_name(tmp_path: Path) -> None:
+    text = CGAN.replace("layers:\n", "outputs: [image, z]\nlayers:\n", 1)
+    result = runner.invoke(app, ["graph", _file(tmp_path, text)])
+    assert result.exit_code == 0, result.output
+    assert '":output:input" [label="output 1: z"' in result.stdout
+    assert '":input" -> ":output:input" [label=" (N, 100)"];' in result.stdout
