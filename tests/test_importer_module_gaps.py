@@ -196,24 +196,6 @@ def test_divisor_override_imports() -> None:
     assert "{name: avg_pool2d, type: avgpool2d, kernel_size: 2, divisor_override: 5}" in text
 
 
-class KeepsHeight(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d((None, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(x)
-
-
-def test_an_adaptive_pool_that_keeps_a_size_is_refused_with_its_reason() -> None:
-    with pytest.raises(ArchSpecError) as exc:
-        archspec.from_module(KeepsHeight(), torch.rand(1, 3, 8, 8))
-    text = exc.value.render()
-    assert "output_size=(None, 3) keeps the input's size where it says None" in text
-    assert "give every output size as a number" in text
-    assert "test_importer_module_gaps.py" in text
-
-
 def test_a_channel_dropout_of_a_sequence_is_pointed_at_dropout1d() -> None:
     text = "archspec: 1\nname: seq\ninput: [N, 8, 50]\nlayers:\n  - {type: dropout2d, p: 0.1}\n"
     (found,) = [d for d in archspec.check(text).diagnostics if d.code == "W407"]

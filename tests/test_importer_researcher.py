@@ -153,29 +153,30 @@ def test_weights_shared_inside_a_torch_container_are_refused_at_the_users_class(
     assert line.startswith("class OneBlockTwice")
 
 
-class PooledRows(nn.Module):
-    """A pool to one column of every row: torch keeps the size given as None."""
+class SlopeAsFlag(nn.Module):
+    """`F.leaky_relu(x, True)`, meant as inplace=True: torch takes True as the slope."""
 
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.adaptive_max_pool2d(self.conv(x), (1, None))
+        return F.leaky_relu(self.conv(x), True)
 
 
 def test_a_call_with_a_value_its_kind_does_not_take_is_refused_at_the_call() -> None:
     """It was E904 at the class statement, 'the imported spec ... does not compile:
-    layers[1].output_size[1]: expected an integer', asking to report the model: the reading
-    is now checked against its kind's spec where the call is."""
+    layers[1].output_size[1]: expected an integer' (of `F.adaptive_max_pool2d(x, (1, None))`,
+    which imports now), asking to report the model: the reading is now checked against its
+    kind's spec where the call is."""
     with pytest.raises(ImportFailure) as err:
-        archspec.from_module(PooledRows().eval(), torch.zeros(1, 3, 8, 8))
+        archspec.from_module(SlopeAsFlag().eval(), torch.zeros(1, 3, 8, 8))
     (diag,) = err.value.diagnostics
     assert diag.code == "E903" and diag.span is not None and diag.span.file == __file__
     line = Path(__file__).read_text().splitlines()[diag.span.line - 1]
-    assert "F.adaptive_max_pool2d(self.conv(x), (1, None))" in line
-    assert "with output_size=[1, None]" in diag.message
-    assert "`adaptive_maxpool2d`" in (diag.hint or "")
+    assert "F.leaky_relu(self.conv(x), True)" in line
+    assert "with negative_slope=True" in diag.message
+    assert "`leaky_relu`" in (diag.hint or "")
 
 
 class ClassAttentionBlock(nn.Module):

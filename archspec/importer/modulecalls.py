@@ -4,7 +4,7 @@ of an nn.Softmax2d `F.softmax(x, -3)` (`softmax`, `dim: -3`), of an nn.MaxPool2d
 `return_indices=True` a `maxpool2d_with_indices` (unpools.py). The spec states the call;
 the module held no state, so the state_dict is the same. Such a module in an nn.Sequential,
 where a call computed in forward holds no numbered place, and the settings no kind computes
-(an nn.Embedding's `max_norm`, an adaptive pool's `None` output size) are refused with words
+(an nn.Embedding's `max_norm`) are refused with words
 of their own (`known_refusal`)."""
 
 from __future__ import annotations
@@ -59,16 +59,6 @@ def known_refusal(child: Any) -> tuple[str, str] | None:
             "no numbered place of an nn.Sequential",
             f"call it in a module's forward (`x = self.m(x)`), which import reads as "
             f"`{reading[0]}`",
-        )
-    adaptive = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
-    adaptive += (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
-    size = getattr(child, "output_size", ())
-    if type(child) in adaptive and None in (size if isinstance(size, tuple | list) else ()):
-        return (
-            f"output_size={tuple(size)} keeps the input's size where it says None, which a "
-            "spec's output_size, numbers, does not state",
-            "give every output size as a number (at a fixed input size, the input's own), "
-            "or register a layer kind for it (a plugin: docs/plugins.md)",
         )
     if type(child) is nn.Embedding and child.max_norm is not None:
         return (

@@ -4,14 +4,16 @@ TensorFlow's SAME, on the 2-d ones: ops/samepad.py) and adaptive; and the anti-a
 
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, create_model
+from pydantic import Field, StrictInt, create_model
 
 from ..dims import SPATIAL_NAMES, Dim, Shape, product
 from .base import (
     INT32_MAX,
     Bool,
+    ExprStr,
+    Final,
     Inferred,
     Int,
     Ints,
@@ -27,6 +29,7 @@ from .base import (
 )
 from .emitting import emit_call
 from .extents import check_spatial, conv_extent, known_extents
+from .lazyspec import Reuse
 from .shapectx import check_declared
 from .words import Word
 
@@ -201,13 +204,23 @@ class _PoolBase(Op):
         return emit_call(name, [_tup(a["kernel_size"])], kw, lit)
 
 
+#: an adaptive pool's output_size: an int, or one entry per spatial dim, each an int, an
+#: expression or null (torch's None: that dim keeps the input's extent)
+_OUTPUT_SIZE = Annotated[
+    StrictInt | ExprStr | list[StrictInt | ExprStr | None], Reuse(), Final("ints", ge=1)
+]
+
+
 def _adaptive_spec(kind: str) -> type[LayerSpec]:
     return create_model(
         f"{kind.capitalize()}Spec",
         __base__=LayerSpec,
         __doc__=f"{kind}: pools any input extent to `output_size`.",
         type=(Literal[kind], ...),
-        output_size=(Ints(ge=1), ...),
+        output_size=(
+            _OUTPUT_SIZE,
+            Field(..., description="one size, or one per spatial dim; null keeps the input's"),
+        ),
     )
 
 
@@ -232,13 +245,30 @@ class _AdaptiveBase(Op):
                 partial(_empty_message, self.kind, x),
                 "the input is too small for the layers before this pool",
             )
-        return Inferred(attrs, (*x[:lead], *(Dim.of(v) for v in size)))
+        kept = x[lead:]  # a None entry keeps that extent, as torch's output_size does
+        out = (kept[i] if v is None else Dim.of(v) for i, v in enumerate(size))
+        return Inferred(attrs, (*x[:lead], *out))
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {}
 
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()
+
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        """The module's output_size, None entries kept (which `plain` refuses, as a
+        tensor's mark)."""
+        names = {cls.__name__ for cls in type(module).__mro__}
+        size = getattr(module, "output_size", None)
+        if self.torch_name not in names:
+            return None
+        if type(size) is int:
+            return {"output_size": size}
+        if not isinstance(size, tuple | list) or len(size) != self.nd:
+            return None
+        if not all(v is None or type(v) is int for v in size):
+            return None
+        return {"output_size": list(size)}
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
