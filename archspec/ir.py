@@ -85,6 +85,8 @@ class Node:
     when_expr: AttrExpr | None = None
     #: the attributes the spec states (the others are defaults or the shape rule's)
     stated: frozenset[str] = frozenset()
+    #: computed only in eval mode; in training the node is its one input (`eval_only`)
+    eval_only: bool = False
 
 
 def replaced(obj: _T, **changes: Any) -> _T:
@@ -112,6 +114,7 @@ def node_of(
     exprs: Mapping[str, AttrExpr],
     when_expr: AttrExpr | None,
     stated: frozenset[str],
+    eval_only: bool = False,
 ) -> Node:
     """Node(...) of every field, made without the frozen __init__, which sets each field
     through object.__setattr__ (a third of the cost of a node): lowering makes one per layer
@@ -133,6 +136,7 @@ def node_of(
         exprs=exprs,
         when_expr=when_expr,
         stated=stated,
+        eval_only=eval_only,
     )
     return node
 
@@ -249,7 +253,7 @@ class Module:
             return False
         prev = INPUT
         for node in self.nodes:
-            if not node.is_module or node.inputs != (prev,) or node.train_only:
+            if not node.is_module or node.inputs != (prev,) or node.train_only or node.eval_only:
                 return False
             if "." in node.name:  # a list's entry: the list is registered, never called
                 return False

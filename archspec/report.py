@@ -125,6 +125,7 @@ def summarise_table(
             shape=r.shape,
             train_only=r.node.train_only,
             shapes=several.get(r.path, ()),
+            eval_only=r.node.eval_only,
         )
         if r.node.child is None:
             params, macs, conns = costs[r.path]

@@ -39,6 +39,8 @@ class Row:
     macs: Dim | None
     folded: bool = False
     train_only: bool = False
+    #: computed in eval mode only (`eval_only`): training passes its input on
+    eval_only: bool = False
     #: connections per sample as LeCun et al. (1998) count them (inputs + bias per unit)
     connections: Dim | None = None
     #: a module summary's Trainable column (torchinfo's words): "True", "False", "Partial"
@@ -213,6 +215,7 @@ class Summary:
                     "connections": None if r.connections is None else _dim_plain(r.connections),
                     "folded": r.folded,
                     "train_only": r.train_only,
+                    "eval_only": r.eval_only,
                 }
                 for r in self.rows
             ],

@@ -262,10 +262,15 @@ def _outputs_text(s: Summary, most: int = 4) -> str:
     return text + (f", ... ({len(outs)} tensors)" if len(outs) > most else "")
 
 
+def _mode(r: Row) -> str:
+    """The mark of a row computed in one mode only."""
+    return " (train)" if r.train_only else " (eval)" if r.eval_only else ""
+
+
 def _cells(s: Summary, r: Row) -> list[str]:
     from .summaries import _cell, _macs_cell
 
-    kind = escape_text(r.type) + (" (train)" if r.train_only else "")
+    kind = escape_text(r.type) + _mode(r)
     last = (r.trainable or "") if s.module is not None else _cell(r.connections)
     # a module's names are any text (add_module): a terminal shows none of them as a control
     return [escape_text(r.name), kind, r.shape_text, _cell(r.params), _macs_cell(r), last]
@@ -326,7 +331,7 @@ def markdown(s: Summary) -> str:
         "|---|---|---|---:|---:|" + ("---|" if _align(s, 5) == "left" else "---:|"),
     ]
     for r in s.rows:
-        kind = r.type + (" (train)" if r.train_only else "")
+        kind = r.type + _mode(r)
         last = (r.trainable or "") if s.module is not None else _cell(r.connections)
         shape = f"`{r.shape_text}`" if r.shape_text else ""
         lines.append(

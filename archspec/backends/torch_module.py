@@ -222,7 +222,9 @@ def _codegen(program: Program) -> Callable[..., Any]:
     calls: dict[Any, torch.fx.Node] = {}
     for kind, name, inputs, payload in steps:
         args = [env[i] for i in inputs]
-        if kind == "module":
+        if kind == "alias":
+            env[name] = args[0]
+        elif kind == "module":
             _add_child(holder, name, nn.Identity())
             env[name] = graph.call_module(payload or name, tuple(args))
         elif kind == "tensor":
@@ -267,7 +269,9 @@ def _program(module: Module, training: bool) -> Program:
     for node in module.nodes:
         if node.train_only and not training:
             continue
-        if node.is_module:
+        if node.eval_only and training:  # its readers read its input
+            steps.append(("alias", node.name, node.inputs, None))
+        elif node.is_module:
             steps.append(("module", node.name, node.inputs, None))
         elif REGISTRY[node.kind].style == "tensor":
             steps.append(("tensor", node.name, (), None))
@@ -311,7 +315,7 @@ def build_scope(
         )
         return _versioned(seq, module)
     programs = {"eval": _program(module, training=False)}
-    if any(n.train_only for n in module.nodes):
+    if any(n.train_only or n.eval_only for n in module.nodes):
         programs["train"] = _program(module, training=True)
     named: tuple[str, ...] = ()
     if module.extra_inputs and module.path == "" and module.block is None:

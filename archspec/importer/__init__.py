@@ -85,6 +85,15 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
             "layers; the limits keep any spec quick to read and check",
             code="E901",
         ) from None
+    if first.code == "E315":  # a step only eval takes, as no spec can state it
+        raise ImportFailure(
+            f"{cls} takes a step in eval mode only that a spec's eval_only step "
+            f"cannot state: {first.message[:300]}",
+            span=span_of_class(type(model)),
+            hint="an eval_only step passes its input on in training, so it reads one tensor "
+            "and keeps its shape: take the step in both modes, or outside the model",
+            code="E902",
+        ) from None
     if first.code.startswith("E4"):
         _model_refuses(model, example_input)
         shape = _shape_text(example_input)

@@ -385,6 +385,7 @@ def splice_call(reader: Any, node: Any, item: Item) -> None:
     steps, output = done
     for step in steps:
         step.train_only = node.name in reader.train_only
+        step.eval_only = node.name in reader.eval_only
         if step.ref:
             reader.used.add(step.ref)
         reader.items.append(step)

@@ -192,9 +192,12 @@ def _output(graph: Any, idle: dict[Any, Any] | None = None) -> Any:
     return _plain(unpacked(out), idle)
 
 
-def _first_eval_output(eval_graph: Any, train_graph: Any, idle: dict[Any, Any]) -> bool:
-    """Training returns what eval returns, or that first (`GoogLeNetOutputs(logits, ...)`)."""
-    ev, tr = _output(eval_graph), _output(train_graph, idle)
+def _first_eval_output(
+    eval_graph: Any, train_graph: Any, idle: dict[Any, Any], steps: dict[Any, Any]
+) -> bool:
+    """Training returns what eval returns, or that first (`GoogLeNetOutputs(logits, ...)`),
+    eval's own `steps` (eval_steps) read as the nodes they read."""
+    ev, tr = _output(eval_graph, steps), _output(train_graph, idle)
     return ev == tr or (isinstance(tr, tuple | list) and bool(tr) and tr[0] == ev)
 
 
@@ -221,9 +224,11 @@ def with_training(
     graph: Any,
     problems: Problems,
     trace: Callable[[nn.Module, Problems], Any],
-) -> tuple[Any, set[str]]:
-    """The graph to read (eval's, or training's when it states both modes) and the names of
-    its training-only nodes; (None, set()) after a located refusal."""
+) -> tuple[Any, set[str], set[str]]:
+    """The graph to read (eval's, or training's when it states both modes), the names of
+    its training-only nodes and of its eval-only steps; (None, set(), set()) after a
+    located refusal."""
+    from .evalsteps import eval_steps, spliced
     from .trace import Problems
 
     quiet = Problems()  # the example input's shapes and notes are the same in training
@@ -241,22 +246,48 @@ def with_training(
     finally:
         module.training = False
     problems.input_shapes = quiet.input_shapes
-    cls = describe(type(module))
     if train is None:
         for diag in quiet.items:
             problems.add(dataclasses.replace(diag, message=diag.message + " (in training mode)"))
-        return None, set()
+        return None, set(), set()
     names = {n.name for n in graph.nodes}
     idle = _eval_identities(module, train, names)
+    # eval's steps training skips, each -> the node it reads (`if not self.training: ...`)
+    steps = eval_steps(graph, {n.name for n in train.nodes})
+    passed_on = _compared(module, graph, train, idle, steps, problems)
+    if passed_on is False:
+        return None, set(), set()
+    if not _first_eval_output(graph, train, idle, steps):
+        _another_output(module, train, names, problems)
+        return None, set(), set()
+    extra = {n.name for n in train.nodes if n.op != "output" and n not in idle} - names
+    skipped = {n.name for n in steps}
+    if not extra and not passed_on:
+        return graph, set(), skipped
+    return spliced(train, graph, steps), extra, skipped
+
+
+def _compared(
+    module: nn.Module,
+    graph: Any,
+    train: Any,
+    idle: dict[Any, Any],
+    steps: dict[Any, Any],
+    problems: Problems,
+) -> bool | None:
+    """Whether the training graph passes a mode flag on (None: no; True: yes) where every
+    node of `graph` but eval's own `steps` is the same in training; False after a located
+    E902 for the first that is not."""
+    names = {n.name for n in graph.nodes}
     by_name = {n.name: n for n in train.nodes if n.op != "output"}
     passed_on = bool(idle)  # the training graph, with its dropouts taken in both modes
     for node in graph.nodes:
-        if node.op == "output":
+        if node.op == "output" or node in steps:
             continue
         twin = by_name.get(node.name)
         same = None if twin is None else (twin.op, twin.target) == (node.op, node.target)
         agree = (
-            _agree(_plain((node.args, node.kwargs)), _plain((twin.args, twin.kwargs), idle))
+            _agree(_plain((node.args, node.kwargs), steps), _plain((twin.args, twin.kwargs), idle))
             if same
             else False
         )
@@ -269,27 +300,29 @@ def with_training(
             problems.add(
                 diagnostic(
                     "E902",
-                    f"{cls}.forward computes another graph in training mode: "
-                    f"{_STEP_WORDS[side]} {_written(at)} (`{at.name}` in torch.fx's graph)",
+                    f"{describe(type(module))}.forward computes another graph in training "
+                    f"mode: {_STEP_WORDS[side]} {_written(at)} (`{at.name}` in torch.fx's graph)",
                     span,
                     _HINT,
                 )
             )
-            return None, set()
+            return False
         passed_on = passed_on or agree is None
-    if not _first_eval_output(graph, train, idle):
-        out = next(n for n in train.nodes if n.op == "output")
-        # the step only training takes that it returns (`if self.training: x = self.drop(x)`)
-        only = [a for a in out.all_input_nodes if a.name not in names]
-        what = f" (`{only[0].name}`, a step eval does not take)" if only else ""
-        span = span_from_stack((only or [out])[0].stack_trace) or span_of_class(type(module))
-        problems.add(
-            diagnostic(
-                "E902", f"{cls}.forward returns another value in training mode{what}", span, _HINT
-            )
+    return passed_on or None
+
+
+def _another_output(module: nn.Module, train: Any, names: set[str], problems: Problems) -> None:
+    """E902 where training returns another value than eval (and not it first)."""
+    out = next(n for n in train.nodes if n.op == "output")
+    # the step only training takes that it returns (`if self.training: x = self.drop(x)`)
+    only = [a for a in out.all_input_nodes if a.name not in names]
+    what = f" (`{only[0].name}`, a step eval does not take)" if only else ""
+    span = span_from_stack((only or [out])[0].stack_trace) or span_of_class(type(module))
+    problems.add(
+        diagnostic(
+            "E902",
+            f"{describe(type(module))}.forward returns another value in training mode{what}",
+            span,
+            _HINT,
         )
-        return None, set()
-    extra = {n.name for n in train.nodes if n.op != "output" and n not in idle} - names
-    if not extra and not passed_on:
-        return graph, set()
-    return train, extra
+    )

@@ -80,7 +80,12 @@ def unstated_order(items: list[Item], called: list[str], holders: list[str]) -> 
         return ", and not all of their keys are names `register_order:` can list"
     prev = "input"
     for item in items:
-        if not item.is_module or item.train_only or item.inputs not in ((), (prev,)):
+        if (
+            not item.is_module
+            or item.train_only
+            or item.eval_only
+            or item.inputs not in ((), (prev,))
+        ):
             return None
         prev = item.ref or ""
     return ", in a plain chain (an nn.Sequential registers its entries in the order it calls them)"

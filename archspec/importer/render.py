@@ -14,7 +14,7 @@ from .blocks import Block
 from .leaves import defaults
 from .model import Imported
 
-_FIRST_KEYS = ("name", "key", "type", "count", "flat", "when", "train_only", "from")
+_FIRST_KEYS = ("name", "key", "type", "count", "flat", "when", "train_only", "eval_only", "from")
 
 
 def _scalar(value: Any) -> str:

@@ -3,9 +3,8 @@
 Every child module stays a call (the tracer treats each as a leaf), so the graph of one
 class's forward speaks of its own attributes only: a child that is a layer kind becomes a
 layer item, a `nn.Sequential` a nested list, any other module class a block call whose body
-is traced on its own. Calls of torch functions become function kinds (`functions.py`).
-What has no exact equivalent is collected as a located diagnostic, never approximated.
-"""
+is traced on its own. Calls of torch functions become function kinds (`functions.py`). What
+has no exact equivalent is collected as a located diagnostic, never approximated."""
 
 from __future__ import annotations
 
@@ -58,6 +57,7 @@ class Item:
     key: str | None = None  # a module key that is not an identifier
     is_module: bool = True  # takes a position (a child module)
     train_only: bool = False  # traced only in training mode (GoogLeNet's aux heads)
+    eval_only: bool = False  # a step eval takes and training skips (evalsteps.py)
     outputs: list[str] | None = None  # a block call's names for the tensors it returns
 
     @property
@@ -280,7 +280,7 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
     if graph is not None:  # and the same in training, or stating both modes (modes.py)
         for diag in drops_in_eval(module, graph):
             problems.add(diag)
-        graph, train_only = with_training(module, graph, problems, trace)
+        graph, *modes = with_training(module, graph, problems, trace)
     if graph is None:
         return Body([], None)
     from .inplace import in_place_aliases
@@ -289,7 +289,7 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
     unread = [] if fused else unread_tensors(module, graph)  # the layer reads its own
     for diag in [*in_place_aliases(module, graph, problems), *unread]:
         problems.add(diag)
-    reader = _GraphReader(module, problems, train_only)
+    reader = _GraphReader(module, problems, tuple(modes))
     body = reader.read(graph)
     body.inputs = reader.inputs  # a block's tensors, when it takes several (inputs.py)
     return body
@@ -298,8 +298,8 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
 class _GraphReader:
     """Walks one traced graph in order, making an item per node."""
 
-    def __init__(self, module: nn.Module, problems: Problems, train_only: set[str]) -> None:
-        self.train_only = train_only
+    def __init__(self, module: nn.Module, problems: Problems, modes: tuple[set[str], ...]) -> None:
+        self.train_only, self.eval_only = modes  # node names (modes.with_training)
         self.module = module
         self.problems = problems
         self.names: dict[Any, str] = {}  # fx node -> the item name it is
@@ -537,7 +537,7 @@ class _GraphReader:
         return candidate
 
     def _add(self, node: Any, item: Item, name: str) -> None:
-        item.train_only = node.name in self.train_only
+        item.train_only, item.eval_only = node.name in self.train_only, node.name in self.eval_only
         self.used.add(name)
         self.names[node] = name
         self.items.append(item)

@@ -14,7 +14,19 @@ from .trace import Item
 
 #: Keys of a node mapping that are structure, not values.
 STRUCTURE = frozenset(
-    {"name", "key", "type", "from", "when", "layers", "layer", "count", "flat", "train_only"}
+    {
+        "name",
+        "key",
+        "type",
+        "from",
+        "when",
+        "layers",
+        "layer",
+        "count",
+        "flat",
+        "train_only",
+        "eval_only",
+    }
     | {"body"}  # a residual's layers
     | {"names"}  # the pieces a split makes: sizes that leave none are another node
 )
@@ -46,6 +58,8 @@ def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> di
         node["from"] = list(item.inputs)
     if item.train_only:
         node["train_only"] = True
+    if item.eval_only:
+        node["eval_only"] = True
     return node
 
 

@@ -165,10 +165,14 @@ class NodeBase(BaseModel):
         None, description="include the node only when this is true"
     )
     train_only: bool = Field(False, description="compute this node only in training mode")
+    eval_only: bool = Field(
+        False,
+        description="compute this node only in eval mode; in training it passes its input on",
+    )
 
 
 #: Fields of NodeBase that are not layer attributes.
-META_FIELDS = frozenset({"name", "key", "from_", "when", "train_only", "type"})
+META_FIELDS = frozenset({"name", "key", "from_", "when", "train_only", "eval_only", "type"})
 
 
 class LayerSpec(NodeBase):

@@ -432,7 +432,7 @@ def combine(
         if name not in b:
             continue
         sa, sb = a[name], b[name]
-        if sa.sig()[:5] != sb.sig()[:5] or sa.node.train_only != sb.node.train_only:
+        if sa.sig()[:5] != sb.sig()[:5] or sa.sig()[6] != sb.sig()[6]:
             return None
         a_ins = tuple(a_loops.get(i, i) for i in sa.inputs)
         b_ins = tuple(b_loops.get(i, i) for i in sb.inputs)

@@ -263,7 +263,7 @@ class _Forward:
         rs = self.readers[node.name]
         if node.name in self.named and st.when is None:
             return self.ns.create(node.name)
-        if st.when is not None:
+        if st.when is not None or node.eval_only:  # `if not self.training: x = ...`
             if self._joins_only(rs):
                 return self.ns.create("identity")
             src = node.inputs[0]
@@ -418,10 +418,14 @@ class _Forward:
         pad = " " * indent
         read = self.readers[node.name] or pieces  # unread: still run, as compiled
         target = f"{var} = " if read else ""
+        guard = None
         if st.when is not None:
             guard = (
                 f"{attr_ref(st.attr)} is not None" if st.attr else f"self.{when_flag(self.cls, st)}"
             )
+        if node.eval_only:  # training passes the input on
+            guard = "not self.training" if guard is None else f"{guard} and not self.training"
+        if guard is not None:
             kept = ins[fallback_input(node) or 0]
             if var != kept and var in ins and read:  # the join reads `var`: set it after
                 return [

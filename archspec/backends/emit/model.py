@@ -51,7 +51,8 @@ class Step:
         when = self.when.text if self.when is not None else None
         n = self.node
         inputs = tuple((rename or {}).get(i, i) for i in self.inputs)
-        return (n.name, n.kind, self.attr, code, when, inputs, n.train_only, self.loop)
+        modes = (n.train_only, n.eval_only)
+        return (n.name, n.kind, self.attr, code, when, inputs, modes, self.loop)
 
 
 def switchable(node: Node, readers: set[str], nodes: Sequence[Node]) -> bool:

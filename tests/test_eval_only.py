@@ -1,0 +1,198 @@
+"""`eval_only: true`: a step eval mode takes and training skips, its input passed on in its
+place (a classifier's `if not self.training: x = x.softmax(1)`): compile, emit, the summary
+and import agree with torch in both modes, and a step training cannot skip is E315."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import archspec
+from archspec.errors import ArchSpecError
+from tests.ops_cases import same_as_emitted
+
+PROBS = """\
+archspec: 1
+name: eval_probs
+input: [N, 3, H, W]
+layers:
+  - {name: conv, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: pool, type: adaptive_avgpool2d, output_size: 1}
+  - {name: flatten, type: flatten}
+  - {name: fc, type: linear, out_features: 10}
+  - {name: probs, type: softmax, dim: 1, eval_only: true}
+"""
+
+MIXED = """\
+archspec: 1
+name: eval_mixed
+input: [N, 8, H, W]
+blocks:
+  head:
+    params: {p: bool}
+    layers:
+      - {name: conv, type: conv2d, out_channels: 8, kernel_size: 1}
+      - {name: act, type: sigmoid, eval_only: true, when: p}
+      - {name: out, type: conv2d, out_channels: 8, kernel_size: 1}
+      - {name: skip, type: add, from: [out, input]}
+layers:
+  - {type: head, p: true}
+  - {type: head, p: false}
+  - name: post
+    type: sequential
+    eval_only: true
+    layers:
+      - {type: relu}
+      - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: t, type: tanh, eval_only: true, from: input}
+outputs: [post, t]
+"""
+
+
+def test_training_skips_the_step_and_eval_takes_it() -> None:
+    model = archspec.compile(PROBS)
+    x = torch.rand(2, 3, 9, 7)
+    logits = model.train()(x)
+    torch.testing.assert_close(model.eval()(x), logits.softmax(1))
+    assert not torch.allclose(logits.sum(1), torch.ones(2))
+    mixed = archspec.compile(MIXED)
+    y = torch.rand(2, 8, 5, 6)
+    assert torch.equal(mixed.train()(y)[1], y)
+    assert torch.equal(mixed.eval()(y)[1], y.tanh())
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_emitted_code_computes_what_compile_does(train: bool) -> None:
+    same_as_emitted(PROBS, torch.rand(2, 3, 9, 7), train=train)
+    same_as_emitted(MIXED, torch.rand(2, 8, 5, 6), train=train)
+
+
+def test_emitted_code_reads_like_torch() -> None:
+    source = archspec.emit(PROBS)
+    assert "        if not self.training:\n            x = self.probs(x)  # (N, 10)\n" in source
+    source = archspec.emit(MIXED)
+    assert "if self.act is not None and not self.training:" in source
+    assert "        if not self.training:\n            out = self.post(out)" in source
+
+
+def test_the_summary_marks_the_row() -> None:
+    rows = {r.name: r for r in archspec.summary(PROBS, input=(1, 3, 8, 8)).rows}
+    assert rows["probs"].eval_only and not rows["fc"].eval_only
+    assert "Softmax (eval)" in str(archspec.summary(PROBS, input=(1, 3, 8, 8)))
+
+
+@pytest.mark.parametrize(
+    ("layer", "words"),
+    [
+        ("{type: flatten, eval_only: true}", "makes the shape (N, 768) from (N, 3, 16, 16)"),
+        ("{type: add, from: [input, input], eval_only: true}", "reads 2 nodes"),
+        ("{type: relu, eval_only: true, train_only: true}", "runs only in training"),
+    ],
+)
+def test_a_step_training_cannot_skip_is_e315_at_its_mark(layer: str, words: str) -> None:
+    text = f"archspec: 1\nname: t\ninput: [N, 3, 16, 16]\nlayers:\n  - {layer}\n"
+    with pytest.raises(ArchSpecError) as exc:
+        archspec.compile(text, device="meta")
+    diag = exc.value.diagnostics[0]
+    assert diag.code == "E315" and words in diag.message, diag.message
+    assert diag.span is not None and diag.span.line == 5
+    assert text.splitlines()[4][diag.span.col - 1 :].startswith("true")
+
+
+class Logits(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.fc(torch.flatten(self.pool(self.conv(x)), 1))
+        if self.training:
+            return logits
+        return F.softmax(logits, dim=1)
+
+
+class Dropped(Logits):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(self.pool(self.conv(x)), 1)
+        x = self.fc(F.dropout(x, 0.5, training=self.training))
+        if not self.training:
+            x = x.softmax(1)
+        return x
+
+
+class Head(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x)
+        if not self.training:
+            x = torch.sigmoid(x)
+        return x
+
+
+class WithAux(Logits):
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = Head()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        x = torch.flatten(self.pool(self.conv(x)), 1)
+        out = self.head(x)
+        if self.training:
+            return out, self.fc(x)
+        return out.softmax(1)
+
+
+def _twin_in_both_modes(model: nn.Module) -> str:
+    text = archspec.from_module(model, torch.rand(1, 3, 16, 16))
+    twin = archspec.compile(text)
+    twin.load_state_dict(model.state_dict())
+    x = torch.rand(2, 3, 12, 10)
+    for train in (False, True):
+        model.train(train)
+        twin.train(train)
+        torch.manual_seed(0)
+        want = model(x)
+        torch.manual_seed(0)
+        got = twin(x)
+        for a, b in zip(
+            want if isinstance(want, tuple) else (want,),
+            got if isinstance(got, tuple) else (got,),
+            strict=True,
+        ):
+            torch.testing.assert_close(b, a)
+    return text
+
+
+def test_a_step_only_eval_takes_imports_as_eval_only() -> None:
+    text = _twin_in_both_modes(Logits())
+    assert "- {name: softmax, type: softmax, eval_only: true}" in text
+    text = _twin_in_both_modes(Dropped())  # the training graph read, the step put back in
+    assert "{name: dropout, type: dropout}" in text
+    assert "- {name: softmax, type: softmax, eval_only: true}" in text
+    text = _twin_in_both_modes(WithAux())
+    assert "{name: sigmoid, type: activation, eval_only: true, fn: sigmoid}" in text
+    assert "{name: softmax, type: softmax, eval_only: true}" in text
+    assert "train_only: true" in text
+
+
+class Averaged(Logits):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.fc(torch.flatten(self.pool(self.conv(x)), 1))
+        if self.training:
+            return logits
+        return logits.mean(1)
+
+
+def test_a_step_only_eval_takes_that_changes_the_shape_is_refused() -> None:
+    with pytest.raises(ArchSpecError) as exc:
+        archspec.from_module(Averaged(), torch.rand(1, 3, 16, 16))
+    assert exc.value.error_code == "E902"
+    text = exc.value.render()
+    assert "takes a step in eval mode only" in text and "`mean` is eval_only" in text
