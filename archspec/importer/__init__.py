@@ -40,6 +40,20 @@ def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = 
     return _imported_text(model, example_input, name)
 
 
+def _input_header(model: nn.Module, example_input: torch.Tensor) -> list[Any]:
+    """The spec's `input:`: the example's sizes with its batch as `N`, the first size, or
+    the second where the model reads tokens sequence first (an nn.MultiheadAttention built
+    with batch_first=False, torch's default, alone or in a transformer layer)."""
+    import torch.nn as nn
+
+    sizes: list[Any] = [int(d) for d in example_input.shape]
+    seq_first = any(
+        isinstance(m, nn.MultiheadAttention) and not m.batch_first for m in model.modules()
+    )
+    sizes[1 if seq_first and len(sizes) > 1 else 0] = "N"
+    return sizes
+
+
 def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | None) -> str:
     """spec_text, its name checked."""
     if name is not None:
@@ -52,10 +66,14 @@ def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     with kept_modes(model):
         model.eval()
         imported = import_model(model, example_input)
-    each = [  # each input's shape (the batch N) and dtype: one, or SeveralInputs
-        (["N", *[int(d) for d in t.shape[1:]]], str(t.dtype).removeprefix("torch."))
-        for t in (example_input if isinstance(example_input, SeveralInputs) else [example_input])
-    ]
+    if isinstance(example_input, SeveralInputs):  # each input's shape (the batch N), dtype
+        each = [
+            (["N", *[int(d) for d in t.shape[1:]]], str(t.dtype).removeprefix("torch."))
+            for t in example_input
+        ]
+    else:  # one: its batch may be second (a sequence-first model)
+        dtype = str(example_input.dtype).removeprefix("torch.")
+        each = [(_input_header(model, example_input), dtype)]
     (shape, dtype), *more = each
     return render(imported, name or _snake(type(model).__name__), shape, dtype, more)
 

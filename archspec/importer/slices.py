@@ -346,14 +346,15 @@ def _own_tensor_unsqueezed(reader: Any, node: Any, src: Any, index: tuple[Any, .
 
 
 def _cut_to_size(reader: Any, node: Any, src: Any, index: tuple[Any, ...], rank: int) -> bool:
-    """`pe[:, : x.size(1)]` (a positional table cut to the tokens' length): one dim after
-    the first cut from 0 to a size of the same dim of another tensor read so far, every
-    other dim whole, is a `slice_as` reading both; False for any other index."""
+    """`pe[:, : x.size(1)]` (a positional table cut to the tokens' length; `pe[: x.size(0)]`
+    for tokens sequence first): one dim cut from 0 to a size of the same dim of another
+    tensor read so far, every other dim whole, is a `slice_as` reading both; False for any
+    other index."""
     cuts = [(d, i) for d, i in enumerate(index) if i != slice(None)]
     if len(index) > rank or len(cuts) != 1 or not isinstance(cuts[0][1], slice):
         return False
     (d, cut), like = cuts[0], None
-    if d == 0 or cut.start not in (None, 0) or cut.step not in (None, 1) or not is_node(cut.stop):
+    if cut.start not in (None, 0) or cut.step not in (None, 1) or not is_node(cut.stop):
         return False
     sym = reader.syms.get(cut.stop)
     if getattr(sym, "what", None) == "dim" and type(sym.index) is int:

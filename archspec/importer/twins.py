@@ -13,8 +13,10 @@ In eval mode under `torch.no_grad`, torch computes the same layer through its fu
 equal to this within float rounding, not to the last bit.
 
 A twin computes the layers without masks: a caller that passes a mask, a key padding mask
-or `is_causal=True` is refused (E904 at the call, saying which), and so is a layer built
-with `batch_first=False`, whose tokens are (L, N, E): a spec's input is batch first.
+or `is_causal=True` is refused (E904 at the call, saying which). A layer built with
+`batch_first=False` (torch's default), whose tokens are (L, N, E), computes the same steps:
+its attention is a `multihead_attention` with `batch_first: false`, and the linears and
+norms read the last dim either way.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 TWIN_HINT = (
-    "a spec states torch's transformer encoder (layer) built with `batch_first=True`, "
-    "without masks, on its input alone: call it as `self.encoder(x)` on (N, L, E) tokens; "
+    "a spec states torch's transformer encoder (layer) without masks, on its input alone: "
+    "call it as `self.encoder(x)`; "
     "attention with a mask is written out in the model (`q @ k.transpose(-2, -1)`, the "
     "mask added as a module's tensor, a softmax, `@ v`)"
 )
@@ -41,9 +43,6 @@ def twin_call(child: nn.Module, args: Any, kwargs: dict[str, Any]) -> str:
     `child` has no twin): the words after "calls `self.enc`"."""
     if twin_forward(child) is None:
         return ""
-    seq_first = [m for m in child.modules() if getattr(m, "batch_first", True) is False]
-    if seq_first:  # (L, N, E) tokens: a spec's come batch first
-        return "built with batch_first=False: the spec reads tokens batch first, (N, L, E)"
     odd = [k for k, v in kwargs.items() if v is not None and v is not False]
     if len(args) != 1 or odd:
         given = f"`{odd[0]}`" if odd else f"{len(args)} positional arguments"

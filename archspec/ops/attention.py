@@ -61,6 +61,9 @@ def _multihead_attention_spec() -> type[LayerSpec]:
         embed_dim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
             None, description="optional; checked against the input's D if given"
         )
+        batch_first: Bool = Field(
+            True, description="false: tokens come sequence first, (L, N, D), torch's default"
+        )
 
     return MultiheadAttentionSpec
 
@@ -97,7 +100,7 @@ class MultiheadAttention(Op):
         return 4 * d * d + (4 * d if a["bias"] else 0)
 
     def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
-        n, seq, d = out
+        n, seq, d = out if a["batch_first"] else (out[1], out[0], out[2])
         return n * seq * d * (seq * 2 + 4 * d.value)
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
@@ -110,16 +113,17 @@ class MultiheadAttention(Op):
         from . import attention_modules
 
         return attention_modules.MultiheadSelfAttention(
-            a["embed_dim"], a["num_heads"], dropout=a["dropout"], bias=a["bias"]
+            a["embed_dim"],
+            a["num_heads"],
+            dropout=a["dropout"],
+            bias=a["bias"],
+            batch_first=a["batch_first"],
         )
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        return emit_call(
-            "MultiheadSelfAttention",
-            [a["embed_dim"], a["num_heads"]],
-            {"dropout": (a["dropout"], 0.0), "bias": (a["bias"], True)},
-            lit,
-        )
+        kw = {"dropout": (a["dropout"], 0.0), "bias": (a["bias"], True)}
+        kw["batch_first"] = (a["batch_first"], True)
+        return emit_call("MultiheadSelfAttention", [a["embed_dim"], a["num_heads"]], kw, lit)
 
     def emit_support(self) -> str:
         return definitions("attention_modules.py")

@@ -120,7 +120,7 @@ def _slice_as_spec() -> type[LayerSpec]:
         tokens' length."""
 
         type: Literal["slice_as"]
-        dim: Int(ge=1) = Field(1, description="the dim cut to the second input's size of it")  # type: ignore[valid-type]
+        dim: Int(ge=0) = Field(1, description="the dim cut to the second input's size of it")  # type: ignore[valid-type]
 
     return SliceAsSpec
 

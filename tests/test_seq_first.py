@@ -1,0 +1,113 @@
+"""Tokens sequence first, (L, N, D), torch's default: `multihead_attention` with
+`batch_first: false`, a positional table cut on dim 0 (`slice_as` with `dim: 0`), and the
+import of torch's nn.MultiheadAttention and nn.TransformerEncoderLayer built without
+batch_first, which were refused (E903, E904) though the language computes them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from archspec.errors import ArchSpecError
+from tests.emit_helpers import matches_compile
+from tests.test_importer import roundtrip
+
+ENCODER = """\
+archspec: 1
+name: seq_first_encoder
+input: [L, N, 32]
+layers:
+  - {name: pe, type: buffer, shape: [64, 1, 32]}
+  - {name: pos, type: slice_as, from: [pe, input], dim: 0}
+  - {name: embedded, type: add, from: [input, pos]}
+  - {name: self_attn, type: multihead_attention, num_heads: 4, batch_first: false}
+  - {name: attended, type: add, from: [self_attn, embedded]}
+"""
+
+
+def test_the_attention_is_torchs_sequence_first_one() -> None:
+    model = archspec.compile(ENCODER).eval()
+    ref = nn.MultiheadAttention(32, 4).eval()  # batch_first=False, torch's default
+    ref.load_state_dict(model.self_attn.state_dict())
+    model.pe.normal_()
+    x = torch.rand(9, 3, 32)
+    e = x + model.pe[:9]
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(e, e, e, need_weights=False)[0] + e)
+    source = matches_compile(ENCODER, (9, 3, 32))
+    assert "MultiheadSelfAttention(32, 4, batch_first=False)" in source
+    assert "pos = self.pe[: x.shape[0]]  # (L, 1, 32)" in source
+
+
+def test_shapes_domain_and_macs_read_l_first() -> None:
+    report = archspec.check(ENCODER)
+    assert report.ok and [tuple(map(str, s)) for s in report.outputs] == [("L", "N", "32")]
+    with pytest.raises(ArchSpecError) as exc:  # the table holds 64 positions
+        archspec.compile(ENCODER.replace("[L, N, 32]", "[65, N, 32]"), device="meta")
+    assert exc.value.diagnostics[0].code == "E405"
+    first = ENCODER.replace(", batch_first: false", "")
+    attn_first = archspec.summary(first, input=(5, 7, 32)).rows[3]
+    attn_seq = archspec.summary(ENCODER, input=(7, 5, 32)).rows[3]
+    assert attn_seq.name == attn_first.name == "self_attn"
+    n, seq, d = 5, 7, 32  # batch 5 of 7 tokens either way: L D (4 D + 2 L) per sample
+    assert int(attn_seq.macs) == int(attn_first.macs) == n * seq * d * (4 * d + 2 * seq)
+
+
+class PositionalEncoding(nn.Module):
+    """The PyTorch tutorial's, sequence first."""
+
+    def __init__(self, d_model: int, max_len: int = 64) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(p=0.1)
+        position = torch.arange(max_len).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, 1, d_model)
+        pe[:, 0, 0::2] = torch.sin(position * div_term)
+        pe[:, 0, 1::2] = torch.cos(position * div_term)
+        self.register_buffer("pe", pe)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.pe[: x.size(0)]
+        return self.dropout(x)
+
+
+class TutorialModel(nn.Module):
+    """The tutorial's TransformerModel: torch's layers at their defaults, sequence first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pos_encoder = PositionalEncoding(32)
+        layer = nn.TransformerEncoderLayer(32, 4, 64, 0.1)
+        self.transformer_encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.linear = nn.Linear(32, 10)
+
+    def forward(self, src: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.transformer_encoder(self.pos_encoder(src)))
+
+
+class Attention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(32, 4)
+        self.fc = nn.Linear(32, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.attn(x, x, x)
+        return self.fc(y)
+
+
+def test_torchs_sequence_first_layers_import() -> None:
+    text = roundtrip(Attention(), (10, 2, 32))
+    assert "input: [10, N, 32]" in text
+    assert "{name: attn, type: multihead_attention, num_heads: 4, batch_first: false}" in text
+    text = roundtrip(TutorialModel(), (10, 2, 32))
+    assert "input: [10, N, 32]" in text
+    assert "{name: getitem, type: slice_as, from: [pe, input], dim: 0}" in text
+    assert "type: multihead_attention, num_heads: 4, dropout: 0.1, batch_first: false}" in text
+    matches_compile(text, (10, 3, 32))
+    text = roundtrip(PositionalEncoding(32), (10, 2, 32))  # no attention: dim 0 stays N
+    assert "input: [N, 2, 32]" in text and "dim: 0}" in text
