@@ -14,8 +14,9 @@ def check_size(x: torch.Tensor, size: list[int]) -> torch.Tensor:
 
 class MultiheadSelfAttention(nn.MultiheadAttention):
     """nn.MultiheadAttention on one (N, L, D) input as query, key and value, as torchvision's
-    ViT calls it (`self_attention(x, x, x, need_weights=False)`); same state_dict keys.
-    `batch_first=False` reads (L, N, D), as torch's own default does."""
+    ViT calls it (`self_attention(x, x, x, need_weights=False)`), or on a query and a key
+    (and value) of their own; same state_dict keys. `batch_first=False` reads (L, N, D), as
+    torch's own default does."""
 
     def __init__(
         self,
@@ -27,8 +28,13 @@ class MultiheadSelfAttention(nn.MultiheadAttention):
     ) -> None:
         super().__init__(embed_dim, num_heads, dropout=dropout, bias=bias, batch_first=batch_first)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return super().forward(x, x, x, need_weights=False)[0]
+    def forward(  # type: ignore[override]
+        self, x: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Self-attention of `x`, or `x` attending to `key` (and `value`, default `key`)."""
+        key = x if key is None else key
+        value = key if value is None else value
+        return super().forward(x, key, value, need_weights=False)[0]
 
 
 class MLPBlock(nn.Sequential):

@@ -26,11 +26,15 @@ class Attention(nn.Module):
         self.norm = nn.LayerNorm(8)
         self.attn = nn.MultiheadAttention(8, 2, batch_first=batch_first)
         self.rnn = nn.LSTM(8, 8, batch_first=True) if how == "lstm" else None
+        if how == "mask":
+            self.register_buffer("mask", torch.zeros(8, 8))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.norm(x)
         if self.how == "cross":
             y, _ = self.attn(y, x, x)  # the statement
+        elif self.how == "mask":
+            y, _ = self.attn(y, y, y, attn_mask=self.mask)  # the statement
         elif self.how == "weights":
             y, w = self.attn(y, y, y)  # the statement
             y = y * w  # (N, L, L) weights; L == D here
@@ -45,14 +49,18 @@ class Attention(nn.Module):
 def test_self_attention_called_with_its_default_need_weights_round_trips() -> None:
     text = roundtrip(Attention(), (2, 5, 8))
     assert "{name: attn, type: multihead_attention, num_heads: 2}" in text
+    # once refused: cross-attention, and a module sequence first (tests/test_seq_first.py)
+    text = roundtrip(Attention("cross"), (2, 5, 8))
+    assert "{name: attn, type: multihead_attention, from: [norm, input], num_heads: 2}" in text
+    text = roundtrip(Attention("self", batch_first=False), (5, 2, 8))
+    assert "num_heads: 2, batch_first: false}" in text
 
 
 @pytest.mark.parametrize(
     ("how", "batch_first", "says"),
     [
-        ("cross", True, "not self-attention"),
+        ("mask", True, "calls `self.attn` with `attn_mask="),
         ("weights", True, "reads its attention weights"),
-        ("self", False, "batch_first=True where the model has False"),
         ("lstm", True, "calls `self.rnn` and reads its final state"),
     ],
 )

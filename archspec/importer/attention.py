@@ -1,8 +1,10 @@
 """`nn.MultiheadAttention` called in a forward: the kind `multihead_attention` is
 self-attention over one tensor, giving its output alone (`out, _ = self.attn(x, x, x)`, as
 ViT's `need_weights=False` call or as the default call whose weights nothing reads: the
-output is the same). Other calls (cross-attention, a mask, the weights read) are refused
-saying which, not as a call "with other than one tensor"."""
+output is the same), or attention of a query to a key and value of their own (`self.attn(q,
+x, x)`, a learned query pooling a sequence: `from: [q, x]`, `[q, k, v]`). Other calls (a
+mask, the weights read) are refused saying which, not as a call "with other than one
+tensor"."""
 
 from __future__ import annotations
 
@@ -19,27 +21,29 @@ _NEUTRAL = {
 }
 
 ATTENTION_HINT = (
-    "a spec's multihead_attention is self-attention on one tensor, without a mask, giving "
-    "its output alone: call it as `out, _ = self.attn(x, x, x)`, or import a model that does"
+    "a spec's multihead_attention is attention without a mask, giving its output alone: "
+    "call it as `out, _ = self.attn(q, k, v)` with tensors, or import a model that does"
 )
 
 
-def attention_call(module: Any, target: str, node: Any, args: list[Any]) -> bool | str:
-    """True when the fx `node` calls the child `target`, an nn.MultiheadAttention, as
-    self-attention whose weights nothing reads; a reason (words after "calls `self.attn`")
-    when it calls one otherwise; False when the child is no nn.MultiheadAttention."""
+def attention_call(module: Any, target: str, node: Any, args: list[Any]) -> int | bool | str:
+    """When the fx `node` calls the child `target`, an nn.MultiheadAttention, without a mask
+    and reads its output alone, how many of its leading arguments are the spec's inputs:
+    1 for self-attention (`x, x, x`), 2 for a query and one key and value (`q, x, x`), else
+    3; a reason (words after "calls `self.attn`") when it calls one otherwise; False when
+    the child is no nn.MultiheadAttention."""
     child = getattr(module, target, None) if "." not in target else None
     if type(child).__name__ != "MultiheadAttention":
         return False
     kwargs = dict(node.kwargs)
-    if len(args) != 3 or not (args[0] is args[1] is args[2]) or not hasattr(args[0], "op"):
-        return "with other than one tensor as query, key and value (not self-attention)"
+    if len(args) != 3 or not all(hasattr(a, "op") for a in args):
+        return "with other than three tensors as query, key and value"
     odd = [k for k, v in kwargs.items() if k not in _NEUTRAL or not _among(v, _NEUTRAL[k])]
     if odd:
         return f"with `{odd[0]}={kwargs[odd[0]]!r}`"
     if not _first_read_only(node):
         return "and reads its attention weights (or its result as a tuple)"
-    return True
+    return 1 if args[0] is args[1] is args[2] else 2 if args[1] is args[2] else 3
 
 
 def _first_read_only(node: Any) -> bool:
@@ -67,10 +71,11 @@ RECURRENT_HINT = (
 )
 
 
-def recurrent_call(module: Any, target: str, node: Any, args: list[Any]) -> bool | str:
-    """True when the fx `node` calls the child `target`, an nn.LSTM, nn.GRU or nn.RNN, on one
-    tensor from zero states and reads only the output sequence (`out, _ = self.lstm(x)`);
-    a reason when it calls one otherwise; False when the child is none of them."""
+def recurrent_call(module: Any, target: str, node: Any, args: list[Any]) -> int | bool | str:
+    """1 (its one input, as attention_call counts them) when the fx `node` calls the child
+    `target`, an nn.LSTM, nn.GRU or nn.RNN, on one tensor from zero states and reads only
+    the output sequence (`out, _ = self.lstm(x)`); a reason when it calls one otherwise;
+    False when the child is none of them."""
     child = getattr(module, target, None) if "." not in target else None
     if type(child).__name__ not in _RECURRENT:
         return False
@@ -79,4 +84,4 @@ def recurrent_call(module: Any, target: str, node: Any, args: list[Any]) -> bool
         return "with an initial state (a spec's recurrent layer starts from zeros)"
     if not _first_read_only(node):
         return "and reads its final state (or its result as a tuple)"
-    return True
+    return 1

@@ -439,8 +439,8 @@ class _GraphReader:
         if isinstance(attention, str):
             self.fail("E904", f"{cls}.forward calls `self.{target}` {attention}", node, hint)
             return
-        if attention:
-            args = args[:1]  # `x, _ = self.attn(x, x, x)`, `x, _ = self.lstm(x)`
+        if attention:  # `x, _ = self.attn(x, x, x)`, `self.attn(q, x, x)`, `self.lstm(x)`
+            args, several = args[:attention], attention > 1
             self.tuples[node] = target
         elif several := tensors_call(child, args, node.kwargs):
             args = [value for _, value in several]  # in the order the child's forward takes

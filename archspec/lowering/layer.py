@@ -125,10 +125,12 @@ def _check_inputs(lw: Lowerer, plan: ItemPlan, item: Item, inputs: tuple[str, ..
             "a learned tensor is read by the nodes that use it: drop its `from`",
         )
         raise Skip
-    if op.arity == 1 and len(inputs) != 1:
+    if op.arity == 1 and not 1 <= len(inputs) <= 1 + op.optional_inputs:
+        most = op.optional_inputs + 1
         lw.error(
             "E305",
-            f"{kind} takes one input, `from` names {len(inputs)}",
+            f"{kind} takes {'one input' if most == 1 else f'1 to {most} inputs'}, "
+            f"`from` names {len(inputs)}",
             item.ypath + ("from",),
             "only merge layers (add, mul, concat) and layers made for it take several inputs",
         )

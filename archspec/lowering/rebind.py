@@ -176,6 +176,7 @@ def _plain_layer(it: Item, given: Mapping[str, int]) -> bool:
         op is not None
         and not op.names_field
         and op.arity == 1
+        and not op.optional_inputs
         and type(op).channel_axis is Op.channel_axis
         and name is not None
         and given.get(name) == 1

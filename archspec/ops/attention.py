@@ -15,6 +15,7 @@ projection (L * D * D), as torchvision's `_ops` counts them; the softmax is not 
 """
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field
@@ -48,6 +49,26 @@ def _tokens(x: Shape, kind: str) -> None:
         )
 
 
+def _cross(inputs: Sequence[Shape], batch_first: bool, ctx: ShapeContext) -> None:
+    """Query, key and value of one batch and one D, key and value of one length (torch's
+    kdim and vdim, projections of other widths, are not stated)."""
+    q, k = inputs[0], inputs[1]
+    v = inputs[2] if len(inputs) > 2 else k
+    shapes = tuple(tuple(t) for t in inputs)
+    b, seq = (0, 1) if batch_first else (1, 0)
+    hint = "attention reads query, key and value of one batch and one feature width D"
+    for other in (k, v):
+        ctx.require_equal(q[b], other[b], "E404", partial(_pair_message, "batches", shapes), hint)
+        ctx.require_equal(q[2], other[2], "E404", partial(_pair_message, "features", shapes), hint)
+    ctx.require_equal(
+        k[seq],
+        v[seq],
+        "E404",
+        partial(_pair_message, "key and value lengths", shapes),
+        "the value holds one token per key",
+    )
+
+
 def _multihead_attention_spec() -> type[LayerSpec]:
     class MultiheadAttentionSpec(LayerSpec):
         """multihead_attention: self-attention of `num_heads` heads over (N, L, D) tokens, with
@@ -68,18 +89,29 @@ def _multihead_attention_spec() -> type[LayerSpec]:
     return MultiheadAttentionSpec
 
 
+def _pair_message(what: str, shapes: tuple[Shape, ...]) -> str:
+    return f"multihead_attention {what} differ: {{a}} vs {{b}} ({', '.join(map(fmt, shapes))})"
+
+
 @register
 class MultiheadAttention(Op):
     kind = "multihead_attention"
     spec = LazySpec(_multihead_attention_spec)
+    #: `from: [q, kv]` or `[q, k, v]`: cross-attention (a learned query pooling a sequence)
+    optional_inputs = 2
     inferred = ("embed_dim",)
     torch_name = "MultiheadAttention"
     category = "linear"
-    summary = "multi-head self-attention over tokens (nn.MultiheadAttention's keys)"
+    summary = (
+        "multi-head attention over tokens: self, or `from: [q, kv]` (nn.MultiheadAttention's keys)"
+    )
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        (x,) = inputs
-        _tokens(x, self.kind)
+        x = inputs[0]
+        for t in inputs:
+            _tokens(t, self.kind)
+        if len(inputs) > 1:
+            _cross(inputs, attrs["batch_first"], ctx)
         d = x[2]
         given = attrs.get("embed_dim")
         if not d.is_const:
@@ -100,8 +132,12 @@ class MultiheadAttention(Op):
         return 4 * d * d + (4 * d if a["bias"] else 0)
 
     def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
-        n, seq, d = out if a["batch_first"] else (out[1], out[0], out[2])
-        return n * seq * d * (seq * 2 + 4 * d.value)
+        """The projections of q (and the output) over Lq tokens, of k and v over Lk, and the
+        two matmuls, Lq Lk D each: L D (4 D + 2 L) for self-attention."""
+        at = (0, 1) if a["batch_first"] else (1, 0)
+        n, lq, d = out[at[0]], out[at[1]], out[2]
+        lk = inputs[-1][at[1]]
+        return n * d * (lq * 2 * d.value + lk * 2 * d.value + lq * lk * 2)
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {}  # in_proj_weight/in_proj_bias: nn.MultiheadAttention initialises them
