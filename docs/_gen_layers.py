@@ -48,6 +48,7 @@ _GROUPS = {
     "archspec.ops.products": "Products computed in `forward`: attention of your own layers",
     "archspec.ops.reuse": "One module called again on another input (shared weights, no submodule)",
     "archspec.ops.unpool": "Max pooling with its indices, and max unpooling (SegNet, ENet)",
+    "archspec.ops.noise": "Random values computed in `forward`: a VAE's reparameterisation noise",
 }
 
 

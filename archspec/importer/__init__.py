@@ -343,6 +343,17 @@ def _state_dict_entries(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
     return [(k, tuple(v.shape)) for k, v in module.state_dict().items()]
 
 
+def _kept_generators(example_input: torch.Tensor) -> Any:
+    """torch's CPU generator (and the example input's GPU's) as they were, after the block:
+    an import runs the model and builds its spec, which draw from them, and leaves the
+    caller's random state where it found it."""
+    import torch
+
+    device = getattr(example_input, "device", None)
+    gpus = [device] if device is not None and device.type == "cuda" else []
+    return torch.random.fork_rng(devices=gpus)
+
+
 def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | None = None) -> str:
     """`spec_text`, and the spec compiled has the model's state_dict keys, shapes and order
     and computes its eval outputs on the example input (outputs.check_outputs), or
@@ -355,7 +366,8 @@ def verified_text(model: nn.Module, example_input: torch.Tensor, name: str | Non
 
     example_input = _check_arguments(model, example_input)
     try:
-        return _verified_text(model, example_input, name)
+        with _kept_generators(example_input):  # its runs and builds draw random numbers
+            return _verified_text(model, example_input, name)
     except (ArchSpecError, KeyboardInterrupt):
         raise
     except BaseException as exc:  # SystemExit too: `sys.exit()` in forward ended archspec

@@ -11,6 +11,8 @@
   `a.min(b)` of two tensors, which torch computes so) are the joins of those kinds.
 - `F.normalize(x, p, dim, eps)` is the `normalize` kind, and `torch.exp(x)` (`x.sqrt()`,
   `abs(x)`, ...) the `elementwise` kind of that fn: each calls the same torch function.
+- `torch.randn_like(std)` (a VAE's reparameterisation) is `randn_like`, the same call; the
+  import compares the outputs of model and spec each from one seed (outputs.py).
 """
 
 from __future__ import annotations
@@ -97,6 +99,13 @@ def _unary(fn: str) -> Reader:
     return read
 
 
+def _randn_like(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`torch.randn_like(std)`, of the tensor's own dtype and device: a `randn_like`."""
+    if len(args) != 1 or kwargs or not isinstance(args[0], Ref):
+        return None
+    return Call("randn_like", {}, (args[0].node,))
+
+
 def functions() -> dict[Any, Reader]:
     """The torch functions and operators read here, for functions.py's table."""
     import torch
@@ -118,6 +127,7 @@ def functions() -> dict[Any, Reader]:
         torch.minimum: _extremum("minimum"),
         torch.max: _extremum("maximum"),  # of two tensors; over a dim: reductions.py
         torch.min: _extremum("minimum"),
+        torch.randn_like: _randn_like,
     }
 
 

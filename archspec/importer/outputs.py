@@ -31,9 +31,9 @@ def check_outputs(model: nn.Module, text: str, example_input: torch.Tensor) -> N
     built = compile_spec(text, device=device, max_params=None, max_activations=None)
     if device.type != "meta":
         built.load_state_dict(state, strict=True)
-    try:
-        theirs = eval_forward(model, cloned(example_input))
-        ours = eval_forward(built, cloned(example_input))
+    try:  # each from one seed: random steps (`torch.randn_like`) draw alike, in order
+        theirs = _seeded(eval_forward, model, cloned(example_input))
+        ours = _seeded(eval_forward, built, cloned(example_input))
     except Exception as exc:  # the model's own code: whatever it raises
         raise ImportFailure(
             f"running the model and its imported spec on the example input failed "
@@ -50,6 +50,17 @@ def check_outputs(model: nn.Module, text: str, example_input: torch.Tensor) -> N
             hint="please report this model: the import should have refused it",
             code="E904",
         )
+
+
+def _seeded(run: Any, model: nn.Module, x: torch.Tensor) -> Any:
+    """`run(model, x)` from seed 0 of torch's CPU generator (and the input's GPU's), which
+    are left as they were."""
+    import torch
+
+    gpus = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
+        torch.manual_seed(0)
+        return run(model, x)
 
 
 def _difference(ours: Any, theirs: Any) -> str | None:
