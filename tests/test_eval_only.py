@@ -196,3 +196,32 @@ def test_a_step_only_eval_takes_that_changes_the_shape_is_refused() -> None:
     assert exc.value.error_code == "E902"
     text = exc.value.render()
     assert "takes a step in eval mode only" in text and "`mean` is eval_only" in text
+
+
+def test_each_block_instance_is_checked() -> None:
+    """An instance that differs in a value-only param (rebound, not lowered again) or in
+    its sizes (reshaped) met no E315 where its eval-only step changes the shape."""
+    text = """\
+archspec: 1
+name: t
+input: [N, 8]
+blocks:
+  b:
+    params: {c: int}
+    layers:
+      - {name: fc, type: linear, out_features: 8}
+      - {name: post, type: linear, out_features: c, eval_only: true}
+layers:
+  - {type: b, c: 8}
+  - {type: b, c: 8}
+  - {type: b, c: 4}
+"""
+    sized = text.replace("      - {name: fc, type: linear, out_features: 8}\n", "")
+    sized = sized.replace("out_features: c, eval", "out_features: 8, eval")
+    sized = sized.replace("  - {type: b, c: 4}\n", "  - {type: linear, out_features: 4}\n")
+    sized += "  - {type: b, c: 8}\n"  # the kept instance's nodes, sized again
+    for body, words in ((text, "(N, 4) from (N, 8)"), (sized, "(N, 8) from (N, 4)")):
+        with pytest.raises(ArchSpecError) as exc:
+            archspec.compile(body, device="meta")
+        diag = exc.value.diagnostics[0]
+        assert diag.code == "E315" and f"makes the shape {words}" in diag.message
