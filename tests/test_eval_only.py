@@ -89,6 +89,10 @@ def test_the_summary_marks_the_row() -> None:
         ("{type: flatten, eval_only: true}", "makes the shape (N, 768) from (N, 3, 16, 16)"),
         ("{type: add, from: [input, input], eval_only: true}", "reads 2 nodes"),
         ("{type: relu, eval_only: true, train_only: true}", "runs only in training"),
+        (
+            "{type: repeat, flat: true, count: 2, layer: {type: relu}, eval_only: true}",
+            "eval_only marks one step, and this `repeat` makes several nodes here",
+        ),
     ],
 )
 def test_a_step_training_cannot_skip_is_e315_at_its_mark(layer: str, words: str) -> None:

@@ -15,7 +15,7 @@ from ..ops.outputs import BLOCK_OUTPUT
 from .context import Skip
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .context import Item
+    from .context import Item, Scope
     from .walker import Lowerer
 
 _HINT = (
@@ -43,6 +43,21 @@ def eval_only_node(lw: Lowerer, node: Node, item: Item) -> Node:
         why = f"makes the shape {format_shape(shape)} from {format_shape(before)}"
         _refuse(lw, node, item, why + ", which training would not")
     return replaced(node, eval_only=True)
+
+
+def eval_only_made(lw: Lowerer, scope: Scope, name: str, item: Item) -> None:
+    """E315 (and Skip) unless the eval_only item made one node, marked by eval_only_node: a
+    flat `repeat` or a `for_each` splices several into the list, none of them the item's."""
+    node = next((n for n in reversed(scope.nodes) if n.name == name), None)
+    if node is None or node.eval_only:
+        return
+    lw.error(
+        "E315",
+        f"eval_only marks one step, and this `{item.spec.type}` makes several nodes here",
+        item.ypath + ("eval_only",),
+        "put its layers in a `sequential` (one module) and mark that eval_only",
+    )
+    raise Skip
 
 
 def _refuse(lw: Lowerer, node: Node, item: Item, why: str, hint: str = _HINT) -> NoReturn:

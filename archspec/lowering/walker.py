@@ -42,7 +42,7 @@ from .context import (
     quiet_names,
     when_text,
 )
-from .evalonly import eval_only_node
+from .evalonly import eval_only_made, eval_only_node
 from .exprs import input_symbol_hint, reader_of, text_expr
 from .fromlist import computed_inputs
 from .itemplan import ItemPlan, item_plan
@@ -384,7 +384,10 @@ def _lower_items(lw: Lowerer, child: Child, scope: Scope, env: Mapping[str, Any]
         for idx, item in enumerate(child.items):
             scope.index = idx
             try:
-                prev = lw.lower_item(item, scope, env, prev) or prev
+                made = lw.lower_item(item, scope, env, prev)
+                if made is not None and getattr(item.spec, "eval_only", False):
+                    eval_only_made(lw, scope, made, item)  # E315, Skip
+                prev = made or prev
             except Skip:
                 # the readers of a failed item are not checked against a guess: a named
                 # item's name, and for an unnamed one a name no spec can write, hold no shape
