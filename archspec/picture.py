@@ -306,6 +306,7 @@ def _signature(node: Node) -> tuple[Any, ...]:
         tuple(sorted((k, repr(v)) for k, v in node.attrs.items())),
         node.inputs if node.child is None else (),
         node.train_only,
+        node.eval_only,
         repr(node.shape),
         inner,
     )
@@ -333,6 +334,7 @@ def _layer_box(node: Node, path: str, train: bool) -> Box:
         what = str(attrs.pop(op.label_field, node.kind))
     auto = node.name == node.kind or re.fullmatch(rf"{node.kind}_\d+", node.name)
     head = what if auto or node.name == what else f"{node.name}: {what}"
+    head += " [eval only]" if node.eval_only else ""
     return Box(path, [head, *_args(attrs)], op.category, train_only=train)
 
 
@@ -376,4 +378,6 @@ def _cluster_label(node: Node, defaults: Mapping[str, Any]) -> str:
         label += f"  ({args})"
     if node.train_only:
         label += "  [training only]"
+    if node.eval_only:
+        label += "  [eval only]"
     return label

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import archspec
+from archspec import graph as pictures
 from archspec.errors import ArchSpecError
 from tests.ops_cases import same_as_emitted
 
@@ -77,10 +78,13 @@ def test_emitted_code_reads_like_torch() -> None:
     assert "        if not self.training:\n            out = self.post(out)" in source
 
 
-def test_the_summary_marks_the_row() -> None:
+def test_the_summary_and_the_picture_mark_the_step() -> None:
     rows = {r.name: r for r in archspec.summary(PROBS, input=(1, 3, 8, 8)).rows}
     assert rows["probs"].eval_only and not rows["fc"].eval_only
     assert "Softmax (eval)" in str(archspec.summary(PROBS, input=(1, 3, 8, 8)))
+    dot = pictures.render(archspec.build_graph(MIXED), "dot").decode()
+    assert '"0.act" [label="act: sigmoid [eval only]"' in dot
+    assert 'label="post  [eval only]"' in dot
 
 
 @pytest.mark.parametrize(
