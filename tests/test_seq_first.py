@@ -111,3 +111,20 @@ def test_torchs_sequence_first_layers_import() -> None:
     matches_compile(text, (10, 3, 32))
     text = roundtrip(PositionalEncoding(32), (10, 2, 32))  # no attention: dim 0 stays N
     assert "input: [N, 2, 32]" in text and "dim: 0}" in text
+
+
+class OneSequence(nn.Module):
+    """One unbatched sequence (L, E), given the batch dim of one the attention reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(32, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.unsqueeze(1)
+        return self.attn(y, y, y, need_weights=False)[0]
+
+
+def test_an_input_of_rank_two_keeps_its_features_as_a_number() -> None:
+    text = roundtrip(OneSequence(), (10, 32))
+    assert "input: [N, 32]" in text

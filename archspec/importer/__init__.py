@@ -50,7 +50,7 @@ def _input_header(model: nn.Module, example_input: torch.Tensor) -> list[Any]:
     seq_first = any(
         isinstance(m, nn.MultiheadAttention) and not m.batch_first for m in model.modules()
     )
-    sizes[1 if seq_first and len(sizes) > 1 else 0] = "N"
+    sizes[1 if seq_first and len(sizes) >= 3 else 0] = "N"  # (L, N, E); else its batch
     return sizes
 
 
