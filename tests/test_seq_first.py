@@ -128,3 +128,55 @@ class OneSequence(nn.Module):
 def test_an_input_of_rank_two_keeps_its_features_as_a_number() -> None:
     text = roundtrip(OneSequence(), (10, 32))
     assert "input: [N, 32]" in text
+
+
+class QueryHead(nn.Module):
+    """DETR in small: an image's features made tokens sequence first, an encoder at torch's
+    defaults, and learned queries (Q, 1, D) expanded over the batch, dim 1, attending to
+    them. The image keeps its batch first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Conv2d(3, 32, 8, stride=8)
+        layer = nn.TransformerEncoderLayer(32, 4, 64, 0.0)
+        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.query = nn.Parameter(torch.randn(5, 1, 32))
+        self.attn = nn.MultiheadAttention(32, 4)
+        self.cls = nn.Linear(32, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.enc(self.backbone(x).flatten(2).permute(2, 0, 1))  # (HW, N, D)
+        out, _ = self.attn(self.query.expand(-1, f.shape[1], -1), f, f)
+        return self.cls(out)
+
+
+class TokenIds(nn.Module):
+    """The tutorial's model on (L, N) int64 token ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(100, 32)
+        layer = nn.TransformerEncoderLayer(32, 4, 64, 0.0)
+        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.out = nn.Linear(32, 100)
+
+    def forward(self, src: torch.Tensor) -> torch.Tensor:
+        return self.out(self.enc(self.emb(src) * math.sqrt(32)))
+
+
+def test_the_batch_is_found_where_the_input_reaches_the_attention() -> None:
+    text = roundtrip(QueryHead(), (2, 3, 32, 32))
+    assert "input: [N, 3, 32, 32]" in text
+    assert "{name: expand, type: expand, from: [query, enc], dim: 1}" in text
+    assert "{name: attn, type: multihead_attention, from: [expand, enc]" in text
+    source = matches_compile(text, (3, 3, 32, 32))
+    assert "expand = self.query.expand(-1, enc.shape[1], -1)" in source
+    model = TokenIds().eval()
+    ids = torch.randint(0, 100, (10, 2))
+    text = archspec.from_module(model, ids)
+    assert "input: [10, N]" in text
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict())
+    more = torch.randint(0, 100, (10, 5))
+    with torch.no_grad():
+        torch.testing.assert_close(twin(more), model(more))

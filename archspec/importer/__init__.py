@@ -41,17 +41,48 @@ def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = 
 
 
 def _input_header(model: nn.Module, example_input: torch.Tensor) -> list[Any]:
-    """The spec's `input:`: the example's sizes with its batch as `N`, the first size, or
-    the second where the model reads tokens sequence first (an nn.MultiheadAttention built
-    with batch_first=False, torch's default, alone or in a transformer layer)."""
+    """The spec's `input:`: the example's sizes with its batch as `N`: the first size, or
+    the second where the model's input reaches a layer that reads tokens sequence first
+    (an nn.MultiheadAttention built with batch_first=False, torch's default, alone or in a
+    transformer layer) with its first two sizes where they were (the tutorial's (L, N) ids
+    embedded to (L, N, E)); an input permuted or reshaped first (an image's features made
+    tokens, DETR's) keeps its batch first."""
+    sizes: list[Any] = [int(d) for d in example_input.shape]
+    reads = _sequence_first_read(model, example_input) if len(sizes) >= 2 else None
+    lead = tuple(sizes[:2])
+    seq_first = reads is not None and reads[:2] == lead and lead[0] != lead[1]
+    sizes[1 if seq_first else 0] = "N"
+    return sizes
+
+
+def _sequence_first_read(model: nn.Module, example_input: torch.Tensor) -> tuple[int, ...] | None:
+    """The sizes of what the first sequence-first attention the model calls reads, on the
+    example input in eval mode; None without one (or when the run fails: the import says
+    why)."""
     import torch.nn as nn
 
-    sizes: list[Any] = [int(d) for d in example_input.shape]
-    seq_first = any(
-        isinstance(m, nn.MultiheadAttention) and not m.batch_first for m in model.modules()
-    )
-    sizes[1 if seq_first and len(sizes) >= 3 else 0] = "N"  # (L, N, E); else its batch
-    return sizes
+    from .modes import eval_forward
+
+    layers = [
+        m for m in model.modules() if isinstance(m, nn.MultiheadAttention) and not m.batch_first
+    ]
+    if not layers:
+        return None
+    seen: list[tuple[int, ...]] = []
+
+    def record(module: nn.Module, args: tuple[Any, ...]) -> None:
+        if not seen and args and hasattr(args[0], "shape"):
+            seen.append(tuple(int(d) for d in args[0].shape))
+
+    hooks = [m.register_forward_pre_hook(record) for m in layers]
+    try:
+        eval_forward(model, example_input.clone())
+    except Exception:  # the model's own code: the import's own run reports it
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen[0] if seen else None
 
 
 def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | None) -> str:

@@ -309,10 +309,13 @@ def read_size_node(reader: Any, node: Any) -> bool:
         if args[0] in reader.names:  # ECA's `x * y.expand_as(x)` is `x * y`
             reader.names[node] = reader.names[args[0]]
         return True
-    if node.target == "expand" and len(args) >= 2 and is_batch(syms.get(args[1])):
-        if all(a == -1 for a in args[2:]) and not node.kwargs:
-            return reader.emit(node, "expand", {}, (args[0], syms[args[1]].src))
-        return False
+    if node.target == "expand" and len(args) >= 2:  # over the batch, or dim 1 (seq first)
+        at = [i for i, a in enumerate(args[1:]) if a != -1]
+        sym = syms.get(args[1 + at[0]]) if len(at) == 1 and at[0] < 2 else None
+        if isinstance(sym, Sym) and sym.what == "dim" and sym.index == at[0] and not node.kwargs:
+            return reader.emit(node, "expand", {"dim": at[0]} if at[0] else {}, (args[0], sym.src))
+        if is_batch(syms.get(args[1])):
+            return False
     if node.target == "repeat" and len(args) >= 2 and is_batch(syms.get(args[1])):
         return _repeat_over_batch(reader, node)
     if (

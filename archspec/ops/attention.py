@@ -221,11 +221,16 @@ class Select(_Functional):
 def _expand_spec() -> type[LayerSpec]:
     class ExpandSpec(LayerSpec):
         """expand: the first input (a learned token, (1, ...)) repeated over the batch of the
-        second, as ViT's `class_token.expand(n, -1, -1)`; `from: [token, x]`."""
+        second, as ViT's `class_token.expand(n, -1, -1)`; `from: [token, x]`. `dim: 1`
+        repeats over the second's dim 1 instead, the batch of tokens sequence first
+        (`query.expand(-1, x.shape[1], -1)`)."""
 
         type: Literal["expand"]
         ndim: Int(ge=1) | None = Field(  # type: ignore[valid-type]
             None, description="optional; the first input's rank, checked if given"
+        )
+        dim: Int(ge=0) = Field(  # type: ignore[valid-type]
+            0, description="the dim of size 1 viewed over the second input's size of it"
         )
 
     return ExpandSpec
@@ -241,20 +246,27 @@ class Expand(_Functional):
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         t, x = inputs
-        if not t or not x:
-            raise ShapeFailure("E401", "expand needs inputs of rank >= 1", None)
+        dim = attrs["dim"]
+        if dim >= min(len(t), len(x)):
+            raise ShapeFailure(
+                "E401",
+                f"expand dim {dim} is out of range for {fmt(t)} and {fmt(x)}",
+                "expand a dim both inputs have: 0, the batch, or 1 for tokens sequence first",
+                "dim",
+            )
         ctx.require_equal(
-            t[0],
+            t[dim],
             1,
             "E409",
-            f"expand repeats a tensor of batch 1 over the batch, got {fmt(t)} (batch {{a}})",
-            "expand a parameter of shape [1, ...]",
+            f"expand repeats a tensor of size 1 at dim {dim} over the batch, got {fmt(t)} "
+            "(size {a})",
+            "expand a parameter of shape [1, ...] (for dim 1, [L, 1, ...])",
         )
         if attrs.get("ndim") not in (None, len(t)):
             raise ShapeFailure(
                 "E401", f"expand states ndim {attrs['ndim']}, the input is {fmt(t)}", None, "ndim"
             )
-        return Inferred(dict(attrs, ndim=len(t)), (x[0], *t[1:]))
+        return Inferred(dict(attrs, ndim=len(t)), (*t[:dim], x[dim], *t[dim + 1 :]))
 
     def channel_axis(
         self, attrs: Mapping[str, Any], axis: int | None, inputs: Sequence[Shape], out: Shape
@@ -263,18 +275,22 @@ class Expand(_Functional):
         return len(out) - 1 if len(out) == 3 else axis
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return expand_batch, {"ndim": attrs["ndim"]}
+        return expand_batch, {"ndim": attrs["ndim"], "dim": attrs["dim"]}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         t, x = a["_inputs"]
-        rest = ", -1" * (a["ndim"] - 1)
-        return f"{t}.expand({x}.shape[0]{rest})"
+        sizes = ["-1"] * a["ndim"]
+        sizes[a["dim"]] = f"{x}.shape[{lit(a['dim'])}]"
+        return f"{t}.expand({', '.join(sizes)})"
 
 
-def expand_batch(t: Any, x: Any, ndim: int) -> Any:
+def expand_batch(t: Any, x: Any, ndim: int, dim: int = 0) -> Any:
     """`t.expand(n, -1, ...)` for x's batch n (`ndim`: t's rank, known when the spec is
-    lowered, so torch.fx traces the call as emitted code writes it)."""
-    return t.expand(x.shape[0], *([-1] * (ndim - 1)))
+    lowered, so torch.fx traces the call as emitted code writes it); `dim` 1:
+    `t.expand(-1, n, -1)`, n x's size of dim 1."""
+    sizes = [-1] * ndim
+    sizes[dim] = x.shape[dim]
+    return t.expand(*sizes)
 
 
 def _check_size_spec() -> type[LayerSpec]:
