@@ -74,13 +74,15 @@ class _InitialState(nn.Module):
         return self.gru(x, self.h0)[0]
 
 
-class _SequenceFirst(nn.Module):
+class _SequenceFirstState(nn.Module):
+    """A sequence-first GRU (imported since: tests/test_seq_first.py) whose state is read."""
+
     def __init__(self) -> None:
         super().__init__()
         self.gru = nn.GRU(16, 12)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gru(x)[0]
+        return self.gru(x)[1][-1]
 
 
 class _Projected(nn.Module):
@@ -97,7 +99,7 @@ class _Projected(nn.Module):
     [
         (_FinalState, "E904", "calls `self.lstm` and reads its final state"),
         (_InitialState, "E904", "calls `self.gru` with an initial state"),
-        (_SequenceFirst, "E903", "builds it with batch_first=True where the model has False"),
+        (_SequenceFirstState, "E904", "calls `self.gru` and reads its final state"),
         (_Projected, "E903", "builds it with proj_size=0 where the model has 6"),
     ],
 )

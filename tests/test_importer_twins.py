@@ -112,20 +112,21 @@ def test_what_the_twin_does_not_compute_is_refused_at_a_line(model: nn.Module) -
         assert "calls `self.enc` with `mask`" in diag.message and "without masks" in diag.hint
 
 
-class SeqFirstGRU(nn.Module):
+class Projected(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.gru = nn.GRU(32, 16)
+        self.lstm = nn.LSTM(32, 16, batch_first=True, proj_size=4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gru(x)[0]
+        return self.lstm(x)[0]
 
 
 def test_a_module_built_otherwise_than_its_kind_builds_it_hints_to_build_it_so() -> None:
     """The hint was only to write a plugin, though the message named the setting (a
-    sequence-first nn.MultiheadAttention, the example once, now imports: test_seq_first)."""
+    sequence-first nn.MultiheadAttention or nn.GRU, the examples once, now imports:
+    test_seq_first)."""
     with pytest.raises(ImportFailure) as err:
-        archspec.from_module(SeqFirstGRU(), torch.randn(2, 7, 32))
+        archspec.from_module(Projected(), torch.randn(2, 7, 32))
     diag = err.value.diagnostics[0]
-    assert "builds it with batch_first=True where the model has False" in diag.message
+    assert "builds it with proj_size=0 where the model has 4" in diag.message
     assert "build this one as the kind does" in (diag.hint or "")

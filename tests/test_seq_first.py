@@ -180,3 +180,78 @@ def test_the_batch_is_found_where_the_input_reaches_the_attention() -> None:
     more = torch.randint(0, 100, (10, 5))
     with torch.no_grad():
         torch.testing.assert_close(twin(more), model(more))
+
+
+CRNN_HEAD = """\
+archspec: 1
+name: crnn_head
+input: [N, 32, 8, W]
+layers:
+  - {name: pool, type: adaptive_avgpool2d, output_size: [1, null]}
+  - {name: squeeze, type: squeeze, dim: 2}
+  - {name: seq, type: permute, dims: [2, 0, 1]}
+  - {name: rnn, type: lstm, hidden_size: 24, bidirectional: true, batch_first: false}
+  - {name: fc, type: linear, out_features: 11}
+"""
+
+
+def test_a_recurrent_layer_reads_the_sequence_first() -> None:
+    model = archspec.compile(CRNN_HEAD).eval()
+    ref = nn.LSTM(32, 24, bidirectional=True).eval()  # torch's default: sequence first
+    ref.load_state_dict(model.rnn.state_dict())
+    x = torch.rand(2, 32, 8, 13)
+    seq = x.mean(2).permute(2, 0, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model.fc(ref(seq)[0]))
+    source = matches_compile(CRNN_HEAD, (3, 32, 8, 13))
+    assert "SequenceLSTM(32, 24, batch_first=False, bidirectional=True)" in source
+    report = archspec.check(CRNN_HEAD)
+    assert [tuple(map(str, s)) for s in report.outputs] == [("W", "N", "11")]
+    rows = {r.name: r for r in archspec.summary(CRNN_HEAD, input=(2, 32, 8, 13)).rows}
+    first = CRNN_HEAD.replace(", batch_first: false", "").replace("[2, 0, 1]", "[0, 2, 1]")
+    same = {r.name: r for r in archspec.summary(first, input=(2, 32, 8, 13)).rows}
+    assert int(rows["rnn"].macs) == int(same["rnn"].macs) > 0
+
+
+class CRNN(nn.Module):
+    """A text recogniser: its map's height pooled away, the columns a sequence for
+    torch's LSTM at its default, sequence first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cnn = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d((1, None))
+        )
+        self.rnn = nn.LSTM(16, 24, bidirectional=True)
+        self.fc = nn.Linear(48, 11)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(self.cnn(x).squeeze(2).permute(2, 0, 1))
+        return self.fc(out).log_softmax(2)
+
+
+class Tagger(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.gru = nn.GRU(16, 8, num_layers=2)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.gru(self.emb(x))[0])
+
+
+def test_torchs_sequence_first_recurrent_layers_import() -> None:
+    text = roundtrip(CRNN(), (2, 1, 16, 20))
+    assert "input: [N, 1, 16, 20]" in text
+    assert "{type: adaptive_avgpool2d, output_size: [1, null]}" in text
+    assert "type: lstm, hidden_size: 24, bidirectional: true, batch_first: false}" in text
+    matches_compile(text, (3, 1, 16, 20))
+    model = Tagger().eval()
+    text = archspec.from_module(model, torch.randint(0, 50, (9, 2)))
+    assert "input: [9, N]" in text and "num_layers: 2, batch_first: false}" in text
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict())
+    ids = torch.randint(0, 50, (9, 4))
+    with torch.no_grad():
+        torch.testing.assert_close(twin(ids), model(ids))

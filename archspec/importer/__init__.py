@@ -43,8 +43,9 @@ def spec_text(model: nn.Module, example_input: torch.Tensor, name: str | None = 
 def _input_header(model: nn.Module, example_input: torch.Tensor) -> list[Any]:
     """The spec's `input:`: the example's sizes with its batch as `N`: the first size, or
     the second where the model's input reaches a layer that reads tokens sequence first
-    (an nn.MultiheadAttention built with batch_first=False, torch's default, alone or in a
-    transformer layer) with its first two sizes where they were (the tutorial's (L, N) ids
+    (an nn.MultiheadAttention, alone or in a transformer layer, or an nn.LSTM, nn.GRU or
+    nn.RNN built with batch_first=False, torch's default) with its first two sizes where
+    they were (the tutorial's (L, N) ids
     embedded to (L, N, E)); an input permuted or reshaped first (an image's features made
     tokens, DETR's) keeps its batch first."""
     sizes: list[Any] = [int(d) for d in example_input.shape]
@@ -56,16 +57,15 @@ def _input_header(model: nn.Module, example_input: torch.Tensor) -> list[Any]:
 
 
 def _sequence_first_read(model: nn.Module, example_input: torch.Tensor) -> tuple[int, ...] | None:
-    """The sizes of what the first sequence-first attention the model calls reads, on the
+    """The sizes of what the first sequence-first layer the model calls reads, on the
     example input in eval mode; None without one (or when the run fails: the import says
     why)."""
     import torch.nn as nn
 
     from .modes import eval_forward
 
-    layers = [
-        m for m in model.modules() if isinstance(m, nn.MultiheadAttention) and not m.batch_first
-    ]
+    kinds = (nn.MultiheadAttention, nn.LSTM, nn.GRU, nn.RNN)
+    layers = [m for m in model.modules() if isinstance(m, kinds) and not m.batch_first]
     if not layers:
         return None
     seen: list[tuple[int, ...]] = []

@@ -120,15 +120,15 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
 
 
 def _sequence_of(reader: Any, call: Any, index: Any) -> Any:
-    """The input of torch's own batch-first `nn.LSTM`, `nn.GRU` or `nn.RNN` whose output
-    sequence `call[index]` is (`out, _ = self.lstm(x)`): (N, L, D) in, (N, L, H) out, so
-    every dim but the last is the input's; None for anything else."""
+    """The input of torch's own `nn.LSTM`, `nn.GRU` or `nn.RNN` whose output sequence
+    `call[index]` is (`out, _ = self.lstm(x)`): (N, L, D) in, (N, L, H) out ((L, N, ...)
+    sequence first), so every dim but the last is the input's; None for anything else."""
     import torch.nn as nn
 
     if index != 0 or not is_node(call) or call.op != "call_module" or len(call.args) != 1:
         return None
     rnn = reader.module.get_submodule(str(call.target))
-    if type(rnn) not in (nn.LSTM, nn.GRU, nn.RNN) or not rnn.batch_first or call.kwargs:
+    if type(rnn) not in (nn.LSTM, nn.GRU, nn.RNN) or call.kwargs:
         return None
     return call.args[0] if is_node(call.args[0]) else None
 

@@ -1,6 +1,7 @@
 """Recurrent layers over token sequences: `lstm`, `gru` and `rnn` (torch's nn.LSTM, nn.GRU and
-nn.RNN, batch first), each returning the output sequence (N, L, H * directions), as a text
-model's `out, _ = self.lstm(x)` keeps it; the final states are not returned.
+nn.RNN, batch first, or sequence first with `batch_first: false`, (L, N, D), as torch's
+default and a CRNN read), each returning the output sequence (N, L, H * directions), as a
+text model's `out, _ = self.lstm(x)` keeps it; the final states are not returned.
 
 A layer `k` of `num_layers` reads the features D (layer 0) or the previous layer's
 H * directions and keeps, per direction, `weight_ih_l{k}` (G*H, in), `weight_hh_l{k}`
@@ -59,6 +60,9 @@ def _recurrent_spec(kind: str) -> type[LayerSpec]:
         input_size: Int(ge=1) | None = Field(  # type: ignore[valid-type]
             None, description="optional; checked against the input's D if given"
         )
+        batch_first: Bool = Field(
+            True, description="false: the sequence comes first, (L, N, D), torch's default"
+        )
 
     if kind == "rnn":
 
@@ -90,7 +94,8 @@ class _Recurrent(Op):
         if not d.is_const:
             raise unknown_features(self.kind, x, "a known D", None)
         check_declared(self.kind, "input_size", attrs.get("input_size"), d.value, "features")
-        ctx.require_positive(x[1], "E405", f"{self.kind} reads an empty sequence: L is {{d}}")
+        seq = x[1] if attrs["batch_first"] else x[0]  # the output keeps both in place
+        ctx.require_positive(seq, "E405", f"{self.kind} reads an empty sequence: L is {{d}}")
         out = attrs["hidden_size"] * (2 if attrs["bidirectional"] else 1)
         return Inferred(dict(attrs, input_size=d.value), (x[0], x[1], Dim.of(out)))
 
@@ -122,7 +127,7 @@ class _Recurrent(Op):
         given = {
             "num_layers": (a["num_layers"], 1),
             "bias": (a["bias"], True),
-            "batch_first": (True, None),
+            "batch_first": (a["batch_first"], None),
             "dropout": (a["dropout"], 0.0),
             "bidirectional": (a["bidirectional"], False),
         }
@@ -131,9 +136,9 @@ class _Recurrent(Op):
         return given
 
     def read_module(self, module: Any) -> dict[str, Any] | None:
-        """torch's module of the kind, batch first and without an LSTM's projection (the
-        layouts a spec's module computes); None for any other."""
-        if not getattr(module, "batch_first", False) or getattr(module, "proj_size", 0):
+        """torch's module of the kind without an LSTM's projection (the layouts a spec's
+        module computes, batch first or not); None for any other."""
+        if getattr(module, "proj_size", 0):
             return None
         return super().read_module(module)
 
