@@ -52,12 +52,13 @@ def check_outputs(model: nn.Module, text: str, example_input: torch.Tensor) -> N
         )
 
 
-def _seeded(run: Any, model: nn.Module, x: torch.Tensor) -> Any:
-    """`run(model, x)` from seed 0 of torch's CPU generator (and the input's GPU's), which
+def _seeded(run: Any, model: nn.Module, x: torch.Tensor | SeveralInputs) -> Any:
+    """`run(model, x)` from seed 0 of torch's CPU generator (and the inputs' GPUs'), which
     are left as they were."""
     import torch
 
-    gpus = [x.device] if x.device.type == "cuda" else []
+    tensors = list(x) if isinstance(x, SeveralInputs) else [x]
+    gpus = list(dict.fromkeys(t.device for t in tensors if t.device.type == "cuda"))
     with torch.random.fork_rng(devices=gpus):
         torch.manual_seed(0)
         return run(model, x)
