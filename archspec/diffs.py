@@ -18,7 +18,7 @@ from typing import Any
 
 from . import api
 from .catalog import builtin_dir
-from .errors import ArchSpecError
+from .errors import ArchSpecError, escape_text
 from .lazymethods import dataclass
 from .passes.inputdomain import batch_of_one
 from .passes.pipeline import Analysis
@@ -125,7 +125,9 @@ class SpecDiff:
             else "a checkpoint of a loads into b with strict=False only: the tensors above "
             "keep b's initialisation or are dropped"
         )
-        return "\n".join([*lines, verdict])
+        # keys come from any checkpoint or module (a line break, a terminal control): each
+        # line of the report stays one line, shown as escapes
+        return "\n".join(escape_text(line) for line in [*lines, verdict])
 
     def __str__(self) -> str:
         return self.text()

@@ -31,6 +31,7 @@ from .api import SpecDiff  # through the facade: archspec.diffs is a part of arc
 from .checkpoints import read_cached, read_file
 from .diffs import Entry, Side, compare_states
 from .download import TRANSFER_ERRORS, download
+from .errors import escape_text
 from .fit_hints import unmatched_hint
 from .weights import Weights, WeightsError, builder_rule, check_strict
 
@@ -519,7 +520,7 @@ def load_fetched(
         note = _cache_note(fetched) if fetched is not None else ""
         text = diff.text() + (f"\n{note}: {_CACHE_HINT}" if note else "")
         prefix = prefix_hint(diff, state, model.state_dict())
-        text += f"\nnothing was loaded: {prefix}" if prefix else ""
+        text += f"\nnothing was loaded: {escape_text(prefix)}" if prefix else ""
         warnings.warn(WeightsWarning(text), stacklevel=_outside_level())
     return diff
 

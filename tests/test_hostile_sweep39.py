@@ -1,0 +1,66 @@
+"""Sweep 39: the trust promise red-teamed where earlier sweeps had not been.
+
+Each test fails without its fix: the reproduction is in its docstring.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import archspec
+
+TINY = (
+    "archspec: 1\nname: tiny\ninput: [N, 3, 8, 8]\nlayers:\n"
+    "  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 3}\n"
+    "  - {name: bn, type: batchnorm2d}\n"
+)
+
+#: Checkpoint keys a stranger's file may hold: a line break, a terminal control, a bidi
+#: override (Trojan Source).
+HOSTILE_KEYS = ["conv.weight\n\x1b[31mRED", "conv.weight\u202eexe", "conv\r.weight"]
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_a_strict_false_load_shows_a_hostile_checkpoint_key_as_escapes(key: str) -> None:
+    """`archspec.load_weights(model, state, strict=False)` with a checkpoint key holding
+    `\\n\\x1b[31m` gave a WeightsWarning (printed on stderr) that wrote the key raw: a new
+    line and a terminal colour, or a bidi override, from the file into the user's terminal;
+    the E803 of the strict load escaped the same key."""
+    model = archspec.compile(TINY)
+    state = dict(model.state_dict())
+    state[key] = state.pop("conv.weight")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        diff = archspec.load_weights(model, state, strict=False)
+    (warning,) = caught
+    for text in (str(warning.message), str(diff)):
+        assert all(line.isprintable() for line in text.split("\n")), text
+        assert "conv.weight" in text
+    assert [k for k, _ in diff.removed] == [key]  # the data keeps the key as it is
+
+
+def test_a_prefix_hint_shows_a_hostile_wrapper_name_as_escapes() -> None:
+    """Every key under one wrapper name holding a line break: the warning's `nothing was
+    loaded: ... strip it` line wrote that name raw."""
+    model = archspec.compile(TINY)
+    state = {f"mod\x1b[2J\n.{k}": v for k, v in model.state_dict().items()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        archspec.load_weights(model, state, strict=False)
+    text = str(caught[0].message)
+    assert "strip it" in text
+    assert all(line.isprintable() for line in text.split("\n")), text
+
+
+def test_a_load_of_ordinary_keys_reads_as_before() -> None:
+    """Escaping changes nothing of a diff whose keys are plain."""
+    model = archspec.compile(TINY)
+    state = dict(model.state_dict())
+    state["conv.weight"] = torch.zeros(5, 3, 3, 3)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        diff = archspec.load_weights(model, state, strict=False)
+    assert "  changed  conv.weight  (5, 3, 3, 3) -> (4, 3, 3, 3)" in str(diff).split("\n")
