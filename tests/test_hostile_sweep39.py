@@ -9,8 +9,12 @@ import warnings
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import archspec
+from archspec.cli import app
+
+runner = CliRunner()
 
 TINY = (
     "archspec: 1\nname: tiny\ninput: [N, 3, 8, 8]\nlayers:\n"
@@ -64,3 +68,17 @@ def test_a_load_of_ordinary_keys_reads_as_before() -> None:
         warnings.simplefilter("always")
         diff = archspec.load_weights(model, state, strict=False)
     assert "  changed  conv.weight  (5, 3, 3, 3) -> (4, 3, 3, 3)" in str(diff).split("\n")
+
+
+@pytest.mark.parametrize("value", ["[3, null]", "[null, 3]"])
+def test_a_null_item_of_a_list_set_for_a_field_of_integers_is_e309(value: str) -> None:
+    """`archspec check net.yaml --set 'ks=[3, null]'` (ks a list param given to a conv's
+    kernel_size) was an internal error, exit 3: a null item of a list bound to a field
+    was read as a field not given, and None reached the shape rule's arithmetic."""
+    spec = (
+        "archspec: 1\nname: n\ninput: [N, 3, 8, 8]\nparams:\n  ks: {type: list, default: [3, 3]}\n"
+        "layers:\n  - {name: c, type: conv2d, out_channels: 4, kernel_size: ks}\n"
+    )
+    result = runner.invoke(app, ["check", spec, "--set", f"ks={value}"])
+    assert result.exit_code == 1, result.output
+    assert "error[E309]: c: kernel_size: expected an integer, got None" in result.output
