@@ -82,3 +82,19 @@ def test_a_null_item_of_a_list_set_for_a_field_of_integers_is_e309(value: str) -
     result = runner.invoke(app, ["check", spec, "--set", f"ks={value}"])
     assert result.exit_code == 1, result.output
     assert "error[E309]: c: kernel_size: expected an integer, got None" in result.output
+
+
+@pytest.mark.parametrize("value", [1.0e300, 2.0**70, -1.0e16])
+def test_a_whole_float_past_the_int_bound_is_out_of_range(value: float) -> None:
+    """A block's int param given 1.0e+300 (a whole float) became int(1e300), 301 digits:
+    as a repeat's count it was E310 quoting all of them, as the `in` of computed names an
+    internal error (OverflowError from len(range(...))), exit 3."""
+    spec = (
+        "archspec: 1\nname: w\ninput: [N, 3, 8, 8]\nblocks:\n  B:\n    params: {n: int}\n"
+        "    layers:\n      - type: repeat\n        count: n\n        layers: [{type: relu}]\n"
+        f"layers:\n  - {{name: b, type: B, n: {value!r}}}\n"
+    )
+    report = archspec.check(spec)
+    (diag,) = report.diagnostics
+    assert diag.code == "E309" and "out of range (|n| <= 10^15)" in diag.message, diag
+    assert len(diag.message) < 80, diag.message

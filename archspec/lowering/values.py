@@ -83,6 +83,10 @@ def to_kind(value: Any, kind: str, *, floordiv_hint: bool = False) -> Any:
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
+                # a whole float (1.0e+300 for an int param) is an integer only within the
+                # integers' bound: int() made 300 digits of it, which reached range() and len()
+                if abs(value) > MAX_INT:
+                    raise ValueError(f"{value!r} is out of range (|n| <= 10^15)")
                 return int(value)
             hint = " (use // for integer division)" if floordiv_hint else ""
             raise ValueError(
