@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import warnings
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -239,7 +240,13 @@ def parse_expr(text: str) -> Expr:
     if not text.strip():
         raise ExprError("empty expression", code="E206")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        # Python warns of some text it still parses (`2if c else 3`, an invalid decimal
+        # literal; `"\\d"`, an invalid escape), a line on stderr that names no spec: such
+        # text is refused here, as later Pythons refuse it
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SyntaxWarning)
+            warnings.simplefilter("error", DeprecationWarning)
+            tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         msg = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
         hint = (

@@ -5,6 +5,7 @@ Each test fails without its fix: the reproduction is in its docstring.
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -98,3 +99,22 @@ def test_a_whole_float_past_the_int_bound_is_out_of_range(value: float) -> None:
     (diag,) = report.diagnostics
     assert diag.code == "E309" and "out of range (|n| <= 10^15)" in diag.message, diag
     assert len(diag.message) < 80, diag.message
+
+
+@pytest.mark.parametrize(
+    "expression", ["2if 1 else 3", "0x1for", "1e9in_channels", '"\\d" if 1 else 4']
+)
+def test_an_expression_python_warns_of_is_e206_and_prints_nothing(expression: str) -> None:
+    """`out_channels: "2if 1 else 3"` checked fine and printed `<unknown>:1: SyntaxWarning:
+    invalid decimal literal` on stderr, a line naming no spec (Python parses the text with
+    a warning; later Pythons refuse it); `"0x1for"` printed three such lines before its
+    E206. Each is E206 at the field now, and Python says nothing."""
+    spec = (
+        "archspec: 1\nname: w\ninput: [N, 3, 8, 8]\nlayers:\n"
+        f"  - {{type: conv2d, out_channels: {json.dumps(expression)}, kernel_size: 1}}\n"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = archspec.check(spec)
+    assert not caught, [str(w.message) for w in caught]
+    assert [d.code for d in report.diagnostics] == ["E206"], report.render()
