@@ -6,7 +6,9 @@ Each test fails without its fix: the reproduction is in its docstring.
 from __future__ import annotations
 
 import json
+import os
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -118,3 +120,28 @@ def test_an_expression_python_warns_of_is_e206_and_prints_nothing(expression: st
         report = archspec.check(spec)
     assert not caught, [str(w.message) for w in caught]
     assert [d.code for d in report.diagnostics] == ["E206"], report.render()
+
+
+def test_new_whose_schema_finds_no_room_keeps_the_spec_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`archspec new foo -o small_disk/foo.yaml` wrote foo.yaml and said so, then failed on
+    the archspec.schema.json beside it: E604 '... nothing was changed', exit 1, of a command
+    whose spec was written. The schema is a convenience for editors: a note says why it is
+    missing and how to write it later; the spec stays, and the command succeeds."""
+    real = os.replace
+
+    def full_for_the_schema(src: str, dst: str) -> None:
+        if str(dst).endswith("archspec.schema.json"):
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", full_for_the_schema)
+    target = tmp_path / "foo.yaml"
+    result = runner.invoke(app, ["new", "foo", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "nothing was changed" not in result.output
+    assert "No space left on device" in result.output
+    assert "archspec schema -o" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foo.yaml"]
+    assert archspec.check(target).ok

@@ -488,8 +488,15 @@ def new(
         and not api.is_stdout(path)
         and not os.path.lexists(schema_path)
     ):
-        api.write_atomic(schema_path, api.json_schema_text(), kind=api.SCHEMA)
-        err.print(f"wrote {api.display_path(schema_path)} (editor completion)")
+        try:
+            api.write_atomic(schema_path, api.json_schema_text(), kind=api.SCHEMA)
+            err.print(f"wrote {api.display_path(schema_path)} (editor completion)")
+        except api.ArchSpecError as exc:  # the spec is written: its E604 said nothing was
+            shown = api.display_path(schema_path)  # changed, and exited 1 over a convenience
+            err.print(
+                f"note: {exc.diagnostics[0].message}, so editors find no schema there (the "
+                f"spec is written); write it later with archspec schema -o {shown}"
+            )
     elif shared is None and os.path.isfile(path) and not api.is_stdout(path):
         # the name is taken by no file (a folder, a FIFO, a link to nothing): left alone
         shown = api.display_path(schema_path)
