@@ -75,7 +75,6 @@ def parse_args(args: Sequence[str]) -> dict[str, Any]:
 
 def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
     """Import `module:factory`, call it with `kwargs` on the meta device, return the module."""
-    import torch
     import torch.nn as nn
 
     if not isinstance(path, str) or not _PATH.match(path):
@@ -100,18 +99,7 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
         raise _fail(f"{path} is not callable")
     _note_source(target)
     try:
-        try:
-            with torch.device("meta"):
-                model = target(**kwargs)
-        except NotImplementedError as exc:
-            if not _READS_VALUES.search(exception_text(exc)):
-                raise
-            # the constructor computes with tensors' values (torchvision's RegNets derive
-            # their widths from a torch.arange): it runs on the CPU, its parameters on meta
-            with _parameters_on_meta():
-                model = target(**kwargs)
-            if isinstance(model, nn.Module):  # its buffers too
-                model.to("meta")
+        model = _built(target, kwargs)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
@@ -129,6 +117,35 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
         ) from None
     if not isinstance(model, nn.Module):
         raise _fail(f"{path} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def _built(target: Any, kwargs: dict[str, Any]) -> Any:
+    """`target(**kwargs)` on the meta device; a constructor that meta tensors cannot serve
+    runs on the CPU, its parameters on meta as they are registered; one that writes CPU
+    tensors into its parameters (EDSR's `MeanShift`: `self.weight.data = torch.eye(3)...`
+    after `torch.Tensor(rgb_std)`, which is a CPU tensor under any device) runs on the CPU.
+    Every module it returns ends on the meta device."""
+    import torch
+    import torch.nn as nn
+
+    try:
+        with torch.device("meta"):
+            return target(**kwargs)
+    except (NotImplementedError, RuntimeError) as exc:
+        if not _READS_VALUES.search(exception_text(exc)):
+            raise
+    try:
+        # the constructor computes with tensors' values (torchvision's RegNets derive
+        # their widths from a torch.arange): it runs on the CPU, its parameters on meta
+        with _parameters_on_meta():
+            model = target(**kwargs)
+    except RuntimeError as exc:
+        if not _SETS_DATA.search(exception_text(exc)):
+            raise
+        model = target(**kwargs)  # `param.data = cpu_tensor` needs a CPU parameter
+    if isinstance(model, nn.Module):  # its buffers too
+        model.to("meta")
     return model
 
 
@@ -197,7 +214,14 @@ def _on_path(folder: str) -> Iterator[None]:
 
 
 #: torch's words for reading the values of a meta tensor (`.item()`, `.tolist()`, `int(t)`).
-_READS_VALUES = re.compile(r"Cannot copy out of meta tensor|cannot be called on meta tensors")
+#: and for a CPU tensor met on meta (`torch.Tensor([...])` ignores the default device).
+_READS_VALUES = re.compile(
+    r"Cannot copy out of meta tensor|cannot be called on meta tensors"
+    r"|Tensor on device cpu is not on the expected device meta"
+    r"|Expected all tensors to be on the same device"
+)
+#: torch's words for `param.data = t` of a meta parameter and a CPU tensor.
+_SETS_DATA = re.compile(r"`variable` and `tensor` have incompatible tensor type")
 
 
 @contextmanager
