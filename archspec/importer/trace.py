@@ -492,7 +492,7 @@ class _GraphReader:
         return True
 
     def _repeat_call(self, node: Any, target: str, child: nn.Module, inputs: tuple[str, ...]):
-        """A child called again: a parameter-free activation is computed in forward."""
+        """A child called again: an activation at defaults in forward, else one child reused."""
         leaf = read_leaf(child)
         from ..ops.merge import ACTIVATION_FNS
 
@@ -504,13 +504,13 @@ class _GraphReader:
                 item.is_module = False
                 self._add(node, item, name)
                 return
-        if leaf is not None and not _stateful(child):  # a stateless layer: another copy
-            name = self._fresh(node.name)
-            self._add(node, Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), inputs), name)
-            return
         item = reuse_item(self.items, target, self._fresh(node.name), inputs)
         if item is not None:  # `{type: reuse, node: mlp}`: one module, called again
             self._add(node, item, item.ref or "")
+            return
+        if leaf is not None and not _stateful(child):  # a stateless layer: another copy
+            name = self._fresh(node.name)
+            self._add(node, Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), inputs), name)
             return
         self.fail("E904", *second_call(self.module, target), node)
 
