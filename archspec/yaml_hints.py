@@ -85,4 +85,15 @@ def key_hint(node: yaml.MappingNode, path: tuple[str | int, ...], key: str) -> s
             f"braces make a YAML mapping: write `{path[-1]}: {key}` without them, or quote "
             f'the whole value (`{path[-1]}: "{{{key}}}"`) if the braces are meant as text'
         )
+    word = _READ_AS.get(key.lower()) if key.isalpha() or key == "~" else None
+    if word is not None:  # `no: num_classes + 5` in a `let:` is no name to YAML 1.1
+        return f"YAML 1.1 reads `{key}` as {word}: quote the key (`'{key}':`) or rename it"
     return "quote the key"
+
+
+#: the words YAML 1.1 reads as a boolean or null, and what it reads them as
+_READ_AS = {
+    **dict.fromkeys(("yes", "true", "on"), "the boolean true"),
+    **dict.fromkeys(("no", "false", "off"), "the boolean false"),
+    **dict.fromkeys(("null", "~"), "null"),
+}

@@ -191,8 +191,26 @@ def test_a_braced_value_is_not_told_to_quote_its_key() -> None:
     e = err(spec("layers:\n  - {type: dropout, p: {0.5}}\n"))
     assert e.error_code == "E101"
     assert e.hint is not None and "write `p: 0.5` without them" in e.hint
-    e = err(spec("params:\n  yes: 1\nlayers:\n  - {type: relu}\n"))
+    e = err(spec("params:\n  1.5: 1\nlayers:\n  - {type: relu}\n"))
     assert e.error_code == "E101" and e.hint == "quote the key"
+
+
+@pytest.mark.parametrize(
+    ("key", "word"),
+    [
+        ("yes", "the boolean true"),
+        ("no", "the boolean false"),
+        ("On", "the boolean true"),
+        ("OFF", "the boolean false"),
+        ("null", "null"),
+    ],
+)
+def test_a_key_yaml_reads_as_a_boolean_or_null_says_so(key: str, word: str) -> None:
+    # a YOLO head's `let: {no: num_classes + 5}` (outputs per anchor) is no name to YAML 1.1
+    e = err(spec(f"let:\n  {key}: 5\nlayers:\n  - {{type: relu}}\n"))
+    assert e.error_code == "E101" and e.hint is not None
+    assert e.hint.startswith(f"YAML 1.1 reads `{key}` as {word}: ")
+    assert f"quote the key (`'{key}':`)" in e.hint
 
 
 RESIDUAL = spec(
