@@ -1,0 +1,141 @@
+"""Networks that are not image classifiers, written from the docs alone by a new user (session
+39's acceptance check, tests/newuser39/*.yaml), each against the same network written by hand
+in plain PyTorch as its public repo writes it (tests/newuser39/references.py): a DeepLabV3+
+decoder over a small backbone (atrous ASPP, a low-level skip, bilinear upsampling to another
+tensor's size), PSPNet's pyramid pooling module, EDSR and ESRGAN's RRDBNet (pixel shuffle,
+scaled residuals, one LeakyReLU module called after every conv), a Conformer block over
+(N, L, D) features, Kim's text CNN and a BiLSTM tagger over int64 token ids, a GRU over
+features, a 1-d ResNet for ECG signals, a YOLO-style head (outputs viewed as (N, A, 5 + C, H,
+W)) and a feature pyramid returning four maps. Each spec is compiled and emitted and compared
+with its reference: parameter count, the state_dict's keys, shapes and dtypes in order,
+strict loads both ways, and the eval outputs at each case's inputs, the edge of the domain
+`archspec check` derives among them. `archspec import` of each reference is compared the
+same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from tests.newuser36.facts import state_dict_facts
+from tests.newuser38.facts import compiled_and_emitted
+from tests.newuser39 import references
+from tests.parity.weights import deterministic_input, fill_deterministic
+
+HERE = Path(__file__).parent / "newuser39"
+
+#: each case: its spec file, the class of references.py, its input shapes (the smallest the
+#: domain takes among them) and, for token ids, `int64`
+CASES: dict[str, dict[str, Any]] = {
+    "deeplabv3plus": {"spec": "deeplabv3plus.yaml", "reference": "DeepLab",
+                      "inputs": [(2, 3, 37, 50), (1, 3, 1, 1)]},
+    "psp_head": {"spec": "psp_head.yaml", "reference": "PSPHead",
+                 "inputs": [(2, 64, 7, 9), (1, 64, 1, 1)]},
+    "edsr": {"spec": "edsr.yaml", "reference": "EDSR", "inputs": [(2, 3, 5, 7), (1, 3, 1, 1)]},
+    "rrdbnet": {"spec": "rrdbnet.yaml", "reference": "RRDBNet",
+                "inputs": [(2, 3, 5, 7), (1, 3, 1, 1)]},
+    "conformer": {"spec": "conformer.yaml", "reference": "ConformerBlock",
+                  "inputs": [(2, 20, 32), (1, 1, 32)]},
+    "textcnn": {"spec": "textcnn.yaml", "reference": "TextCNN", "inputs": [(2, 20), (1, 5)],
+                "dtype": "int64"},
+    "bilstm_tagger": {"spec": "bilstm_tagger.yaml", "reference": "BiLSTMTagger",
+                      "inputs": [(2, 11), (1, 1)], "dtype": "int64"},
+    "gru_net": {"spec": "gru_net.yaml", "reference": "GRUNet", "inputs": [(2, 15, 12), (1, 1, 12)]},
+    "resnet1d_ecg": {"spec": "resnet1d_ecg.yaml", "reference": "ResNet1d",
+                     "inputs": [(2, 12, 500), (1, 12, 1)]},
+    "tiny_yolo": {"spec": "tiny_yolo.yaml", "reference": "TinyYOLO",
+                  "inputs": [(2, 3, 37, 50), (1, 3, 1, 1)]},
+    "small_fpn": {"spec": "small_fpn.yaml", "reference": "SmallFPN",
+                  "inputs": [(2, 3, 37, 50), (1, 3, 1, 1)]},
+}  # fmt: skip
+
+
+def _input(shape: tuple[int, ...], dtype: str) -> torch.Tensor:
+    """A deterministic input: token ids below the references' vocabulary of 500, or floats."""
+    if dtype == "int64":
+        return torch.arange(torch.Size(shape).numel()).reshape(shape) * 7 % 500
+    return deterministic_input(shape)
+
+
+def _outputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    with torch.no_grad():
+        out = model(x)
+    return list(out) if isinstance(out, list | tuple) else [out]
+
+
+def _reference(case: dict[str, Any]) -> nn.Module:
+    """The case's reference, holding the RNG-free weights of tests/parity/weights.py."""
+    reference = getattr(references, case["reference"])().eval()
+    reference.load_state_dict(fill_deterministic(reference.state_dict()), strict=True)
+    return reference
+
+
+def _same_network(ours: nn.Module, reference: nn.Module, case: dict[str, Any]) -> None:
+    assert sum(p.numel() for p in ours.parameters()) == sum(
+        p.numel() for p in reference.parameters()
+    )
+    assert state_dict_facts(ours.state_dict()) == state_dict_facts(reference.state_dict())
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    reference.load_state_dict(ours.state_dict(), strict=True)
+    for shape in case["inputs"]:
+        x = _input(shape, case.get("dtype", "float32"))
+        got, expected = _outputs(ours.eval(), x), _outputs(reference, x)
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_every_spec_of_the_folder_has_a_case() -> None:
+    assert sorted(p.name for p in HERE.glob("*.yaml")) == sorted(c["spec"] for c in CASES.values())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_spec_is_the_hand_written_network(name: str) -> None:
+    case = CASES[name]
+    ours, emitted = compiled_and_emitted(str(HERE / case["spec"]))
+    reference = _reference(case)
+    _same_network(ours, reference, case)
+    x = _input(case["inputs"][0], case.get("dtype", "float32"))
+    emitted.load_state_dict(ours.state_dict(), strict=True)
+    for a, b in zip(_outputs(emitted, x), _outputs(ours, x), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(set(CASES) - {"small_fpn"}))
+def test_the_import_of_the_hand_written_network_is_that_network(name: str) -> None:
+    case = CASES[name]
+    reference = _reference(case)
+    dtype = case.get("dtype", "float32")
+    text = archspec.from_module(reference, _input(case["inputs"][0], dtype))
+    _same_network(archspec.compile(text), reference, case)
+
+
+@pytest.mark.parametrize(
+    ("name", "domain", "outside"),
+    [
+        ("textcnn", "(N, L) int64 with L >= 5", (1, 4)),
+        ("resnet1d_ecg", "(N, 12, L) with L >= 1", None),
+        ("conformer", "(N, L, 32) with L >= 1", None),
+        ("deeplabv3plus", "(N, 3, H, W) with H, W >= 1 (in training mode, N >= 2 and H, W >= 1)",
+         None),
+        ("tiny_yolo", "(N, 3, H, W) with H, W >= 1", None),
+    ],
+)  # fmt: skip
+def test_the_domain_check_derives_is_where_the_network_runs(
+    name: str, domain: str, outside: tuple[int, ...] | None
+) -> None:
+    case = CASES[name]
+    spec = str(HERE / case["spec"])
+    assert archspec.check(spec).domain_text.endswith(f"accepts {domain}")
+    if outside is None:  # the smallest input of the case runs in the reference (above)
+        return
+    assert not archspec.check(spec, input=outside).ok
+    x = _input(outside, case.get("dtype", "float32"))
+    for model in (archspec.compile(spec).eval(), _reference(case)):
+        with torch.no_grad(), pytest.raises(RuntimeError):
+            model(x)
