@@ -240,6 +240,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
     from .inputs import traced_args
     from .ranks import drop_decided, keep_children_tracer
     from .state import kept_tensors
+    from .turns import entries_in_turn
 
     cls = type(module)
     with traced_as_twin(module):  # torch's transformer encoder: twins.py
@@ -259,6 +260,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
         unbind_pieces(graph)  # timm's q, k, v: the batch stays in front (unbinds.py)
         final_states(module, graph)  # `_, (h, c) = self.lstm(x)`; `h[-1]` (finalstates.py)
         positional_calls(module, graph)  # `self.block(x=x)`: by position (inputs.py)
+        entries_in_turn(module, graph)  # FPN's inner_blocks[-1] first, if it may be (turns.py)
         return graph
     except Exception as exc:
         problems.add(untraceable(cls, exc, tracer))
@@ -496,14 +498,12 @@ class _GraphReader:
         leaf = read_leaf(child)
         from ..ops.merge import ACTIVATION_FNS
 
-        if leaf is not None and leaf.kind in ACTIVATION_FNS and not _stateful(child):
-            defaults_only = all(k == "inplace" for k in leaf.fields)
-            if defaults_only:
-                name = self._fresh(node.name)
-                item = Item(name, "activation", {"fn": leaf.kind}, {"fn": leaf.kind}, inputs)
-                item.is_module = False
-                self._add(node, item, name)
-                return
+        plain = leaf is not None and all(k == "inplace" for k in leaf.fields)
+        if plain and leaf is not None and leaf.kind in ACTIVATION_FNS and not _stateful(child):
+            name, fn = self._fresh(node.name), {"fn": leaf.kind}
+            item = Item(name, "activation", fn, dict(fn), inputs, is_module=False)
+            self._add(node, item, name)
+            return
         item = reuse_item(self.items, target, self._fresh(node.name), inputs)
         if item is not None:  # `{type: reuse, node: mlp}`: one module, called again
             self._add(node, item, item.ref or "")
