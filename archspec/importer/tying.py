@@ -103,11 +103,11 @@ def shared_tensor_problems(model: nn.Module) -> list[Diagnostic]:
 
 def reuse_item(items: list[Item], target: str, name: str, inputs: tuple[str, ...]) -> Item | None:
     """The second call of child `target` as a `reuse` of the item its first call made, when
-    that item is in this list under the child's name or key (not spliced into another);
-    else None."""
+    that item is in this list under the child's name or key (not spliced into another) and
+    the call gives it one tensor (a `reuse` takes one input); else None."""
     from .trace import Item
 
-    if not any(it.is_module and it.ref == target for it in items):
+    if len(inputs) > 1 or not any(it.is_module and it.ref == target for it in items):
         return None
     fields = {"node": target}
     return Item(name, "reuse", fields, dict(fields), inputs, is_module=False)
@@ -117,7 +117,7 @@ def second_call(model: nn.Module, target: str) -> tuple[str, str]:
     """The message and hint of E904 for a child called again that no `reuse` can state."""
     return (
         f"{describe(type(model))}.forward calls `self.{target}` a second time",
-        f"a `reuse` calls a module again when its first call is a node of the same layer list "
-        f"under the child's name; here `{target}`'s first call is merged into another item: "
-        "call it through a child of its own",
+        f"a `reuse` calls a module again on one tensor when its first call is a node of the "
+        f"same layer list under the child's name; here `{target}` is given several tensors or "
+        "its first call is merged into another item: call it through a child of its own",
     )
