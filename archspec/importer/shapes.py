@@ -125,20 +125,31 @@ def _spatial_slice(index: Any) -> bool:
     return index.start == 2 or (type(index.start) is int and index.start < 0)
 
 
-def _spatial_size(syms: dict[Any, Sym], size: Any) -> Sym | None:
+def _spatial_size(reader: Any, size: Any) -> Sym | None:
     """The spatial size of a tensor that `size` gives: `y.shape[-2:]`, or the same sizes read
-    one by one, in order, up to the last (GhostNetV2's `(out.shape[-2], out.shape[-1])`)."""
+    one by one, in order, up to the last (GhostNetV2's `(out.shape[-2], out.shape[-1])`;
+    HRNet's `x0_h, x0_w = x[0].size(2), x[0].size(3)` of a map of rank 4, its rank read on
+    the example input)."""
+    syms = reader.syms
     if not isinstance(size, tuple | list):
         sym = syms.get(size) if size is not None else None
-        return sym if sym is not None and sym.what == "spatial" else None
+        if sym is None or sym.what != "dim":
+            return sym if sym is not None and sym.what == "spatial" else None
+        size = [size]  # `size=skip.shape[-1]` of (N, C, L) maps: a length, F.interpolate's own
     dims = [syms.get(s) if hasattr(s, "op") else None for s in size]
     found = [d for d in dims if d is not None and d.what == "dim"]
     if not found or len(found) != len(size):
         return None
     src = found[0].src
-    in_order = [d.index for d in found] == list(range(-len(found), 0))
-    if not in_order or any(d.src is not src for d in found):
+    if any(d.src is not src or type(d.index) is not int for d in found):
         return None
+    indices = [d.index for d in found]
+    if indices != list(range(-len(found), 0)):
+        from .slices import _node_shapes
+
+        rank = len(_node_shapes(reader).get(src, ()))
+        if indices != list(range(2, rank)):
+            return None
     return Sym("spatial", src)
 
 
@@ -150,9 +161,18 @@ def _interpolate_as(reader: Any, node: Any) -> bool:
 
     names = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")
     given = dict(zip(names, node.args[1:], strict=False)) | dict(node.kwargs)
-    size = _spatial_size(reader.syms, given.pop("size", None))
+    written = given.pop("size", None)
+    size = _spatial_size(reader, written)
     if size is None or not node.args:
         return False
+    from .slices import _node_shapes
+
+    shapes = _node_shapes(reader)
+    rank = len(shapes.get(node.args[0], ()))
+    if rank != len(shapes.get(size.src, ())):  # interpolate_as reads maps of one rank
+        return False
+    if not isinstance(written, tuple | list) and reader.syms[written].what == "dim" and rank != 3:
+        return False  # one int is every spatial size: one dim's alone only of (N, C, L) maps
     if given.pop("scale_factor", None) is not None or given.pop("recompute_scale_factor", None):
         return False
     if given.pop("antialias", False) or set(given) - {"mode", "align_corners"}:

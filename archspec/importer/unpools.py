@@ -144,7 +144,7 @@ def _like(reader: Any, size: Any, nd: int) -> Any:
 
     sym = reader.syms.get(size) if hasattr(size, "op") else None
     if sym is None or sym.what == "spatial":
-        sym = _spatial_size(reader.syms, size)
+        sym = _spatial_size(reader, size)
     if sym is None or sym.what not in ("shape", "spatial"):
         return None
     shape = _node_shapes(reader).get(sym.src)
