@@ -139,3 +139,22 @@ def test_the_domain_check_derives_is_where_the_network_runs(
     for model in (archspec.compile(spec).eval(), _reference(case)):
         with torch.no_grad(), pytest.raises(RuntimeError):
             model(x)
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "message"),
+    [
+        ("gru_net", (2, 5, 13), "the input has 13 features, but gru_net declares (N, L, 12)"),
+        ("conformer", (2, 5, 16), "the input has 16 features, but conformer_block declares"),
+        ("resnet1d_ecg", (2, 13, 100), "the input has 13 channels, but resnet1d_ecg declares"),
+    ],
+)
+def test_another_feature_count_is_refused_at_the_input(
+    name: str, given: tuple[int, ...], message: str
+) -> None:
+    # tokens (N, L, 12) take their features last: another count is E407 at `input:`, where
+    # it was E402 at the first layer with a hint to drop an `input_size` no one wrote
+    result = archspec.check(str(HERE / CASES[name]["spec"]), input=given)
+    [diag] = result.diagnostics
+    assert diag.code == "E407" and diag.message.startswith(message)
+    assert diag.span is not None and diag.span.line == 5

@@ -376,14 +376,16 @@ def _input_mismatch(
             f"give {len(declared)} dims, e.g. "
             + ",".join(str(d.value) if d.is_const else "1" for d in declared),
         )
-    if len(declared) >= 2 and declared[1].is_const and given[1] != declared[1].value:
+    # the channels: dim 1, or the last of tokens (N, L, 64) and NHWC maps (size_dims)
+    at = len(declared) - 1 if len(declared) >= 3 and size_dims(declared).start == 1 else 1
+    word = "features" if at == 2 else "channels"
+    if len(declared) >= 2 and declared[at].is_const and given[at] != declared[at].value:
         return Diagnostic(
             "E407",
-            f"the input has {given[1]} channels, but {graph.name} declares "
-            f"{format_shape(declared)}",
+            f"the input has {given[at]} {word}, but {graph.name} declares {format_shape(declared)}",
             graph.input_span,
-            "layer widths follow the declared channels: change `input:` in the spec to "
-            "accept another channel count",
+            f"layer widths follow the declared {word}: change `input:` in the spec to "
+            f"accept another count of {word}",
         )
     return None
 
