@@ -158,3 +158,25 @@ def test_another_feature_count_is_refused_at_the_input(
     [diag] = result.diagnostics
     assert diag.code == "E407" and diag.message.startswith(message)
     assert diag.span is not None and diag.span.line == 5
+
+
+VIEWED = """\
+archspec: 1
+name: yolo_view
+input: [N, 3, H, W]
+layers:
+  - {name: conv, type: conv2d, out_channels: 27, kernel_size: 1}
+  - VIEW
+"""
+
+
+def test_a_detection_heads_view_by_the_inputs_sizes_points_at_unflatten() -> None:
+    # YOLO's `y.view(bs, na, no, ny, nx)` written as a reshape with the input's symbols: the
+    # hint told only how to fold tokens back into a map (a departition), which it is not
+    view = "{name: view, type: reshape, shape: [0, 3, 9, H, W]}"
+    (only,) = archspec.check(VIEWED.replace("VIEW", view)).diagnostics
+    assert (only.code, only.span.line if only.span else 0) == ("E302", 6)
+    assert only.hint is not None and "`unflatten` that dim alone" in only.hint
+    fixed = "{name: view, type: unflatten, dim: 1, unflattened_size: [3, 9]}"
+    report = archspec.check(VIEWED.replace("VIEW", fixed))
+    assert report.ok and report.domain_text.endswith("accepts (N, 3, H, W) with H, W >= 1")

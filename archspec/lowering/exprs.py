@@ -137,8 +137,15 @@ def input_symbol_hint(
     if name is None or name not in input_dims:
         return hint
     if reader is not None and _FOLD_FIELDS.get(reader[0]) == reader[1]:
+        split = (
+            "to split one dim and keep the sizes after it whatever they are (a detection "
+            "head's `y.view(n, anchors, 5 + classes, h, w)`), `unflatten` that dim alone "
+            "(`{type: unflatten, dim: 1, unflattened_size: [anchors, 5 + classes]}`); "
+            if reader[0] == "reshape"
+            else ""
+        )
         follow = (
-            "to fold (N, L, C) tokens back into the map they came from, at any size, "
+            f"{split}to fold (N, L, C) tokens back into the map they came from, at any size, "
             "`unsqueeze` them at dim 2 and `departition` them with `size: 1` and `from: "
             "[tokens, map]` (docs/spec-language.md, 'Tokens back into a map')"
         )
