@@ -164,7 +164,7 @@ def _node_shapes(reader: Any, other: bool | str = False) -> dict[Any, tuple[int,
             if isinstance(value, torch.Tensor):
                 shapes[n] = tuple(value.shape)
             elif (
-                type(value) is tuple
+                type(value) in (tuple, list)  # a child returning its maps in a list, too
                 and n.op == "call_module"
                 and all(isinstance(v, torch.Tensor) for v in value)
             ):
