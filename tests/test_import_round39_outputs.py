@@ -66,3 +66,36 @@ def test_the_maps_a_child_returns_whole_are_the_callers_outputs(model: nn.Module
     assert len(got) == len(expected) == 2
     for a, b in zip(got, expected, strict=True):
         assert a.shape == b.shape and torch.equal(a, b)
+
+
+class ListDetect(nn.Module):
+    """YOLOv5's `Detect`: the maps come in one list, each replaced in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.m = nn.ModuleList(nn.Conv2d(c, 27, 1) for c in (8, 16))
+
+    def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
+        for i in range(2):
+            x[i] = self.m[i](x[i])
+        return x
+
+
+class ListDetector(Detector):
+    def __init__(self) -> None:
+        super().__init__()
+        self.detect = ListDetect()  # type: ignore[assignment]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        p3 = self.b1(x)
+        return self.detect([p3, self.b2(p3)])
+
+
+def test_a_list_of_maps_replaced_item_by_item_says_to_pass_the_maps() -> None:
+    # the hint was E902's generic 'a forward whose steps depend on tensor values ... rewrite
+    # the statement without reading tensor values', which `x[i] = self.m[i](x[i])` does not
+    with pytest.raises(archspec.ArchSpecError) as caught:
+        archspec.from_module(ListDetector().eval(), torch.zeros(1, 3, 32, 32))
+    diags = {d.code: d for d in caught.value.diagnostics}
+    assert "does not support item assignment" in diags["E902"].message
+    assert "one argument per map (`forward(self, p3, p4)`" in (diags["E902"].hint or "")

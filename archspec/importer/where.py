@@ -316,6 +316,14 @@ def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
         )
         if _compares_shapes(getattr(tracer, "refused_condition", None)):
             hint = _RESIZE_HINT
+    if "does not support item assignment" in first:  # `x[i] = self.m[i](x[i])`
+        hint = (
+            "torch.fx traces each argument of a forward as one value, and a spec records no "
+            "item assignment: a list of maps (YOLO's `Detect`, HRNet's module: `x[i] = "
+            "self.m[i](x[i])`) is one argument per map (`forward(self, p3, p4)`, a block of "
+            "several inputs, returning its maps), and a write into a tensor (`x[:, 0] = v`) "
+            "is a new tensor (`torch.cat`)"
+        )
     if "'len' is not supported" in first:  # `x.view(len(x), -1)`
         hint = (
             "`len(x)` of a tensor is its batch size as each input comes, no number: write "
