@@ -181,15 +181,19 @@ def _model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
             f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
             span=span_of_class(type(model)),
             hint="give an input the model accepts (--input, or example_input=)"
-            + _lookup_note(model),
+            + _lookup_note(model, example_input),
             code="E904",
         ) from None
 
 
-def _lookup_note(model: nn.Module) -> str:
-    """What the refusal's hint adds for a model that looks token ids up: `--input` makes a
-    float tensor, and no float input is ids, so no input it gives would do."""
+def _lookup_note(model: nn.Module, example_input: torch.Tensor) -> str:
+    """What the refusal's hint adds for a model that looks token ids up given a float input:
+    `--input` makes a float tensor, and no float input is ids, so no input it gives would
+    do (ids too few for its convs need no word on dtypes)."""
     import torch.nn as nn
+
+    if not example_input.is_floating_point():
+        return ""
 
     for name, module in model.named_modules():
         if isinstance(module, nn.Embedding | nn.EmbeddingBag):

@@ -149,6 +149,8 @@ def _global_pool(reader: Any, node: Any, kind: str, n: int, names: tuple[str, ..
     given = dict(zip(names, node.args[1:], strict=False)) | dict(node.kwargs)
     kernel = given.pop("kernel_size", None)
     shapes = _node_shapes(reader)
+    if is_node(x) and x not in shapes and reader.problems.run_error is not None:
+        return _run_failed(reader, node, kernel)
     if not is_node(x) or x not in shapes or len(shapes[x]) != n + 2:
         return False
     if not _whole(reader, kernel, x, n):
@@ -176,6 +178,32 @@ def _global_pool(reader: Any, node: Any, kind: str, n: int, names: tuple[str, ..
         if key not in allowed or any(v != allowed[key] for v in values):
             return False
     return reader.emit(node, kind, {"output_size": 1}, (x,))
+
+
+def _run_failed(reader: Any, node: Any, kernel: Any) -> bool:
+    """E903 for a pool whose window is read off a size, where the model's run on the example
+    input that tells the pooled tensor's size failed (Kim's text CNN given float ids, or ids
+    fewer than its widest window, `F.max_pool1d(c, c.size(2))`): torch's words, and what to
+    give. False for a window of numbers, which needs no run."""
+    if not _reads_sizes(reader, kernel):
+        return False
+    size, why = reader.problems.run_error
+    lookups = [
+        m for m in reader.module.modules() if type(m).__name__ in ("Embedding", "EmbeddingBag")
+    ]
+    ids = (
+        " (a model that looks token ids up takes them as int64: `--input-dtype int64`)"
+        if lookups and "float" in why.lower()
+        else ""
+    )
+    reader.fail(
+        "E903",
+        f"F.{node.target.__name__} takes a window read off a tensor's size, which the model's "
+        f"run on the example input tells, and the model does not run on ({size}): {why}",
+        node,
+        f"give an example input the model takes (`--input`){ids}",
+    )
+    return True
 
 
 def _whole(reader: Any, sizes: Any, x: Any, n: int) -> bool:
