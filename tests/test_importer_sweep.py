@@ -65,6 +65,8 @@ def test_a_list_given_to_a_child_is_refused_naming_the_child_as_the_source_does(
     (first,) = [d for d in info.value.diagnostics if "a list" in d.message]
     assert first.code == "E904"
     assert "forward passes `self.features` a list" in first.message
+    # blocks take several tensors now: the hint says to pass them so (a YOLO `Detect`)
+    assert "pass its tensors as arguments" in (first.hint or "")
     assert first.span is not None and first.span.file == __file__
     with open(__file__, encoding="utf-8") as fh:
         assert "self.features([x])" in fh.read().splitlines()[first.span.line - 1]

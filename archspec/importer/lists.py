@@ -27,8 +27,10 @@ def joined(reader: Any, node: Any, target: str, values: Any) -> Any:
             "E904",
             f"{describe(type(reader.module))}.forward passes `self.{target}` a list",
             node,
-            "a spec's layers and blocks read one tensor; a list is stated only when the "
-            "child's forward starts by concatenating it (torch.cat(inputs, dim))",
+            "a spec's layers read one tensor and its blocks one per argument, never a list: "
+            "a list is stated only when the child's forward starts by concatenating it "
+            "(torch.cat(inputs, dim)); else pass its tensors as arguments "
+            "(`self.detect(p3, p4)` to `forward(self, p3, p4)`), a block of several inputs",
         )
         return None
     if len(inputs) == 1:
