@@ -629,3 +629,119 @@ class SmallFPN(nn.Module):
             results.insert(0, self.layer_blocks[idx](last_inner))
         results.append(F.max_pool2d(results[-1], 1, 2, 0))
         return results
+
+
+# --- A small HRNet (HRNet/HRNet-Semantic-Segmentation: seg_hrnet.py), one two-branch stage ----
+class HRBasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, inplanes, planes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+
+    def forward(self, x):
+        residual = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += residual
+        return self.relu(out)
+
+
+class HighResolutionModule(nn.Module):
+    def __init__(self, num_branches, num_channels):
+        super().__init__()
+        self.num_branches = num_branches
+        self.branches = nn.ModuleList(
+            nn.Sequential(HRBasicBlock(c, c), HRBasicBlock(c, c)) for c in num_channels
+        )
+        fuse_layers = []
+        for i in range(num_branches):
+            fuse_layer = []
+            for j in range(num_branches):
+                if j > i:
+                    fuse_layer.append(
+                        nn.Sequential(
+                            nn.Conv2d(num_channels[j], num_channels[i], 1, 1, 0, bias=False),
+                            nn.BatchNorm2d(num_channels[i]),
+                            nn.Upsample(scale_factor=2 ** (j - i), mode="nearest"),
+                        )
+                    )
+                elif j == i:
+                    fuse_layer.append(None)
+                else:
+                    conv3x3s = []
+                    for k in range(i - j):
+                        if k == i - j - 1:
+                            conv3x3s.append(
+                                nn.Sequential(
+                                    nn.Conv2d(
+                                        num_channels[j], num_channels[i], 3, 2, 1, bias=False
+                                    ),
+                                    nn.BatchNorm2d(num_channels[i]),
+                                )
+                            )
+                        else:
+                            conv3x3s.append(
+                                nn.Sequential(
+                                    nn.Conv2d(
+                                        num_channels[j], num_channels[j], 3, 2, 1, bias=False
+                                    ),
+                                    nn.BatchNorm2d(num_channels[j]),
+                                    nn.ReLU(False),
+                                )
+                            )
+                    fuse_layer.append(nn.Sequential(*conv3x3s))
+            fuse_layers.append(nn.ModuleList(fuse_layer))
+        self.fuse_layers = nn.ModuleList(fuse_layers)
+        self.relu = nn.ReLU(False)
+
+    def forward(self, x):
+        for i in range(self.num_branches):
+            x[i] = self.branches[i](x[i])
+        x_fuse = []
+        for i in range(len(self.fuse_layers)):
+            y = x[0] if i == 0 else self.fuse_layers[i][0](x[0])
+            for j in range(1, self.num_branches):
+                if i == j:
+                    y = y + x[j]
+                else:
+                    y = y + self.fuse_layers[i][j](x[j])
+            x_fuse.append(self.relu(y))
+        return x_fuse
+
+
+class SmallHRNet(nn.Module):
+    def __init__(self, num_classes=5):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.transition1 = nn.ModuleList(
+            [
+                nn.Sequential(
+                    nn.Conv2d(16, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True)
+                ),
+                nn.Sequential(
+                    nn.Sequential(
+                        nn.Conv2d(16, 16, 3, 2, 1, bias=False),
+                        nn.BatchNorm2d(16),
+                        nn.ReLU(inplace=True),
+                    )
+                ),
+            ]
+        )
+        self.stage2 = nn.Sequential(HighResolutionModule(2, [8, 16]))
+        self.last_layer = nn.Conv2d(24, num_classes, 1)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x_list = [self.transition1[i](x) for i in range(2)]
+        y_list = self.stage2(x_list)
+        h, w = y_list[0].size(2), y_list[0].size(3)
+        x1 = F.interpolate(y_list[1], size=(h, w), mode="bilinear", align_corners=False)
+        x = torch.cat([y_list[0], x1], 1)
+        return self.last_layer(x)
