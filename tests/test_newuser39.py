@@ -16,6 +16,7 @@ same way."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,13 @@ import archspec
 from tests.newuser36.facts import state_dict_facts
 from tests.newuser38.facts import compiled_and_emitted
 from tests.newuser39 import references
-from tests.parity.weights import deterministic_input, fill_deterministic
+from tests.newuser39.fpn_case import FIXTURE, FPN_INPUTS, FPN_SPEC
+from tests.parity.weights import (
+    deterministic_input,
+    fill_deterministic,
+    output_summary,
+    summary_matches,
+)
 
 HERE = Path(__file__).parent / "newuser39"
 
@@ -95,7 +102,26 @@ def _same_network(ours: nn.Module, reference: nn.Module, case: dict[str, Any]) -
 
 
 def test_every_spec_of_the_folder_has_a_case() -> None:
-    assert sorted(p.name for p in HERE.glob("*.yaml")) == sorted(c["spec"] for c in CASES.values())
+    specs = [c["spec"] for c in CASES.values()] + [FPN_SPEC.name]
+    assert sorted(p.name for p in HERE.glob("*.yaml")) == sorted(specs)
+
+
+def test_the_spec_is_torchvisions_resnet18_fpn_backbone_with_its_keys() -> None:
+    # docs/porting.md said BackboneWithFPN's keys had no spec form with their `body.` and
+    # `fpn.` prefixes; dotted keys give them (recorded by make_fixture.py)
+    record = json.loads(FIXTURE.read_text(encoding="utf-8"))["resnet18_fpn"]
+    ours, emitted = compiled_and_emitted(str(FPN_SPEC))
+    assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
+    facts = state_dict_facts(ours.state_dict())
+    assert facts == {k: record[k] for k in facts}
+    for shape, expected in zip(FPN_INPUTS, record["outputs"], strict=True):
+        x = deterministic_input(shape)
+        got = _outputs(ours, x)
+        assert [torch.equal(a, b) for a, b in zip(_outputs(emitted, x), got, strict=True)] == [
+            True
+        ] * len(expected)
+        for out, summary in zip(got, expected, strict=True):
+            assert summary_matches(output_summary(out), summary, rtol=1e-5) == []
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

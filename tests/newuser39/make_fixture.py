@@ -1,0 +1,51 @@
+"""Records torchvision's `resnet_fpn_backbone("resnet18")` (with `nn.BatchNorm2d`, all layers
+trainable) for tests/test_newuser39.py, which needs no torchvision: the parameter count, the
+state_dict's keys, shapes and dtypes in order, and its five maps under the RNG-free weights
+of tests/parity/weights.py at each input size. It also loads the spec's state_dict into the
+reference strictly, and the reference's into the spec's, so a record is only written for a
+pair that loads both ways.
+
+Regenerate from the repo root in a venv with torchvision 0.29.1 (torch 2.14.1):
+
+    python -m tests.newuser39.make_fixture
+"""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+
+import archspec
+from tests.newuser36.facts import state_dict_facts, write_fixture
+from tests.newuser39.fpn_case import FIXTURE, FPN_INPUTS, FPN_SPEC
+from tests.parity.weights import deterministic_input, fill_deterministic, output_summary
+
+
+def main() -> None:
+    reference = resnet_fpn_backbone(
+        backbone_name="resnet18", weights=None, norm_layer=nn.BatchNorm2d, trainable_layers=5
+    )
+    ours = archspec.compile(str(FPN_SPEC))
+    reference.load_state_dict(ours.state_dict(), strict=True)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    state = reference.state_dict()
+    reference.load_state_dict(fill_deterministic(state), strict=True)
+    reference.eval()
+    with torch.no_grad():
+        outputs = [
+            [output_summary(m) for m in reference(deterministic_input(s)).values()]
+            for s in FPN_INPUTS
+        ]
+    record = {
+        "torchvision": torchvision.__version__,
+        "param_count": sum(p.numel() for p in reference.parameters()),
+        **state_dict_facts(state),
+        "outputs": outputs,
+    }
+    write_fixture(FIXTURE, {"resnet18_fpn": record})
+
+
+if __name__ == "__main__":
+    main()
