@@ -28,7 +28,7 @@ import archspec
 from tests.newuser36.facts import state_dict_facts
 from tests.newuser38.facts import compiled_and_emitted
 from tests.newuser39 import references
-from tests.newuser39.fpn_case import FIXTURE, FPN_INPUTS, FPN_SPEC
+from tests.newuser39.fpn_case import FIXTURE, RECORDED
 from tests.parity.weights import (
     deterministic_input,
     fill_deterministic,
@@ -102,24 +102,27 @@ def _same_network(ours: nn.Module, reference: nn.Module, case: dict[str, Any]) -
 
 
 def test_every_spec_of_the_folder_has_a_case() -> None:
-    specs = [c["spec"] for c in CASES.values()] + [FPN_SPEC.name]
+    specs = [c["spec"] for c in (*CASES.values(), *RECORDED.values())]
     assert sorted(p.name for p in HERE.glob("*.yaml")) == sorted(specs)
+    assert sorted(json.loads(FIXTURE.read_text(encoding="utf-8"))) == sorted(RECORDED)
 
 
-def test_the_spec_is_torchvisions_resnet18_fpn_backbone_with_its_keys() -> None:
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_the_spec_is_the_recorded_torchvision_network_with_its_keys(name: str) -> None:
     # docs/porting.md said BackboneWithFPN's keys had no spec form with their `body.` and
-    # `fpn.` prefixes; dotted keys give them (recorded by make_fixture.py)
-    record = json.loads(FIXTURE.read_text(encoding="utf-8"))["resnet18_fpn"]
-    ours, emitted = compiled_and_emitted(str(FPN_SPEC))
+    # `fpn.` prefixes, and that DeepLabV3's aux head could not read `backbone.layer3`;
+    # dotted keys give both (recorded by make_fixture.py)
+    case, record = RECORDED[name], json.loads(FIXTURE.read_text(encoding="utf-8"))[name]
+    ours, emitted = compiled_and_emitted(str(HERE / case["spec"]))
     assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
     facts = state_dict_facts(ours.state_dict())
     assert facts == {k: record[k] for k in facts}
-    for shape, expected in zip(FPN_INPUTS, record["outputs"], strict=True):
+    for shape, expected in zip(case["inputs"], record["outputs"], strict=True):
         x = deterministic_input(shape)
         got = _outputs(ours, x)
-        assert [torch.equal(a, b) for a, b in zip(_outputs(emitted, x), got, strict=True)] == [
-            True
-        ] * len(expected)
+        for a, b in zip(_outputs(emitted, x), got, strict=True):
+            assert torch.equal(a, b)
+        assert len(got) == len(expected)
         for out, summary in zip(got, expected, strict=True):
             assert summary_matches(output_summary(out), summary, rtol=1e-5) == []
 
