@@ -215,3 +215,41 @@ def test_a_detection_heads_view_by_the_inputs_sizes_points_at_unflatten() -> Non
     fixed = "{name: view, type: unflatten, dim: 1, unflattened_size: [3, 9]}"
     report = archspec.check(VIEWED.replace("VIEW", fixed))
     assert report.ok and report.domain_text.endswith("accepts (N, 3, H, W) with H, W >= 1")
+
+
+PASSES = """\
+archspec: 1
+name: xception_rep
+input: [N, 16, H, W]
+params: {reps: 3, start_with_relu: false}
+layers:
+  - name: rep
+    type: sequential
+    layers:
+      - type: repeat
+        count: reps
+        flat: true
+        layers:
+          - {type: relu, when: start_with_relu or i > 0}
+          - {type: conv2d, out_channels: 16, kernel_size: 3, padding: 1, bias: false}
+          - {type: batchnorm2d}
+"""
+
+
+@pytest.mark.parametrize("start_with_relu", [False, True])
+def test_a_loop_appending_several_modules_per_pass_has_its_keys(start_with_relu: bool) -> None:
+    # porting.md said a flat nn.Sequential built by a loop of several appends per pass
+    # (Xception's `rep.append(relu); rep.append(conv); rep.append(bn)`, then `rep[1:]`) had
+    # no spec form, `repeat` adding one item per copy; its `layers:` add several
+    rep: list[nn.Module] = []
+    for _ in range(3):
+        rep += [nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)]
+    reference = nn.Sequential(*(rep if start_with_relu else rep[1:])).eval()
+    ours = archspec.compile(PASSES, start_with_relu=start_with_relu).eval()
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        ("rep." + k, v.shape) for k, v in reference.state_dict().items()
+    ]
+    ours.rep.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 16, 5, 7)
+    with torch.no_grad():
+        assert torch.equal(ours(x), reference(x))
