@@ -401,6 +401,25 @@ class ConformerBlock(nn.Module):
         return self.norm(x)
 
 
+# --- The Conformer's conv front-end (ESPnet's Conv2dSubsampling): (N, T, 80) to tokens -----
+class Conv2dSubsampling(nn.Module):
+    """ESPnet / sooftware's conv front-end: (N, T, 80) features to (N, T/4, d_model) tokens."""
+
+    def __init__(self, idim: int = 80, odim: int = 32):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, odim, 3, 2), nn.ReLU(), nn.Conv2d(odim, odim, 3, 2), nn.ReLU()
+        )
+        self.out = nn.Linear(odim * (((idim - 1) // 2 - 1) // 2), odim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.unsqueeze(1)  # (b, c, t, f)
+        x = self.conv(x)
+        b, c, t, f = x.size()
+        x = self.out(x.transpose(1, 2).contiguous().view(b, t, c * f))
+        return x
+
+
 # --- Kim (2014)'s text CNN over int64 token ids --------------------------------------------------
 class TextCNN(nn.Module):
     def __init__(
