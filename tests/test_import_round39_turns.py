@@ -91,3 +91,25 @@ def test_an_order_the_data_or_an_in_place_step_forbids_stays_refused(cls: type) 
         archspec.from_module(cls().eval(), torch.zeros(1, 4, 8, 8))
     assert caught.value.error_code == "E904"
     assert "calls item `1` of `self.convs` before item `0`" in str(caught.value)
+
+
+class Dropped(nn.Module):
+    """Entry 1 runs first with its dropout: moving entry 0's dropout before it would give each
+    the other's random numbers in training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(4, 4, 1), nn.Dropout(0.5)) for _ in range(2)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.heads[1](x)
+        return self.heads[0](x) + b
+
+
+def test_a_move_that_would_swap_random_draws_stays_refused() -> None:
+    with pytest.raises(archspec.ArchSpecError) as caught:
+        archspec.from_module(Dropped().eval(), torch.zeros(1, 4, 8, 8))
+    assert caught.value.error_code == "E904"
+    assert "calls item `1` of `self.heads` before item `0`" in str(caught.value)

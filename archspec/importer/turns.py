@@ -102,8 +102,9 @@ def _moved(nodes: list[Any], order: list[Any]) -> list[Any]:
 
 def _pure(module: Any, node: Any) -> bool:
     """Whether running `node` earlier or later than traced can change no tensor another node
-    reads: a torch layer or a Sequential of them that does not start in place, a function or
-    method that works out of place."""
+    reads, nor which random numbers a node draws in training: a torch layer or a Sequential
+    of them that does not start in place and holds no dropout, a function or method that
+    works out of place and draws none."""
     if node.op == "call_module":
         return _pure_module(module.get_submodule(str(node.target)))
     if node.op in ("call_function", "call_method"):
@@ -111,14 +112,22 @@ def _pure(module: Any, node: Any) -> bool:
         in_place = node.target in _IN_PLACE_OPERATORS or (
             name.endswith("_") and not name.endswith("__")
         )
-        return not in_place and node.kwargs.get("inplace") is not True
+        random = "dropout" in name or name.startswith("rand") or name in _RANDOM
+        return not in_place and not random and node.kwargs.get("inplace") is not True
     return node.op == "get_attr"
 
 
+#: torch's functions that draw random numbers, besides the dropouts and rand*
+_RANDOM = {"bernoulli", "multinomial", "normal", "poisson"}
+
+
 def _pure_module(child: Any) -> bool:
-    """A torch layer that does not work in place, or a Sequential whose first one does not."""
+    """A torch layer that does not work in place, or a Sequential whose first one does not,
+    neither holding a dropout (moved past another, it would draw another's numbers)."""
     import torch.nn as nn
 
+    if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in child.modules()):
+        return False
     if isinstance(child, nn.Sequential) and type(child).forward is nn.Sequential.forward:
         return len(child) > 0 and _pure_module(child[0])
     torch_layer = type(child).__module__.startswith("torch.nn.") and not child._modules
