@@ -479,15 +479,26 @@ def new(
     api.write_atomic(path, text, kind=api.SPEC, force=force)
     err = console(stderr=True)
     err.print(f"wrote {api.display_path(path)}")
+    if shared is None:
+        _schema_beside(path, piped, err)
+    if os.path.isfile(path) and not api.is_stdout(path):  # a file the user can check next
+        err.print(f"next: archspec check {api.display_path(path)}")
+
+
+def _schema_beside(path: Path, piped: bool, err: Any) -> None:
+    """The archspec.schema.json `new` writes beside a spec that found none above it: only
+    beside a spec file (not /dev/null, not a redirected stdout, whose folder is /dev), never
+    over anything already there, and a schema that cannot be written is a note (the spec is
+    written: the schema is a convenience for editors)."""
     schema_path = path.parent / SCHEMA_FILE
-    # Beside a spec file only (not beside /dev/null), and never over anything already there.
-    # (stdout redirected to a file is a file, but its folder is /dev: no schema there)
-    if (
-        shared is None
-        and os.path.isfile(path)
-        and not api.is_stdout(path)
-        and not os.path.lexists(schema_path)
-    ):
+    if piped:  # its schema line names a file nobody wrote
+        err.print(
+            f"note: its first line points editors at {SCHEMA_FILE} beside the spec: write "
+            f"one there with archspec schema -o {SCHEMA_FILE}"
+        )
+    elif not os.path.isfile(path):
+        return
+    elif not os.path.lexists(schema_path):
         try:
             api.write_atomic(schema_path, api.json_schema_text(), kind=api.SCHEMA)
             err.print(f"wrote {api.display_path(schema_path)} (editor completion)")
@@ -497,20 +508,12 @@ def new(
                 f"note: {exc.diagnostics[0].message}, so editors find no schema there (the "
                 f"spec is written); write it later with archspec schema -o {shown}"
             )
-    elif shared is None and os.path.isfile(path) and not api.is_stdout(path):
-        # the name is taken by no file (a folder, a FIFO, a link to nothing): left alone
+    else:  # the name is taken by no file (a folder, a FIFO, a link to nothing): left alone
         shown = api.display_path(schema_path)
         err.print(
             f"note: {shown} is not a file, so editors find no schema there: remove it, then "
             f"archspec schema -o {shown}"
         )
-    if piped and shared is None:  # its schema line names a file nobody wrote
-        err.print(
-            f"note: its first line points editors at {SCHEMA_FILE} beside the spec: write "
-            f"one there with archspec schema -o {SCHEMA_FILE}"
-        )
-    if os.path.isfile(path) and not api.is_stdout(path):  # a file the user can check next
-        err.print(f"next: archspec check {api.display_path(path)}")
 
 
 def _shown(paths: list[str]) -> str:

@@ -274,7 +274,10 @@ def checked_value(raw: Any, final: Final, env: Mapping[str, Any]) -> Any:
     if kind in ("ints", "floats") and isinstance(raw, list):
         item = Final("int" if kind == "ints" else "float", ge=final.ge)
         # a null item (a table's, from a param or --set) is no value: bind_value reads None
-        # as a field not given, and it reached a shape rule's arithmetic (an internal error)
+        # as a field not given, and it reached a shape rule's arithmetic (an internal error);
+        # where the field takes null entries (an adaptive pool's None), it is kept
+        if final.nulls:
+            return [None if v is None else bind_value(v, item, env) for v in raw]
         return [to_kind(v, item.kind) if v is None else bind_value(v, item, env) for v in raw]
     kind = _ITEM_KIND.get(kind, kind)
     value = to_kind(raw, kind, floordiv_hint=True) if kind in ("int", "float", "bool") else raw

@@ -58,6 +58,8 @@ class Final:
     le: float | None = None
     gt: float | None = None
     choices: tuple[str, ...] | None = None
+    #: an "ints" list may hold null entries (an adaptive pool's output_size: torch's None)
+    nulls: bool = False
     #: what the field is, from its description, for the hint of a value past a bound
     #: (`select`'s dim: "the batch dim 0 stays"); not part of the check
     why: str | None = dc_field(default=None, compare=False)

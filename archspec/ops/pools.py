@@ -207,7 +207,7 @@ class _PoolBase(Op):
 #: an adaptive pool's output_size: an int, or one entry per spatial dim, each an int, an
 #: expression or null (torch's None: that dim keeps the input's extent)
 _OUTPUT_SIZE = Annotated[
-    StrictInt | ExprStr | list[StrictInt | ExprStr | None], Reuse(), Final("ints", ge=1)
+    StrictInt | ExprStr | list[StrictInt | ExprStr | None], Reuse(), Final("ints", ge=1, nulls=True)
 ]
 
 
