@@ -256,3 +256,15 @@ def test_a_loop_appending_several_modules_per_pass_has_its_keys(start_with_relu:
     x = torch.randn(2, 16, 5, 7)
     with torch.no_grad():
         assert torch.equal(ours(x), reference(x))
+
+
+def test_tokens_declared_with_their_count_say_how_to_name_it() -> None:
+    # `archspec import` writes the example's sizes, `input: [N, 15, 12]`, which reads as
+    # (N, C, L): the GRU then needs a known D and W403's hint only said to check with --input
+    text = CASES["gru_net"]["spec"]
+    spec = (HERE / text).read_text(encoding="utf-8").replace("[N, L, 12]", "[N, 15, 12]")
+    (warning,) = archspec.check(spec).diagnostics
+    assert warning.code == "W403" and warning.hint is not None
+    assert warning.hint.startswith("`input: [N, 15, 12]` reads as (N, C, L), 15 channels")
+    assert "`input: [N, L, 12]`" in warning.hint
+    assert archspec.check(spec.replace("[N, 15, 12]", "[N, L, 12]")).ok

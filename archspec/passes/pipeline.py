@@ -179,6 +179,20 @@ def _some_size_declared(graph: Graph) -> bool:
     return any(shape[i].is_const for shape in graph.input_shapes for i in size_dims(shape))
 
 
+def _tokens_note(declared: Shape, failure: Diagnostic) -> str:
+    """What W403's hint says first where a declared `(N, 20, 32)` of numbers, read as
+    (N, C, L), fails where a layer needs its last dim as features (an attention, a
+    recurrent layer, a layer norm: 'needs a known D', E406): tokens name their count."""
+    rank3 = len(declared) == 3 and declared[1].is_const and declared[2].is_const
+    if not rank3 or failure.code != "E406":
+        return ""
+    return (
+        f"`input: [{', '.join(map(str, declared))}]` reads as (N, C, L), {declared[1]} channels of "
+        f"length L; tokens of {declared[2]} features write their count as a symbol, "
+        f"`input: [N, L, {declared[2]}]`; else "
+    )
+
+
 def accepted_inputs(a: Analysis) -> Analysis:
     """Solve the symbolic walk's requirements into the set of inputs that work (the domain);
     W403 when the rules could not run on symbols, E410 when no input is left.
@@ -200,7 +214,8 @@ def accepted_inputs(a: Analysis) -> Analysis:
                 "W403",
                 f"archspec cannot check other input sizes: {f.message}",
                 f.span,
-                "shapes are checked for the declared input only; `--input` (in Python,"
+                _tokens_note(graph.input_shape, f)
+                + "shapes are checked for the declared input only; `--input` (in Python,"
                 " `input=`) checks another size"
                 if a.input is None
                 else "shapes are checked for the input given only: which others the network "
