@@ -296,12 +296,6 @@ def _unknown_field(path: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> Diag
     hint = cut_tail_hint(field) or hint  # the tail of `f: max(8, c)` inside {...}
     if path == ("inputs",):  # a block's field, written at the top
         hint = SEVERAL_INPUTS
-    if field == "batch_first":  # torch's argument, copied from nn.LSTM(..., batch_first=True)
-        hint = (
-            "this kind reads (N, L, D) tokens batch first, as torch's batch_first=True does: "
-            "drop the field; a sequence-first (L, N, D) input is a `permute` with `dims: [1, "
-            "0, 2]` before the layer (and after it, to give (L, N, D) back)"
-        )
     return Diagnostic("E201", f"unknown field `{field}`", doc.span_of(path, key=True), hint)
 
 
