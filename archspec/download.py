@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
 
+from .errors import escape_text
 from .weights import WeightsError
 
 #: Seconds the connection waits for the server's next bytes (torch.hub sets no timeout, so a
@@ -40,6 +42,26 @@ MAX_BYTES = 8 * 2**30
 _CHUNK = 1 << 16
 #: What a transfer raises of its own (URLError is an OSError), for the caller to word
 TRANSFER_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, http.client.HTTPException)
+
+
+#: `scheme://userinfo@` in a URL (or in a message quoting one)
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#@\s'\"]*)@")
+
+
+def shown_url(text: str, url: str | None = None) -> str:
+    """A URL (or a message quoting one: `url` is the URL it may quote) as archspec shows it:
+    the credentials in it (`https://user:TOKEN@mirror/models` as `https://user:****@...`,
+    a lone `https://TOKEN@...` as `****@`), as pip shows them, so that no log keeps them;
+    control characters escaped."""
+
+    def hidden(m: re.Match[str]) -> str:
+        user, colon, _ = m.group(2).partition(":")
+        return f"{m.group(1)}{user + ':' if colon else ''}****@"
+
+    given = _USERINFO.search(url) if url is not None else None
+    if given is not None and given.group(2):  # quoted without its scheme (`user:TOKEN@host`)
+        text = text.replace(given.group(2) + "@", hidden(given).removeprefix(given.group(1)))
+    return escape_text(_USERINFO.sub(hidden, text))
 
 
 def size_limit(size_mb: float) -> int:
@@ -79,7 +101,9 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(f"{dest.name}.{uuid.uuid4().hex}.partial")
     transfer = _Transfer(url, partial, dest, hash_prefix, size_limit(size_mb), progress)
-    sys.stdout.write(f'Downloading: "{url}" to {dest}\n')  # torch.hub's words, where it wrote them
+    sys.stdout.write(
+        f'Downloading: "{shown_url(url)}" to {dest}\n'
+    )  # torch.hub's words, where it wrote them
     worker = threading.Thread(target=transfer.run, name="archspec-download", daemon=True)
     start = time.monotonic()
     worker.start()
@@ -92,7 +116,8 @@ def download(
             partial.unlink(missing_ok=True)
     if transfer.cancelled:
         raise WeightsError(
-            f"cannot fetch {name} from {url}: the download took more than {limit:g} seconds "
+            f"cannot fetch {name} from {shown_url(url)}: the download took more than "
+            f"{limit:g} seconds "
             f"({_mb(transfer.received)} received in {time.monotonic() - start:.0f} s); nothing "
             "was written to the cache",
             code="E802",
@@ -130,7 +155,7 @@ class _Transfer:
                 digest = self._copy(file)
             if digest is not None and self.hash_prefix and not digest.startswith(self.hash_prefix):
                 raise WeightsError(
-                    f"refused {self.url}: its sha256 is {digest[:16]}..., not "
+                    f"refused {shown_url(self.url)}: its sha256 is {digest[:16]}..., not "
                     f"{self.hash_prefix}... as its file name says; nothing was written to the "
                     "cache",
                     code="E802",
@@ -173,7 +198,8 @@ class _Transfer:
 
     def _too_big(self, what: str) -> WeightsError:
         return WeightsError(
-            f"cannot fetch {self.url}: {what}, and the file is at most {_mb(self.max_bytes)}; "
+            f"cannot fetch {shown_url(self.url)}: {what}, and the file is at most "
+            f"{_mb(self.max_bytes)}; "
             "nothing was written to the cache",
             code="E802",
             hint="the server sends something other than torchvision's file (an endless or "
@@ -199,6 +225,7 @@ __all__ = [
     "TIME_LIMIT_ENV",
     "TRANSFER_ERRORS",
     "download",
+    "shown_url",
     "size_limit",
     "time_limit",
 ]

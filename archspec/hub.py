@@ -30,7 +30,7 @@ from torch import nn
 from .api import SpecDiff  # through the facade: archspec.diffs is a part of archspec.api
 from .checkpoints import read_cached, read_file
 from .diffs import Entry, Side, compare_states
-from .download import TRANSFER_ERRORS, download
+from .download import TRANSFER_ERRORS, download, shown_url
 from .errors import escape_text
 from .fit_hints import unmatched_hint
 from .weights import Weights, WeightsError, builder_rule, check_strict
@@ -57,7 +57,8 @@ def fetch(weights: Weights, base_url: str | None = None) -> Mapping[str, Any]:
         Request(url)
     except ValueError as exc:
         raise WeightsError(
-            f"cannot fetch {weights.full_name} from {url}: not a URL ({exc})",
+            f"cannot fetch {weights.full_name} from {shown_url(url)}: not a URL "
+            f"({shown_url(str(exc), url)})",
             code="E802",
             hint="base_url= and $ARCHSPEC_WEIGHTS_URL take a URL: https://host/folder, or "
             "file:///path/to/folder for a folder (pathlib.Path(folder).as_uri())",
@@ -84,7 +85,7 @@ def fetch(weights: Weights, base_url: str | None = None) -> Mapping[str, Any]:
         raise
     except TRANSFER_ERRORS as exc:
         raise WeightsError(
-            f"cannot fetch {weights.full_name} from {url}: {exc}",
+            f"cannot fetch {weights.full_name} from {shown_url(url)}: {shown_url(str(exc), url)}",
             code="E802",
             hint=f"without a network, put {weights.file} in {cached.parent} (torch.hub's cache, "
             "where torchvision also looks), or set base_url= / $ARCHSPEC_WEIGHTS_URL to a "
@@ -135,7 +136,7 @@ def _check_mirror_file(url: str, weights: Weights) -> None:
     if not stat.S_ISREG(mode):
         what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO or a device)"
         raise WeightsError(
-            f"cannot fetch {weights.full_name} from {url}: it is {what}",
+            f"cannot fetch {weights.full_name} from {shown_url(url)}: it is {what}",
             code="E802",
             hint=f"a file:// mirror holds {weights.file} as a plain file (torchvision's); "
             "nothing was read or written",

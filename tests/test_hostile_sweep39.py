@@ -9,6 +9,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -145,3 +146,27 @@ def test_new_whose_schema_finds_no_room_keeps_the_spec_and_says_so(
     assert "archspec schema -o" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foo.yaml"]
     assert archspec.check(target).ok
+
+
+@pytest.mark.parametrize(
+    ("base_url", "shown"),
+    [
+        ("https://user:s3cret@127.0.0.1:1/models", "https://user:****@127.0.0.1:1/models/"),
+        ("https://s3cret@127.0.0.1:1/models", "https://****@127.0.0.1:1/models/"),
+        ("ftp://user:s3cret@127.0.0.1:1/m", "ftp://user:****@127.0.0.1:1/m/"),
+    ],
+)
+def test_a_mirror_s_credentials_are_not_shown(
+    base_url: str, shown: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """`archspec.load(..., base_url="https://user:TOKEN@mirror/models")` (a mirror behind a
+    login) wrote the token into the `Downloading:` line on stdout and into the E802, where
+    a CI log keeps them; both show `****` now, as pip does."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(archspec.ArchSpecError) as info:
+        archspec.load("squeezenet1_1", weights="DEFAULT", base_url=base_url)
+    out = capsys.readouterr().out
+    assert info.value.error_code == "E802"
+    for text in (str(info.value), out):
+        assert "s3cret" not in text, text
+    assert shown in str(info.value) and shown in out
