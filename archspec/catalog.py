@@ -20,7 +20,7 @@ from .errors import ArchSpecError, LoadError, clipped, close_names_to
 from .lazymethods import dataclass
 from .loader import LoadedDoc, kept_data, load_yaml, read_spec_text
 from .spec_plugins import check_spec_name, spec_folders
-from .specbytes import IDLE_SECONDS, STDIN_NAME, read_spec_stream
+from .specbytes import IDLE_SECONDS, MAX_BYTES, STDIN_NAME, read_spec_stream
 from .validate import validate_spec
 
 
@@ -219,6 +219,24 @@ def _builtin(name: str) -> tuple[Path, str | None] | None:
     return builtin_index().get(name)
 
 
+def _with_spans(doc: LoadedDoc) -> LoadedDoc:
+    """A spec given as Python data, read as the YAML text it amounts to (`show`'s, ASCII), so
+    that each item has a span, as in a file: the emitter tells a block's `when` items apart
+    by their spans, and with none it joined a mapping's instances into other classes than
+    the same spec's text gave (rexnet's emitted forward failed). Data that text would not
+    hold as it is (past the byte limit, which counts escapes) keeps no spans, as before."""
+    from .yaml_floats import dump
+
+    text = dump(doc.data, sort_keys=False, allow_unicode=False, width=100)
+    if len(text) > MAX_BYTES:
+        return doc
+    try:
+        spanned = load_yaml(text, doc.file)
+    except LoadError:
+        return doc
+    return spanned if spanned.data == doc.data else doc
+
+
 def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     """Load a spec from a path, a built-in name, YAML text or a mapping, composed: its
     imports resolved (`use:`) and, for a family, `variant` chosen (see archspec.compose)."""
@@ -227,7 +245,7 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     if isinstance(source, Mapping):
         from .loaddata import load_data  # (a mapping given in Python)
 
-        return compose(load_data(source), None, variant=variant, builtins=_builtin)
+        return compose(_with_spans(load_data(source)), None, variant=variant, builtins=_builtin)
     if isinstance(source, SpecText):  # imports only from the block library, as any text
         doc = load_yaml(source.text, source.name)
         return compose(doc, None, variant=variant, builtins=_builtin)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 
 import archspec
@@ -170,3 +171,56 @@ def test_a_mirror_s_credentials_are_not_shown(
     for text in (str(info.value), out):
         assert "s3cret" not in text, text
     assert shown in str(info.value) and shown in out
+
+
+#: A block whose instances keep different items under `when`s (the spec-language example of
+#: alternatives): emitted as one class with a case per choice.
+GATED = {
+    "archspec": 1,
+    "name": "alternatives",
+    "input": ["N", 16, 32, 32],
+    "blocks": {
+        "Gate": {
+            "params": {"act": {"type": "str", "default": "relu"}, "stride": 1},
+            "let": {"use_res": "stride == 1 and in_channels == 16"},
+            "layers": [
+                {"name": "conv", "type": "conv2d", "out_channels": 16, "kernel_size": 3,
+                 "stride": "stride", "padding": 1},
+                {"name": "activation", "type": "relu", "when": "act == 'relu'"},
+                {"name": "activation", "type": "silu", "when": "act == 'silu'"},
+                {"name": "scale", "type": "sigmoid", "from": "activation"},
+                {"name": "residual", "type": "add", "from": ["scale", "input"],
+                 "when": "use_res"},
+            ],
+        }
+    },
+    "layers": [{"name": "a", "type": "Gate"}, {"name": "b", "type": "Gate", "act": "silu",
+                                                 "stride": 2}],
+}  # fmt: skip
+
+
+def test_a_spec_given_as_python_data_emits_the_module_its_text_emits() -> None:
+    """`archspec.emit(mapping)` wrote other classes than `archspec.emit` of the same spec as
+    YAML text: a mapping had no spans, and the emitter tells a block's `when` items apart
+    by their spans, so the Gate above became two classes (Gate, Gate_2) of cases the other
+    refuses, and timm's rexnet_100 (tests/newuser37) a module whose forward failed
+    ('not enough values to unpack'), which compile's self-check refused as E601."""
+    from archspec.yaml_floats import dump
+
+    def body(source: str) -> str:
+        return source.split("\nimport torch", 1)[1]
+
+    as_data = archspec.emit(GATED)
+    assert body(as_data) == body(archspec.emit(dump(GATED, sort_keys=False)))
+    assert "Gate_2" not in as_data
+    here = Path(__file__).resolve().parent
+    rexnet = yaml.safe_load((here / "newuser37" / "rexnet_100.yaml").read_text())
+    assert body(archspec.emit(rexnet)) == body(archspec.emit(here / "newuser37/rexnet_100.yaml"))
+
+
+def test_an_error_in_python_data_is_shown_in_the_text_it_amounts_to() -> None:
+    """The mapping is read as its YAML text, so an error quotes the line of that text."""
+    spec = {**GATED, "layers": [{"name": "a", "type": "conv2d", "out_channels": 0,
+                                 "kernel_size": 1}]}  # fmt: skip
+    rendered = archspec.check(spec).render()
+    assert rendered.startswith("<mapping>:") and "out_channels: 0" in rendered, rendered
