@@ -97,15 +97,14 @@ def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     with kept_modes(model):
         model.eval()
         imported = import_model(model, example_input)
-    if isinstance(example_input, SeveralInputs):  # each input's shape (the batch N), dtype
-        each = [
-            (["N", *[int(d) for d in t.shape[1:]]], str(t.dtype).removeprefix("torch."))
-            for t in example_input
-        ]
+    several = isinstance(example_input, SeveralInputs)
+    examples = list(example_input) if several else [example_input]
+    dtypes = [str(t.dtype).removeprefix("torch.") for t in examples]
+    if several:  # each input's shape, the batch N first
+        shapes = [["N", *[int(d) for d in t.shape[1:]]] for t in examples]
     else:  # one: its batch may be second (a sequence-first model)
-        dtype = str(example_input.dtype).removeprefix("torch.")
-        each = [(_input_header(model, example_input), dtype)]
-    (shape, dtype), *more = each
+        shapes = [_input_header(model, example_input)]
+    (shape, dtype), *more = zip(shapes, dtypes, strict=True)
     return render(imported, name or _snake(type(model).__name__), shape, dtype, more)
 
 

@@ -104,16 +104,8 @@ def piece_names_here(
     from ..ops.names import check_name  # ops.split holds the bound, ops.names the rule
     from ..ops.split import MAX_PIECES
 
-    raw = getattr(item.spec, field)
+    given = _named(lw, getattr(item.spec, field), env, item.ypath + (field,), field)
     base = item.ypath + (field,)
-    listed = isinstance(raw, list)
-    given: list[tuple[str, PathKey]] = []
-    for j, entry in enumerate(raw if listed else [raw]):
-        yp = base + (j,) if listed else base
-        if isinstance(entry, str):
-            given.append((_fill(lw, entry, env, yp, field) if is_template(entry) else entry, yp))
-        else:
-            given += [(n, y) for n, y, _, _ in _each(lw, entry, env, yp, field)]
     seen: set[str] = set()
     failure: tuple[str, str, PathKey, str] | None = None
     if len(given) > MAX_PIECES:
@@ -177,21 +169,11 @@ def computed_outputs(
     entries expanded: a feature extractor returning each of its `n` stages), and where each
     was given; None after an error (E309 and the expression's, at the entry; E305 where every
     entry is left out)."""
-    names: list[str] = []
-    where: list[PathKey] = []
     try:
-        for j, entry in enumerate(raw):
-            yp: PathKey = ("outputs", j)
-            if isinstance(entry, str):
-                names.append(_fill(lw, entry, env, yp, "outputs") if is_template(entry) else entry)
-                where.append(yp)
-                continue
-            for name, at, _, _ in _each(lw, entry, env, yp, "outputs"):
-                names.append(name)
-                where.append(at)
+        given = _named(lw, raw, env, ("outputs",), "outputs")
     except Skip:
         return None
-    if raw and not names:
+    if raw and not given:
         lw.error(
             "E305",
             "`outputs` gives no node here: every computed entry is left out",
@@ -200,7 +182,25 @@ def computed_outputs(
             "`outputs` out to return the last node",
         )
         return None
-    return names, where
+    return [name for name, _ in given], [at for _, at in given]
+
+
+def _named(
+    lw: Lowerer, raw: Any, env: Mapping[str, Any], base: PathKey, field: str
+) -> list[tuple[str, PathKey]]:
+    """The names a list of name entries (`names:` of a chunk, the network's `outputs:`, or
+    one entry alone) gives in `env`, each with where it was given: a name as written, a
+    template filled, a computed entry expanded; the expression's error (and Skip) at the
+    entry otherwise."""
+    listed = isinstance(raw, list)
+    given: list[tuple[str, PathKey]] = []
+    for j, entry in enumerate(raw if listed else [raw]):
+        yp = base + (j,) if listed else base
+        if isinstance(entry, str):
+            given.append((_fill(lw, entry, env, yp, field) if is_template(entry) else entry, yp))
+        else:
+            given += [(n, y) for n, y, _, _ in _each(lw, entry, env, yp, field)]
+    return given
 
 
 def _each(
