@@ -39,8 +39,10 @@ def _fail(message: str, hint: str = _HINT) -> ImportFailure:
 def parse_args(args: Sequence[str]) -> dict[str, Any]:
     """`key=value` texts as keyword arguments; values read as YAML (`10`, `true`, `[1, 2]`)
     by the spec loader, so within its limits (no tags, no alias bombs or cycles, no integer
-    of thousands of digits); a value that is not YAML at all stays text. A key given twice
-    with two values is refused, not the last one taken silently."""
+    of thousands of digits). A value that is not YAML stays text (`a: b: c`), unless it
+    opens a YAML list, mapping, quote, anchor, alias or tag: `[1, *a]` or `[1, 2` meant a
+    value, and passing its text instead is as wrong as the refused `&a [*a]`. A key given
+    twice with two values is refused, not the last one taken silently."""
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
         raise TypeError(f"args takes a list of `key=value` texts, got {type(args).__name__}")
     out: dict[str, Any] = {}
@@ -63,14 +65,25 @@ def parse_args(args: Sequence[str]) -> dict[str, Any]:
             out[key] = load_yaml(value, f"--args {key}").data
         except LoadError as exc:
             first = exc.diagnostics[0]
-            if first.message.startswith("invalid YAML"):
-                out[key] = value
-                continue
-            raise _fail(
-                f"--args {key}: {first.message[:200]}",
-                "pass a number, a boolean, text or a short list",
-            ) from None
+            if not first.message.startswith("invalid YAML"):
+                raise _fail(
+                    f"--args {key}: {first.message[:200]}",
+                    "pass a number, a boolean, text or a short list",
+                ) from None
+            if value.lstrip()[:1] in _OPENS_YAML:
+                raise _fail(
+                    f"--args {key}: {value[:60]!r} is not valid YAML "
+                    f"({first.message.removeprefix('invalid YAML: ')[:120]})",
+                    f"write a YAML value ([1, 2], {{a: 1}}), or quote it for text: --args "
+                    f"\"{key}='...'\"",
+                ) from None
+            out[key] = value
     return out
+
+
+#: The characters that open YAML syntax (a flow list or mapping, a quote, an anchor, an
+#: alias, a tag, a block scalar, a directive): a value starting with one is meant as YAML.
+_OPENS_YAML = frozenset("[{\"'&*!|>%")
 
 
 def build_factory(path: str, kwargs: dict[str, Any]) -> Any:

@@ -1,0 +1,50 @@
+"""Sweep 40: the trust promise red-teamed again, through every entry point.
+
+Each test fails without its fix: the reproduction is in its docstring.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from archspec.cli import app
+from archspec.errors import ImportFailure
+from archspec.importer.factory import parse_args
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("value", ["[1, *a]", "[1, 2", "{a: 1", "*a", "'open", "&a [*a]"])
+def test_an_args_value_that_opens_yaml_must_be_yaml(value: str) -> None:
+    """`archspec import m:f --args 'x=[1, *a]'` called the factory with the text
+    '[1, *a]' (an undefined alias made it invalid YAML, and invalid YAML stayed text), while
+    `x=&a [*a]` (valid YAML, a recursive value) was E901: a value that opens YAML syntax is
+    now read as YAML or refused, never passed as the text of a mistyped list."""
+    with pytest.raises(ImportFailure) as info:
+        parse_args([f"x={value}"])
+    assert info.value.error_code == "E901" and "--args x" in str(info.value)
+
+
+def test_an_args_value_that_is_no_yaml_syntax_stays_text() -> None:
+    """Text YAML cannot read and that opens no YAML syntax is passed as text; a quoted
+    value is the way to pass text that does."""
+    got = parse_args(["a=a: b: c", "b=@home", "c='[1, 2'", "d=[1, 2]"])
+    assert got == {"a": "a: b: c", "b": "@home", "c": "[1, 2", "d": [1, 2]}
+
+
+def test_the_cli_refuses_a_broken_args_list_before_calling_the_factory(tmp_path: Path) -> None:
+    called = tmp_path / "called"
+    net = tmp_path / "net.py"
+    net.write_text(
+        "import torch.nn as nn\n"
+        "def Net(x=None):\n"
+        f"    open({str(called)!r}, 'w').write(repr(x))\n"
+        "    return nn.Linear(4, 2)\n"
+    )
+    result = runner.invoke(app, ["import", f"{net}:Net", "--args", "x=[1, *a]", "--input", "1,4"])
+    assert result.exit_code == 1, result.output
+    assert "E901" in result.output and "not valid YAML" in result.output
+    assert not called.exists()
