@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 from urllib.request import Request, url2pathname
 
 import torch
@@ -128,7 +128,7 @@ def _check_mirror_file(url: str, weights: Weights) -> None:
     parts = urlsplit(url)
     if parts.scheme.lower() != "file":
         return
-    path = url2pathname(unquote(parts.path))
+    path = url2pathname(Request(url).selector)  # the path urllib's file handler opens
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):

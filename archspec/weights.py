@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ArchSpecError
 from .lazymethods import dataclass
@@ -96,14 +97,21 @@ class Weights:
         """Where the file is fetched from: `base_url`, else $ARCHSPEC_WEIGHTS_URL, else
         torchvision's address; the file name is always torchvision's (the cache key). An
         empty `base_url=""` is no URL (fetch refuses it), not "use the default": a mirror left
-        blank must not turn into a download from the internet. An empty variable is unset."""
+        blank must not turn into a download from the internet. An empty variable is unset.
+        The name goes at the end of the URL's path, before a `?query` (a mirror's access
+        token) or `#fragment`: after them it named no file (`file:///dir?q#frag` read the
+        folder `/dir`, "it is a directory")."""
         if base_url is not None and not isinstance(base_url, str):
             raise TypeError(
                 f"base_url must be a URL (a str) or None, got {type(base_url).__name__}"
             )
         given = base_url if base_url is not None else os.environ.get(BASE_URL_ENV)
         base = given if base_url is not None or given else _table()["base_url"]
-        return base.rstrip("/") + "/" + self.file
+        try:
+            parts = urlsplit(base)
+        except ValueError:  # not a URL (an unclosed IPv6 bracket): fetch says so
+            return base.rstrip("/") + "/" + self.file
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + self.file))
 
     def transforms(self) -> ImageClassification:
         """The preprocessing these weights expect (torchvision's ImageClassification preset:

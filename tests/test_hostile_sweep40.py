@@ -5,11 +5,15 @@ Each test fails without its fix: the reproduction is in its docstring.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
+import archspec
 from archspec.cli import app
 from archspec.errors import ImportFailure
 from archspec.importer.factory import parse_args
@@ -48,3 +52,41 @@ def test_the_cli_refuses_a_broken_args_list_before_calling_the_factory(tmp_path:
     assert result.exit_code == 1, result.output
     assert "E901" in result.output and "not valid YAML" in result.output
     assert not called.exists()
+
+
+@pytest.mark.parametrize(
+    ("base", "url"),
+    [
+        ("file:///srv/m?q=1#frag", "file:///srv/m/{f}?q=1#frag"),
+        ("https://h/models/?sig=a/b", "https://h/models/{f}?sig=a/b"),
+        ("https://user:t@h/models", "https://user:t@h/models/{f}"),
+        ("file:///srv/m/", "file:///srv/m/{f}"),
+        ("http://[::1/models", "http://[::1/models/{f}"),  # no URL: fetch refuses it
+    ],
+)
+def test_a_mirror_url_gets_the_file_name_in_its_path(base: str, url: str) -> None:
+    """`base_url="file:///dir?q#frag"` made `file:///dir?q#frag/<file>`: the name went into
+    the fragment, the folder itself was read, and the E802 said "it is a directory"."""
+    weights = archspec.get_weights("squeezenet1_1")
+    assert weights.url(base) == url.format(f=weights.file)
+
+
+def test_a_mirror_with_a_fragment_loads_and_one_with_a_query_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    spec = "squeezenet1_1"
+    state = archspec.compile(spec).state_dict()
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    torch.save(state, mirror / "tmp.pth")
+    digest = hashlib.sha256((mirror / "tmp.pth").read_bytes()).hexdigest()
+    weights = dataclasses.replace(archspec.get_weights(spec), file=f"{spec}-{digest[:10]}.pth")
+    (mirror / "tmp.pth").rename(mirror / weights.file)
+    with pytest.raises(archspec.ArchSpecError) as info:
+        archspec.load(spec, weights=weights, base_url=mirror.as_uri() + "?q#frag")
+    assert info.value.error_code == "E802" and "it is a directory" not in str(info.value)
+    assert f"{weights.file}?q" in str(info.value)
+    model = archspec.load(spec, weights=weights, base_url=mirror.as_uri() + "#frag")
+    key = next(iter(state))
+    assert torch.equal(model.state_dict()[key], state[key])
