@@ -161,7 +161,8 @@ def _renamed(state: Mapping[str, Any], weights: Weights) -> Mapping[str, Any]:
 def _checked_metadata(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """`state._metadata` (torch's per-module `{prefix: {"version": int}}`), or None when it
     has none; a checkpoint's metadata of another shape is refused (E801) before archspec's
-    or torch's loaders index it."""
+    or torch's loaders index it, and so is a version below 1, which no module class has
+    (nn.Module's is 1): the E803 said "saved by version -1 of the network class"."""
     meta = getattr(state, "_metadata", None)
     if meta is None:
         return None
@@ -169,12 +170,13 @@ def _checked_metadata(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
         isinstance(k, str)
         and isinstance(v, Mapping)
         and all(isinstance(f, str) for f in v)
-        and (v.get("version") is None or type(v.get("version")) is int)
+        and (v.get("version") is None or (type(v.get("version")) is int and v["version"] >= 1))
         for k, v in meta.items()
     )
     if not ok:
         raise WeightsError(
-            "the checkpoint's _metadata is not torch's {module prefix: {'version': int}}",
+            "the checkpoint's _metadata is not torch's {module prefix: {'version': int}}, "
+            "each version 1 or more",
             code="E801",
             hint="a state_dict from model.state_dict() has it right; drop or fix `_metadata`",
         )
