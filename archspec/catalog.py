@@ -223,13 +223,20 @@ def _with_spans(doc: LoadedDoc) -> LoadedDoc:
     """A spec given as Python data, read as the YAML text it amounts to (`show`'s, ASCII), so
     that each item has a span, as in a file: the emitter tells a block's `when` items apart
     by their spans, and with none it joined a mapping's instances into other classes than
-    the same spec's text gave (rexnet's emitted forward failed). Data that text would not
-    hold as it is (past the byte limit, which counts escapes) keeps no spans, as before."""
+    the same spec's text gave (rexnet's emitted forward failed). Past the byte limit with
+    its escapes, the text is UTF-8 as a file would be; data whose text is past the limit
+    either way is refused as that file is (it took the old path without spans, and emitted
+    other classes than the file). Data the text does not hold as it is keeps no spans."""
     from .yaml_floats import dump
 
-    text = dump(doc.data, sort_keys=False, allow_unicode=False, width=100)
-    if len(text) > MAX_BYTES:
-        return doc
+    texts = (dump(doc.data, sort_keys=False, allow_unicode=u, width=100) for u in (False, True))
+    text = next((t for t in texts if len(t.encode("utf-8")) <= MAX_BYTES), None)
+    if text is None:
+        raise LoadError(
+            f"the spec is larger than {MAX_BYTES} bytes as YAML text, the limit for a spec",
+            code="E104",
+            hint="a spec given as Python data is held to a file's limits: shorten its text",
+        )
     try:
         spanned = load_yaml(text, doc.file)
     except LoadError:

@@ -4,6 +4,7 @@ limits a YAML file is held to (loader.py), so later stages cannot tell it from a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,8 +40,9 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
     def count_text(value: str, path: PathKey) -> None:
         nonlocal text
         text += len(value)
-        if text > MAX_TEXT:
-            raise fail(path, f"the spec holds more than {MAX_TEXT:,} characters of text")
+        fault = _text_fault(value, text)
+        if fault is not None:
+            raise fail(path, *fault)
 
     def copy(value: Any, path: PathKey) -> Any:
         nonlocal nodes
@@ -99,6 +101,27 @@ def load_data(data: Mapping[str, Any], file: str = "<mapping>") -> LoadedDoc:
         )
 
     return LoadedDoc(data=copy(data, ()), file=file, text="")
+
+
+#: A code point of UTF-16's surrogate range: in a Python str, half a character.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text_fault(value: str, total: int) -> tuple[str, str] | None:
+    """What is wrong with a text of the data (the message and its code), after `total`
+    characters of text so far: too much text, or a lone surrogate, which no file can hold
+    (UTF-8 has none; YAML refuses `"\\ud800"`)."""
+    if total > MAX_TEXT:
+        return f"the spec holds more than {MAX_TEXT:,} characters of text", "E104"
+    lone = _SURROGATE.search(value)
+    if lone is None:
+        return None
+    return (
+        f"the text holds U+{ord(lone.group()):04X}, a lone surrogate, which YAML does not "
+        "allow (half of a character, from text decoded with errors='surrogateescape' or a "
+        "broken UTF-16)",
+        "E105",
+    )
 
 
 def _shown(key: object) -> str:

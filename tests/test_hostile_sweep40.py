@@ -108,3 +108,59 @@ def test_a_checkpoint_version_no_module_class_has_is_refused(version: int) -> No
         archspec.load_weights(model, state)
     assert info.value.error_code == "E801", info.value
     assert f"version {version}" not in str(info.value.hint)
+
+
+def _padded(spec: dict[str, Any], strings: int) -> dict[str, Any]:
+    """`spec` with spec params holding `strings` texts of 5,000 'é' (10 KB as UTF-8, 30 KB
+    as the escapes of ASCII YAML)."""
+    params = {f"p{i}": {"type": "str", "default": "\u00e9" * 5000} for i in range(strings)}
+    return {**spec, "params": params}
+
+
+def test_python_data_past_the_limit_only_as_ascii_yaml_keeps_its_spans() -> None:
+    """A mapping of 0.6 MB as UTF-8 YAML (a file of it loads) but 1.3 MB as escaped ASCII
+    YAML took the old path without spans: `archspec.emit` wrote Gate and Gate_2 where the
+    file gave one Gate, and an error in it had no line."""
+    from archspec.yaml_floats import dump
+
+    from .test_hostile_sweep39 import GATED
+
+    spec = _padded(GATED, 60)
+    assert len(dump(spec, allow_unicode=False).encode()) > 1 << 20
+    source = archspec.emit(spec)
+    assert "Gate_2" not in source
+    text = dump(spec, sort_keys=False, allow_unicode=True)
+    assert source.split("\nimport torch", 1)[1] == archspec.emit(text).split("\nimport torch", 1)[1]
+    broken = {**spec, "layers": [{"name": "a", "type": "Gat"}]}
+    rendered = archspec.check(broken).render()
+    assert rendered.startswith("<mapping>:") and "type: Gat" in rendered, rendered
+
+
+def test_python_data_past_the_limit_as_any_yaml_is_refused_as_the_file_is() -> None:
+    from .test_hostile_sweep39 import GATED
+
+    with pytest.raises(archspec.ArchSpecError) as info:
+        archspec.emit(_padded(GATED, 110))
+    assert info.value.error_code == "E104" and "1048576 bytes" in str(info.value)
+
+
+@pytest.mark.parametrize("where", ["description", "key", "when"])
+def test_a_lone_surrogate_in_python_data_is_refused_where_it_is(where: str) -> None:
+    """No file can hold a lone surrogate (UTF-8 has none; YAML refuses "\\ud800"), but a
+    mapping could: a `when: "act == 'r\\ud800'"` gave E206 "invalid expression ... 'utf-8'
+    codec can't encode character", a description a pydantic message about raw data, and the
+    mapping lost its spans (its YAML text did not load). Now E105, at its path."""
+    import copy
+
+    from .test_hostile_sweep39 import GATED
+
+    spec = copy.deepcopy(GATED)
+    if where == "description":
+        spec["description"] = "half \ud83d of a face"
+    elif where == "key":
+        spec["blocks"]["Gate"]["params"]["\udc80"] = 1
+    else:
+        spec["blocks"]["Gate"]["layers"][1]["when"] = "act == 'r\ud800'"
+    with pytest.raises(archspec.ArchSpecError) as info:
+        archspec.emit(spec)
+    assert info.value.error_code == "E105" and "lone surrogate" in str(info.value)
