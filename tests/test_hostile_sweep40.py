@@ -164,3 +164,17 @@ def test_a_lone_surrogate_in_python_data_is_refused_where_it_is(where: str) -> N
     with pytest.raises(archspec.ArchSpecError) as info:
         archspec.emit(spec)
     assert info.value.error_code == "E105" and "lone surrogate" in str(info.value)
+
+
+def test_a_param_value_python_cannot_write_is_named_as_a_value_not_a_table() -> None:
+    """`archspec.compile(spec, width=np.int64(3))` for an int param said "a table holds
+    numbers, booleans, text and lists of them, not int64": the param is no table. A value
+    of its own is now named as that, with whose type it is; an item of a table as before."""
+    import numpy as np
+
+    spec = Path(__file__).resolve().parent.parent / "specs" / "lenet5.yaml"
+    with pytest.raises(archspec.ArchSpecError) as info:
+        archspec.compile(spec, device="meta", num_classes=np.int64(3))
+    message = info.value.diagnostics[0].message
+    assert "table" not in message and "numpy.int64" in message, message
+    assert "convert it to int" in message

@@ -331,10 +331,22 @@ def check_numbers(value: Any) -> None:
             raise ValueError(f"{text} is out of range (|n| <= 10^15)")
         elif v is not None and not isinstance(v, (int, float)):
             # a mapping in a table (`[{a: 1}]`) was checked clean and then failed to emit
-            raise ValueError(
-                "a table holds numbers, booleans, text and lists of them, "
-                f"not {'a mapping' if isinstance(v, dict) else type(v).__name__}"
-            )
+            raise ValueError(_not_a_value(v, depth))
+
+
+def _not_a_value(v: Any, depth: int) -> str:
+    """Why `v` is no param value: a table's item (`depth` > 0) or the param's own value,
+    which a table was not (a numpy int given for an int param was 'a table holds ...')."""
+    kind = type(v).__qualname__
+    if type(v).__module__ != "builtins":  # numpy's int64 is no int: name whose it is
+        kind = f"{type(v).__module__}.{kind}"
+    what = "a mapping" if isinstance(v, Mapping) else f"{kind}"
+    if depth:
+        return f"a table holds numbers, booleans, text and lists of them, not {what}"
+    return (
+        f"a param's value is a number, a boolean, text or a list of them, not {what} "
+        "(convert it to int, float, bool, str or list)"
+    )
 
 
 #: What `--set` reads as a number: ASCII decimal, as a spec's YAML writes it (Python's int()
