@@ -547,14 +547,15 @@ def import_factory(
     path: str,
     args: Sequence[str] = (),
     *,
-    input: Sequence[int] | Sequence[Sequence[int]] = (1, 3, 224, 224),  # noqa: A002
+    input: Sequence[int] | str | Sequence[Sequence[int] | str] = (1, 3, 224, 224),  # noqa: A002
     name: str | None = None,
     input_dtype: str | Sequence[str] = "float32",
 ) -> str:
     """`from_module` of the model `MODULE_PATH:FACTORY` builds (`torchvision.models:resnet50`)
     with `args` (`key=value` texts) on the meta device. This imports and runs the Python
     code `path` names: the caller's explicit choice, as loading a plugin is; nothing in a
-    spec ever reaches it. `input_dtype="int64"` traces it on token ids (an embedding's). A
+    spec ever reaches it. `input` is a shape as `check` takes it (`(1, 3, 32, 32)` or
+    `"1,3,32,32"`). `input_dtype="int64"` traces it on token ids (an embedding's). A
     forward of several tensors takes a list of shapes, `input=[(1, 100), (1,)]`, and one
     dtype for all or a list of one per input (`input_dtype=["float32", "int64"]`)."""
     from .importer.factory import build_factory, example_inputs, parse_args

@@ -178,3 +178,19 @@ def test_a_param_value_python_cannot_write_is_named_as_a_value_not_a_table() -> 
     message = info.value.diagnostics[0].message
     assert "table" not in message and "numpy.int64" in message, message
     assert "convert it to int" in message
+
+
+def test_import_factory_reads_a_shape_text_as_check_does(tmp_path: Path) -> None:
+    """`archspec.import_factory(path, input="1,4")` (the text `check(input=...)` and the
+    CLI's --input take) raised "input dims must be ints, got str '1' in ('1', ',', '4')":
+    the text was split into characters; `input=3` raised Python's "'int' object is not
+    iterable"."""
+    net = tmp_path / "seqnet.py"
+    net.write_text(
+        "import torch.nn as nn\n\n"
+        "def Net():\n    return nn.Sequential(nn.Linear(4, 2), nn.ReLU())\n"
+    )
+    text = archspec.import_factory(f"{net}:Net", input="1,4")
+    assert "input: [N, 4]" in text
+    with pytest.raises(TypeError, match="input must be a sequence of ints or text"):
+        archspec.import_factory(f"{net}:Net", input=3)  # type: ignore[arg-type]

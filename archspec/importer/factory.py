@@ -304,5 +304,8 @@ def example_inputs(given: Any, dtype: Any, shape_of: Callable[[Any], Any]) -> An
             "give one dtype for all inputs, or one per input in the same order",
         )
     if not several:
-        return example_input(shape_of(tuple(given)), dtypes[0])
+        shape = shape_of(given)  # a shape's text ("1,4") as check's input= reads it
+        if shape is None:
+            raise TypeError("input must be a sequence of ints or text like '1,3,224,224', got None")
+        return example_input(shape, dtypes[0])
     return SeveralInputs(example_input(shape_of(g), d) for g, d in zip(given, dtypes))
