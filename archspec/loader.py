@@ -23,6 +23,8 @@ from .loader_events import copy_data as copy_data
 from .loader_events import mark_span, read_events
 from .loader_text import check_characters as _check_characters
 from .loader_text import hidden_break as _hidden_break
+from .loader_text import number_surprise as _number_surprise
+from .loader_text import shown_scalar as shown_scalar
 from .specbytes import MAX_BYTES as MAX_BYTES
 from .specbytes import read_spec_text as read_spec_text
 from .yaml_floats import PyLoader, with_exponent_floats
@@ -44,12 +46,6 @@ PathKey = tuple[str | int, ...]
 #: Characters of the longest integer within MAX_INT in any base YAML reads (`0b` and 50
 #: binary digits), so a longer one is out of range before it is converted.
 _MAX_INT_CHARS = 2 + MAX_INT.bit_length()
-
-
-def shown_scalar(text: str) -> str:
-    """`text` quoted for a message, cut short: a scalar (or a `--set` value) may be a whole
-    file long."""
-    return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
 
 
 _ALLOWED_SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
@@ -532,28 +528,11 @@ class _Builder:
         return out
 
     def _plain_number(self, node: yaml.Node) -> None:
-        """Refuse, before Python converts it, a number no spec means: YAML 1.1's base 60
-        (`1:20` is 80, a silent surprise) and an integer too long to be within MAX_INT,
-        which Python would spend time on or refuse with its own words (4,300 digits)."""
-        if node.tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
-            return
-        text = node.value
-        if ":" in text:
-            raise self._fail(
-                node,
-                "E101",
-                f"{shown_scalar(text)} is a number in YAML 1.1's base 60 (sexagesimal), "
-                "not the text it looks like",
-                "write the number in decimal, or quote it (`'1:20'`) for text",
-            )
-        digits = text.replace("_", "").lstrip("+-")
-        if node.tag.endswith(":int") and len(digits) > _MAX_INT_CHARS:
-            raise self._fail(
-                node,
-                "E104",
-                f"integer {shown_scalar(text)} is out of range (|n| <= 10^15)",
-                "sizes, counts and seeds fit in 10^15; write a smaller number",
-            )
+        """Refuse, before Python converts it, a number no spec means (see number_surprise)."""
+        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+            problem = _number_surprise(node.value, node.tag.endswith(":int"), _MAX_INT_CHARS)
+            if problem is not None:
+                raise self._fail(node, *problem)
 
     def _scalar(self, node: yaml.Node) -> Any:
         tag = node.tag

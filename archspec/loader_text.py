@@ -50,3 +50,45 @@ def hidden_break(text: str, end: int | None = None) -> re.Match[str] | None:
     if text.isascii() and "\r" not in text:
         return None
     return _found_break(text, end)
+
+
+def shown_scalar(text: str) -> str:
+    """`text` quoted for a message, cut short: a scalar (or a `--set` value) may be a whole
+    file long."""
+    return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+
+
+#: YAML 1.1's octal int (`010` is 8), its sign and `_` removed: YAML 1.2 reads 10 and Python
+#: refuses it, so a spec that writes it with a value other than its decimal's meant that.
+_OCTAL = re.compile(r"0[0-7]+\Z")
+
+
+def number_surprise(text: str, is_int: bool, max_chars: int) -> tuple[str, str, str] | None:
+    """The code, message and hint for a YAML 1.1 number no spec means, or None: base 60
+    (`1:20` is 80), octal other than its decimal (`010` is 8, a silent surprise; `07` is 7), or
+    an integer of more than `max_chars` characters, which Python would spend time on or
+    refuse with its own words (4,300 digits)."""
+    if ":" in text:
+        return (
+            "E101",
+            f"{shown_scalar(text)} is a number in YAML 1.1's base 60 (sexagesimal), "
+            "not the text it looks like",
+            "write the number in decimal, or quote it (`'1:20'`) for text",
+        )
+    digits = text.replace("_", "").lstrip("+-")
+    if is_int and _OCTAL.match(digits) and int(digits, 8) != int(digits, 10):
+        sign, plain = "-" if text.startswith("-") else "", digits.lstrip("0") or "0"
+        return (
+            "E101",
+            f"{shown_scalar(text)} is an octal number in YAML 1.1 ({sign}{int(digits, 8)}), not "
+            "the decimal it looks like",
+            f"write {sign}{plain} without the leading zero (or {sign}0o{plain} for octal), or "
+            "quote it for text",
+        )
+    if is_int and len(digits) > max_chars:
+        return (
+            "E104",
+            f"integer {shown_scalar(text)} is out of range (|n| <= 10^15)",
+            "sizes, counts and seeds fit in 10^15; write a smaller number",
+        )
+    return None

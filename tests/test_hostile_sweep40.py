@@ -194,3 +194,19 @@ def test_import_factory_reads_a_shape_text_as_check_does(tmp_path: Path) -> None
     assert "input: [N, 4]" in text
     with pytest.raises(TypeError, match="input must be a sequence of ints or text"):
         archspec.import_factory(f"{net}:Net", input=3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["010", "-010", "0_10", "0777", "+017"])
+def test_an_octal_int_that_is_not_its_decimal_is_refused(text: str) -> None:
+    """YAML 1.1 reads `010` as the octal 8: `out_channels: 010` built 8 channels, where YAML
+    1.2 and editors read 10 and Python refuses the literal. It is E101 at the number, which
+    names the value YAML would take; `07` (7 either way) and `0o10` (octal, said so) pass.
+    tests/hostile/yaml_octal_*.yaml are such files."""
+    from archspec.errors import LoadError
+    from archspec.loader import load_yaml
+
+    with pytest.raises(LoadError) as info:
+        load_yaml(f"archspec: 1\nx: {text}\n", "f.yaml")
+    assert info.value.codes == ["E101"] and str(info.value.span) == "f.yaml:2:4"
+    assert "octal" in str(info.value)
+    assert load_yaml("x: [07, -07, 0o10, '010']\n").data["x"] == [7, -7, "0o10", "010"]
