@@ -28,8 +28,10 @@ VALIDATOR_HINT = "\nhint: "
 
 #: Unicode categories shown as escapes: controls (C0, DEL, C1), format characters (bidi
 #: overrides and isolates, zero-width characters, BOM), surrogates, private use, unassigned,
-#: and the line/paragraph separators. Letters, marks, symbols and CJK stay as they are.
-_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+#: the line/paragraph separators, and the spaces other than ASCII's (a no-break space looks
+#: like one, and YAML reads it as text: "unknown field `name: a`" hid it). Letters, marks,
+#: symbols and CJK stay as they are.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
 
 
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -107,7 +109,8 @@ def escape_text(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(
-        _escape_char(ch) if unicodedata.category(ch) in _ESCAPED_CATEGORIES else ch for ch in text
+        _escape_char(ch) if ch != " " and unicodedata.category(ch) in _ESCAPED_CATEGORIES else ch
+        for ch in text
     )
 
 
@@ -117,7 +120,7 @@ def _display_width(text: str) -> int:
     width = 0
     for ch in text:
         cat = unicodedata.category(ch)
-        if cat in _ESCAPED_CATEGORIES:
+        if cat in _ESCAPED_CATEGORIES and ch != " ":
             width += len(_escape_char(ch))
         elif cat in ("Mn", "Me"):
             continue

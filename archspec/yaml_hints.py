@@ -3,6 +3,8 @@ from the text around it (kept apart from the loader, which reads every spec)."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 import yaml
@@ -41,6 +43,9 @@ def yaml_hint(problem: str, text: str, mark: Any) -> str:
     else the general one."""
     if at_tab(text, mark):
         return _TAB_HINT
+    lookalike = _lookalike_space(text, mark)
+    if lookalike:
+        return lookalike
     if "mapping values are not" in problem:
         return _COLON_HINT
     if "did not find expected ','" not in problem or mark is None:
@@ -57,6 +62,33 @@ def yaml_hint(problem: str, text: str, mark: Any) -> str:
     return (
         "inside `{...}` or `[...]`, a value holding brackets, braces or commas is quoted: " + quoted
     )
+
+
+#: Characters that look like a space (or like nothing) where YAML wants one: a no-break
+#: space, the typographic and ideographic spaces, zero-width ones, a BOM inside the file.
+#: YAML reads each as text, not as indentation or a separator.
+_LOOKALIKE = re.compile("[\u00a0\u1680\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff]")
+
+
+def _lookalike_space(text: str, mark: Any) -> str | None:
+    """The hint for a syntax error on a line (or just after one) that holds a character
+    looking like a space: YAML's own message ("mapping values are not allowed", "could
+    not find expected ':'") spoke of the colons and indentation the user sees as right."""
+    if mark is None:
+        return None
+    lines = text.splitlines()
+    for n in (mark.line, mark.line - 1):
+        found = _LOOKALIKE.search(lines[n]) if 0 <= n < len(lines) else None
+        if found is not None:
+            ch = found.group()
+            name = unicodedata.name(ch, "a space").lower()
+            return (
+                f"line {n + 1} holds U+{ord(ch):04X} ({name}) at column {found.start() + 1}, "
+                "which looks like a space (or nothing) but YAML reads as text, not as "
+                "indentation or a separator: replace it with a plain space, or remove it "
+                "(text pasted from a web page or a word processor often holds one)"
+            )
+    return None
 
 
 def _flow_value(line: str, start: int) -> str:

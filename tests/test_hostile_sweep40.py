@@ -210,3 +210,24 @@ def test_an_octal_int_that_is_not_its_decimal_is_refused(text: str) -> None:
     assert info.value.codes == ["E101"] and str(info.value.span) == "f.yaml:2:4"
     assert "octal" in str(info.value)
     assert load_yaml("x: [07, -07, 0o10, '010']\n").data["x"] == [7, -7, "0o10", "010"]
+
+
+@pytest.mark.parametrize(
+    ("file", "char"),
+    [("lookalike_space_indent.yaml", "U+00A0"), ("lookalike_space_after_colon.yaml", "U+3000")],
+)
+def test_a_space_yaml_reads_as_text_is_named_and_shown(file: str, char: str) -> None:
+    """A no-break or ideographic space where YAML wants a space (pasted from a web page)
+    gave "mapping values are not allowed in this context" or "could not find expected ':'"
+    with the hint to check colons and indentation, on a quoted line that showed the
+    character as a space; an E201 said "unknown field `name: a`". The hint now names the
+    character, its line and column, and every message shows such a space as an escape."""
+    from archspec.errors import escape_text
+
+    path = Path(__file__).resolve().parent / "hostile" / file
+    with pytest.raises(archspec.ArchSpecError) as info:
+        archspec.compile(path, device="meta")
+    (diag,) = info.value.diagnostics
+    assert char in str(diag.hint) and "looks like a space" in str(diag.hint), diag.hint
+    assert "\u00a0" not in info.value.render() and "\u3000" not in info.value.render()
+    assert escape_text("name:\u00a0a b") == "name:\\xa0a b"
