@@ -23,6 +23,7 @@ from typing import Any
 
 from ..ops.names import is_index, spec_key_problem
 from .defaulted import one_tensor_call
+from .several import added_call
 from .trace import _stateful, child_item
 from .where import describe, span_from_stack
 
@@ -195,7 +196,7 @@ def entry_call(reader: Any, node: Any, target: str) -> bool:
 
         splice_call(reader, node, item)
         return True
-    reader._add(node, item, target)
+    added_call(reader, node, item, target)  # WaveNet's `x, skip = block(x)` too
     return True
 
 

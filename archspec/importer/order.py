@@ -23,6 +23,8 @@ def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
     for item in items:  # the pieces of a chunk, split or with_indices pool: by their names
         for piece in item.fields.get("names", []) if _has_pieces(item.kind) else []:
             by_name[piece] = item
+        for piece in item.outputs or []:  # a block call's tensors (WaveNet's `x, skip`)
+            by_name[piece] = item
     position = {id(item): i for i, item in enumerate(items)}
     done: set[int] = set()
     out: list[Item] = []
