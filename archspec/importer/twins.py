@@ -1,4 +1,4 @@
-"""torch.nn's transformer encoder, imported as the layers it is made of.
+"""torch.nn's transformer, encoder and decoder, imported as the layers they are made of.
 
 `nn.TransformerEncoderLayer` and `nn.TransformerEncoder` hold nothing but layers a kind
 reads (`multihead_attention`, `linear`, `layer_norm`, `dropout`), and torch writes their
@@ -11,6 +11,12 @@ gradients), is traced in its place: each class becomes a block whose keys are th
 own (`self_attn.in_proj_weight`, `linear1.weight`, `norm1.weight`, `layers.0.linear1.weight`).
 In eval mode under `torch.no_grad`, torch computes the same layer through its fused kernel,
 equal to this within float rounding, not to the last bit.
+
+`nn.TransformerDecoderLayer` (self-attention, attention of its tokens to the memory, the
+feed-forward block) and `nn.TransformerDecoder` take no fast path, but torch.fx keeps torch's
+own modules as leaves: their twins are torch's forward without masks too, each a block of
+two inputs, `inputs: [tgt, memory]`, and so is `nn.Transformer`'s (`src`, `tgt`: its
+encoder's output is the decoder's memory).
 
 A twin computes the layers without masks: a caller that passes a mask, a key padding mask
 or `is_causal=True` is refused (E904 at the call, saying which). A layer built with
@@ -31,8 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 TWIN_HINT = (
-    "a spec states torch's transformer encoder (layer) without masks, on its input alone: "
-    "call it as `self.encoder(x)`; "
+    "a spec states torch's transformer encoder and decoder (layers) without masks, on their "
+    "tensors alone: call them as `self.encoder(x)`, `self.decoder(tgt, memory)`; "
     "attention with a mask is written out in the model (`q @ k.transpose(-2, -1)`, the "
     "mask added as a module's tensor, a softmax, `@ v`)"
 )
@@ -44,9 +50,11 @@ def twin_call(child: nn.Module, args: Any, kwargs: dict[str, Any]) -> str:
     if twin_forward(child) is None:
         return ""
     odd = [k for k, v in kwargs.items() if v is not None and v is not False]
-    if len(args) != 1 or odd:
+    takes = _TAKES.get(type(child).__name__, 1)
+    if len(args) != takes or odd:
         given = f"`{odd[0]}`" if odd else f"{len(args)} positional arguments"
-        return f"with {given}: the spec computes it on its input alone, without masks"
+        alone = "its input alone" if takes == 1 else f"its {takes} tensors alone"
+        return f"with {given}: the spec computes it on {alone}, without masks"
     return ""
 
 
@@ -55,9 +63,7 @@ def _plain(**given: Any) -> None:
     `twin_call` (the model itself is the twin's caller)."""
     odd = [k for k, v in given.items() if v is not None and v is not False]
     if odd:
-        raise TypeError(
-            f"archspec reads torch's transformer encoder without masks: `{odd[0]}` is given"
-        )
+        raise TypeError(f"archspec reads torch's transformer without masks: `{odd[0]}` is given")
 
 
 def _encoder_layer(
@@ -102,10 +108,110 @@ def _encoder(
     return x if self.norm is None else self.norm(x)
 
 
+def _decoder_layer(
+    self: Any,
+    tgt: torch.Tensor,
+    memory: torch.Tensor,
+    tgt_mask: Any = None,
+    memory_mask: Any = None,
+    tgt_key_padding_mask: Any = None,
+    memory_key_padding_mask: Any = None,
+    tgt_is_causal: bool = False,
+    memory_is_causal: bool = False,
+) -> torch.Tensor:
+    """nn.TransformerDecoderLayer.forward without masks."""
+    _plain(
+        tgt_mask=tgt_mask,
+        memory_mask=memory_mask,
+        tgt_key_padding_mask=tgt_key_padding_mask,
+        memory_key_padding_mask=memory_key_padding_mask,
+        tgt_is_causal=tgt_is_causal,
+        memory_is_causal=memory_is_causal,
+    )
+    x = tgt
+    if self.norm_first:
+        x = x + _attention(self, self.norm1(x))
+        x = x + _cross_attention(self, self.norm2(x), memory)
+        return x + _decoder_feed_forward(self, self.norm3(x))
+    x = self.norm1(x + _attention(self, x))
+    x = self.norm2(x + _cross_attention(self, x, memory))
+    return self.norm3(x + _decoder_feed_forward(self, x))
+
+
+def _cross_attention(self: Any, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    """torch's `_mha_block` without masks."""
+    return self.dropout2(self.multihead_attn(x, memory, memory, need_weights=False)[0])
+
+
+def _decoder_feed_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+    """The decoder layer's `_ff_block`, whose last dropout is its third."""
+    return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+def _decoder(
+    self: Any,
+    tgt: torch.Tensor,
+    memory: torch.Tensor,
+    tgt_mask: Any = None,
+    memory_mask: Any = None,
+    tgt_key_padding_mask: Any = None,
+    memory_key_padding_mask: Any = None,
+    tgt_is_causal: Any = None,
+    memory_is_causal: bool = False,
+) -> torch.Tensor:
+    """nn.TransformerDecoder.forward without masks."""
+    _plain(
+        tgt_mask=tgt_mask,
+        memory_mask=memory_mask,
+        tgt_key_padding_mask=tgt_key_padding_mask,
+        memory_key_padding_mask=memory_key_padding_mask,
+        tgt_is_causal=tgt_is_causal,
+        memory_is_causal=memory_is_causal,
+    )
+    x = tgt
+    for layer in self.layers:
+        x = layer(x, memory)
+    return x if self.norm is None else self.norm(x)
+
+
+def _transformer(
+    self: Any,
+    src: torch.Tensor,
+    tgt: torch.Tensor,
+    src_mask: Any = None,
+    tgt_mask: Any = None,
+    memory_mask: Any = None,
+    src_key_padding_mask: Any = None,
+    tgt_key_padding_mask: Any = None,
+    memory_key_padding_mask: Any = None,
+    src_is_causal: Any = None,
+    tgt_is_causal: Any = None,
+    memory_is_causal: bool = False,
+) -> torch.Tensor:
+    """nn.Transformer.forward without masks (its checks of the sizes are the layers')."""
+    _plain(
+        src_mask=src_mask,
+        tgt_mask=tgt_mask,
+        memory_mask=memory_mask,
+        src_key_padding_mask=src_key_padding_mask,
+        tgt_key_padding_mask=tgt_key_padding_mask,
+        memory_key_padding_mask=memory_key_padding_mask,
+        src_is_causal=src_is_causal,
+        tgt_is_causal=tgt_is_causal,
+        memory_is_causal=memory_is_causal,
+    )
+    return self.decoder(tgt, self.encoder(src))
+
+
 _TWINS = {
     "TransformerEncoderLayer": _encoder_layer,
     "TransformerEncoder": _encoder,
+    "TransformerDecoderLayer": _decoder_layer,
+    "TransformerDecoder": _decoder,
+    "Transformer": _transformer,
 }
+#: how many tensors a twin computes on (the others: 1, its input)
+_TAKES = {"TransformerDecoderLayer": 2, "TransformerDecoder": 2, "Transformer": 2}
 
 
 def twin_forward(module: nn.Module) -> Any:
