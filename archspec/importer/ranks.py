@@ -17,11 +17,13 @@ import contextlib
 import linecache
 import operator
 import os
+import sys
 import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SourceSpan
+from .asserts import asserted, record_assert
 from .devices import answer, device_read
 from .where import _ours, span_from_stack
 
@@ -84,6 +86,8 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
             if device_read(obj.node):  # `if x.is_cuda`: devices.py
                 return answer(self, obj.node)
             value = _decided(self, obj.node)
+            if value is None and asserted(sys._getframe(2)):  # `assert h == 1`: asserts.py
+                return record_assert(self, obj)
             if value is None:
                 self.refused_condition = obj.node  # what the refusal's hint reads (where.py)
                 return super().to_bool(obj)
@@ -91,17 +95,7 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
             return bool(value)
 
         def rank_of(self, node: Any, read: bool = False) -> int | None:
-            """The rank of the tensor `node` stands for (None: unknown); `read`: the model
-            reads it as a number (`len(x.shape)`), which is noted."""
-            try:
-                with _untraced():
-                    value = _value_of(self, node)
-            except _Unknown:
-                value = None
-            rank = value.dim() if hasattr(value, "dim") else None
-            if rank is not None and read:
-                _note(problems, _here(), None, rank)
-            return rank
+            return _rank_of(self, node, problems if read else None)
 
         def iter(self, obj: Any) -> Any:
             """`for s in x.size()[1:]:` (the PyTorch tutorial's `num_flat_features`): a
@@ -120,6 +114,20 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
     tracer.rank_module = module  # type: ignore[attr-defined]
     tracer.rank_problems = problems  # type: ignore[attr-defined]
     return tracer
+
+
+def _rank_of(tracer: Any, node: Any, problems: Problems | None) -> int | None:
+    """The rank of the tensor `node` stands for (None: unknown); with `problems`, the model
+    reads it as a number (`len(x.shape)`), which is noted there."""
+    try:
+        with _untraced():
+            value = _value_of(tracer, node)
+    except _Unknown:
+        value = None
+    rank = value.dim() if hasattr(value, "dim") else None
+    if rank is not None and problems is not None:
+        _note(problems, _here(), None, rank)
+    return rank
 
 
 @contextlib.contextmanager

@@ -73,14 +73,30 @@ def _steps(
     reader: Any, here: list[int], out: list[int], values: list[Any], src: Any
 ) -> list[Step] | None:
     """regroup_steps for the sizes `values` (`out` on the example input); [] when the
-    reshape keeps every dim."""
-    groups = _groups(here, out)
-    if groups is None:
-        return None
+    reshape keeps every dim. A size of 1 pairs with the run before it or after it (a batch
+    of 1 in `out.view(t, b, -1)` of a (t * b, C) tensor joins `t`, not `C`): each pairing
+    is tried until one is proven."""
     dims = [_dim_form(reader, src, i) for i in range(len(here))]
     forms = [None if v == -1 else _size_form(reader, v) for v in values]
     if any(f is None and v != -1 for f, v in zip(forms, values)):
         return None
+    for groups in _pairings(here, out):
+        steps = _group_steps(reader, groups, dims, forms, values, len(out))
+        if steps is not None:
+            return steps
+    return None
+
+
+def _group_steps(
+    reader: Any,
+    groups: list[tuple[tuple[int, int], ...]],
+    dims: list[Form],
+    forms: list[Form | None],
+    values: list[Any],
+    rank: int,
+) -> list[Step] | None:
+    """The steps of one pairing of dims and sizes into runs, or None where a run is not
+    proven."""
     steps: list[Step] = []
     fold: tuple[int, Any] | None = None  # (its place, the map) of tokens folded into a map
     for (a, b), (c, d) in groups:
@@ -99,7 +115,7 @@ def _steps(
         elif d - c > 1:
             steps.append(("unflatten", {"dim": at, "unflattened_size": sizes}, ()))
     if fold is not None:
-        last = _fold(reader, fold, len(out), forms[0])
+        last = _fold(reader, fold, rank, forms[0])
         if last is None:
             return None
         steps += last
@@ -172,9 +188,19 @@ def batch_at_front(reader: Any, src: Any) -> bool:
     return _dim_form(reader, src, 0) == (Counter(["batch"]), 1)
 
 
-def _groups(here: list[int], out: list[int]) -> list[tuple[tuple[int, int], ...]] | None:
+def _pairings(here: list[int], out: list[int]) -> list[list[tuple[tuple[int, int], ...]]]:
+    """The runs of `_groups`, with sizes of 1 starting a run (the finest) and, where that
+    differs, ending the run before."""
+    found = [g for g in (_groups(here, out), _groups(here, out, True)) if g is not None]
+    return found[:1] if len(found) == 2 and found[0] == found[1] else found
+
+
+def _groups(
+    here: list[int], out: list[int], ones_before: bool = False
+) -> list[tuple[tuple[int, int], ...]] | None:
     """The finest runs of `here`'s dims and `out`'s sizes that multiply to the same number,
-    as ((a, b), (c, d)) ranges; None when the sizes do not pair off so."""
+    as ((a, b), (c, d)) ranges; None when the sizes do not pair off so. `ones_before`: a
+    dim or size of 1 after a run closes it rather than opening the next."""
     groups = []
     i = j = 0
     while i < len(here) and j < len(out):
@@ -188,6 +214,10 @@ def _groups(here: list[int], out: list[int]) -> list[tuple[tuple[int, int], ...]
                 po, j = po * out[j], j + 1
             else:
                 return None
+        while ones_before and i < len(here) and here[i] == 1 and i + 1 < len(here):
+            i += 1
+        while ones_before and j < len(out) and out[j] == 1 and j + 1 < len(out):
+            j += 1
         groups.append(((a, i), (c, j)))
     return groups if i == len(here) and j == len(out) else None
 

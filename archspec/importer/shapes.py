@@ -495,6 +495,9 @@ def _unstated_assertion(reader: Any, node: Any) -> bool:
 
 
 def _assertion(reader: Any, node: Any) -> bool:
+    from .asserts import partial_assertion
+    from .slices import _node_shapes
+
     cond = reader.syms.get(node.args[0]) if node.args else None
     if cond is None:
         return False
@@ -512,8 +515,11 @@ def _assertion(reader: Any, node: Any) -> bool:
     dims = sorted(by_dim)
     if dims != list(range(2, 2 + len(dims))):
         return _unstated_assertion(reader, node)
-    reader.asserted.update(found)
     src = dim.src
+    rank = len(_node_shapes(reader).get(src, ()))
+    if rank > 2 + len(dims):  # `assert h == 1` of an (N, C, H, W) map: asserts.py
+        return partial_assertion(reader, node, found, src, rank)
+    reader.asserted.update(found)
     ok = reader.emit(node, "check_size", {"size": [by_dim[d] for d in dims]}, (src,))
     if ok:
         reader.names[src] = reader.names[node]  # later reads of the input read the check
@@ -548,7 +554,10 @@ def _read_reshape(reader: Any, node: Any, syms: dict[Any, Sym]) -> bool:
         reader.refused.add(node)  # its tensor's provenance broke where that was reported
         return True
     if shape is None:
+        from .slices import run_failed
+
         what = describe_target(node.op, node.target, node.args)
-        reader.fail("E903", _UNSTATED_RESHAPE.format(what), node, _UNSTATED_HINT)
+        words, hint = run_failed(reader, args[0]) or ("", _UNSTATED_HINT)
+        reader.fail("E903", _UNSTATED_RESHAPE.format(what) + words, node, hint)
         return True
     return reader.emit(node, "reshape", {"shape": shape}, (args[0],))

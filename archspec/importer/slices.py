@@ -114,6 +114,21 @@ def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[
     return runs[other].get(id(module))
 
 
+def run_failed(reader: Any, x: Any) -> tuple[str, str] | None:
+    """(the words, the hint) saying why the sizes of the fx node `x` are unknown where the
+    model does not run on the example input (CRNN's `assert h == 1` on an image of another
+    height): a step whose reading needs those sizes is refused for that, not for its form.
+    None when they are known, or unknown for another reason."""
+    if not is_node(x) or x in _node_shapes(reader) or reader.problems.run_error is None:
+        return None
+    size, why = reader.problems.run_error
+    return (
+        f": the model's run on the example input tells its sizes, and the model does not run "
+        f"on ({size}): {why}",
+        "give an example input of a size the model takes (`--input`)",
+    )
+
+
 def _doubled(example: Any, batch: bool = False) -> Any:
     """The example input with every dim after the channels twice as long (and its batch,
     with `batch`); None when it has none (an (N, F) input: no size to follow)."""
