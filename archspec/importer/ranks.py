@@ -187,7 +187,16 @@ def _decided(tracer: Any, node: Any) -> Any:
 
 def _sizes_length(tracer: Any, node: Any) -> int | None:
     """How many sizes `node` holds when it is a tensor's shape (`x.size()`, `x.shape`) or a
-    slice of one (`x.shape[1:]`) whose rank is known; None otherwise."""
+    slice of one (`x.shape[1:]`) whose rank is known, or how many pieces a chunk, split or
+    unbind gives on the example input (`[t.reshape(...) for t in qkv]` of lucidrains' ViT's
+    `qkv = self.to_qkv(x).chunk(3, dim=-1)`, as `q, k, v = qkv` unpacks it); None otherwise."""
+    if _cut_call(node):
+        try:
+            with _untraced():
+                pieces = _value_of(tracer, node)
+        except _Unknown:
+            pieces = None
+        return len(pieces) if type(pieces) in (tuple, list) else None
     if node.op == "call_method" and node.target == "size" and len(node.args) == 1:
         return tracer.rank_of(node.args[0], True)
     if node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",):
@@ -199,6 +208,17 @@ def _sizes_length(tracer: Any, node: Any) -> int | None:
         if length is not None and all(b is None or type(b) is int for b in bounds):
             return len(range(length)[index])
     return None
+
+
+def _cut_call(node: Any) -> bool:
+    """Whether `node` cuts a tensor into pieces: `chunk`, `split` or `unbind`, method or
+    torch's function."""
+    import torch
+
+    cuts = ("chunk", "split", "unbind")
+    if node.op == "call_method":
+        return node.target in cuts
+    return node.op == "call_function" and any(node.target is getattr(torch, c) for c in cuts)
 
 
 def drop_decided(tracer: Any, graph: Any) -> None:

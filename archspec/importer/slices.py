@@ -38,6 +38,7 @@ def input_shapes(
     changed: set[int] | None = None,
     lists: dict[int, list[Any]] | None = None,
     errors: list[str] | None = None,
+    partial: bool = False,
 ) -> dict[int, tuple[Any, ...]]:
     """id(module) -> (shape, dtype, device, others) of the first tensor each module received
     (`others`: those of the tensors after it, when it was given only tensors) when `model`
@@ -45,7 +46,8 @@ def input_shapes(
     ids of the modules that changed the tensor they received in place (its version counter
     moved during their call: `F.relu(x, inplace=True)` on their input, `x += 1`), `lists`
     what each module's first call did to the lists it was given (appends.py), `errors` the
-    first line of the model's own error when it does not run."""
+    first line of the model's own error when it does not run; `partial`: what the modules
+    called before it failed received, rather than {}."""
     import torch
 
     from .appends import list_changes, watch_lists
@@ -78,7 +80,7 @@ def input_shapes(
     except Exception as exc:  # the import reports a model that does not run on its own
         if errors is not None:
             errors.append(first_line(exc)[:300])
-        return {}
+        return seen if partial else {}
     finally:
         for hook in hooks:
             hook.remove()
@@ -91,7 +93,8 @@ def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[
     after it when it received only tensors; None when it received none.
     `other`: on the example input with its sizes (dims after the channels) doubled, which
     tells the sizes that follow the input's from those that do not; "batch": with its batch
-    doubled too, which tells the batch from a number wherever a step moved it."""
+    doubled too, which tells the batch from a number wherever a step moved it; "reached":
+    as `True`, but what the modules called before the model failed received, when it fails."""
     if problems.input_shapes is None:
         model, example = problems.example or (None, None)
         errors: list[str] = []
@@ -110,7 +113,10 @@ def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[
     if other not in runs:
         model, example = problems.example or (None, None)
         bigger = _doubled(example, other == "batch") if model is not None else None
-        runs[other] = {} if bigger is None else input_shapes(model, bigger)
+        # "reached": the sizes reached before the model fails (ViT's table, shorter than
+        # the tokens of a doubled image, is added to them after they are made: catsizes.py)
+        reached = other == "reached"
+        runs[other] = {} if bigger is None else input_shapes(model, bigger, partial=reached)
     return runs[other].get(id(module))
 
 
@@ -376,6 +382,10 @@ def _cut_to_size(reader: Any, node: Any, src: Any, index: tuple[Any, ...], rank:
         shapes = _node_shapes(reader)
         size = len(shapes[sym.src]) if sym.src in shapes else None
         like = sym.src if size is not None and sym.index % size == d else None
+    if like is None:  # ViT's `pe[:, :(n + 1)]` added to the tokens and a class token
+        from .catsizes import joined_length
+
+        like = joined_length(reader, node, cut.stop, d)
     if like is None or like not in reader.names:
         return False
     inputs = reader._inputs((src, like))
