@@ -124,6 +124,22 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _size_read(value: Any) -> bool:
+    """Whether a traced value is a tensor's sizes (`x.size()`, `x.shape`, `x.shape[2:]`),
+    not a tensor: a call given it is given no tensor there."""
+    import operator
+
+    if not hasattr(value, "op"):
+        return False
+    if value.op == "call_method" and value.target == "size":
+        return True
+    if value.op != "call_function" or not value.args:
+        return False
+    if value.target is getattr:
+        return value.args[1:] == ("shape",)
+    return value.target is operator.getitem and _size_read(value.args[0])
+
+
 def other_than_one_tensor(child: Any, args: Any, kwargs: dict[str, Any]) -> str:
     """How a call gives a child other than tensors and its own defaults, for the refusal to
     say: `with scale=2.0 (its default: 1.0)`, `with *xs=(x,)`, `with c=[x, y]`."""
@@ -147,8 +163,11 @@ def other_than_one_tensor(child: Any, args: Any, kwargs: dict[str, Any]) -> str:
     extra += [(f"argument {i}", v) for i, v in enumerate(rest, len(args) - len(rest) + 1)]
     extra += list(kwargs.items())
     plain = defaulted(child)
-    parts = []
+    parts: list[str] = []
     for name, value in extra:
+        if _size_read(value):  # ENet's `self.tconv(x, output_size=input_size)`
+            parts.append(f"{name}={value.name}, sizes read in forward")
+            continue
         if (hasattr(value, "op") and not name.startswith("*")) or is_default(value, name, plain):
             continue  # a tensor for an argument of its own, or its default: no problem
         default = f" (its default: {_shown(plain[name])})" if name in plain else ""

@@ -47,3 +47,28 @@ def added_call(reader: Any, node: Any, item: Any, target: str) -> None:
     if item.kind == "block":
         item.outputs = output_names(reader, node)
     reader._add(node, item, target)
+
+
+def uncounted(reader: Any, node: Any, call: Any) -> bool:
+    """One E903 at `x, idx = self.down(x)` when how many tensors the child returns is
+    unknown because the model does not run on the example input (ENet's `torch.zeros(...)`
+    made on the CPU beside a model on the meta device): the run counts them. True: handled;
+    False when the count is known or unknown for another reason."""
+    if call in reader.__dict__.get("tuple_lengths", {}) or reader.problems.run_error is None:
+        return False
+    size, why = reader.problems.run_error
+    reader.fail(
+        "E903",
+        f"forward unpacks what `self.{call.target}` returns: the model's run on the example "
+        f"input tells how many tensors it is, and the model does not run on ({size}): {why}",
+        node,
+        "give an example input the model takes (`--input`)"
+        + (
+            "; make a tensor in forward where its input is (`device=x.device`): archspec "
+            "import builds the model on the meta device"
+            if "meta" in why
+            else ""
+        ),
+    )
+    reader.refused.update((call, node))  # its other items are not reported again
+    return True

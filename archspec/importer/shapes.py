@@ -346,6 +346,11 @@ def read_size_node(reader: Any, node: Any) -> bool:
         and after_refused(reader.refused, reader.names, (args[0],))
     ):
         return True  # `torch.max(x, 2)[0]` of a max left out after a step refused before it
+    if node.target is operator.getitem and getattr(args[0], "op", None) == "call_module":
+        from .several import uncounted
+
+        if uncounted(reader, node, args[0]):
+            return True
     if node.op == "call_function" and node.target is operator.getitem and args[0] in reader.tuples:
         if args[1] == 0:
             reader.names[node] = reader.tuples[args[0]]
