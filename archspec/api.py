@@ -558,9 +558,12 @@ def import_factory(
     `"1,3,32,32"`). `input_dtype="int64"` traces it on token ids (an embedding's). A
     forward of several tensors takes a list of shapes, `input=[(1, 100), (1,)]`, and one
     dtype for all or a list of one per input (`input_dtype=["float32", "int64"]`)."""
-    from .importer.factory import build_factory, example_inputs, parse_args
+    from .importer.factory import build_factory, example_inputs, forward_needs_cpu, parse_args
 
-    model = build_factory(path, parse_args(args))
+    kwargs = parse_args(args)
+    model = build_factory(path, kwargs)
     example = example_inputs(input, input_dtype, input_shape)
+    if (on_cpu := forward_needs_cpu(model, example)) is not None:  # `torch.eye(3)` in forward
+        model, example = build_factory(path, kwargs, cpu=True), on_cpu
     default = path.rpartition(":")[2].rpartition(".")[2]
     return from_module(model, example, name=name or default)

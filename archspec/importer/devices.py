@@ -5,7 +5,9 @@ pytorch/examples' DCGAN writes `if input.is_cuda and self.ngpu > 1:` to run its
 the condition. A spec is one graph for every device, so the tracer answers `is_cuda` as a
 CPU tensor would (False) and trace.py traces the forward again answering True: the same
 graph both ways (DCGAN built with `ngpu=1`) is the model on any device, and the branch is no
-step of it; another graph is E902 at the read, which names it.
+step of it; another graph is E902 at the read, which names it. A tensor no input reaches
+moved there (PointNet's `if x.is_cuda: iden = iden.cuda()`) is the same step: a spec holds it
+as a buffer, which moves with its module.
 """
 
 from __future__ import annotations
@@ -72,6 +74,38 @@ def _steps(graph: Any) -> list[tuple[Any, ...]]:
     return [(n.name, n.op, n.target, _plain((n.args, n.kwargs))) for n in graph.nodes]
 
 
+def _made_moved(graph: Any) -> Any:
+    """`graph` (traced for a CUDA device) without its `.cuda()` of tensors no input reaches
+    (PointNet's `if x.is_cuda: iden = iden.cuda()` of the identity it makes): a spec holds
+    such a tensor as a buffer, which moves with its module, so the step is the tensor."""
+    for node in list(graph.nodes):
+        moved = node.op == "call_method" and node.target == "cuda" and len(node.args) == 1
+        if moved and not node.kwargs and _no_values_read(node.args[0]):
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
+    return graph
+
+
+def _no_values_read(node: Any) -> bool:
+    """Whether `node` is computed from no input's values: from tensors made in forward, and
+    the input's sizes (`.repeat(x.size(0), 1)`), device or dtype at most."""
+    from .calls import attribute_read
+    from .casts import META
+
+    seen, todo = set(), [node]
+    while todo:
+        n = todo.pop()
+        if n.op == "placeholder":
+            return False
+        sized = n.op == "call_method" and n.target == "size"
+        read = attribute_read(n.target, n.args) if n.op == "call_function" else None
+        if sized or read in META or read == "shape":
+            continue
+        todo.extend(m for m in n.all_input_nodes if m not in seen)
+        seen.update(n.all_input_nodes)
+    return True
+
+
 def other_device(
     module: Any, problems: Any, graph: Any, tracer: Any, concrete: Any
 ) -> Diagnostic | None:
@@ -84,11 +118,16 @@ def other_device(
         return None
     again = keep_children_tracer(module, problems)
     again.on_cuda = True
+    # the tensors the first trace made in forward: held away, so this one names its own alike
+    made = {k: v for k, v in vars(module).items() if k.startswith("_tensor_constant")}
+    for key in made:
+        delattr(module, key)
     try:
         cuda = again.trace(module, concrete_args=concrete or None)
     except Exception:  # what that device's steps do fx cannot follow: another graph
         cuda = None
-    if cuda is not None and _steps(cuda) == _steps(graph):
+    vars(module).update(made)
+    if cuda is not None and _steps(_made_moved(cuda)) == _steps(graph):
         return None
     read, cls = tracer.device_reads[0], describe(type(module))
     return diagnostic(

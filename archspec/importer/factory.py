@@ -86,8 +86,9 @@ def parse_args(args: Sequence[str]) -> dict[str, Any]:
 _OPENS_YAML = frozenset("[{\"'&*!|>%")
 
 
-def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
-    """Import `module:factory`, call it with `kwargs` on the meta device, return the module."""
+def build_factory(path: str, kwargs: dict[str, Any], cpu: bool = False) -> Any:
+    """Import `module:factory`, call it with `kwargs` on the meta device (`cpu`: on the CPU,
+    for a forward that makes CPU tensors: `forward_needs_cpu`), return the module."""
     import torch.nn as nn
 
     if not isinstance(path, str) or not _PATH.match(path):
@@ -112,7 +113,7 @@ def build_factory(path: str, kwargs: dict[str, Any]) -> Any:
         raise _fail(f"{path} is not callable")
     _note_source(target)
     try:
-        model = _built(target, kwargs)
+        model = target(**kwargs) if cpu else _built(target, kwargs)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
@@ -260,6 +261,32 @@ def _parameters_on_meta() -> Iterator[None]:
         yield
     finally:
         nn.Module.register_parameter = register  # type: ignore[method-assign]
+
+
+def forward_needs_cpu(model: Any, example: Any) -> Any:
+    """The example input on the CPU (zeros) when `model`, on the meta device, does not run
+    on `example` because its forward makes a tensor on the CPU (PointNet's `torch.eye(3)`,
+    ENet's `torch.zeros(n, c, h, w)` without a device), which no meta tensor can meet: the
+    model is then built on the CPU. None when it runs, or fails for another reason (the
+    import reports that)."""
+    import torch
+
+    from .modes import SeveralInputs, eval_forward
+
+    try:
+        with torch.no_grad():
+            eval_forward(model, example)
+    except Exception as exc:  # the model's own code: whatever it raises
+        if _READS_VALUES.search(exception_text(exc)) and "cpu" in exception_text(exc):
+            zeros = [torch.zeros(t.shape, dtype=t.dtype) for t in _tensors(example)]
+            return SeveralInputs(zeros) if isinstance(example, SeveralInputs) else zeros[0]
+    return None
+
+
+def _tensors(example: Any) -> list[Any]:
+    from .modes import SeveralInputs
+
+    return list(example) if isinstance(example, SeveralInputs) else [example]
 
 
 def example_input(shape: tuple[int, ...], dtype: str = "float32") -> Any:

@@ -397,17 +397,23 @@ def with_fixed_sizes(reader: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _repeat_over_batch(reader: Any, node: Any) -> bool:
-    """`t.repeat(x.size(0), 1)` of a `t` the input does not reach, with one row: each sample
-    gets the same rows, what `expand` gives (PointNet's identity added to its T-Net's output)."""
+    """`t.repeat(x.size(0), 1)` of a `t` the input does not reach, with one row (or of one
+    dim, which the repeat makes a row): each sample gets the same rows, what `expand` gives
+    (PointNet's identity added to its T-Net's output)."""
     from .slices import _node_shapes
 
     t, repeats = node.args[0], node.args[2:]
     shape = _node_shapes(reader).get(t)
-    if node.kwargs or shape is None or len(repeats) != len(shape) - 1 or shape[0] != 1:
+    if node.kwargs or shape is None or any(r != 1 for r in repeats) or not _input_free(t):
         return False
-    if any(r != 1 for r in repeats) or not _input_free(t):
+    batch = reader.syms[node.args[1]].src
+    if len(repeats) == len(shape):  # `torch.eye(3).flatten().repeat(n, 1)`: a row each
+        return reader.emit(node, "unsqueeze", {"dim": 0}, (t,)) and reader.emit(
+            node, "expand", {}, (node, batch)
+        )
+    if len(repeats) != len(shape) - 1 or shape[0] != 1:
         return False
-    return reader.emit(node, "expand", {}, (t, reader.syms[node.args[1]].src))
+    return reader.emit(node, "expand", {}, (t, batch))
 
 
 def _input_free(node: Any) -> bool:

@@ -179,7 +179,14 @@ def _node_shapes(reader: Any, other: bool | str = False) -> dict[Any, tuple[int,
 
     lengths = reader.__dict__.setdefault("tuple_lengths", {})  # a call returning several
 
+    made = reader.problems.__dict__.get("made", {}).get(id(reader.module), {})
+
     class Recorder(fx.Interpreter):
+        def get_attr(self, target: Any, args: Any, kwargs: Any) -> Any:
+            if target in made:  # a tensor the forward made, which fx held (state.py)
+                return made[target]
+            return super().get_attr(target, args, kwargs)
+
         def run_node(self, n: Any) -> Any:
             value = super().run_node(n)
             if isinstance(value, torch.Tensor):

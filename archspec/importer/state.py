@@ -8,7 +8,7 @@ that computes the new value and drops it. The trace itself must not change the m
 either: torch.fx records the step, it does not run it, and an assignment it makes
 (`self.count = <traced value>`, `self.last = x`) is undone, as are the attributes torch.fx
 adds itself to hold a tensor made in forward (`torch.tensor([1.0, 2.0])`:
-`self._tensor_constant0`).
+`self._tensor_constant0`), whose values are kept for tensors.py.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def kept_tensors(module: nn.Module, problems: Problems) -> Iterator[None]:
     try:
         yield
     finally:
+        made = problems.__dict__.setdefault("made", {}).setdefault(id(module), {})
+        made.update((k, v) for k, v in vars(module).items() if _made_in_forward(k, v, attributes))
         vars(module).clear()
         vars(module).update(attributes)
         for owner, prefix, store, before in held:
@@ -64,6 +66,14 @@ def kept_tensors(module: nn.Module, problems: Problems) -> Iterator[None]:
                     )
                 )
                 break
+
+
+def _made_in_forward(key: str, value: Any, attributes: dict[str, Any]) -> bool:
+    """Whether the module's attribute `key` is a tensor torch.fx stowed away while tracing:
+    one the forward made of no input (`torch.eye(3)`), which tensors.py may read."""
+    import torch
+
+    return key not in attributes and isinstance(value, torch.Tensor) and key.startswith("_")
 
 
 def changed_in_place(module: nn.Module, node: Any) -> Diagnostic | None:

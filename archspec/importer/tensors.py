@@ -54,8 +54,8 @@ def own_tensor(module: Any, target: str, taken: bool) -> tuple[str, dict[str, An
             "forward makes a tensor of its own (`torch.tensor(...)`, `torch.ones(...)`), "
             f"which torch.fx holds as a constant (`{target}`) whose values no spec states",
             "make it in __init__ and register it (`self.register_buffer(name, tensor)`): a "
-            "spec's `buffer` node reads it; an identity, zeros or ones made where the input "
-            "is (`torch.eye(3, device=x.device)`) import as a buffer too",
+            "spec's `buffer` node reads it; a tensor made in forward imports as a buffer "
+            "when its values are a constant, 0, 1, 2, ... or an identity (`torch.eye(3)`)",
         )
     else:
         return Refusal(
@@ -150,3 +150,50 @@ def in_registration_order(items: list[Any], module: Any) -> list[Any]:
     order = {name: i for i, name in enumerate([*module._parameters, *module._buffers])}
     ranked = sorted(tensors, key=lambda i: order.get(i.name, -1))
     return [*ranked, *(i for i in items if all(i is not t for t in tensors))]
+
+
+def read_tensor(reader: Any, node: Any) -> None:
+    """The node of the get_attr `node` of `reader` (trace._GraphReader): a tensor of the
+    module itself, or one its forward made of no input that torch.fx holds as a constant,
+    whose values a non-persistent `buffer` makes (PointNet's identity, `torch.eye(3)`, or
+    `torch.from_numpy(np.array([1, 0, 0, 0, 1, 0, 0, 0, 1])).view(1, 9)`: an `eye` of
+    (3, 3), then a `reshape` to the constant's shape); else its refusal."""
+    from .trace import Item
+
+    target = str(node.target)
+    reading = own_tensor(reader.module, target, target in reader.used)
+    made = reader.problems.__dict__.get("made", {}).get(id(reader.module), {}).get(target)
+    found = made_fields(made) if isinstance(reading, Refusal) and made is not None else None
+    if isinstance(reading, Refusal) and found is None:
+        reader.fail(reading.code, reading.message, node, reading.hint)
+        return
+    kind, fields = ("buffer", found[0]) if found is not None else reading
+    name = reader._fresh(target)
+    reader._add(node, Item(name, kind, dict(fields), dict(fields), is_module=False), name)
+    if found is not None and found[1] is not None:
+        shape = {"shape": found[1]}
+        out = reader._fresh(f"{name}_reshape")
+        reader._add(node, Item(out, "reshape", shape, dict(shape), (name,), is_module=False), out)
+
+
+def made_fields(tensor: torch.Tensor) -> tuple[dict[str, Any], list[int] | None] | None:
+    """The fields of a non-persistent `buffer` that makes the values of `tensor`, made in
+    forward, and the shape to reshape it to (None: its own), or None when no fill makes
+    them: a constant, 0, 1, 2, ... or an identity, also one flattened (k * k values)."""
+    import math
+
+    import torch
+
+    if tensor.dtype not in (torch.float32, torch.int64) or tensor.dim() == 0:
+        return None
+    fields: dict[str, Any] = {"shape": [int(d) for d in tensor.shape], "persistent": False}
+    if tensor.dtype == torch.int64:
+        fields["dtype"] = "int64"
+    fill = _fill(tensor)
+    if fill is not None:
+        return fields | fill, None
+    k = math.isqrt(tensor.numel())
+    eye = torch.eye(k, dtype=tensor.dtype, device=tensor.device)
+    if k > 1 and k * k == tensor.numel() and bool((tensor.reshape(k, k) == eye).all()):
+        return fields | {"shape": [k, k], "fill": "eye"}, fields["shape"]
+    return None

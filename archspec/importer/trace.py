@@ -516,15 +516,9 @@ class _GraphReader:
 
     def _tensor(self, node: Any) -> None:
         """`self.layer_scale`, `self.mean`: a tensor of the module itself (tensors.py)."""
-        from .tensors import Refusal, own_tensor
+        from .tensors import read_tensor
 
-        target = str(node.target)
-        reading = own_tensor(self.module, target, target in self.used)
-        if isinstance(reading, Refusal):
-            self.fail(reading.code, reading.message, node, reading.hint)
-            return
-        item = Item(target, reading[0], dict(reading[1]), dict(reading[1]), is_module=False)
-        self._add(node, item, target)
+        read_tensor(self, node)
 
     def _fresh(self, base: str) -> str:
         base = base.lstrip("_")
