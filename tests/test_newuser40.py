@@ -1,0 +1,150 @@
+"""Networks archspec does not ship, written from the docs alone by a new user (session 40's
+acceptance check, tests/newuser40/*.yaml), each against the same network written by hand in
+plain PyTorch as its public repo writes it (tests/newuser40/references.py): pix2pix's U-Net
+generator (nested UnetSkipConnectionBlocks whose in-place LeakyReLU changes the skip they
+concatenate, written with `key: model.0` entries) and its conditional PatchGAN of two inputs,
+CycleGAN's ResNet generator (reflection pads, instance norm, transposed convs), MLP-Mixer,
+PoolFormer (pool(x) - x, (dim,) layer scales), a cut-down GhostNet (Ghost modules cut to
+their width, a hard-sigmoid SE), RepVGG's training-time blocks (three branches summed in the
+order RepVGG sums them, registered in its order) and NeRF's MLP with its positional encoding
+and skip concatenation. Each spec is compiled and emitted and compared with its reference:
+parameter count, the state_dict's keys, shapes and dtypes in order, strict loads both ways,
+the eval outputs at each case's inputs (the edge of the domain `archspec check` states among
+them) and the record of tests/newuser40/reference.json (make_fixture.py). `archspec import`
+of each reference is that network, or a refusal that says why."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import archspec
+from archspec.errors import ImportFailure
+from tests.newuser36.facts import state_dict_facts
+from tests.newuser38.facts import compiled_and_emitted
+from tests.newuser40 import references
+from tests.newuser40.cases import CASES, FIXTURE, HERE
+from tests.parity.weights import (
+    deterministic_input,
+    fill_deterministic,
+    output_summary,
+    summary_matches,
+)
+
+
+def _outputs(model: nn.Module, shapes: list[tuple[int, ...]]) -> list[torch.Tensor]:
+    with torch.no_grad():
+        out = model(*(deterministic_input(s) for s in shapes))
+    return list(out) if isinstance(out, list | tuple) else [out]
+
+
+def _reference(case: dict[str, Any]) -> nn.Module:
+    """The case's reference, holding the RNG-free weights of tests/parity/weights.py."""
+    reference = getattr(references, case["reference"])().eval()
+    reference.load_state_dict(fill_deterministic(reference.state_dict()), strict=True)
+    return reference
+
+
+def _same_network(ours: nn.Module, reference: nn.Module, case: dict[str, Any]) -> int:
+    """Assert `ours` is `reference` (keys, counts, loads, outputs); the inputs compared."""
+    assert sum(p.numel() for p in ours.parameters()) == sum(
+        p.numel() for p in reference.parameters()
+    )
+    assert state_dict_facts(ours.state_dict()) == state_dict_facts(reference.state_dict())
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    reference.load_state_dict(ours.state_dict(), strict=True)
+    for shapes in case["inputs"]:
+        got, expected = _outputs(ours.eval(), shapes), _outputs(reference, shapes)
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected, strict=True):
+            assert torch.equal(a, b)
+    return len(case["inputs"])
+
+
+def test_every_spec_of_the_folder_has_a_case() -> None:
+    assert sorted(p.name for p in HERE.glob("*.yaml")) == sorted(c["spec"] for c in CASES.values())
+    assert sorted(json.loads(FIXTURE.read_text(encoding="utf-8"))) == sorted(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_spec_is_the_hand_written_network(name: str) -> None:
+    case = CASES[name]
+    report = archspec.check(str(HERE / case["spec"]))
+    assert report.ok and not report.diagnostics, report.diagnostics
+    ours, emitted = compiled_and_emitted(str(HERE / case["spec"]))
+    assert _same_network(ours, _reference(case), case) == len(case["inputs"]) >= 2
+    emitted.load_state_dict(ours.state_dict(), strict=True)
+    record = json.loads(FIXTURE.read_text(encoding="utf-8"))[name]
+    assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
+    for shapes, expected in zip(case["inputs"], record["outputs"], strict=True):
+        (out,) = _outputs(ours, shapes)
+        (again,) = _outputs(emitted.eval(), shapes)
+        assert torch.equal(out, again)
+        assert summary_matches(output_summary(out), expected, rtol=1e-5) == []
+
+
+IMPORTED = sorted(set(CASES) - {"pix2pix_unet", "nerf"})
+
+
+@pytest.mark.parametrize("name", IMPORTED)
+def test_the_import_of_the_hand_written_network_is_that_network(name: str) -> None:
+    case = CASES[name]
+    reference = _reference(case)
+    example = [deterministic_input(s) for s in case["inputs"][0]]
+    text = archspec.from_module(reference, example[0] if len(example) == 1 else tuple(example))
+    assert _same_network(archspec.compile(text), reference, case) >= 2
+
+
+@pytest.mark.parametrize(
+    ("name", "domain", "outside"),
+    [
+        ("pix2pix_unet", "(N, 3, H, W) with H >= 64 with H % 64 in {0, 1} and W >= 64 with W % 64 "
+         "in {0, 1}", [(1, 3, 66, 64)]),
+        ("patchgan", "a (N, 3, H, W), b (N, 3, H, W) with H, W >= 24",
+         [(1, 3, 23, 24), (1, 3, 23, 24)]),
+        ("cyclegan_resnet", "(N, 3, H, W) with H, W >= 5", [(1, 3, 4, 5)]),
+        ("mlp_mixer", "(N, 3, H, W) with 32 <= H <= 39 and 32 <= W <= 39, or 8 <= H <= 15 and "
+         "128 <= W <= 135, or 16 <= H <= 23 and 64 <= W <= 71, or 64 <= H <= 71 and 16 <= W <= "
+         "23, or 128 <= H <= 135 and 8 <= W <= 15", [(1, 3, 31, 32)]),
+        ("poolformer", "(N, 3, H, W) with H, W >= 3", [(1, 3, 2, 3)]),
+        ("ghostnet", "(N, 3, H, W) with H, W >= 1", None),
+        ("repvgg", "(N, 3, H, W) with H, W >= 1", None),
+        ("nerf", "(N, 6)", [(1, 7)]),
+    ],
+)  # fmt: skip
+def test_the_domain_check_states_is_where_the_network_runs(
+    name: str, domain: str, outside: list[tuple[int, ...]] | None
+) -> None:
+    # the smallest inputs of each case run in the reference (above); one size less does not
+    case = CASES[name]
+    spec = str(HERE / case["spec"])
+    assert f"accepts {domain}" in archspec.check(spec).domain_text
+    if outside is None:
+        return
+    given = outside[0] if len(outside) == 1 else outside
+    assert not archspec.check(spec, input=given).ok
+    for model in (archspec.compile(spec).eval(), _reference(case)):
+        with pytest.raises(RuntimeError):
+            _outputs(model, outside)
+
+
+@pytest.mark.parametrize(
+    ("name", "refusal"),
+    [
+        # the skip pix2pix concatenates is x changed in place by the inner block's LeakyReLU
+        ("pix2pix_unet", "changes `x` in place (`model`, whose forward changes what it is given) "
+         "and reads it again afterwards (`cat`)"),
+        # Embedder's frequencies are 0-d tensors of torch.linspace, made in forward
+        ("nerf", "forward makes a tensor of its own"),
+    ],
+)  # fmt: skip
+def test_a_reference_import_cannot_state_is_refused_saying_why(name: str, refusal: str) -> None:
+    case = CASES[name]
+    example = deterministic_input(case["inputs"][0][0])
+    with pytest.raises(ImportFailure) as failure:
+        archspec.from_module(_reference(case), example)
+    assert refusal in str(failure.value)
