@@ -148,3 +148,49 @@ def test_a_reference_import_cannot_state_is_refused_saying_why(name: str, refusa
     with pytest.raises(ImportFailure) as failure:
         archspec.from_module(_reference(case), example)
     assert refusal in str(failure.value)
+
+
+IN_PLACE_SKIP = """\
+archspec: 1
+name: skip
+input: [N, 8, H, W]
+blocks:
+  Inner:
+    layers:
+      - name: model
+        type: sequential
+        layers:
+          - {type: leaky_relu, negative_slope: 0.2, inplace: true}
+          - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: out, type: concat, from: [input, model]}
+layers:
+  - {name: block, type: Inner}
+"""
+
+
+def test_an_in_place_step_read_again_says_how_to_port_what_torch_computes() -> None:
+    # pix2pix's block concatenates x after its in-place LeakyReLU changed it: E311's hint only
+    # said `set inplace: false`, which gives a network whose skip is x before the LeakyReLU
+    (only,) = archspec.check(IN_PLACE_SKIP).diagnostics
+    assert only.code == "E311" and only.hint is not None
+    assert "read the step's output" in only.hint and "`key: model.0`" in only.hint
+    ported = IN_PLACE_SKIP.replace(
+        """      - name: model
+        type: sequential
+        layers:
+          - {type: leaky_relu, negative_slope: 0.2, inplace: true}
+          - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: out, type: concat, from: [input, model]}""",
+        """      - {key: model.0, type: leaky_relu, negative_slope: 0.2}
+      - {key: model.1, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: out, type: concat, from: [model.0, model.1]}""",
+    )
+    reference = nn.Sequential(nn.LeakyReLU(0.2, True), nn.Conv2d(8, 8, 3, padding=1))
+    ours = archspec.compile(ported)
+    ours.block.load_state_dict({"model." + k: v for k, v in reference.state_dict().items()})
+    x = torch.randn(2, 8, 5, 6)
+    with torch.no_grad():
+        y = x.clone()
+        expected = torch.cat([y, reference(y)], 1)  # y is changed in place before the cat
+        assert not torch.equal(y, x)
+        assert torch.equal(ours(x), expected)

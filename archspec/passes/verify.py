@@ -203,7 +203,9 @@ def _e311(
         f"set inplace: false on `{node.attrs.get('node')}` (which this reuse calls), or call "
         "it on a tensor nobody else reads"
         if node.kind == "reuse"
-        else "set inplace: false, or apply it to a tensor nobody else reads"
+        else "set inplace: false, or apply it to a tensor nobody else reads; where torch's "
+        "reader sees the result (pix2pix's skip), read the step's output: a node of this "
+        "list (`key: model.0`)"
     )
     return Diagnostic(
         "E311",
