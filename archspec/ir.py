@@ -150,6 +150,9 @@ class Switch:
     name: str
     expr: AttrExpr
     span: SourceSpan | None = None
+    #: the node whose sizes the `when` read as `in_channels` where that is not the item
+    #: before it (a parallel's branch reads the parallel's input, `from: input`), else None
+    reads: str | None = None
 
 
 @dataclass(frozen=True)

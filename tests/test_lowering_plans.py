@@ -185,7 +185,8 @@ def test_a_scope_switch_is_the_switch_the_constructor_makes() -> None:
     from archspec.ir import AttrExpr, Switch
 
     expr = AttrExpr("act == 'relu'", (("act", "block"),))
-    made, constructed = walker._switch("relu", expr, None), Switch("relu", expr, None)
+    made = walker._switch("relu", expr, None, "conv")
+    constructed = Switch("relu", expr, None, "conv")
     fields = [f.name for f in dataclasses.fields(Switch)]
     assert made == constructed and list(vars(made)) == list(vars(constructed)) == fields
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -344,7 +345,9 @@ def test_a_scopes_switches_are_the_ones_text_expr_makes(monkeypatch: pytest.Monk
 
     def one_call_each(lw: Any, scope: Any) -> tuple[Any, ...]:
         return tuple(
-            walker._switch(n, text_expr(lw, t), scope.switch_spans.get(i))
+            walker._switch(
+                n, text_expr(lw, t), scope.switch_spans.get(i), scope.switch_reads.get(i)
+            )
             for i, (n, t) in enumerate(scope.switches)
         )
 
@@ -363,9 +366,11 @@ def test_a_scopes_switches_are_the_ones_text_expr_makes(monkeypatch: pytest.Monk
         ("x", "act == 'relu'"),
     ]
     scope.switch_spans[0] = "here"
+    scope.switch_reads[3] = "conv"
     made = walker._switch_exprs(lw, scope)  # type: ignore[arg-type]
     assert made == one_call_each(lw, scope) and made[0].expr is made[3].expr
     assert [s.expr.text for s in made[1:3]] == ["['act', 2]", "True"]
+    assert [s.reads for s in made] == [None, None, None, "conv"]
 
 
 def test_a_block_calls_node_holds_its_call_plans_text(monkeypatch: pytest.MonkeyPatch) -> None:

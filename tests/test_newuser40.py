@@ -194,3 +194,92 @@ def test_an_in_place_step_read_again_says_how_to_port_what_torch_computes() -> N
         expected = torch.cat([y, reference(y)], 1)  # y is changed in place before the cat
         assert not torch.equal(y, x)
         assert torch.equal(ours(x), expected)
+
+
+BRANCHES = """\
+archspec: 1
+name: rep
+input: [N, 3, H, W]
+blocks:
+  RepBlock:
+    params: {out: int, stride: 1}
+    layers:
+      - name: summed
+        type: parallel
+        join: add
+        branches:
+          rbr_dense: {type: conv2d, out_channels: out, kernel_size: 3, stride: stride, padding: 1}
+          rbr_1x1: {type: conv2d, out_channels: out, kernel_size: 1, stride: stride}
+          rbr_identity: {type: batchnorm2d, when: out == in_channels and stride == 1}
+layers:
+  - {name: a, type: RepBlock, out: 16}
+  - {name: b, type: RepBlock, out: 16}
+  - {name: c, type: RepBlock, out: 16, stride: 2}
+"""
+
+FROM_INPUT = """\
+archspec: 1
+name: rep2
+input: [N, 3, H, W]
+blocks:
+  B:
+    params: {out: int}
+    layers:
+      - {name: conv, type: conv2d, out_channels: out, kernel_size: 1}
+      - {name: bn, type: batchnorm2d, from: input, when: in_channels == out}
+layers:
+  - {name: a, type: B, out: 16}
+  - {name: b, type: B, out: 16}
+outputs: [a, b]
+"""
+
+
+def _emitted_class(text: str, name: str) -> Any:
+    module: dict[str, Any] = {}
+    exec(compile(archspec.emit(text), "<emitted>", "exec"), module)
+    return module[name]
+
+
+def test_a_branch_switched_off_by_its_width_emits_one_class_for_every_width() -> None:
+    # RepVGG's identity branch, a `parallel` branch under `when: out == in_channels`: the
+    # emitter read `in_channels` of the branch left out in `a` as the branch before's output
+    # (`out == out`) and refused the spec (E601 'internal: ... gives True, not False'), which
+    # compile and check took
+    assert archspec.check(BRANCHES).ok
+    block = _emitted_class(BRANCHES, "RepBlock")
+    compiled = archspec.compile(BRANCHES)
+    for args, ours in (((3, 16), compiled.a), ((16, 16), compiled.b), ((16, 16, 2), compiled.c)):
+        emitted = block(*args)
+        assert [(k, v.shape) for k, v in emitted.state_dict().items()] == [
+            (k, v.shape) for k, v in ours.state_dict().items()
+        ]
+    # a width the spec's instances never change at stride 1 is no refusal either: the class
+    # holds both cases, and wrote a guard that could never hold
+    assert "raise ValueError" not in archspec.emit(BRANCHES)
+    assert block(16, 32).rbr_identity is None and block(32, 32).rbr_identity is not None
+
+
+def test_a_node_switched_off_by_the_width_it_reads_from_elsewhere_emits() -> None:
+    # the same for a node whose `from` is not the node before it: `bn` reads the block's
+    # input, and its `when` was rendered with `conv`'s width (`out == out`), E601
+    assert archspec.check(FROM_INPUT).ok
+    block = _emitted_class(FROM_INPUT, "B")
+    assert block(3, 16).bn is None and block(16, 16).bn is not None
+    assert "raise ValueError" not in archspec.emit(FROM_INPUT)
+    compiled, x = archspec.compile(FROM_INPUT).eval(), torch.randn(2, 3, 4, 5)
+    emitted = _emitted_class(FROM_INPUT, "Rep2")().eval()
+    emitted.load_state_dict(compiled.state_dict(), strict=True)
+    with torch.no_grad():
+        for a, b in zip(emitted(x), compiled(x), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_contradictions_of_comparisons_between_params_are_unsatisfiable() -> None:
+    from archspec.backends.emit.satisfy import satisfiable
+
+    assert not satisfiable("in_channels != out and in_channels == out")
+    assert not satisfiable("(out == in_channels and stride == 1) and not (out == in_channels "
+                           "and stride == 1)")  # fmt: skip
+    assert not satisfiable("a >= b and a < b")
+    assert satisfiable("in_channels != out and stride == 1")
+    assert satisfiable("a == b and b != c")

@@ -91,6 +91,7 @@ class Scope:
         "removed",
         "several",
         "shapes",
+        "switch_reads",
         "switch_spans",
         "switches",
         "train",
@@ -114,6 +115,8 @@ class Scope:
         self.axes: dict[str, int | None] = {}
         #: index in `switches` -> where the item it switched off is written
         self.switch_spans: dict[int, Any] = {}
+        #: index in `switches` -> the node whose sizes its `when` read (`ir.Switch.reads`)
+        self.switch_reads: dict[int, str] = {}
         #: the containers of module entries keyed `convs.0`, `fuse_layers.0.1`: each path ->
         #: the keys of its entries, in the order they were made (lowering/keys.py)
         self.lists: dict[str, list[str]] = {}

@@ -102,7 +102,7 @@ def off_by_first_input(
             return False
     except (ExprError, ValueError):
         return False
-    switch_off(lw, item, scope, plan, local)
+    switch_off(lw, item, scope, plan, local, first if isinstance(first, str) else None)
     return True
 
 
@@ -134,10 +134,16 @@ def switched_off_early(
 
 
 def switch_off(
-    lw: Lowerer, item: Item, scope: Scope, plan: ItemPlan, env: Mapping[str, Any] | None = None
+    lw: Lowerer,
+    item: Item,
+    scope: Scope,
+    plan: ItemPlan,
+    env: Mapping[str, Any] | None = None,
+    reads: str | None = None,
 ) -> None:
     """Record that the item's `when` switched it off in `scope` (with the names its computed
-    `names` would give in `env`, so that their readers hear it is switched off)."""
+    `names` would give in `env`, so that their readers hear it is switched off; `reads`: the
+    node whose sizes the `when` read, for emitters to read them there too)."""
     own = plan.spec_name or item.name
     scope.removed.update(([own] if own else []) + plan.own_names)
     if plan.computed_names and env is not None:
@@ -146,6 +152,8 @@ def switch_off(
         scope.removed.update(quiet_piece_names(item.spec, plan.names_field, env))
     scope.switches.append((own or "", plan.when_text))
     scope.switch_spans[len(scope.switches) - 1] = lw.span(item.ypath)
+    if reads is not None:
+        scope.switch_reads[len(scope.switches) - 1] = reads
 
 
 def unknown_ref(

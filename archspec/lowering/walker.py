@@ -288,7 +288,8 @@ class Lowerer:
         if when is not None:
             ok = held or self.eval_value(when, _BOOL, site.local, site.ypath + ("when",))
             if not ok:
-                switch_off(self, site.item, site.scope, plan, site.local)
+                first = site.inputs[0] if site.inputs else None
+                switch_off(self, site.item, site.scope, plan, site.local, first)
                 return None
             if plan.construct is not None and not plan.construct.makes_module:
                 # its nodes do not carry the `when`: the scope records it
@@ -460,22 +461,22 @@ def _switch_exprs(lw: Lowerer, scope: Scope) -> tuple[Switch, ...]:
     """The scope's switches as Switches: each text's expression as text_expr tags it, found
     in the walk's cache without its call once made (a block's switched-off alternatives
     make these in every instance)."""
-    cache, spans = lw.expr_cache, scope.switch_spans
+    cache, spans, reads = lw.expr_cache, scope.switch_spans, scope.switch_reads
     block = lw.block_stack[-1] if lw.block_stack else None
     out = []
     for i, (name, text) in enumerate(scope.switches):
         expr = cache.get(("text", text, block)) if type(text) is str else None
         if expr is None:  # its first instance, or a text that is no string (text_expr)
             expr = text_expr(lw, text)
-        out.append(_switch(name, expr, spans.get(i)))
+        out.append(_switch(name, expr, spans.get(i), reads.get(i)))
     return tuple(out)
 
 
-def _switch(name: str, expr: Any, span: SourceSpan | None) -> Switch:
-    """Switch(name, expr, span) without the frozen __init__ (see ir.node_of): a block's
-    switched-off alternatives make one per instance."""
+def _switch(name: str, expr: Any, span: SourceSpan | None, reads: str | None) -> Switch:
+    """Switch(name, expr, span, reads) without the frozen __init__ (see ir.node_of): a
+    block's switched-off alternatives make one per instance."""
     switch = object.__new__(Switch)
-    switch.__dict__.update(name=name, expr=expr, span=span)
+    switch.__dict__.update(name=name, expr=expr, span=span, reads=reads)
     return switch
 
 

@@ -29,7 +29,8 @@ def satisfiable(text: str, domains: Mapping[str, ParamInfo] | None = None) -> bo
     """Whether some values make condition `text` hold, as far as can be told.
 
     `text` is read as `and`, `or` and `not` of comparisons of a term with a constant (a name,
-    `oup % 2`), each term taken as a variable of its own (which only widens what holds): a
+    `oup % 2`) and of other comparisons (`out == in_channels`, each a truth of its own),
+    each term taken as a variable of its own (which only widens what holds): a
     term is tried at each constant it is compared with, between and beside them, within
     what it can be (a param's declared `ge`, `le`, `choices` in `domains`, by the name the
     class writes; `x % k` of ints is 0 to k - 1). Any other form may hold."""
@@ -62,6 +63,10 @@ def _atoms(node: ast.expr, terms: dict[str, set[Any]]) -> bool:
     if isinstance(node, ast.Constant):
         return type(node.value) is bool  # `stride == 1 and True`: a test folded
     compared = _compared(node)
+    if compared is None and isinstance(node, ast.Compare):
+        # `out == in_channels`: a test of its own, true or false (which only widens)
+        terms.setdefault(_opaque(node)[0], set())
+        return True
     if compared is None:
         return False
     term, value, _ = compared
@@ -86,6 +91,23 @@ def _compared(node: ast.expr) -> tuple[str, Any, Any] | None:
     return unparse(left), right.value, _COMPARE[op]
 
 
+#: a comparison's negation, as `_opaque` writes the two as one truth
+_NEGATED = {ast.NotEq: ast.Eq, ast.GtE: ast.Lt, ast.Gt: ast.LtE}
+
+
+def _opaque(node: ast.Compare) -> tuple[str, bool]:
+    """The truth a comparison of two terms stands for, and whether it is its negation:
+    `a != b` is not `a == b`, and `b == a` is `a == b`."""
+    op = type(node.ops[0]) if len(node.ops) == 1 else None
+    if op not in _NEGATED and op is not ast.Eq:
+        return unparse(node), False
+    sides = [node.left, node.comparators[0]]
+    if op in (ast.Eq, ast.NotEq):
+        sides.sort(key=unparse)
+    base = _NEGATED.get(op, op)
+    return unparse(ast.Compare(sides[0], [base()], [sides[1]])), op in _NEGATED
+
+
 def _holds(node: ast.expr, values: Mapping[str, Any]) -> bool:
     """The condition's truth with each term given its value."""
     if isinstance(node, ast.BoolOp):
@@ -98,7 +120,9 @@ def _holds(node: ast.expr, values: Mapping[str, Any]) -> bool:
     if isinstance(node, ast.Constant):
         return bool(node.value)
     compared = _compared(node)
-    assert compared is not None
+    if compared is None:  # another comparison: the truth `_atoms` gave it a variable for
+        key, flipped = _opaque(node)
+        return bool(values[key]) != flipped
     term, constant, test = compared
     return bool(test(values[term], constant))
 

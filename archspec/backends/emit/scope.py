@@ -150,8 +150,8 @@ class Scope(EmitContext):
         out = []
         while absent and (node is None or _pos(absent[0].span) < _pos(node.span)):
             sw = absent.pop(0)
-            flow = vals[prev]
-            cond = render_expr(sw.expr, False, env, flow[1] if len(flow) > 1 else None)
+            flow, seen = vals[prev], vals.get(sw.reads or prev) or vals[prev]  # seen: its `from`
+            cond = render_expr(sw.expr, False, env, seen[1] if len(seen) > 1 else None)
             if cases and cond.symbolic:
                 self.absent_conds[sw.span] = cond  # what the class refuses (`guards.py`)
             if cases and names_of(sw.expr) & self.case_names:
