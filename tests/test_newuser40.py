@@ -283,3 +283,25 @@ def test_contradictions_of_comparisons_between_params_are_unsatisfiable() -> Non
     assert not satisfiable("a >= b and a < b")
     assert satisfiable("in_channels != out and stride == 1")
     assert satisfiable("a == b and b != c")
+
+
+def test_a_parallel_adds_its_branches_in_the_order_written() -> None:
+    # docs/spec-language.md: RepVGG's identity branch written first gives RepVGG's keys
+    # without register_order, and outputs that are not RepVGG's to the bit
+    case = CASES["repvgg"]
+    spec = (HERE / case["spec"]).read_text(encoding="utf-8")
+    ident = (
+        "          rbr_identity: {type: batchnorm2d, when: out == in_channels and stride == 1}\n"
+    )
+    first = spec.replace(ident, "").replace("        branches:\n", "        branches:\n" + ident)
+    first = first.replace(
+        "    register_order: [nonlinearity, se, rbr_identity, rbr_dense, rbr_1x1]\n", ""
+    )
+    assert first != spec and "register_order" not in first and first.count(ident) == 1
+    reference, ours = _reference(case), archspec.compile(first).eval()
+    assert state_dict_facts(ours.state_dict()) == state_dict_facts(reference.state_dict())
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    shapes = case["inputs"][0]
+    (got,), (expected,) = _outputs(ours, shapes), _outputs(reference, shapes)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(got, expected)
