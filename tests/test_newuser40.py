@@ -305,3 +305,62 @@ def test_a_parallel_adds_its_branches_in_the_order_written() -> None:
     (got,), (expected,) = _outputs(ours, shapes), _outputs(reference, shapes)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     assert not torch.equal(got, expected)
+
+
+NAMED_ROWS = """\
+archspec: 1
+name: named_rows
+input: [N, 8, 16, 16]
+params:
+  stages: [[8, 2], [16, 1], [16, 3]]
+layers:
+  - type: for_each
+    name: body
+    rows: stages
+    fields: [width, n]
+    count: n
+    group_rows: true
+    row_index: r
+    group_names: "layer{r + 1}"
+    global_index: k
+    layer: {type: conv2d, out_channels: width, kernel_size: 1, groups: "2 if k % 2 == 1 else 1"}
+"""
+
+
+def test_a_tables_rows_are_named_and_keep_an_index_over_every_block() -> None:
+    # RepVGG's stage1, stage2, ... whose even-numbered layers are grouped: a repeat of a
+    # repeat names the stages but has no index over all the blocks, and for_each's rows
+    # (which have one) were numbered; `group_names` names them
+    model = archspec.compile(NAMED_ROWS)
+    assert [name for name, _ in model.body.named_children()] == ["layer1", "layer2", "layer3"]
+    groups = [m.groups for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert groups == [1, 2, 1, 2, 1, 2]
+    flat = NAMED_ROWS.replace("    name: body\n", "    flat: true\n")
+    assert list(archspec.compile(flat).state_dict())[:2] == ["layer1.0.weight", "layer1.0.bias"]
+    ours, emitted = compiled_and_emitted(flat)
+    assert list(ours.state_dict()) == list(emitted.state_dict())
+    # RepVGG with its table of stages set to three stages builds as RepVGG's code would
+    spec = str(HERE / CASES["repvgg"]["spec"])
+    three = archspec.compile(spec, stages=[[16, 1], [24, 2], [32, 2]])
+    assert [n for n, _ in three.named_children()][:4] == ["stage0", "stage1", "stage2", "stage3"]
+    assert [b.rbr_dense.conv.groups for s in (three.stage1, three.stage2, three.stage3)
+            for b in s] == [1, 4, 1, 4, 1]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("edit", "code", "words"),
+    [
+        (("    group_rows: true\n", ""), "E204", "only `group_rows: true` makes"),
+        (('"layer{r + 1}"', '"layer{width}"'), "E304", "gives `layer16` to two rows"),
+        (('"layer{r + 1}"', '"{r}layer"'), "E204", "gives '0layer' here"),
+    ],
+)
+def test_group_names_that_cannot_name_the_rows_are_located(
+    edit: tuple[str, str], code: str, words: str
+) -> None:
+    text = NAMED_ROWS.replace(*edit)
+    assert text != NAMED_ROWS
+    (only,) = archspec.check(text).diagnostics
+    assert only.code == code and words in only.message, only
+    line = next(k for k, t in enumerate(text.splitlines(), 1) if "group_names" in t)
+    assert only.span is not None and only.span.line == line

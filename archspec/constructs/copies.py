@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: how to name the rows' Sequentials, which `names` under `group_rows` does not
 _GROUP_NAMES = (
-    "to name those (`layer1`, `layer2`, RegNet's `block1`), loop over the rows with a `repeat` "
-    "whose `names` names them"
+    'to name those (`layer1`, `layer2`, RegNet\'s `block1`), give `group_names: "layer{r + 1}"` '
+    "with `row_index: r`, or loop over the rows with a `repeat` whose `names` names them"
 )
 
 
@@ -84,11 +84,13 @@ def lower_copies(
     site: Site,
     rows: Sequence[Sequence[Mapping[str, Any]]],
     structure: Sequence[Any],
+    group_names: Sequence[str] | None = None,
 ) -> str | None:
     """Lower the copies of `site.spec.layer`, one env per copy, grouped by row.
 
     `structure` are the spec texts that decided how many copies there are (recorded as
-    switches, so emitted code does not take the params they read as arguments).
+    switches, so emitted code does not take the params they read as arguments);
+    `group_names`, the rows' names under `group_rows` (None: by position).
     """
     spec, item = site.spec, site.item
     per_copy = copy_parts(lw, site)
@@ -137,8 +139,10 @@ def lower_copies(
 
     if grouped:
         groups = [copy_items(row, 0, set()) for row in rows]
+        names = group_names or [None] * len(groups)
         items = [
-            Item(RowCopies.model_construct(type=spec.type, copies=g), item.ypath) for g in groups
+            Item(RowCopies.model_construct(type=spec.type, copies=g), item.ypath, {}, name)
+            for g, name in zip(groups, names, strict=True)
         ]
     else:
         items, first, given = [], 0, set()

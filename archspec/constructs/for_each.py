@@ -17,7 +17,7 @@ from pydantic import Field
 from ..loader import PathKey
 from ..lowering.context import RAISE_LIMIT, Site, Skip
 from ..ops.base import ExprStr, Final, Int, Name, NodeBase
-from .copies import LAYERS_DOC, RowCopies, lower_copies, lower_row
+from .copies import LAYERS_DOC, RowCopies, copy_name, lower_copies, lower_row
 from .registry import Construct, NameWalk
 from .repeat import Template, free_name, walk_copy_items
 
@@ -45,6 +45,11 @@ class ForEachNode(NodeBase):
         False, description="splice the copies into the enclosing list (no Sequential of their own)"
     )
     group_rows: bool = Field(False, description="one nn.Sequential per row")
+    group_names: Template | None = Field(
+        None,
+        description="with `group_rows`, a name template of each row's Sequential, over the "
+        "row's fields and `row_index` (`layer{r + 1}`)",
+    )
     names: Template | list[Template | None] | None = Field(
         None,
         description="a name template of the copies, or one per item of `layers` (null: the "
@@ -94,7 +99,41 @@ def lower(lw: Lowerer, site: Site) -> str | None:
             copies.append(env)
             serial += 1
         rows.append(copies)
-    return lower_copies(lw, site, rows, [spec.rows, spec.count])
+    named = _group_names(lw, site, table)
+    return lower_copies(lw, site, rows, [spec.rows, spec.count], named)
+
+
+def _group_names(lw: Lowerer, site: Site, table: list[list[Any]]) -> list[str] | None:
+    """Each row's name by `group_names` (None without it): E204 without `group_rows`, E304
+    for a name two rows get (Skip for both)."""
+    spec, yp = site.spec, site.ypath + ("group_names",)
+    if spec.group_names is None:
+        return None
+    if not spec.group_rows:
+        lw.error(
+            "E204",
+            "`group_names` names the rows' Sequentials, which only `group_rows: true` makes",
+            yp,
+            "add `group_rows: true`, or name the copies with `names`",
+        )
+        raise Skip
+    out: list[str] = []
+    for r, row in enumerate(table):
+        env = {**site.local, **dict(zip(spec.fields, row))}
+        if spec.row_index is not None:
+            env[spec.row_index] = r
+        name = copy_name(lw, spec.group_names, env, yp)
+        if name in out:
+            lw.error(
+                "E304",
+                f"group_names {spec.group_names!r} gives `{name}` to two rows",
+                yp,
+                "make the template read `row_index` (`layer{r + 1}` with `row_index: r`) or "
+                "a field that differs from row to row",
+            )
+            raise Skip
+        out.append(name)
+    return out
 
 
 def _check_names(lw: Lowerer, spec: Any, yp: PathKey) -> None:
