@@ -14,6 +14,7 @@ adds itself to hold a tensor made in forward (`torch.tensor([1.0, 2.0])`:
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -90,3 +91,43 @@ def changed_in_place(module: nn.Module, node: Any) -> Diagnostic | None:
         span,
         _HINT,
     )
+
+
+#: the arithmetic a number stands in for a 0-d tensor in (functions.py's joins)
+_ARITHMETIC = ("add", "mul", "sub", "truediv", "div")
+
+
+def scalar_constants(module: Any, graph: Any) -> dict[Any, float]:
+    """The get_attr nodes of the 0-d float32 tensors a forward makes (NeRF's frequencies,
+    `x * freq` with `freq` an item of `2.0 ** torch.linspace(...)`), which torch.fx holds
+    on the module as `_tensor_constant0`, ... until the trace ends: each as its number,
+    where only a sum, product, difference or quotient with another tensor reads it, which
+    torch computes with the number as with the tensor (`x * 2.0` is `x * tensor(2.0)`)."""
+    import operator
+
+    import torch
+
+    ops = {getattr(operator, n, None) for n in _ARITHMETIC} | {
+        getattr(torch, n, None) for n in _ARITHMETIC
+    }
+    out: dict[Any, float] = {}
+    for node in graph.nodes:
+        target = str(node.target)
+        if node.op != "get_attr" or not target.startswith("_tensor_constant"):
+            continue
+        value = vars(module).get(target)
+        if not isinstance(value, torch.Tensor) or value.dim() != 0 or value.dtype != torch.float32:
+            continue
+        number = float(value)
+        if not math.isfinite(number):
+            continue
+        if node.users and all(
+            len(u.args) == 2
+            and not u.kwargs
+            and (u.target in ops if u.op == "call_function" else u.target in _ARITHMETIC)
+            and sum(a is node for a in u.args) == 1
+            and all(hasattr(a, "op") for a in u.args)
+            for u in node.users
+        ):
+            out[node] = number
+    return out

@@ -239,10 +239,9 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
     from .gradmode import watching_autograd
     from .inputs import traced_args
     from .ranks import drop_decided, keep_children_tracer
-    from .state import kept_tensors
+    from .state import kept_tensors, scalar_constants
     from .turns import entries_in_turn
 
-    cls = type(module)
     with traced_as_twin(module):  # torch's transformer encoder: twins.py
         concrete = traced_args(module, problems)  # defaults, and lists given: inputs.py
     twin = traced_as_twin(module)
@@ -251,6 +250,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
         # what fx runs through unrecorded, and the model's tensors as they were
         with watching_autograd(module, problems), kept_tensors(module, problems), twin:
             graph = tracer.trace(module, concrete_args=concrete or None)
+            graph.archspec_scalars = scalar_constants(module, graph)  # gone after the trace
             device = other_device(module, problems, graph, tracer, concrete)
         if device is not None:  # `if x.is_cuda:` taking other steps there (devices.py)
             problems.add(device)
@@ -263,7 +263,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
         entries_in_turn(module, graph)  # FPN's inner_blocks[-1] first, if it may be (turns.py)
         return graph
     except Exception as exc:
-        problems.add(untraceable(cls, exc, tracer))
+        problems.add(untraceable(type(module), exc, tracer))
         return None
 
 
@@ -343,7 +343,7 @@ class _GraphReader:
     def read(self, graph: Any) -> Body:
         from .shapes import size_of
 
-        self.graph = graph
+        self.graph, self.scalars = graph, getattr(graph, "archspec_scalars", {})
         for node in graph.nodes:
             sym = size_of(node, self.syms)
             if sym is not None:
@@ -357,7 +357,7 @@ class _GraphReader:
                 self._module_call(node)
             elif node.op in ("call_function", "call_method") and not is_packing(node):
                 self._call(node)
-            elif node.op == "get_attr":
+            elif node.op == "get_attr" and node not in self.scalars:  # else: numbers
                 self._tensor(node)
             elif node.op == "output":
                 output = unpacked(node.args[0])
@@ -556,9 +556,9 @@ class _GraphReader:
                 self.names[node] = pieces[index]
                 return
 
-        def wrap(v: Any) -> Any:
+        def wrap(v: Any) -> Any:  # `x * freq`: a number where it is read
             if hasattr(v, "op") and hasattr(v, "graph"):
-                return Ref(v)
+                return self.scalars[v] if v in self.scalars else Ref(v)
             if isinstance(v, list | tuple):
                 return type(v)(wrap(x) for x in v)
             return v
