@@ -27,18 +27,19 @@ from archspec.errors import ImportFailure
 from tests.newuser36.facts import state_dict_facts
 from tests.newuser38.facts import compiled_and_emitted
 from tests.newuser40 import references
-from tests.newuser40.cases import CASES, FIXTURE, HERE
+from tests.newuser40.cases import CASES, FIXTURE, HERE, example
 from tests.parity.weights import (
-    deterministic_input,
     fill_deterministic,
     output_summary,
     summary_matches,
 )
 
 
-def _outputs(model: nn.Module, shapes: list[tuple[int, ...]]) -> list[torch.Tensor]:
+def _outputs(
+    model: nn.Module, shapes: list[tuple[int, ...]], dtype: str = "float32"
+) -> list[torch.Tensor]:
     with torch.no_grad():
-        out = model(*(deterministic_input(s) for s in shapes))
+        out = model(*(example(s, dtype) for s in shapes))
     return list(out) if isinstance(out, list | tuple) else [out]
 
 
@@ -58,7 +59,8 @@ def _same_network(ours: nn.Module, reference: nn.Module, case: dict[str, Any]) -
     ours.load_state_dict(reference.state_dict(), strict=True)
     reference.load_state_dict(ours.state_dict(), strict=True)
     for shapes in case["inputs"]:
-        got, expected = _outputs(ours.eval(), shapes), _outputs(reference, shapes)
+        dtype = case.get("dtype", "float32")
+        got, expected = _outputs(ours.eval(), shapes, dtype), _outputs(reference, shapes, dtype)
         assert len(got) == len(expected)
         for a, b in zip(got, expected, strict=True):
             assert torch.equal(a, b)
@@ -81,21 +83,21 @@ def test_the_spec_is_the_hand_written_network(name: str) -> None:
     record = json.loads(FIXTURE.read_text(encoding="utf-8"))[name]
     assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
     for shapes, expected in zip(case["inputs"], record["outputs"], strict=True):
-        (out,) = _outputs(ours, shapes)
-        (again,) = _outputs(emitted.eval(), shapes)
+        (out,) = _outputs(ours, shapes, case.get("dtype", "float32"))
+        (again,) = _outputs(emitted.eval(), shapes, case.get("dtype", "float32"))
         assert torch.equal(out, again)
         assert summary_matches(output_summary(out), expected, rtol=1e-5) == []
 
 
-IMPORTED = sorted(set(CASES) - {"pix2pix_unet"})
+IMPORTED = sorted(set(CASES) - {"pix2pix_unet", "nanogpt"})
 
 
 @pytest.mark.parametrize("name", IMPORTED)
 def test_the_import_of_the_hand_written_network_is_that_network(name: str) -> None:
     case = CASES[name]
     reference = _reference(case)
-    example = [deterministic_input(s) for s in case["inputs"][0]]
-    text = archspec.from_module(reference, example[0] if len(example) == 1 else tuple(example))
+    given = [example(s, case.get("dtype", "float32")) for s in case["inputs"][0]]
+    text = archspec.from_module(reference, given[0] if len(given) == 1 else tuple(given))
     assert _same_network(archspec.compile(text), reference, case) >= 2
 
 
@@ -114,6 +116,7 @@ def test_the_import_of_the_hand_written_network_is_that_network(name: str) -> No
         ("ghostnet", "(N, 3, H, W) with H, W >= 1", None),
         ("repvgg", "(N, 3, H, W) with H, W >= 1", None),
         ("nerf", "(N, 6)", [(1, 7)]),
+        ("nanogpt", "(N, T) int64 with 1 <= T <= 16", [(1, 17)]),
     ],
 )  # fmt: skip
 def test_the_domain_check_states_is_where_the_network_runs(
@@ -128,8 +131,8 @@ def test_the_domain_check_states_is_where_the_network_runs(
     given = outside[0] if len(outside) == 1 else outside
     assert not archspec.check(spec, input=given).ok
     for model in (archspec.compile(spec).eval(), _reference(case)):
-        with pytest.raises(RuntimeError):
-            _outputs(model, outside)
+        with pytest.raises((RuntimeError, IndexError)):  # a position past wpe's 16 rows
+            _outputs(model, outside, case.get("dtype", "float32"))
 
 
 @pytest.mark.parametrize(
@@ -138,13 +141,15 @@ def test_the_domain_check_states_is_where_the_network_runs(
         # the skip pix2pix concatenates is x changed in place by the inner block's LeakyReLU
         ("pix2pix_unet", "changes `x` in place (`model`, whose forward changes what it is given) "
          "and reads it again afterwards (`cat`)"),
+        # nanoGPT's positions, torch.arange(0, t) of the tokens' length, made in forward
+        ("nanogpt", "no layer kind computes `torch.arange` as called here"),
     ],
 )  # fmt: skip
 def test_a_reference_import_cannot_state_is_refused_saying_why(name: str, refusal: str) -> None:
     case = CASES[name]
-    example = deterministic_input(case["inputs"][0][0])
+    given = example(case["inputs"][0][0], case.get("dtype", "float32"))
     with pytest.raises(ImportFailure) as failure:
-        archspec.from_module(_reference(case), example)
+        archspec.from_module(_reference(case), given)
     assert refusal in str(failure.value)
 
 
@@ -402,3 +407,52 @@ def test_a_number_made_as_a_tensor_in_forward_is_a_scale(made: Any, scale: str |
     ours.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():
         assert torch.equal(ours(x), model(x))
+
+
+POSITIONS = """\
+archspec: 1
+name: positions
+input: [N, T]
+input_dtype: int64
+layers:
+  - {name: wte, type: embedding, num_embeddings: 100, embedding_dim: 8}
+  - {name: table, type: buffer, shape: [1, 16], fill: arange, dtype: int64, persistent: false}
+  - {name: pos, type: slice_as, dim: 1, from: [table, input]}
+  - {name: wpe, type: embedding, num_embeddings: ROWS, embedding_dim: 8}
+  - {name: summed, type: add, from: [wte, wpe]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("cut", "rows", "ok"),
+    [
+        ("{name: pos, type: slice_as, dim: 1, from: [table, input]}", 16, True),
+        ("{name: pos, type: slice, dim: 1, start: 4, end: 12, from: table}", 12, True),
+        ("{name: pos, type: slice, dim: 1, start: 4, end: 12, from: table}", 11, False),
+        ("{name: pos, type: slice, dim: 1, start: -3, from: table}", 16, True),
+        ("{name: pos, type: slice, dim: 1, start: -3, from: table}", 15, False),
+        ("{name: pos, type: slice, dim: 1, step: 2, from: table}", 15, True),
+    ],
+)
+def test_position_ids_cut_to_the_tokens_length_stay_indices(cut: str, rows: int, ok: bool) -> None:
+    # nanoGPT's wpe(pos[:t]): slice_as (and slice) of an int64 buffer was E401 'computes in
+    # floating point: torch refuses it at run time', though torch slices int64 tensors as any
+    text = POSITIONS.replace(
+        "{name: pos, type: slice_as, dim: 1, from: [table, input]}", cut
+    ).replace("ROWS", str(rows))
+    report = archspec.check(text)
+    if not ok:  # the indices the cut keeps are known: one past the table is E409
+        (only,) = report.diagnostics
+        assert only.code == "E409" and only.message.startswith("wpe: embedding has")
+        return
+    assert report.ok and not report.diagnostics, report.diagnostics
+    ours = archspec.compile(text).eval()
+    table = torch.arange(16).reshape(1, 16)
+    pos = {"slice_as": table[:, :10], "start: 4": table[:, 4:12], "start: -3": table[:, -3:]}
+    pos["step: 2"] = table[:, ::2]
+    cut_pos = pos[next(k for k in pos if k in cut)]
+    x = torch.arange(2 * cut_pos.shape[1]).reshape(2, -1)
+    with torch.no_grad():
+        assert torch.equal(ours(x), ours.wte(x) + ours.wpe(cut_pos))
+    if "slice_as" in cut:  # the table has 16 positions
+        assert report.domain_text.endswith("accepts (N, T) int64 with 1 <= T <= 16")

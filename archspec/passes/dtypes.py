@@ -24,9 +24,13 @@ from ..lazymethods import dataclass
 from ..ops.outputs import BLOCK_OUTPUT
 
 #: Kinds that move or combine values without arithmetic of their own: int64 in, int64 out.
-_KEEP = frozenset({"reshape", "permute", "flatten", "chunk", "split", "select", "expand"})
+_KEEP = frozenset(
+    {"reshape", "permute", "flatten", "chunk", "split", "select", "expand", "slice", "slice_as"}
+)
 #: Elementwise joins: int64 when every input is, else torch promotes to float.
 _PROMOTE = frozenset({"add", "sub", "mul", "concat", "maximum", "minimum"})
+#: Kinds whose values are their first input's, another input giving only a size.
+_FIRST = frozenset({"expand", "slice_as"})
 #: True division: always float.
 _TO_FLOAT = frozenset({"div"})
 #: Lookups by index: int64 in (torch refuses anything else), float out.
@@ -43,7 +47,7 @@ UNPOOLS = frozenset(f"maxunpool{n}d{a}" for n in (1, 2, 3) for a in ("", "_as"))
 #: repeated): an index range known before them is known after them.
 _SAME_VALUES = frozenset({"reshape", "permute", "flatten", "expand"})
 #: Kinds that keep part of their input's values: which part, only the values listed say.
-_PART = frozenset({"select", "chunk", "split"})
+_PART = frozenset({"select", "chunk", "split", "slice", "slice_as"})
 #: The most elements listed to follow values through `_PART` kinds and joins (a buffer of
 #: position ids or a window's relative position index is far smaller).
 MOST_LISTED = 1 << 16
@@ -244,6 +248,11 @@ def moved(node: Node, given: Listed, siblings: Sequence[Node]) -> Listed | None:
     if kind == "select":
         index = a["index"] % shape[dim]
         return out, _strided(out, strides[:dim] + strides[dim + 1 :], index * strides[dim], flat)
+    if kind in ("slice", "slice_as"):  # `x[:, start:end:step]`, `x[:, : like.shape[1]]`
+        start, step = (a["start"], a["step"]) if kind == "slice" else (0, 1)
+        start = max(start + shape[dim], 0) if start < 0 else min(start, shape[dim])
+        at = [s * step if d == dim else s for d, s in enumerate(strides)]
+        return out, _strided(out, at, start * strides[dim], flat)
     names = list(a["names"])  # chunk, split: the pieces before this one set its start
     before = set(names[: names.index(node.name)])
     start = sum(n.shape[dim].value for n in siblings if n.name in before)
@@ -296,8 +305,10 @@ def _walk(
         elif kind in UNPOOLS:  # float values at int64 indices: float out
             if read[0] or not read[1]:
                 errors.append(_unpool_inputs(node, read[0]))
-        elif not any(read) or kind in _TO_FLOAT or (kind == "expand" and not read[0]):
+        elif not any(read) or kind in _TO_FLOAT or (kind in _FIRST and not read[0]):
             continue  # float out (an expand's values are its first input's)
+        elif kind in _FIRST:  # its other input gives a size: int64 as its first is
+            ints[node.name] = _follow(node, [ints[node.inputs[0]]], module.nodes)
         elif kind in _KEEP or (kind in _PROMOTE and all(read)):
             ints[node.name] = _follow(node, [ints[i] for i in node.inputs], module.nodes)
         elif kind not in _PROMOTE:
@@ -364,7 +375,7 @@ def _check_indices(
 ) -> None:
     """torch's lookup refuses an index below 0 or past the table's last row (`rows`, an
     embedding's `num_embeddings` by default): when the values are known (a buffer moved by
-    reshapes, permutes, flattens, expands, selects, chunks and splits, or joined by concat,
+    reshapes, permutes, flattens, expands, selects, chunks, splits and slices, or joined by concat,
     add, sub and mul), so is that."""
     rows = node.attrs.get("num_embeddings") if rows is None else rows
     if known is None or not isinstance(rows, int):

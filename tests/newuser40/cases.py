@@ -7,6 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from tests.parity.weights import deterministic_input
+
 HERE = Path(__file__).parent
 FIXTURE = HERE / "reference.json"
 
@@ -26,4 +30,13 @@ CASES: dict[str, dict[str, Any]] = {
     "repvgg": {"spec": "repvgg.yaml", "reference": "RepVGG",
                "inputs": [[(2, 3, 32, 48)], [(1, 3, 1, 1)]]},
     "nerf": {"spec": "nerf.yaml", "reference": "NeRF", "inputs": [[(5, 6)], [(1, 6)]]},
+    "nanogpt": {"spec": "nanogpt.yaml", "reference": "GPT",
+                "inputs": [[(2, 11)], [(1, 16)], [(1, 1)]], "dtype": "int64"},
 }  # fmt: skip
+
+
+def example(shape: tuple[int, ...], dtype: str = "float32") -> torch.Tensor:
+    """A deterministic input: token ids below the references' vocabulary of 500, or floats."""
+    if dtype == "int64":
+        return torch.arange(torch.Size(shape).numel()).reshape(shape) * 7 % 500
+    return deterministic_input(shape)

@@ -17,8 +17,8 @@ import torch
 import archspec
 from tests.newuser36.facts import state_dict_facts, write_fixture
 from tests.newuser40 import references
-from tests.newuser40.cases import CASES, FIXTURE, HERE
-from tests.parity.weights import deterministic_input, fill_deterministic, output_summary
+from tests.newuser40.cases import CASES, FIXTURE, HERE, example
+from tests.parity.weights import fill_deterministic, output_summary
 
 
 def main() -> None:
@@ -33,7 +33,9 @@ def main() -> None:
         reference.eval()
         with torch.no_grad():
             outputs = [
-                output_summary(reference(*(deterministic_input(s) for s in shapes)))
+                output_summary(
+                    reference(*(example(s, case.get("dtype", "float32")) for s in shapes))
+                )
                 for shapes in case["inputs"]
             ]
         records[name] = {
