@@ -87,6 +87,8 @@ class Node:
     stated: frozenset[str] = frozenset()
     #: computed only in eval mode; in training the node is its one input (`eval_only`)
     eval_only: bool = False
+    #: computed only in training mode; in eval the node is its first input (`pass_in_eval`)
+    pass_in_eval: bool = False
 
 
 def replaced(obj: _T, **changes: Any) -> _T:
@@ -115,6 +117,7 @@ def node_of(
     when_expr: AttrExpr | None,
     stated: frozenset[str],
     eval_only: bool = False,
+    pass_in_eval: bool = False,
 ) -> Node:
     """Node(...) of every field, made without the frozen __init__, which sets each field
     through object.__setattr__ (a third of the cost of a node): lowering makes one per layer
@@ -137,6 +140,7 @@ def node_of(
         when_expr=when_expr,
         stated=stated,
         eval_only=eval_only,
+        pass_in_eval=pass_in_eval,
     )
     return node
 
@@ -256,7 +260,8 @@ class Module:
             return False
         prev = INPUT
         for node in self.nodes:
-            if not node.is_module or node.inputs != (prev,) or node.train_only or node.eval_only:
+            one_mode = node.train_only or node.eval_only or node.pass_in_eval
+            if not node.is_module or node.inputs != (prev,) or one_mode:
                 return False
             if "." in node.name:  # a list's entry: the list is registered, never called
                 return False

@@ -185,7 +185,7 @@ class _Layout:
         run: _Run | None = None  # identical block instances in a row, folded into one box
         for node in module.nodes:
             path = f"{prefix}.{node.name}" if prefix else node.name
-            train = train_only or node.train_only
+            train = train_only or node.train_only or node.pass_in_eval
             srcs = [refs[i] for i in node.inputs]
             if node.kind == BLOCK_OUTPUT and (node.inputs[0], node.attrs["_index"]) in refs:
                 srcs = [refs[(node.inputs[0], node.attrs["_index"])]]  # its output's box
@@ -307,6 +307,7 @@ def _signature(node: Node) -> tuple[Any, ...]:
         node.inputs if node.child is None else (),
         node.train_only,
         node.eval_only,
+        node.pass_in_eval,
         repr(node.shape),
         inner,
     )
@@ -335,6 +336,7 @@ def _layer_box(node: Node, path: str, train: bool) -> Box:
     auto = node.name == node.kind or re.fullmatch(rf"{node.kind}_\d+", node.name)
     head = what if auto or node.name == what else f"{node.name}: {what}"
     head += " [eval only]" if node.eval_only else ""
+    head += f" [eval: {node.inputs[0]}]" if node.pass_in_eval else ""
     return Box(path, [head, *_args(attrs)], op.category, train_only=train)
 
 
@@ -380,4 +382,6 @@ def _cluster_label(node: Node, defaults: Mapping[str, Any]) -> str:
         label += "  [training only]"
     if node.eval_only:
         label += "  [eval only]"
+    if node.pass_in_eval:
+        label += f"  [eval: {node.inputs[0]}]"
     return label

@@ -123,9 +123,11 @@ def summarise_table(
             type=_type_of(r.node),
             depth=r.depth,
             shape=r.shape,
-            train_only=r.node.train_only,
+            # a step eval skips (pass_in_eval) is computed in training only as well
+            train_only=r.node.train_only or r.node.pass_in_eval,
             shapes=several.get(r.path, ()),
             eval_only=r.node.eval_only,
+            pass_in_eval=r.node.pass_in_eval,
         )
         if r.node.child is None:
             params, macs, conns = costs[r.path]

@@ -41,6 +41,8 @@ class Row:
     train_only: bool = False
     #: computed in eval mode only (`eval_only`): training passes its input on
     eval_only: bool = False
+    #: computed in training only, eval passing its first input on (`pass_in_eval`)
+    pass_in_eval: bool = False
     #: connections per sample as LeCun et al. (1998) count them (inputs + bias per unit)
     connections: Dim | None = None
     #: a module summary's Trainable column (torchinfo's words): "True", "False", "Partial"
@@ -216,6 +218,7 @@ class Summary:
                     "folded": r.folded,
                     "train_only": r.train_only,
                     "eval_only": r.eval_only,
+                    "pass_in_eval": r.pass_in_eval,
                 }
                 for r in self.rows
             ],

@@ -171,12 +171,39 @@ class ActsInTraining(DropsInTraining):
         return x
 
 
-def test_a_step_only_training_returns_is_refused_at_it() -> None:
+def test_a_step_only_training_returns_is_one_eval_passes_on() -> None:
+    """It was E902 ('returns another value in training mode'): eval returns the act's
+    input, so the act is a `pass_in_eval` step, the model in both modes."""
+    net = ActsInTraining()
+    text = archspec.from_module(net, torch.zeros(1, 3, 4, 4))
+    assert "{name: act, type: relu, pass_in_eval: true}" in text
+    twin = archspec.compile(text)
+    twin.load_state_dict(net.state_dict())
+    x = torch.randn(2, 3, 5, 5)
+    for mode in (True, False):
+        net.train(mode), twin.train(mode)
+        torch.testing.assert_close(twin(x), net(x), rtol=0, atol=0)
+    assert not torch.equal(net.train()(x), net.eval()(x))
+
+
+class ActsOnAnother(DropsInTraining):
+    def __init__(self) -> None:
+        super().__init__()
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if self.training:
+            y = self.act(x)  # the statement
+        return y
+
+
+def test_a_step_only_training_returns_whose_input_eval_does_not_is_refused_at_it() -> None:
     with pytest.raises(ImportFailure) as info:
-        archspec.from_module(ActsInTraining(), torch.zeros(1, 3, 4, 4))
+        archspec.from_module(ActsOnAnother(), torch.zeros(1, 3, 4, 4))
     (diag,) = info.value.diagnostics
     assert diag.code == "E902" and "(`act`, a step eval does not take)" in diag.message
-    lines, first = inspect.getsourcelines(ActsInTraining.forward)
+    lines, first = inspect.getsourcelines(ActsOnAnother.forward)
     assert "# the statement" in lines[diag.span.line - first]
 
 

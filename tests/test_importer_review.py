@@ -169,9 +169,10 @@ class TrainingStep(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.fc(x)
+        h = x.sigmoid()
         if self.training:
-            x = x * 2  # only in training
-        return self.head(x)
+            h = x * h  # only in training
+        return self.head(h)
 
 
 class CachedInEval(nn.Module):
@@ -220,7 +221,7 @@ def test_a_forward_that_differs_in_training_is_refused_at_the_statement() -> Non
         archspec.from_module(TrainingStep(), torch.zeros(1, 8))
     (diag,) = info.value.diagnostics
     assert diag.code == "E902" and "only training takes the operator `mul`" in diag.message
-    assert diag.span is not None and _line_of(diag.span, "x = x * 2  # only in training")
+    assert diag.span is not None and _line_of(diag.span, "h = x * h  # only in training")
     # the mode passed on is a dropout in training too, not the identity eval mode traces
     text = roundtrip(PassesTheMode(), (2, 8))
     assert "{name: dropout, type: dropout, p: 0.25}" in text

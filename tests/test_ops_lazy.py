@@ -151,7 +151,16 @@ def test_the_fields_every_layer_model_shares_are_generated_once(
     second.model_rebuild()
     assert unions == []
     fields = second.__pydantic_core_schema__["schema"]["fields"]
-    assert set(fields) == {"name", "from_", "key", "when", "train_only", "eval_only", "type"}
+    assert set(fields) == {
+        "name",
+        "from_",
+        "key",
+        "when",
+        "train_only",
+        "eval_only",
+        "pass_in_eval",
+        "type",
+    }
     assert fields["from_"]["validation_alias"] == "from"
     for bad, where in (({"name": 3}, "name"), ({"from": [1]}, "from"), ({"when": 2}, "when")):
         with pytest.raises(ValueError, match=where):

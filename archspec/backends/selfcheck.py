@@ -257,7 +257,10 @@ def _compare_forward(emitted: Any, reference: Any, graph: Graph, source: str) ->
     if shapes is None:
         return "no input size is accepted"  # check says so; there is nothing to run
     shape = shapes[0] if len(shapes) == 1 else ", ".join(map(str, shapes))
-    train_only = any(node.train_only for _, node in iter_nodes(graph.root))
+    # a step of one mode (train_only, eval_only, pass_in_eval): each mode's graph is checked
+    train_only = any(
+        node.train_only or node.eval_only or node.pass_in_eval for _, node in iter_nodes(graph.root)
+    )
     if any(math.prod(s) >= MAX_TENSOR_ELEMENTS for s in shapes):
         return "every accepted input is larger than a tensor can hold"
     for training in (False, True) if train_only else (False,):

@@ -269,8 +269,8 @@ def _program(module: Module, training: bool) -> Program:
     for node in module.nodes:
         if node.train_only and not training:
             continue
-        if node.eval_only and training:  # its readers read its input
-            steps.append(("alias", node.name, node.inputs, None))
+        if (node.eval_only and training) or (node.pass_in_eval and not training):
+            steps.append(("alias", node.name, node.inputs[:1], None))  # read its (first) input
         elif node.is_module:
             steps.append(("module", node.name, node.inputs, None))
         elif REGISTRY[node.kind].style == "tensor":
@@ -315,7 +315,7 @@ def build_scope(
         )
         return _versioned(seq, module)
     programs = {"eval": _program(module, training=False)}
-    if any(n.train_only or n.eval_only for n in module.nodes):
+    if any(n.train_only or n.eval_only or n.pass_in_eval for n in module.nodes):
         programs["train"] = _program(module, training=True)
     named: tuple[str, ...] = ()
     if module.extra_inputs and module.path == "" and module.block is None:

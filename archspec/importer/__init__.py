@@ -133,13 +133,20 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
             "layers; the limits keep any spec quick to read and check",
             code="E901",
         ) from None
-    if first.code == "E315":  # a step only eval takes, as no spec can state it
+    if first.code == "E315":  # a step of one mode only, as no spec can state it
+        passing = "is pass_in_eval but" in first.message
+        mode, mark = ("training", "pass_in_eval") if passing else ("eval", "eval_only")
+        why = (
+            "a pass_in_eval step passes its first input on in eval, so it keeps that input's shape"
+            if passing
+            else "an eval_only step passes its input on in training, so it reads one tensor "
+            "and keeps its shape"
+        )
         raise ImportFailure(
-            f"{cls} takes a step in eval mode only that a spec's eval_only step "
+            f"{cls} takes a step in {mode} mode only that a spec's {mark} step "
             f"cannot state: {first.message[:300]}",
             span=span_of_class(type(model)),
-            hint="an eval_only step passes its input on in training, so it reads one tensor "
-            "and keeps its shape: take the step in both modes, or outside the model",
+            hint=why + ": take the step in both modes, or outside the model",
             code="E902",
         ) from None
     if first.code.startswith("E4"):

@@ -23,8 +23,9 @@ from typing import Any
 
 from ..ops.names import is_index, spec_key_problem
 from .defaulted import one_tensor_call
+from .order import stateful
 from .several import added_call
-from .trace import _stateful, child_item
+from .trace import child_item
 from .where import describe, span_from_stack
 
 
@@ -255,7 +256,7 @@ def unfinished_entries(reader: Any) -> None:
     the entries it calls, so the twin's state_dict would lack the others' tensors."""
     for head, called in getattr(reader, "entries", {}).items():
         holder = reader.module.get_submodule(head)._modules
-        unused = [k for k in holder if k not in called and _stateful(holder[k])]
+        unused = [k for k in holder if k not in called and stateful(holder[k])]
         if unused:
             reader.fail(
                 "E904",

@@ -131,13 +131,7 @@ def _branch(reader: Any, tensor: Any) -> tuple[str, int, list[Item], set[Any]] |
             tensor = chain[0]
             continue
         step = by_name.get(name)
-        if (
-            step is None
-            or step.is_module
-            or step.body is not None
-            or step.train_only
-            or step.eval_only
-        ):
+        if step is None or step.is_module or step.body is not None or step.one_mode:
             return None
         read = {a for a in fanned if reader.names.get(a) in step.inputs}  # sizes: `x.shape`
         if before not in step.inputs or set(step.inputs) - {before} - {

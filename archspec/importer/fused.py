@@ -55,10 +55,10 @@ def fused_reading(module: nn.Module) -> Leaf | None:
 def _find(module: nn.Module) -> Leaf | None:
     import torch
 
-    from .trace import _stateful
+    from .order import stateful
 
     own = _own(module)
-    if not own or any(_stateful(child) for child in module.children()):
+    if not own or any(stateful(child) for child in module.children()):
         return None
     for op, fields in _readings(module):
         base = defaults(op)
@@ -384,8 +384,7 @@ def splice_call(reader: Any, node: Any, item: Item) -> None:
         return
     steps, output = done
     for step in steps:
-        step.train_only = node.name in reader.train_only
-        step.eval_only = node.name in reader.eval_only
+        reader.modes.mark(step, node)
         if step.ref:
             reader.used.add(step.ref)
         reader.items.append(step)

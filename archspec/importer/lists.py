@@ -39,7 +39,7 @@ def joined(reader: Any, node: Any, target: str, values: Any) -> Any:
     name = reader._fresh(f"{target}_inputs")
     item = Item(name, "concat", {"dim": body.list_input}, {"dim": body.list_input}, inputs)
     item.is_module = False
-    item.train_only, item.eval_only = node.name in reader.train_only, node.name in reader.eval_only
+    reader.modes.mark(item, node)
     reader.used.add(name)
     reader.items.append(item)
     reader.joins[node] = (name,)
@@ -271,13 +271,7 @@ def _steps_between(
         name, before = reader.names[node], reader.names.get(ins[0])
         if name != before:  # not an alias (`x.contiguous()`): an item of its own
             step = by_name.get(name)
-            if (
-                step is None
-                or step.is_module
-                or step.train_only
-                or step.eval_only
-                or step.body is not None
-            ):
+            if step is None or step.is_module or step.one_mode or step.body is not None:
                 return None
             if step.kind in ("chunk", "split", "parameter") or step.inputs not in ((before,),):
                 return None

@@ -234,13 +234,13 @@ def _register_order(cls: type, bodies: list[Body], members: list[Any]) -> list[s
     that differ by children only some hold (timm's PreActBottleneck registers `downsample`
     first, in its strided instances only) take the order of the one that holds them all,
     when every other instance registers its own children in that order."""
-    from .trace import _holders
+    from .order import holders
 
     orders = {tuple(b.register_order or ()) for b in bodies}
     if len(orders) == 1:
         (order,) = orders
         return list(order) or None
-    registered = [_holders(m) for m in members]
+    registered = [holders(m) for m in members]
     full = max(registered, key=len)
     if all(set(r) <= set(full) and r == [k for k in full if k in r] for r in registered):
         return full

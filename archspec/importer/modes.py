@@ -5,11 +5,13 @@ A module's forward may read `self.training`. Three cases are exact: the same gra
 modes; a mode flag passed on (`F.dropout(x, p, training=self.training)`, traced False in
 eval, True in training, read from the training graph as the kind that follows the mode);
 nodes only training runs that no eval node reads (GoogLeNet's auxiliary heads, marked
-`train_only`); and torch's dropout modules called in training only (`if self.training: x =
+`train_only`); torch's dropout modules called in training only (`if self.training: x =
 self.drop(x)`), which return their input in eval, so the call taken in both modes is the
-model's graph in both (a `dropout` node). Any other difference (`if self.training: x = x *
-2`) would make the twin compute something else in training, so it is refused at the
-statement (E902).
+model's graph in both (a `dropout` node); and other steps only training takes where eval
+reads their first input in their place (`if self.training: x = x * 2`, a VAE's `z = mu +
+eps * std` where eval takes `z = mu`), marked `pass_in_eval`. Any other difference (`if
+self.training: h = x * h`, where eval reads `h`) would make the twin compute something else
+in training, so it is refused at the statement (E902).
 """
 
 from __future__ import annotations
@@ -219,15 +221,72 @@ def _eval_identities(module: nn.Module, train: Any, names: set[str]) -> dict[Any
     return idle
 
 
+def _eval_passes(train: Any, names: set[str], idle: dict[Any, Any]) -> dict[Any, Any]:
+    """The training graph's calls that eval does not take, each -> the first node it reads:
+    where eval reads that node in the call's place (a VAE's `z = mu + eps * std` in
+    training, `z = mu` in eval), the call is a `pass_in_eval` step (`_used_passes`)."""
+    passes = {}
+    for node in train.nodes:
+        if node.op not in _CALLS or node.name in names or node in idle:
+            continue
+        ins = node.all_input_nodes
+        if ins and node.target is not getattr:
+            passes[node] = ins[0]
+    return passes
+
+
+def _used_passes(graph: Any, train: Any, passes: dict[Any, Any]) -> set[str]:
+    """The names of the `passes` that a node of both modes, or an output of eval's, reads
+    in training (directly, or through a chain of them): the steps eval skips. Outputs
+    only training returns (GoogLeNet's auxiliary heads, after eval's) are train_only."""
+    from torch.fx.node import map_arg
+
+    from .calls import unpacked
+
+    names = {n.name for n in graph.nodes}
+    reads = [
+        r for n in train.nodes if n.op != "output" and n.name in names for r in n.all_input_nodes
+    ]
+    (out,) = [unpacked(n.args[0]) for n in train.nodes if n.op == "output"]
+    if _output(graph) != _plain(out, passes) and isinstance(out, tuple | list):
+        out = out[0]  # training returns eval's output first, and more
+    map_arg(out, reads.append)
+    used: set[str] = set()
+    for read in reads:
+        while read in passes and read.name not in used:
+            used.add(read.name)
+            read = passes[read]
+    return used
+
+
+_CALLS = ("call_module", "call_function", "call_method")
+
+
+@dataclasses.dataclass(frozen=True)
+class Modes:
+    """The names of a traced graph's nodes that one mode skips (with_training): computed
+    in training only, in eval only, and in training only with eval reading the node's first
+    input in its place."""
+
+    train_only: frozenset[str] = frozenset()
+    eval_only: frozenset[str] = frozenset()
+    pass_in_eval: frozenset[str] = frozenset()
+
+    def mark(self, item: Any, node: Any) -> None:
+        """Mark `item` (a trace.Item), made of the fx `node`, with the mode that skips it."""
+        name = node.name
+        item.train_only, item.eval_only = name in self.train_only, name in self.eval_only
+        item.pass_in_eval = name in self.pass_in_eval
+
+
 def with_training(
     module: nn.Module,
     graph: Any,
     problems: Problems,
     trace: Callable[[nn.Module, Problems], Any],
-) -> tuple[Any, set[str], set[str]]:
-    """The graph to read (eval's, or training's when it states both modes), the names of
-    its training-only nodes and of its eval-only steps; (None, set(), set()) after a
-    located refusal."""
+) -> tuple[Any, Modes]:
+    """The graph to read (eval's, or training's when it states both modes) and the names of
+    its nodes one mode skips; (None, Modes()) after a located refusal."""
     from .evalsteps import eval_steps, spliced
     from .trace import Problems
 
@@ -249,22 +308,27 @@ def with_training(
     if train is None:
         for diag in quiet.items:
             problems.add(dataclasses.replace(diag, message=diag.message + " (in training mode)"))
-        return None, set(), set()
+        return None, Modes()
     names = {n.name for n in graph.nodes}
     idle = _eval_identities(module, train, names)
     # eval's steps training skips, each -> the node it reads (`if not self.training: ...`)
     steps = eval_steps(graph, {n.name for n in train.nodes})
-    passed_on = _compared(module, graph, train, idle, steps, problems)
+    # training's steps eval may skip, each -> its first input (a VAE's sampling); not
+    # beside eval's own steps, where a node reading one in each mode would be two graphs
+    unread = idle if steps else {**idle, **_eval_passes(train, names, idle)}
+    passed_on = _compared(module, graph, train, unread, steps, problems)
     if passed_on is False:
-        return None, set(), set()
-    if not _first_eval_output(graph, train, idle, steps):
+        return None, Modes()
+    if not _first_eval_output(graph, train, unread, steps):
         _another_output(module, train, names, problems)
-        return None, set(), set()
-    extra = {n.name for n in train.nodes if n.op != "output" and n not in idle} - names
+        return None, Modes()
+    passes = _used_passes(graph, train, {n: r for n, r in unread.items() if n not in idle})
+    extra = {n.name for n in train.nodes if n.op != "output" and n not in idle} - names - passes
     skipped = {n.name for n in steps}
-    if not extra and not passed_on:
-        return graph, set(), skipped
-    return spliced(train, graph, steps), extra, skipped
+    if not extra and not passed_on and not passes:
+        return graph, Modes(eval_only=frozenset(skipped))
+    modes = Modes(frozenset(extra), frozenset(skipped), frozenset(passes))
+    return spliced(train, graph, steps), modes
 
 
 def _compared(

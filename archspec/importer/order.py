@@ -16,6 +16,16 @@ from .trace import Item
 from .where import describe, diagnostic, span_of_class
 
 
+def stateful(module: Any) -> bool:
+    """Whether the module (an nn.Module) holds a parameter or a buffer."""
+    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+
+
+def holders(module: Any) -> list[str]:
+    """The children of the module holding tensors, in registration (state_dict) order."""
+    return [key for key, child in module.named_children() if stateful(child)]
+
+
 def registration_order(items: list[Item], holders: list[str]) -> list[Item]:
     """`items` reordered so the modules named in `holders` come in that order, each after
     everything it reads; other items keep their order. Unchanged when no such order exists."""
@@ -82,12 +92,7 @@ def unstated_order(items: list[Item], called: list[str], holders: list[str]) -> 
         return ", and not all of their keys are names `register_order:` can list"
     prev = "input"
     for item in items:
-        if (
-            not item.is_module
-            or item.train_only
-            or item.eval_only
-            or item.inputs not in ((), (prev,))
-        ):
+        if not item.is_module or item.one_mode or item.inputs not in ((), (prev,)):
             return None
         prev = item.ref or ""
     return ", in a plain chain (an nn.Sequential registers its entries in the order it calls them)"

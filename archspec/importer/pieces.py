@@ -67,6 +67,6 @@ def read_pieces(reader: Any, node: Any, call: Call, inputs: tuple[str, ...]) -> 
     if call.kind == "split":
         fields["split_size"] = call.fields["split_size"]
     item = Item(None, call.kind, dict(fields), dict(fields), inputs, is_module=False)
-    item.train_only, item.eval_only = node.name in reader.train_only, node.name in reader.eval_only
+    reader.modes.mark(item, node)
     reader.items.append(item)
     reader.pieces[node] = names

@@ -14,7 +14,18 @@ from .blocks import Block
 from .leaves import defaults
 from .model import Imported
 
-_FIRST_KEYS = ("name", "key", "type", "count", "flat", "when", "train_only", "eval_only", "from")
+_FIRST_KEYS = (
+    "name",
+    "key",
+    "type",
+    "count",
+    "flat",
+    "when",
+    "train_only",
+    "eval_only",
+    "pass_in_eval",
+    "from",
+)
 
 
 def _scalar(value: Any) -> str:

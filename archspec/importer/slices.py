@@ -412,7 +412,7 @@ def _split(reader: Any, node: Any, src: str, dim: int, start: int, stop: int, si
     reader.used.update(names)
     fields = {"dim": dim, "names": names, "split_size": sizes}
     item = Item(None, "split", dict(fields), dict(fields), (src,), is_module=False)
-    item.train_only, item.eval_only = node.name in reader.train_only, node.name in reader.eval_only
+    reader.modes.mark(item, node)
     reader.items.append(item)
     return names[1 if start else 0]
 
@@ -432,7 +432,7 @@ def _sliced(
     name = reader._fresh(node.name)
     full = {"dim": dim, "start": 0, "end": None, "step": 1, **fields}
     item = Item(name, "slice", dict(fields), full, (src,), is_module=False)
-    item.train_only, item.eval_only = node.name in reader.train_only, node.name in reader.eval_only
+    reader.modes.mark(item, node)
     reader.used.add(name)
     reader.items.append(item)
     return name
@@ -446,7 +446,7 @@ def _step(
     name = reader._fresh(node.name)
     srcs = src if isinstance(src, tuple) else (src,)
     item = Item(name, kind, dict(fields), dict(fields), srcs, is_module=False)
-    item.train_only, item.eval_only = node.name in reader.train_only, node.name in reader.eval_only
+    reader.modes.mark(item, node)
     reader.used.add(name)
     reader.items.append(item)
     return name

@@ -42,6 +42,8 @@ from .where import (
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
 
+    from .modes import Modes
+
 
 @dataclass
 class Item:
@@ -58,7 +60,13 @@ class Item:
     is_module: bool = True  # takes a position (a child module)
     train_only: bool = False  # traced only in training mode (GoogLeNet's aux heads)
     eval_only: bool = False  # a step eval takes and training skips (evalsteps.py)
+    pass_in_eval: bool = False  # a step training takes and eval skips (modes.py)
     outputs: list[str] | None = None  # a block call's names for the tensors it returns
+
+    @property
+    def one_mode(self) -> bool:
+        """Whether one mode skips it (train_only, eval_only, pass_in_eval)."""
+        return self.train_only or self.eval_only or self.pass_in_eval
 
     @property
     def ref(self) -> str | None:
@@ -267,11 +275,6 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
         return None
 
 
-def _holders(module: nn.Module) -> list[str]:
-    """Children holding tensors, in registration (state_dict) order."""
-    return [key for key, child in module.named_children() if _stateful(child)]
-
-
 def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
     """The body of a traced forward; `fused`: the module's layer is one call (fused.py)."""
     from .fused import fused_trace
@@ -282,7 +285,7 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
     if graph is not None:  # and the same in training, or stating both modes (modes.py)
         for diag in drops_in_eval(module, graph):
             problems.add(diag)
-        graph, *modes = with_training(module, graph, problems, trace)
+        graph, modes = with_training(module, graph, problems, trace)
     if graph is None:
         return Body([], None)
     from .inplace import in_place_aliases
@@ -291,7 +294,7 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
     unread = [] if fused else unread_tensors(module, graph)  # the layer reads its own
     for diag in [*in_place_aliases(module, graph, problems), *unread]:
         problems.add(diag)
-    reader = _GraphReader(module, problems, tuple(modes))
+    reader = _GraphReader(module, problems, modes)
     body = reader.read(graph)
     body.inputs = reader.inputs  # a block's tensors, when it takes several (inputs.py)
     return body
@@ -300,8 +303,8 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
 class _GraphReader:
     """Walks one traced graph in order, making an item per node."""
 
-    def __init__(self, module: nn.Module, problems: Problems, modes: tuple[set[str], ...]) -> None:
-        self.train_only, self.eval_only = modes  # node names (modes.with_training)
+    def __init__(self, module: nn.Module, problems: Problems, modes: Modes) -> None:
+        self.modes = modes  # the nodes one mode skips
         self.module = module
         self.problems = problems
         self.names: dict[Any, str] = {}  # fx node -> the item name it is
@@ -362,14 +365,13 @@ class _GraphReader:
             elif node.op == "output":
                 output = unpacked(node.args[0])
         from .lists import unfinished_lists
-        from .order import registration_order
+        from .order import holders, registration_order
+        from .tensors import in_registration_order
 
         if not getattr(self, "failed", False):  # else: a list cut short by that failure
             unfinished_lists(self)
 
-        from .tensors import in_registration_order
-
-        self.items = registration_order(self.items, _holders(self.module))
+        self.items = registration_order(self.items, holders(self.module))
         self.items = in_registration_order(self.items, self.module)
         heads = dict.fromkeys((i.ref or "").split(".")[0] for i in self.items)  # `convs.0`
         self.called = [h for h in heads if h in self.called]
@@ -377,7 +379,7 @@ class _GraphReader:
             return Body(self.items, None, self.list_input, self.register_order, self.fused)
         from .order import check_order
 
-        check_order(self, _holders(self.module))
+        check_order(self, holders(self.module))
         out_name: str | list[str] | None = None
         if output is not None and output in self.names:
             out_name = self.names[output]
@@ -495,11 +497,13 @@ class _GraphReader:
 
     def _repeat_call(self, node: Any, target: str, child: nn.Module, inputs: tuple[str, ...]):
         """A child called again: an activation at defaults in forward, else one child reused."""
-        leaf = read_leaf(child)
         from ..ops.merge import ACTIVATION_FNS
+        from .order import stateful
+
+        leaf = read_leaf(child)
 
         plain = leaf is not None and all(k == "inplace" for k in leaf.fields)
-        if plain and leaf is not None and leaf.kind in ACTIVATION_FNS and not _stateful(child):
+        if plain and leaf is not None and leaf.kind in ACTIVATION_FNS and not stateful(child):
             name, fn = self._fresh(node.name), {"fn": leaf.kind}
             item = Item(name, "activation", fn, dict(fn), inputs, is_module=False)
             self._add(node, item, name)
@@ -508,7 +512,7 @@ class _GraphReader:
         if item is not None:  # `{type: reuse, node: mlp}`: one module, called again
             self._add(node, item, item.ref or "")
             return
-        if leaf is not None and not _stateful(child):  # a stateless layer: another copy
+        if leaf is not None and not stateful(child):  # a stateless layer: another copy
             name = self._fresh(node.name)
             self._add(node, Item(name, leaf.kind, dict(leaf.fields), dict(leaf.full), inputs), name)
             return
@@ -531,7 +535,7 @@ class _GraphReader:
         return candidate
 
     def _add(self, node: Any, item: Item, name: str) -> None:
-        item.train_only, item.eval_only = node.name in self.train_only, node.name in self.eval_only
+        self.modes.mark(item, node)
         self.used.add(name)
         self.names[node] = name
         self.items.append(item)
@@ -588,7 +592,3 @@ class _GraphReader:
         item = Item(name, call.kind, dict(call.fields), dict(call.fields), inputs)
         item.is_module = False
         self._add(node, item, name)
-
-
-def _stateful(module: nn.Module) -> bool:
-    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())

@@ -26,6 +26,7 @@ STRUCTURE = frozenset(
         "flat",
         "train_only",
         "eval_only",
+        "pass_in_eval",
     }
     | {"body"}  # a residual's layers
     | {"names"}  # the pieces a split makes: sizes that leave none are another node
@@ -60,6 +61,8 @@ def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> di
         node["train_only"] = True
     if item.eval_only:
         node["eval_only"] = True
+    if item.pass_in_eval:
+        node["pass_in_eval"] = True
     return node
 
 

@@ -78,7 +78,7 @@ def add_indices_pool(
     reader.used.update(names)
     item_fields = {**fields, "names": names}
     item = Item(None, kind, dict(item_fields), dict(item_fields), inputs, is_module=False)
-    item.train_only, item.eval_only = node.name in reader.train_only, node.name in reader.eval_only
+    reader.modes.mark(item, node)
     reader.items.append(item)
     reader.pieces[node] = names
 

@@ -41,6 +41,7 @@ class ItemPlan:
         "names_field",
         "op",
         "own_names",
+        "pass_in_eval",
         "refs",
         "spec",
         "spec_name",
@@ -64,6 +65,8 @@ class ItemPlan:
         #: the names `from` reads as written (none without it)
         self.refs: tuple[str, ...] = tuple(refs_of(spec))
         self.train_only = bool(getattr(spec, "train_only", False))
+        #: eval reads its first input in its place: only that one makes it training-only
+        self.pass_in_eval = bool(getattr(spec, "pass_in_eval", False))
         self.key = getattr(spec, "key", None)
         self.spec_name: str | None = getattr(spec, "name", None)
         self.when = getattr(spec, "when", None)

@@ -178,6 +178,7 @@ def _plain_layer(it: Item, given: Mapping[str, int]) -> bool:
         and op.arity == 1
         and not op.optional_inputs
         and not getattr(spec, "eval_only", False)  # its check (E315) is add_node's
+        and not getattr(spec, "pass_in_eval", False)
         and type(op).channel_axis is Op.channel_axis
         and name is not None
         and given.get(name) == 1

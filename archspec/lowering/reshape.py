@@ -114,6 +114,7 @@ def _reshapable(lw: Lowerer, bdef: Any, items: list[Item]) -> Reshapable:
             or spec.model_extra
             or it.env
             or getattr(spec, "eval_only", False)  # its check (E315) is add_node's
+            or plan.pass_in_eval
             or binding(lw, plan).reads_input
         ):
             return Reshapable(bdef)

@@ -42,7 +42,7 @@ from .context import (
     quiet_names,
     when_text,
 )
-from .evalonly import eval_only_made, eval_only_node
+from .evalonly import eval_only_node, one_mode_made, pass_in_eval_node
 from .exprs import input_symbol_hint, reader_of, text_expr
 from .fromlist import computed_inputs
 from .itemplan import ItemPlan, item_plan
@@ -197,6 +197,8 @@ class Lowerer:
             node = absent_as_previous(scope, node)
         if getattr(item.spec, "eval_only", False):
             node = eval_only_node(self, node, item)  # E315, Skip
+        if getattr(item.spec, "pass_in_eval", False):
+            node = pass_in_eval_node(self, node, item)  # E315, Skip
         scope.nodes.append(node)
         scope.shapes[node.name] = node.shape
         scope.axes[node.name] = out_axis(self, scope, node)
@@ -386,8 +388,8 @@ def _lower_items(lw: Lowerer, child: Child, scope: Scope, env: Mapping[str, Any]
             scope.index = idx
             try:
                 made = lw.lower_item(item, scope, env, prev)
-                if made is not None and getattr(item.spec, "eval_only", False):
-                    eval_only_made(lw, scope, made, item)  # E315, Skip
+                if made is not None:
+                    one_mode_made(lw, scope, made, item)  # E315, Skip
                 prev = made or prev
             except Skip:
                 # the readers of a failed item are not checked against a guess: a named
@@ -420,7 +422,9 @@ def _site(
             else resolve_inputs(lw, item, scope, prev)
         )
         in_shapes = [scope.shapes[n] for n in inputs]
-        train = plan.train_only or any(scope.train.get(n, False) for n in inputs)
+        # a step eval skips (`pass_in_eval`) is training-only when what eval reads is
+        read = inputs[:1] if plan.pass_in_eval else inputs
+        train = plan.train_only or any(scope.train.get(n, False) for n in read)
     axis = scope.axes.get(inputs[0], 1) if inputs else 1
     return Site(item, scope, env, inputs, in_shapes, train, axis)
 

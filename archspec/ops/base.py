@@ -171,10 +171,16 @@ class NodeBase(BaseModel):
         False,
         description="compute this node only in eval mode; in training it passes its input on",
     )
+    pass_in_eval: bool = Field(
+        False,
+        description="compute this node only in training mode; in eval it passes its first input on",
+    )
 
 
 #: Fields of NodeBase that are not layer attributes.
-META_FIELDS = frozenset({"name", "key", "from_", "when", "train_only", "eval_only", "type"})
+META_FIELDS = frozenset(
+    {"name", "key", "from_", "when", "train_only", "eval_only", "pass_in_eval", "type"}
+)
 
 
 class LayerSpec(NodeBase):

@@ -329,7 +329,7 @@ def _walk(
                 ins = None
         shape: Shape | None = None
         if ins is not None:
-            node_train = train or node.train_only
+            node_train = train or node.train_only or node.pass_in_eval
             if node.child is not None:
                 shape = _walk_child(node, dot + node.name, ins, depth, ctx, rows, node_train)
             elif node.kind == BLOCK_OUTPUT:  # one output of the block instance it reads

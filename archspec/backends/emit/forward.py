@@ -425,6 +425,8 @@ class _Forward:
             )
         if node.eval_only:  # training passes the input on
             guard = "not self.training" if guard is None else f"{guard} and not self.training"
+        elif node.pass_in_eval:  # eval passes the first input on
+            guard = "self.training" if guard is None else f"{guard} and self.training"
         if guard is not None:
             kept = ins[fallback_input(node) or 0]
             if var != kept and var in ins and read:  # the join reads `var`: set it after

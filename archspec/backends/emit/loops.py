@@ -136,7 +136,10 @@ def render_loop(
             raise NoLoop
     if any(o.name in inner for o in module.outputs):
         raise NoLoop
-    if any(n.when_expr or not n.is_module or n.train_only or n.eval_only for n in copies):
+    if any(
+        n.when_expr or not n.is_module or n.train_only or n.eval_only or n.pass_in_eval
+        for n in copies
+    ):
         raise NoLoop
     index = loop.index
     if index in env.pynames.values() or index in env.pynames or not is_free_name(index):

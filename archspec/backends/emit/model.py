@@ -51,7 +51,7 @@ class Step:
         when = self.when.text if self.when is not None else None
         n = self.node
         inputs = tuple((rename or {}).get(i, i) for i in self.inputs)
-        modes = (n.train_only, n.eval_only)
+        modes = (n.train_only, n.eval_only, n.pass_in_eval)
         return (n.name, n.kind, self.attr, code, when, inputs, modes, self.loop)
 
 
