@@ -51,6 +51,39 @@ def test_emitted_code_computes_what_compile_does(train: bool) -> None:
     same_as_emitted(VAE, torch.rand(2, 784), train=train)
 
 
+SWITCHED = """\
+archspec: 1
+name: switched
+input: [N, 8]
+blocks:
+  b:
+    params: {p: bool}
+    layers:
+      - {name: fc, type: linear, out_features: 8}
+      - {name: noise, type: randn_like, train_only: true}
+      - {name: z, type: add, from: [fc, noise], pass_in_eval: true, when: p}
+      - {name: act, type: tanh, pass_in_eval: true, when: p}
+      - {name: out, type: linear, out_features: 8, from: fc}
+      - {name: o, type: add, from: [out, act]}
+layers:
+  - {type: b, p: true}
+  - {type: b, p: true}
+"""
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_a_switched_step_reads_its_first_input_in_eval(train: bool) -> None:
+    """A join its `when` can leave out stands for another input when absent (`noise`);
+    emitted, eval read that one too (`z = noise` before `if self.p and self.training:`),
+    which eval never computes: UnboundLocalError."""
+    same_as_emitted(SWITCHED, torch.rand(2, 8), train=train)
+    source = archspec.emit(SWITCHED)
+    assert "            if self.training:\n                z = fc + noise  # (N, 8)\n" in source
+    assert "            else:\n                z = fc\n        else:\n            z = noise\n" in (
+        source
+    )
+
+
 def test_emitted_code_reads_like_torch() -> None:
     source = archspec.emit(VAE)
     assert "        x = mu\n        if self.training:\n            x = mu + noise  # (N, 16)\n" in (

@@ -21,9 +21,10 @@ from ...ops.base import META_FIELDS, RESERVED_NAMES
 from ...ops.names import is_index, key_path
 from ...ops.outputs import BLOCK_OUTPUT
 from ...ops.reuse import TARGET
-from ..pycode import INDENT, LINE_LENGTH, Namespace, comment_line, lit, wrap_comment
-from ..pylayout import Comp, Doc, Group, call, flat, format_doc, parse_doc
+from ..pycode import INDENT, Namespace, comment_line, lit
+from ..pylayout import Comp, Doc, Group, call, flat, parse_doc
 from ..pyvalues import IN, MATH_NAMES, more_in
+from .guarded import Target, guarded, statement_lines
 from .loops import gather_name
 from .model import ClassInfo, Step, fallback_input
 from .shapes import more_symbols
@@ -349,7 +350,7 @@ class _Forward:
         lines.append(f"{pad}for {index} in range(self.{count_attr(self.cls, st)}):")
         comment = self.comments.get(node.name, "") if loop.same_width else ""
         expr = call(f"getattr(self, {name})", [var])
-        lines += _statement(f"{var} = ", expr, comment, self.indent + 4)
+        lines += statement_lines(f"{var} = ", expr, comment, self.indent + 4)
         if loop.gathered:
             lines.append(f"{pad}{INDENT}{found}.append({var})")
         self.holds[var] = loop.last
@@ -368,7 +369,7 @@ class _Forward:
         self.var_of[loop.last] = found
         count = count_attr(self.cls, st)
         comp = Comp(call(f"getattr(self, {name})", [source]), f"for {index} in range(self.{count})")
-        return _statement(f"{found} = ", comp, "", self.indent)
+        return statement_lines(f"{found} = ", comp, "", self.indent)
 
     def pieces(self, i: int, st: Step) -> list[Step]:
         """The steps of a multi-output item (`Op.names_field`, a block instance's outputs)
@@ -415,31 +416,13 @@ class _Forward:
             expr = parse_doc(op.emit_call({**(st.call or {}), "_inputs": ins}, lit))
             expr = self.module_form(i, st, expr) or expr
         indent = self.indent + 4 * int(node.train_only)
-        pad = " " * indent
-        read = self.readers[node.name] or pieces  # unread: still run, as compiled
-        target = f"{var} = " if read else ""
+        read = bool(self.readers[node.name] or pieces)  # unread: still run, as compiled
         guard = None
         if st.when is not None:
             guard = (
                 f"{attr_ref(st.attr)} is not None" if st.attr else f"self.{when_flag(self.cls, st)}"
             )
-        if node.eval_only:  # training passes the input on
-            guard = "not self.training" if guard is None else f"{guard} and not self.training"
-        elif node.pass_in_eval:  # eval passes the first input on
-            guard = "self.training" if guard is None else f"{guard} and self.training"
-        if guard is not None:
-            kept = ins[fallback_input(node) or 0]
-            if var != kept and var in ins and read:  # the join reads `var`: set it after
-                return [
-                    f"{pad}if {guard}:",
-                    *_statement(target, expr, comment, indent + 4),
-                    f"{pad}else:",
-                    f"{pad}    {var} = {kept}",
-                ]
-            lines = [f"{pad}{var} = {kept}"] if var != kept else []
-            lines.append(f"{pad}if {guard}:")
-            return lines + _statement(target, expr, comment, indent + 4)
-        return _statement(target, expr, comment, indent)
+        return guarded(node, guard, Target(var, read), ins, expr, comment, indent)
 
 
 # -- shape comments ---------------------------------------------------------------------------
@@ -571,15 +554,3 @@ def _renamed(fstring: str, old: str, new: str) -> str:
             return ast.Name(new, ast.Load()) if n.id == old else n
 
     return ast.unparse(_Rename().visit(ast.parse(fstring, mode="eval")))
-
-
-def _statement(prefix: str, expr: Doc, comment: str, indent: int) -> list[str]:
-    """A statement at `indent` with its shape comment (on the line above if it won't fit)."""
-    lines = format_doc(expr, indent, prefix)
-    if not comment:
-        return lines
-    note = comment_line(comment)
-    if len(lines) == 1 and len(lines[0]) + 2 + len(note) <= LINE_LENGTH:
-        return [lines[0] + "  " + note]
-    pad = " " * indent
-    return [pad + n for n in wrap_comment(comment, indent)] + lines
