@@ -74,17 +74,6 @@ class _InitialState(nn.Module):
         return self.gru(x, self.h0)[0]
 
 
-class _SequenceFirstState(nn.Module):
-    """A sequence-first GRU (imported since: tests/test_seq_first.py) whose state is read."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gru = nn.GRU(16, 12)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gru(x)[1][-1]
-
-
 class _Projected(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -99,7 +88,6 @@ class _Projected(nn.Module):
     [
         (_FinalState, "E904", "calls `self.lstm` and reads its final state"),
         (_InitialState, "E904", "calls `self.gru` with an initial state"),
-        (_SequenceFirstState, "E904", "calls `self.gru` and reads its final state"),
         (_Projected, "E903", "builds it with proj_size=0 where the model has 6"),
     ],
 )

@@ -254,11 +254,22 @@ class BatchIndex(nn.Module):
         return self.conv(x)[0, 1:]
 
 
-def test_an_int_index_of_the_batch_dim_says_why_at_its_statement() -> None:
+def test_an_int_index_of_the_batch_dim_is_a_select_of_dim_0() -> None:
+    """It was E903 'takes one position of the batch dim': `select` takes dim 0 now."""
+    text = exact(BatchIndex(), (1, 3, 4, 4))
+    assert "{name: getitem, type: select, dim: 0}" in text
+
+
+class BatchSliced(BatchIndex):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)[1:, 1:]
+
+
+def test_a_range_of_the_batch_dim_says_why_at_its_statement() -> None:
     with pytest.raises(ImportFailure) as err:
-        archspec.from_module(BatchIndex(), torch.zeros(1, 3, 4, 4))
+        archspec.from_module(BatchSliced(), torch.zeros(2, 3, 4, 4))
     (diag,) = err.value.diagnostics
-    assert diag.code == "E903" and "takes one position of the batch dim" in diag.message
+    assert diag.code == "E903" and "slices the batch dim" in diag.message
     assert "a `select` per int" in (diag.hint or "")
     assert diag.span is not None and diag.span.file == __file__
 

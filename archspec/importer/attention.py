@@ -65,8 +65,8 @@ _RECURRENT = frozenset({"LSTM", "GRU", "RNN"})
 
 RECURRENT_HINT = (
     "a spec's lstm, gru and rnn start from zero states and give the output sequence alone, "
-    "which holds the last layer's final hidden state (a batch-first layer's `h[-1]` is "
-    "imported as `out[:, -1]`) but no cell state nor an earlier layer's: call it as `out, _ "
+    "which holds the last layer's final hidden state (`h[-1]` is imported as `out[:, -1]`, "
+    "`out[-1]` sequence first) but no cell state nor an earlier layer's: call it as `out, _ "
     "= self.lstm(x)` and read the output, or import a model that does"
 )
 

@@ -3,13 +3,13 @@
 A tutorial's LSTM classifier reads the last layer's final hidden state: `_, (h, c) =
 self.lstm(x)` then `self.fc(h[-1])` (`_, h = self.gru(x)` for a GRU; a bidirectional one
 joins `h[-2]` and `h[-1]`). A spec's `lstm`, `gru` and `rnn` give the output sequence
-alone, but torch's batch-first layer, run from zero states on a whole sequence, gives in
+alone, but torch's layer, run from zero states on a whole sequence, gives in
 `h_n[layer * D + d]`, for the last layer, the same numbers as its output sequence: the
 forward direction's at the last step, `out[:, -1, :H]`, the backward one's at the first,
-`out[:, 0, H:]`. `final_states` rewrites the traced graph so that such a read is that
-position of the output (a `select` and, for two directions, a `slice`), bit for bit the
-model's. A state of an earlier layer, the cell state `c` and a state read whole stay as
-traced, and are refused as before.
+`out[:, 0, H:]` (sequence first, `out[-1, :, :H]` and `out[0, :, H:]`). `final_states`
+rewrites the traced graph so that such a read is that position of the output (a `select`
+and, for two directions, a `slice`), bit for bit the model's. A state of an earlier
+layer, the cell state `c` and a state read whole stay as traced, and are refused as before.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from typing import Any
 
 
 def _recurrent(module: Any, call: Any) -> Any:
-    """The batch-first nn.LSTM, nn.GRU or nn.RNN (no projection) that `call` runs on one
-    tensor from zero states, else None."""
+    """The nn.LSTM, nn.GRU or nn.RNN (no projection) that `call` runs on one tensor from
+    zero states, else None."""
     import torch.nn as nn
 
     if call.op != "call_module" or len(call.args) != 1 or call.kwargs:
         return None
     rnn = module.get_submodule(str(call.target))
-    if type(rnn) not in (nn.LSTM, nn.GRU, nn.RNN) or not rnn.batch_first:
+    if type(rnn) not in (nn.LSTM, nn.GRU, nn.RNN):
         return None
     return None if getattr(rnn, "proj_size", 0) else rnn
 
@@ -68,12 +68,13 @@ def _position(rnn: Any, read: Any) -> tuple[Any, ...] | None:
     at = index % count
     if at // directions != rnn.num_layers - 1:
         return None  # an earlier layer's state: no output holds it
+    lead = (slice(None),) if rnn.batch_first else ()  # the steps are dim 1, or dim 0
     if directions == 1:
-        return (slice(None), -1)
+        return (*lead, -1)
     size = rnn.hidden_size
     if at % 2 == 0:
-        return (slice(None), -1, slice(None, size))
-    return (slice(None), 0, slice(size, None))
+        return (*lead, -1, *([] if lead else [slice(None)]), slice(None, size))
+    return (*lead, 0, *([] if lead else [slice(None)]), slice(size, None))
 
 
 def final_states(module: Any, graph: Any) -> None:

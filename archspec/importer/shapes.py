@@ -360,7 +360,8 @@ def read_size_node(reader: Any, node: Any) -> bool:
         index = args[1] if isinstance(args[1], tuple) else (args[1],)
         lead = [i for i in index[:-1] if i == slice(None)]
         last = index[-1]
-        if len(lead) == len(index) - 1 >= 1 and isinstance(last, int) and hasattr(args[0], "op"):
+        # `x[:, 0]`, and `out[-1]` (dim 0: a sequence-first RNN's last step)
+        if len(lead) == len(index) - 1 and type(last) is int and hasattr(args[0], "op"):
             return reader.emit(node, "select", {"dim": len(lead), "index": last}, (args[0],))
     return False
 

@@ -26,9 +26,10 @@ from .where import first_line
 
 _HINT = (
     "a spec states an index of ints, slices of constant bounds and steps, `None` and `...` "
-    "(`x[:, 0, a:b]`, `x[..., None]`, `torch.narrow(x, 1, a, n)`) that keeps the batch dim "
-    "whole: a `select` per int, a `split` or `slice` per sliced dim, an `unsqueeze` per "
-    "`None`; write the index that way, or as a module"
+    "(`x[:, 0, a:b]`, `x[..., None]`, `out[-1]`, `torch.narrow(x, 1, a, n)`) that slices no "
+    "range of the batch dim nor adds a dim before it: a `select` per int, a `split` or "
+    "`slice` per sliced dim, an `unsqueeze` per `None`; write the index that way, or as a "
+    "module"
 )
 
 
@@ -284,8 +285,8 @@ def _slice_dims(index: tuple[Any, ...], rank: int) -> Dims | str:
         return "slices with a bound worked out from a size of a tensor"
     if any(type(s.step) is int and s.step < 1 for _, s in cut):
         return "slices with a step below 1"
-    if any(d == 0 for d, _ in picks) or 0 in news:
-        return "takes one position of the batch dim, or adds a dim before it"
+    if 0 in news:  # a position of dim 0 is a `select` (`out[-1, :, :H]`, sequence first)
+        return "adds a dim before the batch dim"
     return cut, picks, news
 
 

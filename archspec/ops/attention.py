@@ -173,10 +173,11 @@ class _Functional(StatelessOp):
 
 def _select_spec() -> type[LayerSpec]:
     class SelectSpec(LayerSpec):
-        """select: one token (`x[:, 0]`, ViT's class token): `index` along `dim`, which goes."""
+        """select: one token (`x[:, 0]`, ViT's class token): `index` along `dim`, which goes
+        (`dim: 0` of a sequence-first RNN's output, `out[-1]`: its last step)."""
 
         type: Literal["select"]
-        dim: Int(ge=1) = Field(1, description="the dim to index; the batch dim 0 stays")  # type: ignore[valid-type]
+        dim: Int() = Field(1, description="the dim to index; negative counts from the end")  # type: ignore[valid-type]
         index: Int() = Field(0, description="the position taken; negative counts from the end")  # type: ignore[valid-type]
 
     return SelectSpec
@@ -191,10 +192,14 @@ class Select(_Functional):
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
         dim, index = attrs["dim"], attrs["index"]
-        if dim >= len(x):
+        if not -len(x) <= dim < len(x):
             raise ShapeFailure(
-                "E401", f"select dim {dim} is out of range for {fmt(x)}", None, "dim"
+                "E401",
+                f"select dim {dim} is out of range for {fmt(x)}",
+                f"take a dim from {-len(x)} to {len(x) - 1}",
+                "dim",
             )
+        dim %= len(x)
         size = x[dim]
         need = size - index if index >= 0 else size + index + 1
         ctx.require_positive(
@@ -213,8 +218,8 @@ class Select(_Functional):
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         (x,) = a["_inputs"]
         dim = a["dim"]
-        if isinstance(dim, int) and not isinstance(dim, bool):
-            return f"{x}[{', '.join([':'] * dim + [lit(a['index'])])}]"
+        if isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0:
+            return f"{x}[{', '.join([':'] * dim + [lit(a['index'])])}]"  # `out[-1]`, `x[:, 0]`
         return f"{x}.select({lit(dim)}, {lit(a['index'])})"
 
 
