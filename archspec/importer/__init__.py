@@ -153,7 +153,9 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
         _model_refuses(model, example_input)
         shape = _shape_text(example_input)
         message = f"the imported spec of {cls} refuses the example input ({shape}): "
-        hint = "give an input the model accepts (--input); if the model runs on it, report this"
+        hint = "give an input the model accepts (--input)" + (
+            _unbatched_note(model, example_input) or "; if the model runs on it, report this"
+        )
     else:
         message = f"the imported spec of {cls} does not compile: "
         hint = "please report this model: the import should have refused it"
@@ -190,6 +192,31 @@ def _model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
             + _lookup_note(model, example_input),
             code="E904",
         ) from None
+
+
+def _unbatched_note(model: nn.Module, example_input: Any) -> str:
+    """What the hint says where the model also runs on the example input with a batch dim
+    of 1 added (at dim 1 for a model whose layers read sequence first, else at dim 0): it
+    took the input unbatched, as torch's attention and recurrent layers take (L, E), which
+    no spec states; "" where it does not."""
+    if isinstance(example_input, SeveralInputs) or example_input.dim() < 1:
+        return ""
+    seq_first = any(getattr(m, "batch_first", None) is False for m in model.modules())
+    for dim in (1, 0) if seq_first else (0,):
+        batched = example_input.unsqueeze(dim)
+        try:
+            eval_forward(model, batched)
+        except Exception:  # not at this dim: the model refuses it
+            continue
+        sizes = ",".join(str(int(d)) for d in batched.shape)
+        return (
+            f"; the model runs on it and on ({sizes.replace(',', ', ')}), a batch of 1 added "
+            f"at dim {dim}: a spec's input has a batch dim, which this one lacks if the model "
+            "reads it unbatched (as torch's attention and recurrent layers read (L, E)), so "
+            f"import it with one (--input {sizes}) and call the twin on batched inputs "
+            f"(x.unsqueeze({dim}))"
+        )
+    return ""
 
 
 def _lookup_note(model: nn.Module, example_input: torch.Tensor) -> str:
