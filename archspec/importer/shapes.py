@@ -360,10 +360,20 @@ def read_size_node(reader: Any, node: Any) -> bool:
         index = args[1] if isinstance(args[1], tuple) else (args[1],)
         lead = [i for i in index[:-1] if i == slice(None)]
         last = index[-1]
-        # `x[:, 0]`, and `out[-1]` (dim 0: a sequence-first RNN's last step)
-        if len(lead) == len(index) - 1 and type(last) is int and hasattr(args[0], "op"):
+        if len(lead) == len(index) - 1 >= 1 and isinstance(last, int) and hasattr(args[0], "op"):
             return reader.emit(node, "select", {"dim": len(lead), "index": last}, (args[0],))
+        if len(index) == 1 and type(last) is int and _a_tensor(reader, args[0]):
+            # `out[-1]`, dim 0: a sequence-first RNN's last step (not a tuple's item)
+            return reader.emit(node, "select", {"dim": 0, "index": last}, (args[0],))
     return False
+
+
+def _a_tensor(reader: Any, node: Any) -> bool:
+    """Whether the fx `node` is a tensor the example input makes (not a tuple a call
+    returns, whose items a getitem takes)."""
+    from .slices import _node_shapes
+
+    return hasattr(node, "op") and node in reader.names and node in _node_shapes(reader)
 
 
 def size_as_tensor(reader: Any, node: Any, call: Any) -> bool:
