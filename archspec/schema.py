@@ -87,6 +87,11 @@ OUTPUTS_DOC = (
     "the nodes the network returns, in order (default: the last): names, name templates "
     '(`"stage{n - 1}"`) or computed entries (`{each: "stage{j}", for: j, in: n}`)'
 )
+#: What a block's `outputs:` is for (schema description).
+BLOCK_OUTPUTS_DOC = (
+    "the nodes the block returns, in order (default: the last; a call of several names them "
+    "with `names`): names, name templates or computed entries worked out per instance"
+)
 
 
 #: What a block's `inputs:` is for (schema description), and how many it may name.
@@ -445,7 +450,7 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
             default_factory=dict, description="derived values, evaluated in order per instance"
         )
         layers: list[Node]  # noqa: F821
-        outputs: list[str] | None = None
+        outputs: OutputList | None = Field(None, description=BLOCK_OUTPUTS_DOC)
         doc: str = Field("", max_length=5000)
         state_dict_version: StrictInt = state_dict_version_field()
         checkpoint: StrictBool = Field(

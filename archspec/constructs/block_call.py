@@ -31,7 +31,7 @@ from ..lowering.context import (
 from ..lowering.exprs import attr_expr
 from ..lowering.lets import bind_lets
 from ..lowering.memo import args_key
-from ..lowering.outputs import call_names, check_call_inputs, check_call_names
+from ..lowering.outputs import call_names, check_call_inputs, check_call_names, instance_outputs
 from ..lowering.values import (
     LIST_ITEMS_PER_ITEM,
     coerce_param,
@@ -123,6 +123,7 @@ def lower(lw: Lowerer, site: Site) -> str:
             ]
         if lets:
             env.update(lets)
+        outputs, at = instance_outputs(lw, site, bname, bdef.outputs, env, names)
         child = Child(
             children,
             bname,
@@ -130,8 +131,9 @@ def lower(lw: Lowerer, site: Site) -> str:
             lets=[(n, bdef.let[n], v) for n, v in lets.items()] if lets else [],
             block=bname,
             args=args,
-            outputs=bdef.outputs,
+            outputs=outputs,
             outputs_ypath=("blocks", bname, "outputs"),
+            outputs_ypaths=at,
             src=call.given,
             exprs=exprs,
             state_dict_version=bdef.state_dict_version,

@@ -163,23 +163,24 @@ _HINT = 'each piece takes a name of its own, e.g. `{each: "sp{j}", for: j, in: s
 
 
 def computed_outputs(
-    lw: Lowerer, raw: Sequence[Any], env: Mapping[str, Any]
+    lw: Lowerer, raw: Sequence[Any], env: Mapping[str, Any], base: PathKey = ("outputs",)
 ) -> tuple[list[str], list[PathKey]] | None:
-    """The names the network's `outputs:` gives in `env` (its templates filled, its computed
-    entries expanded: a feature extractor returning each of its `n` stages), and where each
-    was given; None after an error (E309 and the expression's, at the entry; E305 where every
-    entry is left out)."""
+    """The names the network's `outputs:` (a block's, at `base`) gives in `env` (its
+    templates filled, its computed entries expanded: a feature extractor returning each of
+    its `n` stages), and where each was given; None after an error (E309 and the
+    expression's, at the entry; E305 where every entry is left out)."""
     try:
-        given = _named(lw, raw, env, ("outputs",), "outputs")
+        given = _named(lw, raw, env, base, "outputs")
     except Skip:
         return None
     if raw and not given:
+        what = ("a network", "variant") if base == ("outputs",) else ("a block", "instance")
         lw.error(
             "E305",
             "`outputs` gives no node here: every computed entry is left out",
-            ("outputs",),
-            "a network returns at least one node: add an entry every variant keeps, or leave "
-            "`outputs` out to return the last node",
+            base,
+            f"{what[0]} returns at least one node: add an entry every {what[1]} keeps, or "
+            "leave `outputs` out to return the last node",
         )
         return None
     return [name for name, _ in given], [at for _, at in given]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..ir import INPUT, Node, node_of
+from ..ops.fromspec import is_computed
 from ..ops.outputs import BLOCK_OUTPUT, OUTPUT_NAMES
 from ..ops.split import is_computed_names
 from .context import NAMES_FAILED, Child, Scope, Site, Skip
@@ -69,10 +70,13 @@ def call_names(lw: Lowerer, site: Site) -> list[str] | None:
 
 
 def check_call_names(
-    lw: Lowerer, site: Site, bname: str, outputs: list[str] | None, names: list[str] | None
+    lw: Lowerer, site: Site, bname: str, outputs: list[Any] | None, names: list[str] | None
 ) -> None:
     """E305 (and Skip) unless a call names as many outputs as its block returns: none for a
-    block of one, one name each for a block of several (`outputs: [a, b]`)."""
+    block of one, one name each for a block of several (`outputs: [a, b]`); computed
+    `outputs:` are checked once an instance's names are known (instance_outputs)."""
+    if is_computed(outputs):
+        return
     count = len(outputs or ())
     if names is None and count < 2:
         return
@@ -105,6 +109,29 @@ def check_call_names(
             "give one name per output, in the order of the block's `outputs:`",
         )
         raise Skip
+
+
+def instance_outputs(
+    lw: Lowerer,
+    site: Site,
+    bname: str,
+    raw: list[Any] | None,
+    env: dict[str, Any],
+    names: list[str] | None,
+) -> tuple[list[str] | None, tuple[Any, ...]]:
+    """The names the block's `outputs:` gives this instance (templates filled, computed
+    entries expanded in its params and lets: a backbone block returning each of its `n`
+    stages) and where each was given, after checking the call names as many (E305, and
+    Skip; `outputs:` as written, checked by the caller, when nothing in it is computed)."""
+    from .fromlist import computed_outputs  # fromlist reads item plans: imported late
+
+    if not is_computed(raw):
+        return raw, ()
+    found = computed_outputs(lw, raw or [], env, ("blocks", bname, "outputs"))
+    if found is None:
+        raise Skip
+    check_call_names(lw, site, bname, found[0], names)
+    return found[0], tuple(found[1])
 
 
 def several_outputs(
