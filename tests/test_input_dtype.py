@@ -146,7 +146,7 @@ def test_a_model_of_token_ids_imports_exactly(cls: type[nn.Module]) -> None:
     model = cls().eval()
     ids = torch.randint(0, 100, (2, 12), generator=torch.Generator().manual_seed(1))
     text = archspec.from_module(model, ids)
-    assert "\ninput: [N, 12]\ninput_dtype: int64\n" in text
+    assert "\ninput: [N, L]\ninput_dtype: int64\n" in text  # any length, as the model
     twin = archspec.compile(text).eval()
     twin.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():
@@ -169,7 +169,7 @@ def test_import_takes_input_dtype_from_the_command_line(tmp_path, monkeypatch) -
         app, ["import", "textnets.py:Bag", "--input", "1,9", "--input-dtype", "int64"]
     )
     assert out.exit_code == 0, out.output
-    assert "input_dtype: int64" in out.stdout and "accepts (N, 9) int64" in out.stderr
+    assert "input_dtype: int64" in out.stdout and "accepts (N, L) int64" in out.stderr
     out = runner.invoke(app, ["import", "textnets.py:Bag", "--input", "1,9"])
     assert out.exit_code == 1 and "--input-dtype int64" in out.stderr
     out = runner.invoke(

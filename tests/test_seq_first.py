@@ -102,10 +102,10 @@ class Attention(nn.Module):
 
 def test_torchs_sequence_first_layers_import() -> None:
     text = roundtrip(Attention(), (10, 2, 32))
-    assert "input: [10, N, 32]" in text
+    assert "input: [L, N, 32]" in text
     assert "{name: attn, type: multihead_attention, num_heads: 4, batch_first: false}" in text
     text = roundtrip(TutorialModel(), (10, 2, 32))
-    assert "input: [10, N, 32]" in text
+    assert "input: [L, N, 32]" in text
     assert "{name: getitem, type: slice_as, from: [pe, input], dim: 0}" in text
     assert "type: multihead_attention, num_heads: 4, dropout: 0.1, batch_first: false}" in text
     matches_compile(text, (10, 3, 32))
@@ -174,7 +174,7 @@ def test_the_batch_is_found_where_the_input_reaches_the_attention() -> None:
     model = TokenIds().eval()
     ids = torch.randint(0, 100, (10, 2))
     text = archspec.from_module(model, ids)
-    assert "input: [10, N]" in text
+    assert "input: [L, N]" in text
     twin = archspec.compile(text).eval()
     twin.load_state_dict(model.state_dict())
     more = torch.randint(0, 100, (10, 5))
@@ -249,7 +249,7 @@ def test_torchs_sequence_first_recurrent_layers_import() -> None:
     matches_compile(text, (3, 1, 16, 20))
     model = Tagger().eval()
     text = archspec.from_module(model, torch.randint(0, 50, (9, 2)))
-    assert "input: [9, N]" in text and "num_layers: 2, batch_first: false}" in text
+    assert "input: [L, N]" in text and "num_layers: 2, batch_first: false}" in text
     twin = archspec.compile(text).eval()
     twin.load_state_dict(model.state_dict())
     ids = torch.randint(0, 50, (9, 4))

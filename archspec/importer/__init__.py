@@ -105,7 +105,48 @@ def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     else:  # one: its batch may be second (a sequence-first model)
         shapes = [_input_header(model, example_input)]
     (shape, dtype), *more = zip(shapes, dtypes, strict=True)
-    return render(imported, name or _snake(type(model).__name__), shape, dtype, more)
+    spec_name = name or _snake(type(model).__name__)
+    text = render(imported, spec_name, shape, dtype, more)
+    sized = None if more else _sizes_named(shape, dtype)
+    if sized is None:
+        return text
+    from ..api import check
+
+    written = check(text)
+    if not written.ok:  # the example input itself is refused: said so downstream
+        return text
+    other = render(imported, spec_name, sized, dtype)
+    # token ids, and tokens sequence first, name their sizes wherever that checks clean
+    named = dtype == "int64" or shape[0] != "N" or not _generalises(written)
+    return other if named and _generalises(check(other)) else text
+
+
+#: The names of a features-last input's sizes, by how many it has.
+_SIZE_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _sizes_named(shape: list[Any], dtype: str) -> list[Any] | None:
+    """The input header with its sizes as symbols where the last dim is the features (tokens
+    (N, L, 32), sequence first (L, N, 32), NHWC maps) or, for token ids, every dim but the
+    batch is a size: `[N, L, 32]` where the example gave `[N, 20, 32]`, which `check` reads
+    as 20 channels of length L; None for a header with no such form."""
+    batch = shape.index("N")
+    dims = [i for i in range(len(shape)) if i != batch]
+    if dtype != "int64":
+        dims = dims[:-1]  # the features stay
+    names = _SIZE_NAMES.get(len(dims))
+    if names is None or len(shape) < (2 if dtype == "int64" else 3):
+        return None
+    out = list(shape)
+    for i, symbol in zip(dims, names, strict=True):
+        out[i] = symbol
+    return out
+
+
+def _generalises(report: Any) -> bool:
+    """Whether a spec's check (an api.CheckReport) found no problem and a domain of input
+    sizes."""
+    return report.ok and not report.warnings and report.domain is not None
 
 
 #: The limits of any spec an imported one can reach, and what each says of the model.
