@@ -61,6 +61,7 @@ from .outputkinds import SCHEMA as SCHEMA
 from .outputkinds import SPEC as SPEC
 from .outputkinds import TAIL_BYTES as TAIL_BYTES
 from .outputkinds import OutputKind as OutputKind
+from .outputkinds import shadowing
 from .pathkinds import broken_link, own_stream, what_it_is, writable_through
 from .specbytes import read_input
 
@@ -194,6 +195,8 @@ class _Plan:
 
 def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
     """Decide how to write `target` from what lstat/stat say it is; refuse what is not ours."""
+    if (shadows := shadowing(kind, target.name)) is not None:
+        raise _cannot_write(target, *shadows)
     try:
         st = os.lstat(target)
     except FileNotFoundError:

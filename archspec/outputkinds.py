@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 from .lazymethods import dataclass
 
@@ -76,3 +77,22 @@ ANY = OutputKind(
     head=b"|".join(k.head for k in (MODULE, SCHEMA, DOT, MERMAID) if k.head),
     tail=SCHEMA.tail,
 )
+
+
+def shadowing(kind: OutputKind, file_name: str) -> tuple[str, str] | None:
+    """Why a Python module is not written under `file_name` (a reason and a hint for E604),
+    or None: one named like torch or a module of Python's own library (`torch.py`,
+    `math.py`, `copy.py`) shadows it for any Python run in its folder, where torch's own
+    import then fails and the module's `import torch` imports itself (`archspec new torch`
+    then `compile -o .` wrote one, and every later compile there was E601)."""
+    stem, dot, suffix = file_name.rpartition(".")
+    if kind is not MODULE or not dot or suffix != "py":
+        return None
+    if stem != "torch" and stem not in sys.stdlib_module_names:
+        return None
+    whose = "the torch package" if stem == "torch" else f"Python's own module `{stem}`"
+    return (
+        f"a module named {file_name} shadows {whose} for any Python run in its "
+        "folder (torch's import fails there, and the module's own `import torch` with it)",
+        f"write it under another name (-o {stem}_net.py), or give the spec another `name:`",
+    )

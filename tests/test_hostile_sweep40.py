@@ -231,3 +231,27 @@ def test_a_space_yaml_reads_as_text_is_named_and_shown(file: str, char: str) -> 
     assert char in str(diag.hint) and "looks like a space" in str(diag.hint), diag.hint
     assert "\u00a0" not in info.value.render() and "\u3000" not in info.value.render()
     assert escape_text("name:\u00a0a b") == "name:\\xa0a b"
+
+
+@pytest.mark.parametrize("name", ["torch", "math", "copy"])
+def test_compile_writes_no_module_that_shadows_torch_or_the_standard_library(
+    name: str, tmp_path: Path
+) -> None:
+    """`archspec new torch` then `archspec compile torch.yaml -o .` wrote ./torch.py: its own
+    `import torch` imported itself, and every later `archspec compile` in that folder was
+    E601 "cannot import name 'nn' from partially initialized module 'torch'"; math.py or
+    copy.py broke torch's own import there. Refused (E604) before anything is emitted."""
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(TINY_SPEC.replace("name: tiny", f"name: {name}"))
+    result = runner.invoke(app, ["compile", str(spec), "-o", str(tmp_path)])
+    assert result.exit_code == 1 and "E604" in result.output, result.output
+    assert "shadows" in result.output and f"-o {name}_net.py" in result.output
+    assert not (tmp_path / f"{name}.py").exists()
+    ok = runner.invoke(app, ["compile", str(spec), "-o", str(tmp_path / f"{name}_net.py")])
+    assert ok.exit_code == 0, ok.output
+
+
+TINY_SPEC = (
+    "archspec: 1\nname: tiny\ninput: [N, 3, 8, 8]\nlayers:\n"
+    "  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 3}\n"
+)
