@@ -147,10 +147,16 @@ def _builtin_variants(path: Path, mtime_ns: int) -> tuple[str, ...]:
     return tuple(variant_names(kept_data(read_spec_text(path))))
 
 
+#: How a one-line spec text starts: a flow mapping, or YAML's `archspec:` key and a space.
+_STARTS_AS_SPEC = re.compile(r"\s*(?:\{|archspec:(?:\s|$))")
+
+
 def is_spec_text(source: str) -> bool:
     """Whether a str source is YAML text, not a path or a built-in name: it holds a line break
-    or starts as a spec does, and names no file (a file may be called `a<newline>b.yaml`)."""
-    if "\n" not in source and not source.lstrip().startswith(("{", "archspec:")):
+    or starts as a spec does (`{` or `archspec:` and a space: `archspec:blocks/resnet`, a
+    library module's name, is no YAML mapping), and names no file (a file may be called
+    `a<newline>b.yaml`)."""
+    if "\n" not in source and not _STARTS_AS_SPEC.match(source):
         return False
     return len(source) > 4096 or not os.path.lexists(source)
 
@@ -287,6 +293,11 @@ def read_source(source: SpecSource, variant: str | None = None) -> LoadedDoc:
     )
     if source == "-":  # the command line reads it (`archspec check -`); Python passes text
         hint = "pass the spec's text, or archspec.api.stdin_spec() for a spec piped in"
+    elif source.startswith("archspec:"):  # a library module's name: it builds no network
+        hint = (
+            f"{source[:60]} names a module of the block library, which a spec imports "
+            f'(`use: [{{from: "{source[:60]}", blocks: [...]}}]`); docs/blocks.md lists them'
+        )
     shown = repr(source) if len(source) <= 200 else repr(source[:200]) + "..."
     raise LoadError(f"no spec file or built-in spec named {shown}", code="E100", hint=hint)
 

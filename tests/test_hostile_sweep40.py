@@ -255,3 +255,17 @@ TINY_SPEC = (
     "archspec: 1\nname: tiny\ninput: [N, 3, 8, 8]\nlayers:\n"
     "  - {name: conv, type: conv2d, out_channels: 4, kernel_size: 3}\n"
 )
+
+
+def test_a_library_module_named_as_a_spec_is_no_spec_text() -> None:
+    """`archspec check archspec:blocks/resnet` read the name as YAML text (it starts with
+    `archspec:`), a plain string, and said "<string>:1:1: error[E202]: a spec is a mapping
+    ...; this file holds a string". A one-line text is a spec's only when `archspec:` is
+    followed by a space; the name is E100, its hint saying what a library module is."""
+    from archspec.catalog import is_spec_text
+
+    assert not is_spec_text("archspec:blocks/resnet")
+    assert is_spec_text("archspec: 1") and is_spec_text("{archspec: 1}")
+    result = runner.invoke(app, ["check", "archspec:blocks/resnet"])
+    assert result.exit_code == 1 and "E100" in result.output, result.output
+    assert "module of the block library" in result.output and "E202" not in result.output
