@@ -51,8 +51,9 @@ _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#@\s'\"]*)@")
 def shown_url(text: str, url: str | None = None) -> str:
     """A URL (or a message quoting one: `url` is the URL it may quote) as archspec shows it:
     the credentials in it (`https://user:TOKEN@mirror/models` as `https://user:****@...`,
-    a lone `https://TOKEN@...` as `****@`), as pip shows them, so that no log keeps them;
-    control characters escaped."""
+    a lone `https://TOKEN@...` as `****@`), as pip shows them, and the values of its query
+    (`?sig=****`, a signed mirror's token), so that no log keeps them; control characters
+    escaped."""
 
     def hidden(m: re.Match[str]) -> str:
         user, colon, _ = m.group(2).partition(":")
@@ -61,7 +62,25 @@ def shown_url(text: str, url: str | None = None) -> str:
     given = _USERINFO.search(url) if url is not None else None
     if given is not None and given.group(2):  # quoted without its scheme (`user:TOKEN@host`)
         text = text.replace(given.group(2) + "@", hidden(given).removeprefix(given.group(1)))
+    query = url.partition("?")[2].partition("#")[0] if url is not None else ""  # (no urlsplit:
+    # an unclosed IPv6 bracket is a URL to show too, in the E802 that says it is none)
+    if query:  # a file:// error quotes the path with its query, without the scheme
+        text = text.replace("?" + query, "?" + _masked_query(query))
+    text = _QUERY.sub(lambda m: m.group(1) + _masked_query(m.group(2)), text)
     return escape_text(_USERINFO.sub(hidden, text))
+
+
+#: `scheme://...?query` in a URL (or in a message quoting one), up to a fragment or the end
+_QUERY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s'\"?#]*\?)([^\s'\"#]*)")
+
+
+def _masked_query(query: str) -> str:
+    """A URL's query with its values as `****` (`?sig=****&se=****`): a mirror's access
+    token (a signed URL's `sig`) rides there, and a log must not keep it; a bare `?TOKEN`
+    is `****` whole."""
+    if "=" not in query:
+        return "****" if query else ""
+    return re.sub(r"=[^&;]*", "=****", query)
 
 
 def size_limit(size_mb: float) -> int:

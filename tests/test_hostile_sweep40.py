@@ -269,3 +269,22 @@ def test_a_library_module_named_as_a_spec_is_no_spec_text() -> None:
     result = runner.invoke(app, ["check", "archspec:blocks/resnet"])
     assert result.exit_code == 1 and "E100" in result.output, result.output
     assert "module of the block library" in result.output and "E202" not in result.output
+
+
+def test_a_mirror_s_query_token_is_not_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """A mirror whose access token is in its query (a signed folder URL,
+    `https://host/models?sv=...&sig=TOKEN`, now given the file's name before it) wrote the
+    token into the `Downloading:` line and every E802, where a CI log keeps it, as a
+    user:TOKEN@ mirror did before it was masked; the values show as `****`, and so does the
+    query a file:// error quotes without the scheme."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    for base in ("https://127.0.0.1:1/models?sv=1&sig=s3cret", f"{tmp_path.as_uri()}?sig=s3cret"):
+        with pytest.raises(archspec.ArchSpecError) as info:
+            archspec.load("squeezenet1_1", weights="DEFAULT", base_url=base)
+        out = capsys.readouterr().out
+        assert info.value.error_code == "E802"
+        for text in (str(info.value), str(info.value.hint), out):
+            assert "s3cret" not in text, text
+        assert "sig=****" in str(info.value)
