@@ -288,3 +288,26 @@ def test_a_mirror_s_query_token_is_not_shown(
         for text in (str(info.value), str(info.value.hint), out):
             assert "s3cret" not in text, text
         assert "sig=****" in str(info.value)
+
+
+def test_a_factory_named_by_a_unicode_identifier_is_found_as_python_finds_it(
+    tmp_path: Path,
+) -> None:
+    """`archspec import nets.py:Réseau` said "'nets.py:Réseau' is not MODULE_PATH:FACTORY"
+    of a valid Python name (the pattern took ASCII only), and a class written with a
+    black-letter H, which Python defines as `H` (NFKC), had "no attribute". Both are found
+    now; the default spec name, not ASCII, is the E901 that asks for --name."""
+    net = tmp_path / "nets.py"
+    net.write_text(
+        "import torch.nn as nn\n\n"
+        "class R\u00e9seau(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 2)\n\n"
+        "    def forward(self, x):\n        return self.fc(x)\n\n"
+        "class \u210c(R\u00e9seau):\n    pass\n",
+        encoding="utf-8",
+    )
+    for factory in ("R\u00e9seau", "\u210c"):
+        with pytest.raises(ImportFailure, match="is not an ASCII name"):
+            archspec.import_factory(f"{net}:{factory}", input=(1, 4))
+        text = archspec.import_factory(f"{net}:{factory}", input=(1, 4), name="net")
+        assert "name: net" in text

@@ -15,6 +15,7 @@ import re
 import reprlib
 import stat
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,9 @@ from ..limits import MAX_TENSOR_ELEMENTS
 from ..loader import load_yaml
 from ..specbytes import note_read
 
-_PATH = re.compile(r"^(?:[A-Za-z_][\w.]*|.+\.py):[A-Za-z_][\w.]*$")
+#: `module.path:factory` or `file.py:factory`: Python's identifiers, Unicode ones included
+#: (`nets:Réseau`, which the ASCII-only pattern called "not MODULE_PATH:FACTORY").
+_PATH = re.compile(r"^(?:[^\W\d][\w.]*|.+\.py):[^\W\d][\w.]*$")
 _HINT = (
     "name a factory as MODULE_PATH:FACTORY (torchvision.models:resnet50) or FILE.py:FACTORY "
     "(nets/mynet.py:Net)"
@@ -105,7 +108,8 @@ def build_factory(path: str, kwargs: dict[str, Any], cpu: bool = False) -> Any:
             "directory or PYTHONPATH), or name its file (nets/mynet.py:Net)",
         ) from None
     _note_source(target)
-    for part in attr.split("."):
+    for part in unicodedata.normalize("NFKC", attr).split("."):  # as Python's parser reads
+        # a name (a class written with a black-letter H defines `H`)
         if not hasattr(target, part):
             raise _fail(f"{module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
