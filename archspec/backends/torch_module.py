@@ -226,7 +226,11 @@ def _codegen(program: Program) -> Callable[..., Any]:
             env[name] = args[0]
         elif kind == "module":
             _add_child(holder, name, nn.Identity())
-            env[name] = graph.call_module(payload or name, tuple(args))
+            # fx names a call after its module and writes `self = self.self(x)` for a key
+            # `self` (HuggingFace's `attention.self`): a name of its own
+            target = payload or name
+            named = {"name": f"{target}_"} if target == "self" else {}
+            env[name] = graph.create_node("call_module", target, tuple(args), **named)
         elif kind == "tensor":
             holder.register_parameter(name, nn.Parameter(torch.empty(0, device="meta")))
             env[name] = graph.get_attr(name)

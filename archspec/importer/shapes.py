@@ -26,7 +26,8 @@ from .calls import after_refused, attribute_read, listed
 @dataclass(frozen=True)
 class Sym:
     """A size read from a traced tensor: `what` is shape, dim, spatial or sizes (a slice of a
-    shape from dim `index` on), rank, eq, derived, or cond (another comparison of sizes)."""
+    shape from dim `index` on), rank, eq, derived, cond (another comparison of sizes), or
+    joined (a shape plus a tuple of sizes: shapesums.py)."""
 
     what: str
     src: Any = None  # the fx node whose size it is
@@ -98,6 +99,10 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
         return Sym("eq", value=(first, args[1]))
     if node.target not in _ARITH and node.target not in _COMPARE:
         return None
+    from .shapesums import joins_shapes
+
+    if joins_shapes(node, syms):  # `x.size()[:-1] + (heads, head_size)`: shapesums.py
+        return Sym("joined")
     # arithmetic of sizes and numbers only: `y * h` of a tensor `y` is a tensor
     nodes = node.all_input_nodes
     if not nodes or not all(a in syms for a in nodes):
@@ -554,9 +559,11 @@ def _read_reshape(reader: Any, node: Any, syms: dict[Any, Sym]) -> bool:
     from .functions import describe_target
     from .provenance import regrouped
     from .regroup import regroup_steps
+    from .shapesums import sizes_written_out
 
     args = node.args
     sizes = listed(args)
+    sizes = sizes_written_out(reader, node, sizes) or sizes  # `x.size()[:-1] + (4, 8)`
     if not any(s in syms for s in sizes):
         # literal sizes (LeNet's `x.view(-1, 16 * 4 * 4)`): torch's meaning is the kind's
         # but for 0, which the kind reads as "keep this dim"

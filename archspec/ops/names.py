@@ -165,9 +165,15 @@ def key_problem(key: str) -> str | None:
         )
     if key.startswith("_"):
         return f"key `{key}` starts with `_`: nn.Module keeps its own state in such attributes"
-    if key in RESERVED_NAMES:
+    if key in RESERVED_NAMES and key not in CODE_ONLY_NAMES:
         return f"key `{key}` is an attribute of nn.Module (torch would refuse it)"
     return None
+
+
+#: Names RESERVED_NAMES holds for the code archspec writes alone, which no nn.Module has:
+#: a module registered under one is torch's (HuggingFace's BERT keeps its attention as
+#: `attention.self`), and a spec's `key:` may state it, as the emitted `self.self` does.
+CODE_ONLY_NAMES = frozenset({"self"})
 
 
 #: What nn.ModuleDict has beyond nn.Module: a named container's entry may not take one
