@@ -249,15 +249,16 @@ class ScaleFromSize(nn.Module):
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        attn = (q @ k.transpose(-2, -1)) * (C // self.heads) ** -0.5
+        attn = (q @ k.transpose(-2, -1)) * (N // self.heads) ** -0.5
         return (attn.softmax(-1) @ v).transpose(1, 2).reshape(B, N, C)
 
 
 def test_a_reshape_after_a_refused_step_is_not_reported_again() -> None:
     """The reshape of the refused scale's product was E903 too ("takes sizes read from tensor
     shapes that no spec step states"), which it states once the scale is fixed. The scale
-    reads the input's C, which no step before proves a number for every input (a Linear's
-    out_features would be: tests/test_importer_regroup.py), so its product is refused."""
+    reads the input's N, the tokens' count, which follows the input (a scale by C, the
+    width, which a run on more tokens proves a number, imports:
+    tests/test_import_round40_tokens.py), so its product is refused."""
     with pytest.raises(ImportFailure) as info:
         archspec.from_module(ScaleFromSize(), torch.zeros(2, 5, 8))
     (diag,) = info.value.diagnostics

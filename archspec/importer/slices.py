@@ -116,8 +116,15 @@ def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[
         bigger = _doubled(example, other == "batch") if model is not None else None
         # "reached": the sizes reached before the model fails (ViT's table, shorter than
         # the tokens of a doubled image, is added to them after they are made: catsizes.py)
-        reached = other == "reached"
-        runs[other] = {} if bigger is None else input_shapes(model, bigger, partial=reached)
+        reached, errors = other == "reached", []
+        runs[other] = (
+            {} if bigger is None else input_shapes(model, bigger, errors=errors, partial=reached)
+        )
+        tokens = _doubled(example, other == "batch", tokens=True) if errors else None
+        if tokens is not None:  # (N, L, D) tokens: L follows the input, D does not (minGPT)
+            again: list[str] = []
+            found = input_shapes(model, tokens, errors=again, partial=reached)
+            runs[other] = runs[other] if again else found
     return runs[other].get(id(module))
 
 
@@ -136,15 +143,17 @@ def run_failed(reader: Any, x: Any) -> tuple[str, str] | None:
     )
 
 
-def _doubled(example: Any, batch: bool = False) -> Any:
+def _doubled(example: Any, batch: bool = False, tokens: bool = False) -> Any:
     """The example input with every dim after the channels twice as long (and its batch,
-    with `batch`); None when it has none (an (N, F) input: no size to follow)."""
+    with `batch`); None when it has none (an (N, F) input: no size to follow). `tokens`:
+    every dim between the batch and the last instead, as (N, L, D) tokens are sized, where
+    the model takes no input of doubled last dims."""
     import torch
 
     from .modes import SeveralInputs
 
     if isinstance(example, SeveralInputs):  # each input's sizes, the batch one for all
-        each = [_doubled(t, batch) for t in example]
+        each = [_doubled(t, batch, tokens) for t in example]
         if all(d is None for d in each):
             return None
         out = []
@@ -155,9 +164,9 @@ def _doubled(example: Any, batch: bool = False) -> Any:
         return SeveralInputs(out)
     if example.dim() < 3:
         return None
-    shape = [
-        d if 0 < i < 2 or (i == 0 and not batch) else 2 * d for i, d in enumerate(example.shape)
-    ]
+    last = example.dim() - 1
+    kept = (lambda i: i == last) if tokens else (lambda i: 0 < i < 2)
+    shape = [d if kept(i) or (i == 0 and not batch) else 2 * d for i, d in enumerate(example.shape)]
     return torch.zeros(shape, dtype=example.dtype, device=example.device)
 
 
