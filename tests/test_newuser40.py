@@ -456,3 +456,27 @@ def test_position_ids_cut_to_the_tokens_length_stay_indices(cut: str, rows: int,
         assert torch.equal(ours(x), ours.wte(x) + ours.wpe(cut_pos))
     if "slice_as" in cut:  # the table has 16 positions
         assert report.domain_text.endswith("accepts (N, T) int64 with 1 <= T <= 16")
+
+
+KEYED_COPIES = """\
+archspec: 1
+name: keyed
+input: [N, L, 8]
+layers:
+  - {key: "transformer.h.{i}", type: repeat, count: 2, flat: true,
+     layer: {type: linear, out_features: 8}}
+"""
+
+
+def test_a_key_on_a_flat_repeat_points_at_its_layer() -> None:
+    # nanoGPT's transformer.h.0, transformer.h.1 written as the repeat's key: the hint said
+    # 'give it a `name` instead', which a flat repeat refuses too (E204)
+    (only,) = archspec.check(KEYED_COPIES).diagnostics
+    assert only.code == "E204" and only.hint is not None
+    assert '`layer: {..., key: "transformer.h.{i}"}`' in only.hint
+    fixed = KEYED_COPIES.replace('{key: "transformer.h.{i}", type: repeat', "{type: repeat")
+    fixed = fixed.replace("out_features: 8}", 'out_features: 8, key: "transformer.h.{i}"}')
+    assert list(archspec.compile(fixed).state_dict())[::2] == [
+        "transformer.h.0.weight",
+        "transformer.h.1.weight",
+    ]

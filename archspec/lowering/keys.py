@@ -51,11 +51,16 @@ def keyed_site(lw: Lowerer, site: Site, construct: Any) -> Site:
         )
         raise Skip
     if not _makes_module(spec, construct):
+        flat = getattr(spec, "flat", False) and getattr(spec, "type", "") in ("repeat", "for_each")
         lw.error(
             "E204",
             f"`key` names a module's state_dict entry, and this `{spec.type}` makes no module",
             yp,
-            "give it a `name` instead",
+            # a flat repeat makes no module either way: its copies are the modules
+            f"key each copy on the {spec.type}'s `layer` (`layer: {{..., key: "
+            f'"{spec.key}"}}`), or without `flat: true` key the one Sequential it makes'
+            if flat
+            else "give it a `name` instead",
         )
         raise Skip
     key = _fill(lw, spec.key, site.local, yp)
