@@ -6,8 +6,9 @@ concatenate, written with `key: model.0` entries) and its conditional PatchGAN o
 CycleGAN's ResNet generator (reflection pads, instance norm, transposed convs), MLP-Mixer,
 PoolFormer (pool(x) - x, (dim,) layer scales), a cut-down GhostNet (Ghost modules cut to
 their width, a hard-sigmoid SE), RepVGG's training-time blocks (three branches summed in the
-order RepVGG sums them, registered in its order) and NeRF's MLP with its positional encoding
-and skip concatenation. Each spec is compiled and emitted and compared with its reference:
+order RepVGG sums them, registered in its order), NeRF's MLP with its positional encoding
+and skip concatenation, nanoGPT over token ids (causal attention, position ids cut to the
+tokens' length; its tied embeddings untied), a 3-D U-Net and a small SE-ResNeXt. Each spec is compiled and emitted and compared with its reference:
 parameter count, the state_dict's keys, shapes and dtypes in order, strict loads both ways,
 the eval outputs at each case's inputs (the edge of the domain `archspec check` states among
 them) and the record of tests/newuser40/reference.json (make_fixture.py). `archspec import`
@@ -117,6 +118,9 @@ def test_the_import_of_the_hand_written_network_is_that_network(name: str) -> No
         ("repvgg", "(N, 3, H, W) with H, W >= 1", None),
         ("nerf", "(N, 6)", [(1, 7)]),
         ("nanogpt", "(N, T) int64 with 1 <= T <= 16", [(1, 17)]),
+        ("unet3d", "(N, 1, D, H, W) with D % 4 == 0 and H % 4 == 0 and W % 4 == 0",
+         [(1, 1, 4, 6, 4)]),
+        ("se_resnext", "(N, 3, H, W) with H, W >= 3", [(1, 3, 2, 3)]),
     ],
 )  # fmt: skip
 def test_the_domain_check_states_is_where_the_network_runs(

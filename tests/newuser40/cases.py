@@ -30,6 +30,10 @@ CASES: dict[str, dict[str, Any]] = {
     "repvgg": {"spec": "repvgg.yaml", "reference": "RepVGG",
                "inputs": [[(2, 3, 32, 48)], [(1, 3, 1, 1)]]},
     "nerf": {"spec": "nerf.yaml", "reference": "NeRF", "inputs": [[(5, 6)], [(1, 6)]]},
+    "unet3d": {"spec": "unet3d.yaml", "reference": "UNet3D",
+               "inputs": [[(2, 1, 8, 12, 16)], [(1, 1, 4, 4, 4)]]},
+    "se_resnext": {"spec": "se_resnext.yaml", "reference": "SEResNeXt",
+                   "inputs": [[(2, 3, 32, 48)], [(1, 3, 3, 3)]]},
     "nanogpt": {"spec": "nanogpt.yaml", "reference": "GPT",
                 "inputs": [[(2, 11)], [(1, 16)], [(1, 1)]], "dtype": "int64"},
 }  # fmt: skip

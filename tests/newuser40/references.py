@@ -6,6 +6,7 @@ which `archspec import` must read back."""
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -673,3 +674,153 @@ class GPT(nn.Module):
             x = block(x)
         x = self.transformer.ln_f(x)
         return self.lm_head(x)
+
+
+# --- a 3-D U-Net (Cicek et al., 2016, as wolny/pytorch-3dunet's DoubleConv / Encoder / Decoder) ---
+class DoubleConv3d(nn.Sequential):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        mid = max(out_ch // 2, in_ch) if in_ch < out_ch else out_ch
+        self.add_module("conv1", nn.Conv3d(in_ch, mid, 3, padding=1, bias=False))
+        self.add_module("bn1", nn.BatchNorm3d(mid))
+        self.add_module("relu1", nn.ReLU(inplace=True))
+        self.add_module("conv2", nn.Conv3d(mid, out_ch, 3, padding=1, bias=False))
+        self.add_module("bn2", nn.BatchNorm3d(out_ch))
+        self.add_module("relu2", nn.ReLU(inplace=True))
+
+
+class Encoder3d(nn.Module):
+    def __init__(self, in_ch, out_ch, apply_pooling):
+        super().__init__()
+        self.pooling = nn.MaxPool3d(2) if apply_pooling else None
+        self.basic_module = DoubleConv3d(in_ch, out_ch)
+
+    def forward(self, x):
+        if self.pooling is not None:
+            x = self.pooling(x)
+        return self.basic_module(x)
+
+
+class Decoder3d(nn.Module):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.upsample = nn.ConvTranspose3d(in_ch, in_ch, 3, stride=2, padding=1, output_padding=1)
+        self.basic_module = DoubleConv3d(in_ch + out_ch, out_ch)
+
+    def forward(self, encoder_features, x):
+        x = self.upsample(x)
+        x = torch.cat((encoder_features, x), dim=1)
+        return self.basic_module(x)
+
+
+class UNet3D(nn.Module):
+    def __init__(self, in_channels=1, out_channels=2, f_maps=(8, 16, 32)):
+        super().__init__()
+        ins = (in_channels, *f_maps[:-1])
+        self.encoders = nn.ModuleList(
+            [Encoder3d(i, f, apply_pooling=k > 0) for k, (i, f) in enumerate(zip(ins, f_maps))]
+        )
+        self.decoders = nn.ModuleList(
+            [Decoder3d(f_in, f_out) for f_in, f_out in zip(f_maps[:0:-1], f_maps[-2::-1])]
+        )
+        self.final_conv = nn.Conv3d(f_maps[0], out_channels, 1)
+
+    def forward(self, x):
+        features = []
+        for encoder in self.encoders:
+            x = encoder(x)
+            features.insert(0, x)
+        for decoder, skip in zip(self.decoders, features[1:]):
+            x = decoder(skip, x)
+        return self.final_conv(x)
+
+
+# --- SE-ResNeXt (Hu et al., 2018; Cadene's pretrainedmodels senet.py: SEResNeXtBottleneck) ------
+class SEModule(nn.Module):
+    def __init__(self, channels, reduction):
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, channels // reduction, kernel_size=1, padding=0)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(channels // reduction, channels, kernel_size=1, padding=0)
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x):
+        module_input = x
+        x = self.avg_pool(x)
+        x = self.fc1(x)
+        x = self.relu(x)
+        x = self.fc2(x)
+        x = self.sigmoid(x)
+        return module_input * x
+
+
+class SEResNeXtBottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(
+        self, inplanes, planes, groups, reduction, stride=1, downsample=None, base_width=4
+    ):
+        super().__init__()
+        width = math.floor(planes * (base_width / 64)) * groups
+        self.conv1 = nn.Conv2d(inplanes, width, kernel_size=1, bias=False, stride=1)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(
+            width, width, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, planes * 4, kernel_size=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.se_module = SEModule(planes * 4, reduction=reduction)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x):
+        residual = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.downsample is not None:
+            residual = self.downsample(x)
+        out = self.se_module(out) + residual
+        return self.relu(out)
+
+
+class SEResNeXt(nn.Module):
+    def __init__(self, layers=(1, 2), groups=8, reduction=16, num_classes=10):
+        super().__init__()
+        self.inplanes = 16
+        self.layer0 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("conv1", nn.Conv2d(3, 16, kernel_size=7, stride=2, padding=3, bias=False)),
+                    ("bn1", nn.BatchNorm2d(16)),
+                    ("relu1", nn.ReLU(inplace=True)),
+                    ("pool", nn.MaxPool2d(3, stride=2, ceil_mode=True)),
+                ]
+            )
+        )
+        self.layer1 = self._make_layer(16, layers[0], groups, reduction, 1)
+        self.layer2 = self._make_layer(32, layers[1], groups, reduction, 2)
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.last_linear = nn.Linear(32 * 4, num_classes)
+
+    def _make_layer(self, planes, blocks, groups, reduction, stride):
+        downsample = None
+        if stride != 1 or self.inplanes != planes * 4:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * 4, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes * 4),
+            )
+        layers = [SEResNeXtBottleneck(self.inplanes, planes, groups, reduction, stride, downsample)]
+        self.inplanes = planes * 4
+        layers += [
+            SEResNeXtBottleneck(self.inplanes, planes, groups, reduction) for _ in range(1, blocks)
+        ]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.layer0(x)))
+        x = self.avg_pool(x)
+        return self.last_linear(x.view(x.size(0), -1))
