@@ -8,11 +8,12 @@ PoolFormer (pool(x) - x, (dim,) layer scales), a cut-down GhostNet (Ghost module
 their width, a hard-sigmoid SE), RepVGG's training-time blocks (three branches summed in the
 order RepVGG sums them, registered in its order), NeRF's MLP with its positional encoding
 and skip concatenation, nanoGPT over token ids (causal attention, position ids cut to the
-tokens' length; its tied embeddings untied), a 3-D U-Net and a small SE-ResNeXt. Each spec is compiled and emitted and compared with its reference:
-parameter count, the state_dict's keys, shapes and dtypes in order, strict loads both ways,
-the eval outputs at each case's inputs (the edge of the domain `archspec check` states among
-them) and the record of tests/newuser40/reference.json (make_fixture.py). `archspec import`
-of each reference is that network, or a refusal that says why."""
+tokens' length; its tied embeddings untied), a 3-D U-Net and a small SE-ResNeXt. Each spec
+is compiled and emitted and compared with its reference: parameter count, the state_dict's
+keys, shapes and dtypes in order, strict loads both ways, the eval outputs at each case's
+inputs (the edge of the domain `archspec check` states among them) and the record of
+tests/newuser40/reference.json (make_fixture.py). `archspec import` of each reference is
+that network, or a refusal that says why."""
 
 from __future__ import annotations
 
@@ -484,3 +485,36 @@ def test_a_key_on_a_flat_repeat_points_at_its_layer() -> None:
         "transformer.h.0.weight",
         "transformer.h.1.weight",
     ]
+
+
+WHEN_PAIR = """\
+archspec: 1
+name: when_pair
+input: [N, 3, H, W]
+blocks:
+  B:
+    params: {out: int}
+    layers:
+      - {name: conv, type: conv2d, out_channels: out, kernel_size: 1}
+      - {name: bn, type: batchnorm2d, from: input, when: in_channels == out}
+      - {name: sum, type: add, from: [conv, bn], when: in_channels == out}
+layers:
+  - {name: a, type: B, out: 16}
+  - {name: b, type: B, out: 16}
+"""
+
+
+def test_a_reader_given_the_same_when_over_another_width_is_told_why() -> None:
+    # RepVGG's identity branch joined by hand: `sum` has bn's `when`, as E305's hint asked,
+    # and still reads it where it is off: its in_channels is conv's width, not the block's
+    (only,) = archspec.check(WHEN_PAIR).diagnostics
+    assert only.code == "E305" and only.hint is not None
+    assert "give this node the same `when`" not in only.hint
+    assert "reads `in_channels` of its first input, not the block's" in only.hint
+    fixed = WHEN_PAIR.replace(
+        "    params: {out: int}\n", "    params: {out: int}\n    let: {cin: in_channels}\n"
+    )
+    fixed = fixed.replace("when: in_channels == out", "when: cin == out")
+    assert archspec.check(fixed).ok
+    model = archspec.compile(fixed)
+    assert not hasattr(model.a, "bn") and hasattr(model.b, "bn")

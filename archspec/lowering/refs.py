@@ -48,9 +48,10 @@ def resolve_inputs(lw: Lowerer, item: Item, scope: Scope, prev: str) -> tuple[st
 
 def _off_hint(item: Item, first: bool) -> str:
     """E305's hint for a read of a switched-off node: a `when` over the reader's own input
-    width cannot follow the one it reads when that is its first input (the one whose width
-    `in_channels` is, which is what is missing)."""
-    when = getattr(item.spec, "when", None) if first else None
+    width cannot follow the one it reads, the width being that of the reader's first input
+    (missing, when that is the node switched off; another node's, `conv` of
+    `from: [conv, bn]`, when not)."""
+    when = getattr(item.spec, "when", None)
     try:
         names = parsed(when).names if isinstance(when, str) else frozenset()
     except ExprError:
@@ -58,10 +59,15 @@ def _off_hint(item: Item, first: bool) -> str:
     own = sorted(names & {"in_channels", "in_features"})
     if not own:
         return "give this node the same `when`, or read another node"
+    if first:
+        what = "of its own input (not the block's), which is not known while a node it reads "
+        what += "is not there"
+    else:  # `from: [conv, bn]`: `in_channels` is conv's, where bn's `when` read the block's
+        what = "of its first input, not the block's, so it holds here where the node it reads "
+        what += "is switched off"
     return (
-        f"this node's `when` reads `{own[0]}` of its own input (not the block's), which is not "
-        "known while a node it reads is not there: bind the block's input width in its `let` "
-        f"(`cin: {own[0]}`) and write both `when`s over `cin`"
+        f"this node's `when` reads `{own[0]}` {what}: bind the block's input width in its "
+        f"`let` (`cin: {own[0]}`) and write both `when`s over `cin`"
     )
 
 
