@@ -518,3 +518,38 @@ def test_a_reader_given_the_same_when_over_another_width_is_told_why() -> None:
     assert archspec.check(fixed).ok
     model = archspec.compile(fixed)
     assert not hasattr(model.a, "bn") and hasattr(model.b, "bn")
+
+
+class _Positions(nn.Module):
+    """GPT-2's learned positions as a buffer of position ids cut to the tokens' length."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(50, 8), nn.Embedding(16, 8)
+        self.register_buffer("pos", torch.arange(16), persistent=False)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        t = idx.size(1)
+        return self.wte(idx) + self.wpe(self.pos[:t])
+
+
+def test_a_table_cut_to_the_size_of_another_dim_of_another_tensor() -> None:
+    # `pos[: idx.size(1)]`, a (16,) table and (N, T) ids: slice_as cut a dim to the size of
+    # the same dim of `like`, so the import refused it ('slices with a bound worked out from
+    # a size of a tensor'); `like_dim` names the other dim
+    model, idx = _Positions().eval(), torch.arange(12).reshape(2, 6)
+    text = archspec.from_module(model, torch.arange(10).reshape(1, 10))
+    assert "type: slice_as, from: [pos, input], dim: 0, like_dim: 1}" in text
+    ours, emitted = compiled_and_emitted(text.replace("input: [N, 10]", "input: [N, T]"))
+    ours.load_state_dict(model.state_dict(), strict=True)
+    emitted.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(ours(idx), model(idx)) and torch.equal(emitted(idx), model(idx))
+    source = archspec.emit(text)
+    assert "self.pos[: x.shape[1]]" in source
+    wider = text.replace("input: [N, 10]", "input: [N, T]")
+    assert archspec.check(wider).domain_text.endswith("accepts (N, T) int64 with 1 <= T <= 16")
+    (over,) = archspec.check(wider, input=(1, 17)).diagnostics
+    assert over.code == "E405" and "to dim 1 of (1, 17), which is longer" in over.message
+    (out,) = archspec.check(wider.replace("like_dim: 1", "like_dim: 2")).diagnostics
+    assert out.code == "E401" and "to the size of dim 2 of (N, T), is out of range" in out.message

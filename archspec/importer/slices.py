@@ -385,20 +385,21 @@ def _own_tensor_unsqueezed(reader: Any, node: Any, src: Any, index: tuple[Any, .
 
 def _cut_to_size(reader: Any, node: Any, src: Any, index: tuple[Any, ...], rank: int) -> bool:
     """`pe[:, : x.size(1)]` (a positional table cut to the tokens' length; `pe[: x.size(0)]`
-    for tokens sequence first): one dim cut from 0 to a size of the same dim of another
-    tensor read so far, every other dim whole, is a `slice_as` reading both; False for any
-    other index."""
+    for tokens sequence first; `pos[: idx.size(1)]`, another dim's size, with `like_dim`):
+    one dim cut from 0 to a size of another tensor read so far, every other dim whole, is a
+    `slice_as` reading both; False for any other index."""
     cuts = [(d, i) for d, i in enumerate(index) if i != slice(None)]
     if len(index) > rank or len(cuts) != 1 or not isinstance(cuts[0][1], slice):
         return False
-    (d, cut), like = cuts[0], None
+    (d, cut), like, fields = cuts[0], None, {}
     if cut.start not in (None, 0) or cut.step not in (None, 1) or not is_node(cut.stop):
         return False
     sym = reader.syms.get(cut.stop)
     if getattr(sym, "what", None) == "dim" and type(sym.index) is int:
         shapes = _node_shapes(reader)
         size = len(shapes[sym.src]) if sym.src in shapes else None
-        like = sym.src if size is not None and sym.index % size == d else None
+        like = sym.src if size is not None else None
+        fields = {} if like is None or sym.index % size == d else {"like_dim": sym.index % size}
     if like is None:  # ViT's `pe[:, :(n + 1)]` added to the tokens and a class token
         from .catsizes import joined_length
 
@@ -408,7 +409,7 @@ def _cut_to_size(reader: Any, node: Any, src: Any, index: tuple[Any, ...], rank:
     inputs = reader._inputs((src, like))
     if inputs is None:
         return True
-    reader.names[node] = _step(reader, node, inputs, "slice_as", {"dim": d})
+    reader.names[node] = _step(reader, node, inputs, "slice_as", {"dim": d, **fields})
     return True
 
 

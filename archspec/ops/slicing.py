@@ -121,18 +121,26 @@ def _slice_as_spec() -> type[LayerSpec]:
 
         type: Literal["slice_as"]
         dim: Int(ge=0) = Field(1, description="the dim cut to the second input's size of it")  # type: ignore[valid-type]
+        like_dim: Int(ge=0) | None = Field(  # type: ignore[valid-type]
+            None,
+            description="the second input's dim whose size it is, when not `dim` "
+            "(`pos[: idx.size(1)]`: `dim: 0, like_dim: 1`)",
+        )
 
     return SliceAsSpec
 
 
-def sliced_as(x: Any, like: Any, dim: int) -> Any:
-    """`x[:, : like.shape[dim]]` with `dim` colons before the range (what compile calls)."""
-    return x[(slice(None),) * dim + (slice(None, like.shape[dim]),)]
+def sliced_as(x: Any, like: Any, dim: int, like_dim: int | None = None) -> Any:
+    """`x[:, : like.shape[dim]]` with `dim` colons before the range (what compile calls);
+    the size of `like`'s dim `like_dim` where given."""
+    size = like.shape[dim if like_dim is None else like_dim]
+    return x[(slice(None),) * dim + (slice(None, size),)]
 
 
-def _cut_message(dim: int, x: Shape, like: Shape) -> str:
+def _cut_message(dim: int, x: Shape, like: Shape, at: int) -> str:
+    which = "that of" if at == dim else f"dim {at} of"
     return (
-        f"slice_as cuts dim {dim} of {fmt(x)} to that of {fmt(like)}, which is longer "
+        f"slice_as cuts dim {dim} of {fmt(x)} to {which} {fmt(like)}, which is longer "
         "({d} is below 1)"
     )
 
@@ -147,29 +155,34 @@ class SliceAs(StatelessOp):
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         x, like = inputs
-        dim = attrs["dim"]
-        if dim >= min(len(x), len(like)):
+        dim, at = attrs["dim"], attrs.get("like_dim")
+        at = dim if at is None else at
+        if dim >= len(x) or at >= len(like):
+            field = "dim" if at == dim or dim >= len(x) else "like_dim"
             raise ShapeFailure(
                 "E401",
-                f"slice_as dim {dim} is out of range for {fmt(x)} and {fmt(like)}",
-                "cut a dim both inputs have",
-                "dim",
+                f"slice_as dim {dim} of {fmt(x)}, to the size of dim {at} of {fmt(like)}, is "
+                "out of range",
+                "cut a dim the first input has to the size of a dim the second has "
+                "(`like_dim` when it is another)",
+                field,
             )
         ctx.require_positive(
-            x[dim] - like[dim] + 1,
+            x[dim] - like[at] + 1,
             "E405",
-            partial(_cut_message, dim, x, like),
+            partial(_cut_message, dim, x, like, at),
             "slice_as only cuts: the first input's dim must be as long as the second's at least "
             "(a longer table, `max_len`)",
             "dim",
         )
-        return Inferred(attrs, (*x[:dim], like[dim], *x[dim + 1 :]))
+        return Inferred(attrs, (*x[:dim], like[at], *x[dim + 1 :]))
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return sliced_as, {"dim": attrs["dim"]}
+        return sliced_as, {"dim": attrs["dim"], "like_dim": attrs.get("like_dim")}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        """`pe[:, : x.shape[1]]`, as the model writes it."""
+        """`pe[:, : x.shape[1]]`, as the model writes it (`pos[: idx.shape[1]]`)."""
         x, like = a["_inputs"]
-        dim = a["dim"]
-        return f"{x}[{', '.join([':'] * dim + [f': {like}.shape[{lit(dim)}]'])}]"
+        dim, at = a["dim"], a.get("like_dim")
+        at = dim if at is None else at
+        return f"{x}[{', '.join([':'] * dim + [f': {like}.shape[{lit(at)}]'])}]"
