@@ -339,6 +339,9 @@ def _type_hint(words: list[str], got: Any) -> str:
         )
     if quoted:
         return 'write a value of that type, or an expression in quotes ("2 * c")'
+    if words == ["true or false"] and isinstance(got, (str, int, float)):
+        # `train_only: "yes"`, `flat: 1`: a flag takes YAML's booleans, never text or 1
+        return "write true or false, unquoted (a flag reads no expression)"
     return "see docs/spec-language.md for what this field takes"
 
 

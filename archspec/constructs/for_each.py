@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from ..loader import PathKey
 from ..lowering.context import RAISE_LIMIT, Site, Skip
@@ -41,10 +41,10 @@ class ForEachNode(NodeBase):
     row_index: Name | None = Field(None, description="name of the row's index")
     global_index: Name | None = Field(None, description="name of a copy's index over all rows")
     global_count: Name | None = Field(None, description="name of the number of copies in all")
-    flat: bool = Field(
+    flat: StrictBool = Field(
         False, description="splice the copies into the enclosing list (no Sequential of their own)"
     )
-    group_rows: bool = Field(False, description="one nn.Sequential per row")
+    group_rows: StrictBool = Field(False, description="one nn.Sequential per row")
     group_names: Template | None = Field(
         None,
         description="with `group_rows`, a name template of each row's Sequential, over the "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StrictBool
 
 from ..loader import PathKey
 from ..lowering.context import RAISE_LIMIT, Item, Site, Skip
@@ -31,7 +31,7 @@ class RepeatNode(NodeBase):
     type: Literal["repeat"]
     count: Int(ge=0)  # type: ignore[valid-type]
     index: Name = "i"
-    flat: bool = Field(
+    flat: StrictBool = Field(
         False, description="splice the copies into the enclosing list (no Sequential of their own)"
     )
     names: Template | list[Template | None] | None = Field(

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from ..ir import ABSENT_AS, replaced
 from ..loader import PathKey
@@ -28,7 +28,7 @@ class Shortcut(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name = "downsample"
     when: Bool | None = None
-    first: bool = Field(
+    first: StrictBool = Field(
         False,
         description="register the shortcut before the body (torchvision's RegNet registers "
         "`proj` before `f`), so its state_dict keys come first",

@@ -166,12 +166,12 @@ class NodeBase(BaseModel):
     when: Annotated[Bool | None, Reuse()] = Field(
         None, description="include the node only when this is true"
     )
-    train_only: bool = Field(False, description="compute this node only in training mode")
-    eval_only: bool = Field(
+    train_only: StrictBool = Field(False, description="compute this node only in training mode")
+    eval_only: StrictBool = Field(
         False,
         description="compute this node only in eval mode; in training it passes its input on",
     )
-    pass_in_eval: bool = Field(
+    pass_in_eval: StrictBool = Field(
         False,
         description="compute this node only in training mode; in eval it passes its first input on",
     )
