@@ -38,7 +38,10 @@ class Side:
     params: int
     #: multiply-accumulates of one sample at the spec's input (its declared input, N = 1)
     macs: int | None
+    #: that input (the first, for a spec of several inputs)
     input: tuple[int, ...] | None
+    #: a spec of several inputs (`inputs:`): each input by name, with its shape at N = 1
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,12 @@ class SpecDiff:
     def to_dict(self) -> dict[str, Any]:
         def side(s: Side) -> dict[str, Any]:
             shape = None if s.input is None else list(s.input)
-            return {"name": s.name, "file": s.file, "params": s.params, "macs": s.macs} | {
-                "input": shape
-            }
+            several = {"inputs": {n: list(e) for n, e in s.inputs}} if s.inputs else {}
+            return (
+                {"name": s.name, "file": s.file, "params": s.params, "macs": s.macs}
+                | {"input": shape}
+                | several
+            )
 
         def entry(e: Entry) -> dict[str, Any]:
             return {"shape": list(e[0]), "dtype": e[1]}
@@ -117,7 +123,8 @@ class SpecDiff:
         ]
         lines.append(f"params: {_delta(self.a.params, self.b.params)}")
         if self.a.macs is not None and self.b.macs is not None:
-            at = "" if self.a.input == self.b.input else " (each at its own input)"
+            same = (self.a.input, self.a.inputs) == (self.b.input, self.b.inputs)
+            at = "" if same else " (each at its own input)"
             lines.append(f"MACs per sample: {_delta(self.a.macs, self.b.macs)}{at}")
         verdict = (
             "a checkpoint of a loads strictly into b"
@@ -260,13 +267,19 @@ def _read_side(
     if example is not None and not all(d.is_const for d in example):
         example = None  # sizes left symbolic, with MACs that do not depend on them (all 0)
     shape = None if example is None else tuple(d.value for d in example)  # N = 1
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    if graph.inputs and shape is not None:  # each input by name, the first `shape`
+        rest = summary.more_inputs if summary.concrete else summary.more_examples
+        if all(d.is_const for e in rest for d in e):
+            shapes = (shape, *(tuple(d.value for d in e) for e in rest))
+            inputs = tuple(zip(summary.input_names, shapes, strict=True))
     api.check_limits(graph, max_params=None, max_activations=None)
     module = build_module(graph, "meta")
     state = {
         key: (tuple(t.shape), str(t.dtype).removeprefix("torch."))
         for key, t in module.state_dict().items()
     }
-    side = Side(graph.name, shown_file(str(graph.file)), summary.params, macs, shape)
+    side = Side(graph.name, shown_file(str(graph.file)), summary.params, macs, shape, inputs)
     return side, state
 
 

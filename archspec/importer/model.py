@@ -17,7 +17,7 @@ from ..lazymethods import dataclass
 from .blocks import Block, merge_instances
 from .inputs import network_body
 from .trace import Body, Item, Problems, body_of
-from .tree import node_of, shape_of
+from .tree import first_input_named, node_of, shape_of
 from .where import describe, source_lines, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -173,10 +173,14 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
                 )
             bodies = [collector.bodies[id(m)] for m in members]
             _from_bodies(block, cls, bodies, members)
+            if block.inputs:
+                first_input_named(block.layers, block.inputs[0])
             blocks.append(block)
             for member, args in zip(members, block.args, strict=True):
                 calls[id(member)] = (name, args)
     layers = [node_of(i, call) for i in root.items]
+    if root.inputs:
+        first_input_named(layers, root.inputs[0])
     output = root.output
     if not layers and output in (None, "input"):
         # forward returns its input (an empty nn.Sequential, a pass-through): a spec's network

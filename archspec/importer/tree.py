@@ -104,3 +104,13 @@ def shape_of(node: dict[str, Any]) -> Any:
         return "?"
 
     return blank(node, None)
+
+
+def first_input_named(nodes: list[dict[str, Any]], first: str) -> None:
+    """Write the first input of a list of several named inputs (the network's `inputs:`, a
+    block's) by its name where its nodes read it (`from: x`, not `from: input`, beside
+    `from: y`); nested lists keep `input`, their own input."""
+    for node in nodes:
+        read = node.get("from")
+        if isinstance(read, list) and "input" in read:
+            node["from"] = [first if r == "input" else r for r in read]
