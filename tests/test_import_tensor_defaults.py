@@ -155,4 +155,4 @@ def test_a_network_whose_own_forward_takes_several_tensors_takes_one_example_eac
     model = _TwoInputNet().eval()
     text = archspec.from_module(model, (torch.randn(1, 3, 16, 16), torch.randn(1, 3, 16, 16)))
     assert "inputs:\n  x: [N, 3, 16, 16]\n  residual: [N, 3, 16, 16]\n" in text
-    assert "from: [input, residual]" in text
+    assert "from: [x, residual]" in text  # the first input by its name
