@@ -87,7 +87,7 @@ def test_a_mirror_with_a_fragment_loads_and_one_with_a_query_names_the_file(
     with pytest.raises(archspec.ArchSpecError) as info:
         archspec.load(spec, weights=weights, base_url=mirror.as_uri() + "?q#frag")
     assert info.value.error_code == "E802" and "it is a directory" not in str(info.value)
-    assert f"{weights.file}?q" in str(info.value)
+    assert f"{weights.file}?" in str(info.value)  # the name before the query
     model = archspec.load(spec, weights=weights, base_url=mirror.as_uri() + "#frag")
     key = next(iter(state))
     assert torch.equal(model.state_dict()[key], state[key])
