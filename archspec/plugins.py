@@ -38,7 +38,7 @@ from typing import Any
 from .errors import PluginError, SourceSpan, exception_said, exception_text
 from .ops.base import REGISTRY, Op, register, unregister
 from .spec_plugins import ENTRY_POINT_HINT, describe, forget_scan, installed_entry_points
-from .specbytes import note_read
+from .specbytes import note_imported, note_read
 
 GROUP = "archspec.layers"
 
@@ -246,10 +246,12 @@ def _import_file(given: str, real: str, name: str) -> types.ModuleType:
     added_path = folder not in sys.path
     if added_path:
         sys.path.append(folder)
+    imported = set(sys.modules)
     sys.modules[name] = module
     before = dict(REGISTRY)
     try:
         spec.loader.exec_module(module)
+        note_imported(imported)  # a module it imports beside it is an input too
     except KeyboardInterrupt:  # Ctrl-C while it ran: the person stopped it, exit 130
         _forget(name, before)
         raise

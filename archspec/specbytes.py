@@ -9,7 +9,7 @@ import os
 import select
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -51,6 +51,19 @@ def note_read(path: str | os.PathLike[str], info: os.stat_result | None = None) 
     except (OSError, ValueError):
         return
     read.setdefault((info.st_dev, info.st_ino), os.fspath(path))
+
+
+def note_imported(before: Iterable[str]) -> None:
+    """Remember as inputs the files of the modules imported since `before` (the names
+    sys.modules held then): a model's file or a plugin may import a module beside it, which
+    `import -o helper.py --force` replaced as if it were no input of the command."""
+    if _READ.get() is None:
+        return
+    known = set(before)
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None) if name not in known else None
+        if isinstance(file, str):
+            note_read(file)
 
 
 def read_input(info: os.stat_result) -> str | None:

@@ -311,3 +311,34 @@ def test_a_factory_named_by_a_unicode_identifier_is_found_as_python_finds_it(
             archspec.import_factory(f"{net}:{factory}", input=(1, 4))
         text = archspec.import_factory(f"{net}:{factory}", input=(1, 4), name="net")
         assert "name: net" in text
+
+
+def test_a_module_the_model_s_file_imports_is_an_input_no_output_replaces(
+    tmp_path: Path,
+) -> None:
+    """`archspec import net.py:Net -o helper.py --force`, where net.py does `from helper
+    import block`, replaced helper.py with the spec (net.py itself was refused as an input,
+    the module it imports beside it was not); a plugin's helper module likewise. Every file
+    the factory's or the plugin's import loaded is now an input: E604, nothing changed."""
+    helper = tmp_path / "helper.py"
+    helper.write_text("import torch.nn as nn\n\ndef block():\n    return nn.Linear(4, 2)\n")
+    net = tmp_path / "net.py"
+    net.write_text(
+        "import torch.nn as nn\nfrom helper import block\n\n"
+        "def Net():\n    return nn.Sequential(block(), nn.ReLU())\n"
+    )
+    before = helper.read_bytes()
+    args = ["import", f"{net}:Net", "--input", "1,4", "-o", str(helper), "--force"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "a file this command reads" in result.output
+    assert helper.read_bytes() == before
+
+    plugin_helper = tmp_path / "plughelper40.py"
+    plugin_helper.write_text("X = 1\n")
+    example = Path(__file__).resolve().parent.parent / "examples" / "se_layer.py"
+    plugin = tmp_path / "se_plugin40.py"
+    plugin.write_text(example.read_text() + "\nimport plughelper40  # noqa: E402, F401\n")
+    args = ["schema", "--plugins", str(plugin), "-o", str(plugin_helper), "--force"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "a file this command reads" in result.output
+    assert plugin_helper.read_text() == "X = 1\n"

@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import ImportFailure, LoadError, exception_said, exception_text
 from ..limits import MAX_TENSOR_ELEMENTS
 from ..loader import load_yaml
-from ..specbytes import note_read
+from ..specbytes import note_imported, note_read
 
 #: `module.path:factory` or `file.py:factory`: Python's identifiers, Unicode ones included
 #: (`nets:Réseau`, which the ASCII-only pattern called "not MODULE_PATH:FACTORY").
@@ -97,6 +97,7 @@ def build_factory(path: str, kwargs: dict[str, Any], cpu: bool = False) -> Any:
     if not isinstance(path, str) or not _PATH.match(path):
         raise _fail(f"{path!r} is not MODULE_PATH:FACTORY")
     module_name, _, attr = path.rpartition(":")
+    before = set(sys.modules)
     try:
         target: Any = _import(module_name)
     except KeyboardInterrupt:
@@ -135,6 +136,7 @@ def build_factory(path: str, kwargs: dict[str, Any], cpu: bool = False) -> Any:
         ) from None
     if not isinstance(model, nn.Module):
         raise _fail(f"{path} returned {type(model).__name__}, not an nn.Module")
+    note_imported(before)  # the modules its file imports (helper.py beside it) are inputs
     return model
 
 
