@@ -123,12 +123,45 @@ def key_read(node: Any) -> tuple[str, str] | None:
     )
 
 
-def unread_call(call: Call | None, what: str, module: Any) -> tuple[str, str] | None:
+#: torch's casts to a dtype the method names
+_CASTS = {"float": "float32", "half": "float16", "double": "float64", "bfloat16": "bfloat16"}
+
+
+def _written_cast(node: Any) -> str | None:
+    """The dtype `node` casts to when it names one (`x.float()`, `x.to(torch.float32)`,
+    `x.type(torch.half)`), else None (a cast to another tensor's dtype is read as that
+    tensor: casts.py)."""
+    import torch
+
+    if node is None or node.op != "call_method":
+        return None
+    if node.target in _CASTS and len(node.args) == 1 and not node.kwargs:
+        return _CASTS[node.target]
+    if node.target not in ("to", "type"):
+        return None
+    given = [*node.args[1:], *node.kwargs.values()]
+    dtype = next((v for v in given if isinstance(v, torch.dtype)), None)
+    return None if dtype is None else str(dtype).removeprefix("torch.")
+
+
+def unread_call(
+    call: Call | None, what: str, module: Any, node: Any = None
+) -> tuple[str, str] | None:
     """The message and hint of E903 for a call no reader takes (`call` None) or read with a
-    value its kind's spec refuses; None when the reading stands. `what` names the call."""
+    value its kind's spec refuses; None when the reading stands. `what` names the call,
+    `node` is it (a cast to a dtype written out is said as such)."""
     from .functions import UNKNOWN_CALL_HINT
     from .fused import own_tensors_hint
 
+    if call is None and (dtype := _written_cast(node)) is not None:
+        return (
+            f"{what} casts to {dtype}, a dtype written out: a spec states no dtype (its "
+            "module computes in the dtype it is moved to)",
+            "remove the cast (a float32 model computes in float32 without it), or cast to "
+            "the input's dtype (`.to(x.dtype)`, `.type_as(x)`), which a spec reads as the "
+            "tensor itself; a step kept in float32 under half precision (Whisper's "
+            "`.float().softmax(-1)`) is none a spec states",
+        )
     if call is None:
         return f"no layer kind computes {what} as called here", UNKNOWN_CALL_HINT + (
             own_tensors_hint(module)

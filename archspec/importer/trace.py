@@ -571,7 +571,7 @@ class _GraphReader:
         kwargs = {k: wrap(v) for k, v in node.kwargs.items()}
         call = read_call(node.op, node.target, args, kwargs)
         what = describe_target(node.op, node.target, node.args)
-        if (why := key_read(node) or unread_call(call, what, self.module)) is not None:
+        if (why := key_read(node) or unread_call(call, what, self.module, node)) is not None:
             self.fail("E903", why[0], node, why[1])
             return
         assert call is not None  # unread_call refuses a call no reader takes
