@@ -63,3 +63,39 @@ def test_an_unpacking_the_run_cannot_count_says_why() -> None:
     assert "the model does not run on (1, 4, 8, 8)" in unpack.message
     assert "device=x.device" in (unpack.hint or "")
     assert len(found) == 3
+
+
+class Head(nn.Module):
+    """A Detectron-style RPN head: one conv shared by the levels, its maps in lists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.cls_logits = nn.Conv2d(4, 3, 1)
+
+    def forward(self, p3: torch.Tensor, p4: torch.Tensor) -> tuple[list[torch.Tensor], ...]:
+        logits, feats = [], []
+        for feature in (p3, p4):
+            t = torch.relu(self.conv(feature))
+            logits.append(self.cls_logits(t))
+            feats.append(t)
+        return logits, feats
+
+
+class Detector(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(4, 4, 3, 2, 1)
+        self.rpn = Head()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, _feats = self.rpn(x, self.down(x))
+        return logits[0], logits[1]
+
+
+def test_an_unpacking_of_lists_a_child_returns_says_so() -> None:
+    # was E903 'no layer kind computes the operator `getitem`', naming no cause
+    found = _diagnostics(Detector().eval(), torch.zeros(1, 4, 8, 8))
+    unpack = next(d for d in found if "unpacks what `self.rpn` returns" in d.message)
+    assert unpack.code == "E903" and "(list, list) on the example input" in unpack.message
+    assert not any("operator `getitem`" in d.message for d in found)

@@ -50,10 +50,23 @@ def added_call(reader: Any, node: Any, item: Any, target: str) -> None:
 
 
 def uncounted(reader: Any, node: Any, call: Any) -> bool:
-    """One E903 at `x, idx = self.down(x)` when how many tensors the child returns is
+    """One E903 at `x, idx = self.down(x)` when what the child returns holds other than
+    tensors (a Detectron-style head's lists of maps), or when how many tensors it is is
     unknown because the model does not run on the example input (ENet's `torch.zeros(...)`
     made on the CPU beside a model on the meta device): the run counts them. True: handled;
     False when the count is known or unknown for another reason."""
+    held = reader.__dict__.get("tuple_kinds", {}).get(call)
+    if held is not None:  # a Detectron-style head's `logits, bbox = self.rpn(features)`
+        reader.fail(
+            "E903",
+            f"forward unpacks what `self.{call.target}` returns, ({', '.join(held)}) on the "
+            "example input: a spec's block returns tensors, one name each",
+            node,
+            "return the tensors themselves (`return l0, l1, b0, b1`, one map per output), "
+            "not lists or other values",
+        )
+        reader.refused.update((call, node))
+        return True
     if call in reader.__dict__.get("tuple_lengths", {}) or reader.problems.run_error is None:
         return False
     size, why = reader.problems.run_error

@@ -201,12 +201,12 @@ def _node_shapes(reader: Any, other: bool | str = False) -> dict[Any, tuple[int,
             value = super().run_node(n)
             if isinstance(value, torch.Tensor):
                 shapes[n] = tuple(value.shape)
-            elif (
-                type(value) in (tuple, list)  # a child returning its maps in a list, too
-                and n.op == "call_module"
-                and all(isinstance(v, torch.Tensor) for v in value)
-            ):
-                lengths[n] = len(value)
+            elif type(value) in (tuple, list) and n.op == "call_module":
+                if all(isinstance(v, torch.Tensor) for v in value):  # its maps in a list too
+                    lengths[n] = len(value)
+                else:  # what it holds instead, for the refusal to say (several.uncounted)
+                    held = reader.__dict__.setdefault("tuple_kinds", {})
+                    held[n] = [type(v).__name__ for v in value]
             return value
 
     try:
