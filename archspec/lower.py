@@ -100,9 +100,9 @@ def lower_graph(lw: Lowerer) -> Graph:
         register_order=spec.register_order or (),
         register_order_ypath=("register_order",),
         input_names=tuple(i.name for i in net) if several else (),
-        more_inputs=[(i.shape, 1) for i in net[1:]],
+        more_inputs=[(i.shape, _features_axis(i.shape)) for i in net[1:]],
     )
-    root = lw.lower_scope(top, lw.spec_env, in_shape, "", lw.span(()))
+    root = lw.lower_scope(top, lw.spec_env, in_shape, "", lw.span(()), _features_axis(in_shape))
     init = lower_init(lw, root)
     shard = training_units(lw)
     legacy = legacy_formats(lw)
@@ -342,6 +342,14 @@ def _net_inputs(
         )
         for di in declared
     )
+
+
+def _features_axis(shape: Any) -> int:
+    """The dim of a declared input that holds its channels: the last of tokens and
+    channels-last maps (`[N, L, 32]`, `[N, H, W, 3]`: a symbol at dim 1, a number last, as
+    `check` reads them, inputdomain.size_dims), else dim 1."""
+    rank = len(shape)
+    return rank - 1 if rank >= 3 and not shape[1].is_const and shape[-1].is_const else 1
 
 
 def _is_size(value: Any) -> bool:

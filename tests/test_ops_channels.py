@@ -56,12 +56,12 @@ def test_in_features_reads_the_last_dim_and_in_channels_comes_back() -> None:
 @pytest.mark.parametrize(
     ("layers", "where"),
     [
-        ("[{type: permute, dims: [0, 2, 3, 1]}]", "moved the channels to dim 3"),
-        ("[{type: permute, dims: [0, 3, 1, 2]}]", "moved the channels to dim 2"),
-        ("[{type: permute, dims: [0, 2, 3, 1]}, {type: relu}]", "moved the channels to dim 3"),
+        ("[{type: permute, dims: [0, 2, 3, 1]}]", "the channels are at dim 3 here"),
+        ("[{type: permute, dims: [0, 3, 1, 2]}]", "the channels are at dim 2 here"),
+        ("[{type: permute, dims: [0, 2, 3, 1]}, {type: relu}]", "the channels are at dim 3 here"),
         (  # (N, H, W, C) to (N, H*W, C): the channels come through whole, now at dim 2
             "[{type: permute, dims: [0, 2, 3, 1]}, {type: flatten, start_dim: 1, end_dim: 2}]",
-            "moved the channels to dim 2",
+            "the channels are at dim 2 here",
         ),
         (  # (N, H, W, C) to (N, H, W*C): merged with W, no dim holds them alone
             "[{type: permute, dims: [0, 2, 3, 1]}, {type: flatten, start_dim: 2, end_dim: 3}]",
@@ -155,7 +155,7 @@ def test_the_channel_dim_crosses_block_boundaries() -> None:
     (err,) = archspec.check(text).errors
     assert err.code == "E302" and err.span is not None
     assert err.span.line == _line(text, "name: bad")
-    assert err.hint is not None and "moved the channels to dim 3" in err.hint
+    assert err.hint is not None and "the channels are at dim 3 here" in err.hint
     ok = build_graph(text.replace("out_features: in_channels}", "out_features: in_features}"))
     mlp = next(n for n in ok.root.nodes if n.name == "mlp")
     assert mlp.shape is not None and [str(d) for d in mlp.shape] == ["N", "14", "10", "64"]

@@ -304,8 +304,9 @@ def moved_channels_hint(exc: Any, env: Mapping[str, Any]) -> str | None:
     if "'in_channels'" in exc.message and MOVED_CHANNELS in env:
         axis = env[MOVED_CHANNELS]
         moved = (
-            f"a layout change before this node (a permute, a reshape of the dims before "
-            f"them) moved the channels to dim {axis}"
+            f"the channels are at dim {axis} here (the features of tokens or of a "
+            "channels-last map: an `input:` declared so, `[N, L, 32]`, or a permute or a "
+            "reshape before this node)"
             if axis is not None
             else "a permute and a change of rank before this node left no dim known to hold "
             "the channels"

@@ -133,7 +133,10 @@ def generalise_input(
         if not declared[0].is_const:
             batch = str(declared[0])
         else:
-            batch = batch_name or fresh(BATCH_NAME)
+            # tokens sequence first name their batch N at dim 1 (`[10, N, 32]`): dim 0 is
+            # their length, L, where it would read N2
+            seq_first = rank == 3 and str(declared[1]) == BATCH_NAME
+            batch = batch_name or fresh("L" if seq_first else BATCH_NAME)
         out[0] = Dim.of(batch)
     spatial: list[str] = []
     for k, i in enumerate(sizes):
