@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import archspec
 from archspec.cli import app
 from archspec.errors import ImportFailure
 from archspec.importer.factory import parse_args
+
+from .conftest import plugins_restored
 
 runner = CliRunner()
 
@@ -320,16 +323,19 @@ def test_a_module_the_model_s_file_imports_is_an_input_no_output_replaces(
     import block`, replaced helper.py with the spec (net.py itself was refused as an input,
     the module it imports beside it was not); a plugin's helper module likewise. Every file
     the factory's or the plugin's import loaded is now an input: E604, nothing changed."""
-    helper = tmp_path / "helper.py"
+    helper = tmp_path / "helper40.py"
     helper.write_text("import torch.nn as nn\n\ndef block():\n    return nn.Linear(4, 2)\n")
     net = tmp_path / "net.py"
     net.write_text(
-        "import torch.nn as nn\nfrom helper import block\n\n"
+        "import torch.nn as nn\nfrom helper40 import block\n\n"
         "def Net():\n    return nn.Sequential(block(), nn.ReLU())\n"
     )
     before = helper.read_bytes()
     args = ["import", f"{net}:Net", "--input", "1,4", "-o", str(helper), "--force"]
-    result = runner.invoke(app, args)
+    try:
+        result = runner.invoke(app, args)
+    finally:
+        sys.modules.pop("helper40", None)
     assert result.exit_code == 1 and "a file this command reads" in result.output
     assert helper.read_bytes() == before
 
@@ -339,6 +345,10 @@ def test_a_module_the_model_s_file_imports_is_an_input_no_output_replaces(
     plugin = tmp_path / "se_plugin40.py"
     plugin.write_text(example.read_text() + "\nimport plughelper40  # noqa: E402, F401\n")
     args = ["schema", "--plugins", str(plugin), "-o", str(plugin_helper), "--force"]
-    result = runner.invoke(app, args)
+    with plugins_restored():  # the plugin's kind leaves the registry with it
+        try:
+            result = runner.invoke(app, args)
+        finally:
+            sys.modules.pop("plughelper40", None)
     assert result.exit_code == 1 and "a file this command reads" in result.output
     assert plugin_helper.read_text() == "X = 1\n"
