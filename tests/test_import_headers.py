@@ -59,3 +59,21 @@ def test_the_header_names_the_sizes_the_model_reads(
     report = archspec.check(text)
     assert report.ok and not report.warnings, report.render()
     assert domain in report.domain_text
+
+
+class Unread(Encoder):
+    """A side computation nothing reads: the spec's check warns of it (W401) at any header."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+        self.side = nn.Linear(32, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.side(x)
+        return self.layer(x)
+
+
+def test_a_warning_of_another_kind_keeps_the_sizes_named() -> None:
+    text = archspec.from_module(Unread().eval(), torch.rand(2, 20, 32))
+    assert "\ninput: [N, L, 32]\n" in text
+    assert [w.code for w in archspec.check(text).warnings] == ["W401"]
