@@ -225,3 +225,27 @@ def test_steps_of_each_mode_in_one_forward_are_refused() -> None:
     with pytest.raises(ImportFailure) as info:
         archspec.from_module(BothModes(), torch.rand(2, 8))
     assert info.value.diagnostics[0].code == "E902"
+
+
+class Pooled(nn.Module):
+    """A step only training takes that changes the shape eval hands on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x)
+        if self.training:
+            x = x.mean(1, keepdim=True)
+        return torch.relu(x)
+
+
+def test_a_training_step_that_changes_the_shape_is_refused_at_the_class() -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(Pooled(), torch.rand(2, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E902"
+    assert "takes a step in training mode only that a spec's pass_in_eval step" in diag.message
+    assert "makes the shape (N, 1) from (N, 8)" in diag.message
+    assert diag.span is not None and diag.span.file == __file__
