@@ -21,26 +21,36 @@ class CheckReport(CheckResult):
     #: per output, in the order of `outputs`: the output's name when it is training-only,
     #: else None
     training_only: tuple[str | None, ...] = ()
+    #: the key of each output, in the order of `outputs`, when the network's `outputs:` is a
+    #: mapping (forward returns an OrderedDict); empty for a tensor or a tuple
+    output_keys: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, result: CheckResult, graph: Graph) -> CheckReport:
         """`result` of `graph`, with its outputs' training-only names: its fields as they
         are, without the frozen __init__ (which sets each through object.__setattr__), as
         `ir.replaced` copies (`check` makes one per spec checked)."""
-        named = tuple(o.name if o.train_only else None for o in graph.root.outputs)
+        outs = graph.root.outputs
+        named = tuple(o.name if o.train_only else None for o in outs)
+        keys = tuple(o.key for o in outs if o.key is not None)
         report = object.__new__(cls)
-        report.__dict__.update(result.__dict__, training_only=named)
+        report.__dict__.update(result.__dict__, training_only=named, output_keys=keys)
         return report
 
     def to_dict(self) -> dict[str, Any]:
-        """CheckResult's plain data, and `training_only` after `outputs` when any output is
-        (a list beside `outputs`: a name, or null for an output eval mode returns too)."""
+        """CheckResult's plain data, and after `outputs` (lists beside it): `output_keys` for
+        a network returning a mapping, and `training_only` when any output is (a name, or
+        null for an output eval mode returns too)."""
         data = super().to_dict()
-        if not any(self.training_only) or not (self.outputs or self.symbolic_outputs):
+        extra: dict[str, Any] = {}
+        if self.output_keys:
+            extra["output_keys"] = list(self.output_keys)
+        if any(self.training_only):
+            extra["training_only"] = list(self.training_only)
+        if not extra or not (self.outputs or self.symbolic_outputs):
             return data
         keys = list(data)
         at = keys.index("outputs") + 1
-        extra = {"training_only": list(self.training_only)}
         return {k: data[k] for k in keys[:at]} | extra | {k: data[k] for k in keys[at:]}
 
 

@@ -191,10 +191,12 @@ class Loop:
 
 @dataclass(frozen=True)
 class Output:
-    """A name the spec's forward returns, and whether only training returns it."""
+    """A name the spec's forward returns, whether only training returns it, and its key when
+    the network's `outputs:` is a mapping (forward returns an OrderedDict of the keys)."""
 
     name: str
     train_only: bool = False
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,7 @@ class Module:
             len(self.outputs) == 1
             and self.outputs[0].name == prev
             and not self.outputs[0].train_only
+            and self.outputs[0].key is None  # a mapping of one is no Sequential's tensor
         )
 
     def registered(self, names: Sequence[str]) -> list[str]:

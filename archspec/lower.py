@@ -88,13 +88,14 @@ def lower_graph(lw: Lowerer) -> Graph:
     class_name = spec.class_name or _class_name(spec.name)
     _check_class_name(lw, class_name)
     items = [Item(s, ("layers", i)) for i, s in enumerate(spec.layers)]
-    outputs = computed_outputs(lw, spec.outputs, lw.spec_env) if spec.outputs else None
+    outputs = computed_outputs(lw, spec.outputs, lw.spec_env) if spec.outputs is not None else None
     top = Child(
         items,
         class_name,
         outputs=outputs[0] if outputs else None,
         outputs_ypath=("outputs",),
         outputs_ypaths=outputs[1] if outputs else (),
+        output_keys=outputs[2] if outputs else (),
         switches=switches,
         state_dict_version=spec.state_dict_version,
         register_order=spec.register_order or (),

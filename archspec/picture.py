@@ -143,10 +143,12 @@ def picture(graph: Graph, depth: int | None = DEFAULT_DEPTH, fold: bool = True) 
     refs = layout.module(graph.root, "", depth, ":input", top, more=more)
     outputs = graph.root.outputs
     for i, out in enumerate(outputs):
-        one = len(outputs) == 1
-        oid = ":output" if one else f":output:{out.name}"
+        one = len(outputs) == 1 and out.key is None
+        oid = ":output" if one else f":output:{out.name}" if out.key is None else f":output:{i}"
         shown = graph.inputs[0].name if out.name == INPUT and graph.inputs else out.name
-        name = "output" if one else f"output {i}: {shown}"
+        name = "output" if one else f"output {i}: {shown}" if out.key is None else ""
+        if out.key is not None:  # the network's `outputs:` mapping: forward's dict key
+            name = f"output {out.key}: {shown}"
         top.append(Box(oid, [name], "io", "ellipse", out.train_only))
         shape = graph.root.out_shapes[i]
         layout.edges.append(Edge(refs[out.name], oid, _shape(shape), out.train_only))

@@ -85,7 +85,9 @@ _NET_ORDER = REGISTER_ORDER_DOC.replace("block", "network")
 #: What the network's `outputs:` is for (schema description).
 OUTPUTS_DOC = (
     "the nodes the network returns, in order (default: the last): names, name templates "
-    '(`"stage{n - 1}"`) or computed entries (`{each: "stage{j}", for: j, in: n}`)'
+    '(`"stage{n - 1}"`) or computed entries (`{each: "stage{j}", for: j, in: n}`); or a '
+    "mapping of keys to node names (`{out: head, aux: aux_head}`), in order, when forward "
+    "returns an OrderedDict of them"
 )
 #: What a block's `outputs:` is for (schema description).
 BLOCK_OUTPUTS_DOC = (

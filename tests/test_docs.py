@@ -201,6 +201,10 @@ def _forward_on_meta(block: Block, graph: archspec.ir.Graph, variant: str | None
     with torch.no_grad():
         out = model(*xs)
     outs = out if isinstance(out, tuple) else (out,)
+    kept = [o for o in graph.root.outputs if not o.train_only]
+    if isinstance(out, dict):  # `outputs:` as a mapping: forward's dict holds its keys
+        assert list(out) == [o.key for o in kept], f"{block.where}: keys {list(out)}"
+        outs = tuple(out.values())
     declared = [s for s, o in zip(graph.output_shapes, graph.root.outputs) if not o.train_only]
     assert len(outs) == len(declared), f"{block.where}: {len(outs)} outputs in eval mode"
     for got, want in zip(outs, declared):

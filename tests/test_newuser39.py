@@ -17,6 +17,7 @@ same way."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,8 @@ def _input(shape: tuple[int, ...], dtype: str) -> torch.Tensor:
 def _outputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     with torch.no_grad():
         out = model(x)
+    if isinstance(out, Mapping):  # deeplabv3_resnet50's OrderedDict of `out` and `aux`
+        return list(out.values())
     return list(out) if isinstance(out, list | tuple) else [out]
 
 

@@ -13,9 +13,11 @@ compiled modules.
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 import types
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +47,9 @@ if TYPE_CHECKING:  # pragma: no cover
 #: A step of a module program, (kind, name, inputs, payload): "module" calls child `name` (a
 #: reuse: child `payload`); "function" payload=(op kind, attrs items); "tensor" reads `name`.
 Step = tuple[str, str, tuple[str, ...], Any]
-#: (steps, outputs, the names of the inputs after the first: a block's `inputs:`)
-Program = tuple[tuple[Step, ...], tuple[str, ...], tuple[str, ...]]
+#: (steps, outputs, the names of the inputs after the first: a block's `inputs:`, the keys of
+#: the outputs when forward returns an OrderedDict of them: a network's `outputs:` mapping)
+Program = tuple[tuple[Step, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
 class SpecSequential(NamedBySpec, nn.Sequential):
@@ -210,7 +213,7 @@ class _Holder(nn.Module):
 
 
 def _codegen(program: Program) -> Callable[..., Any]:
-    steps, outputs, more = program
+    steps, outputs, more, keys = program
     graph = torch.fx.Graph()
     env: dict[str, torch.fx.Node] = {INPUT: graph.placeholder("x")}
     for k, name in enumerate(more, 1):  # a block's other inputs, positional after the first
@@ -255,9 +258,21 @@ def _codegen(program: Program) -> Callable[..., Any]:
             else:
                 env[name] = graph.call_function(fn, tuple(args), kwargs)
     outs = [env[o] for o in outputs]
-    graph.output(outs[0] if len(outs) == 1 else tuple(outs))
+    graph.output(outs[0] if len(outs) == 1 and not keys else tuple(outs))
     gm = torch.fx.GraphModule(holder, graph, class_name="SpecForward")
-    return type(gm).forward
+    return _keyed(type(gm).forward, keys) if keys else type(gm).forward
+
+
+def _keyed(fn: Callable[..., Any], keys: tuple[str, ...]) -> Callable[..., Any]:
+    """`fn`, returning its tuple as an OrderedDict of `keys` (the network's `outputs:`
+    mapping), as torchvision's segmentation models return `out` and `aux`; fx writes a dict
+    literal where an OrderedDict was, so the generated function returns the tuple."""
+
+    @functools.wraps(fn)  # its signature: torch.export reads `x`, not `*args`
+    def forward(self: nn.Module, *args: Any) -> Any:
+        return OrderedDict(zip(keys, fn(self, *args), strict=True))
+
+    return forward
 
 
 def _hashable(v: Any) -> Any:
@@ -284,8 +299,9 @@ def _program(module: Module, training: bool) -> Program:
         else:
             attrs = tuple(sorted((k, _hashable(v)) for k, v in node.attrs.items()))
             steps.append(("function", node.name, node.inputs, (node.kind, attrs)))
-    outs = tuple(o.name for o in module.outputs if training or not o.train_only)
-    return tuple(steps), outs, module.extra_inputs
+    kept = [o for o in module.outputs if training or not o.train_only]
+    keys = tuple(o.key for o in kept if o.key is not None)
+    return tuple(steps), tuple(o.name for o in kept), module.extra_inputs, keys
 
 
 def build_scope(

@@ -301,12 +301,15 @@ def _without_libraries(
 def _print_outputs(result: api.CheckReport) -> None:
     """The output shapes on one line; one line each, the training-only ones labelled, when
     the model returns some in training mode only (eval mode returns the others)."""
+    keys = [f"{api.escape_text(k)}: " for k in result.output_keys]
+    if len(keys) != len(result.outputs):  # a tensor or a tuple, not a mapping
+        keys = [""] * len(result.outputs)
     if not any(result.training_only):
-        print(f"  output  {', '.join(_shape(s) for s in result.outputs)}")
+        print(f"  output  {', '.join(k + _shape(s) for k, s in zip(keys, result.outputs))}")
         return
-    for shape, name in zip(result.outputs, result.training_only):
+    for key, shape, name in zip(keys, result.outputs, result.training_only):
         label = f"  {api.escape_text(name)}, training only" if name else ""
-        print(f"  output  {_shape(shape)}{label}")
+        print(f"  output  {key}{_shape(shape)}{label}")
 
 
 def _print_diagnostics(result: api.CheckReport, shown: set[tuple[str, str]], color: bool) -> int:

@@ -31,7 +31,7 @@ class Imported:
     class_name: str
     blocks: list[Block]
     layers: list[dict[str, Any]]
-    output: str | list[str] | None
+    output: str | list[str] | dict[str, str] | None
     origin: str
     calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the example input fixed
@@ -141,6 +141,7 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
         )
     collector = _Collector()
     collector.problems.example = (model, example_input) if example_input is not None else None
+    collector.problems.network = model
     collector.visit(model)
     root = network_body(collector.bodies, model, collector.problems)
     problems = collector.problems.items

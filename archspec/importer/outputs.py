@@ -6,6 +6,7 @@ function."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ImportFailure
@@ -69,6 +70,11 @@ def _difference(ours: Any, theirs: Any) -> str | None:
     import torch
     from torch.utils._pytree import tree_flatten
 
+    if isinstance(theirs, Mapping) or isinstance(ours, Mapping):  # the same keys in order
+        keys = (list(x) if isinstance(x, Mapping) else type(x).__name__ for x in (ours, theirs))
+        mine_keys, want_keys = keys
+        if mine_keys != want_keys:
+            return f"the keys {mine_keys} where the model gives {want_keys}"
     mine, want = tree_flatten(ours)[0], tree_flatten(theirs)[0]
     if len(mine) != len(want):
         return f"{len(mine)} output values where the model gives {len(want)}"

@@ -267,7 +267,7 @@ def render(
     lines.append("layers:")
     lines.extend(_lines(_unflat(_tidy(copy.deepcopy(imported.layers), by_name)), 2))
     last = _ref(imported.layers[-1]) if imported.layers else None
-    if isinstance(imported.output, list):
+    if isinstance(imported.output, list | dict):  # a tuple, or a dict by the same keys
         lines.append(f"outputs: {_scalar(imported.output)}")
     elif imported.output and imported.output != last:
         lines.append(f"outputs: {_scalar([imported.output])}")

@@ -77,7 +77,8 @@ class Item:
 @dataclass
 class Body:
     items: list[Item]
-    output: str | list[str] | None  # the node(s) returned; None: the last item
+    #: the node(s) returned (a network's dict of them by key); None: the last item
+    output: str | list[str] | dict[str, str] | None
     #: the dim along which forward concatenates a list it is given (DenseNet's layers take
     #: the list of all earlier features and start with `torch.cat(inputs, 1)`)
     list_input: int | None = None
@@ -108,6 +109,7 @@ class Problems:
         self._seen: set[tuple[Any, ...]] = set()
         self.bodies: dict[int, Body] = {}  # id(module) -> its body, traced once
         self.example: tuple[Any, Any] | None = None  # (model, example input): slices.py
+        self.network: Any = None  # the model imported, whose forward may return a dict
         self.input_shapes: dict[int, tuple[Any, ...]] | None = None  # found when needed
         self.other_runs: dict[Any, dict[int, tuple[Any, ...]]] = {}  # doubled sizes, by what
         self.run_error: tuple[str, str] | None = None  # (example's sizes, why it did not run)
@@ -380,20 +382,9 @@ class _GraphReader:
         from .order import check_order
 
         check_order(self, holders(self.module))
-        out_name: str | list[str] | None = None
-        if output is not None and output in self.names:
-            out_name = self.names[output]
-        elif isinstance(output, tuple | list) and output and all(o in self.names for o in output):
-            out_name = [self.names[o] for o in output]
-        else:  # None, a dict, a number
-            kind = type(output).__name__.removeprefix("immutable_")
-            self.fail(
-                "E904",
-                f"{describe(type(self.module))}.forward returns "
-                f"{'None' if output is None else 'a ' + kind}, not one tensor",
-                next(iter(n for n in graph.nodes if n.op == "output")),
-                "a spec's blocks return one tensor, its network one or a tuple (`outputs:`)",
-            )
+        from .returns import returned
+
+        out_name = returned(self, output, graph)
         return Body(self.items, out_name, self.list_input, self.register_order, self.fused)
 
     def _inputs(self, nodes: tuple[Any, ...]) -> tuple[str, ...] | None:

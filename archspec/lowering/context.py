@@ -204,6 +204,9 @@ class Child:
     outputs_ypath: PathKey = ()
     #: where each of `outputs` was given, when computed entries gave them (the network's)
     outputs_ypaths: Sequence[PathKey] = ()
+    #: the key of each of `outputs` when the network's `outputs:` is a mapping (forward
+    #: returns an OrderedDict of them), else none
+    output_keys: Sequence[str] = ()
     src: Mapping[str, Any] | None = None
     #: the expressions among `src` (a block call's arguments), for the child's node
     exprs: Mapping[str, AttrExpr] | None = None

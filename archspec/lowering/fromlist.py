@@ -163,13 +163,29 @@ _HINT = 'each piece takes a name of its own, e.g. `{each: "sp{j}", for: j, in: s
 
 
 def computed_outputs(
-    lw: Lowerer, raw: Sequence[Any], env: Mapping[str, Any], base: PathKey = ("outputs",)
-) -> tuple[list[str], list[PathKey]] | None:
+    lw: Lowerer,
+    raw: Sequence[Any] | Mapping[str, str],
+    env: Mapping[str, Any],
+    base: PathKey = ("outputs",),
+) -> tuple[list[str], list[PathKey], list[str]] | None:
     """The names the network's `outputs:` (a block's, at `base`) gives in `env` (its
     templates filled, its computed entries expanded: a feature extractor returning each of
-    its `n` stages), and where each was given; None after an error (E309 and the
+    its `n` stages), where each was given and, for a mapping (`{out: head, aux: aux_head}`,
+    the network's only), the key of each (else no keys); None after an error (E309 and the
     expression's, at the entry; E305 where every entry is left out)."""
+    if isinstance(raw, Mapping) and not raw:
+        lw.error(
+            "E305",
+            "`outputs` is an empty mapping: forward would return an empty dict",
+            base,
+            "map each key forward's dict holds to a node (`outputs: {out: head, aux: "
+            "aux_head}`), or leave `outputs` out to return the last node",
+        )
+        return None
     try:
+        if isinstance(raw, Mapping):  # one name per key, each entry a name or a template
+            keyed = [(k, _named(lw, v, env, (*base, k), "outputs")[0]) for k, v in raw.items()]
+            return [n for _, (n, _) in keyed], [at for _, (_, at) in keyed], list(raw)
         given = _named(lw, raw, env, base, "outputs")
     except Skip:
         return None
@@ -183,7 +199,7 @@ def computed_outputs(
             "leave `outputs` out to return the last node",
         )
         return None
-    return [name for name, _ in given], [at for _, at in given]
+    return [name for name, _ in given], [at for _, at in given], []
 
 
 def _named(

@@ -342,7 +342,8 @@ def scope_outputs(lw: Lowerer, scope: Scope, prev: str, child: Child) -> tuple[O
                 unknown_ref(lw, oname, scope, yp)
             failed = True
             continue
-        outs.append(Output(oname, scope.train.get(oname, False)))
+        key = child.output_keys[j] if child.output_keys else None
+        outs.append(Output(oname, scope.train.get(oname, False), key))
     if not outs and not failed:
         # a module returns a value: with every output switched off it would return nothing,
         # and its readers would fail far from the cause
@@ -350,7 +351,7 @@ def scope_outputs(lw: Lowerer, scope: Scope, prev: str, child: Child) -> tuple[O
         lw.error(
             "E305",
             f"every output ({names}) is switched off by its `when` here",
-            child.outputs_ypath + (0,),
+            child.outputs_ypaths[0] if child.outputs_ypaths else child.outputs_ypath + (0,),
             "a module must return a node that is there: list one that every case keeps, or "
             "give two nodes one name under complementary `when`s",
         )

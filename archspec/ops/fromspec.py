@@ -191,10 +191,48 @@ _OUTPUT_WHAT = (
     "an `outputs` entry is a node name, a name template (`stage{k}`) or a computed entry "
     '(`{each: "stage{j}", for: j, in: n}`)'
 )
-#: a network's `outputs:` as written: a list of names, templates and computed entries
-OutputList = list[
+#: a network's `outputs:` as a list: names, templates and computed entries
+_OutputSeq = list[
     Annotated[
         Annotated[RefText, Tag("name")] | _Each,
         Discriminator(_form, custom_error_type="output_entry", custom_error_message=_OUTPUT_WHAT),
     ]
+]
+#: the longest key of an `outputs:` mapping
+MAX_OUTPUT_KEY = 100
+
+
+def check_output_key(key: str) -> str:
+    """A key of an `outputs:` mapping, the key forward's dict holds: any text a line shows
+    as it is (torchvision's `out`, `aux`; an FPN's `"0"`), none empty or unprintable."""
+    if not key or len(key) > MAX_OUTPUT_KEY:
+        raise ValueError(f"an `outputs` key is 1 to {MAX_OUTPUT_KEY} characters")
+    if not key.isprintable():
+        raise ValueError(f"an `outputs` key is printable text: {key[:40]!r} is not")
+    return key
+
+
+OutputKey = Annotated[str, AfterValidator(check_output_key)]
+#: what the JSON Schema says of the keys (the validator above words the errors)
+_KEYS_SCHEMA = {"propertyNames": {"minLength": 1, "maxLength": MAX_OUTPUT_KEY}}
+
+
+def _outputs_form(value: Any) -> str | None:
+    """A network's `outputs:` as a list (forward returns a tuple) or a mapping (a dict)."""
+    if isinstance(value, list):
+        return "list"
+    return "map" if isinstance(value, dict) else None
+
+
+#: a network's `outputs:` as written: a list of entries, or a mapping of keys to node names
+#: (or templates), in order, which makes forward return an OrderedDict of those keys
+OutputList = Annotated[
+    Annotated[_OutputSeq, Tag("list")]
+    | Annotated[dict[OutputKey, RefText], Field(json_schema_extra=_KEYS_SCHEMA), Tag("map")],
+    Discriminator(
+        _outputs_form,
+        custom_error_type="outputs_form",
+        custom_error_message="`outputs` is a list of node names (forward returns a tuple) or a "
+        "mapping of keys to node names (forward returns an OrderedDict)",
+    ),
 ]

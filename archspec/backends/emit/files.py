@@ -18,9 +18,9 @@ from typing import Any
 
 import jinja2
 
-from ...dims import dtype_suffix, format_shape
+from ...dims import Shape, dtype_suffix, format_shape
 from ...errors import ArchSpecError, Diagnostic, EmitError, SourceSpan
-from ...ir import INPUT, Graph, iter_nodes, shard_unit_paths
+from ...ir import INPUT, Graph, Output, iter_nodes, shard_unit_paths
 from ...plugins import plugin_files_for
 from ...version import __version__
 from ..pycode import (
@@ -169,13 +169,13 @@ class Emitter(Classes, InitRules):
         if any(not d.is_const for shape in g.input_shapes for d in shape[1:]):
             simplify = on_accepted_inputs(g)  # sizes left open: read on the domain
             outs = [(o, simplify(s) if s is not None else None) for o, s in outs]
-        main = ", ".join(format_shape(s) for o, s in outs if s is not None and not o.train_only)
+        main = ", ".join(_keyed(o, s) for o, s in outs if s is not None and not o.train_only)
         given = format_shape(g.input_shape) + dtype_suffix(g.input_dtype)  # `(N, L) int64`
         text = f"Input: {given}. Output: {main}"
         if g.inputs:  # `Inputs: z (N, 100), label (N) int64.`
             named = (f"{i.name} {format_shape(i.shape)}{dtype_suffix(i.dtype)}" for i in g.inputs)
             text = f"Inputs: {', '.join(named)}. Output: {main}"
-        extra = [f"{o.name} {format_shape(s)}" for o, s in outs if s is not None and o.train_only]
+        extra = [f"{o.key or o.name} {format_shape(s)}" for o, s in outs if s and o.train_only]
         if extra:
             text += "; in training mode followed by " + ", ".join(extra)
         return text + "."
@@ -226,6 +226,11 @@ class Emitter(Classes, InitRules):
         elif any(plain_words(p.doc) for p in cls.params):
             args = [(p.pyname, p.doc if plain_words(p.doc) else p.type) for p in cls.params]
         return [INDENT + ln if ln else "" for ln in docstring_lines(paras, 4, args)]
+
+
+def _keyed(output: Output, shape: Shape) -> str:
+    """An output's shape, after its key when forward returns a mapping (`out (N, 21, H, W)`)."""
+    return format_shape(shape) if output.key is None else f"{output.key} {format_shape(shape)}"
 
 
 #: The file names of a spec given as data: `api` and `load_yaml` / `load_data` name a mapping

@@ -15,18 +15,19 @@ from functools import lru_cache
 from typing import Any
 
 from ...dims import Shape
-from ...ir import ABSENT_AS, INPUT
+from ...ir import ABSENT_AS, INPUT, Output
 from ...ops import REGISTRY, Op
 from ...ops.base import META_FIELDS, RESERVED_NAMES
 from ...ops.names import is_index, key_path
 from ...ops.outputs import BLOCK_OUTPUT
 from ...ops.reuse import TARGET
 from ..pycode import INDENT, Namespace, comment_line, lit
-from ..pylayout import Comp, Doc, Group, call, flat, parse_doc
+from ..pylayout import Comp, Doc, Group, Text, call, flat, parse_doc
 from ..pyvalues import IN, MATH_NAMES, more_in
 from .guarded import Target, guarded, statement_lines
 from .loops import gather_name
 from .model import ClassInfo, Step, fallback_input
+from .runs import ordered_dict
 from .shapes import more_symbols
 
 _GENERIC_VARS = ("x", "out")
@@ -80,6 +81,8 @@ def forward_lines(
     outputs = [c.bodies[0].outputs for c in cases]
     multi = any(len(o) > 1 or sum(not x.train_only for x in o) != 1 for o in outputs)
     ret_type = "torch.Tensor | tuple[torch.Tensor, ...]" if multi else "torch.Tensor"
+    if outputs[0] and outputs[0][0].key is not None:  # the network's `outputs:` mapping
+        ret_type = "OrderedDict[str, torch.Tensor]"
     if several_outputs(cls):  # a block of several returns each, in both modes
         ret_type = "tuple[" + ", ".join(["torch.Tensor"] * len(outputs[0])) + "]"
     if body is None:
@@ -118,14 +121,23 @@ def forward_statements(
             stmts.append(lines)
         prev_depth = int(st.node.train_only)
     outputs = cls.bodies[0].outputs
-    eval_outs = [writer.var_of[o.name] for o in outputs if not o.train_only]
-    all_outs = [writer.var_of[o.name] for o in outputs]
+    eval_outs = [o for o in outputs if not o.train_only]
     ret: list[str] = []
-    if all_outs != eval_outs:
-        ret += [pad + "if self.training:", pad + INDENT + "return " + ", ".join(all_outs)]
-    # every output training-only: eval gives the empty tuple, as the compiled module does
-    stmts.append([*ret, pad + "return " + (", ".join(eval_outs) or "()")])
+    if len(outputs) != len(eval_outs):
+        ret += [pad + "if self.training:", *_returned(writer, outputs, len(pad) + 4)]
+    stmts.append([*ret, *_returned(writer, eval_outs, len(pad))])
     return stmts
+
+
+def _returned(writer: _Forward, outputs: Sequence[Output], indent: int) -> list[str]:
+    """`return x, aux` of `outputs`; `return OrderedDict([("out", x), ("aux", aux)])` when
+    they have keys (the network's `outputs:` mapping, torchvision's segmentation models)."""
+    variables = [writer.var_of[o.name] for o in outputs]
+    if not outputs or outputs[0].key is None:
+        # every output training-only: eval gives the empty tuple, as the compiled module does
+        return [" " * indent + "return " + (", ".join(variables) or "()")]
+    pairs = [Group("(", (Text(lit(o.key)), Text(v)), ")") for o, v in zip(outputs, variables)]
+    return format_doc(ordered_dict(list(pairs)), indent, "return ")
 
 
 def input_vars(cls: ClassInfo, ns: Namespace) -> dict[str, str]:

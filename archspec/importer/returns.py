@@ -1,0 +1,45 @@
+"""What a traced forward returns, as the spec states it: one node (a block's or the
+network's output), a tuple of nodes (a block of several outputs, the network's `outputs:`
+list), or, for the network alone, a dict of nodes by text keys (its `outputs:` mapping, which
+makes the spec's forward return an OrderedDict of the same keys, as torchvision's segmentation
+models return `out` and `aux`). Anything else (None, a number, a block's dict) is E904."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .where import describe
+
+#: what a traced forward's returned value becomes in the spec: a name, a list, a mapping
+Returned = str | list[str] | dict[str, str] | None
+
+
+def returned(reader: Any, output: Any, graph: Any) -> Returned:
+    """The node names `output` (the fx output node's value) stands for; E904 (None) when it
+    is no tensor, tuple or, for the network, dict of the reader's nodes."""
+    names = reader.names
+    if output is not None and output in names:
+        return names[output]
+    if isinstance(output, tuple | list) and output and all(o in names for o in output):
+        return [names[o] for o in output]
+    if reader.module is reader.problems.network and _named_dict(output, names):
+        return {k: names[v] for k, v in output.items()}
+    kind = type(output).__name__.removeprefix("immutable_")
+    reader.fail(
+        "E904",
+        f"{describe(type(reader.module))}.forward returns "
+        f"{'None' if output is None else 'a ' + kind}, not one tensor",
+        next(iter(n for n in graph.nodes if n.op == "output")),
+        "a spec's blocks return one tensor, its network one, a tuple or a dict of tensors by "
+        "text keys (`outputs:`)",
+    )
+    return None
+
+
+def _named_dict(output: Any, names: dict[Any, str]) -> bool:
+    """Whether `output` is a dict of the reader's nodes by text keys."""
+    return (
+        isinstance(output, dict)
+        and bool(output)
+        and all(isinstance(k, str) and v in names for k, v in output.items())
+    )

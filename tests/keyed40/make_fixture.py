@@ -1,0 +1,64 @@
+"""Records torchvision's segmentation networks for tests/test_keyed40.py, which needs no
+torchvision: `fcn_resnet50(aux_loss=True)` and `deeplabv3_resnet50(aux_loss=True)`, each as
+its parameter count, the state_dict's keys, shapes and dtypes in order, and what forward
+returns in eval mode under the RNG-free weights of tests/parity/weights.py at each input size:
+its type, its keys in order and a summary of each value. It also loads the spec's state_dict
+into the reference strictly, and the reference's into the spec's, so a record is only written
+for a pair that loads both ways.
+
+Regenerate from the repo root in a venv with torchvision 0.29.1 (torch 2.14.1):
+
+    python -m tests.keyed40.make_fixture
+"""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.segmentation import deeplabv3_resnet50, fcn_resnet50
+
+import archspec
+from tests.newuser36.facts import state_dict_facts, write_fixture
+from tests.keyed40.cases import FIXTURE, HERE, RECORDED
+from tests.parity.weights import deterministic_input, fill_deterministic, output_summary
+
+
+def build(name: str) -> nn.Module:
+    """The case's reference model."""
+    builder = {"fcn_resnet50": fcn_resnet50, "deeplabv3_resnet50": deeplabv3_resnet50}[name]
+    return builder(weights=None, weights_backbone=None, aux_loss=True)
+
+
+def main() -> None:
+    records = {}
+    for name, case in RECORDED.items():
+        reference = build(name)
+        ours = archspec.compile(str(HERE.parent / case["spec"]))
+        reference.load_state_dict(ours.state_dict(), strict=True)
+        ours.load_state_dict(reference.state_dict(), strict=True)
+        state = reference.state_dict()
+        reference.load_state_dict(fill_deterministic(state), strict=True)
+        reference.eval()
+        returned = []
+        with torch.no_grad():
+            for shape in case["inputs"]:
+                out = reference(deterministic_input(shape))
+                returned.append(
+                    {
+                        "type": type(out).__name__,
+                        "keys": list(out),
+                        "values": [output_summary(v) for v in out.values()],
+                    }
+                )
+        records[name] = {
+            "torchvision": torchvision.__version__,
+            "param_count": sum(p.numel() for p in reference.parameters()),
+            **state_dict_facts(state),
+            "returned": returned,
+        }
+    write_fixture(FIXTURE, records)
+
+
+if __name__ == "__main__":
+    main()
