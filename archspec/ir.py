@@ -414,6 +414,8 @@ class Graph:
     #: the blocks whose instances are FSDP units (the spec's `shard:`); None: the outermost
     #: block instances (`shard_unit_paths`)
     shard: tuple[str, ...] | None = None
+    #: the module paths whose parameters do not train (the spec's `frozen:`)
+    frozen: tuple[str, ...] = ()
     #: older state_dict formats a load reads (the spec's `legacy_versions:`)
     legacy_formats: tuple[LegacyFormat, ...] = ()
     #: the input's dtype (`input_dtype:`): "float32", or "int64" for indices

@@ -25,7 +25,7 @@ from .lowering.init import lower_init, tensor_rank
 from .lowering.initexprs import init_switches
 from .lowering.legacy import legacy_formats
 from .lowering.lets import bind_lets
-from .lowering.training import training_units
+from .lowering.training import frozen_paths, training_units
 from .lowering.values import bind_value, coerce_param, decl_of, field_plan, final_of, param_hint
 from .lowering.walker import Lowerer
 from .ops.base import check_name
@@ -106,6 +106,7 @@ def lower_graph(lw: Lowerer) -> Graph:
     root = lw.lower_scope(top, lw.spec_env, in_shape, "", lw.span(()), _features_axis(in_shape))
     init = lower_init(lw, root)
     shard = training_units(lw)
+    frozen = frozen_paths(lw, root)
     legacy = legacy_formats(lw)
     # params an init expression reads are fixed in emitted code (it writes their values)
     root = replaced(root, switches=root.switches + tuple(init_switches(spec)))
@@ -141,6 +142,7 @@ def lower_graph(lw: Lowerer) -> Graph:
         inputs=net if several else (),
         class_name_span=lw.span(("class_name",) if spec.class_name else ("name",)),
         shard=shard,
+        frozen=frozen,
         legacy_formats=legacy,
     )
 

@@ -151,8 +151,18 @@ def summarise_table(
         depth,
         connections=total_connections,
         input_dtype=graph.input_dtype,
+        frozen_params=_frozen_params(graph, costs),
         **_inputs_of(graph, table, total_macs, given),
     )
+
+
+def _frozen_params(graph: Graph, costs: dict[str, tuple[int, Dim, Dim]]) -> int:
+    """The parameters of the layers under the spec's `frozen:` paths (each a layer's path or
+    one of its containers'), which the built module does not train."""
+    if not graph.frozen:
+        return 0
+    heads = tuple(f"{p}." for p in graph.frozen)
+    return sum(c[0] for path, c in costs.items() if path in graph.frozen or path.startswith(heads))
 
 
 def _inputs_of(

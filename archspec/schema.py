@@ -44,6 +44,7 @@ from .schema_inputs import (
     InputShape,
     inputs_field,
 )
+from .schema_training import CHECKPOINT_DOC, FROZEN_DOC, SHARD_DOC, FrozenPath, list_field
 
 FORMAT_VERSION = 1
 
@@ -327,16 +328,6 @@ class LegacyVersion(BaseModel):
     warning: str = Field("", max_length=2000, description="a UserWarning shown on such a load")
 
 
-#: What the spec's `shard:` and `checkpoint:` mean (docs/spec-language.md#training-units).
-SHARD_DOC = (
-    "blocks whose instances are FSDP units (archspec.shard_units); default: the outermost "
-    "block instances; [] for none"
-)
-CHECKPOINT_DOC = (
-    "blocks whose instances run under activation checkpointing in training, as a block's "
-    "own `checkpoint: true` asks"
-)
-
 _CACHE: dict[str, Any] = {}
 
 
@@ -495,9 +486,8 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
         register_order: list[Name] | None = Field(None, max_length=256, description=_NET_ORDER)
         legacy_versions: list[LegacyVersion] = Field(default_factory=_no_items, max_length=16)
         shard: list[Name] | None = Field(None, max_length=256, description=SHARD_DOC)
-        checkpoint: list[Name] = Field(
-            default_factory=_no_items, max_length=256, description=CHECKPOINT_DOC
-        )
+        checkpoint: list[Name] = list_field(CHECKPOINT_DOC)
+        frozen: list[FrozenPath] = list_field(FROZEN_DOC)
 
     # Build the validator once, for Spec: the nested models resolve `Node` from the parent
     # namespace given here and are generated inline. Rebuilding each of them too would

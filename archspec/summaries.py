@@ -155,6 +155,8 @@ class Summary:
     module: ModuleFacts | None = None
     #: a spec's input dtype (`input_dtype:`): "float32", or "int64" for token ids
     input_dtype: str = "float32"
+    #: of `params`, those the spec's `frozen:` keeps from training (requires_grad=False)
+    frozen_params: int = 0
     #: a spec of several inputs (`inputs:`): their names, the shapes of those after the
     #: first (`input_shape`) as the table has them, and every input's dtype
     input_names: tuple[str, ...] = ()
@@ -224,6 +226,7 @@ class Summary:
             ],
             "total": {
                 "params": self.params,
+                **({"frozen_params": self.frozen_params} if self.frozen_params else {}),
                 "macs": self.macs.value if self.macs.is_const else str(self.macs),
                 "connections": _dim_plain(self.connections),
             },

@@ -143,7 +143,7 @@ def footer(s: Summary) -> str:
         )
     if s.concrete:
         macs = s.macs.value
-        text = f"{s.params:,} parameters, {macs:,} MACs ({human(macs, early=True)})"
+        text = f"{s.params:,} parameters{_frozen(s)}, {macs:,} MACs ({human(macs, early=True)})"
         train = _train_only_macs(s)
         if train:
             # torchvision's published `_ops` count the eval forward, without these heads
@@ -153,7 +153,7 @@ def footer(s: Summary) -> str:
                 f"({human(eval_macs, early=True)}) in eval mode"
             )
     else:
-        text = f"{s.params:,} parameters{_short(s.params)}, "
+        text = f"{s.params:,} parameters{_frozen(s, _short(s.params))}, "
         k = per_batch(s)
         example = s.example_input
         if k is not None and example is not None:
@@ -179,6 +179,15 @@ def footer(s: Summary) -> str:
         + (ATTENTION_CONVENTION if attention else "")
         + (PRODUCTS_CONVENTION if products else "")
     )
+
+
+def _frozen(s: Summary, short: str = "") -> str:
+    """`short` (` (11.17 M)`), with the trainable and frozen counts for a spec that freezes
+    some (`frozen:`): ` (11.17 M; 11,157,504 trainable, 9,408 frozen)`."""
+    if not s.frozen_params:
+        return short
+    split = f"{s.params - s.frozen_params:,} trainable, {s.frozen_params:,} frozen"
+    return f" ({short[2:-1]}; {split})" if short else f" ({split})"
 
 
 def _conv_form(text: str, s: Summary) -> str:

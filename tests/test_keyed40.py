@@ -59,6 +59,8 @@ def test_the_spec_returns_torchvision_s_ordered_dict(name: str) -> None:
     case, record = RECORDED[name], json.loads(FIXTURE.read_text(encoding="utf-8"))[name]
     ours, emitted = compiled_and_emitted(str(TESTS / case["spec"]))
     assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
+    for model in (ours, emitted):  # `frozen:` in compile and emit alike
+        assert [n for n, p in model.named_parameters() if not p.requires_grad] == record["frozen"]
     facts = state_dict_facts(ours.state_dict())
     assert facts == {k: record[k] for k in facts}
     for shape, expected in zip(case["inputs"], record["returned"], strict=True):
@@ -67,13 +69,17 @@ def test_the_spec_returns_torchvision_s_ordered_dict(name: str) -> None:
             got, again = ours(x), emitted(x)
         _same_dicts(got, again)
         assert type(got).__name__ == expected["type"] == "OrderedDict"
-        assert list(got) == expected["keys"] == ["out", "aux"]
+        assert list(got) == expected["keys"]
         for out, summary in zip(got.values(), expected["values"], strict=True):
             assert summary_matches(output_summary(out), summary, rtol=1e-5) == []
 
 
 def test_every_recorded_case_is_in_the_fixture() -> None:
-    assert sorted(json.loads(FIXTURE.read_text(encoding="utf-8"))) == sorted(RECORDED)
+    records = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    assert sorted(records) == sorted(RECORDED)
+    assert records["resnet18_fpn_frozen"]["returned"][0]["keys"] == ["0", "1", "2", "3", "pool"]
+    assert records["fcn_resnet50"]["returned"][0]["keys"] == ["out", "aux"]
+    assert len(records["resnet18_fpn_frozen"]["frozen"]) == 5  # conv1, layer1's four convs
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,7 @@ layers:
   - {type: layer_norm2d, eps: 1.0e-6}
   - {type: layer_norm2d, bias: false}
   - {type: layer_norm2d, elementwise_affine: false}
+  - {type: frozen_batch_norm2d}
   - {type: mish}
   - {type: elu}
   - {type: zero_pad2d, padding: [1, 0, 2, 1]}

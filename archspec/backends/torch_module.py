@@ -528,6 +528,8 @@ def build_module(
 
         for path in shard_unit_paths(graph, ParamCounter()):
             model.get_submodule(path)._shard_unit = True
+        for path in graph.frozen:  # the spec's `frozen:`: parameters that do not train
+            model.get_submodule(path).requires_grad_(False)
         if graph.legacy_formats and os.path.isfile(graph.file):
             # what archspec.load_weights needs to build an older layout (`legacy_versions:`)
             model._archspec_source = (graph.file, graph.variant, dict(graph.params))

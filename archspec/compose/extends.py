@@ -47,6 +47,7 @@ WHOLE_KEYS = (
     "legacy_versions",
     "shard",
     "checkpoint",
+    "frozen",
 )
 #: Keys only an extending spec has.
 EDIT_KEYS = ("extends", "replace", "remove", "insert")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ImportFailure
 from ..lazymethods import dataclass
 from .blocks import Block, merge_instances
+from .frozen import frozen_paths
 from .inputs import network_body
 from .trace import Body, Item, Problems, body_of
 from .tree import first_input_named, node_of, shape_of
@@ -38,6 +39,8 @@ class Imported:
     register_order: list[str] | None = None  # the network's, when forward calls out of it
     #: the names of the network's inputs when its forward takes several (`inputs:`)
     inputs: list[str] = field(default_factory=list)
+    #: the module paths whose parameters the model does not train (`frozen:`)
+    frozen: list[str] = field(default_factory=list)
 
 
 def _walk_items(items: list[Item]) -> list[Item]:
@@ -192,6 +195,7 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     imported.notes = found.notes
     imported.register_order = root.register_order  # the network's own, as a block's
     imported.inputs = list(root.inputs or [])
+    imported.frozen = frozen_paths(model)  # parameters it keeps from training
     return imported
 
 

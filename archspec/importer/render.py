@@ -271,4 +271,6 @@ def render(
         lines.append(f"outputs: {_scalar(imported.output)}")
     elif imported.output and imported.output != last:
         lines.append(f"outputs: {_scalar([imported.output])}")
+    if imported.frozen:  # parameters the model does not train
+        lines.append(f"frozen: {_scalar(imported.frozen)}")
     return "\n".join(lines) + "\n"

@@ -1,15 +1,20 @@
-"""`shard:` and `checkpoint:`: the spec's lists of blocks that are training units.
+"""`shard:` and `checkpoint:`: the spec's lists of blocks that are training units, and
+`frozen:`, its module paths whose parameters do not train.
 
-Both name blocks of the composed spec (its own, or imported with `use:`); a name that is no
-block is E205 at the entry. What they do happens in the backends: `shard_unit_paths` (ir.py)
-picks the FSDP units, and a block instance's `checkpoint` flag is set where it is lowered
-(constructs/block_call.py).
+The first two name blocks of the composed spec (its own, or imported with `use:`); a name
+that is no block is E205 at the entry. What they do happens in the backends:
+`shard_unit_paths` (ir.py) picks the FSDP units, and a block instance's `checkpoint` flag is
+set where it is lowered (constructs/block_call.py). A `frozen:` path names a module of the
+lowered network (a node, a block instance, a container its dotted keys make, or a layer
+inside one), else E305 at the entry; the backends set requires_grad=False on its parameters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from ..ir import Module, iter_nodes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
@@ -49,3 +54,28 @@ def _check_names(lw: Lowerer, key: str, names: Sequence[str]) -> None:
             (key, i),
             hint,
         )
+
+
+def frozen_paths(lw: Lowerer, root: Module) -> tuple[str, ...]:
+    """The spec's `frozen:` paths, each checked to name a module of `root`: one a node's path
+    is, or a container holding one (`body` of `body.conv1`); E305 at the entry otherwise."""
+    given = lw.spec.frozen
+    if not given:
+        return ()
+    modules: set[str] = set()
+    for path, node in iter_nodes(root):
+        if node.is_module or node.child is not None:
+            parts = path.split(".")
+            modules.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+    for i, path in enumerate(given):
+        if path in modules:
+            continue
+        close = lw.close_matches(path, sorted(modules))
+        hint = f"did you mean `{close[0]}`?" if close else "name a module as state_dict keys do"
+        lw.error(
+            "E305",
+            f"`frozen:` names `{path}`, which is no module of this network",
+            ("frozen", i),
+            hint + " (a node's name, or a dotted path into a block or container)",
+        )
+    return tuple(dict.fromkeys(given))

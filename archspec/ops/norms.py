@@ -409,3 +409,80 @@ class LayerNorm2d(_Norm):
             },
             lit,
         )
+
+
+def _frozen_batch_norm2d_spec() -> type[LayerSpec]:
+    class FrozenBatchNorm2dSpec(LayerSpec):
+        """frozen_batch_norm2d: a fixed per-channel affine from batch-norm buffers (no
+        parameters); num_features is inferred."""
+
+        type: Literal["frozen_batch_norm2d"]
+        eps: Float(gt=0) = 1e-5  # type: ignore[valid-type]
+        num_features: Int(ge=1) | None = Field(  # type: ignore[valid-type]
+            None, description="optional; checked if given"
+        )
+
+    return FrozenBatchNorm2dSpec
+
+
+@register
+class FrozenBatchNorm2d(_Norm):
+    """torchvision's FrozenBatchNorm2d: weight, bias, running_mean and running_var are
+    buffers (in the state_dict, never trained; no num_batches_tracked), so it counts no
+    parameters and 4 * C buffer elements, as torch's `parameters()` and `buffers()` do."""
+
+    kind = "frozen_batch_norm2d"
+    spec = LazySpec(_frozen_batch_norm2d_spec)
+    inferred = ("num_features",)
+    torch_name = "FrozenBatchNorm2d"
+    summary = (
+        "batch norm with fixed statistics and affine, all buffers (torchvision's detection norm)"
+    )
+    optional_tensors = ()
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if len(x) != 4:
+            # its buffers are reshaped to (1, C, 1, 1): another rank broadcasts them wrongly
+            raise ShapeFailure(
+                "E401",
+                f"frozen_batch_norm2d needs an (N, C, H, W) input, got {fmt(x)}",
+                _bn_rank_hint_frozen(len(x)),
+            )
+        c = channels(x, self.kind)
+        check_declared(self.kind, "num_features", attrs.get("num_features"), c)
+        return Inferred(dict(attrs, num_features=c), x)
+
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        fields = super().read_module(module)  # its eps, from a class of the name
+        weight = getattr(module, "weight", None)
+        if fields is None or getattr(weight, "ndim", None) != 1:
+            return None
+        return dict(fields, num_features=int(weight.shape[0]))  # its size: no attribute
+
+    def params(self, a: Mapping[str, Any]) -> int:
+        return 0
+
+    def buffers(self, a: Mapping[str, Any]) -> int:
+        return 4 * a["num_features"]  # weight, bias, running_mean, running_var
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        # buffers, ones and zeros until a checkpoint loads them, which an init rule may set
+        return {"weight": 1, "bias": 1}
+
+    def emit_support(self) -> str:
+        return support_source("FrozenBatchNorm2d")
+
+    def build(self, a: Mapping[str, Any]) -> Any:
+        return support_class("FrozenBatchNorm2d")(a["num_features"], eps=a["eps"])
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return emit_call("FrozenBatchNorm2d", [a["num_features"]], {"eps": (a["eps"], 1e-5)}, lit)
+
+
+def _bn_rank_hint_frozen(rank: int) -> str:
+    """E401's hint for a frozen batch norm given an input of another rank than 4."""
+    return (
+        f"frozen_batch_norm2d normalises (N, C, H, W) maps; for an input of rank {rank}, "
+        "a batchnorm1d/batchnorm3d in eval mode computes the same fixed affine"
+    )

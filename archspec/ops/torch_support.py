@@ -48,6 +48,47 @@ class LayerNorm2d(nn.LayerNorm):
         return x
 
 
+class FrozenBatchNorm2d(nn.Module):
+    """BatchNorm2d whose statistics and affine parameters are fixed buffers, none trained
+    (torchvision.ops.misc.FrozenBatchNorm2d, the norm of its detection backbones)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict,
+        prefix: str,
+        local_metadata: dict,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # a BatchNorm2d's checkpoint loads: its step count has no place here
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.reshape(1, -1, 1, 1)
+        b = self.bias.reshape(1, -1, 1, 1)
+        rv = self.running_var.reshape(1, -1, 1, 1)
+        rm = self.running_mean.reshape(1, -1, 1, 1)
+        scale = w * (rv + self.eps).rsqrt()
+        bias = b - rm * scale
+        return x * scale + bias
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.weight.shape[0]}, eps={self.eps})"
+
+
 class StdConv2d(nn.Conv2d):
     """A Conv2d whose weight is standardised per output channel in forward (timm's StdConv2d);
     `scaled`: times a learned per-filter gain and gamma / sqrt(fan_in) (ScaledStdConv2d)."""

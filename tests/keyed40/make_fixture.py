@@ -1,6 +1,8 @@
-"""Records torchvision's segmentation networks for tests/test_keyed40.py, which needs no
-torchvision: `fcn_resnet50(aux_loss=True)` and `deeplabv3_resnet50(aux_loss=True)`, each as
-its parameter count, the state_dict's keys, shapes and dtypes in order, and what forward
+"""Records torchvision's networks returning an OrderedDict for tests/test_keyed40.py, which
+needs no torchvision: `fcn_resnet50(aux_loss=True)`, `deeplabv3_resnet50(aux_loss=True)` and
+`resnet_fpn_backbone("resnet18")` as torchvision builds it (FrozenBatchNorm2d, conv1 and
+layer1 frozen), each as its parameter count, the names of its frozen parameters
+(requires_grad=False), the state_dict's keys, shapes and dtypes in order, and what forward
 returns in eval mode under the RNG-free weights of tests/parity/weights.py at each input size:
 its type, its keys in order and a summary of each value. It also loads the spec's state_dict
 into the reference strictly, and the reference's into the spec's, so a record is only written
@@ -16,6 +18,7 @@ from __future__ import annotations
 import torch
 import torchvision
 from torch import nn
+from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.models.segmentation import deeplabv3_resnet50, fcn_resnet50
 
 import archspec
@@ -26,6 +29,8 @@ from tests.parity.weights import deterministic_input, fill_deterministic, output
 
 def build(name: str) -> nn.Module:
     """The case's reference model."""
+    if name == "resnet18_fpn_frozen":  # its defaults: FrozenBatchNorm2d, trainable_layers=3
+        return resnet_fpn_backbone(backbone_name="resnet18", weights=None)
     builder = {"fcn_resnet50": fcn_resnet50, "deeplabv3_resnet50": deeplabv3_resnet50}[name]
     return builder(weights=None, weights_backbone=None, aux_loss=True)
 
@@ -54,6 +59,7 @@ def main() -> None:
         records[name] = {
             "torchvision": torchvision.__version__,
             "param_count": sum(p.numel() for p in reference.parameters()),
+            "frozen": [n for n, p in reference.named_parameters() if not p.requires_grad],
             **state_dict_facts(state),
             "returned": returned,
         }

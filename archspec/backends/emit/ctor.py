@@ -58,10 +58,13 @@ def _signature(cls: ClassInfo) -> list[str]:
     return format_doc(Group("def __init__(", tuple(items), ") -> None:"), 4)
 
 
-def init_lines(cls: ClassInfo, init_call: str | None, body: list[str] | None = None) -> list[str]:
+def init_lines(
+    cls: ClassInfo, init_call: str | None, body: list[str] | None = None, after: Sequence[str] = ()
+) -> list[str]:
     """`def __init__`: the signature, then one assignment per submodule, in node order (or
     the block's `register_order:`, which torch's state_dict order follows); `body`, when
-    given, stands for those assignments (a class with cases: `cases.py`)."""
+    given, stands for those assignments (a class with cases: `cases.py`); `after`: lines
+    that end it (the network's frozen parameters)."""
     head = _signature(cls)
     head.append(INDENT * 2 + "super().__init__()")
     if body is None:  # what the calls in `forward` read (`self.radix = radix`), then modules
@@ -74,6 +77,7 @@ def init_lines(cls: ClassInfo, init_call: str | None, body: list[str] | None = N
         lines = body
     if init_call:
         lines = lines + format_doc(Text(init_call), 8)
+    lines = lines + list(after)
     lines = _guard_lines(cls) + lines  # a guard may test a let (`if not equal:`): bound first
     return head + _let_lines(cls.lets, lines) + lines
 

@@ -76,7 +76,8 @@ class Emitter(Classes, InitRules):
             elif cls.cases:  # instances that take different paths (`cases.py`)
                 methods = [init_lines(cls, None, cased_init(cls))]
             else:
-                methods = [init_lines(cls, init[1] if (is_root and init) else None)]
+                after = self.frozen_lines() if is_root else []
+                methods = [init_lines(cls, init[1] if (is_root and init) else None, None, after)]
             forward = None
             if cls.cases:
                 forward = cased_forward(cls, self.graph, file_names)
@@ -124,6 +125,22 @@ class Emitter(Classes, InitRules):
             self.global_names.add(name)
         self.support_texts = texts
         return texts
+
+    def frozen_lines(self) -> list[str]:
+        """The end of the network's `__init__` for the spec's `frozen:`: each path's
+        parameters set not to train, as torchvision's detection backbones freeze theirs."""
+        paths = self.graph.frozen
+        if not paths:
+            return []
+        pad = INDENT * 2
+        items = tuple(Text(lit(p)) for p in paths)
+        loop = format_doc(Group("(", items, ",)" if len(items) == 1 else ")"), 8, "for path in ")
+        loop[-1] += ":"
+        return [
+            pad + "# the spec's `frozen:`: parameters that do not train",
+            *loop,
+            pad + INDENT + "self.get_submodule(path).requires_grad_(False)",
+        ]
 
     def shard_attrs(self) -> list[str]:
         """The network class's `_archspec_shard`: the classes whose instances are its FSDP

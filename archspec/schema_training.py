@@ -1,0 +1,46 @@
+"""What the spec's training lists mean and take: `shard:` and `checkpoint:` (blocks) and
+`frozen:` (module paths whose parameters do not train). Kept apart from schema.py, which
+builds the models that use them."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+#: What the spec's `shard:` and `checkpoint:` mean (docs/spec-language.md#training-units).
+SHARD_DOC = (
+    "blocks whose instances are FSDP units (archspec.shard_units); default: the outermost "
+    "block instances; [] for none"
+)
+FROZEN_DOC = (
+    "module paths whose parameters do not train (requires_grad=False), as `state_dict` "
+    "keys name them: a node (`conv1`), a block instance or container (`body.layer1`), or a "
+    "layer inside one (`layer2.0.conv1`)"
+)
+_PATH = re.compile(r"\w+(?:\.\w+)*")
+
+
+def _check_path(text: str) -> str:
+    """A `frozen:` entry: dotted words, as a module path is (schema validator)."""
+    if len(text) > 300 or not _PATH.fullmatch(text):
+        raise ValueError(
+            f"a `frozen` entry is a module path of at most 300 characters, names and indices "
+            f"joined by dots (`body.layer1`, `layer2.0.conv1`): {text[:60]!r} is not"
+        )
+    return text
+
+
+#: a `frozen:` entry: a dotted module path
+FrozenPath = Annotated[str, AfterValidator(_check_path)]
+
+CHECKPOINT_DOC = (
+    "blocks whose instances run under activation checkpointing in training, as a block's "
+    "own `checkpoint: true` asks"
+)
+
+
+def list_field(doc: str) -> Any:
+    """A header list of up to 256 entries, empty by default (`checkpoint:`, `frozen:`)."""
+    return Field(default_factory=list, max_length=256, description=doc)
