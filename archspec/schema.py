@@ -44,7 +44,15 @@ from .schema_inputs import (
     InputShape,
     inputs_field,
 )
-from .schema_training import CHECKPOINT_DOC, FROZEN_DOC, SHARD_DOC, FrozenPath, list_field
+from .schema_training import (
+    BLOCK_CHECKPOINT_DOC,
+    BLOCK_FROZEN_DOC,
+    CHECKPOINT_DOC,
+    FROZEN_DOC,
+    SHARD_DOC,
+    FrozenPath,
+    list_field,
+)
 
 FORMAT_VERSION = 1
 
@@ -446,11 +454,8 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
         outputs: OutputList | None = Field(None, description=BLOCK_OUTPUTS_DOC)
         doc: str = Field("", max_length=5000)
         state_dict_version: StrictInt = state_dict_version_field()
-        checkpoint: StrictBool = Field(
-            False,
-            description="activation checkpointing of every instance in training "
-            "(torch.utils.checkpoint, use_reentrant=False)",
-        )
+        checkpoint: StrictBool = Field(False, description=BLOCK_CHECKPOINT_DOC)
+        frozen: StrictBool = Field(False, description=BLOCK_FROZEN_DOC)
         register_order: list[Name] | None = Field(
             None, max_length=256, description=REGISTER_ORDER_DOC
         )

@@ -35,6 +35,12 @@ def _check_path(text: str) -> str:
 #: a `frozen:` entry: a dotted module path
 FrozenPath = Annotated[str, AfterValidator(_check_path)]
 
+#: A block's own `checkpoint: true` and `frozen: true`.
+BLOCK_CHECKPOINT_DOC = (
+    "activation checkpointing of every instance in training "
+    "(torch.utils.checkpoint, use_reentrant=False)"
+)
+BLOCK_FROZEN_DOC = "no parameter of any instance trains (requires_grad=False), as `frozen:` says"
 CHECKPOINT_DOC = (
     "blocks whose instances run under activation checkpointing in training, as a block's "
     "own `checkpoint: true` asks"

@@ -197,3 +197,38 @@ def test_import_refuses_a_module_frozen_in_part() -> None:
         archspec.from_module(model, torch.randn(1, 3, 12, 10))
     assert info.value.diagnostics[0].code == "E904"
     assert "frozen and trainable" in info.value.diagnostics[0].message
+
+
+def test_a_block_declared_frozen_freezes_every_instance() -> None:
+    text = """\
+archspec: 1
+name: bf
+input: [N, 3, H, W]
+use:
+  - {from: "archspec:blocks/resnet", blocks: [BasicBlock]}
+blocks:
+  Stem:
+    frozen: true
+    layers:
+      - {name: conv, type: conv2d, out_channels: 16, kernel_size: 3, padding: 1, bias: false}
+      - {name: bn, type: batchnorm2d}
+layers:
+  - {name: stem, type: Stem}
+  - {name: layer1, type: repeat, count: 2, layer: {type: BasicBlock, planes: 16}}
+  - {name: again, type: Stem}
+  - {name: head, type: conv2d, out_channels: 4, kernel_size: 1}
+frozen: [layer1.1]
+"""
+    ours = archspec.compile(text)
+    module = types.ModuleType("emitted_bf")
+    exec(compile(archspec.emit(text), "<emitted>", "exec"), module.__dict__)
+    frozen = _frozen(ours)
+    assert frozen == _frozen(module.Bf())
+    heads = sorted(
+        {
+            n.split(".")[0] + ("." + n.split(".")[1] if n.startswith("layer1") else "")
+            for n in frozen
+        }
+    )
+    assert heads == ["again", "layer1.1", "stem"]
+    assert "layer1.0.conv1.weight" not in frozen and "head.weight" not in frozen

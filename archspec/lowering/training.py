@@ -58,15 +58,20 @@ def _check_names(lw: Lowerer, key: str, names: Sequence[str]) -> None:
 
 def frozen_paths(lw: Lowerer, root: Module) -> tuple[str, ...]:
     """The spec's `frozen:` paths, each checked to name a module of `root`: one a node's path
-    is, or a container holding one (`body` of `body.conv1`); E305 at the entry otherwise."""
+    is, or a container holding one (`body` of `body.conv1`); E305 at the entry otherwise.
+    Then the instances of the blocks declared `frozen: true`, outside those paths."""
     given = lw.spec.frozen
-    if not given:
+    blocks = {name for name, b in lw.spec.blocks.items() if b.frozen}
+    if not given and not blocks:
         return ()
     modules: set[str] = set()
+    instances: list[str] = []
     for path, node in iter_nodes(root):
         if node.is_module or node.child is not None:
             parts = path.split(".")
             modules.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+        if node.child is not None and node.child.block in blocks:
+            instances.append(path)
     for i, path in enumerate(given):
         if path in modules:
             continue
@@ -78,4 +83,8 @@ def frozen_paths(lw: Lowerer, root: Module) -> tuple[str, ...]:
             ("frozen", i),
             hint + " (a node's name, or a dotted path into a block or container)",
         )
-    return tuple(dict.fromkeys(given))
+    frozen = list(dict.fromkeys(given))
+    for path in instances:  # outermost first (iter_nodes' order): one inside is frozen already
+        if not any(path == f or path.startswith(f"{f}.") for f in frozen):
+            frozen.append(path)
+    return tuple(frozen)

@@ -137,7 +137,7 @@ class Emitter(Classes, InitRules):
         loop = format_doc(Group("(", items, ",)" if len(items) == 1 else ")"), 8, "for path in ")
         loop[-1] += ":"
         return [
-            pad + "# the spec's `frozen:`: parameters that do not train",
+            pad + "# parameters that do not train (`frozen:`, and blocks declared frozen)",
             *loop,
             pad + INDENT + "self.get_submodule(path).requires_grad_(False)",
         ]
