@@ -253,3 +253,80 @@ def test_onnx_export_of_a_mapping_names_its_outputs_by_key(tmp_path: Path) -> No
         model, torch.randn(1, 3, 8, 8), tmp_path / "seg.onnx", output_names=["out", "aux"]
     )
     assert [o.name for o in onnx.load(str(path)).graph.output] == ["out", "aux"]
+
+
+class IntermediateLayerGetter(nn.ModuleDict):
+    """torchvision.models._utils.IntermediateLayerGetter as torchvision 0.29 writes it (less
+    its checks), so the import of a segmentation model is tested without torchvision."""
+
+    _version = 2
+
+    def __init__(self, model: nn.Module, return_layers: dict[str, str]) -> None:
+        layers = OrderedDict()
+        left = dict(return_layers)
+        for name, module in model.named_children():
+            layers[name] = module
+            left.pop(name, None)
+            if not left:
+                break
+        super().__init__(layers)
+        self.return_layers = return_layers
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = OrderedDict()
+        for name, module in self.items():
+            x = module(x)
+            if name in self.return_layers:
+                out[self.return_layers[name]] = x
+        return out
+
+
+class _Segmenter(nn.Module):
+    """torchvision's _SimpleSegmentationModel over a small backbone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        body = nn.Sequential(
+            OrderedDict(
+                conv1=nn.Conv2d(3, 8, 3, stride=2, padding=1),
+                relu=nn.ReLU(),
+                layer1=nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                layer2=nn.Conv2d(16, 32, 3, padding=2, dilation=2),
+                fc=nn.Linear(32, 10),  # left out, as IntermediateLayerGetter leaves it
+            )
+        )
+        self.backbone = IntermediateLayerGetter(body, {"layer2": "out", "layer1": "aux"})
+        self.classifier = nn.Conv2d(32, 5, 1)
+        self.aux_classifier = nn.Conv2d(16, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        input_shape = x.shape[-2:]
+        features = self.backbone(x)
+        result = OrderedDict()
+        x = features["out"]
+        x = self.classifier(x)
+        x = F.interpolate(x, size=input_shape, mode="bilinear", align_corners=False)
+        result["out"] = x
+        x = features["aux"]
+        x = self.aux_classifier(x)
+        x = F.interpolate(x, size=input_shape, mode="bilinear", align_corners=False)
+        result["aux"] = x
+        return result
+
+
+def test_import_of_a_segmentation_model_reading_its_backbone_s_dict_by_key() -> None:
+    # the backbone returns {"aux": layer1, "out": layer2}, read by key: a block of several
+    # outputs, its call's `names` read where forward reads the keys (before: E903 at
+    # `features["out"]`, E904 at the backbone)
+    model = _Segmenter().eval()
+    x = torch.randn(2, 3, 21, 19)
+    text = archspec.from_module(model, x)
+    assert "type: IntermediateLayerGetter, names: [" in text
+    assert "outputs: {out: " in text
+    ours = archspec.compile(text).eval()
+    ours.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        got, want = ours(x), model(x)
+    assert type(got) is OrderedDict and list(got) == list(want) == ["out", "aux"]
+    for key in want:
+        torch.testing.assert_close(got[key], want[key])

@@ -22,8 +22,11 @@ def returned(reader: Any, output: Any, graph: Any) -> Returned:
         return names[output]
     if isinstance(output, tuple | list) and output and all(o in names for o in output):
         return [names[o] for o in output]
-    if reader.module is reader.problems.network and _named_dict(output, names):
-        return {k: names[v] for k, v in output.items()}
+    if _named_dict(output, names):
+        if reader.module is reader.problems.network:
+            return {k: names[v] for k, v in output.items()}
+        if len(output) > 1:  # a block of several outputs, which its caller reads by key
+            return [names[v] for v in output.values()]
     kind = type(output).__name__.removeprefix("immutable_")
     reader.fail(
         "E904",

@@ -1,7 +1,8 @@
 """A child module whose forward returns several tensors, unpacked by its caller (HRNet's
-`hi, lo = self.stage1(x, y)`, PiT's `x, cls_tokens = self.transformers(...)`): the call is
-a block call with `names:`, one name per tensor, which the caller's `getitem`s read, and the
-child's block lists its `outputs:`."""
+`hi, lo = self.stage1(x, y)`, PiT's `x, cls_tokens = self.transformers(...)`), or a dict of
+them its caller reads by key (torchvision's IntermediateLayerGetter, `features["out"]`): the
+call is a block call with `names:`, one name per tensor (a dict's in its order), which the
+caller's `getitem`s read, and the child's block lists its `outputs:`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def output_names(reader: Any, node: Any) -> list[str] | None:
     returned = [u for u in users if u.op == "output" and u.args[0] is node]
     read = [u for u in users if u not in returned]
     if not users or not all(
-        u.op == "call_function" and u.target is operator.getitem and type(u.args[1]) is int
+        u.op == "call_function" and u.target is operator.getitem and type(u.args[1]) in (int, str)
         for u in read
     ):
         return None
@@ -26,6 +27,13 @@ def output_names(reader: Any, node: Any) -> list[str] | None:
 
     _node_shapes(reader)  # runs the module's graph on its input, counting returned tuples
     count = reader.__dict__.get("tuple_lengths", {}).get(node)
+    keys = count if isinstance(count, list) else None
+    if keys is not None:  # a dict by these keys, read by key: by position
+        if not _keyed_reads(reader, node, keys, read, bool(returned)):
+            return None
+        for u in read:
+            u.args = (node, keys.index(u.args[1]))
+        count = len(keys)
     if count is None or count < 2 or not all(-count <= u.args[1] < count for u in read):
         return None
     names = [reader._fresh(f"{node.name}_{i}") for i in range(count)]
@@ -37,8 +45,25 @@ def output_names(reader: Any, node: Any) -> list[str] | None:
             with node.graph.inserting_after(cursor):
                 cursor = node.graph.call_function(operator.getitem, (node, i))
             items.append(cursor)
-        output.args = (tuple(items),)
+        output.args = (tuple(items) if keys is None else dict(zip(keys, items)),)
     return names
+
+
+def _keyed_reads(reader: Any, node: Any, keys: list[str], read: list[Any], returned: bool) -> bool:
+    """Whether a child's dict of `keys` is read by its keys only, or returned whole by the
+    network, whose `outputs:` mapping then holds them; E904 (False) for another read of a
+    dict of several, which a block of several outputs cannot give."""
+    whole = returned and reader.module is not reader.problems.network
+    if len(keys) > 1 and (whole or not all(u.args[1] in keys for u in read)):
+        reader.fail(
+            "E904",
+            f"forward reads the dict `self.{node.target}` returns other than by its keys",
+            node,
+            'read each map by its key (`features["out"]`), or return the dict from the '
+            "network's own forward",
+        )
+        return False
+    return len(keys) > 1
 
 
 def added_call(reader: Any, node: Any, item: Any, target: str) -> None:

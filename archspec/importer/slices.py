@@ -207,6 +207,14 @@ def _node_shapes(reader: Any, other: bool | str = False) -> dict[Any, tuple[int,
                 else:  # what it holds instead, for the refusal to say (several.uncounted)
                     held = reader.__dict__.setdefault("tuple_kinds", {})
                     held[n] = [type(v).__name__ for v in value]
+            elif (  # a child returning a dict of its maps by key (IntermediateLayerGetter)
+                isinstance(value, dict)
+                and n.op == "call_module"
+                and all(
+                    isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
+                )
+            ):
+                lengths[n] = list(value)
             return value
 
     try:
