@@ -330,3 +330,48 @@ def test_import_of_a_segmentation_model_reading_its_backbone_s_dict_by_key() -> 
     assert type(got) is OrderedDict and list(got) == list(want) == ["out", "aux"]
     for key in want:
         torch.testing.assert_close(got[key], want[key])
+
+
+def _body() -> nn.Sequential:
+    return nn.Sequential(OrderedDict(conv1=nn.Conv2d(3, 8, 3), layer1=nn.Conv2d(8, 8, 3)))
+
+
+class _ReturnsTheBackbone(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = IntermediateLayerGetter(_body(), {"conv1": "c1", "layer1": "c2"})
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.backbone(x)  # as BackboneWithFPN returns its FPN's dict
+
+
+class _Wrapper(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = _ReturnsTheBackbone()
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.inner(x)["c2"])
+
+
+def test_a_child_s_dict_returned_by_the_network_is_its_mapping() -> None:
+    model = _ReturnsTheBackbone().eval()
+    x = torch.randn(1, 3, 12, 12)
+    text = archspec.from_module(model, x)
+    assert "outputs: {c1: backbone_0, c2: backbone_1}" in text
+    ours = archspec.compile(text).eval()
+    ours.load_state_dict(model.state_dict(), strict=True)
+    got, want = ours(x), model(x)
+    assert list(got) == list(want) == ["c1", "c2"]
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_a_block_returning_a_child_s_dict_whole_is_refused_at_the_call() -> None:
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(_Wrapper().eval(), torch.randn(1, 3, 12, 12))
+    messages = [d.message for d in info.value.diagnostics]
+    assert any(
+        "reads the dict `self.backbone` returns other than by its keys" in m for m in messages
+    )
+    assert not any("does not compile" in m for m in messages)
