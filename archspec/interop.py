@@ -49,7 +49,8 @@ def export_onnx(
 
     `example` is one tensor, or for a network of several inputs (`inputs:`) a tuple of one
     per input, in forward's order; `input_names` defaults to `input` for one, and to the
-    names forward takes for several (`z`, `label`), every input's dim 0 one batch.
+    names forward takes for several (`z`, `label`), every input's dim 0 one batch;
+    `output_names` to the keys of a dict forward returns (`out`, `aux`), else torch's.
     The file is written as every archspec output is (archspec.files.write_atomic): whole or
     not at all, and an existing file is replaced only with `force` (E603 otherwise).
 
@@ -68,6 +69,8 @@ def export_onnx(
     if input_names is None:
         names = list(inspect.signature(model.forward).parameters)
         input_names = names if len(examples) > 1 and len(names) == len(examples) else ["input"]
+    if output_names is None:  # a forward returning a dict (`outputs:` mapping): its keys
+        output_names = _keys_of(model, examples)
     shapes = None
     if dynamic_batch:
         batch = torch.export.Dim("batch")
@@ -88,6 +91,18 @@ def export_onnx(
         program.save(scratch)
         write_atomic(path, scratch.read_bytes(), kind=ONNX, force=force)
     return path
+
+
+def _keys_of(model: nn.Module, examples: tuple[torch.Tensor, ...]) -> list[str] | None:
+    """The keys of the dict `model` returns on `examples` (torchvision's segmentation models,
+    a spec whose `outputs:` is a mapping), which name the ONNX outputs; None otherwise."""
+    from collections.abc import Mapping
+
+    import torch
+
+    with torch.no_grad():
+        out = model(*examples)
+    return [str(k) for k in out] if isinstance(out, Mapping) else None
 
 
 __all__ = ["ONNX_PACKAGES", "export_onnx", "require_onnx"]

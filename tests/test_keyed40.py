@@ -249,10 +249,12 @@ def test_onnx_export_of_a_mapping_names_its_outputs_by_key(tmp_path: Path) -> No
     from archspec.interop import export_onnx
 
     model = archspec.compile(SEG).eval()
-    path = export_onnx(
-        model, torch.randn(1, 3, 8, 8), tmp_path / "seg.onnx", output_names=["out", "aux"]
-    )
+    path = export_onnx(model, torch.randn(1, 3, 8, 8), tmp_path / "seg.onnx")  # by its keys
     assert [o.name for o in onnx.load(str(path)).graph.output] == ["out", "aux"]
+    path = export_onnx(
+        model, torch.randn(1, 3, 8, 8), tmp_path / "named.onnx", output_names=["o", "a"]
+    )
+    assert [o.name for o in onnx.load(str(path)).graph.output] == ["o", "a"]
 
 
 class IntermediateLayerGetter(nn.ModuleDict):
