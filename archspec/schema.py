@@ -34,7 +34,7 @@ from .constructs import BLOCK_CALL, CONSTRUCTS, on_change
 from .errors import VALIDATOR_HINT
 from .ops import REGISTRY
 from .ops.base import RESERVED_NAMES, Bool, ExprStr, Name, Op, check_name, on_register
-from .ops.fromspec import OutputList
+from .ops.fromspec import BlockOutputs, OutputList
 from .plugins import load_plugins
 from .schema_inputs import (
     INPUT_DOC,
@@ -451,7 +451,7 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
             default_factory=dict, description="derived values, evaluated in order per instance"
         )
         layers: list[Node]  # noqa: F821
-        outputs: OutputList | None = Field(None, description=BLOCK_OUTPUTS_DOC)
+        outputs: BlockOutputs | None = Field(None, description=BLOCK_OUTPUTS_DOC)
         doc: str = Field("", max_length=5000)
         state_dict_version: StrictInt = state_dict_version_field()
         checkpoint: StrictBool = Field(False, description=BLOCK_CHECKPOINT_DOC)

@@ -377,3 +377,24 @@ def test_a_block_returning_a_child_s_dict_whole_is_refused_at_the_call() -> None
         "reads the dict `self.backbone` returns other than by its keys" in m for m in messages
     )
     assert not any("does not compile" in m for m in messages)
+
+
+def test_a_block_s_outputs_as_a_mapping_says_the_network_alone_takes_one() -> None:
+    text = """\
+archspec: 1
+name: bo
+input: [N, 3, H, W]
+blocks:
+  Two:
+    layers:
+      - {name: a, type: conv2d, out_channels: 4, kernel_size: 1}
+      - {name: b, type: conv2d, out_channels: 4, kernel_size: 1, from: input}
+    outputs: {x: a, y: b}
+layers:
+  - {name: t, type: Two, names: [p, q]}
+"""
+    with pytest.raises(ArchSpecError) as info:
+        archspec.compile(text)
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E204" and (diag.span.line, diag.span.col) == (9, 14)
+    assert "only the network's `outputs:` takes a mapping" in diag.message

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -236,3 +237,19 @@ OutputList = Annotated[
         "mapping of keys to node names (forward returns an OrderedDict)",
     ),
 ]
+
+
+def _block_outputs(value: Any) -> Any:
+    """A block's `outputs:` is a list: a mapping is the network's form alone (schema)."""
+    if isinstance(value, dict):
+        raise ValueError(
+            "a block's `outputs` is a list of node names (its callers' `names:` name them); "
+            "only the network's `outputs:` takes a mapping of keys, which forward returns as "
+            "an OrderedDict"
+        )
+    return value
+
+
+#: a block's `outputs:`: the names it returns, in order (several: a tuple), each a name, a
+#: template or a computed entry, as the network's list takes them
+BlockOutputs = Annotated[_OutputSeq, BeforeValidator(_block_outputs)]
