@@ -42,6 +42,8 @@ class Side:
     input: tuple[int, ...] | None
     #: a spec of several inputs (`inputs:`): each input by name, with its shape at N = 1
     inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: of `params`, those its `frozen:` keeps from training
+    frozen: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class SpecDiff:
             several = {"inputs": {n: list(e) for n, e in s.inputs}} if s.inputs else {}
             return (
                 {"name": s.name, "file": s.file, "params": s.params, "macs": s.macs}
-                | {"input": shape}
+                | {"input": shape, "frozen_params": s.frozen}
                 | several
             )
 
@@ -122,6 +124,9 @@ class SpecDiff:
             for x, y, n in self.renamed
         ]
         lines.append(f"params: {_delta(self.a.params, self.b.params)}")
+        if self.a.frozen or self.b.frozen:  # `frozen:` on either side: what trains
+            trains = (self.a.params - self.a.frozen, self.b.params - self.b.frozen)
+            lines.append(f"trainable params: {_delta(*trains)}")
         if self.a.macs is not None and self.b.macs is not None:
             same = (self.a.input, self.a.inputs) == (self.b.input, self.b.inputs)
             at = "" if same else " (each at its own input)"
@@ -279,7 +284,15 @@ def _read_side(
         key: (tuple(t.shape), str(t.dtype).removeprefix("torch."))
         for key, t in module.state_dict().items()
     }
-    side = Side(graph.name, shown_file(str(graph.file)), summary.params, macs, shape, inputs)
+    side = Side(
+        graph.name,
+        shown_file(str(graph.file)),
+        summary.params,
+        macs,
+        shape,
+        inputs,
+        summary.frozen_params,
+    )
     return side, state
 
 

@@ -232,3 +232,12 @@ frozen: [layer1.1]
     )
     assert heads == ["again", "layer1.1", "stem"]
     assert "layer1.0.conv1.weight" not in frozen and "head.weight" not in frozen
+
+
+def test_diff_says_how_many_parameters_train_on_each_side() -> None:
+    plain = NET.replace("frozen: [body, layer1.0]\n", "")
+    report = archspec.diff(plain, NET)
+    assert "trainable params: 1,420 -> 620 (-800)" in report.text()
+    data = report.to_dict()
+    assert (data["a"]["frozen_params"], data["b"]["frozen_params"]) == (0, 800)
+    assert "trainable" not in archspec.diff(plain, plain).text()
