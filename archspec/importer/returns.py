@@ -25,8 +25,8 @@ def returned(reader: Any, output: Any, graph: Any) -> Returned:
     if _named_dict(output, names):
         if reader.module is reader.problems.network:
             return {k: names[v] for k, v in output.items()}
-        if len(output) > 1:  # a block of several outputs, which its caller reads by key
-            return [names[v] for v in output.values()]
+        values = [names[v] for v in output.values()]  # a block's, which its caller reads
+        return values if len(values) > 1 else values[0]  # by key (importer/several.py)
     kind = type(output).__name__.removeprefix("immutable_")
     reader.fail(
         "E904",

@@ -31,6 +31,9 @@ def output_names(reader: Any, node: Any) -> list[str] | None:
     if keys is not None:  # a dict by these keys, read by key: by position
         if not _keyed_reads(reader, node, keys, read, bool(returned)):
             return None
+        if len(keys) == 1:  # its one tensor: the block's output, each read of it the call
+            _one_key(reader, node, keys[0], read, returned)
+            return None
         for u in read:
             u.args = (node, keys.index(u.args[1]))
         count = len(keys)
@@ -54,7 +57,7 @@ def _keyed_reads(reader: Any, node: Any, keys: list[str], read: list[Any], retur
     network, whose `outputs:` mapping then holds them; E904 (False) for another read of a
     dict of several, which a block of several outputs cannot give."""
     whole = returned and reader.module is not reader.problems.network
-    if len(keys) > 1 and (whole or not all(u.args[1] in keys for u in read)):
+    if whole or not all(u.args[1] in keys for u in read):
         reader.fail(
             "E904",
             f"forward reads the dict `self.{node.target}` returns other than by its keys",
@@ -63,7 +66,18 @@ def _keyed_reads(reader: Any, node: Any, keys: list[str], read: list[Any], retur
             "network's own forward",
         )
         return False
-    return len(keys) > 1
+    return True
+
+
+def _one_key(reader: Any, node: Any, key: str, read: list[Any], returned: list[Any]) -> None:
+    """A child's dict of one tensor (fcn_resnet50's backbone without `aux_loss`): the block
+    returns the tensor, so each `features["out"]` is the call itself, and the network that
+    returns the dict returns `{key: call}`, its `outputs:` mapping."""
+    for u in read:
+        u.replace_all_uses_with(node)
+        reader.absorbed.add(u)
+    for output in returned:
+        output.args = ({key: node},)
 
 
 def added_call(reader: Any, node: Any, item: Any, target: str) -> None:
