@@ -21,9 +21,9 @@ from torch.nn import functional as F
 
 import archspec
 from archspec.errors import ArchSpecError, ImportFailure
+from tests.keyed40.cases import FIXTURE, RECORDED
 from tests.newuser36.facts import state_dict_facts
 from tests.newuser38.facts import compiled_and_emitted
-from tests.keyed40.cases import FIXTURE, RECORDED
 from tests.parity.weights import deterministic_input, output_summary, summary_matches
 
 TESTS = Path(__file__).parent

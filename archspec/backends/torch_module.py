@@ -13,11 +13,9 @@ compiled modules.
 
 from __future__ import annotations
 
-import functools
 import operator
 import os
 import types
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +30,7 @@ from ..ops import REGISTRY
 from ..ops.names import is_index
 from ..ops.outputs import BLOCK_OUTPUT
 from .classes import NamedBySpec, runtime_class
+from .keyed import keyed
 from .memory import (
     OutOfMemory,
     allocating,
@@ -260,19 +259,7 @@ def _codegen(program: Program) -> Callable[..., Any]:
     outs = [env[o] for o in outputs]
     graph.output(outs[0] if len(outs) == 1 and not keys else tuple(outs))
     gm = torch.fx.GraphModule(holder, graph, class_name="SpecForward")
-    return _keyed(type(gm).forward, keys) if keys else type(gm).forward
-
-
-def _keyed(fn: Callable[..., Any], keys: tuple[str, ...]) -> Callable[..., Any]:
-    """`fn`, returning its tuple as an OrderedDict of `keys` (the network's `outputs:`
-    mapping), as torchvision's segmentation models return `out` and `aux`; fx writes a dict
-    literal where an OrderedDict was, so the generated function returns the tuple."""
-
-    @functools.wraps(fn)  # its signature: torch.export reads `x`, not `*args`
-    def forward(self: nn.Module, *args: Any) -> Any:
-        return OrderedDict(zip(keys, fn(self, *args), strict=True))
-
-    return forward
+    return keyed(type(gm).forward, keys) if keys else type(gm).forward
 
 
 def _hashable(v: Any) -> Any:

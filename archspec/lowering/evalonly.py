@@ -72,6 +72,16 @@ def pass_in_eval_node(lw: Lowerer, node: Node, item: Item) -> Node:
     return replaced(node, pass_in_eval=True)
 
 
+def one_mode_node(lw: Lowerer, node: Node, item: Item) -> Node:
+    """`node` as its item's `eval_only` or `pass_in_eval` marks it (each checked: E315,
+    Skip); unchanged when the item has neither."""
+    if getattr(item.spec, "eval_only", False):
+        node = eval_only_node(lw, node, item)
+    if getattr(item.spec, "pass_in_eval", False):
+        node = pass_in_eval_node(lw, node, item)
+    return node
+
+
 def one_mode_made(lw: Lowerer, scope: Scope, name: str, item: Item) -> None:
     """E315 (and Skip) unless an eval_only or pass_in_eval item made one node, marked by
     the functions above: a flat `repeat` or a `for_each` splices several into the list,

@@ -42,7 +42,7 @@ from .context import (
     quiet_names,
     when_text,
 )
-from .evalonly import eval_only_node, one_mode_made, pass_in_eval_node
+from .evalonly import one_mode_made, one_mode_node
 from .exprs import input_symbol_hint, reader_of, text_expr
 from .fromlist import computed_inputs
 from .itemplan import ItemPlan, item_plan
@@ -195,10 +195,7 @@ class Lowerer:
         if when is not None and node.when is None:
             node = replaced(node, when=when_text(when), when_expr=text_expr(self, when))
             node = absent_as_previous(scope, node)
-        if getattr(item.spec, "eval_only", False):
-            node = eval_only_node(self, node, item)  # E315, Skip
-        if getattr(item.spec, "pass_in_eval", False):
-            node = pass_in_eval_node(self, node, item)  # E315, Skip
+        node = one_mode_node(self, node, item)  # eval_only, pass_in_eval: E315, Skip
         scope.nodes.append(node)
         scope.shapes[node.name] = node.shape
         scope.axes[node.name] = out_axis(self, scope, node)

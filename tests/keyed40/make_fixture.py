@@ -22,8 +22,8 @@ from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.models.segmentation import deeplabv3_resnet50, fcn_resnet50
 
 import archspec
-from tests.newuser36.facts import state_dict_facts, write_fixture
 from tests.keyed40.cases import FIXTURE, HERE, RECORDED
+from tests.newuser36.facts import state_dict_facts, write_fixture
 from tests.parity.weights import deterministic_input, fill_deterministic, output_summary
 
 

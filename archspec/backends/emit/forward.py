@@ -22,7 +22,7 @@ from ...ops.names import is_index, key_path
 from ...ops.outputs import BLOCK_OUTPUT
 from ...ops.reuse import TARGET
 from ..pycode import INDENT, Namespace, comment_line, lit
-from ..pylayout import Comp, Doc, Group, Text, call, flat, parse_doc
+from ..pylayout import Comp, Doc, Group, Text, call, flat, format_doc, parse_doc
 from ..pyvalues import IN, MATH_NAMES, more_in
 from .guarded import Target, guarded, statement_lines
 from .loops import gather_name
