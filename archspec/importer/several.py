@@ -95,7 +95,9 @@ def uncounted(reader: Any, node: Any, call: Any) -> bool:
     made on the CPU beside a model on the meta device): the run counts them. True: handled;
     False when the count is known or unknown for another reason."""
     held = reader.__dict__.get("tuple_kinds", {}).get(call)
-    if held is not None:  # a Detectron-style head's `logits, bbox = self.rpn(features)`
+    # a Detectron-style head's `logits, bbox = self.rpn(features)`; not torch's own layers,
+    # read by their kinds (an LSTM's `out, (h, c)`, whose states finalstates.py reads)
+    if held is not None and _own_block(reader, call):
         reader.fail(
             "E903",
             f"forward unpacks what `self.{call.target}` returns, ({', '.join(held)}) on the "
@@ -124,3 +126,10 @@ def uncounted(reader: Any, node: Any, call: Any) -> bool:
     )
     reader.refused.update((call, node))  # its other items are not reported again
     return True
+
+
+def _own_block(reader: Any, call: Any) -> bool:
+    """Whether the child `call` runs is the model's own module (a block of the spec), not
+    one of torch's, whose results the readers of its kind take apart."""
+    child = reader.module.get_submodule(str(call.target))
+    return not type(child).__module__.startswith("torch.")
