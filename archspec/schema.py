@@ -53,6 +53,7 @@ from .schema_training import (
     FrozenPath,
     list_field,
 )
+from .schema_training import no_items as _no_items
 
 FORMAT_VERSION = 1
 
@@ -214,12 +215,6 @@ def _written_1(version: Any) -> Any:
 
 #: `archspec: 1`, as written (never `true` or `1.0`).
 FormatVersion = Annotated[Literal[1], BeforeValidator(_written_1)]
-
-
-def _no_items() -> list[Any]:
-    """An empty list, for a list field's default: pydantic reads a default factory's
-    signature, and `list`'s (a builtin's, parsed from its text) costs ~0.5 ms each time."""
-    return []
 
 
 class InitArgs(BaseModel):

@@ -47,6 +47,12 @@ CHECKPOINT_DOC = (
 )
 
 
+def no_items() -> list[Any]:
+    """An empty list, for a list field's default: pydantic reads a default factory's
+    signature, and `list`'s (a builtin's, parsed from its text) costs ~0.5 ms each time."""
+    return []
+
+
 def list_field(doc: str) -> Any:
     """A header list of up to 256 entries, empty by default (`checkpoint:`, `frozen:`)."""
-    return Field(default_factory=list, max_length=256, description=doc)
+    return Field(default_factory=no_items, max_length=256, description=doc)

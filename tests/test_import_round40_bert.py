@@ -91,7 +91,7 @@ class Encoder(nn.Module):
 def test_a_huggingface_style_bert_encoder_with_its_mask_imports() -> None:
     model = Encoder().eval()
     text = archspec.from_module(model, (torch.zeros(2, 7, 32), torch.ones(2, 7)))
-    assert "{key: self, type: SelfAttention, from: [input, attention_mask]}" in text
+    assert "{key: self, type: SelfAttention, from: [hidden_states, attention_mask]}" in text
     assert "type: reshape, from: query, shape: [0, 0, 4, 8]}" in text
     twin = archspec.compile(text).eval()
     twin.load_state_dict(model.state_dict(), strict=True)

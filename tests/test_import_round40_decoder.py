@@ -79,7 +79,7 @@ def test_a_decoder_layer_sequence_first_and_a_whole_transformer_import() -> None
     _same(layer, text, (4, 2, 16), (6, 2, 16))
     model = Translator().eval()
     text = archspec.from_module(model, (torch.zeros(1, 7, 16), torch.zeros(1, 3, 16)))
-    assert "type: TransformerEncoder}" in text
+    assert "{name: encoder, type: TransformerEncoder, from: src}" in text
     assert "type: TransformerDecoder, from: [tgt, encoder]" in text
     _same(model, text, (2, 7, 16), (2, 3, 16))
 

@@ -239,25 +239,28 @@ def test_an_instance_whose_rule_would_record_a_requirement_is_lowered_for_real(
 ) -> None:
     """A prelu with one slope asks nothing of the symbolic channels C; with three it
     requires C == 3: the third call, taken from the second, finds its rule asking, and is
-    lowered for real, which records the requirement."""
+    lowered for real, which records the requirement. (The input's map is fixed by a first
+    layer: an input written `[2, C, 8]` holds tokens, its features last, and an instance
+    on another channel axis than dim 1 is never reshaped.)"""
     text = """\
 archspec: 1
 name: asks
-input: [2, C, 8]
+input: [2, C, H, W]
 blocks:
   Unit:
     params: {width: int, n: int}
     layers:
-      - {name: proj, type: linear, out_features: width}
+      - {name: pool, type: upsample, size: width}
       - {name: act, type: prelu, num_parameters: n}
 layers:
+  - {name: fixed, type: upsample, size: 8}
   - {type: Unit, width: 4, n: 1}
   - {type: Unit, width: 5, n: 1}
   - {type: Unit, width: 6, n: 3}
 """
     lowered = _real_lowerings(monkeypatch)
     reshaped, real = _both(text, monkeypatch)
-    assert lowered == ["0", "2"] + ["0", "1", "2"]
+    assert lowered == ["1", "3"] + ["1", "2", "3"]
     _same(reshaped, real)
     assert [c.rhs for c in reshaped.constraints] == [3]
 

@@ -50,6 +50,7 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("hardswish", "hardsigmoid", "elu", "mish", "prelu"), "act"),
     "stochastic_depth": "dropout",
     **dict.fromkeys(("group_norm", "instance_norm2d", "layer_norm", "layer_norm2d"), "norm"),
+    "frozen_batch_norm2d": "norm",  # torchvision's FrozenBatchNorm2d (session 40)
     **dict.fromkeys(("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"), "conv"),
     **dict.fromkeys(("upsample", "interpolate", "interpolate_as", "mean", "sum", "amax"), "pool"),
     "amin": "pool",

@@ -1,5 +1,5 @@
 """The hint of a value a field refuses (E309): what the field takes, the reason for its bound
-where the field has one (`select` keeps the batch dim 0), and the word on `//` only where an
+where the field has one (`slice` keeps the batch dim 0 whole), and the word on `//` only where an
 expression computed the value."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ SPEC = textwrap.dedent(
     input: [N, 6, 4]
     params: {c: 5}
     layers:
-      - {name: first, type: select, dim: 0, index: 0}
+      - {name: first, type: slice, dim: 0, end: 1}
       - {name: conv, type: conv1d, out_channels: c / 2, kernel_size: 1, from: input}
     """
 )
@@ -29,7 +29,8 @@ def _hints() -> dict[str, str]:
 def test_a_bound_with_a_reason_says_the_reason() -> None:
     hint = _hints()["first"]
     assert (
-        hint == "this field takes an integer, at least 1 (the dim to index; the batch dim 0 stays)"
+        hint
+        == "this field takes an integer, at least 1 (the dim to slice; the batch dim 0 stays whole)"
     )
 
 

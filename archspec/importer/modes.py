@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..lazymethods import dataclass
 from .where import describe, diagnostic, span_from_stack, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -262,7 +263,7 @@ def _used_passes(graph: Any, train: Any, passes: dict[Any, Any]) -> set[str]:
 _CALLS = ("call_module", "call_function", "call_method")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class Modes:
     """The names of a traced graph's nodes that one mode skips (with_training): computed
     in training only, in eval only, and in training only with eval reading the node's first
