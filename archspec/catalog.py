@@ -220,9 +220,17 @@ def family_budget(max_layers: int | None, kept: list[Any] | None = None) -> Iter
         yield
 
 
-def _builtin(name: str) -> tuple[Path, str | None] | None:
-    """A built-in spec by name, for `extends:`."""
-    return builtin_index().get(name)
+class _Builtins:
+    """The built-in specs for `extends:`: one by name, and every name (its "did you mean")."""
+
+    def __call__(self, name: str) -> tuple[Path, str | None] | None:
+        return builtin_index().get(name)
+
+    def names(self) -> list[str]:
+        return list(builtin_index())
+
+
+_builtin = _Builtins()
 
 
 def _with_spans(doc: LoadedDoc) -> LoadedDoc:

@@ -190,7 +190,7 @@ def spec_files(specs: list[str]) -> tuple[list[Any], set[str]]:
                 code="E100",
                 hint="check its permissions, or pass the spec files themselves",
             ) from None
-        found = [os.path.join(spec, n) for n in names if n.endswith((".yaml", ".yml"))]
+        found = [os.path.join(spec, n) for n in names if n.lower().endswith((".yaml", ".yml"))]
         if not found:
             raise api.LoadError(
                 f"the directory {shown} holds no spec file (*.yaml, *.yml)",

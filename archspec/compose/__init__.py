@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import LoadError, SourceSpan, clipped, close_names_to
 from ..lazymethods import dataclass
@@ -28,8 +28,17 @@ from .variants import FamilySpans, select_variant, variant_names
 
 #: Top-level keys that make a spec composed rather than plain.
 COMPOSE_KEYS = frozenset({"use", "variants", "extends"})
+
+
 #: Finds a built-in spec by name: (its file, the variant the name stands for), or None.
-Builtins = Callable[[str], "tuple[Path, str | None] | None"]
+class Builtins(Protocol):
+    """The built-in specs `extends:` names: one by name (its file and variant), and every
+    name, for the "did you mean" of one that is none."""
+
+    def __call__(self, name: str) -> tuple[Path, str | None] | None: ...
+
+    def names(self) -> list[str]: ...
+
 
 __all__ = [
     "COMPOSE_KEYS",
@@ -253,7 +262,13 @@ def _base(
     else:
         found = builtins(ref) if builtins is not None else None
         if found is None:
-            raise refused(f"no built-in spec named `{ref}` to extend", site, hint, code="E114")
+            known = builtins.names() if builtins is not None else []
+            # `ResNet18` for resnet18; `resnet`, a family file's name, for its variants
+            close = [n for n in known if n.lower() == ref.lower()] or close_names_to(ref, known)
+            lead = f"did you mean `{close[0]}`? " if close else ""
+            raise refused(
+                f"no built-in spec named `{ref}` to extend", site, lead + hint, code="E114"
+            )
         path, member = found
         path = Path(os.path.realpath(path))
     if variant is not None and member is not None and variant != member:

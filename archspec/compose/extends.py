@@ -483,4 +483,4 @@ def extend(
 
 def is_file_ref(ref: str) -> bool:
     """A reference to a file (by its suffix) rather than a built-in spec's name."""
-    return Path(ref).suffix in (".yaml", ".yml") or "/" in ref
+    return Path(ref).suffix.lower() in (".yaml", ".yml") or "/" in ref

@@ -99,7 +99,7 @@ class Reader:
                 site,
                 _HINT,
             )
-        if not ref.endswith(_SPEC_SUFFIXES):
+        if not ref.lower().endswith(_SPEC_SUFFIXES):  # `Blocks.YAML` too, as the CLI reads it
             raise refused(f"`{ref}` is not a .yaml file", site, _HINT)
         tree = self.root_of(importer) if importer is not None else None
         if importer is None or tree is None:
