@@ -361,6 +361,7 @@ def test_a_tables_rows_are_named_and_keep_an_index_over_every_block() -> None:
         (("    group_rows: true\n", ""), "E204", "only `group_rows: true` makes"),
         (('"layer{r + 1}"', '"layer{width}"'), "E304", "gives `layer16` to two rows"),
         (('"layer{r + 1}"', '"{r}layer"'), "E204", "gives '0layer' here"),
+        (('"layer{r + 1}"', '"layer"'), "E206", "each row's with `group_names`) would be"),
     ],
 )
 def test_group_names_that_cannot_name_the_rows_are_located(

@@ -43,8 +43,8 @@ def check_template(text: str) -> str:
     too_long = f"a name template is at most {MAX_TEMPLATE_LEN} characters"
     if not template_parts(text, "name template", text, too_long):
         raise ValueError(
-            f"name template {text!r} has no `{{expression}}` part: every copy would get the "
-            "same name"
+            f"name template {text!r} has no `{{expression}}` part: every name it gives (each "
+            "copy's, or each row's with `group_names`) would be the same"
         )
     return text
 
