@@ -63,3 +63,24 @@ def test_use_and_extends_read_a_spec_file_with_an_upper_case_suffix(
     child.write_text(f"archspec: 1\nname: child\nextends: Net{suffix}\n", encoding="utf-8")
     report = archspec.check(child)
     assert report.ok and report.name == "child" and report.outputs
+
+
+def test_a_block_param_whose_default_is_no_name_is_located_when_a_child_swaps_blocks(
+    tmp_path: Path,
+) -> None:
+    """Found by the fuzz run (seed 4001): a base's `block` param defaulting to a list, under a
+    child that swaps a block, was a TypeError ('unhashable type: list') out of compose."""
+    (tmp_path / "base.yaml").write_text(
+        "archspec: 1\nname: base\ninput: [N, 3, 8, 8]\n"
+        "params:\n  unit: {type: block, default: [1, 2]}\n"
+        "blocks:\n  A:\n    layers: [{type: relu}]\n  B:\n    layers: [{type: relu6}]\n"
+        "layers:\n  - {type: unit}\n",
+        encoding="utf-8",
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        "archspec: 1\nname: child\nextends: base.yaml\nblocks:\n  A: B\n", encoding="utf-8"
+    )
+    report = archspec.check(child)
+    assert not report.ok and report.errors
+    assert all(e.span is not None for e in report.errors), report.errors

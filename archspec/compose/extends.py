@@ -460,9 +460,11 @@ def _move_block_choices(params: Any, swaps: dict[str, str]) -> None:
     """A `block` param (the base's are not resolved yet) that chooses a swapped block
     chooses the block it is swapped for."""
     for name, entry in (params if isinstance(params, dict) else {}).items():
-        block = isinstance(entry, dict) and entry.get("type") == "block"
-        if block and entry.get("default") in swaps:
-            params[name] = {**entry, "default": swaps[entry["default"]]}
+        if not isinstance(entry, dict) or entry.get("type") != "block":
+            continue
+        default = entry.get("default")  # any value yet: validation reports a wrong one
+        if isinstance(default, str) and default in swaps:
+            params[name] = {**entry, "default": swaps[default]}
 
 
 def extend(
