@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from .constructs import CONSTRUCTS, shadowed_block
-from .dims import Dim, Shape, format_shape
+from .dims import Dim, Shape, features_last, format_shape
 from .errors import ArchSpecError, Diagnostic, Severity
 from .ir import Graph, NetInput, ParamInfo, replaced
 from .loader import LoadedDoc
@@ -351,8 +351,7 @@ def _features_axis(shape: Any) -> int:
     """The dim of a declared input that holds its channels: the last of tokens and
     channels-last maps (`[N, L, 32]`, `[N, H, W, 3]`: a symbol at dim 1, a number last, as
     `check` reads them, inputdomain.size_dims), else dim 1."""
-    rank = len(shape)
-    return rank - 1 if rank >= 3 and not shape[1].is_const and shape[-1].is_const else 1
+    return len(shape) - 1 if features_last(shape) else 1
 
 
 def _is_size(value: Any) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..dims import SPATIAL_NAMES, Dim, Shape
+from ..dims import SPATIAL_NAMES, Dim, Shape, features_last
 from ..lazymethods import dataclass
 from ..ops import Constraint
 from .domain import Domain, first_emptying
@@ -79,9 +79,7 @@ def size_dims(declared: Shape) -> range:
     last dim is a number, the channels-last layout of tokens (`(N, L, 64)`: L tokens of 64
     features) and of NHWC maps."""
     rank = len(declared)
-    if rank >= 3 and not declared[1].is_const and declared[-1].is_const:
-        return range(1, rank - 1)
-    return range(2, rank)
+    return range(1, rank - 1) if features_last(declared) else range(2, rank)
 
 
 def generalise_inputs(declared: Sequence[Shape]) -> SymbolicInput:
