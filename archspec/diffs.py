@@ -19,8 +19,8 @@ from typing import Any
 from . import api
 from .catalog import builtin_dir
 from .errors import ArchSpecError, escape_text
+from .inputlayout import batch_of_one
 from .lazymethods import dataclass
-from .passes.inputdomain import batch_of_one
 from .passes.pipeline import Analysis
 from .report import summarise_analysis
 from .toolkit import spec_params

@@ -549,12 +549,6 @@ def _largest(d: Dim) -> int:
     return known  # type: ignore[no-any-return]
 
 
-def features_last(shape: Shape) -> bool:
-    """Whether a declared input holds its channels last: a symbol at dim 1 and a number
-    last, tokens (`(N, L, 64)`) and NHWC maps, as check's domain and lowering both read it."""
-    return len(shape) >= 3 and not shape[1].is_const and shape[-1].is_const
-
-
 def format_shape(shape: Shape) -> str:
     """`(N, 64, 112, 112)`."""
     return "(" + ", ".join(str(d) for d in shape) + ")"

@@ -15,8 +15,9 @@ from functools import lru_cache
 from typing import Any
 
 from .constructs import CONSTRUCTS, shadowed_block
-from .dims import Dim, Shape, features_last, format_shape
+from .dims import Dim, Shape, format_shape
 from .errors import ArchSpecError, Diagnostic, Severity
+from .inputlayout import channel_dim
 from .ir import Graph, NetInput, ParamInfo, replaced
 from .loader import LoadedDoc
 from .lowering.context import MAX_BLOCK_DEPTH, MAX_NESTING, MAX_NODES, Abort, Child, Item, Skip
@@ -348,10 +349,11 @@ def _net_inputs(
 
 
 def _features_axis(shape: Any) -> int:
-    """The dim of a declared input that holds its channels: the last of tokens and
-    channels-last maps (`[N, L, 32]`, `[N, H, W, 3]`: a symbol at dim 1, a number last, as
-    `check` reads them, inputdomain.size_dims), else dim 1."""
-    return len(shape) - 1 if features_last(shape) else 1
+    """The dim of a declared input that holds its channels, as `check` reads them: the last
+    of tokens and channels-last maps (`[N, L, 32]`, `[L, N, 32]`, `[N, H, W, 3]`), else dim 1
+    (inputlayout.channel_dim)."""
+    at = channel_dim(shape)
+    return 1 if at is None else at
 
 
 def _is_size(value: Any) -> bool:

@@ -22,12 +22,13 @@ from typing import Any
 
 from .dims import Dim, ExpressionTooLarge, Shape, total
 from .errors import ShapeError
+from .inputlayout import batch_dim, batch_of_one
 from .ir import Graph, Node
 from .ops import REGISTRY, node_style
 from .ops.base import TOO_LARGE_HINT
 from .ops.outputs import BLOCK_OUTPUT
 from .passes.costs import CostTooLarge, connections, layer_counts, too_large
-from .passes.inputdomain import batch_of_one, generalise_inputs
+from .passes.inputdomain import generalise_inputs
 from .passes.pipeline import Analysis, run, symbolic_shapes, verified
 from .passes.shapes import ShapeTable, declared_shapes
 from .summaries import MemoryEstimate as MemoryEstimate
@@ -45,10 +46,12 @@ def _type_of(node: Node) -> str:
     return op.torch_name or node.kind
 
 
-def _leaf_cost(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[int, Dim, Dim]:
-    """A layer's row figures: the cost pass's counts, and its connections."""
+def _leaf_cost(
+    node: Node, in_shapes: Sequence[Shape], shape: Shape, batch: Dim
+) -> tuple[int, Dim, Dim]:
+    """A layer's row figures: the cost pass's counts, and its connections per sample."""
     params, macs = layer_counts(node, in_shapes, shape)
-    return params, macs, connections(node, in_shapes, shape)
+    return params, macs, connections(node, in_shapes, shape, batch)
 
 
 def _output_shapes(table: ShapeTable) -> dict[str, tuple[Shape, ...]]:
@@ -92,9 +95,11 @@ def summarise_table(
     `given`: the shapes of a network's later inputs, when the table is at shapes given."""
     if depth is not None and depth < 1:
         raise ValueError("depth must be at least 1")
+    at = batch_dim(graph.input_shape)
+    batch = table.input_shape[at] if at is not None and at < len(table.input_shape) else Dim.of(1)
     try:
         costs: dict[str, tuple[int, Dim, Dim]] = {
-            r.path: _leaf_cost(r.node, r.in_shapes, r.shape)
+            r.path: _leaf_cost(r.node, r.in_shapes, r.shape, batch)
             for r in table.rows
             if r.node.child is None
         }

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .dims import Dim, format_shape
 from .errors import escape_text
+from .inputlayout import batch_dim, batch_of, with_batch
 from .toolkit import human
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,7 +65,8 @@ def _at_example(s: Summary, count: Dim) -> Dim | None:
     env: dict[str, int | Dim] = {}
     pairs = [(s.input_shape, s.example_input), *zip(s.more_inputs, s.more_examples)]
     for shape, example in pairs:
-        for d, e in zip(shape[1:], example[1:], strict=False):
+        skip = batch_dim(shape)
+        for d, e in (p for i, p in enumerate(zip(shape, example, strict=False)) if i != skip):
             if not d.is_const:
                 if d.symbols != {str(d)}:
                     return None
@@ -76,7 +78,7 @@ def per_batch(s: Summary) -> int | None:
     """k when the symbolic MACs are exactly k * N at the example input's other sizes."""
     if s.concrete or s.example_macs is None or not s.input_shape:
         return None
-    batch = s.input_shape[0]
+    batch = batch_of(s.input_shape)
     if batch.is_const or batch.symbols != {str(batch)}:
         return None
     return s.example_macs if _at_example(s, s.macs) == batch * s.example_macs else None
@@ -110,7 +112,7 @@ def macs_total_cell(s: Summary) -> str:
         return f"{s.macs.value:,}"
     k = per_batch(s)
     if k is not None:
-        return f"{human(k, early=True)} x {s.input_shape[0]}"
+        return f"{human(k, early=True)} x {batch_of(s.input_shape)}"
     if s.macs.terms_count <= 1:
         return str(s.macs)
     return f"formula in {_symbols(s)}"
@@ -157,9 +159,9 @@ def footer(s: Summary) -> str:
         k = per_batch(s)
         example = s.example_input
         if k is not None and example is not None:
-            at = _example_text(s, s.input_shape[0])
+            at = _example_text(s, batch_of(s.input_shape))
             text += (
-                f"{human(k, early=True)} MACs x {s.input_shape[0]} at {at} ({k:,} per "
+                f"{human(k, early=True)} MACs x {batch_of(s.input_shape)} at {at} ({k:,} per "
                 f"sample); MACs are symbolic in {_symbols(s)} (the formula: JSON output)"
             )
         elif s.macs.terms_count <= 1:
@@ -199,7 +201,11 @@ def _example_text(s: Summary, batch: Dim | None = None) -> str:
     """The example input (`batch` in place of its batch of 1): `(N, 3, 224, 224)`, or for a
     spec of several inputs each by name, `x1 (N, 3, 32, 32), x2 (N, 3, 64, 64)`."""
     examples = (s.example_input or (), *s.more_examples)
-    shown = [format_shape(e if batch is None else (batch, *e[1:])) for e in examples]
+    shapes = (s.input_shape, *s.more_inputs, *[()] * len(examples))
+    shown = [
+        format_shape(e if batch is None else with_batch(e, shape, batch))
+        for e, shape in zip(examples, shapes)
+    ]
     if not s.input_names:
         return shown[0]
     return ", ".join(f"{name} {text}" for name, text in zip(s.input_names, shown))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dims import Dim, Shape
+from .inputlayout import batch_of_one, batch_symbols
 from .ir import Graph
 from .lazymethods import dataclass
 
@@ -80,8 +81,7 @@ def sample_cost(graph: Graph) -> tuple[int, Dim]:
     from .passes.costs import graph_cost
 
     cost = graph_cost(graph)
-    batch = graph.input_shape[0] if graph.input_shape else None
-    macs = cost.macs.subs({s: 1 for s in batch.symbols}) if batch is not None else cost.macs
+    macs = cost.macs.subs({s: 1 for s in batch_symbols(graph.input_shape or ())})
     return cost.params, macs
 
 
@@ -141,7 +141,7 @@ def output_shapes(graph: Graph) -> tuple[Shape | None, ...]:
     like `check`'s: a U-Net taking multiples of 16 gives (N, 2, H, W))."""
     from .backends.emit.shapes import on_accepted_inputs
 
-    if all(d.is_const for shape in graph.input_shapes for d in shape[1:]):
+    if all(batch_of_one(shape) is not None for shape in graph.input_shapes):
         return graph.output_shapes
     simplify = on_accepted_inputs(graph)
     return tuple(simplify(s) if s is not None else None for s in graph.output_shapes)

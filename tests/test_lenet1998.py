@@ -10,7 +10,9 @@ import pytest
 import torch
 
 import archspec
+from archspec.dims import Dim
 from archspec.ops import REGISTRY
+from archspec.passes.costs import connections as per_sample
 
 from .conftest import ROOT, SPECS
 
@@ -39,7 +41,10 @@ def test_parameters_and_connections_match_the_paper() -> None:
         node = graph.root.node(name)
         op = REGISTRY[node.kind]
         assert op.params(node.attrs) == params, name
-        assert op.connections(node.attrs, node.in_shapes, node.shape) == connections, name
+        # the op counts the whole batch N, the summary one sample (archspec.passes.costs)
+        whole = op.connections(node.attrs, node.in_shapes, node.shape)
+        assert whole == Dim.of("N") * connections, name
+        assert per_sample(node, node.in_shapes, node.shape, Dim.of("N")) == connections, name
     model = archspec.compile(SPECS / "lenet5_1998.yaml")
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 60_000
     # the RBF prototypes are fixed: a buffer, not a parameter

@@ -51,5 +51,5 @@ def test_tokens_sequence_first_name_their_length_l() -> None:
         "  - {name: attn, type: multihead_attention, num_heads: 4, batch_first: false}\n"
     )
     report = archspec.check(text)
-    assert report.domain_text == "seqf accepts (L, N, 32) with N >= 1"
+    assert report.domain_text == "seqf accepts (L, N, 32) with L >= 1"
     assert "        # x: (L, N, 32)\n" in archspec.emit(text)

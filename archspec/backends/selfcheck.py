@@ -307,7 +307,7 @@ def example_inputs(graph: Graph) -> tuple[tuple[int, ...], ...] | None:
     """Inputs the graph accepts, one shape per input: the declared ones with batch 1, or
     when sizes are left symbolic (`[N, 3, H, W]`) or a declared input has more elements than
     a tensor can hold, the smallest member of the derived domain."""
-    from ..passes.inputdomain import batch_of_one
+    from ..inputlayout import batch_of_one
     from ..passes.pipeline import Analysis, accepted_inputs, symbolic_shapes
 
     declared = [batch_of_one(shape) for shape in graph.input_shapes]

@@ -24,14 +24,6 @@ from archspec.ops.support import definitions
 _MODULES = Path(__file__).with_name("lenet1998_modules.py")
 
 
-def _per_sample(total: Dim, out: Shape) -> Dim:
-    """Counts per input sample: the batch dim set to 1."""
-    batch = out[0]
-    if batch.is_const:
-        return total.floordiv(max(1, batch.value))
-    return total.subs({s: 1 for s in batch.symbols})
-
-
 class _LeNetOp(Op):
     """Shared plumbing: the emitted file needs the torch module classes."""
 
@@ -109,7 +101,7 @@ class Subsampling(_LeNetOp):
         return product(out) * (a["kernel_size"] ** 2)
 
     def connections(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
-        return _per_sample(product(out) * (a["kernel_size"] ** 2 + 1), out)
+        return product(out) * (a["kernel_size"] ** 2 + 1)
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {"weight": 1, "bias": 1}  # one coefficient and one bias per map
@@ -180,7 +172,7 @@ class ConnectionTableConv(_LeNetOp):
 
     def connections(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         n = product((out[0], *out[2:]))
-        return _per_sample(n * self.params(a), out)
+        return n * self.params(a)
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {"weight": 3, "bias": 1}  # the connected kernels, stacked; a bias per map
@@ -229,7 +221,7 @@ class EuclideanRbf(_LeNetOp):
         return product(out) * a["in_features"]
 
     def connections(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
-        return _per_sample(product(out) * a["in_features"], out)
+        return product(out) * a["in_features"]
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {}  # the prototypes are a fixed buffer

@@ -299,9 +299,10 @@ class Op:
         return Dim.of(0)
 
     def connections(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
-        """Connections per input sample, as LeCun et al. (1998) count them: every
-        multiply-accumulate plus one bias connection per output unit (0 for parameter-free
-        ops). Ops whose units are wired otherwise override this."""
+        """Connections of one forward pass over the whole input, batch included, as LeCun et
+        al. (1998) count them: every multiply-accumulate plus one bias connection per output
+        unit (0 for parameter-free ops); the summary divides them by the batch, wherever the
+        input holds it (passes/costs.connections). Ops wired otherwise override this."""
         if self.style != "module" or not self.params(attrs):
             return Dim.of(0)
         from ..dims import product
@@ -309,10 +310,7 @@ class Op:
         total = self.macs(attrs, inputs, out)
         if attrs.get("bias"):
             total = total + product(out)
-        batch = out[0]
-        if batch.is_const:
-            return total.floordiv(max(1, batch.value))
-        return total.subs({s: 1 for s in batch.symbols})
+        return total
 
     def channel_axis(
         self, attrs: Mapping[str, Any], axis: int | None, inputs: Sequence[Shape], out: Shape

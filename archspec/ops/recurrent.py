@@ -84,11 +84,20 @@ class _Recurrent(Op):
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
         if len(x) != 3:
+            form = "(N, L, D)" if attrs["batch_first"] else "(L, N, D)"
+            one = "[1, L, D]" if attrs["batch_first"] else "[L, 1, D]"
+            dims = "[0, 2, 1]" if attrs["batch_first"] else "[2, 0, 1]"
             raise ShapeFailure(
                 "E401",
-                f"{self.kind} reads tokens (N, L, D), got rank {len(x)} {fmt(x)}",
-                "a sequence is (N, L, D), the features last: an embedding's output, or a "
-                "map's (N, C, L) after a permute [0, 2, 1]",
+                f"{self.kind} reads tokens {form}, got rank {len(x)} {fmt(x)}",
+                f"a sequence is {form}, the features last: an embedding's output, or a "
+                f"map's (N, C, L) after a permute {dims}"
+                + (
+                    f"; archspec has no unbatched input (dim 0 is the batch unless a dim is "
+                    f"named N): declare one sequence with a batch of one, `input: {one}`"
+                    if len(x) == 2
+                    else ""
+                ),
             )
         d = x[2]
         if not d.is_const:

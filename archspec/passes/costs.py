@@ -12,6 +12,7 @@ from typing import Any
 
 from ..dims import Dim, ExpressionTooLarge, Shape, evaluate_shape, total
 from ..errors import ShapeError
+from ..inputlayout import batch_symbols
 from ..ir import Graph, Module, Node
 from ..lazymethods import dataclass
 from ..ops import REGISTRY, Op, node_style
@@ -87,11 +88,15 @@ def layer_counts(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> tuple[
         raise CostTooLarge(node, exc) from None
 
 
-def connections(node: Node, in_shapes: Sequence[Shape], shape: Shape) -> Dim:
-    """Connections per sample of one layer, as LeCun et al. (1998) count them (the op's rule).
-    CostTooLarge past MAX_SIZE."""
+def connections(node: Node, in_shapes: Sequence[Shape], shape: Shape, batch: Dim) -> Dim:
+    """Connections per sample of one layer, as LeCun et al. (1998) count them: the op's count
+    of the whole input divided by the network's `batch` (its symbol set to 1: `N` of
+    `(L, N, 32)` too, which a layer's output does not hold first). CostTooLarge past MAX_SIZE."""
     try:
-        return Dim.of(REGISTRY[node.kind].connections(node.attrs, in_shapes, shape))
+        total = Dim.of(REGISTRY[node.kind].connections(node.attrs, in_shapes, shape))
+        if batch.is_const:
+            return total.floordiv(max(1, batch.value))
+        return total.subs({s: 1 for s in batch.symbols})
     except ExpressionTooLarge as exc:
         raise CostTooLarge(node, exc) from None
 
@@ -180,9 +185,9 @@ def footprint(graph: Graph, batch: int = 1) -> Footprint:
     61706
     """
     env: dict[str, int] = {}
-    lead = graph.input_shape[0] if graph.input_shape else None
-    if lead is not None and not lead.is_const and len(lead.symbols) == 1:
-        env[next(iter(lead.symbols))] = batch
+    symbols = batch_symbols(graph.input_shape or ())
+    if len(symbols) == 1:
+        env[next(iter(symbols))] = batch
     walk = _FootprintWalk(env)
     walk.module(graph.root, "")
     largest = None

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..dims import SPATIAL_NAMES, Dim, Shape, features_last
+from ..dims import SPATIAL_NAMES, Dim, Shape
+from ..inputlayout import batch_dim, size_dims
 from ..lazymethods import dataclass
 from ..ops import Constraint
 from .domain import Domain, first_emptying
@@ -65,23 +66,6 @@ def _named_dims(shape: Shape) -> list[tuple[int, str]]:
     ]
 
 
-def batch_of_one(declared: Shape) -> tuple[int, ...] | None:
-    """The declared input with batch 1, when every other size is declared: the example a
-    summary totals MACs at and compile's self-check runs; None when a size is symbolic."""
-    if declared and all(d.is_const for d in declared[1:]):
-        return (1, *(d.value for d in declared[1:]))
-    return None
-
-
-def size_dims(declared: Shape) -> range:
-    """The dims of an input that are sizes, not the batch or the channels: 2 .. rank-1 for
-    `(N, C, H, W)`; 1 .. rank-2 for an input whose dim 1 the spec names as a symbol and whose
-    last dim is a number, the channels-last layout of tokens (`(N, L, 64)`: L tokens of 64
-    features) and of NHWC maps."""
-    rank = len(declared)
-    return range(1, rank - 1) if features_last(declared) else range(2, rank)
-
-
 def generalise_inputs(declared: Sequence[Shape]) -> SymbolicInput:
     """Every input of a network generalised as `generalise_input` does one: one batch for
     all (a batch written as a number is the first input's batch symbol), the sizes of each
@@ -91,7 +75,8 @@ def generalise_inputs(declared: Sequence[Shape]) -> SymbolicInput:
         return generalise_input(declared[0])
     taken = {str(d) for shape in declared for d in shape if not d.is_const}
     # the batch: the symbol an input names it by (`[1, 100]` beside `[N]` is one batch N)
-    named = next((str(s[0]) for s in declared if s and not s[0].is_const), None)
+    at = [(s, batch_dim(s)) for s in declared]
+    named = next((str(s[b]) for s, b in at if b is not None and not s[b].is_const), None)
     first = generalise_input(declared[0], taken, named)
     spatial, more = list(first.spatial), []
     for shape in declared[1:]:
@@ -104,14 +89,14 @@ def generalise_inputs(declared: Sequence[Shape]) -> SymbolicInput:
 def generalise_input(
     declared: Shape, taken: set[str] | None = None, batch_name: str | None = None
 ) -> SymbolicInput:
-    """`(N, 3, 224, 224)` -> `(N, 3, H, W)`: batch and size dims (`size_dims`) become symbols.
+    """`(N, 3, 224, 224)` -> `(N, 3, H, W)`: batch and size dims (`inputlayout`) become
+    symbols, `[10, N, 32]` -> `(L, N, 32)`.
 
     A dim the spec already names keeps its name; the channel dim (index 1, or the last one of
     a channels-last input) is left alone, since layer widths depend on it. Rank 2 inputs
     (`(N, features)`) have no spatial dims. `taken`: the names in use (new ones are added);
     `batch_name`: the batch of a number (another input's, `generalise_inputs`).
     """
-    rank = len(declared)
     if taken is None:
         taken = {str(d) for d in declared if not d.is_const}
     sizes = size_dims(declared)
@@ -127,15 +112,10 @@ def generalise_input(
 
     out: list[Dim] = list(declared)
     batch = None
-    if rank >= 1:
-        if not declared[0].is_const:
-            batch = str(declared[0])
-        else:
-            # tokens sequence first name their batch N at dim 1 (`[10, N, 32]`): dim 0 is
-            # their length, L, where it would read N2
-            seq_first = rank == 3 and str(declared[1]) == BATCH_NAME
-            batch = batch_name or fresh("L" if seq_first else BATCH_NAME)
-        out[0] = Dim.of(batch)
+    at = batch_dim(declared)
+    if at is not None:
+        batch = str(declared[at]) if not declared[at].is_const else batch_name or fresh(BATCH_NAME)
+        out[at] = Dim.of(batch)
     spatial: list[str] = []
     for k, i in enumerate(sizes):
         d = declared[i]

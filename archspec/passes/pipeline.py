@@ -23,6 +23,7 @@ from dataclasses import field
 
 from ..dims import Dim, Shape, format_shape
 from ..errors import Diagnostic, Severity, ShapeError
+from ..inputlayout import channel_dim, size_dims
 from ..ir import Graph, replaced
 from ..lazymethods import dataclass
 from .domain import Domain
@@ -31,7 +32,6 @@ from .inputdomain import (
     first_impossible,
     generalise_inputs,
     input_domain,
-    size_dims,
     training_domain,
 )
 from .shapes import (
@@ -391,10 +391,10 @@ def _input_mismatch(
             f"give {len(declared)} dims, e.g. "
             + ",".join(str(d.value) if d.is_const else "1" for d in declared),
         )
-    # the channels: dim 1, or the last of tokens (N, L, 64) and NHWC maps (size_dims)
-    at = len(declared) - 1 if len(declared) >= 3 and size_dims(declared).start == 1 else 1
+    # the channels: dim 1, or the last of tokens (N, L, 64), (L, N, 64) and NHWC maps
+    at = channel_dim(declared)
     word = "features" if at == 2 else "channels"
-    if len(declared) >= 2 and declared[at].is_const and given[at] != declared[at].value:
+    if at is not None and declared[at].is_const and given[at] != declared[at].value:
         return Diagnostic(
             "E407",
             f"the input has {given[at]} {word}, but {graph.name} declares {format_shape(declared)}",
