@@ -11,6 +11,8 @@ is declared with a batch of one, `[L, 1, 32]`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .dims import Dim, Shape
 
 #: The names that mark a declared input's batch dim wherever it is: torch's own `N`, and the
@@ -89,6 +91,12 @@ def with_batch(example: Shape, declared: Shape, batch: Dim) -> Shape:
     (10, 1, 32) of `(L, N, 32)`."""
     at = batch_dim(declared) or 0
     return tuple(batch if i == at else d for i, d in enumerate(example))
+
+
+def batch_dims(shapes: Sequence[Shape]) -> tuple[int, ...]:
+    """Each declared input's batch dim (0 for a shape of no dims): what a compiled or emitted
+    network records for ONNX export's symbolic batch (`_archspec_batch_dims`)."""
+    return tuple(batch_dim(s) or 0 for s in shapes)
 
 
 def batch_symbols(shape: Shape) -> frozenset[str]:

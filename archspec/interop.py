@@ -45,11 +45,12 @@ def export_onnx(
     output_names: Sequence[str] | None = None,
     force: bool = False,
 ) -> Path:
-    """Export `model` (put it in eval mode first) to an ONNX file; dim 0 stays symbolic.
+    """Export `model` (put it in eval mode first) to an ONNX file; the batch stays symbolic.
 
     `example` is one tensor, or for a network of several inputs (`inputs:`) a tuple of one
     per input, in forward's order; `input_names` defaults to `input` for one, and to the
-    names forward takes for several (`z`, `label`), every input's dim 0 one batch;
+    names forward takes for several (`z`, `label`), every input's batch one dim: dim 0, or
+    where the spec's input names it (dim 1 of `[L, N, 32]`, recorded by compile and emit);
     `output_names` to the keys of a dict forward returns (`out`, `aux`), else torch's.
     The file is written as every archspec output is (archspec.files.write_atomic): whole or
     not at all, and an existing file is replaced only with `force` (E603 otherwise).
@@ -74,7 +75,10 @@ def export_onnx(
     shapes = None
     if dynamic_batch:
         batch = torch.export.Dim("batch")
-        shapes = tuple({0: batch} for _ in examples)
+        at = getattr(model, "_archspec_batch_dims", None)
+        if not isinstance(at, tuple) or len(at) != len(examples):
+            at = (0,) * len(examples)
+        shapes = tuple({d: batch} for d in at)
     path = Path(path)
     program = torch.onnx.export(
         model,

@@ -239,3 +239,25 @@ def test_an_unbatched_sequence_is_refused_with_the_batch_of_one_to_write() -> No
     s = archspec.summary(rows)
     assert s.connections == Dim.of(32 * 10 + 10)
     assert str(s.macs) == "320*L"
+
+
+def test_onnx_export_keeps_the_batch_symbolic_where_the_input_holds_it(tmp_path: Path) -> None:
+    """export_onnx made dim 0 dynamic: a sequence-first model's length was called the batch
+    and its batch was fixed at the example's."""
+    import onnx
+
+    from archspec.interop import export_onnx
+
+    text = "archspec: 1\nname: seqlin\ninput: [L, N, 32]\nlayers:\n"
+    text += "  - {name: fc, type: linear, out_features: 10}\n"
+    path = export_onnx(archspec.compile(text).eval(), torch.randn(7, 2, 32), tmp_path / "s.onnx")
+    graph = onnx.load(path).graph
+
+    def dims(value: onnx.ValueInfoProto) -> list[int | str]:
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    assert dims(graph.input[0]) == [7, "batch", 32]
+    assert dims(graph.output[0]) == [7, "batch", 10]
+    # the emitted class says it too; a batch-first network's says nothing (dim 0)
+    assert "    _archspec_batch_dims = (1,)\n" in archspec.emit(text)
+    assert "_archspec_batch_dims" not in archspec.emit(text.replace("[L, N, 32]", "[N, L, 32]"))

@@ -25,6 +25,7 @@ import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import SourceSpan, SpecError
+from ..inputlayout import batch_dims
 from ..ir import INPUT, Graph, InitStep, Module, Node, glob_matcher, shard_unit_paths
 from ..ops import REGISTRY
 from ..ops.names import is_index
@@ -517,6 +518,8 @@ def build_module(
             model.get_submodule(path)._shard_unit = True
         for path in graph.frozen:  # the spec's `frozen:`: parameters that do not train
             model.get_submodule(path).requires_grad_(False)
+        if any(at := batch_dims(graph.input_shapes)):  # `[L, N, 32]`: export_onnx reads it
+            model._archspec_batch_dims = at
         if graph.legacy_formats and os.path.isfile(graph.file):
             # what archspec.load_weights needs to build an older layout (`legacy_versions:`)
             model._archspec_source = (graph.file, graph.variant, dict(graph.params))

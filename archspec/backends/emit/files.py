@@ -20,6 +20,7 @@ import jinja2
 
 from ...dims import Shape, dtype_suffix, format_shape
 from ...errors import ArchSpecError, Diagnostic, EmitError, SourceSpan
+from ...inputlayout import batch_dims
 from ...ir import INPUT, Graph, Output, iter_nodes, shard_unit_paths
 from ...plugins import plugin_files_for
 from ...version import __version__
@@ -145,7 +146,8 @@ class Emitter(Classes, InitRules):
     def shard_attrs(self) -> list[str]:
         """The network class's `_archspec_shard`: the classes whose instances are its FSDP
         units (`archspec.shard_units` reads it), and `_archspec_shard_nested = True` when
-        the spec's `shard:` makes nested instances units too (else only the outermost)."""
+        the spec's `shard:` makes nested instances units too (else only the outermost); and
+        `_archspec_batch_dims` where an input's batch is not dim 0 (interop.export_onnx)."""
         from ...passes.costs import ParamCounter
 
         modules = {path: node.child for path, node in iter_nodes(self.graph.root) if node.child}
@@ -159,6 +161,8 @@ class Emitter(Classes, InitRules):
         lines = format_doc(value, 4, "_archspec_shard = ")
         if self.graph.shard is not None:
             lines.append(f"{INDENT}_archspec_shard_nested = True")
+        if any(at := batch_dims(self.graph.input_shapes)):  # `[L, N, 32]`, for export_onnx
+            lines.append(f"{INDENT}_archspec_batch_dims = {lit(at)}")
         return lines
 
     def _check_names(self, root: ClassInfo) -> None:
