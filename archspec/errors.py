@@ -460,3 +460,23 @@ def close_names_to(text: str, names: Sequence[str], n: int = 1) -> list[str]:
     close = difflib.get_close_matches(text, list(names), n=n)
     tail = f"_{text.lower()}"
     return close or [m for m in names if text and m.lower().endswith(tail)][:n]
+
+
+class UnknownKind(KeyError):
+    """A kind no registry holds (`archspec.unregister("nosuch")`): a KeyError, as a lookup's
+    miss is, whose text reads as a sentence rather than as a quoted key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def unknown_kind(what: str, kind: object, known: Sequence[str], listed: str = "") -> UnknownKind:
+    """UnknownKind for `kind` among `known`: the near name (a case-insensitive match first),
+    and where the known ones are listed (`listed`: a command), else the names themselves."""
+    names = sorted(known)
+    text = kind if isinstance(kind, str) else ""
+    near = [n for n in names if text and n.lower() == text.lower()] or close_names_to(text, names)
+    guess = f"did you mean {near[0]!r}? " if text and near else ""
+    where = f"{len(names)} are, which `{listed}` names" if listed else ", ".join(names)
+    shown = clipped(repr(kind))
+    return UnknownKind(f"{what} {shown} is not registered: {guess}{where or 'none are'}")

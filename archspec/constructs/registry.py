@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, get_args
 
-from ..errors import Diagnostic
+from ..errors import Diagnostic, unknown_kind
 from ..lazymethods import dataclass
 from ..loader import LoadedDoc, PathKey
 from ..ops.base import CONSTRUCT_KINDS, META_FIELDS, NAME_RE, REGISTRY, NodeBase
@@ -129,8 +129,8 @@ def register(construct: Construct, *, replace: bool = False) -> Construct:
 
 def unregister(kind: str) -> None:
     """Remove a construct (a plugin's or a test's)."""
-    if kind not in CONSTRUCTS:
-        raise KeyError(f"construct {kind!r} is not registered")
+    if not isinstance(kind, str) or kind not in CONSTRUCTS:
+        raise unknown_kind("construct", kind, list(CONSTRUCTS))
     del CONSTRUCTS[kind]
     CONSTRUCT_KINDS.discard(kind)
     _changed()

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..dims import MAX_RANK, Dim, ExpressionTooLarge, Shape, check_numbers
+from ..errors import unknown_kind
 from ..expr import ExprError, parse_kept
 from ..lazymethods import dataclass
 from .axes import moved_axis
@@ -503,8 +504,8 @@ def _bounded(
 
 def unregister(kind: str) -> None:
     """Remove a layer kind (a plugin's, in tests or a notebook); built-ins stay removable too."""
-    if kind not in REGISTRY:
-        raise KeyError(f"layer kind {kind!r} is not registered")
+    if not isinstance(kind, str) or kind not in REGISTRY:
+        raise unknown_kind("layer kind", kind, list(REGISTRY), "archspec list --layers")
     del REGISTRY[kind]
     for listener in _listeners:
         listener()
