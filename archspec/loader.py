@@ -401,6 +401,9 @@ def _with_file(exc: LoadError, file: str, text: str) -> LoadError:
 
 #: An int SafeConstructor reads as Python does (no `_`, base prefix, leading 0 or `:`).
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]{0,17})\Z")
+#: A scalar's start written with YAML's non-specific tag (`! 12`, `&a ! 12`, `!<!> 12`), which
+#: makes a scalar text (YAML 1.1 and 1.2 alike); PyYAML and libyaml resolve it as if plain.
+_NON_SPECIFIC = re.compile(r"(?:&\S+\s+)?(?:!|!<!>)(?=[\s,\]}]|\Z)")
 #: The words SafeConstructor reads as booleans (lowercased).
 _BOOLS = frozenset(yaml.constructor.SafeConstructor.bool_values)
 
@@ -538,6 +541,9 @@ class _Builder:
         tag = node.tag
         if tag == "tag:yaml.org,2002:str":
             return node.value  # what SafeConstructor makes of it, without its dispatch
+        at, text = node.start_mark.index, self.doc.text
+        if at < len(text) and text[at] in "!&" and _NON_SPECIFIC.match(text, at):
+            return node.value  # `! 12`: YAML's non-specific tag keeps a scalar text, `12`
         if tag == "tag:yaml.org,2002:int" and _DECIMAL.match(node.value):
             value = int(node.value)  # SafeConstructor's value for a plain decimal
             if abs(value) <= MAX_INT:
