@@ -268,10 +268,13 @@ def load_state(
     ours = model.state_dict()
     unchanged, changed, added, removed = _compared(state, ours)
     added = [(k, e) for k, e in added if not _filled_by_torch(k, state, meta)]
+    twins = _twins(model)  # a tied tensor's other keys: one of them loaded fills it
+    filled = {k for k, _ in added if any(t in state for t in twins.get(k, ()))}
+    added = [(k, e) for k, e in added if k not in filled]
     buffers = {k for k, _ in model.named_buffers()}
     a_params = sum(
         t.numel()
-        for k, t in state.items()
+        for k, t in _once(state, twins).items()
         if isinstance(t, torch.Tensor) and k not in buffers and not k.endswith(_BUFFER_NAMES)
     )
     b_params = sum(p.numel() for p in model.parameters())
@@ -299,11 +302,39 @@ def load_state(
     if meta is not None:
         fits._metadata = meta  # type: ignore[attr-defined]
     result = model.load_state_dict(fits, strict=False)
-    unforeseen = set(result.missing_keys) - {k for k, _ in added} - skip
+    unforeseen = set(result.missing_keys) - {k for k, _ in added} - skip - filled
     if unforeseen:  # a module whose own loader wants more than its state_dict shows
         missing = tuple((k, _entry(ours[k])) for k in sorted(unforeseen) if k in ours)
         diff = dataclasses.replace(diff, added=diff.added + missing)
     return diff
+
+
+def _twins(model: nn.Module) -> dict[str, tuple[str, ...]]:
+    """For each state_dict key of a tensor the model holds under several (`tied:`,
+    nanoGPT's `wte.weight = lm_head.weight`), its other keys: a checkpoint that holds one of
+    them fills them all, as one saved without the duplicates (safetensors drops them) must
+    load."""
+    keys: dict[int, list[str]] = {}
+    for name, t in [
+        *model.named_parameters(remove_duplicate=False),
+        *model.named_buffers(remove_duplicate=False),
+    ]:
+        keys.setdefault(id(t), []).append(name)
+    return {
+        k: tuple(o for o in group if o != k)
+        for group in keys.values()
+        if len(group) > 1
+        for k in group
+    }
+
+
+def _once(state: Mapping[str, Any], twins: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+    """`state` without the keys whose tensor an earlier key of it holds (a tied tensor)."""
+    out: dict[str, Any] = {}
+    for k, v in state.items():
+        if not any(t in out for t in twins.get(k, ())):
+            out[k] = v
+    return out
 
 
 def prefix_hint(diff: SpecDiff, state: Mapping[str, Any], ours: Mapping[str, Any]) -> str:

@@ -385,6 +385,20 @@ class NetInput:
 
 
 @dataclass(frozen=True)
+class Tie:
+    """One entry of the spec's `tied:`: the tensor at state_dict key `target` is the one at
+    `source` (set after the modules are built, before the init rules run)."""
+
+    target: str
+    source: str
+    #: its elements, which the network's parameters count once
+    numel: int
+    #: the module path (or a learned tensor's path) whose summary row leaves them out: the
+    #: one of the two torch's `parameters()` meets second, as it yields the tensor once
+    uncounted: str
+
+
+@dataclass(frozen=True)
 class Graph:
     """A whole compiled spec."""
 
@@ -416,6 +430,8 @@ class Graph:
     shard: tuple[str, ...] | None = None
     #: the module paths whose parameters do not train (the spec's `frozen:`)
     frozen: tuple[str, ...] = ()
+    #: tensors held under two names (the spec's `tied:`), in the spec's order
+    tied: tuple[Tie, ...] = ()
     #: older state_dict formats a load reads (the spec's `legacy_versions:`)
     legacy_formats: tuple[LegacyFormat, ...] = ()
     #: the input's dtype (`input_dtype:`): "float32", or "int64" for indices

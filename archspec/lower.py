@@ -26,6 +26,7 @@ from .lowering.init import lower_init, tensor_rank
 from .lowering.initexprs import init_switches
 from .lowering.legacy import legacy_formats
 from .lowering.lets import bind_lets
+from .lowering.ties import tied_tensors
 from .lowering.training import frozen_paths, training_units
 from .lowering.values import bind_value, coerce_param, decl_of, field_plan, final_of, param_hint
 from .lowering.walker import Lowerer
@@ -107,7 +108,7 @@ def lower_graph(lw: Lowerer) -> Graph:
     root = lw.lower_scope(top, lw.spec_env, in_shape, "", lw.span(()), _features_axis(in_shape))
     init = lower_init(lw, root)
     shard = training_units(lw)
-    frozen = frozen_paths(lw, root)
+    tensors = {"frozen": frozen_paths(lw, root), "tied": tied_tensors(lw, root)}
     legacy = legacy_formats(lw)
     # params an init expression reads are fixed in emitted code (it writes their values)
     root = replaced(root, switches=root.switches + tuple(init_switches(spec)))
@@ -143,7 +144,7 @@ def lower_graph(lw: Lowerer) -> Graph:
         inputs=net if several else (),
         class_name_span=lw.span(("class_name",) if spec.class_name else ("name",)),
         shard=shard,
-        frozen=frozen,
+        **tensors,  # type: ignore[arg-type]
         legacy_formats=legacy,
     )
 

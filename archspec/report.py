@@ -106,6 +106,10 @@ def summarise_table(
     except CostTooLarge as exc:
         path = next((r.path for r in table.rows if r.node is exc.node), None)
         raise too_large(graph, exc, path) from None
+    for tie in graph.tied:  # one tensor under two names: counted where torch meets it first
+        if tie.uncounted in costs:
+            params, macs, conns = costs[tie.uncounted]
+            costs[tie.uncounted] = (params - tie.numel, macs, conns)
     # each leaf's costs go to its ancestor at the folding depth, in one pass (a scan of all
     # leaves per folded row was quadratic in the spec's size)
     # (by the rows' depths, not the dots of a path: a key `fuse_layers.0.1` is one level)

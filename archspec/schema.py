@@ -51,7 +51,9 @@ from .schema_training import (
     FROZEN_DOC,
     SHARD_DOC,
     FrozenPath,
+    TensorPath,
     list_field,
+    tied_field,
 )
 from .schema_training import no_items as _no_items
 
@@ -488,6 +490,7 @@ def _build(inline: bool = False, direct: bool = True) -> dict[str, Any]:
         shard: list[Name] | None = Field(None, max_length=256, description=SHARD_DOC)
         checkpoint: list[Name] = list_field(CHECKPOINT_DOC)
         frozen: list[FrozenPath] = list_field(FROZEN_DOC)
+        tied: dict[TensorPath, TensorPath] = tied_field()
 
     # Build the validator once, for Spec: the nested models resolve `Node` from the parent
     # namespace given here and are generated inline. Rebuilding each of them too would

@@ -1,6 +1,6 @@
-"""What the spec's training lists mean and take: `shard:` and `checkpoint:` (blocks) and
-`frozen:` (module paths whose parameters do not train). Kept apart from schema.py, which
-builds the models that use them."""
+"""What the spec's training lists mean and take: `shard:` and `checkpoint:` (blocks),
+`frozen:` (module paths whose parameters do not train) and `tied:` (tensors held under two
+names). Kept apart from schema.py, which builds the models that use them."""
 
 from __future__ import annotations
 
@@ -34,6 +34,39 @@ def _check_path(text: str) -> str:
 
 #: a `frozen:` entry: a dotted module path
 FrozenPath = Annotated[str, AfterValidator(_check_path)]
+
+TIED_DOC = (
+    "tensors held under two names, as nanoGPT's `self.transformer.wte.weight = "
+    "self.lm_head.weight`: each key, a tensor's state_dict key (`transformer.wte.weight`), "
+    "is the tensor its value names (`lm_head.weight`); both keys stay in the state_dict, "
+    "the tensor is one parameter and counts once"
+)
+
+
+def _check_tensor_path(text: str) -> str:
+    """A `tied:` key or value: dotted words, as a state_dict key is (schema validator)."""
+    if len(text) > 300 or not _PATH.fullmatch(text):
+        raise ValueError(
+            f"a `tied` entry names a tensor by its state_dict key, at most 300 characters of "
+            f"names and indices joined by dots (`lm_head.weight`, `blocks.0.fc.bias`): "
+            f"{text[:60]!r} is not"
+        )
+    return text
+
+
+#: a `tied:` key or value: a tensor's state_dict key
+TensorPath = Annotated[str, AfterValidator(_check_tensor_path)]
+
+
+def no_ties() -> dict[str, str]:
+    """An empty mapping, the default of `tied:` (see `no_items`)."""
+    return {}
+
+
+def tied_field() -> Any:
+    """`tied:`, a mapping of up to 256 tensors to the tensors they are."""
+    return Field(default_factory=no_ties, max_length=256, description=TIED_DOC)
+
 
 #: A block's own `checkpoint: true` and `frozen: true`.
 BLOCK_CHECKPOINT_DOC = (

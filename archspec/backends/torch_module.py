@@ -40,6 +40,7 @@ from .memory import (
     is_allocation_failure,
     memory_error,
 )
+from .ties import tie_tensors
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..passes.costs import Footprint
@@ -509,6 +510,7 @@ def build_module(
                 model = build_scope(graph.root, kinds)
         else:
             model = build_scope(graph.root, kinds)
+        tie_tensors(model, graph)
         if target.type != "meta" and init:
             with allocating("init", None):
                 apply_init(model, graph.init, kinds, graph.sources)

@@ -48,6 +48,7 @@ WHOLE_KEYS = (
     "shard",
     "checkpoint",
     "frozen",
+    "tied",
 )
 #: Keys only an extending spec has.
 EDIT_KEYS = ("extends", "replace", "remove", "insert")

@@ -335,8 +335,7 @@ class Op:
         Return top-level `class`/`def` statements only (no imports: the file imports
         `torch`, `from torch import nn` and, when used, `torch.nn.functional as F`),
         formatted as ruff formats them at 100 columns. Ops returning the same text share one
-        copy; two texts defining the same name, or a name the file already uses, are an error.
-        """
+        copy; two texts defining the same name, or a name the file already uses, are an error."""
         return ""
 
     def emit_support_for(self, attrs: Mapping[str, Any]) -> str | tuple[str, ...]:
@@ -368,6 +367,10 @@ class Op:
         """The tensors an init rule may set (`weight`, `bias`) and their dims, so lowering can
         refuse an initialiser that cannot apply (E313) before anything is built. None: only
         torch knows (a plugin's layer; `compile` then reports torch's refusal at the rule)."""
+        return None
+
+    def tensor_shapes(self, attrs: Mapping[str, Any]) -> Mapping[str, tuple[int, ...]] | None:
+        """Each tensor's shape by attribute (`parameter`'s under ""), for `tied:`; None: unknown."""
         return None
 
     def submodules(self, attrs: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:

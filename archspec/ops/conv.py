@@ -171,6 +171,12 @@ class _ConvBase(Op):
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {"weight": self.nd + 2, **({"bias": 1} if a.get("bias", True) else {})}
 
+    def tensor_shapes(self, a: Mapping[str, Any]) -> Mapping[str, tuple[int, ...]]:
+        k = ntuple(a["kernel_size"], self.nd, "kernel_size")
+        out = a["out_channels"]
+        weight = (out, a["in_channels"] // a["groups"], *k)
+        return {"weight": weight, **({"bias": (out,)} if a["bias"] else {})}
+
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()
 

@@ -71,6 +71,9 @@ class Embedding(Op):
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {"weight": 2}
 
+    def tensor_shapes(self, a: Mapping[str, Any]) -> Mapping[str, tuple[int, ...]]:
+        return {"weight": (a["num_embeddings"], a["embedding_dim"])}
+
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()
 

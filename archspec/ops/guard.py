@@ -37,6 +37,7 @@ _METHODS = (
     "connections",
     "scratch_numel",
     "init_tensors",
+    "tensor_shapes",
     "submodules",
     "build",
     "function",
@@ -161,6 +162,7 @@ RESULTS: dict[str, tuple[Callable[[Op, Any], Any], str]] = {
     "build": (_built, "the layer's nn.Module (a tensor op: its nn.Parameter)"),
     "function": (_function, "a pair (callable, dict of keyword arguments)"),
     "init_tensors": (_optional_mapping, "None or a dict"),
+    "tensor_shapes": (_optional_mapping, "None or a dict"),
 }
 
 

@@ -98,6 +98,10 @@ class Linear(Op):
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {"weight": 2, **({"bias": 1} if a.get("bias", True) else {})}
 
+    def tensor_shapes(self, a: Mapping[str, Any]) -> Mapping[str, tuple[int, ...]]:
+        out = a["out_features"]
+        return {"weight": (out, a["in_features"]), **({"bias": (out,)} if a["bias"] else {})}
+
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()
 
@@ -187,6 +191,10 @@ class _BatchNorm(Op):
 
     def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
         return {"weight": 1, "bias": 1} if a.get("affine", True) else {}
+
+    def tensor_shapes(self, a: Mapping[str, Any]) -> Mapping[str, tuple[int, ...]]:
+        n = (a["num_features"],)
+        return {"weight": n, "bias": n} if a["affine"] else {}
 
     def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()

@@ -107,6 +107,12 @@ class GroupNorm(_Norm):
             return {}
         return {"weight": 1, **({"bias": 1} if a.get("bias", True) else {})}
 
+    def tensor_shapes(self, a: Mapping[str, Any]) -> Mapping[str, tuple[int, ...]]:
+        if not a["affine"]:
+            return {}
+        n = (a["num_channels"],)
+        return {"weight": n, **({"bias": n} if a["bias"] else {})}
+
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn
 
@@ -305,6 +311,12 @@ class LayerNorm(_Norm):
             return {}
         n = len(a["normalized_shape"])
         return {"weight": n, **({"bias": n} if a.get("bias", True) else {})}
+
+    def tensor_shapes(self, a: Mapping[str, Any]) -> Mapping[str, tuple[int, ...]]:
+        if not a["elementwise_affine"]:
+            return {}
+        shape = tuple(a["normalized_shape"])
+        return {"weight": shape, **({"bias": shape} if a["bias"] else {})}
 
     def build(self, a: Mapping[str, Any]) -> Any:
         import torch.nn as nn

@@ -117,6 +117,9 @@ class ParameterOp(Op):
     def init_tensors(self, attrs: Mapping[str, Any]) -> Mapping[str, int]:
         return {}
 
+    def tensor_shapes(self, attrs: Mapping[str, Any]) -> Mapping[str, tuple[int, ...]]:
+        return {"": tuple(_dims(attrs))}
+
     def submodules(self, attrs: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         return ()
 

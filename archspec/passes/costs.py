@@ -147,9 +147,13 @@ def graph_cost(graph: Graph) -> Cost:
     """Totals of a whole graph; ShapeError (E411, at the layer) when a symbolic count
     grows past what `dims` tracks (only a symbolic input can make it)."""
     try:
-        return module_cost(graph.root)
+        cost = module_cost(graph.root)
     except CostTooLarge as exc:
         raise too_large(graph, exc) from None
+    if not graph.tied:
+        return cost
+    # a tensor held under two names (`tied:`) is one parameter, as torch counts it
+    return Cost(cost.params - sum(t.numel for t in graph.tied), cost.macs, cost.activations)
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,8 @@ def footprint(graph: Graph, batch: int = 1) -> Footprint:
     if walk.largest is not None:
         prefix, node, held = walk.largest
         largest = (f"{prefix}.{node.name}" if prefix else node.name, node, held)
-    return Footprint(walk.params, walk.buffers, walk.activations, largest)
+    params = walk.params - sum(t.numel for t in graph.tied)  # a tied tensor is one
+    return Footprint(params, walk.buffers, walk.activations, largest)
 
 
 #: What the layers under a module hold: it, the path they were counted at, parameter and

@@ -59,12 +59,17 @@ def _signature(cls: ClassInfo) -> list[str]:
 
 
 def init_lines(
-    cls: ClassInfo, init_call: str | None, body: list[str] | None = None, after: Sequence[str] = ()
+    cls: ClassInfo,
+    init_call: str | None,
+    body: list[str] | None = None,
+    after: Sequence[str] = (),
+    ties: Sequence[str] = (),
 ) -> list[str]:
     """`def __init__`: the signature, then one assignment per submodule, in node order (or
     the block's `register_order:`, which torch's state_dict order follows); `body`, when
-    given, stands for those assignments (a class with cases: `cases.py`); `after`: lines
-    that end it (the network's frozen parameters)."""
+    given, stands for those assignments (a class with cases: `cases.py`); `ties`: lines
+    that tie tensors, before the init call (the network's `tied:`); `after`: lines that
+    end it (the network's frozen parameters)."""
     head = _signature(cls)
     head.append(INDENT * 2 + "super().__init__()")
     if body is None:  # what the calls in `forward` read (`self.radix = radix`), then modules
@@ -75,6 +80,7 @@ def init_lines(
         lines += [ln for st in stmts for ln in st]
     else:
         lines = body
+    lines = lines + list(ties)
     if init_call:
         lines = lines + format_doc(Text(init_call), 8)
     lines = lines + list(after)

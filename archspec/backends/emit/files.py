@@ -36,6 +36,7 @@ from ..pylayout import Group, Text, format_doc
 from ..pyvalues import HELPERS, IN, MATH_NAMES, same
 from ..selfcheck import parse_emitted
 from ..support import support_texts
+from ..ties import attribute, identifier, module_of
 from .cases import cased_forward, cased_init
 from .classes import Classes, coerce
 from .ctor import init_lines, names_read, sequential_init_lines
@@ -78,7 +79,9 @@ class Emitter(Classes, InitRules):
                 methods = [init_lines(cls, None, cased_init(cls))]
             else:
                 after = self.frozen_lines() if is_root else []
-                methods = [init_lines(cls, init[1] if (is_root and init) else None, None, after)]
+                ties = self.tie_lines() if is_root else []
+                call = init[1] if (is_root and init) else None
+                methods = [init_lines(cls, call, None, after, ties)]
             forward = None
             if cls.cases:
                 forward = cased_forward(cls, self.graph, file_names)
@@ -142,6 +145,23 @@ class Emitter(Classes, InitRules):
             *loop,
             pad + INDENT + "self.get_submodule(path).requires_grad_(False)",
         ]
+
+    def tie_lines(self) -> list[str]:
+        """The network's `__init__` lines for the spec's `tied:`, before its init call: one
+        assignment per tie, as nanoGPT writes `self.transformer.wte.weight =
+        self.lm_head.weight`."""
+        if not self.graph.tied:
+            return []
+        pad = INDENT * 2
+        lines = [pad + "# tied tensors (`tied:`): one parameter under two state_dict keys"]
+        for tie in self.graph.tied:
+            value = attribute(tie.source)
+            owner, name = module_of(tie.target)
+            if identifier(name):
+                lines += format_doc(Text(value), 8, f"{owner}.{name} = ")
+            else:  # a learned tensor under a key that is no identifier
+                lines += format_doc(Text(f"setattr({owner}, {lit(name)}, {value})"), 8)
+        return lines
 
     def shard_attrs(self) -> list[str]:
         """The network class's `_archspec_shard`: the classes whose instances are its FSDP
