@@ -203,3 +203,31 @@ def test_an_extending_spec_replaces_the_ties(tmp_path: Path) -> None:
     keep.write_text("archspec: 1\nextends: base.yaml\nname: kept\n", encoding="utf-8")
     model = archspec.compile(str(keep))
     assert model.wte.weight is model.lm_head.weight
+
+
+class TiedLM(nn.Module):
+    """A head tied to its embedding, as nanoGPT ties them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(50, 8)
+        self.ln = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 50, bias=False)
+        self.wte.weight = self.head.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.ln(self.wte(x)))
+
+
+def test_the_import_of_a_tied_model_writes_the_tie() -> None:
+    # it was refused (E904, 'a tie cannot be stated'): the untied twin trains twice the weights
+    reference = TiedLM().eval()
+    tokens = example((2, 7), "int64") % 50
+    text = archspec.from_module(reference, tokens)
+    assert text.endswith("tied:\n  head.weight: wte.weight\n")
+    model = archspec.compile(text).eval()
+    assert model.head.weight is model.wte.weight
+    assert sum(p.numel() for p in model.parameters()) == 416
+    model.load_state_dict(reference.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(model(tokens), reference(tokens))

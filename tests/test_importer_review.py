@@ -91,13 +91,34 @@ class TiedPair(nn.Module):
         return self.b(F.relu(self.a(x)))
 
 
-def test_tied_weights_are_refused_not_untied() -> None:
-    # the untied twin would have the same keys and outputs but twice the parameters
-    with pytest.raises(ImportFailure, match=r"`a\.weight` and `b\.weight` are one tensor") as info:
-        archspec.from_module(TiedPair(), torch.zeros(1, 8))
+def test_tied_weights_are_tied_not_untied() -> None:
+    # the untied twin would have the same keys and outputs but twice the parameters: the
+    # spec's `tied:` states the tie (it was refused, E904, before a spec could)
+    text = archspec.from_module(TiedPair(), torch.zeros(1, 8))
+    assert text.endswith("tied:\n  b.weight: a.weight\n")
+    model = archspec.compile(text)
+    assert model.b.weight is model.a.weight
+    assert sum(p.numel() for p in model.parameters()) == 64
+
+
+class TiedRecurrent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.GRU(8, 8, batch_first=True)
+        self.b = nn.GRU(8, 8, batch_first=True)
+        self.b.weight_hh_l0 = self.a.weight_hh_l0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x)[0])[0]
+
+
+def test_tied_weights_no_spec_can_name_are_refused_not_untied() -> None:
+    pattern = r"`a\.weight_hh_l0` and `b\.weight_hh_l0` are one tensor"
+    with pytest.raises(ImportFailure, match=pattern) as info:
+        archspec.from_module(TiedRecurrent(), torch.zeros(1, 3, 8))
     (diag,) = info.value.diagnostics
-    assert diag.code == "E904"
-    assert diag.span is not None and _line_of(diag.span, "class TiedPair")
+    assert diag.code == "E904" and "a tensor of a gru layer" in diag.message
+    assert diag.span is not None and _line_of(diag.span, "class TiedRecurrent")
 
 
 class Head(nn.Module):

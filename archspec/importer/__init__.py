@@ -503,7 +503,7 @@ def _verified_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     from .dtypes import dtype_problems
     from .hooks import hook_problems
     from .outputs import check_outputs
-    from .tying import shared_tensor_problems
+    from .tying import shared_tensor_problems, untied_problems
     from .where import source_lines, span_of_class
 
     # what no spec states, all listed at once: hooks, tied tensors, another dtype
@@ -514,6 +514,10 @@ def _verified_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     try:
         built = compile_spec(text, device="meta", max_params=None, max_activations=None)
     except ArchSpecError as exc:
+        first = exc.diagnostics[0]
+        if first.code in ("E305", "E316") and first.message.startswith("`tied:`"):
+            untied = untied_problems(model, first.message)
+            raise ImportFailure(diagnostics=untied, sources=source_lines(untied)) from None
         _refused(exc, model, example_input)
     ours, theirs = _state_dict_entries(built), _state_dict_entries(model)
     if ours != theirs:

@@ -19,6 +19,7 @@ from .frozen import frozen_paths
 from .inputs import network_body
 from .trace import Body, Item, Problems, body_of
 from .tree import first_input_named, node_of, shape_of
+from .tying import tied_parameters
 from .where import describe, source_lines, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,6 +42,8 @@ class Imported:
     inputs: list[str] = field(default_factory=list)
     #: the module paths whose parameters the model does not train (`frozen:`)
     frozen: list[str] = field(default_factory=list)
+    #: each parameter's later name to its first, for one held under two (`tied:`)
+    tied: dict[str, str] = field(default_factory=dict)
 
 
 def _walk_items(items: list[Item]) -> list[Item]:
@@ -196,6 +199,7 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     imported.register_order = root.register_order  # the network's own, as a block's
     imported.inputs = list(root.inputs or [])
     imported.frozen = frozen_paths(model)  # parameters it keeps from training
+    imported.tied = tied_parameters(model)  # parameters held under two names
     return imported
 
 

@@ -273,4 +273,7 @@ def render(
         lines.append(f"outputs: {_scalar([imported.output])}")
     if imported.frozen:  # parameters the model does not train
         lines.append(f"frozen: {_scalar(imported.frozen)}")
+    if imported.tied:  # parameters held under two names
+        lines.append("tied:")
+        lines.extend(f"  {_scalar(k)}: {_scalar(v)}" for k, v in imported.tied.items())
     return "\n".join(lines) + "\n"

@@ -1,7 +1,10 @@
-"""Tensors or modules held under two names (tied weights): a spec makes one tensor per
-layer, so a tie cannot be stated and the import refuses it rather than untie it silently
-(the twin would have the same keys and outputs but twice the parameters, trained apart).
-One child called twice by its parent's forward is stated: the second call is a `reuse`."""
+"""Tensors or modules held under two names (tied weights). A parameter held by two layers
+(nanoGPT's `self.transformer.wte.weight = self.lm_head.weight`) is the spec's `tied:`, each
+later name tied to the first, when the spec can name both (its layer kinds declare their
+tensors); any other, and a module held under two names, is refused rather than untied
+silently (the twin would have the same keys and outputs but twice the parameters, trained
+apart). One child called twice by its parent's forward is stated: the second call is a
+`reuse`."""
 
 from __future__ import annotations
 
@@ -69,36 +72,59 @@ def _module_problem(model: nn.Module, first: str, second: str) -> Diagnostic:
     )
 
 
-def shared_tensor_problems(model: nn.Module) -> list[Diagnostic]:
-    """An E904 for every module held under two names, and for every other tensor reached
-    under two names (weights tied between two layers)."""
-    shared = _shared_modules(model)
-    diags = [_module_problem(model, first, second) for first, second in shared]
-    inside = tuple(second + "." for _, second in shared)
+def _shared_tensors(model: nn.Module) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(later name, first name) of each parameter the model holds under two names outside
+    a module held under two, and of each such buffer (a tie `tied:` does not state)."""
+    inside = tuple(second + "." for _, second in _shared_modules(model))
+    params: list[tuple[str, str]] = []
+    buffers: list[tuple[str, str]] = []
     seen: dict[int, str] = {}
     named = [
-        *model.named_parameters(remove_duplicate=False),
-        *model.named_buffers(remove_duplicate=False),
+        *((n, t, params) for n, t in model.named_parameters(remove_duplicate=False)),
+        *((n, t, buffers) for n, t in model.named_buffers(remove_duplicate=False)),
     ]
-    for name, tensor in named:
+    for name, tensor, found in named:
         if tensor is None:
             continue
         first = seen.setdefault(id(tensor), name)
-        if first == name or name.startswith(inside):
-            continue
-        owner = _owner(model, first, name)
-        diags.append(
-            diagnostic(
-                "E904",
-                f"`{first}` and `{name}` are one tensor (shared or tied weights, set up in "
-                f"{describe(type(owner))})",
-                span_of_class(type(owner)),
-                "a spec makes one tensor per layer, so a tie cannot be stated; untie the "
-                "weights to import (the twin then has its own copy), and tie them again "
-                "after compiling",
-            )
-        )
-    return diags
+        if first != name and not name.startswith(inside):
+            found.append((name, first))
+    return params, buffers
+
+
+def tied_parameters(model: nn.Module) -> dict[str, str]:
+    """The spec's `tied:` of the model: each parameter's later name to its first."""
+    return dict(_shared_tensors(model)[0])
+
+
+def _tensor_problem(model: nn.Module, first: str, name: str, why: str) -> Diagnostic:
+    """E904 for one tensor held under two names that no `tied:` states."""
+    owner = _owner(model, first, name)
+    return diagnostic(
+        "E904",
+        f"`{first}` and `{name}` are one tensor (shared or tied weights, set up in "
+        f"{describe(type(owner))}){why}",
+        span_of_class(type(owner)),
+        "a spec's `tied:` names the weights and biases of linear, embedding, convolution "
+        "and norm layers and `parameter` tensors; untie the weights to import (the twin then "
+        "has its own copy), and tie them again after compiling",
+    )
+
+
+def shared_tensor_problems(model: nn.Module) -> list[Diagnostic]:
+    """An E904 for every module held under two names, and for every buffer reached under
+    two names (a parameter so reached is a `tie`: `tied_parameters`)."""
+    diags = [_module_problem(model, first, second) for first, second in _shared_modules(model)]
+    why = ": a buffer, which `tied:` does not tie"
+    return diags + [_tensor_problem(model, f, n, why) for n, f in _shared_tensors(model)[1]]
+
+
+def untied_problems(model: nn.Module, message: str) -> list[Diagnostic]:
+    """E904 for each tie of the model, when the imported spec's `tied:` does not compile
+    (`message`: why, as compile says it; a tensor of a layer whose tensors archspec does not
+    know before building it)."""
+    why = f": the spec cannot state it ({message[:200]})"
+    return [_tensor_problem(model, f, n, why) for n, f in _shared_tensors(model)[0]]
 
 
 def reuse_item(items: list[Item], target: str, name: str, inputs: tuple[str, ...]) -> Item | None:
