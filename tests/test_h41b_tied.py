@@ -231,3 +231,83 @@ def test_the_import_of_a_tied_model_writes_the_tie() -> None:
     model.load_state_dict(reference.state_dict(), strict=True)
     with torch.no_grad():
         assert torch.equal(model(tokens), reference(tokens))
+
+
+def test_the_import_of_nanogpt_is_nanogpt_its_positions_a_cut_buffer() -> None:
+    # `pos = torch.arange(0, t, dtype=torch.long, device=idx.device)` read by `wpe` was E903
+    # 'no layer kind computes `torch.arange` as called here', and the tie E904
+    reference = TiedGPT().eval()
+    reference.load_state_dict(_filled(reference), strict=True)
+    text = archspec.from_module(reference, example((2, 11), "int64"))
+    assert "fill: arange, dtype: int64, persistent: false}" in text
+    assert text.endswith("tied:\n  lm_head.weight: transformer.wte.weight\n")
+    assert "accepts (N, L) int64 with 1 <= L <= 16" in archspec.check(text).domain_text
+    model = archspec.compile(text).eval()
+    assert model.transformer.wte.weight is model.lm_head.weight
+    assert state_dict_facts(model.state_dict()) == state_dict_facts(reference.state_dict())
+    assert sum(p.numel() for p in model.parameters()) == 41_984
+    model.load_state_dict(reference.state_dict(), strict=True)
+    reference.load_state_dict(model.state_dict(), strict=True)
+    for shape in [(2, 11), (1, 16), (1, 1)]:
+        assert torch.equal(_outputs(model, shape), _outputs(reference, shape))
+
+
+class Offsets(nn.Module):
+    """Positions that start at 1: no cut of a table's positions gives them."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__()
+        self.wpe = nn.Embedding(16, 4)
+        self.start = start
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        t = idx.size(1)
+        return self.wpe(torch.arange(self.start, t + self.start, device=idx.device))
+
+
+class Summed(nn.Module):
+    """Positions read as values, not looked up: no table bounds them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(16, 4)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.wte(idx + torch.arange(idx.size(1), device=idx.device))
+
+
+@pytest.mark.parametrize("model", [Offsets(1), Summed()], ids=["offset", "summed"])
+def test_positions_no_cut_buffer_makes_are_still_refused(model: nn.Module) -> None:
+    from archspec.errors import ImportFailure
+
+    with pytest.raises(ImportFailure) as failure:
+        archspec.from_module(model, example((2, 5), "int64") % 16)
+    assert {d.code for d in failure.value.diagnostics} == {"E903"}
+
+
+class LastDim(nn.Module):
+    """`torch.arange(n)` of the last dim's size, looked up in two tables."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Embedding(12, 4)
+        self.b = nn.Embedding(9, 4)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        pos = torch.arange(idx.shape[-1])
+        return self.a(pos) + self.b(pos)
+
+
+def test_positions_of_the_last_dim_read_by_two_tables_are_cut_to_the_smaller() -> None:
+    model = LastDim().eval()
+    tokens = example((2, 5), "int64") % 9
+    text = archspec.from_module(model, tokens)
+    assert "shape: [9], fill: arange" in text and "like_dim: 1" in text
+    assert "with 1 <= L <= 9" in archspec.check(text).domain_text
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        for length in (1, 5, 9):
+            assert torch.equal(
+                twin(tokens[:1, :1].repeat(1, length)), model(tokens[:1, :1].repeat(1, length))
+            )

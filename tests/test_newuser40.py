@@ -91,7 +91,7 @@ def test_the_spec_is_the_hand_written_network(name: str) -> None:
         assert summary_matches(output_summary(out), expected, rtol=1e-5) == []
 
 
-IMPORTED = sorted(set(CASES) - {"pix2pix_unet", "nanogpt"})
+IMPORTED = sorted(set(CASES) - {"pix2pix_unet"})
 
 
 @pytest.mark.parametrize("name", IMPORTED)
@@ -146,8 +146,6 @@ def test_the_domain_check_states_is_where_the_network_runs(
         # the skip pix2pix concatenates is x changed in place by the inner block's LeakyReLU
         ("pix2pix_unet", "changes `x` in place (`model`, whose forward changes what it is given) "
          "and reads it again afterwards (`cat`)"),
-        # nanoGPT's positions, torch.arange(0, t) of the tokens' length, made in forward
-        ("nanogpt", "no layer kind computes `torch.arange` as called here"),
     ],
 )  # fmt: skip
 def test_a_reference_import_cannot_state_is_refused_saying_why(name: str, refusal: str) -> None:

@@ -330,6 +330,10 @@ def read_size_node(reader: Any, node: Any) -> bool:
         from .padas import read_pad_as
 
         return read_pad_as(reader, node)
+    if node.op == "call_function" and node.target is torch.arange:
+        from .positions import read_positions
+
+        return read_positions(reader, node)
     if node.target == "expand_as" and _broadcast_anyway(node):
         if args[0] in reader.names:  # ECA's `x * y.expand_as(x)` is `x * y`
             reader.names[node] = reader.names[args[0]]

@@ -604,7 +604,7 @@ class NeRF(nn.Module):
         return torch.cat([rgb, alpha], -1)
 
 
-# --- nanoGPT (karpathy/nanoGPT, model.py) with untied embeddings: a spec cannot tie them ---------
+# --- nanoGPT (karpathy/nanoGPT, model.py) with untied embeddings (tied: tests/test_h41b_tied.py) --
 class CausalSelfAttention(nn.Module):
     def __init__(self, n_embd=32, n_head=4):
         super().__init__()
