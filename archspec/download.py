@@ -16,10 +16,12 @@ it. A transfer given up on stops at its next read, and never renames its file in
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -29,6 +31,7 @@ from typing import Any
 from urllib.request import Request, urlopen
 
 from .errors import escape_text
+from .pathkinds import broken_link, what_it_is
 from .weights import WeightsError
 
 #: Seconds the connection waits for the server's next bytes (torch.hub sets no timeout, so a
@@ -117,9 +120,13 @@ def download(
     (E802) for a transfer over a limit or of the wrong hash, the transfer's own exception
     (URLError, OSError, http.client.HTTPException) otherwise. Nothing is left beside `dest`."""
     limit = time_limit()
-    dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(f"{dest.name}.{uuid.uuid4().hex}.partial")
-    transfer = _Transfer(url, partial, dest, hash_prefix, size_limit(size_mb), progress)
+    try:  # the cache's own failures are said as its, before anything is fetched
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        file = open(partial, "xb")  # noqa: SIM115  (closed by the transfer)
+    except OSError as exc:
+        raise cache_error(dest.parent, exc) from None
+    transfer = _Transfer(url, partial, file, dest, hash_prefix, size_limit(size_mb), progress)
     sys.stdout.write(
         f'Downloading: "{shown_url(url)}" to {dest}\n'
     )  # torch.hub's words, where it wrote them
@@ -155,12 +162,13 @@ class _Transfer:
         self,
         url: str,
         partial: Path,
+        file: Any,
         dest: Path,
         hash_prefix: str | None,
         max_bytes: int,
         progress: bool,
     ) -> None:
-        self.url, self.partial, self.dest = url, partial, dest
+        self.url, self.partial, self.file, self.dest = url, partial, file, dest
         self.hash_prefix, self.max_bytes, self.progress = hash_prefix, max_bytes, progress
         self.lock = threading.Lock()
         self.cancelled = False
@@ -170,7 +178,7 @@ class _Transfer:
     def run(self) -> None:
         """The worker: fetch, check, rename; any failure kept for the caller."""
         try:
-            with open(self.partial, "xb") as file:
+            with self.file as file:
                 digest = self._copy(file)
             if digest is not None and self.hash_prefix and not digest.startswith(self.hash_prefix):
                 raise WeightsError(
@@ -206,14 +214,23 @@ class _Transfer:
                 self.received += len(chunk)
                 if self.received > self.max_bytes:
                     raise self._too_big(f"the server sent more than {_mb(self.max_bytes)}")
-                file.write(chunk)
+                self._write(file, chunk)
                 sha256.update(chunk)
                 if self.progress and time.monotonic() - shown > 0.2:
                     shown = time.monotonic()
                     _show(self.received, total)
+            self._write(file, b"")
         if self.progress:
             _show(self.received, total, end="\n")
         return sha256.hexdigest()
+
+    def _write(self, file: Any, chunk: bytes) -> None:
+        """Write `chunk` to the .partial file (flush it when empty): a full disk or a size
+        limit is the cache's failure, not the server's (both are OSErrors)."""
+        try:
+            file.write(chunk) if chunk else file.flush()
+        except OSError as exc:
+            raise cache_error(self.dest.parent, exc) from None
 
     def _too_big(self, what: str) -> WeightsError:
         return WeightsError(
@@ -224,6 +241,45 @@ class _Transfer:
             hint="the server sends something other than torchvision's file (an endless or "
             "wrong response); check the mirror named by base_url= or $ARCHSPEC_WEIGHTS_URL",
         )
+
+
+def cache_error(folder: Path, exc: OSError) -> WeightsError:
+    """E802 for torch.hub's cache `folder` refusing the download: a path on the way that is
+    a file or a link to nothing, a read-only or full file system. It was worded as a failure
+    to fetch the URL ("[Errno 17] File exists"), with the hint to put the file into that
+    same folder."""
+    reason, fix = exc.strerror or str(exc), "a folder you can write"
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path) and not os.path.isdir(path):
+            st = os.lstat(path)
+            kind = "a file" if stat.S_ISREG(st.st_mode) else what_it_is(st)
+            reason = f"{path} {broken_link(path) or f'is {kind}, not a folder'}"
+            fix = f"another folder, or remove {path}"
+            break
+    hint = _CACHE_FULL.get(exc.errno or 0) or (
+        f"set $TORCH_HOME to {fix} (the file is downloaded into its hub/checkpoints)"
+    )
+    return WeightsError(
+        f"cannot write into torch.hub's cache {folder}: {reason}; nothing was written to the cache",
+        code="E802",
+        hint=hint,
+    )
+
+
+#: A cache on a full disk or over a size limit, each with its fix.
+_CACHE_FULL = {
+    getattr(errno, name): hint
+    for name, hint in (
+        ("ENOSPC", "free space on that disk, or set $TORCH_HOME to a folder on another"),
+        ("EDQUOT", "free space within your disk quota, or set $TORCH_HOME to another folder"),
+        (
+            "EFBIG",
+            "the file is larger than this process may write (ulimit -f) or the file "
+            "system holds; raise the limit, or set $TORCH_HOME to a folder on another",
+        ),
+    )
+    if hasattr(errno, name)
+}
 
 
 def _mb(size: int) -> str:
