@@ -208,15 +208,21 @@ def family_of(source: SpecSource) -> tuple[str, list[str]] | None:
 
 
 @contextlib.contextmanager
-def family_budget(max_layers: int | None, kept: list[Any] | None = None) -> Iterator[None]:
+def family_budget(
+    max_layers: int | None, kept: list[Any] | None = None, *, shared: bool = True
+) -> Iterator[None]:
     """Lower the variants of one family inside: together they may expand to
     `limits.FAMILY_FACTOR` * max_layers layer items (E310 past it), and they are composed
     from one reading of the family's files (`compose.one_reading`, whose reading goes to
     `kept` at the end if given), and the passes keep what they find in a subtree for each
-    other (`passes.family`)."""
+    other (`passes.family`). `shared=False` (one spec, or one variant, lowered alone) opens
+    no budget, as a call of the API outside this opens none: the older layouts of its
+    `legacy_versions:` were charged to one, a plain spec's E310 then "the family's variants
+    together" where `archspec.check` of it was ok."""
     from .passes.family import shared_findings
 
-    with limits.family_budget(max_layers), one_reading(kept), shared_findings():
+    budget = limits.family_budget(max_layers) if shared else contextlib.nullcontext()
+    with budget, one_reading(kept), shared_findings():
         yield
 
 

@@ -116,13 +116,15 @@ def _check_all(
     max_layers: int | None,
     params: dict[str, str],
 ) -> list[Any]:
-    """Check each (spec, variant); the variants of one family share one expansion budget."""
+    """Check each (spec, variant); the variants of one family checked together share one
+    expansion budget (one spec or one variant alone spends none, as archspec.check)."""
     results = []
     for spec, group in itertools.groupby(targets, key=lambda t: t[0]):
-        with api.family_budget(max_layers, kept_until_exit()):
+        variants = [v for _, v in group]
+        with api.family_budget(max_layers, kept_until_exit(), shared=len(variants) > 1):
             results += [
                 api.check(spec, input=shape, max_layers=max_layers, variant=v, params=params)
-                for _, v in group
+                for v in variants
             ]
     return results
 
