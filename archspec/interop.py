@@ -53,7 +53,8 @@ def export_onnx(
     where the spec's input names it (dim 1 of `[L, N, 32]`, recorded by compile and emit);
     `output_names` to the keys of a dict forward returns (`out`, `aux`), else torch's.
     The file is written as every archspec output is (archspec.files.write_atomic): whole or
-    not at all, and an existing file is replaced only with `force` (E603 otherwise).
+    not at all, and an existing file is replaced only with `force` (E603 otherwise); so is
+    the file of tensors torch keeps beside a model over 2 GB (`<path>.data`).
 
     >>> export_onnx(archspec.load("resnet18").eval(), torch.randn(1, 3, 224, 224),
     ...             "resnet18.onnx")  # doctest: +SKIP
@@ -64,7 +65,7 @@ def export_onnx(
 
     import torch
 
-    from .files import ONNX, write_atomic
+    from .files import ONNX, check_target, write_atomic
 
     examples = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     if input_names is None:
@@ -91,9 +92,16 @@ def export_onnx(
         verbose=False,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp) / "model.onnx"
+        # named as the target: a model over 2 GB keeps its tensors in `<name>.data` beside
+        # it, which the .onnx names by that name; every file saved is written, its tensors
+        # first (the model never names a file not there yet), each by the one rule
+        scratch = Path(tmp) / path.name
         program.save(scratch)
-        write_atomic(path, scratch.read_bytes(), kind=ONNX, force=force)
+        beside = sorted(p for p in Path(tmp).iterdir() if p != scratch)
+        for file in (*beside, scratch):  # refused before any is replaced
+            check_target(path.parent / file.name, kind=ONNX, force=force)
+        for file in (*beside, scratch):
+            write_atomic(path.parent / file.name, file.read_bytes(), kind=ONNX, force=force)
     return path
 
 
