@@ -87,11 +87,59 @@ def test_the_summary_and_the_picture_mark_the_step() -> None:
     assert 'label="post  [eval only]"' in dot
 
 
+TWO_HEADS = """\
+archspec: 1
+name: two_heads
+input: [N, 5, 32]
+layers:
+  - {name: x_cls, type: select, index: 0}
+  - {name: x_dist, type: select, index: 1, from: input}
+  - {name: head, type: linear, out_features: 10, from: x_cls}
+  - {name: head_dist, type: linear, out_features: 10, from: x_dist}
+  - {name: summed, type: add, from: [head, head_dist], eval_only: true}
+  - {name: averaged, type: scale, factor: 0.5, eval_only: true}
+  - {name: dist_out, type: scale, from: head_dist, train_only: true}
+outputs: [averaged, dist_out]
+"""
+
+
+class TwoHeads(nn.Module):
+    """DeiT's distilled heads: both in training, their average in eval."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(32, 10)
+        self.head_dist = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        x, x_dist = self.head(x[:, 0]), self.head_dist(x[:, 1])
+        if self.training:
+            return x, x_dist
+        return (x + x_dist) / 2
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_a_step_of_several_inputs_passes_its_first_on_in_training(train: bool) -> None:
+    # DeiT's `return (x + x_dist) / 2` in eval: the sum's readers read `head` in training
+    model, reference = archspec.compile(TWO_HEADS), TwoHeads()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.rand(3, 5, 32)
+    got, want = model.train(train)(x), reference.train(train)(x)
+    assert isinstance(got, tuple) == train
+    for a, b in zip(got if train else [got], want if train else [want], strict=True):
+        assert torch.equal(a, b)
+    same_as_emitted(TWO_HEADS, x, train=train)
+
+
 @pytest.mark.parametrize(
     ("layer", "words"),
     [
         ("{type: flatten, eval_only: true}", "makes the shape (N, 768) from (N, 3, 16, 16)"),
-        ("{type: add, from: [input, input], eval_only: true}", "reads 2 nodes"),
+        (
+            "{type: concat, from: [input, input], eval_only: true}",
+            "makes the shape (N, 6, 16, 16) from (N, 3, 16, 16) (its first input, `input`)",
+        ),
+        ("{name: p, type: parameter, shape: [3], eval_only: true}", "reads no node"),
         ("{type: relu, eval_only: true, train_only: true}", "runs only in training"),
         (
             "{type: repeat, flat: true, count: 2, layer: {type: relu}, eval_only: true}",

@@ -181,8 +181,8 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
         why = (
             "a pass_in_eval step passes its first input on in eval, so it keeps that input's shape"
             if passing
-            else "an eval_only step passes its input on in training, so it reads one tensor "
-            "and keeps its shape"
+            else "an eval_only step passes its first input on in training, so it keeps that "
+            "input's shape"
         )
         raise ImportFailure(
             f"{cls} takes a step in {mode} mode only that a spec's {mark} step "

@@ -1,10 +1,11 @@
 """The steps of one mode that the other skips by passing an input on.
 
 `eval_only: true`: a step computed in eval mode only, which training skips by passing its
-input on (`if not self.training: x = x.softmax(1)`: a classifier that returns probabilities in
-eval and logits in training). Its readers read the same shape in both modes, so the step
-reads one node, returns that node's shape, and runs in eval (no `train_only` of its own or
-from what it reads); anything else is E315 at its `eval_only`.
+first input on (`if not self.training: x = x.softmax(1)`: a classifier that returns
+probabilities in eval and logits in training; DeiT's `(x + x_dist) / 2`, `x` in training).
+Its readers read the same shape in both modes, so the step reads a node, returns its first
+input's shape, and runs in eval (no `train_only` of its own or from what it reads); anything
+else is E315 at its `eval_only`.
 
 `pass_in_eval: true`, its mirror: a step computed in training only, which eval skips by
 passing its first input on (a VAE's `z = mu + eps * std` in training, `z = mu` in eval). It
@@ -26,9 +27,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .walker import Lowerer
 
 _HINT = (
-    "an eval_only step is skipped in training, where its readers get its input: give it one "
-    "input and an output of the input's shape (softmax, sigmoid, a normalize), or compute "
-    "it in both modes"
+    "an eval_only step is skipped in training, where its readers get its first input: give "
+    "it an output of that input's shape (softmax, sigmoid, a normalize, DeiT's sum of its two "
+    "heads), or compute it in both modes"
 )
 _PASS_HINT = (
     "a pass_in_eval step is skipped in eval, where its readers get its first input: give it "
@@ -44,9 +45,8 @@ def eval_only_node(lw: Lowerer, node: Node, item: Item) -> Node:
     if node.train_only:
         why = "runs only in training (it, or a node it reads, is train_only)"
         _refuse(lw, node, item, "eval_only", why, "drop one of the two marks")
-    if len(node.inputs) != 1:
-        why = f"reads {len(node.inputs)} nodes, where training needs one"
-        _refuse(lw, node, item, "eval_only", why)
+    if not node.inputs:
+        _refuse(lw, node, item, "eval_only", "reads no node, which training would pass on")
     _same_shape(lw, node, item, "eval_only", "training")
     return replaced(node, eval_only=True)
 
