@@ -550,6 +550,13 @@ def follow_axis(
     op = REGISTRY.get(kind)
     if op is None or shape is None:
         return axis
+    if op.category == "merge" and in_shapes and len(in_shapes[0]) != len(shape):
+        # a join whose first input broadcasts from a lower rank (a (C, 1, 1) layer scale, a
+        # 0-d fusion weight, times an (N, C, H, W) map): the channels are where the inputs
+        # of the output's rank hold them, not where that input's dims would move them
+        same = [axes.get(i, 1) for i, s in zip(inputs, in_shapes) if len(s) == len(shape)]
+        if same:
+            return next((a for a in same if a is not None), None)
     rule = type(op).channel_axis
     if axis == 1 and (
         rule is channels_at_dim_1
