@@ -61,3 +61,21 @@ layers:
     model = archspec.compile(text)
     assert [model.a.proj.in_channels, model.b.proj.in_channels] == [8, 16]
     same_as_emitted(text, torch.rand(2, 8, 4, 4))
+
+
+def test_requirements_with_or_are_bracketed_where_and_joins_them() -> None:
+    # BiFPN's levels: each sum holds where the upsampled map's size is the other's or 1; the
+    # words were 'where also H2 == 2*H3 or H2 == 1 and W2 == 2*W3 or W2 == 1', which read
+    # with Python's precedence as another condition
+    text = """\
+archspec: 1
+name: two_levels
+inputs:
+  hi: [N, 8, H, W]
+  lo: [N, 8, H2, W2]
+layers:
+  - {name: up, type: upsample, scale_factor: 2, mode: nearest, from: lo}
+  - {name: fused, type: add, from: [hi, up]}
+"""
+    words = archspec.check(text).domain_text
+    assert words.endswith("where also (H == 2*H2 or H == 1) and (W == 2*W2 or W == 1)"), words

@@ -266,8 +266,7 @@ def _check_command(
                 for text in r.domain.box_texts():
                     print(f"            {text}")
                 if r.domain.unsolved:
-                    also = " and ".join(u.text() for u in r.domain.unsolved)
-                    print(f"          where also {also}")
+                    print(f"          where also {r.domain.also_text()}")
             elif r.domain is not None:
                 print(f"  domain  {r.domain_text}")
             if line is not None:

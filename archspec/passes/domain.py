@@ -387,12 +387,19 @@ class Domain:
         if more:
             text += f" (or {more} more size range{'s' if more > 1 else ''}: see `archspec check`)"
         if self.unsolved:
-            shown = [r.text() for r in self.unsolved[:_SHOWN_UNSOLVED]]
-            rest = len(self.unsolved) - len(shown)
-            if rest:  # every one would be pages of text when the budget ran out early
-                shown.append(f"{rest:,} more requirement{'s' if rest > 1 else ''}")
-            text += ", where also " + " and ".join(shown)
+            text += ", where also " + self.also_text(_SHOWN_UNSOLVED)
         return text
+
+    def also_text(self, limit: int | None = None) -> str:
+        """The unsolved requirements joined by "and", one with an "or" in brackets, so the
+        words read as torch's condition (`(H4 == 2*H5 or H4 == 1) and ...`)."""
+        shown = [r.text() for r in self.unsolved[:limit]]
+        if len(shown) > 1:
+            shown = [f"({t})" if " or " in t else t for t in shown]
+        rest = len(self.unsolved) - len(shown)
+        if rest:  # every one would be pages of text when the budget ran out early
+            shown.append(f"{rest:,} more requirement{'s' if rest > 1 else ''}")
+        return " and ".join(shown)
 
     def simplify(self, d: Dim) -> Dim:
         """`d` as it reads on the inputs accepted: where every accepted X is a multiple of P
