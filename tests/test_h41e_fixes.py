@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import archspec
 from tests.ops_cases import same_as_emitted
@@ -79,3 +80,100 @@ layers:
 """
     words = archspec.check(text).domain_text
     assert words.endswith("where also (H == 2*H2 or H == 1) and (W == 2*W2 or W == 1)"), words
+
+
+REL_BIAS = """\
+archspec: 1
+name: rel_bias_attention
+input: [N, 16, 4, 4]
+layers:
+  - {name: relative_position_bias_table, type: parameter, shape: [49, 2], init: normal, std: 0.02}
+  - {name: relative_position_index, type: buffer, fill: relative_position_index, window: [4, 4],
+     dtype: int64, persistent: false}
+  - {name: qkv, type: conv2d, out_channels: 48, kernel_size: 1, from: input}
+  - {name: heads, type: reshape, shape: [0, 2, 24, -1]}
+  - {type: chunk, chunks: 3, dim: 2, names: [q, k, v]}
+  - {name: qt, type: permute, dims: [0, 1, 3, 2], from: q}
+  - {name: kt, type: permute, dims: [0, 1, 3, 2], from: k}
+  - {name: vt, type: permute, dims: [0, 1, 3, 2], from: v}
+  - {name: bias, type: index, from: [relative_position_bias_table, relative_position_index]}
+  - {name: bias_heads, type: permute, dims: [2, 0, 1]}
+  - {name: attended, type: scaled_dot_product_attention, from: [qt, kt, vt, BIAS]}
+"""
+
+
+class RelBiasAttention(torch.nn.Module):
+    """timm's Attention2d with a RelPosBias on its fused path (CoAtNet's, MaxViT's
+    transformer stages): the bias is F.scaled_dot_product_attention's `attn_mask`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.relative_position_bias_table = torch.nn.Parameter(torch.randn(49, 2))
+        coords = torch.stack(torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij"))
+        rel = (coords.flatten(1)[:, :, None] - coords.flatten(1)[:, None, :]).permute(1, 2, 0)
+        index = (rel[..., 0] + 3) * 7 + rel[..., 1] + 3
+        self.register_buffer("relative_position_index", index, persistent=False)
+        self.qkv = torch.nn.Conv2d(16, 48, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).view(x.shape[0], 2, 24, -1).chunk(3, dim=2)
+        bias = self.relative_position_bias_table[self.relative_position_index].permute(2, 0, 1)
+        return F.scaled_dot_product_attention(
+            q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2), attn_mask=bias
+        )
+
+
+def test_a_bias_of_the_scores_is_sdpas_attn_mask() -> None:
+    # a relative position bias on timm's fused path: the kind took q, k and v only (E305
+    # 'takes 3 inputs, `from` names 4'), and import refused `attn_mask=` (E903)
+    text = REL_BIAS.replace("BIAS", "bias_heads")
+    assert archspec.check(text).ok
+    reference = RelBiasAttention()
+    model = archspec.compile(text)
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.rand(2, 16, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+    assert "F.scaled_dot_product_attention(qt, kt, vt, bias_heads)" in archspec.emit(text)
+    same_as_emitted(text, x)
+
+
+class BiasedAttention(torch.nn.Module):
+    """Attention over tokens with a learned bias of its scores given as `attn_mask`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = torch.nn.Linear(8, 24)
+        self.bias = torch.nn.Parameter(torch.randn(2, 5, 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).reshape(x.shape[0], 5, 3, 2, 4).permute(2, 0, 3, 1, 4).unbind(0)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias, scale=0.25)
+
+
+def test_import_reads_a_tensor_attn_mask_as_the_fourth_input() -> None:
+    # it was E903 '`F.scaled_dot_product_attention` is called with `attn_mask=...`'
+    reference, x = BiasedAttention(), torch.rand(3, 5, 8)
+    text = archspec.from_module(reference, x)
+    assert "type: scaled_dot_product_attention" in text
+    imported = archspec.compile(text)
+    imported.load_state_dict(reference.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(imported(x), reference(x))
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        ("bias_heads, bias_heads", "E305", "takes 3 to 4 inputs, `from` names 5"),
+        ("bias_heads], is_causal: true, x: [", "E409", "takes a bias or `is_causal`, not both"),
+        ("bias", "E404", "bias and scores at dim -1 differ: 2 vs 16"),  # heads last
+    ],
+)
+def test_a_bias_that_does_not_fit_the_scores_is_refused_where_it_is_given(
+    change: str, code: str, words: str
+) -> None:
+    text = REL_BIAS.replace("BIAS", change).replace(", x: []", "")
+    (diag,) = [d for d in archspec.check(text).diagnostics if d.severity == "error"]
+    assert diag.code == code and words in diag.message, diag.message
+    assert diag.span is not None and diag.span.line == 16

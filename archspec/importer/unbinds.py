@@ -18,7 +18,8 @@ rewritten; anything else stays as traced (and is refused as before, saying where
 they are, `t[:, 0]` and `t[:, 1]`.
 
 `read_attention` reads `F.scaled_dot_product_attention(q, k, v)` as the kind of that name:
-without a mask, dropout or grouped heads, with torch's `scale` and `is_causal`; and `a @ b`
+without dropout or grouped heads, with torch's `scale`, `is_causal` and a tensor `attn_mask`
+(its fourth input, a bias of the scores); and `a @ b`
 (`torch.matmul`, `torch.bmm`, `torch.mm`) as `matmul`, the scores of attention written out
 (`(q @ k.transpose(-2, -1)) * self.scale`, its transpose a `permute`).
 """
@@ -33,11 +34,11 @@ from .calls import is_node, listed
 #: `F.scaled_dot_product_attention`'s parameters, in order
 _SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
 #: the values of its other arguments the kind computes
-_PLAIN = {"attn_mask": (None,), "dropout_p": (0, 0.0, None), "enable_gqa": (False, None)}
+_PLAIN = {"dropout_p": (0, 0.0, None), "enable_gqa": (False, None)}
 _SDPA_HINT = (
-    "a spec's scaled_dot_product_attention has no mask, no dropout and one key and value per "
-    "query head (torch's `scale` and `is_causal` it takes): write the scores out "
-    "(`q @ k.transpose(-2, -1)`, a softmax, `@ v`) to add a mask of your own as a module"
+    "a spec's scaled_dot_product_attention has no dropout and one key and value per query "
+    "head (torch's `scale`, `is_causal` and a tensor `attn_mask` added to the scores it takes):"
+    " write the scores out (`q @ k.transpose(-2, -1)`, a softmax, `@ v`) for anything else"
 )
 
 
@@ -154,7 +155,10 @@ def _read_sdpa(reader: Any, node: Any) -> bool:
     given = dict(zip(_SDPA_ARGS, node.args, strict=False)) | dict(node.kwargs)
     q, k, v = (given.get(n) for n in _SDPA_ARGS[:3])
     causal, scale = given.get("is_causal", False), given.get("scale")
-    odd = [n for n in ("attn_mask", "dropout_p", "enable_gqa") if given.get(n) not in _PLAIN[n]]
+    odd = [n for n in ("dropout_p", "enable_gqa") if given.get(n) not in _PLAIN[n]]
+    mask = given.get("attn_mask")
+    if mask is not None and not is_node(mask):
+        odd.append("attn_mask")
     odd += [n for n in given if n not in _SDPA_ARGS]
     if type(causal) is not bool:
         odd.append("is_causal")
@@ -175,7 +179,8 @@ def _read_sdpa(reader: Any, node: Any) -> bool:
     fields: dict[str, Any] = {"is_causal": True} if causal else {}
     if scale is not None:
         fields["scale"] = float(scale)
-    return reader.emit(node, "scaled_dot_product_attention", fields, (q, k, v))
+    tensors = (q, k, v) if mask is None else (q, k, v, mask)  # a bias of the scores
+    return reader.emit(node, "scaled_dot_product_attention", fields, tensors)
 
 
 def _is_matmul(node: Any) -> bool:

@@ -135,10 +135,12 @@ def _check_inputs(lw: Lowerer, plan: ItemPlan, item: Item, inputs: tuple[str, ..
             "only merge layers (add, mul, concat) and layers made for it take several inputs",
         )
         raise Skip
-    if isinstance(op.arity, int) and op.arity > 1 and len(inputs) != op.arity:
+    most = op.arity + op.optional_inputs if isinstance(op.arity, int) else 0
+    if isinstance(op.arity, int) and op.arity > 1 and not op.arity <= len(inputs) <= most:
+        takes = f"{op.arity} to {most}" if most > op.arity else op.arity
         lw.error(
             "E305",
-            f"{kind} takes {op.arity} inputs, `from` names {len(inputs)}",
+            f"{kind} takes {takes} inputs, `from` names {len(inputs)}",
             item.ypath + (("from",) if plan.from_ is not None else ()),
             f"name its {op.arity} inputs in order, e.g. `from: [input, conv2]`",
         )

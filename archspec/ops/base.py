@@ -237,8 +237,8 @@ class Op:
     #: "many" for joins of two or more (add, mul, concat: a function op gets them as a list,
     #: a module op as positional arguments).
     arity: ClassVar[int | Literal["many"]] = 1
-    #: for `arity` 1: up to this many more inputs `from` may name after the first, given to
-    #: the shape rule and the module as the first is (multihead_attention's key and value)
+    #: up to this many more inputs `from` may name after the `arity` ones, given to the shape
+    #: rule and the module as those are (multihead_attention's key and value, an sdpa bias)
     optional_inputs: ClassVar[int] = 0
     #: attribute names filled by `infer` (users may state them; they are then checked).
     inferred: ClassVar[tuple[str, ...]] = ()

@@ -54,10 +54,8 @@ def check_facts(op_cls: type[Op], kind: str, spec: type[LayerSpec] | None) -> No
     elif arity != "many" and (isinstance(arity, bool) or not isinstance(arity, int) or arity < 1):
         raise TypeError(f"{where}: `arity` must be a positive int or 'many'")
     more = op_cls.optional_inputs
-    if type(more) is not int or more < 0 or (more and arity != 1):
-        raise TypeError(
-            f"{where}: `optional_inputs` must be an int >= 0, and 0 unless `arity` is 1"
-        )
+    if type(more) is not int or more < 0 or (more and arity == "many"):
+        raise TypeError(f"{where}: `optional_inputs` must be an int >= 0, and 0 for `arity` many")
     f = op_cls.names_field
     if f and spec is not None and (f not in fields or op_cls.style != "function"):
         raise TypeError(f"{where}: `names_field` must name a field of a function op's spec")

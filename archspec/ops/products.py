@@ -118,7 +118,8 @@ def _scaled_dot_product_attention_spec() -> type[LayerSpec]:
     class ScaledDotProductAttentionSpec(LayerSpec):
         """scaled_dot_product_attention: `F.scaled_dot_product_attention(q, k, v)` of three
         inputs, `from: [q, k, v]`, each (..., L, E): softmax(q k^T * scale) v, as timm's
-        Attention computes it."""
+        Attention computes it; a fourth, `from: [q, k, v, bias]`, is torch's `attn_mask`,
+        added to the scores (a relative position bias, timm's fused path)."""
 
         type: Literal["scaled_dot_product_attention"]
         scale: Float(gt=0) | None = Field(  # type: ignore[valid-type]
@@ -134,12 +135,13 @@ class ScaledDotProductAttention(_FunctionOp):
     kind = "scaled_dot_product_attention"
     spec = LazySpec(_scaled_dot_product_attention_spec)
     arity = 3
+    optional_inputs = 1
     category = "linear"
-    summary = "softmax(q k^T * scale) v of three inputs (F.scaled_dot_product_attention)"
+    summary = "softmax(q k^T * scale + bias) v (F.scaled_dot_product_attention)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
-        q, k, v = inputs
-        _matrices(self.kind, inputs, "q k v")
+        q, k, v = inputs[:3]
+        _matrices(self.kind, inputs, "q k v bias")
         shapes = (tuple(q), tuple(k), tuple(v))
         if not len(q) == len(k) == len(v):
             raise ShapeFailure(
@@ -170,10 +172,12 @@ class ScaledDotProductAttention(_FunctionOp):
                     partial(_inner_message, self.kind, f"batch dims ({i})", shapes),
                     "give q, k and v the same batch dims (N, heads)",
                 )
+        if len(inputs) == 4:
+            _attention_bias(self.kind, attrs, inputs, ctx)
         return Inferred(attrs, (*q[:-1], v[-1]))
 
     def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
-        q, k, _ = inputs
+        q, k = inputs[:2]
         return product(out[:-1]) * k[-2] * (q[-1] + out[-1])
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -193,6 +197,37 @@ class ScaledDotProductAttention(_FunctionOp):
         if a["is_causal"] is not False:
             args.append(f"is_causal={lit(a['is_causal'])}")
         return f"F.scaled_dot_product_attention({', '.join(args)})"
+
+
+def _attention_bias(
+    kind: str, attrs: Mapping[str, Any], inputs: Sequence[Shape], ctx: ShapeContext
+) -> None:
+    """torch's `attn_mask`: a bias of the scores (..., Lq, Lk) or of a shape that broadcasts
+    to them (a (heads, Lq, Lk) relative position bias); `is_causal` beside it torch refuses."""
+    q, k, bias = inputs[0], inputs[1], inputs[3]
+    scores = (*q[:-1], k[-2])
+    if attrs["is_causal"] is True:
+        raise ShapeFailure(
+            "E409",
+            f"{kind} takes a bias or `is_causal`, not both (torch refuses the two together)",
+            "add the causal mask to the bias, or drop the bias",
+        )
+    if len(bias) > len(scores):
+        raise ShapeFailure(
+            "E401",
+            f"{kind}'s bias {fmt(bias)} has more dims than the scores {fmt(scores)}",
+            "give the bias the scores' shape (..., Lq, Lk), or fewer leading dims",
+        )
+    shapes = (tuple(scores), tuple(bias))
+    for i in range(1, len(bias) + 1):  # aligned from the right; a 1 broadcasts
+        if bias[-i] != Dim.of(1):
+            ctx.require_equal(
+                bias[-i],
+                scores[-i],
+                "E404",
+                partial(_inner_message, kind, f"bias and scores at dim -{i}", shapes),
+                "the bias broadcasts to the scores (..., Lq, Lk): each of its dims equal or 1",
+            )
 
 
 def _scale_spec() -> type[LayerSpec]:
