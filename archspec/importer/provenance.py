@@ -17,7 +17,9 @@ says where each of its output dims comes from:
   `F.scaled_dot_product_attention(q, k, v)` (q's but the last, which is v's);
 - a reshape that wrote a size read off a shape: that size's dim;
 - the output sequence of torch's batch-first `nn.LSTM`, `nn.GRU` or `nn.RNN`
-  (`out, _ = self.lstm(x)`): x's dims but the last.
+  (`out, _ = self.lstm(x)`): x's dims but the last;
+- a call of a block of the model's own, by the steps of its traced forward, and a join
+  `a + b` whose operands' dims lead back to the same dim (childdims.py).
 
 Anything else ends the walk unproven. Ranks come from the example input's run (a tensor's
 rank is the same for every input a spec accepts).
@@ -53,6 +55,7 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     """(node', i') where dim i of `node` is dim i' of node', one step back; None if unknown."""
     import torch.nn.functional as F
 
+    from .childdims import child_source_dim, joined_dim
     from .einsums import einsum_product
     from .shapes import Sym
     from .unbinds import _is_matmul, _permuted
@@ -61,7 +64,10 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     first = args[0] if args and is_node(args[0]) else None
     rank = len(shapes[node]) if node in shapes else None
     if node.op == "call_module":
-        cls = type(reader.module.get_submodule(node.target))
+        child = reader.module.get_submodule(node.target)
+        cls = type(child)
+        if first is not None and not cls.__module__.startswith("torch."):
+            return child_source_dim(reader, node, child, i)  # by its own forward's steps
         if first is None or len(args) != 1 or not cls.__module__.startswith("torch.nn.modules"):
             return None  # torch's own classes only: a subclass may reshape in its forward
         kind = cls.__name__
@@ -94,6 +100,9 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
         return None
     if rank is None:
         return None
+    joined = joined_dim(reader, node, i, shapes)  # `x + attn(x)`: childdims.py
+    if joined is not None:
+        return joined
     if _is_matmul(node) and len(args) == 2 and all(a in shapes for a in args):
         a, b = args
         if i == rank - 1:

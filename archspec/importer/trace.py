@@ -108,6 +108,7 @@ class Problems:
         self.items: list[Diagnostic] = []
         self._seen: set[tuple[Any, ...]] = set()
         self.bodies: dict[int, Body] = {}  # id(module) -> its body, traced once
+        self.readers: dict[int, Any] = {}  # id(module) -> what read its graph (childdims.py)
         self.example: tuple[Any, Any] | None = None  # (model, example input): slices.py
         self.network: Any = None  # the model imported, whose forward may return a dict
         self.input_shapes: dict[int, tuple[Any, ...]] | None = None  # found when needed
@@ -297,6 +298,7 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
     for diag in [*in_place_aliases(module, graph, problems), *unread]:
         problems.add(diag)
     reader = _GraphReader(module, problems, modes)
+    problems.readers[id(module)] = reader
     body = reader.read(graph)
     body.inputs = reader.inputs  # a block's tensors, when it takes several (inputs.py)
     return body
