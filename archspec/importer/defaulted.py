@@ -140,6 +140,31 @@ def _size_read(value: Any) -> bool:
     return value.target is operator.getitem and _size_read(value.args[0])
 
 
+#: arithmetic a forward does on sizes (`H * W`, `C // heads`), whose result is a size too
+_SIZE_ARITHMETIC = ("add", "sub", "mul", "floordiv", "truediv", "mod", "neg")
+
+
+def size_value(value: Any) -> bool:
+    """Whether a traced value is sizes read in forward, not a tensor: a size read
+    (_size_read), arithmetic of sizes and numbers (`H * W`), or a tuple or list of such
+    (PVT-v2's `feat_size = (H, W)` given to its blocks)."""
+    import operator
+
+    if isinstance(value, list | tuple):
+        return (
+            bool(value)
+            and all(size_value(v) or type(v) is int for v in value)
+            and any(hasattr(v, "op") for v in value)
+        )
+    if _size_read(value):
+        return True
+    if not hasattr(value, "op") or value.op != "call_function":
+        return False
+    arithmetic = value.target in tuple(getattr(operator, n) for n in _SIZE_ARITHMETIC)
+    nodes = value.all_input_nodes
+    return arithmetic and bool(nodes) and all(size_value(n) for n in nodes)
+
+
 def other_than_one_tensor(child: Any, args: Any, kwargs: dict[str, Any]) -> str:
     """How a call gives a child other than tensors and its own defaults, for the refusal to
     say: `with scale=2.0 (its default: 1.0)`, `with *xs=(x,)`, `with c=[x, y]`."""
@@ -165,8 +190,8 @@ def other_than_one_tensor(child: Any, args: Any, kwargs: dict[str, Any]) -> str:
     plain = defaulted(child)
     parts: list[str] = []
     for name, value in extra:
-        if _size_read(value):  # ENet's `self.tconv(x, output_size=input_size)`
-            parts.append(f"{name}={value.name}, sizes read in forward")
+        if size_value(value):  # ENet's `self.tconv(x, output_size=input_size)`
+            parts.append(f"{name}={_shown(value)}, sizes read in forward")
             continue
         if (hasattr(value, "op") and not name.startswith("*")) or is_default(value, name, plain):
             continue  # a tensor for an argument of its own, or its default: no problem

@@ -17,7 +17,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from ..ops.names import check_name
-from .defaulted import defaulted, is_default
+from .defaulted import defaulted, is_default, size_value
 from .where import describe, diagnostic, span_of_class
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -129,6 +129,8 @@ def tensors_call(
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue  # nothing passed to it (else `given` keeps it, below)
         value = given.pop(p.name, p.default)
+        if size_value(value):  # sizes read in forward (PVT-v2's `blk(x, (H, W))`): no input
+            return None
         if hasattr(value, "op"):
             tensors.append((p.name, value))
         elif _tensor_list(value):  # VoVNet's `self.conv_mid(x, [x])`: an input per item
