@@ -77,6 +77,11 @@ def _builds_same(op: Op, attrs: dict[str, Any], module: nn.Module) -> bool:
         return False
     if _after_name(repr(built)) == _after_name(repr(module)):
         return _same_code(type(built), type(module)) or _same_graph(built, module)
+    if op.read_by_running:  # a class of the model's own that draws random numbers
+        from ..ops.reading import runs_alike
+
+        with torch.device("cpu"):
+            return runs_alike(op.build(attrs), module)
     # a repr of its own (timm's ScaledStdConv2d shows a Conv2d's): the forward decides
     return _same_graph(built, module)
 

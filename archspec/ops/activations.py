@@ -279,7 +279,16 @@ class StochasticDepth(Op):
     torch_name = "StochasticDepth"
     category = "dropout"
     emits_words = frozenset({"mode"})
+    read_by_running = True
     summary = "drops residual branches in training (torchvision.ops.StochasticDepth)"
+
+    def read_module(self, module: Any) -> dict[str, Any] | None:
+        """torchvision's StochasticDepth by its name and fields, or a module of the model's
+        own that draws and scales as it does (timm's DropPath), found by running it."""
+        from .reading import random_reading
+
+        fields = super().read_module(module)
+        return fields or random_reading(self, module, {"mode": ("row", "batch")})
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs

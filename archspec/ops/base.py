@@ -285,6 +285,8 @@ class Op:
     #: reads from a param is written as the instance's, and the params it reads decide the
     #: class (the callee `activation`'s `fn` chooses, a `parameter`'s `init`)
     emits_words: ClassVar[frozenset[str]] = frozenset()
+    #: import compares a reading by running both modules (importer/leaves.py), not by name
+    read_by_running: ClassVar[bool] = False
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         raise NotImplementedError

@@ -97,3 +97,81 @@ def scaled_std_reading(op: Op, module: Any) -> dict[str, Any] | None:
                 return fields | {"scaled": True, "gamma": gamma}
             gamma = math.nextafter(gamma, math.inf if gamma * fan_in**-0.5 < scale else 0.0)
     return None
+
+
+#: the inputs a module of no tensors is run on to compare it with a kind's (reading by
+#: running): several ranks, a batch large enough that a per-sample draw differs from one
+#: per batch, each from several seeds of torch's generator
+_RUN_SHAPES = ((8, 3, 4, 5), (8, 6, 5), (8, 7))
+_RUN_SEEDS = (0, 1, 2)
+
+
+def runs_alike(ours: nn.Module, theirs: nn.Module) -> bool:
+    """Whether two modules of no tensors and no children return the same values, bit for
+    bit, in training and in eval mode, on inputs of several ranks from several seeds, and
+    leave torch's generator in the same state: they draw the same random numbers and do
+    the same with them (timm's DropPath and torchvision's StochasticDepth). Both modules'
+    modes and the caller's random state are left as they were."""
+    import torch
+
+    modules = (ours, theirs)
+    if any(list(m.parameters()) or list(m.buffers()) or m._modules for m in modules):
+        return False
+    modes = [m.training for m in modules]
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            return all(
+                _alike(modules, shape, seed, training)
+                for training in (True, False)
+                for shape in _RUN_SHAPES
+                for seed in _RUN_SEEDS
+            )
+    except Exception:  # a module that fails on one of the inputs computes something else
+        return False
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+
+
+def _alike(
+    modules: tuple[nn.Module, ...], shape: tuple[int, ...], seed: int, training: bool
+) -> bool:
+    import torch
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(100 + seed))
+    results = []
+    for m in modules:
+        m.train(training)
+        torch.manual_seed(seed)
+        out = m(x.clone())
+        results.append((out, torch.get_rng_state()))
+    (a, state_a), (b, state_b) = results
+    same = isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+    return same and a.dtype == b.dtype and torch.equal(a, b) and torch.equal(state_a, state_b)
+
+
+def random_reading(
+    op: Op, module: nn.Module, words: dict[str, tuple[str, ...]]
+) -> dict[str, Any] | None:
+    """The fields of a kind that draws random numbers (stochastic_depth) for a module of the
+    model's own without tensors (timm's `DropPath(drop_prob)`): each of its float attributes
+    in (0, 1] tried as the kind's one float field, with each of the `words` fields' words,
+    until the kind's module runs alike (`runs_alike`); None when none does."""
+    import itertools
+
+    import torch
+
+    if type(module).__module__.startswith("torch.") or list(module.parameters()):
+        return None
+    floats = [v for v in vars(module).values() if type(v) is float and 0.0 < v <= 1.0]
+    (number,) = [
+        n for n, f in op.spec.model_fields.items() if n not in META_FIELDS and n not in words
+    ]
+    for value in dict.fromkeys(floats):
+        for choice in itertools.product(*words.values()):
+            fields = {number: value, **dict(zip(words, choice))}
+            with torch.device("cpu"):
+                built = op.build(fields)
+            if runs_alike(built, module):
+                return fields
+    return None
