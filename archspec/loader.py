@@ -27,6 +27,7 @@ from .loader_text import number_surprise as _number_surprise
 from .loader_text import shown_scalar as shown_scalar
 from .specbytes import MAX_BYTES as MAX_BYTES
 from .specbytes import read_spec_text as read_spec_text
+from .yaml12 import core_int, core_schema, declares_12
 from .yaml_floats import PyLoader, with_exponent_floats
 
 #: Limits for untrusted input; generous for real specs, fatal for hostile ones. The shipped
@@ -112,9 +113,15 @@ _CLoader = (
 )
 
 
+_CLoader12 = core_schema(type("_CLoader12", (_MemoResolver, _CSafe), {})) if _CSafe else None
+_PyLoader12 = core_schema(type("_PyLoader12", (yaml.SafeLoader,), {}))
+
+
 def _make_loader(text: str) -> yaml.SafeLoader:
     """The parser and composer of `text`: libyaml's when available (several times faster),
-    else PyYAML's."""
+    else PyYAML's; by YAML 1.2's core schema where the text says `%YAML 1.2` (yaml12.py)."""
+    if declares_12(text):
+        return (_CLoader12 or _PyLoader12)(text)  # type: ignore[no-any-return]
     if _CLoader is not None:
         return _CLoader(text)  # type: ignore[no-any-return]
     return PyLoader(text)
@@ -544,6 +551,16 @@ class _Builder:
         at, text = node.start_mark.index, self.doc.text
         if at < len(text) and text[at] in "!&" and _NON_SPECIFIC.match(text, at):
             return node.value  # `! 12`: YAML's non-specific tag keeps a scalar text, `12`
+        if tag == "tag:yaml.org,2002:int" and getattr(self.loader, "core_schema", False):
+            value = core_int(node.value, _MAX_INT_CHARS)  # `%YAML 1.2`: 010 is 10
+            if value is None or abs(value) > MAX_INT:
+                raise self._fail(
+                    node,
+                    "E104",
+                    f"integer {shown_scalar(node.value)} is out of range (|n| <= 10^15)",
+                    "sizes, counts and seeds fit in 10^15",
+                )
+            return value
         if tag == "tag:yaml.org,2002:int" and _DECIMAL.match(node.value):
             value = int(node.value)  # SafeConstructor's value for a plain decimal
             if abs(value) <= MAX_INT:

@@ -48,6 +48,11 @@ def yaml_hint(problem: str, text: str, mark: Any) -> str:
         return lookalike
     if "mapping values are not" in problem:
         return _COLON_HINT
+    if "incompatible YAML document" in problem:  # `%YAML 2.0`, `%YAML 1.3`
+        return (
+            "archspec reads YAML 1.1, or YAML 1.2 under `%YAML 1.2`: write one of those "
+            "versions, or drop the directive (a spec without one is read as YAML 1.1)"
+        )
     if "did not find expected ','" not in problem or mark is None:
         return _YAML_HINT
     lines = text.splitlines()

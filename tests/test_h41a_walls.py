@@ -45,3 +45,62 @@ def test_the_non_specific_tag_keeps_a_scalar_text() -> None:
     assert report.ok, report.diagnostics
     (d,) = archspec.check(spec.replace("! on", "! 12")).diagnostics
     assert d.code == "E204" and "'12' is not a valid name" in d.message
+
+
+YAML12 = """\
+%YAML 1.2
+---
+archspec: 1
+name: net
+input: [N, 4]
+params:
+  mode: on
+  width: 010
+  octal: 0o10
+  hexa: 0x10
+  clock: 1:20
+  big: 1_000
+  flag: True
+layers:
+  - {name: fc, type: linear, out_features: width}
+"""
+
+
+def test_a_yaml_1_2_directive_reads_the_spec_by_the_core_schema() -> None:
+    """`%YAML 1.2` was parsed, then read by YAML 1.1's rules all the same: `on` was True,
+    `010` E101 as the octal 8, `1:20` E101 as base 60."""
+    from archspec.loader import load_yaml
+
+    params = load_yaml(YAML12).data["params"]
+    assert params == {
+        "mode": "on",
+        "width": 10,
+        "octal": 8,
+        "hexa": 16,
+        "clock": "1:20",
+        "big": "1_000",
+        "flag": True,
+    }
+    assert type(params["width"]) is int and type(params["flag"]) is bool
+    graph = archspec.build_graph(YAML12)
+    assert graph.output_shapes[0][-1] == archspec.dims.Dim.of(10)
+    # the same text without the directive is YAML 1.1: `010` is refused as the octal 8
+    with pytest.raises(archspec.ArchSpecError) as info:
+        load_yaml(YAML12.replace("%YAML 1.2\n", "").replace("  clock: 1:20\n", ""))
+    assert info.value.diagnostics[0].code == "E101"
+    assert "octal" in info.value.diagnostics[0].message
+    # comments and a BOM may come first; a 1.1 directive keeps 1.1
+    assert load_yaml("\ufeff# a spec\n\n%YAML 1.2\n---\na: on\n").data == {"a": "on"}
+    assert load_yaml("%YAML 1.1\n---\na: on\n").data == {"a": True}
+    # a plain word the writer meant as a boolean says so where it is read
+    text = YAML12.replace("out_features: width}", "out_features: width, bias: on}")
+    (d,) = archspec.check(text).diagnostics
+    assert d.code == "E302" and "`on` is text here, not a boolean" in d.hint
+    assert "write true or false" in d.hint
+
+
+def test_a_yaml_version_archspec_does_not_read_says_which_it_does() -> None:
+    report = archspec.check(YAML12.replace("%YAML 1.2", "%YAML 1.3"))
+    (d,) = report.diagnostics
+    assert d.code == "E101" and (d.span.line, d.span.col) == (1, 1)
+    assert "YAML 1.2 under `%YAML 1.2`" in d.hint

@@ -134,6 +134,12 @@ def input_symbol_hint(
     `x.transpose(1, 2).reshape(B, C, H, W)`), which a departition of one-token groups takes
     from that map. Other messages keep `hint`."""
     name = unknown_name(message)
+    if name is not None and name.lower() in ("yes", "no", "on", "off", "y", "n"):
+        return (  # text where YAML 1.1 has a boolean: quoted, or a `%YAML 1.2` spec
+            f"`{name}` is text here, not a boolean (YAML 1.2, which a spec opening with `%YAML "
+            "1.2` is read by, and a quoted word leave yes, no, on and off text): write true or "
+            "false"
+        )
     if name is None or name not in input_dims:
         return hint
     if reader is not None and _FOLD_FIELDS.get(reader[0]) == reader[1]:
