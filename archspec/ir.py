@@ -218,6 +218,9 @@ class Module:
     switches: tuple[tuple[str, str], ...] = ()
     #: `switches` as expressions with where their names come from (what emitters read)
     switch_exprs: tuple[Switch, ...] = ()
+    #: the `key:`s of items a `when` switched off (their switches have no name): the module
+    #: paths a family's `frozen:` may name in a variant that lacks them
+    keys_off: tuple[str, ...] = ()
     #: a block's `let:`s, in the order written (they decide no structure by themselves)
     lets: tuple[Let, ...] = ()
     #: the class's `_version`: torch records it per module in `state_dict()._metadata` and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import archspec
 from archspec.constructs.registry import unregister as unregister_construct
@@ -104,3 +105,77 @@ def test_a_yaml_version_archspec_does_not_read_says_which_it_does() -> None:
     (d,) = report.diagnostics
     assert d.code == "E101" and (d.span.line, d.span.col) == (1, 1)
     assert "YAML 1.2 under `%YAML 1.2`" in d.hint
+
+
+FAMILY = """\
+archspec: 1
+name: net
+input: [N, 3, 32, 32]
+params:
+  use_stem: true
+variants:
+  with_stem: {}
+  plain: {params: {use_stem: false}}
+blocks:
+  Unit:
+    params: {down: {type: bool, default: false}}
+    layers:
+      - {name: conv, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: downsample, type: conv2d, out_channels: 8, kernel_size: 1, when: down}
+layers:
+  - {name: stem, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, when: use_stem}
+  - {key: body.conv, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {key: body.extra, type: conv2d, out_channels: 8, kernel_size: 1, when: use_stem}
+  - {name: unit, type: Unit, down: use_stem}
+  - {name: head, type: conv2d, out_channels: 4, kernel_size: 1}
+frozen: [stem, body.extra, unit.downsample, body.conv]
+"""
+
+
+def _frozen_names(model: torch.nn.Module) -> list[str]:
+    return [n for n, p in model.named_parameters() if not p.requires_grad]
+
+
+def test_a_frozen_path_a_variants_when_switched_off_is_left_out() -> None:
+    """A family's `frozen:` lists paths for every variant; in the variant whose `when:`
+    switched `stem` off it was E305 'names `stem`, which is no module of this network', so
+    the family could not be written at all."""
+    report = archspec.check(FAMILY, variant="plain")
+    assert report.ok, report.diagnostics
+    plain = archspec.compile(FAMILY, variant="plain")
+    assert _frozen_names(plain) == ["body.conv.weight", "body.conv.bias"]
+    full = archspec.compile(FAMILY, variant="with_stem")
+    assert _frozen_names(full) == [
+        "stem.weight",
+        "stem.bias",
+        "body.conv.weight",
+        "body.conv.bias",
+        "body.extra.weight",
+        "body.extra.bias",
+        "unit.downsample.weight",
+        "unit.downsample.bias",
+    ]
+    # a path that is no module under any params is still E305, with its near name
+    (d,) = archspec.check(FAMILY.replace("[stem,", "[stme,"), variant="plain").diagnostics
+    assert d.code == "E305" and "`stme`" in d.message and "`stem`" not in d.hint
+    (d,) = archspec.check(FAMILY.replace("[stem,", "[stme,"), variant="with_stem").diagnostics
+    assert d.code == "E305" and "did you mean `stem`?" in d.hint
+
+
+def test_the_emitted_class_freezes_what_its_when_kept() -> None:
+    """The emitted class takes `use_stem` as an argument; built with use_stem=False its
+    `self.get_submodule("stem")` raised AttributeError: `stem` is not an nn.Module."""
+    single = "\n".join(
+        line
+        for line in FAMILY.splitlines()
+        if not line.startswith(("variants:", "  with_stem", "  plain", "  - {name: unit"))
+    ).replace(" unit.downsample,", "")
+    namespace: dict[str, object] = {}
+    exec(compile(archspec.emit(single), "<emitted>", "exec"), namespace)
+    net = namespace["Net"]
+    for use_stem in (True, False):
+        compiled = archspec.compile(single, params={"use_stem": use_stem})
+        emitted = net(use_stem=use_stem)  # type: ignore[operator]
+        assert list(emitted.state_dict()) == list(compiled.state_dict())
+        assert _frozen_names(emitted) == _frozen_names(compiled), use_stem
+        assert ("stem.weight" in _frozen_names(compiled)) is use_stem

@@ -80,6 +80,7 @@ class Scope:
         "axes",
         "declared_at",
         "index",
+        "keys_off",
         "lists",
         "loops",
         "nested",
@@ -110,6 +111,7 @@ class Scope:
         self.position = 0
         self.auto: dict[str, int] = {}
         self.switches: list[tuple[str, str]] = []
+        self.keys_off: list[str] = []  #: the `key:`s of items switched off (ir.Module's)
         #: the dim holding the channels in each name's output (None: unknown after a layout
         #: change); a name not listed has them at dim 1
         self.axes: dict[str, int | None] = {}

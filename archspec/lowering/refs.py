@@ -157,6 +157,8 @@ def switch_off(
 
         scope.removed.update(quiet_piece_names(item.spec, plan.names_field, env))
     scope.switches.append((own or "", plan.when_text))
+    if plan.key is not None:  # a keyed item's module path is its key
+        scope.keys_off.append(plan.key)
     scope.switch_spans[len(scope.switches) - 1] = lw.span(item.ypath)
     if reads is not None:
         scope.switch_reads[len(scope.switches) - 1] = reads

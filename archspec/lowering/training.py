@@ -7,6 +7,9 @@ that is no block is E205 at the entry. What they do happens in the backends:
 set where it is lowered (constructs/block_call.py). A `frozen:` path names a module of the
 lowered network (a node, a block instance, a container its dotted keys make, or a layer
 inside one), else E305 at the entry; the backends set requires_grad=False on its parameters.
+A path to a module that a `when:` switched off in this build (a family's variant without the
+stem that another variant freezes, or `--set use_stem=false`) names nothing to freeze here and
+is left out: the list is the family's, the typo it would be elsewhere is still E305.
 """
 
 from __future__ import annotations
@@ -66,14 +69,19 @@ def frozen_paths(lw: Lowerer, root: Module) -> tuple[str, ...]:
         return ()
     modules: set[str] = set()
     instances: list[str] = []
+    # the items a `when` switched off, by name or `key:`
+    off = [name for name, _ in root.switches if name] + list(root.keys_off)
     for path, node in iter_nodes(root):
         if node.is_module or node.child is not None:
             parts = path.split(".")
             modules.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
-        if node.child is not None and node.child.block in blocks:
-            instances.append(path)
+        if node.child is not None:
+            names = [name for name, _ in node.child.switches if name] + list(node.child.keys_off)
+            off += [f"{path}.{name}" for name in names]
+            if node.child.block in blocks:
+                instances.append(path)
     for i, path in enumerate(given):
-        if path in modules:
+        if path in modules or any(path == o or path.startswith(f"{o}.") for o in off):
             continue
         close = lw.close_matches(path, sorted(modules))
         hint = f"did you mean `{close[0]}`?" if close else "name a module as state_dict keys do"
@@ -83,7 +91,7 @@ def frozen_paths(lw: Lowerer, root: Module) -> tuple[str, ...]:
             ("frozen", i),
             hint + " (a node's name, or a dotted path into a block or container)",
         )
-    frozen = list(dict.fromkeys(given))
+    frozen = [path for path in dict.fromkeys(given) if path in modules]
     for path in instances:  # outermost first (iter_nodes' order): one inside is frozen already
         if not any(path == f or path.startswith(f"{f}.") for f in frozen):
             frozen.append(path)

@@ -447,6 +447,7 @@ def scope_module(
         args=dict(child.args or {}),
         switches=tuple(scope.switches),
         switch_exprs=_switch_exprs(lw, scope) if scope.switches else (),
+        keys_off=tuple(scope.keys_off),
         lets=tuple(Let(n, text_expr(lw, raw), v) for n, raw, v in child.lets) if child.lets else (),
         input_names=tuple(child.input_names),
         extra_in_shapes=tuple(shape for shape, _ in child.more_inputs),

@@ -138,12 +138,25 @@ class Emitter(Classes, InitRules):
             return []
         pad = INDENT * 2
         items = tuple(Text(lit(p)) for p in paths)
-        loop = format_doc(Group("(", items, ",)" if len(items) == 1 else ")"), 8, "for path in ")
-        loop[-1] += ":"
+        group = Group("(", items, ",)" if len(items) == 1 else ")")
+        note = "# parameters that do not train (`frozen:`, and blocks declared frozen)"
+        switched = {path for path, node in iter_nodes(self.graph.root) if node.when_expr}
+        if not any(p == s or p.startswith(f"{s}.") for p in paths for s in switched):
+            loop = format_doc(group, 8, "for path in ")
+            loop[-1] += ":"
+            return [
+                pad + note,
+                *loop,
+                pad + INDENT + "self.get_submodule(path).requires_grad_(False)",
+            ]
+        # a path a `when` may leave out (its module None in this instance): skipped then
         return [
-            pad + "# parameters that do not train (`frozen:`, and blocks declared frozen)",
-            *loop,
-            pad + INDENT + "self.get_submodule(path).requires_grad_(False)",
+            pad
+            + "# parameters that do not train (`frozen:`, frozen blocks), where a `when` kept them",
+            *format_doc(group, 8, "frozen = "),
+            pad + "for name, module in self.named_modules():",
+            pad + INDENT + "if name in frozen:",
+            pad + INDENT * 2 + "module.requires_grad_(False)",
         ]
 
     def tie_lines(self) -> list[str]:
