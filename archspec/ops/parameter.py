@@ -9,8 +9,9 @@ A parameter node reads no input: its value is the tensor itself, of the shape it
 A `buffer` is the same without learning: `register_buffer(name, tensor)`, in the state_dict
 (`persistent: true`, a relative position index) or not (`persistent: false`, a table that is
 computed again at construction), filled with a constant, `arange` (position ids), `eye` (the
-identity PointNet's T-Net adds to its learned transform) or `relative_position_index`, the
-offset table of window attention (Swin's and MaxViT's).
+identity PointNet's T-Net adds to its learned transform), `tril` (ones on and below the
+diagonal: minGPT's causal mask) or `relative_position_index`, the offset table of window
+attention (Swin's and MaxViT's).
 """
 
 import math
@@ -161,7 +162,7 @@ class ParameterOp(Op):
 
 
 #: a buffer's fills
-FILLS = ("constant", "arange", "eye", "relative_position_index", "distance_index")
+FILLS = ("constant", "arange", "eye", "tril", "relative_position_index", "distance_index")
 
 
 def _buffer_spec() -> type[LayerSpec]:
@@ -178,9 +179,10 @@ def _buffer_spec() -> type[LayerSpec]:
         fill: Word(FILLS) = Field(  # type: ignore[valid-type]
             "constant",
             description="every element `value`; 0, 1, ... in order; ones on the diagonal of the "
-            "last two dims (torch.eye); for shape [h * w, h * w], the row of each pair's "
-            "offset in an h x w window's bias table (`window`); or each query's (`stride` "
-            "apart) distance to each key of an h x w map, |dy| * w + |dx| (distance_index)",
+            "last two dims (torch.eye), or on and below it (tril: a causal mask); for shape "
+            "[h * w, h * w], the row of each pair's offset in an h x w window's bias table "
+            "(`window`); or each query's (`stride` apart) distance to each key of an h x w "
+            "map, |dy| * w + |dx| (distance_index)",
         )
         value: Float() = Field(0.0, description="the constant (`fill: constant`)")  # type: ignore[valid-type]
         window: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
@@ -278,10 +280,11 @@ class BufferOp(Op):
         shape = _bounded_shape(attrs, "buffer")
         if attrs["fill"] == "constant":
             _check_value(attrs)
-        if attrs["fill"] == "eye" and len(_dims(attrs)) < 2:
+        if attrs["fill"] in ("eye", "tril") and len(_dims(attrs)) < 2:
             raise ShapeFailure(
                 "E409",
-                f"fill eye needs a shape of two dims or more (rows, columns), not {_dims(attrs)}",
+                f"fill {attrs['fill']} needs a shape of two dims or more (rows, columns), not "
+                f"{_dims(attrs)}",
                 "give `shape: [n, n]` (torch.eye(n)), then `reshape` it if a flat identity is "
                 "wanted, as PointNet's `eye(3).flatten()`",
                 "shape",
@@ -319,6 +322,9 @@ class BufferOp(Op):
             return torch.arange(math.prod(dims), dtype=dtype).reshape(dims)
         if attrs["fill"] == "eye":
             return torch.eye(dims[-2], dims[-1], dtype=dtype).expand(dims).contiguous()
+        if attrs["fill"] == "tril":
+            ones = torch.ones(dims[-2], dims[-1], dtype=dtype)
+            return torch.tril(ones).expand(dims).contiguous()
         if attrs["fill"] == "relative_position_index":
             from .partition_modules import maxvit_relative_position_index
 
@@ -338,6 +344,10 @@ class BufferOp(Op):
             rows, cols = (lit(d) for d in _dims(a)[-2:])
             eye = f"torch.eye({rows}, {cols}, {dtype})"
             return eye if len(_dims(a)) == 2 else f"{eye}.expand({dims}).contiguous()"
+        if a["fill"] == "tril":
+            rows, cols = (lit(d) for d in _dims(a)[-2:])
+            tril = f"torch.tril(torch.ones({rows}, {cols}, {dtype}))"
+            return tril if len(_dims(a)) == 2 else f"{tril}.expand({dims}).contiguous()"
         if a["fill"] == "relative_position_index":
             h, w = _window(a)
             return f"maxvit_relative_position_index({lit(h)}, {lit(w)}).to(torch.{a['dtype']})"

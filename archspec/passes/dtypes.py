@@ -41,6 +41,8 @@ PICKS = frozenset({"index"})
 WITH_INDICES = frozenset(f"maxpool{n}d_with_indices" for n in (1, 2, 3))
 #: Unpools: values (float) placed at int64 indices (the second input).
 UNPOOLS = frozenset(f"maxunpool{n}d{a}" for n in (1, 2, 3) for a in ("", "_as"))
+#: A value written where a mask (the second input) matches: a mask of any dtype, compared.
+MASKS = frozenset({"masked_fill"})
 
 
 #: Kinds whose output holds exactly the values of their input (the same set, moved or
@@ -105,6 +107,8 @@ def buffer_range(node: Node) -> Range:
     if a.get("fill") == "eye":  # zeros off the diagonal, unless every element is on it
         rows, cols = (d.value for d in node.shape[-2:])
         return (1 if rows == cols == 1 else 0), 1
+    if a.get("fill") == "tril":  # zeros above the diagonal, unless there is none
+        return (1 if node.shape[-1].value == 1 else 0), 1
     if a.get("fill") == "relative_position_index":  # the rows of a (2h - 1)(2w - 1) table
         window = a.get("window")
         if window is None:  # a square s x s window, shape [s * s, s * s]
@@ -142,6 +146,9 @@ def buffer_listed(node: Node) -> Listed | None:
     if a.get("fill") == "eye" and len(shape) >= 2:
         rows, cols = shape[-2:]
         return shape, [int(k % (rows * cols) // cols == k % cols) for k in range(numel)]
+    if a.get("fill") == "tril" and len(shape) >= 2:
+        rows, cols = shape[-2:]
+        return shape, [int(k % cols <= k % (rows * cols) // cols) for k in range(numel)]
     if a.get("fill") == "relative_position_index" and len(shape) == 2:
         window = a.get("window")
         if window is None:
@@ -305,6 +312,8 @@ def _walk(
         elif kind in UNPOOLS:  # float values at int64 indices: float out
             if read[0] or not read[1]:
                 errors.append(_unpool_inputs(node, read[0]))
+        elif kind in MASKS and not read[0]:
+            continue  # a float tensor masked by one of any dtype: float out
         elif not any(read) or kind in _TO_FLOAT or (kind in _FIRST and not read[0]):
             continue  # float out (an expand's values are its first input's)
         elif kind in _FIRST:  # its other input gives a size: int64 as its first is

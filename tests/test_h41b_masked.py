@@ -1,0 +1,173 @@
+"""`masked_fill` and `fill: tril`: the causal attention of minGPT and of nanoGPT without flash
+attention, `att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))` over a buffer
+`torch.tril(torch.ones(n, n)).view(1, 1, n, n)`. A spec had no kind that writes a value
+where a mask holds and no fill that makes such a mask, so this attention was not
+expressible; now the spec (tests/h41b/nanogpt_masked.yaml) is that network, compiled and
+emitted: keys, counts, strict loads both ways, outputs to the bit."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import archspec
+from tests.newuser36.facts import state_dict_facts
+from tests.newuser40 import references
+from tests.newuser40.cases import example
+from tests.parity.weights import fill_deterministic
+
+HERE = Path(__file__).parent / "h41b"
+
+
+class MaskedAttention(nn.Module):
+    """nanoGPT's CausalSelfAttention on its path without flash attention (minGPT's)."""
+
+    def __init__(self, n_embd: int = 32, n_head: int = 4, block_size: int = 16) -> None:
+        super().__init__()
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.attn_dropout = nn.Dropout(0.0)
+        self.resid_dropout = nn.Dropout(0.0)
+        self.n_head, self.n_embd = n_head, n_embd
+        mask = torch.tril(torch.ones(block_size, block_size))
+        self.register_buffer("bias", mask.view(1, 1, block_size, block_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
+        att = F.softmax(att, dim=-1)
+        att = self.attn_dropout(att)
+        y = att @ v
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MaskedGPT(references.GPT):
+    """nanoGPT without flash attention: the causal mask, the head tied to the embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for block in self.transformer.h:
+            block.attn = MaskedAttention()
+        self.transformer.wte.weight = self.lm_head.weight
+
+
+def _reference() -> nn.Module:
+    model = MaskedGPT().eval()
+    state = fill_deterministic(
+        model.state_dict(), keep=[k for k in model.state_dict() if k.endswith("attn.bias")]
+    )
+    state["transformer.wte.weight"] = state["lm_head.weight"]
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def _outputs(model: nn.Module, shape: tuple[int, ...]) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(example(shape, "int64"))
+
+
+def test_nanogpt_without_flash_attention_is_a_spec() -> None:
+    spec = str(HERE / "nanogpt_masked.yaml")
+    assert archspec.check(spec).ok
+    reference = _reference()
+    namespace: dict[str, object] = {}
+    exec(compile(archspec.emit(spec), "nanogpt_masked.py", "exec"), namespace)
+    emitted = namespace["NanogptMasked"]()  # type: ignore[operator]
+    fresh = archspec.compile(spec)
+    for ours in (fresh, emitted):
+        # the mask is built as nanoGPT builds it: the fresh network masks the future
+        assert torch.equal(ours.transformer.h[1].attn.bias, reference.transformer.h[1].attn.bias)
+        count = sum(p.numel() for p in ours.parameters())
+        assert count == sum(p.numel() for p in reference.parameters()) == 41_984
+        assert state_dict_facts(ours.state_dict()) == state_dict_facts(reference.state_dict())
+        ours.load_state_dict(reference.state_dict(), strict=True)
+        reference.load_state_dict(ours.state_dict(), strict=True)
+        for shape in [(2, 11), (1, 16), (1, 1)]:
+            assert torch.equal(_outputs(ours, shape), _outputs(reference, shape))
+    assert "att = att.masked_fill(" not in archspec.emit(spec)  # the spec's own names
+    assert 'masked_fill(mask == 0, float("-inf"))' in archspec.emit(spec)
+
+
+CAUSAL = """\
+archspec: 1
+name: causal
+input: [N, T, 8]
+layers:
+  - {name: q, type: linear, out_features: 8}
+  - {name: k, type: linear, out_features: 8, from: input}
+  - {name: att, type: matmul, transpose: true, from: [q, k]}
+  - {name: bias, type: buffer, shape: [1, 6, 6], fill: tril, dtype: DTYPE}
+  - {name: rows, type: slice_as, dim: 1, like_dim: 1, from: [bias, att]}
+  - {name: mask, type: slice_as, dim: 2, like_dim: 2, from: [rows, att]}
+  - {name: masked, type: masked_fill, value: VALUE, from: [att, mask]EXTRA}
+"""
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value", "extra", "equal_to", "fill"),
+    [
+        ("float32", "-inf", "", 0, float("-inf")),
+        ("int64", "-1e9", "", 0, -1e9),
+        ("float32", "2.5", ", equal_to: 1", 1, 2.5),
+        ("int64", "inf", ", equal_to: 1", 1, float("inf")),
+    ],
+)
+def test_masked_fill_writes_the_value_where_the_mask_equals(
+    dtype: str, value: str, extra: str, equal_to: int, fill: float
+) -> None:
+    text = CAUSAL.replace("DTYPE", dtype).replace("VALUE", value).replace("EXTRA", extra)
+    report = archspec.check(text)
+    assert report.ok and "with 1 <= T <= 6" in report.domain_text
+    model = archspec.compile(text).eval()
+    mask = torch.tril(torch.ones(6, 6, dtype=getattr(torch, dtype)))
+    assert torch.equal(model.bias[0], mask)
+    x = torch.randn(2, 5, 8)
+    with torch.no_grad():
+        att = model.q(x) @ model.k(x).transpose(-2, -1)
+        expected = att.masked_fill(mask[:5, :5] == equal_to, fill)
+        assert torch.equal(model(x), expected)
+    namespace: dict[str, object] = {}
+    exec(compile(archspec.emit(text), "causal.py", "exec"), namespace)
+    emitted = namespace["Causal"]().eval()  # type: ignore[operator]
+    emitted.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(emitted(x), expected)
+
+
+@pytest.mark.parametrize(
+    ("layer", "code", "words"),
+    [
+        # a mask that does not broadcast against the scores (5 against 8 features)
+        ("{name: masked, type: masked_fill, value: -inf, from: [att, k]}", "E402", "masked_fill"),
+        ("{name: masked, type: masked_fill, value: -infinity, from: [att, mask]}", "E302", "-inf"),
+        ("{name: masked, type: masked_fill, from: [att, mask]}", "E203", "value"),
+        ("{name: masked, type: masked_fill, value: 0, from: [att]}", "E305", "masked_fill"),
+    ],
+)  # fmt: skip
+def test_a_masked_fill_that_cannot_run_is_an_error_at_its_line(
+    layer: str, code: str, words: str
+) -> None:
+    lines = CAUSAL.replace("DTYPE", "float32").replace("[N, T, 8]", "[N, 5, 8]").splitlines()
+    text = "\n".join([*lines[:-1], f"  - {layer}", ""])
+    report = archspec.check(text)
+    assert not report.ok
+    diag = report.diagnostics[0]
+    assert diag.code == code and words in f"{diag.message} {diag.hint}", diag
+    assert diag.span is not None and diag.span.line == 11
+
+
+def test_a_tril_buffer_needs_two_dims() -> None:
+    text = CAUSAL.replace("[1, 6, 6], fill: tril", "[6], fill: tril").replace("DTYPE", "float32")
+    diag = archspec.check(text.replace("VALUE", "0").replace("EXTRA", "")).diagnostics[0]
+    assert diag.code == "E409" and "fill tril needs a shape of two dims" in diag.message
