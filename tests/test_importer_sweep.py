@@ -59,17 +59,32 @@ class PassesList(nn.Module):
         return self.features([x])
 
 
-def test_a_list_given_to_a_child_is_refused_naming_the_child_as_the_source_does() -> None:
+def test_a_list_given_to_a_child_is_an_input_per_item() -> None:
+    # refused until session 40 (E904 'passes `self.features` a list'); since session 41
+    # the child is traced with a Python list of one input per item
+    text = roundtrip(PassesList(), (1, 3, 4, 4))
+    assert "{name: features, type: TakesList}" in text
+
+
+class PassesLayerList(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv([x])
+
+
+def test_a_list_given_to_a_layer_is_refused_naming_the_layer_as_the_source_does() -> None:
     with pytest.raises(ImportFailure) as info:
-        archspec.from_module(PassesList(), torch.zeros(1, 3, 4, 4))
+        archspec.from_module(PassesLayerList(), torch.zeros(1, 3, 4, 4))
     (first,) = [d for d in info.value.diagnostics if "a list" in d.message]
     assert first.code == "E904"
-    assert "forward passes `self.features` a list" in first.message
-    # blocks take several tensors now: the hint says to pass them so (a YOLO `Detect`)
-    assert "pass its tensors as arguments" in (first.hint or "")
+    assert "forward passes `self.conv` a list" in first.message
+    assert "a module of your own whose forward takes the list" in (first.hint or "")
     assert first.span is not None and first.span.file == __file__
     with open(__file__, encoding="utf-8") as fh:
-        assert "self.features([x])" in fh.read().splitlines()[first.span.line - 1]
+        assert "self.conv([x])" in fh.read().splitlines()[first.span.line - 1]
 
 
 class LayerNorm2d(nn.LayerNorm):

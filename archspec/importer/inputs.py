@@ -73,9 +73,10 @@ def input_names(reader: Any, placeholders: list[Any]) -> list[str] | None:
     reader.names[first] = "input"
     if not others:
         return None
-    declared = [_legal(str(first.target)) or "x"]
+    keyed = _key_names(reader)
+    declared = [_legal(keyed.get(str(first.target), "")) or _legal(str(first.target)) or "x"]
     for node in others:
-        name = _legal(str(node.target))
+        name = _legal(keyed.get(str(node.target), "")) or _legal(str(node.target))
         if name is None or name in reader.taken or name in declared:
             reader.fail(
                 "E904",
@@ -91,6 +92,16 @@ def input_names(reader: Any, placeholders: list[Any]) -> list[str] | None:
     if declared[0] in declared[1:] or declared[0] in reader.taken:
         declared[0] = next(f"x{k}" for k in range(len(declared) + 1) if f"x{k}" not in declared)
     return declared
+
+
+def _key_names(reader: Any) -> dict[str, str]:
+    """The placeholders fx made for a dict a caller gives (`input_1`, `input_2` for forward's
+    `input`), each by its key (`low`, `high`) where that names an input: not a child's."""
+    found: dict[str, str] = {}
+    for arg, keys in reader.problems.passed.get(id(reader.module), {}).items():
+        if isinstance(keys, tuple):
+            found |= {f"{arg}_{i}": k for i, k in enumerate(keys, 1) if k not in reader.taken}
+    return found
 
 
 def _legal(name: str) -> str | None:
@@ -121,7 +132,9 @@ def tensors_call(
     if len(args) > len(named) or set(kwargs) & {p.name for p in named[: len(args)]}:
         return None
     given = {**{p.name: a for p, a in zip(named, args, strict=False)}, **kwargs}
-    if not named or not hasattr(given.get(named[0].name), "op"):
+    first = given.get(named[0].name) if named else None
+    spread = _tensor_list(first) or _tensor_dict(first)  # `self.detect([p3, p4, p5])`
+    if not hasattr(first, "op") and not spread:
         return None  # a tensor first, positionally or by keyword (`self.att(g=d, x=e)`)
     plain = defaulted(child)
     tensors = []
@@ -135,9 +148,11 @@ def tensors_call(
             tensors.append((p.name, value))
         elif _tensor_list(value):  # VoVNet's `self.conv_mid(x, [x])`: an input per item
             tensors.extend((f"{p.name}[{k}]", v) for k, v in enumerate(value))
+        elif _tensor_dict(value):  # LRASPP's head given the backbone's {"low":, "high":}
+            tensors.extend((f"{p.name}[{k!r}]", v) for k, v in value.items())
         elif not is_default(value, p.name, plain):
             return None  # no default, or a value of its own: a call a spec cannot state
-    return tensors if len(tensors) >= 2 and not given else None
+    return tensors if (len(tensors) >= 2 or spread) and not given else None
 
 
 def positional_calls(module: nn.Module, graph: Any) -> None:
@@ -179,16 +194,37 @@ def _tensor_list(value: Any) -> bool:
     return isinstance(value, list | tuple) and bool(value) and all(hasattr(v, "op") for v in value)
 
 
-def given_args(child: nn.Module, tensors: list[tuple[str, Any]]) -> dict[str, int | None]:
+def _tensor_dict(value: Any) -> bool:
+    """A dict of traced tensors by text keys, one at least (FeaturePyramidNetwork's input)."""
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(isinstance(k, str) and hasattr(v, "op") for k, v in value.items())
+    )
+
+
+#: how a call gives an argument of a child's forward (Problems.passed): None a tensor for
+#: one with a default, a number a list of that many tensors, a tuple of keys a dict of them
+Given = int | tuple[str, ...] | None
+
+
+def given_args(child: nn.Module, tensors: list[tuple[str, Any]]) -> dict[str, Given]:
     """The arguments of the child's forward its trace takes as a call gives them (Problems.
-    passed): one with a default given a tensor (None: an input, not its default) and one
-    given a list of tensors (its length: that many inputs, `children[0]`, ...)."""
+    passed): one with a default given a tensor (None: an input, not its default), one
+    given a list of tensors (its length: that many inputs, `children[0]`, ...) and one
+    given a dict of tensors (its keys, in order: `input['low']`, ...)."""
+    import ast
+
     plain = defaulted(child)
-    given: dict[str, int | None] = {}
+    given: dict[str, Given] = {}
     for name, _ in tensors:
         arg, _, item = name.partition("[")
-        if item:
-            given[arg] = (given.get(arg) or 0) + 1
+        if item[:1] in ("'", '"'):  # a dict's key, as repr wrote it
+            keys = given.get(arg)
+            given[arg] = (*(keys if isinstance(keys, tuple) else ()), ast.literal_eval(item[:-1]))
+        elif item:
+            count = given.get(arg)
+            given[arg] = (count if isinstance(count, int) else 0) + 1
         elif arg in plain:
             given[arg] = None
     return given
@@ -198,9 +234,12 @@ def traced_args(module: nn.Module, problems: Any) -> dict[str, Any]:
     """fx's `concrete_args` for a module's forward: each defaulted argument its caller gives
     nothing takes its default (defaulted.py), and an argument given a list of n tensors is a
     list of n placeholders, so that the forward walks a Python list (`concat_list.append(
-    module(x))`, `torch.cat(concat_list, 1)`: each item an input of the block)."""
+    module(x))`, `torch.cat(concat_list, 1)`: each item an input of the block), and one
+    given a dict a dict of placeholders by its keys (LRASPP's head reads `input["low"]`)."""
     from torch.fx._symbolic_trace import PH
 
     passed = problems.passed.get(id(module), {})
     concrete: dict[str, Any] = {k: v for k, v in defaulted(module).items() if k not in passed}
-    return concrete | {k: [PH] * n for k, n in passed.items() if n is not None}
+    lists = {k: [PH] * n for k, n in passed.items() if isinstance(n, int)}
+    dicts = {k: dict.fromkeys(n, PH) for k, n in passed.items() if isinstance(n, tuple)}
+    return concrete | lists | dicts

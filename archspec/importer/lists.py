@@ -8,29 +8,35 @@ These functions work on a trace._GraphReader (`reader`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .defaulted import one_tensor_call
 from .trace import Item, body_of
 from .where import describe, span_from_stack
 
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
 
 def joined(reader: Any, node: Any, target: str, values: Any) -> Any:
     """A child given a list of tensors that its forward concatenates first: the list
-    becomes a `concat` node here (one tensor: itself), the child reads that."""
+    becomes a `concat` node here (one tensor: itself), the child reads that. A block whose
+    forward reads the list otherwise (a YOLO head's `for m, x in zip(self.m, xs)`): `values`
+    as given, each item an input of the block (inputs.tensors_call)."""
     child = reader.module.get_submodule(target) if "." not in target else None
-    body = body_of(child, reader.problems) if child is not None else None
     nodes = list(values)
     inputs = reader._inputs(tuple(nodes)) if all(hasattr(v, "op") for v in nodes) else None
+    if child is not None and inputs and _items_read(child, reader.problems):
+        return values
+    body = body_of(child, reader.problems) if child is not None else None
     if body is None or body.list_input is None or not inputs:
         reader.fail(
             "E904",
             f"{describe(type(reader.module))}.forward passes `self.{target}` a list",
             node,
-            "a spec's layers read one tensor and its blocks one per argument, never a list: "
-            "a list is stated only when the child's forward starts by concatenating it "
-            "(torch.cat(inputs, dim)); else pass its tensors as arguments "
-            "(`self.detect(p3, p4)` to `forward(self, p3, p4)`), a block of several inputs",
+            "a layer (or an nn.Sequential) reads one tensor: give it one, or hold it in a "
+            "module of your own whose forward takes the list (a block of an input per "
+            "item) or starts by concatenating it (torch.cat(inputs, dim))",
         )
         return None
     if len(inputs) == 1:
@@ -44,6 +50,26 @@ def joined(reader: Any, node: Any, target: str, values: Any) -> Any:
     reader.items.append(item)
     reader.joins[node] = (name,)
     return node
+
+
+def _items_read(child: nn.Module, problems: Any) -> bool:
+    """Whether a block given a list reads its items rather than concatenating it first
+    (DenseNet's layers, read as one input): a trial trace of its forward with the list as
+    one value, whose body and problems are dropped when it is not DenseNet's, so that the
+    child is traced with an input per item instead."""
+    from .leaves import read_leaf
+    from .trace import is_plain_sequential
+
+    if read_leaf(child) is not None or is_plain_sequential(child):
+        return False
+    if id(child) in problems.bodies:  # traced before: DenseNet's, or given a list already
+        return problems.bodies[id(child)].list_input is None and id(child) in problems.passed
+    items, seen = list(problems.items), set(problems._seen)
+    if body_of(child, problems).list_input is not None:
+        return False
+    problems.items[:], problems._seen = items, seen
+    del problems.bodies[id(child)]
+    return True
 
 
 def concatenates_input(reader: Any, node: Any) -> bool:

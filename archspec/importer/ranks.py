@@ -42,6 +42,26 @@ _PURE = frozenset(
 )
 
 
+def computed_in_caller(child: nn.Module, args: Any, kwargs: Any) -> bool:
+    """Whether a child is traced as part of its caller's forward rather than kept as a call:
+    one holding no tensors and no children, which no layer kind reads, given text for an
+    argument (torchvision's `LastLevelMaxPool`, `self.extra_blocks(results, x, names)`,
+    appends a max-pooled map to one list and its key to the other): what it computes is
+    the caller's steps, and the text it returns its keys."""
+    from .leaves import read_leaf
+
+    def text(value: Any) -> bool:
+        if isinstance(value, list | tuple):
+            return any(text(v) for v in value)
+        return isinstance(value, str)
+
+    if not any(text(v) for v in [*args, *kwargs.values()]):
+        return False
+    if next(child.children(), None) is not None or next(child.parameters(), None) is not None:
+        return False
+    return next(child.buffers(), None) is None and read_leaf(child) is None
+
+
 def keep_children_tracer(module: nn.Module | None = None, problems: Problems | None = None) -> Any:
     """An fx tracer keeping every child as one call; with `module` and `problems` (whose
     example input gives the module's input), one that decides branches on ranks too."""
@@ -75,6 +95,8 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
             return True
 
         def call_module(self, m: Any, forward: Any, args: Any, kwargs: Any) -> Any:
+            if computed_in_caller(m, args, kwargs):  # FPN's `self.extra_blocks(.., names)`
+                return forward(*args, **kwargs)
             out = super().call_module(m, forward, args, kwargs)
             mark_changed_lists(self, m, args, kwargs, out, problems)  # appends.py
             return out

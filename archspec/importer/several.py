@@ -9,6 +9,8 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from .appends import appended
+
 
 def output_names(reader: Any, node: Any) -> list[str] | None:
     """The names of the tensors a child's call returns, for a call whose result is only
@@ -17,11 +19,14 @@ def output_names(reader: Any, node: Any) -> list[str] | None:
     there); None for a call read whole (one tensor)."""
     users = list(node.users)
     returned = [u for u in users if u.op == "output" and u.args[0] is node]
-    read = [u for u in users if u not in returned]
+    given = [u for u in users if _given_whole(u, node)]  # `self.classifier(features)`
+    marks = [u for u in users if u.target is appended]  # what it put in a list: appends.py
+    read = [u for u in users if u not in returned and u not in given and u not in marks]
     if not users or not all(
         u.op == "call_function" and u.target is operator.getitem and type(u.args[1]) in (int, str)
         for u in read
     ):
+        _passed_on(reader, node, read)
         return None
     from .slices import _node_shapes
 
@@ -29,50 +34,101 @@ def output_names(reader: Any, node: Any) -> list[str] | None:
     count = reader.__dict__.get("tuple_lengths", {}).get(node)
     keys = count if isinstance(count, list) else None
     if keys is not None:  # a dict by these keys, read by key: by position
-        if not _keyed_reads(reader, node, keys, read, bool(returned)):
+        if not _keyed_reads(reader, node, keys, read):
             return None
         if len(keys) == 1:  # its one tensor: the block's output, each read of it the call
             _one_key(reader, node, keys[0], read, returned)
+            _give_whole(node, given, {keys[0]: node})
             return None
         for u in read:
             u.args = (node, keys.index(u.args[1]))
         count = len(keys)
+    if count == 1 and all(u.args[1] in (0, -1) for u in read):  # `self.detect([p3])[0]`
+        _one_key(reader, node, None, read, [])  # the block's one output is the tensor
+        _give_whole(node, given, [node])
+        return None
     if count is None or count < 2 or not all(-count <= u.args[1] < count for u in read):
         return None
     names = [reader._fresh(f"{node.name}_{i}") for i in range(count)]
     reader.used.update(names)
     reader.pieces[node] = names
-    for output in returned:  # its tensors, each read where the forward returns them
+    if returned or given:  # its tensors, each read where they are returned or given on
         cursor, items = node, []
         for i in range(count):
             with node.graph.inserting_after(cursor):
                 cursor = node.graph.call_function(operator.getitem, (node, i))
             items.append(cursor)
-        output.args = (tuple(items) if keys is None else dict(zip(keys, items)),)
+        whole = tuple(items) if keys is None else dict(zip(keys, items))
+        for output in returned:
+            output.args = (whole,)
+        _give_whole(node, given, list(whole) if keys is None else whole)
     return names
 
 
-def _keyed_reads(reader: Any, node: Any, keys: list[str], read: list[Any], returned: bool) -> bool:
-    """Whether a child's dict of `keys` is read by its keys only, or returned whole by the
-    network, whose `outputs:` mapping then holds them; E904 (False) for another read of a
-    dict of several, which a block of several outputs cannot give."""
-    whole = returned and reader.module is not reader.problems.network
-    if whole or not all(u.args[1] in keys for u in read):
+def _passed_on(reader: Any, node: Any, read: list[Any]) -> None:
+    """E904 at the first step that reads a child's dict, tuple or list of tensors whole other
+    than a child module (`torch.relu(features)`, `self.conv(features)`, `features.values()`),
+    which its spec would read as one tensor and not compile; nothing for a child that
+    returns one tensor (found by the model's run on the example input)."""
+    from .functions import describe_target
+    from .slices import given_input
+    from .where import describe
+
+    given_input(reader.problems, reader.module)  # the run that records what it returned
+    held = reader.problems.__dict__.get("held", {}).get(
+        id(reader.module.get_submodule(str(node.target)))
+    )
+    if held is None:
+        return
+    user = next(u for u in read if not (u.target is operator.getitem and u.args[0] is node))
+    what = describe_target(user.op, user.target, user.args)
+    reader.fail(
+        "E904",
+        f"{describe(type(reader.module))}.forward passes {held} of tensors, what "
+        f"`self.{node.target}` returns, whole to {what}, which a spec gives one tensor",
+        user,
+        'read its tensors by key or position (`features["out"]`, `out[0]`), or give the '
+        "whole to a child module whose forward reads them (a block of several inputs)",
+    )
+
+
+def _given_whole(user: Any, node: Any) -> bool:
+    """Whether `user` calls a child module with `node` itself for an argument: the dict
+    (or list) of tensors a child returned, given on to another (LRASPP's head)."""
+    values = [*user.args, *user.kwargs.values()]
+    return user.op == "call_module" and any(v is node for v in values)
+
+
+def _give_whole(node: Any, given: list[Any], whole: Any) -> None:
+    """Each call in `given` reads `whole` (a dict or list of the call's tensors, each its
+    own fx node) where it read `node`, so that it gives the child each tensor."""
+    for user in given:
+        user.args = tuple(whole if a is node else a for a in user.args)
+        user.kwargs = {k: whole if v is node else v for k, v in user.kwargs.items()}
+
+
+def _keyed_reads(reader: Any, node: Any, keys: list[str], read: list[Any]) -> bool:
+    """Whether a child's dict of `keys` is read by its keys only (besides being returned
+    whole, by the network as its `outputs:` mapping, by a block as its outputs in order, and
+    given whole to another child, each key an input of its block); E904 (False) for another
+    read of a dict of several, which a block of several outputs cannot give."""
+    if not all(u.args[1] in keys for u in read):
         reader.fail(
             "E904",
             f"forward reads the dict `self.{node.target}` returns other than by its keys",
             node,
-            'read each map by its key (`features["out"]`), or return the dict from the '
-            "network's own forward",
+            'read each map by its key (`features["out"]`), return the dict whole or give it '
+            "whole to a child module (`self.head(features)`)",
         )
         return False
     return True
 
 
-def _one_key(reader: Any, node: Any, key: str, read: list[Any], returned: list[Any]) -> None:
-    """A child's dict of one tensor (fcn_resnet50's backbone without `aux_loss`): the block
-    returns the tensor, so each `features["out"]` is the call itself, and the network that
-    returns the dict returns `{key: call}`, its `outputs:` mapping."""
+def _one_key(reader: Any, node: Any, key: str | None, read: list[Any], returned: list[Any]) -> None:
+    """A child's dict of one tensor (fcn_resnet50's backbone without `aux_loss`), or list of
+    one (`key` None): the block returns the tensor, so each `features["out"]` (`out[0]`) is
+    the call itself, and the network that returns the dict returns `{key: call}`, its
+    `outputs:` mapping."""
     for u in read:
         u.replace_all_uses_with(node)
         reader.absorbed.add(u)

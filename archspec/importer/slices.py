@@ -40,6 +40,7 @@ def input_shapes(
     lists: dict[int, list[Any]] | None = None,
     errors: list[str] | None = None,
     partial: bool = False,
+    held: dict[int, str] | None = None,
 ) -> dict[int, tuple[Any, ...]]:
     """id(module) -> (shape, dtype, device, others) of the first tensor each module received
     (`others`: those of the tensors after it, when it was given only tensors) when `model`
@@ -48,7 +49,8 @@ def input_shapes(
     moved during their call: `F.relu(x, inplace=True)` on their input, `x += 1`), `lists`
     what each module's first call did to the lists it was given (appends.py), `errors` the
     first line of the model's own error when it does not run; `partial`: what the modules
-    called before it failed received, rather than {}."""
+    called before it failed received, rather than {}; `held` what each module that returned
+    tensors in a container returned first ("a dict", "a tuple", "a list")."""
     import torch
 
     from .appends import list_changes, watch_lists
@@ -73,6 +75,8 @@ def input_shapes(
             changed.add(id(module))
         if watched and lists is not None:
             lists.setdefault(id(module), list_changes(watched))
+        if held is not None and (kind := _container_of_tensors(output)) is not None:
+            held.setdefault(id(module), kind)
 
     hooks = [m.register_forward_pre_hook(record, with_kwargs=True) for m in model.modules()]
     hooks += [m.register_forward_hook(compare, with_kwargs=True) for m in model.modules()]
@@ -88,6 +92,19 @@ def input_shapes(
     return seen
 
 
+def _container_of_tensors(value: Any) -> str | None:
+    """ "a dict", "a tuple" or "a list" for such a container holding tensors only (a module's
+    output, several.passed_on), else None."""
+    import torch
+
+    values = list(value.values()) if isinstance(value, dict) else value
+    if type(values) not in (tuple, list) or not values:
+        return None
+    if not all(isinstance(v, torch.Tensor) for v in values):
+        return None
+    return "a dict" if isinstance(value, dict) else f"a {type(value).__name__}"
+
+
 def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[Any, ...] | None:
     """(shape, dtype, device, others) of the tensor `module` received when the model ran on
     the example input (the model runs once, when first asked), `others` those of the tensors
@@ -99,10 +116,13 @@ def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[
     if problems.input_shapes is None:
         model, example = problems.example or (None, None)
         errors: list[str] = []
+        held = problems.__dict__.setdefault("held", {})  # several.passed_on
         problems.input_shapes = (
             {}
             if model is None
-            else input_shapes(model, example, problems.changes_input, problems.list_changes, errors)
+            else input_shapes(
+                model, example, problems.changes_input, problems.list_changes, errors, held=held
+            )
         )
         if errors:  # why the steps that need the run's sizes cannot have them (swaps.py)
             from . import _shape_text
@@ -175,6 +195,7 @@ def _node_shapes(reader: Any, other: bool | str = False) -> dict[Any, tuple[int,
     (`other`: the input it gets from an example input of doubled sizes, given_input)."""
     import torch
     import torch.fx as fx
+    from torch.fx.immutable_collections import immutable_dict, immutable_list
 
     from .modes import kept_buffers
 
@@ -188,6 +209,7 @@ def _node_shapes(reader: Any, other: bool | str = False) -> dict[Any, tuple[int,
         return shapes
 
     lengths = reader.__dict__.setdefault("tuple_lengths", {})  # a call returning several
+    plain = {immutable_list: list, immutable_dict: dict}  # fx's, which refuse changes
 
     made = reader.problems.__dict__.get("made", {}).get(id(reader.module), {})
 
@@ -196,6 +218,12 @@ def _node_shapes(reader: Any, other: bool | str = False) -> dict[Any, tuple[int,
             if target in made:  # a tensor the forward made, which fx held (state.py)
                 return made[target]
             return super().get_attr(target, args, kwargs)
+
+        def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
+            # a list or dict of its own, as forward gives it: fx holds immutable ones, and a
+            # child may change what it is given (YOLOv5's Detect, `x[i] = self.m[i](x[i])`)
+            args = tuple(plain[type(a)](a) if type(a) in plain else a for a in args)
+            return super().call_module(target, args, kwargs)
 
         def run_node(self, n: Any) -> Any:
             value = super().run_node(n)

@@ -452,7 +452,7 @@ class _GraphReader:
                 node,
                 "import reads a child called with tensors for arguments of its forward (a "
                 "block of several inputs, `inputs: [x, skip]`) and any other argument at its "
-                "default; a value of its own, a list of tensors or `*xs` is no call a spec states",
+                "default; a value of its own or `*xs` is no call a spec states",
             )
             return
         if several:  # a block of several inputs (inputs.py)

@@ -1,0 +1,312 @@
+"""Modules that pass each other several tensors at once, in a list or a dict, as detection and
+segmentation code does: a YOLO head given `[p3, p4, p5]`, torchvision's LRASPP head reading
+`input["low"]` and `input["high"]`, its FeaturePyramidNetwork walking the OrderedDict it is
+given. A spec states them as blocks of several inputs, one per tensor in the container's
+order, and a child's dict given whole to another as that child's outputs, one name each.
+Before, `archspec import` refused each (E904 'passes `self.detect` a list', E903 'reads the
+key 'low' of `input_1`, a dict', E902 at FPN's `list(x.keys())`)."""
+
+from __future__ import annotations
+
+import types
+from collections import OrderedDict
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import archspec
+from archspec.errors import ImportFailure
+from tests.test_keyed40 import IntermediateLayerGetter
+
+
+def _same(got: Any, want: Any) -> int:
+    """Assert two forward results hold equal tensors, a dict's under the same keys in order;
+    the number of tensors compared."""
+    if isinstance(want, dict):
+        assert type(got) is OrderedDict and list(got) == list(want)
+        got, want = list(got.values()), list(want.values())
+    if isinstance(want, torch.Tensor):
+        got, want = [got], [want]
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    return len(want)
+
+
+def imported(model: nn.Module, shape: tuple[int, ...] = (1, 3, 32, 32)) -> str:
+    """Import `model`, compile and emit the spec, load the model's weights into both
+    (strict) and assert that both return what the model returns at another size."""
+    model.eval()
+    text = archspec.from_module(model, torch.zeros(shape))
+    ours = archspec.compile(text).eval()
+    module = types.ModuleType("emitted_h41c")
+    exec(compile(archspec.emit(text), "<emitted h41c>", "exec"), module.__dict__)
+    emitted = getattr(module, type(ours).__name__)().eval()
+    for twin in (ours, emitted):
+        assert list(twin.state_dict()) == list(model.state_dict())
+        twin.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 37, 45, generator=torch.Generator().manual_seed(41))
+    with torch.no_grad():
+        want = model(x)
+        assert _same(ours(x), want) == _same(emitted(x), want) >= 1
+    return text
+
+
+def _strided(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+
+
+# 1. a list of maps given to a head
+
+
+class ZipDetect(nn.Module):
+    """A YOLO-style head: one conv per scale, over the list it is given."""
+
+    def __init__(self, channels: tuple[int, ...] = (8, 16, 32), outputs: int = 6) -> None:
+        super().__init__()
+        self.m = nn.ModuleList(nn.Conv2d(c, outputs, 1) for c in channels)
+
+    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [m(x) for m, x in zip(self.m, xs)]
+
+
+class IndexDetect(ZipDetect):
+    """YOLOv5's Detect: each map replaced in the list by its conv's output."""
+
+    def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
+        for i in range(len(self.m)):
+            x[i] = self.m[i](x[i])
+        return x
+
+
+class Yolo(nn.Module):
+    def __init__(self, head: type[nn.Module]) -> None:
+        super().__init__()
+        self.c1, self.c2, self.c3 = _strided(3, 8), _strided(8, 16), _strided(16, 32)
+        self.detect = head()
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        c1 = self.c1(x)
+        c2 = self.c2(c1)
+        return self.detect([c1, c2, self.c3(c2)])
+
+
+@pytest.mark.parametrize("head", [ZipDetect, IndexDetect])
+def test_a_head_given_a_list_of_maps_reads_one_input_per_map(head: type[nn.Module]) -> None:
+    text = imported(Yolo(head))
+    assert "inputs: [xs_1, xs_2, xs_3]" in text or "inputs: [x_1, x_2, x_3]" in text
+    assert f"type: {head.__name__}, from: [c1, c2, c3], names: [" in text
+
+
+class OneMap(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = _strided(3, 8)
+        self.detect = ZipDetect((8,))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.detect([self.c1(x)])[0]
+
+
+def test_a_list_of_one_map_is_the_block_s_one_input() -> None:
+    text = imported(OneMap())
+    assert "{name: detect, type: ZipDetect}" in text
+
+
+# 2. a dict of maps given to a head, read by key
+
+
+class LRASPPHead(nn.Module):
+    """torchvision's LRASPPHead as 0.29 writes it, at small widths."""
+
+    def __init__(self, low: int, high: int, classes: int, inter: int) -> None:
+        super().__init__()
+        self.cbr = nn.Sequential(
+            nn.Conv2d(high, inter, 1, bias=False), nn.BatchNorm2d(inter), nn.ReLU(inplace=True)
+        )
+        self.scale = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Conv2d(high, inter, 1, bias=False), nn.Sigmoid()
+        )
+        self.low_classifier = nn.Conv2d(low, classes, 1)
+        self.high_classifier = nn.Conv2d(inter, classes, 1)
+
+    def forward(self, input: dict[str, torch.Tensor]) -> torch.Tensor:  # noqa: A002
+        low = input["low"]
+        high = input["high"]
+        x = self.cbr(high)
+        s = self.scale(high)
+        x = x * s
+        x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        return self.low_classifier(low) + self.high_classifier(x)
+
+
+class LRASPP(nn.Module):
+    """torchvision's LRASPP over a small backbone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        body = nn.Sequential(_strided(3, 8), nn.ReLU(), _strided(8, 16), _strided(16, 24))
+        self.backbone = IntermediateLayerGetter(body, {"1": "low", "3": "high"})
+        self.classifier = LRASPPHead(8, 24, 5, 12)
+
+    def forward(self, input: torch.Tensor) -> dict[str, torch.Tensor]:  # noqa: A002
+        features = self.backbone(input)
+        out = self.classifier(features)
+        out = F.interpolate(out, size=input.shape[-2:], mode="bilinear", align_corners=False)
+        result = OrderedDict()
+        result["out"] = out
+        return result
+
+
+def test_a_head_given_its_backbone_s_dict_reads_each_key_as_an_input() -> None:
+    text = imported(LRASPP())
+    assert "inputs: [low, high]" in text  # named by the keys
+    assert "{name: classifier, type: LRASPPHead, from: [backbone_0, backbone_1]}" in text
+    assert "outputs: {out: " in text
+
+
+class Fuse(nn.Module):
+    """A head given a dict built in forward, whose keys name no input ('0', 'class')."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(16, 8, 1)
+
+    def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        top = F.interpolate(self.proj(feats["class"]), size=feats["0"].shape[-2:])
+        return feats["0"] + top
+
+
+class Fused(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2 = _strided(3, 8), _strided(8, 16)
+        self.fuse = Fuse()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.c1(x)
+        return self.fuse({"0": a, "class": self.c2(a)})
+
+
+def test_a_dict_built_in_forward_keeps_fx_s_names_where_its_keys_name_no_input() -> None:
+    text = imported(Fused(), (1, 3, 32, 32))
+    assert "inputs: [feats_1, feats_2]" in text
+    assert "{name: fuse, type: Fuse, from: [c1, c2]}" in text
+
+
+# 3. torchvision's feature pyramid: a dict walked, and a stateless extra block given text
+
+
+class Conv(nn.Sequential):
+    """torchvision's Conv2dNormActivation without norm and activation, as the FPN builds it."""
+
+    def __init__(self, cin: int, cout: int, k: int) -> None:
+        super().__init__(nn.Conv2d(cin, cout, k, padding=k // 2))
+
+
+class LastLevelMaxPool(nn.Module):
+    """torchvision.ops.feature_pyramid_network's, as 0.29 writes it."""
+
+    def forward(
+        self, x: list[torch.Tensor], y: list[torch.Tensor], names: list[str]
+    ) -> tuple[list[torch.Tensor], list[str]]:
+        names.append("pool")
+        x.append(F.max_pool2d(x[-1], kernel_size=1, stride=2, padding=0))
+        return x, names
+
+
+class FeaturePyramidNetwork(nn.Module):
+    """torchvision.ops.FeaturePyramidNetwork's forward as 0.29 writes it (less its checks)."""
+
+    def __init__(self, channels: list[int], out: int, extra: nn.Module | None) -> None:
+        super().__init__()
+        self.inner_blocks = nn.ModuleList(Conv(c, out, 1) for c in channels)
+        self.layer_blocks = nn.ModuleList(Conv(out, out, 3) for _ in channels)
+        self.extra_blocks = extra
+
+    def _inner(self, x: torch.Tensor, idx: int) -> torch.Tensor:
+        idx = idx + len(self.inner_blocks) if idx < 0 else idx
+        out = x
+        for i, module in enumerate(self.inner_blocks):
+            if i == idx:
+                out = module(x)
+        return out
+
+    def _layer(self, x: torch.Tensor, idx: int) -> torch.Tensor:
+        idx = idx + len(self.layer_blocks) if idx < 0 else idx
+        out = x
+        for i, module in enumerate(self.layer_blocks):
+            if i == idx:
+                out = module(x)
+        return out
+
+    def forward(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        names = list(x.keys())
+        x = list(x.values())
+        last_inner = self._inner(x[-1], -1)
+        results = [self._layer(last_inner, -1)]
+        for idx in range(len(x) - 2, -1, -1):
+            inner_lateral = self._inner(x[idx], idx)
+            top_down = F.interpolate(last_inner, size=inner_lateral.shape[-2:], mode="nearest")
+            last_inner = inner_lateral + top_down
+            results.insert(0, self._layer(last_inner, idx))
+        if self.extra_blocks is not None:
+            results, names = self.extra_blocks(results, x, names)
+        return OrderedDict([(k, v) for k, v in zip(names, results)])
+
+
+class BackboneWithFPN(nn.Module):
+    def __init__(self, extra: nn.Module | None) -> None:
+        super().__init__()
+        body = nn.Sequential(
+            OrderedDict(
+                conv1=_strided(3, 8), layer1=_strided(8, 16), layer2=_strided(16, 32), fc=nn.ReLU()
+            )
+        )
+        self.body = IntermediateLayerGetter(body, {"conv1": "0", "layer1": "1", "layer2": "2"})
+        self.fpn = FeaturePyramidNetwork([8, 16, 32], 12, extra)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.fpn(self.body(x))
+
+
+@pytest.mark.parametrize("extra", [None, LastLevelMaxPool()])
+def test_a_feature_pyramid_over_a_backbone_s_dict_returns_its_keys(extra: Any) -> None:
+    text = imported(BackboneWithFPN(extra))
+    assert "{name: fpn, type: FeaturePyramidNetwork, from: [body_0, body_1, body_2]" in text
+    keys = "{'0': fpn_0, '1': fpn_1, '2': fpn_2" + (", pool: fpn_3}" if extra else "}")
+    assert f"outputs: {keys}" in text
+    # the extra block, which holds nothing, is computed in the pyramid's own forward
+    assert ("type: maxpool2d, kernel_size: 1, stride: 2" in text) is (extra is not None)
+
+
+# 4. what a spec cannot state: a child's dict read whole by a step
+
+
+def _pick(feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    return feats.get("high")
+
+
+class Picks(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = LRASPP().backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _pick(self.backbone(x))
+
+
+def test_a_child_s_dict_given_whole_to_a_step_is_refused_where_it_is() -> None:
+    # before: the call was read as one tensor, and the import ended in E904 'the imported
+    # spec ... does not compile: block `IntermediateLayerGetter` returns 2 outputs'
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(Picks().eval(), torch.zeros(1, 3, 32, 32))
+    found = [d for d in info.value.diagnostics if d.code == "E904"]
+    assert len(found) == 1, info.value.diagnostics
+    assert "passes a dict of tensors, what `self.backbone` returns, whole to" in found[0].message
+    assert "does not compile" not in str(info.value)
+    line = _pick.__code__.co_firstlineno + 1
+    assert found[0].span is not None and found[0].span.line == line
