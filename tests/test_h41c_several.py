@@ -4,10 +4,13 @@ segmentation code does: a YOLO head given `[p3, p4, p5]`, torchvision's LRASPP h
 given. A spec states them as blocks of several inputs, one per tensor in the container's
 order, and a child's dict given whole to another as that child's outputs, one name each.
 Before, `archspec import` refused each (E904 'passes `self.detect` a list', E903 'reads the
-key 'low' of `input_1`, a dict', E902 at FPN's `list(x.keys())`)."""
+key 'low' of `input_1`, a dict', E902 at FPN's `list(x.keys())`). tests/h41c/make_fixture.py
+recorded torchvision's lraspp_mobilenet_v3_large and resnet_fpn_backbone("resnet18") and the
+specs `archspec import` wrote of them."""
 
 from __future__ import annotations
 
+import json
 import types
 from collections import OrderedDict
 from typing import Any
@@ -19,6 +22,10 @@ from torch.nn import functional as F
 
 import archspec
 from archspec.errors import ImportFailure
+from tests.h41c.cases import FIXTURE, HERE, RECORDED
+from tests.newuser36.facts import state_dict_facts
+from tests.newuser38.facts import compiled_and_emitted
+from tests.parity.weights import deterministic_input, output_summary, summary_matches
 from tests.test_keyed40 import IntermediateLayerGetter
 
 
@@ -310,3 +317,36 @@ def test_a_child_s_dict_given_whole_to_a_step_is_refused_where_it_is() -> None:
     assert "does not compile" not in str(info.value)
     line = _pick.__code__.co_firstlineno + 1
     assert found[0].span is not None and found[0].span.line == line
+
+
+# 5. torchvision's own models, as recorded
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_the_imported_spec_is_torchvision_s_model(name: str) -> None:
+    case, record = RECORDED[name], json.loads(FIXTURE.read_text(encoding="utf-8"))[name]
+    ours, emitted = compiled_and_emitted(str(HERE / f"{name}.yaml"))
+    assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
+    assert [n for n, p in ours.named_parameters() if not p.requires_grad] == record["frozen"]
+    facts = state_dict_facts(ours.state_dict())
+    assert facts == {k: record[k] for k in facts}
+    compared = 0
+    for shape, expected in zip(case["inputs"], record["returned"], strict=True):
+        x = deterministic_input(shape)
+        with torch.no_grad():
+            got, again = ours(x), emitted(x)
+        assert _same(got, again) == len(expected["keys"])
+        assert type(got).__name__ == expected["type"] == "OrderedDict"
+        assert list(got) == expected["keys"]
+        for out, summary in zip(got.values(), expected["values"], strict=True):
+            assert summary_matches(output_summary(out), summary, rtol=1e-5) == []
+            compared += 1
+    assert compared == sum(len(r["keys"]) for r in record["returned"]) >= 2
+
+
+def test_the_fixture_holds_each_case() -> None:
+    records = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    assert sorted(records) == sorted(RECORDED)
+    assert records["resnet18_fpn"]["returned"][0]["keys"] == ["0", "1", "2", "3", "pool"]
+    assert records["lraspp_mobilenet_v3_large"]["returned"][0]["keys"] == ["out"]
