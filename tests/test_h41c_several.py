@@ -350,3 +350,115 @@ def test_the_fixture_holds_each_case() -> None:
     assert sorted(records) == sorted(RECORDED)
     assert records["resnet18_fpn"]["returned"][0]["keys"] == ["0", "1", "2", "3", "pool"]
     assert records["lraspp_mobilenet_v3_large"]["returned"][0]["keys"] == ["out"]
+
+
+# 6. the same written in YAML, from docs/spec-language.md
+
+
+def _doc_spec(name: str) -> str:
+    """The ```yaml block of docs/spec-language.md whose spec is `name`."""
+    text = (HERE.parent.parent / "docs" / "spec-language.md").read_text(encoding="utf-8")
+    at = text.index(f"\nname: {name}\n")
+    return text[text.rindex("```yaml\n", 0, at) + 8 : text.index("```", at)]
+
+
+class Backbone(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.stem, self.c3 = _strided(3, width), _strided(width, width * 2)
+        self.c4, self.c5 = _strided(width * 2, width * 4), _strided(width * 4, width * 8)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        c3 = self.c3(self.stem(x))
+        c4 = self.c4(c3)
+        return c3, c4, self.c5(c4)
+
+
+class TinyDetector(nn.Module):
+    """The doc's tiny_detector as torchvision and YOLO write its parts."""
+
+    def __init__(self, width: int = 8, out: int = 32) -> None:
+        super().__init__()
+        self.backbone = Backbone(width)
+        self.fpn = FeaturePyramidNetwork([width * 2, width * 4, width * 8], out, LastLevelMaxPool())
+        self.detect = ZipDetect((out, out, out), 3 * (4 + 5))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.fpn(OrderedDict(zip("012", self.backbone(x), strict=True)))
+        p3, p4, p5, pool = feats.values()
+        d3, d4, d5 = self.detect([p3, p4, p5])
+        return OrderedDict([("0", d3), ("1", d4), ("2", d5), ("pool", pool)])
+
+
+def _compare_spec(text: str, model: nn.Module, shapes: list[tuple[int, ...]]) -> int:
+    """Compile `text`, load `model`'s state_dict (same keys in order, strict) and compare
+    the outputs at each shape; the number of tensors compared."""
+    ours = archspec.compile(text).eval()
+    model.eval()
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        (k, v.shape) for k, v in model.state_dict().items()
+    ]
+    ours.load_state_dict(model.state_dict(), strict=True)
+    compared = 0
+    for shape in shapes:
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(7))
+        with torch.no_grad():
+            compared += _same(ours(x), model(x))
+    return compared
+
+
+def test_the_doc_s_pyramid_and_yolo_head_are_torchvision_s_and_yolo_s() -> None:
+    text = _doc_spec("tiny_detector")
+    assert archspec.check(text).ok
+    assert _compare_spec(text, TinyDetector(), [(2, 3, 64, 64), (1, 3, 45, 77)]) == 8
+
+
+LRASPP_SPEC = """\
+archspec: 1
+name: small_lraspp
+input: [N, 3, H, W]
+blocks:
+  Backbone:
+    layers:
+      - {key: "0", type: conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+      - {key: "1", type: relu}
+      - {key: "2", type: conv2d, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+      - {key: "3", type: conv2d, out_channels: 24, kernel_size: 3, stride: 2, padding: 1}
+    outputs: ["1", "3"]
+  LRASPPHead:
+    inputs: [low, high]
+    params: {classes: int, inter: int}
+    layers:
+      - name: cbr
+        type: sequential
+        from: high
+        layers:
+          - {type: conv2d, out_channels: inter, kernel_size: 1, bias: false}
+          - {type: batchnorm2d}
+          - {type: relu, inplace: true}
+      - name: scale
+        type: sequential
+        from: high
+        layers:
+          - {type: adaptive_avgpool2d, output_size: 1}
+          - {type: conv2d, out_channels: inter, kernel_size: 1, bias: false}
+          - {type: sigmoid}
+      - {name: gated, type: mul, from: [cbr, scale]}
+      - {name: up, type: interpolate_as, from: [gated, low], mode: bilinear, align_corners: false}
+      - {name: low_classifier, type: conv2d, from: low, out_channels: classes, kernel_size: 1}
+      - {name: high_classifier, type: conv2d, from: up, out_channels: classes, kernel_size: 1}
+      - {type: add, from: [low_classifier, high_classifier]}
+layers:
+  - {name: backbone, type: Backbone, names: [low, high]}
+  - {name: classifier, type: LRASPPHead, classes: 5, inter: 12, from: [low, high]}
+  - name: out
+    type: interpolate_as
+    from: [classifier, input]
+    mode: bilinear
+    align_corners: false
+outputs: {out: out}
+"""
+
+
+def test_an_lraspp_head_written_as_a_block_of_two_inputs_is_torchvision_s() -> None:
+    assert _compare_spec(LRASPP_SPEC, LRASPP(), [(2, 3, 64, 64), (1, 3, 45, 77)]) == 2
