@@ -10,15 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import onnx  # the `onnx` extra, installed where the tests run (tests/test_interop.py)
 import pytest
 import torch
 
 import archspec
 from archspec.errors import ArchSpecError
 from archspec.interop import export_onnx
-
-onnx = pytest.importorskip("onnx")  # the `onnx` extra: without it, export_onnx says so
-pytest.importorskip("onnxscript")
 
 
 @pytest.fixture
