@@ -554,10 +554,31 @@ def json_schema() -> dict[str, Any]:
 
     models()  # plugins loaded
     full = _build(inline=True)["Spec"]
-    schema = add_composition_keys(full.model_json_schema(by_alias=True))
+    schema = add_composition_keys(
+        full.model_json_schema(by_alias=True, schema_generator=_open_where_unstated())
+    )
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://archspec.dev/schema/archspec-1.json"
     return schema
+
+
+def _open_where_unstated() -> type[Any]:
+    """pydantic's JSON Schema generator, but a field whose type JSON Schema cannot state (a
+    plugin's callable, or a type of its own validated by a plain function) is any value in
+    the editor schema, as archspec still validates it: it raised PydanticInvalidForJsonSchema,
+    an internal error of `archspec schema` and `archspec new` with such a plugin. A default
+    JSON cannot hold is left out without pydantic's warning (a line of its source file)."""
+    from pydantic.json_schema import GenerateJsonSchema
+
+    class OpenWhereUnstated(GenerateJsonSchema):
+        def handle_invalid_for_json_schema(self, schema: Any, error_info: str) -> Any:
+            return {}
+
+        def emit_warning(self, kind: Any, detail: str) -> None:
+            if kind != "non-serializable-default":
+                super().emit_warning(kind, detail)
+
+    return OpenWhereUnstated
 
 
 def json_schema_text() -> str:
