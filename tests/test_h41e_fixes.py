@@ -177,3 +177,34 @@ def test_a_bias_that_does_not_fit_the_scores_is_refused_where_it_is_given(
     (diag,) = [d for d in archspec.check(text).diagnostics if d.severity == "error"]
     assert diag.code == code and words in diag.message, diag.message
     assert diag.span is not None and diag.span.line == 16
+
+
+LAID_OUT = """\
+archspec: 1
+name: laid_out
+input: [N, 2, 24, 16]
+layers:
+  - {type: chunk, chunks: 3, dim: 2, names: [q, k, v]}
+  - {name: q_t, type: permute, dims: [0, 1, 3, 2], from: q}
+  - {name: qt, type: contiguous}
+  - {name: k_t, type: permute, dims: [0, 1, 3, 2], from: k}
+  - {name: kt, type: contiguous}
+  - {name: v_t, type: permute, dims: [0, 1, 3, 2], from: v}
+  - {name: vt, type: contiguous}
+  - {name: attended, type: scaled_dot_product_attention, from: [qt, kt, vt]}
+"""
+
+
+def test_contiguous_lays_the_input_out_as_the_original_does() -> None:
+    # timm's Attention2d passes `q.transpose(-1, -2).contiguous()` to the fused kernel,
+    # whose sums follow the strides: no kind said `.contiguous()`, so a port was within
+    # float rounding of timm's, never its bits
+    report = archspec.check(LAID_OUT)
+    assert report.ok and not report.diagnostics, report.diagnostics
+    x = torch.randn(3, 2, 24, 16)
+    q, k, v = x.chunk(3, dim=2)
+    laid = [t.transpose(-1, -2).contiguous() for t in (q, k, v)]
+    with torch.no_grad():
+        assert torch.equal(archspec.compile(LAID_OUT)(x), F.scaled_dot_product_attention(*laid))
+    assert archspec.emit(LAID_OUT).count(".contiguous()  # (N, 2, W, ") == 3
+    same_as_emitted(LAID_OUT, x)

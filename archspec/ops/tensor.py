@@ -275,6 +275,37 @@ class ChannelShuffle(StatelessOp):
         return f"F.channel_shuffle({a['_inputs'][0]}, {lit(a['groups'])})"
 
 
+def _contiguous_spec() -> type[LayerSpec]:
+    class ContiguousSpec(LayerSpec):
+        """contiguous: the input laid out in row-major order (`x.contiguous()`): the same
+        values, whose strides a later kernel (F.scaled_dot_product_attention, a convolution)
+        reads, so its float results are the original's bit for bit."""
+
+        type: Literal["contiguous"]
+
+    return ContiguousSpec
+
+
+@register
+class Contiguous(StatelessOp):
+    kind = "contiguous"
+    spec = LazySpec(_contiguous_spec)
+    style = "function"
+    summary = "the input in row-major memory (`x.contiguous()`), as timm's attention lays q, k, v"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        return Inferred(attrs, x)
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        return torch.Tensor.contiguous, {}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        return f"{a['_inputs'][0]}.contiguous()"
+
+
 def _mean_spec() -> type[LayerSpec]:
     class MeanSpec(LayerSpec):
         """mean: the average over `dim` (MNASNet's and ShuffleNetV2's `x.mean([2, 3])`)."""
