@@ -487,3 +487,158 @@ class Wav2Letter(nn.Module):
 class Wav2LetterMfcc(Wav2Letter):
     def __init__(self):
         super().__init__(input_type="mfcc", num_features=13)
+
+
+# --- CoAtNet (timm's maxxvit.py: MbConvBlock, then TransformerBlock2d whose Attention2d adds a
+# --- RelPosBias on the fused path), one block of each, cut to a 4x4 map ------------------------
+def gen_relative_position_index(q_size):
+    coords = torch.stack(
+        torch.meshgrid(torch.arange(q_size[0]), torch.arange(q_size[1]), indexing="ij")
+    ).flatten(1)
+    relative_coords = coords[:, :, None] - coords[:, None, :]
+    relative_coords = relative_coords.permute(1, 2, 0)
+    relative_coords[:, :, 0] += q_size[0] - 1
+    relative_coords[:, :, 1] += q_size[1] - 1
+    relative_coords[:, :, 0] *= 2 * q_size[1] - 1
+    return relative_coords.sum(-1)
+
+
+class RelPosBias(nn.Module):
+    def __init__(self, window_size, num_heads):
+        super().__init__()
+        self.window_size = window_size
+        self.window_area = window_size[0] * window_size[1]
+        self.bias_shape = (self.window_area,) * 2 + (num_heads,)
+        num_relative_distance = (2 * window_size[0] - 1) * (2 * window_size[1] - 1)
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros(num_relative_distance, num_heads)
+        )
+        self.register_buffer(
+            "relative_position_index",
+            gen_relative_position_index(self.window_size).view(-1),
+            persistent=False,
+        )
+
+    def get_bias(self):
+        relative_position_bias = self.relative_position_bias_table[self.relative_position_index]
+        relative_position_bias = relative_position_bias.view(self.bias_shape).permute(2, 0, 1)
+        return relative_position_bias.unsqueeze(0).contiguous()
+
+
+class Attention2d(nn.Module):
+    def __init__(self, dim, dim_head=8, window_size=(4, 4)):
+        super().__init__()
+        self.num_heads = dim // dim_head
+        self.dim_head = dim_head
+        self.qkv = nn.Conv2d(dim, dim * 3, 1, bias=True)
+        self.rel_pos = RelPosBias(window_size, num_heads=self.num_heads)
+        self.proj = nn.Conv2d(dim, dim, 1, bias=True)
+
+    def forward(self, x):
+        B, C, H, W = x.shape  # noqa: RUF059 (as timm writes it)
+        q, k, v = self.qkv(x).view(B, self.num_heads, self.dim_head * 3, -1).chunk(3, dim=2)
+        attn_bias = self.rel_pos.get_bias()
+        x = (
+            F.scaled_dot_product_attention(
+                q.transpose(-1, -2).contiguous(),
+                k.transpose(-1, -2).contiguous(),
+                v.transpose(-1, -2).contiguous(),
+                attn_mask=attn_bias,
+            )
+            .transpose(-1, -2)
+            .reshape(B, -1, H, W)
+        )
+        return self.proj(x)
+
+
+class ConvMlp(nn.Module):
+    def __init__(self, in_features, hidden_features):
+        super().__init__()
+        self.fc1 = nn.Conv2d(in_features, hidden_features, kernel_size=1, bias=True)
+        self.act = nn.GELU()
+        self.fc2 = nn.Conv2d(hidden_features, in_features, kernel_size=1, bias=True)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class TransformerBlock2d(nn.Module):
+    def __init__(self, dim, dim_head=8):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(dim)
+        self.attn = Attention2d(dim, dim_head)
+        self.norm2 = nn.BatchNorm2d(dim)
+        self.mlp = ConvMlp(dim, dim * 4)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        x = x + self.mlp(self.norm2(x))
+        return x
+
+
+class SEModule(nn.Module):
+    def __init__(self, channels, rd_channels):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, rd_channels, kernel_size=1, bias=True)
+        self.act = nn.SiLU(inplace=True)
+        self.fc2 = nn.Conv2d(rd_channels, channels, kernel_size=1, bias=True)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x):
+        x_se = x.mean((2, 3), keepdim=True)
+        x_se = self.fc1(x_se)
+        x_se = self.act(x_se)
+        x_se = self.fc2(x_se)
+        return x * self.gate(x_se)
+
+
+class Downsample2d(nn.Module):
+    def __init__(self, dim, dim_out):
+        super().__init__()
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
+        self.expand = nn.Conv2d(dim, dim_out, 1, bias=True) if dim != dim_out else nn.Identity()
+
+    def forward(self, x):
+        return self.expand(self.pool(x))
+
+
+class MbConvBlock(nn.Module):
+    def __init__(self, in_chs, out_chs, stride=1):
+        super().__init__()
+        mid_chs = out_chs * 4
+        self.shortcut = Downsample2d(in_chs, out_chs) if stride == 2 else nn.Identity()
+        self.pre_norm = nn.BatchNorm2d(in_chs)
+        self.conv1_1x1 = nn.Conv2d(in_chs, mid_chs, 1, bias=False)
+        self.norm1 = nn.BatchNorm2d(mid_chs)
+        self.act1 = nn.GELU()
+        self.conv2_kxk = nn.Conv2d(mid_chs, mid_chs, 3, stride, 1, groups=mid_chs, bias=False)
+        self.norm2 = nn.BatchNorm2d(mid_chs)
+        self.act2 = nn.GELU()
+        self.se = SEModule(mid_chs, mid_chs // 16)
+        self.conv3_1x1 = nn.Conv2d(mid_chs, out_chs, 1, bias=True)
+
+    def forward(self, x):
+        shortcut = self.shortcut(x)
+        x = self.pre_norm(x)
+        x = self.act1(self.norm1(self.conv1_1x1(x)))
+        x = self.act2(self.norm2(self.conv2_kxk(x)))
+        x = self.se(x)
+        x = self.conv3_1x1(x)
+        return x + shortcut
+
+
+class CoAtNet(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.GELU()
+        )
+        self.stages = nn.Sequential(
+            MbConvBlock(16, 24, stride=2),
+            TransformerBlock2d(24),
+        )
+        self.head = nn.Linear(24, num_classes)
+
+    def forward(self, x):
+        x = self.stages(self.stem(x))
+        return self.head(x.mean((2, 3)))
