@@ -191,7 +191,7 @@ def _one(
     kinds = {e["type"] for e in errs}
     first = errs[0]
     if "extra_forbidden" in kinds:
-        return _unknown_field(path, tags, doc)
+        return _unknown_field(path, tags, doc, first.get("input"))
     if "missing" in kinds:
         field = str(path[-1]) if path else "?"
         return Diagnostic(
@@ -279,12 +279,16 @@ def _other_hint(path: PathKey, got: Any) -> str | None:
     return None
 
 
-def _unknown_field(path: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> Diagnostic:
-    """E201, with the field meant, the fields allowed, or an expression cut at a comma."""
+def _unknown_field(
+    path: PathKey, tags: tuple[str, ...], doc: LoadedDoc, value: Any = None
+) -> Diagnostic:
+    """E201, with the field meant, the fields allowed, a layer written as a field of
+    another, or an expression cut at a comma."""
     field = str(path[-1]) if path else "?"
     allowed = _allowed_fields(path[:-1], tags, doc)
     close = difflib.get_close_matches(field, allowed, n=1)
-    hint = (
+    near = bool(close) or any(field in a for a in allowed)  # `scale` for `scale_factor`
+    hint = _layer_as_field(path, field, value, near) or (
         f"did you mean `{close[0]}`?"
         if close
         else (
@@ -297,6 +301,26 @@ def _unknown_field(path: PathKey, tags: tuple[str, ...], doc: LoadedDoc) -> Diag
     if path == ("inputs",):  # a block's field, written at the top
         hint = SEVERAL_INPUTS
     return Diagnostic("E201", f"unknown field `{field}`", doc.span_of(path, key=True), hint)
+
+
+def _layer_as_field(path: PathKey, field: str, value: Any, near: bool) -> str | None:
+    """The hint of a layer written as a field of another (Keras's `Conv2D(...,
+    activation="relu")`, a `dropout: 0.5` beside a linear's fields): each layer is an item
+    of its own. An `activation:` says so even where a field is spelt alike (`dilation`);
+    another kind's name only where no field is (`near`: `scale` beside `scale_factor`)."""
+    if not any(p in ("layers", "layer", "body", "branches") for p in path[:-1]):
+        return None
+    if field in ("activation", "act") and isinstance(value, str) and _WORD.fullmatch(value):
+        return (
+            f"a layer takes no activation of its own: write it as the next item, "
+            f"`{{type: {value}}}` (or `{{type: activation, fn: {value}}}`, computed in forward)"
+        )
+    if field in REGISTRY and not near:
+        return (
+            f"`{field}` is a layer kind, not a field of this layer: write it as an item of its "
+            f"own after this one (`{{type: {field}, ...}}`)"
+        )
+    return None
 
 
 def _literal_hint(given: Any) -> str:
@@ -337,6 +361,9 @@ def _type_hint(words: list[str], got: Any) -> str:
             "YAML reads a bare yes, no, on, off, true, false or null as a boolean or null: "
             "quote the word ('off') to mean text"
         )
+    if words == ["a list"] and type(got) in (int, float, str):
+        # `dim: 1` of a `mean`, where torch's `x.mean(1)` takes one dim bare
+        return f"a list here, even of one item: `[{got}]`"
     if quoted:
         return 'write a value of that type, or an expression in quotes ("2 * c")'
     if words == ["true or false"] and isinstance(got, (str, int, float)):

@@ -1,0 +1,53 @@
+"""Session 41's acceptance round (helper h41e): the hints a new user met writing networks
+from the docs, where the hint pointed elsewhere: a layer written as a field of another
+(Keras's `Conv2D(..., activation="relu")`) and one dim given bare where a list is taken."""
+
+from __future__ import annotations
+
+import pytest
+
+import archspec
+
+
+def _only(layers: str) -> archspec.errors.Diagnostic:
+    text = f"archspec: 1\nname: m\ninput: [N, 3, 32, 32]\nlayers:\n{layers}\n"
+    (diag,) = archspec.check(text).diagnostics
+    return diag
+
+
+@pytest.mark.parametrize(
+    ("layers", "hint"),
+    [
+        # it was 'did you mean `dilation`?'
+        (
+            "  - {type: conv2d, out_channels: 8, kernel_size: 3, activation: relu}",
+            "a layer takes no activation of its own: write it as the next item, `{type: relu}` "
+            "(or `{type: activation, fn: relu}`, computed in forward)",
+        ),
+        (
+            "  - name: s\n    type: sequential\n    layers:\n"
+            "      - {type: conv2d, out_channels: 8, kernel_size: 1, act: gelu}",
+            "write it as the next item, `{type: gelu}`",
+        ),
+        # it was 'allowed here: bias, eval_only, from, ...'
+        (
+            "  - {type: flatten}\n  - {type: linear, out_features: 10, dropout: 0.5}",
+            "`dropout` is a layer kind, not a field of this layer: write it as an item of its "
+            "own after this one (`{type: dropout, ...}`)",
+        ),
+        # a field spelt nearly so is still what the hint names
+        ("  - {type: upsample, scale: 2}", "allowed here: align_corners,"),
+        ("  - {type: conv2d, out_channels: 8, kernel_sise: 3}", "did you mean `kernel_size`?"),
+    ],
+)
+def test_a_layer_written_as_a_field_of_another_says_to_write_it_as_an_item(
+    layers: str, hint: str
+) -> None:
+    diag = _only(layers)
+    assert diag.code == "E201" and diag.hint is not None and hint in diag.hint, diag.hint
+
+
+def test_one_dim_given_bare_where_a_list_is_taken_says_to_write_the_list() -> None:
+    # torch's `x.mean(1)`; the hint was 'see docs/spec-language.md for what this field takes'
+    diag = _only("  - {type: mean, dim: 1}")
+    assert diag.code == "E202" and diag.hint == "a list here, even of one item: `[1]`"
