@@ -51,9 +51,15 @@ def _matrices(kind: str, shapes: Sequence[Shape], names: str) -> None:
             )
 
 
-def _batch(kind: str, shapes: Sequence[Shape], ctx: ShapeContext) -> Shape:
-    """The leading (batch) dims of the operands, broadcast as torch.matmul does."""
-    join = _Join(kind, ",", "give both operands the same batch dims (N, heads)")
+def _batch(
+    kind: str,
+    shapes: Sequence[Shape],
+    ctx: ShapeContext,
+    hint: str = "give both operands the same batch dims (N, heads)",
+) -> Shape:
+    """The leading (batch) dims of the operands, broadcast as torch.matmul does (and
+    F.scaled_dot_product_attention: one key and value head for all of q's heads)."""
+    join = _Join(kind, ",", hint)
     return broadcast_all(join, [x[:-2] or (Dim.of(1),) for x in shapes], ctx)[
         : max(len(x) for x in shapes) - 2
     ]
@@ -143,12 +149,6 @@ class ScaledDotProductAttention(_FunctionOp):
         q, k, v = inputs[:3]
         _matrices(self.kind, inputs, "q k v bias")
         shapes = (tuple(q), tuple(k), tuple(v))
-        if not len(q) == len(k) == len(v):
-            raise ShapeFailure(
-                "E401",
-                f"{self.kind} needs q, k and v of one rank, got {', '.join(map(fmt, shapes))}",
-                "reshape the three alike, (N, heads, L, head_dim)",
-            )
         ctx.require_equal(
             q[-1],
             k[-1],
@@ -163,18 +163,11 @@ class ScaledDotProductAttention(_FunctionOp):
             partial(_inner_message, self.kind, "k's and v's lengths", shapes),
             "k and v need one token per key",
         )
-        for i, (x, y) in enumerate(zip(q[:-2], k[:-2])):
-            for other in (y, v[i]):
-                ctx.require_equal(
-                    x,
-                    other,
-                    "E404",
-                    partial(_inner_message, self.kind, f"batch dims ({i})", shapes),
-                    "give q, k and v the same batch dims (N, heads)",
-                )
+        hint = "give q, k and v the same batch dims (N, heads), or 1 where one is shared"
+        batch = _batch(self.kind, shapes, ctx, hint)  # broadcast, as torch's
         if len(inputs) == 4:
-            _attention_bias(self.kind, attrs, inputs, ctx)
-        return Inferred(attrs, (*q[:-1], v[-1]))
+            _attention_bias(self.kind, attrs, (*batch, q[-2], k[-2]), inputs[3], ctx)
+        return Inferred(attrs, (*batch, q[-2], v[-1]))
 
     def macs(self, a: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
         q, k = inputs[:2]
@@ -200,12 +193,10 @@ class ScaledDotProductAttention(_FunctionOp):
 
 
 def _attention_bias(
-    kind: str, attrs: Mapping[str, Any], inputs: Sequence[Shape], ctx: ShapeContext
+    kind: str, attrs: Mapping[str, Any], scores: Shape, bias: Shape, ctx: ShapeContext
 ) -> None:
     """torch's `attn_mask`: a bias of the scores (..., Lq, Lk) or of a shape that broadcasts
     to them (a (heads, Lq, Lk) relative position bias); `is_causal` beside it torch refuses."""
-    q, k, bias = inputs[0], inputs[1], inputs[3]
-    scores = (*q[:-1], k[-2])
     if attrs["is_causal"] is True:
         raise ShapeFailure(
             "E409",
