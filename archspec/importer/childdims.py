@@ -57,6 +57,57 @@ def child_source_dim(reader: Any, node: Any, child: Any, i: int) -> tuple[Any, i
     return given, dim
 
 
+#: torch.nn's modules whose output has their input's shape, whatever the input's sizes
+_SAME_SHAPE_MODULES = frozenset(
+    {
+        *("Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "LayerNorm", "Softmax"),
+        *("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d"),
+        *("InstanceNorm2d", "InstanceNorm3d", "GELU", "ReLU", "ReLU6", "SiLU", "Sigmoid"),
+        *("Tanh", "Hardswish", "Hardsigmoid", "LeakyReLU", "Mish", "ELU"),
+    }
+)
+_CONVS = frozenset({"Conv1d", "Conv2d", "Conv3d"})
+
+
+def torch_module_dim(child: Any, i: int, rank: int | None) -> int | None:
+    """The dim of its input that dim `i` of what torch's own layer `child` returns is, for
+    every input: any dim of a layer that keeps its input's shape, every dim but the last of
+    a `Linear`, the batch and each spatial dim a convolution keeps (stride 1 and padding
+    `dilation * (kernel - 1) / 2` on each side, or `same`), and through a plain
+    `nn.Sequential` of such layers; None otherwise. `rank`: the output's."""
+    import torch.nn as nn
+
+    if rank is None or not -rank <= i < rank:
+        return None
+    i %= rank
+    kind = type(child).__name__
+    if type(child) is nn.Sequential:
+        for layer in reversed(list(child)):
+            if not type(layer).__module__.startswith("torch.nn.modules"):
+                return None  # a class of the model's own: no rule here
+            found = torch_module_dim(layer, i, rank)
+            if found is None:
+                return None
+            i = found
+        return i
+    if kind in _SAME_SHAPE_MODULES:
+        return i
+    if kind == "Linear":
+        return i if i < rank - 1 else None
+    if kind in _CONVS and rank == child.weight.dim():
+        spatial = i - 2
+        if i == 0:
+            return 0
+        if spatial < 0 or child.stride[spatial] != 1:
+            return None
+        if child.padding == "same":
+            return i
+        k, d = child.kernel_size[spatial], child.dilation[spatial]
+        kept = isinstance(child.padding, tuple) and 2 * child.padding[spatial] == d * (k - 1)
+        return i if kept else None
+    return None
+
+
 def _a_block(reader: Any, child: Any) -> bool:
     """Whether the reader made `child` a block call (an item of the model's own class whose
     forward the importer traces), not a layer kind read off the module."""

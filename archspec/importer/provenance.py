@@ -7,10 +7,11 @@ where N, read off the block's input, is dim 1 of the tensor reshaped too. A spec
 not just the example's. `same_dim` proves that from the steps in between, each of which
 says where each of its output dims comes from:
 
-- layers that keep their input's shape (torch.nn's activations, dropout, layer norm,
+- layers that keep their input's shape (torch.nn's activations, dropouts, norms,
   identity and softmax; contiguous, a tensor times or plus a number, one computed from
-  sizes too: `att * (1.0 / math.sqrt(k.size(-1)))`), and torch.nn's
-  `Linear` for every dim but the last;
+  sizes too: `att * (1.0 / math.sqrt(k.size(-1)))`), torch.nn's `Linear` for every dim
+  but the last, a convolution for the batch and each spatial dim its stride of 1 and its
+  padding keep, and a plain `nn.Sequential` of such layers (childdims.py);
 - `permute` and `transpose`, which move dims;
 - `x[:, ..., i]` (a select: the dims after it one lower), `a @ b` (the last dim b's, the one
   before a's, the leading ones a's when a has the product's rank) and
@@ -32,13 +33,6 @@ from typing import Any
 
 from .calls import is_node, listed
 
-#: torch.nn's modules whose output has their input's shape, whatever the input's sizes
-_SAME_SHAPE_MODULES = frozenset(
-    {
-        *("Identity", "Dropout", "LayerNorm", "Softmax", "GELU", "ReLU", "ReLU6", "SiLU"),
-        *("Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "LeakyReLU", "Mish", "ELU"),
-    }
-)
 #: tensor methods and functions (by name) whose output has their first input's shape
 _SAME_SHAPE_CALLS = frozenset(
     {
@@ -55,7 +49,7 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     """(node', i') where dim i of `node` is dim i' of node', one step back; None if unknown."""
     import torch.nn.functional as F
 
-    from .childdims import child_source_dim, joined_dim
+    from .childdims import child_source_dim, joined_dim, torch_module_dim
     from .einsums import einsum_product
     from .shapes import Sym
     from .unbinds import _is_matmul, _permuted
@@ -70,10 +64,8 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
             return child_source_dim(reader, node, child, i)  # by its own forward's steps
         if first is None or len(args) != 1 or not cls.__module__.startswith("torch.nn.modules"):
             return None  # torch's own classes only: a subclass may reshape in its forward
-        kind = cls.__name__
-        if kind in _SAME_SHAPE_MODULES or (kind == "Linear" and rank is not None and i < rank - 1):
-            return first, i
-        return None
+        j = torch_module_dim(child, i, rank)  # its layers' rules (childdims.py)
+        return (first, j) if j is not None else None
     name = node.target if node.op == "call_method" else getattr(node.target, "__name__", None)
     if name in _SAME_SHAPE_CALLS and first is not None:
         return first, i

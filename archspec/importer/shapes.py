@@ -95,6 +95,9 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
         if isinstance(start, int) and type(i) is int and i >= 0 and (start >= 0 or start + i < 0):
             return Sym("dim", first.src, start + i)
         return None
+    by_one = len(args) == 2 and type(args[1]) is int and args[1] == 1 and first is not None
+    if by_one and node.target in (operator.floordiv, operator.mul) and first.what == "dim":
+        return first  # `H // 1`, `W * 1` (a stride of 1, MobileNet-v4's query_strides): H
     if node.target is operator.eq and first is not None and isinstance(args[1], int):
         return Sym("eq", value=(first, args[1]))
     if node.target not in _ARITH and node.target not in _COMPARE:
