@@ -261,3 +261,37 @@ def test_onnx_export_keeps_the_batch_symbolic_where_the_input_holds_it(tmp_path:
     # the emitted class says it too; a batch-first network's says nothing (dim 0)
     assert "    _archspec_batch_dims = (1,)\n" in archspec.emit(text)
     assert "_archspec_batch_dims" not in archspec.emit(text.replace("[L, N, 32]", "[N, L, 32]"))
+
+
+def test_a_short_position_table_bounds_the_length_not_the_batch() -> None:
+    """With a table of 4 positions, the length L was taken for the batch: W406 'runs only at
+    a batch of L in [1, 2, 3]', with a hint to broadcast a learned tensor over the batch."""
+    report = archspec.check(ENCODER.replace("[64, 1, 32]", "[4, 1, 32]"))
+    assert report.ok and not report.diagnostics, report.diagnostics
+    assert report.domain_text == "seq_first_encoder accepts (L, N, 32) with 1 <= L <= 4"
+
+
+def test_two_inputs_sequence_first_share_one_batch() -> None:
+    """A decoder's target and memory, (T, N, 32) and (S, N, 32): the domain named N, the
+    lengths T and S not at all."""
+    text = """\
+archspec: 1
+name: cross
+inputs:
+  tgt: [T, N, 32]
+  memory: [S, N, 32]
+layers:
+  - {name: attn, type: multihead_attention, num_heads: 4, batch_first: false, from: [tgt, memory]}
+  - {name: fc, type: linear, out_features: 10}
+"""
+    report = archspec.check(text)
+    assert report.domain_text == ("cross accepts tgt (T, N, 32), memory (S, N, 32) with T, S >= 1")
+    s = archspec.summary(
+        text.replace("[T, N, 32]", "[5, N, 32]").replace("[S, N, 32]", "[7, N, 32]")
+    )
+    # per sample: in_proj of q (5 rows) and of k, v (7 rows each), scores and weights V,
+    # out_proj, fc; counted at N = 1
+    per_sample = 5 * 32 * 32 + 2 * 7 * 32 * 32 + 2 * 5 * 7 * 32 + 5 * 32 * 32 + 5 * 32 * 10
+    assert s.example_macs == per_sample
+    assert s.macs.subs({"L": 5, "L2": 7}) == Dim.of("N") * per_sample
+    assert f"({per_sample:,} per sample)" in str(s).replace("\n", " ")
