@@ -7,8 +7,9 @@ archspec refuses, E101), in a file whose first line says they are the text `on` 
 10. Under the directive, the core schema decides: `true`/`false` (any case form YAML lists)
 are the booleans, `null`, `~` and nothing are null, `[-+]?[0-9]+` is a decimal integer
 (leading zeros kept decimal), `0o17` octal and `0x1F` hexadecimal integers, the usual floats
-with `.inf` and `.nan`; anything else (`on`, `yes`, `1:20`, `1_000`, `0b11`) is text. Merge
-keys (`<<`), which most YAML 1.2 readers keep, stay.
+with `.inf` and `.nan`; anything else (`on`, `yes`, `1:20`, `1_000`, `0b11`) is text. `<<`
+stays a merge key, as most YAML 1.2 readers keep it, so a spec gets the loader's own refusal
+of merge keys under both versions.
 """
 
 from __future__ import annotations
