@@ -171,3 +171,48 @@ def test_a_tril_buffer_needs_two_dims() -> None:
     text = CAUSAL.replace("[1, 6, 6], fill: tril", "[6], fill: tril").replace("DTYPE", "float32")
     diag = archspec.check(text.replace("VALUE", "0").replace("EXTRA", "")).diagnostics[0]
     assert diag.code == "E409" and "fill tril needs a shape of two dims" in diag.message
+
+
+def test_the_import_of_nanogpt_without_flash_attention_is_that_network() -> None:
+    # `self.bias[:, :, :T, :T]` (two dims cut to a size) was E903 'slices with a bound worked
+    # out from a size of a tensor', and `== 0` then `masked_fill` E903 'no layer kind computes
+    # the operator eq'; the mask buffer, persistent, was imported without its values
+    reference = _reference()
+    text = archspec.from_module(reference, example((2, 7), "int64"))
+    assert "{name: bias, type: buffer, shape: [1, 1, 16, 16], fill: tril}" in text
+    assert "type: masked_fill, from: [mul, " in text and "value: -inf}" in text
+    assert "accepts (N, L) int64 with 1 <= L <= 16" in archspec.check(text).domain_text
+    fresh = archspec.compile(text)
+    assert torch.equal(fresh.transformer.h[0].attn.bias, reference.transformer.h[0].attn.bias)
+    assert state_dict_facts(fresh.state_dict()) == state_dict_facts(reference.state_dict())
+    fresh.load_state_dict(reference.state_dict(), strict=True)
+    for shape in [(2, 11), (1, 16), (1, 1)]:
+        assert torch.equal(_outputs(fresh, shape), _outputs(reference, shape))
+
+
+class ComparedTwice(nn.Module):
+    """A comparison read as a mask and as a value: no spec node holds a boolean tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("bias", torch.tril(torch.ones(6, 6)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.bias == 0
+        return x.masked_fill(hidden, float("-inf")) + hidden
+
+
+class BoolMask(nn.Module):
+    """A mask that is no comparison of the forward's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.masked_fill(x > 0, 0.0)
+
+
+@pytest.mark.parametrize("model", [ComparedTwice(), BoolMask()], ids=["twice", "greater"])
+def test_a_mask_no_masked_fill_node_states_is_refused(model: nn.Module) -> None:
+    from archspec.errors import ImportFailure
+
+    with pytest.raises(ImportFailure) as failure:
+        archspec.from_module(model, torch.randn(2, 6, 6))
+    assert {d.code for d in failure.value.diagnostics} == {"E903"}

@@ -85,6 +85,8 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     piece = _piece_of(first, args[1]) if node.target is operator.getitem and first else None
     if piece is not None and rank is not None:  # a chunk's piece: every dim but the cut one
         return (piece[0], i) if i % rank != piece[1] % rank else None
+    if name == "masked_fill" and first is not None and shapes.get(first) == shapes.get(node):
+        return first, i  # a tensor the mask did not broadcast: its dims, values written
     if node.target is operator.getitem and first is not None and isinstance(args[1], tuple):
         index = args[1]
         if all(s == slice(None) for s in index[:-1]) and type(index[-1]) is int:

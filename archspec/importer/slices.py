@@ -165,9 +165,10 @@ def run_failed(reader: Any, x: Any) -> tuple[str, str] | None:
 
 def _doubled(example: Any, batch: bool = False, tokens: bool = False) -> Any:
     """The example input with every dim after the channels twice as long (and its batch,
-    with `batch`); None when it has none (an (N, F) input: no size to follow). `tokens`:
-    every dim between the batch and the last instead, as (N, L, D) tokens are sized, where
-    the model takes no input of doubled last dims."""
+    with `batch`); None when it has none (an (N, F) input: no size to follow), but for
+    (N, L) token ids (int64), whose length L is doubled. `tokens`: every dim between the
+    batch and the last instead, as (N, L, D) tokens are sized, where the model takes no
+    input of doubled last dims."""
     import torch
 
     from .modes import SeveralInputs
@@ -182,6 +183,9 @@ def _doubled(example: Any, batch: bool = False, tokens: bool = False) -> Any:
                 d = torch.zeros((2 * t.shape[0], *t.shape[1:]), dtype=t.dtype, device=t.device)
             out.append(t if d is None else d)
         return SeveralInputs(out)
+    if example.dim() == 2 and example.dtype == torch.int64:  # token ids: their length
+        n, length = example.shape
+        return torch.zeros((2 * n if batch else n, 2 * length), dtype=example.dtype)
     if example.dim() < 3:
         return None
     last = example.dim() - 1
@@ -421,16 +425,32 @@ def _own_tensor_unsqueezed(reader: Any, node: Any, src: Any, index: tuple[Any, .
 
 def _cut_to_size(reader: Any, node: Any, src: Any, index: tuple[Any, ...], rank: int) -> bool:
     """`pe[:, : x.size(1)]` (a positional table cut to the tokens' length; `pe[: x.size(0)]`
-    for tokens sequence first; `pos[: idx.size(1)]`, another dim's size, with `like_dim`):
-    one dim cut from 0 to a size of another tensor read so far, every other dim whole, is a
-    `slice_as` reading both; False for any other index."""
+    for tokens sequence first; `pos[: idx.size(1)]`, another dim's size, with `like_dim`;
+    minGPT's causal mask `self.bias[:, :, :T, :T]`, two dims): each dim cut from 0 to a size
+    of another tensor read so far, every other dim whole, is a `slice_as` reading both, one
+    per dim in order; False for any other index."""
     cuts = [(d, i) for d, i in enumerate(index) if i != slice(None)]
-    if len(index) > rank or len(cuts) != 1 or not isinstance(cuts[0][1], slice):
+    if len(index) > rank or not cuts or not all(isinstance(i, slice) for _, i in cuts):
         return False
-    (d, cut), like, fields = cuts[0], None, {}
+    likes = [_size_of(reader, node, d, cut) for d, cut in cuts]
+    if any(like is None for like in likes):
+        return False
+    piece = reader._inputs((src,))
+    for (d, _), (like, fields) in zip(cuts, likes, strict=True):  # type: ignore[misc]
+        inputs = reader._inputs((like,))
+        if inputs is None or piece is None:
+            return True
+        piece = (_step(reader, node, (piece[0], inputs[0]), "slice_as", {"dim": d, **fields}),)
+    reader.names[node] = piece[0]
+    return True
+
+
+def _size_of(reader: Any, node: Any, d: int, cut: slice) -> tuple[Any, dict[str, Any]] | None:
+    """The tensor a cut `[:n]` of dim `d` takes its size from (`n` a size of it read in
+    forward), and the `slice_as` fields that say which of its dims; None if none."""
     if cut.start not in (None, 0) or cut.step not in (None, 1) or not is_node(cut.stop):
-        return False
-    sym = reader.syms.get(cut.stop)
+        return None
+    sym, like, fields = reader.syms.get(cut.stop), None, {}
     if getattr(sym, "what", None) == "dim" and type(sym.index) is int:
         shapes = _node_shapes(reader)
         size = len(shapes[sym.src]) if sym.src in shapes else None
@@ -441,12 +461,8 @@ def _cut_to_size(reader: Any, node: Any, src: Any, index: tuple[Any, ...], rank:
 
         like = joined_length(reader, node, cut.stop, d)
     if like is None or like not in reader.names:
-        return False
-    inputs = reader._inputs((src, like))
-    if inputs is None:
-        return True
-    reader.names[node] = _step(reader, node, inputs, "slice_as", {"dim": d, **fields})
-    return True
+        return None
+    return like, fields
 
 
 def _split(reader: Any, node: Any, src: str, dim: int, start: int, stop: int, size: int) -> str:

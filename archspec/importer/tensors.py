@@ -4,8 +4,10 @@ ConvNeXt's `self.layer_scale` is a `parameter`; a normalising block's
 `register_buffer("mean", ...)` a `buffer`, persistent or not. The values of a parameter or
 a persistent buffer come with the model's weights (the state_dict), so the node states
 their shape alone; a non-persistent buffer is in no state_dict, so the spec must make its
-values itself: a constant, 0, 1, 2, ... (`fill: arange`) or an identity (`fill: eye`), read
-from the model's tensor.
+values itself: a constant, 0, 1, 2, ... (`fill: arange`), an identity (`fill: eye`) or ones
+on and below the diagonal (`fill: tril`), read from the model's tensor; a persistent
+buffer's values, which the weights carry, are read so too where a fill makes them, so that
+a network built afresh holds them (minGPT's causal mask).
 """
 
 from __future__ import annotations
@@ -98,7 +100,9 @@ def _buffer_fields(
     if tensor.dtype == torch.int64:
         fields["dtype"] = "int64"
     if target not in module._non_persistent_buffers_set:
-        return "buffer", fields  # its values come with the weights
+        # its values come with the weights; those a fill makes are the spec's own too, so a
+        # network built afresh holds them (minGPT's causal mask, `fill: tril`)
+        return "buffer", fields | (_fill(tensor) or {})
     fields["persistent"] = False
     fill = _fill(tensor)
     if fill is None:
@@ -133,6 +137,8 @@ def _fill(tensor: torch.Tensor) -> dict[str, Any] | None:
         eye = torch.eye(*tensor.shape[-2:], dtype=tensor.dtype, device=tensor.device)
         if bool((tensor == eye).all()):
             return {"fill": "eye"}
+        if bool((tensor == torch.ones_like(eye).tril()).all()):
+            return {"fill": "tril"}
     return None
 
 

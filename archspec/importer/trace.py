@@ -538,6 +538,7 @@ class _GraphReader:
         from .fans import fan_join
         from .fused import read_fused
         from .lists import concatenates_input, gathering_concat
+        from .masks import read_masked
         from .reductions import read_reduction
         from .shapes import read_size_node, size_as_tensor, with_fixed_sizes
         from .slices import read_slice
@@ -545,6 +546,7 @@ class _GraphReader:
 
         readers = (concatenates_input, fan_join, gathering_concat, read_size_node, read_fused)
         more = (read_slice, read_transpose, read_marker, read_attention, read_reduction)
+        more += (read_masked,)
         if any(r(self, node) for r in (*readers, *more)):
             return
         if node.target is operator.getitem and node.args[0] in self.pieces:
