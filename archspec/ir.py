@@ -399,6 +399,8 @@ class Tie:
     #: the module path (or a learned tensor's path) whose summary row leaves them out: the
     #: one of the two torch's `parameters()` meets second, as it yields the tensor once
     uncounted: str
+    #: the other one's, whose row counts them
+    counted: str = ""
 
 
 @dataclass(frozen=True)

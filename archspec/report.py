@@ -167,11 +167,20 @@ def summarise_table(
 
 def _frozen_params(graph: Graph, costs: dict[str, tuple[int, Dim, Dim]]) -> int:
     """The parameters of the layers under the spec's `frozen:` paths (each a layer's path or
-    one of its containers'), which the built module does not train."""
+    one of its containers'), which the built module does not train; a tied tensor is frozen
+    when either of its layers is, wherever it is counted."""
     if not graph.frozen:
         return 0
     heads = tuple(f"{p}." for p in graph.frozen)
-    return sum(c[0] for path, c in costs.items() if path in graph.frozen or path.startswith(heads))
+
+    def frozen(path: str) -> bool:
+        return path in graph.frozen or path.startswith(heads)
+
+    counted = sum(c[0] for path, c in costs.items() if frozen(path))
+    for tie in graph.tied:  # left out of the row of `uncounted`, counted in its twin's
+        if frozen(tie.uncounted) and not frozen(tie.counted):
+            counted += tie.numel
+    return counted
 
 
 def _inputs_of(

@@ -311,3 +311,14 @@ def test_positions_of_the_last_dim_read_by_two_tables_are_cut_to_the_smaller() -
             assert torch.equal(
                 twin(tokens[:1, :1].repeat(1, length)), model(tokens[:1, :1].repeat(1, length))
             )
+
+
+@pytest.mark.parametrize("frozen", ["lm_head", "wte", "ln"])
+def test_a_tied_tensor_is_frozen_when_either_of_its_layers_is(frozen: str) -> None:
+    # summary counted the tensor in the row of the layer torch meets first only, so freezing
+    # the head (whose row leaves it out) said 0 frozen where torch freezes 400
+    text = _lm("  wte.weight: lm_head.weight\n") + f"frozen: [{frozen}]\n"
+    model = archspec.compile(text)
+    expected = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    assert expected == (16 if frozen == "ln" else 400)
+    assert archspec.summary(text).frozen_params == expected

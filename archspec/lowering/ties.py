@@ -122,8 +122,8 @@ def tied_tensors(lw: Lowerer, root: Module) -> tuple[Tie, ...]:
                 "embedding's (vocab, dim)), or change a layer so that they are",
             )
             continue
-        later = at if place > other_place else other_at
-        ties.append(Tie(target, source, math.prod(shape), later))
+        later, first = (at, other_at) if place > other_place else (other_at, at)
+        ties.append(Tie(target, source, math.prod(shape), later, first))
     return tuple(ties)
 
 
