@@ -322,3 +322,52 @@ def test_a_tied_tensor_is_frozen_when_either_of_its_layers_is(frozen: str) -> No
     expected = sum(p.numel() for p in model.parameters() if not p.requires_grad)
     assert expected == (16 if frozen == "ln" else 400)
     assert archspec.summary(text).frozen_params == expected
+
+
+class BatchOfOne(nn.Module):
+    """minGPT's positions: `torch.arange(0, t, dtype=torch.long, device=device).unsqueeze(0)`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(50, 4)
+        self.wpe = nn.Embedding(16, 4)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        _, t = idx.size()
+        pos = torch.arange(0, t, dtype=torch.long, device=idx.device).unsqueeze(0)
+        return self.wte(idx) + self.wpe(pos)
+
+
+def test_positions_unsqueezed_to_a_batch_of_one_are_a_cut_buffer_too() -> None:
+    # it was E903 'no layer kind computes `torch.arange` as called here'
+    model = BatchOfOne().eval()
+    tokens = example((2, 7), "int64") % 50
+    text = archspec.from_module(model, tokens)
+    assert "shape: [16], fill: arange" in text and "type: unsqueeze" in text
+    assert "with 1 <= L <= 16" in archspec.check(text).domain_text
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        for length in (1, 7, 16):
+            ids = example((2, length), "int64") % 50
+            assert torch.equal(twin(ids), model(ids))
+
+
+def test_int64_positions_unsqueezed_are_checked_against_the_table() -> None:
+    # `unsqueeze` of an int64 buffer was E401 'computes in floating point' (torch keeps
+    # int64), and its values are followed to the lookup: 16 positions in 12 rows are E409
+    text = """\
+archspec: 1
+name: ids
+input: [N, T]
+input_dtype: int64
+layers:
+  - {name: positions, type: buffer, shape: [16], fill: arange, dtype: int64, persistent: false}
+  - {name: batch, type: unsqueeze, dim: 0, from: positions}
+  - {name: wpe, type: embedding, num_embeddings: ROWS, embedding_dim: 4}
+  - {name: wte, type: embedding, num_embeddings: 16, embedding_dim: 4, from: input}
+  - {name: summed, type: add, from: [wte, wpe]}
+"""
+    assert archspec.check(text.replace("ROWS", "16")).ok
+    (diag,) = archspec.check(text.replace("ROWS", "12")).diagnostics
+    assert diag.code == "E409" and "holds the index 15" in diag.message

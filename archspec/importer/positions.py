@@ -28,13 +28,32 @@ def _size(node: Any) -> Any:
     return None
 
 
-def _rows(reader: Any, node: Any) -> int | None:
+def _unsqueezed(node: Any, user: Any) -> bool:
+    """Whether `user` is `node.unsqueeze(0)` (minGPT's `torch.arange(0, t).unsqueeze(0)`):
+    the same ids, a batch of one."""
+    import torch
+
+    method = user.op == "call_method" and user.target == "unsqueeze"
+    if not (method or (user.op == "call_function" and user.target is torch.unsqueeze)):
+        return False
+    dim = user.args[1] if len(user.args) > 1 else user.kwargs.get("dim")
+    return user.args[:1] == (node,) and type(dim) is int and dim == 0
+
+
+def _rows(reader: Any, node: Any, depth: int = 0) -> int | None:
     """The fewest rows of the tables (`nn.Embedding` children) that read `node`, when every
-    reader is one, given it as its input; else None."""
+    reader is one, given it as its input, or an `unsqueeze(0)` of it that only tables read;
+    else None."""
     import torch.nn as nn
 
     rows: list[int] = []
     for user in node.users:
+        if _unsqueezed(node, user) and depth < 4:
+            found = _rows(reader, user, depth + 1)
+            if found is None:
+                return None
+            rows.append(found)
+            continue
         if user.op != "call_module" or user.args[:1] != (node,) or len(user.args) > 1:
             return None
         table = reader.module.get_submodule(str(user.target))

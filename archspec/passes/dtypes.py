@@ -26,6 +26,7 @@ from ..ops.outputs import BLOCK_OUTPUT
 #: Kinds that move or combine values without arithmetic of their own: int64 in, int64 out.
 _KEEP = frozenset(
     {"reshape", "permute", "flatten", "chunk", "split", "select", "expand", "slice", "slice_as"}
+    | {"squeeze", "unsqueeze"}
 )
 #: Elementwise joins: int64 when every input is, else torch promotes to float.
 _PROMOTE = frozenset({"add", "sub", "mul", "concat", "maximum", "minimum"})
@@ -47,7 +48,7 @@ MASKS = frozenset({"masked_fill"})
 
 #: Kinds whose output holds exactly the values of their input (the same set, moved or
 #: repeated): an index range known before them is known after them.
-_SAME_VALUES = frozenset({"reshape", "permute", "flatten", "expand"})
+_SAME_VALUES = frozenset({"reshape", "permute", "flatten", "expand", "squeeze", "unsqueeze"})
 #: Kinds that keep part of their input's values: which part, only the values listed say.
 _PART = frozenset({"select", "chunk", "split", "slice", "slice_as"})
 #: The most elements listed to follow values through `_PART` kinds and joins (a buffer of
@@ -244,7 +245,7 @@ def moved(node: Node, given: Listed, siblings: Sequence[Node]) -> Listed | None:
         return None
     shape, flat = given
     kind, a, strides = node.kind, node.attrs, _row_major(shape)
-    if kind in ("reshape", "flatten"):
+    if kind in ("reshape", "flatten", "squeeze", "unsqueeze"):  # the same order, regrouped
         return out, flat
     if kind == "permute":
         dims = [d % len(shape) for d in a["dims"]]
