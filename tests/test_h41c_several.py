@@ -319,6 +319,79 @@ def test_a_child_s_dict_given_whole_to_a_step_is_refused_where_it_is() -> None:
     assert found[0].span is not None and found[0].span.line == line
 
 
+class LastLevelP6P7(nn.Module):
+    """torchvision's RetinaNet extra block, as 0.29 writes it: it holds layers."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.p6 = nn.Conv2d(channels, channels, 3, 2, 1)
+        self.p7 = nn.Conv2d(channels, channels, 3, 2, 1)
+
+    def forward(
+        self, p: list[torch.Tensor], c: list[torch.Tensor], names: list[str]
+    ) -> tuple[list[torch.Tensor], list[str]]:
+        p6 = self.p6(p[-1])
+        p7 = self.p7(F.relu(p6))
+        p.extend([p6, p7])
+        names.extend(["p6", "p7"])
+        return p, names
+
+
+def test_an_extra_block_holding_layers_is_refused_naming_what_is_iterated() -> None:
+    # before: E902 'it iterates a value computed in forward (`*size`, `for v in t`, a tuple
+    # a child returns)', which named neither the child nor what to do
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(BackboneWithFPN(LastLevelP6P7(12)).eval(), torch.zeros(1, 3, 32, 32))
+    (found,) = info.value.diagnostics
+    assert found.code == "E902"
+    assert "it iterates a value computed in forward, what `self.extra_blocks` returns" in (
+        found.message
+    )
+    assert "LastLevelP6P7" in (found.hint or "")
+    line = FeaturePyramidNetwork.forward.__code__.co_firstlineno + 12
+    assert found.span is not None and found.span.line == line  # `zip(names, results)`
+
+
+class Writes(nn.Module):
+    """A head that writes into the dict it is given: a replaced map, or a new key."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.conv = nn.Conv2d(16, 8, 1)
+
+    def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        feats[self.key] = self.conv(feats["b"])
+        return feats["a"]
+
+
+class ReadsAfter(nn.Module):
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.a, self.b = _strided(3, 8), _strided(8, 16)
+        self.head = Writes(key)
+        self.key = key
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.a(x)
+        feats = {"a": a, "b": F.interpolate(self.b(a), size=a.shape[-2:])}
+        first = self.head(feats)
+        return first + feats[self.key]
+
+
+@pytest.mark.parametrize("key", ["a", "new"])
+def test_a_dict_read_after_a_child_wrote_into_it_is_refused_where_it_is_read(key: str) -> None:
+    # before: 'the imported spec computes other outputs than the model' for a replaced map
+    # (the trace read the map as it was), E902 "cannot trace ...: 'new'" for a new key
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(ReadsAfter(key).eval(), torch.zeros(1, 3, 32, 32))
+    (found,) = info.value.diagnostics
+    assert found.code == "E904"
+    assert "reads a dict after `self.head` changed it" in found.message
+    line = ReadsAfter.forward.__code__.co_firstlineno + 4
+    assert found.span is not None and found.span.line == line
+
+
 # 5. torchvision's own models, as recorded
 
 

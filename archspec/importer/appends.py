@@ -1,5 +1,6 @@
-"""Lists a forward gives a child that the child changes (timm's VoVNet: `output = [x]` then
-`self.conv_mid(x, output)` appends each conv's output to `output` and concatenates it).
+"""Lists (and dicts) a forward gives a child that the child changes (timm's VoVNet: `output =
+[x]` then `self.conv_mid(x, output)` appends each conv's output to `output` and concatenates
+it; a head writing `feats["p6"] = ...` into the dict it is given).
 
 torch.fx keeps a child as one call and does not run it, so the caller's list after the call
 is, in the trace, the list as it was: `output[-1]` would read `x` where the model reads the
@@ -21,23 +22,28 @@ _HINT = (
 )
 
 
-def appended(out: Any, target: str) -> Any:
+def appended(out: Any, target: str, kind: str = "list") -> Any:
     """What the child `target` put in a list its caller holds (the marker's function; its
     value is the call's output, so a run of the graph for sizes goes through it)."""
     return out
 
 
-def watch_lists(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[list, list]]:
-    """The lists among a call's arguments, each with a copy of its items (slices.py's run
-    of the model takes them before a module's call)."""
-    return [(v, list(v)) for v in (*args, *kwargs.values()) if isinstance(v, list)]
+def watch_lists(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """The lists and dicts among a call's arguments, each with a copy of its items (slices.py's
+    run of the model takes them before a module's call)."""
+    values = [v for v in (*args, *kwargs.values()) if isinstance(v, list | dict)]
+    return [(v, list(v) if isinstance(v, list) else dict(v)) for v in values]
 
 
-def list_changes(watched: list[tuple[list, list]]) -> list[tuple[int, int, bool]]:
+def list_changes(watched: list[tuple[Any, Any]]) -> list[Any]:
     """What a call did to each watched list: (length before, length after, whether the
-    items it held are still there, first and in order: a change by appending only)."""
-    found = []
+    items it held are still there, first and in order: a change by appending only); to
+    each dict: the keys whose value it replaced or added (`feats["p6"] = ...`)."""
+    found: list[Any] = []
     for now, was in watched:
+        if isinstance(was, dict):
+            found.append([k for k, v in now.items() if k not in was or was[k] is not v])
+            continue
         kept = len(now) >= len(was) and all(a is b for a, b in zip(now, was, strict=False))
         found.append((len(was), len(now), kept))
     return found
@@ -46,10 +52,10 @@ def list_changes(watched: list[tuple[list, list]]) -> list[tuple[int, int, bool]
 def mark_changed_lists(
     tracer: Any, module: Any, args: Any, kwargs: Any, out: Any, problems: Any
 ) -> None:
-    """After the trace's call of a child given lists: in each list the child changed, a
-    marker for each item the caller would now read another value from (none for a list the
-    child left as it was)."""
-    lists = [v for v in (*args, *kwargs.values()) if isinstance(v, list)]
+    """After the trace's call of a child given lists (or dicts): in each one the child
+    changed, a marker for each item (or key) the caller would now read another value from
+    (none for one the child left as it was)."""
+    lists = [v for v in (*args, *kwargs.values()) if isinstance(v, list | dict)]
     if not lists or problems is None:
         return
     from .ranks import _Unknown, _untraced
@@ -61,10 +67,16 @@ def mark_changed_lists(
     except _Unknown:
         pass
     changes = problems.list_changes.get(id(module))
-    if changes is None or len(changes) != len(lists):
-        changes = [(len(v), len(v), False) for v in lists]  # not known: any item may differ
+    if changes is None or len(changes) != len(lists):  # not known: any item may differ
+        changes = [list(v) if isinstance(v, dict) else (len(v), len(v), False) for v in lists]
     target = tracer.path_of_module(module)
-    for items, (before, after, kept) in zip(lists, changes, strict=True):
+    for items, change in zip(lists, changes, strict=True):
+        if isinstance(items, dict):
+            if change:
+                mark = tracer.create_proxy("call_function", appended, (out, target, "dict"), {})
+                items.update(dict.fromkeys(change, mark))
+            continue
+        before, after, kept = change
         if kept and before == after:
             continue
         marks = [tracer.create_proxy("call_function", appended, (out, target), {})]
@@ -84,9 +96,10 @@ def read_marker(reader: Any, node: Any) -> bool:
         return False
     if node.users:
         user = next(iter(node.users))
+        kind = node.args[2] if len(node.args) > 2 else "list"
         reader.fail(
             "E904",
-            f"{describe(type(reader.module))}.forward reads a list after `self."
+            f"{describe(type(reader.module))}.forward reads a {kind} after `self."
             f"{node.args[1]}` changed it (an item the child put there)",
             user,
             _HINT,

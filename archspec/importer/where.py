@@ -9,6 +9,7 @@ import os
 import re
 import tokenize
 import traceback
+from operator import getitem
 from types import TracebackType
 from typing import Any
 
@@ -286,6 +287,30 @@ def _compares_shapes(node: Any) -> bool:
     return len(tensors) == 2 and None not in tensors and tensors[0] is not tensors[1]
 
 
+def _iterated_call(exc: BaseException) -> str | None:
+    """The child whose returned value a failed iteration walked, read off the traceback:
+    the proxy fx refused to iterate, back through `[i]` and `.items()` reads, to a child's
+    call; None when it is no child's result (a tensor, a size)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in (tb.tb_frame.f_locals.get(k) for k in ("obj", "self")):
+            node = getattr(value, "node", None) if type(value).__name__ == "Proxy" else None
+            while _read_of_result(node):
+                node = node.args[0]
+            if getattr(node, "op", None) == "call_module":
+                return str(node.target)
+        tb = tb.tb_next
+    return None
+
+
+def _read_of_result(node: Any) -> bool:
+    """Whether an fx node reads part of another's result: `out[i]`, `feats.items()`."""
+    op = getattr(node, "op", None)
+    if op == "call_method":
+        return node.target in ("items", "values", "keys")
+    return op == "call_function" and node.target is getitem
+
+
 def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
     """E902 for a forward torch.fx could not trace, at the statement that failed, with the
     size read before it when one was (a value worked out from the input's size)."""
@@ -307,6 +332,17 @@ def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
             "(an nn.ModuleList, a tuple of numbers), not a tensor, a shape or a tuple a "
             "child returns"
         )
+        if (child := _iterated_call(exc)) is not None:  # RetinaNet's `zip(names, results)`
+            first = (
+                f"it iterates a value computed in forward, what `self.{child}` returns, whose "
+                "length torch.fx cannot know (a child is one call in its caller's trace)"
+            )
+            hint += (
+                "; read what a child returns by position or key (`p6, p7 = self.extra(p5)`, "
+                '`feats["out"]`), or give it whole to another child; a child that holds '
+                "no tensors and is given text is traced as its caller's steps (torchvision's "
+                "LastLevelMaxPool), one holding layers (its LastLevelP6P7) is not"
+            )
     elif sized := size_read_before(tracer, exc.__traceback__):  # `ih, iw = x.size()[-2:]`
         first += f" (after reading a size of a tensor as a number, {sized})"
         hint = (
@@ -318,11 +354,11 @@ def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
             hint = _RESIZE_HINT
     if "does not support item assignment" in first:  # `x[i] = self.m[i](x[i])`
         hint = (
-            "torch.fx traces each argument of a forward as one value, and a spec records no "
-            "item assignment: a list of maps (YOLO's `Detect`, HRNet's module: `x[i] = "
-            "self.m[i](x[i])`) is one argument per map (`forward(self, p3, p4)`, a block of "
-            "several inputs, returning its maps), and a write into a tensor (`x[:, 0] = v`) "
-            "is a new tensor (`torch.cat`)"
+            "torch.fx traces what a child returns as one value, and a spec records no item "
+            "assignment: read a child's maps apart (`p3, p4 = self.neck(x)`) and give them "
+            "to the next child as a list (YOLO's `Detect`, `x[i] = self.m[i](x[i])`, is "
+            "traced with a list of one input per map), and a write into a tensor (`x[:, 0] "
+            "= v`) is a new tensor (`torch.cat`)"
         )
     if "'len' is not supported" in first:  # `x.view(len(x), -1)`
         hint = (
