@@ -51,3 +51,22 @@ def test_one_dim_given_bare_where_a_list_is_taken_says_to_write_the_list() -> No
     # torch's `x.mean(1)`; the hint was 'see docs/spec-language.md for what this field takes'
     diag = _only("  - {type: mean, dim: 1}")
     assert diag.code == "E202" and diag.hint == "a list here, even of one item: `[1]`"
+
+
+@pytest.mark.parametrize(
+    ("layer", "hint"),
+    [
+        ("{name: w, type: parameter, shape: [3], init: zeros}",
+         "torch's `zeros` is `constant` here (`value: 0`, its default)"),
+        ("{name: w, type: parameter, shape: [3], init: ones}",
+         "torch's `ones` is `constant` here with `value: 1`"),
+        ("{name: w, type: buffer, shape: [3, 3], fill: identity}",
+         "torch's `identity` is `eye` here"),
+        ("{name: w, type: parameter, shape: [3], init: randn}",
+         "torch's `randn` is `normal` here (`mean: 0`, `std: 1`, its defaults)"),
+    ],
+)  # fmt: skip
+def test_torchs_name_of_a_fill_names_the_word_that_makes_it(layer: str, hint: str) -> None:
+    # the hint listed the words and said a param could hold one, as for a typo
+    diag = _only(f"  - {layer}")
+    assert diag.code == "E204" and diag.hint is not None and diag.hint.startswith(hint), diag.hint

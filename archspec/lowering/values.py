@@ -208,6 +208,21 @@ def not_a_word(value: str, words: tuple[str, ...], text: str | None = None) -> s
     return f"{given}, which is not one of the words this field takes: {listed_words(words)}"
 
 
+#: torch's names of a tensor's fill (`torch.zeros`, `nn.init.ones_`) -> the word of a
+#: `parameter`'s `init` or a `buffer`'s `fill` that makes it, and the fields to give beside
+_TORCH_WORDS = {
+    "zeros": ("constant", " (`value: 0`, its default)"),
+    "zero": ("constant", " (`value: 0`, its default)"),
+    "ones": ("constant", " with `value: 1`"),
+    "full": ("constant", " with `value:`"),
+    "randn": ("normal", " (`mean: 0`, `std: 1`, its defaults)"),
+    "normal_": ("normal", ""),
+    "trunc_normal_": ("trunc_normal", ""),
+    "identity": ("eye", ""),
+    "range": ("arange", ""),
+}
+
+
 def _as_choice(exc: ExprError, raw: str, final: Final) -> ExprError:
     """An unknown name in a field that also takes words (`padding: SAME`, `valid` where only
     `same` is one): say which words it takes, as they are written. In a word field, a bare
@@ -217,10 +232,14 @@ def _as_choice(exc: ExprError, raw: str, final: Final) -> ExprError:
         return exc
     if final.kind == "word" and raw.strip() == unknown_name(exc.message):
         close = difflib.get_close_matches(raw.strip(), final.choices, n=1)
+        torch_word = _TORCH_WORDS.get(raw.strip())
+        lead = f"did you mean `{close[0]}`? " if close else ""
+        if torch_word is not None and torch_word[0] in final.choices:
+            lead = f"torch's `{raw.strip()}` is `{torch_word[0]}` here{torch_word[1]}; "
         return ExprError(
             f"{raw.strip()!r} is not allowed here; expected {listed_words(final.choices)}, "
             "and no param or let in scope has that name",
-            hint=(f"did you mean `{close[0]}`? " if close else "") + WORD_HINT,
+            hint=lead + WORD_HINT,
             code="E204",
         )
     words = ", ".join(f"`{c}`" for c in final.choices)
