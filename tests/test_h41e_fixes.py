@@ -208,3 +208,32 @@ def test_contiguous_lays_the_input_out_as_the_original_does() -> None:
         assert torch.equal(archspec.compile(LAID_OUT)(x), F.scaled_dot_product_attention(*laid))
     assert archspec.emit(LAID_OUT).count(".contiguous()  # (N, 2, W, ") == 3
     same_as_emitted(LAID_OUT, x)
+
+
+ZERO_STATE = """\
+archspec: 1
+name: zero_state
+input: [N, 3, H, W]
+params: {hidden: 8}
+layers:
+  - {name: zero, type: buffer, shape: [1, hidden, 1, 1], persistent: false}
+  - {name: zero_map, type: interpolate_as, mode: nearest, from: [zero, input]}
+  - {name: h0, type: expand, from: [zero_map, input]}
+  - {name: combined, type: concat, from: [input, h0]}
+  - {name: conv, type: conv2d, out_channels: 4 * hidden, kernel_size: 3, padding: 1}
+"""
+
+
+def test_a_first_state_of_zeros_of_the_inputs_size_as_porting_md_writes_it() -> None:
+    # ConvLSTM's `torch.zeros(b, hidden, h, w)` beside its input: no kind makes zeros of a
+    # size read in forward, so porting.md's idiom builds them from a buffer
+    assert "accepts (N, 3, H, W) with H, W >= 1" in archspec.check(ZERO_STATE).domain_text
+    model = archspec.compile(ZERO_STATE)
+    conv = torch.nn.Conv2d(11, 32, 3, padding=1)
+    conv.load_state_dict({k.removeprefix("conv."): v for k, v in model.state_dict().items()})
+    for shape in [(2, 3, 5, 7), (1, 3, 1, 1)]:
+        x = torch.rand(shape)
+        zeros = torch.zeros(shape[0], 8, *shape[2:])
+        with torch.no_grad():
+            assert torch.equal(model(x), conv(torch.cat([x, zeros], 1)))
+    same_as_emitted(ZERO_STATE, torch.rand(2, 3, 5, 7))
