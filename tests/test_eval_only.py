@@ -131,6 +131,46 @@ def test_a_step_of_several_inputs_passes_its_first_on_in_training(train: bool) -
     same_as_emitted(TWO_HEADS, x, train=train)
 
 
+IN_BLOCKS = """\
+archspec: 1
+name: in_blocks
+input: [N, 8, H, W]
+blocks:
+  B:
+    layers:
+      - {name: a, type: conv2d, out_channels: 8, kernel_size: 1}
+      - {name: b, type: conv2d, out_channels: 8, kernel_size: 1, from: input}
+      - {name: s, type: add, from: [a, b], eval_only: true}
+      - {name: t, type: mul, from: [s, a]}
+      - {name: u, type: sub, from: [t, b]}
+layers:
+  - {name: b1, type: B}
+  - {name: b2, type: B}
+  - {name: m, type: maximum, from: [b2, b1], eval_only: true}
+  - {name: n, type: relu}
+"""
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_steps_of_several_inputs_in_a_block_class_read_their_first_in_training(
+    train: bool,
+) -> None:
+    # the sum's first input is read again after it, and the block is one emitted class
+    model, x = archspec.compile(IN_BLOCKS).train(train), torch.rand(2, 8, 3, 3)
+    state = model.state_dict()
+
+    def block(prefix: str, y: torch.Tensor) -> torch.Tensor:
+        a = F.conv2d(y, state[f"{prefix}.a.weight"], state[f"{prefix}.a.bias"])
+        b = F.conv2d(y, state[f"{prefix}.b.weight"], state[f"{prefix}.b.bias"])
+        return (a if train else a + b) * a - b
+
+    with torch.no_grad():
+        y1 = block("b1", x)
+        y2 = block("b2", y1)
+        assert torch.equal(model(x), torch.relu(y2 if train else torch.maximum(y2, y1)))
+    same_as_emitted(IN_BLOCKS, x, train=train)
+
+
 @pytest.mark.parametrize(
     ("layer", "words"),
     [
