@@ -8,7 +8,8 @@ BiFPN layer (fast normalised fusion of three inputs with learned weights), UNet+
 skips as loops over the diagonals, `pool` and `up` reused), SqueezeNet with simple bypass
 (the library's Fire), torchaudio's Wav2Letter on a waveform and on MFCCs, and CoAtNet
 (an MBConv block, then attention with a relative position bias passed to the fused kernel,
-q, k and v laid out `contiguous` as timm lays them). Each spec is
+q, k and v laid out `contiguous` as timm lays them), and a YOLOv5 backbone (its Conv, C3
+registered in another order than it runs, SPPF calling one max pool three times). Each spec is
 compiled and emitted and compared with its reference: parameter count, the state_dict's keys,
 shapes and dtypes in order, strict loads both ways, outputs equal to the bit at each case's
 inputs (the edge of the domain `archspec check` states among them) and the record of

@@ -42,6 +42,9 @@ CASES: dict[str, dict[str, Any]] = {
     "wav2letter_mfcc": {"spec": "wav2letter.yaml", "variant": "wav2letter_mfcc",
                         "reference": "Wav2LetterMfcc", "inputs": [[(2, 13, 50)], [(1, 13, 2)]],
                         "domain": "(N, 13, L) with L >= 2", "outside": [(1, 13, 1)]},
+    "yolov5_backbone": {"spec": "yolov5_backbone.yaml", "reference": "YoloBackbone",
+                        "inputs": [[(2, 3, 64, 48)], [(1, 3, 2, 2)]],
+                        "domain": "(N, 3, H, W) with H, W >= 2", "outside": [(1, 3, 1, 2)]},
     # its stride-2 MBConv adds a conv's (H + 3)//4 rows to a pool's (H + 1)//4: torch
     # broadcasts where one is 1, so the sum has no one shape for a symbolic input (E402): the
     # spec declares its size, and check states no domain (W403) but checks others given
