@@ -91,6 +91,7 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("maximum", "minimum"), "merge"),
     **dict.fromkeys(("dropout1d", "alpha_dropout", "feature_alpha_dropout"), "dropout"),
     "randn_like": "dropout",  # the other random step
+    "pad_to_multiple": "reshape",
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

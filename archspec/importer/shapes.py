@@ -43,6 +43,7 @@ _ARITH = {
     operator.truediv,
     operator.mod,
     operator.pow,  # `q.size(-1) ** -0.5`: a number where the size is one (regroup.fixed_value)
+    operator.neg,  # `-W % 2`: the pad of W to a multiple of 2 (padas.py)
     math.sqrt,  # `1.0 / math.sqrt(k.size(-1))`, as minGPT scales its scores
 }
 #: comparisons, by the operator a forward writes (an assertion's condition on sizes)
@@ -62,6 +63,7 @@ _WRITTEN = {
     operator.truediv: "/",
     operator.mod: "%",
     operator.pow: "**",
+    operator.neg: "-",
     **_COMPARE,
 }
 

@@ -33,6 +33,7 @@ from .base import (
 from .emitting import emit_call
 from .merge import _FunctionOp
 from .resize import require_extents
+from .tensor import DimList
 
 #: padded dims -> the input layouts named in errors, the names of the padded sides
 _LAYOUTS = {
@@ -259,4 +260,93 @@ def pad_as(x: Any, like: Any, value: float = 0.0) -> Any:
     for dim in range(x.dim() - 1, 1, -1):  # the last dim first, as F.pad reads pads
         diff = like.shape[dim] - x.shape[dim]
         pads += [diff // 2, diff - diff // 2]
+    return pad(x, pads, value=value)
+
+
+def _pad_to_multiple_spec() -> type[LayerSpec]:
+    class PadToMultipleSpec(LayerSpec):
+        """pad_to_multiple: pads each of `dims` at its end with `value` up to the next
+        multiple of its `multiple`, as Swin pads a map to its windows: `F.pad(x, (0, 0, 0,
+        (ws - W % ws) % ws, 0, (ws - H % ws) % ws))` of (N, H, W, C) is `dims: [1, 2],
+        multiple: ws`."""
+
+        type: Literal["pad_to_multiple"]
+        dims: DimList = Field(description="the dims padded, e.g. [1, 2] for (N, H, W, C)")
+        multiple: Ints(ge=1) = Field(description="one int for every dim, or one per dim")  # type: ignore[valid-type]
+        value: Float() = Field(0.0, description="the number the border holds")  # type: ignore[valid-type]
+
+    return PadToMultipleSpec
+
+
+@register
+class PadToMultiple(_FunctionOp):
+    kind = "pad_to_multiple"
+    spec = LazySpec(_pad_to_multiple_spec)
+    category = "reshape"
+    summary = "pads dims at their end up to a multiple (Swin's pad of a map to its windows)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        dims, multiple, r = attrs["dims"], attrs["multiple"], len(x)
+        multiple = [multiple] * len(dims) if isinstance(multiple, int) else list(multiple)
+        hint = f"list the dims to pad, each once, from 0 to {r - 1} (or -{r} to -1)"
+        if not dims or any(type(d) is not int or not -r <= d < r for d in dims):
+            raise ShapeFailure(
+                "E401", f"pad_to_multiple dims {dims} are out of range for {fmt(x)}", hint, "dims"
+            )
+        if len({d % r for d in dims}) != len(dims):
+            raise ShapeFailure("E409", f"pad_to_multiple dims {dims} repeat a dim", hint, "dims")
+        if len(multiple) != len(dims):
+            raise ShapeFailure(
+                "E409",
+                f"pad_to_multiple has {len(multiple)} multiples for {len(dims)} dims",
+                "give one multiple for every dim, or one per dim in `dims`' order",
+                "multiple",
+            )
+        ends = {d % r: k for d, k in zip(dims, multiple)}
+        out = tuple(
+            (d + (ends[i] - 1)).floordiv(ends[i]) * ends[i] if i in ends else d
+            for i, d in enumerate(x)
+        )
+        return Inferred(attrs, out)
+
+    def function(self, a: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        return pad_to_multiple, {
+            "dims": list(a["dims"]),
+            "multiple": a["multiple"],
+            "value": a["value"],
+        }
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        (x,) = a["_inputs"]
+        value = f", value={lit(a['value'])}" if a["value"] else ""
+        return f"pad_to_multiple({x}, {lit(a['dims'])}, {lit(a['multiple'])}{value})"
+
+    def emit_support(self) -> str:
+        return PAD_TO_MULTIPLE_SOURCE
+
+
+PAD_TO_MULTIPLE_SOURCE = """\
+def pad_to_multiple(
+    x: torch.Tensor, dims: list[int], multiple: int | list[int], value: float = 0.0
+) -> torch.Tensor:
+    multiples = [multiple] * len(dims) if isinstance(multiple, int) else list(multiple)
+    ends = {d % x.dim(): (k - x.shape[d] % k) % k for d, k in zip(dims, multiples)}
+    pads = []
+    for dim in range(x.dim() - 1, min(ends) - 1, -1):  # the last dim first, as F.pad reads pads
+        pads += [0, ends.get(dim, 0)]
+    return F.pad(x, pads, value=value)
+"""
+
+
+def pad_to_multiple(x: Any, dims: list[int], multiple: Any, value: float = 0.0) -> Any:
+    """`x` padded at the end of each of `dims` to a multiple (the same code as emitted
+    files' `pad_to_multiple`)."""
+    from torch.nn.functional import pad
+
+    multiples = [multiple] * len(dims) if isinstance(multiple, int) else list(multiple)
+    ends = {d % x.dim(): (k - x.shape[d] % k) % k for d, k in zip(dims, multiples)}
+    pads: list[int] = []
+    for dim in range(x.dim() - 1, min(ends) - 1, -1):  # the last dim first, as F.pad reads pads
+        pads += [0, ends.get(dim, 0)]
     return pad(x, pads, value=value)
