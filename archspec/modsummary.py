@@ -326,7 +326,13 @@ _SEQUENCE_FIRST = (nn.RNNBase, nn.MultiheadAttention, nn.Transformer)
 def _batch(model: nn.Module, shapes: Sequence[tuple[int, ...]]) -> int | None:
     """The batch the inputs give: their first size, when every input has the same one and
     no torch layer in the model reads its input sequence first (an nn.LSTM, nn.Transformer
-    or nn.MultiheadAttention with batch_first=False, whose batch is the second size)."""
+    or nn.MultiheadAttention with batch_first=False, whose batch is the second size); for a
+    network compiled or emitted from a spec, the size where its input holds the batch
+    (`_archspec_batch_dims`, dim 1 of `[L, N, 32]`)."""
+    at = getattr(model, "_archspec_batch_dims", None)
+    if isinstance(at, tuple) and len(at) == len(shapes):
+        sizes = {s[d] for s, d in zip(shapes, at) if isinstance(d, int) and 0 <= d < len(s)}
+        return sizes.pop() if len(sizes) == 1 else None
     firsts = {s[0] if s else 1 for s in shapes}
     if len(firsts) != 1:
         return None

@@ -295,3 +295,14 @@ layers:
     assert s.example_macs == per_sample
     assert s.macs.subs({"L": 5, "L2": 7}) == Dim.of("N") * per_sample
     assert f"({per_sample:,} per sample)" in str(s).replace("\n", " ")
+
+
+def test_the_summary_of_a_compiled_sequence_first_model_names_its_batch() -> None:
+    """archspec.summary(model, (7, 2, 32)) of the compiled LSTM said 'at these inputs': an
+    nn.LSTM without batch_first hides where the batch is, which the spec says."""
+    model = archspec.compile(LSTM)
+    text = str(archspec.summary(model, (7, 2, 32)))
+    assert "Memory of a training step at batch 2:" in text.replace("\n", " ")
+    assert archspec.summary(model, (7, 2, 32)).module.memory.batch == 2  # type: ignore[union-attr]
+    # a torch module alone keeps saying it cannot tell
+    assert archspec.summary(TorchLSTM(), (7, 2, 32)).module.memory.batch is None  # type: ignore[union-attr]
