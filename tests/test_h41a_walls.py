@@ -179,3 +179,15 @@ def test_the_emitted_class_freezes_what_its_when_kept() -> None:
         assert list(emitted.state_dict()) == list(compiled.state_dict())
         assert _frozen_names(emitted) == _frozen_names(compiled), use_stem
         assert ("stem.weight" in _frozen_names(compiled)) is use_stem
+
+
+def test_a_buffer_of_a_plain_fill_emits_no_helper_it_does_not_call() -> None:
+    """The docs' sequence-first encoder (a `buffer` of positions) was emitted with MaxViT's
+    `maxvit_relative_position_index` defined at the top of its file, called nowhere."""
+    from .test_h41a_batch_dim import ENCODER
+
+    source = archspec.emit(ENCODER)
+    assert "maxvit_relative_position_index" not in source
+    assert 'self.register_buffer("pe", torch.full((64, 1, 32), 0.0' in source
+    maxvit = archspec.emit("maxvit_t")
+    assert maxvit.count("maxvit_relative_position_index(") == 2  # its def, and its call

@@ -364,9 +364,11 @@ class BufferOp(Op):
         return definitions("partition_modules.py", "maxvit_relative_position_index")
 
     def emit_support_for(self, attrs: Mapping[str, Any]) -> str | tuple[str, ...]:
-        """A distance_index calls its own function."""
+        """A distance_index and a relative_position_index call a function of their own; the
+        other fills call torch alone (a position table's `torch.full` wrote MaxViT's helper
+        into every emitted file holding a buffer)."""
         from .support import definitions
 
         if attrs.get("fill") == "distance_index":
             return definitions("torch_support.py", "attention_distance_index")
-        return self.emit_support()
+        return self.emit_support() if attrs.get("fill") == "relative_position_index" else ""
