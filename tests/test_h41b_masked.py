@@ -216,3 +216,35 @@ def test_a_mask_no_masked_fill_node_states_is_refused(model: nn.Module) -> None:
     with pytest.raises(ImportFailure) as failure:
         archspec.from_module(model, torch.randn(2, 6, 6))
     assert {d.code for d in failure.value.diagnostics} == {"E903"}
+
+
+class NewGELU(nn.Module):
+    """minGPT's GELU, written out in torch's arithmetic (`torch.pow(x, 3.0)`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))
+        return 0.5 * x * (1.0 + torch.tanh(inner))
+
+
+class GeluMLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(8, 32)
+        self.act = NewGELU()
+        self.c_proj = nn.Linear(32, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(self.act(self.c_fc(x)))
+
+
+def test_mingpt_gelu_imports_its_cube_as_a_mul_of_three() -> None:
+    # `torch.pow(x, 3.0)` was E903 'no layer kind computes `torch.pow` as called here'
+    model = GeluMLP().eval()
+    x = torch.randn(4, 5, 8)
+    text = archspec.from_module(model, x)
+    assert "type: mul, from: [input, input, input]}" in text
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        big = torch.randn(3, 7, 8) * 30  # torch cubes as x * x * x, to the last bit
+        assert torch.equal(twin(big), model(big))

@@ -5,7 +5,8 @@
   `relu`, which torch computes as that clamp too. A clamp of one bound other than 0 below
   has no kind that treats a NaN as torch does, and stays refused.
 - `x ** 2` (`x.pow(2)`, `torch.pow(x, 2)`, `torch.square(x)`) is `x * x`, a `mul` of the
-  tensor with itself: torch squares so.
+  tensor with itself: torch squares so; and `x ** 3` (minGPT's GELU, `torch.pow(x, 3.0)`)
+  `x * x * x`, a `mul` of three, as torch's pow kernels cube.
 - `-x` (`torch.neg`, `x.neg()`) is a `scale` by -1, exact in floats.
 - `torch.maximum(a, b)` and `torch.minimum(a, b)` (`a.maximum(b)`, and `torch.max(a, b)`,
   `a.min(b)` of two tensors, which torch computes so) are the joins of those kinds.
@@ -47,9 +48,9 @@ def _square(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     exponent = args[1] if len(args) == 2 else kwargs.get("exponent", 2)
     if not isinstance(x, Ref) or len(args) > 2 or set(kwargs) - {"exponent"}:
         return None
-    if type(exponent) not in (int, float) or exponent != 2:
+    if type(exponent) not in (int, float) or exponent not in (2, 3):
         return None
-    return Call("mul", {}, (x.node, x.node))
+    return Call("mul", {}, (x.node,) * int(exponent))
 
 
 def _neg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
