@@ -248,3 +248,32 @@ def test_mingpt_gelu_imports_its_cube_as_a_mul_of_three() -> None:
     with torch.no_grad():
         big = torch.randn(3, 7, 8) * 30  # torch cubes as x * x * x, to the last bit
         assert torch.equal(twin(big), model(big))
+
+
+class DictMLP(nn.Module):
+    """minGPT's Block MLP: a ModuleDict called through a lambda, its `act` registered last."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = nn.ModuleDict(
+            dict(c_fc=nn.Linear(8, 32), c_proj=nn.Linear(32, 8), act=NewGELU(), drop=nn.Dropout())
+        )
+        m = self.mlp
+        self.mlpf = lambda x: m.drop(m.c_proj(m.act(m.c_fc(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mlpf(x)
+
+
+def test_a_dict_walked_out_of_its_registered_order_says_so() -> None:
+    # it said 'item act reads item c_proj's output through steps other than activations',
+    # though `act` reads `c_fc`'s and `c_proj` had not run yet
+    from archspec.errors import ImportFailure
+
+    with pytest.raises(ImportFailure) as failure:
+        archspec.from_module(DictMLP().eval(), torch.randn(2, 5, 8))
+    (diag,) = failure.value.diagnostics
+    assert diag.code == "E904"
+    assert "calls item `act` of `self.mlp` before item `c_proj`, registered before it" in str(
+        failure.value
+    )

@@ -368,8 +368,10 @@ def interleaved_list(reader: Any, node: Any, target: str) -> bool:
     keys = [key for key, _ in holder.named_children()] if _walkable(holder) else []
     if index not in keys:
         return False
-    why = _list_call_problem(reader, node, head, index, keys)
-    if why is not None:
+    failed = reader.__dict__.setdefault("failed_lists", set())
+    why = None if head in failed else _list_call_problem(reader, node, head, index, keys)
+    if why is not None:  # once per container: its later calls would only repeat it
+        failed.add(head)
         reader.fail("E904", f"{describe(type(reader.module))}.forward {why[0]}", node, why[1])
     return True
 
@@ -404,6 +406,9 @@ def _list_call_problem(
         return why, CALLED_WHOLE_HINT
     if run is None:
         why = f"calls item `{index}` of `self.{head}` before item `{keys[0]}`, registered first"
+    elif _items(run[0]) < keys.index(index):  # minGPT's `mlp.act` before `mlp.c_proj`
+        skipped = keys[_items(run[0])]
+        why = f"calls item `{index}` of `self.{head}` before item `{skipped}`, registered before it"
     elif others := _walked_since(reader, head, run[1], node):
         why = (
             f"walks `self.{head}` and `self.{others[0]}` together (item {index} of "
