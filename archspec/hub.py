@@ -301,6 +301,7 @@ def load_state(
     fits: dict[str, Any] = OrderedDict((k, v) for k, v in state.items() if k not in skip)
     if meta is not None:
         fits._metadata = meta  # type: ignore[attr-defined]
+    _warn_split_twins(fits, twins)
     result = model.load_state_dict(fits, strict=False)
     unforeseen = set(result.missing_keys) - {k for k, _ in added} - skip - filled
     if unforeseen:  # a module whose own loader wants more than its state_dict shows
@@ -326,6 +327,27 @@ def _twins(model: nn.Module) -> dict[str, tuple[str, ...]]:
         if len(group) > 1
         for k in group
     }
+
+
+def _warn_split_twins(state: Mapping[str, Any], twins: Mapping[str, tuple[str, ...]]) -> None:
+    """A WeightsWarning for each tensor the model holds under several keys that the
+    checkpoint holds as different values (a checkpoint of an untied model loaded into a
+    tied one): torch copies each key in turn, so the last one's values are kept, silently."""
+    order = {k: i for i, k in enumerate(state)} if twins else {}
+    for key, others in twins.items():
+        later = [o for o in others if o in order and key in order and order[o] > order[key]]
+        if not later:
+            continue
+        a, b = state[key], state[later[-1]]
+        same = isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
+        if same and not torch.equal(a, b):
+            warnings.warn(
+                WeightsWarning(
+                    f"`{key}` and `{later[-1]}` are one tensor of the model (tied), and the "
+                    f"checkpoint holds different values for them: `{later[-1]}`'s are kept"
+                ),
+                stacklevel=_outside_level(),
+            )
 
 
 def _once(state: Mapping[str, Any], twins: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:

@@ -371,3 +371,21 @@ layers:
     assert archspec.check(text.replace("ROWS", "16")).ok
     (diag,) = archspec.check(text.replace("ROWS", "12")).diagnostics
     assert diag.code == "E409" and "holds the index 15" in diag.message
+
+
+def test_a_checkpoint_of_an_untied_model_loaded_into_a_tied_one_warns() -> None:
+    # torch copies each key in turn into the one tensor: the head's values were kept silently
+    from archspec.hub import WeightsWarning
+
+    untied = archspec.compile(LM.removesuffix("tied:\n")).state_dict()
+    model = archspec.compile(_lm("  wte.weight: lm_head.weight\n"))
+    with pytest.warns(WeightsWarning, match=r"`lm_head\.weight`'s are kept"):
+        assert archspec.load_weights(model, untied).compatible
+    assert torch.equal(model.wte.weight, untied["lm_head.weight"])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a tied model's own checkpoint: one value, no warning
+        archspec.load_weights(
+            model, archspec.compile(_lm("  wte.weight: lm_head.weight\n")).state_dict()
+        )
