@@ -1,9 +1,10 @@
 """A `reuse` layer's target: the earlier node of its list whose module it calls again.
 
 The name is looked up as `from` names are (this list only, earlier nodes only), and what it
-names must be a module of its own: a layer that is a child module, a `sequential` or a block
-instance of one input. The node found goes into the private attribute `ops.reuse.TARGET`,
-whose rules the reuse's shape rule runs again on the reuse's own input.
+names must be a module of its own: a layer that is a child module of one input, a
+`sequential` or a block instance of one input. The node found goes into the private
+attribute `ops.reuse.TARGET`, whose rules the reuse's shape rule runs again on the reuse's
+own input.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def _no_module(target: Node) -> tuple[str, str]:
         several = bool(target.child.input_names)
         return ("a block of several inputs", "reuse a module of one input") if several else ("", "")
     if target.is_module:
+        if REGISTRY[target.kind].arity != 1:  # departition, maxunpool2d: a reuse gives one
+            return "a layer of several inputs", "reuse a module of one input"
         return "", ""
     if REGISTRY[target.kind].reads_nodes:
         called = target.attrs.get("node")
