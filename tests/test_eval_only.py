@@ -11,7 +11,7 @@ from torch import nn
 
 import archspec
 from archspec import graph as pictures
-from archspec.errors import ArchSpecError
+from archspec.errors import ArchSpecError, ImportFailure
 from tests.ops_cases import same_as_emitted
 
 PROBS = """\
@@ -129,6 +129,43 @@ def test_a_step_of_several_inputs_passes_its_first_on_in_training(train: bool) -
     for a, b in zip(got if train else [got], want if train else [want], strict=True):
         assert torch.equal(a, b)
     same_as_emitted(TWO_HEADS, x, train=train)
+
+
+def test_import_reads_both_heads_in_training_and_their_average_in_eval() -> None:
+    # DeiT's heads: import refused 'computes another graph in training mode: only eval takes
+    # the operator `add`'; now the sum and the halving are eval_only steps, and head_dist,
+    # returned in training only, a train_only step that passes it on
+    reference, x = TwoHeads(), torch.rand(3, 5, 32)
+    text = archspec.from_module(reference, x)
+    assert "type: add, eval_only: true, from: [head, head_dist]}" in text
+    assert "{name: head_dist_out, type: scale, train_only: true, from: head_dist}" in text
+    model = archspec.compile(text)
+    model.load_state_dict(reference.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), reference.eval()(x))
+        got, want = model.train()(x), reference.train()(x)
+    assert len(got) == len(want) == 2
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+class SecondFirst(nn.Module):
+    """A step only eval takes whose first input is not what training returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, z = self.a(x), self.b(x)
+        if not self.training:
+            z = y * z  # training returns z, which a spec's eval_only step cannot pass on
+        return z
+
+
+def test_a_step_whose_first_input_training_does_not_return_is_still_refused() -> None:
+    with pytest.raises(ImportFailure) as failure:
+        archspec.from_module(SecondFirst(), torch.rand(2, 4))
+    assert "returns another value in training mode" in str(failure.value)
 
 
 IN_BLOCKS = """\

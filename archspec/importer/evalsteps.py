@@ -2,11 +2,13 @@
 `if self.training: return logits` before it): a spec's `eval_only` nodes, which training
 skips by passing their input on.
 
-A step is an eval graph's call that training does not make and that reads one node; the
-rest of the two graphs must agree once each step is read as the node it reads (modes.py).
+A step is an eval graph's call that training does not make, read as the first node it reads
+(the rest of what it reads computed in both modes); the rest of the two graphs must agree
+once each step is read as that node (modes.py).
 Where the graph to read is training's (it has training-only nodes, or passes the mode on),
 the steps are copied into it after the nodes they read, and the nodes that read them in
-eval read the copies, so one graph states both modes.
+eval read the copies, so one graph states both modes; an output training returns beside
+eval's that eval computes too is passed on by a training-only step (`returned_in_training`).
 """
 
 from __future__ import annotations
@@ -18,17 +20,44 @@ _CALLS = ("call_module", "call_function", "call_method")
 
 def eval_steps(graph: Any, trained: set[str]) -> dict[Any, Any]:
     """Each call of the eval `graph` with no node of its name in training (`trained`) that
-    reads one node and is read, -> that node. A tensor's attribute (`x.device`) is none,
-    nor a call nothing reads (a value cached in eval only, whose reads torch.fx does not
-    see): those stay another graph (E902)."""
-    steps = {}
+    is read and reads nodes training computes (or steps before it), -> the first of them,
+    which training reads in its place (DeiT's `(x + x_dist) / 2`: `x`). A tensor's
+    attribute (`x.device`) is none, nor a call nothing reads (a value cached in eval only,
+    whose reads torch.fx does not see): those stay another graph (E902)."""
+    steps: dict[Any, Any] = {}
     for node in graph.nodes:
         ins = node.all_input_nodes
-        if node.op not in _CALLS or node.name in trained or len(ins) != 1 or not node.users:
+        if node.op not in _CALLS or node.name in trained or not ins or not node.users:
             continue
-        if node.target is not getattr:
+        if node.target is not getattr and all(i.name in trained or i in steps for i in ins):
             steps[node] = ins[0]
     return steps
+
+
+def returned_in_training(value: Any) -> Any:
+    """The marker of an output training returns beside eval's that eval computes too (DeiT's
+    `x_dist`): the value itself, read as a train_only step that passes it on."""
+    return value
+
+
+def mark_training_outputs(train: Any, names: set[str]) -> None:
+    """In `train`, whose output is eval's first and more (`return x, x_dist` in training,
+    the average in eval), each further output that eval computes too is read through a
+    `returned_in_training` call, which no eval node has: a train_only node, so the spec
+    returns it in training only."""
+    out = _output_node(train)
+    value = out.args[0]
+    if not isinstance(value, tuple | list) or len(value) < 2:
+        return
+    marked = list(value)
+    for i, item in enumerate(marked[1:], 1):
+        if getattr(item, "op", None) is not None and item.name in names:
+            with train.inserting_before(out):
+                marked[i] = train.create_node(
+                    "call_function", returned_in_training, (item,), name=f"{item.name}_out"
+                )
+    out.args = (type(value)(marked),)
+    train.lint()
 
 
 def spliced(train: Any, graph: Any, steps: dict[Any, Any]) -> Any:
@@ -43,8 +72,9 @@ def spliced(train: Any, graph: Any, steps: dict[Any, Any]) -> Any:
         """The training node eval's `node` stands for (a step's own copy)."""
         return made.get(node.name) or by_name[node.name]
 
-    for step, read in steps.items():
-        with train.inserting_after(base(read)):
+    for step in steps:
+        order = {n: i for i, n in enumerate(train.nodes)}
+        with train.inserting_after(max((base(i) for i in step.all_input_nodes), key=order.get)):
             copy = train.node_copy(step, base)
         copy.name = step.name  # node_copy may number it; the names tie the graphs together
         made[step.name] = copy

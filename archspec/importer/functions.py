@@ -329,6 +329,10 @@ def _pixel_shuffling(kind: str, field: str) -> Reader:
 #: (by the model's own code) are looked at; archspec imports nothing for them.
 LIBRARY_FUNCTIONS: dict[str, Reader] = {
     "torchvision.models.shufflenetv2.channel_shuffle": _channel_shuffle,
+    # an output only training returns, marked by evalsteps.py: a step passing it on
+    "archspec.importer.evalsteps.returned_in_training": lambda a, _: Call(
+        "scale", {}, (a[0].node,)
+    ),
 }
 
 

@@ -288,7 +288,7 @@ def with_training(
 ) -> tuple[Any, Modes]:
     """The graph to read (eval's, or training's when it states both modes) and the names of
     its nodes one mode skips; (None, Modes()) after a located refusal."""
-    from .evalsteps import eval_steps, spliced
+    from .evalsteps import eval_steps, mark_training_outputs, spliced
     from .trace import Problems
 
     quiet = Problems()  # the example input's shapes and notes are the same in training
@@ -323,6 +323,8 @@ def with_training(
     if not _first_eval_output(graph, train, unread, steps):
         _another_output(module, train, names, problems)
         return None, Modes()
+    if steps:  # `return x, x_dist` in training, a step of them in eval
+        mark_training_outputs(train, names)
     passes = _used_passes(graph, train, {n: r for n, r in unread.items() if n not in idle})
     extra = {n.name for n in train.nodes if n.op != "output" and n not in idle} - names - passes
     skipped = {n.name for n in steps}
