@@ -34,8 +34,12 @@ def child_source_dim(reader: Any, node: Any, child: Any, i: int) -> tuple[Any, i
     from .trace import body_of
 
     depth = reader.__dict__.get("child_depth", 0)
-    if depth >= _MAX_DEPTH or node.kwargs or not _a_block(reader, child):
+    if depth >= _MAX_DEPTH or node.kwargs:
         return None
+    if not _a_block(reader, child):  # a layer kind read off the module (timm's LayerNorm2d)
+        given = _node_shapes(reader).get(node.args[0]) if len(node.args) == 1 else None
+        j = kind_dim(child, i, given) if given is not None else None
+        return (node.args[0], j) if j is not None else None
     body_of(child, reader.problems)  # traced once, as the importer does a block's anyway
     inner = reader.problems.readers.get(id(child))
     if inner is None or inner.graph is None or getattr(inner, "failed", False):
@@ -106,6 +110,28 @@ def torch_module_dim(child: Any, i: int, rank: int | None) -> int | None:
         kept = isinstance(child.padding, tuple) and 2 * child.padding[spatial] == d * (k - 1)
         return i if kept else None
     return None
+
+
+def kind_dim(child: Any, i: int, given: tuple[int, ...]) -> int | None:
+    """Dim `i` of what `child` returns when the importer reads `child` as a layer kind of one
+    input and it is dim `i` of that input for every size there: the kind's shape rule, run on
+    the input the example gave (`given`) with dim `i` a symbol, returns that symbol there (a
+    norm, an activation); None otherwise."""
+    from ..dims import Dim
+    from ..ops.base import REGISTRY
+    from ..ops.shapectx import ShapeContext
+    from .leaves import read_leaf
+
+    leaf = read_leaf(child)
+    op = REGISTRY.get(leaf.kind) if leaf is not None else None
+    if op is None or op.arity != 1 or not 0 <= i < len(given):
+        return None
+    shape = tuple(Dim.of("_size") if k == i else Dim.of(n) for k, n in enumerate(given))
+    try:
+        out = op.infer(dict(leaf.full), [shape], ShapeContext()).shape
+    except Exception:  # a size the kind needs known (channels), or a rule refusing it
+        return None
+    return i if len(out) == len(shape) and out[i] == shape[i] else None
 
 
 def _a_block(reader: Any, child: Any) -> bool:

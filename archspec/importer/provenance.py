@@ -49,7 +49,7 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
     """(node', i') where dim i of `node` is dim i' of node', one step back; None if unknown."""
     import torch.nn.functional as F
 
-    from .childdims import child_source_dim, joined_dim, torch_module_dim
+    from .childdims import child_source_dim, joined_dim, kind_dim, torch_module_dim
     from .einsums import einsum_product
     from .shapes import Sym
     from .unbinds import _is_matmul, _permuted
@@ -61,10 +61,12 @@ def _source_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple
         child = reader.module.get_submodule(node.target)
         cls = type(child)
         if first is not None and not cls.__module__.startswith("torch."):
-            return child_source_dim(reader, node, child, i)  # by its own forward's steps
+            return child_source_dim(reader, node, child, i)  # its forward's steps, or its kind's
         if first is None or len(args) != 1 or not cls.__module__.startswith("torch.nn.modules"):
             return None  # torch's own classes only: a subclass may reshape in its forward
         j = torch_module_dim(child, i, rank)  # its layers' rules (childdims.py)
+        if j is None and first in shapes:  # or the shape rule of the kind it is read as
+            j = kind_dim(child, i, shapes[first])
         return (first, j) if j is not None else None
     name = node.target if node.op == "call_method" else getattr(node.target, "__name__", None)
     if name in _SAME_SHAPE_CALLS and first is not None:
