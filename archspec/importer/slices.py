@@ -426,9 +426,10 @@ def _own_tensor_unsqueezed(reader: Any, node: Any, src: Any, index: tuple[Any, .
 def _cut_to_size(reader: Any, node: Any, src: Any, index: tuple[Any, ...], rank: int) -> bool:
     """`pe[:, : x.size(1)]` (a positional table cut to the tokens' length; `pe[: x.size(0)]`
     for tokens sequence first; `pos[: idx.size(1)]`, another dim's size, with `like_dim`;
-    minGPT's causal mask `self.bias[:, :, :T, :T]`, two dims): each dim cut from 0 to a size
-    of another tensor read so far, every other dim whole, is a `slice_as` reading both, one
-    per dim in order; False for any other index."""
+    minGPT's causal mask `self.bias[:, :, :T, :T]`, two dims; a window attention's padded
+    map cropped back, `x[:, :H, :W, :]`): each dim cut from 0 to a size of another tensor
+    read so far, every other dim whole, is a `slice_as` reading both, one per dim in order;
+    False for any other index."""
     cuts = [(d, i) for d, i in enumerate(index) if i != slice(None)]
     if len(index) > rank or not cuts or not all(isinstance(i, slice) for _, i in cuts):
         return False
