@@ -94,7 +94,7 @@ class _Recurrent(Op):
                 f"map's (N, C, L) after a permute {dims}"
                 + (
                     f"; archspec has no unbatched input (dim 0 is the batch unless a dim is "
-                    f"named N): declare one sequence with a batch of one, `input: {one}`"
+                    f"named N or B): declare one sequence with a batch of one, `input: {one}`"
                     if len(x) == 2
                     else ""
                 ),
