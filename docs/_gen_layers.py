@@ -46,7 +46,7 @@ _GROUPS = {
     "archspec.ops.embedding": "Embedding: learned vectors looked up by int64 indices",
     "archspec.ops.recurrent": "Recurrent layers over token sequences: the output sequence",
     "archspec.ops.products": "Products computed in `forward`: attention of your own layers",
-    "archspec.ops.masking": "A value written where a mask holds (in `forward`): causal attention",
+    "archspec.ops.masking": "A value where a mask holds, a tensor of one value (in `forward`)",
     "archspec.ops.reuse": "One module called again on another input (shared weights, no submodule)",
     "archspec.ops.unpool": "Max pooling with its indices, and max unpooling (SegNet, ENet)",
     "archspec.ops.noise": "Random values computed in `forward`: a VAE's reparameterisation noise",

@@ -277,3 +277,56 @@ def test_a_dict_walked_out_of_its_registered_order_says_so() -> None:
     assert "calls item `act` of `self.mlp` before item `c_proj`, registered before it" in str(
         failure.value
     )
+
+
+FILLED = """\
+archspec: 1
+name: filled
+input: [N, T]
+input_dtype: DTYPE
+layers:
+  - {name: zeros, type: full_like, from: input}
+  - {name: value, type: full_like, value: VALUE, from: input}
+  - {name: both, type: concat, dim: 1, from: [zeros, value]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value", "number"),
+    [("float32", "2.5", 2.5), ("float32", "-inf", float("-inf")), ("int64", "3", 3)],
+)
+def test_full_like_is_torch_full_like_at_the_input_shape(
+    dtype: str, value: str, number: float
+) -> None:
+    # a forward's `torch.zeros_like(x)` had no kind: no size read in forward made a tensor
+    text = FILLED.replace("DTYPE", dtype).replace("VALUE", value)
+    assert archspec.check(text).ok
+    x = torch.ones(2, 5, dtype=getattr(torch, dtype))
+    expected = torch.cat([torch.zeros_like(x), torch.full_like(x, number)], 1)
+    namespace: dict[str, object] = {}
+    exec(compile(archspec.emit(text), "filled.py", "exec"), namespace)
+    for model in (archspec.compile(text), namespace["Filled"]()):  # type: ignore[operator]
+        out = model(x)
+        assert out.dtype == x.dtype and torch.equal(out, expected)
+
+
+class Constants(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones_like(x)
+        return self.conv(x) + torch.zeros_like(x) + torch.full_like(x, 2.5) * ones
+
+
+def test_zeros_like_ones_like_and_full_like_import_as_full_like() -> None:
+    # each was E903 'no layer kind computes `torch.zeros_like` as called here'
+    model = Constants().eval()
+    text = archspec.from_module(model, torch.randn(2, 4, 8, 8))
+    assert text.count("type: full_like") == 3 and "value: 2.5" in text
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(twin(x), model(x))

@@ -12,6 +12,7 @@
   `a.min(b)` of two tensors, which torch computes so) are the joins of those kinds.
 - `F.normalize(x, p, dim, eps)` is the `normalize` kind, and `torch.exp(x)` (`x.sqrt()`,
   `abs(x)`, ...) the `elementwise` kind of that fn: each calls the same torch function.
+- `torch.zeros_like(x)`, `ones_like`, `full_like(x, v)` are `full_like`, the same call.
 - `torch.randn_like(std)` (a VAE's reparameterisation) is `randn_like`, the same call; the
   import compares the outputs of model and spec each from one seed (outputs.py).
 """
@@ -107,6 +108,23 @@ def _randn_like(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return Call("randn_like", {}, (args[0].node,))
 
 
+def _filled_like(value: float | None) -> Reader:
+    """`torch.zeros_like(x)` (`ones_like`; `full_like(x, v)` when `value` is None), of the
+    tensor's own dtype and device: a `full_like` of that value."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        given = args[1] if value is None and len(args) == 2 else kwargs.get("fill_value", value)
+        count = 1 if value is not None else 2 - ("fill_value" in kwargs)
+        if len(args) != count or set(kwargs) - {"fill_value"} or not isinstance(args[0], Ref):
+            return None
+        if type(given) not in (int, float) or math.isnan(given):
+            return None
+        shown = given if math.isfinite(given) else ("-inf" if given < 0 else "inf")
+        return Call("full_like", {"value": shown} if given != 0 else {}, (args[0].node,))
+
+    return read
+
+
 def functions() -> dict[Any, Reader]:
     """The torch functions and operators read here, for functions.py's table."""
     import torch
@@ -129,6 +147,9 @@ def functions() -> dict[Any, Reader]:
         torch.max: _extremum("maximum"),  # of two tensors; over a dim: reductions.py
         torch.min: _extremum("minimum"),
         torch.randn_like: _randn_like,
+        torch.zeros_like: _filled_like(0),
+        torch.ones_like: _filled_like(1),
+        torch.full_like: _filled_like(None),
     }
 
 

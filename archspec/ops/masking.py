@@ -8,6 +8,9 @@ tensor, the second the mask, and the value goes where the mask equals `equal_to`
 default: `mask == 0`). The mask broadcasts against the tensor as torch broadcasts it, and
 the output is their broadcast shape, the tensor's dtype. `value` is a number or `-inf` /
 `inf` (the loader refuses infinite numbers, so they are words here).
+
+`full_like`: a tensor of its input's shape and dtype filled with one value
+(`torch.zeros_like(x)`), the constant of a size read in forward.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -81,3 +84,47 @@ class MaskedFill(_FunctionOp):
         if isinstance(equal, float) and equal.is_integer() and abs(equal) < 2**53:
             equal = int(equal)  # `mask == 0`, as minGPT writes it (the same comparison)
         return f"{x}.masked_fill({mask} == {lit(equal)}, {shown})"
+
+
+def _full_like_spec() -> type[LayerSpec]:
+    class FullLikeSpec(LayerSpec):
+        """full_like: a tensor of its input's shape and dtype, every element `value`
+        (`torch.zeros_like(x)`, `torch.ones_like(x)`, `torch.full_like(x, v)`): a size read in
+        forward as a tensor of it; the input's values are not read."""
+
+        type: Literal["full_like"]
+        value: Annotated[_FLOAT, Final("float", choices=tuple(INFINITIES))] = Field(  # type: ignore[valid-type]
+            0, description="every element's value: a number, or `-inf` / `inf`"
+        )
+
+    return FullLikeSpec
+
+
+def full_like(x: Any, value: float) -> Any:
+    """`torch.full_like(x, value)`: what a `full_like` node computes."""
+    import torch
+
+    return torch.full_like(x, value)
+
+
+@register
+class FullLike(_FunctionOp):
+    kind = "full_like"
+    spec = LazySpec(_full_like_spec)
+    summary = "a tensor of the input's shape and dtype, every element `value` (zeros_like)"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        return Inferred(attrs, tuple(x))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return full_like, {"value": fill_value(attrs["value"])}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        (x,) = a["_inputs"]
+        value = a["value"]
+        if isinstance(value, str):
+            return f'torch.full_like({x}, float("{value}"))'
+        if type(value) in (int, float) and value in (0, 1):  # `torch.zeros_like(x)`, the same
+            return f"torch.{'zeros' if value == 0 else 'ones'}_like({x})"
+        return f"torch.full_like({x}, {lit(value)})"

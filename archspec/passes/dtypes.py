@@ -44,6 +44,8 @@ WITH_INDICES = frozenset(f"maxpool{n}d_with_indices" for n in (1, 2, 3))
 UNPOOLS = frozenset(f"maxunpool{n}d{a}" for n in (1, 2, 3) for a in ("", "_as"))
 #: A value written where a mask (the second input) matches: a mask of any dtype, compared.
 MASKS = frozenset({"masked_fill"})
+#: A tensor of the input's shape and dtype, every element one value (`full_like`).
+FILLED = frozenset({"full_like"})
 
 
 #: Kinds whose output holds exactly the values of their input (the same set, moved or
@@ -315,6 +317,11 @@ def _walk(
                 errors.append(_unpool_inputs(node, read[0]))
         elif kind in MASKS and not read[0]:
             continue  # a float tensor masked by one of any dtype: float out
+        elif kind in FILLED:  # the input's dtype, every element one value
+            if read[0]:
+                value = node.attrs["value"]
+                whole = type(value) in (int, float) and float(value).is_integer()
+                ints[node.name] = Ints((int(value), int(value))) if whole else UNKNOWN
         elif not any(read) or kind in _TO_FLOAT or (kind in _FIRST and not read[0]):
             continue  # float out (an expand's values are its first input's)
         elif kind in _FIRST:  # its other input gives a size: int64 as its first is
