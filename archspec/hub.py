@@ -574,11 +574,38 @@ def load_fetched(
         raise WeightsError(diagnostics=[told]) from None
     if not diff.compatible:
         note = _cache_note(fetched) if fetched is not None else ""
-        text = diff.text() + (f"\n{note}: {_CACHE_HINT}" if note else "")
+        text = _bounded_report(diff.text()) + (f"\n{note}: {_CACHE_HINT}" if note else "")
         prefix = prefix_hint(diff, state, model.state_dict())
         text += f"\nnothing was loaded: {escape_text(prefix)}" if prefix else ""
         warnings.warn(WeightsWarning(text), stacklevel=_outside_level())
     return diff
+
+
+#: A WeightsWarning's diff shows at most this many tensors, each line cut to this width.
+_REPORT_ENTRIES, _REPORT_WIDTH = 200, 300
+
+
+def _bounded_report(text: str) -> str:
+    """The diff a WeightsWarning shows: a stranger's checkpoint with a key of megabytes, or
+    a million keys, made a warning of as many characters, printed whole. Each line is cut to
+    _REPORT_WIDTH characters and the tensors past _REPORT_ENTRIES are counted; the counts
+    and the verdict (the lines that list no tensor) stay."""
+    lines = text.splitlines()
+    entries = [i for i, line in enumerate(lines) if line.startswith("  ")]
+    if len(entries) > _REPORT_ENTRIES:
+        cut = set(entries[_REPORT_ENTRIES:])
+        more = (
+            f"  ... and {len(cut):,} more (archspec.load_weights(model, weights, "
+            "strict=False) returns the whole diff)"
+        )
+        at = entries[_REPORT_ENTRIES]
+        lines = [
+            *lines[:at],
+            more,
+            *(line for i, line in enumerate(lines) if i > at and i not in cut),
+        ]
+    width = _REPORT_WIDTH
+    return "\n".join(line if len(line) <= width else line[: width - 3] + "..." for line in lines)
 
 
 __all__ = [
