@@ -70,3 +70,22 @@ def test_torchs_name_of_a_fill_names_the_word_that_makes_it(layer: str, hint: st
     # the hint listed the words and said a param could hold one, as for a typo
     diag = _only(f"  - {layer}")
     assert diag.code == "E204" and diag.hint is not None and diag.hint.startswith(hint), diag.hint
+
+
+def test_an_input_too_small_for_a_padded_window_names_the_padding() -> None:
+    # YOLOv5's stem, a 6x6 conv padded by 2 at stride 2: 'conv2d makes the H extent 0 (input
+    # (1, 3, 1, 2), kernel (6, 6))' left out the padding that made 1 row 5
+    text = (
+        "archspec: 1\nname: m\ninput: [N, 3, H, W]\nlayers:\n"
+        "  - {type: conv2d, out_channels: 8, kernel_size: 6, stride: 2, padding: 2}\n"
+        "  - {type: maxpool2d, kernel_size: 3}\n"
+    )
+    (diag,) = archspec.check(text, input=(1, 3, 1, 2)).diagnostics
+    assert diag.code == "E405" and diag.message.endswith(
+        "conv2d makes the H extent 0 (input (1, 3, 1, 2), kernel (6, 6), padding (2, 2))"
+    ), diag.message
+    found = archspec.check(text, input=(1, 3, 2, 12)).diagnostics  # an unpadded pool: as before
+    (diag,) = [d for d in found if d.code == "E405"]
+    assert diag.message.endswith(
+        "maxpool2d makes the H extent 0 (input (1, 8, 1, 6), kernel (3, 3))"
+    )

@@ -120,7 +120,7 @@ class _ConvBase(Op):
                 out = known
             else:
                 out = [conv_extent(x[2 + i], k[i], s[i], p[i], d[i]) for i in range(nd)]
-                check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k)
+                check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k, p)
             for i in range(nd):
                 if s[i] > INT32_MAX:
                     # measured on torch 2.x: with a stride past int32, an output size whose

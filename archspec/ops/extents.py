@@ -76,8 +76,13 @@ _EXTENTS: dict[tuple[object, ...], Dim] = {}
 _EXTENTS_SIZE = 4096
 
 
-def _extent_message(kind: str, axis: str, inp: Shape, ksize: tuple[int, ...]) -> str:
-    return f"{kind} makes the {axis} extent {{d}} (input {fmt(inp)}, kernel {ksize})"
+def _extent_message(
+    kind: str, axis: str, inp: Shape, ksize: tuple[int, ...], padding: tuple[int, ...]
+) -> str:
+    # the padding, where there is one, is in the window's reach: YOLOv5's 6x6 stem conv
+    # padded by 2 takes 2 rows, which the kernel alone does not say
+    padded = f", padding {padding}" if any(padding) else ""
+    return f"{kind} makes the {axis} extent {{d}} (input {fmt(inp)}, kernel {ksize}{padded})"
 
 
 def check_spatial(
@@ -87,6 +92,7 @@ def check_spatial(
     ctx: ShapeContext,
     name_dims: Sequence[str],
     ksize: Sequence[int],
+    padding: Sequence[int] = (),
 ) -> None:
     for i, extent in enumerate(out):
         if extent.is_const and extent.value >= 1:
@@ -95,7 +101,7 @@ def check_spatial(
         ctx.require_positive(
             extent,
             "E405",
-            partial(_extent_message, kind, axis, inp, tuple(ksize)),
+            partial(_extent_message, kind, axis, inp, tuple(ksize), tuple(padding)),
             "the input is too small for this layer: use a larger input, "
             "less downsampling before it, or padding",
         )

@@ -115,7 +115,7 @@ class _PoolBase(Op):
         out = known_extents(x, lead, k, s, p, d, ceil_mode)  # type: ignore[assignment]
         if out is None:
             out = [conv_extent(x[lead + i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(nd)]
-            check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k)
+            check_spatial(self.kind, out, x, ctx, SPATIAL_NAMES[nd], k, p)
         if self.avg and nd == 3:  # torch's avg_pool3d alone compares the unpadded input
             for i in range(nd):
                 if k[i] > 1:
