@@ -76,3 +76,41 @@ def test_a_block_that_changes_the_tokens_stays_refused() -> None:
         archspec.from_module(model, torch.randn(1, 3, 4, 4))
     messages = [d.message for d in info.value.diagnostics]
     assert any("`.reshape()` takes sizes read from tensor shapes" in m for m in messages)
+
+
+class LongChain(nn.Module):
+    """Eighteen residual joins in one forward before the fold."""
+
+    def __init__(self, n: int = 18) -> None:
+        super().__init__()
+        self.fcs = nn.ModuleList([nn.Linear(8, 8) for _ in range(n)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        x = x.reshape(B, -1, C)
+        for fc in self.fcs:
+            x = x + fc(x)
+        return x.reshape(B, H, W, -1)
+
+
+def test_a_long_chain_of_joins_is_walked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each join asks where both its operands' dims come from, and each operand is the join
+    before: remembered, the walk takes a step per node and dim; it once took 2 ** joins
+    (a forward of 22 joins did not finish in 5 minutes)."""
+    from archspec.importer import provenance
+
+    steps = 0
+    original = provenance._source_dim
+
+    def counted(*args: object) -> object:
+        nonlocal steps
+        steps += 1
+        if steps > 3000:  # stop a walk that grows with 2 ** joins, rather than wait for it
+            raise RuntimeError("too many steps")
+        return original(*args)
+
+    monkeypatch.setattr(provenance, "_source_dim", counted)
+    model = LongChain().eval()
+    text = archspec.from_module(model, torch.randn(1, 4, 5, 8))
+    assert "type: unflatten" in text  # the fold proven
+    assert 0 < steps <= 3000, steps

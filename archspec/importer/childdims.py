@@ -182,16 +182,24 @@ def joined_dim(reader: Any, node: Any, i: int, shapes: dict[Any, Any]) -> tuple[
 
 
 def _origin(reader: Any, node: Any, i: int) -> tuple[Any, int] | None:
-    """The earliest (node, dim) that dim `i` of `node` is proven to be."""
+    """The earliest (node, dim) that dim `i` of `node` is proven to be; each worked out once
+    per module read (a chain of residual joins `x = x + f(x)` asks for every earlier one's
+    twice: without the memo, that is 2 ** joins walks)."""
     from .provenance import _source_dim
     from .slices import _node_shapes
 
-    shapes = _node_shapes(reader)
+    memo = reader.__dict__.setdefault("dim_origins", {})
+    if (node, i) in memo:
+        return memo[node, i]  # type: ignore[no-any-return]
+    shapes, start = _node_shapes(reader), (node, i)
+    found = None
     for _ in range(_MAX_STEPS):
         if node in shapes and i < 0:
             i %= len(shapes[node])
         step = _source_dim(reader, node, i, shapes)
         if step is None or not is_node(step[0]):
-            return node, i
+            found = node, i
+            break
         node, i = step
-    return None
+    memo[start] = found
+    return found
