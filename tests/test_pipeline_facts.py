@@ -91,7 +91,10 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("maximum", "minimum"), "merge"),
     **dict.fromkeys(("dropout1d", "alpha_dropout", "feature_alpha_dropout"), "dropout"),
     "randn_like": "dropout",  # the other random step
+    "masked_fill": "merge",
+    "full_like": "reshape",  # one value at the input's shape: made of a shape alone
     "pad_to_multiple": "reshape",
+    "contiguous": "reshape",  # a layout, as permute's
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

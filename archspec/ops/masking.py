@@ -111,6 +111,7 @@ def full_like(x: Any, value: float) -> Any:
 class FullLike(_FunctionOp):
     kind = "full_like"
     spec = LazySpec(_full_like_spec)
+    category = "reshape"  # made of the input's shape alone, as expand's
     summary = "a tensor of the input's shape and dtype, every element `value` (zeros_like)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
