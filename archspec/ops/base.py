@@ -302,10 +302,9 @@ class Op:
         return Dim.of(0)
 
     def connections(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], out: Shape) -> Dim:
-        """Connections of one forward pass over the whole input, batch included, as LeCun et
-        al. (1998) count them: every multiply-accumulate plus one bias connection per output
-        unit (0 for parameter-free ops); the summary divides them by the batch, wherever the
-        input holds it (passes/costs.connections). Ops wired otherwise override this."""
+        """Connections of one forward over the whole batch, as LeCun et al. (1998) count them:
+        each multiply-accumulate plus a bias connection per output unit (0 without parameters);
+        the summary divides by the batch (passes/costs). Ops wired otherwise override it."""
         if self.style != "module" or not self.params(attrs):
             return Dim.of(0)
         from ..dims import product
