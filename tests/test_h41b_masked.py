@@ -330,3 +330,17 @@ def test_zeros_like_ones_like_and_full_like_import_as_full_like() -> None:
     x = torch.randn(1, 4, 8, 8)
     with torch.no_grad():
         assert torch.equal(twin(x), model(x))
+
+
+def test_a_size_the_doubled_run_cannot_tell_says_why() -> None:
+    # at 11 tokens the run on 22 fails at the 16 positions, so the scale's head width is not
+    # known for every input: it said only 'reads `truediv` ... as a tensor'
+    from archspec.errors import ImportFailure
+
+    with pytest.raises(ImportFailure) as failure:
+        archspec.from_module(_reference(), example((2, 11), "int64"))
+    diag = failure.value.diagnostics[0]
+    assert "sizes doubled, (2, 22), where the model does not run: index out of range" in (
+        diag.message
+    )
+    assert (diag.hint or "").startswith("give an example input half the largest")

@@ -394,13 +394,17 @@ def size_as_tensor(reader: Any, node: Any, call: Any) -> bool:
     """One E903 at a tensor step that reads a size as an operand (`y * h`, `y + (h > 2)`):
     no node of a spec holds a size. True if so."""
     from .functions import UNKNOWN_CALL_HINT, describe_target
+    from .slices import doubled_note
 
     size = next((n for n in call.inputs if n in reader.syms), None)
     if size is None:
         return False
     what = describe_target(node.op, node.target, node.args)
     message = f"{what} reads `{size.name}`, computed from sizes read in forward, as a tensor"
-    reader.fail("E903", message + ": no node of a spec holds it", node, UNKNOWN_CALL_HINT)
+    note, hint = doubled_note(reader.problems)  # why it is not known to be one number
+    reader.fail(
+        "E903", f"{message}{note}: no node of a spec holds it", node, hint + UNKNOWN_CALL_HINT
+    )
     return True
 
 

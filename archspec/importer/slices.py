@@ -145,7 +145,26 @@ def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[
             again: list[str] = []
             found = input_shapes(model, tokens, errors=again, partial=reached)
             runs[other] = runs[other] if again else found
+            errors, bigger = again, tokens
+        if errors and bigger is not None and other is True:  # why sizes stay unknown
+            from . import _shape_text
+
+            problems.__dict__["other_error"] = (_shape_text(bigger), errors[0])
     return runs[other].get(id(module))
+
+
+def doubled_note(problems: Any) -> tuple[str, str]:
+    """What a message about a size not known to be one number for every input adds, and its
+    hint's start, when the run on the example input's sizes doubled (which tells it) failed:
+    GPT's 11 tokens doubled past its 16 positions. ("", "") otherwise."""
+    other = problems.__dict__.get("other_error")
+    if other is None:
+        return "", ""
+    return (
+        f" (whether it is one number for every input is told by a run on the example "
+        f"input's sizes doubled, ({other[0]}), where the model does not run: {other[1]})",
+        "give an example input half the largest the model takes (`--input`); ",
+    )
 
 
 def run_failed(reader: Any, x: Any) -> tuple[str, str] | None:
